@@ -1,0 +1,36 @@
+"""`parser: json` — generic JSON lines, for audit logs no product parser knows yet.
+
+The object is kept under `json.*`; a `@timestamp` or `timestamp` field is used when it is ISO 8601.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import orjson
+
+from shipper.ecs import base_event, failure_event, iso_utc, now_iso
+from shipper.plugin import Parser
+
+
+class JsonLinesParser(Parser):
+    module = "generic"
+    dataset = "generic.json"
+
+    def parse(self, raw: bytes) -> list[dict]:
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            return [failure_event(raw, f"not JSON: {e}", self.module, self.dataset)]
+        if not isinstance(doc, dict):
+            return [failure_event(raw, "expected a JSON object", self.module, self.dataset)]
+        ev = base_event(self.module, self.dataset)
+        ts = doc.get("@timestamp") or doc.get("timestamp")
+        stamp = None
+        if isinstance(ts, str):
+            try:
+                stamp = iso_utc(datetime.fromisoformat(ts.replace("Z", "+00:00")))
+            except ValueError:
+                stamp = None
+        ev["@timestamp"] = stamp or now_iso()
+        ev["json"] = doc
+        return [ev]

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a fresh Debian machine: real Log4j jars, logrotate, PostgreSQL
+# binaries, systemd-analyze, a JDK. Skips apt when everything is already there.
+set -euo pipefail
+need=()
+[ -f /usr/share/java/log4j-1.2.jar ] || need+=(liblog4j1.2-java)
+[ -f /usr/share/java/log4j-core.jar ] || need+=(liblog4j2-java)
+command -v logrotate >/dev/null || need+=(logrotate)
+command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v javac >/dev/null || need+=(default-jdk-headless)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi

@@ -1,0 +1,139 @@
+"""The `shipper` command line."""
+from __future__ import annotations
+
+import gzip
+import os
+import sys
+
+import click
+
+from shipper import __version__
+
+
+def _load(config_path: str):
+    from shipper.config import ConfigError, load_config
+
+    try:
+        return load_config(config_path)
+    except ConfigError as e:
+        for p in e.problems:
+            click.echo(f"error: {p}", err=True)
+        sys.exit(2)
+
+
+config_option = click.option(
+    "-c", "--config", "config_path", envvar="SHIPPER_CONFIG", default="/etc/shipper/shipper.yaml",
+    show_default=True, help="Config file (or the SHIPPER_CONFIG environment variable).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="shipper")
+def main() -> None:
+    """Ships the audit trails of data platforms, normalised to ECS, to Fluentd, Elasticsearch or stdout."""
+
+
+@main.command()
+@config_option
+@click.option("--once", is_flag=True, help="Read what is available now, deliver it, save checkpoints, exit.")
+def run(config_path: str, once: bool) -> None:
+    """Run until SIGTERM/SIGINT (or, with --once, until everything available is delivered)."""
+    from shipper import log as shipper_log
+    from shipper.runner import run as run_pipeline
+
+    config = _load(config_path)
+    shipper_log.setup(config.settings.logging.level, config.settings.logging.format)
+    sys.exit(run_pipeline(config, once=once))
+
+
+@main.command()
+@config_option
+def check(config_path: str) -> None:
+    """Validate the config; show each source with the files it matches now, and each output."""
+    from shipper import registry
+    from shipper.plugin import OutputContext, SourceContext
+    import threading
+
+    config = _load(config_path)
+    click.echo(f"{config.path}: valid")
+    click.echo(f"state_dir: {config.state_dir}")
+    for s in config.sources:
+        click.echo(f"source {s.name} (type {s.type}, parser {s.parser}, tag {s.effective_tag})")
+        ctx = SourceContext(name=s.name, emit=lambda b: None, stop=threading.Event(), once=True, state={},
+                            state_dir=config.state_dir, extra={"base_dir": config.base_dir})
+        source = registry.load("source", s.type)(s, ctx)
+        lines = source.describe()
+        if not lines:
+            click.echo("  (matches nothing now)")
+        for line in lines:
+            click.echo(f"  {line}")
+    for o in config.outputs:
+        ctx = OutputContext(name=o.name, stop=threading.Event(), state_dir=config.state_dir)
+        output = registry.load("output", o.type)(o, ctx)
+        click.echo(f"output {o.name} (match {o.match!r}): {output.describe()}")
+
+
+def _open_input(path: str):
+    if path == "-":
+        return sys.stdin.buffer
+    with open(path, "rb") as probe:
+        magic = probe.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+
+
+@main.command()
+@click.option("-p", "--parser", "parser_name", required=True, help="Parser to use (see `shipper plugins`).")
+@click.option("--timezone", default="UTC", show_default=True, help="Zone of timestamps written without one.")
+@click.argument("files", nargs=-1, type=click.Path(allow_dash=True))
+def cat(parser_name: str, timezone: str, files: tuple[str, ...]) -> None:
+    """Parse FILES (or stdin) once, without state; print ECS JSON lines. Reads .gz files too."""
+    import orjson
+
+    from shipper import registry
+    from shipper.ecs import failure_event
+
+    try:
+        parser = registry.load("parser", parser_name)({"timezone": timezone})
+    except registry.PluginError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    out = sys.stdout.buffer
+    for path in files or ("-",):
+        try:
+            f = _open_input(path)
+        except OSError as e:
+            click.echo(f"error: {path}: {e.strerror}", err=True)
+            sys.exit(1)
+        batch: list[bytes] = []
+        with f:
+            for line in f:
+                batch.append(line.rstrip(b"\r\n"))
+                if len(batch) >= 1000:
+                    _emit(parser, batch, out, orjson, failure_event)
+                    batch = []
+        if batch:
+            _emit(parser, batch, out, orjson, failure_event)
+    out.flush()
+
+
+def _emit(parser, batch, out, orjson, failure_event) -> None:
+    try:
+        parsed = parser.parse_batch(batch)
+    except Exception as e:
+        parsed = [[failure_event(raw, f"parser {type(e).__name__}: {e}", parser.module, parser.dataset)] for raw in batch]
+    out.write(b"".join(orjson.dumps(ev) + b"\n" for evs in parsed for ev in evs))
+
+
+@main.command()
+def plugins() -> None:
+    """List installed parsers, sources and outputs, with the distribution each comes from."""
+    from shipper import registry
+
+    for kind in ("parser", "source", "output"):
+        click.echo(f"{kind}s:")
+        for p in registry.info(kind):
+            click.echo(f"  {p.name:<20} {p.distribution} {p.version}  ({p.target})")
+
+
+if __name__ == "__main__":
+    main()

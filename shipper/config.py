@@ -1,0 +1,208 @@
+"""The agent's YAML config: load, validate with pydantic models, report errors by file, line and key."""
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+
+from shipper import registry
+from shipper.config_base import HttpConfig, LoggingConfig, OutputConfig, SourceConfig, StrictModel
+from shipper.yaml_lines import YamlError, line_of, load_with_lines
+
+DEFAULT_CONFIG = "/etc/shipper/shipper.yaml"
+
+
+def default_config_path() -> str:
+    return os.environ.get("SHIPPER_CONFIG") or DEFAULT_CONFIG
+
+
+class AgentSettings(StrictModel):
+    state_dir: str = "/var/lib/shipper"
+    sources: list[dict] = Field(min_length=1)
+    outputs: list[dict] = Field(min_length=1)
+    http: HttpConfig | None = None
+    logging: LoggingConfig = LoggingConfig()
+    shutdown_timeout: float = Field(default=30.0, ge=0)
+    host_name: str | None = None  # host.name on every event; default: this machine's name
+
+
+@dataclass
+class Config:
+    path: str
+    settings: AgentSettings
+    sources: list[SourceConfig]
+    outputs: list[OutputConfig]
+    base_dir: str = "."  # relative paths in the config are taken from here
+
+    @property
+    def state_dir(self) -> str:
+        return self.settings.state_dir
+
+
+@dataclass
+class Problem:
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def format_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _describe_error(err: dict, model: type | None) -> str:
+    kind = err["type"]
+    loc = err["loc"]
+    if kind == "extra_forbidden":
+        allowed = sorted(model.model_fields) if model is not None else []
+        # Nested models: find the right field list by walking the model along the loc.
+        owner = _owner_model(model, loc[:-1]) if model is not None else None
+        if owner is not None:
+            allowed = sorted(owner.model_fields)
+        hint = _did_you_mean(str(loc[-1]), allowed)
+        return f"unknown key {loc[-1]!r}{hint}; expected one of: {', '.join(allowed)}"
+    if kind == "missing":
+        return "required key is missing"
+    got = err.get("input")
+    got_s = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+    return f"{err['msg']} (got {got_s})"
+
+
+def _owner_model(model: type, loc: tuple):
+    """The pydantic model that owns the last key of loc (for 'did you mean' on nested keys)."""
+    from pydantic import BaseModel
+
+    current = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if current else None
+        if field is None:
+            return current
+        ann = field.annotation
+        candidates = [ann] + list(getattr(ann, "__args__", ()))
+        nxt = None
+        for c in candidates:
+            args = getattr(c, "__args__", ())
+            for x in [c, *args]:
+                if isinstance(x, type) and issubclass(x, BaseModel):
+                    nxt = x
+        if nxt is None:
+            return current
+        current = nxt
+    return current
+
+
+def _validate(model: type, data: Any, prefix: tuple, file: str, lines: dict, problems: list[Problem]):
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        for err in e.errors(include_url=False):
+            loc = prefix + tuple(err["loc"])
+            problems.append(Problem(file, line_of(lines, loc), format_path(loc), _describe_error(err, model)))
+        return None
+
+
+def _plugin_class(kind: str, name: Any, loc: tuple, file: str, lines: dict, problems: list[Problem]):
+    choices = registry.names(kind)
+    if not isinstance(name, str) or name not in choices:
+        hint = _did_you_mean(str(name), choices) if isinstance(name, str) else ""
+        problems.append(Problem(file, line_of(lines, loc), format_path(loc),
+                                f"unknown {kind} {name!r}{hint}; installed: {', '.join(choices)}"))
+        return None
+    try:
+        return registry.load(kind, name)
+    except registry.PluginError as e:
+        problems.append(Problem(file, line_of(lines, loc), format_path(loc), str(e)))
+        return None
+
+
+def parse_config(text: str, file: str = "<config>") -> Config:
+    problems: list[Problem] = []
+    try:
+        data, lines = load_with_lines(text)
+    except YamlError as e:
+        raise ConfigError([Problem(file, e.line, "", f"not valid YAML: {e}")])
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(file, 1, "", "expected a mapping with keys state_dir, sources, outputs")])
+
+    settings = _validate(AgentSettings, data, (), file, lines, problems)
+    sources: list[SourceConfig] = []
+    outputs: list[OutputConfig] = []
+    for i, raw in enumerate(data.get("sources") or []):
+        loc = ("sources", i)
+        if not isinstance(raw, dict):
+            problems.append(Problem(file, line_of(lines, loc), format_path(loc), "expected a mapping"))
+            continue
+        cls = _plugin_class("source", raw.get("type"), loc + ("type",), file, lines, problems)
+        if cls is None:
+            continue
+        cfg = _validate(cls.Config, raw, loc, file, lines, problems)
+        if cfg is not None:
+            _plugin_class("parser", cfg.parser, loc + ("parser",), file, lines, problems)
+            sources.append(cfg)
+    names_seen: dict[str, int] = {}
+    for i, cfg in enumerate(sources):
+        if cfg.name in names_seen:
+            loc = ("sources", i, "name")
+            problems.append(Problem(file, line_of(lines, loc), format_path(loc),
+                                    f"duplicate source name {cfg.name!r}: names key the checkpoints and must be unique"))
+        names_seen[cfg.name] = i
+    for i, raw in enumerate(data.get("outputs") or []):
+        loc = ("outputs", i)
+        if not isinstance(raw, dict):
+            problems.append(Problem(file, line_of(lines, loc), format_path(loc), "expected a mapping"))
+            continue
+        cls = _plugin_class("output", raw.get("type"), loc + ("type",), file, lines, problems)
+        if cls is None:
+            continue
+        cfg = _validate(cls.Config, raw, loc, file, lines, problems)
+        if cfg is not None:
+            if cfg.name is None:
+                cfg.name = cfg.type if sum(1 for o in data["outputs"] if isinstance(o, dict) and o.get("type") == cfg.type) == 1 else f"{cfg.type}_{i}"
+            outputs.append(cfg)
+    if problems:
+        raise ConfigError(problems)
+    return Config(path=file, settings=settings, sources=sources, outputs=outputs)
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(str(p), None, "", "config file not found")])
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([Problem(str(p), None, "", f"cannot read config: {e}")])
+    cfg = parse_config(text, str(p))
+    # Relative paths in a config are relative to the config file, so a demo runs from any cwd.
+    base = p.resolve().parent
+    cfg.settings.state_dir = str((base / cfg.settings.state_dir).resolve())
+    cfg.base_dir = str(base)
+    return cfg

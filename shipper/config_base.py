@@ -1,0 +1,65 @@
+"""Config blocks common to every source and output; plugins subclass them with their own keys."""
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAME_RE = re.compile(r"^[a-z0-9_]+$")
+
+
+class StrictModel(BaseModel):
+    # Unknown keys are errors (a typo must not be silently ignored).
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class SourceConfig(StrictModel):
+    name: str = Field(description="unique name, [a-z0-9_]+; keys the checkpoints")
+    type: str
+    parser: str
+    tag: str | None = None  # default: audit.<name>
+    timezone: str = "UTC"  # zone of timestamps written without one
+    tags: list[str] = []  # added to every event's `tags`
+    preserve_original_event: bool = False  # keep `event.original` on every event
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError("must match [a-z0-9_]+ (lower case letters, digits, underscore)")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(v)
+        except Exception:
+            raise ValueError(f"unknown time zone {v!r} (an IANA name such as UTC or Europe/Berlin)")
+        return v
+
+    @property
+    def effective_tag(self) -> str:
+        return self.tag or f"audit.{self.name}"
+
+
+class OutputConfig(StrictModel):
+    type: str
+    name: str | None = None  # default: <type> or <type>_<index>
+    match: str = "*"  # glob on the event tag
+    max_in_flight_batches: int = Field(default=8, ge=1)
+    max_in_flight_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    health_threshold: float = Field(default=300.0, gt=0)  # seconds without delivery → unhealthy
+
+
+class HttpConfig(StrictModel):
+    listen: str = "127.0.0.1:2020"
+
+
+class LoggingConfig(StrictModel):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["logfmt", "json"] = "logfmt"

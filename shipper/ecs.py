@@ -1,0 +1,178 @@
+"""Helpers every parser uses to build valid ECS events. No product knowledge here."""
+from __future__ import annotations
+
+import csv
+import ipaddress
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+ECS_VERSION = "9.4.0"
+PARSE_FAILURE = "_parse_failure"
+UNMAPPED_ACTION = "_unmapped_action"
+LINE_TRUNCATED = "_line_truncated"
+
+
+def now_iso() -> str:
+    return iso_utc(datetime.now(timezone.utc))
+
+
+def iso_utc(dt: datetime) -> str:
+    """ISO 8601 in UTC with millisecond precision and a Z, as Elasticsearch's date type likes."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    dt = dt.astimezone(timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def epoch_ms_to_iso(ms: int | float) -> str:
+    return iso_utc(datetime.fromtimestamp(ms / 1000.0, tz=timezone.utc))
+
+
+def decode_text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
+def set_path(event: dict, dotted: str, value: Any) -> None:
+    """event['a']['b'] = value for 'a.b', creating the dicts on the way."""
+    parts = dotted.split(".")
+    d = event
+    for p in parts[:-1]:
+        nxt = d.get(p)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            d[p] = nxt
+        d = nxt
+    d[parts[-1]] = value
+
+
+def get_path(event: dict, dotted: str, default: Any = None) -> Any:
+    d: Any = event
+    for p in dotted.split("."):
+        if not isinstance(d, dict) or p not in d:
+            return default
+        d = d[p]
+    return d
+
+
+def add_tag(event: dict, tag: str) -> None:
+    tags = event.setdefault("tags", [])
+    if tag not in tags:
+        tags.append(tag)
+
+
+def add_related(event: dict, users: Iterable[Any] = (), ips: Iterable[Any] = ()) -> None:
+    rel = event.setdefault("related", {})
+    for kind, values in (("user", users), ("ip", ips)):
+        for v in values:
+            if v is None or v == "":
+                continue
+            v = str(v)
+            bucket = rel.setdefault(kind, [])
+            if v not in bucket:
+                bucket.append(v)
+    if not rel:
+        del event["related"]
+
+
+_PORT_SUFFIX = re.compile(r"^(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):\d+$")
+
+
+def clean_ip(value: Any) -> str | None:
+    """A valid IP address string, or None. Accepts 'a.b.c.d:port', '[v6]:port' and v4-mapped v6."""
+    if value is None:
+        return None
+    s = str(value).strip()
+    if not s:
+        return None
+    m = _PORT_SUFFIX.match(s)
+    if m:
+        s = m.group("ip")
+    elif s.startswith("[") and "]" in s:
+        s = s[1 : s.index("]")]
+    try:
+        return str(ipaddress.ip_address(s))
+    except ValueError:
+        return None
+
+
+_CAMEL_1 = re.compile(r"(.)([A-Z][a-z]+)")
+_CAMEL_2 = re.compile(r"([a-z0-9])([A-Z])")
+_NON_WORD = re.compile(r"[^0-9a-zA-Z]+")
+
+
+def snake_case(key: str) -> str:
+    """'actionType', 'action-type', 'Action Type' → 'action_type'."""
+    s = _CAMEL_2.sub(r"\1_\2", _CAMEL_1.sub(r"\1_\2", key))
+    return _NON_WORD.sub("_", s).strip("_").lower()
+
+
+def squash_key(key: str) -> str:
+    """The spelling-blind form of a key: 'actionType', 'action-type', 'action type' → 'actiontype'."""
+    return _NON_WORD.sub("", key).lower()
+
+
+def drop_nulls(value: Any) -> Any:
+    """Remove None values (vendors that write 'unused fields as null')."""
+    if isinstance(value, dict):
+        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [drop_nulls(v) for v in value if v is not None]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    category: tuple[str, ...]
+    type: tuple[str, ...]
+    outcome: str | None = None
+
+    def apply(self, event: dict) -> None:
+        ev = event.setdefault("event", {})
+        ev["category"] = list(self.category)
+        ev["type"] = list(self.type)
+        if self.outcome and "outcome" not in ev:
+            ev["outcome"] = self.outcome
+
+
+def load_catalog(path: str | Path, key_columns: tuple[str, ...]) -> dict[tuple[str, ...], Classification]:
+    """Read an action catalogue (CSV with key columns and category, type, outcome; lists split by '|').
+
+    Keys are compared case-insensitively: the returned dict is keyed by lower-cased tuples.
+    """
+    out: dict[tuple[str, ...], Classification] = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(line for line in f if not line.startswith("#")):
+            key = tuple(row[c].strip().lower() for c in key_columns)
+            if key in out:
+                continue  # the same action documented twice (e.g. for files and folders)
+            out[key] = Classification(
+                category=tuple(x for x in row["category"].split("|") if x),
+                type=tuple(x for x in row["type"].split("|") if x),
+                outcome=(row.get("outcome") or "").strip() or None,
+            )
+    return out
+
+
+def base_event(module: str, dataset: str, action: str | None = None) -> dict:
+    event: dict[str, Any] = {"kind": "event", "module": module, "dataset": dataset}
+    if action is not None:
+        event["action"] = action
+    return {"ecs": {"version": ECS_VERSION}, "event": event}
+
+
+def failure_event(raw: bytes | str, message: str, module: str, dataset: str) -> dict:
+    """A record that could not be parsed: shipped, flagged, with the raw text kept."""
+    text = raw if isinstance(raw, str) else decode_text(raw)
+    ev = base_event(module, dataset)
+    ev["@timestamp"] = now_iso()
+    ev["event"]["original"] = text
+    ev["error"] = {"message": message}
+    ev["tags"] = [PARSE_FAILURE]
+    return ev
+
+
+def unmapped(event: dict) -> None:
+    add_tag(event, UNMAPPED_ACTION)

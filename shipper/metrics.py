@@ -1,0 +1,26 @@
+"""Prometheus metrics of the agent (prometheus-client); served by the HTTP endpoint when enabled."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+events_read = Counter("shipper_events_read", "Events produced by a source's parser", ["source"], registry=REGISTRY)
+bytes_read = Counter("shipper_bytes_read", "Raw bytes read by a source", ["source"], registry=REGISTRY)
+parse_failures = Counter("shipper_parse_failures", "Records shipped with _parse_failure", ["source"], registry=REGISTRY)
+unmapped_actions = Counter("shipper_unmapped_actions", "Events whose action is not in the catalogue", ["source"], registry=REGISTRY)
+unrouted = Counter("shipper_events_unrouted", "Events no output's match accepted", ["source"], registry=REGISTRY)
+events_shipped = Counter("shipper_events_shipped", "Events acknowledged by an output", ["output"], registry=REGISTRY)
+output_errors = Counter("shipper_output_errors", "Failed delivery attempts", ["output"], registry=REGISTRY)
+output_retries = Counter("shipper_output_retries", "Batches or items sent again", ["output"], registry=REGISTRY)
+duplicates_avoided = Counter("shipper_duplicates_avoided", "Events the output already had (e.g. 409 on create)", ["output"], registry=REGISTRY)
+dead_lettered = Counter("shipper_dead_lettered", "Events rejected by an output and written to its dead-letter file", ["output"], registry=REGISTRY)
+in_flight_batches = Gauge("shipper_in_flight_batches", "Batches queued or being sent", ["output"], registry=REGISTRY)
+in_flight_bytes = Gauge("shipper_in_flight_bytes", "Bytes queued or being sent", ["output"], registry=REGISTRY)
+last_success = Gauge("shipper_output_last_success_timestamp", "Unix time of the last delivered batch", ["output"], registry=REGISTRY)
+lines_truncated = Counter("shipper_lines_truncated", "Lines cut at max_line_bytes", ["source"], registry=REGISTRY)
+bytes_lost = Counter("shipper_bytes_lost", "Bytes deleted or truncated before they could be read", ["source"], registry=REGISTRY)
+rotations = Counter("shipper_rotations_followed", "File rotations followed", ["source"], registry=REGISTRY)
+lag_bytes = Gauge("shipper_file_lag_bytes", "Bytes of a followed file not yet read", ["source", "path"], registry=REGISTRY)
+checkpoint_time = Gauge("shipper_checkpoint_timestamp", "Unix time of the source's last checkpoint commit", ["source"], registry=REGISTRY)
+source_errors = Counter("shipper_source_errors", "Errors while reading a source (retried)", ["source", "kind"], registry=REGISTRY)

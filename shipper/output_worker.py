@@ -1,0 +1,103 @@
+"""One thread per output: takes batches from a bounded queue, delivers them, acknowledges them."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+
+from shipper import metrics
+from shipper.acks import AckTracker
+from shipper.plugin import Batch, Output, Stopping
+
+log = logging.getLogger("shipper.output")
+
+
+class OutputWorker:
+    """Bounded in events' bytes and batches: a full queue blocks the sources (backpressure)."""
+
+    def __init__(self, name: str, output: Output, max_batches: int, max_bytes: int, stop: threading.Event):
+        self.name = name
+        self.output = output
+        self.max_batches = max_batches
+        self.max_bytes = max_bytes
+        self.stop = stop
+        self._queue: deque[tuple[Batch, AckTracker, int]] = deque()
+        self._bytes = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=f"output-{name}", daemon=True)
+        self.last_success: float | None = None
+        self.last_error: str | None = None
+        self.busy = False
+        self._m_batches = metrics.in_flight_batches.labels(name)
+        self._m_bytes = metrics.in_flight_bytes.labels(name)
+        self._m_shipped = metrics.events_shipped.labels(name)
+        self._m_last = metrics.last_success.labels(name)
+
+    def start(self) -> None:
+        self.output.start()
+        self._thread.start()
+
+    def put(self, batch: Batch, tracker: AckTracker, seq: int, give_up: threading.Event) -> bool:
+        """Queue a batch; block while full. False if give_up was set first (batch not queued)."""
+        with self._cond:
+            # A batch larger than the byte budget is still let through when the queue is empty.
+            while self._queue and (len(self._queue) >= self.max_batches or self._bytes + batch.nbytes > self.max_bytes):
+                if give_up.is_set() or self.stop.is_set():
+                    return False
+                self._cond.wait(0.2)
+            self._queue.append((batch, tracker, seq))
+            self._bytes += batch.nbytes
+            self._m_batches.set(len(self._queue))
+            self._m_bytes.set(self._bytes)
+            self._cond.notify_all()
+        return True
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed and not self.stop.is_set():
+                    self._cond.wait(0.5)
+                if self.stop.is_set() or (self._closed and not self._queue):
+                    return
+                batch, tracker, seq = self._queue[0]
+                self.busy = True
+            try:
+                self.output.send(batch)
+            except Stopping:
+                return
+            except Exception as e:  # an output bug must not kill the thread silently
+                self.last_error = f"{type(e).__name__}: {e}"
+                metrics.output_errors.labels(self.name).inc()
+                log.exception("output failed to deliver a batch; retrying", extra={"output": self.name})
+                if self.stop.wait(1.0):
+                    return
+                continue
+            finally:
+                self.busy = False
+            with self._cond:
+                self._queue.popleft()
+                self._bytes -= batch.nbytes
+                self._m_batches.set(len(self._queue))
+                self._m_bytes.set(self._bytes)
+                self._cond.notify_all()
+            self.last_success = time.time()
+            self._m_last.set(self.last_success)
+            self._m_shipped.inc(len(batch.events))
+            tracker.ack(seq)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop taking batches, let the thread finish what is queued (or stop), then close."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        try:
+            self.output.close()
+        except Exception:
+            log.exception("error closing output", extra={"output": self.name})

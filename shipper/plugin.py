@@ -1,0 +1,134 @@
+"""The contract between the core and plugins: sources read, parsers map, outputs deliver.
+
+A plugin is a class registered under an entry point group (`shipper.sources`, `shipper.parsers`,
+`shipper.outputs`). Each class names the pydantic model of its config block in `Config`.
+"""
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping
+
+from shipper.config_base import OutputConfig, SourceConfig
+
+
+@dataclass(slots=True)
+class RawBatch:
+    """Records a source read, with what is needed to checkpoint them once delivered.
+
+    `checkpoint` is a fragment of the source's persisted state ({key: JSON value, or None to
+    delete the key}). It is merged into the state, in batch order, only when every output the
+    batch was routed to has acknowledged it.
+    """
+
+    records: list[bytes]
+    keys: list[str]  # positional identity of each record (stable across restarts)
+    checkpoint: dict[str, Any]
+    nbytes: int = 0
+    meta: dict[str, Any] | None = None  # ECS fields set on every event of the batch
+
+
+@dataclass(slots=True)
+class Batch:
+    """Parsed ECS events on their way to outputs."""
+
+    source: str
+    tag: str
+    events: list[dict]
+    ids: list[str]  # stable id per event (vendor id, or a hash of source + position)
+    nbytes: int
+    seq: int = 0
+    pending: int = 0  # outputs that still have to acknowledge
+
+
+class Stopping(Exception):
+    """Raised inside plugins when the agent stops before work could finish."""
+
+
+@dataclass
+class SourceContext:
+    """What the pipeline gives a source."""
+
+    name: str
+    emit: Callable[[RawBatch], None]  # blocks while outputs are full (backpressure)
+    stop: threading.Event
+    once: bool  # read what is available now, then return from run()
+    state: dict[str, Any]  # the persisted checkpoint state as loaded at start
+    state_dir: str
+    logger: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Source(ABC):
+    Config: ClassVar[type[SourceConfig]] = SourceConfig
+
+    def __init__(self, config: SourceConfig, ctx: SourceContext):
+        self.config = config
+        self.ctx = ctx
+
+    @abstractmethod
+    def run(self) -> None:
+        """Read until ctx.stop is set (or, with ctx.once, until nothing more is available)."""
+
+    def describe(self) -> list[str]:
+        """Lines for `shipper check`: what this source would read now."""
+        return []
+
+    def status(self) -> dict[str, Any]:
+        """For `shipper status` and metrics: position, lag and the like."""
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+class Parser(ABC):
+    """Maps one raw record to zero or more ECS events. Must not raise on bad input.
+
+    The pipeline still guards every call: an exception becomes a `_parse_failure` event.
+    """
+
+    module: ClassVar[str] = ""
+    dataset: ClassVar[str] = ""
+
+    def __init__(self, options: Mapping[str, Any] | None = None):
+        self.options = dict(options or {})
+
+    @abstractmethod
+    def parse(self, raw: bytes) -> list[dict]:
+        ...
+
+    def parse_batch(self, raws: list[bytes]) -> list[list[dict]]:
+        parse = self.parse
+        return [parse(r) for r in raws]
+
+
+class Output(ABC):
+    Config: ClassVar[type[OutputConfig]] = OutputConfig
+
+    def __init__(self, config: OutputConfig, ctx: "OutputContext"):
+        self.config = config
+        self.ctx = ctx
+
+    def start(self) -> None:
+        pass
+
+    @abstractmethod
+    def send(self, batch: Batch) -> None:
+        """Deliver the batch; return only once it is stored. Retry inside; raise Stopping if
+        ctx.stop is set before it could be delivered (the batch is then not acknowledged)."""
+
+    def describe(self) -> str:
+        return self.config.type
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class OutputContext:
+    name: str
+    stop: threading.Event
+    state_dir: str
+    logger: Any = None
