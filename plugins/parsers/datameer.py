@@ -154,6 +154,12 @@ class DatameerParser(Parser):
         return ev
 
     def _timestamp(self, value: Any) -> str | None:
+        try:
+            return self._timestamp_of(value)
+        except (ValueError, OverflowError, OSError):  # epoch numbers out of any calendar's range
+            return None
+
+    def _timestamp_of(self, value: Any) -> str | None:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return epoch_ms_to_iso(value if value > 1e11 else value * 1000)
         if not isinstance(value, str):

@@ -1,0 +1,226 @@
+"""Datameer parser: every documented action, every key spelling, broken lines."""
+from __future__ import annotations
+
+import csv
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION
+from shipper_plugins.parsers.datameer import DatameerParser
+from tests.datameer_seed import seed_rows
+
+CATALOG_CSV = Path(__file__).resolve().parents[1] / "plugins" / "parsers" / "datameer_actions.csv"
+
+
+@pytest.fixture(scope="module")
+def rows(shared_dir):
+    found = seed_rows(shared_dir / "seeds" / "datameer-useraction_log.txt")
+    assert len(found) >= 60, "the seed table was not read whole"
+    return found
+
+
+def catalog_rows() -> list[dict]:
+    with open(CATALOG_CSV, encoding="utf-8") as f:
+        return list(csv.DictReader(l for l in f if not l.startswith("#")))
+
+
+def test_every_documented_row_is_in_the_catalogue(rows):
+    cat = {(r["action_type"], r["action"], " ".join(r["action_performed"].split())) for r in catalog_rows()}
+    for row in rows:
+        performed = " ".join(row.performed.replace("\xa0", " ").split())
+        assert (row.action_type, row.action, performed) in cat, f"missing from datameer_actions.csv: {row}"
+
+
+def test_catalogue_fields_match_the_documentation(rows):
+    documented = {(r.action_type, r.action, " ".join(r.performed.replace("\xa0", " ").split())): r.fields for r in rows}
+    for r in catalog_rows():
+        key = (r["action_type"], r["action"], r["action_performed"])
+        assert key in documented, f"catalogue row not in the vendor's table: {key}"
+        assert r["additional_fields"].split() == documented[key]
+
+
+def test_catalogue_categorisation_is_ecs(ecs):
+    for r in catalog_rows():
+        ev = {"@timestamp": "2024-01-01T00:00:00.000Z", "ecs": {"version": "9.4.0"},
+              "event": {"kind": "event", "module": "datameer", "dataset": "datameer.useraction",
+                        "category": r["category"].split("|"), "type": r["type"].split("|")}}
+        if r["outcome"]:
+            ev["event"]["outcome"] = r["outcome"]
+        assert ecs.check(ev) == [], r
+
+
+def spell(name: str, style: str) -> str:
+    """A documented field name ('file-uuid', 'action type') in one of the spellings we accept."""
+    words = name.replace("-", " ").split()
+    if style == "kebab":
+        return "-".join(words)
+    if style == "snake":
+        return "_".join(words)
+    if style == "camel":
+        return words[0] + "".join(w.capitalize() for w in words[1:])
+    if style == "space":
+        return " ".join(words)
+    if style == "upper_snake":
+        return "_".join(words).upper()
+    if style == "pascal":
+        return "".join(w.capitalize() for w in words)
+    raise AssertionError(style)
+
+
+STYLES = ["kebab", "snake", "camel", "space", "upper_snake", "pascal"]
+
+
+def record(row, style: str, user="alice", ip="198.51.100.7") -> tuple[bytes, dict]:
+    doc = {
+        spell("timestamp", style): "2026-03-04 05:06:07",
+        spell("action type", style): row.action_type,
+        spell("action", style): row.action,
+        spell("performing user", style): user,
+        spell("roles", style): ["ADMIN", "ANALYST"],
+        spell("ip address", style): ip,
+    }
+    values = {f: f"v-{f}" for f in row.fields}
+    for f, v in values.items():
+        doc[spell(f, style)] = v
+    return orjson.dumps(doc), values
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_every_action_in_every_spelling(rows, style, assert_ecs):
+    parser = DatameerParser()
+    for row in rows:
+        raw, values = record(row, style)
+        [ev] = parser.parse(raw)
+        assert_ecs(ev, "datameer")
+        assert "tags" not in ev, (row, ev.get("tags"), ev.get("error"))
+        assert ev["event"]["action"] == row.action
+        assert ev["event"]["category"] and ev["event"]["type"]
+        assert ev["@timestamp"] == "2026-03-04T05:06:07.000Z"
+        assert ev["user"]["name"] == "alice"
+        assert ev["user"]["roles"] == ["ADMIN", "ANALYST"]
+        assert ev["source"]["ip"] == "198.51.100.7"
+        assert "alice" in ev["related"]["user"] and ev["related"]["ip"] == ["198.51.100.7"]
+        assert ev["datameer"]["action_type"] == row.action_type
+        # Nothing the vendor wrote is lost: every documented extra field is kept, snake_cased.
+        for f, v in values.items():
+            assert ev["datameer"][f.replace("-", "_")] == v, (style, f)
+        # ...and is also put where ECS has a place for it.
+        if "group-name" in values:
+            assert ev["group"]["name"] == values["group-name"]
+        for path_field in ("file-path", "folder-path", "application-path", "workbook-path", "datasource-path"):
+            if path_field in values:
+                assert ev["file"]["path"] in values.values()
+        if "user-name" in values and row.action_type == "USER_MANAGEMENT":
+            assert ev["user"]["target"]["name"] == values["user-name"]
+            assert values["user-name"] in ev["related"]["user"]
+        if "new-owner" in values:
+            assert ev["user"]["target"]["name"] == values["new-owner"]
+
+
+def test_failed_logins_are_failures_and_name_the_account(rows, assert_ecs):
+    parser = DatameerParser()
+    for action in ("UNABLE_TO_AUTHENTICATE", "LOGIN_ATTEMPT_ON_DISABLED_USER"):
+        raw = orjson.dumps({"timestamp": "2026-03-04 05:06:07", "actionType": "AUTHENTICATION", "action": action,
+                            "performingUser": None, "roles": None, "ipAddress": "203.0.113.9", "userName": "mallory"})
+        [ev] = parser.parse(raw)
+        assert_ecs(ev, "datameer")
+        assert ev["event"]["outcome"] == "failure"
+        assert ev["event"]["category"] == ["authentication"]
+        assert ev["user"]["name"] == "mallory"
+    [ok] = parser.parse(b'{"timestamp":"2026-03-04 05:06:07","action type":"AUTHENTICATION","action":"LOGIN","performing user":"bob"}')
+    assert ok["event"]["outcome"] == "success"
+
+
+def test_nulls_are_not_shipped(assert_ecs):
+    raw = b'{"timestamp":"2026-03-04 05:06:07","action-type":"FILESYSTEM","action":"CREATE","performing-user":"a",' \
+          b'"roles":null,"ip-address":null,"file-uuid":"u","file-path":"/x","connection-id":null,"connection-name":null}'
+    [ev] = DatameerParser().parse(raw)
+    assert_ecs(ev, "datameer")
+    assert "connection_id" not in ev["datameer"] and "connection_name" not in ev["datameer"]
+    assert "source" not in ev and "roles" not in ev["user"]
+    assert b"null" not in orjson.dumps(ev)
+
+
+def test_timezone_option_converts_to_utc():
+    raw = b'{"timestamp":"2026-07-01 12:00:00","actionType":"AUTHENTICATION","action":"LOGOUT","performingUser":"a"}'
+    assert DatameerParser({"timezone": "America/New_York"}).parse(raw)[0]["@timestamp"] == "2026-07-01T16:00:00.000Z"
+    assert DatameerParser({"timezone": "UTC"}).parse(raw)[0]["@timestamp"] == "2026-07-01T12:00:00.000Z"
+
+
+def test_log4j_layout_prefix_is_tolerated():
+    raw = b'2026-07-01 12:00:00,123 INFO {"timestamp":"2026-07-01 12:00:00","actionType":"JOB","action":"START_EXECUTION","performingUser":"a"}'
+    [ev] = DatameerParser().parse(raw)
+    assert ev["event"]["category"] == ["process"] and ev["event"]["type"] == ["start"]
+
+
+def test_unknown_action_is_shipped_and_tagged(assert_ecs):
+    raw = b'{"timestamp":"2026-07-01 12:00:00","actionType":"WORKBOOK","action":"EXPLODE_SHEET","performingUser":"a","sheet":"s"}'
+    [ev] = DatameerParser().parse(raw)
+    assert_ecs(ev, "datameer")
+    assert ev["tags"] == [UNMAPPED_ACTION]
+    assert ev["event"]["action"] == "EXPLODE_SHEET" and "category" not in ev["event"]
+    assert ev["datameer"]["sheet"] == "s" and ev["user"]["name"] == "a"
+
+
+def _assert_failure(ev: dict, raw: bytes, assert_ecs, vendor_time: str | None = None) -> None:
+    assert_ecs(ev, "datameer")
+    assert PARSE_FAILURE in ev["tags"]
+    assert ev["error"]["message"]
+    assert ev["event"]["original"] == raw.decode("utf-8", errors="replace")
+    if vendor_time:  # a readable vendor time is kept even when other fields are missing
+        assert ev["@timestamp"] == vendor_time
+    else:
+        ts = datetime.fromisoformat(ev["@timestamp"].replace("Z", "+00:00"))
+        assert abs(datetime.now(timezone.utc) - ts) < timedelta(minutes=5), "read time expected"
+
+
+@pytest.mark.parametrize("raw", [
+    b"not json at all",
+    b"{truncated",
+    b'["a", "list"]',
+    b'{"timestamp":"2026-07-01 12:00:00","actionType":"JOB","action":"START\x00_EXECUTION"}',
+    b'{"timestamp":"2026-07-01 12:00:00","actionType":"JOB","action":"\xff\xfe"}',
+    b"",
+    b"\x00\x00\x00",
+])
+def test_broken_lines_are_shipped_flagged(raw, assert_ecs):
+    [ev] = DatameerParser().parse(raw)
+    _assert_failure(ev, raw, assert_ecs)
+
+
+@pytest.mark.parametrize("raw,missing,vendor_time", [
+    (b'{"actionType":"JOB","action":"START_EXECUTION","performingUser":"a"}', "timestamp", None),
+    (b'{"timestamp":"2026-07-01 12:00:00","action":"LOGIN","performingUser":"a"}', "action type", "2026-07-01T12:00:00.000Z"),
+    (b'{"timestamp":"2026-07-01 12:00:00","actionType":"AUTHENTICATION"}', "action", "2026-07-01T12:00:00.000Z"),
+    (b'{"timestamp":"yesterday","actionType":"AUTHENTICATION","action":"LOGIN"}', "timestamp", None),
+])
+def test_records_lacking_fields_are_flagged_but_keep_what_is_known(raw, missing, vendor_time, assert_ecs):
+    [ev] = DatameerParser().parse(raw)
+    _assert_failure(ev, raw, assert_ecs, vendor_time)
+    assert missing in ev["error"]["message"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_random_bytes_never_raise_and_always_ship(raw):
+    evs = DatameerParser().parse(raw)
+    assert len(evs) == 1
+    orjson.dumps(evs[0])  # serialisable
+
+
+json_scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=20)
+json_values = st.recursive(json_scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3), max_leaves=10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=st.dictionaries(st.sampled_from(["timestamp", "action-type", "actionType", "action", "performing user",
+                                        "roles", "IP", "file-path", "user-name", "x"]) | st.text(max_size=10),
+                       json_values, max_size=8))
+def test_any_json_object_gives_one_valid_event(doc, ecs):
+    [ev] = DatameerParser().parse(orjson.dumps(doc))
+    problems = ecs.check(ev, ["datameer"])
+    assert problems == [], (doc, problems)
