@@ -12,11 +12,22 @@ class YamlError(Exception):
         self.line = line
 
 
+class _StrKeyLoader(yaml.SafeLoader):
+    """Mapping keys stay the text the operator wrote (YAML 1.1 would turn `on:` or `no:` into booleans)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    key_node.tag = "tag:yaml.org,2002:str"
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_with_lines(text: str) -> tuple[Any, dict[tuple, int]]:
     """Return (data, {path tuple: 1-based line}). Paths use str keys and int list indices."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_StrKeyLoader)
+        data = yaml.load(text, Loader=_StrKeyLoader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         raise YamlError(f"{e.problem or e}", mark.line + 1 if mark else None) from None
