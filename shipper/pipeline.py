@@ -59,10 +59,15 @@ class EventBuilder:
         events: list[dict] = []
         ids: list[str] = []
         meta = raw.meta
+        flags = raw.flags
         failures = unmapped = 0
         for rec_i, evs in enumerate(parsed):
             key = raw.keys[rec_i]
+            rec_flags = flags[rec_i] if flags else ()
             for j, ev in enumerate(evs):
+                if rec_flags:
+                    have = ev.get("tags") or []
+                    ev["tags"] = have + [t for t in rec_flags if t not in have]
                 host = ev.get("host")
                 if host is None:
                     ev["host"] = {"name": self.host}

@@ -27,6 +27,8 @@ class RawBatch:
     checkpoint: dict[str, Any]
     nbytes: int = 0
     meta: dict[str, Any] | None = None  # ECS fields set on every event of the batch
+    # Optional per-record tags (e.g. "_line_truncated"), added to the `tags` of that record's events.
+    flags: list[tuple[str, ...]] | None = None
 
 
 @dataclass(slots=True)
