@@ -1,0 +1,248 @@
+"""Cloudera AI (CML / CDSW) `user_events` rows, one JSON object per record.
+
+The postgres source serialises each row under the documented column names (`id`, `user_id`,
+`ipaddr`, `user_agent`, `event_name`, `description`, `created_at`), whatever the table's own
+column names; `psql -At -c "SELECT row_to_json(u) FROM user_events u"` gives the same shape, so
+`shipper cat -p cloudera_ai` works on an export too.
+
+What is not public (research/formats.md §2): the column types and the layout of `description`,
+documented only as holding "the model name and ID, the user type (NORMAL or ADMIN), and the
+username". So `description` is always kept verbatim (`cloudera_ai.description`) and read
+best-effort: a JSON object, or `key: value` / `key=value` text; a NORMAL/ADMIN word is the user type;
+for logins and LDAP/SAML user creation the LDAP/SAML/local word is the authentication method.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from shipper.ecs import (
+    PARSE_FAILURE, add_related, add_tag, base_event, clean_ip, decode_text, failure_event, iso_utc,
+    load_catalog, now_iso, snake_case, unmapped,
+)
+from shipper.plugin import Parser
+
+CATALOG = load_catalog(Path(__file__).with_name("cloudera_ai_events.csv"), ("event_name",))
+
+COLUMNS = ("id", "user_id", "ipaddr", "user_agent", "event_name", "description", "created_at")
+INTERNAL_TAG = "cloudera_ai_internal"  # ipaddr 127.0.0.1: "an internal component" (vendor doc)
+AUTH_EVENTS = {"user login", "ldap/saml user creation"}
+
+# Keys a description may use, compared lower-case with spaces/dashes as underscores.
+USERNAME_KEYS = {"username", "user_name", "user", "login", "name_of_user"}
+USER_TYPE_KEYS = {"user_type", "usertype", "type_of_user", "role"}
+MODEL_NAME_KEYS = {"model_name", "modelname", "model"}
+MODEL_ID_KEYS = {"model_id", "modelid"}
+AUTH_KEYS = {"auth_method", "authmethod", "auth", "authentication", "authentication_method", "auth_type", "method"}
+
+# `key: value` or `key=value` pairs, values up to the next comma/semicolon, or quoted.
+_PAIR = re.compile(
+    r"""(?P<key>[A-Za-z][A-Za-z _-]{0,30}?)\s*[:=]\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>[^,;\n]*))"""
+)
+_USER_TYPE = re.compile(r"\b(NORMAL|ADMIN)\b")
+_AUTH_METHOD = re.compile(r"\b(LDAP|SAML|local)\b", re.IGNORECASE)
+_PREFIX_LEN = re.compile(r"/\d{1,3}$")  # PostgreSQL inet text: 10.0.0.1/32
+
+
+class ClouderaAIParser(Parser):
+    module = "cloudera_ai"
+    dataset = "cloudera_ai.audit"
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        self.zone = ZoneInfo(self.options.get("timezone") or "UTC")
+
+    def parse(self, raw: bytes) -> list[dict]:
+        try:
+            if b"\x00" in raw:
+                raise ValueError("record holds NUL bytes")
+            doc = orjson.loads(raw)
+            if not isinstance(doc, dict):
+                raise ValueError(f"expected a JSON object, got {type(doc).__name__}")
+        except (ValueError, orjson.JSONDecodeError) as e:
+            return [failure_event(raw, f"not a Cloudera AI user_events record: {e}", self.module, self.dataset)]
+        return [self._map(doc, raw)]
+
+    def _map(self, doc: dict, raw: bytes) -> dict:
+        action = _text(doc.get("event_name"))
+        ev = base_event(self.module, self.dataset, action)
+        ca: dict[str, Any] = {}
+        for key, value in doc.items():  # columns beyond the documented ones are kept
+            if key not in COLUMNS and value is not None:
+                ca[snake_case(key) or "column"] = value
+        ev["cloudera_ai"] = ca
+        problems: list[str] = []
+
+        row_id = doc.get("id")
+        if row_id is not None and row_id != "":
+            ev["event"]["id"] = str(row_id)
+
+        created = doc.get("created_at")
+        iso = self._timestamp(created) if created is not None else None
+        if iso is None:
+            problems.append("missing created_at" if created is None else f"unreadable created_at {created!r}")
+            ev["@timestamp"] = now_iso()
+        else:
+            ev["@timestamp"] = iso
+        if not action:
+            problems.append("missing event_name")
+
+        user: dict[str, Any] = {}
+        user_id = _text(doc.get("user_id"))
+        if user_id:
+            user["id"] = user_id
+
+        ips = self._ips(doc.get("ipaddr"), ev, ca)
+
+        agent = _text(doc.get("user_agent"))
+        if agent:
+            ev["user_agent"] = {"original": agent}
+
+        description = doc.get("description")
+        if description is not None:
+            ca["description"] = description if isinstance(description, str) else orjson.dumps(description).decode()
+            details = _read_description(description)
+            username = details.get("username")
+            if username:
+                user["name"] = username
+                ca["username"] = username
+            user_type = details.get("user_type")
+            if user_type:
+                ca["user_type"] = user_type
+                user["roles"] = [user_type]
+            if details.get("model_name") or details.get("model_id"):
+                ca["model"] = {k: details[f"model_{k}"] for k in ("name", "id") if details.get(f"model_{k}")}
+            if (action or "").lower() in AUTH_EVENTS:
+                method = details.get("auth_method")
+                if method:
+                    ca["auth_method"] = method
+        if user:
+            ev["user"] = user
+        add_related(ev, users=(user.get("name"), user.get("id")), ips=ips)
+
+        cls = CATALOG.get(((action or "").lower(),))
+        if cls is not None:
+            cls.apply(ev)
+        elif action:
+            unmapped(ev)
+        if problems:
+            add_tag(ev, PARSE_FAILURE)
+            ev["error"] = {"message": "; ".join(problems)}
+            ev["event"]["original"] = decode_text(raw)
+        if not ca:
+            del ev["cloudera_ai"]
+        return ev
+
+    def _ips(self, value: Any, ev: dict, ca: dict) -> list[str]:
+        """source.ip from ipaddr (a forwarded list keeps its first valid address); loopback = internal."""
+        if value is None or value == "":
+            return []
+        ips = []
+        for part in str(value).split(","):
+            ip = clean_ip(_PREFIX_LEN.sub("", part.strip()))
+            if ip and ip not in ips:
+                ips.append(ip)
+        if not ips:
+            ca["ipaddr"] = str(value)  # not an address: kept, not put in an ip field
+            return []
+        if str(value).strip() != ips[0]:
+            ca["ipaddr"] = str(value)
+        ev["source"] = {"ip": ips[0]}
+        internal = ipaddress.ip_address(ips[0]).is_loopback
+        ca["internal"] = internal
+        if internal:
+            add_tag(ev, INTERNAL_TAG)
+        return ips
+
+    def _timestamp(self, value: Any) -> str | None:
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, (int, float)):
+            try:  # epoch seconds or milliseconds (a numeric export)
+                return iso_utc(datetime.fromtimestamp(value / 1000 if value > 1e11 else value, tz=timezone.utc))
+            except (OverflowError, OSError, ValueError):
+                return None
+        if not isinstance(value, str):
+            return None
+        s = value.strip()
+        if s.endswith(("Z", "z")):
+            s = s[:-1] + "+00:00"
+        try:
+            # ISO 8601 (orjson, row_to_json) and PostgreSQL's text form ('2024-05-01 10:00:00.123+00')
+            dt = datetime.fromisoformat(s)
+        except ValueError:
+            return None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=self.zone)
+        try:
+            return iso_utc(dt)
+        except (OverflowError, ValueError):
+            return None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    s = value if isinstance(value, str) else str(value)
+    s = s.strip()
+    return s or None
+
+
+def _norm_key(key: str) -> str:
+    return re.sub(r"[\s-]+", "_", key.strip().lower())
+
+
+def _read_description(description: Any) -> dict[str, str]:
+    """username, user_type, model_name, model_id, auth_method: whichever the text holds."""
+    found: dict[str, str] = {}
+    pairs: dict[str, Any] = {}
+    text = description if isinstance(description, str) else None
+    obj = description if isinstance(description, dict) else None
+    if text is not None and text.lstrip().startswith("{"):
+        try:
+            parsed = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, dict):
+            obj = parsed
+    if obj is not None:
+        pairs = {_norm_key(str(k)): v for k, v in obj.items() if v is not None and not isinstance(v, (dict, list))}
+        text = " ".join(str(v) for v in pairs.values())
+    elif text is not None:
+        for m in _PAIR.finditer(text):
+            value = m.group("dq") if m.group("dq") is not None else m.group("sq") if m.group("sq") is not None else m.group("bare")
+            words = _norm_key(m.group("key")).split("_")
+            # 'Logged in as user: x' → also 'as_user' and 'user': the key is the words before the colon
+            for n in (len(words), 2, 1):
+                pairs.setdefault("_".join(words[-n:]), value.strip())
+    else:
+        return found
+    for name, keys in (("username", USERNAME_KEYS), ("user_type", USER_TYPE_KEYS), ("model_name", MODEL_NAME_KEYS),
+                       ("model_id", MODEL_ID_KEYS), ("auth_method", AUTH_KEYS)):
+        for k in keys:
+            v = _text(pairs.get(k))
+            if v:
+                found[name] = v
+                break
+    ut = found.get("user_type")
+    if ut is not None and ut.upper() in ("NORMAL", "ADMIN"):
+        found["user_type"] = ut.upper()
+    elif text:
+        m = _USER_TYPE.search(text)
+        if m:
+            found["user_type"] = m.group(1)
+        elif ut is not None:
+            del found["user_type"]  # a 'role'/'type' key that is not NORMAL/ADMIN: stays in the raw text only
+    am = found.get("auth_method")
+    m = _AUTH_METHOD.search(am if am is not None else (text or ""))
+    if m:
+        found["auth_method"] = "local" if m.group(1).lower() == "local" else m.group(1).upper()
+    elif am is not None:
+        del found["auth_method"]
+    return found
