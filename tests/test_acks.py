@@ -1,0 +1,122 @@
+"""Checkpoints move only as far as every output acknowledged, in order, and survive kill -9."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from hypothesis import given, settings, strategies as st
+
+from shipper.acks import AckTracker
+from shipper.checkpoint import CheckpointStore
+from shipper.output_worker import OutputWorker
+from shipper.plugin import Batch, Output, Stopping
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), outputs=st.lists(st.integers(0, 3), min_size=1, max_size=12))
+def test_commit_is_the_longest_fully_acked_prefix(data, outputs):
+    """Whatever order acks arrive in, the committed state is that of the last batch whose
+    predecessors and itself are all fully acknowledged."""
+    committed: dict = {}
+    tracker = AckTracker(committed.update)
+    seqs = [tracker.register(n, {"pos": i}) for i, n in enumerate(outputs)]
+    pending = [seq for seq, n in zip(seqs, outputs) for _ in range(n)]
+    order = data.draw(st.permutations(pending))
+    remaining = dict(zip(seqs, outputs))
+    for seq in order:
+        tracker.ack(seq)
+        remaining[seq] -= 1
+        prefix = 0
+        while prefix < len(seqs) and remaining[seqs[prefix]] == 0:
+            prefix += 1
+        expected = {"pos": prefix - 1} if prefix else {}
+        assert committed == expected
+    assert tracker.in_flight() == 0 or not order
+
+
+class FlakyOutput(Output):
+    """Fails until told to work, like an output whose server is down."""
+
+    def __init__(self):
+        self.up = threading.Event()
+        self.stop = threading.Event()
+        self.delivered: list[list[dict]] = []
+
+    def send(self, batch: Batch) -> None:
+        while not self.up.is_set():
+            if self.stop.wait(0.01):
+                raise Stopping()
+        self.delivered.append(batch.events)
+
+
+def test_checkpoint_waits_for_the_output_and_backpressure_blocks(tmp_path):
+    store = CheckpointStore(str(tmp_path))
+    tracker = AckTracker(lambda frag: store.update("src", frag))
+    out = FlakyOutput()
+    stop = threading.Event()
+    worker = OutputWorker("flaky", out, max_batches=2, max_bytes=10_000, stop=stop)
+    worker.start()
+    give_up = threading.Event()
+    for i in range(2):
+        b = Batch("src", "t", [{"n": i}], ["id"], 10)
+        assert worker.put(b, tracker, tracker.register(1, {"file": i}), give_up)
+    # The queue is full: a third put blocks until we give up.
+    third = Batch("src", "t", [{"n": 2}], ["id"], 10)
+    seq3 = tracker.register(1, {"file": 2})
+    t = threading.Thread(target=lambda: setattr(t, "result", worker.put(third, tracker, seq3, give_up)))
+    t.start()
+    time.sleep(0.3)
+    assert t.is_alive(), "put must block while the output is down and the queue full"
+    assert store.load("src") == {}, "nothing delivered, nothing checkpointed"
+    out.up.set()
+    t.join(5)
+    assert t.result is True
+    assert tracker.wait_idle(5)
+    assert store.load("src") == {"file": 2}
+    assert [e[0]["n"] for e in out.delivered] == [0, 1, 2]
+    stop.set()
+    worker.close(2)
+
+
+def test_undelivered_batches_are_not_checkpointed_on_stop(tmp_path):
+    store = CheckpointStore(str(tmp_path))
+    tracker = AckTracker(lambda frag: store.update("src", frag))
+    out = FlakyOutput()
+    stop = threading.Event()
+    worker = OutputWorker("flaky", out, 4, 10_000, stop)
+    worker.start()
+    worker.put(Batch("src", "t", [{}], ["i"], 1), tracker, tracker.register(1, {"k": 1}), threading.Event())
+    time.sleep(0.1)
+    stop.set()
+    out.stop.set()
+    worker.close(2)
+    assert store.load("src") == {}
+    assert tracker.in_flight() == 1
+
+
+WRITER = """
+import sys
+from shipper.checkpoint import CheckpointStore
+s = CheckpointStore(sys.argv[1])
+i = 0
+while True:
+    s.update("src", {"a": i, "b": i})
+    i += 1
+    if i == 50:
+        print("go", flush=True)
+"""
+
+
+def test_checkpoints_survive_kill_9_consistent(tmp_path):
+    for _ in range(3):
+        p = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE)
+        assert p.stdout.readline().strip() == b"go"
+        time.sleep(0.05)
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        state = CheckpointStore(str(tmp_path)).load("src")
+        assert state["a"] == state["b"] >= 49, "both keys of one update commit together"
