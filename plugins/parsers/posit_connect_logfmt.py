@@ -1,0 +1,172 @@
+"""A logfmt reader for the lines Posit Connect writes with `AuditLogFormat = TEXT`.
+
+Posit Connect is written in Go and logs through logrus' TextFormatter: `key=value` pairs separated
+by spaces, in any order; a value holding anything but `[A-Za-z0-9-._/@^+]` is written quoted with
+Go's `%q` (strconv.Quote), whose escapes are `\\a \\b \\f \\n \\r \\t \\v \\\\ \\" \\xNN \\uNNNN
+\\UNNNNNNNN` and octal `\\NNN`.
+
+Hand-written on purpose: of the logfmt readers on PyPI, `logfmt` (0.4) has not been released since
+2018 and does not decode Go's escapes (`\\t`, `\\u00e9`, `\\x1b` come out as written), and `logfmtkv`
+is months old with no track record; the whole reader is the few lines below. Quoted values are
+decoded by orjson when their escapes are the JSON subset (nearly always), by `_go_unquote` else.
+"""
+from __future__ import annotations
+
+import orjson
+
+_SPACE = " \t"
+_SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
+           "\\": "\\", '"': '"', "'": "'", "/": "/"}
+_HEX_LEN = {"x": 2, "u": 4, "U": 8}
+
+
+def parse_logfmt(line: str) -> tuple[dict[str, object], list[str]]:
+    """Pairs of one line, and the problems met (empty when the line is well-formed logfmt).
+
+    A key repeated with another value keeps every value, as a list, in order. A key without `=`
+    gets the empty string. Never raises.
+    """
+    out: dict[str, object] = {}
+    problems: list[str] = []
+    i, n = 0, len(line)
+    while i < n:
+        c = line[i]
+        if c in _SPACE:
+            i += 1
+            continue
+        # key: up to '=' or whitespace
+        j = i
+        while j < n and line[j] not in "= \t":
+            j += 1
+        key = line[i:j]
+        if j >= n or line[j] != "=":
+            _put(out, key, "")
+            if key.startswith('"'):
+                problems.append(f"unexpected quote at column {i + 1}")
+            i = j
+            continue
+        j += 1  # past '='
+        if j < n and line[j] == '"':
+            end = _closing_quote(line, j + 1)
+            if end < 0:
+                problems.append(f"unterminated quoted value for key {key!r}")
+                value = _unquote(line[j:] + '"')
+                i = n
+            else:
+                value = _unquote(line[j : end + 1])
+                i = end + 1
+                if i < n and line[i] not in _SPACE:
+                    problems.append(f"no space after the quoted value of key {key!r}")
+        else:
+            end = j
+            while end < n and line[end] not in _SPACE:
+                end += 1
+            value = line[j:end]
+            i = end
+        if not key:
+            problems.append(f"value without a key at column {j}")
+        _put(out, key, value)
+    return out, problems
+
+
+def _put(out: dict, key: str, value: str) -> None:
+    if key not in out:
+        out[key] = value
+        return
+    cur = out[key]
+    if isinstance(cur, list):
+        if value not in cur:
+            cur.append(value)
+    elif cur != value:
+        out[key] = [cur, value]
+
+
+def _closing_quote(s: str, start: int) -> int:
+    """Index of the quote closing a string opened before `start`, or -1."""
+    find = s.find
+    i = find('"', start)
+    while i >= 0:
+        k = i - 1
+        while k >= start and s[k] == "\\":
+            k -= 1
+        if (i - 1 - k) % 2 == 0:  # an even number of backslashes: the quote is not escaped
+            return i
+        i = find('"', i + 1)
+    return -1
+
+
+def _unquote(quoted: str) -> str:
+    """The text of a Go-quoted string, quotes included in `quoted`."""
+    if "\\" not in quoted:
+        return quoted[1:-1]
+    try:
+        v = orjson.loads(quoted)
+        if isinstance(v, str):
+            return v
+    except orjson.JSONDecodeError:
+        pass
+    return _go_unquote(quoted[1:-1])
+
+
+def _go_unquote(body: str) -> str:
+    """Go strconv escapes; an invalid escape is kept as written (nothing the vendor wrote is lost)."""
+    out: list[str] = []
+    raw = bytearray()  # \xNN and octal escapes are bytes of UTF-8 sequences
+
+    def flush() -> None:
+        if raw:
+            out.append(raw.decode("utf-8", errors="replace"))
+            raw.clear()
+
+    i, n = 0, len(body)
+    while i < n:
+        c = body[i]
+        if c != "\\" or i + 1 >= n:
+            flush()
+            out.append(c)
+            i += 1
+            continue
+        e = body[i + 1]
+        if e in _SIMPLE:
+            flush()
+            out.append(_SIMPLE[e])
+            i += 2
+        elif e in _HEX_LEN:
+            width = _HEX_LEN[e]
+            digits = body[i + 2 : i + 2 + width]
+            try:
+                if len(digits) != width:
+                    raise ValueError
+                code = int(digits, 16)
+                if 0xD800 <= code <= 0xDFFF:
+                    raise ValueError  # a lone surrogate is no character (Go refuses it too)
+                if e == "x":
+                    raw.append(code)
+                else:
+                    flush()
+                    out.append(chr(code))
+                i += 2 + width
+            except ValueError:
+                flush()
+                out.append(body[i : i + 2])
+                i += 2
+        elif e in "01234567":
+            digits = body[i + 1 : i + 4]
+            try:
+                if len(digits) != 3:
+                    raise ValueError
+                code = int(digits, 8)
+                if code > 255:
+                    raise ValueError
+                raw.append(code)
+                i += 4
+            except ValueError:
+                flush()
+                out.append(body[i : i + 2])
+                i += 2
+        else:
+            flush()
+            out.append(body[i : i + 2])
+            i += 2
+    flush()
+    return "".join(out)
