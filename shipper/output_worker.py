@@ -30,6 +30,10 @@ class OutputWorker:
         self.last_success: float | None = None
         self.last_error: str | None = None
         self.busy = False
+        # Optional: an output may set `coalesce = (max_events, max_wait)` and define `send_many`.
+        limits = getattr(output, "coalesce", None)
+        self._coalesce_limits = limits if limits and hasattr(output, "send_many") else None
+        self._blocked = 0  # sources waiting in put(): the queue is full, waiting for more is pointless
         self._m_batches = metrics.in_flight_batches.labels(name)
         self._m_bytes = metrics.in_flight_bytes.labels(name)
         self._m_shipped = metrics.events_shipped.labels(name)
@@ -46,7 +50,11 @@ class OutputWorker:
             while self._queue and (len(self._queue) >= self.max_batches or self._bytes + batch.nbytes > self.max_bytes):
                 if give_up.is_set() or self.stop.is_set():
                     return False
-                self._cond.wait(0.2)
+                self._blocked += 1
+                try:
+                    self._cond.wait(0.2)
+                finally:
+                    self._blocked -= 1
             self._queue.append((batch, tracker, seq))
             self._bytes += batch.nbytes
             self._m_batches.set(len(self._queue))
@@ -67,8 +75,12 @@ class OutputWorker:
                     return
                 batch, tracker, seq = self._queue[0]
                 self.busy = True
+            group = self._coalesce() if self._coalesce_limits else [self._queue[0]]
             try:
-                self.output.send(batch)
+                if len(group) == 1:
+                    self.output.send(batch)
+                else:
+                    self.output.send_many([g[0] for g in group])
             except Stopping:
                 return
             except Exception as e:  # an output bug must not kill the thread silently
@@ -81,15 +93,36 @@ class OutputWorker:
             finally:
                 self.busy = False
             with self._cond:
-                self._queue.popleft()
-                self._bytes -= batch.nbytes
+                for _ in group:
+                    done, _, _ = self._queue.popleft()
+                    self._bytes -= done.nbytes
                 self._m_batches.set(len(self._queue))
                 self._m_bytes.set(self._bytes)
                 self._cond.notify_all()
             self.last_success = time.time()
             self._m_last.set(self.last_success)
-            self._m_shipped.inc(len(batch.events))
-            tracker.ack(seq)
+            for done, tracker, seq in group:
+                self._m_shipped.inc(len(done.events))
+                tracker.ack(seq)
+
+    def _coalesce(self) -> list[tuple[Batch, AckTracker, int]]:
+        """For outputs with `coalesce = (max_events, max_wait)` and a `send_many`: the queued
+        batches sent together, waiting up to max_wait for more while under max_events."""
+        max_events, max_wait = self._coalesce_limits
+        deadline = time.monotonic() + max_wait
+        with self._cond:
+            while True:
+                group, events = [], 0
+                for item in self._queue:
+                    if group and events + len(item[0].events) > max_events:
+                        return group
+                    group.append(item)
+                    events += len(item[0].events)
+                left = deadline - time.monotonic()
+                # A full queue will not grow while the sources are blocked on it.
+                if events >= max_events or left <= 0 or self._blocked or self._closed or self.stop.is_set():
+                    return group
+                self._cond.wait(min(left, 0.2))
 
     def close(self, timeout: float | None = None) -> None:
         """Stop taking batches, let the thread finish what is queued (or stop), then close."""

@@ -1,0 +1,1 @@
+"""Strict protocol peers for servers that cannot be installed here (Fluentd, Elasticsearch)."""

@@ -1,0 +1,279 @@
+"""A strict Elasticsearch `_bulk` server for tests, over real HTTP on loopback.
+
+Follows the Bulk API reference: NDJSON body (each line JSON, ending in a newline), action lines with
+exactly one of create/index/update/delete and only known metadata, a source line after
+create/index/update; per-item statuses in `items` and `errors: true` when any failed. Documents
+are stored by (index, _id); `create` of an existing `_id` answers 409
+(version_conflict_engine_exception). Data streams (an index template with `data_stream` matching
+the name, as the setup command installs, or any `logs-*-*` name like Elasticsearch's built-in
+template) accept only `create` and need `@timestamp`.
+
+Injection for tests: `item_status[_id] = [429, 429]` answers those statuses for the next attempts
+of that id (then stores it); `reject_ids` always answers 400 (mapper_parsing_exception);
+`fail_requests(n, 503)` fails whole requests; `require_auth` checks the Authorization header.
+Every response carries `X-Elastic-Product: Elasticsearch`, as the official client expects.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import threading
+import time
+from fnmatch import fnmatchcase
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+ACTIONS = {"create", "index", "update", "delete"}
+META_KEYS = {"_index", "_id", "routing", "pipeline", "require_alias", "require_data_stream", "if_seq_no",
+             "if_primary_term", "version", "version_type", "dynamic_templates", "list_executed_pipelines",
+             "retry_on_conflict", "_source"}
+NDJSON_TYPES = ("application/x-ndjson", "application/vnd.elasticsearch+x-ndjson")
+JSON_TYPES = ("application/json", "application/vnd.elasticsearch+json")
+INDEX_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.+\-]*$")
+
+
+class BulkError(Exception):
+    def __init__(self, status: int, etype: str, reason: str):
+        super().__init__(reason)
+        self.status, self.etype, self.reason = status, etype, reason
+
+
+class BulkServer:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.host, self.port = host, port
+        self.docs: dict[tuple[str, str], dict] = {}  # (index, _id) → source
+        self.item_status: dict[str, list[int]] = {}
+        self.reject_ids: set[str] = set()
+        self.require_auth: str | None = None  # exact Authorization header value
+        self.templates: dict[str, dict] = {}  # index templates
+        self.component_templates: dict[str, dict] = {}
+        self.requests = 0
+        self.bulk_requests = 0
+        self.gzip_requests = 0
+        self.item_attempts: dict[str, int] = {}
+        self.conflicts = 0
+        self.errors: list[str] = []  # protocol violations seen (a test asserts this stays empty)
+        self._fail: list[int] = []  # statuses for the next whole requests
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    # control
+    def start(self) -> "BulkServer":
+        peer = self
+
+        class Handler(_Handler):
+            pass
+
+        Handler.peer = peer
+        srv = ThreadingHTTPServer((self.host, self.port), Handler)
+        srv.daemon_threads = True
+        self.port = srv.server_address[1]
+        self._server = srv
+        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        srv, self._server = self._server, None
+        if srv is not None:
+            srv.shutdown()
+            srv.server_close()
+
+    def restart(self, down_for: float = 0.0) -> None:
+        self.stop()
+        time.sleep(down_for)
+        self.start()
+
+    def fail_requests(self, n: int, status: int = 503) -> None:
+        with self._lock:
+            self._fail.extend([status] * n)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def ids(self, index_prefix: str = "") -> list[str]:
+        with self._lock:
+            return [i for (idx, i) in self.docs if idx.startswith(index_prefix)]
+
+    def wait_for_docs(self, n: int, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.docs) >= n:
+                return True
+            time.sleep(0.02)
+        return len(self.docs) >= n
+
+    # the API
+    def is_data_stream(self, index: str) -> bool:
+        for t in self.templates.values():
+            if "data_stream" in t and any(fnmatchcase(index, p) for p in t.get("index_patterns", [])):
+                return True
+        return fnmatchcase(index, "logs-*-*")
+
+    def bulk(self, body: bytes, default_index: str | None) -> dict:
+        if not body.endswith(b"\n"):
+            raise BulkError(400, "illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]")
+        lines = body.split(b"\n")[:-1]
+        items: list[dict] = []
+        i = 0
+        with self._lock:
+            self.bulk_requests += 1
+            while i < len(lines):
+                try:
+                    action = json.loads(lines[i])
+                except ValueError as e:
+                    raise BulkError(400, "x_content_parse_exception", f"line {i + 1}: not JSON: {e}")
+                if not isinstance(action, dict) or len(action) != 1:
+                    raise BulkError(400, "illegal_argument_exception", f"line {i + 1}: malformed action/metadata line")
+                op, meta = next(iter(action.items()))
+                if op not in ACTIONS or not isinstance(meta, dict):
+                    raise BulkError(400, "illegal_argument_exception", f"line {i + 1}: unknown action [{op}]")
+                unknown = set(meta) - META_KEYS
+                if unknown:
+                    raise BulkError(400, "illegal_argument_exception", f"line {i + 1}: unknown key {sorted(unknown)} in action")
+                source = None
+                if op != "delete":
+                    if i + 1 >= len(lines):
+                        raise BulkError(400, "illegal_argument_exception", f"line {i + 1}: action without a source line")
+                    try:
+                        source = json.loads(lines[i + 1])
+                    except ValueError as e:
+                        raise BulkError(400, "x_content_parse_exception", f"line {i + 2}: not JSON: {e}")
+                    if not isinstance(source, dict):
+                        raise BulkError(400, "x_content_parse_exception", f"line {i + 2}: source must be an object")
+                    i += 2
+                else:
+                    i += 1
+                items.append({op: self._item(op, meta, source, default_index)})
+        return {"took": 1, "errors": any(v.get("status", 200) >= 300 for it in items for v in it.values()), "items": items}
+
+    def _item(self, op: str, meta: dict, source: dict | None, default_index: str | None) -> dict:
+        index = meta.get("_index", default_index)
+        _id = meta.get("_id")
+        if not index or not INDEX_NAME_RE.match(index):
+            self.errors.append(f"bad index name {index!r}")
+            return _err(index, _id, 400, "invalid_index_name_exception", f"Invalid index name [{index}]")
+        if _id is not None:
+            self.item_attempts[_id] = self.item_attempts.get(_id, 0) + 1
+        if self.is_data_stream(index):
+            if op != "create":
+                self.errors.append(f"{op} into data stream {index}")
+                return _err(index, _id, 400, "illegal_argument_exception",
+                            f"only write ops with an op_type of create are allowed in data streams")
+            if source is not None and "@timestamp" not in source:
+                return _err(index, _id, 400, "document_parsing_exception", "data stream timestamp field [@timestamp] is missing")
+        if _id in self.reject_ids:
+            return _err(index, _id, 400, "document_parsing_exception", "failed to parse field [x] of type [long]")
+        queued = self.item_status.get(_id or "")
+        if queued:
+            status = queued.pop(0)
+            return _err(index, _id, status, "es_rejected_execution_exception" if status == 429 else "unavailable",
+                        "injected")
+        if op == "create":
+            if _id is None:
+                _id = f"auto{len(self.docs)}"
+            if (index, _id) in self.docs:
+                self.conflicts += 1
+                return _err(index, _id, 409, "version_conflict_engine_exception",
+                            f"[{_id}]: version conflict, document already exists (current version [1])")
+            self.docs[(index, _id)] = source
+            return {"_index": index, "_id": _id, "_version": 1, "result": "created", "status": 201}
+        if op == "index":
+            self.docs[(index, _id)] = source
+            return {"_index": index, "_id": _id, "result": "created", "status": 201}
+        return _err(index, _id, 400, "illegal_argument_exception", f"{op} not supported by this peer")
+
+
+def _err(index, _id, status, etype, reason) -> dict:
+    return {"_index": index, "_id": _id, "status": status, "error": {"type": etype, "reason": reason}}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    peer: BulkServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def _send(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Elastic-Product", "Elasticsearch")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> bytes:
+        n = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(n) if n else b""
+        if self.headers.get("Content-Encoding") == "gzip":
+            self.peer.gzip_requests += 1
+            data = gzip.decompress(data)
+        return data
+
+    def _handle(self, method: str) -> None:
+        peer = self.peer
+        peer.requests += 1
+        try:
+            body = self._body()
+        except Exception as e:
+            self._send(400, {"error": {"type": "parse_exception", "reason": str(e)}, "status": 400})
+            return
+        if peer.require_auth and self.headers.get("Authorization") != peer.require_auth:
+            self._send(401, {"error": {"type": "security_exception", "reason": "missing authentication credentials"}, "status": 401})
+            return
+        with peer._lock:
+            fail = peer._fail.pop(0) if peer._fail else None
+        if fail:
+            self._send(fail, {"error": {"type": "unavailable_shards_exception", "reason": "injected"}, "status": fail})
+            return
+        path = self.path.split("?", 1)[0]
+        parts = [p for p in path.split("/") if p]
+        try:
+            if method == "GET" and not parts:
+                self._send(200, {"version": {"number": "9.1.0"}, "tagline": "You Know, for Search"})
+            elif method in ("POST", "PUT") and parts and parts[-1] == "_bulk" and len(parts) <= 2:
+                ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+                if ctype not in NDJSON_TYPES:
+                    peer.errors.append(f"bulk with Content-Type {ctype!r}")
+                    raise BulkError(400, "illegal_argument_exception", f"bulk needs NDJSON, got {ctype!r}")
+                self._send(200, peer.bulk(body, parts[0] if len(parts) == 2 else None))
+            elif method == "PUT" and len(parts) == 2 and parts[0] in ("_index_template", "_component_template"):
+                ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+                if ctype not in JSON_TYPES:
+                    raise BulkError(400, "illegal_argument_exception", f"needs JSON, got {ctype!r}")
+                doc = json.loads(body)
+                store = peer.templates if parts[0] == "_index_template" else peer.component_templates
+                if parts[0] == "_index_template":
+                    missing = [c for c in doc.get("composed_of", []) if c not in peer.component_templates]
+                    if missing:
+                        raise BulkError(404, "index_template_missing_exception", f"component templates {missing} missing")
+                    if not doc.get("index_patterns"):
+                        raise BulkError(400, "action_request_validation_exception", "index patterns are missing")
+                elif "template" not in doc:
+                    raise BulkError(400, "x_content_parse_exception", "[template] is required")
+                store[parts[1]] = doc
+                self._send(200, {"acknowledged": True})
+            elif method == "GET" and len(parts) == 2 and parts[0] in ("_index_template", "_component_template"):
+                store = peer.templates if parts[0] == "_index_template" else peer.component_templates
+                if parts[1] not in store:
+                    raise BulkError(404, "resource_not_found_exception", f"{parts[1]} not found")
+                self._send(200, {"index_templates": [{"name": parts[1], "index_template": store[parts[1]]}]})
+            else:
+                raise BulkError(400, "illegal_argument_exception", f"{method} {path} not supported by this peer")
+        except BulkError as e:
+            self._send(e.status, {"error": {"type": e.etype, "reason": e.reason}, "status": e.status})
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_HEAD(self) -> None:
+        self._handle("HEAD")

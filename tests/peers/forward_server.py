@@ -1,0 +1,286 @@
+"""A strict Fluentd Forward protocol v1 server for tests (a real Fluentd cannot be installed here).
+
+Follows https://github.com/fluent/fluentd/wiki/Forward-Protocol-Specification-v1: decodes Message,
+Forward, PackedForward and CompressedPackedForward; `EventTime` (ext type 0, 8 bytes) or integer
+times; options `size`, `chunk` (answered with `{"ack": chunk}`) and `compressed: gzip`. Anything
+else is a protocol error: recorded in `errors` and the connection is closed, nothing stored.
+
+Failure modes for tests: `mode` "ack" (default), "no_ack" (stores, never answers), "delay_ack"
+(answers after `ack_delay` s); `drop_next(n)` closes the connection on the next n messages before
+reading them whole (nothing stored: "dropped mid-chunk"); `drop_after_store(n)` stores the next n
+chunks and closes without acking (the only source of legitimate duplicates); `restart()`; TCP or
+unix socket.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import socket
+import socketserver
+import struct
+import threading
+import time
+from typing import Any
+
+import msgpack
+
+
+class ProtocolError(Exception):
+    pass
+
+
+class EventTimeValue:
+    __slots__ = ("ns",)
+
+    def __init__(self, ns: int):
+        self.ns = ns
+
+
+def _ext_hook(code: int, data: bytes):
+    if code != 0:
+        raise ProtocolError(f"unknown ext type {code}")
+    if len(data) != 8:
+        raise ProtocolError(f"EventTime must be 8 bytes, got {len(data)}")
+    sec, nsec = struct.unpack(">II", data)
+    if nsec >= 1_000_000_000:
+        raise ProtocolError(f"EventTime nanoseconds out of range: {nsec}")
+    return EventTimeValue(sec * 1_000_000_000 + nsec)
+
+
+def _time_ns(t: Any) -> int:
+    if isinstance(t, EventTimeValue):
+        return t.ns
+    if isinstance(t, int) and not isinstance(t, bool) and t >= 0:
+        return t * 1_000_000_000
+    raise ProtocolError(f"time must be an integer or EventTime, got {type(t).__name__}")
+
+
+def _entry(e: Any) -> tuple[int, dict]:
+    if not isinstance(e, (list, tuple)) or len(e) != 2:
+        raise ProtocolError(f"entry must be [time, record], got {e!r:.80}")
+    t, record = e
+    if not isinstance(record, dict):
+        raise ProtocolError(f"record must be a map, got {type(record).__name__}")
+    return _time_ns(t), record
+
+
+def decode_message(msg: Any) -> tuple[str, list[tuple[int, dict]], dict]:
+    """(tag, entries, option) of one Forward protocol message, or ProtocolError."""
+    if not isinstance(msg, (list, tuple)) or not 2 <= len(msg) <= 4:
+        raise ProtocolError(f"a message is an array of 2 to 4 items, got {msg!r:.80}")
+    tag = msg[0]
+    if not isinstance(tag, str) or not tag:
+        raise ProtocolError("tag must be a non-empty string")
+    second = msg[1]
+    if isinstance(second, (int, EventTimeValue)) and not isinstance(second, bool):  # Message mode
+        if len(msg) not in (3, 4):
+            raise ProtocolError("Message mode is [tag, time, record(, option)]")
+        option = msg[3] if len(msg) == 4 else {}
+        entries = [_entry([second, msg[2]])]
+        compressed = False
+    else:
+        if len(msg) not in (2, 3):
+            raise ProtocolError("Forward/PackedForward is [tag, entries(, option)]")
+        option = msg[2] if len(msg) == 3 else {}
+        if not isinstance(option, dict):
+            raise ProtocolError("option must be a map")
+        compressed = option.get("compressed")
+        if isinstance(second, list):  # Forward mode
+            if compressed:
+                raise ProtocolError("compressed is only valid with PackedForward")
+            entries = [_entry(e) for e in second]
+        elif isinstance(second, (bytes, str)):  # PackedForward / CompressedPackedForward
+            data = second.encode("latin-1") if isinstance(second, str) else second
+            if compressed is not None:
+                if compressed != "gzip":
+                    raise ProtocolError(f"unknown compression {compressed!r}")
+                if not isinstance(second, bytes):
+                    raise ProtocolError("CompressedPackedForward entries must be bin")
+                try:
+                    data = gzip.decompress(data)
+                except Exception as e:
+                    raise ProtocolError(f"bad gzip stream: {e}")
+            unpacker = msgpack.Unpacker(raw=False, ext_hook=_ext_hook)
+            unpacker.feed(data)
+            try:
+                entries = [_entry(e) for e in unpacker]
+            except msgpack.OutOfData:
+                raise ProtocolError("truncated entry in PackedForward stream")
+            if unpacker.tell() != len(data):
+                raise ProtocolError("trailing bytes in PackedForward stream")
+        else:
+            raise ProtocolError(f"second item must be time, array or bin, got {type(second).__name__}")
+    if not isinstance(option, dict):
+        raise ProtocolError("option must be a map")
+    for k in option:
+        if k not in ("size", "chunk", "compressed"):
+            raise ProtocolError(f"unknown option {k!r}")
+    if "size" in option and option["size"] != len(entries):
+        raise ProtocolError(f"option size {option['size']} != {len(entries)} entries")
+    if "chunk" in option and (not isinstance(option["chunk"], str) or not option["chunk"]):
+        raise ProtocolError("option chunk must be a non-empty string")
+    return tag, entries, option
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    server: "_Server"
+
+    def handle(self) -> None:
+        peer: ForwardServer = self.server.peer
+        sock: socket.socket = self.request
+        peer._track(sock, True)
+        unpacker = msgpack.Unpacker(raw=False, ext_hook=_ext_hook, max_buffer_size=64 << 20)
+        try:
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                if peer._take("drop"):
+                    peer.dropped += 1
+                    return  # closed mid-chunk: nothing of this message is stored
+                unpacker.feed(data)
+                for msg in unpacker:
+                    if not self._one(peer, sock, msg):
+                        return
+        except ProtocolError as e:
+            peer.errors.append(str(e))
+        except (OSError, ValueError) as e:
+            if not isinstance(e, OSError):
+                peer.errors.append(f"undecodable msgpack: {e}")
+        finally:
+            peer._track(sock, False)
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def _one(self, peer: "ForwardServer", sock: socket.socket, msg: Any) -> bool:
+        tag, entries, option = decode_message(msg)
+        peer._store(tag, entries, option)
+        chunk = option.get("chunk")
+        if chunk is None:
+            return True
+        if peer._take("after_store"):
+            return False  # stored, never acked: the client must resend
+        if peer.mode == "no_ack":
+            return True
+        if peer.mode == "delay_ack":
+            time.sleep(peer.ack_delay)
+        sock.sendall(msgpack.packb({"ack": chunk}))
+        peer.acks += 1
+        return True
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    peer: "ForwardServer"
+
+
+class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    peer: "ForwardServer"
+
+
+class ForwardServer:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, unix_path: str | None = None,
+                 mode: str = "ack", ack_delay: float = 0.0):
+        self.host, self.port, self.unix_path = host, port, unix_path
+        self.mode, self.ack_delay = mode, ack_delay
+        self.records: list[tuple[str, int, dict]] = []  # (tag, time in ns, record), in arrival order
+        self.chunks: list[str | None] = []
+        self.errors: list[str] = []
+        self.acks = 0
+        self.dropped = 0
+        self._counters = {"drop": 0, "after_store": 0}
+        self._lock = threading.Lock()
+        self._conns: set[socket.socket] = set()
+        self._server: socketserver.BaseServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # control
+    def start(self) -> "ForwardServer":
+        if self.unix_path:
+            if os.path.exists(self.unix_path):
+                os.unlink(self.unix_path)
+            srv: socketserver.BaseServer = _UnixServer(self.unix_path, _Handler)
+        else:
+            srv = _Server((self.host, self.port), _Handler)
+            self.port = srv.server_address[1]
+        srv.peer = self
+        self._server = srv
+        self._thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening and cut every open connection (a crashed or stopped Fluentd)."""
+        srv, self._server = self._server, None
+        if srv is None:
+            return
+        srv.shutdown()
+        srv.server_close()
+        with self._lock:
+            conns = list(self._conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self.unix_path and os.path.exists(self.unix_path):
+            os.unlink(self.unix_path)
+
+    def restart(self, down_for: float = 0.0) -> None:
+        self.stop()
+        if down_for:
+            time.sleep(down_for)
+        self.start()
+
+    def drop_next(self, n: int = 1) -> None:
+        with self._lock:
+            self._counters["drop"] += n
+
+    def drop_after_store(self, n: int = 1) -> None:
+        with self._lock:
+            self._counters["after_store"] += n
+
+    # state
+    def wait_for_records(self, n: int, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.records) >= n:
+                return True
+            time.sleep(0.02)
+        return len(self.records) >= n
+
+    def _take(self, what: str) -> bool:
+        with self._lock:
+            if self._counters[what] > 0:
+                self._counters[what] -= 1
+                return True
+            return False
+
+    def _track(self, sock: socket.socket, add: bool) -> None:
+        with self._lock:
+            (self._conns.add if add else self._conns.discard)(sock)
+
+    def _store(self, tag: str, entries: list[tuple[int, dict]], option: dict) -> None:
+        with self._lock:
+            self.records.extend((tag, t, r) for t, r in entries)
+            self.chunks.append(option.get("chunk"))
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.host, self.port
+
+
+if __name__ == "__main__":  # a standalone peer for manual runs and the benchmark
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=24224)
+    ap.add_argument("--mode", default="ack")
+    a = ap.parse_args()
+    s = ForwardServer(port=a.port, mode=a.mode).start()
+    print(f"listening on 127.0.0.1:{s.port}", flush=True)
+    threading.Event().wait()
