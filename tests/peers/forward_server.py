@@ -102,12 +102,12 @@ def decode_message(msg: Any) -> tuple[str, list[tuple[int, dict]], dict]:
                     raise ProtocolError(f"bad gzip stream: {e}")
             unpacker = msgpack.Unpacker(raw=False, ext_hook=_ext_hook)
             unpacker.feed(data)
-            try:
-                entries = [_entry(e) for e in unpacker]
-            except msgpack.OutOfData:
-                raise ProtocolError("truncated entry in PackedForward stream")
-            if unpacker.tell() != len(data):
-                raise ProtocolError("trailing bytes in PackedForward stream")
+            entries, end = [], 0
+            for e in unpacker:
+                entries.append(_entry(e))
+                end = unpacker.tell()
+            if end != len(data):
+                raise ProtocolError("truncated entry or trailing bytes in PackedForward stream")
         else:
             raise ProtocolError(f"second item must be time, array or bin, got {type(second).__name__}")
     if not isinstance(option, dict):
