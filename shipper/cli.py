@@ -43,7 +43,7 @@ def run(config_path: str, once: bool) -> None:
 
     config = _load(config_path)
     shipper_log.setup(config.settings.logging.level, config.settings.logging.format)
-    sys.exit(run_pipeline(config, once=once))
+    sys.exit(run_pipeline(config, once=once, progress=once))  # a bar only on a terminal's stderr
 
 
 @main.command()
@@ -97,23 +97,41 @@ def cat(parser_name: str, timezone: str, files: tuple[str, ...]) -> None:
     except registry.PluginError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
+    from shipper.progress import cat_progress
+
     out = sys.stdout.buffer
-    for path in files or ("-",):
-        try:
-            f = _open_input(path)
-        except OSError as e:
-            click.echo(f"error: {path}: {e.strerror}", err=True)
-            sys.exit(1)
-        batch: list[bytes] = []
-        with f:
-            for line in f:
-                batch.append(line.rstrip(b"\r\n"))
-                if len(batch) >= 1000:
-                    _emit(parser, batch, out, orjson, failure_event)
-                    batch = []
-        if batch:
-            _emit(parser, batch, out, orjson, failure_event)
+    paths = list(files or ("-",))
+    with cat_progress(paths) as bar:  # a bar on stderr only when it is a terminal
+        for path in paths:
+            try:
+                f = _open_input(path)
+            except OSError as e:
+                click.echo(f"error: {path}: {e.strerror}", err=True)
+                sys.exit(1)
+            raw = getattr(f, "fileobj", None) or f  # a .gz counts its compressed bytes, like its size
+            pos = raw.tell() if raw.seekable() else 0
+            batch: list[bytes] = []
+            with f:
+                for line in f:
+                    batch.append(line.rstrip(b"\r\n"))
+                    if len(batch) >= 1000:
+                        n = _emit(parser, batch, out, orjson, failure_event)
+                        pos = _advance(bar, raw, pos, batch, n)
+                        batch = []
+                if batch:
+                    n = _emit(parser, batch, out, orjson, failure_event)
+                    _advance(bar, raw, pos, batch, n)
     out.flush()
+
+
+def _advance(bar, raw, pos: int, batch: list[bytes], events: int) -> int:
+    try:
+        now = raw.tell()
+    except (OSError, ValueError):  # stdin: count the lines' bytes
+        bar.advance(sum(len(b) + 1 for b in batch), events)
+        return pos
+    bar.advance(now - pos, events)
+    return now
 
 
 def _emit(parser, batch, out, orjson, failure_event) -> None:
@@ -122,6 +140,24 @@ def _emit(parser, batch, out, orjson, failure_event) -> None:
     except Exception as e:
         parsed = [[failure_event(raw, f"parser {type(e).__name__}: {e}", parser.module, parser.dataset)] for raw in batch]
     out.write(b"".join(orjson.dumps(ev) + b"\n" for evs in parsed for ev in evs))
+    return sum(len(evs) for evs in parsed)
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the status as one JSON document.")
+def status(config_path: str, as_json: bool) -> None:
+    """Per source: what it follows, position, size, lag, last ack; per output: last success and errors."""
+    from shipper.status import collect, render
+
+    doc = collect(_load(config_path))
+    if as_json:
+        import orjson
+
+        click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+    else:
+        for line in render(doc):
+            click.echo(line)
 
 
 @main.command()

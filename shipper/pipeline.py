@@ -6,7 +6,7 @@ import logging
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from shipper import __version__, metrics, registry
 from shipper.acks import AckTracker
@@ -109,6 +109,8 @@ class SourceRunner:
         self.builder = EventBuilder(cfg, parser_cls(_parser_options(cfg)), pipeline.host_name)
         self.tracker = AckTracker(self._commit)
         self.stop = threading.Event()  # stop reading
+        self.abandon = threading.Event()  # give up blocked puts: shutdown, or this source's restart timed out
+        self.detached = False  # replaced on reload: its late acks must not move the new runner's checkpoint
         self.finished = threading.Event()
         self.error: BaseException | None = None
         self.last_commit: float | None = None
@@ -124,6 +126,8 @@ class SourceRunner:
         self._m_ckpt = metrics.checkpoint_time.labels(cfg.name)
 
     def _commit(self, fragment: dict[str, Any]) -> None:
+        if self.detached:
+            return
         self.pipeline.store.update(self.cfg.name, fragment)
         self.last_commit = time.time()
         self._m_ckpt.set(self.last_commit)
@@ -140,7 +144,7 @@ class SourceRunner:
         if not events:
             return
         for worker in targets:
-            if not worker.put(batch, self.tracker, seq, self.pipeline.abandon):
+            if not worker.put(batch, self.tracker, seq, self.abandon):
                 return  # stopping: not acked, so not checkpointed, so read again next start
 
     def _run(self) -> None:
@@ -165,26 +169,38 @@ class Pipeline:
         self.store = CheckpointStore(config.state_dir)
         self.abandon = threading.Event()  # give up on in-flight batches (shutdown timeout, 2nd signal)
         self.workers: dict[str, OutputWorker] = {}
+        self.output_configs: dict[str, OutputConfig] = {}
+        self._output_stops: dict[str, threading.Event] = {}  # one per output, so a reload can stop just one
+        self.output_started: dict[str, float] = {}
         for ocfg in config.outputs:
             self.workers[ocfg.name] = self._make_worker(ocfg)
         self.router = Router([(o.match, self.workers[o.name]) for o in config.outputs])
         self.runners: dict[str, SourceRunner] = {c.name: SourceRunner(self, c) for c in config.sources}
         self._warned_tags: set[str] = set()
+        self._progress: dict[str, tuple[Any, float]] = {}  # liveness: last progress signature and when it changed
+        self.undelivered_for: dict[str, float] = {}  # output → seconds busy without a delivery (set by stalled())
 
     def _make_worker(self, ocfg: OutputConfig) -> OutputWorker:
-        ctx = OutputContext(name=ocfg.name, stop=self.abandon, state_dir=self.config.state_dir,
+        stop = threading.Event()
+        ctx = OutputContext(name=ocfg.name, stop=stop, state_dir=self.config.state_dir,
                             logger=logging.getLogger(f"shipper.output.{ocfg.name}"))
         output = registry.load("output", ocfg.type)(ocfg, ctx)
-        return OutputWorker(ocfg.name, output, ocfg.max_in_flight_batches, ocfg.max_in_flight_bytes, self.abandon)
+        self._output_stops[ocfg.name] = stop
+        self.output_configs[ocfg.name] = ocfg
+        return OutputWorker(ocfg.name, output, ocfg.max_in_flight_batches, ocfg.max_in_flight_bytes, stop)
 
     def warn_unrouted(self, tag: str) -> None:
         if tag not in self._warned_tags:
             self._warned_tags.add(tag)
             log.warning("no output matches this tag: its events are counted and not shipped", extra={"tag": tag})
 
+    def _start_worker(self, name: str) -> None:
+        self.workers[name].start()
+        self.output_started[name] = time.time()
+
     def start(self) -> None:
-        for w in self.workers.values():
-            w.start()
+        for name in self.workers:
+            self._start_worker(name)
         for r in self.runners.values():
             r.thread.start()
 
@@ -193,7 +209,7 @@ class Pipeline:
 
     def wait_delivered(self, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
-        for r in self.runners.values():
+        for r in list(self.runners.values()):
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not r.tracker.wait_idle(left):
                 return False
@@ -210,6 +226,10 @@ class Pipeline:
         if not delivered:
             log.warning("shutdown timeout: undelivered batches stay unacknowledged and are read again next start")
         self.abandon.set()
+        for r in self.runners.values():
+            r.abandon.set()
+        for stop in self._output_stops.values():
+            stop.set()
         for w in self.workers.values():
             w.close(timeout=5.0)
         for r in self.runners.values():
@@ -222,3 +242,150 @@ class Pipeline:
 
     def source_errors(self) -> list[str]:
         return [f"{name}: {r.error}" for name, r in self.runners.items() if r.error is not None]
+
+    # --- reload ---------------------------------------------------------------------------------
+
+    def apply(self, new: Config, plan, wait_slice: Callable[[float], bool] | None = None) -> list[str]:
+        """Apply a reload plan (shipper.reload.plan_reload) with `new` as the config; returns problems.
+
+        Sources to stop are stopped first and their in-flight batches delivered (for up to
+        shutdown_timeout) while every output still runs; only then are outputs closed or replaced and
+        the sources restarted from their checkpoints. Kept sources are never touched: same thread,
+        tracker and position. `wait_slice(seconds)` sleeps between checks (the runner pings systemd
+        there); it returns True to cut the wait short (a stop signal).
+        """
+        wait_slice = wait_slice or (lambda s: bool(time.sleep(s)))
+        problems: list[str] = []
+        # Build new outputs first: a plugin that cannot even be constructed refuses the reload untouched.
+        new_cfgs = {o.name: o for o in new.outputs}
+        saved = (self.config, dict(self.output_configs), dict(self._output_stops))
+        self.config = new
+        fresh: dict[str, OutputWorker] = {}
+        try:
+            for name in plan.outputs_added + plan.outputs_replaced:
+                fresh[name] = self._make_worker(new_cfgs[name])
+        except Exception as e:
+            self.config, self.output_configs, self._output_stops = saved
+            raise ReloadError(f"cannot create output: {type(e).__name__}: {e}") from e
+        # Replaced outputs got new stop events from _make_worker; the old workers keep theirs.
+        old_stops = {name: w.stop for name, w in self.workers.items()}
+
+        stopping = [self.runners[n] for n in plan.sources_removed + plan.sources_restarted if n in self.runners]
+        for r in stopping:
+            r.stop.set()
+        deadline = time.monotonic() + new.settings.shutdown_timeout
+        while any(r.thread.is_alive() or r.tracker.in_flight() for r in stopping) and time.monotonic() < deadline:
+            if wait_slice(0.1):
+                break
+        for r in stopping:
+            left = r.tracker.in_flight()
+            if left or r.thread.is_alive():
+                # Not acknowledged, so not checkpointed: the restarted source reads them again
+                # (at-least-once). Detached, the old runner's late acks cannot move the checkpoint.
+                log.warning("reload: in-flight batches not delivered in time; they will be read again",
+                            extra={"source": r.cfg.name, "batches": left})
+                problems.append(f"source {r.cfg.name}: {left} batches not delivered before restart")
+            r.detached = True
+            r.abandon.set()
+            try:
+                r.source.close()
+            except Exception:
+                log.exception("error closing source", extra={"source": r.cfg.name})
+            del self.runners[r.cfg.name]
+        for name in plan.sources_removed:
+            log.info("source removed; its checkpoint is kept", extra={"source": name})
+
+        for name in plan.outputs_removed + plan.outputs_replaced:
+            w = self.workers.pop(name)
+            old_stops[name].set()
+            w.close(timeout=5.0)
+            self.output_started.pop(name, None)
+            self._progress.pop(f"output:{name}", None)
+            self._progress.pop(f"health:{name}", None)
+            self.undelivered_for.pop(name, None)
+            if name in plan.outputs_removed:
+                self._output_stops.pop(name, None)
+                self.output_configs.pop(name, None)
+        for name, w in fresh.items():
+            self.workers[name] = w
+            try:
+                self._start_worker(name)
+            except Exception as e:
+                log.exception("output failed to start", extra={"output": name})
+                problems.append(f"output {name}: failed to start: {e}")
+        # Keep the config's order (the router's and the status'); kept workers are the same objects.
+        self.workers = {o.name: self.workers[o.name] for o in new.outputs if o.name in self.workers}
+        self.router = Router([(o.match, self.workers[o.name]) for o in new.outputs if o.name in self.workers])
+        self._warned_tags.clear()
+
+        self.host_name = new.settings.host_name or socket.gethostname()
+        src_cfgs = {c.name: c for c in new.sources}
+        for name in plan.sources_added + plan.sources_restarted:
+            try:
+                r = SourceRunner(self, src_cfgs[name])
+            except Exception as e:
+                log.exception("source failed to start", extra={"source": name})
+                problems.append(f"source {name}: failed to start: {e}")
+                continue
+            self.runners[name] = r
+            r.thread.start()
+        self.runners = {c.name: self.runners[c.name] for c in new.sources if c.name in self.runners}
+        return problems
+
+    # --- liveness (systemd watchdog) ------------------------------------------------------------
+
+    def stalled(self, stall_after: float, now: float | None = None) -> list[str]:
+        """Why the pipeline is wedged; [] while it is alive. Called from the runner's loop.
+
+        Alive means every output thread is running and is either idle-waiting (nothing queued, not
+        sending) or shows progress within `stall_after` seconds: a batch acknowledged, or a delivery
+        error or retry counted (an output retrying through an outage is alive, not wedged). And every
+        source with batches in flight whose outputs are all idle sees its acks committed within
+        `stall_after` (a lost ack or a hung checkpoint commit wedges it). A source thread that ended
+        with an error is reported in status and /health, not here: a restart would not fix it.
+        """
+        now = time.monotonic() if now is None else now
+        counters = _output_counters()
+        problems: list[str] = []
+        for name, w in self.workers.items():
+            if not w._thread.is_alive():
+                if name in self.output_started and not self.abandon.is_set():
+                    problems.append(f"output {name}: thread ended")
+                continue
+            busy = w.busy or w.pending() > 0
+            sig = (w.last_success, w.last_error, counters.get(name))
+            # For /health: how long it has held batches without delivering one (retries do not count).
+            self.undelivered_for[name] = self._no_progress(f"health:{name}", w.last_success, busy, now)
+            if self._no_progress(f"output:{name}", sig, busy, now) > stall_after:
+                problems.append(f"output {name}: no progress for {stall_after:.0f}s with batches queued")
+        for name, r in self.runners.items():
+            in_flight = r.tracker.in_flight()
+            targets = self.router.route(r.tag)
+            waiting = in_flight > 0 and not any(t.busy or t.pending() > 0 for t in targets)
+            if self._no_progress(f"source:{name}", r.tracker.committed_seq, waiting, now) > stall_after:
+                problems.append(f"source {name}: {in_flight} batches delivered but not checkpointed for {stall_after:.0f}s")
+        return problems
+
+    def _no_progress(self, key: str, signature: Any, busy: bool, now: float) -> float:
+        """Seconds `key` has been busy without its progress signature changing."""
+        prev = self._progress.get(key)
+        if not busy or prev is None or prev[0] != signature:
+            self._progress[key] = (signature, now)
+            return 0.0
+        return now - prev[1]
+
+
+class ReloadError(Exception):
+    pass
+
+
+def _output_counters() -> dict[str, tuple]:
+    """Per output, the counters a working or retrying output moves (one registry walk per call)."""
+    out: dict[str, list] = {}
+    wanted = {"shipper_events_shipped_total", "shipper_output_errors_total", "shipper_output_retries_total",
+              "shipper_duplicates_avoided_total", "shipper_dead_lettered_total"}
+    for fam in metrics.REGISTRY.collect():
+        for s in fam.samples:
+            if s.name in wanted:
+                out.setdefault(s.labels.get("output", ""), []).append((s.name, s.value))
+    return {k: tuple(sorted(v)) for k, v in out.items()}

@@ -1,43 +1,214 @@
-"""`shipper run`: start the pipeline, wait for a stop signal (or, with --once, for the end of input)."""
+"""`shipper run`: start the pipeline, talk to systemd, reload on SIGHUP, stop on SIGTERM/SIGINT.
+
+With --once: read what is there now, deliver it, exit.
+"""
 from __future__ import annotations
 
 import logging
 import os
 import signal
-import threading
+import time
+from collections import deque
 
+from shipper import log as shipper_log
+from shipper import metrics
 from shipper.config import Config
+from shipper.notify import Notifier
 from shipper.pipeline import Pipeline
 
 log = logging.getLogger("shipper.run")
 
+TICK = 0.2  # main loop period: how fast signals are acted on
+# An output holding batches that shows no progress at all (no ack, no error, no retry counted) for
+# this long is wedged: the watchdog pings stop and systemd restarts the agent (WatchdogSec later).
+STALL_AFTER = 180.0
 
-def run(config: Config, once: bool = False) -> int:
-    pipeline = Pipeline(config, once=once)
-    stop_requested = threading.Event()
 
-    def on_signal(signum, _frame):
-        if stop_requested.is_set():
-            # Second signal: leave at once. Checkpoints are transactional, so they stay consistent.
-            log.warning("second signal: exiting without waiting for in-flight batches")
+class Rates:
+    """Events per second read and shipped, over the last ~10 s, from the metrics counters."""
+
+    def __init__(self, window: float = 10.0):
+        self.window = window
+        self._samples: deque[tuple[float, float, float]] = deque()
+
+    @staticmethod
+    def totals() -> tuple[float, float]:
+        read = shipped = 0.0
+        for fam in metrics.REGISTRY.collect():
+            for s in fam.samples:
+                if s.name == "shipper_events_read_total":
+                    read += s.value
+                elif s.name == "shipper_events_shipped_total":
+                    shipped += s.value
+        return read, shipped
+
+    def sample(self, now: float) -> tuple[float, float]:
+        read, shipped = self.totals()
+        self._samples.append((now, read, shipped))
+        while len(self._samples) > 2 and now - self._samples[0][0] > self.window:
+            self._samples.popleft()
+        t0, r0, s0 = self._samples[0]
+        dt = now - t0
+        return ((read - r0) / dt, (shipped - s0) / dt) if dt > 0 else (0.0, 0.0)
+
+
+class Daemon:
+    def __init__(self, config: Config, once: bool = False, progress: bool = False):
+        self.config = config
+        self.once = once
+        self.notifier = Notifier()
+        self.pipeline = Pipeline(config, once=once)
+        self.http = None
+        self.stop_signal: int | None = None
+        self.reload_requested = False
+        self.reload_error: str | None = None
+        self.stalled: list[str] = []
+        self.rates = Rates()
+        self._rate = (0.0, 0.0)
+        self._stall_log = shipper_log.Throttled(log, interval=300.0)
+        self._progress = progress
+
+    # Signal handlers only set flags: the main loop acts on them within TICK.
+    def _on_stop(self, signum, _frame) -> None:
+        if self.stop_signal is not None:
+            # Second signal: leave at once. Checkpoints are SQLite transactions, so they stay consistent;
+            # what was in flight is not acknowledged and is read again next start.
+            log.warning("second signal: exiting without waiting for in-flight batches",
+                        extra={"signal": signal.Signals(signum).name})
             os._exit(1)
         log.info("stopping", extra={"signal": signal.Signals(signum).name})
-        stop_requested.set()
+        self.stop_signal = signum
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    pipeline.start()
-    log.info("started", extra={"sources": len(pipeline.runners), "outputs": len(pipeline.workers), "once": once})
-    if once:
-        while not stop_requested.is_set() and not pipeline.sources_finished():
-            stop_requested.wait(0.05)
-        while not stop_requested.is_set() and not pipeline.wait_delivered(0.2):
-            pass
-    else:
-        while not stop_requested.wait(1.0):
-            pass
-    delivered = pipeline.stop(config.settings.shutdown_timeout)
-    errors = pipeline.source_errors()
-    for e in errors:
-        log.error("source stopped with an error", extra={"error": e})
-    return 0 if (delivered and not errors) or not once else 1
+    def _on_hup(self, _signum, _frame) -> None:
+        self.reload_requested = True
+
+    def summary(self) -> str:
+        p = self.pipeline
+        failed = [n for n, r in list(p.runners.items()) if r.error is not None]
+        parts = [f"{len(p.runners)} sources, {len(p.workers)} outputs, "
+                 f"{self._rate[0]:.0f} events/s in, {self._rate[1]:.0f} events/s out"]
+        if failed:
+            parts.append(f"failed sources: {','.join(failed)}")
+        if self.stalled:
+            parts.append(f"wedged: {self.stalled[0]}")
+        if self.reload_error:
+            parts.append(self.reload_error)
+        return "; ".join(parts)
+
+    def _start_http(self, listen: str):
+        from shipper.http_endpoint import HttpEndpoint
+
+        endpoint = HttpEndpoint(self.pipeline, listen, health_extra=lambda: self.stalled)
+        endpoint.start()
+        return endpoint
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN if self.once else self._on_hup)
+        if self.config.settings.http and not self.once:
+            try:
+                self.http = self._start_http(self.config.settings.http.listen)
+            except (OSError, ValueError) as e:
+                log.error("cannot start the http endpoint", extra={"listen": self.config.settings.http.listen,
+                                                                   "error": str(e)})
+                return 1
+        if self.once:
+            return self._run_once()
+        self._start()
+        last_check = 0.0
+        while self.stop_signal is None:
+            time.sleep(TICK)
+            if self.reload_requested:
+                self.reload_requested = False
+                self._reload()
+            now = time.monotonic()
+            if now - last_check >= 1.0:
+                last_check = now
+                self._check(now)
+            if not self.stalled and self.notifier.watchdog_due(now):
+                self.notifier.ping(now)
+        return self._shutdown()
+
+    def _start(self) -> None:
+        self.pipeline.start()
+        log.info("started", extra={"sources": len(self.pipeline.runners), "outputs": len(self.pipeline.workers),
+                                   "once": self.once, "config": self.config.path})
+        self.notifier.ready(self.summary())
+
+    def _check(self, now: float) -> None:
+        self._rate = self.rates.sample(now)
+        self.stalled = self.pipeline.stalled(STALL_AFTER, now)
+        if self.stalled:
+            self._stall_log.failure("pipeline wedged: watchdog pings stopped", reason="; ".join(self.stalled))
+        else:
+            self._stall_log.recovered("pipeline made progress again: watchdog pings resumed")
+        self.notifier.status(self.summary())
+
+    def _wait_slice(self, seconds: float) -> bool:
+        """Sleep during a reload's drain; keep systemd's watchdog fed. True = stop requested."""
+        time.sleep(seconds)
+        if self.notifier.watchdog_due():
+            self.notifier.ping()
+        return self.stop_signal is not None
+
+    def _reload(self) -> None:
+        from shipper.reload import reload
+
+        self.notifier.reloading()
+        log.info("reloading", extra={"config": self.config.path})
+        result = reload(self.pipeline, self.config.path, self._wait_slice)
+        if result.ok:
+            old_http = self.config.settings.http
+            self.config = result.config
+            self.reload_error = None if not result.problems else result.message
+            lcfg = self.config.settings.logging
+            shipper_log.setup(lcfg.level, lcfg.format)
+            new_http = self.config.settings.http
+            if (old_http.listen if old_http else None) != (new_http.listen if new_http else None):
+                if self.http is not None:
+                    self.http.close()
+                    self.http = None
+                if new_http is not None:
+                    try:
+                        self.http = self._start_http(new_http.listen)
+                    except (OSError, ValueError) as e:
+                        log.error("cannot start the http endpoint", extra={"listen": new_http.listen, "error": str(e)})
+                        self.reload_error = f"http endpoint: {e}"
+        else:
+            self.reload_error = result.message
+        self.notifier.send("READY=1", f"STATUS={self.summary()}")
+        self.notifier._last_status = self.summary()
+
+    def _run_once(self) -> int:
+        from shipper.progress import run_progress
+
+        with run_progress(self.pipeline, enabled=self._progress) as bar:  # measures before the start
+            self._start()
+            while self.stop_signal is None and not self.pipeline.sources_finished():
+                time.sleep(0.05)
+                bar.update()
+            while self.stop_signal is None and not self.pipeline.wait_delivered(0.2):
+                bar.update()
+            bar.update()
+        delivered = self.pipeline.stop(self.config.settings.shutdown_timeout)
+        errors = self.pipeline.source_errors()
+        for e in errors:
+            log.error("source stopped with an error", extra={"error": e})
+        return 0 if delivered and not errors else 1
+
+    def _shutdown(self) -> int:
+        self.notifier.stopping(f"stopping: delivering in-flight batches (up to {self.config.settings.shutdown_timeout:.0f}s)")
+        delivered = self.pipeline.stop(self.config.settings.shutdown_timeout)
+        if self.http is not None:
+            self.http.close()
+        for e in self.pipeline.source_errors():
+            log.error("source stopped with an error", extra={"error": e})
+        log.info("stopped", extra={"delivered": delivered})
+        # A stop is a success even when the timeout cut delivery short: the checkpoints say where to
+        # resume, so nothing is lost, and systemd must not count a clean stop as a failure.
+        return 0
+
+
+def run(config: Config, once: bool = False, progress: bool = False) -> int:
+    return Daemon(config, once=once, progress=progress).run()

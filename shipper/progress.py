@@ -1,0 +1,143 @@
+"""Progress bars (rich) on stderr for `shipper cat` and `shipper run --once`, only when stderr is a
+terminal: bytes done/total and events per second. Otherwise nothing extra is written anywhere."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import (BarColumn, DownloadColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn)
+from rich.text import Text
+
+
+def wanted(stream=None) -> bool:
+    stream = sys.stderr if stream is None else stream
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class EventsPerSecond(ProgressColumn):
+    def render(self, task) -> Text:
+        elapsed = task.elapsed or 0.0
+        events = task.fields.get("events", 0)
+        rate = events / elapsed if elapsed > 0 else 0.0
+        return Text(f"{events} events, {rate:,.0f} events/s", style="progress.data.speed")
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
+                    EventsPerSecond(), TimeElapsedColumn(), console=console, transient=False)
+
+
+class _NoBar:
+    def update(self, *a, **k) -> None:
+        pass
+
+    def advance(self, *a, **k) -> None:
+        pass
+
+
+class CatBar:
+    """`shipper cat`: bytes of the input files (compressed bytes for .gz) and events parsed."""
+
+    def __init__(self, progress: Progress, total: int | None):
+        self._p = progress
+        self._task = progress.add_task("parsing", total=total, events=0)
+        self._events = 0
+
+    def advance(self, nbytes: int, events: int) -> None:
+        self._events += events
+        self._p.update(self._task, advance=nbytes, events=self._events)
+
+    def describe(self, text: str) -> None:
+        self._p.update(self._task, description=text)
+
+
+@contextmanager
+def cat_progress(paths: list[str], enabled: bool | None = None, stream=None) -> Iterator[CatBar | _NoBar]:
+    stream = sys.stderr if stream is None else stream
+    if not (wanted(stream) if enabled is None else enabled):
+        yield _NoBar()
+        return
+    total = 0
+    for p in paths:
+        if p == "-":
+            total = None
+            break
+        try:
+            total += os.path.getsize(p)
+        except OSError:
+            pass
+    with _progress(Console(file=stream)) as prog:
+        yield CatBar(prog, total)
+
+
+def _pending_bytes(runner) -> int:
+    """What a source has left to read now: its own status() if it says, else files from describe()
+    less the checkpointed offsets (see shipper.status.file_positions)."""
+    from shipper.status import file_positions
+
+    try:
+        st = runner.source.status() or {}
+        if isinstance(st.get("lag_bytes"), int):
+            return st["lag_bytes"]
+        paths = [p for p in runner.source.describe() if os.path.isfile(p)]
+    except Exception:
+        return 0
+    done = {f["path"]: f for f in file_positions(runner.source.ctx.state)}
+    total = 0
+    for p in paths:
+        size = os.path.getsize(p)
+        f = done.get(p) or done.get(os.path.abspath(p))
+        total += size - f["offset"] if f and f["lag"] is not None else size
+    return max(0, total)
+
+
+class RunBar:
+    """`shipper run --once`: bytes read (from the bytes_read counters) against what was pending at start."""
+
+    def __init__(self, progress: Progress, pipeline):
+        from shipper.runner import Rates
+
+        self._p = progress
+        self._pipeline = pipeline
+        self._base_bytes = self._bytes_read()
+        self._base_events = Rates.totals()[0]
+        total = sum(_pending_bytes(r) for r in pipeline.runners.values())
+        self._task = progress.add_task("shipping", total=total or None, events=0)
+        self._last = 0.0
+
+    @staticmethod
+    def _bytes_read() -> float:
+        from shipper import metrics
+
+        return sum(s.value for fam in metrics.REGISTRY.collect() for s in fam.samples
+                   if s.name == "shipper_bytes_read_total")
+
+    def update(self) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.1:
+            return
+        self._last = now
+        from shipper.runner import Rates
+
+        self._p.update(self._task, completed=self._bytes_read() - self._base_bytes,
+                       events=int(Rates.totals()[0] - self._base_events))
+
+
+@contextmanager
+def run_progress(pipeline, enabled: bool = False, stream=None) -> Iterator[RunBar | _NoBar]:
+    stream = sys.stderr if stream is None else stream
+    if not enabled or not wanted(stream):
+        yield _NoBar()
+        return
+    with _progress(Console(file=stream)) as prog:
+        bar = RunBar(prog, pipeline)
+        yield bar
+        bar._last = 0.0
+        bar.update()

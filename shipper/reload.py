@@ -1,0 +1,132 @@
+"""SIGHUP: read the config again, work out what changed, apply it to the running pipeline.
+
+A source is kept (same thread, tracker and position) when its own block is unchanged and it is
+routed to the same outputs, none of them changed. Anything else about it means a restart: it is
+stopped, its in-flight batches delivered, and it starts again from its checkpoint — nothing lost,
+nothing repeated. An invalid config is refused whole; the running one carries on.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+
+from shipper.config import Config, ConfigError, load_config
+
+log = logging.getLogger("shipper.reload")
+
+
+class ReloadRefused(Exception):
+    pass
+
+
+@dataclass
+class ReloadPlan:
+    sources_added: list[str] = field(default_factory=list)
+    sources_removed: list[str] = field(default_factory=list)
+    sources_restarted: list[str] = field(default_factory=list)
+    sources_kept: list[str] = field(default_factory=list)
+    outputs_added: list[str] = field(default_factory=list)
+    outputs_removed: list[str] = field(default_factory=list)
+    outputs_replaced: list[str] = field(default_factory=list)
+    outputs_kept: list[str] = field(default_factory=list)
+
+    def changes(self) -> dict[str, str]:
+        """Log fields: only what changed, names joined by commas."""
+        out = {}
+        for k, v in self.__dict__.items():
+            if v and not k.endswith("_kept"):
+                out[k] = ",".join(v)
+        return out
+
+
+def _targets(tag: str, config: Config) -> set[str]:
+    return {o.name for o in config.outputs if fnmatchcase(tag, o.match)}
+
+
+def plan_reload(old: Config, new: Config) -> ReloadPlan:
+    if new.state_dir != old.state_dir:
+        raise ReloadRefused(f"state_dir changed ({old.state_dir} -> {new.state_dir}): that needs a restart")
+    plan = ReloadPlan()
+    old_out = {o.name: o for o in old.outputs}
+    new_out = {o.name: o for o in new.outputs}
+    for name, cfg in new_out.items():
+        if name not in old_out:
+            plan.outputs_added.append(name)
+        elif cfg != old_out[name]:
+            plan.outputs_replaced.append(name)
+        else:
+            plan.outputs_kept.append(name)
+    plan.outputs_removed = [n for n in old_out if n not in new_out]
+    touched = set(plan.outputs_replaced) | set(plan.outputs_removed)
+    host_changed = new.settings.host_name != old.settings.host_name
+
+    old_src = {s.name: s for s in old.sources}
+    for cfg in new.sources:
+        prev = old_src.get(cfg.name)
+        if prev is None:
+            plan.sources_added.append(cfg.name)
+            continue
+        old_t, new_t = _targets(prev.effective_tag, old), _targets(cfg.effective_tag, new)
+        if cfg != prev or host_changed or old_t != new_t or (old_t & touched):
+            plan.sources_restarted.append(cfg.name)
+        else:
+            plan.sources_kept.append(cfg.name)
+    new_names = {s.name for s in new.sources}
+    plan.sources_removed = [n for n in old_src if n not in new_names]
+    return plan
+
+
+# Values after these keys are masked before a config error is logged or put in STATUS=.
+_SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_key|apikey|credential|auth)", re.I)
+_GOT = re.compile(r"\(got .*\)$")
+
+
+def redact_problem(text: str) -> str:
+    """A config problem names file, line and key; if the key looks secret, drop the value shown."""
+    head, _, _ = text.partition(": ")
+    if _SECRET_KEY.search(text.split(": ")[1] if text.count(": ") >= 2 else head):
+        return _GOT.sub("(value hidden)", text)
+    return text
+
+
+@dataclass
+class ReloadResult:
+    ok: bool
+    message: str
+    config: Config | None = None
+    plan: ReloadPlan | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def reload(pipeline, path: str, wait_slice=None) -> ReloadResult:
+    """Load `path`, and if valid apply it to `pipeline`. Never raises: the old config keeps running."""
+    from shipper.pipeline import ReloadError
+
+    try:
+        new = load_config(path)
+    except ConfigError as e:
+        problems = [redact_problem(str(p)) for p in e.problems]
+        for p in problems:
+            log.error("reload refused: invalid config; the running config is kept", extra={"problem": p})
+        return ReloadResult(False, f"reload refused: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
+    except Exception as e:  # an unreadable file, a plugin that fails to import: same answer
+        log.error("reload refused; the running config is kept", extra={"error": f"{type(e).__name__}: {e}"})
+        return ReloadResult(False, f"reload refused: {type(e).__name__}: {e}")
+    try:
+        plan = plan_reload(pipeline.config, new)
+    except ReloadRefused as e:
+        log.error("reload refused; the running config is kept", extra={"error": str(e)})
+        return ReloadResult(False, f"reload refused: {e}")
+    try:
+        problems = pipeline.apply(new, plan, wait_slice)
+    except ReloadError as e:
+        log.error("reload refused; the running config is kept", extra={"error": str(e)})
+        return ReloadResult(False, f"reload refused: {e}")
+    changes = plan.changes()
+    if problems:
+        log.warning("reloaded with problems", extra={**changes, "problems": "; ".join(problems)})
+        return ReloadResult(True, f"reloaded with problems: {problems[0]}", new, plan, problems)
+    log.info("reloaded" if changes else "reloaded: nothing changed", extra=changes)
+    return ReloadResult(True, "reloaded", new, plan)

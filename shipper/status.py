@@ -1,0 +1,156 @@
+"""`shipper status`: where each source stands and how each output fares.
+
+Positions come from the state dir's checkpoints.sqlite (opened read-only, so it works while the
+daemon runs and when it does not); when the config enables the HTTP endpoint and the daemon
+answers, its /status adds what only the running process knows (in flight, last success, errors).
+
+File positions are recognised by convention: a checkpoint value that is a mapping with `path` and
+`offset` (and optionally `ino`) is a file at that byte offset. Other sources show their raw keys.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+import urllib.request
+from typing import Any
+
+import orjson
+
+from shipper.config import Config
+
+
+def read_checkpoints(state_dir: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """{source: {key: {"value": ..., "updated": unix time}}}; {} when there is no store yet."""
+    path = os.path.join(state_dir, "checkpoints.sqlite")
+    if not os.path.exists(path):
+        return {}
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+    try:
+        rows = db.execute("SELECT source, key, value, updated FROM checkpoints").fetchall()
+    finally:
+        db.close()
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for source, key, value, updated in rows:
+        out.setdefault(source, {})[key] = {"value": orjson.loads(value), "updated": updated}
+    return out
+
+
+def file_positions(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Files in a source's state (values are plain checkpoint values), with size and lag now."""
+    files = []
+    for key, value in state.items():
+        if not (isinstance(value, dict) and isinstance(value.get("path"), str) and isinstance(value.get("offset"), int)):
+            continue
+        doc: dict[str, Any] = {"key": key, "path": value["path"], "offset": value["offset"],
+                               "size": None, "lag": None, "note": ""}
+        try:
+            st = os.stat(value["path"])
+        except OSError:
+            doc["note"] = "gone (rotated away or deleted)"
+        else:
+            doc["size"] = st.st_size
+            if "ino" in value and value["ino"] != st.st_ino:
+                doc["note"] = "path now holds another file (rotated)"
+            elif st.st_size < value["offset"]:
+                doc["note"] = "truncated since"
+            else:
+                doc["lag"] = st.st_size - value["offset"]
+        files.append(doc)
+    return sorted(files, key=lambda d: d["path"])
+
+
+def fetch_live(listen: str, timeout: float = 2.0) -> dict[str, Any] | None:
+    from shipper.http_endpoint import parse_listen
+
+    host, port = parse_listen(listen)
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+    url = f"http://[{host}]:{port}/status" if ":" in host else f"http://{host}:{port}/status"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return orjson.loads(resp.read())
+    except (OSError, ValueError):
+        return None
+
+
+def collect(config: Config) -> dict[str, Any]:
+    stored = read_checkpoints(config.state_dir)
+    live = fetch_live(config.settings.http.listen) if config.settings.http else None
+    sources = []
+    for s in config.sources:
+        rows = stored.get(s.name, {})
+        state = {k: v["value"] for k, v in rows.items()}
+        lv = (live or {}).get("sources", {}).get(s.name, {})
+        sources.append({
+            "name": s.name, "type": s.type, "parser": s.parser, "tag": s.effective_tag,
+            "follows": getattr(s, "paths", None),
+            "files": file_positions(state),
+            "other_keys": sorted(k for k in state if k not in {f["key"] for f in file_positions(state)}),
+            "last_ack": lv.get("last_ack") or max((v["updated"] for v in rows.values()), default=None),
+            "in_flight_batches": lv.get("in_flight_batches"), "running": lv.get("running"), "error": lv.get("error"),
+        })
+    outputs = []
+    for o in config.outputs:
+        lv = (live or {}).get("outputs", {}).get(o.name, {})
+        outputs.append({"name": o.name, "type": o.type, "match": o.match,
+                        "last_success": lv.get("last_success"), "last_error": lv.get("last_error"),
+                        "errors": lv.get("errors"), "healthy": lv.get("healthy"),
+                        "pending_batches": lv.get("pending_batches"), "reason": lv.get("reason")})
+    daemon = {"endpoint": config.settings.http.listen if config.settings.http else None,
+              "reachable": live is not None, "pid": (live or {}).get("pid")}
+    return {"config": config.path, "state_dir": config.state_dir, "daemon": daemon,
+            "sources": sources, "outputs": outputs}
+
+
+def _ago(ts: float | None, now: float) -> str:
+    if ts is None:
+        return "never"
+    secs = max(0.0, now - ts)
+    if secs < 120:
+        return f"{secs:.0f}s ago"
+    if secs < 7200:
+        return f"{secs / 60:.0f}m ago"
+    return f"{secs / 3600:.1f}h ago"
+
+
+def render(doc: dict[str, Any], now: float | None = None) -> list[str]:
+    now = time.time() if now is None else now
+    d = doc["daemon"]
+    if d["endpoint"] is None:
+        daemon = "daemon: not asked (no http endpoint in the config); positions from the state dir"
+    elif d["reachable"]:
+        daemon = f"daemon: running (pid {d['pid']}, http {d['endpoint']})"
+    else:
+        daemon = f"daemon: not reachable at {d['endpoint']}; positions from the state dir"
+    lines = [f"config: {doc['config']}", f"state: {doc['state_dir']}", daemon, ""]
+    for s in doc["sources"]:
+        head = f"source {s['name']} ({s['type']}, parser {s['parser']}, tag {s['tag']})"
+        if s["running"] is False:
+            head += " NOT RUNNING"
+        lines.append(head)
+        if s["follows"]:
+            lines.append(f"  follows: {', '.join(s['follows'])}")
+        lines.append(f"  last ack: {_ago(s['last_ack'], now)}"
+                     + (f", in flight: {s['in_flight_batches']} batches" if s["in_flight_batches"] is not None else ""))
+        if s["error"]:
+            lines.append(f"  error: {s['error']}")
+        if not s["files"] and not s["other_keys"]:
+            lines.append("  no checkpoint yet")
+        for f in s["files"]:
+            size = "?" if f["size"] is None else str(f["size"])
+            lag = f"lag {f['lag']}" if f["lag"] is not None else f["note"]
+            lines.append(f"  {f['path']}: position {f['offset']} of {size} bytes, {lag}")
+        for k in s["other_keys"]:
+            lines.append(f"  {k}")
+    for o in doc["outputs"]:
+        lines.append(f"output {o['name']} ({o['type']}, match {o['match']!r})")
+        if not d["reachable"]:
+            lines.append("  last success: unknown (daemon not reachable)")
+            continue
+        lines.append(f"  last success: {_ago(o['last_success'], now)}, errors: {o['errors'] or 0}, "
+                     f"queued: {o['pending_batches'] or 0} batches" + ("" if o["healthy"] is not False else " UNHEALTHY"))
+        if o["reason"]:
+            lines.append(f"  {o['reason']}")
+        if o["last_error"]:
+            lines.append(f"  last error: {o['last_error']}")
+    return lines
