@@ -171,5 +171,9 @@ def plugins() -> None:
             click.echo(f"  {p.name:<20} {p.distribution} {p.version}  ({p.target})")
 
 
+from shipper.setup_elasticsearch import setup as _setup  # noqa: E402  (`shipper setup elasticsearch`)
+
+main.add_command(_setup)
+
 if __name__ == "__main__":
     main()

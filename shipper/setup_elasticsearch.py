@@ -1,0 +1,150 @@
+"""`shipper setup elasticsearch`: installs the index template shipper's documents are written into
+(the way `filebeat setup` does): ECS field types from Elastic's definitions for the ECS fields,
+`flattened` for the free-form vendor namespaces, data stream settings.
+
+The field types travel in the package (`ecs_field_types.yml`, built by
+scripts/build_ecs_field_types.py), because the agent's host has no copy of ECS.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+FIELD_TYPES = Path(__file__).with_name("ecs_field_types.yml")
+TEMPLATE_PRIORITY = 200  # above Elasticsearch's built-in `logs` template (100) for the same names
+
+
+@lru_cache(maxsize=1)
+def ecs_field_types() -> dict[str, Any]:
+    with open(FIELD_TYPES, "rb") as f:
+        return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def _leaf(spec: Any) -> dict:
+    if isinstance(spec, str):
+        spec = {"type": spec}
+    kind = spec["type"]
+    out: dict[str, Any] = {"type": kind}
+    if kind == "keyword":
+        out["ignore_above"] = spec.get("ignore_above", 1024)
+    if kind == "scaled_float":
+        out["scaling_factor"] = spec["scaling_factor"]
+    if spec.get("multi_fields"):
+        out["fields"] = {name: {"type": t} for name, t in spec["multi_fields"].items()}
+    return out
+
+
+def ecs_mappings(flattened: list[str]) -> dict:
+    """Index mappings: every ECS field with its ECS type; each vendor namespace `flattened`."""
+    root: dict[str, Any] = {}
+    for name, spec in ecs_field_types()["fields"].items():
+        parts = name.split(".")
+        node = root
+        for p in parts[:-1]:
+            holder = node.setdefault(p, {})
+            node = holder.setdefault("properties", {})
+        leaf = _leaf(spec)
+        existing = node.get(parts[-1])
+        if leaf["type"] in ("object", "nested"):
+            # ECS declares `x` as object/nested and `x.y` as its fields: keep both.
+            node[parts[-1]] = {**(existing or {}), "type": leaf["type"]}
+        elif existing and "properties" in existing:
+            continue  # a leaf that ECS also nests under (none in 9.4): the object wins
+        else:
+            node[parts[-1]] = leaf
+    for ns in flattened:
+        root[ns] = {"type": "flattened"}
+    # Vendor strings that look like dates stay strings; unknown fields outside ECS still map.
+    return {"date_detection": False, "properties": root}
+
+
+def index_patterns(cfg) -> list[str]:
+    if cfg.index:
+        return [cfg.index.format(dataset="*", namespace=cfg.namespace, module="*", yyyy="*", MM="*", dd="*")]
+    return [f"logs-{ns}.*-{cfg.namespace}" for ns in flattened_namespaces(cfg)]
+
+
+def flattened_namespaces(cfg) -> list[str]:
+    return list(cfg.flattened_namespaces if cfg.flattened_namespaces is not None
+                else ecs_field_types()["vendor_namespaces"])
+
+
+def templates(cfg) -> dict[str, dict]:
+    """{API path: body} for the component templates and the index template, in install order."""
+    name = cfg.template_name
+    meta = {"managed_by": "shipper", "ecs_version": ecs_field_types()["ecs_version"]}
+    settings = {"index": {"codec": "best_compression", "mapping": {"total_fields": {"limit": 10000},
+                                                                  "ignore_malformed": True}}}
+    index_template: dict[str, Any] = {
+        "index_patterns": index_patterns(cfg),
+        "composed_of": [f"{name}@settings", f"{name}-ecs@mappings"],
+        "priority": TEMPLATE_PRIORITY,
+        "_meta": meta,
+    }
+    if not cfg.index:
+        index_template["data_stream"] = {}
+    return {
+        f"/_component_template/{name}@settings": {"template": {"settings": settings}, "_meta": meta},
+        f"/_component_template/{name}-ecs@mappings": {"template": {"mappings": ecs_mappings(flattened_namespaces(cfg))},
+                                                      "_meta": meta},
+        f"/_index_template/{name}": index_template,
+    }
+
+
+@click.group()
+def setup() -> None:
+    """Prepare what a destination needs before shipping (index templates, ...)."""
+
+
+@setup.command("elasticsearch")
+@click.option("-c", "--config", "config_path", envvar="SHIPPER_CONFIG", default="/etc/shipper/shipper.yaml",
+              show_default=True, help="Config file (or the SHIPPER_CONFIG environment variable).")
+@click.option("--output", "output_name", default=None, help="Only this output (default: every elasticsearch output).")
+@click.option("--print", "print_only", is_flag=True, help="Print the templates as JSON instead of installing them.")
+def setup_elasticsearch(config_path: str, output_name: str | None, print_only: bool) -> None:
+    """Install the index template (ECS field types, flattened vendor namespaces) and data stream settings."""
+    import orjson
+
+    from shipper import registry
+    from shipper.config import ConfigError, load_config
+    from shipper.plugin import OutputContext
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as e:
+        for p in e.problems:
+            click.echo(f"error: {p}", err=True)
+        sys.exit(2)
+    outputs = [o for o in config.outputs if o.type == "elasticsearch" and output_name in (None, o.name)]
+    if not outputs:
+        click.echo(f"error: {config.path}: no elasticsearch output{' named ' + output_name if output_name else ''}", err=True)
+        sys.exit(2)
+    failed = False
+    for cfg in outputs:
+        bodies = templates(cfg)
+        if print_only:
+            click.echo(orjson.dumps(bodies, option=orjson.OPT_INDENT_2).decode())
+            continue
+        try:
+            output = registry.load("output", "elasticsearch")(cfg, OutputContext(cfg.name, threading.Event(), config.state_dir))
+        except Exception as e:  # unreadable secret file and the like: say which, never the secret
+            click.echo(f"error: output {cfg.name}: {e}", err=True)
+            sys.exit(2)
+        client = output.client
+        for path, body in bodies.items():
+            try:
+                client.perform_request("PUT", path, body=body,
+                                       headers={"content-type": "application/json", "accept": "application/json"})
+                click.echo(f"output {cfg.name}: installed {path}")
+            except Exception as e:
+                click.echo(f"error: output {cfg.name}: PUT {path} failed: {type(e).__name__}: {e}", err=True)
+                failed = True
+                break
+        output.close()
+    sys.exit(1 if failed else 0)
