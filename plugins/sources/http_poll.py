@@ -1,0 +1,293 @@
+"""`type: http_poll` — polls the Puppet Enterprise activity service API, one cursor per `service_id`.
+
+For each service: GET `<url>?service_id=S&order=asc&offset=N&limit=L` (the API's default order is
+descending, so `asc` is always sent), pages until a short page, and hands every commit to the parser
+as one record, `{"service_id", "api_version", "commit"}` (orjson), keyed `S:<offset>`. The cursor (see
+http_poll_cursor) is checkpointed with each page, so it only moves once the page is delivered.
+
+Failures never end the source: 401/403 → an error naming the token file, retried with backoff (and
+at once when the token file changes), gauge `shipper_http_poll_auth_failing` = 1; 5xx, 429, timeouts,
+refused connections, TLS failures → backoff with jitter; a page that is not the documented JSON → one
+`_parse_failure` event carrying the body, then retried. With `--once`, a source that still fails after
+a few attempts stops with an error (exit 1) instead of waiting for ever.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import orjson
+from prometheus_client import Counter, Gauge
+from pydantic import Field, field_validator, model_validator
+
+from shipper import metrics
+from shipper.config_base import SourceConfig
+from shipper.log import Throttled
+from shipper.plugin import RawBatch, Source
+from shipper_plugins.sources.http_poll_client import (
+    ActivityClient, AuthError, MalformedPage, PollError, TokenFile,
+)
+from shipper_plugins.sources.http_poll_cursor import Cursor, commit_digest, commit_time
+
+# Puppet's own forwarder (pe_event_forwarding) polls these.
+DEFAULT_SERVICES = ["classifier", "rbac", "pe-console", "code-manager"]
+ONCE_ATTEMPTS = 3
+
+auth_failing = Gauge("shipper_http_poll_auth_failing", "1 while the API refuses the source's token (401/403)",
+                     ["source"], registry=metrics.REGISTRY)
+resyncs = Counter("shipper_http_poll_resyncs", "Times a service's history moved under the offset cursor",
+                  ["source", "service"], registry=metrics.REGISTRY)
+repeats_skipped = Counter("shipper_http_poll_repeats_skipped", "Commits a re-sync found already shipped",
+                          ["source", "service"], registry=metrics.REGISTRY)
+
+
+class HttpPollSourceConfig(SourceConfig):
+    type: Literal["http_poll"] = "http_poll"
+    parser: str = "puppet_enterprise"
+    url: str = Field(description="e.g. https://console.example.com:4433/activity-api/v2/events")
+    token_file: str = Field(description="file holding the RBAC token (X-Authentication); re-read when it changes")
+    ca_file: str | None = None  # PE's CA (e.g. /etc/puppetlabs/puppet/ssl/certs/ca.pem); default: system store
+    services: list[str] = Field(default_factory=lambda: list(DEFAULT_SERVICES), min_length=1)
+    api_version: Literal["auto", "v1", "v2"] = "auto"  # auto: from /v1/ or /v2/ in the URL
+    poll_interval: float = Field(default=30.0, gt=0)
+    page_size: int = Field(default=500, ge=1, le=1000)  # the API's own default and usual cap is 1000
+    timeout: float = Field(default=30.0, gt=0)
+    backoff_initial: float = Field(default=1.0, gt=0)
+    backoff_max: float = Field(default=300.0, gt=0)
+    read_from: Literal["beginning", "end"] = "beginning"  # for a service without a checkpoint
+    # Commit-time span remembered for de-duplication when the history shrinks (pruned or restored).
+    resync_window: float = Field(default=60.0, ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        p = urlsplit(v)
+        if p.scheme not in ("http", "https") or not p.netloc:
+            raise ValueError("must be an http:// or https:// URL of the events endpoint")
+        return v
+
+    @field_validator("services")
+    @classmethod
+    def _services(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v) or any(not s.strip() for s in v):
+            raise ValueError("service ids must be unique and non-empty")
+        return v
+
+    @model_validator(mode="after")
+    def _version(self) -> "HttpPollSourceConfig":
+        if self.api_version == "auto":
+            path = urlsplit(self.url).path
+            if "/v1/" in path + "/":
+                self.api_version = "v1"
+            elif "/v2/" in path + "/":
+                self.api_version = "v2"
+            else:
+                raise ValueError("cannot tell the API version from the url (no /v1/ or /v2/): set api_version")
+        return self
+
+
+class HttpPollSource(Source):
+    Config = HttpPollSourceConfig
+    config: HttpPollSourceConfig
+
+    def __init__(self, config, ctx):
+        super().__init__(config, ctx)
+        self.log = ctx.logger or logging.getLogger(f"shipper.source.{ctx.name}")
+        base = ctx.extra.get("base_dir", ".")
+        self.token_path = os.path.join(base, os.path.expanduser(config.token_file))
+        self.ca_path = os.path.join(base, os.path.expanduser(config.ca_file)) if config.ca_file else None
+        self.token = TokenFile(self.token_path)
+        self.client = ActivityClient(config.url, config.api_version, self.token, self.ca_path, config.timeout)
+        self.cursors: dict[str, Cursor] = {s: Cursor.from_state(ctx.state.get(_key(s))) for s in config.services}
+        self._fresh = {s for s in config.services if _key(s) not in ctx.state}
+        self._throttled: dict[str, tuple[Throttled, Throttled]] = {}
+        self._auth_failing = False
+        self._malformed_shipped: set[str] = set()
+        self._m_auth = auth_failing.labels(ctx.name)
+        if urlsplit(config.url).scheme == "http":
+            self.log.warning("plain http: the token and the audit events travel unencrypted "
+                             "(use https unless a local TLS-terminating proxy is in front)", extra={"url": config.url})
+
+    # --- for `shipper check` and status -------------------------------------------------------------
+    def describe(self) -> list[str]:
+        token = "present" if os.path.isfile(self.token_path) else "MISSING"
+        ca = self.ca_path or "system trust store"
+        return [f"{self.config.url} (API {self.config.api_version}), token file {self.token_path} ({token}), CA {ca}",
+                *(f"service {s}: {self.cursors[s].offset} commits shipped" for s in self.config.services)]
+
+    def status(self) -> dict[str, Any]:
+        return {"services": {s: {"offset": c.offset} for s, c in self.cursors.items()}}
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- the loop ------------------------------------------------------------------------------------
+    def run(self) -> None:
+        failures = 0
+        while not self.ctx.stop.is_set():
+            errors: list[str] = []
+            for service in self.config.services:
+                if self.ctx.stop.is_set():
+                    return
+                try:
+                    self._poll(service)
+                    self._recovered(service)
+                except PollError as e:
+                    errors.append(f"{service}: {e}")
+                    self._failed(service, e)
+            if not errors:
+                failures = 0
+                if self.ctx.once:
+                    return
+                self.ctx.stop.wait(self.config.poll_interval)
+                continue
+            failures += 1
+            if self.ctx.once and failures >= ONCE_ATTEMPTS:
+                raise RuntimeError(f"activity API still failing after {failures} attempts: {'; '.join(errors)}")
+            self._wait_backoff(failures)
+
+    def _wait_backoff(self, failures: int) -> None:
+        ceiling = min(self.config.backoff_max, self.config.backoff_initial * 2 ** min(failures - 1, 30))
+        delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # jitter: many agents must not retry in step
+        deadline = time.monotonic() + delay
+        while not self.ctx.stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.ctx.stop.wait(min(left, 0.25))
+            if self._auth_failing and self.token.changed():
+                return  # a renewed token is tried at once
+
+    def _failed(self, service: str, e: PollError) -> None:
+        metrics.source_errors.labels(self.ctx.name, e.kind).inc()
+        if isinstance(e, AuthError):
+            self._auth_failing = True
+            self._m_auth.set(1)
+        if isinstance(e, MalformedPage):
+            self._ship_malformed(service, e)
+        # Errors an operator must act on (token, URL, a broken proxy) log as errors, outages as warnings;
+        # both once per outage and then a summary a minute at most.
+        serious = isinstance(e, (AuthError, MalformedPage)) or e.kind == "http_4xx"
+        self._logs(service)[serious].failure(f"activity API: {e}", service=service, kind=e.kind)
+
+    def _recovered(self, service: str) -> None:
+        if self._auth_failing:
+            self._auth_failing = False
+            self._m_auth.set(0)
+        for t in self._logs(service):
+            t.recovered("activity API answers again", service=service)
+
+    def _logs(self, service: str) -> tuple[Throttled, Throttled]:
+        pair = self._throttled.get(service)
+        if pair is None:
+            pair = self._throttled[service] = (Throttled(self.log), Throttled(_AtErrorLevel(self.log)))
+        return pair
+
+    # --- one service ---------------------------------------------------------------------------------
+    def _poll(self, service: str) -> None:
+        cur = self.cursors[service]
+        size = self.config.page_size
+        if service in self._fresh and self.config.read_from == "end":
+            page = self.client.get(service, 0, 1)
+            cur.offset = page.total or 0
+            self.log.info("no checkpoint: starting at the current end", extra={"service": service, "offset": cur.offset})
+            self._emit(service, [], [], cur)
+            self._fresh.discard(service)
+            return
+        self._fresh.discard(service)
+        while not self.ctx.stop.is_set():
+            anchored = cur.offset > 0 and cur.last is not None
+            limit = size + 1 if anchored else size
+            page = self.client.get(service, cur.offset - 1 if anchored else cur.offset, limit)
+            commits = page.commits
+            if page.total is not None and page.total < cur.offset:
+                self._resync(service, cur, f"the total shrank from at least {cur.offset} to {page.total}", page.total)
+                continue
+            if anchored:
+                if not commits or commit_digest(commits[0]) != cur.last:
+                    self._resync(service, cur, "the commit before the cursor is not the last one shipped", page.total)
+                    continue
+                commits = commits[1:]
+            if commits:
+                self._ship(service, commits, cur)
+            if not page.commits:
+                return
+            if len(page.commits) < limit and (page.total is None or cur.offset >= page.total):
+                return  # a short page: nothing more now
+
+    def _ship(self, service: str, commits: list[Any], cur: Cursor) -> None:
+        records: list[bytes] = []
+        keys: list[str] = []
+        skipped = 0
+        for commit in commits:
+            offset = cur.offset
+            if cur.take(commit, self.config.resync_window):
+                records.append(orjson.dumps({"service_id": service, "api_version": self.config.api_version,
+                                             "commit": commit}))
+                keys.append(f"{service}:{offset}")
+            else:
+                skipped += 1
+        if skipped:
+            repeats_skipped.labels(self.ctx.name, service).inc(skipped)
+        self._emit(service, records, keys, cur)
+
+    def _emit(self, service: str, records: list[bytes], keys: list[str], cur: Cursor) -> None:
+        state = cur.to_state()
+        self.ctx.state[_key(service)] = state
+        # An empty batch still carries the checkpoint (a re-sync that found only repeats moves the cursor).
+        self.ctx.emit(RawBatch(records, keys, {_key(service): state}, sum(len(r) for r in records)))
+
+    def _resync(self, service: str, cur: Cursor, why: str, total: int | None) -> None:
+        """The history moved (pruned, restored): find the commit time we had reached, read on from there."""
+        resyncs.labels(self.ctx.name, service).inc()
+        metrics.source_errors.labels(self.ctx.name, "history_moved").inc()
+        cutoff = cur.cutoff(self.config.resync_window)
+        lo, hi = 0, total if total is not None else cur.offset
+        if cutoff is None:
+            hi = 0
+        # Commits are in ascending time: binary search for the first one at or after the cutoff.
+        while lo < hi and not self.ctx.stop.is_set():
+            mid = (lo + hi) // 2
+            probe = self.client.get(service, mid, 1).commits
+            ts = commit_time(probe[0]) if probe else None
+            if probe and ts is not None and ts < cutoff:
+                lo = mid + 1
+            else:
+                hi = mid
+        self.log.warning(f"history of service {service} moved under the cursor ({why}): re-reading from commit "
+                         f"offset {lo} (commit time {cutoff}), skipping commits already shipped",
+                         extra={"service": service, "old_offset": cur.offset, "new_offset": lo})
+        cur.resync_from(lo)
+
+    def _ship_malformed(self, service: str, e: MalformedPage) -> None:
+        """A page that cannot be read is shipped once (flagged by the parser), then retried."""
+        cur = self.cursors[service]
+        digest = commit_digest(e.body.decode("utf-8", "replace"))
+        if digest in self._malformed_shipped:
+            return
+        self._malformed_shipped.add(digest)
+        record = orjson.dumps({"service_id": service, "api_version": self.config.api_version,
+                               "malformed_page": e.body[:64 * 1024].decode("utf-8", "replace"),
+                               "error": f"unreadable activity API page at offset {cur.offset}: {e}"})
+        self.ctx.emit(RawBatch([record], [f"{service}:{cur.offset}:malformed:{digest}"], {}, len(record)))
+
+
+class _AtErrorLevel:
+    """A logger whose warnings are errors (for Throttled, which logs failures as warnings)."""
+
+    def __init__(self, logger):
+        self._logger = logger
+
+    def warning(self, msg, *args, **kwargs):
+        self._logger.error(msg, *args, **kwargs)
+
+    def info(self, msg, *args, **kwargs):
+        self._logger.info(msg, *args, **kwargs)
+
+
+def _key(service: str) -> str:
+    return f"service:{service}"

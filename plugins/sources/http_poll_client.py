@@ -1,0 +1,175 @@
+"""HTTP side of `type: http_poll`: one GET of a Puppet Enterprise activity API page, errors sorted by what to do.
+
+Client: urllib3. It is already installed with the Elasticsearch client (elastic-transport depends on it),
+verifies TLS against a given CA bundle, pools connections and has separate connect/read timeouts; its own
+retries are switched off because the source retries with its own backoff and must see every failure.
+requests/httpx would only wrap it (and are not dependencies of shipper).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import orjson
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3Error, SSLError, TimeoutError as Urllib3Timeout
+
+USER_AGENT = "shipper-http-poll"
+MAX_ERROR_BODY = 64 * 1024
+
+
+class PollError(Exception):
+    """A page could not be had; `kind` labels the metric and picks the log line."""
+
+    kind = "error"
+
+
+class AuthError(PollError):
+    kind = "auth"
+
+
+class TransientError(PollError):
+    kind = "unavailable"
+
+
+class RequestError(PollError):
+    """4xx other than 401/403: the URL or a parameter is wrong. Retried (an operator may fix the server)."""
+
+    kind = "http_4xx"
+
+
+class MalformedPage(PollError):
+    kind = "malformed_page"
+
+    def __init__(self, message: str, body: bytes):
+        super().__init__(message)
+        self.body = body
+
+
+@dataclass(slots=True)
+class Page:
+    commits: list[Any]
+    total: int | None  # v1 `total-rows`, v2 `pagination.total` (int or string in the wild)
+
+
+def parse_total(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def parse_page(body: bytes, api_version: str) -> Page:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise MalformedPage(f"response is not JSON: {e}", body)
+    if not isinstance(doc, dict):
+        raise MalformedPage(f"response is a JSON {type(doc).__name__}, not an object", body)
+    commits = doc.get("commits")
+    if commits is None:
+        commits = []  # the API leaves `commits` out of an empty page in some versions
+    if not isinstance(commits, list):
+        raise MalformedPage("`commits` is not a list", body)
+    pagination = doc.get("pagination")
+    total = parse_total(pagination.get("total")) if isinstance(pagination, dict) else None
+    if total is None:
+        total = parse_total(doc.get("total-rows", doc.get("total_rows")))
+    return Page(commits, total)
+
+
+class TokenFile:
+    """The RBAC token, re-read whenever the file changes (tokens expire and get renewed in place)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._sig: tuple | None = None
+        self._token: str | None = None
+
+    def signature(self) -> tuple | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def changed(self) -> bool:
+        return self.signature() != self._sig
+
+    def get(self) -> str:
+        sig = self.signature()
+        if sig is None or sig != self._sig or self._token is None:
+            try:
+                with open(self.path, encoding="utf-8") as f:
+                    token = f.read().strip()
+            except (OSError, UnicodeDecodeError) as e:
+                self._sig, self._token = sig, None
+                raise AuthError(f"cannot read the token file {self.path}: {e}")
+            self._sig = sig
+            if not token:
+                self._token = None
+                raise AuthError(f"the token file {self.path} is empty")
+            self._token = token
+        return self._token
+
+
+class ActivityClient:
+    def __init__(self, url: str, api_version: str, token: TokenFile, ca_file: str | None, timeout: float):
+        self.url = url
+        self.api_version = api_version
+        self.token = token
+        self.ca_file = ca_file
+        self.timeout = urllib3.Timeout(connect=min(10.0, timeout), read=timeout)
+        self._pool: urllib3.PoolManager | None = None
+        parts = urlsplit(url)
+        self._parts = parts
+        self._base_query = parse_qsl(parts.query, keep_blank_values=True)
+
+    def _manager(self) -> urllib3.PoolManager:
+        if self._pool is None:
+            kwargs: dict[str, Any] = {"cert_reqs": "CERT_REQUIRED", "retries": False, "timeout": self.timeout,
+                                      "maxsize": 1}
+            if self.ca_file:
+                if not os.path.isfile(self.ca_file):
+                    raise TransientError(f"the CA file {self.ca_file} does not exist")
+                kwargs["ca_certs"] = self.ca_file
+            self._pool = urllib3.PoolManager(**kwargs)
+        return self._pool
+
+    def page_url(self, service: str, offset: int, limit: int) -> str:
+        params = [*self._base_query, ("service_id", service), ("order", "asc"),
+                  ("offset", str(offset)), ("limit", str(limit))]
+        p = self._parts
+        return urlunsplit((p.scheme, p.netloc, p.path, urlencode(params), ""))
+
+    def get(self, service: str, offset: int, limit: int) -> Page:
+        headers = {"X-Authentication": self.token.get(), "Accept": "application/json", "User-Agent": USER_AGENT}
+        url = self.page_url(service, offset, limit)
+        try:
+            resp = self._manager().request("GET", url, headers=headers, redirect=False)
+        except SSLError as e:
+            ca = self.ca_file or "the system trust store"
+            raise TransientError(f"TLS verification of {self._parts.netloc} against {ca} failed: {e}")
+        except Urllib3Timeout as e:
+            raise TransientError(f"timed out: {e}")
+        except Urllib3Error as e:
+            raise TransientError(f"cannot reach {self._parts.netloc}: {e}")
+        status = resp.status
+        if status in (401, 403):
+            raise AuthError(f"HTTP {status}: the activity API refused the token in {self.token.path} "
+                            f"(expired or lacking the permission to view activity?); write a valid token there")
+        if status >= 500 or status == 429:
+            raise TransientError(f"HTTP {status} from {self._parts.netloc}")
+        if status != 200:
+            body = resp.data[:512].decode("utf-8", "replace")
+            raise RequestError(f"HTTP {status} for {self._parts.path} (service_id={service}): {body}")
+        return parse_page(resp.data, self.api_version)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.clear()
