@@ -1,0 +1,92 @@
+"""Which files to look at: the configured globs, and every rotated name of each matched file.
+
+Rotated names are recognised by shape, so no config key says which scheme rotates a file:
+  Log4j 1.2 / logrotate:  app.log.1 … app.log.N, app.log.2.gz
+  logrotate dateext:      app.log-20240102, app.log-20240102.gz
+  Log4j 2 patterns:       app.log.3, app-1.log, app-2024-01-02-1.log(.gz), app.log.2024-01-02-1
+A name is a rotated sibling of `<stem><ext>` when it starts with the stem and what follows is made
+of the extension, an optional `.gz`, and digits with separators.
+"""
+from __future__ import annotations
+
+import fnmatch
+import glob
+import os
+import re
+
+_NUMERIC_REST = re.compile(r"[-._]\d[-._\d]*")
+
+
+def expand(patterns: list[str], exclude: list[str], base_dir: str) -> list[str]:
+    """Absolute paths of regular files the globs match now, in a stable order."""
+    found: dict[str, None] = {}
+    for pattern in patterns:
+        full = os.path.join(base_dir, os.path.expanduser(pattern))
+        for p in sorted(glob.glob(full, recursive=True)):
+            p = os.path.abspath(p)
+            if p in found or is_excluded(p, exclude):
+                continue
+            if os.path.isfile(p):
+                found[p] = None
+    return list(found)
+
+
+def is_excluded(path: str, exclude: list[str]) -> bool:
+    name = os.path.basename(path)
+    return any(fnmatch.fnmatch(path, x) or fnmatch.fnmatch(name, x) for x in exclude)
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """('app', '.log') for app.log; ('PT1H', '.json'); ('messages', '') for messages."""
+    stem, ext = os.path.splitext(name)
+    return (stem, ext) if stem else (name, "")
+
+
+def is_rotated_name(live_name: str, name: str) -> bool:
+    if name == live_name:
+        return False
+    stem, ext = split_name(live_name)
+    if not name.startswith(stem):
+        return False
+    rest = name[len(stem):]
+    if rest.endswith(".gz"):
+        rest = rest[:-3]
+    if ext:
+        # The extension may stay in place (app.log.1) or move behind the counter (app-1.log).
+        if rest.startswith(ext):
+            rest = rest[len(ext):]
+        elif rest.endswith(ext):
+            rest = rest[: -len(ext)]
+    return bool(_NUMERIC_REST.fullmatch(rest))
+
+
+def rotated_siblings(live: str, listing: list[str] | None = None) -> list[str]:
+    """Absolute paths of the rotated names of `live` present in its folder."""
+    folder, name = os.path.split(live)
+    if listing is None:
+        try:
+            listing = os.listdir(folder)
+        except OSError:
+            return []
+    return [os.path.join(folder, n) for n in listing if is_rotated_name(name, n)]
+
+
+def watch_roots(patterns: list[str], base_dir: str) -> list[tuple[str, bool]]:
+    """Folders to watch for changes: the fixed prefix of each glob, recursive when it has `**`
+    or a wildcard in a folder part."""
+    roots: dict[str, bool] = {}
+    for pattern in patterns:
+        full = os.path.abspath(os.path.join(base_dir, os.path.expanduser(pattern)))
+        parts = full.split(os.sep)
+        fixed = []
+        for part in parts[:-1]:
+            if glob.has_magic(part):
+                break
+            fixed.append(part)
+        root = os.sep.join(fixed) or os.sep
+        recursive = len(fixed) < len(parts) - 1
+        # Watch the nearest folder that exists: a path missing at start is seen when it appears.
+        while not os.path.isdir(root) and root != os.sep:
+            root, recursive = os.path.dirname(root), True
+        roots[root] = roots.get(root, False) or recursive
+    return sorted(roots.items())

@@ -1,0 +1,74 @@
+"""Reading a followed file by position: plain files with pread (no shared seek pointer), compressed
+backups through gzip (offsets are positions in the decompressed data)."""
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import zlib
+
+from shipper.tail.identity import HEAD_MAX
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_gzip_path(path: str) -> bool:
+    return path.endswith(".gz")
+
+
+class OpenFile:
+    """One open descriptor. Holding it keeps a renamed or deleted file readable to its end."""
+
+    def __init__(self, path: str, gz: bool = False):
+        self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        self.gz = gz
+        self._gz: gzip.GzipFile | None = None
+        if gz:
+            self._gz = gzip.GzipFile(fileobj=os.fdopen(os.dup(self.fd), "rb"), mode="rb")
+        st = os.fstat(self.fd)
+        self.dev, self.ino = st.st_dev, st.st_ino
+
+    def read(self, offset: int, n: int) -> bytes:
+        """Up to n bytes at offset; b"" at the end. A gzip file still being written (or cut)
+        reads as ending where its complete data ends."""
+        if self._gz is None:
+            return os.pread(self.fd, n, offset)
+        try:
+            if self._gz.tell() != offset:
+                self._gz.seek(offset)
+            return self._gz.read(n)
+        except (EOFError, OSError, zlib.error):
+            self._reopen_gz()
+            return b""
+
+    def _reopen_gz(self) -> None:
+        if self._gz is not None:
+            self._gz.close()
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        self._gz = gzip.GzipFile(fileobj=os.fdopen(os.dup(self.fd), "rb"), mode="rb")
+
+    def head(self) -> bytes:
+        return self.read(0, HEAD_MAX)
+
+    def stat(self) -> os.stat_result:
+        return os.fstat(self.fd)
+
+    def size(self) -> int:
+        """Readable size: the file's size, or a gzip file's decompressed size (its ISIZE trailer)."""
+        st = os.fstat(self.fd)
+        if self._gz is None:
+            return st.st_size
+        if st.st_size < 18:
+            return 0
+        return struct.unpack("<I", os.pread(self.fd, 4, st.st_size - 4))[0]
+
+    def close(self) -> None:
+        if self._gz is not None:
+            try:
+                self._gz.close()
+            except Exception:
+                pass
+            self._gz = None
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1

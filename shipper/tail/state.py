@@ -1,0 +1,53 @@
+"""The checkpoint of one followed file, as persisted (a JSON value under `f:<file id>`)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+FILE_PREFIX = "f:"
+SEEN_PREFIX = "seen:"  # a live path whose rotation family has been looked at once (see discovery)
+
+
+@dataclass
+class FileState:
+    fid: str  # identity.file_id of the content; part of every record key
+    dev: int
+    ino: int
+    head_len: int  # the fingerprinted head: its length and hash
+    head: str
+    offset: int  # next byte to read (always just after a newline or a cut piece)
+    mark: str  # hash of the bytes just before `offset` (identity.MARK_MAX), "" at offset 0
+    path: str  # name it had when last seen
+    family: str  # the live path it belongs to (its name before any rotation)
+    size: int = 0  # size when last seen: offset < size means unread data
+    gz: bool = False  # read through gzip (a compressed backup); offsets are of the decompressed data
+    cont: bool = False  # offset is inside a line cut at max_line_bytes: the next piece is flagged too
+
+    @property
+    def key(self) -> str:
+        return FILE_PREFIX + self.fid
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, value: Any) -> "FileState | None":
+        """None for a value this version cannot read (it is then ignored, not fatal)."""
+        if not isinstance(value, dict):
+            return None
+        try:
+            return cls(**{k: value[k] for k in cls.__dataclass_fields__ if k in value})
+        except TypeError:
+            return None
+
+
+def load_states(state: dict[str, Any]) -> tuple[list[FileState], set[str]]:
+    files, seen = [], set()
+    for key, value in state.items():
+        if key.startswith(FILE_PREFIX):
+            st = FileState.from_json(value)
+            if st is not None:
+                files.append(st)
+        elif key.startswith(SEEN_PREFIX):
+            seen.add(key[len(SEEN_PREFIX):])
+    return files, seen

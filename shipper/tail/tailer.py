@@ -1,0 +1,600 @@
+"""The file follower: finds files, recognises them by identity wherever rotation moved them, reads
+complete lines from their checkpoints, and says loudly what it could not read.
+
+Knows nothing of parsers, outputs or the pipeline: it hands `Chunk`s (lines + the checkpoint
+fragment that is true once they are delivered) to a callback, which may block (backpressure).
+
+How a scan decides (see DESIGN.md, "The hard part"):
+1. Every followed file still open is checked for truncation (size below our offset, or the bytes
+   before our offset changed): its content is then detached from the inode, which restarts as a
+   new file at 0, and the old content is looked for elsewhere (a copytruncate copy).
+2. Files are matched by (device, inode) + head fingerprint; states without an inode (restart,
+   truncation, compression) are matched by content: same head and same bytes before the offset.
+3. A file that matches no state is new: read from 0 — except on the first look at a path ever,
+   where `read_from` applies to the configured file and rotated backups are history (skipped).
+   A file whose content is a copy of a followed file (same head and same bytes) is left alone
+   until the original is truncated or gone.
+4. A state that matches nothing for two scans is gone: if it had unread bytes, that is a loss,
+   logged with the file name and bytes, and counted. A fully read file gone is forgotten after
+   TOMBSTONE_SECONDS (so its compressed copy, appearing later, is recognised and not re-read).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import stat as stat_mod
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from shipper.tail import discovery
+from shipper.tail.identity import HEAD_MAX, MARK_MAX, digest, file_id, head_of
+from shipper.tail.lines import split_lines
+from shipper.tail.reader import OpenFile, is_gzip_path
+from shipper.tail.state import SEEN_PREFIX, FileState, load_states
+
+READ_SIZE = 1 << 20
+MISSING_SCANS = 2  # a file must be missing from this many scans in a row …
+MISSING_SECONDS = 1.0  # … and for this long, before it is declared gone (renames race with scans)
+TOMBSTONE_SECONDS = 3600.0
+DELETED_GRACE = 2.0  # a deleted file we hold open is let go this long after it stopped growing
+
+
+@dataclass
+class Chunk:
+    """Lines of one file (or none: a checkpoint-only fragment), keyed by position."""
+
+    records: list[bytes]
+    keys: list[str]
+    flags: list[tuple[str, ...]] | None
+    checkpoint: dict[str, Any]
+    nbytes: int
+    path: str | None
+
+
+@dataclass
+class Followed:
+    """A physical file (one inode) being followed. `state` is None until it has an identity."""
+
+    path: str
+    family: str
+    dev: int
+    ino: int
+    gz: bool
+    state: FileState | None = None
+    start: int = 0  # where to start once the identity is known
+    fh: OpenFile | None = None
+    tail: bytes = b""  # the bytes just before state.offset (up to MARK_MAX)
+    size: int = 0
+    mtime_ns: int = 0
+    active_at: float = field(default_factory=time.monotonic)
+    at_eof: bool = False  # no complete line left to read (at most a partial one)
+    read_to: int = -1  # the size at the last read that reached the end
+    deleted: bool = False
+
+
+@dataclass
+class Loose:
+    """A state whose content is not on any inode we know now (restart, rotation out of view,
+    truncation, compression)."""
+
+    state: FileState
+    missing: int = 0
+    since: float = field(default_factory=time.monotonic)
+    gone_at: float | None = None  # fully read and gone: kept as a tombstone until TOMBSTONE_SECONDS
+
+
+@dataclass
+class Observed:
+    path: str
+    family: str
+    direct: bool
+    st: os.stat_result
+    gz: bool
+
+
+def fd_budget() -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 65536
+    return max(8, min(4096, (soft - 64) // 2))
+
+
+class Tailer:
+    def __init__(
+        self,
+        patterns: list[str],
+        exclude: list[str],
+        base_dir: str,
+        state: dict[str, Any],
+        *,
+        read_from: str = "beginning",
+        max_line_bytes: int = 1 << 20,
+        close_inactive: float = 300.0,
+        batch_lines: int = 1000,
+        logger: logging.Logger | None = None,
+        on_loss: Callable[[str, int], None] | None = None,
+        on_rotation: Callable[[], None] | None = None,
+        on_cut: Callable[[int], None] | None = None,
+        max_open: int | None = None,
+    ):
+        self.patterns = patterns
+        self.exclude = exclude
+        self.base_dir = base_dir
+        self.read_from = read_from
+        self.max_line = max_line_bytes
+        self.read_size = max(READ_SIZE, max_line_bytes + 1)
+        self.close_inactive = close_inactive
+        self.batch_lines = batch_lines
+        self.log = logger or logging.getLogger("shipper.tail")
+        self.on_loss = on_loss
+        self.on_rotation = on_rotation
+        self.on_cut = on_cut
+        self.max_open = max_open or fd_budget()
+        states, self.seen = load_states(state)
+        self.loose: dict[str, Loose] = {s.fid: Loose(s) for s in states}
+        self.files: dict[tuple[int, int], Followed] = {}
+        self.pending: dict[str, Any] = {}  # checkpoint-only fragments waiting to be emitted
+        self.first_scan = True
+        self.bytes_lost = 0
+        self.losses = 0
+        self.rotations = 0
+
+    # ------------------------------------------------------------------ scanning
+
+    def observe(self) -> dict[tuple[int, int], Observed]:
+        live = discovery.expand(self.patterns, self.exclude, self.base_dir)
+        cands: dict[str, tuple[bool, str]] = {p: (True, p) for p in live}
+        listings: dict[str, list[str]] = {}
+        for p in live:
+            folder = os.path.dirname(p)
+            if folder not in listings:
+                try:
+                    listings[folder] = os.listdir(folder)
+                except OSError:
+                    listings[folder] = []
+            for s in discovery.rotated_siblings(p, listings[folder]):
+                if not discovery.is_excluded(s, self.exclude):
+                    cands.setdefault(s, (False, p))
+        # Families of files we follow that no glob matches any more (the live path is gone).
+        for f in self.files.values():
+            if f.family not in cands and not f.deleted:
+                folder = os.path.dirname(f.family)
+                for s in discovery.rotated_siblings(f.family):
+                    cands.setdefault(s, (False, f.family))
+        obs: dict[tuple[int, int], Observed] = {}
+        for path, (direct, family) in cands.items():
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if not stat_mod.S_ISREG(st.st_mode):
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in obs and obs[key].direct and not direct:
+                continue
+            obs[key] = Observed(path, family, direct, st, is_gzip_path(path))
+        return obs
+
+    def scan(self) -> None:
+        """Look at the file system once and bring the followed set up to date."""
+        now = time.monotonic()
+        for f in list(self.files.values()):
+            if f.fh is not None and f.state is not None:
+                self._check_truncated(f)
+        obs = self.observe()
+        unmatched = dict(obs)
+
+        # 1. followed inodes
+        for key, f in list(self.files.items()):
+            o = unmatched.get(key)
+            if o is not None and (f.fh is not None or self._same_content(f, o)):
+                del unmatched[key]
+                if o.path != f.path:
+                    self._renamed(f, o.path)
+                f.size, f.mtime_ns, f.deleted = self._readable_size(f, o), o.st.st_mtime_ns, False
+                continue
+            if f.fh is not None:
+                # Open but not under any name we watch (deleted, or moved away): read to its end.
+                st = f.fh.stat()
+                f.deleted = st.st_nlink == 0
+                if not f.deleted or f.state is None or not f.at_eof or now - f.active_at < DELETED_GRACE:
+                    continue
+                # Deleted and read as far as it goes: let it go. Fully read, its state stays as a
+                # tombstone (a compressed copy may appear); a partial last line left is a loss.
+            self._unfollow(f)
+
+        # 2. loose states: by inode first, then by content
+        for fid, lo in list(self.loose.items()):
+            s = lo.state
+            o = unmatched.get((s.dev, s.ino))
+            if o is not None and not o.gz and self._matches(s, o, by_inode=True):
+                del unmatched[(s.dev, s.ino)]
+                self._attach(lo, o)
+                continue
+            for key, o in list(unmatched.items()):
+                if self._matches(s, o, by_inode=False):
+                    del unmatched[key]
+                    self._attach(lo, o)
+                    break
+
+        # 3. new files (or copies of followed ones, left alone)
+        families_new = {o.family for o in unmatched.values() if o.family not in self.seen}
+        for key, o in sorted(unmatched.items(), key=lambda kv: kv[1].st.st_mtime_ns):
+            if self._is_copy(o):
+                continue
+            start = 0
+            if self.first_scan and o.family in families_new:
+                if not o.direct:
+                    start = -1  # history before the first look: not read
+                elif self.read_from == "end":
+                    start = -1
+            self._follow_new(o, start)
+        for fam in families_new:
+            self.seen.add(fam)
+            self.pending[SEEN_PREFIX + fam] = 1
+
+        # 4. loose states nobody has: gone
+        for fid, lo in list(self.loose.items()):
+            if lo.gone_at is not None:
+                if now - lo.gone_at >= TOMBSTONE_SECONDS:
+                    del self.loose[fid]
+                    self.pending[lo.state.key] = None
+                continue
+            lo.missing += 1
+            if lo.missing < MISSING_SCANS or now - lo.since < MISSING_SECONDS:
+                continue
+            s = lo.state
+            unread = s.size - s.offset
+            if unread > 0:
+                self._lost(s.path, unread, "deleted or rotated away before it was read")
+                del self.loose[fid]
+                self.pending[s.key] = None
+            else:
+                lo.gone_at = now
+        self.first_scan = False
+
+    def _readable_size(self, f: Followed, o: Observed) -> int:
+        if f.fh is not None and f.gz:
+            return f.fh.size()
+        return o.st.st_size
+
+    def _renamed(self, f: Followed, new_path: str) -> None:
+        if f.path == f.family and new_path != f.family:
+            self.rotations += 1
+            if self.on_rotation:
+                self.on_rotation()
+        f.path = new_path
+        if f.state is not None:
+            f.state.path = new_path
+
+    def _same_content(self, f: Followed, o: Observed) -> bool:
+        """A closed followed file under its inode: still the same file (not a reused inode)?"""
+        if f.state is None:
+            return True  # no identity yet; it is re-checked once it has a head
+        if o.st.st_mtime_ns == f.mtime_ns and o.st.st_size == f.size:
+            return True  # untouched since we looked
+        return self._matches(f.state, o, by_inode=True)
+
+    def _matches(self, s: FileState, o: Observed, by_inode: bool) -> bool:
+        """Is the file `o` the content `s` describes? By inode: same inode, same head. By
+        content (a copy or a compressed backup): same head and same bytes before the offset."""
+        if by_inode and (o.st.st_dev, o.st.st_ino) != (s.dev, s.ino):
+            return False
+        if not o.gz and o.st.st_size < s.head_len:
+            return False
+        try:
+            fh = OpenFile(o.path, o.gz)
+        except OSError:
+            return False
+        try:
+            head = fh.read(0, s.head_len)
+            if len(head) != s.head_len or digest(head) != s.head:
+                return False
+            if by_inode and o.st.st_size >= s.offset:
+                return self._mark_ok(fh, s)
+            if by_inode:
+                return True  # shorter than our offset: truncated; detected when read
+            if s.offset == 0:
+                return False  # nothing read: a same-headed new file is just a new file
+            return self._mark_ok(fh, s)
+        finally:
+            fh.close()
+
+    @staticmethod
+    def _mark_ok(fh: OpenFile, s: FileState) -> bool:
+        n = min(MARK_MAX, s.offset)
+        if n == 0:
+            return True
+        before = fh.read(s.offset - n, n)
+        return len(before) == n and digest(before) == s.mark
+
+    def _is_copy(self, o: Observed) -> bool:
+        """Is `o` a copy of content we know, to be left alone (not read as a new file)?
+        A compressed file: when its head is that of any known content (a backup compressed by
+        logrotate), or it cannot be read yet (still being written). A plain file: when it has
+        the head and the same bytes as a followed file where both have data (copytruncate's
+        copy before the truncate)."""
+        if o.gz:
+            try:
+                fh = OpenFile(o.path, True)
+            except OSError:
+                return True
+            try:
+                data = fh.read(0, HEAD_MAX)
+            finally:
+                fh.close()
+            if head_of(data) is None:
+                return True
+            known = [f.state for f in self.files.values() if f.state] + [lo.state for lo in self.loose.values()]
+            return any(digest(data[: s.head_len]) == s.head for s in known)
+        for f in self.files.values():
+            s = f.state
+            if s is None or f.fh is None:
+                continue
+            try:
+                fh = OpenFile(o.path, o.gz)
+            except OSError:
+                return False
+            try:
+                head = fh.read(0, s.head_len)
+                if len(head) != s.head_len or digest(head) != s.head:
+                    continue
+                end = min(s.offset, o.st.st_size) if not o.gz else s.offset
+                n = min(MARK_MAX, end)
+                if n == 0:
+                    return True
+                theirs = fh.read(end - n, n)
+                ours = f.fh.read(end - n, n)
+                if theirs == ours and len(ours) == n:
+                    return True
+            finally:
+                fh.close()
+        return False
+
+    def _attach(self, lo: Loose, o: Observed) -> None:
+        s = lo.state
+        del self.loose[s.fid]
+        moved = (o.st.st_dev, o.st.st_ino) != (s.dev, s.ino)
+        if moved:
+            s.dev, s.ino, s.gz = o.st.st_dev, o.st.st_ino, o.gz
+        s.path = o.path
+        f = Followed(o.path, s.family, o.st.st_dev, o.st.st_ino, o.gz, state=s, size=o.st.st_size,
+                     mtime_ns=o.st.st_mtime_ns)
+        self._load_tail(f)
+        self.files[(f.dev, f.ino)] = f
+        if moved:
+            self.pending[s.key] = s.to_json()
+
+    def _load_tail(self, f: Followed) -> None:
+        s = f.state
+        n = min(MARK_MAX, s.offset)
+        if not n:
+            f.tail = b""
+            return
+        try:
+            fh = self._open(f)
+            f.tail = fh.read(s.offset - n, n)
+        except OSError:
+            f.tail = b""
+
+    def _follow_new(self, o: Observed, start: int) -> None:
+        f = Followed(o.path, o.family, o.st.st_dev, o.st.st_ino, o.gz, size=o.st.st_size,
+                     mtime_ns=o.st.st_mtime_ns)
+        f.start = o.st.st_size if start < 0 else start
+        if o.gz and start < 0:
+            try:
+                f.start = self._open(f).size()
+            except OSError:
+                return
+        self.files[(f.dev, f.ino)] = f
+        self._identify(f)
+
+    def _identify(self, f: Followed) -> bool:
+        """Give a new file its identity once it has a head. False if it has none yet."""
+        if f.state is not None:
+            return True
+        try:
+            head = head_of(self._open(f).head())
+        except OSError:
+            return False
+        if head is None:
+            return False
+        start = f.start
+        if start > 0 and f.size >= start:
+            # Skipped history must end on a line boundary, or the first record would be half a line.
+            fh = self._open(f)
+            back = fh.read(max(0, start - self.max_line), min(start, self.max_line))
+            cut = back.rfind(b"\n")
+            if cut >= 0:
+                start = start - len(back) + cut + 1
+            elif len(back) == start:
+                start = 0  # no line was complete at the first look: the first line is read whole
+        fid = file_id(f.dev, f.ino, head)
+        f.state = FileState(fid=fid, dev=f.dev, ino=f.ino, head_len=len(head), head=digest(head),
+                            offset=start, mark="", path=f.path, family=f.family, size=f.size, gz=f.gz)
+        self._load_tail(f)
+        f.state.mark = digest(f.tail) if start else ""
+        self.pending[f.state.key] = f.state.to_json()
+        return True
+
+    def _unfollow(self, f: Followed, keep_loose: bool = True) -> None:
+        self.files.pop((f.dev, f.ino), None)
+        if f.fh is not None:
+            f.fh.close()
+            f.fh = None
+        if f.state is not None and keep_loose:
+            lo = Loose(f.state)
+            if f.deleted and f.at_eof:
+                lo.gone_at = time.monotonic()
+            self.loose[f.state.fid] = lo
+
+    def _check_truncated(self, f: Followed) -> bool:
+        """Content replaced under our offset (copytruncate, Log4j MaxBackupIndex=0, a writer
+        opening with O_TRUNC): the old content leaves the inode, which starts again as new."""
+        s = f.state
+        if f.gz:
+            return False
+        try:
+            size = f.fh.stat().st_size
+        except OSError:
+            return False
+        truncated = size < s.offset
+        if not truncated and size > s.offset and f.tail:
+            n = len(f.tail)
+            truncated = f.fh.read(s.offset - n, n) != f.tail
+        if not truncated:
+            return False
+        self.rotations += 1
+        if self.on_rotation:
+            self.on_rotation()
+        self.log.info("file truncated: reading it again from its start",
+                      extra={"path": f.path, "offset": s.offset, "size": size})
+        self._unfollow(f)  # the old content is looked for elsewhere (a copy) or reported lost
+        self.loose[s.fid].since = time.monotonic()
+        try:
+            st = os.stat(f.path)
+            if (st.st_dev, st.st_ino) == (f.dev, f.ino):
+                self._follow_new(Observed(f.path, f.family, True, st, False), 0)
+        except OSError:
+            pass
+        return True
+
+    def _lost(self, path: str, nbytes: int, why: str) -> None:
+        self.bytes_lost += nbytes
+        self.losses += 1
+        self.log.warning(f"data lost: {nbytes} bytes of {path} were {why}",
+                         extra={"path": path, "bytes_lost": nbytes})
+        if self.on_loss:
+            self.on_loss(path, nbytes)
+
+    # ------------------------------------------------------------------ reading
+
+    def _open(self, f: Followed) -> OpenFile:
+        if f.fh is None:
+            open_now = [x for x in self.files.values() if x.fh is not None]
+            if len(open_now) >= self.max_open:
+                # Over the descriptor budget: close the longest-idle files (their state stays;
+                # they are found again by identity when they grow).
+                open_now.sort(key=lambda x: (not x.at_eof, x.active_at))
+                for x in open_now[: len(open_now) - self.max_open + 1]:
+                    x.fh.close()
+                    x.fh = None
+            fh = OpenFile(f.path, f.gz)
+            if (fh.dev, fh.ino) != (f.dev, f.ino):
+                fh.close()
+                raise FileNotFoundError(f.path)
+            f.fh = fh
+        return f.fh
+
+    def read_all(self, emit: Callable[[Chunk], None], stop) -> bool:
+        """Read every followed file to its end, oldest first. True if any line was emitted."""
+        self.flush(emit)
+        got = False
+        order = sorted(self.files.values(), key=lambda f: (f.family, not f.deleted, f.mtime_ns, f.path))
+        for f in order:
+            if stop.is_set():
+                break
+            if (f.dev, f.ino) not in self.files:
+                continue  # unfollowed while reading an earlier one
+            got = self._read_file(f, emit, stop) or got
+        self.flush(emit)
+        return got
+
+    def flush(self, emit: Callable[[Chunk], None]) -> None:
+        if self.pending:
+            frag, self.pending = self.pending, {}
+            emit(Chunk([], [], None, frag, 0, None))
+
+    def _read_file(self, f: Followed, emit, stop) -> bool:
+        if f.fh is None and f.state is not None and f.size <= max(f.state.offset, f.read_to) and not f.gz:
+            return False  # closed and not grown since: nothing to open it for
+        try:
+            fh = self._open(f)
+        except OSError:
+            return False
+        if f.state is None and not self._identify(f):
+            return False
+        s = f.state
+        if not f.gz and self._check_truncated(f):
+            return False
+        try:
+            pre = fh.size()
+        except OSError:
+            pre = 0
+        got = False
+        ended = False
+        while not stop.is_set():
+            data = fh.read(s.offset, self.read_size)
+            if not data:
+                ended = True
+                break
+            lines = split_lines(data, s.offset, self.max_line, s.cont)
+            if not lines.consumed:
+                ended = True
+                break  # a partial last line: it waits (and survives a restart)
+            if lines.cuts and self.on_cut:
+                self.on_cut(lines.cuts)
+            base = s.offset
+            recs, offs = lines.records, lines.offsets
+            for i in range(0, len(recs), self.batch_lines):
+                j = min(i + self.batch_lines, len(recs))
+                end = offs[j] if j < len(recs) else base + lines.consumed
+                rel = end - base
+                tail = data[rel - MARK_MAX : rel] if rel >= MARK_MAX else (f.tail + data[:rel])[-MARK_MAX:]
+                s.offset = end
+                s.cont = lines.cont if j == len(recs) else bool(lines.flags and lines.flags[j])
+                s.mark = digest(tail)
+                f.tail = tail
+                fid = s.fid
+                keys = [f"{fid}:{o}" for o in offs[i:j]]
+                flags = lines.flags[i:j] if lines.flags else None
+                s.size = max(s.size, end)
+                emit(Chunk(recs[i:j], keys, flags, {s.key: s.to_json()}, end - (offs[i]), f.path))
+                got = True
+            if len(data) < self.read_size:
+                break
+        try:
+            size = fh.size()
+        except OSError:
+            size = f.size
+        if got or size != f.size:
+            f.active_at = time.monotonic()
+        f.size = size
+        s.size = max(s.size, f.size)
+        f.at_eof = ended or s.offset >= f.size
+        if ended:
+            f.read_to = pre
+        return got
+
+    def close_idle(self) -> None:
+        """Release descriptors of files idle for close_inactive (reopened by identity later)."""
+        now = time.monotonic()
+        for f in list(self.files.values()):
+            if f.fh is not None and f.at_eof and now - f.active_at >= min(self.close_inactive, DELETED_GRACE if f.deleted else self.close_inactive):
+                if f.deleted:
+                    self._unfollow(f)
+                    continue
+                f.fh.close()
+                f.fh = None
+
+    def close(self) -> None:
+        for f in self.files.values():
+            if f.fh is not None:
+                f.fh.close()
+                f.fh = None
+
+    # ------------------------------------------------------------------ reporting
+
+    def lag(self) -> int:
+        return sum(x["lag"] for x in self.status())
+
+    def status(self) -> list[dict[str, Any]]:
+        out = []
+        for f in sorted(list(self.files.values()), key=lambda f: f.path):
+            pos = f.state.offset if f.state else f.start
+            out.append({"path": f.path, "position": pos, "size": f.size, "lag": max(0, f.size - pos),
+                        "open": f.fh is not None, "deleted": f.deleted,
+                        "file_id": f.state.fid if f.state else None})
+        return out
