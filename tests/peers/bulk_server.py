@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import socket
 import threading
 import time
 from fnmatch import fnmatchcase
@@ -40,8 +41,9 @@ class BulkError(Exception):
 
 
 class BulkServer:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, ssl_context=None):
         self.host, self.port = host, port
+        self.ssl_context = ssl_context  # an ssl.SSLContext: serve HTTPS
         self.docs: dict[tuple[str, str], dict] = {}  # (index, _id) → source
         self.item_status: dict[str, list[int]] = {}
         self.reject_ids: set[str] = set()
@@ -57,6 +59,7 @@ class BulkServer:
         self._fail: list[int] = []  # statuses for the next whole requests
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._conns: set = set()
 
     # control
     def start(self) -> "BulkServer":
@@ -68,16 +71,26 @@ class BulkServer:
         Handler.peer = peer
         srv = ThreadingHTTPServer((self.host, self.port), Handler)
         srv.daemon_threads = True
+        if self.ssl_context is not None:
+            srv.socket = self.ssl_context.wrap_socket(srv.socket, server_side=True)
         self.port = srv.server_address[1]
         self._server = srv
         threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def stop(self) -> None:
+        """Stop listening and cut open keep-alive connections (a stopped or crashed node)."""
         srv, self._server = self._server, None
         if srv is not None:
             srv.shutdown()
             srv.server_close()
+        with self._lock:
+            conns, self._conns = list(self._conns), set()
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def restart(self, down_for: float = 0.0) -> None:
         self.stop()
@@ -90,7 +103,7 @@ class BulkServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.ssl_context else 'http'}://{self.host}:{self.port}"
 
     def ids(self, index_prefix: str = "") -> list[str]:
         with self._lock:
@@ -195,6 +208,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:  # quiet
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        with self.peer._lock:
+            self.peer._conns.add(self.connection)
+
+    def finish(self) -> None:
+        with self.peer._lock:
+            self.peer._conns.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
 
     def _send(self, status: int, body: Any) -> None:
         data = json.dumps(body).encode()
