@@ -21,7 +21,15 @@ log = logging.getLogger("shipper.run")
 TICK = 0.2  # main loop period: how fast signals are acted on
 # An output holding batches that shows no progress at all (no ack, no error, no retry counted) for
 # this long is wedged: the watchdog pings stop and systemd restarts the agent (WatchdogSec later).
+# SHIPPER_STALL_SECONDS changes it (outputs with long retry backoffs need more).
 STALL_AFTER = 180.0
+
+
+def stall_after() -> float:
+    try:
+        return float(os.environ.get("SHIPPER_STALL_SECONDS", STALL_AFTER))
+    except ValueError:
+        return STALL_AFTER
 
 
 class Rates:
@@ -67,6 +75,7 @@ class Daemon:
         self._rate = (0.0, 0.0)
         self._stall_log = shipper_log.Throttled(log, interval=300.0)
         self._progress = progress
+        self._stall_after = stall_after()
 
     # Signal handlers only set flags: the main loop acts on them within TICK.
     def _on_stop(self, signum, _frame) -> None:
@@ -131,6 +140,7 @@ class Daemon:
         return self._shutdown()
 
     def _start(self) -> None:
+        self.rates.sample(time.monotonic())  # counters are 0 here: the first rate covers the first burst
         self.pipeline.start()
         log.info("started", extra={"sources": len(self.pipeline.runners), "outputs": len(self.pipeline.workers),
                                    "once": self.once, "config": self.config.path})
@@ -138,7 +148,7 @@ class Daemon:
 
     def _check(self, now: float) -> None:
         self._rate = self.rates.sample(now)
-        self.stalled = self.pipeline.stalled(STALL_AFTER, now)
+        self.stalled = self.pipeline.stalled(self._stall_after, now)
         if self.stalled:
             self._stall_log.failure("pipeline wedged: watchdog pings stopped", reason="; ".join(self.stalled))
         else:
