@@ -1,0 +1,409 @@
+"""`type: http_poll` against a local HTTPS activity API peer: every event exactly once across pages,
+services, restarts, shrinking histories, token failures and server errors."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from shipper import metrics
+from shipper.plugin import RawBatch, SourceContext
+from shipper_plugins.parsers.puppet_enterprise import PuppetEnterpriseParser
+from shipper_plugins.sources.http_poll import HttpPollSource, HttpPollSourceConfig
+from tests.peers.puppet_activity_api import PuppetActivityAPI
+
+SHIPPER = [sys.executable, "-m", "shipper.cli"]
+PARSER = PuppetEnterpriseParser()
+
+
+class Harness:
+    """Runs the source in-process; every batch is acknowledged at once, like an output that never fails."""
+
+    def __init__(self, api: PuppetActivityAPI, tmp_path: Path, **overrides):
+        self.api = api
+        self.tmp = tmp_path
+        self.token_file = tmp_path / "token"
+        if not self.token_file.exists():
+            self.token_file.write_text("good-token\n")
+        self.state: dict = {}
+        self.records: list[bytes] = []
+        self.keys: list[str] = []
+        self.cfg = dict(name="pe", type="http_poll", parser="puppet_enterprise", url=api.url("v2"),
+                        token_file=str(self.token_file), ca_file=str(api.ca_file) if api.tls else None,
+                        services=["classifier", "rbac", "code-manager"], page_size=4, poll_interval=0.05,
+                        backoff_initial=0.02, backoff_max=0.1, timeout=5.0)
+        self.cfg.update(overrides)
+        self.lock = threading.Lock()
+        self.logger = logging.getLogger("test.http_poll")
+
+    def emit(self, batch: RawBatch) -> None:
+        assert len(batch.records) == len(batch.keys)
+        with self.lock:
+            self.records.extend(batch.records)
+            self.keys.extend(batch.keys)
+            self.state.update(batch.checkpoint)  # acknowledged at once
+
+    def source(self, once: bool = True, stop: threading.Event | None = None) -> HttpPollSource:
+        cfg = HttpPollSourceConfig.model_validate(self.cfg)
+        ctx = SourceContext(name="pe", emit=self.emit, stop=stop or threading.Event(), once=once,
+                            state=dict(self.state), state_dir=str(self.tmp), logger=self.logger)
+        return HttpPollSource(cfg, ctx)
+
+    def run_once(self) -> list[str]:
+        """One `--once` run of a freshly started source (a restart); the event messages it shipped."""
+        before = len(self.records)
+        src = self.source(once=True)
+        src.run()
+        src.close()
+        return messages(self.records[before:])
+
+
+def messages(records: list[bytes]) -> list[str]:
+    out = []
+    for r in records:
+        for ev in PARSER.parse(r):
+            out.append(ev.get("message", ev["event"].get("original")))
+    return out
+
+
+def wait_for(predicate, timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def fill(api: PuppetActivityAPI, service: str, start: int, n: int, events_per_commit: int = 1) -> list[str]:
+    made = []
+    for i in range(start, start + n):
+        msgs = [f"{service} change {i}.{k}" for k in range(events_per_commit)]
+        api.add(service, msgs, same_second=(i % 3 != 0))  # several commits share a second, as in PE
+        made.extend(msgs)
+    return made
+
+
+def metric(name: str, **labels) -> float:
+    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@pytest.fixture
+def api(tmp_path):
+    with PuppetActivityAPI(tmp_path) as server:
+        yield server
+
+
+def test_pages_of_several_services_are_read_ascending_once_each(api, tmp_path):
+    expected = fill(api, "classifier", 0, 23, events_per_commit=3) + fill(api, "rbac", 0, 7)
+    h = Harness(api, tmp_path)
+    got = h.run_once()
+    assert Counter(got) == Counter(expected)
+    # Every request asked ascending order, a service and a page of at most page_size (+1 anchor).
+    for r in api.event_requests():
+        assert r.params["order"] == "asc" and r.params["service_id"] in ("classifier", "rbac", "code-manager")
+        assert int(r.params["limit"]) <= 5
+    assert h.keys[:3] == ["classifier:0", "classifier:1", "classifier:2"]
+    assert h.state["service:classifier"]["offset"] == 23 and "service:code-manager" not in h.state
+    assert h.run_once() == []  # a restart with the checkpoint finds nothing new
+    more = fill(api, "code-manager", 0, 5) + fill(api, "rbac", 7, 9)
+    assert Counter(h.run_once()) == Counter(more)
+
+
+def test_v1_needs_a_service_and_reads_total_rows(tmp_path):
+    with PuppetActivityAPI(tmp_path, string_totals=False) as api:
+        expected = fill(api, "rbac", 0, 11, events_per_commit=2)
+        h = Harness(api, tmp_path, url=api.url("v1"), services=["rbac", "classifier"], page_size=3)
+        assert Counter(h.run_once()) == Counter(expected)
+        assert all(r.params.get("service_id") for r in api.event_requests())
+        assert all(r.status == 200 for r in api.event_requests())
+        records = [orjson.loads(r) for r in h.records]
+        assert {r["api_version"] for r in records} == {"v1"} and "object" in records[0]["commit"]
+
+
+def test_the_peer_defaults_to_descending_order(api, tmp_path):
+    # Guards the peer itself: without order=asc the API answers newest first, so offsets would be wrong.
+    import urllib3
+
+    fill(api, "rbac", 0, 3)
+    pool = urllib3.PoolManager(ca_certs=str(api.ca_file))
+    body = orjson.loads(pool.request("GET", api.url("v2") + "?service_id=rbac",
+                                     headers={"X-Authentication": "good-token"}).data)
+    assert [c["events"][0]["message"] for c in body["commits"]] == ["rbac change 2.0", "rbac change 1.0", "rbac change 0.0"]
+    assert body["pagination"]["total"] == "3"
+
+
+def test_total_shrinks_after_pruning_warns_and_ships_only_new(api, tmp_path, caplog):
+    first = fill(api, "rbac", 0, 10)
+    h = Harness(api, tmp_path, services=["rbac"])
+    assert Counter(h.run_once()) == Counter(first)
+    api.prune_oldest("rbac", 6)  # total 4 < offset 10
+    new = fill(api, "rbac", 10, 3)
+    before = metric("shipper_http_poll_resyncs_total", source="pe", service="rbac")
+    with caplog.at_level(logging.WARNING, logger="test.http_poll"):
+        assert h.run_once() == new
+    assert "moved under the cursor" in caplog.text and "shrank" in caplog.text
+    assert metric("shipper_http_poll_resyncs_total", source="pe", service="rbac") == before + 1
+    assert h.state["service:rbac"]["offset"] == 7
+    assert h.run_once() == []
+
+
+def test_history_moved_without_the_total_shrinking_is_caught_by_the_anchor(api, tmp_path):
+    first = fill(api, "rbac", 0, 10)
+    h = Harness(api, tmp_path, services=["rbac"])
+    assert Counter(h.run_once()) == Counter(first)
+    api.prune_oldest("rbac", 4)
+    new = fill(api, "rbac", 10, 6)  # total 12 >= offset 10: only the anchor notices
+    assert h.run_once() == new
+    assert h.run_once() == []
+
+
+def test_restored_backup_drops_newest_then_new_commits_are_shipped(api, tmp_path):
+    first = fill(api, "rbac", 0, 10)
+    h = Harness(api, tmp_path, services=["rbac"])
+    assert Counter(h.run_once()) == Counter(first)
+    api.drop_newest("rbac", 3)
+    assert h.run_once() == []  # nothing new: the cursor moves back, nothing is repeated
+    new = fill(api, "rbac", 10, 2)
+    assert h.run_once() == new
+
+
+def test_identical_commits_in_one_second_are_two_events_and_survive_a_resync(api, tmp_path):
+    c = api.add("rbac", ["User Jean Jackson (973c0cee) logged in."])
+    api.add_copy(c)
+    h = Harness(api, tmp_path, services=["rbac"])
+    assert h.run_once() == ["User Jean Jackson (973c0cee) logged in."] * 2
+    api.prune_oldest("rbac", 1)
+    new = fill(api, "rbac", 0, 1)
+    assert h.run_once() == new
+
+
+def test_401_names_the_token_file_keeps_retrying_and_recovers_when_renewed(api, tmp_path, caplog):
+    expected = fill(api, "rbac", 0, 6)
+    h = Harness(api, tmp_path, services=["rbac"])
+    h.token_file.write_text("expired-token\n")
+    stop = threading.Event()
+    src = h.source(once=False, stop=stop)
+    errors_before = metric("shipper_source_errors_total", source="pe", kind="auth")
+    with caplog.at_level(logging.INFO, logger="test.http_poll"):
+        t = threading.Thread(target=src.run, daemon=True)
+        t.start()
+        try:
+            wait_for(lambda: metric("shipper_http_poll_auth_failing", source="pe") == 1, what="auth gauge")
+            wait_for(lambda: metric("shipper_source_errors_total", source="pe", kind="auth") >= errors_before + 3,
+                     what="retries")
+            assert h.records == []
+            assert t.is_alive()
+            refusals = [r for r in caplog.records if r.levelno == logging.ERROR]
+            assert refusals and str(h.token_file) in refusals[0].getMessage()
+            assert "expired-token" not in caplog.text  # the token itself is never logged
+            h.token_file.write_text("good-token\n")
+            wait_for(lambda: len(h.records) == 6, what="events after the token was renewed")
+        finally:
+            stop.set()
+            t.join(30)
+    assert Counter(messages(h.records)) == Counter(expected)
+    assert metric("shipper_http_poll_auth_failing", source="pe") == 0
+    assert "answers again" in caplog.text
+
+
+def test_5xx_bursts_and_timeouts_are_retried_with_nothing_lost_or_repeated(api, tmp_path):
+    expected = fill(api, "classifier", 0, 15, events_per_commit=2)
+    h = Harness(api, tmp_path, services=["classifier"], timeout=0.5)
+    stop = threading.Event()
+    src = h.source(once=False, stop=stop)
+    api.fail_next(3, status=503)
+    api.fail_next(1, status=502)
+    api.fail_next(1, status=200, delay=1.5)  # slower than the read timeout
+    t = threading.Thread(target=src.run, daemon=True)
+    before = metric("shipper_source_errors_total", source="pe", kind="unavailable")
+    t.start()
+    try:
+        wait_for(lambda: len(messages(h.records)) >= 30, what="all events")
+        api.fail_next(2, status=500)  # a burst in the middle of later pages
+        more = fill(api, "classifier", 15, 9, events_per_commit=2)
+        wait_for(lambda: len(messages(h.records)) >= 48, what="events after the second burst")
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        t.join(30)
+    assert not t.is_alive()
+    assert Counter(messages(h.records)) == Counter(expected + more)
+    assert metric("shipper_source_errors_total", source="pe", kind="unavailable") >= before + 7
+
+
+def test_once_gives_up_with_a_clear_error_when_the_api_stays_down(api, tmp_path):
+    fill(api, "rbac", 0, 2)
+    api.fail_next(50, status=503)
+    h = Harness(api, tmp_path, services=["rbac"])
+    with pytest.raises(RuntimeError, match="HTTP 503"):
+        h.source(once=True).run()
+    assert h.records == [] and h.state == {}
+
+
+def test_a_malformed_page_is_shipped_flagged_then_the_data_follows(api, tmp_path):
+    expected = fill(api, "rbac", 0, 5)
+    api.fail_next(1, status=200, body=b"<html><body>502 Bad Gateway from proxy</body></html>")
+    h = Harness(api, tmp_path, services=["rbac"])
+    got = h.run_once()
+    events = [ev for r in h.records for ev in PARSER.parse(r)]
+    flagged = [e for e in events if "_parse_failure" in e.get("tags", [])]
+    assert len(flagged) == 1 and "Bad Gateway" in flagged[0]["event"]["original"]
+    assert "unreadable activity API page" in flagged[0]["error"]["message"]
+    assert Counter(m for m in got if "Bad Gateway" not in m) == Counter(expected)
+
+
+def test_a_malformed_commit_inside_a_page_is_shipped_flagged_and_passed(api, tmp_path):
+    fill(api, "rbac", 0, 2)
+    good = api.add("rbac", ["rbac change 2.0"])
+    good.events = []  # a commit without events
+    after = fill(api, "rbac", 3, 2)
+    h = Harness(api, tmp_path, services=["rbac"])
+    h.run_once()
+    events = [ev for r in h.records for ev in PARSER.parse(r)]
+    flagged = [e for e in events if "_parse_failure" in e.get("tags", [])]
+    assert len(flagged) == 1 and "no events" in flagged[0]["error"]["message"]
+    assert [e["message"] for e in events if "message" in e][-2:] == after
+    assert h.state["service:rbac"]["offset"] == 5
+
+
+def test_tls_is_verified_against_the_configured_ca(api, tmp_path, caplog):
+    fill(api, "rbac", 0, 1)
+    import trustme
+
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    h = Harness(api, tmp_path, services=["rbac"], ca_file=str(other))
+    with pytest.raises(RuntimeError, match="TLS verification"):
+        h.source(once=True).run()
+    assert h.records == []
+
+
+def test_plain_http_is_accepted_with_a_warning(tmp_path, caplog):
+    with PuppetActivityAPI(tmp_path, tls=False) as api:
+        expected = fill(api, "rbac", 0, 3)
+        h = Harness(api, tmp_path, services=["rbac"])
+        with caplog.at_level(logging.WARNING, logger="test.http_poll"):
+            assert h.run_once() == expected
+        assert "plain http" in caplog.text
+
+
+def test_read_from_end_skips_the_existing_history(api, tmp_path):
+    fill(api, "rbac", 0, 8)
+    h = Harness(api, tmp_path, services=["rbac"], read_from="end")
+    assert h.run_once() == []
+    new = fill(api, "rbac", 8, 2)
+    assert h.run_once() == new
+
+
+def test_config_needs_a_version_in_the_url_and_a_known_scheme():
+    base = dict(name="pe", type="http_poll", token_file="/t")
+    with pytest.raises(ValueError, match="api_version"):
+        HttpPollSourceConfig.model_validate({**base, "url": "https://pe:4433/activity-api/events"})
+    with pytest.raises(ValueError, match="http"):
+        HttpPollSourceConfig.model_validate({**base, "url": "ftp://pe/activity-api/v2/events"})
+    assert HttpPollSourceConfig.model_validate({**base, "url": "https://pe:4433/activity-api/v1/events"}).api_version == "v1"
+
+
+# --- property: any interleaving of new commits, pruning, restores, page sizes and restarts -------------
+
+OPS = st.lists(st.one_of(
+    st.tuples(st.just("add"), st.sampled_from(["rbac", "classifier"]), st.integers(1, 9), st.booleans()),
+    st.tuples(st.just("prune"), st.sampled_from(["rbac", "classifier"]), st.integers(1, 6), st.just(False)),
+    st.tuples(st.just("restore"), st.sampled_from(["rbac", "classifier"]), st.integers(1, 4), st.just(False)),
+    st.tuples(st.just("poll"), st.integers(1, 7), st.just(0), st.just(False)),
+), min_size=1, max_size=14)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS)
+def test_property_every_commit_seen_by_a_poll_is_shipped_exactly_once(tmp_path_factory, ops):
+    tmp = tmp_path_factory.mktemp("prop")
+    with PuppetActivityAPI(tmp, tls=False) as api:
+        h = Harness(api, tmp, services=["rbac", "classifier"])
+        n = 0
+        present_at_poll: set[str] = set()
+        for op in ops + [("poll", 3, 0, False)]:
+            kind = op[0]
+            if kind == "add":
+                for _ in range(op[2]):
+                    api.add(op[1], [f"{op[1]} commit {n}"], same_second=op[3])
+                    n += 1
+            elif kind == "prune":
+                api.prune_oldest(op[1], op[2])
+            elif kind == "restore":
+                api.drop_newest(op[1], op[2])
+            else:
+                present_at_poll |= {c.events[0]["message"] for c in api.commits}
+                h.cfg["page_size"] = op[1]
+                h.run_once()  # a fresh source from the checkpoint: a restart every time
+        shipped = Counter(messages(h.records))
+        assert all(v == 1 for v in shipped.values()), [m for m, v in shipped.items() if v > 1]
+        assert set(shipped) == present_at_poll
+
+
+# --- the real agent: `shipper run` restarted while the API grows ------------------------------------
+
+def _start(cfg: Path, out: Path, err: Path) -> subprocess.Popen:
+    return subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=open(out, "ab"), stderr=open(err, "ab"))
+
+
+def _shipped(out: Path) -> list[str]:
+    if not out.exists():
+        return []
+    return [orjson.loads(l).get("message", "") for l in out.read_bytes().splitlines() if l.strip()]
+
+
+def test_shipper_run_restarted_delivers_every_event_exactly_once(api, tmp_path):
+    token = tmp_path / "token"
+    token.write_text("good-token")
+    cfg = tmp_path / "shipper.yaml"
+    cfg.write_text(f"""
+state_dir: {tmp_path / 'state'}
+shutdown_timeout: 20
+sources:
+  - name: puppet
+    type: http_poll
+    parser: puppet_enterprise
+    url: {api.url('v2')}
+    token_file: {token}
+    ca_file: {api.ca_file}
+    services: [classifier, rbac, pe-console]
+    poll_interval: 0.2
+    page_size: 4
+outputs:
+  - type: stdout
+""")
+    out, err = tmp_path / "out.jsonl", tmp_path / "err.log"
+    expected: list[str] = []
+    expected += fill(api, "classifier", 0, 9, events_per_commit=2) + fill(api, "rbac", 0, 5)
+    proc = _start(cfg, out, err)
+    try:
+        for rnd in range(3):
+            wait_for(lambda: len(_shipped(out)) >= len(expected), timeout=90, what=f"round {rnd}")
+            # New commits arrive while the agent runs, then it is restarted (SIGTERM, drained).
+            expected += fill(api, "pe-console", rnd * 10, 6) + fill(api, "rbac", 5 + rnd * 10, 4, events_per_commit=3)
+            time.sleep(0.1)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0, err.read_text()
+            expected += fill(api, "classifier", 100 + rnd * 10, 3)  # and while it is down
+            proc = _start(cfg, out, err)
+        wait_for(lambda: len(_shipped(out)) >= len(expected), timeout=90, what="last round")
+        time.sleep(0.6)  # a few more polls: nothing further may arrive
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    shipped = _shipped(out)
+    assert Counter(shipped) == Counter(expected), err.read_text()[-3000:]
+    events = [orjson.loads(l) for l in out.read_bytes().splitlines()]
+    assert all(e["event"]["module"] == "puppet_enterprise" and e["source"]["ip"] == "10.1.2.3" for e in events)
