@@ -1,0 +1,393 @@
+"""Azure Databricks audit events, in any of the five shapes they reach a host in (research/formats.md §3):
+
+1. Azure Monitor diagnostic record as written to storage (`PT1H.json`, one per line): `time`, `resourceId`,
+   `category`, `operationName`, `identity`, `properties{serviceName, actionName, logId, requestParams, …}`;
+2. an Event Hub payload `{"records": [ … ]}`: one line, many events;
+3. a Log Analytics row (`TimeGenerated`, `OperationName`, `Identity`, `ServiceName`, `ActionName`, …);
+4. a native audit-log delivery line (`timestamp` in epoch ms, `serviceName`, `userIdentity`, `auditLevel`, …);
+5. a `system.access.audit` row (snake_case columns: `event_time`, `service_name`, `user_identity`, …).
+
+The shapes differ in key spelling and nesting, not in meaning, so one table maps every spelling to its
+role; the shape is recorded in `databricks.record_format`. `identity`, `requestParams`, `response` (and
+the system table's struct columns) may be JSON strings or objects. `requestParams` is kept whole as an
+object under `databricks.request_params` (mapped `flattened` in Elasticsearch: its keys are unbounded)
+and none of its values is copied into ECS fields. Everything the vendor wrote that has no ECS field
+stays under `databricks.*`, snake_cased.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from shipper.ecs import (
+    PARSE_FAILURE, add_tag, base_event, clean_ip, decode_text, failure_event, iso_utc, load_catalog, now_iso,
+    snake_case, unmapped,
+)
+from shipper.plugin import Parser
+
+CATALOG = load_catalog(Path(__file__).with_name("databricks_actions.csv"), ("service", "action"))
+
+SYSTEM_USER = "System-User"  # the documented actor of automated actions (autoscaling, scheduled runs)
+TRUNCATED_SUFFIX = "... truncated"  # appended to requestParams values cut at 100 KB
+TRUNCATED_KEY = "TRUNCATED"  # the single key left when even the cut map is too big
+
+# Every documented spelling of a field with a role, across the five shapes.
+ROLES = {
+    "time": "time", "TimeGenerated": "time", "timestamp": "time", "event_time": "time",
+    "identity": "identity", "Identity": "identity", "userIdentity": "identity", "user_identity": "identity",
+    "serviceName": "service", "ServiceName": "service", "service_name": "service",
+    "actionName": "action", "ActionName": "action", "action_name": "action",
+    "logId": "id", "LogId": "id", "event_id": "id",
+    "sourceIPAddress": "ip", "SourceIPAddress": "ip", "SourceIpAddress": "ip", "source_ip_address": "ip",
+    "userAgent": "user_agent", "UserAgent": "user_agent", "user_agent": "user_agent",
+    "response": "response", "Response": "response",
+    "requestParams": "params", "RequestParams": "params", "request_params": "params",
+    "identity_metadata": "identity_metadata",
+    "properties": "properties",
+}
+# Keys that only one shape has: how the shape is told (first found wins; `properties` is checked first).
+SHAPE_HINTS = (("TimeGenerated", "log_analytics"), ("event_time", "system_table"),
+               ("userIdentity", "audit_delivery"), ("timestamp", "audit_delivery"), ("user_identity", "system_table"))
+
+_IP_CACHE_MAX = 4096
+
+
+class DatabricksParser(Parser):
+    module = "databricks"
+    dataset = "databricks.audit"
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        self._keys: dict[str, str] = {}
+        self._ips: dict[str, str | None] = {}
+        self._last_time: tuple[Any, str | None] = (None, None)
+
+    # -- entry point -------------------------------------------------------------------------------
+
+    def parse(self, raw: bytes) -> list[dict]:
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            if not raw.strip():
+                return []  # a blank line is no record
+            return [_failure(raw, f"not a Databricks JSON record: {e}")]
+        if isinstance(doc, dict):
+            records = doc.get("records")
+            if isinstance(records, list) and "properties" not in doc and "time" not in doc:
+                return [self._record(r, raw, "eventhub") for r in records]  # Event Hub payload
+            return [self._record(doc, raw, None)]
+        if isinstance(doc, list):  # a JSON array of rows (e.g. a Log Analytics query export)
+            return [self._record(r, raw, None) for r in doc]
+        return [_failure(raw, f"expected a JSON object, got {type(doc).__name__}")]
+
+    def _record(self, rec: Any, raw: bytes, envelope: str | None) -> dict:
+        if not isinstance(rec, dict):
+            return _failure(orjson.dumps(rec), f"record is a {type(rec).__name__}, not an object")
+        try:
+            return self._map(rec, raw, envelope)
+        except Exception as e:  # a mapping bug must not lose the record: ship it flagged
+            return _failure(orjson.dumps(rec, default=str), f"databricks mapping failed: {type(e).__name__}: {e}")
+
+    # -- mapping -----------------------------------------------------------------------------------
+
+    def _key(self, key: str) -> str:
+        k = self._keys.get(key)
+        if k is None:
+            k = snake_case(key) or "_empty_key"
+            if len(self._keys) < 10_000:  # bounded against hostile input
+                self._keys[key] = k
+        return k
+
+    def _map(self, rec: dict, raw: bytes, envelope: str | None) -> dict:
+        roles: dict[str, Any] = {}
+        db: dict[str, Any] = {}
+        problems: list[str] = []
+        props = rec.get("properties")
+        if isinstance(props, str):
+            props = _json_obj(props)
+        if isinstance(props, dict):
+            shape = "diagnostic"
+            self._split(rec, roles, db, skip="properties")
+            self._split(props, roles, db, skip=None)
+        else:
+            shape = "unknown"
+            for hint, name in SHAPE_HINTS:
+                if hint in rec:
+                    shape = name
+                    break
+            self._split(rec, roles, db, skip=None)
+            if props is not None:
+                db["properties"] = props  # not an object: kept as written
+        db["record_format"] = f"{envelope}/{shape}" if envelope else shape
+
+        service = _text(roles.get("service"))
+        action = _text(roles.get("action"))
+        if not (service and action):
+            svc, act = _from_operation(db.get("operation_name"))
+            service, action = service or svc, action or act
+        ev = base_event(self.module, self.dataset, action)
+        event = ev["event"]
+        if service:
+            event["provider"] = service
+        ev["databricks"] = db
+        if not service:
+            problems.append("missing serviceName")
+        if not action:
+            problems.append("missing actionName")
+
+        t = roles.get("time")
+        stamp = self._time(t) if t is not None else None
+        if stamp is None:
+            problems.append("missing time" if t is None else f"unreadable time {t!r}")
+            ev["@timestamp"] = now_iso()
+            if t is not None:
+                db["time"] = t
+        else:
+            ev["@timestamp"] = stamp
+
+        log_id = roles.get("id")
+        if log_id is not None and log_id != "":
+            event["id"] = log_id if isinstance(log_id, str) else str(log_id)
+
+        self._actor(ev, db, roles.get("identity"), roles.get("identity_metadata"))
+
+        ip_raw = roles.get("ip")
+        if ip_raw is not None and ip_raw != "":
+            ip = self._ip(ip_raw)
+            if ip is not None:
+                ev["source"] = {"ip": ip}
+                _related(ev, "ip", ip)
+            if ip != ip_raw:
+                db["source_ip_address"] = ip_raw  # ':port', or not an address: kept as written
+        ua = roles.get("user_agent")
+        if ua:
+            ev["user_agent"] = {"original": ua if isinstance(ua, str) else str(ua)}
+
+        response = roles.get("response")
+        if response is not None:
+            self._response(ev, db, response)
+        params = roles.get("params")
+        if params is not None:
+            _params(db, params)
+
+        rid = db.get("resource_id")
+        if isinstance(rid, str) and rid[:15].upper() == "/SUBSCRIPTIONS/":
+            ev["cloud"] = {"provider": "azure", "account": {"id": rid.split("/", 3)[2]}}
+
+        cls = CATALOG.get(((service or "").lower(), (action or "").lower()))
+        if cls is not None:
+            cls.apply(ev)
+        elif service or action:
+            unmapped(ev)
+        if problems:
+            add_tag(ev, PARSE_FAILURE)
+            msg = "; ".join(problems)
+            err = ev.get("error")
+            ev["error"] = {"message": f"{msg}; vendor error: {err['message']}" if err else msg}
+            event["original"] = decode_text(raw) if envelope is None else decode_text(orjson.dumps(rec))
+        return ev
+
+    def _split(self, src: dict, roles: dict, db: dict, skip: str | None) -> None:
+        """Known keys to `roles`, the rest (non-null) to `db` under their snake_case name."""
+        key_of = self._key
+        for k, v in src.items():
+            if v is None or k == skip:
+                continue
+            role = ROLES.get(k)
+            if role is not None:
+                if role not in roles:
+                    roles[role] = v
+                    continue
+                if roles[role] == v:
+                    continue  # the same value under two spellings
+            sk = key_of(k)
+            if sk in db and db[sk] != v:
+                sk = f"{sk}_{len(db)}"  # two spellings, two values: keep both
+            db[sk] = v
+
+    def _time(self, value: Any) -> str | None:
+        last_in, last_out = self._last_time
+        if value == last_in:
+            return last_out  # records of a burst share their second
+        out = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:  # epoch: milliseconds in audit-log delivery; seconds if it is that small
+                out = iso_utc(datetime.fromtimestamp(value / 1000.0 if value > 1e11 else value, tz=timezone.utc))
+            except (OverflowError, OSError, ValueError):
+                out = None
+        elif isinstance(value, str):
+            s = value.strip()
+            if s.isdigit():
+                return self._time(int(s))
+            try:
+                out = iso_utc(datetime.fromisoformat(s))  # 3.11: 'Z', ' ' separator, 7-digit fractions
+            except ValueError:
+                out = None
+        self._last_time = (value, out)
+        return out
+
+    def _ip(self, value: Any) -> str | None:
+        if not isinstance(value, str):
+            value = str(value)
+        try:
+            return self._ips[value]
+        except KeyError:
+            ip = clean_ip(value)
+            if len(self._ips) < _IP_CACHE_MAX:
+                self._ips[value] = ip
+            return ip
+
+    def _actor(self, ev: dict, db: dict, identity: Any, metadata: Any) -> None:
+        if isinstance(identity, str):
+            decoded = _json_obj(identity)
+            identity = decoded if decoded is not None else {"email": identity}  # a bare name
+        if isinstance(identity, dict):
+            email = identity.get("email")
+            rest = {self._key(k): v for k, v in identity.items() if v is not None and k != "email"}
+            if rest:
+                db["identity"] = rest
+            if email is not None and email != "":
+                name = email if isinstance(email, str) else str(email)
+                user: dict[str, Any] = {"name": name}
+                if "@" in name:
+                    user["email"] = name
+                ev["user"] = user
+                db["actor_type"] = ("system" if name == SYSTEM_USER
+                                    else "service_principal" if _is_uuid(name) else "user")
+                if name != SYSTEM_USER:
+                    _related(ev, "user", name)
+        elif identity is not None:
+            db["identity"] = identity
+        if metadata is None:
+            return
+        if isinstance(metadata, str):
+            decoded = _json_obj(metadata)
+            if decoded is None:
+                db["identity_metadata"] = metadata
+                return
+            metadata = decoded
+        if isinstance(metadata, dict):
+            kept = {self._key(k): v for k, v in metadata.items() if v is not None}
+            if kept:
+                db["identity_metadata"] = kept
+                run_as = kept.get("run_as")
+                if isinstance(run_as, str) and run_as:
+                    ev.setdefault("user", {})["effective"] = {"name": run_as}
+                    _related(ev, "user", run_as)
+                run_by = kept.get("run_by")
+                if isinstance(run_by, str) and run_by:
+                    _related(ev, "user", run_by)
+        else:
+            db["identity_metadata"] = metadata
+
+    def _response(self, ev: dict, db: dict, response: Any) -> None:
+        if isinstance(response, str):
+            decoded = _json_obj(response)
+            if decoded is None:
+                db["response"] = {"text": response}
+                return
+            response = decoded
+        if not isinstance(response, dict):
+            db["response"] = {"text": orjson.dumps(response).decode()}
+            return
+        out: dict[str, Any] = {}
+        for k, v in response.items():
+            if v is None:
+                continue
+            sk = self._key(k)
+            if sk == "result" and not isinstance(v, str):
+                v = orjson.dumps(v).decode()  # one type for the field, whatever the action returned
+            out[sk] = v
+        code = out.get("status_code")
+        if code is not None:
+            n = _status(code)
+            if n is None:
+                out["status_code_text"] = str(out.pop("status_code"))
+            else:
+                out["status_code"] = n
+                ev["event"]["outcome"] = "success" if 200 <= n < 300 else "failure"
+        err = out.get("error_message")
+        if err:
+            ev["error"] = {"message": err if isinstance(err, str) else str(err)}
+        db["response"] = out
+
+
+def _params(db: dict, params: Any) -> None:
+    """requestParams whole, as an object; cut values (`... truncated`, `TRUNCATED`) flagged, not changed."""
+    if isinstance(params, str):
+        decoded = _json_obj(params)
+        if decoded is None:
+            db["request_params_text"] = params  # not a JSON object: kept as written, out of the flattened field
+            return
+        params = decoded
+    if not isinstance(params, dict):
+        db["request_params_text"] = orjson.dumps(params).decode()
+        return
+    db["request_params"] = params
+    if TRUNCATED_KEY in params:
+        db["request_params_truncated"] = True
+        return
+    for v in params.values():
+        if isinstance(v, str) and v.endswith(TRUNCATED_SUFFIX):
+            db["request_params_truncated"] = True
+            return
+
+
+def _json_obj(text: str) -> dict | None:
+    s = text.strip()
+    if not s.startswith("{"):
+        return None
+    try:
+        v = orjson.loads(s)
+    except orjson.JSONDecodeError:
+        return None
+    return v if isinstance(v, dict) else None
+
+
+def _status(code: Any) -> int | None:
+    if isinstance(code, bool):
+        return None
+    if isinstance(code, int):
+        return code
+    if isinstance(code, float) and code.is_integer():
+        return int(code)
+    if isinstance(code, str) and code.strip().isdigit() and code.strip().isascii():
+        return int(code.strip())
+    return None
+
+
+def _from_operation(op: Any) -> tuple[str | None, str | None]:
+    """'Microsoft.Databricks/jobs/runSucceeded' → ('jobs', 'runSucceeded')."""
+    if not isinstance(op, str):
+        return None, None
+    parts = op.split("/")
+    if len(parts) == 3 and parts[0].lower() == "microsoft.databricks" and parts[1] and parts[2]:
+        return parts[1], parts[2]
+    return None, None
+
+
+def _is_uuid(s: str) -> bool:
+    return len(s) == 36 and s[8] == s[13] == s[18] == s[23] == "-"
+
+
+def _text(v: Any) -> str | None:
+    if v is None or v == "":
+        return None
+    return v if isinstance(v, str) else str(v)
+
+
+def _related(ev: dict, kind: str, value: str) -> None:
+    rel = ev.get("related")
+    if rel is None:
+        ev["related"] = {kind: [value]}
+        return
+    bucket = rel.setdefault(kind, [])
+    if value not in bucket:
+        bucket.append(value)
+
+
+def _failure(raw: bytes, message: str) -> dict:
+    return failure_event(raw, message, DatabricksParser.module, DatabricksParser.dataset)
