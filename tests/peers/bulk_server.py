@@ -9,7 +9,7 @@ the name, as the setup command installs, or any `logs-*-*` name like Elasticsear
 template) accept only `create` and need `@timestamp`.
 
 Injection for tests: `item_status[_id] = [429, 429]` answers those statuses for the next attempts
-of that id (then stores it); `reject_ids` always answers 400 (mapper_parsing_exception);
+of that id (then stores it); `transient_when(source)` answers its status once per document; `reject_ids` / `reject_when(source)` always answer 400 (a mapping error);
 `fail_requests(n, 503)` fails whole requests; `require_auth` checks the Authorization header.
 Every response carries `X-Elastic-Product: Elasticsearch`, as the official client expects.
 """
@@ -47,6 +47,9 @@ class BulkServer:
         self.docs: dict[tuple[str, str], dict] = {}  # (index, _id) → source
         self.item_status: dict[str, list[int]] = {}
         self.reject_ids: set[str] = set()
+        self.reject_when = None  # callable(source) → True to answer 400 (a mapping error) for that document
+        self.transient_when = None  # callable(source) → 429/503 for the first attempt of that document
+        self._transient_seen: set[str] = set()
         self.require_auth: str | None = None  # exact Authorization header value
         self.templates: dict[str, dict] = {}  # index templates
         self.component_templates: dict[str, dict] = {}
@@ -176,8 +179,13 @@ class BulkServer:
                             f"only write ops with an op_type of create are allowed in data streams")
             if source is not None and "@timestamp" not in source:
                 return _err(index, _id, 400, "document_parsing_exception", "data stream timestamp field [@timestamp] is missing")
-        if _id in self.reject_ids:
+        if _id in self.reject_ids or (self.reject_when is not None and source is not None and self.reject_when(source)):
             return _err(index, _id, 400, "document_parsing_exception", "failed to parse field [x] of type [long]")
+        if self.transient_when is not None and source is not None and _id not in self._transient_seen:
+            status = self.transient_when(source)
+            if status:
+                self._transient_seen.add(_id)
+                return _err(index, _id, status, "es_rejected_execution_exception", "injected")
         queued = self.item_status.get(_id or "")
         if queued:
             status = queued.pop(0)
