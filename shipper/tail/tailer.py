@@ -83,6 +83,7 @@ class Loose:
     missing: int = 0
     since: float = field(default_factory=time.monotonic)
     gone_at: float | None = None  # fully read and gone: kept as a tombstone until TOMBSTONE_SECONDS
+    truncated: bool = False  # its inode was truncated under it (so not "the live file, gone")
 
 
 @dataclass
@@ -248,7 +249,16 @@ class Tailer:
             s = lo.state
             unread = s.size - s.offset
             if unread > 0:
-                self._lost(s.path, unread, "deleted or rotated away before it was read")
+                self._lost(s.path, unread, "were deleted or rotated away before they could be read")
+                del self.loose[fid]
+                self.pending[s.key] = None
+            elif s.path == s.family and not lo.truncated:
+                # Last seen as the live file, never seen rotated, now nowhere: it went through
+                # more rotations than there are backups (while stopped, or closed and far
+                # behind). What was written to it after our last look, and any file rotated in
+                # between, is gone; how much cannot be known.
+                self._lost(s.path, 0, "rotated away and deleted before the rest could be read "
+                           "(more rotations than backups); an unknown number of further bytes")
                 del self.loose[fid]
                 self.pending[s.key] = None
             else:
@@ -453,6 +463,7 @@ class Tailer:
                       extra={"path": f.path, "offset": s.offset, "size": size})
         self._unfollow(f)  # the old content is looked for elsewhere (a copy) or reported lost
         self.loose[s.fid].since = time.monotonic()
+        self.loose[s.fid].truncated = True
         try:
             st = os.stat(f.path)
             if (st.st_dev, st.st_ino) == (f.dev, f.ino):
@@ -464,7 +475,7 @@ class Tailer:
     def _lost(self, path: str, nbytes: int, why: str) -> None:
         self.bytes_lost += nbytes
         self.losses += 1
-        self.log.warning(f"data lost: {nbytes} bytes of {path} were {why}",
+        self.log.warning(f"data lost: {nbytes} bytes of {path} {why}",
                          extra={"path": path, "bytes_lost": nbytes})
         if self.on_loss:
             self.on_loss(path, nbytes)

@@ -1,0 +1,119 @@
+"""Real Log4j writers (Debian's log4j 1.2.17 and 2.19 jars) rotating under the follower."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.tail.conftest import Follower, assert_exactly_once
+
+pytestmark = pytest.mark.slow
+
+
+def follow_while(proc, follower: Follower, every: float = 0.02) -> None:
+    while proc.poll() is None:
+        follower.poll()
+        time.sleep(every)
+    assert proc.returncode == 0
+    follower.settle()
+
+
+@pytest.mark.parametrize("backups", [1, 3, 10])
+def test_log4j1_rotation_while_running(tmp_path, log4j, backups):
+    log = tmp_path / "useraction.log"
+    f = Follower([log], tmp_path)
+    proc = log4j.log4j1(log, 4000, backups, 0, 2000, rate=1500, wait=False)
+    follow_while(proc, f)
+    assert_exactly_once(f.seqs(), range(2000))
+    assert f.lost == 0
+    assert f.tailer.rotations >= 5
+
+
+@pytest.mark.parametrize("backups", [1, 3, 10])
+def test_log4j1_rotations_between_reads_and_while_stopped(tmp_path, log4j, backups):
+    """Up to N rotations between two reads, then up to N rotations while "stopped" (a new
+    follower built from the committed state): every line exactly once, no loss reported."""
+    log = tmp_path / "useraction.log"
+    f = Follower([log], tmp_path)
+    log4j.log4j1(log, 4000, backups, 0, 100)
+    f.poll()
+    # ~180 lines per file: N rotations in this run (the live file holds 100 lines already)
+    n = 180 * backups
+    log4j.log4j1(log, 4000, backups, 100, n)
+    f.poll()
+    f.restart()
+    log4j.log4j1(log, 4000, backups, 100 + n, n)
+    f.settle()
+    assert_exactly_once(f.seqs(), range(100 + 2 * n))
+    assert f.lost == 0
+
+
+def test_log4j1_more_rotations_than_backups_while_stopped_is_reported(tmp_path, log4j):
+    log = tmp_path / "useraction.log"
+    f = Follower([log], tmp_path)
+    log4j.log4j1(log, 4000, 2, 0, 150)
+    f.poll()
+    log4j.log4j1(log, 4000, 2, 150, 20)  # unread lines in the file we follow …
+    f.restart()
+    log4j.log4j1(log, 4000, 2, 170, 1500)  # … deleted by ~8 rotations while stopped
+    f.settle()
+    seqs = f.seqs()
+    assert len(seqs) == len(set(seqs))
+    assert set(range(150, 170)).isdisjoint(seqs)
+    # The follower never saw those 20 lines: it cannot count them, but it must say that the
+    # file it followed went through more rotations than there are backups.
+    assert f.tailer.losses >= 1
+    assert set(range(1300, 1670)) <= set(seqs)  # what still exists is read
+
+
+def test_log4j1_max_backup_index_0_truncates_in_place(tmp_path, log4j):
+    log = tmp_path / "useraction.log"
+    f = Follower([log], tmp_path)
+    proc = log4j.log4j1(log, 3000, 0, 0, 1500, rate=1000, wait=False)
+    follow_while(proc, f, every=0.01)
+    seqs = f.seqs()
+    assert len(seqs) == len(set(seqs)), "a truncated file's old lines were sent again"
+    # Log4j truncates without a trace; what the follower saw before must all be there, and
+    # whatever it could not read is either reported or absent from the file at truncation.
+    missing = set(range(1500)) - set(seqs)
+    assert not missing or f.lost > 0 or f.tailer.rotations > 0
+    assert f.tailer.rotations >= 5
+
+
+LOG4J2_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<Configuration status="warn">
+  <Appenders>
+    <RollingFile name="r" fileName="{dir}/app.log" filePattern="{dir}/{pattern}">
+      <PatternLayout pattern="%m%n"/>
+      <Policies><SizeBasedTriggeringPolicy size="4000"/></Policies>
+      <DefaultRolloverStrategy {strategy}/>
+    </RollingFile>
+  </Appenders>
+  <Loggers>
+    <Logger name="audit" level="info" additivity="false"><AppenderRef ref="r"/></Logger>
+    <Root level="error"/>
+  </Loggers>
+</Configuration>
+"""
+
+
+@pytest.mark.parametrize("pattern,strategy", [
+    ("app.log.%i", 'fileIndex="max" max="4"'),
+    ("app.log.%i", 'fileIndex="min" max="4"'),
+    ("app-%d{{yyyy-MM-dd}}-%i.log", 'max="50"'),
+])
+def test_log4j2_rolling_file(tmp_path, log4j, pattern, strategy):
+    xml = tmp_path / "log4j2.xml"
+    xml.write_text(LOG4J2_XML.replace("{dir}", str(tmp_path)).replace("{pattern}", pattern.replace("{{", "{").replace("}}", "}"))
+                   .replace("{strategy}", strategy))
+    f = Follower([tmp_path / "app.log"], tmp_path)
+    proc = log4j.log4j2(xml, 0, 2500, rate=1500, wait=False)
+    follow_while(proc, f)
+    # then rotations while stopped (fewer than the window)
+    f.restart()
+    log4j.log4j2(xml, 2500, 500)
+    f.settle()
+    assert_exactly_once(f.seqs(), range(3000))
+    assert f.lost == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) > 3, names
