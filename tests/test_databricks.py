@@ -168,7 +168,7 @@ TIME_KEYS = {"time", "TimeGenerated", "timestamp", "event_time"}
 
 
 def assert_nothing_lost(rec: dict, ev: dict) -> None:
-    shipped = {str(v) for _, v in flatten(ev)}
+    shipped = {str(x) for _, v in flatten(ev) for x in (v if isinstance(v, list) else [v])}
     for k, v in list(rec.items()) + list((rec.get("properties") or {}).items() if isinstance(rec.get("properties"), dict) else []):
         if k in TIME_KEYS or k == "properties":
             continue
