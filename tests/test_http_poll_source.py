@@ -407,3 +407,19 @@ outputs:
     assert Counter(shipped) == Counter(expected), err.read_text()[-3000:]
     events = [orjson.loads(l) for l in out.read_bytes().splitlines()]
     assert all(e["event"]["module"] == "puppet_enterprise" and e["source"]["ip"] == "10.1.2.3" for e in events)
+
+
+def test_a_page_orjson_refuses_but_that_is_json_is_still_read():
+    from shipper_plugins.sources.http_poll_client import MalformedPage, parse_page
+
+    page = parse_page(b'{"commits": [{"events": [{"message": "bad \\ud800 name"}], "n": 1e999}],'
+                      b' "pagination": {"total": "7"}}', "v2")
+    msg = page.commits[0]["events"][0]["message"]
+    assert page.total == 7 and msg.startswith("bad \ufffd") and msg.endswith(" name") and "\ud800" not in msg
+    assert page.commits[0]["n"] is None
+    orjson.dumps(page.commits)  # what the source hands on must serialise
+    assert parse_page(b'{"commits": [], "total-rows": 3}', "v1").total == 3
+    assert parse_page(b'{"pagination": {"total": "x"}}', "v2").total is None
+    for bad in (b"<html>", b"[]", b'{"commits": {}}'):
+        with pytest.raises(MalformedPage):
+            parse_page(bad, "v2")

@@ -252,20 +252,6 @@ class PuppetEnterpriseParser(Parser):
         user = dict(actor)
         group: dict[str, str] = {}
         details: dict[str, str] = {}
-        if isinstance(match, re.Match):
-            for name, value in match.groupdict().items():
-                if value is None:
-                    continue
-                if name == "target_name":
-                    user.setdefault("target", {})["name"] = value
-                elif name == "target_id":
-                    user.setdefault("target", {})["id"] = value
-                elif name == "group_name":
-                    group["name"] = value
-                elif name == "group_id":
-                    group["id"] = value
-                else:
-                    details[name] = value
         # The commit's object is a user or a group: from its API type (v2) or from the kind (v1).
         for o in objects:
             otype = o.get("type", "").lower()
@@ -275,6 +261,17 @@ class PuppetEnterpriseParser(Parser):
                 user["target"] = {k: o[k] for k in ("id", "name") if k in o}
             elif as_group and not group:
                 group = {k: o[k] for k in ("id", "name") if k in o}
+        # What the message names fills in what the object did not say.
+        if isinstance(match, re.Match):
+            for name, value in match.groupdict().items():
+                if value is None:
+                    continue
+                if name in ("target_name", "target_id"):
+                    user.setdefault("target", {}).setdefault(name[7:], value)
+                elif name in ("group_name", "group_id"):
+                    group.setdefault(name[6:], value)
+                else:
+                    details[name] = value
         if user:
             ev["user"] = user
         if group:

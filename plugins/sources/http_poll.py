@@ -114,10 +114,13 @@ class HttpPollSource(Source):
 
     # --- for `shipper check` and status -------------------------------------------------------------
     def describe(self) -> list[str]:
-        token = "present" if os.path.isfile(self.token_path) else "MISSING"
-        ca = self.ca_path or "system trust store"
-        return [f"{self.config.url} (API {self.config.api_version}), token file {self.token_path} ({token}), CA {ca}",
-                *(f"service {s}: {self.cursors[s].offset} commits shipped" for s in self.config.services)]
+        def present(path: str | None) -> str:
+            return "" if path is None else (" (present)" if os.path.isfile(path) else " (MISSING)")
+
+        return [f"{self.config.url} (API {self.config.api_version})",
+                f"token file {self.token_path}{present(self.token_path)}",
+                f"CA {self.ca_path or 'system trust store'}{present(self.ca_path)}",
+                f"services (one cursor each): {', '.join(self.config.services)}"]
 
     def status(self) -> dict[str, Any]:
         return {"services": {s: {"offset": c.offset} for s, c in self.cursors.items()}}

@@ -7,6 +7,7 @@ requests/httpx would only wrap it (and are not dependencies of shipper).
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -68,7 +69,9 @@ def parse_page(body: bytes, api_version: str) -> Page:
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as e:
-        raise MalformedPage(f"response is not JSON: {e}", body)
+        doc = _lenient_json(body)
+        if doc is None:
+            raise MalformedPage(f"response is not JSON: {e}", body)
     if not isinstance(doc, dict):
         raise MalformedPage(f"response is a JSON {type(doc).__name__}, not an object", body)
     commits = doc.get("commits")
@@ -81,6 +84,28 @@ def parse_page(body: bytes, api_version: str) -> Page:
     if total is None:
         total = parse_total(doc.get("total-rows", doc.get("total_rows")))
     return Page(commits, total)
+
+
+def _lenient_json(body: bytes) -> Any:
+    """JSON that orjson refuses but the stdlib reads (a lone surrogate escape, a number out of range):
+    read it, with such strings repaired, rather than stall the cursor on a page that is only odd."""
+    try:
+        doc = json.loads(body.decode("utf-8", "replace"))
+    except ValueError:
+        return None
+    return _repair(doc)
+
+
+def _repair(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(value, list):
+        return [_repair(v) for v in value]
+    if isinstance(value, dict):
+        return {_repair(k): _repair(v) for k, v in value.items()}
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    return value
 
 
 class TokenFile:

@@ -1,0 +1,296 @@
+"""Puppet Enterprise activity parser: the real samples, every event kind of the seed, broken input."""
+from __future__ import annotations
+
+import csv
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION
+from shipper_plugins.parsers.puppet_enterprise import CATALOG_PATH, PuppetEnterpriseParser
+
+P = PuppetEnterpriseParser()
+NS = "puppet_enterprise"
+SEED_SECTIONS = ["user", "token", "group", "role", "orchestrator", "directory"]
+
+
+@pytest.fixture(scope="module")
+def samples(shared_dir) -> Path:
+    return shared_dir / "samples" / "puppet_enterprise"
+
+
+def catalogue() -> list[dict]:
+    with open(CATALOG_PATH, encoding="utf-8") as f:
+        return list(csv.DictReader(l for l in f if not l.startswith("#")))
+
+
+def record(commit: dict, service: str = "rbac", api: str = "v2") -> bytes:
+    return orjson.dumps({"service_id": service, "api_version": api, "commit": commit})
+
+
+def v1_commit(message: str, obj: dict | None = None) -> dict:
+    return {"object": obj or {"id": "973c0cee-5ed3-11e4-aa15-123b93f75cba", "name": "jean"},
+            "subject": {"id": "42bf351c-f9ec-40af-84ad-e976fec7f4bd", "name": "admin"},
+            "timestamp": "2019-03-05T18:52:27Z", "events": [{"message": message}]}
+
+
+def one(raw: bytes) -> dict:
+    evs = P.parse(raw)
+    assert len(evs) == 1
+    return evs[0]
+
+
+# --- the real samples ---------------------------------------------------------------------------------
+
+def test_v1_sample_delete_group(samples, assert_ecs):
+    doc = orjson.loads((samples / "v1-events-classifier-delete-group.docs-archive-2019.1.json").read_bytes())
+    ev = one(record(doc["commits"][0], "classifier", "v1"))
+    assert_ecs(ev, NS)
+    assert ev["@timestamp"] == "2019-03-05T18:52:27.000Z"
+    assert ev["user"] == {"id": "6868e4af-2996-46c6-8e42-1ae873f8a0ba", "name": "kai.evens"}
+    assert ev["message"].startswith('Deleted the "web_servers" group')
+    assert (ev["event"]["category"], ev["event"]["type"]) == (["configuration"], ["deletion"])
+    assert ev["puppet_enterprise"]["objects"] == [{"id": "b55c209d-e68f-4096-9a2c-5ae52dd2500c", "name": "web_servers"}]
+    assert ev["puppet_enterprise"]["details"]["node_group_id"] == "b55c209d-e68f-4096-9a2c-5ae52dd2500c"
+    assert ev["service"]["name"] == "classifier" and "tags" not in ev
+
+
+def test_v1_sample_scheduled_task_on_a_node(samples, assert_ecs):
+    doc = orjson.loads((samples / "v1-events-pe-console-scheduled-job.docs-archive-2019.1.json").read_bytes())
+    ev = one(record(doc["commits"][0], "pe-console", "v1"))
+    assert_ecs(ev, NS)
+    assert (ev["event"]["category"], ev["event"]["type"]) == (["process"], ["start"])
+    assert ev["puppet_enterprise"]["details"] == {"scheduled_job_id": "3", "task": "facter_task",
+                                                  "node": "emerald-1.platform9.mydomain.edu", "job_id": "7,759"}
+    assert "target" not in ev["user"]  # the object is a node, not a user
+
+
+@pytest.mark.parametrize("name", ["v1-events-classifier-kai.docs-2019.8.json", "v2-events.pe_client-docs-transcribed.json"])
+def test_a_saved_response_page_gives_one_event_per_event(samples, assert_ecs, name):
+    evs = P.parse(orjson.dumps(orjson.loads((samples / name).read_bytes())))
+    assert [e["message"] for e in evs] == ["Create Node", "Create Node Class"]
+    for i, ev in enumerate(evs):
+        assert_ecs(ev, NS)
+        assert ev["user"]["name"] == "Kai Evans" and ev["@timestamp"] == "2014-06-24T04:00:00.000Z"
+        assert ev["puppet_enterprise"]["commit"]["event_index"] == i
+        assert (ev["event"]["category"], ev["event"]["type"]) == (["configuration"], ["creation"])
+
+
+def csv_rows(path: Path) -> list[dict]:
+    text = path.read_text(encoding="utf-8").replace("\\_", "_")  # markdown escapes in the published sample
+    return list(csv.DictReader(text.splitlines()))
+
+
+@pytest.mark.parametrize("name", ["v1-events.docs-archive-2019.1.csv", "v2-events.docs-current.csv"])
+def test_csv_export_rows_classify_the_same_by_type_what_and_by_message(samples, assert_ecs, name):
+    """The CSV exports show each event's type/what/description and message: v2 (type/what) and v1
+    (message only) must land on the same ECS classification."""
+    for row in csv_rows(samples / name):
+        base = {"subject": {"id": row["Subject Id"], "name": row["Subject Name"], "type": row["Subject Type"]},
+                "objects": [{"id": row["Object Id"], "name": row["Object Name"], "type": row["Object Type"]}],
+                "timestamp": "2019-03-05T18:52:27Z"}
+        if row.get("Ip Address"):
+            base["ip_address"] = row["Ip Address"]
+        v2 = one(record({**base, "events": [{"type": row["Type"], "what": row["What"],
+                                             "description": row["Description"], "message": row["Message"]}]},
+                        "classifier"))
+        v1 = one(record({**base, "objects": None, "object": base["objects"][0],
+                         "events": [{"message": row["Message"]}]}, "classifier", "v1"))
+        for ev in (v1, v2):
+            assert_ecs(ev, NS)
+            assert UNMAPPED_ACTION not in ev.get("tags", []), row
+        assert (v1["event"]["category"], v1["event"]["type"]) == (v2["event"]["category"], v2["event"]["type"]), row
+        assert v2["event"]["action"] == row["Description"]
+        assert v2["puppet_enterprise"]["event"] == {"type": row["Type"], "what": row["What"],
+                                                    "description": row["Description"]}
+        assert v2["message"] == row["Message"]
+        if row.get("Ip Address"):
+            assert v2["source"]["ip"] == row["Ip Address"] and row["Ip Address"] in v2["related"]["ip"]
+
+
+def test_gist_rows_from_the_activity_database(samples, assert_ecs):
+    lines = (samples / "pe-activity-db-psql-output.gist.txt").read_text().splitlines()[2:]
+    for line in lines:
+        stamp, subject, obj, message = [x.strip() for x in line.split("|", 3)]
+        ev = one(record({"subject": {"id": "x", "name": subject}, "object": {"id": obj, "name": obj},
+                         "timestamp": stamp.replace(" ", "T").replace("+00", "+00:00"), "events": [{"message": message}]},
+                        "rbac", "v1"))
+        assert_ecs(ev, NS)
+        assert UNMAPPED_ACTION not in ev.get("tags", [])
+        if "logged in" in message:
+            assert (ev["event"]["category"], ev["event"]["type"], ev["event"]["outcome"]) == \
+                (["authentication"], ["start"], "success")
+            assert "Administrator" in ev["related"]["user"]
+    assert ev["@timestamp"] == "2017-04-04T21:14:41.776Z"
+
+
+# --- the seed: every documented event kind ---------------------------------------------------------------
+
+def seed_rows(path: Path) -> list[tuple[str, str]]:
+    """(section, table line) for every row of the seed's six tables."""
+    rows: list[tuple[str, str]] = []
+    block = -1
+    inside = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() == "Event Description Example":
+            block += 1
+            inside = True
+            continue
+        if inside and (not line.strip() or line.startswith("The user page also")):
+            inside = False
+            continue
+        if inside:
+            rows.append((SEED_SECTIONS[block], line.strip()))
+    assert block == len(SEED_SECTIONS) - 1, "the seed has a table this test does not know"
+    return rows
+
+
+def test_every_event_kind_of_the_seed_is_classified(shared_dir, assert_ecs):
+    rows = seed_rows(shared_dir / "seeds" / "puppet_enterprise-activity_events.txt")
+    assert len(rows) == 19  # user 7, token 3, group 2, role 3, orchestrator 2, directory 2
+    cat = catalogue()
+    for section, line in rows:
+        claims = [r for r in cat if r["section"] == section and r["seed_name"] and line.startswith(r["seed_name"] + " ")
+                  and r["example"] and r["example"] in line]
+        assert claims, f"seed row not in the catalogue: [{section}] {line}"
+        # The longest seed name wins ("Revocation by username" over "Revocation").
+        row = max(claims, key=lambda r: len(r["seed_name"]))
+        obj_type = {"group": "user_groups", "role": "roles"}.get(section)
+        for commit, api in ((v1_commit(row["example"]), "v1"),
+                            ({**v1_commit(row["example"]), "object": None,
+                              "objects": [{"id": "o", "name": "o", "type": obj_type}] if obj_type else []}, "v2")):
+            ev = one(record(commit, api=api))
+            assert_ecs(ev, NS)
+            got = ("|".join(ev["event"].get("category", [])), "|".join(ev["event"].get("type", [])))
+            assert got == (row["category"], row["type"]), f"[{section}] {line} ({api}) → {got}"
+            if row["outcome"]:
+                assert ev["event"]["outcome"] == row["outcome"]
+
+
+def test_role_delete_is_known_by_type_or_by_object_type(assert_ecs):
+    seed_mentions = "records a Delete event when a role is removed"
+    assert any(r["kind"] == "role_deleted" for r in catalogue()), seed_mentions
+    for event, objects in (({"type": "delete", "what": "role", "message": "Deleted role Operators"}, []),
+                           ({"type": "delete", "what": "x", "message": "Deleted"}, [{"id": "3", "name": "Operators", "type": "roles"}])):
+        ev = one(record({**v1_commit(""), "object": None, "objects": objects, "events": [event]}))
+        assert_ecs(ev, NS)
+        assert (ev["event"]["category"], ev["event"]["type"]) == (["iam"], ["admin", "deletion"])
+
+
+def test_each_catalogue_example_is_matched_by_its_own_row():
+    for row in catalogue():
+        if row["message_regex"] and row["example"]:
+            assert re.search(row["message_regex"], row["example"], re.IGNORECASE), row["kind"]
+    kinds: dict[str, tuple] = {}
+    for row in catalogue():
+        assert kinds.setdefault(row["kind"], (row["category"], row["type"])) == (row["category"], row["type"])
+
+
+# --- where things go ------------------------------------------------------------------------------------
+
+def test_role_membership_names_the_target_user_and_role(assert_ecs):
+    ev = one(record(v1_commit("User Jean Jackson (973c0cee-5ed3-11e4-aa15-123b93f75cba) added to role Operators.",
+                              {"id": "1", "name": "Operators"})))
+    assert_ecs(ev, NS)
+    assert ev["user"]["target"] == {"name": "Jean Jackson", "id": "973c0cee-5ed3-11e4-aa15-123b93f75cba"}
+    assert ev["puppet_enterprise"]["details"] == {"change": "added to", "role": "Operators"}
+    assert {"admin", "Jean Jackson"} <= set(ev["related"]["user"])
+
+
+def test_group_role_membership_and_group_objects_go_to_group(assert_ecs):
+    ev = one(record(v1_commit("Group Engineers (7dee3acc-5ed4-11e4-aa15-123b93f75cba) removed from role Operators.")))
+    assert_ecs(ev, NS)
+    assert ev["group"] == {"name": "Engineers", "id": "7dee3acc-5ed4-11e4-aa15-123b93f75cba"}
+    ev = one(record({**v1_commit('Created with display name set to "Engineers".'), "object": None,
+                     "objects": [{"id": "g1", "name": "Engineers", "type": "user_groups"}]}))
+    assert ev["group"] == {"id": "g1", "name": "Engineers"} and "target" not in ev["user"]
+
+
+def test_v2_user_object_is_the_target_user(assert_ecs):
+    ev = one(record({"subject": {"id": "a1", "name": "admin"}, "objects": [{"id": "u9", "name": "jean", "type": "users"}],
+                     "timestamp": "2024-01-01T00:00:00Z", "ip_address": "192.0.2.7",
+                     "events": [{"type": "edit", "what": "user", "description": "edit_user_email",
+                                 "message": 'Email set to "jean@example.com".'}]}))
+    assert_ecs(ev, NS)
+    assert ev["user"] == {"id": "a1", "name": "admin", "target": {"id": "u9", "name": "jean"}}
+    assert ev["source"]["ip"] == "192.0.2.7" and ev["event"]["action"] == "edit_user_email"
+    assert (ev["event"]["category"], ev["event"]["type"]) == (["iam"], ["user", "change"])
+
+
+def test_not_an_address_is_kept_but_not_as_an_ip(assert_ecs):
+    ev = one(record({**v1_commit("User revoked."), "ip-address": "an ip address"}))
+    assert_ecs(ev, NS)
+    assert "source" not in ev and ev["puppet_enterprise"]["ip_address"] == "an ip address"
+
+
+def test_unknown_event_kind_is_shipped_tagged_unmapped(assert_ecs):
+    ev = one(record(v1_commit("Something new happened")))
+    assert_ecs(ev, NS)
+    assert UNMAPPED_ACTION in ev["tags"] and ev["message"] == "Something new happened"
+
+
+# --- broken input -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw, why", [
+    (b"not json", "JSON"),
+    (b"[1,2]", "JSON object"),
+    (orjson.dumps({"commit": "text"}), "not an object"),
+    (orjson.dumps({"commit": {"subject": {"name": "a"}, "events": [{"message": "x"}]}}), "no timestamp"),
+    (orjson.dumps({"commit": {"subject": {"name": "a"}, "timestamp": "yesterday", "events": [{"message": "x"}]}}), "unreadable timestamp"),
+    (orjson.dumps({"commit": {"subject": {"name": "a"}, "timestamp": "2024-01-01T00:00:00Z", "events": []}}), "no events"),
+    (orjson.dumps({"commit": {"subject": {"name": "a"}, "timestamp": "2024-01-01T00:00:00Z", "events": ["x", 3]}}), "not an object"),
+    (orjson.dumps({"service_id": "rbac", "malformed_page": "<html>", "error": "unreadable page"}), "unreadable page"),
+])
+def test_broken_records_are_shipped_flagged_with_the_original(assert_ecs, raw, why):
+    evs = P.parse(raw)
+    assert evs
+    for ev in evs:
+        assert_ecs(ev, NS)
+        assert PARSE_FAILURE in ev["tags"] and why in ev["error"]["message"]
+        assert ev["event"]["original"]
+
+
+# The source hands over what orjson wrote, so integers stay within 64 bits.
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.text(max_size=20),
+                       lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids, max_size=3),
+                       max_leaves=8)
+COMMIT = st.fixed_dictionaries({}, optional={
+    "subject": st.one_of(JSONISH, st.fixed_dictionaries({"id": JSONISH, "name": JSONISH})),
+    "object": JSONISH, "objects": st.one_of(JSONISH, st.lists(st.fixed_dictionaries({"id": JSONISH, "type": JSONISH}))),
+    "timestamp": st.one_of(JSONISH, st.just("2024-02-03T04:05:06Z"), st.just("2014-07-17 13:08:09.985221")),
+    "ip_address": st.one_of(JSONISH, st.just("10.0.0.1"), st.just("::1")),
+    "events": st.one_of(JSONISH, st.lists(st.one_of(JSONISH, st.fixed_dictionaries(
+        {}, optional={"type": JSONISH, "what": JSONISH, "description": JSONISH, "message": st.text(max_size=40)})),
+        max_size=4)),
+    "extra": JSONISH,
+})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(commit=COMMIT, api=st.sampled_from(["v1", "v2"]))
+def test_any_commit_gives_valid_ecs_events_and_never_raises(assert_ecs, commit, api):
+    evs = P.parse(record(commit, api=api))
+    events = commit.get("events")
+    assert len(evs) == (len(events) if isinstance(events, list) and events else 1)
+    for ev in evs:
+        assert_ecs(ev, NS)
+        if PARSE_FAILURE in ev.get("tags", []):
+            assert ev["error"]["message"] and ev["event"]["original"]
+
+
+def test_shipper_cat_reads_saved_json_lines(tmp_path, samples):
+    saved = tmp_path / "saved.jsonl"
+    page = orjson.loads((samples / "v2-events.pe_client-docs-transcribed.json").read_bytes())
+    saved.write_bytes(record(v1_commit("User revoked.")) + b"\n" + orjson.dumps(page) + b"\n"
+                      + orjson.dumps(page["commits"][0]) + b"\n")
+    r = subprocess.run([sys.executable, "-m", "shipper.cli", "cat", "-p", "puppet_enterprise", str(saved)],
+                       capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    evs = [orjson.loads(l) for l in r.stdout.splitlines()]
+    assert [e["message"] for e in evs] == ["User revoked.", "Create Node", "Create Node Class", "Create Node", "Create Node Class"]
+    assert evs[0]["user"]["target"]["name"] == "jean"
