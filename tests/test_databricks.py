@@ -376,3 +376,15 @@ def test_blank_line_and_broken_json():
     assert p.parse(b"  \n") == []
     (ev,) = p.parse(b'{"time": "2025-01-01T00:00:00Z", "properties": {')
     assert PARSE_FAILURE in ev["tags"] and ev["event"]["original"].startswith('{"time"')
+
+
+def test_demo_samples(assert_ecs):
+    events = []
+    for path in sorted((REPO / "config" / "samples" / "databricks").rglob("*.json")):
+        for line in path.read_bytes().splitlines():
+            events += DatabricksParser().parse(line)
+    assert len(events) == 12
+    for ev in events:
+        assert_ecs(ev, "databricks")
+        assert PARSE_FAILURE not in ev.get("tags", [])
+    assert [ev["event"]["action"] for ev in events if UNMAPPED_ACTION in ev.get("tags", [])] == ["brandNewAction"]

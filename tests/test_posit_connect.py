@@ -303,3 +303,14 @@ def test_missing_fields_and_bad_ids_are_flagged(assert_ecs):
     assert p.parse(b"   \r\n") == []
     (ev,) = p.parse(b'{"time": "2022-10-18T20:07:39.813Z", "action": ')
     assert PARSE_FAILURE in ev["tags"]
+
+
+def test_demo_samples(assert_ecs):
+    failures = []
+    for path in sorted((REPO / "config" / "samples" / "posit_connect").iterdir()):
+        for line in path.read_bytes().splitlines():
+            for ev in PositConnectParser().parse(line):
+                assert_ecs(ev, "posit_connect")
+                if PARSE_FAILURE in ev.get("tags", []):
+                    failures.append(ev["event"]["original"])
+    assert len(failures) == 1 and "deliberately cut short" in failures[0]
