@@ -351,7 +351,11 @@ class Tailer:
                 head = fh.read(0, s.head_len)
                 if len(head) != s.head_len or digest(head) != s.head:
                     continue
-                end = min(s.offset, o.st.st_size) if not o.gz else s.offset
+                if o.st.st_size >= s.offset:
+                    if self._mark_ok(fh, s):
+                        return True  # holds everything we read of it: a copy
+                    continue
+                end = o.st.st_size
                 n = min(MARK_MAX, end)
                 if n == 0:
                     return True
@@ -451,7 +455,7 @@ class Tailer:
         except OSError:
             return False
         truncated = size < s.offset
-        if not truncated and size > s.offset and f.tail:
+        if not truncated and f.tail:
             n = len(f.tail)
             truncated = f.fh.read(s.offset - n, n) != f.tail
         if not truncated:
