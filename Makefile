@@ -19,3 +19,13 @@ test: $(PY)
 	scripts/install-test-deps.sh
 	$(PY) -m pip install -q -e '.[test]'
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# Install on this host (venv in $(PREFIX), the systemd unit, sysusers/tmpfiles, /etc/shipper);
+# DESTDIR stages it under another root. See docs/operations.md.
+PREFIX ?= /opt/shipper
+.PHONY: install uninstall
+install:
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" PYTHON="$(PYTHON)" PIP_OPTS="$(PIP_OPTS)" scripts/install.sh install
+
+uninstall:
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" scripts/install.sh uninstall

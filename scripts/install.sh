@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Installs shipper on a host, or removes it: a venv in $PREFIX (default /opt/shipper), the systemd
+# unit, its sysusers.d/tmpfiles.d snippets and /etc/shipper/shipper.yaml (never overwritten).
+#
+#   scripts/install.sh [install]            install or upgrade (restarts a running shipper)
+#   scripts/install.sh uninstall [--purge]  remove; --purge also deletes config, state and the user
+#
+# Environment:
+#   DESTDIR   stage everything under this root (packaging, tests); nothing touches the live system
+#   PREFIX    where the venv goes (default /opt/shipper); the unit's paths follow it
+#   PYTHON    the interpreter for the venv (default python3, 3.11 or later)
+#   PIP_OPTS  extra pip options, e.g. "--no-index --find-links /srv/wheels" on an offline host
+set -euo pipefail
+
+SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DESTDIR="${DESTDIR:-}"
+DESTDIR="${DESTDIR%/}"
+PREFIX="${PREFIX:-/opt/shipper}"
+PYTHON="${PYTHON:-python3}"
+PIP_OPTS="${PIP_OPTS:-}"
+UNITDIR=/etc/systemd/system
+SYSUSERSDIR=/etc/sysusers.d
+TMPFILESDIR=/etc/tmpfiles.d
+CONFDIR=/etc/shipper
+STATEDIR=/var/lib/shipper
+VENV="$DESTDIR$PREFIX"
+
+say() { printf 'shipper-install: %s\n' "$*"; }
+live() { [ -z "$DESTDIR" ]; }  # acting on the running system (not a staging root)
+
+install_files() {
+  if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    say "$PYTHON is older than 3.11; set PYTHON=/path/to/python3.11" >&2
+    exit 1
+  fi
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating the venv in $VENV"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  say "installing shipper from $SRC"
+  # pip builds a local tree in place: build from a clean copy, so a stale build/ folder (or a
+  # checkout's venv and state) cannot end up in the installed package.
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  tar -C "$SRC" --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./dist --exclude='*.egg-info' \
+      --exclude=./state --exclude=__pycache__ --exclude=./.hypothesis --exclude=./.pytest_cache -cf - . \
+    | tar -C "$work" -xf -
+  # shellcheck disable=SC2086  # PIP_OPTS is a list of options
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade $PIP_OPTS "$work"
+  if ! live; then
+    # A staged venv must work once moved to $PREFIX: its scripts name the interpreter by path.
+    grep -rlI -- "$VENV" "$VENV/bin" | while read -r f; do sed -i "s#$VENV#$PREFIX#g" "$f"; done
+  fi
+
+  install -d "$DESTDIR$UNITDIR" "$DESTDIR$SYSUSERSDIR" "$DESTDIR$TMPFILESDIR" "$DESTDIR$PREFIX/share/doc/shipper"
+  sed "s#/opt/shipper#$PREFIX#g" "$SRC/systemd/shipper.service" > "$DESTDIR$UNITDIR/shipper.service"
+  chmod 0644 "$DESTDIR$UNITDIR/shipper.service"
+  install -m 0644 "$SRC/systemd/shipper.sysusers" "$DESTDIR$SYSUSERSDIR/shipper.conf"
+  install -m 0644 "$SRC/systemd/shipper.tmpfiles" "$DESTDIR$TMPFILESDIR/shipper.conf"
+  install -m 0644 "$SRC/docs/operations.md" "$DESTDIR$PREFIX/share/doc/shipper/operations.md"
+
+  install -d -m 0750 "$DESTDIR$CONFDIR"
+  install -m 0640 "$SRC/config/shipper.yaml" "$DESTDIR$CONFDIR/shipper.yaml.example"
+  if [ ! -e "$DESTDIR$CONFDIR/shipper.yaml" ]; then
+    install -m 0640 "$SRC/config/shipper.yaml" "$DESTDIR$CONFDIR/shipper.yaml"
+    say "installed $CONFDIR/shipper.yaml: edit it, then: systemctl enable --now shipper"
+  else
+    say "kept $CONFDIR/shipper.yaml (the new example is $CONFDIR/shipper.yaml.example)"
+  fi
+
+  if live; then
+    systemd-sysusers "$SYSUSERSDIR/shipper.conf"
+    systemd-tmpfiles --create "$TMPFILESDIR/shipper.conf"
+    chgrp shipper "$CONFDIR" "$CONFDIR/shipper.yaml" "$CONFDIR/shipper.yaml.example"
+    systemctl daemon-reload
+    # An upgrade takes effect on restart; a stop delivers what is in flight and saves checkpoints.
+    systemctl try-restart shipper.service
+  fi
+  say "done: $PREFIX/bin/shipper ($("$VENV/bin/python" -c 'import shipper; print(shipper.__version__)' 2>/dev/null || echo '?'))"
+}
+
+uninstall_files() {
+  local purge="${1:-}"
+  if live; then
+    systemctl disable --now shipper.service 2>/dev/null || true
+  fi
+  rm -f "$DESTDIR$UNITDIR/shipper.service" "$DESTDIR$SYSUSERSDIR/shipper.conf" "$DESTDIR$TMPFILESDIR/shipper.conf"
+  rm -rf "$VENV"
+  if [ "$purge" = "--purge" ]; then
+    rm -rf "$DESTDIR$CONFDIR" "$DESTDIR$STATEDIR"
+    if live && getent passwd shipper >/dev/null; then
+      userdel shipper
+      getent group shipper >/dev/null && groupdel shipper || true
+    fi
+    say "removed shipper, its config, its checkpoints and its user"
+  else
+    say "removed shipper; kept $CONFDIR and $STATEDIR (checkpoints): uninstall --purge deletes them"
+  fi
+  if live; then
+    systemctl daemon-reload
+  fi
+}
+
+case "${1:-install}" in
+  install) install_files ;;
+  uninstall) uninstall_files "${2:-}" ;;
+  *) echo "usage: $0 [install | uninstall [--purge]]" >&2; exit 2 ;;
+esac
