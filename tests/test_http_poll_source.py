@@ -423,3 +423,26 @@ def test_a_page_orjson_refuses_but_that_is_json_is_still_read():
     for bad in (b"<html>", b"[]", b'{"commits": {}}'):
         with pytest.raises(MalformedPage):
             parse_page(bad, "v2")
+
+
+def test_a_server_side_limit_cap_pages_on_and_an_inflated_total_does_not_loop(api, tmp_path):
+    expected = fill(api, "rbac", 0, 17)
+    api.max_limit = 3  # asked for 10, answers 3: short pages that are not the end
+    h = Harness(api, tmp_path, services=["rbac"], page_size=10)
+    assert Counter(h.run_once()) == Counter(expected)
+    api.max_limit = None
+    api.total_bias = 5  # the total claims more commits than there are
+    more = fill(api, "rbac", 17, 2)
+    assert h.run_once() == more
+    assert h.run_once() == []
+    assert len(api.event_requests()) < 40
+
+
+def test_a_total_below_the_commits_served_repeats_nothing(api, tmp_path):
+    api.total_bias = -3  # the API under-counts: every poll looks like a shrink
+    expected = fill(api, "rbac", 0, 5)
+    h = Harness(api, tmp_path, services=["rbac"], page_size=10)
+    assert Counter(h.run_once()) == Counter(expected)
+    assert h.run_once() == [] and h.run_once() == []
+    new = fill(api, "rbac", 5, 1)
+    assert h.run_once() == new

@@ -29,7 +29,7 @@ from shipper.config_base import SourceConfig
 from shipper.log import Throttled
 from shipper.plugin import RawBatch, Source
 from shipper_plugins.sources.http_poll_client import (
-    ActivityClient, AuthError, MalformedPage, PollError, TokenFile,
+    ActivityClient, AuthError, MalformedPage, PollError, TokenFile, TransientError,
 )
 from shipper_plugins.sources.http_poll_cursor import Cursor, commit_digest, commit_time
 
@@ -142,6 +142,10 @@ class HttpPollSource(Source):
                 except PollError as e:
                     errors.append(f"{service}: {e}")
                     self._failed(service, e)
+                except Exception as e:  # a bug here must not end the source for good: log it, retry later
+                    errors.append(f"{service}: {type(e).__name__}: {e}")
+                    metrics.source_errors.labels(self.ctx.name, "internal").inc()
+                    self.log.exception("http_poll: unexpected error; retrying with backoff", extra={"service": service})
             if not errors:
                 failures = 0
                 if self.ctx.once:
@@ -202,25 +206,30 @@ class HttpPollSource(Source):
             self._fresh.discard(service)
             return
         self._fresh.discard(service)
+        moved = 0
         while not self.ctx.stop.is_set():
             anchored = cur.offset > 0 and cur.last is not None
             limit = size + 1 if anchored else size
             page = self.client.get(service, cur.offset - 1 if anchored else cur.offset, limit)
             commits = page.commits
+            why = None
             if page.total is not None and page.total < cur.offset:
-                self._resync(service, cur, f"the total shrank from at least {cur.offset} to {page.total}", page.total)
+                why = f"the total shrank from at least {cur.offset} to {page.total}"
+            elif anchored and (not commits or commit_digest(commits[0]) != cur.last):
+                why = "the commit before the cursor is not the last one shipped"
+            if why is not None:
+                moved += 1
+                if moved > 1:  # an API contradicting itself page after page: back off, do not hammer it
+                    raise TransientError(f"the history of service {service} keeps moving ({why})")
+                self._resync(service, cur, why, page.total)
                 continue
             if anchored:
-                if not commits or commit_digest(commits[0]) != cur.last:
-                    self._resync(service, cur, "the commit before the cursor is not the last one shipped", page.total)
-                    continue
                 commits = commits[1:]
-            if commits:
-                self._ship(service, commits, cur)
-            if not page.commits:
-                return
+            if not commits:
+                return  # nothing after the cursor
+            self._ship(service, commits, cur)
             if len(page.commits) < limit and (page.total is None or cur.offset >= page.total):
-                return  # a short page: nothing more now
+                return  # a short page: nothing more now (a page cut by a server-side cap goes on)
 
     def _ship(self, service: str, commits: list[Any], cur: Cursor) -> None:
         records: list[bytes] = []

@@ -91,6 +91,8 @@ class PuppetActivityAPI:
         self._clock = EPOCH
         self.ca_file = self.workdir / "pe-ca.pem"
         self._server: ThreadingHTTPServer | None = None
+        self.max_limit: int | None = None  # a server-side cap on `limit` (pages shorter than asked)
+        self.total_bias = 0  # a total that disagrees with the commits it pages (must not loop a client)
 
     # --- data ------------------------------------------------------------------------------------
     def add(self, service: str, messages: list[str], *, user: str = "admin", object_type: str = "users",
@@ -241,8 +243,8 @@ class PuppetActivityAPI:
         rows.sort(key=lambda c: c.time)  # stable: commits of the same second keep their submit order
         if order == "desc":
             rows.reverse()
-        total = len(rows)
-        page = rows[offset: offset + limit]
+        total = len(rows) + self.total_bias
+        page = rows[offset: offset + min(limit, self.max_limit or limit)]
         if version == "v1":
             return 200, {"commits": [c.v1() for c in page], "offset": offset, "limit": limit, "total-rows": total}
         conv = str if self.string_totals else int
