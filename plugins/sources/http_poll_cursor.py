@@ -9,6 +9,9 @@ so the cursor also keeps
 - `recent`: digests of the commits shipped within `window` seconds (commit time) of the newest one;
   after a move the source re-reads from that time on and skips those digests once each (a multiset,
   because two identical commits in the same second are two real events).
+Known limit: the anchor compares one commit, so if two identical commits (same second, subject,
+objects, events) sit side by side and pruning removes exactly the commits before the second one,
+the move goes unnoticed and that second commit is not shipped.
 """
 from __future__ import annotations
 
