@@ -251,7 +251,9 @@ def test_config_validation():
     for bad, words in [("  - {type: elasticsearch, namespace: Prod-1}", "namespace"),
                        ("  - {type: elasticsearch, index: 'a-{nope}'}", "index"),
                        ("  - {type: elasticsearch, password_file: /x}", "username"),
-                       ("  - {type: elasticsearch, hosts: []}", "hosts")]:
+                       ("  - {type: elasticsearch, hosts: []}", "hosts"),
+                       ("  - {type: elasticsearch, api_key_file: /nonexistent/key}", "cannot read api key file"),
+                       ("  - {type: elasticsearch, bearer_token_env: SHIPPER_TEST_UNSET_TOKEN}", "SHIPPER_TEST_UNSET_TOKEN")]:
         with pytest.raises(ConfigError) as e:
             parse_config(base + bad + "\n", "s.yaml")
         assert words in str(e.value) and "s.yaml:3" in str(e.value)

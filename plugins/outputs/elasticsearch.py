@@ -24,7 +24,7 @@ from shipper import metrics
 from shipper.config_base import OutputConfig
 from shipper.log import Throttled
 from shipper.plugin import Batch, Output, Stopping
-from shipper_plugins.outputs.elasticsearch_client import make_client
+from shipper_plugins.outputs.elasticsearch_client import SecretError, make_client, read_secret
 from shipper_plugins.outputs.elasticsearch_dead_letter import DeadLetterFile
 
 log = logging.getLogger("shipper.output.elasticsearch")
@@ -88,6 +88,13 @@ class ElasticsearchOutputConfig(OutputConfig):
                 raise ValueError(f"give {a} or {b}, not both")
         if (self.password_file or self.password_env) and self.username is None:
             raise ValueError("a password needs a username")
+        # A missing secret is a config error (file, line, key) now, not a traceback at start.
+        for a, b, what in (("password_file", "password_env", "password"), ("api_key_file", "api_key_env", "api key"),
+                           ("bearer_token_file", "bearer_token_env", "bearer token")):
+            try:
+                read_secret(getattr(self, a), getattr(self, b), what)
+            except SecretError as e:
+                raise ValueError(str(e)) from None
         return self
 
 
