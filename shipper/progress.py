@@ -84,9 +84,10 @@ def _pending_bytes(runner) -> int:
 
     try:
         st = runner.source.status() or {}
-        if isinstance(st.get("lag_bytes"), int):
+        if st.get("files") and isinstance(st.get("lag_bytes"), int):
             return st["lag_bytes"]
-        paths = [p for p in runner.source.describe() if os.path.isfile(p)]
+        # Not started yet, so no live view: describe() lines start with the path they match.
+        paths = [p for p in (line.split("  (", 1)[0] for line in runner.source.describe()) if os.path.isfile(p)]
     except Exception:
         return 0
     done = {f["path"]: f for f in file_positions(runner.source.ctx.state)}

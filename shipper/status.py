@@ -81,11 +81,12 @@ def collect(config: Config) -> dict[str, Any]:
         rows = stored.get(s.name, {})
         state = {k: v["value"] for k, v in rows.items()}
         lv = (live or {}).get("sources", {}).get(s.name, {})
+        stored_files = file_positions(state)
+        files = _live_files(lv.get("status") or {}) or stored_files
         sources.append({
             "name": s.name, "type": s.type, "parser": s.parser, "tag": s.effective_tag,
-            "follows": getattr(s, "paths", None),
-            "files": file_positions(state),
-            "other_keys": sorted(k for k in state if k not in {f["key"] for f in file_positions(state)}),
+            "follows": getattr(s, "paths", None), "files": files, "files_from": "daemon" if files is not stored_files else "checkpoints",
+            "other_keys": sorted(k for k in state if k not in {f["key"] for f in stored_files}),
             "last_ack": lv.get("last_ack") or max((v["updated"] for v in rows.values()), default=None),
             "in_flight_batches": lv.get("in_flight_batches"), "running": lv.get("running"), "error": lv.get("error"),
         })
@@ -100,6 +101,18 @@ def collect(config: Config) -> dict[str, Any]:
               "reachable": live is not None, "pid": (live or {}).get("pid")}
     return {"config": config.path, "state_dir": config.state_dir, "daemon": daemon,
             "sources": sources, "outputs": outputs}
+
+
+def _live_files(live_status: dict[str, Any]) -> list[dict[str, Any]]:
+    """The running source's own view (Source.status()["files"]): read position, not yet acked."""
+    out = []
+    for f in live_status.get("files") or []:
+        if isinstance(f, dict) and "path" in f:
+            pos = f.get("position", f.get("offset"))
+            out.append({"key": f.get("file_id") or f["path"], "path": f["path"], "offset": pos,
+                        "size": f.get("size"), "lag": f.get("lag"),
+                        "note": "deleted, still open" if f.get("deleted") else ""})
+    return out
 
 
 def _ago(ts: float | None, now: float) -> str:
