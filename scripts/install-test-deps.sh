@@ -9,6 +9,8 @@ command -v logrotate >/dev/null || need+=(logrotate)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v javac >/dev/null || need+=(default-jdk-headless)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# tests/pg_cluster.py runs the throwaway PostgreSQL as the `postgres` user (created by the package) via runuser
+command -v runuser >/dev/null || need+=(util-linux)
 # tests/test_install.py builds shipper offline in a fresh venv: it needs `wheel` as a .whl file
 ls /usr/share/python-wheels/wheel-*.whl >/dev/null 2>&1 || need+=(python3-wheel-whl)
 if [ ${#need[@]} -gt 0 ]; then

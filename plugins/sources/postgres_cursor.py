@@ -1,0 +1,157 @@
+"""The id cursor of the postgres source: the highest id shipped plus the gaps below it still awaited.
+
+Why gaps: an id (serial / identity) is taken from the sequence at INSERT but becomes visible at
+COMMIT. Transaction A takes id 5, B takes id 6 and commits first: a poll sees 6 and not 5. A plain
+`id > last` cursor would move past 5 and never ship it. So every id missing below the highest one
+read is remembered as a gap and looked up again on every poll until its row shows up (shipped once,
+then removed from the gaps) or the gap is known to stay empty (rolled back, or a sequence value
+never used: sequences are not transactional, holes are normal).
+
+When a gap is closed (dropped without a row):
+1. Transaction horizon. When a poll finds new gaps it takes a transaction id of its own
+   (`txid_current()`, after reading the rows): every transaction that already had an id when the
+   rows were read has a smaller one. That id is kept with the gap as its `xmax`. Once a later
+   snapshot's `xmin` (oldest transaction still running) is >= it, all those transactions have ended
+   and a committed row would be visible in that snapshot; if it is still missing there, it will
+   not come. The check uses the same snapshot as the lookup of the gap rows (one REPEATABLE READ
+   transaction). Why not the snapshot's own xmax: it is "latest completed + 1", and a running
+   transaction with a larger id is in no list at all (seen in tests: a transaction that took its
+   xid early and its id late commits id 6 while the holder of id 5 runs unlisted).
+   On a hot standby no transaction id can be taken: `xmax` is None, and only rule 3 applies.
+2. Grace. The horizon must also be at least `grace` seconds old: PostgreSQL hands out the
+   sequence value before the inserting transaction has an id (nextval runs before the row is
+   written; BEFORE triggers can make that long), and such a transaction is invisible to rule 1.
+3. Hard limits. A gap older than `max_age` is abandoned even when the horizon has not passed
+   (a session left idle in transaction holds `xmin` back for everyone), and at most `max_gaps`
+   ranges are kept (the oldest go first). Abandoning is logged as a warning and counted: it is the
+   one place where a row could still be missed, if it committed later still.
+
+Limits (documented for operators): ids are assumed to grow with insertion order of the sequence;
+sessions that cache sequence values (`CACHE > 1`), or rows inserted later with an explicit old id,
+fill gaps only within the limits above. Ids <= the starting cursor (0) are never read.
+
+Gaps are kept as ranges [lo, hi], so a sequence jump (e.g. +32 after a crash) costs one entry.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+
+@dataclass(slots=True)
+class Gap:
+    lo: int  # first missing id
+    hi: int  # last missing id (inclusive)
+    xmax: int | None  # a txid taken after the rows were read (None: read from a standby)
+    seen: float  # wall-clock time it was first seen (survives restarts, unlike a monotonic clock)
+
+    def to_json(self) -> list:
+        return [self.lo, self.hi, self.xmax, self.seen]
+
+
+@dataclass(slots=True)
+class Expired:
+    closed: int  # ranges closed by the horizon rule: certainly empty
+    abandoned: list[Gap]  # ranges given up by max_age / max_gaps: possibly a late row missed
+
+
+class IdCursor:
+    def __init__(self, max_id: int = 0, gaps: Iterable[Gap] = ()):
+        self.max_id = max_id
+        self.gaps: list[Gap] = sorted(gaps, key=lambda g: g.lo)
+
+    @classmethod
+    def from_state(cls, state: Any) -> "IdCursor":
+        """From a checkpoint value; raises ValueError if it is not one this module wrote."""
+        if not isinstance(state, dict) or not isinstance(state.get("max_id"), int):
+            raise ValueError(f"not a postgres cursor: {state!r}")
+        gaps = []
+        for g in state.get("gaps") or []:
+            lo, hi, xmax, seen = g
+            gaps.append(Gap(int(lo), int(hi), None if xmax is None else int(xmax), float(seen)))
+        return cls(state["max_id"], gaps)
+
+    def to_state(self) -> dict:
+        return {"max_id": self.max_id, "gaps": [g.to_json() for g in self.gaps]}
+
+    def ranges(self) -> tuple[list[int], list[int]]:
+        """Lower and upper bounds of the gaps, for `unnest(lo[], hi[])`."""
+        return [g.lo for g in self.gaps], [g.hi for g in self.gaps]
+
+    def missing(self) -> int:
+        return sum(g.hi - g.lo + 1 for g in self.gaps)
+
+    def creates_gaps(self, ids: list[int]) -> bool:
+        """Whether advance(ids) would record a gap (the caller then needs an xmax for it)."""
+        prev = self.max_id
+        for i in ids:
+            if i > prev + 1:
+                return True
+            prev = max(prev, i)
+        return False
+
+    def advance(self, ids: list[int], xmax: int | None, now: float) -> list[int]:
+        """Take the ids of rows read above max_id (ascending, one snapshot); remember the holes.
+
+        Returns the ids to ship: all of them, except any not above max_id (never shipped twice).
+        """
+        out = []
+        prev = self.max_id
+        for i in ids:
+            if i <= prev:
+                continue
+            if i > prev + 1:
+                self.gaps.append(Gap(prev + 1, i - 1, xmax, now))
+            out.append(i)
+            prev = i
+        self.max_id = prev
+        return out
+
+    def fill(self, ids: list[int]) -> list[int]:
+        """Take the ids of rows found inside gaps; returns those that were awaited (others: already
+        shipped, and dropped). Each gap is split around the ids found in it."""
+        if not ids:
+            return []
+        found = sorted(set(ids))
+        out: list[int] = []
+        gaps: list[Gap] = []
+        j = 0
+        for g in self.gaps:
+            while j < len(found) and found[j] < g.lo:
+                j += 1  # not in any gap: a duplicate
+            lo = g.lo
+            while j < len(found) and found[j] <= g.hi:
+                f = found[j]
+                if f > lo:
+                    gaps.append(Gap(lo, f - 1, g.xmax, g.seen))
+                out.append(f)
+                lo = f + 1
+                j += 1
+            if lo <= g.hi:
+                gaps.append(Gap(lo, g.hi, g.xmax, g.seen))
+        self.gaps = gaps
+        return out
+
+    def expire(self, snapshot_xmin: int | None, now: float, grace: float, max_age: float, max_gaps: int) -> Expired:
+        """Close the gaps this snapshot proves empty; abandon those past the hard limits.
+
+        Call only after every gap was looked up in the snapshot whose xmin is given."""
+        keep: list[Gap] = []
+        closed = 0
+        abandoned: list[Gap] = []
+        for g in self.gaps:
+            age = now - g.seen
+            if g.xmax is not None and snapshot_xmin is not None and snapshot_xmin >= g.xmax and age >= grace:
+                closed += 1
+            elif age >= max_age:
+                abandoned.append(g)
+            else:
+                keep.append(g)
+        if len(keep) > max_gaps:
+            by_age = sorted(keep, key=lambda g: (g.seen, g.lo))
+            drop = by_age[: len(keep) - max_gaps]
+            abandoned.extend(drop)
+            dropped = {id(g) for g in drop}
+            keep = [g for g in keep if id(g) not in dropped]
+        self.gaps = keep
+        return Expired(closed, abandoned)
