@@ -62,6 +62,7 @@ class DatabricksParser(Parser):
     def __init__(self, options=None):
         super().__init__(options)
         self._keys: dict[str, str] = {}
+        self._route: dict[str, tuple[str | None, str]] = {}  # vendor key → (role, snake_case name)
         self._ips: dict[str, str | None] = {}
         self._last_time: tuple[Any, str | None] = (None, None)
 
@@ -192,21 +193,29 @@ class DatabricksParser(Parser):
 
     def _split(self, src: dict, roles: dict, db: dict, skip: str | None) -> None:
         """Known keys to `roles`, the rest (non-null) to `db` under their snake_case name."""
-        key_of = self._key
+        route = self._route
         for k, v in src.items():
             if v is None or k == skip:
                 continue
-            role = ROLES.get(k)
+            try:
+                role, sk = route[k]
+            except KeyError:
+                role, sk = self._new_route(k)
             if role is not None:
                 if role not in roles:
                     roles[role] = v
                     continue
                 if roles[role] == v:
                     continue  # the same value under two spellings
-            sk = key_of(k)
             if sk in db and db[sk] != v:
                 sk = f"{sk}_{len(db)}"  # two spellings, two values: keep both
             db[sk] = v
+
+    def _new_route(self, key: str) -> tuple[str | None, str]:
+        r = (ROLES.get(key), self._key(key))
+        if len(self._route) < 10_000:  # bounded against hostile input
+            self._route[key] = r
+        return r
 
     def _time(self, value: Any) -> str | None:
         last_in, last_out = self._last_time

@@ -12,7 +12,13 @@ decoded by orjson when their escapes are the JSON subset (nearly always), by `_g
 """
 from __future__ import annotations
 
+import re
+
 import orjson
+
+# Fast path: one compiled scan per line (C speed) for well-formed lines; anything it cannot read
+# (a bare key, a stray or unterminated quote) goes to the careful scanner below, which reports it.
+_PAIR = re.compile(r'[ \t]*([^\s="]+)=(?:"((?:[^"\\]|\\.)*)"|([^\s"]*))(?=[ \t]|$)')
 
 _SPACE = " \t"
 _SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
@@ -67,6 +73,26 @@ def parse_logfmt(line: str) -> tuple[dict[str, object], list[str]]:
             problems.append(f"value without a key at column {j}")
         _put(out, key, value)
     return out, problems
+
+
+def _parse_fast(line: str) -> dict[str, object] | None:
+    out: dict[str, object] = {}
+    pos, n = 0, len(line.rstrip(" \t"))
+    match = _PAIR.match
+    while pos < n:
+        m = match(line, pos)
+        if m is None:
+            return None
+        key, quoted, bare = m.groups()
+        if quoted is None:
+            value = bare
+        elif "\\" in quoted:
+            value = _unquote('"' + quoted + '"')
+        else:
+            value = quoted
+        _put(out, key, value)
+        pos = m.end()
+    return out
 
 
 def _put(out: dict, key: str, value: str) -> None:
