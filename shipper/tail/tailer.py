@@ -278,6 +278,9 @@ class Tailer:
         f.path = new_path
         if f.state is not None:
             f.state.path = new_path
+            # Persisted (after the batches already read from it): a restart must know it was
+            # rotated, not "the live file, vanished".
+            self.pending[f.state.key] = f.state.to_json()
 
     def _same_content(self, f: Followed, o: Observed) -> bool:
         """A closed followed file under its inode: still the same file (not a reused inode)?"""
