@@ -133,3 +133,35 @@ outputs:
         except subprocess.TimeoutExpired:
             proc.kill()
         fwd.stop()
+
+
+def test_queued_batches_are_coalesced_into_one_chunk_and_each_acked(tmp_path):
+    import threading
+
+    from shipper.acks import AckTracker
+    from shipper.output_worker import OutputWorker
+    from shipper.plugin import Batch, OutputContext
+    from shipper_plugins.outputs.fluentd import FluentdOutput, FluentdOutputConfig
+
+    fwd = ForwardServer().start()
+    stop = threading.Event()
+    out = FluentdOutput(FluentdOutputConfig(port=fwd.port, name="coalesce", batch_size=12, flush_interval=1),
+                        OutputContext("coalesce", stop, str(tmp_path)))
+    committed: list[dict] = []
+    tracker = AckTracker(committed.append)
+    worker = OutputWorker("coalesce", out, max_batches=16, max_bytes=1 << 20, stop=stop)
+    try:
+        for k in range(5):  # 5 batches of 3 events, queued before the worker runs
+            seq = tracker.register(1, {"pos": k})
+            ev = [{"@timestamp": "2024-05-01T12:00:00Z", "n": k * 3 + j} for j in range(3)]
+            assert worker.put(Batch("s", "audit.x", ev, [f"{k}-{j}" for j in range(3)], 30), tracker, seq, threading.Event())
+        worker.start()
+        assert wait(lambda: len(fwd.records) == 15, 30)
+        assert wait(lambda: tracker.in_flight() == 0, 30)
+        # 12 events fit a chunk: batches 0-3 together, batch 4 alone after flush_interval at the latest.
+        assert len(fwd.chunks) == 2
+        assert [r[2]["n"] for r in fwd.records] == list(range(15))
+        assert committed[-1] == {"pos": 4}
+    finally:
+        worker.close(timeout=5)
+        fwd.stop()
