@@ -174,6 +174,23 @@ def test_a_lower_id_committed_late_is_shipped_once(pg_server, pg_db, tmp_path):
         assert h.ids() == later + held
 
 
+def test_an_id_taken_late_by_an_older_transaction_keeps_the_gap_open(pg_server, pg_db, tmp_path):
+    # R has its transaction id before T, T takes the lower row id, R commits the higher id first.
+    # The snapshot's own xmax would not cover T (it is "latest completed + 1"): T runs unlisted.
+    h = Harness(tmp_path, pg_server.socket_dsn(pg_db), gap_grace=0)
+    with pg_server.connect(pg_db) as r, pg_server.connect(pg_db) as t:
+        r.execute("SELECT txid_current()")
+        held = insert(t)
+        later = insert(r)
+        r.commit()
+        for _ in range(3):
+            h.once()
+        assert h.ids() == later and h.state()["gaps"][0][:2] == [held[0], held[0]]
+        t.commit()
+    h.once()
+    assert h.ids() == later + held and h.state()["gaps"] == []
+
+
 def test_a_rolled_back_id_closes_its_gap_without_a_warning(pg_server, pg_db, tmp_path):
     h = Harness(tmp_path, pg_server.socket_dsn(pg_db), gap_grace=0)
     with pg_server.connect(pg_db) as slow, pg_server.connect(pg_db, autocommit=True) as fast:
