@@ -207,6 +207,24 @@ def test_lifecycle_notify_reload_http_stop_restart(tmp_path, notify):
         status = json.loads(get(f"http://127.0.0.1:{port}/status")[1])
         assert set(status["sources"]) == {"a", "c"}
 
+        # A changed output (fsync on) replaces it; both sources route to it, so both restart from
+        # their checkpoints after delivering what is in flight — a is written to all along.
+        stop_writing.clear()
+        t = threading.Thread(target=writer)
+        t.start()
+        time.sleep(0.3)
+        cfg.write_text(config_text(tmp_path, port, ["a", "c"]).replace("match: \"audit.*\"}", "match: \"audit.*\", fsync: true}"))
+        mark = notify.count()
+        proc.send_signal(signal.SIGHUP)
+        after = notify.wait_for(lambda m: m.get("READY") == "1", since=mark)
+        assert "reload refused" not in after["STATUS"], after
+        time.sleep(0.3)
+        stop_writing.set()
+        t.join()
+        wait_until(lambda: sum(1 for s, _ in shipped(out1) if s == "a") == written["a"], what="a after restart")
+        reloaded = [line for line in err1.read_text().splitlines() if "msg=reloaded" in line]
+        assert "outputs_replaced=stdout" in reloaded[-1] and "sources_restarted=a,c" in reloaded[-1], reloaded
+
         # SIGTERM: exit 0, checkpoints saved at the end of what was shipped.
         mark = notify.count()
         proc.send_signal(signal.SIGTERM)
@@ -297,3 +315,74 @@ def test_wedged_output_stops_watchdog_and_second_signal_exits_at_once(tmp_path, 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+class _GatedOutput:
+    """Stands in for an output plugin: blocks in send() until opened; optionally counts retries."""
+
+    def __init__(self, name: str, retrying: bool):
+        self.name, self.retrying = name, retrying
+        self.gate = threading.Event()
+        self.sent = 0
+
+    def start(self):
+        pass
+
+    def send(self, batch):
+        from shipper import metrics
+
+        while not self.gate.wait(0.05):
+            if self.retrying:
+                metrics.output_retries.labels(self.name).inc()
+        self.sent += len(batch.events)
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("retrying", [False, True])
+def test_liveness_definition(tmp_path, retrying):
+    """Wedged = holding batches with no ack, error or retry for stall_after; idle or retrying is alive."""
+    from shipper.config import load_config
+    from shipper.pipeline import Pipeline
+
+    name = f"gated_{int(retrying)}"
+    write_lines(tmp_path / "a.log", "a", 0, 10)
+    cfg = tmp_path / "shipper.yaml"
+    cfg.write_text(f"state_dir: {tmp_path}/state\nsources:\n"
+                   f"  - {{name: a, type: file, paths: [{tmp_path}/a.log], parser: json, poll_interval: 0.1}}\n"
+                   f"outputs:\n  - {{type: stdout, name: {name}}}\n")
+    p = Pipeline(load_config(cfg))
+    gated = _GatedOutput(name, retrying)
+    p.workers[name].output = gated
+    assert p.stalled(0.5) == []
+    p.start()
+    try:
+        wait_until(lambda: p.workers[name].busy, what="output busy")
+        t0 = time.monotonic()
+        assert p.stalled(0.5, now=t0) == []
+        time.sleep(0.8)
+        found = p.stalled(0.5)
+        if retrying:
+            assert found == [], "an output that keeps retrying is alive"
+        else:
+            assert found and found[0].startswith(f"output {name}: no progress"), found
+            assert p.undelivered_for[name] > 0.5
+        gated.gate.set()
+        wait_until(lambda: gated.sent == 10 and p.runners["a"].tracker.in_flight() == 0, what="delivery")
+        assert p.stalled(0.5) == []
+        time.sleep(0.8)
+        assert p.stalled(0.5) == [], "idle is alive"
+    finally:
+        gated.gate.set()
+        p.stop(5)
+
+
+def test_reload_errors_never_show_secret_values(tmp_path):
+    """A refused reload logs file, line and key, but not a value given for a secret-looking key."""
+    from shipper.reload import redact_problem
+
+    shown = redact_problem("/etc/shipper/shipper.yaml:14: outputs[0].password: Input should be a valid string (got 12345678)")
+    assert "12345678" not in shown and "outputs[0].password" in shown and ":14:" in shown
+    plain = redact_problem("/etc/shipper/shipper.yaml:9: outputs[0].port: Input should be a valid integer (got 'x')")
+    assert plain.endswith("(got 'x')")
