@@ -10,6 +10,7 @@ so a slow scraper never blocks the agent.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -146,7 +147,7 @@ class HttpEndpoint:
                 return self._json(start_response, "200 OK" if ok else "503 Service Unavailable", doc)
             if path == "/status":
                 return self._json(start_response, "200 OK", {
-                    "pid": __import__("os").getpid(), "config": self.pipeline.config.path,
+                    "pid": os.getpid(), "config": self.pipeline.config.path,
                     "sources": source_status(self.pipeline), "outputs": output_health(self.pipeline)})
             return self._json(start_response, "404 Not Found", {"error": "not found", "paths": ["/metrics", "/health", "/status"]})
         except Exception as e:

@@ -187,8 +187,7 @@ class Daemon:
                         self.reload_error = f"http endpoint: {e}"
         else:
             self.reload_error = result.message
-        self.notifier.send("READY=1", f"STATUS={self.summary()}")
-        self.notifier._last_status = self.summary()
+        self.notifier.ready(self.summary())  # READY=1 ends the RELOADING=1 state
 
     def _run_once(self) -> int:
         from shipper.progress import run_progress
