@@ -195,8 +195,10 @@ class Pipeline:
             log.warning("no output matches this tag: its events are counted and not shipped", extra={"tag": tag})
 
     def _start_worker(self, name: str) -> None:
-        self.workers[name].start()
+        # Recorded first: an output whose start() raised has no thread, which /health and the
+        # watchdog then report (its batches wait, unacknowledged, so nothing is lost).
         self.output_started[name] = time.time()
+        self.workers[name].start()
 
     def start(self) -> None:
         for name in self.workers:
