@@ -13,7 +13,8 @@ row came from. Each row's id is its key; the parser makes it `event.id`, the out
 The database down, restarting or refusing connections, a statement timeout, a missing table or
 column: logged once per outage (then a summary a minute), counted in
 shipper_source_errors{kind=...}, retried with exponential backoff; never a crash. With --once
-the source gives up after a few attempts and the run exits non-zero with the error.
+the source gives up at once on a configuration problem (table, column, password, permission) and
+after a few attempts on an unreachable database; the run then exits non-zero with the error.
 The password (password_file, else libpq's own PGPASSWORD / .pgpass) never reaches a log line.
 """
 from __future__ import annotations
@@ -38,6 +39,7 @@ from shipper_plugins.sources.postgres_cursor import IdCursor
 
 STATE_KEY = "cursor"
 ONCE_ATTEMPTS = 3  # --once: a database that stays down is an error, not "nothing to read"
+TRANSIENT = {"connect", "timeout", "query"}  # worth a retry within one --once run; the rest wait for an operator
 
 
 class ColumnNames(StrictModel):
@@ -188,7 +190,7 @@ class PostgresSource(Source):
                 kind, message = self._describe_error(e)
                 metrics.source_errors.labels(self.ctx.name, kind).inc()
                 failures += 1
-                if self.ctx.once and failures >= ONCE_ATTEMPTS:
+                if self.ctx.once and (failures >= ONCE_ATTEMPTS or kind not in TRANSIENT):
                     raise SourceProblem(kind, message) from None
                 self.outage.failure(message, source=self.ctx.name, target=self.target, kind=kind)
                 delay = min(self.config.retry_max, max(1.0, delay * 2))
