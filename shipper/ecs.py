@@ -5,7 +5,8 @@ import csv
 import ipaddress
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from functools import lru_cache
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -25,6 +26,52 @@ def iso_utc(dt: datetime) -> str:
         dt = dt.replace(tzinfo=timezone.utc)
     dt = dt.astimezone(timezone.utc)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+_LOCAL_TS = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
+
+
+class LocalTimeParser:
+    """'YYYY-MM-DD HH:MM:SS' written without a zone, in a configured zone, to ISO 8601 UTC.
+
+    The hot path of every zone-less log: strptime and zoneinfo cost ~10 µs a line, so the UTC
+    offset is computed once per (date, hour) and reused; validity is checked once per date.
+    """
+
+    def __init__(self, zone: "tzinfo"):
+        self.zone = zone
+        self.is_utc = zone.utcoffset(datetime(2000, 1, 1)) == timedelta(0) and zone.utcoffset(datetime(2000, 7, 1)) == timedelta(0)
+        self._hours: dict[str, timedelta | None] = {}
+
+    def __call__(self, s: str) -> str | None:
+        if len(s) != 19 or not _LOCAL_TS.fullmatch(s):
+            return None
+        hour_key = s[:13]
+        offset = self._hours.get(hour_key, _MISSING)
+        if offset is _MISSING:
+            offset = self._offset(s)
+            if len(self._hours) > 10_000:
+                self._hours.clear()
+            self._hours[hour_key] = offset
+        if offset is None:
+            return None
+        if not offset and 0 <= int(s[14:16]) < 60 and 0 <= int(s[17:19]) < 60:
+            return f"{s[:10]}T{s[11:19]}.000Z"
+        try:
+            dt = datetime(int(s[0:4]), int(s[5:7]), int(s[8:10]), int(s[11:13]), int(s[14:16]), int(s[17:19]))
+        except ValueError:
+            return None
+        return (dt - offset).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    def _offset(self, s: str) -> timedelta | None:
+        try:
+            dt = datetime(int(s[0:4]), int(s[5:7]), int(s[8:10]), int(s[11:13]))
+        except ValueError:
+            return None
+        return timedelta(0) if self.is_utc else dt.replace(tzinfo=self.zone).utcoffset()
+
+
+_MISSING = object()
 
 
 def epoch_ms_to_iso(ms: int | float) -> str:
@@ -84,7 +131,18 @@ def clean_ip(value: Any) -> str | None:
     """A valid IP address string, or None. Accepts 'a.b.c.d:port', '[v6]:port' and v4-mapped v6."""
     if value is None:
         return None
-    s = str(value).strip()
+    if isinstance(value, str):
+        return _clean_ip_cached(value)  # audit logs repeat the same few addresses
+    return _clean_ip(str(value))
+
+
+@lru_cache(maxsize=8192)
+def _clean_ip_cached(value: str) -> str | None:
+    return _clean_ip(value)
+
+
+def _clean_ip(value: str) -> str | None:
+    s = value.strip()
     if not s:
         return None
     m = _PORT_SUFFIX.match(s)

@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from shipper.ecs import (
+    ECS_VERSION,
     PARSE_FAILURE, add_related, add_tag, base_event, clean_ip, decode_text, epoch_ms_to_iso, failure_event,
-    iso_utc, load_catalog, now_iso, snake_case, squash_key, unmapped,
+    iso_utc, load_catalog, LocalTimeParser, now_iso, snake_case, squash_key, unmapped,
 )
 from shipper.plugin import Parser
 
@@ -31,8 +32,15 @@ IP = {"ipaddress", "ip", "ipaddressofperforminguser", "performinguserip", "perfo
       "ipofperforminguser", "useripaddress", "clientip", "sourceip", "remoteaddress"}
 CORE = TIMESTAMP | ACTION_TYPE | ACTION | PERFORMER | ROLES | IP
 
-# Documented additional fields that also have a place in ECS.
-PATHS = ("filepath", "folderpath", "applicationpath", "workbookpath", "datasourcepath")
+# Documented additional fields that also have a place in ECS (spelling-blind name → role).
+EXTRA_ROLES = {
+    "username": "x_user_name", "newowner": "x_new_owner", "executionjobuser": "x_job_user", "groupname": "x_group",
+    "filepath": "x_file_path", "folderpath": "x_folder_path", "applicationpath": "x_application_path",
+    "workbookpath": "x_workbook_path", "datasourcepath": "x_datasource_path",
+}
+PATH_ROLES = ("x_file_path", "x_folder_path", "x_application_path", "x_workbook_path", "x_datasource_path")
+CATALOG_EXACT = {(k[0].upper(), k[1].upper()): v for k, v in CATALOG.items()}
+ECS = {"version": ECS_VERSION}
 
 
 class DatameerParser(Parser):
@@ -42,20 +50,17 @@ class DatameerParser(Parser):
     def __init__(self, options=None):
         super().__init__(options)
         self.zone = ZoneInfo(self.options.get("timezone") or "UTC")
-        self._squashed: dict[str, str] = {}
-        self._snake: dict[str, str] = {}
+        self._local_time = LocalTimeParser(self.zone)
+        self._roles: dict[str, tuple[str | None, str]] = {}
 
-    def _squash(self, key: str) -> str:
-        s = self._squashed.get(key)
-        if s is None:
-            s = self._squashed[key] = squash_key(key)
-        return s
-
-    def _snake_of(self, key: str) -> str:
-        s = self._snake.get(key)
-        if s is None:
-            s = self._snake[key] = snake_case(key)
-        return s
+    def _role_of(self, key: str) -> tuple[str | None, str]:
+        """(role, snake_case name) of a key, learned once per spelling: the hot loop is a dict hit."""
+        known = self._roles.get(key)
+        if known is None:
+            sq = squash_key(key)
+            role = _core_name(sq) if sq in CORE else EXTRA_ROLES.get(sq)
+            known = self._roles[key] = (role, snake_case(key))
+        return known
 
     def parse(self, raw: bytes) -> list[dict]:
         start = raw.find(b"{")  # tolerate a Log4j layout prefix before the object
@@ -64,7 +69,7 @@ class DatameerParser(Parser):
                 raise ValueError("no JSON object on the line")
             if b"\x00" in raw:
                 raise ValueError("line holds NUL bytes")
-            doc = orjson.loads(raw[start:])
+            doc = orjson.loads(raw[start:] if start else raw)
             if not isinstance(doc, dict):
                 raise ValueError(f"expected a JSON object, got {type(doc).__name__}")
         except (ValueError, orjson.JSONDecodeError) as e:
@@ -72,86 +77,114 @@ class DatameerParser(Parser):
         return [self._map(doc, raw)]
 
     def _map(self, doc: dict, raw: bytes) -> dict:
+        roles = self._roles
         core: dict[str, Any] = {}
-        extra: dict[str, Any] = {}  # squashed name → (snake name, value)
+        placed: dict[str, Any] = {}  # documented extra fields that also have an ECS place
+        dm: dict[str, Any] = {}
         for key, value in doc.items():
             if value is None:
-                continue
-            sq = self._squash(key)
-            if sq in CORE:
-                core.setdefault(_core_name(sq), value)
+                continue  # "unused fields are set to null"
+            role, snake = roles.get(key) or self._role_of(key)
+            if role is None:
+                dm[snake] = value
+            elif role[0] == "x":  # an extra field with an ECS place: kept under datameer.* too
+                dm[snake] = value
+                placed.setdefault(role, value)
             else:
-                extra[sq] = (self._snake_of(key), value)
+                core.setdefault(role, value)
 
         action_type = _text(core.get("action_type"))
         action = _text(core.get("action"))
-        ev = base_event(self.module, self.dataset, action)
-        dm: dict[str, Any] = {snake: value for snake, value in extra.values()}
+        event: dict[str, Any] = {"kind": "event", "module": "datameer", "dataset": "datameer.useraction"}
+        if action is not None:
+            event["action"] = action
+        ev: dict[str, Any] = {"ecs": ECS, "event": event, "datameer": dm}
         if action_type:
             dm["action_type"] = action_type
-        ev["datameer"] = dm
         problems: list[str] = []
 
         ts = core.get("timestamp")
         iso = self._timestamp(ts) if ts is not None else None
         if iso is None:
             problems.append("missing timestamp" if ts is None else f"unreadable timestamp {ts!r}")
-            ev["@timestamp"] = now_iso()
-        else:
-            ev["@timestamp"] = iso
+            iso = now_iso()
+        ev["@timestamp"] = iso
         if not action_type:
             problems.append("missing action type")
         if not action:
             problems.append("missing action")
 
         user: dict[str, Any] = {}
+        related_users: list[str] = []
         performer = _text(core.get("performing_user"))
         if performer:
             user["name"] = performer
-        roles = _roles(core.get("roles"))
-        if roles:
-            user["roles"] = roles
+            related_users.append(performer)
+        roles_value = core.get("roles")
+        if roles_value is not None:
+            role_list = _roles(roles_value)
+            if role_list:
+                user["roles"] = role_list
+        ip = None
         ip_raw = core.get("ip")
-        ip = clean_ip(ip_raw)
-        if ip:
-            ev["source"] = {"ip": ip}
-        elif ip_raw not in (None, ""):
-            dm["ip_address"] = str(ip_raw)  # not an address: kept, not put in an ip field
+        if ip_raw is not None:
+            ip = clean_ip(ip_raw)
+            if ip:
+                ev["source"] = {"ip": ip}
+            elif ip_raw != "":
+                dm["ip_address"] = str(ip_raw)  # not an address: kept, not put in an ip field
 
-        target_name = _text(extra.get("username", (None, None))[1])
-        if target_name:
-            if action_type and action_type.upper() == "AUTHENTICATION" and "name" not in user:
-                user["name"] = target_name  # the account a login was attempted for
-            else:
-                user.setdefault("target", {})["name"] = target_name
-        new_owner = _text(extra.get("newowner", (None, None))[1])
-        if new_owner:
-            user.setdefault("target", {}).setdefault("name", new_owner)
+        if placed:
+            self._place(ev, placed, user, related_users, action_type)
         if user:
             ev["user"] = user
-        group = _text(extra.get("groupname", (None, None))[1])
-        if group:
-            ev["group"] = {"name": group}
-        for sq in PATHS:
-            path = _text(extra.get(sq, (None, None))[1])
-            if path:
-                ev["file"] = {"path": path}
-                if sq == "folderpath":
-                    ev["file"]["type"] = "dir"
-                break
-        job_user = _text(extra.get("executionjobuser", (None, None))[1])
-        add_related(ev, users=(performer, target_name, new_owner, job_user), ips=(ip,))
+        if related_users or ip:
+            related: dict[str, Any] = {}
+            if related_users:
+                related["user"] = list(dict.fromkeys(related_users))
+            if ip:
+                related["ip"] = [ip]
+            ev["related"] = related
 
-        cls = CATALOG.get(((action_type or "").lower(), (action or "").lower()))
+        cls = CATALOG_EXACT.get((action_type, action)) or CATALOG.get(((action_type or "").lower(), (action or "").lower()))
         if cls is not None:
-            cls.apply(ev)
+            event["category"] = list(cls.category)
+            event["type"] = list(cls.type)
+            if cls.outcome:
+                event["outcome"] = cls.outcome
         elif action_type or action:
             unmapped(ev)
         if problems:
             add_tag(ev, PARSE_FAILURE)
             ev["error"] = {"message": "; ".join(problems)}
-            ev["event"]["original"] = decode_text(raw)
+            event["original"] = decode_text(raw)
         return ev
+
+    @staticmethod
+    def _place(ev: dict, placed: dict, user: dict, related_users: list, action_type: str | None) -> None:
+        """Put documented extra fields where ECS has a place for them."""
+        target_name = _text(placed.get("x_user_name"))
+        if target_name:
+            related_users.append(target_name)
+            if action_type and action_type.upper() == "AUTHENTICATION" and "name" not in user:
+                user["name"] = target_name  # the account a login was attempted for
+            else:
+                user.setdefault("target", {})["name"] = target_name
+        new_owner = _text(placed.get("x_new_owner"))
+        if new_owner:
+            related_users.append(new_owner)
+            user.setdefault("target", {}).setdefault("name", new_owner)
+        job_user = _text(placed.get("x_job_user"))
+        if job_user:
+            related_users.append(job_user)
+        group = _text(placed.get("x_group"))
+        if group:
+            ev["group"] = {"name": group}
+        for role in PATH_ROLES:
+            path = _text(placed.get(role))
+            if path:
+                ev["file"] = {"path": path, "type": "dir"} if role == "x_folder_path" else {"path": path}
+                break
 
     def _timestamp(self, value: Any) -> str | None:
         try:
@@ -165,13 +198,13 @@ class DatameerParser(Parser):
         if not isinstance(value, str):
             return None
         s = value.strip()
+        documented = self._local_time(s)  # the documented form: no zone
+        if documented is not None:
+            return documented
         try:
-            dt = datetime.strptime(s, "%Y-%m-%d %H:%M:%S")  # the documented form: no zone
+            dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
         except ValueError:
-            try:
-                dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
-            except ValueError:
-                return None
+            return None
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=self.zone)
         return iso_utc(dt)
