@@ -72,6 +72,7 @@ class Followed:
     at_eof: bool = False  # no complete line left to read (at most a partial one)
     read_to: int = -1  # the size at the last read that reached the end
     deleted: bool = False
+    had_placeholder: bool = False
 
 
 @dataclass
@@ -136,7 +137,7 @@ class Tailer:
         states, self.seen = load_states(state)
         self.loose: dict[str, Loose] = {s.fid: Loose(s) for s in states}
         self.files: dict[tuple[int, int], Followed] = {}
-        self.pending: dict[str, Any] = {}  # checkpoint-only fragments waiting to be emitted
+        self.pending: dict[str, Any] = {}  # checkpoint-only fragments waiting to be emitted (FileState: as it is then)
         self.first_scan = True
         self.bytes_lost = 0
         self.losses = 0
@@ -200,14 +201,25 @@ class Tailer:
                 # Open but not under any name we watch (deleted, or moved away): read to its end.
                 st = f.fh.stat()
                 f.deleted = st.st_nlink == 0
-                if not f.deleted or f.state is None or not f.at_eof or now - f.active_at < DELETED_GRACE:
+                if f.deleted and f.state is None:
+                    # Deleted before it ever had a complete line.
+                    unread = max(0, st.st_size - f.start)
+                    if unread or f.path == f.family:
+                        self._lost(f.path, unread, "was deleted before it held a complete line" if unread else
+                                   "was rotated away and deleted unseen (more rotations than backups); anything "
+                                   "written to it after the last read is lost, an unknown number of bytes")
+                    self._unfollow(f, keep_loose=False)
+                    self.pending[self._placeholder(f).key] = None
+                    continue
+                if not f.deleted or not f.at_eof or now - f.active_at < DELETED_GRACE:
                     continue
                 # Deleted and read as far as it goes: let it go. Fully read, its state stays as a
                 # tombstone (a compressed copy may appear); a partial last line left is a loss.
             self._unfollow(f)
 
         # 2. loose states: by inode first, then by content
-        for fid, lo in list(self.loose.items()):
+        # Fingerprinted states first: an inode-only placeholder must not take a known file's inode.
+        for fid, lo in sorted(self.loose.items(), key=lambda kv: -kv[1].state.head_len):
             s = lo.state
             o = unmatched.get((s.dev, s.ino))
             if o is not None and not o.gz and self._matches(s, o, by_inode=True):
@@ -252,13 +264,14 @@ class Tailer:
                 self._lost(s.path, unread, "were deleted or rotated away before they could be read")
                 del self.loose[fid]
                 self.pending[s.key] = None
-            elif s.path == s.family and not lo.truncated:
+            elif s.path == s.family:
                 # Last seen as the live file, never seen rotated, now nowhere: it went through
                 # more rotations than there are backups (while stopped, or closed and far
-                # behind). What was written to it after our last look, and any file rotated in
-                # between, is gone; how much cannot be known.
-                self._lost(s.path, 0, "rotated away and deleted before the rest could be read "
-                           "(more rotations than backups); an unknown number of further bytes")
+                # behind), or was truncated in place with no copy. What was written to it after
+                # our last look (and any file rotated in between) is gone; how much is unknown.
+                why = ("was truncated in place and no copy was found" if lo.truncated else
+                       "was rotated away and deleted before the rest could be read (more rotations than backups)")
+                self._lost(s.path, 0, why + "; anything written after the last read is lost, an unknown number of bytes")
                 del self.loose[fid]
                 self.pending[s.key] = None
             else:
@@ -280,7 +293,7 @@ class Tailer:
             f.state.path = new_path
             # Persisted (after the batches already read from it): a restart must know it was
             # rotated, not "the live file, vanished".
-            self.pending[f.state.key] = f.state.to_json()
+            self.pending[f.state.key] = f.state
 
     def _same_content(self, f: Followed, o: Observed) -> bool:
         """A closed followed file under its inode: still the same file (not a reused inode)?"""
@@ -379,10 +392,17 @@ class Tailer:
         s.path = o.path
         f = Followed(o.path, s.family, o.st.st_dev, o.st.st_ino, o.gz, state=s, size=o.st.st_size,
                      mtime_ns=o.st.st_mtime_ns)
+        if s.head_len == 0:  # a placeholder: the file had no identity yet
+            if moved:
+                return  # not matched by content
+            f.state, f.start, f.had_placeholder = None, s.offset, True
+            self.files[(f.dev, f.ino)] = f
+            self._identify(f)
+            return
         self._load_tail(f)
         self.files[(f.dev, f.ino)] = f
         if moved:
-            self.pending[s.key] = s.to_json()
+            self.pending[s.key] = s
 
     def _load_tail(self, f: Followed) -> None:
         s = f.state
@@ -406,7 +426,16 @@ class Tailer:
             except OSError:
                 return
         self.files[(f.dev, f.ino)] = f
-        self._identify(f)
+        if not self._identify(f):
+            # No identity yet: a placeholder keyed by inode, so that a restart still knows
+            # this file was the live one (and can say so if it vanishes unread).
+            ph = self._placeholder(f)
+            self.pending[ph.key] = ph
+
+    @staticmethod
+    def _placeholder(f: Followed) -> FileState:
+        return FileState(fid=f"i{f.dev}-{f.ino}", dev=f.dev, ino=f.ino, head_len=0, head=digest(b""),
+                         offset=f.start, mark="", path=f.path, family=f.family, size=f.start, gz=f.gz)
 
     def _identify(self, f: Followed) -> bool:
         """Give a new file its identity once it has a head. False if it has none yet."""
@@ -429,11 +458,12 @@ class Tailer:
             elif len(back) == start:
                 start = 0  # no line was complete at the first look: the first line is read whole
         fid = file_id(f.dev, f.ino, head)
+        self.pending[self._placeholder(f).key] = None  # the inode-only placeholder, if any
         f.state = FileState(fid=fid, dev=f.dev, ino=f.ino, head_len=len(head), head=digest(head),
                             offset=start, mark="", path=f.path, family=f.family, size=f.size, gz=f.gz)
         self._load_tail(f)
         f.state.mark = digest(f.tail) if start else ""
-        self.pending[f.state.key] = f.state.to_json()
+        self.pending[f.state.key] = f.state
         return True
 
     def _unfollow(self, f: Followed, keep_loose: bool = True) -> None:
@@ -522,7 +552,9 @@ class Tailer:
 
     def flush(self, emit: Callable[[Chunk], None]) -> None:
         if self.pending:
-            frag, self.pending = self.pending, {}
+            # States are serialised now, not when queued: a later batch may have moved them.
+            frag = {k: (v.to_json() if isinstance(v, FileState) else v) for k, v in self.pending.items()}
+            self.pending = {}
             emit(Chunk([], [], None, frag, 0, None))
 
     def _read_file(self, f: Followed, emit, stop) -> bool:
