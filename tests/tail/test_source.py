@@ -1,0 +1,69 @@
+"""The `file` source through the real pipeline: `shipper run --once` and `shipper check`."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def run(args, cfg):
+    return subprocess.run([sys.executable, "-m", "shipper.cli", *args, "-c", str(cfg)], capture_output=True,
+                          timeout=120)
+
+
+def test_once_ships_rotated_backups_flags_cut_lines_and_checks(tmp_path, assert_ecs):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "app.log").write_text('{"seq":1}\n')
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"""
+state_dir: {tmp_path}/state
+sources:
+  - name: app
+    type: file
+    paths: ["{logs}/*.log"]
+    exclude: ["skip*"]
+    parser: json
+    max_line_bytes: 64
+    encoding: latin-1
+outputs:
+  - type: stdout
+""")
+    (logs / "skip.log").write_text('{"seq":99}\n')
+    res = run(["run", "--once"], cfg)
+    assert res.returncode == 0, res.stderr.decode()
+    first = [json.loads(x) for x in res.stdout.splitlines()]
+    assert [e["json"]["seq"] for e in first] == [1]
+    assert first[0]["log"]["file"]["path"] == str(logs / "app.log")
+    assert_ecs(first[0], "json")
+    # rotated while stopped; a long line; a latin-1 byte
+    (logs / "app.log").rename(logs / "app.log.1")
+    with open(logs / "app.log.1", "ab") as f:
+        f.write(b'{"seq":2}\n')
+    (logs / "app.log").write_bytes(b'{"seq":3,"name":"J\xfcrgen"}\n{"seq":4,"pad":"' + b"x" * 100 + b'"}\n')
+    res = run(["run", "--once"], cfg)
+    assert res.returncode == 0, res.stderr.decode()
+    events = [json.loads(x) for x in res.stdout.splitlines()]
+    good = [e for e in events if "json" in e]
+    assert [e["json"]["seq"] for e in good] == [2, 3]
+    assert good[1]["json"]["name"] == "Jürgen"
+    cut = [e for e in events if "_line_truncated" in e.get("tags", [])]
+    assert len(cut) == 2 and all("_parse_failure" in e["tags"] for e in cut)
+    check = run(["check"], cfg)
+    assert check.returncode == 0
+    assert str(logs / "app.log") in check.stdout.decode() and "app.log.1" in check.stdout.decode()
+    assert "skip.log" not in check.stdout.decode()
+
+
+def test_utf16_is_rejected_with_the_key(tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"""
+state_dir: {tmp_path}/state
+sources:
+  - {{name: app, type: file, paths: [a.log], parser: json, encoding: utf-16}}
+outputs:
+  - type: stdout
+""")
+    res = run(["check"], cfg)
+    assert res.returncode == 2
+    assert b"encoding" in res.stderr
