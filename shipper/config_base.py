@@ -23,6 +23,10 @@ class SourceConfig(StrictModel):
     tags: list[str] = []  # added to every event's `tags`
     preserve_original_event: bool = False  # keep `event.original` on every event
     batch_size: int = Field(default=1000, ge=1, le=100_000)
+    # Vendor ids (Posit entry_id, Cloudera id, Databricks logId) are only unique per installation:
+    # the stable id (Elasticsearch _id) hashes them with this. Default: the source's name. Give two
+    # sources the same namespace when they read the same installation's events (dedupe across them).
+    id_namespace: str | None = None
 
     @field_validator("name")
     @classmethod

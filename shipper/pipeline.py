@@ -6,6 +6,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any, Callable
 
 from shipper import __version__, metrics, registry
@@ -26,6 +27,38 @@ def stable_id(source: str, key: str, index: int) -> str:
     return hashlib.blake2b(f"{source}\0{key}\0{index}".encode(), digest_size=16).hexdigest()
 
 
+def vendor_stable_id(namespace: str, vendor_id: str) -> str:
+    """Id of an event with a vendor id, scoped so two installations' id 42 never collide."""
+    return hashlib.blake2b(f"{namespace}\0{vendor_id}".encode(), digest_size=16).hexdigest()
+
+
+class LazyIds(Sequence[str]):
+    """The stable ids of a batch, hashed only if an output asks (Elasticsearch does; stdout does not)."""
+
+    __slots__ = ("_parts", "_source", "_namespace", "_ids")
+
+    def __init__(self, parts: list, source: str, namespace: str):
+        self._parts = parts  # per event: the vendor id (str), or (record key, index in record)
+        self._source = source
+        self._namespace = namespace
+        self._ids: list[str] | None = None
+
+    def _all(self) -> list[str]:
+        if self._ids is None:
+            src, ns = self._source, self._namespace
+            self._ids = [vendor_stable_id(ns, p) if isinstance(p, str) else stable_id(src, p[0], p[1]) for p in self._parts]
+        return self._ids
+
+    def __getitem__(self, i):
+        return self._all()[i]
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def __iter__(self):
+        return iter(self._all())
+
+
 class EventBuilder:
     """Runs a source's parser over a raw batch and adds what every event carries."""
 
@@ -37,6 +70,7 @@ class EventBuilder:
         self.agent = {"type": "shipper", "version": __version__}
         self.extra_tags = list(cfg.tags)
         self.preserve_original = cfg.preserve_original_event
+        self.id_namespace = cfg.id_namespace or cfg.name
         self._m_read = metrics.events_read.labels(cfg.name)
         self._m_bytes = metrics.bytes_read.labels(cfg.name)
         self._m_fail = metrics.parse_failures.labels(cfg.name)
@@ -54,42 +88,42 @@ class EventBuilder:
                     out.append([failure_event(raw, f"parser {type(e).__name__}: {e}", self.parser.module, self.parser.dataset)])
             return out
 
-    def build(self, raw: RawBatch) -> tuple[list[dict], list[str]]:
+    def build(self, raw: RawBatch) -> tuple[list[dict], LazyIds]:
         parsed = self._parse_guarded(raw.records)
         events: list[dict] = []
-        ids: list[str] = []
+        id_parts: list = []
         meta = raw.meta
         flags = raw.flags
+        keys = raw.keys
+        agent = self.agent
+        host_name = self.host
+        extra_tags = self.extra_tags
         failures = unmapped = 0
         for rec_i, evs in enumerate(parsed):
-            key = raw.keys[rec_i]
             rec_flags = flags[rec_i] if flags else ()
             for j, ev in enumerate(evs):
-                if rec_flags:
-                    have = ev.get("tags") or []
-                    ev["tags"] = have + [t for t in rec_flags if t not in have]
                 host = ev.get("host")
                 if host is None:
-                    ev["host"] = {"name": self.host}
+                    ev["host"] = {"name": host_name}
                 elif "name" not in host:
-                    host["name"] = self.host
-                ev["agent"] = self.agent
+                    host["name"] = host_name
+                ev["agent"] = agent
                 if meta:
                     for k, v in meta.items():
                         cur = ev.get(k)
                         ev[k] = {**v, **cur} if isinstance(cur, dict) and isinstance(v, dict) else v
                 tags = ev.get("tags")
-                if tags:
+                if tags or rec_flags or extra_tags:
+                    tags = _merge_tags(tags, rec_flags, extra_tags)
+                    ev["tags"] = tags
                     if PARSE_FAILURE in tags:
                         failures += 1
                     if UNMAPPED_ACTION in tags:
                         unmapped += 1
-                if self.extra_tags:
-                    ev["tags"] = (tags or []) + [t for t in self.extra_tags if t not in (tags or ())]
                 if self.preserve_original:
                     ev["event"].setdefault("original", decode_text(raw.records[rec_i]))
                 vendor_id = ev["event"].get("id")
-                ids.append(vendor_id if vendor_id else stable_id(self.source, key, j))
+                id_parts.append(vendor_id if vendor_id else (keys[rec_i], j))
                 events.append(ev)
         self._m_read.inc(len(events))
         self._m_bytes.inc(raw.nbytes)
@@ -97,7 +131,16 @@ class EventBuilder:
             self._m_fail.inc(failures)
         if unmapped:
             self._m_unmapped.inc(unmapped)
-        return events, ids
+        return events, LazyIds(id_parts, self.source, self.id_namespace)
+
+
+def _merge_tags(tags: list | None, *more) -> list:
+    out = list(tags or ())
+    for group in more:
+        for t in group:
+            if t not in out:
+                out.append(t)
+    return out
 
 
 class SourceRunner:

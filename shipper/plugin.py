@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from shipper.config_base import OutputConfig, SourceConfig
 
@@ -38,7 +38,7 @@ class Batch:
     source: str
     tag: str
     events: list[dict]
-    ids: list[str]  # stable id per event (vendor id, or a hash of source + position)
+    ids: Sequence[str]  # stable id per event (hash of namespace + vendor id, or of source + position)
     nbytes: int
     seq: int = 0
     pending: int = 0  # outputs that still have to acknowledge
