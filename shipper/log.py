@@ -60,13 +60,13 @@ class Throttled:
         self._count = 0
         self._last = 0.0
 
-    def failure(self, msg: str, **fields) -> None:
+    def failure(self, msg: str, _exc_info: BaseException | None = None, **fields) -> None:
         now = time.monotonic()
         with self._lock:
             self._count += 1
             if not self._failing:
                 self._failing, self._last = True, now
-                self.logger.warning(msg, extra=fields)
+                self.logger.warning(msg, extra=fields, exc_info=_exc_info)
             elif now - self._last >= self.interval:
                 self.logger.warning(f"still failing: {msg}", extra={**fields, "failures": self._count})
                 self._last = now

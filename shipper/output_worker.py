@@ -7,6 +7,7 @@ import time
 from collections import deque
 
 from shipper import metrics
+from shipper.log import Throttled
 from shipper.acks import AckTracker
 from shipper.plugin import Batch, Output, Stopping
 
@@ -26,6 +27,7 @@ class OutputWorker:
         self._bytes = 0
         self._cond = threading.Condition()
         self._closed = False
+        self._failures = Throttled(log)
         self._thread = threading.Thread(target=self._run, name=f"output-{name}", daemon=True)
         self.last_success: float | None = None
         self.last_error: str | None = None
@@ -86,7 +88,9 @@ class OutputWorker:
             except Exception as e:  # an output bug must not kill the thread silently
                 self.last_error = f"{type(e).__name__}: {e}"
                 metrics.output_errors.labels(self.name).inc()
-                log.exception("output failed to deliver a batch; retrying", extra={"output": self.name})
+                # First failure with its traceback, then a summary a minute: no log storm.
+                self._failures.failure("output failed to deliver a batch; retrying", output=self.name,
+                                       error=self.last_error, _exc_info=e)
                 if self.stop.wait(1.0):
                     return
                 continue
@@ -101,6 +105,7 @@ class OutputWorker:
                 self._cond.notify_all()
             self.last_success = time.time()
             self._m_last.set(self.last_success)
+            self._failures.recovered("output delivers again", output=self.name)
             for done, tracker, seq in group:
                 self._m_shipped.inc(len(done.events))
                 tracker.ack(seq)
