@@ -166,8 +166,8 @@ class _Handler(socketserver.BaseRequestHandler):
             return True
         if peer.mode == "delay_ack":
             time.sleep(peer.ack_delay)
+        peer.acks += 1  # counted before it is sent: a test reads it as soon as the client has the ack
         sock.sendall(msgpack.packb({"ack": chunk}))
-        peer.acks += 1
         return True
 
 
