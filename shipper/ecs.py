@@ -25,6 +25,8 @@ def iso_utc(dt: datetime) -> str:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     dt = dt.astimezone(timezone.utc)
+    if dt.year >= 1000:  # isoformat is ~2x faster than strftime; same text for 4-digit years
+        return dt.isoformat(timespec="milliseconds")[:23] + "Z"
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
@@ -42,8 +44,20 @@ class LocalTimeParser:
         self.zone = zone
         self.is_utc = zone.utcoffset(datetime(2000, 1, 1)) == timedelta(0) and zone.utcoffset(datetime(2000, 7, 1)) == timedelta(0)
         self._hours: dict[str, timedelta | None] = {}
+        self._seen: dict[str, str | None] = {}  # whole stamps: lines of a busy second share theirs
 
     def __call__(self, s: str) -> str | None:
+        try:
+            return self._seen[s]
+        except KeyError:
+            pass
+        out = self._convert(s)
+        if len(self._seen) >= 4096:
+            self._seen.clear()
+        self._seen[s] = out
+        return out
+
+    def _convert(self, s: str) -> str | None:
         if len(s) != 19 or not _LOCAL_TS.fullmatch(s):
             return None
         hour_key = s[:13]

@@ -35,18 +35,23 @@ def vendor_stable_id(namespace: str, vendor_id: str) -> str:
 class LazyIds(Sequence[str]):
     """The stable ids of a batch, hashed only if an output asks (Elasticsearch does; stdout does not)."""
 
-    __slots__ = ("_parts", "_source", "_namespace", "_ids")
+    __slots__ = ("_parts", "_keys", "_source", "_namespace", "_ids")
 
-    def __init__(self, parts: list, source: str, namespace: str):
-        self._parts = parts  # per event: the vendor id (str), or (record key, index in record)
+    def __init__(self, parts: list, source: str, namespace: str, keys: Sequence[str] | None = None):
+        # Per event: the vendor id (str), or (record key, index in record), or None for the only
+        # event of record i (its key is keys[i]: batches where every record gave one event).
+        self._parts = parts
+        self._keys = keys
         self._source = source
         self._namespace = namespace
         self._ids: list[str] | None = None
 
     def _all(self) -> list[str]:
         if self._ids is None:
-            src, ns = self._source, self._namespace
-            self._ids = [vendor_stable_id(ns, p) if isinstance(p, str) else stable_id(src, p[0], p[1]) for p in self._parts]
+            src, ns, keys = self._source, self._namespace, self._keys
+            self._ids = [vendor_stable_id(ns, p) if isinstance(p, str)
+                         else stable_id(src, keys[i], 0) if p is None else stable_id(src, p[0], p[1])
+                         for i, p in enumerate(self._parts)]
         return self._ids
 
     def __getitem__(self, i):
@@ -67,6 +72,7 @@ class EventBuilder:
         self.parser = parser
         self.source = cfg.name
         self.host = host_name
+        self._host = {"name": host_name}  # shared by the events that carry no host of their own
         self.agent = {"type": "shipper", "version": __version__}
         self.extra_tags = list(cfg.tags)
         self.preserve_original = cfg.preserve_original_event
@@ -89,49 +95,68 @@ class EventBuilder:
             return out
 
     def build(self, raw: RawBatch) -> tuple[list[dict], LazyIds]:
+        """The batch's events, with host, agent, the source's meta and tags added, and their ids.
+
+        The hot path of every event: one pass, shared dicts for what every event carries the same
+        (agent, host; outputs never mutate events), no tuple per event when each record gave one.
+        """
         parsed = self._parse_guarded(raw.records)
-        events: list[dict] = []
-        id_parts: list = []
-        meta = raw.meta
+        meta_items = list(raw.meta.items()) if raw.meta else ()
         flags = raw.flags
         keys = raw.keys
         agent = self.agent
         host_name = self.host
+        host_default = self._host
         extra_tags = self.extra_tags
+        preserve = self.preserve_original
+        one_each = all(len(evs) == 1 for evs in parsed)
+        events: list[dict] = [evs[0] for evs in parsed] if one_each else [ev for evs in parsed for ev in evs]
+        id_parts: list = []
+        append_id = id_parts.append
         failures = unmapped = 0
-        for rec_i, evs in enumerate(parsed):
+        rec_i, j, left = -1, 0, 0  # record of the current event, its index in the record, events left in it
+        for ev in events:
+            if one_each:
+                rec_i += 1
+            else:
+                while not left:
+                    rec_i += 1
+                    left = len(parsed[rec_i])
+                    j = 0
+            host = ev.get("host")
+            if host is None:
+                ev["host"] = host_default
+            elif "name" not in host:
+                host["name"] = host_name
+            ev["agent"] = agent
+            for k, v in meta_items:
+                cur = ev.get(k)
+                ev[k] = {**v, **cur} if isinstance(cur, dict) and isinstance(v, dict) else v
+            tags = ev.get("tags")
             rec_flags = flags[rec_i] if flags else ()
-            for j, ev in enumerate(evs):
-                host = ev.get("host")
-                if host is None:
-                    ev["host"] = {"name": host_name}
-                elif "name" not in host:
-                    host["name"] = host_name
-                ev["agent"] = agent
-                if meta:
-                    for k, v in meta.items():
-                        cur = ev.get(k)
-                        ev[k] = {**v, **cur} if isinstance(cur, dict) and isinstance(v, dict) else v
-                tags = ev.get("tags")
-                if tags or rec_flags or extra_tags:
-                    tags = _merge_tags(tags, rec_flags, extra_tags)
-                    ev["tags"] = tags
-                    if PARSE_FAILURE in tags:
-                        failures += 1
-                    if UNMAPPED_ACTION in tags:
-                        unmapped += 1
-                if self.preserve_original:
-                    ev["event"].setdefault("original", decode_text(raw.records[rec_i]))
-                vendor_id = ev["event"].get("id")
-                id_parts.append(vendor_id if vendor_id else (keys[rec_i], j))
-                events.append(ev)
+            if tags or rec_flags or extra_tags:
+                tags = _merge_tags(tags, rec_flags, extra_tags)
+                ev["tags"] = tags
+                if PARSE_FAILURE in tags:
+                    failures += 1
+                if UNMAPPED_ACTION in tags:
+                    unmapped += 1
+            if preserve:
+                ev["event"].setdefault("original", decode_text(raw.records[rec_i]))
+            vendor_id = ev["event"].get("id")
+            if one_each:
+                append_id(vendor_id or None)
+            else:
+                append_id(vendor_id or (keys[rec_i], j))
+                j += 1
+                left -= 1
         self._m_read.inc(len(events))
         self._m_bytes.inc(raw.nbytes)
         if failures:
             self._m_fail.inc(failures)
         if unmapped:
             self._m_unmapped.inc(unmapped)
-        return events, LazyIds(id_parts, self.source, self.id_namespace)
+        return events, LazyIds(id_parts, self.source, self.id_namespace, keys)
 
 
 def _merge_tags(tags: list | None, *more) -> list:
