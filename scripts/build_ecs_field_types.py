@@ -21,7 +21,6 @@ TARGET = REPO / "shipper" / "ecs_field_types.yml"
 
 # The product namespaces shipper's parsers write (free-form vendor maps → `flattened`). Data, not
 # code: a new product adds its namespace here or in the output's `flattened_namespaces`.
-VENDOR_NAMESPACES = ["datameer", "posit_connect", "databricks", "cloudera_ai", "puppet_enterprise"]
 
 
 def field_entry(spec: dict) -> object:
@@ -50,7 +49,7 @@ def main(argv: list[str]) -> int:
         "# Elastic Common Schema, Copyright 2018-2021 Elasticsearch B.V., Apache License 2.0.\n"
     )
     doc = {"ecs_version": "9.4.0",
-           "vendor_namespaces": VENDOR_NAMESPACES, "fields": fields}
+           "fields": fields}
     TARGET.write_text(header + yaml.safe_dump(doc, sort_keys=False, width=200), encoding="utf-8")
     print(f"{TARGET}: {len(fields)} fields")
     return 0

@@ -71,8 +71,14 @@ def index_patterns(cfg) -> list[str]:
 
 
 def flattened_namespaces(cfg) -> list[str]:
-    return list(cfg.flattened_namespaces if cfg.flattened_namespaces is not None
-                else ecs_field_types()["vendor_namespaces"])
+    """The vendor namespaces to map `flattened`: by default each installed parser's `module`, so a
+    third-party parser's namespace is covered too and the core names no product."""
+    if cfg.flattened_namespaces is not None:
+        return list(cfg.flattened_namespaces)
+    from shipper import registry
+
+    modules = {getattr(registry.load("parser", name), "module", "") for name in registry.names("parser")}
+    return sorted(m for m in modules if m)
 
 
 def templates(cfg) -> dict[str, dict]:

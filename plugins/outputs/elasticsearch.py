@@ -57,7 +57,7 @@ class ElasticsearchOutputConfig(OutputConfig):
     backoff_max: float = Field(default=30.0, gt=0)
     # Used by `shipper setup elasticsearch`:
     template_name: str = "shipper"
-    flattened_namespaces: list[str] | None = None  # default: the product namespaces in shipper's ECS data
+    flattened_namespaces: list[str] | None = None  # default: every installed parser's module
 
     @field_validator("namespace")
     @classmethod
