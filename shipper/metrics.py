@@ -19,6 +19,7 @@ in_flight_batches = Gauge("shipper_in_flight_batches", "Batches queued or being 
 in_flight_bytes = Gauge("shipper_in_flight_bytes", "Bytes queued or being sent", ["output"], registry=REGISTRY)
 last_success = Gauge("shipper_output_last_success_timestamp", "Unix time of the last delivered batch", ["output"], registry=REGISTRY)
 lines_truncated = Counter("shipper_lines_truncated", "Lines cut at max_line_bytes", ["source"], registry=REGISTRY)
+losses = Counter("shipper_losses", "Times data was deleted or truncated before it was read (also when the amount is unknown)", ["source"], registry=REGISTRY)
 bytes_lost = Counter("shipper_bytes_lost", "Bytes deleted or truncated before they could be read", ["source"], registry=REGISTRY)
 rotations = Counter("shipper_rotations_followed", "File rotations followed", ["source"], registry=REGISTRY)
 lag_bytes = Gauge("shipper_file_lag_bytes", "Bytes of a followed file not yet read", ["source", "path"], registry=REGISTRY)

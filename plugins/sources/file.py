@@ -50,6 +50,7 @@ class FileSource(Source):
         log = ctx.logger
         name = config.name
         self._m_lost = metrics.bytes_lost.labels(name)
+        self._m_losses = metrics.losses.labels(name)
         self._m_rot = metrics.rotations.labels(name)
         self._m_cut = metrics.lines_truncated.labels(name)
         self._lag_paths: set[str] = set()
@@ -58,10 +59,15 @@ class FileSource(Source):
             config.paths, config.exclude, self.base_dir, dict(ctx.state),
             read_from=config.read_from, max_line_bytes=config.max_line_bytes,
             close_inactive=config.close_inactive, batch_lines=config.batch_size, logger=log,
-            on_loss=lambda path, n: self._m_lost.inc(n), on_rotation=self._m_rot.inc,
+            on_loss=self._count_loss, on_rotation=self._m_rot.inc,
             on_cut=self._m_cut.inc,
         )
         self._transcode = config.encoding not in ("utf-8", "ascii")
+
+    def _count_loss(self, path: str, nbytes: int) -> None:
+        # A loss of unknown size counts 0 bytes, so it needs its own counter to be seen.
+        self._m_losses.inc()
+        self._m_lost.inc(nbytes)
 
     def describe(self) -> list[str]:
         lines = []
@@ -74,7 +80,7 @@ class FileSource(Source):
     def status(self) -> dict:
         files = self.tailer.status()  # a snapshot; no lock, so it answers during backpressure
         return {"files": files, "lag_bytes": sum(f["lag"] for f in files),
-                "bytes_lost": self.tailer.bytes_lost, "rotations": self.tailer.rotations}
+                "bytes_lost": self.tailer.bytes_lost, "losses": self.tailer.losses, "rotations": self.tailer.rotations}
 
     def _emit(self, chunk: Chunk) -> None:
         records = chunk.records

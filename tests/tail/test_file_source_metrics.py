@@ -1,0 +1,47 @@
+"""The file source makes every loss visible in its metrics, even one whose size is unknown."""
+from __future__ import annotations
+
+import os
+import threading
+
+from shipper import metrics
+from shipper.plugin import SourceContext
+from shipper_plugins.sources.file import FileSource, FileSourceConfig
+
+
+def run_once(log, state: dict, tmp_path) -> list[bytes]:
+    got: list[bytes] = []
+
+    def emit(batch):
+        got.extend(batch.records)
+        for k, v in batch.checkpoint.items():  # acknowledged at once
+            if v is None:
+                state.pop(k, None)
+            else:
+                state[k] = v
+
+    cfg = FileSourceConfig(name="m", type="file", paths=[str(log)], parser="json")
+    ctx = SourceContext(name="m", emit=emit, stop=threading.Event(), once=True, state=dict(state),
+                        state_dir=str(tmp_path), extra={"base_dir": str(tmp_path)})
+    src = FileSource(cfg, ctx)
+    src.run()
+    src.close()
+    return got
+
+
+def sample(name: str) -> float:
+    return metrics.REGISTRY.get_sample_value(name, {"source": "m"}) or 0.0
+
+
+def test_truncation_before_a_read_is_counted(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_bytes(b"one\ntwo\nunfin")
+    state: dict = {}
+    before_losses, before_bytes = sample("shipper_losses_total"), sample("shipper_bytes_lost_total")
+    assert run_once(log, state, tmp_path) == [b"one", b"two"]
+    os.truncate(log, 0)  # truncated in place with no copy: the partial line was never readable
+    with open(log, "ab") as f:
+        f.write(b"three\n")
+    assert run_once(log, state, tmp_path) == [b"three"]
+    assert sample("shipper_losses_total") == before_losses + 1
+    assert sample("shipper_bytes_lost_total") == before_bytes + len(b"unfin")
