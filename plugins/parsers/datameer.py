@@ -52,6 +52,8 @@ class DatameerParser(Parser):
         self.zone = ZoneInfo(self.options.get("timezone") or "UTC")
         self._local_time = LocalTimeParser(self.zone)
         self._roles: dict[str, tuple[str | None, str]] = {}
+        self._plans: dict[tuple, tuple[list, list, list]] = {}
+        self._stamps: dict[str, str | None] = {}  # timestamp text → ISO (lines of a second share it)
 
     def _role_of(self, key: str) -> tuple[str | None, str]:
         """(role, snake_case name) of a key, learned once per spelling: the hot loop is a dict hit."""
@@ -76,22 +78,39 @@ class DatameerParser(Parser):
             return [_failure(raw, f"not a Datameer JSON record: {e}")]
         return [self._map(doc, raw)]
 
-    def _map(self, doc: dict, raw: bytes) -> dict:
-        roles = self._roles
-        core: dict[str, Any] = {}
-        placed: dict[str, Any] = {}  # documented extra fields that also have an ECS place
-        dm: dict[str, Any] = {}
-        for key, value in doc.items():
-            if value is None:
-                continue  # "unused fields are set to null"
-            role, snake = roles.get(key) or self._role_of(key)
+    def _plan(self, keys: tuple) -> tuple[list, list, list]:
+        """For one key set (in order): (role, key) of the core fields, (key, snake) of what goes under
+        datameer.* and (role, key) of the extra fields with an ECS place. A Datameer log has a few
+        dozen key sets (one per action), so the per-key decisions are made once per set."""
+        core, dm, placed = [], [], []
+        for key in keys:
+            role, snake = self._role_of(key)
             if role is None:
-                dm[snake] = value
+                dm.append((key, snake))
             elif role[0] == "x":  # an extra field with an ECS place: kept under datameer.* too
-                dm[snake] = value
-                placed.setdefault(role, value)
+                dm.append((key, snake))
+                placed.append((role, key))
             else:
-                core.setdefault(role, value)
+                core.append((role, key))
+        plan = (core, dm, placed)
+        if len(self._plans) < 4096:  # bounded against hostile input
+            self._plans[keys] = plan
+        return plan
+
+    def _map(self, doc: dict, raw: bytes) -> dict:
+        keys = tuple(doc)
+        plan = self._plans.get(keys) or self._plan(keys)
+        core: dict[str, Any] = {}
+        for role, key in plan[0]:
+            v = doc[key]
+            if v is not None and role not in core:  # "unused fields are set to null"
+                core[role] = v
+        dm: dict[str, Any] = {snake: v for key, snake in plan[1] if (v := doc[key]) is not None}
+        placed: dict[str, Any] = {}  # documented extra fields that also have an ECS place
+        for role, key in plan[2]:
+            v = doc[key]
+            if v is not None and role not in placed:
+                placed[role] = v
 
         action_type = _text(core.get("action_type"))
         action = _text(core.get("action"))
@@ -104,7 +123,15 @@ class DatameerParser(Parser):
         problems: list[str] = []
 
         ts = core.get("timestamp")
-        iso = self._timestamp(ts) if ts is not None else None
+        if ts.__class__ is str:
+            iso = self._stamps.get(ts)
+            if iso is None:
+                iso = self._timestamp(ts)
+                if len(self._stamps) >= 4096:
+                    self._stamps.clear()
+                self._stamps[ts] = iso
+        else:
+            iso = self._timestamp(ts) if ts is not None else None
         if iso is None:
             problems.append("missing timestamp" if ts is None else f"unreadable timestamp {ts!r}")
             iso = now_iso()
@@ -141,7 +168,7 @@ class DatameerParser(Parser):
         if related_users or ip:
             related: dict[str, Any] = {}
             if related_users:
-                related["user"] = list(dict.fromkeys(related_users))
+                related["user"] = related_users if len(related_users) == 1 else list(dict.fromkeys(related_users))
             if ip:
                 related["ip"] = [ip]
             ev["related"] = related
@@ -163,25 +190,28 @@ class DatameerParser(Parser):
     @staticmethod
     def _place(ev: dict, placed: dict, user: dict, related_users: list, action_type: str | None) -> None:
         """Put documented extra fields where ECS has a place for them."""
-        target_name = _text(placed.get("x_user_name"))
+        # Most lines carry one or two of these: test presence first, convert only what is there.
+        target_name = _text(placed["x_user_name"]) if "x_user_name" in placed else None
         if target_name:
             related_users.append(target_name)
             if action_type and action_type.upper() == "AUTHENTICATION" and "name" not in user:
                 user["name"] = target_name  # the account a login was attempted for
             else:
                 user.setdefault("target", {})["name"] = target_name
-        new_owner = _text(placed.get("x_new_owner"))
+        new_owner = _text(placed["x_new_owner"]) if "x_new_owner" in placed else None
         if new_owner:
             related_users.append(new_owner)
             user.setdefault("target", {}).setdefault("name", new_owner)
-        job_user = _text(placed.get("x_job_user"))
+        job_user = _text(placed["x_job_user"]) if "x_job_user" in placed else None
         if job_user:
             related_users.append(job_user)
-        group = _text(placed.get("x_group"))
+        group = _text(placed["x_group"]) if "x_group" in placed else None
         if group:
             ev["group"] = {"name": group}
         for role in PATH_ROLES:
-            path = _text(placed.get(role))
+            if role not in placed:
+                continue
+            path = _text(placed[role])
             if path:
                 ev["file"] = {"path": path, "type": "dir"} if role == "x_folder_path" else {"path": path}
                 break
