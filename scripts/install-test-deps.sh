@@ -5,7 +5,7 @@ set -euo pipefail
 need=()
 [ -f /usr/share/java/log4j-1.2.jar ] || need+=(liblog4j1.2-java)
 [ -f /usr/share/java/log4j-core.jar ] || need+=(liblog4j2-java)
-command -v logrotate >/dev/null || need+=(logrotate)
+[ -x /usr/sbin/logrotate ] || need+=(logrotate)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v javac >/dev/null || need+=(default-jdk-headless)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
@@ -17,4 +17,9 @@ if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+# The binaries may be there without the package's `postgres` user (e.g. copied into an image).
+if ! id postgres >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO useradd --system --home-dir /var/lib/postgresql --shell /bin/sh postgres
 fi
