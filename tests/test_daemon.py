@@ -97,7 +97,7 @@ def shipped(out: Path) -> list[tuple[str, int]]:
     got = []
     for line in out.read_bytes().splitlines():
         ev = orjson.loads(line)
-        got.append((ev["json"]["src"], ev["json"]["n"]))
+        got.append((ev["generic"]["src"], ev["generic"]["n"]))
     return got
 
 
@@ -304,7 +304,7 @@ def test_wedged_output_stops_watchdog_and_second_signal_exits_at_once(tmp_path, 
         before = set()
         for line in first.splitlines():
             try:
-                before.add(orjson.loads(line)["json"]["n"])
+                before.add(orjson.loads(line)["generic"]["n"])
             except orjson.JSONDecodeError:
                 pass  # the line the kill cut in half
         wait_until(lambda: before | {n for _, n in shipped(out)} == set(range(20000)), timeout=90,

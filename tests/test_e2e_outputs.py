@@ -45,8 +45,8 @@ def start_agent(cfg, log):
 def test_peers_and_agent_killed_mid_stream(tmp_path):
     log_file = tmp_path / "audit.log"
     fwd, es = ForwardServer().start(), BulkServer().start()
-    es.reject_when = lambda doc: doc.get("json", {}).get("n", 1) % 97 == 0  # a "mapping error"
-    es.transient_when = lambda doc: 429 if doc.get("json", {}).get("n", 1) % 13 == 0 else None  # "too many requests"
+    es.reject_when = lambda doc: doc.get("generic", {}).get("n", 1) % 97 == 0  # a "mapping error"
+    es.transient_when = lambda doc: 429 if doc.get("generic", {}).get("n", 1) % 13 == 0 else None  # "too many requests"
     cfg = tmp_path / "shipper.yaml"
     cfg.write_text(f"""
 state_dir: state
@@ -82,7 +82,7 @@ outputs:
         agent = start_agent(cfg, agent_log)
         expected = [n for n in range(total) if n % 97]
         assert wait(lambda: len(es.docs) >= len(expected), 120), len(es.docs)
-        assert wait(lambda: {r[2]["json"]["n"] for r in fwd.records} >= set(range(total)), 120)
+        assert wait(lambda: {r[2]["generic"]["n"] for r in fwd.records} >= set(range(total)), 120)
         time.sleep(1.0)  # anything still in flight would show up as a duplicate now
     finally:
         agent.send_signal(signal.SIGTERM)
@@ -94,13 +94,13 @@ outputs:
         es.stop()
         agent_log.close()
 
-    es_ns = Counter(doc["json"]["n"] for doc in es.docs.values())
+    es_ns = Counter(doc["generic"]["n"] for doc in es.docs.values())
     assert sorted(es_ns) == expected and max(es_ns.values()) == 1, "Elasticsearch: every event exactly once"
     assert es.conflicts > 0, "the replay after SIGKILL was answered with 409s, not stored again"
-    assert all(es.item_attempts[doc_id] >= 2 for (_, doc_id), doc in es.docs.items() if doc["json"]["n"] % 13 == 0)
-    fwd_ns = Counter(r[2]["json"]["n"] for r in fwd.records)
+    assert all(es.item_attempts[doc_id] >= 2 for (_, doc_id), doc in es.docs.items() if doc["generic"]["n"] % 13 == 0)
+    fwd_ns = Counter(r[2]["generic"]["n"] for r in fwd.records)
     assert set(fwd_ns) == set(range(total)), "Fluentd: every event at least once"
     dead = [json.loads(l) for l in (tmp_path / "state" / "dead_letter" / "elasticsearch.ndjson").read_text().splitlines()]
-    assert {d["event"]["json"]["n"] for d in dead} == {n for n in range(total) if n % 97 == 0}
+    assert {d["event"]["generic"]["n"] for d in dead} == {n for n in range(total) if n % 97 == 0}
     assert all(d["status"] == 400 and d["error"]["type"] for d in dead)
     assert fwd.errors == [] and es.errors == []

@@ -65,7 +65,7 @@ def test_cat_bar_on_a_terminal_only(tmp_path):
     rc, out, term = run_with_pty_stderr(["cat", "-p", "json", str(log)])
     assert rc == 0
     lines = out.splitlines()
-    assert len(lines) == 3000 and [orjson.loads(l)["json"]["n"] for l in lines] == list(range(3000)), \
+    assert len(lines) == 3000 and [orjson.loads(l)["generic"]["n"] for l in lines] == list(range(3000)), \
         "the bar never touches stdout"
     assert b"parsing" in term and b"3000 events" in term, term
     kib = f"{size / 1024:.1f}/{size / 1024:.1f} KiB".encode()

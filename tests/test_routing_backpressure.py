@@ -64,8 +64,8 @@ outputs:
         assert wait(lambda: a.tracker.in_flight() == 0, 30)
         assert a.tracker.committed_seq > seq_before
         assert {r[0] for r in fwd.records} == {"audit.a"}
-        assert sorted(r[2]["json"]["n"] for r in fwd.records) == list(range(50))
-        ns = sorted(doc["json"]["n"] for doc in es.docs.values())
+        assert sorted(r[2]["generic"]["n"] for r in fwd.records) == list(range(50))
+        ns = sorted(doc["generic"]["n"] for doc in es.docs.values())
         assert ns == list(range(50)) + list(range(1000, 1030))
     finally:
         pipeline.stop(10)
@@ -124,7 +124,7 @@ outputs:
         assert proc.poll() is None
         fwd.start()  # Fluentd is back: everything flows, nothing lost
         assert fwd.wait_for_records(total, 180), len(fwd.records)
-        assert {r[2]["json"]["n"] for r in fwd.records} == set(range(total))
+        assert {r[2]["generic"]["n"] for r in fwd.records} == set(range(total))
         assert fwd.errors == []
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -39,7 +39,7 @@ def seqs_of(path) -> list[int]:
     with open(path, "rb") as f:
         for line in f:
             if line.endswith(b"\n"):
-                out.append(json.loads(line)["json"]["seq"])
+                out.append(json.loads(line)["generic"]["seq"])
     return out
 
 

@@ -34,6 +34,6 @@ outputs:
     res = subprocess.run([sys.executable, "-m", "shipper.cli", "run", "--once", "-c", str(cfg)],
                          capture_output=True, preexec_fn=limit, timeout=300)
     assert res.returncode == 0, res.stderr.decode()[-2000:]
-    seqs = [json.loads(line)["json"]["seq"] for line in res.stdout.splitlines()]
+    seqs = [json.loads(line)["generic"]["seq"] for line in res.stdout.splitlines()]
     assert sorted(seqs) == list(range(5000))
     assert b"Too many open files" not in res.stderr

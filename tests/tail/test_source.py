@@ -33,9 +33,9 @@ outputs:
     res = run(["run", "--once"], cfg)
     assert res.returncode == 0, res.stderr.decode()
     first = [json.loads(x) for x in res.stdout.splitlines()]
-    assert [e["json"]["seq"] for e in first] == [1]
+    assert [e["generic"]["seq"] for e in first] == [1]
     assert first[0]["log"]["file"]["path"] == str(logs / "app.log")
-    assert_ecs(first[0], "json")
+    assert_ecs(first[0], "generic")
     # rotated while stopped; a long line; a latin-1 byte
     (logs / "app.log").rename(logs / "app.log.1")
     with open(logs / "app.log.1", "ab") as f:
@@ -44,9 +44,9 @@ outputs:
     res = run(["run", "--once"], cfg)
     assert res.returncode == 0, res.stderr.decode()
     events = [json.loads(x) for x in res.stdout.splitlines()]
-    good = [e for e in events if "json" in e]
-    assert [e["json"]["seq"] for e in good] == [2, 3]
-    assert good[1]["json"]["name"] == "Jürgen"
+    good = [e for e in events if "generic" in e]
+    assert [e["generic"]["seq"] for e in good] == [2, 3]
+    assert good[1]["generic"]["name"] == "Jürgen"
     cut = [e for e in events if "_line_truncated" in e.get("tags", [])]
     assert len(cut) == 2 and all("_parse_failure" in e["tags"] for e in cut)
     check = run(["check"], cfg)
