@@ -143,7 +143,7 @@ def _plugin_class(kind: str, name: Any, loc: tuple, file: str, lines: dict, prob
         return None
 
 
-def parse_config(text: str, file: str = "<config>") -> Config:
+def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None) -> Config:
     problems: list[Problem] = []
     try:
         data, lines = load_with_lines(text)
@@ -163,6 +163,8 @@ def parse_config(text: str, file: str = "<config>") -> Config:
         cls = _plugin_class("source", raw.get("type"), loc + ("type",), file, lines, problems)
         if cls is None:
             continue
+        if base_dir is not None:
+            raw = _resolve_paths(raw, base_dir)
         cfg = _validate(cls.Config, raw, loc, file, lines, problems)
         if cfg is not None:
             _plugin_class("parser", cfg.parser, loc + ("parser",), file, lines, problems)
@@ -182,6 +184,8 @@ def parse_config(text: str, file: str = "<config>") -> Config:
         cls = _plugin_class("output", raw.get("type"), loc + ("type",), file, lines, problems)
         if cls is None:
             continue
+        if base_dir is not None:
+            raw = _resolve_paths(raw, base_dir)
         cfg = _validate(cls.Config, raw, loc, file, lines, problems)
         if cfg is not None:
             if cfg.name is None:
@@ -200,9 +204,24 @@ def load_config(path: str | os.PathLike) -> Config:
         raise ConfigError([Problem(str(p), None, "", "config file not found")])
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError([Problem(str(p), None, "", f"cannot read config: {e}")])
-    cfg = parse_config(text, str(p))
     # Relative paths in a config are relative to the config file, so a demo runs from any cwd.
     base = p.resolve().parent
+    cfg = parse_config(text, str(p), base)
     cfg.settings.state_dir = str((base / cfg.settings.state_dir).resolve())
     cfg.base_dir = str(base)
     return cfg
+
+
+def _is_path_key(name: str) -> bool:
+    return name.endswith("_file") or name in PATH_KEYS
+
+
+PATH_KEYS = {"dead_letter", "socket"}  # file-system paths whose key does not end in _file
+
+
+def _resolve_paths(raw: dict, base: Path) -> dict:
+    """Every relative path key of a source or output block (password_file, ca_file, socket…) made
+    relative to the config's folder, before validation reads them. (`paths` globs are resolved by
+    the file source itself.)"""
+    return {k: str(base / v) if _is_path_key(k) and isinstance(v, str) and v and not os.path.isabs(v) else v
+            for k, v in raw.items()}

@@ -198,3 +198,24 @@ def test_any_unknown_source_key_is_an_error_naming_it(typo):
     with pytest.raises(ConfigError) as e:
         parse_config(text, "f.yaml")
     assert any(p.path == f"sources[0].{typo}" and p.line == 6 for p in e.value.problems), e.value.problems
+
+
+def test_relative_secret_and_socket_paths_are_taken_from_the_config_folder(tmp_path):
+    (tmp_path / "conf").mkdir()
+    cfg_path = tmp_path / "conf" / "shipper.yaml"
+    cfg_path.write_text(textwrap.dedent("""\
+        sources:
+          - {name: a, type: file, paths: [/x], parser: datameer}
+        outputs:
+          - {type: elasticsearch, hosts: ["http://127.0.0.1:9"], username: u, password_file: secrets/es.pw,
+             ca_file: /etc/ssl/ca.pem, dead_letter: dl.ndjson}
+          - {type: fluentd, socket: run/fluent.sock}
+        """))
+    (tmp_path / "conf" / "secrets").mkdir()
+    (tmp_path / "conf" / "secrets" / "es.pw").write_text("s3cret\n")
+    cfg = load_config(cfg_path)
+    es, fl = cfg.outputs
+    assert es.password_file == str(tmp_path / "conf" / "secrets" / "es.pw")
+    assert es.ca_file == "/etc/ssl/ca.pem", "absolute paths are left alone"
+    assert es.dead_letter == str(tmp_path / "conf" / "dl.ndjson")
+    assert fl.socket == str(tmp_path / "conf" / "run" / "fluent.sock")
