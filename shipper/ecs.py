@@ -248,3 +248,24 @@ def failure_event(raw: bytes | str, message: str, module: str, dataset: str) -> 
 
 def unmapped(event: dict) -> None:
     add_tag(event, UNMAPPED_ACTION)
+
+
+def classify(event: dict, cls: Classification | None, has_action: bool) -> None:
+    """Categorise from the catalogue entry; an action the catalogue lacks is tagged, not dropped."""
+    if cls is not None:
+        cls.apply(event)
+    elif has_action:
+        unmapped(event)
+
+
+def flag_problems(event: dict, problems: list[str], original: str | None = None) -> None:
+    """A record that lacks something is shipped as far as it was understood, flagged: the tag,
+    what was wrong (after any error the record itself carried) and, when given, the raw text."""
+    if not problems:
+        return
+    add_tag(event, PARSE_FAILURE)
+    msg = "; ".join(problems)
+    vendor = (event.get("error") or {}).get("message")
+    event["error"] = {"message": f"{msg}; vendor error: {vendor}" if vendor else msg}
+    if original is not None:
+        event["event"]["original"] = original

@@ -23,8 +23,9 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from shipper.ecs import (
-    PARSE_FAILURE, add_related, add_tag, base_event, clean_ip, decode_text, failure_event, iso_utc,
-    load_catalog, now_iso, snake_case, unmapped,
+    classify, flag_problems,
+    add_related, add_tag, base_event, clean_ip, decode_text, failure_event, iso_utc,
+    load_catalog, now_iso, snake_case,
 )
 from shipper.plugin import Parser
 
@@ -126,15 +127,8 @@ class ClouderaAIParser(Parser):
             ev["user"] = user
         add_related(ev, users=(user.get("name"), user.get("id")), ips=ips)
 
-        cls = CATALOG.get(((action or "").lower(),))
-        if cls is not None:
-            cls.apply(ev)
-        elif action:
-            unmapped(ev)
-        if problems:
-            add_tag(ev, PARSE_FAILURE)
-            ev["error"] = {"message": "; ".join(problems)}
-            ev["event"]["original"] = decode_text(raw)
+        classify(ev, CATALOG.get(((action or "").lower(),)), bool(action))
+        flag_problems(ev, problems, decode_text(raw) if problems else None)
         if not ca:
             del ev["cloudera_ai"]
         return ev

@@ -23,8 +23,9 @@ from typing import Any
 import orjson
 
 from shipper.ecs import (
-    PARSE_FAILURE, add_tag, base_event, clean_ip, decode_text, failure_event, iso_utc, load_catalog, now_iso,
-    snake_case, unmapped,
+    classify, flag_problems,
+    base_event, clean_ip, decode_text, failure_event, iso_utc, load_catalog, now_iso,
+    snake_case,
 )
 from shipper.plugin import Parser
 
@@ -178,17 +179,9 @@ class DatabricksParser(Parser):
         if isinstance(rid, str) and rid[:15].upper() == "/SUBSCRIPTIONS/":
             ev["cloud"] = {"provider": "azure", "account": {"id": rid.split("/", 3)[2]}}
 
-        cls = CATALOG.get(((service or "").lower(), (action or "").lower()))
-        if cls is not None:
-            cls.apply(ev)
-        elif service or action:
-            unmapped(ev)
+        classify(ev, CATALOG.get(((service or "").lower(), (action or "").lower())), bool(service or action))
         if problems:
-            add_tag(ev, PARSE_FAILURE)
-            msg = "; ".join(problems)
-            err = ev.get("error")
-            ev["error"] = {"message": f"{msg}; vendor error: {err['message']}" if err else msg}
-            event["original"] = decode_text(raw) if envelope is None else decode_text(orjson.dumps(rec))
+            flag_problems(ev, problems, decode_text(raw) if envelope is None else decode_text(orjson.dumps(rec)))
         return ev
 
     def _split(self, src: dict, roles: dict, db: dict, skip: str | None) -> None:

@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from shipper.ecs import (
+    classify, flag_problems,
     ECS_VERSION,
-    PARSE_FAILURE, add_related, add_tag, base_event, clean_ip, decode_text, epoch_ms_to_iso, failure_event,
-    iso_utc, load_catalog, LocalTimeParser, now_iso, snake_case, squash_key, unmapped,
+    clean_ip, decode_text, epoch_ms_to_iso, failure_event,
+    iso_utc, load_catalog, LocalTimeParser, now_iso, snake_case, squash_key,
 )
 from shipper.plugin import Parser
 
@@ -174,17 +175,9 @@ class DatameerParser(Parser):
             ev["related"] = related
 
         cls = CATALOG_EXACT.get((action_type, action)) or CATALOG.get(((action_type or "").lower(), (action or "").lower()))
-        if cls is not None:
-            event["category"] = list(cls.category)
-            event["type"] = list(cls.type)
-            if cls.outcome:
-                event["outcome"] = cls.outcome
-        elif action_type or action:
-            unmapped(ev)
+        classify(ev, cls, bool(action_type or action))
         if problems:
-            add_tag(ev, PARSE_FAILURE)
-            ev["error"] = {"message": "; ".join(problems)}
-            event["original"] = decode_text(raw)
+            flag_problems(ev, problems, decode_text(raw))
         return ev
 
     @staticmethod

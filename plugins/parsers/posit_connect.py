@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from shipper.ecs import (
-    PARSE_FAILURE, add_related, add_tag, base_event, decode_text, failure_event, iso_utc, load_catalog,
-    now_iso, snake_case, unmapped,
+    classify, flag_problems,
+    add_related, base_event, decode_text, failure_event, iso_utc, load_catalog,
+    now_iso, snake_case,
 )
 from shipper.plugin import Parser
 from shipper_plugins.parsers.posit_connect_logfmt import parse_logfmt
@@ -188,15 +189,8 @@ class PositConnectParser(Parser):
             target.get("name"), _scalar(doc.get("user_guid")), changes.get("name"),
         ))
 
-        cls = CATALOG.get(((action or "").lower(),))
-        if cls is not None:
-            cls.apply(ev)
-        elif action:
-            unmapped(ev)
-        if problems:
-            add_tag(ev, PARSE_FAILURE)
-            ev["error"] = {"message": "; ".join(problems)}
-            event["original"] = decode_text(raw)
+        classify(ev, CATALOG.get(((action or "").lower(),)), bool(action))
+        flag_problems(ev, problems, decode_text(raw) if problems else None)
         return ev
 
     def _timestamp(self, value: str) -> str | None:

@@ -24,8 +24,9 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from shipper.ecs import (
-    PARSE_FAILURE, Classification, add_related, add_tag, base_event, clean_ip, decode_text, failure_event,
-    iso_utc, load_catalog, now_iso, squash_key, unmapped,
+    classify, flag_problems,
+    PARSE_FAILURE, Classification, add_related, base_event, clean_ip, decode_text, failure_event,
+    iso_utc, load_catalog, now_iso, squash_key,
 )
 from shipper.plugin import Parser
 
@@ -288,14 +289,8 @@ class PuppetEnterpriseParser(Parser):
         target = user.get("target", {})
         add_related(ev, users=(actor.get("name"), actor.get("id"), target.get("name"), target.get("id"),
                                details.get("login_name"), details.get("revoker_name")), ips=(ip,))
-        if rule is not None:
-            rule.classification.apply(ev)
-        elif fields:
-            unmapped(ev)
-        problems = [p for p in problems if p]
-        if problems:
-            add_tag(ev, PARSE_FAILURE)
-            ev["error"] = {"message": "; ".join(problems)}
+        classify(ev, rule.classification if rule is not None else None, bool(fields))
+        flag_problems(ev, [p for p in problems if p])
         return ev
 
     def _timestamp(self, value: Any) -> str | None:
