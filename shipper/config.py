@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,47 +154,41 @@ def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None
         raise ConfigError([Problem(file, 1, "", "expected a mapping with keys state_dir, sources, outputs")])
 
     settings = _validate(AgentSettings, data, (), file, lines, problems)
-    sources: list[SourceConfig] = []
-    outputs: list[OutputConfig] = []
-    for i, raw in enumerate(data.get("sources") or []):
-        loc = ("sources", i)
-        if not isinstance(raw, dict):
-            problems.append(Problem(file, line_of(lines, loc), format_path(loc), "expected a mapping"))
-            continue
-        cls = _plugin_class("source", raw.get("type"), loc + ("type",), file, lines, problems)
-        if cls is None:
-            continue
-        if base_dir is not None:
-            raw = _resolve_paths(raw, base_dir)
-        cfg = _validate(cls.Config, raw, loc, file, lines, problems)
-        if cfg is not None:
-            _plugin_class("parser", cfg.parser, loc + ("parser",), file, lines, problems)
-            sources.append(cfg)
-    names_seen: dict[str, int] = {}
-    for i, cfg in enumerate(sources):
+
+    def blocks(kind: str, key: str) -> list[tuple[int, Any]]:
+        """The valid blocks of a list (sources or outputs) with their index, each validated by the
+        config model of the plugin its `type` names."""
+        out = []
+        for i, raw in enumerate(data.get(key) or []):
+            loc = (key, i)
+            if not isinstance(raw, dict):
+                problems.append(Problem(file, line_of(lines, loc), format_path(loc), "expected a mapping"))
+                continue
+            cls = _plugin_class(kind, raw.get("type"), loc + ("type",), file, lines, problems)
+            if cls is None:
+                continue
+            cfg = _validate(cls.Config, _resolve_paths(raw, base_dir) if base_dir else raw, loc, file, lines, problems)
+            if cfg is not None:
+                out.append((i, cfg))
+        return out
+
+    sources = blocks("source", "sources")
+    names_seen: set[str] = set()
+    for i, cfg in sources:
+        _plugin_class("parser", cfg.parser, ("sources", i, "parser"), file, lines, problems)
         if cfg.name in names_seen:
             loc = ("sources", i, "name")
             problems.append(Problem(file, line_of(lines, loc), format_path(loc),
                                     f"duplicate source name {cfg.name!r}: names key the checkpoints and must be unique"))
-        names_seen[cfg.name] = i
-    for i, raw in enumerate(data.get("outputs") or []):
-        loc = ("outputs", i)
-        if not isinstance(raw, dict):
-            problems.append(Problem(file, line_of(lines, loc), format_path(loc), "expected a mapping"))
-            continue
-        cls = _plugin_class("output", raw.get("type"), loc + ("type",), file, lines, problems)
-        if cls is None:
-            continue
-        if base_dir is not None:
-            raw = _resolve_paths(raw, base_dir)
-        cfg = _validate(cls.Config, raw, loc, file, lines, problems)
-        if cfg is not None:
-            if cfg.name is None:
-                cfg.name = cfg.type if sum(1 for o in data["outputs"] if isinstance(o, dict) and o.get("type") == cfg.type) == 1 else f"{cfg.type}_{i}"
-            outputs.append(cfg)
+        names_seen.add(cfg.name)
+    outputs = blocks("output", "outputs")
+    type_counts = Counter(cfg.type for _, cfg in outputs)
+    for i, cfg in outputs:
+        if cfg.name is None:
+            cfg.name = cfg.type if type_counts[cfg.type] == 1 else f"{cfg.type}_{i}"
     if problems:
         raise ConfigError(problems)
-    return Config(path=file, settings=settings, sources=sources, outputs=outputs)
+    return Config(path=file, settings=settings, sources=[c for _, c in sources], outputs=[c for _, c in outputs])
 
 
 def load_config(path: str | os.PathLike) -> Config:

@@ -219,3 +219,15 @@ def test_relative_secret_and_socket_paths_are_taken_from_the_config_folder(tmp_p
     assert es.ca_file == "/etc/ssl/ca.pem", "absolute paths are left alone"
     assert es.dead_letter == str(tmp_path / "conf" / "dl.ndjson")
     assert fl.socket == str(tmp_path / "conf" / "run" / "fluent.sock")
+
+
+def test_duplicate_name_after_an_invalid_source_names_the_right_index(tmp_path):
+    text = ("sources:\n"
+            "  - {name: a, type: file, paths: 5, parser: datameer}\n"
+            "  - {name: b, type: file, paths: [/x], parser: datameer}\n"
+            "  - {name: b, type: file, paths: [/y], parser: datameer}\n"
+            "outputs:\n  - type: stdout\n")
+    with pytest.raises(ConfigError) as e:
+        parse_config(text, "f.yaml")
+    dup = [p for p in e.value.problems if "duplicate" in p.message]
+    assert [(p.path, p.line) for p in dup] == [("sources[2].name", 4)]
