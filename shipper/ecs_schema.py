@@ -12,6 +12,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from shipper.ecs import get_path
+
 TEXT_TYPES = {"keyword", "constant_keyword", "wildcard", "match_only_text", "text"}
 INT_TYPES = {"long", "integer", "short", "byte", "unsigned_long"}
 FLOAT_TYPES = {"float", "double", "scaled_float", "half_float"}
@@ -81,7 +83,7 @@ class EcsSchema:
             if t not in self.allowed("event.type"):
                 problems.append(f"event.type: {t!r} is not an allowed value")
         for required in ("@timestamp", "ecs.version", "event.kind", "event.module", "event.dataset"):
-            if _get(event, required) in (None, ""):
+            if (event[required] if required in event else get_path(event, required)) in (None, ""):
                 problems.append(f"{required}: missing")
         return problems
 
@@ -99,17 +101,6 @@ def flatten(doc: dict, prefix: str = "") -> Iterable[tuple[str, Any]]:
                     yield key, x
         else:
             yield key, v
-
-
-def _get(doc: dict, dotted: str) -> Any:
-    if dotted in doc:
-        return doc[dotted]
-    d: Any = doc
-    for p in dotted.split("."):
-        if not isinstance(d, dict) or p not in d:
-            return None
-        d = d[p]
-    return d
 
 
 def _type_error(kind: str, v: Any) -> str | None:
