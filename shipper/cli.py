@@ -101,27 +101,35 @@ def cat(parser_name: str, timezone: str, files: tuple[str, ...]) -> None:
 
     out = sys.stdout.buffer
     paths = list(files or ("-",))
-    with cat_progress(paths) as bar:  # a bar on stderr only when it is a terminal
-        for path in paths:
-            try:
-                f = _open_input(path)
-            except OSError as e:
-                click.echo(f"error: {path}: {e.strerror}", err=True)
-                sys.exit(1)
-            raw = getattr(f, "fileobj", None) or f  # a .gz counts its compressed bytes, like its size
-            pos = raw.tell() if raw.seekable() else 0
-            batch: list[bytes] = []
-            with f:
-                for line in f:
-                    batch.append(line.rstrip(b"\r\n"))
-                    if len(batch) >= 1000:
+    try:
+        with cat_progress(paths) as bar:  # a bar on stderr only when it is a terminal
+            for path in paths:
+                try:
+                    f = _open_input(path)
+                except OSError as e:
+                    click.echo(f"error: {path}: {e.strerror}", err=True)
+                    sys.exit(1)
+                raw = getattr(f, "fileobj", None) or f  # a .gz counts its compressed bytes, like its size
+                pos = raw.tell() if raw.seekable() else 0
+                batch: list[bytes] = []
+                with f:
+                    for line in f:
+                        batch.append(line.rstrip(b"\r\n"))
+                        if len(batch) >= 1000:
+                            n = _emit(parser, batch, out, orjson, failure_event)
+                            pos = _advance(bar, raw, pos, batch, n)
+                            batch = []
+                    if batch:
                         n = _emit(parser, batch, out, orjson, failure_event)
-                        pos = _advance(bar, raw, pos, batch, n)
-                        batch = []
-                if batch:
-                    n = _emit(parser, batch, out, orjson, failure_event)
-                    _advance(bar, raw, pos, batch, n)
-    out.flush()
+                        _advance(bar, raw, pos, batch, n)
+        out.flush()
+    except BrokenPipeError:
+        # The reader went away (`shipper cat … | head`): stop quietly, like cat(1).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
+    except OSError as e:
+        click.echo(f"error: writing the output: {e.strerror or e}", err=True)
+        sys.exit(1)
 
 
 def _advance(bar, raw, pos: int, batch: list[bytes], events: int) -> int:

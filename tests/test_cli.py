@@ -67,3 +67,23 @@ def test_cat_with_unknown_parser_exits_2():
 def test_cat_on_missing_file_names_it(tmp_path):
     r = sh("cat", "-p", "datameer", str(tmp_path / "missing.log"))
     assert r.returncode == 1 and b"missing.log" in r.stderr
+
+
+def test_cat_on_a_full_disk_says_so_without_a_traceback(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_bytes((LINE + b"\n") * 20000)
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run(SHIPPER + ["cat", "-p", "datameer", str(log)], stdout=full, stderr=subprocess.PIPE, timeout=60)
+    assert r.returncode == 1
+    assert b"No space left on device" in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_cat_into_a_closed_pipe_stops_quietly(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_bytes((LINE + b"\n") * 50000)
+    p = subprocess.Popen(SHIPPER + ["cat", "-p", "datameer", str(log)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.readline()
+    p.stdout.close()  # like `| head -1`
+    err = p.stderr.read()
+    assert p.wait(60) == 141
+    assert b"Traceback" not in err and b"Exception" not in err
