@@ -31,6 +31,13 @@ def expand(patterns: list[str], exclude: list[str], base_dir: str) -> list[str]:
     return list(found)
 
 
+def could_match(path: str, patterns: list[str], base_dir: str) -> bool:
+    """Could a glob match this absolute path? (fnmatch lets `*` cross folders: a wider net than
+    glob, which is right for deciding whether a scan is worth it.)"""
+    return any(fnmatch.fnmatch(path, os.path.abspath(os.path.join(base_dir, os.path.expanduser(p))))
+               for p in patterns)
+
+
 def is_excluded(path: str, exclude: list[str]) -> bool:
     name = os.path.basename(path)
     return any(fnmatch.fnmatch(path, x) or fnmatch.fnmatch(name, x) for x in exclude)

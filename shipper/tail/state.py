@@ -1,7 +1,7 @@
 """The checkpoint of one followed file, as persisted (a JSON value under `f:<file id>`)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 FILE_PREFIX = "f:"
@@ -28,7 +28,11 @@ class FileState:
         return FILE_PREFIX + self.fid
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # By hand: dataclasses.asdict deep-copies field by field, 6 % of the live tailer's time
+        # when each batch is a line or two (bench/README.md). Same keys as the fields.
+        return {"fid": self.fid, "dev": self.dev, "ino": self.ino, "head_len": self.head_len, "head": self.head,
+                "offset": self.offset, "mark": self.mark, "path": self.path, "family": self.family,
+                "size": self.size, "gz": self.gz, "cont": self.cont}
 
     @classmethod
     def from_json(cls, value: Any) -> "FileState | None":

@@ -26,10 +26,11 @@ import resource
 import stat as stat_mod
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Sequence
 
 from shipper.tail import discovery
 from shipper.tail.identity import HEAD_MAX, MARK_MAX, digest, file_id, head_of
+from shipper.tail.keys import LineKeys
 from shipper.tail.lines import split_lines
 from shipper.tail.reader import OpenFile, is_gzip_path
 from shipper.tail.state import SEEN_PREFIX, FileState, load_states
@@ -46,7 +47,7 @@ class Chunk:
     """Lines of one file (or none: a checkpoint-only fragment), keyed by position."""
 
     records: list[bytes]
-    keys: list[str]
+    keys: Sequence[str]  # "<file id>:<offset>" per record (a LineKeys: formatted when asked)
     flags: list[tuple[str, ...]] | None
     checkpoint: dict[str, Any]
     nbytes: int
@@ -477,16 +478,18 @@ class Tailer:
                 lo.gone_at = time.monotonic()
             self.loose[f.state.fid] = lo
 
-    def _check_truncated(self, f: Followed) -> bool:
+    def _check_truncated(self, f: Followed, size: int | None = None) -> bool:
         """Content replaced under our offset (copytruncate, Log4j MaxBackupIndex=0, a writer
-        opening with O_TRUNC): the old content leaves the inode, which starts again as new."""
+        opening with O_TRUNC): the old content leaves the inode, which starts again as new.
+        `size`: the file's size if the caller just took it."""
         s = f.state
         if f.gz:
             return False
-        try:
-            size = f.fh.stat().st_size
-        except OSError:
-            return False
+        if size is None:
+            try:
+                size = f.fh.stat().st_size
+            except OSError:
+                return False
         truncated = size < s.offset
         if not truncated and f.tail:
             n = len(f.tail)
@@ -550,6 +553,44 @@ class Tailer:
         self.flush(emit)
         return got
 
+    def read_changed(self, paths: Iterable[str], emit: Callable[[Chunk], None], stop) -> bool:
+        """Read only the files the watcher saw written to, oldest of a family first. True when
+        one of the paths needs a scan first: not followed yet but could be, or followed closed
+        (only a scan may reopen a closed file: its inode may have been reused meanwhile)."""
+        by_path = {f.path: f for f in self.files.values()}
+        todo: list[Followed] = []
+        scan = False
+        for p in paths:
+            f = by_path.get(p)
+            if f is None:
+                scan = scan or self._could_follow(p)
+            elif f.fh is None:
+                scan = True
+            else:
+                todo.append(f)
+        self.flush(emit)
+        todo.sort(key=lambda f: (f.family, not f.deleted, f.mtime_ns, f.path))
+        for f in todo:
+            if stop.is_set():
+                break
+            if (f.dev, f.ino) in self.files:
+                self._read_file(f, emit, stop)
+        self.flush(emit)
+        return scan
+
+    def _could_follow(self, path: str) -> bool:
+        if discovery.is_excluded(path, self.exclude):
+            return False
+        if discovery.could_match(path, self.patterns, self.base_dir):
+            return True
+        folder, name = os.path.split(path)
+        return any(os.path.dirname(f.family) == folder and discovery.is_rotated_name(os.path.basename(f.family), name)
+                   for f in self.files.values())
+
+    def folders(self) -> set[str]:
+        """Folders holding the files followed under a name (where writes are to be watched)."""
+        return {os.path.dirname(f.path) for f in self.files.values() if not f.deleted}
+
     def flush(self, emit: Callable[[Chunk], None]) -> None:
         if self.pending:
             # States are serialised now, not when queued: a later batch may have moved them.
@@ -567,16 +608,18 @@ class Tailer:
         if f.state is None and not self._identify(f):
             return False
         s = f.state
-        if not f.gz and self._check_truncated(f):
-            return False
         try:
             pre = fh.size()
         except OSError:
             pre = 0
+        if not f.gz and self._check_truncated(f, pre):
+            return False
         got = False
         ended = False
+        end_seen = pre  # the file's size as the reads saw it: no fstat after them
         while not stop.is_set():
             data = fh.read(s.offset, self.read_size)
+            end_seen = max(end_seen, s.offset + len(data))
             if not data:
                 ended = True
                 break
@@ -597,18 +640,19 @@ class Tailer:
                 s.cont = lines.cont if j == len(recs) else bool(lines.flags and lines.flags[j])
                 s.mark = digest(tail)
                 f.tail = tail
-                fid = s.fid
-                keys = [f"{fid}:{o}" for o in offs[i:j]]
+                keys = LineKeys(s.fid, offs[i:j])
                 flags = lines.flags[i:j] if lines.flags else None
                 s.size = max(s.size, end)
                 emit(Chunk(recs[i:j], keys, flags, {s.key: s.to_json()}, end - (offs[i]), f.path))
                 got = True
             if len(data) < self.read_size:
                 break
-        try:
-            size = fh.size()
-        except OSError:
-            size = f.size
+        size = end_seen
+        if f.gz:
+            try:
+                size = fh.size()
+            except OSError:
+                size = f.size
         if got or size != f.size:
             f.active_at = time.monotonic()
         f.size = size
