@@ -15,6 +15,8 @@ from shipper.plugin import RawBatch, Source
 from shipper.tail import Chunk, Tailer, discovery
 from shipper.tail.watcher import ChangeWatcher
 
+STOP_CHECK = 0.5
+
 
 class FileSourceConfig(SourceConfig):
     type: Literal["file"] = "file"
@@ -27,7 +29,7 @@ class FileSourceConfig(SourceConfig):
     # Seconds to wait after a change notification before reading, so that one read takes the
     # lines of many writes (each Log4j line is a write and a wake-up): CPU per line against
     # latency. 0 reads at once. Never delays `--once`.
-    gather_interval: float = Field(default=0.05, ge=0, le=1.0)
+    gather_interval: float = Field(default=0.05, ge=0, le=10.0)
     encoding: str = "utf-8"  # of the files; lines are handed on as UTF-8
 
     @field_validator("encoding")
@@ -140,7 +142,8 @@ class FileSource(Source):
                         continue
                 if stop.is_set():
                     break
-                changes = watcher.wait(next_poll - time.monotonic())
+                # At most STOP_CHECK asleep: a stop is seen that soon even with a long poll_interval.
+                changes = watcher.wait(min(STOP_CHECK, next_poll - time.monotonic()))
                 scan_now = changes.structure
         finally:
             watcher.stop()

@@ -149,15 +149,15 @@ class Tailer:
     def observe(self) -> dict[tuple[int, int], Observed]:
         live = discovery.expand(self.patterns, self.exclude, self.base_dir)
         cands: dict[str, tuple[bool, str]] = {p: (True, p) for p in live}
-        listings: dict[str, list[str]] = {}
+        indexes: dict[str, dict[str, list[str]]] = {}
         for p in live:
             folder = os.path.dirname(p)
-            if folder not in listings:
+            if folder not in indexes:
                 try:
-                    listings[folder] = os.listdir(folder)
+                    indexes[folder] = discovery.stem_index(os.listdir(folder))
                 except OSError:
-                    listings[folder] = []
-            for s in discovery.rotated_siblings(p, listings[folder]):
+                    indexes[folder] = {}
+            for s in discovery.rotated_siblings(p, index=indexes[folder]):
                 if not discovery.is_excluded(s, self.exclude):
                     cands.setdefault(s, (False, p))
         # Families of files we follow that no glob matches any more (the live path is gone).
