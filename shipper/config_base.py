@@ -23,6 +23,9 @@ class SourceConfig(StrictModel):
     tags: list[str] = []  # added to every event's `tags`
     preserve_original_event: bool = False  # keep `event.original` on every event
     batch_size: int = Field(default=1000, ge=1, le=100_000)
+    # 0: parse in the source's thread. N >= 1: parse, enrich and serialise in N worker processes
+    # (batches still delivered and checkpointed in read order); pays on a multi-core host, see bench/.
+    parse_workers: int = Field(default=0, ge=0, le=64)
     # Vendor ids (Posit entry_id, Cloudera id, Databricks logId) are only unique per installation:
     # the stable id (Elasticsearch _id) hashes them with this. Default: the source's name. Give two
     # sources the same namespace when they read the same installation's events (dedupe across them).

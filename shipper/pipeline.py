@@ -16,7 +16,8 @@ from shipper.config import Config
 from shipper.config_base import OutputConfig, SourceConfig
 from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION, decode_text, failure_event
 from shipper.output_worker import OutputWorker
-from shipper.plugin import Batch, OutputContext, Parser, RawBatch, Source, SourceContext
+from shipper.parse_workers import ParsePool, Parsed, serialise
+from shipper.plugin import Batch, OutputContext, Parser, RawBatch, SerializedEvents, Source, SourceContext
 from shipper.router import Router
 
 log = logging.getLogger("shipper.pipeline")
@@ -38,8 +39,8 @@ class LazyIds(Sequence[str]):
     __slots__ = ("_parts", "_keys", "_source", "_namespace", "_ids")
 
     def __init__(self, parts: list, source: str, namespace: str, keys: Sequence[str] | None = None):
-        # Per event: the vendor id (str), or (record key, index in record), or None for the only
-        # event of record i (its key is keys[i]: batches where every record gave one event).
+        # Per event: the vendor id (str), or (record i, index in record), or None for the only
+        # event of record i (batches where every record gave one event); record i's key is keys[i].
         self._parts = parts
         self._keys = keys
         self._source = source
@@ -50,7 +51,7 @@ class LazyIds(Sequence[str]):
         if self._ids is None:
             src, ns, keys = self._source, self._namespace, self._keys
             self._ids = [vendor_stable_id(ns, p) if isinstance(p, str)
-                         else stable_id(src, keys[i], 0) if p is None else stable_id(src, p[0], p[1])
+                         else stable_id(src, keys[i], 0) if p is None else stable_id(src, keys[p[0]], p[1])
                          for i, p in enumerate(self._parts)]
         return self._ids
 
@@ -94,16 +95,19 @@ class EventBuilder:
                     out.append([failure_event(raw, f"parser {type(e).__name__}: {e}", self.parser.module, self.parser.dataset)])
             return out
 
-    def build(self, raw: RawBatch) -> tuple[list[dict], LazyIds]:
-        """The batch's events, with host, agent, the source's meta and tags added, and their ids.
+    def enrich(self, raw: RawBatch) -> tuple[list[dict], list, int, int]:
+        """Parse a raw batch and add host, agent, the source's meta and tags: (events, id parts,
+        parse failures, unmapped actions). No metrics and no record keys, so a parse worker
+        process runs exactly this code (shipper.parse_workers) and its events are the same bytes.
 
         The hot path of every event: one pass, shared dicts for what every event carries the same
         (agent, host; outputs never mutate events), no tuple per event when each record gave one.
+        Id parts, per event: the vendor id, or None (the only event of its record), or
+        (record index, index in the record); LazyIds turns them into ids with the record keys.
         """
         parsed = self._parse_guarded(raw.records)
         meta_items = list(raw.meta.items()) if raw.meta else ()
         flags = raw.flags
-        keys = raw.keys
         agent = self.agent
         host_name = self.host
         host_default = self._host
@@ -147,16 +151,27 @@ class EventBuilder:
             if one_each:
                 append_id(vendor_id or None)
             else:
-                append_id(vendor_id or (keys[rec_i], j))
+                append_id(vendor_id or (rec_i, j))
                 j += 1
                 left -= 1
-        self._m_read.inc(len(events))
-        self._m_bytes.inc(raw.nbytes)
+        return events, id_parts, failures, unmapped
+
+    def count(self, events: int, nbytes: int, failures: int, unmapped: int) -> None:
+        self._m_read.inc(events)
+        self._m_bytes.inc(nbytes)
         if failures:
             self._m_fail.inc(failures)
         if unmapped:
             self._m_unmapped.inc(unmapped)
-        return events, LazyIds(id_parts, self.source, self.id_namespace, keys)
+
+    def ids(self, id_parts: list, keys: Sequence[str]) -> "LazyIds":
+        return LazyIds(id_parts, self.source, self.id_namespace, keys)
+
+    def build(self, raw: RawBatch) -> tuple[list[dict], LazyIds]:
+        """The batch's events, enriched (see enrich), counted, and their ids."""
+        events, id_parts, failures, unmapped = self.enrich(raw)
+        self.count(len(events), raw.nbytes, failures, unmapped)
+        return events, self.ids(id_parts, raw.keys)
 
 
 def _merge_tags(tags: list | None, *more) -> list:
@@ -190,6 +205,7 @@ class SourceRunner:
         )
         self.source: Source = registry.load("source", cfg.type)(cfg, ctx)
         self.thread = threading.Thread(target=self._run, name=f"source-{cfg.name}", daemon=True)
+        self.pool: ParsePool | None = None  # parse_workers: made when the thread starts
         self._m_unrouted = metrics.unrouted.labels(cfg.name)
         self._m_ckpt = metrics.checkpoint_time.labels(cfg.name)
 
@@ -201,13 +217,35 @@ class SourceRunner:
         self._m_ckpt.set(self.last_commit)
 
     def emit(self, raw: RawBatch) -> None:
+        if self.pool is not None:
+            self.pool.submit(raw)  # parsed in a worker; _deliver_parsed routes it, in read order
+            return
         events, ids = self.builder.build(raw)
+        self._route(raw.checkpoint, Batch(self.cfg.name, self.tag, events, ids, raw.nbytes))
+
+    def _parse_here(self, raw: RawBatch) -> Parsed:
+        return serialise(self.builder, raw)
+
+    def _deliver_parsed(self, raw: RawBatch, parsed: Parsed) -> None:
+        """A worker's result, in read order (the pool's collector thread)."""
+        lines, n, id_parts, index_keys, failures, unmapped = parsed
+        self.builder.count(n, raw.nbytes, failures, unmapped)
+        batch = Batch(self.cfg.name, self.tag, SerializedEvents(lines, n), self.builder.ids(id_parts, raw.keys),
+                      raw.nbytes, lines=lines, index_keys=index_keys)
+        self._route(raw.checkpoint, batch)
+
+    def _pool_failed(self, e: BaseException) -> None:
+        self.error = e
+        log.error("source failed: %s: %s", type(e).__name__, e, extra={"source": self.cfg.name}, exc_info=e)
+        self.stop.set()
+
+    def _route(self, checkpoint: dict[str, Any], batch: Batch) -> None:
+        events = batch.events
         targets = self.pipeline.router.route(self.tag)
         if not targets and events:
             self._m_unrouted.inc(len(events))
             self.pipeline.warn_unrouted(self.tag)
-        batch = Batch(self.cfg.name, self.tag, events, ids, raw.nbytes)
-        seq = self.tracker.register(len(targets) if events else 0, raw.checkpoint)
+        seq = self.tracker.register(len(targets) if events else 0, checkpoint)
         batch.seq = seq
         if not events:
             return
@@ -217,12 +255,33 @@ class SourceRunner:
 
     def _run(self) -> None:
         try:
+            cfg = self.cfg
+            if cfg.parse_workers:
+                self.pool = ParsePool(cfg.name, cfg.parse_workers, {k: getattr(cfg, k) for k in SourceConfig.model_fields},
+                                      _parser_options(cfg), self.builder.host, self._deliver_parsed, self._parse_here,
+                                      self.abandon, self._pool_failed)
             self.source.run()
         except Exception as e:
             self.error = e
             log.exception("source failed", extra={"source": self.cfg.name})
         finally:
+            if self.pool is not None:
+                # Finished means every batch read is registered (or given up): --once waits for
+                # the trackers to be idle after this, and must not see an empty one too early.
+                self.pool.drain(self.abandon)
             self.finished.set()
+
+    def close(self) -> None:
+        """After stop and abandon: end the parse workers, close the source."""
+        if self.pool is not None:
+            try:
+                self.pool.close()
+            except Exception:
+                log.exception("error stopping parse workers", extra={"source": self.cfg.name})
+        try:
+            self.source.close()
+        except Exception:
+            log.exception("error closing source", extra={"source": self.cfg.name})
 
 
 def _parser_options(cfg: SourceConfig) -> dict[str, Any]:
@@ -303,10 +362,7 @@ class Pipeline:
         for w in self.workers.values():
             w.close(timeout=5.0)
         for r in self.runners.values():
-            try:
-                r.source.close()
-            except Exception:
-                log.exception("error closing source", extra={"source": r.cfg.name})
+            r.close()
         self.store.close()
         return delivered
 
@@ -357,10 +413,7 @@ class Pipeline:
                 problems.append(f"source {r.cfg.name}: {left} batches not delivered before restart")
             r.detached = True
             r.abandon.set()
-            try:
-                r.source.close()
-            except Exception:
-                log.exception("error closing source", extra={"source": r.cfg.name})
+            r.close()
             del self.runners[r.cfg.name]
         for name in plan.sources_removed:
             log.info("source removed; its checkpoint is kept", extra={"source": name})

@@ -8,7 +8,9 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
+
+import orjson
 
 from shipper.config_base import OutputConfig, SourceConfig
 
@@ -33,15 +35,68 @@ class RawBatch:
 
 @dataclass(slots=True)
 class Batch:
-    """Parsed ECS events on their way to outputs."""
+    """Parsed ECS events on their way to outputs.
+
+    Parsed in a worker process (a source's `parse_workers`), a batch arrives pre-serialised: `lines`
+    holds its events as NDJSON (one `orjson.dumps(event, option=OPT_APPEND_NEWLINE, default=str)`
+    line per event), `index_keys` each event's `index_key`, and `events` is a SerializedEvents that
+    decodes them only for an output that asks for dicts. Outputs that can write bytes use `lines`.
+    """
 
     source: str
     tag: str
-    events: list[dict]
+    events: Sequence[dict]
     ids: Sequence[str]  # stable id per event (hash of namespace + vendor id, or of source + position)
     nbytes: int
     seq: int = 0
     pending: int = 0  # outputs that still have to acknowledge
+    lines: bytes | None = None
+    index_keys: list[tuple] | None = None
+
+
+def serialize_event(event: dict) -> bytes:
+    """An event's NDJSON line: what stdout writes and Elasticsearch's bulk body carries."""
+    return orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE, default=str)
+
+
+def index_key(event: dict) -> tuple:
+    """What an index name may depend on: (event.dataset, event.module, the day of @timestamp), raw."""
+    ev = event.get("event")
+    if isinstance(ev, dict):
+        ds, module = ev.get("dataset"), ev.get("module")
+    else:
+        ds = module = None
+    ts = event.get("@timestamp")
+    return ds, module, ts[:10] if isinstance(ts, str) else None
+
+
+class SerializedEvents(Sequence[dict]):
+    """A batch's events kept as NDJSON; decoded (once, all together) only when an output reads them.
+
+    orjson escapes every control character inside strings, so a newline byte only ever ends a line.
+    """
+
+    __slots__ = ("lines", "_n", "_events")
+
+    def __init__(self, lines: bytes, n: int):
+        self.lines = lines
+        self._n = n
+        self._events: list[dict] | None = None
+
+    def _all(self) -> list[dict]:
+        if self._events is None:
+            body = self.lines[:-1].replace(b"\n", b",") if self.lines else b""
+            self._events = orjson.loads(b"[" + body + b"]")
+        return self._events
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i):
+        return self._all()[i]
+
+    def __iter__(self) -> Iterator[dict]:
+        return iter(self._all())
 
 
 class Stopping(Exception):

@@ -23,7 +23,7 @@ from pydantic import Field, field_validator, model_validator
 from shipper import metrics
 from shipper.config_base import OutputConfig
 from shipper.log import Throttled
-from shipper.plugin import Batch, Output, Stopping
+from shipper.plugin import Batch, Output, Stopping, index_key
 from shipper_plugins.outputs.elasticsearch_client import SecretError, make_client, read_secret
 from shipper_plugins.outputs.elasticsearch_dead_letter import DeadLetterFile
 
@@ -99,8 +99,10 @@ class ElasticsearchOutputConfig(OutputConfig):
 
 
 def dataset_of(event: dict) -> str:
-    ev = event.get("event")
-    ds = ev.get("dataset") if isinstance(ev, dict) else None
+    return _dataset_name(index_key(event)[0])
+
+
+def _dataset_name(ds) -> str:
     if not isinstance(ds, str) or not ds:
         return "generic"
     return _DATASET_BAD.sub("_", ds.lower())[:100]
@@ -115,16 +117,18 @@ class IndexNamer:
         self._cache: dict[str, str] = {}
 
     def __call__(self, event: dict) -> str:
-        ds = dataset_of(event)
+        return self.of_key(index_key(event))
+
+    def of_key(self, key: tuple) -> str:
+        """The index of an event from its shipper.plugin.index_key (what parse workers send)."""
+        ds, module, ts = key
+        ds = _dataset_name(ds)
         if self.pattern is None:
             name = self._cache.get(ds)
             if name is None:
                 name = self._cache[ds] = f"logs-{ds}-{self.namespace}"
             return name
-        ts = event.get("@timestamp")
         ts = ts if isinstance(ts, str) and len(ts) >= 10 else "0000-00-00"
-        ev = event.get("event")
-        module = ev.get("module") if isinstance(ev, dict) else None
         return self.pattern.format(dataset=ds, namespace=self.namespace, module=module or "generic",
                                    yyyy=ts[0:4], MM=ts[5:7], dd=ts[8:10])
 
@@ -159,9 +163,18 @@ class ElasticsearchOutput(Output):
     def send_many(self, batches: list[Batch]) -> None:
         cfg = self.config
         dumps = orjson.dumps
-        # (action line + source line, index, _id, event); events are serialised, never modified.
-        docs: list[tuple[bytes, str, str, dict]] = []
+        # (action line + source line, index, _id, event or its line); events are serialised, never modified.
+        docs: list[tuple[bytes, str, str, dict | bytes]] = []
         for b in batches:
+            if b.lines is not None:
+                # From parse workers: the same `dumps(ev, default=str)` lines, and the index keys;
+                # the event itself is decoded only for a dead letter.
+                of_key = self.index_of.of_key
+                for line, key, _id in zip(b.lines.split(b"\n"), b.index_keys, b.ids):
+                    index = of_key(key)
+                    action = dumps({"create": {"_index": index, "_id": _id}})
+                    docs.append((action + b"\n" + line + b"\n", index, _id, line))
+                continue
             for ev, _id in zip(b.events, b.ids):
                 index = self.index_of(ev)
                 action = dumps({"create": {"_index": index, "_id": _id}})
@@ -199,7 +212,8 @@ class ElasticsearchOutput(Output):
                     retry.append(doc)
                 else:
                     dead.append({"output": self.ctx.name, "index": doc[1], "_id": doc[2], "status": status,
-                                 "error": result.get("error"), "event": doc[3]})
+                                 "error": result.get("error"),
+                                 "event": doc[3] if isinstance(doc[3], dict) else orjson.loads(doc[3])})
             if dead:
                 self._dead_letter(dead)
             if retry:

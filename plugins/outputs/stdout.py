@@ -23,8 +23,12 @@ class StdoutOutput(Output):
     def send(self, batch: Batch) -> None:
         # orjson writes each line's newline itself (no join copy of the batch); the lines go out
         # in one writev per IOV_MAX lines, so the lines of a batch reach the file together.
-        dumps = orjson.dumps
-        lines = [dumps(ev, option=NEWLINE) for ev in batch.events]
+        # A batch from parse workers arrives as those same lines, already joined.
+        if batch.lines is not None:
+            lines = [batch.lines]
+        else:
+            dumps = orjson.dumps
+            lines = [dumps(ev, option=NEWLINE) for ev in batch.events]
         out = sys.stdout.buffer
         try:
             fd = out.fileno()

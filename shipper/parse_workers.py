@@ -1,0 +1,301 @@
+"""A source's `parse_workers`: parse, enrich and serialise its batches in worker processes.
+
+The source thread hands each raw batch to a worker process and goes on reading; one collector
+thread per source takes the results back in read order and hands them to the runner, which
+registers them with the source's AckTracker and routes them to the outputs exactly as an
+in-thread batch. Registration happens in read order, so checkpoints still move in order, and
+nothing is registered before it is parsed: a batch whose worker died is simply parsed again by a
+fresh worker, never acknowledged twice, never skipped.
+
+The worker runs the same EventBuilder.enrich as the in-thread path and returns the events already
+serialised (NDJSON), their id parts and index keys: the main process never decodes them unless an
+output asks for dicts (Fluentd's msgpack).
+
+Why not concurrent.futures.ProcessPoolExecutor (tried first): its workers share one result pipe.
+A worker killed (OOM killer, SIGKILL) while writing its ~1 MB result leaves half a message in it,
+and the executor's manager thread then waits in recv() forever — the agent hangs (seen here with
+a kill -9 test). Here each worker has its own pipe: a worker dying mid-message is an EOF on its
+pipe only, and its batches go to a fresh worker. Processes come from the forkserver start method
+because the agent has threads (fork would copy their locks mid-use).
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import queue
+import signal
+import threading
+from collections import deque
+from typing import Any, Callable
+
+from shipper.plugin import RawBatch
+
+log = logging.getLogger("shipper.parse_workers")
+
+MAX_ATTEMPTS = 3  # a batch whose workers died this many times is parsed in the collector's thread
+
+# (NDJSON of the events, event count, id parts, index key per event, parse failures, unmapped actions)
+Parsed = tuple[bytes, int, list, list, int, int]
+
+# --- in the worker process ---------------------------------------------------------------------
+
+
+def _worker_main(conn, cfg_fields: dict[str, Any], parser_options: dict[str, Any], host_name: str) -> None:
+    import gc
+
+    from shipper import registry
+    from shipper.config_base import SourceConfig
+    from shipper.pipeline import EventBuilder
+
+    # A Ctrl-C reaches the whole process group; it is for the agent, which ends its workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cfg = SourceConfig(**cfg_fields)
+    builder = EventBuilder(cfg, registry.load("parser", cfg.parser)(parser_options), host_name)
+    # As in the main process (shipper.runner): events are short-lived dicts, reference counting
+    # frees them; the cyclic GC rescanning them at default thresholds costs ~20 %.
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return  # the agent is gone (its end of the pipe closed): nothing left to parse for
+        if msg is None:
+            return
+        batch_id, records, flags, meta = msg
+        try:
+            out = (batch_id, serialise(builder, RawBatch(records, (), {}, 0, meta, flags)), None)
+        except Exception as e:  # not a parser error (those are _parse_failure events): the agent decides
+            out = (batch_id, None, f"{type(e).__name__}: {e}")
+        try:
+            conn.send(out)
+        except (EOFError, OSError):
+            return
+
+
+def serialise(builder, raw: RawBatch) -> Parsed:
+    """EventBuilder.enrich, then each event as its NDJSON line and index key."""
+    from shipper.plugin import index_key, serialize_event
+
+    events, id_parts, failures, unmapped = builder.enrich(raw)
+    lines = b"".join([serialize_event(ev) for ev in events])
+    # Equal keys as one object: pickle sends a repeated object as a reference.
+    seen: dict[tuple, tuple] = {}
+    keys = [seen.setdefault(k, k) for k in map(index_key, events)]
+    return lines, len(events), id_parts, keys, failures, unmapped
+
+
+# --- in the agent ------------------------------------------------------------------------------
+
+
+class _Worker:
+    """One worker process, its pipe, and a thread sending it batches: sends never block the
+    source thread or the collector (a worker busy writing a result reads nothing meanwhile)."""
+
+    def __init__(self, ctx, initargs: tuple, name: str):
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, *initargs), name=f"shipper-parse-{name}",
+                                daemon=True)
+        self.proc.start()
+        child.close()  # only the worker holds its end now: its death is an EOF here
+        self._out: queue.SimpleQueue = queue.SimpleQueue()
+        self._sender = threading.Thread(target=self._send_loop, name=f"parse-send-{name}", daemon=True)
+        self._sender.start()
+
+    def send(self, msg) -> None:
+        self._out.put(msg)
+
+    def _send_loop(self) -> None:
+        while True:
+            msg = self._out.get()
+            try:
+                self.conn.send(msg)
+            except (OSError, ValueError):
+                return  # dead worker or closed pipe: the collector sees it on recv
+            if msg is None:
+                return
+
+    def close(self, timeout: float) -> None:
+        self._out.put(None)
+        self._sender.join(timeout)
+        self.proc.join(timeout)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(timeout)
+        self.conn.close()
+
+
+class _Entry:
+    __slots__ = ("id", "raw", "worker", "result", "error", "attempts")
+
+    def __init__(self, batch_id: int, raw: RawBatch):
+        self.id = batch_id
+        self.raw = raw
+        self.worker: _Worker | None = None
+        self.result: Parsed | None = None
+        self.error: str | None = None
+        self.attempts = 0
+
+
+class ParsePool:
+    """One source's worker processes and the collector thread that delivers their results in order.
+
+    `deliver(raw, parsed)` is called in the collector thread, in read order; it may block
+    (outputs full: backpressure reaches submit() through the bounded queue). `parse_here(raw)`
+    parses in the calling thread (a batch that keeps killing its workers, or failed in one).
+    """
+
+    def __init__(self, name: str, workers: int, cfg_fields: dict[str, Any], parser_options: dict[str, Any],
+                 host_name: str, deliver: Callable[[RawBatch, Parsed], None],
+                 parse_here: Callable[[RawBatch], Parsed], abandon: threading.Event,
+                 on_error: Callable[[BaseException], None]):
+        self.name = name
+        self._initargs = (cfg_fields, parser_options, host_name)
+        self._deliver = deliver
+        self._parse_here = parse_here
+        self._abandon = abandon
+        self._on_error = on_error
+        # Every worker with one batch parsing and one waiting, and one more being delivered; each
+        # holds a raw batch and its result (~1-3 MB at 1000 records).
+        self.depth = 2 * workers + 1
+        self._queue: deque[_Entry] = deque()
+        self._cond = threading.Condition()
+        self._closing = False
+        self.failed = False
+        self.restarts = 0
+        self._ids = itertools.count()
+        self._ctx = multiprocessing.get_context("forkserver")
+        # Imported once in the forkserver, so every worker it forks starts with them.
+        self._ctx.set_forkserver_preload(["shipper.pipeline", "orjson"])
+        self._workers = [self._new_worker(i) for i in range(workers)]
+        self._next = itertools.cycle(range(workers))
+        self._thread = threading.Thread(target=self._collect, name=f"parse-{name}", daemon=True)
+        self._thread.start()
+
+    def _new_worker(self, i: int) -> _Worker:
+        return _Worker(self._ctx, self._initargs, f"{self.name}-{i}")
+
+    def _send(self, entry: _Entry, worker: _Worker) -> None:
+        """Under the lock."""
+        entry.worker = worker
+        entry.attempts += 1
+        raw = entry.raw
+        worker.send((entry.id, raw.records, raw.flags, raw.meta))
+
+    def submit(self, raw: RawBatch) -> bool:
+        """Hand a raw batch to a worker; blocks while the queue is full. False if given up."""
+        with self._cond:
+            while len(self._queue) >= self.depth:
+                if self._abandon.is_set() or self._closing or self.failed:
+                    return False
+                self._cond.wait(0.2)
+            if self._closing or self.failed:
+                return False
+            entry = _Entry(next(self._ids), raw)
+            self._send(entry, self._workers[next(self._next)])
+            self._queue.append(entry)
+            self._cond.notify_all()
+        return True
+
+    def in_queue(self) -> int:
+        with self._cond:
+            return len(self._queue)
+
+    def drain(self, give_up: threading.Event) -> bool:
+        """Wait until every submitted batch was handed to deliver (or give_up / a failure)."""
+        with self._cond:
+            while self._queue and not (give_up.is_set() or self.failed or self._closing):
+                self._cond.wait(0.2)
+            return not self._queue
+
+    def _collect(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait(0.5)
+                if self._closing or self._abandon.is_set():
+                    return
+                entry = self._queue[0]
+            parsed = self._result(entry)
+            if parsed is None:
+                continue  # its worker died and a fresh one has it, or stopping
+            try:
+                self._deliver(entry.raw, parsed)
+            except BaseException as e:  # as a raise in emit() ends an in-thread source
+                self._fail(e)
+                return
+            with self._cond:
+                self._queue.popleft()
+                self._cond.notify_all()
+
+    def _result(self, entry: _Entry) -> Parsed | None:
+        """The head entry's result, reading its worker's pipe (results of later entries that
+        arrive first are kept on their entries); None after replacing a dead worker."""
+        while entry.result is None and entry.error is None:
+            if self._closing or self._abandon.is_set():
+                return None
+            worker = entry.worker
+            try:
+                if not worker.conn.poll(0.2):
+                    continue
+                batch_id, parsed, error = worker.conn.recv()
+            except (EOFError, OSError):
+                return self._replace(worker, entry)
+            with self._cond:
+                for e in self._queue:
+                    if e.id == batch_id and e.worker is worker:
+                        e.result, e.error = parsed, error
+                        break
+        if entry.error is not None:
+            log.warning("parse worker failed on a batch: parsing it in the agent",
+                        extra={"source": self.name, "error": entry.error})
+            return self._here(entry)
+        return entry.result
+
+    def _replace(self, dead: _Worker, head: _Entry) -> Parsed | None:
+        """`dead` exited (killed, or crashed in a parser): a fresh worker parses again, in order,
+        its batches without a result. Nothing of them was registered, so nothing was acked."""
+        with self._cond:
+            if self._closing:
+                return None
+            i = self._workers.index(dead)
+            fresh = self._workers[i] = self._new_worker(i)
+            self.restarts += 1
+            again = [e for e in self._queue if e.worker is dead and e.result is None and e.error is None]
+            log.warning("a parse worker died; its batches are parsed again by a fresh worker",
+                        extra={"source": self.name, "batches": len(again), "restarts": self.restarts,
+                               "exitcode": dead.proc.exitcode})
+            here = head in again and head.attempts >= MAX_ATTEMPTS
+            for e in again:
+                if not (here and e is head):
+                    self._send(e, fresh)
+        dead.close(timeout=1.0)
+        if here:
+            log.warning("a batch was in flight in %d workers that died: parsing it in the agent", MAX_ATTEMPTS,
+                        extra={"source": self.name, "records": len(head.raw.records)})
+            return self._here(head)
+        return None
+
+    def _here(self, entry: _Entry) -> Parsed | None:
+        try:
+            return self._parse_here(entry.raw)
+        except BaseException as e:
+            self._fail(e)
+            return None
+
+    def _fail(self, e: BaseException) -> None:
+        with self._cond:
+            self.failed = True
+            self._cond.notify_all()
+        self._on_error(e)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop collecting (what is not delivered yet stays unregistered) and end the workers."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        for w in self._workers:
+            w.close(timeout)
