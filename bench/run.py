@@ -7,6 +7,7 @@
 
 Scenarios: backfill (shipper run --once, file → parser → stdout redirected to a file, per product,
 beside the Python floor loop, orjson loads+dumps alone and pygtail+orjson on the same corpus file);
+parse_workers (the Datameer and Databricks backfills with parse_workers 0, 1 and 2, beside the floor);
 live (a real Log4j 2 writer at a fixed rate, write→emit latency); files (200 files followed, idle and
 busy: RSS and CPU); outage (the Fluentd peer stopped for 60 s while the writer goes on: RSS over
 time); outputs (bench/outputs.py: each output over loopback to the test peers); startup (`shipper run`
@@ -256,7 +257,8 @@ def live(a, out: Path) -> None:
     xml = d / "log4j2.xml"
     xml.write_text(LOG4J2_XML.replace("{dir}", str(d)).replace("{size}", str(2 * 1024 * 1024)))
     (d / "app.log").touch()
-    cfg = write_config(d / "shipper.yaml", d / "state", [file_source("live", [str(d / "app.log")], "json")], [STDOUT])
+    cfg = write_config(d / "shipper.yaml", d / "state", [file_source("live", [str(d / "app.log")], "json", a.file_extra)],
+                       [STDOUT])
     count = int(a.live_rate * a.live_seconds)
     daemon = Daemon(cfg, stdout=subprocess.PIPE)
     got: dict[int, float] = {}
@@ -307,8 +309,8 @@ def many_files(a, out: Path) -> None:
     paths = [d / "logs" / f"useraction-{i:03d}.log" for i in range(a.files)]
     for i, p in enumerate(paths):
         p.write_bytes(b"".join(l + b"\n" for l in lines[i * 10:(i + 1) * 10]))
-    cfg = write_config(d / "shipper.yaml", d / "state", [file_source("files", [str(d / "logs" / "*.log")], "datameer")],
-                       [STDOUT])
+    cfg = write_config(d / "shipper.yaml", d / "state",
+                       [file_source("files", [str(d / "logs" / "*.log")], "datameer", a.file_extra)], [STDOUT])
     sink = d / "out.json"
     with open(sink, "wb") as so:
         daemon = Daemon(cfg, stdout=so)
@@ -519,8 +521,14 @@ def machine() -> str:
             f"orjson {orjson.__version__}, pygtail {getattr(pygtail, '__version__', '0.14.0')}, load average at start {load}")
 
 
-SCENARIOS = {"backfill": backfill, "live": live, "files": many_files, "outage": outage, "outputs": outputs,
-             "startup": startup}
+def parse_workers(a, out: Path) -> None:
+    import parse_workers as pw  # bench/parse_workers.py: parse_workers 0, 1, 2 beside the floor
+
+    pw.run([p for p in ("datameer", "databricks") if p in a.products], a.records, out, say=say)
+
+
+SCENARIOS = {"backfill": backfill, "parse_workers": parse_workers, "live": live, "files": many_files,
+             "outage": outage, "outputs": outputs, "startup": startup}
 
 
 def main() -> int:
@@ -532,6 +540,8 @@ def main() -> int:
                          "target and run at 15-35 k events/s, so 1 M each would take the full run past 15 minutes")
     ap.add_argument("--only", help=f"comma-separated scenarios of: {','.join(SCENARIOS)}")
     ap.add_argument("--products", help=f"comma-separated corpora of: {','.join(corpora.PRODUCTS)}")
+    ap.add_argument("--gather-interval", type=float,
+                    help="the file source's gather_interval in the live and files scenarios (default: its default)")
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "shipper-bench")
     a = ap.parse_args()
     q = a.quick
@@ -544,6 +554,7 @@ def main() -> int:
     a.outage_rate, a.outage_seconds, a.outage_pre = 1000.0, (10.0 if q else 60.0), (3.0 if q else 10.0)
     a.output_events, a.output_sizes = (3000, "500") if q else (20000, "100,500,2000")
     a.startup_runs = 3 if q else 5
+    a.file_extra = f"    gather_interval: {a.gather_interval}\n" if a.gather_interval is not None else ""
     a.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     say(f"## Results ({'--quick' if q else 'full run'}, {time.strftime('%Y-%m-%d')})\n")
