@@ -7,6 +7,7 @@
 
 Scenarios: backfill (shipper run --once, file → parser → stdout redirected to a file, per product,
 beside the Python floor loop, orjson loads+dumps alone and pygtail+orjson on the same corpus file);
+parse_workers (the Datameer and Databricks backfills with parse_workers 0, 1 and 2, beside the floor);
 live (a real Log4j 2 writer at a fixed rate, write→emit latency); files (200 files followed, idle and
 busy: RSS and CPU); outage (the Fluentd peer stopped for 60 s while the writer goes on: RSS over
 time); outputs (bench/outputs.py: each output over loopback to the test peers); startup (`shipper run`
@@ -520,8 +521,14 @@ def machine() -> str:
             f"orjson {orjson.__version__}, pygtail {getattr(pygtail, '__version__', '0.14.0')}, load average at start {load}")
 
 
-SCENARIOS = {"backfill": backfill, "live": live, "files": many_files, "outage": outage, "outputs": outputs,
-             "startup": startup}
+def parse_workers(a, out: Path) -> None:
+    import parse_workers as pw  # bench/parse_workers.py: parse_workers 0, 1, 2 beside the floor
+
+    pw.run([p for p in ("datameer", "databricks") if p in a.products], a.records, out, say=say)
+
+
+SCENARIOS = {"backfill": backfill, "parse_workers": parse_workers, "live": live, "files": many_files,
+             "outage": outage, "outputs": outputs, "startup": startup}
 
 
 def main() -> int:
