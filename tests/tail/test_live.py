@@ -194,3 +194,22 @@ def test_stem_index_finds_exactly_the_rotated_names(names):
         brute = sorted(n for n in names if discovery.is_rotated_name(live, n))
         fast = sorted(os.path.basename(p) for p in discovery.rotated_siblings("/d/" + live, index=index))
         assert fast == brute
+
+
+def test_writes_arrive_through_watchdog_where_inotify_simple_is_missing(tmp_path, monkeypatch):
+    import shipper.tail.watcher as watcher
+
+    monkeypatch.setattr(watcher, "INotify", None)  # the import fallback: writes come through watchdog
+    log = tmp_path / "app.log"
+    append(log, b"first")
+    live = Live(tmp_path, [log], poll_interval=600, gather_interval=0.3).start()
+    try:
+        assert live.wait_for(1) == [b"first"]
+        before = len(live.batches)
+        with open(log, "ab", buffering=0) as f:
+            for i in range(20):
+                f.write(b"line %d\n" % i)
+        assert live.wait_for(21) == [b"first"] + [b"line %d" % i for i in range(20)]
+        assert len(live.batches) - before <= 3
+    finally:
+        live.close()
