@@ -133,8 +133,8 @@ class ChangeWatcher:
 
     def wait(self, timeout: float) -> Changes:
         """Sleep until a change or the timeout; after a change, sleep the gather window too, so
-        the writes that follow are read in the same batch. Changes noted before the call are
-        returned at once."""
+        the writes that follow are read in the same batch (changes noted while the caller was
+        reading count as a wake-up at once: the window still applies)."""
         fds = [self._wake_r] + ([self._writes.fileno()] if self._writes is not None and self._folder_wd else [])
         with self._lock:
             pending = self._structure or bool(self._paths)
@@ -142,8 +142,8 @@ class ChangeWatcher:
             ready, _, _ = select.select(fds, [], [], max(0.0, timeout))
             if not ready:
                 return Changes()
-            if self.gather > 0:
-                time.sleep(self.gather)
+        if self.gather > 0:
+            time.sleep(self.gather)
         ch = Changes(woke=True)
         if self._writes is not None:
             for ev in self._writes.read(timeout=0):
