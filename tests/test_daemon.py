@@ -18,6 +18,7 @@ import orjson
 import pytest
 
 from shipper.status import file_positions, read_checkpoints
+from tests.support import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -100,12 +101,6 @@ def shipped(out: Path) -> list[tuple[str, int]]:
         got.append((ev["generic"]["src"], ev["generic"]["n"]))
     return got
 
-
-def wait_until(pred, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def get(url: str) -> tuple[int, bytes]:

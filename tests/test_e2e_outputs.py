@@ -16,6 +16,7 @@ import orjson
 
 from tests.peers.bulk_server import BulkServer
 from tests.peers.forward_server import ForwardServer
+from tests.support import wait
 
 VENV_BIN = os.path.dirname(sys.executable)
 
@@ -27,14 +28,6 @@ def write_lines(path, start: int, n: int) -> None:
                              for k in range(i, min(i + 100, start + n))))
             f.flush()
 
-
-def wait(pred, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 def start_agent(cfg, log):

@@ -3,7 +3,6 @@ services, restarts, shrinking histories, token failures and server errors."""
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from shipper.plugin import RawBatch, SourceContext
 from shipper_plugins.parsers.puppet_enterprise import PuppetEnterpriseParser
 from shipper_plugins.sources.http_poll import HttpPollSource, HttpPollSourceConfig
 from tests.peers.puppet_activity_api import PuppetActivityAPI
+from tests.support import wait_until as wait_for
 
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 PARSER = PuppetEnterpriseParser()
@@ -75,14 +75,6 @@ def messages(records: list[bytes]) -> list[str]:
             out.append(ev.get("message", ev["event"].get("original")))
     return out
 
-
-def wait_for(predicate, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def fill(api: PuppetActivityAPI, service: str, start: int, n: int, events_per_commit: int = 1) -> list[str]:

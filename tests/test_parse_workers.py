@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPER = [os.path.join(os.path.dirname(sys.executable), "shipper")]
 sys.path.insert(0, str(REPO / "bench"))
 import corpus as corpora  # noqa: E402  (bench/corpus.py: realistic records of every product)
+from tests.support import wait as wait_for
 
 
 # ------------------------------------------------------------------ helpers
@@ -90,14 +91,6 @@ def parse_worker_pids(agent_pid: int) -> list[int]:
     servers = {p for p, (pp, cmd) in tree.items() if pp == agent_pid and "forkserver" in cmd}
     return [p for p, (pp, _) in tree.items() if pp in servers]
 
-
-def wait_for(pred, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 def write_corpus(path: Path, product: str, n: int, junk_every: int = 0) -> list[bytes]:

@@ -14,6 +14,7 @@ from shipper.config import parse_config
 from shipper.pipeline import Pipeline
 from tests.peers.bulk_server import BulkServer
 from tests.peers.forward_server import ForwardServer
+from tests.support import wait
 
 VENV_BIN = os.path.dirname(sys.executable)
 
@@ -23,14 +24,6 @@ def write_lines(path, n: int, start: int = 0, pad: int = 0) -> None:
         f.write(b"".join(orjson.dumps({"@timestamp": "2024-05-01T12:00:00Z", "n": i, "user": f"u{i}",
                                        "pad": "x" * pad}) + b"\n" for i in range(start, start + n)))
 
-
-def wait(pred, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 def test_match_routes_and_each_source_waits_only_for_its_outputs(tmp_path):
