@@ -316,8 +316,7 @@ class Tailer:
         except OSError:
             return False
         try:
-            head = fh.read(0, s.head_len)
-            if len(head) != s.head_len or digest(head) != s.head:
+            if not self._head_is(fh, s):
                 return False
             if by_inode and o.st.st_size >= s.offset:
                 return self._mark_ok(fh, s)
@@ -328,6 +327,12 @@ class Tailer:
             return self._mark_ok(fh, s)
         finally:
             fh.close()
+
+    @staticmethod
+    def _head_is(fh: OpenFile, s: FileState) -> bool:
+        """Does the open file start with the head (first line or bytes) that identifies `s`?"""
+        head = fh.read(0, s.head_len)
+        return len(head) == s.head_len and digest(head) == s.head
 
     @staticmethod
     def _mark_ok(fh: OpenFile, s: FileState) -> bool:
@@ -356,17 +361,17 @@ class Tailer:
                 return True
             known = [f.state for f in self.files.values() if f.state] + [lo.state for lo in self.loose.values()]
             return any(digest(data[: s.head_len]) == s.head for s in known)
-        for f in self.files.values():
-            s = f.state
-            if s is None or f.fh is None:
-                continue
-            try:
-                fh = OpenFile(o.path, o.gz)
-            except OSError:
-                return False
-            try:
-                head = fh.read(0, s.head_len)
-                if len(head) != s.head_len or digest(head) != s.head:
+        followed = [f for f in self.files.values() if f.state is not None and f.fh is not None]
+        if not followed:
+            return False
+        try:
+            fh = OpenFile(o.path, o.gz)
+        except OSError:
+            return False
+        try:
+            for f in followed:
+                s = f.state
+                if not self._head_is(fh, s):
                     continue
                 if o.st.st_size >= s.offset:
                     if self._mark_ok(fh, s):
@@ -380,8 +385,8 @@ class Tailer:
                 ours = f.fh.read(end - n, n)
                 if theirs == ours and len(ours) == n:
                     return True
-            finally:
-                fh.close()
+        finally:
+            fh.close()
         return False
 
     def _attach(self, lo: Loose, o: Observed) -> None:
