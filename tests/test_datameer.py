@@ -135,6 +135,13 @@ def test_failed_logins_are_failures_and_name_the_account(rows, assert_ecs):
     assert ok["event"]["outcome"] == "success"
 
 
+def test_a_bare_user_key_is_the_performing_user_and_user_name_the_target(assert_ecs):
+    raw = b'{"timestamp":"2026-01-01 00:00:00","type":"USER_MANAGEMENT","action":"DELETE_USER","user":"root","userName":"eve"}'
+    [ev] = DatameerParser().parse(raw)
+    assert_ecs(ev, "datameer")
+    assert ev["user"]["name"] == "root" and ev["user"]["target"]["name"] == "eve"
+
+
 def test_nulls_are_not_shipped(assert_ecs):
     raw = b'{"timestamp":"2026-03-04 05:06:07","action-type":"FILESYSTEM","action":"CREATE","performing-user":"a",' \
           b'"roles":null,"ip-address":null,"file-uuid":"u","file-path":"/x","connection-id":null,"connection-name":null}'

@@ -27,7 +27,7 @@ CATALOG = load_catalog(Path(__file__).with_name("datameer_actions.csv"), ("actio
 TIMESTAMP = {"timestamp", "time", "datetime", "eventtime", "date"}
 ACTION_TYPE = {"actiontype", "type", "loggedactiontype"}
 ACTION = {"action", "loggedaction", "actionname"}
-PERFORMER = {"performinguser", "performingusername", "performer", "actor"}
+PERFORMER = {"performinguser", "performingusername", "performer", "actor", "user"}  # not "username": that is the per-action target
 ROLES = {"roles", "rolesofperforminguser", "performinguserroles", "userroles", "rolesoftheperforminguser"}
 IP = {"ipaddress", "ip", "ipaddressofperforminguser", "performinguserip", "performinguseripaddress",
       "ipofperforminguser", "useripaddress", "clientip", "sourceip", "remoteaddress"}
