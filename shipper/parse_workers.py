@@ -46,7 +46,7 @@ def _worker_main(conn, cfg_fields: dict[str, Any], parser_options: dict[str, Any
 
     from shipper import registry
     from shipper.config_base import SourceConfig
-    from shipper.pipeline import EventBuilder
+    from shipper.events import EventBuilder
 
     # A Ctrl-C reaches the whole process group; it is for the agent, which ends its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,186 +1,24 @@
 """Source → parser → router → outputs, in batches, with checkpoints moved only on acknowledgement."""
 from __future__ import annotations
 
-import hashlib
 import logging
 import socket
 import threading
 import time
-from collections.abc import Sequence
 from typing import Any, Callable
 
-from shipper import __version__, metrics, registry
+from shipper import metrics, registry
 from shipper.acks import AckTracker
 from shipper.checkpoint import CheckpointStore
 from shipper.config import Config
 from shipper.config_base import OutputConfig, SourceConfig
-from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION, decode_text, failure_event
+from shipper.events import EventBuilder
 from shipper.output_worker import OutputWorker
 from shipper.parse_workers import ParsePool, Parsed, serialise
-from shipper.plugin import Batch, OutputContext, Parser, RawBatch, SerializedEvents, Source, SourceContext
+from shipper.plugin import Batch, OutputContext, RawBatch, SerializedEvents, Source, SourceContext
 from shipper.router import Router
 
 log = logging.getLogger("shipper.pipeline")
-
-
-def stable_id(source: str, key: str, index: int) -> str:
-    """Id of an event without a vendor id: the same record at the same position gets the same id."""
-    return hashlib.blake2b(f"{source}\0{key}\0{index}".encode(), digest_size=16).hexdigest()
-
-
-def vendor_stable_id(namespace: str, vendor_id: str) -> str:
-    """Id of an event with a vendor id, scoped so two installations' id 42 never collide."""
-    return hashlib.blake2b(f"{namespace}\0{vendor_id}".encode(), digest_size=16).hexdigest()
-
-
-class LazyIds(Sequence[str]):
-    """The stable ids of a batch, hashed only if an output asks (Elasticsearch does; stdout does not)."""
-
-    __slots__ = ("_parts", "_keys", "_source", "_namespace", "_ids")
-
-    def __init__(self, parts: list, source: str, namespace: str, keys: Sequence[str] | None = None):
-        # Per event: the vendor id (str), or (record i, index in record), or None for the only
-        # event of record i (batches where every record gave one event); record i's key is keys[i].
-        self._parts = parts
-        self._keys = keys
-        self._source = source
-        self._namespace = namespace
-        self._ids: list[str] | None = None
-
-    def _all(self) -> list[str]:
-        if self._ids is None:
-            src, ns, keys = self._source, self._namespace, self._keys
-            self._ids = [vendor_stable_id(ns, p) if isinstance(p, str)
-                         else stable_id(src, keys[i], 0) if p is None else stable_id(src, keys[p[0]], p[1])
-                         for i, p in enumerate(self._parts)]
-        return self._ids
-
-    def __getitem__(self, i):
-        return self._all()[i]
-
-    def __len__(self) -> int:
-        return len(self._parts)
-
-    def __iter__(self):
-        return iter(self._all())
-
-
-class EventBuilder:
-    """Runs a source's parser over a raw batch and adds what every event carries."""
-
-    def __init__(self, cfg: SourceConfig, parser: Parser, host_name: str):
-        self.cfg = cfg
-        self.parser = parser
-        self.source = cfg.name
-        self.host = host_name
-        self._host = {"name": host_name}  # shared by the events that carry no host of their own
-        self.agent = {"type": "shipper", "version": __version__}
-        self.extra_tags = list(cfg.tags)
-        self.preserve_original = cfg.preserve_original_event
-        self.id_namespace = cfg.id_namespace or cfg.name
-        self._m_read = metrics.events_read.labels(cfg.name)
-        self._m_bytes = metrics.bytes_read.labels(cfg.name)
-        self._m_fail = metrics.parse_failures.labels(cfg.name)
-        self._m_unmapped = metrics.unmapped_actions.labels(cfg.name)
-
-    def _parse_guarded(self, raws: list[bytes]) -> list[list[dict]]:
-        try:
-            return self.parser.parse_batch(raws)
-        except Exception:
-            out = []
-            for raw in raws:
-                try:
-                    out.append(self.parser.parse(raw))
-                except Exception as e:  # a parser bug ships the record flagged, never crashes
-                    out.append([failure_event(raw, f"parser {type(e).__name__}: {e}", self.parser.module, self.parser.dataset)])
-            return out
-
-    def enrich(self, raw: RawBatch) -> tuple[list[dict], list, int, int]:
-        """Parse a raw batch and add host, agent, the source's meta and tags: (events, id parts,
-        parse failures, unmapped actions). No metrics and no record keys, so a parse worker
-        process runs exactly this code (shipper.parse_workers) and its events are the same bytes.
-
-        The hot path of every event: one pass, shared dicts for what every event carries the same
-        (agent, host; outputs never mutate events), no tuple per event when each record gave one.
-        Id parts, per event: the vendor id, or None (the only event of its record), or
-        (record index, index in the record); LazyIds turns them into ids with the record keys.
-        """
-        parsed = self._parse_guarded(raw.records)
-        meta_items = list(raw.meta.items()) if raw.meta else ()
-        flags = raw.flags
-        agent = self.agent
-        host_name = self.host
-        host_default = self._host
-        extra_tags = self.extra_tags
-        preserve = self.preserve_original
-        one_each = all(len(evs) == 1 for evs in parsed)
-        events: list[dict] = [evs[0] for evs in parsed] if one_each else [ev for evs in parsed for ev in evs]
-        id_parts: list = []
-        append_id = id_parts.append
-        failures = unmapped = 0
-        rec_i, j, left = -1, 0, 0  # record of the current event, its index in the record, events left in it
-        for ev in events:
-            if one_each:
-                rec_i += 1
-            else:
-                while not left:
-                    rec_i += 1
-                    left = len(parsed[rec_i])
-                    j = 0
-            host = ev.get("host")
-            if host is None:
-                ev["host"] = host_default
-            elif "name" not in host:
-                host["name"] = host_name
-            ev["agent"] = agent
-            for k, v in meta_items:
-                cur = ev.get(k)
-                ev[k] = {**v, **cur} if isinstance(cur, dict) and isinstance(v, dict) else v
-            tags = ev.get("tags")
-            rec_flags = flags[rec_i] if flags else ()
-            if tags or rec_flags or extra_tags:
-                tags = _merge_tags(tags, rec_flags, extra_tags)
-                ev["tags"] = tags
-                if PARSE_FAILURE in tags:
-                    failures += 1
-                if UNMAPPED_ACTION in tags:
-                    unmapped += 1
-            if preserve:
-                ev["event"].setdefault("original", decode_text(raw.records[rec_i]))
-            vendor_id = ev["event"].get("id")
-            if one_each:
-                append_id(vendor_id or None)
-            else:
-                append_id(vendor_id or (rec_i, j))
-                j += 1
-                left -= 1
-        return events, id_parts, failures, unmapped
-
-    def count(self, events: int, nbytes: int, failures: int, unmapped: int) -> None:
-        self._m_read.inc(events)
-        self._m_bytes.inc(nbytes)
-        if failures:
-            self._m_fail.inc(failures)
-        if unmapped:
-            self._m_unmapped.inc(unmapped)
-
-    def ids(self, id_parts: list, keys: Sequence[str]) -> "LazyIds":
-        return LazyIds(id_parts, self.source, self.id_namespace, keys)
-
-    def build(self, raw: RawBatch) -> tuple[list[dict], LazyIds]:
-        """The batch's events, enriched (see enrich), counted, and their ids."""
-        events, id_parts, failures, unmapped = self.enrich(raw)
-        self.count(len(events), raw.nbytes, failures, unmapped)
-        return events, self.ids(id_parts, raw.keys)
-
-
-def _merge_tags(tags: list | None, *more) -> list:
-    out = list(tags or ())
-    for group in more:
-        for t in group:
-            if t not in out:
-                out.append(t)
-    return out
 
 
 class SourceRunner:

@@ -120,6 +120,7 @@ class FileSource(Source):
         watcher.start()
         next_poll = 0.0
         scan_now = True
+        changes = None  # what the watcher reported while we waited; the first pass scans anyway
         try:
             while not stop.is_set():
                 now = time.monotonic()
@@ -135,7 +136,7 @@ class FileSource(Source):
                     if poll:
                         next_poll = now + self.config.poll_interval
                     scan_now = False
-                elif changes.paths:
+                elif changes is not None and changes.paths:
                     with self._lock:
                         scan_now = t.read_changed(changes.paths, self._emit, stop)
                     if scan_now:
