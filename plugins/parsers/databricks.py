@@ -54,6 +54,7 @@ SHAPE_HINTS = (("TimeGenerated", "log_analytics"), ("event_time", "system_table"
                ("userIdentity", "audit_delivery"), ("timestamp", "audit_delivery"), ("user_identity", "system_table"))
 
 _IP_CACHE_MAX = 4096
+_CACHE_MAX = 4096  # per-parser memo tables (times, catalogue pairs): cleared when full, bounded against hostile input
 
 
 class DatabricksParser(Parser):
@@ -65,7 +66,10 @@ class DatabricksParser(Parser):
         self._keys: dict[str, str] = {}
         self._route: dict[str, tuple[str | None, str]] = {}  # vendor key → (role, snake_case name)
         self._ips: dict[str, str | None] = {}
-        self._last_time: tuple[Any, str | None] = (None, None)
+        self._last_in: Any = None
+        self._last_out: str | None = None
+        self._iso: dict[str, str | None] = {}  # ISO text as written → @timestamp (records of a file share few seconds)
+        self._classes: dict[str | None, dict[str | None, Any]] = {}  # service → action, as written → catalogue entry
 
     # -- entry point -------------------------------------------------------------------------------
 
@@ -80,7 +84,10 @@ class DatabricksParser(Parser):
             records = doc.get("records")
             if isinstance(records, list) and "properties" not in doc and "time" not in doc:
                 return [self._record(r, raw, "eventhub") for r in records]  # Event Hub payload
-            return [self._record(doc, raw, None)]
+            try:
+                return [self._map(doc, raw, None)]
+            except Exception as e:  # as in _record
+                return [_failure(orjson.dumps(doc, default=str), f"databricks mapping failed: {type(e).__name__}: {e}")]
         if isinstance(doc, list):  # a JSON array of rows (e.g. a Log Analytics query export)
             return [self._record(r, raw, None) for r in doc]
         return [_failure(raw, f"expected a JSON object, got {type(doc).__name__}")]
@@ -106,7 +113,6 @@ class DatabricksParser(Parser):
     def _map(self, rec: dict, raw: bytes, envelope: str | None) -> dict:
         roles: dict[str, Any] = {}
         db: dict[str, Any] = {}
-        problems: list[str] = []
         props = rec.get("properties")
         if isinstance(props, str):
             props = _json_obj(props)
@@ -135,14 +141,19 @@ class DatabricksParser(Parser):
         if service:
             event["provider"] = service
         ev["databricks"] = db
-        if not service:
-            problems.append("missing serviceName")
-        if not action:
-            problems.append("missing actionName")
+        problems: list[str] | None = None  # made only for the few records that lack something
+        if not (service and action):
+            problems = []
+            if not service:
+                problems.append("missing serviceName")
+            if not action:
+                problems.append("missing actionName")
 
         t = roles.get("time")
         stamp = self._time(t) if t is not None else None
         if stamp is None:
+            if problems is None:
+                problems = []
             problems.append("missing time" if t is None else f"unreadable time {t!r}")
             ev["@timestamp"] = now_iso()
             if t is not None:
@@ -177,12 +188,32 @@ class DatabricksParser(Parser):
 
         rid = db.get("resource_id")
         if isinstance(rid, str) and rid[:15].upper() == "/SUBSCRIPTIONS/":
-            ev["cloud"] = {"provider": "azure", "account": {"id": rid.split("/", 3)[2]}}
+            end = rid.find("/", 15)  # rid.split("/", 3)[2] without the list
+            ev["cloud"] = {"provider": "azure", "account": {"id": rid[15:end] if end >= 0 else rid[15:]}}
 
-        classify(ev, CATALOG.get(((service or "").lower(), (action or "").lower())), bool(service or action))
+        try:
+            cls = self._classes[service][action]
+        except KeyError:  # .lower() and the lower-cased key once per spelling, not once per record
+            cls = self._classify_new(service, action)
+        if cls is not None:  # Classification.apply without its setdefault: `event` is there
+            event["category"] = list(cls.category)
+            event["type"] = list(cls.type)
+            if cls.outcome and "outcome" not in event:
+                event["outcome"] = cls.outcome
+        else:
+            classify(ev, None, bool(service or action))
         if problems:
             flag_problems(ev, problems, decode_text(raw) if envelope is None else decode_text(orjson.dumps(rec)))
         return ev
+
+    def _classify_new(self, service: str | None, action: str | None) -> Any:
+        cls = CATALOG.get(((service or "").lower(), (action or "").lower()))
+        if len(self._classes) >= _CACHE_MAX:  # keyed by service, then action: no tuple per record
+            self._classes.clear()
+        by_action = self._classes.setdefault(service, {})
+        if len(by_action) < _CACHE_MAX:
+            by_action[action] = cls
+        return cls
 
     def _split(self, src: dict, roles: dict, db: dict, skip: str | None) -> None:
         """Known keys to `roles`, the rest (non-null) to `db` under their snake_case name."""
@@ -211,9 +242,8 @@ class DatabricksParser(Parser):
         return r
 
     def _time(self, value: Any) -> str | None:
-        last_in, last_out = self._last_time
-        if value == last_in:
-            return last_out  # records of a burst share their second
+        if value == self._last_in:
+            return self._last_out  # records of a burst share their second
         out = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             try:  # epoch: milliseconds in audit-log delivery; seconds if it is that small
@@ -221,14 +251,20 @@ class DatabricksParser(Parser):
             except (OverflowError, OSError, ValueError):
                 out = None
         elif isinstance(value, str):
-            s = value.strip()
-            if s.isdigit():
-                return self._time(int(s))
             try:
-                out = iso_utc(datetime.fromisoformat(s))  # 3.11: 'Z', ' ' separator, 7-digit fractions
-            except ValueError:
-                out = None
-        self._last_time = (value, out)
+                out = self._iso[value]
+            except KeyError:
+                s = value.strip()
+                if s.isdigit():
+                    return self._time(int(s))  # not memoised here: the epoch branch keeps its own last value
+                try:
+                    out = iso_utc(datetime.fromisoformat(s))  # 3.11: 'Z', ' ' separator, 7-digit fractions
+                except ValueError:
+                    out = None
+                if len(self._iso) >= _CACHE_MAX:
+                    self._iso.clear()
+                self._iso[value] = out
+        self._last_in, self._last_out = value, out
         return out
 
     def _ip(self, value: Any) -> str | None:
@@ -248,7 +284,12 @@ class DatabricksParser(Parser):
             identity = decoded if decoded is not None else {"email": identity}  # a bare name
         if isinstance(identity, dict):
             email = identity.get("email")
-            rest = {self._key(k): v for k, v in identity.items() if v is not None and k != "email"}
+            rest = None  # the usual identity is an email and nulls: no dict made for it
+            for k, v in identity.items():
+                if v is not None and k != "email":
+                    if rest is None:
+                        rest = {}
+                    rest[self._keys.get(k) or self._key(k)] = v
             if rest:
                 db["identity"] = rest
             if email is not None and email != "":
@@ -296,10 +337,11 @@ class DatabricksParser(Parser):
             db["response"] = {"text": orjson.dumps(response).decode()}
             return
         out: dict[str, Any] = {}
+        keys = self._keys
         for k, v in response.items():
             if v is None:
                 continue
-            sk = self._key(k)
+            sk = keys.get(k) or self._key(k)
             if sk == "result" and not isinstance(v, str):
                 v = orjson.dumps(v).decode()  # one type for the field, whatever the action returned
             out[sk] = v
@@ -339,9 +381,12 @@ def _params(db: dict, params: Any) -> None:
 
 
 def _json_obj(text: str) -> dict | None:
-    s = text.strip()
-    if not s.startswith("{"):
-        return None
+    if text[:1] == "{" and text[-1:] == "}":
+        s = text  # the usual case: strip() would return it unchanged
+    else:
+        s = text.strip()
+        if not s.startswith("{"):
+            return None
     try:
         v = orjson.loads(s)
     except orjson.JSONDecodeError:
@@ -386,8 +431,10 @@ def _related(ev: dict, kind: str, value: str) -> None:
     if rel is None:
         ev["related"] = {kind: [value]}
         return
-    bucket = rel.setdefault(kind, [])
-    if value not in bucket:
+    bucket = rel.get(kind)
+    if bucket is None:
+        rel[kind] = [value]
+    elif value not in bucket:
         bucket.append(value)
 
 

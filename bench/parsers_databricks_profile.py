@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""The Databricks parser alone: a golden corpus to prove a speed change altered no output byte, and
+µs/record of parse_batch (+ orjson.dumps, what the pipeline does with each event) beside the floor.
+
+    .venv/bin/python bench/parsers_databricks_profile.py golden --write /tmp/databricks.golden   # before a change
+    .venv/bin/python bench/parsers_databricks_profile.py golden --check /tmp/databricks.golden   # after each change
+    .venv/bin/python bench/parsers_databricks_profile.py time [--records 100000]
+
+The golden corpus (~20 k lines, seeded, so the same on every run): bench/corpus.py's backfill mix, every
+shape of tests/test_databricks.py with string and object identity/requestParams/response, statuses, errors,
+ports, IPv6, non-addresses, truncation markers, System-User and service principals, unknown pairs, two
+spellings of one field, odd types in every role, random objects, broken JSON, blank lines, the public
+samples. `now_iso` is pinned while the golden file is made and checked: records without a readable time
+get the clock, which is no output byte of the parser's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(REPO / "tests"))
+
+import corpus as corpora  # noqa: E402
+import test_databricks as tdb  # noqa: E402
+
+import shipper.ecs as ecs  # noqa: E402
+import shipper_plugins.parsers.databricks as dbmod  # noqa: E402
+from shipper_plugins.parsers.databricks import DatabricksParser  # noqa: E402
+
+NL = b"\n"
+PINNED_NOW = "2000-01-01T00:00:00.000Z"
+ROLE_KEYS = ["time", "TimeGenerated", "timestamp", "event_time", "identity", "Identity", "userIdentity",
+             "user_identity", "serviceName", "ServiceName", "service_name", "actionName", "ActionName",
+             "action_name", "logId", "LogId", "event_id", "sourceIPAddress", "SourceIpAddress", "source_ip_address",
+             "userAgent", "UserAgent", "user_agent", "response", "Response", "requestParams", "RequestParams",
+             "request_params", "identity_metadata", "properties", "records", "operationName", "OperationName",
+             "resourceId", "ResourceId", "category", "Category", "requestId", "sessionId", "workspaceId",
+             "someNewKey", "HTTPStatus", "already_snake", "x-y z", ""]
+
+
+def _value(rnd: random.Random, depth: int = 0):
+    k = rnd.randrange(12 if depth < 2 else 8)
+    if k == 0:
+        return None
+    if k == 1:
+        return rnd.choice([True, False])
+    if k == 2:
+        return rnd.choice([0, 200, 403, 1700000000123, 1715788715, -5, 2 ** 70, 10 ** 20])
+    if k == 3:
+        return rnd.choice([1.5, 200.0, 1.7e12, float(2 ** 60)])
+    if k == 4:
+        return rnd.choice(["", " ", "2025-05-15T15:58:35Z", "2019-05-01 00:18:58.1234567", "1700000000123",
+                           " 1715788715 ", "yesterday", "2025-13-45T00:00:00Z", "10.0.0.1:443", "::1", "[2001:db8::1]:80",
+                           "System-User", "ada@example.com", "x... truncated", "Microsoft.Databricks/jobs/create",
+                           "microsoft.databricks/Clusters/Delete", "Microsoft.Databricks//x", "/subscriptions/abc/rg",
+                           "{\"email\": \"bob@x.y\", \"subjectName\": null}", "{broken", "[1,2]", "{\"statusCode\": \"404\"}"])
+    if k == 5:
+        return "".join(rnd.choice("aZ0_-@. {}\"é") for _ in range(rnd.randrange(12)))
+    if k in (6, 7):
+        return rnd.choice([200, "jobs", "create", "clusters", "x"])
+    if k in (8, 9):
+        return {rnd.choice(ROLE_KEYS + ["email", "statusCode", "status_code", "errorMessage", "error_message", "result",
+                                        "run_as", "run_by", "TRUNCATED", "a"]): _value(rnd, depth + 1)
+                for _ in range(rnd.randrange(5))}
+    return [_value(rnd, depth + 1) for _ in range(rnd.randrange(3))]
+
+
+def _shaped(rnd: random.Random, i: int) -> bytes:
+    """A make_record line with its knobs turned, then some fields changed in type or spelling."""
+    row = tdb.ROWS[i % len(tdb.ROWS)] if i % 7 else {"service": "newService", "action": f"doSomething{i % 3}"}
+    shape = tdb.SHAPES[i % len(tdb.SHAPES)]
+    params = rnd.choice([None, {}, {"TRUNCATED": ""}, {"a": "x... truncated", "b": None},
+                         {"name": f"n{i}", "nested": '{"a":1}', "n": i}, {"k": [1, {"x": None}]}])
+    raw, _ = tdb.make_record(row["service"], row["action"], shape, n=i,
+                             status=rnd.choice([200, 201, 204, 400, 403, 404, 500, "200", "abc", " 302 "]),
+                             email=rnd.choice(["ada@example.com", "System-User", "bob", "", "5b3f2f1e-0000-4000-8000-000000000001"]),
+                             ip=rnd.choice([None, "", "10.1.2.3:0", "10.1.2.3", "::1", "[2001:db8::1]:443", "not-an-ip",
+                                            "::ffff:10.0.0.1", " 10.0.0.2 "]),
+                             params=params, error=rnd.choice([None, None, "boom", ""]))
+    if rnd.random() < 0.5:
+        return raw
+    doc = orjson.loads(raw)
+    rec = doc["records"][0] if "records" in doc else doc
+    target = rec["properties"] if isinstance(rec.get("properties"), dict) and rnd.random() < 0.6 else rec
+    for _ in range(rnd.randrange(1, 4)):
+        target[rnd.choice(ROLE_KEYS)] = _value(rnd)
+    if rnd.random() < 0.1 and "properties" in rec:
+        rec["properties"] = json.dumps(rec["properties"])
+    if rnd.random() < 0.05:
+        doc = [rec, rec, "x"]
+    return json.dumps(doc).encode()
+
+
+def golden_lines(n: int = 20_000) -> list[bytes]:
+    rnd = random.Random(8)
+    lines = list(corpora.databricks(n // 2))
+    lines += [_shaped(rnd, i) for i in range(n // 2 - 1000)]
+    for i in range(800):
+        doc = {rnd.choice(ROLE_KEYS): _value(rnd) for _ in range(rnd.randrange(8))}
+        lines.append(json.dumps(doc).encode())
+    lines += [b"", b"  \n", b"{", b'{"time": "2025-01-01T00:00:00Z", "properties": {', b"[]", b"[1, null, {}]",
+              b"42", b'"text"', b"null", b'{"records": []}', b'{"records": [1, "a", null, {}]}', b"\xff\xfe",
+              b'{"records": [], "time": 5}', b'{"properties": "{\\"serviceName\\": \\"jobs\\"}"}']
+    for path in sorted((Path(tdb.__file__).parents[2] / "shared" / "samples" / "azure_databricks").glob("*.js*")):
+        lines.append(path.read_bytes())
+    for path in sorted((REPO / "config" / "samples" / "databricks").rglob("*.json")):
+        lines += path.read_bytes().splitlines()
+    return lines
+
+
+def golden_bytes(lines: list[bytes]) -> bytes:
+    saved = ecs.now_iso, dbmod.now_iso
+    ecs.now_iso = dbmod.now_iso = lambda: PINNED_NOW
+    try:
+        out = []
+        for parser in (DatabricksParser(), DatabricksParser()):  # twice: a warm parser must say what a cold one does
+            for events in parser.parse_batch(lines):
+                out.append(b"%d\n" % len(events))
+                out += [orjson.dumps(ev) + b"\n" for ev in events]
+        return b"".join(out)
+    finally:
+        ecs.now_iso, dbmod.now_iso = saved
+
+
+def golden(a) -> int:
+    got = golden_bytes(golden_lines())
+    if a.write:
+        Path(a.write).write_bytes(got)
+        print(f"wrote {a.write}: {got.count(NL)} lines, {len(got)} bytes")
+        return 0
+    want = Path(a.check).read_bytes()
+    if got == want:
+        print(f"golden OK: {len(got)} bytes identical")
+        return 0
+    gl, wl = got.split(b"\n"), want.split(b"\n")
+    for i, (g, w) in enumerate(zip(gl, wl)):
+        if g != w:
+            print(f"golden DIFFERS at line {i}:\n  want {w[:600]!r}\n  got  {g[:600]!r}")
+            break
+    else:
+        print(f"golden DIFFERS in length: want {len(wl)} lines, got {len(gl)}")
+    return 1
+
+
+def timing(a) -> int:
+    lines = list(corpora.databricks(a.records))  # the backfill corpus of bench/run.py
+    parser = DatabricksParser()
+    dumps, loads = orjson.dumps, orjson.loads
+
+    def floor():
+        for line in lines:
+            dumps(loads(line))
+
+    batches = [lines[i:i + a.batch] for i in range(0, len(lines), a.batch)]  # as the file source hands them over
+
+    def parse():
+        for batch in batches:
+            for events in parser.parse_batch(batch):
+                for ev in events:
+                    dumps(ev)
+
+    def parse_only():
+        for batch in batches:
+            parser.parse_batch(batch)
+
+    print(f"{a.records} records in batches of {a.batch}, mean {sum(map(len, lines)) / len(lines):.0f} B; best of {a.rounds}")
+    res = {}
+    for name, fn in (("orjson loads+dumps", floor), ("parse_batch", parse_only), ("parse_batch + dumps", parse)):
+        best = min(_clock(fn) for _ in range(a.rounds))
+        res[name] = best
+        print(f"{name:<22}{best / len(lines) * 1e6:8.2f} µs/record")
+    print(f"{'mapping alone':<22}{(res['parse_batch + dumps'] - res['orjson loads+dumps']) / len(lines) * 1e6:8.2f} µs/record")
+    return 0
+
+
+def _clock(fn) -> float:
+    """CPU seconds of this process: steadier than wall time on a host shared with test runs."""
+    t0 = time.process_time()
+    fn()
+    return time.process_time() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("golden")
+    m = g.add_mutually_exclusive_group(required=True)
+    m.add_argument("--write")
+    m.add_argument("--check")
+    t = sub.add_parser("time")
+    t.add_argument("--records", type=int, default=100_000)
+    t.add_argument("--rounds", type=int, default=5)
+    t.add_argument("--batch", type=int, default=1000, help="lines per parse_batch call (the file source's batch_lines)")
+    a = ap.parse_args()
+    return golden(a) if a.cmd == "golden" else timing(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
