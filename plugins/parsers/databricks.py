@@ -68,6 +68,7 @@ class DatabricksParser(Parser):
         self._ips: dict[str, str | None] = {}
         self._last_in: Any = None
         self._last_out: str | None = None
+        self._actors: dict[str, str] = {}  # identity email → actor_type
         self._iso: dict[str, str | None] = {}  # ISO text as written → @timestamp (records of a file share few seconds)
         self._classes: dict[str | None, dict[str | None, Any]] = {}  # service → action, as written → catalogue entry
 
@@ -294,14 +295,14 @@ class DatabricksParser(Parser):
                 db["identity"] = rest
             if email is not None and email != "":
                 name = email if isinstance(email, str) else str(email)
-                user: dict[str, Any] = {"name": name}
-                if "@" in name:
-                    user["email"] = name
-                ev["user"] = user
-                db["actor_type"] = ("system" if name == SYSTEM_USER
-                                    else "service_principal" if _is_uuid(name) else "user")
-                if name != SYSTEM_USER:
-                    _related(ev, "user", name)
+                try:
+                    actor_type = self._actors[name]  # a file has few actors: classified once each
+                except KeyError:
+                    actor_type = self._new_actor(name)
+                ev["user"] = {"name": name, "email": name} if "@" in name else {"name": name}
+                db["actor_type"] = actor_type
+                if actor_type != "system":
+                    ev["related"] = {"user": [name]}  # the first related entry of the event: nothing before adds one
         elif identity is not None:
             db["identity"] = identity
         if metadata is None:
@@ -325,6 +326,13 @@ class DatabricksParser(Parser):
                     _related(ev, "user", run_by)
         else:
             db["identity_metadata"] = metadata
+
+    def _new_actor(self, name: str) -> str:
+        kind = "system" if name == SYSTEM_USER else "service_principal" if _is_uuid(name) else "user"
+        if len(self._actors) >= _CACHE_MAX:
+            self._actors.clear()
+        self._actors[name] = kind
+        return kind
 
     def _response(self, ev: dict, db: dict, response: Any) -> None:
         if isinstance(response, str):
@@ -395,6 +403,8 @@ def _json_obj(text: str) -> dict | None:
 
 
 def _status(code: Any) -> int | None:
+    if code.__class__ is int:  # the usual case first; bool is a subclass, never this class
+        return code
     if isinstance(code, bool):
         return None
     if isinstance(code, int):
@@ -421,6 +431,8 @@ def _is_uuid(s: str) -> bool:
 
 
 def _text(v: Any) -> str | None:
+    if v.__class__ is str:  # the usual case first
+        return v or None
     if v is None or v == "":
         return None
     return v if isinstance(v, str) else str(v)
