@@ -119,15 +119,15 @@ class DatabricksParser(Parser):
             props = _json_obj(props)
         if isinstance(props, dict):
             shape = "diagnostic"
-            self._split(rec, roles, db, skip="properties")
-            self._split(props, roles, db, skip=None)
+            self._split(rec, roles, db, skip_properties=True)
+            self._split(props, roles, db, skip_properties=False)
         else:
             shape = "unknown"
             for hint, name in SHAPE_HINTS:
                 if hint in rec:
                     shape = name
                     break
-            self._split(rec, roles, db, skip=None)
+            self._split(rec, roles, db, skip_properties=False)
             if props is not None:
                 db["properties"] = props  # not an object: kept as written
         db["record_format"] = f"{envelope}/{shape}" if envelope else shape
@@ -216,17 +216,19 @@ class DatabricksParser(Parser):
             by_action[action] = cls
         return cls
 
-    def _split(self, src: dict, roles: dict, db: dict, skip: str | None) -> None:
+    def _split(self, src: dict, roles: dict, db: dict, skip_properties: bool) -> None:
         """Known keys to `roles`, the rest (non-null) to `db` under their snake_case name."""
         route = self._route
         for k, v in src.items():
-            if v is None or k == skip:
+            if v is None:
                 continue
             try:
                 role, sk = route[k]
             except KeyError:
                 role, sk = self._new_route(k)
             if role is not None:
+                if skip_properties and role == "properties":  # only the key 'properties' has that role
+                    continue
                 if role not in roles:
                     roles[role] = v
                     continue
