@@ -68,6 +68,7 @@ class DatabricksParser(Parser):
         self._ips: dict[str, str | None] = {}
         self._last_in: Any = None
         self._last_out: str | None = None
+        self._subscriptions: dict[str, str | None] = {}  # resource id → Azure subscription (None: not one)
         self._actors: dict[str, str] = {}  # identity email → actor_type
         self._iso: dict[str, str | None] = {}  # ISO text as written → @timestamp (records of a file share few seconds)
         self._classes: dict[str | None, dict[str | None, Any]] = {}  # service → action, as written → catalogue entry
@@ -188,9 +189,13 @@ class DatabricksParser(Parser):
             _params(db, params)
 
         rid = db.get("resource_id")
-        if isinstance(rid, str) and rid[:15].upper() == "/SUBSCRIPTIONS/":
-            end = rid.find("/", 15)  # rid.split("/", 3)[2] without the list
-            ev["cloud"] = {"provider": "azure", "account": {"id": rid[15:end] if end >= 0 else rid[15:]}}
+        if isinstance(rid, str):
+            try:
+                sub = self._subscriptions[rid]  # a file holds one workspace's resource id
+            except KeyError:
+                sub = self._new_subscription(rid)
+            if sub is not None:
+                ev["cloud"] = {"provider": "azure", "account": {"id": sub}}
 
         try:
             cls = self._classes[service][action]
@@ -206,6 +211,13 @@ class DatabricksParser(Parser):
         if problems:
             flag_problems(ev, problems, decode_text(raw) if envelope is None else decode_text(orjson.dumps(rec)))
         return ev
+
+    def _new_subscription(self, rid: str) -> str | None:
+        sub = rid.split("/", 3)[2] if rid[:15].upper() == "/SUBSCRIPTIONS/" else None
+        if len(self._subscriptions) >= _CACHE_MAX:
+            self._subscriptions.clear()
+        self._subscriptions[rid] = sub
+        return sub
 
     def _classify_new(self, service: str | None, action: str | None) -> Any:
         cls = CATALOG.get(((service or "").lower(), (action or "").lower()))
@@ -384,6 +396,11 @@ def _params(db: dict, params: Any) -> None:
     if TRUNCATED_KEY in params:
         db["request_params_truncated"] = True
         return
+    try:  # one C-level search over the values joined: if the suffix is nowhere, no value ends with it
+        if TRUNCATED_SUFFIX not in "".join(params.values()):
+            return
+    except TypeError:
+        pass  # a value that is not a string (the vendor writes strings; other senders may not): value by value
     for v in params.values():
         if isinstance(v, str) and v.endswith(TRUNCATED_SUFFIX):
             db["request_params_truncated"] = True
