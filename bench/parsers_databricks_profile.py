@@ -31,12 +31,12 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO / "tests"))
 
-import corpus as corpora  # noqa: E402
-import test_databricks as tdb  # noqa: E402
+import corpus as corpora
+import shipper_plugins.parsers.databricks as dbmod
+import test_databricks as tdb
+from shipper_plugins.parsers.databricks import DatabricksParser
 
-import shipper.ecs as ecs  # noqa: E402
-import shipper_plugins.parsers.databricks as dbmod  # noqa: E402
-from shipper_plugins.parsers.databricks import DatabricksParser  # noqa: E402
+from shipper import ecs
 
 NL = b"\n"
 PINNED_NOW = "2000-01-01T00:00:00.000Z"
