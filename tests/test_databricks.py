@@ -388,3 +388,10 @@ def test_demo_samples(assert_ecs):
         assert_ecs(ev, "databricks")
         assert PARSE_FAILURE not in ev.get("tags", [])
     assert [ev["event"]["action"] for ev in events if UNMAPPED_ACTION in ev.get("tags", [])] == ["brandNewAction"]
+
+
+def test_time_shortcut_does_not_mistake_true_for_one():
+    """The 'same time as the last record' shortcut must compare types too: True == 1 in Python."""
+    p = DatabricksParser()
+    assert p._time(1) is not None
+    assert p._time(True) is None

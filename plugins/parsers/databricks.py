@@ -257,7 +257,8 @@ class DatabricksParser(Parser):
         return r
 
     def _time(self, value: Any) -> str | None:
-        if value == self._last_in:
+        last = self._last_in
+        if value == last and type(value) is type(last):  # True == 1, but True is no time
             return self._last_out  # records of a burst share their second
         out = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
