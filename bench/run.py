@@ -35,10 +35,10 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 import corpus as corpora  # noqa: E402
+from tests.java.writers import Log4j, compile_writers, log4j2_config  # noqa: E402
 
 PY = sys.executable
 SHIPPER = [str(Path(PY).with_name("shipper"))] if Path(PY).with_name("shipper").exists() else [PY, "-m", "shipper.cli"]
-JARS = ["/usr/share/java/log4j-api.jar", "/usr/share/java/log4j-core.jar"]
 TICK = os.sysconf("SC_CLK_TCK")
 TARGETS = {"datameer": 0.7, "databricks": 0.6}
 
@@ -185,32 +185,6 @@ def backfill(a, out: Path) -> None:
 # ------------------------------------------------------------------ 2. live latency
 
 
-LOG4J2_XML = """<?xml version="1.0" encoding="UTF-8"?>
-<Configuration status="warn">
-  <Appenders>
-    <RollingFile name="r" fileName="{dir}/app.log" filePattern="{dir}/app.log.%i">
-      <PatternLayout pattern="%m%n"/>
-      <Policies><SizeBasedTriggeringPolicy size="{size}"/></Policies>
-      <DefaultRolloverStrategy max="20"/>
-    </RollingFile>
-  </Appenders>
-  <Loggers>
-    <Logger name="audit" level="info" additivity="false"><AppenderRef ref="r"/></Logger>
-    <Root level="error"/>
-  </Loggers>
-</Configuration>
-"""
-
-
-def java_classes(out: Path) -> Path:
-    classes = out / "java"
-    if not (classes / "Log4j2Writer.class").exists():
-        classes.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["javac", "-d", str(classes), "-cp", ":".join(JARS), str(REPO / "tests/java/Log4j2Writer.java")],
-                       check=True)
-    return classes
-
-
 class Observer(threading.Thread):
     """Follows the writer's file every millisecond (through renames) and notes when each seq appeared:
     the write time, as near as a reader can see it."""
@@ -253,9 +227,8 @@ def live(a, out: Path) -> None:
     d = out / "live"
     subprocess.run(["rm", "-rf", str(d)], check=True)
     d.mkdir(parents=True)
-    classes = java_classes(out)
-    xml = d / "log4j2.xml"
-    xml.write_text(LOG4J2_XML.replace("{dir}", str(d)).replace("{size}", str(2 * 1024 * 1024)))
+    writers = Log4j(compile_writers(out / "java"))
+    xml = log4j2_config(d / "log4j2.xml", d, size=2 * 1024 * 1024)
     (d / "app.log").touch()
     cfg = write_config(d / "shipper.yaml", d / "state", [file_source("live", [str(d / "app.log")], "json", a.file_extra)],
                        [STDOUT])
@@ -275,8 +248,7 @@ def live(a, out: Path) -> None:
     obs.start()
     pad = "p" * 200  # ~230-byte lines, as Datameer's
     cpu0, t0 = proc_cpu_s(daemon.proc.pid), time.monotonic()
-    subprocess.run(["java", "-XX:TieredStopAtLevel=1", f"-Dlog4j2.configurationFile={xml}", "-cp",
-                    f"{classes}:{':'.join(JARS)}", "Log4j2Writer", "0", str(count), str(a.live_rate), pad], check=True)
+    writers.log4j2(xml, 0, count, rate=a.live_rate, pad=pad, timeout=None)
     deadline = time.monotonic() + 20
     while len(got) < count and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -9,7 +9,6 @@ JSON {"seq":N,...} so loss and duplicates are counted exactly.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -23,17 +22,13 @@ from pygtail import Pygtail
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from shipper.tail import Tailer  # noqa: E402
+from tests.java.writers import Log4j, compile_writers  # noqa: E402
 
-JARS = "/usr/share/java/log4j-1.2.jar"
 RATE = 1000  # lines/s
 PAD = "p" * 78  # ~100-byte lines: a 100 KB file rotates about once a second
 DURATION = 12.0  # seconds of writing per poll interval
 MAX_FILE = 100_000
 BACKUPS = 10
-
-
-def compile_writer(out: Path) -> None:
-    subprocess.run(["javac", "-d", str(out), "-cp", JARS, str(REPO / "tests/java/Log4j1Writer.java")], check=True)
 
 
 def seqs(lines) -> list[int]:
@@ -91,8 +86,7 @@ def loss_run(classes: Path, interval: float) -> dict:
     threads = [threading.Thread(target=run_ours), threading.Thread(target=run_pygtail)]
     for t in threads:
         t.start()
-    subprocess.run(["java", "-cp", f"{classes}:{JARS}", "Log4j1Writer", str(log), str(MAX_FILE), str(BACKUPS),
-                    "0", str(total), str(RATE), PAD], check=True)
+    Log4j(classes).log4j1(log, MAX_FILE, BACKUPS, 0, total, rate=RATE, pad=PAD, timeout=None)
     stop.set()
     for t in threads:
         t.join()
@@ -141,8 +135,7 @@ def throughput(mb: int = 200) -> dict:
 
 
 def main() -> None:
-    classes = Path(tempfile.mkdtemp(prefix="benchjava"))
-    compile_writer(classes)
+    classes = compile_writers(Path(tempfile.mkdtemp(prefix="benchjava")))
     print(f"Log4j 1.2 RollingFileAppender, {RATE} lines/s of ~{len(PAD) + 22} bytes, MaxFileSize={MAX_FILE}, "
           f"MaxBackupIndex={BACKUPS}, {DURATION:.0f} s per interval\n")
     print("| poll interval | lines written | shipper.tail lost / dup | pygtail lost / dup / garbage lines | pygtail exceptions |")

@@ -3,17 +3,14 @@ once, and real Log4j writers compiled from tests/java at test time."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
 from shipper.tail import Chunk, Tailer
+from tests.java.writers import Log4j, compile_writers
 
-JAVA_SRC = Path(__file__).resolve().parents[1] / "java"
-JARS = ["/usr/share/java/log4j-1.2.jar", "/usr/share/java/log4j-api.jar", "/usr/share/java/log4j-core.jar"]
 
 
 class Follower:
@@ -88,35 +85,7 @@ def assert_exactly_once(seqs: list[int], expected: range) -> None:
 
 @pytest.fixture(scope="session")
 def java_classes(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("java")
-    for jar in JARS:
-        assert os.path.exists(jar), f"{jar} missing: run scripts/install-test-deps.sh"
-    subprocess.run(["javac", "-d", str(out), "-cp", ":".join(JARS), *map(str, JAVA_SRC.glob("*.java"))],
-                   check=True, timeout=180)
-    return out
-
-
-class Log4j:
-    def __init__(self, classes: Path):
-        self.classes = classes
-
-    def log4j1(self, path, max_size: int, backups: int, first: int, count: int, rate: float = 0, pad="x",
-               wait=True):
-        cmd = ["java", "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp", f"{self.classes}:{JARS[0]}",
-               "Log4j1Writer", str(path), str(max_size), str(backups), str(first), str(count), str(rate), pad]
-        return self._run(cmd, wait)
-
-    def log4j2(self, config_xml: Path, first: int, count: int, rate: float = 0, pad="x", wait=True):
-        cmd = ["java", "-XX:TieredStopAtLevel=1", f"-Dlog4j2.configurationFile={config_xml}",
-               "-cp", f"{self.classes}:{JARS[1]}:{JARS[2]}", "Log4j2Writer", str(first), str(count), str(rate), pad]
-        return self._run(cmd, wait)
-
-    @staticmethod
-    def _run(cmd, wait):
-        if wait:
-            subprocess.run(cmd, check=True, timeout=120)
-            return None
-        return subprocess.Popen(cmd)
+    return compile_writers(tmp_path_factory.mktemp("java"))
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,8 @@ import time
 
 import pytest
 
+
+from tests.java.writers import log4j2_config
 from tests.tail.conftest import Follower, assert_exactly_once
 
 pytestmark = pytest.mark.slow
@@ -80,32 +82,14 @@ def test_log4j1_max_backup_index_0_truncates_in_place(tmp_path, log4j):
     assert f.tailer.rotations >= 5
 
 
-LOG4J2_XML = """<?xml version="1.0" encoding="UTF-8"?>
-<Configuration status="warn">
-  <Appenders>
-    <RollingFile name="r" fileName="{dir}/app.log" filePattern="{dir}/{pattern}">
-      <PatternLayout pattern="%m%n"/>
-      <Policies><SizeBasedTriggeringPolicy size="4000"/></Policies>
-      <DefaultRolloverStrategy {strategy}/>
-    </RollingFile>
-  </Appenders>
-  <Loggers>
-    <Logger name="audit" level="info" additivity="false"><AppenderRef ref="r"/></Logger>
-    <Root level="error"/>
-  </Loggers>
-</Configuration>
-"""
-
-
 @pytest.mark.parametrize("pattern,strategy", [
     ("app.log.%i", 'fileIndex="max" max="4"'),
     ("app.log.%i", 'fileIndex="min" max="4"'),
     ("app-%d{{yyyy-MM-dd}}-%i.log", 'max="50"'),
 ])
 def test_log4j2_rolling_file(tmp_path, log4j, pattern, strategy):
-    xml = tmp_path / "log4j2.xml"
-    xml.write_text(LOG4J2_XML.replace("{dir}", str(tmp_path)).replace("{pattern}", pattern.replace("{{", "{").replace("}}", "}"))
-                   .replace("{strategy}", strategy))
+    xml = log4j2_config(tmp_path / "log4j2.xml", tmp_path, pattern.replace("{{", "{").replace("}}", "}"),
+                        size=4000, strategy=strategy)
     f = Follower([tmp_path / "app.log"], tmp_path)
     proc = log4j.log4j2(xml, 0, 2500, rate=1500, wait=False)
     follow_while(proc, f)
