@@ -9,6 +9,7 @@ import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -151,6 +152,8 @@ class Parser(ABC):
 
     def __init__(self, options: Mapping[str, Any] | None = None):
         self.options = dict(options or {})
+        # The zone of timestamps written without one (the source's `timezone`), validated by the config.
+        self.zone = ZoneInfo(self.options.get("timezone") or "UTC")
 
     @abstractmethod
     def parse(self, raw: bytes) -> list[dict]:

@@ -18,7 +18,6 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -54,10 +53,6 @@ _PREFIX_LEN = re.compile(r"/\d{1,3}$")  # PostgreSQL inet text: 10.0.0.1/32
 class ClouderaAIParser(Parser):
     module = "cloudera_ai"
     dataset = "cloudera_ai.audit"
-
-    def __init__(self, options=None):
-        super().__init__(options)
-        self.zone = ZoneInfo(self.options.get("timezone") or "UTC")
 
     def parse(self, raw: bytes) -> list[dict]:
         try:

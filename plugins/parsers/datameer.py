@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -50,7 +49,6 @@ class DatameerParser(Parser):
 
     def __init__(self, options=None):
         super().__init__(options)
-        self.zone = ZoneInfo(self.options.get("timezone") or "UTC")
         self._local_time = LocalTimeParser(self.zone)
         self._roles: dict[str, tuple[str | None, str]] = {}
         self._plans: dict[tuple, tuple[list, list, list]] = {}

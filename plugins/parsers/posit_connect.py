@@ -15,7 +15,6 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -46,7 +45,6 @@ class PositConnectParser(Parser):
 
     def __init__(self, options=None):
         super().__init__(options)
-        self.zone = ZoneInfo(self.options.get("timezone") or "UTC")
         self._keys: dict[str, str] = {}  # vendor key → namespace key (snake_case, no dots), cached
 
     def _key(self, key: str) -> str:

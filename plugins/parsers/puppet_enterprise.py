@@ -19,7 +19,6 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -99,10 +98,6 @@ def _squashed(doc: dict) -> dict[str, Any]:
 class PuppetEnterpriseParser(Parser):
     module = "puppet_enterprise"
     dataset = "puppet_enterprise.activity"
-
-    def __init__(self, options=None):
-        super().__init__(options)
-        self.zone = ZoneInfo(self.options.get("timezone") or "UTC")
 
     def parse(self, raw: bytes) -> list[dict]:
         try:
