@@ -88,8 +88,26 @@ class LocalTimeParser:
 _MISSING = object()
 
 
-def epoch_ms_to_iso(ms: int | float) -> str:
-    return iso_utc(datetime.fromtimestamp(ms / 1000.0, tz=timezone.utc))
+def vendor_time(value: Any, zone: tzinfo = timezone.utc) -> str | None:
+    """A vendor's time as ISO 8601 UTC, or None if it is none: ISO 8601 text (a time without a zone
+    is in `zone`) or an epoch number (milliseconds when above 1e11, else seconds: so epoch
+    milliseconds before 1973-03-03 and seconds after the year 5138 are misread — no audit trail has them)."""
+    try:
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, (int, float)):
+            return iso_utc(datetime.fromtimestamp(value / 1000 if value > 1e11 else value, tz=timezone.utc))
+        if not isinstance(value, str):
+            return None
+        s = value.strip()
+        if s.endswith(("Z", "z")):
+            s = s[:-1] + "+00:00"
+        dt = datetime.fromisoformat(s)  # 3.11: also ' ' as separator and PostgreSQL's '+00'
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=zone)
+        return iso_utc(dt)
+    except (ValueError, OverflowError, OSError):  # not a time, or out of any calendar's range
+        return None
 
 
 def decode_text(raw: bytes) -> str:

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from shipper.ecs import (
+    vendor_time,
     classify, flag_problems,
-    add_related, add_tag, base_event, clean_ip, decode_text, failure_event, iso_utc,
-    load_catalog, now_iso, snake_case,
+    add_related, add_tag, base_event, clean_ip, decode_text, failure_event, load_catalog, now_iso, snake_case,
 )
 from shipper.plugin import Parser
 
@@ -150,29 +149,9 @@ class ClouderaAIParser(Parser):
         return ips
 
     def _timestamp(self, value: Any) -> str | None:
-        if isinstance(value, bool):
-            return None
-        if isinstance(value, (int, float)):
-            try:  # epoch seconds or milliseconds (a numeric export)
-                return iso_utc(datetime.fromtimestamp(value / 1000 if value > 1e11 else value, tz=timezone.utc))
-            except (OverflowError, OSError, ValueError):
-                return None
-        if not isinstance(value, str):
-            return None
-        s = value.strip()
-        if s.endswith(("Z", "z")):
-            s = s[:-1] + "+00:00"
-        try:
-            # ISO 8601 (orjson, row_to_json) and PostgreSQL's text form ('2024-05-01 10:00:00.123+00')
-            dt = datetime.fromisoformat(s)
-        except ValueError:
-            return None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=self.zone)
-        try:
-            return iso_utc(dt)
-        except (OverflowError, ValueError):
-            return None
+        # ISO 8601 (orjson, row_to_json), PostgreSQL's text form ('2024-05-01 10:00:00.123+00'),
+        # or epoch seconds/milliseconds from a numeric export.
+        return vendor_time(value, self.zone)
 
 
 def _text(value: Any) -> str | None:

@@ -16,15 +16,15 @@ stays under `databricks.*`, snake_cased.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from shipper.ecs import (
+    vendor_time,
     classify, flag_problems,
-    base_event, clean_ip, decode_text, failure_event, iso_utc, load_catalog, now_iso,
+    base_event, clean_ip, decode_text, failure_event, load_catalog, now_iso,
     snake_case,
 )
 from shipper.plugin import Parser
@@ -260,26 +260,19 @@ class DatabricksParser(Parser):
         last = self._last_in
         if value == last and type(value) is type(last):  # True == 1, but True is no time
             return self._last_out  # records of a burst share their second
-        out = None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            try:  # epoch: milliseconds in audit-log delivery; seconds if it is that small
-                out = iso_utc(datetime.fromtimestamp(value / 1000.0 if value > 1e11 else value, tz=timezone.utc))
-            except (OverflowError, OSError, ValueError):
-                out = None
-        elif isinstance(value, str):
+        if isinstance(value, str):
             try:
                 out = self._iso[value]
             except KeyError:
                 s = value.strip()
                 if s.isdigit():
                     return self._time(int(s))  # not memoised here: the epoch branch keeps its own last value
-                try:
-                    out = iso_utc(datetime.fromisoformat(s))  # 3.11: 'Z', ' ' separator, 7-digit fractions
-                except ValueError:
-                    out = None
+                out = vendor_time(s)  # a time without a zone: Azure writes UTC
                 if len(self._iso) >= _CACHE_MAX:
                     self._iso.clear()
                 self._iso[value] = out
+        else:
+            out = vendor_time(value)
         self._last_in, self._last_out = value, out
         return out
 

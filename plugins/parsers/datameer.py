@@ -6,7 +6,6 @@ are the same key. Unused fields are written as null by Datameer; nulls are not s
 """
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,8 @@ import orjson
 from shipper.ecs import (
     classify, flag_problems,
     ECS_VERSION,
-    clean_ip, decode_text, epoch_ms_to_iso, failure_event,
-    iso_utc, load_catalog, LocalTimeParser, now_iso, snake_case, squash_key,
+    clean_ip, decode_text, vendor_time, failure_event,
+    load_catalog, LocalTimeParser, now_iso, snake_case, squash_key,
 )
 from shipper.plugin import Parser
 
@@ -208,27 +207,11 @@ class DatameerParser(Parser):
                 break
 
     def _timestamp(self, value: Any) -> str | None:
-        try:
-            return self._timestamp_of(value)
-        except (ValueError, OverflowError, OSError):  # epoch numbers out of any calendar's range
-            return None
-
-    def _timestamp_of(self, value: Any) -> str | None:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return epoch_ms_to_iso(value if value > 1e11 else value * 1000)
-        if not isinstance(value, str):
-            return None
-        s = value.strip()
-        documented = self._local_time(s)  # the documented form: no zone
-        if documented is not None:
-            return documented
-        try:
-            dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=self.zone)
-        return iso_utc(dt)
+        if isinstance(value, str):
+            documented = self._local_time(value.strip())  # the documented form, no zone: the fast path
+            if documented is not None:
+                return documented
+        return vendor_time(value, self.zone)
 
 
 def _core_name(sq: str) -> str:

@@ -12,15 +12,15 @@ Mapping: actor → `user.*`; affected user (`user_*`) → `user.target.*`; `grou
 """
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from shipper.ecs import (
+    vendor_time,
     classify, flag_problems,
-    add_related, base_event, decode_text, failure_event, iso_utc, load_catalog,
+    add_related, base_event, decode_text, failure_event, load_catalog,
     now_iso, snake_case,
 )
 from shipper.plugin import Parser
@@ -192,13 +192,7 @@ class PositConnectParser(Parser):
         return ev
 
     def _timestamp(self, value: str) -> str | None:
-        try:
-            dt = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=self.zone)
-        return iso_utc(dt)
+        return vendor_time(value, self.zone)
 
 
 def split_description(desc: str) -> tuple[str, str | None]:

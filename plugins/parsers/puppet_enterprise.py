@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,10 @@ from typing import Any
 import orjson
 
 from shipper.ecs import (
+    vendor_time,
     classify, flag_problems,
     PARSE_FAILURE, Classification, add_related, base_event, clean_ip, decode_text, failure_event,
-    iso_utc, load_catalog, now_iso, squash_key,
+    load_catalog, now_iso, squash_key,
 )
 from shipper.plugin import Parser
 
@@ -289,16 +289,7 @@ class PuppetEnterpriseParser(Parser):
         return ev
 
     def _timestamp(self, value: Any) -> str | None:
-        if not isinstance(value, str):
-            return None
-        s = value.strip()
-        try:
-            dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=self.zone)  # the CSV exports' Submit Time has no zone
-        return iso_utc(dt)
+        return vendor_time(value, self.zone)  # the CSV exports' Submit Time has no zone
 
 
 def _classify(pe_type: str, pe_what: str, object_types: list[str], message: str):
