@@ -33,8 +33,11 @@ class LazyIds(Sequence[str]):
     def _all(self) -> list[str]:
         if self._ids is None:
             src, ns, keys = self._source, self._namespace, self._keys
-            self._ids = [vendor_stable_id(ns, p) if isinstance(p, str)
-                         else stable_id(src, keys[i], 0) if p is None else stable_id(src, keys[p[0]], p[1])
+            # A vendor id is anything but None or a (record, index) pair: a third-party parser may
+            # give an integer id, which must not be taken for a position.
+            self._ids = [stable_id(src, keys[i], 0) if p is None
+                         else stable_id(src, keys[p[0]], p[1]) if type(p) is tuple
+                         else vendor_stable_id(ns, p if isinstance(p, str) else str(p))
                          for i, p in enumerate(self._parts)]
         return self._ids
 
