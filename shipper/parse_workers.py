@@ -169,7 +169,6 @@ class ParsePool:
         # Imported once in the forkserver, so every worker it forks starts with them.
         self._ctx.set_forkserver_preload(["shipper.pipeline", "orjson"])
         self._workers = [self._new_worker(i) for i in range(workers)]
-        self._next = itertools.cycle(range(workers))
         self._thread = threading.Thread(target=self._collect, name=f"parse-{name}", daemon=True)
         self._thread.start()
 
@@ -183,6 +182,15 @@ class ParsePool:
         raw = entry.raw
         worker.send((entry.id, raw.records, raw.flags, raw.meta))
 
+    def _least_loaded(self) -> _Worker:
+        """Under the lock: the worker with the fewest records waiting for it (batches differ in
+        size: round robin gave one of two workers three times the work of the other)."""
+        load = {id(w): 0 for w in self._workers}
+        for e in self._queue:
+            if e.result is None and e.error is None and id(e.worker) in load:
+                load[id(e.worker)] += len(e.raw.records)
+        return min(self._workers, key=lambda w: load[id(w)])
+
     def submit(self, raw: RawBatch) -> bool:
         """Hand a raw batch to a worker; blocks while the queue is full. False if given up."""
         with self._cond:
@@ -193,7 +201,7 @@ class ParsePool:
             if self._closing or self.failed:
                 return False
             entry = _Entry(next(self._ids), raw)
-            self._send(entry, self._workers[next(self._next)])
+            self._send(entry, self._least_loaded())
             self._queue.append(entry)
             self._cond.notify_all()
         return True
