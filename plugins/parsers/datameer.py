@@ -15,7 +15,7 @@ from shipper.ecs import (
     classify, flag_problems,
     ECS_VERSION,
     clean_ip, decode_text, vendor_time, failure_event,
-    load_catalog, LocalTimeParser, now_iso, snake_case, squash_key,
+    load_catalog, LocalTimeParser, now_iso, snake_case, squash_key, UNMAPPED_ACTION,
 )
 from shipper.plugin import Parser
 
@@ -51,7 +51,8 @@ class DatameerParser(Parser):
         self._local_time = LocalTimeParser(self.zone)
         self._roles: dict[str, tuple[str | None, str]] = {}
         self._plans: dict[tuple, tuple[list, list, list]] = {}
-        self._stamps: dict[str, str | None] = {}  # timestamp text → ISO (lines of a second share it)
+        self._stamps: dict[str, str | None] = {}
+        self._kinds: dict[tuple, tuple[dict, bool, bool]] = {}  # (action type, action) → see _kind  # timestamp text → ISO (lines of a second share it)
 
     def _role_of(self, key: str) -> tuple[str | None, str]:
         """(role, snake_case name) of a key, learned once per spelling: the hot loop is a dict hit."""
@@ -112,9 +113,9 @@ class DatameerParser(Parser):
 
         action_type = _text(core.get("action_type"))
         action = _text(core.get("action"))
-        event: dict[str, Any] = {"kind": "event", "module": "datameer", "dataset": "datameer.useraction"}
-        if action is not None:
-            event["action"] = action
+        key = (action_type, action)
+        event, unmapped, is_auth = self._kinds.get(key) or self._kind(key)
+        event = event.copy()  # a fresh dict: flags and the pipeline add keys to it
         ev: dict[str, Any] = {"ecs": ECS, "event": event, "datameer": dm}
         if action_type:
             dm["action_type"] = action_type
@@ -160,7 +161,7 @@ class DatameerParser(Parser):
                 dm["ip_address"] = str(ip_raw)  # not an address: kept, not put in an ip field
 
         if placed:
-            self._place(ev, placed, user, related_users, action_type)
+            self._place(ev, placed, user, related_users, is_auth)
         if user:
             ev["user"] = user
         if related_users or ip:
@@ -171,20 +172,20 @@ class DatameerParser(Parser):
                 related["ip"] = [ip]
             ev["related"] = related
 
-        cls = CATALOG_EXACT.get((action_type, action)) or CATALOG.get(((action_type or "").lower(), (action or "").lower()))
-        classify(ev, cls, bool(action_type or action))
+        if unmapped:
+            ev["tags"] = [UNMAPPED_ACTION]
         if problems:
             flag_problems(ev, problems, decode_text(raw))
         return ev
 
     @staticmethod
-    def _place(ev: dict, placed: dict, user: dict, related_users: list, action_type: str | None) -> None:
+    def _place(ev: dict, placed: dict, user: dict, related_users: list, is_auth: bool) -> None:
         """Put documented extra fields where ECS has a place for them."""
         # Most lines carry one or two of these: test presence first, convert only what is there.
         target_name = _text(placed["x_user_name"]) if "x_user_name" in placed else None
         if target_name:
             related_users.append(target_name)
-            if action_type and action_type.upper() == "AUTHENTICATION" and "name" not in user:
+            if is_auth and "name" not in user:
                 user["name"] = target_name  # the account a login was attempted for
             else:
                 user.setdefault("target", {})["name"] = target_name
@@ -205,6 +206,23 @@ class DatameerParser(Parser):
             if path:
                 ev["file"] = {"path": path, "type": "dir"} if role == "x_folder_path" else {"path": path}
                 break
+
+    def _kind(self, key: tuple) -> tuple[dict, bool, bool]:
+        """(event dict with the catalogue's category/type merged, unmapped?, a login?) of an
+        (action type, action): a log has a few dozen pairs, so each is looked up and built once.
+        The category/type lists are shared by the events of a pair: nothing mutates them."""
+        action_type, action = key
+        cls = CATALOG_EXACT.get(key) or CATALOG.get(((action_type or "").lower(), (action or "").lower()))
+        event: dict[str, Any] = {"kind": "event", "module": "datameer", "dataset": "datameer.useraction"}
+        if action is not None:
+            event["action"] = action
+        shell = {"event": event}
+        classify(shell, cls, bool(action_type or action))
+        kind = (event, "tags" in shell, bool(action_type) and action_type.upper() == "AUTHENTICATION")
+        if len(self._kinds) >= 4096:  # bounded against hostile input
+            self._kinds.clear()
+        self._kinds[key] = kind
+        return kind
 
     def _timestamp(self, value: Any) -> str | None:
         if isinstance(value, str):
