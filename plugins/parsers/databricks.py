@@ -16,6 +16,7 @@ stays under `databricks.*`, snake_cased.
 """
 from __future__ import annotations
 
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,10 @@ ROLES = {
 SHAPE_HINTS = (("TimeGenerated", "log_analytics"), ("event_time", "system_table"),
                ("userIdentity", "audit_delivery"), ("timestamp", "audit_delivery"), ("user_identity", "system_table"))
 
+# The order in which a plan hands the role values over (see _Plan.roles).
+ROLE_ORDER = ("time", "identity", "service", "action", "id", "ip", "user_agent", "response", "params",
+              "identity_metadata")
+
 _IP_CACHE_MAX = 4096
 _CACHE_MAX = 4096  # per-parser memo tables (times, catalogue pairs): cleared when full, bounded against hostile input
 
@@ -72,6 +77,7 @@ class DatabricksParser(Parser):
         self._actors: dict[str, str] = {}  # identity email → actor_type
         self._iso: dict[str, str | None] = {}  # ISO text as written → @timestamp (records of a file share few seconds)
         self._classes: dict[str | None, dict[str | None, Any]] = {}  # service → action, as written → catalogue entry
+        self._plans: dict[tuple, _Plan] = {}  # key set of a record (and of its properties) → its routing
 
     # -- entry point -------------------------------------------------------------------------------
 
@@ -113,28 +119,35 @@ class DatabricksParser(Parser):
         return k
 
     def _map(self, rec: dict, raw: bytes, envelope: str | None) -> dict:
-        roles: dict[str, Any] = {}
-        db: dict[str, Any] = {}
         props = rec.get("properties")
         if isinstance(props, str):
             props = _json_obj(props)
-        if isinstance(props, dict):
-            shape = "diagnostic"
-            self._split(rec, roles, db, skip_properties=True)
-            self._split(props, roles, db, skip_properties=False)
-        else:
-            shape = "unknown"
-            for hint, name in SHAPE_HINTS:
-                if hint in rec:
-                    shape = name
-                    break
-            self._split(rec, roles, db, skip_properties=False)
-            if props is not None:
-                db["properties"] = props  # not an object: kept as written
-        db["record_format"] = f"{envelope}/{shape}" if envelope else shape
+        diagnostic = isinstance(props, dict)
+        keys = (tuple(rec), tuple(props)) if diagnostic else tuple(rec)
+        plan = self._plans.get(keys) or self._new_plan(keys, diagnostic)
+        if plan.simple:  # every role and every snake_case name once: no decision left but the nulls
+            db = {sk: v for k, sk in plan.top if (v := rec[k]) is not None}
+            for k, sk in plan.inner:
+                v = props[k]
+                if v is not None:
+                    db[sk] = v
+            (t, identity, service, action, log_id, ip_raw, ua, response, params,
+             metadata) = plan.roles(rec, props)
+        else:  # a role or a name twice: which one wins depends on the values
+            roles: dict[str, Any] = {}
+            db = {}
+            if diagnostic:
+                self._split(rec, roles, db, skip_properties=True)
+                self._split(props, roles, db, skip_properties=False)
+            else:
+                self._split(rec, roles, db, skip_properties=False)
+            t, identity, service, action, log_id, ip_raw, ua, response, params, metadata = map(roles.get, ROLE_ORDER)
+        if not diagnostic and props is not None:
+            db["properties"] = props  # not an object: kept as written
+        db["record_format"] = f"{envelope}/{plan.shape}" if envelope else plan.shape
 
-        service = _text(roles.get("service"))
-        action = _text(roles.get("action"))
+        service = _text(service)
+        action = _text(action)
         if not (service and action):
             svc, act = _from_operation(db.get("operation_name"))
             service, action = service or svc, action or act
@@ -151,7 +164,6 @@ class DatabricksParser(Parser):
             if not action:
                 problems.append("missing actionName")
 
-        t = roles.get("time")
         stamp = self._time(t) if t is not None else None
         if stamp is None:
             if problems is None:
@@ -163,13 +175,11 @@ class DatabricksParser(Parser):
         else:
             ev["@timestamp"] = stamp
 
-        log_id = roles.get("id")
         if log_id is not None and log_id != "":
             event["id"] = log_id if isinstance(log_id, str) else str(log_id)
 
-        self._actor(ev, db, roles.get("identity"), roles.get("identity_metadata"))
+        self._actor(ev, db, identity, metadata)
 
-        ip_raw = roles.get("ip")
         if ip_raw is not None and ip_raw != "":
             ip = self._ip(ip_raw)
             if ip is not None:
@@ -177,14 +187,11 @@ class DatabricksParser(Parser):
                 _related(ev, "ip", ip)
             if ip != ip_raw:
                 db["source_ip_address"] = ip_raw  # ':port', or not an address: kept as written
-        ua = roles.get("user_agent")
         if ua:
             ev["user_agent"] = {"original": ua if isinstance(ua, str) else str(ua)}
 
-        response = roles.get("response")
         if response is not None:
             self._response(ev, db, response)
-        params = roles.get("params")
         if params is not None:
             _params(db, params)
 
@@ -211,6 +218,35 @@ class DatabricksParser(Parser):
         if problems:
             flag_problems(ev, problems, decode_text(raw) if envelope is None else decode_text(orjson.dumps(rec)))
         return ev
+
+    def _new_plan(self, keys: tuple, diagnostic: bool) -> "_Plan":
+        """The routing of one key set, decided once: a file holds a handful of key sets (one per shape,
+        and per action where optional keys are left out), so the per-key work is a dict hit per record."""
+        route = self._route
+        levels = ((keys[0], True), (keys[1], False)) if diagnostic else ((keys, False),)
+        where: dict[str, tuple[int, str]] = {}  # role → (level, key)
+        to_db: tuple[list, list] = ([], [])  # (key, snake_case name) per level
+        names: set[str] = set()
+        simple = True
+        for level, (level_keys, skip_properties) in enumerate(levels):
+            for k in level_keys:
+                role, sk = route.get(k) or self._new_route(k)
+                if role is None:
+                    simple = simple and sk not in names
+                    names.add(sk)
+                    to_db[level].append((k, sk))
+                elif not (skip_properties and role == "properties"):
+                    simple = simple and role not in where
+                    where[role] = (level, k)
+        if diagnostic:
+            shape = "diagnostic"
+        else:
+            shape = next((name for hint, name in SHAPE_HINTS if hint in keys), "unknown")
+        plan = _Plan(shape, simple, to_db[0], to_db[1], where)
+        if len(self._plans) >= _CACHE_MAX:  # bounded against hostile input (a key set per line)
+            self._plans.clear()
+        self._plans[keys] = plan
+        return plan
 
     def _new_subscription(self, rid: str) -> str | None:
         sub = rid.split("/", 3)[2] if rid[:15].upper() == "/SUBSCRIPTIONS/" else None
@@ -373,6 +409,49 @@ class DatabricksParser(Parser):
         if err:
             ev["error"] = {"message": err if isinstance(err, str) else str(err)}
         db["response"] = out
+
+
+class _Plan:
+    """How the records of one key set are routed (see DatabricksParser._new_plan)."""
+
+    __slots__ = ("shape", "simple", "top", "inner", "_top_roles", "_inner_roles", "_pick")
+
+    def __init__(self, shape: str, simple: bool, top: list, inner: list, where: dict[str, tuple[int, str]]):
+        self.shape = shape
+        self.simple = simple  # no role and no snake_case name twice: `_map` may skip `_split`
+        self.top = tuple(top)  # (key, snake_case name) going to databricks.* from the record
+        self.inner = tuple(inner)  # the same from its `properties` object
+        # The role values are picked in C: each level's role keys in one itemgetter, the two tuples
+        # joined with a trailing None (the value of a role the key set lacks), then put in ROLE_ORDER.
+        level_keys: tuple[list, list] = ([], [])
+        for level, k in where.values():
+            level_keys[level].append(k)
+        top_keys, inner_keys = level_keys
+        top_width = len(top_keys) if len(top_keys) != 1 else 2  # see _getter
+        position = {role: top_keys.index(k) if level == 0 else top_width + inner_keys.index(k)
+                    for role, (level, k) in where.items()}
+        none_at = top_width + (len(inner_keys) if len(inner_keys) != 1 else 2)
+        self._top_roles = _getter(top_keys)
+        self._inner_roles = _getter(inner_keys)
+        self._pick = itemgetter(*(position.get(role, none_at) for role in ROLE_ORDER))
+
+    def roles(self, rec: dict, props: Any) -> tuple:
+        """The values of ROLE_ORDER's roles in the record (None where the key set has none, or null)."""
+        return self._pick(self._top_roles(rec) + self._inner_roles(props) + _NONE)
+
+
+_NONE = (None,)
+
+
+def _no_roles(d: Any) -> tuple:
+    return ()
+
+
+def _getter(keys: list[str]):
+    """d → the tuple of d's values at keys (itemgetter of one key returns the bare value: asked twice)."""
+    if not keys:
+        return _no_roles
+    return itemgetter(*keys) if len(keys) > 1 else itemgetter(keys[0], keys[0])
 
 
 def _params(db: dict, params: Any) -> None:
