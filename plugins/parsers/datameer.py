@@ -6,6 +6,8 @@ are the same key. Unused fields are written as null by Datameer; nulls are not s
 """
 from __future__ import annotations
 
+from functools import partial
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,9 @@ EXTRA_ROLES = {
     "workbookpath": "x_workbook_path", "datasourcepath": "x_datasource_path",
 }
 PATH_ROLES = ("x_file_path", "x_folder_path", "x_application_path", "x_workbook_path", "x_datasource_path")
+# The roles in the order a plan picks their values: the six core fields, then those with an ECS place.
+ROLE_ORDER = ("timestamp", "action_type", "action", "performing_user", "roles", "ip",
+              "x_user_name", "x_new_owner", "x_job_user", "x_group") + PATH_ROLES
 CATALOG_EXACT = {(k[0].upper(), k[1].upper()): v for k, v in CATALOG.items()}
 ECS = {"version": ECS_VERSION}
 
@@ -50,9 +55,9 @@ class DatameerParser(Parser):
         super().__init__(options)
         self._local_time = LocalTimeParser(self.zone)
         self._roles: dict[str, tuple[str | None, str]] = {}
-        self._plans: dict[tuple, tuple[list, list, list]] = {}
-        self._stamps: dict[str, str | None] = {}
-        self._kinds: dict[tuple, tuple[dict, bool, bool]] = {}  # (action type, action) → see _kind  # timestamp text → ISO (lines of a second share it)
+        self._plans: dict[tuple, tuple] = {}  # key set → see _plan
+        self._stamps: dict[str, str | None] = {}  # timestamp text → ISO (lines of a second share it)
+        self._kinds: dict[tuple, tuple[dict, bool, bool]] = {}  # (action type, action) → see _kind
 
     def _role_of(self, key: str) -> tuple[str | None, str]:
         """(role, snake_case name) of a key, learned once per spelling: the hot loop is a dict hit."""
@@ -77,42 +82,47 @@ class DatameerParser(Parser):
             return [_failure(raw, f"not a Datameer JSON record: {e}")]
         return [self._map(doc, raw)]
 
-    def _plan(self, keys: tuple) -> tuple[list, list, list]:
-        """For one key set (in order): (role, key) of the core fields, (key, snake) of what goes under
-        datameer.* and (role, key) of the extra fields with an ECS place. A Datameer log has a few
-        dozen key sets (one per action), so the per-key decisions are made once per set."""
-        core, dm, placed = [], [], []
-        for key in keys:
+    def _plan(self, keys: tuple) -> tuple:
+        """For one key set (in order): a getter of the six core values, one of the values of the extra
+        fields with an ECS place (None when the set has none), one of the values that go under
+        datameer.* and their snake_case names. A Datameer log has a few dozen key sets (one per
+        action), so the per-key decisions are made once per set and a record's values are picked
+        in C from the list of its values, which ends with a None: the value of an absent field."""
+        by_role: dict[str, list[int]] = {}
+        dm_idx, snakes = [], []
+        for i, key in enumerate(keys):
             role, snake = self._role_of(key)
-            if role is None:
-                dm.append((key, snake))
-            elif role[0] == "x":  # an extra field with an ECS place: kept under datameer.* too
-                dm.append((key, snake))
-                placed.append((role, key))
-            else:
-                core.append((role, key))
-        plan = (core, dm, placed)
+            if role is None or role[0] == "x":  # an extra field with an ECS place is kept under datameer.* too
+                dm_idx.append(i)
+                snakes.append(snake)
+            if role is not None:
+                by_role.setdefault(role, []).append(i)
+        while len(dm_idx) < 2:  # itemgetter of one index returns no tuple; -1 is the trailing None
+            dm_idx.append(-1)
+            snakes.append("")
+        slots = [tuple(by_role.get(role, (-1,))) for role in ROLE_ORDER]
+        if all(len(s) == 1 for s in slots):
+            get_core, get_placed = itemgetter(*(s[0] for s in slots[:6])), itemgetter(*(s[0] for s in slots[6:]))
+        else:  # two spellings of one field: the first that is not null ("unused fields are set to null")
+            get_core, get_placed = partial(_first_not_null, slots[:6]), partial(_first_not_null, slots[6:])
+        if not any(role[0] == "x" for role in by_role):
+            get_placed = None
+        plan = (get_core, get_placed, itemgetter(*dm_idx), tuple(snakes))
         if len(self._plans) < 4096:  # bounded against hostile input
             self._plans[keys] = plan
         return plan
 
     def _map(self, doc: dict, raw: bytes) -> dict:
         keys = tuple(doc)
-        plan = self._plans.get(keys) or self._plan(keys)
-        core: dict[str, Any] = {}
-        for role, key in plan[0]:
-            v = doc[key]
-            if v is not None and role not in core:  # "unused fields are set to null"
-                core[role] = v
-        dm: dict[str, Any] = {snake: v for key, snake in plan[1] if (v := doc[key]) is not None}
-        placed: dict[str, Any] = {}  # documented extra fields that also have an ECS place
-        for role, key in plan[2]:
-            v = doc[key]
-            if v is not None and role not in placed:
-                placed[role] = v
+        get_core, get_placed, get_dm, snakes = self._plans.get(keys) or self._plan(keys)
+        vals = [*doc.values(), None]
+        ts, action_type, action, performer, roles_value, ip_raw = get_core(vals)
+        dvals = get_dm(vals)
+        # dict() of the pairs in C unless a value is null (nulls are not shipped)
+        dm = dict(zip(snakes, dvals)) if None not in dvals else {s: v for s, v in zip(snakes, dvals) if v is not None}
 
-        action_type = _text(core.get("action_type"))
-        action = _text(core.get("action"))
+        action_type = _text(action_type)
+        action = _text(action)
         key = (action_type, action)
         event, unmapped, is_auth = self._kinds.get(key) or self._kind(key)
         event = event.copy()  # a fresh dict: flags and the pipeline add keys to it
@@ -121,7 +131,6 @@ class DatameerParser(Parser):
             dm["action_type"] = action_type
         problems: list[str] = []
 
-        ts = core.get("timestamp")
         if ts.__class__ is str:
             iso = self._stamps.get(ts)
             if iso is None:
@@ -142,17 +151,15 @@ class DatameerParser(Parser):
 
         user: dict[str, Any] = {}
         related_users: list[str] = []
-        performer = _text(core.get("performing_user"))
+        performer = _text(performer)
         if performer:
             user["name"] = performer
             related_users.append(performer)
-        roles_value = core.get("roles")
         if roles_value is not None:
             role_list = _roles(roles_value)
             if role_list:
                 user["roles"] = role_list
         ip = None
-        ip_raw = core.get("ip")
         if ip_raw is not None:
             ip = clean_ip(ip_raw)
             if ip:
@@ -160,8 +167,8 @@ class DatameerParser(Parser):
             elif ip_raw != "":
                 dm["ip_address"] = str(ip_raw)  # not an address: kept, not put in an ip field
 
-        if placed:
-            self._place(ev, placed, user, related_users, is_auth)
+        if get_placed is not None:
+            self._place(ev, get_placed(vals), user, related_users, is_auth)
         if user:
             ev["user"] = user
         if related_users or ip:
@@ -179,32 +186,29 @@ class DatameerParser(Parser):
         return ev
 
     @staticmethod
-    def _place(ev: dict, placed: dict, user: dict, related_users: list, is_auth: bool) -> None:
-        """Put documented extra fields where ECS has a place for them."""
-        # Most lines carry one or two of these: test presence first, convert only what is there.
-        target_name = _text(placed["x_user_name"]) if "x_user_name" in placed else None
+    def _place(ev: dict, placed: tuple, user: dict, related_users: list, is_auth: bool) -> None:
+        """Put documented extra fields where ECS has a place for them (their values in ROLE_ORDER)."""
+        target_name = _text(placed[0])
         if target_name:
             related_users.append(target_name)
             if is_auth and "name" not in user:
                 user["name"] = target_name  # the account a login was attempted for
             else:
                 user.setdefault("target", {})["name"] = target_name
-        new_owner = _text(placed["x_new_owner"]) if "x_new_owner" in placed else None
+        new_owner = _text(placed[1])
         if new_owner:
             related_users.append(new_owner)
             user.setdefault("target", {}).setdefault("name", new_owner)
-        job_user = _text(placed["x_job_user"]) if "x_job_user" in placed else None
+        job_user = _text(placed[2])
         if job_user:
             related_users.append(job_user)
-        group = _text(placed["x_group"]) if "x_group" in placed else None
+        group = _text(placed[3])
         if group:
             ev["group"] = {"name": group}
-        for role in PATH_ROLES:
-            if role not in placed:
-                continue
-            path = _text(placed[role])
+        for i in range(4, 9):  # PATH_ROLES: the first path there is
+            path = _text(placed[i])
             if path:
-                ev["file"] = {"path": path, "type": "dir"} if role == "x_folder_path" else {"path": path}
+                ev["file"] = {"path": path, "type": "dir"} if i == 5 else {"path": path}
                 break
 
     def _kind(self, key: tuple) -> tuple[dict, bool, bool]:
@@ -244,6 +248,17 @@ def _core_name(sq: str) -> str:
     if sq in ROLES:
         return "roles"
     return "ip"
+
+
+def _first_not_null(slots: list[tuple[int, ...]], vals: list) -> list:
+    out = []
+    for idxs in slots:
+        for i in idxs:
+            v = vals[i]
+            if v is not None:
+                break
+        out.append(v)
+    return out
 
 
 def _text(value: Any) -> str | None:
