@@ -25,7 +25,7 @@ import orjson
 from shipper.ecs import (
     vendor_time,
     classify, flag_problems,
-    base_event, clean_ip, decode_text, failure_event, load_catalog, now_iso,
+    ECS_VERSION, clean_ip, decode_text, failure_event, load_catalog, now_iso,
     snake_case,
 )
 from shipper.plugin import Parser
@@ -54,17 +54,22 @@ ROLES = {
 SHAPE_HINTS = (("TimeGenerated", "log_analytics"), ("event_time", "system_table"),
                ("userIdentity", "audit_delivery"), ("timestamp", "audit_delivery"), ("user_identity", "system_table"))
 
+MODULE = "databricks"
+DATASET = "databricks.audit"
+ECS = {"version": ECS_VERSION}  # one dict for every event: nothing mutates it (see shipper/events.py)
+
 # The order in which a plan hands the role values over (see _Plan.roles).
 ROLE_ORDER = ("time", "identity", "service", "action", "id", "ip", "user_agent", "response", "params",
               "identity_metadata")
 
 _IP_CACHE_MAX = 4096
+_UNSEEN = object()  # a memo's miss (None is a memoised answer)
 _CACHE_MAX = 4096  # per-parser memo tables (times, catalogue pairs): cleared when full, bounded against hostile input
 
 
 class DatabricksParser(Parser):
-    module = "databricks"
-    dataset = "databricks.audit"
+    module = MODULE
+    dataset = DATASET
 
     def __init__(self, options=None):
         super().__init__(options)
@@ -148,32 +153,36 @@ class DatabricksParser(Parser):
 
         service = _text(service)
         action = _text(action)
-        if not (service and action):
+        problems: list[str] | None = None  # made only for the few records that lack something
+        if service and action:  # the usual record: the event's head in one literal
+            event = {"kind": "event", "module": MODULE, "dataset": DATASET, "action": action, "provider": service}
+        else:
             svc, act = _from_operation(db.get("operation_name"))
             service, action = service or svc, action or act
-        ev = base_event(self.module, self.dataset, action)
-        event = ev["event"]
-        if service:
-            event["provider"] = service
-        ev["databricks"] = db
-        problems: list[str] | None = None  # made only for the few records that lack something
-        if not (service and action):
-            problems = []
-            if not service:
-                problems.append("missing serviceName")
-            if not action:
-                problems.append("missing actionName")
+            event = {"kind": "event", "module": MODULE, "dataset": DATASET}
+            if action is not None:
+                event["action"] = action
+            if service:
+                event["provider"] = service
+            if not (service and action):
+                problems = []
+                if not service:
+                    problems.append("missing serviceName")
+                if not action:
+                    problems.append("missing actionName")
 
-        stamp = self._time(t) if t is not None else None
+        # ISO text seen before is looked up here, not in _time: most records carry it, a call costs more than the hit
+        stamp = self._iso.get(t, _UNSEEN) if t.__class__ is str else _UNSEEN
+        if stamp is _UNSEEN:
+            stamp = self._time(t) if t is not None else None
         if stamp is None:
             if problems is None:
                 problems = []
             problems.append("missing time" if t is None else f"unreadable time {t!r}")
-            ev["@timestamp"] = now_iso()
+            stamp = now_iso()
             if t is not None:
                 db["time"] = t
-        else:
-            ev["@timestamp"] = stamp
+        ev = {"ecs": ECS, "event": event, "databricks": db, "@timestamp": stamp}
 
         if log_id is not None and log_id != "":
             event["id"] = log_id if isinstance(log_id, str) else str(log_id)
