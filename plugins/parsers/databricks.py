@@ -82,6 +82,8 @@ class DatabricksParser(Parser):
         self._actors: dict[str, str] = {}  # identity email → actor_type
         self._iso: dict[str, str | None] = {}  # ISO text as written → @timestamp (records of a file share few seconds)
         self._classes: dict[str | None, dict[str | None, Any]] = {}  # service → action, as written → catalogue entry
+        self._identities: dict[str, tuple[dict | None, Any]] = {}  # identity JSON text → (other fields, email)
+        self._metadata: dict[str, dict | None] = {}  # identity_metadata JSON text → its fields (None: not JSON)
         self._plans: dict[tuple, _Plan] = {}  # key set of a record (and of its properties) → its routing
 
     # -- entry point -------------------------------------------------------------------------------
@@ -333,52 +335,78 @@ class DatabricksParser(Parser):
             return ip
 
     def _actor(self, ev: dict, db: dict, identity: Any, metadata: Any) -> None:
-        if isinstance(identity, str):
-            decoded = _json_obj(identity)
-            identity = decoded if decoded is not None else {"email": identity}  # a bare name
-        if isinstance(identity, dict):
-            email = identity.get("email")
-            rest = None  # the usual identity is an email and nulls: no dict made for it
-            for k, v in identity.items():
-                if v is not None and k != "email":
-                    if rest is None:
-                        rest = {}
-                    rest[self._keys.get(k) or self._key(k)] = v
+        if identity.__class__ is str:  # a JSON string (or a bare name): a file's few actors repeat theirs
+            try:
+                rest, email = self._identities[identity]
+            except KeyError:
+                rest, email = self._new_identity(identity)
+            if rest:
+                db["identity"] = dict(rest)  # a copy: the memo's dict is no event's
+        elif identity.__class__ is dict:
+            rest, email = self._identity_fields(identity)
             if rest:
                 db["identity"] = rest
-            if email is not None and email != "":
-                name = email if isinstance(email, str) else str(email)
-                try:
-                    actor_type = self._actors[name]  # a file has few actors: classified once each
-                except KeyError:
-                    actor_type = self._new_actor(name)
-                ev["user"] = {"name": name, "email": name} if "@" in name else {"name": name}
-                db["actor_type"] = actor_type
-                if actor_type != "system":
-                    ev["related"] = {"user": [name]}  # the first related entry of the event: nothing before adds one
-        elif identity is not None:
-            db["identity"] = identity
+        else:
+            if identity is not None:
+                db["identity"] = identity
+            email = None
+        if email is not None and email != "":
+            name = email if email.__class__ is str else str(email)
+            try:
+                actor_type = self._actors[name]  # a file has few actors: classified once each
+            except KeyError:
+                actor_type = self._new_actor(name)
+            ev["user"] = {"name": name, "email": name} if "@" in name else {"name": name}
+            db["actor_type"] = actor_type
+            if actor_type != "system":
+                ev["related"] = {"user": [name]}  # the first related entry of the event: nothing before adds one
         if metadata is None:
             return
-        if isinstance(metadata, str):
-            decoded = _json_obj(metadata)
-            if decoded is None:
-                db["identity_metadata"] = metadata
+        if metadata.__class__ is str:  # the system table's JSON string: repeats as the identity does
+            try:
+                kept = self._metadata[metadata]
+            except KeyError:
+                kept = self._new_metadata(metadata)
+            if kept is None:
+                db["identity_metadata"] = metadata  # not a JSON object: kept as written
                 return
-            metadata = decoded
-        if isinstance(metadata, dict):
-            kept = {self._key(k): v for k, v in metadata.items() if v is not None}
-            if kept:
-                db["identity_metadata"] = kept
-                run_as = kept.get("run_as")
-                if isinstance(run_as, str) and run_as:
-                    ev.setdefault("user", {})["effective"] = {"name": run_as}
-                    _related(ev, "user", run_as)
-                run_by = kept.get("run_by")
-                if isinstance(run_by, str) and run_by:
-                    _related(ev, "user", run_by)
+            kept = dict(kept)  # a copy: the memo's dict is no event's
+        elif metadata.__class__ is dict:
+            kept = self._metadata_fields(metadata)
         else:
             db["identity_metadata"] = metadata
+            return
+        if kept:
+            db["identity_metadata"] = kept
+            run_as = kept.get("run_as")
+            if isinstance(run_as, str) and run_as:
+                ev.setdefault("user", {})["effective"] = {"name": run_as}
+                _related(ev, "user", run_as)
+            run_by = kept.get("run_by")
+            if isinstance(run_by, str) and run_by:
+                _related(ev, "user", run_by)
+
+    def _identity_fields(self, identity: dict) -> tuple[dict | None, Any]:
+        """(the identity's fields but the email, snake_cased, non-null — None if none; the email)."""
+        rest = None  # the usual identity is an email and nulls: no dict made for it
+        for k, v in identity.items():
+            if v is not None and k != "email":
+                if rest is None:
+                    rest = {}
+                rest[self._keys.get(k) or self._key(k)] = v
+        return rest, identity.get("email")
+
+    def _new_identity(self, text: str) -> tuple[dict | None, Any]:
+        decoded = _json_obj(text)
+        fields = self._identity_fields(decoded) if decoded is not None else (None, text)  # a bare name
+        return _remember(self._identities, text, fields)
+
+    def _metadata_fields(self, metadata: dict) -> dict:
+        return {self._key(k): v for k, v in metadata.items() if v is not None}
+
+    def _new_metadata(self, text: str) -> dict | None:
+        decoded = _json_obj(text)
+        return _remember(self._metadata, text, self._metadata_fields(decoded) if decoded is not None else None)
 
     def _new_actor(self, name: str) -> str:
         kind = "system" if name == SYSTEM_USER else "service_principal" if _is_uuid(name) else "user"
@@ -461,6 +489,14 @@ def _getter(keys: list[str]):
     if not keys:
         return _no_roles
     return itemgetter(*keys) if len(keys) > 1 else itemgetter(keys[0], keys[0])
+
+
+def _remember(memo: dict, key: Any, value: Any) -> Any:
+    """memo[key] = value, the memo emptied first when full (bounded against hostile input)."""
+    if len(memo) >= _CACHE_MAX:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 def _params(db: dict, params: Any) -> None:
