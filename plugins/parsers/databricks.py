@@ -84,6 +84,7 @@ class DatabricksParser(Parser):
         self._classes: dict[str | None, dict[str | None, Any]] = {}  # service → action, as written → catalogue entry
         self._identities: dict[str, tuple[dict | None, Any]] = {}  # identity JSON text → (other fields, email)
         self._metadata: dict[str, dict | None] = {}  # identity_metadata JSON text → its fields (None: not JSON)
+        self._responses: dict[str, tuple[dict, str | None, str | None]] = {}  # response JSON text → _response_fields
         self._plans: dict[tuple, _Plan] = {}  # key set of a record (and of its properties) → its routing
 
     # -- entry point -------------------------------------------------------------------------------
@@ -416,36 +417,49 @@ class DatabricksParser(Parser):
         return kind
 
     def _response(self, ev: dict, db: dict, response: Any) -> None:
-        if isinstance(response, str):
-            decoded = _json_obj(response)
-            if decoded is None:
-                db["response"] = {"text": response}
-                return
-            response = decoded
+        if response.__class__ is str:  # a JSON string: few distinct ones (`{"statusCode":200}` and the like)
+            try:
+                out, outcome, message = self._responses[response]
+            except KeyError:
+                out, outcome, message = self._new_response(response)
+            out = dict(out)  # a copy: the memo's dict is no event's
+        else:
+            out, outcome, message = self._response_fields(response)
+        if outcome is not None:
+            ev["event"]["outcome"] = outcome
+        if message is not None:
+            ev["error"] = {"message": message}
+        db["response"] = out
+
+    def _new_response(self, text: str) -> tuple[dict, str | None, str | None]:
+        decoded = _json_obj(text)
+        fields = self._response_fields(decoded) if decoded is not None else ({"text": text}, None, None)
+        return _remember(self._responses, text, fields)
+
+    def _response_fields(self, response: Any) -> tuple[dict, str | None, str | None]:
+        """(databricks.response, event.outcome, error.message) of a response object."""
         if not isinstance(response, dict):
-            db["response"] = {"text": orjson.dumps(response).decode()}
-            return
+            return {"text": orjson.dumps(response).decode()}, None, None
         out: dict[str, Any] = {}
         keys = self._keys
         for k, v in response.items():
             if v is None:
                 continue
             sk = keys.get(k) or self._key(k)
-            if sk == "result" and not isinstance(v, str):
+            if sk == "result" and v.__class__ is not str:
                 v = orjson.dumps(v).decode()  # one type for the field, whatever the action returned
             out[sk] = v
+        outcome = None
         code = out.get("status_code")
         if code is not None:
-            n = _status(code)
+            n = code if code.__class__ is int else _status(code)  # the usual case without a call
             if n is None:
                 out["status_code_text"] = str(out.pop("status_code"))
             else:
                 out["status_code"] = n
-                ev["event"]["outcome"] = "success" if 200 <= n < 300 else "failure"
+                outcome = "success" if 200 <= n < 300 else "failure"
         err = out.get("error_message")
-        if err:
-            ev["error"] = {"message": err if isinstance(err, str) else str(err)}
-        db["response"] = out
+        return out, outcome, (err if isinstance(err, str) else str(err)) if err else None
 
 
 class _Plan:
