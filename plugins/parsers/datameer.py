@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import partial
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import orjson
 
@@ -101,28 +101,31 @@ class DatameerParser(Parser):
             dm_idx.append(-1)
             snakes.append("")
         slots = [tuple(by_role.get(role, (-1,))) for role in ROLE_ORDER]
+        # The placed fields the set has: their number in ROLE_ORDER[6:], for _place.
+        placed = [(n, slot) for n, slot in enumerate(slots[6:]) if slot != (-1,)]
+        placed_roles = tuple(n for n, _ in placed)
         if all(len(s) == 1 for s in slots):
-            get_core, get_placed = itemgetter(*(s[0] for s in slots[:6])), itemgetter(*(s[0] for s in slots[6:]))
+            get_core = itemgetter(*(s[0] for s in slots[:6]))
+            get_placed = itemgetter(*(slot[0] for _, slot in placed), -1, -1)  # a tuple even for one; zip drops the pad
         else:  # two spellings of one field: the first that is not null ("unused fields are set to null")
-            get_core, get_placed = partial(_first_not_null, slots[:6]), partial(_first_not_null, slots[6:])
-        if not any(role[0] == "x" for role in by_role):
-            get_placed = None
-        plan = (get_core, get_placed, itemgetter(*dm_idx), tuple(snakes))
+            get_core, get_placed = partial(_first_not_null, slots[:6]), partial(_first_not_null, [s for _, s in placed])
+        plan = (get_core, get_placed if placed else None, placed_roles, itemgetter(*dm_idx), tuple(snakes))
         if len(self._plans) < 4096:  # bounded against hostile input
             self._plans[keys] = plan
         return plan
 
     def _map(self, doc: dict, raw: bytes) -> dict:
         keys = tuple(doc)
-        get_core, get_placed, get_dm, snakes = self._plans.get(keys) or self._plan(keys)
+        get_core, get_placed, placed_roles, get_dm, snakes = self._plans.get(keys) or self._plan(keys)
         vals = [*doc.values(), None]
         ts, action_type, action, performer, roles_value, ip_raw = get_core(vals)
         dvals = get_dm(vals)
         # dict() of the pairs in C unless a value is null (nulls are not shipped)
         dm = dict(zip(snakes, dvals)) if None not in dvals else {s: v for s, v in zip(snakes, dvals) if v is not None}
 
-        action_type = _text(action_type)
-        action = _text(action)
+        # _text, with the usual str done here: a call per value is a good part of the mapping
+        action_type = (action_type or None) if action_type.__class__ is str else _text(action_type)
+        action = (action or None) if action.__class__ is str else _text(action)
         key = (action_type, action)
         event, unmapped, is_auth = self._kinds.get(key) or self._kind(key)
         event = event.copy()  # a fresh dict: flags and the pipeline add keys to it
@@ -151,7 +154,7 @@ class DatameerParser(Parser):
 
         user: dict[str, Any] = {}
         related_users: list[str] = []
-        performer = _text(performer)
+        performer = (performer or None) if performer.__class__ is str else _text(performer)
         if performer:
             user["name"] = performer
             related_users.append(performer)
@@ -168,7 +171,7 @@ class DatameerParser(Parser):
                 dm["ip_address"] = str(ip_raw)  # not an address: kept, not put in an ip field
 
         if get_placed is not None:
-            self._place(ev, get_placed(vals), user, related_users, is_auth)
+            self._place(ev, zip(placed_roles, get_placed(vals)), user, related_users, is_auth)
         if user:
             ev["user"] = user
         if related_users or ip:
@@ -186,30 +189,32 @@ class DatameerParser(Parser):
         return ev
 
     @staticmethod
-    def _place(ev: dict, placed: tuple, user: dict, related_users: list, is_auth: bool) -> None:
-        """Put documented extra fields where ECS has a place for them (their values in ROLE_ORDER)."""
-        target_name = _text(placed[0])
-        if target_name:
-            related_users.append(target_name)
-            if is_auth and "name" not in user:
-                user["name"] = target_name  # the account a login was attempted for
-            else:
-                user.setdefault("target", {})["name"] = target_name
-        new_owner = _text(placed[1])
-        if new_owner:
-            related_users.append(new_owner)
-            user.setdefault("target", {}).setdefault("name", new_owner)
-        job_user = _text(placed[2])
-        if job_user:
-            related_users.append(job_user)
-        group = _text(placed[3])
-        if group:
-            ev["group"] = {"name": group}
-        for i in range(4, 9):  # PATH_ROLES: the first path there is
-            path = _text(placed[i])
-            if path:
-                ev["file"] = {"path": path, "type": "dir"} if i == 5 else {"path": path}
-                break
+    def _place(ev: dict, placed: Iterable, user: dict, related_users: list, is_auth: bool) -> None:
+        """Put documented extra fields where ECS has a place for them: (number in ROLE_ORDER[6:], value)
+        of those the record's key set has, in that order."""
+        filed = False
+        for n, v in placed:
+            if v is None:
+                continue
+            text = v if v.__class__ is str else str(v)
+            if not text:
+                continue
+            if n == 0:  # user name
+                related_users.append(text)
+                if is_auth and "name" not in user:
+                    user["name"] = text  # the account a login was attempted for
+                else:
+                    user.setdefault("target", {})["name"] = text
+            elif n == 1:  # new owner
+                related_users.append(text)
+                user.setdefault("target", {}).setdefault("name", text)
+            elif n == 2:  # execution job user
+                related_users.append(text)
+            elif n == 3:
+                ev["group"] = {"name": text}
+            elif not filed:  # PATH_ROLES: the first path there is
+                ev["file"] = {"path": text, "type": "dir"} if n == 5 else {"path": text}
+                filed = True
 
     def _kind(self, key: tuple) -> tuple[dict, bool, bool]:
         """(event dict with the catalogue's category/type merged, unmapped?, a login?) of an
