@@ -58,6 +58,8 @@ class DatameerParser(Parser):
         self._plans: dict[tuple, tuple] = {}  # key set → see _plan
         self._stamps: dict[str, str | None] = {}  # timestamp text → ISO (lines of a second share it)
         self._kinds: dict[tuple, tuple[dict, bool, bool]] = {}  # (action type, action) → see _kind
+        self._role_lists: dict[Any, tuple[str, ...]] = {}  # roles value → see _role_list
+        self._ips: dict[str, str] = {}  # address text → see _ip
 
     def _role_of(self, key: str) -> tuple[str | None, str]:
         """(role, snake_case name) of a key, learned once per spelling: the hot loop is a dict hit."""
@@ -159,12 +161,17 @@ class DatameerParser(Parser):
             user["name"] = performer
             related_users.append(performer)
         if roles_value is not None:
-            role_list = _roles(roles_value)
+            try:  # memoised per value: a log has a few role sets
+                role_list = self._role_lists[tuple(roles_value) if roles_value.__class__ is list else roles_value]
+            except (KeyError, TypeError):  # TypeError: a list holding lists, an object
+                role_list = self._role_list(roles_value)
             if role_list:
-                user["roles"] = role_list
+                user["roles"] = list(role_list)
         ip = None
         if ip_raw is not None:
-            ip = clean_ip(ip_raw)
+            ip = self._ips.get(ip_raw) if ip_raw.__class__ is str else None
+            if ip is None:
+                ip = self._ip(ip_raw)
             if ip:
                 ev["source"] = {"ip": ip}
             elif ip_raw != "":
@@ -215,6 +222,26 @@ class DatameerParser(Parser):
             elif not filed:  # PATH_ROLES: the first path there is
                 ev["file"] = {"path": text, "type": "dir"} if n == 5 else {"path": text}
                 filed = True
+
+    def _role_list(self, value: Any) -> tuple[str, ...]:
+        """The roles of a roles value (a list, or a comma-separated string), memoised for a string or a list
+        of strings only: a key never equals a value of another type, so [1] cannot hit True's entry."""
+        roles = tuple(_roles(value))
+        key = tuple(value) if value.__class__ is list else value
+        if key.__class__ is str or (key.__class__ is tuple and all(r.__class__ is str for r in key)):
+            if len(self._role_lists) >= 4096:  # bounded against hostile input
+                self._role_lists.clear()
+            self._role_lists[key] = roles
+        return roles
+
+    def _ip(self, value: Any) -> str:
+        """clean_ip, or "" for no address; memoised for text (a host sees a few hundred addresses)."""
+        ip = clean_ip(value) or ""
+        if value.__class__ is str:
+            if len(self._ips) >= 4096:  # bounded against hostile input
+                self._ips.clear()
+            self._ips[value] = ip
+        return ip
 
     def _kind(self, key: tuple) -> tuple[dict, bool, bool]:
         """(event dict with the catalogue's category/type merged, unmapped?, a login?) of an
