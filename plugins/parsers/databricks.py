@@ -154,8 +154,10 @@ class DatabricksParser(Parser):
             db["properties"] = props  # not an object: kept as written
         db["record_format"] = f"{envelope}/{plan.shape}" if envelope else plan.shape
 
-        service = _text(service)
-        action = _text(action)
+        if service.__class__ is not str or not service:  # _text only for what is not a plain string
+            service = _text(service)
+        if action.__class__ is not str or not action:
+            action = _text(action)
         problems: list[str] | None = None  # made only for the few records that lack something
         if service and action:  # the usual record: the event's head in one literal
             event = {"kind": "event", "module": MODULE, "dataset": DATASET, "action": action, "provider": service}
@@ -188,19 +190,25 @@ class DatabricksParser(Parser):
         ev = {"ecs": ECS, "event": event, "databricks": db, "@timestamp": stamp}
 
         if log_id is not None and log_id != "":
-            event["id"] = log_id if isinstance(log_id, str) else str(log_id)
+            event["id"] = log_id if log_id.__class__ is str else str(log_id)
 
         self._actor(ev, db, identity, metadata)
 
         if ip_raw is not None and ip_raw != "":
-            ip = self._ip(ip_raw)
+            ip = self._ips.get(ip_raw, _UNSEEN) if ip_raw.__class__ is str else _UNSEEN  # _ip's hit without a call
+            if ip is _UNSEEN:
+                ip = self._ip(ip_raw)
             if ip is not None:
                 ev["source"] = {"ip": ip}
-                _related(ev, "ip", ip)
+                related = ev.get("related")
+                if related is None:
+                    ev["related"] = {"ip": [ip]}
+                else:
+                    related["ip"] = [ip]  # the first address: only users are related before
             if ip != ip_raw:
                 db["source_ip_address"] = ip_raw  # ':port', or not an address: kept as written
         if ua:
-            ev["user_agent"] = {"original": ua if isinstance(ua, str) else str(ua)}
+            ev["user_agent"] = {"original": ua if ua.__class__ is str else str(ua)}
 
         if response is not None:
             self._response(ev, db, response)
@@ -515,13 +523,13 @@ def _remember(memo: dict, key: Any, value: Any) -> Any:
 
 def _params(db: dict, params: Any) -> None:
     """requestParams whole, as an object; cut values (`... truncated`, `TRUNCATED`) flagged, not changed."""
-    if isinstance(params, str):
+    if params.__class__ is str:
         decoded = _json_obj(params)
         if decoded is None:
             db["request_params_text"] = params  # not a JSON object: kept as written, out of the flattened field
             return
         params = decoded
-    if not isinstance(params, dict):
+    if params.__class__ is not dict:  # orjson makes no subclass
         db["request_params_text"] = orjson.dumps(params).decode()
         return
     db["request_params"] = params
