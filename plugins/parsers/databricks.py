@@ -78,7 +78,7 @@ class DatabricksParser(Parser):
         self._ips: dict[str, str | None] = {}
         self._last_in: Any = None
         self._last_out: str | None = None
-        self._subscriptions: dict[str, str | None] = {}  # resource id → Azure subscription (None: not one)
+        self._clouds: dict[str, dict | None] = {}  # resource id → `cloud` of its events (None: no subscription in it)
         self._actors: dict[str, str] = {}  # identity email → actor_type
         self._iso: dict[str, str | None] = {}  # ISO text as written → @timestamp (records of a file share few seconds)
         self._classes: dict[str | None, dict[str | None, Any]] = {}  # service → action, as written → catalogue entry
@@ -216,13 +216,13 @@ class DatabricksParser(Parser):
             _params(db, params)
 
         rid = db.get("resource_id")
-        if isinstance(rid, str):
+        if rid.__class__ is str:
             try:
-                sub = self._subscriptions[rid]  # a file holds one workspace's resource id
+                cloud = self._clouds[rid]  # a file holds one workspace's resource id
             except KeyError:
-                sub = self._new_subscription(rid)
-            if sub is not None:
-                ev["cloud"] = {"provider": "azure", "account": {"id": sub}}
+                cloud = self._new_cloud(rid)
+            if cloud is not None:
+                ev["cloud"] = cloud  # one dict for the events of a workspace, as ECS: nothing mutates it
 
         try:
             cls = self._classes[service][action]
@@ -268,12 +268,9 @@ class DatabricksParser(Parser):
         self._plans[keys] = plan
         return plan
 
-    def _new_subscription(self, rid: str) -> str | None:
+    def _new_cloud(self, rid: str) -> dict | None:
         sub = rid.split("/", 3)[2] if rid[:15].upper() == "/SUBSCRIPTIONS/" else None
-        if len(self._subscriptions) >= _CACHE_MAX:
-            self._subscriptions.clear()
-        self._subscriptions[rid] = sub
-        return sub
+        return _remember(self._clouds, rid, {"provider": "azure", "account": {"id": sub}} if sub is not None else None)
 
     def _classify_new(self, service: str | None, action: str | None) -> Any:
         cls = CATALOG.get(((service or "").lower(), (action or "").lower()))
