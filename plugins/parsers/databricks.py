@@ -134,13 +134,17 @@ class DatabricksParser(Parser):
         keys = (tuple(rec), tuple(props)) if diagnostic else tuple(rec)
         plan = self._plans.get(keys) or self._new_plan(keys, diagnostic)
         if plan.simple:  # every role and every snake_case name once: no decision left but the nulls
-            db = {sk: v for k, sk in plan.top if (v := rec[k]) is not None}
+            db = {}
+            for k, sk in plan.top:  # plain loops: cheaper than a comprehension's call for ~8 keys
+                v = rec[k]
+                if v is not None:
+                    db[sk] = v
             for k, sk in plan.inner:
                 v = props[k]
                 if v is not None:
                     db[sk] = v
             (t, identity, service, action, log_id, ip_raw, ua, response, params,
-             metadata) = plan.roles(rec, props)
+             metadata) = plan.pick(plan.top_roles(rec) + plan.inner_roles(props) + _NONE)
         else:  # a role or a name twice: which one wins depends on the values
             roles: dict[str, Any] = {}
             db = {}
@@ -470,15 +474,16 @@ class DatabricksParser(Parser):
 class _Plan:
     """How the records of one key set are routed (see DatabricksParser._new_plan)."""
 
-    __slots__ = ("shape", "simple", "top", "inner", "_top_roles", "_inner_roles", "_pick")
+    __slots__ = ("shape", "simple", "top", "inner", "top_roles", "inner_roles", "pick")
 
     def __init__(self, shape: str, simple: bool, top: list, inner: list, where: dict[str, tuple[int, str]]):
         self.shape = shape
         self.simple = simple  # no role and no snake_case name twice: `_map` may skip `_split`
         self.top = tuple(top)  # (key, snake_case name) going to databricks.* from the record
         self.inner = tuple(inner)  # the same from its `properties` object
-        # The role values are picked in C: each level's role keys in one itemgetter, the two tuples
-        # joined with a trailing None (the value of a role the key set lacks), then put in ROLE_ORDER.
+        # The role values are picked in C, in ROLE_ORDER, by
+        #     pick(top_roles(record) + inner_roles(properties) + (None,))
+        # each level's role keys in one itemgetter, the trailing None the value of a role the key set lacks.
         level_keys: tuple[list, list] = ([], [])
         for level, k in where.values():
             level_keys[level].append(k)
@@ -487,13 +492,9 @@ class _Plan:
         position = {role: top_keys.index(k) if level == 0 else top_width + inner_keys.index(k)
                     for role, (level, k) in where.items()}
         none_at = top_width + (len(inner_keys) if len(inner_keys) != 1 else 2)
-        self._top_roles = _getter(top_keys)
-        self._inner_roles = _getter(inner_keys)
-        self._pick = itemgetter(*(position.get(role, none_at) for role in ROLE_ORDER))
-
-    def roles(self, rec: dict, props: Any) -> tuple:
-        """The values of ROLE_ORDER's roles in the record (None where the key set has none, or null)."""
-        return self._pick(self._top_roles(rec) + self._inner_roles(props) + _NONE)
+        self.top_roles = _getter(top_keys)
+        self.inner_roles = _getter(inner_keys)
+        self.pick = itemgetter(*(position.get(role, none_at) for role in ROLE_ORDER))
 
 
 _NONE = (None,)
