@@ -92,7 +92,8 @@ def _describe_error(err: dict, model: type | None) -> str:
         return "required key is missing"
     got = err.get("input")
     got_s = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
-    return f"{err['msg']} (got {got_s})"
+    msg = err["msg"].removeprefix("Value error, ")  # pydantic's wrapper of our validators' own words
+    return f"{msg} (got {got_s})"
 
 
 def _owner_model(model: type, loc: tuple):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -23,13 +23,25 @@ class SourceConfig(StrictModel):
     tags: list[str] = []  # added to every event's `tags`
     preserve_original_event: bool = False  # keep `event.original` on every event
     batch_size: int = Field(default=1000, ge=1, le=100_000)
-    # 0: parse in the source's thread. N >= 1: parse, enrich and serialise in N worker processes
-    # (batches still delivered and checkpointed in read order); pays on a multi-core host, see bench/.
-    parse_workers: int = Field(default=0, ge=0, le=64)
+    # auto: in the source's thread while it follows, in worker processes while it is behind
+    # (shipper.parse_auto). 0: always in the source's thread. N >= 1: always in N worker processes
+    # (batches still delivered and checkpointed in read order). Measured in bench/ (parse_workers).
+    parse_workers: Literal["auto"] | int = "auto"
     # Vendor ids (Posit entry_id, Cloudera id, Databricks logId) are only unique per installation:
     # the stable id (Elasticsearch _id) hashes them with this. Default: the source's name. Give two
     # sources the same namespace when they read the same installation's events (dedupe across them).
     id_namespace: str | None = None
+
+    @field_validator("parse_workers", mode="before")
+    @classmethod
+    def _parse_workers(cls, v: Any) -> str | int:
+        if v == "auto":
+            return v
+        if isinstance(v, str) and v.strip().isdigit():
+            v = int(v)
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 64:
+            raise ValueError(f"must be auto or a number of worker processes from 0 to 64")
+        return v
 
     @field_validator("name")
     @classmethod

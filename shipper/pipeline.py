@@ -14,6 +14,7 @@ from shipper.config import Config
 from shipper.config_base import OutputConfig, SourceConfig
 from shipper.events import EventBuilder
 from shipper.output_worker import OutputWorker
+from shipper import parse_auto
 from shipper.parse_workers import ParsePool, Parsed, serialise
 from shipper.plugin import Batch, OutputContext, RawBatch, SerializedEvents, Source, SourceContext
 from shipper.router import Router
@@ -43,7 +44,12 @@ class SourceRunner:
         )
         self.source: Source = registry.load("source", cfg.type)(cfg, ctx)
         self.thread = threading.Thread(target=self._run, name=f"source-{cfg.name}", daemon=True)
-        self.pool: ParsePool | None = None  # parse_workers: made when the thread starts
+        self.pool: ParsePool | None = None  # parse_workers: made when the thread starts, or on a backlog (auto)
+        # `auto`: workers while the source is behind (shipper.parse_auto). The lock is held by
+        # submissions to the pool, so the pool is never retired under one.
+        self.backlog = parse_auto.BacklogDetector(cfg.batch_size) if cfg.parse_workers == "auto" else None
+        self._auto_pool = False  # this pool came from the budget and goes back to it
+        self._pool_lock = threading.Lock()
         self._m_unrouted = metrics.unrouted.labels(cfg.name)
         self._m_ckpt = metrics.checkpoint_time.labels(cfg.name)
 
@@ -55,11 +61,59 @@ class SourceRunner:
         self._m_ckpt.set(self.last_commit)
 
     def emit(self, raw: RawBatch) -> None:
+        if self.backlog is not None and self.backlog.saw(len(raw.records), time.monotonic()) and self.pool is None:
+            self._start_auto_pool()
         if self.pool is not None:
-            self.pool.submit(raw)  # parsed in a worker; _deliver_parsed routes it, in read order
-            return
+            with self._pool_lock:
+                pool = self.pool
+                if pool is not None:
+                    pool.submit(raw)  # parsed in a worker; _deliver_parsed routes it, in read order
+                    return
         events, ids = self.builder.build(raw)
         self._route(raw.checkpoint, Batch(self.cfg.name, self.tag, events, ids, raw.nbytes))
+
+    def _new_pool(self, workers: int) -> ParsePool:
+        cfg = self.cfg
+        return ParsePool(cfg.name, workers, {k: getattr(cfg, k) for k in SourceConfig.model_fields},
+                         _parser_options(cfg), self.builder.host, self._deliver_parsed, self._parse_here,
+                         self.abandon, self._pool_failed)
+
+    def _start_auto_pool(self) -> None:
+        """In the source thread, between two batches: every earlier batch is already routed, so
+        the pool's batches follow them in read order."""
+        if not self.pipeline.pool_budget.take():
+            return
+        try:
+            pool = self._new_pool(parse_auto.WORKERS)
+        except Exception as e:  # no processes to be had (limits, memory): the thread goes on alone
+            self.pipeline.pool_budget.give_back()
+            log.warning("cannot start parse workers; parsing in the source's thread",
+                        extra={"source": self.cfg.name, "error": f"{type(e).__name__}: {e}"})
+            self.backlog = None
+            return
+        self._auto_pool = True
+        self.pool = pool
+        log.info("backlog: parsing in worker processes", extra={"source": self.cfg.name, "workers": parse_auto.WORKERS})
+
+    def retire_idle_pool(self, now: float) -> bool:
+        """Give an auto pool back once the source has sent no full batch for a while and nothing is
+        in it. Never waits: a submission in progress means it is not idle. True if retired."""
+        if not self._auto_pool or self.backlog is None or not self.backlog.idle(now):
+            return False
+        if not self._pool_lock.acquire(blocking=False):
+            return False
+        try:
+            pool = self.pool
+            if pool is None or pool.in_queue():
+                return False
+            self.pool = None
+            self._auto_pool = False
+        finally:
+            self._pool_lock.release()
+        pool.close()
+        self.pipeline.pool_budget.give_back()
+        log.info("caught up: parsing in the source's thread again", extra={"source": self.cfg.name})
+        return True
 
     def _parse_here(self, raw: RawBatch) -> Parsed:
         return serialise(self.builder, raw)
@@ -93,11 +147,8 @@ class SourceRunner:
 
     def _run(self) -> None:
         try:
-            cfg = self.cfg
-            if cfg.parse_workers:
-                self.pool = ParsePool(cfg.name, cfg.parse_workers, {k: getattr(cfg, k) for k in SourceConfig.model_fields},
-                                      _parser_options(cfg), self.builder.host, self._deliver_parsed, self._parse_here,
-                                      self.abandon, self._pool_failed)
+            if isinstance(self.cfg.parse_workers, int) and self.cfg.parse_workers:
+                self.pool = self._new_pool(self.cfg.parse_workers)
             self.source.run()
         except Exception as e:
             self.error = e
@@ -111,11 +162,16 @@ class SourceRunner:
 
     def close(self) -> None:
         """After stop and abandon: end the parse workers, close the source."""
-        if self.pool is not None:
+        with self._pool_lock:
+            pool, self.pool = self.pool, None
+            auto, self._auto_pool = self._auto_pool, False
+        if pool is not None:
             try:
-                self.pool.close()
+                pool.close()
             except Exception:
                 log.exception("error stopping parse workers", extra={"source": self.cfg.name})
+            if auto:
+                self.pipeline.pool_budget.give_back()
         try:
             self.source.close()
         except Exception:
@@ -132,6 +188,7 @@ class Pipeline:
         self.once = once
         self.host_name = config.settings.host_name or socket.gethostname()
         self.store = CheckpointStore(config.state_dir)
+        self.pool_budget = parse_auto.PoolBudget()
         self.abandon = threading.Event()  # give up on in-flight batches (shutdown timeout, 2nd signal)
         self.workers: dict[str, OutputWorker] = {}
         self.output_configs: dict[str, OutputConfig] = {}
@@ -203,6 +260,10 @@ class Pipeline:
             r.close()
         self.store.close()
         return delivered
+
+    def retire_idle_pools(self, now: float) -> None:
+        for r in list(self.runners.values()):
+            r.retire_idle_pool(now)
 
     def source_errors(self) -> list[str]:
         return [f"{name}: {r.error}" for name, r in self.runners.items() if r.error is not None]

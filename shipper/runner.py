@@ -154,6 +154,7 @@ class Daemon:
 
     def _check(self, now: float) -> None:
         self._rate = self.rates.sample(now)
+        self.pipeline.retire_idle_pools(now)
         self.stalled = self.pipeline.stalled(self._stall_after, now)
         if self.stalled:
             self._stall_log.failure("pipeline wedged: watchdog pings stopped", reason="; ".join(self.stalled))
