@@ -194,6 +194,7 @@ def test_worker_killed_mid_run_every_event_exactly_once_in_order(tmp_path):
         got = [agent.stdout.readline() for _ in range(2000)]
         assert wait_for(lambda: len(parse_worker_pids(agent.pid)) == 2, 60), descendants(agent.pid)
         workers = parse_worker_pids(agent.pid)
+        assert [Path(f"/proc/{p}/comm").read_text() for p in workers] == ["shipper-parse\n"] * 2  # what ps shows
         os.kill(workers[0], signal.SIGKILL)
         got += agent.stdout.read().splitlines(keepends=True)
         assert agent.wait(120) == 0, b"".join(err).decode()
