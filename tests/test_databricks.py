@@ -395,3 +395,29 @@ def test_time_shortcut_does_not_mistake_true_for_one():
     p = DatabricksParser()
     assert p._time(1) is not None
     assert p._time(True) is None
+
+
+def test_parse_batch_says_what_parse_says(monkeypatch):
+    """parse_batch maps the usual line without parse's frame: every kind of line must come out the same,
+    a mapping that raises included (shipped flagged, the record kept)."""
+    import shipper.ecs as ecs_mod
+    import shipper_plugins.parsers.databricks as dbmod
+
+    monkeypatch.setattr(ecs_mod, "now_iso", lambda: "2000-01-01T00:00:00.000Z")
+    monkeypatch.setattr(dbmod, "now_iso", lambda: "2000-01-01T00:00:00.000Z")
+    lines = [make_record("jobs", "create", shape, n=i)[0] for i, shape in enumerate(SHAPES)]
+    lines += [b"", b"  ", b"{broken", b"42", b"[1, {}]", b'{"records": [1, {}]}', b'{"boom": 1, "time": 5}']
+    real_map = DatabricksParser._map
+
+    def failing_map(self, rec, raw, envelope):
+        if "boom" in rec:
+            raise RuntimeError("mapping bug")
+        return real_map(self, rec, raw, envelope)
+
+    monkeypatch.setattr(DatabricksParser, "_map", failing_map)
+    batch = DatabricksParser().parse_batch(lines)
+    single = [DatabricksParser().parse(line) for line in lines]
+    assert orjson.dumps(batch) == orjson.dumps(single)
+    (boom,) = batch[-1]
+    assert PARSE_FAILURE in boom["tags"] and "mapping bug" in boom["error"]["message"]
+    assert len(batch) == len(lines) and all(len(evs) == 1 for evs in batch[:len(SHAPES)])

@@ -96,6 +96,29 @@ class DatabricksParser(Parser):
             if not raw.strip():
                 return []  # a blank line is no record
             return [_failure(raw, f"not a Databricks JSON record: {e}")]
+        return self._parsed(doc, raw)
+
+    def parse_batch(self, raws: list[bytes]) -> list[list[dict]]:
+        """parse() of each line, the usual one (an object, no `records`) mapped without parse's frame."""
+        out = []
+        append = out.append
+        loads, map_ = orjson.loads, self._map
+        for raw in raws:
+            try:
+                doc = loads(raw)
+            except orjson.JSONDecodeError:
+                append(self.parse(raw))
+                continue
+            if doc.__class__ is dict and "records" not in doc:
+                try:
+                    append([map_(doc, raw, None)])
+                except Exception as e:  # as in _record
+                    append([_mapping_failure(doc, e)])
+            else:
+                append(self._parsed(doc, raw))
+        return out
+
+    def _parsed(self, doc: Any, raw: bytes) -> list[dict]:
         if isinstance(doc, dict):
             records = doc.get("records")
             if isinstance(records, list) and "properties" not in doc and "time" not in doc:
@@ -103,7 +126,7 @@ class DatabricksParser(Parser):
             try:
                 return [self._map(doc, raw, None)]
             except Exception as e:  # as in _record
-                return [_failure(orjson.dumps(doc, default=str), f"databricks mapping failed: {type(e).__name__}: {e}")]
+                return [_mapping_failure(doc, e)]
         if isinstance(doc, list):  # a JSON array of rows (e.g. a Log Analytics query export)
             return [self._record(r, raw, None) for r in doc]
         return [_failure(raw, f"expected a JSON object, got {type(doc).__name__}")]
@@ -114,7 +137,7 @@ class DatabricksParser(Parser):
         try:
             return self._map(rec, raw, envelope)
         except Exception as e:  # a mapping bug must not lose the record: ship it flagged
-            return _failure(orjson.dumps(rec, default=str), f"databricks mapping failed: {type(e).__name__}: {e}")
+            return _mapping_failure(rec, e)
 
     # -- mapping -----------------------------------------------------------------------------------
 
@@ -605,6 +628,10 @@ def _related(ev: dict, kind: str, value: str) -> None:
         rel[kind] = [value]
     elif value not in bucket:
         bucket.append(value)
+
+
+def _mapping_failure(rec: Any, e: Exception) -> dict:
+    return _failure(orjson.dumps(rec, default=str), f"databricks mapping failed: {type(e).__name__}: {e}")
 
 
 def _failure(raw: bytes, message: str) -> dict:
