@@ -278,7 +278,7 @@ class DatabricksParser(Parser):
             flag_problems(ev, problems, decode_text(raw) if envelope is None else decode_text(orjson.dumps(rec)))
         return ev
 
-    def _new_plan(self, keys: tuple, diagnostic: bool) -> "_Plan":
+    def _new_plan(self, keys: tuple, diagnostic: bool) -> _Plan:
         """The routing of one key set, decided once: a file holds a handful of key sets (one per shape,
         and per action where optional keys are left out), so the per-key work is a dict hit per record."""
         route = self._route
@@ -500,7 +500,7 @@ class DatabricksParser(Parser):
 class _Plan:
     """How the records of one key set are routed (see DatabricksParser._new_plan)."""
 
-    __slots__ = ("shape", "simple", "top", "inner", "top_roles", "inner_roles", "pick")
+    __slots__ = ("inner", "inner_roles", "pick", "shape", "simple", "top", "top_roles")
 
     def __init__(self, shape: str, simple: bool, top: list, inner: list, where: dict[str, tuple[int, str]]):
         self.shape = shape
