@@ -6,6 +6,12 @@
     .venv/bin/python bench/parsers_databricks_profile.py golden --check /tmp/databricks.golden   # after each change
     .venv/bin/python bench/parsers_databricks_profile.py time [--records 100000]
 
+CPU instructions per record (steady on a shared host, unlike wall time), the corpus alone subtracted:
+
+    valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
+        .venv/bin/python bench/parsers_databricks_profile.py count [--records 10000] [--baseline | --floor]
+    # (I refs of the plain run − I refs of --baseline) / records; --floor: orjson loads + dumps alone
+
 The golden corpus (~20 k lines, seeded, so the same on every run): bench/corpus.py's backfill mix, every
 shape of tests/test_databricks.py with string and object identity/requestParams/response, statuses, errors,
 ports, IPv6, non-addresses, truncation markers, System-User and service principals, unknown pairs, two
@@ -187,6 +193,26 @@ def timing(a) -> int:
     return 0
 
 
+def count(a) -> int:
+    """One pass of parse_batch + dumps (or of loads + dumps, --floor) over the corpus, set up as `time` does,
+    for valgrind; --baseline only builds the corpus, the cost to subtract."""
+    lines = list(corpora.databricks(a.records))
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
+    parser = DatabricksParser()
+    dumps = orjson.dumps
+    if a.floor:
+        for line in lines:
+            dumps(orjson.loads(line))
+    elif not a.baseline:
+        for i in range(0, len(lines), a.batch):
+            for events in parser.parse_batch(lines[i:i + a.batch]):
+                for ev in events:
+                    dumps(ev)
+    return 0
+
+
 def _clock(fn) -> float:
     """CPU seconds of this process: steadier than wall time on a host shared with test runs."""
     t0 = time.process_time()
@@ -205,8 +231,14 @@ def main() -> int:
     t.add_argument("--records", type=int, default=100_000)
     t.add_argument("--rounds", type=int, default=5)
     t.add_argument("--batch", type=int, default=1000, help="lines per parse_batch call (the file source's batch_lines)")
+    c = sub.add_parser("count")
+    c.add_argument("--records", type=int, default=10_000)
+    c.add_argument("--batch", type=int, default=1000)
+    w = c.add_mutually_exclusive_group()
+    w.add_argument("--baseline", action="store_true", help="the corpus only: the instructions to subtract")
+    w.add_argument("--floor", action="store_true", help="orjson loads + dumps of each line instead of the parser")
     a = ap.parse_args()
-    return golden(a) if a.cmd == "golden" else timing(a)
+    return {"golden": golden, "time": timing, "count": count}[a.cmd](a)
 
 
 if __name__ == "__main__":
