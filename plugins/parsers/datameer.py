@@ -57,7 +57,8 @@ class DatameerParser(Parser):
         self._roles: dict[str, tuple[str | None, str]] = {}
         self._plans: dict[tuple, tuple] = {}  # key set → see _plan
         self._stamps: dict[str, str | None] = {}  # timestamp text → ISO (lines of a second share it)
-        self._kinds: dict[tuple, tuple[dict, bool, bool]] = {}  # (action type, action) → see _kind
+        self._kinds: dict[str | None, dict[str | None, tuple]] = {}  # action type → action → see _kind
+        self._kind_count = 0
         self._role_lists: dict[Any, tuple[str, ...]] = {}  # roles value → see _role_list
         self._ips: dict[str, str] = {}  # address text → see _ip
 
@@ -129,8 +130,10 @@ class DatameerParser(Parser):
         # _text, with the usual str done here: a call per value is a good part of the mapping
         action_type = (action_type or None) if action_type.__class__ is str else _text(action_type)
         action = (action or None) if action.__class__ is str else _text(action)
-        key = (action_type, action)
-        event, unmapped, is_auth = self._kinds.get(key) or self._kind(key)
+        try:  # two dict hits: cheaper than a tuple key per record
+            event, unmapped, is_auth = self._kinds[action_type][action]
+        except KeyError:
+            event, unmapped, is_auth = self._kind((action_type, action))
         if ts.__class__ is str:
             iso = self._stamps.get(ts)
             if iso is None:
@@ -252,9 +255,11 @@ class DatameerParser(Parser):
         shell = {"event": event}
         classify(shell, cls, bool(action_type or action))
         kind = (event, "tags" in shell, bool(action_type) and action_type.upper() == "AUTHENTICATION")
-        if len(self._kinds) >= 4096:  # bounded against hostile input
+        if self._kind_count >= 4096:  # bounded against hostile input
             self._kinds.clear()
-        self._kinds[key] = kind
+            self._kind_count = 0
+        self._kinds.setdefault(action_type, {})[action] = kind
+        self._kind_count += 1
         return kind
 
     def _timestamp(self, value: Any) -> str | None:
