@@ -35,6 +35,7 @@ sys.path.insert(0, str(BENCH))
 import corpus as corpora
 import floor
 import shipper_plugins.parsers.datameer as dmmod
+import parsers_databricks_profile as pdp
 from parsers_databricks_profile import _clock  # CPU seconds of the process: steadier on a shared host
 from shipper_plugins.parsers.datameer import DatameerParser
 from tests import test_datameer as tdm
@@ -42,7 +43,6 @@ from tests.datameer_seed import seed_rows
 
 from shipper import ecs
 
-NL = b"\n"
 PINNED_NOW = "2000-01-01T00:00:00.000Z"
 SHARED = REPO.parent / "shared"
 # Names of every role in several spellings, the documented extra fields, and keys nobody knows.
@@ -179,23 +179,9 @@ def golden_bytes(lines: list[bytes]) -> bytes:
 
 
 def golden(a) -> int:
-    got = golden_bytes(golden_lines())
-    if a.write:
-        Path(a.write).write_bytes(got)
-        print(f"wrote {a.write}: {got.count(NL)} lines, {len(got)} bytes")
-        return 0
-    want = Path(a.check).read_bytes()
-    if got == want:
-        print(f"golden OK: {len(got)} bytes identical")
-        return 0
-    gl, wl = got.split(NL), want.split(NL)
-    for i, (g, w) in enumerate(zip(gl, wl)):
-        if g != w:
-            print(f"golden DIFFERS at line {i}:\n  want {w[:600]!r}\n  got  {g[:600]!r}")
-            break
-    else:
-        print(f"golden DIFFERS in length: want {len(wl)} lines, got {len(gl)}")
-    return 1
+    """--write / --check: parsers_databricks_profile's, which reads its own module's corpus: pointed at ours."""
+    pdp.golden_lines, pdp.golden_bytes = golden_lines, golden_bytes
+    return pdp.golden(a)
 
 
 def _setup(a):
