@@ -88,11 +88,43 @@ class LocalTimeParser:
 _MISSING = object()
 
 
+# UTC times as Azure and most JSON APIs write them, each record its own (no memo hits): converted by
+# text, ~4x cheaper than fromisoformat + isoformat; anything else takes the general path.
+_UTC_Z = re.compile(r"([1-9]\d{3})-(\d\d)-(\d\d)T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)(?:\.(\d{1,9}))?Z")
+_valid_days: dict[str, bool] = {}
+
+
+def _utc_z(s: str) -> str | None:
+    m = _UTC_Z.fullmatch(s)
+    if m is None:
+        return None
+    day = s[:10]
+    ok = _valid_days.get(day)
+    if ok is None:
+        try:
+            datetime(int(m[1]), int(m[2]), int(m[3]))
+            ok = True
+        except ValueError:
+            ok = False
+        if len(_valid_days) >= 4096:
+            _valid_days.clear()
+        _valid_days[day] = ok
+    if not ok:
+        return None
+    frac = m[7]
+    # isoformat(timespec="milliseconds") truncates; so does this.
+    return f"{s[:19]}.{(frac + '00')[:3] if frac else '000'}Z"
+
+
 def vendor_time(value: Any, zone: tzinfo = timezone.utc) -> str | None:
     """A vendor's time as ISO 8601 UTC, or None if it is none: ISO 8601 text (a time without a zone
     is in `zone`) or an epoch number (milliseconds when above 1e11, else seconds: so epoch
     milliseconds before 1973-03-03 and seconds after the year 5138 are misread — no audit trail has them)."""
     try:
+        if value.__class__ is str:
+            fast = _utc_z(value)
+            if fast is not None:
+                return fast
         if isinstance(value, bool):
             return None
         if isinstance(value, (int, float)):
