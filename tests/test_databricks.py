@@ -371,6 +371,22 @@ def test_arbitrary_json_objects_never_raise(assert_ecs, doc):
         assert_ecs(ev, "databricks")
 
 
+@settings(max_examples=200, deadline=None)
+@given(json_values.filter(lambda v: v is not None and not isinstance(v, dict)
+                          and not (isinstance(v, str) and v.strip().startswith("{"))))
+def test_properties_that_are_no_object_are_kept_as_written(assert_ecs, value):
+    """`properties` is the diagnostic record's object (or JSON text of one). Anything else is no
+    routing information, but it is the vendor's data: shipped as written, never dropped."""
+    raw = json.dumps({"time": "2025-01-01T00:00:00Z", "serviceName": "jobs", "actionName": "create",
+                      "properties": value}).encode()
+    (ev,) = DatabricksParser().parse(raw)
+    assert_ecs(ev, "databricks")
+    if PARSE_FAILURE in ev.get("tags", ()):  # beyond what orjson reads (64-bit integers): the line is kept
+        assert ev["event"]["original"] == raw.decode()
+    else:
+        assert ev["databricks"]["properties"] == value
+
+
 def test_blank_line_and_broken_json():
     p = DatabricksParser()
     assert p.parse(b"  \n") == []

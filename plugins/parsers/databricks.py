@@ -150,9 +150,8 @@ class DatabricksParser(Parser):
         return k
 
     def _map(self, rec: dict, raw: bytes, envelope: str | None) -> dict:
-        props = rec.get("properties")
-        if isinstance(props, str):
-            props = _json_obj(props)
+        written = rec.get("properties")
+        props = _json_obj(written) if isinstance(written, str) else written
         diagnostic = isinstance(props, dict)
         keys = (tuple(rec), tuple(props)) if diagnostic else tuple(rec)
         plan = self._plans.get(keys) or self._new_plan(keys, diagnostic)
@@ -177,8 +176,8 @@ class DatabricksParser(Parser):
             else:
                 self._split(rec, roles, db, skip_properties=False)
             t, identity, service, action, log_id, ip_raw, ua, response, params, metadata = map(roles.get, ROLE_ORDER)
-        if not diagnostic and props is not None:
-            db["properties"] = props  # not an object: kept as written
+        if not diagnostic and written is not None:
+            db["properties"] = written  # not an object (nor JSON text of one): kept as written
         db["record_format"] = f"{envelope}/{plan.shape}" if envelope else plan.shape
 
         if service.__class__ is not str or not service:  # _text only for what is not a plain string
