@@ -234,11 +234,20 @@ def timing(a) -> int:
 
 
 def count(a) -> int:
-    """parse_batch + dumps only, --rounds times: run under cachegrind, minus the same with --rounds 0."""
+    """parse_batch + dumps (--json: loads + dumps; --floor: bench/floor.py's loop) --rounds times: run under
+    cachegrind, minus the same with --rounds 0 (the corpus and the imports)."""
     lines, batches = _setup(a)
-    parser = DatameerParser()
+    parser, mapper, dumps, loads = DatameerParser(), floor.datameer_mapper(), orjson.dumps, orjson.loads
     for _ in range(a.rounds):
-        _parse_dumps(parser, batches)
+        if a.json:
+            for line in lines:
+                dumps(loads(line))
+        elif a.floor:
+            for line in lines:
+                for ev in mapper(loads(line)):
+                    dumps(ev)
+        else:
+            _parse_dumps(parser, batches)
     return 0
 
 
@@ -254,6 +263,9 @@ def main() -> int:
         t.add_argument("--records", type=int, default=records)
         t.add_argument("--rounds", type=int, default=rounds)
         t.add_argument("--batch", type=int, default=1000, help="lines per parse_batch call (the file source's batch_lines)")
+    w = t.add_mutually_exclusive_group()  # t: the count parser, made last
+    w.add_argument("--json", action="store_true", help="orjson loads + dumps of each line instead of the parser")
+    w.add_argument("--floor", action="store_true", help="bench/floor.py's Datameer loop instead of the parser")
     a = ap.parse_args()
     return {"golden": golden, "time": timing, "count": count}[a.cmd](a)
 
