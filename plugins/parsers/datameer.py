@@ -59,8 +59,8 @@ class DatameerParser(Parser):
         self._stamps: dict[str, str | None] = {}  # timestamp text → ISO (lines of a second share it)
         self._kinds: dict[str | None, dict[str | None, tuple]] = {}  # action type → action → see _kind
         self._kind_count = 0
-        self._role_lists: dict[Any, tuple[str, ...]] = {}  # roles value → see _role_list
-        self._ips: dict[str, str] = {}  # address text → see _ip
+        self._role_lists: dict[Any, list[str]] = {}  # roles value → see _role_list
+        self._ips: dict[str, tuple] = {}  # address text → see _ip
 
     def _role_of(self, key: str) -> tuple[str | None, str]:
         """(role, snake_case name) of a key, learned once per spelling: the hot loop is a dict hit."""
@@ -160,14 +160,14 @@ class DatameerParser(Parser):
             except (KeyError, TypeError):  # TypeError: a list holding lists, an object
                 role_list = self._role_list(roles_value)
             if role_list:
-                user["roles"] = list(role_list)
+                user["roles"] = role_list
         ip = None
         if ip_raw is not None:
             ip = self._ips.get(ip_raw) if ip_raw.__class__ is str else None
             if ip is None:
                 ip = self._ip(ip_raw)
             if ip:
-                ev["source"] = {"ip": ip}
+                ev["source"] = ip[0]
             elif ip_raw != "":
                 dm["ip_address"] = str(ip_raw)  # not an address: kept, not put in an ip field
 
@@ -207,7 +207,7 @@ class DatameerParser(Parser):
                         del related_users[1]
                 related["user"] = related_users
             if ip:
-                related["ip"] = [ip]
+                related["ip"] = ip[1]
             ev["related"] = related
 
         if unmapped:
@@ -223,10 +223,11 @@ class DatameerParser(Parser):
             flag_problems(ev, problems, decode_text(raw))
         return ev
 
-    def _role_list(self, value: Any) -> tuple[str, ...]:
+    def _role_list(self, value: Any) -> list[str]:
         """The roles of a roles value (a list, or a comma-separated string), memoised for a string or a list
-        of strings only: a key never equals a value of another type, so [1] cannot hit True's entry."""
-        roles = tuple(_roles(value))
+        of strings only: a key never equals a value of another type, so [1] cannot hit True's entry. The
+        list is shared by the events with that value: nothing mutates it (outputs never mutate events)."""
+        roles = _roles(value)
         key = tuple(value) if value.__class__ is list else value
         if key.__class__ is str or (key.__class__ is tuple and all(r.__class__ is str for r in key)):
             if len(self._role_lists) >= 4096:  # bounded against hostile input
@@ -234,9 +235,11 @@ class DatameerParser(Parser):
             self._role_lists[key] = roles
         return roles
 
-    def _ip(self, value: Any) -> str:
-        """clean_ip, or "" for no address; memoised for text (a host sees a few hundred addresses)."""
-        ip = clean_ip(value) or ""
+    def _ip(self, value: Any) -> tuple:
+        """(source dict, related.ip list) of an address, () if the value is none; memoised for text (a host
+        sees a few hundred addresses), so shared by the events from one address: nothing mutates them."""
+        ip = clean_ip(value)
+        ip = ({"ip": ip}, [ip]) if ip else ()
         if value.__class__ is str:
             if len(self._ips) >= 4096:  # bounded against hostile input
                 self._ips.clear()
