@@ -246,3 +246,21 @@ def test_a_parser_past_its_compiled_plans_says_what_a_fresh_one_does():
     [ev] = worn.parse(lines[-1])
     assert ev["datameer"] == {"file_path": "/x", "user_name": "bob", "action_type": "FILESYSTEM"}
     assert ev["file"] == {"path": "/x"} and ev["user"]["target"] == {"name": "bob"}
+
+
+def test_events_share_no_dict_that_is_written_after_parsing():
+    """Memoised parts may be shared (category lists, roles, source), but never a dict the pipeline writes
+    to: the event, event.*, user.*, datameer.* and related.* of one record are its own."""
+    line = orjson.dumps({"timestamp": "2026-03-04 05:06:07", "action-type": "AUTHENTICATION", "action": "LOGIN",
+                         "performing-user": "alice", "roles": ["ADMIN"], "ip-address": "10.0.0.1", "user-name": "bob"})
+    parser = DatameerParser()
+    [a], [b] = parser.parse(line), parser.parse(line)
+    for path in ((), ("event",), ("user",), ("datameer",), ("related",), ("related", "user")):
+        x, y = a, b
+        for k in path:
+            x, y = x[k], y[k]
+        assert x is not y, path
+    a["event"].setdefault("original", "x")  # what EventBuilder does with preserve_original_event
+    a["host"] = {"name": "h"}
+    assert "original" not in b["event"] and "host" not in b
+    assert b == parser.parse(line)[0]
