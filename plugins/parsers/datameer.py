@@ -16,7 +16,7 @@ import orjson
 from shipper.ecs import (
     classify, flag_problems,
     ECS_VERSION,
-    clean_ip, decode_text, vendor_time, failure_event,
+    clean_ip, _clean_ip, decode_text, vendor_time, failure_event,
     load_catalog, LocalTimeParser, now_iso, snake_case, squash_key, UNMAPPED_ACTION,
 )
 from shipper.plugin import Parser
@@ -68,7 +68,11 @@ class DatameerParser(Parser):
         if known is None:
             sq = squash_key(key)
             role = _core_name(sq) if sq in CORE else EXTRA_ROLES.get(sq)
-            known = self._roles[key] = (role, snake_case(key))
+            known = (role, snake_case(key))
+            if _small(key):  # bounded against hostile input, like every memo here
+                if len(self._roles) >= 16384:
+                    self._roles.clear()
+                self._roles[key] = known
         return known
 
     def parse(self, raw: bytes) -> list[dict]:
@@ -112,13 +116,14 @@ class DatameerParser(Parser):
         placed_roles = tuple(n for n, _ in placed)
         placed_slots = tuple(slot for _, slot in placed) or None
         snakes = [snake for _, snake in dm_pairs]
-        if (len(self._plans) < 256 and len(keys) <= 64 and all(len(s) < 2 for s in slots)
+        keep = len(self._plans) < 4096 and _small(*keys)  # bounded against hostile input
+        if (keep and len(self._plans) < 256 and len(keys) <= 64 and all(len(s) < 2 for s in slots)
                 and len(set(snakes)) == len(snakes) and all(_SNAKE.fullmatch(s) for s in snakes)):
             pick = _compiled_pick(slots[:6], placed_slots, dm_pairs)
-        else:  # two spellings of one field, or many key sets (hostile input): no code made per set
+        else:  # two spellings of one field, or many or long key sets (hostile input): no code made per set
             pick = partial(_pick, slots[:6], placed_slots, tuple(dm_pairs))
         plan = (pick, placed_roles)
-        if len(self._plans) < 4096:  # bounded against hostile input
+        if keep:
             self._plans[keys] = plan
         return plan
 
@@ -138,9 +143,10 @@ class DatameerParser(Parser):
             iso = self._stamps.get(ts)
             if iso is None:
                 iso = self._timestamp(ts)
-                if len(self._stamps) >= 4096:
-                    self._stamps.clear()
-                self._stamps[ts] = iso
+                if len(ts) <= MEMO_CHARS:  # (a new second every few lines: no call here)
+                    if len(self._stamps) >= 4096:
+                        self._stamps.clear()
+                    self._stamps[ts] = iso
         else:
             iso = self._timestamp(ts) if ts is not None else None
         # event: a fresh dict, flags and the pipeline add keys to it
@@ -229,7 +235,8 @@ class DatameerParser(Parser):
         list is shared by the events with that value: nothing mutates it (outputs never mutate events)."""
         roles = _roles(value)
         key = tuple(value) if value.__class__ is list else value
-        if key.__class__ is str or (key.__class__ is tuple and all(r.__class__ is str for r in key)):
+        if (key.__class__ is str and _small(key)) or (
+                key.__class__ is tuple and all(r.__class__ is str for r in key) and _small(*key)):
             if len(self._role_lists) >= 4096:  # bounded against hostile input
                 self._role_lists.clear()
             self._role_lists[key] = roles
@@ -238,9 +245,10 @@ class DatameerParser(Parser):
     def _ip(self, value: Any) -> tuple:
         """(source dict, related.ip list) of an address, () if the value is none; memoised for text (a host
         sees a few hundred addresses), so shared by the events from one address: nothing mutates them."""
-        ip = clean_ip(value)
+        # clean_ip keeps every text in an lru_cache of 8192: a long one (no address but for blanks) goes uncached
+        ip = clean_ip(value) if value.__class__ is not str or len(value) <= MEMO_CHARS else _clean_ip(value)
         ip = ({"ip": ip}, [ip]) if ip else ()
-        if value.__class__ is str:
+        if value.__class__ is str and _small(value):
             if len(self._ips) >= 4096:  # bounded against hostile input
                 self._ips.clear()
             self._ips[value] = ip
@@ -258,16 +266,20 @@ class DatameerParser(Parser):
         shell = {"event": event}
         classify(shell, cls, bool(action_type or action))
         kind = (event, "tags" in shell, bool(action_type) and action_type.upper() == "AUTHENTICATION")
-        if self._kind_count >= 4096:  # bounded against hostile input
-            self._kinds.clear()
-            self._kind_count = 0
-        self._kinds.setdefault(action_type, {})[action] = kind
-        self._kind_count += 1
+        if _small(action_type, action):
+            if self._kind_count >= 4096:  # bounded against hostile input
+                self._kinds.clear()
+                self._kind_count = 0
+            self._kinds.setdefault(action_type, {})[action] = kind
+            self._kind_count += 1
         return kind
 
     def _timestamp(self, value: Any) -> str | None:
         if isinstance(value, str):
-            documented = self._local_time(value.strip())  # the documented form, no zone: the fast path
+            s = value.strip()
+            # the documented form, no zone: the fast path. Only a text of its length (19) is given to it,
+            # whose memo would keep any text (the answer for others is None all the same)
+            documented = self._local_time(s) if len(s) == 19 else None
             if documented is not None:
                 return documented
         return vendor_time(value, self.zone)
@@ -285,6 +297,13 @@ def _core_name(sq: str) -> str:
     if sq in ROLES:
         return "roles"
     return "ip"
+
+
+MEMO_CHARS = 1024  # the most text a memo entry keeps: 4096 entries of a hostile line's megabytes would not do
+
+
+def _small(*texts: str | None) -> bool:
+    return sum(len(t) for t in texts if t is not None) <= MEMO_CHARS
 
 
 def _first(slot: tuple[int, ...], vals: list) -> Any:
