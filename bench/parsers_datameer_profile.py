@@ -5,8 +5,9 @@
     .venv/bin/python bench/parsers_datameer_profile.py golden --write /tmp/datameer.golden   # before a change
     .venv/bin/python bench/parsers_datameer_profile.py golden --check /tmp/datameer.golden   # after each change
     .venv/bin/python bench/parsers_datameer_profile.py time [--records 100000]
-    valgrind --tool=cachegrind --cache-sim=no .venv/bin/python bench/parsers_datameer_profile.py count --rounds 1
-    (and again with --rounds 0: the difference / --records is the instructions per record)
+    valgrind --tool=cachegrind --cache-sim=no .venv/bin/python bench/parsers_datameer_profile.py count [--json|--floor]
+    (and again with --rounds 0: the difference / --records (10 k) is the instructions per record of parse_batch
+    + dumps, or of loads + dumps alone (--json), or of bench/floor.py's loop (--floor); PYTHONHASHSEED=0 steadies it)
 
 The golden corpus (~20 k lines, seeded, so the same on every run): bench/corpus.py's backfill mix, every
 documented action in every key spelling of tests/test_datameer.py, nulls, odd types in every role, roles
