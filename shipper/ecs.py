@@ -52,6 +52,8 @@ class LocalTimeParser:
         except KeyError:
             pass
         out = self._convert(s)
+        if len(s) > 64:  # no stamp: a hostile line's megabytes are not kept
+            return out
         if len(self._seen) >= 4096:
             self._seen.clear()
         self._seen[s] = out
@@ -195,8 +197,8 @@ def clean_ip(value: Any) -> str | None:
     """A valid IP address string, or None. Accepts 'a.b.c.d:port', '[v6]:port' and v4-mapped v6."""
     if value is None:
         return None
-    if isinstance(value, str):
-        return _clean_ip_cached(value)  # audit logs repeat the same few addresses
+    if isinstance(value, str) and len(value) <= 128:  # the longest address with port and zone fits
+        return _clean_ip_cached(value)  # audit logs repeat the same few addresses (and only short texts are kept)
     return _clean_ip(str(value))
 
 

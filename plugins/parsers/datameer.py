@@ -16,7 +16,7 @@ import orjson
 from shipper.ecs import (
     classify, flag_problems,
     ECS_VERSION,
-    clean_ip, _clean_ip, decode_text, vendor_time, failure_event,
+    clean_ip, decode_text, vendor_time, failure_event,
     load_catalog, LocalTimeParser, now_iso, snake_case, squash_key, UNMAPPED_ACTION,
 )
 from shipper.plugin import Parser
@@ -245,8 +245,7 @@ class DatameerParser(Parser):
     def _ip(self, value: Any) -> tuple:
         """(source dict, related.ip list) of an address, () if the value is none; memoised for text (a host
         sees a few hundred addresses), so shared by the events from one address: nothing mutates them."""
-        # clean_ip keeps every text in an lru_cache of 8192: a long one (no address but for blanks) goes uncached
-        ip = clean_ip(value) if value.__class__ is not str or len(value) <= MEMO_CHARS else _clean_ip(value)
+        ip = clean_ip(value)
         ip = ({"ip": ip}, [ip]) if ip else ()
         if value.__class__ is str and _small(value):
             if len(self._ips) >= 4096:  # bounded against hostile input
