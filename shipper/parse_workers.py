@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import logging
 import multiprocessing
+import multiprocessing.connection
 import queue
 import signal
 import threading
@@ -243,23 +244,29 @@ class ParsePool:
                 self._cond.notify_all()
 
     def _result(self, entry: _Entry) -> Parsed | None:
-        """The head entry's result, reading its worker's pipe (results of later entries that
-        arrive first are kept on their entries); None after replacing a dead worker."""
+        """The head entry's result. Every worker's pipe is read as soon as it has a result, kept on
+        its entry until that entry is the head: a worker whose result waited in its pipe for the
+        head's would sit blocked in send() instead of parsing (it left each worker idle ~40 % of a
+        backfill). None after replacing a dead worker."""
         while entry.result is None and entry.error is None:
             if self._closing or self._abandon.is_set():
                 return None
-            worker = entry.worker
+            by_conn = {w.conn: w for w in self._workers}
             try:
-                if not worker.conn.poll(0.2):
-                    continue
-                batch_id, parsed, error = worker.conn.recv()
-            except (EOFError, OSError):
-                return self._replace(worker, entry)
-            with self._cond:
-                for e in self._queue:
-                    if e.id == batch_id and e.worker is worker:
-                        e.result, e.error = parsed, error
-                        break
+                ready = multiprocessing.connection.wait(list(by_conn), timeout=0.2)
+            except OSError:
+                ready = []
+            for conn in ready:
+                worker = by_conn[conn]
+                try:
+                    batch_id, parsed, error = conn.recv()
+                except (EOFError, OSError):
+                    return self._replace(worker, entry)
+                with self._cond:
+                    for e in self._queue:
+                        if e.id == batch_id and e.worker is worker:
+                            e.result, e.error = parsed, error
+                            break
         if entry.error is not None:
             log.warning("parse worker failed on a batch: parsing it in the agent",
                         extra={"source": self.name, "error": entry.error})
