@@ -21,7 +21,7 @@ BACKLOG_AFTER_FULL_BATCHES = 3
 # Seconds without a full batch after which the workers are given back.
 IDLE_SECONDS = 30.0
 # Processes per pool, measured on 2 cores (bench/README.md): 1 worker is no faster than the
-# thread, 2 are 1.4-1.6x. More cores were not measured, so no more are taken.
+# thread, 2 are 1.5-2.1x. More cores were not measured, so no more are taken.
 WORKERS = 2
 
 
