@@ -195,3 +195,18 @@ def test_real_logrotate(tmp_path, options):
     assert f.lost == 0
     if "compress" in options:
         assert any(p.endswith(".gz") for p in os.listdir(d))
+
+
+def test_a_backlog_goes_out_in_whole_batches(tmp_path):
+    """A MiB read holds no whole number of batches: its short rest is read again with the next read,
+    so every batch but the last of the file is full, and no line is lost or repeated on the way."""
+    log = tmp_path / "a.log"
+    lines = [f"line {i:07d} ".encode() + b"x" * (i % 400) for i in range(30_000)]  # ~6.5 MiB, sizes vary
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    sizes: list[int] = []
+    f = Follower([log], tmp_path, batch_lines=1000)
+    emit = f.emit
+    f.emit = lambda chunk: (sizes.append(len(chunk.records)) if chunk.records else None, emit(chunk))
+    f.poll()
+    assert f.lines() == lines
+    assert sizes == [1000] * 30
