@@ -26,7 +26,6 @@ import gc
 import json
 import random
 import sys
-import time
 from pathlib import Path
 
 import orjson
@@ -38,14 +37,13 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO / "tests"))
 
 import corpus as corpora
+import parser_golden
 import shipper_plugins.parsers.databricks as dbmod
 import test_databricks as tdb
 from shipper_plugins.parsers.databricks import DatabricksParser
 
 from shipper import ecs
 
-NL = b"\n"
-PINNED_NOW = "2000-01-01T00:00:00.000Z"
 ROLE_KEYS = ["time", "TimeGenerated", "timestamp", "event_time", "identity", "Identity", "userIdentity",
              "user_identity", "serviceName", "ServiceName", "service_name", "actionName", "ActionName",
              "action_name", "logId", "LogId", "event_id", "sourceIPAddress", "SourceIpAddress", "source_ip_address",
@@ -126,37 +124,11 @@ def golden_lines(n: int = 20_000) -> list[bytes]:
 
 
 def golden_bytes(lines: list[bytes]) -> bytes:
-    saved = ecs.now_iso, dbmod.now_iso
-    ecs.now_iso = dbmod.now_iso = lambda: PINNED_NOW
-    try:
-        out = []
-        for parser in (DatabricksParser(), DatabricksParser()):  # twice: a warm parser must say what a cold one does
-            for events in parser.parse_batch(lines):
-                out.append(b"%d\n" % len(events))
-                out += [orjson.dumps(ev) + b"\n" for ev in events]
-        return b"".join(out)
-    finally:
-        ecs.now_iso, dbmod.now_iso = saved
+    return parser_golden.output(DatabricksParser, lines, [ecs, dbmod])
 
 
 def golden(a) -> int:
-    got = golden_bytes(golden_lines())
-    if a.write:
-        Path(a.write).write_bytes(got)
-        print(f"wrote {a.write}: {got.count(NL)} lines, {len(got)} bytes")
-        return 0
-    want = Path(a.check).read_bytes()
-    if got == want:
-        print(f"golden OK: {len(got)} bytes identical")
-        return 0
-    gl, wl = got.split(b"\n"), want.split(b"\n")
-    for i, (g, w) in enumerate(zip(gl, wl)):
-        if g != w:
-            print(f"golden DIFFERS at line {i}:\n  want {w[:600]!r}\n  got  {g[:600]!r}")
-            break
-    else:
-        print(f"golden DIFFERS in length: want {len(wl)} lines, got {len(gl)}")
-    return 1
+    return parser_golden.write_or_check(golden_bytes(golden_lines()), a.write, a.check)
 
 
 def timing(a) -> int:
@@ -186,7 +158,7 @@ def timing(a) -> int:
     print(f"{a.records} records in batches of {a.batch}, mean {sum(map(len, lines)) / len(lines):.0f} B; best of {a.rounds}")
     res = {}
     for name, fn in (("orjson loads+dumps", floor), ("parse_batch", parse_only), ("parse_batch + dumps", parse)):
-        best = min(_clock(fn) for _ in range(a.rounds))
+        best = min(parser_golden.cpu_clock(fn) for _ in range(a.rounds))
         res[name] = best
         print(f"{name:<22}{best / len(lines) * 1e6:8.2f} µs/record")
     print(f"{'mapping alone':<22}{(res['parse_batch + dumps'] - res['orjson loads+dumps']) / len(lines) * 1e6:8.2f} µs/record")
@@ -211,13 +183,6 @@ def count(a) -> int:
                 for ev in events:
                     dumps(ev)
     return 0
-
-
-def _clock(fn) -> float:
-    """CPU seconds of this process: steadier than wall time on a host shared with test runs."""
-    t0 = time.process_time()
-    fn()
-    return time.process_time() - t0
 
 
 def main() -> int:

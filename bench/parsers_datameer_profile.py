@@ -36,15 +36,13 @@ sys.path.insert(0, str(BENCH))
 import corpus as corpora
 import floor
 import shipper_plugins.parsers.datameer as dmmod
-import parsers_databricks_profile as pdp
-from parsers_databricks_profile import _clock  # CPU seconds of the process: steadier on a shared host
+import parser_golden
 from shipper_plugins.parsers.datameer import DatameerParser
 from tests import test_datameer as tdm
 from tests.datameer_seed import seed_rows
 
 from shipper import ecs
 
-PINNED_NOW = "2000-01-01T00:00:00.000Z"
 SHARED = REPO.parent / "shared"
 # Names of every role in several spellings, the documented extra fields, and keys nobody knows.
 ROLE_KEYS = ["timestamp", "Timestamp", "time", "date-time", "eventTime", "action-type", "actionType", "action type",
@@ -160,29 +158,12 @@ def golden_lines(n: int = 20_000) -> list[bytes]:
 
 
 def golden_bytes(lines: list[bytes]) -> bytes:
-    saved = ecs.now_iso, dmmod.now_iso
-    ecs.now_iso = dmmod.now_iso = lambda: PINNED_NOW
-    try:
-        runs = []
-        # twice with one parser: a warm parser must say what a cold one does; then another zone
-        parser = DatameerParser()
-        for p in (parser, parser, DatameerParser({"timezone": "America/New_York"})):
-            out = []
-            for events in p.parse_batch(lines):
-                out.append(b"%d\n" % len(events))
-                out += [orjson.dumps(ev) + b"\n" for ev in events]
-            runs.append(b"".join(out))
-        if runs[0] != runs[1]:
-            raise SystemExit("a warm parser said something else than a cold one")
-        return b"".join(runs)
-    finally:
-        ecs.now_iso, dmmod.now_iso = saved
+    """Twice by one UTC parser (warm = cold), then by a parser in America/New_York (the timestamp memos)."""
+    return parser_golden.output(DatameerParser, lines, [ecs, dmmod], (DatameerParser({"timezone": "America/New_York"}),))
 
 
 def golden(a) -> int:
-    """--write / --check: parsers_databricks_profile's, which reads its own module's corpus: pointed at ours."""
-    pdp.golden_lines, pdp.golden_bytes = golden_lines, golden_bytes
-    return pdp.golden(a)
+    return parser_golden.write_or_check(golden_bytes(golden_lines()), a.write, a.check)
 
 
 def _setup(a):
@@ -225,7 +206,7 @@ def timing(a) -> int:
     res = {}
     for name, fn in (("orjson loads+dumps", json_only), ("floor loop", floor_loop), ("parse_batch", parse_only),
                      ("parse_batch + dumps", lambda: _parse_dumps(parser, batches))):
-        best = min(_clock(fn) for _ in range(a.rounds))
+        best = min(parser_golden.cpu_clock(fn) for _ in range(a.rounds))
         res[name] = best
         print(f"{name:<22}{best / len(lines) * 1e6:8.2f} µs/record")
     per = 1e6 / len(lines)
