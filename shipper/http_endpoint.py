@@ -65,12 +65,13 @@ def source_status(pipeline) -> dict[str, dict[str, Any]]:
             "type": r.cfg.type, "parser": r.cfg.parser, "tag": r.tag,
             "running": r.thread.is_alive(), "error": None if r.error is None else str(r.error),
             "in_flight_batches": r.tracker.in_flight(), "last_ack": r.last_commit, "status": live,
+            "parse_workers": r.parse_workers(),
         }
     return out
 
 
 class PipelineCollector(Collector):
-    """Values computed at scrape time: checkpoint age per source, in-flight fill per output."""
+    """Values computed at scrape time: checkpoint age and parse workers per source, in-flight fill per output."""
 
     def __init__(self, pipeline):
         self.pipeline = pipeline
@@ -87,8 +88,14 @@ class PipelineCollector(Collector):
                                  labels=["output"])
         for name, w in list(self.pipeline.workers.items()):
             fill.add_metric([name], max(w.pending() / w.max_batches, w._bytes / w.max_bytes))
+        workers = GaugeMetricFamily("shipper_parse_workers",
+                                    "Worker processes parsing for the source (0: its own thread; parse_workers: auto "
+                                    "starts them for a backlog)", labels=["source"])
+        for name, r in list(self.pipeline.runners.items()):
+            workers.add_metric([name], r.parse_workers())
         yield age
         yield fill
+        yield workers
 
 
 class _QuietHandler(WSGIRequestHandler):

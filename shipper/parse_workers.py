@@ -174,6 +174,7 @@ class ParsePool:
         self._ctx = multiprocessing.get_context("forkserver")
         # Imported once in the forkserver, so every worker it forks starts with them.
         self._ctx.set_forkserver_preload(["shipper.pipeline", "orjson"])
+        self.workers = workers
         self._workers = [self._new_worker(i) for i in range(workers)]
         self._thread = threading.Thread(target=self._collect, name=f"parse-{name}", daemon=True)
         self._thread.start()

@@ -115,6 +115,11 @@ class SourceRunner:
         log.info("caught up: parsing in the source's thread again", extra={"source": self.cfg.name})
         return True
 
+    def parse_workers(self) -> int:
+        """Worker processes parsing for this source now (0: its own thread parses)."""
+        pool = self.pool
+        return pool.workers if pool is not None else 0
+
     def _parse_here(self, raw: RawBatch) -> Parsed:
         return serialise(self.builder, raw)
 

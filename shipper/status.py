@@ -89,6 +89,7 @@ def collect(config: Config) -> dict[str, Any]:
             "other_keys": sorted(k for k in state if k not in {f["key"] for f in stored_files}),
             "last_ack": lv.get("last_ack") or max((v["updated"] for v in rows.values()), default=None),
             "in_flight_batches": lv.get("in_flight_batches"), "running": lv.get("running"), "error": lv.get("error"),
+            "parse_workers": lv.get("parse_workers"),
         })
     outputs = []
     for o in config.outputs:
@@ -144,7 +145,8 @@ def render(doc: dict[str, Any], now: float | None = None) -> list[str]:
         if s["follows"]:
             lines.append(f"  follows: {', '.join(s['follows'])}")
         lines.append(f"  last ack: {_ago(s['last_ack'], now)}"
-                     + (f", in flight: {s['in_flight_batches']} batches" if s["in_flight_batches"] is not None else ""))
+                     + (f", in flight: {s['in_flight_batches']} batches" if s["in_flight_batches"] is not None else "")
+                     + (f", parsing in {s['parse_workers']} worker processes" if s.get("parse_workers") else ""))
         if s["error"]:
             lines.append(f"  error: {s['error']}")
         if not s["files"] and not s["other_keys"]:

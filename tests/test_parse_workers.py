@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -359,22 +361,44 @@ def test_auto_workers_given_back_when_caught_up_and_taken_again_on_the_next_back
 
     log = tmp_path / "useraction.log"
     first = write_corpus(log, "datameer", 6_000)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     cfg = auto_config(tmp_path, log, "state")
+    cfg.write_text(cfg.read_text() + f"http:\n  listen: 127.0.0.1:{port}\n")
     code = ("import sys; from shipper import parse_auto; parse_auto.IDLE_SECONDS = 1.0; "
             "from shipper.cli import main; sys.argv = ['shipper', 'run', '-c', sys.argv[1]]; main()")
     agent = subprocess.Popen([sys.executable, "-c", code, str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     err: list[bytes] = []
     out: list[bytes] = []
     threading.Thread(target=lambda: err.extend(agent.stderr), daemon=True).start()
-    threading.Thread(target=lambda: out.extend(agent.stdout), daemon=True).start()
     log_text = lambda: b"".join(err).decode()  # noqa: E731
+
+    def parse_workers_metric() -> float | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return None
+        for line in text.splitlines():
+            if line.startswith('shipper_parse_workers{source="dm"}'):
+                return float(line.split()[-1])
+        return None
+
     try:
         workers_expected = usable_cpus() >= 2
+        # stdout is not read yet: the backlog waits in the agent, workers and all, for the operator to see.
+        if workers_expected:
+            assert wait_for(lambda: parse_workers_metric() == 2, 60), (parse_workers_metric(), log_text())
+            status = subprocess.run([*SHIPPER, "status", "-c", str(cfg)], capture_output=True, text=True, timeout=60)
+            assert "parsing in 2 worker processes" in status.stdout, status.stdout
+        threading.Thread(target=lambda: out.extend(agent.stdout), daemon=True).start()
         assert wait_for(lambda: len(out) == 6_000, 90), (len(out), log_text())
         if workers_expected:
             assert log_text().count("backlog: parsing in worker processes") == 1, log_text()
             assert wait_for(lambda: "caught up" in log_text(), 30), log_text()
             assert wait_for(lambda: parse_worker_pids(agent.pid) == [], 30), descendants(agent.pid)
+        assert wait_for(lambda: parse_workers_metric() == 0, 30), parse_workers_metric()
         # A few live lines: parsed in the thread, no workers for them.
         with open(log, "ab") as f:
             f.write(b"\n".join(first[:50]) + b"\n")
