@@ -302,3 +302,27 @@ def test_setup_command_fails_clearly_when_unreachable(tmp_path):
     r = subprocess.run([os.path.join(VENV_BIN, "shipper"), "setup", "elasticsearch", "-c", str(tmp_path / "shipper.yaml")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "_component_template" in r.stderr
+
+
+@pytest.mark.parametrize("options", ["create", "copytruncate", "compress\n  delaycompress\n  create"])
+def test_dead_letter_file_rotated_by_real_logrotate_loses_nothing(es, tmp_path, options):
+    """The dead-letter file is opened by name for every write, so logrotate's rename (create) or
+    copy-and-truncate (copytruncate) can rotate it under a running output (docs/operations.md)."""
+    import subprocess
+
+    out = make_output(tmp_path, [es.url], name="es_rot")
+    path = tmp_path / "dead_letter" / "es_rot.ndjson"
+    conf = tmp_path / "lr.conf"
+    conf.write_text(f"{path} {{\n  rotate 5\n  missingok\n  {options}\n}}\n")
+    for round_ in range(3):
+        es.reject_ids |= {f"id{round_ * 10 + 1}", f"id{round_ * 10 + 4}"}
+        out.send(make_batch(6, start=round_ * 10))
+        subprocess.run(["/usr/sbin/logrotate", "-f", "-s", str(tmp_path / "lr.state"), str(conf)], check=True, timeout=60)
+    out.close()
+    ids = []
+    for f in sorted(path.parent.iterdir()):
+        data = gzip.decompress(f.read_bytes()) if f.suffix == ".gz" else f.read_bytes()
+        ids += [json.loads(line)["_id"] for line in data.splitlines()]
+        if f.suffix != ".gz":
+            assert oct(f.stat().st_mode & 0o777) == "0o600", f  # personal data stays private after rotation
+    assert sorted(ids) == sorted(f"id{r * 10 + k}" for r in range(3) for k in (1, 4))
