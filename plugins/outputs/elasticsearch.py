@@ -24,7 +24,8 @@ from shipper import metrics
 from shipper.config_base import OutputConfig
 from shipper.log import Throttled
 from shipper.plugin import Batch, Output, Stopping, index_key
-from shipper_plugins.outputs.elasticsearch_client import SecretError, make_client, read_secret
+from shipper.secrets import SecretError, read_secret
+from shipper_plugins.outputs.elasticsearch_client import make_client
 from shipper_plugins.outputs.elasticsearch_dead_letter import DeadLetterFile
 
 log = logging.getLogger("shipper.output.elasticsearch")

@@ -3,33 +3,11 @@ auth from files or environment, TLS verified unless told otherwise. No retries o
 the output decides per item what to retry (the client would resend whole bulk requests)."""
 from __future__ import annotations
 
-import os
 
 from elasticsearch import Elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
-
-class SecretError(ValueError):
-    pass
-
-
-def read_secret(file: str | None, env: str | None, what: str) -> str | None:
-    """A secret from a file (first line, trimmed) or an environment variable; never logged."""
-    if file:
-        try:
-            with open(file, encoding="utf-8") as f:
-                value = f.read().strip()
-        except OSError as e:
-            raise SecretError(f"cannot read {what} file {file}: {e.strerror}") from None
-        if not value:
-            raise SecretError(f"{what} file {file} is empty")
-        return value
-    if env:
-        value = os.environ.get(env, "").strip()
-        if not value:
-            raise SecretError(f"environment variable {env} ({what}) is not set")
-        return value
-    return None
+from shipper.secrets import read_secret
 
 
 def make_client(cfg) -> Elasticsearch:
