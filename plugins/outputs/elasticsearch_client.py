@@ -3,7 +3,6 @@ auth from files or environment, TLS verified unless told otherwise. No retries o
 the output decides per item what to retry (the client would resend whole bulk requests)."""
 from __future__ import annotations
 
-
 from elasticsearch import Elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
