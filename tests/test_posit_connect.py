@@ -314,3 +314,29 @@ def test_demo_samples(assert_ecs):
                 if PARSE_FAILURE in ev.get("tags", []):
                     failures.append(ev["event"]["original"])
     assert len(failures) == 1 and "deliberately cut short" in failures[0]
+
+
+@pytest.mark.parametrize("line", [
+    b'time="2022-10-18T20:07:39.813Z" action=add_user entry_id=1 user_id=99999999999999999999999',
+    b'time="2022-10-18T20:07:39.813Z" action=add_user entry_id=1 x_id=-9223372036854775809',
+    b'time="2022-10-18T20:07:39.813Z" action=add_user entry_id=1 x_id=' + b"9" * 5000,
+    b'{"time":"2022-10-18T20:07:39.813Z","action":"add_user","entry_id":1,"x_id":"9223372036854775808"}',
+])
+def test_ids_beyond_64_bits_are_kept_as_written(assert_ecs, line):
+    """An id no `long` can hold is kept as text and flagged: as an integer, orjson could not write the event."""
+    (ev,) = PositConnectParser().parse(line)
+    assert_ecs(ev, "posit_connect")
+    orjson.dumps(ev)
+    assert PARSE_FAILURE in ev["tags"] and "is not an integer" in ev["error"]["message"]
+    pc = ev["posit_connect"]
+    raw = pc.get("user_id_raw", pc.get("x_id_raw"))
+    assert raw in line.decode() and raw.lstrip("-").isdigit() and len(raw) >= 19
+    assert ev["event"]["id"] == "1" and pc["entry_id"] == 1
+
+
+def test_ids_at_the_64_bit_limits_stay_integers():
+    (ev,) = PositConnectParser().parse(b'time="2022-10-18T20:07:39.813Z" action=add_user entry_id=9223372036854775807 '
+                                       b'x_id=-9223372036854775808')
+    assert ev["posit_connect"]["entry_id"] == 2 ** 63 - 1 and ev["posit_connect"]["x_id"] == -(2 ** 63)
+    assert not ev.get("tags")
+    orjson.dumps(ev)

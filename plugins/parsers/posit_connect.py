@@ -222,6 +222,11 @@ def _int_of(value: Any) -> int | None:
     return v if bad is None and isinstance(v, int) else None
 
 
+# An integer is kept as one only in Elasticsearch's `long` range: orjson cannot write a larger one (the
+# whole batch would fail to serialise), and no index could hold it.
+_INT_MIN, _INT_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
 def _as_int(value: Any) -> tuple[Any, Any]:
     """(int value, None), or (None, the value as written) when it is not an integer.
 
@@ -229,7 +234,9 @@ def _as_int(value: Any) -> tuple[Any, Any]:
     if isinstance(value, bool):
         return None, str(value).lower()
     if isinstance(value, int):
-        return value, None
+        if _INT_MIN <= value <= _INT_MAX:
+            return value, None
+        return None, value
     if isinstance(value, list):
         out = []
         for x in value:
@@ -240,8 +247,10 @@ def _as_int(value: Any) -> tuple[Any, Any]:
         return out, None
     if isinstance(value, str):
         s = value.strip()
-        if s and (s.isdigit() or (s[0] == "-" and s[1:].isdigit())) and s.isascii():
-            return int(s), None
+        if s and len(s) <= 20 and (s.isdigit() or (s[0] == "-" and s[1:].isdigit())) and s.isascii():
+            v = int(s)
+            if _INT_MIN <= v <= _INT_MAX:
+                return v, None
     return None, value
 
 
