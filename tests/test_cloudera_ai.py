@@ -176,3 +176,18 @@ def test_naive_created_at_is_utc_by_default(dt):
     expected = dt.replace(tzinfo=timezone.utc)
     got = datetime.fromisoformat(ev["@timestamp"].replace("Z", "+00:00"))
     assert abs((got - expected).total_seconds()) < 0.001
+
+
+def test_a_description_with_several_keys_for_one_field_reads_the_same_under_every_hash_seed():
+    """The preferred key wins ('username' over 'user', 'user type' over 'role'), whatever the process's
+    hash seed: the keys were sets, so after a restart the same row could name another user."""
+    import subprocess
+    import sys
+    code = ("import orjson; from shipper_plugins.parsers.cloudera_ai import ClouderaAIParser as P\n"
+            "for d in ('user: bob, username: alice, role: ADMIN, user type: NORMAL, auth: SAML, method: LDAP',\n"
+            "          '{\"user\": \"bob\", \"username\": \"alice\", \"role\": \"ADMIN\", \"userType\": \"NORMAL\"}'):\n"
+            "    [ev] = P().parse(orjson.dumps({'event_name': 'user login', 'description': d, 'created_at': 0}))\n"
+            "    print(ev['user']['name'], ev['user']['roles'], ev['cloudera_ai'].get('auth_method'))\n")
+    outs = {subprocess.run([sys.executable, "-c", code], env={"PYTHONHASHSEED": str(seed)}, capture_output=True,
+                           text=True, check=True).stdout for seed in range(6)}
+    assert outs == {"alice ['NORMAL'] SAML\nalice ['NORMAL'] None\n"}, outs

@@ -33,12 +33,14 @@ COLUMNS = ("id", "user_id", "ipaddr", "user_agent", "event_name", "description",
 INTERNAL_TAG = "cloudera_ai_internal"  # ipaddr 127.0.0.1: "an internal component" (vendor doc)
 AUTH_EVENTS = {"user login", "ldap/saml user creation"}
 
-# Keys a description may use, compared lower-case with spaces/dashes as underscores.
-USERNAME_KEYS = {"username", "user_name", "user", "login", "name_of_user"}
-USER_TYPE_KEYS = {"user_type", "usertype", "type_of_user", "role"}
-MODEL_NAME_KEYS = {"model_name", "modelname", "model"}
-MODEL_ID_KEYS = {"model_id", "modelid"}
-AUTH_KEYS = {"auth_method", "authmethod", "auth", "authentication", "authentication_method", "auth_type", "method"}
+# Keys a description may use, compared lower-case with spaces/dashes as underscores. In order of
+# preference when a description has several (tuples: a set's order changes with the hash seed, so the
+# same row gave another user name after a restart).
+USERNAME_KEYS = ("username", "user_name", "name_of_user", "login", "user")
+USER_TYPE_KEYS = ("user_type", "usertype", "type_of_user", "role")
+MODEL_NAME_KEYS = ("model_name", "modelname", "model")
+MODEL_ID_KEYS = ("model_id", "modelid")
+AUTH_KEYS = ("auth_method", "authmethod", "authentication_method", "auth_type", "authentication", "auth", "method")
 
 # `key: value` or `key=value` pairs, values up to the next comma/semicolon, or quoted.
 _PAIR = re.compile(
