@@ -72,6 +72,8 @@ DESCRIPTIONS = [
     ":::", "=", "a=b=c", "user: h, user: i", "Username: Ivan, USER TYPE: Admin", "login: j\nmodel: k",
     "name of user: kim; model: m1; model id: 7", "ünïcode: välue, username: ömer", "x" * 300 + ": y",
     "model: , model id: , username: ,", "user type:NORMAL,username:zed", "LDAP/SAML user created: ldapuser",
+    "user: bob, username: alice, role: ADMIN, user type: NORMAL, auth: SAML, method: LDAP, model: a, modelname: b",
+    '{"user": "bob", "username": "alice", "role": "ADMIN", "userType": "NORMAL", "method": "local", "auth": "saml"}',
     17, 0, -1, 1.5, True, False, ["a", "b"], {"username": "obj", "userType": "ADMIN", "authMethod": "ldap"},
     {"modelName": "om", "modelId": 3}, {}, {"nested": {"username": "n"}}, {"Username": 5, "user type": "normal"},
 ]
