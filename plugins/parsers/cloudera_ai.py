@@ -55,6 +55,10 @@ class ClouderaAIParser(Parser):
     module = "cloudera_ai"
     dataset = "cloudera_ai.audit"
 
+    def __init__(self, options=None):
+        super().__init__(options)
+        self._addresses: dict[str, tuple[list[str], bool, bool]] = {}  # ipaddr text → see _read_ipaddr
+
     def parse(self, raw: bytes) -> list[dict]:
         try:
             if b"\x00" in raw:
@@ -133,18 +137,20 @@ class ClouderaAIParser(Parser):
         """source.ip from ipaddr (a forwarded list keeps its first valid address); loopback = internal."""
         if value is None or value == "":
             return []
-        ips = []
-        for part in str(value).split(","):
-            ip = clean_ip(_PREFIX_LEN.sub("", part.strip()))
-            if ip and ip not in ips:
-                ips.append(ip)
+        text = value if value.__class__ is str else str(value)
+        known = self._addresses.get(text)
+        if known is None:
+            known = _read_ipaddr(text)
+            if len(text) <= 256:  # bounded against hostile input: short texts only, 4096 of them
+                if len(self._addresses) >= 4096:
+                    self._addresses.clear()
+                self._addresses[text] = known
+        ips, keep_text, internal = known
+        if keep_text:
+            ca["ipaddr"] = text
         if not ips:
-            ca["ipaddr"] = str(value)  # not an address: kept, not put in an ip field
             return []
-        if str(value).strip() != ips[0]:
-            ca["ipaddr"] = str(value)
         ev["source"] = {"ip": ips[0]}
-        internal = ipaddress.ip_address(ips[0]).is_loopback
         ca["internal"] = internal
         if internal:
             add_tag(ev, INTERNAL_TAG)
@@ -154,6 +160,18 @@ class ClouderaAIParser(Parser):
         # ISO 8601 (orjson, row_to_json), PostgreSQL's text form ('2024-05-01 10:00:00.123+00'),
         # or epoch seconds/milliseconds from a numeric export.
         return vendor_time(value, self.zone)
+
+
+def _read_ipaddr(text: str) -> tuple[list[str], bool, bool]:
+    """(valid addresses in order, whether ipaddr is kept as written, whether the first is loopback)."""
+    ips: list[str] = []
+    for part in text.split(","):
+        ip = clean_ip(_PREFIX_LEN.sub("", part.strip()))
+        if ip and ip not in ips:
+            ips.append(ip)
+    if not ips:
+        return ips, True, False  # not an address: kept, not put in an ip field
+    return ips, text.strip() != ips[0], ipaddress.ip_address(ips[0]).is_loopback
 
 
 def _text(value: Any) -> str | None:
