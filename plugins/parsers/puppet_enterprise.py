@@ -90,9 +90,31 @@ K_TIMESTAMP = ("timestamp", "submittime", "servicecommittime")
 K_IP = ("ipaddress", "ip")
 K_MALFORMED = "malformedpage"
 
+# Every memo's bounds: entries, and the text one entry keeps.
+_MEMO_ENTRIES = 4096
+_MEMO_TEXT = 1024
+
+
+# Key set → its spelling-blind keys: a regex sub per key of every dict was a quarter of a record's time,
+# and an API writes the same few key sets. Bounded in entries and in the key text an entry keeps.
+_SQUASHED_SETS: dict[tuple, tuple[str, ...]] = {}
+
+
+def _squash_set(keys: tuple) -> tuple[str, ...]:
+    try:
+        return _SQUASHED_SETS[keys]
+    except KeyError:
+        pass
+    sq = tuple(map(squash_key, keys))
+    if len(keys) <= 64 and sum(map(len, keys)) <= _MEMO_TEXT:
+        if len(_SQUASHED_SETS) >= _MEMO_ENTRIES:
+            _SQUASHED_SETS.clear()
+        _SQUASHED_SETS[keys] = sq
+    return sq
+
 
 def _squashed(doc: dict) -> dict[str, Any]:
-    return {squash_key(k): v for k, v in doc.items()}
+    return dict(zip(_squash_set(tuple(doc)), doc.values()))  # a later spelling of a key wins, as before
 
 
 class PuppetEnterpriseParser(Parser):
@@ -191,7 +213,8 @@ class PuppetEnterpriseParser(Parser):
             pe["ip_address"] = str(ip_raw)  # not an address: kept, not put in an ip field
         # Commit fields no one above knows: kept as the vendor wrote them.
         known = {K_SERVICE_ID, "service", K_SUBJECT, K_OBJECT, K_OBJECTS, K_EVENTS, *K_TIMESTAMP, *K_IP}
-        other = {k: v for k, v in commit.items() if squash_key(k) not in known and v is not None}
+        other = {k: v for k, sk, v in zip(commit, _squash_set(tuple(commit)), commit.values())
+                 if sk not in known and v is not None}
         if other:
             pe.setdefault("commit", {}).update(other)
 
@@ -217,8 +240,8 @@ class PuppetEnterpriseParser(Parser):
             for k in ("type", "what", "description", "message"):
                 if e.get(k) not in (None, ""):
                     fields[k] = str(e[k])
-            fields_extra = {k: v for k, v in item.items()
-                            if squash_key(k) not in ("type", "what", "description", "message") and v is not None}
+            fields_extra = {k: v for k, sk, v in zip(item, _squash_set(tuple(item)), item.values())
+                            if sk not in ("type", "what", "description", "message") and v is not None}
         elif item is None:
             fields_extra = None
         else:
@@ -302,8 +325,6 @@ def _classify_slow(pe_type: str, pe_what: str, object_types: tuple[str, ...], me
 # with fnmatch and regexes was a third of a record's time, and audit trails repeat their events. Bounded
 # in entries and in the text a key keeps (a hostile feed of long unique messages must not grow memory).
 _CLASSIFIED: dict[tuple, tuple] = {}
-_MEMO_ENTRIES = 4096
-_MEMO_TEXT = 1024
 
 
 def _classify(pe_type: str, pe_what: str, object_types: tuple[str, ...], message: str):
