@@ -191,3 +191,26 @@ def test_a_description_with_several_keys_for_one_field_reads_the_same_under_ever
     outs = {subprocess.run([sys.executable, "-c", code], env={"PYTHONHASHSEED": str(seed)}, capture_output=True,
                            text=True, check=True).stdout for seed in range(6)}
     assert outs == {"alice ['NORMAL'] SAML\nalice ['NORMAL'] None\n"}, outs
+
+
+@given(dt=st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31)),
+       sep=st.sampled_from(["T", " ", "t", "_"]), digits=st.integers(0, 9),
+       suffix=st.sampled_from(["", "Z", "z", "+00", "+00:00", "+0000", "+02:00", "-00", " ", "x"]),
+       zone=st.sampled_from(["UTC", "Etc/UTC", "Europe/Berlin", "America/New_York"]))
+@settings(max_examples=500, deadline=None)
+def test_created_at_by_text_says_what_vendor_time_says(dt, sep, digits, suffix, zone):
+    """The parser's fast path for ISO text (naive in a UTC source, or UTC) against shipper.ecs.vendor_time."""
+    from shipper.ecs import vendor_time
+    text = dt.strftime(f"%Y-%m-%d{sep}%H:%M:%S") + (f".{dt.microsecond:06d}{'7' * 3}"[:digits + 1] if digits else "") + suffix
+    p = ClouderaAIParser({"timezone": zone})
+    assert p._timestamp(text) == vendor_time(text, p.zone)
+
+
+@pytest.mark.parametrize("text", ["2024-02-30 00:00:00", "2023-02-29T10:00:00", "2024-02-29T10:00:00.5", "2024-13-01 00:00:00",
+                                  "2024-00-10 00:00:00", "2024-05-01 24:00:00", "2024-05-01 10:60:00", "0999-01-01 00:00:00",
+                                  "2024-05-01T10:00:00.", "２０２４-05-01 10:00:00", "2024-05-01T10:00:00.1234567"])
+def test_created_at_edge_texts_say_what_vendor_time_says(text):
+    from shipper.ecs import vendor_time
+    for zone in ("UTC", "Europe/Berlin"):
+        p = ClouderaAIParser({"timezone": zone})
+        assert p._timestamp(text) == p._timestamp(text) == vendor_time(text, p.zone)

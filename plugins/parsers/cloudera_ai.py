@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,10 @@ _PAIR = re.compile(
 _USER_TYPE = re.compile(r"\b(NORMAL|ADMIN)\b")
 _AUTH_METHOD = re.compile(r"\b(LDAP|SAML|local)\b", re.IGNORECASE)
 _PREFIX_LEN = re.compile(r"/\d{1,3}$")  # PostgreSQL inet text: 10.0.0.1/32
+# created_at as orjson / row_to_json / psql write it: naive, or UTC (Z, +00, +00:00); up to microseconds.
+_ISO_TIME = re.compile(r"([1-9][0-9]{3})-([0-9]{2})-([0-9]{2})[T ]([01][0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9])"
+                       r"(?:\.([0-9]{1,6}))?(Z|\+00(?::00)?)?")
+_valid_days: dict[str, bool] = {}  # 'YYYY-MM-DD' → a real date
 
 
 class ClouderaAIParser(Parser):
@@ -57,6 +62,7 @@ class ClouderaAIParser(Parser):
 
     def __init__(self, options=None):
         super().__init__(options)
+        self._utc = getattr(self.zone, "key", None) in ("UTC", "Etc/UTC")  # no offset at any date
         self._addresses: dict[str, tuple[list[str], bool, bool]] = {}  # ipaddr text → see _read_ipaddr
 
     def parse(self, raw: bytes) -> list[dict]:
@@ -159,7 +165,30 @@ class ClouderaAIParser(Parser):
     def _timestamp(self, value: Any) -> str | None:
         # ISO 8601 (orjson, row_to_json), PostgreSQL's text form ('2024-05-01 10:00:00.123+00'),
         # or epoch seconds/milliseconds from a numeric export.
+        if value.__class__ is str:
+            # The usual row, each its own time (no memo hits): naive in a UTC source, or UTC, by text;
+            # the same result as vendor_time's fromisoformat + isoformat (milliseconds truncated).
+            m = _ISO_TIME.fullmatch(value)
+            if m is not None and (self._utc or m[8] is not None):
+                day = value[:10]
+                ok = _valid_days.get(day)
+                if ok is None:
+                    ok = _valid_day(m)
+                    if len(_valid_days) >= 4096:
+                        _valid_days.clear()
+                    _valid_days[day] = ok
+                if ok:
+                    frac = m[7]
+                    return f"{day}T{value[11:19]}.{(frac + '00')[:3] if frac else '000'}Z"
         return vendor_time(value, self.zone)
+
+
+def _valid_day(m: re.Match) -> bool:
+    try:
+        datetime(int(m[1]), int(m[2]), int(m[3]))
+        return True
+    except ValueError:
+        return False
 
 
 def _read_ipaddr(text: str) -> tuple[list[str], bool, bool]:
