@@ -340,3 +340,28 @@ def test_ids_at_the_64_bit_limits_stay_integers():
     assert ev["posit_connect"]["entry_id"] == 2 ** 63 - 1 and ev["posit_connect"]["x_id"] == -(2 ** 63)
     assert not ev.get("tags")
     orjson.dumps(ev)
+
+
+# Lines made of what logfmt is made of (keys, '=', quotes, backslashes, escapes, white space of every kind):
+# the one-scan fast path must say what the character-by-character reader says, on every line it takes.
+_LOGFMT_BITS = st.sampled_from(['k', 'key_id', 'é', '=', '"', '\\', '\\"', '\\\\', '\\t', '\\u00e9', '\\x41', '\\q',
+                                ' ', '  ', '\t', '\n', '\r', '\xa0', '\x00', 'v', '1', 'a=b', 'k="x y"', 'k=""',
+                                ' k=', '="', '" ', '\\" ', ' k="', '\\\\" '])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_LOGFMT_BITS, max_size=14).map("".join))
+def test_logfmt_fast_path_matches_the_careful_reader(line):
+    from shipper_plugins.parsers import posit_connect_logfmt as lf
+    assert lf.parse_logfmt(line) == lf._parse_careful(line)
+    assert lf.parse_logfmt(line.strip()) == lf._parse_careful(line.strip())
+
+
+def test_logfmt_fast_path_takes_well_formed_lines():
+    """The corpus' lines go the one-scan way (a regex mistake would send all to the slow reader unnoticed)."""
+    from shipper_plugins.parsers import posit_connect_logfmt as lf
+    line = r'time="2022-10-18T20:07:39.813Z" level=info msg="a \"b\"	c" action=add_user entry_id=7 k="" j= x=y=z'
+    assert lf._LINE.fullmatch(line) is not None
+    assert lf.parse_logfmt(line) == lf._parse_careful(line)
+    for bad in ('k="open', 'bare k=v', 'k=v"', 'k="a"b', '"k"=v', 'k=a\rb', 'k=a\xa0b'):
+        assert lf._LINE.fullmatch(bad) is None, bad

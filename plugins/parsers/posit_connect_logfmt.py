@@ -16,9 +16,15 @@ import re
 
 import orjson
 
-# Fast path: one compiled scan per line (C speed) for well-formed lines; anything it cannot read
-# (a bare key, a stray or unterminated quote) goes to the careful scanner below, which reports it.
-_PAIR = re.compile(r'[ \t]*([^\s="]+)=(?:"((?:[^"\\]|\\.)*)"|([^\s"]*))(?=[ \t]|$)')
+# Fast path: two compiled scans per line (C speed) for well-formed lines: one checks the whole line is
+# pairs, one takes them out. Anything else (a bare key, a stray or unterminated quote, white space other than
+# ' ' and tab outside quotes) goes to the careful scanner below, which reports it. At each position at most one
+# pair can match (keys stop at '=', a value at its closing quote or at a space), so the pairs found are
+# the careful scanner's (a property test compares the two). The quoted part is written "unrolled" ([^"\\]*(?:\\.[^"\\]*)*): ~3x faster in
+# `re` than an alternation per character.
+_PAIR_RE = r'[ \t]*([^\s="]+)=(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^\s"]*))(?=[ \t]|\Z)'
+_PAIR = re.compile(_PAIR_RE)
+_LINE = re.compile(f"(?:{_PAIR_RE})*[ \t]*")
 
 _SPACE = " \t"
 _SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
@@ -32,6 +38,13 @@ def parse_logfmt(line: str) -> tuple[dict[str, object], list[str]]:
     A key repeated with another value keeps every value, as a list, in order. A key without `=`
     gets the empty string. Never raises.
     """
+    if _LINE.fullmatch(line) is not None:
+        return _pairs(_PAIR.findall(line)), []
+    return _parse_careful(line)
+
+
+def _parse_careful(line: str) -> tuple[dict[str, object], list[str]]:
+    """parse_logfmt character by character: for any line (the fast path's answer on the lines it takes)."""
     out: dict[str, object] = {}
     problems: list[str] = []
     i, n = 0, len(line)
@@ -75,23 +88,16 @@ def parse_logfmt(line: str) -> tuple[dict[str, object], list[str]]:
     return out, problems
 
 
-def _parse_fast(line: str) -> dict[str, object] | None:
+def _pairs(found: list[tuple[str, str, str]]) -> dict[str, object]:
+    """The pairs of a line _LINE accepted, from _PAIR.findall: (key, quoted body, bare value)."""
     out: dict[str, object] = {}
-    pos, n = 0, len(line.rstrip(" \t"))
-    match = _PAIR.match
-    while pos < n:
-        m = match(line, pos)
-        if m is None:
-            return None
-        key, quoted, bare = m.groups()
-        if quoted is None:
-            value = bare
-        elif "\\" in quoted:
-            value = _unquote('"' + quoted + '"')
+    for key, quoted, value in found:
+        if quoted:  # else bare, or "" (an empty quoted value is the empty bare one)
+            value = _unquote('"' + quoted + '"') if "\\" in quoted else quoted
+        if key in out:
+            _put(out, key, value)
         else:
-            value = quoted
-        _put(out, key, value)
-        pos = m.end()
+            out[key] = value
     return out
 
 
