@@ -22,10 +22,18 @@ from typing import Any
 import orjson
 
 from shipper.ecs import (
+    ECS_VERSION,
+    PARSE_FAILURE,
+    UNMAPPED_ACTION,
+    Classification,
+    base_event,
+    clean_ip,
+    decode_text,
+    failure_event,
+    load_catalog,
+    now_iso,
+    squash_key,
     vendor_time,
-    classify, flag_problems,
-    PARSE_FAILURE, Classification, add_related, base_event, clean_ip, decode_text, failure_event,
-    load_catalog, now_iso, squash_key,
 )
 from shipper.plugin import Parser
 
@@ -223,93 +231,210 @@ class PuppetEnterpriseParser(Parser):
             # Never dropped: the commit is still shipped, as one flagged event.
             problems.append("commit has no events" if events in (None, []) else "events is not a list")
             events = [None]
+        return self._events(events, pe, user, objects, object_types, ip, service, stamp, problems, raw)
+
+    def _events(self, events: list, commit_pe: dict, actor: dict, objects: list[dict], object_types: tuple[str, ...],
+                ip: str | None, service: Any, stamp: str | None, problems: list[str], raw: bytes) -> list[dict]:
+        """One event per item. What the commit gives every event (source, service, related, the actor's user
+        dict) is one dict shared by its events: nothing downstream mutates them. The event dict, `event`,
+        `puppet_enterprise` and `tags` are each event's own."""
+        count = len(events)
+        svc = str(service) if service not in (None, "") else None
+        service_d = {"name": svc} if svc is not None else None
+        source = {"ip": ip} if ip else None
+        actor_users = []
+        for v in (actor.get("name"), actor.get("id")):
+            if v and v not in actor_users:
+                actor_users.append(v)
+        related = {}
+        if actor_users:
+            related["user"] = actor_users
+        if ip:
+            related["ip"] = [ip]
+        # Objects that may become user.target or group (by their API type, or with none by the event's kind).
+        placed = [o for o in objects if o.get("type", "").lower() in _PLACED_TYPES]
+        commit_of = commit_pe.get("commit", {})
+        original = None
         out = []
         for index, item in enumerate(events):
-            ev = self._event(item, index, len(events), dict(pe), user, objects, object_types, ip, service, stamp,
-                             list(problems))
-            if _problems(ev):
-                ev["event"]["original"] = decode_text(raw)
+            plan = _plan(item, object_types)
+            event = plan.event.copy()
+            ev = {"ecs": ECS, "event": event, "@timestamp": stamp or now_iso()}
+            if plan.message:
+                ev["message"] = plan.message
+            ev_related = related
+            if placed or plan.places:
+                user, group = _place(actor, placed, plan)
+                target = user.get("target", {})
+                tname, tid = target.get("name"), target.get("id")
+            else:
+                user, group, tname, tid = actor, None, None, None
+            if tname or tid or plan.login or plan.revoker:
+                users = list(actor_users)
+                for v in (tname, tid, plan.login, plan.revoker):
+                    if v and v not in users:
+                        users.append(v)
+                ev_related = {"user": users}
+                if ip:
+                    ev_related["ip"] = related["ip"]
+            if user:
+                ev["user"] = user
+            if group:
+                ev["group"] = group
+            if source is not None:
+                ev["source"] = source
+            if service_d is not None:
+                ev["service"] = service_d
+            pe = commit_pe.copy()
+            if count > 1:
+                pe["commit"] = {**commit_of, "event_index": index, "event_count": count}
+            if plan.tail:
+                pe.update(plan.tail)
+            if svc is not None:
+                pe["service_id"] = svc
+            if pe:
+                ev["puppet_enterprise"] = pe
+            if ev_related:
+                ev["related"] = ev_related
+            if plan.problems:
+                flags = problems + plan.problems
+            else:
+                flags = problems
+            if plan.unmapped:
+                ev["tags"] = [UNMAPPED_ACTION, PARSE_FAILURE] if flags else [UNMAPPED_ACTION]
+            elif flags:
+                ev["tags"] = [PARSE_FAILURE]
+            if flags:
+                ev["error"] = {"message": "; ".join(flags)}
+                if original is None:
+                    original = decode_text(raw)
+                event["original"] = original
             out.append(ev)
         return out
 
-    def _event(self, item: Any, index: int, count: int, pe: dict, actor: dict, objects: list[dict],
-               object_types: tuple[str, ...], ip: str | None, service: Any, stamp: str | None, problems: list[str]) -> dict:
-        fields: dict[str, str] = {}
-        if isinstance(item, dict):
-            e = _squashed(item)
-            for k in ("type", "what", "description", "message"):
-                if e.get(k) not in (None, ""):
-                    fields[k] = str(e[k])
-            fields_extra = {k: v for k, sk, v in zip(item, _squash_set(tuple(item)), item.values())
-                            if sk not in ("type", "what", "description", "message") and v is not None}
-        elif item is None:
-            fields_extra = None
-        else:
-            problems.append("event is not an object")
-            fields["message"] = str(item)
-            fields_extra = None
-        message = fields.get("message", "")
-        if not fields and item is not None:
-            problems.append("event has neither type, what, description nor message")
-
-        rule, groups = _classify(fields.get("type", ""), fields.get("what", ""), object_types, message)
-        action = fields.get("description") or (rule.kind if rule else None) \
-            or ("_".join(x for x in (fields.get("type"), fields.get("what")) if x) or None)
-        ev = base_event(self.module, self.dataset, action)
-        ev["@timestamp"] = stamp or now_iso()
-        if message:
-            ev["message"] = message
-        pe_event = {k: v for k, v in fields.items() if k != "message"}
-        if fields_extra:
-            pe_event.update(fields_extra)
-        if count > 1:
-            pe["commit"] = {**pe.get("commit", {}), "event_index": index, "event_count": count}
-        if pe_event:
-            pe["event"] = pe_event
-        if rule:
-            pe["kind"] = rule.kind
-        user = dict(actor)
-        group: dict[str, str] = {}
-        details: dict[str, str] = {}
-        # The commit's object is a user or a group: from its API type (v2) or from the kind (v1).
-        for o in objects:
-            otype = o.get("type", "").lower()
-            as_user = otype in USER_OBJECTS or (not otype and rule is not None and rule.target == "user")
-            as_group = otype in GROUP_OBJECTS or (not otype and rule is not None and rule.target == "group")
-            if as_user and "target" not in user and (o.get("id") != actor.get("id") or "id" not in o):
-                user["target"] = {k: o[k] for k in ("id", "name") if k in o}
-            elif as_group and not group:
-                group = {k: o[k] for k in ("id", "name") if k in o}
-        # What the message names fills in what the object did not say.
-        for name, value in groups:
-            if name in ("target_name", "target_id"):
-                user.setdefault("target", {}).setdefault(name[7:], value)
-            elif name in ("group_name", "group_id"):
-                group.setdefault(name[6:], value)
-            else:
-                details[name] = value
-        if user:
-            ev["user"] = user
-        if group:
-            ev["group"] = group
-        if details:
-            pe["details"] = details
-        if ip:
-            ev["source"] = {"ip": ip}
-        _set_service(ev, service)
-        if service not in (None, ""):
-            pe["service_id"] = str(service)
-        if pe:
-            ev["puppet_enterprise"] = pe
-        target = user.get("target", {})
-        add_related(ev, users=(actor.get("name"), actor.get("id"), target.get("name"), target.get("id"),
-                               details.get("login_name"), details.get("revoker_name")), ips=(ip,))
-        classify(ev, rule.classification if rule is not None else None, bool(fields))
-        flag_problems(ev, [p for p in problems if p])
-        return ev
-
     def _timestamp(self, value: Any) -> str | None:
         return vendor_time(value, self.zone)  # the CSV exports' Submit Time has no zone
+
+
+ECS = {"version": ECS_VERSION}
+_PLACED_TYPES = USER_OBJECTS | GROUP_OBJECTS | {""}
+_FIELDS = ("type", "what", "description", "message")
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What one event item gives its ECS event, whatever the commit: the `event` dict (copied per event;
+    its category/type lists shared), the message, puppet_enterprise's event/kind/details (shared: nothing
+    mutates them), the item's own problems, and what the kind's regex named."""
+
+    event: dict
+    message: str
+    tail: dict
+    problems: list
+    unmapped: bool
+    rule_target: str | None
+    names: tuple  # (name, value) of the regex's target_*/group_* groups, in the regex's order
+    places: bool  # names or a rule target: user/group must be worked out
+    login: str | None
+    revoker: str | None
+
+
+# Event item (its key/value pairs, all text) and the commit's object types → its plan: events repeat.
+_PLANS: dict[tuple, _Plan] = {}
+
+
+def _plan(item: Any, object_types: tuple[str, ...]) -> _Plan:
+    if item.__class__ is not dict:
+        return _make_plan(item, object_types)
+    key = (tuple(item.items()), object_types)
+    try:
+        return _PLANS[key]
+    except KeyError:
+        pass
+    except TypeError:  # a list or an object among the values
+        return _make_plan(item, object_types)
+    plan = _make_plan(item, object_types)
+    # Only text values: 1 == True == 1.0 would let one item take another's plan.
+    if all(v is None or v.__class__ is str for v in item.values()) \
+            and sum(map(len, item)) + sum(len(v) for v in item.values() if v is not None) <= _MEMO_TEXT:
+        if len(_PLANS) >= _MEMO_ENTRIES:
+            _PLANS.clear()
+        _PLANS[key] = plan
+    return plan
+
+
+def _make_plan(item: Any, object_types: tuple[str, ...]) -> _Plan:
+    fields: dict[str, str] = {}
+    problems: list[str] = []
+    if isinstance(item, dict):
+        e = _squashed(item)
+        for k in _FIELDS:
+            if e.get(k) not in (None, ""):
+                fields[k] = str(e[k])
+        fields_extra = {k: v for k, sk, v in zip(item, _squash_set(tuple(item)), item.values())
+                        if sk not in _FIELDS and v is not None}
+    elif item is None:
+        fields_extra = None
+    else:
+        problems.append("event is not an object")
+        fields["message"] = str(item)
+        fields_extra = None
+    message = fields.get("message", "")
+    if not fields and item is not None:
+        problems.append("event has neither type, what, description nor message")
+
+    rule, groups = _classify(fields.get("type", ""), fields.get("what", ""), object_types, message)
+    action = fields.get("description") or (rule.kind if rule else None) \
+        or ("_".join(x for x in (fields.get("type"), fields.get("what")) if x) or None)
+    event = base_event(PuppetEnterpriseParser.module, PuppetEnterpriseParser.dataset, action)["event"]
+    if rule is not None:
+        cls = rule.classification
+        event["category"] = list(cls.category)
+        event["type"] = list(cls.type)
+        if cls.outcome:
+            event["outcome"] = cls.outcome
+    tail: dict[str, Any] = {}
+    pe_event = {k: v for k, v in fields.items() if k != "message"}
+    if fields_extra:
+        pe_event.update(fields_extra)
+    if pe_event:
+        tail["event"] = pe_event
+    if rule:
+        tail["kind"] = rule.kind
+    names = []
+    details: dict[str, str] = {}
+    for name, value in groups:
+        if name in ("target_name", "target_id", "group_name", "group_id"):
+            names.append((name, value))
+        else:
+            details[name] = value
+    if details:
+        tail["details"] = details
+    rule_target = rule.target if rule is not None else None
+    return _Plan(event, message, tail, problems, rule is None and bool(fields), rule_target, tuple(names),
+                 bool(names) or rule_target in ("user", "group"), details.get("login_name"), details.get("revoker_name"))
+
+
+def _place(actor: dict, placed: list[dict], plan: _Plan) -> tuple[dict, dict]:
+    """user (the actor, with the target user) and group: from the commit's objects, by their API type (v2)
+    or by the kind (v1), then what the message names fills in what the objects did not say."""
+    user = dict(actor)
+    group: dict[str, str] = {}
+    target_kind = plan.rule_target
+    for o in placed:
+        otype = o.get("type", "").lower()
+        as_user = otype in USER_OBJECTS or (not otype and target_kind == "user")
+        as_group = otype in GROUP_OBJECTS or (not otype and target_kind == "group")
+        if as_user and "target" not in user and (o.get("id") != actor.get("id") or "id" not in o):
+            user["target"] = {k: o[k] for k in ("id", "name") if k in o}
+        elif as_group and not group:
+            group = {k: o[k] for k in ("id", "name") if k in o}
+    for name, value in plan.names:
+        if name in ("target_name", "target_id"):
+            user.setdefault("target", {}).setdefault(name[7:], value)
+        else:
+            group.setdefault(name[6:], value)
+    return user, group
 
 
 def _classify_slow(pe_type: str, pe_what: str, object_types: tuple[str, ...], message: str):
@@ -346,6 +471,3 @@ def _set_service(ev: dict, service: Any) -> None:
     if service not in (None, ""):
         ev["service"] = {"name": str(service)}
 
-
-def _problems(ev: dict) -> bool:
-    return PARSE_FAILURE in ev.get("tags", ())
