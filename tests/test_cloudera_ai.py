@@ -214,3 +214,56 @@ def test_created_at_edge_texts_say_what_vendor_time_says(text):
     for zone in ("UTC", "Europe/Berlin"):
         p = ClouderaAIParser({"timezone": zone})
         assert p._timestamp(text) == p._timestamp(text) == vendor_time(text, p.zone)
+
+
+def _pairs_reference(text: str) -> dict:
+    """The `key: value` reading as first written (m.group per group, re.sub per key), kept to check the faster one."""
+    from shipper_plugins.parsers.cloudera_ai import _PAIR
+    pairs: dict = {}
+    for m in _PAIR.finditer(text):
+        value = m.group("dq") if m.group("dq") is not None else m.group("sq") if m.group("sq") is not None else m.group("bare")
+        words = re.sub(r"[\s-]+", "_", m.group("key").strip().lower()).split("_")
+        for n in (len(words), 2, 1):
+            pairs.setdefault("_".join(words[-n:]), value.strip())
+    return pairs
+
+
+def _read_reference(text: str) -> dict:
+    from shipper_plugins.parsers import cloudera_ai as ca
+    pairs, found = _pairs_reference(text), {}
+    for name, keys in ca._FIELD_KEYS:
+        for k in keys:
+            v = ca._text(pairs.get(k))
+            if v:
+                found[name] = v
+                break
+    ut = found.get("user_type")
+    if ut is not None and ut.upper() in ("NORMAL", "ADMIN"):
+        found["user_type"] = ut.upper()
+    elif text:
+        m = ca._USER_TYPE.search(text)
+        if m:
+            found["user_type"] = m.group(1)
+        elif ut is not None:
+            del found["user_type"]
+    am = found.get("auth_method")
+    m = ca._AUTH_METHOD.search(am if am is not None else text)
+    if m:
+        found["auth_method"] = "local" if m.group(1).lower() == "local" else m.group(1).upper()
+    elif am is not None:
+        del found["auth_method"]
+    return found
+
+
+_DESC_PARTS = st.sampled_from(["username", "user name", "User-Name", "user", "login", "as user", "role", "user type",
+                               "type of user", "model", "Model Name", "model-id", "modelId", "auth", "auth method",
+                               "method", "x", ":", "=", ",", ";", " ", "  ", "\n", '"', "'", "-", "_", "NORMAL",
+                               "admin", "LDAP", "saml", "Local", "alice", "é", "\t", "{"])
+
+
+@given(st.lists(_DESC_PARTS, max_size=16).map("".join))
+@settings(max_examples=1000, deadline=None)
+def test_description_text_reads_as_the_reference_reading(text):
+    from shipper_plugins.parsers.cloudera_ai import _read_description
+    if not text.lstrip().startswith("{"):
+        assert _read_description(text) == _read_reference(text)

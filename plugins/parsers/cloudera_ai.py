@@ -211,8 +211,14 @@ def _text(value: Any) -> str | None:
     return s or None
 
 
+_KEY_SEP = re.compile(r"[\s-]+")
+# (field, keys in order of preference) that _read_description looks for.
+_FIELD_KEYS = (("username", USERNAME_KEYS), ("user_type", USER_TYPE_KEYS), ("model_name", MODEL_NAME_KEYS),
+               ("model_id", MODEL_ID_KEYS), ("auth_method", AUTH_KEYS))
+
+
 def _norm_key(key: str) -> str:
-    return re.sub(r"[\s-]+", "_", key.strip().lower())
+    return _KEY_SEP.sub("_", key.strip().lower())
 
 
 def _read_description(description: Any) -> dict[str, str]:
@@ -232,21 +238,29 @@ def _read_description(description: Any) -> dict[str, str]:
         pairs = {_norm_key(str(k)): v for k, v in obj.items() if v is not None and not isinstance(v, (dict, list))}
         text = " ".join(str(v) for v in pairs.values())
     elif text is not None:
-        for m in _PAIR.finditer(text):
-            value = m.group("dq") if m.group("dq") is not None else m.group("sq") if m.group("sq") is not None else m.group("bare")
-            words = _norm_key(m.group("key")).split("_")
+        setdefault, sub = pairs.setdefault, _KEY_SEP.sub
+        for key, dq, sq, bare in _PAIR.findall(text):
+            # findall gives '' for a group that did not take part; one that did take part alone is non-empty
+            # or all three are '': so the first non-empty one is the value
+            value = (dq or sq or bare).strip()
+            norm = sub("_", key.strip().lower())
+            setdefault(norm, value)
             # 'Logged in as user: x' → also 'as_user' and 'user': the key is the words before the colon
-            for n in (len(words), 2, 1):
-                pairs.setdefault("_".join(words[-n:]), value.strip())
+            words = norm.split("_")
+            if len(words) > 1:
+                setdefault("_".join(words[-2:]), value)
+                setdefault(words[-1], value)
     else:
         return found
-    for name, keys in (("username", USERNAME_KEYS), ("user_type", USER_TYPE_KEYS), ("model_name", MODEL_NAME_KEYS),
-                       ("model_id", MODEL_ID_KEYS), ("auth_method", AUTH_KEYS)):
+    get = pairs.get
+    for name, keys in _FIELD_KEYS:
         for k in keys:
-            v = _text(pairs.get(k))
-            if v:
-                found[name] = v
-                break
+            v = get(k)
+            if v is not None:
+                v = _text(v)
+                if v:
+                    found[name] = v
+                    break
     ut = found.get("user_type")
     if ut is not None and ut.upper() in ("NORMAL", "ADMIN"):
         found["user_type"] = ut.upper()
