@@ -221,6 +221,21 @@ def _norm_key(key: str) -> str:
     return _KEY_SEP.sub("_", key.strip().lower())
 
 
+_key_names: dict[str, tuple[str, ...]] = {}  # a `key:` of description text → see _names_of_key
+
+
+def _names_of_key(key: str) -> tuple[str, ...]:
+    """The names a `key:` of description text stands for: 'Logged in as user' → logged_in_as_user, as_user,
+    user (the key is the words before the colon). Memoised: _PAIR keeps keys to 31 characters."""
+    norm = _norm_key(key)
+    words = norm.split("_")
+    names = (norm, "_".join(words[-2:]), words[-1]) if len(words) > 1 else (norm,)
+    if len(_key_names) >= 4096:
+        _key_names.clear()
+    _key_names[key] = names
+    return names
+
+
 def _read_description(description: Any) -> dict[str, str]:
     """username, user_type, model_name, model_id, auth_method: whichever the text holds."""
     found: dict[str, str] = {}
@@ -238,29 +253,35 @@ def _read_description(description: Any) -> dict[str, str]:
         pairs = {_norm_key(str(k)): v for k, v in obj.items() if v is not None and not isinstance(v, (dict, list))}
         text = " ".join(str(v) for v in pairs.values())
     elif text is not None:
-        setdefault, sub = pairs.setdefault, _KEY_SEP.sub
+        setdefault, names_of = pairs.setdefault, _key_names.get
         for key, dq, sq, bare in _PAIR.findall(text):
             # findall gives '' for a group that did not take part; one that did take part alone is non-empty
             # or all three are '': so the first non-empty one is the value
             value = (dq or sq or bare).strip()
-            norm = sub("_", key.strip().lower())
-            setdefault(norm, value)
-            # 'Logged in as user: x' → also 'as_user' and 'user': the key is the words before the colon
-            words = norm.split("_")
-            if len(words) > 1:
-                setdefault("_".join(words[-2:]), value)
-                setdefault(words[-1], value)
-    else:
-        return found
-    get = pairs.get
-    for name, keys in _FIELD_KEYS:
-        for k in keys:
-            v = get(k)
-            if v is not None:
-                v = _text(v)
-                if v:
+            names = names_of(key)
+            if names is None:
+                names = _names_of_key(key)
+            for name in names:
+                setdefault(name, value)
+        get = pairs.get
+        for name, keys in _FIELD_KEYS:
+            for k in keys:
+                v = get(k)
+                if v:  # stripped text already
                     found[name] = v
                     break
+    else:
+        return found
+    if obj is not None:
+        get = pairs.get
+        for name, keys in _FIELD_KEYS:
+            for k in keys:
+                v = get(k)
+                if v is not None:
+                    v = _text(v)
+                    if v:
+                        found[name] = v
+                        break
     ut = found.get("user_type")
     if ut is not None and ut.upper() in ("NORMAL", "ADMIN"):
         found["user_type"] = ut.upper()
