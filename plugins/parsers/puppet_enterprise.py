@@ -121,6 +121,76 @@ def _squash_set(keys: tuple) -> tuple[str, ...]:
     return sq
 
 
+def _picks(memo: dict, keys: tuple, wanted: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(spelling-blind name, the key that gives it) for each of `wanted` in a key set, in `wanted`'s
+    order; of two spellings of one name the later key wins, as in _squashed. Memoised per key set."""
+    try:
+        return memo[keys]
+    except KeyError:
+        pass
+    found = dict(zip(_squash_set(keys), keys))
+    out = tuple((name, found[name]) for name in wanted if name in found)
+    if len(keys) <= 64 and sum(map(len, keys)) <= _MEMO_TEXT:
+        if len(memo) >= _MEMO_ENTRIES:
+            memo.clear()
+        memo[keys] = out
+    return out
+
+
+_OBJECT_FIELDS = ("id", "name", "type")
+_OBJECT_PICKS: dict[tuple, tuple] = {}
+_SUBJECT_PICKS: dict[tuple, tuple] = {}
+# Commit keys no role reads: kept under puppet_enterprise.commit as written.
+_KNOWN = frozenset({K_SERVICE_ID, "service", K_SUBJECT, K_OBJECT, K_OBJECTS, K_EVENTS, *K_TIMESTAMP, *K_IP})
+_OTHERS: dict[tuple, tuple] = {}
+
+
+def _others(keys: tuple) -> tuple[str, ...]:
+    try:
+        return _OTHERS[keys]
+    except KeyError:
+        pass
+    out = tuple(k for k, sk in zip(keys, _squash_set(keys)) if sk not in _KNOWN)
+    if len(keys) <= 64 and sum(map(len, keys)) <= _MEMO_TEXT:
+        if len(_OTHERS) >= _MEMO_ENTRIES:
+            _OTHERS.clear()
+        _OTHERS[keys] = out
+    return out
+
+
+# Subject (its key/value pairs, all text) → (user dict, puppet_enterprise.subject or None): a few dozen
+# accounts act. Shared by events and records: nothing mutates them (_place copies the user dict).
+_ACTORS: dict[tuple, tuple] = {}
+
+
+def _actor(subject: dict) -> tuple[dict, dict | None]:
+    try:
+        key = tuple(subject.items())
+        return _ACTORS[key]
+    except KeyError:
+        pass
+    except TypeError:  # a list or an object among the values
+        key = None
+    user: dict[str, Any] = {}
+    pe_subject = None
+    for name, k in _picks(_SUBJECT_PICKS, tuple(subject), _OBJECT_FIELDS):
+        v = subject[k]
+        if v is None or v == "":
+            continue
+        if name == "type":
+            pe_subject = {"type": str(v)}
+        else:
+            user[name] = str(v)
+    out = (user, pe_subject)
+    # Only text values: 1 == True == 1.0 would let one subject take another's user.
+    if key is not None and all(v is None or v.__class__ is str for v in subject.values()) \
+            and sum(map(len, subject)) + sum(len(v) for v in subject.values() if v is not None) <= _MEMO_TEXT:
+        if len(_ACTORS) >= _MEMO_ENTRIES:
+            _ACTORS.clear()
+        _ACTORS[key] = out
+    return out
+
+
 def _squashed(doc: dict) -> dict[str, Any]:
     return dict(zip(_squash_set(tuple(doc)), doc.values()))  # a later spelling of a key wins, as before
 
@@ -173,7 +243,12 @@ class PuppetEnterpriseParser(Parser):
             pe["api_version"] = str(api)
 
         stamp = None
-        ts_raw = next((c[k] for k in K_TIMESTAMP if c.get(k) not in (None, "")), None)
+        ts_raw = None
+        for k in K_TIMESTAMP:
+            v = c.get(k)
+            if v is not None and v != "":
+                ts_raw = v
+                break
         if ts_raw is None:
             problems.append("commit has no timestamp")
         else:
@@ -182,20 +257,17 @@ class PuppetEnterpriseParser(Parser):
                 problems.append(f"unreadable timestamp {ts_raw!r}")
             pe.setdefault("commit", {})["timestamp"] = str(ts_raw)
 
-        user: dict[str, Any] = {}
         subject = c.get(K_SUBJECT)
-        if isinstance(subject, dict):
-            s = _squashed(subject)
-            if s.get("id") not in (None, ""):
-                user["id"] = str(s["id"])
-            if s.get("name") not in (None, ""):
-                user["name"] = str(s["name"])
-            if s.get("type") not in (None, ""):
-                pe["subject"] = {"type": str(s["type"])}
+        if subject.__class__ is dict:
+            user, pe_subject = _actor(subject)
+            if pe_subject is not None:
+                pe["subject"] = pe_subject
         elif subject is not None:
+            user = {}
             problems.append("subject is not an object")
             pe["subject"] = {"value": str(subject)}
         else:
+            user = {}
             problems.append("commit has no subject")
 
         objects: list[dict] = []
@@ -205,8 +277,12 @@ class PuppetEnterpriseParser(Parser):
         if isinstance(raw_objects, list):
             for o in raw_objects:
                 if isinstance(o, dict):
-                    so = _squashed(o)
-                    objects.append({k: str(so[k]) for k in ("id", "name", "type") if so.get(k) not in (None, "")})
+                    obj = {}
+                    for name, k in _picks(_OBJECT_PICKS, tuple(o), _OBJECT_FIELDS):
+                        v = o[k]
+                        if v is not None and v != "":
+                            obj[name] = v if v.__class__ is str else str(v)
+                    objects.append(obj)
                 elif o is not None:
                     objects.append({"id": str(o)})
         elif raw_objects is not None:
@@ -215,16 +291,21 @@ class PuppetEnterpriseParser(Parser):
             pe["objects"] = objects
         object_types = tuple(o["type"].lower() for o in objects if "type" in o)
 
-        ip_raw = next((c[k] for k in K_IP if c.get(k) not in (None, "")), None)
+        ip_raw = None
+        for k in K_IP:
+            v = c.get(k)
+            if v is not None and v != "":
+                ip_raw = v
+                break
         ip = clean_ip(ip_raw)
         if ip_raw is not None and ip is None:
             pe["ip_address"] = str(ip_raw)  # not an address: kept, not put in an ip field
         # Commit fields no one above knows: kept as the vendor wrote them.
-        known = {K_SERVICE_ID, "service", K_SUBJECT, K_OBJECT, K_OBJECTS, K_EVENTS, *K_TIMESTAMP, *K_IP}
-        other = {k: v for k, sk, v in zip(commit, _squash_set(tuple(commit)), commit.values())
-                 if sk not in known and v is not None}
-        if other:
-            pe.setdefault("commit", {}).update(other)
+        other_keys = _others(tuple(commit))
+        if other_keys:
+            other = {k: commit[k] for k in other_keys if commit[k] is not None}
+            if other:
+                pe.setdefault("commit", {}).update(other)
 
         events = c.get(K_EVENTS)
         if not isinstance(events, list) or not events:
