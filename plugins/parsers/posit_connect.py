@@ -18,9 +18,8 @@ from typing import Any
 import orjson
 
 from shipper.ecs import (
-    vendor_time,
-    classify, flag_problems,
-    add_related, base_event, decode_text, failure_event, load_catalog,
+    ECS_VERSION, UNMAPPED_ACTION,
+    vendor_time, flag_problems, failure_event, load_catalog,
     now_iso, snake_case,
 )
 from shipper.plugin import Parser
@@ -39,29 +38,44 @@ _ECS_KEYS = frozenset({
 _USER_CHANGES = {"email": "email", "username": "name", "user_role": "roles", "user_id": "id"}
 
 
+# One `ecs` dict shared by every event: nothing downstream writes to it.
+_ECS = {"version": ECS_VERSION}
+# A key's route (memoised per vendor key): an id (converted to an integer), kept under posit_connect.*.
+_ID, _KEEP = 1, 2
+# The keys the user.target / user.changes block reads: a record without any of them skips the block.
+_CHANGE_KEYS = tuple((f"new_{s}", f"previous_{s}", f) for s, f in _USER_CHANGES.items())
+_CHANGE_RAW = frozenset([k for n, p, _ in _CHANGE_KEYS for k in (n, p)] + [
+    f"{w}_{n}_name" for w in ("new", "previous") for n in ("first", "last")])
+_NO_ACTION = CATALOG.get(("",))
+_MISSING = object()
+# Memo bounds: entries, and the length of a text kept as a key (hostile lines of long unique values).
+_MEMO_ENTRIES, _MEMO_TEXT = 4096, 256
+
+
 class PositConnectParser(Parser):
     module = "posit_connect"
     dataset = "posit_connect.audit"
 
     def __init__(self, options=None):
         super().__init__(options)
-        self._keys: dict[str, str] = {}  # vendor key → namespace key (snake_case, no dots), cached
+        self._routes: dict[str, tuple[str, int]] = {}  # vendor key → (namespace key, _ID | _KEEP)
+        self._classes: dict[str, Any] = {}  # action → its catalogue entry (or None)
+        self._descs: dict[str, tuple[str, str | None]] = {}  # actor_description → split_description()
 
-    def _key(self, key: str) -> str:
-        k = self._keys.get(key)
-        if k is None:
-            k = snake_case(key) or "_empty_key"
-            if len(self._keys) < 10_000:  # bound the cache against hostile input
-                self._keys[key] = k
-        return k
+    def _route(self, key: str) -> tuple[str, int]:
+        k = snake_case(key) or "_empty_key"
+        flags = (_ID if k.endswith("_id") or k == "id" else 0) | (0 if k in _ECS_KEYS else _KEEP)
+        r = (k, flags)
+        if len(self._routes) < 10_000 and len(key) <= _MEMO_TEXT:  # bound the cache against hostile input
+            self._routes[key] = r
+        return r
 
     def parse(self, raw: bytes) -> list[dict]:
-        text = decode_text(raw).strip()
+        text = raw.decode("utf-8", errors="replace").strip()
         if not text:
             return []  # a blank line is no record
         if "\x00" in text:
             return [_failure(raw, "line holds NUL bytes")]
-        problems: list[str] = []
         if text[0] == "{":
             try:
                 doc = orjson.loads(text)
@@ -69,6 +83,7 @@ class PositConnectParser(Parser):
                 return [_failure(raw, f"not a Posit Connect JSON audit record: {e}")]
             if not isinstance(doc, dict):
                 return [_failure(raw, "expected a JSON object")]
+            problems: list[str] = []
             fmt = "json"
         else:
             doc, problems = parse_logfmt(text)
@@ -80,26 +95,39 @@ class PositConnectParser(Parser):
 
     def _map(self, doc: dict, raw: bytes, problems: list[str], fmt: str) -> dict:
         pc: dict[str, Any] = {"log_format": fmt}
+        routes = self._routes
         for key, value in doc.items():
             if value is None:
                 continue
-            k = self._key(key)
-            if k.endswith("_id") or k == "id":
-                value, bad = _as_int(value)
-                if bad:
-                    problems.append(f"{key} is not an integer: {bad!r}")
-                    pc[k + "_raw"] = bad
-                    continue
-            if k not in _ECS_KEYS:
+            r = routes.get(key)
+            if r is None:
+                r = self._route(key)
+            k, flags = r
+            if flags & _ID and (value.__class__ is not int or not _INT_MIN <= value <= _INT_MAX):
+                if value.__class__ is str and len(value) < 19 and value.isdigit() and value.isascii():
+                    value = int(value)  # what _as_int gives, without its checks
+                else:
+                    value, bad = _as_int(value)
+                    if bad:
+                        problems.append(f"{key} is not an integer: {bad!r}")
+                        pc[k + "_raw"] = bad
+                        continue
+            if flags & _KEEP:
                 pc[k] = value
 
-        action = _scalar(doc.get("action"))
-        ev = base_event(self.module, self.dataset, action)
-        ev["posit_connect"] = pc
-        event = ev["event"]
+        get = doc.get
+        action = get("action")
+        if action is not None and action.__class__ is not str:
+            action = _scalar(action)
+        event: dict[str, Any] = {"kind": "event", "module": "posit_connect", "dataset": "posit_connect.audit"}
+        if action is not None:
+            event["action"] = action
+        ev: dict[str, Any] = {"ecs": _ECS, "event": event, "posit_connect": pc}
 
-        ts = _scalar(doc.get("time"))
-        iso = self._timestamp(ts) if ts else None
+        ts = get("time")
+        if ts is not None and ts.__class__ is not str:
+            ts = _scalar(ts)
+        iso = vendor_time(ts, self.zone) if ts else None
         if iso is None:
             problems.append("missing time" if not ts else f"unreadable time {ts!r}")
             ev["@timestamp"] = now_iso()
@@ -110,61 +138,82 @@ class PositConnectParser(Parser):
         if not action:
             problems.append("missing action")
 
-        entry_id = _int_of(doc.get("entry_id"))
+        entry_id = _int_of(get("entry_id"))
         if entry_id is not None:
             event["id"] = str(entry_id)
             pc["entry_id"] = entry_id
         else:
             problems.append("missing entry_id")
-        msg = _scalar(doc.get("msg"))
+        msg = get("msg")
         if msg is not None:
-            ev["message"] = msg
-        level = _scalar(doc.get("level"))
+            if msg.__class__ is not str:
+                msg = _scalar(msg)
+            if msg is not None:
+                ev["message"] = msg
+        level = get("level")
         if level is not None:
-            ev["log"] = {"level": level}
+            if level.__class__ is not str:
+                level = _scalar(level)
+            if level is not None:
+                ev["log"] = {"level": level}
 
         # The actor.
         user: dict[str, Any] = {}
-        actor_id = _int_of(doc.get("actor_id"))
+        actor_id = _int_of(get("actor_id"))
         if actor_id is not None:
             user["id"] = str(actor_id)
-        role = _scalar(doc.get("actor_role"))
+        role = get("actor_role")
+        if role is not None and role.__class__ is not str:
+            role = _scalar(role)
         if role:
             user["roles"] = [role]
-        desc = _scalar(doc.get("actor_description"))
+        desc = get("actor_description")
+        if desc is not None and desc.__class__ is not str:
+            desc = _scalar(desc)
+        guid = get("actor_guid")
         is_system = actor_id == 0 or (role or "").lower() == SYSTEM
-        if is_system and not doc.get("actor_guid"):
+        if is_system and not guid:
             pc["actor_type"] = SYSTEM
             if desc:
                 user["name"] = desc  # the system process, e.g. "Scheduled email checker"
-        elif user or desc or doc.get("actor_guid"):
+        elif user or desc or guid:
             pc["actor_type"] = "user"
             if desc:
-                name, full = split_description(desc)
+                split = self._descs.get(desc)
+                if split is None:
+                    split = split_description(desc)
+                    if len(desc) <= _MEMO_TEXT:
+                        if len(self._descs) >= _MEMO_ENTRIES:
+                            self._descs.clear()
+                        self._descs[desc] = split
+                name, full = split
                 user["name"] = name
                 if full:
                     user["full_name"] = full
         # The affected user: state before the change in user.target, what changed in user.changes.
         target: dict[str, Any] = {}
-        tid = _int_of(doc.get("user_id"))
+        tid = _int_of(get("user_id"))
         if tid is not None:
             target["id"] = str(tid)
-        trole = _scalar(doc.get("user_role"))
+        trole = get("user_role")
+        if trole is not None and trole.__class__ is not str:
+            trole = _scalar(trole)
         if trole:
             target["roles"] = [trole]
         changes: dict[str, Any] = {}
-        for suffix, field in _USER_CHANGES.items():
-            new, old = doc.get("new_" + suffix), doc.get("previous_" + suffix)
-            if old is not None and old != "":
-                target[field] = [str(old)] if field == "roles" else str(old)
-            if new is not None and new != "" and new != old:
-                changes[field] = [str(new)] if field == "roles" else str(new)
-        old_full = _full_name(doc.get("previous_first_name"), doc.get("previous_last_name"))
-        new_full = _full_name(doc.get("new_first_name"), doc.get("new_last_name"))
-        if old_full:
-            target["full_name"] = old_full
-        if new_full and new_full != old_full:
-            changes["full_name"] = new_full
+        if not _CHANGE_RAW.isdisjoint(doc):
+            for new_key, old_key, field in _CHANGE_KEYS:
+                new, old = get(new_key), get(old_key)
+                if old is not None and old != "":
+                    target[field] = [str(old)] if field == "roles" else str(old)
+                if new is not None and new != "" and new != old:
+                    changes[field] = [str(new)] if field == "roles" else str(new)
+            old_full = _full_name(get("previous_first_name"), get("previous_last_name"))
+            new_full = _full_name(get("new_first_name"), get("new_last_name"))
+            if old_full:
+                target["full_name"] = old_full
+            if new_full and new_full != old_full:
+                changes["full_name"] = new_full
         if target:
             user["target"] = target
         if changes:
@@ -173,26 +222,51 @@ class PositConnectParser(Parser):
             ev["user"] = user
 
         group: dict[str, Any] = {}
-        gid = _int_of(doc.get("group_id"))
+        gid = _int_of(get("group_id"))
         if gid is not None:
             group["id"] = str(gid)
-        gname = _scalar(doc.get("group_name"))
+        gname = get("group_name")
+        if gname is not None and gname.__class__ is not str:
+            gname = _scalar(gname)
         if gname:
             group["name"] = gname
         if group:
             ev["group"] = group
 
-        add_related(ev, users=(
-            user.get("name") if not is_system else None, doc.get("actor_guid"),
-            target.get("name"), _scalar(doc.get("user_guid")), changes.get("name"),
-        ))
+        # related.user, as shipper.ecs.add_related writes it.
+        users: list[str] = []
+        for v in (user.get("name") if not is_system else None, guid, target.get("name"),
+                  _scalar(get("user_guid")), changes.get("name")):
+            if v is None or v == "":
+                continue
+            if v.__class__ is not str:
+                v = str(v)
+            if v not in users:
+                users.append(v)
+        if users:
+            ev["related"] = {"user": users}
 
-        classify(ev, CATALOG.get(((action or "").lower(),)), bool(action))
-        flag_problems(ev, problems, decode_text(raw) if problems else None)
+        # The catalogue entry, as shipper.ecs.classify applies it.
+        if action:
+            cls = self._classes.get(action, _MISSING)
+            if cls is _MISSING:
+                cls = CATALOG.get((action.lower(),))
+                if len(action) <= _MEMO_TEXT:
+                    if len(self._classes) >= _MEMO_ENTRIES:
+                        self._classes.clear()
+                    self._classes[action] = cls
+        else:
+            cls = _NO_ACTION
+        if cls is not None:
+            event["category"] = list(cls.category)
+            event["type"] = list(cls.type)
+            if cls.outcome and "outcome" not in event:
+                event["outcome"] = cls.outcome
+        elif action:
+            ev["tags"] = [UNMAPPED_ACTION]
+        if problems:
+            flag_problems(ev, problems, raw.decode("utf-8", errors="replace"))
         return ev
-
-    def _timestamp(self, value: str) -> str | None:
-        return vendor_time(value, self.zone)
 
 
 def split_description(desc: str) -> tuple[str, str | None]:
@@ -216,6 +290,13 @@ def _scalar(value: Any) -> str | None:
 
 
 def _int_of(value: Any) -> int | None:
+    c = value.__class__
+    if c is int:
+        return value if _INT_MIN <= value <= _INT_MAX else None
+    if c is str and len(value) < 19 and value.isdigit() and value.isascii():
+        return int(value)  # what _as_int gives, without its checks
+    if value is None:
+        return None
     if isinstance(value, list):
         value = value[0] if value else None
     v, bad = _as_int(value)
