@@ -158,12 +158,13 @@ def _others(keys: tuple) -> tuple[str, ...]:
     return out
 
 
-# Subject (its key/value pairs, all text) → (user dict, puppet_enterprise.subject or None): a few dozen
-# accounts act. Shared by events and records: nothing mutates them (_place copies the user dict).
+# Subject (its key/value pairs, all text) → (user dict, puppet_enterprise.subject or None, related users):
+# a few dozen accounts act. Shared by events and records: nothing mutates them (_place and the events
+# that name more users copy them).
 _ACTORS: dict[tuple, tuple] = {}
 
 
-def _actor(subject: dict) -> tuple[dict, dict | None]:
+def _actor(subject: dict) -> tuple[dict, dict | None, list[str]]:
     try:
         key = tuple(subject.items())
         return _ACTORS[key]
@@ -181,7 +182,11 @@ def _actor(subject: dict) -> tuple[dict, dict | None]:
             pe_subject = {"type": str(v)}
         else:
             user[name] = str(v)
-    out = (user, pe_subject)
+    users: list[str] = []  # related.user's first entries
+    for v in (user.get("name"), user.get("id")):
+        if v and v not in users:
+            users.append(v)
+    out = (user, pe_subject, users)
     # Only text values: 1 == True == 1.0 would let one subject take another's user.
     if key is not None and all(v is None or v.__class__ is str for v in subject.values()) \
             and sum(map(len, subject)) + sum(len(v) for v in subject.values() if v is not None) <= _MEMO_TEXT:
@@ -259,18 +264,20 @@ class PuppetEnterpriseParser(Parser):
 
         subject = c.get(K_SUBJECT)
         if subject.__class__ is dict:
-            user, pe_subject = _actor(subject)
+            user, pe_subject, actor_users = _actor(subject)
             if pe_subject is not None:
                 pe["subject"] = pe_subject
         elif subject is not None:
-            user = {}
+            user, actor_users = {}, []
             problems.append("subject is not an object")
             pe["subject"] = {"value": str(subject)}
         else:
-            user = {}
+            user, actor_users = {}, []
             problems.append("commit has no subject")
 
         objects: list[dict] = []
+        types: list[str] = []
+        placed: list[dict] = []  # objects that may become user.target or group (by API type, or by kind if none)
         raw_objects = c.get(K_OBJECTS) if K_OBJECTS in c else c.get(K_OBJECT)
         if isinstance(raw_objects, dict):
             raw_objects = [raw_objects]
@@ -283,13 +290,23 @@ class PuppetEnterpriseParser(Parser):
                         if v is not None and v != "":
                             obj[name] = v if v.__class__ is str else str(v)
                     objects.append(obj)
+                    t = obj.get("type")
+                    if t is not None:
+                        t = t.lower()
+                        types.append(t)
+                        if t in _PLACED_TYPES:
+                            placed.append(obj)
+                    else:
+                        placed.append(obj)
                 elif o is not None:
-                    objects.append({"id": str(o)})
+                    obj = {"id": str(o)}
+                    objects.append(obj)
+                    placed.append(obj)
         elif raw_objects is not None:
             problems.append("object(s) is not an object or a list")
         if objects:
             pe["objects"] = objects
-        object_types = tuple(o["type"].lower() for o in objects if "type" in o)
+        object_types = tuple(types)
 
         ip_raw = None
         for k in K_IP:
@@ -312,10 +329,11 @@ class PuppetEnterpriseParser(Parser):
             # Never dropped: the commit is still shipped, as one flagged event.
             problems.append("commit has no events" if events in (None, []) else "events is not a list")
             events = [None]
-        return self._events(events, pe, user, objects, object_types, ip, service, stamp, problems, raw)
+        return self._events(events, pe, user, actor_users, placed, object_types, ip, service, stamp, problems, raw)
 
-    def _events(self, events: list, commit_pe: dict, actor: dict, objects: list[dict], object_types: tuple[str, ...],
-                ip: str | None, service: Any, stamp: str | None, problems: list[str], raw: bytes) -> list[dict]:
+    def _events(self, events: list, commit_pe: dict, actor: dict, actor_users: list[str], placed: list[dict],
+                object_types: tuple[str, ...], ip: str | None, service: Any, stamp: str | None, problems: list[str],
+                raw: bytes) -> list[dict]:
         """One event per item. What the commit gives every event (source, service, related, the actor's user
         dict) is one dict shared by its events: nothing downstream mutates them. The event dict, `event`,
         `puppet_enterprise` and `tags` are each event's own."""
@@ -323,17 +341,11 @@ class PuppetEnterpriseParser(Parser):
         svc = str(service) if service not in (None, "") else None
         service_d = {"name": svc} if svc is not None else None
         source = {"ip": ip} if ip else None
-        actor_users = []
-        for v in (actor.get("name"), actor.get("id")):
-            if v and v not in actor_users:
-                actor_users.append(v)
         related = {}
         if actor_users:
             related["user"] = actor_users
         if ip:
             related["ip"] = [ip]
-        # Objects that may become user.target or group (by their API type, or with none by the event's kind).
-        placed = [o for o in objects if o.get("type", "").lower() in _PLACED_TYPES]
         commit_of = commit_pe.get("commit", {})
         original = None
         out = []
