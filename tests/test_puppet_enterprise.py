@@ -294,3 +294,64 @@ def test_shipper_cat_reads_saved_json_lines(tmp_path, samples):
     evs = [orjson.loads(l) for l in r.stdout.splitlines()]
     assert [e["message"] for e in evs] == ["User revoked.", "Create Node", "Create Node Class", "Create Node", "Create Node Class"]
     assert evs[0]["user"]["target"]["name"] == "jean"
+
+
+# --- memos and sharing (the parser's speed-ups must not change what a record gives) -------------------------
+
+def test_events_share_no_dict_the_pipeline_writes_to():
+    """EventBuilder.enrich writes the event dict, `event` (original) and `tags`: per event. The parser
+    gives each event its own puppet_enterprise dict too (commit.event_index differs)."""
+    commit = {**v1_commit("User revoked."), "events": [{"message": "User revoked."}, {"message": "Something new"},
+                                                        {"type": "edit", "what": "user", "message": "User revoked."}]}
+    for raw in (record(commit), record(commit), record({**commit, "timestamp": None})):
+        evs = P.parse(raw)
+        assert len(evs) == 3
+        for name in ("event", "tags", "puppet_enterprise"):
+            held = [id(ev[name]) for ev in evs if name in ev]
+            assert len(set(held)) == len(held), name
+        assert len({id(ev) for ev in evs}) == 3
+        evs[0]["event"]["original"] = "changed"
+        evs[0]["tags"] = ["x"]
+        assert [e["event"].get("original") for e in P.parse(raw)][0] != "changed"
+
+
+def test_a_warm_parser_says_what_a_fresh_one_does():
+    """The memos (event plans, subjects, key sets, classification) give what a first read gives, also for
+    values that compare equal across types (1 == True == 1.0) and for key spellings of one field."""
+    base = v1_commit("User revoked.")
+    commits = []
+    for v in (1, True, 1.0, "1", "True", None, "", [1], {"a": 1}):
+        commits.append({**base, "subject": {"id": v, "name": "n"}, "events": [{"type": v, "message": "User revoked."}]})
+        commits.append({**base, "objects": [{"id": v, "type": "users"}], "events": [{"what": v}, {"message": v}]})
+        commits.append({**base, "events": [{"type": "delete", "what": "role", "message": "x", "extra": v}]})
+    commits.append({**base, "events": [{"message": "User revoked.", "Message": "User reinstated."}]})
+    commits.append({**base, "events": [{"Message": "User reinstated.", "message": "User revoked."}]})
+    lines = [record(c) for c in commits]
+    for order in (lines, lines[::-1]):
+        want = [orjson.dumps(PuppetEnterpriseParser().parse(l)) for l in order]  # every line read cold
+        warm = PuppetEnterpriseParser()
+        assert [orjson.dumps(warm.parse(l)) for l in order] == want
+        assert [orjson.dumps(warm.parse(l)) for l in order] == want
+
+
+def test_lines_of_long_unique_values_leave_the_parser_bounded():
+    import tracemalloc
+
+    def lines(start: int, n: int):
+        for i in range(start, start + n):
+            big = f"{i:06d}" + "x" * 2000
+            yield record({"subject": {"id": big, "name": big, big: big}, "objects": [{"id": big, "type": big, big: 1}],
+                          "timestamp": big, "ip_address": big, big: big,
+                          "events": [{"type": big, "what": big, "message": big, big: big}]}, big, big)
+
+    parser = PuppetEnterpriseParser()
+    parser.parse_batch(list(lines(0, 50)))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for n in range(0, 2000, 500):
+            parser.parse_batch(list(lines(50 + n, 500)))
+        grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    finally:
+        tracemalloc.stop()
+    assert grown < 2_000_000, f"{grown} bytes kept after 2000 lines of ~30 kB"
