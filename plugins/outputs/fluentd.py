@@ -8,6 +8,8 @@ server, with backoff. So the only duplicates are chunks that were stored but nev
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 import time
 from typing import Literal
 
@@ -17,7 +19,9 @@ from shipper import metrics
 from shipper.config_base import OutputConfig, StrictModel
 from shipper.log import Throttled
 from shipper.plugin import Batch, Output, Stopping
+from shipper.secrets import SecretError, read_secret
 from shipper_plugins.outputs.fluentd_forward import event_time_ns, pack_entry
+from shipper_plugins.outputs.fluentd_handshake import Credentials
 from shipper_plugins.outputs.fluentd_servers import ServerPool
 
 log = logging.getLogger("shipper.output.fluentd")
@@ -48,6 +52,20 @@ class FluentdOutputConfig(OutputConfig):
     backoff_base: float = Field(default=0.5, gt=0)
     backoff_max: float = Field(default=30.0, gt=0)
     heartbeat_interval: float = Field(default=1.0, gt=0)
+    # in_forward's <transport tls>: the server's certificate is verified against tls_ca_file (else the
+    # system's CAs) and the name tls_server_name (else the host); a client certificate if it asks one.
+    tls: bool = False
+    tls_ca_file: str | None = None
+    tls_verify: bool = True
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_server_name: str | None = None
+    # in_forward's <security>: the shared key (and a user, if it has <user> sections) for the
+    # HELO/PING/PONG handshake on every connection. Secrets come from files, never from here.
+    shared_key_file: str | None = None
+    self_hostname: str | None = None  # default: this host's name
+    username: str | None = None
+    password_file: str | None = None
 
     @model_validator(mode="after")
     def _one_way_to_connect(self):
@@ -56,7 +74,41 @@ class FluentdOutputConfig(OutputConfig):
             raise ValueError(f"give one of host/port, socket or servers, not {' and '.join(given)}")
         if self.servers and not any(s.weight > 0 and not s.standby for s in self.servers):
             raise ValueError("servers: at least one server must be a primary (standby: false) with weight > 0")
+        tls_keys = [k for k in ("tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name") if getattr(self, k)]
+        if tls_keys and not self.tls:
+            raise ValueError(f"{', '.join(tls_keys)} given without tls: true")
+        if self.tls and (self.socket or any(s.socket for s in self.servers)):
+            raise ValueError("tls is for TCP servers, not unix sockets")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("a client certificate needs both tls_cert_file and tls_key_file")
+        if (self.username is None) != (self.password_file is None):
+            raise ValueError("username and password_file go together")
+        if self.username is not None and not self.shared_key_file:
+            raise ValueError("username needs shared_key_file (the user logs in during the shared-key handshake)")
+        # A missing secret is a config error (file, line, key) now, not a retry loop at start.
+        for key, what in (("shared_key_file", "shared key"), ("password_file", "password")):
+            try:
+                read_secret(getattr(self, key), None, what)
+            except SecretError as e:
+                raise ValueError(str(e)) from None
         return self
+
+    def connection_options(self) -> dict:
+        """TLS context and handshake credentials for every connection (secrets read here)."""
+        opts: dict = {}
+        if self.tls:
+            ctx = ssl.create_default_context(cafile=self.tls_ca_file)
+            if not self.tls_verify:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            if self.tls_cert_file:
+                ctx.load_cert_chain(self.tls_cert_file, self.tls_key_file)
+            opts.update(tls=ctx, tls_server_name=self.tls_server_name)
+        if self.shared_key_file:
+            opts["creds"] = Credentials(read_secret(self.shared_key_file, None, "shared key"),
+                                        self.self_hostname or socket.gethostname(), self.username or "",
+                                        read_secret(self.password_file, None, "password") or "")
+        return opts
 
     def server_list(self) -> list[tuple[str, int, int, bool]]:
         if self.servers:
@@ -72,7 +124,7 @@ class FluentdOutput(Output):
     def __init__(self, config: FluentdOutputConfig, ctx):
         super().__init__(config, ctx)
         self.pool = ServerPool(config.server_list(), config.timeout, config.backoff_base,
-                               config.backoff_max, config.heartbeat_interval)
+                               config.backoff_max, config.heartbeat_interval, **config.connection_options())
         self.coalesce = (config.batch_size, config.flush_interval)  # read by the output worker
         self._trouble = Throttled(log)
         name = ctx.name
@@ -80,8 +132,10 @@ class FluentdOutput(Output):
         self._m_retries = metrics.output_retries.labels(name)
 
     def describe(self) -> str:
-        ack = "acked chunks" if self.config.require_ack else "no acks (at most once on failures)"
-        return f"fluentd forward to {', '.join(s.label for s in self.pool.servers)}, {ack}"
+        cfg = self.config
+        ack = "acked chunks" if cfg.require_ack else "no acks (at most once on failures)"
+        secured = " + ".join(name for name, on in (("TLS", cfg.tls), ("shared key", cfg.shared_key_file)) if on)
+        return f"fluentd forward to {', '.join(s.label for s in self.pool.servers)}, {ack}" + (f", {secured}" if secured else "")
 
     def start(self) -> None:
         self.pool.start()

@@ -12,10 +12,13 @@ import base64
 import gzip
 import os
 import socket
+import ssl
 import time
 
 import msgpack
 from fluent.sender import EventTime, FluentSender
+
+from shipper_plugins.outputs.fluentd_handshake import Credentials, handshake
 
 __all__ = ["AckError", "ForwardConnection", "EventTime", "event_time_ns", "pack_entry", "new_chunk_id"]
 
@@ -62,10 +65,16 @@ def pack_entry(time_ns: int, record: dict) -> bytes:
 
 
 class ForwardConnection(FluentSender):
-    """One persistent connection to one Fluentd; `send_chunk` returns once the chunk is acked."""
+    """One persistent connection to one Fluentd; `send_chunk` returns once the chunk is acked.
+    With `tls` (an SSLContext) the connection is TLS; with `creds` it starts with the handshake
+    (shipper_plugins.outputs.fluentd_handshake)."""
 
-    def __init__(self, host: str, port: int, timeout: float):
+    def __init__(self, host: str, port: int, timeout: float, tls: ssl.SSLContext | None = None,
+                 tls_server_name: str | None = None, creds: Credentials | None = None):
         super().__init__("", host=host, port=port, timeout=timeout)
+        self.tls = tls
+        self.tls_server_name = tls_server_name or host
+        self.creds = creds
 
     @property
     def connected(self) -> bool:
@@ -73,6 +82,20 @@ class ForwardConnection(FluentSender):
 
     def connect(self) -> None:
         self._reconnect()
+
+    def _reconnect(self):
+        if self.socket:
+            return
+        super()._reconnect()  # fluent-logger's TCP or unix connect
+        try:
+            if self.tls is not None:
+                self.socket = self.tls.wrap_socket(self.socket, server_hostname=self.tls_server_name)
+            if self.creds is not None:
+                handshake(self.socket, self.creds, self.timeout)
+                self.socket.settimeout(self.timeout)
+        except BaseException:
+            self._close()
+            raise
 
     def _check_recv_side(self):
         # The base class reads and discards incoming bytes; with acks on, those bytes are our

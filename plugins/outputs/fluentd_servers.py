@@ -40,8 +40,10 @@ class Server:
 
 class ServerPool:
     def __init__(self, servers: list[tuple[str, int, int, bool]], timeout: float,
-                 backoff_base: float, backoff_max: float, heartbeat_interval: float):
-        self.servers = [Server(h, p, w, s, ForwardConnection(h, p, timeout)) for h, p, w, s in servers]
+                 backoff_base: float, backoff_max: float, heartbeat_interval: float, **connection_options):
+        # connection_options: TLS and handshake credentials, the same for every server.
+        self.servers = [Server(h, p, w, s, ForwardConnection(h, p, timeout, **connection_options))
+                        for h, p, w, s in servers]
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.heartbeat_interval = heartbeat_interval

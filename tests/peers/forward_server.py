@@ -10,13 +10,21 @@ Failure modes for tests: `mode` "ack" (default), "no_ack" (stores, never answers
 reading them whole (nothing stored: "dropped mid-chunk"); `drop_after_store(n)` stores the next n
 chunks and closes without acking (the only source of legitimate duplicates); `restart()`; TCP or
 unix socket.
+
+Security, as in_forward's `<transport tls>` and `<security>`: `tls` (an SSLContext: connections are
+TLS, a failed TLS handshake is recorded in `errors`) and `shared_key` (+ `users`): every connection
+starts with HELO (a random binary nonce; an auth salt when there are users), the client's PING is
+checked strictly against the spec's digests, and PONG carries the server's own digest. A failed
+check answers PONG with `false` and the reason, records it in `handshake_failures`, and closes.
 """
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import socket
 import socketserver
+import ssl
 import struct
 import threading
 import time
@@ -131,6 +139,14 @@ class _Handler(socketserver.BaseRequestHandler):
         peer._track(sock, True)
         unpacker = msgpack.Unpacker(raw=False, ext_hook=_ext_hook, max_buffer_size=64 << 20)
         try:
+            if peer.tls is not None:
+                try:
+                    sock = peer.tls.wrap_socket(sock, server_side=True)
+                except (ssl.SSLError, OSError) as e:
+                    peer.errors.append(f"TLS handshake failed: {e}")
+                    return
+            if peer.shared_key is not None and not self._handshake(peer, sock, unpacker):
+                return
             while True:
                 data = sock.recv(65536)
                 if not data:
@@ -148,11 +164,46 @@ class _Handler(socketserver.BaseRequestHandler):
             if not isinstance(e, OSError):
                 peer.errors.append(f"undecodable msgpack: {e}")
         finally:
-            peer._track(sock, False)
+            peer._track(self.request, False)  # tracked as accepted (TLS wraps it in another object)
             try:
                 sock.close()
             except OSError:
                 pass
+
+    def _handshake(self, peer: "ForwardServer", sock: socket.socket, unpacker: msgpack.Unpacker) -> bool:
+        """HELO, then the client's PING checked against the spec's digests, then PONG."""
+        nonce = os.urandom(16)
+        auth = os.urandom(16).hex() if peer.users else ""
+        sock.sendall(msgpack.packb(["HELO", {"nonce": nonce, "auth": auth, "keepalive": True}], use_bin_type=True))
+        ping = None
+        while ping is None:
+            data = sock.recv(65536)
+            if not data:
+                peer.handshake_failures.append("closed before PING")
+                return False
+            unpacker.feed(data)
+            for ping in unpacker:
+                break
+        if not (isinstance(ping, list) and len(ping) == 6 and ping[0] == "PING"
+                and all(isinstance(x, str) for x in ping[1:])):
+            raise ProtocolError(f"PING must be [\"PING\", 5 strings], got {ping!r:.100}")
+        _, hostname, salt, digest, username, password_digest = ping
+        reason = ""
+        if digest != _sha512(salt, hostname, nonce, peer.shared_key):
+            reason = "shared_key mismatch"
+        elif peer.users and (username not in peer.users
+                             or password_digest != _sha512(auth, username, peer.users[username])):
+            reason = "username/password mismatch"
+        elif not peer.users and (username or password_digest):
+            reason = "username sent although no authentication was asked"
+        ok = not reason
+        mine = _sha512(salt, peer.hostname, nonce, peer.shared_key) if ok else ""
+        sock.sendall(msgpack.packb(["PONG", ok, reason, peer.hostname, mine], use_bin_type=True))
+        if not ok:
+            peer.handshake_failures.append(reason)
+            return False
+        peer.authenticated.append(hostname)
+        return True
 
     def _one(self, peer: "ForwardServer", sock: socket.socket, msg: Any) -> bool:
         tag, entries, option = decode_message(msg)
@@ -171,6 +222,13 @@ class _Handler(socketserver.BaseRequestHandler):
         return True
 
 
+def _sha512(*parts: Any) -> str:
+    h = hashlib.sha512()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else p.encode())
+    return h.hexdigest()
+
+
 class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -184,9 +242,14 @@ class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 class ForwardServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, unix_path: str | None = None,
-                 mode: str = "ack", ack_delay: float = 0.0):
+                 mode: str = "ack", ack_delay: float = 0.0, tls: ssl.SSLContext | None = None,
+                 shared_key: str | None = None, users: dict[str, str] | None = None,
+                 hostname: str = "fluentd-peer"):
         self.host, self.port, self.unix_path = host, port, unix_path
         self.mode, self.ack_delay = mode, ack_delay
+        self.tls, self.shared_key, self.users, self.hostname = tls, shared_key, users or {}, hostname
+        self.handshake_failures: list[str] = []
+        self.authenticated: list[str] = []  # the client hostnames of the handshakes that passed
         self.records: list[tuple[str, int, dict]] = []  # (tag, time in ns, record), in arrival order
         self.chunks: list[str | None] = []
         self.errors: list[str] = []

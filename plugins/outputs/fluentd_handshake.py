@@ -1,0 +1,98 @@
+"""The Forward protocol v1 handshake (HELO → PING → PONG) of a Fluentd in_forward with a
+`<security>` section: both ends prove they know the shared key, and the client may log in.
+
+From the spec (github.com/fluent/fluentd/wiki/Forward-Protocol-Specification-v1, "Handshake
+Messages"): the server speaks first, `["HELO", {"nonce": …, "auth": salt or "", "keepalive": …}]`;
+the client answers `["PING", self_hostname, shared_key_salt,
+sha512_hex(shared_key_salt + self_hostname + nonce + shared_key), username or "",
+sha512_hex(auth_salt + username + password) or ""]`; the server ends with `["PONG", authenticated,
+reason, server_hostname, sha512_hex(shared_key_salt + server_hostname + nonce + shared_key)]`,
+which the client checks: a server that does not know the key cannot fake it. fluent-logger has no
+handshake, so this is written here.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+
+class HandshakeError(OSError):
+    """The server refused us, or could not prove it knows the shared key: not a delivery."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    shared_key: str
+    self_hostname: str
+    username: str = ""
+    password: str = ""
+
+    def __repr__(self) -> str:  # never a secret in a log line or a traceback
+        return f"Credentials(self_hostname={self.self_hostname!r}, username={self.username!r})"
+
+
+def sha512_hex(*parts: Any) -> str:
+    h = hashlib.sha512()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else str(p).encode())
+    return h.hexdigest()
+
+
+def handshake(sock: socket.socket, creds: Credentials, timeout: float) -> None:
+    """Run the handshake on a fresh connection; raises HandshakeError (an OSError) if it fails."""
+    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=1 << 16)
+    helo = _read(sock, unpacker, timeout)
+    if not (isinstance(helo, list) and len(helo) == 2 and helo[0] == "HELO" and isinstance(helo[1], dict)):
+        raise HandshakeError(f"expected HELO from the server, got {helo!r:.100}")
+    nonce = helo[1].get("nonce") or b""
+    auth_salt = helo[1].get("auth") or b""
+    salt = os.urandom(16).hex()
+    ping = ["PING", creds.self_hostname, salt, sha512_hex(salt, creds.self_hostname, nonce, creds.shared_key)]
+    if auth_salt:
+        if not creds.username:
+            raise HandshakeError("the server asks for a username and password; none configured")
+        ping += [creds.username, sha512_hex(auth_salt, creds.username, creds.password)]
+    else:
+        ping += ["", ""]
+    sock.sendall(msgpack.packb(ping, use_bin_type=True))
+    pong = _read(sock, unpacker, timeout)
+    if not (isinstance(pong, list) and len(pong) == 5 and pong[0] == "PONG"):
+        raise HandshakeError(f"expected PONG from the server, got {pong!r:.100}")
+    _, authenticated, reason, server_hostname, digest = pong
+    if authenticated is not True:
+        raise HandshakeError(f"the server refused us: {reason}")
+    if server_hostname == creds.self_hostname:
+        # out_forward's check: one host's output looping into its own input is a config error.
+        raise HandshakeError(f"the server has our own self_hostname {server_hostname!r}")
+    if digest != sha512_hex(salt, server_hostname, nonce, creds.shared_key):
+        raise HandshakeError("the server does not know our shared key")
+
+
+def _read(sock: socket.socket, unpacker: msgpack.Unpacker, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            for message in unpacker:
+                return message
+        except (ValueError, msgpack.UnpackException) as e:
+            raise HandshakeError(f"garbled handshake message: {e}") from None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise HandshakeError(f"no handshake answer within {timeout}s")
+        sock.settimeout(left)
+        try:
+            data = sock.recv(4096)
+        except socket.timeout:
+            raise HandshakeError(f"no handshake answer within {timeout}s") from None
+        if not data:
+            raise HandshakeError("connection closed during the handshake")
+        try:
+            unpacker.feed(data)
+        except msgpack.BufferFull:
+            raise HandshakeError("handshake message too large") from None
