@@ -267,3 +267,17 @@ def test_description_text_reads_as_the_reference_reading(text):
     from shipper_plugins.parsers.cloudera_ai import _read_description
     if not text.lstrip().startswith("{"):
         assert _read_description(text) == _read_reference(text)
+
+
+def test_events_share_no_dict_the_pipeline_writes_to():
+    """Memoised values (addresses, catalogue lists) may be shared; the event, its `event`, `tags`,
+    `user`, `related` and `cloudera_ai` are each event's own (enrich and flag_problems write to them)."""
+    p = ClouderaAIParser()
+    raws = [row(id=i, ipaddr="127.0.0.1", event_name="user login", description="username: a, LDAP") for i in range(2)]
+    raws.append(row(created_at="yesterday", ipaddr="127.0.0.1"))
+    a, b, c = (evs[0] for evs in p.parse_batch(raws))
+    assert p.parse(raws[0]) == [a] and p.parse_batch(raws[:1]) == [[a]]
+    for name in ("event", "tags", "user", "related", "cloudera_ai"):
+        assert a[name] is not b[name] and a[name] is not c[name], name
+    assert a["related"]["user"] is not b["related"]["user"]
+    assert "_parse_failure" in c["tags"] and "_parse_failure" not in a["tags"]

@@ -22,16 +22,27 @@ from typing import Any
 import orjson
 
 from shipper.ecs import (
+    ECS_VERSION,
+    UNMAPPED_ACTION,
+    add_tag,
+    clean_ip,
+    decode_text,
+    failure_event,
+    flag_problems,
+    load_catalog,
+    now_iso,
+    snake_case,
     vendor_time,
-    classify, flag_problems,
-    add_related, add_tag, base_event, clean_ip, decode_text, failure_event, load_catalog, now_iso, snake_case,
 )
 from shipper.plugin import Parser
 
 CATALOG = load_catalog(Path(__file__).with_name("cloudera_ai_events.csv"), ("event_name",))
 
+MODULE, DATASET = "cloudera_ai", "cloudera_ai.audit"
+ECS = {"version": ECS_VERSION}  # one dict for every event: nothing writes to it
 COLUMNS = ("id", "user_id", "ipaddr", "user_agent", "event_name", "description", "created_at")
 INTERNAL_TAG = "cloudera_ai_internal"  # ipaddr 127.0.0.1: "an internal component" (vendor doc)
+_COLUMN_SET = frozenset(COLUMNS)
 AUTH_EVENTS = {"user login", "ldap/saml user creation"}
 
 # Keys a description may use, compared lower-case with spaces/dashes as underscores. In order of
@@ -57,63 +68,92 @@ _valid_days: dict[str, bool] = {}  # 'YYYY-MM-DD' → a real date
 
 
 class ClouderaAIParser(Parser):
-    module = "cloudera_ai"
-    dataset = "cloudera_ai.audit"
+    module = MODULE
+    dataset = DATASET
 
     def __init__(self, options=None):
         super().__init__(options)
         self._utc = getattr(self.zone, "key", None) in ("UTC", "Etc/UTC")  # no offset at any date
+        self._kinds: dict[str, tuple] = {}  # event_name → see _kind
         self._addresses: dict[str, tuple[list[str], bool, bool]] = {}  # ipaddr text → see _read_ipaddr
 
     def parse(self, raw: bytes) -> list[dict]:
-        try:
-            if b"\x00" in raw:
-                raise ValueError("record holds NUL bytes")
-            doc = orjson.loads(raw)
-            if not isinstance(doc, dict):
-                raise ValueError(f"expected a JSON object, got {type(doc).__name__}")
-        except (ValueError, orjson.JSONDecodeError) as e:
-            return [failure_event(raw, f"not a Cloudera AI user_events record: {e}", self.module, self.dataset)]
-        return [self._map(doc, raw)]
+        return self.parse_batch([raw])[0]
+
+    def parse_batch(self, raws: list[bytes]) -> list[list[dict]]:
+        """parse() of each record, in one loop: no call per record to get there."""
+        out = []
+        append, loads, map_ = out.append, orjson.loads, self._map
+        for raw in raws:
+            try:
+                if b"\x00" in raw:
+                    raise ValueError("record holds NUL bytes")
+                doc = loads(raw)
+                if doc.__class__ is not dict:
+                    raise ValueError(f"expected a JSON object, got {type(doc).__name__}")
+            except (ValueError, orjson.JSONDecodeError) as e:
+                append([failure_event(raw, f"not a Cloudera AI user_events record: {e}", self.module, self.dataset)])
+                continue
+            append([map_(doc, raw)])
+        return out
 
     def _map(self, doc: dict, raw: bytes) -> dict:
-        action = _text(doc.get("event_name"))
-        ev = base_event(self.module, self.dataset, action)
+        get = doc.get
+        action = get("event_name")
+        if action is not None:
+            action = (action.strip() or None) if action.__class__ is str else _text(action)
+        event: dict[str, Any] = {"kind": "event", "module": MODULE, "dataset": DATASET}
+        if action is not None:
+            event["action"] = action
         ca: dict[str, Any] = {}
-        for key, value in doc.items():  # columns beyond the documented ones are kept
-            if key not in COLUMNS and value is not None:
-                ca[snake_case(key) or "column"] = value
-        ev["cloudera_ai"] = ca
-        problems: list[str] = []
+        ev = {"ecs": ECS, "event": event, "cloudera_ai": ca}
+        if not _COLUMN_SET.issuperset(doc):  # columns beyond the documented ones are kept
+            for key, value in doc.items():
+                if key not in _COLUMN_SET and value is not None:
+                    ca[_snake(key)] = value
+        problems = None
 
-        row_id = doc.get("id")
+        row_id = get("id")
         if row_id is not None and row_id != "":
-            ev["event"]["id"] = str(row_id)
+            event["id"] = row_id if row_id.__class__ is str else str(row_id)
 
-        created = doc.get("created_at")
+        created = get("created_at")
         iso = self._timestamp(created) if created is not None else None
         if iso is None:
-            problems.append("missing created_at" if created is None else f"unreadable created_at {created!r}")
+            problems = ["missing created_at" if created is None else f"unreadable created_at {created!r}"]
             ev["@timestamp"] = now_iso()
         else:
             ev["@timestamp"] = iso
-        if not action:
-            problems.append("missing event_name")
+        if action is None:
+            if problems is None:
+                problems = ["missing event_name"]
+            else:
+                problems.append("missing event_name")
+            kind = None
+        else:
+            kind = self._kinds.get(action)
+            if kind is None:
+                kind = self._kind(action)
 
         user: dict[str, Any] = {}
-        user_id = _text(doc.get("user_id"))
-        if user_id:
-            user["id"] = user_id
+        user_id = get("user_id")
+        if user_id is not None:
+            user_id = (user_id.strip() or None) if user_id.__class__ is str else _text(user_id)
+            if user_id:
+                user["id"] = user_id
 
-        ips = self._ips(doc.get("ipaddr"), ev, ca)
+        ips = self._ips(get("ipaddr"), ev, ca)
 
-        agent = _text(doc.get("user_agent"))
-        if agent:
-            ev["user_agent"] = {"original": agent}
+        agent = get("user_agent")
+        if agent is not None:
+            agent = (agent.strip() or None) if agent.__class__ is str else _text(agent)
+            if agent:
+                ev["user_agent"] = {"original": agent}
 
-        description = doc.get("description")
+        description = get("description")
+        username = None
         if description is not None:
-            ca["description"] = description if isinstance(description, str) else orjson.dumps(description).decode()
+            ca["description"] = description if description.__class__ is str else orjson.dumps(description).decode()
             details = _read_description(description)
             username = details.get("username")
             if username:
@@ -125,19 +165,47 @@ class ClouderaAIParser(Parser):
                 user["roles"] = [user_type]
             if details.get("model_name") or details.get("model_id"):
                 ca["model"] = {k: details[f"model_{k}"] for k in ("name", "id") if details.get(f"model_{k}")}
-            if (action or "").lower() in AUTH_EVENTS:
+            if kind is not None and kind[3]:
                 method = details.get("auth_method")
                 if method:
                     ca["auth_method"] = method
         if user:
             ev["user"] = user
-        add_related(ev, users=(user.get("name"), user.get("id")), ips=ips)
+            # related: what add_related makes of (user.name, user.id) and the addresses (nothing else writes it)
+            if username:
+                related = {"user": [username, user_id] if user_id and user_id != username else [username]}
+            else:
+                related = {"user": [user_id]} if user_id else {}
+            if ips:
+                related["ip"] = ips  # the memo's list, shared: nothing writes to it
+            if related:
+                ev["related"] = related
+        elif ips:
+            ev["related"] = {"ip": ips}
 
-        classify(ev, CATALOG.get(((action or "").lower(),)), bool(action))
-        flag_problems(ev, problems, decode_text(raw) if problems else None)
+        if kind is not None:
+            if kind[0] is not None:
+                event["category"], event["type"] = kind[0], kind[1]  # lists shared by the events of an action
+                if kind[2] and "outcome" not in event:
+                    event["outcome"] = kind[2]
+            else:
+                add_tag(ev, UNMAPPED_ACTION)
+        if problems:
+            flag_problems(ev, problems, decode_text(raw))
         if not ca:
             del ev["cloudera_ai"]
         return ev
+
+    def _kind(self, action: str) -> tuple:
+        """(category list, type list, outcome, an authentication event) of an event name; Nones if uncatalogued."""
+        low = action.lower()
+        cls = CATALOG.get((low,))
+        kind = ((list(cls.category), list(cls.type), cls.outcome) if cls is not None else (None, None, None)) + (low in AUTH_EVENTS,)
+        if len(action) <= 256:  # bounded against hostile input
+            if len(self._kinds) >= 4096:
+                self._kinds.clear()
+            self._kinds[action] = kind
+        return kind
 
     def _ips(self, value: Any, ev: dict, ca: dict) -> list[str]:
         """source.ip from ipaddr (a forwarded list keeps its first valid address); loopback = internal."""
@@ -181,6 +249,20 @@ class ClouderaAIParser(Parser):
                     frac = m[7]
                     return f"{day}T{value[11:19]}.{(frac + '00')[:3] if frac else '000'}Z"
         return vendor_time(value, self.zone)
+
+
+_snakes: dict[str, str] = {}  # an extra column's name → its name under cloudera_ai
+
+
+def _snake(key: str) -> str:
+    name = _snakes.get(key)
+    if name is None:
+        name = snake_case(key) or "column"
+        if len(key) <= 128:  # bounded against hostile input
+            if len(_snakes) >= 1024:
+                _snakes.clear()
+            _snakes[key] = name
+    return name
 
 
 def _valid_day(m: re.Match) -> bool:
