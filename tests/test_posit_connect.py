@@ -365,3 +365,15 @@ def test_logfmt_fast_path_takes_well_formed_lines():
     assert lf.parse_logfmt(line) == lf._parse_careful(line)
     for bad in ('k="open', 'bare k=v', 'k=v"', 'k="a"b', '"k"=v', 'k=a\rb', 'k=a\xa0b'):
         assert lf._LINE.fullmatch(bad) is None, bad
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_LOGFMT_BITS.filter(lambda b: "\\\\" not in b), max_size=14).map("".join))
+def test_logfmt_split_path_matches_the_careful_reader(line):
+    """The str.split way (lines without a doubled backslash) says what the careful reader says, or passes."""
+    from shipper_plugins.parsers import posit_connect_logfmt as lf
+    got = lf._parse_split(line)
+    assert got is None or (got, []) == lf._parse_careful(line)
+    tokens = [t for t in line.replace("\t", " ").split(" ") if t]
+    if not any(c in line for c in '"\\\x00') and all(t.find("=") > 0 for t in tokens):
+        assert got is not None  # nothing but key=value tokens: the split way takes them

@@ -38,9 +38,62 @@ def parse_logfmt(line: str) -> tuple[dict[str, object], list[str]]:
     A key repeated with another value keeps every value, as a list, in order. A key without `=`
     gets the empty string. Never raises.
     """
+    out = _parse_split(line)
+    if out is not None:
+        return out, []
     if _LINE.fullmatch(line) is not None:
         return _pairs(_PAIR.findall(line)), []
     return _parse_careful(line)
+
+
+def _parse_split(line: str) -> dict[str, object] | None:
+    """The pairs of a well-formed line by str.split (~4x cheaper than the scans), or None when the line
+    is not one for this way: a doubled backslash (then `\\"` may close a value), a NUL byte, or anything
+    the careful reader would report. Quotes split the line into outside parts and quoted bodies (an
+    escaped quote hidden as NUL meanwhile); outside parts split at spaces and tabs only, as the careful
+    reader does, into `key=value` tokens, the last one `key=` before a quoted body."""
+    if "\\" in line:
+        if "\\\\" in line or "\x00" in line:
+            return None
+        line = line.replace('\\"', "\x00")
+    elif "\x00" in line:
+        return None
+    parts = line.split('"')
+    last = len(parts) - 1
+    if last & 1:
+        return None  # an unpaired quote
+    pairs: list[tuple[str, str]] = []
+    append = pairs.append
+    for i in range(0, last + 1, 2):
+        seg = parts[i]
+        if i and seg and seg[0] not in " \t":
+            return None  # no space after a quoted value
+        if "\x00" in seg:
+            return None  # an escaped quote outside quotes
+        toks = seg.replace("\t", " ").split(" ") if "\t" in seg else seg.split(" ")
+        if i < last:
+            key = toks.pop()
+            if len(key) < 2 or key.find("=") != len(key) - 1:
+                return None  # not `key=` right before the quote
+        for t in toks:
+            if t:
+                k, eq, v = t.partition("=")
+                if not k or not eq:
+                    return None  # a bare key, or a value without a key
+                append((k, v))
+        if i < last:
+            body = parts[i + 1]
+            if "\x00" in body:
+                body = body.replace("\x00", '\\"')
+            if "\\" in body:
+                body = _unquote('"' + body + '"')
+            append((key[:-1], body))
+    out = dict(pairs)
+    if len(out) != len(pairs):  # a key repeated: every distinct value kept
+        out = {}
+        for k, v in pairs:
+            _put(out, k, v)
+    return out
 
 
 def _parse_careful(line: str) -> tuple[dict[str, object], list[str]]:
