@@ -355,3 +355,37 @@ def test_lines_of_long_unique_values_leave_the_parser_bounded():
     finally:
         tracemalloc.stop()
     assert grown < 2_000_000, f"{grown} bytes kept after 2000 lines of ~30 kB"
+
+
+text = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_ ", min_size=3, max_size=12).map(lambda t: f"v<{t}>")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(service=st.one_of(st.none(), text, st.fixed_dictionaries({"id": text, "name": text})),
+       service_id=st.one_of(st.none(), text), second_time=st.booleans(), second_ip=st.booleans(),
+       extra_commit=st.dictionaries(st.sampled_from(["foo", "reason", "origin"]), text, max_size=2),
+       extra_top=st.dictionaries(st.sampled_from(["offset", "total-rows", "note"]), text, max_size=2),
+       wrapped=st.booleans())
+def test_nothing_of_a_record_is_dropped(assert_ecs, service, service_id, second_time, second_ip, extra_commit,
+                                        extra_top, wrapped):
+    """Every value the vendor wrote reaches the events: a service name or object, a second time or
+    address spelling, commit keys nobody documented, and what a record holds beside its commit."""
+    commit = {"subject": {"id": "u-1", "name": "admin"}, "timestamp": "2024-02-01T10:00:00Z",
+              "ip_address": "10.0.0.1", "events": [{"type": "delete_group", "what": "group", "description": "x",
+                                                     "message": "Deleted group g"}], **extra_commit}
+    if service is not None:
+        commit["service"] = service
+    if second_time:
+        commit["submit_time"] = "v<2024-02-01T09:59:59Z>"
+    if second_ip:
+        commit["ip"] = "v<10.9.9.9>"
+    record = {"commit": commit, **extra_top} if wrapped or extra_top or service_id else commit
+    if service_id is not None:
+        record["service_id"] = service_id
+    events = PuppetEnterpriseParser().parse(orjson.dumps(record))
+    for ev in events:
+        assert_ecs(ev, "puppet_enterprise")
+    shipped = orjson.dumps(events).decode()
+    leaves = re.findall(r"v<[^>]*>", orjson.dumps(record).decode())
+    missing = [v for v in leaves if v not in shipped]
+    assert not missing, (missing, events)

@@ -141,6 +141,7 @@ _OBJECT_FIELDS = ("id", "name", "type")
 _OBJECT_PICKS: dict[tuple, tuple] = {}
 _SUBJECT_PICKS: dict[tuple, tuple] = {}
 # Commit keys no role reads: kept under puppet_enterprise.commit as written.
+_ENVELOPE = frozenset({K_SERVICE_ID, K_API, K_COMMIT, K_COMMITS})  # squashed keys of a record's envelope
 _KNOWN = frozenset({K_SERVICE_ID, "service", K_SUBJECT, K_OBJECT, K_OBJECTS, K_EVENTS, *K_TIMESTAMP, *K_IP})
 _OTHERS: dict[tuple, tuple] = {}
 
@@ -218,15 +219,19 @@ class PuppetEnterpriseParser(Parser):
             return [ev]
         service = top.get(K_SERVICE_ID)
         api = top.get(K_API)
+        # Beside the commit(s): whatever else the record holds (a saved page's offset and total-rows,
+        # keys nobody documented) goes with every event, under puppet_enterprise.envelope.
+        envelope = {k: v for k, sk in zip(doc, _squash_set(tuple(doc))) if sk not in _ENVELOPE and (v := doc[k]) is not None} \
+            if K_COMMIT in top or K_COMMITS in top else None
         if isinstance(top.get(K_COMMIT), dict):
-            return self._commit(top[K_COMMIT], service, api, raw)
+            return self._commit(top[K_COMMIT], service, api, raw, envelope)
         if K_COMMIT in top:
             return [self._failure(raw, f"commit is a {type(top[K_COMMIT]).__name__}, not an object", service)]
         if isinstance(top.get(K_COMMITS), list):  # a saved response page
             out: list[dict] = []
             for c in top[K_COMMITS]:
                 if isinstance(c, dict):
-                    out.extend(self._commit(c, service, api, orjson.dumps(c)))
+                    out.extend(self._commit(c, service, api, orjson.dumps(c), envelope))
                 else:
                     out.append(self._failure(orjson.dumps(c), "commit is not a JSON object", service))
             return out
@@ -237,23 +242,29 @@ class PuppetEnterpriseParser(Parser):
         _set_service(ev, service)
         return ev
 
-    def _commit(self, commit: dict, service: Any, api: Any, raw: bytes) -> list[dict]:
+    def _commit(self, commit: dict, service: Any, api: Any, raw: bytes, envelope: dict | None = None) -> list[dict]:
         c = _squashed(commit)
         problems: list[str] = []
         pe: dict[str, Any] = {}
         svc = c.get("service")
         if service is None and isinstance(svc, dict):
             service = svc.get("id")
+        if svc is not None and not (isinstance(svc, dict) and svc.keys() <= {"id"} and svc.get("id") == service):
+            pe["commit"] = {"service": svc}  # a service name, or more than the id we took: kept as written
         if api:
             pe["api_version"] = str(api)
+        if envelope:
+            pe["envelope"] = envelope
 
         stamp = None
         ts_raw = None
         for k in K_TIMESTAMP:
             v = c.get(k)
             if v is not None and v != "":
-                ts_raw = v
-                break
+                if ts_raw is None:
+                    ts_raw = v
+                else:  # a second time of the commit (submitted, committed): kept, not chosen
+                    pe.setdefault("commit", {})[k] = v
         if ts_raw is None:
             problems.append("commit has no timestamp")
         else:
@@ -312,8 +323,10 @@ class PuppetEnterpriseParser(Parser):
         for k in K_IP:
             v = c.get(k)
             if v is not None and v != "":
-                ip_raw = v
-                break
+                if ip_raw is None:
+                    ip_raw = v
+                else:  # a second spelling with its own value: kept, not chosen
+                    pe.setdefault("commit", {})[k] = v
         ip = clean_ip(ip_raw)
         if ip_raw is not None and ip is None:
             pe["ip_address"] = str(ip_raw)  # not an address: kept, not put in an ip field
