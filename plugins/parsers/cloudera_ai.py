@@ -74,6 +74,7 @@ class ClouderaAIParser(Parser):
     def __init__(self, options=None):
         super().__init__(options)
         self._utc = getattr(self.zone, "key", None) in ("UTC", "Etc/UTC")  # no offset at any date
+        self._descriptions: dict[str, tuple] = {}  # description text → see _details
         self._kinds: dict[str, tuple] = {}  # event_name → see _kind
         self._addresses: dict[str, tuple[list[str], bool, bool]] = {}  # ipaddr text → see _read_ipaddr
 
@@ -153,22 +154,29 @@ class ClouderaAIParser(Parser):
         description = get("description")
         username = None
         if description is not None:
-            ca["description"] = description if description.__class__ is str else orjson.dumps(description).decode()
-            details = _read_description(description)
-            username = details.get("username")
+            if description.__class__ is str:
+                ca["description"] = description
+                details = self._descriptions.get(description)
+                if details is None:
+                    details = _details(description)
+                    if len(description) <= 512:  # bounded against hostile input: short texts, 8192 of them
+                        if len(self._descriptions) >= 8192:
+                            self._descriptions.clear()
+                        self._descriptions[description] = details
+            else:
+                ca["description"] = orjson.dumps(description).decode()
+                details = _details(description)
+            username, user_type, roles, model, method = details
             if username:
                 user["name"] = username
                 ca["username"] = username
-            user_type = details.get("user_type")
             if user_type:
                 ca["user_type"] = user_type
-                user["roles"] = [user_type]
-            if details.get("model_name") or details.get("model_id"):
-                ca["model"] = {k: details[f"model_{k}"] for k in ("name", "id") if details.get(f"model_{k}")}
-            if kind is not None and kind[3]:
-                method = details.get("auth_method")
-                if method:
-                    ca["auth_method"] = method
+                user["roles"] = roles
+            if model:
+                ca["model"] = model
+            if method and kind is not None and kind[3]:
+                ca["auth_method"] = method
         if user:
             ev["user"] = user
             # related: what add_related makes of (user.name, user.id) and the addresses (nothing else writes it)
@@ -316,6 +324,16 @@ def _names_of_key(key: str) -> tuple[str, ...]:
         _key_names.clear()
     _key_names[key] = names
     return names
+
+
+def _details(description: Any) -> tuple:
+    """(username, user type, [user type], cloudera_ai.model, auth method) of a description, Nones for
+    what it lacks. Memoised per text by the parser: the roles list and model dict are shared by the
+    events of one description (nothing writes to them)."""
+    d = _read_description(description)
+    user_type = d.get("user_type")
+    model = {k: d[f"model_{k}"] for k in ("name", "id") if d.get(f"model_{k}")} or None
+    return d.get("username"), user_type, [user_type] if user_type else None, model, d.get("auth_method")
 
 
 def _read_description(description: Any) -> dict[str, str]:
