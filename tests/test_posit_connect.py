@@ -377,3 +377,13 @@ def test_logfmt_split_path_matches_the_careful_reader(line):
     tokens = [t for t in line.replace("\t", " ").split(" ") if t]
     if not any(c in line for c in '"\\\x00') and all(t.find("=") > 0 for t in tokens):
         assert got is not None  # nothing but key=value tokens: the split way takes them
+
+
+def test_other_spellings_of_ecs_keys_are_kept():
+    """`MSG`, `actorRole`, `userId`, `Level` are not the keys the mapping reads: kept under posit_connect.*
+    (they snake-case to ECS-placed names and were dropped without a flag)."""
+    (ev,) = PositConnectParser().parse(b'time="2022-10-18T20:07:39.813Z" action=add_user entry_id=1 msg=m MSG=hello '
+                                       b'actorRole=admin userId=7 Level=warn')
+    pc = ev["posit_connect"]
+    assert pc["msg"] == "hello" and pc["actor_role"] == "admin" and pc["user_id"] == 7 and pc["level"] == "warn"
+    assert ev["message"] == "m" and "user" not in ev and "log" not in ev and not ev.get("tags")

@@ -28,7 +28,7 @@ from shipper_plugins.parsers.posit_connect_logfmt import parse_logfmt
 CATALOG = load_catalog(Path(__file__).with_name("posit_connect_actions.csv"), ("action",))
 
 SYSTEM = "system"
-# Keys with a place in ECS, handled by _map; everything else goes under posit_connect.* as written.
+# Keys with a place in ECS, handled by _map (exactly as written); everything else goes under posit_connect.*.
 _ECS_KEYS = frozenset({
     "time", "level", "msg", "action", "entry_id",
     "actor_id", "actor_role",
@@ -64,7 +64,9 @@ class PositConnectParser(Parser):
 
     def _route(self, key: str) -> tuple[str, int]:
         k = snake_case(key) or "_empty_key"
-        flags = (_ID if k.endswith("_id") or k == "id" else 0) | (0 if k in _ECS_KEYS else _KEEP)
+        # Only the exact key the mapping reads has its place in ECS: another spelling of it (`MSG`,
+        # `actorRole`) is kept under posit_connect.* as any unknown key (it was dropped, silently).
+        flags = (_ID if k.endswith("_id") or k == "id" else 0) | (0 if key in _ECS_KEYS else _KEEP)
         r = (k, flags)
         if len(self._routes) < 10_000 and len(key) <= _MEMO_TEXT:  # bound the cache against hostile input
             self._routes[key] = r
