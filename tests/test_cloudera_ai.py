@@ -258,7 +258,8 @@ def _read_reference(text: str) -> dict:
 _DESC_PARTS = st.sampled_from(["username", "user name", "User-Name", "user", "login", "as user", "role", "user type",
                                "type of user", "model", "Model Name", "model-id", "modelId", "auth", "auth method",
                                "method", "x", ":", "=", ",", ";", " ", "  ", "\n", '"', "'", "-", "_", "NORMAL",
-                               "admin", "LDAP", "saml", "Local", "alice", "é", "\t", "{"])
+                               "admin", "LDAP", "saml", "Local", "alice", "é", "\t", "{", "ſaml", "ſ", "LOCAL", "ADMINS",
+                               "xNORMAL", "ß", "K"])
 
 
 @given(st.lists(_DESC_PARTS, max_size=16).map("".join))
@@ -266,7 +267,19 @@ _DESC_PARTS = st.sampled_from(["username", "user name", "User-Name", "user", "lo
 def test_description_text_reads_as_the_reference_reading(text):
     from shipper_plugins.parsers.cloudera_ai import _read_description
     if not text.lstrip().startswith("{"):
-        assert _read_description(text) == _read_reference(text)
+        want = _read_reference(text)
+        assert _read_description(text) == want
+        want.pop("auth_method", None)  # looked for only when wanted (logins)
+        assert _read_description(text, want_auth=False) == want
+
+
+def test_a_memoised_description_read_for_another_event_then_a_login_gives_the_method():
+    p = ClouderaAIParser()
+    d = "username: zoe, auth: ſaml"
+    [a], [b], [c] = p.parse_batch([row(event_name="file deleted", description=d), row(event_name="user login", description=d),
+                                   row(event_name="file deleted", description=d)])
+    assert "auth_method" not in a["cloudera_ai"] and "auth_method" not in c["cloudera_ai"]
+    assert b["cloudera_ai"]["auth_method"] == "SAML" and a["user"]["name"] == b["user"]["name"] == "zoe"
 
 
 def test_events_share_no_dict_the_pipeline_writes_to():
