@@ -387,3 +387,15 @@ def test_other_spellings_of_ecs_keys_are_kept():
     pc = ev["posit_connect"]
     assert pc["msg"] == "hello" and pc["actor_role"] == "admin" and pc["user_id"] == 7 and pc["level"] == "warn"
     assert ev["message"] == "m" and "user" not in ev and "log" not in ev and not ev.get("tags")
+
+
+def test_events_share_no_dict_the_pipeline_writes_to():
+    """Only `ecs` is shared (nothing writes to it); the event, `event`, `tags` and the mapped dicts are per event."""
+    p = PositConnectParser()
+    line = (b'time="2024-01-02T03:04:05.678Z" level=info msg=x action=brand_new actor_id=1 actor_role=publisher '
+            b'actor_description="Ada (ada)" entry_id=9 user_id=5 group_id=3 group_name=g')
+    (a,), (b,) = p.parse(line), p.parse(line)
+    assert a == b and a["ecs"] is b["ecs"]
+    for k in ("event", "tags", "posit_connect", "user", "group", "log", "related"):
+        assert k in a and a[k] is not b[k], k
+    assert a["user"]["roles"] is not b["user"]["roles"]
