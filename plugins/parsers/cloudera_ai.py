@@ -62,8 +62,8 @@ _USER_TYPE = re.compile(r"\b(NORMAL|ADMIN)\b")
 _AUTH_METHOD = re.compile(r"\b(LDAP|SAML|local)\b", re.IGNORECASE)
 _PREFIX_LEN = re.compile(r"/\d{1,3}$")  # PostgreSQL inet text: 10.0.0.1/32
 # created_at as orjson / row_to_json / psql write it: naive, or UTC (Z, +00, +00:00); up to microseconds.
-_ISO_TIME = re.compile(r"([1-9][0-9]{3})-([0-9]{2})-([0-9]{2})[T ]([01][0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9])"
-                       r"(?:\.([0-9]{1,6}))?(Z|\+00(?::00)?)?")
+_ISO_TIME = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}[T ](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+                       r"(?:\.([0-9]{1,6}))?(Z|\+00(?::00)?)?")  # groups: fraction, UTC suffix
 _valid_days: dict[str, bool] = {}  # 'YYYY-MM-DD' → a real date
 
 
@@ -246,16 +246,18 @@ class ClouderaAIParser(Parser):
             # The usual row, each its own time (no memo hits): naive in a UTC source, or UTC, by text;
             # the same result as vendor_time's fromisoformat + isoformat (milliseconds truncated).
             m = _ISO_TIME.fullmatch(value)
-            if m is not None and (self._utc or m[8] is not None):
+            if m is not None and (self._utc or m[2] is not None):
                 day = value[:10]
                 ok = _valid_days.get(day)
                 if ok is None:
-                    ok = _valid_day(m)
+                    ok = _valid_day(day)
                     if len(_valid_days) >= 4096:
                         _valid_days.clear()
                     _valid_days[day] = ok
                 if ok:
-                    frac = m[7]
+                    frac = m[1]
+                    if frac is not None and len(frac) >= 3 and value[10] == "T":
+                        return value[:23] + "Z"  # already 'YYYY-MM-DDTHH:MM:SS.mmm'
                     return f"{day}T{value[11:19]}.{(frac + '00')[:3] if frac else '000'}Z"
         return vendor_time(value, self.zone)
 
@@ -275,9 +277,9 @@ def _snake(key: str) -> str:
     return name
 
 
-def _valid_day(m: re.Match) -> bool:
+def _valid_day(day: str) -> bool:
     try:
-        datetime(int(m[1]), int(m[2]), int(m[3]))
+        datetime(int(day[:4]), int(day[5:7]), int(day[8:10]))
         return True
     except ValueError:
         return False
