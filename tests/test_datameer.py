@@ -288,3 +288,23 @@ def test_hostile_lines_do_not_grow_the_parser_without_limit():
     finally:
         tracemalloc.stop()
     assert grown < 2_000_000, f"{grown} bytes kept after 2000 lines of 16 kB"  # unbounded: > 40 MB
+
+
+SPELLINGS = [("performing-user", "performingUser"), ("ip-address", "IP"), ("roles", "userRoles"),
+             ("action-type", "actionType"), ("file-uuid", "fileUuid"), ("folder-path", "FolderPath"),
+             ("user-name", "userName"), ("some-key", "someKey")]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(SPELLINGS), st.text(alphabet="abcxyz", min_size=1, max_size=6), st.booleans())
+def test_two_spellings_with_two_values_are_both_kept(pair, tail, swap):
+    """Datameer's key spellings are unknown (keys are read spelling-blind): when a line carries one field
+    twice with different values, the first is the field's value and the other is kept too, never dropped."""
+    first, second = pair[::-1] if swap else pair
+    doc = {"timestamp": "2026-01-02 03:04:05", "action-type": "FILESYSTEM", "action": "CREATE",
+           "performing-user": "alice", "ip-address": "10.0.0.1"}
+    doc[first] = f"one<{tail}>"
+    doc[second] = f"two<{tail}>"
+    (ev,) = DatameerParser().parse(orjson.dumps(doc))
+    shipped = orjson.dumps(ev).decode()
+    assert f"one<{tail}>" in shipped and f"two<{tail}>" in shipped, ev

@@ -121,7 +121,7 @@ class DatameerParser(Parser):
                 and len(set(snakes)) == len(snakes) and all(_SNAKE.fullmatch(s) for s in snakes)):
             pick = _compiled_pick(slots[:6], placed_slots, dm_pairs)
         else:  # two spellings of one field, or many or long key sets (hostile input): no code made per set
-            pick = partial(_pick, slots[:6], placed_slots, tuple(dm_pairs))
+            pick = partial(_pick, slots[:6], placed_slots, tuple(dm_pairs), tuple(self._role_of(k)[1] for k in keys))
         plan = (pick, placed_roles)
         if keep:
             self._plans[keys] = plan
@@ -314,11 +314,38 @@ def _first(slot: tuple[int, ...], vals: list) -> Any:
     return None
 
 
-def _pick(core: list, placed: tuple | None, dm_pairs: tuple, vals: list) -> tuple:
-    """What a plan's pick gives (see _plan), for any key set."""
-    return (*[_first(slot, vals) for slot in core],
-            {snake: v for i, snake in dm_pairs if (v := vals[i]) is not None},
-            None if placed is None else tuple(_first(slot, vals) for slot in placed))
+def _pick(core: list, placed: tuple | None, dm_pairs: tuple, names: tuple, vals: list) -> tuple:
+    """What a plan's pick gives (see _plan), for any key set. Two spellings with two values are
+    both kept (the first is the field's value, the other goes under datameer.*), as the Databricks
+    parser does: nothing the vendor wrote is dropped."""
+    dm: dict[str, Any] = {}
+    for i, snake in dm_pairs:
+        v = vals[i]
+        if v is not None:
+            _keep(dm, snake, v)
+    firsts = []
+    for slot in core:
+        first = None
+        for i in slot:
+            v = vals[i]
+            if v is None:
+                continue
+            if first is None:
+                first = v
+            elif v != first:
+                _keep(dm, names[i], v)
+        firsts.append(first)
+    # Placed fields are under datameer.* already (dm_pairs): the first spelling is their value.
+    return (*firsts, dm, None if placed is None else tuple(_first(slot, vals) for slot in placed))
+
+
+_SET_BY_MAP = frozenset({"action_type", "ip_address"})  # datameer.* names _map writes itself
+
+
+def _keep(dm: dict, name: str, v: Any) -> None:
+    if dm.get(name, v) != v or name in _SET_BY_MAP:
+        name = f"{name}_{len(dm)}"  # two spellings, two values: both kept
+    dm[name] = v
 
 
 _SNAKE = re.compile(r"[a-z0-9_]*")
