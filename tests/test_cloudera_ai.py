@@ -294,3 +294,28 @@ def test_events_share_no_dict_the_pipeline_writes_to():
         assert a[name] is not b[name] and a[name] is not c[name], name
     assert a["related"]["user"] is not b["related"]["user"]
     assert "_parse_failure" in c["tags"] and "_parse_failure" not in a["tags"]
+
+
+def test_hostile_rows_do_not_grow_the_parser_without_limit():
+    """Every memo is bounded in entries and in the text an entry keeps: rows of unique, long values in
+    every column leave the parser no larger than a few such rows do."""
+    import tracemalloc
+
+    def rows(start: int, n: int):
+        for i in range(start, start + n):
+            big = f"{i:06d}" + "x" * 2000
+            yield orjson.dumps({"id": big, "user_id": big, "ipaddr": f"10.0.0.1, {big}", "user_agent": big,
+                                "event_name": big, "description": f"username: {big}, {big}: NORMAL, model: {big}",
+                                "created_at": big, big[:100]: 1, big: 2})
+
+    parser = ClouderaAIParser()
+    parser.parse_batch(list(rows(0, 50)))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for n in range(0, 2000, 500):
+            parser.parse_batch(list(rows(50 + n, 500)))
+        grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    finally:
+        tracemalloc.stop()
+    assert grown < 2_000_000, f"{grown} bytes kept after 2000 rows of 20 kB"

@@ -160,8 +160,8 @@ class ClouderaAIParser(Parser):
                 details = self._descriptions.get(description)
                 if details is None or (details[4] is UNREAD and is_auth):
                     details = _details(description, is_auth)
-                    if len(description) <= 512:  # bounded against hostile input: short texts, 8192 of them
-                        if len(self._descriptions) >= 8192:
+                    if len(description) <= 512:  # bounded against hostile input: short texts, 4096 of them
+                        if len(self._descriptions) >= 4096:
                             self._descriptions.clear()
                         self._descriptions[description] = details
             else:
