@@ -399,3 +399,15 @@ def test_events_share_no_dict_the_pipeline_writes_to():
     for k in ("event", "tags", "posit_connect", "user", "group", "log", "related"):
         assert k in a and a[k] is not b[k], k
     assert a["user"]["roles"] is not b["user"]["roles"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from([("entryId", "entry_id"), ("a.b", "a_b"), ("@", "_"), ("Content GUID", "content_guid")]),
+       st.text(alphabet="abcxyz", min_size=1, max_size=6))
+def test_two_keys_of_one_snake_name_are_both_kept(pair, tail):
+    """Keys are stored under their snake_case name: two vendor keys that share one keep both values."""
+    doc = {"time": "2022-10-18T20:07:39.813Z", "action": "add_group", "entry_id": 7, "actor_id": 1,
+           pair[0]: f"one<{tail}>", pair[1]: f"two<{tail}>"}
+    (ev,) = PositConnectParser().parse(orjson.dumps(doc))
+    shipped = orjson.dumps(ev).decode()
+    assert f"one<{tail}>" in shipped and f"two<{tail}>" in shipped, ev

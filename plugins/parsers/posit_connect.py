@@ -114,8 +114,8 @@ class PositConnectParser(Parser):
                         problems.append(f"{key} is not an integer: {bad!r}")
                         pc[k + "_raw"] = bad
                         continue
-            if flags & _KEEP:
-                pc[k] = value
+            if flags & _KEEP and pc.setdefault(k, value) is not value and pc[k] != value:
+                pc[f"{k}_{len(pc)}"] = value  # two keys of one snake_case name (entryId, entry_id): both kept
 
         get = doc.get
         action = get("action")
