@@ -30,7 +30,7 @@ def iso_utc(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-_LOCAL_TS = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
+_LOCAL_TS = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})", re.ASCII)  # no other scripts' digits
 
 
 class LocalTimeParser:
@@ -92,7 +92,7 @@ _MISSING = object()
 
 # UTC times as Azure and most JSON APIs write them, each record its own (no memo hits): converted by
 # text, ~4x cheaper than fromisoformat + isoformat; anything else takes the general path.
-_UTC_Z = re.compile(r"([1-9]\d{3})-(\d\d)-(\d\d)T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)(?:\.(\d{1,9}))?Z")
+_UTC_Z = re.compile(r"([1-9]\d{3})-(\d\d)-(\d\d)T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)(?:\.(\d{1,9}))?Z", re.ASCII)
 _valid_days: dict[str, bool] = {}
 
 
@@ -190,7 +190,7 @@ def add_related(event: dict, users: Iterable[Any] = (), ips: Iterable[Any] = ())
         del event["related"]
 
 
-_PORT_SUFFIX = re.compile(r"^(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):\d+$")
+_PORT_SUFFIX = re.compile(r"^(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):\d+$", re.ASCII)
 
 
 def clean_ip(value: Any) -> str | None:

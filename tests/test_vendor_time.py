@@ -73,3 +73,20 @@ def test_utc_z_examples_from_azure():
     assert vendor_time("2025-05-15T15:58:35.5Z") == "2025-05-15T15:58:35.500Z"
     assert vendor_time("2025-02-29T00:00:00Z") is None  # not a leap year
     assert vendor_time("2024-02-29T23:59:59.999999999Z") == "2024-02-29T23:59:59.999Z"
+
+
+@given(st.integers(0, 18), st.characters(whitelist_categories=("Nd",)).filter(lambda c: not c.isascii()),
+       st.sampled_from(["2024-05-01T10:20:30Z", "2024-05-01T10:20:30.123456Z", "2024-05-01 10:20:30",
+                        "2024-05-01T10:20:30+02:00"]))
+def test_digits_of_other_scripts_never_reach_a_timestamp(pos, digit, text):
+    """Python's \\d and int() read '٣' as 3: a @timestamp must still be ASCII, or Elasticsearch rejects
+    the document. Such a time is no time (the record is flagged by its parser)."""
+    from shipper.ecs import LocalTimeParser
+
+    digits = [i for i, c in enumerate(text) if c.isdigit()]
+    i = digits[pos % len(digits)]
+    odd = text[:i] + digit + text[i + 1:]
+    out = vendor_time(odd)
+    assert out is None or out.isascii(), (odd, out)
+    local = LocalTimeParser(timezone.utc)(odd)
+    assert local is None or local.isascii(), (odd, local)
