@@ -38,13 +38,18 @@ def test_what_is_no_time_gives_none(value):
     assert vendor_time(value) is None or isinstance(value, float)
 
 
-def _general(value: str) -> str | None:
+def _general(value: str, zone=timezone.utc) -> str | None:
     """vendor_time's general path alone (fromisoformat), for comparing with its text fast path."""
     s = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
     try:
-        return datetime.fromisoformat(s).astimezone(timezone.utc).isoformat(timespec="milliseconds")[:23] + "Z"
+        dt = datetime.fromisoformat(s)
     except ValueError:
         return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=zone)
+    from shipper.ecs import iso_utc  # (its strftime branch for years before 1000, where a zone moves one there)
+
+    return iso_utc(dt)
 
 
 digits = lambda n: st.text(alphabet="0123456789", min_size=n, max_size=n)  # noqa: E731
@@ -53,17 +58,21 @@ two = lambda lo, hi: st.integers(lo, hi).map(lambda v: f"{v:02d}")  # noqa: E731
 
 @settings(max_examples=500)
 @given(st.one_of(st.integers(1000, 9999).map(str), digits(4)), two(1, 13), two(1, 32), two(0, 24), two(0, 60),
-       two(0, 60), st.one_of(st.just(""), st.integers(1, 9).flatmap(lambda n: digits(n)).map(lambda d: "." + d)))
-def test_utc_z_text_fast_path_agrees_with_fromisoformat(y, mo, d, h, mi, sec, frac):
-    """Times in the shape of `YYYY-MM-DDTHH:MM:SS[.f…]Z`, valid or just not (month 13, Feb 30,
-    hour 24, second 60, year 0000): the same answer as the general path, None included."""
-    from shipper.ecs import _utc_z
+       two(0, 60), st.one_of(st.just(""), st.integers(1, 9).flatmap(lambda n: digits(n)).map(lambda d: "." + d)),
+       st.sampled_from(["Z", "+00:00", "+0000", "+00", "", "+01:00"]), st.sampled_from(["T", " "]),
+       st.sampled_from(["UTC", "America/New_York"]))
+def test_utc_text_fast_path_agrees_with_fromisoformat(y, mo, d, h, mi, sec, frac, suffix, sep, zone_name):
+    """Times in the shape of `YYYY-MM-DD[T ]HH:MM:SS[.f…][Z|+00:00|+00|none]`, valid or just not
+    (month 13, Feb 30, hour 24, second 60, year 0000), in a UTC source or not: the same answer as the
+    general path, None included."""
+    from shipper.ecs import _utc_text
 
-    text = f"{y}-{mo}-{d}T{h}:{mi}:{sec}{frac}Z"
+    zone = ZoneInfo(zone_name)
+    text = f"{y}-{mo}-{d}{sep}{h}:{mi}:{sec}{frac}{suffix}"
     if int(y) < 1000:  # isoformat and strftime write such years differently: left to the general path
-        assert _utc_z(text) is None
+        assert _utc_text(text, True) is None
         return
-    assert vendor_time(text) == _general(text)
+    assert vendor_time(text, zone) == _general(text, zone)
 
 
 def test_utc_z_examples_from_azure():
