@@ -418,6 +418,8 @@ def outage(a, out: Path) -> None:
         samples.append(("catch-up", time.monotonic() - t0, proc_rss_mib(pid)))
         time.sleep(0.5)
     distinct, stored = map(int, tell("count").split())
+    if caught_up is None:  # say why: the agent's own last words
+        say("<!-- outage: not caught up; the agent's last log lines:\n" + "".join(daemon.err[-15:]) + "-->")
     daemon.stop()
     tell("quit")
     peer.wait(10)
