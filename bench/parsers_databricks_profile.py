@@ -8,9 +8,9 @@
 
 CPU instructions per record (steady on a shared host, unlike wall time), the corpus alone subtracted:
 
-    valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
-        .venv/bin/python bench/parsers_databricks_profile.py count [--records 10000] [--baseline | --floor]
-    # (I refs of the plain run − I refs of --baseline) / records; --floor: orjson loads + dumps alone
+    PYTHONHASHSEED=0 valgrind --tool=cachegrind --cache-sim=no .venv/bin/python bench/parsers_databricks_profile.py count [--json|--floor]
+    (and again with --rounds 0: the difference / --records (10 k) is the instructions per record of parse_batch
+    + dumps, or of loads + dumps alone (--json), or of bench/floor.py's loop (--floor))
 
 The golden corpus (~20 k lines, seeded, so the same on every run): bench/corpus.py's backfill mix, every
 shape of tests/test_databricks.py with string and object identity/requestParams/response, statuses, errors,
@@ -21,8 +21,6 @@ get the clock, which is no output byte of the parser's.
 """
 from __future__ import annotations
 
-import argparse
-import gc
 import json
 import random
 import sys
@@ -37,6 +35,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO / "tests"))
 
 import corpus as corpora
+import floor
 import parser_golden
 import shipper_plugins.parsers.databricks as dbmod
 import test_databricks as tdb
@@ -127,83 +126,8 @@ def golden_bytes(lines: list[bytes]) -> bytes:
     return parser_golden.output(DatabricksParser, lines, [ecs, dbmod])
 
 
-def golden(a) -> int:
-    return parser_golden.write_or_check(golden_bytes(golden_lines()), a.write, a.check)
-
-
-def timing(a) -> int:
-    lines = list(corpora.databricks(a.records))  # the backfill corpus of bench/run.py
-    gc.collect()
-    gc.freeze()  # as shipper/runner.py sets up a run: without it the collector is a third of the time
-    gc.set_threshold(100_000, 50, 1000)
-    parser = DatabricksParser()
-    dumps, loads = orjson.dumps, orjson.loads
-
-    def floor():
-        for line in lines:
-            dumps(loads(line))
-
-    batches = [lines[i:i + a.batch] for i in range(0, len(lines), a.batch)]  # as the file source hands them over
-
-    def parse():
-        for batch in batches:
-            for events in parser.parse_batch(batch):
-                for ev in events:
-                    dumps(ev)
-
-    def parse_only():
-        for batch in batches:
-            parser.parse_batch(batch)
-
-    print(f"{a.records} records in batches of {a.batch}, mean {sum(map(len, lines)) / len(lines):.0f} B; best of {a.rounds}")
-    res = {}
-    for name, fn in (("orjson loads+dumps", floor), ("parse_batch", parse_only), ("parse_batch + dumps", parse)):
-        best = min(parser_golden.cpu_clock(fn) for _ in range(a.rounds))
-        res[name] = best
-        print(f"{name:<22}{best / len(lines) * 1e6:8.2f} µs/record")
-    print(f"{'mapping alone':<22}{(res['parse_batch + dumps'] - res['orjson loads+dumps']) / len(lines) * 1e6:8.2f} µs/record")
-    return 0
-
-
-def count(a) -> int:
-    """One pass of parse_batch + dumps (or of loads + dumps, --floor) over the corpus, set up as `time` does,
-    for valgrind; --baseline only builds the corpus, the cost to subtract."""
-    lines = list(corpora.databricks(a.records))
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 1000)
-    parser = DatabricksParser()
-    dumps = orjson.dumps
-    if a.floor:
-        for line in lines:
-            dumps(orjson.loads(line))
-    elif not a.baseline:
-        for i in range(0, len(lines), a.batch):
-            for events in parser.parse_batch(lines[i:i + a.batch]):
-                for ev in events:
-                    dumps(ev)
-    return 0
-
-
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    g = sub.add_parser("golden")
-    m = g.add_mutually_exclusive_group(required=True)
-    m.add_argument("--write")
-    m.add_argument("--check")
-    t = sub.add_parser("time")
-    t.add_argument("--records", type=int, default=100_000)
-    t.add_argument("--rounds", type=int, default=5)
-    t.add_argument("--batch", type=int, default=1000, help="lines per parse_batch call (the file source's batch_lines)")
-    c = sub.add_parser("count")
-    c.add_argument("--records", type=int, default=10_000)
-    c.add_argument("--batch", type=int, default=1000)
-    w = c.add_mutually_exclusive_group()
-    w.add_argument("--baseline", action="store_true", help="the corpus only: the instructions to subtract")
-    w.add_argument("--floor", action="store_true", help="orjson loads + dumps of each line instead of the parser")
-    a = ap.parse_args()
-    return {"golden": golden, "time": timing, "count": count}[a.cmd](a)
+    return parser_golden.cli(DatabricksParser, lambda n, a: corpora.databricks(n), floor.databricks_mapper, golden_lines, golden_bytes)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,6 @@ America/New_York. `now_iso` is pinned while the golden file is made and checked.
 """
 from __future__ import annotations
 
-import argparse
-import gc
 import json
 import random
 import sys
@@ -213,99 +211,13 @@ def golden_bytes(lines: list[bytes]) -> bytes:
                                 (PositConnectParser({"timezone": "America/New_York"}),))
 
 
-def golden(a) -> int:
-    return parser_golden.write_or_check(golden_bytes(golden_lines()), a.write, a.check)
-
-
-def _setup(a):
-    """The backfill corpus of bench/run.py in file-source batches, with the runner's GC settings."""
-    lines = list(corpora.posit_connect(a.records, "json" if a.json or a.floor else a.fmt))
-    gc.collect()
-    gc.freeze()  # as shipper/runner.py sets up a run: without it the collector hides the mapping
-    gc.set_threshold(100_000, 50, 1000)
-    return lines, [lines[i:i + a.batch] for i in range(0, len(lines), a.batch)]
-
-
-def _parse_dumps(parser, batches) -> None:
-    dumps = orjson.dumps
-    for batch in batches:
-        for events in parser.parse_batch(batch):
-            for ev in events:
-                dumps(ev)
-
-
-def timing(a) -> int:
-    lines, batches = _setup(a)
-    parser = PositConnectParser()
-    dumps, loads = orjson.dumps, orjson.loads
-    mapper = floor.posit_connect_mapper()
-    jlines = lines if a.fmt == "json" else list(corpora.posit_connect(a.records, "json"))
-
-    def json_only():
-        for line in jlines:
-            dumps(loads(line))
-
-    def floor_loop():  # bench/floor.py's Python floor (JSON lines), without its file writes
-        for line in jlines:
-            for ev in mapper(loads(line)):
-                dumps(ev)
-
-    def parse_only():
-        for batch in batches:
-            parser.parse_batch(batch)
-
-    print(f"{a.records} {a.fmt} records in batches of {a.batch}, mean {sum(map(len, lines)) / len(lines):.0f} B;"
-          f" best of {a.rounds}")
-    res = {}
-    for name, fn in (("orjson loads+dumps", json_only), ("floor loop (JSON)", floor_loop), ("parse_batch", parse_only),
-                     ("parse_batch + dumps", lambda: _parse_dumps(parser, batches))):
-        best = min(parser_golden.cpu_clock(fn) for _ in range(a.rounds))
-        res[name] = best
-        print(f"{name:<22}{best / len(lines) * 1e6:8.2f} µs/record")
-    per = 1e6 / len(lines)
-    print(f"{'mapping alone':<22}{(res['parse_batch + dumps'] - res['orjson loads+dumps']) * per:8.2f} µs/record"
-          f"   (floor's mapping {(res['floor loop (JSON)'] - res['orjson loads+dumps']) * per:.2f})")
-    return 0
-
-
-def count(a) -> int:
-    """parse_batch + dumps (--json: loads + dumps; --floor: bench/floor.py's loop) --rounds times: run under
-    cachegrind, minus the same with --rounds 0 (the corpus and the imports)."""
-    lines, batches = _setup(a)
-    parser, mapper, dumps, loads = PositConnectParser(), floor.posit_connect_mapper(), orjson.dumps, orjson.loads
-    for _ in range(a.rounds):
-        if a.json:
-            for line in lines:
-                dumps(loads(line))
-        elif a.floor:
-            for line in lines:
-                for ev in mapper(loads(line)):
-                    dumps(ev)
-        else:
-            _parse_dumps(parser, batches)
-    return 0
+def _fmt_argument(ap) -> None:
+    ap.add_argument("--fmt", choices=("text", "json"), default="text", help="the corpus: TEXT (the default) or JSON lines")
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    g = sub.add_parser("golden")
-    m = g.add_mutually_exclusive_group(required=True)
-    m.add_argument("--write")
-    m.add_argument("--check")
-    for name, records, rounds in (("time", 100_000, 5), ("count", 10_000, 1)):
-        t = sub.add_parser(name)
-        t.add_argument("--fmt", choices=("text", "json"), default="text", help="the corpus: TEXT (the default) or JSON lines")
-        t.add_argument("--records", type=int, default=records)
-        t.add_argument("--rounds", type=int, default=rounds)
-        t.add_argument("--batch", type=int, default=1000, help="lines per parse_batch call (the file source's batch_lines)")
-    w = t.add_mutually_exclusive_group()  # t: the count parser, made last
-    w.add_argument("--json", action="store_true", help="orjson loads + dumps of each JSON line instead of the parser")
-    w.add_argument("--floor", action="store_true", help="bench/floor.py's Posit Connect loop (JSON) instead of the parser")
-    a = ap.parse_args()
-    if a.cmd == "time":
-        a.json = a.floor = False
-    return {"golden": golden, "time": timing, "count": count}[a.cmd](a)
+    return parser_golden.cli(PositConnectParser, lambda n, a: corpora.posit_connect(n, a.fmt), floor.posit_connect_mapper, golden_lines, golden_bytes,
+                             json_corpus=lambda n, a: corpora.posit_connect(n, "json"), add_arguments=_fmt_argument)
 
 
 if __name__ == "__main__":

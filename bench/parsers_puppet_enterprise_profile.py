@@ -21,9 +21,7 @@ pinned while the golden file is made and checked.
 """
 from __future__ import annotations
 
-import argparse
 import csv
-import gc
 import json
 import random
 import sys
@@ -279,104 +277,8 @@ def golden_bytes(lines: list[bytes]) -> bytes:
                                 (PuppetEnterpriseParser({"timezone": "America/New_York"}),))
 
 
-def golden(a) -> int:
-    return parser_golden.write_or_check(golden_bytes(golden_lines()), a.write, a.check)
-
-
-def _setup(a):
-    """The backfill corpus of bench/run.py in file-source batches, with the runner's GC settings."""
-    lines = list(corpora.puppet_enterprise(a.records))
-    gc.collect()
-    gc.freeze()  # as shipper/runner.py sets up a run: without it the collector hides the mapping
-    gc.set_threshold(100_000, 50, 1000)
-    return lines, [lines[i:i + a.batch] for i in range(0, len(lines), a.batch)]
-
-
-def _parse_dumps(parser, batches) -> None:
-    dumps = orjson.dumps
-    for batch in batches:
-        for events in parser.parse_batch(batch):
-            for ev in events:
-                dumps(ev)
-
-
-def _events_dumps(events) -> None:
-    dumps = orjson.dumps
-    for evs in events:
-        for ev in evs:
-            dumps(ev)
-
-
-def timing(a) -> int:
-    lines, batches = _setup(a)
-    parser = PuppetEnterpriseParser()
-    dumps, loads = orjson.dumps, orjson.loads
-    mapper = floor.puppet_enterprise_mapper()
-    parsed = [evs for b in batches for evs in parser.parse_batch(b)]
-    n_events = sum(map(len, parsed))
-
-    def json_only():
-        for line in lines:
-            dumps(loads(line))
-
-    def floor_loop():  # bench/floor.py's Python floor, without its file writes
-        for line in lines:
-            for ev in mapper(loads(line)):
-                dumps(ev)
-
-    def parse_only():
-        for batch in batches:
-            parser.parse_batch(batch)
-
-    print(f"{a.records} records ({n_events / len(lines):.2f} events each) in batches of {a.batch}, "
-          f"mean {sum(map(len, lines)) / len(lines):.0f} B; best of {a.rounds}")
-    res = {}
-    for name, fn in (("orjson loads+dumps", json_only), ("floor loop", floor_loop), ("dumps of the events", lambda: _events_dumps(parsed)),
-                     ("parse_batch", parse_only), ("parse_batch + dumps", lambda: _parse_dumps(parser, batches))):
-        best = min(parser_golden.cpu_clock(fn) for _ in range(a.rounds))
-        res[name] = best
-        print(f"{name:<22}{best / len(lines) * 1e6:8.2f} µs/record")
-    per = 1e6 / len(lines)
-    print(f"{'mapping alone':<22}{(res['parse_batch + dumps'] - res['orjson loads+dumps']) * per:8.2f} µs/record"
-          f"   (floor's mapping {(res['floor loop'] - res['orjson loads+dumps']) * per:.2f})")
-    return 0
-
-
-def count(a) -> int:
-    """parse_batch + dumps (--json: loads + dumps; --floor: bench/floor.py's loop) --rounds times: run under
-    cachegrind, minus the same with --rounds 0 (the corpus and the imports)."""
-    lines, batches = _setup(a)
-    parser, mapper, dumps, loads = PuppetEnterpriseParser(), floor.puppet_enterprise_mapper(), orjson.dumps, orjson.loads
-    for _ in range(a.rounds):
-        if a.json:
-            for line in lines:
-                dumps(loads(line))
-        elif a.floor:
-            for line in lines:
-                for ev in mapper(loads(line)):
-                    dumps(ev)
-        else:
-            _parse_dumps(parser, batches)
-    return 0
-
-
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    g = sub.add_parser("golden")
-    m = g.add_mutually_exclusive_group(required=True)
-    m.add_argument("--write")
-    m.add_argument("--check")
-    for name, records, rounds in (("time", 100_000, 5), ("count", 10_000, 1)):
-        t = sub.add_parser(name)
-        t.add_argument("--records", type=int, default=records)
-        t.add_argument("--rounds", type=int, default=rounds)
-        t.add_argument("--batch", type=int, default=1000, help="lines per parse_batch call (the file source's batch_lines)")
-    w = t.add_mutually_exclusive_group()  # t: the count parser, made last
-    w.add_argument("--json", action="store_true", help="orjson loads + dumps of each line instead of the parser")
-    w.add_argument("--floor", action="store_true", help="bench/floor.py's Puppet Enterprise loop instead of the parser")
-    a = ap.parse_args()
-    return {"golden": golden, "time": timing, "count": count}[a.cmd](a)
+    return parser_golden.cli(PuppetEnterpriseParser, lambda n, a: corpora.puppet_enterprise(n), floor.puppet_enterprise_mapper, golden_lines, golden_bytes)
 
 
 if __name__ == "__main__":
