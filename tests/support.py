@@ -19,3 +19,19 @@ def wait_until(pred: Callable[[], object], timeout: float = 60.0, what: str = "c
     """Like wait, but a timeout fails the test with what was awaited."""
     if not wait(pred, timeout):
         raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def bytes_kept_by_parser(parser, lines: Callable[[int, int], object], total: int = 2000) -> int:
+    """Bytes a parser still holds (tracemalloc) after `total` lines of `lines(start, n)`, once a first 50
+    have filled what any first lines fill: what its memos keep of hostile, ever-new long values."""
+    import tracemalloc
+
+    parser.parse_batch(list(lines(0, 50)))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for n in range(0, total, 500):
+            parser.parse_batch(list(lines(50 + n, 500)))
+        return sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    finally:
+        tracemalloc.stop()

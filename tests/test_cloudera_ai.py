@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION
 from shipper_plugins.parsers.cloudera_ai import CATALOG, ClouderaAIParser
+from tests.support import bytes_kept_by_parser
 
 
 def seed_event_names(shared_dir) -> list[str]:
@@ -299,8 +300,6 @@ def test_events_share_no_dict_the_pipeline_writes_to():
 def test_hostile_rows_do_not_grow_the_parser_without_limit():
     """Every memo is bounded in entries and in the text an entry keeps: rows of unique, long values in
     every column leave the parser no larger than a few such rows do."""
-    import tracemalloc
-
     def rows(start: int, n: int):
         for i in range(start, start + n):
             big = f"{i:06d}" + "x" * 2000
@@ -308,14 +307,5 @@ def test_hostile_rows_do_not_grow_the_parser_without_limit():
                                 "event_name": big, "description": f"username: {big}, {big}: NORMAL, model: {big}",
                                 "created_at": big, big[:100]: 1, big: 2})
 
-    parser = ClouderaAIParser()
-    parser.parse_batch(list(rows(0, 50)))
-    tracemalloc.start()
-    try:
-        before = tracemalloc.take_snapshot()
-        for n in range(0, 2000, 500):
-            parser.parse_batch(list(rows(50 + n, 500)))
-        grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
-    finally:
-        tracemalloc.stop()
+    grown = bytes_kept_by_parser(ClouderaAIParser(), rows)
     assert grown < 2_000_000, f"{grown} bytes kept after 2000 rows of 20 kB"

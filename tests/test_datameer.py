@@ -12,6 +12,7 @@ from hypothesis import given, settings, strategies as st
 from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION
 from shipper_plugins.parsers.datameer import DatameerParser
 from tests.datameer_seed import seed_rows
+from tests.support import bytes_kept_by_parser
 
 CATALOG_CSV = Path(__file__).resolve().parents[1] / "plugins" / "parsers" / "datameer_actions.csv"
 
@@ -269,24 +270,13 @@ def test_events_share_no_dict_that_is_written_after_parsing():
 def test_hostile_lines_do_not_grow_the_parser_without_limit():
     """Every memo is bounded in entries and in the text an entry keeps: lines of unique, long values in
     every field leave the parser no larger than a few such lines do."""
-    import tracemalloc
-
     def lines(start: int, n: int):
         for i in range(start, start + n):
             big = f"{i:06d}" + "x" * 2000
             yield orjson.dumps({"timestamp": big, "action-type": big, "action": big, "roles": [big], "ip-address": big,
                                 big: 1, "user-name": "u", "performing-user": "p"})
 
-    parser = DatameerParser()
-    parser.parse_batch(list(lines(0, 50)))
-    tracemalloc.start()
-    try:
-        before = tracemalloc.take_snapshot()
-        for n in range(0, 2000, 500):
-            parser.parse_batch(list(lines(50 + n, 500)))
-        grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
-    finally:
-        tracemalloc.stop()
+    grown = bytes_kept_by_parser(DatameerParser(), lines)
     assert grown < 2_000_000, f"{grown} bytes kept after 2000 lines of 16 kB"  # unbounded: > 40 MB
 
 

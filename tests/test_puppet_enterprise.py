@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION
 from shipper_plugins.parsers.puppet_enterprise import CATALOG_PATH, PuppetEnterpriseParser
+from tests.support import bytes_kept_by_parser
 
 P = PuppetEnterpriseParser()
 NS = "puppet_enterprise"
@@ -335,8 +336,6 @@ def test_a_warm_parser_says_what_a_fresh_one_does():
 
 
 def test_lines_of_long_unique_values_leave_the_parser_bounded():
-    import tracemalloc
-
     def lines(start: int, n: int):
         for i in range(start, start + n):
             big = f"{i:06d}" + "x" * 2000
@@ -344,16 +343,7 @@ def test_lines_of_long_unique_values_leave_the_parser_bounded():
                           "timestamp": big, "ip_address": big, big: big,
                           "events": [{"type": big, "what": big, "message": big, big: big}]}, big, big)
 
-    parser = PuppetEnterpriseParser()
-    parser.parse_batch(list(lines(0, 50)))
-    tracemalloc.start()
-    try:
-        before = tracemalloc.take_snapshot()
-        for n in range(0, 2000, 500):
-            parser.parse_batch(list(lines(50 + n, 500)))
-        grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
-    finally:
-        tracemalloc.stop()
+    grown = bytes_kept_by_parser(PuppetEnterpriseParser(), lines)
     assert grown < 2_000_000, f"{grown} bytes kept after 2000 lines of ~30 kB"
 
 
