@@ -257,14 +257,7 @@ class PuppetEnterpriseParser(Parser):
             pe["envelope"] = envelope
 
         stamp = None
-        ts_raw = None
-        for k in K_TIMESTAMP:
-            v = c.get(k)
-            if v is not None and v != "":
-                if ts_raw is None:
-                    ts_raw = v
-                else:  # a second time of the commit (submitted, committed): kept, not chosen
-                    pe.setdefault("commit", {})[k] = v
+        ts_raw = _first_keep_rest(c, K_TIMESTAMP, pe)  # (submitted, committed: the others kept)
         if ts_raw is None:
             problems.append("commit has no timestamp")
         else:
@@ -319,14 +312,7 @@ class PuppetEnterpriseParser(Parser):
             pe["objects"] = objects
         object_types = tuple(types)
 
-        ip_raw = None
-        for k in K_IP:
-            v = c.get(k)
-            if v is not None and v != "":
-                if ip_raw is None:
-                    ip_raw = v
-                else:  # a second spelling with its own value: kept, not chosen
-                    pe.setdefault("commit", {})[k] = v
+        ip_raw = _first_keep_rest(c, K_IP, pe)
         ip = clean_ip(ip_raw)
         if ip_raw is not None and ip is None:
             pe["ip_address"] = str(ip_raw)  # not an address: kept, not put in an ip field
@@ -571,6 +557,20 @@ def _classify(pe_type: str, pe_what: str, object_types: tuple[str, ...], message
             _CLASSIFIED.clear()
         _CLASSIFIED[key] = out
     return out
+
+
+def _first_keep_rest(c: dict, keys: tuple[str, ...], pe: dict) -> Any:
+    """The value of the first of `keys` the commit gives; the others given are kept under
+    puppet_enterprise.commit, not dropped."""
+    first = None
+    for k in keys:
+        v = c.get(k)
+        if v is not None and v != "":
+            if first is None:
+                first = v
+            else:
+                pe.setdefault("commit", {})[k] = v
+    return first
 
 
 def _set_service(ev: dict, service: Any) -> None:
