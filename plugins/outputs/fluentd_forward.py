@@ -11,14 +11,13 @@ from __future__ import annotations
 import base64
 import gzip
 import os
-import socket
 import ssl
-import time
 
 import msgpack
 from fluent.sender import EventTime, FluentSender
 
 from shipper_plugins.outputs.fluentd_handshake import Credentials, handshake
+from shipper_plugins.outputs.fluentd_socket import read_message
 
 __all__ = ["AckError", "ForwardConnection", "EventTime", "event_time_ns", "pack_entry", "new_chunk_id"]
 
@@ -92,7 +91,6 @@ class ForwardConnection(FluentSender):
                 self.socket = self.tls.wrap_socket(self.socket, server_hostname=self.tls_server_name)
             if self.creds is not None:
                 handshake(self.socket, self.creds, self.timeout)
-                self.socket.settimeout(self.timeout)
         except BaseException:
             self._close()
             raise
@@ -127,29 +125,12 @@ class ForwardConnection(FluentSender):
             raise AckError(f"bad answer from server: {e}") from e
 
     def _read_ack(self, chunk: str, ack_timeout: float) -> None:
-        sock = self.socket
         unpacker = msgpack.Unpacker(raw=False, max_buffer_size=1 << 20)
-        deadline = time.monotonic() + ack_timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AckError(f"no ack within {ack_timeout}s")
-            sock.settimeout(left)
-            try:
-                data = sock.recv(4096)
-            except socket.timeout:
-                raise AckError(f"no ack within {ack_timeout}s")
-            finally:
-                sock.settimeout(self.timeout)
-            if not data:
-                raise AckError("connection closed before the ack")
-            unpacker.feed(data)
-            for answer in unpacker:
-                if isinstance(answer, dict) and answer.get("ack") == chunk:
-                    return
-                # An ack for another chunk cannot happen on a connection with one chunk in
-                # flight: the stream is out of step, so drop it and resend.
-                raise AckError(f"unexpected answer {answer!r:.100}")
+        answer = read_message(self.socket, unpacker, ack_timeout, AckError, "ack")
+        if not (isinstance(answer, dict) and answer.get("ack") == chunk):
+            # An ack for another chunk cannot happen on a connection with one chunk in
+            # flight: the stream is out of step, so drop it and resend.
+            raise AckError(f"unexpected answer {answer!r:.100}")
 
     def close_now(self) -> None:
         with self.lock:

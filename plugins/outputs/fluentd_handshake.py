@@ -15,11 +15,12 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
+
+from shipper_plugins.outputs.fluentd_socket import read_message
 
 
 class HandshakeError(OSError):
@@ -47,7 +48,7 @@ def sha512_hex(*parts: Any) -> str:
 def handshake(sock: socket.socket, creds: Credentials, timeout: float) -> None:
     """Run the handshake on a fresh connection; raises HandshakeError (an OSError) if it fails."""
     unpacker = msgpack.Unpacker(raw=False, max_buffer_size=1 << 16)
-    helo = _read(sock, unpacker, timeout)
+    helo = read_message(sock, unpacker, timeout, HandshakeError, "handshake answer")
     if not (isinstance(helo, list) and len(helo) == 2 and helo[0] == "HELO" and isinstance(helo[1], dict)):
         raise HandshakeError(f"expected HELO from the server, got {helo!r:.100}")
     nonce = helo[1].get("nonce") or b""
@@ -61,7 +62,7 @@ def handshake(sock: socket.socket, creds: Credentials, timeout: float) -> None:
     else:
         ping += ["", ""]
     sock.sendall(msgpack.packb(ping, use_bin_type=True))
-    pong = _read(sock, unpacker, timeout)
+    pong = read_message(sock, unpacker, timeout, HandshakeError, "handshake answer")
     if not (isinstance(pong, list) and len(pong) == 5 and pong[0] == "PONG"):
         raise HandshakeError(f"expected PONG from the server, got {pong!r:.100}")
     _, authenticated, reason, server_hostname, digest = pong
@@ -72,27 +73,3 @@ def handshake(sock: socket.socket, creds: Credentials, timeout: float) -> None:
         raise HandshakeError(f"the server has our own self_hostname {server_hostname!r}")
     if digest != sha512_hex(salt, server_hostname, nonce, creds.shared_key):
         raise HandshakeError("the server does not know our shared key")
-
-
-def _read(sock: socket.socket, unpacker: msgpack.Unpacker, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            for message in unpacker:
-                return message
-        except (ValueError, msgpack.UnpackException) as e:
-            raise HandshakeError(f"garbled handshake message: {e}") from None
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise HandshakeError(f"no handshake answer within {timeout}s")
-        sock.settimeout(left)
-        try:
-            data = sock.recv(4096)
-        except socket.timeout:
-            raise HandshakeError(f"no handshake answer within {timeout}s") from None
-        if not data:
-            raise HandshakeError("connection closed during the handshake")
-        try:
-            unpacker.feed(data)
-        except msgpack.BufferFull:
-            raise HandshakeError("handshake message too large") from None
