@@ -185,8 +185,8 @@ def golden_lines(n: int = 20_000) -> list[bytes]:
         lines.append(json.dumps({rnd.choice(KEYS): _value(rnd) for _ in range(rnd.randrange(9))}).encode())
     for _ in range(600):
         lines.append(_random_logfmt(rnd))
-    lines += [b"", b"  ", b"\t", b"\r\n", b"{", b"}", b"{truncated", b'{"time": "2022-10-18T20:07:39.813Z", "action": ',
-              b"[]", b'["a", "list"]', b"42", b'"text"', b"null", b"{}", b"not logfmt at all", b"\xff\xfe", b"\x00\x00",
+    lines += parser_golden.NOT_RECORDS
+    lines += [b"\r\n", b'{"time": "2022-10-18T20:07:39.813Z", "action": ', b"not logfmt at all", b"\x00\x00",
               b'time="2022-10-18T20:07:39.813Z" action=add_user entry_id=4 msg="a\x00b"',
               b'time="2022-10-18T20:07:39.813Z" action=add_user entry_id=4 msg="\xff\xfe"',
               b'time="2022-10-18T20:07:39.813Z" action=add_user entry_id=4 msg="caf\xc3\xa9"',
@@ -195,7 +195,6 @@ def golden_lines(n: int = 20_000) -> list[bytes]:
               rb'x="bad \q escape" y=1 y=2 y=1 z="\ud800" w="\xff\xfe" v="\400" u="\u12" t="\U0011FFFF"',
               rb'msg="ends in a backslash\\" action=a', rb'msg="escaped quote at the end\"', b'k="a\nb" j=1',
               b'k=a\rb j=1', b'k=a\xc2\xa0b j=1', b'k="a"b j=1', b'"k"=v', b'=v', b'k==v', b'k=v=w',
-              b'{"a": 1} trailing', b'{"a": NaN}', b'{"a": 1e400}', b'{"x": "\\ud800"}',
               b'{"time":"2022-10-18T20:07:39.813Z","action":"x","action":"add_user","entry_id":1}',
               b'time="2022-10-18T20:07:39.813Z" action=x action=add_user action=x entry_id=1 entry_id=2',
               b'time=2022-10-18T20:07:39.813Z time=2022-10-18T20:07:40.813Z action=add_user entry_id=1',
