@@ -58,6 +58,10 @@ AUTH_KEYS = ("auth_method", "authmethod", "authentication_method", "auth_type", 
 _PAIR = re.compile(
     r"""(?P<key>[A-Za-z][A-Za-z _-]{0,30}?)\s*[:=]\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>[^,;\n]*))"""
 )
+# _pairs: a key is at most 31 characters then whitespace before its ':' or '=', so the key search runs only
+# there (findall would try every position of the text, ~1 µs per character of a huge description).
+_SEP_CHAR = re.compile(r"[:=]")
+_KEY_TO_SEP = re.compile(r"[A-Za-z][A-Za-z _-]{0,30}?\s*[:=]")
 _USER_TYPE = re.compile(r"\b(NORMAL|ADMIN)\b")
 _AUTH_METHOD = re.compile(r"\b(LDAP|SAML|local)\b", re.IGNORECASE)
 _PREFIX_LEN = re.compile(r"/\d{1,3}$")  # PostgreSQL inet text: 10.0.0.1/32
@@ -330,6 +334,27 @@ def _names_of_key(key: str) -> tuple[str, ...]:
     return names
 
 
+def _pairs(text: str) -> list[tuple[str, str, str, str]]:
+    """What `_PAIR.findall(text)` gives, in time linear in the text: only the window before each ':' or
+    '=' can start a key ending at it (a match crossing a separator is impossible: no key or space is one)."""
+    out = []
+    pos = 0  # where findall would resume: the end of the last match
+    after = 0  # just past the last separator looked at
+    while True:
+        m = _SEP_CHAR.search(text, max(pos, after))
+        if m is None:
+            return out
+        sep = m.start()
+        lo = max(pos, after)
+        spaces_from = lo + len(text[lo:sep].rstrip())  # a key ends where this run of whitespace starts
+        k = _KEY_TO_SEP.search(text, max(lo, spaces_from - 31), sep + 1)
+        after = sep + 1
+        if k is not None:
+            pair = _PAIR.match(text, k.start())
+            out.append(pair.groups(""))
+            pos = pair.end()
+
+
 def _details(description: Any, want_auth: bool) -> tuple:
     """(username, user type, [user type], cloudera_ai.model, auth method) of a description, Nones for
     what it lacks; the auth method is UNREAD unless wanted (only logins keep it). Memoised per text by
@@ -361,7 +386,7 @@ def _read_description(description: Any, want_auth: bool = True) -> dict[str, str
         text = " ".join(str(v) for v in pairs.values())
     elif text is not None:
         setdefault, names_of = pairs.setdefault, _key_names.get
-        for key, dq, sq, bare in _PAIR.findall(text):
+        for key, dq, sq, bare in (_PAIR.findall(text) if len(text) <= 1024 else _pairs(text)):
             # findall gives '' for a group that did not take part; one that did take part alone is non-empty
             # or all three are '': so the first non-empty one is the value
             value = (dq or sq or bare).strip()
