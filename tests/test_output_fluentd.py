@@ -59,7 +59,7 @@ def test_packed_forward_with_acks_roundtrip(peer, tmp_path):
     # Nanosecond EventTime taken from @timestamp.
     expected = int(datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc).timestamp()) * 10**9 + 123456789
     assert peer.records[0][1] == expected
-    assert peer.records[0][2] == before[0]
+    assert peer.records[0][2] == {**before[0], "_shipper_id": "id0"}, "the record, with its stable id added"
     assert all(c for c in peer.chunks), "each chunk carries a chunk id"
     assert peer.acks == len(peer.chunks)
     out.close()
@@ -85,11 +85,12 @@ def test_compressed_packed_forward(peer, tmp_path):
 
 
 def test_unix_socket(tmp_path):
-    peer = ForwardServer(unix_path=str(tmp_path / "fluentd.sock")).start()
+    peer = ForwardServer(unix_path=str(tmp_path / "fluentd.sock"), mode="unix").start()
     try:
         out = make_output(tmp_path, socket=str(tmp_path / "fluentd.sock"))
-        out.send(make_batch(5))
-        assert messages(peer) == list(range(5))
+        out.send(make_batch(5))  # no acks from in_unix: delivered once written
+        assert peer.wait_for_records(5) and messages(peer) == list(range(5))
+        assert peer.chunks == [None], "no chunk option: in_unix would never answer it"
         out.close()
     finally:
         peer.stop()

@@ -13,6 +13,7 @@ import pytest
 import trustme
 
 from shipper.config import ConfigError, parse_config
+from shipper.errors import PermanentRefusal
 from shipper.plugin import Stopping
 from tests.peers.forward_server import ForwardServer
 from tests.test_output_fluentd import make_batch, make_output, messages
@@ -37,21 +38,17 @@ def secret(tmp_path, name: str, value: str) -> str:
     return str(path)
 
 
-def fails_until_stopped(out, peer_check, timeout: float = 20.0) -> None:
-    """send() keeps retrying a connection that cannot be secured; it must deliver nothing and give up
-    only when stopped."""
-    result: list[BaseException] = []
-    t = threading.Thread(target=lambda: result.append(_raised(out.send, make_batch(3))), daemon=True)
-    t.start()
-    deadline = threading.Event()
-    for _ in range(int(timeout / 0.05)):
-        if peer_check():
-            break
-        deadline.wait(0.05)
-    assert peer_check(), "the failure was not seen"
-    out.ctx.stop.set()
-    t.join(10)
-    assert result and isinstance(result[0], Stopping), result
+def refusal(out, within: float = 30.0) -> PermanentRefusal:
+    """out.send of a batch the server refuses: it must end with PermanentRefusal (for the core to log
+    once and back off), not retry forever; `within` seconds bound the test."""
+    timer = threading.Timer(within, out.ctx.stop.set)
+    timer.start()
+    try:
+        e = _raised(out.send, make_batch(3))
+    finally:
+        timer.cancel()
+    assert isinstance(e, PermanentRefusal), repr(e)
+    return e
 
 
 def deliver(out, batch, within: float = 30.0) -> None:
@@ -100,9 +97,12 @@ def test_wrong_shared_key_is_refused_and_nothing_delivered(tmp_path, caplog):
     try:
         out = make_output(tmp_path, port=peer.port, shared_key_file=secret(tmp_path, "key", "not-the-key"))
         with caplog.at_level(logging.WARNING):
-            fails_until_stopped(out, lambda: len(peer.handshake_failures) >= 2)
-        assert peer.records == [] and set(peer.handshake_failures) == {"shared_key mismatch"}
-        assert "refused us: shared_key mismatch" in logged(caplog)
+            e = refusal(out)
+            e2 = refusal(out)  # tried again when the core asks, and named the same way
+        assert "shared_key mismatch" in str(e) and str(e) == str(e2) and "not-the-key" not in str(e)
+        assert peer.records == [] and peer.handshake_failures == ["shared_key mismatch"] * 2
+        assert logged(caplog).count("refused the handshake: shared_key mismatch") == 1, "logged once"
+        assert "username" not in logged(caplog)
         out.close()
     finally:
         peer.stop()
@@ -118,7 +118,8 @@ def test_user_login_and_wrong_password(tmp_path):
         out.close()
         bad = make_output(tmp_path, port=peer.port, shared_key_file=secret(tmp_path, "key", KEY),
                           username="ship", password_file=secret(tmp_path, "pw2", "pw-2"))
-        fails_until_stopped(bad, lambda: "username/password mismatch" in peer.handshake_failures)
+        assert "username/password mismatch" in str(refusal(bad))
+        assert peer.handshake_failures == ["username/password mismatch"]
         assert messages(peer) == [0, 1, 2, 3]
         bad.close()
     finally:
@@ -153,7 +154,7 @@ def test_a_server_that_does_not_know_the_key_gets_no_data(tmp_path, caplog):
     threading.Thread(target=impostor, daemon=True).start()
     out = make_output(tmp_path, port=listener.getsockname()[1], shared_key_file=secret(tmp_path, "key", KEY))
     with caplog.at_level(logging.WARNING):
-        fails_until_stopped(out, lambda: "does not know our shared key" in logged(caplog))
+        assert "does not know our shared key" in str(refusal(out))
     assert received == []
     out.close()
     listener.close()
@@ -194,7 +195,7 @@ def test_tls_certificate_from_another_ca_is_refused(tmp_path, ca, caplog):
         trustme.CA().cert_pem.write_to_path(str(other))
         out = make_output(tmp_path, port=peer.port, host="127.0.0.1", tls=True, tls_ca_file=str(other))
         with caplog.at_level(logging.WARNING):
-            fails_until_stopped(out, lambda: "CERTIFICATE_VERIFY_FAILED" in logged(caplog))
+            assert "certificate does not verify" in str(refusal(out))
         assert peer.records == []
         out.close()
     finally:

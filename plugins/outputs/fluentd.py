@@ -1,9 +1,15 @@
 """`type: fluentd` — Forward protocol v1 to one Fluentd or a tier of aggregators, acked chunks.
 
 Each chunk is a PackedForward message with option `chunk`; it counts as delivered only when the
-server answers `{"ack": chunk}` (with `require_ack: true`, the default). No ack within
+server answers `{"ack": chunk}` (with `require_ack: true`, the default over TCP). No ack within
 `ack_timeout`, a refused or dropped connection: the chunk goes again, to the same or another
-server, with backoff. So the only duplicates are chunks that were stored but never acked.
+server, with backoff. So the only duplicates are chunks that were stored but never acked, and each
+record carries its stable id (`id_field`) so a Fluentd → Elasticsearch tier can drop those.
+
+Fluentd's in_unix (`socket`) never answers acks and cannot read CompressedPackedForward, so a unix
+socket goes without acks (a chunk counts once written to the socket) and `compress` is refused.
+A refusal by the server (wrong shared key or password, a certificate that does not verify) is
+raised to the core as PermanentRefusal once every server refuses; outages are retried here.
 """
 from __future__ import annotations
 
@@ -17,11 +23,12 @@ from pydantic import Field, model_validator
 
 from shipper import metrics
 from shipper.config_base import OutputConfig, StrictModel
+from shipper.errors import PermanentRefusal
 from shipper.log import Throttled
 from shipper.plugin import Batch, Output, Stopping
 from shipper.secrets import SecretError, read_secret
-from shipper_plugins.outputs.fluentd_forward import event_time_ns, pack_entry
-from shipper_plugins.outputs.fluentd_handshake import Credentials
+from shipper_plugins.outputs.fluentd_forward import ForwardConnection, StaleConnection, event_time_ns, pack_entry
+from shipper_plugins.outputs.fluentd_handshake import Credentials, HandshakeRefused
 from shipper_plugins.outputs.fluentd_servers import ServerPool
 
 log = logging.getLogger("shipper.output.fluentd")
@@ -42,7 +49,15 @@ class FluentdOutputConfig(OutputConfig):
     socket: str | None = None  # unix socket path
     servers: list[FluentdServer] = []
     tag_prefix: str = ""  # "fluent" + tag "audit.x" → "fluent.audit.x"
-    require_ack: bool = True
+    # Default: true over TCP; false for unix sockets (in_unix never acks), where true is refused.
+    require_ack: bool | None = None
+    # Each record carries the event's stable id under this key (null: none), for fluent-plugin-
+    # elasticsearch's `id_key` downstream; not an ECS field, and not `_id`, which Elasticsearch
+    # refuses inside a document.
+    id_field: str | None = Field(default="_shipper_id", min_length=1)
+    # How long a server that refused us (wrong key or password, a certificate that does not
+    # verify) is left alone while other servers can take the chunks.
+    refused_retry: float = Field(default=300.0, gt=0)
     ack_timeout: float = Field(default=30.0, gt=0)
     batch_size: int = Field(default=1000, ge=1)  # events per chunk
     batch_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)  # packed bytes per chunk
@@ -77,8 +92,21 @@ class FluentdOutputConfig(OutputConfig):
         tls_keys = [k for k in ("tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name") if getattr(self, k)]
         if tls_keys and not self.tls:
             raise ValueError(f"{', '.join(tls_keys)} given without tls: true")
-        if self.tls and (self.socket or any(s.socket for s in self.servers)):
+        sockets = bool(self.socket) or any(s.socket for s in self.servers)
+        only_sockets = bool(self.socket) or (bool(self.servers) and all(s.socket for s in self.servers))
+        if self.require_ack is None:
+            self.require_ack = not only_sockets  # a TCP server among sockets keeps acks: refused below
+        if self.tls and sockets:
             raise ValueError("tls is for TCP servers, not unix sockets")
+        if sockets and self.require_ack:
+            raise ValueError("require_ack: true cannot work with a unix socket: Fluentd's in_unix never answers "
+                             "acks, so every chunk would be sent again forever; set require_ack: false (a chunk "
+                             "then counts as delivered once written to the socket) or use in_forward over TCP")
+        if sockets and self.compress:
+            raise ValueError("compress: true cannot work with a unix socket: Fluentd's in_unix cannot read "
+                             "CompressedPackedForward and drops such chunks, storing nothing; remove compress")
+        if sockets and self.shared_key_file:
+            raise ValueError("shared_key_file is for in_forward over TCP: in_unix has no <security> handshake")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             raise ValueError("a client certificate needs both tls_cert_file and tls_key_file")
         if (self.username is None) != (self.password_file is None):
@@ -127,13 +155,14 @@ class FluentdOutput(Output):
                                config.backoff_max, config.heartbeat_interval, **config.connection_options())
         self.coalesce = (config.batch_size, config.flush_interval)  # read by the output worker
         self._trouble = Throttled(log)
+        self.trouble: str | None = None  # the current delivery problem, for /health; None when delivering
         name = ctx.name
         self._m_errors = metrics.output_errors.labels(name)
         self._m_retries = metrics.output_retries.labels(name)
 
     def describe(self) -> str:
         cfg = self.config
-        ack = "acked chunks" if cfg.require_ack else "no acks (at most once on failures)"
+        ack = "acked chunks" if cfg.require_ack else "no acks (a chunk written to the socket counts as delivered)"
         secured = " + ".join(name for name, on in (("TLS", cfg.tls), ("shared key", cfg.shared_key_file)) if on)
         return f"fluentd forward to {', '.join(s.label for s in self.pool.servers)}, {ack}" + (f", {secured}" if secured else "")
 
@@ -166,11 +195,16 @@ class FluentdOutput(Output):
         # PackedForward carries one tag per message; batches keep their order within a tag.
         by_tag: dict[str, list[bytes]] = {}
         prefix = self.config.tag_prefix
+        id_field = self.config.id_field
         for b in batches:
             tag = f"{prefix}.{b.tag}" if prefix else b.tag
             out = by_tag.setdefault(tag, [])
-            # Events are shared with other outputs: packed as they are, never modified.
-            out.extend(pack_entry(event_time_ns(ev.get("@timestamp"), now_ns), ev) for ev in b.events)
+            # Events are shared with other outputs: never modified (a shallow copy carries the id).
+            if id_field:
+                out.extend(pack_entry(event_time_ns(ev.get("@timestamp"), now_ns), {**ev, id_field: id_})
+                           for ev, id_ in zip(b.events, b.ids))
+            else:
+                out.extend(pack_entry(event_time_ns(ev.get("@timestamp"), now_ns), ev) for ev in b.events)
         return by_tag.items()
 
     def _deliver(self, tag: str, chunk: list[bytes]) -> None:
@@ -191,12 +225,76 @@ class FluentdOutput(Output):
                 with server.lock:
                     server.conn.send_chunk(tag, data, len(chunk), require_ack=cfg.require_ack,
                                            ack_timeout=cfg.ack_timeout, compress=cfg.compress)
+            except StaleConnection as e:
+                # The server closed a kept-alive connection (deny_keepalive): not an outage.
+                log.debug("fluentd server had closed the connection; sending on a new one",
+                          extra={"output": self.ctx.name, "server": server.label, "error": str(e)})
+                continue
             except OSError as e:
+                reason = _refusal(e)
                 self._m_errors.inc()
+                if reason is not None:
+                    self._refused(server, reason)
+                    continue
                 self.pool.failed(server)
+                self.trouble = f"{server.label}: {e or type(e).__name__}"
                 self._trouble.failure("fluentd delivery failed; the chunk will be sent again",
                                       output=self.ctx.name, server=server.label, error=str(e) or type(e).__name__)
                 continue
             self.pool.succeeded(server)
+            self.trouble = None
             self._trouble.recovered("fluentd delivery recovered", output=self.ctx.name, server=server.label)
             return
+
+    def _refused(self, server, reason: str) -> None:
+        """A server said no. Others may take the chunk; when every server refuses, the core is told
+        (PermanentRefusal: logged once, long backoff, shown in /health)."""
+        if server.refused != reason:
+            log.error("fluentd server refused us; it is left alone while others can take the chunks",
+                      extra={"output": self.ctx.name, "server": server.label, "error": reason})
+        self.pool.refused(server, reason, self.config.refused_retry)
+        self.trouble = f"{server.label}: {reason}"
+        if self.pool.all_refused():
+            reasons = "; ".join(f"{s.label}: {s.refused}" for s in self.pool.servers if s.refused)
+            self.pool.forget_refusals()
+            raise PermanentRefusal(reasons)
+
+    def probe(self) -> str:
+        """For `shipper check --outputs`: connect to every server (TLS, handshake), send no event.
+        Returns one line per server; raises OSError naming each server that failed and why."""
+        cfg = self.config
+        lines, failed = [], False
+        for s in self.pool.servers:
+            conn = ForwardConnection(s.host, s.port, cfg.timeout, **cfg.connection_options())
+            try:
+                conn.connect()
+            except OSError as e:
+                failed = True
+                lines.append(f"{s.label}: FAILED: {_refusal(e) or e or type(e).__name__}")
+                continue
+            found = ["connected"]
+            if isinstance(conn.socket, ssl.SSLSocket):
+                found.append(f"{conn.socket.version()}, certificate verified" if cfg.tls_verify
+                             else f"{conn.socket.version()}, certificate NOT verified (tls_verify: false)")
+            if cfg.shared_key_file:
+                found.append(f"shared-key handshake passed (server {conn.server_hostname!r}"
+                             + (f", user {cfg.username!r}" if cfg.username else "")
+                             + ("" if conn.server_keepalive else ", closes after each chunk") + ")")
+            if not cfg.require_ack:
+                found.append("no acks (unix socket)" if s.host.startswith("unix://") else "no acks (require_ack: false)")
+            conn.close_now()
+            lines.append(f"{s.label}: " + ", ".join(found))
+        if failed:
+            raise OSError("\n".join(lines))
+        return "\n".join(lines)
+
+
+def _refusal(e: OSError) -> str | None:
+    """Why the server refused us, if it did; None for trouble a retry can fix (down, reset, timeout)."""
+    if isinstance(e, HandshakeRefused):
+        return str(e)
+    if isinstance(e, ssl.SSLCertVerificationError):
+        return f"TLS: the server's certificate does not verify: {e.verify_message or e} (check tls_ca_file, tls_server_name)"
+    if type(e) is ssl.SSLError:  # a TLS alert or version mismatch; EOF/zero-return are plain closes
+        return f"TLS refused: {e.reason or e} (is the server's <transport tls> on, and does it want a client certificate?)"
+    return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import gzip
 import os
+import select
 import ssl
 
 import msgpack
@@ -24,6 +25,12 @@ __all__ = ["AckError", "ForwardConnection", "EventTime", "event_time_ns", "pack_
 
 class AckError(OSError):
     """The server did not acknowledge a chunk (timeout, closed connection, wrong answer)."""
+
+
+class StaleConnection(OSError):
+    """A chunk failed on a connection that had already carried chunks: the server had closed it
+    (deny_keepalive, an idle timeout) before the chunk arrived. The chunk goes again at once on a
+    fresh connection; this is not an outage."""
 
 
 def new_chunk_id() -> str:
@@ -74,6 +81,9 @@ class ForwardConnection(FluentSender):
         self.tls = tls
         self.tls_server_name = tls_server_name or host
         self.creds = creds
+        self.chunks_on_connection = 0  # chunks sent on the current connection
+        self.server_keepalive = True  # HELO's `keepalive` (false with in_forward's deny_keepalive)
+        self.server_hostname: str | None = None  # from PONG, for `shipper check --outputs`
 
     @property
     def connected(self) -> bool:
@@ -83,17 +93,34 @@ class ForwardConnection(FluentSender):
         self._reconnect()
 
     def _reconnect(self):
+        if self.socket and self._server_has_closed():
+            self._close()  # noticed before writing: reconnect quietly, nothing was lost
         if self.socket:
             return
         super()._reconnect()  # fluent-logger's TCP or unix connect
+        self.chunks_on_connection = 0
         try:
             if self.tls is not None:
                 self.socket = self.tls.wrap_socket(self.socket, server_hostname=self.tls_server_name)
             if self.creds is not None:
-                handshake(self.socket, self.creds, self.timeout)
+                self.server_hostname, self.server_keepalive = handshake(self.socket, self.creds, self.timeout)
         except BaseException:
             self._close()
             raise
+
+    def _server_has_closed(self) -> bool:
+        """Between chunks the server has nothing to say: a readable socket means its FIN (in_forward's
+        deny_keepalive, a restart, an idle timeout) or garbage. Either way this connection is done,
+        and finding out now, before the write, costs no reset, no retry and no warning."""
+        sock = self.socket
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        try:
+            poller = select.poll()
+            poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+            return bool(poller.poll(0))
+        except (OSError, ValueError):
+            return True
 
     def _check_recv_side(self):
         # The base class reads and discards incoming bytes; with acks on, those bytes are our
@@ -113,16 +140,26 @@ class ForwardConnection(FluentSender):
         if chunk:
             option["chunk"] = chunk
         message = msgpack.packb([tag, entries, option], use_bin_type=True)
+        reused = False
         try:
+            self._reconnect()
+            reused = self.chunks_on_connection > 0
             self._send_data(message)
+            self.chunks_on_connection += 1
             if chunk:
                 self._read_ack(chunk, ack_timeout)
-        except OSError:
+        except OSError as e:
             self._close()
+            if reused and _is_closed_connection(e):
+                raise StaleConnection(f"the server had closed the connection: {e}") from e
             raise
         except Exception as e:  # msgpack errors on a garbled answer: same as a broken peer
             self._close()
             raise AckError(f"bad answer from server: {e}") from e
+        if not self.server_keepalive:
+            # The server said in HELO that it closes after each chunk: close first, so the next
+            # chunk never races its FIN.
+            self._close()
 
     def _read_ack(self, chunk: str, ack_timeout: float) -> None:
         unpacker = msgpack.Unpacker(raw=False, max_buffer_size=1 << 20)
@@ -135,3 +172,11 @@ class ForwardConnection(FluentSender):
     def close_now(self) -> None:
         with self.lock:
             self._close()
+
+
+def _is_closed_connection(e: OSError) -> bool:
+    """A reset, a broken pipe or an EOF: what a write onto, or an ack read from, a connection the
+    server had already closed looks like (as opposed to a timeout or a refusal)."""
+    if isinstance(e, (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+        return True
+    return isinstance(e, AckError) and "connection closed" in str(e)

@@ -24,7 +24,12 @@ from shipper_plugins.outputs.fluentd_socket import read_message
 
 
 class HandshakeError(OSError):
-    """The server refused us, or could not prove it knows the shared key: not a delivery."""
+    """The handshake did not complete (closed, timed out, garbled): not a delivery, try again."""
+
+
+class HandshakeRefused(HandshakeError):
+    """The server said no (PONG false: a wrong shared key, user or password), could not prove it
+    knows the shared key, or is ourselves: sending again unchanged will not help."""
 
 
 @dataclass(frozen=True)
@@ -45,19 +50,23 @@ def sha512_hex(*parts: Any) -> str:
     return h.hexdigest()
 
 
-def handshake(sock: socket.socket, creds: Credentials, timeout: float) -> None:
-    """Run the handshake on a fresh connection; raises HandshakeError (an OSError) if it fails."""
+def handshake(sock: socket.socket, creds: Credentials, timeout: float) -> tuple[str, bool]:
+    """Run the handshake on a fresh connection: (the server's hostname, whether it keeps the
+    connection open after a chunk). Raises HandshakeError (an OSError) if it fails,
+    HandshakeRefused if the server said no."""
     unpacker = msgpack.Unpacker(raw=False, max_buffer_size=1 << 16)
     helo = read_message(sock, unpacker, timeout, HandshakeError, "handshake answer")
     if not (isinstance(helo, list) and len(helo) == 2 and helo[0] == "HELO" and isinstance(helo[1], dict)):
         raise HandshakeError(f"expected HELO from the server, got {helo!r:.100}")
     nonce = helo[1].get("nonce") or b""
+    # in_forward with <security> sends a non-empty auth salt always, with or without <user>
+    # sections (in_forward.rb, generate_helo); it checks the user only with user_auth. So a salt
+    # is no sign that a login is required: like out_forward (handshake_protocol.rb), we answer it
+    # with our username and password, both empty when none is configured.
     auth_salt = helo[1].get("auth") or b""
     salt = os.urandom(16).hex()
     ping = ["PING", creds.self_hostname, salt, sha512_hex(salt, creds.self_hostname, nonce, creds.shared_key)]
     if auth_salt:
-        if not creds.username:
-            raise HandshakeError("the server asks for a username and password; none configured")
         ping += [creds.username, sha512_hex(auth_salt, creds.username, creds.password)]
     else:
         ping += ["", ""]
@@ -67,9 +76,19 @@ def handshake(sock: socket.socket, creds: Credentials, timeout: float) -> None:
         raise HandshakeError(f"expected PONG from the server, got {pong!r:.100}")
     _, authenticated, reason, server_hostname, digest = pong
     if authenticated is not True:
-        raise HandshakeError(f"the server refused us: {reason}")
+        # in_forward's reasons: "shared_key mismatch", "username/password mismatch",
+        # "anonymous source host '…' denied", "invalid ping message".
+        raise HandshakeRefused(f"the server refused the handshake: {reason or 'no reason given'}"
+                               + _HINTS.get(reason, ""))
     if server_hostname == creds.self_hostname:
         # out_forward's check: one host's output looping into its own input is a config error.
-        raise HandshakeError(f"the server has our own self_hostname {server_hostname!r}")
+        raise HandshakeRefused(f"the server has our own self_hostname {server_hostname!r}")
     if digest != sha512_hex(salt, server_hostname, nonce, creds.shared_key):
-        raise HandshakeError("the server does not know our shared key")
+        raise HandshakeRefused("the server does not know our shared key (its PONG digest is wrong): not sending to it")
+    return str(server_hostname), helo[1].get("keepalive") is not False
+
+
+_HINTS = {
+    "shared_key mismatch": " (shared_key_file does not hold the key of the server's <security> section)",
+    "username/password mismatch": " (username/password_file do not match a <user> of the server's <security>)",
+}

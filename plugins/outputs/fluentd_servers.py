@@ -28,6 +28,7 @@ class Server:
     conn: ForwardConnection
     failures: int = 0
     retry_at: float = 0.0  # monotonic time before which the server is not used
+    refused: str | None = None  # why it refused us (wrong key, certificate…): a retry will not fix it
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -70,6 +71,22 @@ class ServerPool:
     def succeeded(self, server: Server) -> None:
         server.failures = 0
         server.retry_at = 0.0
+        server.refused = None
+
+    def refused(self, server: Server, reason: str, retry_in: float) -> None:
+        """The server said no: left alone for `retry_in` s, also by the heartbeat (it listens fine)."""
+        server.failures += 1
+        server.refused = reason
+        server.retry_at = time.monotonic() + retry_in
+
+    def all_refused(self) -> bool:
+        return all(s.refused for s in self.servers if s.weight > 0)
+
+    def forget_refusals(self) -> None:
+        """Let the next send try the refusing servers again (the core decides when: long backoff)."""
+        for s in self.servers:
+            if s.refused:
+                s.retry_at = 0.0
 
     def start(self) -> None:
         if len(self.servers) > 1 and self._thread is None:
@@ -81,7 +98,7 @@ class ServerPool:
         # rejoins as soon as it listens again rather than when its backoff happens to run out.
         while not self._stop.wait(self.heartbeat_interval):
             for s in self.servers:
-                if s.failures and time.monotonic() < s.retry_at and _can_connect(s):
+                if s.failures and not s.refused and time.monotonic() < s.retry_at and _can_connect(s):
                     log.info("fluentd server is back", extra={"server": s.label})
                     s.retry_at = 0.0
 

@@ -6,16 +6,22 @@ times; options `size`, `chunk` (answered with `{"ack": chunk}`) and `compressed:
 else is a protocol error: recorded in `errors` and the connection is closed, nothing stored.
 
 Failure modes for tests: `mode` "ack" (default), "no_ack" (stores, never answers), "delay_ack"
-(answers after `ack_delay` s); `drop_next(n)` closes the connection on the next n messages before
+(answers after `ack_delay` s), "unix" (Fluentd's in_unix: never answers an ack, and cannot read
+CompressedPackedForward: such a chunk is dropped, nothing stored, and recorded in `unreadable`);
+`deny_keepalive` (in_forward's `deny_keepalive true`: the connection is closed after each message,
+right after its ack; a message that arrived behind it on that connection is never read); `drop_next(n)` closes the connection on the next n messages before
 reading them whole (nothing stored: "dropped mid-chunk"); `drop_after_store(n)` stores the next n
 chunks and closes without acking (the only source of legitimate duplicates); `restart()`; TCP or
 unix socket.
 
 Security, as in_forward's `<transport tls>` and `<security>`: `tls` (an SSLContext: connections are
 TLS, a failed TLS handshake is recorded in `errors`) and `shared_key` (+ `users`): every connection
-starts with HELO (a random binary nonce; an auth salt when there are users), the client's PING is
-checked strictly against the spec's digests, and PONG carries the server's own digest. A failed
-check answers PONG with `false` and the reason, records it in `handshake_failures`, and closes.
+starts with HELO (a random binary nonce and, like in_forward, a non-empty binary auth salt whether
+or not there are users; `keepalive` false with deny_keepalive), the client's PING is checked
+strictly against the spec's digests (the user only when there are `users`: in_forward's user_auth),
+and PONG carries the server's own digest. A failed check answers `["PONG", false, reason, "", ""]`
+with in_forward's reasons ("shared_key mismatch", "username/password mismatch"), records it in
+`handshake_failures`, and closes.
 """
 from __future__ import annotations
 
@@ -137,6 +143,7 @@ class _Handler(socketserver.BaseRequestHandler):
         peer: ForwardServer = self.server.peer
         sock: socket.socket = self.request
         peer._track(sock, True)
+        peer.connections += 1
         unpacker = msgpack.Unpacker(raw=False, ext_hook=_ext_hook, max_buffer_size=64 << 20)
         try:
             if peer.tls is not None:
@@ -173,8 +180,9 @@ class _Handler(socketserver.BaseRequestHandler):
     def _handshake(self, peer: "ForwardServer", sock: socket.socket, unpacker: msgpack.Unpacker) -> bool:
         """HELO, then the client's PING checked against the spec's digests, then PONG."""
         nonce = os.urandom(16)
-        auth = os.urandom(16).hex() if peer.users else ""
-        sock.sendall(msgpack.packb(["HELO", {"nonce": nonce, "auth": auth, "keepalive": True}], use_bin_type=True))
+        auth = os.urandom(16)  # in_forward: `'auth' => (@security ? user_auth_salt : '')`, users or not
+        sock.sendall(msgpack.packb(["HELO", {"nonce": nonce, "auth": auth, "keepalive": not peer.deny_keepalive}],
+                                   use_bin_type=True))
         ping = None
         while ping is None:
             data = sock.recv(65536)
@@ -194,11 +202,15 @@ class _Handler(socketserver.BaseRequestHandler):
         elif peer.users and (username not in peer.users
                              or password_digest != _sha512(auth, username, peer.users[username])):
             reason = "username/password mismatch"
-        elif not peer.users and (username or password_digest):
-            reason = "username sent although no authentication was asked"
+        elif not peer.users and not username and password_digest and password_digest != _sha512(auth, "", ""):
+            # Without users in_forward ignores these two; a client that answers the salt the way
+            # out_forward does (empty user and password) is checked all the same, to catch a
+            # client that hashes something else.
+            reason = "password digest is not out_forward's for an empty password"
         ok = not reason
-        mine = _sha512(salt, peer.hostname, nonce, peer.shared_key) if ok else ""
-        sock.sendall(msgpack.packb(["PONG", ok, reason, peer.hostname, mine], use_bin_type=True))
+        pong = ["PONG", True, "", peer.hostname, _sha512(salt, peer.hostname, nonce, peer.shared_key)] if ok \
+            else ["PONG", False, reason, "", ""]
+        sock.sendall(msgpack.packb(pong, use_bin_type=True))
         if not ok:
             peer.handshake_failures.append(reason)
             return False
@@ -206,11 +218,16 @@ class _Handler(socketserver.BaseRequestHandler):
         return True
 
     def _one(self, peer: "ForwardServer", sock: socket.socket, msg: Any) -> bool:
+        """Store one message and answer it; False closes the connection."""
+        if peer.mode == "unix" and isinstance(msg, (list, tuple)) and len(msg) == 3 \
+                and isinstance(msg[2], dict) and "compressed" in msg[2]:
+            peer.unreadable.append(f"in_unix cannot read CompressedPackedForward: {len(msg[1])} bytes dropped")
+            return True
         tag, entries, option = decode_message(msg)
         peer._store(tag, entries, option)
         chunk = option.get("chunk")
-        if chunk is None:
-            return True
+        if chunk is None or peer.mode == "unix":  # in_unix never answers an ack
+            return not peer.deny_keepalive
         if peer._take("after_store"):
             return False  # stored, never acked: the client must resend
         if peer.mode == "no_ack":
@@ -219,7 +236,7 @@ class _Handler(socketserver.BaseRequestHandler):
             time.sleep(peer.ack_delay)
         peer.acks += 1  # counted before it is sent: a test reads it as soon as the client has the ack
         sock.sendall(msgpack.packb({"ack": chunk}))
-        return True
+        return not peer.deny_keepalive
 
 
 def _sha512(*parts: Any) -> str:
@@ -244,15 +261,19 @@ class ForwardServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, unix_path: str | None = None,
                  mode: str = "ack", ack_delay: float = 0.0, tls: ssl.SSLContext | None = None,
                  shared_key: str | None = None, users: dict[str, str] | None = None,
-                 hostname: str = "fluentd-peer"):
+                 hostname: str = "fluentd-peer", deny_keepalive: bool = False):
+        if mode == "unix" and (tls is not None or shared_key is not None):
+            raise ValueError("in_unix has neither TLS nor <security>")
         self.host, self.port, self.unix_path = host, port, unix_path
-        self.mode, self.ack_delay = mode, ack_delay
+        self.mode, self.ack_delay, self.deny_keepalive = mode, ack_delay, deny_keepalive
         self.tls, self.shared_key, self.users, self.hostname = tls, shared_key, users or {}, hostname
         self.handshake_failures: list[str] = []
         self.authenticated: list[str] = []  # the client hostnames of the handshakes that passed
         self.records: list[tuple[str, int, dict]] = []  # (tag, time in ns, record), in arrival order
         self.chunks: list[str | None] = []
         self.errors: list[str] = []
+        self.unreadable: list[str] = []  # in_unix mode: compressed chunks dropped
+        self.connections = 0  # accepted so far
         self.acks = 0
         self.dropped = 0
         self._counters = {"drop": 0, "after_store": 0}

@@ -1,0 +1,237 @@
+"""Fluentd output against the Forward peer behaving as a real Fluentd 1.19 does
+(../shared/research/real-servers.md): in_forward's HELO always carries an auth salt under <security>,
+in_unix never acks and drops CompressedPackedForward, deny_keepalive closes after every chunk."""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+
+import msgpack
+import pytest
+
+from shipper import metrics
+from shipper.config import ConfigError, parse_config
+from shipper.errors import PermanentRefusal
+from tests.peers.forward_server import ForwardServer, _sha512
+from tests.test_output_fluentd import make_batch, make_output, messages
+from tests.test_output_fluentd_security import KEY, deliver, secret
+
+
+def errors_counted(name: str) -> float:
+    return metrics.REGISTRY.get_sample_value("shipper_output_errors_total", {"output": name}) or 0.0
+
+
+def test_helo_always_carries_a_salt_and_the_client_answers_it_like_out_forward(tmp_path, caplog):
+    """<security> without <user>: the salt is there anyway; out_forward answers with an empty user and
+    sha512(salt + "" + "") — the peer checks exactly that."""
+    peer = ForwardServer(shared_key=KEY).start()
+    try:
+        with caplog.at_level(logging.WARNING):
+            out = make_output(tmp_path, port=peer.port, shared_key_file=secret(tmp_path, "key", KEY),
+                              self_hostname="edge-1")
+            deliver(out, make_batch(12))
+        assert messages(peer) == list(range(12)) and peer.authenticated == ["edge-1"]
+        assert peer.handshake_failures == [] and peer.errors == []
+        assert caplog.records == [], "no warning: the salt is no request for a username"
+        out.close()
+    finally:
+        peer.stop()
+
+
+def test_the_peer_sends_a_binary_salt_like_in_forward():
+    peer = ForwardServer(shared_key=KEY).start()
+    try:
+        with socket.create_connection(peer.address, timeout=5) as s:
+            helo = msgpack.Unpacker(raw=False)
+            helo.feed(s.recv(4096))
+            kind, opts = next(helo)
+        assert kind == "HELO" and isinstance(opts["auth"], bytes) and len(opts["auth"]) == 16
+        assert isinstance(opts["nonce"], bytes) and opts["keepalive"] is True
+    finally:
+        peer.stop()
+
+
+def test_a_client_hashing_something_else_for_the_salt_is_refused_by_the_peer():
+    """The peer is strict where in_forward is lenient: an empty user must come with out_forward's digest."""
+    peer = ForwardServer(shared_key=KEY).start()
+    try:
+        with socket.create_connection(peer.address, timeout=5) as s:
+            u = msgpack.Unpacker(raw=False)
+            u.feed(s.recv(4096))
+            _, opts = next(u)
+            ping = ["PING", "h", "salt", _sha512("salt", "h", opts["nonce"], KEY), "", "0" * 128]
+            s.sendall(msgpack.packb(ping, use_bin_type=True))
+            u.feed(s.recv(4096))
+            pong = next(u)
+        assert pong[:2] == ["PONG", False] and pong[3:] == ["", ""]
+    finally:
+        peer.stop()
+
+
+def test_wrong_key_is_named_shared_key_mismatch_and_raised_as_a_refusal(tmp_path):
+    peer = ForwardServer(shared_key=KEY, users={"ship": "pw"}).start()
+    try:
+        out = make_output(tmp_path, port=peer.port, shared_key_file=secret(tmp_path, "key", "wrong"),
+                          username="ship", password_file=secret(tmp_path, "pw", "pw"))
+        result: list[BaseException] = []
+        t = threading.Thread(target=lambda: result.append(_raised(out.send, make_batch(2))), daemon=True)
+        t.start()
+        t.join(30)
+        assert result and isinstance(result[0], PermanentRefusal), result
+        assert "shared_key mismatch" in str(result[0]) and "wrong" not in str(result[0])
+        assert peer.records == []
+        out.close()
+    finally:
+        peer.stop()
+
+
+def _raised(fn, *args):
+    try:
+        fn(*args)
+    except BaseException as e:  # noqa: BLE001
+        return e
+    return None
+
+
+# --- in_unix ------------------------------------------------------------------------------------
+
+CONF = "sources: [{name: a, type: file, paths: [x], parser: json}]\noutputs:\n"
+
+
+@pytest.mark.parametrize("keys, words", [
+    ("socket: /run/fluent.sock, require_ack: true", "require_ack: true cannot work with a unix socket"),
+    ("socket: /run/fluent.sock, compress: true", "compress: true cannot work with a unix socket"),
+    ("servers: [{host: a}, {socket: /run/f.sock}]", "require_ack: true cannot work with a unix socket"),
+])
+def test_unix_socket_refuses_acks_and_compression_at_config_time(keys, words):
+    with pytest.raises(ConfigError) as e:
+        parse_config(CONF + f"  - {{type: fluentd, {keys}}}\n", "/etc/shipper/shipper.yaml")
+    assert words in str(e.value) and "shipper.yaml:3" in str(e.value), str(e.value)
+    assert "in_unix" in str(e.value), "the sentence says why"
+
+
+def test_unix_socket_defaults_to_no_acks_and_tcp_to_acks():
+    cfg = parse_config(CONF + "  - {type: fluentd, socket: /run/fluent.sock}\n  - {type: fluentd, name: t, host: h}\n",
+                       "s.yaml")
+    assert cfg.outputs[0].require_ack is False and cfg.outputs[1].require_ack is True
+    cfg = parse_config(CONF + "  - {type: fluentd, servers: [{host: a}, {socket: /s}], require_ack: false}\n", "s.yaml")
+    assert cfg.outputs[0].require_ack is False
+
+
+def test_in_unix_gets_every_record_once_without_acks(tmp_path, caplog):
+    path = str(tmp_path / "in_unix.sock")
+    peer = ForwardServer(unix_path=path, mode="unix").start()
+    try:
+        out = make_output(tmp_path, socket=path, batch_size=50)
+        with caplog.at_level(logging.WARNING):
+            for i in range(5):
+                deliver(out, make_batch(100, start=i * 100), within=20)
+        assert peer.wait_for_records(500, timeout=30)
+        assert messages(peer) == list(range(500)) and peer.acks == 0 and peer.unreadable == [] and peer.errors == []
+        assert set(peer.chunks) == {None} and caplog.records == []
+        out.close()
+    finally:
+        peer.stop()
+
+
+def test_the_in_unix_peer_drops_compressed_chunks_and_never_acks(tmp_path):
+    path = str(tmp_path / "u.sock")
+    peer = ForwardServer(unix_path=path, mode="unix").start()
+    try:
+        import gzip
+        entries = msgpack.packb([1, {"a": 1}]) + msgpack.packb([2, {"a": 2}])
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(path)
+            s.settimeout(1.0)
+            s.sendall(msgpack.packb(["t", gzip.compress(entries), {"size": 2, "compressed": "gzip", "chunk": "c1"}],
+                                    use_bin_type=True))
+            s.sendall(msgpack.packb(["t", entries, {"size": 2, "chunk": "c2"}], use_bin_type=True))
+            assert peer.wait_for_records(2, timeout=10)
+            with pytest.raises(socket.timeout):
+                s.recv(100)  # no ack, ever
+        assert [r[2]["a"] for r in peer.records] == [1, 2] and len(peer.unreadable) == 1
+    finally:
+        peer.stop()
+
+
+# --- deny_keepalive -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("secured", [False, True])
+def test_deny_keepalive_is_noticed_before_writing(tmp_path, caplog, secured):
+    """The server closes after each chunk: every chunk goes on a fresh connection, none is written
+    onto a closed one (no reset, no retry, no warning)."""
+    peer = ForwardServer(deny_keepalive=True, shared_key=KEY if secured else None).start()
+    name = f"fk{int(secured)}"
+    try:
+        extra = {"shared_key_file": secret(tmp_path, "key", KEY)} if secured else {}
+        out = make_output(tmp_path, port=peer.port, name=name, **extra)
+        before = errors_counted(name)
+        with caplog.at_level(logging.WARNING):
+            for i in range(40):
+                deliver(out, make_batch(3, start=i * 3), within=20)
+        assert messages(peer) == list(range(120)), "each record once"
+        assert len(peer.chunks) == 40 and peer.acks == 40 and peer.connections == 40
+        assert errors_counted(name) == before and caplog.records == []
+        out.close()
+    finally:
+        peer.stop()
+
+
+def test_a_server_restart_between_chunks_is_a_quiet_reconnect(tmp_path, caplog):
+    peer = ForwardServer().start()
+    try:
+        out = make_output(tmp_path, port=peer.port, name="fk_restart")
+        deliver(out, make_batch(5))
+        peer.restart()
+        with caplog.at_level(logging.WARNING):
+            deliver(out, make_batch(5, start=5))
+        assert messages(peer) == list(range(10)) and caplog.records == []
+        out.close()
+    finally:
+        peer.stop()
+
+
+# --- stable ids ---------------------------------------------------------------------------------
+
+def test_each_record_carries_its_stable_id(tmp_path):
+    peer = ForwardServer().start()
+    try:
+        out = make_output(tmp_path, port=peer.port)
+        batch = make_batch(30)
+        deliver(out, batch)
+        assert [r[2]["_shipper_id"] for r in peer.records] == list(batch.ids)
+        assert all("_shipper_id" not in ev for ev in batch.events), "events shared with other outputs untouched"
+        out.close()
+        out = make_output(tmp_path, port=peer.port, id_field="event_uid")
+        deliver(out, make_batch(2, start=30))
+        assert [r[2].get("event_uid") for r in peer.records[30:]] == ["id30", "id31"]
+        assert "_shipper_id" not in peer.records[30][2]
+        out.close()
+        out = make_output(tmp_path, port=peer.port, id_field=None)
+        deliver(out, make_batch(1, start=40))
+        assert "_shipper_id" not in peer.records[-1][2] and "event_uid" not in peer.records[-1][2]
+        out.close()
+    finally:
+        peer.stop()
+
+
+# --- probe (shipper check --outputs) ------------------------------------------------------------
+
+def test_probe_says_what_it_found_or_why_not(tmp_path):
+    peer = ForwardServer(shared_key=KEY, hostname="agg-1").start()
+    try:
+        ok = make_output(tmp_path, port=peer.port, shared_key_file=secret(tmp_path, "key", KEY))
+        found = ok.probe()
+        assert f"127.0.0.1:{peer.port}: connected" in found and "handshake passed (server 'agg-1'" in found
+        assert peer.records == [], "a probe sends no event"
+        bad = make_output(tmp_path, port=peer.port, shared_key_file=secret(tmp_path, "bad", "nope"))
+        with pytest.raises(OSError, match="shared_key mismatch"):
+            bad.probe()
+        ok.close()
+        bad.close()
+    finally:
+        peer.stop()
+    down = make_output(tmp_path, port=peer.port)
+    with pytest.raises(OSError, match="FAILED"):
+        down.probe()
