@@ -1,7 +1,8 @@
 """The optional HTTP endpoint (config `http: {listen: "127.0.0.1:2020"}`; off by default).
 
 /metrics  Prometheus text from shipper.metrics.REGISTRY (prometheus-client's own WSGI app)
-/health   200 when every output delivered within its health_threshold, else 503; JSON reasons
+/health   200 when every output delivered within its health_threshold, else 503; JSON reasons; sources failing
+          to read now are listed (`sources_failing`, status "degraded", still 200)
 /status   JSON for `shipper status`: per source position, in-flight, last ack; per output last success
 
 Served by wsgiref's server with a thread per request (prometheus-client's ThreadingWSGIServer),
@@ -61,12 +62,29 @@ def source_status(pipeline) -> dict[str, dict[str, Any]]:
             live = r.source.status()
         except Exception as e:  # a plugin's status() must not break the endpoint
             live = {"status_error": f"{type(e).__name__}: {e}"}
-        out[name] = {
+        out[name] = {"last_error": _last_error(r.source), **{
             "type": r.cfg.type, "parser": r.cfg.parser, "tag": r.tag,
             "running": r.thread.is_alive(), "error": None if r.error is None else str(r.error),
             "in_flight_batches": r.tracker.in_flight(), "last_ack": r.last_commit, "status": live,
             "parse_workers": r.parse_workers(),
-        }
+        }}
+    return out
+
+
+def _last_error(source) -> dict[str, Any] | None:
+    try:
+        return source.last_error()
+    except Exception as e:  # a plugin's hook must not break the endpoint
+        return {"kind": "status_error", "message": f"{type(e).__name__}: {e}", "failing": False}
+
+
+def failing_sources(pipeline) -> dict[str, dict[str, Any]]:
+    """Sources failing to read now, with their last error (for /health: the agent runs, its input does not)."""
+    out = {}
+    for name, r in list(pipeline.runners.items()):
+        err = _last_error(r.source)
+        if err and err.get("failing"):
+            out[name] = err
     return out
 
 
@@ -147,6 +165,11 @@ class HttpEndpoint:
                 bad = {n: d["reason"] for n, d in outputs.items() if not d["healthy"]}
                 ok = not bad and not stalled
                 doc = {"status": "ok" if ok else "unhealthy", "outputs": outputs}
+                failing = failing_sources(self.pipeline)
+                if failing:  # reported, not a 503: restarting the agent would not mend a database or an API
+                    doc["sources_failing"] = failing
+                    if ok:
+                        doc["status"] = "degraded"
                 if stalled:
                     doc["stalled"] = stalled
                 if bad:

@@ -137,6 +137,11 @@ class Source(ABC):
         """For `shipper status` and metrics: position, lag and the like."""
         return {}
 
+    def last_error(self) -> dict[str, Any] | None:
+        """The source's last read failure for /health and `shipper status` (shipper.failures.SourceFailures.report:
+        kind, message, since, failing); None if it never failed or does not say."""
+        return None
+
     def close(self) -> None:
         pass
 

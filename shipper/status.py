@@ -89,7 +89,7 @@ def collect(config: Config) -> dict[str, Any]:
             "other_keys": sorted(k for k in state if k not in {f["key"] for f in stored_files}),
             "last_ack": lv.get("last_ack") or max((v["updated"] for v in rows.values()), default=None),
             "in_flight_batches": lv.get("in_flight_batches"), "running": lv.get("running"), "error": lv.get("error"),
-            "parse_workers": lv.get("parse_workers"),
+            "parse_workers": lv.get("parse_workers"), "last_error": lv.get("last_error"),
         })
     outputs = []
     for o in config.outputs:
@@ -149,6 +149,11 @@ def render(doc: dict[str, Any], now: float | None = None) -> list[str]:
                      + (f", parsing in {s['parse_workers']} worker processes" if s.get("parse_workers") else ""))
         if s["error"]:
             lines.append(f"  error: {s['error']}")
+        le = s.get("last_error")
+        if le:
+            since = f"failing since {_ago(le.get('since'), now)}" if le.get("failing") else f"last error {_ago(le.get('at'), now)}"
+            where = f" [{le['scope']}]" if le.get("scope") else ""
+            lines.append(f"  {since}{where}: {le.get('kind')}: {le.get('message')}")
         if not s["files"] and not s["other_keys"]:
             lines.append("  no checkpoint yet")
         for f in s["files"]:

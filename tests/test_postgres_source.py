@@ -352,7 +352,7 @@ def test_missing_table_or_column_is_a_clear_error(pg_server, pg_db, tmp_path):
     h = Harness(tmp_path, pg_server.socket_dsn(pg_db), table="audit.events")
     h.start()
     time.sleep(2.0)
-    assert h.log.count(logging.WARNING, "not found") == 1, h.log.text()
+    assert h.log.count(logging.ERROR, "not found") == 1, h.log.text()
     with pg_server.connect(pg_db, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA audit")
         conn.execute("CREATE TABLE audit.events (LIKE public.user_events INCLUDING ALL)")
@@ -405,7 +405,7 @@ def test_password_file_over_tcp_and_the_password_is_never_logged(pg_server, pg_d
     h.start()
     time.sleep(1.5)
     h.stop()
-    assert h.log.count(logging.WARNING, "authentication failed") == 1
+    assert h.log.count(logging.ERROR, "authentication failed") == 1
     assert PASSWORD not in h.log.text() and PASSWORD not in str(e.value)
 
     h = Harness(tmp_path, pg_server.tcp_url(pg_db), password_file=str(tmp_path / "absent"))

@@ -19,6 +19,7 @@ The password (password_file, else libpq's own PGPASSWORD / .pgpass) never reache
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import time
@@ -26,6 +27,7 @@ from typing import Any, Literal
 
 import orjson
 import psycopg
+from prometheus_client import Counter
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
@@ -33,11 +35,16 @@ from pydantic import Field, field_validator, model_validator
 
 from shipper import metrics
 from shipper.config_base import SourceConfig, StrictModel
+from shipper.failures import SourceFailures
 from shipper.log import Throttled
 from shipper.plugin import RawBatch, Source
-from shipper_plugins.sources.postgres_cursor import IdCursor
+from shipper_plugins.sources.postgres_cursor import NOTHING_CHECKED, IdCursor
+
+table_resets = Counter("shipper_postgres_table_resets", "Times the source started over on a re-created, truncated "
+                       "or restored table", ["source"], registry=metrics.REGISTRY)
 
 STATE_KEY = "cursor"
+ANCHOR_COLUMNS = ("created_at", "event_name", "user_id")  # what identifies the row at the cursor (see _anchor)
 ONCE_ATTEMPTS = 3  # --once: a database that stays down is an error, not "nothing to read"
 TRANSIENT = {"connect", "timeout", "query"}  # worth a retry within one --once run; the rest wait for an operator
 
@@ -62,13 +69,34 @@ class PostgresSourceConfig(SourceConfig):
     table: str = "user_events"  # optionally schema-qualified: public.user_events
     columns: ColumnNames = ColumnNames()
     poll_interval: float = Field(default=5.0, gt=0)
-    statement_timeout: float = Field(default=30.0, gt=0)  # seconds, per statement
-    connect_timeout: int = Field(default=10, ge=1)  # seconds
+    statement_timeout: float = Field(default=30.0, gt=0)  # seconds, per statement (at least 0.001)
+    connect_timeout: int = Field(default=10, ge=2)  # seconds (libpq reads 1 as 2)
     read_from: Literal["beginning", "end"] = "beginning"  # with no checkpoint yet
     gap_grace: float = Field(default=60.0, ge=0)  # seconds a gap is kept at least
     gap_max_age: float = Field(default=86400.0, gt=0)  # seconds after which a gap is abandoned
     max_gaps: int = Field(default=10_000, ge=1)  # gap ranges kept at most
     retry_max: float = Field(default=60.0, gt=0)  # seconds, backoff ceiling
+    gap_lookup_ranges: int = Field(default=1000, ge=1)  # gap ranges looked up per poll at most (halved on a timeout)
+    # Bytes of rows (as shipped, JSON) one fetch holds at most: a fetch stops there and the rest waits for the next.
+    max_fetch_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024)
+
+    @field_validator("statement_timeout")
+    @classmethod
+    def _statement_timeout(cls, v: float) -> float:
+        # sent in whole milliseconds: anything below 1 ms would be "0ms", which PostgreSQL reads as no timeout
+        if v < 0.001:
+            raise ValueError(f"{v} s is below 1 ms, which PostgreSQL would read as no timeout at all "
+                             "(the value is in seconds: 0.5 = 500 ms)")
+        return v
+
+    @field_validator("connect_timeout", mode="before")
+    @classmethod
+    def _connect_timeout(cls, v: Any) -> Any:
+        if isinstance(v, float) and not v.is_integer():
+            raise ValueError(f"{v}: libpq takes whole seconds (it would cut this to {int(v)})")
+        if v in (0, 1):
+            raise ValueError(f"{v}: libpq reads 0 as no timeout and 1 as 2 seconds; give 2 or more")
+        return v
 
     @field_validator("dsn")
     @classmethod
@@ -109,37 +137,60 @@ class PostgresSource(Source):
     def __init__(self, config: PostgresSourceConfig, ctx):
         super().__init__(config, ctx)
         self.log = ctx.logger or logging.getLogger(f"shipper.source.{ctx.name}")
-        self.outage = Throttled(self.log)
+        self.failures = SourceFailures(self.log, ctx.name)
         self.ahead = Throttled(self.log, 3600.0)
+        self.gap_timeouts = Throttled(self.log)
         self.conn: psycopg.Connection | None = None
         self.cursor: IdCursor | None = None
         info = conninfo_to_dict(config.dsn)
         self.target = " ".join(f"{k}={info[k]}" for k in ("host", "hostaddr", "port", "dbname", "user") if info.get(k))
         self.target = self.target or "(libpq defaults)"
         self._app_name = "application_name" not in info
-        self._query_new, self._query_gaps, self._query_max = self._queries()
+        self._queries()
         self.last_poll: float | None = None
         self._standby = False
+        self._read_limit = config.batch_size  # halved while the read of new rows times out
+        self._gap_ranges = config.gap_lookup_ranges  # halved while gap lookups time out
+        self._gap_after: int | None = None  # the next gap lookup starts above this id (None: from the lowest)
 
     # --- SQL -------------------------------------------------------------------------------
 
-    def _queries(self) -> tuple[sql.Composed, sql.Composed, sql.Composed]:
+    def _queries(self) -> None:
         cols = self.config.columns
         table = sql.SQL(".").join(sql.Identifier(p) for p in self.config.table.split("."))
+        self._table_sql = table
         select = sql.SQL(", ").join(
             (sql.SQL("t.{} AS {}").format(sql.Identifier(col), sql.Identifier(name)) if col is not None
              else sql.SQL("NULL AS {}").format(sql.Identifier(name)))
             for name, col in cols.model_dump().items()
         )
         idc = sql.Identifier(cols.id)
-        new = sql.SQL("SELECT {} FROM {} t WHERE t.{} > %s ORDER BY t.{} LIMIT %s").format(select, table, idc, idc)
-        # One index range scan per gap (a nested loop over the unnested bounds).
-        gaps = sql.SQL(
-            "SELECT {} FROM unnest(%s::bigint[], %s::bigint[]) AS g(lo, hi) JOIN {} t ON t.{} BETWEEN g.lo AND g.hi "
-            "ORDER BY t.{} LIMIT %s"
-        ).format(select, table, idc, idc)
-        top = sql.SQL("SELECT max(t.{}) FROM {} t").format(idc, table)
-        return new, gaps, top
+        self._query_new = sql.SQL("SELECT {} FROM {} t WHERE t.{} > %s ORDER BY t.{} LIMIT %s").format(
+            select, table, idc, idc)
+        # One index range scan per gap: LATERAL makes the planner look each range up by the id index
+        # (a plain join on BETWEEN may scan the whole table once per range).
+        self._query_gaps = sql.SQL(
+            "SELECT {} FROM unnest(%s::bigint[], %s::bigint[]) AS g(lo, hi) CROSS JOIN LATERAL "
+            "(SELECT * FROM {} x WHERE x.{} BETWEEN g.lo AND g.hi ORDER BY x.{} LIMIT %s) t ORDER BY t.{} LIMIT %s"
+        ).format(select, table, idc, idc, idc)
+        self._query_max = sql.SQL("SELECT max(t.{}) FROM {} t").format(idc, table)
+        anchor = sql.SQL(", ").join(
+            (sql.SQL("t.{} AS {}").format(sql.Identifier(col), sql.Identifier(name)) if col is not None
+             else sql.SQL("NULL AS {}").format(sql.Identifier(name)))
+            for name, col in ((n, getattr(cols, n)) for n in ANCHOR_COLUMNS))
+        self._query_anchor = sql.SQL("SELECT {} FROM {} t WHERE t.{} = %s").format(anchor, table, idc)
+        # Who the table is now: its oid (DROP + CREATE changes it), relfilenode (TRUNCATE changes it) and
+        # the last value of its id sequence, if it has one the user may read (a RESTART puts it below the cursor).
+        self._query_ident = sql.SQL(
+            "SELECT c.oid::bigint AS oid, pg_relation_filenode(c.oid)::bigint AS node, "
+            "CASE WHEN q.seq IS NOT NULL AND has_sequence_privilege(q.seq, 'SELECT,USAGE') "
+            "THEN coalesce(pg_sequence_last_value(q.seq), 0) END AS seq_last "
+            "FROM (SELECT {}::regclass AS oid) c, (SELECT pg_get_serial_sequence({}, {})::regclass AS seq) q"
+        )
+
+    def _ident_query(self, conn: psycopg.Connection) -> sql.Composed:
+        name = self._table_sql.as_string(conn)
+        return self._query_ident.format(sql.Literal(name), sql.Literal(name), sql.Literal(self.config.columns.id))
 
     def _connect(self) -> psycopg.Connection:
         kwargs: dict[str, Any] = {"connect_timeout": self.config.connect_timeout}
@@ -190,17 +241,23 @@ class PostgresSource(Source):
                 kind, message = self._describe_error(e)
                 metrics.source_errors.labels(self.ctx.name, kind).inc()
                 failures += 1
+                if kind == "timeout":  # a smaller read next time: progress must not hang on one big query
+                    self._read_limit = max(1, self._read_limit // 2)
                 if self.ctx.once and (failures >= ONCE_ATTEMPTS or kind not in TRANSIENT):
+                    self.failures.failed(kind, message, level=logging.ERROR, target=self.target)
                     raise SourceProblem(kind, message) from None
-                self.outage.failure(message, source=self.ctx.name, target=self.target, kind=kind)
+                serious = kind not in TRANSIENT  # an operator must act (password, table, permission)
+                self.failures.failed(kind, message, level=logging.ERROR if serious else logging.WARNING,
+                                     target=self.target)
                 delay = min(self.config.retry_max, max(1.0, delay * 2))
                 # jitter: many agents must not hammer a restarting database in step
                 if stop.wait(delay * random.uniform(0.8, 1.2)):
                     return
                 continue
             if failures:
-                self.outage.recovered("database reachable again", source=self.ctx.name, target=self.target)
+                self.failures.recovered("database reachable again", target=self.target)
             failures, delay = 0, 0.0
+            self._read_limit = min(self.config.batch_size, self._read_limit * 2)
             if more:
                 continue
             if self.ctx.once or stop.wait(self.config.poll_interval):
@@ -240,65 +297,154 @@ class PostgresSource(Source):
         else:
             self.cursor = IdCursor(0)
 
+    def _fetch(self, conn: psycopg.Connection, query: sql.Composed, params: tuple, limit: int,
+               epoch: int) -> tuple[list[tuple[int, dict, bytes]], bool]:
+        """Rows of the query as (id, anchor columns, record), through a server-side cursor so that at most
+        max_fetch_bytes of them (and one row beyond) are ever held; True if it stopped at that limit."""
+        out: list[tuple[int, dict, bytes]] = []
+        budget = self.config.max_fetch_bytes
+        held = 0
+        with conn.cursor(name=f"shipper_{self.ctx.name}_rows") as cur:
+            cur.execute(query, params)
+            chunk = min(limit, 64)
+            while len(out) < limit:
+                rows = cur.fetchmany(chunk)
+                for r in rows:
+                    rid = r["id"]
+                    if not isinstance(rid, int):
+                        raise SourceProblem("schema", f"column {self.config.columns.id!r} (columns.id) must be an "
+                                                      f"integer id, got {type(rid).__name__} {rid!r}")
+                    record = _serialise(r, epoch)
+                    held += len(record)
+                    out.append((rid, {k: r[k] for k in ANCHOR_COLUMNS}, record))
+                    if held >= budget:
+                        return out, True
+                if len(rows) < chunk:
+                    break
+                # big rows: fetch fewer at a time, so one fetch never overshoots the budget by much
+                chunk = max(1, min(64, limit - len(out), (budget - held) // max(1, held // len(out))))
+        return out, False
+
+    def _check_table(self, cur: psycopg.Cursor, conn: psycopg.Connection) -> tuple[str, dict] | None:
+        """Whether the table under the cursor is another one (re-created, truncated, restored): what it did."""
+        c = self.cursor
+        cur.execute(self._ident_query(conn))
+        ident = cur.fetchone()
+        cur.execute(self._query_max)
+        top = next(iter(cur.fetchone().values()))
+        anchor_row = None
+        if c.max_id > 0 and c.anchor is not None:
+            cur.execute(self._query_anchor, (c.max_id,))
+            anchor_row = cur.fetchone()
+        facts = {"oid": ident["oid"], "relfilenode": ident["node"], "max_id": top, "sequence_last": ident["seq_last"],
+                 "cursor": c.max_id}
+        what = None
+        if c.oid is not None and ident["oid"] != c.oid:
+            what = "was dropped and created again (its oid changed)"
+        elif c.max_id > 0 and c.anchor is not None and anchor_row is not None and _anchor(anchor_row) != c.anchor:
+            what = f"holds another row under the id {c.max_id} already shipped (ids reappear: re-filled or restored)"
+        elif c.max_id > 0 and c.node is not None and ident["node"] != c.node and anchor_row is None:
+            what = f"was truncated (new relfilenode, the row {c.max_id} already shipped is gone)"
+        elif (c.max_id > 0 and (top is None or top < c.max_id) and ident["seq_last"] is not None
+              and ident["seq_last"] < c.max_id):
+            what = (f"was emptied and its id sequence restarted (highest id {top}, sequence at {ident['seq_last']}, "
+                    f"below the {c.max_id} already shipped)")
+        c.oid, c.node = ident["oid"], ident["node"]
+        if what is None:
+            if top is not None and top < c.max_id:
+                self.ahead.failure("the table's highest id is below the cursor (newest rows deleted?): nothing is "
+                                   "read until ids pass the cursor", source=self.ctx.name, table=self.config.table,
+                                   kind="cursor_ahead", max_id=top, cursor=c.max_id)
+            elif top is not None:
+                self.ahead.recovered("the table's ids passed the cursor again", source=self.ctx.name)
+            return None
+        return what, facts
+
     def _poll(self) -> bool:
         """One read transaction, then emit. True if a limit was hit (more rows may be waiting)."""
         conn = self.conn
-        limit = self.config.batch_size
+        limit = self._read_limit
         fresh = self.cursor is None
         with conn.transaction():
             cur = conn.cursor()
             cur.execute("SELECT set_config('statement_timeout', %s, true)",
-                        (f"{int(self.config.statement_timeout * 1000)}ms",))
+                        (f"{max(1, round(self.config.statement_timeout * 1000))}ms",))
             cur.execute("SELECT txid_snapshot_xmin(s) AS xmin, txid_snapshot_xmax(s) AS xmax "
                         "FROM txid_current_snapshot() AS s")
             snap = cur.fetchone()
             if fresh:
                 self._load_cursor(cur)
             cursor = self.cursor
-            filled_rows: list[dict] = []
-            if cursor.gaps:
-                lo, hi = cursor.ranges()
-                cur.execute(self._query_gaps, (lo, hi, limit))
-                filled_rows = cur.fetchall()
-            cur.execute(self._query_new, (cursor.max_id, limit))
-            new_rows = cur.fetchall()
-            _check_ids(filled_rows + new_rows, self.config.columns.id)
+            before = cursor.to_state()
+            reset = self._check_table(cur, conn)
+            if reset is not None:
+                self._start_over(*reset)
+                cursor = self.cursor
+            filled_rows: list[tuple[int, dict, bytes]] = []
+            checked = NOTHING_CHECKED
+            full = False
+            chunk = cursor.chunk(self._gap_after, self._gap_ranges)
+            if chunk:
+                lo, hi = [g.lo for g in chunk], [g.hi for g in chunk]
+                try:
+                    with conn.transaction():  # a savepoint: a lookup that times out must not cost the new rows
+                        filled_rows, full = self._fetch(conn, self._query_gaps, (lo, hi, limit, limit), limit,
+                                                        cursor.epoch)
+                except psycopg.errors.QueryCanceled:
+                    self._gap_ranges = max(1, len(chunk) // 2)
+                    metrics.source_errors.labels(self.ctx.name, "gap_lookup_timeout").inc()
+                    self.gap_timeouts.failure(
+                        f"looking up {len(chunk)} gap ranges took longer than statement_timeout "
+                        f"{self.config.statement_timeout}s: next lookups take {self._gap_ranges} at a time",
+                        source=self.ctx.name, table=self.config.table, kind="gap_lookup_timeout")
+                else:
+                    if not full and len(filled_rows) < limit:  # every range of the chunk was read in this snapshot
+                        checked = (chunk[0].lo, chunk[-1].hi)
+                        self._gap_after = chunk[-1].hi if len(chunk) < len(cursor.gaps) else None
+                        self._gap_ranges = min(self.config.gap_lookup_ranges, self._gap_ranges * 2)
+                        self.gap_timeouts.recovered("gap lookups answer in time again", source=self.ctx.name)
+            new_rows, full_new = self._fetch(conn, self._query_new, (cursor.max_id, limit), limit, cursor.epoch)
             bound = None
-            if not self._standby and cursor.creates_gaps([r["id"] for r in new_rows]):
+            if not self._standby and cursor.creates_gaps([r[0] for r in new_rows]):
                 # the horizon of the new gaps: see postgres_cursor, rule 1 (one xid, only when gaps appear)
                 cur.execute("SELECT txid_current() AS xid")
                 bound = cur.fetchone()["xid"]
-            top = None
-            if not new_rows:
-                cur.execute(self._query_max)
-                top = next(iter(cur.fetchone().values()))
         now = time.time()
         self.last_poll = now
-        before = cursor.to_state()
-        filled = set(cursor.fill([r["id"] for r in filled_rows]))
-        shipped = set(cursor.advance([r["id"] for r in new_rows], bound, now))
-        if len(filled_rows) < limit:  # every gap was looked up in this snapshot
-            exp = cursor.expire(snap["xmin"], now, self.config.gap_grace, self.config.gap_max_age, self.config.max_gaps)
-            for g in exp.abandoned:
-                metrics.source_errors.labels(self.ctx.name, "gap_abandoned").inc()
-                self.log.warning(
-                    "gave up waiting for ids: a row committed later with one of these ids would be missed",
-                    extra={"source": self.ctx.name, "first_id": g.lo, "last_id": g.hi,
-                           "age_s": round(now - g.seen), "snapshot_xmin": snap["xmin"], "gap_xmax": g.xmax},
-                )
-        if top is not None and top < cursor.max_id:
-            self.ahead.failure("the table's highest id is below the cursor: table truncated or restored? "
-                                "nothing is read until ids pass the cursor", source=self.ctx.name,
-                                kind="cursor_ahead", max_id=top, cursor=cursor.max_id)
-        elif new_rows:
-            self.ahead.recovered("the table's ids passed the cursor again", source=self.ctx.name)
-        rows = [r for r in filled_rows if r["id"] in filled] + [r for r in new_rows if r["id"] in shipped]
+        filled = set(cursor.fill([r[0] for r in filled_rows]))
+        shipped = set(cursor.advance([r[0] for r in new_rows], bound, now))
+        if new_rows and new_rows[-1][0] == cursor.max_id:
+            cursor.anchor = _anchor(new_rows[-1][1])
+        exp = cursor.expire(snap["xmin"], now, self.config.gap_grace, self.config.gap_max_age, self.config.max_gaps,
+                            checked)
+        for g in exp.abandoned:
+            metrics.source_errors.labels(self.ctx.name, "gap_abandoned").inc()
+            self.log.warning(
+                "gave up waiting for ids: a row committed later with one of these ids would be missed",
+                extra={"source": self.ctx.name, "first_id": g.lo, "last_id": g.hi,
+                       "age_s": round(now - g.seen), "snapshot_xmin": snap["xmin"], "gap_xmax": g.xmax},
+            )
+        rows = [r for r in filled_rows if r[0] in filled] + [r for r in new_rows if r[0] in shipped]
         state = cursor.to_state()
         if rows or state != before or fresh:
-            records = [_serialise(r) for r in rows]
-            self.ctx.emit(RawBatch(records, [f"id:{r['id']}" for r in rows], {STATE_KEY: state},
+            records = [r[2] for r in rows]
+            self.ctx.emit(RawBatch(records, [f"id:{_row_key(r[0], cursor.epoch)}" for r in rows], {STATE_KEY: state},
                                    sum(len(x) for x in records)))
-        return len(new_rows) >= limit or len(filled_rows) >= limit
+        return full or full_new or len(new_rows) >= limit or len(filled_rows) >= limit
+
+    def _start_over(self, what: str, facts: dict) -> None:
+        old = self.cursor
+        self.cursor = IdCursor(0, epoch=old.epoch + 1, oid=facts["oid"], node=facts["relfilenode"])
+        self._gap_after = None
+        table_resets.labels(self.ctx.name).inc()
+        metrics.source_errors.labels(self.ctx.name, "table_reset").inc()
+        self.log.warning(
+            f"table {self.config.table} {what}: starting over from the new table's first row; rows of the old "
+            f"table not yet shipped are gone ({old.missing()} ids still awaited below id {old.max_id}); rows "
+            f"restored from a backup are shipped again, with ids '<id>-r{old.epoch + 1}' so that an output's "
+            f"de-duplication does not take the new rows for the old ones",
+            extra={"source": self.ctx.name, "table": self.config.table, "kind": "table_reset",
+                   "old_cursor": old.max_id, "epoch": old.epoch + 1, **facts})
 
     # --- introspection -----------------------------------------------------------------------
 
@@ -319,20 +465,30 @@ class PostgresSource(Source):
             "target": self.target, "table": self.config.table, "last_poll": self.last_poll,
             "max_id": c.max_id if c else None, "gap_ranges": len(c.gaps) if c else 0,
             "ids_awaited": c.missing() if c else 0, "connected": self.conn is not None and not self.conn.closed,
+            "table_epoch": c.epoch if c else None, "read_limit": self._read_limit, "gap_lookup_ranges": self._gap_ranges,
         }
+
+    def last_error(self) -> dict[str, Any] | None:
+        return self.failures.report()
 
     def close(self) -> None:
         self._close_conn()
 
 
-def _check_ids(rows: list[dict], column: str) -> None:
-    for r in rows:
-        if not isinstance(r["id"], int):
-            raise SourceProblem("schema", f"column {column!r} (columns.id) must be an integer id, got "
-                                          f"{type(r['id']).__name__} {r['id']!r}")
+def _row_key(row_id: int, epoch: int) -> str:
+    """The id a row is shipped under: its own, or `<id>-r<n>` once the source started over on a new table
+    n times (so a de-duplicating output does not drop the new table's id 5 as the old table's id 5)."""
+    return str(row_id) if epoch == 0 else f"{row_id}-r{epoch}"
 
 
-def _serialise(row: dict) -> bytes:
+def _anchor(row: dict) -> str:
+    """Digest of the columns of a row that never change once written (an UPDATE of a description is no re-creation)."""
+    return hashlib.blake2b(orjson.dumps([row.get(k) for k in ANCHOR_COLUMNS], default=str), digest_size=12).hexdigest()
+
+
+def _serialise(row: dict, epoch: int = 0) -> bytes:
+    if epoch:
+        row = {**row, "id": _row_key(row["id"], epoch)}
     try:
         # datetimes as ISO 8601 (naive stays naive: the parser applies the source's timezone),
         # UUIDs natively; inet, numeric and the like as their text form.

@@ -55,10 +55,23 @@ class Expired:
     abandoned: list[Gap]  # ranges given up by max_age / max_gaps: possibly a late row missed
 
 
+NOTHING_CHECKED = (1, 0)  # for expire(): an empty id range
+
+
 class IdCursor:
-    def __init__(self, max_id: int = 0, gaps: Iterable[Gap] = ()):
+    """Also who the table is, to notice it being re-created, truncated or restored under the cursor:
+    `oid` and `node` (pg_class oid and relfilenode: DROP+CREATE changes the first, TRUNCATE the second),
+    `anchor` (a digest of the row at max_id: ids that reappear with other contents) and `epoch` (how many
+    times the source started over on a new table; rows of epoch n > 0 get ids `<id>-r<n>`)."""
+
+    def __init__(self, max_id: int = 0, gaps: Iterable[Gap] = (), *, epoch: int = 0, oid: int | None = None,
+                 node: int | None = None, anchor: str | None = None):
         self.max_id = max_id
         self.gaps: list[Gap] = sorted(gaps, key=lambda g: g.lo)
+        self.epoch = epoch
+        self.oid = oid
+        self.node = node
+        self.anchor = anchor
 
     @classmethod
     def from_state(cls, state: Any) -> "IdCursor":
@@ -69,10 +82,25 @@ class IdCursor:
         for g in state.get("gaps") or []:
             lo, hi, xmax, seen = g
             gaps.append(Gap(int(lo), int(hi), None if xmax is None else int(xmax), float(seen)))
-        return cls(state["max_id"], gaps)
+        table = state.get("table") or {}
+        if not isinstance(table, dict):
+            raise ValueError(f"not a postgres cursor: {state!r}")
+        return cls(state["max_id"], gaps, epoch=int(table.get("epoch", 0)), oid=table.get("oid"),
+                   node=table.get("node"), anchor=table.get("anchor"))
 
     def to_state(self) -> dict:
-        return {"max_id": self.max_id, "gaps": [g.to_json() for g in self.gaps]}
+        return {"max_id": self.max_id, "gaps": [g.to_json() for g in self.gaps],
+                "table": {"epoch": self.epoch, "oid": self.oid, "node": self.node, "anchor": self.anchor}}
+
+    def chunk(self, start_after: int | None, n: int) -> list[Gap]:
+        """At most n gap ranges, the first one above `start_after` (wrapping around): the gaps are
+        looked up a chunk at a time, so a lookup that times out shrinks instead of wedging the source."""
+        if not self.gaps:
+            return []
+        i = 0
+        if start_after is not None:
+            i = next((k for k, g in enumerate(self.gaps) if g.lo > start_after), 0)
+        return self.gaps[i:i + n] or self.gaps[:n]
 
     def ranges(self) -> tuple[list[int], list[int]]:
         """Lower and upper bounds of the gaps, for `unnest(lo[], hi[])`."""
@@ -132,16 +160,20 @@ class IdCursor:
         self.gaps = gaps
         return out
 
-    def expire(self, snapshot_xmin: int | None, now: float, grace: float, max_age: float, max_gaps: int) -> Expired:
+    def expire(self, snapshot_xmin: int | None, now: float, grace: float, max_age: float, max_gaps: int,
+               checked: tuple[int, int] | None = None) -> Expired:
         """Close the gaps this snapshot proves empty; abandon those past the hard limits.
 
-        Call only after every gap was looked up in the snapshot whose xmin is given."""
+        Only gaps inside `checked` (lo, hi: the ids looked up, completely, in the snapshot whose xmin is given)
+        can be closed; None: every gap was (NOTHING_CHECKED: none). The hard limits apply whether or not a
+        lookup succeeded."""
         keep: list[Gap] = []
         closed = 0
         abandoned: list[Gap] = []
         for g in self.gaps:
             age = now - g.seen
-            if g.xmax is not None and snapshot_xmin is not None and snapshot_xmin >= g.xmax and age >= grace:
+            if ((checked is None or checked[0] <= g.lo and g.hi <= checked[1]) and g.xmax is not None
+                    and snapshot_xmin is not None and snapshot_xmin >= g.xmax and age >= grace):
                 closed += 1
             elif age >= max_age:
                 abandoned.append(g)

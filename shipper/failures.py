@@ -1,0 +1,96 @@
+"""A source's failures as an operator sees them: one log line when a failure starts and one when its kind
+changes (auth after connect, 429 after 5xx), a summary at most once per interval while it lasts, one line when
+it ends; the current and the last failure for `/health` and `shipper status` (Source.last_error), and metrics:
+gauge shipper_source_failing{source} (1 while any part fails) and shipper_source_last_error_timestamp{source,kind}.
+
+A source may fail in several independent parts (the http_poll source's services): each part (`scope`) has its
+own state, so one part recovering does not hide another still failing."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import Gauge
+
+from shipper import metrics
+
+failing_gauge = Gauge("shipper_source_failing", "1 while the source (or a part of it) fails to read", ["source"],
+                      registry=metrics.REGISTRY)
+last_error_time = Gauge("shipper_source_last_error_timestamp", "Unix time of the source's last failure of this kind",
+                        ["source", "kind"], registry=metrics.REGISTRY)
+
+
+@dataclass
+class _Scope:
+    kind: str
+    message: str
+    since: float
+    count: int
+    logged: float  # monotonic time of the last line logged for this failure
+
+
+class SourceFailures:
+    def __init__(self, logger: logging.Logger, source: str, interval: float = 60.0):
+        self.log = logger
+        self.source = source
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._scopes: dict[str, _Scope] = {}
+        self._last: dict[str, Any] | None = None
+        self._gauge = failing_gauge.labels(source)
+        self._gauge.set(0)
+
+    def failed(self, kind: str, message: str, scope: str = "", level: int = logging.WARNING, **fields) -> None:
+        now, mono = time.time(), time.monotonic()
+        extra = {"source": self.source, "kind": kind, **({"scope": scope} if scope else {}), **fields}
+        with self._lock:
+            cur = self._scopes.get(scope)
+            if cur is None or cur.kind != kind:
+                if cur is not None:
+                    extra["previous_kind"] = cur.kind
+                cur = self._scopes[scope] = _Scope(kind, message, now, 1, mono)
+                line = message if "previous_kind" not in extra else f"{message} (failure changed from {extra['previous_kind']})"
+            else:
+                cur.count += 1
+                cur.message = message
+                line = None
+                if mono - cur.logged >= self.interval:
+                    cur.logged = mono
+                    line = f"still failing since {time.strftime('%H:%M:%S', time.gmtime(cur.since))}Z: {message}"
+                    extra["failures"] = cur.count
+            self._last = {"kind": kind, "message": message, "scope": scope or None, "at": now, "since": cur.since,
+                          "failing": True}
+            self._gauge.set(1)
+        last_error_time.labels(self.source, kind).set(now)
+        if line is not None:
+            self.log.log(level, line, extra=extra)
+
+    def recovered(self, message: str, scope: str = "", **fields) -> None:
+        with self._lock:
+            cur = self._scopes.pop(scope, None)
+            if cur is None:
+                return
+            if self._last is not None and (self._last.get("scope") or "") == scope:
+                self._last = {**self._last, "failing": False}
+            if not self._scopes:
+                self._gauge.set(0)
+        self.log.info(message, extra={"source": self.source, "kind": cur.kind, "failures": cur.count,
+                                      **({"scope": scope} if scope else {}), **fields})
+
+    def failing(self, scope: str = "") -> bool:
+        with self._lock:
+            return scope in self._scopes
+
+    def report(self) -> dict[str, Any] | None:
+        """The last failure ({kind, message, scope, at, since, failing}) and every part failing now."""
+        with self._lock:
+            if self._last is None:
+                return None
+            doc = dict(self._last)
+            doc["failing_now"] = {s or "source": {"kind": c.kind, "message": c.message, "since": c.since}
+                                  for s, c in self._scopes.items()}
+            doc["failing"] = bool(self._scopes)
+            return doc
