@@ -2,6 +2,12 @@
 (the way `filebeat setup` does): ECS field types from Elastic's definitions for the ECS fields,
 `flattened` for the free-form vendor namespaces, data stream settings.
 
+For every output of `type: elasticsearch` or `type: opensearch`, the server is asked what it is
+(`GET /`) and given templates it accepts: the mapping types that product and version have
+(plugins/outputs/elasticsearch_server.py), and `data_stream` only where it has data streams.
+Each step is one (path, body) of `templates()`, installed in order: a later step (an ingest
+pipeline, say) is added there.
+
 The field types travel in the package (`ecs_field_types.yml`, built by
 scripts/build_ecs_field_types.py), because the agent's host has no copy of ECS.
 """
@@ -16,6 +22,8 @@ from typing import Any
 import click
 import yaml
 
+from shipper_plugins.outputs.elasticsearch_server import DEFAULT_SERVER, Server
+
 FIELD_TYPES = Path(__file__).with_name("ecs_field_types.yml")
 TEMPLATE_PRIORITY = 200  # above Elasticsearch's built-in `logs` template (100) for the same names
 
@@ -26,22 +34,23 @@ def ecs_field_types() -> dict[str, Any]:
         return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
-def _leaf(spec: Any) -> dict:
+def _leaf(spec: Any, server: Server) -> dict:
     if isinstance(spec, str):
         spec = {"type": spec}
-    kind = spec["type"]
-    out: dict[str, Any] = {"type": kind}
+    out: dict[str, Any] = server.mapping_type(spec["type"])
+    kind = out["type"]
     if kind == "keyword":
         out["ignore_above"] = spec.get("ignore_above", 1024)
     if kind == "scaled_float":
         out["scaling_factor"] = spec["scaling_factor"]
     if spec.get("multi_fields"):
-        out["fields"] = {name: {"type": t} for name, t in spec["multi_fields"].items()}
+        out["fields"] = {name: server.mapping_type(t) for name, t in spec["multi_fields"].items()}
     return out
 
 
-def ecs_mappings(flattened: list[str]) -> dict:
-    """Index mappings: every ECS field with its ECS type; each vendor namespace `flattened`."""
+def ecs_mappings(flattened: list[str], server: Server = DEFAULT_SERVER) -> dict:
+    """Index mappings: every ECS field with its ECS type (or the nearest type the server has);
+    each vendor namespace `flattened` (OpenSearch: `flat_object`)."""
     root: dict[str, Any] = {}
     for name, spec in ecs_field_types()["fields"].items():
         parts = name.split(".")
@@ -49,9 +58,9 @@ def ecs_mappings(flattened: list[str]) -> dict:
         for p in parts[:-1]:
             holder = node.setdefault(p, {})
             node = holder.setdefault("properties", {})
-        leaf = _leaf(spec)
+        leaf = _leaf(spec, server)
         existing = node.get(parts[-1])
-        if leaf["type"] in ("object", "nested"):
+        if leaf["type"] in ("object", "nested") and leaf.get("enabled", True):
             # ECS declares `x` as object/nested and `x.y` as its fields: keep both.
             node[parts[-1]] = {**(existing or {}), "type": leaf["type"]}
         elif existing and "properties" in existing:
@@ -59,7 +68,7 @@ def ecs_mappings(flattened: list[str]) -> dict:
         else:
             node[parts[-1]] = leaf
     for ns in flattened:
-        root[ns] = {"type": "flattened"}
+        root[ns] = server.mapping_type("flattened")
     # Vendor strings that look like dates stay strings; unknown fields outside ECS still map.
     return {"date_detection": False, "properties": root}
 
@@ -81,8 +90,9 @@ def flattened_namespaces(cfg) -> list[str]:
     return sorted(m for m in modules if m)
 
 
-def templates(cfg) -> dict[str, dict]:
-    """{API path: body} for the component templates and the index template, in install order."""
+def templates(cfg, server: Server = DEFAULT_SERVER) -> dict[str, dict]:
+    """{API path: body} for the component templates and the index template, in install order,
+    as this server accepts them."""
     name = cfg.template_name
     meta = {"managed_by": "shipper", "ecs_version": ecs_field_types()["ecs_version"]}
     settings = {"index": {"codec": "best_compression", "mapping": {"total_fields": {"limit": 10000},
@@ -93,11 +103,11 @@ def templates(cfg) -> dict[str, dict]:
         "priority": TEMPLATE_PRIORITY,
         "_meta": meta,
     }
-    if not cfg.index:
+    if not cfg.index and server.has_data_streams:
         index_template["data_stream"] = {}
     return {
         f"/_component_template/{name}@settings": {"template": {"settings": settings}, "_meta": meta},
-        f"/_component_template/{name}-ecs@mappings": {"template": {"mappings": ecs_mappings(flattened_namespaces(cfg))},
+        f"/_component_template/{name}-ecs@mappings": {"template": {"mappings": ecs_mappings(flattened_namespaces(cfg), server)},
                                                       "_meta": meta},
         f"/_index_template/{name}": index_template,
     }
@@ -108,13 +118,21 @@ def setup() -> None:
     """Prepare what a destination needs before shipping (index templates, ...)."""
 
 
+SEARCH_TYPES = ("elasticsearch", "opensearch")
+
+
 @setup.command("elasticsearch")
 @click.option("-c", "--config", "config_path", envvar="SHIPPER_CONFIG", default="/etc/shipper/shipper.yaml",
               show_default=True, help="Config file (or the SHIPPER_CONFIG environment variable).")
-@click.option("--output", "output_name", default=None, help="Only this output (default: every elasticsearch output).")
-@click.option("--print", "print_only", is_flag=True, help="Print the templates as JSON instead of installing them.")
-def setup_elasticsearch(config_path: str, output_name: str | None, print_only: bool) -> None:
-    """Install the index template (ECS field types, flattened vendor namespaces) and data stream settings."""
+@click.option("--output", "output_name", default=None,
+              help="Only this output (default: every elasticsearch and opensearch output).")
+@click.option("--print", "print_only", is_flag=True,
+              help="Print the templates as JSON instead of installing them (for Elasticsearch 9 unless --server).")
+@click.option("--server", "server_spec", default=None, metavar="FLAVOUR:VERSION",
+              help="With --print: the server to print for, e.g. opensearch:2.19.1 or elasticsearch:7.17.0.")
+def setup_elasticsearch(config_path: str, output_name: str | None, print_only: bool, server_spec: str | None) -> None:
+    """Install the index template (ECS field types, flattened vendor namespaces) and data stream
+    settings, as each Elasticsearch or OpenSearch server accepts them."""
     import orjson
 
     from shipper import registry
@@ -127,30 +145,65 @@ def setup_elasticsearch(config_path: str, output_name: str | None, print_only: b
         for p in e.problems:
             click.echo(f"error: {p}", err=True)
         sys.exit(2)
-    outputs = [o for o in config.outputs if o.type == "elasticsearch" and output_name in (None, o.name)]
+    outputs = [o for o in config.outputs if o.type in SEARCH_TYPES and output_name in (None, o.name)]
     if not outputs:
-        click.echo(f"error: {config.path}: no elasticsearch output{' named ' + output_name if output_name else ''}", err=True)
+        click.echo(f"error: {config.path}: no elasticsearch or opensearch output"
+                   f"{' named ' + output_name if output_name else ''}", err=True)
         sys.exit(2)
+    printed_for = DEFAULT_SERVER
+    if server_spec:
+        flavour, _, number = server_spec.partition(":")
+        if flavour not in SEARCH_TYPES or not number[:1].isdigit():
+            click.echo("error: --server is elasticsearch:VERSION or opensearch:VERSION", err=True)
+            sys.exit(2)
+        printed_for = Server(flavour, number)
     failed = False
     for cfg in outputs:
-        bodies = templates(cfg)
         if print_only:
-            click.echo(orjson.dumps(bodies, option=orjson.OPT_INDENT_2).decode())
+            click.echo(orjson.dumps(templates(cfg, printed_for), option=orjson.OPT_INDENT_2).decode())
             continue
         try:
-            output = registry.load("output", "elasticsearch")(cfg, OutputContext(cfg.name, threading.Event(), config.state_dir))
+            output = registry.load("output", cfg.type)(cfg, OutputContext(cfg.name, threading.Event(), config.state_dir))
         except Exception as e:  # unreadable secret file and the like: say which, never the secret
             click.echo(f"error: output {cfg.name}: {e}", err=True)
             sys.exit(2)
-        client = output.client
-        for path, body in bodies.items():
-            try:
-                client.perform_request("PUT", path, body=body,
-                                       headers={"content-type": "application/json", "accept": "application/json"})
-                click.echo(f"output {cfg.name}: installed {path}")
-            except Exception as e:
-                click.echo(f"error: output {cfg.name}: PUT {path} failed: {type(e).__name__}: {e}", err=True)
-                failed = True
-                break
-        output.close()
+        try:
+            failed |= not _install(output, cfg)
+        finally:
+            output.close()
     sys.exit(1 if failed else 0)
+
+
+def _install(output, cfg) -> bool:
+    from elastic_transport import TransportError
+
+    from shipper.errors import PermanentRefusal
+    from shipper_plugins.outputs.elasticsearch_client import error_reason, transport_reason
+
+    try:
+        server = output.ask_server()
+    except PermanentRefusal as e:
+        click.echo(f"error: output {cfg.name}: {e}", err=True)
+        return False
+    except TransportError as e:
+        click.echo(f"error: output {cfg.name}: cannot ask {', '.join(cfg.hosts)} what it is (GET /): "
+                   f"{transport_reason(e)}", err=True)
+        return False
+    if server is None:
+        click.echo(f"output {cfg.name}: the credentials may not read the server version; "
+                   f"installing templates for {DEFAULT_SERVER.name}", err=True)
+        server = DEFAULT_SERVER
+    else:
+        click.echo(f"output {cfg.name}: {server.name}"
+                   f"{'' if server.has_data_streams or cfg.index else ' (no data streams: plain indices)'}")
+    for path, body in templates(cfg, server).items():
+        try:
+            answer = output.client.request("PUT", path, body=body)
+        except TransportError as e:
+            click.echo(f"error: output {cfg.name}: PUT {path} failed: {transport_reason(e)}", err=True)
+            return False
+        if not 200 <= answer.status < 300:
+            click.echo(f"error: output {cfg.name}: PUT {path} refused: {answer.status} {error_reason(answer.body)}", err=True)
+            return False
+        click.echo(f"output {cfg.name}: installed {path}")
+    return True

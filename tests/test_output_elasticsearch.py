@@ -1,4 +1,5 @@
-"""Elasticsearch output (official client over real HTTP) against the strict `_bulk` peer."""
+"""Elasticsearch/OpenSearch output (elastic-transport over real HTTP) against the strict `_bulk` peer,
+in each of its flavours: Elasticsearch 7.17, 8.x, 9.x and OpenSearch."""
 from __future__ import annotations
 
 import copy
@@ -17,12 +18,15 @@ import pytest
 
 from shipper import metrics
 from shipper.config import ConfigError, parse_config
+from shipper.errors import PermanentRefusal
 from shipper.plugin import Batch, OutputContext, Stopping
 from shipper.setup_elasticsearch import ecs_field_types, templates
 from shipper_plugins.outputs.elasticsearch import ElasticsearchOutput, ElasticsearchOutputConfig
 from tests.peers.bulk_server import BulkServer
+from tests.support import wait
 
 VENV_BIN = os.path.dirname(sys.executable)
+FLAVOURS = ["es7", "es8", "es9", "opensearch"]
 
 
 def make_batch(n: int, start: int = 0, dataset: str = "datameer.audit") -> Batch:
@@ -45,9 +49,9 @@ def counter(metric, name: str) -> float:
     return metric.labels(name)._value.get()
 
 
-@pytest.fixture
-def es():
-    s = BulkServer().start()
+@pytest.fixture(params=FLAVOURS)
+def es(request):
+    s = BulkServer(flavour=request.param).start()
     yield s
     s.stop()
 
@@ -62,6 +66,9 @@ def test_create_with_stable_ids_into_data_streams(es, tmp_path):
     assert sorted(es.ids("logs-datameer.audit-default")) == sorted(f"id{i}" for i in range(20))
     assert es.docs[("logs-datameer.audit-default", "id3")] == before[3]
     assert es.gzip_requests == es.bulk_requests == 1
+    assert es.media_type_refusals == 0
+    expected = ("opensearch", es.flavour.number) if es.flavour.opensearch else ("elasticsearch", es.flavour.number)
+    assert (out.server.flavour, out.server.number) == expected, "the server's flavour and version were read"
     out.close()
 
 
@@ -115,8 +122,9 @@ def test_whole_request_503_is_retried_and_nothing_lost(es, tmp_path):
     out.close()
 
 
-def test_down_then_up_and_stopping(tmp_path):
-    es = BulkServer().start()
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_down_then_up_and_stopping(tmp_path, flavour):
+    es = BulkServer(flavour=flavour).start()
     url = es.url
     es.stop()
     out = make_output(tmp_path, [url], name="es_down")
@@ -192,15 +200,19 @@ def test_auth_from_files_and_environment(es, tmp_path, monkeypatch, caplog, auth
     out.close()
 
 
-def test_wrong_credentials_are_retried_not_acked(es, tmp_path):
+def test_wrong_credentials_are_a_permanent_refusal_not_acked(es, tmp_path):
     es.require_auth = "Bearer right"
-    (tmp_path / "tok").write_text("wrong")
-    stop = threading.Event()
-    out = make_output(tmp_path, [es.url], stop=stop, name="es_401", bearer_token_file=str(tmp_path / "tok"))
-    threading.Timer(1.0, stop.set).start()
-    with pytest.raises(Stopping):
-        out.send(make_batch(2))
+    (tmp_path / "tok").write_text("wr0ngtoken")
+    out = make_output(tmp_path, [es.url], name="es_401", bearer_token_file=str(tmp_path / "tok"))
+    with pytest.raises(PermanentRefusal) as e:
+        out.send(make_batch(2))  # raised at once, not retried inside: the core shows it and backs off
+    assert "401" in str(e.value) and "credentials" in str(e.value) and es.url in str(e.value)
+    assert "wr0ngtoken" not in str(e.value)
     assert es.docs == {}
+    es.require_auth = "Bearer wr0ngtoken"  # fixed on the server side: the next try delivers
+    out.send(make_batch(2))
+    assert len(es.docs) == 2
+    out.close()
 
 
 def test_tls_verified_with_ca_file(tmp_path):
@@ -218,14 +230,26 @@ def test_tls_verified_with_ca_file(tmp_path):
         out.send(make_batch(2))
         assert len(es.docs) == 2
         out.close()
-        stop = threading.Event()
-        unverified = make_output(tmp_path, [es.url], stop=stop, name="es_tls_bad")  # system CAs do not know it
-        threading.Timer(1.0, stop.set).start()
-        with pytest.raises(Stopping):
+        unverified = make_output(tmp_path, [es.url], name="es_tls_bad")  # system CAs do not know it
+        with pytest.raises(PermanentRefusal) as e:
             unverified.send(make_batch(2, start=2))
+        assert "TLS" in str(e.value) and "certificate" in str(e.value).lower()
         assert len(es.docs) == 2
+        unverified.close()
     finally:
         es.stop()
+
+
+def http(url: str, body=None, method: str = "POST", headers: dict | None = None):
+    """(status, decoded body, response headers) of one request; bytes bodies are sent as they are."""
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers=headers or {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"null"), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null"), dict(e.headers)
 
 
 def test_peer_rejects_bad_bulk_bodies(es):
@@ -243,7 +267,10 @@ def test_peer_rejects_bad_bulk_bodies(es):
     assert post(b'{"create":{"_index":"logs-a-default","bogus":1}}\n{}\n')[0] == 400
     assert post(b'{"create":{},"index":{}}\n{}\n')[0] == 400
     status, body = post(b'{"index":{"_index":"logs-a-default","_id":"1"}}\n{"@timestamp":"x"}\n')
-    assert status == 200 and body["errors"] and body["items"][0]["index"]["status"] == 400  # data streams: create only
+    if es.flavour.opensearch:  # no built-in logs-*-* data stream template: a plain index takes `index`
+        assert status == 200 and not body["errors"]
+    else:
+        assert status == 200 and body["errors"] and body["items"][0]["index"]["status"] == 400  # data streams: create only
 
 
 def test_config_validation():
@@ -280,19 +307,38 @@ def test_template_types_come_from_ecs(ecs):
     assert "logs-datameer.*-default" in index_tpl["index_patterns"] and index_tpl["data_stream"] == {}
 
 
-def test_setup_command_installs_templates(es, tmp_path):
-    (tmp_path / "shipper.yaml").write_text(
-        f"state_dir: state\nsources: [{{name: a, type: file, paths: [x], parser: json}}]\n"
-        f"outputs: [{{type: elasticsearch, hosts: ['{es.url}'], namespace: prod, flattened_namespaces: [acme]}}]\n")
-    r = subprocess.run([os.path.join(VENV_BIN, "shipper"), "setup", "elasticsearch", "-c", str(tmp_path / "shipper.yaml")],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    tpl = es.templates["shipper"]
-    assert tpl["index_patterns"] == ["logs-acme.*-prod"] and tpl["priority"] == 200
-    mappings = es.component_templates["shipper-ecs@mappings"]["template"]["mappings"]["properties"]
-    assert mappings["acme"] == {"type": "flattened"} and mappings["@timestamp"] == {"type": "date"}
-    # Documents written afterwards land in a data stream the template matches.
-    assert es.is_data_stream("logs-acme.audit-prod")
+@pytest.mark.parametrize("flavour,version,kind,flattened,data_streams", [
+    ("es7", "7.17.25", "elasticsearch", {"type": "flattened"}, True),
+    ("es8", "8.15.3", "elasticsearch", {"type": "flattened"}, True),
+    ("es9", "9.1.5", "elasticsearch", {"type": "flattened"}, True),
+    ("opensearch", "1.3.20", "opensearch", {"type": "object", "enabled": False}, False),
+    ("opensearch", "2.19.1", "opensearch", {"type": "flat_object"}, True),
+    ("opensearch", "3.2.0", "opensearch", {"type": "flat_object"}, True),
+])
+def test_setup_command_installs_templates_each_server_accepts(tmp_path, flavour, version, kind, flattened, data_streams):
+    es = BulkServer(flavour=flavour, version=version).start()
+    try:
+        (tmp_path / "shipper.yaml").write_text(
+            f"state_dir: state\nsources: [{{name: a, type: file, paths: [x], parser: json}}]\n"
+            f"outputs: [{{type: {kind}, hosts: ['{es.url}'], namespace: prod, flattened_namespaces: [acme]}}]\n")
+        r = subprocess.run([os.path.join(VENV_BIN, "shipper"), "setup", "elasticsearch", "-c", str(tmp_path / "shipper.yaml")],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert f"{'OpenSearch' if kind == 'opensearch' else 'Elasticsearch'} {version}" in r.stdout
+        tpl = es.templates["shipper"]
+        assert tpl["index_patterns"] == ["logs-acme.*-prod"] and tpl["priority"] == 200
+        assert ("data_stream" in tpl) == data_streams
+        mappings = es.component_templates["shipper-ecs@mappings"]["template"]["mappings"]["properties"]
+        assert mappings["acme"] == flattened and mappings["@timestamp"] == {"type": "date"}
+        # Documents written afterwards land in a data stream the template matches (where the server has them).
+        assert es.is_data_stream("logs-acme.audit-prod") == data_streams
+        # The same templates for Elasticsearch 9 are refused by OpenSearch (flattened is not one of its types).
+        if kind == "opensearch":
+            status, body, _ = http(es.url + "/_component_template/t", templates(ElasticsearchOutputConfig())[
+                "/_component_template/shipper-ecs@mappings"], method="PUT")
+            assert status == 400 and body["error"]["type"] == "mapper_parsing_exception"
+    finally:
+        es.stop()
 
 
 def test_setup_command_fails_clearly_when_unreachable(tmp_path):
@@ -301,15 +347,14 @@ def test_setup_command_fails_clearly_when_unreachable(tmp_path):
         "outputs: [{type: elasticsearch, hosts: ['http://127.0.0.1:9'], request_timeout: 5}]\n")
     r = subprocess.run([os.path.join(VENV_BIN, "shipper"), "setup", "elasticsearch", "-c", str(tmp_path / "shipper.yaml")],
                        capture_output=True, text=True, timeout=120)
-    assert r.returncode == 1 and "_component_template" in r.stderr
+    assert r.returncode == 1 and "GET /" in r.stderr and "127.0.0.1:9" in r.stderr
 
 
 @pytest.mark.parametrize("options", ["create", "copytruncate", "compress\n  delaycompress\n  create"])
-def test_dead_letter_file_rotated_by_real_logrotate_loses_nothing(es, tmp_path, options):
+def test_dead_letter_file_rotated_by_real_logrotate_loses_nothing(tmp_path, options):
     """The dead-letter file is opened by name for every write, so logrotate's rename (create) or
     copy-and-truncate (copytruncate) can rotate it under a running output (docs/operations.md)."""
-    import subprocess
-
+    es = BulkServer().start()
     out = make_output(tmp_path, [es.url], name="es_rot")
     path = tmp_path / "dead_letter" / "es_rot.ndjson"
     conf = tmp_path / "lr.conf"
@@ -319,6 +364,7 @@ def test_dead_letter_file_rotated_by_real_logrotate_loses_nothing(es, tmp_path, 
         out.send(make_batch(6, start=round_ * 10))
         subprocess.run(["/usr/sbin/logrotate", "-f", "-s", str(tmp_path / "lr.state"), str(conf)], check=True, timeout=60)
     out.close()
+    es.stop()
     ids = []
     for f in sorted(path.parent.iterdir()):
         data = gzip.decompress(f.read_bytes()) if f.suffix == ".gz" else f.read_bytes()
@@ -326,3 +372,200 @@ def test_dead_letter_file_rotated_by_real_logrotate_loses_nothing(es, tmp_path, 
         if f.suffix != ".gz":
             assert oct(f.stat().st_mode & 0o777) == "0o600", f  # personal data stays private after rotation
     assert sorted(ids) == sorted(f"id{r * 10 + k}" for r in range(3) for k in (1, 4))
+
+
+# Each flavour refuses what its real server refuses (../shared/research/real-servers.md)
+
+VND = "application/vnd.elasticsearch+{}; compatible-with={}"
+
+
+@pytest.mark.parametrize("flavour,accepted,refused", [
+    ("es7", [7], [8, 9]),
+    ("es8", [7, 8], [9]),
+    ("es9", [8, 9], [7]),
+    ("opensearch", [], [7, 8, 9]),
+])
+def test_peer_flavours_refuse_the_media_types_their_servers_refuse(flavour, accepted, refused):
+    es = BulkServer(flavour=flavour).start()
+    try:
+        status, root, headers = http(es.url + "/", method="GET", headers={"Accept": "application/json"})
+        assert status == 200 and root["version"]["number"] == es.flavour.number
+        assert (root["version"].get("distribution") == "opensearch") == (flavour == "opensearch")
+        assert ("X-Elastic-Product" in headers) == (flavour != "opensearch")
+        bulk = b'{"create":{"_index":"logs-a-default","_id":"1"}}\n{"@timestamp":"2024-01-01T00:00:00Z"}\n'
+        for v in accepted:
+            status, body, _ = http(es.url + "/_bulk", bulk, headers={"Content-Type": VND.format("x-ndjson", v),
+                                                                     "Accept": VND.format("json", v)})
+            assert status == 200, (v, body)
+        for v in refused:
+            status, body, _ = http(es.url + "/_bulk", bulk, headers={"Content-Type": VND.format("x-ndjson", v),
+                                                                     "Accept": VND.format("json", v)})
+            if flavour == "opensearch":
+                assert status == 406 and "is not supported" in body["error"], body
+            else:
+                assert status == 400 and body["error"]["type"] == "media_type_header_exception", body
+                assert f"but found {v}" in body["error"]["caused_by"]["reason"]
+        # Plain JSON / NDJSON works everywhere.
+        status, body, _ = http(es.url + "/_bulk", bulk, headers={"Content-Type": "application/x-ndjson",
+                                                                 "Accept": "application/json"})
+        assert status == 200 and not body["errors"] or body["items"][0]["create"]["status"] == 409
+    finally:
+        es.stop()
+
+
+@pytest.mark.parametrize("flavour", ["es8", "opensearch"])
+def test_the_official_client_9_is_refused_by_es8_and_opensearch_peers(flavour):
+    """What issue 12 found with real servers, shown with the real elasticsearch-py 9 against the peers."""
+    from elasticsearch import ApiError, Elasticsearch, UnsupportedProductError
+
+    es = BulkServer(flavour=flavour).start()
+    try:
+        client = Elasticsearch(es.url, request_timeout=10)
+        with pytest.raises((ApiError, UnsupportedProductError)) as e:
+            client.bulk(operations=[{"create": {"_index": "logs-a-default", "_id": "1"}},
+                                    {"@timestamp": "2024-01-01T00:00:00Z"}])
+        if flavour == "es8":
+            assert e.value.meta.status == 400 and "media_type_header_exception" in str(e.value)
+        else:
+            assert isinstance(e.value, UnsupportedProductError) or e.value.meta.status == 406
+        client.close()
+        assert es.docs == {}
+    finally:
+        es.stop()
+
+
+# Permanent refusals and what goes to the dead letter
+
+@pytest.mark.parametrize("status,answer,ctype,words", [
+    (400, {"error": {"type": "media_type_header_exception", "reason": "Invalid media-type value on headers [Accept, Content-Type]"},
+           "status": 400}, "application/json", "media type refused"),
+    (406, {"error": "Content-Type header [application/x-ndjson] is not supported", "status": 406}, "application/json",
+     "media type refused"),
+    (403, {"error": {"type": "security_exception", "reason": "action [indices:data/write/bulk] is unauthorized"},
+           "status": 403}, "application/json", "403 not allowed"),
+    (404, "<html><body>404 Not Found</body></html>", "text/html", "404 refused"),
+])
+def test_refusals_of_the_bulk_request_are_permanent_and_named(es, tmp_path, status, answer, ctype, words):
+    es.answer_with["/_bulk"] = (status, answer, ctype)
+    out = make_output(tmp_path, [es.url], name="es_refused")
+    t0 = time.monotonic()
+    with pytest.raises(PermanentRefusal) as e:
+        out.send(make_batch(3))
+    assert words in str(e.value) and "POST /_bulk" in str(e.value)
+    assert es.bulk_requests == 0 and es.docs == {}
+    assert time.monotonic() - t0 < 60, "raised to the core, not retried inside the output"
+    del es.answer_with["/_bulk"]
+    out.send(make_batch(3))  # the refusal fixed: delivered on the next try
+    assert len(es.docs) == 3
+    out.close()
+
+
+@pytest.mark.parametrize("status,answer,ctype", [
+    (429, {"error": {"type": "es_rejected_execution_exception", "reason": "rejected"}, "status": 429}, "application/json"),
+    (502, "<html><body>502 Bad Gateway</body></html>", "text/html"),
+])
+def test_outage_answers_to_the_bulk_request_are_retried_inside(es, tmp_path, status, answer, ctype):
+    es.answer_with["/_bulk"] = (status, answer, ctype)
+    out = make_output(tmp_path, [es.url], name="es_outage")
+    t = threading.Thread(target=out.send, args=(make_batch(3),))
+    t.start()
+    assert wait(lambda: es.requests >= 4), "retried with backoff"
+    assert t.is_alive()
+    del es.answer_with["/_bulk"]
+    t.join(60)
+    assert not t.is_alive() and len(es.docs) == 3
+    out.close()
+
+
+def test_one_document_too_large_for_a_proxy_goes_to_the_dead_letter(es, tmp_path):
+    es.max_body = 4000
+    out = make_output(tmp_path, [es.url], name="es_413", compress=False)
+    batch = make_batch(8)
+    batch.events[5]["message"] = "x" * 5000  # larger than the proxy's limit even alone
+    out.send(batch)  # returns: acked, nothing retried forever
+    assert sorted(es.ids()) == sorted(f"id{i}" for i in range(8) if i != 5)
+    lines = [json.loads(l) for l in (tmp_path / "dead_letter" / "es_413.ndjson").read_text().splitlines()]
+    assert [(l["_id"], l["status"]) for l in lines] == [("id5", 413)]
+    assert lines[0]["error"]["type"] == "request_entity_too_large" and lines[0]["event"]["message"] == "x" * 5000
+    out.close()
+
+
+def test_a_server_that_is_neither_is_refused(es, tmp_path):
+    es.answer_with["/"] = (200, {"name": "something else", "tagline": "hello"}, "application/json")
+    out = make_output(tmp_path, [es.url], name="es_other")
+    with pytest.raises(PermanentRefusal) as e:
+        out.send(make_batch(1))
+    assert "not Elasticsearch or OpenSearch" in str(e.value)
+    out.close()
+
+
+def test_get_root_forbidden_still_ships(es, tmp_path, caplog):
+    """An API key limited to writing may not read the version (no `monitor`): ship anyway, say so once."""
+    es.answer_with["/"] = (403, {"error": {"type": "security_exception", "reason": "unauthorized"}, "status": 403},
+                           "application/json")
+    out = make_output(tmp_path, [es.url], name="es_nomonitor")
+    with caplog.at_level(logging.WARNING, logger="shipper.output.elasticsearch"):
+        out.send(make_batch(2))
+        out.send(make_batch(2, start=2))
+    assert len(es.docs) == 4 and out.server is None
+    assert sum("may not read the server version" in r.getMessage() for r in caplog.records) == 1
+    out.close()
+
+
+# `probe()` for `shipper check --outputs`
+
+def test_probe_says_what_it_found(es, tmp_path):
+    (tmp_path / "pw").write_text("s3cret")
+    es.require_auth = "Basic dXNlcjpzM2NyZXQ="
+    out = make_output(tmp_path, [es.url], name="es_probe", username="user", password_file=str(tmp_path / "pw"))
+    found = out.probe()
+    product = "OpenSearch" if es.flavour.opensearch else "Elasticsearch"
+    assert found["server"] == f"{product} {es.flavour.number}"
+    assert found["auth"] == "basic (user user), accepted" and found["tls"] == "none (http)"
+    assert "missing" in found["template"]
+    assert found["data_streams"].startswith("no" if es.flavour.opensearch else "yes")
+    for path, body in templates(out.config, out.server).items():
+        assert http(es.url + path, body, method="PUT", headers={"Content-Type": "application/json",
+                                                               "Authorization": es.require_auth})[0] == 200
+    found = out.probe()
+    assert found["template"] == "shipper installed" and found["data_streams"] == "yes"
+    assert "s3cret" not in json.dumps(found)
+    es.require_auth = "Basic other"
+    with pytest.raises(PermanentRefusal, match="401"):
+        out.probe()
+    out.close()
+
+
+def test_probe_raises_when_unreachable(tmp_path):
+    from elastic_transport import TransportError
+
+    out = make_output(tmp_path, ["http://127.0.0.1:9"], name="es_probe_down")
+    with pytest.raises(TransportError):
+        out.probe()
+    out.close()
+
+
+# `type: opensearch`
+
+def test_type_opensearch_is_the_same_output_with_its_own_defaults(tmp_path):
+    from shipper import registry
+
+    base = "sources: [{name: a, type: file, paths: [x], parser: json}]\noutputs:\n"
+    config = parse_config(base + "  - {type: opensearch}\n", "s.yaml")
+    cfg = config.outputs[0]
+    assert cfg.type == "opensearch" and cfg.hosts == ["https://127.0.0.1:9200"] and cfg.name == "opensearch"
+    cls = registry.load("output", "opensearch")
+    assert issubclass(cls, ElasticsearchOutput)
+    with pytest.raises(ConfigError) as e:
+        parse_config(base + "  - {type: opensearch, namespace: Bad-1}\n", "s.yaml")
+    assert "s.yaml:3" in str(e.value) and "namespace" in str(e.value)
+    es = BulkServer(flavour="opensearch").start()
+    try:
+        out = cls(cls.Config(hosts=[es.url]), OutputContext("os", threading.Event(), str(tmp_path)))
+        out.send(make_batch(3))
+        assert len(es.docs) == 3 and out.server.flavour == "opensearch"
+        assert out.describe().startswith("opensearch ")
+        out.close()
+    finally:
+        es.stop()
+

@@ -1,10 +1,18 @@
-"""`type: elasticsearch` — `_bulk` with `create` and the event's stable id as `_id`.
+"""`type: elasticsearch` (and `type: opensearch`) — `_bulk` with `create` and the event's stable id
+as `_id`, to Elasticsearch 7.17, 8.x, 9.x or OpenSearch 1.x–3.x (elasticsearch_client.py says why
+over plain JSON and the bare transport).
 
 Exactly once in effect: a replay after a crash or a resent request gets 409 for what is already
 stored, counted as a duplicate avoided. Per item: 2xx stored; 409 already there; 429 and 5xx sent
-again (only those items) with backoff; any other 4xx written to the dead-letter file and acked, so
-the source moves on. Whole-request failures (refused, timeout, 429/5xx on the request) are retried
-with backoff, and nothing is acked until stored.
+again (only those items) with backoff; any other status written to the dead-letter file and acked,
+so the source moves on. A whole request answered 413 is halved; one document alone answered 413
+goes to the dead letter. Outages (refused, timeout, 408/429/5xx on the request) are retried here
+with backoff. Refusals that sending again unchanged cannot fix (401/403, a certificate that does not
+verify, a media type or request the server refuses) are raised as PermanentRefusal: the core logs
+them once, shows them and retries with a long backoff. Nothing is acked until stored.
+
+The server is asked what it is (`GET /`) before the first request: its product and version are
+logged, kept for `probe()` and the setup command.
 """
 from __future__ import annotations
 
@@ -15,18 +23,18 @@ import re
 from typing import Literal
 
 import orjson
-from elastic_transport import ConnectionError as TransportConnectionError
-from elastic_transport import TransportError
-from elasticsearch import ApiError, UnsupportedProductError
+from elastic_transport import TlsError, TransportError
 from pydantic import Field, field_validator, model_validator
 
 from shipper import metrics
 from shipper.config_base import OutputConfig
+from shipper.errors import PermanentRefusal
 from shipper.log import Throttled
 from shipper.plugin import Batch, Output, Stopping, index_key
 from shipper.secrets import SecretError, read_secret
-from shipper_plugins.outputs.elasticsearch_client import make_client
+from shipper_plugins.outputs.elasticsearch_client import NDJSON_HEADERS, Client, error_reason, tls_reason, transport_reason
 from shipper_plugins.outputs.elasticsearch_dead_letter import DeadLetterFile
+from shipper_plugins.outputs.elasticsearch_server import NotASearchServer, Server, server_of
 
 log = logging.getLogger("shipper.output.elasticsearch")
 
@@ -136,10 +144,13 @@ class IndexNamer:
 
 class ElasticsearchOutput(Output):
     Config = ElasticsearchOutputConfig
+    product = "elasticsearch"  # what the config's `type` promises, for a warning if the server is another
 
     def __init__(self, config: ElasticsearchOutputConfig, ctx):
         super().__init__(config, ctx)
-        self.client = make_client(config)
+        self.client = Client(config)
+        self.server: Server | None = None  # from GET /, before the first bulk request
+        self._server_asked = False
         self.index_of = IndexNamer(config)
         path = config.dead_letter or os.path.join("dead_letter", f"{ctx.name}.ndjson")
         self.dead_letter = DeadLetterFile(os.path.join(ctx.state_dir, path))  # absolute paths stay as they are
@@ -153,7 +164,88 @@ class ElasticsearchOutput(Output):
 
     def describe(self) -> str:
         where = f"index {self.config.index}" if self.config.index else f"data streams logs-<dataset>-{self.config.namespace}"
-        return f"elasticsearch {', '.join(self.config.hosts)} → {where}; dead letters {self.dead_letter.path}"
+        return f"{self.config.type} {', '.join(self.config.hosts)} → {where}; dead letters {self.dead_letter.path}"
+
+    # the server
+
+    def ask_server(self) -> Server | None:
+        """`GET /` once: the product and version (None when the credentials may not read them).
+        Raises PermanentRefusal for a refusal, elastic_transport's TransportError for an outage."""
+        if self._server_asked:
+            return self.server
+        try:
+            answer = self.client.request("GET", "/")
+        except TlsError as e:
+            raise self._refusal(f"TLS: {tls_reason(e)}") from None
+        status = answer.status
+        if status == 200:
+            try:
+                self.server = server_of(answer.body)
+            except NotASearchServer as e:
+                raise self._refusal(f"not Elasticsearch or OpenSearch: {e}") from None
+            extra = {"output": self.ctx.name, "server": self.server.name}
+            if not self.server.supported:
+                log.warning("this server version is older than shipper supports (Elasticsearch 7.17, OpenSearch 1.0)",
+                            extra=extra)
+            elif self.server.flavour != self.product:
+                log.warning(f"`type: {self.config.type}` talks to {self.server.name}: works, but its defaults "
+                            f"and docs are for {self.product}", extra=extra)
+            else:
+                log.info("connected", extra=extra)
+        elif status == 403:
+            # An API key limited to writing may not read the cluster's version (`monitor`): shipping works.
+            log.warning("the credentials may not read the server version (GET / answered 403); shipping anyway",
+                        extra={"output": self.ctx.name, "error": error_reason(answer.body)})
+        else:
+            self._raise_for(status, answer.body, "GET /")
+        self._server_asked = True
+        return self.server
+
+    def _raise_for(self, status: int, body, what: str) -> None:
+        """Outage statuses raise TransportError (retried here); the rest are refusals."""
+        reason = error_reason(body)
+        if status in (408, 429) or status >= 500:
+            raise TransportError(f"{what} answered {status}: {reason}")
+        if status == 401:
+            raise self._refusal(f"{what}: 401 credentials refused ({reason}); check username/password, api key or token")
+        if status == 403:
+            raise self._refusal(f"{what}: 403 not allowed ({reason}); the user needs the privilege to create documents "
+                                f"in the target indices / data streams")
+        if status in (400, 406, 415) and ("media_type" in reason or "is not supported" in reason):
+            raise self._refusal(f"{what}: {status} media type refused ({reason})")
+        raise self._refusal(f"{what}: {status} refused ({reason})")
+
+    def _refusal(self, reason: str) -> PermanentRefusal:
+        return PermanentRefusal(reason, server=", ".join(self.config.hosts))
+
+    def probe(self) -> dict:
+        """For `shipper check --outputs`: what the server is, whether it takes our credentials, TLS,
+        and whether shipper's index template (and so its data streams) is installed. Raises
+        PermanentRefusal or elastic_transport's TransportError when it cannot say."""
+        self._server_asked = False
+        server = self.ask_server()
+        found: dict = {"server": server.name if server else "unknown (GET / not allowed)",
+                       "auth": f"{self.client.auth_kind}, accepted" if self.client.auth_kind != "none" else "none",
+                       "tls": self.client.tls}
+        name = self.config.template_name
+        answer = self.client.request("GET", f"/_index_template/{name}")
+        if answer.status == 200:
+            templates = answer.body.get("index_templates") if isinstance(answer.body, dict) else None
+            tpl = templates[0].get("index_template", {}) if templates else {}
+            found["template"] = f"{name} installed"
+            if self.config.index:
+                found["data_streams"] = f"no (index pattern {self.config.index})"
+            else:
+                found["data_streams"] = "yes" if "data_stream" in tpl else "no (plain indices)"
+        elif answer.status == 404:
+            found["template"] = f"{name} missing: run `shipper setup elasticsearch`"
+            if not self.config.index and server is not None and server.flavour == "elasticsearch":
+                found["data_streams"] = "yes (Elasticsearch's built-in logs-*-* template)"
+            elif not self.config.index:
+                found["data_streams"] = "no (plain indices until the template is installed)"
+        else:
+            self._raise_for(answer.status, answer.body, f"GET /_index_template/{name}")
+        return found
 
     def close(self) -> None:
         self.client.close()
@@ -195,7 +287,7 @@ class ElasticsearchOutput(Output):
         while pending:
             if self.ctx.stop.is_set():
                 raise Stopping()
-            items = self._bulk(pending, failures)
+            items = self._bulk(pending)
             if items is None:  # whole request failed
                 failures += 1
                 self._m_retries.inc()
@@ -212,46 +304,50 @@ class ElasticsearchOutput(Output):
                 elif status == 429 or status >= 500 or status == 0:
                     retry.append(doc)
                 else:
-                    dead.append({"output": self.ctx.name, "index": doc[1], "_id": doc[2], "status": status,
-                                 "error": result.get("error"),
-                                 "event": doc[3] if isinstance(doc[3], dict) else orjson.loads(doc[3])})
+                    dead.append(_dead_entry(self.ctx.name, doc, status, result.get("error")))
             if dead:
                 self._dead_letter(dead)
             if retry:
                 failures += 1
                 self._m_retries.inc(len(retry))
-                self._trouble.failure("elasticsearch refused some documents for now; sending them again",
+                self._trouble.failure(f"{self.config.type} refused some documents for now; sending them again",
                                       output=self.ctx.name, documents=len(retry))
                 self._sleep(failures)
             else:
-                self._trouble.recovered("elasticsearch delivery recovered", output=self.ctx.name)
+                self._trouble.recovered(f"{self.config.type} delivery recovered", output=self.ctx.name)
             pending = retry
 
-    def _bulk(self, docs, failures: int) -> list | None:
+    def _bulk(self, docs) -> list | None:
+        """The per-item answers, or None when the request failed for now (retried by the caller)."""
         body = b"".join(d[0] for d in docs)
         try:
-            resp = self.client.bulk(operations=body)
-        except ApiError as e:
-            status = e.meta.status if e.meta is not None else 0
-            self._m_errors.inc()
-            if status == 413 and len(docs) > 1:  # too large for http.max_content_length: halve
-                half = len(docs) // 2
-                self._deliver(docs[:half])
-                self._deliver(docs[half:])
+            self.ask_server()
+            answer = self.client.request("POST", "/_bulk", body=body, headers=NDJSON_HEADERS)
+            status = answer.status
+            if status == 413:  # larger than http.max_content_length or a proxy's body limit
+                if len(docs) > 1:
+                    half = len(docs) // 2
+                    self._deliver(docs[:half])
+                    self._deliver(docs[half:])
+                else:  # one document alone is too large: sending it again will never work
+                    self._dead_letter([_dead_entry(self.ctx.name, docs[0], 413, {
+                        "type": "request_entity_too_large",
+                        "reason": f"a request with this document alone ({len(body)} bytes) was answered 413: "
+                                  f"{error_reason(answer.body)}"})])
                 return [{"create": {"status": 200}}] * len(docs)
-            self._trouble.failure("elasticsearch bulk request failed; retrying", output=self.ctx.name,
-                                  status=status, error=str(e.message)[:200])
-            return None
-        except (TransportError, TransportConnectionError, UnsupportedProductError) as e:
+            if not 200 <= status < 300:
+                self._raise_for(status, answer.body, "POST /_bulk")
+        except TlsError as e:
+            raise self._refusal(f"TLS: {tls_reason(e)}") from None
+        except TransportError as e:
             self._m_errors.inc()
-            self._trouble.failure("elasticsearch unreachable; retrying", output=self.ctx.name,
-                                  error=f"{type(e).__name__}: {str(e)[:200]}")
+            self._trouble.failure(f"{self.config.type} unreachable or failing; retrying", output=self.ctx.name,
+                                  error=transport_reason(e))
             return None
-        body = resp.body
-        items = body.get("items") if isinstance(body, dict) else None
+        items = answer.body.get("items") if isinstance(answer.body, dict) else None
         if not isinstance(items, list) or len(items) != len(docs):
             self._m_errors.inc()
-            self._trouble.failure("elasticsearch bulk answer does not match the request; retrying",
+            self._trouble.failure(f"{self.config.type} bulk answer does not match the request; retrying",
                                   output=self.ctx.name)
             return None
         return items
@@ -269,7 +365,7 @@ class ElasticsearchOutput(Output):
                     raise Stopping()
         self._m_dead.inc(len(entries))
         first = entries[0]
-        log.warning("elasticsearch rejected documents; written to the dead-letter file",
+        log.warning(f"{self.config.type} rejected documents; written to the dead-letter file",
                     extra={"output": self.ctx.name, "documents": len(entries), "path": self.dead_letter.path,
                            "status": first["status"], "error_type": _error_type(first.get("error")),
                            "first_id": first["_id"]})
@@ -279,6 +375,11 @@ class ElasticsearchOutput(Output):
         delay = random.uniform(cfg.backoff_base / 2, min(cfg.backoff_max, cfg.backoff_base * 2 ** min(failures, 20)))
         if self.ctx.stop.wait(delay):
             raise Stopping()
+
+
+def _dead_entry(output: str, doc, status: int, error) -> dict:
+    return {"output": output, "index": doc[1], "_id": doc[2], "status": status, "error": error,
+            "event": doc[3] if isinstance(doc[3], dict) else orjson.loads(doc[3])}
 
 
 def _error_type(error) -> str | None:

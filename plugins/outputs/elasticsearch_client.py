@@ -1,40 +1,159 @@
-"""The official Elasticsearch client, configured for shipper: node pool over `hosts`, gzip, orjson,
-auth from files or environment, TLS verified unless told otherwise. No retries on status codes:
-the output decides per item what to retry (the client would resend whole bulk requests)."""
+"""The HTTP side of the Elasticsearch/OpenSearch output: `elastic-transport` (node pool over `hosts`,
+dead-node backoff, TLS, gzip), plain JSON media types, auth headers from files or environment.
+
+Why not the high-level client (`elasticsearch` or `opensearch-py`): each speaks to one product.
+elasticsearch-py 9 sends `application/vnd.elasticsearch+json; compatible-with=9`, which Elasticsearch 8
+refuses (400 media_type_header_exception) and OpenSearch refuses (406), and it refuses any server
+without `X-Elastic-Product` (OpenSearch never sends it). opensearch-py in turn is not made for
+Elasticsearch 8/9. shipper needs three requests (`GET /`, `POST /_bulk`, template PUT/GET) that
+every one of those servers accepts as plain `application/json` / `application/x-ndjson`, so it
+uses the transport they share and no product-specific client.
+
+No retries on status codes here: the output decides per item what to retry (a retried whole bulk
+request would resend what was stored).
+"""
 from __future__ import annotations
 
-from elasticsearch import Elasticsearch
-from elasticsearch.serializer import OrjsonSerializer
+import base64
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from elastic_transport import NodeConfig, Transport
+from elastic_transport import Serializer
+from elastic_transport.client_utils import url_to_node_config
 
 from shipper.secrets import read_secret
 
+JSON_HEADERS = {"accept": "application/json", "content-type": "application/json"}
+NDJSON_HEADERS = {"accept": "application/json", "content-type": "application/x-ndjson"}
 
-def make_client(cfg) -> Elasticsearch:
-    kwargs: dict = {}
+
+class _AnswerSerializer(Serializer):
+    """Request bodies are bytes already (pass through); answers are JSON when they parse, else the
+    text as it came (a proxy's HTML 413 or 502 page must be a status to act on, not a decode error)."""
+
+    mimetype = "application/json"
+
+    def loads(self, data: bytes) -> Any:
+        try:
+            return orjson.loads(data) if data else None
+        except orjson.JSONDecodeError:
+            return data.decode("utf-8", "replace")[:2000]
+
+    def dumps(self, data: Any) -> bytes:
+        if isinstance(data, bytes):
+            return data
+        return orjson.dumps(data)
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any  # decoded JSON, or text
+    headers: Any
+
+
+def auth_header(cfg) -> tuple[str, str] | None:
+    """(kind for `probe`, Authorization header value), from secret files or the environment."""
     password = read_secret(cfg.password_file, cfg.password_env, "password")
     if cfg.username is not None:
-        kwargs["basic_auth"] = (cfg.username, password or "")
+        token = base64.b64encode(f"{cfg.username}:{password or ''}".encode()).decode()
+        return f"basic (user {cfg.username})", f"Basic {token}"
     api_key = read_secret(cfg.api_key_file, cfg.api_key_env, "api key")
     if api_key:
-        kwargs["api_key"] = api_key
+        return "api key", f"ApiKey {api_key}"
     token = read_secret(cfg.bearer_token_file, cfg.bearer_token_env, "bearer token")
     if token:
-        kwargs["bearer_auth"] = token
-    if cfg.ca_file:
-        kwargs["ca_certs"] = cfg.ca_file
-    if any(h.startswith("https") for h in cfg.hosts):
-        kwargs["verify_certs"] = cfg.verify_certs
-    return Elasticsearch(
-        cfg.hosts,
-        http_compress=cfg.compress,
-        request_timeout=cfg.request_timeout,
-        # A refused connection or a timeout moves to the next node of the pool (which marks the
-        # failed node dead and retries it later); with one host there is nothing to move to.
-        max_retries=len(cfg.hosts) - 1,
-        retry_on_timeout=True,  # safe: every document is a `create` with a stable `_id`
-        retry_on_status=(),
-        dead_node_backoff_factor=1.0,
-        max_dead_node_backoff=30.0,
-        serializers={"application/json": OrjsonSerializer(), "application/vnd.elasticsearch+json": OrjsonSerializer()},
-        **kwargs,
-    )
+        return "bearer token", f"Bearer {token}"
+    return None
+
+
+class Client:
+    """A node pool over `hosts`; `request()` returns the status and answer of any HTTP status and
+    raises elastic_transport's ConnectionError / ConnectionTimeout / TlsError when no node answered."""
+
+    def __init__(self, cfg):
+        auth = auth_header(cfg)
+        self.auth_kind = auth[0] if auth else "none"
+        headers = {"authorization": auth[1]} if auth else {}
+        nodes: list[NodeConfig] = []
+        for url in cfg.hosts:
+            node = url_to_node_config(url, use_default_ports_for_scheme=True)
+            kw: dict[str, Any] = {"headers": {**node.headers, **headers}, "http_compress": cfg.compress,
+                                  "request_timeout": cfg.request_timeout}
+            if node.scheme == "https":
+                kw["verify_certs"] = cfg.verify_certs
+                kw["ca_certs"] = cfg.ca_file
+            nodes.append(node.replace(**kw))
+        self.tls = _describe_tls(cfg)
+        serializer = _AnswerSerializer()
+        self.transport = Transport(
+            nodes,
+            node_class="urllib3",
+            serializers={"application/json": serializer, "application/x-ndjson": serializer,
+                         "application/*": serializer, "text/*": serializer},
+            # A refused connection or a timeout moves to the next node of the pool (which marks the
+            # failed node dead and retries it later); with one host there is nothing to move to.
+            max_retries=len(nodes) - 1,
+            retry_on_timeout=True,  # safe: every document is a `create` with a stable `_id`
+            retry_on_status=(),
+            dead_node_backoff_factor=1.0,
+            max_dead_node_backoff=30.0,
+            meta_header=False,  # x-elastic-client-meta describes Elastic's own clients, not this one
+        )
+
+    def request(self, method: str, path: str, body: Any = None, headers: dict | None = None) -> Answer:
+        resp = self.transport.perform_request(method, path, body=body,
+                                              headers=headers or (JSON_HEADERS if body is not None else
+                                                                  {"accept": "application/json"}))
+        return Answer(resp.meta.status, resp.body, resp.meta.headers)
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def _describe_tls(cfg) -> str:
+    if not any(h.startswith("https") for h in cfg.hosts):
+        return "none (http)"
+    if not cfg.verify_certs:
+        return "on, certificate NOT verified"
+    return f"verified with {cfg.ca_file}" if cfg.ca_file else "verified with the system CAs"
+
+
+def transport_reason(e: BaseException) -> str:
+    """An elastic_transport error with what happened (its str() alone is "Connection error")."""
+    return f"{type(e).__name__}: {str(getattr(e, 'message', e))[:300]}"
+
+
+def tls_reason(e: BaseException) -> str:
+    """What TLS refused, from the ssl error under elastic_transport's TlsError ("TLS error" alone)."""
+    seen, todo = set(), [e]
+    while todo:
+        x = todo.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, ssl.SSLCertVerificationError):
+            return f"certificate verify failed: {x.verify_message}"
+        if isinstance(x, ssl.SSLError):
+            return f"{x.reason or x}"
+        inner = [x.__cause__, x.__context__, *(getattr(x, "errors", None) or ())]
+        todo += [c for c in inner if isinstance(c, BaseException)]
+        todo += [a for a in getattr(x, "args", ()) if isinstance(a, BaseException)]
+    return str(e)
+
+
+def error_reason(body: Any) -> str:
+    """A short reason from an error answer: `type: reason (caused by: ...)`, or the text."""
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            text = f"{err.get('type')}: {err.get('reason')}"
+            cause = err.get("caused_by")
+            if isinstance(cause, dict) and cause.get("reason"):
+                text += f" (caused by: {cause.get('reason')})"
+            return text[:500]
+        return str(err)[:500]
+    return str(body or "").strip()[:200]

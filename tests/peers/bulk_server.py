@@ -10,8 +10,18 @@ template) accept only `create` and need `@timestamp`.
 
 Injection for tests: `item_status[_id] = [429, 429]` answers those statuses for the next attempts
 of that id (then stores it); `transient_when(source)` answers its status once per document; `reject_ids` / `reject_when(source)` always answer 400 (a mapping error);
-`fail_requests(n, 503)` fails whole requests; `require_auth` checks the Authorization header.
-Every response carries `X-Elastic-Product: Elasticsearch`, as the official client expects.
+`fail_requests(n, 503)` fails whole requests; `require_auth` checks the Authorization header;
+`answer_with[path] = (status, body, content_type)` answers that (JSON, or text such as a proxy's
+HTML page) to every request for the path; `max_body` answers 413 to larger request bodies (as sent, so gzipped if compressed), as a proxy's body limit does.
+
+Flavours (`flavour=`): `es7`, `es8`, `es9` and `opensearch`, each refusing what that server refuses
+(../shared/research/real-servers.md): the versioned media types `application/vnd.elasticsearch+json;
+compatible-with=N` are accepted only for the N the version knows (7.17: 7; 8.x: 7 or 8; 9.x: 8 or 9),
+anything else is 400 `media_type_header_exception`; OpenSearch answers 406 to any
+`vnd.elasticsearch` type and sends no `X-Elastic-Product`; `GET /` answers each one's version body;
+component templates may use only the mapping types that version knows (OpenSearch has no
+`flattened`, `flat_object` since 2.7, `wildcard` since 2.15, `match_only_text` since 2.12, no
+`constant_keyword` in this peer); only Elasticsearch has the built-in `logs-*-*` data stream template.
 """
 from __future__ import annotations
 
@@ -32,17 +42,123 @@ META_KEYS = {"_index", "_id", "routing", "pipeline", "require_alias", "require_d
 NDJSON_TYPES = ("application/x-ndjson", "application/vnd.elasticsearch+x-ndjson")
 JSON_TYPES = ("application/json", "application/vnd.elasticsearch+json")
 INDEX_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.+\-]*$")
+VND_RE = re.compile(r"application/vnd\.elasticsearch\+(json|x-ndjson)\s*(?:;\s*compatible-with\s*=\s*(\d+))?")
+
+# Mapping types every flavour knows (the ones shipper's templates could use).
+COMMON_TYPES = {"keyword", "text", "long", "integer", "short", "byte", "double", "float", "half_float", "scaled_float",
+                "date", "date_nanos", "boolean", "object", "nested", "ip", "geo_point", "binary"}
+ES_TYPES = COMMON_TYPES | {"flattened", "wildcard", "constant_keyword", "match_only_text", "unsigned_long"}
+
+
+def _opensearch_types(v: tuple) -> set:
+    extra = {"flat_object"} if v >= (2, 7) else set()
+    extra |= {"wildcard"} if v >= (2, 15) else set()
+    extra |= {"match_only_text"} if v >= (2, 12) else set()
+    return COMMON_TYPES | extra
+
+
+def _es_root(number: str, lucene: str, wire: str, index_compat: str) -> dict:
+    return {"name": "node-1", "cluster_name": "docker-cluster", "cluster_uuid": "c0Zr4mT1Q3mXyJ3b0lTq8w",
+            "version": {"number": number, "build_flavor": "default", "build_type": "docker",
+                        "build_hash": "0" * 40, "build_date": "2025-01-01T00:00:00.000Z", "build_snapshot": False,
+                        "lucene_version": lucene, "minimum_wire_compatibility_version": wire,
+                        "minimum_index_compatibility_version": index_compat},
+            "tagline": "You Know, for Search"}
+
+
+def _opensearch_root(number: str) -> dict:
+    major = int(number.split(".")[0])
+    return {"name": "opensearch-node1", "cluster_name": "opensearch-cluster", "cluster_uuid": "b4mPq2xGRZ2Y1Vd7i3bH9A",
+            "version": {"distribution": "opensearch", "number": number, "build_type": "tar",
+                        "build_hash": "0" * 40, "build_date": "2025-01-01T00:00:00.000000Z", "build_snapshot": False,
+                        "lucene_version": {1: "8.10.1", 2: "9.12.1", 3: "10.1.0"}.get(major, "10.1.0"),
+                        "minimum_wire_compatibility_version": {1: "6.8.0", 2: "7.10.0", 3: "2.19.0"}.get(major, "2.19.0"),
+                        "minimum_index_compatibility_version": {1: "6.0.0", 2: "7.0.0", 3: "2.0.0"}.get(major, "2.0.0")},
+            "tagline": "The OpenSearch Project: https://opensearch.org/"}
+
+
+class Flavour:
+    """What one server product and version accepts and how it answers."""
+
+    def __init__(self, name: str, version: str | None = None):
+        defaults = {"es7": "7.17.25", "es8": "8.15.3", "es9": "9.1.5", "opensearch": "2.19.1"}
+        if name not in defaults:
+            raise ValueError(f"unknown flavour {name!r}")
+        self.name = name
+        self.number = version or defaults[name]
+        v = tuple(int(x) for x in self.number.split(".")[:3])
+        self.opensearch = name == "opensearch"
+        if self.opensearch:
+            self.compatible: set[int] = set()
+            self.types = _opensearch_types(v)
+            self.root = _opensearch_root(self.number)
+        else:
+            major = v[0]
+            self.compatible = {7} if major == 7 else {major - 1, major}
+            self.types = ES_TYPES
+            self.root = {7: lambda: _es_root(self.number, "8.11.3", "6.8.0", "6.0.0-beta1"),
+                         8: lambda: _es_root(self.number, "9.11.1", "7.17.0", "7.0.0"),
+                         9: lambda: _es_root(self.number, "10.2.2", "8.19.0", "8.0.0")}[major]()
+
+    def refuse_media_type(self, headers) -> "BulkError | None":
+        """The refusal a real server answers for these Accept/Content-Type headers, or None."""
+        for h in ("Content-Type", "Accept"):
+            value = headers.get(h) or ""
+            m = VND_RE.search(value)
+            if not m:
+                continue
+            if self.opensearch:
+                return BulkError(406, "", f"Content-Type header [{value}] is not supported", bare=True)
+            version = int(m.group(2)) if m.group(2) else None
+            if version not in self.compatible:
+                allowed = " or ".join(str(x) for x in sorted(self.compatible, reverse=True))
+                return BulkError(400, "media_type_header_exception", "Invalid media-type value on headers [Accept, Content-Type]",
+                                 caused_by={"type": "status_exception",
+                                            "reason": f"{h} version must be either version {allowed}, but found {version}. {h}={value}"})
+        return None
+
+    def unknown_type(self, mappings: Any, path: str = "") -> str | None:
+        """The first field whose mapping type this version does not know: 'field [x] type [y]'."""
+        props = mappings.get("properties", {}) if isinstance(mappings, dict) else {}
+        for name, spec in props.items():
+            full = f"{path}{name}"
+            if not isinstance(spec, dict):
+                continue
+            kind = spec.get("type", "object")
+            if kind not in self.types:
+                return f"No handler for type [{kind}] declared on field [{full}]"
+            for sub, sub_spec in (spec.get("fields") or {}).items():
+                if sub_spec.get("type") not in self.types:
+                    return f"No handler for type [{sub_spec.get('type')}] declared on field [{sub}]"
+            found = self.unknown_type(spec, full + ".")
+            if found:
+                return found
+        return None
 
 
 class BulkError(Exception):
-    def __init__(self, status: int, etype: str, reason: str):
+    def __init__(self, status: int, etype: str, reason: str, caused_by: dict | None = None, bare: bool = False):
         super().__init__(reason)
         self.status, self.etype, self.reason = status, etype, reason
+        self.caused_by = caused_by
+        self.bare = bare  # answered as {"error": "<reason>", "status": N}, as both servers do for media types
+
+    def body(self) -> dict:
+        if self.bare:
+            return {"error": self.reason, "status": self.status}
+        err: dict = {"root_cause": [{"type": self.etype, "reason": self.reason}], "type": self.etype, "reason": self.reason}
+        if self.caused_by:
+            err["caused_by"] = self.caused_by
+        return {"error": err, "status": self.status}
 
 
 class BulkServer:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, ssl_context=None):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, ssl_context=None, flavour: str = "es9",
+                 version: str | None = None):
         self.host, self.port = host, port
+        self.flavour = Flavour(flavour, version)
+        self.max_body: int | None = None  # larger request bodies answered 413, as by a proxy's body limit
+        self.answer_with: dict[str, tuple[int, Any, str]] = {}  # path → canned (status, body, content type)
         self.ssl_context = ssl_context  # an ssl.SSLContext: serve HTTPS
         self.docs: dict[tuple[str, str], dict] = {}  # (index, _id) → source
         self.item_status: dict[str, list[int]] = {}
@@ -58,6 +174,7 @@ class BulkServer:
         self.gzip_requests = 0
         self.item_attempts: dict[str, int] = {}
         self.conflicts = 0
+        self.media_type_refusals = 0
         self.errors: list[str] = []  # protocol violations seen (a test asserts this stays empty)
         self._fail: list[int] = []  # statuses for the next whole requests
         self._lock = threading.Lock()
@@ -125,7 +242,8 @@ class BulkServer:
         for t in self.templates.values():
             if "data_stream" in t and any(fnmatchcase(index, p) for p in t.get("index_patterns", [])):
                 return True
-        return fnmatchcase(index, "logs-*-*")
+        # Elasticsearch's built-in `logs` template (priority 100); OpenSearch has none.
+        return not self.flavour.opensearch and fnmatchcase(index, "logs-*-*")
 
     def bulk(self, body: bytes, default_index: str | None) -> dict:
         if not body.endswith(b"\n"):
@@ -232,11 +350,12 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _send(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
+    def _send(self, status: int, body: Any, ctype: str = "application/json; charset=UTF-8") -> None:
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("X-Elastic-Product", "Elasticsearch")
+        self.send_header("Content-Type", ctype)
+        if not self.peer.flavour.opensearch:
+            self.send_header("X-Elastic-Product", "Elasticsearch")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -244,6 +363,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _body(self) -> bytes:
         n = int(self.headers.get("Content-Length") or 0)
         data = self.rfile.read(n) if n else b""
+        if self.peer.max_body is not None and n > self.peer.max_body:
+            raise BulkError(413, "", "Request Entity Too Large", bare=True)
         if self.headers.get("Content-Encoding") == "gzip":
             self.peer.gzip_requests += 1
             data = gzip.decompress(data)
@@ -254,11 +375,25 @@ class _Handler(BaseHTTPRequestHandler):
         peer.requests += 1
         try:
             body = self._body()
+        except BulkError as e:
+            self._send(e.status, e.body())
+            return
         except Exception as e:
             self._send(400, {"error": {"type": "parse_exception", "reason": str(e)}, "status": 400})
             return
+        refusal = peer.flavour.refuse_media_type(self.headers)
+        if refusal is not None:
+            with peer._lock:
+                peer.media_type_refusals += 1
+            self._send(refusal.status, refusal.body())
+            return
         if peer.require_auth and self.headers.get("Authorization") != peer.require_auth:
             self._send(401, {"error": {"type": "security_exception", "reason": "missing authentication credentials"}, "status": 401})
+            return
+        canned = peer.answer_with.get(self.path.split("?", 1)[0])
+        if canned is not None:
+            status, answer, ctype = canned
+            self._send(status, answer, ctype)
             return
         with peer._lock:
             fail = peer._fail.pop(0) if peer._fail else None
@@ -269,10 +404,11 @@ class _Handler(BaseHTTPRequestHandler):
         parts = [p for p in path.split("/") if p]
         try:
             if method == "GET" and not parts:
-                self._send(200, {"version": {"number": "9.1.0"}, "tagline": "You Know, for Search"})
+                self._send(200, peer.flavour.root)
             elif method in ("POST", "PUT") and parts and parts[-1] == "_bulk" and len(parts) <= 2:
                 ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
                 if ctype not in NDJSON_TYPES:
+                    # Stricter than the servers (they take application/json too): shipper must say NDJSON.
                     peer.errors.append(f"bulk with Content-Type {ctype!r}")
                     raise BulkError(400, "illegal_argument_exception", f"bulk needs NDJSON, got {ctype!r}")
                 self._send(200, peer.bulk(body, parts[0] if len(parts) == 2 else None))
@@ -290,6 +426,10 @@ class _Handler(BaseHTTPRequestHandler):
                         raise BulkError(400, "action_request_validation_exception", "index patterns are missing")
                 elif "template" not in doc:
                     raise BulkError(400, "x_content_parse_exception", "[template] is required")
+                else:
+                    unknown = peer.flavour.unknown_type(doc["template"].get("mappings") or {})
+                    if unknown:
+                        raise BulkError(400, "mapper_parsing_exception", unknown)
                 store[parts[1]] = doc
                 self._send(200, {"acknowledged": True})
             elif method == "GET" and len(parts) == 2 and parts[0] in ("_index_template", "_component_template"):
@@ -300,7 +440,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 raise BulkError(400, "illegal_argument_exception", f"{method} {path} not supported by this peer")
         except BulkError as e:
-            self._send(e.status, {"error": {"type": e.etype, "reason": e.reason}, "status": e.status})
+            self._send(e.status, e.body())
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -320,7 +460,8 @@ if __name__ == "__main__":  # a standalone peer for manual runs and the benchmar
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=9200)
+    ap.add_argument("--flavour", default="es9", choices=["es7", "es8", "es9", "opensearch"])
     a = ap.parse_args()
-    s = BulkServer(port=a.port).start()
+    s = BulkServer(port=a.port, flavour=a.flavour).start()
     print(f"listening on {s.url}", flush=True)
     threading.Event().wait()
