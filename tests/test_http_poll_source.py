@@ -218,7 +218,8 @@ def test_5xx_bursts_and_timeouts_are_retried_with_nothing_lost_or_repeated(api, 
     api.fail_next(1, status=502)
     api.fail_next(1, status=200, delay=1.5)  # slower than the read timeout
     t = threading.Thread(target=src.run, daemon=True)
-    before = metric("shipper_source_errors_total", source="pe", kind="unavailable")
+    before = metric("shipper_source_errors_total", source="pe", kind="http_5xx")
+    timeouts = metric("shipper_source_errors_total", source="pe", kind="timeout")
     t.start()
     try:
         wait_for(lambda: len(messages(h.records)) >= 30, what="all events")
@@ -231,7 +232,8 @@ def test_5xx_bursts_and_timeouts_are_retried_with_nothing_lost_or_repeated(api, 
         t.join(30)
     assert not t.is_alive()
     assert Counter(messages(h.records)) == Counter(expected + more)
-    assert metric("shipper_source_errors_total", source="pe", kind="unavailable") >= before + 7
+    assert metric("shipper_source_errors_total", source="pe", kind="http_5xx") >= before + 6
+    assert metric("shipper_source_errors_total", source="pe", kind="timeout") >= timeouts + 1
 
 
 def test_once_gives_up_with_a_clear_error_when_the_api_stays_down(api, tmp_path):

@@ -16,7 +16,9 @@ from __future__ import annotations
 import logging
 import os
 import random
+import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -26,10 +28,10 @@ from pydantic import Field, field_validator, model_validator
 
 from shipper import metrics
 from shipper.config_base import SourceConfig
-from shipper.log import Throttled
+from shipper.failures import SourceFailures
 from shipper.plugin import RawBatch, Source
 from shipper_plugins.sources.http_poll_client import (
-    ActivityClient, AuthError, MalformedPage, PollError, TokenFile, TransientError,
+    ActivityClient, AuthError, MalformedPage, PollError, TokenFile, TooLarge, TransientError,
 )
 from shipper_plugins.sources.http_poll_cursor import Cursor, commit_digest, commit_time
 
@@ -55,7 +57,10 @@ class HttpPollSourceConfig(SourceConfig):
     api_version: Literal["auto", "v1", "v2"] = "auto"  # auto: from /v1/ or /v2/ in the URL
     poll_interval: float = Field(default=30.0, gt=0)
     page_size: int = Field(default=500, ge=1, le=1000)  # the API's own default and usual cap is 1000
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0)  # seconds, per connect and per socket read
+    # seconds for a whole answer, headers and body (a server dripping bytes is cut there); default 2 × timeout
+    answer_deadline: float | None = Field(default=None, gt=0)
+    max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024)  # per answer; pages shrink past it
     backoff_initial: float = Field(default=1.0, gt=0)
     backoff_max: float = Field(default=300.0, gt=0)
     read_from: Literal["beginning", "end"] = "beginning"  # for a service without a checkpoint
@@ -101,10 +106,13 @@ class HttpPollSource(Source):
         self.token_path = os.path.join(base, os.path.expanduser(config.token_file))
         self.ca_path = os.path.join(base, os.path.expanduser(config.ca_file)) if config.ca_file else None
         self.token = TokenFile(self.token_path)
-        self.client = ActivityClient(config.url, config.api_version, self.token, self.ca_path, config.timeout)
+        self.client = ActivityClient(config.url, config.api_version, self.token, self.ca_path, config.timeout,
+                                     config.answer_deadline, config.max_response_bytes)
         self.cursors: dict[str, Cursor] = {s: Cursor.from_state(ctx.state.get(_key(s))) for s in config.services}
         self._fresh = {s for s in config.services if _key(s) not in ctx.state}
-        self._throttled: dict[str, tuple[Throttled, Throttled]] = {}
+        self._failures = SourceFailures(self.log, ctx.name)
+        self._sched = {s: _Schedule() for s in config.services}
+        self._pages = {s: config.page_size for s in config.services}  # halved while answers are over the byte limit
         self._auth_failing = False
         self._malformed_shipped: set[str] = set()
         self._m_auth = auth_failing.labels(ctx.name)
@@ -123,81 +131,121 @@ class HttpPollSource(Source):
                 f"services (one cursor each): {', '.join(self.config.services)}"]
 
     def status(self) -> dict[str, Any]:
-        return {"services": {s: {"offset": c.offset} for s, c in self.cursors.items()}}
+        return {"services": {s: {"offset": c.offset, "failing": self._failures.failing(s),
+                                 "consecutive_failures": self._sched[s].failures, "page_size": self._pages[s]}
+                             for s, c in self.cursors.items()}}
+
+    def last_error(self) -> dict[str, Any] | None:
+        return self._failures.report()
 
     def close(self) -> None:
         self.client.close()
 
     # --- the loop ------------------------------------------------------------------------------------
     def run(self) -> None:
-        failures = 0
-        while not self.ctx.stop.is_set():
-            errors: list[str] = []
-            for service in self.config.services:
-                if self.ctx.stop.is_set():
+        """Each service on its own schedule: a failing one backs off (or waits its Retry-After) alone."""
+        stop = self.ctx.stop
+        services = self.config.services
+        watcher = threading.Thread(target=self._abort_on_stop, name=f"{self.ctx.name}-abort", daemon=True)
+        watcher.start()
+        done: set[str] = set()  # --once: services read to their end (or given up)
+        gave_up: list[str] = []
+        while not stop.is_set():
+            for service in services:
+                sched = self._sched[service]
+                if service in done or sched.next_at > time.monotonic():
+                    continue
+                if stop.is_set():
                     return
                 try:
                     self._poll(service)
-                    self._recovered(service)
                 except PollError as e:
-                    errors.append(f"{service}: {e}")
                     self._failed(service, e)
                 except Exception as e:  # a bug here must not end the source for good: log it, retry later
-                    errors.append(f"{service}: {type(e).__name__}: {e}")
                     metrics.source_errors.labels(self.ctx.name, "internal").inc()
                     self.log.exception("http_poll: unexpected error; retrying with backoff", extra={"service": service})
-            if not errors:
-                failures = 0
-                if self.ctx.once:
-                    return
-                self.ctx.stop.wait(self.config.poll_interval)
-                continue
-            failures += 1
-            if self.ctx.once and failures >= ONCE_ATTEMPTS:
-                raise RuntimeError(f"activity API still failing after {failures} attempts: {'; '.join(errors)}")
-            self._wait_backoff(failures)
+                    self._failures.failed("internal", f"{type(e).__name__}: {e}", scope=service, level=logging.ERROR)
+                    self._backoff(service, None)
+                else:
+                    sched.failures = 0
+                    self._pages[service] = min(self.config.page_size, self._pages[service] * 2)
+                    self._recovered(service)
+                    sched.next_at = time.monotonic() + self.config.poll_interval
+                    if self.ctx.once:
+                        done.add(service)
+                    continue
+                if self.ctx.once and sched.failures >= ONCE_ATTEMPTS:
+                    done.add(service)
+                    gave_up.append(f"{service}: {sched.last_error}")
+            if self.ctx.once and len(done) == len(services):
+                if gave_up:
+                    raise RuntimeError(f"activity API still failing after {ONCE_ATTEMPTS} attempts: {'; '.join(gave_up)}")
+                return
+            self._wait_for_next(done)
 
-    def _wait_backoff(self, failures: int) -> None:
-        ceiling = min(self.config.backoff_max, self.config.backoff_initial * 2 ** min(failures - 1, 30))
+    def _backoff(self, service: str, retry_after: float | None) -> float:
+        sched = self._sched[service]
+        sched.failures += 1
+        ceiling = min(self.config.backoff_max, self.config.backoff_initial * 2 ** min(sched.failures - 1, 30))
         delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # jitter: many agents must not retry in step
-        deadline = time.monotonic() + delay
+        if retry_after is not None:  # the server said when: honoured, within backoff_max
+            delay = min(self.config.backoff_max, max(delay, retry_after))
+        sched.next_at = time.monotonic() + delay
+        return delay
+
+    def _wait_for_next(self, done: set[str]) -> None:
+        waiting = [s for s in self.config.services if s not in done]
+        if not waiting:
+            return
+        wake = min(self._sched[s].next_at for s in waiting)
         while not self.ctx.stop.is_set():
-            left = deadline - time.monotonic()
+            left = wake - time.monotonic()
             if left <= 0:
                 return
             self.ctx.stop.wait(min(left, 0.25))
             if self._auth_failing and self.token.changed():
-                return  # a renewed token is tried at once
+                for s in waiting:  # a renewed token is tried at once
+                    self._sched[s].next_at = time.monotonic()
+                return
+
+    def _abort_on_stop(self) -> None:
+        self.ctx.stop.wait()
+        self.client.abort()  # an answer being read (a server dripping bytes) must not hold the shutdown
 
     def _failed(self, service: str, e: PollError) -> None:
+        sched = self._sched[service]
+        sched.last_error = str(e)
         metrics.source_errors.labels(self.ctx.name, e.kind).inc()
         if isinstance(e, AuthError):
             self._auth_failing = True
             self._m_auth.set(1)
         if isinstance(e, MalformedPage):
             self._ship_malformed(service, e)
-        # Errors an operator must act on (token, URL, a broken proxy) log as errors, outages as warnings;
-        # both once per outage and then a summary a minute at most.
-        serious = isinstance(e, (AuthError, MalformedPage)) or e.kind == "http_4xx"
-        self._logs(service)[serious].failure(f"activity API: {e}", service=service, kind=e.kind)
+        if isinstance(e, TooLarge) and self._pages[service] > 1:
+            # smaller pages, at once: the answer is big, not the server down
+            self._pages[service] = max(1, self._pages[service] // 2)
+            self.log.warning(f"activity API: {e}: asking for pages of {self._pages[service]} commits",
+                             extra={"service": service, "kind": e.kind})
+            sched.next_at = time.monotonic()
+            return
+        delay = self._backoff(service, getattr(e, "retry_after", None))
+        # Errors an operator must act on (token, URL, a broken proxy, a commit over the byte limit) log as
+        # errors, outages as warnings: when a failure starts and when its kind changes, then a summary a minute.
+        serious = isinstance(e, (AuthError, MalformedPage, TooLarge)) or e.kind == "http_4xx"
+        self._failures.failed(e.kind, f"activity API: {e}", scope=service,
+                              level=logging.ERROR if serious else logging.WARNING, service=service,
+                              retry_in_s=round(delay, 1))
 
     def _recovered(self, service: str) -> None:
-        if self._auth_failing:
+        if self._auth_failing and not any(self._sched[s].failures for s in self.config.services):
             self._auth_failing = False
             self._m_auth.set(0)
-        for t in self._logs(service):
-            t.recovered("activity API answers again", service=service)
-
-    def _logs(self, service: str) -> tuple[Throttled, Throttled]:
-        pair = self._throttled.get(service)
-        if pair is None:
-            pair = self._throttled[service] = (Throttled(self.log), Throttled(_AtErrorLevel(self.log)))
-        return pair
+        self._failures.recovered("activity API answers again", scope=service, service=service)
 
     # --- one service ---------------------------------------------------------------------------------
     def _poll(self, service: str) -> None:
         cur = self.cursors[service]
-        size = self.config.page_size
+        size = self._pages[service]
         if service in self._fresh and self.config.read_from == "end":
             page = self.client.get(service, 0, 1)
             cur.offset = page.total or 0
@@ -288,17 +336,11 @@ class HttpPollSource(Source):
         self.ctx.emit(RawBatch([record], [f"{service}:{cur.offset}:malformed:{digest}"], {}, len(record)))
 
 
-class _AtErrorLevel:
-    """A logger whose warnings are errors (for Throttled, which logs failures as warnings)."""
-
-    def __init__(self, logger):
-        self._logger = logger
-
-    def warning(self, msg, *args, **kwargs):
-        self._logger.error(msg, *args, **kwargs)
-
-    def info(self, msg, *args, **kwargs):
-        self._logger.info(msg, *args, **kwargs)
+@dataclass
+class _Schedule:
+    next_at: float = 0.0  # monotonic time of the service's next request
+    failures: int = 0  # consecutive
+    last_error: str = ""
 
 
 def _key(service: str) -> str:

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import threading
+import time
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -33,6 +37,34 @@ class AuthError(PollError):
 
 class TransientError(PollError):
     kind = "unavailable"
+
+    def __init__(self, message: str, kind: str | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        if kind is not None:
+            self.kind = kind  # timeout, tls, connect, http_5xx, http_429
+        self.retry_after = retry_after  # seconds the server asked us to wait (Retry-After), if it did
+
+
+class TooLarge(PollError):
+    """An answer over max_response_bytes: the source asks for smaller pages."""
+
+    kind = "too_large"
+
+
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class RequestError(PollError):
@@ -144,12 +176,23 @@ class TokenFile:
 
 
 class ActivityClient:
-    def __init__(self, url: str, api_version: str, token: TokenFile, ca_file: str | None, timeout: float):
+    """`timeout` bounds each connect and socket read; `deadline` the whole answer (headers and body: a server
+    dripping a byte at a time is cut there); `max_bytes` the body (Content-Length checked first, then as it
+    comes). `abort()` (from another thread, at shutdown) cuts the answer being read."""
+
+    def __init__(self, url: str, api_version: str, token: TokenFile, ca_file: str | None, timeout: float,
+                 deadline: float | None = None, max_bytes: int = 64 * 1024 * 1024):
         self.url = url
         self.api_version = api_version
         self.token = token
         self.ca_file = ca_file
+        self.read_timeout = timeout
+        self.deadline = deadline if deadline is not None else 2 * timeout
+        self.max_bytes = max_bytes
         self.timeout = urllib3.Timeout(connect=min(10.0, timeout), read=timeout)
+        self._reading: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._aborted = False
         self._pool: urllib3.PoolManager | None = None
         parts = urlsplit(url)
         self._parts = parts
@@ -175,25 +218,101 @@ class ActivityClient:
     def get(self, service: str, offset: int, limit: int) -> Page:
         headers = {"X-Authentication": self.token.get(), "Accept": "application/json", "User-Agent": USER_AGENT}
         url = self.page_url(service, offset, limit)
+        start = time.monotonic()
+        end = start + self.deadline
+        timeout = urllib3.Timeout(connect=min(10.0, self.read_timeout, self.deadline),
+                                  read=min(self.read_timeout, self.deadline))
         try:
-            resp = self._manager().request("GET", url, headers=headers, redirect=False)
+            resp = self._manager().request("GET", url, headers=headers, redirect=False, preload_content=False,
+                                           timeout=timeout)
         except SSLError as e:
             ca = self.ca_file or "the system trust store"
-            raise TransientError(f"TLS verification of {self._parts.netloc} against {ca} failed: {e}")
+            raise TransientError(f"TLS verification of {self._parts.netloc} against {ca} failed: {e}", "tls")
         except Urllib3Timeout as e:
-            raise TransientError(f"timed out: {e}")
+            raise TransientError(f"timed out: {e}", "timeout")
         except Urllib3Error as e:
-            raise TransientError(f"cannot reach {self._parts.netloc}: {e}")
-        status = resp.status
-        if status in (401, 403):
-            raise AuthError(f"HTTP {status}: the activity API refused the token in {self.token.path} "
-                            f"(expired or lacking the permission to view activity?); write a valid token there")
-        if status >= 500 or status == 429:
-            raise TransientError(f"HTTP {status} from {self._parts.netloc}")
-        if status != 200:
-            body = resp.data[:512].decode("utf-8", "replace")
-            raise RequestError(f"HTTP {status} for {self._parts.path} (service_id={service}): {body}")
-        return parse_page(resp.data, self.api_version)
+            raise TransientError(f"cannot reach {self._parts.netloc}: {e}", "connect")
+        try:
+            status = resp.status
+            if status in (401, 403):
+                raise AuthError(f"HTTP {status}: the activity API refused the token in {self.token.path} "
+                                f"(expired or lacking the permission to view activity?); write a valid token there")
+            if status >= 500 or status == 429:
+                raise TransientError(f"HTTP {status} from {self._parts.netloc}", "http_429" if status == 429 else "http_5xx",
+                                     retry_after(resp.headers.get("Retry-After")))
+            if status != 200:
+                body = self._body(resp, end, 512)[:512].decode("utf-8", "replace")
+                raise RequestError(f"HTTP {status} for {self._parts.path} (service_id={service}): {body}")
+            return parse_page(self._body(resp, end, None), self.api_version)
+        finally:
+            resp.release_conn() if resp.isclosed() else self._discard(resp)
+
+    def _body(self, resp, end: float, keep: int | None) -> bytes:
+        """The body, read as it comes within the deadline and the byte limit (keep: only that much is wanted)."""
+        limit = self.max_bytes
+        length = resp.headers.get("Content-Length")
+        if keep is None and length and length.isdigit() and int(length) > limit:
+            raise TooLarge(f"the answer announces {int(length)} bytes, over max_response_bytes ({limit})")
+        conn = resp.connection
+        sock = getattr(conn, "sock", None)
+        with self._lock:
+            if self._aborted:
+                raise TransientError("stopping", "timeout")
+            self._reading = sock
+        body = bytearray()
+        try:
+            while True:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise TransientError(f"the answer took longer than its deadline ({self.deadline:g}s, "
+                                         f"`answer_deadline`): {len(body)} bytes read", "timeout")
+                if sock is not None:
+                    sock.settimeout(min(self.read_timeout, left))
+                try:
+                    chunk = resp.read1(64 * 1024)
+                except Urllib3Timeout:
+                    if end - time.monotonic() <= 0.01:
+                        raise TransientError(f"the answer took longer than its deadline ({self.deadline:g}s, "
+                                             f"`answer_deadline`): {len(body)} bytes read", "timeout")
+                    raise TransientError(f"no byte of the answer for {self.read_timeout:g}s (`timeout`) after "
+                                         f"{len(body)} bytes", "timeout")
+                except (Urllib3Error, OSError) as e:
+                    if self._aborted:
+                        raise TransientError("stopping: the answer was cut", "timeout")
+                    raise TransientError(f"the answer from {self._parts.netloc} broke off after {len(body)} bytes: "
+                                         f"{e}", "connect")
+                if not chunk:
+                    return bytes(body)
+                body += chunk
+                if keep is not None and len(body) >= keep:
+                    return bytes(body)
+                if len(body) > limit:
+                    raise TooLarge(f"the answer is over max_response_bytes ({limit}): cut after {len(body)} bytes")
+        finally:
+            with self._lock:
+                self._reading = None
+
+    def _discard(self, resp) -> None:
+        """An answer not read to its end: its connection cannot be reused."""
+        try:
+            resp.close()
+            conn = resp.connection
+            if conn is not None:
+                conn.close()
+        except Exception:
+            pass
+        resp.release_conn()
+
+    def abort(self) -> None:
+        """Cut the answer being read now and any later one (the source is stopping)."""
+        with self._lock:
+            self._aborted = True
+            sock = self._reading
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def close(self) -> None:
         if self._pool is not None:
