@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from shipper import registry
-from shipper.config_base import HttpConfig, LoggingConfig, OutputConfig, SourceConfig, StrictModel
+from shipper.config_base import HttpConfig, IntegrityConfig, LoggingConfig, OutputConfig, SourceConfig, StrictModel
 from shipper.yaml_lines import YamlError, line_of, load_with_lines
 
 DEFAULT_CONFIG = "/etc/shipper/shipper.yaml"
@@ -29,6 +29,7 @@ class AgentSettings(StrictModel):
     logging: LoggingConfig = LoggingConfig()
     shutdown_timeout: float = Field(default=30.0, ge=0)
     host_name: str | None = None  # host.name on every event; default: this machine's name
+    integrity: IntegrityConfig | None = None
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Config:
     sources: list[SourceConfig]
     outputs: list[OutputConfig]
     base_dir: str = "."  # relative paths in the config are taken from here
+    integrity_key: Any = None  # shipper.integrity.Key, read from integrity.key_file at load
 
     @property
     def state_dir(self) -> str:
@@ -205,7 +207,23 @@ def load_config(path: str | os.PathLike) -> Config:
     cfg = parse_config(text, str(p), base)
     cfg.settings.state_dir = str((base / cfg.settings.state_dir).resolve())
     cfg.base_dir = str(base)
+    if cfg.settings.integrity is not None:
+        cfg.integrity_key = _integrity_key(cfg, text, str(p), base)
     return cfg
+
+
+def _integrity_key(cfg: Config, text: str, file: str, base: Path):
+    from shipper.integrity import load_key
+    from shipper.secrets import SecretError
+
+    icfg = cfg.settings.integrity
+    icfg.key_file = str(base / icfg.key_file)
+    try:
+        return load_key(icfg.key_file)
+    except SecretError as e:
+        _, lines = load_with_lines(text)
+        loc = ("integrity", "key_file")
+        raise ConfigError([Problem(file, line_of(lines, loc), format_path(loc), str(e))]) from None
 
 
 def _is_path_key(name: str) -> bool:

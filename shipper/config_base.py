@@ -79,6 +79,13 @@ class HttpConfig(StrictModel):
     listen: str = "127.0.0.1:2020"
 
 
+class IntegrityConfig(StrictModel):
+    """`integrity:` a keyed hash chain per source (shipper.integrity, docs/evidence.md)."""
+
+    key_file: str  # the secret key; relative to the config's folder
+    attest_interval: float = Field(default=300.0, ge=1.0)  # seconds between attestation events per source
+
+
 class LoggingConfig(StrictModel):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["logfmt", "json"] = "logfmt"

@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from shipper import ids as ids_mod
 from shipper import metrics, registry
 from shipper.acks import AckTracker
 from shipper.checkpoint import CheckpointStore
@@ -14,7 +15,7 @@ from shipper.config import Config
 from shipper.config_base import OutputConfig, SourceConfig
 from shipper.events import EventBuilder
 from shipper.output_worker import OutputWorker
-from shipper import parse_auto
+from shipper import integrity, parse_auto
 from shipper.parse_workers import ParsePool, Parsed, serialise
 from shipper.plugin import Batch, OutputContext, RawBatch, SerializedEvents, Source, SourceContext
 from shipper.router import Router
@@ -37,6 +38,14 @@ class SourceRunner:
         self.error: BaseException | None = None
         self.last_commit: float | None = None
         state = pipeline.store.load(cfg.name)
+        saved_chain = state.pop(integrity.STATE_KEY, None)  # the core's, not the source's
+        self.chain = (integrity.Chain.resume(pipeline.integrity_key, f"{pipeline.host_name}/{cfg.name}", saved_chain)
+                      if pipeline.integrity_key is not None else None)
+        self._chain_lock = threading.Lock()  # one order for sealing, registering and queueing
+        self._attest_reason: str | None = None  # an attestation waits to be appended
+        self._sealed_before = int(state.pop(integrity.SEALED_KEY, 0) or 0)
+        if self.chain is not None and self.chain.seq:
+            self.request_attestation("resume")
         ctx = SourceContext(
             name=cfg.name, emit=self.emit, stop=self.stop, once=pipeline.once, state=state,
             state_dir=pipeline.config.state_dir, logger=logging.getLogger(f"shipper.source.{cfg.name}"),
@@ -57,6 +66,9 @@ class SourceRunner:
         if self.detached:
             return
         self.pipeline.store.update(self.cfg.name, fragment)
+        chain = fragment.get(integrity.STATE_KEY)
+        if chain is not None and self.chain is not None:
+            self.chain.acked_seq = chain["seq"]
         self.last_commit = time.time()
         self._m_ckpt.set(self.last_commit)
 
@@ -137,6 +149,81 @@ class SourceRunner:
         self.stop.set()
 
     def _route(self, checkpoint: dict[str, Any], batch: Batch) -> None:
+        if self.chain is None:
+            self._route_batch(checkpoint, batch)
+            return
+        with self._chain_lock:
+            if self._attest_reason is not None and self.chain.seq >= self._sealed_before:
+                self._attest_locked()
+            if batch.events:
+                seal = self.chain.seal
+                batch = Batch(batch.source, batch.tag, [seal(ev) for ev in batch.events], batch.ids, batch.nbytes)
+                self._sealed(self.chain.seq)
+                checkpoint = {**checkpoint, integrity.STATE_KEY: self.chain.state()}
+            self._route_batch(checkpoint, batch)
+
+    # --- integrity (shipper.integrity): attestations ---------------------------------------------
+    # A replay after a kill -9 must seal the same links again (same sequence, same hash), or a store
+    # that de-duplicates by _id keeps the first copies while the chain goes on from the second. So
+    # an attestation (its time differs on every run) is appended only (1) when everything before it
+    # is acknowledged and checkpointed, (2) holding back every later link until it is checkpointed
+    # itself, and (3) never inside the links an earlier run sealed and may not have checkpointed
+    # (`integrity.sealed`, written before a batch goes out).
+
+    def _sealed(self, seq: int) -> None:
+        self.pipeline.store.update(self.cfg.name, {integrity.SEALED_KEY: seq})
+
+    def request_attestation(self, reason: str) -> None:
+        if self.chain is not None and self._attest_reason is None:
+            self._attest_reason = reason
+
+    def attest_due(self, now: float, interval: float) -> bool:
+        return self.chain is not None and now - self.chain.since_time >= interval
+
+    def attest_if_idle(self) -> bool:
+        """From the attestation thread: append a requested attestation now if the source is not
+        routing a batch and nothing is in flight (else the next batch appends it). True if done."""
+        if self.chain is None or self._attest_reason is None or not self._chain_lock.acquire(blocking=False):
+            return False
+        try:
+            if self.tracker.in_flight() or self.chain.seq < self._sealed_before:
+                return False
+            return self._attest_locked()
+        finally:
+            self._chain_lock.release()
+
+    def attest_now(self, reason: str) -> bool:
+        """Append an attestation, waiting for what is in flight (start and stop)."""
+        if self.chain is None:
+            return False
+        with self._chain_lock:
+            self._attest_reason = reason
+            return self._attest_locked()
+
+    def _wait_checkpointed(self) -> bool:
+        while not self.tracker.wait_idle(0.1):
+            if self.abandon.is_set():
+                return False
+        return True
+
+    def _attest_locked(self) -> bool:
+        chain, reason = self.chain, self._attest_reason
+        if not self._wait_checkpointed():
+            return False
+        outputs = [w.name for w in self.pipeline.router.route(self.tag)]
+        doc = chain.seal(chain.attestation(reason, chain.counts(self.cfg.name, outputs),
+                                           {"name": self.builder.host}, self.builder.agent))
+        chain.attested()
+        self._attest_reason = None
+        self._sealed(chain.seq)
+        # Its id names its content: an attestation re-made after a kill -9 is a second link at that
+        # place (shipper verify accepts both), never taken by the store for the first one.
+        ids = [ids_mod.vendor_stable_id(self.builder.id_namespace,
+                                        f"attestation\0{chain.id}\0{chain.seq}\0{chain.head}")]
+        self._route_batch({integrity.STATE_KEY: chain.state()}, Batch(self.cfg.name, self.tag, [doc], ids, 0))
+        return self._wait_checkpointed()
+
+    def _route_batch(self, checkpoint: dict[str, Any], batch: Batch) -> None:
         events = batch.events
         targets = self.pipeline.router.route(self.tag)
         if not targets and events:
@@ -154,6 +241,8 @@ class SourceRunner:
         try:
             if isinstance(self.cfg.parse_workers, int) and self.cfg.parse_workers:
                 self.pool = self._new_pool(self.cfg.parse_workers)
+            if self.chain is not None and self.chain.seq == 0 and not self._sealed_before:
+                self.attest_now("start")
             self.source.run()
         except Exception as e:
             self.error = e
@@ -193,6 +282,8 @@ class Pipeline:
         self.once = once
         self.host_name = config.settings.host_name or socket.gethostname()
         self.store = CheckpointStore(config.state_dir)
+        self.integrity_key = config.integrity_key
+        self._attest_thread: threading.Thread | None = None
         self.pool_budget = parse_auto.PoolBudget()
         self.abandon = threading.Event()  # give up on in-flight batches (shutdown timeout, 2nd signal)
         self.workers: dict[str, OutputWorker] = {}
@@ -232,6 +323,36 @@ class Pipeline:
             self._start_worker(name)
         for r in self.runners.values():
             r.thread.start()
+        if self.integrity_key is not None:
+            self._start_attestations()
+
+    def _start_attestations(self) -> None:
+        self._attest_thread = threading.Thread(target=self._attest_periodically, name="attestations", daemon=True)
+        self._attest_thread.start()
+
+    def _attest_periodically(self) -> None:
+        """Attestations at `integrity.attest_interval` per source, also while it reads nothing (its own
+        thread: an attestation waits for room in the outputs like any batch)."""
+        while not self.abandon.wait(1.0):
+            interval = self.config.settings.integrity.attest_interval if self.config.settings.integrity else None
+            if interval is None:
+                continue
+            now = time.time()
+            for r in list(self.runners.values()):
+                if r.stop.is_set():
+                    continue
+                if r.attest_due(now, interval):
+                    r.request_attestation("interval")
+                r.attest_if_idle()
+
+    def _attest_stop(self, deadline: float) -> None:
+        """A last attestation per stopped source, within the stop's deadline."""
+        for r in self.runners.values():
+            if r.chain is None or r.thread.is_alive():
+                continue
+            t = threading.Thread(target=r.attest_now, args=("stop",), name=f"attest-{r.cfg.name}", daemon=True)
+            t.start()
+            t.join(max(0.0, deadline - time.monotonic()))
 
     def sources_finished(self) -> bool:
         return all(r.finished.is_set() for r in self.runners.values())
@@ -251,6 +372,8 @@ class Pipeline:
         deadline = time.monotonic() + timeout
         for r in self.runners.values():
             r.thread.join(max(0.0, deadline - time.monotonic()))
+        if self.integrity_key is not None:
+            self._attest_stop(deadline)
         delivered = self.wait_delivered(max(0.0, deadline - time.monotonic()))
         if not delivered:
             log.warning("shutdown timeout: undelivered batches stay unacknowledged and are read again next start")
@@ -346,6 +469,7 @@ class Pipeline:
         self._warned_tags.clear()
 
         self.host_name = new.settings.host_name or socket.gethostname()
+        self._rotate_integrity_key(new.integrity_key)
         src_cfgs = {c.name: c for c in new.sources}
         for name in plan.sources_added + plan.sources_restarted:
             try:
@@ -358,6 +482,20 @@ class Pipeline:
             r.thread.start()
         self.runners = {c.name: self.runners[c.name] for c in new.sources if c.name in self.runners}
         return problems
+
+    def _rotate_integrity_key(self, key) -> None:
+        """A reload's integrity key: kept chains go on sealed with a new key; turning integrity on or
+        off applies to the sources (re)started from now on."""
+        old, self.integrity_key = self.integrity_key, key
+        if key is not None and self._attest_thread is None:
+            self._start_attestations()
+        if key is None or old is None or key == old:
+            return
+        for r in self.runners.values():
+            if r.chain is not None:
+                with r._chain_lock:
+                    r.chain.key = key
+        log.info("integrity key rotated: chains go on under the new key", extra={"key_id": key.id})
 
     # --- liveness (systemd watchdog) ------------------------------------------------------------
 

@@ -1,0 +1,169 @@
+"""Evidence that a trail is complete and unaltered: a keyed hash chain per source, with attestations.
+
+With `integrity: {key_file: …}` every event a source emits becomes a link of that source's chain:
+
+- `labels.shipper_chain` names the chain (`<host>/<source>`, fixed when the chain starts),
+- `event.sequence` is the event's place in it (1, 2, 3, … with no gaps),
+- `event.hash` is `<key id>:<hex>`, the HMAC-SHA256 under the secret key of the previous link's hash
+  and the event's RFC 8785 canonical JSON (without `event.hash`).
+
+Removing, altering, reordering or inserting an event therefore breaks the chain for anyone who
+holds the key (`shipper verify`), and nobody without it can mend it. Attestation events
+(`event.dataset: shipper.attestation`) are links too: they carry the counts since the previous one,
+so a reader tells "nothing happened" from "the agent was gone" (docs/evidence.md).
+
+The chain's head is saved with the source's checkpoint, in the same transaction, only once the
+batch is acknowledged. After a kill -9 the source reads the unacknowledged batches again and seals
+them from the same head: the same events get the same sequence numbers and hashes, so the store's
+de-duplication by `_id` still works. One exception: an event tagged `_parse_failure` carries the
+time it was read as `@timestamp`, which a replay changes; that field is left out of its hash (the
+record itself is in `event.original`, which is covered).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import rfc8785
+
+from shipper import metrics
+from shipper.ecs import ECS_VERSION, PARSE_FAILURE, now_iso
+from shipper.secrets import read_secret
+
+STATE_KEY = "integrity.chain"  # the chain's head in a source's checkpoint state
+SEALED_KEY = "integrity.sealed"  # the highest sequence sealed (perhaps not acknowledged) so far
+DATASET = "shipper.attestation"
+SAFE_INT = 2 ** 53 - 1  # RFC 8785 (I-JSON) numbers: larger integers are hashed as their decimal text
+
+
+@dataclass(frozen=True)
+class Key:
+    id: str
+    secret: bytes
+
+    @classmethod
+    def from_text(cls, text: str) -> "Key":
+        secret = text.encode()
+        # An id that names the key without revealing anything about it: rotation and "unknown key".
+        return cls(hmac.new(secret, b"shipper key id", hashlib.sha256).hexdigest()[:16], secret)
+
+
+def load_key(path: str) -> Key:
+    """The key from its file (first line, trimmed), like every other secret; never logged."""
+    return Key.from_text(read_secret(path, None, "integrity key"))
+
+
+def _normalised(value: Any) -> Any:
+    """What a reader of the stored JSON sees, in the canonical form's number domain."""
+    if isinstance(value, dict):
+        return {k: _normalised(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalised(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not -SAFE_INT <= value <= SAFE_INT:
+        return str(value)
+    return value
+
+
+def canonical(event: dict) -> bytes:
+    """RFC 8785 bytes of the event as stored (JSON round trip), without event.hash; a parse
+    failure's read-time @timestamp left out (see the module doc)."""
+    doc = orjson.loads(orjson.dumps(event, default=str))
+    ev = doc.get("event")
+    if isinstance(ev, dict):
+        ev.pop("hash", None)
+    if PARSE_FAILURE in (doc.get("tags") or ()):
+        doc.pop("@timestamp", None)
+    try:
+        return rfc8785.dumps(doc)
+    except rfc8785.IntegerDomainError:  # rare: walk the event only then
+        return rfc8785.dumps(_normalised(doc))
+
+
+def link_hash(key: Key, prev: str, event: dict) -> str:
+    """The value of event.hash for `event` following a link whose event.hash is `prev`."""
+    mac = hmac.new(key.secret, prev.encode() + b"\n" + canonical(event), hashlib.sha256).hexdigest()
+    return f"{key.id}:{mac}"
+
+
+class Chain:
+    """One source's chain: seals events in emission order and says what to checkpoint."""
+
+    def __init__(self, key: Key, chain_id: str, seq: int = 0, head: str = ""):
+        self.key = key
+        self.id = chain_id
+        self.seq = seq
+        self.head = head
+        # Since the last attestation: what it will report.
+        self.since_seq = seq
+        self.since_time = time.time()
+        self.acked_seq = seq
+        self._totals: dict[str, float] = {}
+
+    @classmethod
+    def resume(cls, key: Key, default_id: str, saved: dict | None) -> "Chain":
+        if not saved:
+            return cls(key, default_id)
+        return cls(key, saved["chain"], int(saved["seq"]), saved["head"])
+
+    def state(self) -> dict[str, Any]:
+        return {"chain": self.id, "seq": self.seq, "head": self.head}
+
+    def seal(self, event: dict) -> dict:
+        """A sealed copy of the event (dicts shared between events are never mutated)."""
+        self.seq += 1
+        out = dict(event)
+        out["event"] = {**(event.get("event") or {}), "sequence": self.seq}
+        labels = event.get("labels")
+        out["labels"] = {**(labels if isinstance(labels, dict) else {}), "shipper_chain": self.id}
+        self.head = link_hash(self.key, self.head, out)
+        out["event"]["hash"] = self.head
+        return out
+
+    def attestation(self, reason: str, counts: dict[str, Any], host: dict, agent: dict) -> dict:
+        """An attestation link: what happened since the previous one (sealed by the caller)."""
+        events = self.seq - self.since_seq
+        doc = {
+            "@timestamp": now_iso(),
+            "ecs": {"version": ECS_VERSION},
+            "event": {"kind": "state", "module": "shipper", "dataset": DATASET, "action": "attestation",
+                      "reason": reason, "start": _iso(self.since_time), "end": now_iso()},
+            "host": host,
+            "agent": agent,
+            "message": f"{self.id}: {events} events chained since sequence {self.since_seq} ({reason})",
+            # The previous link's hash, stored: an attestation whose predecessor was removed still
+            # verifies, so removing the links before it cannot hide it (shipper.verify).
+            "shipper": {"attestation": {"previous_sequence": self.since_seq, "events": events,
+                                        "previous_hash": self.head,
+                                        "acknowledged_sequence": self.acked_seq, **counts}},
+        }
+        return doc
+
+    def counts(self, source: str, outputs: list[str]) -> dict[str, Any]:
+        """What the agent's counters moved since the last attestation: for the source, and for the
+        outputs its events go to (an output's counts cover every source it serves)."""
+        now = {"read": metrics.events_read.labels(source)._value.get(),
+               "parse_failures": metrics.parse_failures.labels(source)._value.get(),
+               "losses": metrics.losses.labels(source)._value.get(),
+               "bytes_lost": metrics.bytes_lost.labels(source)._value.get()}
+        for o in outputs:
+            now[f"{o}\0shipped"] = metrics.events_shipped.labels(o)._value.get()
+            now[f"{o}\0duplicates_avoided"] = metrics.duplicates_avoided.labels(o)._value.get()
+            now[f"{o}\0dead_lettered"] = metrics.dead_lettered.labels(o)._value.get()
+        delta = {k: int(v - self._totals.get(k, 0.0)) for k, v in now.items()}
+        self._totals = now
+        out: dict[str, Any] = {k: v for k, v in delta.items() if "\0" not in k}
+        out["outputs"] = {o: {kind: delta[f"{o}\0{kind}"] for kind in ("shipped", "duplicates_avoided", "dead_lettered")}
+                          for o in outputs}
+        return out
+
+    def attested(self) -> None:
+        self.since_seq = self.seq
+        self.since_time = time.time()
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
