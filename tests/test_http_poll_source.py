@@ -440,3 +440,148 @@ def test_a_total_below_the_commits_served_repeats_nothing(api, tmp_path):
     assert h.run_once() == [] and h.run_once() == []
     new = fill(api, "rbac", 5, 1)
     assert h.run_once() == new
+
+
+# --- issue 22: answers that never end, huge answers, one bad service, Retry-After, failure kinds -----------
+
+class Lines(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def count(self, level: int, fragment: str) -> int:
+        return sum(1 for r in self.records if r.levelno == level and fragment in r.getMessage())
+
+
+def _logged(h: Harness) -> Lines:
+    h.logger = logging.getLogger(f"test.http_poll.{id(h)}")
+    h.logger.setLevel(logging.DEBUG)
+    h.logger.propagate = False
+    lines = Lines()
+    h.logger.addHandler(lines)
+    return lines
+
+
+def _running(h: Harness):
+    stop = threading.Event()
+    src = h.source(once=False, stop=stop)
+    t = threading.Thread(target=src.run, daemon=True)
+    t.start()
+    return src, stop, t
+
+
+def test_an_answer_that_never_ends_is_cut_at_its_deadline_and_a_stop_cuts_it_at_once(api, tmp_path):
+    expected = fill(api, "rbac", 0, 6)
+    h = Harness(api, tmp_path, services=["rbac"], timeout=1.0, answer_deadline=2.0)
+    lines = _logged(h)
+    api.fail_next(1, real=True, drip=0.3)  # 200, then one body byte every 0.3 s (each read is in time)
+    src, stop, t = _running(h)
+    try:
+        wait_for(lambda: Counter(messages(h.records)) == Counter(expected), timeout=30, what="events after the cut")
+        assert lines.count(logging.WARNING, "deadline (2s, `answer_deadline`)") == 1
+        assert src.last_error()["kind"] == "timeout"
+        api.fail_next(1, real=True, drip=0.5)  # the next answer drips for minutes: a stop must not wait for it
+        fill(api, "rbac", 6, 1)
+        wait_for(lambda: api.faults == [], timeout=10, what="the dripping answer started")
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        t.join(10)
+    assert not t.is_alive(), "the stop waited for the dripping answer"
+
+
+def test_answers_over_max_response_bytes_shrink_the_pages_and_a_single_commit_over_it_is_named(api, tmp_path):
+    big = "x" * 20_000
+    expected = [f"{big}{i}" for i in range(7)]
+    for m in expected:
+        api.add("rbac", [m])
+    h = Harness(api, tmp_path, services=["rbac"], page_size=8, max_response_bytes=64 * 1024)
+    lines = _logged(h)
+    assert Counter(h.run_once()) == Counter(expected)  # pages of 8 × 20 kB were refused, of 2 read
+    assert lines.count(logging.WARNING, "over max_response_bytes (65536)") >= 1
+    api.add("rbac", ["y" * 100_000])  # one commit alone over the limit: named, the cursor waits there
+    with pytest.raises(RuntimeError, match="max_response_bytes"):
+        h.run_once()
+    assert h.state["service:rbac"]["offset"] == 7
+
+
+def test_one_failing_service_backs_off_alone(api, tmp_path):
+    h = Harness(api, tmp_path, services=["classifier", "rbac", "code-manager"], backoff_initial=0.4,
+                backoff_max=30.0, poll_interval=0.05)
+    api.fail_service("code-manager", 500)
+    bad = fill(api, "code-manager", 0, 2)
+    src, stop, t = _running(h)
+    try:
+        shipped: list[str] = []
+        for i in range(6):  # each new rbac commit is shipped while code-manager keeps failing
+            shipped += fill(api, "rbac", i, 1)
+            wait_for(lambda: Counter(messages(h.records)) == Counter(shipped), timeout=10, what=f"rbac commit {i}")
+        requests = api.event_requests()
+        cm = [r for r in requests if r.params.get("service_id") == "code-manager"]
+        rbac = [r for r in requests if r.params.get("service_id") == "rbac"]
+        assert len(rbac) > 2 * len(cm), (len(rbac), len(cm))  # backoff doubles for code-manager only
+        gaps = [b.at - a.at for a, b in zip(cm, cm[1:])]
+        assert all(g2 > g1 for g1, g2 in zip(gaps, gaps[1:])) or len(gaps) < 2, gaps
+        assert src.status()["services"]["code-manager"]["failing"] is True
+        assert src.status()["services"]["rbac"]["failing"] is False
+        api.fail_service("code-manager", None)
+        wait_for(lambda: Counter(messages(h.records)) == Counter(shipped + bad), timeout=40, what="code-manager")
+    finally:
+        stop.set()
+        t.join(10)
+
+
+@pytest.mark.parametrize("form", ["seconds", "http-date"])
+def test_retry_after_is_honoured_within_backoff_max(api, tmp_path, form):
+    from email.utils import formatdate
+
+    expected = fill(api, "rbac", 0, 2)
+    value = "2" if form == "seconds" else formatdate(time.time() + 3, usegmt=True)  # whole seconds: 2 to 3 s
+    api.fail_next(1, status=429, headers={"Retry-After": value})
+    h = Harness(api, tmp_path, services=["rbac"], backoff_initial=0.02, backoff_max=10.0)
+    src, stop, t = _running(h)
+    try:
+        wait_for(lambda: Counter(messages(h.records)) == Counter(expected), timeout=30, what="events after the 429")
+    finally:
+        stop.set()
+        t.join(10)
+    first, second = api.event_requests()[:2]
+    assert first.status == 429 and second.at - first.at >= 1.9, second.at - first.at
+    # a Retry-After beyond backoff_max waits backoff_max only
+    more = fill(api, "rbac", 2, 1)
+    api.fail_next(1, status=503, headers={"Retry-After": "3600"})
+    h.cfg.update(backoff_max=0.5)
+    src, stop, t = _running(h)
+    try:
+        wait_for(lambda: Counter(messages(h.records)) == Counter(expected + more), timeout=30, what="capped wait")
+    finally:
+        stop.set()
+        t.join(10)
+
+
+def test_failure_kinds_are_logged_when_they_start_and_change_and_reported(api, tmp_path):
+    expected = fill(api, "rbac", 0, 3)
+    h = Harness(api, tmp_path, services=["rbac"], backoff_initial=0.02, backoff_max=0.05)
+    lines = _logged(h)
+    api.fail_next(4, status=503)
+    api.fail_next(3, status=429)
+    api.fail_next(3, status=401)
+    src, stop, t = _running(h)
+    try:
+        wait_for(lambda: Counter(messages(h.records)) == Counter(expected), timeout=30, what="events after faults")
+    finally:
+        stop.set()
+        t.join(10)
+    assert lines.count(logging.WARNING, "HTTP 503") == 1  # the first of four; the rest within the minute: silent
+    assert lines.count(logging.WARNING, "HTTP 429") == 1
+    assert lines.count(logging.WARNING, "(failure changed from http_5xx)") == 1
+    assert lines.count(logging.ERROR, "refused the token") == 1
+    assert lines.count(logging.ERROR, "(failure changed from http_429)") == 1
+    assert lines.count(logging.INFO, "activity API answers again") == 1
+    last = src.last_error()
+    assert last["kind"] == "auth" and last["failing"] is False and "token" in last["message"]
+    assert metric("shipper_source_failing", source="pe") == 0
+    assert metric("shipper_source_last_error_timestamp", source="pe", kind="http_429") > 0

@@ -67,6 +67,9 @@ class Fault:
     status: int = 503
     body: bytes = b'{"kind":"puppetlabs.activity/unavailable","msg":"Service Unavailable"}'
     delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. Retry-After
+    drip: float = 0.0  # seconds between body bytes (an answer that never seems to end)
+    real: bool = False  # answer the real page (with the headers / drip above) instead of `body`
 
 
 @dataclass
@@ -75,6 +78,7 @@ class RequestLog:
     params: dict[str, str]
     status: int
     token: str | None = None
+    at: float = field(default_factory=time.monotonic)
 
 
 class PuppetActivityAPI:
@@ -88,6 +92,7 @@ class PuppetActivityAPI:
         self.commits: list[Commit] = []  # in commit (submit) order, all services
         self.lock = threading.Lock()
         self.faults: list[Fault] = []
+        self.service_faults: dict[str, Fault] = {}  # a service that fails on every request until cleared
         self.requests: list[RequestLog] = []
         self._clock = EPOCH
         self.ca_file = self.workdir / "pe-ca.pem"
@@ -133,10 +138,20 @@ class PuppetActivityAPI:
             for i in reversed(idx):
                 del self.commits[i]
 
-    def fail_next(self, n: int, status: int = 503, delay: float = 0.0, body: bytes | None = None) -> None:
+    def fail_next(self, n: int, status: int = 503, delay: float = 0.0, body: bytes | None = None,
+                  headers: dict[str, str] | None = None, drip: float = 0.0, real: bool = False) -> None:
         with self.lock:
             for _ in range(n):
-                self.faults.append(Fault(status, body if body is not None else Fault.body, delay))
+                self.faults.append(Fault(status, body if body is not None else Fault.body, delay, dict(headers or {}),
+                                         drip, real))
+
+    def fail_service(self, service: str, status: int | None = 500, headers: dict[str, str] | None = None) -> None:
+        """Every request for this service fails (status None: it answers again)."""
+        with self.lock:
+            if status is None:
+                self.service_faults.pop(service, None)
+            else:
+                self.service_faults[service] = Fault(status, headers=dict(headers or {}))
 
     def event_requests(self) -> list[RequestLog]:
         with self.lock:
@@ -183,14 +198,26 @@ class PuppetActivityAPI:
                 pass
 
             def do_GET(self):
+                fault = None
                 try:
-                    status, body = api._handle(self.path, self.headers.get("X-Authentication"))
+                    status, body, fault = api._handle(self.path, self.headers.get("X-Authentication"))
                 except Exception as e:  # a bug in the peer must show, not hang the client
                     status, body = 500, json.dumps({"kind": "peer-bug", "msg": repr(e)}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
+                for k, v in (fault.headers if fault else {}).items():
+                    self.send_header(k, v)
                 self.end_headers()
+                if fault is not None and fault.drip:
+                    try:
+                        for i in range(len(body)):
+                            self.wfile.write(body[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(fault.drip)
+                    except OSError:  # the client gave up on us, as it should
+                        self.close_connection = True
+                    return
                 self.wfile.write(body)
 
         self._server = Server(("127.0.0.1", 0), Handler)
@@ -207,15 +234,17 @@ class PuppetActivityAPI:
         params_list = parse_qsl(parts.query, keep_blank_values=True)
         params = dict(params_list)
         with self.lock:
-            fault = self.faults.pop(0) if self.faults else None
-        if fault is not None:
+            fault = self.service_faults.get(params.get("service_id", ""))
+            if fault is None:
+                fault = self.faults.pop(0) if self.faults else None
+        if fault is not None and not fault.real:
             if fault.delay:
                 time.sleep(fault.delay)
             self._log(parts.path, params, fault.status, token)
-            return fault.status, fault.body
+            return fault.status, fault.body, fault
         status, body = self._answer(parts.path, params, params_list, token)
         self._log(parts.path, params, status, token)
-        return status, json.dumps(body).encode()
+        return status, json.dumps(body).encode(), fault
 
     def _log(self, path, params, status, token) -> None:
         with self.lock:
