@@ -36,25 +36,36 @@ def main() -> None:
 @main.command()
 @config_option
 @click.option("--once", is_flag=True, help="Read what is available now, deliver it, save checkpoints, exit.")
-def run(config_path: str, once: bool) -> None:
-    """Run until SIGTERM/SIGINT (or, with --once, until everything available is delivered)."""
-    from shipper import log as shipper_log
-    from shipper.runner import run as run_pipeline
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="With --once: give up after this many seconds (default 300), exit 1 naming what was not delivered.")
+def run(config_path: str, once: bool, timeout: float | None) -> None:
+    """Run until SIGTERM/SIGINT (or, with --once, until everything available is delivered).
 
+    Exits 1 when data was left undelivered (a stop that timed out, --once that gave up)."""
+    from shipper import log as shipper_log
+    from shipper.runner import ONCE_TIMEOUT, run as run_pipeline
+
+    if timeout is not None and not once:
+        click.echo("error: --timeout goes with --once (a daemon's stop waits shutdown_timeout)", err=True)
+        sys.exit(2)
     config = _load(config_path)
     shipper_log.setup(config.settings.logging.level, config.settings.logging.format)
-    sys.exit(run_pipeline(config, once=once, progress=once))  # a bar only on a terminal's stderr
+    # A bar only on a terminal's stderr.
+    sys.exit(run_pipeline(config, once=once, progress=once, timeout=timeout or ONCE_TIMEOUT))
 
 
 @main.command()
 @config_option
-def check(config_path: str) -> None:
+@click.option("--outputs", "probe_outputs", is_flag=True,
+              help="Also connect to each output (no event sent) and say what was found, or why it failed; exit 1 if one failed.")
+def check(config_path: str, probe_outputs: bool) -> None:
     """Validate the config; show each source with the files it matches now, and each output."""
     from shipper import registry
     from shipper.plugin import OutputContext, SourceContext
     import threading
 
     config = _load(config_path)
+    failed = False
     click.echo(f"{config.path}: valid")
     click.echo(f"state_dir: {config.state_dir}")
     for s in config.sources:
@@ -71,6 +82,32 @@ def check(config_path: str) -> None:
         ctx = OutputContext(name=o.name, stop=threading.Event(), state_dir=config.state_dir)
         output = registry.load("output", o.type)(o, ctx)
         click.echo(f"output {o.name} (match {o.match!r}): {output.describe()}")
+        if probe_outputs and not _probe(output):
+            failed = True
+    if failed:
+        sys.exit(1)
+
+
+def _probe(output) -> bool:
+    """An output's `probe()` connects (TLS, auth), sends no event, and returns what it found (lines),
+    or raises with why it failed. False if it failed."""
+    probe = getattr(output, "probe", None)
+    if probe is None:
+        click.echo("  probe: not available for this output type")
+        return True
+    try:
+        found, ok = probe(), True
+    except Exception as e:  # the reason is the message, for every kind of failure
+        msg = str(e) or type(e).__name__
+        found, ok = (msg if "FAILED" in msg else f"FAILED: {msg}"), False
+    finally:
+        try:
+            output.close()
+        except Exception:
+            pass
+    for line in str(found).splitlines():
+        click.echo(f"  {line}")
+    return ok
 
 
 def _open_input(path: str):

@@ -45,9 +45,12 @@ def output_health(pipeline) -> dict[str, dict[str, Any]]:
         stuck = pipeline.undelivered_for.get(name, 0.0)
         errors = metrics.REGISTRY.get_sample_value("shipper_output_errors_total", {"output": name}) or 0
         doc: dict[str, Any] = {"healthy": True, "pending_batches": pending, "last_success": w.last_success,
-                               "last_error": w.last_error, "errors": int(errors)}
+                               "last_error": w.error_now() or w.last_error, "errors": int(errors),
+                               "refused": w.refused}
         if not w._thread.is_alive() and name in pipeline.output_started and not pipeline.abandon.is_set():
             doc.update(healthy=False, reason="output thread ended")
+        elif w.refused:  # no threshold: retrying will not fix it, someone has to
+            doc.update(healthy=False, reason=f"refused by the server: {w.refused}")
         elif (pending or w.busy) and stuck > threshold:
             doc.update(healthy=False, reason=f"batches waiting, nothing delivered for {stuck:.0f}s (threshold {threshold:.0f}s)"
                        + (f"; last error: {w.last_error}" if w.last_error else ""))

@@ -7,11 +7,17 @@ import time
 from collections import deque
 
 from shipper import metrics
+from shipper.errors import PermanentRefusal
 from shipper.log import Throttled
 from shipper.acks import AckTracker
 from shipper.plugin import Batch, Output, Stopping
 
 log = logging.getLogger("shipper.output")
+
+# A refusal (wrong key, certificate, refused media type) is retried only this slowly: the first retry
+# after REFUSAL_BACKOFF_FIRST seconds, doubling to REFUSAL_BACKOFF_MAX, in case someone fixes the server.
+REFUSAL_BACKOFF_FIRST = 30.0
+REFUSAL_BACKOFF_MAX = 600.0
 
 
 class OutputWorker:
@@ -31,6 +37,9 @@ class OutputWorker:
         self._thread = threading.Thread(target=self._run, name=f"output-{name}", daemon=True)
         self.last_success: float | None = None
         self.last_error: str | None = None
+        self.refused: str | None = None  # the server's refusal while it lasts (PermanentRefusal)
+        self._refusals = 0
+        self.refusal_backoff = (REFUSAL_BACKOFF_FIRST, REFUSAL_BACKOFF_MAX)
         self.busy = False
         # Optional: an output may set `coalesce = (max_events, max_wait)` and define `send_many`.
         limits = getattr(output, "coalesce", None)
@@ -85,6 +94,10 @@ class OutputWorker:
                     self.output.send_many([g[0] for g in group])
             except Stopping:
                 return
+            except PermanentRefusal as e:
+                if self._on_refusal(e):
+                    return
+                continue
             except Exception as e:  # an output bug must not kill the thread silently
                 self.last_error = f"{type(e).__name__}: {e}"
                 metrics.output_errors.labels(self.name).inc()
@@ -106,9 +119,30 @@ class OutputWorker:
             self.last_success = time.time()
             self._m_last.set(self.last_success)
             self._failures.recovered("output delivers again", output=self.name)
+            if self.refused is not None:
+                log.warning("output accepted again after a refusal", extra={"output": self.name, "was": self.refused})
+                self.refused, self._refusals = None, 0
             for done, tracker, seq in group:
                 self._m_shipped.inc(len(done.events))
                 tracker.ack(seq)
+
+    def error_now(self) -> str | None:
+        """What stops delivery now, for /health: the refusal, else the output's own current trouble
+        (an output that retries inside may say so in `trouble`), else None."""
+        return self.refused or getattr(self.output, "trouble", None)
+
+    def _on_refusal(self, e: PermanentRefusal) -> bool:
+        """Logged once per reason, then retried with a long backoff. True = stop requested."""
+        reason = str(e)
+        first, cap = self.refusal_backoff
+        delay = min(cap, first * 2 ** min(self._refusals, 20))
+        self._refusals += 1
+        metrics.output_errors.labels(self.name).inc()
+        if reason != self.refused:
+            log.error("output refused by the server; nothing is delivered until this is fixed, retrying slowly",
+                      extra={"output": self.name, "error": reason, "retry_in": f"{delay:.0f}s"})
+        self.refused = self.last_error = reason
+        return self.stop.wait(delay)
 
     def _coalesce(self) -> list[tuple[Batch, AckTracker, int]]:
         """For outputs with `coalesce = (max_events, max_wait)` and a `send_many`: the queued

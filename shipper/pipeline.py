@@ -518,7 +518,8 @@ class Pipeline:
                     problems.append(f"output {name}: thread ended")
                 continue
             busy = w.busy or w.pending() > 0
-            sig = (w.last_success, w.last_error, counters.get(name))
+            # A refused output's retries are no progress: only a delivery is (the watchdog fires).
+            sig = (w.last_success,) if w.refused else (w.last_success, w.last_error, counters.get(name))
             # For /health: how long it has held batches without delivering one (retries do not count).
             self.undelivered_for[name] = self._no_progress(f"health:{name}", w.last_success, busy, now)
             if self._no_progress(f"output:{name}", sig, busy, now) > stall_after:

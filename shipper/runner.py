@@ -1,6 +1,8 @@
 """`shipper run`: start the pipeline, talk to systemd, reload on SIGHUP, stop on SIGTERM/SIGINT.
 
-With --once: read what is there now, deliver it, exit.
+With --once: read what is there now, deliver it, exit; within `timeout` seconds (default
+ONCE_TIMEOUT), else exit 1 naming what was not delivered. A refusal by every output that holds
+batches ends it early: waiting would not help.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ TICK = 0.2  # main loop period: how fast signals are acted on
 # this long is wedged: the watchdog pings stop and systemd restarts the agent (WatchdogSec later).
 # SHIPPER_STALL_SECONDS changes it (outputs with long retry backoffs need more).
 STALL_AFTER = 180.0
+ONCE_TIMEOUT = 300.0  # `run --once` gives up after this long (--timeout)
 
 
 def stall_after() -> float:
@@ -62,9 +65,10 @@ class Rates:
 
 
 class Daemon:
-    def __init__(self, config: Config, once: bool = False, progress: bool = False):
+    def __init__(self, config: Config, once: bool = False, progress: bool = False, timeout: float = ONCE_TIMEOUT):
         self.config = config
         self.once = once
+        self.once_timeout = timeout
         self.notifier = Notifier()
         self.pipeline = Pipeline(config, once=once)
         self.http = None
@@ -199,19 +203,51 @@ class Daemon:
     def _run_once(self) -> int:
         from shipper.progress import run_progress
 
+        deadline = time.monotonic() + self.once_timeout
+        gave_up = None
         with run_progress(self.pipeline, enabled=self._progress) as bar:  # measures before the start
             self._start()
-            while self.stop_signal is None and not self.pipeline.sources_finished():
+            while self.stop_signal is None and not self.pipeline.sources_finished() and gave_up is None:
                 time.sleep(0.05)
                 bar.update()
-            while self.stop_signal is None and not self.pipeline.wait_delivered(0.2):
+                gave_up = self._give_up(deadline)
+            while self.stop_signal is None and gave_up is None and not self.pipeline.wait_delivered(0.2):
                 bar.update()
+                gave_up = self._give_up(deadline)
             bar.update()
-        delivered = self.pipeline.stop(self.config.settings.shutdown_timeout)
+        left = [] if gave_up is None else self.undelivered()
+        # Giving up waits no longer: what is not delivered stays unacknowledged and is read again next run.
+        delivered = self.pipeline.stop(0.0 if gave_up else self.config.settings.shutdown_timeout)
         errors = self.pipeline.source_errors()
         for e in errors:
             log.error("source stopped with an error", extra={"error": e})
-        return 0 if delivered and not errors else 1
+        if gave_up is not None:
+            log.error(f"run --once: {gave_up}; not delivered (read again next run): {'; '.join(left) or 'nothing'}")
+        return 0 if delivered and not errors and gave_up is None else 1
+
+    def _give_up(self, deadline: float) -> str | None:
+        """Why `--once` stops waiting: its deadline passed, or every output holding batches is refused."""
+        if time.monotonic() >= deadline:
+            return f"timeout after {self.once_timeout:.0f}s (--timeout)"
+        holding = [w for w in self.pipeline.workers.values() if w.pending() or w.busy]
+        if holding and all(w.refused for w in holding):
+            return "refused by " + "; ".join(f"output {w.name}: {w.refused}" for w in holding)
+        return None
+
+    def undelivered(self) -> list[str]:
+        """Per output holding batches and per source still reading or waiting for acks: what and why."""
+        out = []
+        for name, w in self.pipeline.workers.items():
+            pending = w.pending()
+            if pending or w.busy:
+                why = w.error_now() or w.last_error
+                out.append(f"output {name}: {pending} batches" + (f" ({why})" if why else ""))
+        for name, r in self.pipeline.runners.items():
+            in_flight = r.tracker.in_flight()
+            if in_flight or not r.finished.is_set():
+                out.append(f"source {name}: {in_flight} batches in flight"
+                           + ("" if r.finished.is_set() else ", not read to the end"))
+        return out
 
     def _shutdown(self) -> int:
         self.notifier.stopping(f"stopping: delivering in-flight batches (up to {self.config.settings.shutdown_timeout:.0f}s)")
@@ -221,10 +257,10 @@ class Daemon:
         for e in self.pipeline.source_errors():
             log.error("source stopped with an error", extra={"error": e})
         log.info("stopped", extra={"delivered": delivered})
-        # A stop is a success even when the timeout cut delivery short: the checkpoints say where to
-        # resume, so nothing is lost, and systemd must not count a clean stop as a failure.
-        return 0
+        # Nothing is lost when the timeout cuts delivery short (the checkpoints say where to resume), but
+        # the operator must learn that data waits undelivered: exit 1, and systemd shows the stop failed.
+        return 0 if delivered else 1
 
 
-def run(config: Config, once: bool = False, progress: bool = False) -> int:
-    return Daemon(config, once=once, progress=progress).run()
+def run(config: Config, once: bool = False, progress: bool = False, timeout: float = ONCE_TIMEOUT) -> int:
+    return Daemon(config, once=once, progress=progress, timeout=timeout).run()

@@ -46,6 +46,20 @@ class StdoutOutput(Output):
             except OSError:
                 pass  # pipes and terminals cannot be synced
 
+    def probe(self) -> str:
+        """For `shipper check --outputs`: what stdout is, and that it is open for writing (nothing written)."""
+        import fcntl
+        import stat
+
+        fd = sys.stdout.fileno()
+        st = os.fstat(fd)  # OSError (EBADF) when stdout is closed: that is the failure
+        kind = next((name for test, name in ((stat.S_ISREG, "a file"), (stat.S_ISFIFO, "a pipe"),
+                                             (stat.S_ISCHR, "a terminal or device"), (stat.S_ISSOCK, "a socket"))
+                     if test(st.st_mode)), "something else")
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+            raise OSError(f"stdout is {kind} opened read-only")
+        return f"stdout is {kind}, open for writing" + (" (fsync after each batch)" if self.config.fsync else "")
+
 
 NEWLINE = orjson.OPT_APPEND_NEWLINE
 IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024

@@ -1,0 +1,174 @@
+"""Permanent refusals against transient trouble, end to end with the real `shipper` command and the
+strict Forward peer: a wrong shared key is logged once, shown in /health and `shipper status`, and
+not counted as progress; `run --once` ends (refusal or --timeout) with exit 1 naming what was not
+delivered; `shipper run` exits 1 when a stop leaves batches undelivered; `check --outputs` probes."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tests.peers.forward_server import ForwardServer
+from tests.support import wait
+
+SHIPPER = [sys.executable, "-m", "shipper.cli"]
+KEY = "the-real-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_lines(path: Path, start: int, n: int) -> None:
+    with open(path, "ab") as f:
+        for i in range(start, start + n):
+            f.write(json.dumps({"@timestamp": "2026-01-02T03:04:05Z", "message": f"m{i}", "n": i}).encode() + b"\n")
+
+
+def config(tmp_path: Path, fluentd: str, extra: str = "") -> Path:
+    (tmp_path / "key").write_text(KEY + "\n")
+    (tmp_path / "wrong").write_text("not-" + KEY + "\n")
+    cfg = tmp_path / "shipper.yaml"
+    cfg.write_text(f"""
+state_dir: {tmp_path / 'state'}
+shutdown_timeout: 2
+{extra}
+sources:
+  - {{name: audit, type: file, paths: ['{tmp_path / "audit.log"}'], parser: json, poll_interval: 0.2}}
+outputs:
+  - {{type: fluentd, {fluentd}, backoff_base: 0.05, backoff_max: 0.3, flush_interval: 0.1, ack_timeout: 2}}
+""")
+    return cfg
+
+
+def ns(peer) -> list[int]:
+    return [r[2]["generic"]["n"] for r in peer.records]
+
+
+def test_once_with_a_wrong_key_ends_at_once_naming_the_refusal_and_keeps_the_data(tmp_path):
+    peer = ForwardServer(shared_key=KEY).start()
+    try:
+        write_lines(tmp_path / "audit.log", 0, 50)
+        cfg = config(tmp_path, f"port: {peer.port}, shared_key_file: wrong")
+        t0 = time.monotonic()
+        r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+        err = r.stderr.decode()
+        assert r.returncode == 1, err
+        assert time.monotonic() - t0 < 60, "a refusal does not wait for the 300 s deadline"
+        assert "shared_key mismatch" in err and "output fluentd:" in err and "not delivered" in err, err
+        assert KEY not in err
+        assert err.count("output refused by the server") == 1, err
+        assert peer.records == []
+        # Nothing was checkpointed: with the right key everything goes, once.
+        cfg = config(tmp_path, f"port: {peer.port}, shared_key_file: key")
+        r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+        assert r.returncode == 0, r.stderr.decode()
+        assert ns(peer) == list(range(50))
+    finally:
+        peer.stop()
+
+
+def test_once_with_the_server_down_gives_up_at_its_timeout(tmp_path):
+    write_lines(tmp_path / "audit.log", 0, 10)
+    cfg = config(tmp_path, f"port: {free_port()}")
+    r = subprocess.run(SHIPPER + ["run", "--once", "--timeout", "3", "-c", str(cfg)], capture_output=True, timeout=120)
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert "timeout after 3s (--timeout)" in err and "output fluentd: 1 batches" in err, err
+    assert "Connection refused" in err, "the transient reason is named too"
+    r = subprocess.run(SHIPPER + ["run", "--timeout", "3", "-c", str(cfg)], capture_output=True, timeout=60)
+    assert r.returncode == 2 and "--timeout goes with --once" in r.stderr.decode()
+
+
+def test_daemon_stop_with_undelivered_batches_exits_1_and_a_clean_stop_exits_0(tmp_path):
+    write_lines(tmp_path / "audit.log", 0, 10)
+    port = free_port()
+    cfg = config(tmp_path, f"port: {port}")
+    agent = subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1.5)  # let it read and fail to deliver (nothing listens)
+    agent.send_signal(signal.SIGTERM)
+    assert agent.wait(60) == 1, agent.stderr.read().decode()
+    agent.stderr.close()
+    peer = ForwardServer(port=port).start()
+    try:
+        agent = subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait(lambda: len(peer.records) >= 10, 60)
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(60) == 0
+        assert ns(peer) == list(range(10))
+    finally:
+        peer.stop()
+
+
+def get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+    except OSError:
+        return 0, {}
+
+
+def test_refusal_in_health_status_and_watchdog_then_a_reload_with_the_right_key(tmp_path):
+    peer = ForwardServer(shared_key=KEY).start()
+    http = free_port()
+    write_lines(tmp_path / "audit.log", 0, 20)
+    cfg = config(tmp_path, f"port: {peer.port}, shared_key_file: wrong", extra=f'http: {{listen: "127.0.0.1:{http}"}}')
+    log = open(tmp_path / "agent.log", "wb")
+    env = dict(os.environ, SHIPPER_STALL_SECONDS="2")
+    agent = subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=log, env=env)
+    try:
+        url = f"http://127.0.0.1:{http}/health"
+        assert wait(lambda: "shared_key mismatch" in (get(url)[1].get("outputs", {}).get("fluentd", {}).get("last_error") or ""), 60)
+        code, doc = get(url)
+        assert code == 503 and doc["outputs"]["fluentd"]["healthy"] is False
+        assert "refused by the server" in doc["reason"] and KEY not in json.dumps(doc)
+        # The refusal is not progress: the watchdog finding shows up (SHIPPER_STALL_SECONDS=2).
+        assert wait(lambda: any("fluentd" in s for s in get(url)[1].get("stalled", [])), 30), get(url)
+        st = subprocess.run(SHIPPER + ["status", "-c", str(cfg)], capture_output=True, timeout=60).stdout.decode()
+        assert "UNHEALTHY" in st and "shared_key mismatch" in st, st
+        # The operator fixes the key and reloads: the replaced output delivers everything once.
+        cfg.write_text(cfg.read_text().replace("shared_key_file: wrong", "shared_key_file: key"))
+        agent.send_signal(signal.SIGHUP)
+        assert wait(lambda: len(peer.records) >= 20, 60)
+        assert wait(lambda: get(url)[0] == 200, 30), get(url)
+        assert ns(peer) == list(range(20))
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(60)
+        log.close()
+        peer.stop()
+    text = (tmp_path / "agent.log").read_text()
+    assert text.count("output refused by the server") == 1, text
+    assert KEY not in text
+
+
+def test_check_outputs_probes_each_output(tmp_path):
+    peer = ForwardServer(shared_key=KEY, hostname="agg-7").start()
+    try:
+        cfg = config(tmp_path, f"port: {peer.port}, shared_key_file: key")
+        cfg.write_text(cfg.read_text() + "  - {type: stdout}\n")
+        r = subprocess.run(SHIPPER + ["check", "--outputs", "-c", str(cfg)], capture_output=True, timeout=60)
+        out = r.stdout.decode()
+        assert r.returncode == 0, out + r.stderr.decode()
+        assert f"127.0.0.1:{peer.port}: connected, shared-key handshake passed (server 'agg-7')" in out, out
+        assert "stdout is " in out and "open for writing" in out
+        cfg.write_text(cfg.read_text().replace("shared_key_file: key", "shared_key_file: wrong"))
+        r = subprocess.run(SHIPPER + ["check", "--outputs", "-c", str(cfg)], capture_output=True, timeout=60)
+        out = r.stdout.decode()
+        assert r.returncode == 1 and "FAILED: the server refused the handshake: shared_key mismatch" in out, out
+        assert peer.records == []
+        r = subprocess.run(SHIPPER + ["check", "-c", str(cfg)], capture_output=True, timeout=60)
+        assert r.returncode == 0 and "FAILED" not in r.stdout.decode(), "without --outputs nothing is probed"
+    finally:
+        peer.stop()
