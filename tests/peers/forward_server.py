@@ -210,9 +210,10 @@ class _Handler(socketserver.BaseRequestHandler):
         ok = not reason
         pong = ["PONG", True, "", peer.hostname, _sha512(salt, peer.hostname, nonce, peer.shared_key)] if ok \
             else ["PONG", False, reason, "", ""]
+        if not ok:  # recorded before the answer: a test reads it as soon as the client has it
+            peer.handshake_failures.append(reason)
         sock.sendall(msgpack.packb(pong, use_bin_type=True))
         if not ok:
-            peer.handshake_failures.append(reason)
             return False
         peer.authenticated.append(hostname)
         return True
