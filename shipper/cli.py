@@ -89,8 +89,8 @@ def check(config_path: str, probe_outputs: bool) -> None:
 
 
 def _probe(output) -> bool:
-    """An output's `probe()` connects (TLS, auth), sends no event, and returns what it found (lines),
-    or raises with why it failed. False if it failed."""
+    """An output's `probe()` connects (TLS, auth), sends no event, and returns what it found (text
+    lines, or a mapping shown as `key: value` lines), or raises with why it failed. False if it failed."""
     probe = getattr(output, "probe", None)
     if probe is None:
         click.echo("  probe: not available for this output type")
@@ -105,6 +105,8 @@ def _probe(output) -> bool:
             output.close()
         except Exception:
             pass
+    if isinstance(found, dict):
+        found = "\n".join(f"{k}: {v}" for k, v in found.items())
     for line in str(found).splitlines():
         click.echo(f"  {line}")
     return ok

@@ -154,15 +154,19 @@ def test_refusal_in_health_status_and_watchdog_then_a_reload_with_the_right_key(
 
 
 def test_check_outputs_probes_each_output(tmp_path):
+    from tests.peers.bulk_server import BulkServer
+
     peer = ForwardServer(shared_key=KEY, hostname="agg-7").start()
+    es = BulkServer(flavour="opensearch").start()
     try:
         cfg = config(tmp_path, f"port: {peer.port}, shared_key_file: key")
-        cfg.write_text(cfg.read_text() + "  - {type: stdout}\n")
+        cfg.write_text(cfg.read_text() + f"  - {{type: stdout}}\n  - {{type: elasticsearch, hosts: ['{es.url}']}}\n")
         r = subprocess.run(SHIPPER + ["check", "--outputs", "-c", str(cfg)], capture_output=True, timeout=60)
         out = r.stdout.decode()
         assert r.returncode == 0, out + r.stderr.decode()
         assert f"127.0.0.1:{peer.port}: connected, shared-key handshake passed (server 'agg-7')" in out, out
         assert "stdout is " in out and "open for writing" in out
+        assert "  server: " in out and "opensearch" in out.lower(), "a probe's mapping shown as key: value lines"
         cfg.write_text(cfg.read_text().replace("shared_key_file: key", "shared_key_file: wrong"))
         r = subprocess.run(SHIPPER + ["check", "--outputs", "-c", str(cfg)], capture_output=True, timeout=60)
         out = r.stdout.decode()
@@ -172,3 +176,4 @@ def test_check_outputs_probes_each_output(tmp_path):
         assert r.returncode == 0 and "FAILED" not in r.stdout.decode(), "without --outputs nothing is probed"
     finally:
         peer.stop()
+        es.stop()
