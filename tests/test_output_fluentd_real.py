@@ -235,3 +235,67 @@ def test_probe_says_what_it_found_or_why_not(tmp_path):
     down = make_output(tmp_path, port=peer.port)
     with pytest.raises(OSError, match="FAILED"):
         down.probe()
+
+
+def test_a_chunk_written_before_a_slow_close_goes_again_quietly(tmp_path, caplog):
+    """The server closes 0.3 s after each ack, without reading what came in meanwhile: the next chunk,
+    written at once onto that connection, is reset. It goes again on a fresh connection without
+    backoff, warning or error count, and is stored once."""
+    peer = ForwardServer(deny_keepalive=True, close_delay=0.3).start()
+    try:
+        out = make_output(tmp_path, port=peer.port, name="fk_slowclose", backoff_base=5, backoff_max=10)
+        before = errors_counted("fk_slowclose")
+        with caplog.at_level(logging.DEBUG, logger="shipper.output.fluentd"):
+            for i in range(6):
+                deliver(out, make_batch(2, start=i * 2), within=20)
+        assert messages(peer) == list(range(12)) and peer.errors == []
+        assert errors_counted("fk_slowclose") == before
+        assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+        stale = [r for r in caplog.records if "had closed the connection" in r.getMessage()]
+        assert stale, "the race this test is about did happen (else it proves nothing)"
+        out.close()
+    finally:
+        peer.stop()
+
+
+def test_one_refusing_server_is_left_alone_while_another_takes_the_chunks(tmp_path, caplog):
+    good = ForwardServer(shared_key=KEY, hostname="good").start()
+    bad = ForwardServer(shared_key="another-key", hostname="bad").start()
+    try:
+        out = make_output(tmp_path, shared_key_file=secret(tmp_path, "key", KEY), name="fk_two",
+                          servers=[{"host": "127.0.0.1", "port": bad.port, "weight": 1000},
+                                   {"host": "127.0.0.1", "port": good.port, "weight": 1}])
+        with caplog.at_level(logging.WARNING):
+            for i in range(10):
+                deliver(out, make_batch(2, start=i * 2), within=20)
+        assert messages(good) == list(range(20)) and bad.records == []
+        assert bad.handshake_failures == ["shared_key mismatch"], "tried once, then left alone (refused_retry)"
+        assert [r.getMessage() for r in caplog.records] == [
+            "fluentd server refused us; it is left alone while others can take the chunks"]
+        out.close()
+    finally:
+        good.stop()
+        bad.stop()
+
+
+def test_transient_trouble_is_what_the_worker_reports_while_it_lasts(tmp_path):
+    from shipper.output_worker import OutputWorker
+
+    port = ForwardServer().start()
+    port.stop()  # nothing listens there now
+    out = make_output(tmp_path, port=port.port, name="fk_down")
+    worker = OutputWorker("fk_down", out, 4, 1 << 20, out.ctx.stop)
+    assert worker.error_now() is None
+    t = threading.Thread(target=lambda: _raised(out.send, make_batch(1)), daemon=True)
+    t.start()
+    try:
+        deadline = threading.Event()
+        for _ in range(200):
+            if worker.error_now():
+                break
+            deadline.wait(0.05)
+        assert "Connection refused" in (worker.error_now() or ""), worker.error_now()
+    finally:
+        out.ctx.stop.set()
+        t.join(10)
+        out.close()

@@ -9,7 +9,7 @@ Failure modes for tests: `mode` "ack" (default), "no_ack" (stores, never answers
 (answers after `ack_delay` s), "unix" (Fluentd's in_unix: never answers an ack, and cannot read
 CompressedPackedForward: such a chunk is dropped, nothing stored, and recorded in `unreadable`);
 `deny_keepalive` (in_forward's `deny_keepalive true`: the connection is closed after each message,
-right after its ack; a message that arrived behind it on that connection is never read); `drop_next(n)` closes the connection on the next n messages before
+right after its ack, or `close_delay` s later; a message that arrived behind it is never read); `drop_next(n)` closes the connection on the next n messages before
 reading them whole (nothing stored: "dropped mid-chunk"); `drop_after_store(n)` stores the next n
 chunks and closes without acking (the only source of legitimate duplicates); `restart()`; TCP or
 unix socket.
@@ -237,6 +237,10 @@ class _Handler(socketserver.BaseRequestHandler):
             time.sleep(peer.ack_delay)
         peer.acks += 1  # counted before it is sent: a test reads it as soon as the client has the ack
         sock.sendall(msgpack.packb({"ack": chunk}))
+        if peer.deny_keepalive and peer.close_delay:
+            # A slow close (cool.io flushing first): the client may write its next chunk onto this
+            # connection before the FIN; that chunk is never read (the kernel answers it with a reset).
+            time.sleep(peer.close_delay)
         return not peer.deny_keepalive
 
 
@@ -262,11 +266,12 @@ class ForwardServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, unix_path: str | None = None,
                  mode: str = "ack", ack_delay: float = 0.0, tls: ssl.SSLContext | None = None,
                  shared_key: str | None = None, users: dict[str, str] | None = None,
-                 hostname: str = "fluentd-peer", deny_keepalive: bool = False):
+                 hostname: str = "fluentd-peer", deny_keepalive: bool = False, close_delay: float = 0.0):
         if mode == "unix" and (tls is not None or shared_key is not None):
             raise ValueError("in_unix has neither TLS nor <security>")
         self.host, self.port, self.unix_path = host, port, unix_path
         self.mode, self.ack_delay, self.deny_keepalive = mode, ack_delay, deny_keepalive
+        self.close_delay = close_delay  # deny_keepalive: seconds between the ack and the close
         self.tls, self.shared_key, self.users, self.hostname = tls, shared_key, users or {}, hostname
         self.handshake_failures: list[str] = []
         self.authenticated: list[str] = []  # the client hostnames of the handshakes that passed
