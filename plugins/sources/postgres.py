@@ -179,6 +179,8 @@ class PostgresSource(Source):
              else sql.SQL("NULL AS {}").format(sql.Identifier(name)))
             for name, col in ((n, getattr(cols, n)) for n in ANCHOR_COLUMNS))
         self._query_anchor = sql.SQL("SELECT {} FROM {} t WHERE t.{} = %s").format(anchor, table, idc)
+        self._query_below = sql.SQL("SELECT {} FROM {} t WHERE t.{} <= %s ORDER BY t.{} DESC LIMIT 1").format(
+            anchor, table, idc, idc)
         # Who the table is now: its oid (DROP + CREATE changes it), relfilenode (TRUNCATE changes it) and
         # the last value of its id sequence, if it has one the user may read (a RESTART puts it below the cursor).
         self._query_ident = sql.SQL(
@@ -339,12 +341,15 @@ class PostgresSource(Source):
         facts = {"oid": ident["oid"], "relfilenode": ident["node"], "max_id": top, "sequence_last": ident["seq_last"],
                  "cursor": c.max_id}
         what = None
+        other_row = anchor_row is not None and _anchor(anchor_row) != c.anchor
         if c.oid is not None and ident["oid"] != c.oid:
             what = "was dropped and created again (its oid changed)"
-        elif c.max_id > 0 and c.anchor is not None and anchor_row is not None and _anchor(anchor_row) != c.anchor:
+        elif (c.max_id > 0 and c.anchor is not None and c.node is not None and ident["node"] != c.node
+              and (other_row or (anchor_row is None and self._old_rows_gone(cur, c)))):
+            what = (f"was truncated (new relfilenode; the row {c.max_id} already shipped is "
+                    f"{'another one' if other_row else 'gone, and so are the older ones'})")
+        elif c.max_id > 0 and c.anchor is not None and other_row:
             what = f"holds another row under the id {c.max_id} already shipped (ids reappear: re-filled or restored)"
-        elif c.max_id > 0 and c.node is not None and ident["node"] != c.node and anchor_row is None:
-            what = f"was truncated (new relfilenode, the row {c.max_id} already shipped is gone)"
         elif (c.max_id > 0 and (top is None or top < c.max_id) and ident["seq_last"] is not None
               and ident["seq_last"] < c.max_id):
             what = (f"was emptied and its id sequence restarted (highest id {top}, sequence at {ident['seq_last']}, "
@@ -359,6 +364,16 @@ class PostgresSource(Source):
                 self.ahead.recovered("the table's ids passed the cursor again", source=self.ctx.name)
             return None
         return what, facts
+
+    def _old_rows_gone(self, cur: psycopg.Cursor, c: IdCursor) -> bool:
+        """After a rewrite (new relfilenode) without the row at the cursor: are the rows below it gone too
+        (a truncation), or only the newest deleted (then VACUUM FULL / CLUSTER rewrote the rest)?"""
+        cur.execute(self._query_below, (c.max_id,))
+        row = cur.fetchone()
+        if row is None:
+            return True
+        # a row below the cursor written after the last one shipped belongs to a new table
+        return c.anchor_time is not None and row["created_at"] is not None and str(row["created_at"]) > c.anchor_time
 
     def _poll(self) -> bool:
         """One read transaction, then emit. True if a limit was hit (more rows may be waiting)."""
@@ -414,7 +429,9 @@ class PostgresSource(Source):
         filled = set(cursor.fill([r[0] for r in filled_rows]))
         shipped = set(cursor.advance([r[0] for r in new_rows], bound, now))
         if new_rows and new_rows[-1][0] == cursor.max_id:
-            cursor.anchor = _anchor(new_rows[-1][1])
+            last = new_rows[-1][1]
+            cursor.anchor = _anchor(last)
+            cursor.anchor_time = None if last["created_at"] is None else str(last["created_at"])
         exp = cursor.expire(snap["xmin"], now, self.config.gap_grace, self.config.gap_max_age, self.config.max_gaps,
                             checked)
         for g in exp.abandoned:

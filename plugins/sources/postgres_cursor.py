@@ -65,13 +65,14 @@ class IdCursor:
     times the source started over on a new table; rows of epoch n > 0 get ids `<id>-r<n>`)."""
 
     def __init__(self, max_id: int = 0, gaps: Iterable[Gap] = (), *, epoch: int = 0, oid: int | None = None,
-                 node: int | None = None, anchor: str | None = None):
+                 node: int | None = None, anchor: str | None = None, anchor_time: str | None = None):
         self.max_id = max_id
         self.gaps: list[Gap] = sorted(gaps, key=lambda g: g.lo)
         self.epoch = epoch
         self.oid = oid
         self.node = node
         self.anchor = anchor
+        self.anchor_time = anchor_time  # created_at of the row at max_id, as text
 
     @classmethod
     def from_state(cls, state: Any) -> "IdCursor":
@@ -86,11 +87,12 @@ class IdCursor:
         if not isinstance(table, dict):
             raise ValueError(f"not a postgres cursor: {state!r}")
         return cls(state["max_id"], gaps, epoch=int(table.get("epoch", 0)), oid=table.get("oid"),
-                   node=table.get("node"), anchor=table.get("anchor"))
+                   node=table.get("node"), anchor=table.get("anchor"), anchor_time=table.get("anchor_time"))
 
     def to_state(self) -> dict:
         return {"max_id": self.max_id, "gaps": [g.to_json() for g in self.gaps],
-                "table": {"epoch": self.epoch, "oid": self.oid, "node": self.node, "anchor": self.anchor}}
+                "table": {"epoch": self.epoch, "oid": self.oid, "node": self.node, "anchor": self.anchor,
+                          "anchor_time": self.anchor_time}}
 
     def chunk(self, start_after: int | None, n: int) -> list[Gap]:
         """At most n gap ranges, the first one above `start_after` (wrapping around): the gaps are
