@@ -23,3 +23,12 @@ if ! id postgres >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO useradd --system --home-dir /var/lib/postgresql --shell /bin/sh postgres
 fi
+# Azurite (Microsoft's Azure Storage emulator) for tests/test_azure_blob*.py: node and npm from apt if
+# missing, then the version pinned in tests/azurite/package-lock.json (skipped when installed).
+if ! command -v npm >/dev/null; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+here="$(cd "$(dirname "$0")/.." && pwd)/tests/azurite"
+[ -x "$here/node_modules/.bin/azurite-blob" ] || npm ci --prefix "$here" --no-audit --no-fund --loglevel=error

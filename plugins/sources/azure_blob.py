@@ -1,0 +1,428 @@
+"""`type: azure_blob` — reads JSON-lines blobs from Azure Storage, as Azure Monitor writes Databricks
+diagnostic logs: one append blob per hour and category, appended to through the hour.
+
+Each poll lists the containers (names or globs), finds the folders holding `y=` hour folders, and
+lists only the hours from the folder's mark (everything before it was read and is older than
+`lookback`) to now, a day prefix at a time. Every blob is read from its checkpointed offset with a
+ranged download of only the new bytes; complete lines leave in batches, a partial last line waits,
+an over-long line is cut and flagged like the file source does (shipper.tail.lines). A batch's
+checkpoint (blob identity, offset) is committed only once every output acknowledged it.
+
+Failures never end the daemon's source: throttling (429/503, `Retry-After` honoured), refused
+credentials, a missing container, an outage are logged once when they start, counted, shown in
+`status` and `/health`, and retried with backoff. With `--once`, a source still failing after a few
+attempts stops with an error (exit 1) instead of waiting for ever.
+"""
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import random
+import re
+import time
+from datetime import datetime, timezone
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from azure.storage.blob import BlobPrefix
+from pydantic import Field, field_validator, model_validator
+
+from shipper import metrics
+from shipper.config_base import SourceConfig
+from shipper.log import Throttled as ThrottledLog
+from shipper.plugin import RawBatch, Source
+from shipper.secrets import SecretError
+from shipper.tail.keys import LineKeys
+from shipper.tail.lines import split_lines
+from shipper_plugins.sources.azure_blob_client import (
+    AuthFailed, BlobError, ContainerMissing, classify, load_credentials, make_client,
+)
+from shipper_plugins.sources.azure_blob_state import (
+    BlobState, blob_hour, blob_key, floor_hour, format_hour, hour_root, hours_key, list_prefixes, parse_hour,
+)
+
+ONCE_ATTEMPTS = 3
+READ_SIZE = 4 << 20
+YEAR_FOLDER = re.compile(r"^y=\d{4}$")
+CREDENTIAL_KEYS = ("account_key", "sas_token", "connection_string")
+
+
+class AzureBlobSourceConfig(SourceConfig):
+    type: Literal["azure_blob"] = "azure_blob"
+    parser: str = "databricks"
+    # https://ACCOUNT.blob.core.windows.net (Azurite: http://127.0.0.1:10000/devstoreaccount1);
+    # not needed with a connection string, which names the endpoint itself.
+    account_url: str | None = None
+    containers: list[str] = Field(min_length=1)  # names or globs, e.g. "insights-logs-*"
+    prefix: str = ""  # only blobs whose name starts with this
+    account_name: str | None = None  # with an account key; default: from account_url
+    account_key_file: str | None = None
+    account_key_env: str | None = None
+    sas_token_file: str | None = None
+    sas_token_env: str | None = None
+    connection_string_file: str | None = None
+    connection_string_env: str | None = None
+    poll_interval: float = Field(default=30.0, gt=0)
+    # Seconds after its hour ended that a fully read hourly blob is still listed (late records land
+    # in the previous hour's blob). A blob not fully read is listed until it is.
+    lookback: float = Field(default=7200.0, ge=0)
+    max_line_bytes: int = Field(default=1024 * 1024, ge=64)  # longer lines are cut, flagged _line_truncated
+    timeout: float = Field(default=30.0, gt=0)  # connect and read timeout of each call
+    backoff_initial: float = Field(default=1.0, gt=0)
+    backoff_max: float = Field(default=300.0, gt=0)
+
+    @field_validator("account_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        p = urlsplit(v)
+        if p.scheme not in ("http", "https") or not p.netloc:
+            raise ValueError("must be an http:// or https:// URL, e.g. https://ACCOUNT.blob.core.windows.net")
+        return v.rstrip("/")
+
+    @field_validator("containers")
+    @classmethod
+    def _containers(cls, v: list[str]) -> list[str]:
+        if any(not c.strip() for c in v) or len(set(v)) != len(v):
+            raise ValueError("container names or globs must be unique and non-empty")
+        return v
+
+    @model_validator(mode="after")
+    def _credentials(self) -> "AzureBlobSourceConfig":
+        given = [k for k in CREDENTIAL_KEYS for suffix in ("_file", "_env") if getattr(self, k + suffix)]
+        if len(given) > 1:
+            raise ValueError(f"give one credential, not several: {', '.join(sorted(set(given)))}")
+        if not given or given[0] != "connection_string":
+            if self.account_url is None:
+                raise ValueError("account_url is required (unless connection_string_file or _env is given)")
+        if given and given[0] == "account_key" and self.account_name is None:
+            self.account_name = _account_from_url(self.account_url or "")
+            if not self.account_name:
+                raise ValueError("account_name is required with an account key (not found in account_url)")
+        return self
+
+
+def _account_from_url(url: str) -> str | None:
+    p = urlsplit(url)
+    host = p.hostname or ""
+    if re.fullmatch(r"[\d.]+|localhost|\[.*\]", host) or ":" in host:  # emulator style: /ACCOUNT path
+        seg = p.path.strip("/").split("/", 1)[0]
+        return seg or None
+    return host.split(".", 1)[0] or None
+
+
+class AzureBlobSource(Source):
+    Config = AzureBlobSourceConfig
+    config: AzureBlobSourceConfig
+
+    def __init__(self, config, ctx):
+        super().__init__(config, ctx)
+        self.log = ctx.logger or logging.getLogger(f"shipper.source.{ctx.name}")
+        self.base_dir = ctx.extra.get("base_dir", ".")
+        self.blobs: dict[str, BlobState] = {}
+        self.marks: dict[str, datetime] = {}
+        for k, v in ctx.state.items():
+            if k.startswith("blob:"):
+                st = BlobState.from_json(v)
+                if st is not None:
+                    self.blobs[k] = st
+            elif k.startswith("hours:"):
+                h = parse_hour(v)
+                if h is not None:
+                    self.marks[k] = h
+        self._seen_size: dict[str, tuple[str, int]] = {}  # key -> (identity, size read to): skip unchanged
+        self.client = None
+        self.read_size = max(READ_SIZE, config.max_line_bytes + 1)
+        self.last_error: str | None = None
+        self.error_kind: str | None = None
+        self.failing_since: float | None = None
+        self._logs: dict[str, tuple[ThrottledLog, ThrottledLog]] = {}
+        self._m_cut = metrics.lines_truncated.labels(ctx.name)
+        self._m_losses = metrics.losses.labels(ctx.name)
+        if config.account_url and urlsplit(config.account_url).scheme == "http" and \
+                urlsplit(config.account_url).hostname not in ("127.0.0.1", "localhost", "::1"):
+            self.log.warning("plain http: credentials and audit events travel unencrypted", extra={"url": config.account_url})
+
+    # --- for `shipper check`, status and /health ---------------------------------------------------
+    def describe(self) -> list[str]:
+        c = self.config
+        kind = next((k for k in CREDENTIAL_KEYS if getattr(c, k + "_file") or getattr(c, k + "_env")),
+                    "Azure default credential chain (azure-identity)")
+        return [f"{c.account_url or '(endpoint from the connection string)'}",
+                f"containers: {', '.join(c.containers)}" + (f", prefix {c.prefix!r}" if c.prefix else ""),
+                f"credential: {kind}", f"hourly blobs listed until {c.lookback:.0f}s after their hour, once read"]
+
+    def status(self) -> dict[str, Any]:
+        blobs = list(self.blobs.values())
+        behind = [{"blob": f"{b.container}/{b.name}", "offset": b.offset, "size": b.size, "lag": b.size - b.offset}
+                  for b in blobs if not b.done]
+        return {"blobs_tracked": len(blobs), "blobs_behind": behind[:50], "lag_bytes": sum(b["lag"] for b in behind),
+                "hour_marks": {k[len("hours:"):]: format_hour(v) for k, v in self.marks.items()},
+                "last_error": self.last_error, "error_kind": self.error_kind, "failing_since": self.failing_since}
+
+    def health(self) -> str | None:
+        """Why this source is unhealthy now (for /health), or None."""
+        if self.last_error is None:
+            return None
+        return f"{self.error_kind}: {self.last_error}"
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.close()
+            except Exception:
+                pass
+
+    # --- the loop ------------------------------------------------------------------------------------
+    def run(self) -> None:
+        failures = 0
+        while not self.ctx.stop.is_set():
+            errors: list[BlobError] = []
+            try:
+                errors = self._poll()
+            except BlobError as e:
+                errors = [e]
+            except SecretError as e:
+                errors = [AuthFailed(str(e))]
+            if self.ctx.stop.is_set():
+                return
+            if not errors:
+                failures = 0
+                self._recovered()
+                if self.ctx.once:
+                    return
+                self.ctx.stop.wait(self.config.poll_interval)
+                continue
+            failures += 1
+            for e in errors:
+                self._failed(e)
+            if self.ctx.once and failures >= ONCE_ATTEMPTS:
+                raise RuntimeError(f"Azure Storage still failing after {failures} attempts: "
+                                   + "; ".join(str(e) for e in errors))
+            self._wait_backoff(failures, max((e.retry_after or 0.0) for e in errors))
+
+    def _wait_backoff(self, failures: int, retry_after: float) -> None:
+        ceiling = min(self.config.backoff_max, self.config.backoff_initial * 2 ** min(failures - 1, 30))
+        delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # jitter: many agents must not retry in step
+        delay = min(self.config.backoff_max, max(delay, retry_after))
+        self.ctx.stop.wait(delay)
+
+    def _failed(self, e: BlobError) -> None:
+        metrics.source_errors.labels(self.ctx.name, e.kind).inc()
+        if self.last_error is None:
+            self.failing_since = time.time()
+        self.last_error, self.error_kind = str(e), e.kind
+        # What an operator must fix (credentials, a container name) logs as an error; outages and
+        # throttling as warnings; each once when it starts, then a summary a minute at most.
+        serious = isinstance(e, (AuthFailed, ContainerMissing))
+        self._log(e.kind)[serious].failure(f"Azure Storage: {e}", kind=e.kind)
+
+    def _recovered(self) -> None:
+        self.last_error = self.error_kind = self.failing_since = None
+        for pair in self._logs.values():
+            for t in pair:
+                t.recovered("Azure Storage answers again")
+
+    def _log(self, kind: str) -> tuple[ThrottledLog, ThrottledLog]:
+        pair = self._logs.get(kind)
+        if pair is None:
+            pair = self._logs[kind] = (ThrottledLog(self.log), ThrottledLog(_AtErrorLevel(self.log)))
+        return pair
+
+    # --- one poll ------------------------------------------------------------------------------------
+    def _poll(self) -> list[BlobError]:
+        if self.client is None:
+            creds = load_credentials(self.config, self.base_dir)
+            try:
+                self.client = make_client(self.config.account_url, creds, self.config.timeout)
+            except ValueError as e:  # a malformed connection string or key: say so, without the secret
+                raise AuthFailed(f"cannot use the {creds.kind.replace('_', ' ')}: {type(e).__name__}") from None
+        errors: list[BlobError] = []
+        now = datetime.now(timezone.utc)
+        for container in self._containers(errors):
+            if self.ctx.stop.is_set():
+                break
+            try:
+                self._poll_container(container, now)
+            except BlobError as e:
+                errors.append(e)
+        return errors
+
+    def _containers(self, errors: list[BlobError]) -> list[str]:
+        names = [c for c in self.config.containers if not _is_glob(c)]
+        globs = [c for c in self.config.containers if _is_glob(c)]
+        if globs:
+            start = os.path.commonprefix([re.split(r"[*?\[]", g, maxsplit=1)[0] for g in globs])
+            try:
+                listed = [c.name for c in self.client.list_containers(name_starts_with=start or None)]
+            except Exception as e:
+                raise classify(e, "listing containers") from None
+            for c in listed:
+                if c not in names and any(fnmatch.fnmatchcase(c, g) for g in globs):
+                    names.append(c)
+        return names
+
+    def _poll_container(self, container: str, now: datetime) -> None:
+        cc = self.client.get_container_client(container)
+        roots, found = self._discover(cc, container)
+        for root in sorted(roots):
+            mark = self.marks.get(hours_key(container, root))
+            prefixes = [root] if mark is None else list_prefixes(root, mark, now)
+            for p in prefixes:
+                try:
+                    for b in cc.list_blobs(name_starts_with=p):
+                        h = blob_hour(b.name)
+                        if mark is not None and h is not None and h < mark:
+                            continue  # read before, and older than the look-back
+                        found[b.name] = b
+                except Exception as e:
+                    raise classify(e, f"listing blobs in container {container} under {p!r}") from None
+        # Name order is time order for hourly blobs (zero-padded y=/m=/d=/h=).
+        for name in sorted(found):
+            if self.ctx.stop.is_set():
+                return
+            self._read_blob(cc, container, found[name])
+        self._advance_marks(container, roots, now)
+
+    def _discover(self, cc, container: str) -> tuple[set[str], dict[str, Any]]:
+        """The folders under `prefix` that hold `y=YYYY` folders, and the blobs found outside them."""
+        roots: set[str] = set()
+        loose: dict[str, Any] = {}
+        todo = [self.config.prefix]
+        while todo:
+            p = todo.pop()
+            try:
+                items = list(cc.walk_blobs(name_starts_with=p or None, delimiter="/"))
+            except Exception as e:
+                raise classify(e, f"listing container {container}") from None
+            for item in items:
+                if isinstance(item, BlobPrefix):
+                    seg = item.name[:-1].rsplit("/", 1)[-1]
+                    if YEAR_FOLDER.match(seg):
+                        roots.add(item.name[: len(item.name) - len(seg) - 1])
+                    else:
+                        todo.append(item.name)
+                else:
+                    loose[item.name] = item
+        return roots, loose
+
+    def _advance_marks(self, container: str, roots: set[str], now: datetime) -> None:
+        """Move each folder's mark to the oldest hour still to be listed; forget the blobs before it.
+        Sent as a checkpoint after the batches read so far, so it commits only after they do."""
+        # An hour's blob is complete when its hour ends; it is listed for `lookback` after that.
+        cutoff = floor_hour(datetime.fromtimestamp(now.timestamp() - self.config.lookback, timezone.utc))
+        fragment: dict[str, Any] = {}
+        by_root: dict[str, list[tuple[str, BlobState, datetime]]] = {}
+        for key, st in self.blobs.items():
+            if st.container != container:
+                continue
+            r, h = hour_root(st.name), blob_hour(st.name)
+            if r is not None and h is not None and r in roots:
+                by_root.setdefault(r, []).append((key, st, h))
+        for root in roots:
+            hk = hours_key(container, root)
+            mark = cutoff
+            for key, st, h in by_root.get(root, ()):
+                if h < cutoff and not st.done:
+                    mark = min(mark, h)
+            old = self.marks.get(hk)
+            if old is not None and old >= mark:
+                continue
+            self.marks[hk] = mark
+            fragment[hk] = format_hour(mark)
+            for key, st, h in by_root.get(root, ()):
+                if h < mark:
+                    del self.blobs[key]
+                    self._seen_size.pop(key, None)
+                    fragment[key] = None
+        if fragment:
+            self.ctx.emit(RawBatch([], [], fragment, 0))
+
+    # --- one blob ------------------------------------------------------------------------------------
+    def _read_blob(self, cc, container: str, props) -> None:
+        name = props.name
+        key = blob_key(container, name)
+        created = props.creation_time.isoformat()
+        size = int(props.size or 0)
+        seen = self._seen_size.get(key)
+        if seen == (created, size):
+            return  # unchanged since it was read to its end (a partial last line waits for more)
+        st = self.blobs.get(key)
+        if st is not None and st.created != created:
+            if not st.done:
+                self._m_losses.inc()
+                self.log.warning("blob was deleted and re-created before it was read to its end: the old blob's "
+                                 "last bytes are lost; reading the new one from its start",
+                                 extra={"blob": f"{container}/{name}", "read_to": st.offset, "old_size": st.size})
+            else:
+                self.log.info("blob re-created under the same name: reading it from its start",
+                              extra={"blob": f"{container}/{name}"})
+            st = None
+        if st is None:
+            st = self.blobs[key] = BlobState(container, name, created)
+        elif size < st.offset:
+            self._m_losses.inc()
+            self.log.warning("blob shrank under the same identity (overwritten): reading it again from its start",
+                             extra={"blob": f"{container}/{name}", "offset": st.offset, "size": size})
+            st = self.blobs[key] = BlobState(container, name, created, gen=st.gen + 1)
+        st.size = max(st.size, size)
+        meta = {"log": {"file": {"path": f"{container}/{name}"}}}
+        bc = cc.get_blob_client(name)
+        while st.offset < size and not self.ctx.stop.is_set():
+            length = min(size - st.offset, self.read_size)
+            try:
+                dl = bc.download_blob(offset=st.offset, length=length)
+                if dl.properties.creation_time.isoformat() != created:
+                    return  # re-created since the listing: the next poll sees the new one
+                data = dl.readall()
+            except Exception as e:
+                raise classify(e, f"reading blob {container}/{name} at offset {st.offset}") from None
+            if not data:
+                break
+            if not self._emit_lines(key, st, data, meta):
+                break  # a partial last line: it waits for the next append
+            if len(data) < length:
+                break
+        if st.offset >= size or not self.ctx.stop.is_set():
+            self._seen_size[key] = (created, size)
+
+    def _emit_lines(self, key: str, st: BlobState, data: bytes, meta: dict) -> bool:
+        lines = split_lines(data, st.offset, self.config.max_line_bytes, st.cont)
+        if not lines.consumed:
+            return False
+        if lines.cuts:
+            self._m_cut.inc(lines.cuts)
+        base = st.offset
+        recs, offs, flags = lines.records, lines.offsets, lines.flags
+        n = len(recs)
+        step = self.config.batch_size
+        for i in range(0, n, step):
+            j = min(i + step, n)
+            end = offs[j] if j < n else base + lines.consumed
+            st.offset = end
+            st.cont = lines.cont if j == n else bool(flags and flags[j])
+            self.ctx.emit(RawBatch(recs[i:j], LineKeys(st.fid, offs[i:j]), {key: st.to_json()}, end - offs[i],
+                                   meta, flags[i:j] if flags else None))
+        if n == 0:  # only the consumed rest of a cut line's piece: still move the checkpoint
+            st.offset, st.cont = base + lines.consumed, lines.cont
+            self.ctx.emit(RawBatch([], [], {key: st.to_json()}, 0))
+        return True
+
+
+def _is_glob(s: str) -> bool:
+    return any(ch in s for ch in "*?[")
+
+
+class _AtErrorLevel:
+    """A logger whose warnings are errors (for ThrottledLog, which logs failures as warnings)."""
+
+    def __init__(self, logger):
+        self._logger = logger
+
+    def warning(self, msg, *args, **kwargs):
+        self._logger.error(msg, *args, **kwargs)
+
+    def info(self, msg, *args, **kwargs):
+        self._logger.info(msg, *args, **kwargs)

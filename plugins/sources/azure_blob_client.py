@@ -1,0 +1,143 @@
+"""The `azure_blob` source's side of Azure Storage: the client (official `azure-storage-blob`), its
+credentials, and what a failure means (throttled, refused credentials, missing container, outage).
+
+The SDK's own retries are turned off: its storage retry policy neither retries 429 nor reads
+`Retry-After`, and hidden retries would make `--once` wait for ever on an outage. The source retries
+a failed poll itself, with backoff that honours `Retry-After`.
+"""
+from __future__ import annotations
+
+import email.utils
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core.exceptions import (
+    AzureError, ClientAuthenticationError, HttpResponseError, ResourceNotFoundError, ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.storage.blob import BlobServiceClient
+
+from shipper.secrets import read_secret
+
+
+class BlobError(Exception):
+    """A failed call, classified: `kind` for metrics and logs, `retry_after` in seconds if the server said."""
+
+    kind = "error"
+
+    def __init__(self, msg: str, retry_after: float | None = None):
+        super().__init__(msg)
+        self.retry_after = retry_after
+
+
+class Throttled(BlobError):
+    kind = "throttled"
+
+
+class AuthFailed(BlobError):
+    kind = "auth"
+
+
+class ContainerMissing(BlobError):
+    kind = "container_missing"
+
+
+class Unavailable(BlobError):
+    kind = "unavailable"
+
+
+@dataclass
+class Credentials:
+    """Which of the four credential kinds the config chose, with the secret read from its file or env."""
+
+    kind: str  # account_key, sas_token, connection_string, default
+    value: Any = None
+    account_name: str | None = None
+
+
+def load_credentials(cfg, base_dir: str) -> Credentials:
+    import os
+
+    def path(p: str | None) -> str | None:
+        return os.path.join(base_dir, os.path.expanduser(p)) if p else None
+
+    if cfg.account_key_file or cfg.account_key_env:
+        key = read_secret(path(cfg.account_key_file), cfg.account_key_env, "Azure storage account key")
+        return Credentials("account_key", key, cfg.account_name)
+    if cfg.sas_token_file or cfg.sas_token_env:
+        sas = read_secret(path(cfg.sas_token_file), cfg.sas_token_env, "Azure SAS token")
+        return Credentials("sas_token", sas.lstrip("?"))
+    if cfg.connection_string_file or cfg.connection_string_env:
+        cs = read_secret(path(cfg.connection_string_file), cfg.connection_string_env, "Azure connection string")
+        return Credentials("connection_string", cs)
+    return Credentials("default")
+
+
+def make_client(account_url: str | None, creds: Credentials, timeout: float) -> BlobServiceClient:
+    opts = {"retry_total": 0, "connection_timeout": timeout, "read_timeout": timeout}
+    if creds.kind == "connection_string":
+        return BlobServiceClient.from_connection_string(creds.value, **opts)
+    if creds.kind == "account_key":
+        cred: Any = {"account_name": creds.account_name, "account_key": creds.value}
+    elif creds.kind == "sas_token":
+        from azure.core.credentials import AzureSasCredential
+
+        cred = AzureSasCredential(creds.value)
+    else:
+        try:  # imported only when used: azure-identity is optional and large
+            from azure.identity import DefaultAzureCredential
+        except ImportError:
+            raise BlobError("no account_key_file, sas_token_file or connection_string_file given, and Azure's "
+                            "default credential chain needs the azure-identity package (pip install azure-identity)")
+        cred = DefaultAzureCredential()
+    return BlobServiceClient(account_url, credential=cred, **opts)
+
+
+def _retry_after(e: HttpResponseError) -> float | None:
+    resp = getattr(e, "response", None)
+    if resp is None:
+        return None
+    v = resp.headers.get("Retry-After") or resp.headers.get("retry-after")
+    if not v:
+        return None
+    v = v.strip()
+    if v.isdigit():
+        return float(v)
+    try:  # an HTTP date
+        when = email.utils.parsedate_to_datetime(v)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def classify(e: Exception, what: str) -> BlobError:
+    """An SDK exception as a BlobError naming what was being done (`what`), never a secret."""
+    if isinstance(e, BlobError):
+        return e
+    if isinstance(e, HttpResponseError):
+        status = e.status_code
+        code = getattr(e, "error_code", None) or (e.response.headers.get("x-ms-error-code") if e.response else None)
+        detail = f"{what}: HTTP {status}" + (f" {code}" if code else "")
+        if status in (429, 503) or code in ("ServerBusy", "OperationTimedOut"):
+            return Throttled(f"{detail} (throttled)", _retry_after(e))
+        if status in (401, 403) or isinstance(e, ClientAuthenticationError):
+            return AuthFailed(f"{detail}: the credentials were refused (a role with read on the containers, "
+                              f"e.g. Storage Blob Data Reader, or a valid key/SAS is needed)")
+        if status == 404 and code == "ContainerNotFound":
+            return ContainerMissing(f"{detail}: container not found")
+        if isinstance(e, ResourceNotFoundError):
+            return BlobError(f"{detail}: not found")
+        return Unavailable(f"{detail}", _retry_after(e))
+    if isinstance(e, ClientAuthenticationError):  # e.g. DefaultAzureCredential found no identity
+        return AuthFailed(f"{what}: {e}")
+    if isinstance(e, (ServiceRequestError, ServiceResponseError)):
+        return Unavailable(f"{what}: {type(e).__name__}: {_first_line(e)}")
+    if isinstance(e, AzureError):
+        return Unavailable(f"{what}: {type(e).__name__}: {_first_line(e)}")
+    raise e
+
+
+def _first_line(e: Exception) -> str:
+    s = str(e).strip().splitlines()
+    return s[0][:300] if s else ""

@@ -1,0 +1,341 @@
+"""`type: azure_blob` against Azurite, written to with the official client: appends between polls,
+a new hour's blob, late appends to the previous hour, deletion and re-creation under one name,
+100 KB lines, thousands of blobs, listing bounded by time, and the failures (refused key, missing
+container, throttling) named and retried."""
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+import pytest
+
+from shipper.plugin import RawBatch, SourceContext
+from shipper_plugins.sources.azure_blob import AzureBlobSource, AzureBlobSourceConfig
+from shipper_plugins.sources.azure_blob_state import blob_hour, hour_root, list_prefixes
+from tests.azurite import ACCOUNT, DATABRICKS_ROOT, KEY, azurite, hour_blob  # noqa: F401  (fixture)
+from tests.support import wait_until
+
+UTC = timezone.utc
+
+
+def record(category: str = "accounts", action: str = "login", log_id: str | None = None, pad: int = 0) -> bytes:
+    doc = {"resourceId": "/" + DATABRICKS_ROOT.split("=/", 1)[1].rstrip("/"), "operationVersion": "1.0.0",
+           "identity": '{"email":"a@example.com","subjectName":null}', "category": category,
+           "operationName": f"Microsoft.Databricks/{category}/{action}", "time": "2026-12-04T10:00:00Z",
+           "properties": {"logId": log_id or str(uuid.uuid4()), "serviceName": category, "actionName": action,
+                          "sourceIPAddress": "10.0.0.1", "requestParams": '{"pad":"' + "x" * pad + '"}',
+                          "response": '{"statusCode":200}'}}
+    return orjson.dumps(doc) + b"\n"
+
+
+def log_id(raw: bytes) -> str:
+    return orjson.loads(raw)["properties"]["logId"]
+
+
+class Harness:
+    """The source in-process; each batch is acknowledged at once unless `ack` is False."""
+
+    def __init__(self, az, tmp_path: Path, **overrides):
+        self.tmp = tmp_path
+        (tmp_path / "key").write_text(KEY + "\n")
+        self.state: dict = {}
+        self.records: list[bytes] = []
+        self.keys: list[str] = []
+        self.flags: list[tuple] = []
+        self.batches: list[RawBatch] = []
+        self.cfg = dict(name="dbx", type="azure_blob", parser="databricks", account_url=az.url,
+                        containers=["insights-logs-*"], account_name=ACCOUNT, account_key_file=str(tmp_path / "key"),
+                        poll_interval=0.05, backoff_initial=0.02, backoff_max=0.2, timeout=10)
+        self.cfg.update(overrides)
+        self.ack = True
+        self.lock = threading.Lock()
+
+    def emit(self, batch: RawBatch) -> None:
+        assert len(batch.records) == len(batch.keys)
+        with self.lock:
+            self.batches.append(batch)
+            self.records.extend(batch.records)
+            self.keys.extend(batch.keys)
+            self.flags.extend(batch.flags or [()] * len(batch.records))
+            if self.ack:
+                self.state.update(batch.checkpoint)
+                for k in [k for k, v in self.state.items() if v is None]:
+                    del self.state[k]
+
+    def source(self, once: bool = True, stop: threading.Event | None = None) -> AzureBlobSource:
+        cfg = AzureBlobSourceConfig.model_validate(self.cfg)
+        ctx = SourceContext(name="dbx", emit=self.emit, stop=stop or threading.Event(), once=once,
+                            state=dict(self.state), state_dir=str(self.tmp), logger=logging.getLogger("test.azure"))
+        return AzureBlobSource(cfg, ctx)
+
+    def once(self) -> list[bytes]:
+        n = len(self.records)
+        src = self.source()
+        try:
+            src.run()
+        finally:
+            src.close()
+        return self.records[n:]
+
+
+def fresh_container(az, stem: str = "x") -> str:
+    name = f"insights-logs-{stem}{uuid.uuid4().hex[:8]}"
+    az.container(name)
+    return name
+
+
+def now_hour() -> datetime:
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def blob_at(h: datetime) -> str:
+    return hour_blob(DATABRICKS_ROOT, h.year, h.month, h.day, h.hour)
+
+
+# --- the path layout ------------------------------------------------------------------------------
+
+def test_hour_and_root_from_azure_monitor_path():
+    name = blob_at(datetime(2026, 3, 9, 7, tzinfo=UTC))
+    assert blob_hour(name) == datetime(2026, 3, 9, 7, tzinfo=UTC)
+    assert hour_root(name) == DATABRICKS_ROOT
+    assert hour_root("y=2026/m=01/d=01/h=00/m=00/PT1H.json") == ""
+    assert blob_hour("other/file.json") is None and hour_root("other/file.json") is None
+    assert blob_hour("y=2026/m=13/d=01/h=00/x") is None  # no such month: not bounded by time
+
+
+def test_listing_prefixes_cover_the_span_by_day_then_by_month():
+    r = "R/"
+    got = list_prefixes(r, datetime(2026, 2, 27, 22, tzinfo=UTC), datetime(2026, 3, 1, 3, tzinfo=UTC))
+    assert got == ["R/y=2026/m=02/d=27/", "R/y=2026/m=02/d=28/", "R/y=2026/m=03/d=01/"]
+    got = list_prefixes(r, datetime(2025, 11, 5, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC))
+    assert got == ["R/y=2025/m=11/", "R/y=2025/m=12/", "R/y=2026/m=01/", "R/y=2026/m=02/"]
+
+
+def test_config_requires_one_credential_and_an_account(tmp_path):
+    base = dict(name="d", type="azure_blob", parser="databricks", containers=["c"])
+    with pytest.raises(ValueError, match="one credential"):
+        AzureBlobSourceConfig.model_validate({**base, "account_url": "https://a.blob.core.windows.net",
+                                              "account_key_file": "k", "sas_token_file": "s"})
+    with pytest.raises(ValueError, match="account_url is required"):
+        AzureBlobSourceConfig.model_validate({**base, "sas_token_file": "s"})
+    c = AzureBlobSourceConfig.model_validate({**base, "account_url": "https://acme.blob.core.windows.net",
+                                              "account_key_file": "k"})
+    assert c.account_name == "acme"
+    c = AzureBlobSourceConfig.model_validate({**base, "account_url": "http://127.0.0.1:10000/devstoreaccount1",
+                                              "account_key_file": "k"})
+    assert c.account_name == "devstoreaccount1"
+    assert AzureBlobSourceConfig.model_validate({**base, "connection_string_file": "cs"}).account_url is None
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+def test_appends_between_polls_are_read_once_with_ranged_reads(azurite, tmp_path):
+    c = fresh_container(azurite)
+    h = Harness(azurite, tmp_path, containers=[c])
+    name = blob_at(now_hour())
+    first = [record() for _ in range(5)]
+    azurite.append(c, name, b"".join(first))
+    assert h.once() == [r.rstrip(b"\n") for r in first]
+    assert h.once() == []
+    more = [record() for _ in range(3)]
+    azurite.append(c, name, b"".join(more))
+    assert h.once() == [r.rstrip(b"\n") for r in more]
+    # Keys are (blob identity, byte offset): the second read started where the first ended.
+    offsets = [int(k.rsplit(":", 1)[1]) for k in h.keys]
+    assert offsets == [sum(len(r) for r in (first + more)[:i]) for i in range(8)]
+    assert len({k.rsplit(":", 1)[0] for k in h.keys}) == 1
+
+
+def test_partial_last_line_waits_until_it_is_completed(azurite, tmp_path):
+    c = fresh_container(azurite)
+    h = Harness(azurite, tmp_path, containers=[c])
+    name = blob_at(now_hour())
+    a, b = record(), record()
+    azurite.append(c, name, a + b[:40])
+    assert h.once() == [a.rstrip(b"\n")]
+    assert h.once() == []
+    azurite.append(c, name, b[40:])
+    assert h.once() == [b.rstrip(b"\n")]
+
+
+def test_unacknowledged_batches_are_read_again(azurite, tmp_path):
+    c = fresh_container(azurite)
+    h = Harness(azurite, tmp_path, containers=[c])
+    name = blob_at(now_hour())
+    recs = [record() for _ in range(4)]
+    azurite.append(c, name, b"".join(recs))
+    h.ack = False  # the output never acknowledged: the checkpoint did not move
+    assert len(h.once()) == 4
+    h.ack = True
+    assert h.once() == [r.rstrip(b"\n") for r in recs]
+    assert h.once() == []
+
+
+def test_new_hour_and_late_append_to_previous_hour(azurite, tmp_path):
+    c = fresh_container(azurite)
+    h = Harness(azurite, tmp_path, containers=[c])
+    prev, cur = now_hour() - timedelta(hours=1), now_hour()
+    p1 = [record() for _ in range(3)]
+    azurite.append(c, blob_at(prev), b"".join(p1))
+    assert len(h.once()) == 3
+    c1 = [record() for _ in range(2)]
+    azurite.append(c, blob_at(cur), b"".join(c1))  # a new hour begins
+    late = [record()]
+    azurite.append(c, blob_at(prev), b"".join(late))  # a late record lands in the previous hour
+    got = h.once()
+    assert sorted(map(log_id, got)) == sorted(map(log_id, late + c1))
+    assert h.once() == []
+
+
+def test_deleted_and_recreated_blob_is_read_anew(azurite, tmp_path):
+    c = fresh_container(azurite)
+    h = Harness(azurite, tmp_path, containers=[c])
+    name = blob_at(now_hour())
+    old = [record() for _ in range(3)]
+    azurite.append(c, name, b"".join(old))
+    assert len(h.once()) == 3
+    old_fid = h.keys[0].rsplit(":", 1)[0]
+    azurite.container(c).delete_blob(name)
+    import time
+    time.sleep(1.1)  # Azure's creation time has a resolution of one second
+    new = [record() for _ in range(2)]
+    azurite.append(c, name, b"".join(new))  # shorter than what was read: a pure offset would miss it
+    assert h.once() == [r.rstrip(b"\n") for r in new]
+    assert h.keys[-1].rsplit(":", 1)[0] != old_fid and h.keys[-2].endswith(":0")
+    assert h.once() == []
+
+
+def test_100kb_lines_and_lines_over_the_limit_are_cut_and_flagged(azurite, tmp_path):
+    c = fresh_container(azurite)
+    h = Harness(azurite, tmp_path, containers=[c], max_line_bytes=150_000)
+    name = blob_at(now_hour())
+    big = [record(pad=100_000) for _ in range(5)]
+    huge = record(pad=200_000)
+    azurite.append(c, name, b"".join(big) + huge + record())
+    got = h.once()
+    assert got[:5] == [r.rstrip(b"\n") for r in big] and all(f == () for f in h.flags[:5])
+    pieces = got[5:-1]
+    assert len(pieces) == 2 and b"".join(pieces) == huge.rstrip(b"\n")
+    assert all("_line_truncated" in f for f in h.flags[5:7]) and h.flags[-1] == ()
+    assert h.once() == []
+
+
+def test_globbed_containers_and_categories(azurite, tmp_path):
+    stem = uuid.uuid4().hex[:6]
+    cats = [f"insights-logs-{stem}a", f"insights-logs-{stem}b"]
+    want = []
+    for cat in cats:
+        recs = [record(category=cat) for _ in range(3)]
+        want += recs
+        azurite.append(cat, blob_at(now_hour()), b"".join(recs))
+    azurite.container(f"other-{stem}")  # not matched by the glob
+    azurite.append(f"other-{stem}", blob_at(now_hour()), record())
+    h = Harness(azurite, tmp_path, containers=[f"insights-logs-{stem}*"])
+    assert sorted(map(log_id, h.once())) == sorted(map(log_id, want))
+
+
+def test_thousands_of_blobs_then_only_recent_hours_are_listed(azurite, tmp_path):
+    c = fresh_container(azurite)
+    h = Harness(azurite, tmp_path, containers=[c], lookback=3600, batch_size=500)
+    start = now_hour() - timedelta(hours=2199)
+    want = []
+    cc = azurite.container(c)
+
+    # 2,200 hourly blobs (three months), written in parallel to keep the test short.
+    def write(hours):
+        for i in hours:
+            rec = record()
+            want.append(rec)
+            cc.get_blob_client(blob_at(start + timedelta(hours=i))).upload_blob(rec, blob_type="AppendBlob")
+
+    threads = [threading.Thread(target=write, args=(range(k, 2200, 8),)) for k in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    got = h.once()
+    assert sorted(map(log_id, got)) == sorted(map(log_id, want))
+    # Fully read hours older than the look-back are forgotten: the state stays small.
+    assert len([k for k in h.state if k.startswith("blob:")]) <= 3
+    assert any(k.startswith("hours:") for k in h.state)
+    # An append to a blob long past the look-back is not listed again; the current hour is.
+    azurite.append(c, blob_at(start), record())
+    cur = record()
+    azurite.append(c, blob_at(now_hour()), cur)
+    requests = count_requests(azurite, lambda: h.once())
+    assert h.records[-1] == cur.rstrip(b"\n") and len(h.records) == 2201
+    assert requests < 40, f"{requests} requests for a poll of a few recent hours"
+
+
+def count_requests(az, fn) -> int:
+    """Requests Azurite answered while fn ran, from the SDK's side (a per-call hook)."""
+    from azure.core.pipeline.policies import SansIOHTTPPolicy
+    from azure.storage.blob import BlobServiceClient as Real
+
+    seen = []
+
+    class Count(SansIOHTTPPolicy):
+        def on_request(self, request):
+            seen.append(request.http_request.url)
+
+    import shipper_plugins.sources.azure_blob_client as client_mod
+
+    orig = client_mod.BlobServiceClient
+
+    class Counting(Real):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, per_call_policies=[Count()], **kw)
+
+    client_mod.BlobServiceClient = Counting
+    try:
+        fn()
+    finally:
+        client_mod.BlobServiceClient = orig
+    return len(seen)
+
+
+# --- failures -------------------------------------------------------------------------------------
+
+def test_wrong_key_is_named_and_once_ends_with_an_error(azurite, tmp_path):
+    c = fresh_container(azurite)
+    azurite.append(c, blob_at(now_hour()), record())
+    h = Harness(azurite, tmp_path, containers=[c])
+    (tmp_path / "key").write_text("d3Jvbmcta2V5LW5vdC10aGUtZW11bGF0b3Jz" * 2 + "\n")
+    src = h.source()
+    with pytest.raises(RuntimeError, match=r"HTTP 403 .*credentials were refused"):
+        src.run()
+    assert src.status()["error_kind"] == "auth" and "credentials were refused" in src.health()
+    assert KEY not in str(src.status()) and "d3Jvbmcta2V5" not in str(src.status())
+    assert h.records == []
+
+
+def test_missing_container_is_named_and_the_others_are_read(azurite, tmp_path):
+    c = fresh_container(azurite)
+    azurite.append(c, blob_at(now_hour()), record())
+    h = Harness(azurite, tmp_path, containers=[c, "insights-logs-nosuchthing"])
+    src = h.source()
+    with pytest.raises(RuntimeError, match="container insights-logs-nosuchthing.*container not found"):
+        src.run()
+    assert len(h.records) == 1 and src.status()["error_kind"] == "container_missing"
+
+
+def test_daemon_recovers_when_the_container_appears(azurite, tmp_path):
+    name = f"insights-logs-late{uuid.uuid4().hex[:8]}"
+    h = Harness(azurite, tmp_path, containers=[name])
+    stop = threading.Event()
+    src = h.source(once=False, stop=stop)
+    t = threading.Thread(target=src.run)
+    t.start()
+    try:
+        wait_until(lambda: src.health() is not None, 30, "the missing container reported")
+        assert "container not found" in src.health()
+        rec = record()
+        azurite.append(name, blob_at(now_hour()), rec)
+        wait_until(lambda: h.records == [rec.rstrip(b"\n")], 30, "the record read once the container exists")
+        wait_until(lambda: src.health() is None, 30, "healthy again")
+    finally:
+        stop.set()
+        t.join(30)
+    assert not t.is_alive()
