@@ -299,3 +299,16 @@ def test_transient_trouble_is_what_the_worker_reports_while_it_lasts(tmp_path):
         out.ctx.stop.set()
         t.join(10)
         out.close()
+
+
+def test_a_server_that_never_acks_is_a_refusal_after_three_timeouts(tmp_path):
+    """Stores every chunk, answers none (in_unix behind a relay): not retried forever as if slow."""
+    peer = ForwardServer(mode="no_ack").start()
+    try:
+        out = make_output(tmp_path, port=peer.port, ack_timeout=0.3, name="fk_never")
+        e = _raised(out.send, make_batch(4))
+        assert isinstance(e, PermanentRefusal) and "no ack within 0.3s, 3 times in a row" in str(e), e
+        assert messages(peer) == list(range(4)) * 3, "the chunk was stored 3 times: why this stops"
+        out.close()
+    finally:
+        peer.stop()

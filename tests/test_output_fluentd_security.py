@@ -101,7 +101,9 @@ def test_wrong_shared_key_is_refused_and_nothing_delivered(tmp_path, caplog):
             e2 = refusal(out)  # tried again when the core asks, and named the same way
         assert "shared_key mismatch" in str(e) and str(e) == str(e2) and "not-the-key" not in str(e)
         assert peer.records == [] and peer.handshake_failures == ["shared_key mismatch"] * 2
-        assert logged(caplog).count("refused the handshake: shared_key mismatch") == 1, "logged once"
+        # Every server refused: the output raises and leaves the log line to the core (once, see
+        # test_output_fluentd_refusals.py), rather than warn per attempt.
+        assert "shared_key mismatch" not in logged(caplog)
         assert "username" not in logged(caplog)
         out.close()
     finally:

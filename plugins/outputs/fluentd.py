@@ -27,7 +27,8 @@ from shipper.errors import PermanentRefusal
 from shipper.log import Throttled
 from shipper.plugin import Batch, Output, Stopping
 from shipper.secrets import SecretError, read_secret
-from shipper_plugins.outputs.fluentd_forward import ForwardConnection, StaleConnection, event_time_ns, pack_entry
+from shipper_plugins.outputs.fluentd_forward import (AckError, ForwardConnection, StaleConnection, event_time_ns,
+                                                     pack_entry)
 from shipper_plugins.outputs.fluentd_handshake import Credentials, HandshakeRefused
 from shipper_plugins.outputs.fluentd_servers import ServerPool
 
@@ -211,6 +212,7 @@ class FluentdOutput(Output):
         cfg = self.config
         data = b"".join(chunk)
         attempt = 0
+        unacked = 0  # ack timeouts in a row for this chunk
         while True:
             if self.ctx.stop.is_set():
                 raise Stopping()
@@ -233,6 +235,13 @@ class FluentdOutput(Output):
             except OSError as e:
                 reason = _refusal(e)
                 self._m_errors.inc()
+                unacked = unacked + 1 if isinstance(e, AckError) and str(e).startswith("no ack within") else 0
+                if reason is None and unacked >= NO_ACK_REFUSAL:
+                    # Each resend may be a duplicate stored again: after a few, this is a server that
+                    # does not ack (in_unix behind a relay, a forward proxy), not a slow one.
+                    unacked, reason = 0, (f"no ack within {cfg.ack_timeout:g}s, {NO_ACK_REFUSAL} times in a row: the "
+                                          "server takes chunks but does not answer them (each resend may be stored "
+                                          "again); check it is a Fluentd in_forward, or set require_ack: false")
                 if reason is not None:
                     self._refused(server, reason)
                     continue
@@ -249,11 +258,12 @@ class FluentdOutput(Output):
     def _refused(self, server, reason: str) -> None:
         """A server said no. Others may take the chunk; when every server refuses, the core is told
         (PermanentRefusal: logged once, long backoff, shown in /health)."""
-        if server.refused != reason:
-            log.error("fluentd server refused us; it is left alone while others can take the chunks",
-                      extra={"output": self.ctx.name, "server": server.label, "error": reason})
+        new = server.refused != reason
         self.pool.refused(server, reason, self.config.refused_retry)
         self.trouble = f"{server.label}: {reason}"
+        if new and not self.pool.all_refused():  # else the core logs it, once
+            log.error("fluentd server refused us; it is left alone while others can take the chunks",
+                      extra={"output": self.ctx.name, "server": server.label, "error": reason})
         if self.pool.all_refused():
             reasons = "; ".join(f"{s.label}: {s.refused}" for s in self.pool.servers if s.refused)
             self.pool.forget_refusals()
@@ -287,6 +297,9 @@ class FluentdOutput(Output):
         if failed:
             raise OSError("\n".join(lines))
         return "\n".join(lines)
+
+
+NO_ACK_REFUSAL = 3  # ack timeouts in a row for one chunk after which the server counts as refusing acks
 
 
 def _refusal(e: OSError) -> str | None:
