@@ -10,7 +10,7 @@ from shipper import metrics
 from shipper.errors import PermanentRefusal
 from shipper.log import Throttled
 from shipper.acks import AckTracker
-from shipper.plugin import Batch, Output, Stopping
+from shipper.plugin import Batch, EndRun, Output, Stopping
 
 log = logging.getLogger("shipper.output")
 
@@ -41,6 +41,7 @@ class OutputWorker:
         self._refusals = 0
         self.refusal_backoff = (REFUSAL_BACKOFF_FIRST, REFUSAL_BACKOFF_MAX)
         self.busy = False
+        self.ended: EndRun | None = None  # the output cannot go on: the runner ends the agent with its exit code
         # Optional: an output may set `coalesce = (max_events, max_wait)` and define `send_many`.
         limits = getattr(output, "coalesce", None)
         self._coalesce_limits = limits if limits and hasattr(output, "send_many") else None
@@ -98,6 +99,11 @@ class OutputWorker:
                 if self._on_refusal(e):
                     return
                 continue
+            except EndRun as e:
+                self.ended = e
+                if str(e):
+                    self.last_error = str(e)
+                return
             except Exception as e:  # an output bug must not kill the thread silently
                 self.last_error = f"{type(e).__name__}: {e}"
                 metrics.output_errors.labels(self.name).inc()

@@ -17,7 +17,7 @@ from shipper.events import EventBuilder
 from shipper.output_worker import OutputWorker
 from shipper import integrity, parse_auto
 from shipper.parse_workers import ParsePool, Parsed, serialise
-from shipper.plugin import Batch, OutputContext, RawBatch, SerializedEvents, Source, SourceContext
+from shipper.plugin import Batch, EndRun, OutputContext, RawBatch, SerializedEvents, Source, SourceContext
 from shipper.router import Router
 
 log = logging.getLogger("shipper.pipeline")
@@ -297,11 +297,12 @@ class Pipeline:
         self._warned_tags: set[str] = set()
         self._progress: dict[str, tuple[Any, float]] = {}  # liveness: last progress signature and when it changed
         self.undelivered_for: dict[str, float] = {}  # output → seconds busy without a delivery (set by stalled())
+        self.end: EndRun | None = None  # the core cannot go on (checkpoints unwritable under --once)
 
     def _make_worker(self, ocfg: OutputConfig) -> OutputWorker:
         stop = threading.Event()
         ctx = OutputContext(name=ocfg.name, stop=stop, state_dir=self.config.state_dir,
-                            logger=logging.getLogger(f"shipper.output.{ocfg.name}"))
+                            logger=logging.getLogger(f"shipper.output.{ocfg.name}"), once=self.once)
         output = registry.load("output", ocfg.type)(ocfg, ctx)
         self._output_stops[ocfg.name] = stop
         self.output_configs[ocfg.name] = ocfg
@@ -354,6 +355,15 @@ class Pipeline:
             t.start()
             t.join(max(0.0, deadline - time.monotonic()))
 
+    def ended(self) -> EndRun | None:
+        """Why the agent must end now (an output or the checkpoint store gave up), or None."""
+        if self.end is not None:
+            return self.end
+        for w in list(self.workers.values()):
+            if w.ended is not None:
+                return w.ended
+        return None
+
     def sources_finished(self) -> bool:
         return all(r.finished.is_set() for r in self.runners.values())
 
@@ -365,7 +375,7 @@ class Pipeline:
                 return False
         return True
 
-    def stop(self, timeout: float) -> bool:
+    def stop(self, timeout: float, quiet: bool = False) -> bool:
         """Stop reading, deliver what is in flight for up to `timeout`, close. True if all delivered."""
         for r in self.runners.values():
             r.stop.set()
@@ -375,7 +385,7 @@ class Pipeline:
         if self.integrity_key is not None:
             self._attest_stop(deadline)
         delivered = self.wait_delivered(max(0.0, deadline - time.monotonic()))
-        if not delivered:
+        if not delivered and not quiet:
             log.warning("shutdown timeout: undelivered batches stay unacknowledged and are read again next start")
         self.abandon.set()
         for r in self.runners.values():

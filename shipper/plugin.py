@@ -104,6 +104,16 @@ class Stopping(Exception):
     """Raised inside plugins when the agent stops before work could finish."""
 
 
+class EndRun(Exception):
+    """The agent cannot go on in this process and ends with `exit_code` (what was not delivered
+    is not acknowledged, so it is read again next start). `str()` is the one line for the operator;
+    empty for an ending that is no error (stdout's reader went away: exit 141, quietly, like cat)."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 @dataclass
 class SourceContext:
     """What the pipeline gives a source."""
@@ -197,3 +207,4 @@ class OutputContext:
     stop: threading.Event
     state_dir: str
     logger: Any = None
+    once: bool = False  # `run --once`: give up on a failure after bounded retries (EndRun), never wait forever

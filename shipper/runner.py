@@ -131,7 +131,7 @@ class Daemon:
             return self._run_once()
         self._start()
         last_check = 0.0
-        while self.stop_signal is None:
+        while self.stop_signal is None and self.pipeline.ended() is None:
             time.sleep(TICK)
             if self.reload_requested:
                 self.reload_requested = False
@@ -207,14 +207,18 @@ class Daemon:
         gave_up = None
         with run_progress(self.pipeline, enabled=self._progress) as bar:  # measures before the start
             self._start()
-            while self.stop_signal is None and not self.pipeline.sources_finished() and gave_up is None:
+            while (self.stop_signal is None and not self.pipeline.sources_finished() and gave_up is None
+                   and not self.pipeline.ended()):
                 time.sleep(0.05)
                 bar.update()
                 gave_up = self._give_up(deadline)
-            while self.stop_signal is None and gave_up is None and not self.pipeline.wait_delivered(0.2):
+            while (self.stop_signal is None and gave_up is None and not self.pipeline.ended()
+                   and not self.pipeline.wait_delivered(0.2)):
                 bar.update()
                 gave_up = self._give_up(deadline)
             bar.update()
+        if self.pipeline.ended() is not None:
+            return self._end()
         left = [] if gave_up is None else self.undelivered()
         # Giving up waits no longer: what is not delivered stays unacknowledged and is read again next run.
         delivered = self.pipeline.stop(0.0 if gave_up else self.config.settings.shutdown_timeout)
@@ -249,7 +253,22 @@ class Daemon:
                            + ("" if r.finished.is_set() else ", not read to the end"))
         return out
 
+    def _end(self) -> int:
+        """An output or the checkpoint store gave up: stop at once (what was not acknowledged is read
+        again next start) and exit with its code; 141 (stdout's reader left) quietly, like cat."""
+        ended = self.pipeline.ended()
+        self.pipeline.stop(0.0, quiet=True)
+        if self.http is not None:
+            self.http.close()
+        if ended.exit_code == 141:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # no "Exception ignored" at exit's flush
+        elif str(ended):
+            log.error("stopping: %s", ended)
+        return ended.exit_code
+
     def _shutdown(self) -> int:
+        if self.pipeline.ended() is not None:
+            return self._end()
         self.notifier.stopping(f"stopping: delivering in-flight batches (up to {self.config.settings.shutdown_timeout:.0f}s)")
         delivered = self.pipeline.stop(self.config.settings.shutdown_timeout)
         if self.http is not None:

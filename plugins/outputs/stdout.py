@@ -1,14 +1,26 @@
-"""`type: stdout` — one ECS JSON object per line (orjson), flushed per batch."""
+"""`type: stdout` — one ECS JSON object per line (orjson), flushed per batch.
+
+Faults (the written bytes are the truth, so a retry resumes after them):
+- a write cut short by a full disk or an I/O error (ENOSPC, EDQUOT, EIO, ...) keeps how many bytes of
+  the batch reached the file; the retry writes only the rest, so no line is torn or written twice.
+  The daemon retries with backoff for ever (the worker shows the error in /health); `run --once`
+  gives up after ONCE_ATTEMPTS and ends non-zero, first cutting the file back to where the batch
+  began when it can (a regular file nobody else wrote to), so the next run writes the batch once.
+- EPIPE (the reader went away, `run --once | head -1`): the run ends quietly with 141, like cat.
+"""
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import sys
+from dataclasses import dataclass
 from typing import Literal
 
 import orjson
 
 from shipper.config_base import OutputConfig
-from shipper.plugin import Batch, Output
+from shipper.plugin import Batch, EndRun, Output, Stopping
 
 
 class StdoutOutputConfig(OutputConfig):
@@ -17,8 +29,28 @@ class StdoutOutputConfig(OutputConfig):
     fsync: bool = False
 
 
+BACKOFF_BASE = 0.25  # seconds before the 2nd attempt of a failed batch (the worker waits 1 s more)
+BACKOFF_MAX = 30.0
+ONCE_BACKOFF_MAX = 2.0
+ONCE_ATTEMPTS = 6  # `run --once`: ~10 s of a full disk, then a clear error and exit 1
+
+
+@dataclass
+class _Written:
+    """How far a batch got: bytes written, and the file offset it started at (None: not a regular file)."""
+
+    batch: Batch
+    done: int
+    start: int | None
+
+
 class StdoutOutput(Output):
     Config = StdoutOutputConfig
+
+    def __init__(self, config, ctx):
+        super().__init__(config, ctx)
+        self._written: _Written | None = None  # the batch a failed write cut, kept for its retry
+        self._failures = 0  # failed attempts of that batch
 
     def send(self, batch: Batch) -> None:
         # orjson writes each line's newline itself (no join copy of the batch); the lines go out
@@ -39,7 +71,33 @@ class StdoutOutput(Output):
             out.flush()
             return
         out.flush()  # anything written through the buffer before goes first
-        _write_all(fd, lines)
+        written = self._written
+        if written is not None and written.batch is not batch:
+            self._undo(fd, written)  # that batch was taken back (stop, reload): it is read again
+            written = None
+        if written is None:
+            written = self._written = _Written(batch, 0, _regular_file_offset(fd))
+            self._failures = 0
+        elif self.ctx.stop.wait(min(ONCE_BACKOFF_MAX if self.ctx.once else BACKOFF_MAX,
+                                    BACKOFF_BASE * 2 ** (self._failures - 1))):
+            self._undo(fd, written)
+            raise Stopping()
+        try:
+            _write_all(fd, lines, written)
+        except OSError as e:
+            if e.errno == errno.EPIPE:
+                self._written = None
+                raise EndRun("", 141) from None
+            self._failures += 1
+            if self.ctx.once and self._failures >= ONCE_ATTEMPTS:
+                kept = self._undo(fd, written)
+                raise EndRun(f"cannot write to stdout ({e.strerror}) after {self._failures} attempts; "
+                             + ("the batch's partial write was cut back, " if kept else "")
+                             + "its events are read again next run") from None
+            raise OSError(e.errno, f"cannot write to stdout ({e.strerror}); {written.done} bytes of the batch "
+                                   "written, the retry resumes after them") from None
+        self._written = None
+        self._failures = 0
         if self.config.fsync:
             try:
                 os.fsync(fd)
@@ -49,7 +107,6 @@ class StdoutOutput(Output):
     def probe(self) -> str:
         """For `shipper check --outputs`: what stdout is, and that it is open for writing (nothing written)."""
         import fcntl
-        import stat
 
         fd = sys.stdout.fileno()
         st = os.fstat(fd)  # OSError (EBADF) when stdout is closed: that is the failure
@@ -60,29 +117,49 @@ class StdoutOutput(Output):
             raise OSError(f"stdout is {kind} opened read-only")
         return f"stdout is {kind}, open for writing" + (" (fsync after each batch)" if self.config.fsync else "")
 
+    def _undo(self, fd: int, written: _Written) -> bool:
+        """Cut a regular file back to where the abandoned batch began, if nobody else wrote after
+        it: no torn line, and the batch (not acknowledged) is written whole when read again."""
+        self._written = None
+        if not written.done or written.start is None:
+            return False
+        try:
+            end = written.start + written.done
+            if os.lseek(fd, 0, os.SEEK_CUR) != end or os.fstat(fd).st_size != end:
+                return False
+            os.ftruncate(fd, written.start)
+            os.lseek(fd, written.start, os.SEEK_SET)
+            return True
+        except OSError:
+            return False
+
 
 NEWLINE = orjson.OPT_APPEND_NEWLINE
 IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 
 
-def _write_all(fd: int, parts: list[bytes]) -> None:
-    """os.writev until every byte is written (a signal or a pipe may cut a write short)."""
-    i = 0
+def _regular_file_offset(fd: int) -> int | None:
+    try:
+        return os.lseek(fd, 0, os.SEEK_CUR) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except OSError:
+        return None
+
+
+def _write_all(fd: int, parts: list[bytes], written: _Written) -> None:
+    """os.writev from byte `written.done` of the parts until every byte is written (a signal, a
+    pipe or a filling disk may cut a write short); `written.done` follows each write, so after an
+    OSError it says exactly where a retry starts."""
+    i, skip = 0, written.done
+    while i < len(parts) and skip >= len(parts[i]):
+        skip -= len(parts[i])
+        i += 1
     while i < len(parts):
         chunk = parts[i : i + IOV_MAX]
-        want = sum(map(len, chunk))
-        done = os.writev(fd, chunk)
-        if done == want:
-            i += len(chunk)
-            continue
-        # Short write: skip the whole parts written, finish the cut one, go on.
-        for p in chunk:
-            if done >= len(p):
-                done -= len(p)
-                i += 1
-                continue
-            rest = memoryview(p)[done:]
-            while rest:
-                rest = rest[os.write(fd, rest):]
+        if skip:
+            chunk[0] = memoryview(chunk[0])[skip:]
+        n = os.writev(fd, chunk)
+        written.done += n
+        skip += n
+        while i < len(parts) and skip >= len(parts[i]):
+            skip -= len(parts[i])
             i += 1
-            break

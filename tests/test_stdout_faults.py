@@ -1,0 +1,124 @@
+"""stdout under faults, with real processes: a closed pipe, /dev/full, a disk that fills and frees."""
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+from tests.fs_faults import fill, small_tmpfs
+from tests.support import wait_until
+
+SHIPPER = [sys.executable, "-m", "shipper.cli"]
+
+
+def line(n: int) -> bytes:
+    return orjson.dumps({"timestamp": "2026-01-02 03:04:05", "action-type": "FILESYSTEM", "action": "EDIT",
+                         "performing-user": f"user{n}", "file-path": f"/f/{n}" + "x" * 200})
+
+
+def setup(tmp_path: Path, n: int) -> Path:
+    log = tmp_path / "useraction.log"
+    log.write_bytes(b"".join(line(i) + b"\n" for i in range(n)))
+    cfg = tmp_path / "shipper.yaml"
+    cfg.write_text(f"""
+state_dir: {tmp_path / 'state'}
+sources:
+  - name: dm
+    type: file
+    paths: [{log}]
+    parser: datameer
+    batch_size: 500
+outputs:
+  - type: stdout
+""")
+    return cfg
+
+
+def shipped_users(out: bytes) -> list[int]:
+    """Every line must be whole JSON; the user numbers in order."""
+    assert not out or out.endswith(b"\n"), f"torn last line: {out[-200:]!r}"
+    return [int(orjson.loads(l)["user"]["name"][4:]) for l in out.splitlines()]
+
+
+def test_run_once_into_a_closed_pipe_ends_quietly_with_141(tmp_path):
+    cfg = setup(tmp_path, 20_000)
+    p = subprocess.Popen(SHIPPER + ["run", "--once", "-c", str(cfg)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    first = p.stdout.readline()
+    assert orjson.loads(first)["user"]["name"] == "user0"
+    p.stdout.close()  # like `| head -1`
+    rc = p.wait(timeout=120)
+    err = p.stderr.read().decode()
+    assert rc == 141, err
+    assert "Traceback" not in err and "level=error" not in err and "level=warning" not in err, err
+
+
+def test_run_once_into_dev_full_ends_with_a_clear_error(tmp_path):
+    cfg = setup(tmp_path, 2_000)
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], stdout=full, stderr=subprocess.PIPE,
+                           timeout=120)
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert "cannot write to stdout (No space left on device) after" in err, err
+    # Nothing was acknowledged: the next run into a real file writes everything, once.
+    out = tmp_path / "out.ndjson"
+    with open(out, "wb") as f:
+        r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], stdout=f, stderr=subprocess.PIPE, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    assert shipped_users(out.read_bytes()) == list(range(2_000))
+
+
+def test_daemon_on_a_briefly_full_disk_resumes_after_the_bytes_written(tmp_path):
+    n = 3_000  # ~2.6 MB of events, the tmpfs holds 4 MiB
+    cfg = setup(tmp_path, n)
+    with small_tmpfs(tmp_path / "fs", 4096) as fs:
+        filler = fill(fs, leave=300_000)  # room for part of the events: a writev cut short, then ENOSPC
+        out_path = fs / "out.ndjson"
+        with open(out_path, "wb") as out:
+            p = subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=out, stderr=subprocess.PIPE)
+        try:
+            wait_until(lambda: out_path.stat().st_size > 0 and os.statvfs(fs).f_bavail == 0, 120,
+                       "the disk to fill")
+            time.sleep(3)  # several failed attempts while full
+            filler.unlink()
+            wait_until(lambda: out_path.read_bytes().count(b"\n") >= n, 120, "every event written")
+            time.sleep(1)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            _, err = p.communicate(timeout=120)
+        err = err.decode()
+        assert p.returncode == 0, err
+        assert "No space left on device" in err, err  # it did hit the full disk
+        users = shipped_users(out_path.read_bytes())
+    dups = [u for u, c in collections.Counter(users).items() if c > 1]
+    assert not dups, f"{len(dups)} events written twice"
+    assert users == list(range(n))
+
+
+def test_run_once_gives_up_on_a_full_disk_then_the_next_run_writes_the_rest_once(tmp_path):
+    n = 3_000
+    cfg = setup(tmp_path, n)
+    with small_tmpfs(tmp_path / "fs", 4096) as fs:
+        filler = fill(fs, leave=300_000)
+        out_path = fs / "out.ndjson"
+        with open(out_path, "wb") as out:
+            r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], stdout=out, stderr=subprocess.PIPE,
+                               timeout=180)
+        err = r.stderr.decode()
+        assert r.returncode == 1, err
+        assert "No space left on device" in err, err
+        first = shipped_users(out_path.read_bytes())  # whole lines only: the cut batch was taken back
+        assert first == list(range(len(first))) and len(first) < n
+        filler.unlink()
+        with open(out_path, "ab") as out:
+            r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], stdout=out, stderr=subprocess.PIPE,
+                               timeout=180)
+        assert r.returncode == 0, r.stderr.decode()
+        assert shipped_users(out_path.read_bytes()) == list(range(n))
