@@ -533,7 +533,8 @@ class Pipeline:
             # For /health: how long it has held batches without delivering one (retries do not count).
             self.undelivered_for[name] = self._no_progress(f"health:{name}", w.last_success, busy, now)
             if self._no_progress(f"output:{name}", sig, busy, now) > stall_after:
-                problems.append(f"output {name}: no progress for {stall_after:.0f}s with batches queued")
+                problems.append(f"output {name}: no progress for {stall_after:.0f}s with batches queued"
+                                + (f", refused: {w.refused}" if w.refused else ""))
         for name, r in self.runners.items():
             in_flight = r.tracker.in_flight()
             targets = self.router.route(r.tag)

@@ -134,7 +134,8 @@ def test_refusal_in_health_status_and_watchdog_then_a_reload_with_the_right_key(
         assert code == 503 and doc["outputs"]["fluentd"]["healthy"] is False
         assert "refused by the server" in doc["reason"] and KEY not in json.dumps(doc)
         # The refusal is not progress: the watchdog finding shows up (SHIPPER_STALL_SECONDS=2).
-        assert wait(lambda: any("fluentd" in s for s in get(url)[1].get("stalled", [])), 30), get(url)
+        assert wait(lambda: any("fluentd" in s and "refused: " in s and "shared_key mismatch" in s
+                                for s in get(url)[1].get("stalled", [])), 30), get(url)
         st = subprocess.run(SHIPPER + ["status", "-c", str(cfg)], capture_output=True, timeout=60).stdout.decode()
         assert "UNHEALTHY" in st and "shared_key mismatch" in st, st
         # The operator fixes the key and reloads: the replaced output delivers everything once.
