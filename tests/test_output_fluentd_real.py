@@ -312,3 +312,44 @@ def test_a_server_that_never_acks_is_a_refusal_after_three_timeouts(tmp_path):
         out.close()
     finally:
         peer.stop()
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_word = st.text(st.characters(min_codepoint=33, max_codepoint=0x2FFF, blacklist_categories=("Cs", "Zs", "Cc")),
+                min_size=1, max_size=24)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(server_key=_word, same_key=st.booleans(), client_key=_word, hostname=_word,
+       users=st.one_of(st.none(), st.dictionaries(_word, _word, min_size=1, max_size=3)),
+       login=st.booleans(), right_password=st.booleans())
+def test_handshake_passes_exactly_when_key_and_login_match(tmp_path_factory, server_key, same_key, client_key,
+                                                           hostname, users, login, right_password):
+    """Any key, host name (any script) and user table: the handshake passes iff the key is the same
+    and, when the server has users, the login is one of them; otherwise the refusal says which."""
+    tmp = tmp_path_factory.mktemp("hs")
+    key = server_key if same_key else client_key
+    user = password = None
+    if login and users:
+        user = next(iter(users))
+        password = users[user] if right_password else users[user] + "x"
+    elif login:
+        user, password = "someone", "pw"  # a login the server does not ask for: in_forward ignores it
+    peer = ForwardServer(shared_key=server_key, users=users, hostname="peer-" + hostname).start()
+    try:
+        extra = {"username": user, "password_file": secret(tmp, "pw", password)} if user else {}
+        out = make_output(tmp, port=peer.port, shared_key_file=secret(tmp, "key", key), self_hostname=hostname,
+                          name="fk_prop", **extra)
+        e = _raised(deliver, out, make_batch(1), 20)
+        out.close()
+        key_ok = key == server_key
+        login_ok = not users or (user is not None and right_password)
+        if key_ok and login_ok:
+            assert e is None and messages(peer) == [0] and peer.authenticated == [hostname]
+        else:
+            assert isinstance(e, PermanentRefusal) and peer.records == []
+            assert ("shared_key mismatch" if not key_ok else "username/password mismatch") in str(e)
+    finally:
+        peer.stop()
