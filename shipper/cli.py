@@ -62,6 +62,7 @@ def check(config_path: str, probe_outputs: bool) -> None:
     """Validate the config; show each source with the files it matches now, and each output."""
     from shipper import registry
     from shipper.plugin import OutputContext, SourceContext
+    from shipper.secrets import redact
     import threading
 
     config = _load(config_path)
@@ -77,11 +78,11 @@ def check(config_path: str, probe_outputs: bool) -> None:
         if not lines:
             click.echo("  (matches nothing now)")
         for line in lines:
-            click.echo(f"  {line}")
+            click.echo(redact(f"  {line}"))
     for o in config.outputs:
         ctx = OutputContext(name=o.name, stop=threading.Event(), state_dir=config.state_dir)
         output = registry.load("output", o.type)(o, ctx)
-        click.echo(f"output {o.name} (match {o.match!r}): {output.describe()}")
+        click.echo(redact(f"output {o.name} (match {o.match!r}): {output.describe()}"))  # no user:password@
         if probe_outputs and not _probe(output):
             failed = True
     if failed:
@@ -91,6 +92,8 @@ def check(config_path: str, probe_outputs: bool) -> None:
 def _probe(output) -> bool:
     """An output's `probe()` connects (TLS, auth), sends no event, and returns what it found (text
     lines, or a mapping shown as `key: value` lines), or raises with why it failed. False if it failed."""
+    from shipper.secrets import redact
+
     probe = getattr(output, "probe", None)
     if probe is None:
         click.echo("  probe: not available for this output type")
@@ -108,7 +111,7 @@ def _probe(output) -> bool:
     if isinstance(found, dict):
         found = "\n".join(f"{k}: {v}" for k, v in found.items())
     for line in str(found).splitlines():
-        click.echo(f"  {line}")
+        click.echo(redact(f"  {line}"))
     return ok
 
 

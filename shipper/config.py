@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from shipper import registry
+from shipper.secrets import redact
 from shipper.config_base import HttpConfig, IntegrityConfig, LoggingConfig, OutputConfig, SourceConfig, StrictModel
 from shipper.yaml_lines import YamlError, line_of, load_with_lines
 
@@ -55,7 +56,9 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        # A value quoted back (`got '…'`) may be a dsn or URL with its password in it.
+        message = redact(self.message)
+        return f"{where}: {self.path}: {message}" if self.path else f"{where}: {message}"
 
 
 class ConfigError(Exception):

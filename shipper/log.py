@@ -8,11 +8,13 @@ import time
 
 import orjson
 
+from shipper.secrets import redact, redact_obj
+
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
 def _logfmt_value(v) -> str:
-    s = str(v)
+    s = redact(str(v))  # a dsn or URL in a message or an error keeps its password
     if s == "" or any(c in s for c in ' "=\n\t'):
         return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     return s
@@ -37,7 +39,8 @@ class JsonFormatter(logging.Formatter):
                 doc[k] = v
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(doc, default=str).decode()
+        return orjson.dumps(redact_obj({k: v if isinstance(v, (str, int, float, bool, type(None), dict, list))
+                                        else str(v) for k, v in doc.items()})).decode()
 
 
 def setup(level: str = "info", fmt: str = "logfmt") -> None:

@@ -11,6 +11,8 @@ import time
 
 import sdnotify
 
+from shipper.secrets import redact
+
 
 class Notifier:
     def __init__(self) -> None:
@@ -26,7 +28,9 @@ class Notifier:
 
     def send(self, *lines: str) -> None:
         if self._sd is not None:
-            self._sd.notify("\n".join(lines))
+            # STATUS= carries config errors: no password from a dsn, and one line each (a newline
+            # would start another assignment).
+            self._sd.notify("\n".join(redact(line).replace("\n", "; ") for line in lines))
 
     def ready(self, status: str) -> None:
         self._last_status = status

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from shipper.config import Config
+from shipper.secrets import redact_obj
 
 
 def read_checkpoints(state_dir: str) -> dict[str, dict[str, dict[str, Any]]]:
@@ -100,8 +101,8 @@ def collect(config: Config) -> dict[str, Any]:
                         "pending_batches": lv.get("pending_batches"), "reason": lv.get("reason")})
     daemon = {"endpoint": config.settings.http.listen if config.settings.http else None,
               "reachable": live is not None, "pid": (live or {}).get("pid")}
-    return {"config": config.path, "state_dir": config.state_dir, "daemon": daemon,
-            "sources": sources, "outputs": outputs}
+    return redact_obj({"config": config.path, "state_dir": config.state_dir, "daemon": daemon,
+                       "sources": sources, "outputs": outputs})  # errors may quote a dsn or URL
 
 
 def _live_files(live_status: dict[str, Any]) -> list[dict[str, Any]]:
