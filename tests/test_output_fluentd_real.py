@@ -353,3 +353,22 @@ def test_handshake_passes_exactly_when_key_and_login_match(tmp_path_factory, ser
             assert ("shared_key mismatch" if not key_ok else "username/password mismatch") in str(e)
     finally:
         peer.stop()
+
+
+@pytest.mark.parametrize("require_ack", [True, False])
+def test_no_shared_key_for_a_secured_server_is_named(tmp_path, require_ack):
+    """in_forward with <security> speaks first (HELO) and drops a chunk sent instead of PING: the
+    client says to set shared_key_file instead of resending (acks) or writing into the void (no acks)."""
+    peer = ForwardServer(shared_key=KEY).start()
+    try:
+        out = make_output(tmp_path, port=peer.port, require_ack=require_ack, name=f"fk_nokey{int(require_ack)}")
+        e = None
+        for i in range(3):  # without acks the first chunk may go before the HELO is seen: lost, as documented
+            e = _raised(deliver, out, make_batch(1, start=i), 20)
+            if e is not None:
+                break
+        assert isinstance(e, PermanentRefusal) and "set shared_key_file" in str(e), e
+        assert peer.records == []
+        out.close()
+    finally:
+        peer.stop()

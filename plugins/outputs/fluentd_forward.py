@@ -12,12 +12,13 @@ import base64
 import gzip
 import os
 import select
+import socket
 import ssl
 
 import msgpack
 from fluent.sender import EventTime, FluentSender
 
-from shipper_plugins.outputs.fluentd_handshake import Credentials, handshake
+from shipper_plugins.outputs.fluentd_handshake import Credentials, HandshakeRefused, handshake
 from shipper_plugins.outputs.fluentd_socket import read_message
 
 __all__ = ["AckError", "ForwardConnection", "EventTime", "event_time_ns", "pack_entry", "new_chunk_id"]
@@ -118,9 +119,16 @@ class ForwardConnection(FluentSender):
         try:
             poller = select.poll()
             poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
-            return bool(poller.poll(0))
+            if not poller.poll(0):
+                return False
+            # A HELO waiting on a connection we never shook hands on: the server has <security>.
+            helo = self.creds is None and not isinstance(sock, ssl.SSLSocket) \
+                and sock.recv(16, socket.MSG_PEEK | socket.MSG_DONTWAIT).startswith(_HELO)
         except (OSError, ValueError):
             return True
+        if helo:
+            raise HandshakeRefused(NEEDS_KEY)
+        return True
 
     def _check_recv_side(self):
         # The base class reads and discards incoming bytes; with acks on, those bytes are our
@@ -164,6 +172,8 @@ class ForwardConnection(FluentSender):
     def _read_ack(self, chunk: str, ack_timeout: float) -> None:
         unpacker = msgpack.Unpacker(raw=False, max_buffer_size=1 << 20)
         answer = read_message(self.socket, unpacker, ack_timeout, AckError, "ack")
+        if isinstance(answer, list) and answer[:1] == ["HELO"]:
+            raise HandshakeRefused(NEEDS_KEY)
         if not (isinstance(answer, dict) and answer.get("ack") == chunk):
             # An ack for another chunk cannot happen on a connection with one chunk in
             # flight: the stream is out of step, so drop it and resend.
@@ -172,6 +182,11 @@ class ForwardConnection(FluentSender):
     def close_now(self) -> None:
         with self.lock:
             self._close()
+
+
+NEEDS_KEY = ("the server starts in_forward's <security> handshake (HELO) and stores nothing without it: "
+             "set shared_key_file (and username/password_file if it has <user> sections)")
+_HELO = b"\x92" + msgpack.packb("HELO")  # a 2-item array whose first item is "HELO"
 
 
 def _is_closed_connection(e: OSError) -> bool:

@@ -194,7 +194,12 @@ class _Handler(socketserver.BaseRequestHandler):
                 break
         if not (isinstance(ping, list) and len(ping) == 6 and ping[0] == "PING"
                 and all(isinstance(x, str) for x in ping[1:])):
-            raise ProtocolError(f"PING must be [\"PING\", 5 strings], got {ping!r:.100}")
+            # in_forward answers anything else (a client without <security> sending its chunk) with
+            # PONG false "invalid ping message" and closes: the chunk is not stored.
+            peer.handshake_failures.append("invalid ping message")
+            peer.errors.append(f"PING must be [\"PING\", 5 strings], got {ping!r:.100}")
+            sock.sendall(msgpack.packb(["PONG", False, "invalid ping message", "", ""], use_bin_type=True))
+            return False
         _, hostname, salt, digest, username, password_digest = ping
         reason = ""
         if digest != _sha512(salt, hostname, nonce, peer.shared_key):
