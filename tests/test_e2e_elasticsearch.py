@@ -196,3 +196,65 @@ outputs:
     hits = stored()
     assert sorted(h["_source"]["generic"]["n"] for h in hits) == list(range(600))
     assert not (tmp_path / "state" / "dead_letter").exists() or not any((tmp_path / "state" / "dead_letter").iterdir())
+
+
+# `run --once` against refusals: it ends, names the refusal, advances nothing
+
+@pytest.mark.parametrize("flavour", ["es8", "opensearch"])
+def test_once_refused_credentials_end_it_naming_why_and_nothing_advances(tmp_path, flavour):
+    log_file = tmp_path / "audit.log"
+    write_lines(log_file, 0, 300)
+    es = BulkServer(flavour=flavour).start()
+    es.require_auth = "Bearer right-token"
+    (tmp_path / "token").write_text("wrong-token\n")
+    cfg = tmp_path / "shipper.yaml"
+    cfg.write_text(f"""
+state_dir: {tmp_path / 'state'}
+sources:
+  - {{name: audit, type: file, paths: ['{log_file}'], parser: json}}
+outputs:
+  - {{type: elasticsearch, hosts: ['{es.url}'], bearer_token_file: '{tmp_path / 'token'}', request_timeout: 5}}
+""")
+    try:
+        t0 = time.monotonic()
+        r = subprocess.run([SHIPPER, "run", "--once", "--timeout", "120", "-c", str(cfg)], capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 1, r.stderr[-2000:]
+        assert "401 credentials refused" in r.stderr and "wrong-token" not in r.stderr
+        assert time.monotonic() - t0 < 110, "a refusal ends --once early, not at its timeout"
+        assert es.docs == {}
+        (tmp_path / "token").write_text("right-token\n")
+        r = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        ns = Counter(doc["generic"]["n"] for doc in es.docs.values())
+        assert sorted(ns) == list(range(300)) and max(ns.values()) == 1, "nothing was advanced by the refused run"
+    finally:
+        es.stop()
+
+
+def test_once_a_document_too_large_for_a_proxy_is_dead_lettered_and_the_rest_stored(tmp_path):
+    log_file = tmp_path / "audit.log"
+    write_lines(log_file, 0, 100)
+    with open(log_file, "ab") as f:
+        f.write(orjson.dumps({"@timestamp": "2024-05-01T12:00:00Z", "n": 100, "blob": "x" * 20000}) + b"\n")
+    write_lines(log_file, 101, 100)
+    es = BulkServer(flavour="es9").start()
+    es.max_body = 16000  # a proxy's client_max_body_size
+    cfg = tmp_path / "shipper.yaml"
+    cfg.write_text(f"""
+state_dir: {tmp_path / 'state'}
+sources:
+  - {{name: audit, type: file, paths: ['{log_file}'], parser: json}}
+outputs:
+  - {{type: elasticsearch, hosts: ['{es.url}'], compress: false, request_timeout: 5}}
+""")
+    try:
+        r = subprocess.run([SHIPPER, "run", "--once", "--timeout", "120", "-c", str(cfg)], capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert sorted(doc["generic"]["n"] for doc in es.docs.values()) == [n for n in range(201) if n != 100]
+        dead = [json.loads(l) for l in (tmp_path / "state" / "dead_letter" / "elasticsearch.ndjson").read_text().splitlines()]
+        assert [(d["event"]["generic"]["n"], d["status"]) for d in dead] == [(100, 413)]
+        assert "dead-letter" in r.stderr
+    finally:
+        es.stop()

@@ -13,6 +13,7 @@ import time
 from collections import Counter
 
 import orjson
+import pytest
 
 from tests.peers.bulk_server import BulkServer
 from tests.peers.forward_server import ForwardServer
@@ -35,9 +36,10 @@ def start_agent(cfg, log):
                             stdout=subprocess.DEVNULL, stderr=log)
 
 
-def test_peers_and_agent_killed_mid_stream(tmp_path):
+@pytest.mark.parametrize("flavour", ["es7", "es8", "es9", "opensearch"])  # the bulk peer as each server
+def test_peers_and_agent_killed_mid_stream(tmp_path, flavour):
     log_file = tmp_path / "audit.log"
-    fwd, es = ForwardServer().start(), BulkServer().start()
+    fwd, es = ForwardServer().start(), BulkServer(flavour=flavour).start()
     es.reject_when = lambda doc: doc.get("generic", {}).get("n", 1) % 97 == 0  # a "mapping error"
     es.transient_when = lambda doc: 429 if doc.get("generic", {}).get("n", 1) % 13 == 0 else None  # "too many requests"
     cfg = tmp_path / "shipper.yaml"
@@ -96,4 +98,4 @@ outputs:
     dead = [json.loads(l) for l in (tmp_path / "state" / "dead_letter" / "elasticsearch.ndjson").read_text().splitlines()]
     assert {d["event"]["generic"]["n"] for d in dead} == {n for n in range(total) if n % 97 == 0}
     assert all(d["status"] == 400 and d["error"]["type"] for d in dead)
-    assert fwd.errors == [] and es.errors == []
+    assert fwd.errors == [] and es.errors == [] and es.media_type_refusals == 0

@@ -470,10 +470,10 @@ def test_outage_answers_to_the_bulk_request_are_retried_inside(es, tmp_path, sta
     t = threading.Thread(target=out.send, args=(make_batch(3),))
     t.start()
     assert wait(lambda: es.requests >= 4), "retried with backoff"
-    assert t.is_alive()
+    assert t.is_alive() and f"answered {status}" in out.trouble, "/health shows what delivery waits for"
     del es.answer_with["/_bulk"]
     t.join(60)
-    assert not t.is_alive() and len(es.docs) == 3
+    assert not t.is_alive() and len(es.docs) == 3 and out.trouble is None
     out.close()
 
 

@@ -156,6 +156,7 @@ class ElasticsearchOutput(Output):
         self.dead_letter = DeadLetterFile(os.path.join(ctx.state_dir, path))  # absolute paths stay as they are
         self.coalesce = (config.batch_size, config.flush_interval)  # read by the output worker
         self._trouble = Throttled(log)
+        self.trouble: str | None = None  # the current delivery problem, for /health; None when delivering
         name = ctx.name
         self._m_errors = metrics.output_errors.labels(name)
         self._m_retries = metrics.output_retries.labels(name)
@@ -309,11 +310,13 @@ class ElasticsearchOutput(Output):
                 self._dead_letter(dead)
             if retry:
                 failures += 1
+                self.trouble = f"{len(retry)} documents answered 429/5xx; sending them again"
                 self._m_retries.inc(len(retry))
                 self._trouble.failure(f"{self.config.type} refused some documents for now; sending them again",
                                       output=self.ctx.name, documents=len(retry))
                 self._sleep(failures)
             else:
+                self.trouble = None
                 self._trouble.recovered(f"{self.config.type} delivery recovered", output=self.ctx.name)
             pending = retry
 
@@ -341,6 +344,7 @@ class ElasticsearchOutput(Output):
             raise self._refusal(f"TLS: {tls_reason(e)}") from None
         except TransportError as e:
             self._m_errors.inc()
+            self.trouble = f"{', '.join(self.config.hosts)}: {transport_reason(e)}"
             self._trouble.failure(f"{self.config.type} unreachable or failing; retrying", output=self.ctx.name,
                                   error=transport_reason(e))
             return None
