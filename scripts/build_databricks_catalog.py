@@ -70,6 +70,7 @@ AUTH_WORDS = {"login", "logout", "authentication", "authorization"}
 IAM_SERVICES = {"accounts", "groups", "accountsAccessControl", "sqlPermissions"}
 IAM_WORDS = {"acl", "acls", "permission", "permissions", "owner", "ownership", "admin", "principal",
              "principals", "role", "token", "credential", "credentials"}
+CREDENTIAL_WORDS = {"token", "credential", "credentials"}  # a user's own (personal tokens, Git credentials)
 USER_WORDS = {"user", "admin", "principal", "principals", "email"}
 SERVICE_CATEGORY = {
     "clusters": "host", "clusterLibraries": "package", "dbfs": "file", "filesystem": "file",
@@ -123,6 +124,31 @@ OVERRIDES = {
     ("workspace", "mintOAuthToken"): ("iam", "creation", "an OAuth token is issued"),
     ("workspace", "mintOAuthAuthorizationCode"): ("iam", "creation", "an OAuth code is issued"),
     ("workspace", "fileEditorOpenEvent"): ("file", "access", "a file is opened in the editor"),
+    # docs/ecs-conventions.md: a job's or pipeline's definition is configuration, whatever the verb
+    ("jobs", "update"): ("configuration", "change", "a job's settings are changed (its runs are process)"),
+    ("jobs", "reset"): ("configuration", "change", "a job's settings are replaced (its runs are process)"),
+    ("deltaPipelines", "edit"): ("configuration", "change", "a pipeline's settings are changed"),
+    # docs/ecs-conventions.md: tokens and credentials are the user's (iam user), a sharing recipient's are admin
+    ("accounts", "reachMaxQuotaDbToken"): ("iam", "user|info", "a quota notice, no change"),
+    ("accounts", "garbageCollectDbToken"): ("iam", "user|deletion", "expired tokens are removed"),
+    ("workspace", "mintOAuthToken"): ("iam", "user|creation", "an OAuth token is issued"),
+    ("workspace", "mintOAuthAuthorizationCode"): ("iam", "user|creation", "an OAuth code is issued"),
+    ("unityCatalog", "rotateRecipientToken"): ("iam", "admin|change", "a Delta Sharing recipient's token"),
+    ("unityCatalog", "getForeignCredentials"): ("iam", "admin|info", "a connection's credentials are read"),
+    # the vendor's record of who accessed a table, path, volume or model: the data is read
+    ("unityCatalog", "generateTemporaryTableCredential"): ("database", "access", "who reads a table"),
+    ("unityCatalog", "generateTemporaryPathCredential"): ("database", "access", "who reads a path"),
+    ("unityCatalog", "generateTemporaryVolumeCredential"): ("database", "access", "who reads a volume"),
+    ("unityCatalog", "generateTemporaryModelVersionCredential"): ("database", "access", "who reads a model version"),
+}
+
+# The action's own result, which beats the response's HTTP status (docs/ecs-conventions.md, outcome order).
+OUTCOMES = {
+    ("accounts", "IpAccessDenied"): "failure",
+    ("accounts", "accountIpAclsValidationFailed"): "failure",
+    ("unityCatalog", "deleteResourceFailure"): "failure",
+    ("jobs", "runFailed"): "failure",
+    ("jobs", "runSucceeded"): "success",
 }
 
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
@@ -158,14 +184,16 @@ def classify(service: str, action: str) -> tuple[str, str, str]:
             obj = "group"
         elif wset & {"acl", "acls", "permission", "permissions", "owner", "ownership", "rule", "role", "ip"}:
             obj = "admin"
+        elif wset & CREDENTIAL_WORDS:
+            obj = "user"
         else:
-            obj = ""
+            obj = "admin"  # ECS: an iam event names its object; neither a user nor a group is administration
         if obj in ("user", "group") and activity in ("creation", "deletion") and (
             {"principal", "principals"} & wset or (wset & {"admin"})
         ):
             activity = "change"  # membership or a role is added/removed: the user itself stays
-        if obj and activity == "info" and obj != "admin":
-            return "iam", "info", "iam read"
+        if activity == "info":
+            return "iam", f"{obj}|info", "iam read"
         return "iam", "|".join(x for x in (obj, activity) if x), "iam: identity, permission or token"
     cat = SERVICE_CATEGORY.get(service, "configuration")
     rule = f"service {service} → {cat}"
@@ -237,8 +265,7 @@ def build(seed: Path, out: Path) -> int:
                 continue  # documented twice (workspace- and account-level tables)
             seen.add(key)
             cat, typ, rule = classify(*key)
-            outcome = "failure" if key in {("accounts", "IpAccessDenied"), ("accounts", "accountIpAclsValidationFailed"),
-                                           ("unityCatalog", "deleteResourceFailure")} else ""
+            outcome = OUTCOMES.get(key, "")
             w.writerow([r["service"], r["action"], cat, typ, outcome, r["source"], r["section"], rule,
                         " ".join(r["description"].split())])
     return len(seen)

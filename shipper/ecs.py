@@ -200,7 +200,8 @@ _PORT_SUFFIX = re.compile(r"^(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):\d+$", re.ASCII)
 
 
 def clean_ip(value: Any) -> str | None:
-    """A valid IP address string, or None. Accepts 'a.b.c.d:port', '[v6]:port' and v4-mapped v6."""
+    """A valid IP address string, or None. Accepts 'a.b.c.d:port', '[v6]:port' and v4-mapped v6; an IPv6
+    zone id ('%eth0') is dropped (callers keep the text as written in their vendor namespace)."""
     if value is None:
         return None
     if isinstance(value, str) and len(value) <= 128:  # the longest address with port and zone fits
@@ -223,9 +224,12 @@ def _clean_ip(value: str) -> str | None:
     elif s.startswith("[") and "]" in s:
         s = s[1 : s.index("]")]
     try:
-        return str(ipaddress.ip_address(s))
+        ip = ipaddress.ip_address(s)
     except ValueError:
         return None
+    if ip.version == 6 and ip.scope_id is not None:  # 'fe80::1%eth0': Elasticsearch's ip type refuses the zone id
+        return str(ipaddress.IPv6Address(s.partition("%")[0]))
+    return str(ip)
 
 
 _CAMEL_1 = re.compile(r"(.)([A-Z][a-z]+)")
@@ -293,10 +297,15 @@ def base_event(module: str, dataset: str, action: str | None = None) -> dict:
     return {"ecs": {"version": ECS_VERSION}, "event": event}
 
 
+PIPELINE_ERROR = "pipeline_error"  # ECS event.kind of a record the pipeline could not (wholly) understand
+
+
 def failure_event(raw: bytes | str, message: str, module: str, dataset: str) -> dict:
-    """A record that could not be parsed: shipped, flagged, with the raw text kept."""
+    """A record that could not be parsed: shipped, flagged (ECS `event.kind: pipeline_error`, as every
+    Elastic pipeline's on_failure sets it, and the tag), with the raw text kept."""
     text = raw if isinstance(raw, str) else decode_text(raw)
     ev = base_event(module, dataset)
+    ev["event"]["kind"] = PIPELINE_ERROR
     ev["@timestamp"] = now_iso()
     ev["event"]["original"] = text
     ev["error"] = {"message": message}
@@ -322,6 +331,7 @@ def flag_problems(event: dict, problems: list[str], original: str | None = None)
     if not problems:
         return
     add_tag(event, PARSE_FAILURE)
+    event["event"]["kind"] = PIPELINE_ERROR  # data may be missing or incorrect (ECS): not an audit fact as it stands
     msg = "; ".join(problems)
     vendor = (event.get("error") or {}).get("message")
     event["error"] = {"message": f"{msg}; vendor error: {vendor}" if vendor else msg}

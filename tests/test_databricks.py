@@ -177,17 +177,25 @@ def assert_nothing_lost(rec: dict, ev: dict) -> None:
             assert s in shipped or str(leaf) in shipped, f"{k}={leaf!r} lost from {ev}"
 
 
+def actor_of(ev: dict) -> str:
+    return ev["user"].get("name") or ev["user"]["id"]
+
+
 def check_event(ev: dict, service: str, action: str, exp: dict, status, assert_ecs, row: dict | None) -> None:
     assert_ecs(ev, "databricks")
     assert PARSE_FAILURE not in ev.get("tags", []), ev
     assert ev["@timestamp"] == exp["iso"]
-    assert ev["event"]["action"] == action and ev["event"]["provider"] == service
+    assert ev["event"]["action"] == f"{service}.{action}" and ev["event"]["provider"] == service
+    assert ev["databricks"]["action_name"] == action
     if exp["id"]:
         assert ev["event"]["id"] == exp["id"]
     else:
         assert "id" not in ev["event"]
     code = int(status)
-    assert ev["event"]["outcome"] == ("success" if 200 <= code < 300 else "failure")
+    own = row and row["outcome"]  # the action's own result beats the HTTP status
+    assert ev["event"]["outcome"] == (own or ("success" if 200 <= code < 300 else "failure"))
+    assert ev["message"].startswith(f"{actor_of(ev)}: {service}.{action}")
+    assert ev["cloud"]["provider"] == "azure"
     if row is not None:
         assert ev["event"]["category"] == row["category"].split("|")
         assert ev["event"]["type"] == row["type"].split("|")
@@ -227,7 +235,10 @@ def test_generated_records_keep_actor_time_outcome_id(row, shape, status, ip, em
                            params=params, error=error)
     (ev,) = DatabricksParser().parse(raw)
     check_event(ev, row["service"], row["action"], exp, status, assert_ecs, row)
-    assert ev["user"]["name"] == email
+    if re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", email):
+        assert ev["user"] == {"id": email}  # a service principal: its application id
+    else:
+        assert ev["user"]["name"] == email
     assert ev["databricks"]["actor_type"] == ("system" if email == "System-User" else ev["databricks"]["actor_type"])
     if email == "System-User":
         assert "System-User" not in ev.get("related", {}).get("user", [])
@@ -245,8 +256,9 @@ def test_generated_records_keep_actor_time_outcome_id(row, shape, status, ip, em
 
 
 def test_request_params_values_stay_out_of_ecs_fields(assert_ecs):
+    """Only the documented targets are promoted (test_targets_are_promoted); the rest stays vendor's."""
     marker = "MARKER-7f3a"
-    params = {"user": marker, "targetUserName": marker, "sourceIpAddress": "192.0.2.99", "email": marker + "@x.y"}
+    params = {"user": marker, "sourceIpAddress": "192.0.2.99", "email": marker + "@x.y"}
     for shape in SHAPES:
         raw, _ = make_record("accounts", "add", shape, params=params)
         (ev,) = DatabricksParser().parse(raw)
@@ -313,8 +325,9 @@ def test_real_samples(name, shared_dir, assert_ecs):
     service, action, log_id, actor = DATABRICKS_SAMPLES[name]
     assert_ecs(ev, "databricks")
     assert not ev.get("tags"), ev
-    assert (ev["event"]["provider"], ev["event"]["action"], ev["event"]["id"]) == (service, action, log_id)
-    assert ev["user"]["name"] == actor and ev["event"]["outcome"] == "success"
+    assert (ev["event"]["provider"], ev["databricks"]["action_name"], ev["event"]["id"]) == (service, action, log_id)
+    assert ev["event"]["action"] == f"{service}.{action}"
+    assert actor_of(ev) == actor and ev["event"]["outcome"] == "success"
     doc = orjson.loads(raw)
     rec = doc["records"][0] if "records" in doc else doc
     assert_nothing_lost(rec, ev)
@@ -403,7 +416,7 @@ def test_demo_samples(assert_ecs):
     for ev in events:
         assert_ecs(ev, "databricks")
         assert PARSE_FAILURE not in ev.get("tags", [])
-    assert [ev["event"]["action"] for ev in events if UNMAPPED_ACTION in ev.get("tags", [])] == ["brandNewAction"]
+    assert [ev["event"]["action"] for ev in events if UNMAPPED_ACTION in ev.get("tags", [])] == ["accounts.brandNewAction"]
 
 
 def test_time_shortcut_does_not_mistake_true_for_one():
@@ -437,3 +450,131 @@ def test_parse_batch_says_what_parse_says(monkeypatch):
     (boom,) = batch[-1]
     assert PARSE_FAILURE in boom["tags"] and "mapping bug" in boom["error"]["message"]
     assert len(batch) == len(lines) and all(len(evs) == 1 for evs in batch[:len(SHAPES)])
+
+
+# -- what an auditor asks (docs/ecs-conventions.md) ----------------------------------------------
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_membership_change_names_the_target_user_and_group(shape, assert_ecs):
+    params = {"targetUserName": "bob@example.com", "targetUserId": "123", "targetGroupName": "admins",
+              "targetGroupId": "77", "endpoint": "scim"}
+    raw, _ = make_record("accounts", "addPrincipalToGroup", shape, params=params)
+    (ev,) = DatabricksParser().parse(raw)
+    assert_ecs(ev, "databricks")
+    assert ev["user"]["name"] == "ada@example.com"  # the actor stays the actor
+    assert ev["user"]["target"] == {"id": "123", "name": "bob@example.com", "email": "bob@example.com",
+                                    "group": {"id": "77", "name": "admins"}}
+    assert "bob@example.com" in ev["related"]["user"] and "ada@example.com" in ev["related"]["user"]
+    assert ev["databricks"]["request_params"] == params  # the vendor's fields kept
+    assert "user" in ev["event"]["type"] and "iam" in ev["event"]["category"]
+    assert "bob@example.com" in ev["message"] and "admins" in ev["message"]
+
+
+def test_group_alone_is_the_group():
+    raw, _ = make_record("groups", "createGroup", "diagnostic", params={"targetGroupName": "ops", "targetGroupId": "9"})
+    (ev,) = DatabricksParser().parse(raw)
+    assert ev["group"] == {"id": "9", "name": "ops"} and "target" not in ev["user"]
+
+
+@pytest.mark.parametrize("service,action,key,path,name", [
+    ("workspace", "delete", "path", "/Users/ada@example.com/old notebook", "old notebook"),
+    ("dbfs", "delete", "path", "dbfs:/mnt/raw/2025/part-0001.parquet", "part-0001.parquet"),
+    ("dbfs", "rename", "dst", "/mnt/new/place.csv", "place.csv"),
+    ("notebook", "deleteFolder", "path", "/Shared/reports/", "reports"),
+])
+def test_path_of_a_file_action(service, action, key, path, name, assert_ecs):
+    params = {key: path, "recursive": "true"}
+    if key == "dst":
+        params["src"] = "/mnt/old/place.csv"
+    raw, _ = make_record(service, action, "system_table", params=params)
+    (ev,) = DatabricksParser().parse(raw)
+    assert_ecs(ev, "databricks")
+    assert ev["file"] == {"path": path, "name": name}
+    assert ev["databricks"]["request_params"] == params
+
+
+def test_failed_job_run_with_http_200_is_a_failure(assert_ecs):
+    params = {"jobId": "7", "runId": "8", "jobTerminalState": "Failed"}
+    for shape in SHAPES:
+        raw, _ = make_record("jobs", "runFailed", shape, params=params, status=200)
+        (ev,) = DatabricksParser().parse(raw)
+        assert_ecs(ev, "databricks")
+        assert ev["event"]["outcome"] == "failure", shape
+        assert ev["databricks"]["response"]["status_code"] == 200  # the vendor's status kept
+
+
+def test_terminal_state_beats_the_status_and_the_name():
+    raw, _ = make_record("jobs", "runSucceeded", "diagnostic", params={"jobTerminalState": "Failed"})
+    assert DatabricksParser().parse(raw)[0]["event"]["outcome"] == "failure"
+    raw, _ = make_record("jobs", "runTriggered", "diagnostic", params={"jobTerminalState": "Succeeded"}, status=500)
+    assert DatabricksParser().parse(raw)[0]["event"]["outcome"] == "success"
+
+
+@pytest.mark.parametrize("service,action", [("accounts", "IpAccessDenied"), ("accounts", "accountIpAclsValidationFailed"),
+                                            ("unityCatalog", "deleteResourceFailure")])
+def test_denied_or_failed_action_with_http_200_is_a_failure(service, action, assert_ecs):
+    raw, _ = make_record(service, action, "diagnostic", status=200)
+    (ev,) = DatabricksParser().parse(raw)
+    assert_ecs(ev, "databricks")
+    assert ev["event"]["outcome"] == "failure"
+
+
+def test_workspace_account_and_cloud_on_every_shape(assert_ecs):
+    want = {
+        "diagnostic": {"provider": "azure", "account": {"id": "SUB-1"}, "project": {"id": "99", "name": "WS"}},
+        "diagnostic_strings": {"provider": "azure", "account": {"id": "SUB-1"}, "project": {"id": "99", "name": "WS"}},
+        "eventhub": {"provider": "azure", "account": {"id": "SUB-1"}, "project": {"id": "99", "name": "WS"}},
+        "log_analytics": {"provider": "azure", "account": {"id": "SUB-1"}, "project": {"id": "99"}},
+        "audit_delivery": {"provider": "azure", "project": {"id": "42"}},
+        "system_table": {"provider": "azure", "project": {"id": "4150696479394378"}},
+    }
+    for shape, cloud in want.items():
+        raw, _ = make_record("clusters", "create", shape, params={"orgId": "99"})
+        (ev,) = DatabricksParser().parse(raw)
+        assert_ecs(ev, "databricks")
+        assert ev["cloud"] == cloud, shape
+        if shape in ("audit_delivery", "system_table"):
+            assert ev["organization"] == {"id": "acc-1"}
+
+
+def test_account_level_event_has_no_workspace():
+    raw, _ = make_record("accounts", "login", "system_table")
+    rec = orjson.loads(raw)
+    rec["workspace_id"] = "0"
+    (ev,) = DatabricksParser().parse(orjson.dumps(rec))
+    assert ev["cloud"] == {"provider": "azure"} and ev["databricks"]["workspace_id"] == "0"
+
+
+def test_service_principal_is_a_user_id(shared_dir):
+    raw = (shared_dir / "samples" / "azure_databricks" / "system-access-audit-row-sumologic-sample.json").read_bytes()
+    (ev,) = DatabricksParser().parse(raw)
+    assert ev["user"] == {"id": "ddb92362-81fa-4f41-b5d3-e5a747e0b2f5"}
+    assert ev["databricks"]["actor_type"] == "service_principal"
+    assert ev["cloud"]["project"]["id"] == "4150696479394378"
+    assert ev["organization"]["id"] == "83860f25-7194-4d0c-a304-8902b05c4b0e"
+
+
+def test_same_action_name_in_two_services_is_two_actions():
+    a = DatabricksParser().parse(make_record("clusters", "delete", "diagnostic")[0])[0]["event"]["action"]
+    b = DatabricksParser().parse(make_record("jobs", "delete", "diagnostic")[0])[0]["event"]["action"]
+    assert (a, b) == ("clusters.delete", "jobs.delete")
+
+
+def test_every_iam_entry_names_its_object():
+    for r in ROWS:
+        if "iam" in r["category"].split("|"):
+            assert {"user", "group", "admin"} & set(r["type"].split("|")), r
+
+
+def test_zone_id_leaves_source_ip_and_stays_in_the_vendor_field(assert_ecs):
+    raw, _ = make_record("accounts", "login", "audit_delivery", ip="fe80::1%eth0")
+    (ev,) = DatabricksParser().parse(raw)
+    assert_ecs(ev, "databricks")
+    assert ev["source"]["ip"] == "fe80::1" and ev["databricks"]["source_ip_address"] == "fe80::1%eth0"
+
+
+def test_unparsable_line_is_a_pipeline_error():
+    (ev,) = DatabricksParser().parse(b'{"serviceName": "accounts", "actionName": ')
+    assert ev["event"]["kind"] == "pipeline_error" and PARSE_FAILURE in ev["tags"]
+    assert ev["event"]["original"] == '{"serviceName": "accounts", "actionName": '

@@ -32,5 +32,5 @@ def test_demo_ships_every_product_as_valid_ecs_once(tmp_path, ecs):
     # The two lines the samples README says are deliberately broken, and nothing else.
     assert sorted(e["event"]["module"] for e in failures) == ["datameer", "posit_connect"]
     assert all(e["event"]["original"] and e["error"]["message"] for e in failures)
-    assert [e["event"]["action"] for e in events if "_unmapped_action" in e.get("tags", [])] == ["brandNewAction"]
+    assert [e["event"]["action"] for e in events if "_unmapped_action" in e.get("tags", [])] == ["accounts.brandNewAction"]
     assert run_demo(config_dir) == [], "a second run ships nothing: the checkpoints say all was delivered"

@@ -13,6 +13,12 @@ the system table's struct columns) may be JSON strings or objects. `requestParam
 object under `databricks.request_params` (mapped `flattened` in Elasticsearch: its keys are unbounded)
 and none of its values is copied into ECS fields. Everything the vendor wrote that has no ECS field
 stays under `databricks.*`, snake_cased.
+
+What an auditor asks is promoted to ECS besides (docs/ecs-conventions.md), the vendor fields kept: the
+target user and group of `requestParams` (`user.target.*`, `user.target.group.*` or `group.*`), the
+file or notebook path (`file.path`/`file.name`), the workspace (`cloud.*`) and the account
+(`organization.id`). `event.action` is `service.action` (20 action names occur in several services);
+the action as written stays in `databricks.action_name`.
 """
 from __future__ import annotations
 
@@ -186,13 +192,18 @@ class DatabricksParser(Parser):
             action = _text(action)
         problems: list[str] | None = None  # made only for the few records that lack something
         if service and action:  # the usual record: the event's head in one literal
-            event = {"kind": "event", "module": MODULE, "dataset": DATASET, "action": action, "provider": service}
+            event = {"kind": "event", "module": MODULE, "dataset": DATASET, "action": f"{service}.{action}",
+                     "provider": service}
+            if "action_name" not in db:  # a vendor key of that name (not the action's) is kept as written
+                db["action_name"] = action
         else:
             svc, act = _from_operation(db.get("operation_name"))
             service, action = service or svc, action or act
             event = {"kind": "event", "module": MODULE, "dataset": DATASET}
             if action is not None:
-                event["action"] = action
+                event["action"] = f"{service}.{action}" if service else action
+                if "action_name" not in db:
+                    db["action_name"] = action
             if service:
                 event["provider"] = service
             if not (service and action):
@@ -250,17 +261,23 @@ class DatabricksParser(Parser):
             if message is not None:
                 ev["error"] = {"message": message}
             db["response"] = out
+        rp = None
         if params is not None:
-            _params(db, params)
+            rp = _params(db, params)
+            if rp is not None:
+                _targets(ev, rp)
 
-        rid = db.get("resource_id")
-        if rid.__class__ is str:
-            try:
-                cloud = self._clouds[rid]  # a file holds one workspace's resource id
-            except KeyError:
-                cloud = self._new_cloud(rid)
-            if cloud is not None:
-                ev["cloud"] = cloud  # one dict for the events of a workspace, as ECS: nothing mutates it
+        ws_id = db.get("workspace_id")
+        if ws_id is None and rp is not None:
+            ws_id = rp.get("orgId")  # the diagnostic shapes name the workspace only in the request
+        ckey = (db.get("resource_id"), db.get("subscription_id"), ws_id)
+        try:
+            ev["cloud"] = self._clouds[ckey]  # a file holds one workspace: one dict for its events, nothing mutates it
+        except (KeyError, TypeError):  # TypeError: an id that is an object
+            ev["cloud"] = self._new_cloud(ckey)
+        account = db.get("account_id")
+        if account is not None and account != "":
+            ev["organization"] = {"id": str(account)}  # the Databricks account (docs/ecs-conventions.md)
 
         try:
             cls = self._classes[service][action]
@@ -269,10 +286,17 @@ class DatabricksParser(Parser):
         if cls is not None:  # Classification.apply without its setdefault: `event` is there
             event["category"] = list(cls.category)
             event["type"] = list(cls.type)
-            if cls.outcome and "outcome" not in event:
+            if cls.outcome:  # the action's own result beats the HTTP status (runFailed, IpAccessDenied with 200)
                 event["outcome"] = cls.outcome
         else:
             classify(ev, None, bool(service or action))
+        if rp is not None:
+            state = rp.get("jobTerminalState")
+            if state.__class__ is str:  # the run's own end beats the HTTP status and the action's name
+                outcome = TERMINAL_STATES.get(state.lower())
+                if outcome is not None:
+                    event["outcome"] = outcome
+        ev["message"] = _message(ev, service, action)
         if problems:
             flag_problems(ev, problems, decode_text(raw) if envelope is None else decode_text(orjson.dumps(rec)))
         return ev
@@ -306,9 +330,32 @@ class DatabricksParser(Parser):
         self._plans[keys] = plan
         return plan
 
-    def _new_cloud(self, rid: str) -> dict | None:
-        sub = rid.split("/", 3)[2] if rid[:15].upper() == "/SUBSCRIPTIONS/" else None
-        return _remember(self._clouds, rid, {"provider": "azure", "account": {"id": sub}} if sub is not None else None)
+    def _new_cloud(self, key: tuple) -> dict:
+        """`cloud` of a (resource id, subscription id, workspace id): the Azure subscription is the account,
+        the Databricks workspace the project (id and, from the resource id, name)."""
+        rid, sub, ws_id = key
+        cloud: dict[str, Any] = {"provider": "azure"}
+        name = None
+        if isinstance(rid, str):
+            parts = rid.split("/")
+            upper = [p.upper() for p in parts]
+            if len(parts) > 2 and upper[1] == "SUBSCRIPTIONS" and parts[2]:
+                sub = sub or parts[2]
+            if "WORKSPACES" in upper[:-1]:
+                name = parts[upper.index("WORKSPACES") + 1] or None
+        if sub is not None and sub != "":
+            cloud["account"] = {"id": str(sub)}
+        project = {}
+        if ws_id is not None and str(ws_id) not in ("", "0"):  # 0: an account-level event, no workspace
+            project["id"] = str(ws_id)
+        if name:
+            project["name"] = name
+        if project:
+            cloud["project"] = project
+        try:
+            return _remember(self._clouds, key, cloud)
+        except TypeError:  # an id that is an object: not memoised
+            return cloud
 
     def _classify_new(self, service: str | None, action: str | None) -> Any:
         cls = CATALOG.get(((service or "").lower(), (action or "").lower()))
@@ -406,7 +453,10 @@ class DatabricksParser(Parser):
                 actor_type = self._actors[name]  # a file has few actors: classified once each
             except KeyError:
                 actor_type = self._new_actor(name)
-            ev["user"] = {"name": name, "email": name} if "@" in name else {"name": name}
+            if actor_type == "service_principal":
+                ev["user"] = {"id": name}  # its application id: an id, not a name (docs/ecs-conventions.md)
+            else:
+                ev["user"] = {"name": name, "email": name} if "@" in name else {"name": name}
             db["actor_type"] = actor_type
             if actor_type != "system":
                 ev["related"] = {"user": [name]}  # the first related entry of the event: nothing before adds one
@@ -524,6 +574,76 @@ class _Plan:
 
 _NONE = (None,)
 
+# A job run's `jobTerminalState` → event.outcome (the run's own result).
+TERMINAL_STATES = {"succeeded": "success", "success": "success", "failed": "failure", "failure": "failure",
+                   "error": "failure", "internal_error": "failure", "internalerror": "failure",
+                   "timedout": "failure", "timed_out": "failure", "canceled": "failure", "cancelled": "failure"}
+# requestParams keys naming the file or notebook acted on (the first present wins); a move's destination
+# is the path it has after the event.
+PATH_KEYS = ("path", "dst", "destination_path", "notebookPath", "filePath", "notebook_path", "file_path")
+
+
+def _str(v: Any) -> str | None:
+    if v is None or v == "" or isinstance(v, (dict, list)):
+        return None
+    return v if v.__class__ is str else str(v)
+
+
+def _targets(ev: dict, rp: dict) -> None:
+    """The request's target user, group and file promoted (docs/ecs-conventions.md): membership is
+    `user.target.*` + `user.target.group.*`, a group alone `group.*`; every user name in related.user."""
+    if not rp:
+        return
+    t_name = _str(rp.get("targetUserName"))
+    t_id = _str(rp.get("targetUserId")) or _str(rp.get("targetServicePrincipal"))
+    g_name = _str(rp.get("targetGroupName"))
+    g_id = _str(rp.get("targetGroupId"))
+    if t_name or t_id:
+        target: dict[str, Any] = {}
+        if t_id:
+            target["id"] = t_id
+        if t_name:
+            target["name"] = t_name
+            if "@" in t_name:
+                target["email"] = t_name
+            _related(ev, "user", t_name)
+        if g_name or g_id:
+            target["group"] = {k: v for k, v in (("id", g_id), ("name", g_name)) if v}
+        user = ev.get("user")
+        if user is None:
+            ev["user"] = {"target": target}
+        else:
+            user["target"] = target
+    elif g_name or g_id:
+        ev["group"] = {k: v for k, v in (("id", g_id), ("name", g_name)) if v}
+    for k in PATH_KEYS:
+        path = _str(rp.get(k))
+        if path:
+            name = path.rstrip("/").rsplit("/", 1)[-1]
+            ev["file"] = {"path": path, "name": name} if name else {"path": path}
+            break
+
+
+def _message(ev: dict, service: str | None, action: str | None) -> str:
+    """One line an auditor reads: who, what, to whom or what, and how it ended."""
+    user = ev.get("user") or {}
+    who = user.get("name") or user.get("id") or "unknown actor"
+    what = f"{service}.{action}" if service and action else (action or service or "unknown action")
+    out = f"{who}: {what}"
+    target = user.get("target")
+    if target:
+        out += f" user {target.get('name') or target.get('id')}"
+        if "group" in target:
+            out += f" group {target['group'].get('name') or target['group'].get('id')}"
+    elif "group" in ev:
+        out += f" group {ev['group'].get('name') or ev['group'].get('id')}"
+    if "file" in ev:
+        out += f" {ev['file']['path']}"
+    outcome = ev["event"].get("outcome")
+    if outcome:
+        out += f" ({outcome})"
+    return out
+
 
 def _no_roles(d: Any) -> tuple:
     return ()
@@ -544,30 +664,32 @@ def _remember(memo: dict, key: Any, value: Any) -> Any:
     return value
 
 
-def _params(db: dict, params: Any) -> None:
-    """requestParams whole, as an object; cut values (`... truncated`, `TRUNCATED`) flagged, not changed."""
+def _params(db: dict, params: Any) -> dict | None:
+    """requestParams whole, as an object (returned; None if it is none); cut values (`... truncated`,
+    `TRUNCATED`) flagged, not changed."""
     if params.__class__ is str:
         decoded = _json_obj(params)
         if decoded is None:
             db["request_params_text"] = params  # not a JSON object: kept as written, out of the flattened field
-            return
+            return None
         params = decoded
     if params.__class__ is not dict:  # orjson makes no subclass
         db["request_params_text"] = orjson.dumps(params).decode()
-        return
+        return None
     db["request_params"] = params
     if TRUNCATED_KEY in params:
         db["request_params_truncated"] = True
-        return
+        return params
     try:  # one C-level search over the values joined: if the suffix is nowhere, no value ends with it
         if TRUNCATED_SUFFIX not in "".join(params.values()):
-            return
+            return params
     except TypeError:
         pass  # a value that is not a string (the vendor writes strings; other senders may not): value by value
     for v in params.values():
         if isinstance(v, str) and v.endswith(TRUNCATED_SUFFIX):
             db["request_params_truncated"] = True
-            return
+            return params
+    return params
 
 
 def _json_obj(text: str) -> dict | None:
