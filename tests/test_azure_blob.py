@@ -240,7 +240,8 @@ def test_globbed_containers_and_categories(azurite, tmp_path):
 
 def test_thousands_of_blobs_then_only_recent_hours_are_listed(azurite, tmp_path):
     c = fresh_container(azurite)
-    h = Harness(azurite, tmp_path, containers=[c], lookback=3600, batch_size=500)
+    # lookback 0: an hour is closed as soon as it is over and fully read (the blobs were all just written)
+    h = Harness(azurite, tmp_path, containers=[c], lookback=0, batch_size=500)
     start = now_hour() - timedelta(hours=2199)
     want = []
     cc = azurite.container(c)
@@ -267,6 +268,23 @@ def test_thousands_of_blobs_then_only_recent_hours_are_listed(azurite, tmp_path)
     requests = count_requests(azurite, lambda: h.once())
     assert h.records[-1] == cur.rstrip(b"\n") and len(h.records) == 2201
     assert requests < 40, f"{requests} requests for a poll of a few recent hours"
+
+
+def test_old_hours_written_to_recently_stay_listed(azurite, tmp_path):
+    """Blobs of past hours (a replay, a backfill, a late writer) are listed while they are written to,
+    and for `lookback` after; then they are closed and no longer listed."""
+    c = fresh_container(azurite)
+    h = Harness(azurite, tmp_path, containers=[c], lookback=4)
+    old = datetime(2025, 5, 15, 10, tzinfo=UTC)
+    azurite.append(c, blob_at(old), record())
+    assert len(h.once()) == 1
+    for i in range(3):  # rounds of appends to hours long past, and a new (past) hour
+        azurite.append(c, blob_at(old), record())
+        azurite.append(c, blob_at(old + timedelta(hours=1 + i)), record())
+        assert len(h.once()) == 2
+    wait_until(lambda: h.once() == [] and any(k.startswith("hours:") and h.state[k] > "2025-05-15T13"
+                                               for k in h.state), 30, "the old hours closed")
+    assert not [k for k in h.state if k.startswith("blob:")]
 
 
 def count_requests(az, fn) -> int:

@@ -21,7 +21,7 @@ import os
 import random
 import re
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -64,8 +64,9 @@ class AzureBlobSourceConfig(SourceConfig):
     connection_string_file: str | None = None
     connection_string_env: str | None = None
     poll_interval: float = Field(default=30.0, gt=0)
-    # Seconds after its hour ended that a fully read hourly blob is still listed (late records land
-    # in the previous hour's blob). A blob not fully read is listed until it is.
+    # Seconds a fully read hourly blob is still listed after its hour ended and after it was last
+    # written to (late records land in the previous hour's blob). A blob not fully read is listed
+    # until it is; older hours are not listed again.
     lookback: float = Field(default=7200.0, ge=0)
     max_line_bytes: int = Field(default=1024 * 1024, ge=64)  # longer lines are cut, flagged _line_truncated
     timeout: float = Field(default=30.0, gt=0)  # connect and read timeout of each call
@@ -269,7 +270,7 @@ class AzureBlobSource(Source):
         roots, found = self._discover(cc, container)
         for root in sorted(roots):
             mark = self.marks.get(hours_key(container, root))
-            prefixes = [root] if mark is None else list_prefixes(root, mark, now)
+            prefixes = [root] if mark is None else list_prefixes(root, mark, now + timedelta(days=1))
             for p in prefixes:
                 try:
                     for b in cc.list_blobs(name_starts_with=p):
@@ -311,8 +312,10 @@ class AzureBlobSource(Source):
     def _advance_marks(self, container: str, roots: set[str], now: datetime) -> None:
         """Move each folder's mark to the oldest hour still to be listed; forget the blobs before it.
         Sent as a checkpoint after the batches read so far, so it commits only after they do."""
-        # An hour's blob is complete when its hour ends; it is listed for `lookback` after that.
-        cutoff = floor_hour(datetime.fromtimestamp(now.timestamp() - self.config.lookback, timezone.utc))
+        # An hourly blob is closed once fully read, and its hour and its last write are both more
+        # than `lookback` ago; each folder's mark is the oldest hour holding a blob not closed.
+        horizon = now.timestamp() - self.config.lookback
+        cutoff = floor_hour(datetime.fromtimestamp(horizon, timezone.utc))
         fragment: dict[str, Any] = {}
         by_root: dict[str, list[tuple[str, BlobState, datetime]]] = {}
         for key, st in self.blobs.items():
@@ -325,8 +328,8 @@ class AzureBlobSource(Source):
             hk = hours_key(container, root)
             mark = cutoff
             for key, st, h in by_root.get(root, ()):
-                if h < cutoff and not st.done:
-                    mark = min(mark, h)
+                if h < mark and (not st.done or st.modified > horizon):
+                    mark = h
             old = self.marks.get(hk)
             if old is not None and old >= mark:
                 continue
@@ -368,6 +371,7 @@ class AzureBlobSource(Source):
                              extra={"blob": f"{container}/{name}", "offset": st.offset, "size": size})
             st = self.blobs[key] = BlobState(container, name, created, gen=st.gen + 1)
         st.size = max(st.size, size)
+        st.modified = props.last_modified.timestamp() if props.last_modified else time.time()
         meta = {"log": {"file": {"path": f"{container}/{name}"}}}
         bc = cc.get_blob_client(name)
         while st.offset < size and not self.ctx.stop.is_set():

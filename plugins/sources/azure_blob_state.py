@@ -64,7 +64,8 @@ def floor_hour(t: datetime) -> datetime:
 
 def list_prefixes(root: str, since: datetime, now: datetime) -> list[str]:
     """Prefixes under `root` that together hold every hourly blob from `since` to `now`: one per
-    day (at most 24 blobs each), or one per month for a long span (after a long stop)."""
+    day (at most 24 blobs each), or one per month for a long span (after a long stop). The caller
+    passes a `now` a day ahead: a storage clock ahead of ours must not hide a new day's blobs."""
     since, now = floor_hour(since), floor_hour(now)
     if since > now:
         since = now
@@ -91,6 +92,7 @@ class BlobState:
     cont: bool = False  # offset is inside a line cut at max_line_bytes: the next piece is flagged too
     size: int = 0  # the blob's size when last seen (for lag)
     gen: int = 0  # bumped when a blob shrank under the same identity (overwritten): new record keys
+    modified: float = 0.0  # the blob's last-modified time (Unix) when last seen: late appends keep it listed
 
     @property
     def fid(self) -> str:
@@ -104,7 +106,7 @@ class BlobState:
 
     def to_json(self) -> dict[str, Any]:
         return {"container": self.container, "name": self.name, "created": self.created, "offset": self.offset,
-                "cont": self.cont, "size": self.size, "gen": self.gen}
+                "cont": self.cont, "size": self.size, "gen": self.gen, "modified": self.modified}
 
     @classmethod
     def from_json(cls, v: Any) -> "BlobState | None":
@@ -112,6 +114,7 @@ class BlobState:
             return None
         try:
             return cls(str(v["container"]), str(v["name"]), str(v["created"]), int(v["offset"]),
-                       bool(v.get("cont", False)), int(v.get("size", 0)), int(v.get("gen", 0)))
+                       bool(v.get("cont", False)), int(v.get("size", 0)), int(v.get("gen", 0)),
+                       float(v.get("modified", 0.0)))
         except (KeyError, TypeError, ValueError):
             return None
