@@ -324,8 +324,9 @@ def test_wrong_key_is_named_and_once_ends_with_an_error(azurite, tmp_path):
     src = h.source()
     with pytest.raises(RuntimeError, match=r"HTTP 403 .*credentials were refused"):
         src.run()
-    assert src.status()["error_kind"] == "auth" and "credentials were refused" in src.health()
-    assert KEY not in str(src.status()) and "d3Jvbmcta2V5" not in str(src.status())
+    err = src.last_error()
+    assert err["kind"] == "auth" and err["failing"] and "credentials were refused" in err["message"]
+    assert KEY not in str(err) and "d3Jvbmcta2V5" not in str(err)
     assert h.records == []
 
 
@@ -336,7 +337,9 @@ def test_missing_container_is_named_and_the_others_are_read(azurite, tmp_path):
     src = h.source()
     with pytest.raises(RuntimeError, match="container insights-logs-nosuchthing.*container not found"):
         src.run()
-    assert len(h.records) == 1 and src.status()["error_kind"] == "container_missing"
+    err = src.last_error()
+    assert len(h.records) == 1 and err["kind"] == "container_missing"
+    assert list(err["failing_now"]) == ["insights-logs-nosuchthing"]
 
 
 def test_daemon_recovers_when_the_container_appears(azurite, tmp_path):
@@ -347,12 +350,12 @@ def test_daemon_recovers_when_the_container_appears(azurite, tmp_path):
     t = threading.Thread(target=src.run)
     t.start()
     try:
-        wait_until(lambda: src.health() is not None, 30, "the missing container reported")
-        assert "container not found" in src.health()
+        wait_until(lambda: src.last_error() is not None, 30, "the missing container reported")
+        assert "container not found" in src.last_error()["message"]
         rec = record()
         azurite.append(name, blob_at(now_hour()), rec)
         wait_until(lambda: h.records == [rec.rstrip(b"\n")], 30, "the record read once the container exists")
-        wait_until(lambda: src.health() is None, 30, "healthy again")
+        wait_until(lambda: not src.last_error()["failing"], 30, "healthy again")
     finally:
         stop.set()
         t.join(30)

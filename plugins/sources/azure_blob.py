@@ -30,7 +30,7 @@ from pydantic import Field, field_validator, model_validator
 
 from shipper import metrics
 from shipper.config_base import SourceConfig
-from shipper.log import Throttled as ThrottledLog
+from shipper.failures import SourceFailures
 from shipper.plugin import RawBatch, Source
 from shipper.secrets import SecretError
 from shipper.tail.keys import LineKeys
@@ -136,10 +136,7 @@ class AzureBlobSource(Source):
         self._seen_size: dict[str, tuple[str, int]] = {}  # key -> (identity, size read to): skip unchanged
         self.client = None
         self.read_size = max(READ_SIZE, config.max_line_bytes + 1)
-        self.last_error: str | None = None
-        self.error_kind: str | None = None
-        self.failing_since: float | None = None
-        self._logs: dict[str, tuple[ThrottledLog, ThrottledLog]] = {}
+        self._failures = SourceFailures(self.log, ctx.name)
         self._m_cut = metrics.lines_truncated.labels(ctx.name)
         self._m_losses = metrics.losses.labels(ctx.name)
         if config.account_url and urlsplit(config.account_url).scheme == "http" and \
@@ -160,14 +157,10 @@ class AzureBlobSource(Source):
         behind = [{"blob": f"{b.container}/{b.name}", "offset": b.offset, "size": b.size, "lag": b.size - b.offset}
                   for b in blobs if not b.done]
         return {"blobs_tracked": len(blobs), "blobs_behind": behind[:50], "lag_bytes": sum(b["lag"] for b in behind),
-                "hour_marks": {k[len("hours:"):]: format_hour(v) for k, v in self.marks.items()},
-                "last_error": self.last_error, "error_kind": self.error_kind, "failing_since": self.failing_since}
+                "hour_marks": {k[len("hours:"):]: format_hour(v) for k, v in self.marks.items()}}
 
-    def health(self) -> str | None:
-        """Why this source is unhealthy now (for /health), or None."""
-        if self.last_error is None:
-            return None
-        return f"{self.error_kind}: {self.last_error}"
+    def last_error(self) -> dict[str, Any] | None:
+        return self._failures.report()
 
     def close(self) -> None:
         if self.client is not None:
@@ -180,29 +173,29 @@ class AzureBlobSource(Source):
     def run(self) -> None:
         failures = 0
         while not self.ctx.stop.is_set():
-            errors: list[BlobError] = []
             try:
                 errors = self._poll()
             except BlobError as e:
-                errors = [e]
+                errors = {"": e}
             except SecretError as e:
-                errors = [AuthFailed(str(e))]
+                errors = {"": AuthFailed(str(e))}
+            else:
+                self._failures.recovered("Azure Storage answers again")
             if self.ctx.stop.is_set():
                 return
             if not errors:
                 failures = 0
-                self._recovered()
                 if self.ctx.once:
                     return
                 self.ctx.stop.wait(self.config.poll_interval)
                 continue
             failures += 1
-            for e in errors:
-                self._failed(e)
+            for scope, e in errors.items():
+                self._failed(scope, e)
             if self.ctx.once and failures >= ONCE_ATTEMPTS:
                 raise RuntimeError(f"Azure Storage still failing after {failures} attempts: "
-                                   + "; ".join(str(e) for e in errors))
-            self._wait_backoff(failures, max((e.retry_after or 0.0) for e in errors))
+                                   + "; ".join(str(e) for e in errors.values()))
+            self._wait_backoff(failures, max((e.retry_after or 0.0) for e in errors.values()))
 
     def _wait_backoff(self, failures: int, retry_after: float) -> None:
         ceiling = min(self.config.backoff_max, self.config.backoff_initial * 2 ** min(failures - 1, 30))
@@ -210,48 +203,37 @@ class AzureBlobSource(Source):
         delay = min(self.config.backoff_max, max(delay, retry_after))
         self.ctx.stop.wait(delay)
 
-    def _failed(self, e: BlobError) -> None:
+    def _failed(self, scope: str, e: BlobError) -> None:
         metrics.source_errors.labels(self.ctx.name, e.kind).inc()
-        if self.last_error is None:
-            self.failing_since = time.time()
-        self.last_error, self.error_kind = str(e), e.kind
         # What an operator must fix (credentials, a container name) logs as an error; outages and
-        # throttling as warnings; each once when it starts, then a summary a minute at most.
+        # throttling as warnings.
         serious = isinstance(e, (AuthFailed, ContainerMissing))
-        self._log(e.kind)[serious].failure(f"Azure Storage: {e}", kind=e.kind)
-
-    def _recovered(self) -> None:
-        self.last_error = self.error_kind = self.failing_since = None
-        for pair in self._logs.values():
-            for t in pair:
-                t.recovered("Azure Storage answers again")
-
-    def _log(self, kind: str) -> tuple[ThrottledLog, ThrottledLog]:
-        pair = self._logs.get(kind)
-        if pair is None:
-            pair = self._logs[kind] = (ThrottledLog(self.log), ThrottledLog(_AtErrorLevel(self.log)))
-        return pair
+        self._failures.failed(e.kind, f"Azure Storage: {e}", scope=scope,
+                              level=logging.ERROR if serious else logging.WARNING)
 
     # --- one poll ------------------------------------------------------------------------------------
-    def _poll(self) -> list[BlobError]:
+    def _poll(self) -> dict[str, BlobError]:
+        """One pass over every container; the failures by scope ('' for the account, else the container)."""
         if self.client is None:
             creds = load_credentials(self.config, self.base_dir)
             try:
                 self.client = make_client(self.config.account_url, creds, self.config.timeout)
             except ValueError as e:  # a malformed connection string or key: say so, without the secret
                 raise AuthFailed(f"cannot use the {creds.kind.replace('_', ' ')}: {type(e).__name__}") from None
-        errors: list[BlobError] = []
+        errors: dict[str, BlobError] = {}
         now = datetime.now(timezone.utc)
-        for container in self._containers(errors):
+        for container in self._containers():
             if self.ctx.stop.is_set():
                 break
             try:
                 self._poll_container(container, now)
             except BlobError as e:
-                errors.append(e)
+                errors[container] = e
+            else:
+                self._failures.recovered("Azure Storage answers again", scope=container)
         return errors
 
-    def _containers(self, errors: list[BlobError]) -> list[str]:
+    def _containers(self) -> list[str]:
         names = [c for c in self.config.containers if not _is_glob(c)]
         globs = [c for c in self.config.containers if _is_glob(c)]
         if globs:
@@ -417,16 +399,3 @@ class AzureBlobSource(Source):
 
 def _is_glob(s: str) -> bool:
     return any(ch in s for ch in "*?[")
-
-
-class _AtErrorLevel:
-    """A logger whose warnings are errors (for ThrottledLog, which logs failures as warnings)."""
-
-    def __init__(self, logger):
-        self._logger = logger
-
-    def warning(self, msg, *args, **kwargs):
-        self._logger.error(msg, *args, **kwargs)
-
-    def info(self, msg, *args, **kwargs):
-        self._logger.info(msg, *args, **kwargs)
