@@ -569,3 +569,21 @@ def test_type_opensearch_is_the_same_output_with_its_own_defaults(tmp_path):
     finally:
         es.stop()
 
+
+
+def test_setup_print_for_a_named_server_without_asking_one(tmp_path):
+    (tmp_path / "shipper.yaml").write_text(
+        "sources: [{name: a, type: file, paths: [x], parser: json}]\n"
+        "outputs: [{type: opensearch, hosts: ['http://127.0.0.1:9'], flattened_namespaces: [acme]}]\n")
+    shipper = os.path.join(VENV_BIN, "shipper")
+    r = subprocess.run([shipper, "setup", "elasticsearch", "-c", str(tmp_path / "shipper.yaml"), "--print",
+                        "--server", "opensearch:1.3.20"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    printed = json.loads(r.stdout)
+    assert "data_stream" not in printed["/_index_template/shipper"]
+    props = printed["/_component_template/shipper-ecs@mappings"]["template"]["mappings"]["properties"]
+    assert props["acme"] == {"type": "object", "enabled": False}
+    assert props["user"]["properties"]["name"]["fields"]["text"] == {"type": "text"}
+    r = subprocess.run([shipper, "setup", "elasticsearch", "-c", str(tmp_path / "shipper.yaml"), "--print",
+                        "--server", "solr:9"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--server" in r.stderr
