@@ -63,7 +63,10 @@ class Problem:
 
 class ConfigError(Exception):
     def __init__(self, problems: list[Problem]):
-        self.problems = problems
+        # In file order, each once (a wrong block can be named by two checks in the same words).
+        unique = {(p.line or 0, p.path, p.message): p for p in problems}
+        self.problems = [unique[k] for k in sorted(unique, key=lambda k: k[0])]
+        problems = self.problems
         super().__init__("\n".join(str(p) for p in problems))
 
 
@@ -96,9 +99,44 @@ def _describe_error(err: dict, model: type | None) -> str:
     if kind == "missing":
         return "required key is missing"
     got = err.get("input")
-    got_s = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
-    msg = err["msg"].removeprefix("Value error, ")  # pydantic's wrapper of our validators' own words
-    return f"{msg} (got {got_s})"
+    got_s = repr(got) if not isinstance(got, (dict, list)) else ("a mapping" if isinstance(got, dict) else "a list")
+    return f"{_in_our_words(kind, err)} (got {got_s})"
+
+
+_EXPECTED = {  # pydantic error type → what the operator must write
+    "int_type": "a whole number", "int_parsing": "a whole number", "int_from_float": "a whole number",
+    "float_type": "a number", "float_parsing": "a number", "bool_type": "true or false",
+    "bool_parsing": "true or false", "string_type": "text (quote it if it looks like a number or a date)",
+    "list_type": "a list", "tuple_type": "a list", "set_type": "a list", "dict_type": "a mapping",
+    "model_type": "a mapping", "model_attributes_type": "a mapping", "none_required": "nothing (null)",
+}
+
+
+def _in_our_words(kind: str, err: dict) -> str:
+    """The project's words for a pydantic error (its own English changes between releases)."""
+    ctx = err.get("ctx") or {}
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}"
+    if kind in ("literal_error", "enum"):
+        return f"expected {ctx.get('expected', 'one of the allowed values')}"
+    bounds = {"greater_than_equal": ("at least", "ge"), "greater_than": ("more than", "gt"),
+              "less_than_equal": ("at most", "le"), "less_than": ("less than", "lt")}
+    if kind in bounds:
+        words, key = bounds[kind]
+        return f"must be {words} {ctx.get(key)}"
+    if kind in ("string_too_short", "too_short"):
+        n = ctx.get("min_length", 1)
+        unit = "character" if kind.startswith("string") else "item"
+        return "must not be empty" if n == 1 else f"needs at least {n} {unit}s"
+    if kind in ("string_too_long", "too_long"):
+        unit = "characters" if kind.startswith("string") else "items"
+        return f"takes at most {ctx.get('max_length')} {unit}"
+    if kind == "string_pattern_mismatch":
+        return f"must match {ctx.get('pattern')}"
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error") or err["msg"].removeprefix("Value error, "))  # our validators' own words
+    # Anything else: pydantic's sentence, reworded the way ours read.
+    return err["msg"].replace("Input should be", "expected").replace("input", "value")
 
 
 def _owner_model(model: type, loc: tuple):
@@ -155,7 +193,7 @@ def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None
     try:
         data, lines = load_with_lines(text)
     except YamlError as e:
-        raise ConfigError([Problem(file, e.line, "", f"not valid YAML: {e}")])
+        raise ConfigError([Problem(file, e.line, "", f"{'refused' if e.limit else 'not valid YAML'}: {e}")])
     if not isinstance(data, dict):
         raise ConfigError([Problem(file, 1, "", "expected a mapping with keys state_dir, sources, outputs")])
 
@@ -165,11 +203,20 @@ def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None
         """The valid blocks of a list (sources or outputs) with their index, each validated by the
         config model of the plugin its `type` names."""
         out = []
-        for i, raw in enumerate(data.get(key) or []):
+        items = data.get(key)
+        for i, raw in enumerate(items if isinstance(items, list) else []):  # not a list: AgentSettings says so
             loc = (key, i)
             if not isinstance(raw, dict):
-                problems.append(Problem(file, line_of(lines, loc), format_path(loc), "expected a mapping"))
-                continue
+                continue  # AgentSettings says "expected a mapping"
+            if kind == "source" and "parser" in raw:
+                # Named even when the rest of the block is wrong: every error in one round.
+                _plugin_class("parser", raw["parser"], loc + ("parser",), file, lines, problems)
+            if kind == "source" and isinstance(raw.get("name"), str):
+                if raw["name"] in names_seen:
+                    problems.append(Problem(file, line_of(lines, loc + ("name",)), format_path(loc + ("name",)),
+                                            f"duplicate source name {raw['name']!r}: names key the checkpoints and "
+                                            f"must be unique"))
+                names_seen.add(raw["name"])
             cls = _plugin_class(kind, raw.get("type"), loc + ("type",), file, lines, problems)
             if cls is None:
                 continue
@@ -178,15 +225,8 @@ def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None
                 out.append((i, cfg))
         return out
 
-    sources = blocks("source", "sources")
     names_seen: set[str] = set()
-    for i, cfg in sources:
-        _plugin_class("parser", cfg.parser, ("sources", i, "parser"), file, lines, problems)
-        if cfg.name in names_seen:
-            loc = ("sources", i, "name")
-            problems.append(Problem(file, line_of(lines, loc), format_path(loc),
-                                    f"duplicate source name {cfg.name!r}: names key the checkpoints and must be unique"))
-        names_seen.add(cfg.name)
+    sources = blocks("source", "sources")
     outputs = blocks("output", "outputs")
     type_counts = Counter(cfg.type for _, cfg in outputs)
     for i, cfg in outputs:

@@ -1,6 +1,7 @@
 """Plugins are found through entry points: built-in ones are registered exactly like third-party ones."""
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import EntryPoint, entry_points
@@ -43,7 +44,9 @@ def load(kind: str, name: str):
     """Import a plugin class only when it is used (unused outputs cost no start-up time)."""
     eps = _entry_points(kind)
     if name not in eps:
-        raise PluginError(f"no {kind} named {name!r}; installed: {', '.join(sorted(eps)) or 'none'}")
+        close = difflib.get_close_matches(name, list(eps), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise PluginError(f"no {kind} named {name!r}{hint}; installed: {', '.join(sorted(eps)) or 'none'}")
     try:
         return eps[name].load()
     except Exception as e:  # a broken third-party plugin must say which one it is

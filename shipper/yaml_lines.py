@@ -1,42 +1,125 @@
-"""Load YAML and remember the line of every key path, so config errors can name the line."""
+"""Load YAML and remember the line of every key path, so config errors can name the line.
+
+Bounded: a config is small, so the text, the aliases (count, and the values they expand to: a dozen
+lines of nested aliases would otherwise build billions of values) and the nesting are capped, and an
+alias inside the node it names (a cycle) is refused; each with the line to look at."""
 from __future__ import annotations
 
 from typing import Any
 
 import yaml
+from yaml.events import AliasEvent
+
+MAX_TEXT = 4 << 20  # bytes of config text
+MAX_ALIASES = 200  # uses of `*name` in one file
+MAX_EXPANDED = 100_000  # values (scalars, lists, mappings) once every alias is expanded
 
 
 class YamlError(Exception):
-    def __init__(self, message: str, line: int | None):
+    def __init__(self, message: str, line: int | None, limit: bool = False):
         super().__init__(message)
         self.line = line
+        self.limit = limit  # valid YAML, but over one of this module's bounds
 
 
 class _StrKeyLoader(yaml.SafeLoader):
-    """Mapping keys stay the text the operator wrote (YAML 1.1 would turn `on:` or `no:` into booleans)."""
+    """Mapping keys stay the text the operator wrote (YAML 1.1 would turn `on:` or `no:` into booleans).
+    Counts aliases and refuses one that names a node still open (a cycle)."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._open: set[str] = set()
+        self.alias_uses: list[tuple[int, yaml.Node]] = []  # (line, node named)
+
+    def compose_node(self, parent, index):
+        if self.check_event(AliasEvent):
+            event = self.peek_event()
+            line = event.start_mark.line + 1
+            if event.anchor in self._open:
+                raise YamlError(f"alias *{event.anchor} is inside the node &{event.anchor} it names "
+                                f"(a value cannot contain itself)", line, limit=True)
+            if len(self.alias_uses) >= MAX_ALIASES:
+                raise YamlError(f"more than {MAX_ALIASES} aliases (*name) in one config", line, limit=True)
+            node = super().compose_node(parent, index)
+            self.alias_uses.append((line, node))
+            return node
+        return super().compose_node(parent, index)
+
+    def compose_sequence_node(self, anchor):
+        return self._composing(anchor, super().compose_sequence_node)
+
+    def compose_mapping_node(self, anchor):
+        return self._composing(anchor, super().compose_mapping_node)
+
+    def _composing(self, anchor, compose):
+        if anchor is not None:
+            self._open.add(anchor)
+        try:
+            return compose(anchor)
+        finally:
+            self._open.discard(anchor)
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
             for key_node, _ in node.value:
-                if isinstance(key_node, yaml.ScalarNode):
-                    key_node.tag = "tag:yaml.org,2002:str"
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                    key_node.tag = "tag:yaml.org,2002:str"  # `<<:` stays a merge of another mapping
         return super().construct_mapping(node, deep=deep)
 
 
 def load_with_lines(text: str) -> tuple[Any, dict[tuple, int]]:
     """Return (data, {path tuple: 1-based line}). Paths use str keys and int list indices."""
+    if len(text) > MAX_TEXT:
+        raise YamlError(f"the config is {len(text)} characters; at most {MAX_TEXT} are read", None, limit=True)
+    loader = _StrKeyLoader(text)
     try:
-        node = yaml.compose(text, Loader=_StrKeyLoader)
-        data = yaml.load(text, Loader=_StrKeyLoader)
+        node = loader.get_single_node()
+        if node is not None and loader.alias_uses:
+            _check_expansion(node, loader.alias_uses)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         raise YamlError(f"{e.problem or e}", mark.line + 1 if mark else None) from None
     except yaml.YAMLError as e:
         raise YamlError(str(e), None) from None
+    except RecursionError:
+        raise YamlError("nested too deeply", None, limit=True) from None
+    finally:
+        loader.dispose()
     lines: dict[tuple, int] = {}
     if node is not None:
         _walk(node, (), lines)
     return data, lines
+
+
+def _check_expansion(root: yaml.Node, alias_uses: list[tuple[int, yaml.Node]]) -> None:
+    """Refuse a document whose aliases expand to more than MAX_EXPANDED values, naming the line of
+    the alias that names the largest node."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        n = 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                n += size(k) + size(v)
+                if n > MAX_EXPANDED:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                n += size(item)
+                if n > MAX_EXPANDED:
+                    break
+        sizes[id(node)] = n
+        return n
+
+    if size(root) > MAX_EXPANDED:
+        line, node = max(alias_uses, key=lambda u: size(u[1]))
+        raise YamlError(f"aliases expand to more than {MAX_EXPANDED} values (an alias bomb?); the alias on "
+                        f"this line names {size(node) if size(node) <= MAX_EXPANDED else 'more than ' + str(MAX_EXPANDED)} "
+                        f"values", line, limit=True)
 
 
 def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:

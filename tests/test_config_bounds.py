@@ -1,0 +1,122 @@
+"""Config loading is bounded and reports every problem of a file at once, in file order, in our words."""
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shipper.config import ConfigError, parse_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+BOMB = "\n".join(
+    ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    + [f"{c}: &{c} [" + ",".join([f"*{p}"] * 9) + "]" for p, c in zip("abcdefgh", "bcdefghi")]
+    + ["state_dir: x", "sources: *i", "outputs: [{type: stdout}]"]) + "\n"
+
+
+def _cli(*args: str, input: str | None = None, limit_mb: int = 1024):
+    def cap():  # the 12-line bomb drove check past 9 GB: this one must fail within 1 GB
+        resource.setrlimit(resource.RLIMIT_AS, (limit_mb << 20, limit_mb << 20))
+
+    return subprocess.run([sys.executable, "-m", "shipper.cli", *args], capture_output=True, text=True,
+                          input=input, cwd=str(REPO), timeout=120, preexec_fn=cap)
+
+
+def test_alias_bomb_refused_with_file_and_line(tmp_path):
+    cfg = tmp_path / "bomb.yaml"
+    cfg.write_text(BOMB)
+    r = _cli("check", "-c", str(cfg))
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith(f"error: {cfg}:11: refused: aliases expand to more than"), r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_many_aliases_refused():
+    text = "x: &x 1\ny: [" + ", ".join(["*x"] * 500) + "]\n"
+    with pytest.raises(ConfigError) as e:
+        parse_config(text, "f.yaml")
+    assert str(e.value) == "f.yaml:2: refused: more than 200 aliases (*name) in one config"
+
+
+@pytest.mark.parametrize("text,line", [
+    ("state_dir: x\nsources: &s\n  - name: a\n    more: *s\noutputs: [{type: stdout}]\n", 4),
+    ("state_dir: x\nsources: &s [*s]\n", 2),
+    ("state_dir: x\noutputs: &o {type: stdout, nested: {deeper: *o}}\n", 2),
+])
+def test_self_referencing_alias_exit_2(tmp_path, text, line):
+    cfg = tmp_path / "self.yaml"
+    cfg.write_text(text)
+    r = _cli("check", "-c", str(cfg))
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith(f"error: {cfg}:{line}: refused: alias *"), r.stderr
+    assert "RecursionError" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_deep_nesting_refused(tmp_path):
+    cfg = tmp_path / "deep.yaml"
+    cfg.write_text("a: " + "[" * 20000 + "]" * 20000 + "\n")
+    r = _cli("check", "-c", str(cfg))
+    assert r.returncode == 2 and "refused: nested too deeply" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_normal_aliases_still_work():
+    text = ("state_dir: s\nsources:\n  - &a {name: a, type: file, parser: json, paths: [/x]}\n"
+            "  - {<<: *a, name: b}\noutputs: [{type: stdout}]\n")
+    cfg = parse_config(text, "f.yaml")
+    assert [s.name for s in cfg.sources] == ["a", "b"] and cfg.sources[1].paths == ["/x"]
+
+
+MANY = """\
+state_dir: /tmp/x
+logging: {level: loud}
+sources:
+  - name: Bad-Name
+    type: file
+    parser: datamer
+    paths: [/x.log]
+    batch_size: lots
+  - name: b
+    type: fiel
+    parser: json
+  - name: b
+    type: file
+    parser: json
+    paths: /x.log
+    batch_size: 0
+outputs:
+  - type: stdot
+  - type: stdout
+    healh_threshold: 3
+"""
+
+
+def test_every_error_in_one_round_sorted_in_our_words():
+    with pytest.raises(ConfigError) as e:
+        parse_config(MANY, "m.yaml")
+    got = [str(p) for p in e.value.problems]
+    assert got == [
+        "m.yaml:2: logging.level: expected 'debug', 'info', 'warning' or 'error' (got 'loud')",
+        "m.yaml:4: sources[0].name: must match [a-z0-9_]+ (lower case letters, digits, underscore) (got 'Bad-Name')",
+        "m.yaml:6: sources[0].parser: unknown parser 'datamer' (did you mean 'datameer'?); installed: "
+        "cloudera_ai, databricks, datameer, json, posit_connect, puppet_enterprise",
+        "m.yaml:8: sources[0].batch_size: expected a whole number (got 'lots')",
+        "m.yaml:10: sources[1].type: unknown source 'fiel' (did you mean 'file'?); installed: file, http_poll, postgres",
+        "m.yaml:12: sources[2].name: duplicate source name 'b': names key the checkpoints and must be unique",
+        "m.yaml:15: sources[2].paths: expected a list (got '/x.log')",
+        "m.yaml:16: sources[2].batch_size: must be at least 1 (got 0)",
+        "m.yaml:18: outputs[0].type: unknown output 'stdot' (did you mean 'stdout'?); installed: "
+        "elasticsearch, fluentd, opensearch, stdout",
+        "m.yaml:20: outputs[1].healh_threshold: unknown key 'healh_threshold' (did you mean 'health_threshold'?); "
+        "expected one of: fsync, health_threshold, match, max_in_flight_batches, max_in_flight_bytes, name, type",
+    ]
+    assert not any("Input should" in g or "Value error" in g for g in got)
+
+
+def test_cat_parser_did_you_mean():
+    r = _cli("cat", "-p", "datamer", input="x\n")
+    assert r.returncode == 2
+    assert "no parser named 'datamer' (did you mean 'datameer'?)" in r.stderr
