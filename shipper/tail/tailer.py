@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from shipper.tail import discovery
-from shipper.tail.identity import HEAD_MAX, MARK_MAX, digest, file_id, head_of
+from shipper.tail.identity import HEAD_MAX, MARK_MAX, WINDOW, digest, file_id, head_of, same_bytes
 from shipper.tail.keys import LineKeys
 from shipper.tail.lines import split_lines
 from shipper.tail.reader import OpenFile, is_gzip_path
@@ -40,6 +40,7 @@ MISSING_SCANS = 2  # a file must be missing from this many scans in a row …
 MISSING_SECONDS = 1.0  # … and for this long, before it is declared gone (renames race with scans)
 TOMBSTONE_SECONDS = 3600.0
 DELETED_GRACE = 2.0  # a deleted file we hold open is let go this long after it stopped growing
+UNDECIDED_SECONDS = 10.0  # a file too short to be told from a known one waits this long, then is read
 
 
 @dataclass
@@ -74,6 +75,7 @@ class Followed:
     read_to: int = -1  # the size at the last read that reached the end
     deleted: bool = False
     had_placeholder: bool = False
+    window: bytes = b""  # a live file's last bytes before state.offset (identity.WINDOW), while open
 
 
 @dataclass
@@ -86,6 +88,9 @@ class Loose:
     since: float = field(default_factory=time.monotonic)
     gone_at: float | None = None  # fully read and gone: kept as a tombstone until TOMBSTONE_SECONDS
     truncated: bool = False  # its inode was truncated under it (so not "the live file, gone")
+    window: bytes = b""  # the bytes read just before state.offset, kept from the truncated live file
+    trunc_size: int = 0  # the size the file was last seen at before its truncation
+    regrown: bool = False  # its inode holds its head but other bytes (truncated while we were away, or reused)
 
 
 @dataclass
@@ -120,6 +125,7 @@ class Tailer:
         on_loss: Callable[[str, int], None] | None = None,
         on_rotation: Callable[[], None] | None = None,
         on_cut: Callable[[int], None] | None = None,
+        on_hole: Callable[[int], None] | None = None,
         max_open: int | None = None,
     ):
         self.patterns = patterns
@@ -134,6 +140,8 @@ class Tailer:
         self.on_loss = on_loss
         self.on_rotation = on_rotation
         self.on_cut = on_cut
+        self.on_hole = on_hole
+        self.hole_bytes = 0  # zero bytes skipped (holes), never shipped
         self.max_open = max_open or fd_budget()
         states, self.seen = load_states(state)
         self.loose: dict[str, Loose] = {s.fid: Loose(s) for s in states}
@@ -143,6 +151,10 @@ class Tailer:
         self.bytes_lost = 0
         self.losses = 0
         self.rotations = 0
+        # Files that may be copies but are too short to tell (inode -> first seen, path, of what).
+        self.undecided: dict[tuple[int, int], tuple[float, str, str]] = {}
+        self.undecided_read = 0  # … read anyway once UNDECIDED_SECONDS had passed
+        self.copies: dict[tuple[int, int], tuple[int, int]] = {}  # proven copies: inode -> (size, mtime)
 
     # ------------------------------------------------------------------ scanning
 
@@ -205,10 +217,11 @@ class Tailer:
                 if f.deleted and f.state is None:
                     # Deleted before it ever had a complete line.
                     unread = max(0, st.st_size - f.start)
-                    if unread or f.path == f.family:
-                        self._lost(f.path, unread, "was deleted before it held a complete line" if unread else
-                                   "was rotated away and deleted unseen (more rotations than backups); anything "
-                                   "written to it after the last read is lost, an unknown number of bytes")
+                    if unread:
+                        self._lost(f.path, unread, "were deleted before the file held a complete line")
+                    elif f.path == f.family:
+                        self._lost(f.path, 0, "written after the last read: the file was rotated away and deleted "
+                                              "unseen (more rotations than backups)", unknown=True)
                     self._unfollow(f, keep_loose=False)
                     self.pending[self._placeholder(f).key] = None
                     continue
@@ -227,17 +240,21 @@ class Tailer:
                 del unmatched[(s.dev, s.ino)]
                 self._attach(lo, o)
                 continue
+            if o is not None and not o.gz and o.path == s.path:
+                lo.regrown = True  # same name and inode, other bytes: truncated and written again (or reused)
             for key, o in list(unmatched.items()):
-                if self._matches(s, o, by_inode=False):
+                resume = self._holds_read(lo, o)
+                if resume is not None:
                     del unmatched[key]
-                    self._attach(lo, o)
+                    self._attach(lo, o, resume)
                     break
 
         # 3. new files (or copies of followed ones, left alone)
         families_new = {o.family for o in unmatched.values() if o.family not in self.seen}
         for key, o in sorted(unmatched.items(), key=lambda kv: kv[1].st.st_mtime_ns):
-            if self._is_copy(o):
+            if self._is_copy(o, now):
                 continue
+            self.undecided.pop(key, None)
             start = 0
             if self.first_scan and o.family in families_new:
                 if not o.direct:
@@ -248,6 +265,13 @@ class Tailer:
         for fam in families_new:
             self.seen.add(fam)
             self.pending[SEEN_PREFIX + fam] = 1
+
+        self.copies = {k: v for k, v in self.copies.items() if k in unmatched}
+        for key, (since, path, other) in list(self.undecided.items()):
+            if key not in obs:
+                del self.undecided[key]
+                self._lost(path, 0, f"(the whole file): it was deleted while it could not yet be told apart from "
+                                    f"{other} (it held no more than their shared first line), and was not read", unknown=True)
 
         # 4. loose states nobody has: gone
         for fid, lo in list(self.loose.items()):
@@ -270,9 +294,12 @@ class Tailer:
                 # more rotations than there are backups (while stopped, or closed and far
                 # behind), or was truncated in place with no copy. What was written to it after
                 # our last look (and any file rotated in between) is gone; how much is unknown.
-                why = ("was truncated in place and no copy was found" if lo.truncated else
+                why = ("was truncated in place and no copy of it was found (copytruncate without a copy, Log4j "
+                       "MaxBackupIndex=0, a writer reopening with O_TRUNC)" if lo.truncated else
+                       "was truncated in place and written again while the agent was away (or deleted and its inode "
+                       "given to a new file under its name), and no copy of it was found" if lo.regrown else
                        "was rotated away and deleted before the rest could be read (more rotations than backups)")
-                self._lost(s.path, 0, why + "; anything written after the last read is lost, an unknown number of bytes")
+                self._lost(s.path, 0, "written after the last read: the file " + why, unknown=True)
                 del self.loose[fid]
                 self.pending[s.key] = None
             else:
@@ -305,9 +332,9 @@ class Tailer:
         return self._matches(f.state, o, by_inode=True)
 
     def _matches(self, s: FileState, o: Observed, by_inode: bool) -> bool:
-        """Is the file `o` the content `s` describes? By inode: same inode, same head. By
-        content (a copy or a compressed backup): same head and same bytes before the offset."""
-        if by_inode and (o.st.st_dev, o.st.st_ino) != (s.dev, s.ino):
+        """Is the file `o`, under the inode `s` was read from, still that content (not a reused
+        inode)? Same head, and the same bytes before the offset where it is that long."""
+        if (o.st.st_dev, o.st.st_ino) != (s.dev, s.ino):
             return False
         if not o.gz and o.st.st_size < s.head_len:
             return False
@@ -318,15 +345,62 @@ class Tailer:
         try:
             if not self._head_is(fh, s):
                 return False
-            if by_inode and o.st.st_size >= s.offset:
+            if o.st.st_size >= s.offset:
                 return self._mark_ok(fh, s)
-            if by_inode:
-                return True  # shorter than our offset: truncated; detected when read
-            if s.offset == 0:
-                return False  # nothing read: a same-headed new file is just a new file
-            return self._mark_ok(fh, s)
+            return True  # shorter than our offset: truncated; detected when read
         finally:
             fh.close()
+
+    def _holds_read(self, lo: Loose, o: Observed) -> int | None:
+        """Does the file `o` (another inode: a renamed-and-reused, copied or compressed file)
+        hold what was read of the loose content `lo`? The offset to go on from if so: the read
+        offset, or the end of `o` when it is a copy shorter than what was read (copytruncate
+        while the reader was ahead of the copy). A shared head alone never proves it."""
+        s = lo.state
+        if s.offset <= s.head_len or (not o.gz and o.st.st_size < s.head_len):
+            return None  # nothing read past the head: a same-headed file is just another file
+        try:
+            fh = OpenFile(o.path, o.gz)
+        except OSError:
+            return None
+        try:
+            if not self._head_is(fh, s):
+                return None
+            if self._mark_ok(fh, s):
+                return s.offset
+            return self._prefix_end(fh, o, lo)
+        finally:
+            fh.close()
+
+    def _prefix_end(self, fh: OpenFile, o: Observed, lo: Loose) -> int | None:
+        """The end of `fh` if it is a copy of a prefix of what was read (proved by the bytes kept
+        in lo.window up to its end), else None."""
+        s = lo.state
+        if not lo.window:
+            return None
+        c = self._readable_len(fh, o)
+        first = s.offset - len(lo.window)  # file offset of window[0]
+        if c is None or not (s.head_len < c < s.offset) or c <= first:
+            return None
+        k = min(c - first, c)
+        if k < min(MARK_MAX, c):
+            return None  # too little of it kept to prove anything
+        theirs = fh.read(c - k, k)
+        return c if theirs == lo.window[c - k - first : c - first] else None
+
+    @staticmethod
+    def _readable_len(fh: OpenFile, o: Observed) -> int | None:
+        """A plain file's size; a compressed file's decompressed size once it is complete (None
+        while gzip is still writing it)."""
+        if not o.gz:
+            return o.st.st_size
+        try:
+            n = fh.size()
+            if n and len(fh.read(n - 1, 2)) == 1:
+                return n
+        except OSError:
+            pass
+        return None
 
     @staticmethod
     def _head_is(fh: OpenFile, s: FileState) -> bool:
@@ -342,59 +416,94 @@ class Tailer:
         before = fh.read(s.offset - n, n)
         return len(before) == n and digest(before) == s.mark
 
-    def _is_copy(self, o: Observed) -> bool:
-        """Is `o` a copy of content we know, to be left alone (not read as a new file)?
-        A compressed file: when its head is that of any known content (a backup compressed by
-        logrotate), or it cannot be read yet (still being written). A plain file: when it has
-        the head and the same bytes as a followed file where both have data (copytruncate's
-        copy before the truncate)."""
-        if o.gz:
-            try:
-                fh = OpenFile(o.path, True)
-            except OSError:
-                return True
-            try:
-                data = fh.read(0, HEAD_MAX)
-            finally:
-                fh.close()
-            if head_of(data) is None:
-                return True
-            known = [f.state for f in self.files.values() if f.state] + [lo.state for lo in self.loose.values()]
-            return any(digest(data[: s.head_len]) == s.head for s in known)
-        followed = [f for f in self.files.values() if f.state is not None and f.fh is not None]
-        if not followed:
-            return False
+    def _is_copy(self, o: Observed, now: float) -> bool:
+        """Is `o` (matched to no state) a copy of content we know, to be left alone? Only when
+        the bytes prove it: it holds the same bytes as a followed file wherever both have data,
+        past their first line (identity.same_bytes), or it holds what was read of a loose content
+        (_holds_read). A file whose bytes differ is a new file, whatever its head. A file that
+        matches a known head but is too short to tell (or a compressed file still being
+        written) waits, at most UNDECIDED_SECONDS, then is read as new with a warning."""
+        key = (o.st.st_dev, o.st.st_ino)
+        if self.copies.get(key) == (o.st.st_size, o.st.st_mtime_ns):
+            return True  # proven before and unchanged since: not compared again
+        if not self._is_rotated_name(o.path):
+            return False  # copies are made under rotated names, never as a live file
         try:
             fh = OpenFile(o.path, o.gz)
         except OSError:
-            return False
+            return False  # followed as a new file; its open failure is reported there
         try:
-            for f in followed:
+            head = head_of(fh.read(0, HEAD_MAX))
+            if head is None:
+                # A plain file without a complete line waits as a followed file; a compressed
+                # one is still being written.
+                return o.gz and self._wait(key, o, "its own complete data", now)
+            hd = digest(head)
+            c = self._readable_len(fh, o)
+            short_of = None
+            for f in list(self.files.values()):
                 s = f.state
-                if not self._head_is(fh, s):
+                if s is None or s.head != hd or s.head_len != len(head) or f.gz and not o.gz:
                     continue
-                if o.st.st_size >= s.offset:
-                    if self._mark_ok(fh, s):
-                        return True  # holds everything we read of it: a copy
+                try:
+                    ours = self._open(f)
+                    n = ours.size() if f.gz else ours.stat().st_size
+                except OSError:
                     continue
-                end = o.st.st_size
-                n = min(MARK_MAX, end)
-                if n == 0:
+                if c is None:
+                    short_of = f.path
+                    continue
+                n = min(n, c)
+                if n <= len(head):
+                    short_of = f.path
+                elif same_bytes(fh.read, ours.read, n):
+                    self.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
                     return True
-                theirs = fh.read(end - n, n)
-                ours = f.fh.read(end - n, n)
-                if theirs == ours and len(ours) == n:
+            for lo in self.loose.values():
+                s = lo.state
+                if s.head != hd or s.head_len != len(head):
+                    continue
+                if s.offset > s.head_len and (self._mark_ok(fh, s) or self._prefix_end(fh, o, lo) is not None):
+                    self.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
                     return True
+                if c is None or c <= s.head_len or c < s.offset:
+                    short_of = s.path  # cannot be compared with what was read of it
         finally:
             fh.close()
+        return short_of is not None and self._wait(key, o, short_of, now)
+
+    def _is_rotated_name(self, path: str) -> bool:
+        folder, name = os.path.split(path)
+        families = {f.family for f in self.files.values()} | {lo.state.family for lo in self.loose.values()}
+        return any(os.path.dirname(fam) == folder and discovery.is_rotated_name(os.path.basename(fam), name)
+                   for fam in families)
+
+    def _wait(self, key: tuple[int, int], o: Observed, other: str, now: float) -> bool:
+        """True while `o` may still wait to be told apart; False (read it) once the wait is over."""
+        since, _, _ = self.undecided.setdefault(key, (now, o.path, other))
+        if now - since < UNDECIDED_SECONDS:
+            return True
+        self.undecided_read += 1
+        self.log.warning(f"could not tell whether {o.path} is a copy of {other} (it holds no more than their shared "
+                         f"first line, or cannot be compared) after {UNDECIDED_SECONDS:.0f} s; read as a new file: "
+                         "if it is a copy, its lines are repeated", extra={"path": o.path})
         return False
 
-    def _attach(self, lo: Loose, o: Observed) -> None:
+    def _attach(self, lo: Loose, o: Observed, resume: int | None = None) -> None:
+        """Follow the loose content `lo` in the file `o`. `resume`: where to go on reading when
+        `o` was matched by content (a copy shorter than what was read ends there)."""
         s = lo.state
         del self.loose[s.fid]
         moved = (o.st.st_dev, o.st.st_ino) != (s.dev, s.ino)
         if moved:
             s.dev, s.ino, s.gz = o.st.st_dev, o.st.st_ino, o.gz
+            if lo.truncated:
+                self._copytruncate_loss(lo, o, resume)
+            if resume is not None and resume < s.offset:
+                # A copy that ends before what was read: all of it was read; it is done.
+                first = s.offset - len(lo.window)
+                s.offset, s.cont = resume, False
+                s.mark = digest(lo.window[max(0, resume - first - MARK_MAX) : resume - first])
         s.path = o.path
         f = Followed(o.path, s.family, o.st.st_dev, o.st.st_ino, o.gz, state=s, size=o.st.st_size,
                      mtime_ns=o.st.st_mtime_ns)
@@ -409,6 +518,19 @@ class Tailer:
         self.files[(f.dev, f.ino)] = f
         if moved:
             self.pending[s.key] = s
+
+    def _copytruncate_loss(self, lo: Loose, o: Observed, resume: int | None) -> None:
+        """The copy of a truncated live file was found: what was written between the copy and
+        the truncation is in neither (logrotate(8) says so). What we saw of it is counted; more
+        may have been written after our last look."""
+        s = lo.state
+        copy_end = resume if resume is not None and resume < s.offset else None
+        if copy_end is None:
+            copy_end = o.st.st_size if not o.gz else lo.trunc_size
+        seen = max(0, lo.trunc_size - max(copy_end, s.offset))
+        self._lost(s.family, seen, f"were written between the copy to {o.path} and the truncation (copytruncate "
+                                   "rotation loses what is written in that window; rotate with `create` and have "
+                                   "the writer reopen its file to lose nothing)", unknown=True)
 
     def _load_tail(self, f: Followed) -> None:
         s = f.state
@@ -474,6 +596,7 @@ class Tailer:
 
     def _unfollow(self, f: Followed, keep_loose: bool = True) -> None:
         self.files.pop((f.dev, f.ino), None)
+        f.window = b""
         if f.fh is not None:
             f.fh.close()
             f.fh = None
@@ -506,9 +629,11 @@ class Tailer:
             self.on_rotation()
         self.log.info("file truncated: reading it again from its start",
                       extra={"path": f.path, "offset": s.offset, "size": size})
+        window = f.window
         self._unfollow(f)  # the old content is looked for elsewhere (a copy) or reported lost
-        self.loose[s.fid].since = time.monotonic()
-        self.loose[s.fid].truncated = True
+        lo = self.loose[s.fid]
+        lo.since, lo.truncated = time.monotonic(), True
+        lo.window, lo.trunc_size = window, max(f.size, s.size)
         try:
             st = os.stat(f.path)
             if (st.st_dev, st.st_ino) == (f.dev, f.ino):
@@ -517,11 +642,14 @@ class Tailer:
             pass
         return True
 
-    def _lost(self, path: str, nbytes: int, why: str) -> None:
+    def _lost(self, path: str, nbytes: int, why: str, unknown: bool = False) -> None:
+        """One loss, warned once and counted. `unknown`: more than nbytes may be lost (how much
+        cannot be known); nbytes 0 then reads "an unknown number of bytes"."""
         self.bytes_lost += nbytes
         self.losses += 1
-        self.log.warning(f"data lost: {nbytes} bytes of {path} {why}",
-                         extra={"path": path, "bytes_lost": nbytes})
+        amount = (f"{nbytes} bytes or more" if nbytes else "an unknown number of bytes") if unknown else f"{nbytes} bytes"
+        self.log.warning(f"data lost: {amount} of {path} {why}",
+                         extra={"path": path, "bytes_lost": nbytes, "size_known": not unknown})
         if self.on_loss:
             self.on_loss(path, nbytes)
 
@@ -621,6 +749,8 @@ class Tailer:
             return False
         got = False
         ended = False
+        keep_window = f.path == f.family and not f.gz  # only a live file is copied and truncated
+        holes: list[tuple[int, int]] = []  # (offset, bytes) of runs of zero bytes skipped
         end_seen = pre  # the file's size as the reads saw it: no fstat after them
         while not stop.is_set():
             data = fh.read(s.offset, self.read_size)
@@ -628,7 +758,27 @@ class Tailer:
             if not data:
                 ended = True
                 break
+            if data[:1] == b"\0" and not s.cont:
+                # A hole (a file truncated under a writer without O_APPEND, or preallocated):
+                # zero bytes are no line; skipped, counted, and the first real line starts clean.
+                n = len(data) - len(data.lstrip(b"\0"))
+                holes.append((s.offset, n))
+                s.offset += n
+                f.tail = (f.tail + data[:n])[-MARK_MAX:]
+                s.mark = digest(f.tail)
+                f.window = b""
+                self.pending[s.key] = s
+                continue
             lines = split_lines(data, s.offset, self.max_line, s.cont)
+            if b"\0" in data:
+                self._strip_holes(lines, holes)
+                if not lines.records:  # nothing but holes: only the position moves
+                    s.offset += lines.consumed
+                    f.tail = (f.tail + data[: lines.consumed])[-MARK_MAX:]
+                    s.mark, s.cont = digest(f.tail), lines.cont
+                    f.window = b""
+                    self.pending[s.key] = s
+                    continue
             if not lines.consumed:
                 ended = True
                 break  # a partial last line: it waits (and survives a restart)
@@ -657,6 +807,10 @@ class Tailer:
                 s.size = max(s.size, end)
                 emit(Chunk(recs[i:j], keys, flags, {s.key: s.to_json()}, end - (offs[i]), f.path))
                 got = True
+            if keep_window:
+                # (The window ended at `base`; it now ends at the new offset.)
+                done = data[: s.offset - base]
+                f.window = done[-WINDOW:] if len(done) >= WINDOW else (f.window + done)[-WINDOW:]
             if len(data) < self.read_size:
                 break
         size = end_seen
@@ -672,7 +826,37 @@ class Tailer:
         f.at_eof = ended or s.offset >= f.size
         if ended:
             f.read_to = pre
+        if holes:
+            self._report_holes(f.path, holes)
         return got
+
+    @staticmethod
+    def _strip_holes(lines, holes: list[tuple[int, int]]) -> None:
+        """Zero bytes at the start of a line are a hole, not data: stripped from the records (a
+        record of nothing else is dropped), their offsets moved past them."""
+        recs, offs, flags = [], [], [] if lines.flags is not None else None
+        for i, r in enumerate(lines.records):
+            if r[:1] == b"\0":
+                n = len(r) - len(r.lstrip(b"\0"))
+                holes.append((lines.offsets[i], n + (n == len(r))))  # an all-zero record: its newline too
+                if n == len(r):
+                    continue
+                r = r[n:]
+                lines.offsets[i] += n
+            recs.append(r)
+            offs.append(lines.offsets[i])
+            if flags is not None:
+                flags.append(lines.flags[i])
+        lines.records, lines.offsets, lines.flags = recs, offs, flags
+
+    def _report_holes(self, path: str, holes: list[tuple[int, int]]) -> None:
+        n = sum(b for _, b in holes)
+        self.hole_bytes += n
+        self.log.warning(f"skipped {n} zero bytes in {path} (from offset {holes[0][0]}; a hole left by truncating a "
+                         "file under a writer that does not append, or preallocation): not shipped",
+                         extra={"path": path, "bytes_skipped": n, "offset": holes[0][0]})
+        if self.on_hole:
+            self.on_hole(n)
 
     def close_idle(self) -> None:
         """Release descriptors of files idle for close_inactive (reopened by identity later)."""
@@ -684,6 +868,7 @@ class Tailer:
                     continue
                 f.fh.close()
                 f.fh = None
+                f.window = b""
 
     def close(self) -> None:
         for f in self.files.values():

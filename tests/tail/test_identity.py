@@ -1,0 +1,245 @@
+"""Which file is which (issue 21): a shared first line proves nothing; a copy is recognised by the
+bytes it shares with what was read; holes are skipped and counted; every loss names its cause."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from shipper.tail import tailer as tailer_mod
+from tests.tail.conftest import Follower
+from tests.tail.test_files import LOGROTATE, write
+
+HEADER = "# layout header: time level logger message"
+
+
+def logrotate(tmp_path, log, options: str, rotate: int = 5):
+    conf = tmp_path / "lr.conf"
+    conf.write_text(f"{log} {{\n  rotate {rotate}\n  missingok\n{options}\n}}\n")
+    subprocess.run([LOGROTATE, "-f", "-s", str(tmp_path / "lr.state"), str(conf)], check=True, timeout=60)
+
+
+def records(f: Follower) -> list[bytes]:
+    return [r for r in f.lines() if not r.startswith(b"#")]
+
+
+def expect(n: int) -> list[bytes]:
+    return [f"line {i}".encode() for i in range(n)]
+
+
+@pytest.fixture
+def fast_missing(monkeypatch):
+    monkeypatch.setattr(tailer_mod, "MISSING_SECONDS", 0.0)
+
+
+@pytest.mark.parametrize("options", ["  compress\n  create", "  compress\n  delaycompress\n  create", "  create"])
+def test_shared_header_compressed_backups_rotated_while_stopped(tmp_path, options, fast_missing):
+    """Issue 21 case 1: every file starts with the same header; the agent is stopped while the log
+    rotates twice. Each backup holds different lines, so none is taken for another's copy."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, HEADER, *[f"line {i}" for i in range(0, 100)])
+    f = Follower([log], d)
+    f.poll()
+    write(log, *[f"line {i}" for i in range(100, 150)])  # not read before the stop
+    f.tailer.close()
+    n = 150
+    for _ in range(2):
+        logrotate(tmp_path, log, options)
+        write(log, HEADER, *[f"line {i}" for i in range(n, n + 100)])
+        n += 100
+    f.restart()
+    f.settle()
+    assert sorted(records(f)) == sorted(expect(n)), sorted(os.listdir(d))
+    assert len(records(f)) == n
+    assert f.tailer.losses == 0
+
+
+def test_thirty_same_headed_files_at_once_are_all_read_before_a_cleaner(tmp_path, fast_missing):
+    """Issue 21 case 1b: files with one first line appearing together are all different files."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    f = Follower([d / "*.log"], d)
+    f.poll()
+    for k in range(30):
+        write(d / f"job{k:02d}.log", HEADER, *[f"line {k * 100 + i}" for i in range(100)])
+    f.poll()
+    for k in range(30):
+        os.unlink(d / f"job{k:02d}.log")  # the cleaner
+    f.settle()
+    assert sorted(records(f)) == sorted(expect(3000))
+    assert f.tailer.losses == 0
+
+
+def test_copytruncate_with_the_reader_ahead_of_the_copy_repeats_nothing(tmp_path, fast_missing, caplog):
+    """Issue 21 case 2 and 3: the writer goes on between copy and truncate and the reader reads
+    past the copy's end. The copy is the prefix of what was read: nothing read again; the window
+    between copy and truncate is a warned loss naming the file."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, HEADER, *[f"line {i}" for i in range(100)])
+    f = Follower([log], d)
+    f.poll()
+    shutil.copyfile(log, d / "app.log.1")  # the copy: lines 0-99
+    write(log, *[f"line {i}" for i in range(100, 120)])
+    f.tailer.scan()
+    f.tailer.read_all(f.emit, f.stop)  # reads 100-119: past the end of the copy
+    write(log, *[f"line {i}" for i in range(120, 130)])  # in the window: never read
+    os.truncate(log, 0)
+    write(log, HEADER, *[f"line {i}" for i in range(130, 140)])
+    with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+        f.settle()
+    got = records(f)
+    assert len(got) == len(set(got)), "a line was read twice"
+    assert sorted(got) == sorted(set(expect(140)) - set(expect(130)[120:]))
+    losses = [r.getMessage() for r in caplog.records if "data lost" in r.getMessage()]
+    assert len(losses) == 1 and "copytruncate" in losses[0] and str(log) in losses[0], losses
+    assert "no copy" not in losses[0]
+    assert f.tailer.losses == 1
+
+
+def test_copytruncate_copy_longer_than_what_was_read_gives_the_rest_once(tmp_path, fast_missing):
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, HEADER, *[f"line {i}" for i in range(50)])
+    f = Follower([log], d)
+    f.poll()
+    write(log, *[f"line {i}" for i in range(50, 80)])
+    shutil.copyfile(log, d / "app.log.1")
+    os.truncate(log, 0)  # before the reader saw the copy
+    write(log, HEADER, *[f"line {i}" for i in range(80, 90)])
+    f.settle()
+    assert sorted(records(f)) == sorted(expect(90))
+    assert len(records(f)) == 90
+
+
+def test_real_logrotate_copytruncate_with_a_header_repeats_nothing(tmp_path, fast_missing):
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    f = Follower([log], d)
+    n = 0
+    write(log, HEADER)
+    for round_ in range(5):
+        write(log, *[f"line {i}" for i in range(n, n + 40)])
+        n += 40
+        f.poll()
+        write(log, *[f"line {i}" for i in range(n, n + 5)])  # read or not: the copy holds them
+        n += 5
+        logrotate(tmp_path, log, "  copytruncate\n  compress\n  delaycompress" if round_ % 2 else "  copytruncate")
+        write(log, HEADER)
+    f.settle()
+    f.restart()
+    f.settle()
+    got = records(f)
+    assert sorted(got) == sorted(expect(n)), sorted(os.listdir(d))
+    assert len(got) == n
+
+
+def test_a_copy_too_short_to_tell_waits_then_is_read_with_a_warning(tmp_path, monkeypatch, fast_missing, caplog):
+    """A rotated file holding only the header a followed file starts with cannot be told apart:
+    it is not guessed a copy for ever, nor read at once; after the bounded wait it is read, warned."""
+    monkeypatch.setattr(tailer_mod, "UNDECIDED_SECONDS", 0.6)
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, HEADER, "line 0")
+    f = Follower([log], d)
+    f.poll()
+    write(d / "app.log.1", HEADER)
+    f.poll()
+    assert f.tailer.undecided, "the header-only file should wait"
+    assert f.lines().count(HEADER.encode()) == 1
+    with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+        f.settle()
+    assert f.lines().count(HEADER.encode()) == 2
+    assert f.tailer.undecided_read == 1
+    assert any("could not tell whether" in r.getMessage() and "app.log.1" in r.getMessage() for r in caplog.records)
+
+
+def test_a_same_headed_file_that_grows_while_waiting_is_read_whole(tmp_path, fast_missing):
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, HEADER, "line 0")
+    f = Follower([log], d)
+    f.poll()
+    write(d / "app.log.1", HEADER)
+    f.poll()
+    write(d / "app.log.1", "line 1")
+    f.settle()
+    assert sorted(records(f)) == expect(2)
+    assert f.tailer.undecided_read == 0
+
+
+def test_hole_after_copytruncate_under_a_non_appending_writer(tmp_path, fast_missing, caplog):
+    """Issue 21 case 5: `prog > app.log` with copytruncate: after the truncate the writer goes on
+    at its old offset, the file starts with a hole. The zero bytes are skipped, counted, warned;
+    the first real line after them arrives intact."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT, 0o644)  # no O_APPEND, like a shell redirection
+    os.write(fd, "".join(f"line {i}\n" for i in range(1000)).encode())
+    f = Follower([log], d)
+    f.poll()
+    shutil.copyfile(log, d / "app.log.1")
+    os.truncate(log, 0)
+    os.write(fd, b"line 1000\nline 1001\n")  # at the old offset: a hole before it
+    hole = os.path.getsize(log) - len(b"line 1000\nline 1001\n")
+    os.close(fd)
+    with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+        f.settle()
+    assert sorted(f.lines()) == sorted(expect(1002))
+    assert not any(b"\0" in r for r in f.lines())
+    assert f.tailer.hole_bytes == hole
+    assert any(f"skipped {hole} zero bytes" in r.getMessage() and str(log) in r.getMessage() for r in caplog.records)
+
+
+def test_zero_runs_between_lines_are_skipped_and_counted(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_bytes(b"one\n" + b"\0" * 5000 + b"two\n\0\0\0\nthree\n")
+    f = Follower([log], tmp_path)
+    f.poll()
+    assert f.lines() == [b"one", b"two", b"three"]
+    assert f.tailer.hole_bytes == 5000 + 4
+    keys = [k for k, _, _ in f.records]
+    assert keys[1].endswith(":5004") and keys[2].endswith(f":{5004 + 4 + 4}")
+    # the position is past the zeros: a restart reads nothing again
+    f.restart()
+    f.poll()
+    assert f.lines() == [b"one", b"two", b"three"]
+
+
+def test_a_hole_split_across_reads(tmp_path, monkeypatch):
+    monkeypatch.setattr(tailer_mod, "READ_SIZE", 4096)
+    log = tmp_path / "a.log"
+    log.write_bytes(b"\0" * 3 * 1024 * 1024 + b"first real line\n")
+    f = Follower([log], tmp_path, max_line_bytes=1000)
+    f.poll()
+    assert f.lines() == [b"first real line"]
+    assert f.tailer.hole_bytes == 3 * 1024 * 1024
+
+
+def test_shrunk_and_regrown_while_stopped_is_called_a_truncation(tmp_path, fast_missing, caplog):
+    """Issue 21 case 6: not "0 bytes … more rotations than backups"."""
+    log = tmp_path / "a.log"
+    write(log, *[f"line {i}" for i in range(10)])
+    f = Follower([log], tmp_path)
+    f.poll()
+    f.tailer.close()
+    os.truncate(log, 0)
+    write(log, *[f"other {i} " + "x" * 20 for i in range(10)])
+    f.restart()
+    with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+        f.settle()
+    msgs = [r.getMessage() for r in caplog.records if "data lost" in r.getMessage()]
+    assert len(msgs) == 1 and "truncated in place" in msgs[0] and "unknown number" in msgs[0], msgs
+    assert "0 bytes" not in msgs[0]
+    assert f.lines()[10:] == [f"other {i} ".encode() + b"x" * 20 for i in range(10)]
