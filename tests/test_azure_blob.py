@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -42,6 +43,7 @@ class Harness:
     def __init__(self, az, tmp_path: Path, **overrides):
         self.tmp = tmp_path
         (tmp_path / "key").write_text(KEY + "\n")
+        (tmp_path / "key").chmod(0o600)
         self.state: dict = {}
         self.records: list[bytes] = []
         self.keys: list[str] = []
@@ -360,3 +362,86 @@ def test_daemon_recovers_when_the_container_appears(azurite, tmp_path):
         stop.set()
         t.join(30)
     assert not t.is_alive()
+
+
+# --- throttling and hangs (a fault-injecting proxy in front of Azurite) ----------------------------
+
+@pytest.fixture
+def faults(azurite):
+    from tests.peers.storage_faults import StorageFaults
+
+    f = StorageFaults(azurite.port)
+    yield f
+    f.close()
+
+
+def via(faults) -> str:
+    return f"http://127.0.0.1:{faults.port}/{ACCOUNT}"
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_throttling_is_retried_after_retry_after_and_nothing_is_lost(azurite, faults, tmp_path, status):
+    c = fresh_container(azurite)
+    recs = [record() for _ in range(20)]
+    azurite.append(c, blob_at(now_hour()), b"".join(recs))
+    h = Harness(azurite, tmp_path, containers=[c], account_url=via(faults), batch_size=3, backoff_max=5)
+    stop = threading.Event()
+    src = h.source(once=False, stop=stop)
+    faults.throttle((status, "1"), (status, "1"))
+    t = threading.Thread(target=src.run)
+    t.start()
+    try:
+        wait_until(lambda: len(h.records) == 20, 60, "every record despite the throttling")
+    finally:
+        stop.set()
+        t.join(30)
+    assert h.records == [r.rstrip(b"\n") for r in recs]
+    err = src.last_error()
+    assert err["kind"] == "throttled" and f"HTTP {status}" in err["message"] and not err["failing"]
+    # Retry-After: 1 was honoured (the source's own backoff here is 0.02 s; Retry-After is capped at backoff_max).
+    log = faults.log
+    for i, (t0, _, st) in enumerate(log[:-1]):
+        if st == status:
+            assert log[i + 1][0] - t0 >= 0.9, log
+
+
+def test_retry_after_as_an_http_date(azurite, faults, tmp_path):
+    from email.utils import formatdate
+
+    c = fresh_container(azurite)
+    azurite.append(c, blob_at(now_hour()), record())
+    h = Harness(azurite, tmp_path, containers=[c], account_url=via(faults), backoff_max=5)
+    faults.throttle((503, formatdate(time.time() + 2, usegmt=True)))
+    assert len(h.once()) == 1
+    (t0, _, st), (t1, _, _) = faults.log[0], faults.log[1]
+    assert st == 503 and t1 - t0 >= 0.9
+
+
+def test_once_gives_up_on_lasting_throttling_and_names_it(azurite, faults, tmp_path):
+    c = fresh_container(azurite)
+    azurite.append(c, blob_at(now_hour()), record())
+    h = Harness(azurite, tmp_path, containers=[c], account_url=via(faults))
+    faults.throttle(*[(503, "0")] * 50)
+    with pytest.raises(RuntimeError, match=r"still failing after 3 attempts.*HTTP 503 ServerBusy \(throttled\)"):
+        h.source().run()
+    assert h.records == []
+
+
+def test_a_hanging_server_times_out_in_once_and_does_not_hold_a_stop(azurite, faults, tmp_path):
+    c = fresh_container(azurite)
+    azurite.append(c, blob_at(now_hour()), record())
+    h = Harness(azurite, tmp_path, containers=[c], account_url=via(faults), timeout=1)
+    faults.hang.set()
+    with pytest.raises(RuntimeError, match="still failing after 3 attempts"):
+        h.source().run()
+    stop = threading.Event()
+    src = h.source(once=False, stop=stop)
+    t = threading.Thread(target=src.run)
+    t.start()
+    wait_until(lambda: src.last_error() is not None, 30, "the hang reported")
+    stop.set()
+    t.join(10)  # a call in progress ends within its timeout
+    assert not t.is_alive()
+    faults.hang.clear()
+    faults.released.set()
+    assert len(h.once()) == 1

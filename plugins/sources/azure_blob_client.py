@@ -118,6 +118,7 @@ def classify(e: Exception, what: str) -> BlobError:
     if isinstance(e, HttpResponseError):
         status = e.status_code
         code = getattr(e, "error_code", None) or (e.response.headers.get("x-ms-error-code") if e.response else None)
+        code = getattr(code, "value", code)  # the SDK's StorageErrorCode enum, or a plain string
         detail = f"{what}: HTTP {status}" + (f" {code}" if code else "")
         if status in (429, 503) or code in ("ServerBusy", "OperationTimedOut"):
             return Throttled(f"{detail} (throttled)", _retry_after(e))
