@@ -587,3 +587,18 @@ def test_setup_print_for_a_named_server_without_asking_one(tmp_path):
     r = subprocess.run([shipper, "setup", "elasticsearch", "-c", str(tmp_path / "shipper.yaml"), "--print",
                         "--server", "solr:9"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--server" in r.stderr
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_an_item_refused_for_its_index_is_a_refusal_not_a_dead_letter(es, tmp_path, status):
+    """No privilege on the index (403) or auto_create_index false (404 index_not_found): every document
+    for that index would follow into the dead letter, so the batch is not acked and the core is told."""
+    es.item_status["id3"] = [status]
+    out = make_output(tmp_path, [es.url], name=f"es_item_{status}")
+    with pytest.raises(PermanentRefusal) as e:
+        out.send(make_batch(6))
+    assert f"{status}" in str(e.value) and "logs-datameer.audit-default" in str(e.value)
+    assert not (tmp_path / "dead_letter").exists()
+    out.send(make_batch(6))  # fixed: sent again, what was stored answers 409
+    assert sorted(es.ids()) == sorted(f"id{i}" for i in range(6)) and es.conflicts == 5
+    out.close()

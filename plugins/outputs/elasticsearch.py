@@ -4,8 +4,9 @@ over plain JSON and the bare transport).
 
 Exactly once in effect: a replay after a crash or a resent request gets 409 for what is already
 stored, counted as a duplicate avoided. Per item: 2xx stored; 409 already there; 429 and 5xx sent
-again (only those items) with backoff; any other status written to the dead-letter file and acked,
-so the source moves on. A whole request answered 413 is halved; one document alone answered 413
+again (only those items) with backoff; 401/403 or 404 index_not_found on an item refuse the target,
+not the document (below); any other status written to the dead-letter file and acked, so the source
+moves on. A whole request answered 413 is halved; one document alone answered 413
 goes to the dead letter. Outages (refused, timeout, 408/429/5xx on the request) are retried here
 with backoff. Refusals that sending again unchanged cannot fix (401/403, a certificate that does not
 verify, a media type or request the server refuses) are raised as PermanentRefusal: the core logs
@@ -304,6 +305,11 @@ class ElasticsearchOutput(Output):
                     self._m_dupes.inc()
                 elif status == 429 or status >= 500 or status == 0:
                     retry.append(doc)
+                elif _refuses_the_target(status, result.get("error")):
+                    # Not this document's fault: every document for that index would follow it into
+                    # the dead letter. Nothing is acked; stored items answer 409 when sent again.
+                    raise self._refusal(f"POST /_bulk: {doc[1]}: {status} "
+                                        f"{error_reason({'error': result.get('error')})}")
                 else:
                     dead.append(_dead_entry(self.ctx.name, doc, status, result.get("error")))
             if dead:
@@ -379,6 +385,13 @@ class ElasticsearchOutput(Output):
         delay = random.uniform(cfg.backoff_base / 2, min(cfg.backoff_max, cfg.backoff_base * 2 ** min(failures, 20)))
         if self.ctx.stop.wait(delay):
             raise Stopping()
+
+
+def _refuses_the_target(status: int, error) -> bool:
+    """An item refused for where it goes, not for what it is: no privilege on the index (401/403),
+    or an index that may not be created (auto_create_index false)."""
+    etype = error.get("type") if isinstance(error, dict) else None
+    return status in (401, 403) or (status == 404 and etype == "index_not_found_exception")
 
 
 def _dead_entry(output: str, doc, status: int, error) -> dict:

@@ -307,8 +307,9 @@ class BulkServer:
         queued = self.item_status.get(_id or "")
         if queued:
             status = queued.pop(0)
-            return _err(index, _id, status, "es_rejected_execution_exception" if status == 429 else "unavailable",
-                        "injected")
+            etype = {429: "es_rejected_execution_exception", 403: "security_exception",
+                     404: "index_not_found_exception"}.get(status, "unavailable")
+            return _err(index, _id, status, etype, "injected")
         if op == "create":
             if _id is None:
                 _id = f"auto{len(self.docs)}"
