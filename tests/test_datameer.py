@@ -101,7 +101,12 @@ def test_every_action_in_every_spelling(rows, style, assert_ecs):
         assert ev["event"]["action"] == row.action
         assert ev["event"]["category"] and ev["event"]["type"]
         assert ev["@timestamp"] == "2026-03-04T05:06:07.000Z"
-        assert ev["user"]["name"] == "alice"
+        if row.action_type == "AUTHENTICATION" and "user-name" in values:  # a failed login: the attempted account
+            assert ev["user"]["name"] == values["user-name"] and ev["datameer"]["performing_user"] == "alice"
+        else:
+            assert ev["user"]["name"] == "alice"
+        assert ev["event"]["timezone"] == "UTC"
+        assert ev["message"].startswith(f"{ev['user']['name']}: {row.action_type} {row.action}")
         assert ev["user"]["roles"] == ["ADMIN", "ANALYST"]
         assert ev["source"]["ip"] == "198.51.100.7"
         assert "alice" in ev["related"]["user"] and ev["related"]["ip"] == ["198.51.100.7"]
@@ -110,7 +115,9 @@ def test_every_action_in_every_spelling(rows, style, assert_ecs):
         for f, v in values.items():
             assert ev["datameer"][f.replace("-", "_")] == v, (style, f)
         # ...and is also put where ECS has a place for it.
-        if "group-name" in values:
+        if "group-name" in values and "user-name" in values:  # membership
+            assert ev["user"]["target"] == {"name": values["user-name"], "group": {"name": values["group-name"]}}
+        elif "group-name" in values:
             assert ev["group"]["name"] == values["group-name"]
         for path_field in ("file-path", "folder-path", "application-path", "workbook-path", "datasource-path"):
             if path_field in values:
@@ -246,7 +253,7 @@ def test_a_parser_past_its_compiled_plans_says_what_a_fresh_one_does():
         assert worn.parse(line) == DatameerParser().parse(line)
     [ev] = worn.parse(lines[-1])
     assert ev["datameer"] == {"file_path": "/x", "user_name": "bob", "action_type": "FILESYSTEM"}
-    assert ev["file"] == {"path": "/x"} and ev["user"]["target"] == {"name": "bob"}
+    assert ev["file"] == {"path": "/x", "name": "x"} and ev["user"]["target"] == {"name": "bob"}
 
 
 def test_events_share_no_dict_that_is_written_after_parsing():
@@ -298,3 +305,89 @@ def test_two_spellings_with_two_values_are_both_kept(pair, tail, swap):
     (ev,) = DatameerParser().parse(orjson.dumps(doc))
     shipped = orjson.dumps(ev).decode()
     assert f"one<{tail}>" in shipped and f"two<{tail}>" in shipped, ev
+
+
+# -- what an auditor asks (docs/ecs-conventions.md) ----------------------------------------------
+
+def line(**kw) -> bytes:
+    doc = {"timestamp": "2026-03-04 05:06:07", "performingUser": "admin", "ipAddress": "203.0.113.9"}
+    doc.update(kw)
+    return orjson.dumps(doc)
+
+
+def test_membership_change_names_the_target_user_and_group(assert_ecs):
+    [ev] = DatameerParser().parse(line(actionType="USER_MANAGEMENT", action="ADD_USER_TO_GROUP",
+                                       groupName="auditors", userName="bob"))
+    assert_ecs(ev, "datameer")
+    assert ev["user"]["name"] == "admin"
+    assert ev["user"]["target"] == {"name": "bob", "group": {"name": "auditors"}}
+    assert "group" not in ev and set(ev["related"]["user"]) == {"admin", "bob"}
+    assert ev["datameer"]["group_name"] == "auditors" and ev["datameer"]["user_name"] == "bob"
+    assert ev["message"] == "admin: USER_MANAGEMENT ADD_USER_TO_GROUP user bob group auditors"
+
+
+def test_path_of_a_deletion(assert_ecs):
+    [ev] = DatameerParser().parse(line(actionType="FILESYSTEM", action="DELETE", **{"file-uuid": "u-1",
+                                       "file-path": "/Analytics/Workbooks/salary.wbk"}))
+    assert_ecs(ev, "datameer")
+    assert ev["file"] == {"path": "/Analytics/Workbooks/salary.wbk", "name": "salary.wbk"}
+    assert ev["event"]["type"] == ["deletion"]
+    [ev] = DatameerParser().parse(line(actionType="FILESYSTEM", action="DELETE", folderPath="/Old/"))
+    assert ev["file"] == {"path": "/Old/", "name": "Old", "type": "dir"}
+
+
+@pytest.mark.parametrize("status,outcome", [("ERROR", "failure"), ("CANCELED", "failure"), ("COMPLETED", "success"),
+                                            ("RUNNING", None)])
+def test_outcome_of_a_stopped_job_is_its_status(status, outcome, assert_ecs):
+    [ev] = DatameerParser().parse(line(actionType="JOB", action="STOP_EXECUTION", executionId="7",
+                                       executionJobStatus=status, executionConfigurationPath="/jobs/nightly.imp"))
+    assert_ecs(ev, "datameer")
+    assert ev["event"].get("outcome") == outcome
+    assert ev["datameer"]["execution_job_status"] == status
+    assert ev["file"]["path"] == "/jobs/nightly.imp"
+
+
+def test_failed_login_actor_is_the_attempted_account(assert_ecs):
+    [ev] = DatameerParser().parse(line(actionType="AUTHENTICATION", action="UNABLE_TO_AUTHENTICATE",
+                                       performingUser="anonymous", **{"user-name": "mallory"}))
+    assert_ecs(ev, "datameer")
+    assert ev["user"]["name"] == "mallory" and ev["event"]["outcome"] == "failure"
+    assert ev["datameer"]["performing_user"] == "anonymous"
+    assert "mallory" in ev["related"]["user"]
+
+
+def test_time_zone_of_a_zoneless_time():
+    raw = line(actionType="AUTHENTICATION", action="LOGOUT")
+    ev = DatameerParser({"timezone": "Europe/Berlin"}).parse(raw)[0]
+    assert ev["event"]["timezone"] == "Europe/Berlin" and ev["@timestamp"] == "2026-03-04T04:06:07.000Z"
+    ev = DatameerParser({"timezone": "Europe/Berlin"}).parse(line(actionType="AUTHENTICATION", action="LOGOUT",
+                                                                  timestamp="2026-03-04T05:06:07Z"))[0]
+    assert "timezone" not in ev["event"] and ev["@timestamp"] == "2026-03-04T05:06:07.000Z"
+
+
+def test_object_type_of_a_permission_change(assert_ecs):
+    [ev] = DatameerParser().parse(line(actionType="PERMISSION", action="ADD_GROUP_PERMISSION", filePath="/a/b.wbk",
+                                       groupName="sales", readPermission="true"))
+    assert_ecs(ev, "datameer")
+    assert ev["event"]["category"] == ["iam"] and ev["event"]["type"] == ["admin", "change"]
+    assert ev["group"] == {"name": "sales"} and ev["file"]["path"] == "/a/b.wbk"
+    [ev] = DatameerParser().parse(line(actionType="PERMISSION", action="CHANGE_OWNER", filePath="/a/b.wbk", newOwner="carol"))
+    assert ev["user"]["target"] == {"name": "carol"} and "admin" in ev["event"]["type"]
+
+
+def test_every_iam_entry_names_its_object():
+    for r in catalog_rows():
+        if "iam" in r["category"].split("|"):
+            assert {"user", "group", "admin"} & set(r["type"].split("|")), r
+
+
+def test_unparsable_line_is_a_pipeline_error():
+    [ev] = DatameerParser().parse(b'2026-03-04 05:06:07 INFO {"actionType": "FILESYS')
+    assert ev["event"]["kind"] == "pipeline_error" and PARSE_FAILURE in ev["tags"]
+    assert ev["event"]["original"] == '2026-03-04 05:06:07 INFO {"actionType": "FILESYS'
+
+
+def test_zone_id_leaves_source_ip_and_stays_in_the_vendor_field(assert_ecs):
+    [ev] = DatameerParser().parse(line(actionType="AUTHENTICATION", action="LOGIN", ipAddress="fe80::1%eth0"))
+    assert_ecs(ev, "datameer")
+    assert ev["source"]["ip"] == "fe80::1" and ev["datameer"]["ip_address"] == "fe80::1%eth0"

@@ -3,6 +3,13 @@
 The exact key spellings of real lines are not public (research/formats.md §1.2), so keys are
 compared in a spelling-blind form: `actionType`, `action-type`, `action_type` and `Action Type`
 are the same key. Unused fields are written as null by Datameer; nulls are not shipped.
+
+What an auditor asks is promoted to ECS (docs/ecs-conventions.md), every vendor field kept under
+`datameer.*`: a failed login's attempted account (`user-name`) is `user.name` (the performer Datameer
+writes, e.g. `anonymous`, stays in `datameer.performing_user`); membership is `user.target.name` +
+`user.target.group.name`, a group alone `group.name`, a new owner `user.target.name`; the path acted
+on `file.path`/`file.name`; a job's `execution-job-status` its outcome; `event.timezone` the zone
+the zone-less time was read in; `message` one line saying who did what.
 """
 from __future__ import annotations
 
@@ -38,8 +45,14 @@ EXTRA_ROLES = {
     "username": "x_user_name", "newowner": "x_new_owner", "executionjobuser": "x_job_user", "groupname": "x_group",
     "filepath": "x_file_path", "folderpath": "x_folder_path", "applicationpath": "x_application_path",
     "workbookpath": "x_workbook_path", "datasourcepath": "x_datasource_path",
+    "executionconfigurationpath": "x_execution_configuration_path", "datapath": "x_data_path",
 }
-PATH_ROLES = ("x_file_path", "x_folder_path", "x_application_path", "x_workbook_path", "x_datasource_path")
+PATH_ROLES = ("x_file_path", "x_folder_path", "x_application_path", "x_workbook_path", "x_datasource_path",
+              "x_execution_configuration_path", "x_data_path")
+# A job's `execution-job-status` (Datameer's JobStatus) → event.outcome; running states say nothing yet.
+JOB_STATUS_OUTCOME = {"COMPLETED": "success", "COMPLETED_WITH_WARNINGS": "success", "SUCCESS": "success",
+                      "SUCCEEDED": "success", "ERROR": "failure", "FAILURE": "failure", "FAILED": "failure",
+                      "CANCELED": "failure", "CANCELLED": "failure", "ABORTED": "failure", "KILLED": "failure"}
 # The roles in the order a plan picks their values: the six core fields, then those with an ECS place.
 ROLE_ORDER = ("timestamp", "action_type", "action", "performing_user", "roles", "ip",
               "x_user_name", "x_new_owner", "x_job_user", "x_group") + PATH_ROLES
@@ -56,7 +69,8 @@ class DatameerParser(Parser):
         self._local_time = LocalTimeParser(self.zone)
         self._roles: dict[str, tuple[str | None, str]] = {}
         self._plans: dict[tuple, tuple] = {}  # key set → see _plan
-        self._stamps: dict[str, str | None] = {}  # timestamp text → ISO (lines of a second share it)
+        self._stamps: dict[str, tuple[str | None, bool]] = {}  # timestamp text → (ISO, zone-less?): lines of a second share it
+        self._zone_name = getattr(self.zone, "key", None) or str(self.zone)
         self._kinds: dict[str | None, dict[str | None, tuple]] = {}  # action type → action → see _kind
         self._kind_count = 0
         self._role_lists: dict[Any, list[str]] = {}  # roles value → see _role_list
@@ -139,18 +153,22 @@ class DatameerParser(Parser):
             event, unmapped, is_auth = self._kinds[action_type][action]
         except KeyError:
             event, unmapped, is_auth = self._kind((action_type, action))
+        zoneless = False
         if ts.__class__ is str:
-            iso = self._stamps.get(ts)
-            if iso is None:
-                iso = self._timestamp(ts)
+            memo = self._stamps.get(ts)
+            if memo is None:
+                memo = (self._timestamp(ts), _zoneless(ts))
                 if len(ts) <= MEMO_CHARS:  # (a new second every few lines: no call here)
                     if len(self._stamps) >= 4096:
                         self._stamps.clear()
-                    self._stamps[ts] = iso
+                    self._stamps[ts] = memo
+            iso, zoneless = memo
         else:
             iso = self._timestamp(ts) if ts is not None else None
         # event: a fresh dict, flags and the pipeline add keys to it
         ev: dict[str, Any] = {"ecs": ECS, "event": event.copy(), "datameer": dm, "@timestamp": iso or now_iso()}
+        if zoneless and iso is not None:
+            ev["event"]["timezone"] = self._zone_name  # ECS: the zone a time written without one was read in
         if action_type:
             dm["action_type"] = action_type
 
@@ -181,6 +199,8 @@ class DatameerParser(Parser):
 
         if placed is not None:  # documented extra fields with a place in ECS, in ROLE_ORDER
             filed = False
+            group_name = None
+            is_owner = 1 in placed_roles  # a new owner is the target, not a member
             for n, v in zip(placed_roles, placed):
                 if v is None:
                     continue
@@ -189,8 +209,11 @@ class DatameerParser(Parser):
                     continue
                 if n == 0:  # user name
                     related_users.append(text)
-                    if is_auth and "name" not in user:
-                        user["name"] = text  # the account a login was attempted for
+                    if is_auth:  # the account a login was attempted for is the actor (ECS, Elastic's brute-force rules)
+                        written = user.get("name")
+                        if written is not None and written != text:
+                            _keep(dm, "performing_user", written)  # e.g. `anonymous`: kept as written
+                        user["name"] = text
                     else:
                         user.setdefault("target", {})["name"] = text
                 elif n == 1:  # new owner
@@ -199,10 +222,20 @@ class DatameerParser(Parser):
                 elif n == 2:  # execution job user
                     related_users.append(text)
                 elif n == 3:
-                    ev["group"] = {"name": text}
+                    group_name = text
                 elif not filed:  # PATH_ROLES: the first path there is
-                    ev["file"] = {"path": text, "type": "dir"} if n == 5 else {"path": text}
+                    name = text.rstrip("/").rsplit("/", 1)[-1]
+                    f = {"path": text, "name": name} if name else {"path": text}
+                    if n == 5:
+                        f["type"] = "dir"
+                    ev["file"] = f
                     filed = True
+            if group_name is not None:
+                target = user.get("target")
+                if target is not None and not is_owner:  # membership: the group the target user joins or leaves
+                    target["group"] = {"name": group_name}
+                else:
+                    ev["group"] = {"name": group_name}
         if user:
             ev["user"] = user
         if related_users or ip:
@@ -218,6 +251,12 @@ class DatameerParser(Parser):
                 related["ip"] = ip[1]
             ev["related"] = related
 
+        status = dm.get("execution_job_status")
+        if status.__class__ is str:  # the job's own end beats the catalogue's
+            outcome = JOB_STATUS_OUTCOME.get(status.upper())
+            if outcome is not None:
+                ev["event"]["outcome"] = outcome
+        ev["message"] = _message(ev, action_type, action)
         if unmapped:
             ev["tags"] = [UNMAPPED_ACTION]
         if iso is None or action_type is None or action is None:  # (_text made "" None)
@@ -284,6 +323,33 @@ class DatameerParser(Parser):
             if documented is not None:
                 return documented
         return vendor_time(value, self.zone)
+
+
+_ZONE_SUFFIX = re.compile(r"(?:[zZ]|[+-]\d\d(?::?\d\d)?)\s*$")
+
+
+def _zoneless(ts: str) -> bool:
+    """Whether a time text names no zone (so it was read in the source's): the documented form does not."""
+    return _ZONE_SUFFIX.search(ts[-8:]) is None or len(ts.strip()) <= 10
+
+
+def _message(ev: dict, action_type: str | None, action: str | None) -> str:
+    """One line an auditor reads: who, what, to whom or what, and how it ended."""
+    user = ev.get("user") or {}
+    out = f"{user.get('name') or 'unknown user'}: {action_type or '?'} {action or '?'}"
+    target = user.get("target")
+    if target:
+        out += f" user {target['name']}"
+        if "group" in target:
+            out += f" group {target['group']['name']}"
+    if "group" in ev:
+        out += f" group {ev['group']['name']}"
+    if "file" in ev:
+        out += f" {ev['file']['path']}"
+    outcome = ev["event"].get("outcome")
+    if outcome:
+        out += f" ({outcome})"
+    return out
 
 
 def _core_name(sq: str) -> str:
