@@ -585,3 +585,143 @@ def test_failure_kinds_are_logged_when_they_start_and_change_and_reported(api, t
     assert last["kind"] == "auth" and last["failing"] is False and "token" in last["message"]
     assert metric("shipper_source_failing", source="pe") == 0
     assert metric("shipper_source_last_error_timestamp", source="pe", kind="http_429") > 0
+
+
+# --- the real agent: /health, `shipper status`, metrics; kill -9 at random moments ------------------------
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except OSError:
+        return 0, b""
+
+
+def test_a_failing_source_shows_in_health_status_and_metrics(api, tmp_path):
+    token = tmp_path / "token"
+    token.write_text("revoked-token")
+    port = _free_port()
+    cfg = tmp_path / "shipper.yaml"
+    cfg.write_text(f"""
+state_dir: {tmp_path / 'state'}
+http: {{listen: "127.0.0.1:{port}"}}
+sources:
+  - name: puppet
+    type: http_poll
+    parser: puppet_enterprise
+    url: {api.url('v2')}
+    token_file: {token}
+    ca_file: {api.ca_file}
+    services: [rbac]
+    poll_interval: 0.2
+    backoff_initial: 0.1
+    backoff_max: 0.5
+outputs:
+  - type: stdout
+""")
+    expected = fill(api, "rbac", 0, 2)
+    out, err = tmp_path / "out.jsonl", tmp_path / "err.log"
+    proc = _start(cfg, out, err)
+    try:
+        def health() -> dict:
+            code, body = _get(f"http://127.0.0.1:{port}/health")
+            return orjson.loads(body) if code else {}
+
+        wait_for(lambda: health().get("sources_failing", {}).get("puppet"), timeout=60, what="/health naming it")
+        doc = health()
+        assert doc["status"] == "degraded"
+        assert doc["sources_failing"]["puppet"]["kind"] == "auth" and str(token) in doc["sources_failing"]["puppet"]["message"]
+        status = subprocess.run(SHIPPER + ["status", "-c", str(cfg)], capture_output=True, text=True, timeout=60)
+        assert "failing since" in status.stdout and "[rbac]: auth: activity API: HTTP 401" in status.stdout, status.stdout
+        metrics_text = _get(f"http://127.0.0.1:{port}/metrics")[1].decode()
+        assert 'shipper_source_failing{source="puppet"} 1.0' in metrics_text
+        assert 'shipper_source_last_error_timestamp{kind="auth",source="puppet"}' in metrics_text
+        token.write_text("good-token")
+        wait_for(lambda: len(_shipped(out)) == len(expected), timeout=60, what="events once the token is renewed")
+        wait_for(lambda: health().get("status") == "ok", timeout=30, what="/health ok again")
+        status = subprocess.run(SHIPPER + ["status", "-c", str(cfg)], capture_output=True, text=True, timeout=60)
+        assert "last error" in status.stdout and "failing since" not in status.stdout, status.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    assert err.read_text().count("refused the token") == 1, err.read_text()
+
+
+def test_kill_9_at_random_moments_ships_every_event_exactly_once(api, tmp_path):
+    import random
+
+    from tests.peers.bulk_server import BulkServer
+
+    rnd = random.Random()
+    seed = rnd.randrange(10**6)
+    rnd.seed(seed)
+    es = BulkServer().start()
+    token = tmp_path / "token"
+    token.write_text("good-token")
+    cfg = tmp_path / "shipper.yaml"
+    cfg.write_text(f"""
+state_dir: {tmp_path / 'state'}
+sources:
+  - name: puppet
+    type: http_poll
+    parser: puppet_enterprise
+    url: {api.url('v2')}
+    token_file: {token}
+    ca_file: {api.ca_file}
+    services: [classifier, rbac, code-manager]
+    poll_interval: 0.1
+    page_size: 3
+    backoff_initial: 0.05
+    backoff_max: 0.3
+outputs:
+  - {{type: elasticsearch, hosts: ['{es.url}'], backoff_base: 0.05, backoff_max: 0.5, flush_interval: 0.1,
+      batch_size: 20, request_timeout: 5}}
+""")
+    out, err = tmp_path / "out.log", tmp_path / "err.log"
+    expected: list[str] = []
+    n = {"classifier": 0, "rbac": 0, "code-manager": 0}
+
+    def grow() -> None:
+        for _ in range(rnd.randint(3, 9)):
+            s = rnd.choice(list(n))
+            expected.extend(fill(api, s, n[s], 1, events_per_commit=rnd.randint(1, 3)))
+            n[s] += 1
+
+    def stored() -> list[str]:
+        with es._lock:
+            return [d.get("message", "") for d in es.docs.values()]
+
+    try:
+        grow()
+        proc = _start(cfg, out, err)
+        for kill in range(5):
+            for _ in range(rnd.randint(1, 4)):  # the API grows while the agent reads, faults included
+                grow()
+                if rnd.random() < 0.3:
+                    api.fail_next(1, status=rnd.choice([500, 503, 429]))
+                time.sleep(rnd.uniform(0.05, 0.5))
+            proc.kill()  # kill -9: no drain, no checkpoint flush
+            proc.wait(30)
+            grow()
+            proc = _start(cfg, out, err)
+        wait_for(lambda: len(stored()) >= len(expected), timeout=120, what=f"every event (seed {seed})")
+        time.sleep(1.0)  # more polls: nothing further may arrive
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        es.stop()
+    got = Counter(stored())
+    assert got == Counter(expected), (seed, err.read_text()[-3000:])
