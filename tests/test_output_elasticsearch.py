@@ -537,11 +537,10 @@ def test_probe_says_what_it_found(es, tmp_path):
 
 
 def test_probe_raises_when_unreachable(tmp_path):
-    from elastic_transport import TransportError
-
     out = make_output(tmp_path, ["http://127.0.0.1:9"], name="es_probe_down")
-    with pytest.raises(TransportError):
+    with pytest.raises(ConnectionError) as e:
         out.probe()
+    assert "127.0.0.1:9" in str(e.value) and "Connection refused" in str(e.value)
     out.close()
 
 
@@ -602,3 +601,39 @@ def test_an_item_refused_for_its_index_is_a_refusal_not_a_dead_letter(es, tmp_pa
     out.send(make_batch(6))  # fixed: sent again, what was stored answers 409
     assert sorted(es.ids()) == sorted(f"id{i}" for i in range(6)) and es.conflicts == 5
     out.close()
+
+
+# What the server says about itself: any answer is read or refused by name, never a crash
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from shipper_plugins.outputs.elasticsearch_client import error_reason  # noqa: E402
+from shipper_plugins.outputs.elasticsearch_server import NotASearchServer, server_of  # noqa: E402
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+                    max_leaves=20)
+ROOTS = st.fixed_dictionaries({"version": st.fixed_dictionaries(
+    {"number": st.text(alphabet="0123456789.-abcSNAPSHOT", min_size=1, max_size=16)},
+    optional={"distribution": st.sampled_from(["opensearch", "elasticsearch", "x"]) | st.text(max_size=5)})}) | JSON
+
+
+@settings(max_examples=300, deadline=None)
+@given(ROOTS)
+def test_any_root_answer_is_a_server_or_named_refused(root):
+    try:
+        server = server_of(root)
+    except NotASearchServer as e:
+        assert "version number" in str(e)
+        return
+    assert server.flavour == ("opensearch" if root["version"].get("distribution") == "opensearch" else "elasticsearch")
+    assert len(server.version) == 3 and all(isinstance(x, int) for x in server.version)
+    assert server.name.endswith(root["version"]["number"])
+    assert server.mapping_type("flattened")["type"] in ("flattened", "flat_object", "object")
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON)
+def test_any_error_answer_gives_a_short_reason(body):
+    reason = error_reason(body)
+    assert isinstance(reason, str) and len(reason) <= 600

@@ -223,7 +223,13 @@ class ElasticsearchOutput(Output):
     def probe(self) -> dict:
         """For `shipper check --outputs`: what the server is, whether it takes our credentials, TLS,
         and whether shipper's index template (and so its data streams) is installed. Raises
-        PermanentRefusal or elastic_transport's TransportError when it cannot say."""
+        PermanentRefusal for a refusal, OSError (ConnectionError) when no node answered."""
+        try:
+            return self._probe()
+        except TransportError as e:
+            raise ConnectionError(f"{', '.join(self.config.hosts)}: {transport_reason(e)}") from e
+
+    def _probe(self) -> dict:
         self._server_asked = False
         server = self.ask_server()
         found: dict = {"server": server.name if server else "unknown (GET / not allowed)",
