@@ -126,12 +126,15 @@ def _open_input(path: str):
 @main.command()
 @click.option("-p", "--parser", "parser_name", required=True, help="Parser to use (see `shipper plugins`).")
 @click.option("--timezone", default="UTC", show_default=True, help="Zone of timestamps written without one.")
+@click.option("--max-line-bytes", default=1024 * 1024, show_default=True, type=click.IntRange(min=64),
+              help="Longer lines are cut into pieces tagged _line_truncated (like the file source).")
 @click.argument("files", nargs=-1, type=click.Path(allow_dash=True))
-def cat(parser_name: str, timezone: str, files: tuple[str, ...]) -> None:
+def cat(parser_name: str, timezone: str, max_line_bytes: int, files: tuple[str, ...]) -> None:
     """Parse FILES (or stdin) once, without state; print ECS JSON lines. Reads .gz files too."""
     import orjson
 
     from shipper import registry
+    from shipper.cat import flag_events, read_batches
     from shipper.ecs import failure_event
 
     try:
@@ -153,17 +156,19 @@ def cat(parser_name: str, timezone: str, files: tuple[str, ...]) -> None:
                     sys.exit(1)
                 raw = getattr(f, "fileobj", None) or f  # a .gz counts its compressed bytes, like its size
                 pos = raw.tell() if raw.seekable() else 0
-                batch: list[bytes] = []
                 with f:
-                    for line in f:
-                        batch.append(line.rstrip(b"\r\n"))
-                        if len(batch) >= 1000:
-                            n = _emit(parser, batch, out, orjson, failure_event)
-                            pos = _advance(bar, raw, pos, batch, n)
-                            batch = []
-                    if batch:
-                        n = _emit(parser, batch, out, orjson, failure_event)
-                        _advance(bar, raw, pos, batch, n)
+                    batches = read_batches(f, max_line_bytes)
+                    while True:
+                        try:
+                            got = next(batches, None)
+                        except (OSError, EOFError) as e:  # a truncated .gz, an I/O error
+                            click.echo(f"error: reading {path}: {getattr(e, 'strerror', None) or e}", err=True)
+                            sys.exit(1)
+                        if got is None:
+                            break
+                        batch, flags, nbytes = got
+                        n = _emit(parser, batch, flags, out, orjson, failure_event, flag_events)
+                        pos = _advance(bar, raw, pos, nbytes, n)
         out.flush()
     except BrokenPipeError:
         # The reader went away (`shipper cat … | head`): stop quietly, like cat(1).
@@ -174,21 +179,22 @@ def cat(parser_name: str, timezone: str, files: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
-def _advance(bar, raw, pos: int, batch: list[bytes], events: int) -> int:
+def _advance(bar, raw, pos: int, nbytes: int, events: int) -> int:
     try:
         now = raw.tell()
-    except (OSError, ValueError):  # stdin: count the lines' bytes
-        bar.advance(sum(len(b) + 1 for b in batch), events)
+    except (OSError, ValueError):  # stdin: count the bytes read
+        bar.advance(nbytes, events)
         return pos
     bar.advance(now - pos, events)
     return now
 
 
-def _emit(parser, batch, out, orjson, failure_event) -> None:
+def _emit(parser, batch, flags, out, orjson, failure_event, flag_events) -> int:
     try:
         parsed = parser.parse_batch(batch)
     except Exception as e:
         parsed = [[failure_event(raw, f"parser {type(e).__name__}: {e}", parser.module, parser.dataset)] for raw in batch]
+    flag_events(parsed, flags)
     out.write(b"".join(orjson.dumps(ev) + b"\n" for evs in parsed for ev in evs))
     return sum(len(evs) for evs in parsed)
 
