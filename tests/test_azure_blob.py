@@ -445,3 +445,47 @@ def test_a_hanging_server_times_out_in_once_and_does_not_hold_a_stop(azurite, fa
     faults.hang.clear()
     faults.released.set()
     assert len(h.once()) == 1
+
+
+# --- the other credentials ------------------------------------------------------------------------
+
+def sas(expiry: datetime) -> str:
+    from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas
+
+    return generate_account_sas(ACCOUNT, KEY, ResourceTypes(service=True, container=True, object=True),
+                                AccountSasPermissions(read=True, list=True), expiry=expiry)
+
+
+def test_connection_string_file(azurite, tmp_path):
+    c = fresh_container(azurite)
+    azurite.append(c, blob_at(now_hour()), record())
+    (tmp_path / "cs").write_text(f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
+                                 f"BlobEndpoint={azurite.url};\n")
+    h = Harness(azurite, tmp_path, containers=[c])
+    for k in ("account_url", "account_name", "account_key_file"):
+        del h.cfg[k]
+    h.cfg["connection_string_file"] = str(tmp_path / "cs")
+    assert len(h.once()) == 1
+
+
+def test_expired_sas_is_named_and_a_renewed_one_is_picked_up(azurite, tmp_path):
+    c = fresh_container(azurite)
+    rec = record()
+    azurite.append(c, blob_at(now_hour()), rec)
+    (tmp_path / "sas").write_text(sas(datetime.now(UTC) - timedelta(hours=1)) + "\n")
+    h = Harness(azurite, tmp_path, containers=[c], sas_token_file=str(tmp_path / "sas"))
+    del h.cfg["account_key_file"]
+    stop = threading.Event()
+    src = h.source(once=False, stop=stop)
+    t = threading.Thread(target=src.run)
+    t.start()
+    try:
+        wait_until(lambda: src.last_error() is not None, 30, "the expired SAS reported")
+        err = src.last_error()
+        assert err["kind"] == "auth" and "HTTP 403" in err["message"] and "sig=" not in str(err)
+        (tmp_path / "sas").write_text(sas(datetime.now(UTC) + timedelta(hours=1)) + "\n")
+        wait_until(lambda: h.records == [rec.rstrip(b"\n")], 30, "read with the renewed SAS")
+        wait_until(lambda: not src.last_error()["failing"], 30, "healthy again")
+    finally:
+        stop.set()
+        t.join(30)

@@ -150,7 +150,13 @@ class AzureBlobSource(Source):
                     "Azure default credential chain (azure-identity)")
         return [f"{c.account_url or '(endpoint from the connection string)'}",
                 f"containers: {', '.join(c.containers)}" + (f", prefix {c.prefix!r}" if c.prefix else ""),
-                f"credential: {kind}", f"hourly blobs listed until {c.lookback:.0f}s after their hour, once read"]
+                f"credential: {kind}" + _present(self._secret_file()),
+                f"a read hourly blob is listed until {c.lookback:.0f}s after its hour and its last write"]
+
+    def _secret_file(self) -> str | None:
+        c = self.config
+        f = c.account_key_file or c.sas_token_file or c.connection_string_file
+        return os.path.join(self.base_dir, os.path.expanduser(f)) if f else None
 
     def status(self) -> dict[str, Any]:
         blobs = list(self.blobs.values())
@@ -192,6 +198,9 @@ class AzureBlobSource(Source):
             failures += 1
             for scope, e in errors.items():
                 self._failed(scope, e)
+            if any(isinstance(e, AuthFailed) for e in errors.values()):
+                self.close()  # the next attempt reads the credential files again (a renewed SAS, a new key)
+                self.client = None
             if self.ctx.once and failures >= ONCE_ATTEMPTS:
                 raise RuntimeError(f"Azure Storage still failing after {failures} attempts: "
                                    + "; ".join(str(e) for e in errors.values()))
@@ -395,6 +404,10 @@ class AzureBlobSource(Source):
             st.offset, st.cont = base + lines.consumed, lines.cont
             self.ctx.emit(RawBatch([], [], {key: st.to_json()}, 0))
         return True
+
+
+def _present(path: str | None) -> str:
+    return "" if path is None else f" from {path}" + ("" if os.path.isfile(path) else " (MISSING)")
 
 
 def _is_glob(s: str) -> bool:
