@@ -88,7 +88,7 @@ def test_unix_socket(tmp_path):
     peer = ForwardServer(unix_path=str(tmp_path / "fluentd.sock"), mode="unix").start()
     try:
         out = make_output(tmp_path, socket=str(tmp_path / "fluentd.sock"))
-        out.send(make_batch(5))  # no acks from in_unix: delivered once written
+        out.send(make_batch(5))  # no acks from in_unix: delivered once it has read the chunk
         assert peer.wait_for_records(5) and messages(peer) == list(range(5))
         assert peer.chunks == [None], "no chunk option: in_unix would never answer it"
         out.close()

@@ -372,3 +372,30 @@ def test_no_shared_key_for_a_secured_server_is_named(tmp_path, require_ack):
         out.close()
     finally:
         peer.stop()
+
+
+def test_in_unix_killed_before_reading_a_chunk_gets_it_again(tmp_path, caplog):
+    """Without acks, a chunk counts as delivered only once in_unix has read it off the socket; a
+    Fluentd frozen and then killed with the chunk unread gets it again after its restart: nothing lost."""
+    path = str(tmp_path / "in_unix.sock")
+    peer = ForwardServer(unix_path=path, mode="unix").start()
+    try:
+        out = make_output(tmp_path, socket=path, name="fk_unixkill", ack_timeout=60)
+        deliver(out, make_batch(3))
+        assert peer.wait_for_records(3, timeout=10)
+        peer.frozen.set()
+        result: list = []
+        t = threading.Thread(target=lambda: result.append(_raised(deliver, out, make_batch(3, start=3), 60)),
+                             daemon=True)
+        t.start()
+        t.join(1.0)
+        assert t.is_alive(), f"not delivered while Fluentd has not read it: {result}"
+        peer.stop()  # killed while frozen: the unread chunk is gone with it
+        peer.frozen.clear()
+        peer.start()
+        t.join(30)
+        assert result == [None]
+        assert peer.wait_for_records(6, timeout=10) and messages(peer) == list(range(6))
+        out.close()
+    finally:
+        peer.stop()

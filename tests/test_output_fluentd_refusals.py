@@ -35,8 +35,9 @@ def write_lines(path: Path, start: int, n: int) -> None:
 
 
 def config(tmp_path: Path, fluentd: str, extra: str = "") -> Path:
-    (tmp_path / "key").write_text(KEY + "\n")
-    (tmp_path / "wrong").write_text("not-" + KEY + "\n")
+    for name, value in (("key", KEY), ("wrong", "not-" + KEY)):
+        (tmp_path / name).write_text(value + "\n")
+        (tmp_path / name).chmod(0o600)
     cfg = tmp_path / "shipper.yaml"
     cfg.write_text(f"""
 state_dir: {tmp_path / 'state'}

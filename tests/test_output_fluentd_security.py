@@ -35,6 +35,7 @@ def server_tls(ca) -> ssl.SSLContext:
 def secret(tmp_path, name: str, value: str) -> str:
     path = tmp_path / name
     path.write_text(value + "\n")
+    path.chmod(0o600)  # as a secret file should be (shipper warns otherwise)
     return str(path)
 
 

@@ -7,7 +7,8 @@ server, with backoff. So the only duplicates are chunks that were stored but nev
 record carries its stable id (`id_field`) so a Fluentd → Elasticsearch tier can drop those.
 
 Fluentd's in_unix (`socket`) never answers acks and cannot read CompressedPackedForward, so a unix
-socket goes without acks (a chunk counts once written to the socket) and `compress` is refused.
+socket goes without the `chunk` option, a chunk counts as delivered once in_unix has read it off the
+socket (the kernel's count of unread bytes, see ForwardConnection), and `compress` is refused.
 A refusal by the server (wrong shared key or password, a certificate that does not verify) is
 raised to the core as PermanentRefusal once every server refuses; outages are retried here.
 """
@@ -102,7 +103,8 @@ class FluentdOutputConfig(OutputConfig):
         if sockets and self.require_ack:
             raise ValueError("require_ack: true cannot work with a unix socket: Fluentd's in_unix never answers "
                              "acks, so every chunk would be sent again forever; set require_ack: false (a chunk "
-                             "then counts as delivered once written to the socket) or use in_forward over TCP")
+                             "then counts as delivered once Fluentd has read it off the socket) or use in_forward "
+                             "over TCP")
         if sockets and self.compress:
             raise ValueError("compress: true cannot work with a unix socket: Fluentd's in_unix cannot read "
                              "CompressedPackedForward and drops such chunks, storing nothing; remove compress")
@@ -163,7 +165,9 @@ class FluentdOutput(Output):
 
     def describe(self) -> str:
         cfg = self.config
-        ack = "acked chunks" if cfg.require_ack else "no acks (a chunk written to the socket counts as delivered)"
+        ack = "acked chunks" if cfg.require_ack else (
+            "no acks (a chunk counts once Fluentd has read it)" if self.pool.servers[0].host.startswith("unix://")
+            else "no acks (a chunk written counts as delivered: at most once on failures)")
         secured = " + ".join(name for name, on in (("TLS", cfg.tls), ("shared key", cfg.shared_key_file)) if on)
         return f"fluentd forward to {', '.join(s.label for s in self.pool.servers)}, {ack}" + (f", {secured}" if secured else "")
 

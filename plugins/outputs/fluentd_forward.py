@@ -9,11 +9,15 @@ answer, so this subclass adds exactly that and nothing more.
 from __future__ import annotations
 
 import base64
+import fcntl
 import gzip
 import os
 import select
 import socket
 import ssl
+import struct
+import termios
+import time
 
 import msgpack
 from fluent.sender import EventTime, FluentSender
@@ -156,6 +160,8 @@ class ForwardConnection(FluentSender):
             self.chunks_on_connection += 1
             if chunk:
                 self._read_ack(chunk, ack_timeout)
+            elif self.host.startswith("unix://"):
+                self._wait_read_by_server(ack_timeout)
         except OSError as e:
             self._close()
             if reused and _is_closed_connection(e):
@@ -178,6 +184,28 @@ class ForwardConnection(FluentSender):
             # An ack for another chunk cannot happen on a connection with one chunk in
             # flight: the stream is out of step, so drop it and resend.
             raise AckError(f"unexpected answer {answer!r:.100}")
+
+    def _wait_read_by_server(self, timeout: float) -> None:
+        """in_unix answers no acks, but the kernel knows when it has read our bytes: on a unix socket
+        TIOCOUTQ (SIOCOUTQ) counts what was sent and not yet read by the peer. Read by a live server
+        is as good as an ack (in_unix emits what it reads at once). A server that dies first frees
+        what it had not read, so the connection's hang-up is checked after the count: the kernel
+        marks it before freeing those bytes."""
+        sock = self.socket
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | select.POLLHUP | select.POLLERR)
+        deadline = time.monotonic() + timeout
+        pause = 0.0005
+        while True:
+            unread = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+            if poller.poll(0):  # in_unix never writes: an event is its close
+                raise AckError("connection closed before the server read the whole chunk")
+            if unread == 0:
+                return
+            if time.monotonic() >= deadline:
+                raise AckError(f"the server did not read the chunk within {timeout:g}s")
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def close_now(self) -> None:
         with self.lock:

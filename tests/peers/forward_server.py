@@ -12,7 +12,8 @@ CompressedPackedForward: such a chunk is dropped, nothing stored, and recorded i
 right after its ack, or `close_delay` s later; a message that arrived behind it is never read); `drop_next(n)` closes the connection on the next n messages before
 reading them whole (nothing stored: "dropped mid-chunk"); `drop_after_store(n)` stores the next n
 chunks and closes without acking (the only source of legitimate duplicates); `restart()`; TCP or
-unix socket.
+unix socket; `frozen` (an Event: while set, nothing is read, as from a SIGSTOPped Fluentd; a stop()
+meanwhile discards what was not read, as a kill does).
 
 Security, as in_forward's `<transport tls>` and `<security>`: `tls` (an SSLContext: connections are
 TLS, a failed TLS handshake is recorded in `errors`) and `shared_key` (+ `users`): every connection
@@ -28,6 +29,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import select
 import socket
 import socketserver
 import ssl
@@ -144,6 +146,7 @@ class _Handler(socketserver.BaseRequestHandler):
         sock: socket.socket = self.request
         peer._track(sock, True)
         peer.connections += 1
+        generation = peer.generation
         unpacker = msgpack.Unpacker(raw=False, ext_hook=_ext_hook, max_buffer_size=64 << 20)
         try:
             if peer.tls is not None:
@@ -155,6 +158,17 @@ class _Handler(socketserver.BaseRequestHandler):
             if peer.shared_key is not None and not self._handshake(peer, sock, unpacker):
                 return
             while True:
+                # Wait for data in short slices, so that freezing takes effect between reads; frozen
+                # is checked again once data is there (it may have been set during the wait).
+                while True:
+                    if peer.generation != generation:
+                        return  # stopped (killed) meanwhile: what it had not read is gone with it
+                    if peer.frozen.is_set():
+                        time.sleep(0.01)
+                        continue
+                    pending = isinstance(sock, ssl.SSLSocket) and sock.pending()
+                    if (pending or select.select([sock], [], [], 0.02)[0]) and not peer.frozen.is_set():
+                        break
                 data = sock.recv(65536)
                 if not data:
                     return
@@ -285,6 +299,8 @@ class ForwardServer:
         self.errors: list[str] = []
         self.unreadable: list[str] = []  # in_unix mode: compressed chunks dropped
         self.connections = 0  # accepted so far
+        self.frozen = threading.Event()  # set: connections read nothing (a stopped process)
+        self.generation = 0  # one per start(): a connection of an earlier one never reads again
         self.acks = 0
         self.dropped = 0
         self._counters = {"drop": 0, "after_store": 0}
@@ -313,6 +329,7 @@ class ForwardServer:
         srv, self._server = self._server, None
         if srv is None:
             return
+        self.generation += 1
         srv.shutdown()
         srv.server_close()
         with self._lock:
