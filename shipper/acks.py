@@ -11,20 +11,29 @@ class AckTracker:
 
     A batch's checkpoint fragment is committed only when it and every earlier batch of the same
     source are fully acknowledged, so a crash never skips an unacknowledged record.
+
+    `commit(fragment)` returns False when it gave up (the store failing while the agent stops):
+    the fragment is then kept, merged before later ones, and the tracker is not idle. Commits run
+    outside the window's lock (a commit retrying through a full disk must not block acks, status
+    or a shutdown's wait) and one at a time, in order: a thread that finds a commit running leaves
+    its fragment to that thread, which commits again before it lets go.
     """
 
-    def __init__(self, commit: Callable[[dict[str, Any]], None]):
+    def __init__(self, commit: Callable[[dict[str, Any]], bool | None]):
         self._commit = commit
         self._lock = threading.Condition()
+        self._commit_lock = threading.Lock()
         self._next_seq = 0
-        self._window: deque[list] = deque()  # [seq, pending outputs, checkpoint fragment]
+        self._window: deque[list] = deque()  # [seq, pending outputs, checkpoint fragment, outputs at start]
+        self._unsaved: dict[str, Any] = {}  # acknowledged, merged, not committed yet
+        self._unsaved_seq = -1
         self.committed_seq = -1
 
     def register(self, pending: int, checkpoint: dict[str, Any]) -> int:
         with self._lock:
             seq = self._next_seq
             self._next_seq += 1
-            self._window.append([seq, pending, checkpoint])
+            self._window.append([seq, pending, checkpoint, pending])
         if pending == 0:
             self._advance()
         return seq
@@ -37,21 +46,45 @@ class AckTracker:
         self._advance()
 
     def _advance(self) -> None:
-        merged: dict[str, Any] = {}
         with self._lock:
             while self._window and self._window[0][1] <= 0:
-                seq, _, fragment = self._window.popleft()
-                merged.update(fragment)
-                self.committed_seq = seq
-            if merged:
-                # Committing under the lock keeps commits in order across output threads.
-                self._commit(merged)
-            self._lock.notify_all()
+                seq, _, fragment, _ = self._window.popleft()
+                self._unsaved.update(fragment)
+                self._unsaved_seq = seq
+            if not self._unsaved:
+                if self._unsaved_seq > self.committed_seq:
+                    self.committed_seq = self._unsaved_seq  # batches with an empty fragment
+                self._lock.notify_all()
+                return
+        self._flush()
+
+    def _flush(self) -> None:
+        while self._commit_lock.acquire(blocking=False):
+            try:
+                with self._lock:
+                    merged, seq = self._unsaved, self._unsaved_seq
+                    self._unsaved = {}
+                ok = self._commit(merged) is not False if merged else True
+                with self._lock:
+                    if ok:
+                        self.committed_seq = max(self.committed_seq, seq)
+                    else:
+                        self._unsaved = {**merged, **self._unsaved}
+                    self._lock.notify_all()
+                if not ok:
+                    return
+            finally:
+                self._commit_lock.release()
+            with self._lock:
+                if not self._unsaved:
+                    return
 
     def in_flight(self) -> int:
+        """Batches not acknowledged yet, plus one while acknowledged ones wait for their commit."""
         with self._lock:
-            return len(self._window)
+            return len(self._window) + (1 if self._unsaved or self._commit_lock.locked() else 0)
 
     def wait_idle(self, timeout: float | None) -> bool:
         with self._lock:
-            return self._lock.wait_for(lambda: not self._window, timeout)
+            return self._lock.wait_for(lambda: not self._window and not self._unsaved
+                                       and not self._commit_lock.locked(), timeout)

@@ -51,7 +51,14 @@ def run(config_path: str, once: bool, timeout: float | None) -> None:
     config = _load(config_path)
     shipper_log.setup(config.settings.logging.level, config.settings.logging.format)
     # A bar only on a terminal's stderr.
-    sys.exit(run_pipeline(config, once=once, progress=once, timeout=timeout or ONCE_TIMEOUT))
+    from shipper.checkpoint import StateDirError
+
+    try:
+        code = run_pipeline(config, once=once, progress=once, timeout=timeout or ONCE_TIMEOUT)
+    except StateDirError as e:  # locked by another agent, damaged, unwritable: one line, what to do
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    sys.exit(code)
 
 
 @main.command()

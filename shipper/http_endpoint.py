@@ -416,7 +416,8 @@ class HttpEndpoint:
                 outputs = output_health(self.pipeline)
                 stalled = list(self.health_extra())
                 bad = {n: d["reason"] for n, d in outputs.items() if not d["healthy"]}
-                ok = not bad and not stalled
+                store_error = getattr(self.pipeline, "store_error", None)  # checkpoint commits failing
+                ok = not bad and not stalled and not store_error
                 doc = {"status": "ok" if ok else "unhealthy", "outputs": outputs}
                 failing = failing_sources(self.pipeline)
                 if failing:  # reported, not a 503: restarting the agent would not mend a database or an API
@@ -425,8 +426,11 @@ class HttpEndpoint:
                         doc["status"] = "degraded"
                 if stalled:
                     doc["stalled"] = stalled
-                if bad:
-                    doc["reason"] = "; ".join(f"output {n}: {r}" for n, r in bad.items())
+                if store_error:
+                    doc["checkpoints"] = store_error
+                if bad or store_error:
+                    doc["reason"] = "; ".join([f"output {n}: {r}" for n, r in bad.items()]
+                                              + ([store_error] if store_error else []))
                 return self._json(start_response, "200 OK" if ok else "503 Service Unavailable", doc)
             if path == "/status":
                 return self._json(start_response, "200 OK", {

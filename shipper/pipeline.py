@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import logging
 import socket
+import sqlite3
 import threading
 import time
 from typing import Any, Callable
 
 from shipper import ids as ids_mod
 from shipper import metrics, registry
+from shipper.log import Throttled
 from shipper.acks import AckTracker
 from shipper.checkpoint import CheckpointStore
 from shipper.config import Config
@@ -21,6 +23,10 @@ from shipper.plugin import Batch, EndRun, OutputContext, RawBatch, SerializedEve
 from shipper.router import Router
 
 log = logging.getLogger("shipper.pipeline")
+
+COMMIT_BACKOFF_FIRST = 0.2  # seconds before a failed checkpoint commit is tried again, doubling
+COMMIT_BACKOFF_MAX = 10.0
+ONCE_COMMIT_BUDGET = 10.0  # `run --once`: seconds of failing commits before the run ends (exit 1)
 
 
 class SourceRunner:
@@ -62,17 +68,42 @@ class SourceRunner:
         self._m_unrouted = metrics.unrouted.labels(cfg.name)
         self._m_ckpt = metrics.checkpoint_time.labels(cfg.name)
 
-    def _commit(self, fragment: dict[str, Any]) -> None:
+    def _commit(self, fragment: dict[str, Any]) -> bool:
+        """Save a delivered prefix's checkpoint. A failing store (full disk, I/O error) is retried
+        with backoff until it works: reading pauses meanwhile (emit waits), /health names the cause.
+        False (nothing saved, the tracker keeps the fragment) only when the agent gives up: a stop,
+        or `run --once` after ONCE_COMMIT_BUDGET seconds (then the run ends, exit 1)."""
         if self.detached:
-            return
-        self.pipeline.store.update(self.cfg.name, fragment)
+            return True
+        store = self.pipeline.store
+        delay, started = COMMIT_BACKOFF_FIRST, time.monotonic()
+        while True:
+            try:
+                store.update(self.cfg.name, fragment)
+            except (sqlite3.Error, OSError) as e:
+                self.pipeline.checkpoint_failed(self.cfg.name, e)
+                if self.pipeline.once and time.monotonic() - started >= ONCE_COMMIT_BUDGET:
+                    self.pipeline.end = EndRun(f"cannot save checkpoints in {store.path} ({e}); what was "
+                                               "delivered since the last save is sent again next run")
+                    return False
+                if self.abandon.wait(delay) or self.pipeline.abandon.is_set():
+                    return False
+                delay = min(delay * 2, COMMIT_BACKOFF_MAX)
+                continue
+            break
+        self.pipeline.checkpoint_saved(self.cfg.name)
         chain = fragment.get(integrity.STATE_KEY)
         if chain is not None and self.chain is not None:
             self.chain.acked_seq = chain["seq"]
         self.last_commit = time.time()
         self._m_ckpt.set(self.last_commit)
+        return True
 
     def emit(self, raw: RawBatch) -> None:
+        # Checkpoints cannot be saved: read no further until they can (what is read would pile up).
+        store_ok = self.pipeline.store_ok
+        while not store_ok.is_set() and not self.stop.is_set() and not self.abandon.is_set():
+            store_ok.wait(0.5)
         if self.backlog is not None and self.backlog.saw(len(raw.records), time.monotonic()) and self.pool is None:
             self._start_auto_pool()
         if self.pool is not None:
@@ -282,6 +313,11 @@ class Pipeline:
         self.once = once
         self.host_name = config.settings.host_name or socket.gethostname()
         self.store = CheckpointStore(config.state_dir)
+        self.store_ok = threading.Event()  # clear while checkpoint commits fail: sources pause
+        self.store_ok.set()
+        self.store_error: str | None = None  # why, for /health
+        self.store_failures = 0  # failed commits so far: a retrying store is alive, not wedged
+        self._store_log = Throttled(log)
         self.integrity_key = config.integrity_key
         self._attest_thread: threading.Thread | None = None
         self.pool_budget = parse_auto.PoolBudget()
@@ -354,6 +390,20 @@ class Pipeline:
             t = threading.Thread(target=r.attest_now, args=("stop",), name=f"attest-{r.cfg.name}", daemon=True)
             t.start()
             t.join(max(0.0, deadline - time.monotonic()))
+
+    def checkpoint_failed(self, source: str, e: BaseException) -> None:
+        self.store_failures += 1
+        if self.store_ok.is_set():
+            self.store_error = f"checkpoints cannot be saved in {self.store.path}: {type(e).__name__}: {e}"
+            self.store_ok.clear()
+        self._store_log.failure("checkpoint commit failed; reading paused, retrying", source=source,
+                                path=self.store.path, error=f"{type(e).__name__}: {e}")
+
+    def checkpoint_saved(self, source: str) -> None:
+        if not self.store_ok.is_set():
+            self.store_error = None
+            self.store_ok.set()
+            self._store_log.recovered("checkpoints saved again; reading resumes", source=source)
 
     def ended(self) -> EndRun | None:
         """Why the agent must end now (an output or the checkpoint store gave up), or None."""
@@ -539,7 +589,9 @@ class Pipeline:
             in_flight = r.tracker.in_flight()
             targets = self.router.route(r.tag)
             waiting = in_flight > 0 and not any(t.busy or t.pending() > 0 for t in targets)
-            if self._no_progress(f"source:{name}", r.tracker.committed_seq, waiting, now) > stall_after:
+            # A commit retrying through a full disk is alive (a restart would not free the disk): /health says why.
+            sig = (r.tracker.committed_seq, self.store_failures)
+            if self._no_progress(f"source:{name}", sig, waiting, now) > stall_after:
                 problems.append(f"source {name}: {in_flight} batches delivered but not checkpointed for {stall_after:.0f}s")
         return problems
 

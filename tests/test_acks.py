@@ -118,5 +118,7 @@ def test_checkpoints_survive_kill_9_consistent(tmp_path):
         time.sleep(0.05)
         os.kill(p.pid, signal.SIGKILL)
         p.wait()
-        state = CheckpointStore(str(tmp_path)).load("src")
+        store = CheckpointStore(str(tmp_path))  # the lock died with the writer
+        state = store.load("src")
+        store.close()  # and this one lets the next writer in
         assert state["a"] == state["b"] >= 49, "both keys of one update commit together"

@@ -1,0 +1,210 @@
+"""The checkpoint store under faults, with real processes: a state_dir that fills up and frees,
+two agents on one state_dir, a damaged database, a read-only state_dir."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import orjson
+
+from tests.fs_faults import fill, remount_read_only, small_tmpfs
+from tests.support import wait_until
+
+SHIPPER = [sys.executable, "-m", "shipper.cli"]
+
+
+def line(n: int) -> bytes:
+    return orjson.dumps({"timestamp": "2026-01-02 03:04:05", "action-type": "FILESYSTEM", "action": "EDIT",
+                         "performing-user": f"user{n}", "file-path": f"/f/{n}"})
+
+
+def append(log: Path, start: int, count: int) -> None:
+    with open(log, "ab") as f:
+        f.write(b"".join(line(i) + b"\n" for i in range(start, start + count)))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def config(tmp_path: Path, state: Path, port: int | None = None) -> Path:
+    log = tmp_path / "useraction.log"
+    log.touch()
+    cfg = tmp_path / "shipper.yaml"
+    http = f'http: {{listen: "127.0.0.1:{port}"}}\n' if port else ""
+    cfg.write_text(f"""
+state_dir: {state}
+{http}sources:
+  - name: dm
+    type: file
+    paths: [{log}]
+    parser: datameer
+    batch_size: 50
+outputs:
+  - type: stdout
+""")
+    return cfg
+
+
+def users(out: bytes) -> list[int]:
+    assert not out or out.endswith(b"\n")
+    return [int(orjson.loads(l)["user"]["name"][4:]) for l in out.splitlines()]
+
+
+def health(port: int) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+    except OSError:
+        return 0, {}
+
+
+def test_state_dir_filled_mid_run_pauses_names_the_cause_and_recovers(tmp_path):
+    port = free_port()
+    log = tmp_path / "useraction.log"
+    out_path = tmp_path / "out.ndjson"
+    with small_tmpfs(tmp_path / "state", 1024) as state:
+        cfg = config(tmp_path, state, port)
+        with open(out_path, "wb") as out:
+            p = subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=out, stderr=subprocess.PIPE)
+        try:
+            append(log, 0, 500)
+            wait_until(lambda: users(out_path.read_bytes()) == list(range(500)) and health(port)[0] == 200, 120,
+                       "the first lines shipped")
+            filler = fill(state)
+            append(log, 500, 500)
+            wait_until(lambda: health(port)[0] == 503, 120, "/health to turn 503")
+            code, doc = health(port)
+            assert "No space left on device" in doc["reason"] or "full" in doc["reason"], doc
+            assert str(state / "checkpoints.sqlite") in doc["checkpoints"], doc
+            assert p.poll() is None, "the agent keeps running"
+            filler.unlink()
+            wait_until(lambda: health(port)[0] == 200, 120, "/health to recover")
+            append(log, 1000, 500)
+            wait_until(lambda: len(users(out_path.read_bytes())) >= 1500, 120, "every line shipped")
+        finally:
+            p.send_signal(signal.SIGTERM)
+            _, err = p.communicate(timeout=120)
+        err = err.decode()
+        assert p.returncode == 0, err
+        assert "checkpoint commit failed; reading paused, retrying" in err and "checkpoints saved again" in err, err
+        assert "Traceback" not in err, err
+        assert users(out_path.read_bytes()) == list(range(1500))
+        # Everything delivered was checkpointed: a run now repeats nothing.
+        r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+        assert r.returncode == 0, r.stderr.decode()
+        assert r.stdout == b""
+
+
+def test_run_once_with_a_full_state_dir_ends_with_a_clear_error(tmp_path):
+    log = tmp_path / "useraction.log"
+    with small_tmpfs(tmp_path / "state", 1024) as state:
+        cfg = config(tmp_path, state)
+        r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+        assert r.returncode == 0, r.stderr.decode()  # the database exists, with room to spare
+        filler = fill(state, leave=48 * 1024)  # enough to open the database, not for many commits
+        append(log, 0, 3000)
+        r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+        err = r.stderr.decode()
+        assert r.returncode == 1, err
+        assert f"cannot save checkpoints in {state / 'checkpoints.sqlite'}" in err, err
+        assert "Traceback" not in err, err
+        filler.unlink()
+        r2 = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+        assert r2.returncode == 0, r2.stderr.decode()
+        # What the failed run delivered without saving is sent again (it said so), nothing is lost.
+        assert sorted(set(users(r.stdout + r2.stdout))) == list(range(3000))
+        assert users(r2.stdout)[-1] == 2999
+        r3 = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+        assert r3.returncode == 0 and r3.stdout == b"", r3.stderr.decode()
+
+
+def test_a_second_agent_on_the_same_state_dir_exits_2_naming_the_first(tmp_path):
+    log = tmp_path / "useraction.log"
+    cfg = config(tmp_path, tmp_path / "state")
+    append(log, 0, 100)
+    out_path = tmp_path / "out.ndjson"
+    with open(out_path, "wb") as out:
+        first = subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=out, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: len(users(out_path.read_bytes())) == 100, 120, "the first agent to ship")
+        r = subprocess.run(SHIPPER + ["run", "-c", str(cfg)], capture_output=True, timeout=120)
+        err = r.stderr.decode()
+        assert r.returncode == 2, err
+        assert r.stdout == b""
+        assert err.count("\n") == 1 and f"(pid {first.pid})" in err and str(tmp_path / "state") in err, err
+        r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+        assert r.returncode == 2 and r.stdout == b"", r.stderr.decode()
+
+        def status_offset() -> int:
+            st = subprocess.run(SHIPPER + ["status", "--json", "-c", str(cfg)], capture_output=True, timeout=120)
+            assert st.returncode == 0, st.stderr.decode()
+            (src,) = json.loads(st.stdout)["sources"]
+            return src["files"][0]["offset"] if src["files"] else -1
+
+        # status reads the position beside the lock
+        wait_until(lambda: status_offset() == log.stat().st_size, 120, "status to show the position")
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=120)
+    assert users(out_path.read_bytes()) == list(range(100))
+    # The lock went with the first agent (also after a kill -9: the kernel drops it).
+    r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+    assert r.returncode == 0 and r.stdout == b"", r.stderr.decode()
+
+
+def _one_error_line(r: subprocess.CompletedProcess) -> str:
+    err = r.stderr.decode()
+    assert r.returncode == 2, err
+    assert "Traceback" not in err and err.count("\n") == 1 and err.startswith("error: "), err
+    return err
+
+
+def test_a_damaged_checkpoint_database_is_named_with_what_to_do(tmp_path):
+    log = tmp_path / "useraction.log"
+    state = tmp_path / "state"
+    cfg = config(tmp_path, state)
+    append(log, 0, 50)
+    assert subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120).returncode == 0
+    db = state / "checkpoints.sqlite"
+    whole = db.read_bytes()
+    for damaged in (whole[: len(whole) // 2], os.urandom(len(whole)), b"not a database at all\n" * 100):
+        db.write_bytes(damaged)
+        err = _one_error_line(subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True,
+                                             timeout=120))
+        assert f"{db}: the checkpoint database is damaged" in err and "docs/operations.md" in err, err
+        assert f"mv {db} {db}.damaged" in err
+    # Doing what it says works: moved aside, the source starts over (read_from: beginning).
+    db.rename(str(db) + ".damaged")
+    r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+    assert r.returncode == 0 and users(r.stdout) == list(range(50)), r.stderr.decode()
+
+
+def test_a_read_only_state_dir_is_named(tmp_path):
+    log = tmp_path / "useraction.log"
+    append(log, 0, 10)
+    with small_tmpfs(tmp_path / "state", 1024) as state:
+        cfg = config(tmp_path, state)
+        assert subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True,
+                              timeout=120).returncode == 0
+        remount_read_only(state)
+        err = _one_error_line(subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True,
+                                             timeout=120))
+        assert f"{state}: cannot write to the state_dir (Read-only file system)" in err, err
+        assert "docs/operations.md" in err
+    # A state_dir that cannot even be made (its parent is a file).
+    cfg = config(tmp_path, tmp_path / "useraction.log" / "state")
+    err = _one_error_line(subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120))
+    assert "cannot write to the state_dir (Not a directory)" in err, err
