@@ -637,3 +637,44 @@ def test_any_root_answer_is_a_server_or_named_refused(root):
 def test_any_error_answer_gives_a_short_reason(body):
     reason = error_reason(body)
     assert isinstance(reason, str) and len(reason) <= 600
+
+
+def test_tls_to_a_plain_http_server_is_refused_but_a_cut_handshake_is_retried(tmp_path):
+    import socket
+
+    plain = BulkServer().start()
+    try:
+        out = make_output(tmp_path, [plain.url.replace("http://", "https://")], name="es_tls_plain")
+        with pytest.raises(PermanentRefusal) as e:
+            out.send(make_batch(1))
+        assert "TLS" in str(e.value)
+        out.close()
+    finally:
+        plain.stop()
+    # A listener that accepts and closes at once (a restarting node behind a balancer): an outage.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    closing = threading.Event()
+
+    def accept_and_close():
+        while not closing.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.close()
+
+    threading.Thread(target=accept_and_close, daemon=True).start()
+    stop = threading.Event()
+    out = make_output(tmp_path, [f"https://127.0.0.1:{port}"], stop=stop, name="es_tls_cut")
+    try:
+        threading.Timer(1.5, stop.set).start()
+        with pytest.raises(Stopping):  # retried inside until the stop, never a PermanentRefusal
+            out.send(make_batch(1))
+        assert out.trouble
+    finally:
+        closing.set()
+        listener.close()
+        out.close()

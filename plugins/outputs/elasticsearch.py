@@ -33,7 +33,8 @@ from shipper.errors import PermanentRefusal
 from shipper.log import Throttled
 from shipper.plugin import Batch, Output, Stopping, index_key
 from shipper.secrets import SecretError, read_secret
-from shipper_plugins.outputs.elasticsearch_client import NDJSON_HEADERS, Client, error_reason, tls_reason, transport_reason
+from shipper_plugins.outputs.elasticsearch_client import (NDJSON_HEADERS, Client, error_reason, tls_reason,
+                                                          tls_refused, transport_reason)
 from shipper_plugins.outputs.elasticsearch_dead_letter import DeadLetterFile
 from shipper_plugins.outputs.elasticsearch_server import NotASearchServer, Server, server_of
 
@@ -178,6 +179,8 @@ class ElasticsearchOutput(Output):
         try:
             answer = self.client.request("GET", "/")
         except TlsError as e:
+            if not tls_refused(e):
+                raise
             raise self._refusal(f"TLS: {tls_reason(e)}") from None
         status = answer.status
         if status == 200:
@@ -353,7 +356,13 @@ class ElasticsearchOutput(Output):
             if not 200 <= status < 300:
                 self._raise_for(status, answer.body, "POST /_bulk")
         except TlsError as e:
-            raise self._refusal(f"TLS: {tls_reason(e)}") from None
+            if tls_refused(e):
+                raise self._refusal(f"TLS: {tls_reason(e)}") from None
+            self._m_errors.inc()
+            self.trouble = f"{', '.join(self.config.hosts)}: TLS handshake cut short: {tls_reason(e)}"
+            self._trouble.failure(f"{self.config.type}: TLS handshake cut short; retrying", output=self.ctx.name,
+                                  error=tls_reason(e))
+            return None
         except TransportError as e:
             self._m_errors.inc()
             self.trouble = f"{', '.join(self.config.hosts)}: {transport_reason(e)}"

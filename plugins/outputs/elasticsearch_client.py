@@ -127,22 +127,35 @@ def transport_reason(e: BaseException) -> str:
     return f"{type(e).__name__}: {str(getattr(e, 'message', e))[:300]}"
 
 
-def tls_reason(e: BaseException) -> str:
-    """What TLS refused, from the ssl error under elastic_transport's TlsError ("TLS error" alone)."""
+def _ssl_error(e: BaseException) -> ssl.SSLError | None:
+    """The ssl error under elastic_transport's TlsError (which says only "TLS error")."""
     seen, todo = set(), [e]
     while todo:
         x = todo.pop()
         if id(x) in seen:
             continue
         seen.add(id(x))
-        if isinstance(x, ssl.SSLCertVerificationError):
-            return f"certificate verify failed: {x.verify_message}"
         if isinstance(x, ssl.SSLError):
-            return f"{x.reason or x}"
+            return x
         inner = [x.__cause__, x.__context__, *(getattr(x, "errors", None) or ())]
         todo += [c for c in inner if isinstance(c, BaseException)]
         todo += [a for a in getattr(x, "args", ()) if isinstance(a, BaseException)]
-    return str(e)
+    return None
+
+
+def tls_reason(e: BaseException) -> str:
+    """What TLS refused: the certificate check, or the handshake's reason."""
+    x = _ssl_error(e)
+    if isinstance(x, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {x.verify_message}"
+    return f"{x.reason or x}" if x is not None else str(e)
+
+
+def tls_refused(e: BaseException) -> bool:
+    """False for a handshake cut short (the peer closed or reset it: a restart, a balancer), which a
+    retry can fix; True for what it cannot (certificate, protocol, no TLS on the other side)."""
+    x = _ssl_error(e)
+    return not isinstance(x, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError))
 
 
 def error_reason(body: Any) -> str:
