@@ -489,3 +489,22 @@ def test_expired_sas_is_named_and_a_renewed_one_is_picked_up(azurite, tmp_path):
     finally:
         stop.set()
         t.join(30)
+
+
+def test_a_glob_matching_no_container_is_said_once(azurite, tmp_path, caplog):
+    h = Harness(azurite, tmp_path, containers=[f"insights-logs-none{uuid.uuid4().hex[:8]}*"])
+    stop = threading.Event()
+    src = h.source(once=False, stop=stop)
+    polls = []
+    real = src._poll
+    src._poll = lambda: polls.append(1) or real()  # counts the polls of the real loop
+    t = threading.Thread(target=src.run)
+    with caplog.at_level(logging.WARNING, logger="test.azure"):
+        t.start()
+        try:
+            wait_until(lambda: len(polls) >= 5, 30, "five polls")
+        finally:
+            stop.set()
+            t.join(30)
+    assert h.records == [] and src.last_error() is None
+    assert len([r for r in caplog.records if "no container matches" in r.getMessage()]) == 1

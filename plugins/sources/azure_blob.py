@@ -137,6 +137,7 @@ class AzureBlobSource(Source):
         self.client = None
         self.read_size = max(READ_SIZE, config.max_line_bytes + 1)
         self._failures = SourceFailures(self.log, ctx.name)
+        self._empty_globs: set[str] = set()
         self._m_cut = metrics.lines_truncated.labels(ctx.name)
         self._m_losses = metrics.losses.labels(ctx.name)
         if config.account_url and urlsplit(config.account_url).scheme == "http" and \
@@ -163,7 +164,7 @@ class AzureBlobSource(Source):
         behind = [{"blob": f"{b.container}/{b.name}", "offset": b.offset, "size": b.size, "lag": b.size - b.offset}
                   for b in blobs if not b.done]
         return {"blobs_tracked": len(blobs), "blobs_behind": behind[:50], "lag_bytes": sum(b["lag"] for b in behind),
-                "hour_marks": {k[len("hours:"):]: format_hour(v) for k, v in self.marks.items()}}
+                "hour_marks": {k[len("hours:"):]: format_hour(v) for k, v in dict(self.marks).items()}}
 
     def last_error(self) -> dict[str, Any] | None:
         return self._failures.report()
@@ -254,6 +255,12 @@ class AzureBlobSource(Source):
             for c in listed:
                 if c not in names and any(fnmatch.fnmatchcase(c, g) for g in globs):
                     names.append(c)
+            for g in globs:
+                matched = any(fnmatch.fnmatchcase(c, g) for c in names)
+                if not matched and g not in self._empty_globs:
+                    # Not a failure (Azure creates a category's container with its first log), but say it once.
+                    self.log.warning(f"no container matches {g!r} yet", extra={"glob": g})
+                (self._empty_globs.add if not matched else self._empty_globs.discard)(g)
         return names
 
     def _poll_container(self, container: str, now: datetime) -> None:
