@@ -258,3 +258,34 @@ outputs:
         assert "dead-letter" in r.stderr
     finally:
         es.stop()
+
+
+def request_(url: str, method: str, body: bytes | None, ctype: str, accept: str = "application/json"):
+    req = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": ctype, "Accept": accept})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+@pytest.mark.parametrize("server", ["osmem", "noida"])
+def test_what_the_reimplementations_are_and_are_not(request, server):
+    """The README's account of each, checked: the product header, media types, data streams."""
+    url, kind = request.getfixturevalue(server)
+    _, headers, _ = request_(url + "/", "GET", None, "application/json")
+    # Both send X-Elastic-Product (real OpenSearch does not: osmem differs there).
+    assert headers.get("X-Elastic-Product") == "Elasticsearch"
+    bulk = b'{"create":{"_index":"probe-a","_id":"1"}}\n{"@timestamp":"2024-01-01T00:00:00Z"}\n'
+    status, _, _ = request_(url + "/_bulk", "POST", bulk, "application/vnd.elasticsearch+x-ndjson; compatible-with=9",
+                            "application/vnd.elasticsearch+json; compatible-with=9")
+    # osmem refuses it as OpenSearch does; noida takes it where Elasticsearch 8 answers 400.
+    assert status == (406 if server == "osmem" else 200)
+    # No data streams: a data_stream template is taken, writes into it are not stored as one.
+    tpl = json.dumps({"index_patterns": ["dsprobe-*"], "data_stream": {}, "priority": 300}).encode()
+    assert request_(url + "/_index_template/dsprobe", "PUT", tpl, "application/json")[0] == 200
+    doc = b'{"create":{"_index":"dsprobe-a","_id":"1"}}\n{"@timestamp":"2024-01-01T00:00:00Z"}\n'
+    status, _, body = request_(url + "/_bulk", "POST", doc, "application/x-ndjson")
+    item = json.loads(body)["items"][0]["create"]
+    data_streams = request_(url + "/_data_stream/dsprobe-a", "GET", None, "application/json")[0]
+    assert item["status"] >= 400 or data_streams != 200, "neither has data streams"
