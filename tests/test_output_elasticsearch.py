@@ -530,7 +530,11 @@ def test_probe_says_what_it_found(es, tmp_path):
     found = out.probe()
     assert found["template"] == "shipper installed" and found["data_streams"] == "yes"
     assert "s3cret" not in json.dumps(found)
+    es.answer_with["/_index_template/shipper"] = (403, {"error": {"type": "security_exception", "reason": "no"},
+                                                        "status": 403}, "application/json")
+    assert out.probe()["template"].startswith("unknown: these credentials may not read index templates")
     es.require_auth = "Basic other"
+    del es.answer_with["/_index_template/shipper"]
     with pytest.raises(PermanentRefusal, match="401"):
         out.probe()
     out.close()

@@ -254,6 +254,8 @@ class ElasticsearchOutput(Output):
                 found["data_streams"] = "yes (Elasticsearch's built-in logs-*-* template)"
             elif not self.config.index:
                 found["data_streams"] = "no (plain indices until the template is installed)"
+        elif answer.status == 403:  # a writer need not read templates (manage_index_templates)
+            found["template"] = f"unknown: these credentials may not read index templates ({error_reason(answer.body)})"
         else:
             self._raise_for(answer.status, answer.body, f"GET /_index_template/{name}")
         return found
