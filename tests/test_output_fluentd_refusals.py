@@ -94,11 +94,13 @@ def test_daemon_stop_with_undelivered_batches_exits_1_and_a_clean_stop_exits_0(t
     write_lines(tmp_path / "audit.log", 0, 10)
     port = free_port()
     cfg = config(tmp_path, f"port: {port}")
-    agent = subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(1.5)  # let it read and fail to deliver (nothing listens)
-    agent.send_signal(signal.SIGTERM)
-    assert agent.wait(60) == 1, agent.stderr.read().decode()
-    agent.stderr.close()
+    log = tmp_path / "agent.log"
+    with open(log, "wb") as err:
+        agent = subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=err)
+        # It has read the lines and cannot deliver them (nothing listens).
+        assert wait(lambda: "fluentd delivery failed" in log.read_text(), 60), log.read_text()
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(60) == 1, log.read_text()
     peer = ForwardServer(port=port).start()
     try:
         agent = subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
