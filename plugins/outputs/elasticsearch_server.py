@@ -39,10 +39,10 @@ class Server:
 
     @property
     def has_data_streams(self) -> bool:
-        # Elasticsearch since 7.9. OpenSearch's are counted from 2.0 (documented there; a 1.x server
-        # gets plain indices with the same names, which lose nothing).
+        # Elasticsearch since 7.9; OpenSearch since 1.0 (opensearch-project/OpenSearch#690, in the
+        # 1.0.0 release notes). Older servers get plain indices with the same names.
         v = self.version
-        return v >= (2, 0, 0) if self.flavour == OPENSEARCH else v >= (7, 9, 0)
+        return v >= (1, 0, 0) if self.flavour == OPENSEARCH else v >= (7, 9, 0)
 
     def mapping_type(self, ecs_type: str) -> dict:
         """The mapping this server accepts for an ECS field type: the type itself where it has it,

@@ -1,7 +1,7 @@
 """`type: opensearch` — the Elasticsearch output (same code, same bulk protocol) with OpenSearch's
 defaults: HTTPS on 9200, as OpenSearch installs with its security plugin on. OpenSearch 1.x–3.x;
 `shipper setup elasticsearch` installs templates OpenSearch accepts (flat_object, no
-constant_keyword, data streams from 2.0)."""
+constant_keyword)."""
 from __future__ import annotations
 
 from typing import Literal
