@@ -508,3 +508,25 @@ def test_a_glob_matching_no_container_is_said_once(azurite, tmp_path, caplog):
             t.join(30)
     assert h.records == [] and src.last_error() is None
     assert len([r for r in caplog.records if "no container matches" in r.getMessage()]) == 1
+
+
+def test_stable_ids_come_from_log_id_so_a_replay_is_recognised(azurite, tmp_path):
+    """What Elasticsearch gets as `_id`: the same for a record read twice (here: not acknowledged the
+    first time), made from the source's namespace and the logId."""
+    from shipper.events import EventBuilder
+    from shipper.ids import vendor_stable_id
+    from shipper_plugins.parsers.databricks import DatabricksParser
+
+    c = fresh_container(azurite)
+    recs = [record() for _ in range(3)]
+    azurite.append(c, blob_at(now_hour()), b"".join(recs))
+    h = Harness(azurite, tmp_path, containers=[c])
+    builder = EventBuilder(AzureBlobSourceConfig.model_validate(h.cfg), DatabricksParser(), "host")
+    h.ack = False
+    h.once()
+    first = [i for b in h.batches for i in builder.build(b)[1]]
+    h.batches.clear()
+    h.ack = True
+    h.once()
+    again = [i for b in h.batches for i in builder.build(b)[1]]
+    assert first == again == [vendor_stable_id("dbx", log_id(r)) for r in recs]
