@@ -320,3 +320,29 @@ class ParsePool:
             self._thread.join(timeout)
         for w in self._workers:
             w.close(timeout)
+
+
+def end_helpers(timeout: float = 5.0) -> None:
+    """End multiprocessing's forkserver, then its resource tracker, and wait for both: at a stop the
+    agent leaves no process behind it (systemd's KillMode=mixed would SIGKILL them, and a
+    `run --once` would leave them to end after it). The forkserver first: it and the workers hold
+    the tracker's pipe, which ends the tracker only once every holder closed it.
+
+    multiprocessing has no public call for this; `_stop()` is what its own tests use (3.8+). Each
+    is waited for in a thread, for at most `timeout`: a stop must never hang on a helper."""
+    from multiprocessing import forkserver, resource_tracker
+
+    for stop in (getattr(forkserver._forkserver, "_stop", None),
+                 getattr(resource_tracker._resource_tracker, "_stop", None)):
+        if stop is None:
+            continue
+        t = threading.Thread(target=_quietly, args=(stop,), name="end-helper", daemon=True)
+        t.start()
+        t.join(timeout)
+
+
+def _quietly(stop) -> None:
+    try:
+        stop()
+    except (OSError, ChildProcessError) as e:  # already gone
+        log.debug("multiprocessing helper already ended", extra={"error": str(e)})

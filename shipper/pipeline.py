@@ -18,7 +18,7 @@ from shipper.config_base import OutputConfig, SourceConfig
 from shipper.events import EventBuilder
 from shipper.output_worker import OutputWorker
 from shipper import integrity, parse_auto
-from shipper.parse_workers import ParsePool, Parsed, serialise
+from shipper.parse_workers import ParsePool, Parsed, end_helpers, serialise
 from shipper.plugin import Batch, EndRun, OutputContext, RawBatch, SerializedEvents, Source, SourceContext
 from shipper.router import Router
 
@@ -446,6 +446,7 @@ class Pipeline:
             w.close(timeout=5.0)
         for r in self.runners.values():
             r.close()
+        end_helpers()  # the forkserver and resource tracker end with the agent
         self.store.close()
         return delivered
 

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPER = [os.path.join(os.path.dirname(sys.executable), "shipper")]
 sys.path.insert(0, str(REPO / "bench"))
 import corpus as corpora  # noqa: E402  (bench/corpus.py: realistic records of every product)
-from tests.support import wait as wait_for
+from tests.support import wait as wait_for, wait_until
 
 
 # ------------------------------------------------------------------ helpers
@@ -432,3 +432,31 @@ def test_pool_budget_one_pool_per_two_cpus_and_none_on_one():
         assert taken == pools, cpus
         budget.give_back()
         assert budget.take() == (pools > 0)
+
+
+def test_stop_ends_the_workers_forkserver_and_resource_tracker_before_the_agent_exits(tmp_path):
+    log = tmp_path / "useraction.log"
+    write_corpus(log, "datameer", 20_000)
+    cfg = datameer_config(tmp_path, log, "state", 2)
+    agent = subprocess.Popen([*SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: len(parse_worker_pids(agent.pid)) == 2, 120, "two parse workers")
+        helpers = descendants(agent.pid)
+        cmds = " ".join(cmd for _, cmd in helpers.values())
+        assert "forkserver" in cmds and "resource_tracker" in cmds, cmds
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(120)
+        err = agent.stderr.read().decode()
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+    left = [(p, cmd) for p, (_, cmd) in helpers.items() if _alive(p)]
+    assert not left, f"still running after the agent exited: {left}\n{err}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
