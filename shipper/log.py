@@ -1,7 +1,14 @@
-"""The agent's own logs: structured (logfmt or JSON) on stderr, for journald."""
+"""The agent's own logs: structured (logfmt or JSON) on stderr, for journald.
+
+When stderr is the journal (systemd sets JOURNAL_STREAM to its device:inode), each line starts with
+sd-daemon's `<N>` priority prefix, so `journalctl -p warning` shows warnings and errors (systemd
+strips the prefix; SyslogLevelPrefix= is on by default). faulthandler is enabled, so the watchdog's
+SIGABRT (or a crash in C) leaves every thread's traceback in the journal."""
 from __future__ import annotations
 
+import faulthandler
 import logging
+import os
 import sys
 import threading
 import time
@@ -43,9 +50,43 @@ class JsonFormatter(logging.Formatter):
                                         else str(v) for k, v in doc.items()})).decode()
 
 
+# sd-daemon(3) priorities: <3> error, <4> warning, <6> info, <7> debug.
+_PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
+
+
+def stderr_is_journal(stream=None) -> bool:
+    """True when `stream` (stderr) is the journal stream systemd named in JOURNAL_STREAM."""
+    value = os.environ.get("JOURNAL_STREAM", "")
+    dev, sep, ino = value.partition(":")
+    if not sep or not dev.isdigit() or not ino.isdigit():
+        return False
+    try:
+        st = os.fstat((stream or sys.stderr).fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return st.st_dev == int(dev) and st.st_ino == int(ino)
+
+
+class PriorityPrefix(logging.Formatter):
+    """Wraps a formatter: `<N>` before each line, N the record's syslog priority."""
+
+    def __init__(self, inner: logging.Formatter):
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        prio = _PRIORITY.get(record.levelno)
+        if prio is None:
+            prio = 3 if record.levelno > logging.WARNING else 4 if record.levelno > logging.INFO else 6
+        return f"<{prio}>" + self.inner.format(record).replace("\n", "\\n")
+
+
 def setup(level: str = "info", fmt: str = "logfmt") -> None:
+    if not faulthandler.is_enabled():
+        faulthandler.enable(all_threads=True)  # SIGABRT/SIGSEGV: tracebacks on stderr (the journal)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else LogfmtFormatter())
+    formatter = JsonFormatter() if fmt == "json" else LogfmtFormatter()
+    handler.setFormatter(PriorityPrefix(formatter) if stderr_is_journal() else formatter)
     root = logging.getLogger("shipper")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

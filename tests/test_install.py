@@ -50,8 +50,9 @@ def test_install_upgrade_uninstall_into_destdir(tmp_path):
 
     unit = root / "etc/systemd/system/shipper.service"
     assert "ExecStart=/opt/shipper/bin/shipper run -c /etc/shipper/shipper.yaml" in unit.read_text()
-    assert (root / "etc/sysusers.d/shipper.conf").read_text() == (REPO / "systemd/shipper.sysusers").read_text()
-    assert (root / "etc/tmpfiles.d/shipper.conf").read_text() == (REPO / "systemd/shipper.tmpfiles").read_text()
+    assert (root / "usr/lib/sysusers.d/shipper.conf").read_text() == (REPO / "systemd/shipper.sysusers").read_text()
+    assert (root / "usr/lib/tmpfiles.d/shipper.conf").read_text() == (REPO / "systemd/shipper.tmpfiles").read_text()
+    assert not (root / "etc/sysusers.d").exists() and not (root / "etc/tmpfiles.d").exists()
     cfg = root / "etc/shipper/shipper.yaml"
     assert cfg.read_text() == (REPO / "config/shipper.yaml").read_text()
     assert cfg.stat().st_mode & 0o777 == 0o640  # it may hold output credentials
@@ -90,7 +91,7 @@ def test_install_upgrade_uninstall_into_destdir(tmp_path):
     (root / "var/lib/shipper").mkdir(parents=True)
     (root / "var/lib/shipper/checkpoints.sqlite").write_bytes(b"")
     make("uninstall", root)
-    assert not venv.exists() and not unit.exists() and not (root / "etc/sysusers.d/shipper.conf").exists()
+    assert not venv.exists() and not unit.exists() and not (root / "usr/lib/sysusers.d/shipper.conf").exists()
     assert cfg.exists() and (root / "var/lib/shipper/checkpoints.sqlite").exists()
     r = subprocess.run([str(REPO / "scripts/install.sh"), "uninstall", "--purge"], capture_output=True, text=True,
                        env={**os.environ, "DESTDIR": str(root)}, timeout=120)
@@ -106,3 +107,54 @@ def test_prefix_moves_the_venv_and_the_unit(tmp_path):
     assert "ExecStart=/usr/local/shipper/bin/shipper run" in unit and "/opt/shipper" not in unit
     assert (venv / "bin" / "shipper").read_text().splitlines()[0] == "#!/usr/local/shipper/bin/python"
     assert not (root / "opt").exists()
+
+
+LIVE_IN_NAMESPACE = r"""
+set -eu
+T="$1"
+# This process's own view of /etc, /usr/lib/{sysusers,tmpfiles}.d and /var/lib: the host's stay untouched.
+cp -a /etc "$T/etc"
+mkdir -p "$T/sysusers" "$T/tmpfiles" "$T/varlib"
+mount --bind "$T/etc" /etc
+mount --bind "$T/sysusers" /usr/lib/sysusers.d
+mount --bind "$T/tmpfiles" /usr/lib/tmpfiles.d
+mount --bind "$T/varlib" /var/lib
+# What an earlier install left, edited by the operator; and the operator's own group snippet.
+mkdir -p /etc/sysusers.d /etc/tmpfiles.d
+cp "$2/systemd/shipper.tmpfiles" /etc/tmpfiles.d/shipper.conf
+printf 'g auditors -\nm shipper auditors\n' > /etc/sysusers.d/shipper-local.conf
+"$2/scripts/install.sh" install
+echo "--- passwd: $(getent passwd shipper)"
+echo "--- groups: $(id -nG shipper)"
+ls -ld /etc/shipper /var/lib/shipper | awk '{print "--- dir:", $1, $3, $4, $NF}'
+test -e /etc/tmpfiles.d/shipper.conf && echo "--- old tmpfiles kept" || echo "--- old tmpfiles retired"
+"$2/scripts/install.sh" install >/dev/null
+echo "--- after upgrade: $(id -nG shipper); local: $(cat /etc/sysusers.d/shipper-local.conf | tr '\n' ' ')"
+"""
+
+
+def test_live_install_without_running_systemd(tmp_path):
+    """As in an image build (root, systemd installed, not running): make install completes, creates
+    the user and folders, restarts nothing, and keeps the operator's snippets in /etc."""
+    if os.geteuid() != 0 or Path("/run/systemd/system").exists():
+        raise AssertionError("this test needs root without a running systemd (an image build, a CI container)")
+    prefix = tmp_path / "opt" / "shipper"
+    prepare_venv(Path("/"), str(prefix))
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", LIVE_IN_NAMESPACE, "x",
+                        str(tmp_path), str(REPO)],
+                       capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "PREFIX": str(prefix), "PYTHON": sys.executable, "PIP_OPTS": OFFLINE})
+    out = r.stdout
+    assert r.returncode == 0, out + r.stderr
+    assert "systemd is not running (an image build?)" in out
+    assert "removed /etc/tmpfiles.d/shipper.conf (now in /usr/lib/tmpfiles.d/shipper.conf)" in out
+    assert "--- old tmpfiles retired" in out
+    assert "--- passwd: shipper:" in out and ":/var/lib/shipper:/usr/sbin/nologin" in out
+    groups = out.split("--- groups: ")[1].split("\n")[0].split()
+    assert {"shipper", "adm", "auditors"} <= set(groups), out
+    assert "--- dir: drwxr-x--- root shipper /etc/shipper" in out, out
+    assert "--- dir: drwxr-x--- shipper shipper /var/lib/shipper" in out, out
+    after = out.split("--- after upgrade: ")[1]
+    assert "auditors" in after and "m shipper auditors" in after
+    # Nothing leaked to the host.
+    assert not Path("/usr/lib/sysusers.d/shipper.conf").exists() and not Path("/etc/shipper").exists()
