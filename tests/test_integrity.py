@@ -332,3 +332,26 @@ def test_an_idle_source_attests_every_interval_and_a_reload_rotates_the_key(tmp_
                                      str(tmp_path / "new.key"), str(out)], capture_output=True, text=True)
     assert both.returncode == 0, both.stdout
     assert verify(tmp_path, out).returncode == 1  # the old key alone does not know the new links
+
+
+_any_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.dictionaries(st.text(max_size=4), _any_json, max_size=5))
+def test_property_the_fast_canonical_form_is_rfc_8785(doc):
+    """canonical() takes orjson's sorted output where it equals RFC 8785's: it must, on any JSON."""
+    import rfc8785
+
+    from shipper.integrity import _normalised, canonical
+
+    stored = orjson.loads(orjson.dumps(doc))
+    try:
+        expected = rfc8785.dumps(stored)
+    except rfc8785.IntegerDomainError:
+        expected = rfc8785.dumps(_normalised(stored))
+    assert canonical(doc) == expected
