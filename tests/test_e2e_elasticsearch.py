@@ -289,3 +289,62 @@ def test_what_the_reimplementations_are_and_are_not(request, server):
     item = json.loads(body)["items"][0]["create"]
     data_streams = request_(url + "/_data_stream/dsprobe-a", "GET", None, "application/json")[0]
     assert item["status"] >= 400 or data_streams != 200, "neither has data streams"
+
+
+def health(url: str):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+    except OSError:
+        return 0, {}
+
+
+@pytest.mark.parametrize("flavour", ["es8", "opensearch"])
+def test_daemon_refused_shows_it_once_then_a_reload_with_the_right_key_delivers_once(tmp_path, flavour):
+    log_file = tmp_path / "audit.log"
+    write_lines(log_file, 0, 50)
+    es = BulkServer(flavour=flavour).start()
+    es.require_auth = "ApiKey cmlnaHQta2V5"
+    (tmp_path / "key").write_text("d3Jvbmcta2V5\n")
+    (tmp_path / "right").write_text("cmlnaHQta2V5\n")
+    port = free_port()
+    cfg = tmp_path / "shipper.yaml"
+    cfg.write_text(f"""
+state_dir: {tmp_path / 'state'}
+http: {{listen: "127.0.0.1:{port}"}}
+sources:
+  - {{name: audit, type: file, paths: ['{log_file}'], parser: json, poll_interval: 0.2}}
+outputs:
+  - {{type: elasticsearch, hosts: ['{es.url}'], api_key_file: '{tmp_path / 'key'}', request_timeout: 5,
+      flush_interval: 0.2}}
+""")
+    agent_log = open(tmp_path / "agent.log", "wb")
+    agent = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=agent_log)
+    url = f"http://127.0.0.1:{port}/health"
+    try:
+        assert wait(lambda: "401 credentials refused" in (
+            health(url)[1].get("outputs", {}).get("elasticsearch", {}).get("last_error") or ""), 60), health(url)
+        code, doc = health(url)
+        assert code == 503 and doc["outputs"]["elasticsearch"]["healthy"] is False
+        st = subprocess.run([SHIPPER, "status", "-c", str(cfg)], capture_output=True, timeout=60).stdout.decode()
+        assert "401 credentials refused" in st, st
+        assert es.docs == {}
+        cfg.write_text(cfg.read_text().replace(str(tmp_path / "key"), str(tmp_path / "right")))
+        agent.send_signal(signal.SIGHUP)
+        assert wait(lambda: len(es.docs) >= 50, 60), len(es.docs)
+        assert wait(lambda: health(url)[0] == 200, 30), health(url)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        try:
+            agent.wait(60)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+        agent_log.close()
+        es.stop()
+    ns = Counter(doc["generic"]["n"] for doc in es.docs.values())
+    assert sorted(ns) == list(range(50)) and max(ns.values()) == 1
+    text = (tmp_path / "agent.log").read_text()
+    assert text.count("output refused by the server") == 1, text
+    assert "d3Jvbmcta2V5" not in text and "cmlnaHQta2V5" not in text
