@@ -401,3 +401,26 @@ def test_in_unix_killed_before_reading_a_chunk_gets_it_again(tmp_path, caplog):
         out.close()
     finally:
         peer.stop()
+
+
+@pytest.mark.parametrize("require_ack", [True, False])
+def test_tls_connection_is_kept_between_chunks(tmp_path, require_ack):
+    """TLS 1.3 session tickets make the socket readable after the handshake: that is no close."""
+    import trustme
+
+    from tests.test_output_fluentd_security import server_tls
+
+    ca = trustme.CA()
+    peer = ForwardServer(tls=server_tls(ca)).start()
+    try:
+        ca_file = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(ca_file))
+        out = make_output(tmp_path, port=peer.port, tls=True, tls_ca_file=str(ca_file), require_ack=require_ack,
+                          name=f"fk_tls{int(require_ack)}")
+        for i in range(5):
+            deliver(out, make_batch(2, start=i * 2))
+        assert peer.wait_for_records(10) and messages(peer) == list(range(10))
+        assert peer.connections == 1 and peer.errors == []
+        out.close()
+    finally:
+        peer.stop()

@@ -125,6 +125,8 @@ class ForwardConnection(FluentSender):
             poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
             if not poller.poll(0):
                 return False
+            if isinstance(sock, ssl.SSLSocket):
+                return _tls_closed(sock)
             # A HELO waiting on a connection we never shook hands on: the server has <security>.
             helo = self.creds is None and not isinstance(sock, ssl.SSLSocket) \
                 and sock.recv(16, socket.MSG_PEEK | socket.MSG_DONTWAIT).startswith(_HELO)
@@ -215,6 +217,22 @@ class ForwardConnection(FluentSender):
 NEEDS_KEY = ("the server starts in_forward's <security> handshake (HELO) and stores nothing without it: "
              "set shared_key_file (and username/password_file if it has <user> sections)")
 _HELO = b"\x92" + msgpack.packb("HELO")  # a 2-item array whose first item is "HELO"
+
+
+def _tls_closed(sock: ssl.SSLSocket) -> bool:
+    """Readable TLS is not always data: TLS 1.3 servers send session tickets after the handshake. A
+    non-blocking read tells: only such records (SSLWantReadError) leave the connection usable."""
+    before = sock.gettimeout()
+    sock.settimeout(0.0)
+    try:
+        sock.recv(1)  # b"": closed; a byte: garbage between chunks; either way done
+    except ssl.SSLWantReadError:
+        return False
+    except (OSError, ValueError):
+        pass
+    finally:
+        sock.settimeout(before)
+    return True
 
 
 def _is_closed_connection(e: OSError) -> bool:
