@@ -275,6 +275,9 @@ class Daemon:
             self.http.close()
         for e in self.pipeline.source_errors():
             log.error("source stopped with an error", extra={"error": e})
+        if not delivered:
+            log.error("stopped with batches undelivered; they are read again next start",
+                      extra={"undelivered": "; ".join(self.undelivered()) or "?"})
         log.info("stopped", extra={"delivered": delivered})
         # Nothing is lost when the timeout cuts delivery short (the checkpoints say where to resume), but
         # the operator must learn that data waits undelivered: exit 1, and systemd shows the stop failed.
