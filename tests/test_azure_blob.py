@@ -530,3 +530,36 @@ def test_stable_ids_come_from_log_id_so_a_replay_is_recognised(azurite, tmp_path
     h.once()
     again = [i for b in h.batches for i in builder.build(b)[1]]
     assert first == again == [vendor_stable_id("dbx", log_id(r)) for r in recs]
+
+
+from hypothesis import HealthCheck, given, settings, strategies as hs  # noqa: E402
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=hs.lists(hs.binary(min_size=0, max_size=200).map(lambda b: b.replace(b"\n", b"n").replace(b"\r", b"r")),
+                      min_size=1, max_size=12),
+       cuts=hs.lists(hs.floats(0, 1), max_size=6))
+def test_any_append_pattern_gives_every_line_once_cut_at_the_limit(azurite, tmp_path_factory, lines, cuts):
+    """Lines appended in arbitrary pieces (a line split across appends, several per append), polled
+    after every append: each line arrives once, whole or in flagged pieces of at most max_line_bytes."""
+    c = fresh_container(azurite, "p")
+    h = Harness(azurite, tmp_path_factory.mktemp("prop"), containers=[c], max_line_bytes=64, batch_size=5)
+    data = b"".join(line + b"\n" for line in lines)
+    points = sorted({0, len(data), *(int(f * len(data)) for f in cuts)})
+    for a, b in zip(points, points[1:]):
+        if b > a:
+            azurite.append(c, blob_at(now_hour()), data[a:b])
+            h.once()
+    starts = [sum(len(x) + 1 for x in lines[:i]) for i in range(len(lines))]
+    got: dict[int, list[tuple[bytes, tuple]]] = {i: [] for i in range(len(lines))}
+    for rec, key, flags in zip(h.records, h.keys, h.flags):
+        off = int(key.rsplit(":", 1)[1])
+        i = max(j for j, s in enumerate(starts) if s <= off)
+        got[i].append((rec, flags))
+    for i, line in enumerate(lines):
+        pieces = got[i]
+        assert b"".join(p for p, _ in pieces) == line
+        assert all(len(p) <= 64 for p, _ in pieces)
+        long = len(line) > 64
+        assert all(("_line_truncated" in f) == long for _, f in pieces), (line, pieces)
+        assert len(pieces) == (1 if not long else -(-len(line) // 64))
