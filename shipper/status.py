@@ -88,6 +88,7 @@ def collect(config: Config) -> dict[str, Any]:
             "name": s.name, "type": s.type, "parser": s.parser, "tag": s.effective_tag,
             "follows": getattr(s, "paths", None), "files": files, "files_from": "daemon" if files is not stored_files else "checkpoints",
             "other_keys": sorted(k for k in state if k not in {f["key"] for f in stored_files}),
+            "other_values": {k: v for k, v in state.items() if k not in {f["key"] for f in stored_files}},
             "last_ack": lv.get("last_ack") or max((v["updated"] for v in rows.values()), default=None),
             "in_flight_batches": lv.get("in_flight_batches"), "running": lv.get("running"), "error": lv.get("error"),
             "parse_workers": lv.get("parse_workers"), "last_error": lv.get("last_error"),
@@ -117,6 +118,23 @@ def _live_files(live_status: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _other_keys_in_words(keys: list[str], values: dict[str, Any]) -> list[str]:
+    """Checkpoint keys that are not file positions, said plainly: the file source's `seen:<path>`
+    marks (a live path looked at once) as a count, anything else as its saved value, shortened."""
+    from shipper.tail.state import SEEN_PREFIX
+
+    seen = [k for k in keys if k.startswith(SEEN_PREFIX)]
+    out = []
+    if seen:
+        out.append(f"  {len(seen)} followed path{'s' if len(seen) != 1 else ''} known from earlier runs")
+    for k in keys:
+        if k.startswith(SEEN_PREFIX):
+            continue
+        text = orjson.dumps(values.get(k)).decode() if k in values else "?"
+        out.append(f"  saved position ({k}): {text if len(text) <= 100 else text[:97] + '...'}")
+    return out
+
+
 def _ago(ts: float | None, now: float) -> str:
     if ts is None:
         return "never"
@@ -131,12 +149,13 @@ def _ago(ts: float | None, now: float) -> str:
 def render(doc: dict[str, Any], now: float | None = None) -> list[str]:
     now = time.time() if now is None else now
     d = doc["daemon"]
-    if d["endpoint"] is None:
-        daemon = "daemon: not asked (no http endpoint in the config); positions from the state dir"
-    elif d["reachable"]:
+    # One wording for a daemon that cannot be asked, whatever the reason.
+    if d["reachable"]:
         daemon = f"daemon: running (pid {d['pid']}, http {d['endpoint']})"
+    elif d["endpoint"] is None:
+        daemon = "daemon: not reachable (no http endpoint in the config); positions from the state dir"
     else:
-        daemon = f"daemon: not reachable at {d['endpoint']}; positions from the state dir"
+        daemon = f"daemon: not reachable at {d['endpoint']} (stopped?); positions from the state dir"
     lines = [f"config: {doc['config']}", f"state: {doc['state_dir']}", daemon, ""]
     for s in doc["sources"]:
         head = f"source {s['name']} ({s['type']}, parser {s['parser']}, tag {s['tag']})"
@@ -161,8 +180,7 @@ def render(doc: dict[str, Any], now: float | None = None) -> list[str]:
             size = "?" if f["size"] is None else str(f["size"])
             lag = f"lag {f['lag']}" if f["lag"] is not None else f["note"]
             lines.append(f"  {f['path']}: position {f['offset']} of {size} bytes, {lag}")
-        for k in s["other_keys"]:
-            lines.append(f"  {k}")
+        lines += _other_keys_in_words(s["other_keys"], s.get("other_values") or {})
     for o in doc["outputs"]:
         lines.append(f"output {o['name']} ({o['type']}, match {o['match']!r})")
         if not d["reachable"]:

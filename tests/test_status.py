@@ -49,7 +49,7 @@ def test_status_from_the_state_dir_without_daemon(tmp_path):
     r = shipper("status", "-c", str(cfg))
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    assert "daemon: not reachable at 127.0.0.1:" in out
+    assert "daemon: not reachable at 127.0.0.1:" in out and "(stopped?)" in out
     assert "source app (file, parser json, tag audit.app)" in out
     assert f"{log}: position {shipped_to} of {size} bytes, lag {size - shipped_to}" in out
     assert "last ack: " in out and "last ack: never" not in out
