@@ -53,11 +53,16 @@ def run(config_path: str, once: bool, timeout: float | None) -> None:
     # A bar only on a terminal's stderr.
     from shipper.checkpoint import StateDirError
 
+    from shipper.progress import OnceSummary
+
+    summary = OnceSummary() if once else None
     try:
         code = run_pipeline(config, once=once, progress=once, timeout=timeout or ONCE_TIMEOUT)
     except StateDirError as e:  # locked by another agent, damaged, unwritable: one line, what to do
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
+    if summary is not None:
+        click.echo(summary.line(), err=True)
     sys.exit(code)
 
 

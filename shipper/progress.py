@@ -1,5 +1,7 @@
 """Progress bars (rich) on stderr for `shipper cat` and `shipper run --once`, only when stderr is a
-terminal: bytes done/total and events per second. Otherwise nothing extra is written anywhere."""
+terminal: bytes done/total and events per second. Otherwise nothing extra is written anywhere.
+While a bar shows, the agent's log lines go through the bar's console (printed above the bar, never
+into its line). OnceSummary is the line `run --once` ends with."""
 from __future__ import annotations
 
 import os
@@ -32,6 +34,41 @@ class EventsPerSecond(ProgressColumn):
 def _progress(console: Console) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
                     EventsPerSecond(), TimeElapsedColumn(), console=console, transient=False)
+
+
+class _ConsoleStream:
+    """A text stream for logging.StreamHandler that prints whole lines through a rich console."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self._buf = ""
+
+    def write(self, text: str) -> int:
+        self._buf += text
+        while "\n" in self._buf:
+            line, self._buf = self._buf.split("\n", 1)
+            self.console.print(line, markup=False, highlight=False, emoji=False, soft_wrap=True)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@contextmanager
+def _logs_through(console: Console, stream) -> Iterator[None]:
+    """The shipper logger's handlers that write to `stream` write through `console` meanwhile."""
+    import logging
+
+    moved = [h for h in logging.getLogger("shipper").handlers
+             if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is stream]
+    proxy = _ConsoleStream(console)
+    for h in moved:
+        h.setStream(proxy)
+    try:
+        yield
+    finally:
+        for h in moved:
+            h.setStream(stream)
 
 
 class _NoBar:
@@ -73,7 +110,8 @@ def cat_progress(paths: list[str], enabled: bool | None = None, stream=None) -> 
             total += os.path.getsize(p)
         except OSError:
             pass
-    with _progress(Console(file=stream)) as prog:
+    console = Console(file=stream)
+    with _progress(console) as prog, _logs_through(console, stream):
         yield CatBar(prog, total)
 
 
@@ -137,8 +175,42 @@ def run_progress(pipeline, enabled: bool = False, stream=None) -> Iterator[RunBa
     if not enabled or not wanted(stream):
         yield _NoBar()
         return
-    with _progress(Console(file=stream)) as prog:
+    console = Console(file=stream)
+    with _progress(console) as prog, _logs_through(console, stream):
         bar = RunBar(prog, pipeline)
         yield bar
         bar._last = 0.0
         bar.update()
+
+
+class OnceSummary:
+    """`run --once`'s last line: what this run read, shipped, failed, avoided and lost, and its time
+    (differences of the metrics' totals, so a reload or an earlier run in the process never counts)."""
+
+    COUNTERS = {"read": "shipper_events_read_total", "shipped": "shipper_events_shipped_total",
+                "failed": "shipper_dead_lettered_total", "duplicates": "shipper_duplicates_avoided_total",
+                "lost_bytes": "shipper_bytes_lost_total", "losses": "shipper_losses_total"}
+
+    def __init__(self):
+        self._start = time.monotonic()
+        self._base = self._totals()
+
+    @classmethod
+    def _totals(cls) -> dict[str, float]:
+        from shipper import metrics
+
+        sums = dict.fromkeys(cls.COUNTERS.values(), 0.0)
+        for fam in metrics.REGISTRY.collect():
+            for sample in fam.samples:
+                if sample.name in sums:
+                    sums[sample.name] += sample.value
+        return {k: sums[v] for k, v in cls.COUNTERS.items()}
+
+    def line(self) -> str:
+        now = self._totals()
+        d = {k: int(now[k] - self._base[k]) for k in now}
+        lost = f"{d['lost_bytes']} bytes lost" + (f" ({d['losses']} times)" if d["losses"] else "")
+        if d["losses"] and not d["lost_bytes"]:
+            lost = f"{d['losses']} losses of unknown size"
+        return (f"run --once: read {d['read']} events, shipped {d['shipped']}, failed {d['failed']} (dead-lettered), "
+                f"duplicates avoided {d['duplicates']}, {lost}, {time.monotonic() - self._start:.1f} s")
