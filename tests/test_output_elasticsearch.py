@@ -13,7 +13,6 @@ import threading
 import time
 import urllib.request
 
-import orjson
 import pytest
 
 from shipper import metrics

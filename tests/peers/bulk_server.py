@@ -294,7 +294,7 @@ class BulkServer:
             if op != "create":
                 self.errors.append(f"{op} into data stream {index}")
                 return _err(index, _id, 400, "illegal_argument_exception",
-                            f"only write ops with an op_type of create are allowed in data streams")
+                            "only write ops with an op_type of create are allowed in data streams")
             if source is not None and "@timestamp" not in source:
                 return _err(index, _id, 400, "document_parsing_exception", "data stream timestamp field [@timestamp] is missing")
         if _id in self.reject_ids or (self.reject_when is not None and source is not None and self.reject_when(source)):
