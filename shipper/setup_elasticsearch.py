@@ -190,9 +190,10 @@ def _install(output, cfg) -> bool:
                    f"{transport_reason(e)}", err=True)
         return False
     if server is None:
-        click.echo(f"output {cfg.name}: the credentials may not read the server version; "
-                   f"installing templates for {DEFAULT_SERVER.name}", err=True)
-        server = DEFAULT_SERVER
+        # The oldest supported version of the product the type names: templates every later one accepts.
+        server = Server("opensearch", "1.0.0") if cfg.type == "opensearch" else Server("elasticsearch", "7.17.0")
+        click.echo(f"output {cfg.name}: the server did not say what it is (GET /); "
+                   f"installing templates any {server.name} or later accepts", err=True)
     else:
         click.echo(f"output {cfg.name}: {server.name}"
                    f"{'' if server.has_data_streams or cfg.index else ' (no data streams: plain indices)'}")

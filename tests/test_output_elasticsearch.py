@@ -489,12 +489,20 @@ def test_one_document_too_large_for_a_proxy_goes_to_the_dead_letter(es, tmp_path
     out.close()
 
 
-def test_a_server_that_is_neither_is_refused(es, tmp_path):
-    es.answer_with["/"] = (200, {"name": "something else", "tagline": "hello"}, "application/json")
+@pytest.mark.parametrize("status,root", [(200, {"name": "something else", "tagline": "hello"}),
+                                         (404, "<html>not here</html>")])
+def test_a_root_that_does_not_say_what_it_is_leaves_the_judgement_to_the_bulk_request(es, tmp_path, caplog, status,
+                                                                                       root):
+    es.answer_with["/"] = (status, root, "application/json" if isinstance(root, dict) else "text/html")
     out = make_output(tmp_path, [es.url], name="es_other")
-    with pytest.raises(PermanentRefusal) as e:
-        out.send(make_batch(1))
-    assert "not Elasticsearch or OpenSearch" in str(e.value)
+    with caplog.at_level(logging.WARNING, logger="shipper.output.elasticsearch"):
+        out.send(make_batch(2))
+    assert len(es.docs) == 2 and out.server is None
+    assert any("cannot tell which server" in r.getMessage() for r in caplog.records)
+    # Something that is no search server at all refuses the bulk request, named.
+    es.answer_with["/_bulk"] = (405, "<html>Method Not Allowed</html>", "text/html")
+    with pytest.raises(PermanentRefusal, match="POST /_bulk: 405"):
+        out.send(make_batch(2, start=2))
     out.close()
 
 
@@ -507,7 +515,8 @@ def test_get_root_forbidden_still_ships(es, tmp_path, caplog):
         out.send(make_batch(2))
         out.send(make_batch(2, start=2))
     assert len(es.docs) == 4 and out.server is None
-    assert sum("may not read the server version" in r.getMessage() for r in caplog.records) == 1
+    assert sum("cannot tell which server" in r.getMessage() and "403" in str(r.__dict__.get("error"))
+               for r in caplog.records) == 1
     out.close()
 
 
@@ -681,3 +690,21 @@ def test_tls_to_a_plain_http_server_is_refused_but_a_cut_handshake_is_retried(tm
         closing.set()
         listener.close()
         out.close()
+
+
+def test_setup_when_the_server_does_not_say_what_it_is(tmp_path):
+    es = BulkServer(flavour="opensearch", version="1.3.20").start()
+    es.answer_with["/"] = (403, {"error": {"type": "security_exception", "reason": "no monitor"}, "status": 403},
+                           "application/json")
+    try:
+        (tmp_path / "shipper.yaml").write_text(
+            "sources: [{name: a, type: file, paths: [x], parser: json}]\n"
+            f"outputs: [{{type: opensearch, hosts: ['{es.url}'], flattened_namespaces: [acme]}}]\n")
+        r = subprocess.run([os.path.join(VENV_BIN, "shipper"), "setup", "elasticsearch", "-c", str(tmp_path / "shipper.yaml")],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert "did not say what it is" in r.stderr and "OpenSearch 1.0.0 or later" in r.stderr
+        mappings = es.component_templates["shipper-ecs@mappings"]["template"]["mappings"]["properties"]
+        assert mappings["acme"] == {"type": "object", "enabled": False}  # accepted by the 1.3 peer
+    finally:
+        es.stop()

@@ -172,8 +172,9 @@ class ElasticsearchOutput(Output):
     # the server
 
     def ask_server(self) -> Server | None:
-        """`GET /` once: the product and version (None when the credentials may not read them).
-        Raises PermanentRefusal for a refusal, elastic_transport's TransportError for an outage."""
+        """`GET /` once: the product and version (None when the answer does not say, e.g. 403 for
+        credentials that may not read it). Raises PermanentRefusal for refused credentials or TLS,
+        elastic_transport's TransportError for an outage."""
         if self._server_asked:
             return self.server
         try:
@@ -183,11 +184,18 @@ class ElasticsearchOutput(Output):
                 raise
             raise self._refusal(f"TLS: {tls_reason(e)}") from None
         status = answer.status
-        if status == 200:
-            try:
-                self.server = server_of(answer.body)
-            except NotASearchServer as e:
-                raise self._refusal(f"not Elasticsearch or OpenSearch: {e}") from None
+        if status == 401 or status in (408, 429) or status >= 500:
+            self._raise_for(status, answer.body, "GET /")
+        try:
+            if status != 200:
+                raise NotASearchServer(f"GET / answered {status}: {error_reason(answer.body)}")
+            self.server = server_of(answer.body)
+        except NotASearchServer as e:
+            # The bulk request is the judge: a writer-only API key (no `monitor`, 403) or a proxy that
+            # lets only the APIs through still takes documents; anything else refuses the bulk request.
+            log.warning("cannot tell which server this is; shipping anyway with plain JSON",
+                        extra={"output": self.ctx.name, "error": str(e)})
+        else:
             extra = {"output": self.ctx.name, "server": self.server.name}
             if not self.server.supported:
                 log.warning("this server version is older than shipper supports (Elasticsearch 7.17, OpenSearch 1.0)",
@@ -197,12 +205,6 @@ class ElasticsearchOutput(Output):
                             f"and docs are for {self.product}", extra=extra)
             else:
                 log.info("connected", extra=extra)
-        elif status == 403:
-            # An API key limited to writing may not read the cluster's version (`monitor`): shipping works.
-            log.warning("the credentials may not read the server version (GET / answered 403); shipping anyway",
-                        extra={"output": self.ctx.name, "error": error_reason(answer.body)})
-        else:
-            self._raise_for(status, answer.body, "GET /")
         self._server_asked = True
         return self.server
 
@@ -235,7 +237,7 @@ class ElasticsearchOutput(Output):
     def _probe(self) -> dict:
         self._server_asked = False
         server = self.ask_server()
-        found: dict = {"server": server.name if server else "unknown (GET / not allowed)",
+        found: dict = {"server": server.name if server else "unknown (GET / did not say; see the warning)",
                        "auth": f"{self.client.auth_kind}, accepted" if self.client.auth_kind != "none" else "none",
                        "tls": self.client.tls}
         name = self.config.template_name
