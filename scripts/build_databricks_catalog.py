@@ -178,7 +178,9 @@ def classify(service: str, action: str) -> tuple[str, str, str]:
             return "configuration", activity, "account/workspace setting"
         if activity == "access" or activity not in EXPECTED["iam"]:
             activity = "info"
-        if service in IAM_SERVICES and wset & USER_WORDS and activity != "info" or {"principal", "principals"} & wset:
+        if {"principal", "principals"} & wset and wset & {"group", "groups"}:
+            obj = "group"  # membership: the group changes, the member stays (docs/ecs-conventions.md)
+        elif service in IAM_SERVICES and wset & USER_WORDS and activity != "info" or {"principal", "principals"} & wset:
             obj = "user"
         elif wset & {"group", "groups"}:
             obj = "group"

@@ -150,6 +150,23 @@ def vendor_time(value: Any, zone: tzinfo = timezone.utc) -> str | None:
         return None
 
 
+_ZONE_SUFFIX = re.compile(r"(?:[zZ]|[+-]\d\d(?::?\d\d)?|\s[A-Za-z]{1,5})$", re.ASCII)  # Z, +02:00, -0500, ' UTC'
+
+
+def names_no_zone(text: Any) -> bool:
+    """Whether a time written as text names no zone (so a parser read it in the source's zone, which
+    ECS wants in `event.timezone`). Epoch numbers are UTC: False."""
+    if not isinstance(text, str):
+        return False
+    s = text.strip()
+    return len(s) >= 8 and not s.isdigit() and (len(s) <= 10 or _ZONE_SUFFIX.search(s[-9:]) is None)
+
+
+def zone_name(zone: tzinfo) -> str:
+    """The IANA name of a zone ('Europe/Berlin'), as `event.timezone` wants it."""
+    return getattr(zone, "key", None) or str(zone)
+
+
 def decode_text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
 

@@ -467,7 +467,7 @@ def test_membership_change_names_the_target_user_and_group(shape, assert_ecs):
                                     "group": {"id": "77", "name": "admins"}}
     assert "bob@example.com" in ev["related"]["user"] and "ada@example.com" in ev["related"]["user"]
     assert ev["databricks"]["request_params"] == params  # the vendor's fields kept
-    assert "user" in ev["event"]["type"] and "iam" in ev["event"]["category"]
+    assert ev["event"]["type"] == ["group", "change"] and ev["event"]["category"] == ["iam"]
     assert "bob@example.com" in ev["message"] and "admins" in ev["message"]
 
 

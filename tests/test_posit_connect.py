@@ -185,7 +185,10 @@ def check(ev: dict, rec: dict, row: dict, assert_ecs) -> None:
         assert "fcastell" in ev["related"]["user"]
     if "user_id" in rec:
         assert user["target"]["id"] == str(rec["user_id"])
-    if "group_name" in rec:
+    if "group_name" in rec and "user_id" in rec:  # membership: the target user's group
+        assert user["target"]["group"] == {"id": str(rec["group_id"]), "name": rec["group_name"]}
+        assert "group" not in ev
+    elif "group_name" in rec:
         assert ev["group"] == {"id": str(rec["group_id"]), "name": rec["group_name"]}
     for k, v in rec.items():  # *_id are integers wherever they are kept
         if k.endswith("_id") and k in ev["posit_connect"]:
@@ -393,11 +396,12 @@ def test_events_share_no_dict_the_pipeline_writes_to():
     """Only `ecs` is shared (nothing writes to it); the event, `event`, `tags` and the mapped dicts are per event."""
     p = PositConnectParser()
     line = (b'time="2024-01-02T03:04:05.678Z" level=info msg=x action=brand_new actor_id=1 actor_role=publisher '
-            b'actor_description="Ada (ada)" entry_id=9 user_id=5 group_id=3 group_name=g')
+            b'actor_description="Ada (ada)" entry_id=9 user_id=5 group_id=3 group_name=g')  # membership: user.target.group
     (a,), (b,) = p.parse(line), p.parse(line)
     assert a == b and a["ecs"] is b["ecs"]
-    for k in ("event", "tags", "posit_connect", "user", "group", "log", "related"):
+    for k in ("event", "tags", "posit_connect", "user", "log", "related"):
         assert k in a and a[k] is not b[k], k
+    assert a["user"]["target"]["group"] is not b["user"]["target"]["group"]
     assert a["user"]["roles"] is not b["user"]["roles"]
 
 
@@ -411,3 +415,62 @@ def test_two_keys_of_one_snake_name_are_both_kept(pair, tail):
     (ev,) = PositConnectParser().parse(orjson.dumps(doc))
     shipped = orjson.dumps(ev).decode()
     assert f"one<{tail}>" in shipped and f"two<{tail}>" in shipped, ev
+
+
+# -- what an auditor asks (docs/ecs-conventions.md) ----------------------------------------------
+
+def _one(line: str) -> dict:
+    (ev,) = PositConnectParser().parse(line.encode())
+    return ev
+
+
+def test_membership_change_names_the_target_user_and_group(assert_ecs):
+    ev = _one('time=2024-05-02T10:00:00.000Z level=info type=audit action=add_group_member entry_id=9 actor_id=1 '
+              'actor_guid=a-1 actor_role=administrator actor_description="Ada L (ada)" group_id=4 group_guid=g-4 '
+              'group_name=auditors user_id=7 user_guid=u-7 user_role=viewer msg="Added user to group"')
+    assert_ecs(ev, "posit_connect")
+    assert ev["user"]["name"] == "ada"
+    assert ev["user"]["target"]["id"] == "7" and ev["user"]["target"]["group"] == {"id": "4", "name": "auditors"}
+    assert ev["event"]["type"] == ["group", "change"]
+    assert ev["posit_connect"]["group_guid"] == "g-4" and ev["posit_connect"]["user_guid"] == "u-7"
+
+
+def test_login_has_an_outcome(assert_ecs):
+    ev = _one('{"time":"2024-05-02T10:00:00.000Z","level":"info","type":"audit","action":"user_login","entry_id":3,'
+              '"actor_id":7,"actor_guid":"u-7","actor_role":"viewer","actor_description":"Bob (bob)","msg":"Login"}')
+    assert_ecs(ev, "posit_connect")
+    assert ev["event"]["outcome"] == "success" and ev["user"]["name"] == "bob"
+
+
+def test_object_type_of_a_permission_change(assert_ecs):
+    ev = _one('time=2024-05-02T10:00:00.000Z level=info type=audit action=assign_user_app_role entry_id=5 actor_id=1 '
+              'actor_guid=a-1 actor_role=publisher actor_description="Ada L (ada)" content_id=3 content_guid=c-3 '
+              'user_id=7 user_guid=u-7 user_role=viewer msg="Gave access"')
+    assert_ecs(ev, "posit_connect")
+    assert ev["event"]["category"] == ["iam"] and ev["event"]["type"] == ["admin", "change"]
+    assert ev["user"]["target"]["id"] == "7" and ev["posit_connect"]["content_guid"] == "c-3"
+
+
+def test_time_zone_only_for_a_zoneless_time():
+    base = 'level=info type=audit action=user_login entry_id=3 actor_id=7 actor_guid=u-7 msg=x time='
+    assert "timezone" not in _one(base + "2024-05-02T10:00:00.000Z")["event"]
+    (ev,) = PositConnectParser({"timezone": "America/Chicago"}).parse((base + "2024-05-02T10:00:00.000").encode())
+    assert ev["event"]["timezone"] == "America/Chicago" and ev["@timestamp"] == "2024-05-02T15:00:00.000Z"
+
+
+def test_message_without_msg():
+    ev = _one('time=2024-05-02T10:00:00.000Z level=info type=audit action=remove_api_key entry_id=3 actor_id=7 '
+              'actor_guid=u-7 actor_description="Bob (bob)"')
+    assert ev["message"] == "bob: remove_api_key" and "user" in ev["event"]["type"]
+
+
+def test_every_iam_entry_names_its_object():
+    with open(Path(__file__).resolve().parents[1] / "plugins" / "parsers" / "posit_connect_actions.csv", encoding="utf-8") as f:
+        for r in csv.DictReader(line for line in f if not line.startswith("#")):
+            if "iam" in r["category"].split("|"):
+                assert {"user", "group", "admin"} & set(r["type"].split("|")), r
+
+
+def test_unparsable_line_is_a_pipeline_error():
+    (ev,) = PositConnectParser().parse(b'{"time":"2024-05-02T10:00:00.000Z","action":')
+    assert ev["event"]["kind"] == "pipeline_error" and PARSE_FAILURE in ev["tags"]

@@ -24,7 +24,7 @@ from shipper.ecs import (
     classify, flag_problems,
     ECS_VERSION,
     clean_ip, decode_text, vendor_time, failure_event,
-    load_catalog, LocalTimeParser, now_iso, snake_case, squash_key, UNMAPPED_ACTION,
+    load_catalog, LocalTimeParser, names_no_zone, now_iso, snake_case, squash_key, UNMAPPED_ACTION, zone_name,
 )
 from shipper.plugin import Parser
 
@@ -70,7 +70,7 @@ class DatameerParser(Parser):
         self._roles: dict[str, tuple[str | None, str]] = {}
         self._plans: dict[tuple, tuple] = {}  # key set → see _plan
         self._stamps: dict[str, tuple[str | None, bool]] = {}  # timestamp text → (ISO, zone-less?): lines of a second share it
-        self._zone_name = getattr(self.zone, "key", None) or str(self.zone)
+        self._zone_name = zone_name(self.zone)
         self._kinds: dict[str | None, dict[str | None, tuple]] = {}  # action type → action → see _kind
         self._kind_count = 0
         self._role_lists: dict[Any, list[str]] = {}  # roles value → see _role_list
@@ -157,7 +157,7 @@ class DatameerParser(Parser):
         if ts.__class__ is str:
             memo = self._stamps.get(ts)
             if memo is None:
-                memo = (self._timestamp(ts), _zoneless(ts))
+                memo = (self._timestamp(ts), names_no_zone(ts))
                 if len(ts) <= MEMO_CHARS:  # (a new second every few lines: no call here)
                     if len(self._stamps) >= 4096:
                         self._stamps.clear()
@@ -323,14 +323,6 @@ class DatameerParser(Parser):
             if documented is not None:
                 return documented
         return vendor_time(value, self.zone)
-
-
-_ZONE_SUFFIX = re.compile(r"(?:[zZ]|[+-]\d\d(?::?\d\d)?)\s*$")
-
-
-def _zoneless(ts: str) -> bool:
-    """Whether a time text names no zone (so it was read in the source's): the documented form does not."""
-    return _ZONE_SUFFIX.search(ts[-8:]) is None or len(ts.strip()) <= 10
 
 
 def _message(ev: dict, action_type: str | None, action: str | None) -> str:

@@ -8,7 +8,8 @@ have `actor_id=0`, `actor_role=system` and no `actor_guid`.
 Mapping: actor → `user.*`; affected user (`user_*`) → `user.target.*`; `group_*` → `group.*`;
 `previous_*`/`new_*` pairs stay under `posit_connect.*` and, where they describe a user, also show in
 `user.target.*` (state before) and `user.changes.*` (only what changed); `msg` → `message`;
-`level` → `log.level`; everything else under `posit_connect.*`.
+`level` → `log.level`; everything else under `posit_connect.*`. Membership (a user and a group):
+the group is `user.target.group.*` (docs/ecs-conventions.md); a time without a zone sets `event.timezone`.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import orjson
 from shipper.ecs import (
     ECS_VERSION, UNMAPPED_ACTION,
     vendor_time, flag_problems, failure_event, load_catalog,
-    now_iso, snake_case,
+    names_no_zone, now_iso, snake_case, zone_name,
 )
 from shipper.plugin import Parser
 from shipper_plugins.parsers.posit_connect_logfmt import parse_logfmt
@@ -137,6 +138,8 @@ class PositConnectParser(Parser):
                 pc["time"] = ts
         else:
             ev["@timestamp"] = iso
+            if names_no_zone(ts):
+                event["timezone"] = zone_name(self.zone)  # read in the source's zone (ECS)
         if not action:
             problems.append("missing action")
 
@@ -233,7 +236,10 @@ class PositConnectParser(Parser):
         if gname:
             group["name"] = gname
         if group:
-            ev["group"] = group
+            if target:  # membership: the group the target user joins or leaves
+                target["group"] = group
+            else:
+                ev["group"] = group
 
         # related.user, as shipper.ecs.add_related writes it.
         users: list[str] = []
@@ -266,6 +272,8 @@ class PositConnectParser(Parser):
                 event["outcome"] = cls.outcome
         elif action:
             ev["tags"] = [UNMAPPED_ACTION]
+        if "message" not in ev:  # every event says in one line who did what
+            ev["message"] = f"{user.get('name') or user.get('id') or 'unknown user'}: {action or 'unknown action'}"
         if problems:
             flag_problems(ev, problems, raw.decode("utf-8", errors="replace"))
         return ev
