@@ -242,29 +242,39 @@ def plugins() -> None:
 @main.command()
 @click.option("--key-file", "key_files", multiple=True, required=True,
               help="The integrity key (repeat for the keys of earlier periods after a rotation).")
+@click.option("-c", "--config", "config_path", default=None, help="With --output: the config naming the output.")
+@click.option("--output", "output_name", default=None, help="Read the trail back from this output's store.")
+@click.option("--since", default=None, help="With --output: events from this ISO time on.")
 @click.option("--workers", type=int, default=None, help="Processes checking hashes (default: the CPUs).")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-def verify(key_files: tuple[str, ...], workers: int | None, files: tuple[str, ...]) -> None:
-    """Check that every chain in FILES (JSON lines as shipped) is intact from its first to its last
-    attestation; exit 0 only then. Names each missing range, altered event, reordering, unknown key
-    and loss the agent declared (docs/evidence.md)."""
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+def verify(key_files: tuple[str, ...], config_path: str | None, output_name: str | None, since: str | None,
+           workers: int | None, files: tuple[str, ...]) -> None:
+    """Check that every chain in FILES (JSON lines as shipped), or in what an output stored
+    (-c CONFIG --output NAME), is intact from its first to its last attestation; exit 0 only then.
+    Names each missing range, altered event, reordering, unknown key and loss the agent declared
+    (docs/evidence.md)."""
     from shipper.integrity import load_key
     from shipper.secrets import SecretError
     from shipper.verify import read_links, report_lines, verify_chain
 
+    if bool(files) == bool(output_name):
+        raise click.UsageError("give FILES, or -c CONFIG --output NAME")
     try:
         keys = [load_key(k) for k in key_files]
     except SecretError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
-    chains, problems, unchained = read_links(files)
+    if output_name:
+        chains, problems, unchained = _read_back(config_path, output_name, since)
+    else:
+        chains, problems, unchained = read_links(files)
     intact = bool(chains) and not problems
     for p in problems:
         click.echo(p)
     if not chains:
         click.echo("no chained events in the input (was integrity on?)")
     for name in sorted(chains):
-        rep = verify_chain(name, chains[name], keys, workers or os.cpu_count() or 1)
+        rep = verify_chain(name, chains[name], keys, workers or os.cpu_count() or 1, ordered=not output_name)
         intact = intact and rep.intact
         for line in report_lines(rep):
             click.echo(line)
@@ -272,6 +282,34 @@ def verify(key_files: tuple[str, ...], workers: int | None, files: tuple[str, ..
         click.echo(f"{unchained} events carry no chain (labels.shipper_chain, event.sequence, event.hash): not judged")
     click.echo("verified: every chain intact" if intact else "NOT VERIFIED")
     sys.exit(0 if intact else 1)
+
+
+def _read_back(config_path: str | None, output_name: str, since: str | None):
+    import threading
+
+    from shipper import registry
+    from shipper.config import default_config_path
+    from shipper.plugin import OutputContext
+    from shipper.verify import links_of
+
+    config = _load(config_path or default_config_path())
+    ocfg = next((o for o in config.outputs if o.name == output_name), None)
+    if ocfg is None:
+        click.echo(f"error: no output named {output_name!r} in {config.path}; outputs: "
+                   f"{', '.join(o.name for o in config.outputs)}", err=True)
+        sys.exit(2)
+    output = registry.load("output", ocfg.type)(ocfg, OutputContext(output_name, threading.Event(), config.state_dir))
+    try:
+        chains, unchained = links_of(output.read_back(since))
+    except NotImplementedError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except Exception as e:
+        click.echo(f"error: reading back from output {output_name}: {type(e).__name__}: {e}", err=True)
+        sys.exit(1)
+    finally:
+        output.close()
+    return chains, [], unchained
 
 
 from shipper.setup_elasticsearch import setup as _setup  # noqa: E402  (`shipper setup elasticsearch`)

@@ -197,6 +197,11 @@ class Output(ABC):
     def describe(self) -> str:
         return self.config.type
 
+    def read_back(self, since: str | None = None) -> Iterator[tuple[str, dict]]:
+        """(where, event) for what this output stored since an ISO time, for `shipper verify
+        --output`: outputs that can read their store back (Elasticsearch) implement it."""
+        raise NotImplementedError(f"output type {self.config.type!r} cannot read back what it stored")
+
     def close(self) -> None:
         pass
 

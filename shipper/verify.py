@@ -51,26 +51,37 @@ class ChainReport:
 
 
 def read_links(paths: Iterable[str]) -> tuple[dict[str, list[Link]], list[str], int]:
-    """Chains by id, problems of the input itself, and the number of events without a chain."""
-    chains: dict[str, list[Link]] = defaultdict(list)
+    """Chains by id (links in file order), problems of the input itself, and the number of events
+    without a chain."""
     problems: list[str] = []
-    unchained = 0
-    for path in paths:
-        with open(path, "rb") as f:
-            for n, line in enumerate(f, 1):
-                doc = _document(line)
-                if doc is None:
-                    if line.strip():
+
+    def documents() -> Iterator[tuple[str, dict]]:
+        for path in paths:
+            with open(path, "rb") as f:
+                for n, line in enumerate(f, 1):
+                    doc = _document(line)
+                    if doc is not None:
+                        yield f"{path}:{n}", doc
+                    elif line.strip():
                         problems.append(f"{path}:{n}: not a JSON event")
-                    continue
-                ev = doc.get("event") if isinstance(doc.get("event"), dict) else {}
-                labels = doc.get("labels") if isinstance(doc.get("labels"), dict) else {}
-                chain, seq, digest = labels.get("shipper_chain"), ev.get("sequence"), ev.get("hash")
-                if not isinstance(chain, str) or not isinstance(seq, int) or not isinstance(digest, str):
-                    unchained += 1
-                    continue
-                chains[chain].append(Link(seq, digest, doc, f"{path}:{n}"))
+
+    chains, unchained = links_of(documents())
     return chains, problems, unchained
+
+
+def links_of(documents: Iterable[tuple[str, dict]]) -> tuple[dict[str, list[Link]], int]:
+    """Chains by id from (where, event) pairs, and the number of events without a chain."""
+    chains: dict[str, list[Link]] = defaultdict(list)
+    unchained = 0
+    for where, doc in documents:
+        ev = doc.get("event") if isinstance(doc.get("event"), dict) else {}
+        labels = doc.get("labels") if isinstance(doc.get("labels"), dict) else {}
+        chain, seq, digest = labels.get("shipper_chain"), ev.get("sequence"), ev.get("hash")
+        if not isinstance(chain, str) or not isinstance(seq, int) or not isinstance(digest, str):
+            unchained += 1
+            continue
+        chains[chain].append(Link(seq, digest, doc, where))
+    return chains, unchained
 
 
 def _document(line: bytes) -> dict | None:
@@ -108,13 +119,16 @@ def _check_all(keys: list[Key], items: list[tuple[str, str, dict]], workers: int
         return [ok for part in pool.map(_check, jobs) for ok in part]
 
 
-def verify_chain(chain: str, links: list[Link], keys: list[Key], workers: int = 1) -> ChainReport:
+def verify_chain(chain: str, links: list[Link], keys: list[Key], workers: int = 1,
+                 ordered: bool = True) -> ChainReport:
+    """`ordered`: the links come in the order they were stored (a file), so a moved one is told;
+    a store read back has no such order (its sequence numbers are the order)."""
     rep = ChainReport(chain, links=len(links))
     known = {k.id for k in keys}
     # Reordering: a link placed after a later one of its chain that is not a copy of a link seen before.
     seen: set[tuple[int, str]] = set()
     highest = 0
-    for ln in links:
+    for ln in links if ordered else ():
         if ln.seq < highest and (ln.seq, ln.hash) not in seen:
             rep.problems.append(f"reordered: sequence {ln.seq} at {ln.where} comes after sequence {highest}")
         seen.add((ln.seq, ln.hash))

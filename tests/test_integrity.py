@@ -355,3 +355,64 @@ def test_property_the_fast_canonical_form_is_rfc_8785(doc):
     except rfc8785.IntegerDomainError:
         expected = rfc8785.dumps(_normalised(stored))
     assert canonical(doc) == expected
+
+
+def test_verify_reads_the_trail_back_from_a_search_server_and_names_a_deleted_and_an_altered_event(tmp_path):
+    """Against osmem-server (an independent OpenSearch reimplementation from PyPI, see README): ship
+    with integrity, verify from the store, then delete one document and alter another there."""
+    import json
+    import urllib.request
+
+    from osmem_server import OsmemServer
+
+    server = OsmemServer.start(addr="127.0.0.1:0", japanese=False)
+    try:
+        url = server.url
+        log, cfg = setup(tmp_path)
+        append(log, [record(i) for i in range(40)])
+        cfg.write_text(cfg.read_text().replace("  - type: stdout", f"""  - type: opensearch
+    name: store
+    hosts: ['{url}']
+    index: 'audit-{{dataset}}'"""))
+        r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        kf = tmp_path / "verify.key"
+        kf.write_text(KEY)
+
+        def verify_store() -> subprocess.CompletedProcess:
+            return subprocess.run(SHIPPER + ["verify", "--key-file", str(kf), "-c", str(cfg), "--output", "store"],
+                                  capture_output=True, text=True, timeout=120)
+
+        def call(method: str, path: str, body: dict | None = None) -> dict:
+            req = urllib.request.Request(url + path, method=method, data=json.dumps(body).encode() if body else None,
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req) as a:
+                return json.loads(a.read() or b"null")
+
+        call("POST", "/_refresh")
+        ok = verify_store()
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert "sequences 1-42, 42 links: intact" in ok.stdout
+        hits = call("POST", "/audit-*/_search", {"size": 100, "query": {"match_all": {}}})["hits"]["hits"]
+        by_seq = {h["_source"]["event"]["sequence"]: h for h in hits}
+        gone, changed = by_seq[10], by_seq[20]
+        call("DELETE", f"/{gone['_index']}/_doc/{gone['_id']}")
+        doc = changed["_source"]
+        doc["user"]["name"] = "nobody"
+        call("PUT", f"/{changed['_index']}/_doc/{changed['_id']}", doc)
+        call("POST", "/_refresh")
+        bad = verify_store()
+        assert bad.returncode == 1, bad.stdout
+        assert "missing: sequences 10" in bad.stdout
+        assert f"altered: sequence 20 at {changed['_index']}/{changed['_id']}" in bad.stdout
+    finally:
+        server.close()
+
+
+def test_verify_refuses_an_output_that_cannot_read_back(tmp_path):
+    _, cfg = setup(tmp_path)
+    kf = tmp_path / "verify.key"
+    kf.write_text(KEY)
+    r = subprocess.run(SHIPPER + ["verify", "--key-file", str(kf), "-c", str(cfg), "--output", "stdout"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "output type 'stdout' cannot read back what it stored" in r.stderr

@@ -262,6 +262,12 @@ class ElasticsearchOutput(Output):
             self._raise_for(answer.status, answer.body, f"GET /_index_template/{name}")
         return found
 
+    def read_back(self, since: str | None = None):
+        """What this output stored, for `shipper verify --output` (plugins/outputs/elasticsearch_read_back.py)."""
+        from shipper_plugins.outputs.elasticsearch_read_back import read_back
+
+        return read_back(self.client, self.config, since)
+
     def close(self) -> None:
         self.client.close()
 

@@ -1,0 +1,48 @@
+"""What an Elasticsearch/OpenSearch output stored, read back for `shipper verify --output`.
+
+The scroll API, sorted by `_doc` (the cheapest order; verify orders by sequence itself): it is in
+Elasticsearch 7.17–9 and OpenSearch 1–3 alike, where point-in-time searches are not.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+PAGE = 1000
+KEEP_ALIVE = "2m"
+
+
+def index_glob(cfg) -> str:
+    """Every index the output writes to: its data streams, or its index pattern with each field a *."""
+    if cfg.index is None:
+        return f"logs-*-{cfg.namespace}"
+    return re.sub(r"\{[^}]*\}", "*", cfg.index)
+
+
+def read_back(client, cfg, since: str | None) -> Iterator[tuple[str, dict]]:
+    """(where, event) for every chained event stored since `since` (an ISO time, or all)."""
+    filters: list[dict[str, Any]] = [{"exists": {"field": "event.sequence"}}]
+    if since:
+        filters.append({"range": {"@timestamp": {"gte": since}}})
+    body = {"size": PAGE, "sort": ["_doc"], "query": {"bool": {"filter": filters}}}
+    glob = index_glob(cfg)
+    answer = client.request("POST", f"/{glob}/_search?scroll={KEEP_ALIVE}&ignore_unavailable=true"
+                                    "&allow_no_indices=true", body)
+    scroll_id = None
+    try:
+        while True:
+            if answer.status != 200:
+                raise RuntimeError(f"reading back {glob}: HTTP {answer.status}: {str(answer.body)[:300]}")
+            scroll_id = answer.body.get("_scroll_id") or scroll_id
+            hits = answer.body["hits"]["hits"]
+            for h in hits:
+                yield f"{h.get('_index')}/{h.get('_id')}", h["_source"]
+            if len(hits) < PAGE or not scroll_id:
+                return
+            answer = client.request("POST", "/_search/scroll", {"scroll": KEEP_ALIVE, "scroll_id": scroll_id})
+    finally:
+        if scroll_id:
+            try:
+                client.request("DELETE", "/_search/scroll", {"scroll_id": scroll_id})
+            except Exception:  # the context expires by itself in KEEP_ALIVE
+                pass
