@@ -11,8 +11,13 @@ $(PY):
 
 venv: $(PY)
 
+# pip builds a local tree in place (build/, *.egg-info): build a clean copy instead, so the demo
+# leaves the checkout as it found it.
 demo: $(PY)
-	$(PY) -m pip install -q .
+	@work="$$(mktemp -d)" && trap 'rm -rf "$$work"' EXIT && \
+	  tar --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./dist --exclude='*.egg-info' \
+	      --exclude=./state --exclude=__pycache__ --exclude=./.hypothesis -cf - . | tar -C "$$work" -xf - && \
+	  $(PY) -m pip install -q "$$work"
 	$(VENV)/bin/shipper run --once -c config/demo.yaml
 
 test: $(PY)

@@ -76,7 +76,8 @@ class OutputConfig(StrictModel):
 
 
 class HttpConfig(StrictModel):
-    listen: str = "127.0.0.1:2020"
+    # Not Fluent Bit's 2020 (often on the same host), nor in Prometheus' allocated 9100-9999 range.
+    listen: str = "127.0.0.1:8742"
 
 
 class IntegrityConfig(StrictModel):

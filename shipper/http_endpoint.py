@@ -1,4 +1,4 @@
-"""The optional HTTP endpoint (config `http: {listen: "127.0.0.1:2020"}`; off by default).
+"""The optional HTTP endpoint (config `http: {listen: "127.0.0.1:8742"}`; off by default).
 
 /metrics  Prometheus text from shipper.metrics.REGISTRY (prometheus-client's own WSGI app)
 /health   200 when every output delivered within its health_threshold, else 503; JSON reasons; sources failing
