@@ -74,6 +74,7 @@ def check(config_path: str, probe_outputs: bool) -> None:
     """Validate the config; show each source with the files it matches now, and each output."""
     from shipper import registry
     from shipper.plugin import OutputContext, SourceContext
+    from shipper.path_access import access_problems
     from shipper.secrets import redact
     import threading
 
@@ -87,9 +88,11 @@ def check(config_path: str, probe_outputs: bool) -> None:
                             state_dir=config.state_dir, extra={"base_dir": config.base_dir})
         source = registry.load("source", s.type)(s, ctx)
         lines = source.describe()
-        if not lines:
+        # Folders it may not list and files it may not read: glob() alone says nothing of them.
+        denied = access_problems(s.paths, config.base_dir) if isinstance(getattr(s, "paths", None), list) else []
+        if not lines and not denied:
             click.echo("  (matches nothing now)")
-        for line in lines:
+        for line in lines + denied:
             click.echo(redact(f"  {line}"))
     for o in config.outputs:
         ctx = OutputContext(name=o.name, stop=threading.Event(), state_dir=config.state_dir)
