@@ -309,3 +309,48 @@ def test_hostile_rows_do_not_grow_the_parser_without_limit():
 
     grown = bytes_kept_by_parser(ClouderaAIParser(), rows)
     assert grown < 2_000_000, f"{grown} bytes kept after 2000 rows of 20 kB"
+
+
+# -- what an auditor asks (docs/ecs-conventions.md) ----------------------------------------------
+
+
+def test_time_zone_of_a_zoneless_created_at(assert_ecs):
+    [ev] = ClouderaAIParser({"timezone": "Asia/Tokyo"}).parse(row(created_at="2024-05-01 10:11:12"))
+    assert_ecs(ev, "cloudera_ai")
+    assert ev["event"]["timezone"] == "Asia/Tokyo" and ev["@timestamp"] == "2024-05-01T01:11:12.000Z"
+    [ev] = ClouderaAIParser({"timezone": "Asia/Tokyo"}).parse(row(created_at="2024-05-01 10:11:12+00"))
+    assert "timezone" not in ev["event"] and ev["@timestamp"] == "2024-05-01T10:11:12.000Z"
+    [ev] = ClouderaAIParser().parse(row())  # the documented naive time in a UTC source
+    assert ev["event"]["timezone"] == "UTC"
+
+
+@pytest.mark.parametrize("name", ["user login", "user logout"])
+def test_logins_have_an_outcome(name, assert_ecs):
+    [ev] = ClouderaAIParser().parse(row(event_name=name, description="username: alice, NORMAL, LDAP"))
+    assert_ecs(ev, "cloudera_ai")
+    assert ev["event"]["outcome"] == "success" and ev["user"]["name"] == "alice"
+
+
+@pytest.mark.parametrize("name", ["job shared with user", "collaborator added", "session unshared with user"])
+def test_object_type_of_a_sharing_change(name, assert_ecs):
+    [ev] = ClouderaAIParser().parse(row(event_name=name))
+    assert_ecs(ev, "cloudera_ai")
+    assert ev["event"]["category"] == ["iam"] and ev["event"]["type"] == ["admin", "change"]
+
+
+def test_every_iam_entry_names_its_object():
+    for (name,), cls in CATALOG.items():
+        if "iam" in cls.category:
+            assert {"user", "group", "admin"} & set(cls.type), name
+
+
+def test_message_says_who_did_what():
+    [ev] = ClouderaAIParser().parse(row())
+    assert ev["message"] == "alice: model created model churn-v2"
+    [ev] = ClouderaAIParser().parse(row(description=None, event_name="project deleted"))
+    assert ev["message"] == "3f1b6c8e-0c1e-4a1e-9c55-1d2f3a4b5c6d: project deleted"
+
+
+def test_unparsable_record_is_a_pipeline_error():
+    [ev] = ClouderaAIParser().parse(b'{"id": 1, "event_name": "user login", "created_at": ')
+    assert ev["event"]["kind"] == "pipeline_error" and PARSE_FAILURE in ev["tags"]

@@ -30,9 +30,11 @@ from shipper.ecs import (
     failure_event,
     flag_problems,
     load_catalog,
+    names_no_zone,
     now_iso,
     snake_case,
     vendor_time,
+    zone_name,
 )
 from shipper.plugin import Parser
 
@@ -78,6 +80,7 @@ class ClouderaAIParser(Parser):
     def __init__(self, options=None):
         super().__init__(options)
         self._utc = getattr(self.zone, "key", None) in ("UTC", "Etc/UTC")  # no offset at any date
+        self._zone_name = zone_name(self.zone)
         self._descriptions: dict[str, tuple] = {}  # description text → see _details
         self._kinds: dict[str, tuple] = {}  # event_name → see _kind
         self._addresses: dict[str, tuple[list[str], bool, bool]] = {}  # ipaddr text → see _read_ipaddr
@@ -129,6 +132,8 @@ class ClouderaAIParser(Parser):
             ev["@timestamp"] = now_iso()
         else:
             ev["@timestamp"] = iso
+            if self._zone_name is not None and names_no_zone(created):
+                event["timezone"] = self._zone_name  # read in the source's zone (ECS)
         if action is None:
             if problems is None:
                 problems = ["missing event_name"]
@@ -203,6 +208,10 @@ class ClouderaAIParser(Parser):
                     event["outcome"] = kind[2]
             else:
                 add_tag(ev, UNMAPPED_ACTION)
+        who = user.get("name") or user.get("id") or "unknown user"
+        model = ca.get("model")
+        what = f" model {model.get('name') or model.get('id')}" if model.__class__ is dict else ""
+        ev["message"] = f"{who}: {action or 'unknown event'}{what}"
         if problems:
             flag_problems(ev, problems, decode_text(raw))
         if not ca:
