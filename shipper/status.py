@@ -92,6 +92,7 @@ def collect(config: Config) -> dict[str, Any]:
             "last_ack": lv.get("last_ack") or max((v["updated"] for v in rows.values()), default=None),
             "in_flight_batches": lv.get("in_flight_batches"), "running": lv.get("running"), "error": lv.get("error"),
             "parse_workers": lv.get("parse_workers"), "last_error": lv.get("last_error"),
+            "held_files": (lv.get("status") or {}).get("held_files"), "held_bytes": (lv.get("status") or {}).get("held_bytes"),
         })
     outputs = []
     for o in config.outputs:
@@ -114,7 +115,7 @@ def _live_files(live_status: dict[str, Any]) -> list[dict[str, Any]]:
             pos = f.get("position", f.get("offset"))
             out.append({"key": f.get("file_id") or f["path"], "path": f["path"], "offset": pos,
                         "size": f.get("size"), "lag": f.get("lag"),
-                        "note": "deleted, still open" if f.get("deleted") else ""})
+                        "note": f.get("note") or ("deleted, still open" if f.get("deleted") else "")})
     return out
 
 
@@ -174,6 +175,9 @@ def render(doc: dict[str, Any], now: float | None = None) -> list[str]:
             since = f"failing since {_ago(le.get('since'), now)}" if le.get("failing") else f"last error {_ago(le.get('at'), now)}"
             where = f" [{le['scope']}]" if le.get("scope") else ""
             lines.append(f"  {since}{where}: {le.get('kind')}: {le.get('message')}")
+        if s.get("held_files"):
+            lines.append(f"  holding {s['held_files']} rotated files open until read, "
+                         f"{s.get('held_bytes') or 0} bytes of them already deleted")
         if not s["files"] and not s["other_keys"]:
             lines.append("  no checkpoint yet")
         for f in s["files"]:

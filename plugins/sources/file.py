@@ -3,6 +3,8 @@ emits complete lines with keys stable across renames: the tailing itself is ship
 from __future__ import annotations
 
 import codecs
+import os
+import random
 import threading
 import time
 from typing import Literal
@@ -13,6 +15,7 @@ from shipper import metrics
 from shipper.config_base import SourceConfig
 from shipper.plugin import RawBatch, Source
 from shipper.tail import Chunk, Tailer, discovery
+from shipper.tail.holder import Holder
 from shipper.tail.watcher import ChangeWatcher
 
 STOP_CHECK = 0.5
@@ -25,12 +28,25 @@ class FileSourceConfig(SourceConfig):
     read_from: Literal["beginning", "end"] = "beginning"  # for a path never seen before
     max_line_bytes: int = Field(default=1024 * 1024, ge=64)  # longer lines are cut, flagged _line_truncated
     close_inactive: float = Field(default=300.0, gt=0)  # seconds: idle files give back their descriptor
-    poll_interval: float = Field(default=1.0, gt=0)  # seconds between scans without inotify events
+    # Seconds between full passes (look for files, read every followed file) where change
+    # notification does not work (no inotify, NFS/FUSE, a folder beyond the watch limit). With
+    # inotify working there is no such pass: this is then only how often files inotify cannot
+    # report on (deleted while open) are read, and idle descriptors given back.
+    poll_interval: float = Field(default=1.0, gt=0)
+    # With inotify working: seconds between safety rescans (a full pass, in case an event was
+    # missed), staggered by ±10 % so that sources do not wake together.
+    rescan_interval: float = Field(default=60.0, gt=0)
     # Seconds to wait after a change notification before reading, so that one read takes the
     # lines of many writes (each Log4j line is a write and a wake-up): CPU per line against
     # latency. 0 reads at once. Never delays `--once`.
     gather_interval: float = Field(default=0.05, ge=0, le=10.0)
     encoding: str = "utf-8"  # of the files; lines are handed on as UTF-8
+    # Rotated files are opened the moment they appear (shipper.tail.holder), so one rotated and
+    # deleted while reading is blocked (an output down) is still read. At most this many held at
+    # once, and at most this much disk space kept by held files already deleted; what appears
+    # beyond that is a counted, warned loss.
+    hold_max_files: int = Field(default=256, ge=0)
+    hold_max_bytes: int = Field(default=1 << 30, ge=0)
 
     @field_validator("encoding")
     @classmethod
@@ -57,14 +73,21 @@ class FileSource(Source):
         self._m_losses = metrics.losses.labels(name)
         self._m_rot = metrics.rotations.labels(name)
         self._m_cut = metrics.lines_truncated.labels(name)
+        self._m_holes = metrics.hole_bytes.labels(name)
+        self._m_unreadable = metrics.files_unreadable.labels(name)
+        self._m_undecided = metrics.files_undecided.labels(name)
+        self._m_undecided_read = metrics.undecided_read.labels(name)
+        self._m_held = metrics.held_bytes.labels(name)
+        self.holder: Holder | None = None
         self._lag_paths: set[str] = set()
+        self._undecided_counted = 0
         self._lock = threading.Lock()
         self.tailer = Tailer(
             config.paths, config.exclude, self.base_dir, dict(ctx.state),
             read_from=config.read_from, max_line_bytes=config.max_line_bytes,
             close_inactive=config.close_inactive, batch_lines=config.batch_size, logger=log,
             on_loss=self._count_loss, on_rotation=self._m_rot.inc,
-            on_cut=self._m_cut.inc,
+            on_cut=self._m_cut.inc, on_hole=self._m_holes.inc,
         )
         self._transcode = config.encoding not in ("utf-8", "ascii")
 
@@ -79,12 +102,24 @@ class FileSource(Source):
             backups = sorted(discovery.rotated_siblings(path))
             lines.append(path + (f"  (+{len(backups)} rotated: {', '.join(b.rsplit('/', 1)[-1] for b in backups)})"
                                  if backups else ""))
+            for p in [path, *backups]:
+                try:
+                    os.close(os.open(p, os.O_RDONLY | os.O_CLOEXEC))
+                except FileNotFoundError:
+                    pass
+                except OSError as e:
+                    lines.append(f"{p}  UNREADABLE: [Errno {e.errno}] {e.strerror}")
         return lines
 
     def status(self) -> dict:
         files = self.tailer.status()  # a snapshot; no lock, so it answers during backpressure
-        return {"files": files, "lag_bytes": sum(f["lag"] for f in files),
-                "bytes_lost": self.tailer.bytes_lost, "losses": self.tailer.losses, "rotations": self.tailer.rotations}
+        t = self.tailer
+        return {"files": files, "lag_bytes": sum(f["lag"] or 0 for f in files),
+                "bytes_lost": t.bytes_lost, "losses": t.losses, "rotations": t.rotations,
+                "hole_bytes_skipped": t.hole_bytes, "unreadable": dict(t.unreadable),
+                "undecided": len(t.undecided), "undecided_read": t.undecided_read,
+                "held_files": len(self.holder.held) if self.holder else 0,
+                "held_bytes": self.holder.held_bytes() if self.holder else 0}
 
     def _emit(self, chunk: Chunk) -> None:
         records = chunk.records
@@ -95,8 +130,18 @@ class FileSource(Source):
         self.ctx.emit(RawBatch(records, chunk.keys, chunk.checkpoint, chunk.nbytes, meta, chunk.flags))
 
     def _update_lag(self) -> None:
+        t = self.tailer
+        self._m_unreadable.set(len(t.unreadable))
+        self._m_undecided.set(len(t.undecided))
+        if self.holder is not None:
+            self._m_held.set(self.holder.held_bytes())
+        if t.undecided_read > self._undecided_counted:
+            self._m_undecided_read.inc(t.undecided_read - self._undecided_counted)
+            self._undecided_counted = t.undecided_read
         paths = set()
-        for f in self.tailer.status():
+        for f in t.status():
+            if f["lag"] is None:
+                continue
             metrics.lag_bytes.labels(self.config.name, f["path"]).set(f["lag"])
             paths.add(f["path"])
         for gone in self._lag_paths - paths:
@@ -118,14 +163,27 @@ class FileSource(Source):
         roots = discovery.watch_roots(self.config.paths, self.base_dir)
         watcher = ChangeWatcher(roots, gather=self.config.gather_interval)
         watcher.start()
-        next_poll = 0.0
+        if self.config.hold_max_files > 0:
+            holder = Holder(self.config.hold_max_files, self.config.hold_max_bytes)
+            if holder.start():
+                self.holder = t.holder = holder
+        next_poll = 0.0  # housekeeping; without inotify also the full pass
+        next_rescan = 0.0  # the full pass with inotify working (the first pass is now)
         scan_now = True
         changes = None  # what the watcher reported while we waited; the first pass scans anyway
         try:
             while not stop.is_set():
                 now = time.monotonic()
                 poll = now >= next_poll
-                if poll or scan_now:
+                notified = watcher.inotify and not watcher.missing_watches
+                if poll and notified and not (scan_now or now >= next_rescan or t.needs_rescan()):
+                    # Nothing for a full pass: read what inotify cannot report on, tidy up.
+                    with self._lock:
+                        t.read_unwatched(self._emit, stop)
+                        t.close_idle()
+                        self._update_lag()
+                    next_poll = now + self.config.poll_interval
+                elif poll or scan_now or now >= next_rescan:
                     with self._lock:
                         t.scan()
                         t.read_all(self._emit, stop)
@@ -133,8 +191,12 @@ class FileSource(Source):
                             t.close_idle()
                             self._update_lag()
                         watcher.watch_folders(t.folders())
+                        if self.holder is not None:
+                            self.holder.follow({f.family for f in t.files.values()}, t.known_open())
                     if poll:
                         next_poll = now + self.config.poll_interval
+                    if now >= next_rescan:
+                        next_rescan = now + self.config.rescan_interval * random.uniform(0.9, 1.1)
                     scan_now = False
                 elif changes is not None and changes.paths:
                     with self._lock:
@@ -144,10 +206,13 @@ class FileSource(Source):
                 if stop.is_set():
                     break
                 # At most STOP_CHECK asleep: a stop is seen that soon even with a long poll_interval.
-                changes = watcher.wait(min(STOP_CHECK, next_poll - time.monotonic()))
+                changes = watcher.wait(min(STOP_CHECK, next_poll - time.monotonic(), next_rescan - time.monotonic()))
                 scan_now = changes.structure
         finally:
             watcher.stop()
+            if self.holder is not None:
+                self.holder.stop()
+                self.holder = t.holder = None
 
     def _run_once(self) -> None:
         """Read everything there is now, rotated backups included; return when a scan finds

@@ -19,8 +19,10 @@ def is_gzip_path(path: str) -> bool:
 class OpenFile:
     """One open descriptor. Holding it keeps a renamed or deleted file readable to its end."""
 
-    def __init__(self, path: str, gz: bool = False):
-        self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    def __init__(self, path: str, gz: bool = False, held_fd: int | None = None):
+        # A held descriptor (tail.holder) is reopened through /proc: the file may have no name any
+        # more, and a new open file description shares no seek position with the holder's.
+        self.fd = os.open(path if held_fd is None else f"/proc/self/fd/{held_fd}", os.O_RDONLY | os.O_CLOEXEC)
         self.gz = gz
         self._gz: gzip.GzipFile | None = None
         if gz:

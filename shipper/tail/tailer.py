@@ -20,6 +20,7 @@ How a scan decides (see DESIGN.md, "The hard part"):
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import resource
@@ -76,6 +77,7 @@ class Followed:
     deleted: bool = False
     had_placeholder: bool = False
     window: bytes = b""  # a live file's last bytes before state.offset (identity.WINDOW), while open
+    held_fd: int | None = None  # the holder's descriptor, until the tailer opens its own
 
 
 @dataclass
@@ -100,6 +102,7 @@ class Observed:
     direct: bool
     st: os.stat_result
     gz: bool
+    fd: int | None = None  # held by the holder (its name may be gone)
 
 
 def fd_budget() -> int:
@@ -155,6 +158,9 @@ class Tailer:
         self.undecided: dict[tuple[int, int], tuple[float, str, str]] = {}
         self.undecided_read = 0  # … read anyway once UNDECIDED_SECONDS had passed
         self.copies: dict[tuple[int, int], tuple[int, int]] = {}  # proven copies: inode -> (size, mtime)
+        self.unreadable: dict[str, str] = {}  # matched files that cannot be opened: path -> error
+        self.holder = None  # a tail.holder.Holder, when the caller runs one
+        self._held: list = []  # what the holder held at the start of this scan
 
     # ------------------------------------------------------------------ scanning
 
@@ -190,11 +196,27 @@ class Tailer:
             if key in obs and obs[key].direct and not direct:
                 continue
             obs[key] = Observed(path, family, direct, st, is_gzip_path(path))
+        for h in self._held:
+            key = (h.dev, h.ino)
+            if key in obs:
+                continue
+            try:
+                st = os.fstat(h.fd)
+            except OSError:
+                continue
+            # Renamed since it was held (its name now unknown) or deleted: known by its descriptor.
+            f = self.files.get(key)
+            # The live name now belongs to another file: this one is named apart (logs, read_changed).
+            path = f.path if f else (h.path + " (rotated away, held open)" if h.path == h.family else h.path)
+            obs[key] = Observed(path, h.family, False, st, is_gzip_path(h.path), h.fd)
         return obs
 
     def scan(self) -> None:
         """Look at the file system once and bring the followed set up to date."""
         now = time.monotonic()
+        escaped: dict[str, int] = {}
+        if self.holder is not None:
+            self._held, escaped = self.holder.take()
         for f in list(self.files.values()):
             if f.fh is not None and f.state is not None:
                 self._check_truncated(f)
@@ -240,6 +262,10 @@ class Tailer:
                 del unmatched[(s.dev, s.ino)]
                 self._attach(lo, o)
                 continue
+            if o is not None and o.path in self.unreadable:
+                del unmatched[(s.dev, s.ino)]  # its inode is there, unreadable: it waits, it is not gone
+                lo.missing, lo.since = 0, now
+                continue
             if o is not None and not o.gz and o.path == s.path:
                 lo.regrown = True  # same name and inode, other bytes: truncated and written again (or reused)
             for key, o in list(unmatched.items()):
@@ -248,11 +274,18 @@ class Tailer:
                     del unmatched[key]
                     self._attach(lo, o, resume)
                     break
+            else:
+                if s.head_len and s.offset == s.head_len:
+                    # Only the head was read: its bytes prove nothing against a same-headed file.
+                    # Taken only when exactly one file could hold it (and is no copy of another).
+                    cands = [k for k, o in unmatched.items() if self._head_only_candidate(s, o)]
+                    if len(cands) == 1:
+                        self._attach(lo, unmatched.pop(cands[0]), s.offset)
 
         # 3. new files (or copies of followed ones, left alone)
         families_new = {o.family for o in unmatched.values() if o.family not in self.seen}
         for key, o in sorted(unmatched.items(), key=lambda kv: kv[1].st.st_mtime_ns):
-            if self._is_copy(o, now):
+            if self._is_copy(o, now) or o.path in self.unreadable:
                 continue
             self.undecided.pop(key, None)
             start = 0
@@ -267,6 +300,9 @@ class Tailer:
             self.pending[SEEN_PREFIX + fam] = 1
 
         self.copies = {k: v for k, v in self.copies.items() if k in unmatched}
+        paths = {o.path: o.family for o in obs.values()}
+        self.unreadable = {p: e for p, e in self.unreadable.items() if p in paths}
+        blocked = {paths[p] for p in self.unreadable}  # families with a file we cannot look into
         for key, (since, path, other) in list(self.undecided.items()):
             if key not in obs:
                 del self.undecided[key]
@@ -279,6 +315,9 @@ class Tailer:
                 if now - lo.gone_at >= TOMBSTONE_SECONDS:
                     del self.loose[fid]
                     self.pending[lo.state.key] = None
+                continue
+            if lo.state.family in blocked:
+                lo.missing = 0  # it may be the unreadable file: not called gone while that is so
                 continue
             lo.missing += 1
             if lo.missing < MISSING_SCANS or now - lo.since < MISSING_SECONDS:
@@ -304,7 +343,53 @@ class Tailer:
                 self.pending[s.key] = None
             else:
                 lo.gone_at = now
+        for fam, n in sorted(escaped.items()):
+            self._lost(fam, 0, f"were in {n} rotated file(s) that appeared and were gone before they could be held "
+                               "(the agent frozen or stopped, the hold budget full, or rotations faster than it)",
+                       unknown=True)
+        if self.holder is not None:
+            self._release_held()
         self.first_scan = False
+
+    def _release_held(self) -> None:
+        """Give back the holder's descriptors of files that need it no more: opened by the tailer,
+        read to their end, or copies of content followed elsewhere."""
+        for h in self._held:
+            key = (h.dev, h.ino)
+            f = self.files.get(key)
+            if f is not None and f.held_fd is None and f.fh is None and not (f.state and f.state.offset >= f.size):
+                f.held_fd = h.fd  # followed under a name: read through the descriptor while it lasts
+            done = (f is not None and (f.fh is not None or (f.state is not None and f.state.offset >= f.size
+                                                           and f.at_eof)))
+            if done or key in self.copies or (f is None and not any(
+                    (lo.state.dev, lo.state.ino) == key for lo in self.loose.values() if lo.gone_at is None)
+                    and key not in self.undecided):
+                if f is not None:
+                    f.held_fd = None
+                self.holder.release(key)
+        self._held = []
+
+    def needs_rescan(self) -> bool:
+        """Does a decision wait for another full pass (a state to declare gone, a file too short
+        to tell apart, an unreadable file to retry, a held file to take)?"""
+        return (any(lo.gone_at is None for lo in self.loose.values()) or bool(self.undecided)
+                or bool(self.unreadable) or (self.holder is not None and bool(self.holder.held)))
+
+    def read_unwatched(self, emit: Callable[[Chunk], None], stop) -> None:
+        """Read the followed files inotify cannot report writes to: deleted while open, or known
+        only by a descriptor (their name gone)."""
+        todo = [f for f in self.files.values()
+                if f.deleted or f.held_fd is not None or f.path.endswith(" held open)")]
+        self.flush(emit)
+        for f in sorted(todo, key=lambda f: (f.family, f.mtime_ns, f.path)):
+            if stop.is_set():
+                break
+            if (f.dev, f.ino) in self.files:
+                self._read_file(f, emit, stop)
+        self.flush(emit)
+
+    def known_open(self) -> set[tuple[int, int]]:
+        return {k for k, f in self.files.items() if f.fh is not None}
 
     def _readable_size(self, f: Followed, o: Observed) -> int:
         if f.fh is not None and f.gz:
@@ -339,7 +424,7 @@ class Tailer:
         if not o.gz and o.st.st_size < s.head_len:
             return False
         try:
-            fh = OpenFile(o.path, o.gz)
+            fh = self._open_path(o.path, o.gz, o.fd)
         except OSError:
             return False
         try:
@@ -360,7 +445,7 @@ class Tailer:
         if s.offset <= s.head_len or (not o.gz and o.st.st_size < s.head_len):
             return None  # nothing read past the head: a same-headed file is just another file
         try:
-            fh = OpenFile(o.path, o.gz)
+            fh = self._open_path(o.path, o.gz, o.fd)
         except OSError:
             return None
         try:
@@ -369,6 +454,29 @@ class Tailer:
             if self._mark_ok(fh, s):
                 return s.offset
             return self._prefix_end(fh, o, lo)
+        finally:
+            fh.close()
+
+    def _head_only_candidate(self, s: FileState, o: Observed) -> bool:
+        try:
+            fh = self._open_path(o.path, o.gz, o.fd)
+        except OSError:
+            return False
+        try:
+            if not self._head_is(fh, s) or len(fh.read(s.offset - 1, 1)) != 1:
+                return False
+            c = self._readable_len(fh, o)
+            for f in list(self.files.values()):
+                if f.state is None or f.state.head != s.head or f.state.head_len != s.head_len:
+                    continue
+                try:
+                    ours = self._open(f)
+                    n = min(ours.size() if f.gz else ours.stat().st_size, c or 0)
+                except OSError:
+                    continue
+                if n > s.head_len and same_bytes(fh.read, ours.read, n):
+                    return False  # a copy of a followed file, not of this content
+            return True
         finally:
             fh.close()
 
@@ -429,7 +537,7 @@ class Tailer:
         if not self._is_rotated_name(o.path):
             return False  # copies are made under rotated names, never as a live file
         try:
-            fh = OpenFile(o.path, o.gz)
+            fh = self._open_path(o.path, o.gz, o.fd)
         except OSError:
             return False  # followed as a new file; its open failure is reported there
         try:
@@ -506,7 +614,7 @@ class Tailer:
                 s.mark = digest(lo.window[max(0, resume - first - MARK_MAX) : resume - first])
         s.path = o.path
         f = Followed(o.path, s.family, o.st.st_dev, o.st.st_ino, o.gz, state=s, size=o.st.st_size,
-                     mtime_ns=o.st.st_mtime_ns)
+                     mtime_ns=o.st.st_mtime_ns, held_fd=o.fd)
         if s.head_len == 0:  # a placeholder: the file had no identity yet
             if moved:
                 return  # not matched by content
@@ -546,7 +654,7 @@ class Tailer:
 
     def _follow_new(self, o: Observed, start: int) -> None:
         f = Followed(o.path, o.family, o.st.st_dev, o.st.st_ino, o.gz, size=o.st.st_size,
-                     mtime_ns=o.st.st_mtime_ns)
+                     mtime_ns=o.st.st_mtime_ns, held_fd=o.fd)
         f.start = o.st.st_size if start < 0 else start
         if o.gz and start < 0:
             try:
@@ -665,12 +773,33 @@ class Tailer:
                 for x in open_now[: len(open_now) - self.max_open + 1]:
                     x.fh.close()
                     x.fh = None
-            fh = OpenFile(f.path, f.gz)
+            fh = self._open_path(f.path, f.gz, f.held_fd)
             if (fh.dev, fh.ino) != (f.dev, f.ino):
                 fh.close()
                 raise FileNotFoundError(f.path)
             f.fh = fh
+            if f.held_fd is not None:
+                f.held_fd = None
+                if self.holder is not None:
+                    self.holder.release((f.dev, f.ino))  # ours now
         return f.fh
+
+    def _open_path(self, path: str, gz: bool, held_fd: int | None = None) -> OpenFile:
+        """Open a matched file; a file there but unreadable (permissions, ProtectHome=, an I/O
+        error) is named once with its errno, and retried at every scan: it is not gone."""
+        try:
+            fh = OpenFile(path, gz, held_fd)
+        except OSError as e:
+            if e.errno not in (errno.ENOENT, errno.ENOTDIR):
+                why = f"[Errno {e.errno}] {e.strerror}"
+                if self.unreadable.get(path) != why:
+                    self.log.warning(f"cannot read {path}: {why}; retried at every scan (its lines wait, nothing "
+                                     "is skipped)", extra={"path": path, "errno": e.errno})
+                self.unreadable[path] = why
+            raise
+        if self.unreadable.pop(path, None) is not None:
+            self.log.info(f"{path} is readable again", extra={"path": path})
+        return fh
 
     def read_all(self, emit: Callable[[Chunk], None], stop) -> bool:
         """Read every followed file to its end, oldest first. True if any line was emitted."""
@@ -879,7 +1008,7 @@ class Tailer:
     # ------------------------------------------------------------------ reporting
 
     def lag(self) -> int:
-        return sum(x["lag"] for x in self.status())
+        return sum(x["lag"] or 0 for x in self.status())
 
     def status(self) -> list[dict[str, Any]]:
         out = []
@@ -888,4 +1017,12 @@ class Tailer:
             out.append({"path": f.path, "position": pos, "size": f.size, "lag": max(0, f.size - pos),
                         "open": f.fh is not None, "deleted": f.deleted,
                         "file_id": f.state.fid if f.state else None})
+            if f.path in self.unreadable:
+                out[-1]["note"] = f"unreadable: {self.unreadable[f.path]}"
+        followed = {x["path"] for x in out}
+        for path, why in sorted(self.unreadable.items()):
+            if path in followed:
+                continue
+            out.append({"path": path, "position": None, "size": None, "lag": None, "open": False, "deleted": False,
+                        "file_id": None, "note": f"unreadable: {why}"})
         return out

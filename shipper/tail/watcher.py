@@ -80,6 +80,7 @@ class ChangeWatcher:
         self._writes: INotify | None = None
         self._folder_wd: dict[str, int] = {}
         self._wd_folder: dict[int, str] = {}
+        self.missing_watches: set[str] = set()  # folders whose writes only a full pass sees
 
     def start(self) -> None:
         if INotify is not None:
@@ -104,6 +105,7 @@ class ChangeWatcher:
         """Report writes to files in exactly these folders (those holding followed files)."""
         if self._writes is None or self.observer is None:
             return
+        self.missing_watches = set()
         for folder in list(self._folder_wd.keys() - folders):
             wd = self._folder_wd.pop(folder)
             self._wd_folder.pop(wd, None)
@@ -117,6 +119,7 @@ class ChangeWatcher:
             except OSError as e:
                 # Watch limit or folder gone: writes there are seen by the periodic scan.
                 log.debug("no write watch", extra={"path": folder, "error": str(e)})
+                self.missing_watches.add(folder)
                 continue
             self._folder_wd[folder] = wd
             self._wd_folder[wd] = folder

@@ -45,3 +45,12 @@ def test_truncation_before_a_read_is_counted(tmp_path):
     assert run_once(log, state, tmp_path) == [b"three"]
     assert sample("shipper_losses_total") == before_losses + 1
     assert sample("shipper_bytes_lost_total") == before_bytes + len(b"unfin")
+
+
+def test_holes_are_counted_in_a_metric_and_in_status(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_bytes(b"\0" * 4096 + b'{"a": 1}\n' + b"\0" * 10 + b'{"a": 2}\n')
+    before = sample("shipper_hole_bytes_skipped_total")
+    got = run_once(log, {}, tmp_path)
+    assert got == [b'{"a": 1}', b'{"a": 2}']
+    assert sample("shipper_hole_bytes_skipped_total") == before + 4106

@@ -1,0 +1,238 @@
+"""Holding rotated files open the moment they appear, whatever the reader is doing.
+
+The reader stops under backpressure (an output down) and freezes with the process; a writer that
+rotates meanwhile (Log4j MaxBackupIndex, logrotate) creates and deletes files it never sees. This
+holder has its own thread and its own inotify watch on the folders of the followed families: on
+every file created or moved in there under a family's name (the live name or a rotated one) it
+opens the file at once and keeps the descriptor, so the file stays readable after it is deleted
+(the kernel frees a file only when its last descriptor closes). The tailer takes the held files
+at its next scan and reads them through these descriptors; it hands each back (release) once it
+holds its own.
+
+What it holds is bounded: `max_files` descriptors and `max_bytes` of deleted files (disk space
+the holder keeps from being freed). A file that cannot be held — the budget is full, or it was
+gone before the holder could open it (the agent was frozen, or a rotation outran the thread) — is
+counted per family (`escaped`); the tailer reports that as a loss of unknown size naming the
+family. Escapes are counted by creations: N files created under the live name while the holder
+could open only M new ones means N - M files were never seen.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+from dataclasses import dataclass
+
+from shipper.tail import discovery
+
+try:
+    from inotify_simple import INotify, flags
+except ImportError:  # pragma: no cover - no holder then: the tailer scans as before
+    INotify = None  # type: ignore[assignment,misc]
+
+log = logging.getLogger("shipper.tail.holder")
+
+
+@dataclass
+class Held:
+    fd: int
+    path: str  # the name it was opened under
+    family: str  # the live path it belongs to
+    dev: int
+    ino: int
+
+
+class Holder:
+    def __init__(self, max_files: int = 256, max_bytes: int = 1 << 30):
+        self.max_files = max_files
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self.held: dict[tuple[int, int], Held] = {}
+        self.escaped: dict[str, int] = {}  # family -> files that appeared and could not be held
+        self.full_warned = False
+        self._families: dict[str, dict[str, str]] = {}  # folder -> {live name: live path}
+        self._known: set[tuple[int, int]] = set()  # inodes the tailer follows or the holder has held
+        self._inotify = None
+        self._wd_folder: dict[int, str] = {}
+        self._folder_wd: dict[str, int] = {}
+        self._thread: threading.Thread | None = None
+        self._stop_r, self._stop_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._stopping = False
+
+    # ------------------------------------------------------------- the tailer's side
+
+    def start(self) -> bool:
+        if INotify is None:
+            return False
+        try:
+            self._inotify = INotify()
+        except OSError as e:
+            log.warning("cannot hold rotated files as they appear (inotify unavailable)", extra={"error": str(e)})
+            return False
+        self._thread = threading.Thread(target=self._run, name="file-holder", daemon=True)
+        self._thread.start()
+        return True
+
+    def follow(self, families: set[str], known: set[tuple[int, int]]) -> None:
+        """Watch the folders of these live paths; `known`: inodes the tailer follows now."""
+        by_folder: dict[str, dict[str, str]] = {}
+        for fam in families:
+            folder, name = os.path.split(fam)
+            by_folder.setdefault(folder, {})[name] = fam
+        with self._lock:
+            self._families = by_folder
+            self._known = set(known) | set(self.held)
+            if self._inotify is None:
+                return
+            for folder in list(self._folder_wd.keys() - by_folder.keys()):
+                wd = self._folder_wd.pop(folder)
+                self._wd_folder.pop(wd, None)
+                try:
+                    self._inotify.rm_watch(wd)
+                except OSError:
+                    pass
+            for folder in by_folder.keys() - self._folder_wd.keys():
+                try:
+                    wd = self._inotify.add_watch(folder, flags.CREATE | flags.MOVED_TO | flags.ONLYDIR)
+                except OSError as e:
+                    log.debug("no hold watch", extra={"path": folder, "error": str(e)})
+                    continue
+                self._folder_wd[folder] = wd
+                self._wd_folder[wd] = folder
+
+    def take(self) -> tuple[list[Held], dict[str, int]]:
+        """The files held now (still owned by the holder) and the escapes since the last take."""
+        with self._lock:
+            esc, self.escaped = self.escaped, {}
+            return list(self.held.values()), esc
+
+    def release(self, key: tuple[int, int]) -> None:
+        with self._lock:
+            h = self.held.pop(key, None)
+        if h is not None:
+            os.close(h.fd)
+
+    def held_bytes(self) -> int:
+        """Disk space held: the sizes of held files that are deleted (a named file costs nothing more)."""
+        total = 0
+        with self._lock:
+            fds = [h.fd for h in self.held.values()]
+        for fd in fds:
+            try:
+                st = os.fstat(fd)
+            except OSError:
+                continue
+            if st.st_nlink == 0:
+                total += st.st_size
+        return total
+
+    def stop(self) -> None:
+        self._stopping = True
+        try:
+            os.write(self._stop_w, b"!")
+        except OSError:
+            pass
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self._lock:
+            for h in self.held.values():
+                os.close(h.fd)
+            self.held.clear()
+            if self._inotify is not None:
+                self._inotify.close()
+                self._inotify = None
+        for fd in (self._stop_r, self._stop_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    # ------------------------------------------------------------- the holder's thread
+
+    def _family_of(self, folder: str, name: str) -> str | None:
+        names = self._families.get(folder)
+        if not names:
+            return None
+        if name in names:
+            return names[name]
+        for live_name, fam in names.items():
+            if discovery.is_rotated_name(live_name, name):
+                return fam
+        return None
+
+    def _run(self) -> None:
+        import select
+        fd = self._inotify.fileno()
+        while not self._stopping:
+            try:
+                ready, _, _ = select.select([fd, self._stop_r], [], [])
+            except (OSError, ValueError):
+                return
+            if self._stopping or self._stop_r in ready:
+                return
+            try:
+                events = self._inotify.read(timeout=0)
+            except (OSError, ValueError):
+                return
+            self._hold(events)
+
+    def _hold(self, events) -> None:
+        creations: dict[str, int] = {}  # family -> files created under its live name
+        new: dict[str, set[tuple[int, int]]] = {}  # family -> inodes held for the first time now
+        overflow = False
+        with self._lock:
+            for ev in events:
+                if ev.mask & flags.Q_OVERFLOW:
+                    overflow = True
+                    continue
+                folder = self._wd_folder.get(ev.wd)
+                if folder is None or not ev.name:
+                    continue
+                fam = self._family_of(folder, ev.name)
+                if fam is None:
+                    continue
+                path = os.path.join(folder, ev.name)
+                if path == fam:
+                    creations[fam] = creations.get(fam, 0) + 1
+                try:
+                    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+                except OSError as e:
+                    if e.errno not in (errno.ENOENT, errno.EACCES, errno.EPERM):
+                        log.debug("cannot hold", extra={"path": path, "error": str(e)})
+                    continue  # gone already (or unreadable: the tailer names it)
+                st = os.fstat(fd)
+                key = (st.st_dev, st.st_ino)
+                if key in self._known or key in self.held:
+                    os.close(fd)
+                    continue
+                if len(self.held) >= self.max_files or self._held_bytes_locked() >= self.max_bytes:
+                    os.close(fd)
+                    self.escaped[fam] = self.escaped.get(fam, 0) + 1
+                    if not self.full_warned:
+                        self.full_warned = True
+                        log.warning(f"the budget for holding rotated files is full ({len(self.held)} files, "
+                                    f"limits {self.max_files} files / {self.max_bytes} bytes): files of {fam} that "
+                                    "rotate away before they are read are lost (counted)", extra={"path": fam})
+                    continue
+                self.held[key] = Held(fd, path, fam, *key)
+                self._known.add(key)
+                new.setdefault(fam, set()).add(key)
+            for fam, n in creations.items():
+                missed = n - len(new.get(fam, ()))
+                if missed > 0:
+                    self.escaped[fam] = self.escaped.get(fam, 0) + missed
+            if overflow:
+                for fam in {f for names in self._families.values() for f in names.values()}:
+                    self.escaped[fam] = self.escaped.get(fam, 0) + 1
+
+    def _held_bytes_locked(self) -> int:
+        total = 0
+        for h in self.held.values():
+            try:
+                st = os.fstat(h.fd)
+            except OSError:
+                continue
+            if st.st_nlink == 0:
+                total += st.st_size
+        return total

@@ -1,0 +1,65 @@
+"""Issue 23 item 3: with inotify working, quiet files cost no periodic full pass; a slow safety
+rescan still runs (rescan_interval). Counted by the passes the tailer makes, not by time."""
+from __future__ import annotations
+
+import time
+
+from tests.tail.test_live import WAIT, Live, append
+
+
+def counting(live):
+    t = live.source.tailer
+    calls = {"scan": 0, "read_all": 0}
+    scan, read_all = t.scan, t.read_all
+
+    def counted_scan():
+        calls["scan"] += 1
+        return scan()
+
+    def counted_read_all(*a):
+        calls["read_all"] += 1
+        return read_all(*a)
+
+    t.scan, t.read_all = counted_scan, counted_read_all
+    return calls
+
+
+def test_quiet_files_get_no_full_pass_each_poll_interval(tmp_path):
+    d = tmp_path / "logs"
+    d.mkdir()
+    for i in range(200):
+        (d / f"f{i:03d}.log").write_text(f'{{"n": {i}}}\n')
+    live = Live(tmp_path, [d / "*.log"], poll_interval=0.1, rescan_interval=600, gather_interval=0.02)
+    calls = counting(live)
+    live.start()
+    try:
+        assert len(live.wait_for(200)) == 200
+        deadline = time.monotonic() + WAIT
+        while live.source.tailer.needs_rescan() and time.monotonic() < deadline:
+            time.sleep(0.1)  # first-look decisions settle
+        time.sleep(0.5)
+        before = dict(calls)
+        time.sleep(2.0)  # 20 poll intervals
+        assert calls["scan"] - before["scan"] == 0 and calls["read_all"] - before["read_all"] == 0, calls
+        append(d / "f007.log", b'{"n": "new"}')  # still delivered, through inotify
+        assert live.wait_for(201)[-1] == b'{"n": "new"}'
+    finally:
+        live.close()
+
+
+def test_the_safety_rescan_still_runs(tmp_path):
+    d = tmp_path / "logs"
+    d.mkdir()
+    (d / "a.log").write_text('{"n": 1}\n')
+    live = Live(tmp_path, [d / "*.log"], poll_interval=0.1, rescan_interval=0.3, gather_interval=0.02)
+    calls = counting(live)
+    live.start()
+    try:
+        live.wait_for(1)
+        before = calls["scan"]
+        deadline = time.monotonic() + WAIT
+        while calls["scan"] < before + 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert calls["scan"] >= before + 3
+    finally:
+        live.close()
