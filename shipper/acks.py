@@ -40,9 +40,27 @@ class AckTracker:
 
     def ack(self, seq: int) -> None:
         with self._lock:
-            base = self._window[0][0]
-            entry = self._window[seq - base]
-            entry[1] -= 1
+            i = seq - self._window[0][0]
+            if not (0 <= i < len(self._window) and self._window[i][0] == seq):  # after a withdrawal
+                i = next(j for j, e in enumerate(self._window) if e[0] == seq)
+            self._window[i][1] -= 1
+        self._advance()
+
+    def untouched_suffix(self, attempted: set[int]) -> set[int]:
+        """The last batches no output acknowledged or was handed (`attempted`): those a reload may
+        withdraw. Only a suffix: an earlier batch withdrawn under a later delivered one would be lost."""
+        out: set[int] = set()
+        with self._lock:
+            for seq, pending, _, total in reversed(self._window):
+                if pending != total or seq in attempted:
+                    break
+                out.add(seq)
+        return out
+
+    def withdraw(self, seqs: set[int]) -> None:
+        """Forget batches taken back from the outputs (they are read again from the checkpoint)."""
+        with self._lock:
+            self._window = deque(e for e in self._window if e[0] not in seqs)
         self._advance()
 
     def _advance(self) -> None:

@@ -46,6 +46,9 @@ class OutputWorker:
         limits = getattr(output, "coalesce", None)
         self._coalesce_limits = limits if limits and hasattr(output, "send_many") else None
         self._blocked = 0  # sources waiting in put(): the queue is full, waiting for more is pointless
+        # The first _attempted queued batches were handed to the output at least once (an attempt may
+        # have stored them): a reload never withdraws those, only what no output ever saw.
+        self._attempted = 0
         self._m_batches = metrics.in_flight_batches.labels(name)
         self._m_bytes = metrics.in_flight_bytes.labels(name)
         self._m_shipped = metrics.events_shipped.labels(name)
@@ -74,6 +77,25 @@ class OutputWorker:
             self._cond.notify_all()
         return True
 
+    def attempted_seqs(self, tracker: AckTracker) -> set[int]:
+        """With self.cond held: seqs of `tracker`'s batches the output has been handed."""
+        return {seq for i, (_, t, seq) in enumerate(self._queue) if i < self._attempted and t is tracker}
+
+    def remove(self, tracker: AckTracker, seqs: set[int]) -> None:
+        """With self.cond held: take `tracker`'s batches `seqs` back (never one attempted)."""
+        head = list(self._queue)[: self._attempted]
+        rest = [item for item in list(self._queue)[self._attempted:] if not (item[1] is tracker and item[2] in seqs)]
+        self._queue = deque(head + rest)
+        self._bytes = sum(item[0].nbytes for item in self._queue)
+        self._m_batches.set(len(self._queue))
+        self._m_bytes.set(self._bytes)
+        self._cond.notify_all()
+
+    def leftover(self) -> list[tuple[Batch, AckTracker, int]]:
+        """After close(): what was queued and never delivered."""
+        with self._cond:
+            return list(self._queue)
+
     def pending(self) -> int:
         with self._cond:
             return len(self._queue)
@@ -87,6 +109,7 @@ class OutputWorker:
                     return
                 batch, tracker, seq = self._queue[0]
                 self.busy = True
+                self._attempted = max(self._attempted, 1)
             group = self._coalesce() if self._coalesce_limits else [self._queue[0]]
             try:
                 if len(group) == 1:
@@ -119,6 +142,7 @@ class OutputWorker:
                 for _ in group:
                     done, _, _ = self._queue.popleft()
                     self._bytes -= done.nbytes
+                self._attempted = max(0, self._attempted - len(group))
                 self._m_batches.set(len(self._queue))
                 self._m_bytes.set(self._bytes)
                 self._cond.notify_all()
@@ -160,12 +184,14 @@ class OutputWorker:
                 group, events = [], 0
                 for item in self._queue:
                     if group and events + len(item[0].events) > max_events:
+                        self._attempted = max(self._attempted, len(group))
                         return group
                     group.append(item)
                     events += len(item[0].events)
                 left = deadline - time.monotonic()
                 # A full queue will not grow while the sources are blocked on it.
                 if events >= max_events or left <= 0 or self._blocked or self._closed or self.stop.is_set():
+                    self._attempted = max(self._attempted, len(group))
                     return group
                 self._cond.wait(min(left, 0.2))
 

@@ -334,6 +334,10 @@ class Pipeline:
         self._progress: dict[str, tuple[Any, float]] = {}  # liveness: last progress signature and when it changed
         self.undelivered_for: dict[str, float] = {}  # output → seconds busy without a delivery (set by stalled())
         self.end: EndRun | None = None  # the core cannot go on (checkpoints unwritable under --once)
+        # Reload: stopped sources whose outputs are still sending some of their batches; they restart
+        # (with _restart_cfgs) only once those complete. They stay in self.runners meanwhile.
+        self._draining: dict[str, SourceRunner] = {}
+        self._restart_cfgs: dict[str, SourceConfig] = {}
 
     def _make_worker(self, ocfg: OutputConfig) -> OutputWorker:
         stop = threading.Event()
@@ -492,24 +496,42 @@ class Pipeline:
             if wait_slice(0.1):
                 break
         for r in stopping:
-            left = r.tracker.in_flight()
-            if left or r.thread.is_alive():
-                # Not acknowledged, so not checkpointed: the restarted source reads them again
-                # (at-least-once). Detached, the old runner's late acks cannot move the checkpoint.
-                log.warning("reload: in-flight batches not delivered in time; they will be read again",
-                            extra={"source": r.cfg.name, "batches": left})
-                problems.append(f"source {r.cfg.name}: {left} batches not delivered before restart")
+            name = r.cfg.name
+            if r.tracker.in_flight() or r.thread.is_alive():
+                # Batches no output was ever handed are taken back: the restarted source reads them
+                # again from its checkpoint. Those an output is sending (or has acknowledged) must
+                # complete, and count in the checkpoint, before the source restarts: never both.
+                r.abandon.set()  # a put blocked on a full queue gives up: that batch was never handed over
+                r.thread.join(5.0)
+                taken = self._withdraw(r)
+                left = r.tracker.in_flight()
+                log.warning("reload: in-flight batches not delivered in time; those no output was sending are "
+                            "taken back and read again from the checkpoint",
+                            extra={"source": name, "taken_back": taken, "completing": left})
+                if left:
+                    log.warning("reload: the source restarts once the batches its outputs are sending complete",
+                                extra={"source": name, "batches": left})
+                    self._draining[name] = r
+                    continue
             r.detached = True
             r.abandon.set()
             r.close()
-            del self.runners[r.cfg.name]
+            del self.runners[name]
         for name in plan.sources_removed:
+            self._restart_cfgs.pop(name, None)
             log.info("source removed; its checkpoint is kept", extra={"source": name})
 
         for name in plan.outputs_removed + plan.outputs_replaced:
             w = self.workers.pop(name)
             old_stops[name].set()
             w.close(timeout=5.0)
+            # What a draining source still had there will never be acknowledged by it: read again
+            # (a send the close cut short may have been stored: at-least-once for that output).
+            left = w.leftover()
+            for r in self._draining.values():
+                seqs = {seq for _, t, seq in left if t is r.tracker}
+                if seqs:
+                    r.tracker.withdraw(seqs)
             self.output_started.pop(name, None)
             self._progress.pop(f"output:{name}", None)
             self._progress.pop(f"health:{name}", None)
@@ -533,6 +555,9 @@ class Pipeline:
         self._rotate_integrity_key(new.integrity_key)
         src_cfgs = {c.name: c for c in new.sources}
         for name in plan.sources_added + plan.sources_restarted:
+            if name in self._draining:
+                self._restart_cfgs[name] = src_cfgs[name]  # started by finish_restarts()
+                continue
             try:
                 r = SourceRunner(self, src_cfgs[name])
             except Exception as e:
@@ -541,7 +566,64 @@ class Pipeline:
                 continue
             self.runners[name] = r
             r.thread.start()
-        self.runners = {c.name: self.runners[c.name] for c in new.sources if c.name in self.runners}
+        self._order_runners()
+        return problems + self.finish_restarts()
+
+    def _order_runners(self) -> None:
+        """The config's order (status, metrics); draining runners of removed sources stay until done."""
+        ordered = {c.name: self.runners[c.name] for c in self.config.sources if c.name in self.runners}
+        ordered.update({n: r for n, r in self._draining.items() if n not in ordered})
+        self.runners = ordered
+
+    def _withdraw(self, r: "SourceRunner") -> int:
+        """Take back from every output's queue the batches of `r` no output was ever handed (an
+        untouched suffix of its window); they are forgotten by its tracker. All queues are locked
+        together, so no output starts one of them meanwhile. Returns how many were taken back."""
+        workers = [self.workers[n] for n in sorted(self.workers)]
+        for w in workers:
+            w._cond.acquire()
+        try:
+            attempted: set[int] = set()
+            for w in workers:
+                attempted |= w.attempted_seqs(r.tracker)
+            seqs = r.tracker.untouched_suffix(attempted)
+            if seqs:
+                for w in workers:
+                    w.remove(r.tracker, seqs)
+        finally:
+            for w in reversed(workers):
+                w._cond.release()
+        if seqs:
+            r.tracker.withdraw(seqs)
+        return len(seqs)
+
+    def finish_restarts(self) -> list[str]:
+        """Restart (or let go of) sources whose reload waited for batches an output was sending.
+        Called after a reload and once a second by the runner's loop."""
+        problems: list[str] = []
+        for name, r in list(self._draining.items()):
+            if not r.thread.is_alive():
+                self._withdraw(r)  # batches a late source thread registered after the reload
+            if r.tracker.in_flight() and not self.abandon.is_set():
+                continue
+            del self._draining[name]
+            r.detached = True
+            r.abandon.set()
+            r.close()
+            self.runners.pop(name, None)
+            cfg = self._restart_cfgs.pop(name, None)
+            if cfg is None or self.abandon.is_set():
+                continue
+            try:
+                fresh = SourceRunner(self, cfg)
+            except Exception as e:
+                log.exception("source failed to start", extra={"source": name})
+                problems.append(f"source {name}: failed to start: {e}")
+                continue
+            self.runners[name] = fresh
+            fresh.thread.start()
+            log.info("reload: source restarted from its checkpoint", extra={"source": name})
+        self._order_runners()
         return problems
 
     def _rotate_integrity_key(self, key) -> None:

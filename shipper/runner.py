@@ -158,6 +158,7 @@ class Daemon:
 
     def _check(self, now: float) -> None:
         self._rate = self.rates.sample(now)
+        self.pipeline.finish_restarts()  # sources a reload stopped while an output was sending their batches
         self.pipeline.retire_idle_pools(now)
         self.stalled = self.pipeline.stalled(self._stall_after, now)
         if self.stalled:
