@@ -26,6 +26,7 @@ log = logging.getLogger("shipper.pipeline")
 
 COMMIT_BACKOFF_FIRST = 0.2  # seconds before a failed checkpoint commit is tried again, doubling
 COMMIT_BACKOFF_MAX = 10.0
+OUTPUT_CLOSE_TIMEOUT = 5.0  # at a stop or reload, after the drain: how long outputs get to finish, together
 ONCE_COMMIT_BUDGET = 10.0  # `run --once`: seconds of failing commits before the run ends (exit 1)
 
 
@@ -446,8 +447,7 @@ class Pipeline:
             r.abandon.set()
         for stop in self._output_stops.values():
             stop.set()
-        for w in self.workers.values():
-            w.close(timeout=5.0)
+        close_workers(list(self.workers.values()), OUTPUT_CLOSE_TIMEOUT)
         for r in self.runners.values():
             r.close()
         end_helpers()  # the forkserver and resource tracker end with the agent
@@ -521,10 +521,12 @@ class Pipeline:
             self._restart_cfgs.pop(name, None)
             log.info("source removed; its checkpoint is kept", extra={"source": name})
 
-        for name in plan.outputs_removed + plan.outputs_replaced:
-            w = self.workers.pop(name)
+        closing = plan.outputs_removed + plan.outputs_replaced
+        for name in closing:
             old_stops[name].set()
-            w.close(timeout=5.0)
+        close_workers([self.workers[name] for name in closing], OUTPUT_CLOSE_TIMEOUT)
+        for name in closing:
+            w = self.workers.pop(name)
             # What a draining source still had there will never be acknowledged by it: read again
             # (a send the close cut short may have been stored: at-least-once for that output).
             left = w.leftover()
@@ -685,6 +687,18 @@ class Pipeline:
             self._progress[key] = (signature, now)
             return 0.0
         return now - prev[1]
+
+
+def close_workers(workers: list[OutputWorker], timeout: float) -> None:
+    """Close outputs in parallel, within one deadline: a stop with several wedged outputs waits
+    `timeout` once, not once per output (each close joins its thread, then closes the plugin)."""
+    threads = [threading.Thread(target=w.close, kwargs={"timeout": timeout}, name=f"close-{w.name}", daemon=True)
+               for w in workers]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout + 1.0  # the plugins' own close() after the joins
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
 
 
 class ReloadError(Exception):
