@@ -138,6 +138,7 @@ def setup_elasticsearch(config_path: str, output_name: str | None, print_only: b
     from shipper import registry
     from shipper.config import ConfigError, load_config
     from shipper.plugin import OutputContext
+    from shipper.secrets import redact
 
     try:
         config = load_config(config_path)
@@ -165,7 +166,7 @@ def setup_elasticsearch(config_path: str, output_name: str | None, print_only: b
         try:
             output = registry.load("output", cfg.type)(cfg, OutputContext(cfg.name, threading.Event(), config.state_dir))
         except Exception as e:  # unreadable secret file and the like: say which, never the secret
-            click.echo(f"error: output {cfg.name}: {e}", err=True)
+            click.echo(redact(f"error: output {cfg.name}: {e}"), err=True)
             sys.exit(2)
         try:
             failed |= not _install(output, cfg)
@@ -178,16 +179,17 @@ def _install(output, cfg) -> bool:
     from elastic_transport import TransportError
 
     from shipper.errors import PermanentRefusal
+    from shipper.secrets import redact
     from shipper_plugins.outputs.elasticsearch_client import error_reason, transport_reason
 
     try:
         server = output.ask_server()
     except PermanentRefusal as e:
-        click.echo(f"error: output {cfg.name}: {e}", err=True)
+        click.echo(redact(f"error: output {cfg.name}: {e}"), err=True)
         return False
     except TransportError as e:
-        click.echo(f"error: output {cfg.name}: cannot ask {', '.join(cfg.hosts)} what it is (GET /): "
-                   f"{transport_reason(e)}", err=True)
+        click.echo(redact(f"error: output {cfg.name}: cannot ask {', '.join(cfg.hosts)} what it is (GET /): "
+                          f"{transport_reason(e)}"), err=True)
         return False
     if server is None:
         # The oldest supported version of the product the type names: templates every later one accepts.
@@ -201,7 +203,7 @@ def _install(output, cfg) -> bool:
         try:
             answer = output.client.request("PUT", path, body=body)
         except TransportError as e:
-            click.echo(f"error: output {cfg.name}: PUT {path} failed: {transport_reason(e)}", err=True)
+            click.echo(redact(f"error: output {cfg.name}: PUT {path} failed: {transport_reason(e)}"), err=True)
             return False
         if not 200 <= answer.status < 300:
             click.echo(f"error: output {cfg.name}: PUT {path} refused: {answer.status} {error_reason(answer.body)}", err=True)

@@ -278,11 +278,14 @@ def test_config_validation():
                        ("  - {type: elasticsearch, index: 'a-{nope}'}", "index"),
                        ("  - {type: elasticsearch, password_file: /x}", "username"),
                        ("  - {type: elasticsearch, hosts: []}", "hosts"),
+                       ("  - {type: elasticsearch, hosts: ['es1:9200']}", "http://HOST:PORT"),
+                       ("  - {type: opensearch, hosts: ['http://elastic:s3cret@es1:92x0']}", "not a URL"),
                        ("  - {type: elasticsearch, api_key_file: /nonexistent/key}", "cannot read api key file"),
                        ("  - {type: elasticsearch, bearer_token_env: SHIPPER_TEST_UNSET_TOKEN}", "SHIPPER_TEST_UNSET_TOKEN")]:
         with pytest.raises(ConfigError) as e:
             parse_config(base + bad + "\n", "s.yaml")
         assert words in str(e.value) and "s.yaml:3" in str(e.value)
+        assert "s3cret" not in str(e.value)
 
 
 # `shipper setup elasticsearch`
@@ -706,5 +709,24 @@ def test_setup_when_the_server_does_not_say_what_it_is(tmp_path):
         assert "did not say what it is" in r.stderr and "OpenSearch 1.0.0 or later" in r.stderr
         mappings = es.component_templates["shipper-ecs@mappings"]["template"]["mappings"]["properties"]
         assert mappings["acme"] == {"type": "object", "enabled": False}  # accepted by the 1.3 peer
+    finally:
+        es.stop()
+
+
+def test_a_password_in_a_host_url_is_used_and_never_shown(tmp_path):
+    es = BulkServer(flavour="es8").start()
+    es.require_auth = "Basic ZWxhc3RpYzpDaDRuZ2VNZQ=="  # elastic:Ch4ngeMe
+    try:
+        url = es.url.replace("http://", "http://elastic:Ch4ngeMe@")
+        out = make_output(tmp_path, [url], name="es_url_pw")
+        out.send(make_batch(2))
+        assert len(es.docs) == 2 and out.probe()["auth"] == "basic (user in the host URL), accepted"
+        out.close()
+        (tmp_path / "shipper.yaml").write_text(
+            "sources: [{name: a, type: file, paths: [x], parser: json}]\n"
+            f"outputs: [{{type: elasticsearch, hosts: ['{url.replace('Ch4ngeMe', 'Wr0ngPw')}']}}]\n")
+        r = subprocess.run([os.path.join(VENV_BIN, "shipper"), "setup", "elasticsearch", "-c", str(tmp_path / "shipper.yaml")],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 1 and "401" in r.stderr and "Wr0ngPw" not in r.stdout + r.stderr, r.stderr
     finally:
         es.stop()

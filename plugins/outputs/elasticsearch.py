@@ -70,6 +70,21 @@ class ElasticsearchOutputConfig(OutputConfig):
     template_name: str = "shipper"
     flattened_namespaces: list[str] | None = None  # default: every installed parser's module
 
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, v: list[str]) -> list[str]:
+        from urllib.parse import urlsplit
+
+        for url in v:
+            try:
+                parts = urlsplit(url)
+                parts.port  # raises on a port that is not a number
+            except ValueError as e:  # the URL itself is not repeated: it may hold a password
+                raise ValueError(f"not a URL: {e}") from None
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{parts.scheme or 'no scheme'}: a host is http://HOST:PORT or https://HOST:PORT")
+        return v
+
     @field_validator("namespace")
     @classmethod
     def _namespace(cls, v: str) -> str:

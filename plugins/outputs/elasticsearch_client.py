@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import ssl
+from urllib.parse import urlsplit
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +77,8 @@ class Client:
 
     def __init__(self, cfg):
         auth = auth_header(cfg)
-        self.auth_kind = auth[0] if auth else "none"
+        in_url = any(urlsplit(h).username for h in cfg.hosts)  # url_to_node_config makes it a header
+        self.auth_kind = auth[0] if auth else ("basic (user in the host URL)" if in_url else "none")
         headers = {"authorization": auth[1]} if auth else {}
         nodes: list[NodeConfig] = []
         for url in cfg.hosts:
