@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION
-from shipper_plugins.parsers.puppet_enterprise import CATALOG_PATH, PuppetEnterpriseParser
+from shipper_plugins.parsers.puppet_enterprise import CATALOG_PATH, CLASSES, PuppetEnterpriseParser
 from tests.support import bytes_kept_by_parser
 
 P = PuppetEnterpriseParser()
@@ -106,7 +106,9 @@ def test_csv_export_rows_classify_the_same_by_type_what_and_by_message(samples, 
             assert_ecs(ev, NS)
             assert UNMAPPED_ACTION not in ev.get("tags", []), row
         assert (v1["event"]["category"], v1["event"]["type"]) == (v2["event"]["category"], v2["event"]["type"]), row
-        assert v2["event"]["action"] == row["Description"]
+        # event.action is the kind (bounded); the vendor's description stays where it was written
+        assert v2["event"]["action"] == v1["event"]["action"] == v2["puppet_enterprise"]["kind"]
+        assert v2["puppet_enterprise"]["event"]["description"] == row["Description"]
         assert v2["puppet_enterprise"]["event"] == {"type": row["Type"], "what": row["What"],
                                                     "description": row["Description"]}
         assert v2["message"] == row["Message"]
@@ -219,7 +221,8 @@ def test_v2_user_object_is_the_target_user(assert_ecs):
                                  "message": 'Email set to "jean@example.com".'}]}))
     assert_ecs(ev, NS)
     assert ev["user"] == {"id": "a1", "name": "admin", "target": {"id": "u9", "name": "jean"}}
-    assert ev["source"]["ip"] == "192.0.2.7" and ev["event"]["action"] == "edit_user_email"
+    assert ev["source"]["ip"] == "192.0.2.7" and ev["event"]["action"] == "user_metadata_changed"
+    assert ev["puppet_enterprise"]["event"]["description"] == "edit_user_email"
     assert (ev["event"]["category"], ev["event"]["type"]) == (["iam"], ["user", "change"])
 
 
@@ -379,3 +382,61 @@ def test_nothing_of_a_record_is_dropped(assert_ecs, service, service_id, second_
     leaves = re.findall(r"v<[^>]*>", orjson.dumps(record).decode())
     missing = [v for v in leaves if v not in shipped]
     assert not missing, (missing, events)
+
+
+# --- what an auditor asks (docs/ecs-conventions.md) ----------------------------------------------------
+
+def test_token_revocation_names_its_object_and_target(assert_ecs):
+    ev = one(record(v1_commit("Administrator (42bf351c-f9ec-40af-84ad-e976fec7f4bd) revoked all authentication "
+                              "tokens belonging to Amari Perez (c84bae61-f668-4a18-9a4a-5e33a97b716c).")))
+    assert_ecs(ev, NS)
+    assert ev["event"]["action"] == "tokens_revoked_by_username"
+    assert ev["event"]["category"] == ["iam"] and ev["event"]["type"] == ["user", "deletion"]
+    assert ev["user"]["target"]["name"] == "Amari Perez"
+
+
+def test_login_has_an_outcome_and_names_the_account(assert_ecs):
+    ev = one(record(v1_commit("User Jean Jackson (973c0cee-5ed3-11e4-aa15-123b93f75cba) logged in.")))
+    assert_ecs(ev, NS)
+    assert ev["event"]["outcome"] == "success" and "Jean Jackson" in ev["related"]["user"]
+
+
+def test_action_is_bounded_and_the_text_is_the_message(assert_ecs):
+    text = "Somebody did something nobody catalogued, with a unique id 7d1f0c and a long free text"
+    ev = one(record({"subject": {"id": "a1", "name": "admin"}, "timestamp": "2024-01-01T00:00:00Z",
+                     "events": [{"type": "frobnicate", "what": "widget", "description": text}]}))
+    assert_ecs(ev, NS)
+    assert ev["event"]["action"] == "frobnicate_widget" and ev["message"] == text
+    assert ev["puppet_enterprise"]["event"]["description"] == text
+    ev = one(record({"subject": {"id": "a1", "name": "admin"}, "timestamp": "2024-01-01T00:00:00Z",
+                     "events": [{"description": text}]}))
+    assert "action" not in ev["event"] and ev["message"] == text and UNMAPPED_ACTION in ev["tags"]
+
+
+def test_nodes_are_related_hosts(assert_ecs):
+    ev = one(record(v1_commit("request puppet agent run on web01.example.com, db01.example.com via orchestrator job 12"),
+                    "orchestrator"))
+    assert_ecs(ev, NS)
+    assert ev["related"]["hosts"] == ["web01.example.com", "db01.example.com"]
+    ev = one(record({"subject": {"id": "a1", "name": "admin"}, "timestamp": "2024-01-01T00:00:00Z",
+                     "objects": [{"id": "n1", "name": "web02.example.com", "type": "nodes"}],
+                     "events": [{"type": "create", "what": "node", "message": "Create Node"}]}, "classifier"))
+    assert_ecs(ev, NS)
+    assert ev["related"]["hosts"] == ["web02.example.com"]
+
+
+def test_unparsable_line_is_a_pipeline_error():
+    [ev] = P.parse(b'{"service_id": "rbac", "commit": {"subject": ')
+    assert ev["event"]["kind"] == "pipeline_error" and PARSE_FAILURE in ev["tags"]
+
+
+def test_zone_id_leaves_source_ip_and_stays_in_the_vendor_field(assert_ecs):
+    ev = one(record({**v1_commit("User revoked."), "ip_address": "fe80::1%eth0"}))
+    assert_ecs(ev, NS)
+    assert ev["source"]["ip"] == "fe80::1" and ev["puppet_enterprise"]["ip_address"] == "fe80::1%eth0"
+
+
+def test_every_iam_entry_names_its_object():
+    for (kind,), cls in CLASSES.items():
+        if "iam" in cls.category:
+            assert {"user", "group", "admin"} & set(cls.type), kind

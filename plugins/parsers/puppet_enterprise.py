@@ -9,6 +9,11 @@ v1 commits carry `object` and events with only `message`; v2 commits carry `obje
 `ip_address` and events with `type`/`what`/`description`/`message`. The exact v2 JSON key names
 are not published (research/formats.md §5.3), so keys are compared spelling-blind
 (`ip_address`, `ip-address`, `ipAddress` are one key).
+
+`event.action` is the event's kind from the catalogue (bounded: a few dozen values), else the API's
+`type_what`; the text (`message`, else `description`) is `message`, every field as written stays under
+`puppet_enterprise.event`. Nodes (objects of type node, the node of an agent or task run) are in
+`related.hosts` (docs/ecs-conventions.md).
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ import orjson
 from shipper.ecs import (
     ECS_VERSION,
     PARSE_FAILURE,
+    PIPELINE_ERROR,
     UNMAPPED_ACTION,
     Classification,
     base_event,
@@ -88,6 +94,7 @@ RULES = load_rules()
 
 # Object types as the API names them (v1 `object_type` parameter list) → where the object goes in ECS.
 USER_OBJECTS = {"users", "user"}
+NODE_OBJECTS = {"nodes", "node"}
 GROUP_OBJECTS = {"user_groups", "user_group", "groups"}
 
 # Spelling-blind key names.
@@ -311,6 +318,7 @@ class PuppetEnterpriseParser(Parser):
         if objects:
             pe["objects"] = objects
         object_types = tuple(types)
+        hosts = [o["name"] for o in objects if o.get("type", "").lower() in NODE_OBJECTS and "name" in o]
 
         ip_raw = _first_keep_rest(c, K_IP, pe)
         ip = clean_ip(ip_raw)
@@ -328,11 +336,12 @@ class PuppetEnterpriseParser(Parser):
             # Never dropped: the commit is still shipped, as one flagged event.
             problems.append("commit has no events" if events in (None, []) else "events is not a list")
             events = [None]
-        return self._events(events, pe, user, actor_users, placed, object_types, ip, service, stamp, problems, raw)
+        return self._events(events, pe, user, actor_users, placed, object_types, ip, service, stamp, problems, raw,
+                            hosts)
 
     def _events(self, events: list, commit_pe: dict, actor: dict, actor_users: list[str], placed: list[dict],
                 object_types: tuple[str, ...], ip: str | None, service: Any, stamp: str | None, problems: list[str],
-                raw: bytes) -> list[dict]:
+                raw: bytes, hosts: list[str] = ()) -> list[dict]:
         """One event per item. What the commit gives every event (source, service, related, the actor's user
         dict) is one dict shared by its events: nothing downstream mutates them. The event dict, `event`,
         `puppet_enterprise` and `tags` are each event's own."""
@@ -386,6 +395,8 @@ class PuppetEnterpriseParser(Parser):
                 pe["service_id"] = svc
             if pe:
                 ev["puppet_enterprise"] = pe
+            if hosts or plan.hosts:
+                ev_related = {**ev_related, "hosts": list(dict.fromkeys([*hosts, *plan.hosts]))}
             if ev_related:
                 ev["related"] = ev_related
             if plan.problems:
@@ -397,6 +408,7 @@ class PuppetEnterpriseParser(Parser):
             elif flags:
                 ev["tags"] = [PARSE_FAILURE]
             if flags:
+                event["kind"] = PIPELINE_ERROR  # as shipper.ecs.flag_problems: what was read may be incomplete
                 ev["error"] = {"message": "; ".join(flags)}
                 if original is None:
                     original = decode_text(raw)
@@ -429,6 +441,7 @@ class _Plan:
     places: bool  # names or a rule target: user/group must be worked out
     login: str | None
     revoker: str | None
+    hosts: tuple = ()  # the nodes the message names (agent and task runs)
 
 
 # Event item (its key/value pairs, all text) and the commit's object types → its plan: events repeat.
@@ -476,8 +489,10 @@ def _make_plan(item: Any, object_types: tuple[str, ...]) -> _Plan:
         problems.append("event has neither type, what, description nor message")
 
     rule, groups = _classify(fields.get("type", ""), fields.get("what", ""), object_types, message)
-    action = fields.get("description") or (rule.kind if rule else None) \
+    # Bounded: the catalogue's kind, else the API's type and what (enumerations); never the free text.
+    action = (rule.kind if rule else None) \
         or ("_".join(x for x in (fields.get("type"), fields.get("what")) if x) or None)
+    message = message or fields.get("description", "")
     event = base_event(PuppetEnterpriseParser.module, PuppetEnterpriseParser.dataset, action)["event"]
     if rule is not None:
         cls = rule.classification
@@ -503,8 +518,11 @@ def _make_plan(item: Any, object_types: tuple[str, ...]) -> _Plan:
     if details:
         tail["details"] = details
     rule_target = rule.target if rule is not None else None
+    node = details.get("node")
+    hosts = tuple(h for h in (x.strip() for x in node.split(",")) if h) if node else ()
     return _Plan(event, message, tail, problems, rule is None and bool(fields), rule_target, tuple(names),
-                 bool(names) or rule_target in ("user", "group"), details.get("login_name"), details.get("revoker_name"))
+                 bool(names) or rule_target in ("user", "group"), details.get("login_name"), details.get("revoker_name"),
+                 hosts)
 
 
 def _place(actor: dict, placed: list[dict], plan: _Plan) -> tuple[dict, dict]:
