@@ -13,7 +13,7 @@ from pydantic import Field, ValidationError
 from shipper import registry
 from shipper.secrets import redact
 from shipper.config_base import HttpConfig, IntegrityConfig, LoggingConfig, OutputConfig, SourceConfig, StrictModel
-from shipper.yaml_lines import YamlError, line_of, load_with_lines
+from shipper.yaml_lines import MAX_TEXT, YamlError, line_of, load_with_lines
 
 DEFAULT_CONFIG = "/etc/shipper/shipper.yaml"
 
@@ -240,7 +240,11 @@ def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None
 def load_config(path: str | os.PathLike) -> Config:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with open(p, "rb") as f:
+            raw = f.read(MAX_TEXT + 1)  # no more than the bound, whatever the file (or /dev/zero) holds
+        if len(raw) > MAX_TEXT:
+            raise ConfigError([Problem(str(p), None, "", f"refused: the config is over {MAX_TEXT} bytes")])
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError([Problem(str(p), None, "", "config file not found")])
     except (OSError, UnicodeDecodeError) as e:

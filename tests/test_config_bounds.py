@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from shipper import registry
 from shipper.config import ConfigError, parse_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,14 +103,15 @@ def test_every_error_in_one_round_sorted_in_our_words():
         "m.yaml:2: logging.level: expected 'debug', 'info', 'warning' or 'error' (got 'loud')",
         "m.yaml:4: sources[0].name: must match [a-z0-9_]+ (lower case letters, digits, underscore) (got 'Bad-Name')",
         "m.yaml:6: sources[0].parser: unknown parser 'datamer' (did you mean 'datameer'?); installed: "
-        "cloudera_ai, databricks, datameer, json, posit_connect, puppet_enterprise",
+        + ", ".join(registry.names("parser")),
         "m.yaml:8: sources[0].batch_size: expected a whole number (got 'lots')",
-        "m.yaml:10: sources[1].type: unknown source 'fiel' (did you mean 'file'?); installed: file, http_poll, postgres",
+        "m.yaml:10: sources[1].type: unknown source 'fiel' (did you mean 'file'?); installed: "
+        + ", ".join(registry.names("source")),
         "m.yaml:12: sources[2].name: duplicate source name 'b': names key the checkpoints and must be unique",
         "m.yaml:15: sources[2].paths: expected a list (got '/x.log')",
         "m.yaml:16: sources[2].batch_size: must be at least 1 (got 0)",
         "m.yaml:18: outputs[0].type: unknown output 'stdot' (did you mean 'stdout'?); installed: "
-        "elasticsearch, fluentd, opensearch, stdout",
+        + ", ".join(registry.names("output")),
         "m.yaml:20: outputs[1].healh_threshold: unknown key 'healh_threshold' (did you mean 'health_threshold'?); "
         "expected one of: fsync, health_threshold, match, max_in_flight_batches, max_in_flight_bytes, name, type",
     ]
@@ -120,3 +122,8 @@ def test_cat_parser_did_you_mean():
     r = _cli("cat", "-p", "datamer", input="x\n")
     assert r.returncode == 2
     assert "no parser named 'datamer' (did you mean 'datameer'?)" in r.stderr
+
+
+def test_endless_config_file_refused():
+    r = _cli("check", "-c", "/dev/zero", limit_mb=512)
+    assert r.returncode == 2 and r.stderr.startswith("error: /dev/zero: refused: the config is over"), r.stderr
