@@ -41,6 +41,10 @@ class LazyIds(Sequence[str]):
                          for i, p in enumerate(self._parts)]
         return self._ids
 
+    def vendor_ids(self) -> list:
+        """The vendor ids of the batch's events that have one, in order (no hashing)."""
+        return [p for p in self._parts if p is not None and type(p) is not tuple]
+
     def __getitem__(self, i):
         return self._all()[i]
 

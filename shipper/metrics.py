@@ -30,3 +30,4 @@ undecided_read = Counter("shipper_files_undecided_read", "Files read as new afte
 lag_bytes = Gauge("shipper_file_lag_bytes", "Bytes of a followed file not yet read", ["source", "path"], registry=REGISTRY)
 checkpoint_time = Gauge("shipper_checkpoint_timestamp", "Unix time of the source's last checkpoint commit", ["source"], registry=REGISTRY)
 source_errors = Counter("shipper_source_errors", "Errors while reading a source (retried)", ["source", "kind"], registry=REGISTRY)
+vendor_id_gaps = Counter("shipper_vendor_id_gaps", "Ids of the product's own numbering never seen (gaps still open after the grace period)", ["source"], registry=REGISTRY)

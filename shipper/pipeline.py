@@ -17,7 +17,7 @@ from shipper.config import Config
 from shipper.config_base import OutputConfig, SourceConfig
 from shipper.events import EventBuilder
 from shipper.output_worker import OutputWorker
-from shipper import integrity, parse_auto
+from shipper import integrity, parse_auto, vendor_ids
 from shipper.parse_workers import ParsePool, Parsed, end_helpers, serialise
 from shipper.plugin import Batch, EndRun, OutputContext, RawBatch, SerializedEvents, Source, SourceContext
 from shipper.router import Router
@@ -50,6 +50,11 @@ class SourceRunner:
                       if pipeline.integrity_key is not None else None)
         self._chain_lock = threading.Lock()  # one order for sealing, registering and queueing
         self._attest_reason: str | None = None  # an attestation waits to be appended
+        self.vendor_gaps = (vendor_ids.VendorIdGaps(state.pop(vendor_ids.STATE_KEY, None))
+                            if parser_cls.monotonic_ids else None)
+        self._gaps_lock = threading.Lock()
+        self._gaps_reported: list[tuple[int, int]] = []  # since the last attestation
+        self._m_vendor_gaps = metrics.vendor_id_gaps.labels(cfg.name)
         self._sealed_before = int(state.pop(integrity.SEALED_KEY, 0) or 0)
         if self.chain is not None and self.chain.seq:
             self.request_attestation("resume")
@@ -181,6 +186,10 @@ class SourceRunner:
         self.stop.set()
 
     def _route(self, checkpoint: dict[str, Any], batch: Batch) -> None:
+        if self.vendor_gaps is not None and batch.events and hasattr(batch.ids, "vendor_ids"):
+            with self._gaps_lock:
+                self._report_gaps(self.vendor_gaps.observe(batch.ids.vendor_ids(), time.monotonic()))
+                checkpoint = {**checkpoint, vendor_ids.STATE_KEY: self.vendor_gaps.state()}
         if self.chain is None:
             self._route_batch(checkpoint, batch)
             return
@@ -193,6 +202,28 @@ class SourceRunner:
                 self._sealed(self.chain.seq)
                 checkpoint = {**checkpoint, integrity.STATE_KEY: self.chain.state()}
             self._route_batch(checkpoint, batch)
+
+    def check_vendor_gaps(self, now: float) -> None:
+        if self.vendor_gaps is not None:
+            with self._gaps_lock:
+                self._report_gaps(self.vendor_gaps.due(now, self.cfg.vendor_id_grace))
+
+    def _report_gaps(self, gaps: list[tuple[int, int]]) -> None:
+        if not gaps:
+            return
+        ids = sum(hi - lo + 1 for lo, hi in gaps)
+        self._m_vendor_gaps.inc(ids)
+        log.warning("the product's event ids skip numbers never seen here: ask its database whether they exist",
+                    extra={"source": self.cfg.name, "missing_ids": vendor_ids.describe(gaps[:20]), "count": ids})
+        self._gaps_reported.extend(gaps)
+        del self._gaps_reported[:-100]  # an attestation names the last 100 ranges; the metric counts all
+
+    def _take_gaps(self) -> dict[str, Any] | None:
+        if self.vendor_gaps is None:
+            return None
+        with self._gaps_lock:
+            gaps, self._gaps_reported = self._gaps_reported, []
+        return {"ids": sum(hi - lo + 1 for lo, hi in gaps), "ranges": [[lo, hi] for lo, hi in gaps]}
 
     # --- integrity (shipper.integrity): attestations ---------------------------------------------
     # A replay after a kill -9 must seal the same links again (same sequence, same hash), or a store
@@ -243,7 +274,11 @@ class SourceRunner:
         if not self._wait_checkpointed():
             return False
         outputs = [w.name for w in self.pipeline.router.route(self.tag)]
-        doc = chain.seal(chain.attestation(reason, chain.counts(self.cfg.name, outputs),
+        counts = chain.counts(self.cfg.name, outputs)
+        gaps = self._take_gaps()
+        if gaps is not None:
+            counts["vendor_id_gaps"] = gaps
+        doc = chain.seal(chain.attestation(reason, counts,
                                            {"name": self.builder.host}, self.builder.agent))
         chain.attested()
         self._attest_reason = None
@@ -437,6 +472,7 @@ class Pipeline:
         deadline = time.monotonic() + timeout
         for r in self.runners.values():
             r.thread.join(max(0.0, deadline - time.monotonic()))
+        self.check_vendor_gaps(time.monotonic())
         if self.integrity_key is not None:
             self._attest_stop(deadline)
         delivered = self.wait_delivered(max(0.0, deadline - time.monotonic()))
@@ -453,6 +489,10 @@ class Pipeline:
         end_helpers()  # the forkserver and resource tracker end with the agent
         self.store.close()
         return delivered
+
+    def check_vendor_gaps(self, now: float) -> None:
+        for r in list(self.runners.values()):
+            r.check_vendor_gaps(now)
 
     def retire_idle_pools(self, now: float) -> None:
         for r in list(self.runners.values()):

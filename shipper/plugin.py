@@ -164,6 +164,9 @@ class Parser(ABC):
 
     module: ClassVar[str] = ""
     dataset: ClassVar[str] = ""
+    # True when event.id is an integer the product hands out in increasing order: the agent then
+    # reports gaps in it (shipper.vendor_ids).
+    monotonic_ids: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None = None):
         self.options = dict(options or {})

@@ -160,6 +160,7 @@ class Daemon:
         self._rate = self.rates.sample(now)
         self.pipeline.finish_restarts()  # sources a reload stopped while an output was sending their batches
         self.pipeline.retire_idle_pools(now)
+        self.pipeline.check_vendor_gaps(now)
         self.stalled = self.pipeline.stalled(self._stall_after, now)
         if self.stalled:
             self._stall_log.failure("pipeline wedged: watchdog pings stopped", reason="; ".join(self.stalled))

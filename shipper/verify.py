@@ -44,6 +44,7 @@ class ChainReport:
     outside: int = 0  # links before the first or after the last attestation: not judged
     problems: list[str] = field(default_factory=list)
     losses: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # said by the agent, not failures (vendor id gaps)
 
     @property
     def intact(self) -> bool:
@@ -178,6 +179,7 @@ def verify_chain(chain: str, links: list[Link], keys: list[Key], workers: int = 
         for ln in good:
             if ln.is_attestation:
                 rep.losses.extend(_declared_losses(ln))
+                rep.notes.extend(_vendor_gaps(ln))
     rep.outside = sum(1 for ln in links if ln.seq < rep.first or ln.seq > rep.last)
     return rep
 
@@ -200,6 +202,15 @@ def _declared_losses(ln: Link) -> list[str]:
             out.append(f"output {name} dead-lettered {counts['dead_lettered']} events "
                        f"(attestation at sequence {ln.seq}, {ln.where})")
     return out
+
+
+def _vendor_gaps(ln: Link) -> list[str]:
+    gaps = (((ln.doc.get("shipper") or {}).get("attestation") or {}).get("vendor_id_gaps") or {})
+    if not isinstance(gaps, dict) or not gaps.get("ids"):
+        return []
+    ranges = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in gaps.get("ranges") or ())
+    return [f"the product's own ids skip {gaps['ids']} numbers never read ({ranges}): ask its database "
+            f"(attestation at sequence {ln.seq}, {ln.where})"]
 
 
 def _event_id(ln: Link) -> str:
@@ -226,3 +237,5 @@ def report_lines(rep: ChainReport) -> Iterator[str]:
         yield f"  {p}"
     for loss in rep.losses:
         yield f"  loss: {loss}"
+    for note in rep.notes:
+        yield f"  note: {note}"

@@ -75,6 +75,7 @@ _valid_days: dict[str, bool] = {}  # 'YYYY-MM-DD' → a real date
 
 class ClouderaAIParser(Parser):
     module = MODULE
+    monotonic_ids = True  # user_events.id: a PostgreSQL serial
     dataset = DATASET
 
     def __init__(self, options=None):

@@ -55,6 +55,7 @@ _MEMO_ENTRIES, _MEMO_TEXT = 4096, 256
 
 class PositConnectParser(Parser):
     module = "posit_connect"
+    monotonic_ids = True  # entry_id: the audit log's own numbering
     dataset = "posit_connect.audit"
 
     def __init__(self, options=None):

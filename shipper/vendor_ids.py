@@ -1,0 +1,85 @@
+"""Gaps in a product's own event numbering: evidence that the product wrote events the agent never saw.
+
+A parser whose `event.id` is an integer the product hands out in increasing order declares
+`monotonic_ids = True`. The source's runner then watches those ids: a jump past the next id opens a
+gap; an id that arrives later inside it (a transaction committed late) fills it; a gap still open after
+`GRACE` seconds is reported once — a warning naming the source and the range, the
+`shipper_vendor_id_gaps` metric, and the next attestation (shipper.integrity). Products skip numbers
+for their own reasons too (a rolled-back transaction burns a sequence value): a gap is a question for
+the auditor to ask the product's database, not proof of a loss.
+
+The highest id and the open gaps travel with the source's checkpoint, so a restart goes on where the
+acknowledged batches left off.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+STATE_KEY = "vendor_ids"
+GRACE = 300.0  # seconds a gap may stay open before it is reported
+MAX_OPEN = 1000  # gaps followed at once; more are reported at once (bounded memory)
+
+
+class VendorIdGaps:
+    def __init__(self, saved: dict[str, Any] | None = None):
+        saved = saved or {}
+        self.highest: int | None = saved.get("highest")
+        # [first missing, last missing, monotonic time it opened]; times do not survive a restart,
+        # so a resumed gap gets a fresh grace period.
+        self.open: list[list] = [[lo, hi, None] for lo, hi in saved.get("open", ())]
+
+    def state(self) -> dict[str, Any]:
+        return {"highest": self.highest, "open": [[lo, hi] for lo, hi, _ in self.open]}
+
+    def observe(self, ids: Iterable[Any], now: float) -> list[tuple[int, int]]:
+        """Take a batch's vendor ids in order; returns gaps reported at once (over MAX_OPEN)."""
+        overflow: list[tuple[int, int]] = []
+        for raw in ids:
+            n = _as_int(raw)
+            if n is None:
+                continue
+            if self.highest is None or n == self.highest + 1:
+                self.highest = n
+            elif n > self.highest:
+                self.open.append([self.highest + 1, n - 1, now])
+                self.highest = n
+                if len(self.open) > MAX_OPEN:
+                    lo, hi, _ = self.open.pop(0)
+                    overflow.append((lo, hi))
+            elif self.open:
+                self._fill(n, now)
+        return overflow
+
+    def _fill(self, n: int, now: float) -> None:
+        for i, (lo, hi, t) in enumerate(self.open):
+            if lo <= n <= hi:
+                parts = [[a, b, t] for a, b in ((lo, n - 1), (n + 1, hi)) if a <= b]
+                self.open[i:i + 1] = parts
+                return
+
+    def due(self, now: float, grace: float = GRACE) -> list[tuple[int, int]]:
+        """Gaps open for longer than `grace`, removed from the open ones: report them."""
+        out: list[tuple[int, int]] = []
+        keep: list[list] = []
+        for gap in self.open:
+            if gap[2] is None:
+                gap[2] = now
+            if now - gap[2] >= grace:
+                out.append((gap[0], gap[1]))
+            else:
+                keep.append(gap)
+        self.open = keep
+        return out
+
+
+def _as_int(raw: Any) -> int | None:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) < 20:
+        return int(raw)
+    return None
+
+
+def describe(gaps: list[tuple[int, int]]) -> str:
+    return ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in gaps)
