@@ -730,3 +730,22 @@ def test_a_password_in_a_host_url_is_used_and_never_shown(tmp_path):
         assert r.returncode == 1 and "401" in r.stderr and "Wr0ngPw" not in r.stdout + r.stderr, r.stderr
     finally:
         es.stop()
+
+
+def test_a_ca_file_that_cannot_be_read_is_a_refusal_naming_it(tmp_path):
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    es = BulkServer(ssl_context=ctx, flavour="opensearch").start()
+    try:
+        out = make_output(tmp_path, [es.url], name="es_no_ca", ca_file=str(tmp_path / "missing-ca.pem"))
+        with pytest.raises(PermanentRefusal) as e:
+            out.send(make_batch(1))
+        assert "cannot load the CA file: No such file or directory" in str(e.value)
+        out.close()
+    finally:
+        es.stop()

@@ -129,28 +129,35 @@ def transport_reason(e: BaseException) -> str:
     return f"{type(e).__name__}: {str(getattr(e, 'message', e))[:300]}"
 
 
-def _ssl_error(e: BaseException) -> ssl.SSLError | None:
-    """The ssl error under elastic_transport's TlsError (which says only "TLS error")."""
-    seen, todo = set(), [e]
+def _chain(e: BaseException) -> list[BaseException]:
+    """The exceptions under elastic_transport's TlsError (which says only "TLS error"), outermost first."""
+    seen, out, todo = set(), [], [e]
     while todo:
-        x = todo.pop()
+        x = todo.pop(0)
         if id(x) in seen:
             continue
         seen.add(id(x))
-        if isinstance(x, ssl.SSLError):
-            return x
-        inner = [x.__cause__, x.__context__, *(getattr(x, "errors", None) or ())]
+        out.append(x)
+        inner = [x.__cause__, x.__context__, *(getattr(x, "errors", None) or ()), *getattr(x, "args", ())]
         todo += [c for c in inner if isinstance(c, BaseException)]
-        todo += [a for a in getattr(x, "args", ()) if isinstance(a, BaseException)]
-    return None
+    return out
+
+
+def _ssl_error(e: BaseException) -> ssl.SSLError | None:
+    return next((x for x in _chain(e) if isinstance(x, ssl.SSLError)), None)
 
 
 def tls_reason(e: BaseException) -> str:
-    """What TLS refused: the certificate check, or the handshake's reason."""
+    """What TLS refused: the certificate check, the handshake's reason, or the CA file not loading."""
     x = _ssl_error(e)
     if isinstance(x, ssl.SSLCertVerificationError):
         return f"certificate verify failed: {x.verify_message}"
-    return f"{x.reason or x}" if x is not None else str(e)
+    if x is not None:
+        return f"{x.reason or x}"
+    io = next((x for x in _chain(e) if isinstance(x, (FileNotFoundError, PermissionError, IsADirectoryError))), None)
+    if io is not None:
+        return f"cannot load the CA file: {io.strerror}"
+    return str(getattr(e, "message", e))
 
 
 def tls_refused(e: BaseException) -> bool:
