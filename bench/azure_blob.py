@@ -90,9 +90,11 @@ def main() -> int:
               f"{nbytes / 2**20:.0f} MiB): `azure_blob` on Azurite beside `file` on the same lines\n")
         print("| source | events | wall s | events/s | CPU µs/event (shipper tree) | peak PSS MiB | processes |")
         print("|---|---:|---:|---:|---:|---:|---:|")
-        for label, source in (("file (local tree)", file_src), ("azure_blob (Azurite, loopback)", blob_src)):
-            state = work / f"state-{label.split()[0]}"
-            cfg = config(work / f"{label.split()[0]}.yaml", state, source)
+        runs = (("file (local tree)", file_src), ("azure_blob, read_ahead 1 (one blob at a time)", blob_src + "    read_ahead: 1\n"),
+                ("azure_blob, read_ahead 4 (default)", blob_src))
+        for n, (label, source) in enumerate(runs):
+            state = work / f"state-{n}"
+            cfg = config(work / f"run{n}.yaml", state, source)
             out = work / "events.ndjson"
             wall, cpu, _, pss, procs = pw.measured_tree([*SHIPPER, "run", "--once", "-c", str(cfg)], out)
             events = pw.count_lines(out)

@@ -563,3 +563,28 @@ def test_any_append_pattern_gives_every_line_once_cut_at_the_limit(azurite, tmp_
         long = len(line) > 64
         assert all(("_line_truncated" in f) == long for _, f in pieces), (line, pieces)
         assert len(pieces) == (1 if not long else -(-len(line) // 64))
+
+
+@pytest.mark.parametrize("read_ahead", [1, 4])
+def test_failures_in_the_middle_of_many_blobs_lose_and_repeat_nothing(azurite, faults, tmp_path, read_ahead):
+    c = fresh_container(azurite)
+    start = now_hour() - timedelta(hours=40)
+    want = []
+    for i in range(40):
+        recs = [record() for _ in range(3)]
+        want += recs
+        azurite.append(c, blob_at(start + timedelta(hours=i)), b"".join(recs))
+    h = Harness(azurite, tmp_path, containers=[c], account_url=via(faults), read_ahead=read_ahead, batch_size=2)
+    # Pass the listings and some reads, then refuse a run of requests (downloads ahead included).
+    faults.throttle(*[(None, None)] * 25, *[(503, "0")] * 6, *[(None, None)] * 7, *[(500, None)] * 2)
+    stop = threading.Event()
+    src = h.source(once=False, stop=stop)
+    t = threading.Thread(target=src.run)
+    t.start()
+    try:
+        wait_until(lambda: len(h.records) >= len(want), 60, "every record")
+    finally:
+        stop.set()
+        t.join(30)
+    assert h.records == [r.rstrip(b"\n") for r in want]  # in blob order, each once
+    assert sum(1 for _, _, st in faults.log if st >= 500) == 8

@@ -21,6 +21,9 @@ import os
 import random
 import re
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -70,6 +73,9 @@ class AzureBlobSourceConfig(SourceConfig):
     lookback: float = Field(default=7200.0, ge=0)
     max_line_bytes: int = Field(default=1024 * 1024, ge=64)  # longer lines are cut, flagged _line_truncated
     timeout: float = Field(default=30.0, gt=0)  # connect and read timeout of each call
+    # Blobs downloading at once: while one is parsed, the next ones' new bytes are fetched
+    # (1: one at a time). Memory: up to this many reads of 4 MiB (or max_line_bytes) held.
+    read_ahead: int = Field(default=4, ge=1, le=32)
     backoff_initial: float = Field(default=1.0, gt=0)
     backoff_max: float = Field(default=300.0, gt=0)
 
@@ -279,10 +285,10 @@ class AzureBlobSource(Source):
                 except Exception as e:
                     raise classify(e, f"listing blobs in container {container} under {p!r}") from None
         # Name order is time order for hourly blobs (zero-padded y=/m=/d=/h=).
-        for name in sorted(found):
-            if self.ctx.stop.is_set():
-                return
-            self._read_blob(cc, container, found[name])
+        jobs = [j for j in (self._prepare(container, found[n]) for n in sorted(found)) if j is not None]
+        self._read_all(cc, container, jobs)
+        if self.ctx.stop.is_set():
+            return
         self._advance_marks(container, roots, now)
 
     def _discover(self, cc, container: str) -> tuple[set[str], dict[str, Any]]:
@@ -342,14 +348,14 @@ class AzureBlobSource(Source):
             self.ctx.emit(RawBatch([], [], fragment, 0))
 
     # --- one blob ------------------------------------------------------------------------------------
-    def _read_blob(self, cc, container: str, props) -> None:
+    def _prepare(self, container: str, props) -> "_Job | None":
+        """The blob's state, checked against the listing (re-created? shrunk?); None if nothing to read."""
         name = props.name
         key = blob_key(container, name)
         created = props.creation_time.isoformat()
         size = int(props.size or 0)
-        seen = self._seen_size.get(key)
-        if seen == (created, size):
-            return  # unchanged since it was read to its end (a partial last line waits for more)
+        if self._seen_size.get(key) == (created, size):
+            return None  # unchanged since it was read to its end (a partial last line waits for more)
         st = self.blobs.get(key)
         if st is not None and st.created != created:
             if not st.done:
@@ -370,25 +376,69 @@ class AzureBlobSource(Source):
             st = self.blobs[key] = BlobState(container, name, created, gen=st.gen + 1)
         st.size = max(st.size, size)
         st.modified = props.last_modified.timestamp() if props.last_modified else time.time()
-        meta = {"log": {"file": {"path": f"{container}/{name}"}}}
-        bc = cc.get_blob_client(name)
+        if st.offset >= size:
+            self._seen_size[key] = (created, size)
+            return None
+        return _Job(key, st, size, created)
+
+    def _read_all(self, cc, container: str, jobs: list["_Job"]) -> None:
+        """Read the blobs in order; the first range of the next `read_ahead - 1` ones downloads meanwhile
+        (a backfill of many small hourly blobs waits on round trips, not on parsing)."""
+        ahead = self.config.read_ahead - 1
+        if ahead < 1 or len(jobs) < 2:
+            for job in jobs:
+                if self.ctx.stop.is_set():
+                    return
+                self._read_blob(cc, container, job, None)
+            return
+        pending: deque[tuple[_Job, Future]] = deque()
+        todo = iter(jobs)
+        with ThreadPoolExecutor(ahead, thread_name_prefix=f"{self.ctx.name}-read") as pool:
+            try:
+                while True:
+                    while len(pending) < ahead + 1:
+                        job = next(todo, None)
+                        if job is None:
+                            break
+                        length = min(job.size - job.st.offset, self.read_size)
+                        pending.append((job, pool.submit(self._download, cc, container, job, job.st.offset, length)))
+                    if not pending or self.ctx.stop.is_set():
+                        return
+                    job, first = pending.popleft()
+                    self._read_blob(cc, container, job, first)
+            finally:
+                for _, f in pending:
+                    f.cancel()
+
+    def _download(self, cc, container: str, job: "_Job", offset: int, length: int) -> bytes | None:
+        """Bytes [offset, offset + length) of the blob; None if it was re-created since the listing."""
+        try:
+            dl = cc.get_blob_client(job.st.name).download_blob(offset=offset, length=length)
+            if dl.properties.creation_time.isoformat() != job.created:
+                return None
+            return dl.readall()
+        except Exception as e:
+            raise classify(e, f"reading blob {container}/{job.st.name} at offset {offset}") from None
+
+    def _read_blob(self, cc, container: str, job: "_Job", first: Future | None) -> None:
+        st, size = job.st, job.size
+        meta = {"log": {"file": {"path": f"{container}/{st.name}"}}}
         while st.offset < size and not self.ctx.stop.is_set():
             length = min(size - st.offset, self.read_size)
-            try:
-                dl = bc.download_blob(offset=st.offset, length=length)
-                if dl.properties.creation_time.isoformat() != created:
-                    return  # re-created since the listing: the next poll sees the new one
-                data = dl.readall()
-            except Exception as e:
-                raise classify(e, f"reading blob {container}/{name} at offset {st.offset}") from None
+            if first is not None:  # downloaded ahead, from this same offset and length
+                data, first = first.result(), None
+            else:
+                data = self._download(cc, container, job, st.offset, length)
+            if data is None:
+                return  # re-created since the listing: the next poll sees the new one
             if not data:
                 break
-            if not self._emit_lines(key, st, data, meta):
+            if not self._emit_lines(job.key, st, data, meta):
                 break  # a partial last line: it waits for the next append
             if len(data) < length:
                 break
-        if st.offset >= size or not self.ctx.stop.is_set():
-            self._seen_size[key] = (created, size)
+        if not self.ctx.stop.is_set():
+            self._seen_size[job.key] = (job.created, size)
 
     def _emit_lines(self, key: str, st: BlobState, data: bytes, meta: dict) -> bool:
         lines = split_lines(data, st.offset, self.config.max_line_bytes, st.cont)
@@ -411,6 +461,14 @@ class AzureBlobSource(Source):
             st.offset, st.cont = base + lines.consumed, lines.cont
             self.ctx.emit(RawBatch([], [], {key: st.to_json()}, 0))
         return True
+
+
+@dataclass
+class _Job:
+    key: str
+    st: BlobState
+    size: int  # as listed: read up to here this poll
+    created: str
 
 
 def _present(path: str | None) -> str:

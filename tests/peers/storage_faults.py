@@ -17,7 +17,8 @@ class StorageFaults:
     def __init__(self, upstream_port: int):
         self.upstream_port = upstream_port
         self.lock = threading.Lock()
-        self.faults: list[tuple[int, str | None]] = []  # the next requests' answers: (status, Retry-After)
+        # The next requests' answers: (status, Retry-After), or (None, None) to pass one through.
+        self.faults: list[tuple[int | None, str | None]] = []
         self.hang = threading.Event()  # while set, requests are held without an answer
         self.released = threading.Event()
         self.log: list[tuple[float, str, int]] = []  # (monotonic time, method + path, status answered)
@@ -38,7 +39,7 @@ class StorageFaults:
                     return
                 with peer.lock:
                     fault = peer.faults.pop(0) if peer.faults else None
-                if fault is not None:
+                if fault is not None and fault[0] is not None:  # (None, None): this one passes
                     status, retry_after = fault
                     self.send_response(status)
                     self.send_header("Content-Type", "application/xml")
