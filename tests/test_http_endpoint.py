@@ -98,7 +98,7 @@ def test_flood_and_slowloris_leave_tailing_and_health_alone(tmp_path, notify):
         # The slowloris is cut off (5 s head deadline), whatever it keeps sending.
         wait_until(lambda: len(cut) == len(slow), timeout=60, what="the endpoint to close every slow request")
         most = max(most, _fds(proc.pid))
-        assert most <= baseline + 64 + 4, (baseline, most)
+        assert most <= baseline + 64 + 16, (baseline, most)  # 64 connections at most, whatever the flood
         assert proc.poll() is None
     finally:
         stop_trickle.set()
