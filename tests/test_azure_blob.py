@@ -602,3 +602,29 @@ def test_no_credential_given_uses_azures_default_chain_or_names_the_missing_pack
     if importlib.util.find_spec("azure.identity") is None:
         assert "pip install azure-identity" in str(e.value)
     assert src.last_error()["failing"]
+
+
+def test_an_unexpected_error_is_logged_and_retried_not_fatal(azurite, tmp_path):
+    c = fresh_container(azurite)
+    rec = record()
+    azurite.append(c, blob_at(now_hour()), rec)
+    h = Harness(azurite, tmp_path, containers=[c])
+    stop = threading.Event()
+    src = h.source(once=False, stop=stop)
+    real, calls = src._discover, []
+
+    def broken_once(*a):  # a bug that strikes once (the source's own code, not Azure)
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyError("boom")
+        return real(*a)
+
+    src._discover = broken_once
+    t = threading.Thread(target=src.run)
+    t.start()
+    try:
+        wait_until(lambda: h.records == [rec.rstrip(b"\n")], 30, "read after the error")
+    finally:
+        stop.set()
+        t.join(30)
+    assert src.last_error()["kind"] == "internal" and "KeyError" in src.last_error()["message"]

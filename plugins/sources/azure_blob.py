@@ -39,7 +39,7 @@ from shipper.secrets import SecretError
 from shipper.tail.keys import LineKeys
 from shipper.tail.lines import split_lines
 from shipper_plugins.sources.azure_blob_client import (
-    AuthFailed, BlobError, ContainerMissing, classify, load_credentials, make_client,
+    AuthFailed, BlobError, ContainerMissing, Internal, classify, load_credentials, make_client,
 )
 from shipper_plugins.sources.azure_blob_state import (
     BlobState, blob_hour, blob_key, floor_hour, format_hour, hour_root, hours_key, list_prefixes, parse_hour,
@@ -192,6 +192,9 @@ class AzureBlobSource(Source):
                 errors = {"": e}
             except SecretError as e:
                 errors = {"": AuthFailed(str(e))}
+            except Exception as e:  # a bug here must not end the source for good: log it, retry with backoff
+                self.log.exception("azure_blob: unexpected error; retrying with backoff")
+                errors = {"": Internal(f"internal error: {type(e).__name__}: {e}")}
             else:
                 self._failures.recovered("Azure Storage answers again")
             if self.ctx.stop.is_set():

@@ -47,6 +47,12 @@ class Unavailable(BlobError):
     kind = "unavailable"
 
 
+class Internal(BlobError):
+    """A bug in the source itself, not an answer from Azure."""
+
+    kind = "internal"
+
+
 @dataclass
 class Credentials:
     """Which of the four credential kinds the config chose, with the secret read from its file or env."""
