@@ -30,6 +30,7 @@ class _Scope:
     since: float
     count: int
     logged: float  # monotonic time of the last line logged for this failure
+    said: bool  # whether its start was logged (then its end is too)
 
 
 class SourceFailures:
@@ -39,6 +40,9 @@ class SourceFailures:
         self.interval = interval
         self._lock = threading.Lock()
         self._scopes: dict[str, _Scope] = {}
+        # (scope, kind) → monotonic time its start was last logged: a failure flapping (on, off, on; or
+        # between two kinds) logs each kind's start once per interval, not once per flap
+        self._said: dict[tuple[str, str], float] = {}
         self._last: dict[str, Any] | None = None
         self._gauge = failing_gauge.labels(source)
         self._gauge.set(0)
@@ -51,8 +55,13 @@ class SourceFailures:
             if cur is None or cur.kind != kind:
                 if cur is not None:
                     extra["previous_kind"] = cur.kind
-                cur = self._scopes[scope] = _Scope(kind, message, now, 1, mono)
-                line = message if "previous_kind" not in extra else f"{message} (failure changed from {extra['previous_kind']})"
+                said = self._said.get((scope, kind))
+                say = said is None or mono - said >= self.interval
+                cur = self._scopes[scope] = _Scope(kind, message, now, 1, mono, say or (cur is not None and cur.said))
+                line = None
+                if say:
+                    self._said[(scope, kind)] = mono
+                    line = message if "previous_kind" not in extra else f"{message} (failure changed from {extra['previous_kind']})"
             else:
                 cur.count += 1
                 cur.message = message
@@ -73,10 +82,13 @@ class SourceFailures:
             cur = self._scopes.pop(scope, None)
             if cur is None:
                 return
+            said = cur.said
             if self._last is not None and (self._last.get("scope") or "") == scope:
                 self._last = {**self._last, "failing": False}
             if not self._scopes:
                 self._gauge.set(0)
+        if not said:  # a flap whose start went unsaid ends unsaid too
+            return
         self.log.info(message, extra={"source": self.source, "kind": cur.kind, "failures": cur.count,
                                       **({"scope": scope} if scope else {}), **fields})
 

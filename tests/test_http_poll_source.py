@@ -493,6 +493,20 @@ def test_an_answer_that_never_ends_is_cut_at_its_deadline_and_a_stop_cuts_it_at_
     assert not t.is_alive(), "the stop waited for the dripping answer"
 
 
+def test_a_stop_cuts_a_server_that_never_sends_its_headers(api, tmp_path):
+    fill(api, "rbac", 0, 1)
+    h = Harness(api, tmp_path, services=["rbac"], timeout=60.0)
+    lines = _logged(h)
+    api.fail_next(1, status=200, delay=60.0)  # accepts, then says nothing for a minute
+    src, stop, t = _running(h)
+    wait_for(lambda: api.faults == [], timeout=10, what="the request being held")
+    time.sleep(0.3)
+    stop.set()
+    t.join(10)
+    assert not t.is_alive(), "the stop waited for the server's headers"
+    assert lines.records == [], [r.getMessage() for r in lines.records]  # a stop is no failure
+
+
 def test_answers_over_max_response_bytes_shrink_the_pages_and_a_single_commit_over_it_is_named(api, tmp_path):
     big = "x" * 20_000
     expected = [f"{big}{i}" for i in range(7)]

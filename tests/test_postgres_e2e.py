@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from tests.pg_cluster import pg_db, pg_server  # noqa: F401  (fixtures)
+from tests.support import wait_until
 from tests.test_postgres_source import insert, table_ids
 
 
@@ -56,15 +57,23 @@ outputs:
         except BaseException as e:
             errors.append(e)
 
+    late = pg_server.connect(pg_db)  # the lowest id, committed only after the first run: surely out of order
+    insert(late, 1)
     writers = [threading.Thread(target=writer, args=(i,)) for i in range(3)]
     for w in writers:
         w.start()
     out_path, err_path = tmp_path / "out.jsonl", tmp_path / "err.log"
     with open(out_path, "ab") as out, open(err_path, "ab") as err:
         try:
-            for _ in range(3):
+            for n in range(1, 4):
                 p = shipper(cfg, out, err)
+                # SIGTERM once it runs (before its handlers are set, a SIGTERM just ends the process)
+                wait_until(lambda: err_path.read_text().count("msg=started") >= n, timeout=60, what="the agent up")
                 time.sleep(2.0)
+                if n == 1:
+                    wait_until(lambda: out_path.stat().st_size > 0, timeout=60, what="rows above the late one")
+                    late.commit()
+                    late.close()
                 p.send_signal(signal.SIGTERM)
                 assert p.wait(60) == 0
         finally:
@@ -92,7 +101,6 @@ def test_kill_9_at_random_moments_and_a_truncated_table_ship_every_row_exactly_o
     and refilled past the cursor in one transaction. The Elasticsearch peer holds each row once: the first
     table's rows as `<id>`, the new table's as `<id>-r1`."""
     from tests.peers.bulk_server import BulkServer
-    from tests.support import wait_until
 
     rnd = random.Random()
     seed = rnd.randrange(10**6)

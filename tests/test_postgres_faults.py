@@ -148,7 +148,7 @@ def test_gap_lookups_use_the_id_index_per_range(pg_server, pg_db, tmp_path):
 
 def test_many_gaps_on_a_big_table_with_a_short_statement_timeout_ship_new_rows(pg_server, pg_db, tmp_path):
     with pg_server.connect(pg_db, autocommit=True) as conn:
-        fill(conn, 100_000)
+        fill(conn, 50_000)
     with pg_server.connect(pg_db) as conn:  # 400 rolled-back ids, each between two committed rows
         for _ in range(400):
             insert(conn)
@@ -279,3 +279,19 @@ def test_a_truncation_refilled_below_the_cursor_while_stopped_loses_nothing(pg_s
     assert_exactly_once(first, list(range(1, 101)))
     assert_exactly_once(later[1], table_ids(pg_server, pg_db))
     assert h.log.count(logging.WARNING, "was truncated") == 1, h.log.text()
+
+
+def test_a_stop_cancels_a_query_waiting_on_a_lock(pg_server, pg_db, tmp_path):
+    with pg_server.connect(pg_db, autocommit=True) as conn:
+        fill(conn, 3)
+    h = Harness(tmp_path, pg_server.socket_dsn(pg_db), statement_timeout=120)
+    with pg_server.connect(pg_db) as locker:
+        locker.execute("LOCK TABLE user_events IN ACCESS EXCLUSIVE MODE")
+        h.start()
+        wait_until(lambda: h.source.conn is not None, timeout=30, what="the source connected")
+        time.sleep(0.5)  # its query now waits for the lock
+        h.source.ctx.stop.set()
+        h.thread.join(10)
+        assert not h.thread.is_alive(), "the stop waited for the statement_timeout"
+    h.stop()
+    assert h.log.count(logging.WARNING, "") == 0 and h.log.count(logging.ERROR, "") == 0, h.log.text()

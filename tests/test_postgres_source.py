@@ -42,8 +42,11 @@ class Harness:
     """Runs the source the way the pipeline does, acknowledging each batch at once: its checkpoint
     goes into a real CheckpointStore, which a restarted source loads."""
 
+    _stores: dict[str, CheckpointStore] = {}  # one per state dir (it is locked): harnesses of one test share it
+
     def __init__(self, tmp_path, dsn: str, **cfg):
-        self.store = CheckpointStore(str(tmp_path / "state"))
+        path = str(tmp_path / "state")
+        self.store = self._stores.get(path) or self._stores.setdefault(path, CheckpointStore(path))
         self.state_dir = str(tmp_path / "state")
         self.cfg = {"name": NAME, "type": "postgres", "parser": "cloudera_ai", "dsn": dsn, "poll_interval": 0.05,
                     "gap_grace": 0.2, "retry_max": 1.0, **cfg}

@@ -160,6 +160,8 @@ class HttpPollSource(Source):
                 try:
                     self._poll(service)
                 except PollError as e:
+                    if stop.is_set():
+                        return  # the stop cut the answer: no failure to report
                     self._failed(service, e)
                 except Exception as e:  # a bug here must not end the source for good: log it, retry later
                     metrics.source_errors.labels(self.ctx.name, "internal").inc()

@@ -191,6 +191,7 @@ class ActivityClient:
         self.max_bytes = max_bytes
         self.timeout = urllib3.Timeout(connect=min(10.0, timeout), read=timeout)
         self._reading: socket.socket | None = None
+        self._socks: list[socket.socket] = []  # this client's connections (the pool holds one, rarely two)
         self._lock = threading.Lock()
         self._aborted = False
         self._pool: urllib3.PoolManager | None = None
@@ -207,7 +208,32 @@ class ActivityClient:
                     raise TransientError(f"the CA file {self.ca_file} does not exist")
                 kwargs["ca_certs"] = self.ca_file
             self._pool = urllib3.PoolManager(**kwargs)
+            # Connections that tell the client their socket, so abort() can cut one still waiting for headers.
+            client = self
+
+            def tracked(base):
+                class Tracked(base):
+                    def connect(self):
+                        super().connect()
+                        client._track(self.sock)
+
+                return Tracked
+
+            class HTTPPool(urllib3.HTTPConnectionPool):
+                ConnectionCls = tracked(urllib3.connection.HTTPConnection)
+
+            class HTTPSPool(urllib3.HTTPSConnectionPool):
+                ConnectionCls = tracked(urllib3.connection.HTTPSConnection)
+
+            self._pool.pool_classes_by_scheme = {"http": HTTPPool, "https": HTTPSPool}
         return self._pool
+
+    def _track(self, sock) -> None:
+        with self._lock:
+            self._socks = [s for s in self._socks if s.fileno() != -1][-3:] + [sock]
+            aborted = self._aborted
+        if aborted:
+            self._cut(sock)
 
     def page_url(self, service: str, offset: int, limit: int) -> str:
         params = [*self._base_query, ("service_id", service), ("order", "asc"),
@@ -304,15 +330,19 @@ class ActivityClient:
         resp.release_conn()
 
     def abort(self) -> None:
-        """Cut the answer being read now and any later one (the source is stopping)."""
+        """Cut the answer being waited for or read now, and any later one (the source is stopping)."""
         with self._lock:
             self._aborted = True
-            sock = self._reading
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            socks = [*self._socks, *([self._reading] if self._reading is not None else [])]
+        for sock in socks:
+            self._cut(sock)
+
+    @staticmethod
+    def _cut(sock) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def close(self) -> None:
         if self._pool is not None:

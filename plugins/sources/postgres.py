@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import threading
 import time
 from typing import Any, Literal
 
@@ -233,6 +234,7 @@ class PostgresSource(Source):
         stop = self.ctx.stop
         delay = 0.0
         failures = 0
+        threading.Thread(target=self._cancel_on_stop, name=f"{self.ctx.name}-cancel", daemon=True).start()
         while not stop.is_set():
             try:
                 if self.conn is None or self.conn.closed:
@@ -240,6 +242,8 @@ class PostgresSource(Source):
                 more = self._poll()
             except (psycopg.Error, SourceProblem) as e:
                 self._close_conn()
+                if stop.is_set():
+                    return  # the stop cancelled the query: no failure to report
                 kind, message = self._describe_error(e)
                 metrics.source_errors.labels(self.ctx.name, kind).inc()
                 failures += 1
@@ -264,6 +268,16 @@ class PostgresSource(Source):
                 continue
             if self.ctx.once or stop.wait(self.config.poll_interval):
                 return
+
+    def _cancel_on_stop(self) -> None:
+        """A query waiting on a lock or a slow plan must not hold a shutdown for statement_timeout."""
+        self.ctx.stop.wait()
+        conn = self.conn
+        if conn is not None and not conn.closed:
+            try:
+                conn.cancel_safe(timeout=5.0)
+            except Exception:
+                pass
 
     def _describe_error(self, e: Exception) -> tuple[str, str]:
         if isinstance(e, SourceProblem):
