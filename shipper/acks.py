@@ -42,7 +42,9 @@ class AckTracker:
         with self._lock:
             i = seq - self._window[0][0]
             if not (0 <= i < len(self._window) and self._window[i][0] == seq):  # after a withdrawal
-                i = next(j for j, e in enumerate(self._window) if e[0] == seq)
+                i = next((j for j, e in enumerate(self._window) if e[0] == seq), -1)
+                if i < 0:
+                    return  # withdrawn (its output was closed by a reload): read again, not counted
             self._window[i][1] -= 1
         self._advance()
 

@@ -122,3 +122,23 @@ def test_checkpoints_survive_kill_9_consistent(tmp_path):
         state = store.load("src")
         store.close()  # and this one lets the next writer in
         assert state["a"] == state["b"] >= 49, "both keys of one update commit together"
+
+
+def test_withdrawn_batches_are_forgotten_and_later_ones_still_commit_in_order():
+    committed: dict = {}
+    tracker = AckTracker(committed.update)
+    seqs = [tracker.register(2, {"pos": i}) for i in range(5)]
+    tracker.ack(seqs[0])
+    tracker.ack(seqs[2])
+    # Batches 3 and 4 no output has seen; 2 was acknowledged by one of two outputs: not withdrawable.
+    assert tracker.untouched_suffix(attempted=set()) == {seqs[3], seqs[4]}
+    assert tracker.untouched_suffix(attempted={seqs[4]}) == set()  # an output was handed the last one
+    tracker.withdraw({seqs[3], seqs[4]})
+    tracker.ack(seqs[4])  # a late ack of a withdrawn batch changes nothing
+    assert tracker.in_flight() == 3 and committed == {}
+    for seq in (seqs[0], seqs[1], seqs[1], seqs[2]):
+        tracker.ack(seq)
+    assert committed == {"pos": 2} and tracker.in_flight() == 0
+    later = tracker.register(1, {"pos": 5})
+    tracker.ack(later)
+    assert committed == {"pos": 5}
