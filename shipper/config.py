@@ -98,6 +98,8 @@ def _describe_error(err: dict, model: type | None) -> str:
         return f"unknown key {loc[-1]!r}{hint}; expected one of: {', '.join(allowed)}"
     if kind == "missing":
         return "required key is missing"
+    if not loc:  # a check of the block as a whole (keys that go together): no one value to quote
+        return _in_our_words(kind, err)
     got = err.get("input")
     got_s = repr(got) if not isinstance(got, (dict, list)) else ("a mapping" if isinstance(got, dict) else "a list")
     return f"{_in_our_words(kind, err)} (got {got_s})"
@@ -168,10 +170,23 @@ def _validate(model: type, data: Any, prefix: tuple, file: str, lines: dict, pro
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        for err in e.errors(include_url=False):
-            loc = prefix + tuple(err["loc"])
-            problems.append(Problem(file, line_of(lines, loc), format_path(loc), _describe_error(err, model)))
-        return None
+        errors = e.errors(include_url=False)
+    for err in errors:
+        loc = prefix + tuple(err["loc"])
+        problems.append(Problem(file, line_of(lines, loc), format_path(loc), _describe_error(err, model)))
+    # pydantic runs a model's own checks (keys that go together) only once every key is valid: ask
+    # again without the wrong keys, so those come in this round too, not after the first fix.
+    bad = {err["loc"][0] for err in errors if err["loc"]}
+    if isinstance(data, dict) and bad and any(k in data for k in bad):
+        try:
+            model.model_validate({k: v for k, v in data.items() if k not in bad})
+        except ValidationError as e:
+            for err in e.errors(include_url=False):
+                if err["loc"] and (err["loc"][0] in bad or err["type"] == "missing"):
+                    continue  # already named, or missing only because it was taken out
+                loc = prefix + tuple(err["loc"])
+                problems.append(Problem(file, line_of(lines, loc), format_path(loc), _describe_error(err, model)))
+    return None
 
 
 def _plugin_class(kind: str, name: Any, loc: tuple, file: str, lines: dict, problems: list[Problem]):

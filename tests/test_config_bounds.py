@@ -127,3 +127,17 @@ def test_cat_parser_did_you_mean():
 def test_endless_config_file_refused():
     r = _cli("check", "-c", "/dev/zero", limit_mb=512)
     assert r.returncode == 2 and r.stderr.startswith("error: /dev/zero: refused: the config is over"), r.stderr
+
+
+def test_block_checks_come_in_the_same_round(tmp_path):
+    pw = tmp_path / "pw"
+    pw.write_text("x\n")
+    text = ("state_dir: s\nsources:\n  - name: pg\n    type: postgres\n    parser: json\n"
+            "    dsn: \"host=db password=x\"\n    password_file: " + str(pw) + "\n    poll_interval: soon\n"
+            "outputs:\n  - {type: stdout}\n")
+    with pytest.raises(ConfigError) as e:
+        parse_config(text, "p.yaml")
+    assert [str(p) for p in e.value.problems] == [
+        "p.yaml:3: sources[0]: dsn holds a password and password_file is set: keep only password_file",
+        "p.yaml:8: sources[0].poll_interval: expected a number (got 'soon')",
+    ]
