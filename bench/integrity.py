@@ -1,8 +1,9 @@
 """What the integrity chain costs (issue 18): `shipper run --once` over one Datameer corpus to stdout,
 with and without `integrity`, in alternating rounds; then `shipper verify` over the sealed output.
 
-CPU is the whole process tree's (the agent, its parse workers) from the children's rusage; events/s
-is wall-clock to exit. Run: .venv/bin/python bench/integrity.py [--records 200000] [--rounds 3]
+Parsing stays in the source's thread (`parse_workers: 0`) so that the children's rusage holds all of the
+agent's CPU (parse workers are the forkserver's children, which rusage misses); events/s is wall-clock
+to exit. Run: .venv/bin/python bench/integrity.py [--records 200000] [--rounds 3]
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def main() -> int:
 state_dir: {state}
 {'integrity: {key_file: key}' if mode == 'with' else ''}
 sources:
-  - {{name: dm, type: file, paths: [{log}], parser: datameer}}
+  - {{name: dm, type: file, paths: [{log}], parser: datameer, parse_workers: 0}}
 outputs:
   - type: stdout
 """)
