@@ -141,3 +141,34 @@ def test_block_checks_come_in_the_same_round(tmp_path):
         "p.yaml:3: sources[0]: dsn holds a password and password_file is set: keep only password_file",
         "p.yaml:8: sources[0].poll_interval: expected a number (got 'soon')",
     ]
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(allow_nan=True),
+                     st.text(max_size=20), st.sampled_from(["file", "json", "stdout", "postgres", "auto", "*"]))
+_keys = st.sampled_from(["state_dir", "sources", "outputs", "name", "type", "parser", "paths", "http", "listen",
+                         "logging", "level", "batch_size", "match", "dsn", "hosts", "port", "x", "<<"])
+_values = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                         st.dictionaries(_keys, inner, max_size=5)), max_leaves=25)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(_keys, _values, max_size=6))
+def test_any_structure_is_a_config_or_a_config_error(doc):
+    import yaml
+
+    text = yaml.safe_dump(doc, default_flow_style=False, allow_unicode=True)
+    try:
+        parse_config(text, "h.yaml")
+    except ConfigError as e:
+        assert e.problems and all(str(p).startswith("h.yaml") for p in e.problems)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab:-[]{}&*!|>'\"#\n ,?%@`\t1")), max_size=120))
+def test_any_text_is_a_config_or_a_config_error(text):
+    try:
+        parse_config(text, "t.yaml")
+    except ConfigError as e:
+        assert e.problems and all(str(p).startswith("t.yaml") for p in e.problems)

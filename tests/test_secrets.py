@@ -89,3 +89,23 @@ def test_readable_secret_file_warned_once(tmp_path, caplog):
     warned = [r.getMessage() for r in caplog.records]
     assert len(warned) == 1 and str(f) in warned[0] and "readable by everyone" in warned[0] and "0644" in warned[0]
     assert "s3cret" not in warned[0]
+
+
+def test_sd_notify_status_redacted_and_one_line(tmp_path, monkeypatch):
+    import socket
+
+    from shipper.notify import Notifier
+
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(10)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    try:
+        n = Notifier()
+        n.status("reload refused: c.yaml:3: dsn: bad (got 'host=db password=hunter2')\nREADY=1")
+        msg = sock.recv(65536).decode()
+    finally:
+        sock.close()
+    assert "hunter2" not in msg and "password=***" in msg
+    assert msg.count("\n") == 0 and not msg.startswith("READY=1"), msg  # the newline cannot add an assignment
