@@ -82,6 +82,8 @@ class CheckpointStore:
             # NORMAL in WAL: a process crash never loses a commit; a power cut may roll back the last
             # ones, which only replays events (at-least-once), never skips them.
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # After a checkpoint the WAL file is cut back to this size instead of staying at its peak.
+            self._db.execute("PRAGMA journal_size_limit=1048576")
             self._db.execute(SCHEMA)
             check = self._db.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
@@ -139,6 +141,28 @@ class CheckpointStore:
                     except sqlite3.Error:
                         pass
                 raise
+
+    def compact(self) -> None:
+        """Keep the state's size flat over months: the WAL emptied and truncated, and the pages freed
+        by deleted keys (rotated files' positions) given back when they are a quarter of the file.
+        Raises sqlite3.Error (a full disk): nothing is lost, the caller tries again later."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+            pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+            if free >= 16 and free * 4 >= pages:
+                self._db.execute("VACUUM")
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def size(self) -> int:
+        """Bytes on disk: the database and its WAL."""
+        total = 0
+        for suffix in ("", "-wal"):
+            try:
+                total += os.stat(self.path + suffix).st_size
+            except OSError:
+                pass
+        return total
 
     def drop_source(self, source: str) -> None:
         with self._lock:

@@ -26,6 +26,7 @@ log = logging.getLogger("shipper.pipeline")
 
 COMMIT_BACKOFF_FIRST = 0.2  # seconds before a failed checkpoint commit is tried again, doubling
 COMMIT_BACKOFF_MAX = 10.0
+COMPACT_EVERY = 3600.0  # seconds between checkpoint database compactions (and after every reload)
 OUTPUT_CLOSE_TIMEOUT = 5.0  # at a stop or reload, after the drain: how long outputs get to finish, together
 ONCE_COMMIT_BUDGET = 10.0  # `run --once`: seconds of failing commits before the run ends (exit 1)
 
@@ -374,6 +375,7 @@ class Pipeline:
         # (with _restart_cfgs) only once those complete. They stay in self.runners meanwhile.
         self._draining: dict[str, SourceRunner] = {}
         self._restart_cfgs: dict[str, SourceConfig] = {}
+        self._compacted = time.monotonic()
 
     def _make_worker(self, ocfg: OutputConfig) -> OutputWorker:
         stop = threading.Event()
@@ -559,6 +561,8 @@ class Pipeline:
             del self.runners[name]
         for name in plan.sources_removed:
             self._restart_cfgs.pop(name, None)
+            if name not in self._draining:
+                self._forget_source(name)
             log.info("source removed; its checkpoint is kept", extra={"source": name})
 
         closing = plan.outputs_removed + plan.outputs_replaced
@@ -579,6 +583,7 @@ class Pipeline:
             self._progress.pop(f"health:{name}", None)
             self.undelivered_for.pop(name, None)
             if name in plan.outputs_removed:
+                forget_metrics("output", name)
                 self._output_stops.pop(name, None)
                 self.output_configs.pop(name, None)
         for name, w in fresh.items():
@@ -609,7 +614,9 @@ class Pipeline:
             self.runners[name] = r
             r.thread.start()
         self._order_runners()
-        return problems + self.finish_restarts()
+        problems += self.finish_restarts()
+        self.compact(time.monotonic())
+        return problems
 
     def _order_runners(self) -> None:
         """The config's order (status, metrics); draining runners of removed sources stay until done."""
@@ -639,6 +646,23 @@ class Pipeline:
             r.tracker.withdraw(seqs)
         return len(seqs)
 
+    def _forget_source(self, name: str) -> None:
+        forget_metrics("source", name)
+        self._progress.pop(f"source:{name}", None)
+
+    def tick(self, now: float) -> None:
+        """Once a second from the runner's loop: restarts a reload deferred, and the state kept compact."""
+        self.finish_restarts()
+        if now - self._compacted >= COMPACT_EVERY:
+            self.compact(now)
+
+    def compact(self, now: float) -> None:
+        self._compacted = now
+        try:
+            self.store.compact()
+        except sqlite3.Error as e:  # a full disk: the commits' retry says so; compaction waits for the next turn
+            log.warning("checkpoint database not compacted", extra={"error": str(e), "path": self.store.path})
+
     def finish_restarts(self) -> list[str]:
         """Restart (or let go of) sources whose reload waited for batches an output was sending.
         Called after a reload and once a second by the runner's loop."""
@@ -654,6 +678,8 @@ class Pipeline:
             r.close()
             self.runners.pop(name, None)
             cfg = self._restart_cfgs.pop(name, None)
+            if cfg is None and not self.abandon.is_set():
+                self._forget_source(name)
             if cfg is None or self.abandon.is_set():
                 continue
             try:
@@ -727,6 +753,27 @@ class Pipeline:
             self._progress[key] = (signature, now)
             return 0.0
         return now - prev[1]
+
+
+def forget_metrics(label: str, value: str) -> None:
+    """Drop every series whose `label` is `value` (a source or output a reload removed): over months
+    of reloads the label sets of what no longer exists would otherwise pile up in memory and in
+    every scrape."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    for metric in vars(metrics).values():
+        if not isinstance(metric, MetricWrapperBase) or label not in metric._labelnames:
+            continue
+        keys = set()
+        for fam in metric.collect():
+            for sample in fam.samples:
+                if sample.labels.get(label) == value:
+                    keys.add(tuple(sample.labels[n] for n in metric._labelnames))
+        for key in keys:
+            try:
+                metric.remove(*key)
+            except KeyError:
+                pass
 
 
 def close_workers(workers: list[OutputWorker], timeout: float) -> None:

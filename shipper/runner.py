@@ -158,7 +158,7 @@ class Daemon:
 
     def _check(self, now: float) -> None:
         self._rate = self.rates.sample(now)
-        self.pipeline.finish_restarts()  # sources a reload stopped while an output was sending their batches
+        self.pipeline.tick(now)  # restarts a reload deferred; the checkpoint database compacted hourly
         self.pipeline.retire_idle_pools(now)
         self.pipeline.check_vendor_gaps(now)
         self.stalled = self.pipeline.stalled(self._stall_after, now)

@@ -142,3 +142,19 @@ def test_withdrawn_batches_are_forgotten_and_later_ones_still_commit_in_order():
     later = tracker.register(1, {"pos": 5})
     tracker.ack(later)
     assert committed == {"pos": 5}
+
+
+def test_compact_gives_back_the_space_of_deleted_keys_and_empties_the_wal(tmp_path):
+    store = CheckpointStore(str(tmp_path))
+    try:
+        for i in range(2000):  # like a file source over many rotations: keys come and go
+            store.update("src", {f"f:{i}": {"path": f"/var/log/x.{i}", "offset": i * 1000, "pad": "x" * 200}})
+        peak = store.size()
+        store.update("src", {f"f:{i}": None for i in range(1990)})
+        store.compact()
+        assert store.size() < peak / 4, (store.size(), peak)
+        assert os.path.getsize(store.path + "-wal") == 0
+        assert store.load("src") == {f"f:{i}": {"path": f"/var/log/x.{i}", "offset": i * 1000, "pad": "x" * 200}
+                                     for i in range(1990, 2000)}
+    finally:
+        store.close()

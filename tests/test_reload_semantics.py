@@ -109,3 +109,68 @@ def test_reload_while_the_output_is_down_repeats_nothing_and_loses_nothing(tmp_p
     assert tags[1099] == "after" and tags[999] == "after", text
     assert "before" in tags.values(), "some batches were being sent at the reload and completed"
     assert agent.returncode == 0, text
+
+
+def _threads(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(l for l in f if l.startswith("Threads:")).split()[1])
+
+
+def _metrics(http_port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10) as r:
+            return r.read().decode()
+    except OSError:
+        return ""  # not listening yet
+
+
+def test_reloads_release_what_they_replace(tmp_path):
+    """Restarted sources leave no thread behind; a removed source leaves no metric series."""
+    http_port = free_port()
+    log = tmp_path / "useraction.log"
+    append(log, 0, 100)
+
+    def write(tag: str, second: bool) -> None:
+        extra = f"""  - name: gone
+    type: file
+    paths: [{log}]
+    parser: datameer
+""" if second else ""
+        (tmp_path / "shipper.yaml").write_text(f"""state_dir: {tmp_path / 'state'}
+http: {{listen: "127.0.0.1:{http_port}"}}
+sources:
+  - name: dm
+    type: file
+    paths: [{log}]
+    parser: datameer
+    tags: [{tag}]
+{extra}outputs:
+  - type: stdout
+""")
+
+    write("t0", True)
+    agent = subprocess.Popen(SHIPPER + ["run", "-c", str(tmp_path / "shipper.yaml")], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+    err: list[bytes] = []
+    threading.Thread(target=lambda: err.extend(agent.stderr), daemon=True).start()
+
+    def reload(tag: str, second: bool) -> None:
+        before = b"".join(err).count(b"msg=reloaded")
+        write(tag, second)
+        agent.send_signal(signal.SIGHUP)
+        wait_until(lambda: b"".join(err).count(b"msg=reloaded") > before, 120, "the reload")
+
+    try:
+        wait_until(lambda: 'source="gone"' in _metrics(http_port), 120, "the second source's metrics")
+        for i in range(3):
+            reload(f"t{i + 1}", True)
+        base = _threads(agent.pid)
+        for i in range(10):
+            reload(f"u{i}", True)
+        assert _threads(agent.pid) <= base + 1, b"".join(err).decode()
+        reload("v", False)
+        assert 'source="gone"' not in _metrics(http_port)
+        assert 'source="dm"' in _metrics(http_port)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(120)
