@@ -30,10 +30,10 @@ class SourceConfig(StrictModel):
     # Vendor ids (Posit entry_id, Cloudera id, Databricks logId) are only unique per installation:
     # the stable id (Elasticsearch _id) hashes them with this. Default: the source's name. Give two
     # sources the same namespace when they read the same installation's events (dedupe across them).
+    id_namespace: str | None = None
     # Seconds a gap in the product's own event ids may stay open (a late commit fills it) before it
     # is reported (parsers with monotonic_ids; shipper.vendor_ids).
     vendor_id_grace: float = Field(default=300.0, ge=0)
-    id_namespace: str | None = None
 
     @field_validator("parse_workers", mode="before")
     @classmethod
