@@ -186,13 +186,14 @@ class FileSource(Source):
                 elif poll or scan_now or now >= next_rescan:
                     with self._lock:
                         t.scan()
+                        # Watch before reading: a backlog read can take long, rotations go on.
+                        watcher.watch_folders(t.folders())
+                        if self.holder is not None:
+                            self.holder.follow({f.family for f in t.files.values()}, t.known_open())
                         t.read_all(self._emit, stop)
                         if poll:
                             t.close_idle()
                             self._update_lag()
-                        watcher.watch_folders(t.folders())
-                        if self.holder is not None:
-                            self.holder.follow({f.family for f in t.files.values()}, t.known_open())
                     if poll:
                         next_poll = now + self.config.poll_interval
                     if now >= next_rescan:

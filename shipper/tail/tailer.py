@@ -550,6 +550,8 @@ class Tailer:
             c = self._readable_len(fh, o)
             short_of = None
             for f in list(self.files.values()):
+                if f.state is None and (f.dev, f.ino) in self.files:
+                    self._identify(f)  # written to since the last read: it may be the original
                 s = f.state
                 if s is None or s.head != hd or s.head_len != len(head) or f.gz and not o.gz:
                     continue
@@ -694,6 +696,13 @@ class Tailer:
             elif len(back) == start:
                 start = 0  # no line was complete at the first look: the first line is read whole
         fid = file_id(f.dev, f.ino, head)
+        # The same inode and head can come back as other content (truncated and written again
+        # with the same header line, its old content followed in a copy): a name in use is not reused.
+        taken = {x.state.fid for x in self.files.values() if x.state is not None} | self.loose.keys()
+        n = 0
+        while fid in taken:
+            n += 1
+            fid = file_id(f.dev, f.ino, head + b"\0%d" % n)
         self.pending[self._placeholder(f).key] = None  # the inode-only placeholder, if any
         f.state = FileState(fid=fid, dev=f.dev, ino=f.ino, head_len=len(head), head=digest(head),
                             offset=start, mark="", path=f.path, family=f.family, size=f.size, gz=f.gz)

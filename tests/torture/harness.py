@@ -1,0 +1,308 @@
+"""Torture harness for the tailer (issue 21): seeded random schedules of writers and agent faults on
+real files, checked after each schedule against what was written and what was destroyed.
+
+Writers (in Python, on real files, renames and truncations): Log4j 1.2 rollover (MaxBackupIndex
+1-4), logrotate `create` with `compress` / `delaycompress`, logrotate `copytruncate` (lines written
+between the copy and the truncate, read or not), a writer without O_APPEND (a hole after the
+truncate), a cleaner deleting the oldest backup, and a shared header line at the top of every file.
+Agent faults: restarts from the committed checkpoint (the follower acknowledges at once, so this is
+also kill -9), and freezes / output outages (no reads for several steps while the writers go on).
+
+Invariant, checked after the schedule settles:
+- no line delivered twice, no line delivered that was never written;
+- every line written and not delivered was destroyed (deleted or truncated while in no other file)
+  before the tailer read it;
+- when lines of a file the tailer had seen were destroyed unread, a loss was warned naming the file.
+A failure names the seed and the schedule, so `make torture SEED=<seed> N=1` replays it.
+
+    python -m tests.torture.harness --seed 1 --n 200 [--steps 60]
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import logging
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+
+from shipper.tail import tailer as tailer_mod
+from tests.tail.conftest import Follower
+
+HEADER = b"# time level logger message (a header every file shares)"
+
+
+class Losses(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+class Schedule:
+    def __init__(self, seed: int, folder: str):
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.dir = folder
+        self.live = os.path.join(folder, "app.log")
+        self.backups = self.rng.randint(1, 4)
+        self.header = self.rng.random() < 0.6
+        self.compress = self.rng.choice(["none", "compress", "delaycompress"])
+        self.n = 0
+        self.written: list[bytes] = []
+        self.destroyed: set[bytes] = set()
+        self.must_report: dict[bytes, str] = {}  # line -> the file it was destroyed in
+        self.seen_inodes: set[int] = set()
+        self.log: list[str] = []
+        self.hole_fd: int | None = None  # a writer without O_APPEND, after a copytruncate
+        self._new_live()
+        self.f = Follower([self.live], folder)
+        self.read()
+
+    # -- writers
+    def _new_live(self) -> None:
+        with open(self.live, "wb") as fh:
+            if self.header:
+                fh.write(HEADER + b"\n")
+
+    def _lines(self, k: int) -> bytes:
+        out = []
+        for _ in range(k):
+            line = b"seq %d %s" % (self.n, b"x" * (self.n % 13))
+            self.n += 1
+            self.written.append(line)
+            out.append(line + b"\n")
+        return b"".join(out)
+
+    def write(self, k: int) -> None:
+        data = self._lines(k)
+        if self.hole_fd is not None:
+            os.write(self.hole_fd, data)
+        else:
+            with open(self.live, "ab") as fh:
+                fh.write(data)
+
+    def _all_lines_elsewhere(self, skip: str) -> set[bytes]:
+        lines: set[bytes] = set()
+        for name in os.listdir(self.dir):
+            p = os.path.join(self.dir, name)
+            if p == skip:
+                continue
+            try:
+                data = gzip.open(p).read() if p.endswith(".gz") else open(p, "rb").read()
+            except (OSError, EOFError):
+                continue
+            lines.update(x.lstrip(b"\0") for x in data.split(b"\n"))
+        return lines
+
+    def _destroy(self, path: str, content: bytes | None = None) -> None:
+        """`path` (or its first bytes `content`) goes away: its undelivered lines that are in
+        no other file are destroyed; they must be reported if the tailer had seen the file."""
+        if not os.path.exists(path):
+            return
+        if content is None:
+            content = gzip.open(path).read() if path.endswith(".gz") else open(path, "rb").read()
+        delivered = set(self.f.lines())
+        elsewhere = self._all_lines_elsewhere(path)
+        seen = os.stat(path).st_ino in self.seen_inodes
+        for line in content.split(b"\n"):
+            line = line.lstrip(b"\0")  # a hole before it is no part of the line
+            if line and not line.startswith(b"#") and line not in delivered and line not in elsewhere:
+                self.destroyed.add(line)
+                if seen:
+                    self.must_report[line] = path
+
+    def _name(self, i: int) -> str:
+        return f"{self.live}.{i}"
+
+    def _existing(self, i: int) -> str | None:
+        for p in (self._name(i), self._name(i) + ".gz"):
+            if os.path.exists(p):
+                return p
+        return None
+
+    def _shift(self) -> None:
+        oldest = self._existing(self.backups)
+        if oldest:
+            self._destroy(oldest)
+            self.seen_inodes.discard(os.stat(oldest).st_ino)
+            os.unlink(oldest)
+        for i in range(self.backups - 1, 0, -1):
+            p = self._existing(i)
+            if p:
+                os.rename(p, p.replace(f".{i}", f".{i + 1}", 1) if not p.endswith(".gz")
+                          else self._name(i + 1) + ".gz")
+
+    def _compress(self, i: int) -> None:
+        p = self._name(i)
+        if os.path.exists(p):
+            with open(p, "rb") as src, gzip.open(p + ".gz", "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            os.unlink(p)  # its lines live on in the .gz
+
+    def _close_hole_writer(self) -> None:
+        if self.hole_fd is not None:
+            os.close(self.hole_fd)
+            self.hole_fd = None
+
+    def rotate_create(self) -> None:
+        """Log4j rollover / logrotate create (+ compress or delaycompress)."""
+        self._close_hole_writer()
+        self._shift()
+        os.rename(self.live, self._name(1))
+        self._new_live()
+        if self.compress == "compress":
+            self._compress(1)
+        elif self.compress == "delaycompress" and self.backups >= 2:
+            self._compress(2)
+
+    def copytruncate(self) -> None:
+        self._close_hole_writer()
+        self._shift()
+        shutil.copyfile(self.live, self._name(1))
+        between = self.rng.random() < 0.5
+        if between:
+            self.write(self.rng.randint(1, 5))  # written after the copy …
+            if self.rng.random() < 0.5:
+                self.read()  # … and read, or not, before the truncate
+        size = os.path.getsize(self.live)
+        self._destroy(self.live)
+        if self.rng.random() < 0.3:
+            # The writer has no O_APPEND (`prog > app.log`): it goes on at its old offset.
+            os.truncate(self.live, 0)
+            self.hole_fd = os.open(self.live, os.O_WRONLY)
+            os.lseek(self.hole_fd, size, os.SEEK_SET)
+        else:
+            os.truncate(self.live, 0)
+            if self.header:
+                with open(self.live, "ab") as fh:
+                    fh.write(HEADER + b"\n")
+        if self.compress == "compress":
+            self._compress(1)
+
+    def clean(self) -> None:
+        """A cleaner deleting the oldest backup."""
+        for i in range(self.backups, 0, -1):
+            p = self._existing(i)
+            if p:
+                self._destroy(p)
+                self.seen_inodes.discard(os.stat(p).st_ino)
+                os.unlink(p)
+                return
+
+    # -- the agent
+    def read(self) -> None:
+        for name in os.listdir(self.dir):
+            try:
+                self.seen_inodes.add(os.stat(os.path.join(self.dir, name)).st_ino)
+            except OSError:
+                pass
+        self.f.poll()
+
+    def restart(self) -> None:
+        self.f.restart()
+        self.read()
+
+    def step(self) -> None:
+        op = self.rng.choices(["write", "read", "rotate", "copytruncate", "clean", "restart", "freeze"],
+                              [30, 25, 10, 6, 3, 6, 4])[0]
+        self.log.append(op)
+        if op == "write":
+            self.write(self.rng.randint(1, 20))
+        elif op == "read":
+            self.read()
+        elif op == "rotate":
+            self.rotate_create()
+        elif op == "copytruncate":
+            self.copytruncate()
+        elif op == "clean":
+            self.clean()
+        elif op == "restart":
+            self.restart()
+        elif op == "freeze":
+            # the agent frozen or its output down: the writers go on, nobody reads
+            for _ in range(self.rng.randint(1, 4)):
+                self.write(self.rng.randint(1, 20))
+                if self.rng.random() < 0.5:
+                    self.rotate_create()
+
+    def settle(self) -> None:
+        self._close_hole_writer()
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 0.6:
+            self.read()
+            time.sleep(0.05)
+        self.read()
+
+    def check(self, losses: Losses, strict: bool = True) -> None:
+        """`strict`: exactly once. Otherwise a repeat is accepted when the tailer warned that a file
+        it could not tell from a copy was read (loud, not silent); losses are always strict."""
+        lines = [x for x in self.f.lines() if not x.startswith(b"#")]
+        where = f"seed {self.seed}: {' '.join(self.log)}"
+        dup = len(lines) - len(set(lines))
+        warned_repeat = any(m.startswith("could not tell whether") for m in losses.messages)
+        assert dup == 0 or (warned_repeat and not strict), (
+            f"{dup} lines delivered twice{' (warned as a possible repeat)' if warned_repeat else ', silently'}; {where}")
+        invented = set(lines) - set(self.written)
+        assert not invented, f"lines never written: {sorted(invented)[:3]}; {where}"
+        missing = set(self.written) - set(lines)
+        unexplained = missing - self.destroyed
+        assert not unexplained, f"{len(unexplained)} lines lost though never destroyed: {sorted(unexplained)[:3]}; {where}"
+        reported = missing & self.must_report.keys()
+        if reported:
+            lost_msgs = [m for m in losses.messages if m.startswith("data lost")]
+            assert lost_msgs, f"{len(reported)} lines of seen files destroyed unread, no loss warned; {where}"
+            assert all(self.live in m for m in lost_msgs), f"a loss names no file of the family: {lost_msgs}; {where}"
+
+    def close(self) -> None:
+        self._close_hole_writer()
+        self.f.tailer.close()
+
+
+def run_schedule(seed: int, steps: int = 40, strict: bool = True) -> None:
+    folder = tempfile.mkdtemp(prefix=f"torture{seed}-")
+    losses = Losses()
+    log = logging.getLogger("shipper.tail")
+    log.addHandler(losses)
+    saved = tailer_mod.MISSING_SECONDS, tailer_mod.UNDECIDED_SECONDS
+    tailer_mod.MISSING_SECONDS, tailer_mod.UNDECIDED_SECONDS = 0.0, 0.2  # the schedule's reads come fast
+    sch = None
+    try:
+        sch = Schedule(seed, folder)
+        for _ in range(steps):
+            sch.step()
+        sch.settle()
+        sch.check(losses, strict)
+    finally:
+        tailer_mod.MISSING_SECONDS, tailer_mod.UNDECIDED_SECONDS = saved
+        log.removeHandler(losses)
+        if sch is not None:
+            sch.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=1, help="first seed")
+    ap.add_argument("--n", type=int, default=100, help="schedules (seeds seed … seed+n-1)")
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--lenient", action="store_true", help="accept repeats the tailer warned about")
+    a = ap.parse_args(argv)
+    failed = 0
+    for seed in range(a.seed, a.seed + a.n):
+        try:
+            run_schedule(seed, a.steps, strict=not a.lenient)
+        except AssertionError as e:
+            failed += 1
+            print(f"FAILED {e}", flush=True)
+    print(f"{a.n - failed} of {a.n} schedules passed (seeds {a.seed}-{a.seed + a.n - 1}, {a.steps} steps)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
