@@ -7,8 +7,10 @@ http_poll_cursor) is checkpointed with each page, so it only moves once the page
 
 Failures never end the source: 401/403 → an error naming the token file, retried with backoff (and
 at once when the token file changes), gauge `shipper_http_poll_auth_failing` = 1; 5xx, 429, timeouts,
-refused connections, TLS failures → backoff with jitter; a page that is not the documented JSON → one
-`_parse_failure` event carrying the body, then retried. With `--once`, a source that still fails after
+refused connections, TLS failures → backoff with jitter, per service (one failing service delays only
+itself), at least the server's Retry-After and at most backoff_max; an answer over max_response_bytes →
+smaller pages; a page that is not the documented JSON → one `_parse_failure` event carrying the body,
+then retried. Each failure kind is logged when it starts and when it changes (shipper.failures). With `--once`, a source that still fails after
 a few attempts stops with an error (exit 1) instead of waiting for ever.
 """
 from __future__ import annotations

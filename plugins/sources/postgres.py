@@ -1,8 +1,12 @@
 """`type: postgres` — polls an append-only audit table (Cloudera AI's `user_events`) by its id.
 
 Each poll is one short read-only REPEATABLE READ transaction (statement timeout set inside it):
-take the snapshot's xmin/xmax, look up the awaited gaps, read the next `batch_size` rows above the
-highest id shipped; commit, then emit. The cursor (highest id + gaps, see postgres_cursor) is the
+take the snapshot's xmin/xmax, check that the table is still the one the cursor is about (oid,
+relfilenode, the row at the cursor, the id sequence: a re-created, truncated or restored table makes the
+source start over from its first row, with a warning), look up a chunk of the awaited gaps (by index,
+in a savepoint: a lookup that times out is halved, never blocks the rest), read the next `batch_size`
+rows above the highest id shipped (at most `max_fetch_bytes` of them, through a server-side cursor);
+commit, then emit. The cursor (highest id + gaps, see postgres_cursor) is the
 batch's checkpoint, saved only once the batch is acknowledged. No transaction is held open while
 the pipeline applies backpressure.
 
@@ -48,6 +52,7 @@ STATE_KEY = "cursor"
 ANCHOR_COLUMNS = ("created_at", "event_name", "user_id")  # what identifies the row at the cursor (see _anchor)
 ONCE_ATTEMPTS = 3  # --once: a database that stays down is an error, not "nothing to read"
 TRANSIENT = {"connect", "timeout", "query"}  # worth a retry within one --once run; the rest wait for an operator
+GAP_LOOKUP_TRIES = 4  # lookups of missing ids per poll at most (each halving the chunk after a timeout)
 
 
 class ColumnNames(StrictModel):
@@ -409,29 +414,7 @@ class PostgresSource(Source):
             if reset is not None:
                 self._start_over(*reset)
                 cursor = self.cursor
-            filled_rows: list[tuple[int, dict, bytes]] = []
-            checked = NOTHING_CHECKED
-            full = False
-            chunk = cursor.chunk(self._gap_after, self._gap_ranges)
-            if chunk:
-                lo, hi = [g.lo for g in chunk], [g.hi for g in chunk]
-                try:
-                    with conn.transaction():  # a savepoint: a lookup that times out must not cost the new rows
-                        filled_rows, full = self._fetch(conn, self._query_gaps, (lo, hi, limit, limit), limit,
-                                                        cursor.epoch)
-                except psycopg.errors.QueryCanceled:
-                    self._gap_ranges = max(1, len(chunk) // 2)
-                    metrics.source_errors.labels(self.ctx.name, "gap_lookup_timeout").inc()
-                    self.gap_timeouts.failure(
-                        f"looking up {len(chunk)} gap ranges took longer than statement_timeout "
-                        f"{self.config.statement_timeout}s: next lookups take {self._gap_ranges} at a time",
-                        source=self.ctx.name, table=self.config.table, kind="gap_lookup_timeout")
-                else:
-                    if not full and len(filled_rows) < limit:  # every range of the chunk was read in this snapshot
-                        checked = (chunk[0].lo, chunk[-1].hi)
-                        self._gap_after = chunk[-1].hi if len(chunk) < len(cursor.gaps) else None
-                        self._gap_ranges = min(self.config.gap_lookup_ranges, self._gap_ranges * 2)
-                        self.gap_timeouts.recovered("gap lookups answer in time again", source=self.ctx.name)
+            filled_rows, full, checked = self._lookup_gaps(conn, cursor, limit)
             new_rows, full_new = self._fetch(conn, self._query_new, (cursor.max_id, limit), limit, cursor.epoch)
             bound = None
             if not self._standby and cursor.creates_gaps([r[0] for r in new_rows]):
@@ -462,6 +445,42 @@ class PostgresSource(Source):
             self.ctx.emit(RawBatch(records, [f"id:{_row_key(r[0], cursor.epoch)}" for r in rows], {STATE_KEY: state},
                                    sum(len(x) for x in records)))
         return full or full_new or len(new_rows) >= limit or len(filled_rows) >= limit
+
+    def _lookup_gaps(self, conn: psycopg.Connection, cursor: IdCursor,
+                     limit: int) -> tuple[list[tuple[int, dict, bytes]], bool, tuple[int, int]]:
+        """Rows found in a chunk of the gaps: (rows, stopped at max_fetch_bytes, the id range looked up completely).
+
+        Each try runs in a savepoint, so a lookup cancelled by statement_timeout costs neither the new rows nor
+        the transaction: the chunk is halved and tried again (a few times per poll); a single range still too
+        slow is passed over until the next round, so one range never holds up the others."""
+        for _ in range(GAP_LOOKUP_TRIES):
+            chunk = cursor.chunk(self._gap_after, self._gap_ranges)
+            if not chunk:
+                break
+            try:
+                with conn.transaction():
+                    rows, full = self._fetch(conn, self._query_gaps, ([g.lo for g in chunk], [g.hi for g in chunk],
+                                                                      limit, limit), limit, cursor.epoch)
+            except psycopg.errors.QueryCanceled:
+                metrics.source_errors.labels(self.ctx.name, "gap_lookup_timeout").inc()
+                self._gap_ranges = max(1, len(chunk) // 2)
+                self.gap_timeouts.failure(
+                    f"looking up {len(chunk)} gap ranges took longer than statement_timeout "
+                    f"{self.config.statement_timeout}s: looking them up {self._gap_ranges} at a time",
+                    source=self.ctx.name, table=self.config.table, kind="gap_lookup_timeout",
+                    first_id=chunk[0].lo, last_id=chunk[-1].hi)
+                if len(chunk) == 1:
+                    if len(cursor.gaps) == 1:
+                        break
+                    self._gap_after = chunk[0].hi  # passed over this round; looked up again on the next
+                continue
+            if full or len(rows) >= limit:
+                return rows, full, NOTHING_CHECKED  # more rows in this chunk: the same chunk again next poll
+            self._gap_after = chunk[-1].hi if len(chunk) < len(cursor.gaps) else None
+            self._gap_ranges = min(self.config.gap_lookup_ranges, self._gap_ranges * 2)
+            self.gap_timeouts.recovered("gap lookups answer in time again", source=self.ctx.name)
+            return rows, full, (chunk[0].lo, chunk[-1].hi)
+        return [], False, NOTHING_CHECKED
 
     def _start_over(self, what: str, facts: dict) -> None:
         old = self.cursor
