@@ -167,7 +167,8 @@ sources:
         base = _threads(agent.pid)
         for i in range(10):
             reload(f"u{i}", True)
-        assert _threads(agent.pid) <= base + 1, b"".join(err).decode()
+        # Transient threads (an HTTP request's, a close's) come and go; a leak of one per restart stays.
+        wait_until(lambda: _threads(agent.pid) <= base + 2, 60, f"the thread count back near {base}")
         reload("v", False)
         assert 'source="gone"' not in _metrics(http_port)
         assert 'source="dm"' in _metrics(http_port)
