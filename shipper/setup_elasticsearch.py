@@ -22,6 +22,8 @@ from typing import Any
 import click
 import yaml
 
+from shipper import ingest_pipeline
+from shipper.ingest_pipeline import namespace_mapping, pipeline, pipeline_name
 from shipper_plugins.outputs.elasticsearch_server import DEFAULT_SERVER, Server
 
 FIELD_TYPES = Path(__file__).with_name("ecs_field_types.yml")
@@ -68,7 +70,7 @@ def ecs_mappings(flattened: list[str], server: Server = DEFAULT_SERVER) -> dict:
         else:
             node[parts[-1]] = leaf
     for ns in flattened:
-        root[ns] = server.mapping_type("flattened")
+        root[ns] = namespace_mapping(ns, server)  # the parser's typed fields, else flattened
     # Vendor strings that look like dates stay strings; unknown fields outside ECS still map.
     return {"date_detection": False, "properties": root}
 
@@ -90,13 +92,16 @@ def flattened_namespaces(cfg) -> list[str]:
     return sorted(m for m in modules if m)
 
 
-def templates(cfg, server: Server = DEFAULT_SERVER) -> dict[str, dict]:
+def templates(cfg, server: Server = DEFAULT_SERVER, enrich: str = "install") -> dict[str, dict]:
     """{API path: body} for the component templates and the index template, in install order,
-    as this server accepts them."""
+    as this server accepts them. `enrich`: "install" (the ingest pipeline is the first step),
+    "installed" (only named as final_pipeline), "none" (the server took no pipeline)."""
     name = cfg.template_name
     meta = {"managed_by": "shipper", "ecs_version": ecs_field_types()["ecs_version"]}
     settings = {"index": {"codec": "best_compression", "mapping": {"total_fields": {"limit": 10000},
                                                                   "ignore_malformed": True}}}
+    if enrich != "none":
+        settings["index"]["final_pipeline"] = pipeline_name(name)  # enrichment (shipper/ingest_pipeline.py)
     index_template: dict[str, Any] = {
         "index_patterns": index_patterns(cfg),
         "composed_of": [f"{name}@settings", f"{name}-ecs@mappings"],
@@ -105,7 +110,8 @@ def templates(cfg, server: Server = DEFAULT_SERVER) -> dict[str, dict]:
     }
     if not cfg.index and server.has_data_streams:
         index_template["data_stream"] = {}
-    return {
+    steps = {f"/_ingest/pipeline/{pipeline_name(name)}": pipeline(server)} if enrich == "install" else {}
+    return steps | {
         f"/_component_template/{name}@settings": {"template": {"settings": settings}, "_meta": meta},
         f"/_component_template/{name}-ecs@mappings": {"template": {"mappings": ecs_mappings(flattened_namespaces(cfg), server)},
                                                       "_meta": meta},
@@ -199,7 +205,8 @@ def _install(output, cfg) -> bool:
     else:
         click.echo(f"output {cfg.name}: {server.name}"
                    f"{'' if server.has_data_streams or cfg.index else ' (no data streams: plain indices)'}")
-    for path, body in templates(cfg, server).items():
+    enriched = ingest_pipeline.install(output, cfg.template_name, cfg.name, click.echo)
+    for path, body in templates(cfg, server, "installed" if enriched else "none").items():
         try:
             answer = output.client.request("PUT", path, body=body)
         except TransportError as e:

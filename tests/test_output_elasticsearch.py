@@ -304,7 +304,9 @@ def test_template_types_come_from_ecs(ecs):
         assert node["type"] == spec["type"], name
     assert mappings["user"]["properties"]["name"]["fields"]["text"]["type"] == "match_only_text"
     for ns in ("datameer", "posit_connect", "databricks", "cloudera_ai", "puppet_enterprise"):
-        assert mappings[ns] == {"type": "flattened"}
+        # each parser's known fields typed, the rest kept unindexed (shipper/ingest_pipeline.py)
+        assert mappings[ns]["type"] == "object" and mappings[ns]["dynamic"] is False, ns
+    assert mappings["databricks"]["properties"]["request_params"] == {"type": "flattened"}
     index_tpl = tpl["/_index_template/shipper"]
     assert "logs-datameer.*-default" in index_tpl["index_patterns"] and index_tpl["data_stream"] == {}
 
@@ -332,6 +334,8 @@ def test_setup_command_installs_templates_each_server_accepts(tmp_path, flavour,
         assert ("data_stream" in tpl) == data_streams
         mappings = es.component_templates["shipper-ecs@mappings"]["template"]["mappings"]["properties"]
         assert mappings["acme"] == flattened and mappings["@timestamp"] == {"type": "date"}
+        assert es.component_templates["shipper@settings"]["template"]["settings"]["index"]["final_pipeline"] == \
+            "shipper-enrich" and "geoip" in str(es.pipelines["shipper-enrich"])
         # Documents written afterwards land in a data stream the template matches (where the server has them).
         assert es.is_data_stream("logs-acme.audit-prod") == data_streams
         # The same templates for Elasticsearch 9 are refused by OpenSearch (flattened is not one of its types).

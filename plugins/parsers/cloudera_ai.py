@@ -77,6 +77,12 @@ class ClouderaAIParser(Parser):
     module = MODULE
     monotonic_ids = True  # user_events.id: a PostgreSQL serial
     dataset = DATASET
+    # Typed in Elasticsearch by `shipper setup elasticsearch` (shipper/ingest_pipeline.py); the rest of
+    # cloudera_ai.* (extra columns) stays in _source.
+    vendor_field_types = {
+        "description": "keyword", "username": "keyword", "user_type": "keyword", "auth_method": "keyword",
+        "internal": "boolean", "ipaddr": "keyword", "model.name": "keyword", "model.id": "keyword",
+    }
 
     def __init__(self, options=None):
         super().__init__(options)

@@ -76,6 +76,16 @@ _CACHE_MAX = 4096  # per-parser memo tables (times, catalogue pairs): cleared wh
 class DatabricksParser(Parser):
     module = MODULE
     dataset = DATASET
+    # Typed in Elasticsearch by `shipper setup elasticsearch` (shipper/ingest_pipeline.py); the rest of
+    # databricks.* stays in _source. request_params is open-ended: flattened.
+    vendor_field_types = {
+        "action_name": "keyword", "actor_type": "keyword", "record_format": "keyword",
+        "request_params": "flattened", "request_params_text": "keyword", "request_params_truncated": "boolean",
+        "response.status_code": "long", "response.status_code_text": "keyword", "response.error_message": "keyword",
+        "response.result": "keyword", "workspace_id": "keyword", "account_id": "keyword", "request_id": "keyword",
+        "session_id": "keyword", "operation_name": "keyword", "operation_version": "keyword", "category": "keyword",
+        "resource_id": "keyword", "source_ip_address": "keyword", "audit_level": "keyword",
+    }
 
     def __init__(self, options=None):
         super().__init__(options)

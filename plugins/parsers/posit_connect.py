@@ -57,6 +57,13 @@ class PositConnectParser(Parser):
     module = "posit_connect"
     monotonic_ids = True  # entry_id: the audit log's own numbering
     dataset = "posit_connect.audit"
+    # Typed in Elasticsearch by `shipper setup elasticsearch` (shipper/ingest_pipeline.py); *_id are
+    # integers (the parser converts them, or keeps a bad one as *_id_raw); the rest stays in _source.
+    vendor_field_types = {
+        "log_format": "keyword", "actor_type": "keyword", "type": "keyword", "actor_description": "keyword",
+        "actor_guid": "keyword", "user_guid": "keyword", "group_guid": "keyword", "content_guid": "keyword",
+        "entry_id": "long", "user_id": "long", "group_id": "long", "content_id": "long",
+    }
 
     def __init__(self, options=None):
         super().__init__(options)

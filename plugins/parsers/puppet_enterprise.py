@@ -211,6 +211,13 @@ def _squashed(doc: dict) -> dict[str, Any]:
 class PuppetEnterpriseParser(Parser):
     module = "puppet_enterprise"
     dataset = "puppet_enterprise.activity"
+    # Typed in Elasticsearch by `shipper setup elasticsearch` (shipper/ingest_pipeline.py); the event
+    # items, objects, regex details and commit fields are open-ended: flattened.
+    vendor_field_types = {
+        "kind": "keyword", "service_id": "keyword", "api_version": "keyword", "ip_address": "keyword",
+        "subject.type": "keyword", "event": "flattened", "objects": "flattened", "details": "flattened",
+        "envelope": "flattened", "commit": "flattened",
+    }
 
     def parse(self, raw: bytes) -> list[dict]:
         try:

@@ -136,6 +136,11 @@ class Flavour:
         return None
 
 
+# The ingest processors every flavour has (Elasticsearch 7.17-9, OpenSearch 1-3 bundle ingest-geoip and
+# ingest-user-agent) that shipper's pipeline uses, and a few common others; any other name is refused.
+INGEST_PROCESSORS = {"set", "append", "rename", "remove", "geoip", "user_agent", "convert", "date", "lowercase"}
+
+
 class BulkError(Exception):
     def __init__(self, status: int, etype: str, reason: str, caused_by: dict | None = None, bare: bool = False):
         super().__init__(reason)
@@ -169,6 +174,7 @@ class BulkServer:
         self.require_auth: str | None = None  # exact Authorization header value
         self.templates: dict[str, dict] = {}  # index templates
         self.component_templates: dict[str, dict] = {}
+        self.pipelines: dict[str, dict] = {}  # PUT /_ingest/pipeline/<id>
         self.requests = 0
         self.bulk_requests = 0
         self.gzip_requests = 0
@@ -432,6 +438,19 @@ class _Handler(BaseHTTPRequestHandler):
                     if unknown:
                         raise BulkError(400, "mapper_parsing_exception", unknown)
                 store[parts[1]] = doc
+                self._send(200, {"acknowledged": True})
+            elif method == "PUT" and len(parts) == 3 and parts[:2] == ["_ingest", "pipeline"]:
+                doc = json.loads(body)
+                procs = doc.get("processors")
+                if not isinstance(procs, list):
+                    raise BulkError(400, "parse_exception", "[processors] required property is missing")
+                for proc in procs + list(doc.get("on_failure") or []):
+                    (kind,) = proc  # one processor per object, as the servers require
+                    if kind not in INGEST_PROCESSORS:
+                        raise BulkError(400, "parse_exception", f"No processor type exists with name [{kind}]")
+                    if "field" not in proc[kind]:
+                        raise BulkError(400, "parse_exception", "[field] required property is missing")
+                peer.pipelines[parts[2]] = doc
                 self._send(200, {"acknowledged": True})
             elif method == "GET" and len(parts) == 2 and parts[0] in ("_index_template", "_component_template"):
                 store = peer.templates if parts[0] == "_index_template" else peer.component_templates
