@@ -15,6 +15,7 @@ from tests.pg_cluster import PASSWORD, USER_EVENTS_DDL, pg_db, pg_server  # noqa
 from tests.support import wait_until
 from tests.test_postgres_source import NAME, Harness, assert_exactly_once, insert, table_ids
 from shipper import metrics
+from shipper_plugins.parsers.cloudera_ai import ClouderaAIParser
 
 
 def fill(conn, n: int, tag: str = "old") -> None:
@@ -299,3 +300,23 @@ def test_a_stop_cancels_a_query_waiting_on_a_lock(pg_server, pg_db, tmp_path):
         assert not h.thread.is_alive(), "the stop waited for the statement_timeout"
     h.stop()
     assert h.log.count(logging.WARNING, "") == 0 and h.log.count(logging.ERROR, "") == 0, h.log.text()
+
+
+def test_a_field_over_max_field_bytes_is_cut_on_the_server_tagged_and_counted(pg_server, pg_db, tmp_path):
+    with pg_server.connect(pg_db, autocommit=True) as conn:
+        conn.execute("INSERT INTO user_events (event_name, user_agent, description) VALUES "
+                     "('user login', 'curl', 'username: alice, ' || repeat('é', 300000)), "
+                     "('user login', repeat('M', 5000), 'username: bob')")
+    h = Harness(tmp_path, pg_server.socket_dsn(pg_db), max_field_bytes=4096)
+    before = metrics.REGISTRY.get_sample_value("shipper_postgres_fields_truncated_total", {"source": NAME}) or 0
+    h.once()
+    a, b = sorted(h.rows, key=lambda r: r["id"])
+    assert a["description"].startswith("username: alice, é") and len(a["description"].encode()) <= 4096
+    assert len(a["description"].encode()) > 4000 and not a["description"].endswith("\ufffd")
+    assert b["user_agent"] == "M" * 4096 and b["description"] == "username: bob"
+    assert not any(k.startswith("_shipper") for r in h.rows for k in r)
+    assert [f for batch in h.batches if batch.records for f in batch.flags] == [("_field_truncated",)] * 2
+    assert metrics.REGISTRY.get_sample_value("shipper_postgres_fields_truncated_total", {"source": NAME}) == before + 2
+    assert h.log.count(logging.WARNING, "longer than max_field_bytes (4096)") == 1, h.log.text()
+    events = [ev for r in h.batches[-1].records for ev in ClouderaAIParser().parse(r)]
+    assert events[0]["user"]["name"] == "alice"

@@ -45,6 +45,8 @@ from shipper.log import Throttled
 from shipper.plugin import RawBatch, Source
 from shipper_plugins.sources.postgres_cursor import NOTHING_CHECKED, IdCursor
 
+fields_truncated = Counter("shipper_postgres_fields_truncated", "Values longer than max_field_bytes, shipped cut",
+                           ["source"], registry=metrics.REGISTRY)
 table_resets = Counter("shipper_postgres_table_resets", "Times the source started over on a re-created, truncated "
                        "or restored table", ["source"], registry=metrics.REGISTRY)
 
@@ -52,6 +54,9 @@ STATE_KEY = "cursor"
 ANCHOR_COLUMNS = ("created_at", "event_name", "user_id")  # what identifies the row at the cursor (see _anchor)
 ONCE_ATTEMPTS = 3  # --once: a database that stays down is an error, not "nothing to read"
 TRANSIENT = {"connect", "timeout", "query"}  # worth a retry within one --once run; the rest wait for an operator
+FREE_TEXT = ("event_name", "user_agent", "description")  # the columns a row's size hides in (max_field_bytes)
+CUT_PREFIX = "_shipper_cut_"
+TRUNCATED_TAG = "_field_truncated"
 GAP_LOOKUP_TRIES = 4  # lookups of missing ids per poll at most (each halving the chunk after a timeout)
 
 
@@ -85,6 +90,9 @@ class PostgresSourceConfig(SourceConfig):
     gap_lookup_ranges: int = Field(default=1000, ge=1)  # gap ranges looked up per poll at most (halved on a timeout)
     # Bytes of rows (as shipped, JSON) one fetch holds at most: a fetch stops there and the rest waits for the next.
     max_fetch_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024)
+    # Bytes of one event_name / user_agent / description at most: a longer value is cut on the server, shipped
+    # cut and tagged _field_truncated (a 1 GB description must not cost gigabytes here).
+    max_field_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
 
     @field_validator("statement_timeout")
     @classmethod
@@ -146,6 +154,7 @@ class PostgresSource(Source):
         self.failures = SourceFailures(self.log, ctx.name)
         self.ahead = Throttled(self.log, 3600.0)
         self.gap_timeouts = Throttled(self.log)
+        self.cut = Throttled(self.log, 3600.0)
         self.conn: psycopg.Connection | None = None
         self.cursor: IdCursor | None = None
         info = conninfo_to_dict(config.dsn)
@@ -165,11 +174,21 @@ class PostgresSource(Source):
         cols = self.config.columns
         table = sql.SQL(".").join(sql.Identifier(p) for p in self.config.table.split("."))
         self._table_sql = table
-        select = sql.SQL(", ").join(
-            (sql.SQL("t.{} AS {}").format(sql.Identifier(col), sql.Identifier(name)) if col is not None
-             else sql.SQL("NULL AS {}").format(sql.Identifier(name)))
-            for name, col in cols.model_dump().items()
-        )
+        limit = sql.Literal(self.config.max_field_bytes)
+        parts = []
+        for name, col in cols.model_dump().items():
+            if col is None:
+                parts.append(sql.SQL("NULL AS {}").format(sql.Identifier(name)))
+            elif name in FREE_TEXT:
+                # a value over max_field_bytes never leaves the server whole: its first max_field_bytes
+                # characters come in a column of their own, the value itself as NULL
+                c = sql.Identifier(col)
+                parts.append(sql.SQL("CASE WHEN octet_length(t.{}::text) > {} THEN NULL ELSE t.{} END AS {}, "
+                                     "CASE WHEN octet_length(t.{}::text) > {} THEN left(t.{}::text, {}) END AS {}").format(
+                    c, limit, c, sql.Identifier(name), c, limit, c, limit, sql.Identifier(CUT_PREFIX + name)))
+            else:
+                parts.append(sql.SQL("t.{} AS {}").format(sql.Identifier(col), sql.Identifier(name)))
+        select = sql.SQL(", ").join(parts)
         idc = sql.Identifier(cols.id)
         self._query_new = sql.SQL("SELECT {} FROM {} t WHERE t.{} > %s ORDER BY t.{} LIMIT %s").format(
             select, table, idc, idc)
@@ -319,10 +338,10 @@ class PostgresSource(Source):
             self.cursor = IdCursor(0)
 
     def _fetch(self, conn: psycopg.Connection, query: sql.Composed, params: tuple, limit: int,
-               epoch: int) -> tuple[list[tuple[int, dict, bytes]], bool]:
-        """Rows of the query as (id, anchor columns, record), through a server-side cursor so that at most
-        max_fetch_bytes of them (and one row beyond) are ever held; True if it stopped at that limit."""
-        out: list[tuple[int, dict, bytes]] = []
+               epoch: int) -> tuple[list[tuple[int, dict, bytes, tuple]], bool]:
+        """Rows of the query as (id, anchor columns, record, flags), through a server-side cursor so that at
+        most max_fetch_bytes of them (and one row beyond) are ever held; True if it stopped at that limit."""
+        out: list[tuple[int, dict, bytes, tuple]] = []
         budget = self.config.max_fetch_bytes
         held = 0
         with conn.cursor(name=f"shipper_{self.ctx.name}_rows") as cur:
@@ -335,9 +354,10 @@ class PostgresSource(Source):
                     if not isinstance(rid, int):
                         raise SourceProblem("schema", f"column {self.config.columns.id!r} (columns.id) must be an "
                                                       f"integer id, got {type(rid).__name__} {rid!r}")
+                    flags = self._cut_fields(r)
                     record = _serialise(r, epoch)
                     held += len(record)
-                    out.append((rid, {k: r[k] for k in ANCHOR_COLUMNS}, record))
+                    out.append((rid, {k: r[k] for k in ANCHOR_COLUMNS}, record, flags))
                     if held >= budget:
                         return out, True
                 if len(rows) < chunk:
@@ -345,6 +365,22 @@ class PostgresSource(Source):
                 # big rows: fetch fewer at a time, so one fetch never overshoots the budget by much
                 chunk = max(1, min(64, limit - len(out), (budget - held) // max(1, held // len(out))))
         return out, False
+
+    def _cut_fields(self, row: dict) -> tuple:
+        """Put a value cut by the query (over max_field_bytes) in its place, cut to max_field_bytes of UTF-8."""
+        cut = []
+        for name in FREE_TEXT:
+            value = row.pop(CUT_PREFIX + name, None)
+            if value is not None:
+                row[name] = value.encode("utf-8")[:self.config.max_field_bytes].decode("utf-8", "ignore")
+                cut.append(name)
+        if not cut:
+            return ()
+        fields_truncated.labels(self.ctx.name).inc(len(cut))
+        self.cut.failure(f"column(s) {', '.join(cut)} of row {row['id']} longer than max_field_bytes "
+                         f"({self.config.max_field_bytes}): shipped cut there and tagged {TRUNCATED_TAG}",
+                         source=self.ctx.name, table=self.config.table, kind="field_truncated")
+        return (TRUNCATED_TAG,)
 
     def _check_table(self, cur: psycopg.Cursor, conn: psycopg.Connection) -> tuple[str, dict] | None:
         """Whether the table under the cursor is another one (re-created, truncated, restored): what it did."""
@@ -442,8 +478,9 @@ class PostgresSource(Source):
         state = cursor.to_state()
         if rows or state != before or fresh:
             records = [r[2] for r in rows]
+            flags = [r[3] for r in rows] if any(r[3] for r in rows) else None
             self.ctx.emit(RawBatch(records, [f"id:{_row_key(r[0], cursor.epoch)}" for r in rows], {STATE_KEY: state},
-                                   sum(len(x) for x in records)))
+                                   sum(len(x) for x in records), flags=flags))
         return full or full_new or len(new_rows) >= limit or len(filled_rows) >= limit
 
     def _lookup_gaps(self, conn: psycopg.Connection, cursor: IdCursor,
