@@ -496,8 +496,8 @@ def test_a_glob_matching_no_container_is_said_once(azurite, tmp_path, caplog):
     stop = threading.Event()
     src = h.source(once=False, stop=stop)
     polls = []
-    real = src._poll
-    src._poll = lambda: polls.append(1) or real()  # counts the polls of the real loop
+    real = src._connect_and_list
+    src._connect_and_list = lambda: polls.append(1) or real()  # counts the polls of the real loop
     t = threading.Thread(target=src.run)
     with caplog.at_level(logging.WARNING, logger="test.azure"):
         t.start()
@@ -628,3 +628,25 @@ def test_an_unexpected_error_is_logged_and_retried_not_fatal(azurite, tmp_path):
         stop.set()
         t.join(30)
     assert src.last_error()["kind"] == "internal" and "KeyError" in src.last_error()["message"]
+
+
+def test_a_missing_container_backs_off_alone(azurite, faults, tmp_path):
+    c = fresh_container(azurite)
+    missing = f"insights-logs-gone{uuid.uuid4().hex[:8]}"
+    h = Harness(azurite, tmp_path, containers=[missing, c], account_url=via(faults), backoff_initial=60,
+                backoff_max=120)
+    stop = threading.Event()
+    src = h.source(once=False, stop=stop)
+    t = threading.Thread(target=src.run)
+    t.start()
+    try:
+        for i in range(3):  # rounds read while the missing container waits out its backoff (>= 30 s)
+            rec = record()
+            azurite.append(c, blob_at(now_hour()), rec)
+            wait_until(lambda: h.records[-1:] == [rec.rstrip(b"\n")], 25, f"round {i}")
+    finally:
+        stop.set()
+        t.join(30)
+    tried = [p for _, p, _ in faults.log if f"/{missing}?" in p]
+    assert len(tried) == 1, tried
+    assert list(src.last_error()["failing_now"]) == [missing]

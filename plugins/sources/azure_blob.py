@@ -144,6 +144,8 @@ class AzureBlobSource(Source):
         self.read_size = max(READ_SIZE, config.max_line_bytes + 1)
         self._failures = SourceFailures(self.log, ctx.name)
         self._empty_globs: set[str] = set()
+        self._next_at: dict[str, float] = {}  # container -> monotonic time it is next read
+        self._fails: dict[str, tuple[int, BlobError]] = {}  # container -> (failures in a row, the last)
         self._m_cut = metrics.lines_truncated.labels(ctx.name)
         self._m_losses = metrics.losses.labels(ctx.name)
         if config.account_url and urlsplit(config.account_url).scheme == "http" and \
@@ -184,46 +186,56 @@ class AzureBlobSource(Source):
 
     # --- the loop ------------------------------------------------------------------------------------
     def run(self) -> None:
+        """Each container on its own schedule: read every poll_interval; a failing one (missing,
+        throttled, refused) backs off alone while the others go on. A failure of the account itself
+        (credentials, listing the containers) backs off the whole source."""
         failures = 0
+        read_once: set[str] = set()  # --once: containers read to their end in this run
         while not self.ctx.stop.is_set():
             try:
-                errors = self._poll()
-            except BlobError as e:
-                errors = {"": e}
-            except SecretError as e:
-                errors = {"": AuthFailed(str(e))}
-            except Exception as e:  # a bug here must not end the source for good: log it, retry with backoff
-                self.log.exception("azure_blob: unexpected error; retrying with backoff")
-                errors = {"": Internal(f"internal error: {type(e).__name__}: {e}")}
-            else:
-                self._failures.recovered("Azure Storage answers again")
+                containers = self._connect_and_list()
+                self._poll(containers, skip=read_once)
+            except Exception as e:
+                if isinstance(e, SecretError):
+                    e = AuthFailed(str(e))
+                elif not isinstance(e, BlobError):  # a bug must not end the source for good: log it, retry
+                    self.log.exception("azure_blob: unexpected error; retrying with backoff")
+                    e = Internal(f"internal error: {type(e).__name__}: {e}")
+                if self.ctx.stop.is_set():
+                    return
+                failures += 1
+                self._failed("", e)
+                if self.ctx.once and failures >= ONCE_ATTEMPTS:
+                    raise RuntimeError(f"Azure Storage still failing after {failures} attempts: {e}")
+                self.ctx.stop.wait(self._backoff(failures, e.retry_after))
+                continue
+            failures = 0
+            self._failures.recovered("Azure Storage answers again")
             if self.ctx.stop.is_set():
                 return
-            if not errors:
-                failures = 0
-                if self.ctx.once:
+            if self.ctx.once:
+                read_once.update(c for c in containers if c not in self._fails)
+                given_up = {c: e for c, (n, e) in self._fails.items() if n >= ONCE_ATTEMPTS}
+                if given_up:
+                    raise RuntimeError(f"Azure Storage still failing after {ONCE_ATTEMPTS} attempts: "
+                                       + "; ".join(str(e) for e in given_up.values()))
+                if set(containers) <= read_once:
                     return
-                self.ctx.stop.wait(self.config.poll_interval)
-                continue
-            failures += 1
-            for scope, e in errors.items():
-                self._failed(scope, e)
-            if any(isinstance(e, AuthFailed) for e in errors.values()):
-                self.close()  # the next attempt reads the credential files again (a renewed SAS, a new key)
-                self.client = None
-            if self.ctx.once and failures >= ONCE_ATTEMPTS:
-                raise RuntimeError(f"Azure Storage still failing after {failures} attempts: "
-                                   + "; ".join(str(e) for e in errors.values()))
-            self._wait_backoff(failures, max((e.retry_after or 0.0) for e in errors.values()))
+            now = time.monotonic()
+            due = min((self._next_at.get(c, 0.0) for c in containers if c not in read_once),
+                      default=now + self.config.poll_interval)
+            self.ctx.stop.wait(min(self.config.poll_interval, max(0.0, due - now)))
 
-    def _wait_backoff(self, failures: int, retry_after: float) -> None:
+    def _backoff(self, failures: int, retry_after: float | None) -> float:
         ceiling = min(self.config.backoff_max, self.config.backoff_initial * 2 ** min(failures - 1, 30))
         delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # jitter: many agents must not retry in step
-        delay = min(self.config.backoff_max, max(delay, retry_after))
-        self.ctx.stop.wait(delay)
+        return min(self.config.backoff_max, max(delay, retry_after or 0.0))
 
     def _failed(self, scope: str, e: BlobError) -> None:
         metrics.source_errors.labels(self.ctx.name, e.kind).inc()
+        if isinstance(e, AuthFailed):
+            self.close()  # the next attempt reads the credential files again (a renewed SAS, a new key)
+            self.client = None
         # What an operator must fix (credentials, a container name) logs as an error; outages and
         # throttling as warnings.
         serious = isinstance(e, (AuthFailed, ContainerMissing))
@@ -231,26 +243,34 @@ class AzureBlobSource(Source):
                               level=logging.ERROR if serious else logging.WARNING)
 
     # --- one poll ------------------------------------------------------------------------------------
-    def _poll(self) -> dict[str, BlobError]:
-        """One pass over every container; the failures by scope ('' for the account, else the container)."""
+    def _connect_and_list(self) -> list[str]:
         if self.client is None:
             creds = load_credentials(self.config, self.base_dir)
             try:
                 self.client = make_client(self.config.account_url, creds, self.config.timeout)
             except ValueError as e:  # a malformed connection string or key: say so, without the secret
                 raise AuthFailed(f"cannot use the {creds.kind.replace('_', ' ')}: {type(e).__name__}") from None
-        errors: dict[str, BlobError] = {}
+        return self._containers()
+
+    def _poll(self, containers: list[str], skip: set[str]) -> None:
+        """Read each container that is due; a failure is the container's alone (scope = its name)."""
         now = datetime.now(timezone.utc)
-        for container in self._containers():
-            if self.ctx.stop.is_set():
-                break
+        for container in containers:
+            if self.ctx.stop.is_set() or self.client is None:
+                return
+            if container in skip or time.monotonic() < self._next_at.get(container, 0.0):
+                continue
             try:
                 self._poll_container(container, now)
             except BlobError as e:
-                errors[container] = e
+                n = self._fails.get(container, (0, e))[0] + 1
+                self._fails[container] = (n, e)
+                self._next_at[container] = time.monotonic() + self._backoff(n, e.retry_after)
+                self._failed(container, e)
             else:
-                self._failures.recovered("Azure Storage answers again", scope=container)
-        return errors
+                self._next_at[container] = time.monotonic() + self.config.poll_interval
+                if self._fails.pop(container, None) is not None:
+                    self._failures.recovered("Azure Storage answers again", scope=container)
 
     def _containers(self) -> list[str]:
         names = [c for c in self.config.containers if not _is_glob(c)]
