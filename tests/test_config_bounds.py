@@ -172,3 +172,42 @@ def test_any_text_is_a_config_or_a_config_error(text):
         parse_config(text, "t.yaml")
     except ConfigError as e:
         assert e.problems and all(str(p).startswith("t.yaml") for p in e.problems)
+
+
+def test_reload_with_an_alias_bomb_is_refused_and_the_daemon_lives(tmp_path):
+    import signal
+
+    from tests.support import wait_until
+    from tests.test_daemon import NotifySocket, config_text, free_port, shipped, start, write_lines
+
+    notify = NotifySocket(tmp_path / "notify.sock")
+    cfg = tmp_path / "shipper.yaml"
+    good = config_text(tmp_path, free_port(), ["a"])
+    cfg.write_text(good)
+    write_lines(tmp_path / "a.log", "a", 0, 10)
+    out = tmp_path / "out.jsonl"
+    with open(out, "wb") as so, open(tmp_path / "err.log", "wb") as se:
+        proc = start(cfg, notify.path, so, se, watchdog_usec=0)
+    try:
+        notify.wait_for(lambda m: m.get("READY") == "1")
+        wait_until(lambda: len(shipped(out)) == 10, what="the first events")
+        cfg.write_text(BOMB.replace("sources: *i", "sources: *i\nhttp: {listen: x}"))
+        mark = notify.count()
+        proc.send_signal(signal.SIGHUP)
+        refused = notify.wait_for(lambda m: "reload refused" in m.get("STATUS", ""), since=mark)
+        assert "refused: aliases expand to more than" in refused["STATUS"] and ":11:" in refused["STATUS"]
+        rss_kib = int(next(l for l in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                           if l.startswith("VmHWM:")).split()[1])
+        assert rss_kib < 500 * 1024, f"peak RSS {rss_kib} KiB"
+        write_lines(tmp_path / "a.log", "a", 10, 5)
+        wait_until(lambda: len(shipped(out)) == 15, what="shipping on with the old config")
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            notify.close()
+    assert proc.returncode == 0
