@@ -13,7 +13,6 @@ the zone-less time was read in; `message` one line saying who did what.
 """
 from __future__ import annotations
 
-import re
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -138,13 +137,9 @@ class DatameerParser(Parser):
         placed = [(n, slot) for n, slot in enumerate(slots[6:]) if slot]
         placed_roles = tuple(n for n, _ in placed)
         placed_slots = tuple(slot for _, slot in placed) or None
-        snakes = [snake for _, snake in dm_pairs]
         keep = len(self._plans) < 4096 and _small(*keys)  # bounded against hostile input
-        if (keep and len(self._plans) < 256 and len(keys) <= 64 and all(len(s) < 2 for s in slots)
-                and len(set(snakes)) == len(snakes) and all(_SNAKE.fullmatch(s) for s in snakes)):
-            pick = _compiled_pick(slots[:6], placed_slots, dm_pairs)
-        else:  # two spellings of one field, or many or long key sets (hostile input): no code made per set
-            pick = partial(_pick, slots[:6], placed_slots, tuple(dm_pairs), tuple(self._role_of(k)[1] for k in keys))
+        # One generic picker for every key set (no code made at run time: the project's rule).
+        pick = partial(_pick, slots[:6], placed_slots, tuple(dm_pairs), tuple(self._role_of(k)[1] for k in keys))
         plan = (pick, placed_roles)
         if keep:
             self._plans[keys] = plan
@@ -415,26 +410,6 @@ def _keep(dm: dict, name: str, v: Any) -> None:
     if dm.get(name, v) != v or name in _SET_BY_MAP:
         name = f"{name}_{len(dm)}"  # two spellings, two values: both kept
     dm[name] = v
-
-
-_SNAKE = re.compile(r"[a-z0-9_]*")
-
-
-def _compiled_pick(core: list, placed: tuple | None, dm_pairs: list) -> Any:
-    """_pick for a key set of one spelling a field and distinct snake names, as code made for the set: a
-    dict display with constant keys builds datameer.* at a third of what a loop or dict(zip()) costs.
-    Only indexes and snake names (checked to be [a-z0-9_]*) are written into the code."""
-    def at(slot):
-        return f"v[{slot[0]}]" if slot else "None"
-    dm = "{" + ", ".join(f"'{snake}': v[{i}]" for i, snake in dm_pairs) + "}"
-    nulls = " or ".join(f"v[{i}] is None" for i, _ in dm_pairs) or "False"  # cheaper than None in d.values()
-    pl = "None" if placed is None else "(" + "".join(at(s) + ", " for s in placed) + ")"
-    src = (f"def pick(v):\n"
-           f"    d = {dm} if not ({nulls}) else {{k: x for k, x in {dm}.items() if x is not None}}\n"
-           f"    return ({', '.join(at(s) for s in core)}, d, {pl})\n")
-    scope: dict[str, Any] = {}
-    exec(compile(src, "<datameer pick>", "exec"), scope)
-    return scope["pick"]
 
 
 def _text(value: Any) -> str | None:
