@@ -60,7 +60,7 @@ class HttpPollSourceConfig(SourceConfig):
     poll_interval: float = Field(default=30.0, gt=0)
     page_size: int = Field(default=500, ge=1, le=1000)  # the API's own default and usual cap is 1000
     timeout: float = Field(default=30.0, gt=0)  # seconds, per connect and per socket read
-    # seconds for a whole answer, headers and body (a server dripping bytes is cut there); default 2 × timeout
+    # seconds for a whole answer, headers and body (a server dripping bytes is cut there); default: timeout
     answer_deadline: float | None = Field(default=None, gt=0)
     max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024)  # per answer; pages shrink past it
     backoff_initial: float = Field(default=1.0, gt=0)

@@ -187,7 +187,7 @@ class ActivityClient:
         self.token = token
         self.ca_file = ca_file
         self.read_timeout = timeout
-        self.deadline = deadline if deadline is not None else 2 * timeout
+        self.deadline = deadline if deadline is not None else timeout
         self.max_bytes = max_bytes
         self.timeout = urllib3.Timeout(connect=min(10.0, timeout), read=timeout)
         self._reading: socket.socket | None = None
