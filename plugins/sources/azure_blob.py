@@ -60,13 +60,15 @@ class AzureBlobSourceConfig(SourceConfig):
     containers: list[str] = Field(min_length=1)  # names or globs, e.g. "insights-logs-*"
     prefix: str = ""  # only blobs whose name starts with this
     account_name: str | None = None  # with an account key; default: from account_url
-    account_key_file: str | None = None
-    account_key_env: str | None = None
-    sas_token_file: str | None = None
-    sas_token_env: str | None = None
-    connection_string_file: str | None = None
-    connection_string_env: str | None = None
-    poll_interval: float = Field(default=30.0, gt=0)
+    # One credential, from a file or an environment variable; none: Azure's default credential chain
+    # (managed identity, workload identity, az login; needs azure-identity).
+    account_key_file: str | None = None  # the storage account key (grants everything: prefer a SAS or a role)
+    account_key_env: str | None = None  # environment variable holding the account key
+    sas_token_file: str | None = None  # a SAS with read and list on the containers; re-read after a refusal
+    sas_token_env: str | None = None  # environment variable holding the SAS
+    connection_string_file: str | None = None  # a storage connection string (names the endpoint too)
+    connection_string_env: str | None = None  # environment variable holding the connection string
+    poll_interval: float = Field(default=30.0, gt=0)  # seconds between reads of each container
     # Seconds a fully read hourly blob is still listed after its hour ended and after it was last
     # written to (late records land in the previous hour's blob). A blob not fully read is listed
     # until it is; older hours are not listed again.
@@ -76,8 +78,8 @@ class AzureBlobSourceConfig(SourceConfig):
     # Blobs downloading at once: while one is parsed, the next ones' new bytes are fetched
     # (1: one at a time). Memory: up to this many reads of 4 MiB (or max_line_bytes) held.
     read_ahead: int = Field(default=4, ge=1, le=32)
-    backoff_initial: float = Field(default=1.0, gt=0)
-    backoff_max: float = Field(default=300.0, gt=0)
+    backoff_initial: float = Field(default=1.0, gt=0)  # seconds; doubled per failure in a row, with jitter
+    backoff_max: float = Field(default=300.0, gt=0)  # seconds, backoff ceiling; also caps Retry-After
 
     @field_validator("account_url")
     @classmethod
