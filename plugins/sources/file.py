@@ -19,6 +19,7 @@ from shipper.tail.holder import Holder
 from shipper.tail.watcher import ChangeWatcher
 
 STOP_CHECK = 0.5
+HOUSEKEEPING = 10.0  # seconds between walks over every file (idle descriptors, lag metrics) when inotify works
 
 
 class FileSourceConfig(SourceConfig):
@@ -169,6 +170,7 @@ class FileSource(Source):
                 self.holder = t.holder = holder
         next_poll = 0.0  # housekeeping; without inotify also the full pass
         next_rescan = 0.0  # the full pass with inotify working (the first pass is now)
+        next_housekeeping = 0.0
         scan_now = True
         changes = None  # what the watcher reported while we waited; the first pass scans anyway
         try:
@@ -177,11 +179,14 @@ class FileSource(Source):
                 poll = now >= next_poll
                 notified = watcher.inotify and not watcher.missing_watches
                 if poll and notified and not (scan_now or now >= next_rescan or t.needs_rescan()):
-                    # Nothing for a full pass: read what inotify cannot report on, tidy up.
+                    # Nothing for a full pass: read what inotify cannot report on; tidy up (a walk
+                    # over every file) only every HOUSEKEEPING seconds.
                     with self._lock:
                         t.read_unwatched(self._emit, stop)
-                        t.close_idle()
-                        self._update_lag()
+                        if now >= next_housekeeping:
+                            t.close_idle()
+                            self._update_lag()
+                            next_housekeeping = now + max(HOUSEKEEPING, self.config.poll_interval)
                     next_poll = now + self.config.poll_interval
                 elif poll or scan_now or now >= next_rescan:
                     with self._lock:

@@ -236,7 +236,7 @@ class Tailer:
                 # Open but not under any name we watch (deleted, or moved away): read to its end.
                 st = f.fh.stat()
                 f.deleted = st.st_nlink == 0
-                if f.deleted and f.state is None:
+                if f.deleted and f.state is None and not self._identify(f):
                     # Deleted before it ever had a complete line.
                     unread = max(0, st.st_size - f.start)
                     if unread:

@@ -1,0 +1,124 @@
+"""Idle cost (issue 23): `shipper run` following 200 / 2,000 / 10,000 quiet files, beside a bare
+inotify loop watching the same folder. CPU (utime + stime of every thread) and wake-ups (context
+switches of every thread) are read from /proc before and after a quiet window.
+
+    .venv/bin/python bench/idle.py                    # 200, 2000, 10000 files, 60 s windows
+    .venv/bin/python bench/idle.py --files 2000 --seconds 30
+
+Each agent first reads its files (checked by counting the lines it wrote to its stdout file), then
+is left alone for the window: no file is written, nothing rotates.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TICK = os.sysconf("SC_CLK_TCK")
+
+BARE = """
+import sys
+from inotify_simple import INotify, flags
+ino = INotify()
+ino.add_watch(sys.argv[1], flags.MODIFY | flags.CREATE | flags.MOVED_TO | flags.DELETE)
+print("ready", flush=True)
+while True:
+    ino.read()
+"""
+
+
+def usage(pid: int) -> tuple[float, int]:
+    """CPU seconds and context switches of all threads of `pid`."""
+    cpu, switches = 0.0, 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            cpu += (int(fields[11]) + int(fields[12])) / TICK
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        switches += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue  # a thread that ended meanwhile
+    return cpu, switches
+
+
+def measure(pid: int, seconds: float) -> tuple[float, float]:
+    c0, s0 = usage(pid)
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    c1, s1 = usage(pid)
+    dt = time.monotonic() - t0
+    return 100.0 * (c1 - c0) / dt, (s1 - s0) / dt
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run(n: int, seconds: float, out: Path) -> dict:
+    d = out / f"idle{n}"
+    shutil.rmtree(d, ignore_errors=True)
+    logs = d / "logs"
+    logs.mkdir(parents=True)
+    for i in range(n):
+        (logs / f"f{i:05d}.log").write_text(f'{{"n": {i}}}\n')
+    cfg = d / "cfg.yaml"
+    cfg.write_text(f"state_dir: {d}/state\nsources:\n  - name: quiet\n    type: file\n"
+                   f"    paths: ['{logs}/*.log']\n    parser: json\noutputs:\n  - type: stdout\n")
+    outfile = open(d / "out.jsonl", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "shipper.cli", "run", "-c", str(cfg)], cwd=REPO,
+                            stdout=outfile, stderr=open(d / "err.log", "wb"))
+    try:
+        deadline = time.monotonic() + 600
+        while sum(1 for _ in open(d / "out.jsonl", "rb")) < n:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"agent did not read {n} files: {(d / 'err.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+        time.sleep(5)  # first-look decisions and the parse workers settle
+        cpu, wakeups = measure(proc.pid, seconds)
+        rss = rss_mib(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(60)
+        outfile.close()
+    bare = subprocess.Popen([sys.executable, "-c", BARE, str(logs)], stdout=subprocess.PIPE)
+    try:
+        bare.stdout.readline()
+        bcpu, bwake = measure(bare.pid, min(seconds, 20))
+    finally:
+        bare.kill()
+        bare.wait()
+    shutil.rmtree(d, ignore_errors=True)
+    return {"files": n, "cpu": cpu, "wakeups": wakeups, "rss": rss, "bare_cpu": bcpu, "bare_wakeups": bwake}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--files", type=int, nargs="*", default=[200, 2000, 10000])
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "shipper-bench"))
+    a = ap.parse_args()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print("| quiet files | shipper CPU (% of a core) | shipper wake-ups/s | RSS MiB | bare inotify CPU | bare wake-ups/s |")
+    print("|---|---|---|---|---|---|")
+    for n in a.files:
+        r = run(n, a.seconds, out)
+        print(f"| {r['files']} | {r['cpu']:.2f} | {r['wakeups']:.1f} | {r['rss']:.0f} | {r['bare_cpu']:.2f} | "
+              f"{r['bare_wakeups']:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
