@@ -578,3 +578,21 @@ def test_unparsable_line_is_a_pipeline_error():
     (ev,) = DatabricksParser().parse(b'{"serviceName": "accounts", "actionName": ')
     assert ev["event"]["kind"] == "pipeline_error" and PARSE_FAILURE in ev["tags"]
     assert ev["event"]["original"] == '{"serviceName": "accounts", "actionName": '
+
+
+@pytest.mark.parametrize("principal,where", [
+    ("bob@example.com", {"user": {"name": "ada@example.com", "email": "ada@example.com",
+                                  "target": {"name": "bob@example.com", "email": "bob@example.com"}}}),
+    ("8f2c1d3e-0000-4000-8000-000000000001", {"user": {"name": "ada@example.com", "email": "ada@example.com",
+                                                       "target": {"id": "8f2c1d3e-0000-4000-8000-000000000001"}}}),
+    ("data-engineers", {"group": {"name": "data-engineers"}}),
+])
+def test_grantee_of_an_acl_or_ownership_change(principal, where, assert_ecs):
+    for service, action in (("secrets", "putAcl"), ("sqlPermissions", "changeSecurableOwner")):
+        raw, _ = make_record(service, action, "diagnostic", params={"scope": "s", "securable": "t", "principal": principal})
+        (ev,) = DatabricksParser().parse(raw)
+        assert_ecs(ev, "databricks")
+        for k, v in where.items():
+            assert ev[k] == v, (service, action)
+        assert ev["databricks"]["request_params"]["principal"] == principal
+    assert "admin" in ev["event"]["type"]  # ownership: iam admin|change

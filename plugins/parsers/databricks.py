@@ -626,6 +626,25 @@ def _targets(ev: dict, rp: dict) -> None:
             user["target"] = target
     elif g_name or g_id:
         ev["group"] = {k: v for k, v in (("id", g_id), ("name", g_name)) if v}
+    else:
+        # The grantee or new owner of an ACL or ownership change (`principal`): a user's e-mail, a service
+        # principal's application id, or else a group's name (Databricks' three kinds of principal).
+        principal = _str(rp.get("principal"))
+        if principal:
+            if "@" in principal:
+                target = {"name": principal, "email": principal}
+                _related(ev, "user", principal)
+            elif _is_uuid(principal):
+                target = {"id": principal}
+            else:
+                target = None
+                ev["group"] = {"name": principal}
+            if target is not None:
+                user = ev.get("user")
+                if user is None:
+                    ev["user"] = {"target": target}
+                else:
+                    user["target"] = target
     for k in PATH_KEYS:
         path = _str(rp.get(k))
         if path:
