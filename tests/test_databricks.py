@@ -596,3 +596,19 @@ def test_grantee_of_an_acl_or_ownership_change(principal, where, assert_ecs):
             assert ev[k] == v, (service, action)
         assert ev["databricks"]["request_params"]["principal"] == principal
     assert "admin" in ev["event"]["type"]  # ownership: iam admin|change
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_failed_login_names_the_attempted_account(shape, assert_ecs):
+    raw, _ = make_record("accounts", "login", shape, email="", status=401, params={"user": "mallory@example.com"})
+    (ev,) = DatabricksParser().parse(raw)
+    assert_ecs(ev, "databricks")
+    assert ev["user"]["name"] == "mallory@example.com" and ev["event"]["outcome"] == "failure"
+    assert ev["event"]["category"] == ["authentication"] and "mallory@example.com" in ev["related"]["user"]
+    assert ev["databricks"]["request_params"]["user"] == "mallory@example.com"
+
+
+def test_login_keeps_the_identity_as_actor():
+    raw, _ = make_record("accounts", "tokenLogin", "system_table", params={"user": "svc@example.com", "tokenId": "t"})
+    (ev,) = DatabricksParser().parse(raw)
+    assert ev["user"]["name"] == "ada@example.com" and "svc@example.com" in ev["related"]["user"]

@@ -300,6 +300,8 @@ class DatabricksParser(Parser):
                 event["outcome"] = cls.outcome
         else:
             classify(ev, None, bool(service or action))
+        if rp is not None and cls is not None and "authentication" in cls.category:
+            _login_account(ev, rp)
         if rp is not None:
             state = rp.get("jobTerminalState")
             if state.__class__ is str:  # the run's own end beats the HTTP status and the action's name
@@ -651,6 +653,18 @@ def _targets(ev: dict, rp: dict) -> None:
             name = path.rstrip("/").rsplit("/", 1)[-1]
             ev["file"] = {"path": path, "name": name} if name else {"path": path}
             break
+
+
+def _login_account(ev: dict, rp: dict) -> None:
+    """The account a login was attempted for (`requestParams.user`, an SSH login's `userName`): the actor
+    when the identity names nobody (a failed login's), related.user always (docs/ecs-conventions.md)."""
+    account = _str(rp.get("user")) or _str(rp.get("userName"))
+    if not account:
+        return
+    user = ev.get("user")
+    if user is None or not (user.get("name") or user.get("id")):
+        ev["user"] = {**(user or {}), **({"id": account} if _is_uuid(account) else {"name": account})}
+    _related(ev, "user", account)
 
 
 def _message(ev: dict, service: str | None, action: str | None) -> str:
