@@ -440,3 +440,10 @@ def test_every_iam_entry_names_its_object():
     for (kind,), cls in CLASSES.items():
         if "iam" in cls.category:
             assert {"user", "group", "admin"} & set(cls.type), kind
+
+
+def test_time_zone_only_for_a_zoneless_time():
+    base = v1_commit("User revoked.")
+    assert "timezone" not in one(record(base))["event"]
+    [ev] = PuppetEnterpriseParser({"timezone": "Europe/Paris"}).parse(record({**base, "timestamp": "2019-03-05 18:52:27"}))
+    assert ev["event"]["timezone"] == "Europe/Paris" and ev["@timestamp"] == "2019-03-05T17:52:27.000Z"

@@ -37,9 +37,11 @@ from shipper.ecs import (
     decode_text,
     failure_event,
     load_catalog,
+    names_no_zone,
     now_iso,
     squash_key,
     vendor_time,
+    zone_name,
 )
 from shipper.plugin import Parser
 
@@ -343,12 +345,13 @@ class PuppetEnterpriseParser(Parser):
             # Never dropped: the commit is still shipped, as one flagged event.
             problems.append("commit has no events" if events in (None, []) else "events is not a list")
             events = [None]
+        tz = zone_name(self.zone) if stamp is not None and names_no_zone(ts_raw) else None  # a CSV export's Submit Time
         return self._events(events, pe, user, actor_users, placed, object_types, ip, service, stamp, problems, raw,
-                            hosts)
+                            hosts, tz)
 
     def _events(self, events: list, commit_pe: dict, actor: dict, actor_users: list[str], placed: list[dict],
                 object_types: tuple[str, ...], ip: str | None, service: Any, stamp: str | None, problems: list[str],
-                raw: bytes, hosts: list[str] = ()) -> list[dict]:
+                raw: bytes, hosts: list[str] = (), tz: str | None = None) -> list[dict]:
         """One event per item. What the commit gives every event (source, service, related, the actor's user
         dict) is one dict shared by its events: nothing downstream mutates them. The event dict, `event`,
         `puppet_enterprise` and `tags` are each event's own."""
@@ -367,6 +370,8 @@ class PuppetEnterpriseParser(Parser):
         for index, item in enumerate(events):
             plan = _plan(item, object_types)
             event = plan.event.copy()
+            if tz is not None:
+                event["timezone"] = tz  # read in the source's zone (ECS)
             ev = {"ecs": ECS, "event": event, "@timestamp": stamp or now_iso()}
             if plan.message:
                 ev["message"] = plan.message
