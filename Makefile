@@ -33,6 +33,13 @@ STEPS ?= 60
 torture: $(PY)
 	$(PY) -m tests.torture.harness --seed $(SEED) --n $(N) --steps $(STEPS)
 
+# The long-running soak (bench/soak.py): rotations, reloads and output outages for DURATION seconds;
+# RSS, fds, threads and state size over time, every line counted at the end.
+DURATION ?= 600
+.PHONY: soak
+soak: $(PY)
+	$(PY) bench/soak.py --duration $(DURATION)
+
 # Install on this host (venv in $(PREFIX), the systemd unit, sysusers/tmpfiles, /etc/shipper);
 # DESTDIR stages it under another root. See docs/operations.md.
 PREFIX ?= /opt/shipper

@@ -1,0 +1,223 @@
+"""Soak: the agent under hours of load, rotations, reloads and output outages (issue 23).
+
+    python bench/soak.py --duration 600          # or: make soak DURATION=600
+    python bench/soak.py --duration 3600 --files 20 --rate 300 --reload-every 60 --outage-every 300
+
+One agent (`shipper run`) follows --files files written at --rate lines/s in total, each rotated by
+rename (x.log → x.log.1 …, 3 backups kept) when it passes --rotate-bytes. Its one output is a
+Fluentd peer (tests/peers/forward_server.py) that goes down for --outage-for seconds every
+--outage-every seconds; every --reload-every seconds a SIGHUP changes the tags of half the sources
+(a restart of those sources). Every --sample-every seconds: RSS of the agent and its children,
+open fds, threads, and the state_dir's size. At the end every line is counted: written, delivered,
+duplicates, lost. The report (markdown) shows the samples and the growth per hour (least squares
+over the second half, after the warm-up).
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import orjson
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from tests.peers.forward_server import ForwardServer  # noqa: E402
+
+
+def config(d: Path, files: int, port: int, generation: int) -> str:
+    srcs = "".join(f"""  - name: s{i}
+    type: file
+    paths: [{d / 'logs' / f's{i}.log'}]
+    parser: datameer
+    tags: [{f'g{generation}' if i % 2 else 'fixed'}]
+""" for i in range(files))
+    return f"""state_dir: {d / 'state'}
+shutdown_timeout: 5
+sources:
+{srcs}outputs:
+  - type: fluentd
+    host: 127.0.0.1
+    port: {port}
+    flush_interval: 0.2
+    backoff_max: 2
+"""
+
+
+class Writer(threading.Thread):
+    """Appends numbered lines to each file in turn, rotating by rename like Log4j's RollingFileAppender."""
+
+    def __init__(self, d: Path, files: int, rate: float, rotate_bytes: int, backups: int = 3):
+        super().__init__(daemon=True)
+        self.paths = [d / "logs" / f"s{i}.log" for i in range(files)]
+        self.rate, self.rotate_bytes, self.backups = rate, rotate_bytes, backups
+        self.written = 0
+        self.rotations = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        t0 = time.monotonic()
+        handles = [open(p, "ab") for p in self.paths]
+        while not self.stop.is_set():
+            due = int((time.monotonic() - t0) * self.rate)
+            while self.written < due:
+                i = self.written % len(self.paths)
+                handles[i].write(orjson.dumps({"timestamp": "2026-01-02 03:04:05", "action-type": "FILESYSTEM",
+                                               "action": "EDIT", "performing-user": f"u{self.written}",
+                                               "file-path": f"/f/{self.written}"}) + b"\n")
+                handles[i].flush()
+                self.written += 1
+                if handles[i].tell() >= self.rotate_bytes:
+                    handles[i].close()
+                    self._rotate(self.paths[i])
+                    handles[i] = open(self.paths[i], "ab")
+            time.sleep(0.02)
+        for h in handles:
+            h.close()
+
+    def _rotate(self, path: Path) -> None:
+        for k in range(self.backups - 1, 0, -1):
+            src = Path(f"{path}.{k}")
+            if src.exists():
+                os.replace(src, f"{path}.{k + 1}")
+        os.replace(path, f"{path}.1")
+        self.rotations += 1
+
+
+def sample(pid: int, state: Path) -> dict:
+    def status(p: int) -> dict[str, str]:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+        except OSError:
+            return {}
+
+    kids = []
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                kids += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    st = status(pid)
+    rss = int(st.get("VmRSS", "0 kB").split()[0])
+    tree = rss + sum(int(status(k).get("VmRSS", "0 kB").split()[0]) for k in kids)
+    size = sum(f.stat().st_size for f in state.iterdir() if f.is_file()) if state.exists() else 0
+    return {"rss_kib": rss, "tree_rss_kib": tree, "fds": len(os.listdir(f"/proc/{pid}/fd")),
+            "threads": int(st.get("Threads", "0")), "state_bytes": size}
+
+
+def slope_per_hour(points: list[tuple[float, float]]) -> float:
+    n = len(points)
+    if n < 2:
+        return 0.0
+    mx = sum(t for t, _ in points) / n
+    my = sum(v for _, v in points) / n
+    var = sum((t - mx) ** 2 for t, _ in points)
+    return 0.0 if var == 0 else sum((t - mx) * (v - my) for t, v in points) / var * 3600
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--duration", type=float, default=600)
+    ap.add_argument("--files", type=int, default=20)
+    ap.add_argument("--rate", type=float, default=300.0, help="lines per second, all files together")
+    ap.add_argument("--rotate-bytes", type=int, default=256 * 1024)
+    ap.add_argument("--reload-every", type=float, default=60)
+    ap.add_argument("--outage-every", type=float, default=300)
+    ap.add_argument("--outage-for", type=float, default=20)
+    ap.add_argument("--sample-every", type=float, default=30)
+    ap.add_argument("--out", type=Path, default=Path("/tmp/shipper-bench/soak"))
+    args = ap.parse_args()
+
+    d = args.out
+    subprocess.run(["rm", "-rf", str(d)], check=True)
+    (d / "logs").mkdir(parents=True)
+    peer = ForwardServer().start()
+    port = peer.port
+    generation = 0
+    cfg = d / "shipper.yaml"
+    cfg.write_text(config(d, args.files, port, generation))
+    writer = Writer(d, args.files, args.rate, args.rotate_bytes)
+    writer.start()
+    errlog = open(d / "agent.log", "wb")
+    agent = subprocess.Popen([str(REPO / ".venv/bin/shipper"), "run", "-c", str(cfg)], stdout=subprocess.DEVNULL,
+                             stderr=errlog)
+    t0 = time.monotonic()
+    samples: list[tuple[float, dict]] = []
+    next_sample = next_reload = next_outage = 0.0
+    next_reload, next_outage = args.reload_every, args.outage_every
+    reloads = outages = 0
+    down_until = None
+    try:
+        while (now := time.monotonic() - t0) < args.duration:
+            if now >= next_sample:
+                samples.append((now, sample(agent.pid, d / "state")))
+                s = samples[-1][1]
+                print(f"{now:7.0f}s rss {s['rss_kib'] / 1024:6.1f} MiB (tree {s['tree_rss_kib'] / 1024:6.1f}) "
+                      f"fds {s['fds']:4d} threads {s['threads']:3d} state {s['state_bytes'] / 1024:7.1f} KiB "
+                      f"written {writer.written}", flush=True)
+                next_sample += args.sample_every
+            if now >= next_reload:
+                generation += 1
+                cfg.write_text(config(d, args.files, port, generation))
+                agent.send_signal(signal.SIGHUP)
+                reloads += 1
+                next_reload += args.reload_every
+            if down_until is None and now >= next_outage:
+                peer.stop()
+                outages += 1
+                down_until = now + args.outage_for
+                next_outage += args.outage_every
+            if down_until is not None and now >= down_until:
+                peer.start()
+                down_until = None
+            if agent.poll() is not None:
+                print(f"agent exited with {agent.returncode}", file=sys.stderr)
+                break
+            time.sleep(0.2)
+    finally:
+        writer.stop.set()
+        writer.join()
+        if down_until is not None:
+            peer.start()
+    # Let it deliver everything, then count line by line.
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and len({r.get("user", {}).get("name") for _, _, r in list(peer.records)}) < writer.written:
+        time.sleep(1)
+    agent.send_signal(signal.SIGTERM)
+    agent.wait(120)
+    names = collections.Counter(r.get("user", {}).get("name") for _, _, r in list(peer.records))
+    dups = sum(c - 1 for c in names.values() if c > 1)
+    lost = writer.written - len([n for n in names if n])
+    peer.stop()
+
+    half = [(t, s) for t, s in samples if t >= args.duration / 2]
+    print()
+    print(f"## Soak: {args.duration / 60:.0f} min, {args.files} files, {args.rate:.0f} lines/s, "
+          f"{writer.rotations} rotations, {reloads} reloads, {outages} outages of {args.outage_for:.0f} s")
+    print()
+    print(f"lines written {writer.written}, delivered {len(names)}, duplicates {dups}, lost {lost}; "
+          f"agent exit {agent.returncode}")
+    print()
+    print("| t (s) | RSS MiB | tree RSS MiB | fds | threads | state KiB |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for t, s in samples:
+        print(f"| {t:.0f} | {s['rss_kib'] / 1024:.1f} | {s['tree_rss_kib'] / 1024:.1f} | {s['fds']} | {s['threads']} "
+              f"| {s['state_bytes'] / 1024:.1f} |")
+    print()
+    for key, unit, div in (("rss_kib", "MiB", 1024), ("fds", "fds", 1), ("threads", "threads", 1),
+                           ("state_bytes", "KiB", 1024)):
+        rate = slope_per_hour([(t, s[key] / div) for t, s in half])
+        print(f"growth over the second half: {key} {rate:+.2f} {unit}/h")
+    return 0 if dups == 0 and lost == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
