@@ -95,6 +95,8 @@ def test_reload_while_the_output_is_down_repeats_nothing_and_loses_nothing(tmp_p
         append(log, 1000, 100)  # the restarted source reads on
         wait_until(lambda: len(delivered(peer)) >= 1100, 120, "the new lines delivered")
         time.sleep(2)  # anything sent twice would arrive by now
+    except AssertionError as e:  # a wait timed out: show what the agent said
+        raise AssertionError(f"{e}\n{b''.join(err).decode()}") from None
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(120)
