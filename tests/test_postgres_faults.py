@@ -320,3 +320,17 @@ def test_a_field_over_max_field_bytes_is_cut_on_the_server_tagged_and_counted(pg
     assert h.log.count(logging.WARNING, "longer than max_field_bytes (4096)") == 1, h.log.text()
     events = [ev for r in h.batches[-1].records for ev in ClouderaAIParser().parse(r)]
     assert events[0]["user"]["name"] == "alice"
+
+
+def test_a_read_of_new_rows_that_times_out_takes_fewer_rows_and_goes_on(pg_server, pg_db, tmp_path):
+    with pg_server.connect(pg_db, autocommit=True) as conn:
+        # each row of this view costs 0.1 s: 10 rows do not fit in one statement_timeout, 2 do
+        conn.execute("CREATE FUNCTION slow_inet(a inet) RETURNS inet LANGUAGE sql STABLE AS "
+                     "$$ SELECT a FROM pg_sleep(0.1) $$")
+        conn.execute("CREATE VIEW slow_rows AS SELECT id, user_id, slow_inet(ipaddr) AS ipaddr, user_agent, "
+                     "event_name, description, created_at FROM user_events")
+        fill(conn, 10)
+    h = Harness(tmp_path, pg_server.socket_dsn(pg_db), table="slow_rows", statement_timeout=0.35, batch_size=10)
+    h.once()
+    assert_exactly_once(h.ids(), list(range(1, 11)))
+    assert h.log.count(logging.WARNING, "query cancelled after statement_timeout") >= 1, h.log.text()

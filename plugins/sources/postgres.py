@@ -181,11 +181,14 @@ class PostgresSource(Source):
                 parts.append(sql.SQL("NULL AS {}").format(sql.Identifier(name)))
             elif name in FREE_TEXT:
                 # a value over max_field_bytes never leaves the server whole: its first max_field_bytes
-                # characters come in a column of their own, the value itself as NULL
+                # characters come in a column of their own, the value itself as NULL. Only a value stored in
+                # more than 1/256 of the limit (no compression packs more) is measured: octet_length decompresses.
                 c = sql.Identifier(col)
-                parts.append(sql.SQL("CASE WHEN octet_length(t.{}::text) > {} THEN NULL ELSE t.{} END AS {}, "
-                                     "CASE WHEN octet_length(t.{}::text) > {} THEN left(t.{}::text, {}) END AS {}").format(
-                    c, limit, c, sql.Identifier(name), c, limit, c, limit, sql.Identifier(CUT_PREFIX + name)))
+                big = sql.SQL("pg_column_size(t.{}) > {} AND octet_length(t.{}::text) > {}").format(
+                    c, sql.Literal(self.config.max_field_bytes // 256), c, limit)
+                parts.append(sql.SQL("CASE WHEN {} THEN NULL ELSE t.{} END AS {}, "
+                                     "CASE WHEN {} THEN left(t.{}::text, {}) END AS {}").format(
+                    big, c, sql.Identifier(name), big, c, limit, sql.Identifier(CUT_PREFIX + name)))
             else:
                 parts.append(sql.SQL("t.{} AS {}").format(sql.Identifier(col), sql.Identifier(name)))
         select = sql.SQL(", ").join(parts)
