@@ -255,7 +255,9 @@ class Tailer:
 
         # 2. loose states: by inode first, then by content
         # Fingerprinted states first: an inode-only placeholder must not take a known file's inode.
-        for fid, lo in sorted(self.loose.items(), key=lambda kv: -kv[1].state.head_len):
+        # Then the states read furthest: they have the strongest proof, and a state of which only
+        # the head was read must not take a file another state proves is its own.
+        for fid, lo in sorted(self.loose.items(), key=lambda kv: (-kv[1].state.head_len, -kv[1].state.offset)):
             s = lo.state
             o = unmatched.get((s.dev, s.ino))
             if o is not None and not o.gz and self._matches(s, o, by_inode=True):
@@ -275,7 +277,7 @@ class Tailer:
                     self._attach(lo, o, resume)
                     break
             else:
-                if s.head_len and s.offset == s.head_len:
+                if s.head_len and s.offset == s.head_len and lo.gone_at is None:
                     # Only the head was read: its bytes prove nothing against a same-headed file.
                     # Taken only when exactly one file could hold it (and is no copy of another).
                     cands = [k for k, o in unmatched.items() if self._head_only_candidate(s, o)]
