@@ -162,3 +162,81 @@ def test_refused_key_once_exits_1_without_the_key(azurite, tmp_path):
     assert r.returncode == 1 and "403" in err and "credentials were refused" in err, err[-2000:]
     assert wrong not in err and wrong not in r.stdout.decode()
     assert time.monotonic() - t0 < 100  # gave up after a few attempts, no hang
+
+
+@pytest.mark.slow
+def test_kills_at_random_moments_into_elasticsearch_store_each_log_id_once(azurite, tmp_path):
+    """kill -9 while blobs grow, each time with a bulk request stored but not yet answered: what is
+    read again is sent again with the same `_id` (from logId), so the Elasticsearch peer keeps exactly
+    one document per logId and answers the repeats 409."""
+    import random
+    import threading
+
+    from shipper.ids import vendor_stable_id
+    from tests.peers.bulk_server import BulkServer
+
+    stem = uuid.uuid4().hex[:6]
+    cats = [f"insights-logs-{stem}{c}" for c in ("accounts", "jobs")]
+    es = BulkServer(flavour="es9").start()
+    store = es.bulk
+
+    answered: list[int] = []
+    stored = threading.Event()
+
+    def slow_answer(body, default_index):  # stored at once, answered late: a kill in between means a replay
+        result = store(body, default_index)
+        answered.append(1)
+        stored.set()
+        time.sleep(1.0)
+        return result
+
+    es.bulk = slow_answer
+    cfg = config(tmp_path, azurite, f"insights-logs-{stem}*")
+    text = cfg.read_text().replace("outputs:\n  - type: stdout\n",
+                                   f"outputs:\n  - {{type: elasticsearch, hosts: ['{es.url}'], backoff_base: 0.05, "
+                                   f"backoff_max: 0.5, flush_interval: 0.1, batch_size: 50, request_timeout: 5}}\n")
+    cfg.write_text(text)
+    written: list[str] = []
+    stop = threading.Event()
+    rnd = random.Random(17)
+
+    def writer():
+        h = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        while not stop.is_set():
+            cat = rnd.choice(cats)
+            recs = [record(category="jobs") for _ in range(rnd.randint(1, 30))]
+            written.extend(orjson.loads(r)["properties"]["logId"] for r in recs)
+            azurite.append(cat, hour_blob(DATABRICKS_ROOT, h.year, h.month, h.day, h.hour), b"".join(recs))
+            time.sleep(rnd.uniform(0, 0.05))
+
+    w = threading.Thread(target=writer)
+    w.start()
+    try:
+        for i in range(4):
+            with open(tmp_path / f"err{i}.log", "wb") as fe:
+                proc = subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=fe)
+                try:
+                    # After a random number of bulk requests, kill while one is stored and not yet answered.
+                    target = len(answered) + rnd.randint(1, 4)
+                    wait_until(lambda: len(answered) >= target - 1, 60, f"run {i} shipping")
+                    stored.clear()
+                    assert stored.wait(60), f"run {i}: a request stored"  # wakes at once: the answer is 1 s away
+                finally:
+                    proc.kill()
+                    proc.wait(30)
+    finally:
+        stop.set()
+        w.join(30)
+    es.bulk = store  # the last run catches up at full speed
+    proc = subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=subprocess.DEVNULL,
+                            stderr=open(tmp_path / "err-last.log", "wb"))
+    try:
+        want = {vendor_stable_id("dbx", i) for i in written}
+        wait_until(lambda: set(es.ids()) >= want, 120, "every logId stored")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        es.stop()
+    assert len(written) == len(set(written))
+    assert sorted(es.ids()) == sorted(want)  # one document per logId, however often it was sent
+    assert es.conflicts > 0  # replays did happen (stored, killed before the ack) and were absorbed
