@@ -395,7 +395,8 @@ class ElasticsearchOutput(Output):
                                   error=transport_reason(e))
             return None
         items = answer.body.get("items") if isinstance(answer.body, dict) else None
-        if not isinstance(items, list) or len(items) != len(docs):
+        items = _items_in_request_order(items, docs)
+        if items is None:
             self._m_errors.inc()
             self._trouble.failure(f"{self.config.type} bulk answer does not match the request; retrying",
                                   output=self.ctx.name)
@@ -425,6 +426,28 @@ class ElasticsearchOutput(Output):
         delay = random.uniform(cfg.backoff_base / 2, min(cfg.backoff_max, cfg.backoff_base * 2 ** min(failures, 20)))
         if self.ctx.stop.wait(delay):
             raise Stopping()
+
+
+def _items_in_request_order(items, docs) -> list | None:
+    """The answer's items lined up with the request's documents by `_id`, or None when they cannot be.
+    Elasticsearch answers in request order, but a proxy or a reimplementation may reorder, repeat or
+    misname items; taken by position, a refusal would then be pinned on a stored document and a document
+    never stored counted as stored."""
+    if not isinstance(items, list) or len(items) != len(docs):
+        return None
+    ids = [_item_id(it) for it in items]
+    if all(i is None or i == d[2] for i, d in zip(ids, docs)):
+        return items
+    wanted = [d[2] for d in docs]
+    if None in ids or len(set(wanted)) != len(wanted) or sorted(ids) != sorted(wanted):
+        return None
+    by_id = dict(zip(ids, items))
+    return [by_id[i] for i in wanted]
+
+
+def _item_id(item) -> str | None:
+    result = next(iter(item.values()), None) if isinstance(item, dict) else None
+    return result.get("_id") if isinstance(result, dict) else None
 
 
 def _refuses_the_target(status: int, error) -> bool:

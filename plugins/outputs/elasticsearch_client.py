@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import ssl
+import time
 from urllib.parse import urlsplit
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,9 @@ from typing import Any
 import orjson
 from elastic_transport import NodeConfig, Transport
 from elastic_transport import Serializer
+from elastic_transport import Urllib3HttpNode
 from elastic_transport.client_utils import url_to_node_config
+from urllib3.exceptions import ReadTimeoutError
 
 from shipper.secrets import read_secret
 
@@ -93,7 +96,7 @@ class Client:
         serializer = _AnswerSerializer()
         self.transport = Transport(
             nodes,
-            node_class="urllib3",
+            node_class=_DeadlineNode,
             serializers={"application/json": serializer, "application/x-ndjson": serializer,
                          "application/*": serializer, "text/*": serializer},
             # A refused connection or a timeout moves to the next node of the pool (which marks the
@@ -114,6 +117,44 @@ class Client:
 
     def close(self) -> None:
         self.transport.close()
+
+
+class _DeadlineNode(Urllib3HttpNode):
+    """urllib3's timeouts bound each socket read, not an answer: a server (or proxy) dripping a byte a
+    second would hold a bulk request, and with it every batch behind it, forever. Here the answer is
+    read in pieces against `request_timeout` for the whole answer; past it the connection is closed
+    and the request fails as a timeout (retried, like any other)."""
+
+    def __init__(self, config: NodeConfig):
+        super().__init__(config)
+        self.pool = _DeadlinePool(self.pool, config.request_timeout)
+
+
+class _DeadlinePool:
+    def __init__(self, pool, seconds: float | None):
+        self._pool, self._seconds = pool, seconds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+    def urlopen(self, method: str, url: str, **kw: Any):
+        if self._seconds is None:
+            return self._pool.urlopen(method, url, **kw)
+        deadline = time.monotonic() + self._seconds
+        resp = self._pool.urlopen(method, url, preload_content=False, **kw)
+        chunks = []
+        try:
+            while chunk := resp.read1(65536):
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise ReadTimeoutError(self._pool, url, f"answer not complete after {self._seconds:g} s "
+                                                            "(request_timeout)")
+        except BaseException:
+            resp.close()  # mid-answer: this connection must never go back to the pool
+            raise
+        resp.release_conn()
+        resp._body = b"".join(chunks)  # what `.data` returns, as with preload_content
+        return resp
 
 
 def _describe_tls(cfg) -> str:
