@@ -3,6 +3,7 @@ and lets each test decide how a `_bulk` request is answered (partial or reordere
 statuses, bodies that never end, proxies in front). Documents it reports stored are kept by _id."""
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import os
@@ -48,6 +49,7 @@ class HostileES:
         self.docs: dict[str, dict] = {}
         self.bulk_calls = 0
         self.stopped = threading.Event()
+        self.password: str | None = None
         self.lock = threading.Lock()
         self.bulk = bulk
         self.root = root or (lambda srv: (200, {"X-Elastic-Product": "Elasticsearch"}, json.dumps(ES8_ROOT).encode()))
@@ -78,7 +80,21 @@ class HostileES:
                     body = gzip.decompress(body)
                 return body
 
+            def _refused(self) -> bool:
+                """401 unless the basic auth password is `server.password` (when one is set)."""
+                if server.password is None:
+                    return False
+                want = "Basic " + base64.b64encode(f"elastic:{server.password}".encode()).decode()
+                if self.headers.get("Authorization") == want:
+                    return False
+                self._read()
+                self._reply(401, {}, json.dumps({"status": 401, "error": {
+                    "type": "security_exception", "reason": "unable to authenticate user [elastic]"}}).encode())
+                return True
+
             def do_GET(self):
+                if self._refused():
+                    return
                 if self.path.split("?")[0] == "/":
                     self._reply(*server.root(server))
                 else:
@@ -91,6 +107,8 @@ class HostileES:
                 self._reply(200, {}, b'{"acknowledged": true}')
 
             def do_POST(self):
+                if self._refused():
+                    return
                 body = self._read()
                 if "_bulk" not in self.path:
                     self._reply(200, {}, b"{}")
