@@ -301,9 +301,14 @@ class SourceRunner:
         batch.seq = seq
         if not events:
             return
+        give_up = self.abandon
         for worker in targets:
-            if not worker.put(batch, self.tracker, seq, self.abandon):
+            if not worker.put(batch, self.tracker, seq, give_up):
                 return  # stopping: not acked, so not checkpointed, so read again next start
+            # Handed to one output, it must reach the others too: a reload that gave up here would
+            # leave it delivered by one and never by the rest (its source could never restart).
+            # Only the agent's stop gives up on it now.
+            give_up = self.pipeline.abandon
 
     def _run(self) -> None:
         try:

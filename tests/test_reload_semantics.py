@@ -177,3 +177,60 @@ sources:
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(120)
+
+
+def test_reload_with_one_of_two_outputs_down_repeats_nothing_in_either(tmp_path):
+    """Batches acknowledged by the output that is up and waiting for the one that is down are never
+    taken back: the source restarts once the second delivered them."""
+    up = ForwardServer().start()
+    down = ForwardServer().start()
+    down_port = down.port
+    down.stop()
+    http_port = free_port()
+    log = tmp_path / "useraction.log"
+    log.touch()
+
+    def text(tag: str) -> str:
+        return f"""state_dir: {tmp_path / 'state'}
+shutdown_timeout: 2
+http: {{listen: "127.0.0.1:{http_port}"}}
+sources:
+  - name: dm
+    type: file
+    paths: [{log}]
+    parser: datameer
+    batch_size: 50
+    tags: [{tag}]
+outputs:
+  - {{type: fluentd, name: up, port: {up.port}, flush_interval: 0.1, backoff_max: 1}}
+  - {{type: fluentd, name: down, port: {down_port}, flush_interval: 0.1, backoff_max: 1}}
+"""
+
+    cfg = tmp_path / "shipper.yaml"
+    cfg.write_text(text("before"))
+    agent = subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err: list[bytes] = []
+    threading.Thread(target=lambda: err.extend(agent.stderr), daemon=True).start()
+    down = ForwardServer(port=down_port)
+    try:
+        append(log, 0, 1000)
+        wait_until(lambda: in_flight(http_port) >= 8, 120, "batches waiting for the output that is down")
+        cfg.write_text(text("after"))
+        agent.send_signal(signal.SIGHUP)
+        wait_until(lambda: b"taken back" in b"".join(err), 120, "the reload")
+        down.start()
+        wait_until(lambda: len(delivered(down)) >= 1000 and len(delivered(up)) >= 1000, 120, "every line in both")
+        append(log, 1000, 100)
+        wait_until(lambda: len(delivered(down)) >= 1100 and len(delivered(up)) >= 1100, 120, "the new lines in both")
+        time.sleep(2)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{b''.join(err).decode()}") from None
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(120)
+        up.stop()
+        down.stop()
+    for peer in (up, down):
+        counts = collections.Counter(n for n, _ in delivered(peer))
+        assert [n for n, c in counts.items() if c > 1] == [], b"".join(err).decode()
+        assert sorted(counts) == list(range(1100))
