@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import collections
+import json
+import socket
+import urllib.error
+import urllib.request
 import os
 import signal
 import subprocess
@@ -22,12 +26,29 @@ def line(n: int) -> bytes:
                          "performing-user": f"user{n}", "file-path": f"/f/{n}" + "x" * 200})
 
 
-def setup(tmp_path: Path, n: int) -> Path:
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def health(port: int) -> dict:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return json.loads(e.read())
+    except OSError:
+        return {}
+
+
+def setup(tmp_path: Path, n: int, http: str = "") -> Path:
     log = tmp_path / "useraction.log"
     log.write_bytes(b"".join(line(i) + b"\n" for i in range(n)))
     cfg = tmp_path / "shipper.yaml"
     cfg.write_text(f"""
 state_dir: {tmp_path / 'state'}
+{http}
 sources:
   - name: dm
     type: file
@@ -77,7 +98,8 @@ def test_run_once_into_dev_full_ends_with_a_clear_error(tmp_path):
 
 def test_daemon_on_a_briefly_full_disk_resumes_after_the_bytes_written(tmp_path):
     n = 3_000  # ~2.6 MB of events, the tmpfs holds 4 MiB
-    cfg = setup(tmp_path, n)
+    port = free_port()
+    cfg = setup(tmp_path, n, http=f'http: {{listen: "127.0.0.1:{port}"}}')
     with small_tmpfs(tmp_path / "fs", 4096) as fs:
         filler = fill(fs, leave=300_000)  # room for part of the events: a writev cut short, then ENOSPC
         out_path = fs / "out.ndjson"
@@ -87,6 +109,9 @@ def test_daemon_on_a_briefly_full_disk_resumes_after_the_bytes_written(tmp_path)
             wait_until(lambda: out_path.stat().st_size > 0 and os.statvfs(fs).f_bavail == 0, 120,
                        "the disk to fill")
             time.sleep(3)  # several failed attempts while full
+            # /health says why (the current error, cleared once writes work again)
+            wait_until(lambda: "No space left on device" in str(health(port).get("outputs", {}).get("stdout", {})
+                                                                   .get("last_error")), 60, "/health to say why")
             filler.unlink()
             wait_until(lambda: out_path.read_bytes().count(b"\n") >= n, 120, "every event written")
             time.sleep(1)

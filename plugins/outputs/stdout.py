@@ -51,6 +51,7 @@ class StdoutOutput(Output):
         super().__init__(config, ctx)
         self._written: _Written | None = None  # the batch a failed write cut, kept for its retry
         self._failures = 0  # failed attempts of that batch
+        self.trouble: str | None = None  # the write error while it lasts: /health's last_error (OutputWorker.error_now)
 
     def send(self, batch: Batch) -> None:
         # orjson writes each line's newline itself (no join copy of the batch); the lines go out
@@ -89,6 +90,7 @@ class StdoutOutput(Output):
                 self._written = None
                 raise EndRun("", 141) from None
             self._failures += 1
+            self.trouble = f"cannot write to stdout: {e.strerror} (attempt {self._failures}, retrying)"
             if self.ctx.once and self._failures >= ONCE_ATTEMPTS:
                 kept = self._undo(fd, written)
                 raise EndRun(f"cannot write to stdout ({e.strerror}) after {self._failures} attempts; "
@@ -98,6 +100,7 @@ class StdoutOutput(Output):
                                    "written, the retry resumes after them") from None
         self._written = None
         self._failures = 0
+        self.trouble = None
         if self.config.fsync:
             try:
                 os.fsync(fd)
