@@ -219,9 +219,18 @@ def _emit(parser, batch, flags, out, orjson, failure_event, flag_events) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as one JSON document.")
 def status(config_path: str, as_json: bool) -> None:
     """Per source: what it follows, position, size, lag, last ack; per output: last success and errors."""
+    import sqlite3
+
     from shipper.status import collect, render
 
-    doc = collect(_load(config_path))
+    config = _load(config_path)
+    try:
+        doc = collect(config)
+    except sqlite3.DatabaseError as e:  # damaged or unreadable: one line, what to do (as `run` says it)
+        path = os.path.join(config.state_dir, "checkpoints.sqlite")
+        click.echo(f"error: {path}: cannot read the checkpoint database ({e}); see 'Checkpoint database' in "
+                   "docs/operations.md", err=True)
+        sys.exit(2)
     if as_json:
         import orjson
 

@@ -186,6 +186,8 @@ def test_a_damaged_checkpoint_database_is_named_with_what_to_do(tmp_path):
                                              timeout=120))
         assert f"{db}: the checkpoint database is damaged" in err and "docs/operations.md" in err, err
         assert f"mv {db} {db}.damaged" in err
+        err = _one_error_line(subprocess.run(SHIPPER + ["status", "-c", str(cfg)], capture_output=True, timeout=120))
+        assert f"{db}: cannot read the checkpoint database" in err, err
     # Doing what it says works: moved aside, the source starts over (read_from: beginning).
     db.rename(str(db) + ".damaged")
     r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
