@@ -59,7 +59,8 @@ class HttpPollSourceConfig(SourceConfig):
     api_version: Literal["auto", "v1", "v2"] = "auto"  # auto: from /v1/ or /v2/ in the URL
     poll_interval: float = Field(default=30.0, gt=0)
     page_size: int = Field(default=500, ge=1, le=1000)  # the API's own default and usual cap is 1000
-    timeout: float = Field(default=30.0, gt=0)  # seconds, per connect and per socket read
+    # seconds, per connect and per socket read; at most a year (longer overflows Python's socket timeout)
+    timeout: float = Field(default=30.0, gt=0, le=365 * 86400)
     # seconds for a whole answer, headers and body (a server dripping bytes is cut there); default: timeout
     answer_deadline: float | None = Field(default=None, gt=0)
     max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024)  # per answer; pages shrink past it

@@ -79,8 +79,10 @@ class PostgresSourceConfig(SourceConfig):
     password_file: str | None = None  # read at each connect (rotation-friendly); default: PGPASSWORD/.pgpass
     table: str = "user_events"  # optionally schema-qualified: public.user_events
     columns: ColumnNames = ColumnNames()
-    poll_interval: float = Field(default=5.0, gt=0)
-    statement_timeout: float = Field(default=30.0, gt=0)  # seconds, per statement (at least 0.001)
+    # seconds; at most a year (a longer wait overflows Python's timers and ended the source at its first pause)
+    poll_interval: float = Field(default=5.0, gt=0, le=365 * 86400)
+    # seconds, per statement (at least 0.001; at most PostgreSQL's 2^31-1 ms, more is refused at every poll)
+    statement_timeout: float = Field(default=30.0, gt=0, le=2147483.647)
     connect_timeout: int = Field(default=10, ge=2)  # seconds (libpq reads 1 as 2)
     read_from: Literal["beginning", "end"] = "beginning"  # with no checkpoint yet
     gap_grace: float = Field(default=60.0, ge=0)  # seconds a gap is kept at least
