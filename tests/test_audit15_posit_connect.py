@@ -1,0 +1,19 @@
+"""Issue 15 audit, Posit Connect: held-out records read as an auditor would (docs/ecs-conventions.md)."""
+from __future__ import annotations
+
+from shipper_plugins.parsers.posit_connect import PositConnectParser
+
+
+def test_new_owner_of_a_group_is_the_target_user(assert_ecs):
+    # Seed: edit_group carries new_owner_id / previous_owner_id. Conventions, "Ownership": ownership
+    # moved to someone puts the new owner in user.target.*; the group stays group.*.
+    line = (b'time="2024-01-02T03:04:05.678Z" level=info msg="Edited group" action=edit_group actor_id=1 '
+            b'actor_guid=a-1 actor_role=administrator actor_description="Ada L (ada)" entry_id=10 group_id=3 '
+            b'group_guid=g-3 group_name=Pubs previous_name=Pubs new_name=Pubs previous_owner_id=1 new_owner_id=2 '
+            b'type=audit')
+    (ev,) = PositConnectParser().parse(line)
+    assert_ecs(ev, "posit_connect")
+    assert ev["user"]["name"] == "ada"
+    assert ev["user"]["target"]["id"] == "2"
+    assert ev["group"] == {"id": "3", "name": "Pubs"}
+    assert ev["posit_connect"]["new_owner_id"] == 2 and ev["posit_connect"]["previous_owner_id"] == 1

@@ -1,0 +1,53 @@
+"""Issue 15 audit, Puppet Enterprise: held-out records read as an auditor would (docs/ecs-conventions.md)."""
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from shipper_plugins.parsers.puppet_enterprise import PuppetEnterpriseParser
+
+NS = "puppet_enterprise"
+
+
+def record(commit: dict, service: str = "rbac", api: str = "v2") -> bytes:
+    return orjson.dumps({"service_id": service, "api_version": api, "commit": commit})
+
+
+def commit(**kw) -> dict:
+    c = {"subject": {"id": "42bf351c-f9ec-40af-84ad-e976fec7f4bd", "name": "admin"},
+         "timestamp": "2019-03-05T18:52:27Z"}
+    c.update(kw)
+    return c
+
+
+@pytest.mark.parametrize("written,ip", [("203.0.113.9:4433", "203.0.113.9"), ("[2001:db8::5]:4433", "2001:db8::5")])
+def test_an_address_with_a_port_keeps_the_text_as_written(written, ip, assert_ecs):
+    # Conventions, "Addresses": the port is cut from source.ip, the text as written stays in
+    # puppet_enterprise.ip_address.
+    [ev] = PuppetEnterpriseParser().parse(record(commit(ip_address=written, events=[{"message": "User revoked."}])))
+    assert_ecs(ev, NS)
+    assert ev["source"]["ip"] == ip
+    assert ev["puppet_enterprise"]["ip_address"] == written
+
+
+def test_an_agent_run_is_a_process_start_like_a_task_run(assert_ecs):
+    # Seed, orchestrator "Agent runs": "Puppet ran as part of an orchestration job". Conventions,
+    # "Configuration vs process": a run is process/start; a task run already is.
+    msg = "Request Puppet agent run on node.example.com via orchestrator job 12."
+    [ev] = PuppetEnterpriseParser().parse(record(commit(events=[{"message": msg}]), "orchestrator", "v1"))
+    assert_ecs(ev, NS)
+    assert ev["event"]["category"] == ["process"] and ev["event"]["type"] == ["start"]
+    assert ev["related"]["hosts"] == ["node.example.com"]
+
+
+@pytest.mark.parametrize("what,object_type", [("user", "users"), ("node_class", "node_classes")])
+def test_an_uncatalogued_deletion_names_what_was_deleted(what, object_type, assert_ecs):
+    # Conventions, "event.action": the catalogue's kind, else the API's type_what. A bare "deleted" for
+    # the deletion of a user and of a node class alike is ambiguous: an auditor cannot ask "who deleted users".
+    c = commit(objects=[{"id": "o1", "name": "thing", "type": object_type}],
+               events=[{"type": "delete", "what": what, "description": f"Deleted {what} thing"}])
+    [ev] = PuppetEnterpriseParser().parse(record(c))
+    assert_ecs(ev, NS)
+    assert ev["event"]["action"] == f"delete_{what}"
+    assert ev["event"]["type"][-1] == "deletion"
+    assert ev["puppet_enterprise"]["event"] == {"type": "delete", "what": what, "description": f"Deleted {what} thing"}
