@@ -196,8 +196,8 @@ class DatameerParser(Parser):
                 ip = self._ip(ip_raw)
             if ip:
                 ev["source"] = ip[0]
-                if ip_raw.__class__ is str and "%" in ip_raw:
-                    dm["ip_address"] = ip_raw  # the zone id, dropped from source.ip: kept as written
+                if ip_raw.__class__ is str and ip[0]["ip"] != ip_raw:
+                    dm["ip_address"] = ip_raw  # a port or zone id, cut from source.ip: kept as written
             elif ip_raw != "":
                 dm["ip_address"] = str(ip_raw)  # not an address: kept, not put in an ip field
 
