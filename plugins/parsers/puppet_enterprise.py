@@ -331,8 +331,8 @@ class PuppetEnterpriseParser(Parser):
 
         ip_raw = _first_keep_rest(c, K_IP, pe)
         ip = clean_ip(ip_raw)
-        if ip_raw is not None and (ip is None or "%" in str(ip_raw)):
-            pe["ip_address"] = str(ip_raw)  # not an address, or a zone id dropped from source.ip: kept as written
+        if ip_raw is not None and ip != ip_raw:
+            pe["ip_address"] = str(ip_raw)  # not an address, or a port or zone id cut from source.ip: kept as written
         # Commit fields no one above knows: kept as the vendor wrote them.
         other_keys = _others(tuple(commit))
         if other_keys:
