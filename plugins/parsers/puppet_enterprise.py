@@ -502,7 +502,10 @@ def _make_plan(item: Any, object_types: tuple[str, ...]) -> _Plan:
 
     rule, groups = _classify(fields.get("type", ""), fields.get("what", ""), object_types, message)
     # Bounded: the catalogue's kind, else the API's type and what (enumerations); never the free text.
-    action = (rule.kind if rule else None) \
+    # A fallback row (on `type` alone, `what` = *) names no object: its kind ("deleted") would make the
+    # deletion of a user and of a node class one action, so the API's type_what is used there.
+    fallback = rule is not None and rule.pe_what == "*" and bool(fields.get("what"))
+    action = (rule.kind if rule and not fallback else None) \
         or ("_".join(x for x in (fields.get("type"), fields.get("what")) if x) or None)
     message = message or fields.get("description", "")
     event = base_event(PuppetEnterpriseParser.module, PuppetEnterpriseParser.dataset, action)["event"]
