@@ -1,9 +1,12 @@
 """Issue 15 audit, Posit Connect: held-out records read as an auditor would (docs/ecs-conventions.md)."""
 from __future__ import annotations
 
+import pytest
+
 from shipper_plugins.parsers.posit_connect import PositConnectParser
 
 
+@pytest.mark.xfail(strict=True, reason="issue 15 audit: edit_group's new_owner_id is not promoted to user.target.id")
 def test_new_owner_of_a_group_is_the_target_user(assert_ecs):
     # Seed: edit_group carries new_owner_id / previous_owner_id. Conventions, "Ownership": ownership
     # moved to someone puts the new owner in user.target.*; the group stays group.*.
