@@ -410,6 +410,8 @@ class ElasticsearchOutput(Output):
                 break
             except OSError as e:  # not on disk → not acked: keep trying (the batch waits)
                 self._m_errors.inc()
+                # For /health, `shipper status` and the line --once ends with: retries here are not delivery.
+                self.trouble = f"cannot write the dead-letter file {self.dead_letter.path}: {e.strerror}; the batch waits"
                 self._trouble.failure("cannot write the dead-letter file", output=self.ctx.name,
                                       path=self.dead_letter.path, error=e.strerror)
                 if self.ctx.stop.wait(1.0):

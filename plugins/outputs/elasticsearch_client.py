@@ -28,7 +28,7 @@ from elastic_transport import Urllib3HttpNode
 from elastic_transport.client_utils import url_to_node_config
 from urllib3.exceptions import ReadTimeoutError
 
-from shipper.secrets import read_secret
+from shipper.secrets import SecretError, read_secret
 
 JSON_HEADERS = {"accept": "application/json", "content-type": "application/json"}
 NDJSON_HEADERS = {"accept": "application/json", "content-type": "application/x-ndjson"}
@@ -79,10 +79,15 @@ class Client:
     raises elastic_transport's ConnectionError / ConnectionTimeout / TlsError when no node answered."""
 
     def __init__(self, cfg):
+        self._cfg = cfg
         auth = auth_header(cfg)
         in_url = any(urlsplit(h).username for h in cfg.hosts)  # url_to_node_config makes it a header
         self.auth_kind = auth[0] if auth else ("basic (user in the host URL)" if in_url else "none")
-        headers = {"authorization": auth[1]} if auth else {}
+        # Sent with each request (over the node's own headers), so that a secret fixed in its file after
+        # a refusal is used at the next attempt without a restart.
+        self._auth = auth[1] if auth else None
+        self._reread_auth = False
+        headers: dict[str, str] = {}
         nodes: list[NodeConfig] = []
         for url in cfg.hosts:
             node = url_to_node_config(url, use_default_ports_for_scheme=True)
@@ -110,10 +115,23 @@ class Client:
         )
 
     def request(self, method: str, path: str, body: Any = None, headers: dict | None = None) -> Answer:
-        resp = self.transport.perform_request(method, path, body=body,
-                                              headers=headers or (JSON_HEADERS if body is not None else
-                                                                  {"accept": "application/json"}))
+        headers = dict(headers or (JSON_HEADERS if body is not None else {"accept": "application/json"}))
+        if self._reread_auth:
+            self._refresh_auth()
+        if self._auth:
+            headers["authorization"] = self._auth
+        resp = self.transport.perform_request(method, path, body=body, headers=headers)
+        self._reread_auth = resp.meta.status in (401, 403)
         return Answer(resp.meta.status, resp.body, resp.meta.headers)
+
+    def _refresh_auth(self) -> None:
+        """The secret read again after a 401/403: the operator may have fixed its file since."""
+        try:
+            auth = auth_header(self._cfg)
+        except SecretError:  # mid-rewrite or gone: the one read before is all there is
+            return
+        if auth:
+            self._auth = auth[1]
 
     def close(self) -> None:
         self.transport.close()
