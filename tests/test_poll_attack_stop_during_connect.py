@@ -4,8 +4,6 @@ progress": SIGTERM waited for the whole `shutdown_timeout` (60 s here), the conn
 libpq for `connect_timeout`, and the journal said nothing about it."""
 from __future__ import annotations
 
-import pytest
-
 import signal
 import socket
 import subprocess
@@ -16,7 +14,6 @@ import time
 from tests.support import wait_until
 
 
-@pytest.mark.xfail(strict=True, reason='a stop does not cut a libpq connect in progress: SIGTERM waits shutdown_timeout')
 def test_a_stop_cuts_a_connect_to_a_server_that_never_answers(tmp_path):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

@@ -278,6 +278,11 @@ class HttpPollSource(Source):
                 continue
             if anchored:
                 commits = commits[1:]
+                if not commits and len(page.commits) < limit and page.total is not None and page.total > cur.offset:
+                    # a server capping `limit` at 1 answers the anchor alone, though its total says more follow:
+                    # the anchor checked out just now, so the commits after it are read without one
+                    page = self.client.get(service, cur.offset, size)
+                    commits, limit = page.commits, size
             if not commits:
                 return  # nothing after the cursor
             self._ship(service, commits, cur)

@@ -34,7 +34,9 @@ import orjson
 import psycopg
 from prometheus_client import Counter
 from psycopg import sql
+from psycopg.adapt import Loader
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.pq import Format
 from psycopg.rows import dict_row
 from pydantic import Field, field_validator, model_validator
 
@@ -204,6 +206,7 @@ class PostgresSource(Source):
             "(SELECT * FROM {} x WHERE x.{} BETWEEN g.lo AND g.hi ORDER BY x.{} LIMIT %s) t ORDER BY t.{} LIMIT %s"
         ).format(select, table, idc, idc, idc)
         self._query_max = sql.SQL("SELECT max(t.{}) FROM {} t").format(idc, table)
+        self._query_min = sql.SQL("SELECT min(t.{}) FROM {} t").format(idc, table)
         anchor = sql.SQL(", ").join(
             (sql.SQL("t.{} AS {}").format(sql.Identifier(col), sql.Identifier(name)) if col is not None
              else sql.SQL("NULL AS {}").format(sql.Identifier(name)))
@@ -231,6 +234,7 @@ class PostgresSource(Source):
         if self.config.password_file:
             kwargs["password"] = self._read_password()
         conn = psycopg.connect(make_conninfo(self.config.dsn, **kwargs), autocommit=False, row_factory=dict_row)
+        _load_out_of_range_dates_as_text(conn)
         conn.read_only = True
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction():
@@ -240,6 +244,37 @@ class PostgresSource(Source):
                              extra={"source": self.ctx.name, "target": self.target})
         self._standby = bool(standby)
         return conn
+
+    def _connect_unless_stopped(self) -> psycopg.Connection | None:
+        """_connect in a thread of its own: libpq's connect cannot be cancelled, and a server that accepts the
+        connection and then says nothing (a hung pooler, a half-open path) would hold a stop for
+        connect_timeout. None if the stop came first; a connection made after it is closed."""
+        lock = threading.Lock()
+        box: dict[str, Any] = {}
+
+        def attempt() -> None:
+            try:
+                conn, error = self._connect(), None
+            except BaseException as e:
+                conn, error = None, e
+            with lock:
+                if box.get("abandoned"):
+                    if conn is not None:
+                        conn.close()
+                    return
+                box.update(conn=conn, error=error, done=True)
+
+        threading.Thread(target=attempt, name=f"{self.ctx.name}-connect", daemon=True).start()
+        while True:
+            stopped = self.ctx.stop.wait(0.05)
+            with lock:
+                if box.get("done"):
+                    if box["error"] is not None:
+                        raise box["error"]
+                    return box["conn"]
+                if stopped:
+                    box["abandoned"] = True
+                    return None
 
     def _read_password(self) -> str:
         path = self.config.password_file
@@ -267,7 +302,9 @@ class PostgresSource(Source):
         while not stop.is_set():
             try:
                 if self.conn is None or self.conn.closed:
-                    self.conn = self._connect()
+                    self.conn = self._connect_unless_stopped()
+                    if self.conn is None:
+                        return  # stopped while connecting
                 more = self._poll()
             except (psycopg.Error, SourceProblem) as e:
                 self._close_conn()
@@ -340,7 +377,7 @@ class PostgresSource(Source):
             top = next(iter(cur.fetchone().values()))
             self.cursor = IdCursor(int(top or 0))
         else:
-            self.cursor = IdCursor(0)
+            self.cursor = IdCursor(self._start_id(cur))
 
     def _fetch(self, conn: psycopg.Connection, query: sql.Composed, params: tuple, limit: int,
                epoch: int) -> tuple[list[tuple[int, dict, bytes, tuple]], bool]:
@@ -453,7 +490,7 @@ class PostgresSource(Source):
             before = cursor.to_state()
             reset = self._check_table(cur, conn)
             if reset is not None:
-                self._start_over(*reset)
+                self._start_over(*reset, self._start_id(cur))
                 cursor = self.cursor
             filled_rows, full, checked = self._lookup_gaps(conn, cursor, limit)
             new_rows, full_new = self._fetch(conn, self._query_new, (cursor.max_id, limit), limit, cursor.epoch)
@@ -524,9 +561,16 @@ class PostgresSource(Source):
             return rows, full, (chunk[0].lo, chunk[-1].hi)
         return [], False, NOTHING_CHECKED
 
-    def _start_over(self, what: str, facts: dict) -> None:
+    def _start_id(self, cur: psycopg.Cursor) -> int:
+        """Where reading from the first row starts: 0, or below the lowest id when ids at or below 0 exist (a
+        sequence started low to use its whole range): the cursor reads ids above it only."""
+        cur.execute(self._query_min)
+        low = next(iter(cur.fetchone().values()))
+        return min(0, low - 1) if isinstance(low, int) else 0
+
+    def _start_over(self, what: str, facts: dict, start_id: int = 0) -> None:
         old = self.cursor
-        self.cursor = IdCursor(0, epoch=old.epoch + 1, oid=facts["oid"], node=facts["relfilenode"])
+        self.cursor = IdCursor(start_id, epoch=old.epoch + 1, oid=facts["oid"], node=facts["relfilenode"])
         self._gap_after = None
         table_resets.labels(self.ctx.name).inc()
         metrics.source_errors.labels(self.ctx.name, "table_reset").inc()
@@ -565,6 +609,28 @@ class PostgresSource(Source):
 
     def close(self) -> None:
         self._close_conn()
+
+
+class _LenientDateLoader(Loader):
+    """'infinity', '-infinity', BC dates and years past 9999 are valid PostgreSQL dates that Python's datetime
+    cannot hold: psycopg's loader raises on them, which failed every fetch holding such a row (the source
+    wedged there). Such a value is kept as PostgreSQL's text; every other one loads as before, through
+    psycopg's own loader (delegated to: the C one cannot be subclassed)."""
+
+    def __init__(self, oid: int, context=None):
+        super().__init__(oid, context)
+        self._inner = psycopg.adapters.get_loader(oid, Format.TEXT)(oid, context)  # the global map is untouched
+
+    def load(self, data):
+        try:
+            return self._inner.load(data)
+        except psycopg.DataError:
+            return bytes(data).decode("utf-8", "replace")
+
+
+def _load_out_of_range_dates_as_text(conn: psycopg.Connection) -> None:
+    for name in ("date", "timestamp", "timestamptz"):
+        conn.adapters.register_loader(name, _LenientDateLoader)
 
 
 def _row_key(row_id: int, epoch: int) -> str:

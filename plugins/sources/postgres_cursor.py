@@ -28,7 +28,8 @@ When a gap is closed (dropped without a row):
 
 Limits (documented for operators): ids are assumed to grow with insertion order of the sequence;
 sessions that cache sequence values (`CACHE > 1`), or rows inserted later with an explicit old id,
-fill gaps only within the limits above. Ids <= the starting cursor (0) are never read.
+fill gaps only within the limits above. A cursor starts at 0, or below the lowest id if ids <= 0
+exist then (postgres._start_id); an id <= 0 inserted after that is below the cursor and not read.
 
 Gaps are kept as ranges [lo, hi], so a sequence jump (e.g. +32 after a crash) costs one entry.
 """
