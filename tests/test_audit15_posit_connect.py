@@ -1,12 +1,9 @@
 """Issue 15 audit, Posit Connect: held-out records read as an auditor would (docs/ecs-conventions.md)."""
 from __future__ import annotations
 
-import pytest
-
 from shipper_plugins.parsers.posit_connect import PositConnectParser
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 audit: edit_group's new_owner_id is not promoted to user.target.id")
 def test_new_owner_of_a_group_is_the_target_user(assert_ecs):
     # Seed: edit_group carries new_owner_id / previous_owner_id. Conventions, "Ownership": ownership
     # moved to someone puts the new owner in user.target.*; the group stays group.*.
@@ -20,3 +17,13 @@ def test_new_owner_of_a_group_is_the_target_user(assert_ecs):
     assert ev["user"]["target"]["id"] == "2"
     assert ev["group"] == {"id": "3", "name": "Pubs"}
     assert ev["posit_connect"]["new_owner_id"] == 2 and ev["posit_connect"]["previous_owner_id"] == 1
+
+
+def test_a_group_renamed_by_its_owner_has_no_target(assert_ecs):
+    line = (b'time="2024-01-02T03:04:05.678Z" level=info msg="Edited group" action=edit_group actor_id=1 '
+            b'actor_guid=a-1 actor_role=administrator actor_description="Ada L (ada)" entry_id=11 group_id=3 '
+            b'group_guid=g-3 group_name=Pubs previous_name=Pubs new_name=Publishers previous_owner_id=1 '
+            b'new_owner_id=1 type=audit')
+    (ev,) = PositConnectParser().parse(line)
+    assert_ecs(ev, "posit_connect")
+    assert "target" not in ev["user"] and ev["group"] == {"id": "3", "name": "Pubs"}

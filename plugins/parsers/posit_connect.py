@@ -248,6 +248,12 @@ class PositConnectParser(Parser):
                 target["group"] = group
             else:
                 ev["group"] = group
+        # A group's owner moved (edit_group): the new owner is user.target (docs/ecs-conventions.md, "Ownership").
+        new_owner = _int_of(get("new_owner_id"))
+        if new_owner is not None and not target and new_owner != _int_of(get("previous_owner_id")):
+            target["id"] = str(new_owner)
+            user["target"] = target
+            ev["user"] = user
 
         # related.user, as shipper.ecs.add_related writes it.
         users: list[str] = []
