@@ -22,7 +22,6 @@ from tests.test_databricks import SHAPES, make_record
     ("workspace", "renameWorkspaceNode", {"path": "/Shared/old", "destinationPath": "/Shared/new"}, "/Shared/new", "new"),
 ])
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.xfail(strict=True, reason="issue 15 audit: newPath/destinationPath of notebook and workspace moves not promoted")
 def test_path_of_a_moved_renamed_or_cloned_object(service, action, params, path, name, shape, assert_ecs):
     raw, _ = make_record(service, action, shape, params=params)
     (ev,) = DatabricksParser().parse(raw)
@@ -46,7 +45,6 @@ def test_path_of_a_moved_renamed_or_cloned_object(service, action, params, path,
                            "metastore_id": "m-1"}),
     ("updateSharePermissions", {"name": "partner-share"}),
 ])
-@pytest.mark.xfail(strict=True, reason="issue 15 audit: the principal of a Unity Catalog permission change is not promoted")
 def test_grantee_of_a_unity_catalog_permission_change(principal, where, action, params, assert_ecs):
     params = {**params, "changes": f'[{{"principal":"{principal}","add":["SELECT"],"remove":[]}}]'}
     raw, _ = make_record("unityCatalog", action, "system_table", params=params)

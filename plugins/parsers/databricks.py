@@ -591,8 +591,10 @@ TERMINAL_STATES = {"succeeded": "success", "success": "success", "failed": "fail
                    "error": "failure", "internal_error": "failure", "internalerror": "failure",
                    "timedout": "failure", "timed_out": "failure", "canceled": "failure", "cancelled": "failure"}
 # requestParams keys naming the file or notebook acted on (the first present wins); a move's destination
-# is the path it has after the event.
-PATH_KEYS = ("path", "dst", "destination_path", "notebookPath", "filePath", "notebook_path", "file_path")
+# is the path it has after the event (dbfs `dst`/`destination_path`, workspace moves and renames and a
+# notebook's clone `destinationPath`, notebook and experiment moves `newPath`), so those come first.
+PATH_KEYS = ("dst", "destination_path", "destinationPath", "newPath", "path", "notebookPath", "filePath",
+             "notebook_path", "file_path")
 
 
 def _str(v: Any) -> str | None:
@@ -629,30 +631,52 @@ def _targets(ev: dict, rp: dict) -> None:
     elif g_name or g_id:
         ev["group"] = {k: v for k, v in (("id", g_id), ("name", g_name)) if v}
     else:
-        # The grantee or new owner of an ACL or ownership change (`principal`): a user's e-mail, a service
-        # principal's application id, or else a group's name (Databricks' three kinds of principal).
-        principal = _str(rp.get("principal"))
+        # The grantee or new owner of an ACL or ownership change (`principal`), or of a Unity Catalog
+        # permission change (`changes`: a JSON list of {principal, add, remove}).
+        principal = _str(rp.get("principal")) or _changes_principal(rp.get("changes"))
         if principal:
-            if "@" in principal:
-                target = {"name": principal, "email": principal}
-                _related(ev, "user", principal)
-            elif _is_uuid(principal):
-                target = {"id": principal}
-            else:
-                target = None
-                ev["group"] = {"name": principal}
-            if target is not None:
-                user = ev.get("user")
-                if user is None:
-                    ev["user"] = {"target": target}
-                else:
-                    user["target"] = target
+            _grantee(ev, principal)
     for k in PATH_KEYS:
         path = _str(rp.get(k))
         if path:
             name = path.rstrip("/").rsplit("/", 1)[-1]
             ev["file"] = {"path": path, "name": name} if name else {"path": path}
             break
+
+
+def _grantee(ev: dict, principal: str) -> None:
+    """A user's e-mail → user.target name/email, a service principal's application id → user.target.id,
+    else a group's name → group.name (Databricks' three kinds of principal)."""
+    if "@" in principal:
+        target = {"name": principal, "email": principal}
+        _related(ev, "user", principal)
+    elif _is_uuid(principal):
+        target = {"id": principal}
+    else:
+        ev["group"] = {"name": principal}
+        return
+    user = ev.get("user")
+    if user is None:
+        ev["user"] = {"target": target}
+    else:
+        user["target"] = target
+
+
+def _changes_principal(changes: Any) -> str | None:
+    """The one principal a Unity Catalog `changes` list names (its JSON text or the list), else None:
+    several grantees have no single place in user.target/group, and stay in request_params."""
+    if changes.__class__ is str:
+        if not changes.startswith("["):
+            return None
+        try:
+            changes = orjson.loads(changes)
+        except orjson.JSONDecodeError:
+            return None
+    if changes.__class__ is not list:
+        return None
+    found = {_str(c.get("principal")) for c in changes if c.__class__ is dict}
+    found.discard(None)
+    return found.pop() if len(found) == 1 else None
 
 
 def _login_account(ev: dict, rp: dict) -> None:
