@@ -1,0 +1,110 @@
+"""A real `shipper run` (stdout output to a file, its own state_dir and HTTP port) for the black-box
+attack tests (tests/tail/test_attack_*.py): started, stopped and restarted like an operator would,
+its output read back line by line by the unique sequence number each written line carries."""
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+
+def numbered(i: int, pad: int = 20) -> str:
+    return json.dumps({"seq": i, "msg": "x" * pad}) + "\n"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Agent:
+    def __init__(self, tmp: Path, paths: list, source_extra: str = "") -> None:
+        self.tmp = Path(tmp)
+        self.port = free_port()
+        self.runs = 0
+        self.proc: subprocess.Popen | None = None
+        self.cfg = self.tmp / "cfg.yaml"
+        self.cfg.write_text(f"""
+state_dir: {self.tmp}/state
+http: {{listen: "127.0.0.1:{self.port}"}}
+shutdown_timeout: 20
+sources:
+  - name: app
+    type: file
+    paths: [{", ".join(str(p) for p in paths)}]
+    parser: json
+    poll_interval: 0.2
+{source_extra}
+outputs:
+  - type: stdout
+""")
+
+    def start(self) -> None:
+        self.runs += 1
+        out = open(self.tmp / f"out{self.runs}.jsonl", "wb")
+        err = open(self.tmp / f"out{self.runs}.err", "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "shipper.cli", "run", "-c", str(self.cfg)],
+                                     stdout=out, stderr=err)
+        out.close()
+        err.close()
+        self.wait_scanned()
+
+    def wait_scanned(self, timeout: float = 60.0) -> None:
+        """Until the agent's file source has looked at the files (its /status lists them)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.errors()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/status", timeout=5) as r:
+                    live = json.loads(r.read())
+                if (live.get("sources", {}).get("app", {}).get("status") or {}).get("files"):
+                    return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.1)
+        raise AssertionError("shipper did not scan in time")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(60)
+
+    def seqs(self) -> list:
+        """Every delivered line's sequence number, in order, across all runs so far."""
+        out = []
+        for i in range(1, self.runs + 1):
+            with open(self.tmp / f"out{i}.jsonl", "rb") as f:
+                for line in f:
+                    if line.endswith(b"\n"):
+                        out.append(json.loads(line).get("generic", {}).get("seq"))
+        return out
+
+    def errors(self) -> str:
+        return "".join((self.tmp / f"out{i}.err").read_text(errors="replace")
+                       for i in range(1, self.runs + 1))
+
+    def wait_delivered(self, expected, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if set(expected) <= set(self.seqs()):
+                return True
+            time.sleep(0.2)
+        return False
+
+
+def exactly_once(seqs: list, expected) -> str:
+    """'' when every expected number arrived exactly once and nothing else did; else what is wrong."""
+    counts = Counter(seqs)
+    dups = sorted(k for k, v in counts.items() if v > 1 and k is not None)
+    missing = sorted(set(expected) - set(counts))
+    extra = sorted(k for k in counts if k not in set(expected))
+    if not dups and not missing and not extra:
+        return ""
+    return (f"duplicated {len(dups)} (e.g. {dups[:5]}), missing {len(missing)} (e.g. {missing[:5]}), "
+            f"unexpected {extra[:5]}")
