@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import stat
 import threading
 from dataclasses import dataclass
 
@@ -202,6 +203,11 @@ class Holder:
                         log.debug("cannot hold", extra={"path": path, "error": str(e)})
                     continue  # gone already (or unreadable: the tailer names it)
                 st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    os.close(fd)  # a FIFO or device made under a family name is no rotated file
+                    if path == fam:
+                        creations[fam] -= 1
+                    continue
                 key = (st.st_dev, st.st_ino)
                 if key in self._known or key in self.held:
                     os.close(fd)

@@ -2,8 +2,10 @@
 backups through gzip (offsets are positions in the decompressed data)."""
 from __future__ import annotations
 
+import errno
 import gzip
 import os
+import stat
 import struct
 import zlib
 
@@ -22,12 +24,18 @@ class OpenFile:
     def __init__(self, path: str, gz: bool = False, held_fd: int | None = None):
         # A held descriptor (tail.holder) is reopened through /proc: the file may have no name any
         # more, and a new open file description shares no seek position with the holder's.
-        self.fd = os.open(path if held_fd is None else f"/proc/self/fd/{held_fd}", os.O_RDONLY | os.O_CLOEXEC)
+        # O_NONBLOCK: a FIFO (or device) put where a log was must not block the source in open();
+        # it is no log file, and is answered like a file that is not there.
+        self.fd = os.open(path if held_fd is None else f"/proc/self/fd/{held_fd}",
+                          os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        st = os.fstat(self.fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(self.fd)
+            raise FileNotFoundError(errno.ENOENT, "not a regular file", path)
         self.gz = gz
         self._gz: gzip.GzipFile | None = None
         if gz:
             self._gz = gzip.GzipFile(fileobj=os.fdopen(os.dup(self.fd), "rb"), mode="rb")
-        st = os.fstat(self.fd)
         self.dev, self.ino = st.st_dev, st.st_ino
 
     def read(self, offset: int, n: int) -> bytes:
