@@ -40,6 +40,8 @@ class Family:
         subprocess.run(["/usr/sbin/logrotate", "-f", "-s", str(self.state), str(self.conf)], check=True)
 
 
+@pytest.mark.xfail(strict=True, reason="the second file's lines are shipped twice: found again as "
+                   "app.log.1.gz after it was read through its held descriptor")
 @pytest.mark.parametrize("header", [False, True])
 def test_two_compressed_rotations_while_running_repeat_nothing(tmp_path, header):
     """Found: the lines of the second file (written between two rotations, the agent running)
@@ -61,6 +63,8 @@ def test_two_compressed_rotations_while_running_repeat_nothing(tmp_path, header)
     assert "data lost" not in agent.errors()
 
 
+@pytest.mark.xfail(strict=True, reason="a compressed backup sharing the header is read again from 0 "
+                   "after a stop (350 lines twice) and a false truncation loss is warned")
 def test_shared_header_compressed_rotations_while_stopped_repeat_nothing(tmp_path):
     """Found: every file shares its first line; rotated twice (compress) while the agent was
     stopped, then once more while it runs: 350 of 750 lines shipped twice, and a false warning
