@@ -125,8 +125,8 @@ def _probe(output) -> bool:
             pass
     if isinstance(found, dict):
         found = "\n".join(f"{k}: {v}" for k, v in found.items())
-    for line in str(found).splitlines():
-        click.echo(redact(f"  {line}"))
+    for line in redact(str(found)).splitlines():  # whole first: a password may hold a newline
+        click.echo(f"  {line}")
     return ok
 
 

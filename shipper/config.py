@@ -4,6 +4,7 @@ from __future__ import annotations
 import difflib
 from collections import Counter
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -255,7 +256,12 @@ def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None
 def load_config(path: str | os.PathLike) -> Config:
     p = Path(path)
     try:
-        with open(p, "rb") as f:
+        # O_NONBLOCK: opening a FIFO nobody writes to would wait forever (check, start, a reload).
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+        with open(fd, "rb") as f:
+            if stat.S_ISFIFO(os.fstat(fd).st_mode) or stat.S_ISSOCK(os.fstat(fd).st_mode):
+                raise ConfigError([Problem(str(p), None, "", "refused: not a regular file (a FIFO or socket)")])
+            os.set_blocking(fd, True)
             raw = f.read(MAX_TEXT + 1)  # no more than the bound, whatever the file (or /dev/zero) holds
         if len(raw) > MAX_TEXT:
             raise ConfigError([Problem(str(p), None, "", f"refused: the config is over {MAX_TEXT} bytes")])

@@ -18,8 +18,9 @@ log = logging.getLogger("shipper.secrets")
 
 MASK = "***"
 
-# scheme://user:password@  (the password is anything up to the last @ before the host part)
-_URL_USERINFO = re.compile(r"(?P<pre>\b[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@\s'\"]*:)(?P<pw>[^/?#\s]*)(?=@)")
+# scheme://user:password@  (the password is anything up to the last @ before the host part; a
+# careless password may hold a space, a tab or a newline, and the URL is then printed with it)
+_URL_USERINFO = re.compile(r"(?P<pre>\b[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@\r\n'\"]*:)(?P<pw>[^/?#]*)(?=@)")
 # password=secret, password = 'se cret', ?password=secret&… (libpq dsn keywords and URL query keys)
 _KEYWORD = re.compile(r"(?P<pre>\b(?:password|passwd|pwd|sslpassword|api_key|apikey|token|secret)\s*=\s*)"
                       r"(?P<pw>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;,]+)", re.IGNORECASE)

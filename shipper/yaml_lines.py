@@ -30,6 +30,7 @@ class _StrKeyLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._open: set[str] = set()
         self.alias_uses: list[tuple[int, yaml.Node]] = []  # (line, node named)
+        self._written = 0  # values (not aliases) composed so far
 
     def compose_node(self, parent, index):
         if self.check_event(AliasEvent):
@@ -43,6 +44,11 @@ class _StrKeyLoader(yaml.SafeLoader):
             node = super().compose_node(parent, index)
             self.alias_uses.append((line, node))
             return node
+        # The values written out count too: 4 MB of `[0,0,…]` is two million nodes, a gigabyte and minutes.
+        self._written += 1
+        if self._written > MAX_EXPANDED:
+            line = self.peek_event().start_mark.line + 1
+            raise YamlError(f"more than {MAX_EXPANDED} values in one config", line, limit=True)
         return super().compose_node(parent, index)
 
     def compose_sequence_node(self, anchor):

@@ -25,6 +25,7 @@ from typing import Literal
 
 import orjson
 from elastic_transport import TlsError, TransportError
+from elastic_transport.client_utils import url_to_node_config
 from pydantic import Field, field_validator, model_validator
 
 from shipper import metrics
@@ -80,9 +81,18 @@ class ElasticsearchOutputConfig(OutputConfig):
                 parts = urlsplit(url)
                 parts.port  # raises on a port that is not a number
             except ValueError as e:  # the URL itself is not repeated: it may hold a password
-                raise ValueError(f"not a URL: {e}") from None
+                # urllib quotes what it took for the port: after an unencoded '/', '?' or '#' in a
+                # password, that is the password's first part.
+                why = str(e) if "'" not in str(e) else "its port is not a number"
+                raise ValueError(f"not a URL: {why} (a password in a URL needs its '/', '?', '#', '@', "
+                                 "'\\' percent-encoded; password_file avoids that)") from None
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError(f"{parts.scheme or 'no scheme'}: a host is http://HOST:PORT or https://HOST:PORT")
+            try:  # what the client will parse it with, so a URL it refuses is a config error, not a traceback
+                url_to_node_config(url, use_default_ports_for_scheme=True)
+            except ValueError:
+                raise ValueError("not a URL the client can use (a password in a URL needs its '/', '?', '#', "
+                                 "'@', '\\' percent-encoded; password_file avoids that)") from None
         return v
 
     @field_validator("namespace")

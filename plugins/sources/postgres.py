@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import random
 import threading
 import time
@@ -45,6 +46,7 @@ from shipper.config_base import SourceConfig, StrictModel
 from shipper.failures import SourceFailures
 from shipper.log import Throttled
 from shipper.plugin import RawBatch, Source
+from shipper.secrets import check_permissions
 from shipper_plugins.sources.postgres_cursor import NOTHING_CHECKED, IdCursor
 
 fields_truncated = Counter("shipper_postgres_fields_truncated", "Values longer than max_field_bytes, shipped cut",
@@ -280,6 +282,7 @@ class PostgresSource(Source):
         path = self.config.password_file
         try:
             with open(path, encoding="utf-8") as f:
+                check_permissions(path, os.fstat(f.fileno()), "password")  # warns once if others can read it
                 return f.read().rstrip("\r\n")
         except OSError as e:
             raise SourceProblem("password_file", f"cannot read password_file {path}: {e.strerror}") from None
