@@ -108,7 +108,7 @@ def install(output, template_name: str, output_name: str, echo) -> bool:
     from elastic_transport import TransportError
 
     from shipper.secrets import redact
-    from shipper_plugins.outputs.elasticsearch_client import error_reason, transport_reason
+    from shipper_plugins.outputs.elasticsearch_client import acknowledged, error_reason, transport_reason
 
     name = pipeline_name(template_name)
     path = f"/_ingest/pipeline/{name}"
@@ -120,6 +120,11 @@ def install(output, template_name: str, output_name: str, echo) -> bool:
         except TransportError as e:
             echo(redact(f"warning: output {output_name}: PUT {path} failed: {transport_reason(e)}; "
                         f"templates installed without enrichment"), err=True)
+            return False
+        if 200 <= answer.status < 300 and not acknowledged(answer.body):  # a proxy's page: nothing stored
+            echo(f"warning: output {output_name}: PUT {path} answered {answer.status} without "
+                 f'{{"acknowledged": true}}: {error_reason(answer.body)}; templates installed without enrichment',
+                 err=True)
             return False
         if 200 <= answer.status < 300:
             without = f" (without {', '.join(dropped)}: the server has no such processor)" if dropped else ""

@@ -186,7 +186,7 @@ def _install(output, cfg) -> bool:
 
     from shipper.errors import PermanentRefusal
     from shipper.secrets import redact
-    from shipper_plugins.outputs.elasticsearch_client import error_reason, transport_reason
+    from shipper_plugins.outputs.elasticsearch_client import acknowledged, error_reason, transport_reason
 
     try:
         server = output.ask_server()
@@ -214,6 +214,10 @@ def _install(output, cfg) -> bool:
             return False
         if not 200 <= answer.status < 300:
             click.echo(f"error: output {cfg.name}: PUT {path} refused: {answer.status} {error_reason(answer.body)}", err=True)
+            return False
+        if not acknowledged(answer.body):  # a proxy's 200 page stores nothing
+            click.echo(f"error: output {cfg.name}: PUT {path} answered {answer.status} without "
+                       f'{{"acknowledged": true}}: {error_reason(answer.body)}', err=True)
             return False
         click.echo(f"output {cfg.name}: installed {path}")
     return True

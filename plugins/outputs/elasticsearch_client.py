@@ -9,8 +9,8 @@ Elasticsearch 8/9. shipper needs three requests (`GET /`, `POST /_bulk`, templat
 every one of those servers accepts as plain `application/json` / `application/x-ndjson`, so it
 uses the transport they share and no product-specific client.
 
-No retries on status codes here: the output decides per item what to retry (a retried whole bulk
-request would resend what was stored).
+No retries on outage statuses here: the output decides per item what to retry (a retried whole bulk
+request would resend what was stored). Only a 401/403 (nothing stored) moves on to the next node.
 """
 from __future__ import annotations
 
@@ -108,7 +108,10 @@ class Client:
             # failed node dead and retries it later); with one host there is nothing to move to.
             max_retries=len(nodes) - 1,
             retry_on_timeout=True,  # safe: every document is a `create` with a stable `_id`
-            retry_on_status=(),
+            # One node refusing the credentials (its own realm, a proxy in front of it) must not stop
+            # the others: the next node is asked; only when every node refuses is it the answer. Nothing
+            # was stored by a 401/403 request, so asking again repeats nothing.
+            retry_on_status=(401, 403),
             dead_node_backoff_factor=1.0,
             max_dead_node_backoff=30.0,
             meta_header=False,  # x-elastic-client-meta describes Elastic's own clients, not this one
@@ -224,6 +227,12 @@ def tls_refused(e: BaseException) -> bool:
     retry can fix; True for what it cannot (certificate, protocol, no TLS on the other side)."""
     x = _ssl_error(e)
     return not isinstance(x, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError))
+
+
+def acknowledged(body: Any) -> bool:
+    """Whether a template or pipeline PUT was stored: Elasticsearch and OpenSearch answer
+    `{"acknowledged": true}`; a proxy's 200 page or `false` stores nothing."""
+    return isinstance(body, dict) and body.get("acknowledged") is True
 
 
 def error_reason(body: Any) -> str:
