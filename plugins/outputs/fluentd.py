@@ -20,7 +20,7 @@ import ssl
 import time
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from shipper import metrics
 from shipper.config_base import OutputConfig, StrictModel
@@ -28,8 +28,8 @@ from shipper.errors import PermanentRefusal
 from shipper.log import Throttled
 from shipper.plugin import Batch, Output, Stopping
 from shipper.secrets import SecretError, read_secret
-from shipper_plugins.outputs.fluentd_forward import (AckError, ForwardConnection, StaleConnection, event_time_ns,
-                                                     pack_entry)
+from shipper_plugins.outputs.fluentd_forward import (NEEDS_KEY, AckError, ForwardConnection, StaleConnection,
+                                                     WrongAnswer, event_time_ns, pack_entry)
 from shipper_plugins.outputs.fluentd_handshake import Credentials, HandshakeRefused
 from shipper_plugins.outputs.fluentd_servers import ServerPool
 
@@ -83,6 +83,16 @@ class FluentdOutputConfig(OutputConfig):
     self_hostname: str | None = None  # default: this host's name
     username: str | None = None
     password_file: str | None = None
+
+    @field_validator("id_field")
+    @classmethod
+    def _id_field_is_no_ecs_field(cls, v: str | None) -> str | None:
+        from shipper.setup_elasticsearch import ecs_field_types  # the ECS field list in the package
+
+        if v is not None and v.split(".", 1)[0] in {f.split(".", 1)[0] for f in ecs_field_types()["fields"]}:
+            raise ValueError(f"{v!r} is an ECS field the events carry: the id would overwrite it; "
+                             "name a field of your own (default _shipper_id)")
+        return v
 
     @model_validator(mode="after")
     def _one_way_to_connect(self):
@@ -159,6 +169,7 @@ class FluentdOutput(Output):
         self.coalesce = (config.batch_size, config.flush_interval)  # read by the output worker
         self._trouble = Throttled(log)
         self.trouble: str | None = None  # the current delivery problem, for /health; None when delivering
+        self._id_clash_logged = False
         name = ctx.name
         self._m_errors = metrics.output_errors.labels(name)
         self._m_retries = metrics.output_retries.labels(name)
@@ -206,17 +217,27 @@ class FluentdOutput(Output):
             out = by_tag.setdefault(tag, [])
             # Events are shared with other outputs: never modified (a shallow copy carries the id).
             if id_field:
-                out.extend(pack_entry(event_time_ns(ev.get("@timestamp"), now_ns), {**ev, id_field: id_})
+                out.extend(pack_entry(event_time_ns(ev.get("@timestamp"), now_ns), self._with_id(ev, id_field, id_))
                            for ev, id_ in zip(b.events, b.ids))
             else:
                 out.extend(pack_entry(event_time_ns(ev.get("@timestamp"), now_ns), ev) for ev in b.events)
         return by_tag.items()
 
+    def _with_id(self, ev: dict, id_field: str, id_: str) -> dict:
+        if id_field not in ev:
+            return {**ev, id_field: id_}
+        # A field of the event's own (a product namespace): never overwritten; said once.
+        if not self._id_clash_logged:
+            self._id_clash_logged = True
+            log.warning("id_field names a field the events already have: left as it is, so these records carry "
+                        "no id; choose another id_field", extra={"output": self.ctx.name, "id_field": id_field})
+        return ev
+
     def _deliver(self, tag: str, chunk: list[bytes]) -> None:
         cfg = self.config
         data = b"".join(chunk)
         attempt = 0
-        unacked = 0  # ack timeouts in a row for this chunk
+        unacked = 0  # ack timeouts or wrong answers in a row for this chunk
         while True:
             if self.ctx.stop.is_set():
                 raise Stopping()
@@ -239,13 +260,18 @@ class FluentdOutput(Output):
             except OSError as e:
                 reason = _refusal(e)
                 self._m_errors.inc()
-                unacked = unacked + 1 if isinstance(e, AckError) and str(e).startswith("no ack within") else 0
+                wrong = isinstance(e, WrongAnswer)
+                unacked = unacked + 1 if wrong or (isinstance(e, AckError) and str(e).startswith("no ack within")) else 0
                 if reason is None and unacked >= NO_ACK_REFUSAL:
                     # Each resend may be a duplicate stored again: after a few, this is a server that
-                    # does not ack (in_unix behind a relay, a forward proxy), not a slow one.
-                    unacked, reason = 0, (f"no ack within {cfg.ack_timeout:g}s, {NO_ACK_REFUSAL} times in a row: the "
-                                          "server takes chunks but does not answer them (each resend may be stored "
-                                          "again); check it is a Fluentd in_forward, or set require_ack: false")
+                    # does not ack (in_unix behind a relay, a forward proxy, a broken peer), not a slow one.
+                    unacked, reason = 0, (
+                        f"{e}, {NO_ACK_REFUSAL} times in a row: the server answers chunks with something that is "
+                        "not their ack (each resend may be stored again); check it is a Fluentd in_forward"
+                        if wrong else
+                        f"no ack within {cfg.ack_timeout:g}s, {NO_ACK_REFUSAL} times in a row: the "
+                        "server takes chunks but does not answer them (each resend may be stored "
+                        "again); check it is a Fluentd in_forward, or set require_ack: false")
                 if reason is not None:
                     self._refused(server, reason)
                     continue
@@ -285,6 +311,12 @@ class FluentdOutput(Output):
             except OSError as e:
                 failed = True
                 lines.append(f"{s.label}: FAILED: {_refusal(e) or e or type(e).__name__}")
+                continue
+            if not cfg.shared_key_file and not s.host.startswith("unix://") \
+                    and conn.greets_with_helo(min(cfg.timeout, 1.0)):
+                conn.close_now()
+                failed = True
+                lines.append(f"{s.label}: FAILED: {NEEDS_KEY}")
                 continue
             found = ["connected"]
             if isinstance(conn.socket, ssl.SSLSocket):

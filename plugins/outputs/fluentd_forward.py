@@ -25,11 +25,17 @@ from fluent.sender import EventTime, FluentSender
 from shipper_plugins.outputs.fluentd_handshake import Credentials, HandshakeRefused, handshake
 from shipper_plugins.outputs.fluentd_socket import read_message
 
-__all__ = ["AckError", "ForwardConnection", "EventTime", "event_time_ns", "pack_entry", "new_chunk_id"]
+__all__ = ["AckError", "WrongAnswer", "ForwardConnection", "EventTime", "event_time_ns", "pack_entry", "new_chunk_id"]
 
 
 class AckError(OSError):
     """The server did not acknowledge a chunk (timeout, closed connection, wrong answer)."""
+
+
+class WrongAnswer(AckError):
+    """The server answered a chunk with something that is not its ack (another chunk's id, bytes that
+    are not msgpack, a message too large): it may well have stored the chunk, so a resend may be
+    stored again, and a server that does this once will do it again (see FluentdOutput._deliver)."""
 
 
 class StaleConnection(OSError):
@@ -136,6 +142,29 @@ class ForwardConnection(FluentSender):
             raise HandshakeRefused(NEEDS_KEY)
         return True
 
+    def greets_with_helo(self, wait: float) -> bool:
+        """For `shipper check --outputs` without a shared key: in_forward with <security> speaks first
+        (HELO, at once on accept) and stores nothing from a client that does not answer it, so listen
+        up to `wait` seconds. Consumes what it reads: the probe closes the connection afterwards."""
+        sock = self.socket
+        before = sock.gettimeout()
+        deadline = time.monotonic() + wait
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                sock.settimeout(left)  # a TLS read handles session tickets itself and keeps waiting
+                try:
+                    return sock.recv(16).startswith(_HELO)
+                except (socket.timeout, ssl.SSLWantReadError):
+                    continue
+            return False
+        except (OSError, ValueError):
+            return False
+        finally:
+            try:
+                sock.settimeout(before)
+            except OSError:
+                pass
+
     def _check_recv_side(self):
         # The base class reads and discards incoming bytes; with acks on, those bytes are our
         # acks. We read the answer explicitly in `_read_ack`, so the check is off.
@@ -171,7 +200,7 @@ class ForwardConnection(FluentSender):
             raise
         except Exception as e:  # msgpack errors on a garbled answer: same as a broken peer
             self._close()
-            raise AckError(f"bad answer from server: {e}") from e
+            raise WrongAnswer(f"bad answer from server: {e}") from e
         if not self.server_keepalive:
             # The server said in HELO that it closes after each chunk: close first, so the next
             # chunk never races its FIN.
@@ -179,13 +208,13 @@ class ForwardConnection(FluentSender):
 
     def _read_ack(self, chunk: str, ack_timeout: float) -> None:
         unpacker = msgpack.Unpacker(raw=False, max_buffer_size=1 << 20)
-        answer = read_message(self.socket, unpacker, ack_timeout, AckError, "ack")
+        answer = read_message(self.socket, unpacker, ack_timeout, AckError, "ack", WrongAnswer)
         if isinstance(answer, list) and answer[:1] == ["HELO"]:
             raise HandshakeRefused(NEEDS_KEY)
         if not (isinstance(answer, dict) and answer.get("ack") == chunk):
             # An ack for another chunk cannot happen on a connection with one chunk in
             # flight: the stream is out of step, so drop it and resend.
-            raise AckError(f"unexpected answer {answer!r:.100}")
+            raise WrongAnswer(f"unexpected answer {answer!r:.100}")
 
     def _wait_read_by_server(self, timeout: float) -> None:
         """in_unix answers no acks, but the kernel knows when it has read our bytes: on a unix socket

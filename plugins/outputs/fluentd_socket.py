@@ -9,10 +9,12 @@ import msgpack
 
 
 def read_message(sock: socket.socket, unpacker: msgpack.Unpacker, timeout: float, error: type[OSError],
-                 what: str) -> Any:
+                 what: str, garbage: type[OSError] | None = None) -> Any:
     """The next msgpack message the server sends, within `timeout` seconds. Raises `error` (an OSError,
-    so the caller closes the connection and sends again) on a timeout, a closed connection, garbage or
-    a message too large. The socket's timeout is left as it was."""
+    so the caller closes the connection and sends again) on a timeout or a closed connection, and
+    `garbage` (default: `error`) on bytes that are not msgpack or a message too large. The socket's
+    timeout is left as it was."""
+    garbage = garbage or error
     deadline = time.monotonic() + timeout
     before = sock.gettimeout()
     try:
@@ -21,7 +23,7 @@ def read_message(sock: socket.socket, unpacker: msgpack.Unpacker, timeout: float
                 for message in unpacker:
                     return message
             except (ValueError, msgpack.UnpackException) as e:
-                raise error(f"garbled {what}: {e}") from None
+                raise garbage(f"garbled {what}: {e}") from None
             left = deadline - time.monotonic()
             if left <= 0:
                 raise error(f"no {what} within {timeout}s")
@@ -35,6 +37,6 @@ def read_message(sock: socket.socket, unpacker: msgpack.Unpacker, timeout: float
             try:
                 unpacker.feed(data)
             except msgpack.BufferFull:
-                raise error(f"{what} too large") from None
+                raise garbage(f"{what} too large") from None
     finally:
         sock.settimeout(before)
