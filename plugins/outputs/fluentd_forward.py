@@ -165,6 +165,14 @@ class ForwardConnection(FluentSender):
             except OSError:
                 pass
 
+    def _bytes_not_taken(self) -> int:
+        """Bytes we sent that the server's kernel has not acknowledged (TIOCOUTQ, SIOCOUTQ on TCP): a
+        closed socket answers data with a reset, never an ack. 0 when unknown (then said, not quiet)."""
+        try:
+            return struct.unpack("i", fcntl.ioctl(self.socket.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+        except (OSError, ValueError, AttributeError):
+            return 0
+
     def _check_recv_side(self):
         # The base class reads and discards incoming bytes; with acks on, those bytes are our
         # acks. We read the answer explicitly in `_read_ack`, so the check is off.
@@ -194,8 +202,9 @@ class ForwardConnection(FluentSender):
             elif self.host.startswith("unix://"):
                 self._wait_read_by_server(ack_timeout)
         except OSError as e:
+            stale = reused and (_is_reset(e) or (_is_eof(e) and self._bytes_not_taken() > 0))
             self._close()
-            if reused and _is_closed_connection(e):
+            if stale:
                 raise StaleConnection(f"the server had closed the connection: {e}") from e
             raise
         except Exception as e:  # msgpack errors on a garbled answer: same as a broken peer
@@ -264,9 +273,15 @@ def _tls_closed(sock: ssl.SSLSocket) -> bool:
     return True
 
 
-def _is_closed_connection(e: OSError) -> bool:
+def _is_reset(e: OSError) -> bool:
     """A reset or a broken pipe: what a write onto, or an ack read from, a connection the server had
-    already closed looks like (its kernel answers bytes nobody will read with a reset). A clean EOF
-    while waiting for the ack is not that: the server read the chunk and closed without acking it
-    (a crash or restart between storing and acking), so the resend may be a duplicate and is said."""
+    already closed looks like (its kernel answers bytes nobody will read with a reset)."""
     return isinstance(e, (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError))
+
+
+def _is_eof(e: OSError) -> bool:
+    """The server closed cleanly while we waited for the ack: either its FIN was on the way before our
+    chunk left (stale; its kernel never took the chunk), or it took and read the chunk and closed
+    without acking it (a crash or restart between storing and acking: the resend may be a duplicate,
+    so it is said). ForwardConnection._bytes_not_taken tells which."""
+    return isinstance(e, AckError) and "connection closed" in str(e)
