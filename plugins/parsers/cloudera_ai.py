@@ -218,7 +218,9 @@ class ClouderaAIParser(Parser):
         who = user.get("name") or user.get("id") or "unknown user"
         model = ca.get("model")
         what = f" model {model.get('name') or model.get('id')}" if model.__class__ is dict else ""
-        ev["message"] = f"{who}: {action or 'unknown event'}{what}"
+        outcome = event.get("outcome")
+        said = f" ({outcome})" if outcome else ""  # "actor: action target (outcome)", as every product's message
+        ev["message"] = f"{who}: {action or 'unknown event'}{what}{said}"
         if problems:
             flag_problems(ev, problems, decode_text(raw))
         if not ca:
