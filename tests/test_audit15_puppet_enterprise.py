@@ -51,3 +51,25 @@ def test_an_uncatalogued_deletion_names_what_was_deleted(what, object_type, asse
     assert ev["event"]["action"] == f"delete_{what}"
     assert ev["event"]["type"][-1] == "deletion"
     assert ev["puppet_enterprise"]["event"] == {"type": "delete", "what": what, "description": f"Deleted {what} thing"}
+
+
+def test_a_row_of_the_csv_export_says_who_did_what(shared_dir, assert_ecs):
+    # The vendor's documented GET /v2/events.csv export (samples/.../v2-events.docs-current.csv), a row
+    # read as a JSON object: the conventions name its zone-less Submit Time; the subject is the actor,
+    # the Type/What the action, the Message the message, and every column's value is kept.
+    import csv
+    path = shared_dir / "samples" / "puppet_enterprise" / "v2-events.docs-current.csv"
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [{k: v.replace("\\_", "_") for k, v in r.items()} for r in csv.DictReader(f)]  # the page's markdown escapes
+    assert len(rows) == 2
+    for row, (kind, msg) in zip(rows, [("create_node", "Create Node"), ("create_node_class", "Create Node Class")]):
+        [ev] = PuppetEnterpriseParser({"timezone": "Europe/Paris"}).parse(orjson.dumps(row))
+        assert_ecs(ev, NS)
+        assert ev["event"]["kind"] == "event" and "tags" not in ev
+        assert ev["user"] == {"id": "kai", "name": "Kai Evans"}
+        assert ev["event"]["action"] == kind and ev["message"] == msg
+        assert ev["@timestamp"] == "2014-07-17T11:08:09.985Z" and ev["event"]["timezone"] == "Europe/Paris"
+        assert ev["source"]["ip"] == "123.123.123.123"
+        assert (ev["event"]["category"], ev["event"]["type"]) == (["configuration"], ["creation"])
+        shipped = orjson.dumps(ev).decode()
+        assert all(v in shipped for v in row.values()), row

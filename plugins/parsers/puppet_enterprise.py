@@ -206,6 +206,39 @@ def _actor(subject: dict) -> tuple[dict, dict | None, list[str]]:
     return out
 
 
+# A row of the activity API's CSV export (GET /v1|v2/events.csv: Submit Time, Subject Type/Id/Name,
+# Object Type/Id/Name, Type, What, Description, Message, Ip Address) flattens one commit of one event.
+_ROW_EVENT = frozenset({"type", "what", "description", "message"})
+_ROW_PARTS = {"subjecttype": ("subject", "type"), "subjectid": ("subject", "id"), "subjectname": ("subject", "name"),
+              "objecttype": ("object", "type"), "objectid": ("object", "id"), "objectname": ("object", "name")}
+
+
+def _row_as_commit(row: dict) -> dict:
+    """The commit a CSV export row flattens: subject, objects and events nested again, other columns
+    (Submit Time, Ip Address, undocumented ones) left at the commit's level as written."""
+    commit: dict[str, Any] = {}
+    subject: dict[str, Any] = {}
+    obj: dict[str, Any] = {}
+    event: dict[str, Any] = {}
+    for k, sk in zip(row, _squash_set(tuple(row))):
+        v = row[k]
+        if sk in _ROW_PARTS:
+            part, field = _ROW_PARTS[sk]
+            if v is not None and v != "":
+                (subject if part == "subject" else obj)[field] = v
+        elif sk in _ROW_EVENT:
+            if v is not None and v != "":
+                event[sk] = v
+        else:
+            commit[k] = v
+    if subject:
+        commit[K_SUBJECT] = subject
+    if obj:
+        commit[K_OBJECTS] = [obj]
+    commit[K_EVENTS] = [event]
+    return commit
+
+
 def _squashed(doc: dict) -> dict[str, Any]:
     return dict(zip(_squash_set(tuple(doc)), doc.values()))  # a later spelling of a key wins, as before
 
@@ -251,6 +284,8 @@ class PuppetEnterpriseParser(Parser):
                 else:
                     out.append(self._failure(orjson.dumps(c), "commit is not a JSON object", service))
             return out
+        if K_EVENTS not in top and K_SUBJECT not in top and not _ROW_EVENT.isdisjoint(top):
+            doc = _row_as_commit(doc)  # a row of the CSV export, read as an object
         return self._commit(doc, service, api, raw)
 
     def _failure(self, raw: bytes | str, message: str, service: Any = None) -> dict:
