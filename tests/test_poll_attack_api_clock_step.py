@@ -25,3 +25,21 @@ def test_commits_made_after_the_server_clock_stepped_back_are_shipped_once(tmp_p
         got += h.run_once()
         got += h.run_once()
         assert Counter(got) == Counter(first + later)
+
+
+@pytest.mark.xfail(strict=True, reason="a commit stamped in the future sorts after every later one: each later commit "
+                   "moves the anchor, the re-sync starts at that future commit's time and skips them all (lost, "
+                   "only 'history moved' warnings)")
+def test_one_commit_stamped_in_the_future_does_not_hide_the_commits_after_it(tmp_path):
+    """The server's clock ran ten years ahead for one commit, then was put right."""
+    with PuppetActivityAPI(tmp_path) as api:
+        first = fill(api, "rbac", 0, 5)
+        api._clock += timedelta(days=3650)
+        first += fill(api, "rbac", 5, 1)
+        api._clock -= timedelta(days=3650)
+        h = Harness(api, tmp_path, services=["rbac"], page_size=4)
+        got = h.run_once()
+        later = fill(api, "rbac", 10, 5)
+        got += h.run_once()
+        got += h.run_once()
+        assert Counter(got) == Counter(first + later)
