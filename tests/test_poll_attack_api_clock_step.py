@@ -43,3 +43,25 @@ def test_one_commit_stamped_in_the_future_does_not_hide_the_commits_after_it(tmp
         got += h.run_once()
         got += h.run_once()
         assert Counter(got) == Counter(first + later)
+
+
+def test_commits_stamped_before_ones_already_shipped_are_at_least_counted_and_named(tmp_path, caplog):
+    """What the source can tell without reading them: how many commits sort before its re-read point that
+    it never passed (the 1 h step above)."""
+    from shipper import metrics
+
+    def losses() -> float:
+        return metrics.REGISTRY.get_sample_value("shipper_losses_total", {"source": "pe"}) or 0.0
+
+    with PuppetActivityAPI(tmp_path) as api:
+        fill(api, "rbac", 0, 10)
+        h = Harness(api, tmp_path, services=["rbac"], page_size=4)
+        h.run_once()
+        before = losses()
+        api._clock -= timedelta(hours=1)
+        fill(api, "rbac", 10, 5)
+        with caplog.at_level("WARNING"):
+            h.run_once()
+        assert losses() == before + 1
+        said = [r.getMessage() for r in caplog.records if "commit(s) appeared before" in r.getMessage()]
+        assert len(said) == 1 and "rbac: 5 commit(s)" in said[0], said

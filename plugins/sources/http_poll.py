@@ -331,6 +331,18 @@ class HttpPollSource(Source):
         self.log.warning(f"history of service {service} moved under the cursor ({why}): re-reading from commit "
                          f"offset {lo} (commit time {cutoff}), skipping commits already shipped",
                          extra={"service": service, "old_offset": cur.offset, "new_offset": lo})
+        # At most this many of the commits before `lo` were shipped: those the cursor passed, less the ones it
+        # remembers at or after the cutoff. More commits before `lo` now are commits stamped earlier than ones
+        # already shipped (the server's clock stepped back, one commit stamped in the future): never read.
+        remembered = sum(1 for ts, _ in cur.recent if ts is not None and cutoff is not None and ts >= cutoff)
+        unseen = lo - (cur.offset - remembered)
+        if cutoff is not None and unseen > 0:
+            metrics.losses.labels(self.ctx.name).inc()
+            metrics.source_errors.labels(self.ctx.name, "commits_skipped").inc(unseen)
+            self.log.warning(f"history of service {service}: {unseen} commit(s) appeared before commit time {cutoff}, "
+                             "stamped earlier than commits already shipped (the server's clock stepped back, or a "
+                             "commit was stamped in the future): they are not shipped",
+                             extra={"service": service, "kind": "commits_skipped", "commits": unseen})
         cur.resync_from(lo)
 
     def _ship_malformed(self, service: str, e: MalformedPage) -> None:
