@@ -122,10 +122,15 @@ class PostgresSourceConfig(SourceConfig):
     @classmethod
     def _dsn(cls, v: str) -> str:
         try:
-            conninfo_to_dict(v)
+            parts = conninfo_to_dict(v)
         except psycopg.ProgrammingError as e:
             # libpq's message never quotes the password back
             raise ValueError(f"not a libpq connection string or URL: {e}")
+        # libpq splits a URL's user-info at its first '@': an unencoded '@' in the password puts the
+        # password's tail into host and port, where every message would show it.
+        if any("@" in str(parts.get(k, "")) for k in ("host", "hostaddr", "port")):
+            raise ValueError("'@' in the host or port: a password in a URL needs its '@', ':' and '/' "
+                             "percent-encoded (%40, %3A, %2F); password_file avoids that")
         return v
 
     @field_validator("table")
