@@ -27,3 +27,15 @@ def test_a_group_renamed_by_its_owner_has_no_target(assert_ecs):
     (ev,) = PositConnectParser().parse(line)
     assert_ecs(ev, "posit_connect")
     assert "target" not in ev["user"] and ev["group"] == {"id": "3", "name": "Pubs"}
+
+
+def test_edit_user_keeps_a_recorded_role_that_is_neither_previous_nor_new(assert_ecs):
+    # Every vendor value kept: user_role is promoted to user.target.roles, but previous_user_role takes
+    # that place on edit_user; a user_role differing from both was lost.
+    line = (b'time="2024-01-02T03:04:05.678Z" level=info msg="Edited user" action=edit_user actor_id=1 '
+            b'actor_guid=g1 actor_role=administrator actor_description="Ada Admin (ada)" entry_id=9 user_id=5 '
+            b'user_guid=g5 user_role=editor previous_user_role=viewer new_user_role=publisher type=audit')
+    (ev,) = PositConnectParser().parse(line)
+    assert_ecs(ev, "posit_connect")
+    assert ev["user"]["target"]["roles"] == ["viewer"] and ev["user"]["changes"]["roles"] == ["publisher"]
+    assert ev["posit_connect"]["user_role"] == "editor"

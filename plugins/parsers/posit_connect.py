@@ -227,6 +227,8 @@ class PositConnectParser(Parser):
                 target["full_name"] = old_full
             if new_full and new_full != old_full:
                 changes["full_name"] = new_full
+            if trole and target.get("roles") != [trole] and changes.get("roles") != [trole]:
+                pc["user_role"] = trole  # the role as recorded, neither the previous nor the new one: kept
         if target:
             user["target"] = target
         if changes:
