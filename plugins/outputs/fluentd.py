@@ -313,7 +313,7 @@ class FluentdOutput(Output):
                 lines.append(f"{s.label}: FAILED: {_refusal(e) or e or type(e).__name__}")
                 continue
             if not cfg.shared_key_file and not s.host.startswith("unix://") \
-                    and conn.greets_with_helo(min(cfg.timeout, 1.0)):
+                    and conn.greets_with_helo(min(cfg.timeout, 2.0)):
                 conn.close_now()
                 failed = True
                 lines.append(f"{s.label}: FAILED: {NEEDS_KEY}")
