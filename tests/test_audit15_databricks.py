@@ -56,3 +56,18 @@ def test_grantee_of_a_unity_catalog_permission_change(principal, where, action, 
             assert ev[key][k] == v, (key, k, ev.get(key))
     assert ev["event"]["category"] == ["iam"] and "admin" in ev["event"]["type"]
     assert ev["databricks"]["request_params"] == params
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_support_access_names_who_came_in_and_who_approved(shape, assert_ecs):
+    # Seed (genie databricksAccess): "A Databricks personnel is authorized to access a customer
+    # environment", with `user` and `approver`. Who entered the workspace and who let them in must be
+    # searchable users (related.user), as a login's account is (conventions, "Failed logins"/"Logins").
+    params = {"duration": "60", "approver": "ada@example.com", "reason": "ticket 1234", "authType": "ticket",
+              "user": "engineer@databricks.com"}
+    raw, _ = make_record("genie", "databricksAccess", shape, email="", params=params)
+    (ev,) = DatabricksParser().parse(raw)
+    assert_ecs(ev, "databricks")
+    assert ev["user"]["name"] == "engineer@databricks.com"  # the identity names nobody: the account is the actor
+    assert {"engineer@databricks.com", "ada@example.com"} <= set(ev["related"]["user"])
+    assert ev["databricks"]["request_params"] == params

@@ -300,8 +300,8 @@ class DatabricksParser(Parser):
                 event["outcome"] = cls.outcome
         else:
             classify(ev, None, bool(service or action))
-        if rp is not None and cls is not None and "authentication" in cls.category:
-            _login_account(ev, rp)
+        if rp is not None and cls is not None and ("authentication" in cls.category or "session" in cls.category):
+            _login_account(ev, rp)  # a session is opened for an account too (genie.databricksAccess: `user`)
         if rp is not None:
             state = rp.get("jobTerminalState")
             if state.__class__ is str:  # the run's own end beats the HTTP status and the action's name
@@ -682,6 +682,9 @@ def _changes_principal(changes: Any) -> str | None:
 def _login_account(ev: dict, rp: dict) -> None:
     """The account a login was attempted for (`requestParams.user`, an SSH login's `userName`): the actor
     when the identity names nobody (a failed login's), related.user always (docs/ecs-conventions.md)."""
+    approver = _str(rp.get("approver"))  # who allowed Databricks personnel in (genie.databricksAccess)
+    if approver:
+        _related(ev, "user", approver)
     account = _str(rp.get("user")) or _str(rp.get("userName"))
     if not account:
         return
