@@ -342,7 +342,9 @@ class ElasticsearchOutput(Output):
             retry, dead = [], []
             for doc, item in zip(pending, items):
                 result = next(iter(item.values())) if isinstance(item, dict) and item else {}
-                status = result.get("status", 0) if isinstance(result, dict) else 0
+                status = result.get("status") if isinstance(result, dict) else None
+                if isinstance(status, bool) or not isinstance(status, (int, float)):
+                    status = 0  # no status one can read (null, "201", a list): not known stored, sent again
                 if 200 <= status < 300:
                     continue
                 if status == 409:
