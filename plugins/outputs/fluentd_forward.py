@@ -67,13 +67,19 @@ def event_time_ns(ts: object, fallback_ns: int) -> int:
         s = s[:dot] + s[end:]
     try:
         dt = datetime.fromisoformat(s)
-    except ValueError:
-        return fallback_ns
-    if dt.tzinfo is None:  # ECS @timestamp is UTC; a naive value is read as UTC too
-        from datetime import timezone
+        if dt.tzinfo is None:  # ECS @timestamp is UTC; a naive value is read as UTC too
+            from datetime import timezone
 
-        dt = dt.replace(tzinfo=timezone.utc)
-    return int(dt.timestamp()) * 1_000_000_000 + frac_ns
+            dt = dt.replace(tzinfo=timezone.utc)
+        ns = int(dt.timestamp()) * 1_000_000_000 + frac_ns
+    except (ValueError, OverflowError):
+        return fallback_ns
+    # EventTime holds unsigned 32-bit seconds (1970 to 2106): an event dated outside goes with the
+    # fallback (read) time, its own @timestamp still in the record, rather than never going at all.
+    return ns if 0 <= ns < _EVENT_TIME_END_NS else fallback_ns
+
+
+_EVENT_TIME_END_NS = (1 << 32) * 1_000_000_000
 
 
 def pack_entry(time_ns: int, record: dict) -> bytes:
