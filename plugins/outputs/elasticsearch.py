@@ -267,9 +267,14 @@ class ElasticsearchOutput(Output):
                        "tls": self.client.tls}
         name = self.config.template_name
         answer = self.client.request("GET", f"/_index_template/{name}")
-        if answer.status == 200:
-            templates = answer.body.get("index_templates") if isinstance(answer.body, dict) else None
-            tpl = templates[0].get("index_template", {}) if templates else {}
+        templates = answer.body.get("index_templates") if isinstance(answer.body, dict) else None
+        # Only a template the answer shows is installed: a proxy's 200 page or an empty list proves nothing.
+        tpl = next((t.get("index_template") or {} for t in templates if isinstance(t, dict)
+                    and t.get("name", name) == name), None) if isinstance(templates, list) else None
+        if answer.status == 200 and tpl is None:
+            found["template"] = (f"unknown: GET /_index_template/{name} answered 200 without it: "
+                                 f"{str(answer.body)[:200]}")
+        elif answer.status == 200:
             found["template"] = f"{name} installed"
             if self.config.index:
                 found["data_streams"] = f"no (index pattern {self.config.index})"
