@@ -261,6 +261,8 @@ class Tailer:
             s = lo.state
             o = unmatched.get((s.dev, s.ino))
             if o is not None and not o.gz and self._matches(s, o, by_inode=True):
+                if o.st.st_size < s.offset and self._moved_elsewhere(lo, o, unmatched):
+                    continue
                 del unmatched[(s.dev, s.ino)]
                 self._attach(lo, o)
                 continue
@@ -286,7 +288,9 @@ class Tailer:
 
         # 3. new files (or copies of followed ones, left alone)
         families_new = {o.family for o in unmatched.values() if o.family not in self.seen}
-        for key, o in sorted(unmatched.items(), key=lambda kv: kv[1].st.st_mtime_ns):
+        # Plain files before compressed ones: a .gz is made from a plain file, which, when still
+        # there (held open), must be followed first for the .gz to be proven its copy.
+        for key, o in sorted(unmatched.items(), key=lambda kv: (kv[1].gz, kv[1].st.st_mtime_ns)):
             if self._is_copy(o, now) or o.path in self.unreadable:
                 continue
             self.undecided.pop(key, None)
@@ -458,6 +462,24 @@ class Tailer:
             return self._prefix_end(fh, o, lo)
         finally:
             fh.close()
+
+    def _moved_elsewhere(self, lo: Loose, o: Observed, unmatched: dict) -> bool:
+        """The inode `lo` was read from holds its head but less than was read: truncated in place
+        (copytruncate), or the inode given to a new file that shares the head (a layout header)
+        after the content was rotated and compressed. When another file holds what was read, the
+        content is there (attached to it, True) and `o` is left to be followed as a new file.
+        The two cannot be told apart at the live name, so the copytruncate window is warned."""
+        for key, x in list(unmatched.items()):
+            if key == (o.st.st_dev, o.st.st_ino):
+                continue
+            resume = self._holds_read(lo, x)
+            if resume is not None:
+                del unmatched[key]
+                if o.path == lo.state.path:
+                    lo.truncated, lo.trunc_size = True, max(lo.trunc_size, lo.state.size)
+                self._attach(lo, x, resume)
+                return True
+        return False
 
     def _head_only_candidate(self, s: FileState, o: Observed) -> bool:
         try:
