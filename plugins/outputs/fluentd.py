@@ -30,7 +30,7 @@ from shipper.plugin import Batch, Output, Stopping
 from shipper.secrets import SecretError, read_secret
 from shipper_plugins.outputs.fluentd_forward import (NEEDS_KEY, AckError, ForwardConnection, StaleConnection,
                                                      WrongAnswer, event_time_ns, pack_entry)
-from shipper_plugins.outputs.fluentd_handshake import Credentials, HandshakeRefused
+from shipper_plugins.outputs.fluentd_handshake import Credentials, HandshakeError, HandshakeRefused
 from shipper_plugins.outputs.fluentd_servers import ServerPool
 
 log = logging.getLogger("shipper.output.fluentd")
@@ -261,11 +261,18 @@ class FluentdOutput(Output):
                 reason = _refusal(e)
                 self._m_errors.inc()
                 wrong = isinstance(e, WrongAnswer)
-                unacked = unacked + 1 if wrong or (isinstance(e, AckError) and str(e).startswith("no ack within")) else 0
+                # in_forward sends HELO at once on accept when it has <security> (and PONG at once after
+                # PING); none, again and again, is a server without it (or not a Fluentd), not a slow one.
+                no_helo = type(e) is HandshakeError and str(e).startswith("no handshake answer within")
+                unacked = unacked + 1 if wrong or no_helo or (
+                    isinstance(e, AckError) and str(e).startswith("no ack within")) else 0
                 if reason is None and unacked >= NO_ACK_REFUSAL:
                     # Each resend may be a duplicate stored again: after a few, this is a server that
                     # does not ack (in_unix behind a relay, a forward proxy, a broken peer), not a slow one.
                     unacked, reason = 0, (
+                        f"{e}, {NO_ACK_REFUSAL} times in a row: the server never answers in_forward's <security> "
+                        "handshake (no HELO or no PONG): remove shared_key_file if it has no <security> section"
+                        if no_helo else
                         f"{e}, {NO_ACK_REFUSAL} times in a row: the server answers chunks with something that is "
                         "not their ack (each resend may be stored again); check it is a Fluentd in_forward"
                         if wrong else
