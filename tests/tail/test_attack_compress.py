@@ -89,3 +89,35 @@ def test_shared_header_compressed_rotations_while_stopped_repeat_nothing(tmp_pat
     # never "truncated in place and no copy was found", and nothing read twice.
     errors = agent.errors()
     assert "no copy of it was found" not in errors and errors.count("data lost") <= 1, errors
+
+
+# A schedule found by a random search (seed 2): writes, rotations (`rotate 5`, compress), one stop.
+SCHEDULE = ("w29,stop,r,w92,start,s0.84,w158,r,w54,r,w155,r,w9,s0.58,w82,r,w100,r,w185,r,w130,s0.95,w279,r,"
+            "w68,r,w9,r,w7,s0.36,w164,r,w134,r,w42,s0.56,w121,stop,r,w45,start,s0.33")
+
+
+@pytest.mark.xfail(strict=True, reason="false alarms: 3 'data lost … rotated away and deleted before the rest "
+                   "could be read' warnings (and counted losses) while every line is delivered exactly once")
+def test_shared_header_rotation_schedule_warns_no_loss_that_did_not_happen(tmp_path):
+    import time
+    fam = Family(tmp_path, header=True)
+    fam.write(50)
+    agent = Agent(tmp_path, [fam.app], "    read_from: beginning")
+    agent.start()
+    for step in SCHEDULE.split(","):
+        if step.startswith("w"):
+            fam.write(int(step[1:]))
+        elif step == "r":
+            fam.rotate()
+        elif step == "stop":
+            assert agent.stop() == 0
+        elif step == "start":
+            agent.start()
+        else:
+            time.sleep(float(step[1:]))
+    assert agent.wait_delivered(range(fam.n)), exactly_once(
+        [s for s in agent.seqs() if s != -1], range(fam.n))
+    agent.wait_delivered([-2], timeout=3)
+    assert agent.stop() == 0
+    assert exactly_once([s for s in agent.seqs() if s != -1], range(fam.n)) == "", agent.errors()
+    assert "data lost" not in agent.errors(), agent.errors()
