@@ -9,6 +9,7 @@ File positions are recognised by convention: a checkpoint value that is a mappin
 """
 from __future__ import annotations
 
+import http.client
 import os
 import sqlite3
 import time
@@ -61,16 +62,27 @@ def file_positions(state: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(files, key=lambda d: d["path"])
 
 
+MAX_LIVE_STATUS = 16 << 20  # bytes of /status answer; a real one is kilobytes
+
+
 def fetch_live(listen: str, timeout: float = 2.0) -> dict[str, Any] | None:
     from shipper.http_endpoint import parse_listen
 
     host, port = parse_listen(listen)
     host = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
     url = f"http://[{host}]:{port}/status" if ":" in host else f"http://{host}:{port}/status"
+    # Bounded in size and in time: whatever holds the port (a wedged daemon, another local user) may
+    # answer without end or one byte at a time.
+    deadline = time.monotonic() + 5 * timeout
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return orjson.loads(resp.read())
-    except (OSError, ValueError):
+            body = bytearray()
+            while chunk := resp.read1(65536):
+                body += chunk
+                if len(body) > MAX_LIVE_STATUS or time.monotonic() > deadline:
+                    return None
+            return orjson.loads(body)
+    except (OSError, ValueError, http.client.HTTPException):
         return None
 
 
