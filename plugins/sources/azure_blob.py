@@ -37,9 +37,9 @@ from shipper.failures import SourceFailures
 from shipper.plugin import RawBatch, Source
 from shipper.secrets import SecretError
 from shipper.tail.keys import LineKeys
-from shipper.tail.lines import split_lines
+from shipper.tail.lines import TRUNCATED, split_lines
 from shipper_plugins.sources.azure_blob_client import (
-    AuthFailed, BlobError, ContainerMissing, Internal, classify, load_credentials, make_client,
+    AuthFailed, BlobError, ContainerMissing, Internal, classify, listed, load_credentials, make_client,
 )
 from shipper_plugins.sources.azure_blob_state import (
     BlobState, blob_hour, blob_key, floor_hour, format_hour, hour_root, hours_key, list_prefixes, parse_hour,
@@ -280,10 +280,11 @@ class AzureBlobSource(Source):
         if globs:
             start = os.path.commonprefix([re.split(r"[*?\[]", g, maxsplit=1)[0] for g in globs])
             try:
-                listed = [c.name for c in self.client.list_containers(name_starts_with=start or None)]
+                found = [c.name for c in listed(self.client.list_containers(name_starts_with=start or None),
+                                                "listing containers")]
             except Exception as e:
                 raise classify(e, "listing containers") from None
-            for c in listed:
+            for c in found:
                 if c not in names and any(fnmatch.fnmatchcase(c, g) for g in globs):
                     names.append(c)
             for g in globs:
@@ -301,14 +302,15 @@ class AzureBlobSource(Source):
             mark = self.marks.get(hours_key(container, root))
             prefixes = [root] if mark is None else list_prefixes(root, mark, now + timedelta(days=1))
             for p in prefixes:
+                what = f"listing blobs in container {container} under {p!r}"
                 try:
-                    for b in cc.list_blobs(name_starts_with=p):
+                    for b in listed(cc.list_blobs(name_starts_with=p), what):
                         h = blob_hour(b.name)
                         if mark is not None and h is not None and h < mark:
                             continue  # read before, and older than the look-back
                         found[b.name] = b
                 except Exception as e:
-                    raise classify(e, f"listing blobs in container {container} under {p!r}") from None
+                    raise classify(e, what) from None
         # Name order is time order for hourly blobs (zero-padded y=/m=/d=/h=).
         jobs = [j for j in (self._prepare(container, found[n]) for n in sorted(found)) if j is not None]
         self._read_all(cc, container, jobs)
@@ -324,7 +326,8 @@ class AzureBlobSource(Source):
         while todo:
             p = todo.pop()
             try:
-                items = list(cc.walk_blobs(name_starts_with=p or None, delimiter="/"))
+                items = list(listed(cc.walk_blobs(name_starts_with=p or None, delimiter="/"),
+                                    f"listing container {container}"))
             except Exception as e:
                 raise classify(e, f"listing container {container}") from None
             for item in items:
@@ -379,9 +382,9 @@ class AzureBlobSource(Source):
         key = blob_key(container, name)
         created = props.creation_time.isoformat()
         size = int(props.size or 0)
-        if self._seen_size.get(key) == (created, size):
-            return None  # unchanged since it was read to its end (a partial last line waits for more)
         st = self.blobs.get(key)
+        if self._seen_size.get(key) == (created, size) and not (st is not None and not st.done and self._closed(st)):
+            return None  # unchanged since it was read to its end (a partial last line waits for more)
         if st is not None and st.created != created:
             if not st.done:
                 self._m_losses.inc()
@@ -459,11 +462,32 @@ class AzureBlobSource(Source):
             if not data:
                 break
             if not self._emit_lines(job.key, st, data, meta):
+                if len(data) == size - st.offset and self._closed(st):
+                    self._emit_last_line(job.key, st, data, meta)
                 break  # a partial last line: it waits for the next append
             if len(data) < length:
                 break
         if not self.ctx.stop.is_set():
             self._seen_size[job.key] = (job.created, size)
+
+    def _closed(self, st: BlobState) -> bool:
+        """An hourly blob whose hour and last write are more than `lookback` ago: Azure writes no more
+        to it, so a partial last line will never get its end."""
+        h = blob_hour(st.name)
+        horizon = time.time() - self.config.lookback
+        return h is not None and h < floor_hour(datetime.fromtimestamp(horizon, timezone.utc)) \
+            and st.modified <= horizon
+
+    def _emit_last_line(self, key: str, st: BlobState, data: bytes, meta: dict) -> None:
+        """The rest of a closed blob, a last line without its newline: handed on as it is (waiting
+        for an end that never comes would lose it silently)."""
+        self.log.warning("hourly blob closed with a last line lacking its newline: handed on as it is",
+                         extra={"blob": f"{st.container}/{st.name}", "offset": st.offset, "bytes": len(data)})
+        rec = data[:-1] if data.endswith(b"\r") else data
+        flags = [(TRUNCATED,)] if st.cont else None
+        off = st.offset
+        st.offset, st.cont = off + len(data), False
+        self.ctx.emit(RawBatch([rec], LineKeys(st.fid, [off]), {key: st.to_json()}, len(data), meta, flags))
 
     def _emit_lines(self, key: str, st: BlobState, data: bytes, meta: dict) -> bool:
         lines = split_lines(data, st.offset, self.config.max_line_bytes, st.cont)

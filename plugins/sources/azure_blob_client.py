@@ -148,3 +148,19 @@ def classify(e: Exception, what: str) -> BlobError:
 def _first_line(e: Exception) -> str:
     s = str(e).strip().splitlines()
     return s[0][:300] if s else ""
+
+
+def listed(items, what: str):
+    """Every item of an SDK listing, page by page. A continuation token the service already gave in
+    this listing means it would hand the same pages out for ever (the SDK follows NextMarker without
+    a check): that is an error naming the listing, not an endless poll."""
+    pages = items.by_page()
+    seen: set[str] = set()
+    for page in pages:
+        yield from page
+        token = pages.continuation_token
+        if token:
+            if token in seen:
+                raise Unavailable(f"{what}: the service repeats continuation token {token[:60]!r}: "
+                                  f"the listing would never end")
+            seen.add(token)
