@@ -4,6 +4,7 @@ from __future__ import annotations
 import difflib
 from collections import Counter
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,8 @@ def _describe_error(err: dict, model: type | None) -> str:
         return _in_our_words(kind, err)
     got = err.get("input")
     got_s = repr(got) if not isinstance(got, (dict, list)) else ("a mapping" if isinstance(got, dict) else "a list")
+    if isinstance(got, str) and re.search(r"[^\s@/]:[^\s@]*@", got) and "://" not in got:
+        got_s = "a value with user:password@, not shown"  # redact() knows URLs only
     return f"{_in_our_words(kind, err)} (got {got_s})"
 
 

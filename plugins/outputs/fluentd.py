@@ -43,6 +43,14 @@ class FluentdServer(StrictModel):
     weight: int = Field(default=60, ge=0)  # out_forward's default weight
     standby: bool = False
 
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v):
+        # A host name or address; `user:password@host` is no form of it, and must not be shown back.
+        if v is not None and any(c in v for c in "@/ \t\r\n"):
+            raise ValueError("a host name or IP address (no user:password@, no scheme, no path)")
+        return v
+
 
 class FluentdOutputConfig(OutputConfig):
     type: Literal["fluentd"] = "fluentd"
@@ -83,6 +91,14 @@ class FluentdOutputConfig(OutputConfig):
     self_hostname: str | None = None  # default: this host's name
     username: str | None = None
     password_file: str | None = None
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v):
+        # A host name or address; `user:password@host` is no form of it, and must not be shown back.
+        if v is not None and any(c in v for c in "@/ \t\r\n"):
+            raise ValueError("a host name or IP address (no user:password@, no scheme, no path)")
+        return v
 
     @field_validator("id_field")
     @classmethod
