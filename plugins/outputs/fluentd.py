@@ -274,6 +274,9 @@ class FluentdOutput(Output):
                           extra={"output": self.ctx.name, "server": server.label, "error": str(e)})
                 continue
             except OSError as e:
+                if self.ctx.stop.is_set():  # the stop closed the connection under us: not the server's doing
+                    self.trouble = self.trouble or f"{server.label}: the stop came before the server took the chunk"
+                    raise Stopping()
                 reason = _refusal(e)
                 self._m_errors.inc()
                 wrong = isinstance(e, WrongAnswer)

@@ -1,0 +1,45 @@
+"""Attack (issue 12): SIGTERM while Fluentd holds a chunk without acking it (slow, stuck). At the end
+of shutdown_timeout the agent closes the connection itself; that must not be reported as the server's
+failure ("fluentd delivery failed ... [Errno 9] Bad file descriptor", the same reason in the
+undelivered summary): the summary says the stop came before the server took the chunk."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.peers.forward_server import ForwardServer
+from tests.support import wait_until
+
+SHIPPER = [sys.executable, "-m", "shipper.cli"]
+
+
+def test_a_stop_while_the_server_holds_the_ack_is_not_reported_as_a_delivery_failure(tmp_path: Path):
+    with open(tmp_path / "audit.log", "w") as f:
+        for i in range(10):
+            f.write(json.dumps({"@timestamp": "2026-01-02T03:04:05Z", "message": f"m{i}", "n": i}) + "\n")
+    peer = ForwardServer(mode="delay_ack", ack_delay=60).start()
+    cfg = tmp_path / "shipper.yaml"
+    cfg.write_text(f"""
+state_dir: {tmp_path / 'state'}
+shutdown_timeout: 1
+sources:
+  - {{name: audit, type: file, paths: ['{tmp_path / "audit.log"}'], parser: json}}
+outputs:
+  - {{type: fluentd, port: {peer.port}, flush_interval: 0.1, ack_timeout: 50}}
+""")
+    log = tmp_path / "agent.log"
+    try:
+        with open(log, "wb") as err:
+            agent = subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=err)
+        wait_until(lambda: len(peer.records) >= 10, 60, "the chunk stored, its ack held back")
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(60) == 1
+    finally:
+        peer.stop()
+    text = log.read_text()
+    assert "stopped with batches undelivered" in text, text
+    assert "Bad file descriptor" not in text and "fluentd delivery failed" not in text, text
+    assert f"127.0.0.1:{peer.port}: the stop came before the server took the chunk" in text, text
