@@ -211,6 +211,8 @@ class Holder:
                 key = (st.st_dev, st.st_ino)
                 if key in self._known or key in self.held:
                     os.close(fd)
+                    # Seen (the tailer got to it first, or held already): not an escape.
+                    new.setdefault(fam, set()).add(key)
                     continue
                 if len(self.held) >= self.max_files or self._held_bytes_locked() >= self.max_bytes:
                     os.close(fd)
