@@ -122,6 +122,18 @@ class HostileES:
                 if answer == "hang":
                     threading.Event().wait(120)
                     return
+                if answer == "drip_headers":  # the status line, then a header line a second, never the end
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                    for i in range(120):
+                        if server.stopped.wait(1.0):
+                            break
+                        try:
+                            self.wfile.write(b"X-Drip-%d: a\r\n" % i)
+                            self.wfile.flush()
+                        except OSError:
+                            break
+                    self.close_connection = True
+                    return
                 if answer == "drip":  # headers, then a byte a second: every read succeeds, none ends it
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")

@@ -5,16 +5,19 @@ from __future__ import annotations
 import signal
 import subprocess
 
+import pytest
+
 from tests.hostile_es import SHIPPER, HostileES, config
 from tests.support import wait
 
 
-def test_a_dripping_bulk_answer_is_cut_at_request_timeout_and_sent_again(tmp_path):
+@pytest.mark.parametrize("drip", ["drip", "drip_headers"], ids=["body", "headers"])
+def test_a_dripping_bulk_answer_is_cut_at_request_timeout_and_sent_again(tmp_path, drip):
     calls = {"n": 0}
 
     def bulk(srv, actions):
         calls["n"] += 1
-        return "drip" if calls["n"] == 1 else None
+        return drip if calls["n"] == 1 else None
 
     es = HostileES(bulk=bulk)
     cfg = config(tmp_path, [es.url], n=30, extra=", request_timeout: 2")

@@ -15,8 +15,9 @@ request would resend what was stored). Only a 401/403 (nothing stored) moves on 
 from __future__ import annotations
 
 import base64
+import socket
 import ssl
-import time
+import threading
 from urllib.parse import urlsplit
 from dataclasses import dataclass
 from typing import Any
@@ -142,18 +143,50 @@ class Client:
 
 class _DeadlineNode(Urllib3HttpNode):
     """urllib3's timeouts bound each socket read, not an answer: a server (or proxy) dripping a byte a
-    second would hold a bulk request, and with it every batch behind it, forever. Here the answer is
-    read in pieces against `request_timeout` for the whole answer; past it the connection is closed
-    and the request fails as a timeout (retried, like any other)."""
+    second, in the headers or the body, would hold a bulk request, and with it every batch behind it,
+    forever. Here `request_timeout` bounds the whole answer: past it the connection is shut and the
+    request fails as a timeout (retried, like any other)."""
 
     def __init__(self, config: NodeConfig):
         super().__init__(config)
         self.pool = _DeadlinePool(self.pool, config.request_timeout)
 
 
+class _Call:
+    """One request's connection, so that the deadline's timer (another thread) can shut it."""
+
+    def __init__(self):
+        self.conn = None
+        self.cut = False
+        self.lock = threading.Lock()
+
+    def shut(self) -> None:
+        with self.lock:
+            sock = getattr(self.conn, "sock", None)
+            if sock is None:
+                return
+            self.cut = True
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns at once
+            except OSError:
+                pass
+
+
 class _DeadlinePool:
     def __init__(self, pool, seconds: float | None):
         self._pool, self._seconds = pool, seconds
+        self._calls = threading.local()
+        get_conn = pool._get_conn
+
+        def _get_conn(timeout=None):  # urllib3 takes the connection here: remember it for the timer
+            conn = get_conn(timeout)
+            call = getattr(self._calls, "current", None)
+            if call is not None:
+                with call.lock:
+                    call.conn = conn
+            return conn
+
+        pool._get_conn = _get_conn
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._pool, name)
@@ -161,20 +194,32 @@ class _DeadlinePool:
     def urlopen(self, method: str, url: str, **kw: Any):
         if self._seconds is None:
             return self._pool.urlopen(method, url, **kw)
-        deadline = time.monotonic() + self._seconds
-        resp = self._pool.urlopen(method, url, preload_content=False, **kw)
-        chunks = []
+        call = self._calls.current = _Call()
+        timer = threading.Timer(self._seconds, call.shut)
+        timer.daemon = True
+        timer.start()
         try:
-            while chunk := resp.read1(65536):
-                chunks.append(chunk)
-                if time.monotonic() > deadline:
-                    raise ReadTimeoutError(self._pool, url, f"answer not complete after {self._seconds:g} s "
-                                                            "(request_timeout)")
-        except BaseException:
-            resp.close()  # mid-answer: this connection must never go back to the pool
+            resp = self._pool.urlopen(method, url, preload_content=False, **kw)
+            try:
+                body = b"".join(iter(lambda: resp.read1(65536), b""))
+            except BaseException:
+                resp.close()  # mid-answer: this connection must never go back to the pool
+                raise
+        except Exception:
+            if call.cut:
+                raise ReadTimeoutError(self._pool, url, f"answer not complete after {self._seconds:g} s "
+                                                        "(request_timeout)") from None
             raise
+        finally:
+            timer.cancel()
+            with call.lock:
+                call.conn = None  # done: a late timer must not shut a connection back in the pool
+            self._calls.current = None
+        if call.cut:  # shut just as the answer ended: it may be cut short
+            resp.close()
+            raise ReadTimeoutError(self._pool, url, f"answer not complete after {self._seconds:g} s (request_timeout)")
         resp.release_conn()
-        resp._body = b"".join(chunks)  # what `.data` returns, as with preload_content
+        resp._body = body  # what `.data` returns, as with preload_content
         return resp
 
 
