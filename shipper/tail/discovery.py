@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import logging
 import os
 import re
 
+log = logging.getLogger("shipper.tail")
 _NUMERIC_REST = re.compile(r"[-._]\d[-._\d]*")
 
 
@@ -27,8 +29,27 @@ def expand(patterns: list[str], exclude: list[str], base_dir: str) -> list[str]:
             if p in found or is_excluded(p, exclude):
                 continue
             if os.path.isfile(p):
+                if not _utf8_name(p):
+                    continue
                 found[p] = None
     return list(found)
+
+
+_named: set[str] = set()
+
+
+def _utf8_name(path: str) -> bool:
+    """A name that is not UTF-8 (anyone who may write in a followed folder can make one) cannot be
+    kept in checkpoints or events: it is named once and left alone, and the other files go on."""
+    try:
+        path.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        if path not in _named:
+            _named.add(path)
+            log.warning(f"not followed: the file name {path.encode('utf-8', 'surrogateescape')!r} is not UTF-8; "
+                        "rename it to ship it")
+        return False
 
 
 def could_match(path: str, patterns: list[str], base_dir: str) -> bool:
