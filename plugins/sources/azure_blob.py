@@ -281,7 +281,7 @@ class AzureBlobSource(Source):
             start = os.path.commonprefix([re.split(r"[*?\[]", g, maxsplit=1)[0] for g in globs])
             try:
                 found = [c.name for c in listed(self.client.list_containers(name_starts_with=start or None),
-                                                "listing containers")]
+                                                "listing containers", self.ctx.stop)]
             except Exception as e:
                 raise classify(e, "listing containers") from None
             for c in found:
@@ -304,13 +304,15 @@ class AzureBlobSource(Source):
             for p in prefixes:
                 what = f"listing blobs in container {container} under {p!r}"
                 try:
-                    for b in listed(cc.list_blobs(name_starts_with=p), what):
+                    for b in listed(cc.list_blobs(name_starts_with=p), what, self.ctx.stop):
                         h = blob_hour(b.name)
                         if mark is not None and h is not None and h < mark:
                             continue  # read before, and older than the look-back
                         found[b.name] = b
                 except Exception as e:
                     raise classify(e, what) from None
+        if self.ctx.stop.is_set():
+            return  # the listing may have ended early
         # Name order is time order for hourly blobs (zero-padded y=/m=/d=/h=).
         jobs = [j for j in (self._prepare(container, found[n]) for n in sorted(found)) if j is not None]
         self._read_all(cc, container, jobs)
@@ -327,7 +329,7 @@ class AzureBlobSource(Source):
             p = todo.pop()
             try:
                 items = list(listed(cc.walk_blobs(name_starts_with=p or None, delimiter="/"),
-                                    f"listing container {container}"))
+                                    f"listing container {container}", self.ctx.stop))
             except Exception as e:
                 raise classify(e, f"listing container {container}") from None
             for item in items:

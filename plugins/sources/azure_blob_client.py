@@ -150,14 +150,17 @@ def _first_line(e: Exception) -> str:
     return s[0][:300] if s else ""
 
 
-def listed(items, what: str):
+def listed(items, what: str, stop=None):
     """Every item of an SDK listing, page by page. A continuation token the service already gave in
     this listing means it would hand the same pages out for ever (the SDK follows NextMarker without
-    a check): that is an error naming the listing, not an endless poll."""
+    a check): that is an error naming the listing, not an endless poll. A stop (event set) ends the
+    listing early: a listing that never ends with ever-new tokens must not hold a SIGTERM."""
     pages = items.by_page()
     seen: set[str] = set()
     for page in pages:
         yield from page
+        if stop is not None and stop.is_set():
+            return
         token = pages.continuation_token
         if token:
             if token in seen:

@@ -1,0 +1,48 @@
+"""A storage service whose listing never ends with ever-new continuation tokens (NextMarker never
+repeats, so it cannot be told from a long listing): SIGTERM must still stop the agent promptly."""
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import uuid
+from datetime import datetime, timezone
+
+from tests.azurite import ACCOUNT, DATABRICKS_ROOT, azurite, hour_blob  # noqa: F401  (fixture)
+from tests.peers.storage_meddler import Meddler
+from tests.support import wait_until
+from tests.test_azure_attack_listing_loop import config
+from tests.test_azure_blob import record
+
+SHIPPER = [sys.executable, "-m", "shipper.cli"]
+MARKER = re.compile(rb"<NextMarker\s*/>|<NextMarker>[^<]*</NextMarker>")
+
+
+def test_sigterm_ends_an_endless_listing(azurite, tmp_path):
+    c = f"insights-logs-endless{uuid.uuid4().hex[:8]}"
+    h = datetime.now(timezone.utc)
+    azurite.append(c, hour_blob(DATABRICKS_ROOT, h.year, h.month, h.day, h.hour), record())
+    med = Meddler(azurite.port, ACCOUNT)
+    lists = []
+
+    def endless(method, path, headers, status, resp_headers, body):
+        if status != 200 or "comp=list" not in path or "restype=container" not in path:
+            return None
+        lists.append(path)
+        return status, resp_headers, MARKER.sub(f"<NextMarker>{uuid.uuid4().hex}</NextMarker>".encode(), body)
+    med.hook = endless
+    try:
+        cfg = config(tmp_path, med.url, c)
+        with open(tmp_path / "err.log", "wb") as fe:
+            proc = subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=fe)
+        try:
+            wait_until(lambda: len(lists) > 20, 60, "the endless listing under way")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0, (tmp_path / "err.log").read_text()[-3000:]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(30)
+    finally:
+        med.close()
