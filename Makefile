@@ -23,7 +23,10 @@ demo: $(PY)
 test: $(PY)
 	scripts/install-test-deps.sh
 	$(PY) -m pip install -q -e '.[test]'
-	$(PY) -m pytest -q -p no:cacheprovider
+	# --reruns: the end-to-end tests drive real processes, servers and timers on a 2-CPU machine; one that
+	# fails is run again (at most twice) and the summary counts it under "rerun", so a flaky test shows
+	# without costing a run. A test that fails three times fails the run. --durations names the slowest.
+	$(PY) -m pytest -q -p no:cacheprovider --reruns 2 --reruns-delay 1 --durations=25
 
 # The tailer's torture harness (tests/torture/harness.py): N seeded schedules from SEED, strict
 # exactly-once; a failing seed is printed and replays with N=1.
