@@ -200,7 +200,8 @@ class SourceRunner:
             if batch.events:
                 seal = self.chain.seal
                 batch = Batch(batch.source, batch.tag, [seal(ev) for ev in batch.events], batch.ids, batch.nbytes)
-                self._sealed(self.chain.seq)
+                if not self._sealed(self.chain.seq):
+                    return
                 checkpoint = {**checkpoint, integrity.STATE_KEY: self.chain.state()}
             self._route_batch(checkpoint, batch)
 
@@ -234,8 +235,11 @@ class SourceRunner:
     # itself, and (3) never inside the links an earlier run sealed and may not have checkpointed
     # (`integrity.sealed`, written before a batch goes out).
 
-    def _sealed(self, seq: int) -> None:
-        self.pipeline.store.update(self.cfg.name, {integrity.SEALED_KEY: seq})
+    def _sealed(self, seq: int) -> bool:
+        """Save the sealed mark before the batch leaves, through the checkpoint's own retries (a full
+        disk pauses reading). False: the agent gives up (a stop, or --once out of time); the batch is
+        then not sent, so the next start seals it again from the saved head."""
+        return self._commit({integrity.SEALED_KEY: seq})
 
     def request_attestation(self, reason: str) -> None:
         if self.chain is not None and self._attest_reason is None:
@@ -283,7 +287,8 @@ class SourceRunner:
                                            {"name": self.builder.host}, self.builder.agent))
         chain.attested()
         self._attest_reason = None
-        self._sealed(chain.seq)
+        if not self._sealed(chain.seq):
+            return False
         # Its id names its content: an attestation re-made after a kill -9 is a second link at that
         # place (shipper verify accepts both), never taken by the store for the first one.
         ids = [ids_mod.vendor_stable_id(self.builder.id_namespace,
