@@ -9,15 +9,18 @@ Two kinds of change, told apart because they cost differently:
   that wakes, sleeps the gather window so more writes land, and reads every event that
   accumulated in one read() (the kernel merges repeated writes to one file). The tailer then
   reads only the files named.
-Where inotify_simple cannot start, writes come through watchdog as before. A timer
-(poll_interval) wakes the tailer anyway: the fallback where inotify says nothing (NFS, FUSE, a
-file deleted while open, a queue overflow), which the caller answers with a full scan and read.
+Where inotify_simple cannot start, writes come through watchdog as before. The caller's timeout
+wakes it anyway: the fallback where inotify says nothing (NFS, FUSE, a file deleted while open, a
+queue overflow), which it answers with a read or a full scan. `wake()` (from any thread: a stop)
+ends a wait at once, so that an idle caller need not wake up to look at a stop flag.
+The wait is an epoll selector, not select(): descriptors past 1024 (an agent holding many files)
+are out of select()'s range.
 """
 from __future__ import annotations
 
 import logging
 import os
-import select
+import selectors
 import threading
 import time
 from dataclasses import dataclass, field
@@ -75,6 +78,10 @@ class ChangeWatcher:
         self._paths: set[str] = set()
         self._signalled = False
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._closed = False
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._writes_registered = False
         self.observer: Observer | None = None
         self.inotify = False  # any notification at all (else: polling only)
         self._writes: INotify | None = None
@@ -130,20 +137,34 @@ class ChangeWatcher:
                 self._structure = True
             if path is not None:
                 self._paths.add(path)
-            if not self._signalled:
-                self._signalled = True
-                os.write(self._wake_w, b"!")
+            self._signal()
+
+    def _signal(self) -> None:
+        """With self._lock held."""
+        if not self._signalled and not self._closed:
+            self._signalled = True
+            os.write(self._wake_w, b"!")
+
+    def wake(self) -> None:
+        """End the current or next wait at once (from any thread; harmless after stop())."""
+        with self._lock:
+            self._signal()
 
     def wait(self, timeout: float) -> Changes:
         """Sleep until a change or the timeout; after a change, sleep the gather window too, so
         the writes that follow are read in the same batch (changes noted while the caller was
         reading count as a wake-up at once: the window still applies)."""
-        fds = [self._wake_r] + ([self._writes.fileno()] if self._writes is not None and self._folder_wd else [])
+        watching = self._writes is not None and bool(self._folder_wd)
+        if watching != self._writes_registered:
+            if watching:
+                self._selector.register(self._writes.fileno(), selectors.EVENT_READ)
+            else:
+                self._selector.unregister(self._writes.fileno())
+            self._writes_registered = watching
         with self._lock:
-            pending = self._structure or bool(self._paths)
+            pending = self._structure or bool(self._paths) or self._signalled
         if not pending:
-            ready, _, _ = select.select(fds, [], [], max(0.0, timeout))
-            if not ready:
+            if not self._selector.select(max(0.0, timeout)):
                 return Changes()
         if self.gather > 0:
             time.sleep(self.gather)
@@ -172,6 +193,9 @@ class ChangeWatcher:
         return ch
 
     def stop(self) -> None:
+        with self._lock:
+            self._closed = True  # a late wake() writes nowhere (its descriptor may be reused)
+        self._selector.close()
         if self.observer is not None:
             self.observer.stop()
             self.observer.join(timeout=5)
@@ -179,6 +203,7 @@ class ChangeWatcher:
         if self._writes is not None:
             self._writes.close()
             self._writes = None
+            self._writes_registered = False
         for fd in (self._wake_r, self._wake_w):
             try:
                 os.close(fd)
