@@ -354,3 +354,27 @@ def flag_problems(event: dict, problems: list[str], original: str | None = None)
     event["error"] = {"message": f"{msg}; vendor error: {vendor}" if vendor else msg}
     if original is not None:
         event["event"]["original"] = original
+
+
+def audit_message(ev: dict, what: str, source_path: str | None = None) -> str:
+    """The `message` of a product that writes no text of its own (docs/ecs-conventions.md, Context): one
+    line an auditor reads, built from the promoted fields — who, what, to whom or what, how it ended:
+    `actor: what [user T [group G]] [group G] [SOURCE -> ]PATH [(outcome)]`."""
+    user = ev.get("user") or {}
+    out = f"{user.get('name') or user.get('id') or 'unknown user'}: {what}"
+    target = user.get("target")
+    if target:
+        out += f" user {target.get('name') or target.get('id') or target.get('email')}"
+        group = target.get("group")
+        if group:
+            out += f" group {group.get('name') or group.get('id')}"
+    group = ev.get("group")
+    if group:
+        out += f" group {group.get('name') or group.get('id')}"
+    file = ev.get("file")
+    if file:
+        out += f" {source_path} -> {file['path']}" if source_path else f" {file['path']}"
+    outcome = ev["event"].get("outcome")
+    if outcome:
+        out += f" ({outcome})"
+    return out

@@ -7,28 +7,38 @@ from shipper_plugins.parsers.databricks import DatabricksParser
 from tests.test_databricks import SHAPES, make_record
 
 
-# Seed (notebook / workspace events): the documented request parameters of moves, renames and clones.
-# Conventions, "to what": file.path / file.name. The object as it is after the action is the one an
-# auditor looks for (as dbfs rename/move already put `dst`/`destination_path` in file.path).
-@pytest.mark.parametrize("service,action,params,path,name", [
+# Seed (dbfs / notebook / workspace / mlflowExperiment events): the documented request parameters of
+# moves, renames and clones. Conventions, "to what": file.path / file.name is the object as it is after the
+# action (the one an auditor looks for); where it was is databricks.source_path beside it (ECS has no field
+# for a file's former path), and the message says both.
+@pytest.mark.parametrize("service,action,params,path,name,source", [
+    ("dbfs", "move", {"src": "dbfs:/mnt/raw/pii.csv", "dst": "dbfs:/tmp/pii.csv"}, "dbfs:/tmp/pii.csv", "pii.csv",
+     "dbfs:/mnt/raw/pii.csv"),
+    ("dbfs", "move", {"source_path": "/mnt/raw/a", "destination_path": "/mnt/out/a"}, "/mnt/out/a", "a", "/mnt/raw/a"),
     ("notebook", "moveNotebook", {"notebookId": "1", "oldPath": "/Users/ada@example.com/nb", "newPath": "/Shared/nb"},
-     "/Shared/nb", "nb"),
+     "/Shared/nb", "nb", "/Users/ada@example.com/nb"),
     ("notebook", "moveFolder", {"folderId": "2", "oldPath": "/Users/ada@example.com/reports", "newPath": "/Shared/reports"},
-     "/Shared/reports", "reports"),
+     "/Shared/reports", "reports", "/Users/ada@example.com/reports"),
+    ("mlflowExperiment", "moveMlflowExperiment", {"experimentId": "7", "oldPath": "/Users/ada@example.com/exp",
+                                                 "newPath": "/Shared/exp"}, "/Shared/exp", "exp", "/Users/ada@example.com/exp"),
     ("notebook", "cloneNotebook", {"notebookId": "1", "path": "/Users/ada@example.com/nb", "clonedNotebookId": "3",
-                                   "destinationPath": "/Shared/nb copy"}, "/Shared/nb copy", "nb copy"),
+                                   "destinationPath": "/Shared/nb copy"}, "/Shared/nb copy", "nb copy",
+     "/Users/ada@example.com/nb"),
     ("workspace", "moveWorkspaceNode", {"path": "/Users/ada@example.com/x", "destinationPath": "/Shared/x"},
-     "/Shared/x", "x"),
-    ("workspace", "renameWorkspaceNode", {"path": "/Shared/old", "destinationPath": "/Shared/new"}, "/Shared/new", "new"),
+     "/Shared/x", "x", "/Users/ada@example.com/x"),
+    ("workspace", "renameWorkspaceNode", {"path": "/Shared/old", "destinationPath": "/Shared/new"}, "/Shared/new", "new",
+     "/Shared/old"),
+    ("dbfs", "delete", {"path": "/mnt/raw/pii.csv", "recursive": "false"}, "/mnt/raw/pii.csv", "pii.csv", None),
 ])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_path_of_a_moved_renamed_or_cloned_object(service, action, params, path, name, shape, assert_ecs):
+def test_path_of_a_moved_renamed_or_cloned_object(service, action, params, path, name, source, shape, assert_ecs):
     raw, _ = make_record(service, action, shape, params=params)
     (ev,) = DatabricksParser().parse(raw)
     assert_ecs(ev, "databricks")
     assert ev["file"]["path"] == path and ev["file"]["name"] == name
+    assert ev["databricks"].get("source_path") == source  # a deletion has no source: its path is the object
     assert ev["databricks"]["request_params"] == params  # the vendor's fields kept
-    assert path in ev["message"]
+    assert f"{source} -> {path}" in ev["message"] if source else f" {path} " in ev["message"]
 
 
 # Seed (unityCatalog updatePermissions, updateSharePermissions): `changes` is "a JSON representation of the
@@ -71,3 +81,47 @@ def test_support_access_names_who_came_in_and_who_approved(shape, assert_ecs):
     assert ev["user"]["name"] == "engineer@databricks.com"  # the identity names nobody: the account is the actor
     assert {"engineer@databricks.com", "ada@example.com"} <= set(ev["related"]["user"])
     assert ev["databricks"]["request_params"] == params
+
+
+def test_the_creator_of_a_job_run_is_a_related_user(assert_ecs):
+    # Seed (jobs runFailed/runSucceeded/runStart): `runCreatorUserName`. A scheduled run's actor is
+    # System-User; who the run belongs to must still be searchable (conventions: every user in related.user).
+    params = {"jobId": "7", "runId": "9", "jobTerminalState": "Failed", "jobTriggerType": "cron",
+              "runCreatorUserName": "bob@example.com", "orgId": "1234"}
+    raw, _ = make_record("jobs", "runFailed", "diagnostic", email="System-User", params=params)
+    (ev,) = DatabricksParser().parse(raw)
+    assert_ecs(ev, "databricks")
+    assert ev["user"]["name"] == "System-User"  # the actor as written
+    assert ev["related"]["user"] == ["bob@example.com"]  # the system is nobody to search for; the creator is
+    assert ev["event"]["outcome"] == "failure"
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_service_principal_target_is_an_id(shape, assert_ecs):
+    # Seed (accounts addPrincipalToGroup): targetUserName, targetUserId, targetGroupName, targetGroupId. A
+    # service principal is named by its application id (conventions, "Service principals act by
+    # application id"): user.target.id, never user.target.name; the SCIM id stays in request_params.
+    sp = "6c1d2a4e-1111-4222-8333-944455556666"
+    params = {"targetUserName": sp, "targetUserId": "5551234", "targetGroupName": "admins",
+              "targetGroupId": "777", "endpoint": "adminConsole"}
+    raw, _ = make_record("accounts", "addPrincipalToGroup", shape, params=params)
+    (ev,) = DatabricksParser().parse(raw)
+    assert_ecs(ev, "databricks")
+    assert ev["user"]["name"] == "ada@example.com"
+    assert ev["user"]["target"] == {"id": sp, "group": {"id": "777", "name": "admins"}}
+    assert sp in ev["related"]["user"]
+    assert f"user {sp} group admins" in ev["message"]
+    assert ev["databricks"]["request_params"] == params
+
+
+@pytest.mark.parametrize("status,outcome", [(302, "success"), (304, "success"), (200, "success"),
+                                            (401, "failure"), (500, "failure")])
+@pytest.mark.parametrize("service,action", [("accounts", "aadBrowserLogin"), ("notebook", "attachNotebook")])
+def test_a_redirect_is_no_failure(service, action, status, outcome, assert_ecs):
+    # A browser login is answered with a redirect (302) when it works; conventions, "Outcome order": the
+    # HTTP status speaks last, and only 4xx/5xx are failures (as Elastic's HTTP integrations read it).
+    raw, _ = make_record(service, action, "diagnostic", status=status, params={"user": "ada@example.com"})
+    (ev,) = DatabricksParser().parse(raw)
+    assert_ecs(ev, "databricks")
+    assert ev["event"]["outcome"] == outcome
+    assert ev["databricks"]["response"]["status_code"] == status

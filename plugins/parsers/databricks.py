@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from shipper.ecs import (
-    vendor_time,
+    audit_message, vendor_time,
     classify, flag_problems,
     ECS_VERSION, clean_ip, decode_text, failure_event, load_catalog, now_iso,
     snake_case,
@@ -85,6 +85,7 @@ class DatabricksParser(Parser):
         "response.result": "keyword", "workspace_id": "keyword", "account_id": "keyword", "request_id": "keyword",
         "session_id": "keyword", "operation_name": "keyword", "operation_version": "keyword", "category": "keyword",
         "resource_id": "keyword", "source_ip_address": "keyword", "audit_level": "keyword",
+        "source_path": "keyword",
     }
 
     def __init__(self, options=None):
@@ -275,7 +276,7 @@ class DatabricksParser(Parser):
         if params is not None:
             rp = _params(db, params)
             if rp is not None:
-                _targets(ev, rp)
+                _targets(ev, db, rp)
 
         ws_id = db.get("workspace_id")
         if ws_id is None and rp is not None:
@@ -308,7 +309,9 @@ class DatabricksParser(Parser):
                 outcome = TERMINAL_STATES.get(state.lower())
                 if outcome is not None:
                     event["outcome"] = outcome
-        ev["message"] = _message(ev, service, action)
+        ev["message"] = audit_message(
+            ev, f"{service}.{action}" if service and action else (action or service or "unknown action"),
+            db.get("source_path"))
         if problems:
             flag_problems(ev, problems, decode_text(raw) if envelope is None else decode_text(orjson.dumps(rec)))
         return ev
@@ -553,7 +556,9 @@ class DatabricksParser(Parser):
                 out["status_code_text"] = str(out.pop("status_code"))
             else:
                 out["status_code"] = n
-                outcome = "success" if 200 <= n < 300 else "failure"
+                # a redirect (3xx: a browser login's 302) is an answer, not a refusal: as Elastic's HTTP
+                # integrations, only 4xx/5xx (and what is no HTTP status) are failures
+                outcome = "success" if 200 <= n < 400 else "failure"
         err = out.get("error_message")
         return out, outcome, (err if isinstance(err, str) else str(err)) if err else None
 
@@ -595,6 +600,13 @@ TERMINAL_STATES = {"succeeded": "success", "success": "success", "failed": "fail
 # notebook's clone `destinationPath`, notebook and experiment moves `newPath`), so those come first.
 PATH_KEYS = ("dst", "destination_path", "destinationPath", "newPath", "path", "notebookPath", "filePath",
              "notebook_path", "file_path")
+DESTINATION_KEYS = frozenset(PATH_KEYS[:4])
+# Where a moved, renamed or cloned object was (dbfs move `src`/`source_path`, notebook and experiment moves
+# `oldPath`, workspace moves, renames and notebook clones `path`): databricks.source_path, beside file.path
+# (ECS has no field for a file's former path).
+SOURCE_KEYS = ("src", "source_path", "oldPath", "path")
+# requestParams keys naming a user who is neither actor nor target (the creator of a job run): related.user.
+RELATED_USER_KEYS = ("runCreatorUserName",)
 
 
 def _str(v: Any) -> str | None:
@@ -603,13 +615,18 @@ def _str(v: Any) -> str | None:
     return v if v.__class__ is str else str(v)
 
 
-def _targets(ev: dict, rp: dict) -> None:
+def _targets(ev: dict, db: dict, rp: dict) -> None:
     """The request's target user, group and file promoted (docs/ecs-conventions.md): membership is
     `user.target.*` + `user.target.group.*`, a group alone `group.*`; every user name in related.user."""
     if not rp:
         return
     t_name = _str(rp.get("targetUserName"))
     t_id = _str(rp.get("targetUserId")) or _str(rp.get("targetServicePrincipal"))
+    if t_name and _is_uuid(t_name):
+        # a service principal is named by its application id: an id, as for the actor (the numeric
+        # targetUserId stays in request_params)
+        t_id, t_name = t_name, None
+        _related(ev, "user", t_id)
     g_name = _str(rp.get("targetGroupName"))
     g_id = _str(rp.get("targetGroupId"))
     if t_name or t_id:
@@ -641,7 +658,17 @@ def _targets(ev: dict, rp: dict) -> None:
         if path:
             name = path.rstrip("/").rsplit("/", 1)[-1]
             ev["file"] = {"path": path, "name": name} if name else {"path": path}
+            if k in DESTINATION_KEYS:
+                for sk in SOURCE_KEYS:
+                    source = _str(rp.get(sk))
+                    if source and "source_path" not in db:  # (a vendor key of that name is kept as written)
+                        db["source_path"] = source
+                        break
             break
+    for k in RELATED_USER_KEYS:
+        other = _str(rp.get(k))
+        if other:
+            _related(ev, "user", other)
 
 
 def _grantee(ev: dict, principal: str) -> None:
@@ -692,27 +719,6 @@ def _login_account(ev: dict, rp: dict) -> None:
     if user is None or not (user.get("name") or user.get("id")):
         ev["user"] = {**(user or {}), **({"id": account} if _is_uuid(account) else {"name": account})}
     _related(ev, "user", account)
-
-
-def _message(ev: dict, service: str | None, action: str | None) -> str:
-    """One line an auditor reads: who, what, to whom or what, and how it ended."""
-    user = ev.get("user") or {}
-    who = user.get("name") or user.get("id") or "unknown actor"
-    what = f"{service}.{action}" if service and action else (action or service or "unknown action")
-    out = f"{who}: {what}"
-    target = user.get("target")
-    if target:
-        out += f" user {target.get('name') or target.get('id')}"
-        if "group" in target:
-            out += f" group {target['group'].get('name') or target['group'].get('id')}"
-    elif "group" in ev:
-        out += f" group {ev['group'].get('name') or ev['group'].get('id')}"
-    if "file" in ev:
-        out += f" {ev['file']['path']}"
-    outcome = ev["event"].get("outcome")
-    if outcome:
-        out += f" ({outcome})"
-    return out
 
 
 def _no_roles(d: Any) -> tuple:
