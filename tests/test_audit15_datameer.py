@@ -22,3 +22,34 @@ def test_an_address_with_a_port_keeps_the_text_as_written(written, ip, assert_ec
     assert_ecs(ev, "datameer")
     assert ev["source"]["ip"] == ip
     assert ev["datameer"]["ip_address"] == written
+
+
+def test_who_started_a_job_and_who_it_ran_as_are_related_users(assert_ecs):
+    # Seed (JOB START_EXECUTION / STOP_EXECUTION): execution-triggered-by, execution-job-user. Datameer's
+    # "Job Execution Status Events": the triggering user "performed the job start action" (the job owner
+    # when the scheduler started it); the executing user runs it. Neither is the actor of a stop nor a
+    # target: both must be searchable users (conventions, "Other users an event names").
+    [ev] = DatameerParser().parse(line(**{
+        "actionType": "JOB", "action": "STOP_EXECUTION", "performingUser": "admin",
+        "execution-id": "42", "execution-triggered-by": "bob", "execution-job-user": "carol",
+        "execution-job-status": "ERROR", "execution-configuration-path": "/Analytics/Jobs/payroll"}))
+    assert_ecs(ev, "datameer")
+    assert ev["user"]["name"] == "admin" and "target" not in ev["user"]
+    assert sorted(ev["related"]["user"]) == ["admin", "bob", "carol"]
+    assert ev["datameer"]["execution_triggered_by"] == "bob"  # the vendor field kept
+    assert ev["event"]["outcome"] == "failure"
+    assert ev["message"] == "admin: JOB STOP_EXECUTION /Analytics/Jobs/payroll (failure)"
+
+
+def test_the_message_is_the_same_sentence_in_datameer_and_databricks():
+    # Conventions, "Context": products that write no text of their own get one line built by one helper
+    # (shipper.ecs.audit_message): the same facts read the same way, whichever product wrote them.
+    from shipper_plugins.parsers.databricks import DatabricksParser
+    from tests.test_databricks import make_record
+    [dm] = DatameerParser().parse(line(**{"actionType": "USER_MANAGEMENT", "action": "ADD_USER_TO_GROUP",
+                                          "performingUser": "", "user-name": "bob", "group-name": "admins"}))
+    raw, _ = make_record("accounts", "addPrincipalToGroup", "diagnostic", email="",
+                         params={"targetUserName": "bob", "targetGroupName": "admins"})
+    [db] = DatabricksParser().parse(raw)
+    assert dm["message"] == "unknown user: USER_MANAGEMENT ADD_USER_TO_GROUP user bob group admins"
+    assert db["message"] == "unknown user: accounts.addPrincipalToGroup user bob group admins (success)"

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from shipper.ecs import (
-    classify, flag_problems,
+    audit_message, classify, flag_problems,
     ECS_VERSION,
     clean_ip, decode_text, vendor_time, failure_event,
     load_catalog, LocalTimeParser, names_no_zone, now_iso, snake_case, squash_key, UNMAPPED_ACTION, zone_name,
@@ -45,6 +45,9 @@ EXTRA_ROLES = {
     "filepath": "x_file_path", "folderpath": "x_folder_path", "applicationpath": "x_application_path",
     "workbookpath": "x_workbook_path", "datasourcepath": "x_datasource_path",
     "executionconfigurationpath": "x_execution_configuration_path", "datapath": "x_data_path",
+    # "the user who performed the job start action" (the job's owner when the scheduler started it):
+    # Datameer's "Job Execution Status Events" page. Neither actor nor target: related.user.
+    "executiontriggeredby": "x_triggered_by",
 }
 PATH_ROLES = ("x_file_path", "x_folder_path", "x_application_path", "x_workbook_path", "x_datasource_path",
               "x_execution_configuration_path", "x_data_path")
@@ -54,7 +57,8 @@ JOB_STATUS_OUTCOME = {"COMPLETED": "success", "COMPLETED_WITH_WARNINGS": "succes
                       "CANCELED": "failure", "CANCELLED": "failure", "ABORTED": "failure", "KILLED": "failure"}
 # The roles in the order a plan picks their values: the six core fields, then those with an ECS place.
 ROLE_ORDER = ("timestamp", "action_type", "action", "performing_user", "roles", "ip",
-              "x_user_name", "x_new_owner", "x_job_user", "x_group") + PATH_ROLES
+              "x_user_name", "x_new_owner", "x_job_user", "x_group") + PATH_ROLES + ("x_triggered_by",)
+TRIGGERED_BY = ROLE_ORDER.index("x_triggered_by") - 6  # its number among the placed roles (see _plan)
 CATALOG_EXACT = {(k[0].upper(), k[1].upper()): v for k, v in CATALOG.items()}
 ECS = {"version": ECS_VERSION}
 
@@ -223,7 +227,7 @@ class DatameerParser(Parser):
                 elif n == 1:  # new owner
                     related_users.append(text)
                     user.setdefault("target", {}).setdefault("name", text)
-                elif n == 2:  # execution job user
+                elif n == 2 or n == TRIGGERED_BY:  # execution job user, the user who started the job
                     related_users.append(text)
                 elif n == 3:
                     group_name = text
@@ -260,7 +264,7 @@ class DatameerParser(Parser):
             outcome = JOB_STATUS_OUTCOME.get(status.upper())
             if outcome is not None:
                 ev["event"]["outcome"] = outcome
-        ev["message"] = _message(ev, action_type, action)
+        ev["message"] = audit_message(ev, f"{action_type or '?'} {action or '?'}")
         if unmapped:
             ev["tags"] = [UNMAPPED_ACTION]
         if iso is None or action_type is None or action is None:  # (_text made "" None)
@@ -327,25 +331,6 @@ class DatameerParser(Parser):
             if documented is not None:
                 return documented
         return vendor_time(value, self.zone)
-
-
-def _message(ev: dict, action_type: str | None, action: str | None) -> str:
-    """One line an auditor reads: who, what, to whom or what, and how it ended."""
-    user = ev.get("user") or {}
-    out = f"{user.get('name') or 'unknown user'}: {action_type or '?'} {action or '?'}"
-    target = user.get("target")
-    if target:
-        out += f" user {target['name']}"
-        if "group" in target:
-            out += f" group {target['group']['name']}"
-    if "group" in ev:
-        out += f" group {ev['group']['name']}"
-    if "file" in ev:
-        out += f" {ev['file']['path']}"
-    outcome = ev["event"].get("outcome")
-    if outcome:
-        out += f" ({outcome})"
-    return out
 
 
 def _core_name(sq: str) -> str:
