@@ -25,6 +25,7 @@ from shipper.ecs import (
     ECS_VERSION,
     UNMAPPED_ACTION,
     add_tag,
+    audit_message,
     clean_ip,
     decode_text,
     failure_event,
@@ -215,12 +216,9 @@ class ClouderaAIParser(Parser):
                     event["outcome"] = kind[2]
             else:
                 add_tag(ev, UNMAPPED_ACTION)
-        who = user.get("name") or user.get("id") or "unknown user"
         model = ca.get("model")
         what = f" model {model.get('name') or model.get('id')}" if model.__class__ is dict else ""
-        outcome = event.get("outcome")
-        said = f" ({outcome})" if outcome else ""  # "actor: action target (outcome)", as every product's message
-        ev["message"] = f"{who}: {action or 'unknown event'}{what}{said}"
+        ev["message"] = audit_message(ev, f"{action or 'unknown event'}{what}")
         if problems:
             flag_problems(ev, problems, decode_text(raw))
         if not ca:
