@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/corpus.py [--records 1000000] [--out /tmp/shipper-bench] [product ...]
 
-Shapes come from the parsers' tests and ../shared/samples/ (see each generator): every catalogue
+Shapes come from the parsers' tests and tests/data/ (see each generator): every catalogue
 action cycles through, users and addresses repeat as they do on a real host (a few dozen of each),
 timestamps move forward one line at a time. A file is regenerated only when missing or of another
 size (the name carries the record count), so repeated bench runs reuse it.
@@ -21,7 +21,6 @@ from typing import Callable, Iterator
 import orjson
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 PARSERS = REPO / "plugins" / "parsers"
 sys.path.insert(0, str(REPO))
 
@@ -110,12 +109,14 @@ def _databricks_time(shape: str, i: int) -> str | int:
 
 
 def posit_connect(n: int, fmt: str = "text") -> Iterator[bytes]:
-    """Posit Connect audit log, every documented action (../shared/seeds/), as TEXT (logfmt, the
+    """Posit Connect audit log, every documented action (tests/data/vendors/), as TEXT (logfmt, the
     default) or JSON — tests/test_posit_connect.py's record maker."""
     sys.path.insert(0, str(REPO / "tests"))
     import test_posit_connect as tpc
 
-    seed = tpc.seed_events((SHARED / "seeds" / "posit_connect-audited_events.txt").read_text(encoding="utf-8"))
+    from tests.vendor_lists import posit_connect_events
+
+    seed = posit_connect_events()
     rnd = random.Random(1)
     actions = sorted(seed.items())
     for i in range(n):

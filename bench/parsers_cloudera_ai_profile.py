@@ -136,9 +136,9 @@ def _shaped(rnd: random.Random, i: int) -> bytes:
 
 
 def _public_samples() -> list[bytes]:
-    """config/samples' rows and a row per event name of ../shared/samples/cloudera_ai's partial list."""
+    """config/samples' rows and a row per event name of tests/data/samples/cloudera_ai's partial list."""
     lines = (REPO / "config" / "samples" / "cloudera_ai" / "user_events.jsonl").read_bytes().splitlines()
-    partial = (REPO.parent / "shared" / "samples" / "cloudera_ai" / "user_events-documented-event_names.partial.txt")
+    partial = (REPO / "tests" / "data" / "samples" / "cloudera_ai" / "user_events-documented-event_names.partial.txt")
     for n, name in enumerate(partial.read_text().splitlines()):
         if name.strip() and not name.startswith("#"):
             lines.append(tca.row(id=5000 + n, event_name=name.strip(), created_at=f"2026-11-02 09:{n % 60:02d}:00"))

@@ -116,7 +116,7 @@ def golden_lines(n: int = 20_000) -> list[bytes]:
     lines += [b"  \n", b'{"time": "2025-01-01T00:00:00Z", "properties": {', b"[1, null, {}]",
               b'{"records": []}', b'{"records": [1, "a", null, {}]}',
               b'{"records": [], "time": 5}', b'{"properties": "{\\"serviceName\\": \\"jobs\\"}"}']
-    for path in sorted((Path(tdb.__file__).parents[2] / "shared" / "samples" / "azure_databricks").glob("*.js*")):
+    for path in sorted((Path(tdb.__file__).parent / "data" / "samples" / "azure_databricks").glob("*.js*")):
         lines.append(path.read_bytes())
     for path in sorted((REPO / "config" / "samples" / "databricks").rglob("*.json")):
         lines += path.read_bytes().splitlines()

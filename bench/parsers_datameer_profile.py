@@ -37,11 +37,10 @@ import shipper_plugins.parsers.datameer as dmmod
 import parser_golden
 from shipper_plugins.parsers.datameer import DatameerParser
 from tests import test_datameer as tdm
-from tests.datameer_seed import seed_rows
+from tests.vendor_lists import SAMPLES, datameer_actions
 
 from shipper import ecs
 
-SHARED = REPO.parent / "shared"
 # Names of every role in several spellings, the documented extra fields, and keys nobody knows.
 ROLE_KEYS = ["timestamp", "Timestamp", "time", "date-time", "eventTime", "action-type", "actionType", "action type",
              "ACTION_TYPE", "type", "loggedActionType", "action", "Action", "logged-action", "actionName",
@@ -118,10 +117,10 @@ def _shaped(rnd: random.Random, rows: list, i: int) -> bytes:
 
 
 def _public_samples() -> list[bytes]:
-    """config/samples' log and a line per row of the partial catalogue in ../shared/samples/datameer."""
+    """config/samples' log and a line per row of the partial catalogue in tests/data/samples/datameer."""
     lines = (REPO / "config" / "samples" / "datameer" / "useraction.log").read_bytes().splitlines()
     import csv
-    with open(SHARED / "samples" / "datameer" / "useraction-documented-action-catalog.partial.csv", encoding="utf-8") as f:
+    with open(SAMPLES / "datameer" / "useraction-documented-action-catalog.partial.csv", encoding="utf-8") as f:
         for n, r in enumerate(csv.DictReader(f)):
             doc = {"timestamp": f"2026-11-02 09:{n:02d}:00", "action-type": r["logged_action_type"],
                    "action": r["logged_action"], "performing-user": "alice", "roles": ["ADMIN"], "ip-address": "192.0.2.10"}
@@ -132,7 +131,7 @@ def _public_samples() -> list[bytes]:
 
 def golden_lines(n: int = 20_000) -> list[bytes]:
     rnd = random.Random(8)
-    rows = seed_rows(SHARED / "seeds" / "datameer-useraction_log.txt")
+    rows = datameer_actions()
     lines = list(corpora.datameer(n // 2))
     lines += [_shaped(rnd, rows, i) for i in range(n // 2 - 1200)]
     for i in range(1000):

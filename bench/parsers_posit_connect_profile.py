@@ -39,10 +39,10 @@ import parser_golden
 import shipper_plugins.parsers.posit_connect as pcmod
 from shipper_plugins.parsers.posit_connect import PositConnectParser
 from tests import test_posit_connect as tpc
+from tests.vendor_lists import SAMPLES, posit_connect_events
 
 from shipper import ecs
 
-SHARED = REPO.parent / "shared"
 KEYS = ["time", "level", "msg", "action", "entry_id", "type", "actor_id", "actor_guid", "actor_role",
         "actor_description", "user_id", "user_guid", "user_role", "group_id", "group_name", "group_guid",
         "new_username", "previous_username", "new_email", "previous_email", "new_user_role", "previous_user_role",
@@ -156,17 +156,17 @@ def _public_samples() -> list[bytes]:
     lines = []
     for path in sorted((REPO / "config" / "samples" / "posit_connect").iterdir()):
         lines += path.read_bytes().splitlines()
-    for path in sorted((SHARED / "samples" / "posit_connect").glob("audit-TEXT-*")):
+    for path in sorted((SAMPLES / "posit_connect").glob("audit-TEXT-*")):
         lines += path.read_bytes().splitlines()
     head = b'time="2022-01-01T20:00:00.000Z" level=info msg=m action=add_tag entry_id=1 type=audit '
-    lines += [head + l for l in (SHARED / "samples" / "posit_connect" / "audit-TEXT-actor-fragments.docs.txt")
+    lines += [head + l for l in (SAMPLES / "posit_connect" / "audit-TEXT-actor-fragments.docs.txt")
               .read_bytes().splitlines() if l and not l.startswith(b"#")]
     return lines
 
 
 def golden_lines(n: int = 20_000) -> list[bytes]:
     rnd = random.Random(8)
-    seed = tpc.seed_events((SHARED / "seeds" / "posit_connect-audited_events.txt").read_text(encoding="utf-8"))
+    seed = posit_connect_events()
     actions = sorted(seed.items())
     lines = list(corpora.posit_connect(n // 4, "text")) + list(corpora.posit_connect(n // 4, "json"))
     for i in range(n // 2 - 1400):

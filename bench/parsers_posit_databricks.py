@@ -26,6 +26,7 @@ from shipper_plugins.parsers.databricks import DatabricksParser  # noqa: E402
 from shipper_plugins.parsers.posit_connect import PositConnectParser  # noqa: E402
 import test_databricks as tdb  # noqa: E402
 import test_posit_connect as tpc  # noqa: E402
+from tests.vendor_lists import posit_connect_events  # noqa: E402
 
 
 def rate(fn, lines, rounds=3) -> float:
@@ -50,8 +51,7 @@ def main() -> None:
     db_lines = [tdb.make_record(r["service"], r["action"], shape, n=i)[0]
                 for shape in tdb.SHAPES for i, r in enumerate(tdb.ROWS)]
     db_lines = (db_lines * (n // len(db_lines) + 1))[:n]
-    seed = tpc.seed_events(open(os.path.join(REPO, "..", "shared", "seeds", "posit_connect-audited_events.txt"),
-                                encoding="utf-8").read())
+    seed = posit_connect_events()
     rnd = random.Random(1)
     recs = [tpc.make_record(a, f, i, i % 5 == 0, rnd) for i, (a, f) in enumerate(sorted(seed.items()))]
     pc_text = [tpc.as_text(r, rnd) for r in recs]

@@ -40,11 +40,11 @@ import parser_golden
 import shipper_plugins.parsers.puppet_enterprise as pemod
 from shipper_plugins.parsers.puppet_enterprise import PuppetEnterpriseParser
 from tests import test_puppet_enterprise as tpe
+from tests.vendor_lists import SAMPLES as TEST_SAMPLES, puppet_enterprise_rows
 
 from shipper import ecs
 
-SHARED = REPO.parent / "shared"
-SAMPLES = SHARED / "samples" / "puppet_enterprise"
+SAMPLES = TEST_SAMPLES / "puppet_enterprise"
 
 # Each role's key in several spellings (the parser compares keys spelling-blind), plus keys nobody knows.
 SPELLINGS = {
@@ -207,7 +207,7 @@ def _shaped(rnd: random.Random, examples: list[dict]) -> bytes:
 
 
 def _public_samples() -> list[bytes]:
-    """config/samples' pages, ../shared/samples' JSON, CSV exports and database rows, as the tests read them."""
+    """config/samples' pages, tests/data/samples' JSON, CSV exports and database rows, as the tests read them."""
     lines = (REPO / "config" / "samples" / "puppet_enterprise" / "activity-api-pages.json").read_bytes().splitlines()
     for p in sorted(SAMPLES.glob("*.json")):
         doc = orjson.loads(p.read_bytes())
@@ -233,7 +233,7 @@ def _public_samples() -> list[bytes]:
         for ts in (stamp, stamp.replace(" ", "T").replace("+00", "+00:00")):
             lines.append(tpe.record({"subject": {"id": "x", "name": subject}, "object": {"id": obj, "name": obj},
                                      "timestamp": ts, "events": [{"message": message}]}, "rbac", "v1"))
-    rows = tpe.seed_rows(SHARED / "seeds" / "puppet_enterprise-activity_events.txt")
+    rows = puppet_enterprise_rows()
     for _, line in rows:
         for r in tpe.catalogue():
             if r["example"] and r["example"] in line:

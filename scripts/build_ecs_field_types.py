@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Builds shipper/ecs_field_types.yml, the compact ECS field types `shipper setup elasticsearch`
-turns into an index template, from Elastic's ecs_flat.yml (../shared/ecs/ at development time).
+turns into an index template, from Elastic's ecs_flat.yml: generated/ecs/ecs_flat.yml at tag v9.4.0 of
+https://github.com/elastic/ecs (Apache-2.0), not kept in the project (tests/data/ecs/ holds a subset).
 
-The agent runs on hosts without shared/, so the types it needs travel inside the package. The
-file is YAML because setup.cfg ships `shipper/*.yml` as package data.
+The types the agent needs travel inside the package. The file is YAML because setup.cfg ships
+`shipper/*.yml` as package data.
 
-    .venv/bin/python scripts/build_ecs_field_types.py [path/to/ecs_flat.yml]
+    .venv/bin/python scripts/build_ecs_field_types.py path/to/ecs_flat.yml
 """
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SOURCE = REPO.parent / "shared" / "ecs" / "ecs_flat.yml"
 TARGET = REPO / "shipper" / "ecs_field_types.yml"
 
 # The product namespaces shipper's parsers write (free-form vendor maps → `flattened`). Data, not
@@ -37,7 +37,10 @@ def field_entry(spec: dict) -> object:
 
 
 def main(argv: list[str]) -> int:
-    source = Path(argv[1]) if len(argv) > 1 else DEFAULT_SOURCE
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    source = Path(argv[1])
     raw = source.read_bytes()
     flat = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     fields = {name: field_entry(spec) for name, spec in sorted(flat.items())}

@@ -1,6 +1,6 @@
 """ECS field definitions (Elastic's ecs_flat.yml) and a checker that an event conforms to them.
 
-Used by the tests (against ../shared/ecs/ecs_flat.yml) and by `shipper setup elasticsearch`.
+Used by the tests (against tests/data/ecs/, a subset of ecs_flat.yml) and by `shipper setup elasticsearch`.
 """
 from __future__ import annotations
 

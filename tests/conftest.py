@@ -1,26 +1,24 @@
-"""Shared fixtures. The ECS definitions are Elastic's own, from ../shared/ecs/ (beside the repo)."""
+"""Shared fixtures. The ECS definitions are Elastic's own (tests/data/ecs/, a subset of ecs_flat.yml 9.4)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from shipper.ecs_schema import EcsSchema
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SHIPPER_SHARED", REPO.parent / "shared"))
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    assert SHARED.is_dir(), f"the project's shared/ folder is expected at {SHARED} (set SHIPPER_SHARED)"
-    return SHARED
+def data_dir() -> Path:
+    """tests/data: ECS definitions, the vendors' action lists, public samples (tests/data/README.md)."""
+    return DATA
 
 
 @pytest.fixture(scope="session")
-def ecs(shared_dir) -> EcsSchema:
-    return EcsSchema.load(shared_dir / "ecs" / "ecs_flat.yml")
+def ecs() -> EcsSchema:
+    return EcsSchema.load(DATA / "ecs" / "ecs_flat.subset.yml")
 
 
 @pytest.fixture(scope="session")

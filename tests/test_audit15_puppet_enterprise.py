@@ -5,6 +5,7 @@ import orjson
 import pytest
 
 from shipper_plugins.parsers.puppet_enterprise import PuppetEnterpriseParser
+from tests.vendor_lists import SAMPLES
 
 NS = "puppet_enterprise"
 
@@ -53,12 +54,12 @@ def test_an_uncatalogued_deletion_names_what_was_deleted(what, object_type, asse
     assert ev["puppet_enterprise"]["event"] == {"type": "delete", "what": what, "description": f"Deleted {what} thing"}
 
 
-def test_a_row_of_the_csv_export_says_who_did_what(shared_dir, assert_ecs):
+def test_a_row_of_the_csv_export_says_who_did_what(assert_ecs):
     # The vendor's documented GET /v2/events.csv export (samples/.../v2-events.docs-current.csv), a row
     # read as a JSON object: the conventions name its zone-less Submit Time; the subject is the actor,
     # the Type/What the action, the Message the message, and every column's value is kept.
     import csv
-    path = shared_dir / "samples" / "puppet_enterprise" / "v2-events.docs-current.csv"
+    path = SAMPLES / "puppet_enterprise" / "v2-events.docs-current.csv"
     with open(path, newline="", encoding="utf-8") as f:
         rows = [{k: v.replace("\\_", "_") for k, v in r.items()} for r in csv.DictReader(f)]  # the page's markdown escapes
     assert len(rows) == 2

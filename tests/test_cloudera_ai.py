@@ -12,35 +12,16 @@ from hypothesis import strategies as st
 from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION
 from shipper_plugins.parsers.cloudera_ai import CATALOG, ClouderaAIParser
 from tests.support import bytes_kept_by_parser
+from tests.vendor_lists import SAMPLES, cloudera_ai_event_names
 
 
-def seed_event_names(shared_dir) -> list[str]:
-    """Event names from the vendor page: rows of tables 2-12 are '<name> <description or ->'."""
-    text = (shared_dir / "seeds" / "cloudera_ai-user_events.txt").read_text()
-    names = []
-    in_events = False
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("Table ") and "Events Related" in line:
-            in_events = True
-            continue
-        if not in_events or not line or line.startswith(("Event Description", "•")) or line.startswith("Table "):
-            continue
-        m = re.match(r"^(.*?) (-|The logged event.*|If the logged event.*)$", line)
-        if m:
-            names.append(m.group(1))
-        elif line == "site config updated The logged event indicates when a setting on the Admin Settings page is changed.":
-            names.append("site config updated")
-    return names
-
-
-def test_every_event_name_of_the_seed_is_in_the_catalogue(shared_dir):
-    names = seed_event_names(shared_dir)
+def test_every_event_name_of_the_seed_is_in_the_catalogue():
+    names = cloudera_ai_event_names()
     assert len(names) >= 48, names  # ~50 documented; a parse of the seed that finds few is broken
     assert "site config updated" in names and "ldap/saml user creation" in names
     missing = [n for n in names if (n.lower(),) not in CATALOG]
     assert not missing, missing
-    partial = (shared_dir / "samples" / "cloudera_ai" / "user_events-documented-event_names.partial.txt").read_text()
+    partial = (SAMPLES / "cloudera_ai" / "user_events-documented-event_names.partial.txt").read_text()
     for line in partial.splitlines():
         if line.strip() and not line.startswith("#"):
             assert (line.strip().lower(),) in CATALOG, line

@@ -11,16 +11,16 @@ from hypothesis import given, settings, strategies as st
 
 from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION
 from shipper_plugins.parsers.datameer import DatameerParser
-from tests.datameer_seed import seed_rows
 from tests.support import bytes_kept_by_parser
+from tests.vendor_lists import datameer_actions
 
 CATALOG_CSV = Path(__file__).resolve().parents[1] / "plugins" / "parsers" / "datameer_actions.csv"
 
 
 @pytest.fixture(scope="module")
-def rows(shared_dir):
-    found = seed_rows(shared_dir / "seeds" / "datameer-useraction_log.txt")
-    assert len(found) >= 60, "the seed table was not read whole"
+def rows():
+    found = datameer_actions()
+    assert len(found) >= 60, "the vendor's table was not read whole"
     return found
 
 

@@ -14,6 +14,7 @@ from shipper_plugins.parsers.databricks import DatabricksParser
 from tests.peers import bulk_server
 from tests.peers.bulk_server import BulkServer
 from tests.test_output_elasticsearch import http
+from tests.vendor_lists import SAMPLES
 
 NAMESPACES = ("datameer", "posit_connect", "databricks", "cloudera_ai", "puppet_enterprise")
 
@@ -74,12 +75,12 @@ def _leaf(doc: dict, dotted: str):
     return doc
 
 
-def test_declared_types_hold_for_the_databricks_sample_shapes(shared_dir):
+def test_declared_types_hold_for_the_databricks_sample_shapes():
     """What the parser writes in a declared field has the declared shape (a mismatch would be refused)."""
     types = vendor_field_types("databricks")
     shapes = {"keyword": (str, int), "long": (int,), "boolean": (bool,), "flattened": (dict,)}
     seen = set()
-    for path in sorted((shared_dir / "samples" / "azure_databricks").glob("*.json*")):
+    for path in sorted((SAMPLES / "azure_databricks").glob("*.json*")):
         for line in path.read_bytes().splitlines():
             for ev in DatabricksParser().parse(line):
                 for field, kind in types.items():

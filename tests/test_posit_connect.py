@@ -16,6 +16,7 @@ from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION
 from shipper.ecs_schema import flatten
 from shipper_plugins.parsers.posit_connect import PositConnectParser, split_description
 from shipper_plugins.parsers.posit_connect_logfmt import parse_logfmt
+from tests.vendor_lists import SAMPLES, posit_connect_events
 
 REPO = Path(__file__).resolve().parents[1]
 CSV_PATH = REPO / "plugins" / "parsers" / "posit_connect_actions.csv"
@@ -29,22 +30,10 @@ def catalogue_rows() -> list[dict]:
 ROWS = catalogue_rows()
 
 
-def seed_events(text: str) -> dict[str, list[str]]:
-    """action → its documented fields: the name is the last single-word line before its description."""
-    lines = [l.strip() for l in text.split("\n")]
-    out: dict[str, list[str]] = {}
-    for i, line in enumerate(lines):
-        if line.startswith("Event logging fields:"):
-            prev = [l for l in lines[:i] if l]
-            name = prev[-2]
-            assert re.fullmatch(r"[a-z_]+", name), name
-            out[name] = [f.strip() for f in line.split(":", 1)[1].split(",")]
-    return out
-
-
 @pytest.fixture(scope="module")
-def seed(shared_dir) -> dict[str, list[str]]:
-    return seed_events((shared_dir / "seeds" / "posit_connect-audited_events.txt").read_text(encoding="utf-8"))
+def seed() -> dict[str, list[str]]:
+    """The vendor's "Audited Events" page: action → its documented fields (tests/data/vendors/)."""
+    return posit_connect_events()
 
 
 # -- the logfmt reader ---------------------------------------------------------------------------
@@ -240,8 +229,8 @@ def test_group_owner_change_is_not_a_user_change(assert_ecs):
 # -- the documented samples ----------------------------------------------------------------------
 
 
-def test_documented_line(shared_dir, assert_ecs):
-    raw = (shared_dir / "samples" / "posit_connect" / "audit-TEXT-add_group.docs.log").read_bytes()
+def test_documented_line(assert_ecs):
+    raw = (SAMPLES / "posit_connect" / "audit-TEXT-add_group.docs.log").read_bytes()
     (ev,) = PositConnectParser().parse(raw)
     assert_ecs(ev, "posit_connect")
     assert not ev.get("tags")
@@ -252,8 +241,8 @@ def test_documented_line(shared_dir, assert_ecs):
     assert ev["posit_connect"]["group_guid"] == "1b2c1790-c95f-4df3-9363-6563475070d0"
 
 
-def test_documented_actor_fragments(shared_dir, assert_ecs):
-    lines = [l for l in (shared_dir / "samples" / "posit_connect" / "audit-TEXT-actor-fragments.docs.txt")
+def test_documented_actor_fragments(assert_ecs):
+    lines = [l for l in (SAMPLES / "posit_connect" / "audit-TEXT-actor-fragments.docs.txt")
              .read_text().splitlines() if l and not l.startswith("#")]
     head = 'time="2022-01-01T20:00:00.000Z" level=info msg=m action=add_tag entry_id=1 type=audit '
     user_ev, system_ev = (PositConnectParser().parse((head + l).encode())[0] for l in lines)

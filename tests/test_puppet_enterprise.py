@@ -14,15 +14,15 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION
 from shipper_plugins.parsers.puppet_enterprise import CATALOG_PATH, CLASSES, PuppetEnterpriseParser
 from tests.support import bytes_kept_by_parser
+from tests.vendor_lists import SAMPLES, puppet_enterprise_rows
 
 P = PuppetEnterpriseParser()
 NS = "puppet_enterprise"
-SEED_SECTIONS = ["user", "token", "group", "role", "orchestrator", "directory"]
 
 
 @pytest.fixture(scope="module")
-def samples(shared_dir) -> Path:
-    return shared_dir / "samples" / "puppet_enterprise"
+def samples() -> Path:
+    return SAMPLES / "puppet_enterprise"
 
 
 def catalogue() -> list[dict]:
@@ -134,27 +134,8 @@ def test_gist_rows_from_the_activity_database(samples, assert_ecs):
 
 # --- the seed: every documented event kind ---------------------------------------------------------------
 
-def seed_rows(path: Path) -> list[tuple[str, str]]:
-    """(section, table line) for every row of the seed's six tables."""
-    rows: list[tuple[str, str]] = []
-    block = -1
-    inside = False
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip() == "Event Description Example":
-            block += 1
-            inside = True
-            continue
-        if inside and (not line.strip() or line.startswith("The user page also")):
-            inside = False
-            continue
-        if inside:
-            rows.append((SEED_SECTIONS[block], line.strip()))
-    assert block == len(SEED_SECTIONS) - 1, "the seed has a table this test does not know"
-    return rows
-
-
-def test_every_event_kind_of_the_seed_is_classified(shared_dir, assert_ecs):
-    rows = seed_rows(shared_dir / "seeds" / "puppet_enterprise-activity_events.txt")
+def test_every_event_kind_of_the_seed_is_classified(assert_ecs):
+    rows = puppet_enterprise_rows()
     assert len(rows) == 19  # user 7, token 3, group 2, role 3, orchestrator 2, directory 2
     cat = catalogue()
     for section, line in rows:
