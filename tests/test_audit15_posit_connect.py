@@ -1,7 +1,16 @@
 """Issue 15 audit, Posit Connect: held-out records read as an auditor would (docs/ecs-conventions.md)."""
 from __future__ import annotations
 
+import random
+
+import orjson
+import pytest
+
+from shipper.ecs_schema import flatten
+from shipper.ingest_pipeline import namespace_mapping
+from shipper_plugins.outputs.elasticsearch_server import Server
 from shipper_plugins.parsers.posit_connect import PositConnectParser
+from tests.test_posit_connect import make_record, seed_events
 
 
 def test_new_owner_of_a_group_is_the_target_user(assert_ecs):
@@ -39,3 +48,22 @@ def test_edit_user_keeps_a_recorded_role_that_is_neither_previous_nor_new(assert
     assert_ecs(ev, "posit_connect")
     assert ev["user"]["target"]["roles"] == ["viewer"] and ev["user"]["changes"]["roles"] == ["publisher"]
     assert ev["posit_connect"]["user_role"] == "editor"
+
+
+@pytest.mark.parametrize("system", [False, True])
+def test_every_documented_field_is_searchable(shared_dir, system):
+    # `shipper setup elasticsearch` maps posit_connect.* with `dynamic: false`: a field the parser writes
+    # but does not declare is stored, not indexed -- an auditor cannot search it (user_role on edit_user
+    # was one). Every field of every documented event (seed "Audited events") the parser writes under
+    # posit_connect.* is declared, with a type its value fits.
+    seed = seed_events((shared_dir / "seeds" / "posit_connect-audited_events.txt").read_text(encoding="utf-8"))
+    props = namespace_mapping("posit_connect", Server("elasticsearch", "9.1.5"))["properties"]
+    fits = {"keyword": (str, int), "long": (int,)}
+    rnd = random.Random(15)
+    for action, fields in seed.items():
+        (ev,) = PositConnectParser().parse(orjson.dumps(make_record(action, fields, 1, system, rnd)))
+        for name, value in flatten(ev["posit_connect"]):
+            assert name in props, f"{action}: posit_connect.{name} is not searchable"
+            kind = props[name]["type"]
+            assert isinstance(value, fits[kind]) and not isinstance(value, bool), (action, name, kind, value)
+    assert props["user_role"]["type"] == "keyword"

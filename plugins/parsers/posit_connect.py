@@ -63,6 +63,21 @@ class PositConnectParser(Parser):
         "log_format": "keyword", "actor_type": "keyword", "type": "keyword", "actor_description": "keyword",
         "actor_guid": "keyword", "user_guid": "keyword", "group_guid": "keyword", "content_guid": "keyword",
         "entry_id": "long", "user_id": "long", "group_id": "long", "content_id": "long",
+        # Every other field of the vendor's "Audited events" page that is kept here: the namespace is not
+        # dynamic, so a field left out would be in _source but not searchable ("who changed the vanity URL").
+        # *_id are made integers above (a bad one goes to <name>_raw); the rest as written.
+        **{name: "long" if name.endswith("_id") else "keyword" for name in (
+            "user_role", "bundle_id", "environment_guid", "environment_id", "git_branch", "git_path", "git_url",
+            "job_host", "job_id", "job_key", "job_pid", "schedule_id", "schedule_next_run", "schedule_timezone",
+            "schedule_type", "tag_id", "tag_name", "tag_version", "vanity_id", "vanity_prefix", "variant_id",
+            "variant_key", "variant_name", "content_access_request_id", "content_access_request_role",
+            "content_access_request_status",
+            *(f"{when}_{what}" for when in ("new", "previous") for what in (
+                "access_type", "branch", "cluster_name", "connection_timeout", "content_path", "description",
+                "email", "enabled", "environment_type", "first_name", "idle_timeout", "init_timeout", "last_name",
+                "load_factor", "matching", "max_conns_per_process", "max_processes", "min_processes", "name",
+                "next_run", "owner_id", "parent_id", "read_timeout", "rendering_id", "repository_url", "schedule",
+                "start_time", "supervisor", "time_zone", "title", "user_id", "user_role", "username", "version")))},
     }
 
     def __init__(self, options=None):
