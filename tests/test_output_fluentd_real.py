@@ -238,6 +238,33 @@ def test_probe_says_what_it_found_or_why_not(tmp_path):
         down.probe()
 
 
+@pytest.mark.parametrize("deny_keepalive", [False, True], ids=["keepalive", "deny_keepalive"])
+def test_a_nil_is_a_heartbeat_and_the_probe_tells_a_plain_server_from_a_tls_one(tmp_path, deny_keepalive):
+    """As measured on Fluentd 1.18.0: in_forward ignores msgpack nils and acks the chunk after them on
+    the same connection; with deny_keepalive it closes after them. check --outputs sends five to find
+    a TLS-only server: a plain one, either way, is still "connected" and logs no error."""
+    peer = ForwardServer(deny_keepalive=deny_keepalive).start()
+    try:
+        with socket.create_connection(peer.address, timeout=10) as s:
+            s.sendall(b"\xc0" * 5 + msgpack.packb(["t", msgpack.packb([1, {"a": 1}]), {"chunk": "c1", "size": 1}]))
+            s.settimeout(5)
+            try:
+                answer = s.recv(100)
+            except ConnectionResetError:
+                answer = b""
+        assert peer.heartbeats >= 1 and peer.errors == []
+        if deny_keepalive:
+            assert answer == b"" and peer.records == [], "closed after the first heartbeat; the chunk not read"
+        else:
+            assert msgpack.unpackb(answer) == {"ack": "c1"} and len(peer.records) == 1
+        out = make_output(tmp_path, port=peer.port)
+        found = out.probe()
+        assert f"127.0.0.1:{peer.port}: connected" in found and peer.errors == [], (found, peer.errors)
+        out.close()
+    finally:
+        peer.stop()
+
+
 def test_a_chunk_written_before_a_slow_close_goes_again_quietly(tmp_path, caplog):
     """The server closes 0.3 s after each ack, without reading what came in meanwhile: the next chunk,
     written at once onto that connection, is reset. It goes again on a fresh connection without

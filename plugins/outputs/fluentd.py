@@ -9,8 +9,9 @@ record carries its stable id (`id_field`) so a Fluentd → Elasticsearch tier ca
 Fluentd's in_unix (`socket`) never answers acks and cannot read CompressedPackedForward, so a unix
 socket goes without the `chunk` option, a chunk counts as delivered once in_unix has read it off the
 socket (the kernel's count of unread bytes, see ForwardConnection), and `compress` is refused.
-A refusal by the server (wrong shared key or password, a certificate that does not verify) is
-raised to the core as PermanentRefusal once every server refuses; outages are retried here.
+A refusal by the server (wrong shared key or password, a certificate that does not verify, a TLS-only
+in_forward reached without `tls: true`) is raised to the core as PermanentRefusal once every server
+refuses; outages are retried here.
 """
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ from shipper.errors import PermanentRefusal
 from shipper.log import Throttled
 from shipper.plugin import Batch, Output, Stopping
 from shipper.secrets import SecretError, read_secret
-from shipper_plugins.outputs.fluentd_forward import (NEEDS_KEY, AckError, ForwardConnection, StaleConnection,
-                                                     WrongAnswer, event_time_ns, pack_entry)
+from shipper_plugins.outputs.fluentd_forward import (NEEDS_KEY, TLS_NEEDED, AckError, ForwardConnection,
+                                                     StaleConnection, WrongAnswer, event_time_ns, may_be_tls_server,
+                                                     pack_entry, speaks_tls)
 from shipper_plugins.outputs.fluentd_handshake import Credentials, HandshakeError, HandshakeRefused
 from shipper_plugins.outputs.fluentd_servers import ServerPool
 
@@ -278,6 +280,8 @@ class FluentdOutput(Output):
                     self.trouble = self.trouble or f"{server.label}: the stop came before the server took the chunk"
                     raise Stopping()
                 reason = _refusal(e)
+                if reason is None and not server.tls_probed and self._tls_server(server, e):
+                    reason = TLS_NEEDED
                 self._m_errors.inc()
                 wrong = isinstance(e, WrongAnswer)
                 # in_forward sends HELO at once on accept when it has <security> (and PONG at once after
@@ -311,6 +315,14 @@ class FluentdOutput(Output):
             self._trouble.recovered("fluentd delivery recovered", output=self.ctx.name, server=server.label)
             return
 
+    def _tls_server(self, server, e: OSError) -> bool:
+        """A plain connection cut the way a TLS-only in_forward cuts it: ask once (until the server
+        takes a chunk again) whether it speaks TLS, so that this is named, not retried as an outage."""
+        if self.config.tls or server.host.startswith("unix://") or not may_be_tls_server(e):
+            return False
+        server.tls_probed = True
+        return speaks_tls(server.host, server.port, self.config.timeout)
+
     def _refused(self, server, reason: str) -> None:
         """A server said no. Others may take the chunk; when every server refuses, the core is told
         (PermanentRefusal: logged once, long backoff, shown in /health)."""
@@ -332,17 +344,29 @@ class FluentdOutput(Output):
         lines, failed = [], False
         for s in self.pool.servers:
             conn = ForwardConnection(s.host, s.port, cfg.timeout, **cfg.connection_options())
+            plain_tcp = not cfg.tls and not s.host.startswith("unix://")
             try:
                 conn.connect()
             except OSError as e:
                 failed = True
-                lines.append(f"{s.label}: FAILED: {_refusal(e) or e or type(e).__name__}")
+                tls_only = plain_tcp and may_be_tls_server(e) and speaks_tls(s.host, s.port, cfg.timeout)
+                lines.append(f"{s.label}: FAILED: {TLS_NEEDED if tls_only else _refusal(e) or e or type(e).__name__}")
                 continue
             if not cfg.shared_key_file and not s.host.startswith("unix://") \
                     and conn.greets_with_helo(min(cfg.timeout, 2.0)):
                 conn.close_now()
                 failed = True
                 lines.append(f"{s.label}: FAILED: {NEEDS_KEY}")
+                continue
+            # A TLS-only in_forward says nothing to a plain client that says nothing: heartbeats tell.
+            # One nil first: a plain in_forward with deny_keepalive closes after it (a TLS server waits
+            # for four more bytes), so only a server that closes on the next four gets a ClientHello.
+            wait = min(cfg.timeout, 1.0)
+            if plain_tcp and not cfg.shared_key_file and not conn.closes_on_heartbeat(1, wait) \
+                    and conn.closes_on_heartbeat(4, wait) and speaks_tls(s.host, s.port, cfg.timeout):
+                conn.close_now()
+                failed = True
+                lines.append(f"{s.label}: FAILED: {TLS_NEEDED}")
                 continue
             found = ["connected"]
             if isinstance(conn.socket, ssl.SSLSocket):

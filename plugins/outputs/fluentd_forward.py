@@ -25,7 +25,8 @@ from fluent.sender import EventTime, FluentSender
 from shipper_plugins.outputs.fluentd_handshake import Credentials, HandshakeRefused, handshake
 from shipper_plugins.outputs.fluentd_socket import read_message
 
-__all__ = ["AckError", "WrongAnswer", "ForwardConnection", "EventTime", "event_time_ns", "pack_entry", "new_chunk_id"]
+__all__ = ["AckError", "WrongAnswer", "ForwardConnection", "EventTime", "event_time_ns", "pack_entry", "new_chunk_id",
+           "speaks_tls", "TLS_NEEDED"]
 
 
 class AckError(OSError):
@@ -171,6 +172,24 @@ class ForwardConnection(FluentSender):
             except OSError:
                 pass
 
+    def closes_on_heartbeat(self, count: int, wait: float) -> bool:
+        """For `shipper check --outputs` on a plain connection that got no HELO: send `count` msgpack
+        nils (in_forward takes a nil as a heartbeat and ignores it, or closes after it with
+        deny_keepalive) and say whether the server closes within `wait` s. A TLS server waits for a
+        5-byte record header, then resets the connection: it cannot read one made of nils."""
+        sock = self.socket
+        try:
+            sock.sendall(b"\xc0" * count)
+            poller = select.poll()
+            poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+            if not poller.poll(int(wait * 1000)):
+                return False
+            return sock.recv(1, socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except (OSError, ValueError):
+            return True
+
     def _bytes_not_taken(self) -> int:
         """Bytes we sent that the server's kernel has not acknowledged (TIOCOUTQ, SIOCOUTQ on TCP): a
         closed socket answers data with a reset, never an ack. 0 when unknown (then said, not quiet)."""
@@ -256,6 +275,40 @@ class ForwardConnection(FluentSender):
     def close_now(self) -> None:
         with self.lock:
             self._close()
+
+
+TLS_NEEDED = ("the server speaks TLS; set tls: true (it is an in_forward with <transport tls>, which resets every "
+              "plain connection; add tls_ca_file if its certificate is not from a system CA)")
+
+
+def speaks_tls(host: str, port: int, timeout: float) -> bool:
+    """Whether the server at host:port answers a TLS ClientHello with TLS. Asked only of a server we
+    reach without TLS that cut our plain bytes (or never sent the HELO we waited for): in_forward with
+    <transport tls> resets them without a word, which would otherwise pass for an outage forever.
+    The certificate is not checked here: the question is only which protocol the server speaks."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw, ctx.wrap_socket(raw):
+            return True
+    except ssl.SSLError as e:
+        # A TLS alert (a client certificate it requires, no common version) is TLS too; a record that
+        # is no TLS (WRONG_VERSION_NUMBER: a HELO) is not.
+        return "ALERT" in (e.reason or "")
+    except (OSError, ValueError):
+        return False
+
+
+def may_be_tls_server(e: OSError) -> bool:
+    """A plain connection ended the way a TLS server ends it: reset (or closed) after our first bytes,
+    or no HELO while we waited for one. Not a refused connect: that is a server down."""
+    if isinstance(e, (ConnectionRefusedError, StaleConnection, WrongAnswer)):
+        return False
+    text = str(e)
+    return isinstance(e, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)) \
+        or (isinstance(e, AckError) and "connection closed" in text) \
+        or text.startswith(("no handshake answer within", "connection closed before the handshake answer"))
 
 
 NEEDS_KEY = ("the server starts in_forward's <security> handshake (HELO) and stores nothing without it: "

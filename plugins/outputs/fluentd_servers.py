@@ -29,6 +29,7 @@ class Server:
     failures: int = 0
     retry_at: float = 0.0  # monotonic time before which the server is not used
     refused: str | None = None  # why it refused us (wrong key, certificate…): a retry will not fix it
+    tls_probed: bool = False  # asked whether it speaks TLS since it last took a chunk (once is enough)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -72,6 +73,7 @@ class ServerPool:
         server.failures = 0
         server.retry_at = 0.0
         server.refused = None
+        server.tls_probed = False
 
     def refused(self, server: Server, reason: str, retry_in: float) -> None:
         """The server said no: left alone for `retry_in` s, also by the heartbeat (it listens fine)."""

@@ -15,6 +15,8 @@ chunks and closes without acking (the only source of legitimate duplicates); `re
 unix socket; `frozen` (an Event: while set, nothing is read, as from a SIGSTOPped Fluentd; a stop()
 meanwhile discards what was not read, as a kill does).
 
+A msgpack nil is a heartbeat, ignored as in_forward ignores it (closed after, with deny_keepalive).
+
 Security, as in_forward's `<transport tls>` and `<security>`: `tls` (an SSLContext: connections are
 TLS, a failed TLS handshake is recorded in `errors`) and `shared_key` (+ `users`): every connection
 starts with HELO (a random binary nonce and, like in_forward, a non-empty binary auth salt whether
@@ -239,6 +241,12 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def _one(self, peer: "ForwardServer", sock: socket.socket, msg: Any) -> bool:
         """Store one message and answer it; False closes the connection."""
+        if msg is None:
+            # in_forward takes a msgpack nil as a heartbeat ("for future TCP heartbeat_request") and
+            # ignores it; with deny_keepalive it closes the connection, as after any message
+            # (measured on Fluentd 1.18.0).
+            peer.heartbeats += 1
+            return not peer.deny_keepalive
         if peer.mode == "unix" and isinstance(msg, (list, tuple)) and len(msg) == 3 \
                 and isinstance(msg[2], dict) and "compressed" in msg[2]:
             peer.unreadable.append(f"in_unix cannot read CompressedPackedForward: {len(msg[1])} bytes dropped")
@@ -302,6 +310,7 @@ class ForwardServer:
         self.frozen = threading.Event()  # set: connections read nothing (a stopped process)
         self.generation = 0  # one per start(): a connection of an earlier one never reads again
         self.acks = 0
+        self.heartbeats = 0  # msgpack nils received (ignored, like in_forward)
         self.dropped = 0
         self._counters = {"drop": 0, "after_store": 0}
         self._lock = threading.Lock()
