@@ -18,6 +18,9 @@ log = logging.getLogger("shipper.output")
 # after REFUSAL_BACKOFF_FIRST seconds, doubling to REFUSAL_BACKOFF_MAX, in case someone fixes the server.
 REFUSAL_BACKOFF_FIRST = 30.0
 REFUSAL_BACKOFF_MAX = 600.0
+# Longest idle sleep: a batch, close() and a stop (when `stop` is a shipper.waking_event.WakingEvent)
+# wake the thread at once; this only bounds a stop set on a plain threading.Event.
+IDLE_WAIT = 30.0
 
 
 class OutputWorker:
@@ -53,6 +56,12 @@ class OutputWorker:
         self._m_bytes = metrics.in_flight_bytes.labels(name)
         self._m_shipped = metrics.events_shipped.labels(name)
         self._m_last = metrics.last_success.labels(name)
+        if hasattr(stop, "add_waker"):
+            stop.add_waker(self._wake)
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
 
     def start(self) -> None:
         self.output.start()
@@ -104,7 +113,7 @@ class OutputWorker:
         while True:
             with self._cond:
                 while not self._queue and not self._closed and not self.stop.is_set():
-                    self._cond.wait(0.5)
+                    self._cond.wait(IDLE_WAIT)
                 if self.stop.is_set() or (self._closed and not self._queue):
                     return
                 batch, tracker, seq = self._queue[0]

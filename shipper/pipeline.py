@@ -21,6 +21,7 @@ from shipper import integrity, parse_auto, vendor_ids
 from shipper.parse_workers import ParsePool, Parsed, end_helpers, serialise
 from shipper.plugin import Batch, EndRun, OutputContext, RawBatch, SerializedEvents, Source, SourceContext
 from shipper.router import Router
+from shipper.waking_event import WakingEvent
 
 log = logging.getLogger("shipper.pipeline")
 
@@ -39,7 +40,7 @@ class SourceRunner:
         parser_cls = registry.load("parser", cfg.parser)
         self.builder = EventBuilder(cfg, parser_cls(_parser_options(cfg)), pipeline.host_name)
         self.tracker = AckTracker(self._commit)
-        self.stop = threading.Event()  # stop reading
+        self.stop = WakingEvent()  # stop reading (wakes a source asleep on its files at once)
         self.abandon = threading.Event()  # give up blocked puts: shutdown, or this source's restart timed out
         self.detached = False  # replaced on reload: its late acks must not move the new runner's checkpoint
         self.finished = threading.Event()
@@ -388,7 +389,7 @@ class Pipeline:
         self._compacted = time.monotonic()
 
     def _make_worker(self, ocfg: OutputConfig) -> OutputWorker:
-        stop = threading.Event()
+        stop = WakingEvent()  # wakes the idle worker at once
         ctx = OutputContext(name=ocfg.name, stop=stop, state_dir=self.config.state_dir,
                             logger=logging.getLogger(f"shipper.output.{ocfg.name}"), once=self.once)
         output = registry.load("output", ocfg.type)(ocfg, ctx)
@@ -807,7 +808,10 @@ def _output_counters() -> dict[str, tuple]:
     out: dict[str, list] = {}
     wanted = {"shipper_events_shipped_total", "shipper_output_errors_total", "shipper_output_retries_total",
               "shipper_duplicates_avoided_total", "shipper_dead_lettered_total"}
-    for fam in metrics.REGISTRY.collect():
+    # Only these metrics: the whole registry holds a lag series per followed file (thousands).
+    counted = (metrics.events_shipped, metrics.output_errors, metrics.output_retries, metrics.duplicates_avoided,
+               metrics.dead_lettered)
+    for fam in [f for m in counted for f in m.collect()]:
         for s in fam.samples:
             if s.name in wanted:
                 out.setdefault(s.labels.get("output", ""), []).append((s.name, s.value))

@@ -18,7 +18,7 @@ from shipper.tail import Chunk, Tailer, discovery
 from shipper.tail.holder import Holder
 from shipper.tail.watcher import ChangeWatcher
 
-STOP_CHECK = 0.5
+STOP_CHECK = 0.5  # longest sleep when ctx.stop cannot wake the watcher (a plain threading.Event)
 HOUSEKEEPING = 10.0  # seconds between walks over every file (idle descriptors, lag metrics) when inotify works
 
 
@@ -153,9 +153,13 @@ class FileSource(Source):
         self._lag_paths = paths
 
     def run(self) -> None:
-        """Follow: a full pass (scan, read every file) every poll_interval and whenever the
-        watcher saw a file created, renamed or deleted; in between, after the gather window,
-        read only the files the watcher saw written to."""
+        """Follow. With inotify working: after the gather window, read only the files the watcher
+        saw written to; a full pass (scan, read every file) when it saw a file created, renamed or
+        deleted, every rescan_interval (the safety net) and every poll_interval only while a
+        decision waits for one; the few files inotify cannot report on are read every
+        poll_interval. Without inotify: a full pass every poll_interval. In between the thread
+        sleeps: an idle source wakes for the housekeeping walk and the rescan only (and at once
+        for a stop, when ctx.stop can wake it: shipper.waking_event)."""
         stop = self.ctx.stop
         t = self.tailer
         if self.ctx.once:
@@ -164,31 +168,27 @@ class FileSource(Source):
         roots = discovery.watch_roots(self.config.paths, self.base_dir)
         watcher = ChangeWatcher(roots, gather=self.config.gather_interval)
         watcher.start()
+        wakes_on_stop = hasattr(stop, "add_waker")
+        if wakes_on_stop:
+            stop.add_waker(watcher.wake)
         if self.config.hold_max_files > 0:
             holder = Holder(self.config.hold_max_files, self.config.hold_max_bytes)
             if holder.start():
                 self.holder = t.holder = holder
-        next_poll = 0.0  # housekeeping; without inotify also the full pass
+        poll_interval = self.config.poll_interval
+        next_poll = 0.0  # without inotify the full pass; with it, the files it cannot report on
         next_rescan = 0.0  # the full pass with inotify working (the first pass is now)
         next_housekeeping = 0.0
         scan_now = True
         changes = None  # what the watcher reported while we waited; the first pass scans anyway
+        read_since_lag = True  # the lag metrics are out of date
+        unwatched = False  # files inotify cannot report on (known after each full pass)
         try:
             while not stop.is_set():
                 now = time.monotonic()
                 poll = now >= next_poll
                 notified = watcher.inotify and not watcher.missing_watches
-                if poll and notified and not (scan_now or now >= next_rescan or t.needs_rescan()):
-                    # Nothing for a full pass: read what inotify cannot report on; tidy up (a walk
-                    # over every file) only every HOUSEKEEPING seconds.
-                    with self._lock:
-                        t.read_unwatched(self._emit, stop)
-                        if now >= next_housekeeping:
-                            t.close_idle()
-                            self._update_lag()
-                            next_housekeeping = now + max(HOUSEKEEPING, self.config.poll_interval)
-                    next_poll = now + self.config.poll_interval
-                elif poll or scan_now or now >= next_rescan:
+                if scan_now or now >= next_rescan or (poll and (not notified or t.needs_rescan())):
                     with self._lock:
                         t.scan()
                         # Watch before reading: a backlog read can take long, rotations go on.
@@ -196,25 +196,50 @@ class FileSource(Source):
                         if self.holder is not None:
                             self.holder.follow({f.family for f in t.files.values()}, t.known_open())
                         t.read_all(self._emit, stop)
-                        if poll:
-                            t.close_idle()
-                            self._update_lag()
+                        unwatched = bool(t.unwatched())
                     if poll:
-                        next_poll = now + self.config.poll_interval
+                        next_poll = now + poll_interval
                     if now >= next_rescan:
                         next_rescan = now + self.config.rescan_interval * random.uniform(0.9, 1.1)
-                    scan_now = False
-                elif changes is not None and changes.paths:
+                    scan_now, read_since_lag = False, True
+                else:
+                    if changes is not None and changes.paths:
+                        with self._lock:
+                            scan_now = t.read_changed(changes.paths, self._emit, stop)
+                        changes = None
+                        read_since_lag = True
+                        if scan_now:
+                            continue
+                    if poll:
+                        # Nothing waits for a full pass: read only what inotify cannot report on.
+                        if unwatched:
+                            with self._lock:
+                                t.read_unwatched(self._emit, stop)
+                                unwatched = bool(t.unwatched())
+                            read_since_lag = True
+                        next_poll = now + poll_interval
+                # Tidy up (a walk over every file): every poll without inotify, else every
+                # HOUSEKEEPING seconds; the lag metrics only if something was read meanwhile.
+                if now >= next_housekeeping or (poll and not notified):
                     with self._lock:
-                        scan_now = t.read_changed(changes.paths, self._emit, stop)
-                    if scan_now:
-                        continue
+                        t.close_idle()
+                        if read_since_lag:
+                            self._update_lag()
+                            read_since_lag = False
+                    next_housekeeping = now + max(HOUSEKEEPING, poll_interval)
                 if stop.is_set():
                     break
-                # At most STOP_CHECK asleep: a stop is seen that soon even with a long poll_interval.
-                changes = watcher.wait(min(STOP_CHECK, next_poll - time.monotonic(), next_rescan - time.monotonic()))
+                wake_at = min(next_rescan, next_housekeeping)
+                if not notified or unwatched or t.needs_rescan():
+                    wake_at = min(wake_at, next_poll)
+                timeout = wake_at - time.monotonic()
+                if not wakes_on_stop:
+                    timeout = min(STOP_CHECK, timeout)  # a stop is seen that soon
+                changes = watcher.wait(timeout)
                 scan_now = changes.structure
         finally:
+            if wakes_on_stop:
+                stop.remove_waker(watcher.wake)
             watcher.stop()
             if self.holder is not None:
                 self.holder.stop()

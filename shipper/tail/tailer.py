@@ -381,11 +381,15 @@ class Tailer:
         return (any(lo.gone_at is None for lo in self.loose.values()) or bool(self.undecided)
                 or bool(self.unreadable) or (self.holder is not None and bool(self.holder.held)))
 
-    def read_unwatched(self, emit: Callable[[Chunk], None], stop) -> None:
-        """Read the followed files inotify cannot report writes to: deleted while open, or known
-        only by a descriptor (their name gone)."""
-        todo = [f for f in self.files.values()
+    def unwatched(self) -> list[Followed]:
+        """The followed files inotify cannot report writes to: deleted while open, or known only
+        by a descriptor (their name gone). Without any, an idle caller need not wake to read."""
+        return [f for f in self.files.values()
                 if f.deleted or f.held_fd is not None or f.path.endswith(" held open)")]
+
+    def read_unwatched(self, emit: Callable[[Chunk], None], stop) -> None:
+        """Read the files of unwatched()."""
+        todo = self.unwatched()
         self.flush(emit)
         for f in sorted(todo, key=lambda f: (f.family, f.mtime_ns, f.path)):
             if stop.is_set():

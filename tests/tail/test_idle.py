@@ -63,3 +63,40 @@ def test_the_safety_rescan_still_runs(tmp_path):
         assert calls["scan"] >= before + 3
     finally:
         live.close()
+
+
+def test_an_idle_source_sleeps_until_its_housekeeping_and_a_stop_wakes_it(tmp_path, monkeypatch):
+    """With a stop that can wake it (the pipeline's WakingEvent), an idle source's thread does not
+    wake every poll_interval nor to look at the stop flag: counted in waits, not timed."""
+    from shipper.tail.watcher import ChangeWatcher
+    from shipper.waking_event import WakingEvent
+
+    waits = []
+    real_wait = ChangeWatcher.wait
+
+    def counted_wait(self, timeout):
+        waits.append(timeout)
+        return real_wait(self, timeout)
+
+    monkeypatch.setattr(ChangeWatcher, "wait", counted_wait)
+    d = tmp_path / "logs"
+    d.mkdir()
+    for i in range(20):
+        (d / f"f{i:02d}.log").write_text(f'{{"n": {i}}}\n')
+    live = Live(tmp_path, [d / "*.log"], poll_interval=0.1, rescan_interval=600, gather_interval=0.02)
+    live.stop = live.source.ctx.stop = WakingEvent()
+    live.start()
+    try:
+        assert len(live.wait_for(20)) == 20
+        deadline = time.monotonic() + WAIT
+        while live.source.tailer.needs_rescan() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        before = len(waits)
+        time.sleep(2.0)  # 20 poll intervals; 4 of the old half-second stop checks
+        assert len(waits) - before <= 1, waits[before:]
+        append(d / "f07.log", b'{"n": "new"}')  # a write still wakes it
+        assert live.wait_for(21)[-1] == b'{"n": "new"}'
+        assert waits[-1] > 1.0  # asleep until the housekeeping, not a stop check
+    finally:
+        live.close()  # sets the stop: the thread ends although its wait was seconds long
