@@ -10,7 +10,8 @@ from shipper.ecs_schema import flatten
 from shipper.ingest_pipeline import namespace_mapping
 from shipper_plugins.outputs.elasticsearch_server import Server
 from shipper_plugins.parsers.posit_connect import PositConnectParser
-from tests.test_posit_connect import make_record, seed_events
+from tests.test_posit_connect import make_record
+from tests.vendor_lists import posit_connect_events
 
 
 def test_new_owner_of_a_group_is_the_target_user(assert_ecs):
@@ -51,12 +52,12 @@ def test_edit_user_keeps_a_recorded_role_that_is_neither_previous_nor_new(assert
 
 
 @pytest.mark.parametrize("system", [False, True])
-def test_every_documented_field_is_searchable(shared_dir, system):
+def test_every_documented_field_is_searchable(system):
     # `shipper setup elasticsearch` maps posit_connect.* with `dynamic: false`: a field the parser writes
     # but does not declare is stored, not indexed -- an auditor cannot search it (user_role on edit_user
     # was one). Every field of every documented event (seed "Audited events") the parser writes under
     # posit_connect.* is declared, with a type its value fits.
-    seed = seed_events((shared_dir / "seeds" / "posit_connect-audited_events.txt").read_text(encoding="utf-8"))
+    seed = posit_connect_events()
     props = namespace_mapping("posit_connect", Server("elasticsearch", "9.1.5"))["properties"]
     fits = {"keyword": (str, int), "long": (int,)}
     rnd = random.Random(15)
