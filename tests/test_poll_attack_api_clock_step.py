@@ -1,7 +1,9 @@
 """Issue 22, attack: the Puppet Enterprise server's clock steps back (an NTP correction, a VM restored
 from a snapshot). The activity API orders commits by commit time, so the commits made after the step
-sort before the ones already shipped: the offsets move under the cursor. A step within `resync_window`
-is re-read; a step of an hour lost the new commits with only a "history moved" warning that counts nothing."""
+sort before the ones already shipped: the offsets move under the cursor. The source remembers the
+`resync_commits` shipped commits with the newest commit times and re-reads from the oldest of them, so a
+step of any length is covered as long as fewer commits than that were stamped after the step's new time
+(session 3 remembered 60 s of commit time: a step of an hour lost the new commits)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -13,8 +15,7 @@ from tests.peers.puppet_activity_api import PuppetActivityAPI
 from tests.test_http_poll_source import Harness, fill
 
 
-@pytest.mark.parametrize("step", [timedelta(seconds=2), pytest.param(timedelta(hours=1), marks=pytest.mark.xfail(
-    strict=True, reason="commits sorted before the resync window are skipped: lost with no counted warning"))])
+@pytest.mark.parametrize("step", [timedelta(seconds=2), timedelta(hours=1), timedelta(days=3650)])
 def test_commits_made_after_the_server_clock_stepped_back_are_shipped_once(tmp_path, step):
     with PuppetActivityAPI(tmp_path) as api:
         first = fill(api, "rbac", 0, 10)
@@ -27,27 +28,46 @@ def test_commits_made_after_the_server_clock_stepped_back_are_shipped_once(tmp_p
         assert Counter(got) == Counter(first + later)
 
 
-@pytest.mark.xfail(strict=True, reason="a commit stamped in the future sorts after every later one: each later commit "
-                   "moves the anchor, the re-sync starts at that future commit's time and skips them all (lost, "
-                   "only 'history moved' warnings)")
-def test_one_commit_stamped_in_the_future_does_not_hide_the_commits_after_it(tmp_path):
-    """The server's clock ran ten years ahead for one commit, then was put right."""
+@pytest.mark.parametrize("keep", [1000, 2])
+def test_one_commit_stamped_in_the_future_does_not_hide_the_commits_after_it(tmp_path, keep):
+    """The server's clock ran ten years ahead for one commit, then was put right: every later commit
+    sorts before it, poll after poll (with 2 remembered, the future one stays remembered: it is the newest)."""
     with PuppetActivityAPI(tmp_path) as api:
         first = fill(api, "rbac", 0, 5)
         api._clock += timedelta(days=3650)
         first += fill(api, "rbac", 5, 1)
-        api._clock -= timedelta(days=3650)
-        h = Harness(api, tmp_path, services=["rbac"], page_size=4)
+        api._clock -= timedelta(days=3650) - timedelta(seconds=10)  # put right ten seconds later
+        h = Harness(api, tmp_path, services=["rbac"], page_size=4, resync_commits=keep)
         got = h.run_once()
         later = fill(api, "rbac", 10, 5)
         got += h.run_once()
         got += h.run_once()
+        later += fill(api, "rbac", 21, 7)  # from a new second (a second holding more commits than are
+        # remembered is dropped whole: commits stamped in it later are counted as not shipped)
+        got += h.run_once()
         assert Counter(got) == Counter(first + later)
 
 
+def test_a_checkpoint_of_the_time_window_cursor_resumes_without_repeats(tmp_path):
+    """Session 3's cursor saved `max_ts` and 60 s of commits, no `floor`: after an upgrade a move re-reads
+    from 60 s before its newest commit and repeats nothing."""
+    with PuppetActivityAPI(tmp_path) as api:
+        fill(api, "rbac", 0, 10)
+        h = Harness(api, tmp_path, services=["rbac"], page_size=4)
+        h.run_once()
+        state = h.state["service:rbac"]
+        h.state["service:rbac"] = {"offset": state["offset"], "last": state["last"], "recent": state["recent"],
+                                   "max_ts": max(ts for ts, _ in state["recent"])}
+        api.prune_oldest("rbac", 3)
+        later = fill(api, "rbac", 10, 4)
+        assert Counter(h.run_once()) == Counter(later)
+        assert h.run_once() == []
+
+
 def test_commits_stamped_before_ones_already_shipped_are_at_least_counted_and_named(tmp_path, caplog):
-    """What the source can tell without reading them: how many commits sort before its re-read point that
-    it never passed (the 1 h step above)."""
+    """A step further back than the remembered commits reach (4 here: the 10 shipped ones span four
+    seconds, the two newest seconds are remembered): what the source can tell without reading them, how
+    many commits sort before its re-read point that it never passed."""
     from shipper import metrics
 
     def losses() -> float:
@@ -55,7 +75,7 @@ def test_commits_stamped_before_ones_already_shipped_are_at_least_counted_and_na
 
     with PuppetActivityAPI(tmp_path) as api:
         fill(api, "rbac", 0, 10)
-        h = Harness(api, tmp_path, services=["rbac"], page_size=4)
+        h = Harness(api, tmp_path, services=["rbac"], page_size=4, resync_commits=4)
         h.run_once()
         before = losses()
         api._clock -= timedelta(hours=1)

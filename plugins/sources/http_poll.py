@@ -67,8 +67,12 @@ class HttpPollSourceConfig(SourceConfig):
     backoff_initial: float = Field(default=1.0, gt=0)
     backoff_max: float = Field(default=300.0, gt=0)
     read_from: Literal["beginning", "end"] = "beginning"  # for a service without a checkpoint
-    # Commit-time span remembered for de-duplication when the history shrinks (pruned or restored).
-    resync_window: float = Field(default=60.0, ge=0)
+    # Commits (those with the newest commit times) remembered per service, so that when the history moves
+    # (pruned, restored, the server's clock stepped back, a commit stamped in the future) they are re-read
+    # and skipped, and the commits stamped among them are found; each costs ~40 bytes of checkpoint.
+    resync_commits: int = Field(default=1000, ge=1, le=100_000)
+    # Deprecated and ignored (a warning says so): the re-read was a span of commit time, now resync_commits.
+    resync_window: float | None = Field(default=None, ge=0)
 
     @field_validator("url")
     @classmethod
@@ -119,6 +123,9 @@ class HttpPollSource(Source):
         self._auth_failing = False
         self._malformed_shipped: set[str] = set()
         self._m_auth = auth_failing.labels(ctx.name)
+        if config.resync_window is not None:
+            self.log.warning("resync_window is ignored: the commits re-read after the history moved are now "
+                             f"counted (resync_commits: {config.resync_commits}), not a span of commit time")
         if urlsplit(config.url).scheme == "http":
             self.log.warning("plain http: the token and the audit events travel unencrypted "
                              "(use https unless a local TLS-terminating proxy is in front)", extra={"url": config.url})
@@ -284,9 +291,15 @@ class HttpPollSource(Source):
                     page = self.client.get(service, cur.offset, size)
                     commits, limit = page.commits, size
             if not commits:
+                if cur.skip:
+                    cur.end_of_reread()
+                    self._emit(service, [], [], cur)
                 return  # nothing after the cursor
             self._ship(service, commits, cur)
             if len(page.commits) < limit and (page.total is None or cur.offset >= page.total):
+                if cur.skip:  # a re-read reached the end: what it did not meet was pruned or dropped
+                    cur.end_of_reread()
+                    self._emit(service, [], [], cur)
                 return  # a short page: nothing more now (a page cut by a server-side cap goes on)
 
     def _ship(self, service: str, commits: list[Any], cur: Cursor) -> None:
@@ -295,7 +308,7 @@ class HttpPollSource(Source):
         skipped = 0
         for commit in commits:
             offset = cur.offset
-            if cur.take(commit, self.config.resync_window):
+            if cur.take(commit, self.config.resync_commits):
                 records.append(orjson.dumps({"service_id": service, "api_version": self.config.api_version,
                                              "commit": commit}))
                 keys.append(f"{service}:{offset}")
@@ -312,36 +325,39 @@ class HttpPollSource(Source):
         self.ctx.emit(RawBatch(records, keys, {_key(service): state}, sum(len(r) for r in records)))
 
     def _resync(self, service: str, cur: Cursor, why: str, total: int | None) -> None:
-        """The history moved (pruned, restored): find the commit time we had reached, read on from there."""
+        """The history moved (pruned, restored, commits stamped out of order): re-read from the first commit
+        stamped after the cursor's floor, so every remembered commit is met (and skipped) and every commit
+        stamped among them is shipped."""
         resyncs.labels(self.ctx.name, service).inc()
         metrics.source_errors.labels(self.ctx.name, "history_moved").inc()
-        cutoff = cur.cutoff(self.config.resync_window)
+        floor = cur.floor
         lo, hi = 0, total if total is not None else cur.offset
-        if cutoff is None:
-            hi = 0
-        # Commits are in ascending time: binary search for the first one at or after the cutoff.
+        if floor is None:
+            hi = 0  # every commit shipped is remembered: re-read from the first
+        # Commits are in ascending time: binary search for the first one stamped after the floor.
         while lo < hi and not self.ctx.stop.is_set():
             mid = (lo + hi) // 2
             probe = self.client.get(service, mid, 1).commits
             ts = commit_time(probe[0]) if probe else None
-            if probe and ts is not None and ts < cutoff:
+            if probe and ts is not None and ts <= floor:
                 lo = mid + 1
             else:
                 hi = mid
+        after = "the first commit" if floor is None else f"the first commit stamped after {floor}"
         self.log.warning(f"history of service {service} moved under the cursor ({why}): re-reading from commit "
-                         f"offset {lo} (commit time {cutoff}), skipping commits already shipped",
+                         f"offset {lo} ({after}), skipping the {len(cur.recent)} commits it remembers shipping",
                          extra={"service": service, "old_offset": cur.offset, "new_offset": lo})
-        # At most this many of the commits before `lo` were shipped: those the cursor passed, less the ones it
-        # remembers at or after the cutoff. More commits before `lo` now are commits stamped earlier than ones
-        # already shipped (the server's clock stepped back, one commit stamped in the future): never read.
-        remembered = sum(1 for ts, _ in cur.recent if ts is not None and cutoff is not None and ts >= cutoff)
-        unseen = lo - (cur.offset - remembered)
-        if cutoff is not None and unseen > 0:
+        # The commits before `lo` that the cursor passed are those it no longer remembers (a pruned one makes
+        # this count too low, never too high). More commits before `lo` now are commits stamped before the
+        # floor after newer ones were shipped (a clock step back further than resync_commits reach): not read.
+        unseen = lo - (cur.offset - cur.remembered_after_floor())
+        if floor is not None and unseen > 0:
             metrics.losses.labels(self.ctx.name).inc()
             metrics.source_errors.labels(self.ctx.name, "commits_skipped").inc(unseen)
-            self.log.warning(f"history of service {service}: {unseen} commit(s) appeared before commit time {cutoff}, "
-                             "stamped earlier than commits already shipped (the server's clock stepped back, or a "
-                             "commit was stamped in the future): they are not shipped",
+            self.log.warning(f"history of service {service}: {unseen} commit(s) appeared before commit time {floor}, "
+                             "stamped earlier than the commits the source remembers shipping (the server's clock "
+                             "stepped back further than resync_commits reach): they are not shipped; raise "
+                             "resync_commits to cover such a step",
                              extra={"service": service, "kind": "commits_skipped", "commits": unseen})
         cur.resync_from(lo)
 
