@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+
+from hypothesis import given, strategies as st
 from datetime import timezone
 
 from shipper.ecs import LocalTimeParser, clean_ip
@@ -32,3 +34,40 @@ def test_local_time_parser_keeps_no_long_text():
     parse = LocalTimeParser(timezone.utc)
     assert parse("2026-01-02 03:04:05") == "2026-01-02T03:04:05.000Z"
     assert _kept_after(parse) < 1_000_000
+
+
+def _clean_ip_by_ipaddress(value: str):
+    """What clean_ip said before its IPv4 fast path (the general path alone)."""
+    import ipaddress
+    s = value.strip()
+    if not s:
+        return None
+    import re
+    m = re.match(r"^(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):\d+$", s, re.ASCII)
+    if m:
+        s = m.group("ip")
+    elif s.startswith("[") and "]" in s:
+        s = s[1: s.index("]")]
+    try:
+        ip = ipaddress.ip_address(s)
+    except ValueError:
+        return None
+    if ip.version == 6 and ip.scope_id is not None:
+        return str(ipaddress.IPv6Address(s.partition("%")[0]))
+    return str(ip)
+
+
+_octet = st.one_of(st.integers(0, 255).map(str), st.integers(0, 999).map(lambda n: f"{n:03d}"),
+                   st.sampled_from(["", "0x1", "1e1", "٣", " 1", "-1", "256"]))
+
+
+@given(st.one_of(
+    st.tuples(_octet, _octet, _octet, _octet).map(".".join),
+    st.tuples(st.tuples(_octet, _octet, _octet, _octet).map(".".join), st.sampled_from(["", ":80", " ", "\x00", "/32"]))
+    .map("".join),
+    st.ip_addresses().map(str),
+    st.text(max_size=20),
+))
+def test_clean_ip_says_what_ipaddress_says(text):
+    """The inet_pton fast path changes no answer: every text gets what the ipaddress path alone gives."""
+    assert clean_ip(text) == _clean_ip_by_ipaddress(text)
