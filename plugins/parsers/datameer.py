@@ -25,6 +25,7 @@ from shipper.ecs import (
     clean_ip, decode_text, vendor_time, failure_event,
     load_catalog, LocalTimeParser, names_no_zone, now_iso, snake_case, squash_key, UNMAPPED_ACTION, zone_name,
 )
+from shipper.memo import BoundedMemo
 from shipper.plugin import Parser
 
 CATALOG = load_catalog(Path(__file__).with_name("datameer_actions.csv"), ("action_type", "action"))
@@ -79,14 +80,14 @@ class DatameerParser(Parser):
     def __init__(self, options=None):
         super().__init__(options)
         self._local_time = LocalTimeParser(self.zone)
-        self._roles: dict[str, tuple[str | None, str]] = {}
-        self._plans: dict[tuple, tuple] = {}  # key set → see _plan
-        self._stamps: dict[str, tuple[str | None, bool]] = {}  # timestamp text → (ISO, zone-less?): lines of a second share it
+        # Memos, each bounded against hostile input (shipper.memo): a log repeats its few values.
+        self._roles: BoundedMemo[str, tuple[str | None, str]] = BoundedMemo(16384, MEMO_CHARS)  # key → see _role_of
+        self._plans: BoundedMemo[tuple, tuple] = BoundedMemo(4096, MEMO_CHARS)  # key set → see _plan
+        # timestamp text → (ISO, zone-less?): lines of a second share it
+        self._stamps: BoundedMemo[str, tuple[str | None, bool]] = BoundedMemo(4096, MEMO_CHARS)
         self._zone_name = zone_name(self.zone)
-        self._kinds: dict[str | None, dict[str | None, tuple]] = {}  # action type → action → see _kind
-        self._kind_count = 0
-        self._role_lists: dict[Any, list[str]] = {}  # roles value → see _role_list
-        self._ips: dict[str, tuple] = {}  # address text → see _ip
+        self._kinds: BoundedMemo[tuple, tuple] = BoundedMemo(4096, MEMO_CHARS)  # (action type, action) → see _kind
+        self._role_lists: BoundedMemo[Any, list[str]] = BoundedMemo(4096, MEMO_CHARS)  # roles value → see _role_list
 
     def _role_of(self, key: str) -> tuple[str | None, str]:
         """(role, snake_case name) of a key, learned once per spelling: the hot loop is a dict hit."""
@@ -94,11 +95,7 @@ class DatameerParser(Parser):
         if known is None:
             sq = squash_key(key)
             role = _core_name(sq) if sq in CORE else EXTRA_ROLES.get(sq)
-            known = (role, snake_case(key))
-            if _small(key):  # bounded against hostile input, like every memo here
-                if len(self._roles) >= 16384:
-                    self._roles.clear()
-                self._roles[key] = known
+            known = self._roles.remember(key, (role, snake_case(key)))
         return known
 
     def parse(self, raw: bytes) -> list[dict]:
@@ -141,13 +138,9 @@ class DatameerParser(Parser):
         placed = [(n, slot) for n, slot in enumerate(slots[6:]) if slot]
         placed_roles = tuple(n for n, _ in placed)
         placed_slots = tuple(slot for _, slot in placed) or None
-        keep = len(self._plans) < 4096 and _small(*keys)  # bounded against hostile input
         # One generic picker for every key set (no code made at run time: the project's rule).
         pick = partial(_pick, slots[:6], placed_slots, tuple(dm_pairs), tuple(self._role_of(k)[1] for k in keys))
-        plan = (pick, placed_roles)
-        if keep:
-            self._plans[keys] = plan
-        return plan
+        return self._plans.remember(keys, (pick, placed_roles))
 
     def _map(self, doc: dict, raw: bytes) -> dict:
         keys = tuple(doc)
@@ -157,20 +150,14 @@ class DatameerParser(Parser):
         # _text, with the usual str done here: a call per value is a good part of the mapping
         action_type = (action_type or None) if action_type.__class__ is str else _text(action_type)
         action = (action or None) if action.__class__ is str else _text(action)
-        try:  # two dict hits: cheaper than a tuple key per record
-            event, unmapped, is_auth = self._kinds[action_type][action]
-        except KeyError:
-            event, unmapped, is_auth = self._kind((action_type, action))
+        kind = (action_type, action)
+        event, unmapped, is_auth = self._kinds.get(kind) or self._kind(kind)
         zoneless = False
         if ts.__class__ is str:
-            memo = self._stamps.get(ts)
-            if memo is None:
-                memo = (self._timestamp(ts), names_no_zone(ts))
-                if len(ts) <= MEMO_CHARS:  # (a new second every few lines: no call here)
-                    if len(self._stamps) >= 4096:
-                        self._stamps.clear()
-                    self._stamps[ts] = memo
-            iso, zoneless = memo
+            stamp = self._stamps.get(ts)
+            if stamp is None:
+                stamp = self._stamps.remember(ts, (self._timestamp(ts), names_no_zone(ts)))
+            iso, zoneless = stamp
         else:
             iso = self._timestamp(ts) if ts is not None else None
         # event: a fresh dict, flags and the pipeline add keys to it
@@ -188,19 +175,19 @@ class DatameerParser(Parser):
             user, related_users = {}, []
         if roles_value is not None:
             try:  # memoised per value: a log has a few role sets
-                role_list = self._role_lists[tuple(roles_value) if roles_value.__class__ is list else roles_value]
-            except (KeyError, TypeError):  # TypeError: a list holding lists, an object
+                role_list = self._role_lists.get(tuple(roles_value) if roles_value.__class__ is list else roles_value)
+            except TypeError:  # a list holding lists, an object
+                role_list = None
+            if role_list is None:
                 role_list = self._role_list(roles_value)
             if role_list:
                 user["roles"] = role_list
         ip = None
         if ip_raw is not None:
-            ip = self._ips.get(ip_raw) if ip_raw.__class__ is str else None
-            if ip is None:
-                ip = self._ip(ip_raw)
+            ip = clean_ip(ip_raw)
             if ip:
-                ev["source"] = ip[0]
-                if ip_raw.__class__ is str and ip[0]["ip"] != ip_raw:
+                ev["source"] = {"ip": ip}
+                if ip_raw.__class__ is str and ip != ip_raw:
                     dm["ip_address"] = ip_raw  # a port or zone id, cut from source.ip: kept as written
             elif ip_raw != "":
                 dm["ip_address"] = str(ip_raw)  # not an address: kept, not put in an ip field
@@ -256,7 +243,7 @@ class DatameerParser(Parser):
                         del related_users[1]
                 related["user"] = related_users
             if ip:
-                related["ip"] = ip[1]
+                related["ip"] = [ip]
             ev["related"] = related
 
         status = dm.get("execution_job_status")
@@ -284,23 +271,9 @@ class DatameerParser(Parser):
         list is shared by the events with that value: nothing mutates it (outputs never mutate events)."""
         roles = _roles(value)
         key = tuple(value) if value.__class__ is list else value
-        if (key.__class__ is str and _small(key)) or (
-                key.__class__ is tuple and all(r.__class__ is str for r in key) and _small(*key)):
-            if len(self._role_lists) >= 4096:  # bounded against hostile input
-                self._role_lists.clear()
-            self._role_lists[key] = roles
+        if key.__class__ is str or (key.__class__ is tuple and all(r.__class__ is str for r in key)):
+            self._role_lists.remember(key, roles)
         return roles
-
-    def _ip(self, value: Any) -> tuple:
-        """(source dict, related.ip list) of an address, () if the value is none; memoised for text (a host
-        sees a few hundred addresses), so shared by the events from one address: nothing mutates them."""
-        ip = clean_ip(value)
-        ip = ({"ip": ip}, [ip]) if ip else ()
-        if value.__class__ is str and _small(value):
-            if len(self._ips) >= 4096:  # bounded against hostile input
-                self._ips.clear()
-            self._ips[value] = ip
-        return ip
 
     def _kind(self, key: tuple) -> tuple[dict, bool, bool]:
         """(event dict with the catalogue's category/type merged, unmapped?, a login?) of an
@@ -313,14 +286,7 @@ class DatameerParser(Parser):
             event["action"] = action
         shell = {"event": event}
         classify(shell, cls, bool(action_type or action))
-        kind = (event, "tags" in shell, bool(action_type) and action_type.upper() == "AUTHENTICATION")
-        if _small(action_type, action):
-            if self._kind_count >= 4096:  # bounded against hostile input
-                self._kinds.clear()
-                self._kind_count = 0
-            self._kinds.setdefault(action_type, {})[action] = kind
-            self._kind_count += 1
-        return kind
+        return self._kinds.remember(key, (event, "tags" in shell, bool(action_type) and action_type.upper() == "AUTHENTICATION"))
 
     def _timestamp(self, value: Any) -> str | None:
         if isinstance(value, str):
@@ -348,10 +314,6 @@ def _core_name(sq: str) -> str:
 
 
 MEMO_CHARS = 1024  # the most text a memo entry keeps: 4096 entries of a hostile line's megabytes would not do
-
-
-def _small(*texts: str | None) -> bool:
-    return sum(len(t) for t in texts if t is not None) <= MEMO_CHARS
 
 
 def _first(slot: tuple[int, ...], vals: list) -> Any:
