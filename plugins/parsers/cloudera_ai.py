@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from shipper.ecs import (
     vendor_time,
     zone_name,
 )
+from shipper.memo import BoundedMemo
 from shipper.plugin import Parser
 
 CATALOG = load_catalog(Path(__file__).with_name("cloudera_ai_events.csv"), ("event_name",))
@@ -68,10 +68,6 @@ _KEY_TO_SEP = re.compile(r"[A-Za-z][A-Za-z _-]{0,30}?\s*[:=]")
 _USER_TYPE = re.compile(r"\b(NORMAL|ADMIN)\b")
 _AUTH_METHOD = re.compile(r"\b(LDAP|SAML|local)\b", re.IGNORECASE)
 _PREFIX_LEN = re.compile(r"/\d{1,3}$")  # PostgreSQL inet text: 10.0.0.1/32
-# created_at as orjson / row_to_json / psql write it: naive, or UTC (Z, +00, +00:00); up to microseconds.
-_ISO_TIME = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}[T ](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
-                       r"(?:\.([0-9]{1,6}))?(Z|\+00(?::00)?)?")  # groups: fraction, UTC suffix
-_valid_days: dict[str, bool] = {}  # 'YYYY-MM-DD' → a real date
 
 
 class ClouderaAIParser(Parser):
@@ -87,11 +83,12 @@ class ClouderaAIParser(Parser):
 
     def __init__(self, options=None):
         super().__init__(options)
-        self._utc = getattr(self.zone, "key", None) in ("UTC", "Etc/UTC")  # no offset at any date
         self._zone_name = zone_name(self.zone)
-        self._descriptions: dict[str, tuple] = {}  # description text → see _details
-        self._kinds: dict[str, tuple] = {}  # event_name → see _kind
-        self._addresses: dict[str, tuple[list[str], bool, bool]] = {}  # ipaddr text → see _read_ipaddr
+        # Memos bounded against hostile input (shipper.memo): short texts only.
+        self._descriptions: BoundedMemo[str, tuple] = BoundedMemo(4096, 512)  # description text → see _details
+        self._kinds: BoundedMemo[str, tuple] = BoundedMemo(4096, 256)  # event_name → see _kind
+        # ipaddr text → see _read_ipaddr (a forwarded list, the loopback test: more than clean_ip's memo holds)
+        self._addresses: BoundedMemo[str, tuple[list[str], bool, bool]] = BoundedMemo(4096, 256)
 
     def parse(self, raw: bytes) -> list[dict]:
         return self.parse_batch([raw])[0]
@@ -176,11 +173,7 @@ class ClouderaAIParser(Parser):
                 ca["description"] = description
                 details = self._descriptions.get(description)
                 if details is None or (details[4] is UNREAD and is_auth):
-                    details = _details(description, is_auth)
-                    if len(description) <= 512:  # bounded against hostile input: short texts, 4096 of them
-                        if len(self._descriptions) >= 4096:
-                            self._descriptions.clear()
-                        self._descriptions[description] = details
+                    details = self._descriptions.remember(description, _details(description, is_auth))
             else:
                 ca["description"] = orjson.dumps(description).decode()
                 details = _details(description, is_auth)
@@ -230,11 +223,7 @@ class ClouderaAIParser(Parser):
         low = action.lower()
         cls = CATALOG.get((low,))
         kind = ((list(cls.category), list(cls.type), cls.outcome) if cls is not None else (None, None, None)) + (low in AUTH_EVENTS,)
-        if len(action) <= 256:  # bounded against hostile input
-            if len(self._kinds) >= 4096:
-                self._kinds.clear()
-            self._kinds[action] = kind
-        return kind
+        return self._kinds.remember(action, kind)
 
     def _ips(self, value: Any, ev: dict, ca: dict) -> list[str]:
         """source.ip from ipaddr (a forwarded list keeps its first valid address); loopback = internal."""
@@ -243,11 +232,7 @@ class ClouderaAIParser(Parser):
         text = value if value.__class__ is str else str(value)
         known = self._addresses.get(text)
         if known is None:
-            known = _read_ipaddr(text)
-            if len(text) <= 256:  # bounded against hostile input: short texts only, 4096 of them
-                if len(self._addresses) >= 4096:
-                    self._addresses.clear()
-                self._addresses[text] = known
+            known = self._addresses.remember(text, _read_ipaddr(text))
         ips, keep_text, internal = known
         if keep_text:
             ca["ipaddr"] = text
@@ -261,48 +246,19 @@ class ClouderaAIParser(Parser):
 
     def _timestamp(self, value: Any) -> str | None:
         # ISO 8601 (orjson, row_to_json), PostgreSQL's text form ('2024-05-01 10:00:00.123+00'),
-        # or epoch seconds/milliseconds from a numeric export.
-        if value.__class__ is str:
-            # The usual row, each its own time (no memo hits): naive in a UTC source, or UTC, by text;
-            # the same result as vendor_time's fromisoformat + isoformat (milliseconds truncated).
-            m = _ISO_TIME.fullmatch(value)
-            if m is not None and (self._utc or m[2] is not None):
-                day = value[:10]
-                ok = _valid_days.get(day)
-                if ok is None:
-                    ok = _valid_day(day)
-                    if len(_valid_days) >= 4096:
-                        _valid_days.clear()
-                    _valid_days[day] = ok
-                if ok:
-                    frac = m[1]
-                    if frac is not None and len(frac) >= 3 and value[10] == "T":
-                        return value[:23] + "Z"  # already 'YYYY-MM-DDTHH:MM:SS.mmm'
-                    return f"{day}T{value[11:19]}.{(frac + '00')[:3] if frac else '000'}Z"
+        # or epoch seconds/milliseconds from a numeric export: vendor_time reads the usual UTC ones by text.
         return vendor_time(value, self.zone)
 
 
 UNREAD = object()  # an auth method not looked for
-_snakes: dict[str, str] = {}  # an extra column's name → its name under cloudera_ai
+_snakes: BoundedMemo[str, str] = BoundedMemo(1024, 128)  # an extra column's name → its name under cloudera_ai
 
 
 def _snake(key: str) -> str:
     name = _snakes.get(key)
     if name is None:
-        name = snake_case(key) or "column"
-        if len(key) <= 128:  # bounded against hostile input
-            if len(_snakes) >= 1024:
-                _snakes.clear()
-            _snakes[key] = name
+        name = _snakes.remember(key, snake_case(key) or "column")
     return name
-
-
-def _valid_day(day: str) -> bool:
-    try:
-        datetime(int(day[:4]), int(day[5:7]), int(day[8:10]))
-        return True
-    except ValueError:
-        return False
 
 
 def _read_ipaddr(text: str) -> tuple[list[str], bool, bool]:
@@ -335,7 +291,7 @@ def _norm_key(key: str) -> str:
     return _KEY_SEP.sub("_", key.strip().lower())
 
 
-_key_names: dict[str, tuple[str, ...]] = {}  # a `key:` of description text → see _names_of_key
+_key_names: BoundedMemo[str, tuple[str, ...]] = BoundedMemo(4096, 64)  # a `key:` of description text → see _names_of_key
 
 
 def _names_of_key(key: str) -> tuple[str, ...]:
@@ -344,10 +300,7 @@ def _names_of_key(key: str) -> tuple[str, ...]:
     norm = _norm_key(key)
     words = norm.split("_")
     names = (norm, "_".join(words[-2:]), words[-1]) if len(words) > 1 else (norm,)
-    if len(_key_names) >= 4096:
-        _key_names.clear()
-    _key_names[key] = names
-    return names
+    return _key_names.remember(key, names)
 
 
 def _pairs(text: str) -> list[tuple[str, str, str, str]]:
