@@ -34,6 +34,7 @@ from shipper.ecs import (
     ECS_VERSION, clean_ip, decode_text, failure_event, load_catalog, now_iso,
     snake_case,
 )
+from shipper.memo import MISSING, BoundedMemo
 from shipper.plugin import Parser
 
 CATALOG = load_catalog(Path(__file__).with_name("databricks_actions.csv"), ("service", "action"))
@@ -68,9 +69,7 @@ ECS = {"version": ECS_VERSION}  # one dict for every event: nothing mutates it (
 ROLE_ORDER = ("time", "identity", "service", "action", "id", "ip", "user_agent", "response", "params",
               "identity_metadata")
 
-_IP_CACHE_MAX = 4096
-_UNSEEN = object()  # a memo's miss (None is a memoised answer)
-_CACHE_MAX = 4096  # per-parser memo tables (times, catalogue pairs): cleared when full, bounded against hostile input
+_MEMO_TEXT = 1024  # the most text a memo's key keeps (shipper.memo): a hostile line's megabytes are not kept
 
 
 class DatabricksParser(Parser):
@@ -90,19 +89,19 @@ class DatabricksParser(Parser):
 
     def __init__(self, options=None):
         super().__init__(options)
-        self._keys: dict[str, str] = {}
-        self._route: dict[str, tuple[str | None, str]] = {}  # vendor key → (role, snake_case name)
-        self._ips: dict[str, str | None] = {}
+        # Memos, each bounded against hostile input (shipper.memo): a file repeats its few values.
+        self._keys: BoundedMemo[str, str] = BoundedMemo(10_000, _MEMO_TEXT)  # vendor key → snake_case name
+        self._route: BoundedMemo[str, tuple[str | None, str]] = BoundedMemo(10_000, _MEMO_TEXT)  # vendor key → (role, snake_case name)
         self._last_in: Any = None
         self._last_out: str | None = None
-        self._clouds: dict[str, dict | None] = {}  # resource id → `cloud` of its events (None: no subscription in it)
-        self._actors: dict[str, str] = {}  # identity email → actor_type
-        self._iso: dict[str, str | None] = {}  # ISO text as written → @timestamp (records of a file share few seconds)
-        self._classes: dict[str | None, dict[str | None, Any]] = {}  # service → action, as written → catalogue entry
-        self._identities: dict[str, tuple[dict | None, Any]] = {}  # identity JSON text → (other fields, email)
-        self._metadata: dict[str, dict | None] = {}  # identity_metadata JSON text → its fields (None: not JSON)
-        self._responses: dict[str, tuple[dict, str | None, str | None]] = {}  # response JSON text → _response_fields
-        self._plans: dict[tuple, _Plan] = {}  # key set of a record (and of its properties) → its routing
+        self._clouds: BoundedMemo[tuple, dict] = BoundedMemo(4096, _MEMO_TEXT)  # (resource, subscription, workspace) → `cloud`
+        self._actors: BoundedMemo[str, str] = BoundedMemo(4096, _MEMO_TEXT)  # identity email → actor_type
+        self._iso: BoundedMemo[str, str | None] = BoundedMemo(4096, _MEMO_TEXT)  # ISO text as written → @timestamp (records of a file share few seconds)
+        self._classes: BoundedMemo[tuple, Any] = BoundedMemo(4096, _MEMO_TEXT)  # (service, action), as written → catalogue entry
+        self._identities: BoundedMemo[str, tuple[dict | None, Any]] = BoundedMemo(4096, _MEMO_TEXT)  # identity JSON text → (other fields, email)
+        self._metadata: BoundedMemo[str, dict | None] = BoundedMemo(4096, _MEMO_TEXT)  # identity_metadata JSON text → its fields (None: not JSON)
+        self._responses: BoundedMemo[str, tuple[dict, str | None, str | None]] = BoundedMemo(4096, _MEMO_TEXT)  # response JSON text → _response_fields
+        self._plans: BoundedMemo[tuple, _Plan] = BoundedMemo(4096, 2 * _MEMO_TEXT)  # key set of a record (and of its properties) → its routing
 
     # -- entry point -------------------------------------------------------------------------------
 
@@ -161,9 +160,7 @@ class DatabricksParser(Parser):
     def _key(self, key: str) -> str:
         k = self._keys.get(key)
         if k is None:
-            k = snake_case(key) or "_empty_key"
-            if len(self._keys) < 10_000:  # bounded against hostile input
-                self._keys[key] = k
+            k = self._keys.remember(key, snake_case(key) or "_empty_key")
         return k
 
     def _map(self, rec: dict, raw: bytes, envelope: str | None) -> dict:
@@ -225,8 +222,8 @@ class DatabricksParser(Parser):
                     problems.append("missing actionName")
 
         # ISO text seen before is looked up here, not in _time: most records carry it, a call costs more than the hit
-        stamp = self._iso.get(t, _UNSEEN) if t.__class__ is str else _UNSEEN
-        if stamp is _UNSEEN:
+        stamp = self._iso.get(t, MISSING) if t.__class__ is str else MISSING
+        if stamp is MISSING:
             stamp = self._time(t) if t is not None else None
         if stamp is None:
             if problems is None:
@@ -243,9 +240,7 @@ class DatabricksParser(Parser):
         self._actor(ev, db, identity, metadata)
 
         if ip_raw is not None and ip_raw != "":
-            ip = self._ips.get(ip_raw, _UNSEEN) if ip_raw.__class__ is str else _UNSEEN  # _ip's hit without a call
-            if ip is _UNSEEN:
-                ip = self._ip(ip_raw)
+            ip = clean_ip(ip_raw)
             if ip is not None:
                 ev["source"] = {"ip": ip}
                 related = ev.get("related")
@@ -260,10 +255,7 @@ class DatabricksParser(Parser):
 
         if response is not None:  # _response's work here: one call fewer per record
             if response.__class__ is str:  # a JSON string: few distinct ones (`{"statusCode":200}` and the like)
-                try:
-                    out, outcome, message = self._responses[response]
-                except KeyError:
-                    out, outcome, message = self._new_response(response)
+                out, outcome, message = self._responses.get(response) or self._new_response(response)
                 out = dict(out)  # a copy: the memo's dict is no event's
             else:
                 out, outcome, message = self._response_fields(response)
@@ -283,16 +275,16 @@ class DatabricksParser(Parser):
             ws_id = rp.get("orgId")  # the diagnostic shapes name the workspace only in the request
         ckey = (db.get("resource_id"), db.get("subscription_id"), ws_id)
         try:
-            ev["cloud"] = self._clouds[ckey]  # a file holds one workspace: one dict for its events, nothing mutates it
-        except (KeyError, TypeError):  # TypeError: an id that is an object
-            ev["cloud"] = self._new_cloud(ckey)
+            cloud = self._clouds.get(ckey)  # a file holds one workspace: one dict for its events, nothing mutates it
+        except TypeError:  # an id that is an object
+            cloud = None
+        ev["cloud"] = cloud or self._new_cloud(ckey)
         account = db.get("account_id")
         if account is not None and account != "":
             ev["organization"] = {"id": str(account)}  # the Databricks account (docs/ecs-conventions.md)
 
-        try:
-            cls = self._classes[service][action]
-        except KeyError:  # .lower() and the lower-cased key once per spelling, not once per record
+        cls = self._classes.get((service, action), MISSING)
+        if cls is MISSING:  # .lower() and the lower-cased key once per spelling, not once per record
             cls = self._classify_new(service, action)
         if cls is not None:  # Classification.apply without its setdefault: `event` is there
             event["category"] = list(cls.category)
@@ -339,11 +331,7 @@ class DatabricksParser(Parser):
             shape = "diagnostic"
         else:
             shape = next((name for hint, name in SHAPE_HINTS if hint in keys), "unknown")
-        plan = _Plan(shape, simple, to_db[0], to_db[1], where)
-        if len(self._plans) >= _CACHE_MAX:  # bounded against hostile input (a key set per line)
-            self._plans.clear()
-        self._plans[keys] = plan
-        return plan
+        return self._plans.remember(keys, _Plan(shape, simple, to_db[0], to_db[1], where))
 
     def _new_cloud(self, key: tuple) -> dict:
         """`cloud` of a (resource id, subscription id, workspace id): the Azure subscription is the account,
@@ -368,18 +356,12 @@ class DatabricksParser(Parser):
         if project:
             cloud["project"] = project
         try:
-            return _remember(self._clouds, key, cloud)
+            return self._clouds.remember(key, cloud)
         except TypeError:  # an id that is an object: not memoised
             return cloud
 
     def _classify_new(self, service: str | None, action: str | None) -> Any:
-        cls = CATALOG.get(((service or "").lower(), (action or "").lower()))
-        if len(self._classes) >= _CACHE_MAX:  # keyed by service, then action: no tuple per record
-            self._classes.clear()
-        by_action = self._classes.setdefault(service, {})
-        if len(by_action) < _CACHE_MAX:
-            by_action[action] = cls
-        return cls
+        return self._classes.remember((service, action), CATALOG.get(((service or "").lower(), (action or "").lower())))
 
     def _split(self, src: dict, roles: dict, db: dict, skip_properties: bool) -> None:
         """Known keys to `roles`, the rest (non-null) to `db` under their snake_case name."""
@@ -387,10 +369,7 @@ class DatabricksParser(Parser):
         for k, v in src.items():
             if v is None:
                 continue
-            try:
-                role, sk = route[k]
-            except KeyError:
-                role, sk = self._new_route(k)
+            role, sk = route.get(k) or self._new_route(k)
             if role is not None:
                 if skip_properties and role == "properties":  # only the key 'properties' has that role
                     continue
@@ -404,48 +383,27 @@ class DatabricksParser(Parser):
             db[sk] = v
 
     def _new_route(self, key: str) -> tuple[str | None, str]:
-        r = (ROLES.get(key), self._key(key))
-        if len(self._route) < 10_000:  # bounded against hostile input
-            self._route[key] = r
-        return r
+        return self._route.remember(key, (ROLES.get(key), self._key(key)))
 
     def _time(self, value: Any) -> str | None:
         last = self._last_in
         if value == last and type(value) is type(last):  # True == 1, but True is no time
             return self._last_out  # records of a burst share their second
         if isinstance(value, str):
-            try:
-                out = self._iso[value]
-            except KeyError:
+            out = self._iso.get(value, MISSING)
+            if out is MISSING:
                 s = value.strip()
                 if s.isdigit():
                     return self._time(int(s))  # not memoised here: the epoch branch keeps its own last value
-                out = vendor_time(s)  # a time without a zone: Azure writes UTC
-                if len(self._iso) >= _CACHE_MAX:
-                    self._iso.clear()
-                self._iso[value] = out
+                out = self._iso.remember(value, vendor_time(s))  # a time without a zone: Azure writes UTC
         else:
             out = vendor_time(value)
         self._last_in, self._last_out = value, out
         return out
 
-    def _ip(self, value: Any) -> str | None:
-        if not isinstance(value, str):
-            value = str(value)
-        try:
-            return self._ips[value]
-        except KeyError:
-            ip = clean_ip(value)
-            if len(self._ips) < _IP_CACHE_MAX:
-                self._ips[value] = ip
-            return ip
-
     def _actor(self, ev: dict, db: dict, identity: Any, metadata: Any) -> None:
         if identity.__class__ is str:  # a JSON string (or a bare name): a file's few actors repeat theirs
-            try:
-                rest, email = self._identities[identity]
-            except KeyError:
-                rest, email = self._new_identity(identity)
+            rest, email = self._identities.get(identity) or self._new_identity(identity)
             if rest:
                 db["identity"] = dict(rest)  # a copy: the memo's dict is no event's
         elif identity.__class__ is dict:  # _identity_fields inline: the usual identity, one call fewer
@@ -464,10 +422,7 @@ class DatabricksParser(Parser):
             email = None
         if email is not None and email != "":
             name = email if email.__class__ is str else str(email)
-            try:
-                actor_type = self._actors[name]  # a file has few actors: classified once each
-            except KeyError:
-                actor_type = self._new_actor(name)
+            actor_type = self._actors.get(name) or self._new_actor(name)  # a file has few actors: classified once each
             if actor_type == "service_principal":
                 ev["user"] = {"id": name}  # its application id: an id, not a name (docs/ecs-conventions.md)
             else:
@@ -478,9 +433,8 @@ class DatabricksParser(Parser):
         if metadata is None:
             return
         if metadata.__class__ is str:  # the system table's JSON string: repeats as the identity does
-            try:
-                kept = self._metadata[metadata]
-            except KeyError:
+            kept = self._metadata.get(metadata, MISSING)
+            if kept is MISSING:
                 kept = self._new_metadata(metadata)
             if kept is None:
                 db["identity_metadata"] = metadata  # not a JSON object: kept as written
@@ -514,26 +468,22 @@ class DatabricksParser(Parser):
     def _new_identity(self, text: str) -> tuple[dict | None, Any]:
         decoded = _json_obj(text)
         fields = self._identity_fields(decoded) if decoded is not None else (None, text)  # a bare name
-        return _remember(self._identities, text, fields)
+        return self._identities.remember(text, fields)
 
     def _metadata_fields(self, metadata: dict) -> dict:
         return {self._key(k): v for k, v in metadata.items() if v is not None}
 
     def _new_metadata(self, text: str) -> dict | None:
         decoded = _json_obj(text)
-        return _remember(self._metadata, text, self._metadata_fields(decoded) if decoded is not None else None)
+        return self._metadata.remember(text, self._metadata_fields(decoded) if decoded is not None else None)
 
     def _new_actor(self, name: str) -> str:
-        kind = "system" if name == SYSTEM_USER else "service_principal" if _is_uuid(name) else "user"
-        if len(self._actors) >= _CACHE_MAX:
-            self._actors.clear()
-        self._actors[name] = kind
-        return kind
+        return self._actors.remember(name, "system" if name == SYSTEM_USER else "service_principal" if _is_uuid(name) else "user")
 
     def _new_response(self, text: str) -> tuple[dict, str | None, str | None]:
         decoded = _json_obj(text)
         fields = self._response_fields(decoded) if decoded is not None else ({"text": text}, None, None)
-        return _remember(self._responses, text, fields)
+        return self._responses.remember(text, fields)
 
     def _response_fields(self, response: Any) -> tuple[dict, str | None, str | None]:
         """(databricks.response, event.outcome, error.message) of a response object."""
@@ -730,14 +680,6 @@ def _getter(keys: list[str]):
     if not keys:
         return _no_roles
     return itemgetter(*keys) if len(keys) > 1 else itemgetter(keys[0], keys[0])
-
-
-def _remember(memo: dict, key: Any, value: Any) -> Any:
-    """memo[key] = value, the memo emptied first when full (bounded against hostile input)."""
-    if len(memo) >= _CACHE_MAX:
-        memo.clear()
-    memo[key] = value
-    return value
 
 
 def _params(db: dict, params: Any) -> dict | None:
