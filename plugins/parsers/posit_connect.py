@@ -23,6 +23,7 @@ from shipper.ecs import (
     vendor_time, flag_problems, failure_event, load_catalog,
     names_no_zone, now_iso, snake_case, zone_name,
 )
+from shipper.memo import MISSING, BoundedMemo
 from shipper.plugin import Parser
 from shipper_plugins.parsers.posit_connect_logfmt import parse_logfmt
 
@@ -48,8 +49,7 @@ _CHANGE_KEYS = tuple((f"new_{s}", f"previous_{s}", f) for s, f in _USER_CHANGES.
 _CHANGE_RAW = frozenset([k for n, p, _ in _CHANGE_KEYS for k in (n, p)] + [
     f"{w}_{n}_name" for w in ("new", "previous") for n in ("first", "last")])
 _NO_ACTION = CATALOG.get(("",))
-_MISSING = object()
-# Memo bounds: entries, and the length of a text kept as a key (hostile lines of long unique values).
+# Memo bounds (shipper.memo): entries, and the length of a text kept as a key (hostile lines of long unique values).
 _MEMO_ENTRIES, _MEMO_TEXT = 4096, 256
 
 
@@ -82,19 +82,17 @@ class PositConnectParser(Parser):
 
     def __init__(self, options=None):
         super().__init__(options)
-        self._routes: dict[str, tuple[str, int]] = {}  # vendor key → (namespace key, _ID | _KEEP)
-        self._classes: dict[str, Any] = {}  # action → its catalogue entry (or None)
-        self._descs: dict[str, tuple[str, str | None]] = {}  # actor_description → split_description()
+        self._routes: BoundedMemo[str, tuple[str, int]] = BoundedMemo(10_000, _MEMO_TEXT)  # vendor key → (namespace key, _ID | _KEEP)
+        self._classes: BoundedMemo[str, Any] = BoundedMemo(_MEMO_ENTRIES, _MEMO_TEXT)  # action → its catalogue entry (or None)
+        # actor_description → split_description()
+        self._descs: BoundedMemo[str, tuple[str, str | None]] = BoundedMemo(_MEMO_ENTRIES, _MEMO_TEXT)
 
     def _route(self, key: str) -> tuple[str, int]:
         k = snake_case(key) or "_empty_key"
         # Only the exact key the mapping reads has its place in ECS: another spelling of it (`MSG`,
         # `actorRole`) is kept under posit_connect.* as any unknown key (it was dropped, silently).
         flags = (_ID if k.endswith("_id") or k == "id" else 0) | (0 if key in _ECS_KEYS else _KEEP)
-        r = (k, flags)
-        if len(self._routes) < 10_000 and len(key) <= _MEMO_TEXT:  # bound the cache against hostile input
-            self._routes[key] = r
-        return r
+        return self._routes.remember(key, (k, flags))
 
     def parse(self, raw: bytes) -> list[dict]:
         text = raw.decode("utf-8", errors="replace").strip()
@@ -209,11 +207,7 @@ class PositConnectParser(Parser):
             if desc:
                 split = self._descs.get(desc)
                 if split is None:
-                    split = split_description(desc)
-                    if len(desc) <= _MEMO_TEXT:
-                        if len(self._descs) >= _MEMO_ENTRIES:
-                            self._descs.clear()
-                        self._descs[desc] = split
+                    split = self._descs.remember(desc, split_description(desc))
                 name, full = split
                 user["name"] = name
                 if full:
@@ -287,13 +281,9 @@ class PositConnectParser(Parser):
 
         # The catalogue entry, as shipper.ecs.classify applies it.
         if action:
-            cls = self._classes.get(action, _MISSING)
-            if cls is _MISSING:
-                cls = CATALOG.get((action.lower(),))
-                if len(action) <= _MEMO_TEXT:
-                    if len(self._classes) >= _MEMO_ENTRIES:
-                        self._classes.clear()
-                    self._classes[action] = cls
+            cls = self._classes.get(action, MISSING)
+            if cls is MISSING:
+                cls = self._classes.remember(action, CATALOG.get((action.lower(),)))
         else:
             cls = _NO_ACTION
         if cls is not None:
