@@ -43,6 +43,7 @@ from shipper.ecs import (
     vendor_time,
     zone_name,
 )
+from shipper.memo import BoundedMemo
 from shipper.plugin import Parser
 
 CATALOG_PATH = Path(__file__).with_name("puppet_enterprise_events.csv")
@@ -107,81 +108,67 @@ K_TIMESTAMP = ("timestamp", "submittime", "servicecommittime")
 K_IP = ("ipaddress", "ip")
 K_MALFORMED = "malformedpage"
 
-# Every memo's bounds: entries, and the text one entry keeps.
+# Every memo's bounds (shipper.memo): entries, and the text one entry's key keeps.
 _MEMO_ENTRIES = 4096
 _MEMO_TEXT = 1024
 
 
+def _memo() -> BoundedMemo:
+    return BoundedMemo(_MEMO_ENTRIES, _MEMO_TEXT)
+
+
 # Key set → its spelling-blind keys: a regex sub per key of every dict was a quarter of a record's time,
 # and an API writes the same few key sets. Bounded in entries and in the key text an entry keeps.
-_SQUASHED_SETS: dict[tuple, tuple[str, ...]] = {}
+_SQUASHED_SETS: BoundedMemo[tuple, tuple[str, ...]] = _memo()
 
 
 def _squash_set(keys: tuple) -> tuple[str, ...]:
-    try:
-        return _SQUASHED_SETS[keys]
-    except KeyError:
-        pass
-    sq = tuple(map(squash_key, keys))
-    if len(keys) <= 64 and sum(map(len, keys)) <= _MEMO_TEXT:
-        if len(_SQUASHED_SETS) >= _MEMO_ENTRIES:
-            _SQUASHED_SETS.clear()
-        _SQUASHED_SETS[keys] = sq
+    sq = _SQUASHED_SETS.get(keys)
+    if sq is None:
+        sq = _SQUASHED_SETS.remember(keys, tuple(map(squash_key, keys)))
     return sq
 
 
-def _picks(memo: dict, keys: tuple, wanted: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+def _picks(memo: BoundedMemo, keys: tuple, wanted: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     """(spelling-blind name, the key that gives it) for each of `wanted` in a key set, in `wanted`'s
     order; of two spellings of one name the later key wins, as in _squashed. Memoised per key set."""
-    try:
-        return memo[keys]
-    except KeyError:
-        pass
-    found = dict(zip(_squash_set(keys), keys))
-    out = tuple((name, found[name]) for name in wanted if name in found)
-    if len(keys) <= 64 and sum(map(len, keys)) <= _MEMO_TEXT:
-        if len(memo) >= _MEMO_ENTRIES:
-            memo.clear()
-        memo[keys] = out
+    out = memo.get(keys)
+    if out is None:
+        found = dict(zip(_squash_set(keys), keys))
+        out = memo.remember(keys, tuple((name, found[name]) for name in wanted if name in found))
     return out
 
 
 _OBJECT_FIELDS = ("id", "name", "type")
-_OBJECT_PICKS: dict[tuple, tuple] = {}
-_SUBJECT_PICKS: dict[tuple, tuple] = {}
+_OBJECT_PICKS: BoundedMemo[tuple, tuple] = _memo()
+_SUBJECT_PICKS: BoundedMemo[tuple, tuple] = _memo()
 # Commit keys no role reads: kept under puppet_enterprise.commit as written.
 _ENVELOPE = frozenset({K_SERVICE_ID, K_API, K_COMMIT, K_COMMITS})  # squashed keys of a record's envelope
 _KNOWN = frozenset({K_SERVICE_ID, "service", K_SUBJECT, K_OBJECT, K_OBJECTS, K_EVENTS, *K_TIMESTAMP, *K_IP})
-_OTHERS: dict[tuple, tuple] = {}
+_OTHERS: BoundedMemo[tuple, tuple] = _memo()
 
 
 def _others(keys: tuple) -> tuple[str, ...]:
-    try:
-        return _OTHERS[keys]
-    except KeyError:
-        pass
-    out = tuple(k for k, sk in zip(keys, _squash_set(keys)) if sk not in _KNOWN)
-    if len(keys) <= 64 and sum(map(len, keys)) <= _MEMO_TEXT:
-        if len(_OTHERS) >= _MEMO_ENTRIES:
-            _OTHERS.clear()
-        _OTHERS[keys] = out
+    out = _OTHERS.get(keys)
+    if out is None:
+        out = _OTHERS.remember(keys, tuple(k for k, sk in zip(keys, _squash_set(keys)) if sk not in _KNOWN))
     return out
 
 
 # Subject (its key/value pairs, all text) → (user dict, puppet_enterprise.subject or None, related users):
 # a few dozen accounts act. Shared by events and records: nothing mutates them (_place and the events
 # that name more users copy them).
-_ACTORS: dict[tuple, tuple] = {}
+_ACTORS: BoundedMemo[tuple, tuple] = _memo()
 
 
 def _actor(subject: dict) -> tuple[dict, dict | None, list[str]]:
+    key: tuple | None = tuple(subject.items())
     try:
-        key = tuple(subject.items())
-        return _ACTORS[key]
-    except KeyError:
-        pass
+        known = _ACTORS.get(key)
     except TypeError:  # a list or an object among the values
-        key = None
+        key = known = None
+    if known is not None:
+        return known
     user: dict[str, Any] = {}
     pe_subject = None
     for name, k in _picks(_SUBJECT_PICKS, tuple(subject), _OBJECT_FIELDS):
@@ -198,11 +185,8 @@ def _actor(subject: dict) -> tuple[dict, dict | None, list[str]]:
             users.append(v)
     out = (user, pe_subject, users)
     # Only text values: 1 == True == 1.0 would let one subject take another's user.
-    if key is not None and all(v is None or v.__class__ is str for v in subject.values()) \
-            and sum(map(len, subject)) + sum(len(v) for v in subject.values() if v is not None) <= _MEMO_TEXT:
-        if len(_ACTORS) >= _MEMO_ENTRIES:
-            _ACTORS.clear()
-        _ACTORS[key] = out
+    if key is not None and all(v is None or v.__class__ is str for v in subject.values()):
+        _ACTORS.remember(key, out)
     return out
 
 
@@ -492,7 +476,7 @@ class _Plan:
 
 
 # Event item (its key/value pairs, all text) and the commit's object types → its plan: events repeat.
-_PLANS: dict[tuple, _Plan] = {}
+_PLANS: BoundedMemo[tuple, _Plan] = _memo()
 
 
 def _plan(item: Any, object_types: tuple[str, ...]) -> _Plan:
@@ -500,18 +484,14 @@ def _plan(item: Any, object_types: tuple[str, ...]) -> _Plan:
         return _make_plan(item, object_types)
     key = (tuple(item.items()), object_types)
     try:
-        return _PLANS[key]
-    except KeyError:
-        pass
+        plan = _PLANS.get(key)
     except TypeError:  # a list or an object among the values
         return _make_plan(item, object_types)
-    plan = _make_plan(item, object_types)
-    # Only text values: 1 == True == 1.0 would let one item take another's plan.
-    if all(v is None or v.__class__ is str for v in item.values()) \
-            and sum(map(len, item)) + sum(len(v) for v in item.values() if v is not None) <= _MEMO_TEXT:
-        if len(_PLANS) >= _MEMO_ENTRIES:
-            _PLANS.clear()
-        _PLANS[key] = plan
+    if plan is None:
+        plan = _make_plan(item, object_types)
+        # Only text values: 1 == True == 1.0 would let one item take another's plan.
+        if all(v is None or v.__class__ is str for v in item.values()):
+            _PLANS.remember(key, plan)
     return plan
 
 
@@ -609,21 +589,15 @@ def _classify_slow(pe_type: str, pe_what: str, object_types: tuple[str, ...], me
 # (type, what, object types, message) → (rule, the regex's named groups that matched): walking ~40 rules
 # with fnmatch and regexes was a third of a record's time, and audit trails repeat their events. Bounded
 # in entries and in the text a key keeps (a hostile feed of long unique messages must not grow memory).
-_CLASSIFIED: dict[tuple, tuple] = {}
+_CLASSIFIED: BoundedMemo[tuple, tuple] = _memo()
 
 
 def _classify(pe_type: str, pe_what: str, object_types: tuple[str, ...], message: str):
     """(rule or None, ((group name, value), …) of the rule's regex that are not None)."""
     key = (pe_type, pe_what, object_types, message)
-    try:
-        return _CLASSIFIED[key]
-    except KeyError:
-        pass
-    out = _classify_slow(pe_type.lower(), pe_what.lower(), object_types, message)
-    if len(message) + len(pe_type) + len(pe_what) + sum(map(len, object_types)) <= _MEMO_TEXT:
-        if len(_CLASSIFIED) >= _MEMO_ENTRIES:
-            _CLASSIFIED.clear()
-        _CLASSIFIED[key] = out
+    out = _CLASSIFIED.get(key)
+    if out is None:
+        out = _CLASSIFIED.remember(key, _classify_slow(pe_type.lower(), pe_what.lower(), object_types, message))
     return out
 
 
