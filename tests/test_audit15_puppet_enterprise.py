@@ -74,3 +74,50 @@ def test_a_row_of_the_csv_export_says_who_did_what(assert_ecs):
         assert (ev["event"]["category"], ev["event"]["type"]) == (["configuration"], ["creation"])
         shipped = orjson.dumps(ev).decode()
         assert all(v in shipped for v in row.values()), row
+
+
+@pytest.mark.parametrize("page,object_", [
+    ("user", {"id": "76483e62-5ed4-11e4-aa15-123b93f75cba", "name": "Kalo Hill"}),  # the user's page
+    ("role", {"id": "5", "name": "Operators"}),  # the role's page ("Members")
+])
+@pytest.mark.parametrize("change", ["added to", "removed from"])
+def test_role_membership_names_the_member_and_the_role(page, object_, change, assert_ecs):
+    # Seed, user "Role membership" and role "Members": "User Kalo Hill (76483e62-…) removed from role
+    # Operators." Conventions, "Membership": the member is user.target.*, the role (a PE RBAC role: the
+    # group of users a permission set is given to) user.target.group.name, event.type [group, change]; who
+    # was added to "Operators" must be one query, whichever page the event was recorded on.
+    msg = f"User Kalo Hill (76483e62-5ed4-11e4-aa15-123b93f75cba) {change} role Operators."
+    [ev] = PuppetEnterpriseParser().parse(record(commit(object=object_, events=[{"message": msg}]), api="v1"))
+    assert_ecs(ev, NS)
+    assert ev["user"]["name"] == "admin"
+    assert ev["user"]["target"] == {"id": "76483e62-5ed4-11e4-aa15-123b93f75cba", "name": "Kalo Hill",
+                                    "group": {"name": "Operators"}}
+    assert ev["event"]["category"] == ["iam"] and ev["event"]["type"] == ["group", "change"]
+    assert {"Kalo Hill", "76483e62-5ed4-11e4-aa15-123b93f75cba"} <= set(ev["related"]["user"])
+    assert ev["puppet_enterprise"]["details"] == {"change": change, "role": "Operators"}  # kept as read
+    assert ev["message"] == msg
+
+
+def test_a_groups_role_membership_keeps_the_group_as_the_group(assert_ecs):
+    # Seed, group "Role membership": "Group Engineers (7dee3acc-…) added to role Operators." The group acted
+    # on is group.*; no user is the target, so the role has no ECS place (ECS has no group of a group) and
+    # stays in puppet_enterprise.details.role.
+    msg = "Group Engineers (7dee3acc-5ed4-11e4-aa15-123b93f75cba) added to role Operators."
+    [ev] = PuppetEnterpriseParser().parse(record(commit(events=[{"message": msg}]), api="v1"))
+    assert_ecs(ev, NS)
+    assert ev["group"] == {"id": "7dee3acc-5ed4-11e4-aa15-123b93f75cba", "name": "Engineers"}
+    assert "target" not in ev["user"]
+    assert ev["puppet_enterprise"]["details"]["role"] == "Operators"
+    assert ev["event"]["type"] == ["group", "change"]
+
+
+def test_a_permission_given_to_a_role_is_no_membership(assert_ecs):
+    # Seed, role "Permissions": "Permission users:edit:76483e62-… added to role Operators." Nobody joins the
+    # role: even with a user among the commit's objects, no user.target.group is made of it.
+    msg = "Permission users:edit:76483e62-5ed4-11e4-aa15-123b93f75cba added to role Operators."
+    c = commit(objects=[{"id": "a1", "name": "jean", "type": "user"}], events=[{"message": msg}])
+    [ev] = PuppetEnterpriseParser().parse(record(c, api="v1"))
+    assert_ecs(ev, NS)
+    assert "group" not in ev["user"].get("target", {})
+    assert ev["event"]["type"] == ["admin", "change"]
+    assert ev["puppet_enterprise"]["details"]["role"] == "Operators"

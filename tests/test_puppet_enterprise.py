@@ -181,7 +181,8 @@ def test_role_membership_names_the_target_user_and_role(assert_ecs):
     ev = one(record(v1_commit("User Jean Jackson (973c0cee-5ed3-11e4-aa15-123b93f75cba) added to role Operators.",
                               {"id": "1", "name": "Operators"})))
     assert_ecs(ev, NS)
-    assert ev["user"]["target"] == {"name": "Jean Jackson", "id": "973c0cee-5ed3-11e4-aa15-123b93f75cba"}
+    assert ev["user"]["target"] == {"name": "Jean Jackson", "id": "973c0cee-5ed3-11e4-aa15-123b93f75cba",
+                                    "group": {"name": "Operators"}}  # the role: conventions, "Membership"
     assert ev["puppet_enterprise"]["details"] == {"change": "added to", "role": "Operators"}
     assert {"admin", "Jean Jackson"} <= set(ev["related"]["user"])
 

@@ -545,6 +545,11 @@ def _make_plan(item: Any, object_types: tuple[str, ...]) -> _Plan:
             names.append((name, value))
         else:
             details[name] = value
+    role = details.get("role")
+    if role is not None and any(n[0] in ("target_name", "target_id") for n in names):
+        # the role the user the message names joins or leaves: user.target.group (conventions, "Membership");
+        # not a role given a permission, nor a group's role
+        names.append(("target_group_name", role))
     if details:
         tail["details"] = details
     rule_target = rule.target if rule is not None else None
@@ -569,11 +574,16 @@ def _place(actor: dict, placed: list[dict], plan: _Plan) -> tuple[dict, dict]:
             user["target"] = {k: o[k] for k in ("id", "name") if k in o}
         elif as_group and not group:
             group = {k: o[k] for k in ("id", "name") if k in o}
+    role = None
     for name, value in plan.names:
         if name in ("target_name", "target_id"):
             user.setdefault("target", {}).setdefault(name[7:], value)
+        elif name == "target_group_name":
+            role = value
         else:
             group.setdefault(name[6:], value)
+    if role is not None:
+        user["target"] = {**user["target"], "group": {"name": role}}
     return user, group
 
 
