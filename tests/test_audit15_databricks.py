@@ -125,3 +125,33 @@ def test_a_redirect_is_no_failure(service, action, status, outcome, assert_ecs):
     assert_ecs(ev, "databricks")
     assert ev["event"]["outcome"] == outcome
     assert ev["databricks"]["response"]["status_code"] == status
+
+
+@pytest.mark.parametrize("denied,outcome", [("true", "failure"), ("false", "success"), (None, "success")])
+@pytest.mark.parametrize("action", ["deltaSharingListShares", "deltaSharingGetShare", "deltaSharingListAllTables"])
+def test_a_recipient_denied_by_the_ip_access_list_is_a_failure(action, denied, outcome, assert_ecs):
+    # Seed (unityCatalog deltaSharing*): is_ip_access_denied "None if there is no IP access list
+    # configured. Otherwise, true if the request was denied". Conventions, "Outcome order": the vendor's own
+    # result beats the HTTP status the audit record was written with.
+    params = {"share": "partner-share", "recipient_name": "acme", "options": "{}"}
+    if denied is not None:
+        params["is_ip_access_denied"] = denied
+    raw, _ = make_record("unityCatalog", action, "system_table", params=params, status=200)
+    (ev,) = DatabricksParser().parse(raw)
+    assert_ecs(ev, "databricks")
+    assert ev["event"]["outcome"] == outcome
+    assert ev["databricks"]["request_params"] == params
+
+
+@pytest.mark.parametrize("owner,related", [("bob@example.com", True), ("6c1d2a4e-1111-4222-8333-944455556666", True),
+                                          ("data-engineers", False)])
+def test_the_owner_an_event_names_is_a_related_user(owner, related, assert_ecs):
+    # Seed (unityCatalog updateTables, updateRegisteredModel, createVolume …): `owner`. Who owns the
+    # object after the request must be searchable when it is a user or a service principal (conventions,
+    # "Other users an event names"); a group's name is not a user.
+    params = {"full_name_arg": "main.hr.salaries", "owner": owner, "workspace_id": "99", "metastore_id": "m-1"}
+    raw, _ = make_record("unityCatalog", "updateTables", "system_table", params=params)
+    (ev,) = DatabricksParser().parse(raw)
+    assert_ecs(ev, "databricks")
+    assert (owner in ev["related"]["user"]) is related
+    assert ev["user"]["name"] == "ada@example.com" and "target" not in ev["user"]

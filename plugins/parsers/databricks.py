@@ -296,6 +296,9 @@ class DatabricksParser(Parser):
         if rp is not None and cls is not None and ("authentication" in cls.category or "session" in cls.category):
             _login_account(ev, rp)  # a session is opened for an account too (genie.databricksAccess: `user`)
         if rp is not None:
+            denied = rp.get("is_ip_access_denied")  # Delta Sharing: "true if the request was denied" (seed)
+            if denied is True or (denied.__class__ is str and denied.lower() == "true"):
+                event["outcome"] = "failure"  # the vendor's own result beats the HTTP status (outcome order)
             state = rp.get("jobTerminalState")
             if state.__class__ is str:  # the run's own end beats the HTTP status and the action's name
                 outcome = TERMINAL_STATES.get(state.lower())
@@ -557,6 +560,10 @@ DESTINATION_KEYS = frozenset(PATH_KEYS[:4])
 SOURCE_KEYS = ("src", "source_path", "oldPath", "path")
 # requestParams keys naming a user who is neither actor nor target (the creator of a job run): related.user.
 RELATED_USER_KEYS = ("runCreatorUserName",)
+# requestParams keys naming a principal that owns the object (Unity Catalog create/update `owner`, a share's
+# `share_owner`, a DBFS mount's `owner`): related.user when a user (an e-mail) or a service principal (an
+# application id); a group's name is no user.
+OWNER_KEYS = ("owner", "share_owner")
 
 
 def _str(v: Any) -> str | None:
@@ -619,6 +626,10 @@ def _targets(ev: dict, db: dict, rp: dict) -> None:
         other = _str(rp.get(k))
         if other:
             _related(ev, "user", other)
+    for k in OWNER_KEYS:
+        owner = _str(rp.get(k))
+        if owner and ("@" in owner or _is_uuid(owner)):
+            _related(ev, "user", owner)
 
 
 def _grantee(ev: dict, principal: str) -> None:
