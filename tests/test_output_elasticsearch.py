@@ -121,6 +121,34 @@ def test_whole_request_503_is_retried_and_nothing_lost(es, tmp_path):
     out.close()
 
 
+@pytest.mark.parametrize("flavour,status", [("es8", 429), ("opensearch", 503)])
+def test_retry_after_on_429_and_503_is_waited_for_within_backoff_max(tmp_path, flavour, status):
+    """A throttling proxy's Retry-After (seconds or an HTTP date) is waited for, not hammered at the
+    backoff's 0.05 s; a date an hour away is capped at backoff_max; a value that is neither is ignored."""
+    from email.utils import formatdate
+
+    es = BulkServer(flavour=flavour).start()
+    try:
+        es.fail_requests(1, status, retry_after="2")
+        out = make_output(tmp_path, [es.url], name=f"es_ra_{status}", backoff_max=4)
+        out.send(make_batch(3))
+        times = es.request_times
+        assert times[1] - times[0] >= 1.9, "the retry came before the 2 s the server asked for"
+        es.fail_requests(1, status, retry_after=formatdate(time.time() + 3600, usegmt=True))
+        es.fail_requests(1, status, retry_after="soon, maybe")
+        first = len(es.request_times)
+        sender = threading.Thread(target=out.send, args=(make_batch(3, start=3),), daemon=True)
+        sender.start()
+        sender.join(60)  # an hour without the cap
+        assert not sender.is_alive() and sorted(es.ids()) == [f"id{i}" for i in range(6)]
+        times = es.request_times[first:]
+        assert times[1] - times[0] >= 3.8, "the date an hour away is waited for up to backoff_max (4 s)"
+        assert times[2] - times[1] < 3.8, "a Retry-After that is no number or date is the normal backoff"
+        out.close()
+    finally:
+        es.stop()
+
+
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_down_then_up_and_stopping(tmp_path, flavour):
     es = BulkServer(flavour=flavour).start()

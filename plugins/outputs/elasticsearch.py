@@ -8,7 +8,8 @@ again (only those items) with backoff; 401/403 or 404 index_not_found on an item
 not the document (below); any other status written to the dead-letter file and acked, so the source
 moves on. A whole request answered 413 is halved; one document alone answered 413
 goes to the dead letter. Outages (refused, timeout, 408/429/5xx on the request) are retried here
-with backoff. Refusals that sending again unchanged cannot fix (401/403, a certificate that does not
+with backoff; a 429 or 503 with `Retry-After` (seconds or an HTTP date) waits at least that long, at
+most backoff_max. Refusals that sending again unchanged cannot fix (401/403, a certificate that does not
 verify, a media type or request the server refuses) are raised as PermanentRefusal: the core logs
 them once, shows them and retries with a long backoff. Nothing is acked until stored.
 
@@ -66,7 +67,7 @@ class ElasticsearchOutputConfig(OutputConfig):
     compress: bool = True  # gzip request bodies
     request_timeout: float = Field(default=60.0, gt=0)
     backoff_base: float = Field(default=0.5, gt=0)
-    backoff_max: float = Field(default=30.0, gt=0)
+    backoff_max: float = Field(default=30.0, gt=0)  # also caps a 429/503's Retry-After
     # Used by `shipper setup elasticsearch`:
     template_name: str = "shipper"
     flattened_namespaces: list[str] | None = None  # default: every installed parser's module
@@ -443,6 +444,11 @@ class ElasticsearchOutput(Output):
     def _sleep(self, failures: int) -> None:
         cfg = self.config
         delay = random.uniform(cfg.backoff_base / 2, min(cfg.backoff_max, cfg.backoff_base * 2 ** min(failures, 20)))
+        asked = self.client.retry_after
+        if asked is not None and asked > delay:
+            # The server (or its proxy) said when it can take more: sooner only adds to its load.
+            delay = min(asked, cfg.backoff_max)
+            self.trouble = f"{self.trouble or 'the server is busy'}; waiting {delay:g} s as it asked (Retry-After: {asked:g})"
         if self.ctx.stop.wait(delay):
             raise Stopping()
 

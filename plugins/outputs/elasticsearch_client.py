@@ -30,6 +30,8 @@ from elastic_transport.client_utils import url_to_node_config
 from urllib3.exceptions import ReadTimeoutError
 
 from shipper.secrets import SecretError, read_secret
+# The Retry-After parser (delta-seconds or an HTTP date) the http_poll source uses: one parser for the project.
+from shipper_plugins.sources.http_poll_client import retry_after as parse_retry_after
 
 JSON_HEADERS = {"accept": "application/json", "content-type": "application/json"}
 NDJSON_HEADERS = {"accept": "application/json", "content-type": "application/x-ndjson"}
@@ -88,6 +90,8 @@ class Client:
         # a refusal is used at the next attempt without a restart.
         self._auth = auth[1] if auth else None
         self._reread_auth = False
+        # Seconds the last answer asked us to wait (Retry-After on a 429 or 503), else None.
+        self.retry_after: float | None = None
         headers: dict[str, str] = {}
         nodes: list[NodeConfig] = []
         for url in cfg.hosts:
@@ -124,8 +128,11 @@ class Client:
             self._refresh_auth()
         if self._auth:
             headers["authorization"] = self._auth
+        self.retry_after = None
         resp = self.transport.perform_request(method, path, body=body, headers=headers)
         self._reread_auth = resp.meta.status in (401, 403)
+        if resp.meta.status in (429, 503):
+            self.retry_after = parse_retry_after(resp.meta.headers.get("retry-after"))
         return Answer(resp.meta.status, resp.body, resp.meta.headers)
 
     def _refresh_auth(self) -> None:

@@ -10,7 +10,7 @@ template) accept only `create` and need `@timestamp`.
 
 Injection for tests: `item_status[_id] = [429, 429]` answers those statuses for the next attempts
 of that id (then stores it); `transient_when(source)` answers its status once per document; `reject_ids` / `reject_when(source)` always answer 400 (a mapping error);
-`fail_requests(n, 503)` fails whole requests; `require_auth` checks the Authorization header;
+`fail_requests(n, 503, retry_after)` fails whole requests (with a Retry-After header if given); `require_auth` checks the Authorization header;
 `answer_with[path] = (status, body, content_type)` answers that (JSON, or text such as a proxy's
 HTML page) to every request for the path; `max_body` answers 413 to larger request bodies (as sent, so gzipped if compressed), as a proxy's body limit does.
 
@@ -176,6 +176,7 @@ class BulkServer:
         self.component_templates: dict[str, dict] = {}
         self.pipelines: dict[str, dict] = {}  # PUT /_ingest/pipeline/<id>
         self.requests = 0
+        self.request_times: list[float] = []  # time.monotonic() of each request's arrival
         self.bulk_requests = 0
         self.gzip_requests = 0
         self.item_attempts: dict[str, int] = {}
@@ -223,9 +224,11 @@ class BulkServer:
         time.sleep(down_for)
         self.start()
 
-    def fail_requests(self, n: int, status: int = 503) -> None:
+    def fail_requests(self, n: int, status: int = 503, retry_after: str | None = None) -> None:
+        """The next n requests answered `status` (with a `Retry-After: retry_after` header if given,
+        as Elastic Cloud's and OpenSearch Service's proxies do when they throttle)."""
         with self._lock:
-            self._fail.extend([status] * n)
+            self._fail.extend([(status, retry_after)] * n)
 
     @property
     def url(self) -> str:
@@ -357,10 +360,13 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _send(self, status: int, body: Any, ctype: str = "application/json; charset=UTF-8") -> None:
+    def _send(self, status: int, body: Any, ctype: str = "application/json; charset=UTF-8",
+              headers: dict[str, str] | None = None) -> None:
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", ctype)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
         if not self.peer.flavour.opensearch:
             self.send_header("X-Elastic-Product", "Elasticsearch")
         self.send_header("Content-Length", str(len(data)))
@@ -380,6 +386,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         peer = self.peer
         peer.requests += 1
+        peer.request_times.append(time.monotonic())
         try:
             body = self._body()
         except BulkError as e:
@@ -405,7 +412,10 @@ class _Handler(BaseHTTPRequestHandler):
         with peer._lock:
             fail = peer._fail.pop(0) if peer._fail else None
         if fail:
-            self._send(fail, {"error": {"type": "unavailable_shards_exception", "reason": "injected"}, "status": fail})
+            status, retry_after = fail
+            etype = "es_rejected_execution_exception" if status == 429 else "unavailable_shards_exception"
+            self._send(status, {"error": {"type": etype, "reason": "injected"}, "status": status},
+                       headers={"Retry-After": retry_after} if retry_after is not None else None)
             return
         path = self.path.split("?", 1)[0]
         parts = [p for p in path.split("/") if p]
