@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
 from datetime import datetime, timedelta, timezone
@@ -26,6 +25,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 import corpus as corpora  # noqa: E402
 import parse_workers as pw  # noqa: E402
+
 from tests.azurite import ACCOUNT, DATABRICKS_ROOT, KEY, Azurite, hour_blob  # noqa: E402
 
 PY = sys.executable

@@ -36,11 +36,11 @@ sys.path.insert(0, str(BENCH))
 import corpus as corpora
 import floor
 import parser_golden
+
 import shipper_plugins.parsers.cloudera_ai as camod
+from shipper import ecs
 from shipper_plugins.parsers.cloudera_ai import CATALOG, ClouderaAIParser
 from tests import test_cloudera_ai as tca
-
-from shipper import ecs
 
 COLUMNS = ["id", "user_id", "ipaddr", "user_agent", "event_name", "description", "created_at"]
 EXTRA_KEYS = ["workspace", "workspaceName", "Project-ID", "already_snake", "x y z", "@", "", "ünïcode", "ID",

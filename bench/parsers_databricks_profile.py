@@ -37,11 +37,11 @@ sys.path.insert(0, str(REPO / "tests"))
 import corpus as corpora
 import floor
 import parser_golden
-import shipper_plugins.parsers.databricks as dbmod
 import test_databricks as tdb
-from shipper_plugins.parsers.databricks import DatabricksParser
 
+import shipper_plugins.parsers.databricks as dbmod
 from shipper import ecs
+from shipper_plugins.parsers.databricks import DatabricksParser
 
 ROLE_KEYS = ["time", "TimeGenerated", "timestamp", "event_time", "identity", "Identity", "userIdentity",
              "user_identity", "serviceName", "ServiceName", "service_name", "actionName", "ActionName",
@@ -109,7 +109,7 @@ def golden_lines(n: int = 20_000) -> list[bytes]:
     rnd = random.Random(8)
     lines = list(corpora.databricks(n // 2))
     lines += [_shaped(rnd, i) for i in range(n // 2 - 1000)]
-    for i in range(800):
+    for _i in range(800):
         doc = {rnd.choice(ROLE_KEYS): _value(rnd) for _ in range(rnd.randrange(8))}
         lines.append(json.dumps(doc).encode())
     lines += parser_golden.NOT_RECORDS

@@ -33,13 +33,13 @@ sys.path.insert(0, str(BENCH))
 
 import corpus as corpora
 import floor
-import shipper_plugins.parsers.datameer as dmmod
 import parser_golden
+
+import shipper_plugins.parsers.datameer as dmmod
+from shipper import ecs
 from shipper_plugins.parsers.datameer import DatameerParser
 from tests import test_datameer as tdm
 from tests.vendor_lists import SAMPLES, datameer_actions
-
-from shipper import ecs
 
 # Names of every role in several spellings, the documented extra fields, and keys nobody knows.
 ROLE_KEYS = ["timestamp", "Timestamp", "time", "date-time", "eventTime", "action-type", "actionType", "action type",
@@ -134,7 +134,7 @@ def golden_lines(n: int = 20_000) -> list[bytes]:
     rows = datameer_actions()
     lines = list(corpora.datameer(n // 2))
     lines += [_shaped(rnd, rows, i) for i in range(n // 2 - 1200)]
-    for i in range(1000):
+    for _i in range(1000):
         doc = {rnd.choice(ROLE_KEYS): _value(rnd) for _ in range(rnd.randrange(9))}
         lines.append(json.dumps(doc).encode())
     for row in rows:  # failed logins name the account; ownership changes name the new owner

@@ -36,12 +36,12 @@ sys.path.insert(0, str(BENCH))
 import corpus as corpora
 import floor
 import parser_golden
+
 import shipper_plugins.parsers.posit_connect as pcmod
+from shipper import ecs
 from shipper_plugins.parsers.posit_connect import PositConnectParser
 from tests import test_posit_connect as tpc
 from tests.vendor_lists import SAMPLES, posit_connect_events
-
-from shipper import ecs
 
 KEYS = ["time", "level", "msg", "action", "entry_id", "type", "actor_id", "actor_guid", "actor_role",
         "actor_description", "user_id", "user_guid", "user_role", "group_id", "group_name", "group_guid",

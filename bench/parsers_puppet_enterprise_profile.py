@@ -21,7 +21,6 @@ pinned while the golden file is made and checked.
 """
 from __future__ import annotations
 
-import csv
 import json
 import random
 import sys
@@ -37,12 +36,12 @@ sys.path.insert(0, str(BENCH))
 import corpus as corpora
 import floor
 import parser_golden
+
 import shipper_plugins.parsers.puppet_enterprise as pemod
+from shipper import ecs
 from shipper_plugins.parsers.puppet_enterprise import PuppetEnterpriseParser
 from tests import test_puppet_enterprise as tpe
 from tests.vendor_lists import SAMPLES as TEST_SAMPLES, puppet_enterprise_rows
-
-from shipper import ecs
 
 SAMPLES = TEST_SAMPLES / "puppet_enterprise"
 
@@ -277,7 +276,8 @@ def golden_bytes(lines: list[bytes]) -> bytes:
 
 
 def main() -> int:
-    return parser_golden.cli(PuppetEnterpriseParser, lambda n, a: corpora.puppet_enterprise(n), floor.puppet_enterprise_mapper, golden_lines, golden_bytes)
+    return parser_golden.cli(PuppetEnterpriseParser, lambda n, a: corpora.puppet_enterprise(n), floor.puppet_enterprise_mapper,
+                             golden_lines, golden_bytes)
 
 
 if __name__ == "__main__":

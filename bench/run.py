@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 import corpus as corpora  # noqa: E402
 import parse_workers as pw  # noqa: E402  (bench/parse_workers.py: the process-tree measurement)
+
 from tests.java.writers import Log4j, compile_writers, log4j2_config  # noqa: E402
 
 PY = sys.executable
@@ -146,7 +147,8 @@ class Daemon:
 
 def backfill(a, out: Path) -> None:
     say("### Backfill: `shipper run --once`, file → parser → stdout redirected to a file\n")
-    say(f"{a.records:,} records for the products with a target, {a.other_records:,} for the others; events/s = events out / wall time of the whole process "
+    say(f"{a.records:,} records for the products with a target, {a.other_records:,} for the others; "
+        "events/s = events out / wall time of the whole process "
         "(start-up and the file source's end-of-input settle included). Ratio = shipper / floor. shipper runs with its "
         "defaults (`parse_workers: auto`: worker processes once a backlog is seen, on a host with ≥ 2 CPUs), so CPU and "
         "memory are of its whole process tree (agent + forkserver + workers, sampled every 0.1 s; PSS counts pages "

@@ -91,8 +91,6 @@ OVERRIDES = {
     ("accounts", "IpAccessDenied"): ("network", "denied", "a connection refused by an IP access list"),
     ("accounts", "accountIpAclsValidationFailed"): ("iam", "admin|info", "IP access list rejected as invalid"),
     ("accounts", "ipAccessListQuotaExceeded"): ("iam", "admin|info", "a quota notice, no change"),
-    ("accounts", "reachMaxQuotaDbToken"): ("iam", "info", "a quota notice, no change"),
-    ("accounts", "garbageCollectDbToken"): ("iam", "deletion", "expired tokens are removed"),
     ("accounts", "validateEmail"): ("iam", "user|change", "the user's e-mail becomes verified"),
     ("accounts", "passwordVerifyAuthentication"): ("authentication", "start", "a password login"),
     ("clusters", "delete"): ("host", "end", "documented as: a cluster is terminated"),
@@ -123,8 +121,6 @@ OVERRIDES = {
     ("unityCatalog", "metadataAndPermissionsSnapshot"): ("database", "access", "reads metadata and grants"),
     ("unityCatalog", "updateMetadataSnapshot"): ("database", "access", "reads updated metadata"),
     ("workspace", "workspaceInHouseOAuthClientAuthentication"): ("authentication", "start", "an OAuth client logs in"),
-    ("workspace", "mintOAuthToken"): ("iam", "creation", "an OAuth token is issued"),
-    ("workspace", "mintOAuthAuthorizationCode"): ("iam", "creation", "an OAuth code is issued"),
     ("workspace", "fileEditorOpenEvent"): ("file", "access", "a file is opened in the editor"),
     # docs/ecs-conventions.md: a job's or pipeline's definition is configuration, whatever the verb
     ("jobs", "update"): ("configuration", "change", "a job's settings are changed (its runs are process)"),

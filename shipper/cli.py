@@ -52,7 +52,6 @@ def run(config_path: str, once: bool, timeout: float | None) -> None:
     shipper_log.setup(config.settings.logging.level, config.settings.logging.format)
     # A bar only on a terminal's stderr.
     from shipper.checkpoint import StateDirError
-
     from shipper.progress import OnceSummary
 
     summary = OnceSummary() if once else None
@@ -72,11 +71,12 @@ def run(config_path: str, once: bool, timeout: float | None) -> None:
               help="Also connect to each output (no event sent) and say what was found, or why it failed; exit 1 if one failed.")
 def check(config_path: str, probe_outputs: bool) -> None:
     """Validate the config; show each source with the files it matches now, and each output."""
-    from shipper import registry
-    from shipper.plugin import OutputContext, SourceContext
-    from shipper.path_access import access_problems
-    from shipper.secrets import redact
     import threading
+
+    from shipper import registry
+    from shipper.path_access import access_problems
+    from shipper.plugin import OutputContext, SourceContext
+    from shipper.secrets import redact
 
     config = _load(config_path)
     failed = False

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import difflib
-from collections import Counter
 import os
 import re
 import stat
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from shipper import registry
-from shipper.secrets import redact
 from shipper.config_base import HttpConfig, IntegrityConfig, LoggingConfig, OutputConfig, SourceConfig, StrictModel
+from shipper.secrets import redact
 from shipper.yaml_lines import MAX_TEXT, YamlError, line_of, load_with_lines
 
 DEFAULT_CONFIG = "/etc/shipper/shipper.yaml"

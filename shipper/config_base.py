@@ -43,7 +43,7 @@ class SourceConfig(StrictModel):
         if isinstance(v, str) and v.strip().isdigit():
             v = int(v)
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 64:
-            raise ValueError(f"must be auto or a number of worker processes from 0 to 64")
+            raise ValueError("must be auto or a number of worker processes from 0 to 64")
         return v
 
     @field_validator("name")

@@ -7,9 +7,9 @@ import time
 from collections import deque
 
 from shipper import metrics
+from shipper.acks import AckTracker
 from shipper.errors import PermanentRefusal
 from shipper.log import Throttled
-from shipper.acks import AckTracker
 from shipper.plugin import Batch, EndRun, Output, Stopping
 
 log = logging.getLogger("shipper.output")

@@ -77,7 +77,7 @@ def access_problems(patterns: list[str], base_dir: str) -> list[str]:
 def _walk_dirs(top: str, out: dict[str, None], me: str) -> list[str]:
     """top and the folders under it (for `**`), naming those that may not be listed."""
     found = []
-    for d, subdirs, _files in os.walk(top, onerror=lambda e: out.__setitem__(
+    for d, _subdirs, _files in os.walk(top, onerror=lambda e: out.__setitem__(
             f"permission denied: {me} may not list the folder {e.filename}{_who(e.filename)}", None)):
         found.append(d)
         if len(found) >= MAX_FOLDERS:

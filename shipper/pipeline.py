@@ -8,17 +8,15 @@ import threading
 import time
 from typing import Any, Callable
 
-from shipper import ids as ids_mod
-from shipper import metrics, registry
-from shipper.log import Throttled
+from shipper import ids as ids_mod, integrity, metrics, parse_auto, registry, vendor_ids
 from shipper.acks import AckTracker
 from shipper.checkpoint import CheckpointStore
 from shipper.config import Config
 from shipper.config_base import OutputConfig, SourceConfig
 from shipper.events import EventBuilder
+from shipper.log import Throttled
 from shipper.output_worker import OutputWorker
-from shipper import integrity, parse_auto, vendor_ids
-from shipper.parse_workers import ParsePool, Parsed, end_helpers, serialise
+from shipper.parse_workers import Parsed, ParsePool, end_helpers, serialise
 from shipper.plugin import Batch, EndRun, OutputContext, RawBatch, SerializedEvents, Source, SourceContext
 from shipper.router import Router
 from shipper.waking_event import WakingEvent

@@ -14,8 +14,7 @@ import signal
 import time
 from collections import deque
 
-from shipper import log as shipper_log
-from shipper import metrics
+from shipper import log as shipper_log, metrics
 from shipper.config import Config
 from shipper.notify import Notifier
 from shipper.pipeline import Pipeline

@@ -7,6 +7,10 @@ import pytest
 
 from shipper.ecs_schema import EcsSchema
 
+# Fixtures of the real servers, for every test module (one PostgreSQL for the session, one Azurite per module).
+from tests.azurite import azurite  # noqa: F401
+from tests.pg_cluster import pg_db, pg_server  # noqa: F401
+
 DATA = Path(__file__).resolve().parent / "data"
 
 

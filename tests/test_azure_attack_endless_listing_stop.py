@@ -9,7 +9,7 @@ import sys
 import uuid
 from datetime import datetime, timezone
 
-from tests.azurite import ACCOUNT, DATABRICKS_ROOT, azurite, hour_blob  # noqa: F401  (fixture)
+from tests.azurite import ACCOUNT, DATABRICKS_ROOT, hour_blob
 from tests.peers.storage_meddler import Meddler
 from tests.support import wait_until
 from tests.test_azure_attack_listing_loop import config

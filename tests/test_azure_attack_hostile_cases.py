@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.azurite import ACCOUNT, DATABRICKS_ROOT, KEY, azurite, hour_blob  # noqa: F401  (fixture)
+from tests.azurite import ACCOUNT, DATABRICKS_ROOT, KEY, hour_blob
 from tests.peers.storage_meddler import Meddler
 from tests.support import wait_until
 from tests.test_azure_blob import record
@@ -294,10 +294,12 @@ def test_sighup_reload(azurite, tmp_path):
     out = tmp_path / "d.ndjson"
     with open(out, "wb") as fo, open(tmp_path / "d.err", "wb") as fe:
         p = subprocess.Popen(SHIPPER + ["run", "-c", str(r.cfg)], stdout=fo, stderr=fe)
-    ids = lambda: [orjson.loads(l)["event"]["id"] for l in out.read_bytes().splitlines() if l.strip()]
+    def ids() -> list:
+        return [orjson.loads(l)["event"]["id"] for l in out.read_bytes().splitlines() if l.strip()]
+
     try:
         wait_until(lambda: len(ids()) >= 10, 60)
-        for i in range(3):
+        for _i in range(3):
             put(5)
             p.send_signal(signal.SIGHUP)
             time.sleep(0.3)

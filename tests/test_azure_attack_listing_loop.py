@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.azurite import ACCOUNT, DATABRICKS_ROOT, KEY, azurite, hour_blob  # noqa: F401  (fixture)
+from tests.azurite import ACCOUNT, DATABRICKS_ROOT, KEY, hour_blob
 from tests.peers.storage_meddler import Meddler
 from tests.support import wait_until
 from tests.test_azure_blob import record

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from tests.azurite import ACCOUNT, DATABRICKS_ROOT, KEY, azurite, hour_blob  # noqa: F401  (fixture)
+from tests.azurite import ACCOUNT, DATABRICKS_ROOT, KEY, hour_blob
 from tests.support import wait_until
 from tests.test_azure_blob import record
 

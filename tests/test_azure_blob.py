@@ -17,7 +17,7 @@ import pytest
 from shipper.plugin import RawBatch, SourceContext
 from shipper_plugins.sources.azure_blob import AzureBlobSource, AzureBlobSourceConfig
 from shipper_plugins.sources.azure_blob_state import blob_hour, hour_root, list_prefixes
-from tests.azurite import ACCOUNT, DATABRICKS_ROOT, KEY, azurite, hour_blob  # noqa: F401  (fixture)
+from tests.azurite import ACCOUNT, DATABRICKS_ROOT, KEY, hour_blob
 from tests.support import wait_until
 
 UTC = timezone.utc

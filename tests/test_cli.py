@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import orjson
-import pytest
 
 from shipper import __version__
 

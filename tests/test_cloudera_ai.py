@@ -6,8 +6,7 @@ from datetime import datetime, timezone
 
 import orjson
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION
 from shipper_plugins.parsers.cloudera_ai import CATALOG, ClouderaAIParser
@@ -127,7 +126,8 @@ def test_odd_addresses_and_extra_columns(assert_ecs):
     assert ev["cloudera_ai"]["internal"] is True
 
 
-json_value = st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+json_value = st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
+                          | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
                           max_leaves=8)
 

@@ -295,9 +295,11 @@ def test_identity_metadata_run_as_is_the_effective_user(assert_ecs):
 
 DATABRICKS_SAMPLES = {
     "diagnostic-jobs-runSucceeded-stringified-fields.jsonl": ("jobs", "runSucceeded", "00000000-0000-0000-0000-000000000028", "System-User"),
-    "eventhub-records-accounts-aadBrowserLogin.json": ("accounts", "aadBrowserLogin", "c4b0ab3e-cd1e-3952-97ea-c35e37b7b271", "vuong.nguyen@databricks.com"),
+    "eventhub-records-accounts-aadBrowserLogin.json": ("accounts", "aadBrowserLogin", "c4b0ab3e-cd1e-3952-97ea-c35e37b7b271",
+                                                       "vuong.nguyen@databricks.com"),
     "log-analytics-DatabricksJobs-docs-sample.json": ("jobs", "create", "201b6d83-396a-4f3c-9dee-65c971ddeb2b", "mail@contoso.com"),
-    "system-access-audit-row-sumologic-sample.json": ("accounts", "tokenLogin", "3dd93080-f90f-3ea4-8870-6b7527b77393", "ddb92362-81fa-4f41-b5d3-e5a747e0b2f5"),
+    "system-access-audit-row-sumologic-sample.json": ("accounts", "tokenLogin", "3dd93080-f90f-3ea4-8870-6b7527b77393",
+                                                      "ddb92362-81fa-4f41-b5d3-e5a747e0b2f5"),
 }
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+from datetime import timezone
 
 from hypothesis import given, strategies as st
-from datetime import timezone
 
 from shipper.ecs import LocalTimeParser, clean_ip
 

@@ -45,7 +45,9 @@ def test_a_dead_letter_file_that_cannot_be_written_is_named_and_nothing_is_lost(
     try:
         agent = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            said = lambda: "dead-letter" in str(health(port).get("outputs", {}).get("es", {}).get("last_error"))
+            def said() -> bool:
+                return "dead-letter" in str(health(port).get("outputs", {}).get("es", {}).get("last_error"))
+
             assert wait(said, 30), f"/health does not name the dead-letter file: {health(port)}"
         finally:
             agent.terminate()

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import orjson
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -721,7 +721,7 @@ outputs:
     try:
         grow()
         proc = _start(cfg, out, err)
-        for kill in range(5):
+        for _kill in range(5):
             for _ in range(rnd.randint(1, 4)):  # the API grows while the agent reads, faults included
                 grow()
                 if rnd.random() < 0.3:

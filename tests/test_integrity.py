@@ -2,16 +2,14 @@
 one event removed, altered, moved, or checked with the wrong key does not, and verify names it."""
 from __future__ import annotations
 
-import shutil
-import time
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from shipper.integrity import Chain, Key
 from shipper.verify import Link, verify_chain

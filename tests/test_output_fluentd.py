@@ -9,8 +9,7 @@ from datetime import datetime, timedelta, timezone
 import msgpack
 import pytest
 from fluent.sender import EventTime, FluentSender
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from shipper import metrics
 from shipper.config import ConfigError, parse_config

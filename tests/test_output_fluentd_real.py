@@ -342,8 +342,12 @@ def test_a_server_that_never_acks_is_a_refusal_after_three_timeouts(tmp_path):
         peer.stop()
 
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import (  # noqa: E402
+    HealthCheck,
+    given,
+    settings,
+    strategies as st,  # noqa: E402
+)
 
 _word = st.text(st.characters(min_codepoint=33, max_codepoint=0x2FFF, blacklist_categories=("Cs", "Zs", "Cc")),
                 min_size=1, max_size=24)

@@ -14,7 +14,6 @@ import trustme
 
 from shipper.config import ConfigError, parse_config
 from shipper.errors import PermanentRefusal
-from shipper.plugin import Stopping
 from tests.peers.forward_server import ForwardServer
 from tests.test_output_fluentd import make_batch, make_output, messages
 

@@ -27,8 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPER = [os.path.join(os.path.dirname(sys.executable), "shipper")]
 sys.path.insert(0, str(REPO / "bench"))
 import corpus as corpora  # noqa: E402  (bench/corpus.py: realistic records of every product)
-from tests.support import wait as wait_for, wait_until
 
+from tests.support import wait as wait_for, wait_until  # noqa: E402
 
 # ------------------------------------------------------------------ helpers
 

@@ -45,7 +45,7 @@ def check(tmp_path, text: str) -> subprocess.CompletedProcess:
 def test_a_statement_timeout_postgres_refuses_is_refused_at_config_time(tmp_path, value):
     r = check(tmp_path, POSTGRES.format(key="statement_timeout", value=value))
     assert r.returncode == 2, r.stderr
-    assert f"shipper.yaml:6: sources[0].statement_timeout: " in r.stderr, r.stderr
+    assert "shipper.yaml:6: sources[0].statement_timeout: " in r.stderr, r.stderr
 
 
 def test_the_largest_statement_timeout_postgres_takes_is_accepted(tmp_path):
@@ -57,11 +57,11 @@ def test_the_largest_statement_timeout_postgres_takes_is_accepted(tmp_path):
 def test_a_postgres_poll_interval_no_wait_can_take_is_refused_at_config_time(tmp_path, value):
     r = check(tmp_path, POSTGRES.format(key="poll_interval", value=value))
     assert r.returncode == 2, r.stderr
-    assert f"shipper.yaml:6: sources[0].poll_interval: " in r.stderr, r.stderr
+    assert "shipper.yaml:6: sources[0].poll_interval: " in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("value", ["1e10", ".inf"])  # every request: OverflowError (kind=internal), nothing shipped
 def test_an_http_poll_timeout_no_socket_can_take_is_refused_at_config_time(tmp_path, value):
     r = check(tmp_path, HTTP_POLL.format(key="timeout", value=value))
     assert r.returncode == 2, r.stderr
-    assert f"shipper.yaml:6: sources[0].timeout: " in r.stderr, r.stderr
+    assert "shipper.yaml:6: sources[0].timeout: " in r.stderr, r.stderr

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pg_cluster import pg_db, pg_server  # noqa: F401  (fixtures)
 from tests.test_postgres_faults import fill
 from tests.test_postgres_source import Harness, assert_exactly_once, table_ids
 

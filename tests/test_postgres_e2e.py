@@ -14,7 +14,6 @@ from collections import Counter
 import orjson
 import pytest
 
-from tests.pg_cluster import pg_db, pg_server  # noqa: F401  (fixtures)
 from tests.support import wait_until
 from tests.test_postgres_source import insert, table_ids
 

@@ -8,14 +8,13 @@ import subprocess
 import sys
 import time
 
-import psycopg
 import pytest
 
-from tests.pg_cluster import PASSWORD, USER_EVENTS_DDL, pg_db, pg_server  # noqa: F401  (fixtures)
-from tests.support import wait_until
-from tests.test_postgres_source import NAME, Harness, assert_exactly_once, insert, table_ids
 from shipper import metrics
 from shipper_plugins.parsers.cloudera_ai import ClouderaAIParser
+from tests.pg_cluster import PASSWORD, USER_EVENTS_DDL
+from tests.support import wait_until
+from tests.test_postgres_source import NAME, Harness, assert_exactly_once, insert, table_ids
 
 
 def fill(conn, n: int, tag: str = "old") -> None:

@@ -13,12 +13,12 @@ import psycopg
 import pytest
 from pydantic import ValidationError
 
-from tests.pg_cluster import PASSWORD, pg_db, pg_server  # noqa: F401  (fixtures)
 from shipper import metrics
 from shipper.checkpoint import CheckpointStore
 from shipper.plugin import RawBatch, SourceContext
 from shipper_plugins.parsers.cloudera_ai import ClouderaAIParser
 from shipper_plugins.sources.postgres import PostgresSource, PostgresSourceConfig, SourceProblem
+from tests.pg_cluster import PASSWORD
 
 NAME = "cml"
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import collections
 import json
-import socket
-import urllib.request
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import orjson

@@ -4,15 +4,15 @@ from __future__ import annotations
 import collections
 import fcntl
 import json
-import socket
-import urllib.error
-import urllib.request
 import os
 import signal
+import socket
 import subprocess
 import sys
 import termios
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import orjson

@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 import orjson
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from shipper.vendor_ids import VendorIdGaps
 

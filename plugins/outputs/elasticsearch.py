@@ -35,8 +35,7 @@ from shipper.errors import PermanentRefusal
 from shipper.log import Throttled
 from shipper.plugin import Batch, Output, Stopping, index_key
 from shipper.secrets import SecretError, read_secret
-from shipper_plugins.outputs.elasticsearch_client import (NDJSON_HEADERS, Client, error_reason, tls_reason,
-                                                          tls_refused, transport_reason)
+from shipper_plugins.outputs.elasticsearch_client import NDJSON_HEADERS, Client, error_reason, tls_reason, tls_refused, transport_reason
 from shipper_plugins.outputs.elasticsearch_dead_letter import DeadLetterFile
 from shipper_plugins.outputs.elasticsearch_server import NotASearchServer, Server, server_of
 
@@ -80,7 +79,7 @@ class ElasticsearchOutputConfig(OutputConfig):
         for url in v:
             try:
                 parts = urlsplit(url)
-                parts.port  # raises on a port that is not a number
+                _ = parts.port  # raises on a port that is not a number
             except ValueError as e:  # the URL itself is not repeated: it may hold a password
                 # urllib quotes what it took for the port: after an unencoded '/', '?' or '#' in a
                 # password, that is the password's first part.

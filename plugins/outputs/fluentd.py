@@ -29,9 +29,18 @@ from shipper.errors import PermanentRefusal
 from shipper.log import Throttled
 from shipper.plugin import Batch, Output, Stopping
 from shipper.secrets import SecretError, read_secret
-from shipper_plugins.outputs.fluentd_forward import (NEEDS_KEY, TLS_NEEDED, AckError, ForwardConnection,
-                                                     StaleConnection, WrongAnswer, event_time_ns, may_be_tls_server,
-                                                     pack_entry, speaks_tls)
+from shipper_plugins.outputs.fluentd_forward import (
+    NEEDS_KEY,
+    TLS_NEEDED,
+    AckError,
+    ForwardConnection,
+    StaleConnection,
+    WrongAnswer,
+    event_time_ns,
+    may_be_tls_server,
+    pack_entry,
+    speaks_tls,
+)
 from shipper_plugins.outputs.fluentd_handshake import Credentials, HandshakeError, HandshakeRefused
 from shipper_plugins.outputs.fluentd_servers import ServerPool
 

@@ -29,10 +29,17 @@ from typing import Any
 import orjson
 
 from shipper.ecs import (
-    audit_message, vendor_time,
-    classify, flag_problems,
-    ECS_VERSION, clean_ip, decode_text, failure_event, load_catalog, now_iso,
+    ECS_VERSION,
+    audit_message,
+    classify,
+    clean_ip,
+    decode_text,
+    failure_event,
+    flag_problems,
+    load_catalog,
+    now_iso,
     snake_case,
+    vendor_time,
 )
 from shipper.memo import MISSING, BoundedMemo
 from shipper.plugin import Parser
@@ -96,11 +103,13 @@ class DatabricksParser(Parser):
         self._last_out: str | None = None
         self._clouds: BoundedMemo[tuple, dict] = BoundedMemo(4096, _MEMO_TEXT)  # (resource, subscription, workspace) → `cloud`
         self._actors: BoundedMemo[str, str] = BoundedMemo(4096, _MEMO_TEXT)  # identity email → actor_type
-        self._iso: BoundedMemo[str, str | None] = BoundedMemo(4096, _MEMO_TEXT)  # ISO text as written → @timestamp (records of a file share few seconds)
+        # ISO text as written → @timestamp (records of a file share few seconds)
+        self._iso: BoundedMemo[str, str | None] = BoundedMemo(4096, _MEMO_TEXT)
         self._classes: BoundedMemo[tuple, Any] = BoundedMemo(4096, _MEMO_TEXT)  # (service, action), as written → catalogue entry
         self._identities: BoundedMemo[str, tuple[dict | None, Any]] = BoundedMemo(4096, _MEMO_TEXT)  # identity JSON text → (other fields, email)
         self._metadata: BoundedMemo[str, dict | None] = BoundedMemo(4096, _MEMO_TEXT)  # identity_metadata JSON text → its fields (None: not JSON)
-        self._responses: BoundedMemo[str, tuple[dict, str | None, str | None]] = BoundedMemo(4096, _MEMO_TEXT)  # response JSON text → _response_fields
+        # response JSON text → _response_fields
+        self._responses: BoundedMemo[str, tuple[dict, str | None, str | None]] = BoundedMemo(4096, _MEMO_TEXT)
         self._plans: BoundedMemo[tuple, _Plan] = BoundedMemo(4096, 2 * _MEMO_TEXT)  # key set of a record (and of its properties) → its routing
 
     # -- entry point -------------------------------------------------------------------------------

@@ -20,10 +20,22 @@ from typing import Any
 import orjson
 
 from shipper.ecs import (
-    audit_message, classify, flag_problems,
     ECS_VERSION,
-    clean_ip, decode_text, vendor_time, failure_event,
-    load_catalog, LocalTimeParser, names_no_zone, now_iso, snake_case, squash_key, UNMAPPED_ACTION, zone_name,
+    UNMAPPED_ACTION,
+    LocalTimeParser,
+    audit_message,
+    classify,
+    clean_ip,
+    decode_text,
+    failure_event,
+    flag_problems,
+    load_catalog,
+    names_no_zone,
+    now_iso,
+    snake_case,
+    squash_key,
+    vendor_time,
+    zone_name,
 )
 from shipper.memo import BoundedMemo
 from shipper.plugin import Parser

@@ -1,6 +1,7 @@
 """`parser: json` — generic JSON lines, for audit logs no product parser knows yet.
 
-The object is kept under `generic.*` (its module, so the index template maps it flattened); a `@timestamp` or `timestamp` field is used when it is ISO 8601.
+The object is kept under `generic.*` (its module, so the index template maps it flattened); a `@timestamp` or
+`timestamp` field is used when it is ISO 8601.
 """
 from __future__ import annotations
 

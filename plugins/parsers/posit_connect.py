@@ -19,9 +19,16 @@ from typing import Any
 import orjson
 
 from shipper.ecs import (
-    ECS_VERSION, UNMAPPED_ACTION,
-    vendor_time, flag_problems, failure_event, load_catalog,
-    names_no_zone, now_iso, snake_case, zone_name,
+    ECS_VERSION,
+    UNMAPPED_ACTION,
+    failure_event,
+    flag_problems,
+    load_catalog,
+    names_no_zone,
+    now_iso,
+    snake_case,
+    vendor_time,
+    zone_name,
 )
 from shipper.memo import MISSING, BoundedMemo
 from shipper.plugin import Parser

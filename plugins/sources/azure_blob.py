@@ -39,10 +39,25 @@ from shipper.secrets import SecretError
 from shipper.tail.keys import LineKeys
 from shipper.tail.lines import TRUNCATED, split_lines
 from shipper_plugins.sources.azure_blob_client import (
-    AuthFailed, BlobError, ContainerMissing, Internal, classify, listed, load_credentials, make_client,
+    AuthFailed,
+    BlobError,
+    ContainerMissing,
+    Internal,
+    classify,
+    listed,
+    load_credentials,
+    make_client,
 )
 from shipper_plugins.sources.azure_blob_state import (
-    BlobState, blob_hour, blob_key, floor_hour, format_hour, hour_root, hours_key, list_prefixes, parse_hour,
+    BlobState,
+    blob_hour,
+    blob_key,
+    floor_hour,
+    format_hour,
+    hour_root,
+    hours_key,
+    list_prefixes,
+    parse_hour,
 )
 
 ONCE_ATTEMPTS = 3
@@ -361,7 +376,7 @@ class AzureBlobSource(Source):
         for root in roots:
             hk = hours_key(container, root)
             mark = cutoff
-            for key, st, h in by_root.get(root, ()):
+            for _key, st, h in by_root.get(root, ()):
                 if h < mark and (not st.done or st.modified > horizon):
                     mark = h
             old = self.marks.get(hk)
@@ -369,7 +384,7 @@ class AzureBlobSource(Source):
                 continue
             self.marks[hk] = mark
             fragment[hk] = format_hour(mark)
-            for key, st, h in by_root.get(root, ()):
+            for key, _st, h in by_root.get(root, ()):
                 if h < mark:
                     del self.blobs[key]
                     self._seen_size.pop(key, None)

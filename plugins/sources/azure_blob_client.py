@@ -13,7 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from azure.core.exceptions import (
-    AzureError, ClientAuthenticationError, HttpResponseError, ResourceNotFoundError, ServiceRequestError,
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
     ServiceResponseError,
 )
 from azure.storage.blob import BlobServiceClient

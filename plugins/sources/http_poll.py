@@ -33,7 +33,13 @@ from shipper.config_base import SourceConfig
 from shipper.failures import SourceFailures
 from shipper.plugin import RawBatch, Source
 from shipper_plugins.sources.http_poll_client import (
-    ActivityClient, AuthError, MalformedPage, PollError, TokenFile, TooLarge, TransientError,
+    ActivityClient,
+    AuthError,
+    MalformedPage,
+    PollError,
+    TokenFile,
+    TooLarge,
+    TransientError,
 )
 from shipper_plugins.sources.http_poll_cursor import Cursor, commit_digest, commit_time
 

@@ -257,7 +257,7 @@ class Tailer:
         # Fingerprinted states first: an inode-only placeholder must not take a known file's inode.
         # Then the states read furthest: they have the strongest proof, and a state of which only
         # the head was read must not take a file another state proves is its own.
-        for fid, lo in sorted(self.loose.items(), key=lambda kv: (-kv[1].state.head_len, -kv[1].state.offset)):
+        for _fid, lo in sorted(self.loose.items(), key=lambda kv: (-kv[1].state.head_len, -kv[1].state.offset)):
             s = lo.state
             o = unmatched.get((s.dev, s.ino))
             if o is not None and not o.gz and self._matches(s, o, by_inode=True):
@@ -309,7 +309,7 @@ class Tailer:
         paths = {o.path: o.family for o in obs.values()}
         self.unreadable = {p: e for p, e in self.unreadable.items() if p in paths}
         blocked = {paths[p] for p in self.unreadable}  # families with a file we cannot look into
-        for key, (since, path, other) in list(self.undecided.items()):
+        for key, (_since, path, other) in list(self.undecided.items()):
             if key not in obs:
                 del self.undecided[key]
                 self._lost(path, 0, f"(the whole file): it was deleted while it could not yet be told apart from "

@@ -9,10 +9,12 @@ the name, as the setup command installs, or any `logs-*-*` name like Elasticsear
 template) accept only `create` and need `@timestamp`.
 
 Injection for tests: `item_status[_id] = [429, 429]` answers those statuses for the next attempts
-of that id (then stores it); `transient_when(source)` answers its status once per document; `reject_ids` / `reject_when(source)` always answer 400 (a mapping error);
+of that id (then stores it); `transient_when(source)` answers its status once per document; `reject_ids` /
+`reject_when(source)` always answer 400 (a mapping error);
 `fail_requests(n, 503, retry_after)` fails whole requests (with a Retry-After header if given); `require_auth` checks the Authorization header;
 `answer_with[path] = (status, body, content_type)` answers that (JSON, or text such as a proxy's
-HTML page) to every request for the path; `max_body` answers 413 to larger request bodies (as sent, so gzipped if compressed), as a proxy's body limit does.
+HTML page) to every request for the path; `max_body` answers 413 to larger request bodies (as sent, so gzipped
+if compressed), as a proxy's body limit does.
 
 Flavours (`flavour=`): `es7`, `es8`, `es9` and `opensearch`, each refusing what that server refuses
 (../shared/research/real-servers.md): the versioned media types `application/vnd.elasticsearch+json;

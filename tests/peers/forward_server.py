@@ -9,7 +9,8 @@ Failure modes for tests: `mode` "ack" (default), "no_ack" (stores, never answers
 (answers after `ack_delay` s), "unix" (Fluentd's in_unix: never answers an ack, and cannot read
 CompressedPackedForward: such a chunk is dropped, nothing stored, and recorded in `unreadable`);
 `deny_keepalive` (in_forward's `deny_keepalive true`: the connection is closed after each message,
-right after its ack, or `close_delay` s later; a message that arrived behind it is never read); `drop_next(n)` closes the connection on the next n messages before
+right after its ack, or `close_delay` s later; a message that arrived behind it is never read); `drop_next(n)` closes
+the connection on the next n messages before
 reading them whole (nothing stored: "dropped mid-chunk"); `drop_after_store(n)` stores the next n
 chunks and closes without acking (the only source of legitimate duplicates); `restart()`; TCP or
 unix socket; `frozen` (an Event: while set, nothing is read, as from a SIGSTOPped Fluentd; a stop()
@@ -206,7 +207,7 @@ class _Handler(socketserver.BaseRequestHandler):
                 peer.handshake_failures.append("closed before PING")
                 return False
             unpacker.feed(data)
-            for ping in unpacker:
+            for ping in unpacker:  # noqa: B007  (the first message, kept after the loop)
                 break
         if not (isinstance(ping, list) and len(ping) == 6 and ping[0] == "PING"
                 and all(isinstance(x, str) for x in ping[1:])):

@@ -12,7 +12,6 @@ from shipper.tail import Chunk, Tailer
 from tests.java.writers import Log4j, compile_writers
 
 
-
 class Follower:
     """Runs a Tailer like the file source does, keeping what it emitted and the committed state.
 

@@ -16,13 +16,12 @@ MaxBackupIndex), however slowly a loaded machine runs Python, the parse workers 
 from __future__ import annotations
 
 import json
-import os
-import urllib.request
 import random
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 

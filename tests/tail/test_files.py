@@ -1,7 +1,6 @@
 """Edge cases on real files: inode reuse, deletes, truncation, partial lines, long lines, logrotate."""
 from __future__ import annotations
 
-import gzip
 import os
 import subprocess
 import time

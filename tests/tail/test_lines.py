@@ -1,8 +1,7 @@
 """Line cutting: property tests against a plain model of lines."""
 from __future__ import annotations
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from shipper.tail.lines import TRUNCATED, split_lines
 

@@ -8,8 +8,7 @@ import os
 import threading
 import time
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from shipper.plugin import SourceContext
 from shipper.tail import discovery

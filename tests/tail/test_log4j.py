@@ -5,7 +5,6 @@ import time
 
 import pytest
 
-
 from tests.java.writers import log4j2_config
 from tests.tail.conftest import Follower, assert_exactly_once
 

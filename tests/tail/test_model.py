@@ -7,8 +7,7 @@ import os
 import shutil
 import tempfile
 
-from hypothesis import HealthCheck, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from shipper.tail import tailer as tailer_mod
