@@ -1,8 +1,9 @@
 """Idle cost (issue 23): `shipper run` following 200 / 2,000 / 10,000 quiet files, beside a bare
-inotify loop watching the same folder. CPU (utime + stime of every thread) and wake-ups (context
-switches of every thread) are read from /proc before and after a quiet window.
+inotify loop watching the same folder. CPU (utime + stime of every thread), wake-ups (voluntary
+context switches of every thread: sleeps that ended) and preemptions (involuntary ones, from CPU
+work such as the safety rescan on a busy host) are read from /proc before and after a quiet window.
 
-    .venv/bin/python bench/idle.py                    # 200, 2000, 10000 files, 60 s windows
+    .venv/bin/python bench/idle.py                    # 200, 2000, 10000 files, 150 s windows
     .venv/bin/python bench/idle.py --files 2000 --seconds 30
 
 Each agent first reads its files (checked by counting the lines it wrote to its stdout file), then
@@ -33,9 +34,10 @@ while True:
 """
 
 
-def usage(pid: int) -> tuple[float, int]:
-    """CPU seconds and context switches of all threads of `pid`."""
-    cpu, switches = 0.0, 0
+def usage(pid: int) -> tuple[float, dict[str, int], int]:
+    """CPU seconds of all threads of `pid`; voluntary context switches (a sleep that ended: a
+    wake-up) per thread id; involuntary ones (preempted while running) of all threads."""
+    cpu, switches, preempted = 0.0, {}, 0
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             with open(f"/proc/{pid}/task/{tid}/stat") as f:
@@ -43,20 +45,27 @@ def usage(pid: int) -> tuple[float, int]:
             cpu += (int(fields[11]) + int(fields[12])) / TICK
             with open(f"/proc/{pid}/task/{tid}/status") as f:
                 for line in f:
-                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
-                        switches += int(line.split()[1])
+                    if line.startswith("voluntary_ctxt_switches"):
+                        switches[tid] = int(line.split()[1])
+                    elif line.startswith("nonvoluntary_ctxt_switches"):
+                        preempted += int(line.split()[1])
         except (FileNotFoundError, ProcessLookupError, IndexError):
             continue  # a thread that ended meanwhile
-    return cpu, switches
+    return cpu, switches, preempted
 
 
-def measure(pid: int, seconds: float) -> tuple[float, float]:
-    c0, s0 = usage(pid)
+def measure(pid: int, seconds: float) -> tuple[float, float, str, float]:
+    """Over `seconds`: CPU % of a core, wake-ups/s of all threads, the busiest threads' wake-ups/s
+    (the main thread marked with *), preemptions/s."""
+    c0, s0, p0 = usage(pid)
     t0 = time.monotonic()
     time.sleep(seconds)
-    c1, s1 = usage(pid)
+    c1, s1, p1 = usage(pid)
     dt = time.monotonic() - t0
-    return 100.0 * (c1 - c0) / dt, (s1 - s0) / dt
+    per = {tid: (n - s0.get(tid, 0)) / dt for tid, n in s1.items()}
+    top = sorted(per.items(), key=lambda kv: -kv[1])[:4]
+    threads = " ".join(f"{v:.2f}{'*' if tid == str(pid) else ''}" for tid, v in top if v > 0.0) or "0"
+    return 100.0 * (c1 - c0) / dt, sum(per.values()), threads, (p1 - p0) / dt
 
 
 def rss_mib(pid: int) -> float:
@@ -86,8 +95,14 @@ def run(n: int, seconds: float, out: Path) -> dict:
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise SystemExit(f"agent did not read {n} files: {(d / 'err.log').read_text()[-2000:]}")
             time.sleep(0.5)
-        time.sleep(5)  # first-look decisions and the parse workers settle
-        cpu, wakeups = measure(proc.pid, seconds)
+        time.sleep(5)  # first-look decisions settle
+        # Reading the files made a backlog: parse workers run until the source has been idle for
+        # shipper.parse_auto.IDLE_SECONDS; the window starts once they are given back.
+        while b"backlog: parsing" in (d / "err.log").read_bytes() and b"caught up: parsing" not in (d / "err.log").read_bytes():
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"parse workers not given back: {(d / 'err.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+        cpu, wakeups, threads, preempted = measure(proc.pid, seconds)
         rss = rss_mib(proc.pid)
     finally:
         proc.terminate()
@@ -96,27 +111,28 @@ def run(n: int, seconds: float, out: Path) -> dict:
     bare = subprocess.Popen([sys.executable, "-c", BARE, str(logs)], stdout=subprocess.PIPE)
     try:
         bare.stdout.readline()
-        bcpu, bwake = measure(bare.pid, min(seconds, 20))
+        bcpu, bwake, _, _ = measure(bare.pid, min(seconds, 20))
     finally:
         bare.kill()
         bare.wait()
     shutil.rmtree(d, ignore_errors=True)
-    return {"files": n, "cpu": cpu, "wakeups": wakeups, "rss": rss, "bare_cpu": bcpu, "bare_wakeups": bwake}
+    return {"files": n, "cpu": cpu, "wakeups": wakeups, "threads": threads, "preempted": preempted, "rss": rss, "bare_cpu": bcpu, "bare_wakeups": bwake}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, nargs="*", default=[200, 2000, 10000])
-    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--seconds", type=float, default=150.0)  # over two safety rescans (60 s ±10 %)
     ap.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "shipper-bench"))
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    print("| quiet files | shipper CPU (% of a core) | shipper wake-ups/s | RSS MiB | bare inotify CPU | bare wake-ups/s |")
-    print("|---|---|---|---|---|---|")
+    print("| quiet files | shipper CPU (% of a core) | shipper wake-ups/s | busiest threads /s (* main) "
+          "| preempted /s | RSS MiB | bare inotify CPU | bare wake-ups/s |")
+    print("|---|---|---|---|---|---|---|---|")
     for n in a.files:
         r = run(n, a.seconds, out)
-        print(f"| {r['files']} | {r['cpu']:.2f} | {r['wakeups']:.1f} | {r['rss']:.0f} | {r['bare_cpu']:.2f} | "
+        print(f"| {r['files']} | {r['cpu']:.2f} | {r['wakeups']:.2f} | {r['threads']} | {r['preempted']:.2f} | {r['rss']:.0f} | {r['bare_cpu']:.2f} | "
               f"{r['bare_wakeups']:.1f} |", flush=True)
 
 

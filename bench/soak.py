@@ -134,6 +134,9 @@ def main() -> int:
     ap.add_argument("--outage-for", type=float, default=20)
     ap.add_argument("--sample-every", type=float, default=30)
     ap.add_argument("--out", type=Path, default=Path("/tmp/shipper-bench/soak"))
+    ap.add_argument("--tracemalloc", action="store_true",
+                    help="run the agent under tracemalloc (slower) and report what grew between a snapshot at "
+                         "half time and one at the end, by line and by traceback")
     args = ap.parse_args()
 
     d = args.out
@@ -147,8 +150,14 @@ def main() -> int:
     writer = Writer(d, args.files, args.rate, args.rotate_bytes)
     writer.start()
     errlog = open(d / "agent.log", "wb")
-    agent = subprocess.Popen([str(REPO / ".venv/bin/shipper"), "run", "-c", str(cfg)], stdout=subprocess.DEVNULL,
-                             stderr=errlog)
+    cmd = ([str(REPO / ".venv/bin/python"), str(REPO / "bench/traced_agent.py")] if args.tracemalloc
+           else [str(REPO / ".venv/bin/shipper")])
+    agent = subprocess.Popen([*cmd, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=errlog,
+                             env={**os.environ, "SHIPPER_TRACE_DIR": str(d)})
+    snapshots = 0
+    up_by = time.monotonic() + 120  # a SIGHUP before the agent's handler is set would end it
+    while b"msg=started" not in (d / "agent.log").read_bytes() and agent.poll() is None and time.monotonic() < up_by:
+        time.sleep(0.2)
     t0 = time.monotonic()
     samples: list[tuple[float, dict]] = []
     next_sample = next_reload = next_outage = 0.0
@@ -164,6 +173,9 @@ def main() -> int:
                       f"fds {s['fds']:4d} threads {s['threads']:3d} state {s['state_bytes'] / 1024:7.1f} KiB "
                       f"written {writer.written}", flush=True)
                 next_sample += args.sample_every
+            if args.tracemalloc and snapshots == 0 and now >= args.duration / 2:
+                agent.send_signal(signal.SIGUSR2)
+                snapshots = 1
             if now >= next_reload:
                 generation += 1
                 cfg.write_text(config(d, args.files, port, generation))
@@ -182,6 +194,9 @@ def main() -> int:
                 print(f"agent exited with {agent.returncode}", file=sys.stderr)
                 break
             time.sleep(0.2)
+        if args.tracemalloc and snapshots == 1 and agent.poll() is None:
+            agent.send_signal(signal.SIGUSR2)
+            snapshots = 2
     finally:
         writer.stop.set()
         writer.join()
@@ -216,7 +231,34 @@ def main() -> int:
                            ("state_bytes", "KiB", 1024)):
         rate = slope_per_hour([(t, s[key] / div) for t, s in half])
         print(f"growth over the second half: {key} {rate:+.2f} {unit}/h")
+    if snapshots == 2:
+        report_growth(d)
     return 0 if dups == 0 and lost == 0 else 1
+
+
+def report_growth(d: Path) -> None:
+    """What the agent allocated between the half-time and the end snapshot and still holds."""
+    import tracemalloc
+
+    first, last = d / "snapshot-0.tracemalloc", d / "snapshot-1.tracemalloc"
+    deadline = time.monotonic() + 120
+    while not last.exists() and time.monotonic() < deadline:
+        time.sleep(1)
+    time.sleep(2)  # the dump is written by the agent: let it finish
+    a, b = tracemalloc.Snapshot.load(str(first)), tracemalloc.Snapshot.load(str(last))
+    print()
+    print(f"tracemalloc: traced {sum(s.size for s in a.statistics('filename')) / 2**20:.1f} MiB at half time, "
+          f"{sum(s.size for s in b.statistics('filename')) / 2**20:.1f} MiB at the end")
+    print()
+    print("grew most, by line:")
+    for st in b.compare_to(a, "lineno")[:15]:
+        print(f"  {st.size_diff / 1024:+9.1f} KiB {st.count_diff:+7d} objects  {st.traceback[0]}")
+    print()
+    print("grew most, by traceback:")
+    for st in b.compare_to(a, "traceback")[:8]:
+        print(f"  {st.size_diff / 1024:+9.1f} KiB {st.count_diff:+7d} objects")
+        for line in st.traceback.format()[-12:]:
+            print("     " + line)
 
 
 if __name__ == "__main__":

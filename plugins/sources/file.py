@@ -269,3 +269,11 @@ class FileSource(Source):
 
     def close(self) -> None:
         self.tailer.close()
+        # A source restarted by a reload makes a new FileSource under the same name: the series of
+        # paths only this one knew (a dated file name since gone) would stay for ever otherwise.
+        for path in self._lag_paths:
+            try:
+                metrics.lag_bytes.remove(self.config.name, path)
+            except KeyError:
+                pass
+        self._lag_paths = set()

@@ -22,6 +22,9 @@ class FileState:
     size: int = 0  # size when last seen: offset < size means unread data
     gz: bool = False  # read through gzip (a compressed backup); offsets are of the decompressed data
     cont: bool = False  # offset is inside a line cut at max_line_bytes: the next piece is flagged too
+    # Wall-clock time it was read to its end and found gone (a tombstone), 0 while it is not: a
+    # restart must not make a tombstone young again (restarted every hour, they never went).
+    gone: float = 0.0
 
     @property
     def key(self) -> str:
@@ -32,7 +35,7 @@ class FileState:
         # when each batch is a line or two (bench/README.md). Same keys as the fields.
         return {"fid": self.fid, "dev": self.dev, "ino": self.ino, "head_len": self.head_len, "head": self.head,
                 "offset": self.offset, "mark": self.mark, "path": self.path, "family": self.family,
-                "size": self.size, "gz": self.gz, "cont": self.cont}
+                "size": self.size, "gz": self.gz, "cont": self.cont, "gone": self.gone}
 
     @classmethod
     def from_json(cls, value: Any) -> "FileState | None":

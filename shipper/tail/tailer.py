@@ -148,6 +148,10 @@ class Tailer:
         self.max_open = max_open or fd_budget()
         states, self.seen = load_states(state)
         self.loose: dict[str, Loose] = {s.fid: Loose(s) for s in states}
+        mono, wall = time.monotonic(), time.time()
+        for lo in self.loose.values():
+            if lo.state.gone:  # a tombstone keeps its age across restarts
+                lo.gone_at = mono - min(TOMBSTONE_SECONDS, max(0.0, wall - lo.state.gone))
         self.files: dict[tuple[int, int], Followed] = {}
         self.pending: dict[str, Any] = {}  # checkpoint-only fragments waiting to be emitted (FileState: as it is then)
         self.first_scan = True
@@ -348,7 +352,7 @@ class Tailer:
                 del self.loose[fid]
                 self.pending[s.key] = None
             else:
-                lo.gone_at = now
+                self._tombstone(lo, now)
         for fam, n in sorted(escaped.items()):
             self._lost(fam, 0, f"were in {n} rotated file(s) that appeared and were gone before they could be held "
                                "(the agent frozen or stopped, the hold budget full, or rotations faster than it)",
@@ -633,6 +637,9 @@ class Tailer:
         s = lo.state
         del self.loose[s.fid]
         moved = (o.st.st_dev, o.st.st_ino) != (s.dev, s.ino)
+        if s.gone:
+            s.gone = 0.0  # followed again (a tombstone's content found under another name)
+            self.pending[s.key] = s
         if moved:
             s.dev, s.ino, s.gz = o.st.st_dev, o.st.st_ino, o.gz
             if lo.truncated:
@@ -748,8 +755,14 @@ class Tailer:
         if f.state is not None and keep_loose:
             lo = Loose(f.state)
             if f.deleted and f.at_eof:
-                lo.gone_at = time.monotonic()
+                self._tombstone(lo, time.monotonic())
             self.loose[f.state.fid] = lo
+
+    def _tombstone(self, lo: Loose, now: float) -> None:
+        """Read to its end and gone: kept TOMBSTONE_SECONDS from now, also across restarts."""
+        lo.gone_at = now
+        lo.state.gone = time.time()
+        self.pending[lo.state.key] = lo.state
 
     def _check_truncated(self, f: Followed, size: int | None = None) -> bool:
         """Content replaced under our offset (copytruncate, Log4j MaxBackupIndex=0, a writer
