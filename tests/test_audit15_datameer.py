@@ -53,3 +53,21 @@ def test_the_message_is_the_same_sentence_in_datameer_and_databricks():
     [db] = DatabricksParser().parse(raw)
     assert dm["message"] == "unknown user: USER_MANAGEMENT ADD_USER_TO_GROUP user bob group admins"
     assert db["message"] == "unknown user: accounts.addPrincipalToGroup user bob group admins (success)"
+
+
+def test_a_failed_logins_account_does_not_take_the_performers_roles(assert_ecs):
+    # Seed (AUTHENTICATION UNABLE_TO_AUTHENTICATE, LOGIN_ATTEMPT_ON_DISABLED_USER): `user-name`; the core
+    # fields are the performing user and "roles of the performing user". The attempted account is
+    # user.name (conventions, "Failed logins"); the roles written are the performer's (e.g. `anonymous`),
+    # so they are not the account's user.roles: kept beside the performer.
+    [ev] = DatameerParser().parse(line(**{"action": "UNABLE_TO_AUTHENTICATE", "performingUser": "anonymous",
+                                          "roles": ["ANONYMOUS"], "user-name": "mallory"}))
+    assert_ecs(ev, "datameer")
+    assert ev["user"] == {"name": "mallory"}
+    assert ev["datameer"]["performing_user"] == "anonymous"
+    assert ev["datameer"]["performing_user_roles"] == ["ANONYMOUS"]
+    assert ev["event"]["outcome"] == "failure"
+    # the account's own login keeps its roles
+    [ok] = DatameerParser().parse(line(**{"action": "LOGIN", "performingUser": "bob", "roles": ["ADMIN"],
+                                          "user-name": "bob"}))
+    assert ok["user"] == {"name": "bob", "roles": ["ADMIN"]}

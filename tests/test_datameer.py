@@ -103,11 +103,13 @@ def test_every_action_in_every_spelling(rows, style, assert_ecs):
         assert ev["@timestamp"] == "2026-03-04T05:06:07.000Z"
         if row.action_type == "AUTHENTICATION" and "user-name" in values:  # a failed login: the attempted account
             assert ev["user"]["name"] == values["user-name"] and ev["datameer"]["performing_user"] == "alice"
+            assert ev["datameer"]["performing_user_roles"] == ["ADMIN", "ANALYST"]  # the performer's, not the account's
+            assert "roles" not in ev["user"]
         else:
             assert ev["user"]["name"] == "alice"
+            assert ev["user"]["roles"] == ["ADMIN", "ANALYST"]
         assert ev["event"]["timezone"] == "UTC"
         assert ev["message"].startswith(f"{ev['user']['name']}: {row.action_type} {row.action}")
-        assert ev["user"]["roles"] == ["ADMIN", "ANALYST"]
         assert ev["source"]["ip"] == "198.51.100.7"
         assert "alice" in ev["related"]["user"] and ev["related"]["ip"] == ["198.51.100.7"]
         assert ev["datameer"]["action_type"] == row.action_type

@@ -84,7 +84,7 @@ class DatameerParser(Parser):
     vendor_field_types = {name: "keyword" for name in (
         "action_type", "performing_user", "ip_address", "file_uuid", "file_path", "folder_path", "file_type_id",
         "connection_id", "connection_name", "connection_type_id", "old_name", "application_uuid", "application_path",
-        "group_name", "user_name", "role_name", "new_owner", "execution_id", "execution_type", "execution_triggered_by",
+        "performing_user_roles", "group_name", "user_name", "role_name", "new_owner", "execution_id", "execution_type", "execution_triggered_by",
         "execution_job_schedule", "execution_configuration_path", "execution_configuration_uuid",
         "execution_job_status", "execution_job_user", "data_uuid", "data_path", "workbook_uuid", "workbook_path",
         "workbook_sheet_name", "workbook_sheet_column_name", "datasource_uuid", "datasource_path")}
@@ -220,6 +220,8 @@ class DatameerParser(Parser):
                         written = user.get("name")
                         if written is not None and written != text:
                             _keep(dm, "performing_user", written)  # e.g. `anonymous`: kept as written
+                            if "roles" in user:  # the performer's roles, not the attempted account's
+                                _keep(dm, "performing_user_roles", user.pop("roles"))
                         user["name"] = text
                     else:
                         user.setdefault("target", {})["name"] = text
