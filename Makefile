@@ -23,11 +23,12 @@ demo: $(PY)
 # --reruns: the end-to-end tests drive real processes, servers and timers on a 2-CPU machine; one that
 # fails is run again (at most twice) and the summary counts it under "rerun", so a flaky test shows
 # without costing a run. A test that fails three times fails the run. --durations names the slowest.
-# ruff (pyproject.toml) first: it takes a second and names what pytest would trip over later.
+# ruff and mypy (pyproject.toml) first: seconds, and they name what pytest would trip over later.
 test: $(PY)
 	scripts/install-test-deps.sh
 	$(PY) -m pip install -q -e '.[test]'
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -p no:cacheprovider --reruns 2 --reruns-delay 1 --durations=25
 
 # The tailer's torture harness (tests/torture/harness.py): N seeded schedules from SEED, strict

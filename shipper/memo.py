@@ -40,7 +40,7 @@ def key_chars(key: object) -> int:
     if cls is str or cls is bytes:
         return len(key)  # type: ignore[arg-type]
     if cls is tuple or cls is frozenset:
-        return sum(key_chars(k) for k in key) + len(key)  # type: ignore[attr-defined,arg-type]
+        return sum(key_chars(k) for k in key) + len(key)  # type: ignore[attr-defined,arg-type,misc]
     if key is None or cls is bool or cls is float:
         return 0
     if cls is int:

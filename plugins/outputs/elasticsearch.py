@@ -171,6 +171,7 @@ class IndexNamer:
 
 class ElasticsearchOutput(Output):
     Config = ElasticsearchOutputConfig
+    config: ElasticsearchOutputConfig
     product = "elasticsearch"  # what the config's `type` promises, for a warning if the server is another
 
     def __init__(self, config: ElasticsearchOutputConfig, ctx):

@@ -188,6 +188,7 @@ class FluentdOutputConfig(OutputConfig):
 
 class FluentdOutput(Output):
     Config = FluentdOutputConfig
+    config: FluentdOutputConfig
 
     def __init__(self, config: FluentdOutputConfig, ctx):
         super().__init__(config, ctx)

@@ -17,5 +17,5 @@ class OpensearchOutputConfig(ElasticsearchOutputConfig):
 
 
 class OpensearchOutput(ElasticsearchOutput):
-    Config = OpensearchOutputConfig
+    Config = OpensearchOutputConfig  # type: ignore[assignment]  # a subclass of the base's, as `type` is
     product = "opensearch"

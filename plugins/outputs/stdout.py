@@ -46,6 +46,7 @@ class _Written:
 
 class StdoutOutput(Output):
     Config = StdoutOutputConfig
+    config: StdoutOutputConfig
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)

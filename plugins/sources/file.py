@@ -64,6 +64,7 @@ class FileSourceConfig(SourceConfig):
 
 class FileSource(Source):
     Config = FileSourceConfig
+    config: FileSourceConfig
 
     def __init__(self, config: FileSourceConfig, ctx):
         super().__init__(config, ctx)

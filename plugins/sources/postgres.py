@@ -158,6 +158,7 @@ class SourceProblem(Exception):
 
 class PostgresSource(Source):
     Config = PostgresSourceConfig
+    config: PostgresSourceConfig
 
     def __init__(self, config: PostgresSourceConfig, ctx):
         super().__init__(config, ctx)

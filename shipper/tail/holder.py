@@ -30,7 +30,7 @@ from shipper.tail import discovery
 try:
     from inotify_simple import INotify, flags
 except ImportError:  # pragma: no cover - no holder then: the tailer scans as before
-    INotify = None  # type: ignore[assignment,misc]
+    INotify = None
 
 log = logging.getLogger("shipper.tail.holder")
 

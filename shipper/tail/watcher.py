@@ -42,7 +42,7 @@ from watchdog.observers import Observer
 try:
     from inotify_simple import INotify, flags
 except ImportError:  # pragma: no cover - writes then come through watchdog
-    INotify = None  # type: ignore[assignment,misc]
+    INotify = None
 
 log = logging.getLogger("shipper.tail.watcher")
 
