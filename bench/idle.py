@@ -116,7 +116,8 @@ def run(n: int, seconds: float, out: Path) -> dict:
         bare.kill()
         bare.wait()
     shutil.rmtree(d, ignore_errors=True)
-    return {"files": n, "cpu": cpu, "wakeups": wakeups, "threads": threads, "preempted": preempted, "rss": rss, "bare_cpu": bcpu, "bare_wakeups": bwake}
+    return {"files": n, "cpu": cpu, "wakeups": wakeups, "threads": threads, "preempted": preempted, "rss": rss,
+            "bare_cpu": bcpu, "bare_wakeups": bwake}
 
 
 def main() -> None:
@@ -132,8 +133,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for n in a.files:
         r = run(n, a.seconds, out)
-        print(f"| {r['files']} | {r['cpu']:.2f} | {r['wakeups']:.2f} | {r['threads']} | {r['preempted']:.2f} | {r['rss']:.0f} | {r['bare_cpu']:.2f} | "
-              f"{r['bare_wakeups']:.1f} |", flush=True)
+        print(f"| {r['files']} | {r['cpu']:.2f} | {r['wakeups']:.2f} | {r['threads']} | {r['preempted']:.2f} | {r['rss']:.0f} | "
+              f"{r['bare_cpu']:.2f} | {r['bare_wakeups']:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

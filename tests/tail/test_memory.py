@@ -8,7 +8,6 @@ import shipper.tail.tailer as tailer_mod
 from tests.tail.conftest import Follower
 
 
-
 def test_a_tombstone_ages_across_restarts_and_is_let_go(tmp_path, monkeypatch):
     monkeypatch.setattr(tailer_mod, "MISSING_SECONDS", 0.0)
     monkeypatch.setattr(tailer_mod, "DELETED_GRACE", 0.0)
