@@ -121,3 +121,17 @@ def test_a_permission_given_to_a_role_is_no_membership(assert_ecs):
     assert "group" not in ev["user"].get("target", {})
     assert ev["event"]["type"] == ["admin", "change"]
     assert ev["puppet_enterprise"]["details"]["role"] == "Operators"
+
+
+@pytest.mark.parametrize("msg,setting,value", [
+    ('User rdn set to "ou=users".', "User rdn", "ou=users"),  # seed, directory "Update settings"
+    ('Display name set to "Jean Jackson".', "Display name", "Jean Jackson"),  # seed, user "Metadata"
+    ("Email set to jean@example.com.", "Email", "jean@example.com"),
+])
+def test_a_setting_is_read_without_the_messages_quotes(msg, setting, value, assert_ecs):
+    # The value a message quotes is searched as the value: details.value "ou=users", not "\"ou=users\"".
+    c = commit(object={"id": "o-1", "name": "jean"}, events=[{"message": msg}])
+    [ev] = PuppetEnterpriseParser().parse(record(c, api="v1"))
+    assert_ecs(ev, NS)
+    assert ev["puppet_enterprise"]["details"] == {"setting": setting, "value": value}
+    assert ev["message"] == msg  # the text as written
