@@ -83,7 +83,8 @@ def test_parser_output_is_the_golden(product, monkeypatch):
             which = "UTC parser" if g.split()[0] != w.split()[0] else f"parser in {zone['timezone'] if zone else '-'}"
             out = cold[i] if which == "UTC parser" else zoned[i]
             pytest.fail(f"{product} record {i} gives other events than the golden's ({which}):\n"
-                        f"record {records[i][:500]!r}\nnow gives {out[:2000]!r}")
+                        f"record {records[i][:500]!r}\nnow gives {out[:2000]!r}\n(a change meant to alter the output: "
+                        f"SHIPPER_GOLDEN_WRITE=1 pytest tests/test_parser_golden.py, and say so in the commit)")
 
 
 if __name__ == "__main__":
