@@ -92,6 +92,10 @@ class DatabricksParser(Parser):
         "session_id": "keyword", "operation_name": "keyword", "operation_version": "keyword", "category": "keyword",
         "resource_id": "keyword", "source_ip_address": "keyword", "audit_level": "keyword",
         "source_path": "keyword",
+        # the other documented scalar columns: system table version, event_date; Log Analytics TenantId,
+        # SourceSystem, Type, _SubscriptionId; the diagnostic records' Host
+        "version": "keyword", "event_date": "keyword", "tenant_id": "keyword", "source_system": "keyword",
+        "type": "keyword", "subscription_id": "keyword", "host": "keyword",
     }
 
     def __init__(self, options=None):

@@ -84,10 +84,12 @@ class DatameerParser(Parser):
     vendor_field_types = {name: "keyword" for name in (
         "action_type", "performing_user", "ip_address", "file_uuid", "file_path", "folder_path", "file_type_id",
         "connection_id", "connection_name", "connection_type_id", "old_name", "application_uuid", "application_path",
-        "performing_user_roles", "group_name", "user_name", "role_name", "new_owner", "execution_id", "execution_type", "execution_triggered_by",
-        "execution_job_schedule", "execution_configuration_path", "execution_configuration_uuid",
-        "execution_job_status", "execution_job_user", "data_uuid", "data_path", "workbook_uuid", "workbook_path",
-        "workbook_sheet_name", "workbook_sheet_column_name", "datasource_uuid", "datasource_path")}
+        "performing_user_roles", "group_name", "user_name", "role_name", "new_owner", "execution_id",
+        "execution_type", "execution_triggered_by", "execution_job_schedule", "execution_configuration_path",
+        "execution_configuration_uuid", "execution_job_status", "execution_job_user", "data_uuid", "data_path",
+        "workbook_uuid", "workbook_path", "workbook_sheet_name", "workbook_sheet_column_name", "datasource_uuid",
+        "datasource_path", "read_permission", "write_permission", "execute_permission", "shared_public",
+        "workbook_sheet_column_index", "workbook_join_sheets")}
 
     def __init__(self, options=None):
         super().__init__(options)
