@@ -43,6 +43,7 @@ class OutputWorker:
         self.refused: str | None = None  # the server's refusal while it lasts (PermanentRefusal)
         self._refusals = 0
         self.refusal_backoff = (REFUSAL_BACKOFF_FIRST, REFUSAL_BACKOFF_MAX)
+        self._retry_soon = False  # retry_now(): a reload cuts the refusal's backoff short
         self.busy = False
         self.ended: EndRun | None = None  # the output cannot go on: the runner ends the agent with its exit code
         # Optional: an output may set `coalesce = (max_events, max_wait)` and define `send_many`.
@@ -181,7 +182,20 @@ class OutputWorker:
             log.error("output refused by the server; nothing is delivered until this is fixed, retrying slowly",
                       extra={"output": self.name, "error": reason, "retry_in": f"{delay:.0f}s"})
         self.refused = self.last_error = reason
-        return self.stop.wait(delay)
+        deadline = time.monotonic() + delay
+        with self._cond:  # woken by a stop (its waker) or retry_now()
+            while not self.stop.is_set() and not self._retry_soon and (left := deadline - time.monotonic()) > 0:
+                self._cond.wait(min(left, IDLE_WAIT))
+            self._retry_soon = False
+        return self.stop.is_set()
+
+    def retry_now(self) -> None:
+        """A reload: the operator may have fixed what the server refused (a key or password file,
+        the server itself), so a refused output tries again now rather than after its backoff."""
+        with self._cond:
+            if self.refused is not None:
+                self._retry_soon = True
+                self._cond.notify_all()
 
     def _coalesce(self) -> list[tuple[Batch, AckTracker, int]]:
         """For outputs with `coalesce = (max_events, max_wait)` and a `send_many`: the queued

@@ -543,7 +543,16 @@ class Pipeline:
         for r in stopping:
             r.stop.set()
         deadline = time.monotonic() + new.settings.shutdown_timeout
-        while any(r.thread.is_alive() or r.tracker.in_flight() for r in stopping) and time.monotonic() < deadline:
+        # An output the reload replaces or removes while its server refuses it will deliver nothing
+        # more: batches it holds cannot complete, so they are not waited for (the draining below
+        # restarts their source once that output is closed, and the replacement sends them).
+        refused = [self.workers[n] for n in plan.outputs_removed + plan.outputs_replaced if self.workers[n].refused]
+
+        def hopeless(r) -> bool:
+            return any(t is r.tracker for w in refused for _, t, _ in w.leftover())
+
+        while any((r.thread.is_alive() or r.tracker.in_flight()) and not (r.tracker.in_flight() and hopeless(r))
+                  for r in stopping) and time.monotonic() < deadline:
             if wait_slice(0.1):
                 break
         for r in stopping:
@@ -556,7 +565,10 @@ class Pipeline:
                 r.thread.join(5.0)
                 taken = self._withdraw(r)
                 left = r.tracker.in_flight()
-                log.warning("reload: in-flight batches not delivered in time; those no output was sending are "
+                log.warning("reload: in-flight batches held by a refused output are not waited for; those no "
+                            "output was sending are taken back and read again from the checkpoint"
+                            if hopeless(r) else
+                            "reload: in-flight batches not delivered in time; those no output was sending are "
                             "taken back and read again from the checkpoint",
                             extra={"source": name, "taken_back": taken, "completing": left})
                 if left:
@@ -624,6 +636,8 @@ class Pipeline:
             r.thread.start()
         self._order_runners()
         problems += self.finish_restarts()
+        for w in self.workers.values():  # kept outputs a server refuses: try again now (a fixed secret file)
+            w.retry_now()
         self.compact(time.monotonic())
         return problems
 

@@ -16,6 +16,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.peers.forward_server import ForwardServer
 from tests.support import wait
 
@@ -158,6 +160,39 @@ def test_refusal_in_health_status_and_watchdog_then_a_reload_with_the_right_key(
     text = (tmp_path / "agent.log").read_text()
     assert text.count("output refused by the server") == 1, text
     assert KEY not in text
+
+
+@pytest.mark.parametrize("fix", ["key_file_fixed_in_place", "config_names_the_right_file"])
+def test_a_reload_after_a_refusal_delivers_at_once(tmp_path, fix):
+    """The refusal's backoff is 30 s and shutdown_timeout here 120 s: a SIGHUP after fixing the key
+    must not wait for either. Fixed in place, the output is kept and tries again at once, reading the
+    file again; named in the config, the output is replaced and the batches the refused one held are
+    not waited for. Either way every line goes once."""
+    peer = ForwardServer(shared_key=KEY).start()
+    write_lines(tmp_path / "audit.log", 0, 20)
+    cfg = config(tmp_path, f"port: {peer.port}, shared_key_file: wrong", extra="")
+    cfg.write_text(cfg.read_text().replace("shutdown_timeout: 2", "shutdown_timeout: 120"))
+    log = open(tmp_path / "agent.log", "wb")
+    agent = subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        assert wait(lambda: peer.handshake_failures == ["shared_key mismatch"], 60)
+        assert wait(lambda: "output refused by the server" in (tmp_path / "agent.log").read_text(), 30)
+        if fix == "key_file_fixed_in_place":
+            (tmp_path / "wrong").write_text(KEY + "\n")
+        else:
+            cfg.write_text(cfg.read_text().replace("shared_key_file: wrong", "shared_key_file: key"))
+        agent.send_signal(signal.SIGHUP)
+        hup = time.monotonic()
+        assert wait(lambda: len(peer.records) >= 20, 60)
+        # Well under the 30 s refusal backoff, and 120 s shutdown_timeout, the old code waited for.
+        assert time.monotonic() - hup < 20, f"delivered {time.monotonic() - hup:.0f} s after the reload"
+        assert sorted(ns(peer)) == list(range(20)) and peer.handshake_failures == ["shared_key mismatch"]
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(60)
+        log.close()
+        peer.stop()
+    assert "not delivered in time" not in (tmp_path / "agent.log").read_text()
 
 
 def test_check_outputs_probes_each_output(tmp_path):

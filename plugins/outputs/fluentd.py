@@ -173,10 +173,14 @@ class FluentdOutputConfig(OutputConfig):
                 ctx.load_cert_chain(self.tls_cert_file, self.tls_key_file)
             opts.update(tls=ctx, tls_server_name=self.tls_server_name)
         if self.shared_key_file:
-            opts["creds"] = Credentials(read_secret(self.shared_key_file, None, "shared key"),
-                                        self.self_hostname or socket.gethostname(), self.username or "",
-                                        read_secret(self.password_file, None, "password") or "")
+            opts["creds"] = self.credentials()
         return opts
+
+    def credentials(self) -> Credentials:
+        """The handshake's shared key and login, read from their files now (SecretError if unreadable)."""
+        return Credentials(read_secret(self.shared_key_file, None, "shared key"),
+                           self.self_hostname or socket.gethostname(), self.username or "",
+                           read_secret(self.password_file, None, "password") or "")
 
     def server_list(self) -> list[tuple[str, int, int, bool]]:
         if self.servers:
@@ -276,6 +280,13 @@ class FluentdOutput(Output):
             if attempt:
                 self._m_retries.inc()
             attempt += 1
+            if server.refused and self.config.shared_key_file:
+                # Tried again after a refusal (a reload, or its backoff): the key and password files
+                # are read again, so one fixed in place is used without a restart (unreadable: kept).
+                try:
+                    self.pool.set_credentials(self.config.credentials())
+                except SecretError:
+                    pass
             try:
                 with server.lock:
                     server.conn.send_chunk(tag, data, len(chunk), require_ack=cfg.require_ack,

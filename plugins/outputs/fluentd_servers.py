@@ -81,6 +81,11 @@ class ServerPool:
         server.refused = reason
         server.retry_at = time.monotonic() + retry_in
 
+    def set_credentials(self, creds) -> None:
+        """Handshake credentials for the connections made from now on (open ones keep theirs)."""
+        for s in self.servers:
+            s.conn.creds = creds
+
     def all_refused(self) -> bool:
         return all(s.refused for s in self.servers if s.weight > 0)
 
