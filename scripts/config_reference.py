@@ -64,6 +64,8 @@ def _bounds(field) -> str:
 def _type(ann) -> str:
     origin = typing.get_origin(ann)
     args = typing.get_args(ann)
+    if origin is typing.Annotated:  # ConfigPath: a text the loader resolves from the config's folder
+        return _type(args[0])
     if origin is typing.Literal:
         return " \\| ".join(str(a) for a in args)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):

@@ -85,7 +85,7 @@ def check(config_path: str, probe_outputs: bool) -> None:
     for s in config.sources:
         click.echo(f"source {s.name} (type {s.type}, parser {s.parser}, tag {s.effective_tag})")
         ctx = SourceContext(name=s.name, emit=lambda b: None, stop=threading.Event(), once=True, state={},
-                            state_dir=config.state_dir, extra={"base_dir": config.base_dir})
+                            state_dir=config.state_dir, base_dir=config.base_dir)
         source = registry.load("source", s.type)(s, ctx)
         lines = source.describe()
         # Folders it may not list and files it may not read: glob() alone says nothing of them.
@@ -109,12 +109,11 @@ def _probe(output) -> bool:
     lines, or a mapping shown as `key: value` lines), or raises with why it failed. False if it failed."""
     from shipper.secrets import redact
 
-    probe = getattr(output, "probe", None)
-    if probe is None:
-        click.echo("  probe: not available for this output type")
-        return True
     try:
-        found, ok = probe(), True
+        found, ok = output.probe(), True
+        if found is None:
+            click.echo("  probe: not available for this output type")
+            return True
     except Exception as e:  # the reason is the message, for every kind of failure
         msg = str(e) or type(e).__name__
         found, ok = (msg if "FAILED" in msg else f"FAILED: {msg}"), False
@@ -242,13 +241,22 @@ def status(config_path: str, as_json: bool) -> None:
 
 @main.command()
 def plugins() -> None:
-    """List installed parsers, sources and outputs, with the distribution each comes from."""
+    """List installed parsers, sources, outputs and setup commands, with the distribution each comes
+    from; a plugin that fails to load or is refused says why (exit 1)."""
     from shipper import registry
 
-    for kind in ("parser", "source", "output"):
-        click.echo(f"{kind}s:")
+    refused = False
+    for kind, title in (("parser", "parsers"), ("source", "sources"), ("output", "outputs"), ("setup", "setup commands")):
+        click.echo(f"{title}:")
         for p in registry.info(kind):
-            click.echo(f"  {p.name:<20} {p.distribution} {p.version}  ({p.target})")
+            try:
+                registry.load(kind, p.name)
+                why = ""
+            except registry.PluginError as e:
+                why, refused = f"\n    REFUSED: {e}", True
+            click.echo(f"  {p.name:<20} {p.distribution} {p.version}  ({p.target}){why}")
+    if refused:
+        sys.exit(1)
 
 
 @main.command()
@@ -324,7 +332,7 @@ def _read_back(config_path: str | None, output_name: str, since: str | None):
     return chains, [], unchained
 
 
-from shipper.setup_elasticsearch import setup as _setup  # noqa: E402  (`shipper setup elasticsearch`)
+from shipper.setup_commands import setup as _setup  # noqa: E402  (`shipper setup NAME`, from plugins)
 
 main.add_command(_setup)
 

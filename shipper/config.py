@@ -13,7 +13,15 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from shipper import registry
-from shipper.config_base import HttpConfig, IntegrityConfig, LoggingConfig, OutputConfig, SourceConfig, StrictModel
+from shipper.config_base import (
+    HttpConfig,
+    IntegrityConfig,
+    LoggingConfig,
+    OutputConfig,
+    SourceConfig,
+    StrictModel,
+    path_options,
+)
 from shipper.secrets import redact
 from shipper.yaml_lines import MAX_TEXT, YamlError, line_of, load_with_lines
 
@@ -239,7 +247,7 @@ def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None
             cls = _plugin_class(kind, raw.get("type"), loc + ("type",), file, lines, problems)
             if cls is None:
                 continue
-            cfg = _validate(cls.Config, _resolve_paths(raw, base_dir) if base_dir else raw, loc, file, lines, problems)
+            cfg = _validate(cls.Config, _resolve_paths(raw, base_dir, cls.Config) if base_dir else raw, loc, file, lines, problems)
             if cfg is not None:
                 out.append((i, cfg))
         return out
@@ -297,16 +305,10 @@ def _integrity_key(cfg: Config, text: str, file: str, base: Path):
         raise ConfigError([Problem(file, line_of(lines, loc), format_path(loc), str(e))]) from None
 
 
-def _is_path_key(name: str) -> bool:
-    return name.endswith("_file") or name in PATH_KEYS
-
-
-PATH_KEYS = {"dead_letter", "socket"}  # file-system paths whose key does not end in _file
-
-
-def _resolve_paths(raw: dict, base: Path) -> dict:
-    """Every relative path key of a source or output block (password_file, ca_file, socket…) made
-    relative to the config's folder, before validation reads them. (`paths` globs are resolved by
-    the file source itself.)"""
-    return {k: str(base / v) if _is_path_key(k) and isinstance(v, str) and v and not os.path.isabs(v) else v
+def _resolve_paths(raw: dict, base: Path, model: type[StrictModel]) -> dict:
+    """Every relative path option of a source or output block (password_file, ca_file, what its model
+    declares ConfigPath) made relative to the config's folder, before validation reads them. (`paths`
+    globs are resolved by the file source itself.)"""
+    keys = path_options(model)
+    return {k: str(base / v) if k in keys and isinstance(v, str) and v and not os.path.isabs(v) else v
             for k, v in raw.items()}

@@ -2,11 +2,44 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NAME_RE = re.compile(r"^[a-z0-9_]+$")
+
+
+class _IsPath:
+    """Marks an option as a file-system path (see ConfigPath)."""
+
+    def __repr__(self) -> str:
+        return "ConfigPath"
+
+
+IS_PATH = _IsPath()
+# The type of a config option that names a file or folder: a relative value is taken from the config
+# file's folder before validation. Options whose name ends in `_file` are paths without saying so.
+# (`Optional[ConfigPath]`, i.e. `ConfigPath | None`, is a path too.)
+ConfigPath = Annotated[str, IS_PATH]
+
+
+def path_options(model: type[BaseModel]) -> frozenset[str]:
+    """The options of a config model that are file-system paths: declared ConfigPath, or named *_file."""
+    out = set()
+    for name, info in model.model_fields.items():
+        if name.endswith("_file") or IS_PATH in info.metadata or _declares_path(info.annotation):
+            out.add(name)
+            if info.alias:
+                out.add(info.alias)
+    return frozenset(out)
+
+
+def _declares_path(annotation: Any) -> bool:
+    if annotation is None:
+        return False
+    if IS_PATH in getattr(annotation, "__metadata__", ()):
+        return True
+    return any(_declares_path(a) for a in get_args(annotation) if a is not type(None))
 
 
 class StrictModel(BaseModel):

@@ -1,12 +1,16 @@
 """ECS field definitions (Elastic's ecs_flat.yml) and a checker that an event conforms to them.
 
 Used by the tests (against tests/data/ecs/, a subset of ecs_flat.yml) and by `shipper setup elasticsearch`.
+
+`ecs_field_types()`: the compact ECS field types that travel in the package (`ecs_field_types.yml`,
+built by scripts/build_ecs_field_types.py), because the agent's host has no copy of ECS.
 """
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -18,6 +22,14 @@ TEXT_TYPES = {"keyword", "constant_keyword", "wildcard", "match_only_text", "tex
 INT_TYPES = {"long", "integer", "short", "byte", "unsigned_long"}
 FLOAT_TYPES = {"float", "double", "scaled_float", "half_float"}
 OPAQUE_TYPES = {"object", "flattened", "nested"}
+FIELD_TYPES = Path(__file__).with_name("ecs_field_types.yml")
+
+
+@lru_cache(maxsize=1)
+def ecs_field_types() -> dict[str, Any]:
+    """{"ecs_version": ..., "fields": {dotted name: type or {type, ...}}} of the ECS version events follow."""
+    with open(FIELD_TYPES, "rb") as f:
+        return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 @dataclass

@@ -48,6 +48,7 @@ class EventBuilder:
 
         The hot path of every event: one pass, shared dicts for what every event carries the same
         (agent, host; outputs never mutate events), no tuple per event when each record gave one.
+        A parser's sub-dicts may be shared between events (memos): they are replaced, never changed.
         Id parts, per event: the vendor id, or None (the only event of its record), or
         (record index, index in the record); LazyIds turns them into ids with the record keys.
         """
@@ -76,8 +77,8 @@ class EventBuilder:
             host = ev.get("host")
             if host is None:
                 ev["host"] = host_default
-            elif "name" not in host:
-                host["name"] = host_name
+            elif "name" not in host:  # a new dict: the parser's may be shared with other events
+                ev["host"] = {**host, "name": host_name}
             ev["agent"] = agent
             for k, v in meta_items:
                 cur = ev.get(k)
@@ -91,8 +92,8 @@ class EventBuilder:
                     failures += 1
                 if UNMAPPED_ACTION in tags:
                     unmapped += 1
-            if preserve:
-                ev["event"].setdefault("original", decode_text(raw.records[rec_i]))
+            if preserve and "original" not in ev["event"]:
+                ev["event"] = {**ev["event"], "original": decode_text(raw.records[rec_i])}
             vendor_id = ev["event"].get("id")
             if one_each:
                 append_id(vendor_id or None)

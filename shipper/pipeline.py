@@ -17,7 +17,16 @@ from shipper.events import EventBuilder
 from shipper.log import Throttled
 from shipper.output_worker import OutputWorker
 from shipper.parse_workers import Parsed, ParsePool, end_helpers, serialise
-from shipper.plugin import Batch, EndRun, OutputContext, RawBatch, SerializedEvents, Source, SourceContext
+from shipper.plugin import (
+    Batch,
+    EndRun,
+    OutputContext,
+    ParserOptions,
+    RawBatch,
+    SerializedEvents,
+    Source,
+    SourceContext,
+)
 from shipper.router import Router
 from shipper.waking_event import WakingEvent
 
@@ -61,7 +70,7 @@ class SourceRunner:
         ctx = SourceContext(
             name=cfg.name, emit=self.emit, stop=self.stop, once=pipeline.once, state=state,
             state_dir=pipeline.config.state_dir, logger=logging.getLogger(f"shipper.source.{cfg.name}"),
-            extra={"base_dir": pipeline.config.base_dir},
+            base_dir=pipeline.config.base_dir,
         )
         self.source: Source = registry.load("source", cfg.type)(cfg, ctx)
         self.thread = threading.Thread(target=self._run, name=f"source-{cfg.name}", daemon=True)
@@ -349,8 +358,8 @@ class SourceRunner:
             log.exception("error closing source", extra={"source": self.cfg.name})
 
 
-def _parser_options(cfg: SourceConfig) -> dict[str, Any]:
-    return {"timezone": cfg.timezone, "source": cfg.name}
+def _parser_options(cfg: SourceConfig) -> ParserOptions:
+    return ParserOptions(timezone=cfg.timezone, source=cfg.name)
 
 
 class Pipeline:

@@ -1,19 +1,30 @@
 """The contract between the core and plugins: sources read, parsers map, outputs deliver.
 
 A plugin is a class registered under an entry point group (`shipper.sources`, `shipper.parsers`,
-`shipper.outputs`). Each class names the pydantic model of its config block in `Config`.
+`shipper.outputs`). Each source and output class names the pydantic model of its config block in
+`Config`. Plugins import all of this from `shipper.api` (the public surface); this module is where
+it is defined. docs/writing-plugins.md is the guide.
+
+Events are plain dicts. A dict reachable from more than one event (a parser's memoised sub-dict,
+the shared `agent` and `host`) is never mutated after it is handed out: whoever needs a different
+value puts a new dict in its place (`ev["host"] = {**host, "name": ...}`). Outputs never mutate
+events at all.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence, TypeAlias
 from zoneinfo import ZoneInfo
 
 import orjson
 
 from shipper.config_base import OutputConfig, SourceConfig
+
+# A fragment of a source's persisted state: {key: JSON value, or None to delete the key}.
+CheckpointFragment: TypeAlias = dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -27,7 +38,7 @@ class RawBatch:
 
     records: list[bytes]
     keys: list[str]  # positional identity of each record (stable across restarts)
-    checkpoint: dict[str, Any]
+    checkpoint: CheckpointFragment
     nbytes: int = 0
     meta: dict[str, Any] | None = None  # ECS fields set on every event of the batch
     # Optional per-record tags (e.g. "_line_truncated"), added to the `tags` of that record's events.
@@ -118,14 +129,22 @@ class EndRun(Exception):
 class SourceContext:
     """What the pipeline gives a source."""
 
-    name: str
+    name: str  # the source's configured name (keys its checkpoint and metrics)
     emit: Callable[[RawBatch], None]  # blocks while outputs are full (backpressure)
     stop: threading.Event
     once: bool  # read what is available now, then return from run()
-    state: dict[str, Any]  # the persisted checkpoint state as loaded at start
+    state: dict[str, Any]  # the persisted checkpoint state as loaded at start (every fragment merged)
     state_dir: str
-    logger: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("shipper.source"))
+    base_dir: str = "."  # the config file's folder: relative paths a source reads (globs) are taken from here
+
+
+@dataclass(frozen=True, slots=True)
+class ParserOptions:
+    """What a parser is told about the source it parses for (picklable: parse workers get a copy)."""
+
+    timezone: str = "UTC"  # the zone of timestamps written without one (validated by the config)
+    source: str = ""  # the source's name, for messages
 
 
 class Source(ABC):
@@ -167,23 +186,33 @@ class Parser(ABC):
     # True when event.id is an integer the product hands out in increasing order: the agent then
     # reports gaps in it (shipper.vendor_ids).
     monotonic_ids: ClassVar[bool] = False
+    # Known fields of the parser's namespace (`<module>.<dotted name>` → an Elasticsearch type such as
+    # "keyword", "long", "date", "ip"), typed by the index template; the rest are kept unindexed.
+    vendor_field_types: ClassVar[Mapping[str, str]] = {}
 
-    def __init__(self, options: Mapping[str, Any] | None = None):
-        self.options = dict(options or {})
-        # The zone of timestamps written without one (the source's `timezone`), validated by the config.
-        self.zone = ZoneInfo(self.options.get("timezone") or "UTC")
+    def __init__(self, options: ParserOptions | Mapping[str, Any] | None = None):
+        if options is None:
+            options = ParserOptions()
+        elif not isinstance(options, ParserOptions):
+            options = ParserOptions(**options)  # an unknown key is a TypeError naming it
+        self.options: ParserOptions = options
+        self.zone = ZoneInfo(options.timezone or "UTC")
 
     @abstractmethod
     def parse(self, raw: bytes) -> list[dict]:
-        ...
+        """The record's events (usually one). Bad input gives a `failure_event`, never an exception."""
 
     def parse_batch(self, raws: list[bytes]) -> list[list[dict]]:
+        """parse() over a batch; a parser may override it to share work between records."""
         parse = self.parse
         return [parse(r) for r in raws]
 
 
 class Output(ABC):
     Config: ClassVar[type[OutputConfig]] = OutputConfig
+    # (max events, max seconds): when set, the output worker hands up to that many events of queued
+    # batches to send_many() at once, waiting at most that long for more. None: one batch per send().
+    coalesce: tuple[int, float] | None = None
 
     def __init__(self, config: OutputConfig, ctx: "OutputContext"):
         self.config = config
@@ -194,8 +223,22 @@ class Output(ABC):
 
     @abstractmethod
     def send(self, batch: Batch) -> None:
-        """Deliver the batch; return only once it is stored. Retry inside; raise Stopping if
-        ctx.stop is set before it could be delivered (the batch is then not acknowledged)."""
+        """Deliver the batch; return only once it is stored. Retry transient failures inside, with
+        backoff; raise PermanentRefusal when the server refuses for a reason a retry will not fix,
+        EndRun when the agent cannot go on, Stopping if ctx.stop is set before it could be delivered
+        (the batch is then not acknowledged and is read again)."""
+
+    def send_many(self, batches: list[Batch]) -> None:
+        """Deliver several batches (with `coalesce` set); all are acknowledged when it returns.
+        By default one send() each: a failure part-way sends the delivered ones again (same ids)."""
+        for batch in batches:
+            self.send(batch)
+
+    def probe(self) -> str | Mapping[str, Any] | None:
+        """For `shipper check --outputs`: connect (TLS, auth), send no event, return what was found
+        (text, or a mapping shown as `key: value` lines), or raise with why it failed. None: this
+        output cannot probe."""
+        return None
 
     def describe(self) -> str:
         return self.config.type
@@ -211,8 +254,10 @@ class Output(ABC):
 
 @dataclass
 class OutputContext:
-    name: str
+    """What the pipeline gives an output."""
+
+    name: str  # the output's configured (or derived) name
     stop: threading.Event
     state_dir: str
-    logger: Any = None
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("shipper.output"))
     once: bool = False  # `run --once`: give up on a failure after bounded retries (EndRun), never wait forever

@@ -1,5 +1,5 @@
-"""`shipper setup elasticsearch`'s enrichment (shipper/ingest_pipeline.py): the ingest pipeline and the
-typed vendor mappings, checked against the bulk peer's refusals and against the parsers' own output."""
+"""`shipper setup elasticsearch`'s enrichment (plugins/outputs/elasticsearch_ingest_pipeline.py): the ingest pipeline
+and the typed vendor mappings, checked against the bulk peer's refusals and against the parsers' own output."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from shipper.ingest_pipeline import namespace_mapping, pipeline, vendor_field_types
+from shipper_plugins.outputs.elasticsearch_ingest_pipeline import namespace_mapping, pipeline, vendor_field_types
 from shipper_plugins.outputs.elasticsearch_server import Server
 from shipper_plugins.parsers.databricks import DatabricksParser
 from tests.peers import bulk_server

@@ -17,10 +17,11 @@ import pytest
 
 from shipper import metrics
 from shipper.config import ConfigError, parse_config
+from shipper.ecs_schema import ecs_field_types
 from shipper.errors import PermanentRefusal
 from shipper.plugin import Batch, OutputContext, Stopping
-from shipper.setup_elasticsearch import ecs_field_types, templates
 from shipper_plugins.outputs.elasticsearch import ElasticsearchOutput, ElasticsearchOutputConfig
+from shipper_plugins.outputs.elasticsearch_setup import templates
 from tests.peers.bulk_server import BulkServer
 from tests.support import wait
 
@@ -332,7 +333,7 @@ def test_template_types_come_from_ecs(ecs):
         assert node["type"] == spec["type"], name
     assert mappings["user"]["properties"]["name"]["fields"]["text"]["type"] == "match_only_text"
     for ns in ("datameer", "posit_connect", "databricks", "cloudera_ai", "puppet_enterprise"):
-        # each parser's known fields typed, the rest kept unindexed (shipper/ingest_pipeline.py)
+        # each parser's known fields typed, the rest kept unindexed (plugins/outputs/elasticsearch_ingest_pipeline.py)
         assert mappings[ns]["type"] == "object" and mappings[ns]["dynamic"] is False, ns
     assert mappings["databricks"]["properties"]["request_params"] == {"type": "flattened"}
     index_tpl = tpl["/_index_template/shipper"]

@@ -29,12 +29,19 @@ from elastic_transport import TlsError, TransportError
 from elastic_transport.client_utils import url_to_node_config
 from pydantic import Field, field_validator, model_validator
 
-from shipper import metrics
-from shipper.config_base import OutputConfig
-from shipper.errors import PermanentRefusal
-from shipper.log import Throttled
-from shipper.plugin import Batch, Output, Stopping, index_key
-from shipper.secrets import SecretError, read_secret
+from shipper.api import (
+    Batch,
+    ConfigPath,
+    Output,
+    OutputConfig,
+    PermanentRefusal,
+    SecretError,
+    Stopping,
+    Throttled,
+    index_key,
+    metrics,
+    read_secret,
+)
 from shipper_plugins.outputs.elasticsearch_client import NDJSON_HEADERS, Client, error_reason, tls_reason, tls_refused, transport_reason
 from shipper_plugins.outputs.elasticsearch_dead_letter import DeadLetterFile
 from shipper_plugins.outputs.elasticsearch_server import NotASearchServer, Server, server_of
@@ -62,7 +69,7 @@ class ElasticsearchOutputConfig(OutputConfig):
     batch_size: int = Field(default=1000, ge=1)  # documents per bulk request
     batch_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # uncompressed body per bulk request
     flush_interval: float = Field(default=1.0, ge=0)
-    dead_letter: str | None = None  # default <state_dir>/dead_letter/<output name>.ndjson
+    dead_letter: ConfigPath | None = None  # default <state_dir>/dead_letter/<output name>.ndjson
     compress: bool = True  # gzip request bodies
     request_timeout: float = Field(default=60.0, gt=0)
     backoff_base: float = Field(default=0.5, gt=0)

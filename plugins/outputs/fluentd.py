@@ -23,12 +23,19 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from shipper import metrics
-from shipper.config_base import OutputConfig, StrictModel
-from shipper.errors import PermanentRefusal
-from shipper.log import Throttled
-from shipper.plugin import Batch, Output, Stopping
-from shipper.secrets import SecretError, read_secret
+from shipper.api import (
+    Batch,
+    ConfigPath,
+    Output,
+    OutputConfig,
+    PermanentRefusal,
+    SecretError,
+    Stopping,
+    StrictModel,
+    Throttled,
+    metrics,
+    read_secret,
+)
 from shipper_plugins.outputs.fluentd_forward import (
     NEEDS_KEY,
     TLS_NEEDED,
@@ -67,7 +74,7 @@ class FluentdOutputConfig(OutputConfig):
     type: Literal["fluentd"] = "fluentd"
     host: str | None = None
     port: int = Field(default=24224, ge=1, le=65535)
-    socket: str | None = None  # unix socket path
+    socket: ConfigPath | None = None  # unix socket path
     servers: list[FluentdServer] = []
     tag_prefix: str = ""  # "fluent" + tag "audit.x" → "fluent.audit.x"
     # Default: true over TCP; false for unix sockets (in_unix never acks), where true is refused.
@@ -114,7 +121,7 @@ class FluentdOutputConfig(OutputConfig):
     @field_validator("id_field")
     @classmethod
     def _id_field_is_no_ecs_field(cls, v: str | None) -> str | None:
-        from shipper.setup_elasticsearch import ecs_field_types  # the ECS field list in the package
+        from shipper.api import ecs_field_types  # the ECS field list in the package
 
         if v is not None and v.split(".", 1)[0] in {f.split(".", 1)[0] for f in ecs_field_types()["fields"]}:
             raise ValueError(f"{v!r} is an ECS field the events carry: the id would overwrite it; "

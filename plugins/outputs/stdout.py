@@ -19,8 +19,7 @@ from typing import Literal
 
 import orjson
 
-from shipper.config_base import OutputConfig
-from shipper.plugin import Batch, EndRun, Output, Stopping
+from shipper.api import Batch, EndRun, Output, OutputConfig, Stopping
 
 
 class StdoutOutputConfig(OutputConfig):

@@ -20,9 +20,11 @@ from typing import Any
 
 import orjson
 
-from shipper.ecs import (
+from shipper.api import (
     ECS_VERSION,
     UNMAPPED_ACTION,
+    BoundedMemo,
+    Parser,
     add_tag,
     audit_message,
     clean_ip,
@@ -36,8 +38,6 @@ from shipper.ecs import (
     vendor_time,
     zone_name,
 )
-from shipper.memo import BoundedMemo
-from shipper.plugin import Parser
 
 CATALOG = load_catalog(Path(__file__).with_name("cloudera_ai_events.csv"), ("event_name",))
 
@@ -74,7 +74,7 @@ class ClouderaAIParser(Parser):
     module = MODULE
     monotonic_ids = True  # user_events.id: a PostgreSQL serial
     dataset = DATASET
-    # Typed in Elasticsearch by `shipper setup elasticsearch` (shipper/ingest_pipeline.py); the rest of
+    # Typed in Elasticsearch by `shipper setup elasticsearch` (elasticsearch_ingest_pipeline.py); the rest of
     # cloudera_ai.* (extra columns) stays in _source.
     vendor_field_types = {
         "description": "keyword", "username": "keyword", "user_type": "keyword", "auth_method": "keyword",

@@ -28,8 +28,11 @@ from typing import Any
 
 import orjson
 
-from shipper.ecs import (
+from shipper.api import (
     ECS_VERSION,
+    MISSING,
+    BoundedMemo,
+    Parser,
     audit_message,
     classify,
     clean_ip,
@@ -41,8 +44,6 @@ from shipper.ecs import (
     snake_case,
     vendor_time,
 )
-from shipper.memo import MISSING, BoundedMemo
-from shipper.plugin import Parser
 
 CATALOG = load_catalog(Path(__file__).with_name("databricks_actions.csv"), ("service", "action"))
 
@@ -82,7 +83,7 @@ _MEMO_TEXT = 1024  # the most text a memo's key keeps (shipper.memo): a hostile 
 class DatabricksParser(Parser):
     module = MODULE
     dataset = DATASET
-    # Typed in Elasticsearch by `shipper setup elasticsearch` (shipper/ingest_pipeline.py); the rest of
+    # Typed in Elasticsearch by `shipper setup elasticsearch` (elasticsearch_ingest_pipeline.py); the rest of
     # databricks.* stays in _source. request_params is open-ended: flattened.
     vendor_field_types = {
         "action_name": "keyword", "actor_type": "keyword", "record_format": "keyword",

@@ -19,10 +19,12 @@ from typing import Any
 
 import orjson
 
-from shipper.ecs import (
+from shipper.api import (
     ECS_VERSION,
     UNMAPPED_ACTION,
+    BoundedMemo,
     LocalTimeParser,
+    Parser,
     audit_message,
     classify,
     clean_ip,
@@ -37,8 +39,6 @@ from shipper.ecs import (
     vendor_time,
     zone_name,
 )
-from shipper.memo import BoundedMemo
-from shipper.plugin import Parser
 
 CATALOG = load_catalog(Path(__file__).with_name("datameer_actions.csv"), ("action_type", "action"))
 
@@ -79,7 +79,7 @@ ECS = {"version": ECS_VERSION}
 class DatameerParser(Parser):
     module = "datameer"
     dataset = "datameer.useraction"
-    # Typed in Elasticsearch by `shipper setup elasticsearch` (shipper/ingest_pipeline.py): the documented
+    # Typed in Elasticsearch by `shipper setup elasticsearch` (elasticsearch_ingest_pipeline.py): the documented
     # additional fields (snake_cased); the rest of datameer.* stays in _source.
     vendor_field_types = {name: "keyword" for name in (
         "action_type", "performing_user", "ip_address", "file_uuid", "file_path", "folder_path", "file_type_id",

@@ -9,8 +9,7 @@ from datetime import datetime
 
 import orjson
 
-from shipper.ecs import base_event, failure_event, iso_utc, now_iso
-from shipper.plugin import Parser
+from shipper.api import Parser, base_event, failure_event, iso_utc, now_iso
 
 
 class JsonLinesParser(Parser):

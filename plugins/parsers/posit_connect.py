@@ -18,9 +18,12 @@ from typing import Any
 
 import orjson
 
-from shipper.ecs import (
+from shipper.api import (
     ECS_VERSION,
+    MISSING,
     UNMAPPED_ACTION,
+    BoundedMemo,
+    Parser,
     failure_event,
     flag_problems,
     load_catalog,
@@ -30,8 +33,6 @@ from shipper.ecs import (
     vendor_time,
     zone_name,
 )
-from shipper.memo import MISSING, BoundedMemo
-from shipper.plugin import Parser
 from shipper_plugins.parsers.posit_connect_logfmt import parse_logfmt
 
 CATALOG = load_catalog(Path(__file__).with_name("posit_connect_actions.csv"), ("action",))
@@ -64,7 +65,7 @@ class PositConnectParser(Parser):
     module = "posit_connect"
     monotonic_ids = True  # entry_id: the audit log's own numbering
     dataset = "posit_connect.audit"
-    # Typed in Elasticsearch by `shipper setup elasticsearch` (shipper/ingest_pipeline.py); *_id are
+    # Typed in Elasticsearch by `shipper setup elasticsearch` (elasticsearch_ingest_pipeline.py); *_id are
     # integers (the parser converts them, or keeps a bad one as *_id_raw); the rest stays in _source.
     vendor_field_types = {
         "log_format": "keyword", "actor_type": "keyword", "type": "keyword", "actor_description": "keyword",

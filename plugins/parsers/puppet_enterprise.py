@@ -26,12 +26,14 @@ from typing import Any
 
 import orjson
 
-from shipper.ecs import (
+from shipper.api import (
     ECS_VERSION,
     PARSE_FAILURE,
     PIPELINE_ERROR,
     UNMAPPED_ACTION,
+    BoundedMemo,
     Classification,
+    Parser,
     base_event,
     clean_ip,
     decode_text,
@@ -43,8 +45,6 @@ from shipper.ecs import (
     vendor_time,
     zone_name,
 )
-from shipper.memo import BoundedMemo
-from shipper.plugin import Parser
 
 CATALOG_PATH = Path(__file__).with_name("puppet_enterprise_events.csv")
 CLASSES = load_catalog(CATALOG_PATH, ("kind",))
@@ -230,7 +230,7 @@ def _squashed(doc: dict) -> dict[str, Any]:
 class PuppetEnterpriseParser(Parser):
     module = "puppet_enterprise"
     dataset = "puppet_enterprise.activity"
-    # Typed in Elasticsearch by `shipper setup elasticsearch` (shipper/ingest_pipeline.py); the event
+    # Typed in Elasticsearch by `shipper setup elasticsearch` (elasticsearch_ingest_pipeline.py); the event
     # items, objects, regex details and commit fields are open-ended: flattened.
     vendor_field_types = {
         "kind": "keyword", "service_id": "keyword", "api_version": "keyword", "ip_address": "keyword",

@@ -31,13 +31,17 @@ from urllib.parse import urlsplit
 from azure.storage.blob import BlobPrefix
 from pydantic import Field, field_validator, model_validator
 
-from shipper import metrics
-from shipper.config_base import SourceConfig
-from shipper.failures import SourceFailures
-from shipper.plugin import RawBatch, Source
-from shipper.secrets import SecretError
-from shipper.tail.keys import LineKeys
-from shipper.tail.lines import TRUNCATED, split_lines
+from shipper.api import (
+    TRUNCATED,
+    LineKeys,
+    RawBatch,
+    SecretError,
+    Source,
+    SourceConfig,
+    SourceFailures,
+    metrics,
+    split_lines,
+)
 from shipper_plugins.sources.azure_blob_client import (
     AuthFailed,
     BlobError,
@@ -144,7 +148,7 @@ class AzureBlobSource(Source):
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
         self.log = ctx.logger or logging.getLogger(f"shipper.source.{ctx.name}")
-        self.base_dir = ctx.extra.get("base_dir", ".")
+        self.base_dir = ctx.base_dir
         self.blobs: dict[str, BlobState] = {}
         self.marks: dict[str, datetime] = {}
         for k, v in ctx.state.items():

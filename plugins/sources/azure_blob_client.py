@@ -22,7 +22,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobServiceClient
 
-from shipper.secrets import read_secret
+from shipper.api import read_secret
 
 
 class BlobError(Exception):

@@ -11,9 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from shipper import metrics
-from shipper.config_base import SourceConfig
-from shipper.plugin import RawBatch, Source
+from shipper.api import RawBatch, Source, SourceConfig, metrics
 from shipper.tail import Chunk, Tailer, discovery
 from shipper.tail.holder import Holder
 from shipper.tail.watcher import ChangeWatcher
@@ -68,7 +66,7 @@ class FileSource(Source):
 
     def __init__(self, config: FileSourceConfig, ctx):
         super().__init__(config, ctx)
-        self.base_dir = ctx.extra.get("base_dir", ".")
+        self.base_dir = ctx.base_dir
         log = ctx.logger
         name = config.name
         self._m_lost = metrics.bytes_lost.labels(name)

@@ -28,10 +28,7 @@ import orjson
 from prometheus_client import Counter, Gauge
 from pydantic import Field, field_validator, model_validator
 
-from shipper import metrics
-from shipper.config_base import SourceConfig
-from shipper.failures import SourceFailures
-from shipper.plugin import RawBatch, Source
+from shipper.api import RawBatch, Source, SourceConfig, SourceFailures, metrics
 from shipper_plugins.sources.http_poll_client import (
     ActivityClient,
     AuthError,
@@ -115,7 +112,7 @@ class HttpPollSource(Source):
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
         self.log = ctx.logger or logging.getLogger(f"shipper.source.{ctx.name}")
-        base = ctx.extra.get("base_dir", ".")
+        base = ctx.base_dir
         self.token_path = os.path.join(base, os.path.expanduser(config.token_file))
         self.ca_path = os.path.join(base, os.path.expanduser(config.ca_file)) if config.ca_file else None
         self.token = TokenFile(self.token_path)

@@ -41,12 +41,16 @@ from psycopg.pq import Format
 from psycopg.rows import dict_row
 from pydantic import Field, field_validator, model_validator
 
-from shipper import metrics
-from shipper.config_base import SourceConfig, StrictModel
-from shipper.failures import SourceFailures
-from shipper.log import Throttled
-from shipper.plugin import RawBatch, Source
-from shipper.secrets import check_permissions
+from shipper.api import (
+    RawBatch,
+    Source,
+    SourceConfig,
+    SourceFailures,
+    StrictModel,
+    Throttled,
+    check_permissions,
+    metrics,
+)
 from shipper_plugins.sources.postgres_cursor import NOTHING_CHECKED, IdCursor
 
 fields_truncated = Counter("shipper_postgres_fields_truncated", "Values longer than max_field_bytes, shipped cut",

@@ -22,7 +22,7 @@ def run_once(log, state: dict, tmp_path) -> list[bytes]:
 
     cfg = FileSourceConfig(name="m", type="file", paths=[str(log)], parser="json")
     ctx = SourceContext(name="m", emit=emit, stop=threading.Event(), once=True, state=dict(state),
-                        state_dir=str(tmp_path), extra={"base_dir": str(tmp_path)})
+                        state_dir=str(tmp_path), base_dir=str(tmp_path))
     src = FileSource(cfg, ctx)
     src.run()
     src.close()

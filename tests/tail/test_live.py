@@ -30,7 +30,7 @@ class Live:
         self.stop = threading.Event()
         config = FileSourceConfig(name="live", type="file", paths=[str(p) for p in paths], parser="json", **cfg)
         ctx = SourceContext(name="live", emit=self._emit, stop=self.stop, once=once, state={},
-                            state_dir=str(tmp_path), extra={"base_dir": str(tmp_path)})
+                            state_dir=str(tmp_path), base_dir=str(tmp_path))
         self.source = FileSource(config, ctx)
         self.thread = threading.Thread(target=self._run, daemon=True)
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from shipper.api import installed_parsers
+
 # Where the enrichment puts what it found (ECS fields).
 SOURCE_IP, SOURCE_GEO, SOURCE_AS = "source.ip", "source.geo", "source.as"
 USER_AGENT = "user_agent.original"
@@ -61,17 +63,9 @@ def pipeline(server: Any = None) -> dict:
 
 def vendor_field_types(namespace: str) -> dict[str, str]:
     """The declared field types of the parser whose module is `namespace` ({} if none says)."""
-    from shipper import registry
-
-    for name in registry.names("parser"):
-        try:
-            cls = registry.load("parser", name)
-        except Exception:  # a broken third-party parser must not stop setup for the others
-            continue
-        if getattr(cls, "module", None) == namespace:
-            declared = getattr(cls, "vendor_field_types", None)
-            if declared:
-                return dict(declared)
+    for cls in installed_parsers().values():  # a broken third-party parser is left out, not fatal
+        if cls.module == namespace and cls.vendor_field_types:
+            return dict(cls.vendor_field_types)
     return {}
 
 
@@ -107,7 +101,7 @@ def install(output, template_name: str, output_name: str, echo) -> bool:
     depends on it."""
     from elastic_transport import TransportError
 
-    from shipper.secrets import redact
+    from shipper.api import redact
     from shipper_plugins.outputs.elasticsearch_client import acknowledged, error_reason, transport_reason
 
     name = pipeline_name(template_name)

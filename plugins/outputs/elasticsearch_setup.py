@@ -15,25 +15,24 @@ from __future__ import annotations
 
 import sys
 import threading
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
-from shipper import ingest_pipeline
-from shipper.ingest_pipeline import namespace_mapping, pipeline, pipeline_name
+from shipper.api import (
+    ConfigError,
+    OutputContext,
+    PermanentRefusal,
+    ecs_field_types,
+    installed_parsers,
+    load_config,
+    redact,
+)
+from shipper_plugins.outputs import elasticsearch_ingest_pipeline as ingest_pipeline
+from shipper_plugins.outputs.elasticsearch_ingest_pipeline import namespace_mapping, pipeline, pipeline_name
 from shipper_plugins.outputs.elasticsearch_server import DEFAULT_SERVER, Server
 
-FIELD_TYPES = Path(__file__).with_name("ecs_field_types.yml")
 TEMPLATE_PRIORITY = 200  # above Elasticsearch's built-in `logs` template (100) for the same names
-
-
-@lru_cache(maxsize=1)
-def ecs_field_types() -> dict[str, Any]:
-    with open(FIELD_TYPES, "rb") as f:
-        return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def _leaf(spec: Any, server: Server) -> dict:
@@ -86,10 +85,7 @@ def flattened_namespaces(cfg) -> list[str]:
     third-party parser's namespace is covered too and the core names no product."""
     if cfg.flattened_namespaces is not None:
         return list(cfg.flattened_namespaces)
-    from shipper import registry
-
-    modules = {getattr(registry.load("parser", name), "module", "") for name in registry.names("parser")}
-    return sorted(m for m in modules if m)
+    return sorted({cls.module for cls in installed_parsers().values()})
 
 
 def templates(cfg, server: Server = DEFAULT_SERVER, enrich: str = "install") -> dict[str, dict]:
@@ -101,7 +97,7 @@ def templates(cfg, server: Server = DEFAULT_SERVER, enrich: str = "install") -> 
     settings = {"index": {"codec": "best_compression", "mapping": {"total_fields": {"limit": 10000},
                                                                   "ignore_malformed": True}}}
     if enrich != "none":
-        settings["index"]["final_pipeline"] = pipeline_name(name)  # enrichment (shipper/ingest_pipeline.py)
+        settings["index"]["final_pipeline"] = pipeline_name(name)  # enrichment (plugins/outputs/elasticsearch_ingest_pipeline.py)
     index_template: dict[str, Any] = {
         "index_patterns": index_patterns(cfg),
         "composed_of": [f"{name}@settings", f"{name}-ecs@mappings"],
@@ -119,15 +115,11 @@ def templates(cfg, server: Server = DEFAULT_SERVER, enrich: str = "install") -> 
     }
 
 
-@click.group()
-def setup() -> None:
-    """Prepare what a destination needs before shipping (index templates, ...)."""
-
-
 SEARCH_TYPES = ("elasticsearch", "opensearch")
 
 
-@setup.command("elasticsearch")
+# `shipper setup elasticsearch`: registered in the `shipper.setup` entry point group (setup.cfg).
+@click.command("elasticsearch")
 @click.option("-c", "--config", "config_path", envvar="SHIPPER_CONFIG", default="/etc/shipper/shipper.yaml",
               show_default=True, help="Config file (or the SHIPPER_CONFIG environment variable).")
 @click.option("--output", "output_name", default=None,
@@ -141,10 +133,8 @@ def setup_elasticsearch(config_path: str, output_name: str | None, print_only: b
     settings, as each Elasticsearch or OpenSearch server accepts them."""
     import orjson
 
-    from shipper import registry
-    from shipper.config import ConfigError, load_config
-    from shipper.plugin import OutputContext
-    from shipper.secrets import redact
+    from shipper_plugins.outputs.elasticsearch import ElasticsearchOutput
+    from shipper_plugins.outputs.opensearch import OpensearchOutput
 
     try:
         config = load_config(config_path)
@@ -170,7 +160,8 @@ def setup_elasticsearch(config_path: str, output_name: str | None, print_only: b
             click.echo(orjson.dumps(templates(cfg, printed_for), option=orjson.OPT_INDENT_2).decode())
             continue
         try:
-            output = registry.load("output", cfg.type)(cfg, OutputContext(cfg.name, threading.Event(), config.state_dir))
+            output_class = OpensearchOutput if cfg.type == "opensearch" else ElasticsearchOutput
+            output = output_class(cfg, OutputContext(cfg.name, threading.Event(), config.state_dir))
         except Exception as e:  # unreadable secret file and the like: say which, never the secret
             click.echo(redact(f"error: output {cfg.name}: {e}"), err=True)
             sys.exit(2)
@@ -184,8 +175,6 @@ def setup_elasticsearch(config_path: str, output_name: str | None, print_only: b
 def _install(output, cfg) -> bool:
     from elastic_transport import TransportError
 
-    from shipper.errors import PermanentRefusal
-    from shipper.secrets import redact
     from shipper_plugins.outputs.elasticsearch_client import acknowledged, error_reason, transport_reason
 
     try:

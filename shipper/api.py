@@ -1,0 +1,105 @@
+"""shipper's public plugin API: everything a parser, source, output or setup command may import.
+
+A plugin package imports from here only (`from shipper.api import Parser, base_event`); the modules
+these names come from are the core's own business and move freely. docs/writing-plugins.md is the
+guide, examples/shipper-plugin-example/ a complete package written from it.
+
+The contract in short (each class says more):
+- `Parser(options: ParserOptions)`: `parse(raw: bytes) -> list[dict]` maps one record to ECS events;
+  never raises on bad input (a `failure_event` instead). Class attributes `module`, `dataset`, and
+  optionally `monotonic_ids`, `vendor_field_types`.
+- `Source(config, ctx: SourceContext)`: `run()` reads until `ctx.stop` (or, with `ctx.once`, until
+  nothing more is there) and hands `RawBatch`es to `ctx.emit`; its checkpoint fragment is saved only
+  once every output has the batch. Optionally `describe`, `status`, `last_error`, `close`.
+- `Output(config, ctx: OutputContext)`: `send(batch: Batch)` returns once the batch is stored.
+  Optionally `start`, `coalesce` + `send_many`, `probe`, `read_back`, `describe`, `close`; raises
+  `PermanentRefusal`, `EndRun` or `Stopping` as `Output.send` says.
+- Sources and outputs name their config model in `Config` (a `SourceConfig` / `OutputConfig`
+  subclass; unknown keys are errors; `ConfigPath` options are resolved from the config's folder).
+- A memo in a plugin is a `BoundedMemo` (bounded entries and key text).
+- Setup commands (`shipper setup NAME`) are click commands registered in the `shipper.setup` group.
+
+Events are plain dicts; a dict shared between events is never mutated once handed out (put a new
+dict in its place). Outputs never mutate events.
+"""
+from __future__ import annotations
+
+from shipper import metrics
+from shipper.config import Config, ConfigError, load_config
+from shipper.config_base import ConfigPath, OutputConfig, SourceConfig, StrictModel
+from shipper.ecs import (
+    ECS_VERSION,
+    PARSE_FAILURE,
+    PIPELINE_ERROR,
+    UNMAPPED_ACTION,
+    Classification,
+    LocalTimeParser,
+    add_related,
+    add_tag,
+    audit_message,
+    base_event,
+    classify,
+    clean_ip,
+    decode_text,
+    drop_nulls,
+    failure_event,
+    flag_problems,
+    get_path,
+    iso_utc,
+    load_catalog,
+    names_no_zone,
+    now_iso,
+    snake_case,
+    squash_key,
+    vendor_time,
+    zone_name,
+)
+from shipper.ecs_schema import ecs_field_types
+from shipper.errors import PermanentRefusal
+from shipper.failures import SourceFailures
+from shipper.log import Throttled
+from shipper.memo import MISSING, BoundedMemo
+from shipper.plugin import (
+    Batch,
+    CheckpointFragment,
+    EndRun,
+    Output,
+    OutputContext,
+    Parser,
+    ParserOptions,
+    RawBatch,
+    Source,
+    SourceContext,
+    Stopping,
+    index_key,
+    serialize_event,
+)
+from shipper.registry import installed_parsers
+from shipper.secrets import SecretError, check_permissions, read_secret, redact
+from shipper.tail.keys import LineKeys
+from shipper.tail.lines import TRUNCATED, split_lines
+
+__all__ = [
+    # the contract
+    "Parser", "ParserOptions",
+    "Source", "SourceContext", "SourceConfig", "RawBatch", "CheckpointFragment",
+    "Output", "OutputContext", "OutputConfig", "Batch", "index_key", "serialize_event",
+    "StrictModel", "ConfigPath",
+    # what a plugin raises
+    "PermanentRefusal", "EndRun", "Stopping", "SecretError",
+    # ECS helpers for parsers
+    "ECS_VERSION", "PARSE_FAILURE", "PIPELINE_ERROR", "UNMAPPED_ACTION",
+    "base_event", "failure_event", "add_tag", "add_related", "get_path", "drop_nulls", "audit_message",
+    "Classification", "load_catalog", "classify", "flag_problems",
+    "clean_ip", "decode_text", "snake_case", "squash_key",
+    "now_iso", "iso_utc", "vendor_time", "LocalTimeParser", "names_no_zone", "zone_name",
+    "ecs_field_types",
+    # the one memo (bounded entries and key size): what it hands out is shared, never mutate it
+    "BoundedMemo", "MISSING",
+    # helpers for sources and outputs
+    "SourceFailures", "Throttled", "read_secret", "check_permissions", "redact",
+    "split_lines", "TRUNCATED", "LineKeys",
+    "metrics",
+    # for setup commands
+    "load_config", "Config", "ConfigError", "installed_parsers",
+]
