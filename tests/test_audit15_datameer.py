@@ -67,6 +67,7 @@ def test_a_failed_logins_account_does_not_take_the_performers_roles(assert_ecs):
     assert ev["datameer"]["performing_user"] == "anonymous"
     assert ev["datameer"]["performing_user_roles"] == ["ANONYMOUS"]
     assert ev["event"]["outcome"] == "failure"
+    assert ev["related"]["user"] == ["mallory"]  # `anonymous` is nobody to search for
     # the account's own login keeps its roles
     [ok] = DatameerParser().parse(line(**{"action": "LOGIN", "performingUser": "bob", "roles": ["ADMIN"],
                                           "user-name": "bob"}))

@@ -72,6 +72,7 @@ JOB_STATUS_OUTCOME = {"COMPLETED": "success", "COMPLETED_WITH_WARNINGS": "succes
 ROLE_ORDER = ("timestamp", "action_type", "action", "performing_user", "roles", "ip",
               "x_user_name", "x_new_owner", "x_job_user", "x_group") + PATH_ROLES + ("x_triggered_by",)
 TRIGGERED_BY = ROLE_ORDER.index("x_triggered_by") - 6  # its number among the placed roles (see _plan)
+ANONYMOUS = "anonymous"  # the performer Datameer writes for a login not (yet) made: no user
 CATALOG_EXACT = {(k[0].upper(), k[1].upper()): v for k, v in CATALOG.items()}
 ECS = {"version": ECS_VERSION}
 
@@ -224,6 +225,8 @@ class DatameerParser(Parser):
                             _keep(dm, "performing_user", written)  # e.g. `anonymous`: kept as written
                             if "roles" in user:  # the performer's roles, not the attempted account's
                                 _keep(dm, "performing_user_roles", user.pop("roles"))
+                            if written.lower() == ANONYMOUS and related_users[0] == written:
+                                del related_users[0]  # nobody: no user to search for (as Databricks' System-User)
                         user["name"] = text
                     else:
                         user.setdefault("target", {})["name"] = text
