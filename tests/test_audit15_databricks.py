@@ -163,7 +163,7 @@ def test_every_documented_column_is_searchable(shape):
     # does not declare is stored, not indexed. Every documented scalar column of every shape is declared
     # (the records of tests.test_databricks carry them; request_params is the one open-ended blob).
     from shipper.ecs_schema import flatten
-    from shipper.ingest_pipeline import vendor_field_types
+    from shipper_plugins.outputs.elasticsearch_ingest_pipeline import vendor_field_types
     declared = vendor_field_types("databricks")
     raw, _ = make_record("jobs", "runFailed", shape, params={"jobId": "1"})
     (ev,) = DatabricksParser().parse(raw)

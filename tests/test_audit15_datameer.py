@@ -78,7 +78,7 @@ def test_every_documented_field_is_searchable():
     # `shipper setup elasticsearch` maps datameer.* with `dynamic: false`: a field the parser writes but
     # does not declare is stored, not indexed (the permission bits of PERMISSION/* were). Every documented
     # additional field of every action (seed table), as the parser writes it, is declared.
-    from shipper.ingest_pipeline import vendor_field_types
+    from shipper_plugins.outputs.elasticsearch_ingest_pipeline import vendor_field_types
     from tests.vendor_lists import datameer_actions
     declared = vendor_field_types("datameer")
     for row in datameer_actions():

@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from shipper.ecs_schema import flatten
-from shipper.ingest_pipeline import namespace_mapping
+from shipper_plugins.outputs.elasticsearch_ingest_pipeline import namespace_mapping
 from shipper_plugins.outputs.elasticsearch_server import Server
 from shipper_plugins.parsers.posit_connect import PositConnectParser
 from tests.test_posit_connect import make_record
