@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 import time
 
@@ -435,23 +436,29 @@ def test_in_unix_killed_before_reading_a_chunk_gets_it_again(tmp_path, caplog):
 
 
 @pytest.mark.parametrize("require_ack", [True, False])
-def test_tls_connection_is_kept_between_chunks(tmp_path, require_ack):
-    """TLS 1.3 session tickets make the socket readable after the handshake: that is no close."""
+@pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
+def test_tls_connection_is_kept_between_chunks(tmp_path, require_ack, version):
+    """in_forward's <transport tls> speaks only TLS 1.2 unless told otherwise (`version TLSv1_2`, the
+    default: Fluentd 1.18 negotiated TLSv1.2 by hand); with TLS 1.3 session tickets make the socket
+    readable after the handshake: that is no close either."""
     import trustme
 
     from tests.test_output_fluentd_security import server_tls
 
     ca = trustme.CA()
-    peer = ForwardServer(tls=server_tls(ca)).start()
+    ctx = server_tls(ca)
+    ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, version.replace(".", "_"))
+    peer = ForwardServer(tls=ctx).start()
     try:
         ca_file = tmp_path / "ca.pem"
         ca.cert_pem.write_to_path(str(ca_file))
         out = make_output(tmp_path, port=peer.port, tls=True, tls_ca_file=str(ca_file), require_ack=require_ack,
                           name=f"fk_tls{int(require_ack)}")
+        assert f"connected, {version}, certificate verified" in out.probe()
         for i in range(5):
             deliver(out, make_batch(2, start=i * 2))
         assert peer.wait_for_records(10) and messages(peer) == list(range(10))
-        assert peer.connections == 1 and peer.errors == []
+        assert peer.connections == 2 and peer.errors == [], "one for the probe, one kept for the five chunks"
         out.close()
     finally:
         peer.stop()

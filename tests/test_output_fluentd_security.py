@@ -124,6 +124,11 @@ def test_user_login_and_wrong_password(tmp_path):
         assert peer.handshake_failures == ["username/password mismatch"]
         assert messages(peer) == [0, 1, 2, 3]
         bad.close()
+        # No login at all: in_forward (user_auth) gives the same reason; the fix is to log in.
+        anonymous = make_output(tmp_path, port=peer.port, shared_key_file=secret(tmp_path, "key", KEY))
+        assert "set username and password_file" in str(refusal(anonymous))
+        assert peer.handshake_failures == ["username/password mismatch"] * 2 and messages(peer) == [0, 1, 2, 3]
+        anonymous.close()
     finally:
         peer.stop()
 

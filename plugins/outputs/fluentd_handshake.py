@@ -78,8 +78,8 @@ def handshake(sock: socket.socket, creds: Credentials, timeout: float) -> tuple[
     if authenticated is not True:
         # in_forward's reasons: "shared_key mismatch", "username/password mismatch",
         # "anonymous source host '…' denied", "invalid ping message".
-        raise HandshakeRefused(f"the server refused the handshake: {reason or 'no reason given'}"
-                               + _HINTS.get(reason, ""))
+        hint = _NO_LOGIN_HINT if reason == "username/password mismatch" and not creds.username else _HINTS.get(reason, "")
+        raise HandshakeRefused(f"the server refused the handshake: {reason or 'no reason given'}" + hint)
     if server_hostname == creds.self_hostname:
         # out_forward's check: one host's output looping into its own input is a config error.
         raise HandshakeRefused(f"the server has our own self_hostname {server_hostname!r}")
@@ -88,6 +88,9 @@ def handshake(sock: socket.socket, creds: Credentials, timeout: float) -> tuple[
     return str(server_hostname), helo[1].get("keepalive") is not False
 
 
+# in_forward with `user_auth true` answers a client that sends no username with the same reason
+# (Fluentd 1.18, by hand): the fix is to log in, not to change a password.
+_NO_LOGIN_HINT = " (the server's <security> has user_auth and <user> sections: set username and password_file)"
 _HINTS = {
     "shared_key mismatch": " (shared_key_file does not hold the key of the server's <security> section)",
     "username/password mismatch": " (username/password_file do not match a <user> of the server's <security>)",
