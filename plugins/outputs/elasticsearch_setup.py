@@ -133,7 +133,7 @@ def setup_elasticsearch(config_path: str, output_name: str | None, print_only: b
     settings, as each Elasticsearch or OpenSearch server accepts them."""
     import orjson
 
-    from shipper_plugins.outputs.elasticsearch import ElasticsearchOutput
+    from shipper_plugins.outputs.elasticsearch import ElasticsearchOutput, ElasticsearchOutputConfig
     from shipper_plugins.outputs.opensearch import OpensearchOutput
 
     try:
@@ -142,7 +142,8 @@ def setup_elasticsearch(config_path: str, output_name: str | None, print_only: b
         for p in e.problems:
             click.echo(f"error: {p}", err=True)
         sys.exit(2)
-    outputs = [o for o in config.outputs if o.type in SEARCH_TYPES and output_name in (None, o.name)]
+    # The loader validated every block with its type's model: these are ElasticsearchOutputConfigs.
+    outputs = [o for o in config.outputs if isinstance(o, ElasticsearchOutputConfig) and output_name in (None, o.name)]
     if not outputs:
         click.echo(f"error: {config.path}: no elasticsearch or opensearch output"
                    f"{' named ' + output_name if output_name else ''}", err=True)
@@ -161,7 +162,7 @@ def setup_elasticsearch(config_path: str, output_name: str | None, print_only: b
             continue
         try:
             output_class = OpensearchOutput if cfg.type == "opensearch" else ElasticsearchOutput
-            output = output_class(cfg, OutputContext(cfg.name, threading.Event(), config.state_dir))
+            output = output_class(cfg, OutputContext(cfg.name or cfg.type, threading.Event(), config.state_dir))
         except Exception as e:  # unreadable secret file and the like: say which, never the secret
             click.echo(redact(f"error: output {cfg.name}: {e}"), err=True)
             sys.exit(2)
