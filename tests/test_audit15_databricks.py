@@ -65,6 +65,7 @@ def test_grantee_of_a_unity_catalog_permission_change(principal, where, action, 
         for k, v in sub.items():
             assert ev[key][k] == v, (key, k, ev.get(key))
     assert ev["event"]["category"] == ["iam"] and "admin" in ev["event"]["type"]
+    assert (principal in ev["related"]["user"]) is ("user" in where)  # a user or service principal, not a group
     assert ev["databricks"]["request_params"] == params
 
 

@@ -654,6 +654,7 @@ def _grantee(ev: dict, principal: str) -> None:
         _related(ev, "user", principal)
     elif _is_uuid(principal):
         target = {"id": principal}
+        _related(ev, "user", principal)  # a service principal is a user identifier, as the actor's id is
     else:
         ev["group"] = {"name": principal}
         return
