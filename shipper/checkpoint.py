@@ -104,14 +104,6 @@ class CheckpointStore:
             rows = self._db.execute("SELECT key, value FROM checkpoints WHERE source=?", (source,)).fetchall()
         return {k: orjson.loads(v) for k, v in rows}
 
-    def sources(self) -> dict[str, dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute("SELECT source, key, value, updated FROM checkpoints").fetchall()
-        out: dict[str, dict[str, Any]] = {}
-        for source, key, value, updated in rows:
-            out.setdefault(source, {})[key] = {"value": orjson.loads(value), "updated": updated}
-        return out
-
     def update(self, source: str, fragment: dict[str, Any]) -> None:
         """Merge a fragment into a source's state in one transaction; None deletes a key.
         Raises sqlite3.Error (a full disk, an I/O error) with nothing changed: the caller retries."""
@@ -163,10 +155,6 @@ class CheckpointStore:
             except OSError:
                 pass
         return total
-
-    def drop_source(self, source: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM checkpoints WHERE source=?", (source,))
 
     def close(self) -> None:
         with self._lock:

@@ -15,7 +15,6 @@ from shipper.memo import MISSING, BoundedMemo
 ECS_VERSION = "9.4.0"
 PARSE_FAILURE = "_parse_failure"
 UNMAPPED_ACTION = "_unmapped_action"
-LINE_TRUNCATED = "_line_truncated"
 
 
 def now_iso() -> str:
@@ -157,19 +156,6 @@ def zone_name(zone: tzinfo) -> str:
 
 def decode_text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
-
-
-def set_path(event: dict, dotted: str, value: Any) -> None:
-    """event['a']['b'] = value for 'a.b', creating the dicts on the way."""
-    parts = dotted.split(".")
-    d = event
-    for p in parts[:-1]:
-        nxt = d.get(p)
-        if not isinstance(nxt, dict):
-            nxt = {}
-            d[p] = nxt
-        d = nxt
-    d[parts[-1]] = value
 
 
 def get_path(event: dict, dotted: str, default: Any = None) -> Any:

@@ -311,7 +311,6 @@ class SourceRunner:
             self._m_unrouted.inc(len(events))
             self.pipeline.warn_unrouted(self.tag)
         seq = self.tracker.register(len(targets) if events else 0, checkpoint)
-        batch.seq = seq
         if not events:
             return
         give_up = self.abandon

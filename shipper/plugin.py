@@ -60,7 +60,6 @@ class Batch:
     events: Sequence[dict]
     ids: Sequence[str]  # stable id per event (hash of namespace + vendor id, or of source + position)
     nbytes: int
-    seq: int = 0
     pending: int = 0  # outputs that still have to acknowledge
     lines: bytes | None = None
     index_keys: list[tuple] | None = None

@@ -144,7 +144,6 @@ class RunBar:
         from shipper.runner import Rates
 
         self._p = progress
-        self._pipeline = pipeline
         self._base_bytes = self._bytes_read()
         self._base_events = Rates.totals()[0]
         total = sum(_pending_bytes(r) for r in pipeline.runners.values())

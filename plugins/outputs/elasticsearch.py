@@ -141,10 +141,6 @@ class ElasticsearchOutputConfig(OutputConfig):
         return self
 
 
-def dataset_of(event: dict) -> str:
-    return _dataset_name(index_key(event)[0])
-
-
 def _dataset_name(ds) -> str:
     if not isinstance(ds, str) or not ds:
         return "generic"

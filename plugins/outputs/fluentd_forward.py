@@ -103,10 +103,6 @@ class ForwardConnection(FluentSender):
         self.server_keepalive = True  # HELO's `keepalive` (false with in_forward's deny_keepalive)
         self.server_hostname: str | None = None  # from PONG, for `shipper check --outputs`
 
-    @property
-    def connected(self) -> bool:
-        return self.socket is not None
-
     def connect(self) -> None:
         self._reconnect()
 

@@ -22,7 +22,6 @@ import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error, SSLError, TimeoutError as Urllib3Timeout
 
 USER_AGENT = "shipper-http-poll"
-MAX_ERROR_BODY = 64 * 1024
 
 
 class PollError(Exception):

@@ -50,11 +50,6 @@ def file_id(dev: int, ino: int, head: bytes) -> str:
     return hashlib.blake2b(b"%d:%d:" % (dev, ino) + head, digest_size=8).hexdigest()
 
 
-def mark_of(data_before_offset: bytes) -> bytes:
-    """The bytes whose hash is kept with a checkpoint (the last MARK_MAX before the offset)."""
-    return data_before_offset[-MARK_MAX:]
-
-
 def same_bytes(read_a, read_b, n: int) -> bool:
     """Do two files hold the same first n bytes? `read_x(offset, size)` reads one of them. The
     first and the last SAMPLE bytes of the range are compared (all of it up to 2 * SAMPLE): a

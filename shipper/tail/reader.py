@@ -11,8 +11,6 @@ import zlib
 
 from shipper.tail.identity import HEAD_MAX
 
-GZIP_MAGIC = b"\x1f\x8b"
-
 
 def is_gzip_path(path: str) -> bool:
     return path.endswith(".gz")

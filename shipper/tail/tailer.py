@@ -75,7 +75,6 @@ class Followed:
     at_eof: bool = False  # no complete line left to read (at most a partial one)
     read_to: int = -1  # the size at the last read that reached the end
     deleted: bool = False
-    had_placeholder: bool = False
     window: bytes = b""  # a live file's last bytes before state.offset (identity.WINDOW), while open
     held_fd: int | None = None  # the holder's descriptor, until the tailer opens its own
 
@@ -264,7 +263,7 @@ class Tailer:
         for _fid, lo in sorted(self.loose.items(), key=lambda kv: (-kv[1].state.head_len, -kv[1].state.offset)):
             s = lo.state
             o = unmatched.get((s.dev, s.ino))
-            if o is not None and not o.gz and self._matches(s, o, by_inode=True):
+            if o is not None and not o.gz and self._matches(s, o):
                 if o.st.st_size < s.offset and self._moved_elsewhere(lo, o, unmatched):
                     continue
                 del unmatched[(s.dev, s.ino)]
@@ -428,9 +427,9 @@ class Tailer:
             return True  # no identity yet; it is re-checked once it has a head
         if o.st.st_mtime_ns == f.mtime_ns and o.st.st_size == f.size:
             return True  # untouched since we looked
-        return self._matches(f.state, o, by_inode=True)
+        return self._matches(f.state, o)
 
-    def _matches(self, s: FileState, o: Observed, by_inode: bool) -> bool:
+    def _matches(self, s: FileState, o: Observed) -> bool:
         """Is the file `o`, under the inode `s` was read from, still that content (not a reused
         inode)? Same head, and the same bytes before the offset where it is that long."""
         if (o.st.st_dev, o.st.st_ino) != (s.dev, s.ino):
@@ -655,7 +654,7 @@ class Tailer:
         if s.head_len == 0:  # a placeholder: the file had no identity yet
             if moved:
                 return  # not matched by content
-            f.state, f.start, f.had_placeholder = None, s.offset, True
+            f.state, f.start = None, s.offset
             self.files[(f.dev, f.ino)] = f
             self._identify(f)
             return
