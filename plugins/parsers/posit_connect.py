@@ -21,9 +21,10 @@ import orjson
 from shipper.api import (
     ECS_VERSION,
     MISSING,
-    UNMAPPED_ACTION,
     BoundedMemo,
     Parser,
+    add_related,
+    classify,
     failure_event,
     flag_problems,
     load_catalog,
@@ -274,33 +275,15 @@ class PositConnectParser(Parser):
             user["target"] = target
             ev["user"] = user
 
-        # related.user, as shipper.ecs.add_related writes it.
-        users: list[str] = []
-        for v in (user.get("name") if not is_system else None, guid, target.get("name"),
-                  _scalar(get("user_guid")), changes.get("name")):
-            if v is None or v == "":
-                continue
-            if v.__class__ is not str:
-                v = str(v)
-            if v not in users:
-                users.append(v)
-        if users:
-            ev["related"] = {"user": users}
-
-        # The catalogue entry, as shipper.ecs.classify applies it.
+        add_related(ev, users=(user.get("name") if not is_system else None, guid, target.get("name"),
+                               _scalar(get("user_guid")), changes.get("name")))
         if action:
             cls = self._classes.get(action, MISSING)
             if cls is MISSING:
                 cls = self._classes.remember(action, CATALOG.get((action.lower(),)))
         else:
             cls = _NO_ACTION
-        if cls is not None:
-            event["category"] = list(cls.category)
-            event["type"] = list(cls.type)
-            if cls.outcome and "outcome" not in event:
-                event["outcome"] = cls.outcome
-        elif action:
-            ev["tags"] = [UNMAPPED_ACTION]
+        classify(ev, cls, bool(action))
         if "message" not in ev:  # every event says in one line who did what
             ev["message"] = f"{user.get('name') or user.get('id') or 'unknown user'}: {action or 'unknown action'}"
         if problems:
