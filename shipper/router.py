@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
-from functools import lru_cache
 from typing import Sequence
+
+from shipper.memo import BoundedMemo
 
 
 class Router:
     def __init__(self, matches: Sequence[tuple[str, object]]):
         self._matches = list(matches)  # (glob, target)
-        self.route = lru_cache(maxsize=1024)(self._route)
+        self._routes: BoundedMemo[str, tuple] = BoundedMemo(1024, 1024)  # tag → targets: a config has few tags
 
-    def _route(self, tag: str) -> tuple:
-        return tuple(target for glob, target in self._matches if fnmatchcase(tag, glob))
+    def route(self, tag: str) -> tuple:
+        targets = self._routes.get(tag)
+        if targets is None:
+            targets = self._routes.remember(tag, tuple(target for glob, target in self._matches if fnmatchcase(tag, glob)))
+        return targets
