@@ -52,7 +52,7 @@ class LocalTimeParser:
         out = self._seen.get(s, MISSING)
         if out is MISSING:
             return self._seen.remember(s, self._convert(s))
-        return out  # type: ignore[return-value]
+        return out
 
     def _convert(self, s: str) -> str | None:
         if len(s) != 19 or not _LOCAL_TS.fullmatch(s):
@@ -199,7 +199,7 @@ def clean_ip(value: Any) -> str | None:
         ip = _IPS.get(value, MISSING)  # audit logs repeat the same few addresses
         if ip is MISSING:
             return _IPS.remember(value, _clean_ip(value))
-        return ip  # type: ignore[return-value]
+        return ip
     return _clean_ip(str(value))
 
 
