@@ -409,7 +409,7 @@ def test_dead_letter_file_rotated_by_real_logrotate_loses_nothing(tmp_path, opti
     assert sorted(ids) == sorted(f"id{r * 10 + k}" for r in range(3) for k in (1, 4))
 
 
-# Each flavour refuses what its real server refuses (../shared/research/real-servers.md)
+# Each flavour refuses what its real server refuses (docs/research/real-servers.md)
 
 VND = "application/vnd.elasticsearch+{}; compatible-with={}"
 

@@ -1,5 +1,5 @@
 """Fluentd output against the Forward peer behaving as a real Fluentd 1.19 does
-(../shared/research/real-servers.md): in_forward's HELO always carries an auth salt under <security>,
+(docs/research/real-servers.md): in_forward's HELO always carries an auth salt under <security>,
 in_unix never acks and drops CompressedPackedForward, deny_keepalive closes after every chunk."""
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ HTML page) to every request for the path; `max_body` answers 413 to larger reque
 if compressed), as a proxy's body limit does.
 
 Flavours (`flavour=`): `es7`, `es8`, `es9` and `opensearch`, each refusing what that server refuses
-(../shared/research/real-servers.md): the versioned media types `application/vnd.elasticsearch+json;
+(docs/research/real-servers.md): the versioned media types `application/vnd.elasticsearch+json;
 compatible-with=N` are accepted only for the N the version knows (7.17: 7; 8.x: 7 or 8; 9.x: 8 or 9),
 anything else is 400 `media_type_header_exception`; OpenSearch answers 406 to any
 `vnd.elasticsearch` type and sends no `X-Elastic-Product`; `GET /` answers each one's version body;

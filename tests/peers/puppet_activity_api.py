@@ -1,6 +1,6 @@
 """A strict stand-in for Puppet Enterprise's activity service API (`/activity-api/v1|v2/events`).
 
-It follows the documented behaviour (research/formats.md §5, shared/samples/puppet_enterprise/):
+It follows the documented behaviour (docs/research/formats.md §5, tests/data/samples/puppet_enterprise/):
 - token in `X-Authentication`, 401 with an RBAC-style error body when it is missing or unknown;
 - v1 requires `service_id` (400 without); v2 treats it as optional (all services);
 - `offset` (commits to skip), `limit` (default 1000), `order` (asc|desc, **default desc**, by commit time);
