@@ -4,8 +4,10 @@
     .venv/bin/python bench/corpus.py [--records 1000000] [--out /tmp/shipper-bench] [product ...]
 
 Shapes come from the parsers' tests and tests/data/ (see each generator): every catalogue
-action cycles through, users and addresses repeat as they do on a real host (a few dozen of each),
-timestamps move forward one line at a time. A file is regenerated only when missing or of another
+action cycles through, users and addresses repeat as they do on a quiet host (a few dozen of each),
+timestamps move forward one line at a time. `--distinct` (issue 19): every record its own address
+(IPv4, the public and private ranges a busy platform sees), users from a pool of 5,000, ids that do
+not repeat — what a memo cannot flatter; written as `NAME-RECORDS-distinct.log`. A file is regenerated only when missing or of another
 size (the name carries the record count), so repeated bench runs reuse it.
 """
 from __future__ import annotations
@@ -26,6 +28,26 @@ sys.path.insert(0, str(REPO))
 
 USERS = [f"{n}{i}" for i in range(10) for n in ("alice", "bob", "carol", "dave", "erin")]
 IPS = [f"10.{i % 4}.{(i * 7) % 250}.{(i * 13) % 250 + 1}" for i in range(40)]
+
+
+class _Distinct:
+    """Stands in for USERS / IPS when a corpus is written with distinct values (see corpus()):
+    `USERS[i % len(USERS)]` then gives one of 5,000 users and `IPS[i % len(IPS)]` an address of its own
+    for every i below 2^24, so the generators read the same either way."""
+
+    def __init__(self, n: int, make: Callable[[int], str]):
+        self.n, self.make = n, make
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> str:
+        return self.make(i)
+
+
+_DISTINCT_USERS = _Distinct(5000, lambda i: f"{('alice', 'bob', 'carol', 'dave', 'erin')[i % 5]}.{i * 7919 % 5000:04d}")
+# i % len: with 2^24 entries every record below 16.7 M has its own address (bijective in i).
+_DISTINCT_IPS = _Distinct(1 << 24, lambda i: f"{(11, 10, 172, 84, 192, 31)[i % 6]}.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}")
 
 
 def _catalogue(name: str) -> list[dict]:
@@ -80,10 +102,10 @@ def databricks(n: int) -> Iterator[bytes]:
     for i in range(n):
         r = rows[i % len(rows)]
         shape = shapes[i % len(shapes)]
-        params = {"clusterId": f"0515-010532-{i % 500:05d}", "notebookFullPath": f"/Users/{USERS[i % 50]}@example.com/etl-{i % 40}",
+        params = {"clusterId": f"0515-010532-{i % 500:05d}", "notebookFullPath": f"/Users/{USERS[i % len(USERS)]}@example.com/etl-{i % 40}",
                   "commandLanguage": "python", "status": "finished", "executionTime": str(i % 9000 / 1000)}
         raw, _ = tdb.make_record(r["service"], r["action"], shape, n=i, params=params,
-                                 email=f"{USERS[i % 50]}@example.com", ip=f"{IPS[i % 40]}:0")
+                                 email=f"{USERS[i % len(USERS)]}@example.com", ip=f"{IPS[i % len(IPS)]}:0")
         rec = orjson.loads(raw)
         rec[TIME_KEYS[shape]] = _databricks_time(shape, i)
         yield orjson.dumps(rec)
@@ -133,7 +155,7 @@ def cloudera_ai(n: int) -> Iterator[bytes]:
     for i in range(n):
         u = USERS[i % len(USERS)]
         yield orjson.dumps({
-            "id": i + 1, "user_id": f"3f1b6c8e-0c1e-4a1e-9c55-{i % 50:012d}", "ipaddr": IPS[i % len(IPS)] if i % 20 else "127.0.0.1",
+            "id": i + 1, "user_id": f"3f1b6c8e-0c1e-4a1e-9c55-{i % len(USERS):012d}", "ipaddr": IPS[i % len(IPS)] if i % 20 else "127.0.0.1",
             "user_agent": agent, "event_name": names[i % len(names)],
             "description": f"model: churn-v{i % 7}, model id: {i % 300}, user type: {'ADMIN' if i % 9 == 0 else 'NORMAL'}, username: {u}",
             "created_at": f"{_clock(i)[0].replace(' ', 'T')}.{i % 1000:03d}456"})
@@ -158,7 +180,7 @@ def puppet_enterprise(n: int) -> Iterator[bytes]:
         u = USERS[i % len(USERS)]
         commit = {"objects": [{"id": f"973c0cee-5ed3-11e4-aa15-{i % 5000:012d}", "name": f"Group {i % 30}",
                                "type": rows[i % len(rows)]["object_type"] or "node_groups"}],
-                  "subject": {"id": f"42bf351c-f9ec-40af-84ad-{i % 50:012d}", "name": u, "type": "users"},
+                  "subject": {"id": f"42bf351c-f9ec-40af-84ad-{i % len(USERS):012d}", "name": u, "type": "users"},
                   "timestamp": _clock(i)[0].replace(" ", "T") + "Z", "ip_address": IPS[i % len(IPS)], "events": events}
         yield orjson.dumps({"service_id": ["classifier", "rbac"][i % 2], "api_version": "v2", "commit": commit})
 
@@ -178,15 +200,31 @@ PRODUCTS: dict[str, tuple[str, Callable[[int], Iterator[bytes]]]] = {
 GENERATOR_VERSION = {"databricks": 2}  # 2: times move forward, in each shape's own format
 
 
-def corpus(name: str, records: int, out: Path) -> Path:
-    """The corpus file for `name` with `records` lines, generated if missing."""
+def corpus(name: str, records: int, out: Path, distinct: bool = False) -> Path:
+    """The corpus file for `name` with `records` lines, generated if missing; `distinct`: every record
+    its own address, 5,000 users (see _Distinct)."""
+    global USERS, IPS
     out.mkdir(parents=True, exist_ok=True)
     version = GENERATOR_VERSION.get(name, 1)
     path = out / (f"{name}-{records}.log" if version == 1 else f"{name}-{records}-v{version}.log")
+    if distinct:
+        path = path.with_name(path.stem + "-distinct.log")
     if path.exists():
         return path
     tmp = path.with_suffix(".tmp")
     gen = PRODUCTS[name][1]
+    saved = USERS, IPS
+    if distinct:
+        USERS, IPS = _DISTINCT_USERS, _DISTINCT_IPS  # type: ignore[assignment]
+    try:
+        _write(tmp, gen, records)
+    finally:
+        USERS, IPS = saved
+    os.replace(tmp, path)
+    return path
+
+
+def _write(tmp: Path, gen: Callable[[int], Iterator[bytes]], records: int) -> None:
     with open(tmp, "wb", buffering=1 << 20) as f:
         buf: list[bytes] = []
         for line in gen(records):
@@ -196,18 +234,17 @@ def corpus(name: str, records: int, out: Path) -> Path:
                 buf.clear()
         if buf:
             f.write(b"\n".join(buf) + b"\n")
-    os.replace(tmp, path)
-    return path
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "shipper-bench" / "corpus")
+    ap.add_argument("--distinct", action="store_true", help="every record its own address, 5,000 users")
     ap.add_argument("products", nargs="*", default=list(PRODUCTS))
     a = ap.parse_args()
     for name in a.products:
-        p = corpus(name, a.records, a.out)
+        p = corpus(name, a.records, a.out, a.distinct)
         size = p.stat().st_size
         print(f"{p}  {size / 1e6:.0f} MB  {size / a.records:.0f} B/line")
     return 0

@@ -1,5 +1,8 @@
 """The anchors every shipper number is compared with, on the same corpus file:
 
+* the bare loop (issue 19's anchor, what a host pays for any JSON shipper at all): read a line,
+  `orjson.loads`, a small dict around the record (a fixed time and host, the record under `log`),
+  `orjson.dumps`, write in 1000-line writes. No product knowledge: the same for every product;
 * the Python floor: a tight loop over the file's lines doing `orjson.loads` + a small hand-written ECS
   mapping of the product's known keys (timestamp, action, its catalogue category/type, user, source
   address, the record itself under the product namespace) + `orjson.dumps`, written to a file in
@@ -142,6 +145,27 @@ def floor(product: str, path: str, out_path: str) -> int:
     return n
 
 
+HOST = {"name": "bench-host"}
+
+
+def bare(path: str, out_path: str) -> int:
+    loads, dumps = orjson.loads, orjson.dumps
+    n = 0
+    with open(path, "rb", buffering=1 << 20) as f, open(out_path, "wb") as out:
+        buf: list[bytes] = []
+        for line in f:
+            buf.append(dumps({"@timestamp": "2026-01-01T00:00:00.000Z", "host": HOST, "log": loads(line)}))
+            if len(buf) >= 1000:
+                n += len(buf)
+                buf.append(b"")
+                out.write(b"\n".join(buf))
+                buf = []
+        n += len(buf)
+        buf.append(b"")
+        out.write(b"\n".join(buf))
+    return n
+
+
 def loads_dumps(path: str, out_path: str) -> int:
     loads, dumps = orjson.loads, orjson.dumps
     n = 0
@@ -189,5 +213,7 @@ if __name__ == "__main__":
         print(floor(product, path, out))
     elif kind == "loads_dumps":
         print(loads_dumps(path, out))
+    elif kind == "bare":
+        print(bare(path, out))
     else:
         print(pygtail(path, out))

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Issue 19: CPU µs per event of `shipper run --once` per product, beside the bare loop, in one run.
+
+    .venv/bin/python bench/cpu_per_event.py                                   # 400 k records, 3 rounds
+    .venv/bin/python bench/cpu_per_event.py --records 100000 --rounds 1 --products datameer
+
+Per product: a corpus with distinct addresses and 5,000 users (bench/corpus.py --distinct), then in
+alternating rounds (so a neighbour's load falls on every contender alike) the bare loop (bench/floor.py
+bare: read, orjson.loads, a small dict, orjson.dumps, write), shipper parsing in its thread
+(`parse_workers: 0`) and shipper as configured by default (`auto`: worker processes on a backlog). Each
+runs under bench/tree_time.py: CPU of the whole process tree, parse workers and forkserver included
+(none escapes: they are re-parented to the timer and waited for), wall time to the last process's end.
+shipper writes to stdout redirected to a file, as the bare loop does. Medians over the rounds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+import corpus as corpora  # noqa: E402
+
+PY = sys.executable
+SHIPPER = [str(Path(PY).with_name("shipper"))] if Path(PY).with_name("shipper").exists() else [PY, "-m", "shipper.cli"]
+PRODUCTS = ["datameer", "databricks", "posit_connect_json", "cloudera_ai", "puppet_enterprise"]
+GOAL = {"datameer": 4.0}  # × the bare loop's CPU per event, parsing in the thread (issue 19); 5 × for the others
+
+
+def timed(cmd: list[str], out: Path) -> dict:
+    p = subprocess.run([PY, str(BENCH / "tree_time.py"), "--out", str(out), "--", *cmd],
+                       stderr=subprocess.PIPE, text=True)
+    lines = p.stderr.strip().splitlines()
+    if p.returncode != 0 or not lines:
+        raise RuntimeError(f"{cmd} failed: {p.stderr[-2000:]}")
+    return json.loads(lines[-1])
+
+
+def count_lines(path: Path) -> int:
+    n = 0
+    with open(path, "rb") as f:
+        while b := f.read(1 << 22):
+            n += b.count(b"\n")
+    return n
+
+
+def shipper_config(out: Path, name: str, path: Path, workers: str) -> Path:
+    state = out / f"state-cpe-{name}-{workers}"
+    subprocess.run(["rm", "-rf", str(state)], check=True)
+    cfg = out / f"cpe-{name}-{workers}.yaml"
+    cfg.write_text(f"state_dir: {state}\nsources:\n  - name: {name}\n    type: file\n    paths: [{path}]\n"
+                   f"    parser: {corpora.PRODUCTS[name][0]}\n    parse_workers: {workers}\noutputs:\n  - type: stdout\n")
+    return cfg
+
+
+def run(products: list[str], records: int, rounds: int, out: Path, say=print) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name in products:
+        path = corpora.corpus(name, records, out / "corpus", distinct=True)
+        scratch = out / "cpe.out"
+        got: dict[str, list[dict]] = {"bare": [], "0": [], "auto": []}
+        for _ in range(rounds):
+            r = timed([PY, str(BENCH / "floor.py"), "bare", name, str(path), str(out / "cpe-bare.out")], out / "cpe-bare.stdout")
+            r["events"] = count_lines(out / "cpe-bare.out")
+            got["bare"].append(r)
+            for workers in ("0", "auto"):
+                cfg = shipper_config(out, name, path, workers)
+                r = timed([*SHIPPER, "run", "--once", "-c", str(cfg)], scratch)
+                r["events"] = count_lines(scratch)
+                got[workers].append(r)
+        scratch.unlink(missing_ok=True)
+
+        def med(kind: str, f) -> float:
+            return statistics.median(f(r) for r in got[kind])
+
+        # Per record read (one event each, but Puppet's commits: 1-3), so the bare loop's figure compares.
+        us = {k: med(k, lambda r: r["cpu_s"] / records * 1e6) for k in got}
+        rate = {k: med(k, lambda r: records / r["wall_s"]) for k in got}
+        pss = {k: max(r["peak_pss_mib"] for r in got[k]) for k in got}
+        rows.append((name, records, got["0"][0]["events"], us, rate, pss))
+    say(f"`bench/cpu_per_event.py --records {records} --rounds {rounds}` (distinct addresses, 5,000 users; medians; "
+        "whole process tree by bench/tree_time.py)\n")
+    say("CPU µs and rates are per record read (one event each; Puppet Enterprise commits give 1-3, the events column).\n")
+    say("| corpus | events | bare loop CPU µs/rec | shipper in-thread (`parse_workers: 0`) µs/rec | **× bare** | goal "
+        "| default (`auto`) µs/rec | × bare | bare rec/s | in-thread rec/s | default rec/s | peak PSS MiB in-thread / default |")
+    say("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, _records, events, us, rate, pss in rows:
+        say(f"| {name} | {events:,} | {us['bare']:.1f} | {us['0']:.1f} | **{us['0'] / us['bare']:.1f}** "
+            f"| ≤ {GOAL.get(name, 5.0):.0f} | {us['auto']:.1f} | {us['auto'] / us['bare']:.1f} | {rate['bare']:,.0f} "
+            f"| {rate['0']:,.0f} | {rate['auto']:,.0f} | {pss['0']:.0f} / {pss['auto']:.0f} |")
+    say()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=400_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--products", default=",".join(PRODUCTS))
+    ap.add_argument("--out", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "shipper-bench")
+    a = ap.parse_args()
+    run(a.products.split(","), a.records, a.rounds, a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
