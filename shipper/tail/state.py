@@ -1,10 +1,11 @@
 """The checkpoint of one followed file, as persisted (a JSON value under `f:<file id>`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 FILE_PREFIX = "f:"
+EARLIER_MARKS = 8  # earlier (offset, mark) pairs kept: prove a copy shorter than what was read, after a restart
 SEEN_PREFIX = "seen:"  # a live path whose rotation family has been looked at once (see discovery)
 
 
@@ -25,6 +26,16 @@ class FileState:
     # Wall-clock time it was read to its end and found gone (a tombstone), 0 while it is not: a
     # restart must not make a tombstone young again (restarted every hour, they never went).
     gone: float = 0.0
+    # [offset, mark] of the last EARLIER_MARKS read positions before `offset` (a new list each time:
+    # an emitted checkpoint keeps the list it was given). A copytruncate copy taken at or after one
+    # of them is proven a copy of what was read by it, with no bytes kept in memory.
+    earlier: list = field(default_factory=list)
+
+    def advance(self, offset: int, mark: str) -> None:
+        """The read position moves on to `offset`, whose bytes before it hash to `mark`."""
+        if self.offset > self.head_len and self.mark:
+            self.earlier = (self.earlier + [[self.offset, self.mark]])[-EARLIER_MARKS:]
+        self.offset, self.mark = offset, mark
 
     @property
     def key(self) -> str:
@@ -35,7 +46,8 @@ class FileState:
         # when each batch is a line or two (bench/README.md). Same keys as the fields.
         return {"fid": self.fid, "dev": self.dev, "ino": self.ino, "head_len": self.head_len, "head": self.head,
                 "offset": self.offset, "mark": self.mark, "path": self.path, "family": self.family,
-                "size": self.size, "gz": self.gz, "cont": self.cont, "gone": self.gone}
+                "size": self.size, "gz": self.gz, "cont": self.cont, "gone": self.gone,
+                "earlier": self.earlier}
 
     @classmethod
     def from_json(cls, value: Any) -> "FileState | None":

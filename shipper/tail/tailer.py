@@ -158,7 +158,8 @@ class Tailer:
         self.losses = 0
         self.rotations = 0
         # Files that may be copies but are too short to tell (inode -> first seen, path, of what).
-        self.undecided: dict[tuple[int, int], tuple[float, str, str]] = {}
+        # (The size seen last: a copy being made only grows, so a smaller file is another one on a reused inode.)
+        self.undecided: dict[tuple[int, int], tuple[float, str, str, int]] = {}
         self.undecided_read = 0  # … read anyway once UNDECIDED_SECONDS had passed
         self.copies: dict[tuple[int, int], tuple[int, int]] = {}  # proven copies: inode -> (size, mtime)
         self.unreadable: dict[str, str] = {}  # matched files that cannot be opened: path -> error
@@ -266,9 +267,12 @@ class Tailer:
             if o is not None and not o.gz and self._matches(s, o):
                 if o.st.st_size < s.offset and self._moved_elsewhere(lo, o, unmatched):
                     continue
-                del unmatched[(s.dev, s.ino)]
-                self._attach(lo, o)
-                continue
+                # Only the head read: inode and head prove nothing when the inode was reused for a
+                # copy of a followed file (same header), which is left alone (step 3).
+                if not (s.head_len and s.offset <= s.head_len and not self._head_only_candidate(s, o, unmatched)):
+                    del unmatched[(s.dev, s.ino)]
+                    self._attach(lo, o)
+                    continue
             if o is not None and o.path in self.unreadable:
                 del unmatched[(s.dev, s.ino)]  # its inode is there, unreadable: it waits, it is not gone
                 lo.missing, lo.since = 0, now
@@ -285,7 +289,7 @@ class Tailer:
                 if s.head_len and s.offset == s.head_len and lo.gone_at is None:
                     # Only the head was read: its bytes prove nothing against a same-headed file.
                     # Taken only when exactly one file could hold it (and is no copy of another).
-                    cands = [k for k, o in unmatched.items() if self._head_only_candidate(s, o)]
+                    cands = [k for k, o in unmatched.items() if self._head_only_candidate(s, o, unmatched)]
                     if len(cands) == 1:
                         self._attach(lo, unmatched.pop(cands[0]), s.offset)
 
@@ -303,6 +307,8 @@ class Tailer:
                     start = -1  # history before the first look: not read
                 elif self.read_from == "end":
                     start = -1
+            elif self._copied_before_invisible_truncation(o):
+                continue
             self._follow_new(o, start)
         for fam in families_new:
             self.seen.add(fam)
@@ -312,8 +318,8 @@ class Tailer:
         paths = {o.path: o.family for o in obs.values()}
         self.unreadable = {p: e for p, e in self.unreadable.items() if p in paths}
         blocked = {paths[p] for p in self.unreadable}  # families with a file we cannot look into
-        for key, (_since, path, other) in list(self.undecided.items()):
-            if key not in obs:
+        for key, (_since, path, other, size) in list(self.undecided.items()):
+            if key not in obs or obs[key].st.st_size < size:
                 del self.undecided[key]
                 self._lost(path, 0, f"(the whole file): it was deleted while it could not yet be told apart from "
                                     f"{other} (it held no more than their shared first line), and was not read", unknown=True)
@@ -488,13 +494,16 @@ class Tailer:
                 return True
         return False
 
-    def _head_only_candidate(self, s: FileState, o: Observed) -> bool:
+    def _head_only_candidate(self, s: FileState, o: Observed, unmatched: dict | None = None) -> bool:
+        """Could `o` hold the content `s`, of which no more than the head was read? Not when it is
+        a copy of a followed file, or (under a rotated name) of a file at a live name in
+        `unmatched`: copies are made under rotated names only."""
         try:
             fh = self._open_path(o.path, o.gz, o.fd)
         except OSError:
             return False
         try:
-            if not self._head_is(fh, s) or len(fh.read(s.offset - 1, 1)) != 1:
+            if not self._head_is(fh, s) or (s.offset and len(fh.read(s.offset - 1, 1)) != 1):
                 return False
             c = self._readable_len(fh, o)
             for f in list(self.files.values()):
@@ -507,19 +516,39 @@ class Tailer:
                     continue
                 if n > s.head_len and same_bytes(fh.read, ours.read, n):
                     return False  # a copy of a followed file, not of this content
+            if o.direct or not unmatched:
+                return True
+            for x in unmatched.values():
+                if not x.direct or x.gz or x is o or min(x.st.st_size, c or 0) <= s.head_len:
+                    continue
+                try:
+                    live = self._open_path(x.path, False, x.fd)
+                except OSError:
+                    continue
+                try:
+                    if same_bytes(fh.read, live.read, min(x.st.st_size, c)):
+                        return False  # a copy of the live file
+                finally:
+                    live.close()
             return True
         finally:
             fh.close()
 
     def _prefix_end(self, fh: OpenFile, o: Observed, lo: Loose) -> int | None:
         """The end of `fh` if it is a copy of a prefix of what was read (proved by the bytes kept
-        in lo.window up to its end), else None."""
+        in lo.window up to its end, or, after a restart, by the mark of an earlier read position
+        it reaches: its bytes up to there are what was read, and it ends before the last read
+        position), else None."""
         s = lo.state
-        if not lo.window:
-            return None
         c = self._readable_len(fh, o)
+        if c is None or not (s.head_len < c < s.offset):
+            return None
         first = s.offset - len(lo.window)  # file offset of window[0]
-        if c is None or not (s.head_len < c < s.offset) or c <= first:
+        if not lo.window or c <= first:
+            for at, mark in reversed(s.earlier):
+                if s.head_len < at <= c:
+                    n = min(MARK_MAX, at)
+                    return c if digest(fh.read(at - n, n)) == mark else None
             return None
         k = min(c - first, c)
         if k < min(MARK_MAX, c):
@@ -594,6 +623,12 @@ class Tailer:
                 if c is None:
                     short_of = f.path
                     continue
+                if c > n and not f.gz and s.offset <= s.head_len:
+                    # Longer than f is now, and only f's head was read: a copy is never longer than
+                    # its original, so this is another file or a copy taken before f was truncated
+                    # and given its head again (invisible from the head alone). Either way it holds
+                    # bytes never read: not a copy.
+                    continue
                 n = min(n, c)
                 if n <= len(head):
                     short_of = f.path
@@ -607,11 +642,55 @@ class Tailer:
                 if s.offset > s.head_len and (self._mark_ok(fh, s) or self._prefix_end(fh, o, lo) is not None):
                     self.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
                     return True
-                if c is None or c <= s.head_len or c < s.offset:
-                    short_of = s.path  # cannot be compared with what was read of it
+                if c is None or (lo.gone_at is None and (c <= s.head_len or c < s.offset and (
+                        s.path == s.family or lo.truncated))):
+                    # Cannot be compared with what was read of it. (Only a live file is copied
+                    # and then truncated: a file shorter than what was read of a rotated one is
+                    # no copy of it.)
+                    short_of = s.path
         finally:
             fh.close()
         return short_of is not None and self._wait(key, o, short_of, now)
+
+    def _copied_before_invisible_truncation(self, o: Observed) -> bool:
+        """`o`, new under a rotated name and no copy of anything known, starts with the head of
+        the live file of its family, of which only that head was read: the live file was copied
+        to `o` and truncated, then given its head again (a layout header) — a truncation its own
+        bytes cannot show. What was read (the head) is in `o`: the content goes on there after
+        the head, the live file starts again as new, and the copytruncate window is warned. (If
+        instead `o` is another file with the same header, nothing is read twice either way.)"""
+        if not self._is_rotated_name(o.path):
+            return False
+        for f in list(self.files.values()):
+            s = f.state
+            if (f.path != f.family or f.family != o.family or f.gz or f.deleted or s is None
+                    or s.offset != s.head_len or s.cont or not s.head_len):
+                continue
+            try:
+                st = os.stat(f.path)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) != (f.dev, f.ino):
+                continue  # not the live file any more
+            try:
+                fh = self._open_path(o.path, o.gz, o.fd)
+            except OSError:
+                return False
+            try:
+                if not self._head_is(fh, s) or not fh.read(s.head_len, 1):
+                    continue
+            finally:
+                fh.close()
+            self._unfollow(f)
+            lo = self.loose[s.fid]
+            self._attach(lo, o, s.offset)
+            self._lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file "
+                                    "(found by the copy: the file had been read no further than its first line, "
+                                    "which it has again; copytruncate rotation loses what is written in that "
+                                    "window; rotate with `create` to lose nothing)", unknown=True)
+            self._follow_new(Observed(f.path, f.family, True, st, False), 0)
+            return True
+        return False
 
     def _is_rotated_name(self, path: str) -> bool:
         folder, name = os.path.split(path)
@@ -621,7 +700,9 @@ class Tailer:
 
     def _wait(self, key: tuple[int, int], o: Observed, other: str, now: float) -> bool:
         """True while `o` may still wait to be told apart; False (read it) once the wait is over."""
-        since, _, _ = self.undecided.setdefault(key, (now, o.path, other))
+        since, _, _, size = self.undecided.setdefault(key, (now, o.path, other, o.st.st_size))
+        if o.st.st_size > size:
+            self.undecided[key] = (since, o.path, other, o.st.st_size)
         if now - since < UNDECIDED_SECONDS:
             return True
         self.undecided_read += 1
@@ -644,10 +725,10 @@ class Tailer:
             if lo.truncated:
                 self._copytruncate_loss(lo, o, resume)
             if resume is not None and resume < s.offset:
-                # A copy that ends before what was read: all of it was read; it is done.
-                first = s.offset - len(lo.window)
+                # A copy that ends before what was read: all of it was read; it is done. (Its
+                # mark is taken from its own bytes below.)
                 s.offset, s.cont = resume, False
-                s.mark = digest(lo.window[max(0, resume - first - MARK_MAX) : resume - first])
+                s.earlier = [e for e in s.earlier if e[0] < resume]
         s.path = o.path
         f = Followed(o.path, s.family, o.st.st_dev, o.st.st_ino, o.gz, state=s, size=o.st.st_size,
                      mtime_ns=o.st.st_mtime_ns, held_fd=o.fd)
@@ -661,6 +742,8 @@ class Tailer:
         self._load_tail(f)
         self.files[(f.dev, f.ino)] = f
         if moved:
+            if resume is not None and s.offset == resume:
+                s.mark = digest(f.tail) if s.offset else ""
             self.pending[s.key] = s
 
     def _copytruncate_loss(self, lo: Loose, o: Observed, resume: int | None) -> None:
@@ -976,9 +1059,11 @@ class Tailer:
                 end = offs[j] if j < len(recs) else base + lines.consumed
                 rel = end - base
                 tail = data[rel - MARK_MAX : rel] if rel >= MARK_MAX else (f.tail + data[:rel])[-MARK_MAX:]
-                s.offset = end
+                if keep_window:
+                    s.advance(end, digest(tail))  # remembers the position it leaves (a copy may end there)
+                else:
+                    s.offset, s.mark = end, digest(tail)
                 s.cont = lines.cont if j == len(recs) else bool(lines.flags and lines.flags[j])
-                s.mark = digest(tail)
                 f.tail = tail
                 keys = LineKeys(s.fid, offs[i:j])
                 flags = lines.flags[i:j] if lines.flags else None

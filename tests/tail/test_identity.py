@@ -2,6 +2,7 @@
 bytes it shares with what was read; holes are skipped and counted; every loss names its cause."""
 from __future__ import annotations
 
+import gzip
 import logging
 import os
 import shutil
@@ -243,3 +244,113 @@ def test_shrunk_and_regrown_while_stopped_is_called_a_truncation(tmp_path, fast_
     assert len(msgs) == 1 and "truncated in place" in msgs[0] and "unknown number" in msgs[0], msgs
     assert "0 bytes" not in msgs[0]
     assert f.lines()[10:] == [f"other {i} ".encode() + b"x" * 20 for i in range(10)]
+
+
+# Found by the torture harness (tests/torture): each test is the cause of one failing seed.
+
+def test_reused_inode_of_a_head_only_state_holding_a_copy_is_not_taken_for_it(tmp_path, fast_missing):
+    """Seed 15: a checkpoint of which only the header was read, its file gone; ext4 gives its
+    inode to a copy of the new live file (same header). Inode and head prove nothing here: the
+    copy is left alone, not read as the old content's continuation (which repeated every line)."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, HEADER)
+    f = Follower([log], d)
+    f.poll()
+    f.tailer.close()
+    os.unlink(log)  # while stopped: the header-only file goes, a new one is written and copied
+    write(log, HEADER, *[f"line {i}" for i in range(20)])
+    shutil.copyfile(log, d / "app.log.1")
+    old = next(v for k, v in f.state.items() if k.startswith("f:"))
+    old["ino"] = os.stat(d / "app.log.1").st_ino  # the inode reuse ext4 does (not forced here)
+    f.restart()
+    f.settle()
+    assert sorted(records(f)) == sorted(expect(20))
+
+
+def test_copytruncate_of_a_header_only_live_file_given_its_header_again(tmp_path, fast_missing, caplog):
+    """Seed 45: only the header of the live file was read; it is copied (and compressed) and
+    truncated, and gets its header again, so its own bytes do not show the truncation. The copy
+    holds lines never read: they are read at once (not held as "too short to tell" until a
+    cleaner deletes them), once, and the copy-to-truncate window is warned."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, HEADER)
+    f = Follower([log], d)
+    f.poll()
+    write(log, *[f"line {i}" for i in range(30)])
+    with open(log, "rb") as src, gzip.open(d / "app.log.1.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    os.truncate(log, 0)
+    write(log, HEADER)
+    with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+        f.poll()
+        assert sorted(records(f)) == sorted(expect(30))
+        write(log, *[f"line {i}" for i in range(30, 40)])
+        f.settle()
+    assert sorted(records(f)) == sorted(expect(40))
+    assert len(records(f)) == 40
+    losses = [r.getMessage() for r in caplog.records if "data lost" in r.getMessage()]
+    assert len(losses) == 1 and "copytruncate" in losses[0] and "app.log.1.gz" in losses[0], losses
+    assert f.tailer.undecided_read == 0
+
+
+def test_a_rotated_file_shorter_than_a_gone_rotated_one_is_not_held_as_its_copy(tmp_path, fast_missing):
+    """Seed 45 (second cause): a rotated file read to its end is gone; a new, shorter rotated file
+    with the same header appears. Only a live file is copied and then truncated, so it cannot be
+    a copy of the gone one: it is read at once, not kept waiting (a cleaner would delete it)."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, HEADER, *[f"line {i}" for i in range(50)])
+    f = Follower([log], d)
+    f.poll()
+    os.rename(log, d / "app.log.1")
+    write(log, HEADER, *[f"line {i}" for i in range(50, 60)])
+    f.poll()
+    f.tailer.close()
+    os.unlink(d / "app.log.1")  # while stopped: the cleaner, then a compressed rotation
+    write(log, *[f"line {i}" for i in range(60, 65)])
+    os.rename(log, d / "app.log.1")
+    with open(d / "app.log.1", "rb") as src, gzip.open(d / "app.log.1.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    os.unlink(d / "app.log.1")
+    write(log, HEADER, *[f"line {i}" for i in range(65, 70)])
+    write(d / "app.log.2", HEADER, *[f"line {i}" for i in range(70, 75)])  # shorter than app.log.1 was
+    f.restart()
+    f.poll(2)
+    assert sorted(records(f)) == sorted(expect(75))
+    assert not f.tailer.undecided
+
+
+def test_copytruncate_copy_shorter_than_what_was_read_is_proven_after_a_restart(tmp_path, monkeypatch, fast_missing,
+                                                                               caplog):
+    """Seed 215: the reader read past the end of a copytruncate copy, which is then compressed;
+    the agent restarts before it saw the truncation, so the bytes kept in memory to prove the copy
+    are gone. The checkpoint's earlier read positions prove it: nothing is read twice."""
+    monkeypatch.setattr(tailer_mod, "UNDECIDED_SECONDS", 0.3)
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, HEADER, *[f"line {i}" for i in range(20)])
+    f = Follower([log], d)
+    f.poll()
+    shutil.copyfile(log, d / "app.log.1")
+    write(log, *[f"line {i}" for i in range(20, 25)])
+    f.poll()  # past the end of the copy
+    os.truncate(log, 0)
+    with open(d / "app.log.1", "rb") as src, gzip.open(d / "app.log.1.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    os.unlink(d / "app.log.1")
+    write(log, *[f"line {i}" for i in range(25, 35)])
+    with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+        f.restart()
+        f.settle()
+        f.restart()
+        f.settle()
+    got = records(f)
+    assert sorted(got) == sorted(expect(35))
+    assert len(got) == 35, "a line was read twice"
+    assert not any("could not tell" in r.getMessage() for r in caplog.records)

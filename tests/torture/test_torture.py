@@ -1,19 +1,24 @@
 """The torture harness in the normal test run: a bounded number of seeded schedules (about 20 s).
 Long runs: `make torture SEED=1 N=1000` (strict: exactly once).
 
-KNOWN_FAILING are seeds of the 1-60 and 200-224 ranges that still fail (open bugs, listed in
-docs/design.md "Torture harness"); they are left out here so this run guards what works, and
-`make torture` shows them."""
+FOUND are seeds that failed once and were fixed (the cause of each has its own test in
+tests/tail/test_identity.py): replayed strictly, exactly once. Seeds that still fail are listed in
+docs/design.md "Torture harness"; `make torture` shows them."""
 from __future__ import annotations
 
 import pytest
 
 from tests.torture.harness import run_schedule
 
-KNOWN_FAILING = {15, 45, 215}
-SEEDS = [s for s in range(200, 225) if s not in KNOWN_FAILING]
+FOUND = [15, 45, 215]
+SEEDS = list(range(200, 225))
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_schedule(seed):
     run_schedule(seed, steps=40, strict=False)
+
+
+@pytest.mark.parametrize("seed", FOUND)
+def test_found_schedule(seed):
+    run_schedule(seed, steps=40, strict=True)
