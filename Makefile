@@ -27,6 +27,7 @@ demo: $(PY)
 test: $(PY)
 	scripts/install-test-deps.sh
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e examples/shipper-plugin-example
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -p no:cacheprovider --reruns 2 --reruns-delay 1 --durations=25

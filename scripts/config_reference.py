@@ -131,7 +131,8 @@ def render() -> str:
     out += ["Every source (`sources:` items):", "", *table(SourceConfig), ""]
     out += ["Every output (`outputs:` items):", "", *table(OutputConfig), ""]
     for kind, base in (("source", SourceConfig), ("output", OutputConfig)):
-        for name in registry.names(kind):
+        # shipper's own plugins only: a third party's installed beside it (examples/) documents itself
+        for name in [p.name for p in registry.info(kind) if p.distribution == "shipper"]:
             cfg = registry.load(kind, name).Config
             own = set(cfg.model_fields) - (set(base.model_fields) - {"type"}) - {"type"}
             out += [f"`type: {name}` ({kind}):", "", *table(cfg, set(cfg.model_fields) - own), ""]

@@ -212,6 +212,9 @@ class Output(ABC):
     # (max events, max seconds): when set, the output worker hands up to that many events of queued
     # batches to send_many() at once, waiting at most that long for more. None: one batch per send().
     coalesce: tuple[int, float] | None = None
+    # The delivery problem while it lasts, when send() retries inside (for /health and `shipper
+    # status`); None while delivering. Never holds a secret.
+    trouble: str | None = None
 
     def __init__(self, config: OutputConfig, ctx: "OutputContext"):
         self.config = config
