@@ -136,4 +136,27 @@ def watch_roots(patterns: list[str], base_dir: str) -> list[tuple[str, bool]]:
         while not os.path.isdir(root) and root != os.sep:
             root, recursive = os.path.dirname(root), True
         roots[root] = roots.get(root, False) or recursive
+        # A watch follows a symlinked folder to its target once: the folder holding the link is
+        # watched too, so that swapping the link (a deployment's `current`) is seen at once.
+        for link in symlinks_on(root):
+            roots.setdefault(os.path.dirname(link), False)
     return sorted(roots.items())
+
+
+def symlinks_on(path: str) -> list[str]:
+    """The symlinks among `path` and its ancestors."""
+    out = []
+    while path and path != os.sep:
+        if os.path.islink(path):
+            out.append(path)
+        path = os.path.dirname(path)
+    return out
+
+
+def folder_identity(folder: str) -> tuple[int, int] | None:
+    """What a folder name points at now (a watch on it stays on the folder it was added to)."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino

@@ -57,6 +57,7 @@ class Holder:
         self._inotify = None
         self._wd_folder: dict[int, str] = {}
         self._folder_wd: dict[str, int] = {}
+        self._folder_id: dict[str, tuple[int, int] | None] = {}  # what each watched folder name pointed at
         self._thread: threading.Thread | None = None
         self._stop_r, self._stop_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stopping = False
@@ -86,7 +87,10 @@ class Holder:
             self._known = set(known) | set(self.held)
             if self._inotify is None:
                 return
-            for folder in list(self._folder_wd.keys() - by_folder.keys()):
+            # A folder reached through a symlink that now points elsewhere is watched again.
+            moved = {f for f in self._folder_wd.keys() & by_folder.keys()
+                     if discovery.folder_identity(f) != self._folder_id.get(f)}
+            for folder in list((self._folder_wd.keys() - by_folder.keys()) | moved):
                 wd = self._folder_wd.pop(folder)
                 self._wd_folder.pop(wd, None)
                 try:
@@ -94,6 +98,7 @@ class Holder:
                 except OSError:
                     pass
             for folder in by_folder.keys() - self._folder_wd.keys():
+                ident = discovery.folder_identity(folder)
                 try:
                     wd = self._inotify.add_watch(folder, flags.CREATE | flags.MOVED_TO | flags.ONLYDIR)
                 except OSError as e:
@@ -101,6 +106,7 @@ class Holder:
                     continue
                 self._folder_wd[folder] = wd
                 self._wd_folder[wd] = folder
+                self._folder_id[folder] = ident
 
     def take(self) -> tuple[list[Held], dict[str, int]]:
         """The files held now (still owned by the holder) and the escapes since the last take."""

@@ -75,6 +75,7 @@ class Followed:
     at_eof: bool = False  # no complete line left to read (at most a partial one)
     read_to: int = -1  # the size at the last read that reached the end
     deleted: bool = False
+    unnamed: bool = False  # open, not deleted, under no name we look at (moved away): read by descriptor
     window: bytes = b""  # a live file's last bytes before state.offset (identity.WINDOW), while open
     held_fd: int | None = None  # the holder's descriptor, until the tailer opens its own
 
@@ -230,16 +231,20 @@ class Tailer:
         # 1. followed inodes
         for key, f in list(self.files.items()):
             o = unmatched.get(key)
-            if o is not None and (f.fh is not None or self._same_content(f, o)):
+            # (A file seen deleted does not come back: its inode under a name now is another file.)
+            if o is not None and (f.fh is not None or (not f.deleted and self._same_content(f, o))):
                 del unmatched[key]
                 if o.path != f.path:
                     self._renamed(f, o.path)
-                f.size, f.mtime_ns, f.deleted = self._readable_size(f, o), o.st.st_mtime_ns, False
+                f.size, f.mtime_ns, f.deleted, f.unnamed = self._readable_size(f, o), o.st.st_mtime_ns, False, False
                 continue
             if f.fh is not None:
-                # Open but not under any name we watch (deleted, or moved away): read to its end.
+                # Open but not under any name we watch (deleted, or moved away: renamed out of the
+                # family, or its folder's symlink swapped to another folder): read to its end.
                 st = f.fh.stat()
                 f.deleted = st.st_nlink == 0
+                f.unnamed = not f.deleted
+                self._mark_done(f)
                 if f.deleted and f.state is None and not self._identify(f):
                     # Deleted before it ever had a complete line.
                     unread = max(0, st.st_size - f.start)
@@ -264,7 +269,10 @@ class Tailer:
         for _fid, lo in sorted(self.loose.items(), key=lambda kv: (-kv[1].state.head_len, -kv[1].state.offset)):
             s = lo.state
             o = unmatched.get((s.dev, s.ino))
-            if o is not None and not o.gz and self._matches(s, o):
+            # A content read to its end and gone, or compressed, is not in a shorter plain file on
+            # its inode: that is the inode given to another file (ext4 reuses them at once).
+            reused = o is not None and (s.gz or (lo.gone_at is not None and o.st.st_size < s.offset))
+            if o is not None and not o.gz and not reused and self._matches(s, o):
                 if o.st.st_size < s.offset and self._moved_elsewhere(lo, o, unmatched):
                     continue
                 # Only the head read: inode and head prove nothing when the inode was reused for a
@@ -288,8 +296,10 @@ class Tailer:
             else:
                 if s.head_len and s.offset == s.head_len and lo.gone_at is None:
                     # Only the head was read: its bytes prove nothing against a same-headed file.
-                    # Taken only when exactly one file could hold it (and is no copy of another).
-                    cands = [k for k, o in unmatched.items() if self._head_only_candidate(s, o, unmatched)]
+                    # Taken only when exactly one file could hold it (and is no copy of another),
+                    # never a file at the live name: content moves away from it, not onto it.
+                    cands = [k for k, o in unmatched.items()
+                             if not o.direct and self._head_only_candidate(s, o, unmatched)]
                     if len(cands) == 1:
                         self._attach(lo, unmatched.pop(cands[0]), s.offset)
 
@@ -343,8 +353,8 @@ class Tailer:
                 self._lost(s.path, unread, "were deleted or rotated away before they could be read")
                 del self.loose[fid]
                 self.pending[s.key] = None
-            elif s.path == s.family:
-                # Last seen as the live file, never seen rotated, now nowhere: it went through
+            elif s.path == s.family or lo.truncated:
+                # Last seen as the live file (or truncated, whatever its name now), never seen rotated, now nowhere: it went through
                 # more rotations than there are backups (while stopped, or closed and far
                 # behind), or was truncated in place with no copy. What was written to it after
                 # our last look (and any file rotated in between) is gone; how much is unknown.
@@ -391,10 +401,11 @@ class Tailer:
                 or bool(self.unreadable) or (self.holder is not None and bool(self.holder.held)))
 
     def unwatched(self) -> list[Followed]:
-        """The followed files inotify cannot report writes to: deleted while open, or known only
-        by a descriptor (their name gone). Without any, an idle caller need not wake to read."""
+        """The followed files inotify cannot report writes to: deleted while open, moved away
+        (still open), or known only by a descriptor (their name gone). Without any, an idle
+        caller need not wake to read."""
         return [f for f in self.files.values()
-                if f.deleted or f.held_fd is not None or f.path.endswith(" held open)")]
+                if f.deleted or f.unnamed or f.held_fd is not None or f.path.endswith(" held open)")]
 
     def read_unwatched(self, emit: Callable[[Chunk], None], stop) -> None:
         """Read the files of unwatched()."""
@@ -634,6 +645,7 @@ class Tailer:
                     short_of = f.path
                 elif same_bytes(fh.read, ours.read, n):
                     self.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
+                    self.undecided.pop(key, None)  # proven now: no longer waiting (nor lost when it goes)
                     return True
             for lo in self.loose.values():
                 s = lo.state
@@ -641,6 +653,7 @@ class Tailer:
                     continue
                 if s.offset > s.head_len and (self._mark_ok(fh, s) or self._prefix_end(fh, o, lo) is not None):
                     self.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
+                    self.undecided.pop(key, None)  # proven now: no longer waiting (nor lost when it goes)
                     return True
                 if c is None or (lo.gone_at is None and (c <= s.head_len or c < s.offset and (
                         s.path == s.family or lo.truncated))):
@@ -836,7 +849,8 @@ class Tailer:
             f.fh = None
         if f.state is not None and keep_loose:
             lo = Loose(f.state)
-            if f.deleted and f.at_eof:
+            if (f.deleted or f.unnamed) and f.at_eof:
+                # Read to its end through the descriptor (moved away, it is no loss either).
                 self._tombstone(lo, time.monotonic())
             self.loose[f.state.fid] = lo
 
@@ -845,6 +859,14 @@ class Tailer:
         lo.gone_at = now
         lo.state.gone = time.time()
         self.pending[lo.state.key] = lo.state
+
+    def _mark_done(self, f: Followed) -> None:
+        """A deleted (or moved away) file still followed, read to its end: saved as gone now, so
+        that a stop before it is let go does not make the restart take it for the live file gone
+        unread (its name may still be the live one: renamed and deleted between two looks)."""
+        if f.state is not None and not f.state.gone and (f.deleted or f.unnamed) and f.at_eof:
+            f.state.gone = time.time()
+            self.pending[f.state.key] = f.state
 
     def _check_truncated(self, f: Followed, size: int | None = None) -> bool:
         """Content replaced under our offset (copytruncate, Log4j MaxBackupIndex=0, a writer
@@ -951,7 +973,7 @@ class Tailer:
         """Read only the files the watcher saw written to, oldest of a family first. True when
         one of the paths needs a scan first: not followed yet but could be, or followed closed
         (only a scan may reopen a closed file: its inode may have been reused meanwhile)."""
-        by_path = {f.path: f for f in self.files.values()}
+        by_path = {f.path: f for f in self.files.values() if not f.unnamed}  # (moved away: read by descriptor)
         todo: list[Followed] = []
         scan = False
         for p in paths:
@@ -1089,6 +1111,7 @@ class Tailer:
         f.at_eof = ended or s.offset >= f.size
         if ended:
             f.read_to = pre
+        self._mark_done(f)
         if holes:
             self._report_holes(f.path, holes)
         return got

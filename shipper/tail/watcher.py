@@ -39,6 +39,8 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from shipper.tail.discovery import folder_identity
+
 try:
     from inotify_simple import INotify, flags
 except ImportError:  # pragma: no cover - writes then come through watchdog
@@ -86,6 +88,8 @@ class ChangeWatcher:
         self.inotify = False  # any notification at all (else: polling only)
         self._writes: INotify | None = None
         self._folder_wd: dict[str, int] = {}
+        self._folder_id: dict[str, tuple[int, int] | None] = {}  # what each watched folder name pointed at
+        self._root_watch: dict[str, tuple] = {}  # root -> (its watchdog watch, what it pointed at)
         self._wd_folder: dict[int, str] = {}
         self.missing_watches: set[str] = set()  # folders whose writes only a full pass sees
 
@@ -98,9 +102,10 @@ class ChangeWatcher:
         events = STRUCTURE_EVENTS if self._writes is not None else [*STRUCTURE_EVENTS, FileModifiedEvent]
         try:
             obs = Observer()
-            handler = _Handler(self)
+            self._handler, self._events = _Handler(self), events
             for root, recursive in self.roots:
-                obs.schedule(handler, root, recursive=recursive, event_filter=events)
+                self._root_watch[root] = (obs.schedule(self._handler, root, recursive=recursive, event_filter=events),
+                                          folder_identity(root))
             obs.daemon = True
             obs.start()
             self.observer, self.inotify = obs, True
@@ -112,8 +117,11 @@ class ChangeWatcher:
         """Report writes to files in exactly these folders (those holding followed files)."""
         if self._writes is None or self.observer is None:
             return
+        self._rewatch_swapped_roots()
         self.missing_watches = set()
-        for folder in list(self._folder_wd.keys() - folders):
+        # A folder reached through a symlink that now points elsewhere is watched again.
+        moved = {f for f in self._folder_wd.keys() & folders if folder_identity(f) != self._folder_id.get(f)}
+        for folder in list((self._folder_wd.keys() - folders) | moved):
             wd = self._folder_wd.pop(folder)
             self._wd_folder.pop(wd, None)
             try:
@@ -121,6 +129,7 @@ class ChangeWatcher:
             except OSError:
                 pass  # the folder is gone: the kernel dropped the watch already
         for folder in folders - self._folder_wd.keys():
+            self._folder_id[folder] = folder_identity(folder)
             try:
                 wd = self._writes.add_watch(folder, flags.MODIFY | flags.ONLYDIR)
             except OSError as e:
@@ -130,6 +139,22 @@ class ChangeWatcher:
                 continue
             self._folder_wd[folder] = wd
             self._wd_folder[wd] = folder
+
+    def _rewatch_swapped_roots(self) -> None:
+        """A root reached through a symlink swapped to another folder (discovery.watch_roots watches
+        the link's folder, so the swap made a scan): the watch moves to the new target."""
+        for root, (watch, ident) in list(self._root_watch.items()):
+            now = folder_identity(root)
+            if now == ident or now is None:
+                continue
+            try:
+                self.observer.unschedule(watch)
+                new = self.observer.schedule(self._handler, root, recursive=watch.is_recursive,
+                                             event_filter=self._events)
+            except Exception as e:  # the folder went again: the periodic rescan still sees it
+                log.debug("cannot watch again", extra={"path": root, "error": str(e)})
+                continue
+            self._root_watch[root] = (new, now)
 
     def _note(self, structure: bool = False, path: str | None = None) -> None:
         with self._lock:

@@ -96,11 +96,6 @@ SCHEDULE = ("w29,stop,r,w92,start,s0.84,w158,r,w54,r,w155,r,w9,s0.58,w82,r,w100,
             "w68,r,w9,r,w7,s0.36,w164,r,w134,r,w42,s0.56,w121,stop,r,w45,start,s0.33")
 
 
-@pytest.mark.xfail(strict=True, reason="false alarms: 2-4 'data lost … rotated away and deleted before the "
-                   "rest could be read' warnings (and counted losses) after the restart while every line is "
-                   "delivered exactly once: files read to their end while running are persisted with the live "
-                   "name as their path (several states at once), so the restart takes each for the live file "
-                   "gone unread")
 def test_shared_header_rotation_schedule_warns_no_loss_that_did_not_happen(tmp_path):
     import time
     fam = Family(tmp_path, header=True)

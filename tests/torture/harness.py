@@ -143,7 +143,9 @@ class Schedule:
         if os.path.exists(p):
             with open(p, "rb") as src, gzip.open(p + ".gz", "wb") as dst:
                 shutil.copyfileobj(src, dst)
-            os.unlink(p)  # its lines live on in the .gz
+            # Its lines live on in the .gz; its inode, freed, may be given to a file never seen.
+            self.seen_inodes.discard(os.stat(p).st_ino)
+            os.unlink(p)
 
     def _close_hole_writer(self) -> None:
         if self.hole_fd is not None:
