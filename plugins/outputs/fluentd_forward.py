@@ -212,21 +212,32 @@ class ForwardConnection(FluentSender):
         if chunk:
             option["chunk"] = chunk
         message = msgpack.packb([tag, entries, option], use_bin_type=True)
-        reused = False
+        reused = written = False
         try:
             self._reconnect()
             reused = self.chunks_on_connection > 0
             self._send_data(message)
+            written = True
             self.chunks_on_connection += 1
             if chunk:
                 self._read_ack(chunk, ack_timeout)
             elif self.host.startswith("unix://"):
                 self._wait_read_by_server(ack_timeout)
         except OSError as e:
-            stale = reused and (_is_reset(e) or (_is_eof(e) and self._bytes_not_taken() > 0))
+            # in_forward closes with a reset (SO_LINGER 0), whether it closed before our chunk came or
+            # after reading (and storing) it: a reset met while writing is the first, one met waiting
+            # for the ack is either. On the second chunk of a connection it is taken for the first
+            # (deny_keepalive's close racing our next chunk); later, the server had kept the
+            # connection open before, so it read this chunk and died or restarted: said, as a resend
+            # that may be stored twice. A clean close (FIN) is told apart by what its kernel took.
+            reset = _is_reset(e)
+            stale = reused and ((reset and (not written or self.chunks_on_connection == 2))
+                                or (_is_eof(e) and self._bytes_not_taken() > 0))
             self._close()
             if stale:
                 raise StaleConnection(f"the server had closed the connection: {e}") from e
+            if reused and reset:
+                raise AckError(f"connection reset before the ack ({e}): the server may have stored the chunk") from e
             raise
         except Exception as e:  # msgpack errors on a garbled answer: same as a broken peer
             self._close()

@@ -189,6 +189,13 @@ class _Handler(socketserver.BaseRequestHandler):
                 peer.errors.append(f"undecodable msgpack: {e}")
         finally:
             peer._track(self.request, False)  # tracked as accepted (TLS wraps it in another object)
+            if self.request.family != socket.AF_UNIX:
+                # in_forward sets SO_LINGER 0 on every TCP connection (the server helper's
+                # linger_timeout, default 0): its every close is a reset, not a FIN.
+                try:
+                    self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                except OSError:
+                    pass
             try:
                 sock.close()
             except OSError:
