@@ -46,7 +46,7 @@ from shipper_plugins.outputs.fluentd_forward import (
     event_time_ns,
     may_be_tls_server,
     pack_entry,
-    speaks_tls,
+    tls_only_server,
 )
 from shipper_plugins.outputs.fluentd_handshake import Credentials, HandshakeError, HandshakeRefused
 from shipper_plugins.outputs.fluentd_servers import ServerPool
@@ -349,7 +349,7 @@ class FluentdOutput(Output):
         if self.config.tls or server.host.startswith("unix://") or not may_be_tls_server(e):
             return False
         server.tls_probed = True
-        return speaks_tls(server.host, server.port, self.config.timeout)
+        return tls_only_server(server.host, server.port, self.config.timeout)
 
     def _refused(self, server, reason: str) -> None:
         """A server said no. Others may take the chunk; when every server refuses, the core is told
@@ -377,7 +377,7 @@ class FluentdOutput(Output):
                 conn.connect()
             except OSError as e:
                 failed = True
-                tls_only = plain_tcp and may_be_tls_server(e) and speaks_tls(s.host, s.port, cfg.timeout)
+                tls_only = plain_tcp and may_be_tls_server(e) and tls_only_server(s.host, s.port, cfg.timeout)
                 lines.append(f"{s.label}: FAILED: {TLS_NEEDED if tls_only else _refusal(e) or e or type(e).__name__}")
                 continue
             if not cfg.shared_key_file and not s.host.startswith("unix://") \
@@ -387,11 +387,7 @@ class FluentdOutput(Output):
                 lines.append(f"{s.label}: FAILED: {NEEDS_KEY}")
                 continue
             # A TLS-only in_forward says nothing to a plain client that says nothing: heartbeats tell.
-            # One nil first: a plain in_forward with deny_keepalive closes after it (a TLS server waits
-            # for four more bytes), so only a server that closes on the next four gets a ClientHello.
-            wait = min(cfg.timeout, 1.0)
-            if plain_tcp and not cfg.shared_key_file and not conn.closes_on_heartbeat(1, wait) \
-                    and conn.closes_on_heartbeat(4, wait) and speaks_tls(s.host, s.port, cfg.timeout):
+            if plain_tcp and not cfg.shared_key_file and tls_only_server(s.host, s.port, cfg.timeout):
                 conn.close_now()
                 failed = True
                 lines.append(f"{s.label}: FAILED: {TLS_NEEDED}")

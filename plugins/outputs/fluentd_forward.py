@@ -26,7 +26,7 @@ from shipper_plugins.outputs.fluentd_handshake import Credentials, HandshakeRefu
 from shipper_plugins.outputs.fluentd_socket import read_message
 
 __all__ = ["AckError", "WrongAnswer", "ForwardConnection", "EventTime", "event_time_ns", "pack_entry", "new_chunk_id",
-           "speaks_tls", "TLS_NEEDED"]
+           "tls_only_server", "TLS_NEEDED"]
 
 
 class AckError(OSError):
@@ -168,24 +168,6 @@ class ForwardConnection(FluentSender):
             except OSError:
                 pass
 
-    def closes_on_heartbeat(self, count: int, wait: float) -> bool:
-        """For `shipper check --outputs` on a plain connection that got no HELO: send `count` msgpack
-        nils (in_forward takes a nil as a heartbeat and ignores it, or closes after it with
-        deny_keepalive) and say whether the server closes within `wait` s. A TLS server waits for a
-        5-byte record header, then resets the connection: it cannot read one made of nils."""
-        sock = self.socket
-        try:
-            sock.sendall(b"\xc0" * count)
-            poller = select.poll()
-            poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
-            if not poller.poll(int(wait * 1000)):
-                return False
-            return sock.recv(1, socket.MSG_DONTWAIT) == b""
-        except BlockingIOError:
-            return False
-        except (OSError, ValueError):
-            return True
-
     def _bytes_not_taken(self) -> int:
         """Bytes we sent that the server's kernel has not acknowledged (TIOCOUTQ, SIOCOUTQ on TCP): a
         closed socket answers data with a reset, never an ack. 0 when unknown (then said, not quiet)."""
@@ -288,11 +270,43 @@ TLS_NEEDED = ("the server speaks TLS; set tls: true (it is an in_forward with <t
               "plain connection; add tls_ca_file if its certificate is not from a system CA)")
 
 
+def tls_only_server(host: str, port: int, timeout: float) -> bool:
+    """Whether the server at host:port is an in_forward with <transport tls>, asked of a server we reach
+    without TLS that cut our plain bytes or never sent the HELO we waited for (it resets plain bytes
+    without a word, or says nothing to a client that says nothing: otherwise an outage forever).
+    First heartbeats on a plain connection, which a plain in_forward ignores (or closes after the
+    first, with deny_keepalive): only a server that waits for five bytes and then resets them is
+    sent a TLS ClientHello (a plain Fluentd would log it as a broken chunk)."""
+    wait = min(timeout, 1.0)
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            if _closes_on_nils(sock, 1, wait) or not _closes_on_nils(sock, 4, wait):
+                return False
+    except OSError:
+        return False
+    return speaks_tls(host, port, timeout)
+
+
+def _closes_on_nils(sock: socket.socket, count: int, wait: float) -> bool:
+    """Send `count` msgpack nils (in_forward's heartbeat: ignored; in_unix too) and say whether the
+    server closes the connection within `wait` s. A TLS server takes five bytes for a record header
+    it cannot read and resets the connection; bytes it answers with (a HELO) are no close."""
+    try:
+        sock.sendall(b"\xc0" * count)
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+        if not poller.poll(int(wait * 1000)):
+            return False
+        return sock.recv(1, socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except (OSError, ValueError):
+        return True
+
+
 def speaks_tls(host: str, port: int, timeout: float) -> bool:
-    """Whether the server at host:port answers a TLS ClientHello with TLS. Asked only of a server we
-    reach without TLS that cut our plain bytes (or never sent the HELO we waited for): in_forward with
-    <transport tls> resets them without a word, which would otherwise pass for an outage forever.
-    The certificate is not checked here: the question is only which protocol the server speaks."""
+    """Whether the server at host:port answers a TLS ClientHello with TLS. The certificate is not
+    checked here: the question is only which protocol the server speaks."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
