@@ -196,8 +196,17 @@ def clean_ip(value: Any) -> str | None:
     if value is None:
         return None
     if value.__class__ is str:
-        ip = _IPS.get(value, MISSING)  # audit logs repeat the same few addresses
+        ip = _IPS.get(value, MISSING)  # what took the general path before (ports, IPv6, not addresses)
         if ip is MISSING:
+            # The usual case, a plain IPv4 address as the C library reads and writes it: ~8x cheaper
+            # than ipaddress, and not memoised (a busy platform's addresses would only churn the memo).
+            # Taken only when the text is the C library's own form of it, so that ipaddress would say
+            # the same (no leading zeros, no short forms, no spaces); anything else: the general path.
+            try:
+                if _inet_ntop(_AF_INET, _inet_pton(_AF_INET, value)) == value:
+                    return value
+            except (OSError, ValueError):  # not an IPv4 address; NUL or a lone surrogate in the text
+                pass
             return _IPS.remember(value, _clean_ip(value))
         return ip
     return _clean_ip(str(value))
@@ -212,14 +221,6 @@ def _clean_ip(value: str) -> str | None:
     s = value.strip()
     if not s:
         return None
-    # The usual case, a plain IPv4 address as the C library reads and writes it: ~8x cheaper than
-    # ipaddress. Taken only when the text is the C library's own form of it (so ipaddress would say the
-    # same: no leading zeros, no short forms); anything else takes the general path below.
-    try:
-        if _inet_ntop(_AF_INET, _inet_pton(_AF_INET, s)) == s:
-            return s
-    except (OSError, ValueError):  # not an IPv4 address; NUL or a lone surrogate in the text
-        pass
     m = _PORT_SUFFIX.match(s)
     if m:
         s = m.group("ip")

@@ -74,7 +74,7 @@ class BoundedMemo(Generic[K, V]):
 
     def remember(self, key: K, value: V) -> V:
         """Keep `value` for `key` (unless the key's text is over the bound) and return it."""
-        if key_chars(key) <= self.max_key_chars:
+        if (len(key) if key.__class__ is str else key_chars(key)) <= self.max_key_chars:  # type: ignore[arg-type]
             entries = self._entries
             if len(entries) >= self.max_entries:
                 entries.clear()

@@ -154,7 +154,9 @@ class DatameerParser(Parser):
         placed_roles = tuple(n for n, _ in placed)
         placed_slots = tuple(slot for _, slot in placed) or None
         # One generic picker for every key set (no code made at run time: the project's rule).
-        pick = partial(_pick, slots[:6], placed_slots, tuple(dm_pairs), tuple(self._role_of(k)[1] for k in keys))
+        snakes = [snake for _, snake in dm_pairs]
+        simple = len(set(snakes)) == len(snakes) and _SET_BY_MAP.isdisjoint(snakes)  # _keep has nothing to decide
+        pick = partial(_pick, slots[:6], placed_slots, tuple(dm_pairs), tuple(self._role_of(k)[1] for k in keys), simple)
         return self._plans.remember(keys, (pick, placed_roles))
 
     def _map(self, doc: dict, raw: bytes) -> dict:
@@ -344,15 +346,18 @@ def _first(slot: tuple[int, ...], vals: list) -> Any:
     return None
 
 
-def _pick(core: list, placed: tuple | None, dm_pairs: tuple, names: tuple, vals: list) -> tuple:
+def _pick(core: list, placed: tuple | None, dm_pairs: tuple, names: tuple, simple: bool, vals: list) -> tuple:
     """What a plan's pick gives (see _plan), for any key set. Two spellings with two values are
     both kept (the first is the field's value, the other goes under datameer.*), as the Databricks
     parser does: nothing the vendor wrote is dropped."""
-    dm: dict[str, Any] = {}
-    for i, snake in dm_pairs:
-        v = vals[i]
-        if v is not None:
-            _keep(dm, snake, v)
+    if simple:  # the usual key set (no name twice, none _map writes): what _keep would do, without a call per value
+        dm: dict[str, Any] = {snake: v for i, snake in dm_pairs if (v := vals[i]) is not None}
+    else:
+        dm = {}
+        for i, snake in dm_pairs:
+            v = vals[i]
+            if v is not None:
+                _keep(dm, snake, v)
     firsts = []
     for slot in core:
         first = None
