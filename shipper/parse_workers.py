@@ -30,7 +30,7 @@ import threading
 from collections import deque
 from typing import Any, Callable
 
-from shipper.plugin import RawBatch
+from shipper.plugin import ParserOptions, RawBatch
 
 log = logging.getLogger("shipper.parse_workers")
 
@@ -42,7 +42,7 @@ Parsed = tuple[bytes, int, list, list, int, int]
 # --- in the worker process ---------------------------------------------------------------------
 
 
-def _worker_main(conn, cfg_fields: dict[str, Any], parser_options: dict[str, Any], host_name: str) -> None:
+def _worker_main(conn, cfg_fields: dict[str, Any], parser_options: ParserOptions, host_name: str) -> None:
     import gc
 
     from shipper import registry
@@ -152,7 +152,7 @@ class ParsePool:
     parses in the calling thread (a batch that keeps killing its workers, or failed in one).
     """
 
-    def __init__(self, name: str, workers: int, cfg_fields: dict[str, Any], parser_options: dict[str, Any],
+    def __init__(self, name: str, workers: int, cfg_fields: dict[str, Any], parser_options: ParserOptions,
                  host_name: str, deliver: Callable[[RawBatch, Parsed], None],
                  parse_here: Callable[[RawBatch], Parsed], abandon: threading.Event,
                  on_error: Callable[[BaseException], None]):

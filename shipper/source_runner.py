@@ -1,0 +1,359 @@
+"""One source's run: its thread reads, its parser (in the thread or in parse workers) maps, its batches
+are routed to the outputs in read order, and its checkpoint moves only as far as every output has
+acknowledged (shipper.acks). Integrity sealing and attestations, and the vendor id gaps, are kept
+here per source. The Pipeline (shipper.pipeline) makes, starts, stops and replaces these."""
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from shipper import ids as ids_mod, integrity, metrics, parse_auto, registry, vendor_ids
+from shipper.acks import AckTracker
+from shipper.config_base import SourceConfig
+from shipper.events import EventBuilder
+from shipper.parse_workers import Parsed, ParsePool, serialise
+from shipper.plugin import (
+    Batch,
+    EndRun,
+    ParserOptions,
+    RawBatch,
+    SerializedEvents,
+    Source,
+    SourceContext,
+)
+from shipper.waking_event import WakingEvent
+
+if TYPE_CHECKING:
+    from shipper.pipeline import Pipeline
+
+log = logging.getLogger("shipper.pipeline")  # the name operators' log filters already know
+
+COMMIT_BACKOFF_FIRST = 0.2  # seconds before a failed checkpoint commit is tried again, doubling
+COMMIT_BACKOFF_MAX = 10.0
+ONCE_COMMIT_BUDGET = 10.0  # `run --once`: seconds of failing commits before the run ends (exit 1)
+
+
+class SourceRunner:
+    def __init__(self, pipeline: "Pipeline", cfg: SourceConfig):
+        self.pipeline = pipeline
+        self.cfg = cfg
+        self.tag = cfg.effective_tag
+        parser_cls = registry.load("parser", cfg.parser)
+        self.builder = EventBuilder(cfg, parser_cls(_parser_options(cfg)), pipeline.host_name)
+        self.tracker = AckTracker(self._commit)
+        self.stop = WakingEvent()  # stop reading (wakes a source asleep on its files at once)
+        self.abandon = threading.Event()  # give up blocked puts: shutdown, or this source's restart timed out
+        self.detached = False  # replaced on reload: its late acks must not move the new runner's checkpoint
+        self.finished = threading.Event()
+        self.error: BaseException | None = None
+        self.last_commit: float | None = None
+        state = pipeline.store.load(cfg.name)
+        saved_chain = state.pop(integrity.STATE_KEY, None)  # the core's, not the source's
+        self.chain = (integrity.Chain.resume(pipeline.integrity_key, f"{pipeline.host_name}/{cfg.name}", saved_chain)
+                      if pipeline.integrity_key is not None else None)
+        self._chain_lock = threading.Lock()  # one order for sealing, registering and queueing
+        self._attest_reason: str | None = None  # an attestation waits to be appended
+        self.vendor_gaps = (vendor_ids.VendorIdGaps(state.pop(vendor_ids.STATE_KEY, None))
+                            if parser_cls.monotonic_ids else None)
+        self._gaps_lock = threading.Lock()
+        self._gaps_reported: list[tuple[int, int]] = []  # since the last attestation
+        self._m_vendor_gaps = metrics.vendor_id_gaps.labels(cfg.name)
+        self._sealed_before = int(state.pop(integrity.SEALED_KEY, 0) or 0)
+        if self.chain is not None and self.chain.seq:
+            self.request_attestation("resume")
+        ctx = SourceContext(
+            name=cfg.name, emit=self.emit, stop=self.stop, once=pipeline.once, state=state,
+            state_dir=pipeline.config.state_dir, logger=logging.getLogger(f"shipper.source.{cfg.name}"),
+            base_dir=pipeline.config.base_dir,
+        )
+        self.source: Source = registry.load("source", cfg.type)(cfg, ctx)
+        self.thread = threading.Thread(target=self._run, name=f"source-{cfg.name}", daemon=True)
+        self.pool: ParsePool | None = None  # parse_workers: made when the thread starts, or on a backlog (auto)
+        # `auto`: workers while the source is behind (shipper.parse_auto). The lock is held by
+        # submissions to the pool, so the pool is never retired under one.
+        self.backlog = parse_auto.BacklogDetector(cfg.batch_size) if cfg.parse_workers == "auto" else None
+        self._auto_pool = False  # this pool came from the budget and goes back to it
+        self._pool_lock = threading.Lock()
+        self._m_unrouted = metrics.unrouted.labels(cfg.name)
+        self._m_ckpt = metrics.checkpoint_time.labels(cfg.name)
+
+    def _commit(self, fragment: dict[str, Any]) -> bool:
+        """Save a delivered prefix's checkpoint. A failing store (full disk, I/O error) is retried
+        with backoff until it works: reading pauses meanwhile (emit waits), /health names the cause.
+        False (nothing saved, the tracker keeps the fragment) only when the agent gives up: a stop,
+        or `run --once` after ONCE_COMMIT_BUDGET seconds (then the run ends, exit 1)."""
+        if self.detached:
+            return True
+        store = self.pipeline.store
+        delay, started = COMMIT_BACKOFF_FIRST, time.monotonic()
+        while True:
+            try:
+                store.update(self.cfg.name, fragment)
+            except (sqlite3.Error, OSError) as e:
+                self.pipeline.checkpoint_failed(self.cfg.name, e)
+                if self.pipeline.once and time.monotonic() - started >= ONCE_COMMIT_BUDGET:
+                    self.pipeline.end = EndRun(f"cannot save checkpoints in {store.path} ({e}); what was "
+                                               "delivered since the last save is sent again next run")
+                    return False
+                if self.abandon.wait(delay) or self.pipeline.abandon.is_set():
+                    return False
+                delay = min(delay * 2, COMMIT_BACKOFF_MAX)
+                continue
+            break
+        self.pipeline.checkpoint_saved(self.cfg.name)
+        chain = fragment.get(integrity.STATE_KEY)
+        if chain is not None and self.chain is not None:
+            self.chain.acked_seq = chain["seq"]
+        self.last_commit = time.time()
+        self._m_ckpt.set(self.last_commit)
+        return True
+
+    def emit(self, raw: RawBatch) -> None:
+        # Checkpoints cannot be saved: read no further until they can (what is read would pile up).
+        store_ok = self.pipeline.store_ok
+        while not store_ok.is_set() and not self.stop.is_set() and not self.abandon.is_set():
+            store_ok.wait(0.5)
+        if self.backlog is not None and self.backlog.saw(len(raw.records), time.monotonic()) and self.pool is None:
+            self._start_auto_pool()
+        if self.pool is not None:
+            with self._pool_lock:
+                pool = self.pool
+                if pool is not None:
+                    pool.submit(raw)  # parsed in a worker; _deliver_parsed routes it, in read order
+                    return
+        events, ids = self.builder.build(raw)
+        self._route(raw.checkpoint, Batch(self.cfg.name, self.tag, events, ids, raw.nbytes))
+
+    def _new_pool(self, workers: int) -> ParsePool:
+        cfg = self.cfg
+        return ParsePool(cfg.name, workers, {k: getattr(cfg, k) for k in SourceConfig.model_fields},
+                         _parser_options(cfg), self.builder.host, self._deliver_parsed, self._parse_here,
+                         self.abandon, self._pool_failed)
+
+    def _start_auto_pool(self) -> None:
+        """In the source thread, between two batches: every earlier batch is already routed, so
+        the pool's batches follow them in read order."""
+        if not self.pipeline.pool_budget.take():
+            return
+        try:
+            pool = self._new_pool(parse_auto.WORKERS)
+        except Exception as e:  # no processes to be had (limits, memory): the thread goes on alone
+            self.pipeline.pool_budget.give_back()
+            log.warning("cannot start parse workers; parsing in the source's thread",
+                        extra={"source": self.cfg.name, "error": f"{type(e).__name__}: {e}"})
+            self.backlog = None
+            return
+        self._auto_pool = True
+        self.pool = pool
+        log.info("backlog: parsing in worker processes", extra={"source": self.cfg.name, "workers": parse_auto.WORKERS})
+
+    def retire_idle_pool(self, now: float) -> bool:
+        """Give an auto pool back once the source has sent no full batch for a while and nothing is
+        in it. Never waits: a submission in progress means it is not idle. True if retired."""
+        if not self._auto_pool or self.backlog is None or not self.backlog.idle(now):
+            return False
+        if not self._pool_lock.acquire(blocking=False):
+            return False
+        try:
+            pool = self.pool
+            if pool is None or pool.in_queue():
+                return False
+            self.pool = None
+            self._auto_pool = False
+        finally:
+            self._pool_lock.release()
+        pool.close()
+        self.pipeline.pool_budget.give_back()
+        log.info("caught up: parsing in the source's thread again", extra={"source": self.cfg.name})
+        return True
+
+    def parse_workers(self) -> int:
+        """Worker processes parsing for this source now (0: its own thread parses)."""
+        pool = self.pool
+        return pool.workers if pool is not None else 0
+
+    def _parse_here(self, raw: RawBatch) -> Parsed:
+        return serialise(self.builder, raw)
+
+    def _deliver_parsed(self, raw: RawBatch, parsed: Parsed) -> None:
+        """A worker's result, in read order (the pool's collector thread)."""
+        lines, n, id_parts, index_keys, failures, unmapped = parsed
+        self.builder.count(n, raw.nbytes, failures, unmapped)
+        batch = Batch(self.cfg.name, self.tag, SerializedEvents(lines, n), self.builder.ids(id_parts, raw.keys),
+                      raw.nbytes, lines=lines, index_keys=index_keys)
+        self._route(raw.checkpoint, batch)
+
+    def _pool_failed(self, e: BaseException) -> None:
+        self.error = e
+        log.error("source failed: %s: %s", type(e).__name__, e, extra={"source": self.cfg.name}, exc_info=e)
+        self.stop.set()
+
+    def _route(self, checkpoint: dict[str, Any], batch: Batch) -> None:
+        if self.vendor_gaps is not None and batch.events and hasattr(batch.ids, "vendor_ids"):
+            with self._gaps_lock:
+                self._report_gaps(self.vendor_gaps.observe(batch.ids.vendor_ids(), time.monotonic()))
+                checkpoint = {**checkpoint, vendor_ids.STATE_KEY: self.vendor_gaps.state()}
+        if self.chain is None:
+            self._route_batch(checkpoint, batch)
+            return
+        with self._chain_lock:
+            if self._attest_reason is not None and self.chain.seq >= self._sealed_before:
+                self._attest_locked()
+            if batch.events:
+                seal = self.chain.seal
+                batch = Batch(batch.source, batch.tag, [seal(ev) for ev in batch.events], batch.ids, batch.nbytes)
+                if not self._sealed(self.chain.seq):
+                    return
+                checkpoint = {**checkpoint, integrity.STATE_KEY: self.chain.state()}
+            self._route_batch(checkpoint, batch)
+
+    def check_vendor_gaps(self, now: float) -> None:
+        if self.vendor_gaps is not None:
+            with self._gaps_lock:
+                self._report_gaps(self.vendor_gaps.due(now, self.cfg.vendor_id_grace))
+
+    def _report_gaps(self, gaps: list[tuple[int, int]]) -> None:
+        if not gaps:
+            return
+        ids = sum(hi - lo + 1 for lo, hi in gaps)
+        self._m_vendor_gaps.inc(ids)
+        log.warning("the product's event ids skip numbers never seen here: ask its database whether they exist",
+                    extra={"source": self.cfg.name, "missing_ids": vendor_ids.describe(gaps[:20]), "count": ids})
+        self._gaps_reported.extend(gaps)
+        del self._gaps_reported[:-100]  # an attestation names the last 100 ranges; the metric counts all
+
+    def _take_gaps(self) -> dict[str, Any] | None:
+        if self.vendor_gaps is None:
+            return None
+        with self._gaps_lock:
+            gaps, self._gaps_reported = self._gaps_reported, []
+        return {"ids": sum(hi - lo + 1 for lo, hi in gaps), "ranges": [[lo, hi] for lo, hi in gaps]}
+
+    # --- integrity (shipper.integrity): attestations ---------------------------------------------
+    # A replay after a kill -9 must seal the same links again (same sequence, same hash), or a store
+    # that de-duplicates by _id keeps the first copies while the chain goes on from the second. So
+    # an attestation (its time differs on every run) is appended only (1) when everything before it
+    # is acknowledged and checkpointed, (2) holding back every later link until it is checkpointed
+    # itself, and (3) never inside the links an earlier run sealed and may not have checkpointed
+    # (`integrity.sealed`, written before a batch goes out).
+
+    def _sealed(self, seq: int) -> bool:
+        """Save the sealed mark before the batch leaves, through the checkpoint's own retries (a full
+        disk pauses reading). False: the agent gives up (a stop, or --once out of time); the batch is
+        then not sent, so the next start seals it again from the saved head."""
+        return self._commit({integrity.SEALED_KEY: seq})
+
+    def request_attestation(self, reason: str) -> None:
+        if self.chain is not None and self._attest_reason is None:
+            self._attest_reason = reason
+
+    def attest_due(self, now: float, interval: float) -> bool:
+        return self.chain is not None and now - self.chain.since_time >= interval
+
+    def attest_if_idle(self) -> bool:
+        """From the attestation thread: append a requested attestation now if the source is not
+        routing a batch and nothing is in flight (else the next batch appends it). True if done."""
+        if self.chain is None or self._attest_reason is None or not self._chain_lock.acquire(blocking=False):
+            return False
+        try:
+            if self.tracker.in_flight() or self.chain.seq < self._sealed_before:
+                return False
+            return self._attest_locked()
+        finally:
+            self._chain_lock.release()
+
+    def attest_now(self, reason: str) -> bool:
+        """Append an attestation, waiting for what is in flight (start and stop)."""
+        if self.chain is None:
+            return False
+        with self._chain_lock:
+            self._attest_reason = reason
+            return self._attest_locked()
+
+    def _wait_checkpointed(self) -> bool:
+        while not self.tracker.wait_idle(0.1):
+            if self.abandon.is_set():
+                return False
+        return True
+
+    def _attest_locked(self) -> bool:
+        chain, reason = self.chain, self._attest_reason
+        assert chain is not None and reason is not None  # every caller checked both, under the lock
+        if not self._wait_checkpointed():
+            return False
+        outputs = [w.name for w in self.pipeline.router.route(self.tag)]
+        counts = chain.counts(self.cfg.name, outputs)
+        gaps = self._take_gaps()
+        if gaps is not None:
+            counts["vendor_id_gaps"] = gaps
+        doc = chain.seal(chain.attestation(reason, counts,
+                                           {"name": self.builder.host}, self.builder.agent))
+        chain.attested()
+        self._attest_reason = None
+        if not self._sealed(chain.seq):
+            return False
+        # Its id names its content: an attestation re-made after a kill -9 is a second link at that
+        # place (shipper verify accepts both), never taken by the store for the first one.
+        ids = [ids_mod.vendor_stable_id(self.builder.id_namespace,
+                                        f"attestation\0{chain.id}\0{chain.seq}\0{chain.head}")]
+        self._route_batch({integrity.STATE_KEY: chain.state()}, Batch(self.cfg.name, self.tag, [doc], ids, 0))
+        return self._wait_checkpointed()
+
+    def _route_batch(self, checkpoint: dict[str, Any], batch: Batch) -> None:
+        events = batch.events
+        targets = self.pipeline.router.route(self.tag)
+        if not targets and events:
+            self._m_unrouted.inc(len(events))
+            self.pipeline.warn_unrouted(self.tag)
+        seq = self.tracker.register(len(targets) if events else 0, checkpoint)
+        if not events:
+            return
+        give_up = self.abandon
+        for worker in targets:
+            if not worker.put(batch, self.tracker, seq, give_up):
+                return  # stopping: not acked, so not checkpointed, so read again next start
+            # Handed to one output, it must reach the others too: a reload that gave up here would
+            # leave it delivered by one and never by the rest (its source could never restart).
+            # Only the agent's stop gives up on it now.
+            give_up = self.pipeline.abandon
+
+    def _run(self) -> None:
+        try:
+            if isinstance(self.cfg.parse_workers, int) and self.cfg.parse_workers:
+                self.pool = self._new_pool(self.cfg.parse_workers)
+            if self.chain is not None and self.chain.seq == 0 and not self._sealed_before:
+                self.attest_now("start")
+            self.source.run()
+        except Exception as e:
+            self.error = e
+            log.exception("source failed", extra={"source": self.cfg.name})
+        finally:
+            if self.pool is not None:
+                # Finished means every batch read is registered (or given up): --once waits for
+                # the trackers to be idle after this, and must not see an empty one too early.
+                self.pool.drain(self.abandon)
+            self.finished.set()
+
+    def close(self) -> None:
+        """After stop and abandon: end the parse workers, close the source."""
+        with self._pool_lock:
+            pool, self.pool = self.pool, None
+            auto, self._auto_pool = self._auto_pool, False
+        if pool is not None:
+            try:
+                pool.close()
+            except Exception:
+                log.exception("error stopping parse workers", extra={"source": self.cfg.name})
+            if auto:
+                self.pipeline.pool_budget.give_back()
+        try:
+            self.source.close()
+        except Exception:
+            log.exception("error closing source", extra={"source": self.cfg.name})
+
+
+def _parser_options(cfg: SourceConfig) -> ParserOptions:
+    return ParserOptions(timezone=cfg.timezone, source=cfg.name)
