@@ -88,3 +88,28 @@ def test_run_once_names_a_tls_only_server_once_and_delivers_with_tls(tmp_path: P
         assert sorted(rec[2]["generic"]["n"] for rec in peer.records) == list(range(30))
     finally:
         peer.stop()
+
+
+def test_tls_against_a_plain_server_is_named_by_run_and_check(tmp_path: Path):
+    """The reverse: `tls: true` for a plain in_forward. It reads the ClientHello as broken chunks and
+    waits for more (Fluentd 1.18.0, by hand), so the handshake times out; an empty chunk sent without
+    TLS, which in_forward acks and stores nothing of, tells it apart from a server that is down."""
+    peer = ForwardServer().start()
+    try:
+        with open(tmp_path / "audit.log", "w") as f:
+            for i in range(10):
+                f.write(json.dumps({"message": f"m{i}", "n": i}) + "\n")
+        (tmp_path / "ca.pem").write_bytes(trustme.CA().cert_pem.bytes())
+        cfg = config(tmp_path, peer.port)
+        with_tls(cfg, tmp_path)
+        r = subprocess.run(SHIPPER + ["run", "--once", "--timeout", "120", "-c", str(cfg)],
+                           capture_output=True, timeout=180)
+        err = r.stderr.decode()
+        assert r.returncode == 1 and "the server speaks plain Forward, not TLS: remove tls: true" in err, err
+        assert "timeout after" not in err, "named as a refusal, not left to --timeout"
+        r = subprocess.run(SHIPPER + ["check", "--outputs", "-c", str(cfg)], capture_output=True, timeout=60)
+        out = r.stdout.decode()
+        assert r.returncode == 1 and f"127.0.0.1:{peer.port}: FAILED: the server speaks plain Forward" in out, out
+        assert peer.records == [], "the probes' empty chunks stored nothing"
+    finally:
+        peer.stop()

@@ -10,8 +10,8 @@ Fluentd's in_unix (`socket`) never answers acks and cannot read CompressedPacked
 socket goes without the `chunk` option, a chunk counts as delivered once in_unix has read it off the
 socket (the kernel's count of unread bytes, see ForwardConnection), and `compress` is refused.
 A refusal by the server (wrong shared key or password, a certificate that does not verify, a TLS-only
-in_forward reached without `tls: true`) is raised to the core as PermanentRefusal once every server
-refuses; outages are retried here.
+in_forward reached without `tls: true`, a plain one with it) is raised to the core as PermanentRefusal
+once every server refuses; outages are retried here.
 """
 from __future__ import annotations
 
@@ -38,14 +38,17 @@ from shipper.api import (
 )
 from shipper_plugins.outputs.fluentd_forward import (
     NEEDS_KEY,
+    PLAIN_NOT_TLS,
     TLS_NEEDED,
     AckError,
     ForwardConnection,
     StaleConnection,
+    TlsHandshakeCut,
     WrongAnswer,
     event_time_ns,
     may_be_tls_server,
     pack_entry,
+    plain_forward_server,
     tls_only_server,
 )
 from shipper_plugins.outputs.fluentd_handshake import Credentials, HandshakeError, HandshakeRefused
@@ -308,8 +311,8 @@ class FluentdOutput(Output):
                     self.trouble = self.trouble or f"{server.label}: the stop came before the server took the chunk"
                     raise Stopping()
                 reason = _refusal(e)
-                if reason is None and not server.tls_probed and self._tls_server(server, e):
-                    reason = TLS_NEEDED
+                if reason is None:
+                    reason = self._wrong_protocol(server, e)
                 self._m_errors.inc()
                 wrong = isinstance(e, WrongAnswer)
                 # in_forward sends HELO at once on accept when it has <security> (and PONG at once after
@@ -343,13 +346,20 @@ class FluentdOutput(Output):
             self._trouble.recovered("fluentd delivery recovered", output=self.ctx.name, server=server.label)
             return
 
-    def _tls_server(self, server, e: OSError) -> bool:
-        """A plain connection cut the way a TLS-only in_forward cuts it: ask once (until the server
-        takes a chunk again) whether it speaks TLS, so that this is named, not retried as an outage."""
-        if self.config.tls or server.host.startswith("unix://") or not may_be_tls_server(e):
-            return False
-        server.tls_probed = True
-        return tls_only_server(server.host, server.port, self.config.timeout)
+    def _wrong_protocol(self, server, e: OSError) -> str | None:
+        """A plain connection cut the way a TLS-only in_forward cuts it, or a TLS handshake a plain
+        one never answers: ask once (until the server takes a chunk again) which protocol it speaks,
+        so that this is named, not retried as an outage."""
+        cfg = self.config
+        if server.tls_probed or server.host.startswith("unix://"):
+            return None
+        if not cfg.tls and may_be_tls_server(e):
+            server.tls_probed = True
+            return TLS_NEEDED if tls_only_server(server.host, server.port, cfg.timeout) else None
+        if cfg.tls and isinstance(e, TlsHandshakeCut):
+            server.tls_probed = True
+            return PLAIN_NOT_TLS if plain_forward_server(server.host, server.port, cfg.timeout) else None
+        return None
 
     def _refused(self, server, reason: str) -> None:
         """A server said no. Others may take the chunk; when every server refuses, the core is told
@@ -377,8 +387,11 @@ class FluentdOutput(Output):
                 conn.connect()
             except OSError as e:
                 failed = True
-                tls_only = plain_tcp and may_be_tls_server(e) and tls_only_server(s.host, s.port, cfg.timeout)
-                lines.append(f"{s.label}: FAILED: {TLS_NEEDED if tls_only else _refusal(e) or e or type(e).__name__}")
+                if plain_tcp and may_be_tls_server(e) and tls_only_server(s.host, s.port, cfg.timeout):
+                    e = OSError(TLS_NEEDED)
+                elif cfg.tls and isinstance(e, TlsHandshakeCut) and plain_forward_server(s.host, s.port, cfg.timeout):
+                    e = OSError(PLAIN_NOT_TLS)
+                lines.append(f"{s.label}: FAILED: {_refusal(e) or e or type(e).__name__}")
                 continue
             if not cfg.shared_key_file and not s.host.startswith("unix://") \
                     and conn.greets_with_helo(min(cfg.timeout, 2.0)):

@@ -26,7 +26,7 @@ from shipper_plugins.outputs.fluentd_handshake import Credentials, HandshakeRefu
 from shipper_plugins.outputs.fluentd_socket import read_message
 
 __all__ = ["AckError", "WrongAnswer", "ForwardConnection", "EventTime", "event_time_ns", "pack_entry", "new_chunk_id",
-           "tls_only_server", "TLS_NEEDED"]
+           "tls_only_server", "TLS_NEEDED", "TlsHandshakeCut", "plain_forward_server", "PLAIN_NOT_TLS"]
 
 
 class AckError(OSError):
@@ -37,6 +37,12 @@ class WrongAnswer(AckError):
     """The server answered a chunk with something that is not its ack (another chunk's id, bytes that
     are not msgpack, a message too large): it may well have stored the chunk, so a resend may be
     stored again, and a server that does this once will do it again (see FluentdOutput._deliver)."""
+
+
+class TlsHandshakeCut(OSError):
+    """The TLS handshake got no answer in time, or the connection closed during it: a server down or
+    restarting, or one that speaks no TLS (a plain in_forward takes the ClientHello for broken chunks
+    and waits for more). FluentdOutput asks which (plain_forward_server)."""
 
 
 class StaleConnection(OSError):
@@ -115,7 +121,10 @@ class ForwardConnection(FluentSender):
         self.chunks_on_connection = 0
         try:
             if self.tls is not None:
-                self.socket = self.tls.wrap_socket(self.socket, server_hostname=self.tls_server_name)
+                try:
+                    self.socket = self.tls.wrap_socket(self.socket, server_hostname=self.tls_server_name)
+                except (TimeoutError, ssl.SSLEOFError, ConnectionError) as e:
+                    raise TlsHandshakeCut(f"TLS handshake: {e or type(e).__name__}") from e
             if self.creds is not None:
                 self.server_hostname, self.server_keepalive = handshake(self.socket, self.creds, self.timeout)
         except BaseException:
@@ -285,6 +294,25 @@ def tls_only_server(host: str, port: int, timeout: float) -> bool:
     except OSError:
         return False
     return speaks_tls(host, port, timeout)
+
+
+def plain_forward_server(host: str, port: int, timeout: float) -> bool:
+    """Whether the server at host:port acks a Forward chunk sent without TLS: asked of a server whose TLS
+    handshake got no answer. The chunk is empty (PackedForward, no entries, size 0): in_forward acks it
+    and stores nothing, logs nothing (Fluentd 1.18.0, by hand)."""
+    chunk = new_chunk_id()
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(msgpack.packb(["shipper.probe", b"", {"chunk": chunk, "size": 0}], use_bin_type=True))
+            answer = read_message(sock, msgpack.Unpacker(raw=False, max_buffer_size=1 << 16), min(timeout, 5.0),
+                                  OSError, "ack")
+    except (OSError, ValueError):
+        return False
+    return isinstance(answer, dict) and answer.get("ack") == chunk
+
+
+PLAIN_NOT_TLS = ("the server speaks plain Forward, not TLS: remove tls: true, or give its in_forward a "
+                 "<transport tls> section")
 
 
 def _closes_on_nils(sock: socket.socket, count: int, wait: float) -> bool:

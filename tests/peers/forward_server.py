@@ -16,7 +16,9 @@ chunks and closes without acking (the only source of legitimate duplicates); `re
 unix socket; `frozen` (an Event: while set, nothing is read, as from a SIGSTOPped Fluentd; a stop()
 meanwhile discards what was not read, as a kill does).
 
-A msgpack nil is a heartbeat, ignored as in_forward ignores it (closed after, with deny_keepalive).
+A msgpack nil is a heartbeat, ignored as in_forward ignores it (closed after, with deny_keepalive); any
+other message that is no array is recorded in `errors` and skipped, the connection kept, as in_forward
+does ("incoming chunk is broken"). Every TCP close is a reset, as in_forward's (SO_LINGER 0).
 
 Security, as in_forward's `<transport tls>` and `<security>`: `tls` (an SSLContext: connections are
 TLS, a failed TLS handshake is recorded in `errors`) and `shared_key` (+ `users`): every connection
@@ -255,6 +257,11 @@ class _Handler(socketserver.BaseRequestHandler):
             # (measured on Fluentd 1.18.0).
             peer.heartbeats += 1
             return not peer.deny_keepalive
+        if not isinstance(msg, (list, tuple)):
+            # in_forward: "incoming chunk is broken" (logged), and it goes on reading the connection;
+            # a TLS ClientHello sent to it is read so, mostly as integers (Fluentd 1.18.0, by hand).
+            peer.errors.append(f"incoming chunk is broken: {msg!r:.80}")
+            return True
         if peer.mode == "unix" and isinstance(msg, (list, tuple)) and len(msg) == 3 \
                 and isinstance(msg[2], dict) and "compressed" in msg[2]:
             peer.unreadable.append(f"in_unix cannot read CompressedPackedForward: {len(msg[1])} bytes dropped")
