@@ -46,3 +46,31 @@ def test_sigterm_ends_an_endless_listing(azurite, tmp_path):
                 proc.wait(30)
     finally:
         med.close()
+
+
+def test_once_ends_an_endless_listing_at_max_list_pages_and_names_it(azurite, tmp_path):
+    """`--once` without `--timeout` ran for ever; now the listing stops at `max_list_pages` pages with an
+    error naming the listing and the key, is retried like an outage, and `--once` gives up (exit 1)."""
+    c = f"insights-logs-endless{uuid.uuid4().hex[:8]}"
+    h = datetime.now(timezone.utc)
+    azurite.append(c, hour_blob(DATABRICKS_ROOT, h.year, h.month, h.day, h.hour), record())
+    med = Meddler(azurite.port, ACCOUNT)
+    lists = []
+
+    def endless(method, path, headers, status, resp_headers, body):
+        if status != 200 or "comp=list" not in path or "restype=container" not in path:
+            return None
+        lists.append(path)
+        return status, resp_headers, MARKER.sub(f"<NextMarker>{uuid.uuid4().hex}</NextMarker>".encode(), body)
+    med.hook = endless
+    try:
+        cfg = config(tmp_path, med.url, c)
+        cfg.write_text(cfg.read_text().replace("outputs:", "    max_list_pages: 15\noutputs:"))
+        r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, timeout=120)
+    finally:
+        med.close()
+    err = r.stderr.decode()
+    assert r.returncode == 1, err[-3000:]
+    assert "max_list_pages" in err and f"container {c}" in err, err[-3000:]
+    assert len(lists) <= 3 * 15 + 3, len(lists)  # three attempts, each cut at the limit

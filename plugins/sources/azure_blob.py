@@ -53,6 +53,7 @@ from shipper_plugins.sources.azure_blob_client import (
     make_client,
 )
 from shipper_plugins.sources.azure_blob_state import (
+    TAIL,
     BlobState,
     blob_hour,
     blob_key,
@@ -62,12 +63,14 @@ from shipper_plugins.sources.azure_blob_state import (
     hours_key,
     list_prefixes,
     parse_hour,
+    tail_digest,
 )
 
 ONCE_ATTEMPTS = 3
 READ_SIZE = 4 << 20
 YEAR_FOLDER = re.compile(r"^y=\d{4}$")
 CREDENTIAL_KEYS = ("account_key", "sas_token", "connection_string")
+CLOSED_PREFIX = "hours_closed:"
 
 
 class AzureBlobSourceConfig(SourceConfig):
@@ -99,6 +102,9 @@ class AzureBlobSourceConfig(SourceConfig):
     read_ahead: int = Field(default=4, ge=1, le=32)
     backoff_initial: float = Field(default=1.0, gt=0)  # seconds; doubled per failure in a row, with jitter
     backoff_max: float = Field(default=300.0, gt=0)  # seconds, backoff ceiling; also caps Retry-After
+    # Pages one listing may take (each up to 5,000 names) before it is taken for a service whose
+    # continuation tokens never end: an error naming the listing, retried like an outage.
+    max_list_pages: int = Field(default=2000, ge=1, le=1_000_000)
 
     @field_validator("account_url")
     @classmethod
@@ -151,6 +157,11 @@ class AzureBlobSource(Source):
         self.base_dir = ctx.base_dir
         self.blobs: dict[str, BlobState] = {}
         self.marks: dict[str, datetime] = {}
+        # Per folder mark: the time (storage's clock, Unix) before which every blob of the hours before the
+        # mark was last written when it moved. A blob of those hours created later is new (read, with a
+        # warning); one only written later was written again after it was closed (counted, named).
+        self.closed_at: dict[str, float] = {}
+        self._told_rewritten: set[tuple[str, Any]] = set()
         for k, v in ctx.state.items():
             if k.startswith("blob:"):
                 st = BlobState.from_json(v)
@@ -160,7 +171,9 @@ class AzureBlobSource(Source):
                 h = parse_hour(v)
                 if h is not None:
                     self.marks[k] = h
-        self._seen_size: dict[str, tuple[str, int]] = {}  # key -> (identity, size read to): skip unchanged
+            elif k.startswith(CLOSED_PREFIX) and isinstance(v, (int, float)):
+                self.closed_at["hours:" + k[len(CLOSED_PREFIX):]] = float(v)
+        self._seen_size: dict[str, tuple] = {}  # key -> (creation time, size read to, ETag): skip unchanged
         self.client = None
         self.read_size = max(READ_SIZE, config.max_line_bytes + 1)
         self._failures = SourceFailures(self.log, ctx.name)
@@ -300,7 +313,7 @@ class AzureBlobSource(Source):
             start = os.path.commonprefix([re.split(r"[*?\[]", g, maxsplit=1)[0] for g in globs])
             try:
                 found = [c.name for c in listed(self.client.list_containers(name_starts_with=start or None),
-                                                "listing containers", self.ctx.stop)]
+                                                "listing containers", self.ctx.stop, self.config.max_list_pages)]
             except Exception as e:
                 raise classify(e, "listing containers") from None
             for c in found:
@@ -318,14 +331,18 @@ class AzureBlobSource(Source):
         cc = self.client.get_container_client(container)
         roots, found = self._discover(cc, container)
         for root in sorted(roots):
-            mark = self.marks.get(hours_key(container, root))
-            prefixes = [root] if mark is None else list_prefixes(root, mark, now + timedelta(days=1))
+            hk = hours_key(container, root)
+            mark = self.marks.get(hk)
+            # From the day before the mark's: a blob delivered up to a day after its hour was closed still shows.
+            prefixes = [root] if mark is None else list_prefixes(root, mark - timedelta(days=1), now + timedelta(days=1))
+            closed_at = self.closed_at.get(hk, mark.timestamp() if mark is not None else 0.0)
             for p in prefixes:
                 what = f"listing blobs in container {container} under {p!r}"
                 try:
-                    for b in listed(cc.list_blobs(name_starts_with=p), what, self.ctx.stop):
+                    for b in listed(cc.list_blobs(name_starts_with=p), what, self.ctx.stop, self.config.max_list_pages):
                         h = blob_hour(b.name)
-                        if mark is not None and h is not None and h < mark:
+                        if mark is not None and h is not None and h < mark and \
+                                not self._after_close(container, b, h, closed_at):
                             continue  # read before, and older than the look-back
                         found[b.name] = b
                 except Exception as e:
@@ -348,7 +365,7 @@ class AzureBlobSource(Source):
             p = todo.pop()
             try:
                 items = list(listed(cc.walk_blobs(name_starts_with=p or None, delimiter="/"),
-                                    f"listing container {container}", self.ctx.stop))
+                                    f"listing container {container}", self.ctx.stop, self.config.max_list_pages))
             except Exception as e:
                 raise classify(e, f"listing container {container}") from None
             for item in items:
@@ -361,6 +378,32 @@ class AzureBlobSource(Source):
                 else:
                     loose[item.name] = item
         return roots, loose
+
+    def _after_close(self, container: str, props, hour: datetime, closed_at: float) -> bool:
+        """A blob of an hour before its folder's mark: True to read it (followed since, or created after the
+        hour was closed). One written again after it was closed is counted and named once per change."""
+        key = blob_key(container, props.name)
+        if key in self.blobs:
+            return True  # found after its hour was closed, read since
+        created = props.creation_time.timestamp() if props.creation_time else 0.0
+        modified = props.last_modified.timestamp() if props.last_modified else created
+        where = f"{container}/{props.name}"
+        if created > closed_at:
+            late_h = (created - hour.timestamp()) / 3600
+            metrics.source_errors.labels(self.ctx.name, "late_blob").inc()
+            self.log.warning(f"blob {where} appeared after its hour was closed ({late_h:.1f} h after its hour; "
+                             f"lookback is {self.config.lookback:.0f}s): reading it",
+                             extra={"blob": where, "kind": "late_blob"})
+            return True
+        if modified > closed_at and (key, props.etag) not in self._told_rewritten:
+            self._told_rewritten.add((key, props.etag))
+            self._m_losses.inc()
+            metrics.source_errors.labels(self.ctx.name, "written_after_close").inc()
+            self.log.warning(f"blob {where} was written again after its hour was closed: the offset it was read "
+                             "to was forgotten with the hour, so the new bytes are not read (lost; raise lookback "
+                             "if Azure delivers this late)", extra={"blob": where, "kind": "written_after_close",
+                                                                    "size": props.size})
+        return False
 
     def _advance_marks(self, container: str, roots: set[str], now: datetime) -> None:
         """Move each folder's mark to the oldest hour still to be listed; forget the blobs before it.
@@ -388,6 +431,10 @@ class AzureBlobSource(Source):
                 continue
             self.marks[hk] = mark
             fragment[hk] = format_hour(mark)
+            # Every blob before the new mark was last written before `horizon` (or holds the mark back).
+            closed = max(horizon, self.closed_at.get(hk, 0.0))
+            self.closed_at[hk] = closed
+            fragment[CLOSED_PREFIX + hk[len("hours:"):]] = closed
             for key, _st, h in by_root.get(root, ()):
                 if h < mark:
                     del self.blobs[key]
@@ -403,8 +450,10 @@ class AzureBlobSource(Source):
         key = blob_key(container, name)
         created = props.creation_time.isoformat()
         size = int(props.size or 0)
+        etag = getattr(props, "etag", None)
         st = self.blobs.get(key)
-        if self._seen_size.get(key) == (created, size) and not (st is not None and not st.done and self._closed(st)):
+        if self._seen_size.get(key) == (created, size, etag) and \
+                not (st is not None and not st.done and self._closed(st)):
             return None  # unchanged since it was read to its end (a partial last line waits for more)
         if st is not None and st.created != created:
             if not st.done:
@@ -423,12 +472,16 @@ class AzureBlobSource(Source):
             self.log.warning("blob shrank under the same identity (overwritten): reading it again from its start",
                              extra={"blob": f"{container}/{name}", "offset": st.offset, "size": size})
             st = self.blobs[key] = BlobState(container, name, created, gen=st.gen + 1)
+        was_done = st.done
         st.size = max(st.size, size)
         st.modified = props.last_modified.timestamp() if props.last_modified else time.time()
-        if st.offset >= size:
-            self._seen_size[key] = (created, size)
+        # Another ETag under the same creation time: appends, metadata, or another blob created within the
+        # same second (creation time has one-second resolution); the bytes before the offset tell which.
+        check = st.offset > 0 and st.tail is not None and etag is not None and etag != st.etag
+        if st.offset >= size and not check:
+            self._seen_size[key] = (created, size, etag)
             return None
-        return _Job(key, st, size, created)
+        return _Job(key, st, size, created, etag, check, was_done)
 
     def _read_all(self, cc, container: str, jobs: list["_Job"]) -> None:
         """Read the blobs in order; the first range of the next `read_ahead - 1` ones downloads meanwhile
@@ -450,7 +503,9 @@ class AzureBlobSource(Source):
                         if job is None:
                             break
                         length = min(job.size - job.st.offset, self.read_size)
-                        pending.append((job, pool.submit(self._download, cc, container, job, job.st.offset, length)))
+                        back = job.st.tail_len if job.check else 0
+                        pending.append((job, pool.submit(self._download, cc, container, job, job.st.offset - back,
+                                                         length + back)))
                     if not pending or self.ctx.stop.is_set():
                         return
                     job, first = pending.popleft()
@@ -472,24 +527,63 @@ class AzureBlobSource(Source):
     def _read_blob(self, cc, container: str, job: "_Job", first: Future | None) -> None:
         st, size = job.st, job.size
         meta = {"log": {"file": {"path": f"{container}/{st.name}"}}}
-        while st.offset < size and not self.ctx.stop.is_set():
+        back = st.tail_len if job.check else 0  # bytes before the offset read again and compared
+        if not job.check:
+            st.etag = job.etag
+        before = b""  # up to TAIL bytes ending at st.offset, for the checkpoint's tail digest
+        while (st.offset < size or back) and not self.ctx.stop.is_set():
             length = min(size - st.offset, self.read_size)
             if first is not None:  # downloaded ahead, from this same offset and length
                 data, first = first.result(), None
             else:
-                data = self._download(cc, container, job, st.offset, length)
+                data = self._download(cc, container, job, st.offset - back, length + back)
             if data is None:
                 return  # re-created since the listing: the next poll sees the new one
+            if back:
+                if len(data) < back:
+                    return  # a short answer: checked again next poll
+                if tail_digest(data[:back]) != st.tail:
+                    st = job.st = self._recreated(job)
+                    back, before = 0, b""
+                    continue
+                before, data, back = data[:back], data[back:], 0
+                st.etag = job.etag
+                if st.offset >= size:  # only the ETag changed (metadata): nothing new, nothing repeated
+                    self.ctx.emit(RawBatch([], [], {job.key: st.to_json()}, 0))
+                    break
             if not data:
                 break
-            if not self._emit_lines(job.key, st, data, meta):
+            start = st.offset
+            if not self._emit_lines(job.key, st, data, meta, before):
                 if len(data) == size - st.offset and self._closed(st):
-                    self._emit_last_line(job.key, st, data, meta)
+                    self._emit_last_line(job.key, st, data, meta, before)
                 break  # a partial last line: it waits for the next append
+            k = st.offset - start
+            before = (before + data[max(0, k - TAIL):k])[-TAIL:]
             if len(data) < length:
                 break
         if not self.ctx.stop.is_set():
-            self._seen_size[job.key] = (job.created, size)
+            self._seen_size[job.key] = (job.created, size, job.etag)
+
+    def _recreated(self, job: "_Job") -> BlobState:
+        """The bytes before the offset changed under the same creation time: another blob (deleted and
+        created again within one second) or an overwrite. Read from its start, under new record keys."""
+        old = job.st
+        where = f"{old.container}/{old.name}"
+        if job.was_done:
+            self.log.warning("blob's bytes before the read offset changed though its creation time did not "
+                             "(deleted and re-created within one second, or overwritten): reading it from its start",
+                             extra={"blob": where, "read_to": old.offset})
+        else:
+            self._m_losses.inc()
+            self.log.warning("blob's bytes before the read offset changed though its creation time did not "
+                             "(deleted and re-created within one second, or overwritten) before it was read to "
+                             "its end: the old blob's last bytes are lost; reading the new one from its start",
+                             extra={"blob": where, "read_to": old.offset})
+        st = BlobState(old.container, old.name, old.created, gen=old.gen + 1, size=job.size, modified=old.modified,
+                       etag=job.etag)
+        self.blobs[job.key] = st
+        return st
 
     def _closed(self, st: BlobState) -> bool:
         """An hourly blob whose hour and last write are more than `lookback` ago: Azure writes no more
@@ -499,7 +593,7 @@ class AzureBlobSource(Source):
         return h is not None and h < floor_hour(datetime.fromtimestamp(horizon, timezone.utc)) \
             and st.modified <= horizon
 
-    def _emit_last_line(self, key: str, st: BlobState, data: bytes, meta: dict) -> None:
+    def _emit_last_line(self, key: str, st: BlobState, data: bytes, meta: dict, before: bytes) -> None:
         """The rest of a closed blob, a last line without its newline: handed on as it is (waiting
         for an end that never comes would lose it silently)."""
         self.log.warning("hourly blob closed with a last line lacking its newline: handed on as it is",
@@ -508,9 +602,11 @@ class AzureBlobSource(Source):
         flags = [(TRUNCATED,)] if st.cont else None
         off = st.offset
         st.offset, st.cont = off + len(data), False
+        st.set_tail(before + data[-TAIL:])
         self.ctx.emit(RawBatch([rec], LineKeys(st.fid, [off]), {key: st.to_json()}, len(data), meta, flags))
 
-    def _emit_lines(self, key: str, st: BlobState, data: bytes, meta: dict) -> bool:
+    def _emit_lines(self, key: str, st: BlobState, data: bytes, meta: dict, before: bytes) -> bool:
+        """Hand on the complete lines of `data` (which starts at st.offset; `before`: the bytes before it)."""
         lines = split_lines(data, st.offset, self.config.max_line_bytes, st.cont)
         if not lines.consumed:
             return False
@@ -525,10 +621,14 @@ class AzureBlobSource(Source):
             end = offs[j] if j < n else base + lines.consumed
             st.offset = end
             st.cont = lines.cont if j == n else bool(flags and flags[j])
+            k = end - base
+            st.set_tail(before + data[max(0, k - TAIL):k])
             self.ctx.emit(RawBatch(recs[i:j], LineKeys(st.fid, offs[i:j]), {key: st.to_json()}, end - offs[i],
                                    meta, flags[i:j] if flags else None))
         if n == 0:  # only the consumed rest of a cut line's piece: still move the checkpoint
             st.offset, st.cont = base + lines.consumed, lines.cont
+            k = lines.consumed
+            st.set_tail(before + data[max(0, k - TAIL):k])
             self.ctx.emit(RawBatch([], [], {key: st.to_json()}, 0))
         return True
 
@@ -539,6 +639,9 @@ class _Job:
     st: BlobState
     size: int  # as listed: read up to here this poll
     created: str
+    etag: str | None = None  # as listed
+    check: bool = False  # compare the bytes before the offset first (the ETag changed)
+    was_done: bool = True  # the blob had been read to its end before this listing
 
 
 def _present(path: str | None) -> str:

@@ -51,6 +51,12 @@ class Unavailable(BlobError):
     kind = "unavailable"
 
 
+class ListingTooLong(BlobError):
+    """A listing past `max_list_pages` pages: a service whose continuation tokens never end."""
+
+    kind = "listing_too_long"
+
+
 class Internal(BlobError):
     """A bug in the source itself, not an answer from Azure."""
 
@@ -154,15 +160,19 @@ def _first_line(e: Exception) -> str:
     return s[0][:300] if s else ""
 
 
-def listed(items, what: str, stop=None):
+def listed(items, what: str, stop=None, max_pages: int | None = None):
     """Every item of an SDK listing, page by page. A continuation token the service already gave in
     this listing means it would hand the same pages out for ever (the SDK follows NextMarker without
-    a check): that is an error naming the listing, not an endless poll. A stop (event set) ends the
-    listing early: a listing that never ends with ever-new tokens must not hold a SIGTERM."""
+    a check): that is an error naming the listing, not an endless poll. Ever-new tokens cannot be told
+    from a long listing, so past `max_pages` pages the listing stops with an error naming the limit
+    (`--once` would otherwise run for ever). A stop (event set) ends the listing early: it must not
+    hold a SIGTERM."""
     pages = items.by_page()
     seen: set[str] = set()
+    n = 0
     for page in pages:
         yield from page
+        n += 1
         if stop is not None and stop.is_set():
             return
         token = pages.continuation_token
@@ -170,4 +180,8 @@ def listed(items, what: str, stop=None):
             if token in seen:
                 raise Unavailable(f"{what}: the service repeats continuation token {token[:60]!r}: "
                                   f"the listing would never end")
+            if max_pages is not None and n >= max_pages:
+                raise ListingTooLong(f"{what}: still more after {n} pages (max_list_pages): the service's "
+                                     f"continuation tokens do not end; stopped (raise max_list_pages if the "
+                                     f"container really holds that many names)")
             seen.add(token)

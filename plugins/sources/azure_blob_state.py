@@ -4,6 +4,13 @@ blobs, the hour before which everything was read (so those hours are not listed 
 A blob's identity is its creation time and name (Azure keeps the creation time across appends,
 while the ETag changes on every one): a blob deleted and re-created under the same name gets a
 new identity and is read from byte 0; one that only grew is read on from its offset.
+The creation time has one-second resolution, so a blob deleted and re-created within one second
+keeps it: the state also keeps a digest of the bytes just before the offset (`tail`, up to TAIL
+bytes, like the file tailer's fingerprint) and the ETag last seen. Whenever the listing shows another
+ETag, the read starts that many bytes early and compares them: other bytes mean another blob (or an
+overwrite), read from its start under a new generation; the same bytes mean appends (or only
+metadata changed). The bytes just before the offset end the last line read, which holds its record's
+unique id, so two blobs agree there only if they hold the same records.
 """
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ from typing import Any
 # Azure Monitor's layout for diagnostic logs: .../y=YYYY/m=MM/d=DD/h=HH/m=00/PT1H.json
 HOUR_RE = re.compile(r"(?:^|/)y=(\d{4})/m=(\d{2})/d=(\d{2})/h=(\d{2})/")
 HOUR_FMT = "%Y-%m-%dT%H"
+TAIL = 8192  # bytes before the offset compared when a blob's ETag changed (one Databricks record is ~1 KB)
 
 
 def blob_key(container: str, name: str) -> str:
@@ -93,6 +101,9 @@ class BlobState:
     size: int = 0  # the blob's size when last seen (for lag)
     gen: int = 0  # bumped when a blob shrank under the same identity (overwritten): new record keys
     modified: float = 0.0  # the blob's last-modified time (Unix) when last seen: late appends keep it listed
+    etag: str | None = None  # the ETag the blob had when its bytes before the offset were last checked
+    tail: str | None = None  # digest of the `tail_len` bytes before `offset` (None: not known, not checked)
+    tail_len: int = 0
 
     @property
     def fid(self) -> str:
@@ -106,7 +117,8 @@ class BlobState:
 
     def to_json(self) -> dict[str, Any]:
         return {"container": self.container, "name": self.name, "created": self.created, "offset": self.offset,
-                "cont": self.cont, "size": self.size, "gen": self.gen, "modified": self.modified}
+                "cont": self.cont, "size": self.size, "gen": self.gen, "modified": self.modified,
+                "etag": self.etag, "tail": self.tail, "tail_len": self.tail_len}
 
     @classmethod
     def from_json(cls, v: Any) -> "BlobState | None":
@@ -115,6 +127,21 @@ class BlobState:
         try:
             return cls(str(v["container"]), str(v["name"]), str(v["created"]), int(v["offset"]),
                        bool(v.get("cont", False)), int(v.get("size", 0)), int(v.get("gen", 0)),
-                       float(v.get("modified", 0.0)))
+                       float(v.get("modified", 0.0)), _str_or_none(v.get("etag")), _str_or_none(v.get("tail")),
+                       int(v.get("tail_len", 0)))
         except (KeyError, TypeError, ValueError):
             return None
+
+    def set_tail(self, before: bytes) -> None:
+        """Remember the bytes that end at `offset` (the last TAIL of `before`)."""
+        piece = before[-TAIL:] if before else b""
+        self.tail_len = len(piece)
+        self.tail = tail_digest(piece) if piece else None
+
+
+def tail_digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _str_or_none(v: Any) -> str | None:
+    return v if isinstance(v, str) else None
