@@ -64,7 +64,10 @@ def test_the_unterminated_last_record_of_a_closed_hour_arrives_once(azurite, tmp
                         orjson.loads(now_recs[0])["properties"]["logId"]}
                     wait_until(lambda: want <= set(ids_in(out)), 60, "the closed blob's last record")
                 else:
-                    time.sleep(3)  # a few polls after a clean restart: nothing read again
+                    # Up (a SIGTERM before its handler is set kills it) and a few polls after a clean restart:
+                    # nothing read again.
+                    wait_until(lambda: b"started" in (tmp_path / f"err{i}.log").read_bytes(), 60, "the agent up")
+                    time.sleep(3)
                 proc.send_signal(signal.SIGTERM)
                 assert proc.wait(30) == 0, (tmp_path / f"err{i}.log").read_text()[-3000:]
             finally:
