@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
-from tests.azurite import DATABRICKS_ROOT, azurite, hour_blob  # noqa: F401  (fixture)
+from tests.azurite import DATABRICKS_ROOT, hour_blob
 from tests.test_azure_attack_hostile_cases import Run
 from tests.test_azure_blob import record
 
