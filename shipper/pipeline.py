@@ -6,7 +6,7 @@ import socket
 import sqlite3
 import threading
 import time
-from typing import Any, Callable
+from typing import Callable
 
 from shipper import metrics, parse_auto, registry
 from shipper.checkpoint import CheckpointStore
@@ -19,9 +19,11 @@ from shipper.plugin import (
     EndRun,
     OutputContext,
 )
+from shipper.reload import ReloadError
 from shipper.router import Router
 from shipper.source_runner import SourceRunner
 from shipper.waking_event import WakingEvent
+from shipper.watchdog import Watchdog
 
 log = logging.getLogger("shipper.pipeline")
 
@@ -53,8 +55,8 @@ class Pipeline:
         self.router = Router([(o.match, self.workers[o.name]) for o in config.outputs])
         self.runners: dict[str, SourceRunner] = {c.name: SourceRunner(self, c) for c in config.sources}
         self._warned_tags: set[str] = set()
-        self._progress: dict[str, tuple[Any, float]] = {}  # liveness: last progress signature and when it changed
-        self.undelivered_for: dict[str, float] = {}  # output → seconds busy without a delivery (set by stalled())
+        self.watchdog = Watchdog(self)  # liveness: is anything wedged (systemd watchdog, /health)
+        self.undelivered_for = self.watchdog.undelivered_for  # output → seconds busy without a delivery
         self.end: EndRun | None = None  # the core cannot go on (checkpoints unwritable under --once)
         # Reload: stopped sources whose outputs are still sending some of their batches; they restart
         # (with _restart_cfgs) only once those complete. They stay in self.runners meanwhile.
@@ -276,9 +278,7 @@ class Pipeline:
                 if seqs:
                     r.tracker.withdraw(seqs)
             self.output_started.pop(name, None)
-            self._progress.pop(f"output:{name}", None)
-            self._progress.pop(f"health:{name}", None)
-            self.undelivered_for.pop(name, None)
+            self.watchdog.forget_output(name)
             if name in plan.outputs_removed:
                 forget_metrics("output", name)
                 self._output_stops.pop(name, None)
@@ -347,7 +347,7 @@ class Pipeline:
 
     def _forget_source(self, name: str) -> None:
         forget_metrics("source", name)
-        self._progress.pop(f"source:{name}", None)
+        self.watchdog.forget_source(name)
 
     def tick(self, now: float) -> None:
         """Once a second from the runner's loop: restarts a reload deferred, and the state kept compact."""
@@ -407,51 +407,9 @@ class Pipeline:
                     r.chain.key = key
         log.info("integrity key rotated: chains go on under the new key", extra={"key_id": key.id})
 
-    # --- liveness (systemd watchdog) ------------------------------------------------------------
-
     def stalled(self, stall_after: float, now: float | None = None) -> list[str]:
-        """Why the pipeline is wedged; [] while it is alive. Called from the runner's loop.
-
-        Alive means every output thread is running and is either idle-waiting (nothing queued, not
-        sending) or shows progress within `stall_after` seconds: a batch acknowledged, or a delivery
-        error or retry counted (an output retrying through an outage is alive, not wedged). And every
-        source with batches in flight whose outputs are all idle sees its acks committed within
-        `stall_after` (a lost ack or a hung checkpoint commit wedges it). A source thread that ended
-        with an error is reported in status and /health, not here: a restart would not fix it.
-        """
-        now = time.monotonic() if now is None else now
-        counters = _output_counters()
-        problems: list[str] = []
-        for name, w in self.workers.items():
-            if not w._thread.is_alive():
-                if name in self.output_started and not self.abandon.is_set():
-                    problems.append(f"output {name}: thread ended")
-                continue
-            busy = w.busy or w.pending() > 0
-            # A refused output's retries are no progress: only a delivery is (the watchdog fires).
-            sig = (w.last_success,) if w.refused else (w.last_success, w.last_error, counters.get(name))
-            # For /health: how long it has held batches without delivering one (retries do not count).
-            self.undelivered_for[name] = self._no_progress(f"health:{name}", w.last_success, busy, now)
-            if self._no_progress(f"output:{name}", sig, busy, now) > stall_after:
-                problems.append(f"output {name}: no progress for {stall_after:.0f}s with batches queued"
-                                + (f", refused: {w.refused}" if w.refused else ""))
-        for name, r in self.runners.items():
-            in_flight = r.tracker.in_flight()
-            targets = self.router.route(r.tag)
-            waiting = in_flight > 0 and not any(t.busy or t.pending() > 0 for t in targets)
-            # A commit retrying through a full disk is alive (a restart would not free the disk): /health says why.
-            sig = (r.tracker.committed_seq, self.store_failures)
-            if self._no_progress(f"source:{name}", sig, waiting, now) > stall_after:
-                problems.append(f"source {name}: {in_flight} batches delivered but not checkpointed for {stall_after:.0f}s")
-        return problems
-
-    def _no_progress(self, key: str, signature: Any, busy: bool, now: float) -> float:
-        """Seconds `key` has been busy without its progress signature changing."""
-        prev = self._progress.get(key)
-        if not busy or prev is None or prev[0] != signature:
-            self._progress[key] = (signature, now)
-            return 0.0
-        return now - prev[1]
+        """Why the pipeline is wedged; [] while it is alive (shipper.watchdog)."""
+        return self.watchdog.stalled(stall_after, now)
 
 
 def forget_metrics(label: str, value: str) -> None:
@@ -485,22 +443,3 @@ def close_workers(workers: list[OutputWorker], timeout: float) -> None:
     deadline = time.monotonic() + timeout + 1.0  # the plugins' own close() after the joins
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))
-
-
-class ReloadError(Exception):
-    pass
-
-
-def _output_counters() -> dict[str, tuple]:
-    """Per output, the counters a working or retrying output moves (one registry walk per call)."""
-    out: dict[str, list] = {}
-    wanted = {"shipper_events_shipped_total", "shipper_output_errors_total", "shipper_output_retries_total",
-              "shipper_duplicates_avoided_total", "shipper_dead_lettered_total"}
-    # Only these metrics: the whole registry holds a lag series per followed file (thousands).
-    counted = (metrics.events_shipped, metrics.output_errors, metrics.output_retries, metrics.duplicates_avoided,
-               metrics.dead_lettered)
-    for fam in [f for m in counted for f in m.collect()]:
-        for s in fam.samples:
-            if s.name in wanted:
-                out.setdefault(s.labels.get("output", ""), []).append((s.name, s.value))
-    return {k: tuple(sorted(v)) for k, v in out.items()}

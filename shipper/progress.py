@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from shipper.rates import Rates
+
 
 def wanted(stream=None) -> bool:
     stream = sys.stderr if stream is None else stream
@@ -141,8 +143,6 @@ class RunBar:
     """`shipper run --once`: bytes read (from the bytes_read counters) against what was pending at start."""
 
     def __init__(self, progress: Progress, pipeline):
-        from shipper.runner import Rates
-
         self._p = progress
         self._base_bytes = self._bytes_read()
         self._base_events = Rates.totals()[0]
@@ -162,8 +162,6 @@ class RunBar:
         if now - self._last < 0.1:
             return
         self._last = now
-        from shipper.runner import Rates
-
         self._p.update(self._task, completed=self._bytes_read() - self._base_bytes,
                        events=int(Rates.totals()[0] - self._base_events))
 

@@ -19,7 +19,11 @@ log = logging.getLogger("shipper.reload")
 
 
 class ReloadRefused(Exception):
-    pass
+    """The new config cannot be applied as a reload (told before anything changes)."""
+
+
+class ReloadError(Exception):
+    """Pipeline.apply could not apply the plan (an output could not be made): nothing was changed."""
 
 
 @dataclass
@@ -103,8 +107,6 @@ class ReloadResult:
 
 def reload(pipeline, path: str, wait_slice=None) -> ReloadResult:
     """Load `path`, and if valid apply it to `pipeline`. Never raises: the old config keeps running."""
-    from shipper.pipeline import ReloadError
-
     try:
         new = load_config(path)
     except ConfigError as e:
