@@ -30,7 +30,8 @@ class FileSourceConfig(SourceConfig):
     # Seconds between full passes (look for files, read every followed file) where change
     # notification does not work (no inotify, NFS/FUSE, a folder beyond the watch limit). With
     # inotify working there is no such pass: this is then only how often files inotify cannot
-    # report on (deleted while open) are read, and idle descriptors given back.
+    # report on (deleted while open) are read and how often a pending decision (a file gone or
+    # too short to tell from a copy) gets a pass; with none of those, an idle source sleeps.
     poll_interval: float = Field(default=1.0, gt=0)
     # With inotify working: seconds between safety rescans (a full pass, in case an event was
     # missed), staggered by ±10 % so that sources do not wake together.
