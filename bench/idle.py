@@ -84,7 +84,8 @@ def run(n: int, seconds: float, out: Path) -> dict:
     for i in range(n):
         (logs / f"f{i:05d}.log").write_text(f'{{"n": {i}}}\n')
     cfg = d / "cfg.yaml"
-    cfg.write_text(f"state_dir: {d}/state\nsources:\n  - name: quiet\n    type: file\n"
+    # With the HTTP endpoint (metrics, health) on, as most agents run.
+    cfg.write_text(f"state_dir: {d}/state\nhttp:\n  listen: 127.0.0.1:0\nsources:\n  - name: quiet\n    type: file\n"
                    f"    paths: ['{logs}/*.log']\n    parser: json\noutputs:\n  - type: stdout\n")
     outfile = open(d / "out.jsonl", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "shipper.cli", "run", "-c", str(cfg)], cwd=REPO,

@@ -195,7 +195,10 @@ class BoundedHttpServer:
                 wake = min((c.deadline for c in self._conns.values()), default=now + 1.0)
                 if self._accept_paused_until:
                     wake = min(wake, self._accept_paused_until)
-                for key, mask in self._sel.select(max(0.0, min(1.0, wake - now))):
+                # Nothing to time out: asleep until a connection or shutdown() (its wake pipe), so
+                # that an idle agent with metrics on does not wake every second for nothing.
+                timeout = None if not self._conns and not self._accept_paused_until else max(0.0, min(1.0, wake - now))
+                for key, mask in self._sel.select(timeout):
                     if key.data == "listen":
                         self._accept()
                     elif key.data == "wake":
