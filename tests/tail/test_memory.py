@@ -101,7 +101,7 @@ def test_a_closed_file_source_leaves_no_lag_series(tmp_path):
         (tmp_path / f"app-{day}.log").write_bytes(b'{"a": 1}\n')
     cfg = FileSourceConfig(name="mem_lag", type="file", paths=[str(tmp_path / "app-*.log")], parser="json")
     ctx = SourceContext(name="mem_lag", emit=lambda batch: None, stop=threading.Event(), once=True, state={},
-                        state_dir=str(tmp_path), extra={"base_dir": str(tmp_path)})
+                        state_dir=str(tmp_path), base_dir=str(tmp_path))
     src = FileSource(cfg, ctx)
     src.run()
     assert len(_lag_series("mem_lag")) == 2
