@@ -31,3 +31,24 @@ lag_bytes = Gauge("shipper_file_lag_bytes", "Bytes of a followed file not yet re
 checkpoint_time = Gauge("shipper_checkpoint_timestamp", "Unix time of the source's last checkpoint commit", ["source"], registry=REGISTRY)
 source_errors = Counter("shipper_source_errors", "Errors while reading a source (retried)", ["source", "kind"], registry=REGISTRY)
 vendor_id_gaps = Counter("shipper_vendor_id_gaps", "Ids of the product's own numbering never seen (gaps still open after the grace period)", ["source"], registry=REGISTRY)
+
+
+def forget_metrics(label: str, value: str) -> None:
+    """Drop every series whose `label` is `value` (a source or output a reload removed): over months
+    of reloads the label sets of what no longer exists would otherwise pile up in memory and in
+    every scrape."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    for metric in list(globals().values()):
+        if not isinstance(metric, MetricWrapperBase) or label not in metric._labelnames:
+            continue
+        keys = set()
+        for fam in metric.collect():
+            for sample in fam.samples:
+                if sample.labels.get(label) == value:
+                    keys.add(tuple(sample.labels[n] for n in metric._labelnames))
+        for key in keys:
+            try:
+                metric.remove(*key)
+            except KeyError:
+                pass

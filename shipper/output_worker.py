@@ -228,3 +228,18 @@ class OutputWorker:
             self.output.close()
         except Exception:
             log.exception("error closing output", extra={"output": self.name})
+
+
+OUTPUT_CLOSE_TIMEOUT = 5.0  # at a stop or reload, after the drain: how long outputs get to finish, together
+
+
+def close_workers(workers: list[OutputWorker], timeout: float) -> None:
+    """Close outputs in parallel, within one deadline: a stop with several wedged outputs waits
+    `timeout` once, not once per output (each close joins its thread, then closes the plugin)."""
+    threads = [threading.Thread(target=w.close, kwargs={"timeout": timeout}, name=f"close-{w.name}", daemon=True)
+               for w in workers]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout + 1.0  # the plugins' own close() after the joins
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))

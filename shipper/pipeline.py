@@ -1,4 +1,9 @@
-"""Source → parser → router → outputs, in batches, with checkpoints moved only on acknowledgement."""
+"""Source → parser → router → outputs, in batches, with checkpoints moved only on acknowledgement.
+
+The Pipeline holds the running parts and their lifecycle: it makes the output workers and the source
+runners (shipper.source_runner), starts them, stops them (delivering what is in flight within the
+shutdown timeout), keeps the checkpoint store's health and the periodic attestations. A reload is
+applied by shipper.reload_apply, liveness judged by shipper.watchdog."""
 from __future__ import annotations
 
 import logging
@@ -8,18 +13,17 @@ import threading
 import time
 from typing import Callable
 
-from shipper import metrics, parse_auto, registry
+from shipper import parse_auto, registry, reload_apply
 from shipper.checkpoint import CheckpointStore
 from shipper.config import Config
 from shipper.config_base import OutputConfig, SourceConfig
 from shipper.log import Throttled
-from shipper.output_worker import OutputWorker
+from shipper.output_worker import OUTPUT_CLOSE_TIMEOUT, OutputWorker, close_workers
 from shipper.parse_workers import end_helpers
 from shipper.plugin import (
     EndRun,
     OutputContext,
 )
-from shipper.reload import ReloadError
 from shipper.router import Router
 from shipper.source_runner import SourceRunner
 from shipper.waking_event import WakingEvent
@@ -28,7 +32,6 @@ from shipper.watchdog import Watchdog
 log = logging.getLogger("shipper.pipeline")
 
 COMPACT_EVERY = 3600.0  # seconds between checkpoint database compactions (and after every reload)
-OUTPUT_CLOSE_TIMEOUT = 5.0  # at a stop or reload, after the drain: how long outputs get to finish, together
 
 
 class Pipeline:
@@ -190,164 +193,15 @@ class Pipeline:
     def source_errors(self) -> list[str]:
         return [f"{name}: {r.error}" for name, r in self.runners.items() if r.error is not None]
 
-    # --- reload ---------------------------------------------------------------------------------
+    # --- reload (shipper.reload_apply) -----------------------------------------------------------
 
     def apply(self, new: Config, plan, wait_slice: Callable[[float], bool] | None = None) -> list[str]:
-        """Apply a reload plan (shipper.reload.plan_reload) with `new` as the config; returns problems.
+        """Apply a reload plan with `new` as the config; returns problems (shipper.reload_apply.apply)."""
+        return reload_apply.apply(self, new, plan, wait_slice)
 
-        Sources to stop are stopped first and their in-flight batches delivered (for up to
-        shutdown_timeout) while every output still runs; only then are outputs closed or replaced and
-        the sources restarted from their checkpoints. Kept sources are never touched: same thread,
-        tracker and position. `wait_slice(seconds)` sleeps between checks (the runner pings systemd
-        there); it returns True to cut the wait short (a stop signal).
-        """
-        wait_slice = wait_slice or (lambda s: bool(time.sleep(s)))
-        problems: list[str] = []
-        # Build new outputs first: a plugin that cannot even be constructed refuses the reload untouched.
-        new_cfgs = {o.name: o for o in new.outputs}
-        saved = (self.config, dict(self.output_configs), dict(self._output_stops))
-        self.config = new
-        fresh: dict[str, OutputWorker] = {}
-        try:
-            for name in plan.outputs_added + plan.outputs_replaced:
-                fresh[name] = self._make_worker(new_cfgs[name])
-        except Exception as e:
-            self.config, self.output_configs, self._output_stops = saved
-            raise ReloadError(f"cannot create output: {type(e).__name__}: {e}") from e
-        # Replaced outputs got new stop events from _make_worker; the old workers keep theirs.
-        old_stops = {name: w.stop for name, w in self.workers.items()}
-
-        stopping = [self.runners[n] for n in plan.sources_removed + plan.sources_restarted if n in self.runners]
-        for r in stopping:
-            r.stop.set()
-        deadline = time.monotonic() + new.settings.shutdown_timeout
-        # An output the reload replaces or removes while its server refuses it will deliver nothing
-        # more: batches it holds cannot complete, so they are not waited for (the draining below
-        # restarts their source once that output is closed, and the replacement sends them).
-        refused = [self.workers[n] for n in plan.outputs_removed + plan.outputs_replaced if self.workers[n].refused]
-
-        def hopeless(r) -> bool:
-            return any(t is r.tracker for w in refused for _, t, _ in w.leftover())
-
-        while any((r.thread.is_alive() or r.tracker.in_flight()) and not (r.tracker.in_flight() and hopeless(r))
-                  for r in stopping) and time.monotonic() < deadline:
-            if wait_slice(0.1):
-                break
-        for r in stopping:
-            name = r.cfg.name
-            if r.tracker.in_flight() or r.thread.is_alive():
-                # Batches no output was ever handed are taken back: the restarted source reads them
-                # again from its checkpoint. Those an output is sending (or has acknowledged) must
-                # complete, and count in the checkpoint, before the source restarts: never both.
-                r.abandon.set()  # a put blocked on a full queue gives up: that batch was never handed over
-                r.thread.join(5.0)
-                taken = self._withdraw(r)
-                left = r.tracker.in_flight()
-                log.warning("reload: in-flight batches held by a refused output are not waited for; those no "
-                            "output was sending are taken back and read again from the checkpoint"
-                            if hopeless(r) else
-                            "reload: in-flight batches not delivered in time; those no output was sending are "
-                            "taken back and read again from the checkpoint",
-                            extra={"source": name, "taken_back": taken, "completing": left})
-                if left:
-                    log.warning("reload: the source restarts once the batches its outputs are sending complete",
-                                extra={"source": name, "batches": left})
-                    self._draining[name] = r
-                    continue
-            r.detached = True
-            r.abandon.set()
-            r.close()
-            del self.runners[name]
-        for name in plan.sources_removed:
-            self._restart_cfgs.pop(name, None)
-            if name not in self._draining:
-                self._forget_source(name)
-            log.info("source removed; its checkpoint is kept", extra={"source": name})
-
-        closing = plan.outputs_removed + plan.outputs_replaced
-        for name in closing:
-            old_stops[name].set()
-        close_workers([self.workers[name] for name in closing], OUTPUT_CLOSE_TIMEOUT)
-        for name in closing:
-            w = self.workers.pop(name)
-            # What a draining source still had there will never be acknowledged by it: read again
-            # (a send the close cut short may have been stored: at-least-once for that output).
-            left = w.leftover()
-            for r in self._draining.values():
-                seqs = {seq for _, t, seq in left if t is r.tracker}
-                if seqs:
-                    r.tracker.withdraw(seqs)
-            self.output_started.pop(name, None)
-            self.watchdog.forget_output(name)
-            if name in plan.outputs_removed:
-                forget_metrics("output", name)
-                self._output_stops.pop(name, None)
-                self.output_configs.pop(name, None)
-        for name, w in fresh.items():
-            self.workers[name] = w
-            try:
-                self._start_worker(name)
-            except Exception as e:
-                log.exception("output failed to start", extra={"output": name})
-                problems.append(f"output {name}: failed to start: {e}")
-        # Keep the config's order (the router's and the status'); kept workers are the same objects.
-        self.workers = {o.name: self.workers[o.name] for o in new.outputs if o.name in self.workers}
-        self.router = Router([(o.match, self.workers[o.name]) for o in new.outputs if o.name in self.workers])
-        self._warned_tags.clear()
-
-        self.host_name = new.settings.host_name or socket.gethostname()
-        self._rotate_integrity_key(new.integrity_key)
-        src_cfgs = {c.name: c for c in new.sources}
-        for name in plan.sources_added + plan.sources_restarted:
-            if name in self._draining:
-                self._restart_cfgs[name] = src_cfgs[name]  # started by finish_restarts()
-                continue
-            try:
-                r = SourceRunner(self, src_cfgs[name])
-            except Exception as e:
-                log.exception("source failed to start", extra={"source": name})
-                problems.append(f"source {name}: failed to start: {e}")
-                continue
-            self.runners[name] = r
-            r.thread.start()
-        self._order_runners()
-        problems += self.finish_restarts()
-        for w in self.workers.values():  # kept outputs a server refuses: try again now (a fixed secret file)
-            w.retry_now()
-        self.compact(time.monotonic())
-        return problems
-
-    def _order_runners(self) -> None:
-        """The config's order (status, metrics); draining runners of removed sources stay until done."""
-        ordered = {c.name: self.runners[c.name] for c in self.config.sources if c.name in self.runners}
-        ordered.update({n: r for n, r in self._draining.items() if n not in ordered})
-        self.runners = ordered
-
-    def _withdraw(self, r: "SourceRunner") -> int:
-        """Take back from every output's queue the batches of `r` no output was ever handed (an
-        untouched suffix of its window); they are forgotten by its tracker. All queues are locked
-        together, so no output starts one of them meanwhile. Returns how many were taken back."""
-        workers = [self.workers[n] for n in sorted(self.workers)]
-        for w in workers:
-            w._cond.acquire()
-        try:
-            attempted: set[int] = set()
-            for w in workers:
-                attempted |= w.attempted_seqs(r.tracker)
-            seqs = r.tracker.untouched_suffix(attempted)
-            if seqs:
-                for w in workers:
-                    w.remove(r.tracker, seqs)
-        finally:
-            for w in reversed(workers):
-                w._cond.release()
-        if seqs:
-            r.tracker.withdraw(seqs)
-        return len(seqs)
-
-    def _forget_source(self, name: str) -> None:
-        forget_metrics("source", name)
-        self.watchdog.forget_source(name)
+    def finish_restarts(self) -> list[str]:
+        """Restart sources whose reload waited for their batches (shipper.reload_apply.finish_restarts)."""
+        return reload_apply.finish_restarts(self)
 
     def tick(self, now: float) -> None:
         """Once a second from the runner's loop: restarts a reload deferred, and the state kept compact."""
@@ -362,84 +216,6 @@ class Pipeline:
         except sqlite3.Error as e:  # a full disk: the commits' retry says so; compaction waits for the next turn
             log.warning("checkpoint database not compacted", extra={"error": str(e), "path": self.store.path})
 
-    def finish_restarts(self) -> list[str]:
-        """Restart (or let go of) sources whose reload waited for batches an output was sending.
-        Called after a reload and once a second by the runner's loop."""
-        problems: list[str] = []
-        for name, r in list(self._draining.items()):
-            if not r.thread.is_alive():
-                self._withdraw(r)  # batches a late source thread registered after the reload
-            if r.tracker.in_flight() and not self.abandon.is_set():
-                continue
-            del self._draining[name]
-            r.detached = True
-            r.abandon.set()
-            r.close()
-            self.runners.pop(name, None)
-            cfg = self._restart_cfgs.pop(name, None)
-            if cfg is None and not self.abandon.is_set():
-                self._forget_source(name)
-            if cfg is None or self.abandon.is_set():
-                continue
-            try:
-                fresh = SourceRunner(self, cfg)
-            except Exception as e:
-                log.exception("source failed to start", extra={"source": name})
-                problems.append(f"source {name}: failed to start: {e}")
-                continue
-            self.runners[name] = fresh
-            fresh.thread.start()
-            log.info("reload: source restarted from its checkpoint", extra={"source": name})
-        self._order_runners()
-        return problems
-
-    def _rotate_integrity_key(self, key) -> None:
-        """A reload's integrity key: kept chains go on sealed with a new key; turning integrity on or
-        off applies to the sources (re)started from now on."""
-        old, self.integrity_key = self.integrity_key, key
-        if key is not None and self._attest_thread is None:
-            self._start_attestations()
-        if key is None or old is None or key == old:
-            return
-        for r in self.runners.values():
-            if r.chain is not None:
-                with r._chain_lock:
-                    r.chain.key = key
-        log.info("integrity key rotated: chains go on under the new key", extra={"key_id": key.id})
-
     def stalled(self, stall_after: float, now: float | None = None) -> list[str]:
         """Why the pipeline is wedged; [] while it is alive (shipper.watchdog)."""
         return self.watchdog.stalled(stall_after, now)
-
-
-def forget_metrics(label: str, value: str) -> None:
-    """Drop every series whose `label` is `value` (a source or output a reload removed): over months
-    of reloads the label sets of what no longer exists would otherwise pile up in memory and in
-    every scrape."""
-    from prometheus_client.metrics import MetricWrapperBase
-
-    for metric in vars(metrics).values():
-        if not isinstance(metric, MetricWrapperBase) or label not in metric._labelnames:
-            continue
-        keys = set()
-        for fam in metric.collect():
-            for sample in fam.samples:
-                if sample.labels.get(label) == value:
-                    keys.add(tuple(sample.labels[n] for n in metric._labelnames))
-        for key in keys:
-            try:
-                metric.remove(*key)
-            except KeyError:
-                pass
-
-
-def close_workers(workers: list[OutputWorker], timeout: float) -> None:
-    """Close outputs in parallel, within one deadline: a stop with several wedged outputs waits
-    `timeout` once, not once per output (each close joins its thread, then closes the plugin)."""
-    threads = [threading.Thread(target=w.close, kwargs={"timeout": timeout}, name=f"close-{w.name}", daemon=True)
-               for w in workers]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + timeout + 1.0  # the plugins' own close() after the joins
-    for t in threads:
-        t.join(max(0.0, deadline - time.monotonic()))
