@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 GROUPS = {"parser": "shipper.parsers", "source": "shipper.sources", "output": "shipper.outputs",
           "setup": "shipper.setup"}
@@ -68,14 +68,14 @@ def load(kind: str, name: str) -> Any:
         obj = ep.load()
     except Exception as e:  # a broken third-party plugin must say which one it is
         raise PluginError(f"{kind} {name!r} failed to load ({_origin(ep)}): {type(e).__name__}: {e}") from e
-    problems = check(kind, obj)
+    problems = check(kind, obj, name)
     if problems:
         raise PluginError(f"{kind} {name!r} refused ({_origin(ep)}): {'; '.join(problems)}")
     return obj
 
 
-def check(kind: str, obj: Any) -> list[str]:
-    """What is wrong with `obj` as a plugin of this kind (empty when nothing)."""
+def check(kind: str, obj: Any, name: str | None = None) -> list[str]:
+    """What is wrong with `obj` as a plugin of this kind registered as `name` (empty when nothing)."""
     if kind == "setup":
         import click
 
@@ -111,6 +111,14 @@ def check(kind: str, obj: Any) -> list[str]:
     elif model.model_config.get("extra") != "forbid":
         problems.append(f"{obj.__name__}.Config must refuse unknown keys (a typo must not be ignored): "
                         f"do not change model_config's extra='forbid'")
+    elif name is not None:
+        # `type: NAME` in a config is validated by the model too: a Literal that leaves the entry
+        # point's own name out would refuse every config that uses the plugin.
+        allowed = get_args(model.model_fields["type"].annotation) if get_origin(
+            model.model_fields["type"].annotation) is Literal else None
+        if allowed is not None and name not in allowed:
+            problems.append(f"{model.__name__}.type allows {', '.join(map(repr, allowed))} but the plugin is "
+                            f"registered as {name!r}")
     return problems
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -100,6 +101,20 @@ def test_check_names_what_is_wrong(kind, obj, says):
         assert problems == []
     else:
         assert any(says in p for p in problems), problems
+
+
+class MisnamedConfig(api.OutputConfig):
+    type: Literal["acme_one"] = "acme_one"
+
+
+class MisnamedOutput(LooseOutput):
+    Config = MisnamedConfig
+
+
+def test_a_config_model_whose_type_leaves_out_the_entry_point_name_is_refused():
+    assert registry.check("output", MisnamedOutput, "acme_one") == []
+    [problem] = registry.check("output", MisnamedOutput, "acme_two")
+    assert problem == "MisnamedConfig.type allows 'acme_one' but the plugin is registered as 'acme_two'"
 
 
 def test_every_built_in_plugin_passes_the_checks():
