@@ -4,10 +4,23 @@ that was re-ordered): the 8 KiB digest matched, so it was taken for the old blob
 new first records were never read, with "0 bytes lost" and no warning."""
 from __future__ import annotations
 
-from tests.test_azure_attack_hostile_cases import Run, blob_at, cont, ids_of, lid, med, now_hour, pin_creation_time  # noqa: F401
+import pytest
+
+from tests.azurite import ACCOUNT
+from tests.peers.storage_meddler import Meddler
+from tests.test_azure_attack_hostile_cases import Run, blob_at, cont, ids_of, lid, now_hour, pin_creation_time
 from tests.test_azure_blob import record
 
 
+@pytest.fixture
+def med(azurite):
+    m = Meddler(azurite.port, ACCOUNT)
+    yield m
+    m.close()
+
+
+@pytest.mark.xfail(strict=True, reason="only the 8 KiB before the offset are compared after an ETag change: "
+                   "a re-created blob with the same tail is taken for the old one and its first records are lost")
 def test_recreated_within_one_second_with_the_same_tail_is_read_anew(azurite, tmp_path, med):
     c = cont(azurite)
     r = Run(azurite, tmp_path, c, url=med.url)

@@ -1,7 +1,7 @@
 """Issue 22, attack 2: the server's clock stepped back further than the remembered commits reach, so
 commits sort before the re-read point and are not shipped (a documented, counted loss). The loss must be
-counted and warned once: it was counted again, with a warning and a re-read, at every later poll, for as
-long as the agent ran (here 4 polls: 4 losses counted for one event of 3 commits)."""
+counted and warned once: the re-read found nothing to ship, so its new cursor was never checkpointed, and
+every restart (here four `--once` runs) re-read, warned and counted the same loss again."""
 from __future__ import annotations
 
 import logging

@@ -276,10 +276,14 @@ class HttpPollSource(Source):
             page = self.client.get(service, cur.offset - 1 if anchored else cur.offset, limit)
             commits = page.commits
             why = None
-            if page.total is not None and page.total < cur.offset:
+            # A total below the cursor is a shrink only if the page agrees: commits served at or past the
+            # cursor prove the history reaches it (a server whose total under-counts, else re-read for ever).
+            shrank = page.total is not None and page.total < cur.offset
+            if anchored and (not commits or commit_digest(commits[0]) != cur.last):
+                why = (f"the total shrank from at least {cur.offset} to {page.total}" if shrank and not commits
+                       else "the commit before the cursor is not the last one shipped")
+            elif shrank and not commits and not anchored:
                 why = f"the total shrank from at least {cur.offset} to {page.total}"
-            elif anchored and (not commits or commit_digest(commits[0]) != cur.last):
-                why = "the commit before the cursor is not the last one shipped"
             if why is not None:
                 moved += 1
                 if moved > 1:  # an API contradicting itself page after page: back off, do not hammer it
@@ -294,8 +298,8 @@ class HttpPollSource(Source):
                     page = self.client.get(service, cur.offset, size)
                     commits, limit = page.commits, size
             if not commits:
-                if cur.skip:
-                    cur.end_of_reread()
+                if cur.skip or moved:  # a re-read's new cursor is saved even when it found nothing, or a
+                    cur.end_of_reread()  # restart would re-read (and count a loss) again
                     self._emit(service, [], [], cur)
                 return  # nothing after the cursor
             self._ship(service, commits, cur)
