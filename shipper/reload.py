@@ -4,7 +4,7 @@ A source is kept (same thread, tracker and position) when its own block is uncha
 routed to the same outputs, none of them changed. Anything else about it means a restart: it is
 stopped, its in-flight batches delivered (or, past shutdown_timeout, those no output was handed
 taken back, and those being sent waited for), and it starts again from its checkpoint — nothing
-lost, nothing repeated (Pipeline.apply, Pipeline.finish_restarts). An invalid config is refused whole; the running one carries on.
+lost, nothing repeated (shipper.reload_apply: apply, finish_restarts). An invalid config is refused whole; the running one carries on.
 """
 from __future__ import annotations
 
