@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FILE_PREFIX = "f:"
-EARLIER_MARKS = 8  # earlier (offset, mark) pairs kept: prove a copy shorter than what was read, after a restart
+EARLIER_MARKS = 16  # earlier (offset, mark) pairs kept: prove a copy shorter than what was read, after a restart
 SEEN_PREFIX = "seen:"  # a live path whose rotation family has been looked at once (see discovery)
 
 
@@ -26,15 +26,21 @@ class FileState:
     # Wall-clock time it was read to its end and found gone (a tombstone), 0 while it is not: a
     # restart must not make a tombstone young again (restarted every hour, they never went).
     gone: float = 0.0
-    # [offset, mark] of the last EARLIER_MARKS read positions before `offset` (a new list each time:
-    # an emitted checkpoint keeps the list it was given). A copytruncate copy taken at or after one
-    # of them is proven a copy of what was read by it, with no bytes kept in memory.
+    # [offset, mark] of line ends read before `offset`, ascending: the last EARLIER_MARKS / 2 of them,
+    # and as many older ones thinned out (a new list each time: an emitted checkpoint keeps the list
+    # it was given). A copytruncate copy ending at or after one of them is proven a copy of what
+    # was read up to there, with no bytes kept in memory (after a restart).
     earlier: list = field(default_factory=list)
 
-    def advance(self, offset: int, mark: str) -> None:
-        """The read position moves on to `offset`, whose bytes before it hash to `mark`."""
-        if self.offset > self.head_len and self.mark:
-            self.earlier = (self.earlier + [[self.offset, self.mark]])[-EARLIER_MARKS:]
+    def advance(self, offset: int, mark: str, between: list | None = None) -> None:
+        """The read position moves on to `offset`, whose bytes before it hash to `mark`; `between`:
+        [offset, mark] of line ends passed on the way (ascending)."""
+        new = [[self.offset, self.mark]] if self.offset > self.head_len and self.mark else []
+        points = self.earlier + new + (between or [])
+        if len(points) > EARLIER_MARKS:
+            half = EARLIER_MARKS // 2
+            points = points[:-half][::2][-half:] + points[-half:]
+        self.earlier = points
         self.offset, self.mark = offset, mark
 
     @property

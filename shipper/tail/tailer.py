@@ -34,7 +34,7 @@ from shipper.tail.identity import HEAD_MAX, MARK_MAX, WINDOW, digest, file_id, h
 from shipper.tail.keys import LineKeys
 from shipper.tail.lines import split_lines
 from shipper.tail.reader import OpenFile, is_gzip_path
-from shipper.tail.state import SEEN_PREFIX, FileState, load_states
+from shipper.tail.state import EARLIER_MARKS, SEEN_PREFIX, FileState, load_states
 
 READ_SIZE = 1 << 20
 MISSING_SCANS = 2  # a file must be missing from this many scans in a row …
@@ -555,17 +555,16 @@ class Tailer:
         if c is None or not (s.head_len < c < s.offset):
             return None
         first = s.offset - len(lo.window)  # file offset of window[0]
-        if not lo.window or c <= first:
-            for at, mark in reversed(s.earlier):
-                if s.head_len < at <= c:
-                    n = min(MARK_MAX, at)
-                    return c if digest(fh.read(at - n, n)) == mark else None
-            return None
         k = min(c - first, c)
-        if k < min(MARK_MAX, c):
-            return None  # too little of it kept to prove anything
-        theirs = fh.read(c - k, k)
-        return c if theirs == lo.window[c - k - first : c - first] else None
+        if lo.window and c > first and k >= min(MARK_MAX, c):
+            theirs = fh.read(c - k, k)
+            return c if theirs == lo.window[c - k - first : c - first] else None
+        # Too little of it kept in memory (none after a restart): an earlier read position it reaches.
+        for at, mark in reversed(s.earlier):
+            if s.head_len < at <= c:
+                n = min(MARK_MAX, at)
+                return c if digest(fh.read(at - n, n)) == mark else None
+        return None
 
     @staticmethod
     def _readable_len(fh: OpenFile, o: Observed) -> int | None:
@@ -1037,6 +1036,7 @@ class Tailer:
         end_seen = pre  # the file's size as the reads saw it: no fstat after them
         while not stop.is_set():
             data = fh.read(s.offset, self.read_size)
+            tail0 = f.tail  # the bytes before data[0]
             end_seen = max(end_seen, s.offset + len(data))
             if not data:
                 ended = True
@@ -1082,7 +1082,14 @@ class Tailer:
                 rel = end - base
                 tail = data[rel - MARK_MAX : rel] if rel >= MARK_MAX else (f.tail + data[:rel])[-MARK_MAX:]
                 if keep_window:
-                    s.advance(end, digest(tail))  # remembers the position it leaves (a copy may end there)
+                    # Remembers the line ends it passes (a copy may end at one; the last few suffice).
+                    between = []
+                    for o in offs[max(i + 1, j - EARLIER_MARKS // 2):j]:
+                        r = o - base
+                        if o > s.head_len:
+                            before = data[r - MARK_MAX : r] if r >= MARK_MAX else (tail0 + data[:r])[-MARK_MAX:]
+                            between.append([o, digest(before)])
+                    s.advance(end, digest(tail), between)
                 else:
                     s.offset, s.mark = end, digest(tail)
                 s.cont = lines.cont if j == len(recs) else bool(lines.flags and lines.flags[j])

@@ -10,7 +10,7 @@ import pytest
 
 from tests.torture.harness import run_schedule
 
-FOUND = [15, 45, 215]
+FOUND = [(15, 40), (45, 40), (215, 40), (41, 60), (50, 60), (214, 60), (1006, 60), (1038, 60)]  # (seed, steps)
 SEEDS = list(range(200, 225))
 
 
@@ -19,6 +19,6 @@ def test_schedule(seed):
     run_schedule(seed, steps=40, strict=False)
 
 
-@pytest.mark.parametrize("seed", FOUND)
-def test_found_schedule(seed):
-    run_schedule(seed, steps=40, strict=True)
+@pytest.mark.parametrize("seed,steps", FOUND)
+def test_found_schedule(seed, steps):
+    run_schedule(seed, steps=steps, strict=True)
