@@ -61,10 +61,12 @@ _octet = st.one_of(st.integers(0, 255).map(str), st.integers(0, 999).map(lambda 
                    st.sampled_from(["", "0x1", "1e1", "٣", " 1", "-1", "256"]))
 
 
+_SUFFIXES = ["", ":80", ":", ":08", ":٣", ":80:90", ":80\n", " ", "\x00", "/32"]  # ports and what is none
+
+
 @given(st.one_of(
     st.tuples(_octet, _octet, _octet, _octet).map(".".join),
-    st.tuples(st.tuples(_octet, _octet, _octet, _octet).map(".".join), st.sampled_from(["", ":80", " ", "\x00", "/32"]))
-    .map("".join),
+    st.tuples(st.tuples(_octet, _octet, _octet, _octet).map(".".join), st.sampled_from(_SUFFIXES)).map("".join),
     st.ip_addresses().map(str),
     st.text(max_size=20),
 ))
