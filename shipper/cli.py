@@ -298,8 +298,10 @@ def verify(key_files: tuple[str, ...], config_path: str | None, output_name: str
         intact = intact and rep.intact
         for line in report_lines(rep):
             click.echo(line)
-    if unchained:
-        click.echo(f"{unchained} events carry no chain (labels.shipper_chain, event.sequence, event.hash): not judged")
+    if unchained:  # nobody sealed them: an insertion, or another agent's events (NOT VERIFIED)
+        click.echo(f"{unchained} events carry no chain (labels.shipper_chain, event.sequence, event.hash): "
+                   "not sealed by the agent, so not proven")
+        intact = False
     click.echo("verified: every chain intact" if intact else "NOT VERIFIED")
     sys.exit(0 if intact else 1)
 

@@ -86,8 +86,14 @@ def canonical(event: dict) -> bytes:
     if isinstance(tags, list) and PARSE_FAILURE in tags:
         doc.pop("@timestamp", None)
     if _plain(doc):
-        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
-    doc = orjson.loads(orjson.dumps(doc, default=str))  # what a reader of the stored JSON gets
+        try:
+            return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # nested deeper than orjson writes (255 levels): the library
+            pass
+    try:
+        doc = orjson.loads(orjson.dumps(doc, default=str))  # what a reader of the stored JSON gets
+    except TypeError:
+        pass  # too deep for orjson: as it is (JSON types already, from a parser)
     try:
         return rfc8785.dumps(doc)
     except rfc8785.IntegerDomainError:  # rare: walk the event only then

@@ -60,6 +60,7 @@ class SourceRunner:
                             if parser_cls.monotonic_ids else None)
         self._gaps_lock = threading.Lock()
         self._gaps_reported: list[tuple[int, int]] = []  # since the last attestation
+        self._gap_ids_reported = 0  # every id in those gaps, also of the ranges no longer listed
         self._m_vendor_gaps = metrics.vendor_id_gaps.labels(cfg.name)
         self._sealed_before = int(state.pop(integrity.SEALED_KEY, 0) or 0)
         if self.chain is not None and self.chain.seq:
@@ -223,14 +224,16 @@ class SourceRunner:
         log.warning("the product's event ids skip numbers never seen here: ask its database whether they exist",
                     extra={"source": self.cfg.name, "missing_ids": vendor_ids.describe(gaps[:20]), "count": ids})
         self._gaps_reported.extend(gaps)
-        del self._gaps_reported[:-100]  # an attestation names the last 100 ranges; the metric counts all
+        self._gap_ids_reported += ids
+        del self._gaps_reported[:-100]  # an attestation names the last 100 ranges, and counts all
 
     def _take_gaps(self) -> dict[str, Any] | None:
         if self.vendor_gaps is None:
             return None
         with self._gaps_lock:
             gaps, self._gaps_reported = self._gaps_reported, []
-        return {"ids": sum(hi - lo + 1 for lo, hi in gaps), "ranges": [[lo, hi] for lo, hi in gaps]}
+            ids, self._gap_ids_reported = self._gap_ids_reported, 0
+        return {"ids": ids, "ranges": [[lo, hi] for lo, hi in gaps]}
 
     # --- integrity (shipper.integrity): attestations ---------------------------------------------
     # A replay after a kill -9 must seal the same links again (same sequence, same hash), or a store

@@ -10,6 +10,7 @@ processes for large trails.
 from __future__ import annotations
 
 import hmac
+import json
 import multiprocessing
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -17,7 +18,11 @@ from typing import Iterable, Iterator
 
 import orjson
 
-from shipper.integrity import DATASET, Key, link_hash
+from shipper.integrity import DATASET, Key, canonical, link_hash
+
+# The Fluentd output adds the event's stable id under this key after sealing (its `id_field`
+# default, for fluent-plugin-elasticsearch's id_key): not part of what was sealed.
+FLUENTD_ID_FIELD = "_shipper_id"
 
 
 @dataclass
@@ -60,7 +65,11 @@ def read_links(paths: Iterable[str]) -> tuple[dict[str, list[Link]], list[str], 
         for path in paths:
             with open(path, "rb") as f:
                 for n, line in enumerate(f, 1):
-                    doc = _document(line)
+                    try:
+                        doc = _document(line)
+                    except _RepeatedKey:
+                        problems.append(f"{path}:{n}: a key repeated in one object: not the event as sealed")
+                        continue
                     if doc is not None:
                         yield f"{path}:{n}", doc
                     elif line.strip():
@@ -85,6 +94,10 @@ def links_of(documents: Iterable[tuple[str, dict]]) -> tuple[dict[str, list[Link
     return chains, unchained
 
 
+class _RepeatedKey(ValueError):
+    pass
+
+
 def _document(line: bytes) -> dict | None:
     line = line.strip()
     if not line:
@@ -95,8 +108,37 @@ def _document(line: bytes) -> dict | None:
         except orjson.JSONDecodeError:
             continue
         if isinstance(doc, dict):
+            _no_repeated_keys(text, doc)
             return doc
     return None
+
+
+def _no_repeated_keys(text: bytes, doc: dict) -> None:
+    """Raise _RepeatedKey if an object in `text` names a key twice. Parsers disagree on which copy
+    counts (orjson keeps the last, others the first), and RFC 8785 (I-JSON) forbids it, so such a
+    line is not the event the agent sealed. orjson's own output of the parsed event equal to the
+    line proves there is none (a repeated key would be missing from it): the usual case, a stdout
+    capture, costs one dumps; other writers' lines (Fluentd's, a store's) take the slow check."""
+    try:
+        if orjson.dumps(doc) == text:
+            return
+    except TypeError:  # nested deeper than orjson writes: the slow check
+        pass
+    try:
+        json.loads(text, object_pairs_hook=_unique_pairs)
+    except RecursionError:
+        return  # too deep for Python's parser: left to the hash check, which names it
+    except ValueError as e:
+        if isinstance(e, _RepeatedKey):
+            raise
+        return
+
+
+def _unique_pairs(pairs: list[tuple[str, object]]) -> dict:
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        raise _RepeatedKey("a repeated key")
+    return d
 
 
 def _check(job: tuple[dict[str, bytes], list[tuple[str, str, dict]]]) -> list[bool]:
@@ -106,8 +148,29 @@ def _check(job: tuple[dict[str, bytes], list[tuple[str, str, dict]]]) -> list[bo
     for prev, digest, doc in items:
         key_id = digest.split(":", 1)[0]
         secret = secrets.get(key_id)
-        out.append(secret is not None and hmac.compare_digest(link_hash(Key(key_id, secret), prev, doc), digest))
+        if secret is None:
+            out.append(False)
+            continue
+        try:
+            ok = hmac.compare_digest(link_hash(Key(key_id, secret), prev, _as_sealed(doc)), digest)
+        except (TypeError, ValueError, RecursionError):  # not JSON the agent could have sealed: altered
+            ok = False
+        out.append(ok)
     return out
+
+
+def _as_sealed(doc: dict) -> dict:
+    if FLUENTD_ID_FIELD in doc:
+        doc = {k: v for k, v in doc.items() if k != FLUENTD_ID_FIELD}
+    return doc
+
+
+def _same_event(a: dict, b: dict) -> bool:
+    """An exact copy: the same canonical form (Python's == takes 1 for true and 1.0)."""
+    try:
+        return canonical(_as_sealed(a)) == canonical(_as_sealed(b))
+    except (TypeError, ValueError, RecursionError):
+        return False
 
 
 def _check_all(keys: list[Key], items: list[tuple[str, str, dict]], workers: int) -> list[bool]:
@@ -126,18 +189,21 @@ def verify_chain(chain: str, links: list[Link], keys: list[Key], workers: int = 
     a store read back has no such order (its sequence numbers are the order)."""
     rep = ChainReport(chain, links=len(links))
     known = {k.id for k in keys}
-    # Reordering: a link placed after a later one of its chain that is not a copy of a link seen before.
-    seen: set[tuple[int, str]] = set()
-    highest = 0
+    # Reordering: within one file (files may be given in any order), a link placed after a later
+    # one of its chain, at a place no link took before (a copy or the agent's replay of a link
+    # comes after the links it repeats).
+    seen: set[int] = set()
+    highest: dict[str, int] = defaultdict(int)
     for ln in links if ordered else ():
-        if ln.seq < highest and (ln.seq, ln.hash) not in seen:
-            rep.problems.append(f"reordered: sequence {ln.seq} at {ln.where} comes after sequence {highest}")
-        seen.add((ln.seq, ln.hash))
-        highest = max(highest, ln.seq)
+        file = ln.where.rsplit(":", 1)[0]
+        if ln.seq < highest[file] and ln.seq not in seen:
+            rep.problems.append(f"reordered: sequence {ln.seq} at {ln.where} comes after sequence {highest[file]}")
+        seen.add(ln.seq)
+        highest[file] = max(highest[file], ln.seq)
     by_seq: dict[int, list[Link]] = {}
     for ln in links:
         same = by_seq.setdefault(ln.seq, [])
-        if any(o.hash == ln.hash for o in same):
+        if any(o.hash == ln.hash and _same_event(o.doc, ln.doc) for o in same):
             rep.duplicates += 1
         else:
             same.append(ln)
@@ -208,7 +274,10 @@ def _vendor_gaps(ln: Link) -> list[str]:
     gaps = (((ln.doc.get("shipper") or {}).get("attestation") or {}).get("vendor_id_gaps") or {})
     if not isinstance(gaps, dict) or not gaps.get("ids"):
         return []
-    ranges = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in gaps.get("ranges") or ())
+    listed = gaps.get("ranges") or ()
+    ranges = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in listed)
+    if sum(b - a + 1 for a, b in listed) < gaps["ids"]:
+        ranges = f"the last {len(listed)} ranges: {ranges}"  # an attestation lists at most 100
     return [f"the product's own ids skip {gaps['ids']} numbers never read ({ranges}): ask its database "
             f"(attestation at sequence {ln.seq}, {ln.where})"]
 
