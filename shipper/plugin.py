@@ -136,6 +136,9 @@ class SourceContext:
     state_dir: str
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("shipper.source"))
     base_dir: str = "."  # the config file's folder: relative paths a source reads (globs) are taken from here
+    # A loss the source saw (what: a file's path, a blob's name; bytes, 0 if unknown), named in the
+    # next attestation with integrity on; the source counts it in shipper_losses itself.
+    lost: Callable[[str, int], None] = field(default=lambda what, nbytes: None)
 
 
 @dataclass(frozen=True, slots=True)

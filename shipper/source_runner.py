@@ -62,13 +62,14 @@ class SourceRunner:
         self._gaps_reported: list[tuple[int, int]] = []  # since the last attestation
         self._gap_ids_reported = 0  # every id in those gaps, also of the ranges no longer listed
         self._m_vendor_gaps = metrics.vendor_id_gaps.labels(cfg.name)
+        self._lost: list[dict[str, Any]] = []  # losses the source named since the last attestation
         self._sealed_before = int(state.pop(integrity.SEALED_KEY, 0) or 0)
         if self.chain is not None and self.chain.seq:
             self.request_attestation("resume")
         ctx = SourceContext(
             name=cfg.name, emit=self.emit, stop=self.stop, once=pipeline.once, state=state,
             state_dir=pipeline.config.state_dir, logger=logging.getLogger(f"shipper.source.{cfg.name}"),
-            base_dir=pipeline.config.base_dir,
+            base_dir=pipeline.config.base_dir, lost=self._name_loss,
         )
         self.source: Source = registry.load("source", cfg.type)(cfg, ctx)
         self.thread = threading.Thread(target=self._run, name=f"source-{cfg.name}", daemon=True)
@@ -227,6 +228,12 @@ class SourceRunner:
         self._gap_ids_reported += ids
         del self._gaps_reported[:-100]  # an attestation names the last 100 ranges, and counts all
 
+    def _name_loss(self, what: str, nbytes: int) -> None:
+        if self.chain is not None:
+            with self._gaps_lock:
+                self._lost.append({"what": what, "bytes": nbytes})
+                del self._lost[:-100]  # the last 100 named; `losses` counts all
+
     def _take_gaps(self) -> dict[str, Any] | None:
         if self.vendor_gaps is None:
             return None
@@ -292,6 +299,10 @@ class SourceRunner:
         gaps = self._take_gaps()
         if gaps is not None:
             counts["vendor_id_gaps"] = gaps
+        with self._gaps_lock:
+            lost, self._lost = self._lost, []
+        if lost:
+            counts["lost"] = lost
         doc = chain.seal(chain.attestation(reason, counts,
                                            {"name": self.builder.host}, self.builder.agent))
         chain.attested()

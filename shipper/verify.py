@@ -261,8 +261,10 @@ def _declared_losses(ln: Link) -> list[str]:
     att = ((ln.doc.get("shipper") or {}).get("attestation") or {})
     out = []
     if att.get("losses") or att.get("bytes_lost"):
-        out.append(f"the agent declared {att.get('losses', 0)} losses ({att.get('bytes_lost', 0)} bytes known) "
-                   f"in the attestation at sequence {ln.seq} ({ln.where})")
+        named = [f"{x.get('what')} ({x.get('bytes') or 'unknown'} bytes)" for x in att.get("lost") or ()
+                 if isinstance(x, dict)]
+        out.append(f"the agent declared {att.get('losses', 0)} losses ({att.get('bytes_lost', 0)} bytes known"
+                   f"{': ' + ', '.join(named) if named else ''}) in the attestation at sequence {ln.seq} ({ln.where})")
     for name, counts in (att.get("outputs") or {}).items():
         if isinstance(counts, dict) and counts.get("dead_lettered"):
             out.append(f"output {name} dead-lettered {counts['dead_lettered']} events "

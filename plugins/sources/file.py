@@ -96,6 +96,7 @@ class FileSource(Source):
         # A loss of unknown size counts 0 bytes, so it needs its own counter to be seen.
         self._m_losses.inc()
         self._m_lost.inc(nbytes)
+        self.ctx.lost(path, nbytes)
 
     def describe(self) -> list[str]:
         lines = []
