@@ -292,13 +292,13 @@ def load_config(path: str | os.PathLike) -> Config:
 
 
 def _integrity_key(cfg: Config, text: str, file: str, base: Path):
-    from shipper.integrity import load_key
+    from shipper.integrity import load_sealing_key
     from shipper.secrets import SecretError
 
     icfg = cfg.settings.integrity
     icfg.key_file = str(base / icfg.key_file)
     try:
-        return load_key(icfg.key_file)
+        return load_sealing_key(icfg.key_file)
     except SecretError as e:
         _, lines = load_with_lines(text)
         loc = ("integrity", "key_file")

@@ -32,7 +32,7 @@ import rfc8785
 
 from shipper import metrics
 from shipper.ecs import ECS_VERSION, PARSE_FAILURE, now_iso
-from shipper.secrets import read_secret
+from shipper.secrets import SecretError, read_secret
 
 STATE_KEY = "integrity.chain"  # the chain's head in a source's checkpoint state
 SEALED_KEY = "integrity.sealed"  # the highest sequence sealed (perhaps not acknowledged) so far
@@ -52,9 +52,23 @@ class Key:
         return cls(hmac.new(secret, b"shipper key id", hashlib.sha256).hexdigest()[:16], secret)
 
 
+MIN_KEY_CHARS = 16
+
+
 def load_key(path: str) -> Key:
     """The key from its file (first line, trimmed), like every other secret; never logged."""
     return Key.from_text(read_secret(path, None, "integrity key"))
+
+
+def load_sealing_key(path: str) -> Key:
+    """The agent's key: as load_key, refusing one too short to stay secret. Every event carries
+    the key id (an HMAC of a fixed text under the key), so anyone with the trail can test guesses
+    of a short key offline and then forge the chain. (verify still reads any key: an old trail.)"""
+    key = load_key(path)
+    if len(key.secret) < MIN_KEY_CHARS:
+        raise SecretError(f"integrity key file {path} holds {len(key.secret)} bytes, fewer than {MIN_KEY_CHARS}: "
+                          "too short to stay secret (make one with: head -c 32 /dev/urandom | base64)")
+    return key
 
 
 def _normalised(value: Any) -> Any:

@@ -20,12 +20,34 @@ def index_glob(cfg) -> str:
 
 
 def read_back(client, cfg, since: str | None) -> Iterator[tuple[str, dict]]:
-    """(where, event) for every chained event stored since `since` (an ISO time, or all)."""
-    filters: list[dict[str, Any]] = [{"exists": {"field": "event.sequence"}}]
-    if since:
-        filters.append({"range": {"@timestamp": {"gte": since}}})
-    body = {"size": PAGE, "sort": ["_doc"], "query": {"bool": {"filter": filters}}}
+    """(where, event) for every chained event stored since `since` (an ISO time, or all).
+
+    An event's @timestamp is the product's time of it, not when it was sealed: a backlog shipped
+    today carries last week's. So `since` picks the attestations (their @timestamp is the agent's
+    clock) and, per chain, every link from the first of them on, by sequence."""
     glob = index_glob(cfg)
+    chained: dict[str, Any] = {"exists": {"field": "event.sequence"}}
+    if not since:
+        yield from _scroll(client, glob, {"bool": {"filter": [chained]}})
+        return
+    first: dict[str, int] = {}  # chain -> the sequence of its first attestation since `since`
+    attested = {"bool": {"filter": [chained, {"exists": {"field": "shipper.attestation.previous_sequence"}},
+                                    {"range": {"@timestamp": {"gte": since}}}]}}
+    for _, doc in _scroll(client, glob, attested):
+        chain, seq = (doc.get("labels") or {}).get("shipper_chain"), (doc.get("event") or {}).get("sequence")
+        if isinstance(chain, str) and isinstance(seq, int):
+            first[chain] = min(seq, first.get(chain, seq))
+    if not first:
+        return
+    links = {"bool": {"filter": [chained, {"range": {"event.sequence": {"gte": min(first.values())}}}]}}
+    for where, doc in _scroll(client, glob, links):
+        chain, seq = (doc.get("labels") or {}).get("shipper_chain"), (doc.get("event") or {}).get("sequence")
+        if chain in first and isinstance(seq, int) and seq >= first[chain]:
+            yield where, doc
+
+
+def _scroll(client, glob: str, query: dict) -> Iterator[tuple[str, dict]]:
+    body = {"size": PAGE, "sort": ["_doc"], "query": query}
     answer = client.request("POST", f"/{glob}/_search?scroll={KEEP_ALIVE}&ignore_unavailable=true"
                                     "&allow_no_indices=true", body)
     scroll_id = None
