@@ -174,16 +174,22 @@ def add_tag(event: dict, tag: str) -> None:
 
 
 def add_related(event: dict, users: Iterable[Any] = (), ips: Iterable[Any] = ()) -> None:
-    rel = event.setdefault("related", {})
+    """Values (as text, each once, in order) added to related.user / related.ip; no empty `related` left."""
+    rel = event.get("related")
     for kind, values in (("user", users), ("ip", ips)):
+        bucket = None
         for v in values:
             if v is None or v == "":
                 continue
-            v = str(v)
-            bucket = rel.setdefault(kind, [])
+            if v.__class__ is not str:
+                v = str(v)
+            if bucket is None:  # made on the first value only (the usual event has one or two)
+                if rel is None:
+                    rel = event["related"] = {}
+                bucket = rel.setdefault(kind, [])
             if v not in bucket:
                 bucket.append(v)
-    if not rel:
+    if rel is not None and not rel:
         del event["related"]
 
 
