@@ -17,7 +17,8 @@ batch is acknowledged. After a kill -9 the source reads the unacknowledged batch
 them from the same head: the same events get the same sequence numbers and hashes, so the store's
 de-duplication by `_id` still works. One exception: an event tagged `_parse_failure` carries the
 time it was read as `@timestamp`, which a replay changes; that field is left out of its hash (the
-record itself is in `event.original`, which is covered).
+record itself is in `event.original`, which is covered). So is `log.file.path`: a replay after a
+rotation reads the same records from the renamed file.
 """
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ def _normalised(value: Any) -> Any:
 
 def canonical(event: dict) -> bytes:
     """RFC 8785 bytes of the event as stored, without event.hash; a parse failure's read-time
-    @timestamp left out (see the module doc).
+    @timestamp and log.file.path left out (see the module doc).
 
     rfc8785 (the library) costs ~26 µs an event in pure Python, as much as all the rest of the agent.
     For the JSON where the two provably agree — no floats (RFC 8785 writes 1.0 as 1), integers within
@@ -99,6 +100,10 @@ def canonical(event: dict) -> bytes:
     tags = doc.get("tags")
     if isinstance(tags, list) and PARSE_FAILURE in tags:
         doc.pop("@timestamp", None)
+    log = doc.get("log")
+    if isinstance(log, dict) and isinstance(log.get("file"), dict) and "path" in log["file"]:
+        # The file's name as it was read: a replay after a rotation reads the record from the renamed file
+        doc["log"] = {**log, "file": {k: v for k, v in log["file"].items() if k != "path"}}
     if _plain(doc):
         try:
             return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)

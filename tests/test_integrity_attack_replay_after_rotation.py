@@ -43,9 +43,6 @@ def test_the_capture_of_both_runs_verifies(trail):
     assert r.returncode == 0, r.stdout[:3000]
 
 
-@pytest.mark.xfail(strict=True, reason="the replay reads the records from the renamed file and seals them with "
-                   "its new name in log.file.path: other hashes for the same sequence numbers, so the first run's "
-                   "copies the store kept no longer chain to the replay's links after them")
 def test_a_store_keeping_the_first_copy_of_each_link_verifies(trail):
     tmp_path, first, replay = trail
     kept: dict[int, bytes] = {}
