@@ -8,9 +8,9 @@ import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from shipper import registry
 from shipper.config_base import (
@@ -305,10 +305,32 @@ def _integrity_key(cfg: Config, text: str, file: str, base: Path):
         raise ConfigError([Problem(file, line_of(lines, loc), format_path(loc), str(e))]) from None
 
 
-def _resolve_paths(raw: dict, base: Path, model: type[StrictModel]) -> dict:
+def _resolve_paths(raw: dict, base: Path, model: type[BaseModel]) -> dict:
     """Every relative path option of a source or output block (password_file, ca_file, what its model
-    declares ConfigPath) made relative to the config's folder, before validation reads them. (`paths`
-    globs are resolved by the file source itself.)"""
+    declares ConfigPath), in the block and in the blocks nested in it (a Fluentd output's `servers`),
+    made relative to the config's folder, before validation reads them. (`paths` globs are resolved
+    by the file source itself.)"""
     keys = path_options(model)
-    return {k: str(base / v) if k in keys and isinstance(v, str) and v and not os.path.isabs(v) else v
-            for k, v in raw.items()}
+    out = {}
+    for k, v in raw.items():
+        if k in keys and isinstance(v, str) and v and not os.path.isabs(v):
+            v = str(base / v)
+        elif k in model.model_fields:
+            nested = _nested_model(model.model_fields[k].annotation)
+            if nested is not None and isinstance(v, dict):
+                v = _resolve_paths(v, base, nested)
+            elif nested is not None and isinstance(v, list):
+                v = [_resolve_paths(item, base, nested) if isinstance(item, dict) else item for item in v]
+        out[k] = v
+    return out
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The config model a field holds (`Model`, `Model | None`, `list[Model]`), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _nested_model(arg)
+        if found is not None:
+            return found
+    return None

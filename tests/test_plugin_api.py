@@ -251,3 +251,21 @@ def test_parser_options_are_typed_and_refuse_unknown_keys():
     assert GoodParser().options.timezone == "UTC"
     with pytest.raises(TypeError, match="colour"):
         GoodParser({"colour": "red"})
+
+
+def test_path_options_in_nested_blocks_are_taken_from_the_config_folder(tmp_path):
+    """ConfigPath options inside a block's nested blocks (a Fluentd output's servers) are resolved too."""
+    conf = tmp_path / "conf" / "shipper.yaml"
+    conf.parent.mkdir()
+    conf.write_text(textwrap.dedent("""\
+        state_dir: state
+        sources:
+          - {name: a, type: file, parser: json, paths: [in.log]}
+        outputs:
+          - type: fluentd
+            servers:
+              - {socket: run/one.sock}
+              - {socket: /run/two.sock, standby: true}
+        """))
+    [out] = api.load_config(conf).outputs
+    assert [s.socket for s in out.servers] == [str(tmp_path / "conf" / "run" / "one.sock"), "/run/two.sock"]

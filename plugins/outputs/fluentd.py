@@ -60,7 +60,7 @@ log = logging.getLogger("shipper.output.fluentd")
 class FluentdServer(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(default=24224, ge=1, le=65535)
-    socket: str | None = None  # a unix socket path instead of host/port
+    socket: ConfigPath | None = None  # a unix socket path instead of host/port
     weight: int = Field(default=60, ge=0)  # out_forward's default weight
     standby: bool = False
 
