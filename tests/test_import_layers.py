@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-CORE = Path(__file__).resolve().parents[1] / "shipper"
+CORE = next(p for p in Path(__file__).resolve().parents if (p / "setup.cfg").exists()) / "shipper"
 
 
 def _module(path: Path) -> str:
