@@ -16,7 +16,7 @@ from shipper import registry
 from shipper.config_base import SourceConfig
 from shipper.events import EventBuilder
 
-REPO = next(p for p in Path(__file__).resolve().parents if (p / "setup.cfg").exists())  
+REPO = next(p for p in Path(__file__).resolve().parents if (p / "setup.cfg").exists())
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 
 
