@@ -14,6 +14,7 @@ import glob
 import logging
 import os
 import re
+from collections import Counter
 
 log = logging.getLogger("shipper.tail")
 _NUMERIC_REST = re.compile(r"[-._]\d[-._\d]*")
@@ -89,6 +90,40 @@ def is_rotated_name(live_name: str, name: str) -> bool:
 
 
 _SEPARATOR = re.compile(r"(?<=.)[-._]")
+
+
+class FamilyIndex:
+    """The followed families (live names), counted by folder and stem, to tell whether a path is a
+    rotated name of one of them. A rotated name is a live name's stem and then a separator, so the
+    few stems of the path are looked up instead of testing every family: testing each made the
+    first scan of N new files N² tests (10,000 files took minutes before a line was read)."""
+
+    def __init__(self) -> None:
+        self._index: dict[tuple[str, str], Counter[str]] = {}
+
+    def add(self, family: str) -> None:
+        self._index.setdefault(self._key(family), Counter())[os.path.basename(family)] += 1
+
+    def remove(self, family: str) -> None:
+        key = self._key(family)
+        names = self._index.get(key)
+        if names is None:
+            return
+        names[os.path.basename(family)] -= 1
+        if names[os.path.basename(family)] <= 0:
+            del names[os.path.basename(family)]
+            if not names:
+                del self._index[key]
+
+    def has_rotated_name(self, path: str) -> bool:
+        folder, name = os.path.split(path)
+        return any(is_rotated_name(live, name)
+                   for m in _SEPARATOR.finditer(name) for live in self._index.get((folder, name[: m.start()]), ()))
+
+    @staticmethod
+    def _key(family: str) -> tuple[str, str]:
+        folder, live = os.path.split(family)
+        return folder, split_name(live)[0]
 
 
 def stem_index(listing: list[str]) -> dict[str, list[str]]:

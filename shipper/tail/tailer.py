@@ -153,6 +153,9 @@ class Tailer:
             if lo.state.gone:  # a tombstone keeps its age across restarts
                 lo.gone_at = mono - min(TOMBSTONE_SECONDS, max(0.0, wall - lo.state.gone))
         self.files: dict[tuple[int, int], Followed] = {}
+        self.families = discovery.FamilyIndex()  # of self.files and self.loose, for _is_rotated_name
+        for lo in self.loose.values():
+            self.families.add(lo.state.family)
         self.pending: dict[str, Any] = {}  # checkpoint-only fragments waiting to be emitted (FileState: as it is then)
         self.first_scan = True
         self.bytes_lost = 0
@@ -339,6 +342,7 @@ class Tailer:
             if lo.gone_at is not None:
                 if now - lo.gone_at >= TOMBSTONE_SECONDS:
                     del self.loose[fid]
+                    self.families.remove(lo.state.family)
                     self.pending[lo.state.key] = None
                 continue
             if lo.state.family in blocked:
@@ -352,6 +356,7 @@ class Tailer:
             if unread > 0:
                 self._lost(s.path, unread, "were deleted or rotated away before they could be read")
                 del self.loose[fid]
+                self.families.remove(lo.state.family)
                 self.pending[s.key] = None
             elif s.path == s.family or lo.truncated:
                 # Last seen as the live file (or truncated, whatever its name now), never seen rotated, now nowhere: it went through
@@ -365,6 +370,7 @@ class Tailer:
                        "was rotated away and deleted before the rest could be read (more rotations than backups)")
                 self._lost(s.path, 0, "written after the last read: the file " + why, unknown=True)
                 del self.loose[fid]
+                self.families.remove(lo.state.family)
                 self.pending[s.key] = None
             else:
                 self._tombstone(lo, now)
@@ -705,10 +711,7 @@ class Tailer:
         return False
 
     def _is_rotated_name(self, path: str) -> bool:
-        folder, name = os.path.split(path)
-        families = {f.family for f in self.files.values()} | {lo.state.family for lo in self.loose.values()}
-        return any(os.path.dirname(fam) == folder and discovery.is_rotated_name(os.path.basename(fam), name)
-                   for fam in families)
+        return self.families.has_rotated_name(path)
 
     def _wait(self, key: tuple[int, int], o: Observed, other: str, now: float) -> bool:
         """True while `o` may still wait to be told apart; False (read it) once the wait is over."""
@@ -728,6 +731,7 @@ class Tailer:
         `o` was matched by content (a copy shorter than what was read ends there)."""
         s = lo.state
         del self.loose[s.fid]
+        self.families.remove(s.family)
         moved = (o.st.st_dev, o.st.st_ino) != (s.dev, s.ino)
         if s.gone:
             s.gone = 0.0  # followed again (a tombstone's content found under another name)
@@ -749,10 +753,12 @@ class Tailer:
                 return  # not matched by content
             f.state, f.start = None, s.offset
             self.files[(f.dev, f.ino)] = f
+            self.families.add(f.family)
             self._identify(f)
             return
         self._load_tail(f)
         self.files[(f.dev, f.ino)] = f
+        self.families.add(f.family)
         if moved:
             if resume is not None and s.offset == resume:
                 s.mark = digest(f.tail) if s.offset else ""
@@ -793,6 +799,7 @@ class Tailer:
             except OSError:
                 return
         self.files[(f.dev, f.ino)] = f
+        self.families.add(f.family)
         if not self._identify(f):
             # No identity yet: a placeholder keyed by inode, so that a restart still knows
             # this file was the live one (and can say so if it vanishes unread).
@@ -841,7 +848,8 @@ class Tailer:
         return True
 
     def _unfollow(self, f: Followed, keep_loose: bool = True) -> None:
-        self.files.pop((f.dev, f.ino), None)
+        if self.files.pop((f.dev, f.ino), None) is not None:
+            self.families.remove(f.family)
         f.window = b""
         if f.fh is not None:
             f.fh.close()
@@ -852,6 +860,7 @@ class Tailer:
                 # Read to its end through the descriptor (moved away, it is no loss either).
                 self._tombstone(lo, time.monotonic())
             self.loose[f.state.fid] = lo
+            self.families.add(lo.state.family)
 
     def _tombstone(self, lo: Loose, now: float) -> None:
         """Read to its end and gone: kept TOMBSTONE_SECONDS from now, also across restarts."""

@@ -1,0 +1,67 @@
+"""discovery.FamilyIndex answers what testing every followed family with is_rotated_name answers
+(property over generated folders and names), while the tailer's first scan of many new files
+stays linear (counted in is_rotated_name calls, not timed)."""
+import os
+
+from hypothesis import given, settings, strategies as st
+
+from shipper.tail import discovery
+
+_name = st.text(alphabet="ab1-._", min_size=1, max_size=10)
+_path = st.tuples(st.sampled_from(["/d", "/e", "/d/x"]), _name).map(lambda p: os.path.join(*p))
+
+
+@given(st.lists(_path, max_size=12), st.lists(_path, max_size=6), _path)
+@settings(max_examples=3000)
+def test_the_index_answers_as_testing_every_family(added, removed, path):
+    index = discovery.FamilyIndex()
+    present = list(added)
+    for fam in added:
+        index.add(fam)
+    for fam in removed:  # a removal of what was never added changes nothing
+        index.remove(fam)
+        if fam in present:
+            present.remove(fam)
+    brute = any(os.path.dirname(f) == os.path.dirname(path)
+                and discovery.is_rotated_name(os.path.basename(f), os.path.basename(path)) for f in present)
+    assert index.has_rotated_name(path) == brute
+
+
+def test_shapes_operators_use():
+    index = discovery.FamilyIndex()
+    for fam in ("/var/log/app.log", "/var/log/messages", "/var/log/PT1H.json"):
+        index.add(fam)
+    for rotated in ("app.log.1", "app-1.log", "app.log.3.gz", "app.log.2026-12-04", "messages-20261204",
+                    "messages.1.gz", "PT1H.json.1"):
+        assert index.has_rotated_name(f"/var/log/{rotated}"), rotated
+    for other in ("app.log", "app.logx", "other.log.1", "appx.log.1"):
+        assert not index.has_rotated_name(f"/var/log/{other}"), other
+    assert not index.has_rotated_name("/elsewhere/app.log.1")
+    index.remove("/var/log/app.log")
+    assert not index.has_rotated_name("/var/log/app.log.1")
+
+
+def test_first_scan_of_many_new_files_tests_few_names(tmp_path, monkeypatch):
+    """1,500 new files, each its own family: before the index, each was tested against every family
+    followed so far (over a million is_rotated_name calls; 10,000 files took minutes). Counted, not timed."""
+    from tests.tail.conftest import Follower
+
+    n = 1500
+    for i in range(n):
+        (tmp_path / f"app{i:04d}.log").write_text(f'{{"seq": {i}}}\n')
+    calls = 0
+    real = discovery.is_rotated_name
+
+    def counted(live: str, name: str) -> bool:
+        nonlocal calls
+        calls += 1
+        return real(live, name)
+
+    monkeypatch.setattr(discovery, "is_rotated_name", counted)
+    follower = Follower([tmp_path / "*.log"], tmp_path)
+    follower.poll()
+    assert sorted(follower.seqs()) == list(range(n))
+    follower.restart()  # the same from saved state
+    follower.poll()
+    assert sorted(follower.seqs()) == list(range(n))
+    assert calls < 10 * n, calls
