@@ -162,6 +162,10 @@ class AzureBlobSource(Source):
         # warning); one only written later was written again after it was closed (counted, named).
         self.closed_at: dict[str, float] = {}
         self._told_rewritten: set[tuple[str, Any]] = set()
+        # (blob, created as listed, created as read) seen once / warned about: a blob re-created since its
+        # listing shows such a pair once; one still shown by a later poll is a service that disagrees with itself
+        self._created_seen: set[tuple[str, str, str]] = set()
+        self._created_told: set[tuple[str, str, str]] = set()
         for k, v in ctx.state.items():
             if k.startswith("blob:"):
                 st = BlobState.from_json(v)
@@ -518,11 +522,33 @@ class AzureBlobSource(Source):
         """Bytes [offset, offset + length) of the blob; None if it was re-created since the listing."""
         try:
             dl = cc.get_blob_client(job.st.name).download_blob(offset=offset, length=length)
-            if dl.properties.creation_time.isoformat() != job.created:
-                return None
+            read = dl.properties.creation_time.isoformat()
+        except Exception as e:
+            raise classify(e, f"reading blob {container}/{job.st.name} at offset {offset}") from None
+        if read != job.created:
+            self._creation_disagrees(container, job, read)
+            return None
+        try:
             return dl.readall()
         except Exception as e:
             raise classify(e, f"reading blob {container}/{job.st.name} at offset {offset}") from None
+
+    def _creation_disagrees(self, container: str, job: "_Job", read: str) -> None:
+        """The blob read has another creation time than the one listed: re-created since the listing (the
+        next poll lists the new one), or, when a later poll shows the same pair again, a service whose listing
+        and reads disagree: the blob is not read, and that is said once (it was skipped silently for ever)."""
+        seen = (job.key, job.created, read)
+        if seen not in self._created_seen and not self.ctx.once:  # `--once` polls once: it says so at once
+            self._created_seen.add(seen)
+            return
+        if seen in self._created_told:
+            return
+        self._created_told.add(seen)
+        metrics.source_errors.labels(self.ctx.name, "creation_time_mismatch").inc()
+        self.log.warning("blob's creation time as listed and as read disagree poll after poll: it is not read "
+                         "until they agree (its identity is its name and creation time)",
+                         extra={"blob": f"{container}/{job.st.name}", "listed": job.created, "read": read,
+                                "kind": "creation_time_mismatch"})
 
     def _read_blob(self, cc, container: str, job: "_Job", first: Future | None) -> None:
         st, size = job.st, job.size
@@ -546,6 +572,14 @@ class AzureBlobSource(Source):
                     st = job.st = self._recreated(job)
                     back, before = 0, b""
                     continue
+                if st.head is not None and st.offset - back > 0:  # the head lies outside the bytes compared
+                    head = self._download(cc, container, job, 0, st.head_len)
+                    if head is None or len(head) < st.head_len:
+                        return  # re-created since the listing, or a short answer: checked again next poll
+                    if tail_digest(head) != st.head:
+                        st = job.st = self._recreated(job)
+                        back, before = 0, b""
+                        continue
                 before, data, back = data[:back], data[back:], 0
                 st.etag = job.etag
                 if st.offset >= size:  # only the ETag changed (metadata): nothing new, nothing repeated
@@ -553,6 +587,9 @@ class AzureBlobSource(Source):
                     break
             if not data:
                 break
+            if st.offset == 0 and st.head is None:
+                st.head_len = min(len(data), TAIL)
+                st.head = tail_digest(data[:st.head_len])
             start = st.offset
             if not self._emit_lines(job.key, st, data, meta, before):
                 if len(data) == size - st.offset and self._closed(st):

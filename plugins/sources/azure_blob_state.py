@@ -10,7 +10,10 @@ bytes, like the file tailer's fingerprint) and the ETag last seen. Whenever the 
 ETag, the read starts that many bytes early and compares them: other bytes mean another blob (or an
 overwrite), read from its start under a new generation; the same bytes mean appends (or only
 metadata changed). The bytes just before the offset end the last line read, which holds its record's
-unique id, so two blobs agree there only if they hold the same records.
+unique id, so two blobs agree there only if they hold the same records there. A blob re-created
+with other first records but the same last ones (a re-delivery in another order) would pass that
+check, so the first up to TAIL bytes (`head`, taken when the blob is first read from byte 0) are
+compared as well when the offset is past the tail.
 """
 from __future__ import annotations
 
@@ -104,6 +107,8 @@ class BlobState:
     etag: str | None = None  # the ETag the blob had when its bytes before the offset were last checked
     tail: str | None = None  # digest of the `tail_len` bytes before `offset` (None: not known, not checked)
     tail_len: int = 0
+    head: str | None = None  # digest of the blob's first `head_len` bytes (None: not known, not checked)
+    head_len: int = 0
 
     @property
     def fid(self) -> str:
@@ -118,7 +123,8 @@ class BlobState:
     def to_json(self) -> dict[str, Any]:
         return {"container": self.container, "name": self.name, "created": self.created, "offset": self.offset,
                 "cont": self.cont, "size": self.size, "gen": self.gen, "modified": self.modified,
-                "etag": self.etag, "tail": self.tail, "tail_len": self.tail_len}
+                "etag": self.etag, "tail": self.tail, "tail_len": self.tail_len, "head": self.head,
+                "head_len": self.head_len}
 
     @classmethod
     def from_json(cls, v: Any) -> "BlobState | None":
@@ -128,7 +134,7 @@ class BlobState:
             return cls(str(v["container"]), str(v["name"]), str(v["created"]), int(v["offset"]),
                        bool(v.get("cont", False)), int(v.get("size", 0)), int(v.get("gen", 0)),
                        float(v.get("modified", 0.0)), _str_or_none(v.get("etag")), _str_or_none(v.get("tail")),
-                       int(v.get("tail_len", 0)))
+                       int(v.get("tail_len", 0)), _str_or_none(v.get("head")), int(v.get("head_len", 0)))
         except (KeyError, TypeError, ValueError):
             return None
 
