@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+JOBS ?= 4
 
 .PHONY: venv demo test torture
 
@@ -23,6 +24,9 @@ demo: $(PY)
 # --reruns: the end-to-end tests drive real processes, servers and timers on a 2-CPU machine; one that
 # fails is run again (at most twice) and the summary counts it under "rerun", so a flaky test shows
 # without costing a run. A test that fails three times fails the run. --durations names the slowest.
+# -n $(JOBS): pytest-xdist worker processes; the tests mostly wait on real servers and processes, not the
+# CPU, and each takes its own ports, folders, PostgreSQL and Azurite. --dist loadfile keeps a file's tests
+# in one worker (its module fixtures start once). JOBS=0 runs them in one process.
 # ruff and mypy (pyproject.toml) first: seconds, and they name what pytest would trip over later.
 test: $(PY)
 	scripts/install-test-deps.sh
@@ -30,7 +34,7 @@ test: $(PY)
 	$(PY) -m pip install -q -e examples/shipper-plugin-example
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q -p no:cacheprovider --reruns 2 --reruns-delay 1 --durations=25
+	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadfile --reruns 2 --reruns-delay 1 --durations=25
 
 # The tailer's torture harness (tests/torture/harness.py): N seeded schedules from SEED, strict
 # exactly-once; a failing seed is printed and replays with N=1.
