@@ -47,6 +47,7 @@ class ChainReport:
     duplicates: int = 0
     replays: int = 0  # same place, other content, both sealed with the key (the agent's own replay)
     outside: int = 0  # links before the first or after the last attestation: not judged
+    last_attested: str = ""  # the last attestation's end and reason: links after it can be cut unseen
     problems: list[str] = field(default_factory=list)
     losses: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # said by the agent, not failures (vendor id gaps)
@@ -231,6 +232,9 @@ def verify_chain(chain: str, links: list[Link], keys: list[Key], workers: int = 
         rep.problems.append("no attestation in the input: its completeness cannot be told")
         return rep
     rep.first, rep.last = attested[0], attested[-1]
+    last = next(ln for ln in by_seq[rep.last] if ln.is_attestation and id(ln) in valid)
+    last_ev = last.doc.get("event") or {}
+    rep.last_attested = f"{last_ev.get('end')} ({last_ev.get('reason')})"
     missing_from: int | None = None
     for seq in range(rep.first, rep.last + 1):
         same = by_seq.get(seq)
@@ -304,6 +308,8 @@ def report_lines(rep: ChainReport) -> Iterator[str]:
         extra.append(f"{rep.outside} links outside the attested span, not judged")
     state = "intact" if rep.intact else "NOT INTACT"
     yield f"chain {rep.chain}: {span}, {rep.links} links{(', ' + ', '.join(extra)) if extra else ''}: {state}"
+    if rep.last_attested:  # docs/evidence.md: check that it is recent (a cut tail leaves no other trace)
+        yield f"  last attestation: {rep.last_attested}"
     for p in rep.problems:
         yield f"  {p}"
     for loss in rep.losses:
