@@ -25,7 +25,7 @@ from fluent.sender import EventTime, FluentSender
 from shipper_plugins.outputs.fluentd_handshake import Credentials, HandshakeRefused, handshake
 from shipper_plugins.outputs.fluentd_socket import read_message
 
-__all__ = ["AckError", "WrongAnswer", "ForwardConnection", "EventTime", "event_time_ns", "pack_entry", "new_chunk_id",
+__all__ = ["AckError", "ClosedBeforeAck", "WrongAnswer", "ForwardConnection", "EventTime", "event_time_ns", "pack_entry", "new_chunk_id",
            "tls_only_server", "TLS_NEEDED", "TlsHandshakeCut", "plain_forward_server", "PLAIN_NOT_TLS"]
 
 
@@ -43,6 +43,16 @@ class TlsHandshakeCut(OSError):
     """The TLS handshake got no answer in time, or the connection closed during it: a server down or
     restarting, or one that speaks no TLS (a plain in_forward takes the ClientHello for broken chunks
     and waits for more). FluentdOutput asks which (plain_forward_server)."""
+
+
+class ClosedBeforeAck(AckError):
+    """The server closed (or reset) the connection after our whole chunk had gone, before its ack: it
+    may have stored the chunk, so the resend may be stored again. Once is a server dying or restarting;
+    every time is a server (or a proxy's timeout) that stores and cuts (FluentdOutput._deliver)."""
+
+    def __init__(self, message: str, reused: bool):
+        super().__init__(message)
+        self.reused = reused  # on a connection that had carried chunks before
 
 
 class StaleConnection(OSError):
@@ -227,8 +237,9 @@ class ForwardConnection(FluentSender):
             self._close()
             if stale:
                 raise StaleConnection(f"the server had closed the connection: {e}") from e
-            if reused and reset:
-                raise AckError(f"connection reset before the ack ({e}): the server may have stored the chunk") from e
+            if written and chunk and (reset or _is_eof(e)):
+                what = f"connection reset before the ack ({e})" if reset else str(e)
+                raise ClosedBeforeAck(f"{what}: the server may have stored the chunk", reused) from e
             raise
         except Exception as e:  # msgpack errors on a garbled answer: same as a broken peer
             self._close()
@@ -283,17 +294,36 @@ def tls_only_server(host: str, port: int, timeout: float) -> bool:
     """Whether the server at host:port is an in_forward with <transport tls>, asked of a server we reach
     without TLS that cut our plain bytes or never sent the HELO we waited for (it resets plain bytes
     without a word, or says nothing to a client that says nothing: otherwise an outage forever).
-    First heartbeats on a plain connection, which a plain in_forward ignores (or closes after the
-    first, with deny_keepalive): only a server that waits for five bytes and then resets them is
-    sent a TLS ClientHello (a plain Fluentd would log it as a broken chunk)."""
-    wait = min(timeout, 1.0)
+    First an empty chunk on a plain connection: a plain in_forward answers it (its ack, or a HELO
+    with <security>; deny_keepalive closes only after that), a TLS one resets it. Only a server that
+    closes on it without a word is sent a TLS ClientHello: a real plain Fluentd reads a ClientHello as
+    msgpack and stores some of it as records (1.18.0, by hand), so no timing guess may send it one."""
+    chunk = new_chunk_id()
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
-            if _closes_on_nils(sock, 1, wait) or not _closes_on_nils(sock, 4, wait):
-                return False
-    except OSError:
+            sock.sendall(_empty_chunk(chunk))
+            answer = read_message(sock, msgpack.Unpacker(raw=False, max_buffer_size=1 << 16), min(timeout, 5.0),
+                                  _Closed, "answer", OSError)
+        if isinstance(answer, dict) or (isinstance(answer, list) and answer[:1] == ["HELO"]):
+            return False  # an ack, or a <security> in_forward's HELO: it speaks Forward
+    except _Closed as e:
+        if str(e).startswith("no answer within"):
+            return False  # silent: a stalled server, not one that resets plain bytes
+    except ConnectionRefusedError:
         return False
+    except (OSError, ValueError):
+        pass  # reset: what a TLS server does with plain bytes
     return speaks_tls(host, port, timeout)
+
+
+class _Closed(OSError):
+    """tls_only_server: no answer to the empty chunk (closed, or silent)."""
+
+
+def _empty_chunk(chunk: str) -> bytes:
+    # PackedForward with no entries (size 0): in_forward acks it and stores nothing, logs nothing
+    # (Fluentd 1.18.0, by hand).
+    return msgpack.packb(["shipper.probe", b"", {"chunk": chunk, "size": 0}], use_bin_type=True)
 
 
 def plain_forward_server(host: str, port: int, timeout: float) -> bool:
@@ -303,7 +333,7 @@ def plain_forward_server(host: str, port: int, timeout: float) -> bool:
     chunk = new_chunk_id()
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(msgpack.packb(["shipper.probe", b"", {"chunk": chunk, "size": 0}], use_bin_type=True))
+            sock.sendall(_empty_chunk(chunk))
             answer = read_message(sock, msgpack.Unpacker(raw=False, max_buffer_size=1 << 16), min(timeout, 5.0),
                                   OSError, "ack")
     except (OSError, ValueError):
@@ -313,23 +343,6 @@ def plain_forward_server(host: str, port: int, timeout: float) -> bool:
 
 PLAIN_NOT_TLS = ("the server speaks plain Forward, not TLS: remove tls: true, or give its in_forward a "
                  "<transport tls> section")
-
-
-def _closes_on_nils(sock: socket.socket, count: int, wait: float) -> bool:
-    """Send `count` msgpack nils (in_forward's heartbeat: ignored; in_unix too) and say whether the
-    server closes the connection within `wait` s. A TLS server takes five bytes for a record header
-    it cannot read and resets the connection; bytes it answers with (a HELO) are no close."""
-    try:
-        sock.sendall(b"\xc0" * count)
-        poller = select.poll()
-        poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
-        if not poller.poll(int(wait * 1000)):
-            return False
-        return sock.recv(1, socket.MSG_DONTWAIT) == b""
-    except BlockingIOError:
-        return False
-    except (OSError, ValueError):
-        return True
 
 
 def speaks_tls(host: str, port: int, timeout: float) -> bool:
@@ -356,6 +369,7 @@ def may_be_tls_server(e: OSError) -> bool:
         return False
     text = str(e)
     return isinstance(e, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)) \
+        or (isinstance(e, ClosedBeforeAck) and not e.reused) \
         or (isinstance(e, AckError) and "connection closed" in text) \
         or text.startswith(("no handshake answer within", "connection closed before the handshake answer"))
 
