@@ -54,6 +54,14 @@ class Holder:
         self.full_warned = False
         self._families: dict[str, dict[str, str]] = {}  # folder -> {live name: live path}
         self._known: set[tuple[int, int]] = set()  # inodes the tailer follows or the holder has held
+        # Escapes are a running balance per family: files created under the live name minus files
+        # caught (held, or met known for the first time, under any name). In a storm the holder
+        # opens a name late and finds a newer file there, already known: that catches nothing
+        # (an inode is credited once). A creation and the event that catches its file can fall into
+        # different batches, so what is owed is reported only once it outlasts one take().
+        self._credited: set[tuple[int, int]] = set()
+        self._owed: dict[str, int] = {}
+        self._owed_at_take: dict[str, int] = {}
         self._inotify = None
         self._wd_folder: dict[int, str] = {}
         self._folder_wd: dict[str, int] = {}
@@ -85,6 +93,7 @@ class Holder:
         with self._lock:
             self._families = by_folder
             self._known = set(known) | set(self.held)
+            self._credited &= self._known  # a file open nowhere may be gone, its inode given to another
             if self._inotify is None:
                 return
             # A folder reached through a symlink that now points elsewhere is watched again.
@@ -111,6 +120,12 @@ class Holder:
     def take(self) -> tuple[list[Held], dict[str, int]]:
         """The files held now (still owned by the holder) and the escapes since the last take."""
         with self._lock:
+            for fam, owed in self._owed.items():
+                r = min(owed, self._owed_at_take.get(fam, 0))
+                if r > 0:
+                    self.escaped[fam] = self.escaped.get(fam, 0) + r
+                    self._owed[fam] = owed - r
+            self._owed_at_take = dict(self._owed)
             esc, self.escaped = self.escaped, {}
             return list(self.held.values()), esc
 
@@ -217,8 +232,10 @@ class Holder:
                 key = (st.st_dev, st.st_ino)
                 if key in self._known or key in self.held:
                     os.close(fd)
-                    # Seen (the tailer got to it first, or held already): not an escape.
-                    new.setdefault(fam, set()).add(key)
+                    # Seen (the tailer got to it first, or held already): caught — once per inode.
+                    if key not in self._credited:
+                        self._credited.add(key)
+                        new.setdefault(fam, set()).add(key)
                     continue
                 if len(self.held) >= self.max_files or self._held_bytes_locked() >= self.max_bytes:
                     os.close(fd)
@@ -231,11 +248,10 @@ class Holder:
                     continue
                 self.held[key] = Held(fd, path, fam, *key)
                 self._known.add(key)
+                self._credited.add(key)
                 new.setdefault(fam, set()).add(key)
-            for fam, n in creations.items():
-                missed = n - len(new.get(fam, ()))
-                if missed > 0:
-                    self.escaped[fam] = self.escaped.get(fam, 0) + missed
+            for fam in creations.keys() | new.keys():
+                self._owed[fam] = max(0, self._owed.get(fam, 0) + creations.get(fam, 0) - len(new.get(fam, ())))
             if overflow:
                 for fam in {f for names in self._families.values() for f in names.values()}:
                     self.escaped[fam] = self.escaped.get(fam, 0) + 1
