@@ -28,7 +28,8 @@ def iso_utc(dt: datetime) -> str:
     dt = dt.astimezone(timezone.utc)
     if dt.year >= 1000:  # isoformat is ~2x faster than strftime; same text for 4-digit years
         return dt.isoformat(timespec="milliseconds")[:23] + "Z"
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    # strftime's %Y gives '999', not '0999' (glibc): the year is padded here
+    return f"{dt.year:04d}" + dt.strftime("-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 _LOCAL_TS = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})", re.ASCII)  # no other scripts' digits
@@ -69,7 +70,8 @@ class LocalTimeParser:
             dt = datetime(int(s[0:4]), int(s[5:7]), int(s[8:10]), int(s[11:13]), int(s[14:16]), int(s[17:19]))
         except ValueError:
             return None
-        return (dt - offset).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        dt -= offset
+        return f"{dt.year:04d}" + dt.strftime("-%m-%dT%H:%M:%S.000Z")  # %Y does not pad years before 1000
 
     def _offset(self, s: str) -> timedelta | None:
         try:

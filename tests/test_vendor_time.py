@@ -99,3 +99,14 @@ def test_digits_of_other_scripts_never_reach_a_timestamp(pos, digit, text):
     assert out is None or out.isascii(), (odd, out)
     local = LocalTimeParser(timezone.utc)(odd)
     assert local is None or local.isascii(), (odd, local)
+
+
+def test_years_before_1000_are_written_with_four_digits():
+    # strftime's %Y writes 999 for the year 999 (glibc): not ISO 8601, refused by the ECS date check
+    from shipper.ecs import iso_utc
+    from shipper_plugins.parsers.datameer import DatameerParser
+
+    assert iso_utc(datetime(999, 12, 31, 23, 59, 59)) == "0999-12-31T23:59:59.000Z"
+    assert iso_utc(datetime(1, 1, 1)) == "0001-01-01T00:00:00.000Z"
+    [ev] = DatameerParser({"timezone": "America/New_York"}).parse(b'{"date-time": "0999-01-01 00:00:00"}')
+    assert ev["@timestamp"].startswith("0999-01-01T04:56:02")
