@@ -228,6 +228,14 @@ def verify_chain(chain: str, links: list[Link], keys: list[Key], workers: int = 
             if id(ln) not in valid and checkable and ln.hash.split(":", 1)[0] in known:
                 rep.problems.append(f"altered: sequence {seq}{_event_id(ln)} at {ln.where} does not match its hash")
     attested = sorted(ln.seq for same in by_seq.values() for ln in same if ln.is_attestation and id(ln) in valid)
+    # A chain starts once: a replay never makes its start again (it is sealed before it leaves), so
+    # a second one is a chain begun anew under the same name (state_dir lost, or two agents with
+    # the same host and source names): its links are not linked to the first one's.
+    starts = [ln for ln in by_seq.get(1, ()) if ln.is_attestation and id(ln) in valid
+              and (ln.doc.get("event") or {}).get("reason") == "start"]
+    for ln in starts[1:]:
+        rep.problems.append(f"started again: a second start of the chain at {ln.where} (the agent's state was "
+                            f"lost, or two agents share the name {chain}): the two are not linked")
     if not attested:
         rep.problems.append("no attestation in the input: its completeness cannot be told")
         return rep
