@@ -587,9 +587,6 @@ class AzureBlobSource(Source):
                     break
             if not data:
                 break
-            if st.offset == 0 and st.head is None:
-                st.head_len = min(len(data), TAIL)
-                st.head = tail_digest(data[:st.head_len])
             start = st.offset
             if not self._emit_lines(job.key, st, data, meta, before):
                 if len(data) == size - st.offset and self._closed(st):
@@ -650,6 +647,9 @@ class AzureBlobSource(Source):
         if lines.cuts:
             self._m_cut.inc(lines.cuts)
         base = st.offset
+        if base == 0 and st.head is None:  # complete lines only: bytes after them may still be overwritten
+            st.head_len = min(lines.consumed, TAIL)
+            st.head = tail_digest(data[:st.head_len])
         recs, offs, flags = lines.records, lines.offsets, lines.flags
         n = len(recs)
         step = self.config.batch_size

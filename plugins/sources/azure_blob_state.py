@@ -12,7 +12,7 @@ overwrite), read from its start under a new generation; the same bytes mean appe
 metadata changed). The bytes just before the offset end the last line read, which holds its record's
 unique id, so two blobs agree there only if they hold the same records there. A blob re-created
 with other first records but the same last ones (a re-delivery in another order) would pass that
-check, so the first up to TAIL bytes (`head`, taken when the blob is first read from byte 0) are
+check, so the first up to TAIL bytes (`head`, of the first complete lines read from byte 0) are
 compared as well when the offset is past the tail.
 """
 from __future__ import annotations
