@@ -413,6 +413,14 @@ class FluentdOutput(Output):
                 failed = True
                 lines.append(f"{s.label}: FAILED: {TLS_NEEDED}")
                 continue
+            # Something listens; whether it is a Forward server only an ack tells (`run` would refuse
+            # a server whose answers are no acks; an HTTP port accepts the connection all the same).
+            if plain_tcp and not cfg.shared_key_file and cfg.require_ack \
+                    and not plain_forward_server(s.host, s.port, cfg.timeout):
+                conn.close_now()
+                failed = True
+                lines.append(f"{s.label}: FAILED: {NO_FORWARD_ACK}")
+                continue
             found = ["connected"]
             if isinstance(conn.socket, ssl.SSLSocket):
                 found.append(f"{conn.socket.version()}, certificate verified" if cfg.tls_verify
@@ -430,6 +438,8 @@ class FluentdOutput(Output):
         return "\n".join(lines)
 
 
+NO_FORWARD_ACK = ("the server does not ack a Forward chunk (an empty one, which in_forward acks and stores "
+                  "nothing of): is this port a Fluentd in_forward? (a server without acks: set require_ack: false)")
 NO_ACK_REFUSAL = 3  # ack timeouts in a row for one chunk after which the server counts as refusing acks
 
 
