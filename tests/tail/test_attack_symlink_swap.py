@@ -27,19 +27,22 @@ def test_symlinked_folder_swapped_new_target_is_followed(tmp_path):
     write(tmp_path / "r1" / "app.log", 0, 100)
     agent = Agent(tmp_path, [tmp_path / "current" / "app.log"], "    read_from: beginning")
     agent.start()
-    assert agent.wait_delivered(range(100))
-    write(tmp_path / "r2" / "app.log", 100, 200)
-    os.symlink(tmp_path / "r2", tmp_path / "current.new")
-    os.rename(tmp_path / "current.new", tmp_path / "current")  # the atomic swap
-    write(tmp_path / "r1" / "app.log", 200, 250)  # the old release writes its last lines
-    time.sleep(2.0)
-    write(tmp_path / "r2" / "app.log", 250, 400)
-    assert agent.wait_delivered(range(400), timeout=20), exactly_once(agent.seqs(), range(400))
-    # The new target is watched: a rotation there is seen (and the rotated file held) at once.
-    os.rename(tmp_path / "r2" / "app.log", tmp_path / "r2" / "app.log.1")
-    write(tmp_path / "r2" / "app.log", 400, 500)
-    delivered = agent.wait_delivered(range(500), timeout=20)
-    assert agent.stop() == 0
+    try:
+        assert agent.wait_delivered(range(100))
+        write(tmp_path / "r2" / "app.log", 100, 200)
+        os.symlink(tmp_path / "r2", tmp_path / "current.new")
+        os.rename(tmp_path / "current.new", tmp_path / "current")  # the atomic swap
+        write(tmp_path / "r1" / "app.log", 200, 250)  # the old release writes its last lines
+        time.sleep(2.0)
+        write(tmp_path / "r2" / "app.log", 250, 400)
+        # (Generous: the safety rescan this must not wait for comes every 60 s.)
+        assert agent.wait_delivered(range(400), timeout=45), exactly_once(agent.seqs(), range(400))
+        # The new target is watched: a rotation there is seen (and the rotated file held) at once.
+        os.rename(tmp_path / "r2" / "app.log", tmp_path / "r2" / "app.log.1")
+        write(tmp_path / "r2" / "app.log", 400, 500)
+        delivered = agent.wait_delivered(range(500), timeout=45)
+    finally:
+        assert agent.stop() == 0
     assert delivered, exactly_once(agent.seqs(), range(500))
     assert exactly_once(agent.seqs(), range(500)) == ""
     assert "data lost" not in agent.errors(), agent.errors()
