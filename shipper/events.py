@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import orjson
+
 from shipper import __version__, metrics
 from shipper.config_base import SourceConfig
 from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION, decode_text, failure_event
 from shipper.ids import LazyIds
 from shipper.plugin import Parser, RawBatch
+
+MAX_DEPTH = 255  # levels of nesting orjson writes (every output serialises with it)
 
 
 class EventBuilder:
@@ -31,7 +35,7 @@ class EventBuilder:
 
     def _parse_guarded(self, raws: list[bytes]) -> list[list[dict]]:
         try:
-            return self.parser.parse_batch(raws)
+            return self._writable(raws, self.parser.parse_batch(raws))
         except Exception:
             out = []
             for raw in raws:
@@ -39,7 +43,22 @@ class EventBuilder:
                     out.append(self.parser.parse(raw))
                 except Exception as e:  # a parser bug ships the record flagged, never crashes
                     out.append([failure_event(raw, f"parser {type(e).__name__}: {e}", self.parser.module, self.parser.dataset)])
-            return out
+            return self._writable(raws, out)
+
+    def _writable(self, raws: list[bytes], parsed: list[list[dict]]) -> list[list[dict]]:
+        """A record whose events nest deeper than orjson writes (255 levels; it reads 1,024) would be
+        refused by every output at each retry, wedging its source: it is shipped as a parse failure
+        with its text instead. Only a record with that many brackets can nest so deep: two counts a
+        record, a trial dump only for those."""
+        for i, raw in enumerate(raws):
+            if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+                try:
+                    orjson.dumps(parsed[i])
+                except orjson.JSONEncodeError as e:
+                    parsed = list(parsed)
+                    parsed[i] = [failure_event(raw, f"not shipped as parsed: {e} (at most {MAX_DEPTH} levels of nesting)",
+                                               self.parser.module, self.parser.dataset)]
+        return parsed
 
     def enrich(self, raw: RawBatch) -> tuple[list[dict], list, int, int]:
         """Parse a raw batch and add host, agent, the source's meta and tags: (events, id parts,
