@@ -41,6 +41,7 @@ from shipper_plugins.outputs.fluentd_forward import (
     PLAIN_NOT_TLS,
     TLS_NEEDED,
     AckError,
+    ClosedBeforeAck,
     ForwardConnection,
     StaleConnection,
     TlsHandshakeCut,
@@ -319,10 +320,9 @@ class FluentdOutput(Output):
                 # PING); none, again and again, is a server without it (or not a Fluentd), not a slow one.
                 no_helo = type(e) is HandshakeError and str(e).startswith("no handshake answer within")
                 # A server that takes each whole chunk and closes before its ack (a proxy's timeout,
-                # a half-close) may store every resend: warned, but not counted like no ack at all —
-                # a server going down resets the chunks queued in its listen backlog the same way
-                # (several in a row), and that is an outage to wait out, not a refusal.
-                unacked = unacked + 1 if wrong or no_helo or (
+                # a half-close) may store every resend: counted like no ack at all.
+                cut = isinstance(e, ClosedBeforeAck)
+                unacked = unacked + 1 if wrong or no_helo or cut or (
                     isinstance(e, AckError) and str(e).startswith("no ack within")) else 0
                 if reason is None and unacked >= NO_ACK_REFUSAL:
                     # Each resend may be a duplicate stored again: after a few, this is a server that
@@ -334,6 +334,10 @@ class FluentdOutput(Output):
                         f"{e}, {NO_ACK_REFUSAL} times in a row: the server answers chunks with something that is "
                         "not their ack (each resend may be stored again); check it is a Fluentd in_forward"
                         if wrong else
+                        f"{e}, {NO_ACK_REFUSAL} times in a row: the server (or a proxy before it) closes the "
+                        "connection after taking each chunk, before its ack (each resend may be stored again); "
+                        "check it is a Fluentd in_forward and the timeouts of what sits between"
+                        if cut else
                         f"no ack within {cfg.ack_timeout:g}s, {NO_ACK_REFUSAL} times in a row: the "
                         "server takes chunks but does not answer them (each resend may be stored "
                         "again); check it is a Fluentd in_forward, or set require_ack: false")
