@@ -24,30 +24,12 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 import corpus as corpora  # noqa: E402
+from tree_time import _descendants, _memory  # noqa: E402
 
 PY = sys.executable
 SHIPPER = [str(Path(PY).with_name("shipper"))] if Path(PY).with_name("shipper").exists() else [PY, "-m", "shipper.cli"]
 TARGETS = {"datameer": 0.7, "databricks": 0.6}
 TICK = os.sysconf("SC_CLK_TCK")
-PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
-
-
-def _tree(root: int) -> list[int]:
-    kids: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            kids.setdefault(ppid, []).append(int(d))
-    out, todo = [], [root]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(kids.get(p, ()))
-    return out
 
 
 def _sample(pid: int) -> tuple[float, float, float] | None:
@@ -55,11 +37,9 @@ def _sample(pid: int) -> tuple[float, float, float] | None:
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            rollup = {ln.split(":")[0]: int(ln.split()[1]) for ln in f if ln.startswith(("Rss:", "Pss:"))}
     except (OSError, ValueError, IndexError):
         return None
-    return (int(fields[11]) + int(fields[12])) / TICK, rollup.get("Rss", 0) / 1024, rollup.get("Pss", 0) / 1024
+    return (int(fields[11]) + int(fields[12])) / TICK, *_memory(pid)
 
 
 def measured_tree(cmd: list[str], stdout_path: Path) -> tuple[float, float, float, float, int]:
@@ -73,7 +53,7 @@ def measured_tree(cmd: list[str], stdout_path: Path) -> tuple[float, float, floa
         threading.Thread(target=lambda: err.extend(p.stderr), daemon=True).start()
         while p.poll() is None:
             rss = pss = 0.0
-            for pid in _tree(p.pid):
+            for pid in [p.pid, *_descendants(p.pid)]:
                 s = _sample(pid)
                 if s is not None:
                     cpu[pid] = s[0]
