@@ -4,33 +4,14 @@ writer) opens many gaps at once: the attestation and verify must count every mis
 they cannot list every range."""
 from __future__ import annotations
 
-import subprocess
-
 import orjson
 
-from tests.test_integrity import KEY, SHIPPER, verify
-
-
-def line(entry_id: int) -> bytes:
-    return orjson.dumps({"time": "2024-05-01T10:00:00Z", "level": "info", "msg": "x", "action": "user_login",
-                         "entry_id": entry_id, "actor_id": 1, "actor_description": "Al (al)"})
+from tests.test_integrity import KEY, verify
+from tests.test_vendor_ids import run_posit
 
 
 def test_every_missing_vendor_id_is_counted_in_the_attestation_and_by_verify(tmp_path):
-    log = tmp_path / "audit.log"
-    log.write_bytes(b"\n".join(line(i) for i in range(1, 602, 2)) + b"\n")  # 1, 3, … 601: 300 ids missing
-    (tmp_path / "key").write_text(KEY)
-    (tmp_path / "key").chmod(0o600)
-    cfg = tmp_path / "shipper.yaml"
-    cfg.write_text(f"""
-state_dir: {tmp_path / 'state'}
-integrity: {{key_file: key}}
-sources:
-  - {{name: posit, type: file, paths: ['{log}'], parser: posit_connect, vendor_id_grace: 0}}
-outputs:
-  - type: stdout
-""")
-    r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, text=True, timeout=120)
+    r = run_posit(tmp_path, range(1, 602, 2), key=KEY)  # 1, 3, … 601: 300 ids missing
     assert r.returncode == 0, r.stderr[-2000:]
     assert "count=300" in r.stderr  # the warning counts them all
     gaps = [e["shipper"]["attestation"].get("vendor_id_gaps") for e in map(orjson.loads, r.stdout.splitlines())

@@ -54,10 +54,11 @@ def line(entry_id: int) -> bytes:
                          "entry_id": entry_id, "actor_id": 1, "actor_description": "Al (al)"})
 
 
-def test_posit_entry_ids_that_skip_are_warned_counted_and_attested(tmp_path: Path):
+def run_posit(tmp_path: Path, ids, key: str = "k" * 32) -> subprocess.CompletedProcess:
+    """`shipper run --once` over a Posit Connect log of these entry ids, integrity on, gaps named at once."""
     log = tmp_path / "audit.log"
-    log.write_bytes(b"\n".join(line(i) for i in [1, 2, 3, 7, 8, 9]) + b"\n")
-    (tmp_path / "key").write_text("k" * 32)
+    log.write_bytes(b"\n".join(line(i) for i in ids) + b"\n")
+    (tmp_path / "key").write_text(key)
     (tmp_path / "key").chmod(0o600)
     cfg = tmp_path / "shipper.yaml"
     cfg.write_text(f"""
@@ -68,7 +69,11 @@ sources:
 outputs:
   - type: stdout
 """)
-    r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, text=True, timeout=120)
+    return subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, text=True, timeout=120)
+
+
+def test_posit_entry_ids_that_skip_are_warned_counted_and_attested(tmp_path: Path):
+    r = run_posit(tmp_path, [1, 2, 3, 7, 8, 9])
     assert r.returncode == 0, r.stderr
     assert "missing_ids=4-6" in r.stderr and "count=3" in r.stderr
     stop = [orjson.loads(l) for l in r.stdout.splitlines()][-1]
