@@ -19,6 +19,7 @@ import msgpack
 import pytest
 
 from tests.peers.forward_server import ForwardServer, _ext_hook, decode_message
+from tests.test_fluentd_attack_wrong_ack import config
 
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 
@@ -57,19 +58,6 @@ class HalfClosingServer:
         self.sock.close()
 
 
-def config(tmp_path: Path, port: int) -> Path:
-    cfg = tmp_path / "shipper.yaml"
-    cfg.write_text(f"""
-state_dir: {tmp_path / 'state'}
-shutdown_timeout: 2
-sources:
-  - {{name: audit, type: file, paths: ['{tmp_path / "audit.log"}'], parser: json, poll_interval: 0.2}}
-outputs:
-  - {{type: fluentd, port: {port}, backoff_base: 0.05, backoff_max: 0.3, flush_interval: 0.1, ack_timeout: 5}}
-""")
-    return cfg
-
-
 @pytest.mark.parametrize("server", ["reset_after_store", "half_close"])
 def test_a_server_that_stores_each_chunk_then_closes_before_its_ack_is_named(tmp_path: Path, server: str):
     with open(tmp_path / "audit.log", "w") as f:
@@ -85,7 +73,7 @@ def test_a_server_that_stores_each_chunk_then_closes_before_its_ack_is_named(tmp
         port, records, stop = half.port, lambda: list(half.records), half.stop
     try:
         t0 = time.monotonic()
-        r = subprocess.run(SHIPPER + ["run", "--once", "--timeout", "40", "-c", str(config(tmp_path, port))],
+        r = subprocess.run(SHIPPER + ["run", "--once", "--timeout", "40", "-c", str(config(tmp_path, port, ack_timeout=5))],
                            capture_output=True, timeout=120)
         took = time.monotonic() - t0
         stored = records()
@@ -100,7 +88,7 @@ def test_a_server_that_stores_each_chunk_then_closes_before_its_ack_is_named(tmp
     # Nothing was checkpointed: a well-behaved in_forward then gets every event once.
     good = ForwardServer().start()
     try:
-        r = subprocess.run(SHIPPER + ["run", "--once", "--timeout", "50", "-c", str(config(tmp_path, good.port))],
+        r = subprocess.run(SHIPPER + ["run", "--once", "--timeout", "50", "-c", str(config(tmp_path, good.port, ack_timeout=5))],
                            capture_output=True, timeout=120)
         assert r.returncode == 0, r.stderr.decode()
         assert sorted(rec[2]["generic"]["n"] for rec in good.records) == list(range(30))

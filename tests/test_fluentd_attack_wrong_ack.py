@@ -61,7 +61,7 @@ class WrongAckServer:
         self.sock.close()
 
 
-def config(tmp_path: Path, port: int) -> Path:
+def config(tmp_path: Path, port: int, ack_timeout: float = 2) -> Path:
     cfg = tmp_path / "shipper.yaml"
     cfg.write_text(f"""
 state_dir: {tmp_path / 'state'}
@@ -69,7 +69,7 @@ shutdown_timeout: 2
 sources:
   - {{name: audit, type: file, paths: ['{tmp_path / "audit.log"}'], parser: json, poll_interval: 0.2}}
 outputs:
-  - {{type: fluentd, port: {port}, backoff_base: 0.05, backoff_max: 0.3, flush_interval: 0.1, ack_timeout: 2}}
+  - {{type: fluentd, port: {port}, backoff_base: 0.05, backoff_max: 0.3, flush_interval: 0.1, ack_timeout: {ack_timeout:g}}}
 """)
     return cfg
 
