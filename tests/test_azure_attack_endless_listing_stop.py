@@ -19,12 +19,14 @@ SHIPPER = [sys.executable, "-m", "shipper.cli"]
 MARKER = re.compile(rb"<NextMarker\s*/>|<NextMarker>[^<]*</NextMarker>")
 
 
-def test_sigterm_ends_an_endless_listing(azurite, tmp_path):
+def _endless_listing(azurite) -> tuple[str, Meddler, list[str]]:
+    """A container with one blob behind a proxy whose every listing page names a new next page:
+    (container, proxy, the listing requests seen)."""
     c = f"insights-logs-endless{uuid.uuid4().hex[:8]}"
     h = datetime.now(timezone.utc)
     azurite.append(c, hour_blob(DATABRICKS_ROOT, h.year, h.month, h.day, h.hour), record())
     med = Meddler(azurite.port, ACCOUNT)
-    lists = []
+    lists: list[str] = []
 
     def endless(method, path, headers, status, resp_headers, body):
         if status != 200 or "comp=list" not in path or "restype=container" not in path:
@@ -32,6 +34,11 @@ def test_sigterm_ends_an_endless_listing(azurite, tmp_path):
         lists.append(path)
         return status, resp_headers, MARKER.sub(f"<NextMarker>{uuid.uuid4().hex}</NextMarker>".encode(), body)
     med.hook = endless
+    return c, med, lists
+
+
+def test_sigterm_ends_an_endless_listing(azurite, tmp_path):
+    c, med, lists = _endless_listing(azurite)
     try:
         cfg = config(tmp_path, med.url, c)
         with open(tmp_path / "err.log", "wb") as fe:
@@ -51,18 +58,7 @@ def test_sigterm_ends_an_endless_listing(azurite, tmp_path):
 def test_once_ends_an_endless_listing_at_max_list_pages_and_names_it(azurite, tmp_path):
     """`--once` without `--timeout` ran for ever; now the listing stops at `max_list_pages` pages with an
     error naming the listing and the key, is retried like an outage, and `--once` gives up (exit 1)."""
-    c = f"insights-logs-endless{uuid.uuid4().hex[:8]}"
-    h = datetime.now(timezone.utc)
-    azurite.append(c, hour_blob(DATABRICKS_ROOT, h.year, h.month, h.day, h.hour), record())
-    med = Meddler(azurite.port, ACCOUNT)
-    lists = []
-
-    def endless(method, path, headers, status, resp_headers, body):
-        if status != 200 or "comp=list" not in path or "restype=container" not in path:
-            return None
-        lists.append(path)
-        return status, resp_headers, MARKER.sub(f"<NextMarker>{uuid.uuid4().hex}</NextMarker>".encode(), body)
-    med.hook = endless
+    c, med, lists = _endless_listing(azurite)
     try:
         cfg = config(tmp_path, med.url, c)
         cfg.write_text(cfg.read_text().replace("outputs:", "    max_list_pages: 15\noutputs:"))
