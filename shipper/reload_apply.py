@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, Callable
 
 from shipper.config import Config
+from shipper.config_base import SourceConfig
 from shipper.metrics import forget_metrics
 from shipper.output_worker import OUTPUT_CLOSE_TIMEOUT, OutputWorker, close_workers
 from shipper.reload import ReloadError
@@ -133,20 +134,26 @@ def apply(p: Pipeline, new: Config, plan, wait_slice: Callable[[float], bool] | 
         if name in p._draining:
             p._restart_cfgs[name] = src_cfgs[name]  # started by finish_restarts()
             continue
-        try:
-            r = SourceRunner(p, src_cfgs[name])
-        except Exception as e:
-            log.exception("source failed to start", extra={"source": name})
-            problems.append(f"source {name}: failed to start: {e}")
-            continue
-        p.runners[name] = r
-        r.thread.start()
+        _start_source(p, src_cfgs[name], problems)
     _order_runners(p)
     problems += finish_restarts(p)
     for w in p.workers.values():  # kept outputs a server refuses: try again now (a fixed secret file)
         w.retry_now()
     p.compact(time.monotonic())
     return problems
+
+def _start_source(p: Pipeline, cfg: SourceConfig, problems: list[str]) -> bool:
+    """Start a source's runner from its checkpoint; a source that cannot start is a problem of the
+    reload (named in `problems`), not a crash. True when it started."""
+    try:
+        r = SourceRunner(p, cfg)
+    except Exception as e:
+        log.exception("source failed to start", extra={"source": cfg.name})
+        problems.append(f"source {cfg.name}: failed to start: {e}")
+        return False
+    p.runners[cfg.name] = r
+    r.thread.start()
+    return True
 
 def _order_runners(p: Pipeline) -> None:
     """The config's order (status, metrics); draining runners of removed sources stay until done."""
@@ -199,15 +206,8 @@ def finish_restarts(p: Pipeline) -> list[str]:
             _forget_source(p, name)
         if cfg is None or p.abandon.is_set():
             continue
-        try:
-            fresh = SourceRunner(p, cfg)
-        except Exception as e:
-            log.exception("source failed to start", extra={"source": name})
-            problems.append(f"source {name}: failed to start: {e}")
-            continue
-        p.runners[name] = fresh
-        fresh.thread.start()
-        log.info("reload: source restarted from its checkpoint", extra={"source": name})
+        if _start_source(p, cfg, problems):
+            log.info("reload: source restarted from its checkpoint", extra={"source": name})
     _order_runners(p)
     return problems
 
