@@ -1007,9 +1007,7 @@ class Tailer:
             return False
         if discovery.could_match(path, self.patterns, self.base_dir):
             return True
-        folder, name = os.path.split(path)
-        return any(os.path.dirname(f.family) == folder and discovery.is_rotated_name(os.path.basename(f.family), name)
-                   for f in self.files.values())
+        return self._is_rotated_name(path)  # of a family followed (or waiting to be found again): worth a scan
 
     def folders(self) -> set[str]:
         """Folders holding the files followed under a name (where writes are to be watched)."""
