@@ -7,8 +7,6 @@ a failed poll itself, with backoff that honours `Retry-After`.
 """
 from __future__ import annotations
 
-import email.utils
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +21,7 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobServiceClient
 
 from shipper.api import read_secret
+from shipper_plugins.sources.http_poll_client import retry_after as parse_retry_after
 
 
 class BlobError(Exception):
@@ -114,17 +113,8 @@ def _retry_after(e: HttpResponseError) -> float | None:
     resp = getattr(e, "response", None)
     if resp is None:
         return None
-    v = resp.headers.get("Retry-After") or resp.headers.get("retry-after")
-    if not v:
-        return None
-    v = v.strip()
-    if v.isdigit():
-        return float(v)
-    try:  # an HTTP date
-        when = email.utils.parsedate_to_datetime(v)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    # The project's one Retry-After parser (delta-seconds or an HTTP date), as the Elasticsearch output uses.
+    return parse_retry_after(resp.headers.get("Retry-After") or resp.headers.get("retry-after"))
 
 
 def classify(e: Exception, what: str) -> BlobError:
