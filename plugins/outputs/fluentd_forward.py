@@ -18,6 +18,7 @@ import ssl
 import struct
 import termios
 import time
+from typing import Any
 
 import msgpack
 from fluent.sender import EventTime, FluentSender
@@ -298,12 +299,8 @@ def tls_only_server(host: str, port: int, timeout: float) -> bool:
     with <security>; deny_keepalive closes only after that), a TLS one resets it. Only a server that
     closes on it without a word is sent a TLS ClientHello: a real plain Fluentd reads a ClientHello as
     msgpack and stores some of it as records (1.18.0, by hand), so no timing guess may send it one."""
-    chunk = new_chunk_id()
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(_empty_chunk(chunk))
-            answer = read_message(sock, msgpack.Unpacker(raw=False, max_buffer_size=1 << 16), min(timeout, 5.0),
-                                  _Closed, "answer", OSError)
+        _, answer = _ask_with_empty_chunk(host, port, timeout, _Closed, "answer", OSError)
         if isinstance(answer, dict) or (isinstance(answer, list) and answer[:1] == ["HELO"]):
             return False  # an ack, or a <security> in_forward's HELO: it speaks Forward
     except _Closed as e:
@@ -326,16 +323,23 @@ def _empty_chunk(chunk: str) -> bytes:
     return msgpack.packb(["shipper.probe", b"", {"chunk": chunk, "size": 0}], use_bin_type=True)
 
 
+def _ask_with_empty_chunk(host: str, port: int, timeout: float, error: type[OSError], what: str,
+                          garbage: type[OSError] | None = None) -> tuple[str, Any]:
+    """(the chunk id, the server's first message) of an empty chunk sent on a new plain connection: the
+    one exchange both protocol probes make (read_message raises `error` / `garbage` as it says)."""
+    chunk = new_chunk_id()
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(_empty_chunk(chunk))
+        return chunk, read_message(sock, msgpack.Unpacker(raw=False, max_buffer_size=1 << 16), min(timeout, 5.0),
+                                   error, what, garbage)
+
+
 def plain_forward_server(host: str, port: int, timeout: float) -> bool:
     """Whether the server at host:port acks a Forward chunk sent without TLS: asked of a server whose TLS
     handshake got no answer. The chunk is empty (PackedForward, no entries, size 0): in_forward acks it
     and stores nothing, logs nothing (Fluentd 1.18.0, by hand)."""
-    chunk = new_chunk_id()
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(_empty_chunk(chunk))
-            answer = read_message(sock, msgpack.Unpacker(raw=False, max_buffer_size=1 << 16), min(timeout, 5.0),
-                                  OSError, "ack")
+        chunk, answer = _ask_with_empty_chunk(host, port, timeout, OSError, "ack")
     except (OSError, ValueError):
         return False
     return isinstance(answer, dict) and answer.get("ack") == chunk
