@@ -1043,7 +1043,7 @@ class Tailer:
         end_seen = pre  # the file's size as the reads saw it: no fstat after them
         while not stop.is_set():
             data = fh.read(s.offset, self.read_size)
-            tail0 = f.tail  # the bytes before data[0]
+            tail0 = f.tail  # the bytes before data[0] (f.tail moves on with each batch below)
             end_seen = max(end_seen, s.offset + len(data))
             if not data:
                 ended = True
@@ -1087,7 +1087,7 @@ class Tailer:
                     break
                 end = offs[j] if j < len(recs) else base + lines.consumed
                 rel = end - base
-                tail = data[rel - MARK_MAX : rel] if rel >= MARK_MAX else (f.tail + data[:rel])[-MARK_MAX:]
+                tail = data[rel - MARK_MAX : rel] if rel >= MARK_MAX else (tail0 + data[:rel])[-MARK_MAX:]
                 if keep_window:
                     # Remembers the line ends it passes (a copy may end at one; the last few suffice).
                     between = []

@@ -33,6 +33,22 @@ def test_small_file_and_partial_last_line_survive_restart(tmp_path):
     assert f.lines() == [b"one", b"two", b"three"]
 
 
+def test_several_batches_of_one_short_read_survive_restart(tmp_path):
+    # batch_size 1 and short lines: each batch's checkpoint mark is taken from the bytes before its
+    # end, not from the previous batch's (which made the restart take the file for another one and
+    # read all of it again).
+    log = tmp_path / "a.log"
+    write(log, "first line of the file, long enough to be its head")
+    f = Follower([log], tmp_path, batch_lines=1)
+    f.poll()
+    write(log, "a", "b", "c")
+    f.poll()
+    f.restart()
+    write(log, "d")
+    f.poll()
+    assert f.lines() == [b"first line of the file, long enough to be its head", b"a", b"b", b"c", b"d"]
+
+
 def test_inode_reuse_is_a_new_file(tmp_path):
     log = tmp_path / "a.log"
     write(log, "old 1", "old 2")
