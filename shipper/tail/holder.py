@@ -102,6 +102,7 @@ class Holder:
             for folder in list((self._folder_wd.keys() - by_folder.keys()) | moved):
                 wd = self._folder_wd.pop(folder)
                 self._wd_folder.pop(wd, None)
+                self._folder_id.pop(folder, None)
                 try:
                     self._inotify.rm_watch(wd)
                 except OSError:
@@ -125,6 +126,7 @@ class Holder:
                 if r > 0:
                     self.escaped[fam] = self.escaped.get(fam, 0) + r
                     self._owed[fam] = owed - r
+            self._owed = {fam: n for fam, n in self._owed.items() if n}  # (no entry kept per family ever seen)
             self._owed_at_take = dict(self._owed)
             esc, self.escaped = self.escaped, {}
             return list(self.held.values()), esc

@@ -124,12 +124,13 @@ class ChangeWatcher:
         for folder in list((self._folder_wd.keys() - folders) | moved):
             wd = self._folder_wd.pop(folder)
             self._wd_folder.pop(wd, None)
+            self._folder_id.pop(folder, None)
             try:
                 self._writes.rm_watch(wd)
             except OSError:
                 pass  # the folder is gone: the kernel dropped the watch already
         for folder in folders - self._folder_wd.keys():
-            self._folder_id[folder] = folder_identity(folder)
+            ident = folder_identity(folder)  # before the watch: a swap meanwhile is seen next time
             try:
                 wd = self._writes.add_watch(folder, flags.MODIFY | flags.ONLYDIR)
             except OSError as e:
@@ -139,6 +140,7 @@ class ChangeWatcher:
                 continue
             self._folder_wd[folder] = wd
             self._wd_folder[wd] = folder
+            self._folder_id[folder] = ident
 
     def _rewatch_swapped_roots(self) -> None:
         """A root reached through a symlink swapped to another folder (discovery.watch_roots watches
@@ -202,6 +204,7 @@ class ChangeWatcher:
                     folder = self._wd_folder.pop(ev.wd, None)
                     if folder is not None and self._folder_wd.get(folder) == ev.wd:
                         del self._folder_wd[folder]
+                        self._folder_id.pop(folder, None)
                 elif ev.name:
                     folder = self._wd_folder.get(ev.wd)
                     if folder is not None:
