@@ -109,9 +109,10 @@ class FamilyIndex:
         names = self._index.get(key)
         if names is None:
             return
-        names[os.path.basename(family)] -= 1
-        if names[os.path.basename(family)] <= 0:
-            del names[os.path.basename(family)]
+        live = os.path.basename(family)
+        names[live] -= 1
+        if names[live] <= 0:
+            del names[live]
             if not names:
                 del self._index[key]
 
