@@ -75,6 +75,7 @@ from shipper.plugin import (
     serialize_event,
 )
 from shipper.registry import installed_parsers
+from shipper.retry_after import retry_after
 from shipper.secrets import SecretError, check_permissions, read_secret, redact
 from shipper.tail.keys import LineKeys
 from shipper.tail.lines import TRUNCATED, split_lines
@@ -97,7 +98,7 @@ __all__ = [
     # the one memo (bounded entries and key size): what it hands out is shared, never mutate it
     "BoundedMemo", "MISSING",
     # helpers for sources and outputs
-    "SourceFailures", "Throttled", "read_secret", "check_permissions", "redact",
+    "SourceFailures", "Throttled", "retry_after", "read_secret", "check_permissions", "redact",
     "split_lines", "TRUNCATED", "LineKeys",
     "metrics",
     # for setup commands

@@ -27,10 +27,9 @@ from elastic_transport import NodeConfig, Serializer, Transport, Urllib3HttpNode
 from elastic_transport.client_utils import url_to_node_config
 from urllib3.exceptions import ReadTimeoutError
 
-from shipper.api import SecretError, read_secret
+from shipper.api import SecretError, read_secret, retry_after as parse_retry_after
 
 # The Retry-After parser (delta-seconds or an HTTP date) the http_poll source uses: one parser for the project.
-from shipper_plugins.sources.http_poll_client import retry_after as parse_retry_after
 
 JSON_HEADERS = {"accept": "application/json", "content-type": "application/json"}
 NDJSON_HEADERS = {"accept": "application/json", "content-type": "application/x-ndjson"}

@@ -20,8 +20,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobServiceClient
 
-from shipper.api import read_secret
-from shipper_plugins.sources.http_poll_client import retry_after as parse_retry_after
+from shipper.api import read_secret, retry_after as parse_retry_after
 
 
 class BlobError(Exception):

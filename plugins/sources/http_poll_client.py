@@ -13,13 +13,14 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error, SSLError, TimeoutError as Urllib3Timeout
+
+from shipper.api import retry_after
 
 USER_AGENT = "shipper-http-poll"
 
@@ -48,22 +49,6 @@ class TooLarge(PollError):
     """An answer over max_response_bytes: the source asks for smaller pages."""
 
     kind = "too_large"
-
-
-def retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None or when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class RequestError(PollError):
