@@ -1087,15 +1087,14 @@ class Tailer:
                     break
                 end = offs[j] if j < len(recs) else base + lines.consumed
                 rel = end - base
-                tail = data[rel - MARK_MAX : rel] if rel >= MARK_MAX else (tail0 + data[:rel])[-MARK_MAX:]
+                tail = _bytes_before(tail0, data, rel)
                 if keep_window:
                     # Remembers the line ends it passes (a copy may end at one; the last few suffice).
                     between = []
                     for o in offs[max(i + 1, j - EARLIER_MARKS // 2):j]:
                         r = o - base
                         if o > s.head_len:
-                            before = data[r - MARK_MAX : r] if r >= MARK_MAX else (tail0 + data[:r])[-MARK_MAX:]
-                            between.append([o, digest(before)])
+                            between.append([o, digest(_bytes_before(tail0, data, r))])
                     s.advance(end, digest(tail), between)
                 else:
                     s.offset, s.mark = end, digest(tail)
@@ -1197,3 +1196,8 @@ class Tailer:
             out.append({"path": path, "position": None, "size": None, "lag": None, "open": False, "deleted": False,
                         "file_id": None, "note": f"unreadable: {why}"})
         return out
+
+
+def _bytes_before(tail0: bytes, data: bytes, rel: int) -> bytes:
+    """The MARK_MAX bytes of the file before data[rel], `tail0` being those before data[0]."""
+    return data[rel - MARK_MAX : rel] if rel >= MARK_MAX else (tail0 + data[:rel])[-MARK_MAX:]
