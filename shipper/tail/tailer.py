@@ -192,6 +192,16 @@ class Tailer:
                 folder = os.path.dirname(f.family)
                 for s in discovery.rotated_siblings(f.family):
                     cands.setdefault(s, (False, f.family))
+        # Families of checkpointed states not found yet whose live file is missing (a restart after
+        # the log rotated and before the writer made a new live file): their content may be in a
+        # rotated name, which must be looked at before the state is called gone.
+        for lo in self.loose.values():
+            fam = lo.state.family
+            if (lo.gone_at is None and fam not in cands and not os.path.lexists(fam)
+                    and discovery.could_match(fam, self.patterns, self.base_dir)):
+                for s in discovery.rotated_siblings(fam):
+                    if not discovery.is_excluded(s, self.exclude):
+                        cands.setdefault(s, (False, fam))
         obs: dict[tuple[int, int], Observed] = {}
         for path, (direct, family) in cands.items():
             try:
