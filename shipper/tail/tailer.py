@@ -300,7 +300,9 @@ class Tailer:
                 continue
             if o is not None and not o.gz and o.path == s.path:
                 lo.regrown = True  # same name and inode, other bytes: truncated and written again (or reused)
-            for key, o in list(unmatched.items()):
+            # Plain files before compressed ones: a .gz is made from a plain file which, when still
+            # there (held open), must take the content for the .gz to be proven its copy.
+            for key, o in sorted(unmatched.items(), key=lambda kv: kv[1].gz):
                 resume = self._holds_read(lo, o)
                 if resume is not None:
                     del unmatched[key]
@@ -509,7 +511,7 @@ class Tailer:
         after the content was rotated and compressed. When another file holds what was read, the
         content is there (attached to it, True) and `o` is left to be followed as a new file.
         The two cannot be told apart at the live name, so the copytruncate window is warned."""
-        for key, x in list(unmatched.items()):
+        for key, x in sorted(unmatched.items(), key=lambda kv: kv[1].gz):  # plain first, as in scan()
             if key == (o.st.st_dev, o.st.st_ino):
                 continue
             resume = self._holds_read(lo, x)
