@@ -257,6 +257,10 @@ class Tailer:
                 st = f.fh.stat()
                 f.deleted = st.st_nlink == 0
                 f.unnamed = not f.deleted
+                if not f.gz and st.st_size > f.size:
+                    # Written to since the last read, then moved or deleted (while the agent slept or
+                    # was frozen): not at its end any more; read through the descriptor first.
+                    f.at_eof = False
                 self._mark_done(f)
                 if f.deleted and f.state is None and not self._identify(f):
                     # Deleted before it ever had a complete line.
