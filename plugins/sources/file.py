@@ -258,7 +258,7 @@ class FileSource(Source):
                 scans += 1
                 got = t.read_all(self._emit, self.ctx.stop)
             settled = scans >= 2 and time.monotonic() - started >= 1.0
-            if not got and settled and not any(lo.gone_at is None for lo in t.loose.values()):
+            if not got and settled and not t.awaiting_gone():
                 break
             if not got and settled and scans > 6:
                 break

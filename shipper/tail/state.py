@@ -26,6 +26,9 @@ class FileState:
     # Wall-clock time it was read to its end and found gone (a tombstone), 0 while it is not: a
     # restart must not make a tombstone young again (restarted every hour, they never went).
     gone: float = 0.0
+    # Wall-clock time since which no path of the source matches its family (a reload took it out of
+    # `paths`), 0 while one does: kept (put back, it goes on from here) until OUT_OF_SCOPE_SECONDS.
+    unmatched: float = 0.0
     # [offset, mark] of line ends read before `offset`, ascending: the last EARLIER_MARKS / 2 of them,
     # and as many older ones thinned out (a new list each time: an emitted checkpoint keeps the list
     # it was given). A copytruncate copy ending at or after one of them is proven a copy of what
@@ -53,7 +56,7 @@ class FileState:
         return {"fid": self.fid, "dev": self.dev, "ino": self.ino, "head_len": self.head_len, "head": self.head,
                 "offset": self.offset, "mark": self.mark, "path": self.path, "family": self.family,
                 "size": self.size, "gz": self.gz, "cont": self.cont, "gone": self.gone,
-                "earlier": self.earlier}
+                "unmatched": self.unmatched, "earlier": self.earlier}
 
     @classmethod
     def from_json(cls, value: Any) -> "FileState | None":

@@ -17,6 +17,9 @@ How a scan decides (see DESIGN.md, "The hard part"):
 4. A state that matches nothing for two scans is gone: if it had unread bytes, that is a loss,
    logged with the file name and bytes, and counted. A fully read file gone is forgotten after
    TOMBSTONE_SECONDS (so its compressed copy, appearing later, is recognised and not re-read).
+5. A state whose family no path of the source matches any more (a reload changed `paths` or
+   `exclude`) is neither gone nor lost: it is kept, untouched, so that the path put back goes on
+   from its checkpoint; after OUT_OF_SCOPE_SECONDS out of scope it is forgotten.
 """
 from __future__ import annotations
 
@@ -42,6 +45,9 @@ MISSING_SECONDS = 1.0  # … and for this long, before it is declared gone (rena
 TOMBSTONE_SECONDS = 3600.0
 DELETED_GRACE = 2.0  # a deleted file we hold open is let go this long after it stopped growing
 UNDECIDED_SECONDS = 10.0  # a file too short to be told from a known one waits this long, then is read
+# A checkpoint no path matches any more is kept this long (wall clock, across restarts): a path taken
+# out by a reload and put back within it goes on where it was; later it is a new file (read_from).
+OUT_OF_SCOPE_SECONDS = 7 * 86400.0
 
 
 @dataclass
@@ -93,6 +99,7 @@ class Loose:
     window: bytes = b""  # the bytes read just before state.offset, kept from the truncated live file
     trunc_size: int = 0  # the size the file was last seen at before its truncation
     regrown: bool = False  # its inode holds its head but other bytes (truncated while we were away, or reused)
+    out_of_scope: bool = False  # no path of the source matches its family now (waits for nothing)
 
 
 @dataclass
@@ -169,6 +176,7 @@ class Tailer:
         self.unreadable: dict[str, str] = {}  # matched files that cannot be opened: path -> error
         self.holder = None  # a tail.holder.Holder, when the caller runs one
         self._held: list = []  # what the holder held at the start of this scan
+        self._scope: dict[str, bool] = {}  # family -> does a path (not excluded) match it
 
     # ------------------------------------------------------------------ scanning
 
@@ -364,12 +372,21 @@ class Tailer:
             if lo.state.family in blocked:
                 lo.missing = 0  # it may be the unreadable file: not called gone while that is so
                 continue
+            if not self._in_scope(lo.state.family):
+                self._out_of_scope(lo, now)
+                continue
             lo.missing += 1
             if lo.missing < MISSING_SCANS or now - lo.since < MISSING_SECONDS:
                 continue
             s = lo.state
             unread = s.size - s.offset
-            if unread > 0:
+            if s.unmatched and unread <= 0:
+                # Out of `paths` when last looked at, and not found now that it is back: it changed
+                # while it was not followed (deleted, replaced); nothing was promised meanwhile.
+                self.log.info(f"{s.path}: the checkpoint kept while no path matched it fits no file now; forgotten",
+                              extra={"path": s.path})
+                self._forget(lo)
+            elif unread > 0:
                 self._lost(s.path, unread, "were deleted or rotated away before they could be read")
                 del self.loose[fid]
                 self.families.remove(lo.state.family)
@@ -390,6 +407,7 @@ class Tailer:
                 self.pending[s.key] = None
             else:
                 self._tombstone(lo, now)
+        self._scope = {}  # (a reload makes a new Tailer; this only bounds the cache)
         for fam, n in sorted(escaped.items()):
             self._lost(fam, 0, f"were in {n} rotated file(s) that appeared and were gone before they could be held "
                                "(the agent frozen or stopped, the hold budget full, or rotations faster than it)",
@@ -397,6 +415,36 @@ class Tailer:
         if self.holder is not None:
             self._release_held()
         self.first_scan = False
+
+    def _in_scope(self, family: str) -> bool:
+        v = self._scope.get(family)
+        if v is None:
+            v = self._scope[family] = (discovery.could_match(family, self.patterns, self.base_dir)
+                                       and not discovery.is_excluded(family, self.exclude))
+        return v
+
+    def _out_of_scope(self, lo: Loose, now: float) -> None:
+        """No path matches `lo`'s family any more (a reload): kept as it is, not looked for, not
+        lost; forgotten OUT_OF_SCOPE_SECONDS after it went out of scope (also across restarts)."""
+        s = lo.state
+        lo.out_of_scope, lo.missing, lo.since = True, 0, now
+        wall = time.time()
+        if not s.unmatched:
+            s.unmatched = wall
+            self.pending[s.key] = s
+        elif wall - s.unmatched >= OUT_OF_SCOPE_SECONDS:
+            self.log.info(f"{s.path}: no path has matched it for {OUT_OF_SCOPE_SECONDS / 86400:.0f} days; its "
+                          "checkpoint is forgotten (put back, it is read as a new file)", extra={"path": s.path})
+            self._forget(lo)
+            fam = s.family
+            if fam in self.seen and not any(x.state.family == fam for x in self.loose.values()):
+                self.seen.discard(fam)  # put back, it is a family never seen (read_from applies)
+                self.pending[SEEN_PREFIX + fam] = None
+
+    def _forget(self, lo: Loose) -> None:
+        del self.loose[lo.state.fid]
+        self.families.remove(lo.state.family)
+        self.pending[lo.state.key] = None
 
     def _release_held(self) -> None:
         """Give back the holder's descriptors of files that need it no more: opened by the tailer,
@@ -419,8 +467,12 @@ class Tailer:
     def needs_rescan(self) -> bool:
         """Does a decision wait for another full pass (a state to declare gone, a file too short
         to tell apart, an unreadable file to retry, a held file to take)?"""
-        return (any(lo.gone_at is None for lo in self.loose.values()) or bool(self.undecided)
+        return (self.awaiting_gone() or bool(self.undecided)
                 or bool(self.unreadable) or (self.holder is not None and bool(self.holder.held)))
+
+    def awaiting_gone(self) -> bool:
+        """Is a checkpointed content in scope neither found nor declared gone yet?"""
+        return any(lo.gone_at is None and not lo.out_of_scope for lo in self.loose.values())
 
     def unwatched(self) -> list[Followed]:
         """The followed files inotify cannot report writes to: deleted while open, moved away
@@ -749,8 +801,8 @@ class Tailer:
         del self.loose[s.fid]
         self.families.remove(s.family)
         moved = (o.st.st_dev, o.st.st_ino) != (s.dev, s.ino)
-        if s.gone:
-            s.gone = 0.0  # followed again (a tombstone's content found under another name)
+        if s.gone or s.unmatched:
+            s.gone = s.unmatched = 0.0  # followed again (a tombstone's content found, or its path back in scope)
             self.pending[s.key] = s
         if moved:
             s.dev, s.ino, s.gz = o.st.st_dev, o.st.st_ino, o.gz
