@@ -207,14 +207,12 @@ class Chain:
     def counts(self, source: str, outputs: list[str]) -> dict[str, Any]:
         """What the agent's counters moved since the last attestation: for the source, and for the
         outputs its events go to (an output's counts cover every source it serves)."""
-        now = {"read": metrics.events_read.labels(source)._value.get(),
-               "parse_failures": metrics.parse_failures.labels(source)._value.get(),
-               "losses": metrics.losses.labels(source)._value.get(),
-               "bytes_lost": metrics.bytes_lost.labels(source)._value.get()}
+        now = {"read": metrics.events_read.get(source), "parse_failures": metrics.parse_failures.get(source),
+               "losses": metrics.losses.get(source), "bytes_lost": metrics.bytes_lost.get(source)}
         for o in outputs:
-            now[f"{o}\0shipped"] = metrics.events_shipped.labels(o)._value.get()
-            now[f"{o}\0duplicates_avoided"] = metrics.duplicates_avoided.labels(o)._value.get()
-            now[f"{o}\0dead_lettered"] = metrics.dead_lettered.labels(o)._value.get()
+            now[f"{o}\0shipped"] = metrics.events_shipped.get(o)
+            now[f"{o}\0duplicates_avoided"] = metrics.duplicates_avoided.get(o)
+            now[f"{o}\0dead_lettered"] = metrics.dead_lettered.get(o)
         delta = {k: int(v - self._totals.get(k, 0.0)) for k, v in now.items()}
         self._totals = now
         out: dict[str, Any] = {k: v for k, v in delta.items() if "\0" not in k}

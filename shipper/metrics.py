@@ -1,54 +1,181 @@
-"""Prometheus metrics of the agent (prometheus-client); served by the HTTP endpoint when enabled."""
+"""The agent's counts: the one place that holds them. Components count here (`events_read.labels(src).inc(n)`);
+the watchdog, the rates, the progress bar, `run --once`'s summary, /health and the attestations read the plain
+values back (`get`, `total`); Prometheus reads them through a collector when /metrics is scraped.
+
+Why not prometheus-client's own Counter and Gauge: their values can be read back only through a private
+attribute or a walk over the registry's text samples by name (which the readers above did). A custom
+collector is prometheus-client's documented way to export values held elsewhere; the exposition (names,
+`_total`, help, labels) is the same. Metrics a plugin registers itself in REGISTRY are exported as before."""
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+import threading
+from typing import Iterator
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-events_read = Counter("shipper_events_read", "Events produced by a source's parser", ["source"], registry=REGISTRY)
-bytes_read = Counter("shipper_bytes_read", "Raw bytes read by a source", ["source"], registry=REGISTRY)
-parse_failures = Counter("shipper_parse_failures", "Records shipped with _parse_failure", ["source"], registry=REGISTRY)
-unmapped_actions = Counter("shipper_unmapped_actions", "Events whose action is not in the catalogue", ["source"], registry=REGISTRY)
-unrouted = Counter("shipper_events_unrouted", "Events no output's match accepted", ["source"], registry=REGISTRY)
-events_shipped = Counter("shipper_events_shipped", "Events acknowledged by an output", ["output"], registry=REGISTRY)
-output_errors = Counter("shipper_output_errors", "Failed delivery attempts", ["output"], registry=REGISTRY)
-output_retries = Counter("shipper_output_retries", "Batches or items sent again", ["output"], registry=REGISTRY)
-duplicates_avoided = Counter("shipper_duplicates_avoided", "Events the output already had (e.g. 409 on create)", ["output"], registry=REGISTRY)
-dead_lettered = Counter("shipper_dead_lettered", "Events rejected by an output and written to its dead-letter file", ["output"], registry=REGISTRY)
-in_flight_batches = Gauge("shipper_in_flight_batches", "Batches queued or being sent", ["output"], registry=REGISTRY)
-in_flight_bytes = Gauge("shipper_in_flight_bytes", "Bytes queued or being sent", ["output"], registry=REGISTRY)
-last_success = Gauge("shipper_output_last_success_timestamp", "Unix time of the last delivered batch", ["output"], registry=REGISTRY)
-lines_truncated = Counter("shipper_lines_truncated", "Lines cut at max_line_bytes", ["source"], registry=REGISTRY)
-losses = Counter("shipper_losses", "Times data was deleted or truncated before it was read (also when the amount is unknown)", ["source"], registry=REGISTRY)
-bytes_lost = Counter("shipper_bytes_lost", "Bytes deleted or truncated before they could be read", ["source"], registry=REGISTRY)
-rotations = Counter("shipper_rotations_followed", "File rotations followed", ["source"], registry=REGISTRY)
-hole_bytes = Counter("shipper_hole_bytes_skipped", "Zero bytes (holes) skipped in followed files, never shipped", ["source"], registry=REGISTRY)
-files_unreadable = Gauge("shipper_files_unreadable", "Matched files that cannot be opened (permissions, I/O errors)", ["source"], registry=REGISTRY)
-files_undecided = Gauge("shipper_files_undecided", "Files waiting to be told apart from a copy (too short to compare)", ["source"], registry=REGISTRY)
-held_bytes = Gauge("shipper_file_held_bytes", "Disk space kept by rotated files held open after deletion, not yet read", ["source"], registry=REGISTRY)
-undecided_read = Counter("shipper_files_undecided_read", "Files read as new after waiting: they could not be told from a copy", ["source"], registry=REGISTRY)
-lag_bytes = Gauge("shipper_file_lag_bytes", "Bytes of a followed file not yet read", ["source", "path"], registry=REGISTRY)
-checkpoint_time = Gauge("shipper_checkpoint_timestamp", "Unix time of the source's last checkpoint commit", ["source"], registry=REGISTRY)
-source_errors = Counter("shipper_source_errors", "Errors while reading a source (retried)", ["source", "kind"], registry=REGISTRY)
-vendor_id_gaps = Counter("shipper_vendor_id_gaps", "Ids of the product's own numbering never seen (gaps still open after the grace period)", ["source"], registry=REGISTRY)
+
+class Count:
+    """One labelled counter's value: it only goes up."""
+
+    __slots__ = ("value", "_lock")
+
+    def __init__(self) -> None:
+        self.value = 0.0
+        self._lock = threading.Lock()  # += is not atomic across threads
+
+    def inc(self, amount: float = 1) -> None:
+        if amount < 0:
+            raise ValueError(f"a counter only goes up; not by {amount}")
+        with self._lock:
+            self.value += amount
+
+
+class Level(Count):
+    """One labelled gauge's value: set, or moved either way."""
+
+    __slots__ = ()
+
+    def inc(self, amount: float = 1) -> None:
+        with self._lock:
+            self.value += amount
+
+    def dec(self, amount: float = 1) -> None:
+        self.inc(-amount)
+
+    def set(self, value: float) -> None:
+        self.value = float(value)
+
+
+class Family:
+    """A metric's values by label values (a source or output name, a path)."""
+
+    kind = "counter"
+    _make: type[Count] = Count
+
+    def __init__(self, name: str, doc: str, labelnames: list[str]):
+        self.name = name
+        self.doc = doc
+        self.labelnames = tuple(labelnames)
+        self._values: dict[tuple[str, ...], Count] = {}
+        self._lock = threading.Lock()
+
+    def _key(self, values: tuple[object, ...]) -> tuple[str, ...]:
+        if len(values) != len(self.labelnames):
+            raise ValueError(f"{self.name} takes the labels {self.labelnames}, not {values!r}")
+        return tuple(str(v) for v in values)
+
+    def labels(self, *values: object) -> Count:
+        """The value for these label values, made at 0 on first use (components keep it: counting is then one lock)."""
+        key = self._key(values)
+        v = self._values.get(key)
+        if v is None:
+            with self._lock:
+                v = self._values.setdefault(key, self._make())
+        return v
+
+    def get(self, *values: object) -> float:
+        """The value for these label values; 0 when nothing was counted under them."""
+        v = self._values.get(self._key(values))
+        return 0.0 if v is None else v.value
+
+    def total(self) -> float:
+        """The sum over every label value (all sources, all outputs)."""
+        return sum(v.value for v in list(self._values.values()))
+
+    def items(self) -> list[tuple[tuple[str, ...], float]]:
+        return [(k, v.value) for k, v in list(self._values.items())]
+
+    def remove(self, *values: object) -> None:
+        """Drop one label set; KeyError if it has none (as prometheus-client does)."""
+        with self._lock:
+            del self._values[self._key(values)]
+
+    def forget(self, label: str, value: str) -> None:
+        """Drop every label set whose `label` is `value`."""
+        if label not in self.labelnames:
+            return
+        i = self.labelnames.index(label)
+        with self._lock:
+            for key in [k for k in self._values if k[i] == value]:
+                del self._values[key]
+
+    def exported(self) -> Metric:
+        family = (CounterMetricFamily if self.kind == "counter" else GaugeMetricFamily)(
+            self.name, self.doc, labels=list(self.labelnames))
+        for key, value in self.items():
+            family.add_metric(list(key), value)
+        return family
+
+
+class GaugeFamily(Family):
+    kind = "gauge"
+    _make = Level
+
+    def labels(self, *values: object) -> Level:
+        v = super().labels(*values)
+        assert isinstance(v, Level)
+        return v
+
+
+FAMILIES: list[Family] = []
+
+
+def _counter(name: str, doc: str, labelnames: list[str]) -> Family:
+    FAMILIES.append(f := Family(name, doc, labelnames))
+    return f
+
+
+def _gauge(name: str, doc: str, labelnames: list[str]) -> GaugeFamily:
+    FAMILIES.append(f := GaugeFamily(name, doc, labelnames))
+    return f
+
+
+events_read = _counter("shipper_events_read", "Events produced by a source's parser", ["source"])
+bytes_read = _counter("shipper_bytes_read", "Raw bytes read by a source", ["source"])
+parse_failures = _counter("shipper_parse_failures", "Records shipped with _parse_failure", ["source"])
+unmapped_actions = _counter("shipper_unmapped_actions", "Events whose action is not in the catalogue", ["source"])
+unrouted = _counter("shipper_events_unrouted", "Events no output's match accepted", ["source"])
+events_shipped = _counter("shipper_events_shipped", "Events acknowledged by an output", ["output"])
+output_errors = _counter("shipper_output_errors", "Failed delivery attempts", ["output"])
+output_retries = _counter("shipper_output_retries", "Batches or items sent again", ["output"])
+duplicates_avoided = _counter("shipper_duplicates_avoided", "Events the output already had (e.g. 409 on create)", ["output"])
+dead_lettered = _counter("shipper_dead_lettered", "Events rejected by an output and written to its dead-letter file", ["output"])
+in_flight_batches = _gauge("shipper_in_flight_batches", "Batches queued or being sent", ["output"])
+in_flight_bytes = _gauge("shipper_in_flight_bytes", "Bytes queued or being sent", ["output"])
+last_success = _gauge("shipper_output_last_success_timestamp", "Unix time of the last delivered batch", ["output"])
+lines_truncated = _counter("shipper_lines_truncated", "Lines cut at max_line_bytes", ["source"])
+losses = _counter("shipper_losses", "Times data was deleted or truncated before it was read (also when the amount is unknown)", ["source"])
+bytes_lost = _counter("shipper_bytes_lost", "Bytes deleted or truncated before they could be read", ["source"])
+rotations = _counter("shipper_rotations_followed", "File rotations followed", ["source"])
+hole_bytes = _counter("shipper_hole_bytes_skipped", "Zero bytes (holes) skipped in followed files, never shipped", ["source"])
+files_unreadable = _gauge("shipper_files_unreadable", "Matched files that cannot be opened (permissions, I/O errors)", ["source"])
+files_undecided = _gauge("shipper_files_undecided", "Files waiting to be told apart from a copy (too short to compare)", ["source"])
+held_bytes = _gauge("shipper_file_held_bytes", "Disk space kept by rotated files held open after deletion, not yet read", ["source"])
+undecided_read = _counter("shipper_files_undecided_read", "Files read as new after waiting: they could not be told from a copy", ["source"])
+lag_bytes = _gauge("shipper_file_lag_bytes", "Bytes of a followed file not yet read", ["source", "path"])
+checkpoint_time = _gauge("shipper_checkpoint_timestamp", "Unix time of the source's last checkpoint commit", ["source"])
+source_errors = _counter("shipper_source_errors", "Errors while reading a source (retried)", ["source", "kind"])
+vendor_id_gaps = _counter("shipper_vendor_id_gaps", "Ids of the product's own numbering never seen (gaps still open after the grace period)", ["source"])
+
+
+class _Exported(Collector):
+    """The families above, as Prometheus reads them at each scrape."""
+
+    def collect(self) -> Iterator[Metric]:
+        for f in FAMILIES:
+            yield f.exported()
+
+
+REGISTRY.register(_Exported())
 
 
 def forget_metrics(label: str, value: str) -> None:
     """Drop every series whose `label` is `value` (a source or output a reload removed): over months
     of reloads the label sets of what no longer exists would otherwise pile up in memory and in
     every scrape."""
-    from prometheus_client.metrics import MetricWrapperBase
-
-    for metric in list(globals().values()):
-        if not isinstance(metric, MetricWrapperBase) or label not in metric._labelnames:
-            continue
-        keys = set()
-        for fam in metric.collect():
-            for sample in fam.samples:
-                if sample.labels.get(label) == value:
-                    keys.add(tuple(sample.labels[n] for n in metric._labelnames))
-        for key in keys:
-            try:
-                metric.remove(*key)
-            except KeyError:
-                pass
+    for f in FAMILIES:
+        f.forget(label, value)

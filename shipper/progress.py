@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from shipper import metrics
 from shipper.rates import Rates
 
 
@@ -140,7 +141,7 @@ def _pending_bytes(runner) -> int:
 
 
 class RunBar:
-    """`shipper run --once`: bytes read (from the bytes_read counters) against what was pending at start."""
+    """`shipper run --once`: bytes read (shipper.metrics.bytes_read) against what was pending at start."""
 
     def __init__(self, progress: Progress, pipeline):
         self._p = progress
@@ -152,10 +153,7 @@ class RunBar:
 
     @staticmethod
     def _bytes_read() -> float:
-        from shipper import metrics
-
-        return sum(s.value for fam in metrics.REGISTRY.collect() for s in fam.samples
-                   if s.name == "shipper_bytes_read_total")
+        return metrics.bytes_read.total()
 
     def update(self) -> None:
         now = time.monotonic()
@@ -182,11 +180,10 @@ def run_progress(pipeline, enabled: bool = False, stream=None) -> Iterator[RunBa
 
 class OnceSummary:
     """`run --once`'s last line: what this run read, shipped, failed, avoided and lost, and its time
-    (differences of the metrics' totals, so a reload or an earlier run in the process never counts)."""
+    (differences of the totals in shipper.metrics, so a reload or an earlier run in the process never counts)."""
 
-    COUNTERS = {"read": "shipper_events_read_total", "shipped": "shipper_events_shipped_total",
-                "failed": "shipper_dead_lettered_total", "duplicates": "shipper_duplicates_avoided_total",
-                "lost_bytes": "shipper_bytes_lost_total", "losses": "shipper_losses_total"}
+    COUNTERS = {"read": metrics.events_read, "shipped": metrics.events_shipped, "failed": metrics.dead_lettered,
+                "duplicates": metrics.duplicates_avoided, "lost_bytes": metrics.bytes_lost, "losses": metrics.losses}
 
     def __init__(self):
         self._start = time.monotonic()
@@ -194,14 +191,7 @@ class OnceSummary:
 
     @classmethod
     def _totals(cls) -> dict[str, float]:
-        from shipper import metrics
-
-        sums = dict.fromkeys(cls.COUNTERS.values(), 0.0)
-        for fam in metrics.REGISTRY.collect():
-            for sample in fam.samples:
-                if sample.name in sums:
-                    sums[sample.name] += sample.value
-        return {k: sums[v] for k, v in cls.COUNTERS.items()}
+        return {k: m.total() for k, m in cls.COUNTERS.items()}
 
     def line(self) -> str:
         now = self._totals()

@@ -1,4 +1,4 @@
-"""Events per second read and shipped, from the metrics counters: for the runner's summary line and
+"""Events per second read and shipped, from the agent's counts (shipper.metrics): for the runner's summary line and
 the progress bar of `shipper run --once --progress`."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from shipper import metrics
 
 
 class Rates:
-    """Events per second read and shipped, over the last ~10 s, from the metrics counters."""
+    """Events per second read and shipped, over the last ~10 s."""
 
     def __init__(self, window: float = 10.0):
         self.window = window
@@ -16,15 +16,7 @@ class Rates:
 
     @staticmethod
     def totals() -> tuple[float, float]:
-        read = shipped = 0.0
-        # Only these two metrics: the whole registry holds a lag series per followed file.
-        for fam in [*metrics.events_read.collect(), *metrics.events_shipped.collect()]:
-            for s in fam.samples:
-                if s.name == "shipper_events_read_total":
-                    read += s.value
-                elif s.name == "shipper_events_shipped_total":
-                    shipped += s.value
-        return read, shipped
+        return metrics.events_read.total(), metrics.events_shipped.total()
 
     def sample(self, now: float) -> tuple[float, float]:
         read, shipped = self.totals()

@@ -41,7 +41,6 @@ class Watchdog:
         """
         p = self.pipeline
         now = time.monotonic() if now is None else now
-        counters = _output_counters()
         problems: list[str] = []
         for name, w in p.workers.items():
             if not w._thread.is_alive():
@@ -50,7 +49,7 @@ class Watchdog:
                 continue
             busy = w.busy or w.pending() > 0
             # A refused output's retries are no progress: only a delivery is (the watchdog fires).
-            sig: tuple[Any, ...] = (w.last_success,) if w.refused else (w.last_success, w.last_error, counters.get(name))
+            sig: tuple[Any, ...] = (w.last_success,) if w.refused else (w.last_success, w.last_error, _output_counters(name))
             # For /health: how long it has held batches without delivering one (retries do not count).
             self.undelivered_for[name] = self._no_progress(f"health:{name}", w.last_success, busy, now)
             if self._no_progress(f"output:{name}", sig, busy, now) > stall_after:
@@ -75,16 +74,7 @@ class Watchdog:
         return now - prev[1]
 
 
-def _output_counters() -> dict[str, tuple]:
-    """Per output, the counters a working or retrying output moves (one registry walk per call)."""
-    out: dict[str, list] = {}
-    wanted = {"shipper_events_shipped_total", "shipper_output_errors_total", "shipper_output_retries_total",
-              "shipper_duplicates_avoided_total", "shipper_dead_lettered_total"}
-    # Only these metrics: the whole registry holds a lag series per followed file (thousands).
-    counted = (metrics.events_shipped, metrics.output_errors, metrics.output_retries, metrics.duplicates_avoided,
-               metrics.dead_lettered)
-    for fam in [f for m in counted for f in m.collect()]:
-        for s in fam.samples:
-            if s.name in wanted:
-                out.setdefault(s.labels.get("output", ""), []).append((s.name, s.value))
-    return {k: tuple(sorted(v)) for k, v in out.items()}
+def _output_counters(name: str) -> tuple[float, ...]:
+    """The counters a working or retrying output moves."""
+    return tuple(m.get(name) for m in (metrics.events_shipped, metrics.output_errors, metrics.output_retries,
+                                       metrics.duplicates_avoided, metrics.dead_lettered))

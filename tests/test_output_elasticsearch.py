@@ -46,7 +46,7 @@ def make_output(tmp_path, hosts, stop=None, **cfg) -> ElasticsearchOutput:
 
 
 def counter(metric, name: str) -> float:
-    return metric.labels(name)._value.get()
+    return metric.get(name)
 
 
 @pytest.fixture(params=FLAVOURS)

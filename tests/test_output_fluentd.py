@@ -136,7 +136,7 @@ def test_no_ack_resends_until_acked(tmp_path):
     peer = ForwardServer(mode="no_ack").start()
     try:
         retries = metrics.output_retries.labels("fluentd_noack")
-        before = retries._value.get()
+        before = retries.value
         out = make_output(tmp_path, port=peer.port, ack_timeout=0.5, name="fluentd_noack")
         t = threading.Thread(target=out.send, args=(make_batch(5),))
         t.start()
@@ -149,7 +149,7 @@ def test_no_ack_resends_until_acked(tmp_path):
         n = messages(peer)
         assert len(n) >= 10 and sorted(set(n)) == list(range(5))
         assert len(n) % 5 == 0, "only whole unacked chunks are sent again"
-        assert retries._value.get() > before
+        assert retries.value > before
         out.close()
     finally:
         peer.stop()

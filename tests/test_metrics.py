@@ -1,0 +1,74 @@
+"""shipper.metrics: the one place the agent's counts are held; readers get plain values, Prometheus the same
+numbers at a scrape, and nothing in the core reads its counts back out of the registry."""
+from __future__ import annotations
+
+import pathlib
+import re
+import threading
+
+import pytest
+from prometheus_client import generate_latest
+
+from shipper import metrics
+
+
+def scraped(name: str, labels: dict[str, str]) -> float | None:
+    return metrics.REGISTRY.get_sample_value(name, labels)
+
+
+def test_counts_from_many_threads_are_exact_and_scraped_as_read():
+    count = metrics.output_retries.labels("m-threads")
+    before = metrics.output_retries.get("m-threads")
+
+    def bump():
+        for _ in range(5000):
+            count.inc()
+
+    threads = [threading.Thread(target=bump) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert metrics.output_retries.get("m-threads") == before + 40000
+    assert scraped("shipper_output_retries_total", {"output": "m-threads"}) == before + 40000
+    assert metrics.output_retries.total() >= 40000
+
+
+def test_gauges_set_and_move_both_ways_counters_only_up():
+    g = metrics.in_flight_bytes.labels("m-gauge")
+    g.set(10)
+    g.dec(4)
+    g.inc(1)
+    assert metrics.in_flight_bytes.get("m-gauge") == 7
+    assert scraped("shipper_in_flight_bytes", {"output": "m-gauge"}) == 7
+    with pytest.raises(ValueError):
+        metrics.events_shipped.labels("m-gauge").inc(-1)
+    with pytest.raises(ValueError):
+        metrics.lag_bytes.labels("only-one-label")
+
+
+def test_never_counted_reads_zero_and_makes_no_series():
+    assert metrics.bytes_lost.get("m-never") == 0
+    assert 'source="m-never"' not in generate_latest(metrics.REGISTRY).decode()
+
+
+def test_forget_drops_every_series_of_a_removed_source():
+    metrics.events_read.labels("m-gone").inc(3)
+    metrics.lag_bytes.labels("m-gone", "/var/log/a.log").set(12)
+    metrics.lag_bytes.labels("m-kept", "/var/log/a.log").set(5)
+    metrics.forget_metrics("source", "m-gone")
+    text = generate_latest(metrics.REGISTRY).decode()
+    assert 'source="m-gone"' not in text
+    assert metrics.events_read.get("m-gone") == 0
+    assert scraped("shipper_file_lag_bytes", {"source": "m-kept", "path": "/var/log/a.log"}) == 5
+    with pytest.raises(KeyError):
+        metrics.lag_bytes.remove("m-gone", "/var/log/a.log")
+
+
+def test_the_core_reads_no_counts_back_from_the_registry():
+    """Readers use shipper.metrics' values: no walks over the registry's samples, no private _value."""
+    core = pathlib.Path(metrics.__file__).parent
+    offending = re.compile(r"get_sample_value|REGISTRY\.collect|\._value\.get|\.samples\b")
+    found = [f"{p.relative_to(core)}:{i}" for p in sorted(core.rglob("*.py"))
+             for i, line in enumerate(p.read_text().splitlines(), 1) if offending.search(line)]
+    assert found == []
