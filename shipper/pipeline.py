@@ -16,7 +16,7 @@ from typing import Callable
 from shipper import parse_auto, registry, reload_apply
 from shipper.checkpoint import CheckpointStore
 from shipper.config import Config
-from shipper.config_base import OutputConfig, SourceConfig
+from shipper.config_base import OutputConfig
 from shipper.log import Throttled
 from shipper.output_worker import OUTPUT_CLOSE_TIMEOUT, OutputWorker, close_workers
 from shipper.parse_workers import end_helpers
@@ -51,29 +51,26 @@ class Pipeline:
         self.abandon = threading.Event()  # give up on in-flight batches (shutdown timeout, 2nd signal)
         self.workers: dict[str, OutputWorker] = {}
         self.output_configs: dict[str, OutputConfig] = {}
-        self._output_stops: dict[str, threading.Event] = {}  # one per output, so a reload can stop just one
         self.output_started: dict[str, float] = {}
         for ocfg in config.outputs:
-            self.workers[ocfg.name] = self._make_worker(ocfg)
+            self.workers[ocfg.name] = self.make_worker(ocfg)
+            self.output_configs[ocfg.name] = ocfg
         self.router = Router([(o.match, self.workers[o.name]) for o in config.outputs])
         self.runners: dict[str, SourceRunner] = {c.name: SourceRunner(self, c) for c in config.sources}
         self._warned_tags: set[str] = set()
         self.watchdog = Watchdog(self)  # liveness: is anything wedged (systemd watchdog, /health)
         self.undelivered_for = self.watchdog.undelivered_for  # output → seconds busy without a delivery
         self.end: EndRun | None = None  # the core cannot go on (checkpoints unwritable under --once)
-        # Reload: stopped sources whose outputs are still sending some of their batches; they restart
-        # (with _restart_cfgs) only once those complete. They stay in self.runners meanwhile.
-        self._draining: dict[str, SourceRunner] = {}
-        self._restart_cfgs: dict[str, SourceConfig] = {}
+        self.reloads = reload_apply.Reloads(self)  # what a reload left to finish (sources restarting later)
         self._compacted = time.monotonic()
 
-    def _make_worker(self, ocfg: OutputConfig) -> OutputWorker:
-        stop = WakingEvent()  # wakes the idle worker at once
+    def make_worker(self, ocfg: OutputConfig) -> OutputWorker:
+        """An output and its worker, not started nor routed to yet (a plugin that cannot be
+        constructed raises here, before anything changed)."""
+        stop = WakingEvent()  # wakes the idle worker at once; one per output, so a reload can stop just one
         ctx = OutputContext(name=ocfg.name, stop=stop, state_dir=self.config.state_dir,
                             logger=logging.getLogger(f"shipper.output.{ocfg.name}"), once=self.once)
         output = registry.load("output", ocfg.type)(ocfg, ctx)
-        self._output_stops[ocfg.name] = stop
-        self.output_configs[ocfg.name] = ocfg
         return OutputWorker(ocfg.name, output, ocfg.max_in_flight_batches, ocfg.max_in_flight_bytes, stop)
 
     def warn_unrouted(self, tag: str) -> None:
@@ -94,6 +91,40 @@ class Pipeline:
             r.thread.start()
         if self.integrity_key is not None:
             self._start_attestations()
+
+    # --- what a reload changes (shipper.reload_apply) ----------------------------------------------
+
+    def add_output(self, ocfg: OutputConfig, worker: OutputWorker) -> None:
+        """A worker from make_worker joins and starts (routed to once route() is called); raises
+        what its start() raised (the worker stays, reported by /health and the watchdog)."""
+        self.workers[ocfg.name] = worker
+        self.output_configs[ocfg.name] = ocfg
+        self._start_worker(ocfg.name)
+
+    def drop_output(self, name: str) -> OutputWorker:
+        """A closed output leaves: no longer watched or reported. Returns its worker (what it held)."""
+        self.output_started.pop(name, None)
+        self.output_configs.pop(name, None)
+        self.watchdog.forget_output(name)
+        return self.workers.pop(name)
+
+    def route(self, outputs: list[OutputConfig]) -> None:
+        """Events go to these outputs, matched in this order (the config's; status shows it too)."""
+        self.workers = {o.name: self.workers[o.name] for o in outputs if o.name in self.workers}
+        self.router = Router([(o.match, self.workers[o.name]) for o in outputs if o.name in self.workers])
+        self._warned_tags.clear()
+
+    def use_integrity_key(self, key) -> None:
+        """A reload's integrity key: kept chains go on sealed with a new key; turning integrity on or
+        off applies to the sources (re)started from now on."""
+        old, self.integrity_key = self.integrity_key, key
+        if key is not None and self._attest_thread is None:
+            self._start_attestations()
+        if key is None or old is None or key == old:
+            return
+        for r in self.runners.values():
+            r.seal_with(key)
+        log.info("integrity key rotated: chains go on under the new key", extra={"key_id": key.id})
 
     def _start_attestations(self) -> None:
         self._attest_thread = threading.Thread(target=self._attest_periodically, name="attestations", daemon=True)
@@ -173,8 +204,8 @@ class Pipeline:
         self.abandon.set()
         for r in self.runners.values():
             r.abandon.set()
-        for stop in self._output_stops.values():
-            stop.set()
+        for w in self.workers.values():
+            w.stop.set()
         close_workers(list(self.workers.values()), OUTPUT_CLOSE_TIMEOUT)
         for r in self.runners.values():
             r.close()
@@ -196,12 +227,12 @@ class Pipeline:
     # --- reload (shipper.reload_apply) -----------------------------------------------------------
 
     def apply(self, new: Config, plan, wait_slice: Callable[[float], bool] | None = None) -> list[str]:
-        """Apply a reload plan with `new` as the config; returns problems (shipper.reload_apply.apply)."""
-        return reload_apply.apply(self, new, plan, wait_slice)
+        """Apply a reload plan with `new` as the config; returns problems (shipper.reload_apply)."""
+        return self.reloads.apply(new, plan, wait_slice)
 
     def finish_restarts(self) -> list[str]:
-        """Restart sources whose reload waited for their batches (shipper.reload_apply.finish_restarts)."""
-        return reload_apply.finish_restarts(self)
+        """Restart sources whose reload waited for their batches (shipper.reload_apply)."""
+        return self.reloads.finish_restarts()
 
     def tick(self, now: float) -> None:
         """Once a second from the runner's loop: restarts a reload deferred, and the state kept compact."""

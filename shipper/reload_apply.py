@@ -2,6 +2,9 @@
 batches delivered while every output still runs, then outputs closed, replaced or added, then sources
 restarted from their checkpoints; kept sources and outputs are never touched. A source whose batches an
 output is still sending restarts later, once they complete (finish_restarts, from the runner's loop).
+
+It changes the pipeline through its reload methods (make_worker, add_output, drop_output, route,
+use_integrity_key) and its public runners, workers and config; what a reload leaves to finish is kept here.
 """
 from __future__ import annotations
 
@@ -15,7 +18,6 @@ from shipper.config_base import SourceConfig
 from shipper.metrics import forget_metrics
 from shipper.output_worker import OUTPUT_CLOSE_TIMEOUT, OutputWorker, close_workers
 from shipper.reload import ReloadError
-from shipper.router import Router
 from shipper.source_runner import SourceRunner
 
 if TYPE_CHECKING:
@@ -24,123 +26,155 @@ if TYPE_CHECKING:
 log = logging.getLogger("shipper.pipeline")  # the name operators' log filters already know
 
 
-def apply(p: Pipeline, new: Config, plan, wait_slice: Callable[[float], bool] | None = None) -> list[str]:
-    """Apply a reload plan (shipper.reload.plan_reload) with `new` as the config; returns problems.
+class Reloads:
+    """Applies reload plans to one pipeline, and keeps what a reload left to finish: stopped sources
+    whose outputs are still sending some of their batches. Those restart (with their new config) only
+    once the batches complete, and stay in the pipeline's runners meanwhile."""
 
-    Sources to stop are stopped first and their in-flight batches delivered (for up to
-    shutdown_timeout) while every output still runs; only then are outputs closed or replaced and
-    the sources restarted from their checkpoints. Kept sources are never touched: same thread,
-    tracker and position. `wait_slice(seconds)` sleeps between checks (the runner pings systemd
-    there); it returns True to cut the wait short (a stop signal).
-    """
-    wait_slice = wait_slice or _sleep
-    problems: list[str] = []
-    # Build new outputs first: a plugin that cannot even be constructed refuses the reload untouched.
-    new_cfgs = {o.name: o for o in new.outputs}
-    saved = (p.config, dict(p.output_configs), dict(p._output_stops))
-    p.config = new
-    fresh: dict[str, OutputWorker] = {}
-    try:
-        for name in plan.outputs_added + plan.outputs_replaced:
-            fresh[name] = p._make_worker(new_cfgs[name])
-    except Exception as e:
-        p.config, p.output_configs, p._output_stops = saved
-        raise ReloadError(f"cannot create output: {type(e).__name__}: {e}") from e
-    # Replaced outputs got new stop events from _make_worker; the old workers keep theirs.
-    old_stops = {name: w.stop for name, w in p.workers.items()}
+    def __init__(self, pipeline: Pipeline):
+        self.p = pipeline
+        self.draining: dict[str, SourceRunner] = {}
+        self.restart_cfgs: dict[str, SourceConfig] = {}
 
-    stopping = [p.runners[n] for n in plan.sources_removed + plan.sources_restarted if n in p.runners]
-    for r in stopping:
-        r.stop.set()
-    deadline = time.monotonic() + new.settings.shutdown_timeout
-    # An output the reload replaces or removes while its server refuses it will deliver nothing
-    # more: batches it holds cannot complete, so they are not waited for (the draining below
-    # restarts their source once that output is closed, and the replacement sends them).
-    refused = [p.workers[n] for n in plan.outputs_removed + plan.outputs_replaced if p.workers[n].refused]
+    def apply(self, new: Config, plan, wait_slice: Callable[[float], bool] | None = None) -> list[str]:
+        """Apply a reload plan (shipper.reload.plan_reload) with `new` as the config; returns problems.
 
-    def hopeless(r) -> bool:
-        return any(t is r.tracker for w in refused for _, t, _ in w.leftover())
-
-    while any((r.thread.is_alive() or r.tracker.in_flight()) and not (r.tracker.in_flight() and hopeless(r))
-              for r in stopping) and time.monotonic() < deadline:
-        if wait_slice(0.1):
-            break
-    for r in stopping:
-        name = r.cfg.name
-        if r.tracker.in_flight() or r.thread.is_alive():
-            # Batches no output was ever handed are taken back: the restarted source reads them
-            # again from its checkpoint. Those an output is sending (or has acknowledged) must
-            # complete, and count in the checkpoint, before the source restarts: never both.
-            r.abandon.set()  # a put blocked on a full queue gives up: that batch was never handed over
-            r.thread.join(5.0)
-            taken = _withdraw(p, r)
-            left = r.tracker.in_flight()
-            log.warning("reload: in-flight batches held by a refused output are not waited for; those no "
-                        "output was sending are taken back and read again from the checkpoint"
-                        if hopeless(r) else
-                        "reload: in-flight batches not delivered in time; those no output was sending are "
-                        "taken back and read again from the checkpoint",
-                        extra={"source": name, "taken_back": taken, "completing": left})
-            if left:
-                log.warning("reload: the source restarts once the batches its outputs are sending complete",
-                            extra={"source": name, "batches": left})
-                p._draining[name] = r
-                continue
-        r.detached = True
-        r.abandon.set()
-        r.close()
-        del p.runners[name]
-    for name in plan.sources_removed:
-        p._restart_cfgs.pop(name, None)
-        if name not in p._draining:
-            _forget_source(p, name)
-        log.info("source removed; its checkpoint is kept", extra={"source": name})
-
-    closing = plan.outputs_removed + plan.outputs_replaced
-    for name in closing:
-        old_stops[name].set()
-    close_workers([p.workers[name] for name in closing], OUTPUT_CLOSE_TIMEOUT)
-    for name in closing:
-        w = p.workers.pop(name)
-        # What a draining source still had there will never be acknowledged by it: read again
-        # (a send the close cut short may have been stored: at-least-once for that output).
-        held = w.leftover()
-        for r in p._draining.values():
-            seqs = {seq for _, t, seq in held if t is r.tracker}
-            if seqs:
-                r.tracker.withdraw(seqs)
-        p.output_started.pop(name, None)
-        p.watchdog.forget_output(name)
-        if name in plan.outputs_removed:
-            forget_metrics("output", name)
-            p._output_stops.pop(name, None)
-            p.output_configs.pop(name, None)
-    for name, w in fresh.items():
-        p.workers[name] = w
+        Sources to stop are stopped first and their in-flight batches delivered (for up to
+        shutdown_timeout) while every output still runs; only then are outputs closed or replaced and
+        the sources restarted from their checkpoints. Kept sources are never touched: same thread,
+        tracker and position. `wait_slice(seconds)` sleeps between checks (the runner pings systemd
+        there); it returns True to cut the wait short (a stop signal).
+        """
+        p = self.p
+        wait_slice = wait_slice or _sleep
+        problems: list[str] = []
+        # Build new outputs first: a plugin that cannot even be constructed refuses the reload untouched.
+        new_cfgs = {o.name: o for o in new.outputs}
+        fresh: dict[str, OutputWorker] = {}
         try:
-            p._start_worker(name)
+            for name in plan.outputs_added + plan.outputs_replaced:
+                fresh[name] = p.make_worker(new_cfgs[name])
         except Exception as e:
-            log.exception("output failed to start", extra={"output": name})
-            problems.append(f"output {name}: failed to start: {e}")
-    # Keep the config's order (the router's and the status'); kept workers are the same objects.
-    p.workers = {o.name: p.workers[o.name] for o in new.outputs if o.name in p.workers}
-    p.router = Router([(o.match, p.workers[o.name]) for o in new.outputs if o.name in p.workers])
-    p._warned_tags.clear()
+            raise ReloadError(f"cannot create output: {type(e).__name__}: {e}") from e
+        p.config = new
 
-    p.host_name = new.settings.host_name or socket.gethostname()
-    _rotate_integrity_key(p, new.integrity_key)
-    src_cfgs = {c.name: c for c in new.sources}
-    for name in plan.sources_added + plan.sources_restarted:
-        if name in p._draining:
-            p._restart_cfgs[name] = src_cfgs[name]  # started by finish_restarts()
-            continue
-        _start_source(p, src_cfgs[name], problems)
-    _order_runners(p)
-    problems += finish_restarts(p)
-    for w in p.workers.values():  # kept outputs a server refuses: try again now (a fixed secret file)
-        w.retry_now()
-    p.compact(time.monotonic())
-    return problems
+        stopping = [p.runners[n] for n in plan.sources_removed + plan.sources_restarted if n in p.runners]
+        for r in stopping:
+            r.stop.set()
+        deadline = time.monotonic() + new.settings.shutdown_timeout
+        # An output the reload replaces or removes while its server refuses it will deliver nothing
+        # more: batches it holds cannot complete, so they are not waited for (the draining below
+        # restarts their source once that output is closed, and the replacement sends them).
+        refused = [p.workers[n] for n in plan.outputs_removed + plan.outputs_replaced if p.workers[n].refused]
+
+        def hopeless(r) -> bool:
+            return any(t is r.tracker for w in refused for _, t, _ in w.leftover())
+
+        while any((r.thread.is_alive() or r.tracker.in_flight()) and not (r.tracker.in_flight() and hopeless(r))
+                  for r in stopping) and time.monotonic() < deadline:
+            if wait_slice(0.1):
+                break
+        for r in stopping:
+            name = r.cfg.name
+            if r.tracker.in_flight() or r.thread.is_alive():
+                # Batches no output was ever handed are taken back: the restarted source reads them
+                # again from its checkpoint. Those an output is sending (or has acknowledged) must
+                # complete, and count in the checkpoint, before the source restarts: never both.
+                r.abandon.set()  # a put blocked on a full queue gives up: that batch was never handed over
+                r.thread.join(5.0)
+                taken = _withdraw(p, r)
+                left = r.tracker.in_flight()
+                log.warning("reload: in-flight batches held by a refused output are not waited for; those no "
+                            "output was sending are taken back and read again from the checkpoint"
+                            if hopeless(r) else
+                            "reload: in-flight batches not delivered in time; those no output was sending are "
+                            "taken back and read again from the checkpoint",
+                            extra={"source": name, "taken_back": taken, "completing": left})
+                if left:
+                    log.warning("reload: the source restarts once the batches its outputs are sending complete",
+                                extra={"source": name, "batches": left})
+                    self.draining[name] = r
+                    continue
+            r.detached = True
+            r.abandon.set()
+            r.close()
+            del p.runners[name]
+        for name in plan.sources_removed:
+            self.restart_cfgs.pop(name, None)
+            if name not in self.draining:
+                _forget_source(p, name)
+            log.info("source removed; its checkpoint is kept", extra={"source": name})
+
+        closing = plan.outputs_removed + plan.outputs_replaced
+        for name in closing:
+            p.workers[name].stop.set()
+        close_workers([p.workers[name] for name in closing], OUTPUT_CLOSE_TIMEOUT)
+        for name in closing:
+            w = p.drop_output(name)
+            # What a draining source still had there will never be acknowledged by it: read again
+            # (a send the close cut short may have been stored: at-least-once for that output).
+            held = w.leftover()
+            for r in self.draining.values():
+                seqs = {seq for _, t, seq in held if t is r.tracker}
+                if seqs:
+                    r.tracker.withdraw(seqs)
+            if name in plan.outputs_removed:
+                forget_metrics("output", name)
+        for name, w in fresh.items():
+            try:
+                p.add_output(new_cfgs[name], w)
+            except Exception as e:
+                log.exception("output failed to start", extra={"output": name})
+                problems.append(f"output {name}: failed to start: {e}")
+        p.route(new.outputs)  # the config's order (the router's and the status'); kept workers are the same objects
+
+        p.host_name = new.settings.host_name or socket.gethostname()
+        p.use_integrity_key(new.integrity_key)
+        src_cfgs = {c.name: c for c in new.sources}
+        for name in plan.sources_added + plan.sources_restarted:
+            if name in self.draining:
+                self.restart_cfgs[name] = src_cfgs[name]  # started by finish_restarts()
+                continue
+            _start_source(p, src_cfgs[name], problems)
+        self._order_runners()
+        problems += self.finish_restarts()
+        for w in p.workers.values():  # kept outputs a server refuses: try again now (a fixed secret file)
+            w.retry_now()
+        p.compact(time.monotonic())
+        return problems
+
+    def _order_runners(self) -> None:
+        """The config's order (status, metrics); draining runners of removed sources stay until done."""
+        p = self.p
+        ordered = {c.name: p.runners[c.name] for c in p.config.sources if c.name in p.runners}
+        ordered.update({n: r for n, r in self.draining.items() if n not in ordered})
+        p.runners = ordered
+
+    def finish_restarts(self) -> list[str]:
+        """Restart (or let go of) sources whose reload waited for batches an output was sending.
+        Called after a reload and once a second by the runner's loop."""
+        p = self.p
+        problems: list[str] = []
+        for name, r in list(self.draining.items()):
+            if not r.thread.is_alive():
+                _withdraw(p, r)  # batches a late source thread registered after the reload
+            if r.tracker.in_flight() and not p.abandon.is_set():
+                continue
+            del self.draining[name]
+            r.detached = True
+            r.abandon.set()
+            r.close()
+            p.runners.pop(name, None)
+            cfg = self.restart_cfgs.pop(name, None)
+            if cfg is None and not p.abandon.is_set():
+                _forget_source(p, name)
+            if cfg is None or p.abandon.is_set():
+                continue
+            if _start_source(p, cfg, problems):
+                log.info("reload: source restarted from its checkpoint", extra={"source": name})
+        self._order_runners()
+        return problems
+
 
 def _start_source(p: Pipeline, cfg: SourceConfig, problems: list[str]) -> bool:
     """Start a source's runner from its checkpoint; a source that cannot start is a problem of the
@@ -155,11 +189,6 @@ def _start_source(p: Pipeline, cfg: SourceConfig, problems: list[str]) -> bool:
     r.thread.start()
     return True
 
-def _order_runners(p: Pipeline) -> None:
-    """The config's order (status, metrics); draining runners of removed sources stay until done."""
-    ordered = {c.name: p.runners[c.name] for c in p.config.sources if c.name in p.runners}
-    ordered.update({n: r for n, r in p._draining.items() if n not in ordered})
-    p.runners = ordered
 
 def _withdraw(p: Pipeline, r: SourceRunner) -> int:
     """Take back from every output's queue the batches of `r` no output was ever handed (an
@@ -183,47 +212,10 @@ def _withdraw(p: Pipeline, r: SourceRunner) -> int:
         r.tracker.withdraw(seqs)
     return len(seqs)
 
+
 def _forget_source(p: Pipeline, name: str) -> None:
     forget_metrics("source", name)
     p.watchdog.forget_source(name)
-
-def finish_restarts(p: Pipeline) -> list[str]:
-    """Restart (or let go of) sources whose reload waited for batches an output was sending.
-    Called after a reload and once a second by the runner's loop."""
-    problems: list[str] = []
-    for name, r in list(p._draining.items()):
-        if not r.thread.is_alive():
-            _withdraw(p, r)  # batches a late source thread registered after the reload
-        if r.tracker.in_flight() and not p.abandon.is_set():
-            continue
-        del p._draining[name]
-        r.detached = True
-        r.abandon.set()
-        r.close()
-        p.runners.pop(name, None)
-        cfg = p._restart_cfgs.pop(name, None)
-        if cfg is None and not p.abandon.is_set():
-            _forget_source(p, name)
-        if cfg is None or p.abandon.is_set():
-            continue
-        if _start_source(p, cfg, problems):
-            log.info("reload: source restarted from its checkpoint", extra={"source": name})
-    _order_runners(p)
-    return problems
-
-def _rotate_integrity_key(p: Pipeline, key) -> None:
-    """A reload's integrity key: kept chains go on sealed with a new key; turning integrity on or
-    off applies to the sources (re)started from now on."""
-    old, p.integrity_key = p.integrity_key, key
-    if key is not None and p._attest_thread is None:
-        p._start_attestations()
-    if key is None or old is None or key == old:
-        return
-    for r in p.runners.values():
-        if r.chain is not None:
-            with r._chain_lock:
-                r.chain.key = key
-    log.info("integrity key rotated: chains go on under the new key", extra={"key_id": key.id})
 
 
 def _sleep(seconds: float) -> bool:

@@ -256,6 +256,12 @@ class SourceRunner:
         then not sent, so the next start seals it again from the saved head."""
         return self._commit({integrity.SEALED_KEY: seq})
 
+    def seal_with(self, key) -> None:
+        """A reload's new integrity key: the chain goes on sealed with it."""
+        if self.chain is not None:
+            with self._chain_lock:
+                self.chain.key = key
+
     def request_attestation(self, reason: str) -> None:
         if self.chain is not None and self._attest_reason is None:
             self._attest_reason = reason
