@@ -168,6 +168,11 @@ class Source(ABC):
         """For `shipper status` and metrics: position, lag and the like."""
         return {}
 
+    def pending_bytes(self) -> int | None:
+        """Bytes left to read now, also before run() started (from ctx.state), for the progress bar of
+        `shipper run --once`; None if the source cannot say."""
+        return None
+
     def last_error(self) -> dict[str, Any] | None:
         """The source's last read failure for /health and `shipper status` (shipper.failures.SourceFailures.report:
         kind, message, since, failing); None if it never failed or does not say."""

@@ -119,25 +119,11 @@ def cat_progress(paths: list[str], enabled: bool | None = None, stream=None) -> 
 
 
 def _pending_bytes(runner) -> int:
-    """What a source has left to read now: its own status() if it says, else files from describe()
-    less the checkpointed offsets (see shipper.status.file_positions)."""
-    from shipper.status import file_positions
-
+    """What a source has left to read now, as it says (Source.pending_bytes); 0 if it cannot say."""
     try:
-        st = runner.source.status() or {}
-        if st.get("files") and isinstance(st.get("lag_bytes"), int):
-            return st["lag_bytes"]
-        # Not started yet, so no live view: describe() lines start with the path they match.
-        paths = [p for p in (line.split("  (", 1)[0] for line in runner.source.describe()) if os.path.isfile(p)]
-    except Exception:
+        return max(0, runner.source.pending_bytes() or 0)
+    except Exception:  # a plugin's guess must not stop the run
         return 0
-    done = {f["path"]: f for f in file_positions(runner.source.ctx.state)}
-    total = 0
-    for p in paths:
-        size = os.path.getsize(p)
-        f = done.get(p) or done.get(os.path.abspath(p))
-        total += size - f["offset"] if f and f["lag"] is not None else size
-    return max(0, total)
 
 
 class RunBar:

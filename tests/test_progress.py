@@ -89,3 +89,22 @@ def test_run_once_bar_on_a_terminal_only(tmp_path):
                        cwd=str(REPO), timeout=120)
     assert r.returncode == 0 and len(r.stdout.splitlines()) == 2000
     assert b"shipping" not in r.stderr and b"events/s" not in r.stderr
+
+
+def test_run_once_bar_counts_only_what_the_checkpoint_has_not_read(tmp_path):
+    log = sample(tmp_path, 1000)
+    cfg = tmp_path / "shipper.yaml"
+    cfg.write_text(f"state_dir: {tmp_path}/state\nsources:\n  - {{name: app, type: file, paths: [{log}], parser: json}}\n"
+                   "outputs:\n  - {type: stdout}\n")
+    r = subprocess.run([sys.executable, "-m", "shipper.cli", "run", "--once", "-c", str(cfg)], capture_output=True,
+                       cwd=str(REPO), timeout=120)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 1000
+    added = b"".join(orjson.dumps({"n": i, "user": "eve"}) + b"\n" for i in range(1000, 1300))
+    with log.open("ab") as f:
+        f.write(added)
+
+    rc, out, term = run_with_pty_stderr(["run", "--once", "-c", str(cfg)])
+    assert rc == 0
+    assert [orjson.loads(line)["generic"]["n"] for line in out.splitlines()] == list(range(1000, 1300))
+    assert b"300 events" in term, term
+    assert f"{len(added) / 1024:.1f}/{len(added) / 1024:.1f} KiB".encode() in term, term

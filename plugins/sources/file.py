@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 from shipper.api import RawBatch, Source, SourceConfig, metrics
 from shipper.tail import Chunk, Tailer, discovery
 from shipper.tail.holder import Holder
+from shipper.tail.state import load_states
 from shipper.tail.watcher import ChangeWatcher
 
 STOP_CHECK = 0.5  # longest sleep when ctx.stop cannot wake the watcher (a plain threading.Event)
@@ -122,6 +123,22 @@ class FileSource(Source):
                 "undecided": len(t.undecided), "undecided_read": t.undecided_read,
                 "held_files": len(self.holder.held) if self.holder else 0,
                 "held_bytes": self.holder.held_bytes() if self.holder else 0}
+
+    def pending_bytes(self) -> int:
+        files = self.tailer.status()
+        if files:
+            return sum(f["lag"] or 0 for f in files)
+        # Not started yet: each matched file's size less what its checkpoint says was read.
+        done = {(st.path, st.ino): st for st in load_states(self.ctx.state)[0] if not st.gone}
+        total = 0
+        for path in discovery.expand(self.config.paths, self.config.exclude, self.base_dir):
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            st = done.get((path, info.st_ino))
+            total += info.st_size - st.offset if st is not None and st.offset <= info.st_size else info.st_size
+        return total
 
     def _emit(self, chunk: Chunk) -> None:
         records = chunk.records
