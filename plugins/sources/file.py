@@ -193,6 +193,7 @@ class FileSource(Source):
             holder = Holder(self.config.hold_max_files, self.config.hold_max_bytes)
             if holder.start():
                 self.holder = t.holder = holder
+        glob_folders = {root for root, recursive in roots if not recursive}  # where new files may appear
         poll_interval = self.config.poll_interval
         next_poll = 0.0  # without inotify the full pass; with it, the files it cannot report on
         next_rescan = 0.0  # the full pass with inotify working (the first pass is now)
@@ -212,7 +213,8 @@ class FileSource(Source):
                         # Watch before reading: a backlog read can take long, rotations go on.
                         watcher.watch_folders(t.folders())
                         if self.holder is not None:
-                            self.holder.follow({f.family for f in t.files.values()}, t.known_open())
+                            self.holder.follow({f.family for f in t.files.values()}, t.known_open(),
+                                               glob_folders, self._globbed)
                         t.read_all(self._emit, stop)
                         unwatched = bool(t.unwatched())
                     if poll:
@@ -262,6 +264,9 @@ class FileSource(Source):
             if self.holder is not None:
                 self.holder.stop()
                 self.holder = t.holder = None
+
+    def _globbed(self, path: str) -> bool:
+        return discovery.glob_matches(path, self.config.paths, self.config.exclude, self.base_dir)
 
     def _run_once(self) -> None:
         """Read everything there is now, rotated backups included; return when a scan finds

@@ -60,6 +60,27 @@ def could_match(path: str, patterns: list[str], base_dir: str) -> bool:
                for p in patterns)
 
 
+def glob_matches(path: str, patterns: list[str], exclude: list[str], base_dir: str) -> bool:
+    """Would expand() list this absolute path (were it a regular file)? Component by component as
+    glob matches (a `*` stays in its folder, a leading dot is matched only by a leading dot); a
+    pattern with `**` as fnmatch (wider: a scan decides)."""
+    if is_excluded(path, exclude) or not _utf8_name(path):
+        return False
+    parts = path.split(os.sep)
+    for p in patterns:
+        full = os.path.abspath(os.path.join(base_dir, os.path.expanduser(p)))
+        if "**" in full:
+            if fnmatch.fnmatch(path, full):
+                return True
+            continue
+        pparts = full.split(os.sep)
+        if len(pparts) == len(parts) and all(
+                fnmatch.fnmatchcase(n, q) and (not n.startswith(".") or q.startswith("."))
+                for n, q in zip(parts, pparts)):
+            return True
+    return False
+
+
 def is_excluded(path: str, exclude: list[str]) -> bool:
     name = os.path.basename(path)
     return any(fnmatch.fnmatch(path, x) or fnmatch.fnmatch(name, x) for x in exclude)
@@ -115,6 +136,10 @@ class FamilyIndex:
             del names[live]
             if not names:
                 del self._index[key]
+
+    def __contains__(self, family: object) -> bool:
+        """Is this live name a followed family?"""
+        return isinstance(family, str) and os.path.basename(family) in self._index.get(self._key(family), ())
 
     def has_rotated_name(self, path: str) -> bool:
         folder, name = os.path.split(path)

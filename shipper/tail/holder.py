@@ -15,6 +15,12 @@ gone before the holder could open it (the agent was frozen, or a rotation outran
 counted per family (`escaped`); the tailer reports that as a loss of unknown size naming the
 family. Escapes are counted by creations: N files created under the live name while the holder
 could open only M new ones means N - M files were never seen.
+
+New files are held too: a name the source's globs match, created in a watched folder (of a followed
+family, or a glob's own folder), is its own family. A file created and deleted while the agent was
+frozen is gone when the queued IN_CREATE is read: an escape of that name (a loss of unknown size,
+and the file may have been empty: what is knowable is that it existed). A queue overflow (events
+dropped) is an escape of every family watched and of every glob folder: a possible loss.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ import os
 import stat
 import threading
 from dataclasses import dataclass
+from typing import Callable, Iterable
 
 from shipper.tail import discovery
 
@@ -66,6 +73,9 @@ class Holder:
         self._wd_folder: dict[int, str] = {}
         self._folder_wd: dict[str, int] = {}
         self._folder_id: dict[str, tuple[int, int] | None] = {}  # what each watched folder name pointed at
+        self._match: Callable[[str], bool] | None = None  # would the source's globs list this path?
+        self.overflows = 0  # inotify queue overflows (events dropped)
+        self._overflowed: set[str] = set()  # folders whose new files may have escaped in an overflow
         self._thread: threading.Thread | None = None
         self._stop_r, self._stop_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stopping = False
@@ -84,14 +94,17 @@ class Holder:
         self._thread.start()
         return True
 
-    def follow(self, families: set[str], known: set[tuple[int, int]]) -> None:
-        """Watch the folders of these live paths; `known`: inodes the tailer follows now."""
-        by_folder: dict[str, dict[str, str]] = {}
+    def follow(self, families: set[str], known: set[tuple[int, int]], folders: Iterable[str] = (),
+               match: Callable[[str], bool] | None = None) -> None:
+        """Watch the folders of these live paths; `known`: inodes the tailer follows now; `folders`:
+        more folders where a new file the globs match (`match`) may appear."""
+        by_folder: dict[str, dict[str, str]] = {f: {} for f in folders}
         for fam in families:
             folder, name = os.path.split(fam)
             by_folder.setdefault(folder, {})[name] = fam
         with self._lock:
             self._families = by_folder
+            self._match = match
             self._known = set(known) | set(self.held)
             self._credited &= self._known  # a file open nowhere may be gone, its inode given to another
             if self._inotify is None:
@@ -137,6 +150,17 @@ class Holder:
         if h is not None:
             os.close(h.fd)
 
+    def take_overflowed(self) -> set[str]:
+        """Folders where events were dropped (a queue overflow) since the last call."""
+        with self._lock:
+            out, self._overflowed = self._overflowed, set()
+            return out
+
+    def owing(self) -> bool:
+        """Creations not caught yet: the next take() may report them (a scan should come)."""
+        with self._lock:
+            return bool(self._owed)
+
     def held_bytes(self) -> int:
         """Disk space held: the sizes of held files that are deleted (a named file costs nothing more)."""
         total = 0
@@ -176,13 +200,16 @@ class Holder:
 
     def _family_of(self, folder: str, name: str) -> str | None:
         names = self._families.get(folder)
-        if not names:
+        if names is None:
             return None
         if name in names:
             return names[name]
         for live_name, fam in names.items():
             if discovery.is_rotated_name(live_name, name):
                 return fam
+        path = os.path.join(folder, name)
+        if self._match is not None and self._match(path):
+            return path  # a new file: its own family
         return None
 
     def _run(self) -> None:
@@ -222,9 +249,12 @@ class Holder:
                 try:
                     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
                 except OSError as e:
-                    if e.errno not in (errno.ENOENT, errno.EACCES, errno.EPERM):
-                        log.debug("cannot hold", extra={"path": path, "error": str(e)})
-                    continue  # gone already (or unreadable: the tailer names it)
+                    if e.errno != errno.ENOENT:
+                        if path == fam:
+                            creations[fam] -= 1  # there, not escaped (unreadable: the tailer names it)
+                        if e.errno not in (errno.EACCES, errno.EPERM):
+                            log.debug("cannot hold", extra={"path": path, "error": str(e)})
+                    continue  # gone already: owed until something catches it
                 st = os.fstat(fd)
                 if not stat.S_ISREG(st.st_mode):
                     os.close(fd)  # a FIFO or device made under a family name is no rotated file
@@ -255,8 +285,11 @@ class Holder:
             for fam in creations.keys() | new.keys():
                 self._owed[fam] = max(0, self._owed.get(fam, 0) + creations.get(fam, 0) - len(new.get(fam, ())))
             if overflow:
+                self.overflows += 1
                 for fam in {f for names in self._families.values() for f in names.values()}:
                     self.escaped[fam] = self.escaped.get(fam, 0) + 1
+                if self._match is not None:  # new files the globs match may have come and gone too
+                    self._overflowed |= self._families.keys()
 
     def _held_bytes_locked(self) -> int:
         total = 0

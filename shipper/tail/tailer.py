@@ -241,8 +241,10 @@ class Tailer:
         """Look at the file system once and bring the followed set up to date."""
         now = time.monotonic()
         escaped: dict[str, int] = {}
+        overflowed: set[str] = set()
         if self.holder is not None:
             self._held, escaped = self.holder.take()
+            overflowed = self.holder.take_overflowed()
         for f in list(self.files.values()):
             if f.fh is not None and f.state is not None:
                 self._check_truncated(f)
@@ -409,8 +411,17 @@ class Tailer:
                 self._tombstone(lo, now)
         self._scope = {}  # (a reload makes a new Tailer; this only bounds the cache)
         for fam, n in sorted(escaped.items()):
-            self._lost(fam, 0, f"were in {n} rotated file(s) that appeared and were gone before they could be held "
-                               "(the agent frozen or stopped, the hold budget full, or rotations faster than it)",
+            if fam in self.families:
+                self._lost(fam, 0, f"were in {n} rotated file(s) that appeared and were gone before they could be "
+                                   "held (the agent frozen or stopped, the hold budget full, or rotations faster than "
+                                   "it)", unknown=True)
+            else:  # a new file the globs match, not followed yet
+                self._lost(fam, 0, f"(the whole file; it may have been empty): it was created and deleted {n} time(s) "
+                                   "before it could be opened (the agent frozen or stopped, or the file lived too "
+                                   "briefly)", unknown=True)
+        for folder in sorted(overflowed):
+            self._lost(os.path.join(folder, "*"), 0, "(possible loss): inotify's event queue overflowed, so files "
+                                                     f"created and deleted in {folder} meanwhile may have gone unread",
                        unknown=True)
         if self.holder is not None:
             self._release_held()
@@ -468,7 +479,7 @@ class Tailer:
         """Does a decision wait for another full pass (a state to declare gone, a file too short
         to tell apart, an unreadable file to retry, a held file to take)?"""
         return (self.awaiting_gone() or bool(self.undecided)
-                or bool(self.unreadable) or (self.holder is not None and bool(self.holder.held)))
+                or bool(self.unreadable) or (self.holder is not None and (bool(self.holder.held) or self.holder.owing())))
 
     def awaiting_gone(self) -> bool:
         """Is a checkpointed content in scope neither found nor declared gone yet?"""

@@ -59,8 +59,6 @@ def test_rotated_past_last_backup_while_frozen_is_a_warned_loss(tmp_path):
         assert "data lost" in agent.errors() and "app.log" in agent.errors(), agent.errors()  # … or warned
 
 
-@pytest.mark.xfail(strict=True, reason="the holder watches only followed families (live and rotated names): a "
-                   "new glob-matched file created and deleted while the agent is frozen is not counted (lost silently)")
 def test_new_file_created_and_deleted_while_frozen_is_a_warned_loss(tmp_path):
     def change(logs):
         write(logs / "b.log", 10, 20)
