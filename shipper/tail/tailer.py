@@ -177,6 +177,11 @@ class Tailer:
         self.holder = None  # a tail.holder.Holder, when the caller runs one
         self._held: list = []  # what the holder held at the start of this scan
         self._scope: dict[str, bool] = {}  # family -> does a path (not excluded) match it
+        # Files moved out of every followed name (renamed away, their folder's symlink swapped) and
+        # let go after close_inactive: inode -> (the name they have now, when). Looked at in each
+        # full scan while their tombstone lasts: written to again (a writer that kept its old file
+        # open), they are followed again from their checkpoint.
+        self.moved_away: dict[tuple[int, int], tuple[str, float]] = {}
 
     # ------------------------------------------------------------------ scanning
 
@@ -222,6 +227,8 @@ class Tailer:
             if key in obs and obs[key].direct and not direct:
                 continue
             obs[key] = Observed(path, family, direct, st, is_gzip_path(path))
+        if self.moved_away:
+            self._look_at_moved_away(obs)
         for h in self._held:
             key = (h.dev, h.ino)
             if key in obs:
@@ -236,6 +243,31 @@ class Tailer:
             path = f.path if f else (h.path + " (rotated away, held open)" if h.path == h.family else h.path)
             obs[key] = Observed(path, h.family, False, st, is_gzip_path(h.path), h.fd)
         return obs
+
+    def _look_at_moved_away(self, obs: dict[tuple[int, int], Observed]) -> None:
+        tombs = {(lo.state.dev, lo.state.ino): lo for lo in self.loose.values() if lo.gone_at is not None}
+        now = time.monotonic()
+        for key, (path, since) in list(self.moved_away.items()):
+            f = self.files.get(key)
+            if f is not None:
+                if f.fh is not None:
+                    del self.moved_away[key]  # followed again
+                continue  # (closed, its tombstone is made in this scan)
+            lo = tombs.get(key)
+            if lo is None or now - since >= TOMBSTONE_SECONDS:
+                del self.moved_away[key]  # forgotten
+                continue
+            try:
+                st = os.stat(path)
+            except OSError:
+                del self.moved_away[key]  # moved or deleted again: nothing to find there
+                continue
+            if (st.st_dev, st.st_ino) != key:
+                del self.moved_away[key]
+            elif st.st_size > lo.state.offset and key not in obs:
+                self.log.info(f"{path} (moved out of the followed paths, let go) was written to again: read",
+                              extra={"path": path})
+                obs[key] = Observed(path, lo.state.family, False, st, False)
 
     def scan(self) -> None:
         """Look at the file system once and bring the followed set up to date."""
@@ -1244,9 +1276,25 @@ class Tailer:
                 if f.deleted:
                     self._unfollow(f)
                     continue
+                if f.unnamed and not f.gz:
+                    self._let_go_moved_away(f, now)
                 f.fh.close()
                 f.fh = None
                 f.window = b""
+
+    def _let_go_moved_away(self, f: Followed, now: float) -> None:
+        """`f`, open under no followed name, idle for close_inactive, is let go: where is it now?"""
+        try:
+            path = os.readlink(f"/proc/self/fd/{f.fh.fd}")
+            st = os.stat(path)
+        except (OSError, AttributeError):
+            return
+        if (st.st_dev, st.st_ino) != (f.dev, f.ino):
+            return  # deleted meanwhile (the link reads "… (deleted)"), or renamed again
+        self.moved_away[(f.dev, f.ino)] = (path, now)
+        self.log.info(f"let go of {path} (moved out of the followed paths; read to its end, idle for "
+                      f"{self.close_inactive:g} s): it is looked at in each full scan for "
+                      f"{TOMBSTONE_SECONDS / 3600:.0f} h, and read again if written to", extra={"path": path})
 
     def close(self) -> None:
         for f in self.files.values():
