@@ -8,7 +8,9 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+from time import gmtime as _gmtime, strftime as _strftime
 from typing import Any, Iterable
+from zoneinfo import ZoneInfo
 
 from shipper.memo import MISSING, BoundedMemo
 
@@ -109,8 +111,27 @@ def _utc_text(s: str, zone_is_utc: bool) -> str | None:
     return f"{day}T{s[11:19]}.{(frac + '00')[:3] if frac else '000'}Z"
 
 
+_ZONEINFO_UTC = ZoneInfo("UTC")  # the instance ZoneInfo("UTC") gives every parser (ZoneInfo keeps one a key)
+
+
 def _is_utc(zone: tzinfo) -> bool:
-    return zone is timezone.utc or getattr(zone, "key", None) in ("UTC", "Etc/UTC")
+    return zone is _ZONEINFO_UTC or zone is timezone.utc or getattr(zone, "key", None) in ("UTC", "Etc/UTC")
+
+
+# Epoch numbers below this (milliseconds; seconds below 1e11) are read by integer arithmetic: below it a
+# double holds value / 1000 within 0.25 µs, so datetime.fromtimestamp's microsecond rounding gives the
+# same millisecond (year 2096; beyond, the general path, which is what it always said).
+_EXACT_EPOCH_MS = 4_000_000_000_000
+_seconds: BoundedMemo[int, str] = BoundedMemo(4096, 0)  # epoch second → 'YYYY-MM-DDTHH:MM:SS': a busy second's events share it
+
+
+def _epoch_text(value: int) -> str:
+    """What iso_utc(datetime.fromtimestamp(value [/ 1000], tz=utc)) says, for 0 <= value < _EXACT_EPOCH_MS."""
+    sec, ms = divmod(value, 1000) if value > 1e11 else (value, 0)
+    day_time = _seconds.get(sec)
+    if day_time is None:
+        day_time = _seconds.remember(sec, _strftime("%Y-%m-%dT%H:%M:%S", _gmtime(sec)))
+    return f"{day_time}.{ms:03d}Z"
 
 
 def vendor_time(value: Any, zone: tzinfo = timezone.utc) -> str | None:
@@ -122,6 +143,8 @@ def vendor_time(value: Any, zone: tzinfo = timezone.utc) -> str | None:
             fast = _utc_text(value, _is_utc(zone))
             if fast is not None:
                 return fast
+        elif value.__class__ is int and 0 <= value < _EXACT_EPOCH_MS:
+            return _epoch_text(value)
         if isinstance(value, bool):
             return None
         if isinstance(value, (int, float)):
@@ -148,6 +171,8 @@ def names_no_zone(text: Any) -> bool:
     if not isinstance(text, str):
         return False
     s = text.strip()
+    if len(s) > 10 and s[-1] in "Zz":  # the usual UTC time: what the suffix search would say
+        return False
     return len(s) >= 8 and not s.isdigit() and (len(s) <= 10 or _ZONE_SUFFIX.search(s[-9:]) is None)
 
 

@@ -265,12 +265,16 @@ def _read_ipaddr(text: str) -> tuple[list[str], bool, bool]:
     """(valid addresses in order, whether ipaddr is kept as written, whether the first is loopback)."""
     ips: list[str] = []
     for part in text.split(","):
-        ip = clean_ip(_PREFIX_LEN.sub("", part.strip()))
+        part = part.strip()
+        ip = clean_ip(_PREFIX_LEN.sub("", part) if "/" in part else part)
         if ip and ip not in ips:
             ips.append(ip)
     if not ips:
         return ips, True, False  # not an address: kept, not put in an ip field
-    return ips, text.strip() != ips[0], ipaddress.ip_address(ips[0]).is_loopback
+    first = ips[0]
+    # clean_ip's IPv4 text is canonical: loopback is 127/8, read without building an address object
+    loopback = first.startswith("127.") if ":" not in first else ipaddress.ip_address(first).is_loopback
+    return ips, text.strip() != first, loopback
 
 
 def _text(value: Any) -> str | None:
@@ -331,7 +335,8 @@ def _details(description: Any, want_auth: bool) -> tuple:
     writes to them)."""
     d = _read_description(description, want_auth)
     user_type = d.get("user_type")
-    model = {k: d[f"model_{k}"] for k in ("name", "id") if d.get(f"model_{k}")} or None
+    name, mid = d.get("model_name"), d.get("model_id")
+    model = ({"name": name, "id": mid} if mid else {"name": name}) if name else ({"id": mid} if mid else None)
     return (d.get("username"), user_type, [user_type] if user_type else None, model,
             d.get("auth_method") if want_auth else UNREAD)
 

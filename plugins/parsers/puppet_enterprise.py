@@ -155,20 +155,10 @@ def _others(keys: tuple) -> tuple[str, ...]:
     return out
 
 
-# Subject (its key/value pairs, all text) → (user dict, puppet_enterprise.subject or None, related users):
-# a few dozen accounts act. Shared by events and records: nothing mutates them (_place and the events
-# that name more users copy them).
-_ACTORS: BoundedMemo[tuple, tuple] = _memo()
-
-
 def _actor(subject: dict) -> tuple[dict, dict | None, list[str]]:
-    key: tuple | None = tuple(subject.items())
-    try:
-        known = _ACTORS.get(key)
-    except TypeError:  # a list or an object among the values
-        key = known = None
-    if known is not None:
-        return known
+    """(user dict, puppet_enterprise.subject or None, related users) of a commit's subject. Not memoised:
+    a busy console has thousands of accounts, and a memo's miss (its key built and sized) cost more than
+    this; the user dict and list are the commit's own, shared by its events (nothing mutates them)."""
     user: dict[str, Any] = {}
     pe_subject = None
     for name, k in _picks(_SUBJECT_PICKS, tuple(subject), _OBJECT_FIELDS):
@@ -176,18 +166,13 @@ def _actor(subject: dict) -> tuple[dict, dict | None, list[str]]:
         if v is None or v == "":
             continue
         if name == "type":
-            pe_subject = {"type": str(v)}
+            pe_subject = {"type": v if v.__class__ is str else str(v)}
         else:
-            user[name] = str(v)
-    users: list[str] = []  # related.user's first entries
-    for v in (user.get("name"), user.get("id")):
-        if v and v not in users:
-            users.append(v)
-    out = (user, pe_subject, users)
-    # Only text values: 1 == True == 1.0 would let one subject take another's user.
-    if key is not None and all(v is None or v.__class__ is str for v in subject.values()):
-        _ACTORS.remember(key, out)
-    return out
+            user[name] = v if v.__class__ is str else str(v)
+    name, uid = user.get("name"), user.get("id")
+    # related.user's first entries
+    users = ([name, uid] if uid and uid != name else [name]) if name else ([uid] if uid else [])
+    return user, pe_subject, users
 
 
 # A row of the activity API's CSV export (GET /v1|v2/events.csv: Submit Time, Subject Type/Id/Name,

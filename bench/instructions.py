@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Issue 19: instructions per record of `EventBuilder.build` + `orjson.dumps` of every event, beside the bare
+loop on the same lines, counted by cachegrind (instructions do not drift with a neighbour's load, as CPU time does).
+
+    .venv/bin/python bench/instructions.py                       # every product, 5,000 records of the --distinct corpora
+    .venv/bin/python bench/instructions.py --products datameer --records 2000
+
+Per product and contender, two runs under `valgrind --tool=cachegrind --cache-sim=no` (PYTHONHASHSEED=0): one
+doing the work once over the records, one not at all (imports, corpus, set-up); the difference / records is the
+instructions per record. The bare loop is bench/floor.py's (orjson.loads, a small dict, orjson.dumps) without
+its file I/O; shipper's side is the source's EventBuilder (its parser, host, agent, tags, id parts) over
+file-source batches of 1,000 lines, then orjson.dumps of each event, the runner's GC settings.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent))
+PRODUCTS = ["datameer", "databricks", "posit_connect_json", "cloudera_ai", "puppet_enterprise"]
+GOAL = {"datameer": 4.0}  # × the bare loop; 5 × for the others
+
+
+def _lines(product: str, records: int, out: Path) -> list[bytes]:
+    import corpus as corpora
+    path = corpora.corpus(product, records, out / "corpus", distinct=True)
+    return path.read_bytes().splitlines()
+
+
+def work(product: str, records: int, out: Path, contender: str, rounds: int) -> None:
+    """What runs under cachegrind: `rounds` passes (0 or 1) of the contender over the records."""
+    import corpus as corpora
+    import floor
+    import orjson
+
+    from shipper import registry
+    from shipper.config_base import SourceConfig
+    from shipper.events import EventBuilder
+    from shipper.plugin import ParserOptions, RawBatch
+
+    lines = _lines(product, records, out)
+    cfg = SourceConfig(name=product, type="file", parser=corpora.PRODUCTS[product][0])
+    builder = EventBuilder(cfg, registry.load("parser", cfg.parser)(ParserOptions(timezone=cfg.timezone, source=cfg.name)), "bench-host")
+    batches = [RawBatch(lines[i:i + 1000], [str(j) for j in range(i, min(i + 1000, len(lines)))], {},
+                        sum(map(len, lines[i:i + 1000]))) for i in range(0, len(lines), 1000)]
+    dumps, loads, host = orjson.dumps, orjson.loads, floor.HOST
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)  # shipper.runner's settings
+    for _ in range(rounds):
+        if contender == "bare":
+            for line in lines:
+                dumps({"@timestamp": "2026-01-01T00:00:00.000Z", "host": host, "log": loads(line)})
+        else:
+            for raw in batches:
+                events, _ids = builder.build(raw)
+                for ev in events:
+                    dumps(ev)
+
+
+def count(product: str, records: int, out: Path, contender: str) -> float:
+    """Instructions per record of one contender: cachegrind's total with one pass minus that with none."""
+    totals = []
+    for rounds in (0, 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            p = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={tmp}/cg.out",
+                                sys.executable, __file__, "--work", contender, "--rounds", str(rounds), "--records",
+                                str(records), "--out", str(out), "--products", product],
+                               env={**os.environ, "PYTHONHASHSEED": "0"}, stderr=subprocess.PIPE, text=True)
+        m = re.search(r"I\s+refs:\s+([\d,]+)", p.stderr)
+        if p.returncode != 0 or not m:
+            raise SystemExit(f"{product} {contender} failed:\n{p.stderr[-3000:]}")
+        totals.append(int(m.group(1).replace(",", "")))
+    return (totals[1] - totals[0]) / records
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=5000)
+    ap.add_argument("--products", default=",".join(PRODUCTS))
+    ap.add_argument("--out", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "shipper-bench")
+    ap.add_argument("--work", choices=["bare", "shipper"], help=argparse.SUPPRESS)  # the run under cachegrind
+    ap.add_argument("--rounds", type=int, default=1, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    products = a.products.split(",")
+    if a.work:
+        work(products[0], a.records, a.out, a.work, a.rounds)
+        return 0
+    for product in products:  # written before cachegrind runs, so that no run pays for writing it
+        _lines(product, a.records, a.out)
+    print(f"| corpus ({a.records:,} records, --distinct) | bare loop | shipper build + dumps | × bare | goal |")
+    print("|---|---:|---:|---:|---:|")
+    for product in products:
+        bare = count(product, a.records, a.out, "bare")
+        ship = count(product, a.records, a.out, "shipper")
+        print(f"| {product} | {bare:,.0f} | {ship:,.0f} | **{ship / bare:.1f}** | ≤ {GOAL.get(product, 5.0):g} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Issue 19's fast paths in the parsers' helpers say what the general path says, for every input they take."""
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime, timezone
+
+from hypothesis import example, given, settings, strategies as st
+
+from shipper import ecs
+from shipper_plugins.parsers import cloudera_ai
+
+# No deadline: a loaded 2-core machine makes a quick example slow (the first one pays for imports)
+quick = settings(deadline=None)
+
+
+def _general(value: int) -> str:
+    return ecs.iso_utc(datetime.fromtimestamp(value / 1000 if value > 1e11 else value, tz=timezone.utc))
+
+
+@quick
+@given(st.integers(min_value=0, max_value=ecs._EXACT_EPOCH_MS - 1))
+@example(0)
+@example(100_000_000_000)  # the last value read as seconds
+@example(100_000_000_001)  # the first read as milliseconds
+@example(1_700_000_000_999)
+@example(ecs._EXACT_EPOCH_MS - 1)
+def test_epoch_numbers_by_arithmetic_are_what_datetime_says(value):
+    assert ecs.vendor_time(value) == _general(value)
+
+
+@quick
+@given(st.integers(min_value=ecs._EXACT_EPOCH_MS, max_value=253_402_300_799_999))
+def test_epoch_numbers_beyond_the_fast_path_still_read(value):
+    assert ecs.vendor_time(value) == _general(value)
+
+
+@quick
+@given(st.text(alphabet="0123456789-:T .+Zz", max_size=30))
+@example("2023-11-14T22:13:20Z")
+@example("2023-11-14 Z")
+@example("2023-11-1Z")
+def test_names_no_zone_fast_path_agrees_with_the_suffix_search(text):
+    s = text.strip()
+    general = len(s) >= 8 and not s.isdigit() and (len(s) <= 10 or ecs._ZONE_SUFFIX.search(s[-9:]) is None)
+    assert ecs.names_no_zone(text) == general
+
+
+@quick
+@given(st.one_of(st.ip_addresses(v=4).map(str), st.ip_addresses(v=6).map(str),
+                 st.sampled_from(["127.0.0.1", "::1", "::ffff:127.0.0.1", "127.255.0.9/32"])))
+def test_cloudera_ai_loopback_without_an_address_object(text):
+    ips, _, loopback = cloudera_ai._read_ipaddr(text)
+    assert loopback == ipaddress.ip_address(ips[0]).is_loopback
