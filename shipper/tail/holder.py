@@ -88,7 +88,9 @@ class Holder:
         try:
             self._inotify = INotify()
         except OSError as e:
-            log.warning("cannot hold rotated files as they appear (inotify unavailable)", extra={"error": str(e)})
+            log.warning("cannot hold rotated files as they appear (inotify unavailable: raise "
+                        "fs.inotify.max_user_instances, see docs/operations.md): files rotated away and deleted "
+                        "between two scans are lost uncounted", extra={"error": str(e)})
             return False
         self._thread = threading.Thread(target=self._run, name="file-holder", daemon=True)
         self._thread.start()

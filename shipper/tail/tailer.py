@@ -448,8 +448,8 @@ class Tailer:
                                    "held (the agent frozen or stopped, the hold budget full, or rotations faster than "
                                    "it)", unknown=True)
             else:  # a new file the globs match, not followed yet
-                self._lost(fam, 0, f"(the whole file; it may have been empty): it was created and deleted {n} time(s) "
-                                   "before it could be opened (the agent frozen or stopped, or the file lived too "
+                self._lost(fam, 0, f"(the whole file; it may have been empty): it was created {n} time(s) and deleted (or "
+                                   "moved out of the followed names) before it could be opened (the agent frozen or stopped, or the file lived too "
                                    "briefly)", unknown=True)
         for folder in sorted(overflowed):
             self._lost(os.path.join(folder, "*"), 0, "(possible loss): inotify's event queue overflowed, so files "

@@ -35,6 +35,8 @@ def test_new_file_created_and_deleted_while_frozen_is_an_escape_a_kept_one_is_he
         (logs / "gone.log").write_text("1\n2\n")
         os.unlink(logs / "gone.log")
         (logs / "kept.log").write_text("3\n")
+        (logs / "moved.log").write_text("4\n")
+        os.rename(logs / "moved.log", logs / "moved.txt")  # moved out of the globs unread: an escape too
         (logs / "skip.log").write_text("excluded\n")  # excluded: not the source's
         (logs / ".hidden.log").write_text("a glob's * does not match a leading dot\n")
         (logs / "other.txt").write_text("no glob matches it\n")
@@ -43,7 +45,7 @@ def test_new_file_created_and_deleted_while_frozen_is_an_escape_a_kept_one_is_he
         os.unlink(logs / "other.txt")
         held, escaped = thaw(h)
         assert [os.path.basename(x.path) for x in held] == ["kept.log"]
-        assert escaped == {str(logs / "gone.log"): 1}
+        assert escaped == {str(logs / "gone.log"): 1, str(logs / "moved.log"): 1}
         assert not h.owing()
     finally:
         h._stopping = False
