@@ -171,8 +171,12 @@ def names_no_zone(text: Any) -> bool:
     if not isinstance(text, str):
         return False
     s = text.strip()
-    if len(s) > 10 and s[-1] in "Zz":  # the usual UTC time: what the suffix search would say
-        return False
+    if len(s) > 10:  # the usual times: what the suffix search would say, without it
+        last = s[-1]
+        if last == "Z" or last == "z":
+            return False
+        if last.isdigit() and "+" not in s[-6:] and "-" not in s[-6:]:  # no [+-]HH[[:]MM] at the end
+            return not s.isdigit()
     return len(s) >= 8 and not s.isdigit() and (len(s) <= 10 or _ZONE_SUFFIX.search(s[-9:]) is None)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import datetime, timezone
 
 from hypothesis import example, given, settings, strategies as st
@@ -35,10 +36,13 @@ def test_epoch_numbers_beyond_the_fast_path_still_read(value):
 
 
 @quick
-@given(st.text(alphabet="0123456789-:T .+Zz", max_size=30))
+@given(st.text(alphabet="0123456789-:T .+ZzUTCEST\t٣", max_size=30))
 @example("2023-11-14T22:13:20Z")
 @example("2023-11-14 Z")
 @example("2023-11-1Z")
+@example("2023-11-14T22:13:20.000456")
+@example("2023-11-14 22:13:20+0200")
+@example("2023-11-14 22:13:20 CEST")
 def test_names_no_zone_fast_path_agrees_with_the_suffix_search(text):
     s = text.strip()
     general = len(s) >= 8 and not s.isdigit() and (len(s) <= 10 or ecs._ZONE_SUFFIX.search(s[-9:]) is None)
@@ -51,3 +55,21 @@ def test_names_no_zone_fast_path_agrees_with_the_suffix_search(text):
 def test_cloudera_ai_loopback_without_an_address_object(text):
     ips, _, loopback = cloudera_ai._read_ipaddr(text)
     assert loopback == ipaddress.ip_address(ips[0]).is_loopback
+
+
+# The description reader's pairs before issue 19 (a lazy key): the greedy key finds the same pairs, its key
+# at most followed by spaces that the names made of it strip.
+_LAZY_PAIR = re.compile(
+    r"""(?P<key>[A-Za-z][A-Za-z _-]{0,30}?)\s*[:=]\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>[^,;\n]*))"""
+)
+
+
+@quick
+@given(st.text(alphabet="ab Z_-:=,;\"'\n\t.1", max_size=80))
+@example("model: churn-v0, model id: 0, user type: ADMIN, username: alice.0000")
+@example("a" * 30 + "     : x, b\t: y")
+def test_cloudera_ai_greedy_key_finds_the_lazy_keys_pairs(text):
+    greedy = cloudera_ai._PAIR.findall(text)
+    lazy = _LAZY_PAIR.findall(text)
+    assert [(k.rstrip(" "), *rest) for k, *rest in greedy] == lazy
+    assert [cloudera_ai._names_of_key(k) for k, *_ in greedy] == [cloudera_ai._names_of_key(k) for k, *_ in lazy]

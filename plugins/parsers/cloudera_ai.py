@@ -57,9 +57,10 @@ MODEL_NAME_KEYS = ("model_name", "modelname", "model")
 MODEL_ID_KEYS = ("model_id", "modelid")
 AUTH_KEYS = ("auth_method", "authmethod", "authentication_method", "auth_type", "authentication", "auth", "method")
 
-# `key: value` or `key=value` pairs, values up to the next comma/semicolon, or quoted.
+# `key: value` or `key=value` pairs, values up to the next comma/semicolon, or quoted. The key is greedy (it
+# may end in spaces, which _norm_key strips): the same matches as a lazy key, found ~2x faster.
 _PAIR = re.compile(
-    r"""(?P<key>[A-Za-z][A-Za-z _-]{0,30}?)\s*[:=]\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>[^,;\n]*))"""
+    r"""(?P<key>[A-Za-z][A-Za-z _-]{0,30})\s*[:=]\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>[^,;\n]*))"""
 )
 # _pairs: a key is at most 31 characters then whitespace before its ':' or '=', so the key search runs only
 # there (findall would try every position of the text, ~1 µs per character of a huge description).

@@ -104,6 +104,19 @@ class PositConnectParser(Parser):
         return self._routes.remember(key, (k, flags))
 
     def parse(self, raw: bytes) -> list[dict]:
+        doc: Any = None
+        if raw[:1] == b"{" and b"\x00" not in raw:
+            # The usual JSON line, read from its bytes (no text made of it): when orjson takes the bytes they
+            # are UTF-8 and any trailing bytes JSON whitespace, so the object is what the text below gives.
+            try:
+                doc = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                pass  # the text below says what is wrong (or reads bad UTF-8 as U+FFFD)
+        if doc.__class__ is not dict:
+            return self._parse_text(raw)
+        return self._mapped(doc, raw, [], "json")
+
+    def _parse_text(self, raw: bytes) -> list[dict]:
         text = raw.decode("utf-8", errors="replace").strip()
         if not text:
             return []  # a blank line is no record
@@ -121,6 +134,9 @@ class PositConnectParser(Parser):
         else:
             doc, problems = parse_logfmt(text)
             fmt = "text"
+        return self._mapped(doc, raw, problems, fmt)
+
+    def _mapped(self, doc: dict, raw: bytes, problems: list[str], fmt: str) -> list[dict]:
         try:
             return [self._map(doc, raw, problems, fmt)]
         except Exception as e:  # a mapping bug must not lose the line: ship it flagged
