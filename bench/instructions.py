@@ -87,6 +87,8 @@ def main() -> int:
     ap.add_argument("--records", type=int, default=5000)
     ap.add_argument("--products", default=",".join(PRODUCTS))
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "shipper-bench")
+    ap.add_argument("--bare", type=lambda s: [float(x) for x in s.split(",")],
+                    help="the bare loop's counts per product from an earlier run (it does not change with shipper)")
     ap.add_argument("--work", choices=["bare", "shipper"], help=argparse.SUPPRESS)  # the run under cachegrind
     ap.add_argument("--rounds", type=int, default=1, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -99,7 +101,7 @@ def main() -> int:
     print(f"| corpus ({a.records:,} records, --distinct) | bare loop | shipper build + dumps | × bare | goal |")
     print("|---|---:|---:|---:|---:|")
     for product in products:
-        bare = count(product, a.records, a.out, "bare")
+        bare = count(product, a.records, a.out, "bare") if a.bare is None else a.bare[products.index(product)]
         ship = count(product, a.records, a.out, "shipper")
         print(f"| {product} | {bare:,.0f} | {ship:,.0f} | **{ship / bare:.1f}** | ≤ {GOAL.get(product, 5.0):g} |", flush=True)
     return 0
