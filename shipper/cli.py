@@ -95,8 +95,8 @@ def check(config_path: str, probe_outputs: bool) -> None:
         for line in lines + denied:
             click.echo(redact(f"  {line}"))
     for o in config.outputs:
-        ctx = OutputContext(name=o.name, stop=threading.Event(), state_dir=config.state_dir)
-        output = registry.load("output", o.type)(o, ctx)
+        octx = OutputContext(name=o.name, stop=threading.Event(), state_dir=config.state_dir)
+        output = registry.load("output", o.type)(o, octx)
         click.echo(redact(f"output {o.name} (match {o.match!r}): {output.describe()}"))  # no user:password@
         if probe_outputs and not _probe(output):
             failed = True

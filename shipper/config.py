@@ -8,7 +8,7 @@ import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Mapping, get_args
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -95,7 +95,7 @@ def _did_you_mean(word: str, choices: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _describe_error(err: dict, model: type | None) -> str:
+def _describe_error(err: Mapping[str, Any], model: type[BaseModel] | None) -> str:
     kind = err["type"]
     loc = err["loc"]
     if kind == "extra_forbidden":
@@ -126,7 +126,7 @@ _EXPECTED = {  # pydantic error type → what the operator must write
 }
 
 
-def _in_our_words(kind: str, err: dict) -> str:
+def _in_our_words(kind: str, err: Mapping[str, Any]) -> str:
     """The project's words for a pydantic error (its own English changes between releases)."""
     ctx = err.get("ctx") or {}
     if kind in _EXPECTED:
@@ -153,7 +153,7 @@ def _in_our_words(kind: str, err: dict) -> str:
     return err["msg"].replace("Input should be", "expected").replace("input", "value")
 
 
-def _owner_model(model: type, loc: tuple):
+def _owner_model(model: type[BaseModel], loc: tuple):
     """The pydantic model that owns the last key of loc (for 'did you mean' on nested keys)."""
     from pydantic import BaseModel
 
@@ -178,7 +178,7 @@ def _owner_model(model: type, loc: tuple):
     return current
 
 
-def _validate(model: type, data: Any, prefix: tuple, file: str, lines: dict, problems: list[Problem]):
+def _validate(model: type[BaseModel], data: Any, prefix: tuple, file: str, lines: dict, problems: list[Problem]):
     try:
         return model.model_validate(data)
     except ValidationError as e:
@@ -257,7 +257,7 @@ def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None
     outputs = blocks("output", "outputs")
     type_counts = Counter(cfg.type for _, cfg in outputs)
     for i, cfg in outputs:
-        if cfg.name is None:
+        if not cfg.name:
             cfg.name = cfg.type if type_counts[cfg.type] == 1 else f"{cfg.type}_{i}"
     if problems:
         raise ConfigError(problems)
@@ -287,15 +287,14 @@ def load_config(path: str | os.PathLike) -> Config:
     cfg.settings.state_dir = str((base / cfg.settings.state_dir).resolve())
     cfg.base_dir = str(base)
     if cfg.settings.integrity is not None:
-        cfg.integrity_key = _integrity_key(cfg, text, str(p), base)
+        cfg.integrity_key = _integrity_key(cfg.settings.integrity, text, str(p), base)
     return cfg
 
 
-def _integrity_key(cfg: Config, text: str, file: str, base: Path):
+def _integrity_key(icfg: IntegrityConfig, text: str, file: str, base: Path):
     from shipper.integrity import load_sealing_key
     from shipper.secrets import SecretError
 
-    icfg = cfg.settings.integrity
     icfg.key_file = str(base / icfg.key_file)
     try:
         return load_sealing_key(icfg.key_file)

@@ -104,7 +104,7 @@ class SourceConfig(StrictModel):
 
 class OutputConfig(StrictModel):
     type: str
-    name: str | None = None  # default: <type> or <type>_<index>
+    name: str = ""  # default: <type> or <type>_<index>
     match: str = "*"  # glob on the event tag
     max_in_flight_batches: int = Field(default=8, ge=1)
     max_in_flight_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)

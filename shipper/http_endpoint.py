@@ -342,6 +342,8 @@ class BoundedHttpServer:
         self._write(conn)
 
     def _write(self, conn: _Conn) -> None:
+        if conn.out is None:  # the request head is not in yet: nothing to answer
+            return
         try:
             n = conn.sock.send(conn.out)
         except (BlockingIOError, InterruptedError):
@@ -374,7 +376,7 @@ class BoundedHttpServer:
 
 
 class HttpEndpoint:
-    def __init__(self, pipeline, listen: str, health_extra=None, max_connections: int = 64,
+    def __init__(self, pipeline, listen: str, health_extra: Callable[[], list[str]] | None = None, max_connections: int = 64,
                  header_timeout: float = 5.0, idle_timeout: float = 10.0):
         self.pipeline = pipeline
         self.listen = listen

@@ -21,7 +21,7 @@ class LazyIds(Sequence[str]):
 
     __slots__ = ("_parts", "_keys", "_source", "_namespace", "_ids")
 
-    def __init__(self, parts: list, source: str, namespace: str, keys: Sequence[str] | None = None):
+    def __init__(self, parts: list, source: str, namespace: str, keys: Sequence[str] = ()):
         # Per event: the vendor id (str), or (record i, index in record), or None for the only
         # event of record i (batches where every record gave one event); record i's key is keys[i].
         self._parts = parts

@@ -58,7 +58,10 @@ MIN_KEY_CHARS = 16
 
 def load_key(path: str) -> Key:
     """The key from its file (first line, trimmed), like every other secret; never logged."""
-    return Key.from_text(read_secret(path, None, "integrity key"))
+    text = read_secret(path, None, "integrity key")
+    if text is None:  # an empty path names no file
+        raise SecretError("no integrity key file named")
+    return Key.from_text(text)
 
 
 def load_sealing_key(path: str) -> Key:

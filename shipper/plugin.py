@@ -37,12 +37,12 @@ class RawBatch:
     """
 
     records: list[bytes]
-    keys: list[str]  # positional identity of each record (stable across restarts)
+    keys: Sequence[str]  # positional identity of each record (stable across restarts)
     checkpoint: CheckpointFragment
     nbytes: int = 0
     meta: dict[str, Any] | None = None  # ECS fields set on every event of the batch
     # Optional per-record tags (e.g. "_line_truncated"), added to the `tags` of that record's events.
-    flags: list[tuple[str, ...]] | None = None
+    flags: Sequence[tuple[str, ...]] | None = None
 
 
 @dataclass(slots=True)

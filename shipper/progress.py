@@ -104,15 +104,14 @@ def cat_progress(paths: list[str], enabled: bool | None = None, stream=None) -> 
     if not (wanted(stream) if enabled is None else enabled):
         yield _NoBar()
         return
-    total = 0
-    for p in paths:
-        if p == "-":
-            total = None
-            break
-        try:
-            total += os.path.getsize(p)
-        except OSError:
-            pass
+    total: int | None = None  # unknown when reading stdin
+    if "-" not in paths:
+        total = 0
+        for p in paths:
+            try:
+                total += os.path.getsize(p)
+            except OSError:
+                pass
     console = Console(file=stream)
     with _progress(console) as prog, _logs_through(console, stream):
         yield CatBar(prog, total)

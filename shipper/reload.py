@@ -68,16 +68,16 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
     host_changed = new.settings.host_name != old.settings.host_name
 
     old_src = {s.name: s for s in old.sources}
-    for cfg in new.sources:
-        prev = old_src.get(cfg.name)
+    for src in new.sources:
+        prev = old_src.get(src.name)
         if prev is None:
-            plan.sources_added.append(cfg.name)
+            plan.sources_added.append(src.name)
             continue
-        old_t, new_t = _targets(prev.effective_tag, old), _targets(cfg.effective_tag, new)
-        if cfg != prev or host_changed or old_t != new_t or (old_t & touched):
-            plan.sources_restarted.append(cfg.name)
+        old_t, new_t = _targets(prev.effective_tag, old), _targets(src.effective_tag, new)
+        if src != prev or host_changed or old_t != new_t or (old_t & touched):
+            plan.sources_restarted.append(src.name)
         else:
-            plan.sources_kept.append(cfg.name)
+            plan.sources_kept.append(src.name)
     new_names = {s.name for s in new.sources}
     plan.sources_removed = [n for n in old_src if n not in new_names]
     return plan
