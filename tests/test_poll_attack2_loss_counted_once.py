@@ -17,8 +17,8 @@ def test_commits_lost_to_a_long_clock_step_are_counted_and_warned_once(tmp_path)
         h = Harness(api, tmp_path, services=["rbac"], page_size=4, resync_commits=5)
         lines = _logged(h)
         shipped = [f"s{i}" for i in range(12)]
-        for m in shipped:
-            api.add("rbac", [m], same_second=True)  # 12 commits in one second, 5 remembered
+        for i, m in enumerate(shipped):
+            api.add("rbac", [m], same_second=i % 3 != 0)  # 4 seconds of 3 commits: the newest one remembered
         got = h.run_once()
         api._clock -= timedelta(seconds=5)
         for i in range(3):

@@ -6,13 +6,14 @@ step of any length is covered as long as fewer commits than that were stamped af
 (session 3 remembered 60 s of commit time: a step of an hour lost the new commits)."""
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 
 from tests.peers.puppet_activity_api import PuppetActivityAPI
-from tests.test_http_poll_source import Harness, fill
+from tests.test_http_poll_source import Harness, _logged, fill, metric
 
 
 @pytest.mark.parametrize("step", [timedelta(seconds=2), timedelta(hours=1), timedelta(days=3650)])
@@ -38,14 +39,44 @@ def test_one_commit_stamped_in_the_future_does_not_hide_the_commits_after_it(tmp
         first += fill(api, "rbac", 5, 1)
         api._clock -= timedelta(days=3650) - timedelta(seconds=10)  # put right ten seconds later
         h = Harness(api, tmp_path, services=["rbac"], page_size=4, resync_commits=keep)
+        lines = _logged(h)
         got = h.run_once()
         later = fill(api, "rbac", 10, 5)
         got += h.run_once()
         got += h.run_once()
-        later += fill(api, "rbac", 21, 7)  # from a new second (a second holding more commits than are
-        # remembered is dropped whole: commits stamped in it later are counted as not shipped)
+        later += fill(api, "rbac", 21, 7)
+        got += h.run_once()
+        later += fill(api, "rbac", 30, 2)
         got += h.run_once()
         assert Counter(got) == Counter(first + later)
+        # Each of the three polls with new commits re-read; the future commit is named once, not each time.
+        assert lines.count(logging.WARNING, "moved under the cursor") == 1
+        assert lines.count(logging.WARNING, "stamped in the future (2034-") == 1
+
+
+def test_a_second_holding_more_commits_than_remembered_is_kept_whole(tmp_path):
+    """More commits in one second than resync_commits: that newest second used to be dropped from memory
+    whole, so after a move the commits stamped in it later sorted before the re-read point and were
+    counted lost. It is remembered whole now, and said once."""
+    with PuppetActivityAPI(tmp_path) as api:
+        first = [f"s{i}" for i in range(9)]
+        api.add("rbac", ["s0"])
+        for m in first[1:]:
+            api.add("rbac", [m], same_second=True)
+        h = Harness(api, tmp_path, services=["rbac"], page_size=4, resync_commits=3)
+        lines = _logged(h)
+        losses = metric("shipper_losses_total", source="pe")
+        got = h.run_once()
+        api.prune_oldest("rbac", 2)  # the offsets move: a re-read
+        later = []
+        for i in range(3):
+            api.add("rbac", [f"t{i}"], same_second=True)  # stamped in that same second
+            later.append(f"t{i}")
+        got += h.run_once()
+        got += h.run_once()
+        assert Counter(got) == Counter(first + later)
+        assert metric("shipper_losses_total", source="pe") == losses
+        assert lines.count(logging.WARNING, "more commits stamped in one second") == 1
 
 
 def test_a_checkpoint_of_the_time_window_cursor_resumes_without_repeats(tmp_path):

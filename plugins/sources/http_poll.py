@@ -21,6 +21,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -38,11 +39,12 @@ from shipper_plugins.sources.http_poll_client import (
     TooLarge,
     TransientError,
 )
-from shipper_plugins.sources.http_poll_cursor import Cursor, commit_digest, commit_time
+from shipper_plugins.sources.http_poll_cursor import HARD_KEEP, Cursor, commit_digest, commit_time
 
 # Puppet's own forwarder (pe_event_forwarding) polls these.
 DEFAULT_SERVICES = ["classifier", "rbac", "pe-console", "code-manager"]
 ONCE_ATTEMPTS = 3
+WIDEST = 10_000  # the largest page asked for, to see a second whose commits fill a page whole
 
 auth_failing = Gauge("shipper_http_poll_auth_failing", "1 while the API refuses the source's token (401/403)",
                      ["source"], registry=metrics.REGISTRY)
@@ -125,6 +127,7 @@ class HttpPollSource(Source):
         self._pages = {s: config.page_size for s in config.services}  # halved while answers are over the byte limit
         self._auth_failing = False
         self._malformed_shipped: set[str] = set()
+        self._big_second_warned: set[str] = set()
         self._m_auth = auth_failing.labels(ctx.name)
         if config.resync_window is not None:
             self.log.warning("resync_window is ignored: the commits re-read after the history moved are now "
@@ -270,52 +273,75 @@ class HttpPollSource(Source):
             return
         self._fresh.discard(service)
         moved = 0
+        by_offset = False  # the cursor's last second is larger than the server's pages: read on by offset
+        widen = 1
         while not self.ctx.stop.is_set():
-            anchored = cur.offset > 0 and cur.last is not None
-            limit = size + 1 if anchored else size
-            page = self.client.get(service, cur.offset - 1 if anchored else cur.offset, limit)
+            k = 0 if by_offset else cur.reread()
+            start = cur.offset - k
+            limit = min(WIDEST, (k + size) * widen) if widen > 1 else k + size
+            page = self.client.get(service, start, limit)
             commits = page.commits
-            why = None
+            at_end = len(commits) < limit and (page.total is None or start + len(commits) >= page.total)
+            repeats: list[bool] = []
+            read_by_offset, by_offset = by_offset, False
+            if read_by_offset:
+                repeats = [cur.is_repeat(c) for c in commits]
+                new, whole, why = commits, True, None
+            else:
+                new, whole, why = cur.after_tail(commits, at_end)
             # A total below the cursor is a shrink only if the page agrees: commits served at or past the
             # cursor prove the history reaches it (a server whose total under-counts, else re-read for ever).
             shrank = page.total is not None and page.total < cur.offset
-            if anchored and (not commits or commit_digest(commits[0]) != cur.last):
-                why = (f"the total shrank from at least {cur.offset} to {page.total}" if shrank and not commits
-                       else "the commit before the cursor is not the last one shipped")
-            elif shrank and not commits and not anchored:
+            if shrank and not commits:
                 why = f"the total shrank from at least {cur.offset} to {page.total}"
             if why is not None:
                 moved += 1
                 if moved > 1:  # an API contradicting itself page after page: back off, do not hammer it
                     raise TransientError(f"the history of service {service} keeps moving ({why})")
                 self._resync(service, cur, why, page.total)
+                widen = 1
                 continue
-            if anchored:
-                commits = commits[1:]
-                if not commits and len(page.commits) < limit and page.total is not None and page.total > cur.offset:
-                    # a server capping `limit` at 1 answers the anchor alone, though its total says more follow:
-                    # the anchor checked out just now, so the commits after it are read without one
-                    page = self.client.get(service, cur.offset, size)
-                    commits, limit = page.commits, size
-            if not commits:
+            if not whole:
+                if len(commits) >= limit and limit < WIDEST:
+                    widen *= 2  # the cursor's last second fills the page: ask for it whole, in one answer
+                    continue
+                if not new:  # the server answers fewer commits than that second holds: read on by offset
+                    self._warn_big_second(service, cur, len(commits))
+                    by_offset = True
+                    continue
+            widen = 1
+            if not new:
+                if commits and not at_end and not read_by_offset:  # a server capping `limit` answered
+                    by_offset = True  # the cursor's last second alone
+                    continue
                 if cur.skip or moved:  # a re-read's new cursor is saved even when it found nothing, or a
                     cur.end_of_reread()  # restart would re-read (and count a loss) again
                     self._emit(service, [], [], cur)
                 return  # nothing after the cursor
-            self._ship(service, commits, cur)
-            if len(page.commits) < limit and (page.total is None or cur.offset >= page.total):
+            self._ship(service, new, cur, repeats)
+            if len(commits) < limit and (page.total is None or cur.offset >= page.total):
                 if cur.skip:  # a re-read reached the end: what it did not meet was pruned or dropped
                     cur.end_of_reread()
                     self._emit(service, [], [], cur)
                 return  # a short page: nothing more now (a page cut by a server-side cap goes on)
 
-    def _ship(self, service: str, commits: list[Any], cur: Cursor) -> None:
+    def _warn_big_second(self, service: str, cur: Cursor, answered: int) -> None:
+        if service in self._big_second_warned:
+            return
+        self._big_second_warned.add(service)
+        self.log.warning(f"activity API: service {service} has more commits in one second ({_iso(cur.tail_ts)}: at "
+                         f"least {len(cur.tail)}) than the server answers at once ({answered}): that second is read "
+                         "on by offset; if the server orders them differently from one request to the next, some "
+                         "may be shipped twice or missed (warned once)",
+                         extra={"service": service, "kind": "big_second", "commits": len(cur.tail)})
+
+    def _ship(self, service: str, commits: list[Any], cur: Cursor, repeats: list[bool] | None = None) -> None:
         records: list[bytes] = []
         keys: list[str] = []
         skipped = 0
-        for commit in commits:
+        for i, commit in enumerate(commits):
             offset = cur.offset
-            if cur.take(commit, self.config.resync_commits):
+            if cur.take(commit, self.config.resync_commits, repeat=repeats[i] if repeats else False):
                 records.append(orjson.dumps({"service_id": service, "api_version": self.config.api_version,
                                              "commit": commit}))
                 keys.append(f"{service}:{offset}")
@@ -323,6 +349,16 @@ class HttpPollSource(Source):
                 skipped += 1
         if skipped:
             repeats_skipped.labels(self.ctx.name, service).inc(skipped)
+        if cur.oversized is not None:
+            ts, n = cur.oversized
+            cur.oversized = None
+            if cur.oversized_said != ts:  # once per second, across restarts
+                cur.oversized_said = ts
+                self.log.warning(f"activity API: service {service} has more commits stamped in one second "
+                                 f"({_iso(ts)}: {n} so far) than resync_commits ({self.config.resync_commits}): "
+                                 f"that second is remembered whole, up to {HARD_KEEP} commits (~40 bytes of "
+                                 "checkpoint each), so that commits stamped in it later are still found (said once "
+                                 "per second)", extra={"service": service, "kind": "big_second", "commits": n})
         self._emit(service, records, keys, cur)
 
     def _emit(self, service: str, records: list[bytes], keys: list[str], cur: Cursor) -> None:
@@ -336,7 +372,16 @@ class HttpPollSource(Source):
         stamped after the cursor's floor, so every remembered commit is met (and skipped) and every commit
         stamped among them is shipped."""
         resyncs.labels(self.ctx.name, service).inc()
-        metrics.source_errors.labels(self.ctx.name, "history_moved").inc()
+        # A last commit stamped in the future (the server's clock ran ahead, then was put right) sorts after
+        # every new commit until real time passes it: each poll with new commits re-reads. Said once per commit.
+        future = cur.tail_ts is not None and cur.tail_ts > time.time() + 1 and cur.last is not None
+        again = future and cur.future_warned == cur.last
+        if future:
+            cur.future_warned = cur.last
+            why += (f"; the last commit shipped is stamped in the future ({_iso(cur.tail_ts)}): until that time "
+                    "passes, new commits sort before it and each poll that finds some re-reads (said once)")
+        if not again:
+            metrics.source_errors.labels(self.ctx.name, "history_moved").inc()
         floor = cur.floor
         lo, hi = 0, total if total is not None else cur.offset
         if floor is None:
@@ -351,9 +396,10 @@ class HttpPollSource(Source):
             else:
                 hi = mid
         after = "the first commit" if floor is None else f"the first commit stamped after {floor}"
-        self.log.warning(f"history of service {service} moved under the cursor ({why}): re-reading from commit "
-                         f"offset {lo} ({after}), skipping the {len(cur.recent)} commits it remembers shipping",
-                         extra={"service": service, "old_offset": cur.offset, "new_offset": lo})
+        self.log.log(logging.DEBUG if again else logging.WARNING,
+                     f"history of service {service} moved under the cursor ({why}): re-reading from commit "
+                     f"offset {lo} ({after}), skipping the {len(cur.recent)} commits it remembers shipping",
+                     extra={"service": service, "old_offset": cur.offset, "new_offset": lo})
         # The commits before `lo` that the cursor passed are those it no longer remembers (a pruned one makes
         # this count too low, never too high). More commits before `lo` now are commits stamped before the
         # floor after newer ones were shipped (a clock step back further than resync_commits reach): not read.
@@ -386,6 +432,10 @@ class _Schedule:
     next_at: float = 0.0  # monotonic time of the service's next request
     failures: int = 0  # consecutive
     last_error: str = ""
+
+
+def _iso(ts: float | None) -> str:
+    return "no time" if ts is None else datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _key(service: str) -> str:

@@ -6,8 +6,13 @@ commit time (what Puppet's own pe_event_forwarding keeps). Offsets shift when th
 restored, and when a commit is stamped earlier than commits already listed (the server's clock stepped
 back, or one commit was stamped in the future and every later one sorts before it). So the cursor also
 keeps
-- `last`: a digest of the last commit passed; each page is asked from offset-1 and its first commit
-  must be that one (the anchor), otherwise the history moved;
+- `tail`: digests of the commits passed last that share one commit time (`tail_ts`, the cursor's last
+  second). Each page is asked from the first of them (offset - len(tail)), and that second is checked
+  whole: its commits must lead the page and hold every digest of `tail`; those it holds besides are new
+  (they sort among the shipped ones: the API orders commits by time alone, and one second's commits may
+  come in another order at each request — SQL ORDER BY without a tie-breaker — so a page boundary inside
+  a second does not fall on the same commits twice). A page filled by that second alone is asked again,
+  larger; a server that caps pages below the second's size gets the rest of it read by offset;
 - `recent`: digests of the `keep` shipped commits with the newest commit times (a count, not a time
   span: a clock step of any size is covered as long as fewer than `keep` commits were stamped after the
   step's new time), and `floor`, the newest commit time ever dropped from it: every shipped commit
@@ -18,6 +23,8 @@ Known limits: the anchor compares one commit, so if two identical commits (same 
 objects, events) sit side by side and pruning removes exactly the commits before the second one,
 the move goes unnoticed and that second commit is not shipped. A commit without a readable timestamp
 cannot be placed in time: it is dropped from `recent` first and would be shipped again by a re-read.
+The newest second is remembered whole even past `keep` (up to HARD_KEEP commits): dropping it would
+count commits stamped in it later as lost.
 """
 from __future__ import annotations
 
@@ -30,6 +37,7 @@ from typing import Any
 import orjson
 
 LEGACY_WINDOW = 60.0  # the time span a cursor saved before `floor` existed remembered
+HARD_KEEP = 100_000  # the newest second is remembered whole up to this many commits (~40 bytes each)
 
 
 def commit_digest(commit: Any) -> str:
@@ -55,12 +63,26 @@ def commit_time(commit: Any) -> float | None:
 @dataclass
 class Cursor:
     offset: int = 0
-    last: str | None = None
+    tail: list[str] = field(default_factory=list)  # digests of the last commits passed, all stamped tail_ts
+    tail_ts: float | None = None
+    # False for a checkpoint saved before `tail` existed: `tail` is then its one `last` commit, compared
+    # by position as that cursor did
+    tail_exact: bool = True
     recent: list[list] = field(default_factory=list)  # [[ts or None, digest], ...] in shipping order
     floor: float | None = None  # newest commit time dropped from `recent`; None: nothing dropped yet
     # Digests to skip once each during a re-read, until it reaches the end of the listing (not the total
     # it began with: a server's total may under-count).
     skip: Counter = field(default_factory=Counter)
+    # the newest second remembered past `keep` (commit time, commits), for the source to warn about once
+    oversized: tuple[float, int] | None = None
+    oversized_said: float | None = None  # the last such second warned about
+    # digest of the commit stamped in the future that the source warned about (once per commit)
+    future_warned: str | None = None
+    _next_trim: int = 0  # a newest second kept whole is not sorted again before it grew by an eighth
+
+    @property
+    def last(self) -> str | None:
+        return self.tail[-1] if self.tail else None
 
     @classmethod
     def from_state(cls, state: Any) -> "Cursor":
@@ -72,40 +94,106 @@ class Cursor:
         else:  # saved by the time-window cursor: it remembered every commit within 60 s of the newest
             max_ts = state.get("max_ts")
             floor = None if max_ts is None else max_ts - LEGACY_WINDOW - 0.001
-        return cls(offset=int(state.get("offset", 0)), last=state.get("last"), recent=recent, floor=floor,
-                   skip=Counter(state.get("skip", {})))
+        if "tail" in state:
+            tail, tail_ts, exact = list(state["tail"]), state.get("tail_ts"), True
+        else:
+            last = state.get("last")
+            tail, tail_ts, exact = ([last] if last else []), None, False
+        return cls(offset=int(state.get("offset", 0)), tail=tail, tail_ts=tail_ts, tail_exact=exact,
+                   recent=recent, floor=floor, skip=Counter(state.get("skip", {})),
+                   future_warned=state.get("future_warned"), oversized_said=state.get("oversized_said"))
 
     def to_state(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"offset": self.offset, "last": self.last, "recent": self.recent, "floor": self.floor}
+        # `last` too, so that a downgraded agent still finds its anchor
+        out: dict[str, Any] = {"offset": self.offset, "last": self.last, "tail": self.tail, "tail_ts": self.tail_ts,
+                               "recent": self.recent, "floor": self.floor}
         if self.skip:
             out["skip"] = dict(self.skip)
+        if self.future_warned:
+            out["future_warned"] = self.future_warned
+        if self.oversized_said is not None:
+            out["oversized_said"] = self.oversized_said
         return out
 
-    def take(self, commit: Any, keep: int) -> bool:
-        """Count a commit as passed; True if it is to be shipped, False if a re-read found it already shipped."""
+    def reread(self) -> int:
+        """How many commits before the offset the next page starts: the cursor's last second."""
+        return min(len(self.tail), self.offset)
+
+    def after_tail(self, commits: list[Any], at_end: bool) -> tuple[list[Any], bool, str | None]:
+        """`commits` were asked from offset - reread(). Returns the commits not passed yet, whether the
+        cursor's last second was seen whole, and why the history moved (None if it did not)."""
+        k = self.reread()
+        if not k:
+            return commits, True, None
+        if not self.tail_exact:  # a one-commit anchor, by position
+            if not commits or commit_digest(commits[0]) != self.tail[-1]:
+                return [], True, "the commit before the cursor is not the last one shipped"
+            return commits[1:], True, None
+        run = 0
+        while run < len(commits) and commit_time(commits[run]) == self.tail_ts:
+            run += 1
+        whole = run < len(commits) or at_end
+        if run < min(k, len(commits)) or (whole and run < k):
+            return [], whole, "the commits before the cursor are not those of the last second shipped"
+        want = Counter(self.tail)
+        new = []
+        for c in commits[:run]:
+            d = commit_digest(c)
+            if want[d] > 0:
+                want[d] -= 1
+            else:
+                new.append(c)
+        missing = sum(want.values())
+        if whole and missing:
+            return [], whole, f"{missing} commit(s) of the last second shipped are no longer listed in it"
+        return new + commits[run:], whole, None
+
+    def is_repeat(self, commit: Any) -> bool:
+        """Read by offset inside the cursor's last second: a commit of that second already passed."""
+        return commit_time(commit) == self.tail_ts and commit_digest(commit) in set(self.tail)
+
+    def take(self, commit: Any, keep: int, repeat: bool = False) -> bool:
+        """Count a commit as passed; True if it is to be shipped, False if a re-read found it already
+        shipped (or `repeat`: the caller found it so)."""
         digest = commit_digest(commit)
-        ship = True
-        if self.skip.get(digest, 0) > 0:
+        ts = commit_time(commit)
+        if self.tail and self.tail_exact and ts == self.tail_ts:
+            self.tail.append(digest)
+        else:
+            self.tail, self.tail_ts, self.tail_exact = [digest], ts, True
+        ship = not repeat
+        if ship and self.skip.get(digest, 0) > 0:
             self.skip[digest] -= 1
             if self.skip[digest] <= 0:
                 del self.skip[digest]
             ship = False
         self.offset += 1
-        self.last = digest
         if ship:
-            self.recent.append([commit_time(commit), digest])
-            if len(self.recent) > keep + keep // 8:  # trimmed in steps: a sort per commit would be quadratic
-                self.trim(keep)
+            self.recent.append([ts, digest])
+            if len(self.recent) > max(keep + keep // 8, self._next_trim):  # trimmed in steps: a sort per
+                self.trim(keep)  # commit would be quadratic
         return ship
 
     def trim(self, keep: int) -> None:
         """Keep at most `keep` entries, dropping the oldest commit times whole (a second is never split, so
-        every shipped commit stamped after `floor` stays remembered)."""
+        every shipped commit stamped after `floor` stays remembered); the newest second is kept whole even
+        past `keep` (up to HARD_KEEP), `oversized` then says so."""
         if len(self.recent) <= keep:
             return
         stamps = sorted(-1.0e300 if ts is None else ts for ts, _ in self.recent)
         cut = stamps[len(stamps) - keep - 1]
+        newest = stamps[-1]
+        if cut >= newest:  # the newest second alone holds more than `keep`: remembered whole, within bounds
+            within = len(stamps) - stamps.index(newest)
+            if within <= HARD_KEEP:
+                self.oversized = (newest, within)
+                older = stamps[:len(stamps) - within]
+                if not older:
+                    self._next_trim = len(stamps) + len(stamps) // 8
+                    return
+                cut = older[-1]
         self.recent = [r for r in self.recent if r[0] is not None and r[0] > cut]
+        self._next_trim = len(self.recent) + len(self.recent) // 8
         if cut > -1.0e300:
             self.floor = cut if self.floor is None else max(self.floor, cut)
 
@@ -116,7 +204,7 @@ class Cursor:
         """The history moved: continue at `offset`, skipping the remembered commits once each."""
         self.skip = Counter(d for _, d in self.recent) + self.skip
         self.offset = offset
-        self.last = None
+        self.tail, self.tail_ts, self.tail_exact = [], None, True
 
     def end_of_reread(self) -> None:
         self.skip.clear()
