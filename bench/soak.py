@@ -137,6 +137,7 @@ def main() -> int:
     ap.add_argument("--tracemalloc", action="store_true",
                     help="run the agent under tracemalloc (slower) and report what grew between a snapshot at "
                          "half time and one at the end, by line and by traceback")
+    ap.add_argument("--wrap", default="", help="a command the agent is started under, e.g. 'heaptrack -o /tmp/h'")
     args = ap.parse_args()
 
     d = args.out
@@ -152,6 +153,7 @@ def main() -> int:
     errlog = open(d / "agent.log", "wb")
     cmd = ([str(REPO / ".venv/bin/python"), str(REPO / "bench/traced_agent.py")] if args.tracemalloc
            else [str(REPO / ".venv/bin/shipper")])
+    cmd = [*args.wrap.split(), *cmd]
     agent = subprocess.Popen([*cmd, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=errlog,
                              env={**os.environ, "SHIPPER_TRACE_DIR": str(d)})
     snapshots = 0

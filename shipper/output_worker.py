@@ -165,6 +165,9 @@ class OutputWorker:
             for done, tracker, seq in group:
                 self._m_shipped.inc(len(done.events))
                 tracker.ack(seq)
+            # Asleep until the next batch, the thread holds none: not its events, not (through its
+            # tracker) a source runner a reload has let go.
+            del batch, tracker, group, done
 
     def error_now(self) -> str | None:
         """What stops delivery now, for /health: the refusal, else the output's own current trouble
