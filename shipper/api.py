@@ -68,10 +68,12 @@ from shipper.plugin import (
     Parser,
     ParserOptions,
     RawBatch,
+    SavedPosition,
     Source,
     SourceContext,
     Stopping,
     index_key,
+    saved_value_line,
     serialize_event,
 )
 from shipper.registry import installed_parsers
@@ -83,7 +85,7 @@ from shipper.tail.lines import TRUNCATED, split_lines
 __all__ = [
     # the contract
     "Parser", "ParserOptions",
-    "Source", "SourceContext", "SourceConfig", "RawBatch", "CheckpointFragment",
+    "Source", "SourceContext", "SourceConfig", "RawBatch", "CheckpointFragment", "SavedPosition", "saved_value_line",
     "Output", "OutputContext", "OutputConfig", "Batch", "index_key", "serialize_event",
     "StrictModel", "ConfigPath",
     # what a plugin raises

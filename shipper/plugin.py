@@ -149,6 +149,22 @@ class ParserOptions:
     source: str = ""  # the source's name, for messages
 
 
+@dataclass(frozen=True, slots=True)
+class SavedPosition:
+    """Where a source's saved state says it stands in one file (`shipper status`, daemon or not)."""
+
+    key: str  # the state key it is saved under
+    path: str  # the file's name then
+    offset: int  # bytes of it read and delivered
+    ino: int | None = None  # its inode then: another file at `path` now means it was rotated
+
+
+def saved_value_line(key: str, value: Any) -> str:
+    """One saved state key and its value, shortened, as `shipper status` shows it."""
+    text = orjson.dumps(value).decode()
+    return f"saved position ({key}): {text if len(text) <= 100 else text[:97] + '...'}"
+
+
 class Source(ABC):
     Config: ClassVar[type[SourceConfig]] = SourceConfig
 
@@ -167,6 +183,19 @@ class Source(ABC):
     def status(self) -> dict[str, Any]:
         """For `shipper status` and metrics: position, lag and the like."""
         return {}
+
+    @classmethod
+    def saved_positions(cls, state: dict[str, Any]) -> list[SavedPosition]:
+        """The file positions in this source's saved state (ctx.state's form), read by `shipper status`
+        with no source running; a source that reads no files has none."""
+        return []
+
+    @classmethod
+    def saved_notes(cls, state: dict[str, Any]) -> list[str]:
+        """Plain lines for `shipper status` on the saved keys that are not saved_positions(): by
+        default each key with its value, shortened."""
+        files = {p.key for p in cls.saved_positions(state)}
+        return [saved_value_line(k, v) for k, v in state.items() if k not in files]
 
     def pending_bytes(self) -> int | None:
         """Bytes left to read now, also before run() started (from ctx.state), for the progress bar of

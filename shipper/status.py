@@ -4,8 +4,8 @@ Positions come from the state dir's checkpoints.sqlite (opened read-only, so it 
 daemon runs and when it does not); when the config enables the HTTP endpoint and the daemon
 answers, its /status adds what only the running process knows (in flight, last success, errors).
 
-File positions are recognised by convention: a checkpoint value that is a mapping with `path` and
-`offset` (and optionally `ino`) is a file at that byte offset. Other sources show their raw keys.
+Each source says what its saved state means (Source.saved_positions: files and offsets; saved_notes: the
+rest in plain lines); this module adds what the files hold now (size, lag, rotated or gone).
 """
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from typing import Any
 
 import orjson
 
+from shipper import registry
 from shipper.config import Config
+from shipper.plugin import SavedPosition
 from shipper.secrets import redact_obj
 
 
@@ -38,26 +40,24 @@ def read_checkpoints(state_dir: str) -> dict[str, dict[str, dict[str, Any]]]:
     return out
 
 
-def file_positions(state: dict[str, Any]) -> list[dict[str, Any]]:
-    """Files in a source's state (values are plain checkpoint values), with size and lag now."""
+def file_positions(positions: list[SavedPosition]) -> list[dict[str, Any]]:
+    """Saved file positions (Source.saved_positions), with the files' size and lag now."""
     files = []
-    for key, value in state.items():
-        if not (isinstance(value, dict) and isinstance(value.get("path"), str) and isinstance(value.get("offset"), int)):
-            continue
-        doc: dict[str, Any] = {"key": key, "path": value["path"], "offset": value["offset"],
+    for pos in positions:
+        doc: dict[str, Any] = {"key": pos.key, "path": pos.path, "offset": pos.offset,
                                "size": None, "lag": None, "note": ""}
         try:
-            st = os.stat(value["path"])
+            st = os.stat(pos.path)
         except OSError:
             doc["note"] = "gone (rotated away or deleted)"
         else:
             doc["size"] = st.st_size
-            if "ino" in value and value["ino"] != st.st_ino:
+            if pos.ino is not None and pos.ino != st.st_ino:
                 doc["note"] = "path now holds another file (rotated)"
-            elif st.st_size < value["offset"]:
+            elif st.st_size < pos.offset:
                 doc["note"] = "truncated since"
             else:
-                doc["lag"] = st.st_size - value["offset"]
+                doc["lag"] = st.st_size - pos.offset
         files.append(doc)
     return sorted(files, key=lambda d: d["path"])
 
@@ -94,13 +94,14 @@ def collect(config: Config) -> dict[str, Any]:
         rows = stored.get(s.name, {})
         state = {k: v["value"] for k, v in rows.items()}
         lv = (live or {}).get("sources", {}).get(s.name, {})
-        stored_files = file_positions(state)
+        source_cls = registry.load("source", s.type)
+        stored_files = file_positions(source_cls.saved_positions(state))
         files = _live_files(lv.get("status") or {}) or stored_files
         sources.append({
             "name": s.name, "type": s.type, "parser": s.parser, "tag": s.effective_tag,
             "follows": getattr(s, "paths", None), "files": files, "files_from": "daemon" if files is not stored_files else "checkpoints",
             "other_keys": sorted(k for k in state if k not in {f["key"] for f in stored_files}),
-            "other_values": {k: v for k, v in state.items() if k not in {f["key"] for f in stored_files}},
+            "saved_notes": source_cls.saved_notes(state),
             "last_ack": lv.get("last_ack") or max((v["updated"] for v in rows.values()), default=None),
             "in_flight_batches": lv.get("in_flight_batches"), "running": lv.get("running"), "error": lv.get("error"),
             "parse_workers": lv.get("parse_workers"), "last_error": lv.get("last_error"),
@@ -128,23 +129,6 @@ def _live_files(live_status: dict[str, Any]) -> list[dict[str, Any]]:
             out.append({"key": f.get("file_id") or f["path"], "path": f["path"], "offset": pos,
                         "size": f.get("size"), "lag": f.get("lag"),
                         "note": f.get("note") or ("deleted, still open" if f.get("deleted") else "")})
-    return out
-
-
-def _other_keys_in_words(keys: list[str], values: dict[str, Any]) -> list[str]:
-    """Checkpoint keys that are not file positions, said plainly: the file source's `seen:<path>`
-    marks (a live path looked at once) as a count, anything else as its saved value, shortened."""
-    from shipper.tail.state import SEEN_PREFIX
-
-    seen = [k for k in keys if k.startswith(SEEN_PREFIX)]
-    out = []
-    if seen:
-        out.append(f"  {len(seen)} followed path{'s' if len(seen) != 1 else ''} known from earlier runs")
-    for k in keys:
-        if k.startswith(SEEN_PREFIX):
-            continue
-        text = orjson.dumps(values.get(k)).decode() if k in values else "?"
-        out.append(f"  saved position ({k}): {text if len(text) <= 100 else text[:97] + '...'}")
     return out
 
 
@@ -196,7 +180,7 @@ def render(doc: dict[str, Any], now: float | None = None) -> list[str]:
             size = "?" if f["size"] is None else str(f["size"])
             lag = f"lag {f['lag']}" if f["lag"] is not None else f["note"]
             lines.append(f"  {f['path']}: position {f['offset']} of {size} bytes, {lag}")
-        lines += _other_keys_in_words(s["other_keys"], s.get("other_values") or {})
+        lines += [f"  {note}" for note in s.get("saved_notes") or []]
     for o in doc["outputs"]:
         lines.append(f"output {o['name']} ({o['type']}, match {o['match']!r})")
         if not d["reachable"]:

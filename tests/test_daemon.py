@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from shipper import registry
 from shipper.status import file_positions, read_checkpoints
 from tests.support import wait_until
 
@@ -231,7 +232,8 @@ def test_lifecycle_notify_reload_http_stop_restart(tmp_path, notify):
             proc.wait()
     stored = read_checkpoints(str(tmp_path / "state"))
     for src in ("a", "c"):
-        files = file_positions({k: v["value"] for k, v in stored[src].items()})
+        saved = registry.load("source", "file").saved_positions({k: v["value"] for k, v in stored[src].items()})
+        files = file_positions(saved)
         assert [(f["path"], f["offset"]) for f in files] == [(str(tmp_path / f"{src}.log"), (tmp_path / f"{src}.log").stat().st_size)]
 
     # Restart with a valid config: resumes exactly where it stopped.

@@ -39,13 +39,19 @@ def test_no_internal_keys_and_one_wording(tmp_path):
 
 
 def test_other_saved_positions_in_words():
+    """Each source says what its saved keys mean: the file source counts its `seen:` marks; any
+    other source's keys show with their values."""
+    from shipper import registry
     from shipper.status import render
 
+    file_state = {"seen:/var/log/a.log": 1, "seen:/var/log/b.log": 1}
+    pg_state = {"cursor": {"last_id": 42, "gaps": []}}
+    notes = registry.load("source", "file").saved_notes(file_state) + registry.load("source", "postgres").saved_notes(pg_state)
     doc = {"config": "c.yaml", "state_dir": "/s",
            "daemon": {"endpoint": None, "reachable": False, "pid": None},
            "sources": [{"name": "pg", "type": "postgres", "parser": "json", "tag": "audit.pg", "follows": None,
                         "files": [], "other_keys": ["cursor", "seen:/var/log/a.log", "seen:/var/log/b.log"],
-                        "other_values": {"cursor": {"last_id": 42, "gaps": []}}, "last_ack": None,
+                        "saved_notes": notes, "last_ack": None,
                         "in_flight_batches": None, "running": None, "error": None}],
            "outputs": []}
     lines = render(doc, now=0)

@@ -11,10 +11,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from shipper.api import RawBatch, Source, SourceConfig, metrics
+from shipper.api import RawBatch, SavedPosition, Source, SourceConfig, metrics, saved_value_line
 from shipper.tail import Chunk, Tailer, discovery
 from shipper.tail.holder import Holder
-from shipper.tail.state import load_states
+from shipper.tail.state import SEEN_PREFIX, load_states
 from shipper.tail.watcher import ChangeWatcher
 
 STOP_CHECK = 0.5  # longest sleep when ctx.stop cannot wake the watcher (a plain threading.Event)
@@ -123,6 +123,18 @@ class FileSource(Source):
                 "undecided": len(t.undecided), "undecided_read": t.undecided_read,
                 "held_files": len(self.holder.held) if self.holder else 0,
                 "held_bytes": self.holder.held_bytes() if self.holder else 0}
+
+    @classmethod
+    def saved_positions(cls, state: dict) -> list[SavedPosition]:
+        return [SavedPosition(st.key, st.path, st.offset, st.ino) for st in load_states(state)[0]]
+
+    @classmethod
+    def saved_notes(cls, state: dict) -> list[str]:
+        # `seen:<path>`: a live path whose rotated names were looked at once; a count says enough.
+        seen = sum(1 for k in state if k.startswith(SEEN_PREFIX))
+        out = [f"{seen} followed path{'s' if seen != 1 else ''} known from earlier runs"] if seen else []
+        files = {p.key for p in cls.saved_positions(state)}  # an f: value this version cannot read is shown as it is
+        return out + [saved_value_line(k, v) for k, v in state.items() if k not in files and not k.startswith(SEEN_PREFIX)]
 
     def pending_bytes(self) -> int:
         files = self.tailer.status()
