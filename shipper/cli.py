@@ -265,7 +265,7 @@ def plugins() -> None:
 @click.option("-c", "--config", "config_path", default=None, help="With --output: the config naming the output.")
 @click.option("--output", "output_name", default=None, help="Read the trail back from this output's store.")
 @click.option("--since", default=None, help="With --output: events from this ISO time on.")
-@click.option("--workers", type=int, default=None, help="Processes checking hashes (default: the CPUs).")
+@click.option("--workers", type=int, default=None, help="Processes reading FILES (default: the CPUs).")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 def verify(key_files: tuple[str, ...], config_path: str | None, output_name: str | None, since: str | None,
            workers: int | None, files: tuple[str, ...]) -> None:
@@ -275,7 +275,8 @@ def verify(key_files: tuple[str, ...], config_path: str | None, output_name: str
     (docs/evidence.md)."""
     from shipper.integrity import load_key
     from shipper.secrets import SecretError
-    from shipper.verify import read_links, report_lines, verify_chain
+    from shipper.verify import report_lines, verify_chain
+    from shipper.verify_read import read_links
 
     if bool(files) == bool(output_name):
         raise click.UsageError("give FILES, or -c CONFIG --output NAME")
@@ -285,16 +286,16 @@ def verify(key_files: tuple[str, ...], config_path: str | None, output_name: str
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
     if output_name:
-        chains, problems, unchained = _read_back(config_path, output_name, since)
+        chains, problems, unchained = _read_back(config_path, output_name, since, keys)
     else:
-        chains, problems, unchained = read_links(files)
+        chains, problems, unchained = read_links(files, keys, workers or os.cpu_count() or 1)
     intact = bool(chains) and not problems
     for p in problems:
         click.echo(p)
     if not chains:
         click.echo("no chained events in the input (was integrity on?)")
     for name in sorted(chains):
-        rep = verify_chain(name, chains[name], keys, workers or os.cpu_count() or 1, ordered=not output_name)
+        rep = verify_chain(name, chains[name], keys, ordered=not output_name)
         intact = intact and rep.intact
         for line in report_lines(rep):
             click.echo(line)
@@ -306,7 +307,7 @@ def verify(key_files: tuple[str, ...], config_path: str | None, output_name: str
     sys.exit(0 if intact else 1)
 
 
-def _read_back(config_path: str | None, output_name: str, since: str | None):
+def _read_back(config_path: str | None, output_name: str, since: str | None, keys: list):
     import threading
 
     from shipper import registry
@@ -322,7 +323,7 @@ def _read_back(config_path: str | None, output_name: str, since: str | None):
         sys.exit(2)
     output = registry.load("output", ocfg.type)(ocfg, OutputContext(output_name, threading.Event(), config.state_dir))
     try:
-        chains, unchained = links_of(output.read_back(since))
+        chains, unchained = links_of(output.read_back(since), keys)
     except NotImplementedError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)

@@ -96,6 +96,12 @@ def canonical(event: dict) -> bytes:
     sorted keys writes the same bytes ~10× faster (property test: tests/test_integrity.py); anything
     else goes to the library.
     """
+    return canonical_of(hashed_part(event))
+
+
+def hashed_part(event: dict) -> dict:
+    """The event as its hash covers it: without event.hash, a parse failure's @timestamp and
+    log.file.path (shallow copies; the event is not changed)."""
     doc = dict(event)
     ev = doc.get("event")
     if isinstance(ev, dict) and "hash" in ev:
@@ -107,6 +113,21 @@ def canonical(event: dict) -> bytes:
     if isinstance(log, dict) and isinstance(log.get("file"), dict) and "path" in log["file"]:
         # The file's name as it was read: a replay after a rotation reads the record from the renamed file
         doc["log"] = {**log, "file": {k: v for k, v in log["file"].items() if k != "path"}}
+    return doc
+
+
+def sorted_json(doc: dict) -> bytes | None:
+    """orjson's sorted output of hashed_part(...): canonical_of's bytes whenever the event is plain
+    JSON (_plain), None if orjson cannot write it. A reader that finds these bytes sealed by the
+    hash knows they are the ones sealed, without the walk over the event (shipper.verify)."""
+    try:
+        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return None
+
+
+def canonical_of(doc: dict) -> bytes:
+    """RFC 8785 bytes of hashed_part(...)'s result (see canonical)."""
     if _plain(doc):
         try:
             return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
@@ -150,8 +171,12 @@ def _plain(doc: dict) -> bool:
 
 def link_hash(key: Key, prev: str, event: dict) -> str:
     """The value of event.hash for `event` following a link whose event.hash is `prev`."""
-    mac = hmac.new(key.secret, prev.encode() + b"\n" + canonical(event), hashlib.sha256).hexdigest()
-    return f"{key.id}:{mac}"
+    return f"{key.id}:{mac_hex(key.secret, prev, canonical(event))}"
+
+
+def mac_hex(secret: bytes, prev: str, canonical_form: bytes) -> str:
+    """The HMAC part of a link's hash (hmac.digest: the one-shot C path, ~1 µs less than hmac.new)."""
+    return hmac.digest(secret, prev.encode() + b"\n" + canonical_form, "sha256").hex()
 
 
 class Chain:

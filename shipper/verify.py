@@ -4,21 +4,18 @@ Reads JSON lines as shipped (a stdout capture, Fluentd out_file's `time<TAB>tag<
 export) and checks each chain (shipper.integrity): every link's HMAC under a known key, no
 sequence number missing between the first and the last attestation, no link out of order, and no
 loss declared by the agent itself in an attestation. A link's hash covers the previous link's
-stored hash, so each link is checked on its own against its predecessor: the work splits across
-processes for large trails.
+stored hash, so each link is checked on its own against its predecessor: files are read in parts
+by several processes (shipper.verify_read) and only what judges the chain is kept (Seen).
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
-import json
-import multiprocessing
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-import orjson
-
-from shipper.integrity import DATASET, Key, canonical, link_hash
+from shipper.integrity import DATASET, Key, canonical_of, hashed_part, mac_hex, sorted_json
 
 # The Fluentd output adds the event's stable id under this key after sealing (its `id_field`
 # default, for fluent-plugin-elasticsearch's id_key): not part of what was sealed.
@@ -27,15 +24,141 @@ FLUENTD_ID_FIELD = "_shipper_id"
 
 @dataclass
 class Link:
+    """A stored event as read back (from a store, or built by a test): judged as a Seen."""
     seq: int
     hash: str
     doc: dict
-    where: str  # file:line
+    where: str
+
+
+class Seen:
+    """What verify keeps of one link: enough to judge its chain without the event itself (a
+    million events as dicts cost gigabytes and the garbage collector's time). `valid` is True once
+    its hash is proven to seal it after a predecessor, False when it cannot be (not JSON the agent
+    could seal), None while undecided; only then is `canon` (what the hash covers) kept."""
+    __slots__ = ("seq", "hash", "file", "line", "digest", "valid", "canon", "att", "eid")
+
+    def __init__(self, seq: int, hash: str, file: str, line: int | None, digest: bytes | None,
+                 valid: bool | None, canon: bytes | None, att: dict | None, eid: object):
+        self.seq, self.hash, self.file, self.line = seq, hash, file, line
+        self.digest, self.valid, self.canon, self.att, self.eid = digest, valid, canon, att, eid
+
+    def __reduce__(self):  # to and from the reading processes as a plain tuple of fields
+        return Seen, (self.seq, self.hash, self.file, self.line, self.digest, self.valid, self.canon, self.att,
+                      self.eid)
+
+    @property
+    def where(self) -> str:
+        return self.file if self.line is None else f"{self.file}:{self.line}"
 
     @property
     def is_attestation(self) -> bool:
-        ev = self.doc.get("event") or {}
-        return ev.get("dataset") == DATASET
+        return self.att is not None
+
+
+def chain_fields(doc: dict) -> tuple[str, int, str] | None:
+    """(chain, sequence, hash) of a chained event; None for one without a chain."""
+    ev = doc.get("event")
+    labels = doc.get("labels")
+    if ev.__class__ is not dict or labels.__class__ is not dict:
+        return None
+    chain, seq, digest = labels.get("shipper_chain"), ev.get("sequence"), ev.get("hash")
+    if chain.__class__ is not str or not isinstance(seq, int) or isinstance(seq, bool) or digest.__class__ is not str:
+        return None
+    return chain, seq, digest
+
+
+def seen_of(doc: dict, chain_seq_hash: tuple[str, int, str], file: str, line: int | None) -> Seen:
+    """An undecided Seen of a stored event (its canonical form kept)."""
+    _, seq, digest = chain_seq_hash
+    canon = _canonical(hashed_part(_as_sealed(doc)))
+    return Seen(seq, digest, file, line, _digest(canon), None if canon is not None else False, canon,
+                _attestation(doc), doc["event"].get("id"))
+
+
+def _canonical(doc: dict) -> bytes | None:
+    try:
+        return canonical_of(doc)
+    except (TypeError, ValueError, RecursionError):  # not JSON the agent could have sealed: altered
+        return None
+
+
+def _digest(canon: bytes | None) -> bytes | None:
+    """Tells exact copies apart from altered ones without keeping the canonical form."""
+    return None if canon is None else hashlib.blake2b(canon).digest()
+
+
+def _attestation(doc: dict) -> dict | None:
+    return doc if doc["event"].get("dataset") == DATASET else None
+
+
+def _link_where(where: str) -> tuple[str, int | None]:
+    file, _, line = where.rpartition(":")
+    return (file, int(line)) if file and line.isdigit() else (where, None)
+
+
+def seals(hash: str, canon: bytes | None, prevs: Iterable[str], secrets: dict[str, bytes]) -> bool:
+    """Does `hash` seal the canonical form `canon` after one of `prevs` (previous links' hashes)?"""
+    key_id, _, mac = hash.partition(":")
+    secret = secrets.get(key_id)
+    if secret is None or canon is None:
+        return False
+    try:
+        return any(hmac.compare_digest(mac_hex(secret, p, canon), mac) for p in prevs)
+    except (TypeError, ValueError):  # a hash that is not text
+        return False
+
+
+def prevs_of(seq: int, att: dict | None, hashes_before: Iterable[str]) -> list[str]:
+    """What a link may follow: the first link "", any other the hashes stored at the sequence
+    before it; an attestation also the previous hash it stores."""
+    prevs = [""] if seq == 1 else list(hashes_before)
+    if att is not None:
+        prev = ((att.get("shipper") or {}).get("attestation") or {}).get("previous_hash")
+        if isinstance(prev, str):
+            prevs.append(prev)
+    return prevs
+
+
+class Settler:
+    """Proves links against the predecessors seen so far, as they are read: in a trail in order,
+    a link's predecessor came just before it, so it is settled at once and its canonical form
+    dropped. The rest wait for `settle_rest` (and what is still open for verify_chain).
+
+    At once means first with orjson's sorted output of the event, without the walk that tells
+    whether it is RFC 8785's (integrity.canonical_of): if the hash seals those bytes, they are the
+    bytes the agent sealed, whatever the walk would say (an HMAC match proves equal input). Only
+    when they do not is the exact canonical form made."""
+
+    def __init__(self, secrets: dict[str, bytes]):
+        self.secrets = secrets
+        self.hashes: dict[str, dict[int, list[str]]] = defaultdict(dict)
+        self.open: list[tuple[str, Seen]] = []
+
+    def add(self, doc: dict, fields: tuple[str, int, str], file: str, line: int | None) -> Seen:
+        chain, seq, hash = fields
+        by_seq = self.hashes[chain]
+        by_seq.setdefault(seq, []).append(hash)
+        att = _attestation(doc)
+        prevs = prevs_of(seq, att, by_seq.get(seq - 1, ()))
+        sealed = hashed_part(_as_sealed(doc))
+        fast = sorted_json(sealed)
+        if seals(hash, fast, prevs, self.secrets):
+            return Seen(seq, hash, file, line, _digest(fast), True, None, att, doc["event"].get("id"))
+        canon = _canonical(sealed)
+        valid: bool | None = None if canon is not None else False
+        if canon is not None and canon != fast and seals(hash, canon, prevs, self.secrets):
+            valid, canon = True, None
+        s = Seen(seq, hash, file, line, _digest(canon or fast), valid, canon, att, doc["event"].get("id"))
+        if valid is None:
+            self.open.append((chain, s))
+        return s
+
+    def settle_rest(self) -> None:
+        for chain, s in self.open:
+            if seals(s.hash, s.canon, prevs_of(s.seq, s.att, self.hashes[chain].get(s.seq - 1, ())), self.secrets):
+                s.valid, s.canon = True, None
+        self.open = []
 
 
 @dataclass
@@ -57,107 +180,19 @@ class ChainReport:
         return not self.problems and not self.losses
 
 
-def read_links(paths: Iterable[str]) -> tuple[dict[str, list[Link]], list[str], int]:
-    """Chains by id (links in file order), problems of the input itself, and the number of events
+def links_of(documents: Iterable[tuple[str, dict]], keys: list[Key]) -> tuple[dict[str, list[Seen]], int]:
+    """Chains by id from (where, event) pairs (a store read back), and the number of events
     without a chain."""
-    problems: list[str] = []
-
-    def documents() -> Iterator[tuple[str, dict]]:
-        for path in paths:
-            with open(path, "rb") as f:
-                for n, line in enumerate(f, 1):
-                    try:
-                        doc = _document(line)
-                    except _RepeatedKey:
-                        problems.append(f"{path}:{n}: a key repeated in one object: not the event as sealed")
-                        continue
-                    if doc is not None:
-                        yield f"{path}:{n}", doc
-                    elif line.strip():
-                        problems.append(f"{path}:{n}: not a JSON event")
-
-    chains, unchained = links_of(documents())
-    return chains, problems, unchained
-
-
-def links_of(documents: Iterable[tuple[str, dict]]) -> tuple[dict[str, list[Link]], int]:
-    """Chains by id from (where, event) pairs, and the number of events without a chain."""
-    chains: dict[str, list[Link]] = defaultdict(list)
+    chains: dict[str, list[Seen]] = defaultdict(list)
+    settler = Settler({k.id: k.secret for k in keys})
     unchained = 0
     for where, doc in documents:
-        ev = doc.get("event") if isinstance(doc.get("event"), dict) else {}
-        labels = doc.get("labels") if isinstance(doc.get("labels"), dict) else {}
-        chain, seq, digest = labels.get("shipper_chain"), ev.get("sequence"), ev.get("hash")
-        if not isinstance(chain, str) or not isinstance(seq, int) or not isinstance(digest, str):
+        fields = chain_fields(doc)
+        if fields is None:
             unchained += 1
             continue
-        chains[chain].append(Link(seq, digest, doc, where))
+        chains[fields[0]].append(settler.add(doc, fields, where, None))
     return chains, unchained
-
-
-class _RepeatedKey(ValueError):
-    pass
-
-
-def _document(line: bytes) -> dict | None:
-    line = line.strip()
-    if not line:
-        return None
-    for text in (line, line.rsplit(b"\t", 1)[-1]):  # a bare event, or out_file's time, tag, record
-        try:
-            doc = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(doc, dict):
-            _no_repeated_keys(text, doc)
-            return doc
-    return None
-
-
-def _no_repeated_keys(text: bytes, doc: dict) -> None:
-    """Raise _RepeatedKey if an object in `text` names a key twice. Parsers disagree on which copy
-    counts (orjson keeps the last, others the first), and RFC 8785 (I-JSON) forbids it, so such a
-    line is not the event the agent sealed. orjson's own output of the parsed event equal to the
-    line proves there is none (a repeated key would be missing from it): the usual case, a stdout
-    capture, costs one dumps; other writers' lines (Fluentd's, a store's) take the slow check."""
-    try:
-        if orjson.dumps(doc) == text:
-            return
-    except TypeError:  # nested deeper than orjson writes: the slow check
-        pass
-    try:
-        json.loads(text, object_pairs_hook=_unique_pairs)
-    except RecursionError:
-        return  # too deep for Python's parser: left to the hash check, which names it
-    except ValueError as e:
-        if isinstance(e, _RepeatedKey):
-            raise
-        return
-
-
-def _unique_pairs(pairs: list[tuple[str, object]]) -> dict:
-    d = dict(pairs)
-    if len(d) != len(pairs):
-        raise _RepeatedKey("a repeated key")
-    return d
-
-
-def _check(job: tuple[dict[str, bytes], list[tuple[str, str, dict]]]) -> list[bool]:
-    """For each (previous hash, hash, event): does the hash seal the event after the previous one?"""
-    secrets, items = job
-    out = []
-    for prev, digest, doc in items:
-        key_id = digest.split(":", 1)[0]
-        secret = secrets.get(key_id)
-        if secret is None:
-            out.append(False)
-            continue
-        try:
-            ok = hmac.compare_digest(link_hash(Key(key_id, secret), prev, _as_sealed(doc)), digest)
-        except (TypeError, ValueError, RecursionError):  # not JSON the agent could have sealed: altered
-            ok = False
-        out.append(ok)
-    return out
 
 
 def _as_sealed(doc: dict) -> dict:
@@ -166,73 +201,52 @@ def _as_sealed(doc: dict) -> dict:
     return doc
 
 
-def _same_event(a: dict, b: dict) -> bool:
-    """An exact copy: the same canonical form (Python's == takes 1 for true and 1.0)."""
-    try:
-        return canonical(_as_sealed(a)) == canonical(_as_sealed(b))
-    except (TypeError, ValueError, RecursionError):
-        return False
-
-
-def _check_all(keys: list[Key], items: list[tuple[str, str, dict]], workers: int) -> list[bool]:
-    secrets = {k.id: k.secret for k in keys}
-    if workers <= 1 or len(items) < 20_000:
-        return _check((secrets, items))
-    size = -(-len(items) // (workers * 4))
-    jobs = [(secrets, items[i:i + size]) for i in range(0, len(items), size)]
-    with multiprocessing.get_context("forkserver").Pool(workers) as pool:
-        return [ok for part in pool.map(_check, jobs) for ok in part]
-
-
-def verify_chain(chain: str, links: list[Link], keys: list[Key], workers: int = 1,
-                 ordered: bool = True) -> ChainReport:
+def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], ordered: bool = True) -> ChainReport:
     """`ordered`: the links come in the order they were stored (a file), so a moved one is told;
     a store read back has no such order (its sequence numbers are the order)."""
-    rep = ChainReport(chain, links=len(links))
-    known = {k.id for k in keys}
+    seens = [ln if isinstance(ln, Seen) else seen_of(ln.doc, (chain, ln.seq, ln.hash), *_link_where(ln.where))
+             for ln in links]
+    rep = ChainReport(chain, links=len(seens))
+    secrets = {k.id: k.secret for k in keys}
     # Reordering: within one file (files may be given in any order), a link placed after a later
     # one of its chain, at a place no link took before (a copy or the agent's replay of a link
     # comes after the links it repeats).
     seen: set[int] = set()
     highest: dict[str, int] = defaultdict(int)
-    for ln in links if ordered else ():
-        file = ln.where.rsplit(":", 1)[0]
-        if ln.seq < highest[file] and ln.seq not in seen:
-            rep.problems.append(f"reordered: sequence {ln.seq} at {ln.where} comes after sequence {highest[file]}")
+    for ln in seens if ordered else ():
+        if ln.seq < highest[ln.file] and ln.seq not in seen:
+            rep.problems.append(f"reordered: sequence {ln.seq} at {ln.where} comes after sequence {highest[ln.file]}")
         seen.add(ln.seq)
-        highest[file] = max(highest[file], ln.seq)
-    by_seq: dict[int, list[Link]] = {}
-    for ln in links:
+        highest[ln.file] = max(highest[ln.file], ln.seq)
+    by_seq: dict[int, list[Seen]] = {}
+    for ln in seens:
         same = by_seq.setdefault(ln.seq, [])
-        if any(o.hash == ln.hash and _same_event(o.doc, ln.doc) for o in same):
+        # An exact copy: the same hash and the same canonical form (Python's == takes 1 for 1.0)
+        if ln.digest is not None and any(o.hash == ln.hash and o.digest == ln.digest for o in same):
             rep.duplicates += 1
         else:
             same.append(ln)
-    unknown = sorted({ln.hash.split(":", 1)[0] for ln in links} - known)
+    unknown = sorted({ln.hash.split(":", 1)[0] for ln in seens} - set(secrets))
     for key_id in unknown:
         rep.problems.append(f"sealed with an unknown key (id {key_id})")
-    # Each link against each stored predecessor; the first link of the chain follows "", and an
-    # attestation also the predecessor hash it stores.
-    jobs: list[tuple[str, str, dict]] = []
-    owners: list[Link] = []
+    # Links not proven while read: each against every stored predecessor
     for seq, same in by_seq.items():
-        prevs = [""] if seq == 1 else [p.hash for p in by_seq.get(seq - 1, ())]
         for ln in same:
-            for prev in prevs + _stored_previous(ln):
-                jobs.append((prev, ln.hash, ln.doc))
-                owners.append(ln)
-    valid = {id(ln) for ln, ok in zip(owners, _check_all(keys, jobs, workers)) if ok}
+            if ln.valid is None:
+                ln.valid = seals(ln.hash, ln.canon, prevs_of(seq, ln.att, (p.hash for p in by_seq.get(seq - 1, ()))),
+                                 secrets)
+                ln.canon = None
     for seq, same in sorted(by_seq.items()):
         for ln in same:
-            checkable = seq == 1 or (seq - 1) in by_seq or _stored_previous(ln)
-            if id(ln) not in valid and checkable and ln.hash.split(":", 1)[0] in known:
+            checkable = seq == 1 or (seq - 1) in by_seq or len(prevs_of(seq, ln.att, ())) > 0
+            if not ln.valid and checkable and ln.hash.split(":", 1)[0] in secrets:
                 rep.problems.append(f"altered: sequence {seq}{_event_id(ln)} at {ln.where} does not match its hash")
-    attested = sorted(ln.seq for same in by_seq.values() for ln in same if ln.is_attestation and id(ln) in valid)
+    attested = sorted(ln.seq for same in by_seq.values() for ln in same if ln.is_attestation and ln.valid)
     # A chain starts once: a replay never makes its start again (it is sealed before it leaves), so
     # a second one is a chain begun anew under the same name (state_dir lost, or two agents with
     # the same host and source names): its links are not linked to the first one's.
-    starts = [ln for ln in by_seq.get(1, ()) if ln.is_attestation and id(ln) in valid
-              and (ln.doc.get("event") or {}).get("reason") == "start"]
+    starts = [ln for ln in by_seq.get(1, ()) if ln.att is not None and ln.valid
+              and (ln.att.get("event") or {}).get("reason") == "start"]
     for ln in starts[1:]:
         rep.problems.append(f"started again: a second start of the chain at {ln.where} (the agent's state was "
                             f"lost, or two agents share the name {chain}): the two are not linked")
@@ -240,8 +254,8 @@ def verify_chain(chain: str, links: list[Link], keys: list[Key], workers: int = 
         rep.problems.append("no attestation in the input: its completeness cannot be told")
         return rep
     rep.first, rep.last = attested[0], attested[-1]
-    last = next(ln for ln in by_seq[rep.last] if ln.is_attestation and id(ln) in valid)
-    last_ev = last.doc.get("event") or {}
+    last = next(ln for ln in by_seq[rep.last] if ln.att is not None and ln.valid)
+    last_ev = (last.att or {}).get("event") or {}
     rep.last_attested = f"{last_ev.get('end')} ({last_ev.get('reason')})"
     missing_from: int | None = None
     for seq in range(rep.first, rep.last + 1):
@@ -252,25 +266,18 @@ def verify_chain(chain: str, links: list[Link], keys: list[Key], workers: int = 
         if missing_from is not None:
             rep.problems.append(f"missing: sequences {_range(missing_from, seq - 1)}")
             missing_from = None
-        good = [ln for ln in same if id(ln) in valid]
+        good = [ln for ln in same if ln.valid]
         rep.replays += max(0, len(good) - 1)
         for ln in good:
-            if ln.is_attestation:
+            if ln.att is not None:
                 rep.losses.extend(_declared_losses(ln))
                 rep.notes.extend(_vendor_gaps(ln))
-    rep.outside = sum(1 for ln in links if ln.seq < rep.first or ln.seq > rep.last)
+    rep.outside = sum(1 for ln in seens if ln.seq < rep.first or ln.seq > rep.last)
     return rep
 
 
-def _stored_previous(ln: Link) -> list[str]:
-    if not ln.is_attestation:
-        return []
-    prev = ((ln.doc.get("shipper") or {}).get("attestation") or {}).get("previous_hash")
-    return [prev] if isinstance(prev, str) else []
-
-
-def _declared_losses(ln: Link) -> list[str]:
-    att = ((ln.doc.get("shipper") or {}).get("attestation") or {})
+def _declared_losses(ln: Seen) -> list[str]:
+    att = (((ln.att or {}).get("shipper") or {}).get("attestation") or {})
     out = []
     if att.get("losses") or att.get("bytes_lost"):
         named = [f"{x.get('what')} ({x.get('bytes') or 'unknown'} bytes)" for x in att.get("lost") or ()
@@ -284,8 +291,8 @@ def _declared_losses(ln: Link) -> list[str]:
     return out
 
 
-def _vendor_gaps(ln: Link) -> list[str]:
-    gaps = (((ln.doc.get("shipper") or {}).get("attestation") or {}).get("vendor_id_gaps") or {})
+def _vendor_gaps(ln: Seen) -> list[str]:
+    gaps = ((((ln.att or {}).get("shipper") or {}).get("attestation") or {}).get("vendor_id_gaps") or {})
     if not isinstance(gaps, dict) or not gaps.get("ids"):
         return []
     listed = gaps.get("ranges") or ()
@@ -296,9 +303,8 @@ def _vendor_gaps(ln: Link) -> list[str]:
             f"(attestation at sequence {ln.seq}, {ln.where})"]
 
 
-def _event_id(ln: Link) -> str:
-    vid = (ln.doc.get("event") or {}).get("id")
-    return f" (event.id {vid})" if vid is not None else ""
+def _event_id(ln: Seen) -> str:
+    return f" (event.id {ln.eid})" if ln.eid is not None else ""
 
 
 def _range(a: int, b: int) -> str:

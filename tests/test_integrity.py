@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import orjson
-import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from shipper.integrity import Chain, Key
@@ -281,17 +280,32 @@ def test_verify_reports_the_losses_the_agent_declared():
     assert any("output es dead-lettered 3 events" in l for l in rep.losses)
 
 
-@pytest.mark.parametrize("n", [25_000])
-def test_verify_splits_large_trails_across_processes_with_the_same_answer(n):
+def test_verify_reads_large_trails_in_parts_across_processes_with_the_same_answer(tmp_path, monkeypatch):
+    """Files cut into parts read by several processes: links at the parts' edges are proven across
+    them, lines are numbered in their file, an altered link is found in any part."""
+    from shipper import verify_read
+
     key = Key.from_text("k")
     chain = Chain(key, "h/s")
     docs = [chain.seal({"event": {"dataset": "shipper.attestation"}})]
-    docs += [chain.seal({"event": {"action": "a"}, "n": i}) for i in range(n)]
+    docs += [chain.seal({"event": {"action": "a"}, "n": i, "f": i / 3}) for i in range(6000)]
     docs.append(chain.seal({"event": {"dataset": "shipper.attestation"}}))
     docs[100]["n"] = -1
-    links = [Link(d["event"]["sequence"], d["event"]["hash"], d, f"f:{i + 1}") for i, d in enumerate(docs)]
-    one, two = verify_chain("h/s", links, [key], workers=1), verify_chain("h/s", links, [key], workers=2)
-    assert one.problems == two.problems == ["altered: sequence 101 at f:101 does not match its hash"]
+    docs[4500]["f"] = 0.5
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    one.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in docs[:3000]))
+    two.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in docs[3000:]))
+    monkeypatch.setattr(verify_read, "PART", 40_000)  # ~400 links a part
+    monkeypatch.setattr(verify_read, "IN_PROCESS", 0)
+    answers = []
+    for workers in (1, 2):
+        chains, problems, unchained = verify_read.read_links([str(two), str(one)], [key], workers)
+        assert not problems and not unchained and list(chains) == ["h/s"]
+        answers.append(verify_chain("h/s", chains["h/s"], [key]))
+    assert answers[0].problems == answers[1].problems == [
+        f"altered: sequence 101 at {one}:101 does not match its hash",
+        f"altered: sequence 4501 at {two}:1501 does not match its hash"]
+    assert answers[0].first == answers[1].first == 1 and answers[0].last == answers[1].last == 6002
 
 
 def test_an_idle_source_attests_every_interval_and_a_reload_rotates_the_key(tmp_path):
