@@ -13,14 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import Gauge
-
 from shipper import metrics
-
-failing_gauge = Gauge("shipper_source_failing", "1 while the source (or a part of it) fails to read", ["source"],
-                      registry=metrics.REGISTRY)
-last_error_time = Gauge("shipper_source_last_error_timestamp", "Unix time of the source's last failure of this kind",
-                        ["source", "kind"], registry=metrics.REGISTRY)
 
 
 @dataclass
@@ -44,7 +37,7 @@ class SourceFailures:
         # between two kinds) logs each kind's start once per interval, not once per flap
         self._said: dict[tuple[str, str], float] = {}
         self._last: dict[str, Any] | None = None
-        self._gauge = failing_gauge.labels(source)
+        self._gauge = metrics.source_failing.labels(source)
         self._gauge.set(0)
 
     def failed(self, kind: str, message: str, scope: str = "", level: int = logging.WARNING, **fields) -> None:
@@ -73,7 +66,7 @@ class SourceFailures:
             self._last = {"kind": kind, "message": message, "scope": scope or None, "at": now, "since": cur.since,
                           "failing": True}
             self._gauge.set(1)
-        last_error_time.labels(self.source, kind).set(now)
+        metrics.source_last_error.labels(self.source, kind).set(now)
         if line is not None:
             self.log.log(level, line, extra=extra)
 

@@ -159,6 +159,8 @@ undecided_read = _counter("shipper_files_undecided_read", "Files read as new aft
 lag_bytes = _gauge("shipper_file_lag_bytes", "Bytes of a followed file not yet read", ["source", "path"])
 checkpoint_time = _gauge("shipper_checkpoint_timestamp", "Unix time of the source's last checkpoint commit", ["source"])
 source_errors = _counter("shipper_source_errors", "Errors while reading a source (retried)", ["source", "kind"])
+source_failing = _gauge("shipper_source_failing", "1 while the source (or a part of it) fails to read", ["source"])
+source_last_error = _gauge("shipper_source_last_error_timestamp", "Unix time of the source's last failure of this kind", ["source", "kind"])
 vendor_id_gaps = _counter("shipper_vendor_id_gaps", "Ids of the product's own numbering never seen (gaps still open after the grace period)", ["source"])
 
 

@@ -72,3 +72,17 @@ def test_the_core_reads_no_counts_back_from_the_registry():
     found = [f"{p.relative_to(core)}:{i}" for p in sorted(core.rglob("*.py"))
              for i, line in enumerate(p.read_text().splitlines(), 1) if offending.search(line)]
     assert found == []
+
+
+def test_a_removed_source_leaves_no_failure_gauge_behind():
+    """A source a reload removed while it was failing must not be reported failing for ever."""
+    import logging
+
+    from shipper.failures import SourceFailures
+
+    f = SourceFailures(logging.getLogger("test"), "m-failing")
+    f.failed("http_503", "server said 503")
+    assert scraped("shipper_source_failing", {"source": "m-failing"}) == 1
+    assert (scraped("shipper_source_last_error_timestamp", {"source": "m-failing", "kind": "http_503"}) or 0) > 0
+    metrics.forget_metrics("source", "m-failing")
+    assert 'source="m-failing"' not in generate_latest(metrics.REGISTRY).decode()
