@@ -77,6 +77,7 @@ class Followed:
     tail: bytes = b""  # the bytes just before state.offset (up to MARK_MAX)
     size: int = 0
     mtime_ns: int = 0
+    seen_size: int = 0  # the size stat() gave with mtime_ns (f.size moves on with reads)
     active_at: float = field(default_factory=time.monotonic)
     at_eof: bool = False  # no complete line left to read (at most a partial one)
     read_to: int = -1  # the size at the last read that reached the end
@@ -279,7 +280,14 @@ class Tailer:
             overflowed = self.holder.take_overflowed()
         for f in list(self.files.values()):
             if f.fh is not None and f.state is not None:
-                self._check_truncated(f)
+                if not self._check_truncated(f) and self._rewritten_unseen(f):
+                    self._check_truncated(f, force=True)
+            elif f.fh is not None and self._rewritten_unseen(f):
+                self._lost(f.path, 0, "were written to it and cut away (truncated in place: a copytruncate rotation, "
+                                      "or a writer reopening it with O_TRUNC) before a complete line of it was read; "
+                                      "a copy, if one was made, is read as a new file, what was written after the "
+                                      "copy is in no file (rotate with `create` to lose nothing)", unknown=True)
+                f.start = 0
         obs = self.observe()
         unmatched = dict(obs)
 
@@ -292,6 +300,7 @@ class Tailer:
                 if o.path != f.path:
                     self._renamed(f, o.path)
                 f.size, f.mtime_ns, f.deleted, f.unnamed = self._readable_size(f, o), o.st.st_mtime_ns, False, False
+                f.seen_size = o.st.st_size
                 continue
             if f.fh is not None:
                 # Open but not under any name we watch (deleted, or moved away: renamed out of the
@@ -323,9 +332,17 @@ class Tailer:
 
         # 2. loose states: by inode first, then by content
         # Fingerprinted states first: an inode-only placeholder must not take a known file's inode.
+        # Then states whose inode is still at least as long as what was read (their bytes before the
+        # offset can prove them) before those it is shorter than (possibly truncated: a content read
+        # further on a reused or truncated inode must not take it from the content it now holds).
         # Then the states read furthest: they have the strongest proof, and a state of which only
         # the head was read must not take a file another state proves is its own.
-        for _fid, lo in sorted(self.loose.items(), key=lambda kv: (-kv[1].state.head_len, -kv[1].state.offset)):
+        def order(kv):
+            s = kv[1].state
+            o = unmatched.get((s.dev, s.ino))
+            return -s.head_len, o is not None and not o.gz and o.st.st_size < s.offset, -s.offset
+
+        for _fid, lo in sorted(self.loose.items(), key=order):
             s = lo.state
             o = unmatched.get((s.dev, s.ino))
             # A content read to its end and gone, or compressed, is not in a shorter plain file on
@@ -858,7 +875,7 @@ class Tailer:
                 s.earlier = [e for e in s.earlier if e[0] < resume]
         s.path = o.path
         f = Followed(o.path, s.family, o.st.st_dev, o.st.st_ino, o.gz, state=s, size=o.st.st_size,
-                     mtime_ns=o.st.st_mtime_ns, held_fd=o.fd)
+                     mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd)
         if s.head_len == 0:  # a placeholder: the file had no identity yet
             if moved:
                 return  # not matched by content
@@ -902,7 +919,7 @@ class Tailer:
 
     def _follow_new(self, o: Observed, start: int) -> None:
         f = Followed(o.path, o.family, o.st.st_dev, o.st.st_ino, o.gz, size=o.st.st_size,
-                     mtime_ns=o.st.st_mtime_ns, held_fd=o.fd)
+                     mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd)
         f.start = o.st.st_size if start < 0 else start
         if o.gz and start < 0:
             try:
@@ -987,10 +1004,31 @@ class Tailer:
             f.state.gone = time.time()
             self.pending[f.state.key] = f.state
 
-    def _check_truncated(self, f: Followed, size: int | None = None) -> bool:
+    def _rewritten_unseen(self, f: Followed) -> bool:
+        """Was the live file `f`, read no further than its head, truncated and written again since
+        the last scan, its bytes not showing it? An append-only file whose mtime moved has grown;
+        one that has not grown was cut (copytruncate: the copy holds its head, or nothing more,
+        and the truncated file got its header again, or stayed empty). Further into a file, the
+        bytes before the offset show a truncation (_check_truncated)."""
+        s = f.state
+        if f.gz or f.fh is None or f.deleted or f.unnamed or f.path != f.family:
+            return False
+        if s is not None and (s.offset > s.head_len or s.cont):
+            return False
+        try:
+            st = f.fh.stat()
+        except OSError:
+            return False
+        if st.st_mtime_ns == f.mtime_ns or st.st_size > f.seen_size:
+            return False
+        f.mtime_ns, f.seen_size = st.st_mtime_ns, st.st_size  # (once)
+        return True
+
+    def _check_truncated(self, f: Followed, size: int | None = None, force: bool = False) -> bool:
         """Content replaced under our offset (copytruncate, Log4j MaxBackupIndex=0, a writer
         opening with O_TRUNC): the old content leaves the inode, which starts again as new.
-        `size`: the file's size if the caller just took it."""
+        `size`: the file's size if the caller just took it. `force`: known replaced
+        (_rewritten_unseen)."""
         s = f.state
         if f.gz:
             return False
@@ -999,7 +1037,7 @@ class Tailer:
                 size = f.fh.stat().st_size
             except OSError:
                 return False
-        truncated = size < s.offset
+        truncated = force or size < s.offset
         if not truncated and f.tail:
             n = len(f.tail)
             truncated = f.fh.read(s.offset - n, n) != f.tail

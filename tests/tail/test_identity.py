@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -354,3 +355,58 @@ def test_copytruncate_copy_shorter_than_what_was_read_is_proven_after_a_restart(
     assert sorted(got) == sorted(expect(35))
     assert len(got) == 35, "a line was read twice"
     assert not any("could not tell" in r.getMessage() for r in caplog.records)
+
+
+def test_a_restart_before_a_truncated_content_is_called_gone_does_not_reread_the_new_content(tmp_path):
+    """Seed 1181: the live file is truncated in place and written again (shorter, same header); the
+    agent reads the new content and restarts before the old content is declared gone. Both
+    contents were read from the same inode: the one whose bytes the file still holds takes it,
+    not the old one (read further, so tried first), which took it as 'truncated' and read the
+    new content again from 0."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, HEADER, *[f"line {i}" for i in range(10)])
+    f = Follower([log], d)
+    f.poll()
+    os.truncate(log, 0)
+    write(log, HEADER, *[f"line {i}" for i in range(10, 12)])
+    f.poll()
+    assert sorted(records(f)) == sorted(expect(12))
+    f.restart()
+    f.poll(3)
+    write(log, *[f"line {i}" for i in range(12, 14)])
+    f.poll(2)
+    got = records(f)
+    assert sorted(got) == sorted(expect(14)) and len(got) == 14, got
+
+
+@pytest.mark.parametrize("header,copied", [(False, 10), (True, 0), (True, 10)])
+def test_copytruncate_of_a_live_file_read_no_further_than_its_head_warns_the_window(tmp_path, header, copied, caplog):
+    """Seeds 1276 (no header: the file was empty at the last look) and 1040 (only its header was
+    read; the copy holds nothing more): lines are written, copied, more written, and the file
+    truncated (and given its header again) before the agent looks. Its size is what it was, but its mtime moved: it was written
+    and cut, not appended to. The copy is read; the lines written after the copy are in no file:
+    that loss is warned and counted, naming the file, not silent."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.write_bytes(f"{HEADER}\n".encode() if header else b"")
+    f = Follower([log], d)
+    f.poll()
+    time.sleep(0.02)  # (the mtime clock ticks)
+    write(log, *[f"line {i}" for i in range(copied)])
+    shutil.copyfile(log, d / "app.log.1")
+    write(log, *[f"window {i}" for i in range(3)])  # written between the copy and the truncation
+    os.truncate(log, 0)
+    if header:
+        write(log, HEADER)
+    with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+        f.poll(2)
+        write(log, *[f"line {i}" for i in range(copied, copied + 2)])
+        f.poll(2)
+    got = records(f)
+    assert sorted(got) == sorted(expect(copied + 2)) and len(got) == copied + 2, got
+    lost = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data lost")]
+    assert len(lost) == 1 and str(log) in lost[0], lost
+    assert f.tailer.losses == 1
