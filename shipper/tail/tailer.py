@@ -78,6 +78,7 @@ class Followed:
     size: int = 0
     mtime_ns: int = 0
     seen_size: int = 0  # the size stat() gave with mtime_ns (f.size moves on with reads)
+    cut_seen: bool = False  # starts again after a truncation already reported (a hole at 0 is no news)
     active_at: float = field(default_factory=time.monotonic)
     at_eof: bool = False  # no complete line left to read (at most a partial one)
     read_to: int = -1  # the size at the last read that reached the end
@@ -287,7 +288,7 @@ class Tailer:
                                       "or a writer reopening it with O_TRUNC) before a complete line of it was read; "
                                       "a copy, if one was made, is read as a new file, what was written after the "
                                       "copy is in no file (rotate with `create` to lose nothing)", unknown=True)
-                f.start = 0
+                f.start, f.cut_seen = 0, True
         obs = self.observe()
         unmatched = dict(obs)
 
@@ -346,8 +347,10 @@ class Tailer:
             s = lo.state
             o = unmatched.get((s.dev, s.ino))
             # A content read to its end and gone, or compressed, is not in a shorter plain file on
-            # its inode: that is the inode given to another file (ext4 reuses them at once).
-            reused = o is not None and (s.gz or (lo.gone_at is not None and o.st.st_size < s.offset))
+            # its inode: that is the inode given to another file (ext4 reuses them at once). Nor is
+            # a gone file that never held a line (a placeholder: nothing but its inode to match).
+            reused = o is not None and (s.gz or (lo.gone_at is not None and (
+                o.st.st_size < s.offset or not s.head_len)))
             if o is not None and not o.gz and not reused and self._matches(s, o):
                 if o.st.st_size < s.offset and self._moved_elsewhere(lo, o, unmatched):
                     continue
@@ -753,6 +756,7 @@ class Tailer:
             hd = digest(head)
             c = self._readable_len(fh, o)
             short_of = None
+            other = False  # proven to hold bytes no known content has
             for f in list(self.files.values()):
                 if f.state is None and (f.dev, f.ino) in self.files:
                     self._identify(f)  # written to since the last read: it may be the original
@@ -772,6 +776,7 @@ class Tailer:
                     # its original, so this is another file or a copy taken before f was truncated
                     # and given its head again (invisible from the head alone). Either way it holds
                     # bytes never read: not a copy.
+                    other = True
                     continue
                 n = min(n, c)
                 if n <= len(head):
@@ -780,6 +785,8 @@ class Tailer:
                     self.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
                     self.undecided.pop(key, None)  # proven now: no longer waiting (nor lost when it goes)
                     return True
+                else:
+                    other = True
             for lo in self.loose.values():
                 s = lo.state
                 if s.head != hd or s.head_len != len(head):
@@ -788,15 +795,27 @@ class Tailer:
                     self.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
                     self.undecided.pop(key, None)  # proven now: no longer waiting (nor lost when it goes)
                     return True
-                if c is None or (lo.gone_at is None and (c <= s.head_len or c < s.offset and (
-                        s.path == s.family or lo.truncated))):
+                if c is None or c == s.offset == s.head_len or (lo.gone_at is None and (
+                        c <= s.head_len or c < s.offset and (s.path == s.family or lo.truncated))):
                     # Cannot be compared with what was read of it. (Only a live file is copied
                     # and then truncated: a file shorter than what was read of a rotated one is
-                    # no copy of it.)
+                    # no copy of it.) A file holding exactly the head that was all we read of a
+                    # content (gone or not: a restart forgets what was proven) is that content or
+                    # another with the same first line: it cannot be told.
                     short_of = s.path
         finally:
             fh.close()
-        return short_of is not None and self._wait(key, o, short_of, now)
+        if short_of is None:
+            waited = self.undecided.pop(key, None)
+            if waited is not None and not other:
+                # It waited to be compared with a content that is gone now (called lost, or
+                # forgotten): it can never be told apart; read as new, the possible repeat named.
+                self.undecided_read += 1
+                self.log.warning(f"could not tell whether {o.path} is a copy of {waited[2]} (it holds no more than "
+                                 "their shared first line, and that file is gone); read as a new file: if it is a "
+                                 "copy, its lines are repeated", extra={"path": o.path})
+            return False
+        return self._wait(key, o, short_of, now)
 
     def _copied_before_invisible_truncation(self, o: Observed) -> bool:
         """`o`, new under a rotated name and no copy of anything known, starts with the head of
@@ -917,7 +936,7 @@ class Tailer:
         except OSError:
             f.tail = b""
 
-    def _follow_new(self, o: Observed, start: int) -> None:
+    def _follow_new(self, o: Observed, start: int) -> Followed | None:
         f = Followed(o.path, o.family, o.st.st_dev, o.st.st_ino, o.gz, size=o.st.st_size,
                      mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd)
         f.start = o.st.st_size if start < 0 else start
@@ -925,7 +944,7 @@ class Tailer:
             try:
                 f.start = self._open(f).size()
             except OSError:
-                return
+                return None
         self.files[(f.dev, f.ino)] = f
         self.families.add(f.family)
         if not self._identify(f):
@@ -933,6 +952,7 @@ class Tailer:
             # this file was the live one (and can say so if it vanishes unread).
             ph = self._placeholder(f)
             self.pending[ph.key] = ph
+        return f
 
     @staticmethod
     def _placeholder(f: Followed) -> FileState:
@@ -1056,7 +1076,9 @@ class Tailer:
         try:
             st = os.stat(f.path)
             if (st.st_dev, st.st_ino) == (f.dev, f.ino):
-                self._follow_new(Observed(f.path, f.family, True, st, False), 0)
+                new = self._follow_new(Observed(f.path, f.family, True, st, False), 0)
+                if new is not None:
+                    new.cut_seen = True
         except OSError:
             pass
         return True
@@ -1276,6 +1298,13 @@ class Tailer:
         self._mark_done(f)
         if holes:
             self._report_holes(f.path, holes)
+            if holes[0][0] == 0 and not f.cut_seen:
+                # A file that starts with a hole was truncated under a writer that does not append
+                # before we read it: the bytes the hole replaced were never read.
+                f.cut_seen = True
+                self._lost(f.path, 0, f"were in it before the {holes[0][1]} zero bytes at its start: it was truncated "
+                                      "under a writer that does not append (copytruncate) before they were read; a "
+                                      "copy, if one was made and is still there, is read as a new file", unknown=True)
         return got
 
     @staticmethod

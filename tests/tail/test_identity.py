@@ -410,3 +410,127 @@ def test_copytruncate_of_a_live_file_read_no_further_than_its_head_warns_the_win
     lost = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data lost")]
     assert len(lost) == 1 and str(log) in lost[0], lost
     assert f.tailer.losses == 1
+
+
+def test_a_hole_at_the_start_of_a_file_never_read_is_warned_as_a_possible_loss(tmp_path, caplog):
+    """Seed 32: the live file, empty at the last look, is written, copied and truncated under a
+    writer without O_APPEND, which goes on at its old offset; the copy is deleted (rotated out)
+    before the agent looks. What the agent finds starts with a hole where the copied bytes and
+    those written after the copy were: the hole is skipped and counted, and the loss warned."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.write_bytes(b"")
+    f = Follower([log], d)
+    f.poll()
+    write(log, *[f"copied {i}" for i in range(5)])
+    shutil.copyfile(log, d / "app.log.1")
+    write(log, "window 0")
+    fd = os.open(log, os.O_WRONLY)  # `prog > app.log`: no O_APPEND
+    try:
+        os.lseek(fd, os.path.getsize(log), os.SEEK_SET)
+        os.truncate(log, 0)
+        os.unlink(d / "app.log.1")
+        os.write(fd, b"".join(f"line {i}\n".encode() for i in range(3)))
+    finally:
+        os.close(fd)
+    with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+        f.poll(2)
+    assert records(f) == expect(3)
+    assert f.tailer.hole_bytes > 0
+    lost = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data lost")]
+    assert len(lost) == 1 and str(log) in lost[0], lost
+
+
+def possible_repeats_warned(f: Follower, caplog, path) -> None:
+    """Every line delivered; a line delivered twice only with a warning naming the file read."""
+    got = records(f)
+    if len(got) != len(set(got)):
+        assert any(r.getMessage().startswith(f"could not tell whether {path} is a copy") for r in caplog.records), (
+            f"lines repeated silently: {got}")
+
+
+def test_a_compressed_copy_of_a_one_line_file_is_not_read_again_silently_after_a_restart(tmp_path, monkeypatch,
+                                                                                        caplog):
+    """Seeds 1138, 1253: a one-line file, read, is rotated and compressed; the agent restarts while
+    the .gz waits (its bytes are no more than the first line, which a shared header could be). The
+    restarted agent knows the content only as read to its head: the .gz waits again and, if read,
+    is warned as a possible repeat, never read again silently."""
+    monkeypatch.setattr(tailer_mod, "UNDECIDED_SECONDS", 0.3)
+    monkeypatch.setattr(tailer_mod, "MISSING_SECONDS", 0.0)
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, "line 0")
+    f = Follower([log], d)
+    f.poll()
+    os.rename(log, d / "app.log.1")
+    with open(d / "app.log.1", "rb") as src, gzip.open(d / "app.log.1.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    os.unlink(d / "app.log.1")
+    write(log, "line 1")
+    f.poll(2)
+    with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+        f.restart()
+        f.settle()
+    assert sorted(set(records(f))) == expect(2)
+    possible_repeats_warned(f, caplog, d / "app.log.1.gz")
+
+
+def test_a_copy_holding_only_the_head_is_not_read_again_silently_when_the_truncated_content_goes(
+        tmp_path, monkeypatch, caplog):
+    """Seed 1151: copytruncate copied the live file when it held one line; the agent read on past
+    it before the truncation. The copy holds no more than the first line (which a shared header
+    could be): it waits. The truncated content is then called gone; the copy, read after that,
+    is warned as a possible repeat, not read silently."""
+    monkeypatch.setattr(tailer_mod, "UNDECIDED_SECONDS", 0.3)
+    monkeypatch.setattr(tailer_mod, "MISSING_SECONDS", 0.0)
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, "line 0")
+    f = Follower([log], d)
+    f.poll()
+    shutil.copyfile(log, d / "app.log.1")
+    write(log, *[f"line {i}" for i in range(1, 4)])
+    f.poll()
+    os.truncate(log, 0)
+    with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+        f.settle()
+    assert sorted(set(records(f))) == expect(4)
+    possible_repeats_warned(f, caplog, d / "app.log.1")
+
+
+def test_a_gone_file_that_never_held_a_line_does_not_claim_its_inode_given_to_a_copy(tmp_path, fast_missing):
+    """Seed 1292: an empty rotated file (no line, so known only by its inode: a placeholder) is
+    deleted while the agent is stopped and remembered as gone. ext4 gives its inode to the next
+    file made: here a copytruncate copy of the live file, which the agent is reading. Matched by
+    inode alone, the placeholder took the copy and read it again from 0. (The kernel's reuse is
+    played by giving the remembered placeholder the copy's inode.)"""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.write_bytes(b"")
+    f = Follower([log], d)
+    f.poll()
+    (d / "app.log.1").write_bytes(b"")
+    f.poll()  # app.log.1 followed from 0: no line, a placeholder
+    f.tailer.close()
+    os.unlink(d / "app.log.1")
+    f.restart()
+    f.poll(3)
+    gone = [k for k, v in f.state.items() if k.startswith("f:i") and v.get("gone") and v["path"].endswith(".1")]
+    assert gone, f.state
+    write(log, *[f"line {i}" for i in range(5)])
+    shutil.copyfile(log, d / "app.log.1")
+    ino = os.stat(d / "app.log.1").st_ino
+    for k in gone:
+        f.state[k]["ino"] = ino
+    f.restart()
+    f.poll()
+    os.truncate(log, 0)
+    f.poll(2)
+    write(log, *[f"line {i}" for i in range(5, 7)])
+    f.poll(2)
+    got = records(f)
+    assert sorted(got) == sorted(expect(7)) and len(got) == 7, got
