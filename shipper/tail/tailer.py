@@ -333,17 +333,9 @@ class Tailer:
 
         # 2. loose states: by inode first, then by content
         # Fingerprinted states first: an inode-only placeholder must not take a known file's inode.
-        # Then states whose inode is still at least as long as what was read (their bytes before the
-        # offset can prove them) before those it is shorter than (possibly truncated: a content read
-        # further on a reused or truncated inode must not take it from the content it now holds).
         # Then the states read furthest: they have the strongest proof, and a state of which only
         # the head was read must not take a file another state proves is its own.
-        def order(kv):
-            s = kv[1].state
-            o = unmatched.get((s.dev, s.ino))
-            return -s.head_len, o is not None and not o.gz and o.st.st_size < s.offset, -s.offset
-
-        for _fid, lo in sorted(self.loose.items(), key=order):
+        for _fid, lo in sorted(self.loose.items(), key=lambda kv: (-kv[1].state.head_len, -kv[1].state.offset)):
             s = lo.state
             o = unmatched.get((s.dev, s.ino))
             # A content read to its end and gone, or compressed, is not in a shorter plain file on
@@ -354,6 +346,8 @@ class Tailer:
             if o is not None and not o.gz and not reused and self._matches(s, o):
                 if o.st.st_size < s.offset and self._moved_elsewhere(lo, o, unmatched):
                     continue
+                if o.st.st_size < s.offset and self._holds_other(lo, o):
+                    continue  # (looked for elsewhere, then called gone)
                 # Only the head read: inode and head prove nothing when the inode was reused for a
                 # copy of a followed file (same header), which is left alone (step 3).
                 if not (s.head_len and s.offset <= s.head_len and not self._head_only_candidate(s, o, unmatched)):
@@ -603,6 +597,17 @@ class Tailer:
         finally:
             fh.close()
 
+    def _holds_other(self, lo: Loose, o: Observed) -> bool:
+        """`o`, on the inode `lo` was read from, is shorter than what was read of it (truncated): is
+        it another content read from the same inode since (truncated and written again, read, then
+        a restart), whose bytes before its offset it holds? That content takes it."""
+        for x in self.loose.values():
+            t = x.state
+            if (x is not lo and x.gone_at is None and (t.dev, t.ino) == (lo.state.dev, lo.state.ino)
+                    and t.head_len and t.offset <= o.st.st_size and t.offset > t.head_len and self._matches(t, o)):
+                return True
+        return False
+
     def _holds_read(self, lo: Loose, o: Observed) -> int | None:
         """Does the file `o` (another inode: a renamed-and-reused, copied or compressed file)
         hold what was read of the loose content `lo`? The offset to go on from if so: the read
@@ -779,9 +784,11 @@ class Tailer:
                     other = True
                     continue
                 n = min(n, c)
-                if n <= len(head):
+                if n <= len(head) and not (c == len(head) and self._head_unique(s)):
                     short_of = f.path
-                elif same_bytes(fh.read, ours.read, n):
+                elif n <= len(head) or same_bytes(fh.read, ours.read, n):
+                    # (Holding no more than f's head, a first line no other file of the family
+                    # has: a copy of f, or of its start.)
                     self.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
                     self.undecided.pop(key, None)  # proven now: no longer waiting (nor lost when it goes)
                     return True
@@ -791,7 +798,10 @@ class Tailer:
                 s = lo.state
                 if s.head != hd or s.head_len != len(head):
                     continue
-                if s.offset > s.head_len and (self._mark_ok(fh, s) or self._prefix_end(fh, o, lo) is not None):
+                if (s.offset > s.head_len and (self._mark_ok(fh, s) or self._prefix_end(fh, o, lo) is not None)
+                        or c == s.head_len and s.offset >= s.head_len and self._head_unique(s)):
+                    # (Holding exactly the head of what was read, a first line no other file of
+                    # the family has: a copy of that content, or of its start.)
                     self.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
                     self.undecided.pop(key, None)  # proven now: no longer waiting (nor lost when it goes)
                     return True
@@ -816,6 +826,21 @@ class Tailer:
                                  "copy, its lines are repeated", extra={"path": o.path})
             return False
         return self._wait(key, o, short_of, now)
+
+    def _head_unique(self, s: FileState) -> bool:
+        """Is the head of `s` known to be its own: other contents of its family start otherwise,
+        none the same way? Then its first line is an event (timestamped), not a header the files
+        share (a layout header, a CSV header, a banner), and a file holding no more than that
+        line holds it from `s`. With no other content known, nothing tells: False. (Files
+        skipped as history count: they are identified.)"""
+        differ = False
+        for x in [f.state for f in self.files.values()] + [lo.state for lo in self.loose.values()]:
+            if x is None or x.fid == s.fid or x.family != s.family or not x.head_len:
+                continue
+            if x.head == s.head and x.head_len == s.head_len:
+                return False
+            differ = True
+        return differ
 
     def _copied_before_invisible_truncation(self, o: Observed) -> bool:
         """`o`, new under a rotated name and no copy of anything known, starts with the head of
