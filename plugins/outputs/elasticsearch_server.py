@@ -69,7 +69,7 @@ DEFAULT_SERVER = Server(ELASTICSEARCH, "9.0.0")
 
 def server_of(root: Any) -> Server:
     """The Server from a `GET /` answer; raises NotASearchServer for anything else."""
-    version = root.get("version") if isinstance(root, dict) else None
+    version: Any = root.get("version") if isinstance(root, dict) else None  # JSON: checked below
     number = version.get("number") if isinstance(version, dict) else None
     if not isinstance(number, str) or not number[:1].isdigit():
         raise NotASearchServer(f"GET / did not answer with a version number: {str(root)[:200]}")

@@ -119,7 +119,7 @@ def _can_connect(s: Server) -> bool:
     try:
         if s.host.startswith("unix://"):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            addr: object = s.host[len("unix://"):]
+            addr: str | tuple[str, int] = s.host[len("unix://"):]
         else:
             sock = socket.socket(socket.AF_INET6 if ":" in s.host else socket.AF_INET, socket.SOCK_STREAM)
             addr = (s.host, s.port)

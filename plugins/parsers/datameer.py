@@ -118,7 +118,7 @@ class DatameerParser(Parser):
 
     def parse_batch(self, raws: list[bytes]) -> list[list[dict]]:
         """parse() of each line, in one loop: no call per line to get there."""
-        out = []
+        out: list[list[dict]] = []
         append, loads, map_ = out.append, orjson.loads, self._map
         for raw in raws:
             start = raw.find(b"{")  # tolerate a Log4j layout prefix before the object

@@ -88,7 +88,7 @@ def _parse_split(line: str) -> dict[str, object] | None:
             if "\\" in body:
                 body = _unquote('"' + body + '"')
             append((key[:-1], body))
-    out = dict(pairs)
+    out: dict[str, object] = dict(pairs)
     if len(out) != len(pairs):  # a key repeated: every distinct value kept
         out = {}
         for k, v in pairs:
