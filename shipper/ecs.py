@@ -402,7 +402,8 @@ def audit_message(ev: dict, what: str, source_path: str | None = None) -> str:
         out += f" group {group.get('name') or group.get('id')}"
     file = ev.get("file")
     if file:
-        out += f" {source_path} -> {file['path']}" if source_path else f" {file['path']}"
+        path = file.get("path") or file.get("name")
+        out += f" {source_path} -> {path}" if source_path else f" {path}"
     outcome = ev["event"].get("outcome")
     if outcome:
         out += f" ({outcome})"

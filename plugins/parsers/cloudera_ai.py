@@ -56,6 +56,22 @@ USER_TYPE_KEYS = ("user_type", "usertype", "type_of_user", "role")
 MODEL_NAME_KEYS = ("model_name", "modelname", "model")
 MODEL_ID_KEYS = ("model_id", "modelid")
 AUTH_KEYS = ("auth_method", "authmethod", "authentication_method", "auth_type", "authentication", "auth", "method")
+# What an event acts on, where a key says so (docs/ecs-conventions.md, "Cloudera AI: what its events name"):
+# the user acted on (a collaborator, team member, sharee) → user.target.name; a file → file.path / file.name;
+# the project → cloudera_ai.project; the team → the target's group (membership) or group.name.
+TARGET_USER_KEYS = ("target_user", "target_username", "target_user_name", "targetuser", "targetusername",
+                    "collaborator", "collaborator_name", "collaborator_username", "collaboratorname",
+                    "collaboratorusername", "member", "member_name", "member_username", "membername",
+                    "memberusername", "team_member", "teammember", "new_member", "newmember", "shared_with",
+                    "shared_with_user", "sharedwith", "sharee", "grantee")
+FILE_PATH_KEYS = ("file_path", "filepath", "path", "file")
+FILE_NAME_KEYS = ("file_name", "filename")
+PROJECT_NAME_KEYS = ("project_name", "projectname", "project")
+PROJECT_ID_KEYS = ("project_id", "projectid")
+TEAM_KEYS = ("team_name", "teamname", "team")
+# Words that make a key name someone other than the actor: such a key gives no shorter names ('collaborator
+# username' is not 'username'), so its value never becomes the actor's.
+_TARGET_WORDS = frozenset({"target", "collaborator", "member", "shared", "sharee", "grantee"})
 
 # `key: value` or `key=value` pairs, values up to the next comma/semicolon, or quoted. The key is greedy (it
 # may end in spaces, which _norm_key strips): the same matches as a lazy key, found ~2x faster.
@@ -80,6 +96,7 @@ class ClouderaAIParser(Parser):
     vendor_field_types = {
         "description": "keyword", "username": "keyword", "user_type": "keyword", "auth_method": "keyword",
         "internal": "boolean", "ipaddr": "keyword", "model.name": "keyword", "model.id": "keyword",
+        "project.name": "keyword", "project.id": "keyword",
     }
 
     def __init__(self, options=None):
@@ -178,7 +195,23 @@ class ClouderaAIParser(Parser):
             else:
                 ca["description"] = orjson.dumps(description).decode()
                 details = _details(description, is_auth)
-            username, user_type, roles, model, method = details
+            username, user_type, roles, model, method, acted_on = details
+            if acted_on is not None:
+                target_name, path, file_name, project, team = acted_on
+                if target_name:
+                    target: dict[str, Any] = {"name": target_name}
+                    if team:
+                        target["group"] = {"name": team}  # the team the member joins or leaves (membership)
+                    user["target"] = target
+                elif team:
+                    ev["group"] = {"name": team}
+                if path:
+                    name = path.rstrip("/").rsplit("/", 1)[-1]
+                    ev["file"] = {"path": path, "name": name} if name else {"path": path}
+                elif file_name:
+                    ev["file"] = {"name": file_name}
+                if project:
+                    ca["project"] = project
             if username:
                 user["name"] = username
                 ca["username"] = username
@@ -191,11 +224,15 @@ class ClouderaAIParser(Parser):
                 ca["auth_method"] = method
         if user:
             ev["user"] = user
-            # related: what add_related makes of (user.name, user.id) and the addresses (nothing else writes it)
+            # related: what add_related makes of (user.name, user.id, user.target.name) and the addresses
+            # (nothing else writes it)
             if username:
                 related = {"user": [username, user_id] if user_id and user_id != username else [username]}
             else:
                 related = {"user": [user_id]} if user_id else {}
+            target = user.get("target")
+            if target is not None and target["name"] not in related.get("user", ()):
+                related["user"] = [*related.get("user", ()), target["name"]]
             if ips:
                 related["ip"] = ips  # the memo's list, shared: nothing writes to it
             if related:
@@ -212,6 +249,9 @@ class ClouderaAIParser(Parser):
                 add_tag(ev, UNMAPPED_ACTION)
         model = ca.get("model")
         what = f" model {model.get('name') or model.get('id')}" if model.__class__ is dict else ""
+        project = ca.get("project")
+        if project.__class__ is dict:
+            what += f" project {project.get('name') or project.get('id')}"
         ev["message"] = audit_message(ev, f"{action or 'unknown event'}{what}")
         if problems:
             flag_problems(ev, problems, decode_text(raw))
@@ -289,7 +329,9 @@ def _text(value: Any) -> str | None:
 _KEY_SEP = re.compile(r"[\s-]+")
 # (field, keys in order of preference) that _read_description looks for.
 _FIELD_KEYS = (("username", USERNAME_KEYS), ("user_type", USER_TYPE_KEYS), ("model_name", MODEL_NAME_KEYS),
-               ("model_id", MODEL_ID_KEYS), ("auth_method", AUTH_KEYS))
+               ("model_id", MODEL_ID_KEYS), ("target_user", TARGET_USER_KEYS), ("file_path", FILE_PATH_KEYS),
+               ("file_name", FILE_NAME_KEYS), ("project_name", PROJECT_NAME_KEYS), ("project_id", PROJECT_ID_KEYS),
+               ("team", TEAM_KEYS), ("auth_method", AUTH_KEYS))
 
 
 def _norm_key(key: str) -> str:
@@ -304,7 +346,7 @@ def _names_of_key(key: str) -> tuple[str, ...]:
     user (the key is the words before the colon). Memoised: _PAIR keeps keys to 31 characters."""
     norm = _norm_key(key)
     words = norm.split("_")
-    names = (norm, "_".join(words[-2:]), words[-1]) if len(words) > 1 else (norm,)
+    names = (norm, "_".join(words[-2:]), words[-1]) if len(words) > 1 and _TARGET_WORDS.isdisjoint(words) else (norm,)
     return _key_names.remember(key, names)
 
 
@@ -330,21 +372,32 @@ def _pairs(text: str) -> list[tuple[str, str, str, str]]:
 
 
 def _details(description: Any, want_auth: bool) -> tuple:
-    """(username, user type, [user type], cloudera_ai.model, auth method) of a description, Nones for
-    what it lacks; the auth method is UNREAD unless wanted (only logins keep it). Memoised per text by
-    the parser: the roles list and model dict are shared by the events of one description (nothing
-    writes to them)."""
+    """(username, user type, [user type], cloudera_ai.model, auth method, what it acted on) of a description,
+    Nones for what it lacks; the auth method is UNREAD unless wanted (only logins keep it); what it acted on
+    is None or (target user name, file path, file name, cloudera_ai.project, team). Memoised per text by
+    the parser: the roles list and model and project dicts are shared by the events of one description
+    (nothing writes to them)."""
     d = _read_description(description, want_auth)
     user_type = d.get("user_type")
     name, mid = d.get("model_name"), d.get("model_id")
     model = ({"name": name, "id": mid} if mid else {"name": name}) if name else ({"id": mid} if mid else None)
+    acted_on = None
+    if not _ACTED_ON.isdisjoint(d):
+        pname, pid = d.get("project_name"), d.get("project_id")
+        project = ({"name": pname, "id": pid} if pid else {"name": pname}) if pname else ({"id": pid} if pid else None)
+        parts = (d.get("target_user"), d.get("file_path"), d.get("file_name"), project, d.get("team"))
+        if any(parts):
+            acted_on = parts
     return (d.get("username"), user_type, [user_type] if user_type else None, model,
-            d.get("auth_method") if want_auth else UNREAD)
+            d.get("auth_method") if want_auth else UNREAD, acted_on)
+
+
+_ACTED_ON = frozenset({"target_user", "file_path", "file_name", "project_name", "project_id", "team"})
 
 
 def _read_description(description: Any, want_auth: bool = True) -> dict[str, str]:
     """username, user_type, model_name, model_id, auth_method (if wanted): whichever the text holds."""
-    field_keys = _FIELD_KEYS if want_auth else _FIELD_KEYS[:4]
+    field_keys = _FIELD_KEYS if want_auth else _FIELD_KEYS[:-1]
     found: dict[str, str] = {}
     pairs: dict[str, Any] = {}
     text = description if isinstance(description, str) else None
