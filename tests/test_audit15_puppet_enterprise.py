@@ -135,3 +135,25 @@ def test_a_setting_is_read_without_the_messages_quotes(msg, setting, value, asse
     assert_ecs(ev, NS)
     assert ev["puppet_enterprise"]["details"] == {"setting": setting, "value": value}
     assert ev["message"] == msg  # the text as written
+
+
+def test_a_login_names_its_account_by_name_and_id_in_related_user(assert_ecs):
+    # Seed, user "Authentication": "User Jean Jackson (973c0cee-…) logged in." The account is searchable by
+    # its id as by its name (as the actor's id is); a v1 commit whose subject is someone else still names it.
+    msg = "User Nia Okafor (5d1c0a2e-1b2c-4d5e-8f90-0a1b2c3d4e5f) logged in."
+    for subject in ({"id": "5d1c0a2e-1b2c-4d5e-8f90-0a1b2c3d4e5f", "name": "nia"}, {"id": "9", "name": "api"}):
+        [ev] = PuppetEnterpriseParser().parse(record(commit(subject=subject, events=[{"message": msg}]), api="v1"))
+        assert_ecs(ev, NS)
+        assert ev["event"]["action"] == "user_login" and ev["event"]["outcome"] == "success"
+        assert "Nia Okafor" in ev["related"]["user"]
+        assert "5d1c0a2e-1b2c-4d5e-8f90-0a1b2c3d4e5f" in ev["related"]["user"]
+        assert len(ev["related"]["user"]) == len(set(ev["related"]["user"]))
+
+
+def test_a_token_revokers_id_is_related_too(assert_ecs):
+    msg = ("Ola Berg (11111111-2222-4333-8444-555555555555) revoked an authentication token belonging to "
+           "Amari Perez (c84bae61-f668-4a18-9a4a-5e33a97b716c).")
+    [ev] = PuppetEnterpriseParser().parse(record(commit(events=[{"message": msg}]), api="v1"))
+    assert_ecs(ev, NS)
+    assert {"Ola Berg", "11111111-2222-4333-8444-555555555555", "Amari Perez",
+            "c84bae61-f668-4a18-9a4a-5e33a97b716c"} <= set(ev["related"]["user"])

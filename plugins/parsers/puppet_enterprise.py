@@ -386,9 +386,9 @@ class PuppetEnterpriseParser(Parser):
                 tname, tid = target.get("name"), target.get("id")
             else:
                 user, group, tname, tid = actor, None, None, None
-            if tname or tid or plan.login or plan.revoker:
+            if tname or tid or plan.others:
                 users = list(actor_users)
-                for v in (tname, tid, plan.login, plan.revoker):
+                for v in (tname, tid, *plan.others):
                     if v and v not in users:
                         users.append(v)
                 ev_related = {"user": users}
@@ -455,8 +455,7 @@ class _Plan:
     rule_target: str | None
     names: tuple  # (name, value) of the regex's target_*/group_* groups, in the regex's order
     places: bool  # names or a rule target: user/group must be worked out
-    login: str | None
-    revoker: str | None
+    others: tuple  # other users the message names (who logged in, who revoked a token: name, id): related.user
     hosts: tuple = ()  # the nodes the message names (agent and task runs)
 
 
@@ -541,8 +540,8 @@ def _make_plan(item: Any, object_types: tuple[str, ...]) -> _Plan:
     node = details.get("node")
     hosts = tuple(h for h in (x.strip() for x in node.split(",")) if h) if node else ()
     return _Plan(event, message, tail, problems, rule is None and bool(fields), rule_target, tuple(names),
-                 bool(names) or rule_target in ("user", "group"), details.get("login_name"), details.get("revoker_name"),
-                 hosts)
+                 bool(names) or rule_target in ("user", "group"),
+                 tuple(v for k in ("login_name", "login_id", "revoker_name", "revoker_id") if (v := details.get(k))), hosts)
 
 
 def _place(actor: dict, placed: list[dict], plan: _Plan) -> tuple[dict, dict]:
