@@ -99,11 +99,17 @@ def test_run_once_into_dev_full_ends_with_a_clear_error(tmp_path):
     assert shipped_users(out.read_bytes()) == list(range(2_000))
 
 
+# 3,000 events are ~4.2 MB of ECS lines, and more the longer tmp_path is (log.file.path is in every event:
+# under xdist it is 10 characters longer, 30 KB). The tmpfs holds twice that, so once the filler is gone
+# everything fits: 4 MiB did not under xdist, and the second run hit ENOSPC again (the test's fault).
+TMPFS_KIB = 8192
+
+
 def test_daemon_on_a_briefly_full_disk_resumes_after_the_bytes_written(tmp_path):
-    n = 3_000  # ~2.6 MB of events, the tmpfs holds 4 MiB
+    n = 3_000
     port = free_port()
     cfg = setup(tmp_path, n, http=f'http: {{listen: "127.0.0.1:{port}"}}')
-    with small_tmpfs(tmp_path / "fs", 4096) as fs:
+    with small_tmpfs(tmp_path / "fs", TMPFS_KIB) as fs:
         filler = fill(fs, leave=300_000)  # room for part of the events: a writev cut short, then ENOSPC
         out_path = fs / "out.ndjson"
         with open(out_path, "wb") as out:
@@ -133,7 +139,7 @@ def test_daemon_on_a_briefly_full_disk_resumes_after_the_bytes_written(tmp_path)
 def test_run_once_gives_up_on_a_full_disk_then_the_next_run_writes_the_rest_once(tmp_path):
     n = 3_000
     cfg = setup(tmp_path, n)
-    with small_tmpfs(tmp_path / "fs", 4096) as fs:
+    with small_tmpfs(tmp_path / "fs", TMPFS_KIB) as fs:
         filler = fill(fs, leave=300_000)
         out_path = fs / "out.ndjson"
         with open(out_path, "wb") as out:
