@@ -62,7 +62,7 @@ def output_health(pipeline) -> dict[str, dict[str, Any]]:
         doc: dict[str, Any] = {"healthy": True, "pending_batches": pending, "last_success": w.last_success,
                                "last_error": w.error_now() or w.last_error, "errors": int(errors),
                                "refused": w.refused}
-        if not w._thread.is_alive() and name in pipeline.output_started and not pipeline.abandon.is_set():
+        if not w.alive() and name in pipeline.output_started and not pipeline.abandon.is_set():
             doc.update(healthy=False, reason="output thread ended")
         elif w.refused:  # no threshold: retrying will not fix it, someone has to
             doc.update(healthy=False, reason=f"refused by the server: {w.refused}")
@@ -123,7 +123,7 @@ class PipelineCollector(Collector):
                                  "Queued share of an output's in-flight budget (batches or bytes, the fuller)",
                                  labels=["output"])
         for name, w in list(self.pipeline.workers.items()):
-            fill.add_metric([name], max(w.pending() / w.max_batches, w._bytes / w.max_bytes))
+            fill.add_metric([name], max(w.pending() / w.max_batches, w.pending_bytes() / w.max_bytes))
         workers = GaugeMetricFamily("shipper_parse_workers",
                                     "Worker processes parsing for the source (0: its own thread; parse_workers: auto "
                                     "starts them for a backlog)", labels=["source"])

@@ -88,11 +88,11 @@ class OutputWorker:
         return True
 
     def attempted_seqs(self, tracker: AckTracker) -> set[int]:
-        """With self.cond held: seqs of `tracker`'s batches the output has been handed."""
+        """With queue_lock() held: seqs of `tracker`'s batches the output has been handed."""
         return {seq for i, (_, t, seq) in enumerate(self._queue) if i < self._attempted and t is tracker}
 
     def remove(self, tracker: AckTracker, seqs: set[int]) -> None:
-        """With self.cond held: take `tracker`'s batches `seqs` back (never one attempted)."""
+        """With queue_lock() held: take `tracker`'s batches `seqs` back (never one attempted)."""
         head = list(self._queue)[: self._attempted]
         rest = [item for item in list(self._queue)[self._attempted:] if not (item[1] is tracker and item[2] in seqs)]
         self._queue = deque(head + rest)
@@ -109,6 +109,17 @@ class OutputWorker:
     def pending(self) -> int:
         with self._cond:
             return len(self._queue)
+
+    def pending_bytes(self) -> int:
+        return self._bytes
+
+    def alive(self) -> bool:
+        """Its thread runs (False before start() and once the thread ended)."""
+        return self._thread.is_alive()
+
+    def queue_lock(self) -> threading.Condition:
+        """Its queue's lock: held to take batches out of several queues at once (a reload)."""
+        return self._cond
 
     def _run(self) -> None:
         while True:

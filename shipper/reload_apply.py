@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Callable
 
 from shipper.config import Config
@@ -194,10 +195,10 @@ def _withdraw(p: Pipeline, r: SourceRunner) -> int:
     """Take back from every output's queue the batches of `r` no output was ever handed (an
     untouched suffix of its window); they are forgotten by its tracker. All queues are locked
     together, so no output starts one of them meanwhile. Returns how many were taken back."""
-    workers = [p.workers[n] for n in sorted(p.workers)]
-    for w in workers:
-        w._cond.acquire()
-    try:
+    workers = [p.workers[n] for n in sorted(p.workers)]  # one order: no two reloads lock them crosswise
+    with ExitStack() as held:
+        for w in workers:
+            held.enter_context(w.queue_lock())
         attempted: set[int] = set()
         for w in workers:
             attempted |= w.attempted_seqs(r.tracker)
@@ -205,9 +206,6 @@ def _withdraw(p: Pipeline, r: SourceRunner) -> int:
         if seqs:
             for w in workers:
                 w.remove(r.tracker, seqs)
-    finally:
-        for w in reversed(workers):
-            w._cond.release()
     if seqs:
         r.tracker.withdraw(seqs)
     return len(seqs)

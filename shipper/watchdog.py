@@ -43,7 +43,7 @@ class Watchdog:
         now = time.monotonic() if now is None else now
         problems: list[str] = []
         for name, w in p.workers.items():
-            if not w._thread.is_alive():
+            if not w.alive():
                 if name in p.output_started and not p.abandon.is_set():
                     problems.append(f"output {name}: thread ended")
                 continue
