@@ -170,3 +170,31 @@ def test_every_documented_column_is_searchable(shape):
     (ev,) = DatabricksParser().parse(raw)
     kept = {k for k, _ in flatten(ev["databricks"]) if not k.startswith("request_params")}
     assert kept <= set(declared), kept - set(declared)
+
+
+# Conventions, "Context": the message names the object an action is about when it is no file, by its kind
+# and id or name (the values stay in request_params; ECS has no field for a cluster, job or table).
+@pytest.mark.parametrize("service,action,params,named", [
+    ("clusters", "delete", {"cluster_id": "0515-010532-abc123"}, "cluster 0515-010532-abc123"),
+    ("clusters", "create", {"cluster_name": "etl", "spark_version": "14.3.x"}, "cluster etl"),
+    ("jobs", "runFailed", {"jobId": "42", "runId": "7", "clusterId": "0515-1", "jobTerminalState": "Failed"}, "job 42"),
+    ("jobs", "delete", {"job_id": 42}, "job 42"),  # a number written as one
+    ("unityCatalog", "deleteTable", {"full_name_arg": "main.sales.orders", "workspace_id": "1"}, "main.sales.orders"),
+    ("databrickssql", "deleteQuery", {"queryId": "q-9"}, "query q-9"),
+    ("deltaPipelines", "edit", {"pipeline_id": "p-1", "cluster_id": "c-2"}, "pipeline p-1"),
+])
+def test_message_names_a_non_file_object(service, action, params, named, assert_ecs):
+    raw, _ = make_record(service, action, "diagnostic", params=params)
+    (ev,) = DatabricksParser().parse(raw)
+    assert_ecs(ev, "databricks")
+    outcome = ev["event"].get("outcome")
+    assert ev["message"] == f"ada@example.com: {service}.{action} {named}" + (f" ({outcome})" if outcome else "")
+    assert ev["databricks"]["request_params"] == params
+
+
+def test_a_file_is_named_by_its_path_not_by_another_key(assert_ecs):
+    raw, _ = make_record("notebook", "deleteNotebook", "diagnostic", params={"notebookId": "1", "path": "/Shared/nb"})
+    (ev,) = DatabricksParser().parse(raw)
+    assert_ecs(ev, "databricks")
+    assert ev["message"].startswith("ada@example.com: notebook.deleteNotebook /Shared/nb")
+    assert "notebook 1" not in ev["message"]

@@ -318,9 +318,12 @@ class DatabricksParser(Parser):
                 outcome = TERMINAL_STATES.get(state.lower())
                 if outcome is not None:
                     event["outcome"] = outcome
-        ev["message"] = audit_message(
-            ev, f"{service}.{action}" if service and action else (action or service or "unknown action"),
-            db.get("source_path"))
+        what = f"{service}.{action}" if service and action else (action or service or "unknown action")
+        if rp is not None and "file" not in ev:  # a file is named by its path; another object by its kind and id
+            named = _object_named(rp)
+            if named is not None:
+                what = f"{what} {named}"
+        ev["message"] = audit_message(ev, what, db.get("source_path"))
         if problems:
             flag_problems(ev, problems, decode_text(raw) if envelope is None else decode_text(orjson.dumps(rec)))
         return ev
@@ -578,6 +581,36 @@ RELATED_USER_KEYS = ("runCreatorUserName",)
 # `share_owner`, a DBFS mount's `owner`): related.user when a user (an e-mail) or a service principal (an
 # application id); a group's name is no user.
 OWNER_KEYS = ("owner", "share_owner")
+# requestParams keys naming the object an action is about when it is no file, in order of preference, with
+# the word the message puts before it, if any (conventions, "Context": "ada@x: clusters.delete cluster 0515-…").
+# Only the message says it: ECS has no field for a cluster, job or table; the values stay in request_params.
+OBJECT_KEYS = (
+    ("securable_full_name", "securable"), ("table_full_name", "table"), ("volume_full_name", "volume"),
+    ("full_name_arg", ""), ("name_arg", ""),  # Unity Catalog's catalog/schema/table: the action says which
+    ("share_name", "share"), ("recipient_name", "recipient"), ("pipeline_id", "pipeline"), ("pipelineId", "pipeline"),
+    ("job_id", "job"), ("jobId", "job"), ("run_id", "run"), ("runId", "run"),  # a job's run names its cluster too
+    ("cluster_name", "cluster"), ("cluster_id", "cluster"), ("clusterId", "cluster"), ("existing_cluster_id", "cluster"),
+    ("warehouseId", "warehouse"), ("warehouse_id", "warehouse"), ("instance_pool_name", "instance pool"),
+    ("instance_pool_id", "instance pool"), ("policy_id", "cluster policy"), ("notebookId", "notebook"),
+    ("dashboardId", "dashboard"), ("dashboard_id", "dashboard"), ("queryId", "query"), ("alertId", "alert"),
+    ("experimentId", "experiment"), ("model_name", "model"), ("registered_model_name", "model"),
+    ("tokenId", "token"), ("token_id", "token"), ("credential_id", "credential"), ("webhookId", "webhook"),
+    ("schedule_id", "schedule"), ("repo_id", "repo"), ("repoId", "repo"), ("catalog_name", "catalog"),
+    ("schema_name", "schema"),
+)
+_OBJECT_RANK = {key: (rank, word) for rank, (key, word) in enumerate(OBJECT_KEYS)}
+
+
+def _object_named(rp: dict) -> str | None:
+    """'WORD VALUE' of the most telling OBJECT_KEYS key the request has, else None."""
+    best = None
+    for k, v in rp.items():
+        known = _OBJECT_RANK.get(k)
+        if known is not None and (best is None or known[0] < best[0]):
+            text = _str(v)
+            if text:
+                best = (known[0], f"{known[1]} {text}" if known[1] else text)
+    return best[1] if best is not None else None
 
 
 def _str(v: Any) -> str | None:
