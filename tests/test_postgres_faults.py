@@ -333,3 +333,47 @@ def test_a_read_of_new_rows_that_times_out_takes_fewer_rows_and_goes_on(pg_serve
     h.once()
     assert_exactly_once(h.ids(), list(range(1, 11)))
     assert h.log.count(logging.WARNING, "query cancelled after statement_timeout") >= 1, h.log.text()
+
+
+@pytest.mark.parametrize("how", ["drop", "truncate"])
+def test_a_table_that_goes_mid_read_counts_and_names_the_rows_lost(pg_server, pg_db, tmp_path, how):
+    """The source read the first 40 of 300 rows when the table was dropped and created again (or truncated
+    with its ids restarted) and refilled: the 260 unread rows are gone. The warning used to say "0 ids
+    still awaited" and nothing counted them; it now counts them (shipper_losses, source_errors rows_lost)
+    and names their ids."""
+    with pg_server.connect(pg_db, autocommit=True) as conn:
+        fill(conn, 300)
+        conn.execute("DELETE FROM user_events WHERE id IN (100, 101, 102)")  # holes are no rows
+    h = Harness(tmp_path, pg_server.socket_dsn(pg_db), batch_size=40)
+    src = h.make(once=True)
+    emit = src.ctx.emit
+
+    def stop_after_first(batch):
+        emit(batch)
+        src.ctx.stop.set()  # the agent stopped (or the table went) after its first batch
+
+    src.ctx.emit = stop_after_first
+    try:
+        src.run()
+    finally:
+        src.close()
+    assert sorted(h.ids()) == list(range(1, 41))
+    losses = metrics.REGISTRY.get_sample_value("shipper_losses_total", {"source": NAME}) or 0.0
+    lost_rows = metrics.REGISTRY.get_sample_value("shipper_source_errors_total",
+                                                  {"source": NAME, "kind": "rows_lost"}) or 0.0
+    with pg_server.connect(pg_db, autocommit=True) as conn:
+        if how == "drop":
+            conn.execute("DROP TABLE user_events")
+            conn.execute(USER_EVENTS_DDL)
+        else:
+            conn.execute("TRUNCATE user_events RESTART IDENTITY")
+        fill(conn, 50, "new")
+    h.once()
+    first, later = split(h.rows)
+    assert_exactly_once(first, list(range(1, 41)))
+    assert_exactly_once(later[1], list(range(1, 51)))
+    assert h.log.count(logging.WARNING, "257 rows of the old table not yet shipped are lost (ids 41..300)") == 1, \
+        h.log.text()
+    assert metrics.REGISTRY.get_sample_value("shipper_losses_total", {"source": NAME}) == losses + 1
+    assert metrics.REGISTRY.get_sample_value("shipper_source_errors_total",
+                                             {"source": NAME, "kind": "rows_lost"}) == lost_rows + 257

@@ -5,8 +5,9 @@ take the snapshot's xmin/xmax, check that the table is still the one the cursor 
 relfilenode, the row at the cursor, the id sequence: a re-created, truncated or restored table makes the
 source start over from its first row, with a warning), look up a chunk of the awaited gaps (by index,
 in a savepoint: a lookup that times out is halved, never blocks the rest), read the next `batch_size`
-rows above the highest id shipped (at most `max_fetch_bytes` of them, through a server-side cursor);
-commit, then emit. The cursor (highest id + gaps, see postgres_cursor) is the
+rows above the highest id shipped (at most `max_fetch_bytes` of them, through a server-side cursor),
+count a chunk of the rows above them (what a table that goes would lose: the start-over warning counts
+them); commit, then emit. The cursor (highest id + gaps, see postgres_cursor) is the
 batch's checkpoint, saved only once the batch is acknowledged. No transaction is held open while
 the pipeline applies backpressure.
 
@@ -65,6 +66,7 @@ TRANSIENT = {"connect", "timeout", "query"}  # worth a retry within one --once r
 FREE_TEXT = ("event_name", "user_agent", "description")  # the columns a row's size hides in (max_field_bytes)
 CUT_PREFIX = "_shipper_cut_"
 TRUNCATED_TAG = "_field_truncated"
+COUNT_CHUNK = 20_000  # rows above the cursor counted per poll at most (an index range, a few ms)
 GAP_LOOKUP_TRIES = 4  # lookups of missing ids per poll at most (each halving the chunk after a timeout)
 
 
@@ -183,6 +185,7 @@ class PostgresSource(Source):
         self._read_limit = config.batch_size  # halved while the read of new rows times out
         self._gap_ranges = config.gap_lookup_ranges  # halved while gap lookups time out
         self._gap_after: int | None = None  # the next gap lookup starts above this id (None: from the lowest)
+        self._top: int | None = None  # the table's highest id in the last poll's snapshot
 
     # --- SQL -------------------------------------------------------------------------------
 
@@ -218,6 +221,10 @@ class PostgresSource(Source):
             "(SELECT * FROM {} x WHERE x.{} BETWEEN g.lo AND g.hi ORDER BY x.{} LIMIT %s) t ORDER BY t.{} LIMIT %s"
         ).format(select, table, idc, idc, idc)
         self._query_max = sql.SQL("SELECT max(t.{}) FROM {} t").format(idc, table)
+        # rows above the cursor, counted a chunk a poll by the id index (what a table that goes would lose)
+        self._query_count = sql.SQL(
+            "SELECT count(*) AS n, max(s.id) AS upto FROM (SELECT t.{} AS id FROM {} t WHERE t.{} > %s AND t.{} <= %s "
+            "ORDER BY t.{} LIMIT %s) s").format(idc, table, idc, idc, idc)
         self._query_min = sql.SQL("SELECT min(t.{}) FROM {} t").format(idc, table)
         anchor = sql.SQL(", ").join(
             (sql.SQL("t.{} AS {}").format(sql.Identifier(col), sql.Identifier(name)) if col is not None
@@ -444,6 +451,7 @@ class PostgresSource(Source):
         ident = cur.fetchone()
         cur.execute(self._query_max)
         top = next(iter(cur.fetchone().values()))
+        self._top = top
         anchor_row = None
         if c.max_id > 0 and c.anchor is not None:
             cur.execute(self._query_anchor, (c.max_id,))
@@ -512,10 +520,13 @@ class PostgresSource(Source):
                 # the horizon of the new gaps: see postgres_cursor, rule 1 (one xid, only when gaps appear)
                 cur.execute("SELECT txid_current() AS xid")
                 bound = cur.fetchone()["xid"]
+            counted = self._count_unread(conn, max([cursor.count_from()] + [r[0] for r in new_rows]))
         now = time.time()
         self.last_poll = now
         filled = set(cursor.fill([r[0] for r in filled_rows]))
+        old_max = cursor.max_id
         shipped = set(cursor.advance([r[0] for r in new_rows], bound, now))
+        cursor.note_unread(sorted(shipped), old_max, counted, self._top)
         if new_rows and new_rows[-1][0] == cursor.max_id:
             last = new_rows[-1][1]
             cursor.anchor = _anchor(last)
@@ -537,6 +548,20 @@ class PostgresSource(Source):
             self.ctx.emit(RawBatch(records, [f"id:{_row_key(r[0], cursor.epoch)}" for r in rows], {STATE_KEY: state},
                                    sum(len(x) for x in records), flags=flags))
         return full or full_new or len(new_rows) >= limit or len(filled_rows) >= limit
+
+    def _count_unread(self, conn: psycopg.Connection, above: int) -> tuple[int, int] | None:
+        """Rows with ids in (above, the table's highest id], at most COUNT_CHUNK of them: (rows, counted up to
+        id). In a savepoint: a count cancelled by statement_timeout is tried again next poll, costing nothing else."""
+        top = self._top
+        if top is None or top <= above:
+            return None
+        try:
+            with conn.transaction():
+                row = conn.execute(self._query_count, (above, top, COUNT_CHUNK)).fetchone()
+        except psycopg.errors.QueryCanceled:
+            return None
+        n, upto = row["n"], row["upto"]
+        return n, (top if n < COUNT_CHUNK or upto is None else upto)
 
     def _lookup_gaps(self, conn: psycopg.Connection, cursor: IdCursor,
                      limit: int) -> tuple[list[tuple[int, dict, bytes]], bool, tuple[int, int]]:
@@ -587,13 +612,28 @@ class PostgresSource(Source):
         self._gap_after = None
         table_resets.labels(self.ctx.name).inc()
         metrics.source_errors.labels(self.ctx.name, "table_reset").inc()
+        unread, uncounted, awaited = old.lost_if_gone()
+        table = self.config.table
+        if unread or uncounted:
+            lost = f"{unread} rows of the old table not yet shipped are lost (ids {old.max_id + 1}..{old.count_from()})"
+            if uncounted:
+                lost += (f", and up to {uncounted} more (ids {old.count_from() + 1}..{old.seen_top}, not counted "
+                         "before the table went)")
+            metrics.losses.labels(self.ctx.name).inc()
+            metrics.source_errors.labels(self.ctx.name, "rows_lost").inc(unread + uncounted)
+            self.ctx.lost(f"table {table}: {unread + uncounted} rows, ids {old.max_id + 1}..{old.seen_top}", 0)
+        else:
+            lost = "every row of the old table it saw was shipped"
+        if awaited:
+            lost += (f"; {awaited} ids awaited below id {old.max_id} (rows not committed when last read, or never) "
+                     "are not looked up any more")
         self.log.warning(
-            f"table {self.config.table} {what}: starting over from the new table's first row; rows of the old "
-            f"table not yet shipped are gone ({old.missing()} ids still awaited below id {old.max_id}); rows "
+            f"table {table} {what}: starting over from the new table's first row; {lost}; rows "
             f"restored from a backup are shipped again, with ids '<id>-r{old.epoch + 1}' so that an output's "
             f"de-duplication does not take the new rows for the old ones",
-            extra={"source": self.ctx.name, "table": self.config.table, "kind": "table_reset",
-                   "old_cursor": old.max_id, "epoch": old.epoch + 1, **facts})
+            extra={"source": self.ctx.name, "table": table, "kind": "table_reset", "old_cursor": old.max_id,
+                   "epoch": old.epoch + 1, "rows_lost": unread, "ids_uncounted": uncounted, "ids_awaited": awaited,
+                   **facts})
 
     # --- introspection -----------------------------------------------------------------------
 

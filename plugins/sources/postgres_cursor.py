@@ -66,8 +66,15 @@ class IdCursor:
     times the source started over on a new table; rows of epoch n > 0 get ids `<id>-r<n>`)."""
 
     def __init__(self, max_id: int = 0, gaps: Iterable[Gap] = (), *, epoch: int = 0, oid: int | None = None,
-                 node: int | None = None, anchor: str | None = None, anchor_time: str | None = None):
+                 node: int | None = None, anchor: str | None = None, anchor_time: str | None = None,
+                 unread: int = 0, counted_to: int | None = None, seen_top: int | None = None):
         self.max_id = max_id
+        # Rows above the cursor not read yet, counted (in chunks, by the id index) up to `counted_to`, and
+        # the highest id the table had: if the table goes (dropped, truncated, restored) these rows are
+        # what was lost, and the warning counts them.
+        self.unread = unread
+        self.counted_to = max_id if counted_to is None else max(counted_to, max_id)
+        self.seen_top = seen_top
         self.gaps: list[Gap] = sorted(gaps, key=lambda g: g.lo)
         self.epoch = epoch
         self.oid = oid
@@ -88,12 +95,39 @@ class IdCursor:
         if not isinstance(table, dict):
             raise ValueError(f"not a postgres cursor: {state!r}")
         return cls(state["max_id"], gaps, epoch=int(table.get("epoch", 0)), oid=table.get("oid"),
-                   node=table.get("node"), anchor=table.get("anchor"), anchor_time=table.get("anchor_time"))
+                   node=table.get("node"), anchor=table.get("anchor"), anchor_time=table.get("anchor_time"),
+                   unread=int(table.get("unread", 0)), counted_to=table.get("counted_to"),
+                   seen_top=table.get("seen_top"))
 
     def to_state(self) -> dict:
         return {"max_id": self.max_id, "gaps": [g.to_json() for g in self.gaps],
                 "table": {"epoch": self.epoch, "oid": self.oid, "node": self.node, "anchor": self.anchor,
-                          "anchor_time": self.anchor_time}}
+                          "anchor_time": self.anchor_time, "unread": self.unread, "counted_to": self.counted_to,
+                          "seen_top": self.seen_top}}
+
+    def count_from(self) -> int:
+        """Rows above this id are not counted yet."""
+        return max(self.counted_to, self.max_id)
+
+    def note_unread(self, read_ids: list[int], old_max: int, counted: tuple[int, int] | None,
+                    top: int | None) -> None:
+        """After a poll: `read_ids` (shipped above `old_max`) are no longer unread; `counted` is (rows, up to
+        id) counted above count_from() in the same snapshot; `top` the table's highest id then."""
+        before = self.counted_to
+        self.unread = max(0, self.unread - sum(1 for i in read_ids if old_max < i <= before))
+        if self.max_id >= before:
+            self.unread = 0  # read past what was counted (late commits below it are not owed)
+        self.counted_to = max(before, self.max_id)
+        if counted is not None:
+            self.unread += counted[0]
+            self.counted_to = max(self.counted_to, counted[1])
+        self.seen_top = top
+
+    def lost_if_gone(self) -> tuple[int, int, int]:
+        """If the table went now: rows counted unread, ids above the cursor not counted (a bound on more
+        rows), and ids still awaited in gaps (rows perhaps never committed)."""
+        uncounted = max(0, (self.seen_top or 0) - self.count_from())
+        return self.unread, uncounted, self.missing()
 
     def chunk(self, start_after: int | None, n: int) -> list[Gap]:
         """At most n gap ranges, the first one above `start_after` (wrapping around): the gaps are
