@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-JOBS ?= 0
+JOBS ?= 4
 
 .PHONY: venv demo test torture
 
@@ -24,10 +24,10 @@ demo: $(PY)
 # --reruns: the end-to-end tests drive real processes, servers and timers on a 2-CPU machine; one that
 # fails is run again (at most twice) and the summary counts it under "rerun", so a flaky test shows
 # without costing a run. A test that fails three times fails the run. --durations names the slowest.
-# -n $(JOBS): pytest-xdist worker processes (`make test JOBS=4`); the tests mostly wait on real servers and
-# processes, and each takes its own ports, folders, PostgreSQL and Azurite; --dist loadfile keeps a file's
-# tests in one worker (its module fixtures start once). 0, one process, until a run on a quiet machine
-# shows the timing tests hold with 4 (the one run so far was on a host at load 15: CHANGELOG, issue 16).
+# -n $(JOBS): pytest-xdist worker processes, 4 by default (JOBS=0: one process). The tests mostly wait on
+# real servers and processes, and each takes its own ports, folders, tmpfs, PostgreSQL and Azurite, so 4
+# workers pay even on 2 cores: 25 min serial, ~13 min with 4 on this 2-core machine (CHANGELOG).
+# --dist loadfile keeps a file's tests in one worker (its module fixtures start once).
 # ruff and mypy (pyproject.toml) first: seconds, and they name what pytest would trip over later.
 test: $(PY)
 	scripts/install-test-deps.sh
