@@ -12,7 +12,7 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.peers.puppet_activity_api import PuppetActivityAPI
-from tests.test_http_poll_source import Harness, fill, metric
+from tests.test_http_poll_source import OPS, Harness, fill, messages, metric
 
 
 class TiesInAnyOrder(PuppetActivityAPI):
@@ -69,3 +69,48 @@ def test_any_seconds_any_pages_any_tie_order_ship_once(tmp_path_factory, seconds
         got += h.run_once()
         assert Counter(got) == Counter(expected)
         assert metric("shipper_http_poll_resyncs_total", source="pe", service="rbac") == resyncs
+
+
+class TiesShuffledPerAnswer(PuppetActivityAPI):
+    """Each answer orders one second's commits anew; the stored history keeps its order (pruning takes the
+    oldest, a restore drops the newest, as by time)."""
+
+    rnd = random.Random(3)
+
+    def _answer(self, *args, **kwargs):
+        with self.lock:
+            kept = self.commits
+            self.commits = kept[:]
+            self.rnd.shuffle(self.commits)
+        try:
+            return super()._answer(*args, **kwargs)
+        finally:
+            with self.lock:
+                self.commits = kept
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS)
+def test_ties_in_any_order_with_pruning_restores_and_restarts_ship_once(tmp_path_factory, ops):
+    tmp = tmp_path_factory.mktemp("prop")
+    with TiesShuffledPerAnswer(tmp, tls=False) as api:
+        h = Harness(api, tmp, services=["rbac", "classifier"])
+        n = 0
+        present_at_poll: set[str] = set()
+        for op in ops + [("poll", 3, 0, False)]:
+            kind = op[0]
+            if kind == "add":
+                for _ in range(op[2]):
+                    api.add(op[1], [f"{op[1]} commit {n}"], same_second=op[3])
+                    n += 1
+            elif kind == "prune":
+                api.prune_oldest(op[1], op[2])
+            elif kind == "restore":
+                api.drop_newest(op[1], op[2])
+            else:
+                present_at_poll |= {c.events[0]["message"] for c in api.commits}
+                h.cfg["page_size"] = op[1]
+                h.run_once()  # a fresh source from the checkpoint: a restart every time
+        shipped = Counter(messages(h.records))
+        assert all(v == 1 for v in shipped.values()), [m for m, v in shipped.items() if v > 1]
+        assert set(shipped) == present_at_poll
