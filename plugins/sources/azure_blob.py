@@ -402,6 +402,7 @@ class AzureBlobSource(Source):
         if modified > closed_at and (key, props.etag) not in self._told_rewritten:
             self._told_rewritten.add((key, props.etag))
             self._m_losses.inc()
+            self.ctx.lost(f"{where} (written again after its hour was closed)", 0)
             metrics.source_errors.labels(self.ctx.name, "written_after_close").inc()
             self.log.warning(f"blob {where} was written again after its hour was closed: the offset it was read "
                              "to was forgotten with the hour, so the new bytes are not read (lost; raise lookback "
@@ -462,6 +463,8 @@ class AzureBlobSource(Source):
         if st is not None and st.created != created:
             if not st.done:
                 self._m_losses.inc()
+                self.ctx.lost(f"{container}/{name} (deleted and re-created; read to byte {st.offset} of "
+                              f"{st.size} or more)", 0)
                 self.log.warning("blob was deleted and re-created before it was read to its end: the old blob's "
                                  "last bytes are lost; reading the new one from its start",
                                  extra={"blob": f"{container}/{name}", "read_to": st.offset, "old_size": st.size})
@@ -473,6 +476,7 @@ class AzureBlobSource(Source):
             st = self.blobs[key] = BlobState(container, name, created)
         elif size < st.offset:
             self._m_losses.inc()
+            self.ctx.lost(f"{container}/{name} (overwritten: {size} bytes, read to byte {st.offset})", 0)
             self.log.warning("blob shrank under the same identity (overwritten): reading it again from its start",
                              extra={"blob": f"{container}/{name}", "offset": st.offset, "size": size})
             st = self.blobs[key] = BlobState(container, name, created, gen=st.gen + 1)
@@ -610,6 +614,8 @@ class AzureBlobSource(Source):
                              extra={"blob": where, "read_to": old.offset})
         else:
             self._m_losses.inc()
+            self.ctx.lost(f"{where} (deleted and re-created, or overwritten; read to byte {old.offset} of "
+                          f"{old.size} or more)", 0)
             self.log.warning("blob's bytes before the read offset changed though its creation time did not "
                              "(deleted and re-created within one second, or overwritten) before it was read to "
                              "its end: the old blob's last bytes are lost; reading the new one from its start",

@@ -406,6 +406,7 @@ class HttpPollSource(Source):
         unseen = lo - (cur.offset - cur.remembered_after_floor())
         if floor is not None and unseen > 0:
             metrics.losses.labels(self.ctx.name).inc()
+            self.ctx.lost(f"service {service}: {unseen} commit(s) stamped before {floor}", 0)
             metrics.source_errors.labels(self.ctx.name, "commits_skipped").inc(unseen)
             self.log.warning(f"history of service {service}: {unseen} commit(s) appeared before commit time {floor}, "
                              "stamped earlier than the commits the source remembers shipping (the server's clock "
