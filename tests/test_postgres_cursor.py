@@ -127,3 +127,17 @@ def test_transaction_with_an_early_xid_and_a_late_id_does_not_close_the_gap():
     assert poll(db, cur, 10, 2.0) == [] and cur.gaps, "T is still running: its id may still come"
     db.end(t, True)
     assert poll(db, cur, 10, 3.0) == [1]
+
+
+def test_rows_above_the_cursor_are_counted_a_chunk_at_a_time_and_read_rows_leave_the_count():
+    """What a table that goes mid-read loses: rows counted unread, plus a bound on ids not counted yet."""
+    c = IdCursor(40)
+    c.note_unread([], 40, (20_000, 20_040), 300_000)  # a chunk of a big backlog counted
+    assert c.lost_if_gone() == (20_000, 300_000 - 20_040, 0)
+    ids = list(range(41, 81))
+    c.note_unread(c.advance(ids, None, 0.0), 40, (19_990, 40_100), 300_000)  # 40 read, 10 ids of the next chunk absent
+    assert c.lost_if_gone() == (20_000 - 40 + 19_990, 300_000 - 40_100, 0)
+    c.note_unread(c.advance([50_000], None, 0.0), 80, None, 300_000)  # read past what was counted
+    assert (c.unread, c.counted_to) == (0, 50_000)
+    again = IdCursor.from_state(c.to_state())
+    assert (again.unread, again.counted_to, again.seen_top) == (0, 50_000, 300_000)

@@ -358,6 +358,7 @@ def test_a_table_that_goes_mid_read_counts_and_names_the_rows_lost(pg_server, pg
     finally:
         src.close()
     assert sorted(h.ids()) == list(range(1, 41))
+    assert src.status()["rows_unread"] == 257 and src.status()["rows_counted_to_id"] == 300  # for `shipper status`
     losses = metrics.REGISTRY.get_sample_value("shipper_losses_total", {"source": NAME}) or 0.0
     lost_rows = metrics.REGISTRY.get_sample_value("shipper_source_errors_total",
                                                   {"source": NAME, "kind": "rows_lost"}) or 0.0

@@ -653,7 +653,8 @@ class PostgresSource(Source):
         return {
             "target": self.target, "table": self.config.table, "last_poll": self.last_poll,
             "max_id": c.max_id if c else None, "gap_ranges": len(c.gaps) if c else 0,
-            "ids_awaited": c.missing() if c else 0, "connected": self.conn is not None and not self.conn.closed,
+            "ids_awaited": c.missing() if c else 0, "rows_unread": c.unread if c else 0,
+            "rows_counted_to_id": c.counted_to if c else None, "connected": self.conn is not None and not self.conn.closed,
             "table_epoch": c.epoch if c else None, "read_limit": self._read_limit, "gap_lookup_ranges": self._gap_ranges,
         }
 
