@@ -603,14 +603,13 @@ _OBJECT_RANK = {key: (rank, word) for rank, (key, word) in enumerate(OBJECT_KEYS
 
 def _object_named(rp: dict) -> str | None:
     """'WORD VALUE' of the most telling OBJECT_KEYS key the request has, else None."""
-    best = None
-    for k, v in rp.items():
-        known = _OBJECT_RANK.get(k)
-        if known is not None and (best is None or known[0] < best[0]):
-            text = _str(v)
-            if text:
-                best = (known[0], f"{known[1]} {text}" if known[1] else text)
-    return best[1] if best is not None else None
+    keys = _OBJECT_RANK.keys() & rp.keys()  # one C-level pass: most requests have none or one
+    for k in sorted(keys, key=_OBJECT_RANK.__getitem__) if len(keys) > 1 else keys:
+        text = _str(rp[k])
+        if text:
+            word = _OBJECT_RANK[k][1]
+            return f"{word} {text}" if word else text
+    return None
 
 
 def _str(v: Any) -> str | None:
