@@ -73,3 +73,9 @@ def test_cloudera_ai_greedy_key_finds_the_lazy_keys_pairs(text):
     lazy = _LAZY_PAIR.findall(text)
     assert [(k.rstrip(" "), *rest) for k, *rest in greedy] == lazy
     assert [cloudera_ai._names_of_key(k) for k, *_ in greedy] == [cloudera_ai._names_of_key(k) for k, *_ in lazy]
+
+
+def test_cloudera_ai_description_keys_each_name_one_field():
+    # _pick_fields reads a field's value by the key's place in that field's order: a key in two fields' lists
+    # would give only one of them
+    assert len(cloudera_ai._KEY_FIELD) == sum(len(keys) for _, keys in cloudera_ai._FIELD_KEYS)

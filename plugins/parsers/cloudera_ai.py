@@ -395,9 +395,31 @@ def _details(description: Any, want_auth: bool) -> tuple:
 _ACTED_ON = frozenset({"target_user", "file_path", "file_name", "project_name", "project_id", "team"})
 
 
+# A key's (field, its place in the field's order of preference): each key names one field (a test says so).
+_KEY_FIELD = {k: (name, rank) for name, keys in _FIELD_KEYS for rank, k in enumerate(keys)}
+
+
+def _pick_fields(pairs: dict[str, Any], found: dict[str, str], want_auth: bool, as_text: bool) -> None:
+    """For each field, the value of its most preferred key among `pairs` whose value is text (`as_text`: made
+    text by _text; else stripped text already) — by the description's few keys, not by the fields' ~60."""
+    ranks: dict[str, int] = {}
+    key_field = _KEY_FIELD.get
+    for k, v in pairs.items():
+        known = key_field(k)
+        if known is None:
+            continue
+        name, rank = known
+        if rank < ranks.get(name, 1 << 30) and (want_auth or name != "auth_method"):
+            if as_text:
+                v = _text(v)
+            if v:
+                ranks[name] = rank
+                found[name] = v
+
+
 def _read_description(description: Any, want_auth: bool = True) -> dict[str, str]:
-    """username, user_type, model_name, model_id, auth_method (if wanted): whichever the text holds."""
-    field_keys = _FIELD_KEYS if want_auth else _FIELD_KEYS[:-1]
+    """username, user_type, model_name, model_id, what it acted on, auth_method (if wanted): whichever
+    the description holds."""
     found: dict[str, str] = {}
     pairs: dict[str, Any] = {}
     text = description if isinstance(description, str) else None
@@ -423,25 +445,11 @@ def _read_description(description: Any, want_auth: bool = True) -> dict[str, str
                 names = _names_of_key(key)
             for name in names:
                 setdefault(name, value)
-        get = pairs.get
-        for name, keys in field_keys:
-            for k in keys:
-                v = get(k)
-                if v:  # stripped text already
-                    found[name] = v
-                    break
+        _pick_fields(pairs, found, want_auth, False)
     else:
         return found
     if obj is not None:
-        get = pairs.get
-        for name, keys in field_keys:
-            for k in keys:
-                v = get(k)
-                if v is not None:
-                    v = _text(v)
-                    if v:
-                        found[name] = v
-                        break
+        _pick_fields(pairs, found, want_auth, True)
     ut = found.get("user_type")
     if ut is not None and ut.upper() in ("NORMAL", "ADMIN"):
         found["user_type"] = ut.upper()
