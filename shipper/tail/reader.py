@@ -11,6 +11,8 @@ import zlib
 
 from shipper.tail.identity import HEAD_MAX
 
+COMPLETE_CHECK_MAX = 64 * 1024  # compressed bytes decompressed whole to see a gzip stream end
+
 
 def is_gzip_path(path: str) -> bool:
     return path.endswith(".gz")
@@ -69,6 +71,23 @@ class OpenFile:
         if st.st_size < 18:
             return 0
         return struct.unpack("<I", os.pread(self.fd, 4, st.st_size - 4))[0]
+
+    def complete(self) -> bool:
+        """Is the file whole: a plain file always; a gzip file once its stream ends (gzip or
+        logrotate has finished writing it). Decompresses up to COMPLETE_CHECK_MAX bytes of it; a
+        larger one is whole when its last decompressed byte can be read."""
+        if self._gz is None:
+            return True
+        st = os.fstat(self.fd)
+        if st.st_size > COMPLETE_CHECK_MAX:
+            n = self.size()
+            return bool(n) and len(self.read(n - 1, 2)) == 1
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            d.decompress(os.pread(self.fd, st.st_size, 0))
+        except zlib.error:
+            return False
+        return d.eof
 
     def close(self) -> None:
         if self._gz is not None:

@@ -316,7 +316,7 @@ class Tailer:
                 self._mark_done(f)
                 if f.deleted and f.state is None and not self._identify(f):
                     # Deleted before it ever had a complete line.
-                    unread = max(0, st.st_size - f.start)
+                    unread = max(0, (f.fh.size() if f.gz else st.st_size) - f.start)
                     if unread:
                         self._lost(f.path, unread, "were deleted before the file held a complete line")
                     elif f.path == f.family:
@@ -756,8 +756,9 @@ class Tailer:
             head = head_of(fh.read(0, HEAD_MAX))
             if head is None:
                 # A plain file without a complete line waits as a followed file; a compressed
-                # one is still being written.
-                return o.gz and self._wait(key, o, "its own complete data", now)
+                # one is still being written, or complete with no line (an empty log rotated
+                # and compressed: logrotate's default `ifempty`), then no copy of anything.
+                return o.gz and not fh.complete() and self._wait(key, o, "its own complete data", now)
             hd = digest(head)
             c = self._readable_len(fh, o)
             short_of = None

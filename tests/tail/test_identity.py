@@ -544,3 +544,35 @@ def test_a_gone_file_that_never_held_a_line_does_not_claim_its_inode_given_to_a_
     f.poll(2)
     got = records(f)
     assert sorted(got) == sorted(expect(7)) and len(got) == 7, got
+
+
+def test_an_empty_log_rotated_and_compressed_is_no_undecided_copy_nor_a_loss(tmp_path, monkeypatch, fast_missing,
+                                                                            caplog):
+    """logrotate rotates empty logs by default (`ifempty`): with `compress`, an empty .gz appears
+    at each rotation. A complete gzip stream with no line is no copy to wait for (it was warned
+    "could not tell whether … is a copy of its own complete data" after the wait), and deleting
+    it loses nothing (its compressed size was counted as bytes lost)."""
+    monkeypatch.setattr(tailer_mod, "UNDECIDED_SECONDS", 0.3)
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, "line 0")
+    f = Follower([log], d)
+    f.poll()
+    os.rename(log, d / "app.log.1")
+    log.write_bytes(b"")
+    f.poll()
+    os.rename(log, d / "app.log.2")  # an empty day, rotated and compressed
+    log.write_bytes(b"")
+    f.poll()
+    with open(d / "app.log.2", "rb") as src, gzip.open(d / "app.log.2.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    os.unlink(d / "app.log.2")
+    write(log, "line 1")
+    with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+        f.settle()
+        os.unlink(d / "app.log.2.gz")
+        f.settle()
+    assert sorted(records(f)) == expect(2)
+    assert not [r.getMessage() for r in caplog.records], "\n".join(r.getMessage() for r in caplog.records)
+    assert f.tailer.losses == 0
