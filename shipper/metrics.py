@@ -84,10 +84,14 @@ class Family:
 
     def total(self) -> float:
         """The sum over every label value (all sources, all outputs)."""
-        return sum(v.value for v in list(self._values.values()))
+        with self._lock:  # a copy: another thread may add a label set meanwhile
+            values = list(self._values.values())
+        return sum(v.value for v in values)
 
     def items(self) -> list[tuple[tuple[str, ...], float]]:
-        return [(k, v.value) for k, v in list(self._values.items())]
+        with self._lock:
+            pairs = list(self._values.items())
+        return [(k, v.value) for k, v in pairs]
 
     def remove(self, *values: object) -> None:
         """Drop one label set; KeyError if it has none (as prometheus-client does)."""
