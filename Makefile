@@ -13,11 +13,12 @@ $(PY):
 venv: $(PY)
 
 # pip builds a local tree in place (build/, *.egg-info): build a clean copy instead, so the demo
-# leaves the checkout as it found it.
+# leaves the checkout as it found it (without the test tools' caches and Azurite's node_modules: 360 MB).
 demo: $(PY)
 	@work="$$(mktemp -d)" && trap 'rm -rf "$$work"' EXIT && \
 	  tar --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./dist --exclude='*.egg-info' \
-	      --exclude=./state --exclude=__pycache__ --exclude=./.hypothesis -cf - . | tar -C "$$work" -xf - && \
+	      --exclude=./state --exclude=__pycache__ --exclude=./.hypothesis --exclude=./.pytest_cache \
+	      --exclude=./.mypy_cache --exclude=./.ruff_cache --exclude=node_modules -cf - . | tar -C "$$work" -xf - && \
 	  $(PY) -m pip install -q "$$work"
 	$(VENV)/bin/shipper run --once -c config/demo.yaml
 
