@@ -10,7 +10,8 @@ The contract in short (each class says more):
   optionally `monotonic_ids`, `vendor_field_types`.
 - `Source(config, ctx: SourceContext)`: `run()` reads until `ctx.stop` (or, with `ctx.once`, until
   nothing more is there) and hands `RawBatch`es to `ctx.emit`; its checkpoint fragment is saved only
-  once every output has the batch. Optionally `describe`, `status`, `last_error`, `close`.
+  once every output has the batch. Optionally `describe`, `status`, `pending_bytes`, `last_error`,
+  `close`, and the class methods `saved_positions` / `saved_notes` (its saved state, for `shipper status`).
 - `Output(config, ctx: OutputContext)`: `send(batch: Batch)` returns once the batch is stored.
   Optionally `start`, `coalesce` + `send_many`, `probe`, `read_back`, `describe`, `close`; raises
   `PermanentRefusal`, `EndRun` or `Stopping` as `Output.send` says.
