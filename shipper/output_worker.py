@@ -131,7 +131,8 @@ class OutputWorker:
                 batch, tracker, seq = self._queue[0]
                 self.busy = True
                 self._attempted = max(self._attempted, 1)
-            group = self._coalesce() if self._coalesce_limits else [self._queue[0]]
+            limits = self._coalesce_limits
+            group = self._coalesce(*limits) if limits else [self._queue[0]]
             try:
                 if len(group) == 1:
                     self.output.send(batch)
@@ -211,14 +212,14 @@ class OutputWorker:
                 self._retry_soon = True
                 self._cond.notify_all()
 
-    def _coalesce(self) -> list[tuple[Batch, AckTracker, int]]:
+    def _coalesce(self, max_events: int, max_wait: float) -> list[tuple[Batch, AckTracker, int]]:
         """For outputs with `coalesce = (max_events, max_wait)` and a `send_many`: the queued
         batches sent together, waiting up to max_wait for more while under max_events."""
-        max_events, max_wait = self._coalesce_limits
         deadline = time.monotonic() + max_wait
         with self._cond:
             while True:
-                group, events = [], 0
+                group: list[tuple[Batch, AckTracker, int]] = []
+                events = 0
                 for item in self._queue:
                     if group and events + len(item[0].events) > max_events:
                         self._attempted = max(self._attempted, len(group))
