@@ -6,13 +6,14 @@ unshipped after 40 s of polling (a warning per poll), `--once` ended with "keeps
 re-reads the cursor's last second whole and matches it by commit digests."""
 from __future__ import annotations
 
+import logging
 import random
 from collections import Counter
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.peers.puppet_activity_api import PuppetActivityAPI
-from tests.test_http_poll_source import OPS, Harness, fill, messages, metric
+from tests.test_http_poll_source import OPS, Harness, _logged, fill, messages, metric
 
 
 class TiesInAnyOrder(PuppetActivityAPI):
@@ -42,19 +43,23 @@ def test_commits_sharing_a_second_across_pages_in_another_order_each_time_ship_o
         assert metric("shipper_http_poll_resyncs_total", source="pe", service="rbac") == resyncs  # no move seen
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seconds=st.lists(st.integers(1, 9), min_size=1, max_size=6), page_size=st.integers(1, 5),
-       cut=st.integers(0, 6), seed=st.integers(0, 2**32 - 1))
-def test_any_seconds_any_pages_any_tie_order_ship_once(tmp_path_factory, seconds, page_size, cut, seed):
+       cut=st.integers(0, 6), seed=st.integers(0, 2**32 - 1), cap=st.one_of(st.none(), st.integers(1, 4)))
+def test_any_seconds_any_pages_any_tie_order_ship_once(tmp_path_factory, seconds, page_size, cut, seed, cap):
     """Seconds of any size, read in pages of any size, some of them before the rest was made (a second
-    may grow after it was read), ties in a new order at each request: every commit once, no move seen."""
+    may grow after it was read), ties in a new order at each request, a server answering at most `cap`
+    commits (fewer than a second holds: that second is read in windows until all of it was seen): every
+    commit once, no move seen."""
     tmp_path = tmp_path_factory.mktemp("ties")
 
     class Shuffled(TiesInAnyOrder):
         rnd = random.Random(seed)
 
-    with Shuffled(tmp_path) as api:
+    with Shuffled(tmp_path, tls=False) as api:
+        api.max_limit = cap
         h = Harness(api, tmp_path, services=["rbac"], page_size=page_size)
+        lines = _logged(h)
         resyncs = metric("shipper_http_poll_resyncs_total", source="pe", service="rbac")
         expected, got = [], []
         n = 0
@@ -69,6 +74,7 @@ def test_any_seconds_any_pages_any_tie_order_ship_once(tmp_path_factory, seconds
         got += h.run_once()
         assert Counter(got) == Counter(expected)
         assert metric("shipper_http_poll_resyncs_total", source="pe", service="rbac") == resyncs
+        assert lines.count(logging.WARNING, "more commits in one second") == 0
 
 
 class TiesShuffledPerAnswer(PuppetActivityAPI):
@@ -89,7 +95,7 @@ class TiesShuffledPerAnswer(PuppetActivityAPI):
                 self.commits = kept
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=OPS)
 def test_ties_in_any_order_with_pruning_restores_and_restarts_ship_once(tmp_path_factory, ops):
     tmp = tmp_path_factory.mktemp("prop")

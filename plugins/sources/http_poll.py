@@ -15,6 +15,7 @@ a few attempts stops with an error (exit 1) instead of waiting for ever.
 """
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import random
@@ -45,6 +46,10 @@ from shipper_plugins.sources.http_poll_cursor import HARD_KEEP, Cursor, commit_d
 DEFAULT_SERVICES = ["classifier", "rbac", "pe-console", "code-manager"]
 ONCE_ATTEMPTS = 3
 WIDEST = 10_000  # the largest page asked for, to see a second whose commits fill a page whole
+# A second larger than the server's pages, ordered anew at each request, is read in windows this many times
+# at most (a commit missed by one sweep of windows has a chance of about 1/e; 12 sweeps miss it 1 in 160,000)
+COLLECT_SWEEPS = 12
+COLLECT_REQUESTS = 2_000  # per poll, to see one such second
 
 auth_failing = Gauge("shipper_http_poll_auth_failing", "1 while the API refuses the source's token (401/403)",
                      ["source"], registry=metrics.REGISTRY)
@@ -294,6 +299,14 @@ class HttpPollSource(Source):
             shrank = page.total is not None and page.total < cur.offset
             if shrank and not commits:
                 why = f"the total shrank from at least {cur.offset} to {page.total}"
+            collected: tuple[list[Any], bool] | None = None
+            if why is None and not whole and (len(commits) < limit or limit >= WIDEST):
+                # the server answers fewer commits than the cursor's last second holds: read it in windows
+                got = self._collect_second(service, cur, start, max(1, len(commits)))
+                if isinstance(got, str):
+                    why = got
+                else:
+                    collected = got
             if why is not None:
                 moved += 1
                 if moved > 1:  # an API contradicting itself page after page: back off, do not hammer it
@@ -302,13 +315,19 @@ class HttpPollSource(Source):
                 widen = 1
                 continue
             if not whole:
-                if len(commits) >= limit and limit < WIDEST:
+                if collected is None:
                     widen *= 2  # the cursor's last second fills the page: ask for it whole, in one answer
                     continue
-                if not new:  # the server answers fewer commits than that second holds: read on by offset
-                    self._warn_big_second(service, cur, len(commits))
-                    by_offset = True
+                widen = 1
+                new, complete = collected
+                if new:
+                    self._ship(service, new, cur)
+                if complete or not new:
+                    if not complete:  # not all of it seen, nothing new either: on by offset, as a last resort
+                        self._warn_big_second(service, cur, len(commits))
+                    by_offset = True  # the second is known whole: the commits after it have stable offsets
                     continue
+                return  # part of that second seen: the rest on the next poll
             widen = 1
             if not new:
                 if commits and not at_end and not read_by_offset:  # a server capping `limit` answered
@@ -325,14 +344,53 @@ class HttpPollSource(Source):
                     self._emit(service, [], [], cur)
                 return  # a short page: nothing more now (a page cut by a server-side cap goes on)
 
+    def _collect_second(self, service: str, cur: Cursor, start: int, answered: int) -> tuple[list[Any], bool] | str:
+        """The server answers fewer commits (`answered`) than the cursor's last second holds: read that second
+        in windows of that size from its first offset (`start`), sweep after sweep while the server orders it
+        anew at each request, until as many different commits were seen as it holds (its end, the first later
+        commit, has a stable offset). Returns its commits not passed yet and whether all of it was seen, or
+        why the history moved."""
+        ts = cur.tail_ts
+        seen: collections.Counter[str] = collections.Counter()  # digest -> most copies of it in one answer (identical twins)
+        commit_of: dict[str, Any] = {}
+        end: int | None = None
+        requests = 0
+        for _ in range(COLLECT_SWEEPS):
+            pos = start
+            while (end is None or pos < end) and requests < COLLECT_REQUESTS and not self.ctx.stop.is_set():
+                requests += 1
+                commits = self.client.get(service, pos, answered).commits
+                run = 0
+                while run < len(commits) and commit_time(commits[run]) == ts:
+                    run += 1
+                here = collections.Counter(commit_digest(c) for c in commits[:run])
+                for c in commits[:run]:
+                    commit_of.setdefault(commit_digest(c), c)
+                for d, n in here.items():
+                    seen[d] = max(seen[d], n)
+                if run < len(commits) or not run:
+                    if end is None:
+                        end = pos + run
+                    break
+                pos += run
+            if end is not None and sum(seen.values()) >= end - start:
+                break
+            if requests >= COLLECT_REQUESTS or self.ctx.stop.is_set():
+                break
+        tail = collections.Counter(cur.tail)
+        complete = end is not None and sum(seen.values()) >= end - start
+        if complete and tail - seen:
+            return f"{sum((tail - seen).values())} commit(s) of the last second shipped are no longer listed in it"
+        return [commit_of[d] for d, n in (seen - tail).items() for _ in range(n)], complete
+
     def _warn_big_second(self, service: str, cur: Cursor, answered: int) -> None:
         if service in self._big_second_warned:
             return
         self._big_second_warned.add(service)
-        self.log.warning(f"activity API: service {service} has more commits in one second ({_iso(cur.tail_ts)}: at "
-                         f"least {len(cur.tail)}) than the server answers at once ({answered}): that second is read "
-                         "on by offset; if the server orders them differently from one request to the next, some "
-                         "may be shipped twice or missed (warned once)",
+        self.log.warning(f"activity API: service {service} has more commits in one second ({_iso(cur.tail_ts)}) "
+                         f"than the server answers at once ({answered}), and {COLLECT_SWEEPS} reads of that second "
+                         "in another order each time did not show them all: it is read on by offset, so some of "
+                         "its commits may be shipped twice or missed (warned once)",
                          extra={"service": service, "kind": "big_second", "commits": len(cur.tail)})
 
     def _ship(self, service: str, commits: list[Any], cur: Cursor, repeats: list[bool] | None = None) -> None:

@@ -12,7 +12,7 @@ keeps
   (they sort among the shipped ones: the API orders commits by time alone, and one second's commits may
   come in another order at each request — SQL ORDER BY without a tie-breaker — so a page boundary inside
   a second does not fall on the same commits twice). A page filled by that second alone is asked again,
-  larger; a server that caps pages below the second's size gets the rest of it read by offset;
+  larger; from a server that caps pages below the second's size it is read in windows (http_poll);
 - `recent`: digests of the `keep` shipped commits with the newest commit times (a count, not a time
   span: a clock step of any size is covered as long as fewer than `keep` commits were stamped after the
   step's new time), and `floor`, the newest commit time ever dropped from it: every shipped commit
