@@ -9,7 +9,9 @@ Per product and contender, two runs under `valgrind --tool=cachegrind --cache-si
 doing the work once over the records, one not at all (imports, corpus, set-up); the difference / records is the
 instructions per record. The bare loop is bench/floor.py's (orjson.loads, a small dict, orjson.dumps) without
 its file I/O; shipper's side is the source's EventBuilder (its parser, host, agent, tags, id parts) over
-file-source batches of 1,000 lines, then orjson.dumps of each event, the runner's GC settings.
+file-source batches of 1,000 lines, then orjson.dumps of each event, the runner's GC settings. `--detail` also
+counts orjson.loads of the lines alone and orjson.dumps of the finished events alone (built before counting):
+what no mapping can cut.
 """
 from __future__ import annotations
 
@@ -52,6 +54,7 @@ def work(product: str, records: int, out: Path, contender: str, rounds: int) -> 
     batches = [RawBatch(lines[i:i + 1000], [str(j) for j in range(i, min(i + 1000, len(lines)))], {},
                         sum(map(len, lines[i:i + 1000]))) for i in range(0, len(lines), 1000)]
     dumps, loads, host = orjson.dumps, orjson.loads, floor.HOST
+    built = [ev for raw in batches for ev in builder.build(raw)[0]] if contender == "dumps" else []
     gc.collect()
     gc.freeze()
     gc.set_threshold(100_000, 50, 1000)  # shipper.runner's settings
@@ -59,6 +62,12 @@ def work(product: str, records: int, out: Path, contender: str, rounds: int) -> 
         if contender == "bare":
             for line in lines:
                 dumps({"@timestamp": "2026-01-01T00:00:00.000Z", "host": host, "log": loads(line)})
+        elif contender == "loads":  # what shipper's parsers pay to read the line
+            for line in lines:
+                loads(line)
+        elif contender == "dumps":  # what the output pays for the events shipper made (built before counting)
+            for ev in built:
+                dumps(ev)
         else:
             for raw in batches:
                 events, _ids = builder.build(raw)
@@ -89,7 +98,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "shipper-bench")
     ap.add_argument("--bare", type=lambda s: [float(x) for x in s.split(",")],
                     help="the bare loop's counts per product from an earlier run (it does not change with shipper)")
-    ap.add_argument("--work", choices=["bare", "shipper"], help=argparse.SUPPRESS)  # the run under cachegrind
+    ap.add_argument("--detail", action="store_true",
+                    help="also loads of the line and dumps of the finished events alone: the part no mapping can cut")
+    ap.add_argument("--work", choices=["bare", "shipper", "loads", "dumps"], help=argparse.SUPPRESS)  # the run under cachegrind
     ap.add_argument("--rounds", type=int, default=1, help=argparse.SUPPRESS)
     a = ap.parse_args()
     products = a.products.split(",")
@@ -98,12 +109,17 @@ def main() -> int:
         return 0
     for product in products:  # written before cachegrind runs, so that no run pays for writing it
         _lines(product, a.records, a.out)
-    print(f"| corpus ({a.records:,} records, --distinct) | bare loop | shipper build + dumps | × bare | goal |")
-    print("|---|---:|---:|---:|---:|")
+    extra = " loads alone | dumps of the events alone | the rest (mapping, enrich) |" if a.detail else ""
+    print(f"| corpus ({a.records:,} records, --distinct) | bare loop | shipper build + dumps | × bare | goal |{extra}")
+    print("|---|---:|---:|---:|---:|" + "---:|" * (3 if a.detail else 0))
     for product in products:
         bare = count(product, a.records, a.out, "bare") if a.bare is None else a.bare[products.index(product)]
         ship = count(product, a.records, a.out, "shipper")
-        print(f"| {product} | {bare:,.0f} | {ship:,.0f} | **{ship / bare:.1f}** | ≤ {GOAL.get(product, 5.0):g} |", flush=True)
+        row = f"| {product} | {bare:,.0f} | {ship:,.0f} | **{ship / bare:.1f}** | ≤ {GOAL.get(product, 5.0):g} |"
+        if a.detail:
+            loads, dumps = count(product, a.records, a.out, "loads"), count(product, a.records, a.out, "dumps")
+            row += f" {loads:,.0f} | {dumps:,.0f} | {ship - loads - dumps:,.0f} |"
+        print(row, flush=True)
     return 0
 
 
