@@ -156,7 +156,12 @@ class DatameerParser(Parser):
         # One generic picker for every key set (no code made at run time: the project's rule).
         snakes = [snake for _, snake in dm_pairs]
         simple = len(set(snakes)) == len(snakes) and _SET_BY_MAP.isdisjoint(snakes)  # _keep has nothing to decide
-        pick = partial(_pick, slots[:6], placed_slots, tuple(dm_pairs), tuple(self._role_of(k)[1] for k in keys), simple)
+        # The usual key set has each field once: its values are read by index, without the slot loops
+        single = all(len(slot) <= 1 for slot in slots)
+        core_at = tuple(slot[0] if slot else None for slot in slots[:6]) if single else None
+        placed_at = tuple(slot[0] for slot in placed_slots) if single and placed_slots else None
+        pick = partial(_pick, slots[:6], placed_slots, tuple(dm_pairs), tuple(self._role_of(k)[1] for k in keys), simple,
+                       core_at, placed_at)
         return self._plans.remember(keys, (pick, placed_roles))
 
     def _map(self, doc: dict, raw: bytes) -> dict:
@@ -346,12 +351,17 @@ def _first(slot: tuple[int, ...], vals: list) -> Any:
     return None
 
 
-def _pick(core: list, placed: tuple | None, dm_pairs: tuple, names: tuple, simple: bool, vals: list) -> tuple:
+def _pick(core: list, placed: tuple | None, dm_pairs: tuple, names: tuple, simple: bool, core_at: tuple | None,
+          placed_at: tuple | None, vals: list) -> tuple:
     """What a plan's pick gives (see _plan), for any key set. Two spellings with two values are
     both kept (the first is the field's value, the other goes under datameer.*), as the Databricks
-    parser does: nothing the vendor wrote is dropped."""
+    parser does: nothing the vendor wrote is dropped. `core_at`/`placed_at`: each field's one index
+    (None: absent), when no field has two spellings in the set."""
     if simple:  # the usual key set (no name twice, none _map writes): what _keep would do, without a call per value
         dm: dict[str, Any] = {snake: v for i, snake in dm_pairs if (v := vals[i]) is not None}
+        if core_at is not None:  # ... and no field spelled twice: each value is where the plan says
+            return (*[None if i is None else vals[i] for i in core_at], dm,
+                    None if placed is None else tuple([vals[i] for i in placed_at or ()]))
     else:
         dm = {}
         for i, snake in dm_pairs:
