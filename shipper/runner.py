@@ -17,6 +17,7 @@ from shipper import log as shipper_log
 from shipper.config import Config
 from shipper.notify import Notifier
 from shipper.pipeline import Pipeline
+from shipper.plugin import EndRun
 from shipper.rates import Rates
 
 log = logging.getLogger("shipper.run")
@@ -175,7 +176,7 @@ class Daemon:
         self.notifier.reloading()
         log.info("reloading", extra={"config": self.config.path})
         result = reload(self.pipeline, self.config.path, self._wait_slice)
-        if result.ok:
+        if result.ok and result.config is not None:  # ok: it carries the config applied
             old_http = self.config.settings.http
             self.config = result.config
             self.reload_error = None if not result.problems else result.message
@@ -213,8 +214,8 @@ class Daemon:
                 bar.update()
                 gave_up = self._give_up(deadline)
             bar.update()
-        if self.pipeline.ended() is not None:
-            return self._end()
+        if (ended := self.pipeline.ended()) is not None:
+            return self._end(ended)
         left = [] if gave_up is None else self.undelivered()
         # Giving up waits no longer: what is not delivered stays unacknowledged and is read again next run.
         delivered = self.pipeline.stop(0.0 if gave_up else self.config.settings.shutdown_timeout)
@@ -249,10 +250,9 @@ class Daemon:
                            + ("" if r.finished.is_set() else ", not read to the end"))
         return out
 
-    def _end(self) -> int:
+    def _end(self, ended: EndRun) -> int:
         """An output or the checkpoint store gave up: stop at once (what was not acknowledged is read
         again next start) and exit with its code; 141 (stdout's reader left) quietly, like cat."""
-        ended = self.pipeline.ended()
         self.pipeline.stop(0.0, quiet=True)
         if self.http is not None:
             self.http.close()
@@ -263,8 +263,8 @@ class Daemon:
         return ended.exit_code
 
     def _shutdown(self) -> int:
-        if self.pipeline.ended() is not None:
-            return self._end()
+        if (ended := self.pipeline.ended()) is not None:
+            return self._end(ended)
         self.notifier.stopping(f"stopping: delivering in-flight batches (up to {self.config.settings.shutdown_timeout:.0f}s)")
         delivered = self.pipeline.stop(self.config.settings.shutdown_timeout)
         if self.http is not None:

@@ -259,14 +259,14 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
     rep.last_attested = f"{last_ev.get('end')} ({last_ev.get('reason')})"
     missing_from: int | None = None
     for seq in range(rep.first, rep.last + 1):
-        same = by_seq.get(seq)
-        if not same:
+        at_seq = by_seq.get(seq, [])
+        if not at_seq:
             missing_from = seq if missing_from is None else missing_from
             continue
         if missing_from is not None:
             rep.problems.append(f"missing: sequences {_range(missing_from, seq - 1)}")
             missing_from = None
-        good = [ln for ln in same if ln.valid]
+        good = [ln for ln in at_seq if ln.valid]
         rep.replays += max(0, len(good) - 1)
         for ln in good:
             if ln.att is not None:
