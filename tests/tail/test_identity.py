@@ -576,3 +576,36 @@ def test_an_empty_log_rotated_and_compressed_is_no_undecided_copy_nor_a_loss(tmp
     assert sorted(records(f)) == expect(2)
     assert not [r.getMessage() for r in caplog.records], "\n".join(r.getMessage() for r in caplog.records)
     assert f.tailer.losses == 0
+
+
+def test_a_file_that_never_held_a_line_does_not_claim_its_inode_given_to_a_copy_before_it_is_gone(tmp_path):
+    """Seeds 2185, 2211, 2286: the live file, empty when last seen (a placeholder: known by inode
+    only), is replaced while the agent is stopped; the new live file is read after the restart and
+    then copied (copytruncate) onto the old file's inode, which ext4 has freed, before the
+    placeholder is called gone. Matched by inode alone, the placeholder took the copy and read it
+    from 0: every line twice. (The kernel's reuse is played by giving the checkpointed
+    placeholder the copy's inode.)"""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.write_bytes(b"")
+    f = Follower([log], d)
+    f.poll()
+    placeholders = [k for k in f.state if k.startswith("f:i")]
+    assert placeholders, f.state
+    f.tailer.close()
+    os.rename(log, tmp_path / "elsewhere")  # (kept: the new live file gets another inode)
+    write(log, *[f"line {i}" for i in range(5)])
+    f.restart()
+    f.poll()
+    shutil.copyfile(log, d / "app.log.1")
+    ino = os.stat(d / "app.log.1").st_ino
+    for k in placeholders:
+        f.state[k]["ino"] = ino
+    f.restart()
+    f.poll()
+    os.truncate(log, 0)
+    write(log, *[f"line {i}" for i in range(5, 7)])
+    f.settle()
+    got = records(f)
+    assert sorted(got) == sorted(expect(7)) and len(got) == 7, got
