@@ -343,10 +343,12 @@ class Tailer:
             # a gone file that never held a line (a placeholder: nothing but its inode to match).
             reused = o is not None and (s.gz or (lo.gone_at is not None and (
                 o.st.st_size < s.offset or not s.head_len)))
-            if o is not None and not o.gz and not s.head_len and not reused and self._is_copy(o, now):
-                # A placeholder has nothing but its inode to match: one that now holds a copy of a
+            if (o is not None and not o.gz and not reused and (not s.head_len or o.st.st_size < s.offset)
+                    and self._is_copy(o, now)):
+                # A placeholder has nothing but its inode to match, a state its inode is now
+                # shorter than only its head (a shared header): one that now holds a copy of a
                 # followed file was given to the copy (ext4 reuses inodes at once). Left to be
-                # called gone; the copy stays unmatched, left alone as a copy.
+                # found elsewhere or called gone; the copy stays unmatched, left alone as a copy.
                 continue
             if o is not None and not o.gz and not reused and self._matches(s, o):
                 if o.st.st_size < s.offset and self._moved_elsewhere(lo, o, unmatched):

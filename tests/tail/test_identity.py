@@ -609,3 +609,33 @@ def test_a_file_that_never_held_a_line_does_not_claim_its_inode_given_to_a_copy_
     f.settle()
     got = records(f)
     assert sorted(got) == sorted(expect(7)) and len(got) == 7, got
+
+
+def test_a_truncated_content_does_not_claim_its_inode_given_to_a_copy_of_the_content_after_it(tmp_path):
+    """Seed 2149: the live file (with a header) is truncated in place and written again; the agent
+    reads the new content. Then copytruncate copies it onto the old content's inode, freed and
+    reused, and the agent restarts. The old content (read further than the copy is long) matched
+    the copy by inode and its shared header, was taken as truncated, and the copy read again from
+    0. It holds the bytes of the content read after it: a copy, left alone. (The kernel's reuse is
+    played by giving the checkpointed old content the copy's inode.)"""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, HEADER, *[f"line {i}" for i in range(5)])
+    f = Follower([log], d)
+    f.poll()
+    old = [k for k in f.state if k.startswith("f:")]
+    os.truncate(log, 0)
+    write(log, HEADER, "line 5")
+    f.poll()
+    shutil.copyfile(log, d / "app.log.1")
+    ino = os.stat(d / "app.log.1").st_ino
+    for k in old:
+        f.state[k]["ino"] = ino
+    f.restart()
+    f.poll()
+    os.truncate(log, 0)
+    write(log, "line 6")
+    f.settle()
+    got = records(f)
+    assert sorted(got) == sorted(expect(7)) and len(got) == 7, got
