@@ -341,8 +341,10 @@ class Tailer:
             # A content read to its end and gone, or compressed, is not in a shorter plain file on
             # its inode: that is the inode given to another file (ext4 reuses them at once). Nor is
             # a gone file that never held a line (a placeholder: nothing but its inode to match).
+            # Nor is a content in a file under a rotated name shorter than what was read: only the
+            # live file is truncated (copytruncate), a backup never.
             reused = o is not None and (s.gz or (lo.gone_at is not None and (
-                o.st.st_size < s.offset or not s.head_len)))
+                o.st.st_size < s.offset or not s.head_len)) or (not o.direct and not o.gz and o.st.st_size < s.offset))
             if (o is not None and not o.gz and not reused and (not s.head_len or o.st.st_size < s.offset)
                     and self._is_copy(o, now)):
                 # A placeholder has nothing but its inode to match, a state its inode is now
@@ -388,8 +390,9 @@ class Tailer:
         # 3. new files (or copies of followed ones, left alone)
         families_new = {o.family for o in unmatched.values() if o.family not in self.seen}
         # Plain files before compressed ones: a .gz is made from a plain file, which, when still
-        # there (held open), must be followed first for the .gz to be proven its copy.
-        for key, o in sorted(unmatched.items(), key=lambda kv: (kv[1].gz, kv[1].st.st_mtime_ns)):
+        # there (held open), must be followed first for the .gz to be proven its copy. Live files
+        # first: a copytruncate copy (older: made before the truncation) is proven by its original.
+        for key, o in sorted(unmatched.items(), key=lambda kv: (kv[1].gz, not kv[1].direct, kv[1].st.st_mtime_ns)):
             if self._is_copy(o, now) or o.path in self.unreadable:
                 continue
             self.undecided.pop(key, None)

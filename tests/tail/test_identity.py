@@ -639,3 +639,28 @@ def test_a_truncated_content_does_not_claim_its_inode_given_to_a_copy_of_the_con
     f.settle()
     got = records(f)
     assert sorted(got) == sorted(expect(7)) and len(got) == 7, got
+
+
+def test_a_live_file_and_its_copytruncate_copy_both_new_at_one_scan_are_read_once(tmp_path, fast_missing):
+    """Seed 2045: between two scans the log rotates (create) and the new live file, never seen,
+    is copied by copytruncate. Both are new at the next scan: the copy, older, was taken first,
+    was no copy of anything followed yet, and was read; then the live file too. The live file is
+    followed first now, and the copy proven by its bytes."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, "line 0")
+    f = Follower([log], d)
+    f.poll()
+    os.rename(log, d / "app.log.1")
+    write(log, *[f"line {i}" for i in range(1, 6)])
+    os.rename(d / "app.log.1", d / "app.log.2")
+    shutil.copyfile(log, d / "app.log.1")
+    time.sleep(0.02)  # (the mtime clock ticks)
+    write(log, "line 6")  # written after the copy, read before the truncation
+    f.poll()
+    os.truncate(log, 0)
+    write(log, "line 7")
+    f.settle()
+    got = records(f)
+    assert sorted(got) == sorted(expect(8)) and len(got) == 8, got
