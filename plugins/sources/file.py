@@ -243,6 +243,9 @@ class FileSource(Source):
                         if scan_now:
                             continue
                     if poll:
+                        if self.holder is not None and self.holder.owing():
+                            with self._lock:
+                                t.report_escapes()  # files a storm's last rotations took away unseen
                         # Nothing waits for a full pass: read only what inotify cannot report on.
                         if unwatched:
                             with self._lock:
@@ -262,7 +265,7 @@ class FileSource(Source):
                 if stop.is_set():
                     break
                 wake_at = min(next_rescan, next_housekeeping)
-                if not notified or unwatched or t.needs_rescan():
+                if not notified or unwatched or t.needs_rescan() or (self.holder is not None and self.holder.owing()):
                     wake_at = min(wake_at, next_poll)
                 timeout = wake_at - time.monotonic()
                 if not wakes_on_stop:

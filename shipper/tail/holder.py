@@ -136,15 +136,24 @@ class Holder:
     def take(self) -> tuple[list[Held], dict[str, int]]:
         """The files held now (still owned by the holder) and the escapes since the last take."""
         with self._lock:
-            for fam, owed in self._owed.items():
-                r = min(owed, self._owed_at_take.get(fam, 0))
-                if r > 0:
-                    self.escaped[fam] = self.escaped.get(fam, 0) + r
-                    self._owed[fam] = owed - r
-            self._owed = {fam: n for fam, n in self._owed.items() if n}  # (no entry kept per family ever seen)
-            self._owed_at_take = dict(self._owed)
-            esc, self.escaped = self.escaped, {}
-            return list(self.held.values()), esc
+            return list(self.held.values()), self._take_escaped()
+
+    def take_escaped(self) -> dict[str, int]:
+        """The escapes since the last take, alone (no scan needed to report them)."""
+        with self._lock:
+            return self._take_escaped()
+
+    def _take_escaped(self) -> dict[str, int]:
+        """With self._lock held."""
+        for fam, owed in self._owed.items():
+            r = min(owed, self._owed_at_take.get(fam, 0))
+            if r > 0:
+                self.escaped[fam] = self.escaped.get(fam, 0) + r
+                self._owed[fam] = owed - r
+        self._owed = {fam: n for fam, n in self._owed.items() if n}  # (no entry kept per family ever seen)
+        self._owed_at_take = dict(self._owed)
+        esc, self.escaped = self.escaped, {}
+        return esc
 
     def release(self, key: tuple[int, int]) -> None:
         with self._lock:

@@ -466,6 +466,23 @@ class Tailer:
             else:
                 self._tombstone(lo, now)
         self._scope = {}  # (a reload makes a new Tailer; this only bounds the cache)
+        self._report_escapes(escaped)
+        for folder in sorted(overflowed):
+            self._lost(os.path.join(folder, "*"), 0, "(possible loss): inotify's event queue overflowed, so files "
+                                                     f"created and deleted in {folder} meanwhile may have gone unread",
+                       unknown=True)
+        if self.holder is not None:
+            self._release_held()
+        self.first_scan = False
+
+    def report_escapes(self) -> None:
+        """Report what the holder owes, without a scan: after a storm whose last events came
+        after the last scan, the files it could not catch are owed and nothing else may come to
+        ask (a scan more at such a moment is no help, and costs a full pass)."""
+        if self.holder is not None:
+            self._report_escapes(self.holder.take_escaped())
+
+    def _report_escapes(self, escaped: dict[str, int]) -> None:
         for fam, n in sorted(escaped.items()):
             if fam in self.families:
                 self._lost(fam, 0, f"were in {n} rotated file(s) that appeared and were gone before they could be "
@@ -475,13 +492,6 @@ class Tailer:
                 self._lost(fam, 0, f"(the whole file; it may have been empty): it was created {n} time(s) and deleted (or "
                                    "moved out of the followed names) before it could be opened (the agent frozen or stopped, or the file lived too "
                                    "briefly)", unknown=True)
-        for folder in sorted(overflowed):
-            self._lost(os.path.join(folder, "*"), 0, "(possible loss): inotify's event queue overflowed, so files "
-                                                     f"created and deleted in {folder} meanwhile may have gone unread",
-                       unknown=True)
-        if self.holder is not None:
-            self._release_held()
-        self.first_scan = False
 
     def _in_scope(self, family: str) -> bool:
         v = self._scope.get(family)
@@ -535,7 +545,7 @@ class Tailer:
         """Does a decision wait for another full pass (a state to declare gone, a file too short
         to tell apart, an unreadable file to retry, a held file to take)?"""
         return (self.awaiting_gone() or bool(self.undecided)
-                or bool(self.unreadable) or (self.holder is not None and (bool(self.holder.held) or self.holder.owing())))
+                or bool(self.unreadable) or (self.holder is not None and bool(self.holder.held)))
 
     def awaiting_gone(self) -> bool:
         """Is a checkpointed content in scope neither found nor declared gone yet?"""
