@@ -214,19 +214,25 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
     seen: set[int] = set()
     highest: dict[str, int] = defaultdict(int)
     for ln in seens if ordered else ():
-        if ln.seq < highest[ln.file] and ln.seq not in seen:
-            rep.problems.append(f"reordered: sequence {ln.seq} at {ln.where} comes after sequence {highest[ln.file]}")
+        top = highest[ln.file]
+        if ln.seq < top:
+            if ln.seq not in seen:
+                rep.problems.append(f"reordered: sequence {ln.seq} at {ln.where} comes after sequence {top}")
+        else:
+            highest[ln.file] = ln.seq
         seen.add(ln.seq)
-        highest[ln.file] = max(highest[ln.file], ln.seq)
     by_seq: dict[int, list[Seen]] = {}
     for ln in seens:
-        same = by_seq.setdefault(ln.seq, [])
+        same = by_seq.get(ln.seq)
+        if same is None:
+            by_seq[ln.seq] = [ln]
         # An exact copy: the same hash and the same canonical form (Python's == takes 1 for 1.0)
-        if ln.digest is not None and any(o.hash == ln.hash and o.digest == ln.digest for o in same):
+        elif ln.digest is not None and any(o.hash == ln.hash and o.digest == ln.digest for o in same):
             rep.duplicates += 1
         else:
             same.append(ln)
-    unknown = sorted({ln.hash.split(":", 1)[0] for ln in seens} - set(secrets))
+    key_ids = {ln.hash.split(":", 1)[0] for ln in seens}
+    unknown = sorted(key_ids - set(secrets))
     for key_id in unknown:
         rep.problems.append(f"sealed with an unknown key (id {key_id})")
     # Links not proven while read: each against every stored predecessor
@@ -241,6 +247,8 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
             checkable = seq == 1 or (seq - 1) in by_seq or len(prevs_of(seq, ln.att, ())) > 0
             if not ln.valid and checkable and ln.hash.split(":", 1)[0] in secrets:
                 rep.problems.append(f"altered: sequence {seq}{_event_id(ln)} at {ln.where} does not match its hash")
+    if len(key_ids) > 1:
+        _key_order(rep, by_seq)
     attested = sorted(ln.seq for same in by_seq.values() for ln in same if ln.is_attestation and ln.valid)
     # A chain starts once: a replay never makes its start again (it is sealed before it leaves), so
     # a second one is a chain begun anew under the same name (state_dir lost, or two agents with
@@ -274,6 +282,34 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
                 rep.notes.extend(_vendor_gaps(ln))
     rep.outside = sum(1 for ln in seens if ln.seq < rep.first or ln.seq > rep.last)
     return rep
+
+
+def _key_order(rep: ChainReport, by_seq: dict[int, list[Seen]]) -> None:
+    """A rotation replaces the key for good: a key sealing a link after a later key took over is
+    one retired by a rotation, used again — a leaked old key forging the chain's tail, unless the
+    old key was made current again (docs/evidence.md). Replays of one place under both keys (a
+    restart across the rotation) are no return. The spans are printed: an auditor who knows when a
+    key was rotated sees a chain that never changed keys."""
+    spans: list[list] = []  # [key id, first sequence, last sequence]
+    retired: set[str] = set()
+    current: set[str] = set()
+    for seq in sorted(by_seq):
+        keys = {ln.hash.split(":", 1)[0] for ln in by_seq[seq] if ln.valid}
+        if not keys:
+            continue
+        for key_id in sorted(keys & retired):
+            rep.problems.append(f"key order: sequence {seq} is sealed with key {key_id}, which a later key had "
+                                f"replaced (a retired key used again)")
+        retired |= current - keys
+        current = keys
+        for key_id in sorted(keys):
+            span = next((sp for sp in spans if sp[0] == key_id and sp[2] >= seq - 1), None)
+            if span is None:
+                spans.append([key_id, seq, seq])
+            else:
+                span[2] = seq
+    if len({sp[0] for sp in spans}) > 1:
+        rep.notes.append("keys: " + ", ".join(f"{k} sequences {_range(a, b)}" for k, a, b in spans))
 
 
 def _declared_losses(ln: Seen) -> list[str]:
