@@ -275,7 +275,7 @@ def verify(key_files: tuple[str, ...], config_path: str | None, output_name: str
     (docs/evidence.md)."""
     from shipper.integrity import load_key
     from shipper.secrets import SecretError
-    from shipper.verify import report_lines, verify_chain
+    from shipper.verify import absent_chains, report_lines, verify_chain
     from shipper.verify_read import read_links
 
     if bool(files) == bool(output_name):
@@ -294,11 +294,15 @@ def verify(key_files: tuple[str, ...], config_path: str | None, output_name: str
         click.echo(p)
     if not chains:
         click.echo("no chained events in the input (was integrity on?)")
+    reports = {}
     for name in sorted(chains):
-        rep = verify_chain(name, chains[name], keys, ordered=not output_name)
+        rep = reports[name] = verify_chain(name, chains[name], keys, ordered=not output_name)
         intact = intact and rep.intact
         for line in report_lines(rep):
             click.echo(line)
+    for absent in absent_chains(reports):  # a chain none of whose links is in the input
+        click.echo(absent)
+        intact = False
     if unchained:  # nobody sealed them: an insertion, or another agent's events (NOT VERIFIED)
         click.echo(f"{unchained} events carry no chain (labels.shipper_chain, event.sequence, event.hash): "
                    "not sealed by the agent, so not proven")

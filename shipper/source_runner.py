@@ -289,6 +289,19 @@ class SourceRunner:
             self._attest_reason = reason
             return self._attest_locked()
 
+    def _chains_beside(self, outputs: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """Per output, the other sources' chains it also carries, at their current sequence: a trail of
+        that output that lacks one of them altogether was cut (shipper verify names it). A list, not a
+        mapping by name: a store would map a field per chain."""
+        beside: dict[str, list[dict[str, Any]]] = {o: [] for o in outputs}
+        for r in list(self.pipeline.runners.values()):
+            if r is self or r.chain is None or r.detached:
+                continue
+            for w in self.pipeline.router.route(r.tag):
+                if w.name in beside:
+                    beside[w.name].append({"chain": r.chain.id, "sequence": r.chain.seq})
+        return beside
+
     def _wait_checkpointed(self) -> bool:
         while not self.tracker.wait_idle(0.1):
             if self.abandon.is_set():
@@ -302,6 +315,8 @@ class SourceRunner:
             return False
         outputs = [w.name for w in self.pipeline.router.route(self.tag)]
         counts = chain.counts(self.cfg.name, outputs)
+        for name, beside in self._chains_beside(outputs).items():
+            counts["outputs"][name]["chains"] = beside
         gaps = self._take_gaps()
         if gaps is not None:
             counts["vendor_id_gaps"] = gaps

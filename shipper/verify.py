@@ -174,6 +174,8 @@ class ChainReport:
     problems: list[str] = field(default_factory=list)
     losses: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # said by the agent, not failures (vendor id gaps)
+    # Other chains its attestations say every one of its outputs carried: chain -> (sequence, theirs, where)
+    beside: dict[str, list[tuple[int, int, str]]] = field(default_factory=dict)
 
     @property
     def intact(self) -> bool:
@@ -280,6 +282,8 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
             if ln.att is not None:
                 rep.losses.extend(_declared_losses(ln))
                 rep.notes.extend(_vendor_gaps(ln))
+                for other, theirs in _chains_beside(ln).items():
+                    rep.beside.setdefault(other, []).append((seq, theirs, ln.where))
     rep.outside = sum(1 for ln in seens if ln.seq < rep.first or ln.seq > rep.last)
     return rep
 
@@ -310,6 +314,40 @@ def _key_order(rep: ChainReport, by_seq: dict[int, list[Seen]]) -> None:
                 span[2] = seq
     if len({sp[0] for sp in spans}) > 1:
         rep.notes.append("keys: " + ", ".join(f"{k} sequences {_range(a, b)}" for k, a, b in spans))
+
+
+def _chains_beside(ln: Seen) -> dict[str, int]:
+    """The other chains an attestation says all of its source's outputs carry, at their sequence."""
+    outputs = (((ln.att or {}).get("shipper") or {}).get("attestation") or {}).get("outputs")
+    if not isinstance(outputs, dict) or not outputs:
+        return {}
+    per_output = []
+    for counts in outputs.values():
+        listed = counts.get("chains") if isinstance(counts, dict) else None
+        per_output.append({c["chain"]: c["sequence"] for c in listed or () if isinstance(c, dict)
+                           and isinstance(c.get("chain"), str) and isinstance(c.get("sequence"), int)})
+    everywhere = set.intersection(*(set(p) for p in per_output))
+    return {c: per_output[0][c] for c in everywhere}
+
+
+def absent_chains(reports: dict[str, ChainReport]) -> list[str]:
+    """Chains missing from the input altogether. Each attestation names the other chains that all of
+    its source's outputs carry, at their sequence then; one that went on sealing between two
+    attestations in the input sent its links to the same outputs, so a trail of any of them without
+    a single link of it was cut — the one loss no chain of its own can show."""
+    out = []
+    named: set[str] = set()
+    for name, rep in sorted(reports.items()):
+        for other, seen in sorted(rep.beside.items()):
+            if other in reports or other in named:
+                continue
+            low, high = min(seen, key=lambda x: x[1]), max(seen, key=lambda x: x[1])
+            if high[1] > low[1]:
+                named.add(other)
+                out.append(f"chain {other}: none of its links is in the input, though it sealed sequences "
+                           f"{_range(low[1] + 1, high[1])} for the outputs of chain {name} meanwhile (attestations at "
+                           f"sequences {low[0]}, {low[2]} and {high[0]}, {high[2]})")
+    return out
 
 
 def _declared_losses(ln: Seen) -> list[str]:
