@@ -10,7 +10,7 @@ from tests.support import wait_until
 from tests.test_integrity import SHIPPER, append, events_of, record, setup, verify
 
 
-def test_a_chain_deleted_from_the_trail_altogether_is_named(tmp_path):
+def test_a_chain_deleted_from_the_trail_altogether_is_named(tmp_path, assert_ecs):
     log, cfg = setup(tmp_path)
     other = tmp_path / "other.log"
     other.write_bytes(b"")
@@ -31,6 +31,8 @@ outputs:"""))
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     lines = out.read_bytes().splitlines()
+    for e in events_of(lines):  # sealed events and attestations (with the chains beside) stay valid ECS
+        assert_ecs(e, "datameer", "shipper")
     assert verify(tmp_path, out).returncode == 0
     two = next(e["labels"]["shipper_chain"] for e in events_of(lines) if e["labels"]["shipper_chain"].endswith("/two"))
     cut = tmp_path / "cut.jsonl"
