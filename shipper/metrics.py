@@ -9,7 +9,7 @@ collector is prometheus-client's documented way to export values held elsewhere;
 from __future__ import annotations
 
 import threading
-from typing import Iterator
+from typing import Iterator, TypeVar
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -126,46 +126,55 @@ class GaugeFamily(Family):
 
 
 FAMILIES: list[Family] = []
+F = TypeVar("F", bound=Family)
 
 
-def _counter(name: str, doc: str, labelnames: list[str]) -> Family:
-    FAMILIES.append(f := Family(name, doc, labelnames))
+def counter(name: str, doc: str, labelnames: list[str]) -> Family:
+    """A counter family, exported at /metrics as `<name>_total`; a plugin makes its own here (label it
+    by `source` or `output` and a reload that removes one forgets its series)."""
+    return _add(Family(name, doc, labelnames))
+
+
+def gauge(name: str, doc: str, labelnames: list[str]) -> GaugeFamily:
+    """A gauge family (set, or moved either way), as counter() says."""
+    return _add(GaugeFamily(name, doc, labelnames))
+
+
+def _add(f: F) -> F:
+    if any(known.name == f.name for known in FAMILIES):  # prometheus-client refuses a name twice too
+        raise ValueError(f"metric {f.name} is defined twice")
+    FAMILIES.append(f)
     return f
 
 
-def _gauge(name: str, doc: str, labelnames: list[str]) -> GaugeFamily:
-    FAMILIES.append(f := GaugeFamily(name, doc, labelnames))
-    return f
-
-
-events_read = _counter("shipper_events_read", "Events produced by a source's parser", ["source"])
-bytes_read = _counter("shipper_bytes_read", "Raw bytes read by a source", ["source"])
-parse_failures = _counter("shipper_parse_failures", "Records shipped with _parse_failure", ["source"])
-unmapped_actions = _counter("shipper_unmapped_actions", "Events whose action is not in the catalogue", ["source"])
-unrouted = _counter("shipper_events_unrouted", "Events no output's match accepted", ["source"])
-events_shipped = _counter("shipper_events_shipped", "Events acknowledged by an output", ["output"])
-output_errors = _counter("shipper_output_errors", "Failed delivery attempts", ["output"])
-output_retries = _counter("shipper_output_retries", "Batches or items sent again", ["output"])
-duplicates_avoided = _counter("shipper_duplicates_avoided", "Events the output already had (e.g. 409 on create)", ["output"])
-dead_lettered = _counter("shipper_dead_lettered", "Events rejected by an output and written to its dead-letter file", ["output"])
-in_flight_batches = _gauge("shipper_in_flight_batches", "Batches queued or being sent", ["output"])
-in_flight_bytes = _gauge("shipper_in_flight_bytes", "Bytes queued or being sent", ["output"])
-last_success = _gauge("shipper_output_last_success_timestamp", "Unix time of the last delivered batch", ["output"])
-lines_truncated = _counter("shipper_lines_truncated", "Lines cut at max_line_bytes", ["source"])
-losses = _counter("shipper_losses", "Times data was deleted or truncated before it was read (also when the amount is unknown)", ["source"])
-bytes_lost = _counter("shipper_bytes_lost", "Bytes deleted or truncated before they could be read", ["source"])
-rotations = _counter("shipper_rotations_followed", "File rotations followed", ["source"])
-hole_bytes = _counter("shipper_hole_bytes_skipped", "Zero bytes (holes) skipped in followed files, never shipped", ["source"])
-files_unreadable = _gauge("shipper_files_unreadable", "Matched files that cannot be opened (permissions, I/O errors)", ["source"])
-files_undecided = _gauge("shipper_files_undecided", "Files waiting to be told apart from a copy (too short to compare)", ["source"])
-held_bytes = _gauge("shipper_file_held_bytes", "Disk space kept by rotated files held open after deletion, not yet read", ["source"])
-undecided_read = _counter("shipper_files_undecided_read", "Files read as new after waiting: they could not be told from a copy", ["source"])
-lag_bytes = _gauge("shipper_file_lag_bytes", "Bytes of a followed file not yet read", ["source", "path"])
-checkpoint_time = _gauge("shipper_checkpoint_timestamp", "Unix time of the source's last checkpoint commit", ["source"])
-source_errors = _counter("shipper_source_errors", "Errors while reading a source (retried)", ["source", "kind"])
-source_failing = _gauge("shipper_source_failing", "1 while the source (or a part of it) fails to read", ["source"])
-source_last_error = _gauge("shipper_source_last_error_timestamp", "Unix time of the source's last failure of this kind", ["source", "kind"])
-vendor_id_gaps = _counter("shipper_vendor_id_gaps", "Ids of the product's own numbering never seen (gaps still open after the grace period)", ["source"])
+events_read = counter("shipper_events_read", "Events produced by a source's parser", ["source"])
+bytes_read = counter("shipper_bytes_read", "Raw bytes read by a source", ["source"])
+parse_failures = counter("shipper_parse_failures", "Records shipped with _parse_failure", ["source"])
+unmapped_actions = counter("shipper_unmapped_actions", "Events whose action is not in the catalogue", ["source"])
+unrouted = counter("shipper_events_unrouted", "Events no output's match accepted", ["source"])
+events_shipped = counter("shipper_events_shipped", "Events acknowledged by an output", ["output"])
+output_errors = counter("shipper_output_errors", "Failed delivery attempts", ["output"])
+output_retries = counter("shipper_output_retries", "Batches or items sent again", ["output"])
+duplicates_avoided = counter("shipper_duplicates_avoided", "Events the output already had (e.g. 409 on create)", ["output"])
+dead_lettered = counter("shipper_dead_lettered", "Events rejected by an output and written to its dead-letter file", ["output"])
+in_flight_batches = gauge("shipper_in_flight_batches", "Batches queued or being sent", ["output"])
+in_flight_bytes = gauge("shipper_in_flight_bytes", "Bytes queued or being sent", ["output"])
+last_success = gauge("shipper_output_last_success_timestamp", "Unix time of the last delivered batch", ["output"])
+lines_truncated = counter("shipper_lines_truncated", "Lines cut at max_line_bytes", ["source"])
+losses = counter("shipper_losses", "Times data was deleted or truncated before it was read (also when the amount is unknown)", ["source"])
+bytes_lost = counter("shipper_bytes_lost", "Bytes deleted or truncated before they could be read", ["source"])
+rotations = counter("shipper_rotations_followed", "File rotations followed", ["source"])
+hole_bytes = counter("shipper_hole_bytes_skipped", "Zero bytes (holes) skipped in followed files, never shipped", ["source"])
+files_unreadable = gauge("shipper_files_unreadable", "Matched files that cannot be opened (permissions, I/O errors)", ["source"])
+files_undecided = gauge("shipper_files_undecided", "Files waiting to be told apart from a copy (too short to compare)", ["source"])
+held_bytes = gauge("shipper_file_held_bytes", "Disk space kept by rotated files held open after deletion, not yet read", ["source"])
+undecided_read = counter("shipper_files_undecided_read", "Files read as new after waiting: they could not be told from a copy", ["source"])
+lag_bytes = gauge("shipper_file_lag_bytes", "Bytes of a followed file not yet read", ["source", "path"])
+checkpoint_time = gauge("shipper_checkpoint_timestamp", "Unix time of the source's last checkpoint commit", ["source"])
+source_errors = counter("shipper_source_errors", "Errors while reading a source (retried)", ["source", "kind"])
+source_failing = gauge("shipper_source_failing", "1 while the source (or a part of it) fails to read", ["source"])
+source_last_error = gauge("shipper_source_last_error_timestamp", "Unix time of the source's last failure of this kind", ["source", "kind"])
+vendor_id_gaps = counter("shipper_vendor_id_gaps", "Ids of the product's own numbering never seen (gaps still open after the grace period)", ["source"])
 
 
 class _Exported(Collector):

@@ -86,3 +86,16 @@ def test_a_removed_source_leaves_no_failure_gauge_behind():
     assert (scraped("shipper_source_last_error_timestamp", {"source": "m-failing", "kind": "http_503"}) or 0) > 0
     metrics.forget_metrics("source", "m-failing")
     assert 'source="m-failing"' not in generate_latest(metrics.REGISTRY).decode()
+
+
+def test_a_plugins_own_metric_is_exported_and_forgotten_with_its_source():
+    mine = metrics.counter("shipper_test_plugin_widgets", "Widgets a test plugin saw", ["source"])
+    try:
+        mine.labels("m-plugin").inc(2)
+        assert scraped("shipper_test_plugin_widgets_total", {"source": "m-plugin"}) == 2
+        with pytest.raises(ValueError):
+            metrics.gauge("shipper_test_plugin_widgets", "the same name again", ["source"])
+        metrics.forget_metrics("source", "m-plugin")
+        assert scraped("shipper_test_plugin_widgets_total", {"source": "m-plugin"}) is None
+    finally:
+        metrics.FAMILIES.remove(mine)

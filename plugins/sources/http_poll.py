@@ -27,7 +27,6 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import orjson
-from prometheus_client import Counter, Gauge
 from pydantic import Field, field_validator, model_validator
 
 from shipper.api import RawBatch, Source, SourceConfig, SourceFailures, metrics
@@ -51,12 +50,12 @@ WIDEST = 10_000  # the largest page asked for, to see a second whose commits fil
 COLLECT_SWEEPS = 12
 COLLECT_REQUESTS = 2_000  # per poll, to see one such second
 
-auth_failing = Gauge("shipper_http_poll_auth_failing", "1 while the API refuses the source's token (401/403)",
-                     ["source"], registry=metrics.REGISTRY)
-resyncs = Counter("shipper_http_poll_resyncs", "Times a service's history moved under the offset cursor",
-                  ["source", "service"], registry=metrics.REGISTRY)
-repeats_skipped = Counter("shipper_http_poll_repeats_skipped", "Commits a re-sync found already shipped",
-                          ["source", "service"], registry=metrics.REGISTRY)
+auth_failing = metrics.gauge("shipper_http_poll_auth_failing", "1 while the API refuses the source's token (401/403)",
+                             ["source"])
+resyncs = metrics.counter("shipper_http_poll_resyncs", "Times a service's history moved under the offset cursor",
+                          ["source", "service"])
+repeats_skipped = metrics.counter("shipper_http_poll_repeats_skipped", "Commits a re-sync found already shipped",
+                                  ["source", "service"])
 
 
 class HttpPollSourceConfig(SourceConfig):

@@ -34,7 +34,6 @@ from typing import Any, Literal
 
 import orjson
 import psycopg
-from prometheus_client import Counter
 from psycopg import sql
 from psycopg.adapt import Loader
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -54,10 +53,10 @@ from shipper.api import (
 )
 from shipper_plugins.sources.postgres_cursor import NOTHING_CHECKED, IdCursor
 
-fields_truncated = Counter("shipper_postgres_fields_truncated", "Values longer than max_field_bytes, shipped cut",
-                           ["source"], registry=metrics.REGISTRY)
-table_resets = Counter("shipper_postgres_table_resets", "Times the source started over on a re-created, truncated "
-                       "or restored table", ["source"], registry=metrics.REGISTRY)
+fields_truncated = metrics.counter("shipper_postgres_fields_truncated", "Values longer than max_field_bytes, shipped cut",
+                                   ["source"])
+table_resets = metrics.counter("shipper_postgres_table_resets", "Times the source started over on a re-created, "
+                               "truncated or restored table", ["source"])
 
 STATE_KEY = "cursor"
 ANCHOR_COLUMNS = ("created_at", "event_name", "user_id")  # what identifies the row at the cursor (see _anchor)
