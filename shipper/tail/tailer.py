@@ -711,9 +711,12 @@ class Tailer:
         """The end of `fh` if it is a copy of a prefix of what was read (proved by the bytes kept
         in lo.window up to its end, or, after a restart, by the mark of an earlier read position
         it reaches: its bytes up to there are what was read, and it ends before the last read
-        position), else None."""
+        position), or by its head alone when that is all it holds and no other file of the family
+        starts with it (_head_unique); else None."""
         s = lo.state
         c = self._readable_len(fh, o)
+        if c is not None and c == s.head_len < s.offset and self._head_unique(s):
+            return c  # (the caller checked the head)
         if c is None or not (s.head_len < c < s.offset):
             return None
         first = s.offset - len(lo.window)  # file offset of window[0]

@@ -664,3 +664,31 @@ def test_a_live_file_and_its_copytruncate_copy_both_new_at_one_scan_are_read_onc
     f.settle()
     got = records(f)
     assert sorted(got) == sorted(expect(8)) and len(got) == 8, got
+
+
+def test_a_copy_holding_only_a_first_line_of_its_own_is_the_content_it_starts_across_restarts(tmp_path, monkeypatch,
+                                                                                             caplog):
+    """Seed 3030: copytruncate copied the live file when it held its first line only; the reader
+    read on past it, then the file was truncated and written again. The copy holds no more than a
+    first line no other file of the family has: the truncated content goes on in it (all read),
+    so after the content is gone and the agent restarts the copy is still known, not read again."""
+    monkeypatch.setattr(tailer_mod, "UNDECIDED_SECONDS", 0.3)
+    monkeypatch.setattr(tailer_mod, "MISSING_SECONDS", 0.0)
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, "line 0")
+    f = Follower([log], d)
+    f.poll()
+    shutil.copyfile(log, d / "app.log.1")
+    write(log, "line 1")
+    f.poll()
+    os.truncate(log, 0)
+    write(log, "line 2")
+    with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+        f.settle()
+        f.restart()
+        f.settle()
+    got = records(f)
+    assert sorted(got) == expect(3) and len(got) == 3, got
+    assert not any("could not tell" in r.getMessage() for r in caplog.records)
