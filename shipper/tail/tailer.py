@@ -1110,6 +1110,12 @@ class Tailer:
         if not truncated and f.tail:
             n = len(f.tail)
             truncated = f.fh.read(s.offset - n, n) != f.tail
+        elif not truncated and s is not None and not s.offset and s.head_len and f.fh is not None:
+            # Nothing read yet, so no bytes before the offset to compare: the head it was
+            # identified by shows a file truncated and written again since (under a writer without
+            # O_APPEND it starts with a hole now: read from 0 under the old state, a restart took
+            # it for another file and read it again).
+            truncated = not self._head_is(f.fh, s)
         if not truncated:
             return False
         self.rotations += 1

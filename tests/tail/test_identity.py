@@ -692,3 +692,34 @@ def test_a_copy_holding_only_a_first_line_of_its_own_is_the_content_it_starts_ac
     got = records(f)
     assert sorted(got) == expect(3) and len(got) == 3, got
     assert not any("could not tell" in r.getMessage() for r in caplog.records)
+
+
+def test_a_file_identified_but_not_yet_read_and_cut_under_a_non_appending_writer_is_read_once(tmp_path, monkeypatch):
+    """Seed 3218: a scan identifies the live file's new content (truncated and given its header
+    again) at offset 0; before it is read, copytruncate copies it and truncates it under a writer
+    without O_APPEND, which goes on at its old offset. At offset 0 no bytes before the offset can
+    show that: the head it was identified by does. (It was read from 0 under the old state, the
+    hole skipped; after a restart the state's head matched nothing and the file was read again.)"""
+    monkeypatch.setattr(tailer_mod, "UNDECIDED_SECONDS", 0.3)  # (the copy, shorter than the old content, waits)
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, HEADER, *[f"line {i}" for i in range(5)])
+    f = Follower([log], d)
+    f.poll()
+    os.truncate(log, 0)
+    write(log, HEADER, "line 5")
+    f.tailer.scan()  # the new content identified, not read
+    shutil.copyfile(log, d / "app.log.1")
+    fd = os.open(log, os.O_WRONLY)  # `prog > app.log`: no O_APPEND
+    try:
+        os.lseek(fd, os.path.getsize(log), os.SEEK_SET)
+        os.truncate(log, 0)
+        os.write(fd, b"".join(f"line {i}\n".encode() for i in range(6, 9)))
+    finally:
+        os.close(fd)
+    f.settle()
+    f.restart()
+    f.settle()
+    got = records(f)
+    assert sorted(got) == sorted(expect(9)) and len(got) == 9, got
