@@ -82,6 +82,7 @@ from shipper.retry_after import retry_after
 from shipper.secrets import SecretError, check_permissions, read_secret, redact
 from shipper.tail.keys import LineKeys
 from shipper.tail.lines import TRUNCATED, split_lines
+from shipper.vendor_ids import VendorIdGaps
 
 __all__ = [
     # the contract
@@ -102,7 +103,7 @@ __all__ = [
     "BoundedMemo", "MISSING",
     # helpers for sources and outputs
     "SourceFailures", "Throttled", "retry_after", "read_secret", "check_permissions", "redact",
-    "split_lines", "TRUNCATED", "LineKeys",
+    "split_lines", "TRUNCATED", "LineKeys", "VendorIdGaps",
     "metrics",
     # for setup commands
     "load_config", "Config", "ConfigError", "installed_parsers",

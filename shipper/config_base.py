@@ -65,7 +65,7 @@ class SourceConfig(StrictModel):
     # sources the same namespace when they read the same installation's events (dedupe across them).
     id_namespace: str | None = None
     # Seconds a gap in the product's own event ids may stay open (a late commit fills it) before it
-    # is reported (parsers with monotonic_ids; shipper.vendor_ids).
+    # is reported (parsers with monotonic_ids, sources that watch a numbering: shipper.vendor_ids).
     vendor_id_grace: float = Field(default=300.0, ge=0)
 
     @field_validator("parse_workers", mode="before")

@@ -139,6 +139,10 @@ class SourceContext:
     # A loss the source saw (what: a file's path, a blob's name; bytes, 0 if unknown), named in the
     # next attestation with integrity on; the source counts it in shipper_losses itself.
     lost: Callable[[str, int], None] = field(default=lambda what, nbytes: None)
+    # Gaps (first, last) in a numbering of the product's the source watches itself (shipper.vendor_ids),
+    # due for reporting, and what that numbering is ("service rbac commit offsets"): warned, counted in
+    # shipper_vendor_id_gaps and listed in the next attestation, like the parser's ids.
+    vendor_gaps: Callable[[list[tuple[int, int]], str], None] = field(default=lambda gaps, numbering: None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +171,9 @@ def saved_value_line(key: str, value: Any) -> str:
 
 class Source(ABC):
     Config: ClassVar[type[SourceConfig]] = SourceConfig
+    # True when the source watches a numbering of the product's itself and reports its gaps through
+    # ctx.vendor_gaps: attestations then always carry `vendor_id_gaps` (also when there are none).
+    reports_vendor_gaps: ClassVar[bool] = False
 
     def __init__(self, config: SourceConfig, ctx: SourceContext):
         self.config = config

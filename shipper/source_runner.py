@@ -58,8 +58,13 @@ class SourceRunner:
         self._attest_reason: str | None = None  # an attestation waits to be appended
         self.vendor_gaps = (vendor_ids.VendorIdGaps(state.pop(vendor_ids.STATE_KEY, None))
                             if parser_cls.monotonic_ids else None)
+        source_cls = registry.load("source", cfg.type)
+        # gaps are attested (also "none") when the parser's ids or the source's own numbering are watched
+        self._watches_ids = parser_cls.monotonic_ids or source_cls.reports_vendor_gaps
         self._gaps_lock = threading.Lock()
-        self._gaps_reported: list[tuple[int, int]] = []  # since the last attestation
+        # since the last attestation: (first, last, numbering) — numbering None for the parser's event ids,
+        # else what the source named (e.g. Puppet's "service rbac commit offsets")
+        self._gaps_reported: list[tuple[int, int, str | None]] = []
         self._gap_ids_reported = 0  # every id in those gaps, also of the ranges no longer listed
         self._m_vendor_gaps = metrics.vendor_id_gaps.labels(cfg.name)
         self._lost: list[dict[str, Any]] = []  # losses the source named since the last attestation
@@ -69,9 +74,9 @@ class SourceRunner:
         ctx = SourceContext(
             name=cfg.name, emit=self.emit, stop=self.stop, once=pipeline.once, state=state,
             state_dir=pipeline.config.state_dir, logger=logging.getLogger(f"shipper.source.{cfg.name}"),
-            base_dir=pipeline.config.base_dir, lost=self._name_loss,
+            base_dir=pipeline.config.base_dir, lost=self._name_loss, vendor_gaps=self._source_gaps,
         )
-        self.source: Source = registry.load("source", cfg.type)(cfg, ctx)
+        self.source: Source = source_cls(cfg, ctx)
         self.thread = threading.Thread(target=self._run, name=f"source-{cfg.name}", daemon=True)
         self.pool: ParsePool | None = None  # parse_workers: made when the thread starts, or on a backlog (auto)
         # `auto`: workers while the source is behind (shipper.parse_auto). The lock is held by
@@ -217,14 +222,25 @@ class SourceRunner:
             with self._gaps_lock:
                 self._report_gaps(self.vendor_gaps.due(now, self.cfg.vendor_id_grace))
 
-    def _report_gaps(self, gaps: list[tuple[int, int]]) -> None:
+    def _source_gaps(self, gaps: list[tuple[int, int]], numbering: str) -> None:
+        """From the source's thread: gaps in a numbering the source watches itself (shipper.vendor_ids)."""
+        with self._gaps_lock:
+            self._report_gaps(gaps, numbering)
+
+    def _report_gaps(self, gaps: list[tuple[int, int]], numbering: str | None = None) -> None:
         if not gaps:
             return
         ids = sum(hi - lo + 1 for lo, hi in gaps)
         self._m_vendor_gaps.inc(ids)
-        log.warning("the product's event ids skip numbers never seen here: ask its database whether they exist",
-                    extra={"source": self.cfg.name, "missing_ids": vendor_ids.describe(gaps[:20]), "count": ids})
-        self._gaps_reported.extend(gaps)
+        if numbering is None:
+            log.warning("the product's event ids skip numbers never seen here: ask its database whether they exist",
+                        extra={"source": self.cfg.name, "missing_ids": vendor_ids.describe(gaps[:20]), "count": ids})
+        else:
+            log.warning(f"the product's {numbering} skip numbers never seen here ({vendor_ids.describe(gaps[:20])}): "
+                        "ask its database whether they exist",
+                        extra={"source": self.cfg.name, "numbering": numbering,
+                               "missing_ids": vendor_ids.describe(gaps[:20]), "count": ids})
+        self._gaps_reported.extend((lo, hi, numbering) for lo, hi in gaps)
         self._gap_ids_reported += ids
         del self._gaps_reported[:-100]  # an attestation names the last 100 ranges, and counts all
 
@@ -235,12 +251,16 @@ class SourceRunner:
                 del self._lost[:-100]  # the last 100 named; `losses` counts all
 
     def _take_gaps(self) -> dict[str, Any] | None:
-        if self.vendor_gaps is None:
+        if not self._watches_ids:
             return None
         with self._gaps_lock:
             gaps, self._gaps_reported = self._gaps_reported, []
             ids, self._gap_ids_reported = self._gap_ids_reported, 0
-        return {"ids": ids, "ranges": [[lo, hi] for lo, hi in gaps]}
+        out: dict[str, Any] = {"ids": ids, "ranges": [[lo, hi] for lo, hi, n in gaps if n is None]}
+        named = [{"numbering": n, "first": lo, "last": hi} for lo, hi, n in gaps if n is not None]
+        if named:  # a list, not a mapping by name: a store would map a field per numbering
+            out["numbered"] = named
+        return out
 
     # --- integrity (shipper.integrity): attestations ---------------------------------------------
     # A replay after a kill -9 must seal the same links again (same sequence, same hash), or a store

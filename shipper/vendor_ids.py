@@ -10,6 +10,13 @@ the auditor to ask the product's database, not proof of a loss.
 
 The highest id and the open gaps travel with the source's checkpoint, so a restart goes on where the
 acknowledged batches left off.
+
+A source whose product numbers events by their place (Puppet's activity API: a commit's offset in a
+service's listing, and a `total`) keeps one tracker per numbering itself: `claim` is the product saying
+ids up to some number exist (a total past what it listed opens a gap like a jump would), `restart` a
+numbering that moved (pruned, restored, a commit stamped earlier sorting in): the open gaps no longer
+name anything and are dropped, not reported. It reports what is due through the same runner call
+(SourceContext.vendor_gaps) the parsers' ids use.
 """
 from __future__ import annotations
 
@@ -50,6 +57,22 @@ class VendorIdGaps:
             elif self.open:
                 self._fill(n, now)
         return overflow
+
+    def claim(self, last: int, now: float) -> list[tuple[int, int]]:
+        """The product says ids up to `last` exist (e.g. a total): those not seen yet open a gap.
+        Returns gaps reported at once (over MAX_OPEN), as observe does."""
+        if self.highest is None or last <= self.highest:
+            return []
+        self.open.append([self.highest + 1, last, now])
+        self.highest = last
+        overflow = [(lo, hi) for lo, hi, _ in self.open[:-MAX_OPEN]]
+        del self.open[:-MAX_OPEN]
+        return overflow
+
+    def restart(self, next_id: int) -> None:
+        """The numbering moved: the next id expected is `next_id`; open gaps named old places, dropped."""
+        self.highest = next_id - 1
+        self.open = []
 
     def _fill(self, n: int, now: float) -> None:
         for i, (lo, hi, t) in enumerate(self.open):

@@ -369,9 +369,11 @@ def _vendor_gaps(ln: Seen) -> list[str]:
     gaps = ((((ln.att or {}).get("shipper") or {}).get("attestation") or {}).get("vendor_id_gaps") or {})
     if not isinstance(gaps, dict) or not gaps.get("ids"):
         return []
-    listed = gaps.get("ranges") or ()
-    ranges = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in listed)
-    if sum(b - a + 1 for a, b in listed) < gaps["ids"]:
+    listed = [(a, b, None) for a, b in gaps.get("ranges") or ()]
+    listed += [(x["first"], x["last"], x.get("numbering")) for x in gaps.get("numbered") or ()
+               if isinstance(x, dict) and isinstance(x.get("first"), int) and isinstance(x.get("last"), int)]
+    ranges = ", ".join((f"{a}-{b}" if a != b else str(a)) + (f" of the {n}" if n else "") for a, b, n in listed)
+    if sum(b - a + 1 for a, b, _ in listed) < gaps["ids"]:
         ranges = f"the last {len(listed)} ranges: {ranges}"  # an attestation lists at most 100
     return [f"the product's own ids skip {gaps['ids']} numbers never read ({ranges}): ask its database "
             f"(attestation at sequence {ln.seq}, {ln.where})"]

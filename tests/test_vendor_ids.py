@@ -1,15 +1,18 @@
 """Gaps in a product's own numbering (shipper.vendor_ids): found, filled by late ids, reported once
-after the grace period, carried across restarts; and end to end for Posit Connect's entry_id."""
+after the grace period, carried across restarts; and end to end for Posit Connect's entry_id and for
+Puppet's commit offsets against the activity API's total (the peer in tests/peers/)."""
 from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
 from hypothesis import given, settings, strategies as st
 
 from shipper.vendor_ids import VendorIdGaps
+from tests.peers.puppet_activity_api import PuppetActivityAPI
 
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 
@@ -23,6 +26,22 @@ def test_a_jump_opens_a_gap_a_late_id_fills_it_and_what_stays_open_is_reported_o
     assert g.due(now=100.0, grace=300) == []
     assert g.due(now=301.0, grace=300) == [(3, 3), (5, 5), (8, 8), (10, 11)]
     assert g.due(now=1000.0, grace=300) == [] and g.open == []
+
+
+def test_a_claim_past_the_ids_seen_is_a_gap_until_they_come_and_a_restart_forgets_it():
+    g = VendorIdGaps({"highest": 4})
+    g.claim(9, now=0.0)  # "ten commits" while five were listed
+    g.observe(range(5, 7), now=1.0)
+    assert [(lo, hi) for lo, hi, _ in g.open] == [(7, 9)]
+    g.claim(8, now=1.0)  # a total that went down claims nothing new
+    assert g.due(now=301.0, grace=300) == [(7, 9)] and g.highest == 9
+    g.claim(9, now=302.0)  # the same claim again is not a second gap
+    assert g.open == []
+    g.claim(12, now=303.0)
+    g.restart(3)  # the numbering moved (pruned): what was open named other places
+    assert g.open == [] and g.highest == 2
+    g.observe(range(3, 6), now=304.0)
+    assert g.due(now=10_000.0, grace=0) == []
 
 
 def test_the_state_goes_on_after_a_restart():
@@ -85,3 +104,92 @@ def test_posit_entry_ids_that_skip_are_warned_counted_and_attested(tmp_path: Pat
                        capture_output=True, text=True, timeout=60)
     assert v.returncode == 0, v.stdout  # a question for the product's database, not a broken chain
     assert "note: the product's own ids skip 3 numbers never read (4-6)" in v.stdout
+
+
+def run_puppet(tmp_path: Path, api: PuppetActivityAPI, grace: float) -> subprocess.CompletedProcess:
+    """`shipper run --once` over the activity API peer's rbac and classifier services, integrity on."""
+    (tmp_path / "token").write_text("good-token")
+    (tmp_path / "key").write_text("k" * 32)
+    (tmp_path / "key").chmod(0o600)
+    cfg = tmp_path / "shipper.yaml"
+    cfg.write_text(f"""
+state_dir: {tmp_path / 'state'}
+integrity: {{key_file: key}}
+sources:
+  - {{name: pe, type: http_poll, url: '{api.url('v2')}', token_file: token, ca_file: '{api.ca_file}',
+     services: [rbac, classifier], page_size: 3, vendor_id_grace: {grace}}}
+outputs:
+  - type: stdout
+""")
+    return subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, text=True, timeout=120)
+
+
+def shipped(r: subprocess.CompletedProcess) -> tuple[list[str], dict]:
+    """The commits' messages shipped, and the stop attestation's vendor_id_gaps."""
+    docs = [orjson.loads(l) for l in r.stdout.splitlines()]
+    events = [d["message"] for d in docs if d["event"].get("kind") != "state"]
+    atts = [d for d in docs if d["event"].get("kind") == "state"]
+    assert atts, r.stdout
+    return events, atts[-1]["shipper"]["attestation"]["vendor_id_gaps"]
+
+
+def add(api: PuppetActivityAPI, service: str, names: list[str]) -> list:
+    return [api.add(service, [n]) for n in names]
+
+
+def test_puppet_commits_the_total_counts_but_no_page_lists_are_warned_counted_and_attested(tmp_path: Path):
+    with PuppetActivityAPI(tmp_path) as api:
+        rbac = add(api, "rbac", [f"r{i}" for i in range(7)])
+        add(api, "classifier", ["c0", "c1", "c2"])
+        api.unlist(rbac[3:5])  # the server dropped two commits from its listing, its total still counts them
+        r = run_puppet(tmp_path, api, grace=0)
+        assert r.returncode == 0, r.stderr
+        events, gaps = shipped(r)
+        assert sorted(events) == ["c0", "c1", "c2", "r0", "r1", "r2", "r5", "r6"]
+        warned = [l for l in r.stderr.splitlines() if "skip numbers never seen" in l]
+        assert len(warned) == 1 and "service rbac commit offsets" in warned[0] and "5-6" in warned[0], r.stderr
+        assert gaps == {"ids": 2, "ranges": [],
+                        "numbered": [{"numbering": "service rbac commit offsets", "first": 5, "last": 6}]}
+        (tmp_path / "trail.jsonl").write_text(r.stdout)
+        v = subprocess.run(SHIPPER + ["verify", "--key-file", str(tmp_path / "key"), str(tmp_path / "trail.jsonl")],
+                           capture_output=True, text=True, timeout=60)
+        assert v.returncode == 0, v.stdout  # a question for the product's database, not a broken chain
+        assert "skip 2 numbers never read (5-6 of the service rbac commit offsets)" in v.stdout
+        again = run_puppet(tmp_path, api, grace=0)  # reported once: a restart does not report it again
+        assert again.returncode == 0 and "skip numbers never seen" not in again.stderr, again.stderr
+        assert shipped(again) == ([], {"ids": 0, "ranges": []})
+
+
+def test_puppet_commits_that_come_late_or_a_history_that_moved_are_not_gaps(tmp_path: Path):
+    with PuppetActivityAPI(tmp_path) as api:
+        add(api, "rbac", ["r0", "r1", "r2", "r3"])
+        first = run_puppet(tmp_path, api, grace=0)
+        assert first.returncode == 0 and sorted(shipped(first)[0]) == ["r0", "r1", "r2", "r3"], first.stderr
+
+        def late_then_listed(names: list[str], meanwhile=lambda: None) -> subprocess.CompletedProcess:
+            """Commits counted before the listing shows them: a gap open within the grace period (a run
+            saves it), then listed (`meanwhile` changes the history first): the next run, with no grace
+            left, finds it filled."""
+            api.unlist(add(api, "rbac", names))
+            early = run_puppet(tmp_path, api, grace=300)
+            assert early.returncode == 0 and shipped(early) == ([], {"ids": 0, "ranges": []}), early.stderr
+            api.relist()
+            meanwhile()
+            r = run_puppet(tmp_path, api, grace=0)
+            assert r.returncode == 0, r.stderr
+            assert "skip numbers never seen" not in r.stderr and shipped(r)[1] == {"ids": 0, "ranges": []}, r.stderr
+            return r
+
+        assert shipped(late_then_listed(["r4", "r5"]))[0] == ["r4", "r5"]
+
+        def history_moves():
+            # The server's clock stepped back for one commit (it sorts among those shipped) and the oldest
+            # two were pruned (every offset shifts down): the offsets the open gap named are not those now.
+            newest = api._clock
+            api._clock = newest - timedelta(seconds=3)
+            add(api, "rbac", ["stepped back"])
+            api._clock = newest
+            api.prune_oldest("rbac", 2)
+
+        moved = late_then_listed(["r6", "r7"], history_moves)
+        assert sorted(shipped(moved)[0]) == ["r6", "r7", "stepped back"]

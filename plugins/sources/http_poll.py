@@ -12,6 +12,11 @@ itself), at least the server's Retry-After and at most backoff_max; an answer ov
 smaller pages; a page that is not the documented JSON → one `_parse_failure` event carrying the body,
 then retried. Each failure kind is logged when it starts and when it changes (shipper.failures). With `--once`, a source that still fails after
 a few attempts stops with an error (exit 1) instead of waiting for ever.
+
+A commit's offset is the only number Puppet gives it, and `total` says how many there are: offsets the
+total counts but no page listed, still missing `vendor_id_grace` seconds later, are a gap in the
+product's numbering (shipper.vendor_ids, one tracker per service, saved with its cursor): warned, counted
+and attested by the runner. A history that moved (re-sync) starts the numbering again: not a gap.
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ from urllib.parse import urlsplit
 import orjson
 from pydantic import Field, field_validator, model_validator
 
-from shipper.api import RawBatch, Source, SourceConfig, SourceFailures, metrics
+from shipper.api import RawBatch, Source, SourceConfig, SourceFailures, VendorIdGaps, metrics
 from shipper_plugins.sources.http_poll_client import (
     ActivityClient,
     AuthError,
@@ -114,6 +119,7 @@ class HttpPollSourceConfig(SourceConfig):
 class HttpPollSource(Source):
     Config = HttpPollSourceConfig
     config: HttpPollSourceConfig
+    reports_vendor_gaps = True  # commit offsets against the API's total
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
@@ -126,6 +132,7 @@ class HttpPollSource(Source):
                                      config.answer_deadline, config.max_response_bytes)
         self.cursors: dict[str, Cursor] = {s: Cursor.from_state(ctx.state.get(_key(s))) for s in config.services}
         self._fresh = {s for s in config.services if _key(s) not in ctx.state}
+        self.offset_gaps = {s: _offset_gaps(ctx.state.get(_key(s)), c.offset) for s, c in self.cursors.items()}
         self._failures = SourceFailures(self.log, ctx.name)
         self._sched = {s: _Schedule() for s in config.services}
         self._pages = {s: config.page_size for s in config.services}  # halved while answers are over the byte limit
@@ -189,6 +196,7 @@ class HttpPollSource(Source):
                     self._failures.failed("internal", f"{type(e).__name__}: {e}", scope=service, level=logging.ERROR)
                     self._backoff(service, None)
                 else:
+                    self._report_offset_gaps(service)
                     sched.failures = 0
                     self._pages[service] = min(self.config.page_size, self._pages[service] * 2)
                     self._recovered(service)
@@ -271,6 +279,7 @@ class HttpPollSource(Source):
         if service in self._fresh and self.config.read_from == "end":
             page = self.client.get(service, 0, 1)
             cur.offset = page.total or 0
+            self.offset_gaps[service].restart(cur.offset)
             self.log.info("no checkpoint: starting at the current end", extra={"service": service, "offset": cur.offset})
             self._emit(service, [], [], cur)
             self._fresh.discard(service)
@@ -313,6 +322,8 @@ class HttpPollSource(Source):
                 self._resync(service, cur, why, page.total)
                 widen = 1
                 continue
+            if page.total is not None:  # commits counted past what is listed open a gap until they come
+                self._offset_gaps_now(service, self.offset_gaps[service].claim(page.total - 1, time.monotonic()))
             if not whole:
                 if collected is None:
                     widen *= 2  # the cursor's last second fills the page: ask for it whole, in one answer
@@ -411,6 +422,7 @@ class HttpPollSource(Source):
         records: list[bytes] = []
         keys: list[str] = []
         skipped = 0
+        first = cur.offset
         for i, commit in enumerate(commits):
             offset = cur.offset
             if cur.take(commit, self.config.resync_commits, repeat=repeats[i] if repeats else False):
@@ -421,6 +433,7 @@ class HttpPollSource(Source):
                 skipped += 1
         if skipped:
             repeats_skipped.labels(self.ctx.name, service).inc(skipped)
+        self._offset_gaps_now(service, self.offset_gaps[service].observe(range(first, cur.offset), time.monotonic()))
         if cur.oversized is not None:
             ts, n = cur.oversized
             cur.oversized = None
@@ -433,8 +446,24 @@ class HttpPollSource(Source):
                                  "per second)", extra={"service": service, "kind": "big_second", "commits": n})
         self._emit(service, records, keys, cur)
 
+    def _report_offset_gaps(self, service: str) -> None:
+        """After a poll: offsets the total counted that no page listed for vendor_id_grace seconds."""
+        tracker = self.offset_gaps[service]
+        gaps = tracker.due(time.monotonic(), self.config.vendor_id_grace)
+        self._offset_gaps_now(service, gaps)
+        saved = self.ctx.state.get(_key(service))
+        if not isinstance(saved, dict) or saved.get(OFFSET_GAPS_KEY) != tracker.state():
+            # saved with the cursor: a gap reported is not reported again after a restart, one opened
+            # by a total (no commit shipped with it) is still open
+            self._emit(service, [], [], self.cursors[service])
+
+    def _offset_gaps_now(self, service: str, gaps: list[tuple[int, int]]) -> None:
+        if gaps:
+            self.ctx.vendor_gaps(gaps, f"service {service} commit offsets")
+
     def _emit(self, service: str, records: list[bytes], keys: list[str], cur: Cursor) -> None:
         state = cur.to_state()
+        state[OFFSET_GAPS_KEY] = self.offset_gaps[service].state()
         self.ctx.state[_key(service)] = state
         # An empty batch still carries the checkpoint (a re-sync that found only repeats moves the cursor).
         self.ctx.emit(RawBatch(records, keys, {_key(service): state}, sum(len(r) for r in records)))
@@ -486,6 +515,7 @@ class HttpPollSource(Source):
                              "resync_commits to cover such a step",
                              extra={"service": service, "kind": "commits_skipped", "commits": unseen})
         cur.resync_from(lo)
+        self.offset_gaps[service].restart(lo)  # the offsets name other commits now: open gaps are not gaps
 
     def _ship_malformed(self, service: str, e: MalformedPage) -> None:
         """A page that cannot be read is shipped once (flagged by the parser), then retried."""
@@ -513,3 +543,13 @@ def _iso(ts: float | None) -> str:
 
 def _key(service: str) -> str:
     return f"service:{service}"
+
+
+OFFSET_GAPS_KEY = "offset_gaps"  # in a service's checkpoint, beside the cursor
+
+
+def _offset_gaps(state: Any, offset: int) -> VendorIdGaps:
+    saved = state.get(OFFSET_GAPS_KEY) if isinstance(state, dict) else None
+    if isinstance(saved, dict) and isinstance(saved.get("highest"), int):
+        return VendorIdGaps(saved)
+    return VendorIdGaps({"highest": offset - 1})  # a new service, or a checkpoint from before the check

@@ -99,6 +99,9 @@ class PuppetActivityAPI:
         self._server: ThreadingHTTPServer | None = None
         self.max_limit: int | None = None  # a server-side cap on `limit` (pages shorter than asked)
         self.total_bias = 0  # a total that disagrees with the commits it pages (must not loop a client)
+        # commits the total counts but no page lists: dropped by the server, or not yet visible to the
+        # listing's query (the count and the page are separate statements); `unlist` / `relist`
+        self.unlisted: list[Commit] = []
 
     # --- data ------------------------------------------------------------------------------------
     def add(self, service: str, messages: list[str], *, user: str = "admin", object_type: str = "users",
@@ -137,6 +140,15 @@ class PuppetActivityAPI:
             idx = [i for i, c in enumerate(self.commits) if c.service == service][-n:] if n else []
             for i in reversed(idx):
                 del self.commits[i]
+
+    def unlist(self, commits: list[Commit]) -> None:
+        """Counted in the total, left out of every page (until `relist`)."""
+        with self.lock:
+            self.unlisted.extend(commits)
+
+    def relist(self) -> None:
+        with self.lock:
+            self.unlisted.clear()
 
     def fail_next(self, n: int, status: int = 503, delay: float = 0.0, body: bytes | None = None,
                   headers: dict[str, str] | None = None, drip: float = 0.0, real: bool = False) -> None:
@@ -276,10 +288,12 @@ class PuppetActivityAPI:
             return 400, {"kind": "malformed-request", "msg": "bad offset, limit or order"}
         with self.lock:
             rows = [c for c in self.commits if service is None or c.service == service]
+            unlisted = list(self.unlisted)
         rows.sort(key=lambda c: c.time)  # stable: commits of the same second keep their submit order
         if order == "desc":
             rows.reverse()
         total = len(rows) + self.total_bias
+        rows = [c for c in rows if not any(c is u for u in unlisted)]
         page = rows[offset: offset + min(limit, self.max_limit or limit)]
         if version == "v1":
             return 200, {"commits": [c.v1() for c in page], "offset": offset, "limit": limit, "total-rows": total}
