@@ -452,7 +452,8 @@ class HttpPollSource(Source):
         gaps = tracker.due(time.monotonic(), self.config.vendor_id_grace)
         self._offset_gaps_now(service, gaps)
         saved = self.ctx.state.get(_key(service))
-        if not isinstance(saved, dict) or saved.get(OFFSET_GAPS_KEY) != tracker.state():
+        was = saved.get(OFFSET_GAPS_KEY) if isinstance(saved, dict) else None
+        if (was or _offset_gaps(None, self.cursors[service].offset).state()) != tracker.state():
             # saved with the cursor: a gap reported is not reported again after a restart, one opened
             # by a total (no commit shipped with it) is still open
             self._emit(service, [], [], self.cursors[service])
