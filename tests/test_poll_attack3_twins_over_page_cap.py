@@ -2,7 +2,7 @@
 which the API may hold) and more commits than the server answers at once (it caps `limit`). Even with the
 server's order stable, the source read that second in windows until as many *different* commits were seen
 as the second holds, which twins never satisfy: 12 sweeps (118 requests), then a fallback by offset that
-lost 2 of the 4 twins, warned only as "may be missed", with shipper_losses not counting them. Now three
+lost 2 of the 4 twins, warned only as "may be missed", with shipper_losses not counting them. Now twelve
 identical sweeps of the second (a stable order) give its counts, twins included."""
 from __future__ import annotations
 

@@ -365,8 +365,8 @@ class HttpPollSource(Source):
         commit_of: dict[str, Any] = {}
         end: int | None = None
         requests = 0
-        # A server whose order is stable shows the same sweep again: then that sweep's counts are the second's,
-        # twins included (the most copies in one answer never reach a twin count above the window size).
+        # A server whose order is stable shows the same sweep every time: then that sweep's counts are the
+        # second's, twins included (the most copies in one answer never reach a twin count above the window size).
         last_sweep: list[str] | None = None
         same_sweeps = 0
         for _ in range(COLLECT_SWEEPS):
@@ -391,13 +391,14 @@ class HttpPollSource(Source):
                 pos += run
             if end is not None and sum(seen.values()) >= end - start:
                 break
-            # Three identical sweeps holding every commit seen so far (a server ordering anew at each request
-            # repeats one sweep three times only by rare chance, and never one that misses a commit it showed)
+            # Every sweep identical, holding every commit seen (a server ordering anew at each request repeats
+            # one sweep 12 times by chance at most ~1 in 10^7, for a second of 2 in windows of 1, and never one
+            # that misses a commit it showed): a stable order, whose sweep counts twins too
             whole_sweep = end is not None and len(sweep) == end - start
             same_sweeps = same_sweeps + 1 if whole_sweep and sweep == last_sweep else 0
             last_sweep = sweep if whole_sweep else None
             counts = collections.Counter(sweep)
-            if same_sweeps >= 2 and not seen - counts:
+            if same_sweeps >= COLLECT_SWEEPS - 1 and not seen - counts:
                 seen = counts
                 break
             if requests >= COLLECT_REQUESTS or self.ctx.stop.is_set():
@@ -434,6 +435,12 @@ class HttpPollSource(Source):
         if skipped:
             repeats_skipped.labels(self.ctx.name, service).inc(skipped)
         self._offset_gaps_now(service, self.offset_gaps[service].observe(range(first, cur.offset), time.monotonic()))
+        if cur.reappeared:
+            self.log.warning(f"activity API: {len(cur.reappeared)} commit(s) of service {service} shipped before, "
+                             f"then gone from the listing, are listed again in their second ({_iso(cur.tail_ts)}): "
+                             "not shipped again (an identical new commit would look the same)",
+                             extra={"service": service, "kind": "reappeared", "digests": cur.reappeared[:20]})
+            cur.reappeared = []
         if cur.oversized is not None:
             ts, n = cur.oversized
             cur.oversized = None

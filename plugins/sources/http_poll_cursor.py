@@ -79,6 +79,11 @@ class Cursor:
     # digest of the commit stamped in the future that the source warned about (once per commit)
     future_warned: str | None = None
     _next_trim: int = 0  # a newest second kept whole is not sorted again before it grew by an eighth
+    # commits of the cursor's last second passed again although shipped before (listed again after they
+    # vanished from it), for the source to warn about
+    reappeared: list[str] = field(default_factory=list)
+    _shipped: Counter | None = None  # (commit time, digest) -> copies in `recent`, built when needed
+    _tail_copies: Counter | None = None  # digest -> copies in `tail`, built when needed
 
     @property
     def last(self) -> str | None:
@@ -157,19 +162,35 @@ class Cursor:
         shipped (or `repeat`: the caller found it so)."""
         digest = commit_digest(commit)
         ts = commit_time(commit)
+        exact = self.tail_exact  # a checkpoint's one-commit anchor cannot tell twins from a commit listed again
         if self.tail and self.tail_exact and ts == self.tail_ts:
             self.tail.append(digest)
+            if self._tail_copies is None:
+                self._tail_copies = Counter(self.tail)
+            else:
+                self._tail_copies[digest] += 1
         else:
             self.tail, self.tail_ts, self.tail_exact = [digest], ts, True
+            self._tail_copies = Counter(self.tail)
         ship = not repeat
         if ship and self.skip.get(digest, 0) > 0:
             self.skip[digest] -= 1
             if self.skip[digest] <= 0:
                 del self.skip[digest]
             ship = False
+        if ship and exact:
+            # A commit of the cursor's last second shipped more often than the listing has passed it so far was
+            # shipped before: it vanished from the listing (a re-read then forgot it was passed) and is back.
+            if self._shipped is None:
+                self._shipped = Counter((t, d) for t, d in self.recent)
+            if self._shipped[(ts, digest)] >= self._tail_copies[digest]:
+                self.reappeared.append(digest)
+                ship = False
         self.offset += 1
         if ship:
             self.recent.append([ts, digest])
+            if self._shipped is not None:
+                self._shipped[(ts, digest)] += 1
             if len(self.recent) > max(keep + keep // 8, self._next_trim):  # trimmed in steps: a sort per
                 self.trim(keep)  # commit would be quadratic
         return ship
@@ -193,6 +214,7 @@ class Cursor:
                     return
                 cut = older[-1]
         self.recent = [r for r in self.recent if r[0] is not None and r[0] > cut]
+        self._shipped = None
         self._next_trim = len(self.recent) + len(self.recent) // 8
         if cut > -1.0e300:
             self.floor = cut if self.floor is None else max(self.floor, cut)
@@ -205,6 +227,7 @@ class Cursor:
         self.skip = Counter(d for _, d in self.recent) + self.skip
         self.offset = offset
         self.tail, self.tail_ts, self.tail_exact = [], None, True
+        self._tail_copies = None
 
     def end_of_reread(self) -> None:
         self.skip.clear()
