@@ -158,6 +158,20 @@ def test_puppet_commits_the_total_counts_but_no_page_lists_are_warned_counted_an
         again = run_puppet(tmp_path, api, grace=0)  # reported once: a restart does not report it again
         assert again.returncode == 0 and "skip numbers never seen" not in again.stderr, again.stderr
         assert shipped(again) == ([], {"ids": 0, "ranges": []})
+        add(api, "rbac", ["r7", "r8"])  # the total stays two ahead of the listing: nothing more is missing
+        more = run_puppet(tmp_path, api, grace=0)
+        assert more.returncode == 0 and "skip numbers never seen" not in more.stderr, more.stderr
+        assert shipped(more) == (["r7", "r8"], {"ids": 0, "ranges": []})
+        api.relist()  # the two come back, late (sorted among those shipped: the history moved, they are read)
+        back = run_puppet(tmp_path, api, grace=0)
+        assert back.returncode == 0 and "skip numbers never seen" not in back.stderr, back.stderr
+        assert shipped(back) == (["r3", "r4"], {"ids": 0, "ranges": []})
+        add(api, "rbac", ["r9"])
+        api.unlist(add(api, "rbac", ["r10"]))  # the total is caught up with: one more missing is a new gap
+        last = run_puppet(tmp_path, api, grace=0)
+        assert last.returncode == 0, last.stderr
+        assert shipped(last) == (["r9"], {"ids": 1, "ranges": [], "numbered": [
+            {"numbering": "service rbac commit offsets", "first": 10, "last": 10}]}), last.stderr
 
 
 def test_puppet_commits_that_come_late_or_a_history_that_moved_are_not_gaps(tmp_path: Path):

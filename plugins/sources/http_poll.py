@@ -133,6 +133,10 @@ class HttpPollSource(Source):
         self.cursors: dict[str, Cursor] = {s: Cursor.from_state(ctx.state.get(_key(s))) for s in config.services}
         self._fresh = {s for s in config.services if _key(s) not in ctx.state}
         self.offset_gaps = {s: _offset_gaps(ctx.state.get(_key(s)), c.offset) for s, c in self.cursors.items()}
+        # Per service, commits the total counts that no page lists, already reported: the listing's offsets
+        # stay that many below the total's, so an over-count reported once is not reported again with every
+        # new commit. Lowered when the listing catches up (a short page's end nearer the total).
+        self.unlisted = {s: _unlisted(ctx.state.get(_key(s))) for s in config.services}
         self._failures = SourceFailures(self.log, ctx.name)
         self._sched = {s: _Schedule() for s in config.services}
         self._pages = {s: config.page_size for s in config.services}  # halved while answers are over the byte limit
@@ -323,7 +327,10 @@ class HttpPollSource(Source):
                 widen = 1
                 continue
             if page.total is not None:  # commits counted past what is listed open a gap until they come
-                self._offset_gaps_now(service, self.offset_gaps[service].claim(page.total - 1, time.monotonic()))
+                if len(commits) < limit:
+                    self.unlisted[service] = min(self.unlisted[service], max(0, page.total - start - len(commits)))
+                last = page.total - 1 - self.unlisted[service]
+                self._offset_gaps_now(service, self.offset_gaps[service].claim(last, time.monotonic()))
             if not whole:
                 if collected is None:
                     widen *= 2  # the cursor's last second fills the page: ask for it whole, in one answer
@@ -460,18 +467,23 @@ class HttpPollSource(Source):
         self._offset_gaps_now(service, gaps)
         saved = self.ctx.state.get(_key(service))
         was = saved.get(OFFSET_GAPS_KEY) if isinstance(saved, dict) else None
-        if (was or _offset_gaps(None, self.cursors[service].offset).state()) != tracker.state():
+        if (was or self._gap_state(service, _offset_gaps(None, self.cursors[service].offset))) != \
+                self._gap_state(service, tracker):
             # saved with the cursor: a gap reported is not reported again after a restart, one opened
             # by a total (no commit shipped with it) is still open
             self._emit(service, [], [], self.cursors[service])
 
     def _offset_gaps_now(self, service: str, gaps: list[tuple[int, int]]) -> None:
         if gaps:
+            self.unlisted[service] += sum(hi - lo + 1 for lo, hi in gaps)
             self.ctx.vendor_gaps(gaps, f"service {service} commit offsets")
+
+    def _gap_state(self, service: str, tracker: VendorIdGaps) -> dict[str, Any]:
+        return {**tracker.state(), "unlisted": self.unlisted[service]}
 
     def _emit(self, service: str, records: list[bytes], keys: list[str], cur: Cursor) -> None:
         state = cur.to_state()
-        state[OFFSET_GAPS_KEY] = self.offset_gaps[service].state()
+        state[OFFSET_GAPS_KEY] = self._gap_state(service, self.offset_gaps[service])
         self.ctx.state[_key(service)] = state
         # An empty batch still carries the checkpoint (a re-sync that found only repeats moves the cursor).
         self.ctx.emit(RawBatch(records, keys, {_key(service): state}, sum(len(r) for r in records)))
@@ -561,3 +573,9 @@ def _offset_gaps(state: Any, offset: int) -> VendorIdGaps:
     if isinstance(saved, dict) and isinstance(saved.get("highest"), int):
         return VendorIdGaps(saved)
     return VendorIdGaps({"highest": offset - 1})  # a new service, or a checkpoint from before the check
+
+
+def _unlisted(state: Any) -> int:
+    saved = state.get(OFFSET_GAPS_KEY) if isinstance(state, dict) else None
+    n = saved.get("unlisted") if isinstance(saved, dict) else None
+    return n if isinstance(n, int) and n > 0 else 0
