@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from hypothesis import example, given, settings, strategies as st
 
 from shipper import ecs
-from shipper_plugins.parsers import cloudera_ai
+from shipper_plugins.parsers import cloudera_ai, databricks
 
 # No deadline: a loaded 2-core machine makes a quick example slow (the first one pays for imports)
 quick = settings(deadline=None)
@@ -79,3 +79,22 @@ def test_cloudera_ai_description_keys_each_name_one_field():
     # _pick_fields reads a field's value by the key's place in that field's order: a key in two fields' lists
     # would give only one of them
     assert len(cloudera_ai._KEY_FIELD) == sum(len(keys) for _, keys in cloudera_ai._FIELD_KEYS)
+
+
+def _object_named_reference(rp: dict):
+    """The most preferred OBJECT_KEYS key whose value _str makes text of, by the definition."""
+    for key, word in databricks.OBJECT_KEYS:
+        text = databricks._str(rp.get(key))
+        if text:
+            return f"{word} {text}" if word else text
+    return None
+
+
+_rp_values = st.one_of(st.none(), st.just(""), st.text(max_size=5), st.integers(), st.booleans(),
+                       st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2), st.integers(), max_size=1))
+
+
+@quick
+@given(st.dictionaries(st.sampled_from([k for k, _ in databricks.OBJECT_KEYS] + ["name", "orgId", "path"]), _rp_values))
+def test_databricks_object_named_in_one_pass_is_the_preferred_one(rp):
+    assert databricks._object_named(rp) == _object_named_reference(rp)
