@@ -207,3 +207,38 @@ def test_puppet_commits_that_come_late_or_a_history_that_moved_are_not_gaps(tmp_
 
         moved = late_then_listed(["r6", "r7"], history_moves)
         assert sorted(shipped(moved)[0]) == ["r6", "r7", "stepped back"]
+
+
+def test_puppet_offset_gaps_are_counted_in_the_same_metric_as_the_parsers_ids(tmp_path: Path):
+    """The running agent (in this process, to read its metrics): offsets the total counts and no page
+    lists, past the grace period, add to shipper_vendor_id_gaps for the source, once."""
+    from shipper import metrics
+    from shipper.config import parse_config
+    from shipper.pipeline import Pipeline
+    from tests.support import wait
+
+    def gaps() -> float:
+        return metrics.REGISTRY.get_sample_value("shipper_vendor_id_gaps_total", {"source": "pe_metric"}) or 0.0
+
+    with PuppetActivityAPI(tmp_path) as api:
+        rbac = add(api, "rbac", [f"r{i}" for i in range(5)])
+        api.unlist(rbac[1:4])
+        (tmp_path / "token").write_text("good-token")
+        before = gaps()
+        config = parse_config(f"""
+state_dir: {tmp_path / 'state'}
+sources:
+  - {{name: pe_metric, type: http_poll, url: '{api.url('v2')}', token_file: token, ca_file: '{api.ca_file}',
+     services: [rbac], poll_interval: 0.1, vendor_id_grace: 0.5}}
+outputs:
+  - type: stdout
+""", str(tmp_path / "shipper.yaml"), tmp_path)
+        pipeline = Pipeline(config)
+        pipeline.start()
+        try:
+            assert wait(lambda: gaps() == before + 3, 60), gaps() - before
+            polls = len(api.event_requests())
+            assert wait(lambda: len(api.event_requests()) > polls + 5, 60)  # polls after it: counted once
+            assert gaps() == before + 3
+        finally:
+            pipeline.stop(20)
