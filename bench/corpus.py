@@ -92,7 +92,7 @@ def datameer(n: int) -> Iterator[bytes]:
 
 def databricks(n: int) -> Iterator[bytes]:
     """Azure Databricks: the diagnostic-log line of PT1H.json (insights-logs-*, the usual way audit logs
-    reach a host) most of the time, and the other shapes of tests/test_databricks.py now and then;
+    reach a host) most of the time, and the other shapes of tests/parsers/test_databricks.py now and then;
     request parameters as the real samples carry them (ids, paths, a nested JSON string)."""
     sys.path.insert(0, str(REPO / "tests"))
     import test_databricks as tdb  # the shapes the parser is tested with
@@ -132,7 +132,7 @@ def _databricks_time(shape: str, i: int) -> str | int:
 
 def posit_connect(n: int, fmt: str = "text") -> Iterator[bytes]:
     """Posit Connect audit log, every documented action (tests/data/vendors/), as TEXT (logfmt, the
-    default) or JSON — tests/test_posit_connect.py's record maker."""
+    default) or JSON — tests/parsers/test_posit_connect.py's record maker."""
     sys.path.insert(0, str(REPO / "tests"))
     import test_posit_connect as tpc
 
@@ -149,7 +149,7 @@ def posit_connect(n: int, fmt: str = "text") -> Iterator[bytes]:
 
 def cloudera_ai(n: int) -> Iterator[bytes]:
     """Cloudera AI user_events rows as the postgres source (or `row_to_json`) hands them: the
-    documented columns, every catalogued event_name, descriptions as in tests/test_cloudera_ai.py."""
+    documented columns, every catalogued event_name, descriptions as in tests/parsers/test_cloudera_ai.py."""
     names = [r["event_name"] for r in _catalogue("cloudera_ai_events.csv")]
     agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/51.0.2704.103 Safari/537.36"
     for i in range(n):
@@ -162,7 +162,7 @@ def cloudera_ai(n: int) -> Iterator[bytes]:
 
 
 def puppet_enterprise(n: int) -> Iterator[bytes]:
-    """Puppet Enterprise activity commits as the http_poll source hands them (tests/test_puppet_enterprise.py's
+    """Puppet Enterprise activity commits as the http_poll source hands them (tests/parsers/test_puppet_enterprise.py's
     record): v2 commits with objects, subject, ip_address and one to three events built from the
     catalogue's examples (type/what/description/message), every kind in turn."""
     rows = [r for r in _catalogue("puppet_enterprise_events.csv") if r["example"]]

@@ -10,7 +10,7 @@
     + dumps, or of loads + dumps alone (--json), or of bench/floor.py's loop (--floor))
 
 The golden corpus (~20 k lines, seeded, so the same on every run): bench/corpus.py's backfill rows, every
-shape of tests/test_cloudera_ai.py (every catalogued event name in several casings, descriptions as
+shape of tests/parsers/test_cloudera_ai.py (every catalogued event name in several casings, descriptions as
 `key: value` / `key=value` text, quoted values, JSON objects in text or as objects, NORMAL/ADMIN and
 LDAP/SAML/local words, role keys that are neither), created_at in every form (ISO, psql text with
 offsets, epoch seconds/ms, invalid dates, odd types), forwarded/prefixed/v6/non-address ipaddr, odd
@@ -99,7 +99,7 @@ def _value(rnd: random.Random, depth: int = 0):
 
 
 def _shaped(rnd: random.Random, i: int) -> bytes:
-    """A tests/test_cloudera_ai.py row() with its columns turned: every description, time, address and
+    """A tests/parsers/test_cloudera_ai.py row() with its columns turned: every description, time, address and
     event name in turn, then some columns nulled, dropped, reordered, of odd types, or joined by others."""
     doc = orjson.loads(tca.row())
     doc["id"] = i

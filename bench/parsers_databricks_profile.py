@@ -13,7 +13,7 @@ CPU instructions per record (steady on a shared host, unlike wall time), the cor
     + dumps, or of loads + dumps alone (--json), or of bench/floor.py's loop (--floor))
 
 The golden corpus (~20 k lines, seeded, so the same on every run): bench/corpus.py's backfill mix, every
-shape of tests/test_databricks.py with string and object identity/requestParams/response, statuses, errors,
+shape of tests/parsers/test_databricks.py with string and object identity/requestParams/response, statuses, errors,
 ports, IPv6, non-addresses, truncation markers, System-User and service principals, unknown pairs, two
 spellings of one field, odd types in every role, random objects, broken JSON, blank lines, the public
 samples. `now_iso` is pinned while the golden file is made and checked: records without a readable time

@@ -10,7 +10,7 @@
     + dumps, or of loads + dumps alone (--json), or of bench/floor.py's loop (--floor); PYTHONHASHSEED=0 steadies it)
 
 The golden corpus (~20 k lines, seeded, so the same on every run): bench/corpus.py's backfill mix, every
-documented action in every key spelling of tests/test_datameer.py, nulls, odd types in every role, roles
+documented action in every key spelling of tests/parsers/test_datameer.py, nulls, odd types in every role, roles
 as a list or a comma string, non-address and port-suffixed IPs, failed logins naming the account, two
 spellings of one field, Log4j layout prefixes, broken JSON, NUL bytes, random objects, blank lines, the
 public samples. It is parsed twice by one UTC parser (a warm parser must say what a cold one does; the

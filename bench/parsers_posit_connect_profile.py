@@ -11,7 +11,7 @@
     PYTHONHASHSEED=0 steadies it)
 
 The golden corpus (~20 k lines, seeded, so the same on every run): bench/corpus.py's generator in TEXT and
-JSON, every documented action of tests/test_posit_connect.py as TEXT and JSON with user and system actors
+JSON, every documented action of tests/parsers/test_posit_connect.py as TEXT and JSON with user and system actors
 and with fields turned: odd types in every field (JSON: null, bools, floats, big and negative integers,
 lists, objects; TEXT: non-integer and spaced ids, repeated keys, empty values, bare keys), fields missing,
 keys in other spellings, Go escapes of every kind, stray and unterminated quotes, NUL bytes, invalid UTF-8,

@@ -5,7 +5,7 @@ for at least 0.6x the floor.
 
     .venv/bin/python bench/parsers_posit_databricks.py [--lines 20000]
 
-Lines: every catalogue action once in each record shape (tests/test_databricks.py's generator), and
+Lines: every catalogue action once in each record shape (tests/parsers/test_databricks.py's generator), and
 every documented Posit Connect action as TEXT and JSON, cycled to --lines.
 """
 from __future__ import annotations

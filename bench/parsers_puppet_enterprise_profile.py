@@ -11,7 +11,7 @@ beside bench/floor.py's loop.
     + dumps, or of loads + dumps alone (--json), or of bench/floor.py's loop (--floor))
 
 The golden corpus (~20 k lines, seeded, so the same on every run): bench/corpus.py's backfill mix, every
-shape of tests/test_puppet_enterprise.py (v1 and v2 commits with every catalogue example, the seed's rows,
+shape of tests/parsers/test_puppet_enterprise.py (v1 and v2 commits with every catalogue example, the seed's rows,
 the CSV exports' rows, the activity database's rows, saved response pages, bare commits), every key in
 several spellings and two spellings of one key, nulls, odd types in every field and in every event field,
 unknown commit and event keys, non-address IPs, zone-less times, malformed pages, broken JSON, random

@@ -7,7 +7,7 @@ PAGE is Azure Databricks' "Diagnostic log reference" saved as text (open
 learn.microsoft.com/azure/databricks/admin/account-settings/audit-logs in a browser, select all, paste
 into a file: tables come one cell per line); it is the vendor's document and not in the project. OUT
 defaults to plugins/parsers/databricks_actions.csv. Re-run it when the page changes, and re-extract
-tests/data/vendors/ (scripts/extract_vendor_lists.py). The tests (tests/test_databricks.py) prove every
+tests/data/vendors/ (scripts/extract_vendor_lists.py). The tests (tests/parsers/test_databricks.py) prove every
 (service, action) pair of the page is in the CSV, that the CSV's classification is what these rules
 give, and that every category/type pair is one ECS 9.4 expects.
 

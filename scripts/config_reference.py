@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The README's config reference, generated from the config models (shipper.config and every
-installed plugin's Config), so it cannot fall behind them. tests/test_config_reference.py fails
+installed plugin's Config), so it cannot fall behind them. tests/core/test_config_reference.py fails
 when README.md differs from this script's output.
 
     python scripts/config_reference.py           print the reference

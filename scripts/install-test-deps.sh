@@ -11,7 +11,7 @@ command -v javac >/dev/null || need+=(default-jdk-headless)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # tests/pg_cluster.py runs the throwaway PostgreSQL as the `postgres` user (created by the package) via runuser
 command -v runuser >/dev/null || need+=(util-linux)
-# tests/test_install.py builds shipper offline in a fresh venv: it needs `wheel` as a .whl file
+# tests/e2e/test_install.py builds shipper offline in a fresh venv: it needs `wheel` as a .whl file
 ls /usr/share/python-wheels/wheel-*.whl >/dev/null 2>&1 || need+=(python3-wheel-whl)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -23,7 +23,7 @@ if ! id postgres >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO useradd --system --home-dir /var/lib/postgresql --shell /bin/sh postgres
 fi
-# Azurite (Microsoft's Azure Storage emulator) for tests/test_azure_blob*.py: node and npm from apt if
+# Azurite (Microsoft's Azure Storage emulator) for tests/sources/test_azure_*.py and tests/e2e/test_azure_blob_e2e.py: node and npm from apt if
 # missing, then the version pinned in tests/azurite/package-lock.json (skipped when installed).
 if ! command -v npm >/dev/null; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -93,7 +93,7 @@ def canonical(event: dict) -> bytes:
     rfc8785 (the library) costs ~26 µs an event in pure Python, as much as all the rest of the agent.
     For the JSON where the two provably agree — no floats (RFC 8785 writes 1.0 as 1), integers within
     ±2^53, keys below U+D800 (RFC 8785 sorts by UTF-16 units, orjson by code points) — orjson with
-    sorted keys writes the same bytes ~10× faster (property test: tests/test_integrity.py); anything
+    sorted keys writes the same bytes ~10× faster (property test: tests/core/test_integrity.py); anything
     else goes to the library.
     """
     return canonical_of(hashed_part(event))
