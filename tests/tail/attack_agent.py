@@ -91,8 +91,9 @@ outputs:
 
     def wait_delivered(self, expected, timeout: float = 60.0) -> bool:
         deadline = time.monotonic() + timeout
+        expected = set(expected)
         while time.monotonic() < deadline:
-            if set(expected) <= set(self.seqs()):
+            if expected <= set(self.seqs()):
                 return True
             time.sleep(0.2)
         return False
@@ -101,9 +102,10 @@ outputs:
 def exactly_once(seqs: list, expected) -> str:
     """'' when every expected number arrived exactly once and nothing else did; else what is wrong."""
     counts = Counter(seqs)
+    expected = set(expected)
     dups = sorted(k for k, v in counts.items() if v > 1 and k is not None)
-    missing = sorted(set(expected) - set(counts))
-    extra = sorted(k for k in counts if k not in set(expected))
+    missing = sorted(expected - set(counts))
+    extra = sorted(k for k in counts if k not in expected)
     if not dups and not missing and not extra:
         return ""
     return (f"duplicated {len(dups)} (e.g. {dups[:5]}), missing {len(missing)} (e.g. {missing[:5]}), "
