@@ -142,7 +142,6 @@ class HttpPollSource(Source):
         self._pages = {s: config.page_size for s in config.services}  # halved while answers are over the byte limit
         self._auth_failing = False
         self._malformed_shipped: set[str] = set()
-        self._big_second_warned: set[str] = set()
         self._m_auth = auth_failing.labels(ctx.name)
         if config.resync_window is not None:
             self.log.warning("resync_window is ignored: the commits re-read after the history moved are now "
@@ -311,7 +310,7 @@ class HttpPollSource(Source):
             shrank = page.total is not None and page.total < cur.offset
             if shrank and not commits:
                 why = f"the total shrank from at least {cur.offset} to {page.total}"
-            collected: tuple[list[Any], bool] | None = None
+            collected: tuple[list[Any], bool, int] | None = None
             if why is None and not whole and (len(commits) < limit or limit >= WIDEST):
                 # the server answers fewer commits than the cursor's last second holds: read it in windows
                 got = self._collect_second(service, cur, start, max(1, len(commits)))
@@ -336,12 +335,12 @@ class HttpPollSource(Source):
                     widen *= 2  # the cursor's last second fills the page: ask for it whole, in one answer
                     continue
                 widen = 1
-                new, complete = collected
+                new, complete, unseen = collected
                 if new:
                     self._ship(service, new, cur)
                 if complete or not new:
                     if not complete:  # not all of it seen, nothing new either: on by offset, as a last resort
-                        self._warn_big_second(service, cur, len(commits))
+                        self._warn_big_second(service, cur, len(commits), unseen)
                     by_offset = True  # the second is known whole: the commits after it have stable offsets
                     continue
                 return  # part of that second seen: the rest on the next poll
@@ -361,12 +360,13 @@ class HttpPollSource(Source):
                     self._emit(service, [], [], cur)
                 return  # a short page: nothing more now (a page cut by a server-side cap goes on)
 
-    def _collect_second(self, service: str, cur: Cursor, start: int, answered: int) -> tuple[list[Any], bool] | str:
+    def _collect_second(self, service: str, cur: Cursor, start: int,
+                        answered: int) -> tuple[list[Any], bool, int] | str:
         """The server answers fewer commits (`answered`) than the cursor's last second holds: read that second
         in windows of that size from its first offset (`start`), sweep after sweep while the server orders it
         anew at each request, until as many different commits were seen as it holds (its end, the first later
-        commit, has a stable offset). Returns its commits not passed yet and whether all of it was seen, or
-        why the history moved."""
+        commit, has a stable offset). Returns its commits not passed yet, whether all of it was seen and how
+        many of its commits were not told apart, or why the history moved."""
         ts = cur.tail_ts
         seen: collections.Counter[str] = collections.Counter()  # digest -> most copies of it in one answer (identical twins)
         commit_of: dict[str, Any] = {}
@@ -414,17 +414,22 @@ class HttpPollSource(Source):
         complete = end is not None and sum(seen.values()) >= end - start
         if complete and tail - seen:
             return f"{sum((tail - seen).values())} commit(s) of the last second shipped are no longer listed in it"
-        return [commit_of[d] for d, n in (seen - tail).items() for _ in range(n)], complete
+        unseen = 0 if end is None else max(0, end - start - sum(seen.values()))
+        return [commit_of[d] for d, n in (seen - tail).items() for _ in range(n)], complete, unseen
 
-    def _warn_big_second(self, service: str, cur: Cursor, answered: int) -> None:
-        if service in self._big_second_warned:
-            return
-        self._big_second_warned.add(service)
+    def _warn_big_second(self, service: str, cur: Cursor, answered: int, unseen: int) -> None:
+        """Read on by offset, where a commit like one of the second already passed counts as passed: up to
+        `unseen` commits of it (identical ones, or ones no answer showed) are lost. Said and counted each time."""
+        many = f"up to {unseen}" if unseen else "an unknown number"  # 0: its end was not found
+        metrics.losses.labels(self.ctx.name).inc()
+        metrics.source_errors.labels(self.ctx.name, "commits_skipped").inc(unseen)
+        self.ctx.lost(f"service {service}: {many} commit(s) stamped {_iso(cur.tail_ts)}", 0)
         self.log.warning(f"activity API: service {service} has more commits in one second ({_iso(cur.tail_ts)}) "
                          f"than the server answers at once ({answered}), and {COLLECT_SWEEPS} reads of that second "
-                         "in another order each time did not show them all: it is read on by offset, so some of "
-                         "its commits may be shipped twice or missed (warned once)",
-                         extra={"service": service, "kind": "big_second", "commits": len(cur.tail)})
+                         f"in another order each time did not show them all: {many} of its commits could "
+                         "not be told apart (identical commits, or commits no answer showed) and may be lost; "
+                         "it is read on by offset",
+                         extra={"service": service, "kind": "big_second", "commits": len(cur.tail), "unseen": unseen})
 
     def _ship(self, service: str, commits: list[Any], cur: Cursor, repeats: list[bool] | None = None) -> None:
         records: list[bytes] = []
