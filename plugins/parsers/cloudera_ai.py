@@ -149,7 +149,9 @@ class ClouderaAIParser(Parser):
             event["id"] = row_id if row_id.__class__ is str else str(row_id)
 
         created = get("created_at")
-        iso = self._timestamp(created) if created is not None else None
+        # ISO 8601 (orjson, row_to_json), PostgreSQL's text form ('2024-05-01 10:00:00.123+00'), or epoch
+        # seconds/milliseconds from a numeric export: vendor_time reads the usual UTC ones by text.
+        iso = vendor_time(created, self.zone) if created is not None else None
         if iso is None:
             problems = ["missing created_at" if created is None else f"unreadable created_at {created!r}"]
             ev["@timestamp"] = now_iso()
@@ -266,6 +268,9 @@ class ClouderaAIParser(Parser):
         kind = ((list(cls.category), list(cls.type), cls.outcome) if cls is not None else (None, None, None)) + (low in AUTH_EVENTS,)
         return self._kinds.remember(action, kind)
 
+    def _timestamp(self, value: Any) -> str | None:
+        return vendor_time(value, self.zone)  # what _map does inline (a call a record saved)
+
     def _ips(self, value: Any, ev: dict, ca: dict) -> list[str]:
         """source.ip from ipaddr (a forwarded list keeps its first valid address); loopback = internal."""
         if value is None or value == "":
@@ -285,10 +290,6 @@ class ClouderaAIParser(Parser):
             add_tag(ev, INTERNAL_TAG)
         return ips
 
-    def _timestamp(self, value: Any) -> str | None:
-        # ISO 8601 (orjson, row_to_json), PostgreSQL's text form ('2024-05-01 10:00:00.123+00'),
-        # or epoch seconds/milliseconds from a numeric export: vendor_time reads the usual UTC ones by text.
-        return vendor_time(value, self.zone)
 
 
 UNREAD = object()  # an auth method not looked for

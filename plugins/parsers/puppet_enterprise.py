@@ -281,7 +281,7 @@ class PuppetEnterpriseParser(Parser):
         if ts_raw is None:
             problems.append("commit has no timestamp")
         else:
-            stamp = self._timestamp(ts_raw)
+            stamp = vendor_time(ts_raw, self.zone)  # the CSV exports' Submit Time has no zone
             if stamp is None:
                 problems.append(f"unreadable timestamp {ts_raw!r}")
             pe.setdefault("commit", {})["timestamp"] = str(ts_raw)
@@ -432,8 +432,6 @@ class PuppetEnterpriseParser(Parser):
             out.append(ev)
         return out
 
-    def _timestamp(self, value: Any) -> str | None:
-        return vendor_time(value, self.zone)  # the CSV exports' Submit Time has no zone
 
 
 ECS = {"version": ECS_VERSION}
