@@ -12,7 +12,7 @@ from collections import Counter
 
 from shipper import metrics
 from tests.peers.puppet_activity_api import PuppetActivityAPI
-from tests.test_http_poll_source import Harness, _logged
+from tests.sources.test_http_poll_source import Harness, _logged
 
 
 class Shuffled(PuppetActivityAPI):
