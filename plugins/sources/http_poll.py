@@ -140,6 +140,7 @@ class HttpPollSource(Source):
         self._failures = SourceFailures(self.log, ctx.name)
         self._sched = {s: _Schedule() for s in config.services}
         self._pages = {s: config.page_size for s in config.services}  # halved while answers are over the byte limit
+        self._big_second_said: dict[str, float | None] = {}  # per service: the last second read on by offset
         self._auth_failing = False
         self._malformed_shipped: set[str] = set()
         self._m_auth = auth_failing.labels(ctx.name)
@@ -343,6 +344,8 @@ class HttpPollSource(Source):
                         self._warn_big_second(service, cur, len(commits), unseen)
                     by_offset = True  # the second is known whole: the commits after it have stable offsets
                     continue
+                if self.ctx.once:  # --once reads what is there now: on until that second is passed
+                    continue
                 return  # part of that second seen: the rest on the next poll
             widen = 1
             if not new:
@@ -420,6 +423,9 @@ class HttpPollSource(Source):
     def _warn_big_second(self, service: str, cur: Cursor, answered: int, unseen: int) -> None:
         """Read on by offset, where a commit like one of the second already passed counts as passed: up to
         `unseen` commits of it (identical ones, or ones no answer showed) are lost. Said and counted each time."""
+        if self._big_second_said.get(service) == cur.tail_ts:  # met again in the same poll or the next
+            return
+        self._big_second_said[service] = cur.tail_ts
         many = f"up to {unseen}" if unseen else "an unknown number"  # 0: its end was not found
         metrics.losses.labels(self.ctx.name).inc()
         metrics.source_errors.labels(self.ctx.name, "commits_skipped").inc(unseen)
