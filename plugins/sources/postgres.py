@@ -616,8 +616,10 @@ class PostgresSource(Source):
         if unread or uncounted:
             lost = f"{unread} rows of the old table not yet shipped are lost (ids {old.max_id + 1}..{old.count_from()})"
             if uncounted:
-                lost += (f", and up to {uncounted} more (ids {old.count_from() + 1}..{old.seen_top}, not counted "
-                         "before the table went)")
+                more = f"(ids {old.count_from() + 1}..{old.seen_top}, not counted before the table went)"
+                # none counted (a count cut by statement_timeout): no empty id range to name
+                lost = (f"{lost}, and up to {uncounted} more {more}" if unread
+                        else f"up to {uncounted} rows of the old table not yet shipped are lost {more}")
             metrics.losses.labels(self.ctx.name).inc()
             metrics.source_errors.labels(self.ctx.name, "rows_lost").inc(unread + uncounted)
             self.ctx.lost(f"table {table}: {unread + uncounted} rows, ids {old.max_id + 1}..{old.seen_top}", 0)
