@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -165,3 +168,32 @@ def test_held_bytes_count_deleted_files_only(tmp_path):
         assert h.held_bytes() == 1000
     finally:
         h.stop()
+
+
+def test_a_holder_that_cannot_have_inotify_closes_its_descriptors():
+    """inotify out (here: no descriptor left for it, as when the user's instances are used up): start() says
+    False and leaves no descriptor open; a source restarted at each reload leaked its wake-up pipe."""
+    code = textwrap.dedent("""
+        import os, resource
+        from shipper.tail.holder import Holder
+        before = len(os.listdir('/proc/self/fd')) - 1  # listdir's own descriptor
+        holder = Holder()  # its wake-up pipe: two descriptors
+        limits = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, limits[1]))
+        fillers = []
+        try:
+            while True:  # every descriptor taken, as a user's inotify instances are
+                fillers.append(os.open('/dev/null', os.O_RDONLY))
+        except OSError:
+            pass
+        started = holder.start()
+        for fd in fillers:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+        print(started, before, len(os.listdir('/proc/self/fd')) - 1)  # listdir's own descriptor
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    started, before, after = out.stdout.split()
+    assert started == "False"
+    assert int(after) == int(before), out.stdout
