@@ -7,6 +7,7 @@ the canonical form of the few links still open (the first of each chain in a par
 """
 from __future__ import annotations
 
+import codecs
 import gc
 import json
 import multiprocessing
@@ -102,6 +103,8 @@ def _read_part(part: tuple[int, str, int, int | None]
     with open(path, "rb") as f:
         f.seek(start)
         data = f.read() if end is None else f.read(end - start)
+    if start == 0 and data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]  # an export saved with a byte order mark (RFC 8259 8.1)
     lines = data.split(b"\n")
     del data
     if lines and not lines[-1]:
