@@ -4,7 +4,7 @@ ignore the mark; verify must not call the first line "not a JSON event" and the 
 anywhere else stays what it is: bytes that are not JSON."""
 from __future__ import annotations
 
-from tests.test_integrity import shipped, verify
+from tests.core.test_integrity import shipped, verify
 
 BOM = b"\xef\xbb\xbf"
 
