@@ -13,9 +13,9 @@ import subprocess
 import orjson
 import pytest
 
+from tests.core.test_integrity import SHIPPER, append, events_of, record, setup, verify
 from tests.peers.forward_server import ForwardServer
 from tests.support import wait_until
-from tests.core.test_integrity import SHIPPER, append, events_of, record, setup, verify
 
 
 @pytest.mark.xfail(strict=True, reason="verify names an absent chain only when every output of the attesting "
