@@ -343,6 +343,15 @@ class Tailer:
             # a gone file that never held a line (a placeholder: nothing but its inode to match).
             # Nor is a content in a file under a rotated name shorter than what was read: only the
             # live file is truncated (copytruncate), a backup never.
+            if (o is not None and s.gz and o.gz and s.offset == 0 and lo.gone_at is None
+                    and o.st.st_size == s.size and self._matches(s, o)):
+                # A .gz taken but not yet read when the agent stopped (its state holds the compressed
+                # size): no read bytes can prove it, but a complete .gz never changes, so its own
+                # inode, head and size do. Left loose, it was read again as new and the stale state
+                # called lost (tests/tail/test_attack3_gz_false_loss.py).
+                del unmatched[(s.dev, s.ino)]
+                self._attach(lo, o)
+                continue
             reused = o is not None and (s.gz or (lo.gone_at is not None and (
                 o.st.st_size < s.offset or not s.head_len)) or (not o.direct and not o.gz and o.st.st_size < s.offset))
             if (o is not None and not o.gz and not reused and (not s.head_len or o.st.st_size < s.offset)
@@ -769,8 +778,11 @@ class Tailer:
         key = (o.st.st_dev, o.st.st_ino)
         if self.copies.get(key) == (o.st.st_size, o.st.st_mtime_ns):
             return True  # proven before and unchanged since: not compared again
-        if not self._is_rotated_name(o.path):
-            return False  # copies are made under rotated names, never as a live file
+        if not o.gz and not self._is_rotated_name(o.path):
+            # Copies are made under rotated names, never as a live file. A .gz is never a live
+            # file: matched by a glob of its own (logrotate `olddir`, `paths: [old/app.log*]`), it
+            # is a backup all the same (tests/tail/test_attack3_olddir.py).
+            return False
         try:
             fh = self._open_path(o.path, o.gz, o.fd)
         except OSError:

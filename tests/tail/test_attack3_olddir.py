@@ -2,7 +2,9 @@
 rotated names beside the live file only, so the operator puts the backup folder in `paths` too
 (`[logs/app.log, old/app.log*]`). With plain backups that works; with `compress` +
 `delaycompress` and the agent stopped across rotations, whole backups were shipped twice (600 of
-1,800 lines) and a loss was warned for `old/app.log.2.gz` although nothing was lost."""
+1,800 lines: a .gz matched by a glob of its own was never taken for a copy) and a loss was warned
+for `old/app.log.2.gz` although nothing was lost (logrotate makes `app.log.1.gz`, then renames it to
+`app.log.2.gz` at once: the holder calls it gone)."""
 from __future__ import annotations
 
 import subprocess
@@ -13,8 +15,7 @@ import pytest
 from tests.tail.attack_agent import Agent, exactly_once, numbered
 
 
-@pytest.mark.xfail(strict=True, reason="olddir backups in the globs, compressed across stops, are read again (found by attack 3; not fixed)")
-def test_olddir_backups_in_the_globs_compressed_across_stops_are_read_once(tmp_path):
+def olddir_schedule(tmp_path) -> tuple[str, list[str]]:
     logs = tmp_path / "logs"
     old = tmp_path / "old"
     logs.mkdir()
@@ -51,5 +52,14 @@ def test_olddir_backups_in_the_globs_compressed_across_stops_are_read_once(tmp_p
     finally:
         f.close()
         agent.stop()
-    lost = [line for line in agent.errors().splitlines() if "data lost" in line]
-    assert exactly_once(agent.seqs(), range(seq)) == "" and lost == [], "\n".join(lost)
+    return exactly_once(agent.seqs(), range(seq)), [line for line in agent.errors().splitlines() if "data lost" in line]
+
+
+def test_olddir_backups_in_the_globs_compressed_across_stops_are_read_once(tmp_path):
+    assert olddir_schedule(tmp_path)[0] == ""
+
+
+@pytest.mark.xfail(strict=True, reason="the holder calls a .gz renamed within the globs right after it was made gone "
+                                       "(attack 3; not fixed)")
+def test_olddir_backups_in_the_globs_compressed_across_stops_warn_no_loss(tmp_path):
+    assert olddir_schedule(tmp_path)[1] == []
