@@ -20,6 +20,12 @@ from shipper.tail.watcher import ChangeWatcher
 STOP_CHECK = 0.5  # longest sleep when ctx.stop cannot wake the watcher (a plain threading.Event)
 HOUSEKEEPING = 10.0  # seconds between walks over every file (idle descriptors, lag metrics) when inotify works
 
+# The files each running file source follows, by path: two sources whose globs overlap each follow
+# a file with their own checkpoint and ship every line twice. Named once per file, so the operator
+# narrows `paths` or `exclude` (tests/tail/test_attack3_overlapping_sources.py).
+_followed_by: dict[str, set[str]] = {}
+_followed_lock = threading.Lock()
+
 
 class FileSourceConfig(SourceConfig):
     type: Literal["file"] = "file"
@@ -92,6 +98,29 @@ class FileSource(Source):
             on_cut=self._m_cut.inc, on_hole=self._m_holes.inc,
         )
         self._transcode = config.encoding not in ("utf-8", "ascii")
+        self._claimed: set[str] = set()  # paths this source has in _followed_by
+        self._overlap_named: set[str] = set()
+
+    def _claim_followed(self) -> None:
+        """After a scan: name each file another source follows too (each ships its lines)."""
+        name = self.config.name
+        now = {f.path for f in self.tailer.files.values()}
+        with _followed_lock:
+            for path in self._claimed - now:
+                names = _followed_by.get(path, set())
+                names.discard(name)
+                if not names:
+                    _followed_by.pop(path, None)
+            for path in now - self._claimed:
+                names = _followed_by.setdefault(path, set())
+                names.add(name)
+                others = sorted(names - {name})
+                if others and path not in self._overlap_named:
+                    self._overlap_named.add(path)
+                    self.ctx.logger.warning(
+                        f"{path} is followed by source(s) {', '.join(others)} too: each ships its lines (every line "
+                        "twice); narrow `paths` or `exclude` so that one source has it", extra={"path": path})
+            self._claimed = now
 
     def _count_loss(self, path: str, nbytes: int) -> None:
         # A loss of unknown size counts 0 bytes, so it needs its own counter to be seen.
@@ -222,6 +251,7 @@ class FileSource(Source):
                 if scan_now or now >= next_rescan or (poll and (not notified or t.needs_rescan())):
                     with self._lock:
                         t.scan()
+                        self._claim_followed()
                         # Watch before reading: a backlog read can take long, rotations go on.
                         watcher.watch_folders(t.folders())
                         if self.holder is not None:
@@ -292,6 +322,7 @@ class FileSource(Source):
         while not self.ctx.stop.is_set():
             with self._lock:
                 t.scan()
+                self._claim_followed()
                 scans += 1
                 got = t.read_all(self._emit, self.ctx.stop)
             settled = scans >= 2 and time.monotonic() - started >= 1.0
@@ -307,6 +338,13 @@ class FileSource(Source):
 
     def close(self) -> None:
         self.tailer.close()
+        with _followed_lock:
+            for path in self._claimed:
+                names = _followed_by.get(path, set())
+                names.discard(self.config.name)
+                if not names:
+                    _followed_by.pop(path, None)
+            self._claimed = set()
         # A source restarted by a reload makes a new FileSource under the same name: the series of
         # paths only this one knew (a dated file name since gone) would stay for ever otherwise.
         for path in self._lag_paths:
