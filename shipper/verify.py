@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
@@ -20,6 +21,7 @@ from shipper.integrity import DATASET, Key, canonical_of, hashed_part, mac_hex, 
 # The Fluentd output adds the event's stable id under this key after sealing (its `id_field`
 # default, for fluent-plugin-elasticsearch's id_key): not part of what was sealed.
 FLUENTD_ID_FIELD = "_shipper_id"
+_STABLE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass
@@ -198,7 +200,10 @@ def links_of(documents: Iterable[tuple[str, dict]], keys: list[Key]) -> tuple[di
 
 
 def _as_sealed(doc: dict) -> dict:
-    if FLUENTD_ID_FIELD in doc:
+    # Only a stable id (shipper.ids: 32 hex digits) is what the output adds: any other value under
+    # that name is content nobody sealed, left in so that the link does not match its hash.
+    value = doc.get(FLUENTD_ID_FIELD)
+    if isinstance(value, str) and _STABLE_ID.fullmatch(value):
         doc = {k: v for k, v in doc.items() if k != FLUENTD_ID_FIELD}
     return doc
 
