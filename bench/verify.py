@@ -56,7 +56,7 @@ def _out_file(trail: Path) -> Path:
     with open(trail, "rb") as src, open(tmp, "w") as dst:
         for n, line in enumerate(src):
             rec = json.loads(line)
-            rec["_shipper_id"] = f"id{n}"
+            rec["_shipper_id"] = f"{n:032x}"  # a stable id is 32 hex digits (shipper.ids)
             dst.write(f"2026-12-04T10:00:00+0000\tshipper.dm\t{json.dumps(rec, ensure_ascii=False, separators=(',', ':'))}\n")
     tmp.rename(path)
     return path
