@@ -3,7 +3,10 @@ reads, logrotate `compress` makes app.log.1.gz, the agent starts again; five tim
 is missing (kill -9 may repeat what was in flight, as the README says), yet the agent warned "data
 lost: an unknown number of bytes of app.log written after the last read: the file was rotated away
 and deleted before the rest could be read (more rotations than backups)" and counted it: the
-content is in app.log.1.gz, read. By hand 3 of 3 schedules, this test 2 of 2."""
+content is in app.log.1.gz, read. By hand 3 of 3 schedules, this test 2 of 2. Seen in the
+checkpoints: the inode-only placeholder of the first, empty app.log (head_len 0, offset 0) is
+still saved beside the state that replaced it once the file had a line (its removal was not
+committed before the kill), survives every restart, and is called lost once its inode is gone."""
 from __future__ import annotations
 
 import signal
