@@ -73,7 +73,7 @@ def chain_fields(doc: dict) -> tuple[str, int, str] | None:
 def seen_of(doc: dict, chain_seq_hash: tuple[str, int, str], file: str, line: int | None) -> Seen:
     """An undecided Seen of a stored event (its canonical form kept)."""
     _, seq, digest = chain_seq_hash
-    canon = _canonical(hashed_part(_as_sealed(doc)))
+    canon = _canonical(_sealed_part(doc))
     return Seen(seq, digest, file, line, _digest(canon), None if canon is not None else False, canon,
                 _attestation(doc), doc["event"].get("id"))
 
@@ -143,7 +143,7 @@ class Settler:
         by_seq.setdefault(seq, []).append(hash)
         att = _attestation(doc)
         prevs = prevs_of(seq, att, by_seq.get(seq - 1, ()))
-        sealed = hashed_part(_as_sealed(doc))
+        sealed = _sealed_part(doc)
         fast = sorted_json(sealed)
         if seals(hash, fast, prevs, self.secrets):
             return Seen(seq, hash, file, line, _digest(fast), True, None, att, doc["event"].get("id"))
@@ -197,6 +197,19 @@ def links_of(documents: Iterable[tuple[str, dict]], keys: list[Key]) -> tuple[di
             continue
         chains[fields[0]].append(settler.add(doc, fields, where, None))
     return chains, unchained
+
+
+def _sealed_part(doc: dict) -> dict:
+    """What the link's hash covers (hashed_part). The fields it leaves out, log.file.path and a parse
+    failure's @timestamp, hold a string (or null) as the agent writes them: any other value there is content
+    riding along unsealed, so it stays in and the link fails its hash."""
+    part = hashed_part(_as_sealed(doc))
+    log = doc.get("log")
+    if isinstance(log, dict) and isinstance(log.get("file"), dict) and not isinstance(log["file"].get("path"), (str, type(None))):
+        part["log"] = log
+    if "@timestamp" in doc and "@timestamp" not in part and not isinstance(doc["@timestamp"], (str, type(None))):
+        part["@timestamp"] = doc["@timestamp"]
+    return part
 
 
 def _as_sealed(doc: dict) -> dict:
