@@ -13,13 +13,9 @@ import signal
 import subprocess
 import time
 
-import pytest
-
 from tests.tail.attack_agent import Agent, numbered
 
 
-@pytest.mark.xfail(strict=True, reason="after kill -9, the live file's content compressed meanwhile is called "
-                                       "rotated away and deleted (attack 3; not fixed)")
 def test_kill9_then_compress_warns_no_loss_that_did_not_happen(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
