@@ -123,7 +123,10 @@ class SourceRunner:
         store_ok = self.pipeline.store_ok
         while not store_ok.is_set() and not self.stop.is_set() and not self.abandon.is_set():
             store_ok.wait(0.5)
-        if self.backlog is not None and self.backlog.saw(len(raw.records), time.monotonic()) and self.pool is None:
+        if (self.backlog is not None and self.backlog.saw(len(raw.records), time.monotonic()) and self.pool is None
+                and not self.stop.is_set() and not self.abandon.is_set()):
+            # (Not while stopping: the agent's exit cleans multiprocessing's temporary folder meanwhile, and
+            # the start failed with a warning or a traceback after `run --once | head -1`.)
             self._start_auto_pool()
         if self.pool is not None:
             with self._pool_lock:
@@ -149,8 +152,9 @@ class SourceRunner:
             pool = self._new_pool(parse_auto.WORKERS)
         except Exception as e:  # no processes to be had (limits, memory): the thread goes on alone
             self.pipeline.pool_budget.give_back()
-            log.warning("cannot start parse workers; parsing in the source's thread",
-                        extra={"source": self.cfg.name, "error": f"{type(e).__name__}: {e}"})
+            if not self.stop.is_set():  # a stop came meanwhile: nothing to warn of, the thread parses what is left
+                log.warning("cannot start parse workers; parsing in the source's thread",
+                            extra={"source": self.cfg.name, "error": f"{type(e).__name__}: {e}"})
             self.backlog = None
             return
         self._auto_pool = True
