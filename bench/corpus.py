@@ -94,8 +94,7 @@ def databricks(n: int) -> Iterator[bytes]:
     """Azure Databricks: the diagnostic-log line of PT1H.json (insights-logs-*, the usual way audit logs
     reach a host) most of the time, and the other shapes of tests/parsers/test_databricks.py now and then;
     request parameters as the real samples carry them (ids, paths, a nested JSON string)."""
-    sys.path.insert(0, str(REPO / "tests"))
-    import test_databricks as tdb  # the shapes the parser is tested with
+    from tests.parsers import test_databricks as tdb  # the shapes the parser is tested with
 
     rows = tdb.ROWS
     shapes = ["diagnostic"] * 6 + ["diagnostic_strings", "audit_delivery", "system_table", "log_analytics"]
@@ -133,9 +132,7 @@ def _databricks_time(shape: str, i: int) -> str | int:
 def posit_connect(n: int, fmt: str = "text") -> Iterator[bytes]:
     """Posit Connect audit log, every documented action (tests/data/vendors/), as TEXT (logfmt, the
     default) or JSON — tests/parsers/test_posit_connect.py's record maker."""
-    sys.path.insert(0, str(REPO / "tests"))
-    import test_posit_connect as tpc
-
+    from tests.parsers import test_posit_connect as tpc
     from tests.vendor_lists import posit_connect_events
 
     seed = posit_connect_events()

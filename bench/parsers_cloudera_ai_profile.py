@@ -40,7 +40,7 @@ import parser_golden
 import shipper_plugins.parsers.cloudera_ai as camod
 from shipper import ecs
 from shipper_plugins.parsers.cloudera_ai import CATALOG, ClouderaAIParser
-from tests import test_cloudera_ai as tca
+from tests.parsers import test_cloudera_ai as tca
 
 COLUMNS = ["id", "user_id", "ipaddr", "user_agent", "event_name", "description", "created_at"]
 EXTRA_KEYS = ["workspace", "workspaceName", "Project-ID", "already_snake", "x y z", "@", "", "ünïcode", "ID",

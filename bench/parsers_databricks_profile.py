@@ -32,16 +32,15 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
-sys.path.insert(0, str(REPO / "tests"))
 
 import corpus as corpora
 import floor
 import parser_golden
-import test_databricks as tdb
 
 import shipper_plugins.parsers.databricks as dbmod
 from shipper import ecs
 from shipper_plugins.parsers.databricks import DatabricksParser
+from tests.parsers import test_databricks as tdb
 
 ROLE_KEYS = ["time", "TimeGenerated", "timestamp", "event_time", "identity", "Identity", "userIdentity",
              "user_identity", "serviceName", "ServiceName", "service_name", "actionName", "ActionName",

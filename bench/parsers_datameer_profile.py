@@ -38,7 +38,7 @@ import parser_golden
 import shipper_plugins.parsers.datameer as dmmod
 from shipper import ecs
 from shipper_plugins.parsers.datameer import DatameerParser
-from tests import test_datameer as tdm
+from tests.parsers import test_datameer as tdm
 from tests.vendor_lists import SAMPLES, datameer_actions
 
 # Names of every role in several spellings, the documented extra fields, and keys nobody knows.

@@ -40,7 +40,7 @@ import parser_golden
 import shipper_plugins.parsers.posit_connect as pcmod
 from shipper import ecs
 from shipper_plugins.parsers.posit_connect import PositConnectParser
-from tests import test_posit_connect as tpc
+from tests.parsers import test_posit_connect as tpc
 from tests.vendor_lists import SAMPLES, posit_connect_events
 
 KEYS = ["time", "level", "msg", "action", "entry_id", "type", "actor_id", "actor_guid", "actor_role",

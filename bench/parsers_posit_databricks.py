@@ -20,13 +20,13 @@ import orjson
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-sys.path.insert(0, os.path.join(REPO, "tests"))
-
-import test_databricks as tdb  # noqa: E402
-import test_posit_connect as tpc  # noqa: E402
 
 from shipper_plugins.parsers.databricks import DatabricksParser  # noqa: E402
 from shipper_plugins.parsers.posit_connect import PositConnectParser  # noqa: E402
+from tests.parsers import (
+    test_databricks as tdb,  # noqa: E402
+    test_posit_connect as tpc,  # noqa: E402
+)
 from tests.vendor_lists import posit_connect_events  # noqa: E402
 
 

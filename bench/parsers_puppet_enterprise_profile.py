@@ -40,7 +40,7 @@ import parser_golden
 import shipper_plugins.parsers.puppet_enterprise as pemod
 from shipper import ecs
 from shipper_plugins.parsers.puppet_enterprise import PuppetEnterpriseParser
-from tests import test_puppet_enterprise as tpe
+from tests.parsers import test_puppet_enterprise as tpe
 from tests.vendor_lists import SAMPLES as TEST_SAMPLES, puppet_enterprise_rows
 
 SAMPLES = TEST_SAMPLES / "puppet_enterprise"
