@@ -1,10 +1,17 @@
 """The checkpoint of one followed file, as persisted (a JSON value under `f:<file id>`)."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+log = logging.getLogger("shipper.tail")
+
 FILE_PREFIX = "f:"
+# The layout of a file's checkpoint value ("v"; absent in those written before it had one, which
+# are version 1). A later layout gets a higher number, so that this version can tell a state it
+# cannot read from a damaged one, and say so instead of ignoring it.
+STATE_VERSION = 1
 EARLIER_MARKS = 16  # earlier (offset, mark) pairs kept: prove a copy shorter than what was read, after a restart
 SEEN_PREFIX = "seen:"  # a live path whose rotation family has been looked at once (see discovery)
 
@@ -53,15 +60,15 @@ class FileState:
     def to_json(self) -> dict[str, Any]:
         # By hand: dataclasses.asdict deep-copies field by field, 6 % of the live tailer's time
         # when each batch is a line or two (bench/README.md). Same keys as the fields.
-        return {"fid": self.fid, "dev": self.dev, "ino": self.ino, "head_len": self.head_len, "head": self.head,
+        return {"v": STATE_VERSION, "fid": self.fid, "dev": self.dev, "ino": self.ino, "head_len": self.head_len, "head": self.head,
                 "offset": self.offset, "mark": self.mark, "path": self.path, "family": self.family,
                 "size": self.size, "gz": self.gz, "cont": self.cont, "gone": self.gone,
                 "unmatched": self.unmatched, "earlier": self.earlier}
 
     @classmethod
     def from_json(cls, value: Any) -> "FileState | None":
-        """None for a value this version cannot read (it is then ignored, not fatal)."""
-        if not isinstance(value, dict):
+        """None for a value this version cannot read (load_states names it)."""
+        if not isinstance(value, dict) or value.get("v", 1) != STATE_VERSION:
             return None
         try:
             return cls(**{k: value[k] for k in cls.__dataclass_fields__ if k in value})
@@ -69,13 +76,24 @@ class FileState:
             return None
 
 
-def load_states(state: dict[str, Any]) -> tuple[list[FileState], set[str]]:
+def load_states(state: dict[str, Any], warn: bool = False) -> tuple[list[FileState], set[str]]:
+    """The file states and seen paths of a source's checkpoint. `warn`: name each state this version
+    cannot read (the tailer, once per start): its file is then met as a new one, and read_from
+    decides whether its lines are read again or skipped — never without a word."""
     files, seen = [], set()
     for key, value in state.items():
         if key.startswith(FILE_PREFIX):
             st = FileState.from_json(value)
             if st is not None:
                 files.append(st)
+            elif warn:
+                version = value.get("v", 1) if isinstance(value, dict) else None
+                why = (f"written by another version of shipper (tail state version {version}; this one reads "
+                       f"{STATE_VERSION})" if isinstance(version, int) and version != STATE_VERSION
+                       else "damaged (not a file state this version can read)")
+                path = value.get("path") if isinstance(value, dict) else None
+                log.warning(f"checkpoint {key} is {why}: its file is followed as a new one, so read_from decides "
+                            "whether its lines are read again or skipped", extra={"path": path, "key": key})
         elif key.startswith(SEEN_PREFIX):
             seen.add(key[len(SEEN_PREFIX):])
     return files, seen

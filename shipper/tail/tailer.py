@@ -155,7 +155,7 @@ class Tailer:
         self.on_hole = on_hole
         self.hole_bytes = 0  # zero bytes skipped (holes), never shipped
         self.max_open = max_open or fd_budget()
-        states, self.seen = load_states(state)
+        states, self.seen = load_states(state, warn=True)
         self.loose: dict[str, Loose] = {s.fid: Loose(s) for s in states}
         mono, wall = time.monotonic(), time.time()
         for lo in self.loose.values():

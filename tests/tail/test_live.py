@@ -13,7 +13,7 @@ from hypothesis import given, strategies as st
 from shipper.plugin import SourceContext
 from shipper.tail import discovery
 from shipper.tail.keys import LineKeys
-from shipper.tail.state import FileState
+from shipper.tail.state import STATE_VERSION, FileState
 from shipper_plugins.sources.file import FileSource, FileSourceConfig
 
 WAIT = 30.0  # generous: other suites share the 2 cores; the bounds that matter are in bench/
@@ -179,7 +179,7 @@ def test_line_keys_are_the_key_strings(fid, _, offsets):
 def test_state_to_json_has_every_field():
     s = FileState(fid="f", dev=1, ino=2, head_len=3, head="h", offset=4, mark="m", path="/p", family="/p",
                   size=5, gz=True, cont=True)
-    assert s.to_json() == dataclasses.asdict(s)
+    assert s.to_json() == {"v": STATE_VERSION, **dataclasses.asdict(s)}
     assert FileState.from_json(s.to_json()) == s
 
 
