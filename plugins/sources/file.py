@@ -101,16 +101,20 @@ class FileSource(Source):
         self._claimed: set[str] = set()  # paths this source has in _followed_by
         self._overlap_named: set[str] = set()
 
+    def _unclaim(self, paths: set[str]) -> None:
+        """This source follows these paths no more (with _followed_lock held)."""
+        for path in paths:
+            names = _followed_by.get(path, set())
+            names.discard(self.config.name)
+            if not names:
+                _followed_by.pop(path, None)
+
     def _claim_followed(self) -> None:
         """After a scan: name each file another source follows too (each ships its lines)."""
         name = self.config.name
         now = {f.path for f in self.tailer.files.values()}
         with _followed_lock:
-            for path in self._claimed - now:
-                names = _followed_by.get(path, set())
-                names.discard(name)
-                if not names:
-                    _followed_by.pop(path, None)
+            self._unclaim(self._claimed - now)
             for path in now - self._claimed:
                 names = _followed_by.setdefault(path, set())
                 names.add(name)
@@ -339,11 +343,7 @@ class FileSource(Source):
     def close(self) -> None:
         self.tailer.close()
         with _followed_lock:
-            for path in self._claimed:
-                names = _followed_by.get(path, set())
-                names.discard(self.config.name)
-                if not names:
-                    _followed_by.pop(path, None)
+            self._unclaim(self._claimed)
             self._claimed = set()
         # A source restarted by a reload makes a new FileSource under the same name: the series of
         # paths only this one knew (a dated file name since gone) would stay for ever otherwise.

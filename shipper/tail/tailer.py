@@ -1253,10 +1253,14 @@ class Tailer:
 
     def flush(self, emit: Callable[[Chunk], None]) -> None:
         if self.pending:
-            # States are serialised now, not when queued: a later batch may have moved them.
-            frag = {k: (v.to_json() if isinstance(v, FileState) else v) for k, v in self.pending.items()}
-            self.pending = {}
-            emit(Chunk([], [], None, frag, 0, None))
+            emit(Chunk([], [], None, self._take_pending(), 0, None))
+
+    def _take_pending(self) -> dict[str, Any]:
+        """The checkpoint fragments waiting, as JSON values, and none waiting any more. States are
+        serialised now, not when queued: a later batch may have moved them."""
+        frag = {k: (v.to_json() if isinstance(v, FileState) else v) for k, v in self.pending.items()}
+        self.pending = {}
+        return frag
 
     def _read_file(self, f: Followed, emit, stop) -> bool:
         if f.fh is None and f.state is not None and f.size <= max(f.state.offset, f.read_to) and not f.gz:
@@ -1346,9 +1350,7 @@ class Tailer:
                     # What waits (the placeholder this state replaced) goes with these lines: flushed
                     # only after a long read, a kill -9 meanwhile kept a stale placeholder, later
                     # called lost (tests/tail/test_attack3_kill9_compress_false_loss.py).
-                    ckpt = {**{k: (v.to_json() if isinstance(v, FileState) else v) for k, v in self.pending.items()},
-                            **ckpt}
-                    self.pending = {}
+                    ckpt = {**self._take_pending(), **ckpt}
                 emit(Chunk(recs[i:j], keys, flags, ckpt, end - (offs[i]), f.path))
                 got = True
             if keep_window:
