@@ -302,7 +302,8 @@ class HttpPollSource(Source):
             repeats: list[bool] = []
             read_by_offset, by_offset = by_offset, False
             if read_by_offset:
-                repeats = [cur.is_repeat(c) for c in commits]
+                passed = cur.passed_in_tail()
+                repeats = [cur.is_repeat(c, passed) for c in commits]
                 new, whole, why = commits, True, None
             else:
                 new, whole, why = cur.after_tail(commits, at_end)
@@ -388,12 +389,12 @@ class HttpPollSource(Source):
                 run = 0
                 while run < len(commits) and commit_time(commits[run]) == ts:
                     run += 1
-                here = collections.Counter(commit_digest(c) for c in commits[:run])
-                for c in commits[:run]:
-                    commit_of.setdefault(commit_digest(c), c)
-                for d, n in here.items():
+                digests = [commit_digest(c) for c in commits[:run]]  # (a sorted dump and a hash each)
+                for d, c in zip(digests, commits):
+                    commit_of.setdefault(d, c)
+                for d, n in collections.Counter(digests).items():
                     seen[d] = max(seen[d], n)
-                sweep.extend(commit_digest(c) for c in commits[:run])
+                sweep.extend(digests)
                 if run < len(commits) or not run:
                     if end is None:
                         end = pos + run

@@ -153,9 +153,15 @@ class Cursor:
             return [], whole, f"{missing} commit(s) of the last second shipped are no longer listed in it"
         return new + commits[run:], whole, None
 
-    def is_repeat(self, commit: Any) -> bool:
-        """Read by offset inside the cursor's last second: a commit of that second already passed."""
-        return commit_time(commit) == self.tail_ts and commit_digest(commit) in set(self.tail)
+    def passed_in_tail(self) -> set[str]:
+        """The digests of the last second's commits already passed (for is_repeat over one page: the
+        tail may hold up to 100,000 of them, not to be made a set again per commit)."""
+        return set(self.tail)
+
+    def is_repeat(self, commit: Any, passed: set[str]) -> bool:
+        """Read by offset inside the cursor's last second: a commit of that second already passed
+        (`passed`: passed_in_tail(), taken before the page's commits are taken)."""
+        return commit_time(commit) == self.tail_ts and commit_digest(commit) in passed
 
     def take(self, commit: Any, keep: int, repeat: bool = False) -> bool:
         """Count a commit as passed; True if it is to be shipped, False if a re-read found it already
