@@ -236,14 +236,14 @@ class SourceRunner:
             return
         ids = sum(hi - lo + 1 for lo, hi in gaps)
         self._m_vendor_gaps.inc(ids)
+        missing = vendor_ids.describe(gaps[:20])
         if numbering is None:
             log.warning("the product's event ids skip numbers never seen here: ask its database whether they exist",
-                        extra={"source": self.cfg.name, "missing_ids": vendor_ids.describe(gaps[:20]), "count": ids})
+                        extra={"source": self.cfg.name, "missing_ids": missing, "count": ids})
         else:
-            log.warning(f"the product's {numbering} skip numbers never seen here ({vendor_ids.describe(gaps[:20])}): "
+            log.warning(f"the product's {numbering} skip numbers never seen here ({missing}): "
                         "ask its database whether they exist",
-                        extra={"source": self.cfg.name, "numbering": numbering,
-                               "missing_ids": vendor_ids.describe(gaps[:20]), "count": ids})
+                        extra={"source": self.cfg.name, "numbering": numbering, "missing_ids": missing, "count": ids})
         self._gaps_reported.extend((lo, hi, numbering) for lo, hi in gaps)
         self._gap_ids_reported += ids
         del self._gaps_reported[:-100]  # an attestation names the last 100 ranges, and counts all
