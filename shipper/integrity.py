@@ -126,9 +126,12 @@ def sorted_json(doc: dict) -> bytes | None:
         return None
 
 
-def canonical_of(doc: dict) -> bytes:
-    """RFC 8785 bytes of hashed_part(...)'s result (see canonical)."""
+def canonical_of(doc: dict, sorted_bytes: bytes | None = None) -> bytes:
+    """RFC 8785 bytes of hashed_part(...)'s result (see canonical). `sorted_bytes`: sorted_json(doc)
+    when the caller has it already (not written again for a plain event)."""
     if _plain(doc):
+        if sorted_bytes is not None:
+            return sorted_bytes
         try:
             return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
         except TypeError:  # nested deeper than orjson writes (255 levels): the library

@@ -78,9 +78,9 @@ def seen_of(doc: dict, chain_seq_hash: tuple[str, int, str], file: str, line: in
                 _attestation(doc), doc["event"].get("id"))
 
 
-def _canonical(doc: dict) -> bytes | None:
+def _canonical(doc: dict, sorted_bytes: bytes | None = None) -> bytes | None:
     try:
-        return canonical_of(doc)
+        return canonical_of(doc, sorted_bytes)
     except (TypeError, ValueError, RecursionError):  # not JSON the agent could have sealed: altered
         return None
 
@@ -147,7 +147,7 @@ class Settler:
         fast = sorted_json(sealed)
         if seals(hash, fast, prevs, self.secrets):
             return Seen(seq, hash, file, line, _digest(fast), True, None, att, doc["event"].get("id"))
-        canon = _canonical(sealed)
+        canon = _canonical(sealed, fast)  # (for a plain event, the bytes just written)
         valid: bool | None = None if canon is not None else False
         if canon is not None and canon != fast and seals(hash, canon, prevs, self.secrets):
             valid, canon = True, None
