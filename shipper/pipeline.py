@@ -159,11 +159,8 @@ class Pipeline:
     def _attest_stop(self, deadline: float) -> None:
         """A last attestation per stopped source, within the stop's deadline."""
         for r in self.runners.values():
-            if r.chain is None or r.thread.is_alive():
-                continue
-            t = threading.Thread(target=r.attest_now, args=("stop",), name=f"attest-{r.cfg.name}", daemon=True)
-            t.start()
-            t.join(max(0.0, deadline - time.monotonic()))
+            if not r.thread.is_alive():
+                r.attest_by("stop", deadline)
 
     def checkpoint_failed(self, source: str, e: BaseException) -> None:
         self.store_failures += 1

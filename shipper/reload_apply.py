@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 import time
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Callable
@@ -78,7 +77,9 @@ class Reloads:
                 break
         for r in stopping:
             if r.cfg.name in plan.sources_removed and not r.thread.is_alive() and not r.tracker.in_flight():
-                _attest_removed(r, deadline)
+                # Its chain ends here: the last attestation (`removed`) tells an auditor so, as `stop` does at
+                # a shutdown (docs/evidence.md); within the reload's deadline, while the outputs run.
+                r.attest_by("removed", deadline, at_least=1.0)
         for r in stopping:
             name = r.cfg.name
             if r.tracker.in_flight() or r.thread.is_alive():
@@ -193,16 +194,6 @@ def _start_source(p: Pipeline, cfg: SourceConfig, problems: list[str]) -> bool:
     p.runners[cfg.name] = r
     r.thread.start()
     return True
-
-
-def _attest_removed(r: SourceRunner, deadline: float) -> None:
-    """A removed source's chain ends here: its last attestation (`removed`) tells an auditor so, as
-    `stop` does at a shutdown (docs/evidence.md). Within the reload's deadline, while the outputs run."""
-    if r.chain is None:
-        return
-    t = threading.Thread(target=r.attest_now, args=("removed",), name=f"attest-{r.cfg.name}", daemon=True)
-    t.start()
-    t.join(max(1.0, deadline - time.monotonic()))
 
 
 def _withdraw(p: Pipeline, r: SourceRunner) -> int:

@@ -305,6 +305,15 @@ class SourceRunner:
         finally:
             self._chain_lock.release()
 
+    def attest_by(self, reason: str, deadline: float, at_least: float = 0.0) -> None:
+        """attest_now in a thread of its own, waited for until `deadline` (time.monotonic()), at least
+        `at_least` seconds: a stop or a reload goes on at its deadline even if the outputs hang."""
+        if self.chain is None:
+            return
+        t = threading.Thread(target=self.attest_now, args=(reason,), name=f"attest-{self.cfg.name}", daemon=True)
+        t.start()
+        t.join(max(at_least, deadline - time.monotonic()))
+
     def attest_now(self, reason: str) -> bool:
         """Append an attestation, waiting for what is in flight (start and stop)."""
         if self.chain is None:
