@@ -263,8 +263,9 @@ def plugins() -> None:
 @click.option("--key-file", "key_files", multiple=True, required=True,
               help="The integrity key (repeat for the keys of earlier periods after a rotation).")
 @click.option("-c", "--config", "config_path", default=None, help="With --output: the config naming the output.")
-@click.option("--output", "output_name", default=None, help="Read the trail back from this output's store.")
-@click.option("--since", default=None, help="With --output: events from this ISO time on.")
+@click.option("--output", "output_name", default=None,
+              help="The output the trail is from: with FILES, what it stored; without, read back from its store.")
+@click.option("--since", default=None, help="Reading back (-c CONFIG --output NAME): events from this ISO time on.")
 @click.option("--workers", type=int, default=None, help="Processes reading FILES (default: the CPUs).")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 def verify(key_files: tuple[str, ...], config_path: str | None, output_name: str | None, since: str | None,
@@ -278,14 +279,17 @@ def verify(key_files: tuple[str, ...], config_path: str | None, output_name: str
     from shipper.verify import absent_chains, report_lines, verify_chain
     from shipper.verify_read import read_links
 
-    if bool(files) == bool(output_name):
+    if not files and not output_name:
         raise click.UsageError("give FILES, or -c CONFIG --output NAME")
+    if files and (config_path or since):
+        raise click.UsageError("-c and --since read a trail back from a store: give FILES or -c CONFIG --output NAME")
     try:
         keys = [load_key(k) for k in key_files]
     except SecretError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
-    if output_name:
+    if not files:
+        assert output_name is not None  # (checked above)
         chains, problems, unchained = _read_back(config_path, output_name, since, keys)
     else:
         chains, problems, unchained = read_links(files, keys, workers or os.cpu_count() or 1)
@@ -296,11 +300,11 @@ def verify(key_files: tuple[str, ...], config_path: str | None, output_name: str
         click.echo("no chained events in the input (was integrity on?)")
     reports = {}
     for name in sorted(chains):
-        rep = reports[name] = verify_chain(name, chains[name], keys, ordered=not output_name)
+        rep = reports[name] = verify_chain(name, chains[name], keys, ordered=bool(files))
         intact = intact and rep.intact
         for line in report_lines(rep):
             click.echo(line)
-    for absent in absent_chains(reports):  # a chain none of whose links is in the input
+    for absent in absent_chains(reports, output_name):  # a chain none of whose links is in the input
         click.echo(absent)
         intact = False
     if unchained:  # nobody sealed them: an insertion, or another agent's events (NOT VERIFIED)

@@ -176,8 +176,10 @@ class ChainReport:
     problems: list[str] = field(default_factory=list)
     losses: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # said by the agent, not failures (vendor id gaps)
-    # Other chains its attestations say every one of its outputs carried: chain -> (sequence, theirs, where)
-    beside: dict[str, list[tuple[int, int, str]]] = field(default_factory=dict)
+    # The outputs its attestations name, and the other chains each of them carried:
+    # output -> chain -> [(attestation's sequence, the other chain's sequence then, where)]
+    outputs: set[str] = field(default_factory=set)
+    beside: dict[str, dict[str, list[tuple[int, int, str]]]] = field(default_factory=dict)
 
     @property
     def intact(self) -> bool:
@@ -300,8 +302,10 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
             if ln.att is not None:
                 rep.losses.extend(_declared_losses(ln))
                 rep.notes.extend(_vendor_gaps(ln))
-                for other, theirs in _chains_beside(ln).items():
-                    rep.beside.setdefault(other, []).append((seq, theirs, ln.where))
+                for output, carried in _chains_beside(ln).items():
+                    rep.outputs.add(output)
+                    for other, theirs in carried.items():
+                        rep.beside.setdefault(output, {}).setdefault(other, []).append((seq, theirs, ln.where))
     rep.outside = sum(1 for ln in seens if ln.seq < rep.first or ln.seq > rep.last)
     return rep
 
@@ -334,36 +338,74 @@ def _key_order(rep: ChainReport, by_seq: dict[int, list[Seen]]) -> None:
         rep.notes.append("keys: " + ", ".join(f"{k} sequences {_range(a, b)}" for k, a, b in spans))
 
 
-def _chains_beside(ln: Seen) -> dict[str, int]:
-    """The other chains an attestation says all of its source's outputs carry, at their sequence."""
+def _chains_beside(ln: Seen) -> dict[str, dict[str, int]]:
+    """Per output an attestation names, the other chains it says that output carried, at their sequence."""
     outputs = (((ln.att or {}).get("shipper") or {}).get("attestation") or {}).get("outputs")
-    if not isinstance(outputs, dict) or not outputs:
+    if not isinstance(outputs, dict):
         return {}
-    per_output = []
-    for counts in outputs.values():
+    out = {}
+    for name, counts in outputs.items():
         listed = counts.get("chains") if isinstance(counts, dict) else None
-        per_output.append({c["chain"]: c["sequence"] for c in listed or () if isinstance(c, dict)
-                           and isinstance(c.get("chain"), str) and isinstance(c.get("sequence"), int)})
-    everywhere = set.intersection(*(set(p) for p in per_output))
-    return {c: per_output[0][c] for c in everywhere}
+        out[name] = {c["chain"]: c["sequence"] for c in listed if isinstance(c, dict)
+                     and isinstance(c.get("chain"), str) and isinstance(c.get("sequence"), int)
+                     and not isinstance(c["sequence"], bool)} if isinstance(listed, list) else {}
+    return out
 
 
-def absent_chains(reports: dict[str, ChainReport]) -> list[str]:
-    """Chains missing from the input altogether. Each attestation names the other chains that all of
-    its source's outputs carry, at their sequence then; one that went on sealing between two
-    attestations in the input sent its links to the same outputs, so a trail of any of them without
-    a single link of it was cut — the one loss no chain of its own can show."""
+def absent_chains(reports: dict[str, ChainReport], output: str | None = None) -> list[str]:
+    """Chains missing from the input altogether, the one loss no chain of its own can show. Each
+    attestation names, per output of its source, the other chains that output carried, at their
+    sequence then: one that went on sealing between two attestations in the input sent its links to
+    that output meanwhile, so a store of that output without a single link of it was cut.
+
+    Which output's store the input is: `output` when the auditor names it (--output); otherwise
+    every output that each chain in the input went to. Where several could be and they carried
+    different chains, the input cannot be judged complete (the same links of a chain make both
+    stores): it is said, with what each would lack, and the auditor names the output."""
+    judged = {name: rep for name, rep in reports.items() if rep.outputs}
+    out: list[str] = []
+    if output is not None:
+        for name, rep in sorted(judged.items()):
+            if output not in rep.outputs:
+                out.append(f"chain {name}: its attestations name outputs {', '.join(sorted(rep.outputs))}, not "
+                           f"{output}: its links are not from that output's store")
+        candidates = [output]
+    else:
+        common = set.intersection(*(rep.outputs for rep in judged.values())) if judged else set()
+        if not common:  # a trail of several outputs' stores together: what all outputs of a chain carried
+            return out + _absent_for(reports, judged, None)
+        candidates = sorted(common)
+    lacks = {o: _absent_for(reports, judged, o) for o in candidates}
+    if len({tuple(sorted(line.split(":", 1)[0] for line in v)) for v in lacks.values()}) <= 1:
+        return out + lacks[candidates[0]]
+    out.append(f"the input could be the store of any of the outputs {', '.join(candidates)} (every chain in it "
+               "went to each of them), and they carried different chains: name the output it is from (--output NAME)")
+    for o in candidates:
+        out.extend(f"  if it is {o}'s store: {line}" for line in lacks[o] or ["nothing is missing"])
+    return out
+
+
+def _absent_for(reports: dict[str, ChainReport], judged: dict[str, ChainReport], output: str | None) -> list[str]:
+    """Chains absent from the input that `output` carried (None: that every output of the attesting
+    chain carried) and that sealed links between two attestations naming them."""
     out = []
     named: set[str] = set()
-    for name, rep in sorted(reports.items()):
-        for other, seen in sorted(rep.beside.items()):
+    for name, rep in sorted(judged.items()):
+        if output is None:
+            per = [rep.beside.get(o, {}) for o in rep.outputs]
+            carried = {c: per[0][c] for c in set.intersection(*(set(p) for p in per))} if per else {}
+            where = f"every output of chain {name}"
+        else:
+            carried = rep.beside.get(output, {})
+            where = f"output {output}"
+        for other, seen in sorted(carried.items()):
             if other in reports or other in named:
                 continue
             low, high = min(seen, key=lambda x: x[1]), max(seen, key=lambda x: x[1])
             if high[1] > low[1]:
                 named.add(other)
                 out.append(f"chain {other}: none of its links is in the input, though it sealed sequences "
-                           f"{_range(low[1] + 1, high[1])} for the outputs of chain {name} meanwhile (attestations at "
+                           f"{_range(low[1] + 1, high[1])} meanwhile for {where} (chain {name}'s attestations at "
                            f"sequences {low[0]}, {low[2]} and {high[0]}, {high[2]})")
     return out
 

@@ -55,10 +55,11 @@ def run_once(cfg: Path) -> bytes:
     return r.stdout
 
 
-def verify(tmp_path: Path, *files: Path, key: str = KEY) -> subprocess.CompletedProcess:
+def verify(tmp_path: Path, *files: Path, key: str = KEY, output: str | None = None) -> subprocess.CompletedProcess:
     kf = tmp_path / "verify.key"
     kf.write_text(key)
-    return subprocess.run(SHIPPER + ["verify", "--key-file", str(kf), *map(str, files)],
+    return subprocess.run(SHIPPER + ["verify", "--key-file", str(kf), *(["--output", output] if output else []),
+                                     *map(str, files)],
                           capture_output=True, text=True, timeout=120)
 
 

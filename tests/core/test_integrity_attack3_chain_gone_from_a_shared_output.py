@@ -1,25 +1,21 @@
 """Attack on `shipper verify` (issue 18): a whole chain deleted from one output's store, when the
 chain beside it there also goes to a second output. Source `dm` ships to stdout only; source `two` to
-stdout and Fluentd. `two`'s attestations say stdout also carries `dm` (and Fluentd does not), but
-verify names an absent chain only when every output of the attesting chain carried it: so the stdout
-capture with every `dm` link deleted verifies as intact. Verify cannot tell a stdout capture from a
-Fluentd export by the links alone (the same links go to both); it would have to be told which output
-the trail is from."""
+stdout and Fluentd. `two`'s attestations say stdout also carries `dm` and Fluentd does not; the same
+links of `two` make both stores, so the links alone cannot tell a stdout capture from a Fluentd export.
+Verify names the absent chain when told which output the trail is from (--output), and without it
+refuses to call a trail complete that would lack a chain in one of the stores it could be."""
 from __future__ import annotations
 
 import signal
 import subprocess
 
 import orjson
-import pytest
 
 from tests.core.test_integrity import SHIPPER, append, events_of, record, setup, verify
 from tests.peers.forward_server import ForwardServer
 from tests.support import wait_until
 
 
-@pytest.mark.xfail(strict=True, reason="verify names an absent chain only when every output of the attesting "
-                   "chain carried it; which output a file came from is not known to it (issue 18)")
 def test_a_chain_deleted_from_an_output_that_another_chain_shares_is_named(tmp_path):
     log, cfg = setup(tmp_path)
     other = tmp_path / "other.log"
@@ -48,12 +44,23 @@ outputs:""").replace("  - type: stdout\n", f"""  - {{type: stdout, name: so}}
         srv.stop()
     fd = tmp_path / "fd.jsonl"  # Fluentd's store: only `two`, honest
     fd.write_bytes(b"".join(orjson.dumps(r) + b"\n" for _, _, r in srv.records))
-    assert verify(tmp_path, fd).returncode == 0
+    assert verify(tmp_path, fd, output="fd").returncode == 0
     lines = out.read_bytes().splitlines()
-    assert verify(tmp_path, out).returncode == 0
+    assert verify(tmp_path, out, output="so").returncode == 0
+    assert verify(tmp_path, out).returncode == 0  # `dm` went to stdout only: the capture can be no other store
     dm = next(e["labels"]["shipper_chain"] for e in events_of(lines) if e["labels"]["shipper_chain"].endswith("/dm"))
     cut = tmp_path / "cut.jsonl"  # stdout's store with every link of `dm` deleted
     cut.write_bytes(b"".join(ln + b"\n" for ln in lines if f'"shipper_chain":"{dm}"'.encode() not in ln))
-    v = verify(tmp_path, cut)
+    v = verify(tmp_path, cut, output="so")
     assert v.returncode == 1, v.stdout
-    assert f"chain {dm}: none of its links is in the input" in v.stdout, v.stdout
+    assert f"chain {dm}: none of its links is in the input, though it sealed sequences" in v.stdout, v.stdout
+    assert "for output so" in v.stdout, v.stdout
+    for trail in (cut, fd):  # unnamed, either could be stdout's (lacking `dm`) or Fluentd's (complete)
+        v = verify(tmp_path, trail)
+        assert v.returncode == 1, v.stdout
+        assert "could be the store of any of the outputs fd, so" in v.stdout, v.stdout
+        assert f"if it is so's store: chain {dm}: none of its links is in the input" in v.stdout, v.stdout
+        assert "if it is fd's store: nothing is missing" in v.stdout, v.stdout
+    v = verify(tmp_path, out, output="fd")  # `dm` never went to Fluentd: not that output's store
+    assert v.returncode == 1, v.stdout
+    assert f"chain {dm}: its attestations name outputs so, not fd" in v.stdout, v.stdout
