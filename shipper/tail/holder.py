@@ -2,7 +2,8 @@
 
 The reader stops under backpressure (an output down) and freezes with the process; a writer that
 rotates meanwhile (Log4j MaxBackupIndex, logrotate) creates and deletes files it never sees. This
-holder has its own thread and its own inotify watch on the folders of the followed families: on
+holder has a thread and an inotify watch on the folders of the followed families (one instance and
+one thread for all the agent's holders: shared_inotify.py) whatever the reader does: on
 every file created or moved in there under a family's name (the live name or a rotated one) it
 opens the file at once and keeps the descriptor, so the file stays readable after it is deleted
 (the kernel frees a file only when its last descriptor closes). The tailer takes the held files
@@ -14,7 +15,13 @@ the holder keeps from being freed). A file that cannot be held — the budget is
 gone before the holder could open it (the agent was frozen, or a rotation outran the thread) — is
 counted per family (`escaped`); the tailer reports that as a loss of unknown size naming the
 family. Escapes are counted by creations: N files created under the live name while the holder
-could open only M new ones means N - M files were never seen.
+could open only M new ones means N - M files were never seen. An inode is credited once per
+family (a storm's late open of the live name finds the newest file, which catches one creation,
+not all of them); a second name of a file (a hard link) is a family of its own, and catches its own
+creation. A rename is no creation: IN_MOVED_TO paired with an IN_MOVED_FROM of a watched name (by
+cookie) moves the file, and a file created under one name and renamed before it could be opened
+(logrotate's compress, then its rotation of the .gz) is caught under the name it has now, for the
+family it was created in.
 
 New files are held too: a name the source's globs match, created in a watched folder (of a followed
 family, or a glob's own folder), is its own family. A file created and deleted while the agent was
@@ -29,15 +36,23 @@ import logging
 import os
 import stat
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from shipper.tail import discovery
 
 try:
-    from inotify_simple import INotify, flags
+    from inotify_simple import flags
+
+    from shipper.tail.shared_inotify import SharedInotify
 except ImportError:  # pragma: no cover - no holder then: the tailer scans as before
-    INotify = None
+    SharedInotify = None  # type: ignore[assignment,misc]
+
+# What a holder watches: a file made under a name (created, or renamed to it) and a name renamed
+# away (IN_MOVED_FROM, paired with its IN_MOVED_TO by cookie: a rename is no new file).
+HOLD_MASK = (flags.CREATE | flags.MOVED_TO | flags.MOVED_FROM) if SharedInotify is not None else 0
+BOUND = 4096  # renames and names gone unopened remembered (the oldest forgotten beyond)
 
 log = logging.getLogger("shipper.tail.holder")
 
@@ -62,44 +77,44 @@ class Holder:
         self._families: dict[str, dict[str, str]] = {}  # folder -> {live name: live path}
         self._known: set[tuple[int, int]] = set()  # inodes the tailer follows or the holder has held
         # Escapes are a running balance per family: files created under the live name minus files
-        # caught (held, or met known for the first time, under any name). In a storm the holder
-        # opens a name late and finds a newer file there, already known: that catches nothing
-        # (an inode is credited once). A creation and the event that catches its file can fall into
-        # different batches, so what is owed is reported only once it outlasts one take().
-        self._credited: set[tuple[int, int]] = set()
+        # caught (held, or met known for the first time, under any name of the family). In a storm
+        # the holder opens a name late and finds a newer file there, already known: that catches
+        # nothing (an inode is credited once a family). A creation and the event that catches its
+        # file can fall into different batches, so what is owed is reported only once it outlasts one take().
+        self._credited: set[tuple[tuple[int, int], str]] = set()  # (inode, family)
         self._owed: dict[str, int] = {}
         self._owed_at_take: dict[str, int] = {}
-        self._inotify = None
-        self._wd_folder: dict[int, str] = {}
-        self._folder_wd: dict[str, int] = {}
-        self._folder_id: dict[str, tuple[int, int] | None] = {}  # what each watched folder name pointed at
+        # Renames: cookie of an IN_MOVED_FROM of a watched name -> the family whose creation the
+        # file still owes ("" when none: it was caught under its old name).
+        self._renames: dict[int, str] = {}
+        self._unopened: dict[str, str] = {}  # path created but gone when opened -> the family it owes
+        self._hub: SharedInotify | None = None
+        self._watched: dict[str, tuple[int, int] | None] = {}  # folder -> what its name pointed at
         self._match: Callable[[str], bool] | None = None  # would the source's globs list this path?
         self.overflows = 0  # inotify queue overflows (events dropped)
         self._overflowed: set[str] = set()  # folders whose new files may have escaped in an overflow
-        self._thread: threading.Thread | None = None
-        self._stop_r, self._stop_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._stopping = False
 
     # ------------------------------------------------------------- the tailer's side
 
     def start(self) -> bool:
-        """Start holding; False (and every descriptor closed) when inotify cannot be had."""
-        if INotify is None:
-            self.stop()
+        """Start holding; False when inotify cannot be had."""
+        if SharedInotify is None:
             return False
         try:
-            self._inotify = INotify()
+            self._hub = SharedInotify.join(self)
         except OSError as e:
             log.warning("cannot hold rotated files as they appear (inotify unavailable: raise "
                         "fs.inotify.max_user_instances, see docs/operations.md): files rotated away and deleted "
                         "between two scans are lost uncounted", extra={"error": str(e)})
-            # The wake-up pipe made in __init__ is closed here: a source restarted by each reload while the
-            # user's inotify instances were used up leaked two descriptors a time (231 -> 499 in 40 reloads).
-            self.stop()
             return False
-        self._thread = threading.Thread(target=self._run, name="file-holder", daemon=True)
-        self._thread.start()
         return True
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Events queue in the kernel meanwhile (as when the agent is frozen); handled at the end."""
+        assert self._hub is not None
+        with self._hub.paused():
+            yield
 
     def follow(self, families: set[str], known: set[tuple[int, int]], folders: Iterable[str] = (),
                match: Callable[[str], bool] | None = None) -> None:
@@ -113,30 +128,21 @@ class Holder:
             self._families = by_folder
             self._match = match
             self._known = set(known) | set(self.held)
-            self._credited &= self._known  # a file open nowhere may be gone, its inode given to another
-            if self._inotify is None:
+            # A file open nowhere may be gone, its inode given to another.
+            self._credited = {c for c in self._credited if c[0] in self._known}
+            hub = self._hub
+            if hub is None:
                 return
             # A folder reached through a symlink that now points elsewhere is watched again.
-            moved = {f for f in self._folder_wd.keys() & by_folder.keys()
-                     if discovery.folder_identity(f) != self._folder_id.get(f)}
-            for folder in list((self._folder_wd.keys() - by_folder.keys()) | moved):
-                wd = self._folder_wd.pop(folder)
-                self._wd_folder.pop(wd, None)
-                self._folder_id.pop(folder, None)
-                try:
-                    self._inotify.rm_watch(wd)
-                except OSError:
-                    pass
-            for folder in by_folder.keys() - self._folder_wd.keys():
-                ident = discovery.folder_identity(folder)
-                try:
-                    wd = self._inotify.add_watch(folder, flags.CREATE | flags.MOVED_TO | flags.ONLYDIR)
-                except OSError as e:
-                    log.debug("no hold watch", extra={"path": folder, "error": str(e)})
-                    continue
-                self._folder_wd[folder] = wd
-                self._wd_folder[wd] = folder
-                self._folder_id[folder] = ident
+            moved = {f for f in self._watched.keys() & by_folder.keys()
+                     if discovery.folder_identity(f) != self._watched.get(f)}
+            for folder in list((self._watched.keys() - by_folder.keys()) | moved):
+                del self._watched[folder]
+                hub.unwatch(self, folder)
+            for folder in by_folder.keys() - self._watched.keys():
+                ident = discovery.folder_identity(folder)  # before the watch: a swap meanwhile is seen next time
+                if hub.watch(self, folder, HOLD_MASK):
+                    self._watched[folder] = ident
 
     def take(self) -> tuple[list[Held], dict[str, int]]:
         """The files held now (still owned by the holder) and the escapes since the last take."""
@@ -192,27 +198,16 @@ class Holder:
         return total
 
     def stop(self) -> None:
-        self._stopping = True
-        try:
-            os.write(self._stop_w, b"!")
-        except OSError:
-            pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        hub, self._hub = self._hub, None
+        if hub is not None:
+            hub.leave(self)  # no event is handed to this holder after it returns
         with self._lock:
             for h in self.held.values():
                 os.close(h.fd)
             self.held.clear()
-            if self._inotify is not None:
-                self._inotify.close()
-                self._inotify = None
-        for fd in (self._stop_r, self._stop_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+            self._watched.clear()
 
-    # ------------------------------------------------------------- the holder's thread
+    # ------------------------------------------------------------- the shared thread's side
 
     def _family_of(self, folder: str, name: str) -> str | None:
         names = self._families.get(folder)
@@ -228,66 +223,67 @@ class Holder:
             return path  # a new file: its own family
         return None
 
-    def _run(self) -> None:
-        import select
-        fd = self._inotify.fileno()
-        while not self._stopping:
-            try:
-                ready, _, _ = select.select([fd, self._stop_r], [], [])
-            except (OSError, ValueError):
-                return
-            if self._stopping or self._stop_r in ready:
-                return
-            try:
-                events = self._inotify.read(timeout=0)
-            except (OSError, ValueError):
-                return
-            self._hold(events)
-
-    def _hold(self, events) -> None:
+    def on_events(self, events: list[tuple[str | None, Any]]) -> None:
+        """Events of the watched folders, in order (folder None: the queue overflowed)."""
         creations: dict[str, int] = {}  # family -> files created under its live name
-        new: dict[str, set[tuple[int, int]]] = {}  # family -> inodes held for the first time now
+        caught: dict[str, int] = {}  # family -> of those, files seen now (held, or met for the first time)
         overflow = False
         with self._lock:
-            for ev in events:
-                if ev.mask & flags.Q_OVERFLOW:
+            for folder, ev in events:
+                if folder is None:
                     overflow = True
                     continue
-                folder = self._wd_folder.get(ev.wd)
-                if folder is None or not ev.name:
+                if ev.mask & flags.IGNORED:
+                    self._watched.pop(folder, None)  # the folder went: watched again when it is back
                     continue
-                fam = self._family_of(folder, ev.name)
-                if fam is None:
+                if not ev.name:
                     continue
                 path = os.path.join(folder, ev.name)
-                if path == fam:
+                fam = self._family_of(folder, ev.name)
+                if ev.mask & flags.MOVED_FROM:
+                    if fam is not None or path in self._unopened:
+                        _bounded_put(self._renames, ev.cookie, self._unopened.pop(path, ""))
+                    continue
+                self._unopened.pop(path, None)  # another file under this name now
+                renamed = bool(ev.mask & flags.MOVED_TO) and ev.cookie in self._renames
+                owes = self._renames.pop(ev.cookie, "") if renamed else ""
+                if fam is None:
+                    continue  # (a file renamed out of the followed names: what it owes stays owed)
+                if not renamed and path == fam:
                     creations[fam] = creations.get(fam, 0) + 1
+                    owes = fam
+                credit = owes or fam  # the family this file is caught for
                 try:
                     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
                 except OSError as e:
-                    if e.errno != errno.ENOENT:
-                        if path == fam:
-                            creations[fam] -= 1  # there, not escaped (unreadable: the tailer names it)
+                    if e.errno == errno.ENOENT:
+                        if owes:  # gone (or renamed on: its IN_MOVED_FROM comes next): owed until caught
+                            _bounded_put(self._unopened, path, owes)
+                    else:
+                        if owes:
+                            caught[owes] = caught.get(owes, 0) + 1  # there, not escaped (unreadable: the tailer names it)
                         if e.errno not in (errno.EACCES, errno.EPERM):
                             log.debug("cannot hold", extra={"path": path, "error": str(e)})
-                    continue  # gone already: owed until something catches it
+                    continue
                 st = os.fstat(fd)
                 if not stat.S_ISREG(st.st_mode):
                     os.close(fd)  # a FIFO or device made under a family name is no rotated file
-                    if path == fam:
-                        creations[fam] -= 1
+                    if owes:
+                        caught[owes] = caught.get(owes, 0) + 1
                     continue
                 key = (st.st_dev, st.st_ino)
                 if key in self._known or key in self.held:
                     os.close(fd)
-                    # Seen (the tailer got to it first, or held already): caught — once per inode.
-                    if key not in self._credited:
-                        self._credited.add(key)
-                        new.setdefault(fam, set()).add(key)
+                    # Seen (the tailer got to it first, or held already): caught — once per inode and family.
+                    if (key, credit) not in self._credited:
+                        self._credited.add((key, credit))
+                        caught[credit] = caught.get(credit, 0) + 1
                     continue
                 if len(self.held) >= self.max_files or self._held_bytes_locked() >= self.max_bytes:
                     os.close(fd)
-                    self.escaped[fam] = self.escaped.get(fam, 0) + 1
+                    self.escaped[credit] = self.escaped.get(credit, 0) + 1
+                    if owes:
+                        caught[owes] = caught.get(owes, 0) + 1  # counted as escaped just now
                     if not self.full_warned:
                         self.full_warned = True
                         log.warning(f"the budget for holding rotated files is full ({len(self.held)} files, "
@@ -296,10 +292,10 @@ class Holder:
                     continue
                 self.held[key] = Held(fd, path, fam, *key)
                 self._known.add(key)
-                self._credited.add(key)
-                new.setdefault(fam, set()).add(key)
-            for fam in creations.keys() | new.keys():
-                self._owed[fam] = max(0, self._owed.get(fam, 0) + creations.get(fam, 0) - len(new.get(fam, ())))
+                self._credited.add((key, credit))
+                caught[credit] = caught.get(credit, 0) + 1
+            for fam in creations.keys() | caught.keys():
+                self._owed[fam] = max(0, self._owed.get(fam, 0) + creations.get(fam, 0) - caught.get(fam, 0))
             if overflow:
                 self.overflows += 1
                 for fam in {f for names in self._families.values() for f in names.values()}:
@@ -317,3 +313,12 @@ class Holder:
             if st.st_nlink == 0:
                 total += st.st_size
         return total
+
+
+def _bounded_put(d: dict, key: Any, value: Any) -> None:
+    """Remember key -> value; beyond BOUND entries the oldest go (a rename whose other half never came)."""
+    d.pop(key, None)
+    d[key] = value
+    if len(d) > BOUND:
+        for old in list(d)[:BOUND // 2]:
+            del d[old]

@@ -4,13 +4,12 @@ rotated names beside the live file only, so the operator puts the backup folder 
 `delaycompress` and the agent stopped across rotations, whole backups were shipped twice (600 of
 1,800 lines: a .gz matched by a glob of its own was never taken for a copy) and a loss was warned
 for `old/app.log.2.gz` although nothing was lost (logrotate makes `app.log.1.gz`, then renames it to
-`app.log.2.gz` at once: the holder calls it gone)."""
+`app.log.2.gz` at once: the holder called it gone; now the rename is paired with the creation by
+its inotify cookie)."""
 from __future__ import annotations
 
 import subprocess
 import time
-
-import pytest
 
 from tests.tail.attack_agent import Agent, exactly_once, numbered
 
@@ -59,7 +58,5 @@ def test_olddir_backups_in_the_globs_compressed_across_stops_are_read_once(tmp_p
     assert olddir_schedule(tmp_path)[0] == ""
 
 
-@pytest.mark.xfail(strict=True, reason="the holder calls a .gz renamed within the globs right after it was made gone "
-                                       "(attack 3; not fixed)")
 def test_olddir_backups_in_the_globs_compressed_across_stops_warn_no_loss(tmp_path):
     assert olddir_schedule(tmp_path)[1] == []

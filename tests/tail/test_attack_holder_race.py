@@ -17,17 +17,13 @@ def test_a_file_the_tailer_opened_first_is_not_an_escape(tmp_path):
     assert h.start()
     try:
         h.follow({log}, set())
-        h._stopping = True  # the holder's thread is late (as under load): events wait in the kernel
-        os.write(h._stop_w, b"!")
-        h._thread.join(5)
-        with open(log, "w") as fh:  # the live file created …
-            fh.write("line 1\n")
-        st = os.stat(log)
-        h.follow({log}, {(st.st_dev, st.st_ino)})  # … and followed by the tailer's scan first
-        h._hold(h._inotify.read(timeout=0))
+        with h.paused():  # the holder's thread is late (as under load): events wait in the kernel
+            with open(log, "w") as fh:  # the live file created …
+                fh.write("line 1\n")
+            st = os.stat(log)
+            h.follow({log}, {(st.st_dev, st.st_ino)})  # … and followed by the tailer's scan first
         held, escaped = h.take()
         assert escaped == {}, escaped
         assert held == []  # the tailer has it: not held twice
     finally:
-        h._stopping = False
         h.stop()

@@ -121,20 +121,16 @@ def test_holder_counts_files_created_while_frozen(tmp_path):
     h = Holder(max_files=100)
     assert h.start()
     h.follow({log}, set())
-    h._stopping = True  # freeze: the thread ends at its next wake-up, the kernel queues events
-    os.write(h._stop_w, b"!")
-    h._thread.join(5)
-    for i in range(5):
-        rotate(log, 2)
-        with open(log, "w") as fh:
-            fh.write(f"file {i}\n")
-    h._hold(h._inotify.read(timeout=0))  # thawed: the queued events at once
+    with h.paused():  # frozen: the kernel queues events; thawed at the end, they are handled at once
+        for i in range(5):
+            rotate(log, 2)
+            with open(log, "w") as fh:
+                fh.write(f"file {i}\n")
     held, escaped = h.take()
     _, later = h.take()  # what is owed is reported once it outlasts one take (a catch may come late)
     # alive now: app.log, .1, .2 (3 files); created: 5 under the live name
     assert len(held) == 3
     assert {k: escaped.get(k, 0) + later.get(k, 0) for k in escaped.keys() | later.keys()} == {log: 2}
-    h._stopping = False
     h.stop()
 
 
@@ -177,7 +173,7 @@ def test_a_holder_that_cannot_have_inotify_closes_its_descriptors():
         import os, resource
         from shipper.tail.holder import Holder
         before = len(os.listdir('/proc/self/fd')) - 1  # listdir's own descriptor
-        holder = Holder()  # its wake-up pipe: two descriptors
+        holder = Holder()
         limits = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, limits[1]))
         fillers = []
