@@ -133,15 +133,16 @@ class _Worker:
 
 
 class _Entry:
-    __slots__ = ("id", "raw", "worker", "result", "error", "attempts")
+    __slots__ = ("id", "raw", "worker", "result", "error", "attempts", "here")
 
     def __init__(self, batch_id: int, raw: RawBatch):
         self.id = batch_id
         self.raw = raw
-        self.worker: _Worker | None = None
+        self.worker: _Worker | None = None  # None: not sent yet (no worker up yet)
         self.result: Parsed | None = None
         self.error: str | None = None
         self.attempts = 0
+        self.here = False  # taken by the collector to parse itself (it came before any worker was up)
 
 
 class ParsePool:
@@ -150,6 +151,11 @@ class ParsePool:
     `deliver(raw, parsed)` is called in the collector thread, in read order; it may block
     (outputs full: backpressure reaches submit() through the bounded queue). `parse_here(raw)`
     parses in the calling thread (a batch that keeps killing its workers, or failed in one).
+
+    The workers start in a thread of their own: the first one starts multiprocessing's forkserver,
+    which imports the agent (~0.5 s of a core), and the source must not wait for that with a backlog
+    in front of it. Until they are up the collector parses the batches at the head of the queue
+    itself, in order, as the source's thread would have (and for good if they cannot be started).
     """
 
     def __init__(self, name: str, workers: int, cfg_fields: dict[str, Any], parser_options: ParserOptions,
@@ -175,9 +181,36 @@ class ParsePool:
         # Imported once in the forkserver, so every worker it forks starts with them.
         self._ctx.set_forkserver_preload(["shipper.pipeline", "orjson"])
         self.workers = workers
-        self._workers = [self._new_worker(i) for i in range(workers)]
+        self._workers: list[_Worker] = []  # published by _start_workers once every process is up
+        self._starter = threading.Thread(target=self._start_workers, name=f"parse-start-{name}", daemon=True)
+        self._starter.start()
         self._thread = threading.Thread(target=self._collect, name=f"parse-{name}", daemon=True)
         self._thread.start()
+
+    def _start_workers(self) -> None:
+        started: list[_Worker] = []
+        try:
+            for i in range(self.workers):
+                started.append(self._new_worker(i))
+        except Exception as e:  # no processes to be had (limits, memory): the collector parses everything
+            with self._cond:
+                closing, self.workers = self._closing, 0
+            if not closing:
+                log.warning("cannot start parse workers; parsing in the agent",
+                            extra={"source": self.name, "error": f"{type(e).__name__}: {e}"})
+            for w in started:
+                w.close(1.0)
+            return
+        with self._cond:
+            if not self._closing:
+                self._workers = started
+                for entry in self._queue:  # what came meanwhile and the collector has not taken
+                    if entry.worker is None and not entry.here and entry.result is None and entry.error is None:
+                        self._send(entry, self._least_loaded())
+                self._cond.notify_all()
+                return
+        for w in started:  # closed while they started
+            w.close(1.0)
 
     def _new_worker(self, i: int) -> _Worker:
         return _Worker(self._ctx, self._initargs, f"{self.name}-{i}")
@@ -208,7 +241,8 @@ class ParsePool:
             if self._closing or self.failed:
                 return False
             entry = _Entry(next(self._ids), raw)
-            self._send(entry, self._least_loaded())
+            if self._workers:  # else the collector or, once they are up, _start_workers sends it
+                self._send(entry, self._least_loaded())
             self._queue.append(entry)
             self._cond.notify_all()
         return True
@@ -232,8 +266,11 @@ class ParsePool:
                 if self._closing or self._abandon.is_set():
                     return
                 entry = self._queue[0]
-            parsed = self._result(entry)
+                entry.here = entry.worker is None  # no worker was up when it came: parsed here
+            parsed = self._here(entry) if entry.here else self._result(entry)
             if parsed is None:
+                if self.failed:
+                    return  # the source was told (on_error): parsing it again would only fail again
                 continue  # its worker died and a fresh one has it, or stopping
             try:
                 self._deliver(entry.raw, parsed)
@@ -318,7 +355,10 @@ class ParsePool:
             self._cond.notify_all()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout)
-        for w in self._workers:
+        self._starter.join(timeout)  # workers it starts after this are closed by it (it sees _closing)
+        with self._cond:
+            workers = list(self._workers)
+        for w in workers:
             w.close(timeout)
 
 

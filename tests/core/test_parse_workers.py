@@ -194,9 +194,10 @@ def test_worker_killed_mid_run_every_event_exactly_once_in_order(tmp_path):
     try:
         # The test reads slowly at first: stdout's pipe fills, the agent holds batches at every stage.
         got = [agent.stdout.readline() for _ in range(2000)]
-        assert wait_for(lambda: len(parse_worker_pids(agent.pid)) == 2, 60), descendants(agent.pid)
+        # The workers start beside the source (the collector parses meanwhile); each names itself once up.
+        assert wait_for(lambda: [_comm(p) for p in parse_worker_pids(agent.pid)] == ["shipper-parse\n"] * 2, 60), \
+            descendants(agent.pid)  # what ps shows
         workers = parse_worker_pids(agent.pid)
-        assert [Path(f"/proc/{p}/comm").read_text() for p in workers] == ["shipper-parse\n"] * 2  # what ps shows
         os.kill(workers[0], signal.SIGKILL)
         got += agent.stdout.read().splitlines(keepends=True)
         assert agent.wait(120) == 0, b"".join(err).decode()
@@ -452,6 +453,13 @@ def test_stop_ends_the_workers_forkserver_and_resource_tracker_before_the_agent_
             agent.kill()
     left = [(p, cmd) for p, (_, cmd) in helpers.items() if _alive(p)]
     assert not left, f"still running after the agent exited: {left}\n{err}"
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text()
+    except OSError:
+        return ""
 
 
 def _alive(pid: int) -> bool:
