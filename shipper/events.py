@@ -3,6 +3,7 @@ failure counts and its stable id. Runs in the source thread, or in a parse worke
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import add, methodcaller
 
 import orjson
 
@@ -13,6 +14,7 @@ from shipper.ids import LazyIds
 from shipper.plugin import Parser, RawBatch
 
 MAX_DEPTH = 255  # levels of nesting orjson writes (every output serialises with it)
+_COUNT_SQUARE, _COUNT_CURLY = methodcaller("count", b"["), methodcaller("count", b"{")
 
 
 class EventBuilder:
@@ -49,7 +51,9 @@ class EventBuilder:
         """A record whose events nest deeper than orjson writes (255 levels; it reads 1,024) would be
         refused by every output at each retry, wedging its source: it is shipped as a parse failure
         with its text instead. Only a record with that many brackets can nest so deep: two counts a
-        record, a trial dump only for those."""
+        record (in C, over the batch: the usual batch has no such record), a trial dump only for those."""
+        if max(map(add, map(_COUNT_SQUARE, raws), map(_COUNT_CURLY, raws)), default=0) <= MAX_DEPTH:
+            return parsed
         for i, raw in enumerate(raws):
             if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
                 try:
