@@ -26,6 +26,7 @@ dict in its place). Outputs never mutate events.
 from __future__ import annotations
 
 from shipper import metrics
+from shipper.checkpoint import CheckpointTooNew
 from shipper.config import Config, ConfigError, load_config
 from shipper.config_base import ConfigPath, OutputConfig, SourceConfig, StrictModel
 from shipper.ecs import (
@@ -92,6 +93,7 @@ __all__ = [
     "StrictModel", "ConfigPath",
     # what a plugin raises
     "PermanentRefusal", "EndRun", "Stopping", "SecretError",
+    "CheckpointTooNew",  # from a source's __init__: its saved state is of a later layout (the agent exits 2)
     # ECS helpers for parsers
     "ECS_VERSION", "PARSE_FAILURE", "PIPELINE_ERROR", "UNMAPPED_ACTION",
     "base_event", "failure_event", "add_tag", "add_related", "get_path", "drop_nulls", "audit_message",

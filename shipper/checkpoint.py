@@ -36,6 +36,12 @@ class StateDirError(Exception):
     """The state_dir cannot be used. `str()` is one line: the path, what is wrong, what to do."""
 
 
+class CheckpointTooNew(Exception):
+    """A source's checkpoint written by a later shipper in a layout this one cannot read (a downgrade).
+    Raised by the source when it starts; `str()` names the checkpoint (and its file, if any). Going on
+    would read its files from a guessed position; the agent refuses to start instead (exit 2)."""
+
+
 def lock_state_dir(state_dir: str) -> int:
     """The open, flocked lock file (its descriptor), or StateDirError naming the holder's pid."""
     path = os.path.join(state_dir, LOCK_FILE)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipper import ids as ids_mod, integrity, metrics, parse_auto, registry, vendor_ids
 from shipper.acks import AckTracker
+from shipper.checkpoint import RECOVERY, CheckpointTooNew, StateDirError
 from shipper.config_base import SourceConfig
 from shipper.events import EventBuilder
 from shipper.parse_workers import Parsed, ParsePool, serialise
@@ -76,7 +77,13 @@ class SourceRunner:
             state_dir=pipeline.config.state_dir, logger=logging.getLogger(f"shipper.source.{cfg.name}"),
             base_dir=pipeline.config.base_dir, lost=self._name_loss, vendor_gaps=self._source_gaps,
         )
-        self.source: Source = source_cls(cfg, ctx)
+        try:
+            self.source: Source = source_cls(cfg, ctx)
+        except CheckpointTooNew as e:  # one line for `run` (exit 2): the database, the source, what to do
+            db = pipeline.store.path
+            raise StateDirError(f"{db}: source {cfg.name}: {e}: run that version of shipper (or a later one) "
+                                f"again; to run this one, stop shipper and move the database aside (mv {db} "
+                                f"{db}.newer): every source then starts over as its read_from says; {RECOVERY}") from None
         self.thread = threading.Thread(target=self._run, name=f"source-{cfg.name}", daemon=True)
         self.pool: ParsePool | None = None  # parse_workers: made when the thread starts, or on a backlog (auto)
         # `auto`: workers while the source is behind (shipper.parse_auto). The lock is held by

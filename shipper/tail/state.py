@@ -5,12 +5,17 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from shipper.checkpoint import CheckpointTooNew
+
 log = logging.getLogger("shipper.tail")
 
 FILE_PREFIX = "f:"
-# The layout of a file's checkpoint value ("v"; absent in those written before it had one, which
-# are version 1). A later layout gets a higher number, so that this version can tell a state it
-# cannot read from a damaged one, and say so instead of ignoring it.
+# The layout of a file's checkpoint value ("v"). Version 1 is the first; a value without "v" was
+# written before the field existed and is version 1 too (the fields added since — size, gz, cont,
+# gone, unmatched, earlier — take their defaults, and the next save writes "v": 1). A later layout
+# gets a higher number and an upgrade of the older values in from_json; a value of a higher version
+# than this one reads makes the source refuse to start (load_states): read as "damaged", its file
+# would be followed as a new one, its lines shipped again or skipped.
 STATE_VERSION = 1
 EARLIER_MARKS = 16  # earlier (offset, mark) pairs kept: prove a copy shorter than what was read, after a restart
 SEEN_PREFIX = "seen:"  # a live path whose rotation family has been looked at once (see discovery)
@@ -68,7 +73,7 @@ class FileState:
     @classmethod
     def from_json(cls, value: Any) -> "FileState | None":
         """None for a value this version cannot read (load_states names it)."""
-        if not isinstance(value, dict) or value.get("v", 1) != STATE_VERSION:
+        if not isinstance(value, dict) or version_of(value) != STATE_VERSION:
             return None
         try:
             return cls(**{k: value[k] for k in cls.__dataclass_fields__ if k in value})
@@ -76,24 +81,33 @@ class FileState:
             return None
 
 
+def version_of(value: dict) -> Any:
+    """The layout version of a file's checkpoint value (1 without "v": written before it existed)."""
+    return value.get("v", 1)
+
+
 def load_states(state: dict[str, Any], warn: bool = False) -> tuple[list[FileState], set[str]]:
-    """The file states and seen paths of a source's checkpoint. `warn`: name each state this version
-    cannot read (the tailer, once per start): its file is then met as a new one, and read_from
-    decides whether its lines are read again or skipped — never without a word."""
+    """The file states and seen paths of a source's checkpoint. `warn` (the tailer, once per start):
+    refuse a state written by a later version (CheckpointTooNew: the source does not start), and
+    name each damaged one: its file is then met as a new one, and read_from decides whether its
+    lines are read again or skipped — never without a word."""
     files, seen = [], set()
     for key, value in state.items():
         if key.startswith(FILE_PREFIX):
             st = FileState.from_json(value)
             if st is not None:
                 files.append(st)
-            elif warn:
-                version = value.get("v", 1) if isinstance(value, dict) else None
-                why = (f"written by another version of shipper (tail state version {version}; this one reads "
-                       f"{STATE_VERSION})" if isinstance(version, int) and version != STATE_VERSION
-                       else "damaged (not a file state this version can read)")
-                path = value.get("path") if isinstance(value, dict) else None
-                log.warning(f"checkpoint {key} is {why}: its file is followed as a new one, so read_from decides "
-                            "whether its lines are read again or skipped", extra={"path": path, "key": key})
+                continue
+            if not warn:
+                continue
+            version = version_of(value) if isinstance(value, dict) else None
+            path = value.get("path") if isinstance(value, dict) else None
+            if type(version) is int and version > STATE_VERSION:
+                raise CheckpointTooNew(f"checkpoint {key} (file {path}) is written by a later version of shipper "
+                                       f"(tail state version {version}; this one reads {STATE_VERSION})")
+            log.warning(f"checkpoint {key} is damaged (not a file state this version can read): its file is "
+                        "followed as a new one, so read_from decides whether its lines are read again or skipped",
+                        extra={"path": path, "key": key})
         elif key.startswith(SEEN_PREFIX):
             seen.add(key[len(SEEN_PREFIX):])
     return files, seen

@@ -1,12 +1,20 @@
-"""The tail state is versioned: a file's checkpoint written by another layout (a downgrade after an
-upgrade) or damaged is named when the source starts, not ignored without a word; one written before
-the version field existed is read as version 1 and goes on where it was."""
+"""The tail state is versioned: a file's checkpoint written by a later layout (a downgrade after an
+upgrade) stops the agent from starting (exit 2, naming the database, the file and what to do); a
+damaged one is named when the source starts, not ignored without a word; one written before the
+version field existed is read as version 1, goes on where it was and is saved as version 1."""
 from __future__ import annotations
 
 import json
 import logging
+import sqlite3
+import subprocess
 
+import orjson
+import pytest
+
+from shipper.checkpoint import CheckpointTooNew
 from shipper.tail.state import STATE_VERSION
+from tests.core.test_checkpoint_faults import SHIPPER, _one_error_line, append, config, users
 from tests.tail.conftest import Follower
 
 
@@ -26,22 +34,55 @@ def _state_after_ten(tmp_path) -> tuple[Follower, str]:
     return fl, keys[0]
 
 
-def test_a_state_without_a_version_is_version_1_and_goes_on(tmp_path):
+def test_a_state_without_a_version_is_version_1_goes_on_and_is_saved_as_version_1(tmp_path):
     fl, key = _state_after_ten(tmp_path)
-    del fl.state[key]["v"]  # as written before the field existed
+    # As the first layout wrote it: before "v" and the fields added since (they take their defaults).
+    first_layout = ("fid", "dev", "ino", "head_len", "head", "offset", "mark", "path", "family")
+    fl.state[key] = {k: fl.state[key][k] for k in first_layout}
     _write(tmp_path / "app.log", 10, 15)
     fl.restart()
     fl.poll()
     assert fl.seqs() == list(range(15))  # nothing read twice
+    assert fl.state[key]["v"] == STATE_VERSION and fl.state[key]["size"] == (tmp_path / "app.log").stat().st_size
 
 
-def test_a_state_of_another_version_or_damaged_is_named(tmp_path, caplog):
+def test_a_state_of_a_later_version_is_refused_a_damaged_one_named(tmp_path, caplog):
     fl, key = _state_after_ten(tmp_path)
-    fl.state[key] = {**fl.state[key], "v": STATE_VERSION + 1}
     fl.state["f:damaged"] = ["not", "a", "state"]
     with caplog.at_level(logging.WARNING, logger="shipper.tail"):
         fl.restart()
     said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    newer = [m for m in said if key in m]
-    assert len(newer) == 1 and f"tail state version {STATE_VERSION + 1}" in newer[0], said
     assert any("f:damaged" in m and "damaged" in m for m in said), said
+    fl.state[key] = {**fl.state[key], "v": STATE_VERSION + 1}
+    with pytest.raises(CheckpointTooNew) as refused:
+        fl.restart()
+    assert f"tail state version {STATE_VERSION + 1}" in str(refused.value) and key in str(refused.value)
+    assert str(tmp_path / "app.log") in str(refused.value)
+
+
+def test_the_agent_refuses_to_start_on_a_later_tail_state(tmp_path):
+    """A real `shipper run --once` on a database a later version wrote: exit 2, one line naming the
+    database, the source, the file and what to do; the database is left as it was; moved aside as
+    it says, the source starts over (read_from: beginning)."""
+    log, state = tmp_path / "useraction.log", tmp_path / "state"
+    cfg = config(tmp_path, state)
+    append(log, 0, 20)
+    assert subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120).returncode == 0
+    db = state / "checkpoints.sqlite"
+    with sqlite3.connect(db) as conn:
+        ((source, key, value),) = conn.execute("SELECT source, key, value FROM checkpoints WHERE key LIKE 'f:%'")
+        later = {**orjson.loads(value), "v": STATE_VERSION + 1}
+        conn.execute("UPDATE checkpoints SET value=? WHERE source=? AND key=?", (orjson.dumps(later), source, key))
+    conn.close()
+    before = db.read_bytes()
+    append(log, 20, 10)
+    err = _one_error_line(subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True,
+                                         timeout=120))
+    assert err.startswith(f"error: {db}: source {source}: checkpoint {key} (file {log})"), err
+    assert f"tail state version {STATE_VERSION + 1}; this one reads {STATE_VERSION}" in err, err
+    assert f"mv {db} {db}.newer" in err and "docs/operations.md" in err, err
+    assert db.read_bytes() == before  # nothing written over the later version's positions
+    db.rename(str(db) + ".newer")
+    r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    assert users(r.stdout) == list(range(30))  # started over: every line of the file
