@@ -84,6 +84,7 @@ from shipper.secrets import SecretError, check_permissions, read_secret, redact
 from shipper.tail.keys import LineKeys
 from shipper.tail.lines import TRUNCATED, split_lines
 from shipper.vendor_ids import VendorIdGaps
+from shipper.waking_event import WakingEvent
 
 __all__ = [
     # the contract
@@ -106,6 +107,7 @@ __all__ = [
     # helpers for sources and outputs
     "SourceFailures", "Throttled", "retry_after", "read_secret", "check_permissions", "redact",
     "split_lines", "TRUNCATED", "LineKeys", "VendorIdGaps",
+    "WakingEvent",  # what ctx.stop is in the agent: add_waker() wakes a source asleep on something else
     "metrics",
     # for setup commands
     "load_config", "Config", "ConfigError", "installed_parsers",

@@ -48,6 +48,9 @@ from shipper_plugins.outputs.elasticsearch_server import NotASearchServer, Serve
 
 log = logging.getLogger("shipper.output.elasticsearch")
 
+# A document on its way: (action line + source line, index, _id, the event or its serialised line).
+_Doc = tuple[bytes, str, str, "dict | bytes"]
+
 _DATASET_BAD = re.compile(r"[^a-z0-9_.]")
 _INDEX_FIELDS = ("dataset", "namespace", "module", "yyyy", "MM", "dd")
 
@@ -278,7 +281,7 @@ class ElasticsearchOutput(Output):
         if answer.status == 200 and tpl is None:
             found["template"] = (f"unknown: GET /_index_template/{name} answered 200 without it: "
                                  f"{str(answer.body)[:200]}")
-        elif answer.status == 200:
+        elif answer.status == 200 and tpl is not None:
             found["template"] = f"{name} installed"
             if self.config.index:
                 found["data_streams"] = f"no (index pattern {self.config.index})"
@@ -311,10 +314,10 @@ class ElasticsearchOutput(Output):
     def send_many(self, batches: list[Batch]) -> None:
         cfg = self.config
         dumps = orjson.dumps
-        # (action line + source line, index, _id, event or its line); events are serialised, never modified.
-        docs: list[tuple[bytes, str, str, dict | bytes]] = []
+        # Events are serialised, never modified.
+        docs: list[_Doc] = []
         for b in batches:
-            if b.lines is not None:
+            if b.lines is not None and b.index_keys is not None:
                 # From parse workers: the same `dumps(ev, default=str)` lines, and the index keys;
                 # the event itself is decoded only for a dead letter.
                 of_key = self.index_of.of_key
@@ -336,7 +339,7 @@ class ElasticsearchOutput(Output):
             self._deliver(docs[start:end])
             start = end
 
-    def _deliver(self, docs: list[tuple[bytes, str, str, dict]]) -> None:
+    def _deliver(self, docs: list[_Doc]) -> None:
         pending = docs
         failures = 0
         while pending:
@@ -467,9 +470,10 @@ def _items_in_request_order(items, docs) -> list | None:
     if all(i is None or i == d[2] for i, d in zip(ids, docs)):
         return items
     wanted = [d[2] for d in docs]
-    if None in ids or len(set(wanted)) != len(wanted) or sorted(ids) != sorted(wanted):
+    named = [i for i in ids if i is not None]
+    if len(named) != len(ids) or len(set(wanted)) != len(wanted) or sorted(named) != sorted(wanted):
         return None
-    by_id = dict(zip(ids, items))
+    by_id = dict(zip(named, items))
     return [by_id[i] for i in wanted]
 
 
@@ -478,14 +482,14 @@ def _item_id(item) -> str | None:
     return result.get("_id") if isinstance(result, dict) else None
 
 
-def _refuses_the_target(status: int, error) -> bool:
+def _refuses_the_target(status: float, error) -> bool:
     """An item refused for where it goes, not for what it is: no privilege on the index (401/403),
     or an index that may not be created (auto_create_index false)."""
     etype = error.get("type") if isinstance(error, dict) else None
     return status in (401, 403) or (status == 404 and etype == "index_not_found_exception")
 
 
-def _dead_entry(output: str, doc, status: int, error) -> dict:
+def _dead_entry(output: str, doc: _Doc, status: float, error) -> dict:
     return {"output": output, "index": doc[1], "_id": doc[2], "status": status, "error": error,
             "event": doc[3] if isinstance(doc[3], dict) else orjson.loads(doc[3])}
 

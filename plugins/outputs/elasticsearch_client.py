@@ -69,9 +69,9 @@ def auth_header(cfg) -> tuple[str, str] | None:
     api_key = read_secret(cfg.api_key_file, cfg.api_key_env, "api key")
     if api_key:
         return "api key", f"ApiKey {api_key}"
-    token = read_secret(cfg.bearer_token_file, cfg.bearer_token_env, "bearer token")
-    if token:
-        return "bearer token", f"Bearer {token}"
+    bearer = read_secret(cfg.bearer_token_file, cfg.bearer_token_env, "bearer token")
+    if bearer:
+        return "bearer token", f"Bearer {bearer}"
     return None
 
 
@@ -154,7 +154,8 @@ class _DeadlineNode(Urllib3HttpNode):
 
     def __init__(self, config: NodeConfig):
         super().__init__(config)
-        self.pool = _DeadlinePool(self.pool, config.request_timeout)
+        # The node calls only `urlopen` on its pool; _DeadlinePool hands everything else to the pool.
+        self.pool = _DeadlinePool(self.pool, config.request_timeout)  # type: ignore[assignment]
 
 
 class _Call:

@@ -189,7 +189,10 @@ class FluentdOutputConfig(OutputConfig):
 
     def credentials(self) -> Credentials:
         """The handshake's shared key and login, read from their files now (SecretError if unreadable)."""
-        return Credentials(read_secret(self.shared_key_file, None, "shared key"),
+        key = read_secret(self.shared_key_file, None, "shared key")
+        if key is None:
+            raise SecretError("no shared_key_file is set: there is no shared key to read")
+        return Credentials(key,
                            self.self_hostname or socket.gethostname(), self.username or "",
                            read_secret(self.password_file, None, "password") or "")
 
@@ -300,7 +303,7 @@ class FluentdOutput(Output):
                     pass
             try:
                 with server.lock:
-                    server.conn.send_chunk(tag, data, len(chunk), require_ack=cfg.require_ack,
+                    server.conn.send_chunk(tag, data, len(chunk), require_ack=bool(cfg.require_ack),
                                            ack_timeout=cfg.ack_timeout, compress=cfg.compress)
             except StaleConnection as e:
                 # The server closed a kept-alive connection (deny_keepalive): not an outage.

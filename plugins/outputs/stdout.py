@@ -14,6 +14,7 @@ import errno
 import os
 import stat
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -157,9 +158,9 @@ def _write_all(fd: int, parts: list[bytes], written: _Written) -> None:
         skip -= len(parts[i])
         i += 1
     while i < len(parts):
-        chunk = parts[i : i + IOV_MAX]
-        if skip:
-            chunk[0] = memoryview(chunk[0])[skip:]
+        chunk: Sequence[bytes | memoryview] = parts[i : i + IOV_MAX]
+        if skip:  # after a short write only
+            chunk = [memoryview(parts[i])[skip:], *chunk[1:]]
         n = os.writev(fd, chunk)
         written.done += n
         skip += n

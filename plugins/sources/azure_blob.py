@@ -507,12 +507,12 @@ class AzureBlobSource(Source):
             try:
                 while True:
                     while len(pending) < ahead + 1:
-                        job = next(todo, None)
-                        if job is None:
+                        nxt = next(todo, None)
+                        if nxt is None:
                             break
-                        length = min(job.size - job.st.offset, self.read_size)
-                        back = job.st.tail_len if job.check else 0
-                        pending.append((job, pool.submit(self._download, cc, container, job, job.st.offset - back,
+                        length = min(nxt.size - nxt.st.offset, self.read_size)
+                        back = nxt.st.tail_len if nxt.check else 0
+                        pending.append((nxt, pool.submit(self._download, cc, container, nxt, nxt.st.offset - back,
                                                          length + back)))
                     if not pending or self.ctx.stop.is_set():
                         return

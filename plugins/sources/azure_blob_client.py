@@ -81,7 +81,8 @@ def load_credentials(cfg, base_dir: str) -> Credentials:
         return Credentials("account_key", key, cfg.account_name)
     if cfg.sas_token_file or cfg.sas_token_env:
         sas = read_secret(path(cfg.sas_token_file), cfg.sas_token_env, "Azure SAS token")
-        return Credentials("sas_token", sas.lstrip("?"))
+        # never None: its file or variable is set (read_secret refuses an empty one)
+        return Credentials("sas_token", (sas or "").lstrip("?"))
     if cfg.connection_string_file or cfg.connection_string_env:
         cs = read_secret(path(cfg.connection_string_file), cfg.connection_string_env, "Azure connection string")
         return Credentials("connection_string", cs)
@@ -89,9 +90,11 @@ def load_credentials(cfg, base_dir: str) -> Credentials:
 
 
 def make_client(account_url: str | None, creds: Credentials, timeout: float) -> BlobServiceClient:
-    opts = {"retry_total": 0, "connection_timeout": timeout, "read_timeout": timeout}
     if creds.kind == "connection_string":
-        return BlobServiceClient.from_connection_string(creds.value, **opts)
+        return BlobServiceClient.from_connection_string(creds.value, retry_total=0, connection_timeout=timeout,
+                                                        read_timeout=timeout)
+    if account_url is None:  # the config refuses this (account_url is required without a connection string)
+        raise BlobError("account_url is required unless connection_string_file or _env is given")
     if creds.kind == "account_key":
         cred: Any = {"account_name": creds.account_name, "account_key": creds.value}
     elif creds.kind == "sas_token":
@@ -105,15 +108,19 @@ def make_client(account_url: str | None, creds: Credentials, timeout: float) -> 
             raise BlobError("no account_key_file, sas_token_file or connection_string_file given, and Azure's "
                             "default credential chain needs the azure-identity package (pip install azure-identity)")
         cred = DefaultAzureCredential()
-    return BlobServiceClient(account_url, credential=cred, **opts)
+    return BlobServiceClient(account_url, credential=cred, retry_total=0, connection_timeout=timeout,
+                             read_timeout=timeout)
+
+
+def _header(e: HttpResponseError, name: str) -> str | None:
+    """A header of the answer that raised `e` (azure-core's type for the answer does not declare `headers`)."""
+    headers = getattr(getattr(e, "response", None), "headers", None)
+    return headers.get(name) if headers is not None else None
 
 
 def _retry_after(e: HttpResponseError) -> float | None:
-    resp = getattr(e, "response", None)
-    if resp is None:
-        return None
     # The project's one Retry-After parser (delta-seconds or an HTTP date), as the Elasticsearch output uses.
-    return parse_retry_after(resp.headers.get("Retry-After") or resp.headers.get("retry-after"))
+    return parse_retry_after(_header(e, "Retry-After") or _header(e, "retry-after"))
 
 
 def classify(e: Exception, what: str) -> BlobError:
@@ -122,7 +129,7 @@ def classify(e: Exception, what: str) -> BlobError:
         return e
     if isinstance(e, HttpResponseError):
         status = e.status_code
-        code = getattr(e, "error_code", None) or (e.response.headers.get("x-ms-error-code") if e.response else None)
+        code = getattr(e, "error_code", None) or _header(e, "x-ms-error-code")
         code = getattr(code, "value", code)  # the SDK's StorageErrorCode enum, or a plain string
         detail = f"{what}: HTTP {status}" + (f" {code}" if code else "")
         if status in (429, 503) or code in ("ServerBusy", "OperationTimedOut"):

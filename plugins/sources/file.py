@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from shipper.api import RawBatch, SavedPosition, Source, SourceConfig, metrics, saved_value_line
+from shipper.api import RawBatch, SavedPosition, Source, SourceConfig, WakingEvent, metrics, saved_value_line
 from shipper.tail import Chunk, Tailer, discovery
 from shipper.tail.holder import Holder
 from shipper.tail.state import SEEN_PREFIX, load_states
@@ -231,8 +231,8 @@ class FileSource(Source):
         roots = discovery.watch_roots(self.config.paths, self.base_dir)
         watcher = ChangeWatcher(roots, gather=self.config.gather_interval)
         watcher.start()
-        wakes_on_stop = hasattr(stop, "add_waker")
-        if wakes_on_stop:
+        wakes_on_stop = isinstance(stop, WakingEvent)
+        if isinstance(stop, WakingEvent):
             stop.add_waker(watcher.wake)
         if self.config.hold_max_files > 0:
             holder = Holder(self.config.hold_max_files, self.config.hold_max_bytes)
@@ -307,7 +307,7 @@ class FileSource(Source):
                 changes = watcher.wait(timeout)
                 scan_now = changes.structure
         finally:
-            if wakes_on_stop:
+            if isinstance(stop, WakingEvent):
                 stop.remove_waker(watcher.wake)
             watcher.stop()
             if self.holder is not None:

@@ -517,10 +517,9 @@ class HttpPollSource(Source):
             metrics.source_errors.labels(self.ctx.name, "history_moved").inc()
         floor = cur.floor
         lo, hi = 0, total if total is not None else cur.offset
-        if floor is None:
-            hi = 0  # every commit shipped is remembered: re-read from the first
-        # Commits are in ascending time: binary search for the first one stamped after the floor.
-        while lo < hi and not self.ctx.stop.is_set():
+        # Commits are in ascending time: binary search for the first one stamped after the floor
+        # (no floor: every commit shipped is remembered, re-read from the first).
+        while floor is not None and lo < hi and not self.ctx.stop.is_set():
             mid = (lo + hi) // 2
             probe = self.client.get(service, mid, 1).commits
             ts = commit_time(probe[0]) if probe else None

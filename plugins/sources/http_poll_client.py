@@ -255,7 +255,8 @@ class ActivityClient:
                 raise RequestError(f"HTTP {status} for {self._parts.path} (service_id={service}): {body}")
             return parse_page(self._body(resp, end, None), self.api_version)
         finally:
-            resp.release_conn() if resp.isclosed() else self._discard(resp)
+            # request() answers an HTTPResponse, whose isclosed() its declared base type lacks
+            resp.release_conn() if resp.isclosed() else self._discard(resp)  # type: ignore[attr-defined]
 
     def _body(self, resp, end: float, keep: int | None) -> bytes:
         """The body, read as it comes within the deadline and the byte limit (keep: only that much is wanted)."""

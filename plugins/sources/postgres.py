@@ -66,6 +66,9 @@ FREE_TEXT = ("event_name", "user_agent", "description")  # the columns a row's s
 CUT_PREFIX = "_shipper_cut_"
 TRUNCATED_TAG = "_field_truncated"
 COUNT_CHUNK = 20_000  # rows above the cursor counted per poll at most (an index range, a few ms)
+# Rows come as dicts (psycopg's dict_row); a fetched one is (id, anchor columns, record, flags).
+Row = dict[str, Any]
+Fetched = tuple[int, Row, bytes, tuple]
 GAP_LOOKUP_TRIES = 4  # lookups of missing ids per poll at most (each halving the chunk after a timeout)
 
 
@@ -172,7 +175,7 @@ class PostgresSource(Source):
         self.ahead = Throttled(self.log, 3600.0)
         self.gap_timeouts = Throttled(self.log)
         self.cut = Throttled(self.log, 3600.0)
-        self.conn: psycopg.Connection | None = None
+        self.conn: psycopg.Connection[Row] | None = None
         self.cursor: IdCursor | None = None
         info = conninfo_to_dict(config.dsn)
         self.target = " ".join(f"{k}={info[k]}" for k in ("host", "hostaddr", "port", "dbname", "user") if info.get(k))
@@ -241,29 +244,29 @@ class PostgresSource(Source):
             "FROM (SELECT {}::regclass AS oid) c, (SELECT pg_get_serial_sequence({}, {})::regclass AS seq) q"
         )
 
-    def _ident_query(self, conn: psycopg.Connection) -> sql.Composed:
+    def _ident_query(self, conn: psycopg.Connection[Row]) -> sql.Composed:
         name = self._table_sql.as_string(conn)
         return self._query_ident.format(sql.Literal(name), sql.Literal(name), sql.Literal(self.config.columns.id))
 
-    def _connect(self) -> psycopg.Connection:
+    def _connect(self) -> psycopg.Connection[Row]:
         kwargs: dict[str, Any] = {"connect_timeout": self.config.connect_timeout}
         if self._app_name:
             kwargs["application_name"] = "shipper"
         if self.config.password_file:
-            kwargs["password"] = self._read_password()
+            kwargs["password"] = self._read_password(self.config.password_file)
         conn = psycopg.connect(make_conninfo(self.config.dsn, **kwargs), autocommit=False, row_factory=dict_row)
         _load_out_of_range_dates_as_text(conn)
         conn.read_only = True
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction():
-            standby = next(iter(conn.execute("SELECT pg_is_in_recovery()").fetchone().values()))
+            standby = _first_value(conn.execute("SELECT pg_is_in_recovery()"))
         if standby and not self._standby:
             self.log.warning("reading from a hot standby: gaps below the cursor are only given up after gap_max_age",
                              extra={"source": self.ctx.name, "target": self.target})
         self._standby = bool(standby)
         return conn
 
-    def _connect_unless_stopped(self) -> psycopg.Connection | None:
+    def _connect_unless_stopped(self) -> psycopg.Connection[Row] | None:
         """_connect in a thread of its own: libpq's connect cannot be cancelled, and a server that accepts the
         connection and then says nothing (a hung pooler, a half-open path) would hold a stop for
         connect_timeout. None if the stop came first; a connection made after it is closed."""
@@ -294,8 +297,7 @@ class PostgresSource(Source):
                     box["abandoned"] = True
                     return None
 
-    def _read_password(self) -> str:
-        path = self.config.password_file
+    def _read_password(self, path: str) -> str:
         try:
             with open(path, encoding="utf-8") as f:
                 check_permissions(path, os.fstat(f.fileno()), "password")  # warns once if others can read it
@@ -320,11 +322,12 @@ class PostgresSource(Source):
         threading.Thread(target=self._cancel_on_stop, name=f"{self.ctx.name}-cancel", daemon=True).start()
         while not stop.is_set():
             try:
-                if self.conn is None or self.conn.closed:
-                    self.conn = self._connect_unless_stopped()
-                    if self.conn is None:
+                conn = self.conn
+                if conn is None or conn.closed:
+                    conn = self.conn = self._connect_unless_stopped()
+                    if conn is None:
                         return  # stopped while connecting
-                more = self._poll()
+                more = self._poll(conn)
             except (psycopg.Error, SourceProblem) as e:
                 self._close_conn()
                 if stop.is_set():
@@ -383,26 +386,23 @@ class PostgresSource(Source):
             return "connect", f"database unavailable: {detail}"
         return "query", f"{type(e).__name__}: {detail}"
 
-    def _load_cursor(self, cur: psycopg.Cursor) -> None:
+    def _load_cursor(self, cur: psycopg.Cursor[Row]) -> IdCursor:
         state = self.ctx.state.get(STATE_KEY)
         if state is not None:
             try:
-                self.cursor = IdCursor.from_state(state)
-                return
+                return IdCursor.from_state(state)
             except (ValueError, TypeError) as e:
                 raise SourceProblem("state", f"checkpoint {STATE_KEY!r} of source {self.ctx.name} is unreadable: {e}")
         if self.config.read_from == "end":
             cur.execute(self._query_max)
-            top = next(iter(cur.fetchone().values()))
-            self.cursor = IdCursor(int(top or 0))
-        else:
-            self.cursor = IdCursor(self._start_id(cur))
+            return IdCursor(int(_first_value(cur) or 0))
+        return IdCursor(self._start_id(cur))
 
-    def _fetch(self, conn: psycopg.Connection, query: sql.Composed, params: tuple, limit: int,
-               epoch: int) -> tuple[list[tuple[int, dict, bytes, tuple]], bool]:
+    def _fetch(self, conn: psycopg.Connection[Row], query: sql.Composed, params: tuple, limit: int,
+               epoch: int) -> tuple[list[Fetched], bool]:
         """Rows of the query as (id, anchor columns, record, flags), through a server-side cursor so that at
         most max_fetch_bytes of them (and one row beyond) are ever held; True if it stopped at that limit."""
-        out: list[tuple[int, dict, bytes, tuple]] = []
+        out: list[Fetched] = []
         budget = self.config.max_fetch_bytes
         held = 0
         with conn.cursor(name=f"shipper_{self.ctx.name}_rows") as cur:
@@ -427,7 +427,7 @@ class PostgresSource(Source):
                 chunk = max(1, min(64, limit - len(out), (budget - held) // max(1, held // len(out))))
         return out, False
 
-    def _cut_fields(self, row: dict) -> tuple:
+    def _cut_fields(self, row: Row) -> tuple:
         """Put a value cut by the query (over max_field_bytes) in its place, cut to max_field_bytes of UTF-8."""
         cut = []
         for name in FREE_TEXT:
@@ -443,13 +443,13 @@ class PostgresSource(Source):
                          source=self.ctx.name, table=self.config.table, kind="field_truncated")
         return (TRUNCATED_TAG,)
 
-    def _check_table(self, cur: psycopg.Cursor, conn: psycopg.Connection) -> tuple[str, dict] | None:
-        """Whether the table under the cursor is another one (re-created, truncated, restored): what it did."""
-        c = self.cursor
+    def _check_table(self, cur: psycopg.Cursor[Row], conn: psycopg.Connection[Row],
+                     c: IdCursor) -> tuple[str, dict] | None:
+        """Whether the table under the cursor `c` is another one (re-created, truncated, restored): what it did."""
         cur.execute(self._ident_query(conn))
-        ident = cur.fetchone()
+        ident = _one_row(cur)
         cur.execute(self._query_max)
-        top = next(iter(cur.fetchone().values()))
+        top = _first_value(cur)
         self._top = top
         anchor_row = None
         if c.max_id > 0 and c.anchor is not None:
@@ -482,7 +482,7 @@ class PostgresSource(Source):
             return None
         return what, facts
 
-    def _old_rows_gone(self, cur: psycopg.Cursor, c: IdCursor) -> bool:
+    def _old_rows_gone(self, cur: psycopg.Cursor[Row], c: IdCursor) -> bool:
         """After a rewrite (new relfilenode) without the row at the cursor: are the rows below it gone too
         (a truncation), or only the newest deleted (then VACUUM FULL / CLUSTER rewrote the rest)?"""
         cur.execute(self._query_below, (c.max_id,))
@@ -492,9 +492,8 @@ class PostgresSource(Source):
         # a row below the cursor written after the last one shipped belongs to a new table
         return c.anchor_time is not None and row["created_at"] is not None and str(row["created_at"]) > c.anchor_time
 
-    def _poll(self) -> bool:
+    def _poll(self, conn: psycopg.Connection[Row]) -> bool:
         """One read transaction, then emit. True if a limit was hit (more rows may be waiting)."""
-        conn = self.conn
         limit = self._read_limit
         fresh = self.cursor is None
         with conn.transaction():
@@ -503,22 +502,21 @@ class PostgresSource(Source):
                         (f"{max(1, round(self.config.statement_timeout * 1000))}ms",))
             cur.execute("SELECT txid_snapshot_xmin(s) AS xmin, txid_snapshot_xmax(s) AS xmax "
                         "FROM txid_current_snapshot() AS s")
-            snap = cur.fetchone()
-            if fresh:
-                self._load_cursor(cur)
+            snap = _one_row(cur)
             cursor = self.cursor
+            if cursor is None:
+                cursor = self.cursor = self._load_cursor(cur)
             before = cursor.to_state()
-            reset = self._check_table(cur, conn)
+            reset = self._check_table(cur, conn, cursor)
             if reset is not None:
-                self._start_over(*reset, self._start_id(cur))
-                cursor = self.cursor
+                cursor = self.cursor = self._started_over(cursor, *reset, self._start_id(cur))
             filled_rows, full, checked = self._lookup_gaps(conn, cursor, limit)
             new_rows, full_new = self._fetch(conn, self._query_new, (cursor.max_id, limit), limit, cursor.epoch)
             bound = None
             if not self._standby and cursor.creates_gaps([r[0] for r in new_rows]):
                 # the horizon of the new gaps: see postgres_cursor, rule 1 (one xid, only when gaps appear)
                 cur.execute("SELECT txid_current() AS xid")
-                bound = cur.fetchone()["xid"]
+                bound = _one_row(cur)["xid"]
             counted = self._count_unread(conn, max([cursor.count_from()] + [r[0] for r in new_rows]))
         now = time.time()
         self.last_poll = now
@@ -548,7 +546,7 @@ class PostgresSource(Source):
                                    sum(len(x) for x in records), flags=flags))
         return full or full_new or len(new_rows) >= limit or len(filled_rows) >= limit
 
-    def _count_unread(self, conn: psycopg.Connection, above: int) -> tuple[int, int] | None:
+    def _count_unread(self, conn: psycopg.Connection[Row], above: int) -> tuple[int, int] | None:
         """Rows with ids in (above, the table's highest id], at most COUNT_CHUNK of them: (rows, counted up to
         id). In a savepoint: a count cancelled by statement_timeout is tried again next poll, costing nothing else."""
         top = self._top
@@ -556,14 +554,14 @@ class PostgresSource(Source):
             return None
         try:
             with conn.transaction():
-                row = conn.execute(self._query_count, (above, top, COUNT_CHUNK)).fetchone()
+                row = _one_row(conn.execute(self._query_count, (above, top, COUNT_CHUNK)))
         except psycopg.errors.QueryCanceled:
             return None
         n, upto = row["n"], row["upto"]
         return n, (top if n < COUNT_CHUNK or upto is None else upto)
 
-    def _lookup_gaps(self, conn: psycopg.Connection, cursor: IdCursor,
-                     limit: int) -> tuple[list[tuple[int, dict, bytes]], bool, tuple[int, int]]:
+    def _lookup_gaps(self, conn: psycopg.Connection[Row], cursor: IdCursor,
+                     limit: int) -> tuple[list[Fetched], bool, tuple[int, int]]:
         """Rows found in a chunk of the gaps: (rows, stopped at max_fetch_bytes, the id range looked up completely).
 
         Each try runs in a savepoint, so a lookup cancelled by statement_timeout costs neither the new rows nor
@@ -598,16 +596,15 @@ class PostgresSource(Source):
             return rows, full, (chunk[0].lo, chunk[-1].hi)
         return [], False, NOTHING_CHECKED
 
-    def _start_id(self, cur: psycopg.Cursor) -> int:
+    def _start_id(self, cur: psycopg.Cursor[Row]) -> int:
         """Where reading from the first row starts: 0, or below the lowest id when ids at or below 0 exist (a
         sequence started low to use its whole range): the cursor reads ids above it only."""
         cur.execute(self._query_min)
-        low = next(iter(cur.fetchone().values()))
+        low = _first_value(cur)
         return min(0, low - 1) if isinstance(low, int) else 0
 
-    def _start_over(self, what: str, facts: dict, start_id: int = 0) -> None:
-        old = self.cursor
-        self.cursor = IdCursor(start_id, epoch=old.epoch + 1, oid=facts["oid"], node=facts["relfilenode"])
+    def _started_over(self, old: IdCursor, what: str, facts: dict, start_id: int = 0) -> IdCursor:
+        """The cursor on the new table, after the old one (`old`) `what` (said, with the rows it cost)."""
         self._gap_after = None
         table_resets.labels(self.ctx.name).inc()
         metrics.source_errors.labels(self.ctx.name, "table_reset").inc()
@@ -635,6 +632,7 @@ class PostgresSource(Source):
             extra={"source": self.ctx.name, "table": table, "kind": "table_reset", "old_cursor": old.max_id,
                    "epoch": old.epoch + 1, "rows_lost": unread, "ids_uncounted": uncounted, "ids_awaited": awaited,
                    **facts})
+        return IdCursor(start_id, epoch=old.epoch + 1, oid=facts["oid"], node=facts["relfilenode"])
 
     # --- introspection -----------------------------------------------------------------------
 
@@ -643,8 +641,8 @@ class PostgresSource(Source):
         try:
             with self._connect() as conn:
                 with conn.transaction():
-                    row = conn.execute(self._query_max).fetchone()
-            lines.append(f"  highest id now: {next(iter(row.values()))}")
+                    top = _first_value(conn.execute(self._query_max))
+            lines.append(f"  highest id now: {top}")
         except (psycopg.Error, SourceProblem) as e:
             lines.append(f"  error: {self._describe_error(e)[1]}")
         return lines
@@ -674,7 +672,10 @@ class _LenientDateLoader(Loader):
 
     def __init__(self, oid: int, context=None):
         super().__init__(oid, context)
-        self._inner = psycopg.adapters.get_loader(oid, Format.TEXT)(oid, context)  # the global map is untouched
+        inner = psycopg.adapters.get_loader(oid, Format.TEXT)  # the global map is untouched
+        if inner is None:  # registered for date, timestamp and timestamptz only, which psycopg always loads
+            raise TypeError(f"psycopg has no text loader for type oid {oid}")
+        self._inner = inner(oid, context)
 
     def load(self, data):
         try:
@@ -683,7 +684,7 @@ class _LenientDateLoader(Loader):
             return bytes(data).decode("utf-8", "replace")
 
 
-def _load_out_of_range_dates_as_text(conn: psycopg.Connection) -> None:
+def _load_out_of_range_dates_as_text(conn: psycopg.Connection[Any]) -> None:
     for name in ("date", "timestamp", "timestamptz"):
         conn.adapters.register_loader(name, _LenientDateLoader)
 
@@ -694,12 +695,25 @@ def _row_key(row_id: int, epoch: int) -> str:
     return str(row_id) if epoch == 0 else f"{row_id}-r{epoch}"
 
 
-def _anchor(row: dict) -> str:
+def _one_row(cur: psycopg.Cursor[Row]) -> Row:
+    """The row of a query that always answers one (an aggregate, a function, the table's identity)."""
+    row = cur.fetchone()
+    if row is None:
+        raise SourceProblem("query", "the database answered no row to a query that always returns one")
+    return row
+
+
+def _first_value(cur: psycopg.Cursor[Row]) -> Any:
+    """The value of a one-column query that always answers one row."""
+    return next(iter(_one_row(cur).values()))
+
+
+def _anchor(row: Row) -> str:
     """Digest of the columns of a row that never change once written (an UPDATE of a description is no re-creation)."""
     return hashlib.blake2b(orjson.dumps([row.get(k) for k in ANCHOR_COLUMNS], default=str), digest_size=12).hexdigest()
 
 
-def _serialise(row: dict, epoch: int = 0) -> bytes:
+def _serialise(row: Row, epoch: int = 0) -> bytes:
     if epoch:
         row = {**row, "id": _row_key(row["id"], epoch)}
     try:

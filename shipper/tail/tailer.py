@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from shipper.tail import discovery
+from shipper.tail.holder import Holder
 from shipper.tail.identity import HEAD_MAX, MARK_MAX, WINDOW, digest, file_id, head_of, same_bytes
 from shipper.tail.keys import LineKeys
 from shipper.tail.lines import split_lines
@@ -176,7 +177,7 @@ class Tailer:
         self.undecided_read = 0  # … read anyway once UNDECIDED_SECONDS had passed
         self.copies: dict[tuple[int, int], tuple[int, int]] = {}  # proven copies: inode -> (size, mtime)
         self.unreadable: dict[str, str] = {}  # matched files that cannot be opened: path -> error
-        self.holder = None  # a tail.holder.Holder, when the caller runs one
+        self.holder: Holder | None = None  # when the caller runs one
         self._held: list = []  # what the holder held at the start of this scan
         self._scope: dict[str, bool] = {}  # family -> does a path (not excluded) match it
         # Files moved out of every followed name (renamed away, their folder's symlink swapped) and
