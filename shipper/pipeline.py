@@ -119,6 +119,16 @@ class Pipeline:
         self.watchdog.forget_output(name)
         return self.workers.pop(name)
 
+    def let_go(self, r: SourceRunner) -> None:
+        """A runner a reload stopped leaves: detached (its late acks move no checkpoint), its blocked
+        puts given up, closed, out of the runners; what it held is collected at the next tick."""
+        r.detached = True
+        r.abandon.set()
+        r.close()
+        if self.runners.get(r.cfg.name) is r:
+            del self.runners[r.cfg.name]
+        self._collect_due = True
+
     def route(self, outputs: list[OutputConfig]) -> None:
         """Events go to these outputs, matched in this order (the config's; status shows it too)."""
         self.workers = {o.name: self.workers[o.name] for o in outputs if o.name in self.workers}
@@ -241,19 +251,10 @@ class Pipeline:
         finally:
             self._collect_due = True
 
-    def finish_restarts(self) -> list[str]:
-        """Restart sources whose reload waited for their batches (shipper.reload_apply)."""
-        draining = len(self.reloads.draining)
-        try:
-            return self.reloads.finish_restarts()
-        finally:
-            if len(self.reloads.draining) < draining:
-                self._collect_due = True
-
     def tick(self, now: float) -> None:
         """Once a second from the runner's loop: restarts a reload deferred, the state kept compact,
         what was let go collected."""
-        self.finish_restarts()
+        self.reloads.finish_restarts()  # sources whose reload waited for their batches
         if now - self._compacted >= COMPACT_EVERY:
             self.compact(now)
         if self._collect_due or now - self._collected >= FULL_COLLECT_EVERY:

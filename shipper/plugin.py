@@ -13,6 +13,7 @@ events at all.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -162,6 +163,13 @@ class SavedPosition:
     offset: int  # bytes of it read and delivered
     ino: int | None = None  # its inode then: another file at `path` now means it was rotated
 
+    def lag(self, now: os.stat_result) -> int | None:
+        """Bytes of the file at `path` (`now`: its stat) after this position; None when `path` holds
+        another file now (rotated) or one shorter than the position (truncated)."""
+        if self.ino is not None and self.ino != now.st_ino or now.st_size < self.offset:
+            return None
+        return now.st_size - self.offset
+
 
 def saved_value_line(key: str, value: Any) -> str:
     """One saved state key and its value, shortened, as `shipper status` shows it."""
@@ -199,10 +207,9 @@ class Source(ABC):
 
     @classmethod
     def saved_notes(cls, state: dict[str, Any]) -> list[str]:
-        """Plain lines for `shipper status` on the saved keys that are not saved_positions(): by
-        default each key with its value, shortened."""
-        files = {p.key for p in cls.saved_positions(state)}
-        return [saved_value_line(k, v) for k, v in state.items() if k not in files]
+        """Plain lines for `shipper status` on the saved keys that are not saved_positions() (`state`
+        holds only those): by default each key with its value, shortened."""
+        return [saved_value_line(k, v) for k, v in state.items()]
 
     def pending_bytes(self) -> int | None:
         """Bytes left to read now, also before run() started (from ctx.state), for the progress bar of

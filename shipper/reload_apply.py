@@ -3,7 +3,7 @@ batches delivered while every output still runs, then outputs closed, replaced o
 restarted from their checkpoints; kept sources and outputs are never touched. A source whose batches an
 output is still sending restarts later, once they complete (finish_restarts, from the runner's loop).
 
-It changes the pipeline through its reload methods (make_worker, add_output, drop_output, route,
+It changes the pipeline through its reload methods (make_worker, add_output, drop_output, let_go, route,
 use_integrity_key) and its public runners, workers and config; what a reload leaves to finish is kept here.
 """
 from __future__ import annotations
@@ -101,10 +101,7 @@ class Reloads:
                                 extra={"source": name, "batches": left})
                     self.draining[name] = r
                     continue
-            r.detached = True
-            r.abandon.set()
-            r.close()
-            del p.runners[name]
+            p.let_go(r)
         for name in plan.sources_removed:
             self.restart_cfgs.pop(name, None)
             if name not in self.draining:
@@ -167,10 +164,7 @@ class Reloads:
             if r.tracker.in_flight() and not p.abandon.is_set():
                 continue
             del self.draining[name]
-            r.detached = True
-            r.abandon.set()
-            r.close()
-            p.runners.pop(name, None)
+            p.let_go(r)
             cfg = self.restart_cfgs.pop(name, None)
             if cfg is None and not p.abandon.is_set():
                 _forget_source(p, name)

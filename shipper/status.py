@@ -52,12 +52,10 @@ def file_positions(positions: list[SavedPosition]) -> list[dict[str, Any]]:
             doc["note"] = "gone (rotated away or deleted)"
         else:
             doc["size"] = st.st_size
-            if pos.ino is not None and pos.ino != st.st_ino:
-                doc["note"] = "path now holds another file (rotated)"
-            elif st.st_size < pos.offset:
-                doc["note"] = "truncated since"
-            else:
-                doc["lag"] = st.st_size - pos.offset
+            doc["lag"] = pos.lag(st)
+            if doc["lag"] is None:
+                doc["note"] = ("path now holds another file (rotated)" if pos.ino is not None and pos.ino != st.st_ino
+                               else "truncated since")
         files.append(doc)
     return sorted(files, key=lambda d: d["path"])
 
@@ -95,13 +93,15 @@ def collect(config: Config) -> dict[str, Any]:
         state = {k: v["value"] for k, v in rows.items()}
         lv = (live or {}).get("sources", {}).get(s.name, {})
         source_cls = registry.load("source", s.type)
-        stored_files = file_positions(source_cls.saved_positions(state))
+        positions = source_cls.saved_positions(state)
+        position_keys = {p.key for p in positions}
+        stored_files = file_positions(positions)
         files = _live_files(lv.get("status") or {}) or stored_files
         sources.append({
             "name": s.name, "type": s.type, "parser": s.parser, "tag": s.effective_tag,
             "follows": getattr(s, "paths", None), "files": files, "files_from": "daemon" if files is not stored_files else "checkpoints",
-            "other_keys": sorted(k for k in state if k not in {f["key"] for f in stored_files}),
-            "saved_notes": source_cls.saved_notes(state),
+            "other_keys": sorted(k for k in state if k not in position_keys),
+            "saved_notes": source_cls.saved_notes({k: v for k, v in state.items() if k not in position_keys}),
             "last_ack": lv.get("last_ack") or max((v["updated"] for v in rows.values()), default=None),
             "in_flight_batches": lv.get("in_flight_batches"), "running": lv.get("running"), "error": lv.get("error"),
             "parse_workers": lv.get("parse_workers"), "last_error": lv.get("last_error"),

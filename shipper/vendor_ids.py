@@ -49,11 +49,8 @@ class VendorIdGaps:
             if self.highest is None or n == self.highest + 1:
                 self.highest = n
             elif n > self.highest:
-                self.open.append([self.highest + 1, n - 1, now])
+                overflow += self._open_gap(self.highest + 1, n - 1, now)
                 self.highest = n
-                if len(self.open) > MAX_OPEN:
-                    lo, hi, _ = self.open.pop(0)
-                    overflow.append((lo, hi))
             elif self.open:
                 self._fill(n, now)
         return overflow
@@ -63,7 +60,12 @@ class VendorIdGaps:
         Returns gaps reported at once (over MAX_OPEN), as observe does."""
         if self.highest is None or last <= self.highest:
             return []
-        self.open.append([self.highest + 1, last, now])
+        return self._open_gap(self.highest + 1, last, now)
+
+    def _open_gap(self, first: int, last: int, now: float) -> list[tuple[int, int]]:
+        """Ids `first`..`last`, above the highest seen, are missing: a gap opens; the oldest gaps beyond
+        MAX_OPEN are returned, to be reported at once."""
+        self.open.append([first, last, now])
         self.highest = last
         overflow = [(lo, hi) for lo, hi, _ in self.open[:-MAX_OPEN]]
         del self.open[:-MAX_OPEN]

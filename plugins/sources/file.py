@@ -166,23 +166,26 @@ class FileSource(Source):
         # `seen:<path>`: a live path whose rotated names were looked at once; a count says enough.
         seen = sum(1 for k in state if k.startswith(SEEN_PREFIX))
         out = [f"{seen} followed path{'s' if seen != 1 else ''} known from earlier runs"] if seen else []
-        files = {p.key for p in cls.saved_positions(state)}  # an f: value this version cannot read is shown as it is
-        return out + [saved_value_line(k, v) for k, v in state.items() if k not in files and not k.startswith(SEEN_PREFIX)]
+        # an f: value this version cannot read is no saved position: shown as it is
+        return out + [saved_value_line(k, v) for k, v in state.items() if not k.startswith(SEEN_PREFIX)]
 
     def pending_bytes(self) -> int:
         files = self.tailer.status()
         if files:
             return sum(f["lag"] or 0 for f in files)
-        # Not started yet: each matched file's size less what its checkpoint says was read.
-        done = {(st.path, st.ino): st for st in load_states(self.ctx.state)[0] if not st.gone}
+        # Not started yet: each matched file's lag behind its checkpoint (as `shipper status` tells it),
+        # or all of it without one (none, or one of another file: rotated, truncated).
+        saved = {(st.path, st.ino): SavedPosition(st.key, st.path, st.offset, st.ino)
+                 for st in load_states(self.ctx.state)[0] if not st.gone}
         total = 0
         for path in discovery.expand(self.config.paths, self.config.exclude, self.base_dir):
             try:
                 info = os.stat(path)
             except OSError:
                 continue
-            st = done.get((path, info.st_ino))
-            total += info.st_size - st.offset if st is not None and st.offset <= info.st_size else info.st_size
+            pos = saved.get((path, info.st_ino))
+            lag = pos.lag(info) if pos is not None else None
+            total += info.st_size if lag is None else lag
         return total
 
     def _emit(self, chunk: Chunk) -> None:
