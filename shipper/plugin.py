@@ -263,6 +263,9 @@ class Output(ABC):
     # (max events, max seconds): when set, the output worker hands up to that many events of queued
     # batches to send_many() at once, waiting at most that long for more. None: one batch per send().
     coalesce: tuple[int, float] | None = None
+    # send() writes a batch's `lines` when it has them and then never reads its events: a source parsing in
+    # its own thread serialises its events at once for a route whose outputs all do (and keeps dicts else).
+    takes_lines: ClassVar[bool] = False
     # The delivery problem while it lasts, when send() retries inside (for /health and `shipper
     # status`); None while delivering. Never holds a secret.
     trouble: str | None = None

@@ -178,6 +178,7 @@ class IndexNamer:
 class ElasticsearchOutput(Output):
     Config = ElasticsearchOutputConfig
     config: ElasticsearchOutputConfig
+    takes_lines = True  # send() writes Batch.lines as they are
     product = "elasticsearch"  # what the config's `type` promises, for a warning if the server is another
 
     def __init__(self, config: ElasticsearchOutputConfig, ctx):

@@ -47,6 +47,7 @@ class _Written:
 class StdoutOutput(Output):
     Config = StdoutOutputConfig
     config: StdoutOutputConfig
+    takes_lines = True  # send() writes Batch.lines as they are
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
