@@ -58,6 +58,13 @@ from shipper_plugins.outputs.fluentd_servers import ServerPool
 log = logging.getLogger("shipper.output.fluentd")
 
 
+def _host_name(v: str | None) -> str | None:
+    """A host name or address; `user:password@host` is no form of it, and must not be shown back."""
+    if v is not None and any(c in v for c in "@/ \t\r\n"):
+        raise ValueError("a host name or IP address (no user:password@, no scheme, no path)")
+    return v
+
+
 class FluentdServer(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(default=24224, ge=1, le=65535)
@@ -67,11 +74,8 @@ class FluentdServer(StrictModel):
 
     @field_validator("host")
     @classmethod
-    def _host(cls, v):
-        # A host name or address; `user:password@host` is no form of it, and must not be shown back.
-        if v is not None and any(c in v for c in "@/ \t\r\n"):
-            raise ValueError("a host name or IP address (no user:password@, no scheme, no path)")
-        return v
+    def _host(cls, v: str | None) -> str | None:
+        return _host_name(v)
 
 
 class FluentdOutputConfig(OutputConfig):
@@ -116,11 +120,8 @@ class FluentdOutputConfig(OutputConfig):
 
     @field_validator("host")
     @classmethod
-    def _host(cls, v):
-        # A host name or address; `user:password@host` is no form of it, and must not be shown back.
-        if v is not None and any(c in v for c in "@/ \t\r\n"):
-            raise ValueError("a host name or IP address (no user:password@, no scheme, no path)")
-        return v
+    def _host(cls, v: str | None) -> str | None:
+        return _host_name(v)
 
     @field_validator("id_field")
     @classmethod
