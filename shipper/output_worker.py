@@ -238,7 +238,8 @@ class OutputWorker:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:  # none to join when the output's start() raised
+            self._thread.join(timeout)
         try:
             self.output.close()
         except Exception:

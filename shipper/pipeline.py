@@ -69,7 +69,8 @@ class Pipeline:
         self._warned_tags: set[str] = set()
         self.watchdog = Watchdog(self)  # liveness: is anything wedged (systemd watchdog, /health)
         self.undelivered_for = self.watchdog.undelivered_for  # output → seconds busy without a delivery
-        self.end: EndRun | None = None  # the core cannot go on (checkpoints unwritable under --once)
+        # the core cannot go on (checkpoints unwritable, an output that could not start, under --once)
+        self.end: EndRun | None = None
         self.reloads = reload_apply.Reloads(self)  # what a reload left to finish (sources restarting later)
         self._compacted = time.monotonic()
         self._collected = time.monotonic()
@@ -97,7 +98,12 @@ class Pipeline:
 
     def start(self) -> None:
         for name in self.workers:
-            self._start_worker(name)
+            try:
+                self._start_worker(name)
+            except Exception as e:  # a plugin's start() (a folder missing, a bug): that output's, not a crash
+                log.exception("output failed to start", extra={"output": name})
+                if self.once:  # nothing would deliver to it this run: it ends (exit 1), read again next run
+                    self.end = EndRun(f"output {name} failed to start: {type(e).__name__}: {e}")
         for r in self.runners.values():
             r.thread.start()
         if self.integrity_key is not None:

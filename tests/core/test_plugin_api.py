@@ -3,6 +3,8 @@ rule that dicts shared between events are never mutated, and that the built-in p
 from __future__ import annotations
 
 import ast
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -269,3 +271,66 @@ def test_path_options_in_nested_blocks_are_taken_from_the_config_folder(tmp_path
         """))
     [out] = api.load_config(conf).outputs
     assert [s.socket for s in out.servers] == [str(tmp_path / "conf" / "run" / "one.sock"), "/run/two.sock"]
+
+
+# --- an output whose start() raises ---------------------------------------------------------------
+
+FOLDER_OUTPUT = '''
+import os
+from typing import Literal
+
+from shipper.api import Batch, ConfigPath, Output, OutputConfig, serialize_event
+
+
+class FolderConfig(OutputConfig):
+    type: Literal["acme_folder"] = "acme_folder"
+    path: ConfigPath
+
+
+class FolderOutput(Output):  # opens its file in start(): a missing folder raises there
+    Config = FolderConfig
+
+    def start(self):
+        self.fd = os.open(self.config.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+
+    def send(self, batch: Batch) -> None:
+        os.write(self.fd, b"".join(serialize_event(e) for e in batch.events))
+
+    def close(self):
+        if hasattr(self, "fd"):
+            os.close(self.fd)
+'''
+
+
+def test_an_output_whose_start_raises_ends_a_run_once_named_and_nothing_is_acknowledged(tmp_path):
+    """`run --once` with a third-party output whose start() raises (its folder is missing): exit 1 with
+    one line naming the output and why, no crash; the lines wait unacknowledged, and once the folder is
+    there the next run ships every one of them."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "acme_folder_output.py").write_text(FOLDER_OUTPUT)
+    info = site / "acme_folder_output-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-folder-output\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[shipper.outputs]\nacme_folder = acme_folder_output:FolderOutput\n")
+    env = {**os.environ, "PYTHONPATH": f"{site}:{REPO}"}
+    (tmp_path / "in.log").write_text("".join(f'{{"n": {i}}}\n' for i in range(5)))
+    conf = tmp_path / "shipper.yaml"
+    conf.write_text(textwrap.dedent(f"""\
+        state_dir: {tmp_path / 'state'}
+        sources:
+          - {{name: a, type: file, parser: json, paths: ["{tmp_path / 'in.log'}"]}}
+        outputs:
+          - {{type: acme_folder, path: out/events.jsonl}}
+        """))
+    run = SHIPPER + ["run", "--once", "-c", str(conf)]
+    r = subprocess.run(run, capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 1, r.stderr
+    assert (f"stopping: output acme_folder failed to start: FileNotFoundError: [Errno 2] No such file or "
+            f"directory: '{tmp_path / 'out' / 'events.jsonl'}'") in r.stderr, r.stderr
+    assert "Exception in thread" not in r.stderr and not r.stderr.startswith("Traceback"), r.stderr
+    (tmp_path / "out").mkdir()
+    r = subprocess.run(run, capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    shipped = [json.loads(line) for line in (tmp_path / "out" / "events.jsonl").read_bytes().splitlines()]
+    assert sorted(e["generic"]["n"] for e in shipped) == list(range(5))
