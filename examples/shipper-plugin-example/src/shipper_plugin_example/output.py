@@ -41,6 +41,7 @@ class AcmeArchiveConfig(OutputConfig):
 class AcmeArchiveOutput(Output):
     Config = AcmeArchiveConfig
     config: AcmeArchiveConfig
+    takes_lines = True  # send() writes batch.lines when they are there, never decoding them
 
     def __init__(self, config: AcmeArchiveConfig, ctx: OutputContext):
         super().__init__(config, ctx)
