@@ -266,6 +266,8 @@ class Output(ABC):
     # send() writes a batch's `lines` when it has them and then never reads its events: a source parsing in
     # its own thread serialises its events at once for a route whose outputs all do (and keeps dicts else).
     takes_lines: ClassVar[bool] = False
+    # With `lines`, it reads `index_keys` too (an index named by the event); False spares their making.
+    reads_index_keys: ClassVar[bool] = True
     # The delivery problem while it lasts, when send() retries inside (for /health and `shipper
     # status`); None while delivering. Never holds a secret.
     trouble: str | None = None

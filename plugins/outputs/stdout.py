@@ -48,6 +48,7 @@ class StdoutOutput(Output):
     Config = StdoutOutputConfig
     config: StdoutOutputConfig
     takes_lines = True  # send() writes Batch.lines as they are
+    reads_index_keys = False
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
