@@ -36,8 +36,8 @@ log = logging.getLogger("shipper.parse_workers")
 
 MAX_ATTEMPTS = 3  # a batch whose workers died this many times is parsed in the collector's thread
 
-# (NDJSON of the events, event count, id parts, index key per event, parse failures, unmapped actions)
-Parsed = tuple[bytes, int, list, list, int, int]
+# (NDJSON of the events, event count, id parts, index key per event or None, parse failures, unmapped actions)
+Parsed = tuple[bytes, int, list, list | None, int, int]
 
 # --- in the worker process ---------------------------------------------------------------------
 
@@ -81,13 +81,13 @@ def _worker_main(conn, cfg_fields: dict[str, Any], parser_options: ParserOptions
 
 
 def serialise(builder, raw: RawBatch, with_keys: bool = True) -> Parsed:
-    """EventBuilder.enrich, then each event as its NDJSON line and (`with_keys`, else an empty list) index key."""
+    """EventBuilder.enrich, then each event as its NDJSON line and (`with_keys`, else None) index key."""
     from shipper.plugin import index_key, serialize_event
 
     events, id_parts, failures, unmapped = builder.enrich(raw)
     lines = b"".join([serialize_event(ev) for ev in events])
     if not with_keys:  # ~40 % of what the dumps cost: only for outputs that name an index by the event
-        return lines, len(events), id_parts, [], failures, unmapped
+        return lines, len(events), id_parts, None, failures, unmapped  # (an output wanting them decodes the lines)
     # Equal keys as one object: pickle sends a repeated object as a reference.
     seen: dict[tuple, tuple] = {}
     keys = [seen.setdefault(k, k) for k in map(index_key, events)]
