@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -101,17 +102,20 @@ def canonical(event: dict) -> bytes:
 
 def hashed_part(event: dict) -> dict:
     """The event as its hash covers it: without event.hash, a parse failure's @timestamp and
-    log.file.path (shallow copies; the event is not changed)."""
-    doc = dict(event)
-    ev = doc.get("event")
+    log.file.path (shallow copies where one is left out; the event is not changed)."""
+    doc = event
+    ev = event.get("event")
     if isinstance(ev, dict) and "hash" in ev:
+        doc = dict(event)
         doc["event"] = {k: v for k, v in ev.items() if k != "hash"}
-    tags = doc.get("tags")
-    if isinstance(tags, list) and PARSE_FAILURE in tags:
-        doc.pop("@timestamp", None)
-    log = doc.get("log")
+    tags = event.get("tags")
+    if isinstance(tags, list) and PARSE_FAILURE in tags and "@timestamp" in event:
+        doc = dict(doc) if doc is event else doc
+        del doc["@timestamp"]
+    log = event.get("log")
     if isinstance(log, dict) and isinstance(log.get("file"), dict) and "path" in log["file"]:
         # The file's name as it was read: a replay after a rotation reads the record from the renamed file
+        doc = dict(doc) if doc is event else doc
         doc["log"] = {**log, "file": {k: v for k, v in log["file"].items() if k != "path"}}
     return doc
 
@@ -121,21 +125,55 @@ def sorted_json(doc: dict) -> bytes | None:
     JSON (_plain), None if orjson cannot write it. A reader that finds these bytes sealed by the
     hash knows they are the ones sealed, without the walk over the event (shipper.verify)."""
     try:
-        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+        return orjson.dumps(doc, option=_SORTED)
     except TypeError:
         return None
+
+
+# orjson's sorted output as classes of bytes, to find in C (bytes.translate, find) what may make it
+# differ from RFC 8785's: a number with a fraction or an exponent (every float orjson writes has one:
+# 1.0, 1e+16), one of 16 characters or more (perhaps past 2^53), a code point from U+D000 on (keys past
+# U+D7FF sort otherwise in RFC 8785). Digits and signs become 0, `.eE` a dot, `,` a `[` (a number in a
+# list follows either), bytes from 0xED on `~`, the rest a space but `":`; a number follows `":` or `[`.
+# Inside a string these only send the event to the walk (_plain), which decides.
+_CLASSES = bytes(0x30 if c in b"0123456789-+" else 0x2E if c in b".eE" else 0x5B if c in b",[" else
+                 c if c in b'":' else 0x7E if c >= 0xED else 0x20 for c in range(256))
+_NUMBER = re.compile(rb"[0.]*")
+
+
+def _surely_plain(sorted_bytes: bytes) -> bool:
+    """True when orjson's sorted output (written with _SORTED) shows none of what _CLASSES finds:
+    then it is RFC 8785's. False: perhaps not (the walk decides)."""
+    t = sorted_bytes.translate(_CLASSES)
+    if not sorted_bytes.isascii() and b"~" in t:
+        return False
+    for start in (b'":0', b"[0"):
+        i = t.find(start)
+        while i >= 0:
+            at = i + len(start) - 1
+            end = _NUMBER.match(t, at).end()  # type: ignore[union-attr]  # (matches the empty string too)
+            if end - at >= 16 or b"." in t[at:end]:
+                return False
+            i = t.find(start, end)
+    return True
+
+
+# Types orjson would write in its own way (a datetime, a dataclass, a subclass of str, int, dict or
+# list) are refused, so only JSON's own types are written on the fast path (the rest: the library).
+_SORTED = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+           | orjson.OPT_PASSTHROUGH_SUBCLASS)
 
 
 def canonical_of(doc: dict, sorted_bytes: bytes | None = None) -> bytes:
     """RFC 8785 bytes of hashed_part(...)'s result (see canonical). `sorted_bytes`: sorted_json(doc)
     when the caller has it already (not written again for a plain event)."""
-    if _plain(doc):
-        if sorted_bytes is not None:
-            return sorted_bytes
+    if sorted_bytes is None:
         try:
-            return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
-        except TypeError:  # nested deeper than orjson writes (255 levels): the library
+            sorted_bytes = orjson.dumps(doc, option=_SORTED)
+        except TypeError:  # too deep for orjson (255 levels), a key not text, a type of its own: the library
             pass
+    if sorted_bytes is not None and (_surely_plain(sorted_bytes) or _plain(doc)):
+        return sorted_bytes
     try:
         doc = orjson.loads(orjson.dumps(doc, default=str))  # what a reader of the stored JSON gets
     except TypeError:
