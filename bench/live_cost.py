@@ -27,6 +27,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 import corpus as corpora  # noqa: E402
+from cpu_per_event import ENV, compile_agent  # noqa: E402
 from tree_time import _descendants, _memory  # noqa: E402
 
 PY = sys.executable
@@ -86,6 +87,7 @@ def phase(agent: subprocess.Popen, files: list, lines: list[bytes], at: int, rat
 
 def run(file_counts: list[int], rates: list[int], seconds: float, out: Path, say=print) -> None:
     lines = lines_for(max(rates) * int(seconds) * len(rates) + 1000, out)
+    compile_agent()
     say(f"`bench/live_cost.py --seconds {seconds:g}`: `shipper run` with its defaults (file source, Datameer parser, "
         "stdout to a file); CPU of the agent's process tree per phase\n")
     say("| files | events/s written | events | CPU % of a core | CPU µs/event | peak RSS MiB (tree) |")
@@ -99,7 +101,7 @@ def run(file_counts: list[int], rates: list[int], seconds: float, out: Path, say
         cfg.write_text(f"state_dir: {d / 'state'}\nsources:\n  - name: live\n    type: file\n"
                        f"    paths: ['{d / 'logs'}/*.log']\n    parser: datameer\noutputs:\n  - type: stdout\n")
         stdout = open(d / "out.ndjson", "wb")
-        agent = subprocess.Popen([*SHIPPER, "run", "-c", str(cfg)], stdout=stdout, stderr=subprocess.DEVNULL)
+        agent = subprocess.Popen([*SHIPPER, "run", "-c", str(cfg)], stdout=stdout, stderr=subprocess.DEVNULL, env=ENV)
         try:
             time.sleep(5.0)  # started, every file found
             at = 0
