@@ -69,9 +69,9 @@ def _worker_main(conn, cfg_fields: dict[str, Any], parser_options: ParserOptions
             return  # the agent is gone (its end of the pipe closed): nothing left to parse for
         if msg is None:
             return
-        batch_id, records, flags, meta = msg
+        batch_id, records, flags, meta, with_keys = msg
         try:
-            out = (batch_id, serialise(builder, RawBatch(records, (), {}, 0, meta, flags)), None)
+            out = (batch_id, serialise(builder, RawBatch(records, (), {}, 0, meta, flags), with_keys), None)
         except Exception as e:  # not a parser error (those are _parse_failure events): the agent decides
             out = (batch_id, None, f"{type(e).__name__}: {e}")
         try:
@@ -135,11 +135,12 @@ class _Worker:
 
 
 class _Entry:
-    __slots__ = ("id", "raw", "worker", "result", "error", "attempts", "here")
+    __slots__ = ("id", "raw", "with_keys", "worker", "result", "error", "attempts", "here")
 
-    def __init__(self, batch_id: int, raw: RawBatch):
+    def __init__(self, batch_id: int, raw: RawBatch, with_keys: bool = True):
         self.id = batch_id
         self.raw = raw
+        self.with_keys = with_keys
         self.worker: _Worker | None = None  # None: not sent yet (no worker up yet)
         self.result: Parsed | None = None
         self.error: str | None = None
@@ -222,7 +223,7 @@ class ParsePool:
         entry.worker = worker
         entry.attempts += 1
         raw = entry.raw
-        worker.send((entry.id, raw.records, raw.flags, raw.meta))
+        worker.send((entry.id, raw.records, raw.flags, raw.meta, entry.with_keys))
 
     def _least_loaded(self) -> _Worker:
         """Under the lock: the worker with the fewest records waiting for it (batches differ in
@@ -233,8 +234,9 @@ class ParsePool:
                 load[id(e.worker)] += len(e.raw.records)
         return min(self._workers, key=lambda w: load[id(w)])
 
-    def submit(self, raw: RawBatch) -> bool:
-        """Hand a raw batch to a worker; blocks while the queue is full. False if given up."""
+    def submit(self, raw: RawBatch, with_keys: bool = True) -> bool:
+        """Hand a raw batch to a worker; blocks while the queue is full. False if given up. `with_keys`:
+        its events' index keys are wanted (an output of its route names an index by the event)."""
         with self._cond:
             while len(self._queue) >= self.depth:
                 if self._abandon.is_set() or self._closing or self.failed:
@@ -242,7 +244,7 @@ class ParsePool:
                 self._cond.wait(0.2)
             if self._closing or self.failed:
                 return False
-            entry = _Entry(next(self._ids), raw)
+            entry = _Entry(next(self._ids), raw, with_keys)
             if self._workers:  # else the collector or, once they are up, _start_workers sends it
                 self._send(entry, self._least_loaded())
             self._queue.append(entry)

@@ -135,13 +135,13 @@ class SourceRunner:
             # (Not while stopping: the agent's exit cleans multiprocessing's temporary folder meanwhile, and
             # the start failed with a warning or a traceback after `run --once | head -1`.)
             self._start_auto_pool()
+        targets = self.pipeline.router.route(self.tag)
         if self.pool is not None:
             with self._pool_lock:
                 pool = self.pool
-                if pool is not None:
-                    pool.submit(raw)  # parsed in a worker; _deliver_parsed routes it, in read order
+                if pool is not None:  # parsed in a worker; _deliver_parsed routes it, in read order
+                    pool.submit(raw, any(w.output.reads_index_keys for w in targets))
                     return
-        targets = self.pipeline.router.route(self.tag)
         if self.chain is None and all(w.output.takes_lines for w in targets):
             # Every output writes NDJSON lines: the events serialised now, while still in the CPU's cache,
             # and freed at once (~15 % less CPU a record than dicts dumped in the output's thread, bench/README.md)
