@@ -5,6 +5,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from shipper.checkpoint import CheckpointTooNew
 
 log = logging.getLogger("shipper.tail")
@@ -72,13 +74,19 @@ class FileState:
 
     @classmethod
     def from_json(cls, value: Any) -> "FileState | None":
-        """None for a value this version cannot read (load_states names it)."""
+        """None for a value this version cannot read (load_states names it): not of this layout, or
+        damaged — a field missing or of the wrong type, which the tailer would trip over later."""
         if not isinstance(value, dict) or version_of(value) != STATE_VERSION:
             return None
         try:
-            return cls(**{k: value[k] for k in cls.__dataclass_fields__ if k in value})
-        except TypeError:
+            return _VALIDATE.validate_python(value)
+        except ValidationError:
             return None
+
+
+# pydantic checks each field against its annotation (a number where a number belongs) and ignores
+# keys that are no field ("v"); ~3 µs a state, once per start.
+_VALIDATE = TypeAdapter(FileState)
 
 
 def version_of(value: dict) -> Any:

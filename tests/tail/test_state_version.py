@@ -11,9 +11,10 @@ import subprocess
 
 import orjson
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from shipper.checkpoint import CheckpointTooNew
-from shipper.tail.state import STATE_VERSION
+from shipper.tail.state import STATE_VERSION, load_states
 from tests.core.test_checkpoint_faults import SHIPPER, _one_error_line, append, config, users
 from tests.tail.conftest import Follower
 
@@ -86,3 +87,29 @@ def test_the_agent_refuses_to_start_on_a_later_tail_state(tmp_path):
     r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
     assert r.returncode == 0, r.stderr.decode()
     assert users(r.stdout) == list(range(30))  # started over: every line of the file
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=12)
+GOOD = {"v": 1, "fid": "a1", "dev": 1, "ino": 2, "head_len": 3, "head": "h", "offset": 5, "mark": "m",
+        "path": "/var/log/a.log", "family": "/var/log/a.log", "size": 9, "gz": False, "cont": False,
+        "gone": 0.0, "unmatched": 0.0, "earlier": []}
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=JSON | st.fixed_dictionaries({}, optional={k: JSON | st.just(v) for k, v in GOOD.items()}))
+def test_any_saved_value_is_read_named_damaged_or_refused_never_a_crash(value):
+    """Whatever a file's checkpoint holds, loading it gives a state of the right types, or none (named
+    damaged), or CheckpointTooNew for a later layout — never another exception the tailer would meet."""
+    later = isinstance(value, dict) and type(value.get("v", 1)) is int and value.get("v", 1) > STATE_VERSION
+    try:
+        files, _ = load_states({"f:x": value}, warn=True)
+    except CheckpointTooNew:
+        assert later
+        return
+    assert not later
+    for f in files:
+        assert all(isinstance(getattr(f, k), str) for k in ("fid", "head", "mark", "path", "family"))
+        assert all(isinstance(getattr(f, k), int) for k in ("dev", "ino", "head_len", "offset", "size"))
+        assert isinstance(f.earlier, list) and isinstance(f.gone, float)
