@@ -29,13 +29,15 @@ demo: $(PY)
 # real servers and processes, and each takes its own ports, folders, tmpfs, PostgreSQL and Azurite, so 4
 # workers pay even on 2 cores: 25 min serial, ~13 min with 4 on this 2-core machine (CHANGELOG).
 # --dist loadfile keeps a file's tests in one worker (its module fixtures start once).
-# ruff and mypy (pyproject.toml) first: seconds, and they name what pytest would trip over later.
+# ruff and mypy (pyproject.toml) first: seconds, and they name what pytest would trip over later;
+# then the example plugin strictly against shipper.api's types, as a third party's mypy would see them.
 test: $(PY)
 	scripts/install-test-deps.sh
 	$(PY) -m pip install -q -e '.[test]'
 	$(PY) -m pip install -q -e examples/shipper-plugin-example
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	MYPYPATH=. $(VENV)/bin/mypy --strict --follow-imports=silent --cache-dir .mypy_cache/example examples/shipper-plugin-example/src
 	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadfile --reruns 2 --reruns-delay 1 --durations=25
 
 # The tailer's torture harness (tests/torture/harness.py): N seeded schedules from SEED, strict

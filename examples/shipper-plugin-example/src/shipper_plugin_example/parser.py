@@ -8,6 +8,7 @@ One JSON object per line: `time` (ISO 8601; a time without a zone is in the sour
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -40,7 +41,7 @@ class AcmeVaultParser(Parser):
         "acme_vault.status": "keyword",
     }
 
-    def parse(self, raw: bytes) -> list[dict]:
+    def parse(self, raw: bytes) -> list[dict[str, Any]]:
         try:
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError as e:
