@@ -10,7 +10,8 @@ Fluentd peer (tests/peers/forward_server.py) that goes down for --outage-for sec
 (a restart of those sources). Every --sample-every seconds: RSS of the agent and its children,
 open fds, threads, and the state_dir's size. At the end every line is counted: written, delivered,
 duplicates, lost. The report (markdown) shows the samples and the growth per hour (least squares
-over the second half, after the warm-up).
+over the second half, after the warm-up). The agent gets the environment systemd/shipper.service
+gives it (PYTHONMALLOC=malloc: bench/README.md, soak); --bare starts it without.
 """
 from __future__ import annotations
 
@@ -90,6 +91,15 @@ class Writer(threading.Thread):
         self.rotations += 1
 
 
+def unit_environment() -> dict[str, str]:
+    """The environment systemd/shipper.service gives the agent: the soak measures it as installed."""
+    env = {}
+    for line in (REPO / "systemd" / "shipper.service").read_text().splitlines():
+        if line.startswith("Environment="):
+            env.update(item.split("=", 1) for item in line.removeprefix("Environment=").split())
+    return env
+
+
 def sample(pid: int, state: Path) -> dict:
     def status(p: int) -> dict[str, str]:
         try:
@@ -137,6 +147,11 @@ def main() -> int:
     ap.add_argument("--tracemalloc", action="store_true",
                     help="run the agent under tracemalloc (slower) and report what grew between a snapshot at "
                          "half time and one at the end, by line and by traceback")
+    ap.add_argument("--probe", action="store_true",
+                    help="run the agent under bench/soak_probe.py and, at every sample, record where its memory "
+                         "is (kernel, pymalloc, glibc, live objects by type); printed at the end")
+    ap.add_argument("--bare", action="store_true",
+                    help="start the agent without the systemd unit's Environment= (e.g. PYTHONMALLOC=malloc)")
     ap.add_argument("--wrap", default="", help="a command the agent is started under, e.g. 'heaptrack -o /tmp/h'")
     args = ap.parse_args()
 
@@ -152,15 +167,17 @@ def main() -> int:
     writer.start()
     errlog = open(d / "agent.log", "wb")
     cmd = ([str(REPO / ".venv/bin/python"), str(REPO / "bench/traced_agent.py")] if args.tracemalloc
+           else [str(REPO / ".venv/bin/python"), str(REPO / "bench/soak_probe.py")] if args.probe
            else [str(REPO / ".venv/bin/shipper")])
     cmd = [*args.wrap.split(), *cmd]
     agent = subprocess.Popen([*cmd, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=errlog,
-                             env={**os.environ, "SHIPPER_TRACE_DIR": str(d)})
+                             env={**os.environ, **({} if args.bare else unit_environment()),
+                                  "SHIPPER_TRACE_DIR": str(d)})
     snapshots = 0
     up_by = time.monotonic() + 120  # a SIGHUP before the agent's handler is set would end it
     while b"msg=started" not in (d / "agent.log").read_bytes() and agent.poll() is None and time.monotonic() < up_by:
         time.sleep(0.2)
-    t0 = time.monotonic()
+    t0, t0_wall = time.monotonic(), time.time()
     samples: list[tuple[float, dict]] = []
     next_sample = next_reload = next_outage = 0.0
     next_reload, next_outage = args.reload_every, args.outage_every
@@ -170,6 +187,8 @@ def main() -> int:
         while (now := time.monotonic() - t0) < args.duration:
             if now >= next_sample:
                 samples.append((now, sample(agent.pid, d / "state")))
+                if args.probe:
+                    agent.send_signal(signal.SIGUSR1)
                 s = samples[-1][1]
                 print(f"{now:7.0f}s rss {s['rss_kib'] / 1024:6.1f} MiB (tree {s['tree_rss_kib'] / 1024:6.1f}) "
                       f"fds {s['fds']:4d} threads {s['threads']:3d} state {s['state_bytes'] / 1024:7.1f} KiB "
@@ -220,6 +239,7 @@ def main() -> int:
     print(f"## Soak: {args.duration / 60:.0f} min, {args.files} files, {args.rate:.0f} lines/s, "
           f"{writer.rotations} rotations, {reloads} reloads, {outages} outages of {args.outage_for:.0f} s")
     print()
+    print(f"agent environment: {'bare' if args.bare else unit_environment()}")
     print(f"lines written {writer.written}, delivered {len(names)}, duplicates {dups}, lost {lost}; "
           f"agent exit {agent.returncode}")
     print()
@@ -235,7 +255,30 @@ def main() -> int:
         print(f"growth over the second half: {key} {rate:+.2f} {unit}/h")
     if snapshots == 2:
         report_growth(d)
+    if args.probe:
+        report_probe(d, t0_wall)
     return 0 if dups == 0 and lost == 0 else 1
+
+
+def report_probe(d: Path, t0_wall: float) -> None:
+    """Where the agent's memory was at each sample (bench/soak_probe.py), in MiB."""
+    path = d / "probe.jsonl"
+    if not path.exists():
+        return
+    print()
+    print("| t (s) | RSS | anon | pymalloc arenas | in blocks | glibc heap | in use | free | mmapped | gc objects "
+          "| trimmed |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for line in path.read_text().splitlines():
+        r = orjson.loads(line)
+        k, pm, gl = r["kib"], r["pymalloc"], r["glibc"]
+        print(f"| {r['t'] - t0_wall:.0f} | {k.get('Rss', 0) / 1024:.1f} | {k.get('Anonymous', 0) / 1024:.1f} "
+              f"| {pm.get('arena_bytes', 0) / 2**20:.1f} | {pm.get('in_blocks', 0) / 2**20:.1f} "
+              f"| {gl['heap'] / 2**20:.1f} | {gl['in_use'] / 2**20:.1f} | {gl['free'] / 2**20:.1f} "
+              f"| {gl['mmapped'] / 2**20:.1f} | {r['gc_objects']} | {r.get('trimmed_kib', 0) / 1024:.1f} |")
+    last = orjson.loads(path.read_text().splitlines()[-1])
+    print()
+    print("live objects by type at the end: " + ", ".join(f"{n} {c}" for n, c in last["top_types"]))
 
 
 def report_growth(d: Path) -> None:

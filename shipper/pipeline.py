@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Callable
 
-from shipper import parse_auto, registry, reload_apply
+from shipper import allocator, parse_auto, registry, reload_apply
 from shipper.checkpoint import CheckpointStore
 from shipper.config import Config
 from shipper.config_base import OutputConfig
@@ -41,6 +41,10 @@ COMPACT_EVERY = 3600.0  # seconds between checkpoint database compactions (and a
 # every FULL_COLLECT_EVERY seconds for anything else that forms cycles (a failed reload's parse, an
 # exception kept with its traceback); it takes milliseconds over what is not frozen.
 FULL_COLLECT_EVERY = 600.0
+# The C heap's free pages go back to the system this often (shipper.allocator): an output's catch-up
+# after an outage frees ~20 MiB within seconds, which glibc would otherwise keep resident. A trim
+# takes a millisecond or two; what the agent touches again in a minute costs it a few page faults.
+GIVE_BACK_EVERY = 60.0
 
 
 class Pipeline:
@@ -75,6 +79,7 @@ class Pipeline:
         self._compacted = time.monotonic()
         self._collected = time.monotonic()
         self._collect_due = False  # runners were let go: collect their cycles at the next tick
+        self._given_back = time.monotonic()
 
     def make_worker(self, ocfg: OutputConfig) -> OutputWorker:
         """An output and its worker, not started nor routed to yet (a plugin that cannot be
@@ -267,6 +272,10 @@ class Pipeline:
             self._collect_due = False
             self._collected = now
             gc.collect()
+            self._given_back = now - GIVE_BACK_EVERY  # what the collection freed goes back at once
+        if now - self._given_back >= GIVE_BACK_EVERY:
+            self._given_back = now
+            allocator.give_back()
 
     def compact(self, now: float) -> None:
         self._compacted = now
