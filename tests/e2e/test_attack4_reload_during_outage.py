@@ -91,7 +91,12 @@ outputs:
         peer.start()
         assert done.wait(120)
         deadline = time.monotonic() + 90
+        seen, quiet_since = 0, time.monotonic()
         while time.monotonic() < deadline and not set(range(LINES)) <= set(seqs()):
+            if len(peer.records) != seen:
+                seen, quiet_since = len(peer.records), time.monotonic()
+            elif time.monotonic() - quiet_since > 15:  # nothing more is coming
+                break
             time.sleep(0.3)
     finally:
         proc.send_signal(signal.SIGTERM)
