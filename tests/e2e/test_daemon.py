@@ -317,6 +317,8 @@ def test_wedged_output_stops_watchdog_and_second_signal_exits_at_once(tmp_path, 
 class _GatedOutput:
     """Stands in for an output plugin: blocks in send() until opened; optionally counts retries."""
 
+    takes_lines = False  # as Output's default: the source keeps its events as dicts
+
     def __init__(self, name: str, retrying: bool):
         self.name, self.retrying = name, retrying
         self.gate = threading.Event()
