@@ -30,6 +30,8 @@ import threading
 from collections import deque
 from typing import Any, Callable
 
+import orjson
+
 from shipper.plugin import ParserOptions, RawBatch
 
 log = logging.getLogger("shipper.parse_workers")
@@ -84,8 +86,12 @@ def serialise(builder, raw: RawBatch, with_keys: bool = True) -> Parsed:
     """EventBuilder.enrich, then each event as its NDJSON line and (`with_keys`, else None) index key."""
     from shipper.plugin import index_key, serialize_event
 
-    events, id_parts, failures, unmapped = builder.enrich(raw)
-    lines = b"".join([serialize_event(ev) for ev in events])
+    events, id_parts, failures, unmapped = builder.enrich(raw, check_depth=False)
+    try:
+        lines = b"".join([serialize_event(ev) for ev in events])
+    except orjson.JSONEncodeError:  # an event nested deeper than orjson writes: again, such records flagged
+        events, id_parts, failures, unmapped = builder.enrich(raw)
+        lines = b"".join([serialize_event(ev) for ev in events])
     if not with_keys:  # ~40 % of what the dumps cost: only for outputs that name an index by the event
         return lines, len(events), id_parts, None, failures, unmapped  # (an output wanting them decodes the lines)
     # Equal keys as one object: pickle sends a repeated object as a reference.
