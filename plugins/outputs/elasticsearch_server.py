@@ -23,10 +23,8 @@ class Server:
 
     @property
     def version(self) -> tuple[int, int, int]:
-        parts = []
-        for p in self.number.split("-")[0].split(".")[:3]:
-            parts.append(int(p) if p.isdigit() else 0)
-        return tuple(parts + [0] * (3 - len(parts)))  # type: ignore[return-value]
+        parts = [int(p) if p.isdigit() else 0 for p in self.number.split("-")[0].split(".")[:3]] + [0, 0, 0]
+        return parts[0], parts[1], parts[2]
 
     @property
     def name(self) -> str:

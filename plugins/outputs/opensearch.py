@@ -12,7 +12,7 @@ from shipper_plugins.outputs.elasticsearch import ElasticsearchOutput, Elasticse
 
 
 class OpensearchOutputConfig(ElasticsearchOutputConfig):
-    type: Literal["opensearch"] = "opensearch"  # type: ignore[assignment]
+    type: Literal["opensearch"] = "opensearch"  # type: ignore[assignment]  # this output's name, not the base's
     hosts: list[str] = Field(default=["https://127.0.0.1:9200"], min_length=1)
 
 
