@@ -121,6 +121,9 @@ class FamilyIndex:
 
     def __init__(self) -> None:
         self._index: dict[tuple[str, str], Counter[str]] = {}
+        # A live path that is a symlink to the log (`current.log -> /srv/app/logs/app.log`): the
+        # rotated names are made beside the target, under the target's name (family -> target).
+        self._aliases: dict[str, str] = {}
 
     def add(self, family: str) -> None:
         self._index.setdefault(self._key(family), Counter())[os.path.basename(family)] += 1
@@ -141,15 +144,39 @@ class FamilyIndex:
         """Is this live name a followed family?"""
         return isinstance(family, str) and os.path.basename(family) in self._index.get(self._key(family), ())
 
+    def set_alias(self, family: str, target: str | None) -> None:
+        """The live path `family` is a symlink to `target` (None: it is no symlink now)."""
+        if target is None:
+            self._aliases.pop(family, None)
+        else:
+            self._aliases[family] = target
+
+    def rotation_base(self, family: str) -> str:
+        """The path whose rotated names are the family's: its symlink's target, or itself."""
+        return self._aliases.get(family, family)
+
     def has_rotated_name(self, path: str) -> bool:
         folder, name = os.path.split(path)
-        return any(is_rotated_name(live, name)
-                   for m in _SEPARATOR.finditer(name) for live in self._index.get((folder, name[: m.start()]), ()))
+        if any(is_rotated_name(live, name)
+               for m in _SEPARATOR.finditer(name) for live in self._index.get((folder, name[: m.start()]), ())):
+            return True
+        return any(os.path.dirname(t) == folder and is_rotated_name(os.path.basename(t), name) and fam in self
+                   for fam, t in self._aliases.items())
 
     @staticmethod
     def _key(family: str) -> tuple[str, str]:
         folder, live = os.path.split(family)
         return folder, split_name(live)[0]
+
+
+def symlink_target(path: str) -> str | None:
+    """The file a live path that is itself a symlink points at (its real path), else None. A
+    symlinked folder above it is no alias: its backups are listed through the link's folder."""
+    if not os.path.islink(path):
+        return None
+    target = os.path.realpath(path)
+    return target if os.path.basename(target) != os.path.basename(path) or \
+        os.path.realpath(os.path.dirname(path)) != os.path.dirname(target) else None
 
 
 def stem_index(listing: list[str]) -> dict[str, list[str]]:

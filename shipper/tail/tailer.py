@@ -115,6 +115,10 @@ class Observed:
     fd: int | None = None  # held by the holder (its name may be gone)
 
 
+class MovedDuringScan(FileNotFoundError):
+    """The name a scan listed holds another file now (renamed or deleted since it was listed)."""
+
+
 def fd_budget() -> int:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
@@ -185,6 +189,7 @@ class Tailer:
         # full scan while their tombstone lasts: written to again (a writer that kept its old file
         # open), they are followed again from their checkpoint.
         self.moved_away: dict[tuple[int, int], tuple[str, float]] = {}
+        self._moved: set[tuple[int, int]] = set()  # files renamed during this scan: decided at the next
 
     # ------------------------------------------------------------------ scanning
 
@@ -193,29 +198,29 @@ class Tailer:
         cands: dict[str, tuple[bool, str]] = {p: (True, p) for p in live}
         indexes: dict[str, dict[str, list[str]]] = {}
         for p in live:
-            folder = os.path.dirname(p)
+            base = self._rotation_base(p)
+            folder = os.path.dirname(base)
             if folder not in indexes:
                 try:
                     indexes[folder] = discovery.stem_index(os.listdir(folder))
                 except OSError:
                     indexes[folder] = {}
-            for s in discovery.rotated_siblings(p, index=indexes[folder]):
+            for s in discovery.rotated_siblings(base, index=indexes[folder]):
                 if not discovery.is_excluded(s, self.exclude):
                     cands.setdefault(s, (False, p))
         # Families of files we follow that no glob matches any more (the live path is gone).
         for f in self.files.values():
             if f.family not in cands and not f.deleted:
-                folder = os.path.dirname(f.family)
-                for s in discovery.rotated_siblings(f.family):
+                for s in discovery.rotated_siblings(self._rotation_base(f.family)):
                     cands.setdefault(s, (False, f.family))
         # Families of checkpointed states not found yet whose live file is missing (a restart after
         # the log rotated and before the writer made a new live file): their content may be in a
         # rotated name, which must be looked at before the state is called gone.
         for lo in self.loose.values():
             fam = lo.state.family
-            if (lo.gone_at is None and fam not in cands and not os.path.lexists(fam)
+            if (lo.gone_at is None and fam not in cands and not os.path.exists(fam)
                     and discovery.could_match(fam, self.patterns, self.base_dir)):
-                for s in discovery.rotated_siblings(fam):
+                for s in discovery.rotated_siblings(self._rotation_base(fam)):
                     if not discovery.is_excluded(s, self.exclude):
                         cands.setdefault(s, (False, fam))
         obs: dict[tuple[int, int], Observed] = {}
@@ -246,6 +251,14 @@ class Tailer:
             path = f.path if f else (h.path + " (rotated away, held open)" if h.path == h.family else h.path)
             obs[key] = Observed(path, h.family, False, st, is_gzip_path(h.path), h.fd)
         return obs
+
+    def _rotation_base(self, family: str) -> str:
+        """Where the family's rotated names are: beside the live path, or beside the file it is a
+        symlink to (logrotate rotates the target where it is, under the target's name). The family
+        keeps the configured path (checkpoints, events); only backups are looked for there."""
+        target = discovery.symlink_target(family)
+        self.families.set_alias(family, target)
+        return target or family
 
     def _look_at_moved_away(self, obs: dict[tuple[int, int], Observed]) -> None:
         tombs = {(lo.state.dev, lo.state.ino): lo for lo in self.loose.values() if lo.gone_at is not None}
@@ -290,6 +303,7 @@ class Tailer:
                                       "a copy, if one was made, is read as a new file, what was written after the "
                                       "copy is in no file (rotate with `create` to lose nothing)", unknown=True)
                 f.start, f.cut_seen = 0, True
+        self._moved = set()
         obs = self.observe()
         unmatched = dict(obs)
 
@@ -543,6 +557,8 @@ class Tailer:
                 f.held_fd = h.fd  # followed under a name: read through the descriptor while it lasts
             done = (f is not None and (f.fh is not None or (f.state is not None and f.state.offset >= f.size
                                                            and f.at_eof)))
+            if key in self._moved:
+                continue  # decided at the next scan
             if done or key in self.copies or (f is None and not any(
                     (lo.state.dev, lo.state.ino) == key for lo in self.loose.values() if lo.gone_at is None)
                     and key not in self.undecided):
@@ -554,7 +570,7 @@ class Tailer:
     def needs_rescan(self) -> bool:
         """Does a decision wait for another full pass (a state to declare gone, a file too short
         to tell apart, an unreadable file to retry, a held file to take)?"""
-        return (self.awaiting_gone() or bool(self.undecided)
+        return (self.awaiting_gone() or bool(self.undecided) or bool(self._moved)
                 or bool(self.unreadable) or (self.holder is not None and bool(self.holder.held)))
 
     def awaiting_gone(self) -> bool:
@@ -615,7 +631,7 @@ class Tailer:
         if not o.gz and o.st.st_size < s.head_len:
             return False
         try:
-            fh = self._open_path(o.path, o.gz, o.fd)
+            fh = self._open_observed(o)
         except OSError:
             return False
         try:
@@ -647,7 +663,7 @@ class Tailer:
         if s.offset <= s.head_len or (not o.gz and o.st.st_size < s.head_len):
             return None  # nothing read past the head: a same-headed file is just another file
         try:
-            fh = self._open_path(o.path, o.gz, o.fd)
+            fh = self._open_observed(o)
         except OSError:
             return None
         try:
@@ -682,7 +698,7 @@ class Tailer:
         a copy of a followed file, or (under a rotated name) of a file at a live name in
         `unmatched`: copies are made under rotated names only."""
         try:
-            fh = self._open_path(o.path, o.gz, o.fd)
+            fh = self._open_observed(o)
         except OSError:
             return False
         try:
@@ -705,7 +721,7 @@ class Tailer:
                 if not x.direct or x.gz or x is o or min(x.st.st_size, c or 0) <= s.head_len:
                     continue
                 try:
-                    live = self._open_path(x.path, False, x.fd)
+                    live = self._open_observed(x)
                 except OSError:
                     continue
                 try:
@@ -785,7 +801,13 @@ class Tailer:
             # is a backup all the same (tests/tail/test_attack3_olddir.py).
             return False
         try:
-            fh = self._open_path(o.path, o.gz, o.fd)
+            fh = self._open_observed(o)
+        except MovedDuringScan:
+            # Renamed since the scan listed it (logrotate shifting backups): nothing is decided
+            # from another file's bytes; the next scan finds it under its new name. (Held, if the
+            # holder holds it, in case it is deleted meanwhile.)
+            self._moved.add(key)
+            return True
         except OSError:
             return False  # followed as a new file; its open failure is reported there
         try:
@@ -900,7 +922,7 @@ class Tailer:
             if (st.st_dev, st.st_ino) != (f.dev, f.ino):
                 continue  # not the live file any more
             try:
-                fh = self._open_path(o.path, o.gz, o.fd)
+                fh = self._open_observed(o)
             except OSError:
                 return False
             try:
@@ -1184,6 +1206,17 @@ class Tailer:
                 if self.holder is not None:
                     self.holder.release((f.dev, f.ino))  # ours now
         return f.fh
+
+    def _open_observed(self, o: Observed) -> OpenFile:
+        """Open a file the scan listed. A scan is no snapshot: logrotate may shift the backups
+        between the listing and this open, and the bytes of the file now under the name must not
+        be taken for o's (a complete backup proven "another file" by a newer one's bytes was read
+        again: tests/tail/test_rotated_during_scan.py)."""
+        fh = self._open_path(o.path, o.gz, o.fd)
+        if (fh.dev, fh.ino) != (o.st.st_dev, o.st.st_ino):
+            fh.close()
+            raise MovedDuringScan(errno.ENOENT, "renamed or deleted during the scan", o.path)
+        return fh
 
     def _open_path(self, path: str, gz: bool, held_fd: int | None = None) -> OpenFile:
         """Open a matched file; a file there but unreadable (permissions, ProtectHome=, an I/O

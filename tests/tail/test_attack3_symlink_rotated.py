@@ -1,14 +1,12 @@
 """Attack (issue 21): a path in `paths` that is a symlink to a log that logrotate rotates
 (`/var/log/app/current -> /srv/app/logs/app.log`, a common layout). The rotated names are made
-beside the target, not beside the link, and the agent looks for them beside the link only: lines
-written while the agent was stopped, and copies made by copytruncate, are still on disk in
-`app.log.1` but are never read — "data lost ... no copy of it was found" is warned instead."""
+beside the target, not beside the link. Found: the agent looked for them beside the link only, so
+lines written while it was stopped, and copies made by copytruncate, still on disk in `app.log.1`,
+were never read ("data lost ... no copy of it was found" was warned instead)."""
 from __future__ import annotations
 
 import os
 import subprocess
-
-import pytest
 
 from tests.tail.attack_agent import Agent, exactly_once, numbered
 
@@ -48,11 +46,9 @@ def rotate_while_stopped(tmp_path, how: str) -> str:
         line for line in agent.errors().splitlines() if "data lost" in line)
 
 
-@pytest.mark.xfail(strict=True, reason="rotated names are looked for beside the symlink, not beside its target (found by attack 3; not fixed)")
 def test_symlinked_path_rotated_with_create_while_stopped_loses_nothing(tmp_path):
     assert rotate_while_stopped(tmp_path, "create").strip() == ""
 
 
-@pytest.mark.xfail(strict=True, reason="rotated names are looked for beside the symlink, not beside its target (found by attack 3; not fixed)")
 def test_symlinked_path_rotated_with_copytruncate_while_stopped_loses_nothing(tmp_path):
     assert rotate_while_stopped(tmp_path, "copytruncate").strip() == ""

@@ -1,0 +1,66 @@
+"""A scan is no snapshot: logrotate may shift the backups between the moment a scan lists a file and
+the moment it opens it to compare its bytes. Found under load (issue 21, test_attack_compress's
+schedule repeating 9-409 lines): a complete .gz was listed as app.log.1.gz, logrotate ran again
+(app.log.1.gz -> app.log.2.gz, the new log compressed to app.log.1.gz), and the bytes compared were
+those of the newer .gz now at that name: the backup was proven "another file" and read again from
+its start under its next name. Here the real logrotate runs at that moment, every time."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+from tests.tail.conftest import Follower, assert_exactly_once
+from tests.tail.test_files import LOGROTATE
+
+HEADER = b'{"seq": -1, "msg": "layout header shared by every file"}\n'
+
+
+def test_a_backup_shifted_by_logrotate_during_a_scan_is_not_read_again(tmp_path):
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    conf = tmp_path / "lr.conf"
+    conf.write_text(f"{log} {{\n  rotate 5\n  compress\n  missingok\n}}\n")
+    n = 0
+
+    def write(k: int) -> None:
+        nonlocal n
+        with open(log, "ab") as f:
+            if f.tell() == 0:
+                f.write(HEADER)
+            for i in range(n, n + k):
+                f.write(json.dumps({"seq": i, "msg": "x" * 20}).encode() + b"\n")
+        n += k
+
+    def rotate() -> None:
+        subprocess.run([LOGROTATE, "-f", "-s", str(tmp_path / "lr.state"), str(conf)], check=True, timeout=60)
+
+    write(300)
+    f = Follower([log], d)
+    f.poll()
+    write(20)
+    f.poll()  # every line read; the next rotation compresses them to app.log.1.gz
+    rotate()
+    write(40)  # the next file, not looked at yet
+
+    observe = f.tailer.observe
+    rotated_in_scan = []
+
+    def observe_then_rotate():
+        obs = observe()
+        if not rotated_in_scan and any(o.path.endswith("app.log.1.gz") for o in obs.values()):
+            rotated_in_scan.append(True)
+            rotate()  # the names just listed now hold other files
+        return obs
+
+    f.tailer.observe = observe_then_rotate
+    try:
+        for _ in range(4):
+            f.poll()
+        f.settle()
+    finally:
+        f.tailer.close()
+    assert rotated_in_scan
+    assert sorted(p.name for p in d.iterdir()) == ["app.log.1.gz", "app.log.2.gz"]
+    assert_exactly_once([s for s in f.seqs() if s != -1], range(n))
+    assert f.tailer.losses == 0
