@@ -179,6 +179,7 @@ class Tailer:
         # (The size seen last: a copy being made only grows, so a smaller file is another one on a reused inode.)
         self.undecided: dict[tuple[int, int], tuple[float, str, str, int]] = {}
         self.undecided_read = 0  # … read anyway once UNDECIDED_SECONDS had passed
+        self._undecided_missing: dict[tuple[int, int], tuple[int, float]] = {}  # missed scans, since when
         self.copies: dict[tuple[int, int], tuple[int, int]] = {}  # proven copies: inode -> (size, mtime)
         self.unreadable: dict[str, str] = {}  # matched files that cannot be opened: path -> error
         self.holder: Holder | None = None  # when the caller runs one
@@ -438,10 +439,23 @@ class Tailer:
         self.unreadable = {p: e for p, e in self.unreadable.items() if p in paths}
         blocked = {paths[p] for p in self.unreadable}  # families with a file we cannot look into
         for key, (_since, path, other, size) in list(self.undecided.items()):
-            if key not in obs or obs[key].st.st_size < size:
-                del self.undecided[key]
-                self._lost(path, 0, f"(the whole file): it was deleted while it could not yet be told apart from "
-                                    f"{other} (it held no more than their shared first line), and was not read", unknown=True)
+            o = obs.get(key)
+            if o is None:
+                # A scan is no snapshot: a file renamed while the names are listed (logrotate
+                # shifting backups) is missing from that one listing. Gone only when missing as
+                # long as a state must be.
+                missed, first = self._undecided_missing.get(key, (0, now))
+                self._undecided_missing[key] = (missed + 1, first)
+                if missed + 1 < MISSING_SCANS or now - first < MISSING_SECONDS:
+                    continue
+            elif o.st.st_size >= size:
+                self._undecided_missing.pop(key, None)
+                continue
+            self._undecided_missing.pop(key, None)
+            del self.undecided[key]
+            self._lost(path, 0, f"(the whole file): it was deleted while it could not yet be told apart from "
+                                f"{other} (it held no more than their shared first line), and was not read", unknown=True)
+        self._undecided_missing = {k: v for k, v in self._undecided_missing.items() if k in self.undecided}
 
         # 4. loose states nobody has: gone
         for fid, lo in list(self.loose.items()):
