@@ -164,18 +164,24 @@ acme = acme_bad_plugins:not_a_command
 """
 
 
-@pytest.fixture
-def bad_plugins(tmp_path):
-    """A distribution `acme-bad-plugins` installed the way pip leaves one (a dist-info with its entry
-    points beside the module), on the PYTHONPATH of the shipper processes the test starts."""
+def installed(tmp_path: Path, module: str, source: str, version: str, entry_points: str) -> dict[str, str]:
+    """A distribution (named as the module, with dashes) installed the way pip leaves one: a dist-info
+    with its entry points beside the module. The environment of shipper processes that see it."""
     site = tmp_path / "site"
     site.mkdir()
-    (site / "acme_bad_plugins.py").write_text(BAD_PLUGINS)
-    info = site / "acme_bad_plugins-0.3.dist-info"
+    (site / f"{module}.py").write_text(source)
+    info = site / f"{module}-{version}.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-bad-plugins\nVersion: 0.3\n")
-    (info / "entry_points.txt").write_text(ENTRY_POINTS)
-    return {**__import__("os").environ, "PYTHONPATH": f"{site}:{REPO}"}
+    name = module.replace("_", "-")
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(entry_points)
+    return {**os.environ, "PYTHONPATH": f"{site}:{REPO}"}
+
+
+@pytest.fixture
+def bad_plugins(tmp_path):
+    """A distribution `acme-bad-plugins` installed, seen by the shipper processes the test starts."""
+    return installed(tmp_path, "acme_bad_plugins", BAD_PLUGINS, "0.3", ENTRY_POINTS)
 
 
 def test_bad_plugins_are_refused_naming_entry_point_and_distribution(tmp_path, bad_plugins):
@@ -306,14 +312,8 @@ def test_an_output_whose_start_raises_ends_a_run_once_named_and_nothing_is_ackno
     """`run --once` with a third-party output whose start() raises (its folder is missing): exit 1 with
     one line naming the output and why, no crash; the lines wait unacknowledged, and once the folder is
     there the next run ships every one of them."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "acme_folder_output.py").write_text(FOLDER_OUTPUT)
-    info = site / "acme_folder_output-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-folder-output\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[shipper.outputs]\nacme_folder = acme_folder_output:FolderOutput\n")
-    env = {**os.environ, "PYTHONPATH": f"{site}:{REPO}"}
+    env = installed(tmp_path, "acme_folder_output", FOLDER_OUTPUT, "0.1",
+                    "[shipper.outputs]\nacme_folder = acme_folder_output:FolderOutput\n")
     (tmp_path / "in.log").write_text("".join(f'{{"n": {i}}}\n' for i in range(5)))
     conf = tmp_path / "shipper.yaml"
     conf.write_text(textwrap.dedent(f"""\
