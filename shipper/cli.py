@@ -274,7 +274,7 @@ def verify(key_files: tuple[str, ...], config_path: str | None, output_name: str
     (-c CONFIG --output NAME), is intact from its first to its last attestation; exit 0 only then.
     Names each missing range, altered event, reordering, unknown key and loss the agent declared
     (docs/evidence.md)."""
-    from shipper.integrity import load_key
+    from shipper.integrity import load_verifying_keys
     from shipper.secrets import SecretError
     from shipper.verify import absent_chains, report_lines, verify_chain
     from shipper.verify_read import read_links
@@ -284,7 +284,7 @@ def verify(key_files: tuple[str, ...], config_path: str | None, output_name: str
     if files and (config_path or since):
         raise click.UsageError("-c and --since read a trail back from a store: give FILES or -c CONFIG --output NAME")
     try:
-        keys = [load_key(k) for k in key_files]
+        keys = [key for k in key_files for key in load_verifying_keys(k)]
     except SecretError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)

@@ -65,6 +65,15 @@ def load_key(path: str) -> Key:
     return Key.from_text(text)
 
 
+def load_verifying_keys(path: str) -> list[Key]:
+    """The keys a key file may name for `shipper verify`: as the agent reads it (load_key) and, when
+    it begins with a UTF-8 byte order mark (an auditor's copy saved by an editor that adds one), also
+    without the mark: the agent's own copy is not likely to have it, and a wrong key only fails."""
+    key = load_key(path)
+    text = key.secret.decode()
+    return [key] + ([Key.from_text(text.lstrip("\ufeff").strip())] if text.startswith("\ufeff") else [])
+
+
 def load_sealing_key(path: str) -> Key:
     """The agent's key: as load_key, refusing one too short to stay secret. Every event carries
     the key id (an HMAC of a fixed text under the key), so anyone with the trail can test guesses

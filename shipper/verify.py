@@ -256,7 +256,7 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
     key_ids = {ln.hash.split(":", 1)[0] for ln in seens}
     unknown = sorted(key_ids - set(secrets))
     for key_id in unknown:
-        rep.problems.append(f"sealed with an unknown key (id {key_id})")
+        rep.problems.append(f"sealed with an unknown key (id {_short(key_id)})")
     # Links not proven while read: each against every stored predecessor
     for seq, same in by_seq.items():
         for ln in same:
@@ -286,20 +286,21 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
     rep.first, rep.last = attested[0], attested[-1]
     last = next(ln for ln in by_seq[rep.last] if ln.att is not None and ln.valid)
     last_ev = (last.att or {}).get("event") or {}
-    rep.last_attested = f"{last_ev.get('end')} ({last_ev.get('reason')})"
-    missing_from: int | None = None
-    for seq in range(rep.first, rep.last + 1):
-        at_seq = by_seq.get(seq, [])
-        if not at_seq:
-            missing_from = seq if missing_from is None else missing_from
-            continue
-        if missing_from is not None:
-            rep.problems.append(f"missing: sequences {_range(missing_from, seq - 1)}")
-            missing_from = None
-        good = [ln for ln in at_seq if ln.valid]
+    rep.last_attested = f"{_short(last_ev.get('end'))} ({_short(last_ev.get('reason'))})"
+    expected = rep.first  # the places present, in order (not every number between: a sealed
+    for seq in sorted(s for s in by_seq if rep.first <= s <= rep.last):  # attestation may stand at 2^63)
+        if seq > expected:
+            rep.problems.append(f"missing: sequences {_range(expected, seq - 1)}")
+        expected = seq + 1
+        good = [ln for ln in by_seq[seq] if ln.valid]
         rep.replays += max(0, len(good) - 1)
         for ln in good:
             if ln.att is not None:
+                unread = _not_in_form(ln.att)
+                if unread:
+                    rep.problems.append(f"attestation at sequence {seq} ({ln.where}): {unread} is not in the form the "
+                                        "agent writes, so what it declares cannot be read")
+                    continue
                 rep.losses.extend(_declared_losses(ln))
                 rep.notes.extend(_vendor_gaps(ln))
                 for output, carried in _chains_beside(ln).items():
@@ -317,6 +318,7 @@ def _key_order(rep: ChainReport, by_seq: dict[int, list[Seen]]) -> None:
     restart across the rotation) are no return. The spans are printed: an auditor who knows when a
     key was rotated sees a chain that never changed keys."""
     spans: list[list] = []  # [key id, first sequence, last sequence]
+    last_span: dict[str, list] = {}  # each key's latest span (only it can go on)
     retired: set[str] = set()
     current: set[str] = set()
     for seq in sorted(by_seq):
@@ -324,18 +326,22 @@ def _key_order(rep: ChainReport, by_seq: dict[int, list[Seen]]) -> None:
         if not keys:
             continue
         for key_id in sorted(keys & retired):
-            rep.problems.append(f"key order: sequence {seq} is sealed with key {key_id}, which a later key had "
+            rep.problems.append(f"key order: sequence {seq} is sealed with key {_short(key_id)}, which a later key had "
                                 f"replaced (a retired key used again)")
         retired |= current - keys
         current = keys
         for key_id in sorted(keys):
-            span = next((sp for sp in spans if sp[0] == key_id and sp[2] >= seq - 1), None)
-            if span is None:
-                spans.append([key_id, seq, seq])
+            span = last_span.get(key_id)
+            if span is None or span[2] < seq - 1:
+                span = last_span[key_id] = [key_id, seq, seq]
+                spans.append(span)
             else:
                 span[2] = seq
     if len({sp[0] for sp in spans}) > 1:
-        rep.notes.append("keys: " + ", ".join(f"{k} sequences {_range(a, b)}" for k, a, b in spans))
+        told = [f"{_short(k)} sequences {_range(a, b)}" for k, a, b in (spans if len(spans) <= 20 else spans[:10])]
+        if len(spans) > 20:  # keys changing back and forth (each return is named above)
+            told += [f"… ({len(spans)} spans in all)"] + [f"{_short(k)} sequences {_range(a, b)}" for k, a, b in spans[-10:]]
+        rep.notes.append("keys: " + ", ".join(told))
 
 
 def _chains_beside(ln: Seen) -> dict[str, dict[str, int]]:
@@ -367,55 +373,114 @@ def absent_chains(reports: dict[str, ChainReport], output: str | None = None) ->
     if output is not None:
         for name, rep in sorted(judged.items()):
             if output not in rep.outputs:
-                out.append(f"chain {name}: its attestations name outputs {', '.join(sorted(rep.outputs))}, not "
-                           f"{output}: its links are not from that output's store")
+                named = _short(", ".join(sorted(rep.outputs)), 300)
+                out.append(f"chain {_short(name)}: its attestations name outputs {named}, not {_short(output)}: its "
+                           "links are not from that output's store")
         candidates = [output]
     else:
         common = set.intersection(*(rep.outputs for rep in judged.values())) if judged else set()
         if not common:  # a trail of several outputs' stores together: what all outputs of a chain carried
-            return out + _absent_for(reports, judged, None)
+            return out + [line for _, line in _absent_for(reports, judged, None)]
         candidates = sorted(common)
     lacks = {o: _absent_for(reports, judged, o) for o in candidates}
-    if len({tuple(sorted(line.split(":", 1)[0] for line in v)) for v in lacks.values()}) <= 1:
-        return out + lacks[candidates[0]]
-    out.append(f"the input could be the store of any of the outputs {', '.join(candidates)} (every chain in it "
-               "went to each of them), and they carried different chains: name the output it is from (--output NAME)")
+    if len({frozenset(chain for chain, _ in v) for v in lacks.values()}) <= 1:
+        return out + [line for _, line in lacks[candidates[0]]]
+    out.append(f"the input could be the store of any of the outputs {_short(', '.join(candidates), 300)} (every "
+               "chain in it went to each of them), and they carried different chains: name the output it is from "
+               "(--output NAME)")
     for o in candidates:
-        out.extend(f"  if it is {o}'s store: {line}" for line in lacks[o] or ["nothing is missing"])
+        out.extend(f"  if it is {_short(o)}'s store: {line}" for line in [ln for _, ln in lacks[o]] or ["nothing is missing"])
     return out
 
 
-def _absent_for(reports: dict[str, ChainReport], judged: dict[str, ChainReport], output: str | None) -> list[str]:
+def _absent_for(reports: dict[str, ChainReport], judged: dict[str, ChainReport], output: str | None
+                ) -> list[tuple[str, str]]:
     """Chains absent from the input that `output` carried (None: that every output of the attesting
-    chain carried) and that sealed links between two attestations naming them."""
+    chain carried) and that sealed links between two attestations naming them: (chain, what to say)."""
     out = []
     named: set[str] = set()
     for name, rep in sorted(judged.items()):
         if output is None:
             per = [rep.beside.get(o, {}) for o in rep.outputs]
             carried = {c: per[0][c] for c in set.intersection(*(set(p) for p in per))} if per else {}
-            where = f"every output of chain {name}"
+            where = f"every output of chain {_short(name)}"
         else:
             carried = rep.beside.get(output, {})
-            where = f"output {output}"
+            where = f"output {_short(output)}"
         for other, seen in sorted(carried.items()):
             if other in reports or other in named:
                 continue
             low, high = min(seen, key=lambda x: x[1]), max(seen, key=lambda x: x[1])
             if high[1] > low[1]:
                 named.add(other)
-                out.append(f"chain {other}: none of its links is in the input, though it sealed sequences "
-                           f"{_range(low[1] + 1, high[1])} meanwhile for {where} (chain {name}'s attestations at "
-                           f"sequences {low[0]}, {low[2]} and {high[0]}, {high[2]})")
+                out.append((other, f"chain {_short(other)}: none of its links is in the input, though it sealed "
+                                   f"sequences {_range(low[1] + 1, high[1])} meanwhile for {where} (chain "
+                                   f"{_short(name)}'s attestations at sequences {low[0]}, {low[2]} and {high[0]}, "
+                                   f"{high[2]})"))
     return out
+
+
+def _is_int(v: object) -> bool:
+    return v.__class__ is int
+
+
+def _not_in_form(doc: dict) -> str | None:
+    """The first field verify reads from an attestation that is not as the agent writes it, or None.
+    Only someone holding the key seals one like that (or a program not the agent): it is named, not
+    read, so that its counts cannot crash or mislead the verdict."""
+    sh = doc.get("shipper")
+    if sh is not None and not isinstance(sh, dict):
+        return "shipper"
+    att = (sh or {}).get("attestation")
+    if att is None:
+        return None  # nothing declared (what an attestation of no counts says; a test's minimal one)
+    if not isinstance(att, dict):
+        return "shipper.attestation"
+    at = "shipper.attestation."
+    for k in ("losses", "bytes_lost"):
+        if att.get(k) is not None and not _is_int(att[k]):
+            return at + k
+    lost = att.get("lost")
+    if lost is not None and not (isinstance(lost, list) and all(isinstance(x, dict) for x in lost)):
+        return at + "lost"
+    outputs = att.get("outputs")
+    if outputs is not None and not isinstance(outputs, dict):
+        return at + "outputs"
+    for name, counts in (outputs or {}).items():
+        if not isinstance(counts, dict) or (counts.get("dead_lettered") is not None
+                                            and not _is_int(counts["dead_lettered"])):
+            return f"{at}outputs.{_short(name)}"
+        chains = counts.get("chains")
+        if chains is not None and not (isinstance(chains, list) and all(
+                isinstance(c, dict) and isinstance(c.get("chain"), str) and _is_int(c.get("sequence")) for c in chains)):
+            return f"{at}outputs.{_short(name)}.chains"
+    gaps = att.get("vendor_id_gaps")
+    if gaps is None:
+        return None
+    if not isinstance(gaps, dict) or (gaps.get("ids") is not None and not _is_int(gaps["ids"])):
+        return at + "vendor_id_gaps"
+    ranges, numbered = gaps.get("ranges"), gaps.get("numbered")
+    if ranges is not None and not (isinstance(ranges, list) and all(
+            isinstance(r, list) and len(r) == 2 and _is_int(r[0]) and _is_int(r[1]) for r in ranges)):
+        return at + "vendor_id_gaps.ranges"
+    if numbered is not None and not (isinstance(numbered, list) and all(
+            isinstance(x, dict) and _is_int(x.get("first")) and _is_int(x.get("last")) for x in numbered)):
+        return at + "vendor_id_gaps.numbered"
+    return None
+
+
+def _short(value: object, most: int = 100) -> str:
+    """A value from the input, printed: at most `most` characters (a hostile trail's 1 MB key id is not)."""
+    text = str(value)
+    return text if len(text) <= most else f"{text[:most]}… ({len(text)} characters)"
 
 
 def _declared_losses(ln: Seen) -> list[str]:
     att = (((ln.att or {}).get("shipper") or {}).get("attestation") or {})
     out = []
     if att.get("losses") or att.get("bytes_lost"):
-        named = [f"{x.get('what')} ({x.get('bytes') or 'unknown'} bytes)" for x in att.get("lost") or ()
-                 if isinstance(x, dict)]
+        named = [f"{_short(x.get('what'), 300)} ({_short(x.get('bytes') or 'unknown')} bytes)"
+                 for x in att.get("lost") or ()]
         out.append(f"the agent declared {att.get('losses', 0)} losses ({att.get('bytes_lost', 0)} bytes known"
                    f"{': ' + ', '.join(named) if named else ''}) in the attestation at sequence {ln.seq} ({ln.where})")
     for name, counts in (att.get("outputs") or {}).items():
@@ -432,7 +497,8 @@ def _vendor_gaps(ln: Seen) -> list[str]:
     listed = [(a, b, None) for a, b in gaps.get("ranges") or ()]
     listed += [(x["first"], x["last"], x.get("numbering")) for x in gaps.get("numbered") or ()
                if isinstance(x, dict) and isinstance(x.get("first"), int) and isinstance(x.get("last"), int)]
-    ranges = ", ".join((f"{a}-{b}" if a != b else str(a)) + (f" of the {n}" if n else "") for a, b, n in listed)
+    listed = listed[-100:]  # as many as the agent lists (a forged attestation may list more)
+    ranges = ", ".join((f"{a}-{b}" if a != b else str(a)) + (f" of the {_short(n)}" if n else "") for a, b, n in listed)
     if sum(b - a + 1 for a, b, _ in listed) < gaps["ids"]:
         ranges = f"the last {len(listed)} ranges: {ranges}"  # an attestation lists at most 100
     return [f"the product's own ids skip {gaps['ids']} numbers never read ({ranges}): ask its database "
@@ -440,7 +506,7 @@ def _vendor_gaps(ln: Seen) -> list[str]:
 
 
 def _event_id(ln: Seen) -> str:
-    return f" (event.id {ln.eid})" if ln.eid is not None else ""
+    return f" (event.id {_short(ln.eid)})" if ln.eid is not None else ""
 
 
 def _range(a: int, b: int) -> str:
@@ -457,7 +523,7 @@ def report_lines(rep: ChainReport) -> Iterator[str]:
     if rep.outside:
         extra.append(f"{rep.outside} links outside the attested span, not judged")
     state = "intact" if rep.intact else "NOT INTACT"
-    yield f"chain {rep.chain}: {span}, {rep.links} links{(', ' + ', '.join(extra)) if extra else ''}: {state}"
+    yield f"chain {_short(rep.chain, 300)}: {span}, {rep.links} links{(', ' + ', '.join(extra)) if extra else ''}: {state}"
     if rep.last_attested:  # docs/evidence.md: check that it is recent (a cut tail leaves no other trace)
         yield f"  last attestation: {rep.last_attested}"
     for p in rep.problems:

@@ -44,13 +44,17 @@ def read_links(paths: Iterable[str], keys: list[Key], workers: int = 1
     enabled = gc.isenabled()
     gc.disable()  # a million kept links would make each full collection walk them all; they hold no cycles
     try:
-        if workers > 1 and sum(end - start for _, _, start, end in parts if end is not None) > IN_PROCESS:
+        # A pipe or other stream (/dev/stdin) is read here: another process would open its own stdin.
+        streams = [p for p in parts if p[3] is None]
+        files = [p for p in parts if p[3] is not None]
+        _init(secrets)
+        results = list(_merged(map(_read_part, streams), chains, problems, lines_before))
+        if workers > 1 and sum(end - start for _, _, start, end in files if end is not None) > IN_PROCESS:
             ctx = multiprocessing.get_context("forkserver")
             with ctx.Pool(workers, initializer=_init, initargs=(secrets,)) as pool:
-                results = list(_merged(pool.imap(_read_part, parts), chains, problems, lines_before))
+                results += _merged(pool.imap(_read_part, files), chains, problems, lines_before)
         else:
-            _init(secrets)
-            results = list(_merged(map(_read_part, parts), chains, problems, lines_before))
+            results += _merged(map(_read_part, files), chains, problems, lines_before)
         unchained = sum(results)
     finally:
         if enabled:
@@ -101,7 +105,8 @@ def _read_part(part: tuple[int, str, int, int | None]
                ) -> tuple[int, str, int, list[tuple[int, str]], int, list[tuple[str, Seen]]]:
     file, path, start, end = part
     with open(path, "rb") as f:
-        f.seek(start)
+        if start:  # (a stream is one part from its start, and cannot seek)
+            f.seek(start)
         data = f.read() if end is None else f.read(end - start)
     if start == 0 and data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]  # an export saved with a byte order mark (RFC 8259 8.1)
