@@ -51,7 +51,7 @@ def read_links(paths: Iterable[str], keys: list[Key], workers: int = 1
         results = list(_merged(map(_read_part, streams), chains, problems, lines_before))
         if workers > 1 and sum(end - start for _, _, start, end in files if end is not None) > IN_PROCESS:
             ctx = multiprocessing.get_context("forkserver")
-            with ctx.Pool(workers, initializer=_init, initargs=(secrets,)) as pool:
+            with ctx.Pool(min(workers, len(files)), initializer=_init, initargs=(secrets,)) as pool:  # (--workers 10000)
                 results += _merged(pool.imap(_read_part, files), chains, problems, lines_before)
         else:
             results += _merged(map(_read_part, files), chains, problems, lines_before)
