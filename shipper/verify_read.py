@@ -36,9 +36,15 @@ def read_links(paths: Iterable[str], keys: list[Key], workers: int = 1
     """Chains by id (links in file order), problems of the input itself, and the number of events
     without a chain."""
     secrets = {k.id: k.secret for k in keys}
-    parts = [p for i, path in enumerate(paths) for p in _parts(i, path)]
     chains: dict[str, list[Seen]] = defaultdict(list)
     problems: list[str] = []
+    parts = []
+    for i, path in enumerate(paths):
+        if _utf16(path):  # named once, not as a "not a JSON event" per line
+            problems.append(f"{path}: UTF-16 text (as Windows PowerShell's `>` writes it), not the UTF-8 the "
+                            "trail was shipped as: convert it (iconv -f UTF-16 -t UTF-8) and verify again")
+            continue
+        parts += _parts(i, path)
     unchained = 0
     lines_before: dict[int, int] = defaultdict(int)  # by file (one given twice is read twice)
     enabled = gc.isenabled()
@@ -74,6 +80,14 @@ def _merged(results, chains: dict[str, list[Seen]], problems: list[str], lines_b
             chains[chain].append(s)
         lines_before[file] = offset + lines
         yield unchained
+
+
+def _utf16(path: str) -> bool:
+    """A regular file that begins with a UTF-16 byte order mark (a stream is not peeked at)."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        return False
+    with open(path, "rb") as f:
+        return f.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 def _parts(file: int, path: str) -> list[tuple[int, str, int, int | None]]:

@@ -167,3 +167,13 @@ def test_a_trail_on_stdin_beside_a_file_read_by_other_processes(tmp_path):
     out = r.stdout.decode()
     assert r.returncode == 0, out + r.stderr.decode()
     assert "chain vm/datameer: sequences 1-25, 25 links: intact" in out and "chain h/big: sequences 1-5002" in out, out
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_a_trail_saved_as_utf_16_is_named_once(tmp_path, encoding):
+    """Windows PowerShell's `>` writes UTF-16 with a byte order mark: each line was "not a JSON event"."""
+    text = TRAIL.read_text()
+    trail = tmp_path / "ps.jsonl"
+    trail.write_bytes(text.encode(encoding) if encoding == "utf-16" else b"\xfe\xff" + text.encode(encoding))
+    rc, out = _verify(tmp_path, trail)
+    assert rc == 1 and f"{trail}: UTF-16 text" in out and "not a JSON event" not in out, out
