@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 
 from shipper.api import RawBatch, SavedPosition, Source, SourceConfig, WakingEvent, metrics, saved_value_line
 from shipper.tail import Chunk, Tailer, discovery
+from shipper.tail.events import TailEvents
 from shipper.tail.holder import Holder
 from shipper.tail.state import SEEN_PREFIX, load_states
 from shipper.tail.watcher import ChangeWatcher
@@ -68,6 +69,25 @@ class FileSourceConfig(SourceConfig):
         return info.name
 
 
+class _CountedEvents(TailEvents):
+    """The tailer's events, counted in the source's metrics."""
+
+    def __init__(self, source: FileSource) -> None:
+        self.source = source
+
+    def lost(self, path: str, nbytes: int) -> None:
+        self.source._count_loss(path, nbytes)
+
+    def rotated(self) -> None:
+        self.source._m_rot.inc()
+
+    def lines_cut(self, n: int) -> None:
+        self.source._m_cut.inc(n)
+
+    def hole_skipped(self, nbytes: int) -> None:
+        self.source._m_holes.inc(nbytes)
+
+
 class FileSource(Source):
     Config = FileSourceConfig
     config: FileSourceConfig
@@ -94,8 +114,7 @@ class FileSource(Source):
             config.paths, config.exclude, self.base_dir, dict(ctx.state),
             read_from=config.read_from, max_line_bytes=config.max_line_bytes,
             close_inactive=config.close_inactive, batch_lines=config.batch_size, logger=log,
-            on_loss=self._count_loss, on_rotation=self._m_rot.inc,
-            on_cut=self._m_cut.inc, on_hole=self._m_holes.inc,
+            events=_CountedEvents(self),
         )
         self._transcode = config.encoding not in ("utf-8", "ascii")
         self._claimed: set[str] = set()  # paths this source has in _followed_by

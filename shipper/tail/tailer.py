@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from shipper.tail import discovery
+from shipper.tail.events import TailEvents
 from shipper.tail.holder import Holder
 from shipper.tail.identity import HEAD_MAX, MARK_MAX, WINDOW, digest, file_id, head_of, same_bytes
 from shipper.tail.keys import LineKeys
@@ -139,10 +140,7 @@ class Tailer:
         close_inactive: float = 300.0,
         batch_lines: int = 1000,
         logger: logging.Logger | None = None,
-        on_loss: Callable[[str, int], None] | None = None,
-        on_rotation: Callable[[], None] | None = None,
-        on_cut: Callable[[int], None] | None = None,
-        on_hole: Callable[[int], None] | None = None,
+        events: TailEvents | None = None,
         max_open: int | None = None,
     ):
         self.patterns = patterns
@@ -154,10 +152,7 @@ class Tailer:
         self.close_inactive = close_inactive
         self.batch_lines = batch_lines
         self.log = logger or logging.getLogger("shipper.tail")
-        self.on_loss = on_loss
-        self.on_rotation = on_rotation
-        self.on_cut = on_cut
-        self.on_hole = on_hole
+        self.events = events or TailEvents()
         self.hole_bytes = 0  # zero bytes skipped (holes), never shipped
         self.max_open = max_open or fd_budget()
         states, self.seen = load_states(state, warn=True)
@@ -620,8 +615,7 @@ class Tailer:
     def _renamed(self, f: Followed, new_path: str) -> None:
         if f.path == f.family and new_path != f.family:
             self.rotations += 1
-            if self.on_rotation:
-                self.on_rotation()
+            self.events.rotated()
         f.path = new_path
         if f.state is not None:
             f.state.path = new_path
@@ -1168,8 +1162,7 @@ class Tailer:
         if not truncated:
             return False
         self.rotations += 1
-        if self.on_rotation:
-            self.on_rotation()
+        self.events.rotated()
         self.log.info("file truncated: reading it again from its start",
                       extra={"path": f.path, "offset": s.offset, "size": size})
         window = f.window
@@ -1195,8 +1188,7 @@ class Tailer:
         amount = (f"{nbytes} bytes or more" if nbytes else "an unknown number of bytes") if unknown else f"{nbytes} bytes"
         self.log.warning(f"data lost: {amount} of {path} {why}",
                          extra={"path": path, "bytes_lost": nbytes, "size_known": not unknown})
-        if self.on_loss:
-            self.on_loss(path, nbytes)
+        self.events.lost(path, nbytes)
 
     # ------------------------------------------------------------------ reading
 
@@ -1362,11 +1354,11 @@ class Tailer:
             if not lines.consumed:
                 ended = True
                 break  # a partial last line: it waits (and survives a restart)
-            if lines.cuts and self.on_cut:
-                self.on_cut(lines.cuts)
+            if lines.cuts:
+                self.events.lines_cut(lines.cuts)
             base = s.offset
             recs, offs = lines.records, lines.offsets
-            # (Not with cut pieces in the read: their count went to on_cut once already.)
+            # (Not with cut pieces in the read: their count went to events.lines_cut once already.)
             more = len(data) >= self.read_size and lines.flags is None
             for i in range(0, len(recs), self.batch_lines):
                 j = min(i + self.batch_lines, len(recs))
@@ -1457,8 +1449,7 @@ class Tailer:
         self.log.warning(f"skipped {n} zero bytes in {path} (from offset {holes[0][0]}; a hole left by truncating a "
                          "file under a writer that does not append, or preallocation): not shipped",
                          extra={"path": path, "bytes_skipped": n, "offset": holes[0][0]})
-        if self.on_hole:
-            self.on_hole(n)
+        self.events.hole_skipped(n)
 
     def close_idle(self) -> None:
         """Release descriptors of files idle for close_inactive (reopened by identity later)."""

@@ -9,7 +9,7 @@ from shipper.plugin import SourceContext
 from shipper_plugins.sources.file import FileSource, FileSourceConfig
 
 
-def run_once(log, state: dict, tmp_path) -> list[bytes]:
+def run_once(log, state: dict, tmp_path, **options) -> list[bytes]:
     got: list[bytes] = []
 
     def emit(batch):
@@ -20,7 +20,7 @@ def run_once(log, state: dict, tmp_path) -> list[bytes]:
             else:
                 state[k] = v
 
-    cfg = FileSourceConfig(name="m", type="file", paths=[str(log)], parser="json")
+    cfg = FileSourceConfig(name="m", type="file", paths=[str(log)], parser="json", **options)
     ctx = SourceContext(name="m", emit=emit, stop=threading.Event(), once=True, state=dict(state),
                         state_dir=str(tmp_path), base_dir=str(tmp_path))
     src = FileSource(cfg, ctx)
@@ -54,3 +54,12 @@ def test_holes_are_counted_in_a_metric_and_in_status(tmp_path):
     got = run_once(log, {}, tmp_path)
     assert got == [b'{"a": 1}', b'{"a": 2}']
     assert sample("shipper_hole_bytes_skipped_total") == before + 4106
+
+
+def test_cut_lines_are_counted(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_bytes(b'{"a": "' + b"x" * 200 + b'"}\n{"a": 1}\n')
+    before = sample("shipper_lines_truncated_total")
+    got = run_once(log, {}, tmp_path, max_line_bytes=64)
+    assert got[-1] == b'{"a": 1}' and len(got) == 5  # the 209-byte line shipped in 4 pieces
+    assert sample("shipper_lines_truncated_total") == before + 3  # 3 pieces cut at the limit
