@@ -236,6 +236,12 @@ class Tailer:
         for h in self._held:
             key = (h.dev, h.ino)
             if key in obs:
+                # Listed by name too: opened through the held descriptor all the same, so that a
+                # rename or delete during the scan (logrotate's next step) does not take it away
+                # between the listing and its identification (its .gz was read as new, and the
+                # file itself again through the descriptor: tests/tail/test_rotated_during_scan.py).
+                if obs[key].fd is None:
+                    obs[key].fd = h.fd
                 continue
             try:
                 st = os.fstat(h.fd)

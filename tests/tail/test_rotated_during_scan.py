@@ -10,7 +10,9 @@ import gzip
 import json
 import os
 import subprocess
+import time
 
+from shipper.tail.holder import Holder
 from tests.tail.conftest import Follower, assert_exactly_once
 from tests.tail.test_files import LOGROTATE
 
@@ -95,4 +97,54 @@ def test_a_compressed_backup_being_written_missed_by_one_listing_is_no_loss(tmp_
         assert_exactly_once([s for s in f.seqs() if s != -1], range(200))
         assert f.tailer.losses == 0
     finally:
+        f.tailer.close()
+
+
+def test_a_held_file_compressed_and_deleted_during_a_scan_is_read_once(tmp_path):
+    """Found under load in test_attack_compress's schedule (`r,w9,r`: 9 lines shipped twice): a new
+    log held by the holder, never read, was renamed to app.log.1 and compressed; a scan listed
+    app.log.1, and logrotate deleted it before the scan opened it. The scan could not identify it by
+    its name, so its .gz was no copy of anything known and was read as new; the held descriptor
+    then gave the file itself, read again. The holder's descriptor is the file whatever its name."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    lines = [json.dumps({"seq": i, "msg": "x" * 20}).encode() + b"\n" for i in range(120)]
+    log.write_bytes(HEADER + b"".join(lines[:100]))
+    f = Follower([log], d)
+    holder = Holder()
+    assert holder.start()
+    try:
+        f.tailer.holder = holder
+        f.poll()
+        holder.follow({str(log)}, f.tailer.known_open())
+        os.rename(log, d / "app.log.1")  # logrotate `compress` (no `create`): renamed, gzipped, deleted
+        (d / "app.log.1.gz").write_bytes(gzip.compress((d / "app.log.1").read_bytes()))
+        os.unlink(d / "app.log.1")
+        log.write_bytes(HEADER + b"".join(lines[100:]))  # the writer's next file: held, not read yet
+        ino = log.stat().st_ino
+        deadline = time.monotonic() + 30
+        while not any(k[1] == ino for k in holder.held) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert any(k[1] == ino for k in holder.held)
+        os.rename(d / "app.log.1.gz", d / "app.log.2.gz")  # the next rotation, like logrotate does it
+        os.rename(log, d / "app.log.1")
+        (d / "app.log.1.gz").write_bytes(gzip.compress((d / "app.log.1").read_bytes()))
+
+        observe = f.tailer.observe
+
+        def observe_then_delete():
+            obs = observe()
+            if os.path.exists(d / "app.log.1"):
+                os.unlink(d / "app.log.1")  # logrotate's last step, after the scan listed the name
+            return obs
+
+        f.tailer.observe = observe_then_delete
+        for _ in range(3):
+            f.poll()
+        f.settle()
+        assert_exactly_once([s for s in f.seqs() if s != -1], range(120))
+        assert f.tailer.losses == 0
+    finally:
+        holder.stop()
         f.tailer.close()
