@@ -1,9 +1,10 @@
 """Attack on `shipper verify` (issue 18): the auditor reads verify's answer in a terminal, and parts
 of that answer come from the trail (an altered event's `event.id`). Whoever alters an event also
-chooses that id. CSI sequences are taken out of it, but a carriage return, a line feed, a backspace,
-other ESC sequences (ESC c resets the terminal and clears the screen, ESC M moves up a line) and C1
-controls reach the terminal as written: the attacker writes lines of their own into the report
-("...: intact") and wipes what verify said before them."""
+chooses that id. A carriage return, a line feed, a backspace, ESC sequences (ESC c resets the
+terminal and clears the screen, ESC M moves up a line; click strips CSI sequences such as ESC[8m,
+which hides all that follows, "NOT VERIFIED" too, only when stdout is not a terminal) and C1
+controls reach the auditor's terminal as written: the attacker writes lines of their own into the
+report ("...: intact") and wipes or hides what verify said."""
 from __future__ import annotations
 
 import orjson
