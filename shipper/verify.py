@@ -14,6 +14,7 @@ import hmac
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Iterable, Iterator
 
 from shipper.integrity import DATASET, Key, canonical_of, hashed_part, mac_hex, sorted_json
@@ -173,6 +174,8 @@ class ChainReport:
     replays: int = 0  # same place, other content, both sealed with the key (the agent's own replay)
     outside: int = 0  # links before the first or after the last attestation: not judged
     last_attested: str = ""  # the last attestation's end and reason: links after it can be cut unseen
+    first_attested: str = ""  # the first one's: links before it can be cut unseen (the head)
+    after: list[int] = field(default_factory=list)  # the sequences in the input after the last attestation
     problems: list[str] = field(default_factory=list)
     losses: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # said by the agent, not failures (vendor id gaps)
@@ -287,6 +290,10 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
     last = next(ln for ln in by_seq[rep.last] if ln.att is not None and ln.valid)
     last_ev = (last.att or {}).get("event") or {}
     rep.last_attested = f"{_short(last_ev.get('end'))} ({_short(last_ev.get('reason'))})"
+    first_ev = (next(ln for ln in by_seq[rep.first] if ln.att is not None and ln.valid).att or {}).get("event") or {}
+    rep.first_attested = f"{_short(first_ev.get('end'))} ({_short(first_ev.get('reason'))})"
+    rep.after = sorted(s for s in by_seq if s > rep.last)
+    previous: dict | None = None  # the attestation before, for the time no attestation covers
     expected = rep.first  # the places present, in order (not every number between: a sealed
     for seq in sorted(s for s in by_seq if rep.first <= s <= rep.last):  # attestation may stand at 2^63)
         if seq > expected:
@@ -301,6 +308,10 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
                     rep.problems.append(f"attestation at sequence {seq} ({ln.where}): {unread} is not in the form the "
                                         "agent writes, so what it declares cannot be read")
                     continue
+                ev = ln.att.get("event") or {}
+                if previous is not None and ln is good[0]:
+                    rep.notes.extend(_not_running(previous, ev, seq))
+                previous = {**ev, "sequence": seq} if ln is good[0] else previous
                 rep.losses.extend(_declared_losses(ln))
                 rep.notes.extend(_vendor_gaps(ln))
                 for output, carried in _chains_beside(ln).items():
@@ -396,7 +407,9 @@ def absent_chains(reports: dict[str, ChainReport], output: str | None = None) ->
 def _absent_for(reports: dict[str, ChainReport], judged: dict[str, ChainReport], output: str | None
                 ) -> list[tuple[str, str]]:
     """Chains absent from the input that `output` carried (None: that every output of the attesting
-    chain carried) and that sealed links between two attestations naming them: (chain, what to say)."""
+    chain carried) and that sealed links between two attestations naming them, and chains present
+    whose links after their last attestation stop short of where an attestation saw them:
+    (chain, what to say)."""
     out = []
     named: set[str] = set()
     for name, rep in sorted(judged.items()):
@@ -408,16 +421,54 @@ def _absent_for(reports: dict[str, ChainReport], judged: dict[str, ChainReport],
             carried = rep.beside.get(output, {})
             where = f"output {_short(output)}"
         for other, seen in sorted(carried.items()):
-            if other in reports or other in named:
+            if other in named:
                 continue
             low, high = min(seen, key=lambda x: x[1]), max(seen, key=lambda x: x[1])
-            if high[1] > low[1]:
+            if other in reports:  # present: its links up to where this chain saw it must be too
+                cut = _cut_tail(reports[other], high[1])
+                if cut:
+                    named.add(other)
+                    out.append((other, f"chain {_short(other)}: sequences {cut} are not in the input, though chain "
+                                       f"{_short(name)}'s attestation at sequence {high[0]} ({high[2]}) records it "
+                                       f"at sequence {high[1]} for {where}: its tail was cut"))
+            elif high[1] > low[1]:
                 named.add(other)
                 out.append((other, f"chain {_short(other)}: none of its links is in the input, though it sealed "
                                    f"sequences {_range(low[1] + 1, high[1])} meanwhile for {where} (chain "
                                    f"{_short(name)}'s attestations at sequences {low[0]}, {low[2]} and {high[0]}, "
                                    f"{high[2]})"))
     return out
+
+
+def _cut_tail(rep: ChainReport, seen_at: int) -> str:
+    """The sequences after the chain's last attestation up to `seen_at` (where another chain's
+    attestation saw it, sealed for the same output) that the input lacks, as ranges; "" if none."""
+    if rep.last is None or seen_at <= rep.last:
+        return ""  # (no attestation: already not intact; before its last one: verify_chain judged them)
+    ranges, expected = [], rep.last + 1
+    for seq in rep.after:
+        if seq > seen_at:
+            break
+        if seq > expected:
+            ranges.append(_range(expected, seq - 1))
+        expected = seq + 1
+    if expected <= seen_at:
+        ranges.append(_range(expected, seen_at))
+    return ", ".join(ranges if len(ranges) <= 10 else ranges[:5] + [f"… ({len(ranges)} ranges)"] + ranges[-5:])
+
+
+def _not_running(before: dict, after: dict, seq: int) -> list[str]:
+    """The time between one attestation's end and the next one's start, when no attestation covers
+    it: the agent was not running (stopped, killed; its restart resumes the chain), or not attesting."""
+    try:
+        gap = (datetime.fromisoformat(after["start"]) - datetime.fromisoformat(before["end"])).total_seconds()
+    except (KeyError, TypeError, ValueError):  # not times as the agent writes them (naive beside aware: TypeError)
+        return []
+    if gap < 1:  # the next period begins as the last one is written
+        return []
+    return [f"no attestation covers {_short(before['end'])} to {_short(after['start'])} (between sequences {before['sequence']} "
+            f"({_short(before.get('reason'))}) and {seq} ({_short(after.get('reason'))})): the agent was not "
+            "running, or not attesting"]
 
 
 def _is_int(v: object) -> bool:
@@ -524,6 +575,8 @@ def report_lines(rep: ChainReport) -> Iterator[str]:
         extra.append(f"{rep.outside} links outside the attested span, not judged")
     state = "intact" if rep.intact else "NOT INTACT"
     yield f"chain {_short(rep.chain, 300)}: {span}, {rep.links} links{(', ' + ', '.join(extra)) if extra else ''}: {state}"
+    if rep.first_attested:  # docs/evidence.md: check that it is at or before the period's start (the head)
+        yield f"  first attestation: {rep.first_attested}"
     if rep.last_attested:  # docs/evidence.md: check that it is recent (a cut tail leaves no other trace)
         yield f"  last attestation: {rep.last_attested}"
     for p in rep.problems:
