@@ -1,18 +1,23 @@
 """Change notification: what changed since the tailer last looked, and a wait that wakes on it.
 
 Two kinds of change, told apart because they cost differently:
-- structure (a file created, renamed, deleted, closed after writing): watchdog, over the glob
-  roots (recursive where a glob needs it). Rare; the tailer answers with a full scan.
-- writes (IN_MODIFY): inotify_simple on the folders that hold followed files, read in the
-  caller's thread. One per line written by a Log4j writer, so they must be cheap: watchdog hands
-  each event through three threads (~130 µs an event, measured in bench/README.md); here a wait
-  that wakes, sleeps the gather window so more writes land, and reads every event that
-  accumulated in one read() (the kernel merges repeated writes to one file). The tailer then
-  reads only the files named.
-Where inotify_simple cannot start, writes come through watchdog as before. The caller's timeout
-wakes it anyway: the fallback where inotify says nothing (NFS, FUSE, a file deleted while open, a
-queue overflow), which it answers with a read or a full scan. `wake()` (from any thread: a stop)
-ends a wait at once, so that an idle caller need not wake up to look at a stop flag.
+- structure (a file created, renamed, deleted, closed after writing): rare; the tailer answers
+  with a full scan. Watched on the glob roots.
+- writes (IN_MODIFY): on the folders that hold followed files. One per line written by a Log4j
+  writer, so they must be cheap: watchdog hands each event through three threads (~130 µs an
+  event, measured in bench/README.md); here a wait that wakes, sleeps the gather window so more
+  writes land, and reads every event that accumulated in one read() (the kernel merges repeated
+  writes to one file). The tailer then reads only the files named.
+Both come through one inotify instance per source (inotify_simple), read in the caller's thread:
+a user has few instances (`fs.inotify.max_user_instances`, 128 by default, for every program of the
+user), and the holders of all sources share one more (shared_inotify.py). A folder that is a root
+and holds followed files has one watch with both masks. Only a root that must be watched
+recursively (a glob with `**` or a wildcard folder) goes to watchdog, which keeps the watches of
+new subfolders: one instance more per such root. Where inotify_simple cannot start, everything
+comes through watchdog as before. The caller's timeout wakes it anyway: the fallback where inotify
+says nothing (NFS, FUSE, a file deleted while open, a queue overflow), which it answers with a read
+or a full scan. `wake()` (from any thread: a stop) ends a wait at once, so that an idle caller need
+not wake up to look at a stop flag.
 The wait is an epoll selector, not select(): descriptors past 1024 (an agent holding many files)
 are out of select()'s range.
 """
@@ -47,6 +52,13 @@ except ImportError:  # pragma: no cover - writes then come through watchdog
     INotify = None
 
 log = logging.getLogger("shipper.tail.watcher")
+
+# Roles of a folder watched in the source's own instance (a folder can have both).
+STRUCTURE, WRITES = 1, 2
+if INotify is not None:
+    STRUCTURE_MASK = (flags.CREATE | flags.MOVED_FROM | flags.MOVED_TO | flags.DELETE | flags.CLOSE_WRITE
+                      | flags.DELETE_SELF | flags.MOVE_SELF)
+    ROLE_MASK = {STRUCTURE: STRUCTURE_MASK, WRITES: flags.MODIFY}
 
 STRUCTURE_EVENTS = [FileCreatedEvent, FileMovedEvent, FileDeletedEvent, FileClosedEvent, DirCreatedEvent,
                     DirMovedEvent, DirDeletedEvent]
@@ -83,68 +95,123 @@ class ChangeWatcher:
         self._closed = False
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._wake_r, selectors.EVENT_READ)
-        self._writes_registered = False
-        self.observer: Observer | None = None
+        self._registered = False
+        self.observer: Observer | None = None  # watchdog: recursive roots (or all, without inotify_simple)
         self.inotify = False  # any notification at all (else: polling only)
-        self._writes: INotify | None = None
+        self._ino: INotify | None = None  # the source's own instance: writes, and the other roots
+        self._roles: dict[str, int] = {}  # folder -> roles wanted (STRUCTURE, WRITES)
         self._folder_wd: dict[str, int] = {}
         self._folder_id: dict[str, tuple[int, int] | None] = {}  # what each watched folder name pointed at
-        self._root_watch: dict[str, tuple] = {}  # root -> (its watchdog watch, what it pointed at)
-        self._wd_folder: dict[int, str] = {}
+        self._wd_folders: dict[int, set[str]] = {}  # (two names can reach one folder: one watch)
+        self._own_roots: set[str] = set()
+        self._root_watch: dict[str, tuple] = {}  # watchdog root -> (its watch, what it pointed at)
         self.missing_watches: set[str] = set()  # folders whose writes only a full pass sees
 
     def start(self) -> None:
         if INotify is not None:
             try:
-                self._writes = INotify()
+                self._ino = INotify()
             except OSError as e:
-                log.warning("inotify for writes unavailable, watchdog used", extra={"error": str(e)})
-        events = STRUCTURE_EVENTS if self._writes is not None else [*STRUCTURE_EVENTS, FileModifiedEvent]
-        try:
-            obs = Observer()
-            self._handler, self._events = _Handler(self), events
-            for root, recursive in self.roots:
-                self._root_watch[root] = (obs.schedule(self._handler, root, recursive=recursive, event_filter=events),
-                                          folder_identity(root))
-            obs.daemon = True
-            obs.start()
-            self.observer, self.inotify = obs, True
-        except Exception as e:  # inotify limits, unsupported file system: polling still works
-            log.warning("file change notification unavailable, polling only", extra={"error": str(e)})
-            self.observer = None
+                log.warning("inotify unavailable for this source (raise fs.inotify.max_user_instances, see "
+                            "docs/operations.md): watchdog used", extra={"error": str(e)})
+        notified = True
+        by_watchdog = []
+        for root, recursive in self.roots:
+            if self._ino is None or recursive:
+                by_watchdog.append((root, recursive))
+                continue
+            self._own_roots.add(root)
+            self._roles[root] = STRUCTURE
+            if not self._sync(root):
+                notified = False  # (the watch limit, or the folder gone): polling sees it
+        events = STRUCTURE_EVENTS if self._ino is not None else [*STRUCTURE_EVENTS, FileModifiedEvent]
+        if by_watchdog:
+            try:
+                obs = Observer()
+                self._handler, self._events = _Handler(self), events
+                for root, recursive in by_watchdog:
+                    self._root_watch[root] = (obs.schedule(self._handler, root, recursive=recursive,
+                                                           event_filter=events), folder_identity(root))
+                obs.daemon = True
+                obs.start()
+                self.observer = obs
+            except Exception as e:  # inotify limits, unsupported file system: polling still works
+                log.warning("file change notification unavailable, polling only", extra={"error": str(e)})
+                notified = False
+        self.inotify = notified
 
     def watch_folders(self, folders: set[str]) -> None:
         """Report writes to files in exactly these folders (those holding followed files)."""
-        if self._writes is None or self.observer is None:
+        if self._ino is None or not self.inotify:
             return
         self._rewatch_swapped_roots()
         self.missing_watches = set()
         # A folder reached through a symlink that now points elsewhere is watched again.
-        moved = {f for f in self._folder_wd.keys() & folders if folder_identity(f) != self._folder_id.get(f)}
-        for folder in list((self._folder_wd.keys() - folders) | moved):
-            wd = self._folder_wd.pop(folder)
-            self._wd_folder.pop(wd, None)
-            self._folder_id.pop(folder, None)
+        moved = {f for f in self._folder_wd if folder_identity(f) != self._folder_id.get(f)}
+        for folder in moved:
+            self._drop(folder)
+        for folder in (self._roles.keys() | folders):
+            roles = self._roles.get(folder, 0) & ~WRITES | (WRITES if folder in folders else 0)
+            if roles != self._roles.get(folder, 0) or (roles and folder not in self._folder_wd):
+                if roles:
+                    self._roles[folder] = roles
+                else:
+                    del self._roles[folder]
+                if not self._sync(folder) and roles & WRITES:
+                    self.missing_watches.add(folder)  # watch limit or folder gone: the periodic scan sees its writes
+
+    def _sync(self, folder: str) -> bool:
+        """Make the kernel's watch of `folder` what its roles (and those of the other names of the
+        same folder) ask; False when it cannot be watched."""
+        roles = self._roles.get(folder, 0)
+        wd = self._folder_wd.get(folder)
+        if not roles:
+            if wd is not None:
+                self._drop(folder)
+            return True
+        ident = folder_identity(folder)  # before the watch: a swap meanwhile is seen next time
+        if wd is None:
             try:
-                self._writes.rm_watch(wd)
-            except OSError:
-                pass  # the folder is gone: the kernel dropped the watch already
-        for folder in folders - self._folder_wd.keys():
-            ident = folder_identity(folder)  # before the watch: a swap meanwhile is seen next time
-            try:
-                wd = self._writes.add_watch(folder, flags.MODIFY | flags.ONLYDIR)
+                wd = self._ino.add_watch(folder, self._mask_of(folder) | flags.ONLYDIR | flags.MASK_ADD)
             except OSError as e:
-                # Watch limit or folder gone: writes there are seen by the periodic scan.
-                log.debug("no write watch", extra={"path": folder, "error": str(e)})
-                self.missing_watches.add(folder)
-                continue
+                log.debug("no watch", extra={"path": folder, "error": str(e)})
+                return False
             self._folder_wd[folder] = wd
-            self._wd_folder[wd] = folder
+            self._wd_folders.setdefault(wd, set()).add(folder)
             self._folder_id[folder] = ident
+        mask = 0
+        for name in self._wd_folders[wd]:
+            mask |= self._mask_of(name)
+        try:
+            self._ino.add_watch(folder, mask | flags.ONLYDIR)  # (not MASK_ADD: a role given up is dropped)
+        except OSError:
+            self._drop(folder)
+            return False
+        return True
+
+    def _mask_of(self, folder: str) -> int:
+        roles = self._roles.get(folder, 0)
+        return (STRUCTURE_MASK if roles & STRUCTURE else 0) | (flags.MODIFY if roles & WRITES else 0)
+
+    def _drop(self, folder: str) -> None:
+        wd = self._folder_wd.pop(folder, None)
+        self._folder_id.pop(folder, None)
+        if wd is None:
+            return
+        names = self._wd_folders.get(wd, set())
+        names.discard(folder)
+        if names:
+            return
+        self._wd_folders.pop(wd, None)
+        try:
+            self._ino.rm_watch(wd)
+        except OSError:
+            pass  # the folder is gone: the kernel dropped the watch already
 
     def _rewatch_swapped_roots(self) -> None:
         """A root reached through a symlink swapped to another folder (discovery.watch_roots watches
-        the link's folder, so the swap made a scan): the watch moves to the new target."""
+        the link's folder, so the swap made a scan): the watch moves to the new target. (The roots
+        of the own instance: by watch_folders, as every folder.)"""
         for root, (watch, ident) in list(self._root_watch.items()):
             now = folder_identity(root)
             if now == ident or now is None:
@@ -181,13 +248,13 @@ class ChangeWatcher:
         """Sleep until a change or the timeout; after a change, sleep the gather window too, so
         the writes that follow are read in the same batch (changes noted while the caller was
         reading count as a wake-up at once: the window still applies)."""
-        watching = self._writes is not None and bool(self._folder_wd)
-        if watching != self._writes_registered:
+        watching = self._ino is not None and bool(self._folder_wd)
+        if watching != self._registered:
             if watching:
-                self._selector.register(self._writes.fileno(), selectors.EVENT_READ)
+                self._selector.register(self._ino.fileno(), selectors.EVENT_READ)
             else:
-                self._selector.unregister(self._writes.fileno())
-            self._writes_registered = watching
+                self._selector.unregister(self._ino.fileno())
+            self._registered = watching
         with self._lock:
             pending = self._structure or bool(self._paths) or self._signalled
         if not pending:
@@ -196,19 +263,27 @@ class ChangeWatcher:
         if self.gather > 0:
             time.sleep(self.gather)
         ch = Changes(woke=True)
-        if self._writes is not None:
-            for ev in self._writes.read(timeout=0):
+        if self._ino is not None:
+            for ev in self._ino.read(timeout=0):
                 if ev.mask & flags.Q_OVERFLOW:
                     ch.structure = True  # events were dropped: look at everything
-                elif ev.mask & flags.IGNORED:
-                    folder = self._wd_folder.pop(ev.wd, None)
-                    if folder is not None and self._folder_wd.get(folder) == ev.wd:
-                        del self._folder_wd[folder]
+                    continue
+                names = self._wd_folders.get(ev.wd, ())
+                if ev.mask & flags.IGNORED:  # the folder went: watched again when it is back
+                    for folder in list(names):
+                        if self._roles.get(folder, 0) & STRUCTURE:
+                            ch.structure = True
+                        self._folder_wd.pop(folder, None)
                         self._folder_id.pop(folder, None)
-                elif ev.name:
-                    folder = self._wd_folder.get(ev.wd)
-                    if folder is not None:
-                        ch.paths.add(os.path.join(folder, ev.name))
+                    self._wd_folders.pop(ev.wd, None)
+                    continue
+                for folder in names:
+                    roles = self._roles.get(folder, 0)
+                    if ev.mask & flags.MODIFY:
+                        if roles & WRITES and ev.name:
+                            ch.paths.add(os.path.join(folder, ev.name))
+                    elif roles & STRUCTURE:
+                        ch.structure = True
         with self._lock:
             try:
                 os.read(self._wake_r, 4096)
@@ -228,10 +303,10 @@ class ChangeWatcher:
             self.observer.stop()
             self.observer.join(timeout=5)
             self.observer = None
-        if self._writes is not None:
-            self._writes.close()
-            self._writes = None
-            self._writes_registered = False
+        if self._ino is not None:
+            self._ino.close()
+            self._ino = None
+            self._registered = False
         for fd in (self._wake_r, self._wake_w):
             try:
                 os.close(fd)

@@ -34,7 +34,7 @@ def test_the_wait_works_with_descriptors_past_1024(tmp_path):
     w = ChangeWatcher([(str(d), False)], gather=0.0)
     try:
         w.start()
-        assert w._wake_r > 1024 and w._writes is not None and w._writes.fileno() > 1024
+        assert w._wake_r > 1024 and w._ino is not None and w._ino.fileno() > 1024
         w.watch_folders({str(d)})
         w.wait(0)  # the first wait reports "look at everything" without sleeping
         with open(f, "ab") as fh:
