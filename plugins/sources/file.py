@@ -281,7 +281,8 @@ class FileSource(Source):
                         # Watch before reading: a backlog read can take long, rotations go on.
                         watcher.watch_folders(t.folders())
                         if self.holder is not None:
-                            self.holder.follow({f.family for f in t.files.values()}, t.known_open(),
+                            self.holder.follow({f.family for f in t.files.values()},
+                                               {k: f.family for k, f in t.files.items() if f.fh is not None},
                                                glob_folders, self._globbed)
                         t.read_all(self._emit, stop)
                         unwatched = bool(t.unwatched())

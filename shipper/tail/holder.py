@@ -38,7 +38,7 @@ import stat
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from shipper.tail import discovery
 
@@ -55,6 +55,19 @@ HOLD_MASK = (flags.CREATE | flags.MOVED_TO | flags.MOVED_FROM) if SharedInotify 
 BOUND = 4096  # renames and names gone unopened remembered (the oldest forgotten beyond)
 
 log = logging.getLogger("shipper.tail.holder")
+
+
+class Escapes(int):
+    """Files of a family that escaped: at most int(self), `least` of them certainly. A lagging holder
+    never meets some files the tailer read in its scans (created and rotated on before the holder
+    opened their names): their creations stay owed, but each such file may be one of them."""
+
+    least: int
+
+    def __new__(cls, most: int, least: int) -> Escapes:
+        e = super().__new__(cls, most)
+        e.least = least
+        return e
 
 
 @dataclass
@@ -84,6 +97,12 @@ class Holder:
         self._credited: set[tuple[tuple[int, int], str]] = set()  # (inode, family)
         self._owed: dict[str, int] = {}
         self._owed_at_take: dict[str, int] = {}
+        self._certain: dict[str, int] = {}  # of self.escaped, how many are certain (see Escapes)
+        # Files the tailer had open that the holder never credited, per family (an ordered set): each
+        # may be a creation counted as owed. Families seen before: the tailer's files at a family's
+        # first sight were there before its watch, and are nobody's creation.
+        self._unmet: dict[str, dict[tuple[int, int], None]] = {}
+        self._families_seen: set[str] = set()
         # Renames: cookie of an IN_MOVED_FROM of a watched name -> the family whose creation the
         # file still owes ("" when none: it was caught under its old name).
         self._renames: dict[int, str] = {}
@@ -116,9 +135,10 @@ class Holder:
         with self._hub.paused():
             yield
 
-    def follow(self, families: set[str], known: set[tuple[int, int]], folders: Iterable[str] = (),
-               match: Callable[[str], bool] | None = None) -> None:
-        """Watch the folders of these live paths; `known`: inodes the tailer follows now; `folders`:
+    def follow(self, families: set[str], known: set[tuple[int, int]] | Mapping[tuple[int, int], str],
+               folders: Iterable[str] = (), match: Callable[[str], bool] | None = None) -> None:
+        """Watch the folders of these live paths; `known`: inodes the tailer follows now (with their
+        family, when a mapping: the count of escapes then knows how many are certain); `folders`:
         more folders where a new file the globs match (`match`) may appear."""
         by_folder: dict[str, dict[str, str]] = {f: {} for f in folders}
         for fam in families:
@@ -130,6 +150,12 @@ class Holder:
             self._known = set(known) | set(self.held)
             # A file open nowhere may be gone, its inode given to another.
             self._credited = {c for c in self._credited if c[0] in self._known}
+            if isinstance(known, Mapping):
+                for key, fam in known.items():
+                    if fam in self._families_seen and (key, fam) not in self._credited:
+                        _bounded_put(self._unmet.setdefault(fam, {}), key, None)
+                self._families_seen = set(families)
+                self._unmet = {fam: keys for fam, keys in self._unmet.items() if fam in families}
             hub = self._hub
             if hub is None:
                 return
@@ -155,16 +181,38 @@ class Holder:
             return self._take_escaped()
 
     def _take_escaped(self) -> dict[str, int]:
-        """With self._lock held."""
+        """With self._lock held. Values are Escapes (at most, at least)."""
         for fam, owed in self._owed.items():
             r = min(owed, self._owed_at_take.get(fam, 0))
             if r > 0:
+                # Each file the tailer read unmet by the holder may be one of these: not certain.
+                unmet = self._unmet.get(fam, {})
+                maybe = list(unmet)[:r]
+                for key in maybe:
+                    del unmet[key]
+                    self._credited.add((key, fam))  # (it explains one escape only)
                 self.escaped[fam] = self.escaped.get(fam, 0) + r
+                self._certain[fam] = self._certain.get(fam, 0) + r - len(maybe)
                 self._owed[fam] = owed - r
         self._owed = {fam: n for fam, n in self._owed.items() if n}  # (no entry kept per family ever seen)
         self._owed_at_take = dict(self._owed)
-        esc, self.escaped = self.escaped, {}
+        esc: dict[str, int] = {fam: Escapes(n, self._certain.get(fam, 0)) for fam, n in self.escaped.items()}
+        self.escaped, self._certain = {}, {}
         return esc
+
+    def _credit(self, key: tuple[int, int], fam: str, caught: dict[str, int]) -> None:
+        """With self._lock held: the file `key` is met (caught for `fam`), once per family."""
+        if (key, fam) not in self._credited:
+            self._credited.add((key, fam))
+            caught[fam] = caught.get(fam, 0) + 1
+            unmet = self._unmet.get(fam)
+            if unmet:
+                unmet.pop(key, None)
+
+    def _escaped_now(self, fam: str) -> None:
+        """With self._lock held: one file of `fam` certainly not held."""
+        self.escaped[fam] = self.escaped.get(fam, 0) + 1
+        self._certain[fam] = self._certain.get(fam, 0) + 1
 
     def release(self, key: tuple[int, int]) -> None:
         with self._lock:
@@ -275,13 +323,11 @@ class Holder:
                 if key in self._known or key in self.held:
                     os.close(fd)
                     # Seen (the tailer got to it first, or held already): caught — once per inode and family.
-                    if (key, credit) not in self._credited:
-                        self._credited.add((key, credit))
-                        caught[credit] = caught.get(credit, 0) + 1
+                    self._credit(key, credit, caught)
                     continue
                 if len(self.held) >= self.max_files or self._held_bytes_locked() >= self.max_bytes:
                     os.close(fd)
-                    self.escaped[credit] = self.escaped.get(credit, 0) + 1
+                    self._escaped_now(credit)
                     if owes:
                         caught[owes] = caught.get(owes, 0) + 1  # counted as escaped just now
                     if not self.full_warned:
@@ -292,14 +338,14 @@ class Holder:
                     continue
                 self.held[key] = Held(fd, path, fam, *key)
                 self._known.add(key)
-                self._credited.add((key, credit))
-                caught[credit] = caught.get(credit, 0) + 1
+                self._credited.discard((key, credit))  # (an inode number credited before is a new file now)
+                self._credit(key, credit, caught)
             for fam in creations.keys() | caught.keys():
                 self._owed[fam] = max(0, self._owed.get(fam, 0) + creations.get(fam, 0) - caught.get(fam, 0))
             if overflow:
                 self.overflows += 1
                 for fam in {f for names in self._families.values() for f in names.values()}:
-                    self.escaped[fam] = self.escaped.get(fam, 0) + 1
+                    self._escaped_now(fam)
                 if self._match is not None:  # new files the globs match may have come and gone too
                     self._overflowed |= self._families.keys()
 

@@ -523,14 +523,19 @@ class Tailer:
 
     def _report_escapes(self, escaped: dict[str, int]) -> None:
         for fam, n in sorted(escaped.items()):
+            least = getattr(n, "least", n)  # holder.Escapes: how many of the n are certain
+            files = f"{n}" if least == n else f"at most {n} (at least {least}: the others may be files read meanwhile)"
             if fam in self.families:
-                self._lost(fam, 0, f"were in {n} rotated file(s) that appeared and were gone before they could be "
-                                   "held (the agent frozen or stopped, the hold budget full, or rotations faster than "
-                                   "it)", unknown=True)
+                why = (f"were in {files} rotated file(s) that appeared and were gone before they could be held (the "
+                       "agent frozen or stopped, the hold budget full, or rotations faster than it)")
             else:  # a new file the globs match, not followed yet
-                self._lost(fam, 0, f"(the whole file; it may have been empty): it was created {n} time(s) and deleted (or "
-                                   "moved out of the followed names) before it could be opened (the agent frozen or stopped, or the file lived too "
-                                   "briefly)", unknown=True)
+                why = (f"(the whole file; it may have been empty): it was created {files} time(s) and deleted (or "
+                       "moved out of the followed names) before it could be opened (the agent frozen or stopped, or "
+                       "the file lived too briefly)")
+            if least:
+                self._lost(fam, 0, why, unknown=True)
+            else:  # possible, not certain: warned, not counted
+                self.log.warning(f"data possibly lost: an unknown number of bytes of {fam} {why}", extra={"path": fam})
 
     def _in_scope(self, family: str) -> bool:
         v = self._scope.get(family)

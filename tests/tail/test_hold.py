@@ -12,7 +12,7 @@ import textwrap
 import threading
 import time
 
-from shipper.tail.holder import Holder
+from shipper.tail.holder import Escapes, Holder
 from tests.tail.conftest import assert_exactly_once
 from tests.tail.test_live import WAIT, Live
 
@@ -134,6 +134,49 @@ def test_holder_counts_files_created_while_frozen(tmp_path):
     h.stop()
 
 
+def test_an_escape_the_tailer_may_have_read_is_at_most_not_certain(tmp_path, caplog):
+    """The over-count at storm rates: a file the tailer read that the lagging holder never met stayed
+    owed, counted as escaped. Now each such file makes one escape uncertain: the warning says "at most
+    N (at least M)" and the count of losses takes only what is certain."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = str(d / "app.log")
+    open(log, "w").close()
+    pre = os.stat(log)
+    h = Holder(max_files=100)
+    assert h.start()
+    try:
+        h.follow({log}, {(pre.st_dev, pre.st_ino): log})  # the family's first sight: its file was there before
+        with h.paused():  # the holder lags: two files made and gone before it looks
+            rotate(log, 1)
+            with open(log, "w") as fh:
+                fh.write("read by the tailer\n")
+            st = os.stat(log)
+            h.follow({log}, {(st.st_dev, st.st_ino): log})  # the tailer's scan met this one …
+            rotate(log, 1)
+            with open(log, "w") as fh:
+                fh.write("met by nobody\n")
+            rotate(log, 1)
+            os.unlink(log + ".1")  # (the first and the second are gone: MaxBackupIndex 1)
+        held, first = h.take()
+        _, later = h.take()
+        assert held == [] and first == {}  # what is owed is reported once it outlasts one take
+        assert later == {log: 2} and later[log].least == 1  # 2 created and never met; 1 of them read
+    finally:
+        h.stop()
+    live = Live(tmp_path, [log])  # how the tailer words and counts it
+    t = live.source.tailer
+    t.families.add(log)
+    caplog.set_level(logging.WARNING)
+    t._report_escapes(later)
+    t._report_escapes({log: Escapes(1, 0)})
+    msgs = [r.getMessage() for r in caplog.records]
+    assert t.losses == 1
+    assert any(m.startswith(f"data lost: an unknown number of bytes of {log} were in at most 2 (at least 1") for m in msgs), msgs
+    assert any(m.startswith(f"data possibly lost: an unknown number of bytes of {log} were in at most 1 (at least 0")
+               for m in msgs), msgs
+
+
 def test_status_shows_the_disk_space_held(tmp_path):
     """`shipper status` prints what the running source reports: files held and deleted bytes kept."""
     from shipper.status import render
@@ -171,7 +214,7 @@ def test_a_holder_that_cannot_have_inotify_closes_its_descriptors():
     False and leaves no descriptor open; a source restarted at each reload leaked its wake-up pipe."""
     code = textwrap.dedent("""
         import os, resource
-        from shipper.tail.holder import Holder
+        from shipper.tail.holder import Escapes, Holder
         before = len(os.listdir('/proc/self/fd')) - 1  # listdir's own descriptor
         holder = Holder()
         limits = resource.getrlimit(resource.RLIMIT_NOFILE)
