@@ -14,7 +14,7 @@ from pydantic import Field, field_validator
 from shipper.api import RawBatch, SavedPosition, Source, SourceConfig, WakingEvent, metrics, saved_value_line
 from shipper.tail import Chunk, Tailer, discovery
 from shipper.tail.events import TailEvents
-from shipper.tail.holder import Holder
+from shipper.tail.holder import Holder, generation
 from shipper.tail.state import SEEN_PREFIX, load_states
 from shipper.tail.watcher import ChangeWatcher
 
@@ -281,9 +281,10 @@ class FileSource(Source):
                         # Watch before reading: a backlog read can take long, rotations go on.
                         watcher.watch_folders(t.folders())
                         if self.holder is not None:
+                            opened = {k: (f.family, f.fh.fd) for k, f in t.files.items() if f.fh is not None}
                             self.holder.follow({f.family for f in t.files.values()},
-                                               {k: f.family for k, f in t.files.items() if f.fh is not None},
-                                               glob_folders, self._globbed)
+                                               {k: fam for k, (fam, _) in opened.items()}, glob_folders,
+                                               self._globbed, {k: generation(fd) for k, (_, fd) in opened.items()})
                         t.read_all(self._emit, stop)
                         unwatched = bool(t.unwatched())
                     if poll:

@@ -32,9 +32,11 @@ dropped) is an escape of every family watched and of every glob folder: a possib
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import stat
+import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,6 +55,7 @@ except ImportError:  # pragma: no cover - no holder then: the tailer scans as be
 # away (IN_MOVED_FROM, paired with its IN_MOVED_TO by cookie: a rename is no new file).
 HOLD_MASK = (flags.CREATE | flags.MOVED_TO | flags.MOVED_FROM) if SharedInotify is not None else 0
 BOUND = 4096  # renames and names gone unopened remembered (the oldest forgotten beyond)
+FS_IOC_GETVERSION = 0x80087601  # _IOR('v', 1, long) (the kernel writes an int)
 
 log = logging.getLogger("shipper.tail.holder")
 
@@ -89,12 +92,19 @@ class Holder:
         self.full_warned = False
         self._families: dict[str, dict[str, str]] = {}  # folder -> {live name: live path}
         self._known: set[tuple[int, int]] = set()  # inodes the tailer follows or the holder has held
+        self._known_generation: dict[tuple[int, int], int | None] = {}  # of the tailer's, where known
         # Escapes are a running balance per family: files created under the live name minus files
         # caught (held, or met known for the first time, under any name of the family). In a storm
         # the holder opens a name late and finds a newer file there, already known: that catches
         # nothing (an inode is credited once a family). A creation and the event that catches its
         # file can fall into different batches, so what is owed is reported only once it outlasts one take().
-        self._credited: set[tuple[tuple[int, int], str]] = set()  # (inode, family)
+        # (file, family) credited: a file is (device, inode, generation). The generation (a number the
+        # file system gives an inode each time it is used again: ext4 reuses a deleted file's inode
+        # at once) tells a new file on a reused inode from the old one; where the file system has none
+        # (None), a credit is forgotten once the file is open nowhere, as it may be gone.
+        self._credited: dict[tuple[tuple[int, int, int | None], str], None] = {}
+        self._met: dict[tuple[tuple[int, int], str], None] = {}  # (inode, family) credited lately
+        self._ungenerated: dict[tuple[tuple[int, int, int | None], str], None] = {}  # credits of generation None
         self._owed: dict[str, int] = {}
         self._owed_at_take: dict[str, int] = {}
         self._certain: dict[str, int] = {}  # of self.escaped, how many are certain (see Escapes)
@@ -136,10 +146,13 @@ class Holder:
             yield
 
     def follow(self, families: set[str], known: set[tuple[int, int]] | Mapping[tuple[int, int], str],
-               folders: Iterable[str] = (), match: Callable[[str], bool] | None = None) -> None:
+               folders: Iterable[str] = (), match: Callable[[str], bool] | None = None,
+               generations: Mapping[tuple[int, int], int | None] | None = None) -> None:
         """Watch the folders of these live paths; `known`: inodes the tailer follows now (with their
         family, when a mapping: the count of escapes then knows how many are certain); `folders`:
-        more folders where a new file the globs match (`match`) may appear."""
+        more folders where a new file the globs match (`match`) may appear; `generations`: of the
+        known inodes (generation()), so that a new file on an inode number the tailer had open at
+        its last scan, closed since, is not taken for the tailer's (and left unheld)."""
         by_folder: dict[str, dict[str, str]] = {f: {} for f in folders}
         for fam in families:
             folder, name = os.path.split(fam)
@@ -148,11 +161,15 @@ class Holder:
             self._families = by_folder
             self._match = match
             self._known = set(known) | set(self.held)
+            self._known_generation = dict(generations or {})
             # A file open nowhere may be gone, its inode given to another.
-            self._credited = {c for c in self._credited if c[0] in self._known}
+            if self._ungenerated:  # (few: only on a file system without generations)
+                for c in [c for c in self._ungenerated if c[0][:2] not in self._known]:
+                    del self._ungenerated[c]
+                    self._credited.pop(c, None)
             if isinstance(known, Mapping):
                 for key, fam in known.items():
-                    if fam in self._families_seen and (key, fam) not in self._credited:
+                    if fam in self._families_seen and (key, fam) not in self._met:
                         _bounded_put(self._unmet.setdefault(fam, {}), key, None)
                 self._families_seen = set(families)
                 self._unmet = {fam: keys for fam, keys in self._unmet.items() if fam in families}
@@ -189,8 +206,7 @@ class Holder:
                 unmet = self._unmet.get(fam, {})
                 maybe = list(unmet)[:r]
                 for key in maybe:
-                    del unmet[key]
-                    self._credited.add((key, fam))  # (it explains one escape only)
+                    del unmet[key]  # (it explains one escape only)
                 self.escaped[fam] = self.escaped.get(fam, 0) + r
                 self._certain[fam] = self._certain.get(fam, 0) + r - len(maybe)
                 self._owed[fam] = owed - r
@@ -200,10 +216,14 @@ class Holder:
         self.escaped, self._certain = {}, {}
         return esc
 
-    def _credit(self, key: tuple[int, int], fam: str, caught: dict[str, int]) -> None:
-        """With self._lock held: the file `key` is met (caught for `fam`), once per family."""
-        if (key, fam) not in self._credited:
-            self._credited.add((key, fam))
+    def _credit(self, fd: int, key: tuple[int, int], fam: str, caught: dict[str, int]) -> None:
+        """With self._lock held: the file open as `fd` (inode `key`) is met: caught for `fam`, once."""
+        c = ((*key, generation(fd)), fam)
+        if c not in self._credited:
+            _bounded_put(self._credited, c, None, 4 * BOUND)
+            if c[0][2] is None:
+                _bounded_put(self._ungenerated, c, None, 4 * BOUND)
+            _bounded_put(self._met, (key, fam), None, 4 * BOUND)
             caught[fam] = caught.get(fam, 0) + 1
             unmet = self._unmet.get(fam)
             if unmet:
@@ -320,16 +340,15 @@ class Holder:
                         caught[owes] = caught.get(owes, 0) + 1
                     continue
                 key = (st.st_dev, st.st_ino)
-                if key in self._known or key in self.held:
+                if key in self.held or (key in self._known and self._known_generation.get(key) in (None, generation(fd))):
+                    # Seen (the tailer got to it first, or held already): caught — once per file and family.
+                    self._credit(fd, key, credit, caught)
                     os.close(fd)
-                    # Seen (the tailer got to it first, or held already): caught — once per inode and family.
-                    self._credit(key, credit, caught)
                     continue
                 if len(self.held) >= self.max_files or self._held_bytes_locked() >= self.max_bytes:
+                    # Not held: its creation stays owed, an escape unless the holder meets it again with
+                    # room, or the tailer has it open by then (see Escapes).
                     os.close(fd)
-                    self._escaped_now(credit)
-                    if owes:
-                        caught[owes] = caught.get(owes, 0) + 1  # counted as escaped just now
                     if not self.full_warned:
                         self.full_warned = True
                         log.warning(f"the budget for holding rotated files is full ({len(self.held)} files, "
@@ -338,8 +357,9 @@ class Holder:
                     continue
                 self.held[key] = Held(fd, path, fam, *key)
                 self._known.add(key)
-                self._credited.discard((key, credit))  # (an inode number credited before is a new file now)
-                self._credit(key, credit, caught)
+                self._credited.pop(((*key, None), credit), None)  # (without generations: a new file now)
+                self._ungenerated.pop(((*key, None), credit), None)
+                self._credit(fd, key, credit, caught)
             for fam in creations.keys() | caught.keys():
                 self._owed[fam] = max(0, self._owed.get(fam, 0) + creations.get(fam, 0) - caught.get(fam, 0))
             if overflow:
@@ -361,10 +381,19 @@ class Holder:
         return total
 
 
-def _bounded_put(d: dict, key: Any, value: Any) -> None:
-    """Remember key -> value; beyond BOUND entries the oldest go (a rename whose other half never came)."""
+def _bounded_put(d: dict, key: Any, value: Any, bound: int = BOUND) -> None:
+    """Remember key -> value; beyond `bound` entries the oldest go (a rename whose other half never came)."""
     d.pop(key, None)
     d[key] = value
-    if len(d) > BOUND:
-        for old in list(d)[:BOUND // 2]:
+    if len(d) > bound:
+        for old in list(d)[:bound // 2]:
             del d[old]
+
+
+def generation(fd: int) -> int | None:
+    """The inode's generation (FS_IOC_GETVERSION: ext4, xfs, btrfs; it changes when a deleted file's
+    inode is given to a new file), None where the file system has none."""
+    try:
+        return int.from_bytes(fcntl.ioctl(fd, FS_IOC_GETVERSION, bytes(8))[:4], sys.byteorder)
+    except OSError:
+        return None
