@@ -169,7 +169,9 @@ class Holder:
                     self._credited.pop(c, None)
             if isinstance(known, Mapping):
                 for key, fam in known.items():
-                    if fam in self._families_seen and (key, fam) not in self._met:
+                    if fam not in self._families_seen:  # there before the family's watch: nobody's creation
+                        _bounded_put(self._met, (key, fam), None, 4 * BOUND)
+                    elif (key, fam) not in self._met:
                         _bounded_put(self._unmet.setdefault(fam, {}), key, None)
                 self._families_seen = set(families)
                 self._unmet = {fam: keys for fam, keys in self._unmet.items() if fam in families}
