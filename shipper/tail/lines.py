@@ -40,15 +40,19 @@ def split_lines(data: bytes, base: int, max_line: int, cont: bool) -> Lines:
     flags: list[tuple[str, ...]] = []
     pos, n = 0, len(data)
     while pos < n:
-        nl = data.find(b"\n", pos, pos + max_line + 1)
+        # The limit counts the line without its line end: a CRLF line may reach max_line + 2.
+        nl = data.find(b"\n", pos, pos + max_line + 2)
+        if nl == pos + max_line + 1 and data[nl - 1] != 0x0D:
+            nl = -1  # max_line + 1 bytes before a bare "\n": over the limit
         if nl < 0:
-            if n - pos <= max_line:
+            if n - pos <= max_line or (n - pos == max_line + 1 and data[pos + max_line] == 0x0D):
                 break  # partial line (or one that may end right at the limit): waits for more
-            out.records.append(data[pos : pos + max_line])
+            cut = _char_boundary(data, pos, max_line)
+            out.records.append(data[pos : pos + cut])
             out.offsets.append(base + pos)
             flags.append((TRUNCATED,))
             out.cuts += 1
-            pos += max_line
+            pos += cut
             cont = True
             continue
         rec = data[pos:nl]
@@ -64,3 +68,14 @@ def split_lines(data: bytes, base: int, max_line: int, cont: bool) -> Lines:
     if any(flags):
         out.flags = flags
     return out
+
+
+def _char_boundary(data: bytes, pos: int, max_line: int) -> int:
+    """Where to cut a line over the limit: at max_line, or up to 3 bytes earlier when that falls
+    inside a UTF-8 character, so that each piece decodes whole and the pieces add up to the line.
+    (Bytes that are no UTF-8 are cut at the limit: there is no character to keep whole.)"""
+    for back in range(4):
+        b = data[pos + max_line - back]
+        if b & 0xC0 != 0x80:  # not a continuation byte: a character starts here
+            return max_line - back if back < max_line and b >= 0xC0 or back == 0 else max_line
+    return max_line

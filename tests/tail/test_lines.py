@@ -5,7 +5,8 @@ from hypothesis import given, settings, strategies as st
 
 from shipper.tail.lines import TRUNCATED, split_lines
 
-line = st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"").replace(b"\r", b""))
+line = st.one_of(st.binary(max_size=40), st.text(max_size=15).map(str.encode)).map(
+    lambda b: b.replace(b"\n", b"").replace(b"\r", b""))
 
 
 @settings(max_examples=300, deadline=None)
@@ -22,20 +23,30 @@ def test_every_byte_of_every_line_once_and_long_lines_flagged(lines, max_line, t
         for rec, off, fl in zip(got.records, got.offsets, flags):
             assert data[off:off + len(rec)] == rec  # the key's offset points at the record
             assert len(rec) <= max_line
-            out.append((rec, fl))
+            out.append((rec, fl, off))
         pos += got.consumed
         cont = got.cont
     # what waits is the partial last line, never a complete one
     assert data[pos:] == b"p" * tail_len
-    # pieces of each line, in order; a piece is flagged iff its line was over the limit
-    expected = []
+    # pieces of each line, in order; a piece is flagged iff its line was over the limit (the limit
+    # counts the line without its line end: a CRLF line of max_line bytes fits)
+    start = 0
     for l in lines:
-        full = l + (b"\r" if crlf else b"")  # a cut may separate the \r from its \n
-        if len(full) <= max_line:
-            expected.append((l, ()))
-        else:
-            pieces = [full[i:i + max_line] for i in range(0, len(full), max_line)]
-            if crlf and pieces[-1].endswith(b"\r"):
-                pieces[-1] = pieces[-1][:-1]
-            expected.extend((p, (TRUNCATED,)) for p in pieces)
-    assert out == expected
+        pieces = []
+        while out and start <= out[0][2] < start + len(l) + len(eol):
+            pieces.append(out.pop(0)[:2])
+        start += len(l) + len(eol)
+        if len(l) <= max_line:
+            assert pieces == [(l, ())]
+            continue
+        assert all(fl == (TRUNCATED,) for _, fl in pieces)
+        assert b"".join(p for p, _ in pieces) == l  # a \r cut from its \n is still a line end
+        # cut at the limit, or (never more than 3 bytes) before it to keep a UTF-8 character whole
+        assert all(max_line - 3 <= len(p) <= max_line for p, _ in pieces[:-1])
+        try:
+            l.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        for p, _ in pieces:
+            p.decode("utf-8")  # no character split between two pieces
+    assert out == []
