@@ -148,7 +148,7 @@ class Tailer:
         self.base_dir = base_dir
         self.read_from = read_from
         self.max_line = max_line_bytes
-        self.read_size = max(READ_SIZE, max_line_bytes + 1)
+        self.read_size = max(READ_SIZE, max_line_bytes + 2)  # a line at the limit, then CRLF
         self.close_inactive = close_inactive
         self.batch_lines = batch_lines
         self.log = logger or logging.getLogger("shipper.tail")
