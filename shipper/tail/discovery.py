@@ -14,6 +14,7 @@ import glob
 import logging
 import os
 import re
+import stat
 from collections import Counter
 
 log = logging.getLogger("shipper.tail")
@@ -25,7 +26,7 @@ def expand(patterns: list[str], exclude: list[str], base_dir: str) -> list[str]:
     found: dict[str, None] = {}
     for pattern in patterns:
         full = os.path.join(base_dir, os.path.expanduser(pattern))
-        for p in sorted(glob.glob(full, recursive=True)):
+        for p in sorted(_recursive_glob(full) if "**" in full else glob.glob(full)):
             p = os.path.abspath(p)
             if p in found or is_excluded(p, exclude):
                 continue
@@ -37,6 +38,73 @@ def expand(patterns: list[str], exclude: list[str], base_dir: str) -> list[str]:
 
 
 _named: set[str] = set()
+
+
+def _recursive_glob(pattern: str) -> list[str]:
+    """glob(pattern, recursive=True), but a folder is never entered again below itself. glob
+    follows symlinked folders and knows no loops: `ln -s .. sub/up` under a `**` made it walk
+    for ever (paths grow until the kernel refuses them, and each loop doubles the walk). As
+    `find -L` does, a folder whose (device, inode) is already on the walk's path is a loop:
+    named once, and not entered. (A symlink to a folder elsewhere is walked, as glob does.)"""
+    full = os.path.abspath(pattern)
+    parts = full.split(os.sep)[1:]
+    fixed = 0
+    while fixed < len(parts) - 1 and not glob.has_magic(parts[fixed]):
+        fixed += 1
+    root = os.sep + os.sep.join(parts[:fixed])
+    key = _folder_key(root)
+    if key is None:
+        return []
+    out: dict[str, None] = {}
+    _match(root, parts[fixed:], [(key, root)], out)
+    return list(out)
+
+
+def _folder_key(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+
+
+def _match(folder: str, parts: list[str], walk: list[tuple[tuple[int, int], str]], out: dict[str, None]) -> None:
+    """Paths under `folder` that the pattern components `parts` match, as glob matches them (`*`
+    stays in a folder, no wildcard matches a leading dot, `**` is zero or more folders); `walk`:
+    the folders from the root to `folder`, with their (device, inode)."""
+    part, rest = parts[0], parts[1:]
+    if part == "**":
+        if not rest:
+            rest = ["*"]  # a trailing `**`: everything below (expand keeps the files)
+        _match(folder, rest, walk, out)  # zero folders
+    if not glob.has_magic(part):
+        names = [part] if os.path.lexists(os.path.join(folder, part)) else []
+    else:
+        try:
+            names = sorted(n for n in os.listdir(folder)
+                           if (part == "**" or fnmatch.fnmatchcase(n, part))
+                           and (not n.startswith(".") or part.startswith(".")))
+        except OSError:
+            return
+    for n in names:
+        path = os.path.join(folder, n)
+        if not rest:
+            out[path] = None
+            continue
+        key = _folder_key(path)
+        if key is None:
+            continue
+        again = next((p for k, p in walk if k == key), None)
+        if again is not None:
+            _name_loop(path, again)
+            continue
+        _match(path, [part, *rest] if part == "**" else rest, walk + [(key, path)], out)
+
+
+def _name_loop(path: str, again: str) -> None:
+    if path not in _named:
+        _named.add(path)
+        log.warning(f"not walked: the folder {path} is {again} again (a symlink loop); each folder is read once")
 
 
 def _utf8_name(path: str) -> bool:
