@@ -50,6 +50,7 @@ UNDECIDED_SECONDS = 10.0  # a file too short to be told from a known one waits t
 # A checkpoint no path matches any more is kept this long (wall clock, across restarts): a path taken
 # out by a reload and put back within it goes on where it was; later it is a new file (read_from).
 OUT_OF_SCOPE_SECONDS = 7 * 86400.0
+STARTED_GLOB = "glob:"  # (after SEEN_PREFIX) a glob looked through once; families are absolute paths
 
 
 @dataclass
@@ -167,6 +168,13 @@ class Tailer:
             self.families.add(lo.state.family)
         self.pending: dict[str, Any] = {}  # checkpoint-only fragments waiting to be emitted (FileState: as it is then)
         self.first_scan = True
+        # The globs this source has looked through before (a restart): `read_from: end` skips the
+        # history found at the first look through a glob, not a file made while the agent was
+        # stopped (Filebeat's registry, Vector's checkpoints: `end` is for the first deployment).
+        self._started = {g for g in self.seen if g.startswith(STARTED_GLOB)}
+        if not self._started and self.seen:  # a state written before these markers
+            self._started = {STARTED_GLOB + g for g in self._globs()
+                             if any(discovery.glob_matches(f, [g], [], "/") for f in self.seen)}
         self.bytes_lost = 0
         self.losses = 0
         self.rotations = 0
@@ -426,7 +434,7 @@ class Tailer:
             if self.first_scan and o.family in families_new:
                 if not o.direct:
                     start = -1  # history before the first look: not read
-                elif self.read_from == "end":
+                elif self.read_from == "end" and not self._looked_through(o.family):
                     start = -1
             elif self._copied_before_invisible_truncation(o):
                 continue
@@ -434,6 +442,14 @@ class Tailer:
         for fam in families_new:
             self.seen.add(fam)
             self.pending[SEEN_PREFIX + fam] = 1
+        if self.first_scan:
+            globs = {STARTED_GLOB + g for g in self._globs()}
+            for g in globs - self.seen:
+                self.seen.add(g)
+                self.pending[SEEN_PREFIX + g] = 1
+            for g in {x for x in self.seen if x.startswith(STARTED_GLOB)} - globs:
+                self.seen.discard(g)  # a glob a reload took out: put back, it looks for the first time
+                self.pending[SEEN_PREFIX + g] = None
 
         self.copies = {k: v for k, v in self.copies.items() if k in unmatched}
         paths = {o.path: o.family for o in obs.values()}
@@ -536,6 +552,15 @@ class Tailer:
                 self._lost(fam, 0, why, unknown=True)
             else:  # possible, not certain: warned, not counted
                 self.log.warning(f"data possibly lost: an unknown number of bytes of {fam} {why}", extra={"path": fam})
+
+    def _globs(self) -> list[str]:
+        return [os.path.abspath(os.path.join(self.base_dir, os.path.expanduser(p))) for p in self.patterns]
+
+    def _looked_through(self, family: str) -> bool:
+        """Did a glob that matches this path look at its folder in an earlier run? Then a file there
+        that is new to us was made while the agent was stopped: no history, read from its start."""
+        return any(STARTED_GLOB + g in self._started and discovery.glob_matches(family, [g], [], "/")
+                   for g in self._globs())
 
     def _in_scope(self, family: str) -> bool:
         v = self._scope.get(family)

@@ -19,8 +19,6 @@ def write(path, lo: int, hi: int) -> None:
         f.write("".join(numbered(i) for i in range(lo, hi)))
 
 
-@pytest.mark.xfail(strict=True, reason="read_from: end skips a file created while the agent was stopped, after it "
-                   "had followed the folder: its lines are lost silently at every restart (attack 4; not fixed)")
 def test_file_created_while_stopped_is_not_history_with_read_from_end(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
