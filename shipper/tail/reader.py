@@ -57,6 +57,19 @@ class OpenFile:
         os.lseek(self.fd, 0, os.SEEK_SET)
         self._gz = gzip.GzipFile(fileobj=os.fdopen(os.dup(self.fd), "rb"), mode="rb")
 
+    def data_after(self, offset: int) -> int | None:
+        """Where the file's data starts again at or after `offset` (a plain file's end when only a
+        hole follows), as the kernel knows it (lseek SEEK_DATA): a hole of any length is passed
+        over without reading its zeros. None: not known (a gzip file, a filesystem without it)."""
+        if self._gz is not None:
+            return None
+        try:
+            return os.lseek(self.fd, offset, os.SEEK_DATA)
+        except OSError as e:
+            if e.errno == errno.ENXIO:  # no data after offset: a hole to the end
+                return max(offset, os.fstat(self.fd).st_size)
+            return None
+
     def head(self) -> bytes:
         return self.read(0, HEAD_MAX)
 

@@ -1370,9 +1370,16 @@ class Tailer:
                 # A hole (a file truncated under a writer without O_APPEND, or preallocated):
                 # zero bytes are no line; skipped, counted, and the first real line starts clean.
                 n = len(data) - len(data.lstrip(b"\0"))
+                if n == len(data):
+                    # Zeros to the end of the read: a hole of 200 GiB read zero by zero held the
+                    # source half an hour. The kernel says where data starts again (its zeros,
+                    # if any, go as above).
+                    after = fh.data_after(s.offset + n)
+                    if after is not None and after > s.offset + n:
+                        n = after - s.offset
                 holes.append((s.offset, n))
                 s.offset += n
-                f.tail = (f.tail + data[:n])[-MARK_MAX:]
+                f.tail = (f.tail + b"\0" * min(n, MARK_MAX))[-MARK_MAX:]
                 s.mark = digest(f.tail)
                 f.window = b""
                 self.pending[s.key] = s

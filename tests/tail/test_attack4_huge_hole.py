@@ -21,8 +21,6 @@ def write(path, lo: int, hi: int) -> None:
         f.write("".join(numbered(i) for i in range(lo, hi)))
 
 
-@pytest.mark.xfail(strict=True, reason="a 200 GiB hole is read zero by zero (~100 MB/s here): the line after it and "
-                   "every other file of the source wait half an hour (20 GiB: 4 min) (attack 4; not fixed)")
 def test_huge_hole_delays_neither_its_file_nor_the_others(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
