@@ -57,6 +57,29 @@ def test_cloudera_ai_loopback_without_an_address_object(text):
     assert loopback == ipaddress.ip_address(ips[0]).is_loopback
 
 
+@quick
+@given(st.one_of(st.ip_addresses(v=4).map(str), st.ip_addresses(v=6).map(str),
+                 st.text(alphabet="0123456789.:/, \t", max_size=24)))
+@example("127.0.0.1")
+@example(" 10.0.0.1")
+@example("10.0.0.1:8080")
+@example("010.0.0.1")
+@example("10.0.0.1, 127.0.0.1")
+def test_cloudera_ai_one_ipv4_says_what_the_general_reader_says(text):
+    fast = cloudera_ai._one_ipv4(text)
+    if fast is not None:
+        assert fast == cloudera_ai._read_ipaddr(text)
+    if _is_ipv4(text) and text == str(ipaddress.ip_address(text)):
+        assert fast is not None  # the usual ipaddr takes the fast path
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == 4
+    except ValueError:
+        return False
+
+
 # The description reader's pairs before issue 19 (a lazy key): the greedy key finds the same pairs, its key
 # at most followed by spaces that the names made of it strip.
 _LAZY_PAIR = re.compile(
