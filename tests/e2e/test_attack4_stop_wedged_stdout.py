@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.xfail(strict=True, reason="with parse workers and stdout blocked, a stop takes shutdown_timeout + ~25 s "
-                   "(1 s: 27-31 s; 30 s: 56 s), not + 5 s, and once in three a parse-send thread dies with a "
+                   "(1 s: 27-31 s; 30 s: 56 s; `run --once --timeout 5`: 31 s), not + 5 s, and once in three a parse-send thread dies with a "
                    "traceback (attack 4; not fixed)")
 def test_stop_with_stdout_blocked_and_parse_workers_ends_in_time(tmp_path):
     logs = tmp_path / "logs"
