@@ -300,7 +300,7 @@ def verify(key_files: tuple[str, ...], config_path: str | None, output_name: str
         click.echo("no chained events in the input (was integrity on?)")
     reports = {}
     for name in sorted(chains):
-        rep = reports[name] = verify_chain(name, chains[name], keys, ordered=bool(files))
+        rep = reports[name] = verify_chain(name, chains[name], keys, ordered=bool(files), output=output_name)
         intact = intact and rep.intact
         for line in report_lines(rep):
             click.echo(line)

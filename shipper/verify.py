@@ -226,9 +226,11 @@ def _as_sealed(doc: dict) -> dict:
     return doc
 
 
-def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], ordered: bool = True) -> ChainReport:
+def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], ordered: bool = True,
+                 output: str | None = None) -> ChainReport:
     """`ordered`: the links come in the order they were stored (a file), so a moved one is told;
-    a store read back has no such order (its sequence numbers are the order)."""
+    a store read back has no such order (its sequence numbers are the order). `output`: the output
+    whose store the links are (--output): another output's dead letters are not this store's loss."""
     seens = [ln if isinstance(ln, Seen) else seen_of(ln.doc, (chain, ln.seq, ln.hash), *_link_where(ln.where))
              for ln in links]
     rep = ChainReport(chain, links=len(seens))
@@ -312,7 +314,9 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
                 if previous is not None and ln is good[0]:
                     rep.notes.extend(_not_running(previous, ev, seq))
                 previous = {**ev, "sequence": seq} if ln is good[0] else previous
-                rep.losses.extend(_declared_losses(ln))
+                losses, elsewhere = _declared_losses(ln, output)
+                rep.losses.extend(losses)
+                rep.notes.extend(elsewhere)
                 rep.notes.extend(_vendor_gaps(ln))
                 for output, carried in _chains_beside(ln).items():
                     rep.outputs.add(output)
@@ -370,6 +374,10 @@ def _chains_beside(ln: Seen) -> dict[str, dict[str, int]]:
 
 
 def absent_chains(reports: dict[str, ChainReport], output: str | None = None) -> list[str]:
+    return [_escaped(line) for line in _absent_chains(reports, output)]
+
+
+def _absent_chains(reports: dict[str, ChainReport], output: str | None) -> list[str]:
     """Chains missing from the input altogether, the one loss no chain of its own can show. Each
     attestation names, per output of its source, the other chains that output carried, at their
     sequence then: one that went on sealing between two attestations in the input sent its links to
@@ -520,15 +528,28 @@ def _not_in_form(doc: dict) -> str | None:
     return None
 
 
+# What a terminal obeys rather than shows: C0 and C1 controls, DEL, and the line, paragraph and
+# direction marks (a report line rewritten, cleared or reordered by the attacker's text).
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def _escaped(line: str) -> str:
+    return _CONTROLS.sub(lambda m: m.group().encode("unicode_escape").decode(), line)
+
+
 def _short(value: object, most: int = 100) -> str:
-    """A value from the input, printed: at most `most` characters (a hostile trail's 1 MB key id is not)."""
+    """A value from the input, printed: at most `most` characters (a hostile trail's 1 MB key id is not),
+    and controls escaped (\\x1b, \\u202e), so that every line of the report is verify's own."""
     text = str(value)
-    return text if len(text) <= most else f"{text[:most]}… ({len(text)} characters)"
+    text = text if len(text) <= most else f"{text[:most]}… ({len(text)} characters)"
+    return _escaped(text)
 
 
-def _declared_losses(ln: Seen) -> list[str]:
+def _declared_losses(ln: Seen, output: str | None) -> tuple[list[str], list[str]]:
+    """The losses an attestation declares (the source's, and every output's dead letters, or only
+    `output`'s when the store is known), and the dead letters of the other outputs (notes)."""
     att = (((ln.att or {}).get("shipper") or {}).get("attestation") or {})
-    out = []
+    out, elsewhere = [], []
     if att.get("losses") or att.get("bytes_lost"):
         named = [f"{_short(x.get('what'), 300)} ({_short(x.get('bytes') or 'unknown')} bytes)"
                  for x in att.get("lost") or ()]
@@ -536,9 +557,13 @@ def _declared_losses(ln: Seen) -> list[str]:
                    f"{': ' + ', '.join(named) if named else ''}) in the attestation at sequence {ln.seq} ({ln.where})")
     for name, counts in (att.get("outputs") or {}).items():
         if isinstance(counts, dict) and counts.get("dead_lettered"):
-            out.append(f"output {name} dead-lettered {counts['dead_lettered']} events "
-                       f"(attestation at sequence {ln.seq}, {ln.where})")
-    return out
+            said = (f"output {_short(name)} dead-lettered {counts['dead_lettered']} events "
+                    f"(attestation at sequence {ln.seq}, {ln.where})")
+            if output is None or name == output:
+                out.append(said)
+            else:
+                elsewhere.append(f"{said}: a loss of that output's store, not of {_short(output)}'s")
+    return out, elsewhere
 
 
 def _vendor_gaps(ln: Seen) -> list[str]:
@@ -565,6 +590,12 @@ def _range(a: int, b: int) -> str:
 
 
 def report_lines(rep: ChainReport) -> Iterator[str]:
+    """The report of one chain, a line at a time; nothing from the input can end or rewrite a line
+    (a store's document id in `where` included)."""
+    return (_escaped(line) for line in _report_lines(rep))
+
+
+def _report_lines(rep: ChainReport) -> Iterator[str]:
     span = f"sequences {rep.first}-{rep.last}" if rep.first is not None else "no attested span"
     extra = []
     if rep.duplicates:

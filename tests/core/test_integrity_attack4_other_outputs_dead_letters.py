@@ -10,14 +10,10 @@ from __future__ import annotations
 import subprocess
 
 import orjson
-import pytest
 
 from tests.core.test_integrity import KEY, SHIPPER
 
 
-@pytest.mark.xfail(strict=True, reason="an auditor is told a complete stdout store is not verified because another "
-                   "output (OpenSearch) dead-lettered an event: --output names the store, but the loss of every "
-                   "output is held against it")
 def test_a_complete_store_is_not_failed_for_another_outputs_dead_letters(tmp_path):
     from osmem_server import OsmemServer
 
