@@ -114,6 +114,8 @@ def _describe_error(err: Mapping[str, Any], model: type[BaseModel] | None) -> st
     got_s = repr(got) if not isinstance(got, (dict, list)) else ("a mapping" if isinstance(got, dict) else "a list")
     if isinstance(got, str) and re.search(r"[^\s@/]:[^\s@]*@", got) and "://" not in got:
         got_s = "a value with user:password@, not shown"  # redact() knows URLs only
+    if loc[0] == "integrity" and isinstance(got, str):  # the key itself pasted where its file is named
+        got_s = "a text, not shown: the key belongs in a file, named by key_file"
     return f"{_in_our_words(kind, err)} (got {got_s})"
 
 
