@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 TRUNCATED = "_line_truncated"
+UNFINISHED = "_line_unfinished"  # a file's last bytes, no newline after them, shipped when it was let go
 
 
 @dataclass

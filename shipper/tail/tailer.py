@@ -37,7 +37,7 @@ from shipper.tail.events import TailEvents
 from shipper.tail.holder import Holder
 from shipper.tail.identity import HEAD_MAX, MARK_MAX, WINDOW, digest, file_id, head_of, same_bytes
 from shipper.tail.keys import LineKeys
-from shipper.tail.lines import split_lines
+from shipper.tail.lines import TRUNCATED, UNFINISHED, split_lines
 from shipper.tail.reader import OpenFile, is_gzip_path
 from shipper.tail.state import EARLIER_MARKS, SEEN_PREFIX, FileState, load_states
 
@@ -89,6 +89,7 @@ class Followed:
     unnamed: bool = False  # open, not deleted, under no name we look at (moved away): read by descriptor
     window: bytes = b""  # a live file's last bytes before state.offset (identity.WINDOW), while open
     held_fd: int | None = None  # the holder's descriptor, until the tailer opens its own
+    final: bool = False  # deleted and idle: its unfinished last line will never end, shipped as it is
 
 
 @dataclass
@@ -351,6 +352,8 @@ class Tailer:
                     self.pending[self._placeholder(f).key] = None
                     continue
                 if not f.deleted or not f.at_eof or now - f.active_at < DELETED_GRACE:
+                    continue
+                if self._finish_unfinished(f):
                     continue
                 # Deleted and read as far as it goes: let it go. Fully read, its state stays as a
                 # tombstone (a compressed copy may appear); a partial last line left is a loss.
@@ -1144,6 +1147,17 @@ class Tailer:
         lo.state.gone = time.time()
         self.pending[lo.state.key] = lo.state
 
+    def _finish_unfinished(self, f: Followed) -> bool:
+        """A deleted file about to be let go, read to its end but for a last line without its
+        newline (the writer died mid-line, then the file rotated away): that line will never end.
+        It is read once more and shipped as it is, tagged UNFINISHED, not dropped with the file.
+        True: it waits for that read."""
+        s = f.state
+        if s is None or f.final or s.offset >= f.size:
+            return False
+        f.final, f.at_eof = True, False
+        return True
+
     def _mark_done(self, f: Followed) -> None:
         """A deleted (or moved away) file still followed, read to its end: saved as gone now, so
         that a stop before it is let go does not make the restart take it for the live file gone
@@ -1396,6 +1410,8 @@ class Tailer:
                     continue
             if not lines.consumed:
                 ended = True
+                if f.final and data:
+                    got = self._ship_unfinished(f, data, tail0, keep_window, emit) or got
                 break  # a partial last line: it waits (and survives a restart)
             if lines.cuts:
                 self.events.lines_cut(lines.cuts)
@@ -1467,6 +1483,28 @@ class Tailer:
                                       "copy, if one was made and is still there, is read as a new file", unknown=True)
         return got
 
+    def _ship_unfinished(self, f: Followed, data: bytes, tail0: bytes, keep_window: bool, emit) -> bool:
+        """The last bytes of a file let go (see _finish_unfinished), shipped as one record."""
+        s = f.state
+        f.final = False
+        base, end = s.offset, s.offset + len(data)
+        tail = _bytes_before(tail0, data, len(data))
+        if keep_window:
+            s.advance(end, digest(tail), [])
+        else:
+            s.offset, s.mark = end, digest(tail)
+        flags = (TRUNCATED, UNFINISHED) if s.cont else (UNFINISHED,)
+        s.cont = False
+        f.tail = tail
+        s.size = max(s.size, end)
+        self.log.warning(f"{f.path}: its last {len(data)} bytes end without a newline and the file is gone (the "
+                         f"writer stopped mid-line): shipped as they are, tagged {UNFINISHED}",
+                         extra={"path": f.path, "offset": base, "bytes": len(data)})
+        rec = data[:-1] if data.endswith(b"\r") else data
+        emit(Chunk([rec], LineKeys(s.fid, [base]), [flags], {**self._take_pending(), s.key: s.to_json()},
+                   len(data), f.path))
+        return True
+
     @staticmethod
     def _strip_holes(lines, holes: list[tuple[int, int]]) -> None:
         """Zero bytes at the start of a line are a hole, not data: stripped from the records (a
@@ -1500,7 +1538,8 @@ class Tailer:
         for f in list(self.files.values()):
             if f.fh is not None and f.at_eof and now - f.active_at >= min(self.close_inactive, DELETED_GRACE if f.deleted else self.close_inactive):
                 if f.deleted:
-                    self._unfollow(f)
+                    if not self._finish_unfinished(f):
+                        self._unfollow(f)
                     continue
                 if f.unnamed and not f.gz:
                     self._let_go_moved_away(f, now)
