@@ -16,6 +16,7 @@ import os
 import re
 import stat
 from collections import Counter
+from typing import Iterable
 
 log = logging.getLogger("shipper.tail")
 _NUMERIC_REST = re.compile(r"[-._]\d[-._\d]*")
@@ -220,8 +221,12 @@ class FamilyIndex:
             self._aliases[family] = target
 
     def rotation_base(self, family: str) -> str:
-        """The path whose rotated names are the family's: its symlink's target, or itself."""
-        return self._aliases.get(family, family)
+        """Where the family's rotated names are: beside the live path, or beside the file it is a
+        symlink to now (logrotate rotates the target where it is, under the target's name). The
+        family keeps the configured path (checkpoints, events); only backups are looked for there."""
+        target = symlink_target(family)
+        self.set_alias(family, target)
+        return target or family
 
     def has_rotated_name(self, path: str) -> bool:
         folder, name = os.path.split(path)
@@ -235,6 +240,40 @@ class FamilyIndex:
     def _key(family: str) -> tuple[str, str]:
         folder, live = os.path.split(family)
         return folder, split_name(live)[0]
+
+
+def candidates(patterns: list[str], exclude: list[str], base_dir: str, families: FamilyIndex,
+               followed: Iterable[str] = (), awaited: Iterable[str] = ()) -> dict[str, tuple[bool, str]]:
+    """Every name to look at now: path -> (matched by a glob itself, its family's live path). The
+    files the globs match and their rotated names; the rotated names of `followed` families no glob
+    matches any more (the live path is gone); and those of `awaited` families (checkpointed
+    contents not found yet) whose live file is missing — a restart after the log rotated and
+    before the writer made a new live file: their content may be under a rotated name, which must
+    be looked at before the content is called gone."""
+    live = expand(patterns, exclude, base_dir)
+    cands: dict[str, tuple[bool, str]] = {p: (True, p) for p in live}
+    indexes: dict[str, dict[str, list[str]]] = {}
+    for p in live:
+        base = families.rotation_base(p)
+        folder = os.path.dirname(base)
+        if folder not in indexes:
+            try:
+                indexes[folder] = stem_index(os.listdir(folder))
+            except OSError:
+                indexes[folder] = {}
+        for s in rotated_siblings(base, index=indexes[folder]):
+            if not is_excluded(s, exclude):
+                cands.setdefault(s, (False, p))
+    for fam in followed:
+        if fam not in cands:
+            for s in rotated_siblings(families.rotation_base(fam)):
+                cands.setdefault(s, (False, fam))
+    for fam in awaited:
+        if fam not in cands and not os.path.exists(fam) and could_match(fam, patterns, base_dir):
+            for s in rotated_siblings(families.rotation_base(fam)):
+                if not is_excluded(s, exclude):
+                    cands.setdefault(s, (False, fam))
+    return cands
 
 
 def symlink_target(path: str) -> str | None:

@@ -199,35 +199,10 @@ class Tailer:
     # ------------------------------------------------------------------ scanning
 
     def observe(self) -> dict[tuple[int, int], Observed]:
-        live = discovery.expand(self.patterns, self.exclude, self.base_dir)
-        cands: dict[str, tuple[bool, str]] = {p: (True, p) for p in live}
-        indexes: dict[str, dict[str, list[str]]] = {}
-        for p in live:
-            base = self._rotation_base(p)
-            folder = os.path.dirname(base)
-            if folder not in indexes:
-                try:
-                    indexes[folder] = discovery.stem_index(os.listdir(folder))
-                except OSError:
-                    indexes[folder] = {}
-            for s in discovery.rotated_siblings(base, index=indexes[folder]):
-                if not discovery.is_excluded(s, self.exclude):
-                    cands.setdefault(s, (False, p))
-        # Families of files we follow that no glob matches any more (the live path is gone).
-        for f in self.files.values():
-            if f.family not in cands and not f.deleted:
-                for s in discovery.rotated_siblings(self._rotation_base(f.family)):
-                    cands.setdefault(s, (False, f.family))
-        # Families of checkpointed states not found yet whose live file is missing (a restart after
-        # the log rotated and before the writer made a new live file): their content may be in a
-        # rotated name, which must be looked at before the state is called gone.
-        for lo in self.loose.values():
-            fam = lo.state.family
-            if (lo.gone_at is None and fam not in cands and not os.path.exists(fam)
-                    and discovery.could_match(fam, self.patterns, self.base_dir)):
-                for s in discovery.rotated_siblings(self._rotation_base(fam)):
-                    if not discovery.is_excluded(s, self.exclude):
-                        cands.setdefault(s, (False, fam))
+        cands = discovery.candidates(
+            self.patterns, self.exclude, self.base_dir, self.families,
+            followed=[f.family for f in self.files.values() if not f.deleted],
+            awaited=[lo.state.family for lo in self.loose.values() if lo.gone_at is None])
         obs: dict[tuple[int, int], Observed] = {}
         for path, (direct, family) in cands.items():
             try:
@@ -262,14 +237,6 @@ class Tailer:
             path = f.path if f else (h.path + " (rotated away, held open)" if h.path == h.family else h.path)
             obs[key] = Observed(path, h.family, False, st, is_gzip_path(h.path), h.fd)
         return obs
-
-    def _rotation_base(self, family: str) -> str:
-        """Where the family's rotated names are: beside the live path, or beside the file it is a
-        symlink to (logrotate rotates the target where it is, under the target's name). The family
-        keeps the configured path (checkpoints, events); only backups are looked for there."""
-        target = discovery.symlink_target(family)
-        self.families.set_alias(family, target)
-        return target or family
 
     def _look_at_moved_away(self, obs: dict[tuple[int, int], Observed]) -> None:
         tombs = {(lo.state.dev, lo.state.ino): lo for lo in self.loose.values() if lo.gone_at is not None}
