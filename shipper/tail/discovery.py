@@ -1,4 +1,5 @@
-"""Which files to look at: the configured globs, and every rotated name of each matched file.
+"""Which files to look at: the configured globs, and every rotated name of each matched file
+(beside it, or beside its target when the configured path is a symlink to the log).
 
 Rotated names are recognised by shape, so no config key says which scheme rotates a file:
   Log4j 1.2 / logrotate:  app.log.1 … app.log.N, app.log.2.gz
