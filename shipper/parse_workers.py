@@ -131,13 +131,17 @@ class _Worker:
                 return
 
     def close(self, timeout: float) -> None:
+        """Asked to end, killed if it has not within a second: it may be blocked writing a result nobody
+        reads any more (outputs wedged at a stop; nothing of it was registered, so it is read again),
+        and its sender blocked feeding it. The pipe is closed only once the sender is out of send()."""
         self._out.put(None)
-        self._sender.join(timeout)
-        self.proc.join(timeout)
+        self.proc.join(min(timeout, 1.0))
         if self.proc.is_alive():
             self.proc.kill()
             self.proc.join(timeout)
-        self.conn.close()
+        self._sender.join(timeout)  # a send to a worker that is gone fails at once
+        if not self._sender.is_alive():
+            self.conn.close()
 
 
 class _Entry:
