@@ -176,6 +176,8 @@ class ChainReport:
     last_attested: str = ""  # the last attestation's end and reason: links after it can be cut unseen
     first_attested: str = ""  # the first one's: links before it can be cut unseen (the head)
     after: list[int] = field(default_factory=list)  # the sequences in the input after the last attestation
+    before: list[int] = field(default_factory=list)  # and before the first
+    spans: list[tuple[int, str, str, float]] = field(default_factory=list)  # interval attestations: seq, start, end, s
     problems: list[str] = field(default_factory=list)
     losses: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # said by the agent, not failures (vendor id gaps)
@@ -274,6 +276,10 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
             checkable = seq == 1 or (seq - 1) in by_seq or len(prevs_of(seq, ln.att, ())) > 0
             if not ln.valid and checkable and ln.hash.split(":", 1)[0] in secrets:
                 rep.problems.append(f"altered: sequence {seq}{_event_id(ln)} at {ln.where} does not match its hash")
+            elif not ln.valid and not checkable and ln.hash.split(":", 1)[0] in secrets:
+                # Its hash folds in the missing link's: neither its content nor its place is proven
+                rep.problems.append(f"unproven: sequence {seq}{_event_id(ln)} at {ln.where} follows a missing link, "
+                                    "so its hash cannot be checked (it may be altered too)")
     if len(key_ids) > 1:
         _key_order(rep, by_seq)
     attested = sorted(ln.seq for same in by_seq.values() for ln in same if ln.is_attestation and ln.valid)
@@ -295,6 +301,7 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
     first_ev = (next(ln for ln in by_seq[rep.first] if ln.att is not None and ln.valid).att or {}).get("event") or {}
     rep.first_attested = f"{_short(first_ev.get('end'))} ({_short(first_ev.get('reason'))})"
     rep.after = sorted(s for s in by_seq if s > rep.last)
+    rep.before = sorted(s for s in by_seq if s < rep.first)
     previous: dict | None = None  # the attestation before, for the time no attestation covers
     expected = rep.first  # the places present, in order (not every number between: a sealed
     for seq in sorted(s for s in by_seq if rep.first <= s <= rep.last):  # attestation may stand at 2^63)
@@ -314,6 +321,9 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
                 if previous is not None and ln is good[0]:
                     rep.notes.extend(_not_running(previous, ev, seq))
                 previous = {**ev, "sequence": seq} if ln is good[0] else previous
+                span = _seconds(ev.get("start"), ev.get("end"))
+                if ln is good[0] and ev.get("reason") == "interval" and span is not None:
+                    rep.spans.append((seq, ev["start"], ev["end"], span))
                 losses, elsewhere = _declared_losses(ln, output)
                 rep.losses.extend(losses)
                 rep.notes.extend(elsewhere)
@@ -322,6 +332,7 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
                     rep.outputs.add(output)
                     for other, theirs in carried.items():
                         rep.beside.setdefault(output, {}).setdefault(other, []).append((seq, theirs, ln.where))
+    rep.notes.extend(_long_spans(rep.spans))
     rep.outside = sum(1 for ln in seens if ln.seq < rep.first or ln.seq > rep.last)
     return rep
 
@@ -432,13 +443,14 @@ def _absent_for(reports: dict[str, ChainReport], judged: dict[str, ChainReport],
             if other in named:
                 continue
             low, high = min(seen, key=lambda x: x[1]), max(seen, key=lambda x: x[1])
-            if other in reports:  # present: its links up to where this chain saw it must be too
-                cut = _cut_tail(reports[other], high[1])
+            if other in reports:  # present: the links this chain saw it seal must be too
+                cut = _cut(reports[other], low[1], high[1])
                 if cut:
                     named.add(other)
                     out.append((other, f"chain {_short(other)}: sequences {cut} are not in the input, though chain "
-                                       f"{_short(name)}'s attestation at sequence {high[0]} ({high[2]}) records it "
-                                       f"at sequence {high[1]} for {where}: its tail was cut"))
+                                       f"{_short(name)}'s attestations at sequences {low[0]} ({low[2]}) and "
+                                       f"{high[0]} ({high[2]}) record it sealing up to sequence {high[1]} for "
+                                       f"{where}: its head or tail was cut"))
             elif high[1] > low[1]:
                 named.add(other)
                 out.append((other, f"chain {_short(other)}: none of its links is in the input, though it sealed "
@@ -448,21 +460,45 @@ def _absent_for(reports: dict[str, ChainReport], judged: dict[str, ChainReport],
     return out
 
 
-def _cut_tail(rep: ChainReport, seen_at: int) -> str:
-    """The sequences after the chain's last attestation up to `seen_at` (where another chain's
-    attestation saw it, sealed for the same output) that the input lacks, as ranges; "" if none."""
-    if rep.last is None or seen_at <= rep.last:
-        return ""  # (no attestation: already not intact; before its last one: verify_chain judged them)
-    ranges, expected = [], rep.last + 1
-    for seq in rep.after:
-        if seq > seen_at:
-            break
-        if seq > expected:
-            ranges.append(_range(expected, seq - 1))
-        expected = seq + 1
-    if expected <= seen_at:
-        ranges.append(_range(expected, seen_at))
+def _cut(rep: ChainReport, low: int, high: int) -> str:
+    """The sequences low+1..high (sealed for an output while another chain's attestations watched)
+    outside the chain's own attested span that the input lacks, as ranges; "" if none. Inside the
+    span verify_chain judged them; a chain without an attestation is not intact already."""
+    if rep.first is None or rep.last is None:
+        return ""
+    ranges: list[str] = []
+    for lo, hi, present in ((max(low + 1, 1), min(high, rep.first - 1), rep.before),
+                            (max(low + 1, rep.last + 1), high, rep.after)):
+        expected = lo
+        for seq in present:
+            if seq > hi:
+                break
+            if seq >= expected:
+                if seq > expected:
+                    ranges.append(_range(expected, seq - 1))
+                expected = seq + 1
+        if expected <= hi:
+            ranges.append(_range(expected, hi))
     return ", ".join(ranges if len(ranges) <= 10 else ranges[:5] + [f"… ({len(ranges)} ranges)"] + ranges[-5:])
+
+
+def _seconds(start: object, end: object) -> float | None:
+    try:
+        return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _long_spans(spans: list[tuple[int, str, str, float]]) -> list[str]:
+    """Interval attestations far longer than the chain's usual one: the agent was frozen (SIGSTOP)
+    or starved of CPU for that long, and nothing was attested meanwhile. The usual span is the
+    median of the chain's own (verify does not know attest_interval)."""
+    if len(spans) < 3:
+        return []
+    usual = sorted(s for *_, s in spans)[len(spans) // 2]
+    return [f"the attestation at sequence {seq} covers {_short(start)} to {_short(end)}, {span:.0f} s, where this "
+            f"chain's usually cover {usual:.0f} s: the agent was frozen or starved meanwhile, attesting nothing"
+            for seq, start, end, span in spans if span > max(3 * usual, usual + 2)]
 
 
 def _not_running(before: dict, after: dict, seq: int) -> list[str]:
