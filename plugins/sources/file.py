@@ -32,7 +32,9 @@ class FileSourceConfig(SourceConfig):
     type: Literal["file"] = "file"
     paths: list[str] = Field(min_length=1)  # globs, ** allowed; rotated names of each are followed too
     exclude: list[str] = []  # globs on the full path or the file name
-    read_from: Literal["beginning", "end"] = "beginning"  # for a path never seen before
+    # for a path never seen before; `end` skips only what a glob finds the first time it looks (a file
+    # made while the agent was stopped, or a reload ran, is read from its start)
+    read_from: Literal["beginning", "end"] = "beginning"
     max_line_bytes: int = Field(default=1024 * 1024, ge=64)  # longer lines are cut, flagged _line_truncated
     close_inactive: float = Field(default=300.0, gt=0)  # seconds: idle files give back their descriptor
     # Seconds between full passes (look for files, read every followed file) where change
