@@ -103,7 +103,6 @@ class Holder:
         # at once) tells a new file on a reused inode from the old one; where the file system has none
         # (None), a credit is forgotten once the file is open nowhere, as it may be gone.
         self._credited: dict[tuple[tuple[int, int, int | None], str], None] = {}
-        self._met: dict[tuple[tuple[int, int], str], None] = {}  # (inode, family) credited lately
         self._ungenerated: dict[tuple[tuple[int, int, int | None], str], None] = {}  # credits of generation None
         self._owed: dict[str, int] = {}
         self._owed_at_take: dict[str, int] = {}
@@ -111,7 +110,7 @@ class Holder:
         # Files the tailer had open that the holder never credited, per family (an ordered set): each
         # may be a creation counted as owed. Families seen before: the tailer's files at a family's
         # first sight were there before its watch, and are nobody's creation.
-        self._unmet: dict[str, dict[tuple[int, int], None]] = {}
+        self._unmet: dict[str, dict[tuple[int, int, int | None], None]] = {}
         self._families_seen: set[str] = set()
         # Renames: cookie of an IN_MOVED_FROM of a watched name -> the family whose creation the
         # file still owes ("" when none: it was caught under its old name).
@@ -169,10 +168,11 @@ class Holder:
                     self._credited.pop(c, None)
             if isinstance(known, Mapping):
                 for key, fam in known.items():
+                    ident = (*key, self._known_generation.get(key))
                     if fam not in self._families_seen:  # there before the family's watch: nobody's creation
-                        _bounded_put(self._met, (key, fam), None, 4 * BOUND)
-                    elif (key, fam) not in self._met:
-                        _bounded_put(self._unmet.setdefault(fam, {}), key, None)
+                        self._credit_ident(ident, fam, {})
+                    elif (ident, fam) not in self._credited:
+                        _bounded_put(self._unmet.setdefault(fam, {}), ident, None)
                 self._families_seen = set(families)
                 self._unmet = {fam: keys for fam, keys in self._unmet.items() if fam in families}
             hub = self._hub
@@ -185,9 +185,9 @@ class Holder:
                 del self._watched[folder]
                 hub.unwatch(self, folder)
             for folder in by_folder.keys() - self._watched.keys():
-                ident = discovery.folder_identity(folder)  # before the watch: a swap meanwhile is seen next time
+                pointed = discovery.folder_identity(folder)  # before the watch: a swap meanwhile is seen next time
                 if hub.watch(self, folder, HOLD_MASK):
-                    self._watched[folder] = ident
+                    self._watched[folder] = pointed
 
     def take(self) -> tuple[list[Held], dict[str, int]]:
         """The files held now (still owned by the holder) and the escapes since the last take."""
@@ -220,16 +220,18 @@ class Holder:
 
     def _credit(self, fd: int, key: tuple[int, int], fam: str, caught: dict[str, int]) -> None:
         """With self._lock held: the file open as `fd` (inode `key`) is met: caught for `fam`, once."""
-        c = ((*key, generation(fd)), fam)
+        self._credit_ident((*key, generation(fd)), fam, caught)
+
+    def _credit_ident(self, ident: tuple[int, int, int | None], fam: str, caught: dict[str, int]) -> None:
+        c = (ident, fam)
         if c not in self._credited:
             _bounded_put(self._credited, c, None, 4 * BOUND)
-            if c[0][2] is None:
+            if ident[2] is None:
                 _bounded_put(self._ungenerated, c, None, 4 * BOUND)
-            _bounded_put(self._met, (key, fam), None, 4 * BOUND)
             caught[fam] = caught.get(fam, 0) + 1
             unmet = self._unmet.get(fam)
             if unmet:
-                unmet.pop(key, None)
+                unmet.pop(ident, None)
 
     def _escaped_now(self, fam: str) -> None:
         """With self._lock held: one file of `fam` certainly not held."""
