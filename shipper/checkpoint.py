@@ -10,6 +10,7 @@ the process dies, so a kill -9 leaves no stale lock. `shipper status` reads the 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -17,6 +18,8 @@ import time
 from typing import Any
 
 import orjson
+
+log = logging.getLogger("shipper.checkpoint")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -34,6 +37,11 @@ RECOVERY = "see 'Checkpoint database' in docs/operations.md"
 
 class StateDirError(Exception):
     """The state_dir cannot be used. `str()` is one line: the path, what is wrong, what to do."""
+
+
+class StateDirGone(OSError):
+    """The state_dir (its database or lock file) was removed under the running agent and could not be
+    made again (another agent took it meanwhile, or it cannot be created). `str()` says what to do."""
 
 
 class CheckpointTooNew(Exception):
@@ -77,20 +85,40 @@ def _damaged(e: sqlite3.DatabaseError) -> bool:
     return "not a database" in text or "malformed" in text or "corrupt" in text
 
 
+def _connect(path: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL: a process crash never loses a commit; a power cut may roll back the last
+        # ones, which only replays events (at-least-once), never skips them.
+        db.execute("PRAGMA synchronous=NORMAL")
+        # After a checkpoint the WAL file is cut back to this size instead of staying at its peak.
+        db.execute("PRAGMA journal_size_limit=1048576")
+        db.execute(SCHEMA)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _ident(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class CheckpointStore:
     def __init__(self, state_dir: str):
+        self.state_dir = state_dir
         self.path = os.path.join(state_dir, "checkpoints.sqlite")
         self._lock_fd = lock_state_dir(state_dir)
         self._lock = threading.Lock()
+        self.recreated = 0  # times the state_dir was removed under the agent and made again
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL: a process crash never loses a commit; a power cut may roll back the last
-            # ones, which only replays events (at-least-once), never skips them.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            # After a checkpoint the WAL file is cut back to this size instead of staying at its peak.
-            self._db.execute("PRAGMA journal_size_limit=1048576")
-            self._db.execute(SCHEMA)
+            self._db = _connect(self.path)
+            self._ident = _ident(self.path)
             check = self._db.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise sqlite3.DatabaseError(f"database disk image is malformed: {check}")
@@ -105,6 +133,59 @@ class CheckpointStore:
                                    "check that the file and the state_dir are writable by the user shipper runs as; ")
                                 + RECOVERY) from None
 
+    def _removed(self) -> bool:
+        """The database or the lock file is no longer where the agent opened it (`rm -rf` of the
+        state_dir, a tmpfiles cleaner): commits would go into an unlinked file, and a second agent
+        would find no lock and ship everything again."""
+        if self._lock_fd < 0:
+            return False
+        return os.fstat(self._lock_fd).st_nlink == 0 or _ident(self.path) != self._ident
+
+    def _remake(self) -> None:
+        """Make the state_dir again with what the agent knows: the lock taken again first (so a second
+        agent is refused, as before), then the deleted database, still open, copied into a new one by
+        SQLite's backup API. StateDirGone when that cannot be done: the commits then fail and retry
+        (reading paused, /health 503) instead of writing checkpoints nowhere."""
+        lock_path = os.path.join(self.state_dir, LOCK_FILE)
+        held = os.fstat(self._lock_fd)
+        if held.st_nlink and _ident(lock_path) == (held.st_dev, held.st_ino):
+            fd = os.dup(self._lock_fd)  # only the database went: the lock we hold is still the one on disk
+        else:
+            fd = -1
+        try:
+            if fd < 0:
+                fd = lock_state_dir(self.state_dir)
+        except StateDirError as e:
+            raise StateDirGone(f"the state_dir was removed under the running agent and cannot be made again: {e}") \
+                from None
+        new = None
+        try:
+            new = _connect(self.path)
+            self._db.backup(new)
+            ident = _ident(self.path)
+        except (sqlite3.Error, OSError) as e:
+            if new is not None:
+                new.close()
+            os.close(fd)
+            raise StateDirGone(f"{self.path}: the state_dir was removed under the running agent and the checkpoint "
+                               f"database cannot be made again ({e}); {RECOVERY}") from None
+        self._db.close()
+        os.close(self._lock_fd)
+        self._db, self._lock_fd, self._ident = new, fd, ident
+        self.recreated += 1
+        log.error("the state_dir was removed under the running agent (rm -rf, a tmpfiles cleaner?): made again, "
+                  "with its lock and the checkpoints this agent held; anything else kept there is gone",
+                  extra={"path": self.path})
+
+    def ensure_present(self) -> bool:
+        """Check that the state_dir is still there; remake it if it was removed (True then: the caller
+        names it loudly). Raises StateDirGone when it cannot be remade."""
+        with self._lock:
+            if not self._removed():
+                return False
+            self._remake()
+            return True
+
     def load(self, source: str) -> dict[str, Any]:
         with self._lock:
             rows = self._db.execute("SELECT key, value FROM checkpoints WHERE source=?", (source,)).fetchall()
@@ -117,6 +198,8 @@ class CheckpointStore:
             return
         now = time.time()
         with self._lock:
+            if self._removed():
+                self._remake()
             cur = self._db.cursor()
             cur.execute("BEGIN")
             try:

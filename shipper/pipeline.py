@@ -79,6 +79,7 @@ class Pipeline:
         self._compacted = time.monotonic()
         self._collected = time.monotonic()
         self._collect_due = False  # runners were let go: collect their cycles at the next tick
+        self._state_dir_gone = False  # the state_dir was removed and could not be remade (check_state_dir)
         self._given_back = time.monotonic()
 
     def make_worker(self, ocfg: OutputConfig) -> OutputWorker:
@@ -266,6 +267,7 @@ class Pipeline:
         """Once a second from the runner's loop: restarts a reload deferred, the state kept compact,
         what was let go collected."""
         self.reloads.finish_restarts()  # sources whose reload waited for their batches
+        self.check_state_dir()
         if now - self._compacted >= COMPACT_EVERY:
             self.compact(now)
         if self._collect_due or now - self._collected >= FULL_COLLECT_EVERY:
@@ -276,6 +278,19 @@ class Pipeline:
         if now - self._given_back >= GIVE_BACK_EVERY:
             self._given_back = now
             allocator.give_back()
+
+    def check_state_dir(self) -> None:
+        """A state_dir removed under the agent is made again at once (its lock first), not only at the
+        next commit: an idle agent would otherwise leave it unlocked for a second agent for hours."""
+        try:
+            self.store.ensure_present()
+        except OSError as e:  # cannot be remade: commits fail and retry, reading pauses, /health 503
+            self._state_dir_gone = True
+            self.checkpoint_failed("(state_dir)", e)
+            return
+        if self._state_dir_gone:
+            self._state_dir_gone = False
+            self.checkpoint_saved("(state_dir)")
 
     def compact(self, now: float) -> None:
         self._compacted = now
