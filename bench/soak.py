@@ -11,7 +11,7 @@ Fluentd peer (tests/peers/forward_server.py) that goes down for --outage-for sec
 open fds, threads, and the state_dir's size. At the end every line is counted: written, delivered,
 duplicates, lost. The report (markdown) shows the samples and the growth per hour (least squares
 over the second half, after the warm-up). The agent gets the environment systemd/shipper.service
-gives it (PYTHONMALLOC=malloc: bench/README.md, soak); --bare starts it without.
+gives it (Environment=); --bare starts it without.
 """
 from __future__ import annotations
 
@@ -151,7 +151,7 @@ def main() -> int:
                     help="run the agent under bench/soak_probe.py and, at every sample, record where its memory "
                          "is (kernel, pymalloc, glibc, live objects by type); printed at the end")
     ap.add_argument("--bare", action="store_true",
-                    help="start the agent without the systemd unit's Environment= (e.g. PYTHONMALLOC=malloc)")
+                    help="start the agent without the systemd unit's Environment=")
     ap.add_argument("--wrap", default="", help="a command the agent is started under, e.g. 'heaptrack -o /tmp/h'")
     args = ap.parse_args()
 
