@@ -90,6 +90,7 @@ class Followed:
     window: bytes = b""  # a live file's last bytes before state.offset (identity.WINDOW), while open
     held_fd: int | None = None  # the holder's descriptor, until the tailer opens its own
     final: bool = False  # deleted and idle: its unfinished last line will never end, shipped as it is
+    zeros: bool = False  # read up to zeros that run to its end (a mapped file): inotify sees no write into them
 
 
 @dataclass
@@ -597,7 +598,7 @@ class Tailer:
         (still open), or known only by a descriptor (their name gone). Without any, an idle
         caller need not wake to read."""
         return [f for f in self.files.values()
-                if f.deleted or f.unnamed or f.held_fd is not None or f.path.endswith(" held open)")]
+                if f.deleted or f.unnamed or f.zeros or f.held_fd is not None or f.path.endswith(" held open)")]
 
     def read_unwatched(self, emit: Callable[[Chunk], None], stop) -> None:
         """Read the files of unwatched()."""
@@ -1062,7 +1063,15 @@ class Tailer:
         if f.state is not None:
             return True
         try:
-            head = head_of(self._open(f).head())
+            fh = self._open(f)
+            head = head_of(fh.head())
+            if head is not None and not head.strip(b"\0") and not f.gz:
+                # Zeros to its end: a mapped or preallocated file nothing is written to yet
+                # (Log4j 2's MemoryMappedFile). Its head is what comes into them: no identity yet.
+                after = fh.data_after(len(head))
+                if after is not None and after >= fh.stat().st_size:
+                    f.zeros = True
+                    return False
         except OSError:
             return False
         if head is None:
@@ -1140,8 +1149,8 @@ class Tailer:
         and the truncated file got its header again, or stayed empty). Further into a file, the
         bytes before the offset show a truncation (_check_truncated)."""
         s = f.state
-        if f.gz or f.fh is None or f.deleted or f.unnamed or f.path != f.family:
-            return False
+        if f.gz or f.fh is None or f.deleted or f.unnamed or f.path != f.family or f.zeros:
+            return False  # (f.zeros: a mapped file fills its zeros, it does not grow)
         if s is not None and (s.offset > s.head_len or s.cont):
             return False
         try:
@@ -1336,7 +1345,7 @@ class Tailer:
         if not f.gz and self._check_truncated(f, pre):
             return False
         got = False
-        ended = False
+        ended = f.zeros = False
         keep_window = f.path == f.family and not f.gz  # only a live file is copied and truncated
         holes: list[tuple[int, int]] = []  # (offset, bytes) of runs of zero bytes skipped
         end_seen = pre  # the file's size as the reads saw it: no fstat after them
@@ -1358,6 +1367,12 @@ class Tailer:
                     after = fh.data_after(s.offset + n)
                     if after is not None and after > s.offset + n:
                         n = after - s.offset
+                    if not f.final and not f.gz and s.offset + n >= fh.stat().st_size:
+                        # Zeros to the end of the file are no hole, not yet: a writer that maps its
+                        # file (Log4j 2's MemoryMappedFile) or preallocates it writes its lines into
+                        # them. They wait, as a partial line does (a file let go has them skipped).
+                        f.zeros = ended = True
+                        break
                 holes.append((s.offset, n))
                 s.offset += n
                 f.tail = (f.tail + b"\0" * min(n, MARK_MAX))[-MARK_MAX:]
@@ -1365,6 +1380,10 @@ class Tailer:
                 f.window = b""
                 self.pending[s.key] = s
                 continue
+            read_len = len(data)
+            if data[-1:] == b"\0" and not f.final and data.rstrip(b"\0"):
+                data = data.rstrip(b"\0")  # zeros after the last byte written wait (above)
+                f.zeros = True
             lines = split_lines(data, s.offset, self.max_line, s.cont)
             if b"\0" in data:
                 self._strip_holes(lines, holes)
@@ -1385,7 +1404,7 @@ class Tailer:
             base = s.offset
             recs, offs = lines.records, lines.offsets
             # (Not with cut pieces in the read: their count went to events.lines_cut once already.)
-            more = len(data) >= self.read_size and lines.flags is None
+            more = read_len >= self.read_size and lines.flags is None
             for i in range(0, len(recs), self.batch_lines):
                 j = min(i + self.batch_lines, len(recs))
                 if more and i and j - i < self.batch_lines:
@@ -1423,7 +1442,7 @@ class Tailer:
                 # (The window ended at `base`; it now ends at the new offset.)
                 done = data[: s.offset - base]
                 f.window = done[-WINDOW:] if len(done) >= WINDOW else (f.window + done)[-WINDOW:]
-            if len(data) < self.read_size:
+            if read_len < self.read_size:
                 break
         size = end_seen
         if f.gz:

@@ -27,10 +27,6 @@ MMAP_XML = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-@pytest.mark.xfail(strict=True, reason="the zeros a MemoryMappedFile appender maps ahead are skipped as a hole and "
-                   "the lines then written into them are behind the reader: nothing is shipped while the writer "
-                   "runs (0 of 1,000 in 20 s; a kill -9 of the writer loses them all), and its clean close is warned as "
-                   "two losses that did not happen (attack 4; not fixed)")
 def test_log4j2_memory_mapped_file_is_shipped_while_written(tmp_path, log4j):
     logs = tmp_path / "logs"
     logs.mkdir()
