@@ -183,6 +183,17 @@ def is_rotated_name(live_name: str, name: str) -> bool:
 _SEPARATOR = re.compile(r"(?<=.)[-._]")
 
 
+def _uncount(index: dict, key: object, live: str) -> None:
+    names = index.get(key)
+    if names is None:
+        return
+    names[live] -= 1
+    if names[live] <= 0:
+        del names[live]
+        if not names:
+            del index[key]
+
+
 class FamilyIndex:
     """The followed families (live names), counted by folder and stem, to tell whether a path is a
     rotated name of one of them. A rotated name is a live name's stem and then a separator, so the
@@ -191,24 +202,22 @@ class FamilyIndex:
 
     def __init__(self) -> None:
         self._index: dict[tuple[str, str], Counter[str]] = {}
+        # The same live names by stem alone, whatever their folder: logrotate `olddir` keeps the
+        # live file's name for backups made in another folder.
+        self._by_stem: dict[str, Counter[str]] = {}
         # A live path that is a symlink to the log (`current.log -> /srv/app/logs/app.log`): the
         # rotated names are made beside the target, under the target's name (family -> target).
         self._aliases: dict[str, str] = {}
 
     def add(self, family: str) -> None:
         self._index.setdefault(self._key(family), Counter())[os.path.basename(family)] += 1
+        self._by_stem.setdefault(self._key(family)[1], Counter())[os.path.basename(family)] += 1
 
     def remove(self, family: str) -> None:
         key = self._key(family)
-        names = self._index.get(key)
-        if names is None:
-            return
         live = os.path.basename(family)
-        names[live] -= 1
-        if names[live] <= 0:
-            del names[live]
-            if not names:
-                del self._index[key]
+        _uncount(self._index, key, live)
+        _uncount(self._by_stem, key[1], live)
 
     def __contains__(self, family: object) -> bool:
         """Is this live name a followed family?"""
@@ -236,6 +245,14 @@ class FamilyIndex:
             return True
         return any(os.path.dirname(t) == folder and is_rotated_name(os.path.basename(t), name) and fam in self
                    for fam, t in self._aliases.items())
+
+    def has_rotated_name_anywhere(self, path: str) -> bool:
+        """Is the name of `path` a rotated name of a followed live name, in whatever folder (a
+        backup kept in a logrotate `olddir`)?"""
+        name = os.path.basename(path)
+        return self.has_rotated_name(path) or any(
+            is_rotated_name(live, name)
+            for m in _SEPARATOR.finditer(name) for live in self._by_stem.get(name[: m.start()], ()))
 
     @staticmethod
     def _key(family: str) -> tuple[str, str]:

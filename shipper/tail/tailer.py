@@ -810,10 +810,12 @@ class Tailer:
         key = (o.st.st_dev, o.st.st_ino)
         if self.copies.get(key) == (o.st.st_size, o.st.st_mtime_ns):
             return True  # proven before and unchanged since: not compared again
-        if not o.gz and not self._is_rotated_name(o.path):
+        if not o.gz and not self.families.has_rotated_name_anywhere(o.path):
             # Copies are made under rotated names, never as a live file. A .gz is never a live
             # file: matched by a glob of its own (logrotate `olddir`, `paths: [old/app.log*]`), it
-            # is a backup all the same (tests/tail/test_attack3_olddir.py).
+            # is a backup all the same (tests/tail/test_attack3_olddir.py); so is a plain file
+            # named as a backup of a followed file in another folder (an `olddir` filled by
+            # `copy` or `renamecopy`: tests/tail/test_attack4_olddir_copy.py).
             return False
         try:
             fh = self._open_observed(o)

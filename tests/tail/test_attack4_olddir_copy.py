@@ -16,8 +16,6 @@ from tests.tail.attack_agent import Agent, exactly_once, numbered
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.xfail(strict=True, reason="every backup copied into an olddir in the globs is read again: 400 of 500 "
-                   "lines shipped twice, silently (attack 4; not fixed)")
 @pytest.mark.parametrize("method", ["renamecopy", "copy"])
 def test_olddir_in_the_globs_with_copied_backups_repeats_nothing(tmp_path, method):
     logs, old = tmp_path / "logs", tmp_path / "old"
