@@ -58,7 +58,10 @@ def _recursive_glob(pattern: str) -> list[str]:
     if key is None:
         return []
     out: dict[str, None] = {}
-    _match(root, parts[fixed:], [(key, root)], out)
+    # A stack, not recursion: a tree deeper than Python's recursion limit is no error.
+    todo: list[tuple[str, list[str], list[tuple[tuple[int, int], str]]]] = [(root, parts[fixed:], [(key, root)])]
+    while todo:
+        todo.extend(_match(*todo.pop(), out))
     return list(out)
 
 
@@ -70,15 +73,18 @@ def _folder_key(path: str) -> tuple[int, int] | None:
     return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
 
 
-def _match(folder: str, parts: list[str], walk: list[tuple[tuple[int, int], str]], out: dict[str, None]) -> None:
-    """Paths under `folder` that the pattern components `parts` match, as glob matches them (`*`
-    stays in a folder, no wildcard matches a leading dot, `**` is zero or more folders); `walk`:
-    the folders from the root to `folder`, with their (device, inode)."""
+def _match(folder: str, parts: list[str], walk: list[tuple[tuple[int, int], str]],
+           out: dict[str, None]) -> list[tuple[str, list[str], list[tuple[tuple[int, int], str]]]]:
+    """Adds to `out` the paths in `folder` that the pattern components `parts` match, as glob
+    matches them (`*` stays in a folder, no wildcard matches a leading dot, `**` is zero or more
+    folders); returns the (folder, parts, walk) still to look at. `walk`: the folders from the
+    root to `folder`, with their (device, inode)."""
+    more: list[tuple[str, list[str], list[tuple[tuple[int, int], str]]]] = []
     part, rest = parts[0], parts[1:]
     if part == "**":
         if not rest:
             rest = ["*"]  # a trailing `**`: everything below (expand keeps the files)
-        _match(folder, rest, walk, out)  # zero folders
+        more.append((folder, rest, walk))  # zero folders
     if not glob.has_magic(part):
         names = [part] if os.path.lexists(os.path.join(folder, part)) else []
     else:
@@ -87,7 +93,7 @@ def _match(folder: str, parts: list[str], walk: list[tuple[tuple[int, int], str]
                            if (part == "**" or fnmatch.fnmatchcase(n, part))
                            and (not n.startswith(".") or part.startswith(".")))
         except OSError:
-            return
+            return more
     for n in names:
         path = os.path.join(folder, n)
         if not rest:
@@ -100,7 +106,8 @@ def _match(folder: str, parts: list[str], walk: list[tuple[tuple[int, int], str]
         if again is not None:
             _name_loop(path, again)
             continue
-        _match(path, [part, *rest] if part == "**" else rest, walk + [(key, path)], out)
+        more.append((path, [part, *rest] if part == "**" else rest, walk + [(key, path)]))
+    return more
 
 
 def _name_loop(path: str, again: str) -> None:
