@@ -12,13 +12,9 @@ import signal
 import subprocess
 import time
 
-import pytest
-
 from tests.core.test_integrity import SHIPPER, append, record, setup, shipped
 
 
-@pytest.mark.xfail(strict=True, reason="a FIFO as the integrity key file hangs shipper check, run and verify, and "
-                   "wedges a running agent on reload (it no longer stops on SIGTERM)")
 def test_a_fifo_as_the_key_file_is_refused_not_waited_on(tmp_path):
     capture, _ = shipped(tmp_path, n=3)  # a trail, sealed with the regular key file
     log, cfg = setup(tmp_path)
