@@ -221,6 +221,20 @@ class Source(ABC):
         kind, message, since, failing); None if it never failed or does not say."""
         return None
 
+    def restarting(self) -> None:
+        """A reload is about to stop this source and start it again (a changed config): keep what its
+        successor must take over (hand_over) when run() returns, instead of letting it go."""
+
+    def hand_over(self) -> Any:
+        """After run() returned, before close(), of a source told restarting(): what its successor takes
+        over (take_over) so that nothing escapes between the two (files a reader holds open, say), or
+        None. The object's close() lets it go if no successor takes it."""
+        return None
+
+    def take_over(self, handed: Any) -> None:
+        """Before run(): what the predecessor handed over (hand_over). By default it is let go."""
+        handed.close()
+
     def close(self) -> None:
         pass
 

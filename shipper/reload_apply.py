@@ -12,7 +12,7 @@ import logging
 import socket
 import time
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from shipper.config import Config
 from shipper.config_base import SourceConfig
@@ -36,6 +36,7 @@ class Reloads:
         self.p = pipeline
         self.draining: dict[str, SourceRunner] = {}
         self.restart_cfgs: dict[str, SourceConfig] = {}
+        self.handed: dict[str, Any] = {}  # what a stopped source handed its successor (Source.hand_over)
 
     def apply(self, new: Config, plan, wait_slice: Callable[[float], bool] | None = None) -> list[str]:
         """Apply a reload plan (shipper.reload.plan_reload) with `new` as the config; returns problems.
@@ -61,6 +62,8 @@ class Reloads:
 
         stopping = [p.runners[n] for n in plan.sources_removed + plan.sources_restarted if n in p.runners]
         for r in stopping:
+            if r.cfg.name in plan.sources_restarted:
+                r.source.restarting()  # what it holds outlives it, for its successor (hand_over)
             r.stop.set()
         deadline = time.monotonic() + new.settings.shutdown_timeout
         # An output the reload replaces or removes while its server refuses it will deliver nothing
@@ -101,7 +104,7 @@ class Reloads:
                                 extra={"source": name, "batches": left})
                     self.draining[name] = r
                     continue
-            p.let_go(r)
+            self._let_go(r, name in plan.sources_restarted)
         for name in plan.sources_removed:
             self.restart_cfgs.pop(name, None)
             if name not in self.draining:
@@ -138,13 +141,29 @@ class Reloads:
             if name in self.draining:
                 self.restart_cfgs[name] = src_cfgs[name]  # started by finish_restarts()
                 continue
-            _start_source(p, src_cfgs[name], problems)
+            _start_source(p, src_cfgs[name], problems, self.handed.pop(name, None))
         self._order_runners()
         problems += self.finish_restarts()
         for w in p.workers.values():  # kept outputs a server refuses: try again now (a fixed secret file)
             w.retry_now()
         p.compact(time.monotonic())
         return problems
+
+    def _let_go(self, r: SourceRunner, restarting: bool) -> None:
+        """Let a stopped runner go; a restarting one first hands what it holds to its successor
+        (rotated files held open while an output was down: let go, they were lost)."""
+        handed = None
+        if restarting and not r.thread.is_alive():  # (a thread still running keeps using what it has)
+            try:
+                handed = r.source.hand_over()
+            except Exception:
+                log.exception("reload: the source could not hand over what it holds", extra={"source": r.cfg.name})
+        self.p.let_go(r)
+        if handed is not None:
+            old = self.handed.pop(r.cfg.name, None)
+            if old is not None:
+                _close_handed(old)
+            self.handed[r.cfg.name] = handed
 
     def _order_runners(self) -> None:
         """The config's order (status, metrics); draining runners of removed sources stay until done."""
@@ -164,30 +183,47 @@ class Reloads:
             if r.tracker.in_flight() and not p.abandon.is_set():
                 continue
             del self.draining[name]
-            p.let_go(r)
             cfg = self.restart_cfgs.pop(name, None)
+            self._let_go(r, cfg is not None and not p.abandon.is_set())
             if cfg is None and not p.abandon.is_set():
                 _forget_source(p, name)
             if cfg is None or p.abandon.is_set():
                 continue
-            if _start_source(p, cfg, problems):
+            if _start_source(p, cfg, problems, self.handed.pop(name, None)):
                 log.info("reload: source restarted from its checkpoint", extra={"source": name})
         self._order_runners()
         return problems
 
 
-def _start_source(p: Pipeline, cfg: SourceConfig, problems: list[str]) -> bool:
-    """Start a source's runner from its checkpoint; a source that cannot start is a problem of the
-    reload (named in `problems`), not a crash. True when it started."""
+def _start_source(p: Pipeline, cfg: SourceConfig, problems: list[str], handed: Any = None) -> bool:
+    """Start a source's runner from its checkpoint, with what its predecessor handed over (if any); a
+    source that cannot start is a problem of the reload (named in `problems`), not a crash. True when
+    it started."""
     try:
         r = SourceRunner(p, cfg)
     except Exception as e:
         log.exception("source failed to start", extra={"source": cfg.name})
         problems.append(f"source {cfg.name}: failed to start: {e}")
+        if handed is not None:
+            _close_handed(handed)
         return False
+    if handed is not None:
+        try:
+            r.source.take_over(handed)
+        except Exception:
+            log.exception("reload: the source could not take over what its predecessor held",
+                          extra={"source": cfg.name})
+            _close_handed(handed)
     p.runners[cfg.name] = r
     r.thread.start()
     return True
+
+
+def _close_handed(handed: Any) -> None:
+    try:
+        handed.close()
+    except Exception:
+        log.exception("reload: error letting go of what a stopped source held")
 
 
 def _withdraw(p: Pipeline, r: SourceRunner) -> int:

@@ -90,6 +90,16 @@ class _CountedEvents(TailEvents):
         self.source._m_holes.inc(nbytes)
 
 
+class _HandedOver:
+    """A restarted file source's holder on its way to the successor (Source.hand_over)."""
+
+    def __init__(self, holder: Holder) -> None:
+        self.holder = holder
+
+    def close(self) -> None:
+        self.holder.stop()
+
+
 class FileSource(Source):
     Config = FileSourceConfig
     config: FileSourceConfig
@@ -109,6 +119,8 @@ class FileSource(Source):
         self._m_undecided_read = metrics.undecided_read.labels(name)
         self._m_held = metrics.held_bytes.labels(name)
         self.holder: Holder | None = None
+        self._restarting = False  # a reload restarts this source: the holder outlives run() (hand_over)
+        self._taken: Holder | None = None  # the predecessor's holder (take_over), used by run()
         self._lag_paths: set[str] = set()
         self._undecided_counted = 0
         self._lock = threading.Lock()
@@ -258,7 +270,12 @@ class FileSource(Source):
         wakes_on_stop = isinstance(stop, WakingEvent)
         if isinstance(stop, WakingEvent):
             stop.add_waker(watcher.wake)
-        if self.config.hold_max_files > 0:
+        if self._taken is not None:
+            # What the predecessor held (and had open) goes on being held; this tailer takes it at its
+            # first scan, where the checkpoint's positions say where to read it from.
+            self.holder, self._taken = self._taken, None
+            t.holder = self.holder
+        elif self.config.hold_max_files > 0:
             holder = Holder(self.config.hold_max_files, self.config.hold_max_bytes)
             if holder.start():
                 self.holder = t.holder = holder
@@ -336,9 +353,34 @@ class FileSource(Source):
             if isinstance(stop, WakingEvent):
                 stop.remove_waker(watcher.wake)
             watcher.stop()
-            if self.holder is not None:
+            t.holder = None
+            if self.holder is not None and not self._restarting:
                 self.holder.stop()
-                self.holder = t.holder = None
+                self.holder = None
+            # (Restarting: the holder goes on holding until hand_over, or close() lets it go.)
+
+    def restarting(self) -> None:
+        self._restarting = True
+
+    def hand_over(self) -> _HandedOver | None:
+        """The holder, still holding what appeared meanwhile, and the descriptors of the files the
+        tailer had open (a rotated file deleted since is readable only through them): a restart by a
+        reload while an output is down let them go, and every file rotated away was lost."""
+        holder, self.holder = self.holder, None
+        if holder is None:
+            return None
+        for f in list(self.tailer.files.values()):
+            if f.fh is not None:
+                holder.adopt(os.dup(f.fh.fd), f.path, f.family)
+        return _HandedOver(holder)
+
+    def take_over(self, handed: _HandedOver) -> None:
+        if self.ctx.once or self.config.hold_max_files <= 0:
+            handed.close()
+            return
+        handed.holder.max_files = self.config.hold_max_files
+        handed.holder.max_bytes = self.config.hold_max_bytes
+        self._taken = handed.holder
 
     def _globbed(self, path: str) -> bool:
         return discovery.glob_matches(path, self.config.paths, self.config.exclude, self.base_dir)
@@ -368,6 +410,10 @@ class FileSource(Source):
 
     def close(self) -> None:
         self.tailer.close()
+        for holder in (self.holder, self._taken):  # kept for a successor that never took it, or never run
+            if holder is not None:
+                holder.stop()
+        self.holder = self._taken = None
         with _followed_lock:
             self._unclaim(self._claimed)
             self._claimed = set()

@@ -244,6 +244,19 @@ class Holder:
         if h is not None:
             os.close(h.fd)
 
+    def adopt(self, fd: int, path: str, family: str) -> None:
+        """Hold `fd` (the holder owns it now): a file a stopped tailer had open, kept for the tailer
+        that succeeds it (a reload restarting the source). Beyond the budget too: it was open already,
+        and letting it go would lose what is unread in it if it is deleted."""
+        st = os.fstat(fd)
+        key = (st.st_dev, st.st_ino)
+        with self._lock:
+            if key in self.held:
+                os.close(fd)
+                return
+            self.held[key] = Held(fd, path, family, *key)
+            self._known.add(key)
+
     def take_overflowed(self) -> set[str]:
         """Folders where events were dropped (a queue overflow) since the last call."""
         with self._lock:

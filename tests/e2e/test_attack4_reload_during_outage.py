@@ -45,9 +45,6 @@ def log4j_writer(logs, done: threading.Event) -> None:
         done.set()
 
 
-@pytest.mark.xfail(strict=True, reason="a reload while the output is down lets go of the held rotated files: every "
-                   "file rotated away during the outage is lost (~8,000 of 10,000 lines, one warning); without the "
-                   "reload nothing is lost (attack 4; not fixed)")
 def test_reload_while_output_down_and_log_rotates_loses_nothing(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
