@@ -38,6 +38,7 @@ import os
 import stat
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -54,6 +55,7 @@ except ImportError:  # pragma: no cover - no holder then: the tailer scans as be
 # What a holder watches: a file made under a name (created, or renamed to it) and a name renamed
 # away (IN_MOVED_FROM, paired with its IN_MOVED_TO by cookie: a rename is no new file).
 HOLD_MASK = (flags.CREATE | flags.MOVED_TO | flags.MOVED_FROM) if SharedInotify is not None else 0
+SETTLE_SECONDS = 3.0  # how long a creation stays owed before it is reported as escaped
 BOUND = 4096  # renames and names gone unopened remembered (the oldest forgotten beyond)
 FS_IOC_GETVERSION = 0x80087601  # _IOR('v', 1, long) (the kernel writes an int)
 
@@ -105,7 +107,11 @@ class Holder:
         self._credited: dict[tuple[tuple[int, int, int | None], str], None] = {}
         self._ungenerated: dict[tuple[tuple[int, int, int | None], str], None] = {}  # credits of generation None
         self._owed: dict[str, int] = {}
-        self._owed_at_take: dict[str, int] = {}
+        # What each family owed at the takes of the last `settle` seconds: a lagging holder meets a
+        # file it owes for late (at the file's next rename, a scan or more after its creation), so
+        # only what stayed owed that long (and over two takes at least) is an escape.
+        self.settle = SETTLE_SECONDS
+        self._owed_seen: dict[str, list[tuple[float, int]]] = {}
         self._certain: dict[str, int] = {}  # of self.escaped, how many are certain (see Escapes)
         # Files the tailer had open that the holder never credited, per family (an ordered set): each
         # may be a creation counted as owed. Families seen before: the tailer's files at a family's
@@ -201,8 +207,15 @@ class Holder:
 
     def _take_escaped(self) -> dict[str, int]:
         """With self._lock held. Values are Escapes (at most, at least)."""
+        now = time.monotonic()
         for fam, owed in self._owed.items():
-            r = min(owed, self._owed_at_take.get(fam, 0))
+            seen = self._owed_seen.setdefault(fam, [])
+            seen.append((now, owed))
+            while len(seen) > 2 and now - seen[1][0] >= self.settle:
+                del seen[0]  # (the oldest kept is the newest at least `settle` old)
+            if len(seen) < 2 or now - seen[0][0] < self.settle:
+                continue
+            r = min(n for _, n in seen)
             if r > 0:
                 # Each file the tailer read unmet by the holder may be one of these: not certain.
                 unmet = self._unmet.get(fam, {})
@@ -212,8 +225,9 @@ class Holder:
                 self.escaped[fam] = self.escaped.get(fam, 0) + r
                 self._certain[fam] = self._certain.get(fam, 0) + r - len(maybe)
                 self._owed[fam] = owed - r
+                seen[:] = [(t, n - r) for t, n in seen]
         self._owed = {fam: n for fam, n in self._owed.items() if n}  # (no entry kept per family ever seen)
-        self._owed_at_take = dict(self._owed)
+        self._owed_seen = {fam: seen for fam, seen in self._owed_seen.items() if fam in self._owed}
         esc: dict[str, int] = {fam: Escapes(n, self._certain.get(fam, 0)) for fam, n in self.escaped.items()}
         self.escaped, self._certain = {}, {}
         return esc
