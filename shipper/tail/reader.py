@@ -33,6 +33,7 @@ class OpenFile:
             os.close(self.fd)
             raise FileNotFoundError(errno.ENOENT, "not a regular file", path)
         self.gz = gz
+        self.cut = False  # the last read met the end of a gzip stream cut before its end marker
         self._gz: gzip.GzipFile | None = None
         if gz:
             self._gz = gzip.GzipFile(fileobj=os.fdopen(os.dup(self.fd), "rb"), mode="rb")
@@ -43,13 +44,24 @@ class OpenFile:
         reads as ending where its complete data ends."""
         if self._gz is None:
             return os.pread(self.fd, n, offset)
+        self.cut = False
+        got: list[bytes] = []
+        want = n
         try:
             if self._gz.tell() != offset:
                 self._gz.seek(offset)
-            return self._gz.read(n)
+            # read1 decompresses what one read of the file gives: the bytes before a cut are
+            # returned, where read(n) would lose them all to the EOFError at the cut.
+            while want > 0:
+                chunk = self._gz.read1(want)
+                if not chunk:
+                    break
+                got.append(chunk)
+                want -= len(chunk)
         except (EOFError, OSError, zlib.error):
+            self.cut = True  # its stream ends early (still being written, or cut short)
             self._reopen_gz()
-            return b""
+        return b"".join(got)
 
     def _reopen_gz(self) -> None:
         if self._gz is not None:

@@ -91,6 +91,10 @@ class Followed:
     held_fd: int | None = None  # the holder's descriptor, until the tailer opens its own
     final: bool = False  # deleted and idle: its unfinished last line will never end, shipped as it is
     zeros: bool = False  # read up to zeros that run to its end (a mapped file): inotify sees no write into them
+    # A compressed file read to where its stream ends early: (its size then, since when). Still
+    # being written, it grows; unchanged for UNDECIDED_SECONDS, it was cut short: a loss.
+    gz_cut: tuple[int, float] | None = None
+    gz_cut_told: bool = False
 
 
 @dataclass
@@ -598,7 +602,8 @@ class Tailer:
         (still open), or known only by a descriptor (their name gone). Without any, an idle
         caller need not wake to read."""
         return [f for f in self.files.values()
-                if f.deleted or f.unnamed or f.zeros or f.held_fd is not None or f.path.endswith(" held open)")]
+                if f.deleted or f.unnamed or f.zeros or f.held_fd is not None or f.path.endswith(" held open)")
+                or f.gz_cut is not None and not f.gz_cut_told]  # (a cut .gz: read until its cut is told)
 
     def read_unwatched(self, emit: Callable[[Chunk], None], stop) -> None:
         """Read the files of unwatched()."""
@@ -1452,6 +1457,7 @@ class Tailer:
                 size = fh.size()
             except OSError:
                 size = f.size
+            self._gz_cut(f, fh)
         if got or size != f.size:
             f.active_at = time.monotonic()
         f.size = size
@@ -1470,6 +1476,27 @@ class Tailer:
                                       "under a writer that does not append (copytruncate) before they were read; a "
                                       "copy, if one was made and is still there, is read as a new file", unknown=True)
         return got
+
+    def _gz_cut(self, f: Followed, fh: OpenFile) -> None:
+        """A compressed file whose stream ends early: what decompresses was read; once it has not
+        changed for UNDECIDED_SECONDS (no gzip still writing it), the rest is a loss naming it."""
+        if f.gz_cut_told:
+            return
+        if not fh.cut:  # (the last read met the end of its data, or its stream's end)
+            f.gz_cut = None
+            return
+        try:
+            size = fh.stat().st_size
+        except OSError:
+            return
+        now = time.monotonic()
+        if f.gz_cut is None or f.gz_cut[0] != size:
+            f.gz_cut = (size, now)
+        elif now - f.gz_cut[1] >= UNDECIDED_SECONDS:
+            f.gz_cut_told = True
+            self._lost(f.path, 0, f"were in it after its first {f.state.offset if f.state else 0} bytes "
+                                  "(decompressed; those were read): its compressed stream ends early, cut short "
+                                  "(compression killed or out of disk space, or a partial copy)", unknown=True)
 
     def _ship_unfinished(self, f: Followed, data: bytes, tail0: bytes, keep_window: bool, emit) -> bool:
         """The last bytes of a file let go (see _finish_unfinished), shipped as one record."""
