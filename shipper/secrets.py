@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import select
 import stat
+import time
 from typing import Any
 
 log = logging.getLogger("shipper.secrets")
@@ -78,13 +80,17 @@ def _group_name(gid: int) -> str:
         return str(gid)
 
 
-def read_secret(file: str | None, env: str | None, what: str) -> str | None:
+# A secret may come through a pipe (`--key-file <(gpg -d key.gpg)`): its writer gets this long to
+# write it. A FIFO with no writer is refused at once (EOF, nothing read), never waited on.
+PIPE_WAIT = 15.0
+MAX_SECRET = 1 << 20  # a key or password is short; /dev/zero named by mistake is not read forever
+
+
+def read_secret(file: str | None, env: str | None, what: str, wait: float = PIPE_WAIT) -> str | None:
     """A secret from a file (first line, trimmed) or an environment variable; never logged."""
     if file:
         try:
-            with open(file, encoding="utf-8") as f:
-                check_permissions(file, os.fstat(f.fileno()), what)
-                value = f.read().strip()
+            value = _read_bounded(file, what, wait).decode("utf-8").strip()
         except OSError as e:
             raise SecretError(f"cannot read {what} file {file}: {e.strerror}") from None
         except UnicodeDecodeError:
@@ -98,3 +104,38 @@ def read_secret(file: str | None, env: str | None, what: str) -> str | None:
             raise SecretError(f"environment variable {env} ({what}) is not set")
         return value
     return None
+
+
+def _read_bounded(file: str, what: str, wait: float) -> bytes:
+    """The bytes of a secret file without ever blocking past `wait`: opened O_NONBLOCK (opening a
+    FIFO nobody writes to would wait forever: check, start, a reload, verify), then read until EOF.
+    A pipe with no writer reads EOF at once; one whose writer has not written yet is polled."""
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        check_permissions(file, st, what)
+        deadline = time.monotonic() + wait
+        data = bytearray()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:  # a writer is there and has not written (all) yet
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SecretError(f"{what} file {file}: its writer sent nothing within {wait:g} s (a pipe "
+                                      f"held open): refused") from None
+                poller = select.poll()  # poll, not select: the agent's fds may be past 1024
+                poller.register(fd, select.POLLIN)
+                poller.poll(left * 1000)
+                continue
+            if not chunk:
+                break
+            data += chunk
+            if len(data) > MAX_SECRET:
+                raise SecretError(f"{what} file {file} is over {MAX_SECRET} bytes: refused")
+        if not data and stat.S_ISFIFO(st.st_mode):
+            raise SecretError(f"{what} file {file} is a FIFO or pipe with nothing written to it (no writer): "
+                              f"refused, not waited on")
+        return bytes(data)
+    finally:
+        os.close(fd)

@@ -8,6 +8,7 @@ named, at once."""
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -52,3 +53,16 @@ def test_a_fifo_as_the_key_file_is_refused_not_waited_on(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait(30)
+
+
+def test_a_key_from_process_substitution_still_verifies(tmp_path):
+    """`--key-file <(gpg -d key.gpg)`: /dev/fd/N is a pipe with a writer, read to its end; one whose
+    writer writes nothing is refused as empty (exit 2), not waited on."""
+    capture, _ = shipped(tmp_path, n=3)
+    cmd = " ".join(map(shlex.quote, SHIPPER + ["verify", "--key-file"]))
+    trail = shlex.quote(str(capture))
+    r = subprocess.run(["bash", "-c", f"{cmd} <(sleep 1; cat {shlex.quote(str(tmp_path / 'key'))}) {trail}"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run(["bash", "-c", f"{cmd} <(true) {trail}"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "integrity key file /dev/fd/" in r.stderr, r.stdout + r.stderr

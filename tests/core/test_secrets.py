@@ -8,10 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given, strategies as st
 
 from shipper.log import JsonFormatter, LogfmtFormatter
-from shipper.secrets import read_secret, redact
+from shipper.secrets import SecretError, read_secret, redact
 
 REPO = Path(__file__).resolve().parents[2]
 # What a password may hold in a URL (percent-encoded reserved characters) and in a dsn (no space).
@@ -109,3 +110,27 @@ def test_sd_notify_status_redacted_and_one_line(tmp_path, monkeypatch):
         sock.close()
     assert "hunter2" not in msg and "password=***" in msg
     assert msg.count("\n") == 0 and not msg.startswith("READY=1"), msg  # the newline cannot add an assignment
+
+
+def test_a_secret_file_that_is_a_pipe_is_read_or_refused_never_waited_on(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(SecretError, match="no writer"):  # a named FIFO nobody writes to: at once
+        read_secret(str(fifo), None, "test key")
+    r, w = os.pipe()
+    try:
+        os.write(w, b"s3cret-from-a-pipe\n")  # what the writer wrote, read up to EOF when it closes
+        os.close(w)
+        w = -1
+        assert read_secret(f"/proc/self/fd/{r}", None, "test key") == "s3cret-from-a-pipe"
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+    r, w = os.pipe()
+    try:  # a writer that holds the pipe open and never writes: refused after the bounded wait
+        with pytest.raises(SecretError, match="sent nothing within"):
+            read_secret(f"/proc/self/fd/{r}", None, "test key", wait=0.3)
+    finally:
+        os.close(r)
+        os.close(w)
