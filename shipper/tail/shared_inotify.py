@@ -47,13 +47,13 @@ class SharedInotify:
             return hub
 
     def leave(self, sub: Subscriber) -> None:
-        """Drop every watch of `sub`; the last subscriber out ends the thread and the instance."""
-        with self._lock:
+        """Drop every watch of `sub`; the last subscriber out ends the thread and the instance. No event
+        is handed to `sub` once this returns (a batch being handed out is waited for)."""
+        with self._reading, self._lock:
             for (s, folder) in [k for k in self._watch if k[0] is sub]:
                 self._unwatch_locked(s, folder)
+            self._subs.discard(sub)
         with SharedInotify._class_lock:
-            with self._lock:
-                self._subs.discard(sub)
             if self._subs:
                 return
             if SharedInotify._current is self:
