@@ -25,7 +25,7 @@ dict in its place). Outputs never mutate events.
 """
 from __future__ import annotations
 
-from shipper import metrics
+from shipper import exact_json, metrics
 from shipper.checkpoint import CheckpointTooNew
 from shipper.config import Config, ConfigError, load_config
 from shipper.config_base import ConfigPath, OutputConfig, SourceConfig, StrictModel
@@ -104,6 +104,8 @@ __all__ = [
     "ecs_field_types",
     # the one memo (bounded entries and key size): what it hands out is shared, never mutate it
     "BoundedMemo", "MISSING",
+    # JSON read with integers past 64 bits kept exact (exact_json.loads, raising orjson.JSONDecodeError)
+    "exact_json",
     # helpers for sources and outputs
     "SourceFailures", "Throttled", "retry_after", "read_secret", "check_permissions", "redact",
     "split_lines", "TRUNCATED", "LineKeys", "VendorIdGaps",

@@ -29,6 +29,7 @@ from shipper.api import (
     audit_message,
     clean_ip,
     decode_text,
+    exact_json,
     failure_event,
     flag_problems,
     load_catalog,
@@ -114,7 +115,7 @@ class ClouderaAIParser(Parser):
     def parse_batch(self, raws: list[bytes]) -> list[list[dict]]:
         """parse() of each record, in one loop: no call per record to get there."""
         out = []
-        append, loads, map_ = out.append, orjson.loads, self._map
+        append, loads, map_ = out.append, exact_json.loads, self._map
         for raw in raws:
             try:
                 if b"\x00" in raw:
@@ -437,7 +438,7 @@ def _read_description(description: Any, want_auth: bool = True) -> dict[str, str
     obj = description if isinstance(description, dict) else None
     if text is not None and text.lstrip().startswith("{"):
         try:
-            parsed = orjson.loads(text)
+            parsed = exact_json.loads(text)
         except orjson.JSONDecodeError:
             parsed = None
         if isinstance(parsed, dict):

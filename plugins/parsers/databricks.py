@@ -37,6 +37,7 @@ from shipper.api import (
     classify,
     clean_ip,
     decode_text,
+    exact_json,
     failure_event,
     flag_problems,
     load_catalog,
@@ -121,7 +122,7 @@ class DatabricksParser(Parser):
 
     def parse(self, raw: bytes) -> list[dict]:
         try:
-            doc = orjson.loads(raw)
+            doc = exact_json.loads(raw)
         except orjson.JSONDecodeError as e:
             if not raw.strip():
                 return []  # a blank line is no record
@@ -132,7 +133,7 @@ class DatabricksParser(Parser):
         """parse() of each line, the usual one (an object, no `records`) mapped without parse's frame."""
         out = []
         append = out.append
-        loads, map_ = orjson.loads, self._map
+        loads, map_ = exact_json.loads, self._map
         for raw in raws:
             try:
                 doc = loads(raw)
@@ -711,7 +712,7 @@ def _changes_principal(changes: Any) -> str | None:
         if not changes.startswith("["):
             return None
         try:
-            changes = orjson.loads(changes)
+            changes = exact_json.loads(changes)
         except orjson.JSONDecodeError:
             return None
     if changes.__class__ is not list:
@@ -783,7 +784,7 @@ def _json_obj(text: str) -> dict | None:
         if not s.startswith("{"):
             return None
     try:
-        v = orjson.loads(s)
+        v = exact_json.loads(s)
     except orjson.JSONDecodeError:
         return None
     return v if isinstance(v, dict) else None

@@ -29,6 +29,7 @@ from shipper.api import (
     classify,
     clean_ip,
     decode_text,
+    exact_json,
     failure_event,
     flag_problems,
     load_catalog,
@@ -119,7 +120,7 @@ class DatameerParser(Parser):
     def parse_batch(self, raws: list[bytes]) -> list[list[dict]]:
         """parse() of each line, in one loop: no call per line to get there."""
         out: list[list[dict]] = []
-        append, loads, map_ = out.append, orjson.loads, self._map
+        append, loads, map_ = out.append, exact_json.loads, self._map
         for raw in raws:
             start = raw.find(b"{")  # tolerate a Log4j layout prefix before the object
             try:

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import orjson
 
-from shipper.api import Parser, base_event, failure_event, iso_utc, now_iso
+from shipper.api import Parser, base_event, exact_json, failure_event, iso_utc, now_iso
 
 
 class JsonLinesParser(Parser):
@@ -18,7 +18,7 @@ class JsonLinesParser(Parser):
 
     def parse(self, raw: bytes) -> list[dict]:
         try:
-            doc = orjson.loads(raw)
+            doc = exact_json.loads(raw)
         except orjson.JSONDecodeError as e:
             return [failure_event(raw, f"not JSON: {e}", self.module, self.dataset)]
         if not isinstance(doc, dict):

@@ -25,6 +25,7 @@ from shipper.api import (
     Parser,
     add_related,
     classify,
+    exact_json,
     failure_event,
     flag_problems,
     load_catalog,
@@ -109,7 +110,7 @@ class PositConnectParser(Parser):
             # The usual JSON line, read from its bytes (no text made of it): when orjson takes the bytes they
             # are UTF-8 and any trailing bytes JSON whitespace, so the object is what the text below gives.
             try:
-                doc = orjson.loads(raw)
+                doc = exact_json.loads(raw)
             except orjson.JSONDecodeError:
                 pass  # the text below says what is wrong (or reads bad UTF-8 as U+FFFD)
         if doc.__class__ is not dict:
@@ -124,7 +125,7 @@ class PositConnectParser(Parser):
             return [_failure(raw, "line holds NUL bytes")]
         if text[0] == "{":
             try:
-                doc = orjson.loads(text)
+                doc = exact_json.loads(text)
             except orjson.JSONDecodeError as e:
                 return [_failure(raw, f"not a Posit Connect JSON audit record: {e}")]
             if not isinstance(doc, dict):

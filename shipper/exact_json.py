@@ -1,0 +1,73 @@
+"""JSON read with every integer kept exactly as written.
+
+orjson reads an integer beyond 64 bits (or below -2**63) as a float, silently: a 30-digit id would reach
+the event as '1.2345678901234568e+29', an audit record altered on the way. orjson stays the reader (it
+validates and is fast); only a text holding a run of 19 digits or more, the one place such an integer can
+be, is read again by the standard library, whose parse_int hook sees each integer's digits. An integer
+past a double's range orjson refuses ("number is infinity"): that text too is read by the standard library.
+An integer outside Elasticsearch's `long` range becomes the string of its digits: no index field could
+hold it as a number and orjson could not write it into a batch.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import orjson
+
+JSONDecodeError = orjson.JSONDecodeError
+
+_LONG_DIGITS_B = re.compile(rb"[0-9]{19}")
+_LONG_DIGITS_S = re.compile(r"[0-9]{19}")
+_LONG_MIN, _LONG_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+def _integer(digits: str) -> int | str:
+    if len(digits) > 20:  # past any long, and int() of thousands of digits is refused by Python itself
+        return digits
+    v = int(digits)
+    return v if _LONG_MIN <= v <= _LONG_MAX else digits
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _float(text: str) -> float:
+    v = float(text)
+    if v in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text[:40]} is infinity when read as a double")
+    return v
+
+
+def loads(data: bytes | bytearray | memoryview | str) -> Any:
+    """orjson.loads, but integers exact (see the module's note); raises orjson.JSONDecodeError as it does."""
+    try:
+        doc = orjson.loads(data)
+    except JSONDecodeError as e:
+        if "number is infinity" not in str(e):
+            raise
+        # Possibly an integer of hundreds of digits: the standard library reads it, held to what orjson
+        # takes (no NaN, no infinite float; a lone surrogate, which it would keep, fails the dumps check).
+        try:
+            doc = _stdlib(data)
+            orjson.dumps(doc)
+        except (ValueError, TypeError, RecursionError, orjson.JSONEncodeError):
+            raise e from None
+        return doc
+    if isinstance(data, str):
+        if _LONG_DIGITS_S.search(data) is None:
+            return doc
+    elif _LONG_DIGITS_B.search(data) is None:
+        return doc
+    try:
+        return _stdlib(data)
+    except RecursionError:
+        # orjson takes 1024 levels, the standard library fewer: refused rather than kept with a float
+        raise JSONDecodeError("JSON nested too deep to read its integers exactly", "", 0)
+
+
+def _stdlib(data: bytes | bytearray | memoryview | str) -> Any:
+    return json.loads(bytes(data) if isinstance(data, memoryview) else data,
+                      parse_int=_integer, parse_float=_float, parse_constant=_refuse_constant)

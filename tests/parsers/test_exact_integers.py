@@ -1,0 +1,77 @@
+"""Integers past 64 bits reach the event as their exact digits, never as a float (issue 21).
+
+orjson reads such an integer as a float (a 30-digit Cloudera AI model id became '1.2345678901234568e+29')
+and refuses one past a double's range; shipper.exact_json reads both exactly."""
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+from hypothesis import given, strategies as st
+
+from shipper import exact_json
+from shipper_plugins.parsers.cloudera_ai import ClouderaAIParser
+from shipper_plugins.parsers.databricks import DatabricksParser
+from shipper_plugins.parsers.datameer import DatameerParser
+from shipper_plugins.parsers.json_lines import JsonLinesParser
+from tests.parsers.test_databricks import make_record
+
+BIG = 123456789012345678901234567890
+LONG_MIN, LONG_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+@given(st.integers(min_value=-(10 ** 400), max_value=10 ** 400), st.booleans())
+def test_every_integer_is_read_exactly(n, as_text):
+    text = json.dumps({"n": n, "s": "x", "f": 1.5, "list": [n]})
+    doc = exact_json.loads(text if as_text else text.encode())
+    want = n if LONG_MIN <= n <= LONG_MAX else str(n)
+    assert doc == {"n": want, "s": "x", "f": 1.5, "list": [want]}
+    orjson.dumps(doc)  # what an output will do with it
+
+
+@pytest.mark.parametrize("bad", [b"[1e400]", b"[NaN, " + b"9" * 400 + b"]", b"{\"a\": " + b"9" * 400 + b",}",
+                                 b"[" * 1020 + b"1234567890123456789" + b"]" * 1020])
+def test_what_orjson_refuses_stays_refused(bad):
+    with pytest.raises(orjson.JSONDecodeError):
+        exact_json.loads(bad)
+
+
+def _no_float_of_big(ev: dict) -> str:
+    text = orjson.dumps(ev).decode()
+    assert "e+29" not in text and "1.2345678901234568" not in text, text
+    return text
+
+
+def test_cloudera_ai_model_id_of_30_digits():
+    for desc in (f'{{"model_id": {BIG}, "username": "alice"}}', {"model_id": BIG, "username": "alice"},
+                 f"model: churn, model id: {BIG}, username: alice"):
+        raw = json.dumps({"id": BIG, "user_id": "u", "event_name": "model created", "description": desc,
+                          "created_at": "2024-05-01T10:11:12"}).encode()
+        [ev] = ClouderaAIParser().parse(raw)
+        _no_float_of_big(ev)
+        assert ev["cloudera_ai"]["model"]["id"] == str(BIG), ev
+        assert ev["event"]["id"] == str(BIG), ev
+
+
+def test_json_lines_keeps_a_big_integer():
+    [ev] = JsonLinesParser().parse(json.dumps({"message": "m", "n": BIG, "huge": 10 ** 400}).encode())
+    _no_float_of_big(ev)
+    assert ev["generic"]["n"] == str(BIG) and ev["generic"]["huge"] == str(10 ** 400), ev
+
+
+def test_databricks_request_param_of_30_digits():
+    for shape in ("diagnostic", "diagnostic_strings"):  # requestParams an object, or its JSON text
+        raw, _ = make_record("accounts", "add", shape, params={"clusterId": "PLACEHOLDER"})
+        raw = raw.replace(b'"PLACEHOLDER"', str(BIG).encode()).replace(b'\\"PLACEHOLDER\\"', str(BIG).encode())
+        assert str(BIG).encode() in raw
+        [ev] = DatabricksParser().parse(raw)
+        text = _no_float_of_big(ev)
+        assert str(BIG) in text, text
+
+
+def test_datameer_keeps_a_big_integer():
+    [ev] = DatameerParser().parse(json.dumps({"timestamp": "2026-03-04 05:06:07", "performingUser": "admin",
+                                              "actionType": "USER_MANAGEMENT", "action": "ADD_USER", "id": BIG}).encode())
+    text = _no_float_of_big(ev)
+    assert str(BIG) in text, text
