@@ -3,6 +3,7 @@ emits complete lines with keys stable across renames: the tailing itself is ship
 from __future__ import annotations
 
 import codecs
+import glob
 import os
 import random
 import threading
@@ -261,6 +262,7 @@ class FileSource(Source):
         for a stop, when ctx.stop can wake it: shipper.waking_event)."""
         stop = self.ctx.stop
         t = self.tailer
+        self._warn_literal_brackets()
         if self.ctx.once:
             self._run_once()
             return
@@ -381,6 +383,18 @@ class FileSource(Source):
         handed.holder.max_files = self.config.hold_max_files
         handed.holder.max_bytes = self.config.hold_max_bytes
         self._taken = handed.holder
+
+    def _warn_literal_brackets(self) -> None:
+        """A `paths` entry naming a file whose name holds glob characters ('app[1]/x.log') is a glob, and
+        matches nothing (the [1] matches '1'): said once at the start, else the source would stay silent."""
+        for pattern in self.config.paths:
+            full = os.path.join(self.base_dir, os.path.expanduser(pattern))
+            if (glob.has_magic(full) and os.path.lexists(full)
+                    and not discovery.expand([pattern], self.config.exclude, self.base_dir)):
+                self.ctx.logger.warning(
+                    f"source {self.config.name}: paths entry {pattern!r} is a glob and matches nothing, but a file "
+                    f"of that very name exists: escape [, * and ? in a literal name ({glob.escape(pattern)!r})",
+                    extra={"path": full})
 
     def _globbed(self, path: str) -> bool:
         return discovery.glob_matches(path, self.config.paths, self.config.exclude, self.base_dir)
