@@ -53,12 +53,15 @@ except ImportError:  # pragma: no cover - writes then come through watchdog
 
 log = logging.getLogger("shipper.tail.watcher")
 
-# Roles of a folder watched in the source's own instance (a folder can have both).
-STRUCTURE, WRITES = 1, 2
+# Roles of a folder watched in the source's own instance (a folder can have several). ANCESTOR: a
+# folder above a root, watched for its own move or deletion only: a root's parent renamed away and
+# made again (a blue/green deployment) changes what the root's name reaches, and no event on the
+# root's own watch says so (inotify reports a move to the folder that held the moved entry).
+STRUCTURE, WRITES, ANCESTOR = 1, 2, 4
 if INotify is not None:
     STRUCTURE_MASK = (flags.CREATE | flags.MOVED_FROM | flags.MOVED_TO | flags.DELETE | flags.CLOSE_WRITE
                       | flags.DELETE_SELF | flags.MOVE_SELF)
-    ROLE_MASK = {STRUCTURE: STRUCTURE_MASK, WRITES: flags.MODIFY}
+    ROLE_MASK = {STRUCTURE: STRUCTURE_MASK, WRITES: flags.MODIFY, ANCESTOR: flags.DELETE_SELF | flags.MOVE_SELF}
 
 STRUCTURE_EVENTS = [FileCreatedEvent, FileMovedEvent, FileDeletedEvent, FileClosedEvent, DirCreatedEvent,
                     DirMovedEvent, DirDeletedEvent]
@@ -121,9 +124,14 @@ class ChangeWatcher:
                 by_watchdog.append((root, recursive))
                 continue
             self._own_roots.add(root)
-            self._roles[root] = STRUCTURE
+            self._roles[root] = self._roles.get(root, 0) | STRUCTURE
             if not self._sync(root):
                 notified = False  # (the watch limit, or the folder gone): polling sees it
+            up = os.path.dirname(root)
+            while up != os.path.dirname(up):  # ("/" is never moved)
+                self._roles[up] = self._roles.get(up, 0) | ANCESTOR
+                self._sync(up)  # (not there, or the watch limit: the periodic rescan still sees it)
+                up = os.path.dirname(up)
         events = STRUCTURE_EVENTS if self._ino is not None else [*STRUCTURE_EVENTS, FileModifiedEvent]
         if by_watchdog:
             try:
@@ -191,7 +199,11 @@ class ChangeWatcher:
 
     def _mask_of(self, folder: str) -> int:
         roles = self._roles.get(folder, 0)
-        return (STRUCTURE_MASK if roles & STRUCTURE else 0) | (flags.MODIFY if roles & WRITES else 0)
+        mask = 0
+        for role, bits in ROLE_MASK.items():
+            if roles & role:
+                mask |= bits
+        return mask
 
     def _drop(self, folder: str) -> None:
         wd = self._folder_wd.pop(folder, None)
@@ -271,7 +283,7 @@ class ChangeWatcher:
                 names = self._wd_folders.get(ev.wd, ())
                 if ev.mask & flags.IGNORED:  # the folder went: watched again when it is back
                     for folder in list(names):
-                        if self._roles.get(folder, 0) & STRUCTURE:
+                        if self._roles.get(folder, 0) & (STRUCTURE | ANCESTOR):
                             ch.structure = True
                         self._folder_wd.pop(folder, None)
                         self._folder_id.pop(folder, None)
@@ -282,8 +294,8 @@ class ChangeWatcher:
                     if ev.mask & flags.MODIFY:
                         if roles & WRITES and ev.name:
                             ch.paths.add(os.path.join(folder, ev.name))
-                    elif roles & STRUCTURE:
-                        ch.structure = True
+                    elif roles & STRUCTURE or roles & ANCESTOR and ev.mask & (flags.MOVE_SELF | flags.DELETE_SELF):
+                        ch.structure = True  # (an ancestor moved or deleted: what the roots reach changed)
         with self._lock:
             try:
                 os.read(self._wake_r, 4096)
