@@ -114,7 +114,7 @@ class ClouderaAIParser(Parser):
 
     def parse_batch(self, raws: list[bytes]) -> list[list[dict]]:
         """parse() of each record, in one loop: no call per record to get there."""
-        out = []
+        out: list[list[dict]] = []
         append, loads, map_ = out.append, exact_json.loads, self._map
         for raw in raws:
             try:
@@ -138,7 +138,7 @@ class ClouderaAIParser(Parser):
         if action is not None:
             event["action"] = action
         ca: dict[str, Any] = {}
-        ev = {"ecs": ECS, "event": event, "cloudera_ai": ca}
+        ev: dict[str, Any] = {"ecs": ECS, "event": event, "cloudera_ai": ca}
         if not _COLUMN_SET.issuperset(doc):  # columns beyond the documented ones are kept
             for key, value in doc.items():
                 if key not in _COLUMN_SET and value is not None:
@@ -233,9 +233,9 @@ class ClouderaAIParser(Parser):
                 related = {"user": [username, user_id] if user_id and user_id != username else [username]}
             else:
                 related = {"user": [user_id]} if user_id else {}
-            target = user.get("target")
-            if target is not None and target["name"] not in related.get("user", ()):
-                related["user"] = [*related.get("user", ()), target["name"]]
+            named = user.get("target")
+            if named is not None and named["name"] not in related.get("user", ()):
+                related["user"] = [*related.get("user", ()), named["name"]]
             if ips:
                 related["ip"] = ips  # the memo's list, shared: nothing writes to it
             if related:
@@ -365,7 +365,7 @@ def _names_of_key(key: str) -> tuple[str, ...]:
 def _pairs(text: str) -> list[tuple[str, str, str, str]]:
     """What `_PAIR.findall(text)` gives, in time linear in the text: only the window before each ':' or
     '=' can start a key ending at it (a match crossing a separator is impossible: no key or space is one)."""
-    out = []
+    out: list[tuple[str, str, str, str]] = []
     pos = 0  # where findall would resume: the end of the last match
     after = 0  # just past the last separator looked at
     while True:
@@ -379,7 +379,9 @@ def _pairs(text: str) -> list[tuple[str, str, str, str]]:
         after = sep + 1
         if k is not None:
             pair = _PAIR.match(text, k.start())
-            out.append(pair.groups(""))
+            if pair is None:  # never: _PAIR matches wherever _KEY_TO_SEP did (its bare value may be empty)
+                continue
+            out.append(pair.groups(""))  # type: ignore[arg-type]  # _PAIR has four groups
             pos = pair.end()
 
 

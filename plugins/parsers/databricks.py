@@ -131,7 +131,7 @@ class DatabricksParser(Parser):
 
     def parse_batch(self, raws: list[bytes]) -> list[list[dict]]:
         """parse() of each line, the usual one (an object, no `records`) mapped without parse's frame."""
-        out = []
+        out: list[list[dict]] = []
         append = out.append
         loads, map_ = exact_json.loads, self._map
         for raw in raws:
@@ -180,7 +180,7 @@ class DatabricksParser(Parser):
 
     def _map(self, rec: dict, raw: bytes, envelope: str | None) -> dict:
         written = rec.get("properties")
-        props = _json_obj(written) if isinstance(written, str) else written
+        props: Any = _json_obj(written) if isinstance(written, str) else written  # an object, when diagnostic
         diagnostic = isinstance(props, dict)
         keys = (tuple(rec), tuple(props)) if diagnostic else tuple(rec)
         plan = self._plans.get(keys) or self._new_plan(keys, diagnostic)
@@ -247,7 +247,7 @@ class DatabricksParser(Parser):
             stamp = now_iso()
             if t is not None:
                 db["time"] = t
-        ev = {"ecs": ECS, "event": event, "databricks": db, "@timestamp": stamp}
+        ev: dict[str, Any] = {"ecs": ECS, "event": event, "databricks": db, "@timestamp": stamp}
 
         if log_id is not None and log_id != "":
             event["id"] = log_id if log_id.__class__ is str else str(log_id)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -169,9 +170,9 @@ def _actor(subject: dict) -> tuple[dict, dict | None, list[str]]:
             pe_subject = {"type": v if v.__class__ is str else str(v)}
         else:
             user[name] = v if v.__class__ is str else str(v)
-    name, uid = user.get("name"), user.get("id")
+    uname, uid = user.get("name"), user.get("id")
     # related.user's first entries
-    users = ([name, uid] if uid and uid != name else [name]) if name else ([uid] if uid else [])
+    users = ([uname, uid] if uid and uid != uname else [uname]) if uname else ([uid] if uid else [])
     return user, pe_subject, users
 
 
@@ -355,7 +356,7 @@ class PuppetEnterpriseParser(Parser):
 
     def _events(self, events: list, commit_pe: dict, actor: dict, actor_users: list[str], placed: list[dict],
                 object_types: tuple[str, ...], ip: str | None, service: Any, stamp: str | None, problems: list[str],
-                raw: bytes, hosts: list[str] = (), tz: str | None = None) -> list[dict]:
+                raw: bytes, hosts: Sequence[str] = (), tz: str | None = None) -> list[dict]:
         """One event per item. What the commit gives every event (source, service, related, the actor's user
         dict) is one dict shared by its events: nothing downstream mutates them. The event dict, `event`,
         `puppet_enterprise` and `tags` are each event's own."""
