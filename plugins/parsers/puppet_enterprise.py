@@ -38,6 +38,7 @@ from shipper.api import (
     base_event,
     clean_ip,
     decode_text,
+    exact_json,
     failure_event,
     load_catalog,
     names_no_zone,
@@ -226,7 +227,7 @@ class PuppetEnterpriseParser(Parser):
 
     def parse(self, raw: bytes) -> list[dict]:
         try:
-            doc = orjson.loads(raw)
+            doc = exact_json.loads(raw)
         except orjson.JSONDecodeError as e:
             return [self._failure(raw, f"not a Puppet Enterprise activity record (JSON): {e}")]
         if not isinstance(doc, dict):

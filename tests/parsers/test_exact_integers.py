@@ -15,6 +15,7 @@ from shipper_plugins.parsers.cloudera_ai import ClouderaAIParser
 from shipper_plugins.parsers.databricks import DatabricksParser
 from shipper_plugins.parsers.datameer import DatameerParser
 from shipper_plugins.parsers.json_lines import JsonLinesParser
+from shipper_plugins.parsers.puppet_enterprise import PuppetEnterpriseParser
 from tests.parsers.test_databricks import make_record
 
 BIG = 123456789012345678901234567890
@@ -73,5 +74,14 @@ def test_databricks_request_param_of_30_digits():
 def test_datameer_keeps_a_big_integer():
     [ev] = DatameerParser().parse(json.dumps({"timestamp": "2026-03-04 05:06:07", "performingUser": "admin",
                                               "actionType": "USER_MANAGEMENT", "action": "ADD_USER", "id": BIG}).encode())
+    text = _no_float_of_big(ev)
+    assert str(BIG) in text, text
+
+
+def test_puppet_enterprise_keeps_a_big_object_id():
+    commit = {"object": {"id": "PLACEHOLDER", "name": "jean"}, "subject": {"id": "42bf351c", "name": "admin"},
+              "timestamp": "2019-03-05T18:52:27Z", "events": [{"message": "Deleted user jean"}]}
+    raw = json.dumps({"service_id": "rbac", "api_version": "v1", "commit": commit}).replace('"PLACEHOLDER"', str(BIG))
+    [ev] = PuppetEnterpriseParser().parse(raw.encode())
     text = _no_float_of_big(ev)
     assert str(BIG) in text, text
