@@ -20,7 +20,7 @@ import orjson
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error, SSLError, TimeoutError as Urllib3Timeout
 
-from shipper.api import retry_after
+from shipper.api import exact_json, retry_after
 
 USER_AGENT = "shipper-http-poll"
 
@@ -83,7 +83,7 @@ def parse_total(value: Any) -> int | None:
 
 def parse_page(body: bytes, api_version: str) -> Page:
     try:
-        doc = orjson.loads(body)
+        doc = exact_json.loads(body)  # an id past 64 bits stays its digits (orjson alone floats it)
     except orjson.JSONDecodeError as e:
         doc = _lenient_json(body)
         if doc is None:
@@ -121,6 +121,8 @@ def _repair(value: Any) -> Any:
         return {_repair(k): _repair(v) for k, v in value.items()}
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         return None
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2 ** 63) <= value < 2 ** 63:
+        return str(value)  # as exact_json gives it: the digits, which orjson can write
     return value
 
 

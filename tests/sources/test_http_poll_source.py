@@ -413,6 +413,11 @@ def test_a_page_orjson_refuses_but_that_is_json_is_still_read():
     assert page.total == 7 and msg.startswith("bad \ufffd") and msg.endswith(" name") and "\ud800" not in msg
     assert page.commits[0]["n"] is None
     orjson.dumps(page.commits)  # what the source hands on must serialise
+    big = "123456789012345678901234567890"  # an id past 64 bits: its digits, never a float (issue 21)
+    for tail in (b"", b', "odd": "\\ud800"'):  # read by orjson, or by the lenient reader
+        page = parse_page(b'{"commits": [{"object": {"id": ' + big.encode() + b"}}]" + tail + b"}", "v1")
+        assert page.commits[0]["object"]["id"] == big, page
+        orjson.dumps(page.commits)
     assert parse_page(b'{"commits": [], "total-rows": 3}', "v1").total == 3
     assert parse_page(b'{"pagination": {"total": "x"}}', "v2").total is None
     for bad in (b"<html>", b"[]", b'{"commits": {}}'):
