@@ -283,6 +283,7 @@ class HttpPollSource(Source):
         if service in self._fresh and self.config.read_from == "end":
             page = self.client.get(service, 0, 1)
             cur.offset = page.total or 0
+            cur.tail_partial = True  # the first commits read may belong to a second begun before them
             self.offset_gaps[service].restart(cur.offset)
             self.log.info("no checkpoint: starting at the current end", extra={"service": service, "offset": cur.offset})
             self._emit(service, [], [], cur)
@@ -296,9 +297,18 @@ class HttpPollSource(Source):
             k = 0 if by_offset else cur.reread()
             start = cur.offset - k
             limit = min(WIDEST, (k + size) * widen) if widen > 1 else k + size
-            page = self.client.get(service, start, limit)
+            # The commit before the cursor's last second too: stamped in that second, it shows the second begins
+            # earlier than the offsets say (pruning moved them), though the page may hold just the commits shipped
+            before = 1 if k and start > 0 and cur.tail_starts_second() else 0
+            page = self.client.get(service, start - before, limit + before)
             commits = page.commits
-            at_end = len(commits) < limit and (page.total is None or start + len(commits) >= page.total)
+            at_end = len(commits) < limit + before and (page.total is None or start - before + len(commits) >= page.total)
+            earlier: str | None = None
+            if before and commits:
+                ts = commit_time(commits[0])
+                if ts is not None and cur.tail_ts is not None and ts >= cur.tail_ts:
+                    earlier = "the commit before the cursor's last second is stamped in it or later"
+                commits = commits[1:]
             repeats: list[bool] = []
             read_by_offset, by_offset = by_offset, False
             if read_by_offset:
@@ -307,6 +317,8 @@ class HttpPollSource(Source):
                 new, whole, why = commits, True, None
             else:
                 new, whole, why = cur.after_tail(commits, at_end)
+                if earlier is not None:
+                    new, whole, why = [], True, earlier
             # A total below the cursor is a shrink only if the page agrees: commits served at or past the
             # cursor prove the history reaches it (a server whose total under-counts, else re-read for ever).
             shrank = page.total is not None and page.total < cur.offset

@@ -11,8 +11,11 @@ keeps
   whole: its commits must lead the page and hold every digest of `tail`; those it holds besides are new
   (they sort among the shipped ones: the API orders commits by time alone, and one second's commits may
   come in another order at each request — SQL ORDER BY without a tie-breaker — so a page boundary inside
-  a second does not fall on the same commits twice). A page filled by that second alone is asked again,
-  larger; from a server that caps pages below the second's size it is read in windows (http_poll);
+  a second does not fall on the same commits twice). The commit before that second is asked too: stamped
+  in it, the second begins earlier than the offsets say (pruning balanced by new commits keeps the total,
+  and the page may then hold only commits shipped while a new one sorts before them): the history moved.
+  A page filled by that second alone is asked again, larger; from a server that caps pages below the
+  second's size it is read in windows (http_poll);
 - `recent`: digests of the `keep` shipped commits with the newest commit times (a count, not a time
   span: a clock step of any size is covered as long as fewer than `keep` commits were stamped after the
   step's new time), and `floor`, the newest commit time ever dropped from it: every shipped commit
@@ -84,6 +87,8 @@ class Cursor:
     reappeared: list[str] = field(default_factory=list)
     _shipped: Counter | None = None  # (commit time, digest) -> copies in `recent`, built when needed
     _tail_copies: Counter | None = None  # digest -> copies in `tail`, built when needed
+    # `tail` may lack the first commits of its second (read_from: end, or a one-commit anchor, began inside it)
+    tail_partial: bool = False
 
     @property
     def last(self) -> str | None:
@@ -106,7 +111,9 @@ class Cursor:
             tail, tail_ts, exact = ([last] if last else []), None, False
         return cls(offset=int(state.get("offset", 0)), tail=tail, tail_ts=tail_ts, tail_exact=exact,
                    recent=recent, floor=floor, skip=Counter(state.get("skip", {})),
-                   future_warned=state.get("future_warned"), oversized_said=state.get("oversized_said"))
+                   future_warned=state.get("future_warned"), oversized_said=state.get("oversized_said"),
+                   # no tail past offset 0: begun from the end (or saved so by an older version)
+                   tail_partial=state.get("tail_partial") is True or (not tail and int(state.get("offset", 0)) > 0))
 
     def to_state(self) -> dict[str, Any]:
         # `last` too, so that a downgraded agent still finds its anchor
@@ -118,7 +125,14 @@ class Cursor:
             out["future_warned"] = self.future_warned
         if self.oversized_said is not None:
             out["oversized_said"] = self.oversized_said
+        if self.tail_partial:
+            out["tail_partial"] = True
         return out
+
+    def tail_starts_second(self) -> bool:
+        """Whether `tail` holds its second from the first commit: then the commit listed before it is stamped
+        earlier, unless the history moved."""
+        return bool(self.tail) and self.tail_exact and not self.tail_partial and self.tail_ts is not None
 
     def reread(self) -> int:
         """How many commits before the offset the next page starts: the cursor's last second."""
@@ -176,6 +190,8 @@ class Cursor:
             else:
                 self._tail_copies[digest] += 1
         else:
+            # a second begun after a one-commit anchor may hold it; the first second read from the end is partial
+            self.tail_partial = not exact if self.tail else self.tail_partial
             self.tail, self.tail_ts, self.tail_exact = [digest], ts, True
             self._tail_copies = Counter(self.tail)
         ship = not repeat
@@ -233,6 +249,7 @@ class Cursor:
         self.skip = Counter(d for _, d in self.recent) + self.skip
         self.offset = offset
         self.tail, self.tail_ts, self.tail_exact = [], None, True
+        self.tail_partial = False  # `offset` is the first commit after `floor`: a second's first
         self._tail_copies = None
 
     def end_of_reread(self) -> None:
