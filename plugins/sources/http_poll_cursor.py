@@ -117,8 +117,10 @@ class Cursor:
 
     def to_state(self) -> dict[str, Any]:
         # `last` too, so that a downgraded agent still finds its anchor
-        out: dict[str, Any] = {"offset": self.offset, "last": self.last, "tail": self.tail, "tail_ts": self.tail_ts,
-                               "recent": self.recent, "floor": self.floor}
+        # copies: a batch's checkpoint is written when the batch is acknowledged, after later pages appended
+        # to these lists (commits not yet delivered then counted as shipped after a kill: skipped, lost)
+        out: dict[str, Any] = {"offset": self.offset, "last": self.last, "tail": list(self.tail),
+                               "tail_ts": self.tail_ts, "recent": list(self.recent), "floor": self.floor}
         if self.skip:
             out["skip"] = dict(self.skip)
         if self.future_warned:

@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 
+from shipper_plugins.sources.http_poll_cursor import Cursor
 from tests.peers.puppet_activity_api import PuppetActivityAPI
 from tests.sources.test_http_poll_source import Harness, messages
 
@@ -42,3 +43,19 @@ def test_a_tie_added_while_pruning_keeps_the_total_is_shipped(tmp_path, reverse)
         h.cfg["page_size"] = 3
         h.run_once()
         assert Counter(messages(h.records)) == Counter(["rbac commit 0", "rbac commit 1", "rbac commit 2"])
+
+
+def test_a_checkpoint_taken_is_not_changed_by_the_pages_read_after_it(tmp_path):
+    """A batch's checkpoint is written when the batch is acknowledged, after later pages were read: it held the
+    cursor's own lists, so after a kill -9 commits never delivered counted as shipped ("listed again") and were
+    lost (seen in the kill -9 test). The checkpoint is the cursor as it was when its page was read."""
+    with PuppetActivityAPI(tmp_path, tls=False) as api:
+        api.add("rbac", ["a"])
+        api.add("rbac", ["b"], same_second=True)
+        commits = [c.v2() for c in api.commits]
+    cur = Cursor()
+    cur.take(commits[0], keep=1000)
+    saved = cur.to_state()
+    cur.take(commits[1], keep=1000)
+    assert Cursor.from_state(saved).to_state() == saved
+    assert len(saved["recent"]) == 1 and len(saved["tail"]) == 1 and saved["offset"] == 1
