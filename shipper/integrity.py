@@ -114,13 +114,14 @@ def canonical(event: dict) -> bytes:
 
 
 def hashed_part(event: dict) -> dict:
-    """The event as its hash covers it: without event.hash, a parse failure's @timestamp and
-    log.file.path (shallow copies where one is left out; the event is not changed)."""
+    """The event as its hash covers it: without event.hash, event.ingested, a parse failure's @timestamp
+    and log.file.path (shallow copies where one is left out; the event is not changed)."""
     doc = event
     ev = event.get("event")
-    if isinstance(ev, dict) and "hash" in ev:
+    # event.ingested is the store's (its ingest pipeline sets it after sealing); the agent never sets it
+    if isinstance(ev, dict) and ("hash" in ev or "ingested" in ev):
         doc = dict(event)
-        doc["event"] = {k: v for k, v in ev.items() if k != "hash"}
+        doc["event"] = {k: v for k, v in ev.items() if k not in ("hash", "ingested")}
     tags = event.get("tags")
     if isinstance(tags, list) and PARSE_FAILURE in tags and "@timestamp" in event:
         doc = dict(doc) if doc is event else doc

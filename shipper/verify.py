@@ -207,8 +207,8 @@ def links_of(documents: Iterable[tuple[str, dict]], keys: list[Key]) -> tuple[di
 
 
 def _sealed_part(doc: dict) -> dict:
-    """What the link's hash covers (hashed_part). The fields it leaves out, log.file.path and a parse
-    failure's @timestamp, hold a string (or null) as the agent writes them: any other value there is content
+    """What the link's hash covers (hashed_part). The fields it leaves out, log.file.path, event.ingested
+    and a parse failure's @timestamp, hold a string (or null) as the agent writes them: any other value there is content
     riding along unsealed, so it stays in and the link fails its hash."""
     part = hashed_part(_as_sealed(doc))
     log = doc.get("log")
@@ -216,6 +216,9 @@ def _sealed_part(doc: dict) -> dict:
         part["log"] = log
     if "@timestamp" in doc and "@timestamp" not in part and not isinstance(doc["@timestamp"], (str, type(None))):
         part["@timestamp"] = doc["@timestamp"]
+    ev = doc.get("event")
+    if isinstance(ev, dict) and "ingested" in ev and not isinstance(ev["ingested"], str):
+        part["event"] = {**part["event"], "ingested": ev["ingested"]}  # the store writes a date string
     return part
 
 

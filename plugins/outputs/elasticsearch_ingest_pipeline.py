@@ -9,6 +9,11 @@ parser guarantees, since a value of another shape would be refused by the index.
 indexed (`dynamic: false`): no vendor value can make Elasticsearch refuse a document. A namespace
 whose parser declares nothing stays wholly `flattened`, as before.
 
+An event sealed by the agent (`event.hash`, docs/evidence.md) is stored as sealed: the enrichments
+that would write into its fields (GeoIP/ASN into `source.*`, `user_agent.*`) skip it (UNSEALED), so
+that `shipper verify` can tell tampering from enrichment; `event.ingested`, the store's own field,
+is set on every document and left out of the hash (shipper.integrity.hashed_part).
+
 The processors are Elasticsearch's own (geoip, user_agent, set): nothing is parsed here. Failures of
 an enrichment never lose the document (`ignore_failure`); a pipeline error is marked as ECS wants
 (`event.kind: pipeline_error`, `error.message`).
@@ -23,6 +28,8 @@ from shipper.api import installed_parsers
 # Where the enrichment puts what it found (ECS fields).
 SOURCE_IP, SOURCE_GEO, SOURCE_AS = "source.ip", "source.geo", "source.as"
 USER_AGENT = "user_agent.original"
+# Painless (Elasticsearch and OpenSearch, null-safe): the document carries no integrity seal.
+UNSEALED = "ctx.event?.hash == null"
 
 
 def pipeline_name(template_name: str) -> str:
@@ -39,19 +46,19 @@ def pipeline(server: Any = None) -> dict:
             {"set": {"field": "event.ingested", "value": "{{{_ingest.timestamp}}}",
                      "tag": "event_ingested"}},
             {"geoip": {"field": SOURCE_IP, "target_field": SOURCE_GEO, "ignore_missing": True,
-                       "ignore_failure": True, "tag": "geoip_source"}},
+                       "ignore_failure": True, "tag": "geoip_source", "if": UNSEALED}},
             {"geoip": {"field": SOURCE_IP, "target_field": SOURCE_AS, "database_file": "GeoLite2-ASN.mmdb",
                        "properties": ["asn", "organization_name", "network"], "ignore_missing": True,
-                       "ignore_failure": True, "tag": "geoip_source_asn"}},
+                       "ignore_failure": True, "tag": "geoip_source_asn", "if": UNSEALED}},
             # The ASN database names its fields as MaxMind does: renamed to ECS (as.number, as.organization.name).
             {"rename": {"field": "source.as.asn", "target_field": "source.as.number", "ignore_missing": True,
-                        "ignore_failure": True}},
+                        "ignore_failure": True, "if": UNSEALED}},
             {"rename": {"field": "source.as.organization_name", "target_field": "source.as.organization.name",
-                        "ignore_missing": True, "ignore_failure": True}},
+                        "ignore_missing": True, "ignore_failure": True, "if": UNSEALED}},
             {"rename": {"field": "source.as.network", "target_field": "source.network.name", "ignore_missing": True,
-                        "ignore_failure": True}},
+                        "ignore_failure": True, "if": UNSEALED}},
             {"user_agent": {"field": USER_AGENT, "target_field": "user_agent", "ignore_missing": True,
-                            "ignore_failure": True, "tag": "user_agent"}},
+                            "ignore_failure": True, "tag": "user_agent", "if": UNSEALED}},
         ],
         "on_failure": [
             {"set": {"field": "event.kind", "value": "pipeline_error"}},

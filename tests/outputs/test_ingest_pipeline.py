@@ -28,7 +28,9 @@ def test_pipeline_enriches_as_the_integrations_do():
     assert all(g["field"] == "source.ip" and g["ignore_missing"] and g["ignore_failure"] for g in geo)
     ua = [body for k, body in procs if k == "user_agent"]
     assert ua == [{"field": "user_agent.original", "target_field": "user_agent", "ignore_missing": True,
-                   "ignore_failure": True, "tag": "user_agent"}]
+                   "ignore_failure": True, "tag": "user_agent", "if": "ctx.event?.hash == null"}]
+    # A sealed event (event.hash) is stored as sealed: only event.ingested, which its hash leaves out, is added
+    assert [body.get("if") for _, body in procs] == [None] + ["ctx.event?.hash == null"] * (len(procs) - 1)
     renamed = {body["target_field"] for k, body in procs if k == "rename"}
     assert {"source.as.number", "source.as.organization.name"} <= renamed
     assert {"set": {"field": "event.kind", "value": "pipeline_error"}} in pipeline()["on_failure"]
