@@ -56,3 +56,11 @@ def test_an_export_of_an_index_enriched_by_the_pipeline_setup_installs_verifies(
     v = verify(tmp_path, export)
     assert v.returncode == 0, v.stdout + v.stderr
     assert "sequences 1-7, 7 links: intact" in v.stdout, v.stdout
+
+    # Only the date string the server writes is left out: content riding along under that name is not.
+    doc = orjson.loads(stored[2])
+    doc["event"]["ingested"] = {"note": "unsealed content"}
+    stored[2] = orjson.dumps(doc)
+    export.write_bytes(b"".join(s + b"\n" for s in stored))
+    v = verify(tmp_path, export)
+    assert v.returncode != 0 and "altered: sequence 3 " in v.stdout, v.stdout + v.stderr
