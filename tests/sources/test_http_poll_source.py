@@ -320,31 +320,36 @@ OPS = st.lists(st.one_of(
 ), min_size=1, max_size=14)
 
 
+def assert_ops_ship_every_commit_polled_once(api: PuppetActivityAPI, tmp, ops) -> None:
+    """Replay `ops` (OPS) on `api`, then a last poll: every commit listed at some poll shipped exactly once."""
+    h = Harness(api, tmp, services=["rbac", "classifier"])
+    n = 0
+    present_at_poll: set[str] = set()
+    for op in ops + [("poll", 3, 0, False)]:
+        kind = op[0]
+        if kind == "add":
+            for _ in range(op[2]):
+                api.add(op[1], [f"{op[1]} commit {n}"], same_second=op[3])
+                n += 1
+        elif kind == "prune":
+            api.prune_oldest(op[1], op[2])
+        elif kind == "restore":
+            api.drop_newest(op[1], op[2])
+        else:
+            present_at_poll |= {c.events[0]["message"] for c in api.commits}
+            h.cfg["page_size"] = op[1]
+            h.run_once()  # a fresh source from the checkpoint: a restart every time
+    shipped = Counter(messages(h.records))
+    assert all(v == 1 for v in shipped.values()), [m for m, v in shipped.items() if v > 1]
+    assert set(shipped) == present_at_poll
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=OPS)
 def test_property_every_commit_seen_by_a_poll_is_shipped_exactly_once(tmp_path_factory, ops):
     tmp = tmp_path_factory.mktemp("prop")
     with PuppetActivityAPI(tmp, tls=False) as api:
-        h = Harness(api, tmp, services=["rbac", "classifier"])
-        n = 0
-        present_at_poll: set[str] = set()
-        for op in ops + [("poll", 3, 0, False)]:
-            kind = op[0]
-            if kind == "add":
-                for _ in range(op[2]):
-                    api.add(op[1], [f"{op[1]} commit {n}"], same_second=op[3])
-                    n += 1
-            elif kind == "prune":
-                api.prune_oldest(op[1], op[2])
-            elif kind == "restore":
-                api.drop_newest(op[1], op[2])
-            else:
-                present_at_poll |= {c.events[0]["message"] for c in api.commits}
-                h.cfg["page_size"] = op[1]
-                h.run_once()  # a fresh source from the checkpoint: a restart every time
-        shipped = Counter(messages(h.records))
-        assert all(v == 1 for v in shipped.values()), [m for m, v in shipped.items() if v > 1]
-        assert set(shipped) == present_at_poll
+        assert_ops_ship_every_commit_polled_once(api, tmp, ops)
 
 
 # --- the real agent: `shipper run` restarted while the API grows ------------------------------------

@@ -13,7 +13,7 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.peers.puppet_activity_api import PuppetActivityAPI
-from tests.sources.test_http_poll_source import OPS, Harness, _logged, fill, messages, metric
+from tests.sources.test_http_poll_source import OPS, Harness, _logged, assert_ops_ship_every_commit_polled_once, fill, metric
 
 
 class TiesInAnyOrder(PuppetActivityAPI):
@@ -104,23 +104,4 @@ def test_ties_in_any_order_with_pruning_restores_and_restarts_ship_once(tmp_path
         rnd = random.Random(seed)
 
     with Shuffled(tmp, tls=False) as api:
-        h = Harness(api, tmp, services=["rbac", "classifier"])
-        n = 0
-        present_at_poll: set[str] = set()
-        for op in ops + [("poll", 3, 0, False)]:
-            kind = op[0]
-            if kind == "add":
-                for _ in range(op[2]):
-                    api.add(op[1], [f"{op[1]} commit {n}"], same_second=op[3])
-                    n += 1
-            elif kind == "prune":
-                api.prune_oldest(op[1], op[2])
-            elif kind == "restore":
-                api.drop_newest(op[1], op[2])
-            else:
-                present_at_poll |= {c.events[0]["message"] for c in api.commits}
-                h.cfg["page_size"] = op[1]
-                h.run_once()  # a fresh source from the checkpoint: a restart every time
-        shipped = Counter(messages(h.records))
-        assert all(v == 1 for v in shipped.values()), [m for m, v in shipped.items() if v > 1]
-        assert set(shipped) == present_at_poll
+        assert_ops_ship_every_commit_polled_once(api, tmp, ops)
