@@ -43,6 +43,7 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from shipper.tail.discovery import folder_identity
 
@@ -99,7 +100,7 @@ class ChangeWatcher:
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._wake_r, selectors.EVENT_READ)
         self._registered = False
-        self.observer: Observer | None = None  # watchdog: recursive roots (or all, without inotify_simple)
+        self.observer: BaseObserver | None = None  # watchdog: recursive roots (or all, without inotify_simple)
         self.inotify = False  # any notification at all (else: polling only)
         self._ino: INotify | None = None  # the source's own instance: writes, and the other roots
         self._roles: dict[str, int] = {}  # folder -> roles wanted (STRUCTURE, WRITES)
@@ -107,7 +108,7 @@ class ChangeWatcher:
         self._folder_id: dict[str, tuple[int, int] | None] = {}  # what each watched folder name pointed at
         self._wd_folders: dict[int, set[str]] = {}  # (two names can reach one folder: one watch)
         self._own_roots: set[str] = set()
-        self._root_watch: dict[str, tuple] = {}  # watchdog root -> (its watch, what it pointed at)
+        self._root_watch: dict[str, tuple[ObservedWatch, tuple[int, int] | None]] = {}  # watchdog root -> (its watch, what it pointed at)
         self.missing_watches: set[str] = set()  # folders whose writes only a full pass sees
 
     def start(self) -> None:
@@ -173,6 +174,9 @@ class ChangeWatcher:
         same folder) ask; False when it cannot be watched."""
         roles = self._roles.get(folder, 0)
         wd = self._folder_wd.get(folder)
+        ino = self._ino
+        if ino is None:  # (only the source's own instance's folders come here)
+            return False
         if not roles:
             if wd is not None:
                 self._drop(folder)
@@ -180,7 +184,7 @@ class ChangeWatcher:
         ident = folder_identity(folder)  # before the watch: a swap meanwhile is seen next time
         if wd is None:
             try:
-                wd = self._ino.add_watch(folder, self._mask_of(folder) | flags.ONLYDIR | flags.MASK_ADD)
+                wd = ino.add_watch(folder, self._mask_of(folder) | flags.ONLYDIR | flags.MASK_ADD)
             except OSError as e:
                 log.debug("no watch", extra={"path": folder, "error": str(e)})
                 return False
@@ -191,7 +195,7 @@ class ChangeWatcher:
         for name in self._wd_folders[wd]:
             mask |= self._mask_of(name)
         try:
-            self._ino.add_watch(folder, mask | flags.ONLYDIR)  # (not MASK_ADD: a role given up is dropped)
+            ino.add_watch(folder, mask | flags.ONLYDIR)  # (not MASK_ADD: a role given up is dropped)
         except OSError:
             self._drop(folder)
             return False
@@ -215,6 +219,8 @@ class ChangeWatcher:
         if names:
             return
         self._wd_folders.pop(wd, None)
+        if self._ino is None:
+            return
         try:
             self._ino.rm_watch(wd)
         except OSError:
@@ -224,13 +230,16 @@ class ChangeWatcher:
         """A root reached through a symlink swapped to another folder (discovery.watch_roots watches
         the link's folder, so the swap made a scan): the watch moves to the new target. (The roots
         of the own instance: by watch_folders, as every folder.)"""
+        observer = self.observer
+        if observer is None:  # (it failed to start: polling only)
+            return
         for root, (watch, ident) in list(self._root_watch.items()):
             now = folder_identity(root)
             if now == ident or now is None:
                 continue
             try:
-                self.observer.unschedule(watch)
-                new = self.observer.schedule(self._handler, root, recursive=watch.is_recursive,
+                observer.unschedule(watch)
+                new = observer.schedule(self._handler, root, recursive=watch.is_recursive,
                                              event_filter=self._events)
             except Exception as e:  # the folder went again: the periodic rescan still sees it
                 log.debug("cannot watch again", extra={"path": root, "error": str(e)})
@@ -260,12 +269,13 @@ class ChangeWatcher:
         """Sleep until a change or the timeout; after a change, sleep the gather window too, so
         the writes that follow are read in the same batch (changes noted while the caller was
         reading count as a wake-up at once: the window still applies)."""
-        watching = self._ino is not None and bool(self._folder_wd)
-        if watching != self._registered:
+        ino = self._ino
+        watching = ino is not None and bool(self._folder_wd)
+        if ino is not None and watching != self._registered:  # (without an instance, never registered)
             if watching:
-                self._selector.register(self._ino.fileno(), selectors.EVENT_READ)
+                self._selector.register(ino.fileno(), selectors.EVENT_READ)
             else:
-                self._selector.unregister(self._ino.fileno())
+                self._selector.unregister(ino.fileno())
             self._registered = watching
         with self._lock:
             pending = self._structure or bool(self._paths) or self._signalled
