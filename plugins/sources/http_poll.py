@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import orjson
 from pydantic import Field, field_validator, model_validator
 
-from shipper.api import RawBatch, Source, SourceConfig, SourceFailures, VendorIdGaps, metrics
+from shipper.api import RawBatch, Source, SourceConfig, SourceFailures, VendorIdGaps, iso_utc, metrics
 from shipper_plugins.sources.http_poll_client import (
     ActivityClient,
     AuthError,
@@ -581,7 +581,8 @@ class _Schedule:
 
 
 def _iso(ts: float | None) -> str:
-    return "no time" if ts is None else datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """A commit's time in messages, written as every event's @timestamp is."""
+    return "no time" if ts is None else iso_utc(datetime.fromtimestamp(ts, timezone.utc))
 
 
 def _key(service: str) -> str:
