@@ -44,7 +44,7 @@ from shipper_plugins.sources.http_poll_client import (
     TooLarge,
     TransientError,
 )
-from shipper_plugins.sources.http_poll_cursor import HARD_KEEP, Cursor, commit_digest, commit_time
+from shipper_plugins.sources.http_poll_cursor import HARD_KEEP, Cursor, Listed, commit_digest, commit_time
 
 # Puppet's own forwarder (pe_event_forwarding) polls these.
 DEFAULT_SERVICES = ["classifier", "rbac", "pe-console", "code-manager"]
@@ -309,14 +309,15 @@ class HttpPollSource(Source):
                 if ts is not None and cur.tail_ts is not None and ts >= cur.tail_ts:
                     earlier = "the commit before the cursor's last second is stamped in it or later"
                 commits = commits[1:]
+            listed = [Listed.of(c) for c in commits]
             repeats: list[bool] = []
             read_by_offset, by_offset = by_offset, False
             if read_by_offset:
                 passed = cur.passed_in_tail()
-                repeats = [cur.is_repeat(c, passed) for c in commits]
-                new, whole, why = commits, True, None
+                repeats = [cur.is_repeat(c, passed) for c in listed]
+                new, whole, why = listed, True, None
             else:
-                new, whole, why = cur.after_tail(commits, at_end)
+                new, whole, why = cur.after_tail(listed, at_end)
                 if earlier is not None:
                     new, whole, why = [], True, earlier
             # A total below the cursor is a shrink only if the page agrees: commits served at or past the
@@ -324,7 +325,7 @@ class HttpPollSource(Source):
             shrank = page.total is not None and page.total < cur.offset
             if shrank and not commits:
                 why = f"the total shrank from at least {cur.offset} to {page.total}"
-            collected: tuple[list[Any], bool, int] | None = None
+            collected: tuple[list[Listed], bool, int] | None = None
             if why is None and not whole and (len(commits) < limit or limit >= WIDEST):
                 # the server answers fewer commits than the cursor's last second holds: read it in windows
                 got = self._collect_second(service, cur, start, max(1, len(commits)))
@@ -377,7 +378,7 @@ class HttpPollSource(Source):
                 return  # a short page: nothing more now (a page cut by a server-side cap goes on)
 
     def _collect_second(self, service: str, cur: Cursor, start: int,
-                        answered: int) -> tuple[list[Any], bool, int] | str:
+                        answered: int) -> tuple[list[Listed], bool, int] | str:
         """The server answers fewer commits (`answered`) than the cursor's last second holds: read that second
         in windows of that size from its first offset (`start`), sweep after sweep while the server orders it
         anew at each request, until as many different commits were seen as it holds (its end, the first later
@@ -385,7 +386,7 @@ class HttpPollSource(Source):
         many of its commits were not told apart, or why the history moved."""
         ts = cur.tail_ts
         seen: collections.Counter[str] = collections.Counter()  # digest -> most copies of it in one answer (identical twins)
-        commit_of: dict[str, Any] = {}
+        commit_of: dict[str, Listed] = {}
         end: int | None = None
         requests = 0
         # A server whose order is stable shows the same sweep every time: then that sweep's counts are the
@@ -397,13 +398,13 @@ class HttpPollSource(Source):
             sweep: list[str] = []
             while (end is None or pos < end) and requests < COLLECT_REQUESTS and not self.ctx.stop.is_set():
                 requests += 1
-                commits = self.client.get(service, pos, answered).commits
+                commits = [Listed.of(c) for c in self.client.get(service, pos, answered).commits]
                 run = 0
-                while run < len(commits) and commit_time(commits[run]) == ts:
+                while run < len(commits) and commits[run].ts == ts:
                     run += 1
-                digests = [commit_digest(c) for c in commits[:run]]  # (a sorted dump and a hash each)
-                for d, c in zip(digests, commits):
-                    commit_of.setdefault(d, c)
+                digests = [c.digest for c in commits[:run]]
+                for c in commits[:run]:
+                    commit_of.setdefault(c.digest, c)
                 for d, n in collections.Counter(digests).items():
                     seen[d] = max(seen[d], n)
                 sweep.extend(digests)
@@ -450,7 +451,7 @@ class HttpPollSource(Source):
                          "it is read on by offset",
                          extra={"service": service, "kind": "big_second", "commits": len(cur.tail), "unseen": unseen})
 
-    def _ship(self, service: str, commits: list[Any], cur: Cursor, repeats: list[bool] | None = None) -> None:
+    def _ship(self, service: str, commits: list[Listed], cur: Cursor, repeats: list[bool] | None = None) -> None:
         records: list[bytes] = []
         keys: list[str] = []
         skipped = 0
@@ -459,7 +460,7 @@ class HttpPollSource(Source):
             offset = cur.offset
             if cur.take(commit, self.config.resync_commits, repeat=repeats[i] if repeats else False):
                 records.append(orjson.dumps({"service_id": service, "api_version": self.config.api_version,
-                                             "commit": commit}))
+                                             "commit": commit.commit}))
                 keys.append(f"{service}:{offset}")
             else:
                 skipped += 1

@@ -63,6 +63,19 @@ def commit_time(commit: Any) -> float | None:
     return dt.timestamp()
 
 
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A commit as a page listed it, its time and digest worked out once: the cursor compares a commit up to
+    three times (in its last second's run, as a repeat, when taking it), and a digest is a sorted dump and a hash."""
+    commit: Any
+    ts: float | None
+    digest: str
+
+    @classmethod
+    def of(cls, commit: Any) -> "Listed":
+        return cls(commit, commit_time(commit), commit_digest(commit))
+
+
 @dataclass
 class Cursor:
     offset: int = 0
@@ -140,18 +153,18 @@ class Cursor:
         """How many commits before the offset the next page starts: the cursor's last second."""
         return min(len(self.tail), self.offset)
 
-    def after_tail(self, commits: list[Any], at_end: bool) -> tuple[list[Any], bool, str | None]:
+    def after_tail(self, commits: list[Listed], at_end: bool) -> tuple[list[Listed], bool, str | None]:
         """`commits` were asked from offset - reread(). Returns the commits not passed yet, whether the
         cursor's last second was seen whole, and why the history moved (None if it did not)."""
         k = self.reread()
         if not k:
             return commits, True, None
         if not self.tail_exact:  # a one-commit anchor, by position
-            if not commits or commit_digest(commits[0]) != self.tail[-1]:
+            if not commits or commits[0].digest != self.tail[-1]:
                 return [], True, "the commit before the cursor is not the last one shipped"
             return commits[1:], True, None
         run = 0
-        while run < len(commits) and commit_time(commits[run]) == self.tail_ts:
+        while run < len(commits) and commits[run].ts == self.tail_ts:
             run += 1
         whole = run < len(commits) or at_end
         if run < min(k, len(commits)) or (whole and run < k):
@@ -159,9 +172,8 @@ class Cursor:
         want = Counter(self.tail)
         new = []
         for c in commits[:run]:
-            d = commit_digest(c)
-            if want[d] > 0:
-                want[d] -= 1
+            if want[c.digest] > 0:
+                want[c.digest] -= 1
             else:
                 new.append(c)
         missing = sum(want.values())
@@ -174,16 +186,15 @@ class Cursor:
         tail may hold up to 100,000 of them, not to be made a set again per commit)."""
         return set(self.tail)
 
-    def is_repeat(self, commit: Any, passed: set[str]) -> bool:
+    def is_repeat(self, commit: Listed, passed: set[str]) -> bool:
         """Read by offset inside the cursor's last second: a commit of that second already passed
         (`passed`: passed_in_tail(), taken before the page's commits are taken)."""
-        return commit_time(commit) == self.tail_ts and commit_digest(commit) in passed
+        return commit.ts == self.tail_ts and commit.digest in passed
 
-    def take(self, commit: Any, keep: int, repeat: bool = False) -> bool:
+    def take(self, commit: Listed, keep: int, repeat: bool = False) -> bool:
         """Count a commit as passed; True if it is to be shipped, False if a re-read found it already
         shipped (or `repeat`: the caller found it so)."""
-        digest = commit_digest(commit)
-        ts = commit_time(commit)
+        digest, ts = commit.digest, commit.ts
         exact = self.tail_exact  # a checkpoint's one-commit anchor cannot tell twins from a commit listed again
         if self.tail and self.tail_exact and ts == self.tail_ts:
             self.tail.append(digest)

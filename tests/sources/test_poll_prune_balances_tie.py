@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from shipper_plugins.sources.http_poll_cursor import Cursor
+from shipper_plugins.sources.http_poll_cursor import Cursor, Listed
 from tests.peers.puppet_activity_api import PuppetActivityAPI
 from tests.sources.test_http_poll_source import Harness, messages
 
@@ -54,8 +54,8 @@ def test_a_checkpoint_taken_is_not_changed_by_the_pages_read_after_it(tmp_path):
         api.add("rbac", ["b"], same_second=True)
         commits = [c.v2() for c in api.commits]
     cur = Cursor()
-    cur.take(commits[0], keep=1000)
+    cur.take(Listed.of(commits[0]), keep=1000)
     saved = cur.to_state()
-    cur.take(commits[1], keep=1000)
+    cur.take(Listed.of(commits[1]), keep=1000)
     assert Cursor.from_state(saved).to_state() == saved
     assert len(saved["recent"]) == 1 and len(saved["tail"]) == 1 and saved["offset"] == 1
