@@ -18,14 +18,22 @@ comes through watchdog as before. The caller's timeout wakes it anyway: the fall
 says nothing (NFS, FUSE, a file deleted while open, a queue overflow), which it answers with a read
 or a full scan. `wake()` (from any thread: a stop) ends a wait at once, so that an idle caller need
 not wake up to look at a stop flag.
-The wait is an epoll selector, not select(): descriptors past 1024 (an agent holding many files)
-are out of select()'s range.
+The wait is an epoll, not select(): descriptors past 1024 (an agent holding many files) are out of
+select()'s range.
+A file system mounted (or unmounted) on a watched folder or above it makes no inotify event: the
+watch stays on the folder the mount covered (a lazy unmount with files still open sends no
+IN_UNMOUNT either), and files made on the new mount went unseen until the next rescan. The kernel
+says when the mount table changes (POLLPRI on /proc/self/mountinfo, as util-linux's libmount
+uses it); a change at or above a watched folder, or below a root, is a structure change.
+A root or a folder above it that is missing (renamed away: a deployment) is awaited on the nearest
+folder above it that exists (its creations), so that it is watched again the moment it is back.
 """
 from __future__ import annotations
 
 import logging
 import os
-import selectors
+import re
+import select
 import threading
 import time
 from dataclasses import dataclass, field
@@ -58,11 +66,15 @@ log = logging.getLogger("shipper.tail.watcher")
 # folder above a root, watched for its own move or deletion only: a root's parent renamed away and
 # made again (a blue/green deployment) changes what the root's name reaches, and no event on the
 # root's own watch says so (inotify reports a move to the folder that held the moved entry).
-STRUCTURE, WRITES, ANCESTOR = 1, 2, 4
+# AWAIT: the nearest existing folder above a root that is missing, watched for the next folder
+# down towards the root to appear (its name in self._awaited).
+STRUCTURE, WRITES, ANCESTOR, AWAIT = 1, 2, 4, 8
 if INotify is not None:
     STRUCTURE_MASK = (flags.CREATE | flags.MOVED_FROM | flags.MOVED_TO | flags.DELETE | flags.CLOSE_WRITE
                       | flags.DELETE_SELF | flags.MOVE_SELF)
-    ROLE_MASK = {STRUCTURE: STRUCTURE_MASK, WRITES: flags.MODIFY, ANCESTOR: flags.DELETE_SELF | flags.MOVE_SELF}
+    ROLE_MASK = {STRUCTURE: STRUCTURE_MASK, WRITES: flags.MODIFY, ANCESTOR: flags.DELETE_SELF | flags.MOVE_SELF,
+                 AWAIT: flags.CREATE | flags.MOVED_TO | flags.DELETE_SELF | flags.MOVE_SELF}
+MOUNTINFO = "/proc/self/mountinfo"
 
 STRUCTURE_EVENTS = [FileCreatedEvent, FileMovedEvent, FileDeletedEvent, FileClosedEvent, DirCreatedEvent,
                     DirMovedEvent, DirDeletedEvent]
@@ -97,9 +109,11 @@ class ChangeWatcher:
         self._signalled = False
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._closed = False
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._epoll = select.epoll()
+        self._epoll.register(self._wake_r, select.EPOLLIN)
         self._registered = False
+        self._mountinfo: int | None = None  # /proc/self/mountinfo: POLLPRI when the mount table changes
+        self._mounts: set[tuple[str, str]] = set()  # (mount id, mount point) as last read
         self.observer: BaseObserver | None = None  # watchdog: recursive roots (or all, without inotify_simple)
         self.inotify = False  # any notification at all (else: polling only)
         self._ino: INotify | None = None  # the source's own instance: writes, and the other roots
@@ -110,8 +124,10 @@ class ChangeWatcher:
         self._own_roots: set[str] = set()
         self._root_watch: dict[str, tuple[ObservedWatch, tuple[int, int] | None]] = {}  # watchdog root -> (its watch, what it pointed at)
         self.missing_watches: set[str] = set()  # folders whose writes only a full pass sees
+        self._awaited: dict[str, str] = {}  # folder watched for a missing folder below it -> that folder
 
     def start(self) -> None:
+        self._watch_mounts()
         if INotify is not None:
             try:
                 self._ino = INotify()
@@ -149,6 +165,49 @@ class ChangeWatcher:
                 notified = False
         self.inotify = notified
 
+    def _watch_mounts(self) -> None:
+        try:
+            self._mountinfo = os.open(MOUNTINFO, os.O_RDONLY | os.O_CLOEXEC)
+            self._mounts = self._read_mounts()
+            self._epoll.register(self._mountinfo, select.EPOLLPRI)
+        except OSError as e:  # no /proc: a mount over a watched folder is seen at the next rescan
+            log.debug("mount changes not watched", extra={"error": str(e)})
+            if self._mountinfo is not None:
+                os.close(self._mountinfo)
+                self._mountinfo = None
+
+    def _read_mounts(self) -> set[tuple[str, str]]:
+        """The mounts now: (mount id, mount point). A mount made again on the same folder has a new id."""
+        assert self._mountinfo is not None
+        chunks = []
+        os.lseek(self._mountinfo, 0, os.SEEK_SET)
+        while True:
+            b = os.read(self._mountinfo, 65536)
+            if not b:
+                break
+            chunks.append(b)
+        mounts = set()
+        for line in b"".join(chunks).splitlines():
+            fields = line.split(b" ")
+            if len(fields) > 4:  # proc(5): a space, tab, newline or backslash in the mount point is an octal escape
+                point = re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8) & 0xFF]), fields[4])
+                mounts.add((os.fsdecode(fields[0]), os.fsdecode(point)))
+        return mounts
+
+    def _mounts_changed(self) -> bool:
+        """The mount table changed: True when a mount came or went at or above a watched folder or a
+        root, or below a root (what the names we watch reach may be another folder now)."""
+        try:
+            now = self._read_mounts()
+        except OSError:
+            return True
+        changed = {point for _, point in now ^ self._mounts}
+        self._mounts = now
+        watched = {root for root, _ in self.roots} | self._folder_wd.keys() | self._roles.keys()
+        recursive = [root for root, rec in self.roots if rec]
+        return any(_at_or_above(point, folder) for point in changed for folder in watched) or any(
+            _at_or_above(root, point) for point in changed for root in recursive)
+
     def watch_folders(self, folders: set[str]) -> None:
         """Report writes to files in exactly these folders (those holding followed files)."""
         if self._ino is None or not self.inotify:
@@ -168,6 +227,52 @@ class ChangeWatcher:
                     del self._roles[folder]
                 if not self._sync(folder) and roles & WRITES:
                     self.missing_watches.add(folder)  # watch limit or folder gone: the periodic scan sees its writes
+        self._await_missing_roots()
+
+    def _await_missing_roots(self) -> None:
+        """Each own root not watched because it or a folder above it is missing (renamed away, not
+        made again yet): the nearest folder above it that exists is watched for the next folder down
+        to appear. One that appeared before that watch was added is watched at once, and a root
+        watched again so makes a scan (what was made in it meanwhile)."""
+        awaited: dict[str, str] = {}
+        rewatched = False
+        for root in sorted(self._own_roots):
+            if root in self._folder_wd:
+                continue
+            below = root
+            while os.path.dirname(below) not in self._folder_wd and os.path.dirname(below) != below:
+                below = os.path.dirname(below)
+            above = os.path.dirname(below)
+            if above not in self._folder_wd:
+                continue  # nothing above it watched (the watch limit): the periodic rescan sees it
+            while True:
+                awaited[above] = below
+                self._set_role(above, AWAIT, True)
+                if not os.path.isdir(below) or not self._sync(below):
+                    break  # (cannot be watched: the watch limit; the periodic rescan sees it)
+                del awaited[above]  # made before the watch above could see it: watched now
+                if below == root:
+                    rewatched = True
+                    break
+                above, below = below, root
+                while os.path.dirname(below) != above:
+                    below = os.path.dirname(below)
+        for folder in [f for f, roles in self._roles.items() if roles & AWAIT and f not in awaited]:
+            self._set_role(folder, AWAIT, False)
+        self._awaited = awaited
+        if rewatched:
+            self._note(structure=True)
+
+    def _set_role(self, folder: str, role: int, on: bool) -> None:
+        roles = self._roles.get(folder, 0)
+        want = roles | role if on else roles & ~role
+        if want == roles:
+            return
+        if want:
+            self._roles[folder] = want
+        else:
+            del self._roles[folder]
+        self._sync(folder)
 
     def _sync(self, folder: str) -> bool:
         """Make the kernel's watch of `folder` what its roles (and those of the other names of the
@@ -273,18 +378,26 @@ class ChangeWatcher:
         watching = ino is not None and bool(self._folder_wd)
         if ino is not None and watching != self._registered:  # (without an instance, never registered)
             if watching:
-                self._selector.register(ino.fileno(), selectors.EVENT_READ)
+                self._epoll.register(ino.fileno(), select.EPOLLIN)
             else:
-                self._selector.unregister(ino.fileno())
+                self._epoll.unregister(ino.fileno())
             self._registered = watching
         with self._lock:
             pending = self._structure or bool(self._paths) or self._signalled
+        ch = Changes(woke=True)
         if not pending:
-            if not self._selector.select(max(0.0, timeout)):
+            ready = {fd for fd, _ in self._epoll.poll(max(0.0, timeout))}
+            if self._mountinfo in ready:
+                ready.discard(self._mountinfo)
+                ch.structure = self._mounts_changed()
+                if not ready and not ch.structure:
+                    return Changes()  # a mount elsewhere
+            if not ready and not ch.structure:
                 return Changes()
+        elif any(fd == self._mountinfo for fd, _ in self._epoll.poll(0)) and self._mounts_changed():
+            ch.structure = True
         if self.gather > 0:
             time.sleep(self.gather)
-        ch = Changes(woke=True)
         if self._ino is not None:
             for ev in self._ino.read(timeout=0):
                 if ev.mask & flags.Q_OVERFLOW:
@@ -293,7 +406,7 @@ class ChangeWatcher:
                 names = self._wd_folders.get(ev.wd, ())
                 if ev.mask & flags.IGNORED:  # the folder went: watched again when it is back
                     for folder in list(names):
-                        if self._roles.get(folder, 0) & (STRUCTURE | ANCESTOR):
+                        if self._roles.get(folder, 0) & (STRUCTURE | ANCESTOR | AWAIT):
                             ch.structure = True
                         self._folder_wd.pop(folder, None)
                         self._folder_id.pop(folder, None)
@@ -304,8 +417,10 @@ class ChangeWatcher:
                     if ev.mask & flags.MODIFY:
                         if roles & WRITES and ev.name:
                             ch.paths.add(os.path.join(folder, ev.name))
-                    elif roles & STRUCTURE or roles & ANCESTOR and ev.mask & (flags.MOVE_SELF | flags.DELETE_SELF):
+                    elif roles & STRUCTURE or roles & (ANCESTOR | AWAIT) and ev.mask & (flags.MOVE_SELF | flags.DELETE_SELF):
                         ch.structure = True  # (an ancestor moved or deleted: what the roots reach changed)
+                    elif roles & AWAIT and ev.name and os.path.join(folder, ev.name) == self._awaited.get(folder):
+                        ch.structure = True  # the missing folder towards a root is back
         with self._lock:
             try:
                 os.read(self._wake_r, 4096)
@@ -320,7 +435,10 @@ class ChangeWatcher:
     def stop(self) -> None:
         with self._lock:
             self._closed = True  # a late wake() writes nowhere (its descriptor may be reused)
-        self._selector.close()
+        self._epoll.close()
+        if self._mountinfo is not None:
+            os.close(self._mountinfo)
+            self._mountinfo = None
         if self.observer is not None:
             self.observer.stop()
             self.observer.join(timeout=5)
@@ -334,3 +452,8 @@ class ChangeWatcher:
                 os.close(fd)
             except OSError:
                 pass
+
+
+def _at_or_above(point: str, folder: str) -> bool:
+    """Is `point` the folder `folder` or a folder above it?"""
+    return folder == point or folder.startswith(point.rstrip("/") + "/")
