@@ -48,14 +48,17 @@ def read_back(client, cfg, since: str | None) -> Iterator[tuple[str, dict]]:
 
 def _scroll(client, glob: str, query: dict) -> Iterator[tuple[str, dict]]:
     body = {"size": PAGE, "sort": ["_doc"], "query": query}
+    # allow_partial_search_results=false: with a shard down the servers would otherwise answer 200 with
+    # the other shards' hits alone (their default), and verify would call the rest missing.
     answer = client.request("POST", f"/{glob}/_search?scroll={KEEP_ALIVE}&ignore_unavailable=true"
-                                    "&allow_no_indices=true", body)
+                                    "&allow_no_indices=true&allow_partial_search_results=false", body)
     scroll_id = None
     try:
         while True:
             if answer.status != 200:
                 raise RuntimeError(f"reading back {glob}: HTTP {answer.status}: {str(answer.body)[:300]}")
             scroll_id = answer.body.get("_scroll_id") or scroll_id
+            _whole(glob, answer.body)
             hits = answer.body["hits"]["hits"]
             for h in hits:
                 yield f"{h.get('_index')}/{h.get('_id')}", h["_source"]
@@ -68,3 +71,16 @@ def _scroll(client, glob: str, query: dict) -> Iterator[tuple[str, dict]]:
                 client.request("DELETE", "/_search/scroll", {"scroll_id": scroll_id})
             except Exception:  # the context expires by itself in KEEP_ALIVE
                 pass
+
+
+def _whole(glob: str, body: dict) -> None:
+    """A page some shards did not answer (a scroll page can lose a shard after the search began) holds
+    part of the store: an error, never a judgement of the trail."""
+    shards = body.get("_shards") or {}
+    failed = shards.get("failed") or 0
+    if failed or body.get("timed_out"):
+        reasons = {str(((f.get("reason") or {}).get("type"))) for f in shards.get("failures") or [] if isinstance(f, dict)}
+        why = f"{failed} of {shards.get('total', '?')} shards failed ({', '.join(sorted(reasons)) or 'no reason given'})" \
+            if failed else "the search timed out"
+        raise RuntimeError(f"reading back {glob}: the store answered only in part: {why}; nothing was judged, "
+                           "verify again once every shard answers")

@@ -3,8 +3,9 @@ search answers are partial. Elasticsearch and OpenSearch answer a search, and ea
 200 and only the hits of the shards that answered when one fails (a node down, a shard relocating):
 `_shards.failed` > 0 and `failures` say so (`allow_partial_search_results` defaults to true, search
 API reference). The store still holds every event; verify must not tell the auditor that events were
-removed from it. Found: verify takes the partial answer for the store and reports the other shard's
-documents as "missing: sequences …", NOT VERIFIED, with no word of the shard failure."""
+removed from it. Found: verify took the partial answer for the store and reported the other shard's
+documents as "missing: sequences …", NOT INTACT, with no word of the shard failure. Now the read asks
+for whole answers (allow_partial_search_results=false) and a page with a failed shard is an error."""
 from __future__ import annotations
 
 import gzip
@@ -91,8 +92,6 @@ outputs:
     return cfg
 
 
-@pytest.mark.xfail(strict=True, reason="attack 5: verify reading back a store whose search answers are partial "
-                   "(_shards.failed 1 of 2) reports the unanswered shard's 16 of 32 links as missing from the store (NOT INTACT)")
 def test_verify_does_not_call_a_partial_search_answer_missing_events(tmp_path):
     from osmem_server import OsmemServer
 
