@@ -18,8 +18,12 @@ import orjson
 
 JSONDecodeError = orjson.JSONDecodeError
 
-_LONG_DIGITS_B = re.compile(rb"[0-9]{19}")
 _LONG_DIGITS_S = re.compile(r"[0-9]{19}")
+# Bytes (every file and HTTP record): each ASCII digit as "0", any other byte as " ", then a substring search
+# for 19 zeros. The regex tries a match at every offset: ~7.5 µs for a 500-byte line, 2.5 × what orjson takes
+# to read it; translate and `in` (both C loops) find the same runs ~5 × cheaper.
+_DIGITS_AS_ZERO = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_ZEROS = b"0" * 19
 _LONG_MIN, _LONG_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
@@ -56,16 +60,22 @@ def loads(data: bytes | bytearray | memoryview | str) -> Any:
         except (ValueError, TypeError, RecursionError, orjson.JSONEncodeError):
             raise e from None
         return doc
-    if isinstance(data, str):
-        if _LONG_DIGITS_S.search(data) is None:
-            return doc
-    elif _LONG_DIGITS_B.search(data) is None:
+    if not has_long_digits(data):
         return doc
     try:
         return _stdlib(data)
     except RecursionError:
         # orjson takes 1024 levels, the standard library fewer: refused rather than kept with a float
         raise JSONDecodeError("JSON nested too deep to read its integers exactly", "", 0)
+
+
+def has_long_digits(data: bytes | bytearray | memoryview | str) -> bool:
+    """Whether the text holds a run of 19 ASCII digits or more (where an integer past 64 bits can be)."""
+    if data.__class__ is bytes:
+        return _ZEROS in data.translate(_DIGITS_AS_ZERO)
+    if isinstance(data, str):
+        return _LONG_DIGITS_S.search(data) is not None
+    return _ZEROS in bytes(data).translate(_DIGITS_AS_ZERO)
 
 
 def _stdlib(data: bytes | bytearray | memoryview | str) -> Any:

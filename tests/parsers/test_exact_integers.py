@@ -5,6 +5,7 @@ and refuses one past a double's range; shipper.exact_json reads both exactly."""
 from __future__ import annotations
 
 import json
+import re
 
 import orjson
 import pytest
@@ -29,6 +30,14 @@ def test_every_integer_is_read_exactly(n, as_text):
     want = n if LONG_MIN <= n <= LONG_MAX else str(n)
     assert doc == {"n": want, "s": "x", "f": 1.5, "list": [want]}
     orjson.dumps(doc)  # what an output will do with it
+
+
+@given(st.lists(st.one_of(st.binary(max_size=8), st.integers(0, 10 ** 25).map(lambda n: str(n).encode()))).map(b"".join),
+       st.sampled_from([bytes, bytearray, memoryview, lambda b: b.decode("latin-1")]))
+def test_long_digit_runs_found_as_the_regex_finds_them(text, kind):
+    # The check that sends a record to the exact reader: a run of 19 ASCII digits, and nothing else
+    # (Unicode digits, 18 digits broken by another byte) is one.
+    assert exact_json.has_long_digits(kind(text)) == (re.search(rb"[0-9]{19}", text) is not None)
 
 
 @pytest.mark.parametrize("bad", [b"[1e400]", b"[NaN, " + b"9" * 400 + b"]", b"{\"a\": " + b"9" * 400 + b",}",
