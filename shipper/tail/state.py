@@ -60,6 +60,18 @@ class FileState:
         self.earlier = points
         self.offset, self.mark = offset, mark
 
+    def bury(self, wall: float) -> None:
+        """Read to its end and gone since `wall` (a tombstone, kept an hour): it keeps only what a
+        later decision about another file needs — its inode and size read (the inode given to a new
+        file), its head and the mark at its end (its compressed copy, or the file written to again
+        after it was moved away, holds those bytes up to `offset`), its family (a file holding no
+        more than its head). Not the earlier marks: they prove a copy *shorter* than what was read,
+        which only a live file truncated under the reader has (copytruncate); a rotated file read
+        to its end is copied whole. They were ~3 KB of the ~4.4 KB a tombstone held in memory, and
+        most of its checkpoint value (bench/soak_tombstones.py, bench/README.md "Soak")."""
+        self.gone = wall
+        self.earlier = []
+
     @property
     def key(self) -> str:
         return FILE_PREFIX + self.fid
@@ -104,6 +116,8 @@ def load_states(state: dict[str, Any], warn: bool = False) -> tuple[list[FileSta
         if key.startswith(FILE_PREFIX):
             st = FileState.from_json(value)
             if st is not None:
+                if st.gone:  # (saved as gone while still open, or by a version that kept the marks)
+                    st.bury(st.gone)
                 files.append(st)
                 continue
             if not warn:

@@ -1127,7 +1127,7 @@ class Tailer:
     def _tombstone(self, lo: Loose, now: float) -> None:
         """Read to its end and gone: kept TOMBSTONE_SECONDS from now, also across restarts."""
         lo.gone_at = now
-        lo.state.gone = time.time()
+        lo.state.bury(time.time())
         self.pending[lo.state.key] = lo.state
 
     def _finish_unfinished(self, f: Followed) -> bool:

@@ -43,6 +43,50 @@ def test_a_tombstone_ages_across_restarts_and_is_let_go(tmp_path, monkeypatch):
     assert fol.seqs() == [0, 1] and fol.lost == 0
 
 
+def test_a_tombstone_keeps_no_earlier_marks_and_its_compressed_copy_is_still_known(tmp_path, monkeypatch):
+    """A deleted file read to its end is kept an hour with only what identifies it (inode, head,
+    the mark at its end): the earlier read positions, which prove a copy shorter than what was
+    read (a live file's copytruncate), are dropped — in memory and in the checkpoint, also from a
+    checkpoint saved with them. Its compressed copy, appearing later (also after a restart), is
+    still known by its end: nothing is read twice."""
+    import gzip
+
+    monkeypatch.setattr(tailer_mod, "MISSING_SECONDS", 0.0)
+    monkeypatch.setattr(tailer_mod, "DELETED_GRACE", 0.0)
+    d = tmp_path / "logs"
+    d.mkdir()
+    live = d / "a.log"
+    fol = Follower([live], tmp_path)
+    for seq in range(40):  # read as it is written: the live file's state gathers earlier marks
+        with open(live, "ab") as f:
+            f.write(b'{"seq": %d}\n' % seq)
+        fol.poll()
+    (key,) = [k for k in fol.state if k.startswith("f:")]
+    assert len(fol.state[key]["earlier"]) >= 8
+    os.rename(live, d / "a.log.1")
+    live.write_bytes(b'{"seq": 40}\n')
+    fol.poll()
+    content = (d / "a.log.1").read_bytes()
+    os.unlink(d / "a.log.1")
+    fol.poll(3)
+    (tomb,) = [lo for lo in fol.tailer.loose.values() if lo.gone_at is not None]
+    assert tomb.state.earlier == [] and fol.state[key]["gone"] and fol.state[key]["earlier"] == []
+
+    (d / "a.log.1.gz").write_bytes(gzip.compress(content))  # its compressed copy, made late: the content's file
+    fol.poll(3)
+    assert fol.seqs() == list(range(41)) and not fol.state[key]["gone"]
+    os.unlink(d / "a.log.1.gz")
+    fol.poll(3)
+    assert fol.state[key]["gone"]
+    fol.state[key] = {**fol.state[key], "earlier": [[12, "0" * 24]]}  # as a version that kept them saved it
+    fol.restart()
+    (tomb,) = [lo for lo in fol.tailer.loose.values() if lo.gone_at is not None]
+    assert tomb.state.earlier == []
+    (d / "a.log.2.gz").write_bytes(gzip.compress(content))  # and again after a restart
+    fol.poll(3)
+    assert fol.seqs() == list(range(41)) and fol.lost == 0
+
+
 def test_rotations_and_restarts_keep_the_follower_bounded(tmp_path, monkeypatch):
     """30 rotations by rename (2 backups: the oldest deleted) with a restart after each, then an
     hour passes: only the three files on disk are left, in memory and in the checkpoint. Before,
