@@ -94,11 +94,17 @@ class _CountedEvents(TailEvents):
 class _HandedOver:
     """A restarted file source's holder on its way to the successor (Source.hand_over)."""
 
-    def __init__(self, holder: Holder) -> None:
+    def __init__(self, holder: Holder, files: list[tuple[int, str, str]]) -> None:
         self.holder = holder
+        # Copies of the descriptors of the files the tailer had open, (fd, path, family), those
+        # readable only through them first: adopted by the holder within the successor's budget.
+        self.files = files
 
     def close(self) -> None:
         self.holder.stop()
+        for fd, _, _ in self.files:
+            os.close(fd)
+        self.files = []
 
 
 class FileSource(Source):
@@ -371,18 +377,31 @@ class FileSource(Source):
         holder, self.holder = self.holder, None
         if holder is None:
             return None
-        for f in list(self.tailer.files.values()):
-            if f.fh is not None:
-                holder.adopt(os.dup(f.fh.fd), f.path, f.family)
-        return _HandedOver(holder)
+        # Deleted or moved away first (nothing else reaches them), then rotated, then live files.
+        open_files = sorted((f for f in self.tailer.files.values() if f.fh is not None),
+                            key=lambda f: (not (f.deleted or f.unnamed), f.path == f.family))
+        return _HandedOver(holder, [(os.dup(f.fh.fd), f.path, f.family) for f in open_files if f.fh is not None])
 
     def take_over(self, handed: _HandedOver) -> None:
+        """Within this source's budget (`hold_max_files`/`hold_max_bytes`, perhaps lowered by the
+        reload): what the holder holds beyond it is let go (holder.trim), and the predecessor's
+        open files are held while there is room. A file not held is found by this tailer's first
+        scan under its name, or, deleted meanwhile, reported lost from its checkpoint."""
         if self.ctx.once or self.config.hold_max_files <= 0:
             handed.close()
             return
-        handed.holder.max_files = self.config.hold_max_files
-        handed.holder.max_bytes = self.config.hold_max_bytes
-        self._taken = handed.holder
+        holder = handed.holder
+        holder.max_files = self.config.hold_max_files
+        holder.max_bytes = self.config.hold_max_bytes
+        holder.trim()
+        files, handed.files = handed.files, []
+        refused = [path for fd, path, fam in files if not holder.adopt(fd, path, fam)]
+        if refused:
+            self.ctx.logger.warning(
+                f"the budget for holding rotated files is full: {len(refused)} file(s) this source had open are not "
+                f"held across the reload (limits {holder.max_files} files / {holder.max_bytes} bytes); deleted "
+                "before they are read again, their unread bytes are reported lost", extra={"path": refused[0]})
+        self._taken = holder
 
     def _warn_literal_brackets(self) -> None:
         """A `paths` entry naming a file whose name holds glob characters ('app[1]/x.log') is a glob, and

@@ -82,6 +82,7 @@ class Held:
     family: str  # the live path it belongs to
     dev: int
     ino: int
+    adopted: bool = False  # a file a stopped tailer had open (adopt): its checkpoint knows it
 
 
 class Holder:
@@ -258,18 +259,52 @@ class Holder:
         if h is not None:
             os.close(h.fd)
 
-    def adopt(self, fd: int, path: str, family: str) -> None:
+    def adopt(self, fd: int, path: str, family: str) -> bool:
         """Hold `fd` (the holder owns it now): a file a stopped tailer had open, kept for the tailer
-        that succeeds it (a reload restarting the source). Beyond the budget too: it was open already,
-        and letting it go would lose what is unread in it if it is deleted."""
+        that succeeds it (a reload restarting the source) — within the budget like any file held:
+        beyond it `fd` is closed and False returned. (Not held, the file is the successor's to find:
+        under its name by a scan, or, deleted meanwhile, missing from where its checkpoint says,
+        which the successor reports as a loss of the bytes unread.)"""
         st = os.fstat(fd)
         key = (st.st_dev, st.st_ino)
         with self._lock:
-            if key in self.held:
-                os.close(fd)
-                return
-            self.held[key] = Held(fd, path, family, *key)
-            self._known.add(key)
+            if key not in self.held:
+                if len(self.held) >= self.max_files or (
+                        st.st_nlink == 0 and self._held_bytes_locked() + st.st_size > self.max_bytes):
+                    os.close(fd)
+                    return False
+                self.held[key] = Held(fd, path, family, *key, adopted=True)
+                self._known.add(key)
+                return True
+        os.close(fd)
+        return True
+
+    def trim(self) -> None:
+        """Let go of what is held beyond the budget (lowered by a reload): files still under their
+        names first (a scan finds them), a deleted file last, the largest first. A deleted file the
+        holder held by itself is then an escape of its family (a loss named at the next take); one
+        adopted is not: its checkpoint names what was unread in it."""
+        with self._lock:
+            sized = []
+            for h in self.held.values():
+                try:
+                    st = os.fstat(h.fd)
+                    sized.append((st.st_nlink == 0, -st.st_size if st.st_nlink == 0 else 0, h))
+                except OSError:
+                    sized.append((False, 0, h))
+            sized.sort(key=lambda x: (x[0], x[1]))
+            deleted_bytes = sum(-n for _, n, _ in sized)
+            for gone, neg_size, h in sized:
+                over_files = len(self.held) > self.max_files
+                if not over_files and deleted_bytes <= self.max_bytes:
+                    break
+                if not gone and not over_files:
+                    continue  # (a named file costs no disk space)
+                del self.held[(h.dev, h.ino)]
+                os.close(h.fd)
+                deleted_bytes += neg_size
+                if gone and not h.adopted:
+                    self._escaped_now(h.family)
 
     def take_overflowed(self) -> set[str]:
         """Folders where events were dropped (a queue overflow) since the last call."""
