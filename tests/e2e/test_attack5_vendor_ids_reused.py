@@ -1,0 +1,58 @@
+"""Black-box attack 5: a Posit Connect whose database was restored from a backup (or reinstalled) numbers
+its audit entries again from an earlier `entry_id`, so new, different events carry ids already shipped.
+The Elasticsearch `_id` is a hash of `id_namespace` and the vendor id (README, "How delivery works"), and
+`create` of an existing `_id` answers 409, taken as a replay. docs/operations.md names exactly this for
+the postgres source ("a silent loss of exactly the events an auditor is asked about after a restore")
+and gives re-read rows a new id there; the file source does nothing of the kind. Found: the new events
+whose ids were used before are answered 409 and counted as "duplicates avoided"; the run says
+"shipped 20", exits 0, and not one line says that 6 events are not in the store."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.peers.bulk_server import BulkServer
+
+pytestmark = pytest.mark.slow
+
+SHIPPER = [sys.executable, "-m", "shipper.cli"]
+
+
+def entry(entry_id: int, day: int, who: str) -> str:
+    return json.dumps({
+        "time": f"2026-11-0{day}T07:30:{entry_id:02d}.000Z", "level": "info", "msg": f"User {who} logged in",
+        "action": "user_login", "actor_description": f"{who} ({who})", "actor_guid": f"guid-{who}", "actor_id": 4,
+        "actor_role": "administrator", "entry_id": entry_id, "type": "audit", "user_guid": f"guid-{who}",
+        "user_id": 4, "user_role": "administrator"}) + "\n"
+
+
+@pytest.mark.xfail(strict=True, reason="attack 5: Posit entry_ids used again after a restore: 6 of 20 different events "
+                   "are answered 409 and counted as 'duplicates avoided', never stored, exit 0, no warning")
+def test_new_events_that_reuse_vendor_ids_are_stored_or_named(tmp_path):
+    log = tmp_path / "rstudio-connect.audit.json"
+    with open(log, "w") as f:
+        f.writelines(entry(i, 1, "alice") for i in range(1, 11))
+        # the database restored from a backup taken at entry 4: the numbering goes on from 5 again
+        f.writelines(entry(i, 3, "mallory") for i in range(5, 15))
+    es = BulkServer(flavour="es9").start()
+    try:
+        cfg = tmp_path / "shipper.yaml"
+        cfg.write_text(f"""
+state_dir: {tmp_path / 'state'}
+sources:
+  - {{name: posit, type: file, paths: ['{log}'], parser: posit_connect}}
+outputs:
+  - {{type: elasticsearch, name: es, hosts: ['{es.url}'], index: 'audit-posit', backoff_base: 0.05}}
+""")
+        r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, text=True, timeout=300)
+    finally:
+        es.stop()
+    assert r.returncode in (0, 1), r.stderr[-2000:]
+    stored = {(d["user"]["name"], d["event"]["id"]) for d in es.docs.values()}
+    expected = {("alice", str(i)) for i in range(1, 11)} | {("mallory", str(i)) for i in range(5, 15)}
+    lost = sorted(expected - stored, key=lambda k: (k[0], int(k[1])))
+    warned = [line for line in r.stderr.splitlines() if "level=warning" in line or "level=error" in line]
+    assert not lost or warned, f"{len(lost)} events never stored and nothing said: {lost}; stderr: {r.stderr[-1500:]}"
