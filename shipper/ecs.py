@@ -368,13 +368,18 @@ def classify(event: dict, cls: Classification | None, has_action: bool) -> None:
         unmapped(event)
 
 
-def flag_problems(event: dict, problems: list[str], original: str | None = None) -> None:
+def flag_problems(event: dict, problems: list[str], original: str | None = None, product_time: bool = False) -> None:
     """A record that lacks something is shipped as far as it was understood, flagged: the tag,
-    what was wrong (after any error the record itself carried) and, when given, the raw text."""
+    what was wrong (after any error the record itself carried) and, when given, the raw text.
+    `product_time`: its @timestamp is the product's own time, not the time it was read; the event
+    then carries that read time as ECS `event.created`, and an integrity seal covers @timestamp
+    (docs/evidence.md: a parse failure without event.created has the read time there, unsealed)."""
     if not problems:
         return
     add_tag(event, PARSE_FAILURE)
     event["event"]["kind"] = PIPELINE_ERROR  # data may be missing or incorrect (ECS): not an audit fact as it stands
+    if product_time:
+        event["event"]["created"] = now_iso()
     msg = "; ".join(problems)
     vendor = (event.get("error") or {}).get("message")
     event["error"] = {"message": f"{msg}; vendor error: {vendor}" if vendor else msg}

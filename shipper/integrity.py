@@ -15,10 +15,11 @@ so a reader tells "nothing happened" from "the agent was gone" (docs/evidence.md
 The chain's head is saved with the source's checkpoint, in the same transaction, only once the
 batch is acknowledged. After a kill -9 the source reads the unacknowledged batches again and seals
 them from the same head: the same events get the same sequence numbers and hashes, so the store's
-de-duplication by `_id` still works. One exception: an event tagged `_parse_failure` carries the
-time it was read as `@timestamp`, which a replay changes; that field is left out of its hash (the
-record itself is in `event.original`, which is covered). So is `log.file.path`: a replay after a
-rotation reads the same records from the renamed file.
+de-duplication by `_id` still works. One exception: the time an event tagged `_parse_failure` was
+read, which a replay changes, is left out of its hash: `event.created` when the parser found the
+product's time (then in `@timestamp`, covered), else `@timestamp` itself (the record is in
+`event.original`, which is covered). So is `log.file.path`: a replay after a rotation reads the
+same records from the renamed file.
 """
 from __future__ import annotations
 
@@ -101,8 +102,8 @@ def _normalised(value: Any) -> Any:
 
 
 def canonical(event: dict) -> bytes:
-    """RFC 8785 bytes of the event as stored, without event.hash; a parse failure's read-time
-    @timestamp and log.file.path left out (see the module doc).
+    """RFC 8785 bytes of the event as stored, without event.hash; a parse failure's read time and
+    log.file.path left out (see the module doc).
 
     rfc8785 (the library) costs ~26 µs an event in pure Python, as much as all the rest of the agent.
     For the JSON where the two provably agree — no floats (RFC 8785 writes 1.0 as 1), integers within
@@ -114,16 +115,21 @@ def canonical(event: dict) -> bytes:
 
 
 def hashed_part(event: dict) -> dict:
-    """The event as its hash covers it: without event.hash, event.ingested, a parse failure's @timestamp
-    and log.file.path (shallow copies where one is left out; the event is not changed)."""
+    """The event as its hash covers it: without event.hash, event.ingested, a parse failure's read time
+    (event.created if it has one, else @timestamp) and log.file.path (shallow copies where one is left
+    out; the event is not changed)."""
     doc = event
     ev = event.get("event")
-    # event.ingested is the store's (its ingest pipeline sets it after sealing); the agent never sets it
-    if isinstance(ev, dict) and ("hash" in ev or "ingested" in ev):
-        doc = dict(event)
-        doc["event"] = {k: v for k, v in ev.items() if k not in ("hash", "ingested")}
     tags = event.get("tags")
-    if isinstance(tags, list) and PARSE_FAILURE in tags and "@timestamp" in event:
+    failed = isinstance(tags, list) and PARSE_FAILURE in tags
+    # A parse failure's time: the product's when it carries event.created (the read time, left out
+    # instead), else the read time (docs/evidence.md)
+    product_time = isinstance(ev, dict) and failed and isinstance(ev.get("created"), str)
+    # event.ingested is the store's (its ingest pipeline sets it after sealing); the agent never sets it
+    if isinstance(ev, dict) and ("hash" in ev or "ingested" in ev or product_time):
+        doc = dict(event)
+        doc["event"] = {k: v for k, v in ev.items() if k not in ("hash", "ingested") and not (product_time and k == "created")}
+    if failed and not product_time and "@timestamp" in event:
         doc = dict(doc) if doc is event else doc
         del doc["@timestamp"]
     log = event.get("log")

@@ -257,7 +257,7 @@ class ClouderaAIParser(Parser):
             what += f" project {project.get('name') or project.get('id')}"
         ev["message"] = audit_message(ev, f"{action or 'unknown event'}{what}")
         if problems:
-            flag_problems(ev, problems, decode_text(raw))
+            flag_problems(ev, problems, decode_text(raw), product_time=iso is not None)
         if not ca:
             del ev["cloudera_ai"]
         return ev

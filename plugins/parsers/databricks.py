@@ -240,11 +240,12 @@ class DatabricksParser(Parser):
         stamp = self._iso.get(t, MISSING) if t.__class__ is str else MISSING
         if stamp is MISSING:
             stamp = self._time(t) if t is not None else None
+        read_at = None  # the clock's time, when the record gives none (flag_problems: @timestamp not the product's)
         if stamp is None:
             if problems is None:
                 problems = []
             problems.append("missing time" if t is None else f"unreadable time {t!r}")
-            stamp = now_iso()
+            stamp = read_at = now_iso()
             if t is not None:
                 db["time"] = t
         ev: dict[str, Any] = {"ecs": ECS, "event": event, "databricks": db, "@timestamp": stamp}
@@ -326,7 +327,8 @@ class DatabricksParser(Parser):
                 what = f"{what} {named}"
         ev["message"] = audit_message(ev, what, db.get("source_path"))
         if problems:
-            flag_problems(ev, problems, decode_text(raw) if envelope is None else decode_text(orjson.dumps(rec)))
+            flag_problems(ev, problems, decode_text(raw) if envelope is None else decode_text(orjson.dumps(rec)),
+                          product_time=ev["@timestamp"] is not read_at)
         return ev
 
     def _new_plan(self, keys: tuple, diagnostic: bool) -> _Plan:

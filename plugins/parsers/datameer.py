@@ -289,7 +289,7 @@ class DatameerParser(Parser):
                 problems.append("missing action type")
             if not action:
                 problems.append("missing action")
-            flag_problems(ev, problems, decode_text(raw))
+            flag_problems(ev, problems, decode_text(raw), product_time=iso is not None)
         return ev
 
     def _role_list(self, value: Any) -> list[str]:

@@ -304,7 +304,7 @@ class PositConnectParser(Parser):
         if "message" not in ev:  # every event says in one line who did what
             ev["message"] = f"{user.get('name') or user.get('id') or 'unknown user'}: {action or 'unknown action'}"
         if problems:
-            flag_problems(ev, problems, raw.decode("utf-8", errors="replace"))
+            flag_problems(ev, problems, raw.decode("utf-8", errors="replace"), product_time=iso is not None)
         return ev
 
 

@@ -427,6 +427,8 @@ class PuppetEnterpriseParser(Parser):
                 ev["tags"] = [PARSE_FAILURE]
             if flags:
                 event["kind"] = PIPELINE_ERROR  # as shipper.ecs.flag_problems: what was read may be incomplete
+                if stamp:  # the product's time in @timestamp: the read time beside it (flag_problems' product_time)
+                    event["created"] = now_iso()
                 ev["error"] = {"message": "; ".join(flags)}
                 if original is None:
                     original = decode_text(raw)
