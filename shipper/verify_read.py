@@ -40,6 +40,9 @@ def read_links(paths: Iterable[str], keys: list[Key], workers: int = 1
     problems: list[str] = []
     parts = []
     for i, path in enumerate(paths):
+        if _device(path):  # /dev/zero, /dev/urandom: never ends, and holds no trail
+            problems.append(f"{path}: a device, not a trail: give a file, or a pipe (/dev/stdin)")
+            continue
         if _utf16(path):  # named once, not as a "not a JSON event" per line
             problems.append(f"{path}: UTF-16 text (as Windows PowerShell's `>` writes it), not the UTF-8 the "
                             "trail was shipped as: convert it (iconv -f UTF-16 -t UTF-8) and verify again")
@@ -80,6 +83,19 @@ def _merged(results, chains: dict[str, list[Seen]], problems: list[str], lines_b
             chains[chain].append(s)
         lines_before[file] = offset + lines
         yield unchained
+
+
+def _device(path: str) -> bool:
+    """A character or block device (a pipe, a FIFO or a file is read), other than a terminal on stdin
+    (a trail pasted or typed into /dev/stdin). Told by its mode alone: opening a device may act (a tape
+    rewinds)."""
+    st = os.stat(path)
+    if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+        return False
+    try:
+        return not (os.isatty(0) and os.path.samestat(st, os.fstat(0)))
+    except OSError:
+        return True
 
 
 def _utf16(path: str) -> bool:

@@ -16,7 +16,8 @@ is set on every document and left out of the hash (shipper.integrity.hashed_part
 
 The processors are Elasticsearch's own (geoip, user_agent, set): nothing is parsed here. Failures of
 an enrichment never lose the document (`ignore_failure`); a pipeline error is marked as ECS wants
-(`event.kind: pipeline_error`, `error.message`).
+(`event.kind: pipeline_error`, `error.message`) on an unsealed document; a sealed one is stored as
+sealed (a mark in its covered fields would read as tampering).
 """
 from __future__ import annotations
 
@@ -60,9 +61,11 @@ def pipeline(server: Any = None) -> dict:
             {"user_agent": {"field": USER_AGENT, "target_field": "user_agent", "ignore_missing": True,
                             "ignore_failure": True, "tag": "user_agent", "if": UNSEALED}},
         ],
+        # A sealed event is stored as sealed on failure too (its fields are covered by its hash): only
+        # event.ingested, which the failing `set` did not write, is then absent (docs/evidence.md).
         "on_failure": [
-            {"set": {"field": "event.kind", "value": "pipeline_error"}},
-            {"append": {"field": "error.message", "value": "{{{ _ingest.on_failure_message }}}"}},
+            {"set": {"field": "event.kind", "value": "pipeline_error", "if": UNSEALED}},
+            {"append": {"field": "error.message", "value": "{{{ _ingest.on_failure_message }}}", "if": UNSEALED}},
         ],
         "_meta": {"managed_by": "shipper"},
     }

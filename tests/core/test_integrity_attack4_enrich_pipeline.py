@@ -64,3 +64,49 @@ def test_an_export_of_an_index_enriched_by_the_pipeline_setup_installs_verifies(
     export.write_bytes(b"".join(s + b"\n" for s in stored))
     v = verify(tmp_path, export)
     assert v.returncode != 0 and "altered: sequence 3 " in v.stdout, v.stdout + v.stderr
+
+
+def _on_failure(doc: dict, processors: list[dict], message: str) -> None:
+    """The pipeline's on_failure handler as the server runs it: `set` and `append`, each only where its
+    condition holds. The one condition it may use is UNSEALED (no event.hash), evaluated here as Painless
+    evaluates `ctx.event?.hash == null`; any other is refused, so a new condition needs its own reading."""
+    for p in processors:
+        (kind, body), = p.items()
+        cond = body.get("if")
+        assert cond in (None, "ctx.event?.hash == null"), cond
+        if cond is not None and isinstance(doc.get("event"), dict) and doc["event"].get("hash") is not None:
+            continue
+        value = body["value"].replace("{{{ _ingest.on_failure_message }}}", message)
+        *path, last = body["field"].split(".")
+        node = doc
+        for name in path:
+            node = node.setdefault(name, {})
+        if kind == "append":
+            old = node.get(last)
+            node[last] = ([] if old is None else old if isinstance(old, list) else [old]) + [value]
+        else:
+            assert kind == "set", kind
+            node[last] = value
+
+
+def test_a_sealed_document_the_pipeline_fails_on_is_stored_as_sealed(tmp_path):
+    """The pipeline's failure path (`on_failure`: event.kind pipeline_error, error.message appended) wrote
+    into sealed fields: that link read "altered". Now it marks only unsealed documents."""
+    from shipper_plugins.outputs.elasticsearch_ingest_pipeline import pipeline
+
+    log, cfg = setup(tmp_path)
+    append(log, [record(i) for i in range(3)])
+    lines = run_once(cfg).splitlines()
+    handler = pipeline()["on_failure"]
+    failed = [orjson.loads(ln) for ln in lines]
+    for doc in failed:  # the server failed on every document (event.ingested not set)
+        _on_failure(doc, handler, "field [event] not present as part of path [event.ingested]")
+    export = tmp_path / "export.jsonl"
+    export.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in failed))
+    v = verify(tmp_path, export)
+    assert v.returncode == 0 and "sequences 1-5, 5 links: intact" in v.stdout, v.stdout + v.stderr
+    assert [orjson.loads(ln) for ln in lines] == failed  # stored as sealed
+
+    plain = {"event": {"kind": "event"}, "message": "an event shipped without integrity"}
+    _on_failure(plain, handler, "boom")
+    assert plain["event"]["kind"] == "pipeline_error" and plain["error"]["message"] == ["boom"], plain

@@ -177,3 +177,15 @@ def test_a_trail_saved_as_utf_16_is_named_once(tmp_path, encoding):
     trail.write_bytes(text.encode(encoding) if encoding == "utf-16" else b"\xfe\xff" + text.encode(encoding))
     rc, out = _verify(tmp_path, trail)
     assert rc == 1 and f"{trail}: UTF-16 text" in out and "not a JSON event" not in out, out
+
+
+def test_a_device_given_as_a_trail_is_named_not_read_for_ever(tmp_path):
+    """`shipper verify --key-file K /dev/zero` read zeros until memory ran out: a device holds no trail."""
+    kf = tmp_path / "k"
+    kf.write_text(KEY)
+    kf.chmod(0o600)
+    r = subprocess.run(SHIPPER + ["verify", "--key-file", str(kf), "/dev/zero", str(TRAIL)], capture_output=True,
+                       text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "/dev/zero: a device, not a trail" in r.stdout and "chain vm/datameer: sequences 1-25, 25 links: intact" \
+        in r.stdout, r.stdout

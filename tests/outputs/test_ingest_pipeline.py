@@ -33,7 +33,7 @@ def test_pipeline_enriches_as_the_integrations_do():
     assert [body.get("if") for _, body in procs] == [None] + ["ctx.event?.hash == null"] * (len(procs) - 1)
     renamed = {body["target_field"] for k, body in procs if k == "rename"}
     assert {"source.as.number", "source.as.organization.name"} <= renamed
-    assert {"set": {"field": "event.kind", "value": "pipeline_error"}} in pipeline()["on_failure"]
+    assert {"set": {"field": "event.kind", "value": "pipeline_error", "if": "ctx.event?.hash == null"}} in pipeline()["on_failure"]
 
 
 @pytest.mark.parametrize("flavour,version", [("es7", "7.17.25"), ("es9", "9.1.5"), ("opensearch", "1.3.20"),
