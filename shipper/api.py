@@ -16,7 +16,7 @@ The contract in short (each class says more):
   Optionally `start`, `coalesce` + `send_many`, `probe`, `read_back`, `describe`, `close`; raises
   `PermanentRefusal`, `EndRun` or `Stopping` as `Output.send` says.
 - Sources and outputs name their config model in `Config` (a `SourceConfig` / `OutputConfig`
-  subclass; unknown keys are errors; `ConfigPath` options are resolved from the config's folder).
+  subclass; unknown keys are errors; `ConfigPath` options are resolved from the config's folder; a `RegularFile` must be a regular file).
 - A memo in a plugin is a `BoundedMemo` (bounded entries and key text).
 - Setup commands (`shipper setup NAME`) are click commands registered in the `shipper.setup` group.
 
@@ -28,7 +28,7 @@ from __future__ import annotations
 from shipper import exact_json, metrics
 from shipper.checkpoint import CheckpointTooNew
 from shipper.config import Config, ConfigError, load_config
-from shipper.config_base import ConfigPath, OutputConfig, SourceConfig, StrictModel
+from shipper.config_base import ConfigPath, OutputConfig, RegularFile, SourceConfig, StrictModel
 from shipper.ecs import (
     ECS_VERSION,
     PARSE_FAILURE,
@@ -91,7 +91,7 @@ __all__ = [
     "Parser", "ParserOptions",
     "Source", "SourceContext", "SourceConfig", "RawBatch", "CheckpointFragment", "SavedPosition", "saved_value_line",
     "Output", "OutputContext", "OutputConfig", "Batch", "index_key", "serialize_event",
-    "StrictModel", "ConfigPath",
+    "StrictModel", "ConfigPath", "RegularFile",
     # what a plugin raises
     "PermanentRefusal", "EndRun", "Stopping", "SecretError",
     "CheckpointTooNew",  # from a source's __init__: its saved state is of a later layout (the agent exits 2)

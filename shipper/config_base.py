@@ -1,10 +1,12 @@
 """Config blocks common to every source and output; plugins subclass them with their own keys."""
 from __future__ import annotations
 
+import os
 import re
+import stat
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 NAME_RE = re.compile(r"^[a-z0-9_]+$")
 
@@ -21,6 +23,32 @@ IS_PATH = _IsPath()
 # file's folder before validation. Options whose name ends in `_file` are paths without saying so.
 # (`Optional[ConfigPath]`, i.e. `ConfigPath | None`, is a path too.)
 ConfigPath = Annotated[str, IS_PATH]
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO or pipe"), (stat.S_ISDIR, "a folder"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def regular_file(path: str | None) -> str | None:
+    """`path` unless it names something other than a regular file (ValueError saying what). For the
+    files a library opens by name itself (`ssl`'s CA, certificate and key files), where a FIFO with
+    no writer would block `check`, the start or a reload for ever. A file missing now is the
+    library's to report when it is used (it may be made later)."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return path
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((what for test, what in _KINDS if test(st.st_mode)), "not a regular file")
+        raise ValueError(f"{path} is {kind}, not a regular file: refused (it is read by name when a "
+                         "connection is made, and a FIFO with no writer would be waited on for ever)")
+    return path
+
+
+# A path option (ConfigPath) that must name a regular file: a CA bundle, a client certificate or key.
+RegularFile = Annotated[str, IS_PATH, AfterValidator(regular_file)]
 
 
 def path_options(model: type[BaseModel]) -> frozenset[str]:

@@ -35,6 +35,7 @@ from shipper.api import (
     Output,
     OutputConfig,
     PermanentRefusal,
+    RegularFile,
     SecretError,
     Stopping,
     Throttled,
@@ -65,7 +66,7 @@ class ElasticsearchOutputConfig(OutputConfig):
     api_key_env: str | None = None
     bearer_token_file: str | None = None
     bearer_token_env: str | None = None
-    ca_file: str | None = None
+    ca_file: RegularFile | None = None
     verify_certs: bool = True
     namespace: str = "default"  # data stream namespace
     index: str | None = None  # a plain index pattern instead of data streams, e.g. "audit-{dataset}-{yyyy}.{MM}"

@@ -29,6 +29,7 @@ from shipper.api import (
     Output,
     OutputConfig,
     PermanentRefusal,
+    RegularFile,
     SecretError,
     Stopping,
     StrictModel,
@@ -106,10 +107,10 @@ class FluentdOutputConfig(OutputConfig):
     # in_forward's <transport tls>: the server's certificate is verified against tls_ca_file (else the
     # system's CAs) and the name tls_server_name (else the host); a client certificate if it asks one.
     tls: bool = False
-    tls_ca_file: str | None = None
+    tls_ca_file: RegularFile | None = None
     tls_verify: bool = True
-    tls_cert_file: str | None = None
-    tls_key_file: str | None = None
+    tls_cert_file: RegularFile | None = None
+    tls_key_file: RegularFile | None = None
     tls_server_name: str | None = None
     # in_forward's <security>: the shared key (and a user, if it has <user> sections) for the
     # HELO/PING/PONG handshake on every connection. Secrets come from files, never from here.

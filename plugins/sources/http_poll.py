@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import orjson
 from pydantic import Field, field_validator, model_validator
 
-from shipper.api import RawBatch, Source, SourceConfig, SourceFailures, VendorIdGaps, iso_utc, metrics
+from shipper.api import RawBatch, RegularFile, Source, SourceConfig, SourceFailures, VendorIdGaps, iso_utc, metrics
 from shipper_plugins.sources.http_poll_client import (
     ActivityClient,
     AuthError,
@@ -68,7 +68,7 @@ class HttpPollSourceConfig(SourceConfig):
     parser: str = "puppet_enterprise"
     url: str = Field(description="e.g. https://console.example.com:4433/activity-api/v2/events")
     token_file: str = Field(description="file holding the RBAC token (X-Authentication); re-read when it changes")
-    ca_file: str | None = None  # PE's CA (e.g. /etc/puppetlabs/puppet/ssl/certs/ca.pem); default: system store
+    ca_file: RegularFile | None = None  # PE's CA (e.g. /etc/puppetlabs/puppet/ssl/certs/ca.pem); default: system store
     services: list[str] = Field(default_factory=lambda: list(DEFAULT_SERVICES), min_length=1)
     api_version: Literal["auto", "v1", "v2"] = "auto"  # auto: from /v1/ or /v2/ in the URL
     poll_interval: float = Field(default=30.0, gt=0)
