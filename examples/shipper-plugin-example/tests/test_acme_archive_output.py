@@ -42,7 +42,7 @@ def archived(path: Path) -> list[dict]:
 def test_the_plugins_are_installed_and_accepted():
     r = shipper("plugins")
     assert r.returncode == 0, r.stdout + r.stderr
-    for name in ("acme_vault", "acme_archive"):
+    for name in ("acme_vault", "acme_vault_socket", "acme_archive"):
         line = next(line for line in r.stdout.splitlines() if line.split()[:1] == [name])
         assert "shipper-plugin-example 0.1.0" in line and "REFUSED" not in r.stdout
 
