@@ -48,10 +48,13 @@ def read_back(client, cfg, since: str | None) -> Iterator[tuple[str, dict]]:
 
 def _scroll(client, glob: str, query: dict) -> Iterator[tuple[str, dict]]:
     body = {"size": PAGE, "sort": ["_doc"], "query": query}
-    # allow_partial_search_results=false: with a shard down the servers would otherwise answer 200 with
-    # the other shards' hits alone (their default), and verify would call the rest missing.
-    answer = client.request("POST", f"/{glob}/_search?scroll={KEEP_ALIVE}&ignore_unavailable=true"
-                                    "&allow_no_indices=true&allow_partial_search_results=false", body)
+    # Only whole answers, or verify would call what it could not read missing: with a shard down the
+    # servers answer 200 with the other shards' hits (allow_partial_search_results defaults to true), and
+    # a wildcard passes over closed indices without a word (expand_wildcards defaults to open); with
+    # closed ones expanded and ignore_unavailable=false a closed index is an error naming it.
+    answer = client.request("POST", f"/{glob}/_search?scroll={KEEP_ALIVE}&expand_wildcards=open,closed"
+                                    "&ignore_unavailable=false&allow_no_indices=true&allow_partial_search_results=false",
+                            body)
     scroll_id = None
     try:
         while True:

@@ -9,7 +9,7 @@ for whole answers (allow_partial_search_results=false) and a page with a failed 
 
 Likewise a closed index (an operator closes old indices to save heap): a search over a wildcard skips
 closed indices without a word (`expand_wildcards` defaults to `open`), so verify called the links of a
-closed day's index missing."""
+closed day's index missing. Now closed indices are expanded and not ignored: the search fails naming it."""
 from __future__ import annotations
 
 import gzip
@@ -137,8 +137,6 @@ def test_verify_does_not_call_a_partial_search_answer_missing_events(tmp_path):
     assert "shard" in said, f"verify did not say that the store answered in part (a shard failed): {said}"
 
 
-@pytest.mark.xfail(strict=True, reason="attack 5: verify reading back a store with one day's index closed skips it "
-                   "without a word and reports its 15 links as missing from the store (NOT INTACT)")
 def test_verify_does_not_call_the_links_of_a_closed_index_missing(tmp_path):
     from osmem_server import OsmemServer
 
