@@ -11,7 +11,8 @@ The contract in short (each class says more):
 - `Source(config, ctx: SourceContext)`: `run()` reads until `ctx.stop` (or, with `ctx.once`, until
   nothing more is there) and hands `RawBatch`es to `ctx.emit`; its checkpoint fragment is saved only
   once every output has the batch. Optionally `describe`, `status`, `pending_bytes`, `last_error`,
-  `close`, and the class methods `saved_positions` / `saved_notes` (its saved state, for `shipper status`).
+  `close`, the class methods `saved_positions` / `saved_notes` (its saved state, for `shipper status`),
+  and `restarting` / `hand_over` / `take_over`: what a source restarted by a reload hands its successor.
 - `Output(config, ctx: OutputContext)`: `send(batch: Batch)` returns once the batch is stored.
   Optionally `start`, `coalesce` + `send_many`, `probe`, `read_back`, `describe`, `close`; raises
   `PermanentRefusal`, `EndRun` or `Stopping` as `Output.send` says.
