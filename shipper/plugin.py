@@ -223,16 +223,19 @@ class Source(ABC):
 
     def restarting(self) -> None:
         """A reload is about to stop this source and start it again (a changed config): keep what its
-        successor must take over (hand_over) when run() returns, instead of letting it go."""
+        successor must take over (hand_over) when run() returns, instead of letting it go. Called from
+        the reload's thread while run() runs, before ctx.stop is set."""
 
     def hand_over(self) -> Any:
         """After run() returned, before close(), of a source told restarting(): what its successor takes
         over (take_over) so that nothing escapes between the two (files a reader holds open, say), or
-        None. The object's close() lets it go if no successor takes it."""
+        None. The object's close() lets it go if no successor takes it; this source's close() must not.
+        Not called when run() did not return, nor when no successor comes (close() then lets go of all)."""
         return None
 
     def take_over(self, handed: Any) -> None:
-        """Before run(): what the predecessor handed over (hand_over). By default it is let go."""
+        """Before run(): what the predecessor handed over (hand_over), now this source's to close. By
+        default it is let go. Raise before taking any of it: the core then closes it."""
         handed.close()
 
     def close(self) -> None:
