@@ -122,12 +122,16 @@ class SharedInotify:
     # ------------------------------------------------------------- the thread
 
     def _run(self) -> None:
-        fd = self._inotify.fileno()
+        # poll(), not select(): an agent holding many files has descriptors past 1024, which select()
+        # refuses (the thread ended there, and nothing was held any more).
+        poller = select.poll()
+        poller.register(self._inotify.fileno(), select.POLLIN)
+        poller.register(self._stop_r, select.POLLIN)
         while not self._stopping:
             try:
-                ready, _, _ = select.select([fd, self._stop_r], [], [])
-            except (OSError, ValueError):
-                return
+                ready = {fd for fd, _ in poller.poll()}
+            except InterruptedError:  # pragma: no cover - (PEP 475 retries it)
+                continue
             if self._stopping or self._stop_r in ready:
                 return
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import threading
+import time
 
 from shipper.tail.watcher import ChangeWatcher
 
@@ -58,3 +59,28 @@ def test_the_wait_works_with_descriptors_past_1024(tmp_path):
         for fd in held:
             os.close(fd)
     w.wake()  # after stop: harmless, writes nowhere
+
+
+def test_the_holder_holds_with_descriptors_past_1024(tmp_path):
+    """The holders' shared thread waited with select(): made when the agent already held over a
+    thousand descriptors, it ended at once (ValueError) and nothing was held any more, silently."""
+    from shipper.tail.holder import Holder
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = str(d / "app.log")
+    open(log, "w").close()
+    held = _fill_low_descriptors(tmp_path)
+    h = Holder(max_files=10)
+    try:
+        assert h.start()
+        h.follow({log}, set())
+        with open(log + ".1", "w") as fh:
+            fh.write("rotated\n")
+        deadline = time.monotonic() + WAIT
+        while not h.held and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(h.held) == 1
+    finally:
+        h.stop()
+        for fd in held:
+            os.close(fd)
