@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from shipper.tail import discovery
+from shipper.tail.reader import is_gzip_path
 
 try:
     from inotify_simple import flags
@@ -108,6 +109,15 @@ class Holder:
         self._credited: dict[tuple[tuple[int, int, int | None], str], None] = {}
         self._ungenerated: dict[tuple[tuple[int, int, int | None], str], None] = {}  # credits of generation None
         self._owed: dict[str, int] = {}
+        # Files caught in the last batch beyond its creations, which may be creations of the next
+        # batch (per family). A lagging holder opens a name late and finds a newer file there: a
+        # file whose IN_CREATE is still queued (it was made before the open), so it is in the next
+        # read at the latest. Such a catch pays a creation of the next batch, then expires; left
+        # out, the last creations of a storm found their files credited already, and were called
+        # escaped while every file was held. (Only catches that may be files made under the live
+        # name: met at the live name, or renamed to a plain name; not a .gz, nor a copy made under
+        # a rotated name, which would hide a real escape.)
+        self._advance: dict[str, int] = {}
         # What each family owed at the takes of the last `settle` seconds: a lagging holder meets a
         # file it owes for late (at the file's next rename, a scan or more after its creation), so
         # only what stayed owed that long (and over two takes at least) is an escape.
@@ -361,6 +371,7 @@ class Holder:
         """Events of the watched folders, in order (folder None: the queue overflowed)."""
         creations: dict[str, int] = {}  # family -> files created under its live name
         caught: dict[str, int] = {}  # family -> of those, files seen now (held, or met for the first time)
+        ahead: dict[str, int] = {}  # family -> of the caught, those that may be creations still queued
         overflow = False
         with self._lock:
             for folder, ev in events:
@@ -387,6 +398,9 @@ class Holder:
                     creations[fam] = creations.get(fam, 0) + 1
                     owes = fam
                 credit = owes or fam  # the family this file is caught for
+                # (A file made under the live name, met here before its own IN_CREATE is read?)
+                may_be_ahead = (path == fam) if not renamed else not is_gzip_path(path)
+                before = caught.get(credit, 0)
                 try:
                     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
                 except OSError as e:
@@ -410,6 +424,8 @@ class Holder:
                     # Seen (the tailer got to it first, or held already): caught — once per file and family.
                     self._credit(fd, key, credit, caught)
                     os.close(fd)
+                    if may_be_ahead and caught.get(credit, 0) > before:
+                        ahead[credit] = ahead.get(credit, 0) + 1
                     continue
                 if len(self.held) >= self.max_files or self._held_bytes_locked() >= self.max_bytes:
                     # Not held: its creation stays owed, an escape unless the holder meets it again with
@@ -426,8 +442,15 @@ class Holder:
                 self._credited.pop(((*key, None), credit), None)  # (without generations: a new file now)
                 self._ungenerated.pop(((*key, None), credit), None)
                 self._credit(fd, key, credit, caught)
+                if may_be_ahead and caught.get(credit, 0) > before:
+                    ahead[credit] = ahead.get(credit, 0) + 1
+            advance, self._advance = self._advance, {}
             for fam in creations.keys() | caught.keys():
-                self._owed[fam] = max(0, self._owed.get(fam, 0) + creations.get(fam, 0) - caught.get(fam, 0))
+                made = max(0, creations.get(fam, 0) - advance.get(fam, 0))  # (the rest of the advance expires)
+                balance = self._owed.get(fam, 0) + made - caught.get(fam, 0)
+                self._owed[fam] = max(0, balance)
+                if balance < 0 and ahead.get(fam):
+                    self._advance[fam] = min(-balance, ahead[fam])
             if overflow:
                 self.overflows += 1
                 for fam in {f for names in self._families.values() for f in names.values()}:
