@@ -2,8 +2,9 @@
 (`_source` of each hit, one per line)", and judges reordering within a file. An index has no order: a
 scroll sorted by `_doc` (the way export tools page through it) gives the documents in the order the
 index holds them (shard by shard, and within a shard as they were indexed: here 2, 1, 3, 62, 4, …),
-and the docs say themselves that "the store's order means nothing" when verify reads the store back. Found: the export of an honest store, shipped once with nothing
-going wrong, is NOT INTACT: dozens of "reordered" events, while reading it back verifies intact."""
+and the docs say themselves that "the store's order means nothing" when verify reads the store back.
+Found: the export of an honest store, shipped once with nothing going wrong, is NOT INTACT: dozens of
+"reordered" events, while reading it back verifies intact."""
 from __future__ import annotations
 
 import json
