@@ -296,6 +296,10 @@ class Tailer:
             # (A file seen deleted does not come back: its inode under a name now is another file.)
             if o is not None and (f.fh is not None or (not f.deleted and self._same_content(f, o))):
                 del unmatched[key]
+                if o.fd is not None and f.fh is None and f.held_fd is None:
+                    # Held since a scan listed it by name: opened (identified, compared) through the
+                    # holder's descriptor from now on, whatever holds its name (the writer's next file).
+                    f.held_fd = o.fd
                 if o.path != f.path:
                     self._renamed(f, o.path)
                 f.size, f.mtime_ns, f.deleted, f.unnamed = self._readable_size(f, o), o.st.st_mtime_ns, False, False

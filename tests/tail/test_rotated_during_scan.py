@@ -148,3 +148,62 @@ def test_a_held_file_compressed_and_deleted_during_a_scan_is_read_once(tmp_path)
     finally:
         holder.stop()
         f.tailer.close()
+
+
+def test_a_file_held_after_the_scan_listed_it_is_identified_through_the_holders_descriptor(tmp_path):
+    """Found under load in test_attack_compress's schedule (9 lines twice, again): a new log was listed
+    by a scan before the lagging holder held it; logrotate renamed it (the holder held it then), and
+    the writer made the next log under its name before the scan opened it: no identity from the name.
+    At the next scan the held descriptor matched the file, but its identity was still looked for by
+    name: its .gz was no copy of anything known and was read as new, then the file itself through
+    the descriptor."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    lines = [json.dumps({"seq": i, "msg": "x" * 20}).encode() + b"\n" for i in range(115)]
+    log.write_bytes(HEADER + b"".join(lines[:100]))
+    f = Follower([log], d)
+    holder = Holder()
+    assert holder.start()
+    try:
+        f.tailer.holder = holder
+        f.poll()
+        holder.follow({str(log)}, f.tailer.known_open())
+        os.rename(log, d / "app.log.1")  # logrotate `compress`: renamed, gzipped, deleted
+        (d / "app.log.1.gz").write_bytes(gzip.compress((d / "app.log.1").read_bytes()))
+        os.unlink(d / "app.log.1")
+        ino = (d / "app.log.1.gz").stat().st_ino
+        deadline = time.monotonic() + 30
+        while not any(k[1] == ino for k in holder.held) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert any(k[1] == ino for k in holder.held)  # (the .gz made by the rotation is held too)
+        observe = f.tailer.observe
+        listed = []
+
+        def observe_then_rotate():
+            obs = observe()
+            if not listed:
+                listed.append(True)
+                os.rename(d / "app.log.1.gz", d / "app.log.2.gz")  # the next rotation, after the listing
+                os.rename(log, d / "app.log.1")
+            return obs
+
+        with holder.paused():  # the holder lags: the new log is not held when the scan starts
+            log.write_bytes(HEADER + b"".join(lines[100:109]))  # a short file (`w9`)
+            f.tailer.observe = observe_then_rotate
+            f.tailer.scan()  # lists app.log; renamed away before it is opened
+        # (the holder has caught up: the file is held under app.log.1)
+        assert any(h.path.endswith("app.log.1") for h in holder.held.values())
+        (d / "app.log.1.gz").write_bytes(gzip.compress((d / "app.log.1").read_bytes()))
+        os.unlink(d / "app.log.1")
+        log.write_bytes(HEADER + b"".join(lines[109:]))  # the writer's next file
+        f.tailer.observe = observe
+        f.tailer.read_all(f.emit, f.stop)
+        for _ in range(3):
+            f.poll()
+        f.settle()
+        assert_exactly_once([s for s in f.seqs() if s != -1], range(115))
+        assert f.tailer.losses == 0
+    finally:
+        holder.stop()
+        f.tailer.close()
