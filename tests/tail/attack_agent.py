@@ -30,6 +30,7 @@ class Agent:
         self.port = free_port()
         self.runs = 0
         self.proc: subprocess.Popen | None = None
+        self.command_prefix: list[str] = []  # e.g. setpriv, to run without root's file capabilities
         self.cfg = self.tmp / "cfg.yaml"
         self.cfg.write_text(f"""
 state_dir: {self.tmp}/state
@@ -50,7 +51,7 @@ outputs:
         self.runs += 1
         out = open(self.tmp / f"out{self.runs}.jsonl", "wb")
         err = open(self.tmp / f"out{self.runs}.err", "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "shipper.cli", "run", "-c", str(self.cfg)],
+        self.proc = subprocess.Popen(self.command_prefix + [sys.executable, "-m", "shipper.cli", "run", "-c", str(self.cfg)],
                                      stdout=out, stderr=err)
         out.close()
         err.close()
