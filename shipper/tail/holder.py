@@ -54,8 +54,12 @@ except ImportError:  # pragma: no cover - no holder then: the tailer scans as be
     SharedInotify = None  # type: ignore[assignment,misc]
 
 # What a holder watches: a file made under a name (created, or renamed to it) and a name renamed
-# away (IN_MOVED_FROM, paired with its IN_MOVED_TO by cookie: a rename is no new file).
-HOLD_MASK = (flags.CREATE | flags.MOVED_TO | flags.MOVED_FROM) if SharedInotify is not None else 0
+# away (IN_MOVED_FROM, paired with its IN_MOVED_TO by cookie: a rename is no new file). And
+# deletions, though nothing is done with them: the kernel merges an event with the one queued
+# before it when they are the same (watch, mask, name: inotify(7)), so a name made and deleted
+# again and again while the holder could not read queued one IN_CREATE for all (100 lost files
+# counted as 1); an IN_DELETE between them keeps each.
+HOLD_MASK = (flags.CREATE | flags.MOVED_TO | flags.MOVED_FROM | flags.DELETE) if SharedInotify is not None else 0
 SETTLE_SECONDS = 3.0  # how long a creation stays owed before it is reported as escaped
 BOUND = 4096  # renames and names gone unopened remembered (the oldest forgotten beyond)
 FS_IOC_GETVERSION = 0x80087601  # _IOR('v', 1, long) (the kernel writes an int)
@@ -381,7 +385,7 @@ class Holder:
                 if ev.mask & flags.IGNORED:
                     self._watched.pop(folder, None)  # the folder went: watched again when it is back
                     continue
-                if not ev.name:
+                if not ev.name or ev.mask & flags.DELETE:
                     continue
                 path = os.path.join(folder, ev.name)
                 fam = self._family_of(folder, ev.name)
