@@ -8,6 +8,7 @@ it had read: with no checkpoint yet, 3 of 10 lost without a word; with 5 shipped
 the only warning says the history moved and the remembered commits are skipped; "0 bytes lost", exit 0."""
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from tests.peers.forward_server import ForwardServer
 from tests.peers.puppet_activity_api import PuppetActivityAPI
+from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -71,3 +73,56 @@ outputs:
             if ("level=warning" in line or "level=error" in line) and ("lost" in line or "loss" in line)]
     assert said, f"{len(missing)} commits read but never delivered are gone and nothing names the loss: " \
                  f"{missing}; stderr: {last.stderr[-1500:]}"
+
+
+@pytest.mark.xfail(strict=True, reason="attack 5: the running agent held up by its output: commits pruned before it read "
+                   "them (~270 of 505) are lost; the only warning says the history moved and remembered commits are skipped")
+def test_commits_pruned_while_the_agent_waits_on_its_output_are_named_as_lost(tmp_path):
+    sock = tmp_path / "fluentd.sock"
+    with PuppetActivityAPI(tmp_path, tls=False) as api:
+        for i in range(5):
+            api.add("rbac", [f"change {i}"])
+        (tmp_path / "token").write_text("good-token\n")
+        (tmp_path / "token").chmod(0o600)
+        cfg = tmp_path / "shipper.yaml"
+        cfg.write_text(f"""
+state_dir: {tmp_path / 'state'}
+shutdown_timeout: 3
+sources:
+  - {{name: pe, type: http_poll, parser: puppet_enterprise, url: '{api.url("v2")}', token_file: {tmp_path / 'token'},
+      services: [rbac], page_size: 10, poll_interval: 0.3, batch_size: 10}}
+outputs:
+  - {{type: fluentd, socket: '{sock}', batch_size: 10, max_in_flight_batches: 1}}
+""")
+        peer = ForwardServer(unix_path=str(sock), mode="unix").start()
+        log = tmp_path / "agent.log"
+        with open(log, "wb") as err:
+            agent = subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=err)
+        delivered: list[str] = []
+        try:
+            wait_until(lambda: len(peer.records) >= 5, 90, "the first 5 commits")
+            peer.stop()  # Fluentd goes down while 500 more commits are made
+            delivered += [r[2]["message"] for r in peer.records]
+            for i in range(5, 505):
+                api.add("rbac", [f"change {i}"])
+            wait_until(lambda: "fluentd delivery failed" in log.read_text(), 90, "the agent to be held up by Fluentd")
+            api.prune_oldest("rbac", 300)  # retention deletes the 300 oldest, most of them not read yet
+            peer = ForwardServer(unix_path=str(sock), mode="unix").start()
+            counts = [-1]
+
+            def settled() -> bool:  # nothing more arrives for 3 s
+                counts.append(len(peer.records))
+                return len(counts) > 60 and counts[-1] > 0 and counts[-60] == counts[-1]
+
+            wait_until(settled, 120, "deliveries to settle after the pruning")
+        finally:
+            agent.send_signal(signal.SIGTERM)
+            agent.wait(60)
+            peer.stop()
+        delivered += [r[2]["message"] for r in peer.records]
+    missing = set(f"change {i}" for i in range(505)) - set(delivered)
+    assert missing, "every commit was delivered: nothing was lost"
+    said = [line for line in log.read_text().splitlines()
+            if ("level=warning" in line or "level=error" in line) and ("lost" in line or "loss" in line)]
+    assert said, f"{len(missing)} commits pruned before they were read and nothing names the loss: " \
+                 f"{log.read_text()[-1500:]}"
