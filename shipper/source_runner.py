@@ -336,16 +336,19 @@ class SourceRunner:
             return self._attest_locked()
 
     def _chains_beside(self, outputs: list[str]) -> dict[str, list[dict[str, Any]]]:
-        """Per output, the other sources' chains it also carries, at their current sequence: a trail of
-        that output that lacks one of them altogether was cut (shipper verify names it). A list, not a
-        mapping by name: a store would map a field per chain."""
+        """Per output, the other sources' chains it also carries, at their current sequence and at the one
+        every output of theirs has acknowledged (checkpointed): a trail of that output that lacks one of them
+        altogether, or its acknowledged links, was cut (shipper verify names it). Only the acknowledged one
+        is proof of what a store holds: a batch still retried (429) is sealed but not stored yet. A list,
+        not a mapping by name: a store would map a field per chain."""
         beside: dict[str, list[dict[str, Any]]] = {o: [] for o in outputs}
         for r in list(self.pipeline.runners.values()):
             if r is self or r.chain is None or r.detached:
                 continue
             for w in self.pipeline.router.route(r.tag):
                 if w.name in beside:
-                    beside[w.name].append({"chain": r.chain.id, "sequence": r.chain.seq})
+                    beside[w.name].append({"chain": r.chain.id, "sequence": r.chain.seq,
+                                           "acknowledged": r.chain.acked_seq})
         return beside
 
     def _wait_checkpointed(self) -> bool:

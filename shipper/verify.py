@@ -182,9 +182,10 @@ class ChainReport:
     losses: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # said by the agent, not failures (vendor id gaps)
     # The outputs its attestations name, and the other chains each of them carried:
-    # output -> chain -> [(attestation's sequence, the other chain's sequence then, where)]
+    # output -> chain -> [(attestation's sequence, the other chain's sequence then, where, whether that
+    # is the acknowledged sequence or only the sealed one)]
     outputs: set[str] = field(default_factory=set)
-    beside: dict[str, dict[str, list[tuple[int, int, str]]]] = field(default_factory=dict)
+    beside: dict[str, dict[str, list[tuple[int, int, str, bool]]]] = field(default_factory=dict)
 
     @property
     def intact(self) -> bool:
@@ -333,8 +334,8 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
                 rep.notes.extend(_vendor_gaps(ln))
                 for output, carried in _chains_beside(ln).items():
                     rep.outputs.add(output)
-                    for other, theirs in carried.items():
-                        rep.beside.setdefault(output, {}).setdefault(other, []).append((seq, theirs, ln.where))
+                    for other, (theirs, acked) in carried.items():
+                        rep.beside.setdefault(output, {}).setdefault(other, []).append((seq, theirs, ln.where, acked))
     rep.notes.extend(_long_spans(rep.spans))
     rep.outside = sum(1 for ln in seens if ln.seq < rep.first or ln.seq > rep.last)
     return rep
@@ -373,17 +374,19 @@ def _key_order(rep: ChainReport, by_seq: dict[int, list[Seen]]) -> None:
         rep.notes.append("keys: " + ", ".join(told))
 
 
-def _chains_beside(ln: Seen) -> dict[str, dict[str, int]]:
-    """Per output an attestation names, the other chains it says that output carried, at their sequence."""
+def _chains_beside(ln: Seen) -> dict[str, dict[str, tuple[int, bool]]]:
+    """Per output an attestation names, the other chains it says that output carried: (the sequence every
+    output of that chain had acknowledged then, True), or (the sequence it had sealed, False) from an
+    attestation older than `acknowledged` — sealed links may still have been on their way (a 429 retried)."""
     outputs = (((ln.att or {}).get("shipper") or {}).get("attestation") or {}).get("outputs")
     if not isinstance(outputs, dict):
         return {}
     out = {}
     for name, counts in outputs.items():
         listed = counts.get("chains") if isinstance(counts, dict) else None
-        out[name] = {c["chain"]: c["sequence"] for c in listed if isinstance(c, dict)
-                     and isinstance(c.get("chain"), str) and isinstance(c.get("sequence"), int)
-                     and not isinstance(c["sequence"], bool)} if isinstance(listed, list) else {}
+        out[name] = {c["chain"]: (c["acknowledged"], True) if _is_int(c.get("acknowledged")) else (c["sequence"], False)
+                     for c in listed if isinstance(c, dict) and isinstance(c.get("chain"), str)
+                     and _is_int(c.get("sequence"))} if isinstance(listed, list) else {}
     return out
 
 
@@ -450,13 +453,15 @@ def _absent_for(reports: dict[str, ChainReport], judged: dict[str, ChainReport],
                 cut = _cut(reports[other], low[1], high[1])
                 if cut:
                     named.add(other)
+                    how = "acknowledged" if high[3] else "sealing"
                     out.append((other, f"chain {_short(other)}: sequences {cut} are not in the input, though chain "
                                        f"{_short(name)}'s attestations at sequences {low[0]} ({low[2]}) and "
-                                       f"{high[0]} ({high[2]}) record it sealing up to sequence {high[1]} for "
+                                       f"{high[0]} ({high[2]}) record it {how} up to sequence {high[1]} for "
                                        f"{where}: its head or tail was cut"))
             elif high[1] > low[1]:
                 named.add(other)
-                out.append((other, f"chain {_short(other)}: none of its links is in the input, though it sealed "
+                did = "its outputs had acknowledged" if high[3] else "it sealed"
+                out.append((other, f"chain {_short(other)}: none of its links is in the input, though {did} "
                                    f"sequences {_range(low[1] + 1, high[1])} meanwhile for {where} (chain "
                                    f"{_short(name)}'s attestations at sequences {low[0]}, {low[2]} and {high[0]}, "
                                    f"{high[2]})"))
@@ -550,7 +555,8 @@ def _not_in_form(doc: dict) -> str | None:
             return f"{at}outputs.{_short(name)}"
         chains = counts.get("chains")
         if chains is not None and not (isinstance(chains, list) and all(
-                isinstance(c, dict) and isinstance(c.get("chain"), str) and _is_int(c.get("sequence")) for c in chains)):
+                isinstance(c, dict) and isinstance(c.get("chain"), str) and _is_int(c.get("sequence"))
+                and (c.get("acknowledged") is None or _is_int(c["acknowledged"])) for c in chains)):
             return f"{at}outputs.{_short(name)}.chains"
     gaps = att.get("vendor_id_gaps")
     if gaps is None:

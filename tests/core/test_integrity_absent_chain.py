@@ -39,4 +39,4 @@ outputs:"""))
     cut.write_bytes(b"".join(ln + b"\n" for ln in lines if f'"shipper_chain":"{two}"'.encode() not in ln))
     v = verify(tmp_path, cut)
     assert v.returncode == 1, v.stdout
-    assert f"chain {two}: none of its links is in the input, though it sealed sequences" in v.stdout, v.stdout
+    assert f"chain {two}: none of its links is in the input, though its outputs had acknowledged sequences" in v.stdout, v.stdout

@@ -53,7 +53,7 @@ outputs:""").replace("  - type: stdout\n", f"""  - {{type: stdout, name: so}}
     cut.write_bytes(b"".join(ln + b"\n" for ln in lines if f'"shipper_chain":"{dm}"'.encode() not in ln))
     v = verify(tmp_path, cut, output="so")
     assert v.returncode == 1, v.stdout
-    assert f"chain {dm}: none of its links is in the input, though it sealed sequences" in v.stdout, v.stdout
+    assert f"chain {dm}: none of its links is in the input, though its outputs had acknowledged sequences" in v.stdout, v.stdout
     assert "for output so" in v.stdout, v.stdout
     for trail in (cut, fd):  # unnamed, either could be stdout's (lacking `dm`) or Fluentd's (complete)
         v = verify(tmp_path, trail)

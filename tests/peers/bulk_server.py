@@ -173,6 +173,7 @@ class BulkServer:
         self.reject_when = None  # callable(source) → True to answer 400 (a mapping error) for that document
         self.transient_when = None  # callable(source) → 429/503 for the first attempt of that document
         self._transient_seen: set[str] = set()
+        self.transient_every_attempt = False  # transient_when asked at every attempt (a node busy for a while)
         self.require_auth: str | None = None  # exact Authorization header value
         self.templates: dict[str, dict] = {}  # index templates
         self.component_templates: dict[str, dict] = {}
@@ -231,6 +232,11 @@ class BulkServer:
         as Elastic Cloud's and OpenSearch Service's proxies do when they throttle)."""
         with self._lock:
             self._fail.extend([(status, retry_after)] * n)
+
+    def stop_failing(self) -> None:
+        """The requests fail_requests asked to fail that are still to come are answered as usual."""
+        with self._lock:
+            self._fail.clear()
 
     @property
     def url(self) -> str:
@@ -310,7 +316,8 @@ class BulkServer:
                 return _err(index, _id, 400, "document_parsing_exception", "data stream timestamp field [@timestamp] is missing")
         if _id in self.reject_ids or (self.reject_when is not None and source is not None and self.reject_when(source)):
             return _err(index, _id, 400, "document_parsing_exception", "failed to parse field [x] of type [long]")
-        if self.transient_when is not None and source is not None and _id not in self._transient_seen:
+        if self.transient_when is not None and source is not None and (self.transient_every_attempt
+                                                                       or _id not in self._transient_seen):
             status = self.transient_when(source)
             if status:
                 self._transient_seen.add(_id)
