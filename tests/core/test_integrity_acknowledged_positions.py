@@ -27,6 +27,11 @@ def _b_seen_sealed_beyond_stored(docs: list[dict]) -> bool:
     return False
 
 
+def _attestations_of_a(docs: list[dict]) -> int:
+    return sum(d["labels"]["shipper_chain"] == "h/a" and d["event"].get("dataset") == "shipper.attestation"
+               for d in docs)
+
+
 def _docs(server: BulkServer) -> list[dict]:
     with server._lock:
         return [orjson.loads(orjson.dumps(d)) for d in server.docs.values()]
@@ -46,7 +51,7 @@ def test_links_retried_after_a_429_are_not_called_cut_from_a_live_store(tmp_path
     cfg.write_text(f"""
 state_dir: {tmp_path / 'state'}
 host_name: h
-integrity: {{key_file: key, attest_interval: 1}}
+integrity: {{key_file: key, attest_interval: 3}}
 sources:
   - {{name: a, type: file, paths: ['{tmp_path / 'a.log'}'], parser: datameer, parse_workers: 0}}
   - {{name: b, type: file, paths: ['{tmp_path / 'b.log'}'], parser: datameer, parse_workers: 0}}
@@ -59,29 +64,40 @@ outputs:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and len({d["labels"]["shipper_chain"] for d in _docs(server)}) < 3:
             time.sleep(0.2)  # the three start attestations stored
-        # c's batch held by the store (503) while b's is sealed and a attests after it: the next request
-        # carries b's links and a's attestation together; the store takes a's and answers 429 for b's
-        server.fail_requests(100000)
-        with open(tmp_path / "c.log", "ab") as f:
-            f.write(record(50) + b"\n")
-        time.sleep(1)
-        with open(tmp_path / "b.log", "ab") as f:
-            f.write(b"".join(record(i) + b"\n" for i in range(3)))
-        time.sleep(3)
-        server.stop_failing()
         snapshot: list[dict] = []
-        deadline = time.monotonic() + 120
-        while not snapshot and time.monotonic() < deadline:
-            docs = _docs(server)
-            if _b_seen_sealed_beyond_stored(docs):
-                snapshot = docs
-            time.sleep(0.2)
-        assert snapshot, "no attestation of a that saw b's retried links stored in 120 s"
-        busy[0] = False  # the store takes b's links now
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and sum(d["labels"]["shipper_chain"] == "h/b" and "user" in d
-                                                  for d in _docs(server)) < 3:
-            time.sleep(0.2)
+        n = 0
+        for _ in range(6):  # the set-up below depends on the agent's timing: tried again until it is reached
+            # Right after one of a's attestations, c's batch is held by the store (503) while b's links are
+            # sealed and a attests after them: the next request carries b's links and a's attestation
+            # together, and the store takes a's and answers 429 for every attempt of b's.
+            attested = _attestations_of_a(_docs(server))
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and _attestations_of_a(_docs(server)) == attested:
+                time.sleep(0.05)
+            server.fail_requests(100000)
+            with open(tmp_path / "c.log", "ab") as f:
+                f.write(record(1000 + n) + b"\n")
+            time.sleep(1)
+            with open(tmp_path / "b.log", "ab") as f:
+                f.write(b"".join(record(n + i) + b"\n" for i in range(3)))
+            n += 3
+            time.sleep(4)  # a attests every 3 s
+            server.stop_failing()
+            deadline = time.monotonic() + 20
+            while not snapshot and time.monotonic() < deadline:
+                docs = _docs(server)
+                if _b_seen_sealed_beyond_stored(docs):
+                    snapshot = docs
+                time.sleep(0.2)
+            busy[0] = False  # the store takes b's links now
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and sum(d["labels"]["shipper_chain"] == "h/b" and "user" in d
+                                                      for d in _docs(server)) < n:
+                time.sleep(0.2)
+            if snapshot:
+                break
+            busy[0] = True
+        assert snapshot, "no attestation of a that saw b's retried links stored, in 6 tries"
     finally:
         agent.send_signal(signal.SIGTERM)
         try:
