@@ -111,6 +111,10 @@ class Loose:
     trunc_size: int = 0  # the size the file was last seen at before its truncation
     regrown: bool = False  # its inode holds its head but other bytes (truncated while we were away, or reused)
     out_of_scope: bool = False  # no path of the source matches its family now (waits for nothing)
+    # A tombstone loaded with bytes after its offset: the end of a last line without a newline, not
+    # shipped yet when the agent stopped (the file deleted, its grace not over). Found again, it is
+    # read; not found, those bytes are a loss.
+    unshipped: int = 0
 
 
 @dataclass
@@ -168,6 +172,8 @@ class Tailer:
         for lo in self.loose.values():
             if lo.state.gone:  # a tombstone keeps its age across restarts
                 lo.gone_at = mono - min(TOMBSTONE_SECONDS, max(0.0, wall - lo.state.gone))
+                if not lo.state.gz:
+                    lo.unshipped = max(0, lo.state.size - lo.state.offset)
         self.files: dict[tuple[int, int], Followed] = {}
         self.families = discovery.FamilyIndex()  # of self.files and self.loose, for _is_rotated_name
         for lo in self.loose.values():
@@ -456,6 +462,8 @@ class Tailer:
         # 4. loose states nobody has: gone
         for fid, lo in list(self.loose.items()):
             if lo.gone_at is not None:
+                if lo.unshipped:
+                    self._unshipped_gone(lo, now)
                 if now - lo.gone_at >= TOMBSTONE_SECONDS:
                     del self.loose[fid]
                     self.families.remove(lo.state.family)
@@ -508,6 +516,21 @@ class Tailer:
         if self.holder is not None:
             self._release_held()
         self.first_scan = False
+
+    def _unshipped_gone(self, lo: Loose, now: float) -> None:
+        """A tombstone with an unfinished last line not shipped before the stop, missing as long as
+        a state must be to be gone: those bytes are lost (said once: its size is its offset now)."""
+        lo.missing += 1
+        if lo.missing < MISSING_SCANS or now - lo.since < MISSING_SECONDS:
+            return
+        s = lo.state
+        self._lost(s.path, lo.unshipped, "(the end of its last line, which had no newline: the writer stopped "
+                                         "mid-line) were not shipped: the agent stopped after reading the file up to "
+                                         "them, and the file was deleted or moved out of the followed paths before it "
+                                         "started again")
+        lo.unshipped, lo.missing = 0, 0
+        s.size = s.offset
+        self.pending[s.key] = s
 
     def report_escapes(self) -> None:
         """Report what the holder owes, without a scan: after a storm whose last events came
@@ -1151,6 +1174,11 @@ class Tailer:
         unread (its name may still be the live one: renamed and deleted between two looks)."""
         if f.state is not None and not f.state.gone and (f.deleted or f.unnamed) and f.at_eof:
             f.state.gone = time.time()
+            if f.zeros:
+                # Zeros to its end (a mapped file): no data; the restart owes nothing after its
+                # offset. (Bytes after the offset otherwise are an unfinished last line, which a
+                # restart that cannot find the file names lost: _unshipped_gone.)
+                f.state.size = f.state.offset
             self.pending[f.state.key] = f.state
 
     def _rewritten_unseen(self, f: Followed) -> bool:

@@ -46,3 +46,32 @@ def test_unfinished_last_line_of_a_rotated_file_is_not_dropped_silently(tmp_path
     shipped = b'\\"seq\\": 20, \\"ms' in (tmp_path / "out1.jsonl").read_bytes()
     warned = any("level=warning" in line and "app.log" in line for line in agent.errors().splitlines())
     assert shipped or warned, "the 15 bytes of the unfinished line vanished without a word"
+
+
+def test_a_stop_before_the_unfinished_last_line_of_a_deleted_file_is_shipped_is_a_named_loss(tmp_path, caplog):
+    """The file is deleted, read to its end but for a last line without its newline, and the agent
+    stops before the grace after which that line is shipped as it is: the checkpoint said the file
+    was read to its end and gone, and the restart took it as finished — the bytes vanished unsaid."""
+    import logging
+
+    from tests.tail.conftest import Follower
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write(logs / "app.log", 0, 10, b'{"seq": 10, "ms')  # the writer died mid-line
+    f = Follower([logs / "app.log"], tmp_path)
+    f.poll()
+    assert f.seqs() == list(range(10))
+    os.unlink(logs / "app.log")  # rotated away (rotate 0) while the agent holds it open
+    f.poll()  # seen deleted and read to its end: saved as gone; its last bytes wait for the grace
+    assert f.seqs() == list(range(10))
+    f.restart()  # stopped now: the file is gone with its descriptor
+    with caplog.at_level(logging.WARNING):
+        f.settle()
+    lost = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data lost")]
+    assert len(lost) == 1 and "15 bytes of " + str(logs / "app.log") in lost[0], lost
+    assert f.tailer.losses == 1 and f.tailer.bytes_lost == 15
+    f.restart()
+    with caplog.at_level(logging.WARNING):
+        caplog.clear()
+        f.settle()
+    assert not [r for r in caplog.records if r.getMessage().startswith("data lost")]  # said once
