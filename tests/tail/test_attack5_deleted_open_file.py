@@ -1,0 +1,52 @@
+"""Black-box attack 5: the live log is deleted while its writer keeps it open (`rm app.log` to free space, a
+cleaner that matches too much) and the writer goes on writing to the unlinked file, now and then: an audit
+log may see one event in ten minutes. The agent reads the deleted file through its descriptor
+(`poll_interval`), and gives the descriptor back once the file was idle for `close_inactive` (default 300 s).
+A line written after that is in no file the agent can reach: it is lost, and nothing says so — no warning that
+the file was let go while it may still be written to, `shipper_losses` 0 (3 runs of 3 by hand, with
+close_inactive 2-3 s: the last lines lost each time)."""
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.request
+
+import pytest
+
+from tests.tail.attack_agent import Agent, numbered
+
+pytestmark = pytest.mark.slow
+
+
+def followed(agent: Agent) -> list:
+    with urllib.request.urlopen(f"http://127.0.0.1:{agent.port}/status", timeout=10) as r:
+        return json.loads(r.read())["sources"]["app"]["status"]["files"]
+
+
+@pytest.mark.xfail(strict=True, reason="a line written to a deleted, still open log after the agent let go of it "
+                   "(close_inactive) is lost, with no warning")
+def test_deleted_file_still_written_is_read_or_its_let_go_warned(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "app.log"
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    agent = Agent(tmp_path, [log], "    close_inactive: 2")
+    try:
+        os.write(fd, "".join(numbered(i) for i in range(10)).encode())
+        agent.start()
+        assert agent.wait_delivered(range(10))
+        os.unlink(log)  # the writer keeps its descriptor
+        os.write(fd, numbered(10).encode())
+        assert agent.wait_delivered(range(11))  # read through the agent's descriptor
+        deadline = time.monotonic() + 60
+        while any(f.get("deleted") for f in followed(agent)):  # idle: the agent lets it go
+            assert time.monotonic() < deadline, followed(agent)
+            time.sleep(0.5)
+        os.write(fd, numbered(11).encode())  # the writer's next event
+        delivered = agent.wait_delivered(range(12), timeout=15)
+    finally:
+        os.close(fd)
+        assert agent.stop() == 0
+    let_go_said = any("app.log" in line for line in agent.errors().splitlines() if "level=warning" in line)
+    assert delivered or let_go_said, agent.errors()[-2000:]
