@@ -56,3 +56,36 @@ outputs:
     lost = sorted(expected - stored, key=lambda k: (k[0], int(k[1])))
     warned = [line for line in r.stderr.splitlines() if "level=warning" in line or "level=error" in line]
     assert not lost or warned, f"{len(lost)} events never stored and nothing said: {lost}; stderr: {r.stderr[-1500:]}"
+
+
+@pytest.mark.xfail(strict=True, reason="attack 5: two Posit installations on two hosts, each shipped by its own agent "
+                   "with the same config (source name posit_connect): the second host's 10 events are answered 409, "
+                   "counted as 'duplicates avoided', never stored, exit 0, no warning")
+def test_two_installations_shipped_under_one_source_name_are_both_stored_or_named(tmp_path):
+    # README: id_namespace "default: its name, so two installations' id 42 never collide"; the same config on
+    # two hosts (config management, the example's source name) gives both installations one namespace.
+    es = BulkServer(flavour="es9").start()
+    runs = []
+    try:
+        for host, who in (("posit-prod", "alice"), ("posit-staging", "bob")):
+            d = tmp_path / host
+            d.mkdir()
+            (d / "audit.json").write_text("".join(entry(i, 1, who) for i in range(1, 11)))
+            (d / "shipper.yaml").write_text(f"""
+state_dir: {d / 'state'}
+host_name: {host}
+sources:
+  - {{name: posit_connect, type: file, paths: ['{d / "audit.json"}'], parser: posit_connect}}
+outputs:
+  - {{type: elasticsearch, name: es, hosts: ['{es.url}'], index: 'audit-posit', backoff_base: 0.05}}
+""")
+            runs.append(subprocess.run(SHIPPER + ["run", "--once", "-c", str(d / "shipper.yaml")],
+                                       capture_output=True, text=True, timeout=300))
+    finally:
+        es.stop()
+    assert all(r.returncode in (0, 1) for r in runs), [r.stderr[-1000:] for r in runs]
+    stored = {(d["host"]["name"], d["event"]["id"]) for d in es.docs.values()}
+    lost = sorted({(h, str(i)) for h in ("posit-prod", "posit-staging") for i in range(1, 11)} - stored)
+    warned = [line for r in runs for line in r.stderr.splitlines() if "level=warning" in line or "level=error" in line]
+    assert not lost or warned, f"{len(lost)} events never stored and nothing said: {lost}; " \
+                               f"stderr: {runs[-1].stderr[-1500:]}"
