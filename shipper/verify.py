@@ -275,15 +275,24 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
                 ln.valid = seals(ln.hash, ln.canon, prevs_of(seq, ln.att, (p.hash for p in by_seq.get(seq - 1, ()))),
                                  secrets)
                 ln.canon = None
+    forks = _forks(by_seq)
     for seq, same in sorted(by_seq.items()):
         for ln in same:
             checkable = seq == 1 or (seq - 1) in by_seq or len(prevs_of(seq, ln.att, ())) > 0
-            if not ln.valid and checkable and ln.hash.split(":", 1)[0] in secrets:
+            vouched = _vouched_by(ln, by_seq.get(seq + 1, ())) if not ln.valid and forks and forks[0] < seq else None
+            if vouched is not None and ln.hash.split(":", 1)[0] in secrets:
+                rep.problems.append(f"forked: sequence {seq}{_event_id(ln)} at {ln.where} does not follow the link at "
+                                    f"sequence {seq - 1} in the input, but the attestation at sequence {seq + 1} "
+                                    f"({vouched.where}) was sealed after it: it is on another branch of the chain "
+                                    f"(see fork, below) whose link before it is not in the input (a store keeps one copy "
+                                    "of an event), so its content cannot be checked")
+            elif not ln.valid and checkable and ln.hash.split(":", 1)[0] in secrets:
                 rep.problems.append(f"altered: sequence {seq}{_event_id(ln)} at {ln.where} does not match its hash")
             elif not ln.valid and not checkable and ln.hash.split(":", 1)[0] in secrets:
                 # Its hash folds in the missing link's: neither its content nor its place is proven
                 rep.problems.append(f"unproven: sequence {seq}{_event_id(ln)} at {ln.where} follows a missing link, "
                                     "so its hash cannot be checked (it may be altered too)")
+    rep.notes.extend(_fork_notes(forks, by_seq, any(p.startswith("forked: ") for p in rep.problems)))
     if len(key_ids) > 1:
         _key_order(rep, by_seq)
     attested = sorted(ln.seq for same in by_seq.values() for ln in same if ln.is_attestation and ln.valid)
@@ -339,6 +348,46 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
     rep.notes.extend(_long_spans(rep.spans))
     rep.outside = sum(1 for ln in seens if ln.seq < rep.first or ln.seq > rep.last)
     return rep
+
+
+def _forks(by_seq: dict[int, list[Seen]]) -> list[int]:
+    """Places holding several different links that each prove to be sealed in their place: the chain
+    sealed more than once from the link before (the agent's replays, or a fork), in order."""
+    return sorted(seq for seq, same in by_seq.items() if len({ln.hash for ln in same if ln.valid}) > 1)
+
+
+def _vouched_by(ln: Seen, after: Iterable[Seen]) -> Seen | None:
+    """A proven attestation right after `ln` that names ln's hash as the one it was sealed after: ln's
+    hash is then the agent's, whatever its content."""
+    for a in after:
+        if a.valid and a.att is not None:
+            prev = ((a.att.get("shipper") or {}).get("attestation") or {}).get("previous_hash")
+            if prev == ln.hash:
+                return a
+    return None
+
+
+def _fork_notes(forks: list[int], by_seq: dict[int, list[Seen]], branch_unseen: bool) -> list[str]:
+    """A fork named where two branches of the chain went on: two places in a row each with several
+    proven links (both branches in the input), or a link shown to be on another branch (branch_unseen).
+    A replay after a kill -9 seals one place twice but goes on from one of them only, and is not named."""
+    out = []
+    for seq in forks:
+        if not (seq + 1 in forks or branch_unseen):
+            continue
+        links = [ln for ln in by_seq[seq] if ln.valid]
+        ends = {id(ln): ((ln.att or {}).get("event") or {}).get("end") for ln in links
+                if ((ln.att or {}).get("event") or {}).get("reason") == "resume"}
+        resumed = [ln for ln in links if id(ln) in ends]
+        where = ", ".join(ln.where + (f" (resume, {_short(ends[id(ln)])})" if id(ln) in ends else "") for ln in links[:5])
+        why = ("the agent resumed the chain twice from the same saved state: its state was rolled back (a VM "
+               "snapshot or a backup of its state_dir restored) or copied to another agent" if len(resumed) > 1 else
+               "a reload that changed the source's tags while batches were in flight, or the agent's state rolled "
+               "back (a VM snapshot or a backup of its state_dir restored)")
+        out.append(f"fork: the chain was sealed more than once from sequence {seq - 1} on: sequence {seq} holds "
+                   f"{len(links)} different links, each sealed in its place ({where}): {why}")
+        break  # the first fork: the branches go on from there
+    return out
 
 
 def _key_order(rep: ChainReport, by_seq: dict[int, list[Seen]]) -> None:
