@@ -117,13 +117,18 @@ class Reloads:
         close_workers([p.workers[name] for name in closing], OUTPUT_CLOSE_TIMEOUT)
         for name in closing:
             w = p.drop_output(name)
-            # What a draining source still had there will never be acknowledged by it: read again
-            # (a send the close cut short may have been stored: at-least-once for that output).
+            # What a draining source still had there will never be acknowledged by it. For an output
+            # removed, nothing needs it any more: acknowledged on its behalf, the other outputs' acks
+            # decide (read again, it would repeat on every output that had it). For one replaced, read
+            # again for the replacement (a send the close cut short may have been stored: at-least-once).
             held = w.leftover()
             for r in self.draining.values():
-                seqs = {seq for _, t, seq in held if t is r.tracker}
-                if seqs:
-                    r.tracker.withdraw(seqs)
+                seqs = [seq for _, t, seq in held if t is r.tracker]
+                if seqs and name in plan.outputs_removed:
+                    for seq in seqs:
+                        r.tracker.ack(seq)
+                elif seqs:
+                    r.tracker.withdraw(set(seqs))
             if name in plan.outputs_removed:
                 forget_metrics("output", name)
         for name, w in fresh.items():
