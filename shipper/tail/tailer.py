@@ -46,6 +46,7 @@ MISSING_SCANS = 2  # a file must be missing from this many scans in a row …
 MISSING_SECONDS = 1.0  # … and for this long, before it is declared gone (renames race with scans)
 TOMBSTONE_SECONDS = 3600.0
 DELETED_GRACE = 2.0  # a deleted file we hold open is let go this long after it stopped growing
+FOUND_OUTSIDE_LOOKS = 64  # files compared to say where a content called lost is (its message only)
 UNDECIDED_SECONDS = 10.0  # a file too short to be told from a known one waits this long, then is read
 # A checkpoint no path matches any more is kept this long (wall clock, across restarts): a path taken
 # out by a reload and put back within it goes on where it was; later it is a new file (read_from).
@@ -487,7 +488,11 @@ class Tailer:
                               extra={"path": s.path})
                 self._forget(lo)
             elif unread > 0:
-                self._lost(s.path, unread, "were deleted or rotated away before they could be read")
+                where = self._found_outside(lo, paths)
+                self._lost(s.path, unread, f"were not read: the file is now {where}, which the source's `paths` do not "
+                                           "match (or `exclude` leaves out)" if where else
+                           "were deleted, or renamed where the source's `paths` do not reach (another folder, an "
+                           "excluded name), before they could be read")
                 del self.loose[fid]
                 self.families.remove(lo.state.family)
                 self.pending[s.key] = None
@@ -496,11 +501,15 @@ class Tailer:
                 # more rotations than there are backups (while stopped, or closed and far
                 # behind), or was truncated in place with no copy. What was written to it after
                 # our last look (and any file rotated in between) is gone; how much is unknown.
+                where = None if lo.truncated or lo.regrown else self._found_outside(lo, paths)
                 why = ("was truncated in place and no copy of it was found (copytruncate without a copy, Log4j "
                        "MaxBackupIndex=0, a writer reopening with O_TRUNC)" if lo.truncated else
                        "was truncated in place and written again while the agent was away (or deleted and its inode "
                        "given to a new file under its name), and no copy of it was found" if lo.regrown else
-                       "was rotated away and deleted before the rest could be read (more rotations than backups)")
+                       f"is now {where} (what was read of it is there), which the source's `paths` do not match (or "
+                       "`exclude` leaves out): not followed there" if where else
+                       "was rotated away before the rest could be read: deleted (more rotations than backups), or "
+                       "renamed where the source's `paths` do not reach (another folder, an excluded name)")
                 self._lost(s.path, 0, "written after the last read: the file " + why, unknown=True)
                 del self.loose[fid]
                 self.families.remove(lo.state.family)
@@ -516,6 +525,42 @@ class Tailer:
         if self.holder is not None:
             self._release_held()
         self.first_scan = False
+
+    def _found_outside(self, lo: Loose, listed: Iterable[str]) -> str | None:
+        """Where the content `lo`, about to be called lost, is after all, when that is beside its
+        last name or its live name under a name no glob lists (an excluded `.gz`, a rotated name
+        the globs do not match): its inode, or a backup holding what was read. The loss stands (it is
+        not followed there), but its message names the real cause. At most FOUND_OUTSIDE_LOOKS files."""
+        s = lo.state
+        listed = set(listed)
+        looks = 0
+        for folder in dict.fromkeys((os.path.dirname(s.path), os.path.dirname(s.family))):
+            live = os.path.basename(s.family)
+            try:
+                entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            except OSError:
+                continue
+            for e in entries:
+                if e.path in listed or e.path == s.family:
+                    continue
+                same_inode = e.inode() == s.ino
+                if not same_inode and not discovery.is_rotated_name(live, e.name):
+                    continue
+                looks += 1
+                if looks > FOUND_OUTSIDE_LOOKS:
+                    return None
+                try:
+                    st = os.stat(e.path)
+                except OSError:
+                    continue
+                if not stat_mod.S_ISREG(st.st_mode):
+                    continue
+                o = Observed(e.path, s.family, False, st, is_gzip_path(e.path))
+                if (st.st_dev, st.st_ino) == (s.dev, s.ino) and not o.gz and self._matches(s, o):
+                    return e.path
+                if self._holds_read(lo, o) is not None:
+                    return e.path
+        return None
 
     def _unshipped_gone(self, lo: Loose, now: float) -> None:
         """A tombstone with an unfinished last line not shipped before the stop, missing as long as
@@ -1103,7 +1148,12 @@ class Tailer:
                 # Zeros to its end: a mapped or preallocated file nothing is written to yet
                 # (Log4j 2's MemoryMappedFile). Its head is what comes into them: no identity yet.
                 after = fh.data_after(len(head))
-                if after is not None and after >= fh.stat().st_size:
+                size = fh.stat().st_size
+                if after is not None and after >= size:
+                    if not f.zeros:  # (said once per file: it may wait long)
+                        self.log.info(f"{f.path} holds only zero bytes ({size} so far): a preallocated or memory-mapped "
+                                      "file nothing has been written into yet; its lines are read as they are written",
+                                      extra={"path": f.path, "size": size})
                     f.zeros = True
                     return False
         except OSError:

@@ -723,3 +723,57 @@ def test_a_file_identified_but_not_yet_read_and_cut_under_a_non_appending_writer
     f.settle()
     got = records(f)
     assert sorted(got) == sorted(expect(9)) and len(got) == 9, got
+
+
+def test_a_loss_whose_content_is_under_an_excluded_name_says_so(tmp_path, fast_missing, caplog):
+    """The unread part is on disk, under a name the globs leave out (here `exclude: ["*.gz"]`, a
+    logrotate `compress` while the agent was stopped): the warning said "rotated away and deleted
+    (more rotations than backups)", sending the operator after the wrong cause."""
+    import gzip
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, *[f"line {i}" for i in range(10)])
+    f = Follower([str(log) + "*"], d, exclude=["*.gz"])
+    f.poll()
+    f.tailer.close()
+    write(log, *[f"line {i}" for i in range(10, 20)])  # written while the agent is stopped, then rotated
+    (d / "app.log.1.gz").write_bytes(gzip.compress(log.read_bytes()))
+    write(d / "next.tmp", "new 0")
+    os.rename(d / "next.tmp", log)  # (a new inode: not the old one reused)
+    f.restart()
+    with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+        f.settle()
+    msgs = [r.getMessage() for r in caplog.records if "data lost" in r.getMessage()]
+    assert len(msgs) == 1 and f"is now {d / 'app.log.1.gz'}" in msgs[0] and "`exclude`" in msgs[0], msgs
+    assert "deleted" not in msgs[0]
+
+    # Nowhere to be found beside it (a Log4j 2 archive folder elsewhere): both causes are named.
+    f.tailer.close()
+    write(log, *[f"new {i}" for i in range(1, 5)])
+    (d / "archive").mkdir()
+    os.rename(log, d / "archive" / "app-1.log")
+    caplog.clear()
+    f.restart()
+    with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+        f.settle()
+    msgs = [r.getMessage() for r in caplog.records if "data lost" in r.getMessage()]
+    assert len(msgs) == 1 and "deleted" in msgs[0] and "another folder" in msgs[0], msgs
+
+
+def test_a_file_of_zeros_only_is_said_once_to_wait(tmp_path, caplog):
+    """`truncate -s 1G app.log`, or a memory-mapped log nothing was written into yet: no line, no
+    identity; it waited without a word (an operator sees a followed file that ships nothing)."""
+    log = tmp_path / "a.log"
+    with open(log, "wb") as fh:
+        fh.truncate(1 << 20)
+    f = Follower([log], tmp_path)
+    with caplog.at_level(logging.INFO, logger="shipper.tail"):
+        f.poll(scans=3)
+    said = [r.getMessage() for r in caplog.records if "only zero bytes" in r.getMessage()]
+    assert len(said) == 1 and str(log) in said[0] and "1048576" in said[0], said
+    with open(log, "r+b") as fh:  # the lines come into the zeros (a mapped writer)
+        fh.write(b"first\nsecond\n")
+    f.poll(scans=2)
+    assert f.lines() == [b"first", b"second"]
+    f.tailer.close()
