@@ -285,6 +285,10 @@ class Output(ABC):
     takes_lines: ClassVar[bool] = False
     # With `lines`, it reads `index_keys` too (an index named by the event); False spares their making.
     reads_index_keys: ClassVar[bool] = True
+    # What it stores keeps the order events were sent in (a stream, a file); False for an index, whose
+    # export or scroll has an order of its own: attestations say so and `shipper verify` tells no
+    # reordering in such a store's trail.
+    stores_in_order: ClassVar[bool] = True
     # The delivery problem while it lasts, when send() retries inside (for /health and `shipper
     # status`); None while delivering. Never holds a secret.
     trouble: str | None = None

@@ -366,6 +366,9 @@ class SourceRunner:
         counts = chain.counts(self.cfg.name, outputs)
         for name, beside in self._chains_beside(outputs).items():
             counts["outputs"][name]["chains"] = beside
+        for w in self.pipeline.router.route(self.tag):
+            if not w.output.stores_in_order:  # shipper verify tells no reordering in its store's trail
+                counts["outputs"][w.name]["ordered"] = False
         gaps = self._take_gaps()
         if gaps is not None:
             counts["vendor_id_gaps"] = gaps

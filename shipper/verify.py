@@ -243,14 +243,15 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
     secrets = {k.id: k.secret for k in keys}
     # Reordering: within one file (files may be given in any order), a link placed after a later
     # one of its chain, at a place no link took before (a copy or the agent's replay of a link
-    # comes after the links it repeats).
+    # comes after the links it repeats). Told once the attestations say the store keeps order.
+    reordered = []
     seen: set[int] = set()
     highest: dict[str, int] = defaultdict(int)
     for ln in seens if ordered else ():
         top = highest[ln.file]
         if ln.seq < top:
             if ln.seq not in seen:
-                rep.problems.append(f"reordered: sequence {ln.seq} at {ln.where} comes after sequence {top}")
+                reordered.append(f"reordered: sequence {ln.seq} at {ln.where} comes after sequence {top}")
         else:
             highest[ln.file] = ln.seq
         seen.add(ln.seq)
@@ -275,6 +276,8 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
                 ln.valid = seals(ln.hash, ln.canon, prevs_of(seq, ln.att, (p.hash for p in by_seq.get(seq - 1, ()))),
                                  secrets)
                 ln.canon = None
+    if reordered and not _unordered_store(seens, output):
+        rep.problems.extend(reordered)
     forks = _forks(by_seq)
     for seq, same in sorted(by_seq.items()):
         for ln in same:
@@ -348,6 +351,19 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
     rep.notes.extend(_long_spans(rep.spans))
     rep.outside = sum(1 for ln in seens if ln.seq < rep.first or ln.seq > rep.last)
     return rep
+
+
+def _unordered_store(seens: list[Seen], output: str | None) -> bool:
+    """The chain's proven attestations say its store has no order of its own to keep (an index, whose
+    export pages through it shard by shard): the output `output`, or without it every output they name."""
+    ordered: dict[str, bool] = {}
+    for ln in seens:
+        outputs = (((ln.att or {}).get("shipper") or {}).get("attestation") or {}).get("outputs") if ln.valid else None
+        for name, counts in outputs.items() if isinstance(outputs, dict) else ():
+            ordered[name] = ordered.get(name, True) and not (isinstance(counts, dict) and counts.get("ordered") is False)
+    if output is not None:
+        return ordered.get(output) is False
+    return bool(ordered) and not any(ordered.values())
 
 
 def _forks(by_seq: dict[int, list[Seen]]) -> list[int]:

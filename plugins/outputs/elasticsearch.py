@@ -180,6 +180,7 @@ class ElasticsearchOutput(Output):
     Config = ElasticsearchOutputConfig
     config: ElasticsearchOutputConfig
     takes_lines = True  # send() writes Batch.lines as they are
+    stores_in_order = False  # an index: an export pages through it shard by shard
     product = "elasticsearch"  # what the config's `type` promises, for a warning if the server is another
 
     def __init__(self, config: ElasticsearchOutputConfig, ctx):
