@@ -147,14 +147,65 @@ _SUBJECT_PICKS: BoundedMemo[tuple, tuple] = _memo()
 # Commit keys no role reads: kept under puppet_enterprise.commit as written.
 _ENVELOPE = frozenset({K_SERVICE_ID, K_API, K_COMMIT, K_COMMITS})  # squashed keys of a record's envelope
 _KNOWN = frozenset({K_SERVICE_ID, "service", K_SUBJECT, K_OBJECT, K_OBJECTS, K_EVENTS, *K_TIMESTAMP, *K_IP})
-_OTHERS: BoundedMemo[tuple, tuple] = _memo()
 
 
-def _others(keys: tuple) -> tuple[str, ...]:
-    out = _OTHERS.get(keys)
-    if out is None:
-        out = _OTHERS.remember(keys, tuple(k for k, sk in zip(keys, _squash_set(keys)) if sk not in _KNOWN))
-    return out
+@dataclass(frozen=True, slots=True)
+class _CommitShape:
+    """The key (as written) that plays each role in a commit with this key set: of two spellings of one
+    name the later wins, as in _squashed. Worked out once per key set (an API writes the same few), so
+    a commit is read by its own keys, without a squashed copy of it."""
+
+    service: str | None
+    timestamps: tuple[tuple[str, str], ...]  # (spelling-blind name, key) of K_TIMESTAMP's given, in its order
+    subject: str | None
+    objects: str | None  # `objects`, else `object`
+    ips: tuple[tuple[str, str], ...]
+    events: str | None
+    others: tuple[str, ...]  # keys no role reads: kept under puppet_enterprise.commit as written
+
+
+_COMMIT_SHAPES: BoundedMemo[tuple, _CommitShape] = _memo()
+
+
+def _commit_shape(keys: tuple) -> _CommitShape:
+    shape = _COMMIT_SHAPES.get(keys)
+    if shape is None:
+        squashed = _squash_set(keys)
+        found = dict(zip(squashed, keys))
+        shape = _COMMIT_SHAPES.remember(keys, _CommitShape(
+            found.get("service"), tuple((n, found[n]) for n in K_TIMESTAMP if n in found), found.get(K_SUBJECT),
+            found.get(K_OBJECTS, found.get(K_OBJECT)), tuple((n, found[n]) for n in K_IP if n in found),
+            found.get(K_EVENTS), tuple(k for k, sk in zip(keys, squashed) if sk not in _KNOWN)))
+    return shape
+
+
+@dataclass(frozen=True, slots=True)
+class _RecordShape:
+    """The same for a record's top level: the keys of its service id, API version, commit(s); the keys
+    beside them (puppet_enterprise.envelope); and whether it is a malformed-page record or a CSV row."""
+
+    service: str | None
+    api: str | None
+    commit: str | None
+    commits: str | None
+    envelope: tuple[str, ...]
+    malformed: bool
+    row: bool  # no events and no subject, but an event's field: a row of the CSV export
+
+
+_RECORD_SHAPES: BoundedMemo[tuple, _RecordShape] = _memo()
+
+
+def _record_shape(keys: tuple) -> _RecordShape:
+    shape = _RECORD_SHAPES.get(keys)
+    if shape is None:
+        squashed = _squash_set(keys)
+        found = dict(zip(squashed, keys))
+        shape = _RECORD_SHAPES.remember(keys, _RecordShape(
+            found.get(K_SERVICE_ID), found.get(K_API), found.get(K_COMMIT), found.get(K_COMMITS),
+            tuple(k for k, sk in zip(keys, squashed) if sk not in _ENVELOPE), K_MALFORMED in found,
+            K_EVENTS not in found and K_SUBJECT not in found and not _ROW_EVENT.isdisjoint(found)))
+    return shape
 
 
 def _actor(subject: dict) -> tuple[dict, dict | None, list[str]]:
@@ -232,30 +283,33 @@ class PuppetEnterpriseParser(Parser):
             return [self._failure(raw, f"not a Puppet Enterprise activity record (JSON): {e}")]
         if not isinstance(doc, dict):
             return [self._failure(raw, f"expected a JSON object, got {type(doc).__name__}")]
-        top = _squashed(doc)
-        if K_MALFORMED in top:  # the source could not read a response page: ship what it got
+        shape = _record_shape(tuple(doc))
+        if shape.malformed:  # the source could not read a response page: ship what it got
+            top = _squashed(doc)
             ev = self._failure(str(top[K_MALFORMED]), str(top.get("error") or "malformed response page"))
             _set_service(ev, top.get(K_SERVICE_ID))
             return [ev]
-        service = top.get(K_SERVICE_ID)
-        api = top.get(K_API)
+        service = doc.get(shape.service)  # (a key is never None: .get(None) is None)
+        api = doc.get(shape.api)
         # Beside the commit(s): whatever else the record holds (a saved page's offset and total-rows,
         # keys nobody documented) goes with every event, under puppet_enterprise.envelope.
-        envelope = {k: v for k, sk in zip(doc, _squash_set(tuple(doc))) if sk not in _ENVELOPE and (v := doc[k]) is not None} \
-            if K_COMMIT in top or K_COMMITS in top else None
-        if isinstance(top.get(K_COMMIT), dict):
-            return self._commit(top[K_COMMIT], service, api, raw, envelope)
-        if K_COMMIT in top:
-            return [self._failure(raw, f"commit is a {type(top[K_COMMIT]).__name__}, not an object", service)]
-        if isinstance(top.get(K_COMMITS), list):  # a saved response page
+        envelope = {k: v for k in shape.envelope if (v := doc[k]) is not None} \
+            if shape.commit is not None or shape.commits is not None else None
+        commit = doc.get(shape.commit)
+        if isinstance(commit, dict):
+            return self._commit(commit, service, api, raw, envelope)
+        if shape.commit is not None:
+            return [self._failure(raw, f"commit is a {type(commit).__name__}, not an object", service)]
+        commits = doc.get(shape.commits)
+        if isinstance(commits, list):  # a saved response page
             out: list[dict] = []
-            for c in top[K_COMMITS]:
+            for c in commits:
                 if isinstance(c, dict):
                     out.extend(self._commit(c, service, api, orjson.dumps(c), envelope))
                 else:
                     out.append(self._failure(orjson.dumps(c), "commit is not a JSON object", service))
             return out
-        if K_EVENTS not in top and K_SUBJECT not in top and not _ROW_EVENT.isdisjoint(top):
+        if shape.row:
             doc = _row_as_commit(doc)  # a row of the CSV export, read as an object
         return self._commit(doc, service, api, raw)
 
@@ -265,10 +319,10 @@ class PuppetEnterpriseParser(Parser):
         return ev
 
     def _commit(self, commit: dict, service: Any, api: Any, raw: bytes, envelope: dict | None = None) -> list[dict]:
-        c = _squashed(commit)
+        shape = _commit_shape(tuple(commit))
         problems: list[str] = []
         pe: dict[str, Any] = {}
-        svc = c.get("service")
+        svc = commit.get(shape.service)
         if service is None and isinstance(svc, dict):
             service = svc.get("id")
         if svc is not None and not (isinstance(svc, dict) and svc.keys() <= {"id"} and svc.get("id") == service):
@@ -279,7 +333,7 @@ class PuppetEnterpriseParser(Parser):
             pe["envelope"] = envelope
 
         stamp = None
-        ts_raw = _first_keep_rest(c, K_TIMESTAMP, pe)  # (submitted, committed: the others kept)
+        ts_raw = _first_keep_rest(commit, shape.timestamps, pe)  # (submitted, committed: the others kept)
         if ts_raw is None:
             problems.append("commit has no timestamp")
         else:
@@ -288,7 +342,7 @@ class PuppetEnterpriseParser(Parser):
                 problems.append(f"unreadable timestamp {ts_raw!r}")
             pe.setdefault("commit", {})["timestamp"] = str(ts_raw)
 
-        subject = c.get(K_SUBJECT)
+        subject = commit.get(shape.subject)
         if subject.__class__ is dict:
             user, pe_subject, actor_users = _actor(subject)
             if pe_subject is not None:
@@ -304,7 +358,7 @@ class PuppetEnterpriseParser(Parser):
         objects: list[dict] = []
         types: list[str] = []
         placed: list[dict] = []  # objects that may become user.target or group (by API type, or by kind if none)
-        raw_objects = c.get(K_OBJECTS) if K_OBJECTS in c else c.get(K_OBJECT)
+        raw_objects = commit.get(shape.objects)
         if isinstance(raw_objects, dict):
             raw_objects = [raw_objects]
         if isinstance(raw_objects, list):
@@ -335,18 +389,18 @@ class PuppetEnterpriseParser(Parser):
         object_types = tuple(types)
         hosts = [o["name"] for o in objects if o.get("type", "").lower() in NODE_OBJECTS and "name" in o]
 
-        ip_raw = _first_keep_rest(c, K_IP, pe)
+        ip_raw = _first_keep_rest(commit, shape.ips, pe)
         ip = clean_ip(ip_raw)
         if ip_raw is not None and ip != ip_raw:
             pe["ip_address"] = str(ip_raw)  # not an address, or a port or zone id cut from source.ip: kept as written
         # Commit fields no one above knows: kept as the vendor wrote them.
-        other_keys = _others(tuple(commit))
+        other_keys = shape.others
         if other_keys:
             other = {k: commit[k] for k in other_keys if commit[k] is not None}
             if other:
                 pe.setdefault("commit", {}).update(other)
 
-        events = c.get(K_EVENTS)
+        events = commit.get(shape.events)
         if not isinstance(events, list) or not events:
             # Never dropped: the commit is still shipped, as one flagged event.
             problems.append("commit has no events" if events in (None, []) else "events is not a list")
@@ -375,6 +429,7 @@ class PuppetEnterpriseParser(Parser):
         out = []
         for index, item in enumerate(events):
             plan = _plan(item, object_types)
+            flags = problems + plan.problems if plan.problems else problems
             event = plan.event.copy()
             if tz is not None:
                 event["timezone"] = tz  # read in the source's zone (ECS)
@@ -417,10 +472,6 @@ class PuppetEnterpriseParser(Parser):
                 ev_related = {**ev_related, "hosts": list(dict.fromkeys([*hosts, *plan.hosts]))}
             if ev_related:
                 ev["related"] = ev_related
-            if plan.problems:
-                flags = problems + plan.problems
-            else:
-                flags = problems
             if plan.unmapped:
                 ev["tags"] = [UNMAPPED_ACTION, PARSE_FAILURE] if flags else [UNMAPPED_ACTION]
             elif flags:
@@ -597,17 +648,17 @@ def _classify(pe_type: str, pe_what: str, object_types: tuple[str, ...], message
     return out
 
 
-def _first_keep_rest(c: dict, keys: tuple[str, ...], pe: dict) -> Any:
-    """The value of the first of `keys` the commit gives; the others given are kept under
-    puppet_enterprise.commit, not dropped."""
+def _first_keep_rest(c: dict, picks: tuple[tuple[str, str], ...], pe: dict) -> Any:
+    """The value of the first of `picks` (spelling-blind name, key) the commit gives; the others given are
+    kept under puppet_enterprise.commit by their spelling-blind name, not dropped."""
     first = None
-    for k in keys:
-        v = c.get(k)
+    for name, k in picks:
+        v = c[k]
         if v is not None and v != "":
             if first is None:
                 first = v
             else:
-                pe.setdefault("commit", {})[k] = v
+                pe.setdefault("commit", {})[name] = v
     return first
 
 
