@@ -277,9 +277,9 @@ class ClouderaAIParser(Parser):
         if value is None or value == "":
             return []
         text = value if value.__class__ is str else str(value)
-        known = self._addresses.get(text)
+        known = _one_ipv4(text)  # before the memo: distinct addresses would only miss it
         if known is None:
-            known = _one_ipv4(text)
+            known = self._addresses.get(text)
             if known is None:
                 known = self._addresses.remember(text, _read_ipaddr(text))
         ips, keep_text, internal = known
@@ -431,6 +431,22 @@ def _pick_fields(pairs: dict[str, Any], found: dict[str, str], want_auth: bool, 
                 found[name] = v
 
 
+def _plan_fields(keys: tuple[str, ...], given: tuple[bool, ...], want_auth: bool) -> tuple[tuple[str, int], ...]:
+    """(field, the index of the pair whose value it takes) for a description's `key:` pairs, `given` telling
+    which have a value: each name the keys stand for takes its first pair's value, then _pick_fields."""
+    first: dict[str, tuple[int] | None] = {}
+    for i, key in enumerate(keys):
+        for name in _key_names.get(key) or _names_of_key(key):
+            first.setdefault(name, (i,) if given[i] else None)
+    found: dict[str, Any] = {}
+    _pick_fields(first, found, want_auth, False)
+    return tuple((name, at[0]) for name, at in found.items())
+
+
+# (keys, which have a value, want_auth) → _plan_fields: bounded in entries and in the key text an entry keeps.
+_field_plans: BoundedMemo[tuple, tuple[tuple[str, int], ...]] = BoundedMemo(4096, 512)
+
+
 def _read_description(description: Any, want_auth: bool = True) -> dict[str, str]:
     """username, user_type, model_name, model_id, what it acted on, auth_method (if wanted): whichever
     the description holds."""
@@ -449,17 +465,18 @@ def _read_description(description: Any, want_auth: bool = True) -> dict[str, str
         pairs = {_norm_key(str(k)): v for k, v in obj.items() if v is not None and not isinstance(v, (dict, list))}
         text = " ".join(str(v) for v in pairs.values())
     elif text is not None:
-        setdefault, names_of = pairs.setdefault, _key_names.get
-        for key, dq, sq, bare in (_PAIR.findall(text) if len(text) <= 1024 else _pairs(text)):
-            # findall gives '' for a group that did not take part; one that did take part alone is non-empty
-            # or all three are '': so the first non-empty one is the value
-            value = (dq or sq or bare).strip()
-            names = names_of(key)
-            if names is None:
-                names = _names_of_key(key)
-            for name in names:
-                setdefault(name, value)
-        _pick_fields(pairs, found, want_auth, False)
+        matches = _PAIR.findall(text) if len(text) <= 1024 else _pairs(text)
+        # findall gives '' for a group that did not take part; one that did take part alone is non-empty
+        # or all three are '': so the first non-empty one is the value
+        values = [(dq or sq or bare).strip() for _, dq, sq, bare in matches]
+        # Which value each field takes depends only on the keys and on which values are empty: worked out
+        # once per such shape (the descriptions of one kind of event share theirs), then read off the values.
+        shape = (tuple([m[0] for m in matches]), tuple(map(bool, values)), want_auth)
+        plan = _field_plans.get(shape)
+        if plan is None:
+            plan = _field_plans.remember(shape, _plan_fields(*shape))
+        for name, i in plan:
+            found[name] = values[i]
     else:
         return found
     if obj is not None:

@@ -121,3 +121,42 @@ _rp_values = st.one_of(st.none(), st.just(""), st.text(max_size=5), st.integers(
 @given(st.dictionaries(st.sampled_from([k for k, _ in databricks.OBJECT_KEYS] + ["name", "orgId", "path"]), _rp_values))
 def test_databricks_object_named_in_one_pass_is_the_preferred_one(rp):
     assert databricks._object_named(rp) == _object_named_reference(rp)
+
+
+def _description_fields_reference(text: str, want_auth: bool) -> dict[str, str]:
+    """Each field's value by the definition: the names a key stands for take their first pair's value; a
+    field takes the value of its most preferred key that has one."""
+    first: dict[str, str] = {}
+    for key, dq, sq, bare in cloudera_ai._PAIR.findall(text):
+        for name in cloudera_ai._names_of_key(key):
+            first.setdefault(name, (dq or sq or bare).strip())
+    out = {}
+    for field, keys in cloudera_ai._FIELD_KEYS:
+        given = [first[k] for k in keys if first.get(k)]
+        if given and (want_auth or field != "auth_method"):
+            out[field] = given[0]
+    return out
+
+
+_description_keys = st.sampled_from([k for _, keys in cloudera_ai._FIELD_KEYS for k in keys] + ["id", "user type", "note"]) \
+    .flatmap(lambda k: st.sampled_from([k, k.replace("_", " "), k.title(), f"the {k}"]))
+_description_values = st.sampled_from(["", " ", "alice", "ADMIN", "NORMAL", "ldap", "/a/b.txt", '"q, v"', "'s'"])
+
+
+@quick
+@given(st.lists(st.tuples(_description_keys, st.sampled_from([": ", "=", " : "]), _description_values), max_size=6)
+       .map(lambda pairs: ", ".join(k + sep + v for k, sep, v in pairs)), st.booleans())
+@example("model: churn-v0, model id: 0, user type: ADMIN, username: alice.0000", False)
+@example("username: , user: bob, login: carol", True)
+def test_cloudera_ai_description_plan_per_key_shape_picks_what_the_definition_picks(text, want_auth):
+    # The fields are planned once per (keys, which have a value): the plan, cold or remembered, picks each
+    # field's value as the definition does.
+    matches = cloudera_ai._PAIR.findall(text)
+    values = [(dq or sq or bare).strip() for _, dq, sq, bare in matches]
+    shape = (tuple(m[0] for m in matches), tuple(map(bool, values)), want_auth)
+    want = _description_fields_reference(text, want_auth)
+    assert {name: values[i] for name, i in cloudera_ai._plan_fields(*shape)} == want
+    for _ in range(2):  # first read and remembered plan
+        got = cloudera_ai._read_description(text, want_auth)
+        assert {k: v for k, v in got.items() if k not in ("user_type", "auth_method")} == \
+            {k: v for k, v in want.items() if k not in ("user_type", "auth_method")}
