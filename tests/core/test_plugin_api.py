@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -28,6 +29,21 @@ def test_every_name_in_all_is_there_and_the_package_says_it_is_typed():
     assert len(set(api.__all__)) == len(api.__all__)
     assert (REPO / "shipper" / "py.typed").exists()
     assert "py.typed" in (REPO / "setup.cfg").read_text()
+
+
+def test_the_guide_names_every_public_name_and_every_hook_of_the_plugin_classes():
+    """docs/writing-plugins.md is all a third party reads: a name added to shipper.api, or a method or
+    class attribute added to Parser, Source or Output (a hook the core calls), is named there in code."""
+    guide = (REPO / "docs" / "writing-plugins.md").read_text()
+    fenced = re.findall(r"```.*?```", guide, re.S)
+    code = " ".join(fenced + re.findall(r"`[^`]+`", re.sub(r"```.*?```", "", guide, flags=re.S)))
+    names = set(api.__all__)
+    for cls in (api.Parser, api.Source, api.Output):
+        names |= {n for n in vars(cls) if not n.startswith("_")}
+    for cls in (api.SourceContext, api.OutputContext, api.RawBatch, api.Batch):
+        names |= set(cls.__dataclass_fields__) - {"pending"}  # (Batch.pending: the core's bookkeeping)
+    missing = sorted(n for n in names if not re.search(rf"\b{re.escape(n)}\b", code))
+    assert not missing, f"not in docs/writing-plugins.md: {missing}"
 
 
 def test_built_in_plugins_import_the_core_through_shipper_api_only():
