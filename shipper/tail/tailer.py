@@ -91,6 +91,7 @@ class Followed:
     window: bytes = b""  # a live file's last bytes before state.offset (identity.WINDOW), while open
     held_fd: int | None = None  # the holder's descriptor, until the tailer opens its own
     final: bool = False  # deleted and idle: its unfinished last line will never end, shipped as it is
+    written_deleted: bool = False  # written to after it was deleted: its writer still has it (kept longer)
     zeros: bool = False  # read up to zeros that run to its end (a mapped file): inotify sees no write into them
     # A compressed file read to where its stream ends early: (its size then, since when). Still
     # being written, it grows; unchanged for UNDECIDED_SECONDS, it was cut short: a loss.
@@ -334,12 +335,13 @@ class Tailer:
                     self._unfollow(f, keep_loose=False)
                     self.pending[self._placeholder(f).key] = None
                     continue
-                if not f.deleted or not f.at_eof or now - f.active_at < DELETED_GRACE:
+                if not f.deleted or not f.at_eof or now - f.active_at < self._deleted_grace(f):
                     continue
                 if self._finish_unfinished(f):
                     continue
                 # Deleted and read as far as it goes: let it go. Fully read, its state stays as a
                 # tombstone (a compressed copy may appear); a partial last line left is a loss.
+                self._let_go_deleted(f)
             self._unfollow(f)
 
         # 2. loose states: by inode first, then by content
@@ -1633,9 +1635,10 @@ class Tailer:
         """Release descriptors of files idle for close_inactive (reopened by identity later)."""
         now = time.monotonic()
         for f in list(self.files.values()):
-            if f.fh is not None and f.at_eof and now - f.active_at >= min(self.close_inactive, DELETED_GRACE if f.deleted else self.close_inactive):
+            if f.fh is not None and f.at_eof and now - f.active_at >= min(self.close_inactive, self._deleted_grace(f)):
                 if f.deleted:
                     if not self._finish_unfinished(f):
+                        self._let_go_deleted(f)
                         self._unfollow(f)
                     continue
                 if f.unnamed and not f.gz:
@@ -1643,6 +1646,34 @@ class Tailer:
                 f.fh.close()
                 f.fh = None
                 f.window = b""
+
+    def _deleted_grace(self, f: Followed) -> float:
+        """How long a followed file, idle, is kept open: a deleted one DELETED_GRACE (rotated away,
+        its writer done with it) — unless it was written to after its deletion (`rm` of a live log
+        whose writer keeps it open: an audit log may write once in ten minutes), then
+        close_inactive, as a named file."""
+        if not f.deleted:
+            return self.close_inactive
+        if not f.written_deleted and f.fh is not None:
+            try:
+                st = f.fh.stat()
+            except OSError:
+                return DELETED_GRACE
+            # The unlink set its ctime; a write since sets mtime and ctime alike (the kernel's
+            # file_update_time): no later write leaves mtime behind.
+            f.written_deleted = st.st_nlink == 0 and st.st_mtime_ns >= st.st_ctime_ns
+        return self.close_inactive if f.written_deleted else DELETED_GRACE
+
+    def _let_go_deleted(self, f: Followed) -> None:
+        """A deleted file read to its end is let go. One its writer wrote to after the deletion may
+        still be written to: what comes then is in no file the agent can reach. Said (not counted:
+        nothing may come)."""
+        if f.written_deleted:
+            self.log.warning(f"data possibly lost: {f.path} was deleted while its writer kept it open and wrote on "
+                             f"(`rm` of a live log?); let go after {self.close_inactive:g} s idle: what its writer "
+                             "writes to it from now on is in no file the agent can reach (restart the writer, or make "
+                             "it reopen its log; `close_inactive` sets how long such a file is kept)",
+                             extra={"path": f.path})
 
     def _let_go_moved_away(self, f: Followed, now: float) -> None:
         """`f`, open under no followed name, idle for close_inactive, is let go: where is it now?"""
