@@ -261,6 +261,8 @@ def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None
     for i, cfg in outputs:
         if not cfg.name:
             cfg.name = cfg.type if type_counts[cfg.type] == 1 else f"{cfg.type}_{i}"
+    if settings is not None and settings.integrity is not None:
+        problems += _namespaces_shared(sources, file, lines)
     if problems:
         raise ConfigError(problems)
     return Config(path=file, settings=settings, sources=[c for _, c in sources], outputs=[c for _, c in outputs])
@@ -291,6 +293,25 @@ def load_config(path: str | os.PathLike) -> Config:
     if cfg.settings.integrity is not None:
         cfg.integrity_key = _integrity_key(cfg.settings.integrity, text, str(p), base)
     return cfg
+
+
+def _namespaces_shared(sources: list[tuple[int, SourceConfig]], file: str, lines) -> list[Problem]:
+    """With integrity on, two sources of one id_namespace are refused: each seals the events it reads
+    into its own chain, and a store keeps one copy of an event both read (one _id), so the other chain's
+    links would read "missing" to an auditor, like deleted ones (docs/evidence.md)."""
+    out, first = [], {}
+    for i, cfg in sources:
+        ns = cfg.id_namespace or cfg.name
+        if ns not in first:
+            first[ns] = cfg.name
+            continue
+        loc = ("sources", i, "id_namespace" if cfg.id_namespace else "name")
+        out.append(Problem(file, line_of(lines, loc), format_path(loc),
+                           f"source {cfg.name!r} shares id_namespace {ns!r} with source {first[ns]!r}: with integrity on, "
+                           "each seals its events into its own chain while the store keeps one copy of an event both "
+                           "read, so the other chain's links would read 'missing' to an auditor; give each source its "
+                           "own id_namespace (each stores its copy) or read the installation with one source"))
+    return out
 
 
 def _integrity_key(icfg: IntegrityConfig, text: str, file: str, base: Path):
