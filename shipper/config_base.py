@@ -90,7 +90,8 @@ class SourceConfig(StrictModel):
     parse_workers: Literal["auto"] | int = "auto"
     # Vendor ids (Posit entry_id, Cloudera id, Databricks logId) are only unique per installation:
     # the stable id (Elasticsearch _id) hashes them with this. Default: the source's name. Give two
-    # sources the same namespace when they read the same installation's events (dedupe across them).
+    # sources the same namespace when they read the same installation's events (dedupe across them);
+    # not with integrity on (refused: docs/evidence.md).
     id_namespace: str | None = None
     # Seconds a gap in the product's own event ids may stay open (a late commit fills it) before it
     # is reported (parsers with monotonic_ids, sources that watch a numbering: shipper.vendor_ids).
