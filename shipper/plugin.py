@@ -144,6 +144,10 @@ class SourceContext:
     # due for reporting, and what that numbering is ("service rbac commit offsets"): warned, counted in
     # shipper_vendor_id_gaps and listed in the next attestation, like the parser's ids.
     vendor_gaps: Callable[[list[tuple[int, int]], str], None] = field(default=lambda gaps, numbering: None)
+    # Saves a fragment of the source's state at once, not when a batch is delivered: what a source read
+    # and handed on, so that the next run can name it lost if the product deleted it before it was read
+    # again (a batch's checkpoint deletes the note once delivered). Blocks while the store fails.
+    note: Callable[[CheckpointFragment], None] = field(default=lambda fragment: None)
 
 
 @dataclass(frozen=True, slots=True)

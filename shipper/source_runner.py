@@ -76,6 +76,7 @@ class SourceRunner:
             name=cfg.name, emit=self.emit, stop=self.stop, once=pipeline.once, state=state,
             state_dir=pipeline.config.state_dir, logger=logging.getLogger(f"shipper.source.{cfg.name}"),
             base_dir=pipeline.config.base_dir, lost=self._name_loss, vendor_gaps=self._source_gaps,
+            note=self._note,
         )
         try:
             self.source: Source = source_cls(cfg, ctx)
@@ -124,6 +125,10 @@ class SourceRunner:
         self.last_commit = time.time()
         self._m_ckpt.set(self.last_commit)
         return True
+
+    def _note(self, fragment: dict[str, Any]) -> None:
+        """SourceContext.note: saved now, retried like a checkpoint while the store fails."""
+        self._commit(fragment)
 
     def emit(self, raw: RawBatch) -> None:
         # Checkpoints cannot be saved: read no further until they can (what is read would pile up).

@@ -20,6 +20,7 @@ import logging
 import os
 import random
 import re
+import secrets
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,6 +29,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobPrefix
 from pydantic import Field, field_validator, model_validator
 
@@ -71,6 +73,7 @@ READ_SIZE = 4 << 20
 YEAR_FOLDER = re.compile(r"^y=\d{4}$")
 CREDENTIAL_KEYS = ("account_key", "sas_token", "connection_string")
 CLOSED_PREFIX = "hours_closed:"
+READ_NOTE_PREFIX = "read:"  # read:<blob key>:<token> — lines handed on and not delivered yet (SourceContext.note)
 
 
 class AzureBlobSourceConfig(SourceConfig):
@@ -166,6 +169,7 @@ class AzureBlobSource(Source):
         # listing shows such a pair once; one still shown by a later poll is a service that disagrees with itself
         self._created_seen: set[tuple[str, str, str]] = set()
         self._created_told: set[tuple[str, str, str]] = set()
+        self._unconfirmed: dict[str, list[tuple[str, dict]]] = {}  # container -> [(note key, note)]
         for k, v in ctx.state.items():
             if k.startswith("blob:"):
                 st = BlobState.from_json(v)
@@ -177,6 +181,11 @@ class AzureBlobSource(Source):
                     self.marks[k] = h
             elif k.startswith(CLOSED_PREFIX) and isinstance(v, (int, float)):
                 self.closed_at["hours:" + k[len(CLOSED_PREFIX):]] = float(v)
+            elif k.startswith(READ_NOTE_PREFIX) and isinstance(v, dict) and isinstance(v.get("container"), str):
+                # Lines read and handed on that no output had acknowledged when the last run ended (deleted by
+                # the batch's checkpoint once delivered): read again from the checkpoint if the blob is still
+                # there; deleted (or re-created, or cut shorter) first, they are a loss, named.
+                self._unconfirmed.setdefault(v["container"], []).append((k, v))
         self._seen_size: dict[str, tuple] = {}  # key -> (creation time, size read to, ETag): skip unchanged
         self.client = None
         self.read_size = max(READ_SIZE, config.max_line_bytes + 1)
@@ -353,12 +362,53 @@ class AzureBlobSource(Source):
                     raise classify(e, what) from None
         if self.ctx.stop.is_set():
             return  # the listing may have ended early
+        if container in self._unconfirmed:
+            self._settle(cc, container, found)
         # Name order is time order for hourly blobs (zero-padded y=/m=/d=/h=).
         jobs = [j for j in (self._prepare(container, found[n]) for n in sorted(found)) if j is not None]
         self._read_all(cc, container, jobs)
         if self.ctx.stop.is_set():
             return
         self._advance_marks(container, roots, now)
+
+    def _settle(self, cc, container: str, found: dict[str, Any]) -> None:
+        """The lines read in an earlier run and never delivered: still in their blob, they are read again from
+        the checkpoint; gone (deleted, re-created, cut shorter) they are lost, said once per blob. The notes are
+        then forgotten (this run's reads note again)."""
+        by_blob: dict[str, list[dict]] = {}
+        for _key, note in self._unconfirmed[container]:
+            by_blob.setdefault(str(note.get("name")), []).append(note)
+        for name, notes in by_blob.items():
+            props = found.get(name)
+            if props is None:  # not listed: past the hours listed, or deleted
+                try:
+                    props = cc.get_blob_client(name).get_blob_properties()
+                except ResourceNotFoundError:
+                    props = None
+                except Exception as e:
+                    raise classify(e, f"reading the properties of blob {container}/{name}") from None
+            ends = [int(n["to"]) for n in notes if isinstance(n.get("to"), int)]
+            starts = [int(n["from"]) for n in notes if isinstance(n.get("from"), int)]
+            records = sum(int(n["records"]) for n in notes if isinstance(n.get("records"), int))
+            created = {n.get("created") for n in notes}
+            if props is None:
+                why = "deleted"
+            elif props.creation_time is None or props.creation_time.isoformat() not in created:
+                why = "deleted and re-created"
+            elif ends and int(props.size or 0) < max(ends):
+                why = f"cut to {int(props.size or 0)} bytes"
+            else:
+                continue
+            where = f"{container}/{name}"
+            span = f"bytes {min(starts)} to {max(ends)}" if starts and ends else "bytes not known"
+            self._m_losses.inc()
+            metrics.source_errors.labels(self.ctx.name, "undelivered_lines_gone").inc()
+            self.ctx.lost(f"{where} ({why} before {records} line(s), {span}, read but not delivered, were read "
+                          "again)", max(0, max(ends) - min(starts)) if starts and ends else 0)
+            self.log.warning(f"blob {where} was {why} before the {records} line(s) read from it before the last "
+                             f"stop, and not delivered, could be read again ({span}): they are lost",
+                             extra={"blob": where, "kind": "undelivered_lines_gone", "records": records})
+        self.ctx.note({key: None for key, _note in self._unconfirmed.pop(container)})
 
     def _discover(self, cc, container: str) -> tuple[set[str], dict[str, Any]]:
         """The folders under `prefix` that hold `y=YYYY` folders, and the blobs found outside them."""
@@ -643,7 +693,15 @@ class AzureBlobSource(Source):
         off = st.offset
         st.offset, st.cont = off + len(data), False
         st.set_tail(before + data[-TAIL:])
-        self.ctx.emit(RawBatch([rec], LineKeys(st.fid, [off]), {key: st.to_json()}, len(data), meta, flags))
+        self.ctx.emit(RawBatch([rec], LineKeys(st.fid, [off]), self._noted(key, st, off, 1), len(data), meta, flags))
+
+    def _noted(self, key: str, st: BlobState, start: int, records: int) -> dict[str, Any]:
+        """A batch's checkpoint, its lines noted as read first (SourceContext.note): if the blob is deleted
+        before they are delivered, the next run can name them. The checkpoint deletes the note."""
+        note = f"{READ_NOTE_PREFIX}{key}:{secrets.token_hex(8)}"
+        self.ctx.note({note: {"container": st.container, "name": st.name, "created": st.created, "from": start,
+                              "to": st.offset, "records": records}})
+        return {key: st.to_json(), note: None}
 
     def _emit_lines(self, key: str, st: BlobState, data: bytes, meta: dict, before: bytes) -> bool:
         """Hand on the complete lines of `data` (which starts at st.offset; `before`: the bytes before it)."""
@@ -666,8 +724,8 @@ class AzureBlobSource(Source):
             st.cont = lines.cont if j == n else bool(flags and flags[j])
             k = end - base
             st.set_tail(before + data[max(0, k - TAIL):k])
-            self.ctx.emit(RawBatch(recs[i:j], LineKeys(st.fid, offs[i:j]), {key: st.to_json()}, end - offs[i],
-                                   meta, flags[i:j] if flags else None))
+            self.ctx.emit(RawBatch(recs[i:j], LineKeys(st.fid, offs[i:j]), self._noted(key, st, offs[i], j - i),
+                                   end - offs[i], meta, flags[i:j] if flags else None))
         if n == 0:  # only the consumed rest of a cut line's piece: still move the checkpoint
             st.offset, st.cont = base + lines.consumed, lines.cont
             k = lines.consumed

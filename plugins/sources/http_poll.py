@@ -24,6 +24,7 @@ import collections
 import logging
 import os
 import random
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -147,6 +148,19 @@ class HttpPollSource(Source):
         if config.resync_window is not None:
             self.log.warning("resync_window is ignored: the commits re-read after the history moved are now "
                              f"counted (resync_commits: {config.resync_commits}), not a span of commit time")
+        # Commits read and handed on that no output had acknowledged when the last run ended (saved with
+        # ctx.note, deleted by the batch's checkpoint once delivered): met again in the listing, they are read
+        # again; not met by its end, the activity service deleted them first (retention): a loss, named.
+        self._unconfirmed: dict[str, dict[str, Any]] = {}
+        for key, note in ctx.state.items():
+            if not key.startswith(READ_NOTE_PREFIX) or not isinstance(note, dict):
+                continue
+            left = self._unconfirmed.setdefault(str(note.get("service")), {"keys": [], "commits": collections.Counter(),
+                                                                           "ts": {}})
+            left["keys"].append(key)
+            for ts, digest in note.get("commits") or []:
+                left["commits"][digest] += 1
+                left["ts"][digest] = ts
         if urlsplit(config.url).scheme == "http":
             self.log.warning("plain http: the token and the audit events travel unencrypted "
                              "(use https unless a local TLS-terminating proxy is in front)", extra={"url": config.url})
@@ -181,6 +195,8 @@ class HttpPollSource(Source):
         watcher.start()
         done: set[str] = set()  # --once: services read to their end (or given up)
         gave_up: list[str] = []
+        for service in [s for s in self._unconfirmed if s not in services]:
+            self._settle(service, "the service is no longer polled")
         while not stop.is_set():
             for service in services:
                 sched = self._sched[service]
@@ -278,6 +294,32 @@ class HttpPollSource(Source):
 
     # --- one service ---------------------------------------------------------------------------------
     def _poll(self, service: str) -> None:
+        if self._read(service):
+            self._settle(service, "deleted by the activity service (its retention pruned them) before they "
+                                  "could be read again")
+
+    def _settle(self, service: str, why: str) -> None:
+        """The listing was read to its end: the commits read in an earlier run, never delivered, that it did
+        not hold are lost. Said once; the notes are then forgotten."""
+        left = self._unconfirmed.pop(service, None)
+        if left is None:
+            return
+        missing = +left["commits"]
+        if missing:
+            n = sum(missing.values())
+            stamps = sorted(left["ts"][d] for d in missing if isinstance(left["ts"].get(d), (int, float)))
+            span = f"stamped {_iso(stamps[0])} to {_iso(stamps[-1])}" if stamps else "stamped at no readable time"
+            metrics.losses.labels(self.ctx.name).inc()
+            metrics.source_errors.labels(self.ctx.name, "commits_lost").inc(n)
+            self.ctx.lost(f"service {service}: {n} commit(s) {span}, read but not delivered", 0)
+            self.log.warning(f"activity API: service {service}: {n} commit(s) ({span}) read before the last stop "
+                             f"but not delivered are no longer listed: {why}; they are lost",
+                             extra={"service": service, "kind": "commits_lost", "commits": n,
+                                    "digests": sorted(missing)[:20]})
+        self.ctx.note({key: None for key in left["keys"]})
+
+    def _read(self, service: str) -> bool:
+        """One poll of a service; True if it read the listing to its end."""
         cur = self.cursors[service]
         size = self._pages[service]
         if service in self._fresh and self.config.read_from == "end":
@@ -288,7 +330,7 @@ class HttpPollSource(Source):
             self.log.info("no checkpoint: starting at the current end", extra={"service": service, "offset": cur.offset})
             self._emit(service, [], [], cur)
             self._fresh.discard(service)
-            return
+            return True
         self._fresh.discard(service)
         moved = 0
         by_offset = False  # the cursor's last second is larger than the server's pages: read on by offset
@@ -360,7 +402,7 @@ class HttpPollSource(Source):
                     continue
                 if self.ctx.once:  # --once reads what is there now: on until that second is passed
                     continue
-                return  # part of that second seen: the rest on the next poll
+                return False  # part of that second seen: the rest on the next poll
             widen = 1
             if not new:
                 if commits and not at_end and not read_by_offset:  # a server capping `limit` answered
@@ -369,13 +411,14 @@ class HttpPollSource(Source):
                 if cur.skip or moved:  # a re-read's new cursor is saved even when it found nothing, or a
                     cur.end_of_reread()  # restart would re-read (and count a loss) again
                     self._emit(service, [], [], cur)
-                return  # nothing after the cursor
+                return True  # nothing after the cursor
             self._ship(service, new, cur, repeats)
             if len(commits) < limit and (page.total is None or cur.offset >= page.total):
                 if cur.skip:  # a re-read reached the end: what it did not meet was pruned or dropped
                     cur.end_of_reread()
                     self._emit(service, [], [], cur)
-                return  # a short page: nothing more now (a page cut by a server-side cap goes on)
+                return True  # a short page: nothing more now (a page cut by a server-side cap goes on)
+        return False
 
     def _collect_second(self, service: str, cur: Cursor, start: int,
                         answered: int) -> tuple[list[Listed], bool, int] | str:
@@ -454,14 +497,19 @@ class HttpPollSource(Source):
     def _ship(self, service: str, commits: list[Listed], cur: Cursor, repeats: list[bool] | None = None) -> None:
         records: list[bytes] = []
         keys: list[str] = []
+        shipped: list[list] = []  # [commit time, digest] of each commit shipped, for the read note
         skipped = 0
         first = cur.offset
+        left = self._unconfirmed.get(service)
         for i, commit in enumerate(commits):
             offset = cur.offset
+            if left is not None and left["commits"][commit.digest] > 0:
+                left["commits"][commit.digest] -= 1  # read again: not lost
             if cur.take(commit, self.config.resync_commits, repeat=repeats[i] if repeats else False):
                 records.append(orjson.dumps({"service_id": service, "api_version": self.config.api_version,
                                              "commit": commit.commit}))
                 keys.append(f"{service}:{offset}")
+                shipped.append([commit.ts, commit.digest])
             else:
                 skipped += 1
         if skipped:
@@ -483,7 +531,7 @@ class HttpPollSource(Source):
                                  f"that second is remembered whole, up to {HARD_KEEP} commits (~40 bytes of "
                                  "checkpoint each), so that commits stamped in it later are still found (said once "
                                  "per second)", extra={"service": service, "kind": "big_second", "commits": n})
-        self._emit(service, records, keys, cur)
+        self._emit(service, records, keys, cur, shipped)
 
     def _report_offset_gaps(self, service: str) -> None:
         """After a poll: offsets the total counted that no page listed for vendor_id_grace seconds."""
@@ -506,12 +554,18 @@ class HttpPollSource(Source):
     def _gap_state(self, service: str, tracker: VendorIdGaps) -> dict[str, Any]:
         return {**tracker.state(), "unlisted": self.unlisted[service]}
 
-    def _emit(self, service: str, records: list[bytes], keys: list[str], cur: Cursor) -> None:
+    def _emit(self, service: str, records: list[bytes], keys: list[str], cur: Cursor,
+              shipped: list[list] | None = None) -> None:
         state = cur.to_state()
         state[OFFSET_GAPS_KEY] = self._gap_state(service, self.offset_gaps[service])
         self.ctx.state[_key(service)] = state
         # An empty batch still carries the checkpoint (a re-sync that found only repeats moves the cursor).
-        self.ctx.emit(RawBatch(records, keys, {_key(service): state}, sum(len(r) for r in records)))
+        checkpoint: dict[str, Any] = {_key(service): state}
+        if shipped:  # saved before it is handed on, deleted with the checkpoint that delivers it
+            note = f"{READ_NOTE_PREFIX}{service}:{secrets.token_hex(8)}"
+            self.ctx.note({note: {"service": service, "commits": shipped}})
+            checkpoint[note] = None
+        self.ctx.emit(RawBatch(records, keys, checkpoint, sum(len(r) for r in records)))
 
     def _resync(self, service: str, cur: Cursor, why: str, total: int | None) -> None:
         """The history moved (pruned, restored, commits stamped out of order): re-read from the first commit
@@ -591,6 +645,7 @@ def _key(service: str) -> str:
 
 
 OFFSET_GAPS_KEY = "offset_gaps"  # in a service's checkpoint, beside the cursor
+READ_NOTE_PREFIX = "read:"  # read:<service>:<token> — commits handed on and not delivered yet (SourceContext.note)
 
 
 def _offset_gaps(state: Any, offset: int) -> VendorIdGaps:
