@@ -3,7 +3,11 @@ as `_id`, to Elasticsearch 7.17, 8.x, 9.x or OpenSearch 1.x–3.x (elasticsearch
 over plain JSON and the bare transport).
 
 Exactly once in effect: a replay after a crash or a resent request gets 409 for what is already
-stored, counted as a duplicate avoided. Per item: 2xx stored; 409 already there; 429 and 5xx sent
+stored, counted as a duplicate avoided once the stored document is read back (`_mget`) and shows the
+same event (ID_FIELDS). Another event under that `_id` (a product that numbers its records again from
+an earlier id after a restore) is stored under an `_id` derived from the first and its content, with a
+warning and `shipper_output_ids_reused`; credentials that may not read documents leave a 409 unchecked,
+said once. Per item: 2xx stored; 409 already there; 429 and 5xx sent
 again (only those items) with backoff; 401/403 or 404 index_not_found on an item refuse the target,
 not the document (below); any other status written to the dead-letter file and acked, so the source
 moves on. A whole request answered 413 is halved; one document alone answered 413
@@ -18,6 +22,7 @@ logged, kept for `probe()` and the setup command.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import random
@@ -30,6 +35,7 @@ from elastic_transport.client_utils import url_to_node_config
 from pydantic import Field, field_validator, model_validator
 
 from shipper.api import (
+    PARSE_FAILURE,
     Batch,
     ConfigPath,
     Output,
@@ -43,7 +49,7 @@ from shipper.api import (
     metrics,
     read_secret,
 )
-from shipper_plugins.outputs.elasticsearch_client import NDJSON_HEADERS, Client, error_reason, tls_reason, tls_refused, transport_reason
+from shipper_plugins.outputs.elasticsearch_client import JSON_HEADERS, NDJSON_HEADERS, Client, error_reason, tls_reason, tls_refused, transport_reason
 from shipper_plugins.outputs.elasticsearch_dead_letter import DeadLetterFile
 from shipper_plugins.outputs.elasticsearch_server import NotASearchServer, Server, server_of
 
@@ -51,6 +57,15 @@ log = logging.getLogger("shipper.output.elasticsearch")
 
 # A document on its way: (action line + source line, index, _id, the event or its serialised line).
 _Doc = tuple[bytes, str, str, "dict | bytes"]
+
+# What a replay of an event repeats and another event under a reused vendor id hardly would: compared
+# between a document answered 409 and the one stored. Fields an ingest pipeline adds or the read time
+# sets are left out (a parse failure's @timestamp is its read time: only its original is compared).
+ID_FIELDS = ("@timestamp", "message", "event.action", "event.outcome", "event.original", "user.name", "user.id",
+             "user.email", "source.ip")
+ids_reused = metrics.counter("shipper_output_ids_reused",
+                             "Events answered 409 whose _id holds another event (a vendor id used again): "
+                             "stored under an _id derived from their content", ["output"])
 
 _DATASET_BAD = re.compile(r"[^a-z0-9_.]")
 _INDEX_FIELDS = ("dataset", "namespace", "module", "yyyy", "MM", "dd")
@@ -199,6 +214,8 @@ class ElasticsearchOutput(Output):
         self._m_retries = metrics.output_retries.labels(name)
         self._m_dupes = metrics.duplicates_avoided.labels(name)
         self._m_dead = metrics.dead_lettered.labels(name)
+        self._m_reused = ids_reused.labels(name)
+        self._unchecked_said = False  # a 409 that could not be read back, said once
 
     def describe(self) -> str:
         where = f"index {self.config.index}" if self.config.index else f"data streams logs-<dataset>-{self.config.namespace}"
@@ -354,7 +371,7 @@ class ElasticsearchOutput(Output):
                 self._m_retries.inc()
                 self._sleep(failures)
                 continue
-            retry, dead = [], []
+            retry, dead, conflicts = [], [], []
             for doc, item in zip(pending, items):
                 result = next(iter(item.values())) if isinstance(item, dict) and item else {}
                 status = result.get("status") if isinstance(result, dict) else None
@@ -363,7 +380,7 @@ class ElasticsearchOutput(Output):
                 if 200 <= status < 300:
                     continue
                 if status == 409:
-                    self._m_dupes.inc()
+                    conflicts.append((doc, str(result.get("_index") or doc[1])))  # a backing index, for a data stream
                 elif status == 429 or status >= 500 or status == 0:
                     retry.append(doc)
                 elif _refuses_the_target(status, result.get("error")):
@@ -375,6 +392,7 @@ class ElasticsearchOutput(Output):
                     dead.append(_dead_entry(self.ctx.name, doc, status, result.get("error")))
             if dead:
                 self._dead_letter(dead)
+            again = self._same_as_stored(conflicts) if conflicts else []
             if retry:
                 failures += 1
                 self.trouble = f"{len(retry)} documents answered 429/5xx; sending them again"
@@ -385,7 +403,57 @@ class ElasticsearchOutput(Output):
             else:
                 self.trouble = None
                 self._trouble.recovered(f"{self.config.type} delivery recovered", output=self.ctx.name)
-            pending = retry
+            pending = retry + again
+
+    def _same_as_stored(self, conflicts: list[tuple[_Doc, str]]) -> list[_Doc]:
+        """Documents answered 409, read back: those stored as sent are duplicates avoided; another event
+        under the `_id` is returned under a derived `_id`, to be sent (warned, counted); one gone since is
+        returned as it was. When the documents cannot be read back (the credentials may not, the server
+        fails), the 409s count as duplicates, said once."""
+        body = orjson.dumps({"docs": [{"_index": index, "_id": doc[2]} for doc, index in conflicts]})
+        try:
+            answer = self.client.request("POST", "/_mget", body=body, headers=JSON_HEADERS)
+            found = answer.body.get("docs") if answer.status == 200 and isinstance(answer.body, dict) else None
+            why = None if isinstance(found, list) and len(found) == len(conflicts) else \
+                f"_mget answered {answer.status}: {error_reason(answer.body)}"
+        except TransportError as e:
+            found, why = None, transport_reason(e)
+        if why is not None or found is None:
+            self._m_dupes.inc(len(conflicts))
+            if not self._unchecked_said:
+                self._unchecked_said = True
+                log.warning(f"{self.config.type}: documents answered 409 (already stored) cannot be read back to "
+                            f"check that they hold the same event ({why}): counted as duplicates avoided; an event "
+                            "whose product used its id again (a restore) would not be stored. Give the credentials "
+                            "the `read` privilege on the target indices (said once)",
+                            extra={"output": self.ctx.name, "documents": len(conflicts)})
+            return []
+        again: list[_Doc] = []
+        reused: list[str] = []
+        for (doc, _index), got in zip(conflicts, found):
+            stored = got.get("_source") if isinstance(got, dict) and got.get("found") is True else None
+            if not isinstance(stored, dict):
+                again.append(doc)  # deleted since the 409: created again
+                continue
+            line = doc[0].split(b"\n", 1)[1]
+            sent = doc[3] if isinstance(doc[3], dict) else orjson.loads(doc[3])
+            mine = _compared(sent)
+            if mine == _compared(stored, fields=tuple(mine)):
+                self._m_dupes.inc()
+                continue
+            # The same event sent again gets the same derived _id: exactly once in effect for it too.
+            new_id = hashlib.blake2b(doc[2].encode() + b"\0" + orjson.dumps(mine, option=orjson.OPT_SORT_KEYS),
+                                     digest_size=16).hexdigest()
+            action = orjson.dumps({"create": {"_index": doc[1], "_id": new_id}})
+            again.append((action + b"\n" + line, doc[1], new_id, doc[3]))
+            reused.append(doc[2])
+        if reused:
+            self._m_reused.inc(len(reused))
+            log.warning(f"{self.config.type}: {len(reused)} event(s) answered 409 hold other content than the event "
+                        "stored under their _id (the product numbered its records again from an earlier id, e.g. "
+                        "after a restore): stored under an _id derived from their content, not counted as "
+                        "duplicates", extra={"output": self.ctx.name, "documents": len(reused), "first_id": reused[0]})
+        return again
 
     def _bulk(self, docs) -> list | None:
         """The per-item answers, or None when the request failed for now (retried by the caller)."""
@@ -483,6 +551,21 @@ def _items_in_request_order(items, docs) -> list | None:
 def _item_id(item) -> str | None:
     result = next(iter(item.values()), None) if isinstance(item, dict) else None
     return result.get("_id") if isinstance(result, dict) else None
+
+
+def _compared(event: dict, fields: tuple[str, ...] = ID_FIELDS) -> dict[str, object]:
+    """The fields of ID_FIELDS an event has, by dotted name (only `event.original` for a parse failure)."""
+    tags = event.get("tags")
+    if fields is ID_FIELDS and isinstance(tags, list) and PARSE_FAILURE in tags:
+        fields = ("event.original",)
+    out: dict[str, object] = {}
+    for name in fields:
+        value: object = event
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None or fields is not ID_FIELDS:
+            out[name] = value
+    return out
 
 
 def _refuses_the_target(status: float, error) -> bool:

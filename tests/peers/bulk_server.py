@@ -343,6 +343,53 @@ class BulkServer:
         return _err(index, _id, 400, "illegal_argument_exception", f"{op} not supported by this peer")
 
 
+    def mget(self, body: Any, default_index: str | None) -> dict:
+        """Multi get (`docs`: `_index`, `_id`, optional `_source` true/false or a list of fields; the
+        index may come from the path). A missing index or id is 400 for the whole request, as on the
+        servers; a document not there is `found: false`."""
+        docs = body.get("docs") if isinstance(body, dict) else None
+        if not isinstance(docs, list) or not docs:
+            raise BulkError(400, "action_request_validation_exception", "Validation Failed: 1: no documents to get;")
+        out = []
+        with self._lock:
+            for d in docs:
+                index = d.get("_index", default_index) if isinstance(d, dict) else None
+                _id = d.get("_id") if isinstance(d, dict) else None
+                if not index:
+                    raise BulkError(400, "action_request_validation_exception", "Validation Failed: 1: index is missing;")
+                if not isinstance(_id, str):
+                    raise BulkError(400, "action_request_validation_exception", "Validation Failed: 1: id is missing;")
+                source = self.docs.get((index, _id))
+                if source is None:
+                    out.append({"_index": index, "_id": _id, "found": False})
+                    continue
+                want = d.get("_source", True)
+                if isinstance(want, list):  # the fields asked, in their nesting (as the servers answer)
+                    kept: dict[str, Any] = {}
+                    for k in want:
+                        value = _get_path(source, k)
+                        if value is not None:
+                            *parents, leaf = k.split(".")
+                            node = kept
+                            for p in parents:
+                                node = node.setdefault(p, {})
+                            node[leaf] = value
+                    source = kept
+                got: dict[str, Any] = {"_index": index, "_id": _id, "_version": 1, "found": True}
+                if want is not False:
+                    got["_source"] = source
+                out.append(got)
+        return {"docs": out}
+
+
+def _get_path(doc: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(part)
+    return doc
+
+
 def _err(index, _id, status, etype, reason) -> dict:
     return {"_index": index, "_id": _id, "status": status, "error": {"type": etype, "reason": reason}}
 
@@ -438,6 +485,11 @@ class _Handler(BaseHTTPRequestHandler):
                     peer.errors.append(f"bulk with Content-Type {ctype!r}")
                     raise BulkError(400, "illegal_argument_exception", f"bulk needs NDJSON, got {ctype!r}")
                 self._send(200, peer.bulk(body, parts[0] if len(parts) == 2 else None))
+            elif method in ("GET", "POST") and parts and parts[-1] == "_mget" and len(parts) <= 2:
+                ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+                if ctype not in JSON_TYPES:
+                    raise BulkError(400, "illegal_argument_exception", f"needs JSON, got {ctype!r}")
+                self._send(200, peer.mget(json.loads(body), parts[0] if len(parts) == 2 else None))
             elif method == "PUT" and len(parts) == 2 and parts[0] in ("_index_template", "_component_template"):
                 ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
                 if ctype not in JSON_TYPES:
