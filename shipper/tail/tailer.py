@@ -117,6 +117,7 @@ class Loose:
     # shipped yet when the agent stopped (the file deleted, its grace not over). Found again, it is
     # read; not found, those bytes are a loss.
     unshipped: int = 0
+    never_read: str = ""  # a placeholder of a file that could not be opened: why (errno)
 
 
 @dataclass
@@ -342,6 +343,11 @@ class Tailer:
                 # Deleted and read as far as it goes: let it go. Fully read, its state stays as a
                 # tombstone (a compressed copy may appear); a partial last line left is a loss.
                 self._let_go_deleted(f)
+            elif f.state is None and f.size > f.start and f.path in self.unreadable:
+                # Never identified (it could not be opened: unreadable) and not seen now: its
+                # bytes were never read. Looked for, then called gone, as any content is. (One
+                # merely renamed before it could be opened is read wherever it went, as new.)
+                self._unidentified_loose(f, now)
             self._unfollow(f)
 
         # 2. loose states: by inode first, then by content
@@ -415,7 +421,7 @@ class Tailer:
         # there (held open), must be followed first for the .gz to be proven its copy. Live files
         # first: a copytruncate copy (older: made before the truncation) is proven by its original.
         for key, o in sorted(unmatched.items(), key=lambda kv: (kv[1].gz, not kv[1].direct, kv[1].st.st_mtime_ns)):
-            if self._is_copy(o, now) or o.path in self.unreadable:
+            if self._is_copy(o, now) or self._still_unreadable(o):
                 continue
             self.undecided.pop(key, None)
             start = 0
@@ -493,6 +499,8 @@ class Tailer:
                 where = self._found_outside(lo, paths)
                 self._lost(s.path, unread, f"were not read: the file is now {where}, which the source's `paths` do not "
                                            "match (or `exclude` leaves out)" if where else
+                           f"were never read: the file could not be opened ({lo.never_read}), and it was deleted "
+                           "(or renamed where the source's `paths` do not reach) while it could not" if lo.never_read else
                            "were deleted, or renamed where the source's `paths` do not reach (another folder, an "
                            "excluded name), before they could be read")
                 del self.loose[fid]
@@ -527,6 +535,30 @@ class Tailer:
         if self.holder is not None:
             self._release_held()
         self.first_scan = False
+
+    def _still_unreadable(self, o: Observed) -> bool:
+        """Is `o`, at a path that could not be read, still unreadable? Tried again (the name may hold
+        another file now: a rotation made a new live file; or the permissions were fixed)."""
+        if o.path not in self.unreadable:
+            return False
+        try:
+            self._open_observed(o).close()
+        except MovedDuringScan:
+            return True  # (another file under the name now: decided at the next scan)
+        except OSError:
+            return o.path in self.unreadable
+        return False
+
+    def _unidentified_loose(self, f: Followed, now: float) -> None:
+        """`f`, followed without an identity (its placeholder) and missing from this scan, becomes
+        a loose placeholder holding its size: found again by its inode it is followed again;
+        gone, what it held is a loss naming why it was never read."""
+        ph = self._placeholder(f)
+        ph.size = f.size
+        lo = Loose(ph, since=now, never_read=self.unreadable.get(f.path, ""))
+        self.loose[ph.fid] = lo
+        self.families.add(ph.family)
+        self.pending[ph.key] = ph
 
     def _found_outside(self, lo: Loose, listed: Iterable[str]) -> str | None:
         """Where the content `lo`, about to be called lost, is after all, when that is beside its

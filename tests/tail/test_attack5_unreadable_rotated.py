@@ -69,8 +69,6 @@ def warned_unreadable(agent: Agent, path) -> bool:
     return f"cannot read {path}:" in agent.errors()
 
 
-@pytest.mark.xfail(strict=True, reason="the live file, unreadable across a rotation, is never read once made "
-                   "readable again: 110 lines wait until a restart, /status still says unreadable")
 def test_live_file_unreadable_across_a_rotation_is_read_once_readable(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -95,8 +93,6 @@ def test_live_file_unreadable_across_a_rotation_is_read_once_readable(tmp_path):
     assert sorted(agent.seqs()) == list(range(310))
 
 
-@pytest.mark.xfail(strict=True, reason="an unreadable backup deleted before it could be read (90 lines) is "
-                   "lost with no 'data lost' warning and shipper_losses 0")
 def test_unreadable_file_deleted_unread_is_a_warned_loss(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
