@@ -209,6 +209,7 @@ class Tailer:
         # open), they are followed again from their checkpoint.
         self.moved_away: dict[tuple[int, int], tuple[str, float]] = {}
         self._moved: set[tuple[int, int]] = set()  # files renamed during this scan: decided at the next
+        self._held_out_of_scope: set[tuple[int, int]] = set()  # held files of families out of scope (this scan)
 
     # ------------------------------------------------------------------ scanning
 
@@ -231,8 +232,14 @@ class Tailer:
             obs[key] = Observed(path, family, direct, st, is_gzip_path(path))
         if self.moved_away:
             self._look_at_moved_away(obs)
+        self._held_out_of_scope = set()
         for h in self._held:
             key = (h.dev, h.ino)
+            if key not in obs and not self._in_scope(h.family):
+                # Held for a family no path of the source matches now: a reload took it out (the
+                # predecessor's descriptors were handed over). Not read on "as rotated away": let go.
+                self._held_out_of_scope.add(key)
+                continue
             if key in obs:
                 # Listed by name too: opened through the held descriptor all the same, so that a
                 # rename or delete during the scan (logrotate's next step) does not take it away
@@ -685,7 +692,7 @@ class Tailer:
                                                            and f.at_eof)))
             if key in self._moved:
                 continue  # decided at the next scan
-            if done or key in self.copies or (f is None and not any(
+            if done or key in self.copies or key in self._held_out_of_scope or (f is None and not any(
                     (lo.state.dev, lo.state.ino) == key for lo in self.loose.values() if lo.gone_at is None)
                     and key not in self.undecided):
                 if f is not None:

@@ -68,8 +68,6 @@ def setup(tmp_path):
     return agent, x, y, z
 
 
-@pytest.mark.xfail(strict=True, reason="a file taken out of a source's paths by a reload is still read by that "
-                   "source through the descriptor it held, as 'rotated away, held open': new lines shipped")
 def test_file_taken_out_of_paths_by_reload_is_not_read_any_more(tmp_path):
     agent, x, y, z = setup(tmp_path)
     try:
