@@ -3,7 +3,14 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Sequence
 from typing import Any, Callable
+
+# A source's state keys (the core's, popped before the source sees its state): per output, the ids of
+# events it acknowledged in batches that did not complete before a stop or a reload took them back.
+# The re-read sends those events to the other outputs only (shipper.source_runner).
+DELIVERED_PREFIX = "_delivered_to:"
+DELIVERED_MAX = 200_000  # ids kept per output (~40 bytes each); an output's in-flight limit stays far below
 
 
 class AckTracker:
@@ -24,21 +31,22 @@ class AckTracker:
         self._lock = threading.Condition()
         self._commit_lock = threading.Lock()
         self._next_seq = 0
-        self._window: deque[list] = deque()  # [seq, pending outputs, checkpoint fragment, outputs at start]
+        # [seq, pending outputs, checkpoint fragment, outputs at start, outputs that acked, event ids]
+        self._window: deque[list] = deque()
         self._unsaved: dict[str, Any] = {}  # acknowledged, merged, not committed yet
         self._unsaved_seq = -1
         self.committed_seq = -1
 
-    def register(self, pending: int, checkpoint: dict[str, Any]) -> int:
+    def register(self, pending: int, checkpoint: dict[str, Any], ids: Sequence[str] = ()) -> int:
         with self._lock:
             seq = self._next_seq
             self._next_seq += 1
-            self._window.append([seq, pending, checkpoint, pending])
+            self._window.append([seq, pending, checkpoint, pending, set(), ids])
         if pending == 0:
             self._advance()
         return seq
 
-    def ack(self, seq: int) -> None:
+    def ack(self, seq: int, output: str | None = None) -> None:
         with self._lock:
             i = seq - self._window[0][0]
             if not (0 <= i < len(self._window) and self._window[i][0] == seq):  # after a withdrawal
@@ -46,6 +54,8 @@ class AckTracker:
                 if i < 0:
                     return  # withdrawn (its output was closed by a reload): read again, not counted
             self._window[i][1] -= 1
+            if output is not None:
+                self._window[i][4].add(output)
         self._advance()
 
     def untouched_suffix(self, attempted: set[int]) -> set[int]:
@@ -53,7 +63,7 @@ class AckTracker:
         withdraw. Only a suffix: an earlier batch withdrawn under a later delivered one would be lost."""
         out: set[int] = set()
         with self._lock:
-            for seq, pending, _, total in reversed(self._window):
+            for seq, pending, _, total, _, _ in reversed(self._window):
                 if pending != total or seq in attempted:
                     break
                 out.add(seq)
@@ -68,7 +78,7 @@ class AckTracker:
     def _advance(self) -> None:
         with self._lock:
             while self._window and self._window[0][1] <= 0:
-                seq, _, fragment, _ = self._window.popleft()
+                seq, _, fragment, _, _, _ = self._window.popleft()
                 self._unsaved.update(fragment)
                 self._unsaved_seq = seq
             if not self._unsaved:
@@ -98,6 +108,17 @@ class AckTracker:
             with self._lock:
                 if not self._unsaved:
                     return
+
+    def delivered_to(self, seqs: set[int] | None = None) -> dict[str, list[str]]:
+        """Per output, the event ids of the batches not acknowledged by all (of `seqs`, or all of them)
+        that this output did acknowledge: what a re-read must not send it again."""
+        out: dict[str, list[str]] = {}
+        with self._lock:
+            for seq, pending, _, _, acked, ids in self._window:
+                if pending > 0 and (seqs is None or seq in seqs):
+                    for output in acked:
+                        out.setdefault(output, []).extend(ids)
+        return out
 
     def in_flight(self) -> int:
         """Batches not acknowledged yet, plus one while acknowledged ones wait for their commit."""

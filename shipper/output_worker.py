@@ -176,7 +176,7 @@ class OutputWorker:
                 self.refused, self._refusals = None, 0
             for done, tracker, seq in group:
                 self._m_shipped.inc(len(done.events))
-                tracker.ack(seq)
+                tracker.ack(seq, self.name)
             # Asleep until the next batch, the thread holds none: not its events, not (through its
             # tracker) a source runner a reload has let go.
             del batch, tracker, group, done

@@ -238,6 +238,8 @@ class Pipeline:
             w.stop.set()
         close_workers(list(self.workers.values()), OUTPUT_CLOSE_TIMEOUT)
         for r in self.runners.values():
+            if not delivered:  # what some outputs stored is not sent to them again by the re-read
+                r.save_delivered_to()
             r.close()
         end_helpers()  # the forkserver and resource tracker end with the agent
         self.store.close()

@@ -127,7 +127,8 @@ class Reloads:
                 if seqs and name in plan.outputs_removed:
                     for seq in seqs:
                         r.tracker.ack(seq)
-                elif seqs:
+                elif seqs:  # sent again only to the outputs that did not store them
+                    r.save_delivered_to(set(seqs))
                     r.tracker.withdraw(set(seqs))
             if name in plan.outputs_removed:
                 forget_metrics("output", name)

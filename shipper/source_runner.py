@@ -8,10 +8,11 @@ import logging
 import sqlite3
 import threading
 import time
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from shipper import ids as ids_mod, integrity, metrics, parse_auto, registry, vendor_ids
-from shipper.acks import AckTracker
+from shipper.acks import DELIVERED_MAX, DELIVERED_PREFIX, AckTracker
 from shipper.checkpoint import RECOVERY, CheckpointTooNew, StateDirError
 from shipper.config_base import SourceConfig
 from shipper.events import EventBuilder
@@ -53,6 +54,13 @@ class SourceRunner:
         self.last_commit: float | None = None
         state = pipeline.store.load(cfg.name)
         saved_chain = state.pop(integrity.STATE_KEY, None)  # the core's, not the source's
+        # Per output, events it stored before a stop or reload took their batches back: the re-read
+        # sends them to the other outputs only (each id once; the note goes when all were met again).
+        self._delivered_before: dict[str, Counter[str]] = {}
+        for key in [k for k in state if k.startswith(DELIVERED_PREFIX)]:
+            ids = state.pop(key)
+            if isinstance(ids, list) and ids:
+                self._delivered_before[key[len(DELIVERED_PREFIX):]] = Counter(i for i in ids if isinstance(i, str))
         self.chain = (integrity.Chain.resume(pipeline.integrity_key, f"{pipeline.host_name}/{cfg.name}", saved_chain)
                       if pipeline.integrity_key is not None else None)
         self._chain_lock = threading.Lock()  # one order for sealing, registering and queueing
@@ -400,17 +408,63 @@ class SourceRunner:
         if not targets and events:
             self._m_unrouted.inc(len(events))
             self.pipeline.warn_unrouted(self.tag)
-        seq = self.tracker.register(len(targets) if events else 0, checkpoint)
+        sends = [(w, batch) for w in targets]
+        if self._delivered_before and events:
+            checkpoint = dict(checkpoint)
+            sends = [(w, b) for w in targets if (b := self._not_delivered_before(w.name, batch, checkpoint)) is not None]
+        seq = self.tracker.register(len(sends) if events else 0, checkpoint, batch.ids)
         if not events:
             return
         give_up = self.abandon
-        for worker in targets:
-            if not worker.put(batch, self.tracker, seq, give_up):
+        for worker, mine in sends:
+            if not worker.put(mine, self.tracker, seq, give_up):
                 return  # stopping: not acked, so not checkpointed, so read again next start
             # Handed to one output, it must reach the others too: a reload that gave up here would
             # leave it delivered by one and never by the rest (its source could never restart).
             # Only the agent's stop gives up on it now.
             give_up = self.pipeline.abandon
+
+    def _not_delivered_before(self, output: str, batch: Batch, checkpoint: dict[str, Any]) -> Batch | None:
+        """The batch without the events `output` stored before the last stop (None: it had them all).
+        Once every such event was met again, `checkpoint` deletes the note with this batch."""
+        seen = self._delivered_before.get(output)
+        if not seen:
+            return batch
+        keep: list[int] = []
+        for i, event_id in enumerate(batch.ids):
+            if seen[event_id] > 0:
+                seen[event_id] -= 1
+                if not seen[event_id]:
+                    del seen[event_id]
+            else:
+                keep.append(i)
+        skipped = len(batch.ids) - len(keep)
+        if skipped:
+            log.info("events this output stored before the last stop or reload are not sent to it again",
+                     extra={"source": self.cfg.name, "output": output, "events": skipped})
+        if not seen:
+            del self._delivered_before[output]
+            checkpoint[DELIVERED_PREFIX + output] = None
+        if not skipped:
+            return batch
+        if not keep:
+            return None
+        return _subset(batch, keep)
+
+    def save_delivered_to(self, seqs: set[int] | None = None) -> None:
+        """Before batches that not every output acknowledged are let go (a stop, a reload taking them back):
+        note per output the events it did store, so that the re-read does not send them to it again."""
+        parts = self.tracker.delivered_to(seqs)
+        for output, left in self._delivered_before.items():
+            parts.setdefault(output, []).extend((+left).elements())
+        fragment: dict[str, Any] = {DELIVERED_PREFIX + o: list(ids)[-DELIVERED_MAX:] for o, ids in parts.items() if ids}
+        if not fragment:
+            return
+        try:
+            self.pipeline.store.update(self.cfg.name, fragment)
+        except (sqlite3.Error, OSError) as e:  # then those outputs get them again: at-least-once, said
+            log.warning("cannot note which outputs stored the batches taken back: the re-read sends them to "
+                        "every output again", extra={"source": self.cfg.name, "error": f"{type(e).__name__}: {e}"})
 
     def _run(self) -> None:
         try:
@@ -449,3 +503,16 @@ class SourceRunner:
 
 def _parser_options(cfg: SourceConfig) -> ParserOptions:
     return ParserOptions(timezone=cfg.timezone, source=cfg.name)
+
+
+def _subset(batch: Batch, keep: list[int]) -> Batch:
+    """The batch's events at `keep` (an output had the others), serialised lines and index keys too."""
+    ids = [batch.ids[i] for i in keep]
+    nbytes = batch.nbytes * len(keep) // max(1, len(batch.ids))
+    if batch.lines is not None:
+        lines = batch.lines.split(b"\n")
+        kept = b"".join(lines[i] + b"\n" for i in keep)
+        index_keys = [batch.index_keys[i] for i in keep] if batch.index_keys is not None else None
+        return Batch(batch.source, batch.tag, SerializedEvents(kept, len(keep)), ids, nbytes, lines=kept,
+                     index_keys=index_keys)
+    return Batch(batch.source, batch.tag, [batch.events[i] for i in keep], ids, nbytes)
