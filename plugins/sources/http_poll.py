@@ -152,6 +152,10 @@ class HttpPollSource(Source):
         # ctx.note, deleted by the batch's checkpoint once delivered): met again in the listing, they are read
         # again; not met by its end, the activity service deleted them first (retention): a loss, named.
         self._unconfirmed: dict[str, dict[str, Any]] = {}
+        # Per service: the total of the last page read before the history moved, and, during the re-read a
+        # move starts, [commits then known and not read yet, the re-read's first offset, commits it skipped]
+        self._known_total: dict[str, int] = {}
+        self._rereading: dict[str, list[int]] = {}
         for key, note in ctx.state.items():
             if not key.startswith(READ_NOTE_PREFIX) or not isinstance(note, dict):
                 continue
@@ -297,6 +301,27 @@ class HttpPollSource(Source):
         if self._read(service):
             self._settle(service, "deleted by the activity service (its retention pruned them) before they "
                                   "could be read again")
+            self._count_pruned_unread(service)
+
+    def _count_pruned_unread(self, service: str) -> None:
+        """A re-read after a move reached the end of the listing: of the commits known to exist and not read
+        when the history moved, those it cannot have met (the commits it found unshipped are fewer) were
+        deleted unread (pruned while the source was behind: its output down). New commits since make this
+        count low, never high: "at least"."""
+        pending = self._rereading.pop(service, None)
+        if pending is None:
+            return
+        unread, start, skipped = pending
+        lost = unread - ((self.cursors[service].offset - start) - skipped)
+        if lost <= 0:
+            return
+        metrics.losses.labels(self.ctx.name).inc()
+        metrics.source_errors.labels(self.ctx.name, "commits_lost").inc(lost)
+        self.ctx.lost(f"service {service}: at least {lost} commit(s) deleted before they were read", 0)
+        self.log.warning(f"activity API: service {service}: at least {lost} commit(s) were deleted (the activity "
+                         "service's retention pruned them) before the source could read them: it was behind (an "
+                         "output down, or slow); they are lost", extra={"service": service, "kind": "commits_lost",
+                                                                       "commits": lost})
 
     def _settle(self, service: str, why: str) -> None:
         """The listing was read to its end: the commits read in an earlier run, never delivered, that it did
@@ -383,6 +408,7 @@ class HttpPollSource(Source):
                 widen = 1
                 continue
             if page.total is not None:  # commits counted past what is listed open a gap until they come
+                self._known_total[service] = page.total  # the history as it stood before a move
                 if len(commits) < limit:
                     self.unlisted[service] = min(self.unlisted[service], max(0, page.total - start - len(commits)))
                 last = page.total - 1 - self.unlisted[service]
@@ -514,6 +540,8 @@ class HttpPollSource(Source):
                 skipped += 1
         if skipped:
             repeats_skipped.labels(self.ctx.name, service).inc(skipped)
+            if service in self._rereading:
+                self._rereading[service][2] += skipped
         self._offset_gaps_now(service, self.offset_gaps[service].observe(range(first, cur.offset), time.monotonic()))
         if cur.reappeared:
             self.log.warning(f"activity API: {len(cur.reappeared)} commit(s) of service {service} shipped before, "
@@ -612,6 +640,13 @@ class HttpPollSource(Source):
                              "stepped back further than resync_commits reach): they are not shipped; raise "
                              "resync_commits to cover such a step",
                              extra={"service": service, "kind": "commits_skipped", "commits": unseen})
+        known = self._known_total.get(service)
+        before = self._rereading.get(service)
+        unread = before[0] if before is not None else \
+            (max(0, known - self.unlisted[service] - cur.offset) if known is not None else 0)
+        if floor is not None and unseen > 0:  # those sort before the re-read: counted above already
+            unread = max(0, unread - unseen)
+        self._rereading[service] = [unread, lo, 0]
         cur.resync_from(lo)
         self.offset_gaps[service].restart(lo)  # the offsets name other commits now: open gaps are not gaps
 

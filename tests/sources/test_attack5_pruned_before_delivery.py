@@ -74,8 +74,6 @@ outputs:
     assert any(f"{len(missing)} commit(s)" in line for line in said), said  # how many, not only that
 
 
-@pytest.mark.xfail(strict=True, reason="attack 5: the running agent held up by its output: commits pruned before it read "
-                   "them (~270 of 505) are lost; the only warning says the history moved and remembered commits are skipped")
 def test_commits_pruned_while_the_agent_waits_on_its_output_are_named_as_lost(tmp_path):
     sock = tmp_path / "fluentd.sock"
     with PuppetActivityAPI(tmp_path, tls=False) as api:
