@@ -26,6 +26,10 @@ HOUSEKEEPING = 10.0  # seconds between walks over every file (idle descriptors, 
 # a file with their own checkpoint and ship every line twice. Named once per file, so the operator
 # narrows `paths` or `exclude` (tests/tail/test_attack3_overlapping_sources.py).
 _followed_by: dict[str, set[str]] = {}
+# path -> the source that followed it last, once none does (a reload moving a file to another source:
+# that one reads it from its own checkpoint or its start, and what the first shipped goes again).
+_last_followed_by: dict[str, str] = {}
+LAST_FOLLOWED_BOUND = 10000
 _followed_lock = threading.Lock()
 
 
@@ -148,6 +152,11 @@ class FileSource(Source):
             names.discard(self.config.name)
             if not names:
                 _followed_by.pop(path, None)
+                _last_followed_by.pop(path, None)
+                _last_followed_by[path] = self.config.name
+                if len(_last_followed_by) > LAST_FOLLOWED_BOUND:
+                    for old in list(_last_followed_by)[:LAST_FOLLOWED_BOUND // 2]:
+                        del _last_followed_by[old]
 
     def _claim_followed(self) -> None:
         """After a scan: name each file another source follows too (each ships its lines)."""
@@ -159,6 +168,12 @@ class FileSource(Source):
                 names = _followed_by.setdefault(path, set())
                 names.add(name)
                 others = sorted(names - {name})
+                before = _last_followed_by.pop(path, None)
+                if before is not None and before != name and not others:
+                    self.ctx.logger.warning(
+                        f"{path} was followed by source {before} until now (a reload moved it): source {name} reads it "
+                        "from its own checkpoint or from its start (read_from), so lines source "
+                        f"{before} shipped may be shipped again", extra={"path": path})
                 if others and path not in self._overlap_named:
                     self._overlap_named.add(path)
                     self.ctx.logger.warning(

@@ -84,8 +84,6 @@ def test_file_taken_out_of_paths_by_reload_is_not_read_any_more(tmp_path):
     assert late == [], f"lines of y.log written after the reload were shipped: {late}"
 
 
-@pytest.mark.xfail(strict=True, reason="a file moved to another source by a reload is read again from its "
-                   "start by that source: 100 lines shipped twice, no warning")
 def test_file_moved_to_another_source_by_reload_repeats_nothing(tmp_path):
     agent, x, y, z = setup(tmp_path)
     try:
