@@ -32,11 +32,14 @@ sources:
   - {{name: dm, type: file, paths: ['{log}'], parser: datameer, parse_workers: 0}}
 outputs:
   - {{type: elasticsearch, hosts: ['{server.url}'], index: audit}}
+  - type: stdout
 """)
+        captured = []  # the stdout output's trail: it keeps every copy
 
         def run_once() -> None:
             r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
             assert r.returncode == 0, r.stderr.decode()[-2000:]
+            captured.append(r.stdout)
 
         log.write_bytes(record(1) + b"\n" + record(2) + b"\n")
         run_once()
@@ -58,8 +61,8 @@ outputs:
     kf = tmp_path / "verify.key"
     kf.write_text(KEY)
     kf.chmod(0o600)
-    v = subprocess.run(SHIPPER + ["verify", "--key-file", str(kf), str(export)], capture_output=True, text=True,
-                       timeout=120)
+    v = subprocess.run(SHIPPER + ["verify", "--key-file", str(kf), "--output", "elasticsearch", str(export)],
+                       capture_output=True, text=True, timeout=120)
     assert "altered:" not in v.stdout, v.stdout  # nothing was altered: the chain forked at a restored head
     assert v.returncode == 1, v.stdout  # user5's event follows a link the store does not hold: unproven
     assert "note: fork: the chain was sealed more than once from sequence 4 on: sequence 5 holds 2 different " \
@@ -70,6 +73,15 @@ outputs:
     # The same store with user5's event altered as well: still not intact, and no fork hides it elsewhere
     user5["user"]["name"] = "mallory"
     export.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in docs))
-    v = subprocess.run(SHIPPER + ["verify", "--key-file", str(kf), str(export)], capture_output=True, text=True,
-                       timeout=120)
+    v = subprocess.run(SHIPPER + ["verify", "--key-file", str(kf), "--output", "elasticsearch", str(export)],
+                       capture_output=True, text=True, timeout=120)
     assert v.returncode == 1, v.stdout
+
+    # A store that keeps every copy (the stdout capture) holds both branches whole: each link proven, the
+    # fork named
+    trail = tmp_path / "stdout.jsonl"
+    trail.write_bytes(b"".join(captured))
+    v = subprocess.run(SHIPPER + ["verify", "--key-file", str(kf), "--output", "stdout", str(trail)],
+                       capture_output=True, text=True, timeout=120)
+    assert v.returncode == 0, v.stdout
+    assert "note: fork: the chain was sealed more than once from sequence 4 on" in v.stdout, v.stdout
