@@ -209,6 +209,9 @@ class FluentdOutputConfig(OutputConfig):
 class FluentdOutput(Output):
     Config = FluentdOutputConfig
     config: FluentdOutputConfig
+    # Fluentd's buffered outputs flush chunks as they fill and retry a failed one after later ones went
+    # (out_file and fluent-plugin-elasticsearch alike): what it stores has no order to judge.
+    stores_in_order = False
 
     def __init__(self, config: FluentdOutputConfig, ctx):
         super().__init__(config, ctx)
