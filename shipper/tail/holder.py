@@ -139,6 +139,7 @@ class Holder:
         self._unopened: dict[str, str] = {}  # path created but gone when opened -> the family it owes
         self._hub: SharedInotify | None = None
         self._watched: dict[str, tuple[int, int] | None] = {}  # folder -> what its name pointed at
+        self._unwatchable: set[str] = set()  # folders there that got no watch (warned once)
         self._match: Callable[[str], bool] | None = None  # would the source's globs list this path?
         self.overflows = 0  # inotify queue overflows (events dropped)
         self._overflowed: set[str] = set()  # folders whose new files may have escaped in an overflow
@@ -209,6 +210,15 @@ class Holder:
                 pointed = discovery.folder_identity(folder)  # before the watch: a swap meanwhile is seen next time
                 if hub.watch(self, folder, HOLD_MASK):
                     self._watched[folder] = pointed
+                    self._unwatchable.discard(folder)
+                elif pointed is not None and folder not in self._unwatchable:
+                    # There, yet no watch (the user's inotify watches all taken, by any of its programs):
+                    # nothing is held there, and nothing that escapes is counted. Said once per folder.
+                    self._unwatchable.add(folder)
+                    log.warning(f"cannot hold rotated files in {folder} as they appear: the kernel gives no inotify "
+                                "watch there (fs.inotify.max_user_watches used up by this user's programs? see "
+                                "docs/operations.md): files rotated away and deleted between two scans are lost, "
+                                "uncounted", extra={"path": folder})
 
     def take(self) -> tuple[list[Held], dict[str, int]]:
         """The files held now (still owned by the holder) and the escapes since the last take."""
