@@ -36,6 +36,8 @@ class AckTracker:
         self._unsaved: dict[str, Any] = {}  # acknowledged, merged, not committed yet
         self._unsaved_seq = -1
         self.committed_seq = -1
+        # (seq, output) acknowledged for an output a reload removed: that output's own late ack is ignored
+        self._behalf: set[tuple[int, str]] = set()
 
     def register(self, pending: int, checkpoint: dict[str, Any], ids: Sequence[str] = ()) -> int:
         with self._lock:
@@ -46,16 +48,42 @@ class AckTracker:
             self._advance()
         return seq
 
+    def _index(self, seq: int) -> int:
+        """With the lock held: where batch `seq` is in the window, -1 if it left it (withdrawn by a reload,
+        or the window is empty)."""
+        if not self._window:
+            return -1
+        i = seq - self._window[0][0]
+        if 0 <= i < len(self._window) and self._window[i][0] == seq:
+            return i
+        return next((j for j, e in enumerate(self._window) if e[0] == seq), -1)  # after a withdrawal
+
     def ack(self, seq: int, output: str | None = None) -> None:
         with self._lock:
-            i = seq - self._window[0][0]
-            if not (0 <= i < len(self._window) and self._window[i][0] == seq):  # after a withdrawal
-                i = next((j for j, e in enumerate(self._window) if e[0] == seq), -1)
-                if i < 0:
-                    return  # withdrawn (its output was closed by a reload): read again, not counted
-            self._window[i][1] -= 1
+            if output is not None and (seq, output) in self._behalf:  # acknowledged for it: its output was removed
+                self._behalf.discard((seq, output))
+                return
+            i = self._index(seq)
+            if i < 0:
+                return  # withdrawn (its output was closed by a reload): read again, not counted
             if output is not None:
+                if output in self._window[i][4]:
+                    return
                 self._window[i][4].add(output)
+            self._window[i][1] -= 1
+        self._advance()
+
+    def ack_removed(self, seq: int, output: str) -> None:
+        """A reload removed `output` while it held batch `seq`: nothing needs the batch from it any more,
+        the other outputs' acks decide. Counted once: the removed output's own ack, if a send the close
+        cut short completes after all, is then ignored (one ack too many would commit the batch before
+        the outputs that still hold it delivered it)."""
+        with self._lock:
+            i = self._index(seq)
+            if i < 0 or output in self._window[i][4]:
+                return
+            self._window[i][1] -= 1
+            self._behalf.add((seq, output))
         self._advance()
 
     def untouched_suffix(self, attempted: set[int]) -> set[int]:
@@ -81,6 +109,8 @@ class AckTracker:
                 seq, _, fragment, _, _, _ = self._window.popleft()
                 self._unsaved.update(fragment)
                 self._unsaved_seq = seq
+                if self._behalf:  # a late ack of a batch out of the window is ignored anyway
+                    self._behalf = {b for b in self._behalf if b[0] > seq}
             if not self._unsaved:
                 if self._unsaved_seq > self.committed_seq:
                     self.committed_seq = self._unsaved_seq  # batches with an empty fragment

@@ -126,7 +126,7 @@ class Reloads:
                 seqs = [seq for _, t, seq in held if t is r.tracker]
                 if seqs and name in plan.outputs_removed:
                     for seq in seqs:
-                        r.tracker.ack(seq)
+                        r.tracker.ack_removed(seq, name)
                 elif seqs:  # sent again only to the outputs that did not store them
                     r.save_delivered_to(set(seqs))
                     r.tracker.withdraw(set(seqs))
