@@ -334,7 +334,10 @@ def verify_chain(chain: str, links: list[Seen] | list[Link], keys: list[Key], or
                                         "agent writes, so what it declares cannot be read")
                     continue
                 ev = ln.att.get("event") or {}
-                if previous is not None and ln is good[0]:
+                # (not after a fork: an attestation whose own previous one stands before the one before it
+                # in sequence follows another branch, whose time is its own)
+                since = ((ln.att.get("shipper") or {}).get("attestation") or {}).get("previous_sequence")
+                if previous is not None and ln is good[0] and not (_is_int(since) and since < previous["sequence"]):
                     rep.notes.extend(_not_running(previous, ev, seq))
                 previous = {**ev, "sequence": seq} if ln is good[0] else previous
                 span = _seconds(ev.get("start"), ev.get("end"))

@@ -69,6 +69,7 @@ outputs:
            "links" in v.stdout and "its state was rolled back" in v.stdout, v.stdout
     user5 = next(d for d in docs if "user" in d and d["user"]["name"] == "user5")
     assert f"forked: sequence {user5['event']['sequence']} " in v.stdout, v.stdout
+    assert v.stdout.count("no attestation covers") == 1, v.stdout  # the restore's, not one across the branches
 
     # The same store with user5's event altered as well: still not intact, and no fork hides it elsewhere
     user5["user"]["name"] = "mallory"
