@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import stat
 from collections import defaultdict
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import orjson
 
@@ -57,7 +57,7 @@ def read_links(paths: Iterable[str], keys: list[Key], workers: int = 1
         streams = [p for p in parts if p[3] is None]
         files = [p for p in parts if p[3] is not None]
         _init(secrets)
-        results = list(_merged(map(_read_part, streams), chains, problems, lines_before))
+        results = list(_merged((r for part in streams for r in _read_stream(part)), chains, problems, lines_before))
         if workers > 1 and sum(end - start for _, _, start, end in files if end is not None) > IN_PROCESS:
             ctx = multiprocessing.get_context("forkserver")
             with ctx.Pool(min(workers, len(files)), initializer=_init, initargs=(secrets,)) as pool:  # (--workers 10000)
@@ -131,14 +131,49 @@ def _init(secrets: dict[str, bytes]) -> None:
     gc.disable()  # in a reading process too: nothing it makes is cyclic, and it ends with the pool
 
 
-def _read_part(part: tuple[int, str, int, int | None]
-               ) -> tuple[int, str, int, list[tuple[int, str]], int, list[tuple[str, Seen]]]:
+_Result = tuple[int, str, int, list[tuple[int, str]], int, list[tuple[str, Seen]]]
+MAX_LINE = 256 << 20  # bytes of a line read from a stream before it is named and skipped (no event is that long)
+
+
+def _read_part(part: tuple[int, str, int, int | None]) -> _Result:
     file, path, start, end = part
     with open(path, "rb") as f:
-        if start:  # (a stream is one part from its start, and cannot seek)
-            f.seek(start)
-        data = f.read() if end is None else f.read(end - start)
-    if start == 0 and data.startswith(codecs.BOM_UTF8):
+        f.seek(start)
+        data = f.read(end - start) if end is not None else f.read()
+    return _read_lines(file, path, data, start == 0)
+
+
+def _read_stream(part: tuple[int, str, int, int | None]) -> Iterator[_Result]:
+    """A pipe (zcat trail.gz | shipper verify … /dev/stdin) read a PART at a time, cut at line ends, so
+    a day's trail never sits whole in memory; a line longer than MAX_LINE (a stream of zeros) is named
+    and skipped to its end."""
+    file, path, _, _ = part
+    first, carry, skipping = True, b"", 0
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(PART)
+            if skipping:  # the rest of a line too long: up to its end, as one line
+                cut = chunk.find(b"\n")
+                if cut < 0 and chunk:
+                    continue
+                skipping = 0
+                chunk = chunk[cut + 1:] if cut >= 0 else b""
+            data = carry + chunk
+            cut = data.rfind(b"\n") + 1 if chunk else len(data)
+            if cut == 0 and len(data) > MAX_LINE:
+                yield file, path, 1, [(1, f"a line longer than {MAX_LINE} bytes: not a JSON event")], 0, []
+                carry, skipping = b"", 1
+                continue
+            carry = data[cut:]
+            if cut:
+                yield _read_lines(file, path, data[:cut], first)
+                first = False
+            if not chunk:
+                return
+
+
+def _read_lines(file: int, path: str, data: bytes, at_start: bool) -> _Result:
+    if at_start and data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]  # an export saved with a byte order mark (RFC 8259 8.1)
     lines = data.split(b"\n")
     del data

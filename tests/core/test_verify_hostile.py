@@ -189,3 +189,43 @@ def test_a_device_given_as_a_trail_is_named_not_read_for_ever(tmp_path):
     assert r.returncode == 1, r.stdout + r.stderr
     assert "/dev/zero: a device, not a trail" in r.stdout and "chain vm/datameer: sequences 1-25, 25 links: intact" \
         in r.stdout, r.stdout
+
+
+def test_a_trail_on_a_pipe_is_read_a_part_at_a_time(tmp_path, monkeypatch):
+    """A pipe was read whole into memory (a day's trail through `zcat … | shipper verify … /dev/stdin`), and
+    one endless line (`cat /dev/zero |`) until memory ran out: now a part at a time, cut at line ends, and
+    a line past MAX_LINE named and skipped. Small parts here, so that lines and links cross their ends."""
+    import os
+    import threading
+
+    from shipper import verify_read
+
+    monkeypatch.setattr(verify_read, "PART", 1000)
+    monkeypatch.setattr(verify_read, "MAX_LINE", 5000)
+    c = Chain(Key.from_text(KEY), "h/pipe")
+    docs = [c.seal(c.attestation("start", {}, HOST, AGENT))]
+    docs += [c.seal({"event": {"action": "a"}, "message": "m" * (i * 7 % 300), "n": i}) for i in range(200)]
+    docs.append(c.seal(c.attestation("stop", {}, HOST, AGENT)))
+    lines = [orjson.dumps(d) for d in docs]
+    lines[150] = lines[150].replace(b'"n":149', b'"n":150')  # altered, far into the stream
+    data = b"\xef\xbb\xbf" + b"\n".join(lines[:100]) + b"\n" + b"0" * 12000 + b"\n" + b"\n".join(lines[100:])
+    r, w = os.pipe()
+
+    def write() -> None:
+        with os.fdopen(w, "wb") as f:
+            f.write(data)  # no newline at the end
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        chains, problems, unchained = verify_read.read_links([f"/proc/self/fd/{r}"], [Key.from_text(KEY)])
+    finally:
+        writer.join()
+        os.close(r)
+    assert problems == [f"/proc/self/fd/{r}:101: a line longer than 5000 bytes: not a JSON event"], problems
+    seen = chains["h/pipe"]
+    assert [s.seq for s in seen] == list(range(1, 203)) and unchained == 0
+    assert [s.line for s in seen] == list(range(1, 101)) + list(range(102, 204))  # numbered as in the stream
+    from shipper.verify import verify_chain
+    rep = verify_chain("h/pipe", seen, [Key.from_text(KEY)])
+    assert rep.problems == [f"altered: sequence 151 at /proc/self/fd/{r}:152 does not match its hash"], rep.problems
