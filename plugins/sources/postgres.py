@@ -184,6 +184,7 @@ class PostgresSource(Source):
         self._queries()
         self.last_poll: float | None = None
         self._standby = False
+        self._seq_last: int | None = None  # the id sequence's last value, as the last poll read it
         self._read_limit = config.batch_size  # halved while the read of new rows times out
         self._gap_ranges = config.gap_lookup_ranges  # halved while gap lookups time out
         self._gap_after: int | None = None  # the next gap lookup starts above this id (None: from the lowest)
@@ -451,6 +452,7 @@ class PostgresSource(Source):
         cur.execute(self._query_max)
         top = _first_value(cur)
         self._top = top
+        self._seq_last = ident["seq_last"]
         anchor_row = None
         if c.max_id > 0 and c.anchor is not None:
             cur.execute(self._query_anchor, (c.max_id,))
@@ -510,6 +512,8 @@ class PostgresSource(Source):
             reset = self._check_table(cur, conn, cursor)
             if reset is not None:
                 cursor = self.cursor = self._started_over(cursor, *reset, self._start_id(cur))
+            elif self._seq_last is not None and (cursor.seq_seen is not None or self._seq_last < cursor.max_id):
+                self._follow_sequence(cur, cursor)
             filled_rows, full, checked = self._lookup_gaps(conn, cursor, limit)
             new_rows, full_new = self._fetch(conn, self._query_new, (cursor.max_id, limit), limit, cursor.epoch)
             bound = None
@@ -545,6 +549,23 @@ class PostgresSource(Source):
             self.ctx.emit(RawBatch(records, [f"id:{_row_key(r[0], cursor.epoch)}" for r in rows], {STATE_KEY: state},
                                    sum(len(x) for x in records), flags=flags))
         return full or full_new or len(new_rows) >= limit or len(filled_rows) >= limit
+
+    def _follow_sequence(self, cur: psycopg.Cursor[Row], cursor: IdCursor) -> None:
+        """The id sequence is below the cursor while the table's rows reach it: a row was written with an id
+        above the sequence (by hand, merged from another installation). The rows the application writes next
+        take ids below the cursor: each id the sequence hands out is awaited as a gap, said once."""
+        seq_last = int(self._seq_last or 0)
+        xmax = None
+        if not self._standby and cursor.seq_seen is not None and seq_last > cursor.seq_seen:
+            cur.execute("SELECT txid_current() AS xid")  # the gap's horizon (postgres_cursor, rule 1)
+            xmax = _one_row(cur)["xid"]
+        if cursor.follow_sequence(seq_last, xmax, time.time()):
+            metrics.source_errors.labels(self.ctx.name, "sequence_behind").inc()
+            self.log.warning(f"table {self.config.table}: its id sequence is at {seq_last}, below the {cursor.max_id} "
+                             "already shipped (a row was written with an id above the sequence: by hand, or merged "
+                             "from elsewhere): the rows written next get ids below the cursor; they are looked up as "
+                             "the sequence hands their ids out", extra={"source": self.ctx.name, "kind": "sequence_behind",
+                                                                        "sequence_last": seq_last, "cursor": cursor.max_id})
 
     def _count_unread(self, conn: psycopg.Connection[Row], above: int) -> tuple[int, int] | None:
         """Rows with ids in (above, the table's highest id], at most COUNT_CHUNK of them: (rows, counted up to

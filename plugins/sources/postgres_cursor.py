@@ -67,8 +67,13 @@ class IdCursor:
 
     def __init__(self, max_id: int = 0, gaps: Iterable[Gap] = (), *, epoch: int = 0, oid: int | None = None,
                  node: int | None = None, anchor: str | None = None, anchor_time: str | None = None,
-                 unread: int = 0, counted_to: int | None = None, seen_top: int | None = None):
+                 unread: int = 0, counted_to: int | None = None, seen_top: int | None = None,
+                 seq_seen: int | None = None):
         self.max_id = max_id
+        # While the id sequence is below max_id (a row written with an id above it: by hand, merged from
+        # elsewhere), the last sequence value already awaited: every value it hands out after is awaited as
+        # a gap, since those rows come below the cursor. None: the sequence is not behind.
+        self.seq_seen = seq_seen
         # Rows above the cursor not read yet, counted (in chunks, by the id index) up to `counted_to`, and
         # the highest id the table had: if the table goes (dropped, truncated, restored) these rows are
         # what was lost, and the warning counts them.
@@ -97,13 +102,34 @@ class IdCursor:
         return cls(state["max_id"], gaps, epoch=int(table.get("epoch", 0)), oid=table.get("oid"),
                    node=table.get("node"), anchor=table.get("anchor"), anchor_time=table.get("anchor_time"),
                    unread=int(table.get("unread", 0)), counted_to=table.get("counted_to"),
-                   seen_top=table.get("seen_top"))
+                   seen_top=table.get("seen_top"),
+                   seq_seen=state["seq_seen"] if isinstance(state.get("seq_seen"), int) else None)
 
     def to_state(self) -> dict:
-        return {"max_id": self.max_id, "gaps": [g.to_json() for g in self.gaps],
-                "table": {"epoch": self.epoch, "oid": self.oid, "node": self.node, "anchor": self.anchor,
-                          "anchor_time": self.anchor_time, "unread": self.unread, "counted_to": self.counted_to,
-                          "seen_top": self.seen_top}}
+        out = {"max_id": self.max_id, "gaps": [g.to_json() for g in self.gaps],
+               "table": {"epoch": self.epoch, "oid": self.oid, "node": self.node, "anchor": self.anchor,
+                         "anchor_time": self.anchor_time, "unread": self.unread, "counted_to": self.counted_to,
+                         "seen_top": self.seen_top}}
+        if self.seq_seen is not None:
+            out["seq_seen"] = self.seq_seen
+        return out
+
+    def follow_sequence(self, seq_last: int, xmax: int | None, now: float) -> bool:
+        """The id sequence's last value now. Below max_id, the ids it hands out from now on are below the
+        cursor: each new one is awaited as a gap (found and shipped, or closed by the gap rules). True when
+        the sequence is first found behind (to be said once)."""
+        if seq_last >= self.max_id:
+            self.seq_seen = None  # caught up: ids above the cursor again
+            return False
+        if self.seq_seen is None or seq_last < self.seq_seen:  # (a sequence set back: from its new value)
+            first = self.seq_seen is None
+            self.seq_seen = seq_last
+            return first
+        if seq_last > self.seq_seen:
+            self.gaps.append(Gap(self.seq_seen + 1, seq_last, xmax, now))
+            self.gaps.sort(key=lambda g: g.lo)
+            self.seq_seen = seq_last
+        return False
 
     def count_from(self) -> int:
         """Rows above this id are not counted yet."""
