@@ -170,6 +170,7 @@ class AzureBlobSource(Source):
         self._created_seen: set[tuple[str, str, str]] = set()
         self._created_told: set[tuple[str, str, str]] = set()
         self._unconfirmed: dict[str, list[tuple[str, dict]]] = {}  # container -> [(note key, note)]
+        self._gone_said: set[tuple[str, str]] = set()  # (blob key, creation time) named lost as deleted
         for k, v in ctx.state.items():
             if k.startswith("blob:"):
                 st = BlobState.from_json(v)
@@ -364,6 +365,7 @@ class AzureBlobSource(Source):
             return  # the listing may have ended early
         if container in self._unconfirmed:
             self._settle(cc, container, found)
+        self._vanished(container, found)
         # Name order is time order for hourly blobs (zero-padded y=/m=/d=/h=).
         jobs = [j for j in (self._prepare(container, found[n]) for n in sorted(found)) if j is not None]
         self._read_all(cc, container, jobs)
@@ -401,6 +403,7 @@ class AzureBlobSource(Source):
                 continue
             where = f"{container}/{name}"
             span = f"bytes {min(starts)} to {max(ends)}" if starts and ends else "bytes not known"
+            self._gone_said.add((blob_key(container, name), str(next(iter(created))) if len(created) == 1 else ""))
             self._m_losses.inc()
             metrics.source_errors.labels(self.ctx.name, "undelivered_lines_gone").inc()
             self.ctx.lost(f"{where} ({why} before {records} line(s), {span}, read but not delivered, were read "
@@ -409,6 +412,30 @@ class AzureBlobSource(Source):
                              f"stop, and not delivered, could be read again ({span}): they are lost",
                              extra={"blob": where, "kind": "undelivered_lines_gone", "records": records})
         self.ctx.note({key: None for key, _note in self._unconfirmed.pop(container)})
+
+    def _vanished(self, container: str, found: dict[str, Any]) -> None:
+        """Blobs followed and not read to their end that the listing no longer shows: deleted before the
+        source could read them (it was behind: an output down). Their unread bytes are lost, named once."""
+        for st in list(self.blobs.values()):
+            if st.container == container and st.name not in found and not st.done:
+                self._gone(st, st.size, "the listing no longer shows it")
+
+    def _gone(self, st: BlobState, size: int, how: str) -> None:
+        """A followed blob deleted with bytes from st.offset to `size` (at least) unread: a loss, said once."""
+        key = blob_key(st.container, st.name)
+        if (key, st.created) in self._gone_said or size <= st.offset:
+            return
+        self._gone_said.add((key, st.created))
+        where = f"{st.container}/{st.name}"
+        self._m_losses.inc()
+        metrics.source_errors.labels(self.ctx.name, "deleted_unread").inc()
+        self.ctx.lost(f"{where} (deleted before it was read to its end: bytes {st.offset} to {size} or more)",
+                      size - st.offset)
+        self.log.warning(f"blob {where} was deleted before the source could read it to its end ({how}): bytes "
+                         f"{st.offset} to {size} (or more) were never read and are lost; the source was behind "
+                         "(an output down, or slow)", extra={"blob": where, "kind": "deleted_unread",
+                                                             "read_to": st.offset, "size": size})
+        st.size = st.offset  # nothing more to read from it: its hour may close
 
     def _discover(self, cc, container: str) -> tuple[set[str], dict[str, Any]]:
         """The folders under `prefix` that hold `y=YYYY` folders, and the blobs found outside them."""
@@ -577,6 +604,9 @@ class AzureBlobSource(Source):
         try:
             dl = cc.get_blob_client(job.st.name).download_blob(offset=offset, length=length)
             read = dl.properties.creation_time.isoformat()
+        except ResourceNotFoundError:  # deleted since it was listed
+            self._gone(job.st, job.size, "its read answered 404")
+            return None
         except Exception as e:
             raise classify(e, f"reading blob {container}/{job.st.name} at offset {offset}") from None
         if read != job.created:

@@ -75,8 +75,6 @@ outputs:
     assert any("5 line(s)" in line and name in line for line in said), said  # which blob, how many
 
 
-@pytest.mark.xfail(strict=True, reason="attack 5: a blob deleted while the running agent, held up by its output, had "
-                   "read only part of it: the rest (~1,300 of 3,005 records) is lost, said only as a passing 404")
 def test_a_blob_deleted_while_the_agent_waits_on_its_output_is_named_as_lost(azurite, tmp_path):
     container = f"insights-logs-gone{uuid.uuid4().hex[:8]}"
     now = datetime.now(timezone.utc)
