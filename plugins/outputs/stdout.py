@@ -14,6 +14,7 @@ import errno
 import os
 import stat
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -33,6 +34,11 @@ BACKOFF_BASE = 0.25  # seconds before the 2nd attempt of a failed batch (the wor
 BACKOFF_MAX = 30.0
 ONCE_BACKOFF_MAX = 2.0
 ONCE_ATTEMPTS = 6  # `run --once`: ~10 s of a full disk, then a clear error and exit 1
+# One writer of the process's stdout at a time: a stdout output a reload replaced may still be inside a
+# write blocked on a full pipe (its reader paused); its replacement writing meanwhile would tear lines
+# (pipe writes over PIPE_BUF bytes are not atomic). The old one finishes its batch first.
+_WRITING = threading.Lock()
+LOCK_WAIT = 0.25  # seconds between looks at the stop while another writer holds stdout
 
 
 @dataclass
@@ -86,6 +92,10 @@ class StdoutOutput(Output):
                                     BACKOFF_BASE * 2 ** (self._failures - 1))):
             self._undo(fd, written)
             raise Stopping()
+        while not _WRITING.acquire(timeout=LOCK_WAIT):
+            if self.ctx.stop.is_set():
+                self._written = None if not written.done else written
+                raise Stopping()
         try:
             _write_all(fd, lines, written)
         except OSError as e:
@@ -101,6 +111,8 @@ class StdoutOutput(Output):
                              + "its events are read again next run") from None
             raise OSError(e.errno, f"cannot write to stdout ({e.strerror}); {written.done} bytes of the batch "
                                    "written, the retry resumes after them") from None
+        finally:
+            _WRITING.release()
         self._written = None
         self._failures = 0
         self.trouble = None
