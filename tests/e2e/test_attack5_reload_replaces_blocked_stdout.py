@@ -40,8 +40,6 @@ outputs:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="attack 5: a reload replacing a stdout output blocked on a paused pipe "
-                   "reader: the old and new writes interleave: 11-13 torn lines, 4-5 of 20,000 events lost, ~1,000 repeated")
 def test_a_reload_replacing_a_blocked_stdout_tears_no_line_and_loses_nothing(tmp_path):
     with open(tmp_path / "audit.log", "w") as f:
         for i in range(N):
