@@ -72,6 +72,7 @@ def _worker_main(conn, cfg_fields: dict[str, Any], parser_options: ParserOptions
         if msg is None:
             return
         batch_id, records, flags, meta, with_keys = msg
+        out: tuple[int, Parsed | None, str | None]  # (batch, its result or None, why it failed or None)
         try:
             out = (batch_id, serialise(builder, RawBatch(records, (), {}, 0, meta, flags), with_keys), None)
         except Exception as e:  # not a parser error (those are _parse_failure events): the agent decides
@@ -311,7 +312,7 @@ class ParsePool:
             for conn in ready:
                 worker = by_conn[conn]
                 try:
-                    batch_id, parsed, error = conn.recv()
+                    batch_id, parsed, error = worker.conn.recv()
                 except (EOFError, OSError):
                     return self._replace(worker, entry)
                 with self._cond:
