@@ -1647,7 +1647,9 @@ class Tailer:
     def _strip_holes(lines, holes: list[tuple[int, int]]) -> None:
         """Zero bytes at the start of a line are a hole, not data: stripped from the records (a
         record of nothing else is dropped), their offsets moved past them."""
-        recs, offs, flags = [], [], [] if lines.flags is not None else None
+        recs: list[bytes] = []
+        offs: list[int] = []
+        flags: list[tuple[str, ...]] | None = [] if lines.flags is not None else None
         for i, r in enumerate(lines.records):
             if r[:1] == b"\0":
                 n = len(r) - len(r.lstrip(b"\0"))
