@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import stat
 import sys
 import threading
@@ -97,7 +98,10 @@ class StdoutOutput(Output):
                 self._written = None if not written.done else written
                 raise Stopping()
         try:
-            _write_all(fd, lines, written)
+            if _is_pipe(fd):
+                _write_whole_lines(fd, lines, written)
+            else:
+                _write_all(fd, lines, written)
         except OSError as e:
             if e.errno == errno.EPIPE:
                 self._written = None
@@ -161,6 +165,33 @@ def _regular_file_offset(fd: int) -> int | None:
         return os.lseek(fd, 0, os.SEEK_CUR) if stat.S_ISREG(os.fstat(fd).st_mode) else None
     except OSError:
         return None
+
+
+def _is_pipe(fd: int) -> bool:
+    try:
+        return stat.S_ISFIFO(os.fstat(fd).st_mode)
+    except OSError:
+        return False
+
+
+def _write_whole_lines(fd: int, parts: list[bytes], written: _Written) -> None:
+    """Into a pipe: whole lines, at most PIPE_BUF bytes a write, from byte `written.done`. Such a write is
+    atomic (all or nothing, also when it blocks on a stalled reader), so a stop or a kill that cuts the
+    batch leaves the reader whole lines only; a line longer than PIPE_BUF alone can still be cut."""
+    data = parts[0] if len(parts) == 1 else b"".join(parts)
+    view = memoryview(data)
+    pos, end = written.done, len(data)
+    while pos < end:
+        cut = data.rfind(b"\n", pos, pos + PIPE_BUF) + 1
+        if cut <= pos:  # no line end within PIPE_BUF: one long line (or its rest) alone
+            nl = data.find(b"\n", pos)
+            cut = end if nl < 0 else nl + 1
+        n = os.write(fd, view[pos:cut])
+        pos += n
+        written.done = pos
+
+
+PIPE_BUF = select.PIPE_BUF
 
 
 def _write_all(fd: int, parts: list[bytes], written: _Written) -> None:
