@@ -39,11 +39,13 @@ class AckTracker:
         # (seq, output) acknowledged for an output a reload removed: that output's own late ack is ignored
         self._behalf: set[tuple[int, str]] = set()
 
-    def register(self, pending: int, checkpoint: dict[str, Any], ids: Sequence[str] = ()) -> int:
+    def register(self, pending: int, checkpoint: dict[str, Any], ids: Sequence[str] = (),
+                 had: Sequence[str] = ()) -> int:
+        """`had`: outputs not sent the batch because they stored its events before (delivered_to names them)."""
         with self._lock:
             seq = self._next_seq
             self._next_seq += 1
-            self._window.append([seq, pending, checkpoint, pending, set(), ids])
+            self._window.append([seq, pending, checkpoint, pending, set(had), ids])
         if pending == 0:
             self._advance()
         return seq

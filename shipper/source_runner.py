@@ -412,7 +412,9 @@ class SourceRunner:
         if self._delivered_before and events:
             checkpoint = dict(checkpoint)
             sends = [(w, b) for w in targets if (b := self._not_delivered_before(w.name, batch, checkpoint)) is not None]
-        seq = self.tracker.register(len(sends) if events else 0, checkpoint, batch.ids)
+        sent = {w.name for w, _ in sends}
+        seq = self.tracker.register(len(sends) if events else 0, checkpoint, batch.ids,
+                                    [w.name for w in targets if w.name not in sent])
         if not events:
             return
         give_up = self.abandon

@@ -17,8 +17,6 @@ from tests.support import wait_until
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.xfail(strict=True, reason="attack 5: with one of two outputs down across two stops, the third start "
-                   "writes to stdout again the 50 events the second start had rightly skipped (80 of 80 twice in all)")
 def test_two_stops_while_one_output_is_down_repeat_nothing_on_the_healthy_one(tmp_path):
     sock = tmp_path / "fluentd.sock"
     write_lines(tmp_path / "audit.log", 0, 50)
