@@ -48,6 +48,9 @@ class FileState:
     # it was given). A copytruncate copy ending at or after one of them is proven a copy of what
     # was read up to there, with no bytes kept in memory (after a restart).
     earlier: list = field(default_factory=list)
+    # The inode's generation when it was identified (holder.generation: ext4, xfs, btrfs), -1 where
+    # the file system has none: an inode given to a new file has another (ext4 reuses them at once).
+    gen: int = -1
 
     def advance(self, offset: int, mark: str, between: list | None = None) -> None:
         """The read position moves on to `offset`, whose bytes before it hash to `mark`; `between`:
@@ -82,7 +85,7 @@ class FileState:
         return {"v": STATE_VERSION, "fid": self.fid, "dev": self.dev, "ino": self.ino, "head_len": self.head_len, "head": self.head,
                 "offset": self.offset, "mark": self.mark, "path": self.path, "family": self.family,
                 "size": self.size, "gz": self.gz, "cont": self.cont, "gone": self.gone,
-                "unmatched": self.unmatched, "earlier": self.earlier}
+                "unmatched": self.unmatched, "earlier": self.earlier, "gen": self.gen}
 
     @classmethod
     def from_json(cls, value: Any) -> "FileState | None":

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from shipper.tail import discovery
 from shipper.tail.events import TailEvents
-from shipper.tail.holder import Holder
+from shipper.tail.holder import Holder, generation
 from shipper.tail.identity import HEAD_MAX, MARK_MAX, WINDOW, digest, file_id, head_of, same_bytes
 from shipper.tail.keys import LineKeys
 from shipper.tail.lines import TRUNCATED, UNFINISHED, split_lines
@@ -378,6 +378,11 @@ class Tailer:
                 del unmatched[(s.dev, s.ino)]
                 self._attach(lo, o)
                 continue
+            if o is not None and s.gen >= 0 and lo.gone_at is None and self._gen_of(o) not in (-1, s.gen):
+                # Its inode holds another file now (ext4 gave it to the next one: a new generation),
+                # whatever its head and size say (a shared header, shorter than what was read: it
+                # was taken for the file truncated in place, a false copytruncate loss).
+                o = None
             reused = o is not None and (s.gz or (lo.gone_at is not None and (
                 o.st.st_size < s.offset or not s.head_len)) or (not o.direct and not o.gz and o.st.st_size < s.offset))
             if (o is not None and not o.gz and not reused and (not s.head_len or o.st.st_size < s.offset)
@@ -542,6 +547,17 @@ class Tailer:
         if self.holder is not None:
             self._release_held()
         self.first_scan = False
+
+    def _gen_of(self, o: Observed) -> int:
+        """The generation of the inode `o` was listed as (-1: none, or not to be had)."""
+        try:
+            fh = self._open_observed(o)
+        except OSError:
+            return -1
+        try:
+            return _gen(fh)
+        finally:
+            fh.close()
 
     def _still_unreadable(self, o: Observed) -> bool:
         """Is `o`, at a path that could not be read, still unreadable? Tried again (the name may hold
@@ -1103,7 +1119,7 @@ class Tailer:
             s.gone = s.unmatched = 0.0  # followed again (a tombstone's content found, or its path back in scope)
             self.pending[s.key] = s
         if moved:
-            s.dev, s.ino, s.gz = o.st.st_dev, o.st.st_ino, o.gz
+            s.dev, s.ino, s.gz, s.gen = o.st.st_dev, o.st.st_ino, o.gz, self._gen_of(o)
             if lo.truncated:
                 self._copytruncate_loss(lo, o, resume)
             if resume is not None and resume < s.offset:
@@ -1221,7 +1237,8 @@ class Tailer:
             fid = file_id(f.dev, f.ino, head + b"\0%d" % n)
         self.pending[self._placeholder(f).key] = None  # the inode-only placeholder, if any
         f.state = FileState(fid=fid, dev=f.dev, ino=f.ino, head_len=len(head), head=digest(head),
-                            offset=start, mark="", path=f.path, family=f.family, size=f.size, gz=f.gz)
+                            offset=start, mark="", path=f.path, family=f.family, size=f.size, gz=f.gz,
+                            gen=_gen(self._open(f)))
         self._load_tail(f)
         f.state.mark = digest(f.tail) if start else ""
         self.pending[f.state.key] = f.state
@@ -1762,3 +1779,8 @@ class Tailer:
 def _bytes_before(tail0: bytes, data: bytes, rel: int) -> bytes:
     """The MARK_MAX bytes of the file before data[rel], `tail0` being those before data[0]."""
     return data[rel - MARK_MAX : rel] if rel >= MARK_MAX else (tail0 + data[:rel])[-MARK_MAX:]
+
+
+def _gen(fh: OpenFile) -> int:
+    g = generation(fh.fd)
+    return -1 if g is None else g
