@@ -11,6 +11,8 @@ command -v javac >/dev/null || need+=(default-jdk-headless)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # tests/pg_cluster.py runs the throwaway PostgreSQL as the `postgres` user (created by the package) via runuser
 command -v runuser >/dev/null || need+=(util-linux)
+# tests/e2e/test_attack5_state_immutable.py: an ext4 image (mkfs.ext4) and chattr
+command -v chattr >/dev/null || need+=(e2fsprogs)
 # tests/e2e/test_install.py builds shipper offline in a fresh venv: it needs `wheel` as a .whl file
 ls /usr/share/python-wheels/wheel-*.whl >/dev/null 2>&1 || need+=(python3-wheel-whl)
 if [ ${#need[@]} -gt 0 ]; then

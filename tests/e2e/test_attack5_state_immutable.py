@@ -1,0 +1,65 @@
+"""Black-box attack 5: the state_dir's files are made read-only under the running agent — `chattr +i` (an
+operator "protecting" the state, a hardening script), which even root cannot write through. docs/operations.md
+promises that a checkpoint that cannot be saved is retried with backoff, reading pauses, /health says why, and
+the agent carries on by itself once it can write again. On ext4 (where /var/lib/shipper usually lives) the
+agent instead dies at once: "Fatal Python error: Bus error" — SQLite's WAL index (`checkpoints.sqlite-shm`) is
+mapped into memory, and a write to a mapped page of an immutable file is answered with SIGBUS (3 runs of 3 by
+hand; with the database or the WAL immutable instead: 503, then recovery, nothing lost; on tmpfs no crash).
+The state_dir here is a small ext4 filesystem image mounted through a loop device."""
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from tests.tail.attack_agent import Agent, numbered
+
+pytestmark = pytest.mark.slow
+
+
+def append(path, lo: int, hi: int) -> None:
+    with open(path, "a") as f:
+        f.write("".join(numbered(i) for i in range(lo, hi)))
+
+
+@pytest.mark.xfail(strict=True, reason="the agent dies of SIGBUS (Fatal Python error: Bus error) when the "
+                   "state_dir's checkpoints.sqlite-shm is made immutable on ext4")
+def test_state_made_immutable_under_the_agent_pauses_and_recovers(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    image = tmp_path / "state.ext4"
+    subprocess.run(["truncate", "-s", "16M", str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+    subprocess.run(["mount", "-o", "loop", str(image), str(state)], check=True)
+    shm = state / "checkpoints.sqlite-shm"
+    agent = None
+    try:
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        log = logs / "app.log"
+        append(log, 0, 100)
+        agent = Agent(tmp_path, [log])
+        agent.start()
+        assert agent.wait_delivered(range(100))
+        assert shm.exists()
+        subprocess.run(["chattr", "+i", str(shm)], check=True)
+        try:
+            for k in range(10):  # batches whose checkpoints cannot be saved now
+                append(log, 100 + 20 * k, 120 + 20 * k)
+                time.sleep(0.3)
+            time.sleep(3)
+            alive_while_immutable = agent.proc.poll() is None
+        finally:
+            subprocess.run(["chattr", "-i", str(shm)], check=True)
+        append(log, 300, 320)
+        died = agent.errors()
+        assert alive_while_immutable, "the agent died: " + died[died.find("Fatal Python error"):][:300]
+        assert agent.wait_delivered(range(320), timeout=60)
+    finally:
+        if agent is not None and agent.proc is not None:
+            if agent.proc.poll() is None:
+                agent.stop()
+        subprocess.run(["chattr", "-i", str(shm)], check=False, capture_output=True)
+        subprocess.run(["umount", str(state)], check=False)
+    assert sorted(agent.seqs()) == list(range(320))
