@@ -28,13 +28,14 @@ import hmac
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import orjson
 import rfc8785
 
 from shipper import metrics
-from shipper.ecs import ECS_VERSION, PARSE_FAILURE, now_iso
+from shipper.ecs import ECS_VERSION, PARSE_FAILURE, iso_utc, now_iso
 from shipper.secrets import SecretError, read_secret
 
 STATE_KEY = "integrity.chain"  # the chain's head in a source's checkpoint state
@@ -277,11 +278,12 @@ class Chain:
     def attestation(self, reason: str, counts: dict[str, Any], host: dict, agent: dict) -> dict:
         """An attestation link: what happened since the previous one (sealed by the caller)."""
         events = self.seq - self.since_seq
+        start = iso_utc(datetime.fromtimestamp(self.since_time, timezone.utc))  # written as every @timestamp is
         doc = {
             "@timestamp": now_iso(),
             "ecs": {"version": ECS_VERSION},
             "event": {"kind": "state", "module": "shipper", "dataset": DATASET, "action": "attestation",
-                      "reason": reason, "start": _iso(self.since_time), "end": now_iso()},
+                      "reason": reason, "start": start, "end": now_iso()},
             "host": host,
             "agent": agent,
             "message": f"{self.id}: {events} events chained since sequence {self.since_seq} ({reason})",
@@ -312,7 +314,3 @@ class Chain:
     def attested(self) -> None:
         self.since_seq = self.seq
         self.since_time = time.time()
-
-
-def _iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
