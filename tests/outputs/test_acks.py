@@ -17,6 +17,27 @@ from shipper.plugin import Batch, Output, Stopping
 
 
 @settings(max_examples=200, deadline=None)
+@given(data=st.data(), n=st.integers(1, 8))
+def test_delivered_to_names_per_output_the_events_of_unfinished_batches_it_stored(data, n):
+    """Two outputs a and b; some acks arrive, then a stop: per output, the ids of the batches not
+    finished that it stored, or had before (`had`), and nothing of a finished batch."""
+    tracker = AckTracker(lambda fragment: None)
+    had = [data.draw(st.sampled_from([(), ("a",), ("b",)])) for _ in range(n)]
+    seqs = [tracker.register(2 - len(h), {"pos": i}, [f"e{i}.0", f"e{i}.1"], h) for i, h in enumerate(had)]
+    acked = {seq: set(h) for seq, h in zip(seqs, had)}
+    for seq in data.draw(st.lists(st.sampled_from(seqs), unique=True)):
+        for out in data.draw(st.sets(st.sampled_from(["a", "b"]))) - acked[seq]:
+            tracker.ack(seq, out)
+            acked[seq].add(out)
+    expected: dict[str, list[str]] = {}
+    for i, seq in enumerate(seqs):
+        if len(acked[seq]) < 2:
+            for out in sorted(acked[seq]):
+                expected.setdefault(out, []).extend([f"e{i}.0", f"e{i}.1"])
+    assert tracker.delivered_to() == expected
+
+
+@settings(max_examples=200, deadline=None)
 @given(data=st.data(), outputs=st.lists(st.integers(0, 3), min_size=1, max_size=12))
 def test_commit_is_the_longest_fully_acked_prefix(data, outputs):
     """Whatever order acks arrive in, the committed state is that of the last batch whose
