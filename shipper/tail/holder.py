@@ -98,6 +98,7 @@ class Holder:
         self.held: dict[tuple[int, int], Held] = {}
         self.escaped: dict[str, int] = {}  # family -> files that appeared and could not be held
         self.full_warned = False
+        self.fds_warned = False
         self._families: dict[str, dict[str, str]] = {}  # folder -> {live name: live path}
         self._known: set[tuple[int, int]] = set()  # inodes the tailer follows or the holder has held
         self._known_generation: dict[tuple[int, int], int | None] = {}  # of the tailer's, where known
@@ -421,6 +422,13 @@ class Holder:
                     if e.errno == errno.ENOENT:
                         if owes:  # gone (or renamed on: its IN_MOVED_FROM comes next): owed until caught
                             _bounded_put(self._unopened, path, owes)
+                    elif e.errno in (errno.EMFILE, errno.ENFILE):
+                        # Out of descriptors: not held, as with the budget full (what it owes stays owed).
+                        if not self.fds_warned:
+                            self.fds_warned = True
+                            log.warning(f"cannot hold rotated files of {fam} as they appear: the agent is out of file "
+                                        f"descriptors ({e.strerror}; raise LimitNOFILE, see docs/operations.md): what "
+                                        "rotates away before it is read is lost", extra={"path": fam})
                     else:
                         if owes:
                             caught[owes] = caught.get(owes, 0) + 1  # there, not escaped (unreadable: the tailer names it)

@@ -355,6 +355,11 @@ class Tailer:
                 # bytes were never read. Looked for, then called gone, as any content is. (One
                 # merely renamed before it could be opened is read wherever it went, as new.)
                 self._unidentified_loose(f, now)
+            elif f.fh is None and f.state is not None and not f.gz and f.seen_size > f.state.size:
+                # Closed (idle, or over the descriptor budget), seen grown at its last look, gone
+                # before it was read again: what it had grown by is unread (its state's size, of
+                # the last read, said nothing was: a tombstone, lost without a word).
+                f.state.size = f.seen_size
             self._unfollow(f)
 
         # 2. loose states: by inode first, then by content

@@ -27,8 +27,6 @@ def append(path, seq: int) -> None:
         f.write(numbered(seq))
 
 
-@pytest.mark.xfail(strict=True, reason="with more busy files than descriptors, lines of rotated files (on disk "
-                   "~0.3 s each) are lost and most losses not warned")
 def test_many_busy_files_under_a_descriptor_limit_lose_nothing_silently(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()

@@ -805,3 +805,25 @@ def test_inode_given_to_the_next_live_file_while_stopped_is_no_truncation(tmp_pa
     lost = [r.getMessage() for r in caplog.records if "data lost" in r.getMessage()]
     generations = subprocess.run(["stat", "-f", "-c", "%T", str(d)], capture_output=True, text=True).stdout.strip() != "tmpfs"
     assert not lost or not generations, lost
+
+
+def test_a_closed_file_seen_grown_then_gone_before_it_was_read_is_a_named_loss(tmp_path, fast_missing, caplog):
+    """More busy files than descriptors (tests/tail/test_attack5_descriptor_limit.py): a file the
+    tailer had closed was seen grown under its rotated name and replaced (`rotate 1`) before it was
+    read again. Its state still said "read to its end": a tombstone, the new lines lost unsaid."""
+    log = tmp_path / "a.log"
+    write(log, "line 0")
+    f = Follower([str(log) + "*"], tmp_path, close_inactive=0)
+    f.poll()
+    f.tailer.close_idle()  # closed: idle (or over the descriptor budget)
+    assert not any(x.fh for x in f.tailer.files.values())
+    write(log, "line 1")
+    os.rename(log, tmp_path / "a.log.1")
+    write(log, "line 2")
+    f.tailer.scan()  # sees a.log.1 grown; not read yet
+    os.rename(log, tmp_path / "a.log.1")  # the next rotation replaces it
+    with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+        f.settle()
+    assert b"line 1" not in f.lines() and b"line 2" in f.lines()
+    lost = [r.getMessage() for r in caplog.records if "data lost" in r.getMessage()]
+    assert len(lost) == 1 and f"7 bytes of {tmp_path / 'a.log.1'}" in lost[0], lost
