@@ -200,6 +200,8 @@ class Tailer:
         self._undecided_missing: dict[tuple[int, int], tuple[int, float]] = {}  # missed scans, since when
         self.copies: dict[tuple[int, int], tuple[int, int]] = {}  # proven copies: inode -> (size, mtime)
         self.unreadable: dict[str, str] = {}  # matched files that cannot be opened: path -> error
+        self.unlistable: dict[str, str] = {}  # folders of waiting states that cannot be listed: folder -> error
+        self._listed: dict[str, str] = {}  # (this scan) folder -> "" or why it cannot be listed
         self.holder: Holder | None = None  # when the caller runs one
         self._held: list = []  # what the holder held at the start of this scan
         self._scope: dict[str, bool] = {}  # family -> does a path (not excluded) match it
@@ -498,6 +500,9 @@ class Tailer:
             if lo.state.family in blocked:
                 lo.missing = 0  # it may be the unreadable file: not called gone while that is so
                 continue
+            if self._unlistable(lo.state):
+                lo.missing = 0  # its folder cannot be looked into: not called gone while that is so
+                continue
             if not self._in_scope(lo.state.family):
                 self._out_of_scope(lo, now)
                 continue
@@ -544,6 +549,9 @@ class Tailer:
             else:
                 self._tombstone(lo, now)
         self._scope = {}  # (a reload makes a new Tailer; this only bounds the cache)
+        for folder in [d for d in self.unlistable if d not in self._listed]:
+            del self.unlistable[folder]  # (no state waits on it any more)
+        self._listed = {}
         self._report_escapes(escaped)
         for folder in sorted(overflowed):
             self._lost(os.path.join(folder, "*"), 0, "(possible loss): inotify's event queue overflowed, so files "
@@ -563,6 +571,31 @@ class Tailer:
             return _gen(fh)
         finally:
             fh.close()
+
+    def _unlistable(self, s: FileState) -> bool:
+        """Can the folder of `s` (its last name's, or its live name's) not be looked into (its mode
+        or an ACL reset by an upgrade, a `chmod -R`)? Its files are not seen then, but not gone:
+        they wait, and are found again by identity when it can. Said once per folder."""
+        blocked = False
+        for folder in {os.path.dirname(s.path), os.path.dirname(s.family)}:
+            why = self._listed.get(folder)
+            if why is None:
+                try:
+                    with os.scandir(folder):
+                        why = ""
+                except (FileNotFoundError, NotADirectoryError):
+                    why = ""
+                except OSError as e:
+                    why = f"[Errno {e.errno}] {e.strerror}"
+                self._listed[folder] = why
+                if why and self.unlistable.get(folder) != why:
+                    self.log.warning(f"cannot look into {folder}: {why}; the files followed there are not called gone "
+                                     "while it cannot (their lines wait)", extra={"path": folder})
+                    self.unlistable[folder] = why
+                elif not why and self.unlistable.pop(folder, None) is not None:
+                    self.log.info(f"{folder} can be looked into again", extra={"path": folder})
+            blocked = blocked or bool(why)
+        return blocked
 
     def _still_unreadable(self, o: Observed) -> bool:
         """Is `o`, at a path that could not be read, still unreadable? Tried again (the name may hold

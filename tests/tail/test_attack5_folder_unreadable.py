@@ -30,8 +30,6 @@ def open_files(agent: Agent) -> list:
         return [f["path"] for f in json.loads(r.read())["sources"]["app"]["status"]["files"] if f["open"]]
 
 
-@pytest.mark.xfail(strict=True, reason="a folder unreadable for 8 s: its files are warned lost (rotated away), "
-                   "then read again from their start (20 lines twice)")
 def test_folder_unreadable_for_a_while_loses_and_repeats_nothing(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
