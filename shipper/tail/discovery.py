@@ -10,6 +10,7 @@ of the extension, an optional `.gz`, and digits with separators.
 """
 from __future__ import annotations
 
+import errno
 import fnmatch
 import glob
 import logging
@@ -68,7 +69,9 @@ def _recursive_glob(pattern: str) -> list[str]:
 def _folder_key(path: str) -> tuple[int, int] | None:
     try:
         st = os.stat(path)
-    except OSError:
+    except OSError as e:
+        if e.errno == errno.ENAMETOOLONG:
+            _name_too_long(path)
         return None
     return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
 
@@ -92,7 +95,9 @@ def _match(folder: str, parts: list[str], walk: list[tuple[tuple[int, int], str]
             names = sorted(n for n in os.listdir(folder)
                            if (part == "**" or fnmatch.fnmatchcase(n, part))
                            and (not n.startswith(".") or part.startswith(".")))
-        except OSError:
+        except OSError as e:
+            if e.errno == errno.ENAMETOOLONG:
+                _name_too_long(folder)
             return more
     for n in names:
         path = os.path.join(folder, n)
@@ -108,6 +113,16 @@ def _match(folder: str, parts: list[str], walk: list[tuple[tuple[int, int], str]
             continue
         more.append((path, [part, *rest] if part == "**" else rest, walk + [(key, path)]))
     return more
+
+
+def _name_too_long(path: str) -> None:
+    """A path the kernel refuses whole (ENAMETOOLONG: longer than PATH_MAX, made by a program that
+    works with relative paths): what is below it cannot be opened by its path. Named once."""
+    if path not in _named:
+        _named.add(path)
+        log.warning(f"not followed: the path {path[:60]}…{path[-60:]} ({len(path.encode())} bytes) is too long for "
+                    "the kernel (ENAMETOOLONG, PATH_MAX): nothing below it is read; shorten the folder names or point "
+                    "`paths` below them")
 
 
 def _name_loop(path: str, again: str) -> None:

@@ -16,7 +16,6 @@ from tests.tail.attack_agent import Agent, numbered
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.xfail(strict=True, reason="a log whose path is longer than PATH_MAX is never shipped and never named")
 def test_log_beyond_path_max_is_shipped_or_named(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
