@@ -36,6 +36,7 @@ class AckTracker:
         self._unsaved: dict[str, Any] = {}  # acknowledged, merged, not committed yet
         self._unsaved_seq = -1
         self.committed_seq = -1
+        self._closed = False  # close_intake(): batches registered from now on are not tracked
         # (seq, output) acknowledged for an output a reload removed: that output's own late ack is ignored
         self._behalf: set[tuple[int, str]] = set()
 
@@ -45,10 +46,25 @@ class AckTracker:
         with self._lock:
             seq = self._next_seq
             self._next_seq += 1
+            if self._closed:
+                return seq
             self._window.append([seq, pending, checkpoint, pending, set(had), ids])
         if pending == 0:
             self._advance()
         return seq
+
+    def close_intake(self) -> None:
+        """A reload stops this tracker's source: a batch registered from now on (a parse pool's
+        collector still delivering) is not tracked — every output refuses it (holds() is False) and
+        its checkpoint is never committed. Committed after a withdrawal, a checkpoint-only fragment
+        would skip the batches taken back; sent, a batch would also be read again by the successor."""
+        with self._lock:
+            self._closed = True
+
+    def holds(self, seq: int) -> bool:
+        """Is batch `seq` tracked: registered before close_intake, neither withdrawn nor completed?"""
+        with self._lock:
+            return self._index(seq) >= 0
 
     def _index(self, seq: int) -> int:
         """With the lock held: where batch `seq` is in the window, -1 if it left it (withdrawn by a reload,
@@ -99,11 +115,14 @@ class AckTracker:
                 out.add(seq)
         return out
 
-    def withdraw(self, seqs: set[int]) -> None:
-        """Forget batches taken back from the outputs (they are read again from the checkpoint)."""
+    def withdraw(self, seqs: set[int], commit: bool = True) -> None:
+        """Forget batches taken back from the outputs (they are read again from the checkpoint).
+        `commit=False` (the outputs' queue locks held): what that unblocks is committed by the next
+        withdraw() or ack, not now (a commit may retry for long through a full disk)."""
         with self._lock:
             self._window = deque(e for e in self._window if e[0] not in seqs)
-        self._advance()
+        if commit:
+            self._advance()
 
     def _advance(self) -> None:
         with self._lock:

@@ -85,11 +85,14 @@ class Reloads:
                 r.attest_by("removed", deadline, at_least=1.0)
         for r in stopping:
             name = r.cfg.name
+            # From here nothing it registers is sent or counted (a parse pool's collector may still be
+            # delivering a batch, or a checkpoint that would skip those taken back): read again.
+            r.abandon.set()  # a put blocked on a full queue gives up: that batch was never handed over
+            r.tracker.close_intake()
             if r.tracker.in_flight() or r.thread.is_alive():
                 # Batches no output was ever handed are taken back: the restarted source reads them
                 # again from its checkpoint. Those an output is sending (or has acknowledged) must
                 # complete, and count in the checkpoint, before the source restarts: never both.
-                r.abandon.set()  # a put blocked on a full queue gives up: that batch was never handed over
                 r.thread.join(5.0)
                 taken = _withdraw(p, r)
                 left = r.tracker.in_flight()
@@ -247,8 +250,10 @@ def _withdraw(p: Pipeline, r: SourceRunner) -> int:
         if seqs:
             for w in workers:
                 w.remove(r.tracker, seqs)
+            # (Under the queues' locks: a put waiting for one of them then finds its batch gone.)
+            r.tracker.withdraw(seqs, commit=False)
     if seqs:
-        r.tracker.withdraw(seqs)
+        r.tracker.withdraw(set())  # commits what the withdrawal unblocked
     return len(seqs)
 
 

@@ -1,0 +1,58 @@
+"""Issue 23: a reload takes back the batches of a stopping source no output was handed (reload_apply
+._withdraw). A source parsing a backlog in worker processes routes each batch from its pool's collector
+thread, which the reload does not wait for: it could register a batch, lose it to the withdrawal, and
+queue it after — sent, then read again by the restarted source (a repeat), its late ack killing the
+output thread with IndexError (a 40-minute soak, once) — or register a checkpoint-only fragment after
+the withdrawal, committed past the batches taken back (a loss). The interleavings, made one by one."""
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+from shipper.acks import AckTracker
+from shipper.output_worker import OutputWorker
+from shipper.plugin import Batch, OutputContext
+from shipper.reload_apply import _withdraw
+from shipper_plugins.outputs.stdout import StdoutOutput, StdoutOutputConfig
+
+
+def worker(tmp_path, name: str) -> OutputWorker:  # (never started: nothing is written)
+    stop = threading.Event()
+    out = StdoutOutput(StdoutOutputConfig(type="stdout", name=name), OutputContext(name, stop, str(tmp_path)))
+    return OutputWorker(name, out, max_batches=8, max_bytes=1 << 20, stop=stop)
+
+
+def batch(n: int) -> Batch:
+    return Batch("app", "audit.app", [{"n": n}], [f"id{n}"], 10)
+
+
+def test_a_batch_registered_before_a_withdrawal_and_queued_after_is_refused(tmp_path):
+    commits: list[dict] = []
+    tracker = AckTracker(lambda fragment: commits.append(dict(fragment)) or True)
+    w = worker(tmp_path, "out")
+    runner = SimpleNamespace(tracker=tracker)
+    pipeline = SimpleNamespace(workers={"out": w})
+
+    first = tracker.register(1, {"pos": 1})
+    assert w.put(batch(1), tracker, first, threading.Event())
+    late = tracker.register(1, {"pos": 2})  # the collector registered it; its put comes after the reload's withdrawal
+    tracker.close_intake()  # the reload (reload_apply.Reloads.apply): abandon set, intake closed
+    assert _withdraw(pipeline, runner) == 2
+    assert not w.put(batch(2), tracker, late, threading.Event()), "queued after its withdrawal: sent, then read again"
+    assert w.pending() == 0 and tracker.in_flight() == 0
+    after = tracker.register(0, {"pos": 3, "gone": True})  # a checkpoint-only fragment the collector still had
+    assert commits == [], "committed past the batches taken back: they would never be read again"
+    assert not w.put(batch(3), tracker, after, threading.Event())
+
+
+def test_a_batch_handed_to_one_output_and_withdrawn_is_not_queued_for_the_next(tmp_path):
+    """Two outputs: the batch reached the first (not attempted yet), the reload took it back from there;
+    the put to the second (which gives up only at the agent's stop) must not queue it either."""
+    tracker = AckTracker(lambda fragment: True)
+    a, b = worker(tmp_path, "a"), worker(tmp_path, "b")
+    seq = tracker.register(2, {"pos": 1})
+    assert a.put(batch(1), tracker, seq, threading.Event())
+    tracker.close_intake()
+    assert _withdraw(SimpleNamespace(workers={"a": a, "b": b}), SimpleNamespace(tracker=tracker)) == 1
+    assert not b.put(batch(1), tracker, seq, threading.Event())
+    assert a.pending() == b.pending() == 0
