@@ -52,7 +52,7 @@ def test_what_a_restarted_source_holds_stays_within_the_successors_budget(tmp_pa
     up.set()
     old = Run(tmp_path, log, store, got, up, hold_max_files=6)
     old.thread.start()
-    new = None
+    new = handed = None
     try:
         write_rotating(log, 0, 20, 1000, 2)
         deadline = time.monotonic() + WAIT
@@ -91,6 +91,8 @@ def test_what_a_restarted_source_holds_stays_within_the_successors_budget(tmp_pa
                     seen, quiet_since = len(got), time.monotonic()
                 time.sleep(0.1)
     finally:
+        if handed is not None and new is None:
+            handed.close()  # (taken over, the new source's close() lets it go)
         for r in (old, new):
             if r is not None:
                 r.stop.set()
