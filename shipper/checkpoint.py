@@ -5,7 +5,8 @@ fsync/rename dances; a kill -9 never leaves a half-written checkpoint.
 
 The state_dir belongs to one agent at a time: an flock on `shipper.lock` (holding the owner's pid)
 is taken before the database is opened and held until the agent ends; the kernel drops it when
-the process dies, so a kill -9 leaves no stale lock. `shipper status` reads the database without it.
+the process dies, so a kill -9 leaves no stale lock. The database itself stays locked while the
+agent runs (see _connect): `shipper status` reads it once the agent has stopped.
 """
 from __future__ import annotations
 
@@ -88,6 +89,14 @@ def _damaged(e: sqlite3.DatabaseError) -> bool:
 def _connect(path: str) -> sqlite3.Connection:
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     try:
+        # Exclusive before WAL: the WAL index then lives in this process's heap, not in a
+        # `-shm` file mapped into memory (sqlite.org/wal.html, "Use of WAL Without Shared-Memory").
+        # A mapped file that turns immutable (`chattr +i`) or is truncated under the agent answers
+        # a write with SIGBUS, which kills the process before Python sees anything; a write(2)
+        # refused instead is an error the commit retries. The cost: no other process can read the
+        # database while the agent runs (`shipper status` then asks the agent, see status.py); the
+        # state_dir is one agent's anyway (the flock above).
+        db.execute("PRAGMA locking_mode=EXCLUSIVE")
         db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL: a process crash never loses a commit; a power cut may roll back the last
         # ones, which only replays events (at-least-once), never skips them.

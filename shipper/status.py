@@ -1,8 +1,9 @@
 """`shipper status`: where each source stands and how each output fares.
 
-Positions come from the state dir's checkpoints.sqlite (opened read-only, so it works while the
-daemon runs and when it does not); when the config enables the HTTP endpoint and the daemon
-answers, its /status adds what only the running process knows (in flight, last success, errors).
+Positions come from the state dir's checkpoints.sqlite (opened read-only) while the daemon is stopped;
+while it runs it holds that database locked (checkpoint._connect says why), so they come from its
+/status. When the config enables the HTTP endpoint and the daemon answers, /status adds what only the
+running process knows (read positions, in flight, last success, errors).
 
 Each source says what its saved state means (Source.saved_positions: files and offsets; saved_notes: the
 rest in plain lines); this module adds what the files hold now (size, lag, rotated or gone).
@@ -19,19 +20,39 @@ from typing import Any
 import orjson
 
 from shipper import registry
+from shipper.checkpoint import LOCK_FILE
 from shipper.config import Config
 from shipper.plugin import SavedPosition
 from shipper.secrets import redact_obj
 
 
+class CheckpointsHeld(Exception):
+    """The running agent holds the checkpoint database (it keeps it locked while it runs, see
+    checkpoint._connect); `pid` is the holder's, from the state_dir's lock file ("unknown" if unreadable)."""
+
+    def __init__(self, pid: str):
+        super().__init__(pid)
+        self.pid = pid
+
+
 def read_checkpoints(state_dir: str) -> dict[str, dict[str, dict[str, Any]]]:
-    """{source: {key: {"value": ..., "updated": unix time}}}; {} when there is no store yet."""
+    """{source: {key: {"value": ..., "updated": unix time}}}; {} when there is no store yet.
+    CheckpointsHeld while an agent runs on this state_dir."""
     path = os.path.join(state_dir, "checkpoints.sqlite")
     if not os.path.exists(path):
         return {}
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
     try:
         rows = db.execute("SELECT source, key, value, updated FROM checkpoints").fetchall()
+    except sqlite3.OperationalError as e:
+        if "locked" not in str(e):
+            raise
+        try:
+            with open(os.path.join(state_dir, LOCK_FILE), "rb") as f:
+                pid = f.read(32).decode("ascii", "replace").strip() or "unknown"
+        except OSError:
+            pid = "unknown"
+        raise CheckpointsHeld(pid) from None
     finally:
         db.close()
     out: dict[str, dict[str, dict[str, Any]]] = {}
@@ -85,7 +106,11 @@ def fetch_live(listen: str, timeout: float = 2.0) -> dict[str, Any] | None:
 
 
 def collect(config: Config) -> dict[str, Any]:
-    stored = read_checkpoints(config.state_dir)
+    held_by = None
+    try:
+        stored = read_checkpoints(config.state_dir)
+    except CheckpointsHeld as e:  # the running agent's own view (/status) stands in, when it answers
+        stored, held_by = {}, e.pid
     live = fetch_live(config.settings.http.listen) if config.settings.http else None
     sources = []
     for s in config.sources:
@@ -115,7 +140,7 @@ def collect(config: Config) -> dict[str, Any]:
                         "errors": lv.get("errors"), "healthy": lv.get("healthy"),
                         "pending_batches": lv.get("pending_batches"), "reason": lv.get("reason")})
     daemon = {"endpoint": config.settings.http.listen if config.settings.http else None,
-              "reachable": live is not None, "pid": (live or {}).get("pid")}
+              "reachable": live is not None, "pid": (live or {}).get("pid"), "holds_checkpoints": held_by}
     return redact_obj({"config": config.path, "state_dir": config.state_dir, "daemon": daemon,
                        "sources": sources, "outputs": outputs})  # errors may quote a dsn or URL
 
@@ -153,6 +178,11 @@ def render(doc: dict[str, Any], now: float | None = None) -> list[str]:
         daemon = "daemon: not reachable (no http endpoint in the config); positions from the state dir"
     else:
         daemon = f"daemon: not reachable at {d['endpoint']} (stopped?); positions from the state dir"
+    held = d.get("holds_checkpoints")
+    if held and not d["reachable"]:
+        daemon = (f"daemon: running (pid {held}) and holding the checkpoint database, "
+                  + ("no http endpoint in the config" if d["endpoint"] is None else f"not reachable at {d['endpoint']}")
+                  + ": saved positions cannot be shown while it runs (its http endpoint shows them live)")
     lines = [f"config: {doc['config']}", f"state: {doc['state_dir']}", daemon, ""]
     for s in doc["sources"]:
         head = f"source {s['name']} ({s['type']}, parser {s['parser']}, tag {s['tag']})"
@@ -175,7 +205,7 @@ def render(doc: dict[str, Any], now: float | None = None) -> list[str]:
             lines.append(f"  holding {s['held_files']} rotated files open until read, "
                          f"{s.get('held_bytes') or 0} bytes of them already deleted")
         if not s["files"] and not s["other_keys"]:
-            lines.append("  no checkpoint yet")
+            lines.append("  saved positions: unknown while the daemon runs" if held else "  no checkpoint yet")
         for f in s["files"]:
             size = "?" if f["size"] is None else str(f["size"])
             lag = f"lag {f['lag']}" if f["lag"] is not None else f["note"]
