@@ -449,7 +449,7 @@ class Tailer:
                     start = -1  # history before the first look: not read
                 elif self.read_from == "end" and not self._looked_through(o.family):
                     start = -1
-            elif self._copied_before_invisible_truncation(o):
+            elif self._copied_before_invisible_truncation(o) or self._replaces_deleted(o):
                 continue
             self._follow_new(o, start)
         for fam in families_new:
@@ -1127,6 +1127,28 @@ class Tailer:
                                     "which it has again; copytruncate rotation loses what is written in that "
                                     "window; rotate with `create` to lose nothing)", unknown=True)
             self._follow_new(Observed(f.path, f.family, True, st, False), 0)
+            return True
+        return False
+
+    def _replaces_deleted(self, o: Observed) -> bool:
+        """`o`, new under the name of a followed file just deleted, holds what was read of it: a copy
+        of it, written whole and renamed over it (rsync, rclone, azcopy keep a synced file so). The
+        content goes on in `o` from where it was read (read again from its start, every line was
+        shipped twice, silently). True when `o` took it."""
+        if o.gz:
+            return False
+        for f in list(self.files.values()):
+            s = f.state
+            if not f.deleted or f.path != o.path or f.gz or s is None or s.offset <= s.head_len:
+                continue
+            lo = Loose(s)
+            resume = self._holds_read(lo, o)
+            if resume is None or resume < s.offset:
+                continue
+            self._unfollow(f)
+            self._attach(self.loose[s.fid], o, resume)
+            self.log.info(f"{o.path} was replaced by a copy of itself holding what was read (a sync tool's rename "
+                          "over it): read on from there", extra={"path": o.path, "offset": resume})
             return True
         return False
 
