@@ -1,0 +1,156 @@
+"""Black-box attack 5: `shipper run | consumer`, and the consumer stalls (SIGSTOP here; a reader busy or
+wedged), so stdout's write blocks in the middle of a batch. docs/operations.md, stdout: "no line is torn
+or written twice". Two ways on from there:
+
+- a reload changes the stdout output's block (here `fsync`), which replaces it: an output replaced by a
+  reload "loses the batches it held, which are read again for its replacement (at-least-once)". Found:
+  the replaced output's blocked write finished when the reader went on, interleaved with its
+  replacement's writes on the same descriptor: 11-13 torn lines, 4-5 of 20,000 events lost (only their
+  torn pieces reached the pipe), ~1,000 written twice, and the old output thread died with a traceback
+  (IndexError in the ack tracker: it acknowledged a batch the reload had withdrawn).
+- the agent is stopped (SIGTERM): it waits shutdown_timeout, exits 1 ("they are read again next
+  start"), and the next start writes the batch again. Found: the write cut by the exit left the consumer
+  half a JSON line (a write to a pipe is atomic only up to PIPE_BUF, 4 KiB, and the batch went in one),
+  and nothing said so; the consumer read a broken record, then the batch again."""
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.support import wait_until
+
+pytestmark = pytest.mark.slow
+
+SHIPPER = [sys.executable, "-m", "shipper.cli"]
+N = 20000
+
+
+def config(tmp: Path, port: int, fsync: bool) -> str:
+    return f"""
+state_dir: {tmp / 'state'}
+shutdown_timeout: 2
+http: {{listen: "127.0.0.1:{port}"}}
+sources:
+  - {{name: audit, type: file, paths: ['{tmp / "audit.log"}'], parser: json, batch_size: 1000}}
+outputs:
+  - {{type: stdout, fsync: {str(fsync).lower()}}}
+"""
+
+
+def setup(tmp: Path) -> tuple[Path, int]:
+    """N events in audit.log, and the config of an agent shipping them to stdout (with its port)."""
+    with open(tmp / "audit.log", "w") as f:
+        for i in range(N):
+            f.write(json.dumps({"@timestamp": "2026-01-02T03:04:05Z", "message": "x" * 100, "n": i}) + "\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tmp / "shipper.yaml"
+    cfg.write_text(config(tmp, port, fsync=False))
+    return cfg, port
+
+
+def start(cfg: Path, out: Path, log: Path) -> tuple[subprocess.Popen, subprocess.Popen]:
+    """`shipper run -c cfg | cat >> out`: the reader (to stall) and the agent."""
+    with open(out, "ab") as o:
+        reader = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=o)
+    with open(log, "ab") as e:
+        agent = subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=reader.stdin, stderr=e)
+    assert reader.stdin is not None
+    reader.stdin.close()
+    return reader, agent
+
+
+def pending(port: int) -> int:
+    """Batches the outputs hold now (0 while /status does not answer)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10) as answer:
+            outputs = json.loads(answer.read())["outputs"]
+    except OSError:
+        return 0
+    return sum(o.get("pending_batches") or 0 for o in (outputs.values() if isinstance(outputs, dict) else outputs))
+
+
+def stall_the_reader(reader: subprocess.Popen, out: Path, port: int) -> None:
+    wait_until(lambda: out.stat().st_size > 100_000, 90, "the first lines")
+    reader.send_signal(signal.SIGSTOP)  # the pipe fills; stdout's write blocks mid-batch
+    wait_until(lambda: pending(port) >= 8, 90, "stdout to hold its 8 batches, blocked")
+
+
+def read_back(out: Path) -> tuple[list[int], list[bytes]]:
+    """The events' numbers written, and the lines that are no JSON (torn)."""
+    ns, torn = [], []
+    for line in out.read_bytes().split(b"\n"):
+        if line:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                torn.append(line[:80])
+                continue
+            ns.append(event["generic"]["n"])
+    return ns, torn
+
+
+def test_a_reload_replacing_a_blocked_stdout_tears_no_line_and_loses_nothing(tmp_path):
+    cfg, port = setup(tmp_path)
+    out, log = tmp_path / "out.jsonl", tmp_path / "agent.log"
+    reader, agent = start(cfg, out, log)
+    try:
+        stall_the_reader(reader, out, port)
+        cfg.write_text(config(tmp_path, port, fsync=True))
+        agent.send_signal(signal.SIGHUP)
+        wait_until(lambda: "msg=reloaded" in log.read_text(), 90, "the reload")
+        # the replacement reads the batches again and blocks on the same full pipe: two writers waiting
+        wait_until(lambda: pending(port) >= 2, 90, "the replacement stdout to hold batches, blocked too")
+        reader.send_signal(signal.SIGCONT)
+        counts = [-1]
+
+        def settled() -> bool:  # nothing more written for 3 s
+            counts.append(out.stat().st_size)
+            return len(counts) > 60 and counts[-60] == counts[-1]
+
+        wait_until(settled, 180, "stdout to settle")
+    finally:
+        reader.send_signal(signal.SIGCONT)
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(60)
+        reader.wait(60)
+    ns, torn = read_back(out)
+    missing = sorted(set(range(N)) - set(ns))
+    assert not torn and not missing and "Traceback" not in log.read_text(), \
+        f"{len(torn)} torn lines, {len(missing)} events lost {missing[:10]}, " \
+        f"{sum(c - 1 for c in Counter(ns).values())} repeated; log: {log.read_text()[-1500:]}"
+
+
+def test_a_stop_with_a_stalled_pipe_reader_leaves_no_torn_line(tmp_path):
+    cfg, port = setup(tmp_path)
+    out, log = tmp_path / "out.jsonl", tmp_path / "agent.log"
+    reader, agent = start(cfg, out, log)
+    try:
+        stall_the_reader(reader, out, port)
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(120) == 1, "a stop with batches undelivered exits 1"
+    finally:
+        reader.send_signal(signal.SIGCONT)
+        agent.kill()
+        agent.wait(60)
+        reader.wait(60)
+    ends_whole = out.read_bytes().endswith(b"\n")
+    reader, agent = start(cfg, out, log)  # the next start writes what was not delivered
+    try:
+        wait_until(lambda: b'"n":19999' in out.read_bytes()[-4000:] or b'"n": 19999' in out.read_bytes()[-4000:],
+                   120, "the last event")
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(60)
+        reader.wait(60)
+    _, torn = read_back(out)
+    assert ends_whole and not torn, f"the stop left the reader {len(torn)} torn line(s): {torn[:2]}"
