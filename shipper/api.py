@@ -34,6 +34,7 @@ from shipper.ecs import (
     ECS_VERSION,
     PARSE_FAILURE,
     PIPELINE_ERROR,
+    READ_TIME,
     UNMAPPED_ACTION,
     Classification,
     LocalTimeParser,
@@ -97,7 +98,7 @@ __all__ = [
     "PermanentRefusal", "EndRun", "Stopping", "SecretError",
     "CheckpointTooNew",  # from a source's __init__: its saved state is of a later layout (the agent exits 2)
     # ECS helpers for parsers
-    "ECS_VERSION", "PARSE_FAILURE", "PIPELINE_ERROR", "UNMAPPED_ACTION",
+    "ECS_VERSION", "PARSE_FAILURE", "PIPELINE_ERROR", "READ_TIME", "UNMAPPED_ACTION",
     "base_event", "failure_event", "add_tag", "add_related", "get_path", "drop_nulls", "audit_message",
     "Classification", "load_catalog", "classify", "flag_problems",
     "clean_ip", "decode_text", "snake_case", "squash_key",

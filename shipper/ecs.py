@@ -17,6 +17,9 @@ from shipper.memo import MISSING, BoundedMemo
 ECS_VERSION = "9.4.0"
 PARSE_FAILURE = "_parse_failure"
 UNMAPPED_ACTION = "_unmapped_action"
+# A record with no time of its own: its @timestamp is the time the agent read it, which a replay
+# changes, so an integrity seal leaves it out (shipper.integrity, docs/evidence.md)
+READ_TIME = "_read_time"
 
 
 def now_iso() -> str:

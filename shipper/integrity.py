@@ -18,7 +18,8 @@ them from the same head: the same events get the same sequence numbers and hashe
 de-duplication by `_id` still works. One exception: the time an event tagged `_parse_failure` was
 read, which a replay changes, is left out of its hash: `event.created` when the parser found the
 product's time (then in `@timestamp`, covered), else `@timestamp` itself (the record is in
-`event.original`, which is covered). So is `log.file.path`: a replay after a rotation reads the
+`event.original`, which is covered); so is the `@timestamp` of an event tagged `_read_time` (a
+record with no time of its own). So is `log.file.path`: a replay after a rotation reads the
 same records from the renamed file.
 """
 from __future__ import annotations
@@ -35,7 +36,7 @@ import orjson
 import rfc8785
 
 from shipper import metrics
-from shipper.ecs import ECS_VERSION, PARSE_FAILURE, iso_utc, now_iso
+from shipper.ecs import ECS_VERSION, PARSE_FAILURE, READ_TIME, iso_utc, now_iso
 from shipper.secrets import SecretError, read_secret
 
 STATE_KEY = "integrity.chain"  # the chain's head in a source's checkpoint state
@@ -117,7 +118,7 @@ def canonical(event: dict) -> bytes:
 
 def hashed_part(event: dict) -> dict:
     """The event as its hash covers it: without event.hash, event.ingested, a parse failure's read time
-    (event.created if it has one, else @timestamp) and log.file.path (shallow copies where one is left
+    (event.created if it has one, else @timestamp), the @timestamp of one tagged _read_time and log.file.path (shallow copies where one is left
     out; the event is not changed)."""
     doc = event
     ev = event.get("event")
@@ -130,7 +131,9 @@ def hashed_part(event: dict) -> dict:
     if isinstance(ev, dict) and ("hash" in ev or "ingested" in ev or product_time):
         doc = dict(event)
         doc["event"] = {k: v for k, v in ev.items() if k not in ("hash", "ingested") and not (product_time and k == "created")}
-    if failed and not product_time and "@timestamp" in event:
+    # A record with no time of its own, tagged so (the tag is covered): @timestamp is its read time
+    read_time = isinstance(tags, list) and READ_TIME in tags
+    if (read_time or failed and not product_time) and "@timestamp" in event:
         doc = dict(doc) if doc is event else doc
         del doc["@timestamp"]
     log = event.get("log")

@@ -1,7 +1,8 @@
 """`parser: json` — generic JSON lines, for audit logs no product parser knows yet.
 
 The object is kept under `generic.*` (its module, so the index template maps it flattened); a `@timestamp` or
-`timestamp` field is used when it is ISO 8601.
+`timestamp` field is used when it is ISO 8601; without one, `@timestamp` is the time the record was read,
+and the event is tagged `_read_time`.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import datetime
 
 import orjson
 
-from shipper.api import Parser, base_event, exact_json, failure_event, iso_utc, now_iso
+from shipper.api import READ_TIME, Parser, add_tag, base_event, exact_json, failure_event, iso_utc, now_iso
 
 
 class JsonLinesParser(Parser):
@@ -31,6 +32,9 @@ class JsonLinesParser(Parser):
                 stamp = iso_utc(datetime.fromisoformat(ts.replace("Z", "+00:00")))
             except ValueError:
                 stamp = None
-        ev["@timestamp"] = stamp or now_iso()
+        if stamp is None:  # the read time, tagged: a replay reads it again at another time (never sealed)
+            stamp = now_iso()
+            add_tag(ev, READ_TIME)
+        ev["@timestamp"] = stamp
         ev["generic"] = doc
         return [ev]
