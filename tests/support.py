@@ -21,6 +21,17 @@ def wait_until(pred: Callable[[], object], timeout: float = 60.0, what: str = "c
         raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+def wait_settled(measure: Callable[[], int], timeout: float, what: str) -> None:
+    """Until measure() (records received, bytes written) is above 0 and unchanged for 3 s (60 looks)."""
+    seen = [-1]
+
+    def settled() -> bool:
+        seen.append(measure())
+        return len(seen) > 60 and seen[-1] > 0 and seen[-60] == seen[-1]
+
+    wait_until(settled, timeout, what)
+
+
 def bytes_kept_by_parser(parser, lines: Callable[[int, int], object], total: int = 2000) -> int:
     """Bytes a parser still holds (tracemalloc) after `total` lines of `lines(start, n)`, once a first 50
     have filled what any first lines fill: what its memos keep of hostile, ever-new long values."""

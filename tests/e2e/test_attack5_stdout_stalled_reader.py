@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import wait_until
+from tests.support import wait_settled, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -111,13 +111,7 @@ def test_a_reload_replacing_a_blocked_stdout_tears_no_line_and_loses_nothing(tmp
         # the replacement reads the batches again and blocks on the same full pipe: two writers waiting
         wait_until(lambda: pending(port) >= 2, 90, "the replacement stdout to hold batches, blocked too")
         reader.send_signal(signal.SIGCONT)
-        counts = [-1]
-
-        def settled() -> bool:  # nothing more written for 3 s
-            counts.append(out.stat().st_size)
-            return len(counts) > 60 and counts[-60] == counts[-1]
-
-        wait_until(settled, 180, "stdout to settle")
+        wait_settled(lambda: out.stat().st_size, 180, "stdout to settle")
     finally:
         reader.send_signal(signal.SIGCONT)
         agent.send_signal(signal.SIGTERM)

@@ -19,7 +19,7 @@ import pytest
 from tests.azurite import ACCOUNT, DATABRICKS_ROOT, KEY, hour_blob
 from tests.peers.forward_server import ForwardServer
 from tests.sources.test_azure_blob import record
-from tests.support import wait_until
+from tests.support import wait_settled, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -106,13 +106,7 @@ outputs:
         wait_until(lambda: "fluentd delivery failed" in log.read_text(), 90, "the agent to be held up by Fluentd")
         azurite.container(container).get_blob_client(name).delete_blob()
         peer = ForwardServer(unix_path=str(sock), mode="unix").start()
-        counts = [-1]
-
-        def settled() -> bool:  # nothing more arrives for 3 s
-            counts.append(len(peer.records))
-            return len(counts) > 60 and counts[-1] > 0 and counts[-60] == counts[-1]
-
-        wait_until(settled, 120, "deliveries to settle after the blob was deleted")
+        wait_settled(lambda: len(peer.records), 120, "deliveries to settle after the blob was deleted")
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(60)

@@ -17,7 +17,7 @@ import pytest
 
 from tests.peers.forward_server import ForwardServer
 from tests.peers.puppet_activity_api import PuppetActivityAPI
-from tests.support import wait_until
+from tests.support import wait_settled, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -105,13 +105,7 @@ outputs:
             wait_until(lambda: "fluentd delivery failed" in log.read_text(), 90, "the agent to be held up by Fluentd")
             api.prune_oldest("rbac", 300)  # retention deletes the 300 oldest, most of them not read yet
             peer = ForwardServer(unix_path=str(sock), mode="unix").start()
-            counts = [-1]
-
-            def settled() -> bool:  # nothing more arrives for 3 s
-                counts.append(len(peer.records))
-                return len(counts) > 60 and counts[-1] > 0 and counts[-60] == counts[-1]
-
-            wait_until(settled, 120, "deliveries to settle after the pruning")
+            wait_settled(lambda: len(peer.records), 120, "deliveries to settle after the pruning")
         finally:
             agent.send_signal(signal.SIGTERM)
             agent.wait(60)
