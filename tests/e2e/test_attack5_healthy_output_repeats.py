@@ -56,6 +56,15 @@ def start(cfg: Path, out: Path, log: Path) -> subprocess.Popen:
         return subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=o, stderr=e)
 
 
+def begin(tmp: Path) -> tuple[Path, Path, Path, Path, subprocess.Popen]:
+    """N events in audit.log and an agent shipping them to stdout and to a Fluentd that is down:
+    (Fluentd's socket, the config, stdout's file, the agent's log, the agent)."""
+    sock, cfg, out, log = tmp / "fluentd.sock", tmp / "shipper.yaml", tmp / "out.jsonl", tmp / "agent.log"
+    write_lines(tmp / "audit.log", 0, N)
+    cfg.write_text(config(tmp, sock))
+    return sock, cfg, out, log, start(cfg, out, log)
+
+
 def stop(agent: subprocess.Popen) -> int:
     agent.send_signal(signal.SIGTERM)
     try:
@@ -67,18 +76,13 @@ def stop(agent: subprocess.Popen) -> int:
 
 
 def test_a_stop_while_one_output_is_down_repeats_nothing_on_the_healthy_one(tmp_path):
-    sock = tmp_path / "fluentd.sock"
-    write_lines(tmp_path / "audit.log", 0, N)
-    cfg = tmp_path / "shipper.yaml"
-    cfg.write_text(config(tmp_path, sock))
-    out = tmp_path / "out.jsonl"
-    agent = start(cfg, out, tmp_path / "agent.log")
+    sock, cfg, out, log, agent = begin(tmp_path)
     try:
         wait_until(lambda: len(stdout_ns(out)) >= N, 90, "stdout to write the 50 events")
     finally:
         assert stop(agent) == 1, "the stop left the down output's batches undelivered"
     peer = ForwardServer(unix_path=str(sock), mode="unix").start()  # the down output is back
-    agent = start(cfg, out, tmp_path / "agent.log")
+    agent = start(cfg, out, log)
     try:
         wait_until(lambda: len(peer.records) >= N, 90, "the output that was down to get the 50 events")
     finally:
@@ -92,13 +96,7 @@ def test_a_stop_while_one_output_is_down_repeats_nothing_on_the_healthy_one(tmp_
 
 
 def test_a_reload_removing_the_down_output_repeats_nothing_on_the_healthy_one(tmp_path):
-    sock = tmp_path / "fluentd.sock"
-    write_lines(tmp_path / "audit.log", 0, N)
-    cfg = tmp_path / "shipper.yaml"
-    cfg.write_text(config(tmp_path, sock))
-    out = tmp_path / "out.jsonl"
-    log = tmp_path / "agent.log"
-    agent = start(cfg, out, log)
+    sock, cfg, out, log, agent = begin(tmp_path)
     try:
         wait_until(lambda: len(stdout_ns(out)) >= N, 90, "stdout to write the 50 events")
         cfg.write_text(config(tmp_path, sock, with_fluentd=False))
@@ -118,13 +116,7 @@ def test_a_reload_removing_the_down_output_repeats_nothing_on_the_healthy_one(tm
 def test_batches_read_again_in_other_bounds_skip_exactly_what_the_healthy_output_had(tmp_path):
     """A restart whose batches fall elsewhere (batch_size 10 → 7, parsed in worker processes: serialised
     lines) sends the healthy output only the events it did not have, the other output all of them."""
-    sock = tmp_path / "fluentd.sock"
-    write_lines(tmp_path / "audit.log", 0, N)
-    cfg = tmp_path / "shipper.yaml"
-    cfg.write_text(config(tmp_path, sock))
-    out = tmp_path / "out.jsonl"
-    log = tmp_path / "agent.log"
-    agent = start(cfg, out, log)
+    sock, cfg, out, log, agent = begin(tmp_path)
     try:
         wait_until(lambda: len(stdout_ns(out)) >= N, 90, "stdout to write the 50 events")
     finally:
@@ -145,13 +137,7 @@ def test_batches_read_again_in_other_bounds_skip_exactly_what_the_healthy_output
 def test_a_reload_replacing_the_down_output_repeats_nothing_on_the_healthy_one(tmp_path):
     """The down output replaced (its block changed): its batches are read again for the replacement, and
     the healthy output is not sent what it already wrote."""
-    sock = tmp_path / "fluentd.sock"
-    write_lines(tmp_path / "audit.log", 0, N)
-    cfg = tmp_path / "shipper.yaml"
-    cfg.write_text(config(tmp_path, sock))
-    out = tmp_path / "out.jsonl"
-    log = tmp_path / "agent.log"
-    agent = start(cfg, out, log)
+    sock, cfg, out, log, agent = begin(tmp_path)
     peer = None
     try:
         wait_until(lambda: len(stdout_ns(out)) >= N, 90, "stdout to write the 50 events")
