@@ -50,6 +50,9 @@ def run(config_path: str, once: bool, timeout: float | None) -> None:
         sys.exit(2)
     config = _load(config_path)
     shipper_log.setup(config.settings.logging.level, config.settings.logging.format)
+    from shipper.fdlimit import raise_soft_limit
+
+    raise_soft_limit()  # before any source sizes its descriptor budget from it
     # A bar only on a terminal's stderr.
     from shipper.checkpoint import StateDirError
     from shipper.progress import OnceSummary
