@@ -32,6 +32,7 @@ from shipper.config import Config, ConfigError, load_config
 from shipper.config_base import ConfigPath, OutputConfig, RegularFile, SourceConfig, StrictModel
 from shipper.ecs import (
     ECS_VERSION,
+    INVALID_ENCODING,
     PARSE_FAILURE,
     PIPELINE_ERROR,
     READ_TIME,
@@ -49,10 +50,12 @@ from shipper.ecs import (
     failure_event,
     flag_problems,
     get_path,
+    is_utf8,
     iso_utc,
     load_catalog,
     names_no_zone,
     now_iso,
+    original_text,
     snake_case,
     squash_key,
     vendor_time,
@@ -98,10 +101,10 @@ __all__ = [
     "PermanentRefusal", "EndRun", "Stopping", "SecretError",
     "CheckpointTooNew",  # from a source's __init__: its saved state is of a later layout (the agent exits 2)
     # ECS helpers for parsers
-    "ECS_VERSION", "PARSE_FAILURE", "PIPELINE_ERROR", "READ_TIME", "UNMAPPED_ACTION",
+    "ECS_VERSION", "INVALID_ENCODING", "PARSE_FAILURE", "PIPELINE_ERROR", "READ_TIME", "UNMAPPED_ACTION",
     "base_event", "failure_event", "add_tag", "add_related", "get_path", "drop_nulls", "audit_message",
     "Classification", "load_catalog", "classify", "flag_problems",
-    "clean_ip", "decode_text", "snake_case", "squash_key",
+    "clean_ip", "decode_text", "original_text", "is_utf8", "snake_case", "squash_key",
     "now_iso", "iso_utc", "vendor_time", "LocalTimeParser", "names_no_zone", "zone_name",
     "ecs_field_types",
     # the one memo (bounded entries and key size): what it hands out is shared, never mutate it

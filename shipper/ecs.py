@@ -20,6 +20,9 @@ UNMAPPED_ACTION = "_unmapped_action"
 # A record with no time of its own: its @timestamp is the time the agent read it, which a replay
 # changes, so an integrity seal leaves it out (shipper.integrity, docs/evidence.md)
 READ_TIME = "_read_time"
+# A record holding bytes that are not valid in its encoding (a Latin-1 name in a UTF-8 log): each such
+# byte is kept as the text `\\xNN` (decode_text), never U+FFFD, so the record's bytes can be told again
+INVALID_ENCODING = "_invalid_encoding"
 
 
 def now_iso() -> str:
@@ -189,7 +192,26 @@ def zone_name(zone: tzinfo) -> str:
 
 
 def decode_text(raw: bytes) -> str:
+    """A record's bytes as text for a product parser, a byte that is not UTF-8 as U+FFFD (the parsers' golden
+    outputs hold it so). Where the text is the record kept for an auditor, original_text."""
     return raw.decode("utf-8", errors="replace")
+
+
+def original_text(raw: bytes) -> str:
+    """A record's bytes as `event.original`: a byte that is not UTF-8 becomes the text `\\xNN` (Python's
+    backslashreplace), never U+FFFD, which would lose which byte it was (docs/ecs-conventions.md)."""
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
+def is_utf8(raw: bytes) -> bool:
+    """Whether the bytes are valid UTF-8 (what decode_text and original_text read without a substitute)."""
+    if raw.isascii():  # nearly every line: a C scan, no decode
+        return True
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def get_path(event: dict, dotted: str, default: Any = None) -> Any:

@@ -9,7 +9,7 @@ import orjson
 
 from shipper import __version__, metrics
 from shipper.config_base import SourceConfig
-from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION, decode_text, failure_event
+from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION, failure_event, original_text
 from shipper.ids import LazyIds
 from shipper.plugin import Parser, RawBatch
 
@@ -45,7 +45,7 @@ class EventBuilder:
                 try:
                     out.append(self.parser.parse(raw))
                 except Exception as e:  # a parser bug ships the record flagged, never crashes
-                    out.append([failure_event(raw, f"parser {type(e).__name__}: {e}", self.parser.module, self.parser.dataset)])
+                    out.append([failure_event(original_text(raw), f"parser {type(e).__name__}: {e}", self.parser.module, self.parser.dataset)])
             return self._writable(raws, out) if check_depth else out
 
     def _writable(self, raws: list[bytes], parsed: list[list[dict]]) -> list[list[dict]]:
@@ -61,7 +61,7 @@ class EventBuilder:
                     orjson.dumps(parsed[i])
                 except orjson.JSONEncodeError as e:
                     parsed = list(parsed)
-                    parsed[i] = [failure_event(raw, f"not shipped as parsed: {e} (at most {MAX_DEPTH} levels of nesting)",
+                    parsed[i] = [failure_event(original_text(raw), f"not shipped as parsed: {e} (at most {MAX_DEPTH} levels of nesting)",
                                                self.parser.module, self.parser.dataset)]
         return parsed
 
@@ -120,7 +120,7 @@ class EventBuilder:
                 if UNMAPPED_ACTION in tags:
                     unmapped += 1
             if preserve and "original" not in ev["event"]:
-                ev["event"] = {**ev["event"], "original": decode_text(raw.records[rec_i])}
+                ev["event"] = {**ev["event"], "original": original_text(raw.records[rec_i])}
             vendor_id = ev["event"].get("id")
             if one_each:
                 append_id(vendor_id or None)

@@ -12,7 +12,17 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from shipper.api import RawBatch, SavedPosition, Source, SourceConfig, WakingEvent, metrics, saved_value_line
+from shipper.api import (
+    INVALID_ENCODING,
+    RawBatch,
+    SavedPosition,
+    Source,
+    SourceConfig,
+    WakingEvent,
+    is_utf8,
+    metrics,
+    saved_value_line,
+)
 from shipper.tail import Chunk, Tailer, discovery
 from shipper.tail.events import TailEvents
 from shipper.tail.holder import Holder, generation
@@ -245,11 +255,28 @@ class FileSource(Source):
 
     def _emit(self, chunk: Chunk) -> None:
         records = chunk.records
-        if self._transcode and records:
-            enc = self.config.encoding
-            records = [r.decode(enc, "replace").encode("utf-8") for r in records]
+        bad: list[int] = []
+        if self._transcode:
+            records = [self._to_utf8(r, i, bad) for i, r in enumerate(records)]
+        else:
+            bad = [i for i, r in enumerate(records) if not is_utf8(r)]
+        flags = chunk.flags
+        if bad:
+            # Shipped, never dropped, and flagged (the parser may keep such a byte as `\xNN`, or as U+FFFD)
+            flags = list(flags) if flags else [() for _ in records]
+            for i in bad:
+                flags[i] = (*flags[i], INVALID_ENCODING)
         meta = {"log": {"file": {"path": chunk.path}}} if chunk.path else None
-        self.ctx.emit(RawBatch(records, chunk.keys, chunk.checkpoint, chunk.nbytes, meta, chunk.flags))
+        self.ctx.emit(RawBatch(records, chunk.keys, chunk.checkpoint, chunk.nbytes, meta, flags))
+
+    def _to_utf8(self, record: bytes, i: int, bad: list[int]) -> bytes:
+        try:
+            return record.decode(self.config.encoding).encode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(i)
+            # the byte that is not in the encoding passed on as it is: the parsers and event.original then
+            # treat it as they treat a byte that is not UTF-8 in a UTF-8 log
+            return record.decode(self.config.encoding, "surrogateescape").encode("utf-8", "surrogateescape")
 
     def _update_lag(self) -> None:
         t = self.tailer

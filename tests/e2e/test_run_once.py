@@ -73,6 +73,7 @@ def test_bad_lines_are_shipped_flagged_in_order(tmp_path):
     assert len(events) == 4
     assert [("_parse_failure" in e.get("tags", [])) for e in events] == [False, True, True, False]
     assert events[1]["event"]["original"] == "\ufffd\ufffd not utf8"
+    assert "_invalid_encoding" in events[1]["tags"] and "_invalid_encoding" not in events[2]["tags"]
 
 
 def test_run_once_on_missing_file_exits_0_with_nothing(tmp_path):

@@ -67,3 +67,25 @@ outputs:
     res = run(["check"], cfg)
     assert res.returncode == 2
     assert b"encoding" in res.stderr
+
+
+def test_a_byte_not_in_the_encoding_is_flagged_and_kept_recoverable(tmp_path):
+    # cp1252 has no character 0x81: the line is still read (its fields, the byte as the text `\x81`), flagged;
+    # a byte cp1252 has (0x80, the euro sign) is transcoded and not flagged
+    (tmp_path / "app.log").write_bytes(b'{"seq":1,"name":"caf\x81"}\n{"seq":2,"name":"\x80"}\n{"seq":3,\x81}\n')
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"""
+state_dir: {tmp_path}/state
+sources:
+  - {{name: app, type: file, paths: ["{tmp_path}/app.log"], parser: json, encoding: cp1252, preserve_original_event: true}}
+outputs:
+  - type: stdout
+""")
+    res = run(["run", "--once"], cfg)
+    assert res.returncode == 0, res.stderr.decode()
+    one, two, three = [json.loads(x) for x in res.stdout.splitlines()]
+    assert one["generic"] == {"seq": 1, "name": "caf\\x81"} and "_invalid_encoding" in one["tags"]
+    assert one["event"]["original"] == '{"seq":1,"name":"caf\\x81"}'
+    assert two["generic"] == {"seq": 2, "name": "\u20ac"} and "_invalid_encoding" not in two.get("tags", [])
+    assert "_parse_failure" in three["tags"] and "_invalid_encoding" in three["tags"]
+    assert three["event"]["original"] == '{"seq":3,\\x81}'
