@@ -8,6 +8,7 @@ import os
 import random
 import threading
 import time
+from operator import methodcaller
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -84,6 +85,9 @@ class FileSourceConfig(SourceConfig):
             # Lines are found by their b"\n" byte: UTF-16/32 files cannot be split that way.
             raise ValueError(f"encoding {v!r} does not write a newline as the byte 0x0a; not supported")
         return info.name
+
+
+_IS_ASCII = methodcaller("isascii")
 
 
 class _CountedEvents(TailEvents):
@@ -258,7 +262,7 @@ class FileSource(Source):
         bad: list[int] = []
         if self._transcode:
             records = [self._to_utf8(r, i, bad) for i, r in enumerate(records)]
-        else:
+        elif not all(map(_IS_ASCII, records)):  # nearly every batch is ASCII: one C loop, no per-line Python
             bad = [i for i, r in enumerate(records) if not is_utf8(r)]
         flags = chunk.flags
         if bad:
