@@ -112,6 +112,7 @@ class Loose:
     window: bytes = b""  # the bytes read just before state.offset, kept from the truncated live file
     trunc_size: int = 0  # the size the file was last seen at before its truncation
     regrown: bool = False  # its inode holds its head but other bytes (truncated while we were away, or reused)
+    cut_to: int = 0  # truncated to this many bytes, all of them read (`truncate -s`): its inode reads on from there
     out_of_scope: bool = False  # no path of the source matches its family now (waits for nothing)
     # A tombstone loaded with bytes after its offset: the end of a last line without a newline, not
     # shipped yet when the agent stopped (the file deleted, its grace not over). Found again, it is
@@ -515,6 +516,19 @@ class Tailer:
                 # Out of `paths` when last looked at, and not found now that it is back: it changed
                 # while it was not followed (deleted, replaced); nothing was promised meanwhile.
                 self.log.info(f"{s.path}: the checkpoint kept while no path matched it fits no file now; forgotten",
+                              extra={"path": s.path})
+                self._forget(lo)
+            elif unread > 0 and lo.truncated:
+                self._lost(s.path, unread, "were not read: the file was truncated in place (cut back "
+                                           f"{'to ' + str(lo.cut_to) + ' bytes' if lo.cut_to else 'to a size'}) before "
+                                           "they could be read, and no copy of it was found", unknown=True)
+                del self.loose[fid]
+                self.families.remove(lo.state.family)
+                self.pending[s.key] = None
+            elif lo.cut_to:
+                # Cut back in place to a prefix of what was read, all of it read: its inode reads on
+                # from the cut (_check_truncated); what was cut away was shipped. No loss.
+                self.log.info(f"{s.path}: what was cut away from it (after byte {lo.cut_to}) had all been read",
                               extra={"path": s.path})
                 self._forget(lo)
             elif unread > 0:
@@ -1396,22 +1410,62 @@ class Tailer:
             return False
         self.rotations += 1
         self.events.rotated()
-        self.log.info("file truncated: reading it again from its start",
-                      extra={"path": f.path, "offset": s.offset, "size": size})
+        kept = 0 if force else self._read_prefix_end(f, size)
+        if kept:
+            self.log.info(f"file cut back in place to {size} bytes, the first {kept} of them what was read of it: "
+                          "reading on from there", extra={"path": f.path, "offset": s.offset, "size": size})
+        else:
+            self.log.info("file truncated: reading it again from its start",
+                          extra={"path": f.path, "offset": s.offset, "size": size})
         window = f.window
         self._unfollow(f)  # the old content is looked for elsewhere (a copy) or reported lost
         lo = self.loose[s.fid]
-        lo.since, lo.truncated = time.monotonic(), True
+        lo.since, lo.truncated, lo.cut_to = time.monotonic(), True, kept
         lo.window, lo.trunc_size = window, max(f.size, s.size)
         try:
             st = os.stat(f.path)
             if (st.st_dev, st.st_ino) == (f.dev, f.ino):
-                new = self._follow_new(Observed(f.path, f.family, True, st, False), 0)
+                new = self._follow_new(Observed(f.path, f.family, True, st, False), kept)
                 if new is not None:
                     new.cut_seen = True
+                    if kept and new.state is not None and new.state.offset != kept:
+                        # (_identify steps back to a line start: a cut inside a line already
+                        # shipped leaves a piece of it, which is not shipped again.)
+                        new.state.offset = kept
+                        self._load_tail(new)
+                        new.state.mark = digest(new.tail)
         except OSError:
             pass
         return True
+
+    def _read_prefix_end(self, f: Followed, size: int) -> int:
+        """The live file `f`, its bytes before the read offset changed, holds what was read of it
+        up to where? (Cut back in place to a size — `truncate -s`, a tool trimming it to a size
+        limit — and maybe written on since.) Its bytes compared with those kept in f.window: the
+        whole file when they all agree, else the last line end where they still do. 0 when it is
+        not proven past its head (another content: copytruncate, a writer with O_TRUNC; a shared
+        header alone proves nothing) or the window does not reach back to it (a cut far behind
+        the read offset, or after a restart: then it is read again from its start). A line
+        written after the cut identical to the one it replaced cannot be told from it."""
+        s = f.state
+        if s is None or f.fh is None or not f.window:
+            return 0
+        first = s.offset - len(f.window)  # file offset of window[0]
+        lo = max(first, 0)
+        if size <= max(s.head_len, lo):
+            return 0
+        theirs = f.fh.read(lo, min(size, s.offset) - lo)
+        ours = f.window[lo - first : lo - first + len(theirs)]
+        common = len(os.path.commonprefix([theirs, ours]))  # (works on bytes: the agreeing start)
+        if common == len(theirs) == size - lo:
+            end = size
+        else:
+            end = lo + theirs.rfind(b"\n", 0, common) + 1
+        if end <= max(s.head_len, lo) or end - lo < min(MARK_MAX, end):
+            return 0
+        if first > 0 and not self._head_is(f.fh, s):
+            return 0
+        return end
 
     def _lost(self, path: str, nbytes: int, why: str, unknown: bool = False) -> None:
         """One loss, warned once and counted. `unknown`: more than nbytes may be lost (how much
