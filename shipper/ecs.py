@@ -192,8 +192,8 @@ def zone_name(zone: tzinfo) -> str:
 
 
 def decode_text(raw: bytes) -> str:
-    """A record's bytes as text for a product parser, a byte that is not UTF-8 as U+FFFD (the parsers' golden
-    outputs hold it so). Where the text is the record kept for an auditor, original_text."""
+    """A record's bytes as text a parser reads fields from, a byte that is not UTF-8 as U+FFFD. The text kept
+    for an auditor (`event.original`, in failure_event and flag_problems' callers) is original_text."""
     return raw.decode("utf-8", errors="replace")
 
 
@@ -371,7 +371,7 @@ PIPELINE_ERROR = "pipeline_error"  # ECS event.kind of a record the pipeline cou
 def failure_event(raw: bytes | str, message: str, module: str, dataset: str) -> dict:
     """A record that could not be parsed: shipped, flagged (ECS `event.kind: pipeline_error`, as every
     Elastic pipeline's on_failure sets it, and the tag), with the raw text kept."""
-    text = raw if isinstance(raw, str) else decode_text(raw)
+    text = raw if isinstance(raw, str) else original_text(raw)
     ev = base_event(module, dataset)
     ev["event"]["kind"] = PIPELINE_ERROR
     ev["@timestamp"] = now_iso()

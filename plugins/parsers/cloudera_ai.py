@@ -28,13 +28,13 @@ from shipper.api import (
     add_tag,
     audit_message,
     clean_ip,
-    decode_text,
     exact_json,
     failure_event,
     flag_problems,
     load_catalog,
     names_no_zone,
     now_iso,
+    original_text,
     snake_case,
     vendor_time,
     zone_name,
@@ -257,7 +257,7 @@ class ClouderaAIParser(Parser):
             what += f" project {project.get('name') or project.get('id')}"
         ev["message"] = audit_message(ev, f"{action or 'unknown event'}{what}")
         if problems:
-            flag_problems(ev, problems, decode_text(raw), product_time=iso is not None)
+            flag_problems(ev, problems, original_text(raw), product_time=iso is not None)
         if not ca:
             del ev["cloudera_ai"]
         return ev

@@ -36,12 +36,12 @@ from shipper.api import (
     audit_message,
     classify,
     clean_ip,
-    decode_text,
     exact_json,
     failure_event,
     flag_problems,
     load_catalog,
     now_iso,
+    original_text,
     snake_case,
     vendor_time,
 )
@@ -327,7 +327,7 @@ class DatabricksParser(Parser):
                 what = f"{what} {named}"
         ev["message"] = audit_message(ev, what, db.get("source_path"))
         if problems:
-            flag_problems(ev, problems, decode_text(raw) if envelope is None else decode_text(orjson.dumps(rec)),
+            flag_problems(ev, problems, original_text(raw) if envelope is None else original_text(orjson.dumps(rec)),
                           product_time=ev["@timestamp"] is not read_at)
         return ev
 

@@ -28,13 +28,13 @@ from shipper.api import (
     audit_message,
     classify,
     clean_ip,
-    decode_text,
     exact_json,
     failure_event,
     flag_problems,
     load_catalog,
     names_no_zone,
     now_iso,
+    original_text,
     snake_case,
     squash_key,
     vendor_time,
@@ -289,7 +289,7 @@ class DatameerParser(Parser):
                 problems.append("missing action type")
             if not action:
                 problems.append("missing action")
-            flag_problems(ev, problems, decode_text(raw), product_time=iso is not None)
+            flag_problems(ev, problems, original_text(raw), product_time=iso is not None)
         return ev
 
     def _role_list(self, value: Any) -> list[str]:

@@ -31,6 +31,7 @@ from shipper.api import (
     load_catalog,
     names_no_zone,
     now_iso,
+    original_text,
     snake_case,
     vendor_time,
     zone_name,
@@ -304,7 +305,7 @@ class PositConnectParser(Parser):
         if "message" not in ev:  # every event says in one line who did what
             ev["message"] = f"{user.get('name') or user.get('id') or 'unknown user'}: {action or 'unknown action'}"
         if problems:
-            flag_problems(ev, problems, raw.decode("utf-8", errors="replace"), product_time=iso is not None)
+            flag_problems(ev, problems, original_text(raw), product_time=iso is not None)
         return ev
 
 

@@ -37,12 +37,12 @@ from shipper.api import (
     Parser,
     base_event,
     clean_ip,
-    decode_text,
     exact_json,
     failure_event,
     load_catalog,
     names_no_zone,
     now_iso,
+    original_text,
     squash_key,
     vendor_time,
     zone_name,
@@ -482,7 +482,7 @@ class PuppetEnterpriseParser(Parser):
                     event["created"] = now_iso()
                 ev["error"] = {"message": "; ".join(flags)}
                 if original is None:
-                    original = decode_text(raw)
+                    original = original_text(raw)
                 event["original"] = original
             out.append(ev)
         return out

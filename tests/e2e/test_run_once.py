@@ -72,7 +72,8 @@ def test_bad_lines_are_shipped_flagged_in_order(tmp_path):
     events = run_once(cfg)
     assert len(events) == 4
     assert [("_parse_failure" in e.get("tags", [])) for e in events] == [False, True, True, False]
-    assert events[1]["event"]["original"] == "\ufffd\ufffd not utf8"
+    # the bytes stay recoverable (\\xNN, Python's backslashreplace), never U+FFFD (docs/ecs-conventions.md)
+    assert events[1]["event"]["original"] == "\\xff\\xfe not utf8"
     assert "_invalid_encoding" in events[1]["tags"] and "_invalid_encoding" not in events[2]["tags"]
 
 
