@@ -1487,8 +1487,14 @@ class Tailer:
                 # they are found again by identity when they grow).
                 open_now.sort(key=lambda x: (not x.at_eof, x.active_at))
                 for x in open_now[: len(open_now) - self.max_open + 1]:
+                    # Deleted since the last scan (rotated away, read through the holder's descriptor):
+                    # closed, it is in no name and no descriptor, and the next scan would take it for
+                    # a file rotated away unread (a false loss). Read to its end, it is let go as one.
+                    x.deleted = x.deleted or x.fh.stat().st_nlink == 0
                     x.fh.close()
                     x.fh = None
+                    if self.holder is not None:
+                        self.holder.tailer_closed((x.dev, x.ino))
             fh = self._open_path(f.path, f.gz, f.held_fd)
             if (fh.dev, fh.ino) != (f.dev, f.ino):
                 fh.close()
@@ -1818,6 +1824,8 @@ class Tailer:
                 f.fh.close()
                 f.fh = None
                 f.window = b""
+                if self.holder is not None:
+                    self.holder.tailer_closed((f.dev, f.ino))
 
     def _deleted_grace(self, f: Followed) -> float:
         """How long a followed file, idle, is kept open: a deleted one DELETED_GRACE (rotated away,
