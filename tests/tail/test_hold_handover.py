@@ -72,10 +72,14 @@ def test_what_a_restarted_source_holds_stays_within_the_successors_budget(tmp_pa
             old.stop.set()
             old.thread.join(WAIT)
             assert not old.thread.is_alive()
-            assert any(f.fh is not None for f in old.source.tailer.files.values())  # the live file at least
+            open_before = sum(f.fh is not None for f in old.source.tailer.files.values())
+            assert open_before >= 1  # the live file at least
+            old_holder = old.source.holder
             handed = old.source.hand_over()
             old.source.close()
-            assert handed is not None
+            # The successor gets this holder itself and a copy of every descriptor the tailer had open.
+            assert handed is not None and handed.holder is old_holder, handed
+            assert len(handed.files) == open_before, (handed.files, open_before)
             new = Run(tmp_path, log, store, got, up, hold_max_files=3, hold_max_bytes=1500)
             new.source.take_over(handed)
             holder = handed.holder
