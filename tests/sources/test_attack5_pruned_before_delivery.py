@@ -29,22 +29,28 @@ def run_once(cfg: Path, *extra: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+def agent_config(tmp_path, api, sock, page_size: int):
+    """One http_poll source on the Puppet API's rbac service (a token file), one Fluentd output on a socket."""
+    (tmp_path / "token").write_text("good-token\n")
+    (tmp_path / "token").chmod(0o600)
+    cfg = tmp_path / "shipper.yaml"
+    cfg.write_text(f"""
+state_dir: {tmp_path / 'state'}
+sources:
+  - {{name: pe, type: http_poll, parser: puppet_enterprise, url: '{api.url("v2")}', token_file: {tmp_path / 'token'},
+      services: [rbac], page_size: {page_size}, poll_interval: 0.5}}
+outputs:
+  - {{type: fluentd, socket: '{sock}'}}
+""")
+    return cfg
+
+
 @pytest.mark.parametrize("shipped_before, pruned", [(0, 3), (5, 7)], ids=["no_checkpoint_yet", "after_5_shipped"])
 def test_commits_pruned_before_they_were_delivered_are_named_as_lost(tmp_path, shipped_before, pruned):
     sock = tmp_path / "fluentd.sock"
     stored: list[str] = []
     with PuppetActivityAPI(tmp_path, tls=False) as api:
-        (tmp_path / "token").write_text("good-token\n")
-        (tmp_path / "token").chmod(0o600)
-        cfg = tmp_path / "shipper.yaml"
-        cfg.write_text(f"""
-state_dir: {tmp_path / 'state'}
-sources:
-  - {{name: pe, type: http_poll, parser: puppet_enterprise, url: '{api.url("v2")}', token_file: {tmp_path / 'token'},
-      services: [rbac], page_size: 10, poll_interval: 0.5}}
-outputs:
-  - {{type: fluentd, socket: '{sock}'}}
-""")
+        cfg = agent_config(tmp_path, api, sock, page_size=10)
         for i in range(shipped_before):
             api.add("rbac", [f"change {i}"])
         if shipped_before:
@@ -127,17 +133,7 @@ def test_commits_read_while_the_output_was_down_and_still_listed_are_delivered_o
 
     sock = tmp_path / "fluentd.sock"
     with PuppetActivityAPI(tmp_path, tls=False) as api:
-        (tmp_path / "token").write_text("good-token\n")
-        (tmp_path / "token").chmod(0o600)
-        cfg = tmp_path / "shipper.yaml"
-        cfg.write_text(f"""
-state_dir: {tmp_path / 'state'}
-sources:
-  - {{name: pe, type: http_poll, parser: puppet_enterprise, url: '{api.url("v2")}', token_file: {tmp_path / 'token'},
-      services: [rbac], page_size: 4, poll_interval: 0.5}}
-outputs:
-  - {{type: fluentd, socket: '{sock}'}}
-""")
+        cfg = agent_config(tmp_path, api, sock, page_size=4)
         for i in range(10):
             api.add("rbac", [f"change {i}"])
         down = run_once(cfg, "--timeout", "3")
