@@ -31,23 +31,30 @@ def run_once(cfg: Path, *extra: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-@pytest.mark.parametrize("delivered_before", [0, 5], ids=["never_delivered", "half_delivered"])
-def test_a_blob_deleted_before_its_records_were_delivered_is_named_as_lost(azurite, tmp_path, delivered_before):
-    container = f"insights-logs-gone{uuid.uuid4().hex[:8]}"
-    now = datetime.now(timezone.utc)
-    name = hour_blob(DATABRICKS_ROOT, now.year, now.month, now.day, now.hour)
+def agent_config(tmp_path, azurite, container: str, sock, batch_size: int | None = None):
+    """One azure_blob source on Azurite's container (a key file), one Fluentd output on a socket."""
     (tmp_path / "key").write_text(KEY + "\n")
     (tmp_path / "key").chmod(0o600)
-    sock = tmp_path / "fluentd.sock"
+    batch = f", batch_size: {batch_size}" if batch_size else ""
     cfg = tmp_path / "shipper.yaml"
     cfg.write_text(f"""
 state_dir: {tmp_path / 'state'}
 sources:
   - {{name: dbx, type: azure_blob, parser: databricks, account_url: '{azurite.url}', containers: ['{container}'],
-      account_name: {ACCOUNT}, account_key_file: {tmp_path / 'key'}, poll_interval: 0.3}}
+      account_name: {ACCOUNT}, account_key_file: {tmp_path / 'key'}, poll_interval: 0.3{batch}}}
 outputs:
   - {{type: fluentd, socket: '{sock}'}}
 """)
+    return cfg
+
+
+@pytest.mark.parametrize("delivered_before", [0, 5], ids=["never_delivered", "half_delivered"])
+def test_a_blob_deleted_before_its_records_were_delivered_is_named_as_lost(azurite, tmp_path, delivered_before):
+    container = f"insights-logs-gone{uuid.uuid4().hex[:8]}"
+    now = datetime.now(timezone.utc)
+    name = hour_blob(DATABRICKS_ROOT, now.year, now.month, now.day, now.hour)
+    sock = tmp_path / "fluentd.sock"
+    cfg = agent_config(tmp_path, azurite, container, sock)
     delivered = 0
     if delivered_before:
         azurite.append(container, name, b"".join(record() for _ in range(delivered_before)))
@@ -129,18 +136,8 @@ def test_lines_read_while_the_output_was_down_from_a_blob_still_there_are_delive
     container = f"insights-logs-kept{uuid.uuid4().hex[:8]}"
     now = datetime.now(timezone.utc)
     name = hour_blob(DATABRICKS_ROOT, now.year, now.month, now.day, now.hour)
-    (tmp_path / "key").write_text(KEY + "\n")
-    (tmp_path / "key").chmod(0o600)
     sock = tmp_path / "fluentd.sock"
-    cfg = tmp_path / "shipper.yaml"
-    cfg.write_text(f"""
-state_dir: {tmp_path / 'state'}
-sources:
-  - {{name: dbx, type: azure_blob, parser: databricks, account_url: '{azurite.url}', containers: ['{container}'],
-      account_name: {ACCOUNT}, account_key_file: {tmp_path / 'key'}, poll_interval: 0.3, batch_size: 2}}
-outputs:
-  - {{type: fluentd, socket: '{sock}'}}
-""")
+    cfg = agent_config(tmp_path, azurite, container, sock, batch_size=2)
     ids = [str(uuid.uuid4()) for _ in range(5)]
     azurite.append(container, name, b"".join(record(log_id=i) for i in ids))
     down = run_once(cfg, "--timeout", "3")
