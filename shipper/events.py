@@ -65,9 +65,10 @@ class EventBuilder:
                                                self.parser.module, self.parser.dataset)]
         return parsed
 
-    def enrich(self, raw: RawBatch, check_depth: bool = True) -> tuple[list[dict], list, int, int]:
-        """Parse a raw batch and add host, agent, the source's meta and tags: (events, id parts,
-        parse failures, unmapped actions). No metrics and no record keys, so a parse worker
+    def enrich(self, raw: RawBatch, check_depth: bool = True, start: int = 0,
+               stop: int | None = None) -> tuple[list[dict], list, int, int]:
+        """Parse a raw batch (its records[start:stop]) and add host, agent, the source's meta and tags: (events,
+        id parts, parse failures, unmapped actions). No metrics and no record keys, so a parse worker
         process runs exactly this code (shipper.parse_workers) and its events are the same bytes.
         `check_depth=False`: the caller serialises the events at once and enriches again with the
         check should orjson refuse one (shipper.parse_workers.serialise): counting every record's
@@ -77,9 +78,11 @@ class EventBuilder:
         (agent, host; outputs never mutate events), no tuple per event when each record gave one.
         A parser's sub-dicts may be shared between events (memos): they are replaced, never changed.
         Id parts, per event: the vendor id, or None (the only event of its record), or
-        (record index, index in the record); LazyIds turns them into ids with the record keys.
+        (record index, index in the record); LazyIds turns them into ids with the record keys. A record's
+        index is its index in the batch, whatever `start`.
         """
-        parsed = self._parse_guarded(raw.records, check_depth)
+        records = raw.records if start == 0 and stop is None else raw.records[start:stop]
+        parsed = self._parse_guarded(records, check_depth)
         meta_items = list(raw.meta.items()) if raw.meta else ()
         flags = raw.flags
         agent = self.agent
@@ -92,14 +95,14 @@ class EventBuilder:
         id_parts: list = []
         append_id = id_parts.append
         failures = unmapped = 0
-        rec_i, j, left = -1, 0, 0  # record of the current event, its index in the record, events left in it
+        rec_i, j, left = start - 1, 0, 0  # record of the current event, its index in the record, events left in it
         for ev in events:
             if one_each:
                 rec_i += 1
             else:
                 while not left:
                     rec_i += 1
-                    left = len(parsed[rec_i])
+                    left = len(parsed[rec_i - start])
                     j = 0
             host = ev.get("host")
             if host is None:
