@@ -85,6 +85,8 @@ class OutputWorker:
                     self._cond.wait(0.2)
                 finally:
                     self._blocked -= 1
+            if give_up.is_set() or not tracker.holds(seq):
+                return False  # the withdrawal that made room took this batch back too (a reload)
             self._queue.append((batch, tracker, seq))
             self._bytes += batch.nbytes
             self._m_batches.set(len(self._queue))

@@ -16,10 +16,10 @@ from shipper.reload_apply import _withdraw
 from shipper_plugins.outputs.stdout import StdoutOutput, StdoutOutputConfig
 
 
-def worker(tmp_path, name: str) -> OutputWorker:  # (never started: nothing is written)
+def worker(tmp_path, name: str, max_batches: int = 8) -> OutputWorker:  # (never started: nothing is written)
     stop = threading.Event()
     out = StdoutOutput(StdoutOutputConfig(type="stdout", name=name), OutputContext(name, stop, str(tmp_path)))
-    return OutputWorker(name, out, max_batches=8, max_bytes=1 << 20, stop=stop)
+    return OutputWorker(name, out, max_batches=max_batches, max_bytes=1 << 20, stop=stop)
 
 
 def batch(n: int) -> Batch:
@@ -56,3 +56,24 @@ def test_a_batch_handed_to_one_output_and_withdrawn_is_not_queued_for_the_next(t
     assert _withdraw(SimpleNamespace(workers={"a": a, "b": b}), SimpleNamespace(tracker=tracker)) == 1
     assert not b.put(batch(1), tracker, seq, threading.Event())
     assert a.pending() == b.pending() == 0
+
+
+def test_a_put_blocked_on_a_full_queue_is_refused_when_the_withdrawal_that_makes_room_takes_it_back(tmp_path):
+    """The queue full, a put waits for room; the reload's withdrawal takes back the queued batch and the
+    waiting one, which makes room: the woken put must not queue its batch (it was sent, then read again
+    by the restarted source: a repeat; a source that cannot read again had it named lost, and sent)."""
+    tracker = AckTracker(lambda fragment: True)
+    w = worker(tmp_path, "out", max_batches=1)
+    first = tracker.register(1, {"pos": 1}, ["id1"])
+    assert w.put(batch(1), tracker, first, threading.Event())
+    waiting = tracker.register(1, {"pos": 2}, ["id2"])
+    queued: list[bool] = []
+    put = threading.Thread(target=lambda: queued.append(w.put(batch(2), tracker, waiting, threading.Event())))
+    put.start()
+    while not w._blocked:  # (it waits for room: the queue holds one batch, its limit)
+        put.join(0.01)
+    tracker.close_intake()
+    assert _withdraw(SimpleNamespace(workers={"out": w}), SimpleNamespace(tracker=tracker)) == 2
+    put.join(10)
+    assert queued == [False], "queued after its withdrawal: sent, and read again"
+    assert w.pending() == 0 and tracker.in_flight() == 0
