@@ -29,7 +29,7 @@ from __future__ import annotations
 from shipper import exact_json, metrics
 from shipper.checkpoint import CheckpointTooNew
 from shipper.config import Config, ConfigError, load_config
-from shipper.config_base import ConfigPath, OutputConfig, RegularFile, SourceConfig, StrictModel
+from shipper.config_base import WAIT_MAX, ConfigPath, OutputConfig, RegularFile, SourceConfig, StrictModel
 from shipper.ecs import (
     ECS_VERSION,
     INVALID_ENCODING,
@@ -96,7 +96,7 @@ __all__ = [
     "Parser", "ParserOptions",
     "Source", "SourceContext", "SourceConfig", "RawBatch", "CheckpointFragment", "SavedPosition", "saved_value_line",
     "Output", "OutputContext", "OutputConfig", "Batch", "index_key", "serialize_event",
-    "StrictModel", "ConfigPath", "RegularFile",
+    "StrictModel", "ConfigPath", "RegularFile", "WAIT_MAX",
     # what a plugin raises
     "PermanentRefusal", "EndRun", "Stopping", "SecretError",
     "CheckpointTooNew",  # from a source's __init__: its saved state is of a later layout (the agent exits 2)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from shipper import registry
 from shipper.config_base import (
+    WAIT_MAX,
     HttpConfig,
     IntegrityConfig,
     LoggingConfig,
@@ -38,7 +39,7 @@ class AgentSettings(StrictModel):
     outputs: list[dict] = Field(min_length=1)
     http: HttpConfig | None = None
     logging: LoggingConfig = LoggingConfig()
-    shutdown_timeout: float = Field(default=30.0, ge=0)
+    shutdown_timeout: float = Field(default=30.0, ge=0, le=WAIT_MAX)
     host_name: str | None = None  # host.name on every event; default: this machine's name
     integrity: IntegrityConfig | None = None
 

@@ -70,9 +70,16 @@ def _declares_path(annotation: Any) -> bool:
     return any(_declares_path(a) for a in get_args(annotation) if a is not type(None))
 
 
+# The longest wait an option may ask for: 2,000,000 s (23 days). The loops that wait hand their
+# timeouts to epoll and poll in milliseconds as a C int (2^31 ms: 24.8 days) and to time_t; a longer
+# one failed at the first idle wait (a source thread died, a stop crashed) after `check` accepted it.
+WAIT_MAX = 2_000_000.0
+
+
 class StrictModel(BaseModel):
-    # Unknown keys are errors (a typo must not be silently ignored).
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    # Unknown keys are errors (a typo must not be silently ignored). `.inf` and `.nan` are refused:
+    # YAML has them, and no option of a count, a size or a time means "for ever".
+    model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
 
 
 class SourceConfig(StrictModel):
@@ -95,7 +102,7 @@ class SourceConfig(StrictModel):
     id_namespace: str | None = None
     # Seconds a gap in the product's own event ids may stay open (a late commit fills it) before it
     # is reported (parsers with monotonic_ids, sources that watch a numbering: shipper.vendor_ids).
-    vendor_id_grace: float = Field(default=300.0, ge=0)
+    vendor_id_grace: float = Field(default=300.0, ge=0, le=WAIT_MAX)
 
     @field_validator("parse_workers", mode="before")
     @classmethod

@@ -36,6 +36,7 @@ from pydantic import Field, field_validator, model_validator
 
 from shipper.api import (
     PARSE_FAILURE,
+    WAIT_MAX,
     Batch,
     ConfigPath,
     Output,
@@ -87,11 +88,11 @@ class ElasticsearchOutputConfig(OutputConfig):
     index: str | None = None  # a plain index pattern instead of data streams, e.g. "audit-{dataset}-{yyyy}.{MM}"
     batch_size: int = Field(default=1000, ge=1)  # documents per bulk request
     batch_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # uncompressed body per bulk request
-    flush_interval: float = Field(default=1.0, ge=0)
+    flush_interval: float = Field(default=1.0, ge=0, le=WAIT_MAX)
     dead_letter: ConfigPath | None = None  # default <state_dir>/dead_letter/<output name>.ndjson
     compress: bool = True  # gzip request bodies
-    request_timeout: float = Field(default=60.0, gt=0)
-    backoff_base: float = Field(default=0.5, gt=0)
+    request_timeout: float = Field(default=60.0, gt=0, le=WAIT_MAX)
+    backoff_base: float = Field(default=0.5, gt=0, le=WAIT_MAX)
     backoff_max: float = Field(default=30.0, gt=0)  # also caps a 429/503's Retry-After
     # Used by `shipper setup elasticsearch`:
     template_name: str = "shipper"

@@ -24,6 +24,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from shipper.api import (
+    WAIT_MAX,
     Batch,
     ConfigPath,
     Output,
@@ -94,16 +95,16 @@ class FluentdOutputConfig(OutputConfig):
     id_field: str | None = Field(default="_shipper_id", min_length=1)
     # How long a server that refused us (wrong key or password, a certificate that does not
     # verify) is left alone while other servers can take the chunks.
-    refused_retry: float = Field(default=300.0, gt=0)
-    ack_timeout: float = Field(default=30.0, gt=0)
+    refused_retry: float = Field(default=300.0, gt=0, le=WAIT_MAX)
+    ack_timeout: float = Field(default=30.0, gt=0, le=WAIT_MAX)
     batch_size: int = Field(default=1000, ge=1)  # events per chunk
     batch_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)  # packed bytes per chunk
     flush_interval: float = Field(default=1.0, ge=0)  # longest a partial chunk waits for more events
     compress: bool = False  # CompressedPackedForward (gzip)
     timeout: float = Field(default=10.0, gt=0)  # connect and write timeout
-    backoff_base: float = Field(default=0.5, gt=0)
-    backoff_max: float = Field(default=30.0, gt=0)
-    heartbeat_interval: float = Field(default=1.0, gt=0)
+    backoff_base: float = Field(default=0.5, gt=0, le=WAIT_MAX)
+    backoff_max: float = Field(default=30.0, gt=0, le=WAIT_MAX)
+    heartbeat_interval: float = Field(default=1.0, gt=0, le=WAIT_MAX)
     # in_forward's <transport tls>: the server's certificate is verified against tls_ca_file (else the
     # system's CAs) and the name tls_server_name (else the host); a client certificate if it asks one.
     tls: bool = False

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 
 from shipper.api import (
     INVALID_ENCODING,
+    WAIT_MAX,
     RawBatch,
     SavedPosition,
     Source,
@@ -58,10 +59,10 @@ class FileSourceConfig(SourceConfig):
     # inotify working there is no such pass: this is then only how often files inotify cannot
     # report on (deleted while open) are read and how often a pending decision (a file gone or
     # too short to tell from a copy) gets a pass; with none of those, an idle source sleeps.
-    poll_interval: float = Field(default=1.0, gt=0)
+    poll_interval: float = Field(default=1.0, gt=0, le=WAIT_MAX)
     # With inotify working: seconds between safety rescans (a full pass, in case an event was
     # missed), staggered by ±10 % so that sources do not wake together.
-    rescan_interval: float = Field(default=60.0, gt=0)
+    rescan_interval: float = Field(default=60.0, gt=0, le=WAIT_MAX)
     # Seconds to wait after a change notification before reading, so that one read takes the
     # lines of many writes (each Log4j line is a write and a wake-up): CPU per line against
     # latency. 0 reads at once. Never delays `--once`.

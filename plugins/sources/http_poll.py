@@ -35,7 +35,17 @@ from urllib.parse import urlsplit
 import orjson
 from pydantic import Field, field_validator, model_validator
 
-from shipper.api import RawBatch, RegularFile, Source, SourceConfig, SourceFailures, VendorIdGaps, iso_utc, metrics
+from shipper.api import (
+    WAIT_MAX,
+    RawBatch,
+    RegularFile,
+    Source,
+    SourceConfig,
+    SourceFailures,
+    VendorIdGaps,
+    iso_utc,
+    metrics,
+)
 from shipper_plugins.sources.http_poll_client import (
     ActivityClient,
     AuthError,
@@ -72,15 +82,15 @@ class HttpPollSourceConfig(SourceConfig):
     ca_file: RegularFile | None = None  # PE's CA (e.g. /etc/puppetlabs/puppet/ssl/certs/ca.pem); default: system store
     services: list[str] = Field(default_factory=lambda: list(DEFAULT_SERVICES), min_length=1)
     api_version: Literal["auto", "v1", "v2"] = "auto"  # auto: from /v1/ or /v2/ in the URL
-    poll_interval: float = Field(default=30.0, gt=0)
+    poll_interval: float = Field(default=30.0, gt=0, le=WAIT_MAX)
     page_size: int = Field(default=500, ge=1, le=1000)  # the API's own default and usual cap is 1000
-    # seconds, per connect and per socket read; at most a year (longer overflows Python's socket timeout)
-    timeout: float = Field(default=30.0, gt=0, le=365 * 86400)
+    # seconds, per connect and per socket read; at most WAIT_MAX (longer overflows the waits under it)
+    timeout: float = Field(default=30.0, gt=0, le=WAIT_MAX)
     # seconds for a whole answer, headers and body (a server dripping bytes is cut there); default: timeout
-    answer_deadline: float | None = Field(default=None, gt=0)
+    answer_deadline: float | None = Field(default=None, gt=0, le=WAIT_MAX)
     max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024)  # per answer; pages shrink past it
-    backoff_initial: float = Field(default=1.0, gt=0)
-    backoff_max: float = Field(default=300.0, gt=0)
+    backoff_initial: float = Field(default=1.0, gt=0, le=WAIT_MAX)
+    backoff_max: float = Field(default=300.0, gt=0, le=WAIT_MAX)
     read_from: Literal["beginning", "end"] = "beginning"  # for a service without a checkpoint
     # Commits (those with the newest commit times) remembered per service, so that when the history moves
     # (pruned, restored, the server's clock stepped back, a commit stamped in the future) they are re-read

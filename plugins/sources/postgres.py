@@ -42,6 +42,7 @@ from psycopg.rows import dict_row
 from pydantic import Field, field_validator, model_validator
 
 from shipper.api import (
+    WAIT_MAX,
     RawBatch,
     Source,
     SourceConfig,
@@ -92,7 +93,7 @@ class PostgresSourceConfig(SourceConfig):
     table: str = "user_events"  # optionally schema-qualified: public.user_events
     columns: ColumnNames = ColumnNames()
     # seconds; at most a year (a longer wait overflows Python's timers and ended the source at its first pause)
-    poll_interval: float = Field(default=5.0, gt=0, le=365 * 86400)
+    poll_interval: float = Field(default=5.0, gt=0, le=WAIT_MAX)
     # seconds, per statement (at least 0.001; at most PostgreSQL's 2^31-1 ms, more is refused at every poll)
     statement_timeout: float = Field(default=30.0, gt=0, le=2147483.647)
     connect_timeout: int = Field(default=10, ge=2)  # seconds (libpq reads 1 as 2)

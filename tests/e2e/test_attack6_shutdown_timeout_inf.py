@@ -17,8 +17,6 @@ from tests.support import wait_until
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.xfail(strict=True, reason="shutdown_timeout: .inf passes check, and the stop that follows a full "
-                   "delivery crashes (OverflowError) with exit 1")
 def test_infinite_shutdown_timeout_is_refused_or_stops_cleanly(tmp_path):
     log = tmp_path / "app.log"
     append_numbered(log, 1, 40)

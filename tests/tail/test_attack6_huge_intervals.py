@@ -20,9 +20,6 @@ from tests.support import wait, wait_until
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.xfail(strict=True, reason="a file source whose poll_interval and rescan_interval are both past "
-                   "~24.8 days passes `check`, then dies at its first idle wait (timeout too large): "
-                   "nothing more is shipped, /health stays ok")
 def test_month_long_poll_and_rescan_intervals_are_refused_or_work(tmp_path):
     log = tmp_path / "app.log"
     append_numbered(log, 1, 50)
