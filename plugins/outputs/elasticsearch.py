@@ -393,33 +393,38 @@ class ElasticsearchOutput(Output):
                     dead.append(_dead_entry(self.ctx.name, doc, status, result.get("error")))
             if dead:
                 self._dead_letter(dead)
-            again = self._same_as_stored(conflicts) if conflicts else []
-            if retry:
+            again, unread = self._same_as_stored(conflicts) if conflicts else ([], None)
+            if retry or unread:
                 failures += 1
-                self.trouble = f"{len(retry)} documents answered 429/5xx; sending them again"
-                self._m_retries.inc(len(retry))
+                self.trouble = (f"{len(retry)} documents answered 429/5xx; sending them again" if retry else
+                                f"documents answered 409 cannot be read back for now ({unread}); sending them again")
+                self._m_retries.inc(len(retry) + len(again) * bool(unread))
                 self._trouble.failure(f"{self.config.type} refused some documents for now; sending them again",
-                                      output=self.ctx.name, documents=len(retry))
+                                      output=self.ctx.name, documents=len(retry) + len(again) * bool(unread))
                 self._sleep(failures)
             else:
                 self.trouble = None
                 self._trouble.recovered(f"{self.config.type} delivery recovered", output=self.ctx.name)
             pending = retry + again
 
-    def _same_as_stored(self, conflicts: list[tuple[_Doc, str]]) -> list[_Doc]:
+    def _same_as_stored(self, conflicts: list[tuple[_Doc, str]]) -> tuple[list[_Doc], str | None]:
         """Documents answered 409, read back: those stored as sent are duplicates avoided; another event
         under the `_id` is returned under a derived `_id`, to be sent (warned, counted); one gone since is
-        returned as it was. When the documents cannot be read back (the credentials may not, the server
-        fails), the 409s count as duplicates, said once."""
+        returned as it was. A read-back that failed for now (429, 5xx, a connection lost) returns every
+        document, to be sent again after a backoff (they answer 409 and are read back again), with the
+        reason: counting them unchecked would lose the events whose vendor id was used again. Only a
+        read-back the credentials may not make (401/403) or the server cannot (another 4xx, an answer
+        that does not match) leaves the 409s counted as duplicates, said once."""
         body = orjson.dumps({"docs": [{"_index": index, "_id": doc[2]} for doc, index in conflicts]})
         try:
             answer = self.client.request("POST", "/_mget", body=body, headers=JSON_HEADERS)
-            found = answer.body.get("docs") if answer.status == 200 and isinstance(answer.body, dict) else None
-            why = None if isinstance(found, list) and len(found) == len(conflicts) else \
-                f"_mget answered {answer.status}: {error_reason(answer.body)}"
         except TransportError as e:
-            found, why = None, transport_reason(e)
-        if why is not None or found is None:
+            return [doc for doc, _index in conflicts], f"_mget: {transport_reason(e)}"
+        if answer.status == 429 or answer.status >= 500:
+            return [doc for doc, _index in conflicts], f"_mget answered {answer.status}: {error_reason(answer.body)}"
+        found = answer.body.get("docs") if answer.status == 200 and isinstance(answer.body, dict) else None
+        if not isinstance(found, list) or len(found) != len(conflicts):
+            why = f"_mget answered {answer.status}: {error_reason(answer.body)}"
             self._m_dupes.inc(len(conflicts))
             if not self._unchecked_said:
                 self._unchecked_said = True
@@ -428,7 +433,7 @@ class ElasticsearchOutput(Output):
                             "whose product used its id again (a restore) would not be stored. Give the credentials "
                             "the `read` privilege on the target indices (said once)",
                             extra={"output": self.ctx.name, "documents": len(conflicts)})
-            return []
+            return [], None
         again: list[_Doc] = []
         reused: list[str] = []
         for (doc, _index), got in zip(conflicts, found):
@@ -454,7 +459,7 @@ class ElasticsearchOutput(Output):
                         "stored under their _id (the product numbered its records again from an earlier id, e.g. "
                         "after a restore): stored under an _id derived from their content, not counted as "
                         "duplicates", extra={"output": self.ctx.name, "documents": len(reused), "first_id": reused[0]})
-        return again
+        return again, None
 
     def _bulk(self, docs) -> list | None:
         """The per-item answers, or None when the request failed for now (retried by the caller)."""

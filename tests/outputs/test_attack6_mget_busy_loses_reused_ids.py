@@ -49,8 +49,6 @@ def busy_once_on_mget(es: BulkServer, answer: str) -> dict:
     return seen
 
 
-@pytest.mark.xfail(strict=True, reason="a transient 503 on the _mget read-back of 409s counts that batch's "
-                                       "409s as duplicates unchecked: events reusing vendor ids are lost")
 @pytest.mark.parametrize("answer", ["503", "429", "closed"])
 def test_a_busy_mget_does_not_lose_events_that_reuse_vendor_ids(tmp_path, answer):
     log = tmp_path / "rstudio-connect.audit.json"
