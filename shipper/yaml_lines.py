@@ -67,17 +67,42 @@ class _StrKeyLoader(yaml.SafeLoader):
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
             for key_node, _ in node.value:
                 if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
                     key_node.tag = "tag:yaml.org,2002:str"  # `<<:` stays a merge of another mapping
+                    # YAML keeps the last of two equal keys, silently: a second `sources:` appended to
+                    # add a source would remove the first block's sources at the next reload.
+                    line = key_node.start_mark.line + 1
+                    if key_node.value in seen:
+                        raise YamlError(f"{key_node.value!r} is given twice in one mapping (first on line "
+                                        f"{seen[key_node.value]}): YAML would keep only the last; merge them", line)
+                    seen[key_node.value] = line
         return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node):
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError as e:  # past Python's int digits limit (4,300): no option takes such a number
+            raise YamlError(f"{node.value[:20]}… is not a number shipper can read ({e})",
+                            node.start_mark.line + 1) from None
+
+
+_StrKeyLoader.add_constructor("tag:yaml.org,2002:int", _StrKeyLoader.construct_yaml_int)
 
 
 def load_with_lines(text: str) -> tuple[Any, dict[tuple, int]]:
     """Return (data, {path tuple: 1-based line}). Paths use str keys and int list indices."""
     if len(text) > MAX_TEXT:
         raise YamlError(f"the config is {len(text)} characters; at most {MAX_TEXT} are read", None, limit=True)
-    loader = _StrKeyLoader(text)
+    try:
+        # The reader refuses control characters (an escape sequence pasted from a terminal, a NUL)
+        # when it is made: it says a position in the text, not a line.
+        loader = _StrKeyLoader(text)
+    except yaml.reader.ReaderError as e:
+        raise YamlError(f"unacceptable character #x{e.character:04x}: special characters are not allowed "
+                        "(a control character, e.g. an escape sequence pasted from a terminal)",
+                        text.count("\n", 0, e.position) + 1) from None
     try:
         node = loader.get_single_node()
         if node is not None and loader.alias_uses:

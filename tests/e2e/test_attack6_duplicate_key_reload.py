@@ -19,8 +19,6 @@ from tests.support import wait, wait_until
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.xfail(strict=True, reason="a config with `sources:` twice is accepted (the last wins) by check and "
-                   "by a reload, which silently removes the first block's sources")
 def test_second_sources_block_is_refused_not_applied(tmp_path):
     a_log, b_log = tmp_path / "a.log", tmp_path / "b.log"
     append_numbered(a_log, 1, 50)
