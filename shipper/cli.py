@@ -3,11 +3,19 @@ from __future__ import annotations
 
 import gzip
 import os
+import signal
 import sys
 
-import click
+# `shipper run`: a SIGHUP before the daemon listens for it (the imports, the config, the state: a second
+# or more on a busy host) would end the agent, its default action. It is noted from here on (before the
+# imports below), and the daemon reloads once started. Only `run` reloads; the others keep the default.
+early_hups: list[int] = []
+if sys.argv[1:2] == ["run"]:
+    signal.signal(signal.SIGHUP, lambda signum, _frame: early_hups.append(signum))
 
-from shipper import __version__
+import click  # noqa: E402  (after the handler: importing takes a good part of that window)
+
+from shipper import __version__  # noqa: E402
 
 
 def _load(config_path: str):
@@ -59,7 +67,8 @@ def run(config_path: str, once: bool, timeout: float | None) -> None:
 
     summary = OnceSummary() if once else None
     try:
-        code = run_pipeline(config, once=once, progress=once, timeout=timeout or ONCE_TIMEOUT)
+        code = run_pipeline(config, once=once, progress=once, timeout=timeout or ONCE_TIMEOUT,
+                            early_hups=early_hups)
     except StateDirError as e:  # locked by another agent, damaged, unwritable: one line, what to do
         click.echo(f"error: {e}", err=True)
         sys.exit(2)

@@ -89,10 +89,12 @@ class Daemon:
         endpoint.start()
         return endpoint
 
-    def run(self) -> int:
+    def run(self, early_hups: list[int] | None = None) -> int:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, signal.SIG_IGN if self.once else self._on_hup)
+        if early_hups and not self.once:
+            self.reload_requested = True  # asked for before this handler was there
         if self.config.settings.http and not self.once:
             try:
                 self.http = self._start_http(self.config.settings.http.listen)
@@ -280,5 +282,8 @@ class Daemon:
         return 0 if delivered else 1
 
 
-def run(config: Config, once: bool = False, progress: bool = False, timeout: float = ONCE_TIMEOUT) -> int:
-    return Daemon(config, once=once, progress=progress, timeout=timeout).run()
+def run(config: Config, once: bool = False, progress: bool = False, timeout: float = ONCE_TIMEOUT,
+        early_hups: list[int] | None = None) -> int:
+    """`early_hups`: where the command noted the SIGHUPs that came while it was starting (until the daemon
+    installs its own handler); if there are any, the daemon reloads once started."""
+    return Daemon(config, once=once, progress=progress, timeout=timeout).run(early_hups)

@@ -18,8 +18,6 @@ from tests.support import wait
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.xfail(strict=True, reason="a SIGHUP in the agent's first second kills it (default action: its "
-                   "handler is not installed yet)")
 def test_sighup_right_after_start_does_not_kill_the_agent(tmp_path):
     log = tmp_path / "app.log"
     append_numbered(log, 1, 50)
