@@ -195,6 +195,11 @@ class CheckpointStore:
             self._remake()
             return True
 
+    def names(self) -> set[str]:
+        """The sources that have a checkpoint here (configured now or not)."""
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT DISTINCT source FROM checkpoints")}
+
     def load(self, source: str) -> dict[str, Any]:
         with self._lock:
             rows = self._db.execute("SELECT key, value FROM checkpoints WHERE source=?", (source,)).fetchall()

@@ -5,6 +5,7 @@ here per source. The Pipeline (shipper.pipeline) makes, starts, stops and replac
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -86,6 +87,8 @@ class SourceRunner:
             base_dir=pipeline.config.base_dir, lost=self._name_loss, vendor_gaps=self._source_gaps,
             note=self._note,
         )
+        if not state:
+            self._name_orphaned_positions(source_cls)
         try:
             self.source: Source = source_cls(cfg, ctx)
         except CheckpointTooNew as e:  # one line for `run` (exit 2): the database, the source, what to do
@@ -102,6 +105,26 @@ class SourceRunner:
         self._pool_lock = threading.Lock()
         self._m_unrouted = metrics.unrouted.labels(cfg.name)
         self._m_ckpt = metrics.checkpoint_time.labels(cfg.name)
+
+    def _name_orphaned_positions(self, source_cls: type[Source]) -> None:
+        """This source starts without a checkpoint: if the state_dir holds positions of a source no longer
+        configured in files that are still there, it was likely renamed (the name keys the checkpoint), and
+        it reads them again from their start — every event shipped again, under other stable ids. Say so
+        (a reload's rename is said by the source itself), naming the files and how to avoid it."""
+        configured = {s.name for s in self.pipeline.config.sources}
+        for old in sorted(self.pipeline.store.names() - configured):
+            try:
+                positions = source_cls.saved_positions(self.pipeline.store.load(old))
+            except Exception:  # another type's state: not this source's to read
+                continue
+            there = sorted({p.path for p in positions if os.path.exists(p.path)})
+            if there:
+                log.warning(f"source {self.cfg.name} starts without a checkpoint, and the state_dir holds source "
+                            f"{old}'s (no longer configured) for {len(there)} file(s) still there, e.g. {there[0]}: "
+                            f"if {old} was renamed {self.cfg.name}, they are read again from their start (every "
+                            f"event shipped again, under other stable ids); give the source its old name back to "
+                            "go on where it was", extra={"source": self.cfg.name, "path": there[0],
+                                                          "files": len(there), "checkpoint_of": old})
 
     def _commit(self, fragment: dict[str, Any]) -> bool:
         """Save a delivered prefix's checkpoint. A failing store (full disk, I/O error) is retried

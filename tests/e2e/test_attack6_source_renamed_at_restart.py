@@ -24,8 +24,6 @@ outputs:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="a source renamed between runs reads its files again from their start "
-                   "(the new name has no checkpoint) and says nothing: every line shipped twice, silently")
 def test_source_renamed_between_runs_repeats_nothing_or_says_so(tmp_path):
     log = tmp_path / "app.log"
     append_numbered(log, 1, 300)
