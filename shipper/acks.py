@@ -37,6 +37,7 @@ class AckTracker:
         self._unsaved_seq = -1
         self.committed_seq = -1
         self._closed = False  # close_intake(): batches registered from now on are not tracked
+        self.untracked = (0, 0)  # (batches, events) with events registered after close_intake: never sent
         # (seq, output) acknowledged for an output a reload removed: that output's own late ack is ignored
         self._behalf: set[tuple[int, str]] = set()
 
@@ -47,6 +48,8 @@ class AckTracker:
             seq = self._next_seq
             self._next_seq += 1
             if self._closed:
+                if ids:
+                    self.untracked = (self.untracked[0] + 1, self.untracked[1] + len(ids))
                 return seq
             self._window.append([seq, pending, checkpoint, pending, set(had), ids])
         if pending == 0:
@@ -170,6 +173,13 @@ class AckTracker:
                     for output in acked:
                         out.setdefault(output, []).extend(ids)
         return out
+
+    def events_in(self, seqs: set[int] | None = None) -> tuple[int, int]:
+        """(batches, events) of the batches not acknowledged by all (of `seqs`, or all of them): what a
+        source that cannot read again loses when they are let go."""
+        with self._lock:
+            held = [ids for seq, pending, _, _, _, ids in self._window if pending > 0 and (seqs is None or seq in seqs)]
+        return len(held), sum(len(ids) for ids in held)
 
     def in_flight(self) -> int:
         """Batches not acknowledged yet, plus one while acknowledged ones wait for their commit."""

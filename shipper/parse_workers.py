@@ -385,6 +385,11 @@ class ParsePool:
             self._cond.notify_all()
         self._on_error(e)
 
+    def undelivered(self) -> tuple[int, int]:
+        """After close(): (batches, records) submitted and never handed to deliver (never registered)."""
+        with self._cond:
+            return len(self._queue), sum(len(e.raw.records) for e in self._queue)
+
     def close(self, timeout: float = 5.0) -> None:
         """Stop collecting (what is not delivered yet stays unregistered) and end the workers."""
         with self._cond:

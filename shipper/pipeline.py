@@ -229,7 +229,7 @@ class Pipeline:
         if self.integrity_key is not None:
             self._attest_stop(deadline)
         delivered = self.wait_delivered(max(0.0, deadline - time.monotonic()))
-        if not delivered and not quiet:
+        if not delivered and not quiet and any(r.source.rereads and r.tracker.in_flight() for r in self.runners.values()):
             log.warning("shutdown timeout: undelivered batches stay unacknowledged and are read again next start")
         self.abandon.set()
         for r in self.runners.values():
@@ -238,6 +238,9 @@ class Pipeline:
             w.stop.set()
         close_workers(list(self.workers.values()), OUTPUT_CLOSE_TIMEOUT)
         for r in self.runners.values():
+            if not delivered and not r.source.rereads:  # records pushed to it: the next start has none of them
+                r.thread.join(1.0)  # (its last puts, given up now, are registered: counted too)
+                r.name_undelivered(*r.tracker.events_in(), "shutdown timeout: batches not delivered")
             if not delivered:  # what some outputs stored is not sent to them again by the re-read
                 r.save_delivered_to()
             r.close()

@@ -186,6 +186,10 @@ class Source(ABC):
     # True when the source watches a numbering of the product's itself and reports its gaps through
     # ctx.vendor_gaps: attestations then always carry `vendor_id_gaps` (also when there are none).
     reports_vendor_gaps: ClassVar[bool] = False
+    # False for a source that cannot read a record again (records pushed to it: a socket, a webhook).
+    # Batches a reload takes back or a stop leaves undelivered are then not read again from the
+    # checkpoint: the core names them as a loss (shipper_losses, a warning with the count).
+    rereads: ClassVar[bool] = True
 
     def __init__(self, config: SourceConfig, ctx: SourceContext):
         self.config = config

@@ -37,6 +37,7 @@ class Reloads:
         self.draining: dict[str, SourceRunner] = {}
         self.restart_cfgs: dict[str, SourceConfig] = {}
         self.handed: dict[str, Any] = {}  # what a stopped source handed its successor (Source.hand_over)
+        self.lost: dict[str, list[dict[str, Any]]] = {}  # losses a stopped source named, for its successor's attestation
 
     def apply(self, new: Config, plan, wait_slice: Callable[[float], bool] | None = None) -> list[str]:
         """Apply a reload plan (shipper.reload.plan_reload) with `new` as the config; returns problems.
@@ -94,14 +95,15 @@ class Reloads:
                 # again from its checkpoint. Those an output is sending (or has acknowledged) must
                 # complete, and count in the checkpoint, before the source restarts: never both.
                 r.thread.join(5.0)
-                taken = _withdraw(p, r)
+                taken, events = _withdraw(p, r)
                 left = r.tracker.in_flight()
-                log.warning("reload: in-flight batches held by a refused output are not waited for; those no "
-                            "output was sending are taken back and read again from the checkpoint"
-                            if hopeless(r) else
-                            "reload: in-flight batches not delivered in time; those no output was sending are "
-                            "taken back and read again from the checkpoint",
-                            extra={"source": name, "taken_back": taken, "completing": left})
+                why = ("reload: in-flight batches held by a refused output are not waited for" if hopeless(r)
+                       else "reload: in-flight batches not delivered in time")
+                if r.source.rereads:
+                    log.warning(f"{why}; those no output was sending are taken back and read again from the "
+                                "checkpoint", extra={"source": name, "taken_back": taken, "completing": left})
+                else:  # records pushed to it: what is taken back is gone, and said so
+                    r.name_undelivered(taken, events, f"{why}; those no output was sending are taken back")
                 if left:
                     log.warning("reload: the source restarts once the batches its outputs are sending complete",
                                 extra={"source": name, "batches": left})
@@ -131,6 +133,9 @@ class Reloads:
                     for seq in seqs:
                         r.tracker.ack_removed(seq, name)
                 elif seqs:  # sent again only to the outputs that did not store them
+                    if not r.source.rereads:  # (it cannot: they never reach the replacement)
+                        r.name_undelivered(*r.tracker.events_in(set(seqs)),
+                                           f"reload: batches output {name} held when it was replaced")
                     r.save_delivered_to(set(seqs))
                     r.tracker.withdraw(set(seqs))
             if name in plan.outputs_removed:
@@ -150,7 +155,7 @@ class Reloads:
             if name in self.draining:
                 self.restart_cfgs[name] = src_cfgs[name]  # started by finish_restarts()
                 continue
-            _start_source(p, src_cfgs[name], problems, self.handed.pop(name, None))
+            _start_source(p, src_cfgs[name], problems, self.handed.pop(name, None), self.lost.pop(name, []))
         self._order_runners()
         problems += self.finish_restarts()
         for w in p.workers.values():  # kept outputs a server refuses: try again now (a fixed secret file)
@@ -168,6 +173,8 @@ class Reloads:
             except Exception:
                 log.exception("reload: the source could not hand over what it holds", extra={"source": r.cfg.name})
         self.p.let_go(r)
+        if restarting:  # the chain goes on in the successor: its next attestation names them
+            self.lost.setdefault(r.cfg.name, []).extend(r.take_losses())
         if handed is not None:
             old = self.handed.pop(r.cfg.name, None)
             if old is not None:
@@ -188,7 +195,9 @@ class Reloads:
         problems: list[str] = []
         for name, r in list(self.draining.items()):
             if not r.thread.is_alive():
-                _withdraw(p, r)  # batches a late source thread registered after the reload
+                taken, events = _withdraw(p, r)  # batches a late source thread registered after the reload
+                if not r.source.rereads:
+                    r.name_undelivered(taken, events, "reload: batches registered after the source's stop")
             if r.tracker.in_flight() and not p.abandon.is_set():
                 continue
             del self.draining[name]
@@ -198,16 +207,17 @@ class Reloads:
                 _forget_source(p, name)
             if cfg is None or p.abandon.is_set():
                 continue
-            if _start_source(p, cfg, problems, self.handed.pop(name, None)):
+            if _start_source(p, cfg, problems, self.handed.pop(name, None), self.lost.pop(name, [])):
                 log.info("reload: source restarted from its checkpoint", extra={"source": name})
         self._order_runners()
         return problems
 
 
-def _start_source(p: Pipeline, cfg: SourceConfig, problems: list[str], handed: Any = None) -> bool:
-    """Start a source's runner from its checkpoint, with what its predecessor handed over (if any); a
-    source that cannot start is a problem of the reload (named in `problems`), not a crash. True when
-    it started."""
+def _start_source(p: Pipeline, cfg: SourceConfig, problems: list[str], handed: Any = None,
+                  lost: list[dict[str, Any]] | None = None) -> bool:
+    """Start a source's runner from its checkpoint, with what its predecessor handed over (if any) and
+    the losses it named since its last attestation; a source that cannot start is a problem of the
+    reload (named in `problems`), not a crash. True when it started."""
     try:
         r = SourceRunner(p, cfg)
     except Exception as e:
@@ -216,6 +226,7 @@ def _start_source(p: Pipeline, cfg: SourceConfig, problems: list[str], handed: A
         if handed is not None:
             _close_handed(handed)
         return False
+    r.inherit_losses(lost or [])
     if handed is not None:
         try:
             r.source.take_over(handed)
@@ -235,10 +246,11 @@ def _close_handed(handed: Any) -> None:
         log.exception("reload: error letting go of what a stopped source held")
 
 
-def _withdraw(p: Pipeline, r: SourceRunner) -> int:
+def _withdraw(p: Pipeline, r: SourceRunner) -> tuple[int, int]:
     """Take back from every output's queue the batches of `r` no output was ever handed (an
     untouched suffix of its window); they are forgotten by its tracker. All queues are locked
-    together, so no output starts one of them meanwhile. Returns how many were taken back."""
+    together, so no output starts one of them meanwhile. Returns how many batches and events were
+    taken back."""
     workers = [p.workers[n] for n in sorted(p.workers)]  # one order: no two reloads lock them crosswise
     with ExitStack() as held:
         for w in workers:
@@ -247,6 +259,7 @@ def _withdraw(p: Pipeline, r: SourceRunner) -> int:
         for w in workers:
             attempted |= w.attempted_seqs(r.tracker)
         seqs = r.tracker.untouched_suffix(attempted)
+        taken = r.tracker.events_in(seqs) if seqs else (0, 0)
         if seqs:
             for w in workers:
                 w.remove(r.tracker, seqs)
@@ -254,7 +267,7 @@ def _withdraw(p: Pipeline, r: SourceRunner) -> int:
             r.tracker.withdraw(seqs, commit=False)
     if seqs:
         r.tracker.withdraw(set())  # commits what the withdrawal unblocked
-    return len(seqs)
+    return taken
 
 
 def _forget_source(p: Pipeline, name: str) -> None:

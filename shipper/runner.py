@@ -274,11 +274,15 @@ class Daemon:
         for e in self.pipeline.source_errors():
             log.error("source stopped with an error", extra={"error": e})
         if not delivered:
-            log.error("stopped with batches undelivered; they are read again next start",
+            pushed = any(not r.source.rereads for r in self.pipeline.runners.values())
+            log.error("stopped with batches undelivered; they are read again next start" if not pushed else
+                      "stopped with batches undelivered; those of sources that read again are read again next "
+                      "start, those of sources that cannot are lost (named above)",
                       extra={"undelivered": "; ".join(self.undelivered()) or "?"})
         log.info("stopped", extra={"delivered": delivered})
-        # Nothing is lost when the timeout cuts delivery short (the checkpoints say where to resume), but
-        # the operator must learn that data waits undelivered: exit 1, and systemd shows the stop failed.
+        # Nothing is lost when the timeout cuts delivery short (the checkpoints say where to resume; a source
+        # that cannot read again had its loss named), but the operator must learn that data did not go out:
+        # exit 1, and systemd shows the stop failed.
         return 0 if delivered else 1
 
 

@@ -78,6 +78,8 @@ class SourceRunner:
         self._gap_ids_reported = 0  # every id in those gaps, also of the ranges no longer listed
         self._m_vendor_gaps = metrics.vendor_id_gaps.labels(cfg.name)
         self._lost: list[dict[str, Any]] = []  # losses the source named since the last attestation
+        # (batches, records) emitted and given up before they were registered (stopping): never sent
+        self._dropped = (0, 0)
         self._sealed_before = int(state.pop(integrity.SEALED_KEY, 0) or 0)
         if self.chain is not None and self.chain.seq:
             self.request_attestation("resume")
@@ -176,7 +178,8 @@ class SourceRunner:
             with self._pool_lock:
                 pool = self.pool
                 if pool is not None:  # parsed in a worker; _deliver_parsed routes it, in read order
-                    pool.submit(raw, any(w.output.reads_index_keys for w in targets))
+                    if not pool.submit(raw, any(w.output.reads_index_keys for w in targets)):
+                        self._given_up(1, len(raw.records))  # stopping: read again, or (pushed) named lost
                     return
         if self.chain is None and all(w.output.takes_lines for w in targets):
             # Every output writes NDJSON lines: the events serialised now, while still in the CPU's cache,
@@ -266,6 +269,7 @@ class SourceRunner:
                 seal = self.chain.seal
                 batch = Batch(batch.source, batch.tag, [seal(ev) for ev in batch.events], batch.ids, batch.nbytes)
                 if not self._sealed(self.chain.seq):
+                    self._given_up(1, len(batch.ids))
                     return
                 checkpoint = {**checkpoint, integrity.STATE_KEY: self.chain.state()}
             self._route_batch(checkpoint, batch)
@@ -302,6 +306,32 @@ class SourceRunner:
             with self._gaps_lock:
                 self._lost.append({"what": what, "bytes": nbytes})
                 del self._lost[:-100]  # the last 100 named; `losses` counts all
+
+    def name_undelivered(self, batches: int, events: int, why: str) -> None:
+        """Batches of a source that cannot read them again (Source.rereads False) were let go undelivered:
+        a loss, warned with its count, counted in shipper_losses and named in the next attestation."""
+        if not batches:
+            return
+        metrics.losses.labels(self.cfg.name).inc()
+        log.warning(f"{why}: {events} events in {batches} batches are lost: this source cannot read them again",
+                    extra={"source": self.cfg.name, "batches": batches, "events": events})
+        self._name_loss(f"{events} events not delivered ({why})", 0)
+
+    def _given_up(self, batches: int, records: int) -> None:
+        with self._gaps_lock:
+            self._dropped = (self._dropped[0] + batches, self._dropped[1] + records)
+
+    def take_losses(self) -> list[dict[str, Any]]:
+        """The losses named since the last attestation, for a successor's next one (a reload's restart)."""
+        with self._gaps_lock:
+            lost, self._lost = self._lost, []
+        return lost
+
+    def inherit_losses(self, lost: list[dict[str, Any]]) -> None:
+        if lost and self.chain is not None:
+            with self._gaps_lock:
+                self._lost[:0] = lost
+                del self._lost[:-100]
 
     def _take_gaps(self) -> dict[str, Any] | None:
         if not self._watches_ids:
@@ -513,13 +543,19 @@ class SourceRunner:
         with self._pool_lock:
             pool, self.pool = self.pool, None
             auto, self._auto_pool = self._auto_pool, False
+        dropped = (0, 0)
         if pool is not None:
             try:
                 pool.close()
+                dropped = pool.undelivered()
             except Exception:
                 log.exception("error stopping parse workers", extra={"source": self.cfg.name})
             if auto:
                 self.pipeline.pool_budget.give_back()
+        if not self.source.rereads:  # never registered, or registered once the reload closed the tracker's intake
+            parts = (dropped, self.tracker.untracked, self._dropped)
+            self.name_undelivered(sum(p[0] for p in parts), sum(p[1] for p in parts),
+                                  "batches still parsed or routed when the source stopped")
         try:
             self.source.close()
         except Exception:

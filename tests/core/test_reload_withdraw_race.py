@@ -37,7 +37,7 @@ def test_a_batch_registered_before_a_withdrawal_and_queued_after_is_refused(tmp_
     assert w.put(batch(1), tracker, first, threading.Event())
     late = tracker.register(1, {"pos": 2})  # the collector registered it; its put comes after the reload's withdrawal
     tracker.close_intake()  # the reload (reload_apply.Reloads.apply): abandon set, intake closed
-    assert _withdraw(pipeline, runner) == 2
+    assert _withdraw(pipeline, runner) == (2, 0)  # (batches, events: registered with no ids here)
     assert not w.put(batch(2), tracker, late, threading.Event()), "queued after its withdrawal: sent, then read again"
     assert w.pending() == 0 and tracker.in_flight() == 0
     after = tracker.register(0, {"pos": 3, "gone": True})  # a checkpoint-only fragment the collector still had
@@ -53,7 +53,7 @@ def test_a_batch_handed_to_one_output_and_withdrawn_is_not_queued_for_the_next(t
     seq = tracker.register(2, {"pos": 1})
     assert a.put(batch(1), tracker, seq, threading.Event())
     tracker.close_intake()
-    assert _withdraw(SimpleNamespace(workers={"a": a, "b": b}), SimpleNamespace(tracker=tracker)) == 1
+    assert _withdraw(SimpleNamespace(workers={"a": a, "b": b}), SimpleNamespace(tracker=tracker)) == (1, 0)
     assert not b.put(batch(1), tracker, seq, threading.Event())
     assert a.pending() == b.pending() == 0
 
@@ -73,7 +73,7 @@ def test_a_put_blocked_on_a_full_queue_is_refused_when_the_withdrawal_that_makes
     while not w._blocked:  # (it waits for room: the queue holds one batch, its limit)
         put.join(0.01)
     tracker.close_intake()
-    assert _withdraw(SimpleNamespace(workers={"out": w}), SimpleNamespace(tracker=tracker)) == 2
+    assert _withdraw(SimpleNamespace(workers={"out": w}), SimpleNamespace(tracker=tracker)) == (2, 2)
     put.join(10)
     assert queued == [False], "queued after its withdrawal: sent, and read again"
     assert w.pending() == 0 and tracker.in_flight() == 0

@@ -4,8 +4,11 @@ JSON object, as one datagram to a Unix socket, which this source binds.
 The vault counts a record as delivered once the kernel queued it, and cannot send it again: nothing
 may be lost between two readers. A reload that restarts this source (a changed option) hands the
 bound socket to its successor (Source.restarting / hand_over / take_over), so records sent meanwhile
-wait in the socket's queue; only a stop or a removal closes it and takes its name away. A record
-longer than `max_record_bytes` arrives cut: shipped flagged `_record_truncated`, never dropped.
+wait in the socket's queue; only a stop or a removal takes its name away (the vault's sends fail from
+then on), and what was queued before is read and emitted before the socket is closed. The source
+cannot read a record again (`rereads = False`): batches the agent could not deliver before a reload's
+or a stop's deadline are named by the agent as lost. A record longer than `max_record_bytes` arrives
+cut: shipped flagged `_record_truncated`, never dropped.
 """
 from __future__ import annotations
 
@@ -37,17 +40,22 @@ class BoundSocket:
         self.sock = sock
         self.path = path
 
-    def close(self) -> None:
-        self.sock.close()
+    def unlink(self) -> None:
+        """Take the name away: sends fail from now on; what is queued can still be received."""
         try:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
 
+    def close(self) -> None:
+        self.sock.close()
+        self.unlink()
+
 
 class AcmeVaultSocketSource(Source):
     Config = AcmeVaultSocketConfig
     config: AcmeVaultSocketConfig
+    rereads = False  # a record pushed to it is received once: what the agent cannot deliver is lost, and named
 
     def __init__(self, config: AcmeVaultSocketConfig, ctx: SourceContext) -> None:
         super().__init__(config, ctx)
@@ -97,7 +105,11 @@ class AcmeVaultSocketSource(Source):
             wake_r.close()
             wake_w.close()
             if not self._restarting and self._bound is not None:
-                self._bound.close()  # a stop or a removal: the vault's sends fail from now on, as they should
+                self._bound.unlink()  # a stop or a removal: the vault's sends fail from now on, as they should
+                if stop.is_set():  # what the kernel queued before is the vault's delivered records: emitted
+                    while records := self._receive_queued(sock):
+                        self._emit(records)
+                self._bound.close()
                 self._bound = None
 
     def _bind(self) -> BoundSocket:
