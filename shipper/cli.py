@@ -88,12 +88,14 @@ def check(config_path: str, probe_outputs: bool) -> None:
     from shipper import registry
     from shipper.path_access import access_problems
     from shipper.plugin import OutputContext, SourceContext
+    from shipper.router import Router
     from shipper.secrets import redact
 
     config = _load(config_path)
     failed = False
     click.echo(f"{config.path}: valid")
     click.echo(f"state_dir: {config.state_dir}")
+    router = Router([(o.match, o.name) for o in config.outputs])
     for s in config.sources:
         click.echo(f"source {s.name} (type {s.type}, parser {s.parser}, tag {s.effective_tag})")
         ctx = SourceContext(name=s.name, emit=lambda b: None, stop=threading.Event(), once=True, state={},
@@ -101,11 +103,18 @@ def check(config_path: str, probe_outputs: bool) -> None:
         source = registry.load("source", s.type)(s, ctx)
         lines = source.describe()
         # Folders it may not list and files it may not read: glob() alone says nothing of them.
-        denied = access_problems(s.paths, config.base_dir) if isinstance(getattr(s, "paths", None), list) else []
+        reads_paths = isinstance(getattr(s, "paths", None), list)
+        denied = access_problems(s.paths, config.base_dir) if reads_paths else []
         if not lines and not denied:
-            click.echo("  (matches nothing now)")
+            # Only a source reading paths matches files; another says nothing when its describe() is empty.
+            click.echo("  (matches nothing now)" if reads_paths else f"  (source type {s.type} describes nothing more)")
         for line in lines + denied:
             click.echo(redact(f"  {line}"))
+        if not router.route(s.effective_tag):
+            # As Vector's `validate` warns of a source without consumers: valid, but likely a mistake (the
+            # agent runs it, counts its events in shipper_unrouted_events and ships none).
+            click.echo(f"warning: source {s.name}: no output's match takes its tag {s.effective_tag!r}: its events "
+                       "would be read, counted as unrouted and shipped nowhere", err=True)
     for o in config.outputs:
         octx = OutputContext(name=o.name, stop=threading.Event(), state_dir=config.state_dir)
         output = registry.load("output", o.type)(o, octx)

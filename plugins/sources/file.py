@@ -25,7 +25,7 @@ from shipper.api import (
     metrics,
     saved_value_line,
 )
-from shipper.tail import Chunk, Tailer, discovery
+from shipper.tail import STARTED_GLOB, Chunk, Tailer, discovery
 from shipper.tail.events import TailEvents
 from shipper.tail.holder import Holder, generation
 from shipper.tail.state import SEEN_PREFIX, load_states
@@ -233,9 +233,13 @@ class FileSource(Source):
 
     @classmethod
     def saved_notes(cls, state: dict) -> list[str]:
-        # `seen:<path>`: a live path whose rotated names were looked at once; a count says enough.
-        seen = sum(1 for k in state if k.startswith(SEEN_PREFIX))
-        out = [f"{seen} followed path{'s' if seen != 1 else ''} known from earlier runs"] if seen else []
+        # `seen:<path>`: a live path whose rotated names were looked at once, `seen:glob:<glob>` a glob looked
+        # through once (by this run or an earlier one): read_from applies only to what was never seen. Counts.
+        seen = [k[len(SEEN_PREFIX):] for k in state if k.startswith(SEEN_PREFIX)]
+        globs = sum(1 for k in seen if k.startswith(STARTED_GLOB))
+        paths = len(seen) - globs
+        parts = [f"{n} {what}{'s' if n != 1 else ''}" for n, what in ((paths, "followed path"), (globs, "glob")) if n]
+        out = [f"{' and '.join(parts)} already looked through (read_from applies only to what was never seen)"] if parts else []
         # an f: value this version cannot read is no saved position: shown as it is
         return out + [saved_value_line(k, v) for k, v in state.items() if not k.startswith(SEEN_PREFIX)]
 

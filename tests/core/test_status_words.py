@@ -56,5 +56,5 @@ def test_other_saved_positions_in_words():
            "outputs": []}
     lines = render(doc, now=0)
     assert '  saved position (cursor): {"last_id":42,"gaps":[]}' in lines
-    assert "  2 followed paths known from earlier runs" in lines
+    assert "  2 followed paths already looked through (read_from applies only to what was never seen)" in lines
     assert not any("seen:" in line for line in lines)
