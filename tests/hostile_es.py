@@ -189,6 +189,8 @@ def config(tmp: Path, hosts: list[str], extra: str = "", n: int = 0) -> Path:
     if n:
         write_events(log, n)
     cfg = tmp / "shipper.yaml"
+    # A key given twice is a config error: a request_timeout in `extra` replaces the default one.
+    timeout = "" if "request_timeout" in extra else ", request_timeout: 3"
     cfg.write_text(f"""
 state_dir: state
 shutdown_timeout: 5
@@ -196,7 +198,7 @@ sources:
   - {{name: audit, type: file, paths: ['{log}'], parser: json, poll_interval: 0.2}}
 outputs:
   - {{type: elasticsearch, name: es, hosts: {json.dumps(hosts)}, backoff_base: 0.05, backoff_max: 0.5,
-      flush_interval: 0.1, request_timeout: 3, index: "audit"{extra}}}
+      flush_interval: 0.1{timeout}, index: "audit"{extra}}}
 """)
     return cfg
 
