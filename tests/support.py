@@ -1,6 +1,8 @@
 """Small helpers shared by the tests that drive real processes and servers."""
 from __future__ import annotations
 
+import signal
+import subprocess
 import time
 from typing import Callable
 
@@ -30,6 +32,18 @@ def wait_settled(measure: Callable[[], int], timeout: float, what: str) -> None:
         return len(seen) > 60 and seen[-1] > 0 and seen[-60] == seen[-1]
 
     wait_until(settled, timeout, what)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 30.0) -> int | None:
+    """A test's clean-up of an agent it started: SIGTERM, then up to `timeout` seconds for it to end, killed
+    if it has not (a clean-up never hangs). Its exit code, or None when it had to be killed."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return None
 
 
 def bytes_kept_by_parser(parser, lines: Callable[[int, int], object], total: int = 2000) -> int:

@@ -28,7 +28,7 @@ import orjson
 import pytest
 
 from tests.peers.bulk_server import BulkServer
-from tests.support import wait
+from tests.support import stop_process, wait
 
 VENV_BIN = os.path.dirname(sys.executable)
 SHIPPER = os.path.join(VENV_BIN, "shipper")
@@ -87,11 +87,7 @@ outputs:
         assert wait(lambda: len(es.docs) >= len(expected), 180), len(es.docs)
         time.sleep(1.0)  # anything still in flight would show up as a duplicate now
     finally:
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(60)
-        except subprocess.TimeoutExpired:
-            agent.kill()
+        stop_process(agent, 60)
         es.stop()
         agent_log.close()
 
@@ -336,11 +332,7 @@ outputs:
         assert wait(lambda: len(es.docs) >= 50, 60), len(es.docs)
         assert wait(lambda: health(url)[0] == 200, 30), health(url)
     finally:
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(60)
-        except subprocess.TimeoutExpired:
-            agent.kill()
+        stop_process(agent, 60)
         agent_log.close()
         es.stop()
     ns = Counter(doc["generic"]["n"] for doc in es.docs.values())

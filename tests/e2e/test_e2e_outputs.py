@@ -17,7 +17,7 @@ import pytest
 
 from tests.peers.bulk_server import BulkServer
 from tests.peers.forward_server import ForwardServer
-from tests.support import wait
+from tests.support import stop_process, wait
 
 VENV_BIN = os.path.dirname(sys.executable)
 
@@ -80,11 +80,7 @@ outputs:
         assert wait(lambda: {r[2]["generic"]["n"] for r in fwd.records} >= set(range(total)), 120)
         time.sleep(1.0)  # anything still in flight would show up as a duplicate now
     finally:
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(60)
-        except subprocess.TimeoutExpired:
-            agent.kill()
+        stop_process(agent, 60)
         fwd.stop()
         es.stop()
         agent_log.close()

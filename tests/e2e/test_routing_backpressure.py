@@ -3,7 +3,6 @@ to it, the file stops being read, and the agent's memory stays flat until the ou
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from shipper.config import parse_config
 from shipper.pipeline import Pipeline
 from tests.peers.bulk_server import BulkServer
 from tests.peers.forward_server import ForwardServer
-from tests.support import wait
+from tests.support import stop_process, wait
 
 VENV_BIN = os.path.dirname(sys.executable)
 
@@ -120,11 +119,7 @@ outputs:
         assert {r[2]["generic"]["n"] for r in fwd.records} == set(range(total))
         assert fwd.errors == []
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, 60)
         fwd.stop()
 
 

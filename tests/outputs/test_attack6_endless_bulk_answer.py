@@ -6,14 +6,13 @@ took the agent to 2.5 GB RSS in 5 s (by hand), so a longer one ends in the OOM k
 offers 256 MB and counts how much the agent takes before hanging up."""
 from __future__ import annotations
 
-import signal
 import subprocess
 import threading
 
 import pytest
 
 from tests.hostile_es import SHIPPER, HostileES, config
-from tests.support import wait
+from tests.support import stop_process, wait
 
 MB = 1 << 20
 OFFERED = 256  # MB the server is ready to send
@@ -60,12 +59,7 @@ def test_an_endless_bulk_answer_is_cut_and_the_batch_sent_again(tmp_path):
         assert wait(lambda: es.ns() == list(range(30)), 60), f"stored {len(es.ns())} of 30"
     finally:
         stopped.set()
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(30)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait()
+        stop_process(agent)
         err.close()
         es.stop()
 

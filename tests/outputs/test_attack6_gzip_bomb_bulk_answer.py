@@ -6,14 +6,13 @@ killer. Not the same as an endless answer (test_attack6_endless_bulk_answer.py):
 from the socket does not catch it. Asserted on the agent's peak RSS (VmHWM), with a wide margin."""
 from __future__ import annotations
 
-import signal
 import subprocess
 import zlib
 
 import pytest
 
 from tests.hostile_es import SHIPPER, HostileES, config
-from tests.support import wait
+from tests.support import stop_process, wait
 
 MB = 1 << 20
 INFLATED = 256  # MB once inflated
@@ -64,11 +63,6 @@ def test_a_gzip_bomb_bulk_answer_is_cut_and_the_batch_sent_again(tmp_path):
         peak = peak_rss_mb(agent.pid)
         assert peak < BOUND, f"the agent's RSS peaked at {peak} MB on a {len(bomb) // 1024} KB bulk answer"
     finally:
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(30)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait()
+        stop_process(agent)
         err.close()
         es.stop()

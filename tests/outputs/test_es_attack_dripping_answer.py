@@ -2,13 +2,12 @@
 forever: `request_timeout` bounds the request, the batch is sent again and the agent goes on."""
 from __future__ import annotations
 
-import signal
 import subprocess
 
 import pytest
 
 from tests.hostile_es import SHIPPER, HostileES, config
-from tests.support import wait
+from tests.support import stop_process, wait
 
 
 @pytest.mark.parametrize("drip", ["drip", "drip_headers"], ids=["body", "headers"])
@@ -27,10 +26,5 @@ def test_a_dripping_bulk_answer_is_cut_at_request_timeout_and_sent_again(tmp_pat
         # request_timeout is 2 s; the drip would last 120 s. Allow generous slack for a loaded machine.
         assert wait(lambda: es.ns() == list(range(30)), 30), f"stored {len(es.ns())} of 30 while the answer dripped"
     finally:
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(30)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait()
+        stop_process(agent)
         es.stop()

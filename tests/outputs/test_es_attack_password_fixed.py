@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from tests.hostile_es import SHIPPER, HostileES, config
-from tests.support import wait
+from tests.support import stop_process, wait
 
 
 def test_a_password_fixed_in_its_file_is_used_at_the_next_retry(tmp_path):
@@ -32,11 +32,6 @@ def test_a_password_fixed_in_its_file_is_used_at_the_next_retry(tmp_path):
         assert wait(lambda: es.ns() == list(range(40)), 45), f"stored {len(es.ns())} of 40 with the fixed password"
         assert time.monotonic() - hup < 20, "a reload after a refusal tries again at once, not after the backoff"
     finally:
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(30)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait()
+        stop_process(agent)
         es.stop()
     assert b"right-password" not in log.read_bytes() and b"wrong-password" not in log.read_bytes()
