@@ -18,6 +18,22 @@ def append_numbered(path: Path, first: int, count: int) -> None:
         f.writelines(numbered(i) for i in range(first, first + count))
 
 
+def app_to_stdout(tmp: Path, lines: int, settings: str = "") -> Path:
+    """tmp/app.log with numbered lines 1..`lines`, and tmp/shipper.yaml shipping it to stdout (json parser);
+    `settings`: top-level lines added to the config (e.g. "shutdown_timeout: .inf\n"). Returns the config."""
+    log = tmp / "app.log"
+    append_numbered(log, 1, lines)
+    cfg = tmp / "shipper.yaml"
+    cfg.write_text(f"""
+state_dir: {tmp}/state
+{settings}sources:
+  - {{name: app, type: file, paths: ["{log}"], parser: json}}
+outputs:
+  - type: stdout
+""")
+    return cfg
+
+
 class OpsAgent:
     """One agent process at a time over one config file; every run's stdout and stderr kept."""
 

@@ -11,24 +11,14 @@ import sys
 
 import pytest
 
-from tests.e2e.ops_attack import OpsAgent, append_numbered, counts
+from tests.e2e.ops_attack import OpsAgent, app_to_stdout, counts
 from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
 
 
 def test_infinite_shutdown_timeout_is_refused_or_stops_cleanly(tmp_path):
-    log = tmp_path / "app.log"
-    append_numbered(log, 1, 40)
-    cfg = tmp_path / "shipper.yaml"
-    cfg.write_text(f"""
-state_dir: {tmp_path}/state
-shutdown_timeout: .inf
-sources:
-  - {{name: app, type: file, paths: ["{log}"], parser: json}}
-outputs:
-  - type: stdout
-""")
+    cfg = app_to_stdout(tmp_path, 40, "shutdown_timeout: .inf\n")
     check = subprocess.run([sys.executable, "-m", "shipper.cli", "check", "-c", str(cfg)],
                            capture_output=True, text=True, timeout=120)
     if check.returncode == 2:  # refused as a config error: it must name the file and the key

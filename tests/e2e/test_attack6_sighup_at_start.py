@@ -12,23 +12,14 @@ import time
 
 import pytest
 
-from tests.e2e.ops_attack import OpsAgent, append_numbered, counts
+from tests.e2e.ops_attack import OpsAgent, app_to_stdout, counts
 from tests.support import wait
 
 pytestmark = pytest.mark.slow
 
 
 def test_sighup_right_after_start_does_not_kill_the_agent(tmp_path):
-    log = tmp_path / "app.log"
-    append_numbered(log, 1, 50)
-    cfg = tmp_path / "shipper.yaml"
-    cfg.write_text(f"""
-state_dir: {tmp_path}/state
-sources:
-  - {{name: app, type: file, paths: ["{log}"], parser: json}}
-outputs:
-  - type: stdout
-""")
+    cfg = app_to_stdout(tmp_path, 50)
     agent = OpsAgent(tmp_path)
     agent.start(cfg)
     try:
