@@ -8,44 +8,21 @@ whose ids were used before are answered 409 and counted as "duplicates avoided";
 "shipped 20", exits 0, and not one line says that 6 events are not in the store."""
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 
 import pytest
 
 from tests.peers.bulk_server import BulkServer
+from tests.posit_reuse import AUDIT_LOG, SHIPPER, after_restore, before_restore, entry, run_once
 
 pytestmark = pytest.mark.slow
 
-SHIPPER = [sys.executable, "-m", "shipper.cli"]
-
-
-def entry(entry_id: int, day: int, who: str) -> str:
-    return json.dumps({
-        "time": f"2026-11-0{day}T07:30:{entry_id:02d}.000Z", "level": "info", "msg": f"User {who} logged in",
-        "action": "user_login", "actor_description": f"{who} ({who})", "actor_guid": f"guid-{who}", "actor_id": 4,
-        "actor_role": "administrator", "entry_id": entry_id, "type": "audit", "user_guid": f"guid-{who}",
-        "user_id": 4, "user_role": "administrator"}) + "\n"
-
 
 def test_new_events_that_reuse_vendor_ids_are_stored_or_named(tmp_path):
-    log = tmp_path / "rstudio-connect.audit.json"
-    with open(log, "w") as f:
-        f.writelines(entry(i, 1, "alice") for i in range(1, 11))
-        # the database restored from a backup taken at entry 4: the numbering goes on from 5 again
-        f.writelines(entry(i, 3, "mallory") for i in range(5, 15))
+    (tmp_path / AUDIT_LOG).write_text("".join(before_restore() + after_restore()))
     es = BulkServer(flavour="es9").start()
     try:
-        cfg = tmp_path / "shipper.yaml"
-        cfg.write_text(f"""
-state_dir: {tmp_path / 'state'}
-sources:
-  - {{name: posit, type: file, paths: ['{log}'], parser: posit_connect}}
-outputs:
-  - {{type: elasticsearch, name: es, hosts: ['{es.url}'], index: 'audit-posit', backoff_base: 0.05}}
-""")
-        r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, text=True, timeout=300)
+        r = run_once(tmp_path, es, "state")
     finally:
         es.stop()
     assert r.returncode in (0, 1), r.stderr[-2000:]
@@ -65,7 +42,7 @@ def test_two_installations_shipped_under_one_source_name_are_both_stored_or_name
         for host, who in (("posit-prod", "alice"), ("posit-staging", "bob")):
             d = tmp_path / host
             d.mkdir()
-            (d / "audit.json").write_text("".join(entry(i, 1, who) for i in range(1, 11)))
+            (d / "audit.json").write_text("".join(entry(i, who) for i in range(1, 11)))
             (d / "shipper.yaml").write_text(f"""
 state_dir: {d / 'state'}
 host_name: {host}
@@ -87,27 +64,13 @@ outputs:
 
 
 
-def _run(tmp_path, es, state: str) -> subprocess.CompletedProcess:
-    cfg = tmp_path / f"{state}.yaml"
-    cfg.write_text(f"""
-state_dir: {tmp_path / state}
-sources:
-  - {{name: posit, type: file, paths: ['{tmp_path / "rstudio-connect.audit.json"}'], parser: posit_connect}}
-outputs:
-  - {{type: elasticsearch, name: es, hosts: ['{es.url}'], index: 'audit-posit', backoff_base: 0.05}}
-""")
-    return subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, text=True, timeout=300)
-
-
 def test_reused_vendor_ids_are_stored_under_a_derived_id_once_and_a_replay_adds_nothing(tmp_path):
-    with open(tmp_path / "rstudio-connect.audit.json", "w") as f:
-        f.writelines(entry(i, 1, "alice") for i in range(1, 11))
-        f.writelines(entry(i, 3, "mallory") for i in range(5, 15))
+    (tmp_path / AUDIT_LOG).write_text("".join(before_restore() + after_restore()))
     es = BulkServer(flavour="es9").start()
     try:
-        first = _run(tmp_path, es, "state")
+        first = run_once(tmp_path, es, "state")
         stored = sorted((d["user"]["name"], int(d["event"]["id"])) for d in es.docs.values())
-        replay = _run(tmp_path, es, "state-lost")  # the checkpoints lost: everything sent again
+        replay = run_once(tmp_path, es, "state-lost")  # the checkpoints lost: everything sent again
         again = sorted((d["user"]["name"], int(d["event"]["id"])) for d in es.docs.values())
     finally:
         es.stop()
@@ -120,15 +83,13 @@ def test_reused_vendor_ids_are_stored_under_a_derived_id_once_and_a_replay_adds_
 
 
 def test_a_409_that_cannot_be_read_back_is_named_once(tmp_path):
-    with open(tmp_path / "rstudio-connect.audit.json", "w") as f:
-        f.writelines(entry(i, 1, "alice") for i in range(1, 11))
-        f.writelines(entry(i, 3, "mallory") for i in range(5, 15))
+    (tmp_path / AUDIT_LOG).write_text("".join(before_restore() + after_restore()))
     es = BulkServer(flavour="es9").start()
     # a writer-only API key (create_doc): documents may not be read
     es.answer_with["/_mget"] = (403, {"error": {"type": "security_exception", "reason": "action [indices:data/read/mget] "
                                                 "is unauthorized"}, "status": 403}, "application/json")
     try:
-        r = _run(tmp_path, es, "state")
+        r = run_once(tmp_path, es, "state")
     finally:
         es.stop()
     assert r.returncode == 0, r.stderr[-2000:]

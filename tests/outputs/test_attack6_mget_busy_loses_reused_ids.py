@@ -6,23 +6,10 @@ counted as "duplicates avoided", so the events of a restored Posit Connect that 
 stored; the run exits 0 and the only line is a hint to grant the `read` privilege."""
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
 from tests.peers.bulk_server import BulkServer
-
-SHIPPER = [sys.executable, "-m", "shipper.cli"]
-
-
-def entry(entry_id: int, day: int, who: str) -> str:
-    return json.dumps({
-        "time": f"2026-11-0{day}T07:30:{entry_id:02d}.000Z", "level": "info", "msg": f"User {who} logged in",
-        "action": "user_login", "actor_description": f"{who} ({who})", "actor_guid": f"guid-{who}", "actor_id": 4,
-        "actor_role": "administrator", "entry_id": entry_id, "type": "audit", "user_guid": f"guid-{who}",
-        "user_id": 4, "user_role": "administrator"}) + "\n"
+from tests.posit_reuse import AUDIT_LOG, after_restore, before_restore, run_once
 
 
 def busy_once_on_mget(es: BulkServer, answer: str) -> dict:
@@ -51,26 +38,16 @@ def busy_once_on_mget(es: BulkServer, answer: str) -> dict:
 
 @pytest.mark.parametrize("answer", ["503", "429", "closed"])
 def test_a_busy_mget_does_not_lose_events_that_reuse_vendor_ids(tmp_path, answer):
-    log = tmp_path / "rstudio-connect.audit.json"
-    log.write_text("".join(entry(i, 1, "alice") for i in range(1, 11)))
-    cfg = tmp_path / "shipper.yaml"
+    log = tmp_path / AUDIT_LOG
+    log.write_text("".join(before_restore()))
     es = BulkServer(flavour="es9").start()
     try:
-        cfg.write_text(f"""
-state_dir: {tmp_path / 'state'}
-sources:
-  - {{name: posit, type: file, paths: ['{log}'], parser: posit_connect}}
-outputs:
-  - {{type: elasticsearch, name: es, hosts: ['{es.url}'], index: 'audit-posit', backoff_base: 0.05}}
-""")
-        first = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, text=True, timeout=300)
+        first = run_once(tmp_path, es, "state")
         assert first.returncode == 0 and len(es.docs) == 10, first.stderr[-2000:]
-        # the database restored from a backup taken at entry 4: the numbering goes on from 5 again
         with open(log, "a") as f:
-            f.writelines(entry(i, 3, "mallory") for i in range(5, 15))
+            f.writelines(after_restore())
         seen = busy_once_on_mget(es, answer)
-        second = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, text=True,
-                                timeout=300)
+        second = run_once(tmp_path, es, "state")
     finally:
         es.stop()
     assert second.returncode in (0, 1), second.stderr[-2000:]
