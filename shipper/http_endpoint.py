@@ -421,7 +421,8 @@ class HttpEndpoint:
                 outputs = output_health(self.pipeline)
                 stalled = list(self.health_extra())
                 bad = {n: d["reason"] for n, d in outputs.items() if not d["healthy"]}
-                store_error = getattr(self.pipeline, "store_error", None)  # checkpoint commits failing
+                trouble = getattr(self.pipeline, "checkpoint_trouble", None)  # commits failing, or one stuck
+                store_error = trouble() if trouble is not None else None
                 ok = not bad and not stalled and not store_error
                 doc = {"status": "ok" if ok else "unhealthy", "outputs": outputs}
                 failing = failing_sources(self.pipeline)

@@ -32,6 +32,11 @@ from shipper.watchdog import Watchdog
 
 log = logging.getLogger("shipper.pipeline")
 
+# A checkpoint commit takes milliseconds; one that has not returned for this long waits on its
+# filesystem (frozen by a backup's fsfreeze, a hung disk): /health says so (503).
+COMMIT_STUCK_AFTER = 10.0
+# A stop whose deadline passed waits this much longer for a commit in progress, then leaves it behind.
+COMMIT_GRACE_AT_STOP = 1.0
 COMPACT_EVERY = 3600.0  # seconds between checkpoint database compactions (and after every reload)
 # The runner makes cyclic garbage collection rare for the events' churn (shipper.runner: thresholds
 # 100,000/50/1000), so rare that objects which outlive two young collections are in practice never
@@ -198,6 +203,16 @@ class Pipeline:
             self.store_ok.set()
             self._store_log.recovered("checkpoints saved again; reading resumes", source=source)
 
+    def checkpoint_trouble(self) -> str | None:
+        """Why checkpoints are not being saved now (for /health), or None."""
+        if self.store_error:
+            return self.store_error
+        stuck = self.store.stuck_for()
+        if stuck is not None and stuck >= COMMIT_STUCK_AFTER:
+            return (f"a checkpoint commit in {self.store.path} has not returned for {stuck:.0f}s (is the state_dir's "
+                    "filesystem frozen, or its disk hung?); reading waits for it")
+        return None
+
     def ended(self) -> EndRun | None:
         """Why the agent must end now (an output or the checkpoint store gave up), or None."""
         if self.end is not None:
@@ -237,11 +252,21 @@ class Pipeline:
         for w in self.workers.values():
             w.stop.set()
         close_workers(list(self.workers.values()), OUTPUT_CLOSE_TIMEOUT)
+        stuck = self.store.stuck_for()
+        if stuck is not None and not self.store.wait_idle(COMMIT_GRACE_AT_STOP):
+            # Its thread sleeps in the kernel until the filesystem thaws; the agent does not wait (its
+            # writer process is left to end by itself): what it had not saved is read again next start.
+            log.error("stopping without the checkpoint commit in progress: it has not returned for "
+                      f"{stuck + COMMIT_GRACE_AT_STOP:.0f}s (is the state_dir's filesystem frozen, or its disk hung?); "
+                      "what was delivered since the last saved checkpoint is read and sent again at the next start",
+                      extra={"path": self.store.path})
+            self.store.give_up()
+            delivered = False
         for r in self.runners.values():
             if not delivered and not r.source.rereads:  # records pushed to it: the next start has none of them
                 r.thread.join(1.0)  # (its last puts, given up now, are registered: counted too)
                 r.name_undelivered(*r.tracker.events_in(), "shutdown timeout: batches not delivered")
-            if not delivered:  # what some outputs stored is not sent to them again by the re-read
+            if not delivered and not self.store.given_up():  # what some outputs stored is not sent to them again
                 r.save_delivered_to()
             r.close()
         end_helpers()  # the forkserver and resource tracker end with the agent
@@ -301,7 +326,7 @@ class Pipeline:
         self._compacted = now
         try:
             self.store.compact()
-        except sqlite3.Error as e:  # a full disk: the commits' retry says so; compaction waits for the next turn
+        except (sqlite3.Error, OSError) as e:  # a full disk: the commits' retry says so; compaction waits for the next turn
             log.warning("checkpoint database not compacted", extra={"error": str(e), "path": self.store.path})
 
     def stalled(self, stall_after: float, now: float | None = None) -> list[str]:

@@ -19,6 +19,7 @@ from shipper.notify import Notifier
 from shipper.pipeline import Pipeline
 from shipper.plugin import EndRun
 from shipper.rates import Rates
+from shipper.source_runner import ONCE_COMMIT_BUDGET
 
 log = logging.getLogger("shipper.run")
 
@@ -232,6 +233,10 @@ class Daemon:
         """Why `--once` stops waiting: its deadline passed, or every output holding batches is refused."""
         if time.monotonic() >= deadline:
             return f"timeout after {self.once_timeout:.0f}s (--timeout)"
+        stuck = self.pipeline.store.stuck_for()
+        if stuck is not None and stuck >= ONCE_COMMIT_BUDGET:  # as for failing commits: it would not end
+            return (f"a checkpoint commit in {self.pipeline.store.path} has not returned for {stuck:.0f}s "
+                    "(is the state_dir's filesystem frozen, or its disk hung?)")
         holding = [w for w in self.pipeline.workers.values() if w.pending() or w.busy]
         if holding and all(w.refused for w in holding):
             return "refused by " + "; ".join(f"output {w.name}: {w.refused}" for w in holding)

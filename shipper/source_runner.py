@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipper import ids as ids_mod, integrity, metrics, parse_auto, registry, vendor_ids
 from shipper.acks import DELIVERED_MAX, DELIVERED_PREFIX, AckTracker
-from shipper.checkpoint import RECOVERY, CheckpointTooNew, StateDirError
+from shipper.checkpoint import RECOVERY, CheckpointTooNew, GivenUp, StateDirError
 from shipper.config_base import SourceConfig
 from shipper.events import EventBuilder
 from shipper.parse_workers import Parsed, ParsePool, serialise
@@ -140,6 +140,8 @@ class SourceRunner:
         while True:
             try:
                 store.update(self.cfg.name, fragment)
+            except GivenUp:  # the agent stops without the store (a commit stuck): read again next start
+                return False
             except (sqlite3.Error, OSError) as e:
                 self.pipeline.checkpoint_failed(self.cfg.name, e)
                 if self.pipeline.once and time.monotonic() - started >= ONCE_COMMIT_BUDGET:

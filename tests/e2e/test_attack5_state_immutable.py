@@ -6,7 +6,7 @@ agent instead dies at once: "Fatal Python error: Bus error" — SQLite's WAL ind
 mapped into memory, and a write to a mapped page of an immutable file is answered with SIGBUS (3 runs of 3 by
 hand; with the database or the WAL immutable instead: 503, then recovery, nothing lost; on tmpfs no crash).
 The state_dir here is a small ext4 filesystem image mounted through a loop device.
-Fixed: the agent keeps the WAL index in its own memory (no -shm file, checkpoint._connect); the test now makes
+Fixed: the agent keeps the WAL index in its own memory (no -shm file, checkpoint_db._connect); the test now makes
 the database and its WAL immutable, and asserts that no -shm file appears."""
 from __future__ import annotations
 

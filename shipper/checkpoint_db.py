@@ -1,0 +1,356 @@
+"""The checkpoint database, in the process that writes it (shipper.checkpoint starts it and talks to it).
+
+Why a process of its own: a write to a filesystem that is frozen (`fsfreeze`, an LVM or VM snapshot's
+backup) or to a hung disk sleeps in the kernel until the thaw, and no signal, not even SIGKILL, ends
+it; a process with such a thread cannot exit (its pid stays until the thread wakes). Here only this
+process waits; the agent can stop on time and leave it behind, and what it had not committed is read
+again at the next start. It ends when the agent's end of its socket closes (the agent ended, even by
+kill -9), after the write it was in returns.
+
+SQLite in WAL mode gives atomic, durable updates of many keys at once without hand-written
+fsync/rename dances; a kill -9 never leaves a half-written checkpoint.
+
+The state_dir belongs to one agent at a time: an flock on `shipper.lock` (holding the agent's pid) is
+taken here before the database is opened and held until this process ends; the kernel drops it when
+the process dies, so a kill -9 leaves no stale lock. The database itself stays locked while the
+agent runs (see _connect); a snapshot of its rows (SNAPSHOT, written every SNAPSHOT_EVERY seconds
+while they change) is what `shipper status` reads meanwhile.
+
+Standard library only: this runs as `python -I -S`, started in a fraction of the agent's time.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import sqlite3
+import sys
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS checkpoints (
+    source TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (source, key)
+);
+"""
+
+LOCK_FILE = "shipper.lock"
+DB_FILE = "checkpoints.sqlite"
+SNAPSHOT = "checkpoints.snapshot.json"
+SNAPSHOT_EVERY = 5.0  # seconds: how stale `shipper status` may show saved positions while the agent runs
+RECOVERY = "see 'Checkpoint database' in docs/operations.md"
+
+
+class StateDirError(Exception):
+    """The state_dir cannot be used. `str()` is one line: the path, what is wrong, what to do."""
+
+
+class StateDirGone(OSError):
+    """The state_dir (its database or lock file) was removed under the running agent and could not be
+    made again (another agent took it meanwhile, or it cannot be created). `str()` says what to do."""
+
+
+def lock_state_dir(state_dir: str, pid: int | None = None) -> int:
+    """The open, flocked lock file (its descriptor), holding `pid` (the agent's; default this
+    process's), or StateDirError naming the holder's pid."""
+    path = os.path.join(state_dir, LOCK_FILE)
+    try:
+        os.makedirs(state_dir, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise StateDirError(f"{state_dir}: cannot write to the state_dir ({e.strerror}); shipper keeps its "
+                            "checkpoints there: make it writable by the user shipper runs as "
+                            f"(systemd: StateDirectory= or ReadWritePaths=); {RECOVERY}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        if holder.isdigit() and not _alive(int(holder)):
+            raise StateDirError(f"{state_dir}: still locked by the checkpoint writer of a shipper that ended (pid "
+                                f"{holder}): it ends once the write it is in returns (is the state_dir's filesystem "
+                                "frozen, or its disk hung?); start again then") from None
+        raise StateDirError(f"{state_dir}: in use by another shipper (pid {holder}); two agents on one state_dir "
+                            "would ship every event twice: stop that one, or give this one its own state_dir") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid() if pid is None else pid}\n".encode(), 0)
+    return fd
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's
+    return True
+
+
+def _full(path: str) -> bool:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024
+
+
+def _damaged(e: sqlite3.DatabaseError) -> bool:
+    text = str(e).lower()
+    return "not a database" in text or "malformed" in text or "corrupt" in text
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        # Exclusive before WAL: the WAL index then lives in this process's heap, not in a
+        # `-shm` file mapped into memory (sqlite.org/wal.html, "Use of WAL Without Shared-Memory").
+        # A mapped file that turns immutable (`chattr +i`) or is truncated under the agent answers
+        # a write with SIGBUS, which kills the process before Python sees anything; a write(2)
+        # refused instead is an error the commit retries. The cost: no other process can read the
+        # database while the agent runs (`shipper status` then reads the snapshot, write_snapshot);
+        # the state_dir is one agent's anyway (the flock above).
+        db.execute("PRAGMA locking_mode=EXCLUSIVE")
+        db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL: a process crash never loses a commit; a power cut may roll back the last
+        # ones, which only replays events (at-least-once), never skips them.
+        db.execute("PRAGMA synchronous=NORMAL")
+        # After a checkpoint the WAL file is cut back to this size instead of staying at its peak.
+        db.execute("PRAGMA journal_size_limit=1048576")
+        db.execute(SCHEMA)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _ident(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+class CheckpointDb:
+    """The database and the state_dir's lock, as the writer process holds them."""
+
+    def __init__(self, state_dir: str, agent_pid: int):
+        self.state_dir = state_dir
+        self.agent_pid = agent_pid
+        self.path = os.path.join(state_dir, DB_FILE)
+        self._lock_fd = lock_state_dir(state_dir, agent_pid)
+        for name in os.listdir(state_dir):  # a snapshot's temporary file a killed writer left
+            if name.startswith(SNAPSHOT + ".") and name.endswith(".tmp"):
+                try:
+                    os.unlink(os.path.join(state_dir, name))
+                except OSError:
+                    pass
+        try:
+            self._db = _connect(self.path)
+            self._ident = _ident(self.path)
+            check = self._db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"database disk image is malformed: {check}")
+        except sqlite3.DatabaseError as e:
+            os.close(self._lock_fd)
+            if _damaged(e):
+                raise StateDirError(f"{self.path}: the checkpoint database is damaged ({e}); stop shipper, move "
+                                    f"it aside (mv {self.path} {self.path}.damaged) and start again: sources then "
+                                    f"start over from their start_position; {RECOVERY}") from None
+            raise StateDirError(f"{self.path}: cannot open the checkpoint database ({e}); "
+                                + ("the filesystem holding it is full: free some space; " if _full(state_dir) else
+                                   "check that the file and the state_dir are writable by the user shipper runs as; ")
+                                + RECOVERY) from None
+
+    def _removed(self) -> bool:
+        """The database or the lock file is no longer where the agent opened it (`rm -rf` of the
+        state_dir, a tmpfiles cleaner): commits would go into an unlinked file, and a second agent
+        would find no lock and ship everything again."""
+        if self._lock_fd < 0:
+            return False
+        return os.fstat(self._lock_fd).st_nlink == 0 or _ident(self.path) != self._ident
+
+    def _remake(self) -> None:
+        """Make the state_dir again with what the agent knows: the lock taken again first (so a second
+        agent is refused, as before), then the deleted database, still open, copied into a new one by
+        SQLite's backup API. StateDirGone when that cannot be done: the commits then fail and retry
+        (reading paused, /health 503) instead of writing checkpoints nowhere."""
+        lock_path = os.path.join(self.state_dir, LOCK_FILE)
+        held = os.fstat(self._lock_fd)
+        if held.st_nlink and _ident(lock_path) == (held.st_dev, held.st_ino):
+            fd = os.dup(self._lock_fd)  # only the database went: the lock we hold is still the one on disk
+        else:
+            fd = -1
+        try:
+            if fd < 0:
+                fd = lock_state_dir(self.state_dir, self.agent_pid)
+        except StateDirError as e:
+            raise StateDirGone(f"the state_dir was removed under the running agent and cannot be made again: {e}") \
+                from None
+        new = None
+        try:
+            new = _connect(self.path)
+            self._db.backup(new)
+            ident = _ident(self.path)
+        except (sqlite3.Error, OSError) as e:
+            if new is not None:
+                new.close()
+            os.close(fd)
+            raise StateDirGone(f"{self.path}: the state_dir was removed under the running agent and the checkpoint "
+                               f"database cannot be made again ({e}); {RECOVERY}") from None
+        self._db.close()
+        os.close(self._lock_fd)
+        self._db, self._lock_fd, self._ident = new, fd, ident
+
+    def ensure_present(self) -> bool:
+        """Check that the state_dir is still there; remake it if it was removed (True then: the agent
+        names it loudly). Raises StateDirGone when it cannot be remade."""
+        if not self._removed():
+            return False
+        self._remake()
+        return True
+
+    def names(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT DISTINCT source FROM checkpoints")]
+
+    def load(self, source: str) -> list[tuple[str, bytes]]:
+        return self._db.execute("SELECT key, value FROM checkpoints WHERE source=?", (source,)).fetchall()
+
+    def update(self, source: str, fragment: list[tuple[str, bytes | None]], now: float) -> bool:
+        """Merge a fragment (serialised values; None deletes a key) into a source's state in one
+        transaction. True if the state_dir had to be made again first. Raises sqlite3.Error (a full
+        disk, an I/O error) with nothing changed: the agent retries."""
+        remade = self.ensure_present()
+        cur = self._db.cursor()
+        cur.execute("BEGIN")
+        try:
+            for key, value in fragment:
+                if value is None:
+                    cur.execute("DELETE FROM checkpoints WHERE source=? AND key=?", (source, key))
+                else:
+                    cur.execute(
+                        "INSERT INTO checkpoints(source, key, value, updated) VALUES (?,?,?,?) "
+                        "ON CONFLICT(source, key) DO UPDATE SET value=excluded.value, updated=excluded.updated",
+                        (source, key, value, now),
+                    )
+            cur.execute("COMMIT")
+        except BaseException:
+            # SQLite may already have rolled back itself (SQLITE_FULL in COMMIT): a second
+            # ROLLBACK would raise "no transaction is active" and hide the real error.
+            if self._db.in_transaction:
+                try:
+                    cur.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            raise
+        return remade
+
+    def compact(self) -> None:
+        """Keep the state's size flat over months: the WAL emptied and truncated, and the pages freed
+        by deleted keys (rotated files' positions) given back when they are a quarter of the file.
+        Raises sqlite3.Error (a full disk): nothing is lost, the agent tries again later."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        if free >= 16 and free * 4 >= pages:
+            self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def write_snapshot(self) -> None:
+        """Every row, as `shipper status` reads them while the database is locked: written to a
+        temporary file, synced and renamed over the last one, so a reader sees a whole snapshot or
+        the one before. Values are embedded as saved (JSON text). Mode 0600, like what it copies."""
+        rows = self._db.execute("SELECT source, key, value, updated FROM checkpoints ORDER BY source, key").fetchall()
+        parts = [f'{{"pid": {self.agent_pid}, "written": {time.time()!r}, "rows": [']
+        parts.append(",".join(f"[{json.dumps(s)}, {json.dumps(k)}, {bytes(v).decode()}, {u!r}]" for s, k, v, u in rows))
+        parts.append("]}\n")
+        path = os.path.join(self.state_dir, SNAPSHOT)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, "".join(parts).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+
+    def close(self, clean: bool) -> None:
+        """Closed; the snapshot removed after a clean stop (the database is readable itself then)."""
+        if clean:
+            try:
+                os.unlink(os.path.join(self.state_dir, SNAPSHOT))
+            except OSError:
+                pass
+        self._db.close()
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+
+OPS = ("names", "load", "update", "ensure_present", "compact")
+
+
+def _answer(db: CheckpointDb, op: str, args: tuple[Any, ...]) -> Any:
+    if op not in OPS:
+        raise StateDirError(f"unknown request {op!r}")
+    return getattr(db, op)(*args)
+
+
+def serve(fd: int, state_dir: str, agent_pid: int) -> None:
+    """Answer the agent's requests, ("op", args) → ("ok", value) or ("error", exception), one at a
+    time, until it closes its end. The snapshot is written between requests while rows changed."""
+    # A terminal's Ctrl-C reaches the whole process group: the agent decides when this one ends.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    conn = Connection(fd)
+    db: CheckpointDb | None = None
+    try:
+        db = CheckpointDb(state_dir, agent_pid)
+        answer: tuple[str, Any] = ("ok", os.getpid())
+    except (StateDirError, OSError, sqlite3.Error) as e:
+        answer = ("error", e if isinstance(e, StateDirError) else StateDirError(f"{state_dir}: {e}"))
+    dirty, snapshot_due = True, 0.0
+    try:
+        conn.send(answer)
+        while db is not None:
+            if dirty and time.monotonic() >= snapshot_due:
+                try:
+                    db.write_snapshot()
+                    dirty = False
+                except (sqlite3.Error, OSError):  # a full disk: the commits say so; tried again later
+                    pass
+                snapshot_due = time.monotonic() + SNAPSHOT_EVERY
+            if not conn.poll(max(0.0, snapshot_due - time.monotonic()) if dirty else None):
+                continue
+            op, args = conn.recv()
+            if op == "close":
+                db.close(clean=True)
+                db = None
+                conn.send(("ok", None))
+                break
+            try:
+                value = _answer(db, op, args)
+                answer = ("ok", value)
+                dirty = dirty or op == "update" or value is True  # ensure_present made the state_dir again
+            except (sqlite3.Error, OSError, StateDirError) as e:
+                answer = ("error", e)
+            conn.send(answer)
+    except (EOFError, OSError):
+        pass  # the agent ended (or was killed, or left this process behind in a write): the lock goes with it
+    finally:
+        if db is not None:
+            db.close(clean=False)
+
+
+if __name__ == "__main__":  # run by path (python -I -S): the exceptions sent back must be the package's
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from shipper.checkpoint_db import serve as serve_from_package
+
+    serve_from_package(int(sys.argv[1]), sys.argv[2], int(sys.argv[3]))
