@@ -1,9 +1,10 @@
 """`shipper status`: where each source stands and how each output fares.
 
-Positions come from the state dir's checkpoints.sqlite (opened read-only) while the daemon is stopped;
-while it runs it holds that database locked (checkpoint._connect says why), so they come from its
-/status. When the config enables the HTTP endpoint and the daemon answers, /status adds what only the
-running process knows (read positions, in flight, last success, errors).
+Saved positions come from the state dir's checkpoints.sqlite (opened read-only) while the daemon is
+stopped; while it runs it holds that database locked (checkpoint_db._connect says why), so they come from
+the snapshot of its rows it writes beside it every few seconds (checkpoint_db.write_snapshot), with the
+snapshot's age. When the config enables the HTTP endpoint and the daemon answers, /status adds what only
+the running process knows (read positions, in flight, last success, errors).
 
 Each source says what its saved state means (Source.saved_positions: files and offsets; saved_notes: the
 rest in plain lines); this module adds what the files hold now (size, lag, rotated or gone).
@@ -20,7 +21,7 @@ from typing import Any
 import orjson
 
 from shipper import registry
-from shipper.checkpoint import LOCK_FILE
+from shipper.checkpoint_db import LOCK_FILE, SNAPSHOT, SNAPSHOT_EVERY
 from shipper.config import Config
 from shipper.plugin import SavedPosition
 from shipper.secrets import redact_obj
@@ -28,7 +29,7 @@ from shipper.secrets import redact_obj
 
 class CheckpointsHeld(Exception):
     """The running agent holds the checkpoint database (it keeps it locked while it runs, see
-    checkpoint._connect); `pid` is the holder's, from the state_dir's lock file ("unknown" if unreadable)."""
+    checkpoint_db._connect); `pid` is the holder's, from the state_dir's lock file ("unknown" if unreadable)."""
 
     def __init__(self, pid: str):
         super().__init__(pid)
@@ -59,6 +60,35 @@ def read_checkpoints(state_dir: str) -> dict[str, dict[str, dict[str, Any]]]:
     for source, key, value, updated in rows:
         out.setdefault(source, {})[key] = {"value": orjson.loads(value), "updated": updated}
     return out
+
+
+MAX_SNAPSHOT = 256 << 20  # bytes; a state_dir's snapshot is kilobytes, megabytes for 100,000 files
+
+
+class Snapshot:
+    """The running agent's snapshot of its saved rows: `rows` as read_checkpoints gives them and
+    `written` (unix time), or `problem` (why there is none to show)."""
+
+    def __init__(self, state_dir: str, holder: str):
+        self.rows: dict[str, dict[str, dict[str, Any]]] = {}
+        self.written: float | None = None
+        self.problem: str | None = None
+        path = os.path.join(state_dir, SNAPSHOT)
+        try:
+            with open(path, "rb") as f:
+                doc = orjson.loads(f.read(MAX_SNAPSHOT + 1))
+            if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list):
+                raise ValueError("not a snapshot")
+            if holder != "unknown" and str(doc.get("pid")) != holder:
+                self.problem = f"its snapshot is from another run (pid {doc.get('pid')}): not shown"
+                return
+            for source, key, value, updated in doc["rows"]:
+                self.rows.setdefault(str(source), {})[str(key)] = {"value": value, "updated": updated}
+            self.written = float(doc["written"])
+        except FileNotFoundError:
+            self.problem = "it has written no snapshot of them yet"
+        except (OSError, ValueError, TypeError, KeyError) as e:
+            self.rows, self.problem = {}, f"its snapshot cannot be read ({e})"
 
 
 def file_positions(positions: list[SavedPosition]) -> list[dict[str, Any]]:
@@ -106,11 +136,12 @@ def fetch_live(listen: str, timeout: float = 2.0) -> dict[str, Any] | None:
 
 
 def collect(config: Config) -> dict[str, Any]:
-    held_by = None
+    held_by, snapshot = None, None
     try:
         stored = read_checkpoints(config.state_dir)
-    except CheckpointsHeld as e:  # the running agent's own view (/status) stands in, when it answers
-        stored, held_by = {}, e.pid
+    except CheckpointsHeld as e:  # the running agent's snapshot stands in (and its /status, when it answers)
+        held_by, snapshot = e.pid, Snapshot(config.state_dir, e.pid)
+        stored = snapshot.rows
     live = fetch_live(config.settings.http.listen) if config.settings.http else None
     sources = []
     for s in config.sources:
@@ -141,7 +172,10 @@ def collect(config: Config) -> dict[str, Any]:
                         "pending_batches": lv.get("pending_batches"), "reason": lv.get("reason")})
     daemon = {"endpoint": config.settings.http.listen if config.settings.http else None,
               "reachable": live is not None, "pid": (live or {}).get("pid"), "holds_checkpoints": held_by}
-    return redact_obj({"config": config.path, "state_dir": config.state_dir, "daemon": daemon,
+    saved = ({"from": "database"} if snapshot is None else
+             {"from": "snapshot", "written": snapshot.written} if snapshot.written is not None else
+             {"from": None, "why": snapshot.problem})
+    return redact_obj({"config": config.path, "state_dir": config.state_dir, "daemon": daemon, "saved": saved,
                        "sources": sources, "outputs": outputs})  # errors may quote a dsn or URL
 
 
@@ -168,6 +202,19 @@ def _ago(ts: float | None, now: float) -> str:
     return f"{secs / 3600:.1f}h ago"
 
 
+def _saved_from(saved: dict[str, Any], now: float) -> str:
+    """Where the saved positions shown come from, and how old they are."""
+    if saved.get("from") == "database":
+        return "saved positions: from the checkpoint database"
+    if saved.get("from") == "snapshot":
+        age = max(0.0, now - saved["written"])
+        late = (" (older than it should be: is the state_dir's filesystem frozen, or its disk hung?)"
+                if age > 3 * SNAPSHOT_EVERY + 10 else "")
+        return (f"saved positions: from the running agent's snapshot, written {_ago(saved['written'], now)}{late} "
+                f"(every {SNAPSHOT_EVERY:.0f}s while they change; the database is locked while the agent runs)")
+    return f"saved positions: cannot be shown while the agent runs: {saved.get('why')}"
+
+
 def render(doc: dict[str, Any], now: float | None = None) -> list[str]:
     now = time.time() if now is None else now
     d = doc["daemon"]
@@ -181,9 +228,11 @@ def render(doc: dict[str, Any], now: float | None = None) -> list[str]:
     held = d.get("holds_checkpoints")
     if held and not d["reachable"]:
         daemon = (f"daemon: running (pid {held}) and holding the checkpoint database, "
-                  + ("no http endpoint in the config" if d["endpoint"] is None else f"not reachable at {d['endpoint']}")
-                  + ": saved positions cannot be shown while it runs (its http endpoint shows them live)")
-    lines = [f"config: {doc['config']}", f"state: {doc['state_dir']}", daemon, ""]
+                  + ("no http endpoint in the config" if d["endpoint"] is None else f"not reachable at {d['endpoint']}"))
+    lines = [f"config: {doc['config']}", f"state: {doc['state_dir']}", daemon]
+    if doc.get("saved"):
+        lines.append(_saved_from(doc["saved"], now))
+    lines.append("")
     for s in doc["sources"]:
         head = f"source {s['name']} ({s['type']}, parser {s['parser']}, tag {s['tag']})"
         if s["running"] is False:
@@ -205,7 +254,8 @@ def render(doc: dict[str, Any], now: float | None = None) -> list[str]:
             lines.append(f"  holding {s['held_files']} rotated files open until read, "
                          f"{s.get('held_bytes') or 0} bytes of them already deleted")
         if not s["files"] and not s["other_keys"]:
-            lines.append("  saved positions: unknown while the daemon runs" if held else "  no checkpoint yet")
+            lines.append("  no saved positions to show" if held and not (doc.get("saved") or {}).get("from")
+                         else "  no checkpoint yet")
         for f in s["files"]:
             size = "?" if f["size"] is None else str(f["size"])
             lag = f"lag {f['lag']}" if f["lag"] is not None else f["note"]

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -147,17 +148,37 @@ def test_a_second_agent_on_the_same_state_dir_exits_2_naming_the_first(tmp_path)
         r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
         assert r.returncode == 2 and r.stdout == b"", r.stderr.decode()
 
-        # status beside the lock: the running agent holds the database (its WAL index in its own
-        # memory, checkpoint._connect), and with no http endpoint to ask, status says so and names it
-        st = subprocess.run(SHIPPER + ["status", "-c", str(cfg)], capture_output=True, timeout=120)
-        assert st.returncode == 0, st.stderr.decode()
-        text = st.stdout.decode()
+        # status beside the lock: the running agent holds the database (its WAL index in its own memory,
+        # checkpoint_db._connect); with no http endpoint to ask, status shows the saved positions from the
+        # snapshot the agent writes beside it, says so and how old it is, and names the agent
+        size = log.stat().st_size
+
+        def status_text() -> str:
+            st = subprocess.run(SHIPPER + ["status", "-c", str(cfg)], capture_output=True, timeout=120)
+            assert st.returncode == 0, st.stderr.decode()
+            return st.stdout.decode()
+
+        wait_until(lambda: f"{log}: position {size} of {size} bytes, lag 0" in status_text(), 60,
+                   "status to show the position saved last")
+        text = status_text()
         assert f"daemon: running (pid {first.pid}) and holding the checkpoint database" in text, text
-        assert "saved positions: unknown while the daemon runs" in text and "no checkpoint yet" not in text, text
+        assert "saved positions: from the running agent's snapshot, written " in text and "s ago" in text, text
+        assert "older than it should be" not in text and "no checkpoint yet" not in text, text
+        st = subprocess.run(SHIPPER + ["status", "--json", "-c", str(cfg)], capture_output=True, timeout=120)
+        doc = json.loads(st.stdout)
+        assert doc["saved"]["from"] == "snapshot" and 0 <= time.time() - doc["saved"]["written"] < 60, doc
+        assert first.poll() is None, "status took nothing from the running agent"
+        r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+        assert r.returncode == 2, "the lock is still the first agent's"
+        append(log, 100, 20)  # and it goes on saving positions (status shows them within seconds)
+        wait_until(lambda: len(users(out_path.read_bytes())) == 120, 120, "the first agent to ship on")
+        size = log.stat().st_size
+        wait_until(lambda: f"{log}: position {size} of {size} bytes, lag 0" in status_text(), 60,
+                   "status to show the new saved position")
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=120)
-    assert users(out_path.read_bytes()) == list(range(100))
+    assert users(out_path.read_bytes()) == list(range(120))
     # The lock went with the first agent (also after a kill -9: the kernel drops it).
     r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
     assert r.returncode == 0 and r.stdout == b"", r.stderr.decode()

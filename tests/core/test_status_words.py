@@ -58,3 +58,26 @@ def test_other_saved_positions_in_words():
     assert '  saved position (cursor): {"last_id":42,"gaps":[]}' in lines
     assert "  2 followed paths already looked through (read_from applies only to what was never seen)" in lines
     assert not any("seen:" in line for line in lines)
+
+
+def test_status_says_where_saved_positions_come_from_and_how_old(tmp_path):
+    """Stopped: the database. Running: the agent's snapshot, with its age, and a word when it is late
+    (the agent's writes wait: a frozen filesystem); none to show: why."""
+    from shipper.status import render
+
+    without = _status(tmp_path, "")
+    assert "saved positions: from the checkpoint database" in without, without
+
+    def saved_line(saved: dict) -> str:
+        doc = {"config": "c.yaml", "state_dir": "/s", "saved": saved, "sources": [], "outputs": [],
+               "daemon": {"endpoint": None, "reachable": False, "pid": None, "holds_checkpoints": "41"}}
+        (line,) = [x for x in render(doc, now=1000.0) if x.startswith("saved positions:")]
+        return line
+
+    fresh = saved_line({"from": "snapshot", "written": 997.0})
+    assert fresh.startswith("saved positions: from the running agent's snapshot, written 3s ago (every 5s"), fresh
+    assert "older than it should be" not in fresh
+    late = saved_line({"from": "snapshot", "written": 880.0})
+    assert "written 2m ago (older than it should be: is the state_dir's filesystem frozen" in late, late
+    none = saved_line({"from": None, "why": "it has written no snapshot of them yet"})
+    assert none == "saved positions: cannot be shown while the agent runs: it has written no snapshot of them yet"
