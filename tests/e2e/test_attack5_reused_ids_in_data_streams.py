@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
-from tests.e2e.test_attack5_vendor_ids_reused import entry
 from tests.peers.bulk_server import BulkError, BulkServer
+from tests.posit_reuse import AUDIT_LOG, after_restore, before_restore
 
 pytestmark = pytest.mark.slow
 
@@ -49,10 +49,8 @@ class DataStreamsAsElasticsearch(BulkServer):
 
 
 def test_reused_vendor_ids_in_data_streams_are_stored_or_named(tmp_path):
-    log = tmp_path / "rstudio-connect.audit.json"
-    with open(log, "w") as f:
-        f.writelines(entry(i, 1, "alice") for i in range(1, 11))
-        f.writelines(entry(i, 3, "mallory") for i in range(5, 15))  # restored from a backup taken at entry 4
+    log = tmp_path / AUDIT_LOG
+    log.write_text("".join(before_restore() + after_restore()))
     es = DataStreamsAsElasticsearch(flavour="es9").start()
     try:
         cfg = tmp_path / "shipper.yaml"
