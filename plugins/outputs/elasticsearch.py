@@ -50,7 +50,16 @@ from shipper.api import (
     metrics,
     read_secret,
 )
-from shipper_plugins.outputs.elasticsearch_client import JSON_HEADERS, NDJSON_HEADERS, Client, error_reason, tls_reason, tls_refused, transport_reason
+from shipper_plugins.outputs.elasticsearch_client import (
+    JSON_HEADERS,
+    NDJSON_HEADERS,
+    Client,
+    answer_max,
+    error_reason,
+    tls_reason,
+    tls_refused,
+    transport_reason,
+)
 from shipper_plugins.outputs.elasticsearch_dead_letter import DeadLetterFile
 from shipper_plugins.outputs.elasticsearch_server import NotASearchServer, Server, server_of
 
@@ -417,7 +426,8 @@ class ElasticsearchOutput(Output):
         that does not match) leaves the 409s counted as duplicates, said once."""
         body = orjson.dumps({"docs": [{"_index": index, "_id": doc[2]} for doc, index in conflicts]})
         try:
-            answer = self.client.request("POST", "/_mget", body=body, headers=JSON_HEADERS)
+            answer = self.client.request("POST", "/_mget", body=body, headers=JSON_HEADERS,
+                                         max_answer=answer_max(len(conflicts), sum(len(doc[0]) for doc, _ in conflicts)))
         except TransportError as e:
             return [doc for doc, _index in conflicts], f"_mget: {transport_reason(e)}"
         if answer.status == 429 or answer.status >= 500:
@@ -466,7 +476,8 @@ class ElasticsearchOutput(Output):
         body = b"".join(d[0] for d in docs)
         try:
             self.ask_server()
-            answer = self.client.request("POST", "/_bulk", body=body, headers=NDJSON_HEADERS)
+            answer = self.client.request("POST", "/_bulk", body=body, headers=NDJSON_HEADERS,
+                                         max_answer=answer_max(len(docs), len(body)))
             status = answer.status
             if status == 413:  # larger than http.max_content_length or a proxy's body limit
                 if len(docs) > 1:

@@ -25,13 +25,18 @@ from urllib.parse import urlsplit
 import orjson
 from elastic_transport import NodeConfig, Serializer, Transport, Urllib3HttpNode
 from elastic_transport.client_utils import url_to_node_config
-from urllib3.exceptions import ReadTimeoutError
+from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from shipper.api import SecretError, read_secret, retry_after as parse_retry_after
 
 # The Retry-After parser (delta-seconds or an HTTP date) the http_poll source uses: one parser for the project.
 
 JSON_HEADERS = {"accept": "application/json", "content-type": "application/json"}
+# An answer is read to a bound (counted after gzip is undone), past which the connection is shut and the
+# request fails as a connection lost, retried like one: an answer that does not end (a broken node or
+# proxy streaming without a length) or a gzip bomb would otherwise be held whole in memory until the OOM
+# killer. GET /, a template or a pipeline answer is a few KB: SMALL_ANSWER, unless the request says more.
+SMALL_ANSWER = 1 << 20
 NDJSON_HEADERS = {"accept": "application/json", "content-type": "application/x-ndjson"}
 
 
@@ -51,6 +56,22 @@ class _AnswerSerializer(Serializer):
         if isinstance(data, bytes):
             return data
         return orjson.dumps(data)
+
+
+def answer_max(documents: int, their_bytes: int) -> int:
+    """The bound on an answer about `documents` documents of `their_bytes` bytes in all (a `_bulk` request,
+    or the stored documents an `_mget` returns). A bulk item is ~250 bytes when stored and an error's type
+    and reason (a few hundred bytes, a mapping error's preview of the value) when not; an `_mget` answer
+    holds each document as stored, with what an ingest pipeline added. 8 KiB a document, twice their bytes
+    (a reason may quote the document) and SMALL_ANSWER are far above any real answer and bound a false one."""
+    return SMALL_ANSWER + 8192 * documents + 2 * their_bytes
+
+
+class AnswerTooLarge(HTTPError):
+    """An answer past its bound: the connection is shut; elastic_transport makes it a ConnectionError."""
+
+
+_answer_max = threading.local()  # the bound of the request this thread is making (Client.request sets it)
 
 
 @dataclass
@@ -120,14 +141,20 @@ class Client:
             meta_header=False,  # x-elastic-client-meta describes Elastic's own clients, not this one
         )
 
-    def request(self, method: str, path: str, body: Any = None, headers: dict | None = None) -> Answer:
+    def request(self, method: str, path: str, body: Any = None, headers: dict | None = None,
+                max_answer: int = SMALL_ANSWER) -> Answer:
+        """`max_answer`: the bytes of answer (after gzip) past which the connection is shut (AnswerTooLarge)."""
         headers = dict(headers or (JSON_HEADERS if body is not None else {"accept": "application/json"}))
         if self._reread_auth:
             self._refresh_auth()
         if self._auth:
             headers["authorization"] = self._auth
         self.retry_after = None
-        resp = self.transport.perform_request(method, path, body=body, headers=headers)
+        _answer_max.bytes = max_answer
+        try:
+            resp = self.transport.perform_request(method, path, body=body, headers=headers)
+        finally:
+            _answer_max.bytes = SMALL_ANSWER
         self._reread_auth = resp.meta.status in (401, 403)
         if resp.meta.status in (429, 503):
             self.retry_after = parse_retry_after(resp.meta.headers.get("retry-after"))
@@ -150,7 +177,8 @@ class _DeadlineNode(Urllib3HttpNode):
     """urllib3's timeouts bound each socket read, not an answer: a server (or proxy) dripping a byte a
     second, in the headers or the body, would hold a bulk request, and with it every batch behind it,
     forever. Here `request_timeout` bounds the whole answer: past it the connection is shut and the
-    request fails as a timeout (retried, like any other)."""
+    request fails as a timeout (retried, like any other). The answer is read in pieces (urllib3 inflates
+    a gzip answer a piece at a time too) and cut past its bound (`answer_max`)."""
 
     def __init__(self, config: NodeConfig):
         super().__init__(config)
@@ -198,16 +226,16 @@ class _DeadlinePool:
         return getattr(self._pool, name)
 
     def urlopen(self, method: str, url: str, **kw: Any):
-        if self._seconds is None:
-            return self._pool.urlopen(method, url, **kw)
+        limit = getattr(_answer_max, "bytes", SMALL_ANSWER)
         call = self._calls.current = _Call()
-        timer = threading.Timer(self._seconds, call.shut)
-        timer.daemon = True
-        timer.start()
+        timer = threading.Timer(self._seconds, call.shut) if self._seconds is not None else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         try:
             resp = self._pool.urlopen(method, url, preload_content=False, **kw)
             try:
-                body = b"".join(iter(lambda: resp.read1(65536), b""))
+                body = _read_bounded(resp, limit)
             except BaseException:
                 resp.close()  # mid-answer: this connection must never go back to the pool
                 raise
@@ -217,7 +245,8 @@ class _DeadlinePool:
                                                         "(request_timeout)") from None
             raise
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
             with call.lock:
                 call.conn = None  # done: a late timer must not shut a connection back in the pool
             self._calls.current = None
@@ -227,6 +256,23 @@ class _DeadlinePool:
         resp.release_conn()
         resp._body = body  # what `.data` returns, as with preload_content
         return resp
+
+
+def _read_bounded(resp, limit: int) -> bytes:
+    """The answer's body, inflated a piece at a time (urllib3 bounds each piece it inflates), or
+    AnswerTooLarge once more than `limit` bytes of it came."""
+    announced = resp.headers.get("content-length", "")
+    if announced.isdigit() and "content-encoding" not in resp.headers and int(announced) > limit:
+        raise AnswerTooLarge(f"the answer announces {int(announced)} bytes, over the {limit} this request allows; "
+                             "hung up")
+    parts, size = [], 0
+    while piece := resp.read1(65536):
+        size += len(piece)
+        if size > limit:
+            raise AnswerTooLarge(f"the answer ran past the {limit} bytes this request allows (a server or proxy "
+                                 "sending without end, or a gzip bomb); hung up")
+        parts.append(piece)
+    return b"".join(parts)
 
 
 def _describe_tls(cfg) -> str:

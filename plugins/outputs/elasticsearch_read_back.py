@@ -9,6 +9,9 @@ import re
 from typing import Any, Iterator
 
 PAGE = 1000
+# A page holds PAGE stored events, each up to a source's max_line_bytes (1 MiB by default) and what
+# was added to it: the bound only keeps an answer that does not end from taking the host's memory.
+PAGE_ANSWER_MAX = PAGE * (1 << 20) + (64 << 20)
 KEEP_ALIVE = "2m"
 
 
@@ -54,7 +57,7 @@ def _scroll(client, glob: str, query: dict) -> Iterator[tuple[str, dict]]:
     # closed ones expanded and ignore_unavailable=false a closed index is an error naming it.
     answer = client.request("POST", f"/{glob}/_search?scroll={KEEP_ALIVE}&expand_wildcards=open,closed"
                                     "&ignore_unavailable=false&allow_no_indices=true&allow_partial_search_results=false",
-                            body)
+                            body, max_answer=PAGE_ANSWER_MAX)
     scroll_id = None
     try:
         while True:
@@ -67,7 +70,8 @@ def _scroll(client, glob: str, query: dict) -> Iterator[tuple[str, dict]]:
                 yield f"{h.get('_index')}/{h.get('_id')}", h["_source"]
             if len(hits) < PAGE or not scroll_id:
                 return
-            answer = client.request("POST", "/_search/scroll", {"scroll": KEEP_ALIVE, "scroll_id": scroll_id})
+            answer = client.request("POST", "/_search/scroll", {"scroll": KEEP_ALIVE, "scroll_id": scroll_id},
+                                    max_answer=PAGE_ANSWER_MAX)
     finally:
         if scroll_id:
             try:

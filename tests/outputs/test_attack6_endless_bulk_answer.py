@@ -9,8 +9,6 @@ from __future__ import annotations
 import subprocess
 import threading
 
-import pytest
-
 from tests.hostile_es import SHIPPER, HostileES, config
 from tests.support import stop_process, wait
 
@@ -19,8 +17,6 @@ OFFERED = 256  # MB the server is ready to send
 BOUND = 32  # MB: far above any bulk answer to 30 documents, far below what an endless one brings
 
 
-@pytest.mark.xfail(strict=True, reason="the Elasticsearch output reads a bulk answer without bound: an endless "
-                                       "body is taken whole (to request_timeout) into memory")
 def test_an_endless_bulk_answer_is_cut_and_the_batch_sent_again(tmp_path):
     es = HostileES()
     streamed = {"mb": 0, "done": threading.Event()}
@@ -64,8 +60,6 @@ def test_an_endless_bulk_answer_is_cut_and_the_batch_sent_again(tmp_path):
         es.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="GET / (the server's version) is read without bound too: `shipper check "
-                                       "--outputs` takes an endless answer whole (600 MB brought it to 1.8 GB RSS)")
 def test_check_outputs_cuts_an_endless_answer_to_get_root(tmp_path):
     es = HostileES()
     streamed = {"mb": 0}
