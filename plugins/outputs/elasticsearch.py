@@ -4,7 +4,7 @@ over plain JSON and the bare transport).
 
 Exactly once in effect: a replay after a crash or a resent request gets 409 for what is already
 stored, counted as a duplicate avoided once the stored document is read back (`_mget`) and shows the
-same event (ID_FIELDS). Another event under that `_id` (a product that numbers its records again from
+same event (ID_FIELDS, those the stored `_source` holds). Another event under that `_id` (a product that numbers its records again from
 an earlier id after a restore) is stored under an `_id` derived from the first and its content, with a
 warning and `shipper_output_ids_reused`; credentials that may not read documents leave a 409 unchecked,
 said once. Per item: 2xx stored; 409 already there; 429 and 5xx sent
@@ -226,6 +226,7 @@ class ElasticsearchOutput(Output):
         self._m_dead = metrics.dead_lettered.labels(name)
         self._m_reused = ids_reused.labels(name)
         self._unchecked_said = False  # a 409 that could not be read back, said once
+        self._uncomparable_said = False  # a 409 read back without any field to compare, said once
 
     def describe(self) -> str:
         where = f"index {self.config.index}" if self.config.index else f"data streams logs-<dataset>-{self.config.namespace}"
@@ -423,7 +424,8 @@ class ElasticsearchOutput(Output):
         document, to be sent again after a backoff (they answer 409 and are read back again), with the
         reason: counting them unchecked would lose the events whose vendor id was used again. Only a
         read-back the credentials may not make (401/403) or the server cannot (another 4xx, an answer
-        that does not match) leaves the 409s counted as duplicates, said once."""
+        that does not match) leaves the 409s counted as duplicates, said once. Only the fields both the sent
+        and the stored event have are compared; a stored document lacking them all is counted unchecked, said once."""
         body = orjson.dumps({"docs": [{"_index": index, "_id": doc[2]} for doc, index in conflicts]})
         try:
             answer = self.client.request("POST", "/_mget", body=body, headers=JSON_HEADERS,
@@ -446,6 +448,7 @@ class ElasticsearchOutput(Output):
             return [], None
         again: list[_Doc] = []
         reused: list[str] = []
+        uncomparable: set[str] = set()  # compared fields the stored documents lack, when they lack them all
         for (doc, _index), got in zip(conflicts, found):
             stored = got.get("_source") if isinstance(got, dict) and got.get("found") is True else None
             if not isinstance(stored, dict):
@@ -454,7 +457,15 @@ class ElasticsearchOutput(Output):
             line = doc[0].split(b"\n", 1)[1]
             sent = doc[3] if isinstance(doc[3], dict) else orjson.loads(doc[3])
             mine = _compared(sent)
-            if mine == _compared(stored, fields=tuple(mine)):
+            theirs = _compared(stored, fields=tuple(mine))
+            # A field the stored `_source` lacks (`_source.excludes`, field-level security) cannot be
+            # compared: taken for a difference, every replay would be stored again under derived ids.
+            missing = [f for f, v in theirs.items() if v is None]
+            if missing and len(missing) == len(mine):
+                self._m_dupes.inc()
+                uncomparable.update(missing)
+                continue
+            if all(mine[f] == theirs[f] for f in mine if f not in missing):
                 self._m_dupes.inc()
                 continue
             # The same event sent again gets the same derived _id: exactly once in effect for it too.
@@ -463,6 +474,14 @@ class ElasticsearchOutput(Output):
             action = orjson.dumps({"create": {"_index": doc[1], "_id": new_id}})
             again.append((action + b"\n" + line, doc[1], new_id, doc[3]))
             reused.append(doc[2])
+        if uncomparable and not self._uncomparable_said:
+            self._uncomparable_said = True
+            log.warning(f"{self.config.type}: documents answered 409 (already stored) were read back without "
+                        f"{', '.join(sorted(uncomparable))} (the index's `_source.excludes` or field-level security "
+                        "on the credentials), leaving nothing to compare with the event sent: counted as "
+                        "duplicates avoided unchecked; an event whose product used its id again (a restore) would "
+                        "not be stored. Let the credentials read these fields (said once)",
+                        extra={"output": self.ctx.name})
         if reused:
             self._m_reused.inc(len(reused))
             log.warning(f"{self.config.type}: {len(reused)} event(s) answered 409 hold other content than the event "
