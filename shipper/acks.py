@@ -107,6 +107,13 @@ class AckTracker:
             self._behalf.add((seq, output))
         self._advance()
 
+    def progress(self, seq: int) -> tuple[int, set[str]] | None:
+        """Batch `seq`: how many outputs still owe their ack, and those that acknowledged it (or had its
+        events before); None once it left the window."""
+        with self._lock:
+            i = self._index(seq)
+            return (self._window[i][1], set(self._window[i][4])) if i >= 0 else None
+
     def untouched_suffix(self, attempted: set[int]) -> set[int]:
         """The last batches no output acknowledged or was handed (`attempted`): those a reload may
         withdraw. Only a suffix: an earlier batch withdrawn under a later delivered one would be lost."""

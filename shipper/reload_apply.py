@@ -120,24 +120,34 @@ class Reloads:
         for name in closing:
             p.workers[name].stop.set()
         close_workers([p.workers[name] for name in closing], OUTPUT_CLOSE_TIMEOUT)
+        staying = self._had_by_staying(set(closing))
         for name in closing:
             w = p.drop_output(name)
             # What a draining source still had there will never be acknowledged by it. For an output
-            # removed, nothing needs it any more: acknowledged on its behalf, the other outputs' acks
-            # decide (read again, it would repeat on every output that had it). For one replaced, read
-            # again for the replacement (a send the close cut short may have been stored: at-least-once).
+            # removed, while an output that stays has the batch (stored or sending), nothing needs it
+            # from the removed one: acknowledged on its behalf, the other outputs' acks decide (read
+            # again, it would repeat on every output that had it). Otherwise, and for an output
+            # replaced, read again for the source's outputs now (a rename: for the new name; a send
+            # the close cut short may have been stored: at-least-once).
             held = w.leftover()
             for r in self.draining.values():
-                seqs = [seq for _, t, seq in held if t is r.tracker]
-                if seqs and name in plan.outputs_removed:
-                    for seq in seqs:
+                seqs = {seq for _, t, seq in held if t is r.tracker}
+                if name in plan.outputs_removed:
+                    kept = {seq for seq in seqs if (id(r.tracker), seq) in staying}
+                    for seq in kept:
                         r.tracker.ack_removed(seq, name)
-                elif seqs:  # sent again only to the outputs that did not store them
-                    if not r.source.rereads:  # (it cannot: they never reach the replacement)
-                        r.name_undelivered(*r.tracker.events_in(set(seqs)),
-                                           f"reload: batches output {name} held when it was replaced")
-                    r.save_delivered_to(set(seqs))
-                    r.tracker.withdraw(set(seqs))
+                    seqs -= kept
+                    if seqs and r.source.rereads:
+                        log.warning("reload: batches only a removed output held are read again for the "
+                                    "source's outputs now", extra={"source": r.cfg.name, "output": name,
+                                                                   "batches": len(seqs)})
+                if seqs:  # sent again only to the outputs that did not store them
+                    if not r.source.rereads:  # (it cannot: they never reach the source's outputs now)
+                        how = "removed" if name in plan.outputs_removed else "replaced"
+                        r.name_undelivered(*r.tracker.events_in(seqs), f"reload: batches output {name} held "
+                                           f"when it was {how}")
+                    r.save_delivered_to(seqs)
+                    r.tracker.withdraw(seqs)
             if name in plan.outputs_removed:
                 forget_metrics("output", name)
         for name, w in fresh.items():
@@ -162,6 +172,23 @@ class Reloads:
             w.retry_now()
         p.compact(time.monotonic())
         return problems
+
+    def _had_by_staying(self, closing: set[str]) -> set[tuple[int, int]]:
+        """(id of its tracker, seq) of each draining batch an output the reload closes holds and an output
+        that stays has too: acknowledged it, or still owes its ack (more acks owed than closing outputs
+        hold it; one being sent has left its output's queue). Decided before any is acknowledged for a
+        removed output, which changes what is owed."""
+        holders: dict[tuple[int, int], int] = {}
+        for name in closing:
+            for _, t, seq in self.p.workers[name].leftover():
+                holders[(id(t), seq)] = holders.get((id(t), seq), 0) + 1
+        out: set[tuple[int, int]] = set()
+        for r in self.draining.values():
+            for (tid, seq), held in holders.items():
+                progress = r.tracker.progress(seq) if tid == id(r.tracker) else None
+                if progress is not None and (progress[0] > held or progress[1] - closing):
+                    out.add((tid, seq))
+        return out
 
     def _let_go(self, r: SourceRunner, restarting: bool) -> None:
         """Let a stopped runner go; a restarting one first hands what it holds to its successor
