@@ -251,7 +251,17 @@ class Pipeline:
             r.abandon.set()
         for w in self.workers.values():
             w.stop.set()
+        # The parse workers end while the outputs close, within the same deadline (after it, a stop with
+        # wedged outputs overran its promise by their kills, a second each): what they did not deliver
+        # yet stays unregistered, read again.
+        ending = [threading.Thread(target=r.end_pool, name=f"end-pool-{name}", daemon=True)
+                  for name, r in self.runners.items() if r.pool is not None]
+        for t in ending:
+            t.start()
+        close_deadline = time.monotonic() + OUTPUT_CLOSE_TIMEOUT + 1.0  # close_workers' own
         close_workers(list(self.workers.values()), OUTPUT_CLOSE_TIMEOUT)
+        for t in ending:
+            t.join(max(0.0, close_deadline - time.monotonic()))
         stuck = self.store.stuck_for()
         if stuck is not None and not self.store.wait_idle(COMMIT_GRACE_AT_STOP):
             # Its thread sleeps in the kernel until the filesystem thaws; the agent does not wait (its

@@ -104,6 +104,7 @@ class SourceRunner:
         # submissions to the pool, so the pool is never retired under one.
         self.backlog = parse_auto.BacklogDetector(cfg.batch_size) if cfg.parse_workers == "auto" else None
         self._auto_pool = False  # this pool came from the budget and goes back to it
+        self._pool_dropped = (0, 0)  # (batches, records) its pool ended with undelivered (end_pool)
         self._pool_lock = threading.Lock()
         self._m_unrouted = metrics.unrouted.labels(cfg.name)
         self._m_ckpt = metrics.checkpoint_time.labels(cfg.name)
@@ -534,34 +535,41 @@ class SourceRunner:
             self.error = e
             log.exception("source failed", extra={"source": self.cfg.name})
         finally:
-            if self.pool is not None:
+            pool = self.pool  # (a stop's end_pool() may take it meanwhile)
+            if pool is not None:
                 # Finished means every batch read is registered (or given up): --once waits for
                 # the trackers to be idle after this, and must not see an empty one too early.
-                self.pool.drain(self.abandon)
+                pool.drain(self.abandon)
             self.finished.set()
 
     def close(self) -> None:
         """After stop and abandon: end the parse workers, close the source."""
-        with self._pool_lock:
-            pool, self.pool = self.pool, None
-            auto, self._auto_pool = self._auto_pool, False
-        dropped = (0, 0)
-        if pool is not None:
-            try:
-                pool.close()
-                dropped = pool.undelivered()
-            except Exception:
-                log.exception("error stopping parse workers", extra={"source": self.cfg.name})
-            if auto:
-                self.pipeline.pool_budget.give_back()
+        self.end_pool()
         if not self.source.rereads:  # never registered, or registered once the reload closed the tracker's intake
-            parts = (dropped, self.tracker.untracked, self._dropped)
+            parts = (self._pool_dropped, self.tracker.untracked, self._dropped)
             self.name_undelivered(sum(p[0] for p in parts), sum(p[1] for p in parts),
                                   "batches still parsed or routed when the source stopped")
         try:
             self.source.close()
         except Exception:
             log.exception("error closing source", extra={"source": self.cfg.name})
+
+    def end_pool(self) -> None:
+        """After abandon: end the parse workers (what they did not deliver yet stays unregistered: read
+        again, or named by close() for a source that cannot). A stop runs it while the outputs close,
+        within their deadline."""
+        with self._pool_lock:
+            pool, self.pool = self.pool, None
+            auto, self._auto_pool = self._auto_pool, False
+        if pool is not None:
+            try:
+                pool.close()
+                dropped = pool.undelivered()
+                self._pool_dropped = (self._pool_dropped[0] + dropped[0], self._pool_dropped[1] + dropped[1])
+            except Exception:
+                log.exception("error stopping parse workers", extra={"source": self.cfg.name})
+            if auto:
+                self.pipeline.pool_budget.give_back()
 
 
 def _parser_options(cfg: SourceConfig) -> ParserOptions:
