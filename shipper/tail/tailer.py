@@ -312,8 +312,18 @@ class Tailer:
         # 1. followed inodes
         for key, f in list(self.files.items()):
             o = unmatched.get(key)
-            # (A file seen deleted does not come back: its inode under a name now is another file.)
-            if o is not None and (f.fh is not None or (not f.deleted and self._same_content(f, o))):
+            try:
+                # (A file seen deleted does not come back: its inode under a name now is another file.)
+                same = o is not None and (f.fh is not None or (not f.deleted and self._same_content(f, o)))
+            except MovedDuringScan:
+                # Closed, and renamed since the listing (a rotation: its name holds the writer's next
+                # file now): its bytes cannot be compared, so nothing is decided; the next scan finds
+                # it under its new name. (Taken for another content, its state was let loose and
+                # called lost, and the inode read again from 0 as a new file.)
+                del unmatched[key]
+                self._moved.add(key)
+                continue
+            if o is not None and same:
                 del unmatched[key]
                 if o.fd is not None and f.fh is None and f.held_fd is None:
                     # Held since a scan listed it by name: opened (identified, compared) through the
@@ -371,52 +381,16 @@ class Tailer:
         # the head was read must not take a file another state proves is its own.
         for _fid, lo in sorted(self.loose.items(), key=lambda kv: (-kv[1].state.head_len, -kv[1].state.offset)):
             s = lo.state
-            o = unmatched.get((s.dev, s.ino))
-            # A content read to its end and gone, or compressed, is not in a shorter plain file on
-            # its inode: that is the inode given to another file (ext4 reuses them at once). Nor is
-            # a gone file that never held a line (a placeholder: nothing but its inode to match).
-            # Nor is a content in a file under a rotated name shorter than what was read: only the
-            # live file is truncated (copytruncate), a backup never.
-            if (o is not None and s.gz and o.gz and s.offset == 0 and lo.gone_at is None
-                    and o.st.st_size == s.size and self._matches(s, o)):
-                # A .gz taken but not yet read when the agent stopped (its state holds the compressed
-                # size): no read bytes can prove it, but a complete .gz never changes, so its own
-                # inode, head and size do. Left loose, it was read again as new and the stale state
-                # called lost (tests/tail/test_attack3_gz_false_loss.py).
-                del unmatched[(s.dev, s.ino)]
-                self._attach(lo, o)
-                continue
-            if o is not None and s.gen >= 0 and lo.gone_at is None and self._gen_of(o) not in (-1, s.gen):
-                # Its inode holds another file now (ext4 gave it to the next one: a new generation),
-                # whatever its head and size say (a shared header, shorter than what was read: it
-                # was taken for the file truncated in place, a false copytruncate loss).
-                o = None
-            reused = o is not None and (s.gz or (lo.gone_at is not None and (
-                o.st.st_size < s.offset or not s.head_len)) or (not o.direct and not o.gz and o.st.st_size < s.offset))
-            if (o is not None and not o.gz and not reused and (not s.head_len or o.st.st_size < s.offset)
-                    and self._is_copy(o, now)):
-                # A placeholder has nothing but its inode to match, a state its inode is now
-                # shorter than only its head (a shared header): one that now holds a copy of a
-                # followed file was given to the copy (ext4 reuses inodes at once). Left to be
-                # found elsewhere or called gone; the copy stays unmatched, left alone as a copy.
-                continue
-            if o is not None and not o.gz and not reused and self._matches(s, o):
-                if o.st.st_size < s.offset and self._moved_elsewhere(lo, o, unmatched):
+            try:
+                if self._take_own_inode(lo, unmatched, now):
                     continue
-                if o.st.st_size < s.offset and self._holds_other(lo, o):
-                    continue  # (looked for elsewhere, then called gone)
-                # Only the head read: inode and head prove nothing when the inode was reused for a
-                # copy of a followed file (same header), which is left alone (step 3).
-                if not (s.head_len and s.offset <= s.head_len and not self._head_only_candidate(s, o, unmatched)):
-                    del unmatched[(s.dev, s.ino)]
-                    self._attach(lo, o)
-                    continue
-            if o is not None and o.path in self.unreadable:
-                del unmatched[(s.dev, s.ino)]  # its inode is there, unreadable: it waits, it is not gone
+            except MovedDuringScan:
+                # Its inode was listed under a name that holds another file now (renamed since):
+                # decided at the next scan, under its new name; not missing meanwhile.
+                unmatched.pop((s.dev, s.ino), None)
+                self._moved.add((s.dev, s.ino))
                 lo.missing, lo.since = 0, now
                 continue
-            if o is not None and not o.gz and o.path == s.path:
-                lo.regrown = True  # same name and inode, other bytes: truncated and written again (or reused)
             # Plain files before compressed ones: a .gz is made from a plain file which, when still
             # there (held open), must take the content for the .gz to be proven its copy.
             for key, o in sorted(unmatched.items(), key=lambda kv: kv[1].gz):
@@ -431,7 +405,7 @@ class Tailer:
                     # Taken only when exactly one file could hold it (and is no copy of another),
                     # never a file at the live name: content moves away from it, not onto it.
                     cands = [k for k, o in unmatched.items()
-                             if not o.direct and self._head_only_candidate(s, o, unmatched)]
+                             if not o.direct and self._could_hold_head(s, o, unmatched)]
                     if len(cands) == 1:
                         self._attach(lo, unmatched.pop(cands[0]), s.offset)
 
@@ -575,6 +549,60 @@ class Tailer:
             self._release_held()
         self.first_scan = False
 
+    def _take_own_inode(self, lo: Loose, unmatched: dict[tuple[int, int], Observed], now: float) -> bool:
+        """Step 2 of a scan, first for one loose content: is it on the inode it was read from (still,
+        or again)? True when that settled it (attached; waiting on an unreadable file; its inode
+        given to a copy). Raises MovedDuringScan when the name its inode was listed under holds
+        another file by the time it is compared: nothing can be decided then."""
+        s = lo.state
+        o = unmatched.get((s.dev, s.ino))
+        # A content read to its end and gone, or compressed, is not in a shorter plain file on
+        # its inode: that is the inode given to another file (ext4 reuses them at once). Nor is
+        # a gone file that never held a line (a placeholder: nothing but its inode to match).
+        # Nor is a content in a file under a rotated name shorter than what was read: only the
+        # live file is truncated (copytruncate), a backup never.
+        if (o is not None and s.gz and o.gz and s.offset == 0 and lo.gone_at is None
+                and o.st.st_size == s.size and self._matches(s, o)):
+            # A .gz taken but not yet read when the agent stopped (its state holds the compressed
+            # size): no read bytes can prove it, but a complete .gz never changes, so its own
+            # inode, head and size do. Left loose, it was read again as new and the stale state
+            # called lost (tests/tail/test_attack3_gz_false_loss.py).
+            del unmatched[(s.dev, s.ino)]
+            self._attach(lo, o)
+            return True
+        if o is not None and s.gen >= 0 and lo.gone_at is None and self._gen_of(o) not in (-1, s.gen):
+            # Its inode holds another file now (ext4 gave it to the next one: a new generation),
+            # whatever its head and size say (a shared header, shorter than what was read: it
+            # was taken for the file truncated in place, a false copytruncate loss).
+            o = None
+        reused = o is not None and (s.gz or (lo.gone_at is not None and (
+            o.st.st_size < s.offset or not s.head_len)) or (not o.direct and not o.gz and o.st.st_size < s.offset))
+        if (o is not None and not o.gz and not reused and (not s.head_len or o.st.st_size < s.offset)
+                and self._is_copy(o, now)):
+            # A placeholder has nothing but its inode to match, a state its inode is now
+            # shorter than only its head (a shared header): one that now holds a copy of a
+            # followed file was given to the copy (ext4 reuses inodes at once). Left to be
+            # found elsewhere or called gone; the copy stays unmatched, left alone as a copy.
+            return True
+        if o is not None and not o.gz and not reused and self._matches(s, o):
+            if o.st.st_size < s.offset and self._moved_elsewhere(lo, o, unmatched):
+                return True
+            if o.st.st_size < s.offset and self._holds_other(lo, o):
+                return True  # (looked for elsewhere, then called gone)
+            # Only the head read: inode and head prove nothing when the inode was reused for a
+            # copy of a followed file (same header), which is left alone (step 3).
+            if not (s.head_len and s.offset <= s.head_len and not self._head_only_candidate(s, o, unmatched)):
+                del unmatched[(s.dev, s.ino)]
+                self._attach(lo, o)
+                return True
+        if o is not None and o.path in self.unreadable:
+            del unmatched[(s.dev, s.ino)]  # its inode is there, unreadable: it waits, it is not gone
+            lo.missing, lo.since = 0, now
+            return True
+        if o is not None and not o.gz and o.path == s.path:
+            lo.regrown = True  # same name and inode, other bytes: truncated and written again (or reused)
+        return False
+
     def _gen_of(self, o: Observed) -> int:
         """The generation of the inode `o` was listed as (-1: none, or not to be had)."""
         try:
@@ -665,8 +693,11 @@ class Tailer:
                 if not stat_mod.S_ISREG(st.st_mode):
                     continue
                 o = Observed(e.path, s.family, False, st, is_gzip_path(e.path))
-                if (st.st_dev, st.st_ino) == (s.dev, s.ino) and not o.gz and self._matches(s, o):
-                    return e.path
+                try:
+                    if (st.st_dev, st.st_ino) == (s.dev, s.ino) and not o.gz and self._matches(s, o):
+                        return e.path
+                except MovedDuringScan:
+                    continue
                 if self._holds_read(lo, o) is not None:
                     return e.path
         return None
@@ -826,13 +857,16 @@ class Tailer:
 
     def _matches(self, s: FileState, o: Observed) -> bool:
         """Is the file `o`, under the inode `s` was read from, still that content (not a reused
-        inode)? Same head, and the same bytes before the offset where it is that long."""
+        inode)? Same head, and the same bytes before the offset where it is that long. Raises
+        MovedDuringScan when `o`'s name holds another file by now: that tells nothing either way."""
         if (o.st.st_dev, o.st.st_ino) != (s.dev, s.ino):
             return False
         if not o.gz and o.st.st_size < s.head_len:
             return False
         try:
             fh = self._open_observed(o)
+        except MovedDuringScan:
+            raise
         except OSError:
             return False
         try:
@@ -897,9 +931,11 @@ class Tailer:
     def _head_only_candidate(self, s: FileState, o: Observed, unmatched: dict | None = None) -> bool:
         """Could `o` hold the content `s`, of which no more than the head was read? Not when it is
         a copy of a followed file, or (under a rotated name) of a file at a live name in
-        `unmatched`: copies are made under rotated names only."""
+        `unmatched`: copies are made under rotated names only. MovedDuringScan as _matches."""
         try:
             fh = self._open_observed(o)
+        except MovedDuringScan:
+            raise
         except OSError:
             return False
         try:
@@ -933,6 +969,14 @@ class Tailer:
             return True
         finally:
             fh.close()
+
+    def _could_hold_head(self, s: FileState, o: Observed, unmatched: dict) -> bool:
+        """_head_only_candidate for another file than the one `s` was read from: one renamed since
+        the listing is no candidate now (the next scan looks at it under its new name)."""
+        try:
+            return self._head_only_candidate(s, o, unmatched)
+        except MovedDuringScan:
+            return False
 
     def _prefix_end(self, fh: OpenFile, o: Observed, lo: Loose) -> int | None:
         """The end of `fh` if it is a copy of a prefix of what was read (proved by the bytes kept

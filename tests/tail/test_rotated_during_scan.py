@@ -12,6 +12,8 @@ import os
 import subprocess
 import time
 
+import pytest
+
 from shipper.tail.holder import Holder
 from tests.tail.conftest import Follower, assert_exactly_once
 from tests.tail.test_files import LOGROTATE
@@ -206,4 +208,55 @@ def test_a_file_held_after_the_scan_listed_it_is_identified_through_the_holders_
         assert f.tailer.losses == 0
     finally:
         holder.stop()
+        f.tailer.close()
+
+
+@pytest.mark.parametrize("read_before", [1, 3])
+def test_a_closed_live_file_rotated_between_the_listing_and_its_comparison_is_not_read_again(tmp_path, read_before):
+    """Found in test_attack5_descriptor_limit_false_loss.py (1 run in 8 under load: the first line of 3
+    rotating files shipped twice, and a false "truncated and written again" loss for each): a live file
+    the tailer had closed (over its descriptor budget, or idle) was written to, listed by a scan, then
+    renamed to app.log.1 and a new app.log made before the scan opened it to compare its bytes. The name
+    held another file, so the comparison said "not this content": its state was let loose (then called
+    lost) and the listed inode followed as a new file from offset 0 — read again whole under app.log.1
+    at the next scan. A name that holds another file when opened decides nothing: the next scan does."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    n = 0
+
+    def write(path, k: int) -> None:
+        nonlocal n
+        with open(path, "ab") as f:
+            for i in range(n, n + k):
+                f.write(json.dumps({"seq": i, "msg": "x" * 20}).encode() + b"\n")
+        n += k
+
+    write(log, read_before)
+    f = Follower([log], d, close_inactive=0.0)
+    try:
+        f.poll()
+        f.tailer.close_idle()  # read to its end: closed (its state stays, found again by identity)
+        assert not f.tailer.known_open()
+        write(log, 1)  # grown: the next scan must compare its bytes to know it is still that content
+        observe = f.tailer.observe
+        listed = []
+
+        def observe_then_rotate():
+            obs = observe()
+            if not listed:
+                listed.append(True)
+                write(log, 1)
+                os.rename(log, d / "app.log.1")  # Log4j's rollover, after the listing
+                write(log, 1)
+            return obs
+
+        f.tailer.observe = observe_then_rotate
+        for _ in range(3):
+            f.poll()
+        f.settle()
+        assert listed
+        assert_exactly_once(f.seqs(), range(n))
+        assert f.tailer.losses == 0
+    finally:
         f.tailer.close()
