@@ -1528,9 +1528,20 @@ class Tailer:
             open_now = [x for x in self.files.values() if x.fh is not None]
             if len(open_now) >= self.max_open:
                 # Over the descriptor budget: close the longest-idle files (their state stays;
-                # they are found again by identity when they grow).
+                # they are found again by identity when they grow), those still under their name
+                # first (see _keeps_its_name); the others only when nothing else can be closed.
                 open_now.sort(key=lambda x: (not x.at_eof, x.active_at))
-                for x in open_now[: len(open_now) - self.max_open + 1]:
+                excess = len(open_now) - self.max_open + 1
+                closing: list[Followed] = []
+                for x in open_now:
+                    if len(closing) == excess:
+                        break
+                    if self._keeps_its_name(x):
+                        closing.append(x)
+                if len(closing) < excess:
+                    chosen = {id(x) for x in closing}
+                    closing += [x for x in open_now if id(x) not in chosen][: excess - len(closing)]
+                for x in closing:
                     # Deleted since the last scan (rotated away, read through the holder's descriptor):
                     # closed, it is in no name and no descriptor, and the next scan would take it for
                     # a file rotated away unread (a false loss). Read to its end, it is let go as one.
@@ -1549,6 +1560,24 @@ class Tailer:
                 if self.holder is not None:
                     self.holder.release((f.dev, f.ino))  # ours now
         return f.fh
+
+    def _keeps_its_name(self, f: Followed) -> bool:
+        """May the open file `f` be closed: is it still under the name the last scan saw it at, so
+        that the next scan finds it there or the holder holds it when it is renamed? (The holder
+        is told first: a rename after this look is held.) One renamed or deleted since that scan (a
+        rotation) is in no name the tailer knows, and the holder left it alone while the tailer
+        had it open: closed, and deleted by the next rotation before that scan, the line written
+        just before the rename was lost, or, read to its end, called "rotated away before the rest
+        could be read" (tests/tail/test_descriptor_budget.py). It stays open until that scan."""
+        if f.deleted or f.unnamed:
+            return False
+        if self.holder is not None:
+            self.holder.tailer_closed((f.dev, f.ino))
+        try:
+            st = os.stat(f.path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == (f.dev, f.ino)
 
     def _open_observed(self, o: Observed) -> OpenFile:
         """Open a file the scan listed. A scan is no snapshot: logrotate may shift the backups
@@ -1865,6 +1894,8 @@ class Tailer:
                     continue
                 if f.unnamed and not f.gz:
                     self._let_go_moved_away(f, now)
+                elif not self._keeps_its_name(f):
+                    continue  # renamed or deleted since the last scan: that scan decides first
                 f.fh.close()
                 f.fh = None
                 f.window = b""

@@ -1,0 +1,60 @@
+"""The tailer's descriptor budget (`max_open`) closes the longest-idle files it has open; a closed file
+is found again by its name at the next scan. One renamed since the last scan (a rotation) is in no
+name the tailer knows: closed, and deleted by the next rotation before that scan, it was out of reach —
+the line written just before the rename lost, or, read to its end, a false "rotated away before the
+rest could be read" loss (tests/tail/test_attack5_descriptor_limit_false_loss.py: 3,000 files under a
+1,024-descriptor limit; the holder leaves alone a file the tailer has open when it is renamed)."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from tests.tail.conftest import Follower, assert_exactly_once
+
+
+@pytest.mark.parametrize("written_before_rename", [True, False])
+def test_a_file_renamed_since_the_last_scan_is_not_closed_over_the_budget(tmp_path, written_before_rename):
+    d = tmp_path / "logs"
+    d.mkdir()
+    n = 0
+
+    def write(name: str) -> None:
+        nonlocal n
+        with open(d / name, "ab") as f:
+            f.write(json.dumps({"seq": n, "msg": "x" * 20}).encode() + b"\n")
+        n += 1
+
+    write("r.log")  # the rotating log
+    write("s.log")
+    f = Follower([d / "*.log"], d, max_open=2)
+    try:
+        f.poll()
+        write("s.log")
+        f.tailer.read_changed([str(d / "s.log")], f.emit, f.stop)  # r.log is now the longest idle
+        assert len(f.tailer.known_open()) == 2
+        write("t.log")  # a new file: opening it takes a descriptor of the budget
+        observe = f.tailer.observe
+
+        def observe_then_rotate():
+            obs = observe()
+            observe_then_rotate.done = True
+            f.tailer.observe = observe
+            if written_before_rename:
+                write("r.log")
+            os.rename(d / "r.log", d / "r.log.1")  # after the listing: the tailer has not seen it
+            write("r.log")
+            return obs
+
+        f.tailer.observe = observe_then_rotate
+        f.poll()  # t.log is opened: one of the two open files is closed
+        os.rename(d / "r.log", d / "r.log.1")  # the next rotation deletes the renamed file
+        write("r.log")
+        f.settle()
+        assert getattr(observe_then_rotate, "done", False)
+        assert_exactly_once(f.seqs(), range(n))
+        assert f.tailer.losses == 0
+    finally:
+        f.tailer.close()
+
