@@ -1669,8 +1669,8 @@ class Tailer:
         return frag
 
     def _read_file(self, f: Followed, emit, stop) -> bool:
-        if f.fh is None and f.state is not None and f.size <= max(f.state.offset, f.read_to) and not f.gz:
-            return False  # closed and not grown since: nothing to open it for
+        if f.fh is None and f.state is not None and f.state.offset <= f.size <= max(f.state.offset, f.read_to) and not f.gz:
+            return False  # closed and not grown since: nothing to open it for (shorter, it was cut: looked at)
         try:
             fh = self._open(f)
         except OSError:

@@ -58,3 +58,31 @@ def test_a_file_renamed_since_the_last_scan_is_not_closed_over_the_budget(tmp_pa
     finally:
         f.tailer.close()
 
+
+def test_a_closed_file_cut_shorter_than_what_was_read_is_read_again(tmp_path):
+    """Found by the torture harness with a descriptor budget (`make torture ARGS=--overtaken`, seed 22: 12
+    lines never read): a followed file closed (over the budget, or idle) whose inode then held fewer
+    bytes than were read of it — truncated in place and written again, or the inode given to a new
+    file with the same header — was taken for the same content (same head; "shorter: truncated,
+    detected when read"), but a closed file is read only once it is longer than what was read: its
+    new lines waited, unread, until it outgrew the old offset or was rotated away."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    header = b"# time level message (a header every file has)\n"
+    lines = [json.dumps({"seq": i, "msg": "x" * 20}).encode() + b"\n" for i in range(12)]
+    log.write_bytes(header + b"".join(lines[:10]))
+    f = Follower([log], d, close_inactive=0.0)
+    try:
+        f.poll()
+        f.tailer.close_idle()
+        assert not f.tailer.known_open()
+        with open(log, "r+b") as fh:  # copytruncate (its copy not kept), then the writer goes on
+            fh.truncate(0)
+            fh.write(header + b"".join(lines[10:]))
+        f.settle()
+        assert_exactly_once([s for s in (json.loads(x)["seq"] for x in f.lines() if not x.startswith(b"#"))],
+                            range(12))
+        assert f.tailer.losses == 1  # the truncation, warned (what was written before it was all read)
+    finally:
+        f.tailer.close()
