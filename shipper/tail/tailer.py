@@ -1727,7 +1727,9 @@ class Tailer:
             lines = split_lines(data, s.offset, self.max_line, s.cont)
             if b"\0" in data:
                 self._strip_holes(lines, holes)
-                if not lines.records:  # nothing but holes: only the position moves
+                if not lines.records and lines.consumed:  # nothing but holes: only the position moves
+                    # (Nothing consumed: an unfinished line holding a zero byte, which waits below.
+                    # Taken for holes, the loop read it again from the same offset forever.)
                     s.offset += lines.consumed
                     f.tail = (f.tail + data[: lines.consumed])[-MARK_MAX:]
                     s.mark, s.cont = digest(f.tail), lines.cont

@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 import time
 
 import pytest
@@ -217,6 +218,31 @@ def test_zero_runs_between_lines_are_skipped_and_counted(tmp_path):
     f.restart()
     f.poll()
     assert f.lines() == [b"one", b"two", b"three"]
+
+
+def test_an_unfinished_last_line_holding_a_zero_byte_waits(tmp_path):
+    """Found by the torture harness (`--overtaken`, seeds 4 and 35 hung): a last line not ended yet
+    holding a zero byte past its start (a writer without O_APPEND over a hole, a torn write) gave
+    no record and consumed nothing, and the read loop went on from the same offset forever: the
+    source hung. It waits for its newline as any unfinished line does."""
+    log = tmp_path / "a.log"
+    log.write_bytes(b"one\nt\0wo")
+    f = Follower([log], tmp_path)
+    f.poll()
+    assert f.lines() == [b"one"]
+    again = threading.Thread(target=f.poll, daemon=True)  # the read that went on forever
+    again.start()
+    again.join(30)
+    hung = again.is_alive()
+    f.stop.set()  # (ends such a loop, so that the test fails instead of hanging)
+    again.join(5)
+    assert not hung, "the read of an unfinished line holding a zero byte did not return"
+    assert f.lines() == [b"one"]
+    f.stop.clear()
+    with open(log, "ab") as fh:
+        fh.write(b" ends\n")
+    f.poll()
+    assert f.lines() == [b"one", b"t\0wo ends"]
 
 
 def test_a_hole_split_across_reads(tmp_path, monkeypatch):
