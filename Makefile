@@ -41,12 +41,14 @@ test: $(PY)
 	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadfile --reruns 2 --reruns-delay 1 --durations=25
 
 # The tailer's torture harness (tests/torture/harness.py): N seeded schedules from SEED, strict
-# exactly-once; a failing seed is printed and replays with N=1.
+# exactly-once; a failing seed is printed and replays with N=1. ARGS=--overtaken adds a descriptor
+# budget and scans overtaken by rotations.
 SEED ?= 1
 N ?= 200
 STEPS ?= 60
+ARGS ?=
 torture: $(PY)
-	$(PY) -m tests.torture.harness --seed $(SEED) --n $(N) --steps $(STEPS)
+	$(PY) -m tests.torture.harness --seed $(SEED) --n $(N) --steps $(STEPS) $(ARGS)
 
 # The long-running soak (bench/soak.py): rotations, reloads and output outages for DURATION seconds;
 # RSS, fds, threads and state size over time, every line counted at the end.

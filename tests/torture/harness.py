@@ -7,6 +7,11 @@ between the copy and the truncate, read or not), a writer without O_APPEND (a ho
 truncate), a cleaner deleting the oldest backup, and a shared header line at the top of every file.
 Agent faults: restarts from the committed checkpoint (the follower acknowledges at once, so this is
 also kill -9), and freezes / output outages (no reads for several steps while the writers go on).
+With `--overtaken`: a descriptor budget of 2-3 files (`max_open`: files closed over it are found
+again by identity) and scans overtaken by a rotation between listing the files and comparing their
+bytes (a loaded machine: tests/tail/test_attack5_descriptor_limit_false_loss.py). Drawn from a
+random stream of their own, so a seed's writers and faults are the same with or without them. Not
+the default yet: about 1 schedule in 6 still fails with them, some by timing (docs/design.md).
 
 Invariant, checked after the schedule settles:
 - no line delivered twice, no line delivered that was never written;
@@ -45,8 +50,9 @@ class Losses(logging.Handler):
 
 
 class Schedule:
-    def __init__(self, seed: int, folder: str):
+    def __init__(self, seed: int, folder: str, overtaken: bool = False):
         self.rng = random.Random(seed)
+        self.overtake_rng = random.Random(f"overtaken {seed}") if overtaken else None
         self.seed = seed
         self.dir = folder
         self.live = os.path.join(folder, "app.log")
@@ -61,7 +67,8 @@ class Schedule:
         self.log: list[str] = []
         self.hole_fd: int | None = None  # a writer without O_APPEND, after a copytruncate
         self._new_live()
-        self.f = Follower([self.live], folder)
+        budget = self.overtake_rng.choice([2, 3]) if self.overtake_rng else None
+        self.f = Follower([self.live], folder, max_open=budget)
         self.read()
 
     # -- writers
@@ -171,7 +178,7 @@ class Schedule:
         if between:
             self.write(self.rng.randint(1, 5))  # written after the copy …
             if self.rng.random() < 0.5:
-                self.read()  # … and read, or not, before the truncate
+                self.read(overtaken=False)  # … and read, or not, before the truncate
         size = os.path.getsize(self.live)
         self._destroy(self.live)
         if self.rng.random() < 0.3:
@@ -198,13 +205,33 @@ class Schedule:
                 return
 
     # -- the agent
-    def read(self) -> None:
+    def read(self, overtaken: bool = True) -> None:
         for name in os.listdir(self.dir):
             try:
                 self.seen_inodes.add(os.stat(os.path.join(self.dir, name)).st_ino)
             except OSError:
                 pass
+        if overtaken and self.overtake_rng is not None and self.overtake_rng.random() < 0.25:
+            self._overtake_next_scan()
         self.f.poll()
+
+    def _overtake_next_scan(self) -> None:
+        """The next scan lists the files, then a rotation (lines written first, or not) renames them
+        before it opens them to compare their bytes."""
+        tailer = self.f.tailer
+        observe = tailer.observe
+        k = self.overtake_rng.choice([0, 0, 1, 3])
+
+        def observe_then_rotate():
+            tailer.observe = observe
+            obs = observe()
+            if k:
+                self.write(k)
+            self.rotate_create()
+            return obs
+
+        tailer.observe = observe_then_rotate
+        self.log.append(f"(overtaken by w{k},rotate)" if k else "(overtaken by rotate)")
 
     def restart(self) -> None:
         self.f.restart()
@@ -237,9 +264,9 @@ class Schedule:
         self._close_hole_writer()
         t0 = time.monotonic()
         while time.monotonic() - t0 < 0.6:
-            self.read()
+            self.read(overtaken=False)
             time.sleep(0.05)
-        self.read()
+        self.read(overtaken=False)
 
     def check(self, losses: Losses, strict: bool = True) -> None:
         """`strict`: exactly once. Otherwise a repeat is accepted when the tailer warned that a file
@@ -266,7 +293,7 @@ class Schedule:
         self.f.tailer.close()
 
 
-def run_schedule(seed: int, steps: int = 40, strict: bool = True) -> None:
+def run_schedule(seed: int, steps: int = 40, strict: bool = True, overtaken: bool = False) -> None:
     folder = tempfile.mkdtemp(prefix=f"torture{seed}-")
     losses = Losses()
     log = logging.getLogger("shipper.tail")
@@ -275,7 +302,7 @@ def run_schedule(seed: int, steps: int = 40, strict: bool = True) -> None:
     tailer_mod.MISSING_SECONDS, tailer_mod.UNDECIDED_SECONDS = 0.0, 0.2  # the schedule's reads come fast
     sch = None
     try:
-        sch = Schedule(seed, folder)
+        sch = Schedule(seed, folder, overtaken)
         for _ in range(steps):
             sch.step()
         sch.settle()
@@ -294,15 +321,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=100, help="schedules (seeds seed … seed+n-1)")
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--lenient", action="store_true", help="accept repeats the tailer warned about")
+    ap.add_argument("--overtaken", action="store_true",
+                    help="a descriptor budget of 2-3 files, and scans overtaken by a rotation")
     a = ap.parse_args(argv)
     failed = 0
     for seed in range(a.seed, a.seed + a.n):
         try:
-            run_schedule(seed, a.steps, strict=not a.lenient)
+            run_schedule(seed, a.steps, strict=not a.lenient, overtaken=a.overtaken)
         except AssertionError as e:
             failed += 1
             print(f"FAILED {e}", flush=True)
-    print(f"{a.n - failed} of {a.n} schedules passed (seeds {a.seed}-{a.seed + a.n - 1}, {a.steps} steps)")
+    print(f"{a.n - failed} of {a.n} schedules passed (seeds {a.seed}-{a.seed + a.n - 1}, {a.steps} steps"
+          f"{', overtaken' if a.overtaken else ''})")
     return 1 if failed else 0
 
 
