@@ -26,7 +26,12 @@ from tests.tail.attack_agent import Agent, numbered
 
 pytestmark = pytest.mark.slow
 
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+# Another user than root (inotify's limits are per user). CAP_DAC_READ_SEARCH is kept across exec (ambient):
+# setpriv reaches a Python under a folder only root may enter (/root/.pyenv here) with root's capabilities,
+# which the agent no longer has when it starts its checkpoint writer (sys.executable again): EACCES. It
+# lets it read and search any folder; the watches and instances limits do not depend on it.
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+          "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
 PER_FILE, ROTATIONS, BACKUPS = 5, 30, 2
 
 # Takes inotify watches until the kernel refuses one (ENOSPC): several instances watching the same files
