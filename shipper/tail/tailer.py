@@ -194,6 +194,10 @@ class Tailer:
         self.bytes_lost = 0
         self.losses = 0
         self.rotations = 0
+        # family -> when a file under one of its rotated names was last followed as new from its
+        # start: where the content of a live file that was still empty when last seen may be.
+        self._read_whole_rotated: dict[str, float] = {}
+        self._rotated_new: set[tuple[int, int]] = set()  # … those files, while followed
         # Files that may be copies but are too short to tell (inode -> first seen, path, of what).
         # (The size seen last: a copy being made only grows, so a smaller file is another one on a reused inode.)
         self.undecided: dict[tuple[int, int], tuple[float, str, str, int]] = {}
@@ -375,6 +379,7 @@ class Tailer:
                 f.state.size = f.seen_size
             self._unfollow(f)
 
+        self._rotated_new &= self.files.keys()
         # 2. loose states: by inode first, then by content
         # Fingerprinted states first: an inode-only placeholder must not take a known file's inode.
         # Then the states read furthest: they have the strongest proof, and a state of which only
@@ -516,6 +521,10 @@ class Tailer:
                 del self.loose[fid]
                 self.families.remove(lo.state.family)
                 self.pending[s.key] = None
+            elif self._empty_live_rotated(lo):
+                del self.loose[fid]
+                self.families.remove(lo.state.family)
+                self.pending[s.key] = None
             elif s.path == s.family or lo.truncated:
                 # Last seen as the live file (or truncated, whatever its name now), never seen rotated, now nowhere: it went through
                 # more rotations than there are backups (while stopped, or closed and far
@@ -602,6 +611,32 @@ class Tailer:
         if o is not None and not o.gz and o.path == s.path:
             lo.regrown = True  # same name and inode, other bytes: truncated and written again (or reused)
         return False
+
+    def _empty_live_rotated(self, lo: Loose) -> bool:
+        """`lo`, the placeholder of a live file that was still empty when last seen, is gone: its
+        lines, if any were written, went with it under a rotated name (a .gz is another inode)
+        that nothing proves, as no byte of it was read. When a file under a rotated name of its
+        family was read as new from its start since, they are there, or were rotated out unseen:
+        not both are known. Rotation deletes the oldest first, so when an older content of the
+        family is still followed, this one was not deleted (said as info); else it is a possible loss,
+        warned, not counted (called lost, it was a false loss: tests/tail/test_empty_live_rotated.py).
+        False (a loss as before) when no such file was read: then it is nowhere."""
+        s = lo.state
+        if (s.head_len or s.size or s.offset or s.path != s.family or lo.truncated or lo.regrown
+                or self._read_whole_rotated.get(s.family, -1.0) < lo.since):
+            return False
+        older = any(f.family == s.family and f.state is not None and f.path != f.family and not f.deleted
+                    and key not in self._rotated_new for key, f in self.files.items())
+        if older:
+            self.log.info(f"{s.path} (empty when last seen) was rotated away; an older file of its family is still "
+                          "there, so its lines are in the rotated files read from their start", extra={"path": s.path})
+        else:
+            self.log.warning(f"data possibly lost: an unknown number of bytes of {s.path}, which was empty when last "
+                             "seen and was rotated away (compressed, or renamed) while it was not looked at: its lines "
+                             "are in the rotated files read from their start, unless it went through more rotations "
+                             "than backups meanwhile (no byte of it was read, so nothing can tell)",
+                             extra={"path": s.path})
+        return True
 
     def _gen_of(self, o: Observed) -> int:
         """The generation of the inode `o` was listed as (-1: none, or not to be had)."""
@@ -1300,10 +1335,19 @@ class Tailer:
                 return None
         self.files[(f.dev, f.ino)] = f
         self.families.add(f.family)
+        if f.start == 0 and o.path != o.family:
+            self._read_whole_rotated[o.family] = time.monotonic()
+            self._rotated_new.add((f.dev, f.ino))
         if not self._identify(f):
             # No identity yet: a placeholder keyed by inode, so that a restart still knows
             # this file was the live one (and can say so if it vanishes unread).
             ph = self._placeholder(f)
+            try:
+                # Its inode's generation: after a restart, the inode given to the next file (ext4
+                # reuses a freed one at once) is not taken for it (a file that went unread, silently).
+                ph.gen = _gen(self._open(f))
+            except OSError:
+                pass
             self.pending[ph.key] = ph
         return f
 
