@@ -198,6 +198,11 @@ class Tailer:
         # start: where the content of a live file that was still empty when last seen may be.
         self._read_whole_rotated: dict[str, float] = {}
         self._rotated_new: set[tuple[int, int]] = set()  # … those files, while followed
+        self._grown_at_head: dict[tuple[int, int], int] = {}  # (this scan) _grew_at_head: its size before
+        self._emptied: set[str] = set()  # (this scan) families of which an empty rotated file was deleted
+        # Live files still empty when the agent stopped (their placeholders): at the first scan, as if grown.
+        self._restored_empty = {(s.dev, s.ino) for s in states
+                                if not (s.head_len or s.size or s.offset or s.gone) and s.path == s.family}
         # Files that may be copies but are too short to tell (inode -> first seen, path, of what).
         # (The size seen last: a copy being made only grows, so a smaller file is another one on a reused inode.)
         self.undecided: dict[tuple[int, int], tuple[float, str, str, int]] = {}
@@ -299,7 +304,10 @@ class Tailer:
         if self.holder is not None:
             self._held, escaped = self.holder.take()
             overflowed = self.holder.take_overflowed()
+        self._grown_at_head, self._emptied = {}, set()
         for f in list(self.files.values()):
+            if self._grew_at_head(f):
+                self._grown_at_head[(f.dev, f.ino)] = f.seen_size
             if f.fh is not None and f.state is not None:
                 if not self._check_truncated(f) and self._rewritten_unseen(f):
                     self._check_truncated(f, force=True)
@@ -354,6 +362,8 @@ class Tailer:
                     unread = max(0, (f.fh.size() if f.gz else st.st_size) - f.start)
                     if unread:
                         self._lost(f.path, unread, "were deleted before the file held a complete line")
+                    elif f.path != f.family:
+                        self._emptied.add(f.family)  # (an empty .gz may be made from it: _empty_known)
                     elif f.path == f.family:
                         self._lost(f.path, 0, "written after the last read: the file was rotated away and deleted "
                                               "unseen (more rotations than backups)", unknown=True)
@@ -557,6 +567,7 @@ class Tailer:
         if self.holder is not None:
             self._release_held()
         self.first_scan = False
+        self._restored_empty = set()
 
     def _take_own_inode(self, lo: Loose, unmatched: dict[tuple[int, int], Observed], now: float) -> bool:
         """Step 2 of a scan, first for one loose content: is it on the inode it was read from (still,
@@ -1194,8 +1205,13 @@ class Tailer:
             return False
         for f in list(self.files.values()):
             s = f.state
-            if (f.path != f.family or f.family != o.family or f.gz or f.deleted or s is None
-                    or s.offset != s.head_len or s.cont or not s.head_len):
+            if f.path != f.family or f.family != o.family or f.gz or f.deleted:
+                continue
+            if s is None or s.offset == 0:  # (nothing read of it yet)
+                if self._empty_copy_of_grown(f, o):
+                    return True
+                continue
+            if s.offset != s.head_len or s.cont or not s.head_len:
                 continue
             try:
                 st = os.stat(f.path)
@@ -1222,6 +1238,59 @@ class Tailer:
             self._follow_new(Observed(f.path, f.family, True, st, False), 0)
             return True
         return False
+
+    def _grew_at_head(self, f: Followed) -> bool:
+        """The live file `f`, open and nothing read of it yet, has grown since the last scan (so
+        _rewritten_unseen cannot see a truncation by its mtime)."""
+        s = f.state
+        if f.fh is None or f.gz or f.deleted or f.unnamed or f.path != f.family or f.cut_seen:
+            return False
+        if s is not None and s.offset or f.start != 0:
+            return False
+        try:
+            return f.fh.stat().st_size > f.seen_size
+        except OSError:
+            return False
+
+    def _empty_copy_of_grown(self, f: Followed, o: Observed) -> bool:
+        """`o`, new and empty under a rotated name, beside the live file `f`, which was empty when
+        last seen and has grown since (or the agent restarted since): copytruncate copied `f`
+        empty and truncated it (`create` would have renamed `f` itself), and what was written
+        between the copy and the truncation is in no file. (Not grown, _rewritten_unseen sees it
+        by its mtime; a restart forgets that.) Warned (the window), `o` kept as a proven copy."""
+        key = (f.dev, f.ino)
+        if self._grown_at_head.get(key) != 0 and not (self.first_scan and key in self._restored_empty):
+            return False
+        try:
+            st = os.stat(f.path)
+            fh = self._open_observed(o)
+        except OSError:
+            return False
+        try:
+            empty = fh.complete() and fh.size() == 0 if o.gz else o.st.st_size == 0
+            if (st.st_dev, st.st_ino) != (f.dev, f.ino) or not empty:
+                return False
+        finally:
+            fh.close()
+        if o.gz and self._empty_known(f):
+            return False  # (the compressed form of that one: logrotate `ifempty` with `compress`)
+        self.copies[(o.st.st_dev, o.st.st_ino)] = (o.st.st_size, o.st.st_mtime_ns)
+        f.cut_seen = True
+        self._lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file (found by "
+                                "the copy, empty as the file was when last read; copytruncate rotation loses what is "
+                                "written in that window; rotate with `create` to lose nothing)", unknown=True)
+        return True
+
+    def _empty_known(self, live: Followed) -> bool:
+        """Is another file of `live`'s family known that was empty when last seen (an empty .gz may
+        be made from it)?"""
+        if live.family in self._emptied:  # (deleted at this scan)
+            return True
+        if any(x is not live and x.family == live.family and x.state is None and not x.seen_size
+               for x in self.files.values()):
+            return True
+        return any(lo.state.family == live.family and not (lo.state.head_len or lo.state.size)
+                   for lo in self.loose.values())
 
     def _replaces_deleted(self, o: Observed) -> bool:
         """`o`, new under the name of a followed file just deleted, holds what was read of it: a copy

@@ -2,7 +2,8 @@
 Long runs: `make torture SEED=1 N=1000` (strict: exactly once).
 
 FOUND are seeds that failed once and were fixed (the cause of each has its own test in
-tests/tail/test_identity.py): replayed strictly, exactly once. Seeds that still fail are listed in
+tests/tail/test_identity.py; 7156 and 8102 in tests/tail/test_copytruncate_empty_live.py): replayed
+strictly, exactly once. Seeds that still fail are listed in
 docs/design.md "Torture harness"; `make torture` shows them."""
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from tests.torture.harness import run_schedule
 
 FOUND = [(15, 40), (45, 40), (215, 40), (41, 60), (50, 60), (214, 60), (1006, 60), (1038, 60),  # (seed, steps)
          (32, 40), (1040, 60), (1138, 60), (1151, 60), (1181, 60), (1231, 60), (1241, 60), (1253, 60), (1276, 60),
-         (1292, 60), (2045, 60), (2149, 60), (2185, 60), (2211, 60), (2286, 60), (3030, 60), (3218, 60)]
+         (1292, 60), (2045, 60), (2149, 60), (2185, 60), (2211, 60), (2286, 60), (3030, 60), (3218, 60),
+         (7156, 60), (8102, 60)]
 SEEDS = list(range(200, 225))
 
 
