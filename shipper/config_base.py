@@ -25,7 +25,7 @@ IS_PATH = _IsPath()
 ConfigPath = Annotated[str, IS_PATH]
 
 
-_KINDS = ((stat.S_ISFIFO, "a FIFO or pipe"), (stat.S_ISDIR, "a folder"), (stat.S_ISSOCK, "a socket"),
+FILE_KINDS = ((stat.S_ISFIFO, "a FIFO or pipe"), (stat.S_ISDIR, "a folder"), (stat.S_ISSOCK, "a socket"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
 
@@ -41,7 +41,7 @@ def regular_file(path: str | None) -> str | None:
     except OSError:
         return path
     if not stat.S_ISREG(st.st_mode):
-        kind = next((what for test, what in _KINDS if test(st.st_mode)), "not a regular file")
+        kind = next((what for test, what in FILE_KINDS if test(st.st_mode)), "not a regular file")
         raise ValueError(f"{path} is {kind}, not a regular file: refused (it is read by name when a "
                          "connection is made, and a FIFO with no writer would be waited on for ever)")
     return path

@@ -11,9 +11,11 @@ rest in plain lines); this module adds what the files hold now (size, lag, rotat
 """
 from __future__ import annotations
 
+import errno
 import http.client
 import os
 import sqlite3
+import stat
 import time
 import urllib.request
 from typing import Any
@@ -23,6 +25,7 @@ import orjson
 from shipper import registry
 from shipper.checkpoint_db import LOCK_FILE, SNAPSHOT, SNAPSHOT_EVERY
 from shipper.config import Config
+from shipper.config_base import FILE_KINDS
 from shipper.plugin import SavedPosition
 from shipper.secrets import redact_obj
 
@@ -75,8 +78,7 @@ class Snapshot:
         self.problem: str | None = None
         path = os.path.join(state_dir, SNAPSHOT)
         try:
-            with open(path, "rb") as f:
-                doc = orjson.loads(f.read(MAX_SNAPSHOT + 1))
+            doc = orjson.loads(_read_regular(path, MAX_SNAPSHOT + 1))
             if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list):
                 raise ValueError("not a snapshot")
             if holder != "unknown" and str(doc.get("pid")) != holder:
@@ -89,6 +91,24 @@ class Snapshot:
             self.problem = "it has written no snapshot of them yet"
         except (OSError, ValueError, TypeError, KeyError) as e:
             self.rows, self.problem = {}, f"its snapshot cannot be read ({e})"
+
+
+def _read_regular(path: str, limit: int) -> bytes:
+    """Up to `limit` bytes of `path` if it is a regular file, else ValueError saying what it is.
+    Opened without blocking and without following a link: the writer only ever renames a regular file
+    there, and a FIFO put in its place would hold `status` for ever in open() waiting for a writer."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise ValueError(f"{path} is a symbolic link, not a regular file: refused") from None
+        raise
+    with open(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((what for test, what in FILE_KINDS if test(mode)), "not a regular file")
+            raise ValueError(f"{path} is {kind}, not a regular file: refused")
+        return f.read(limit)
 
 
 def file_positions(positions: list[SavedPosition]) -> list[dict[str, Any]]:
