@@ -4,11 +4,14 @@ shipper.checkpoint_db is that process (and says why it is one); this module star
 one request at a time. A request that does not return (a frozen filesystem, a hung disk) keeps its
 caller waiting, but never the agent's stop: `give_up()` lets every waiter go, and the process is left
 to end by itself after the thaw. `stuck_for()` tells /health how long the current request has waited.
+A writer that ended (killed: kill -9, the OOM killer) is replaced and the request it was in sent again
+(every request is safe to repeat); one that keeps dying soon after its start is given up on, named.
 """
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -36,12 +39,22 @@ WAIT_SLICE = 0.2  # seconds a waiting caller sleeps between looks at give_up()
 START_WAIT = 30.0  # seconds the agent waits for its database to open (a frozen filesystem never answers)
 CLOSE_WAIT = 10.0  # seconds a stop waits for the database to close (and its lock to go)
 MAIN_THREAD_WAIT = 1.0  # seconds the agent's main loop waits on a check or compaction before going on
+# A writer that ended is replaced at once; when the writers keep dying within SHORT_LIFE of their start,
+# the second in a row is replaced after RESTART_BACKOFF_FIRST seconds, doubling, and after MAX_SHORT_LIVES
+# in a row no more (a permanent failure: named, nothing saved until the agent is restarted).
+SHORT_LIFE = 60.0
+RESTART_BACKOFF_FIRST = 1.0
+MAX_SHORT_LIVES = 5
 
 
 class CheckpointTooNew(Exception):
     """A source's checkpoint written by a later shipper in a layout this one cannot read (a downgrade).
     Raised by the source when it starts; `str()` names the checkpoint (and its file, if any). Going on
     would read its files from a guessed position; the agent refuses to start instead (exit 2)."""
+
+
+class WriterEnded(OSError):
+    """The writer process ended (its end of the socket closed and it was reaped): not merely slow."""
 
 
 class GivenUp(OSError):
@@ -62,6 +75,10 @@ class CheckpointStore:
         self.recreated = 0  # times the state_dir was removed under the agent and made again
         self._conn: Connection | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._started_at = 0.0  # time.monotonic() the current writer was started
+        self._short_lives = 0  # writers in a row that died within SHORT_LIFE of their start
+        self._restart_due = 0.0  # time.monotonic() from which a writer that ended may be replaced
+        self._failed: str | None = None  # why no writer is started any more (they keep dying)
         self._start()
 
     def _start(self) -> None:
@@ -80,7 +97,7 @@ class CheckpointStore:
                                 f"({e.strerror})") from None
         finally:
             theirs.close()
-        self._conn, self._owed = ours, 0
+        self._conn, self._owed, self._started_at = ours, 0, time.monotonic()
         reply = self._wait(START_WAIT)
         if reply is _NO_REPLY:  # left behind: it ends when it can, after the thaw
             self._drop()
@@ -99,9 +116,49 @@ class CheckpointStore:
         self._conn = None
         self._busy_since = None
 
+    def _ended(self) -> WriterEnded:
+        """The writer's end of the socket is closed: reap it, name it once, and decide when (if ever) a
+        new one is started. Returns the error for the request it was in."""
+        assert self._proc is not None
+        while (code := self._proc.poll()) is None:  # at once but for the kernel's last steps of its exit
+            if self._given_up.is_set():
+                self._drop()
+                raise GivenUp(f"{self.path}: no longer waiting for the checkpoint database (stopping)")
+            time.sleep(0.01)
+        self._drop()
+        how = (f"killed by {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals()
+               else f"exit status {code}")
+        now = time.monotonic()
+        self._short_lives = self._short_lives + 1 if now - self._started_at < SHORT_LIFE else 0
+        if self._short_lives >= MAX_SHORT_LIVES:
+            self._failed = (f"{self.path}: the process writing the checkpoint database ended {self._short_lives} "
+                            f"times in a row within {SHORT_LIFE:.0f}s of its start (last: {how}): no new one is "
+                            "started; nothing is saved until the agent is restarted")
+            log.error(self._failed, extra={"path": self.path})
+            return WriterEnded(self._failed)
+        delay = 0.0 if self._short_lives < 2 else RESTART_BACKOFF_FIRST * 2 ** (self._short_lives - 2)
+        self._restart_due = now + delay
+        log.warning(f"the process writing the checkpoint database ended ({how}): a new one is started"
+                    + (f" in {delay:g}s" if delay else ""), extra={"path": self.path, "exit": code})
+        return WriterEnded(f"{self.path}: the process writing the checkpoint database ended ({how})")
+
+    def _replace(self) -> None:
+        """A new writer for one that ended (it takes the lock the old one's death let go);
+        WriterEnded while it may not be started yet, or no more."""
+        if self._failed is not None:
+            raise WriterEnded(self._failed)
+        wait = self._restart_due - time.monotonic()
+        if wait > 0:
+            raise WriterEnded(f"{self.path}: the process writing the checkpoint database ended; a new one is "
+                              f"started in {wait:.1f}s")
+        try:
+            self._start()
+        except StateDirError as e:
+            raise StateDirGone(str(e)) from None
+
     def _wait(self, timeout: float | None) -> Any:
         """The writer's next reply, ("ok", value) or ("error", exception); _NO_REPLY after `timeout`.
-        GivenUp when give_up() was called meanwhile, OSError when the writer ended."""
+        GivenUp when give_up() was called meanwhile, WriterEnded when the writer ended."""
         assert self._conn is not None and self._proc is not None
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -117,9 +174,7 @@ class CheckpointStore:
                 pass
             else:
                 continue
-            code = self._proc.wait()
-            self._drop()
-            raise OSError(f"{self.path}: the process writing the checkpoint database ended (exit {code})")
+            raise self._ended()
 
     def _call(self, op: str, *args: Any, timeout: float | None = None, blocking: bool = True) -> Any:
         """The writer's answer to one request; _NO_REPLY when busy (blocking=False) or after `timeout`
@@ -129,32 +184,40 @@ class CheckpointStore:
         if not self._lock.acquire(blocking):
             return _NO_REPLY
         try:
-            if self._conn is None:  # the writer ended (killed?): a new one takes the lock again
-                try:
-                    self._start()
-                except StateDirError as e:
-                    raise StateDirGone(str(e)) from None
-                log.warning("the process writing the checkpoint database ended; started again",
-                            extra={"path": self.path})
             deadline = None if timeout is None else time.monotonic() + timeout
-            while self._owed:
-                if self._wait(None if deadline is None else deadline - time.monotonic()) is _NO_REPLY:
-                    return _NO_REPLY
-                self._owed -= 1
-            assert self._conn is not None
-            self._busy_since = time.monotonic()
-            self._conn.send((op, args))
-            reply = self._wait(None if deadline is None else deadline - time.monotonic())
-            if reply is _NO_REPLY:
-                self._owed += 1
-                return _NO_REPLY
-            self._busy_since = None
-            kind, value = reply
-            if kind == "error":
-                raise value
-            return value
+            for attempt in range(2):  # the request a writer died in is sent once more, to its successor
+                try:
+                    return self._request(op, args, deadline)
+                except WriterEnded:
+                    if attempt or self._failed is not None or self._restart_due > time.monotonic():
+                        raise
+            raise AssertionError("unreachable")
         finally:
             self._lock.release()
+
+    def _request(self, op: str, args: tuple[Any, ...], deadline: float | None) -> Any:
+        """_call's one try, the lock held."""
+        if self._conn is None:  # the writer ended (killed?): a new one takes the lock again
+            self._replace()
+        while self._owed:
+            if self._wait(None if deadline is None else deadline - time.monotonic()) is _NO_REPLY:
+                return _NO_REPLY
+            self._owed -= 1
+        assert self._conn is not None
+        self._busy_since = time.monotonic()
+        try:
+            self._conn.send((op, args))
+        except OSError:  # BrokenPipeError: it ended (EOF follows, then it is reaped)
+            raise self._ended() from None
+        reply = self._wait(None if deadline is None else deadline - time.monotonic())
+        if reply is _NO_REPLY:
+            self._owed += 1
+            return _NO_REPLY
+        self._busy_since = None
+        kind, value = reply
+        if kind == "error":
+            raise value
+        return value
 
     def stuck_for(self, now: float | None = None) -> float | None:
         """Seconds the writer has been in the current request, None when it is in none."""
