@@ -246,6 +246,10 @@ class Pipeline:
         delivered = self.wait_delivered(max(0.0, deadline - time.monotonic()))
         if not delivered and not quiet and any(r.source.rereads and r.tracker.in_flight() for r in self.runners.values()):
             log.warning("shutdown timeout: undelivered batches stay unacknowledged and are read again next start")
+        # A commit stuck now holds the thread that acknowledged its batch, an output's: let go of it before
+        # the outputs close, or their close waits for it as well (the stop overran its promise by 5 s).
+        if self._let_go_of_stuck_commit(COMMIT_GRACE_AT_STOP):
+            delivered = False
         self.abandon.set()
         for r in self.runners.values():
             r.abandon.set()
@@ -262,15 +266,9 @@ class Pipeline:
         close_workers(list(self.workers.values()), OUTPUT_CLOSE_TIMEOUT)
         for t in ending:
             t.join(max(0.0, close_deadline - time.monotonic()))
-        stuck = self.store.stuck_for()
-        if stuck is not None and not self.store.wait_idle(COMMIT_GRACE_AT_STOP):
-            # Its thread sleeps in the kernel until the filesystem thaws; the agent does not wait (its
-            # writer process is left to end by itself): what it had not saved is read again next start.
-            log.error("stopping without the checkpoint commit in progress: it has not returned for "
-                      f"{stuck + COMMIT_GRACE_AT_STOP:.0f}s (is the state_dir's filesystem frozen, or its disk hung?); "
-                      "what was delivered since the last saved checkpoint is read and sent again at the next start",
-                      extra={"path": self.store.path})
-            self.store.give_up()
+        # One stuck since (the outputs' last acknowledgements): its grace within what the stop promised.
+        if self._let_go_of_stuck_commit(min(COMMIT_GRACE_AT_STOP, max(0.0, deadline + OUTPUT_CLOSE_TIMEOUT
+                                                                      - time.monotonic()))):
             delivered = False
         for r in self.runners.values():
             if not delivered and not r.source.rereads:  # records pushed to it: the next start has none of them
@@ -282,6 +280,20 @@ class Pipeline:
         end_helpers()  # the forkserver and resource tracker end with the agent
         self.store.close()
         return delivered
+
+    def _let_go_of_stuck_commit(self, grace: float) -> bool:
+        """At a stop: True if a checkpoint commit in progress did not return within `grace` seconds and
+        was given up (named). Its writer sleeps in the kernel until the filesystem thaws; the agent does not
+        wait (the writer is left to end by itself): what it had not saved is read again next start."""
+        stuck = self.store.stuck_for()
+        if stuck is None or self.store.given_up() or self.store.wait_idle(grace):
+            return False
+        log.error("stopping without the checkpoint commit in progress: it has not returned for "
+                  f"{stuck + grace:.0f}s (is the state_dir's filesystem frozen, or its disk hung?); "
+                  "what was delivered since the last saved checkpoint is read and sent again at the next start",
+                  extra={"path": self.store.path})
+        self.store.give_up()
+        return True
 
     def check_vendor_gaps(self, now: float) -> None:
         for r in list(self.runners.values()):

@@ -11,8 +11,6 @@ import os
 import signal
 import time
 
-import pytest
-
 from tests.tail.attack_agent import Agent, numbered
 
 
@@ -34,7 +32,6 @@ def gone(pid: int) -> bool:
         return True
 
 
-@pytest.mark.xfail(strict=True, reason="a stop with the checkpoint writer stopped takes shutdown_timeout + 6-8 s")
 def test_stop_with_the_checkpoint_writer_stopped_ends_within_shutdown_timeout_plus_5s(tmp_path):
     log = tmp_path / "app.log"
     log.write_text("".join(numbered(i) for i in range(1000)))
