@@ -273,7 +273,14 @@ class CheckpointDb:
         parts.append("]}\n")
         path = os.path.join(self.state_dir, SNAPSHOT)
         tmp = f"{path}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        # Its name is known: whatever is there (left by a killed writer, or a symlink or a FIFO put there)
+        # is removed, never written through; O_EXCL|O_NOFOLLOW make the file ours (a symlink planted in
+        # between fails the open: tried again at the next snapshot), and O_NONBLOCK never waits on a FIFO.
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
         try:
             os.write(fd, "".join(parts).encode())
             os.fsync(fd)
