@@ -60,3 +60,14 @@ def bytes_kept_by_parser(parser, lines: Callable[[int, int], object], total: int
         return sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
     finally:
         tracemalloc.stop()
+
+
+def writer_pid(agent_pid: int) -> int:
+    """The pid of the agent's checkpoint writer process (its child running shipper/checkpoint_db.py)."""
+    with open(f"/proc/{agent_pid}/task/{agent_pid}/children") as f:
+        children = [int(p) for p in f.read().split()]
+    for pid in children:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"checkpoint_db.py" in f.read():
+                return pid
+    raise AssertionError(f"no checkpoint writer among {children}")

@@ -11,17 +11,8 @@ import os
 import signal
 import time
 
+from tests.support import writer_pid
 from tests.tail.attack_agent import Agent, numbered
-
-
-def writer_pid(agent_pid: int) -> int:
-    with open(f"/proc/{agent_pid}/task/{agent_pid}/children") as f:
-        children = [int(p) for p in f.read().split()]
-    for pid in children:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            if b"checkpoint_db.py" in f.read():
-                return pid
-    raise AssertionError(f"no checkpoint writer among {children}")
 
 
 def gone(pid: int) -> bool:
