@@ -408,9 +408,10 @@ class ElasticsearchOutput(Output):
                 failures += 1
                 self.trouble = (f"{len(retry)} documents answered 429/5xx; sending them again" if retry else
                                 f"documents answered 409 cannot be read back for now ({unread}); sending them again")
-                self._m_retries.inc(len(retry) + len(again) * bool(unread))
+                resent = len(retry) + (len(again) if unread else 0)  # with a read-back failed, `again` is every 409
+                self._m_retries.inc(resent)
                 self._trouble.failure(f"{self.config.type} refused some documents for now; sending them again",
-                                      output=self.ctx.name, documents=len(retry) + len(again) * bool(unread))
+                                      output=self.ctx.name, documents=resent)
                 self._sleep(failures)
             else:
                 self.trouble = None
