@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.peers.bulk_server import BulkServer
@@ -45,3 +47,17 @@ outputs:
   - {{type: elasticsearch, name: es, hosts: ['{es.url}'], index: 'audit-posit', backoff_base: 0.05}}
 """)
     return subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, text=True, timeout=300)
+
+
+@contextmanager
+def es_after_first_run(tmp_path: Path) -> Iterator[BulkServer]:
+    """A strict Elasticsearch 9 peer holding the 10 events of a first `run_once` of alice's entries (checkpoints
+    in tmp_path/state); stopped when the block ends."""
+    (tmp_path / AUDIT_LOG).write_text("".join(before_restore()))
+    es = BulkServer(flavour="es9").start()
+    try:
+        first = run_once(tmp_path, es, "state")
+        assert first.returncode == 0 and len(es.docs) == 10, first.stderr[-2000:]
+        yield es
+    finally:
+        es.stop()

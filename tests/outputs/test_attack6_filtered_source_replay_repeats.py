@@ -8,21 +8,14 @@ its ids after a restore. With the whole `_source` (control) the replay adds noth
 have are compared; a stored `_source` lacking every compared field leaves the 409 unchecked, said once."""
 from __future__ import annotations
 
-from tests.peers.bulk_server import BulkServer
-from tests.posit_reuse import AUDIT_LOG, after_restore, before_restore, run_once
+from tests.posit_reuse import AUDIT_LOG, after_restore, es_after_first_run, run_once
 
 
 def test_a_replay_against_a_filtered_source_adds_no_document(tmp_path):
-    (tmp_path / AUDIT_LOG).write_text("".join(before_restore()))
-    es = BulkServer(flavour="es9").start()
-    try:
-        first = run_once(tmp_path, es, "state")
-        assert first.returncode == 0 and len(es.docs) == 10, first.stderr[-2000:]
+    with es_after_first_run(tmp_path) as es:
         for doc in es.docs.values():  # what `_source: {excludes: ["message"]}` keeps of each
             assert doc.pop("message", None), "the events carry a message to exclude"
         replay = run_once(tmp_path, es, "state-lost")  # the checkpoints lost: everything sent again
-    finally:
-        es.stop()
     assert replay.returncode == 0, replay.stderr[-2000:]
     ids = sorted(int(d["event"]["id"]) for d in es.docs.values())
     assert ids == list(range(1, 11)), f"{len(ids)} documents for 10 events after the replay: {ids}; " \
@@ -34,18 +27,12 @@ def test_a_restore_read_back_through_a_filtered_source_still_stores_the_new_even
     """The product numbered its records again (mallory's entries 5..14 after alice's 1..10): the fields the
     stored `_source` still has (the time, the user) tell the events apart without `message`."""
     log = tmp_path / AUDIT_LOG
-    log.write_text("".join(before_restore()))
-    es = BulkServer(flavour="es9").start()
-    try:
-        first = run_once(tmp_path, es, "state")
-        assert first.returncode == 0 and len(es.docs) == 10, first.stderr[-2000:]
+    with es_after_first_run(tmp_path) as es:
         for doc in es.docs.values():
             assert doc.pop("message", None)
         with log.open("a") as f:
             f.write("".join(after_restore()))
         second = run_once(tmp_path, es, "state")
-    finally:
-        es.stop()
     assert second.returncode == 0, second.stderr[-2000:]
     users = sorted((int(d["event"]["id"]), d["user"]["name"]) for d in es.docs.values())
     assert users == sorted([(i, "alice") for i in range(1, 11)] + [(i, "mallory") for i in range(5, 15)]), users
@@ -53,18 +40,12 @@ def test_a_restore_read_back_through_a_filtered_source_still_stores_the_new_even
 
 
 def test_a_read_back_with_nothing_to_compare_is_counted_unchecked_and_said_once(tmp_path):
-    (tmp_path / AUDIT_LOG).write_text("".join(before_restore()))
-    es = BulkServer(flavour="es9").start()
-    try:
-        first = run_once(tmp_path, es, "state")
-        assert first.returncode == 0 and len(es.docs) == 10, first.stderr[-2000:]
+    with es_after_first_run(tmp_path) as es:
         for doc in es.docs.values():  # a role that may read only event.id
             kept = {"event": {"id": doc["event"]["id"]}}
             doc.clear()
             doc.update(kept)
         replay = run_once(tmp_path, es, "state-lost")
-    finally:
-        es.stop()
     assert replay.returncode == 0, replay.stderr[-2000:]
     assert len(es.docs) == 10, f"{len(es.docs)} documents for 10 events after the replay; {replay.stderr[-1200:]}"
     assert "duplicates avoided 10" in replay.stderr, replay.stderr[-1500:]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.peers.bulk_server import BulkServer
-from tests.posit_reuse import AUDIT_LOG, after_restore, before_restore, run_once
+from tests.posit_reuse import AUDIT_LOG, after_restore, es_after_first_run, run_once
 
 
 def busy_once_on_mget(es: BulkServer, answer: str) -> dict:
@@ -39,17 +39,11 @@ def busy_once_on_mget(es: BulkServer, answer: str) -> dict:
 @pytest.mark.parametrize("answer", ["503", "429", "closed"])
 def test_a_busy_mget_does_not_lose_events_that_reuse_vendor_ids(tmp_path, answer):
     log = tmp_path / AUDIT_LOG
-    log.write_text("".join(before_restore()))
-    es = BulkServer(flavour="es9").start()
-    try:
-        first = run_once(tmp_path, es, "state")
-        assert first.returncode == 0 and len(es.docs) == 10, first.stderr[-2000:]
+    with es_after_first_run(tmp_path) as es:
         with open(log, "a") as f:
             f.writelines(after_restore())
         seen = busy_once_on_mget(es, answer)
         second = run_once(tmp_path, es, "state")
-    finally:
-        es.stop()
     assert second.returncode in (0, 1), second.stderr[-2000:]
     assert seen["mget"] >= 1, "the 409s were never read back"
     stored = {(d["user"]["name"], int(d["event"]["id"])) for d in es.docs.values()}
