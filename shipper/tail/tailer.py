@@ -1340,6 +1340,11 @@ class Tailer:
         if s.gone or s.unmatched:
             s.gone = s.unmatched = 0.0  # followed again (a tombstone's content found, or its path back in scope)
             self.pending[s.key] = s
+        if s.head_len and o.path != s.path:
+            # Found under another name (renamed while the agent was stopped): saved so, as _renamed
+            # does. A checkpoint left naming the old name (a backup met as a family of its own,
+            # `paths: [app.log*]`) was later taken for "the live file, rotated away" when deleted.
+            self.pending[s.key] = s
         if moved:
             s.dev, s.ino, s.gz, s.gen = o.st.st_dev, o.st.st_ino, o.gz, self._gen_of(o)
             if lo.truncated:

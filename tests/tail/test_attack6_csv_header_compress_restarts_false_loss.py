@@ -8,7 +8,11 @@ the agent warns "data lost: an unknown number of bytes of …/app.log.1.gz writt
 file was rotated away before the rest could be read: deleted (more rotations than backups)…". A loss an
 auditor must chase that did not happen (the same false loss as test_attack6_header_gz_restarts_false_loss,
 here with logrotate's compression instead of Log4j 2's). Promise (README, design.md): a loss is named with
-its true cause; nothing lost, nothing warned."""
+its true cause; nothing lost, nothing warned.
+
+Cause (session 9): with `app.log*` a backup met first as a new file is a family of its own; found again
+after a restart under its next name, that name was not saved, so deleted while the agent was stopped, its
+checkpoint still named "the live file" (tests/tail/test_found_again_renamed.py)."""
 from __future__ import annotations
 
 import json
@@ -28,8 +32,6 @@ pytestmark = pytest.mark.slow
 HEADER = json.dumps({"hdr": "time,user,action,object"}) + "\n"
 
 
-@pytest.mark.xfail(strict=True, reason="a loss of app.log.1.gz is warned though every line arrived exactly once "
-                                       "(a shared header line, logrotate create+compress, SIGTERM restarts)")
 def test_csv_header_compressed_rotation_across_restarts_warns_no_loss_that_did_not_happen(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
