@@ -4,8 +4,9 @@ over plain JSON and the bare transport).
 
 Exactly once in effect: a replay after a crash or a resent request gets 409 for what is already
 stored, counted as a duplicate avoided once the stored document is read back (`_mget`) and shows the
-same event (ID_FIELDS, those the stored `_source` holds). Another event under that `_id` (a product that numbers its records again from
-an earlier id after a restore) is stored under an `_id` derived from the first and its content, with a
+same event (ID_FIELDS, those the stored `_source` holds; not the read time of an event tagged
+`_read_time`). Another event under that `_id` (a product that numbers its records again from an earlier id
+after a restore) is stored under an `_id` derived from the first and its content, with a
 warning and `shipper_output_ids_reused`; credentials that may not read documents leave a 409 unchecked,
 said once. Per item: 2xx stored; 409 already there; 429 and 5xx sent
 again (only those items) with backoff; 401/403 or 404 index_not_found on an item refuse the target,
@@ -36,6 +37,7 @@ from pydantic import Field, field_validator, model_validator
 
 from shipper.api import (
     PARSE_FAILURE,
+    READ_TIME,
     WAIT_MAX,
     Batch,
     ConfigPath,
@@ -73,6 +75,7 @@ _Doc = tuple[bytes, str, str, "dict | bytes"]
 # sets are left out (a parse failure's @timestamp is its read time: only its original is compared).
 ID_FIELDS = ("@timestamp", "message", "event.action", "event.outcome", "event.original", "user.name", "user.id",
              "user.email", "source.ip")
+_CONTENT_FIELDS = tuple(f for f in ID_FIELDS if f != "@timestamp")
 ids_reused = metrics.counter("shipper_output_ids_reused",
                              "Events answered 409 whose _id holds another event (a vendor id used again): "
                              "stored under an _id derived from their content", ["output"])
@@ -590,19 +593,30 @@ def _item_id(item) -> str | None:
     return result.get("_id") if isinstance(result, dict) else None
 
 
-def _compared(event: dict, fields: tuple[str, ...] = ID_FIELDS) -> dict[str, object]:
-    """The fields of ID_FIELDS an event has, by dotted name (only `event.original` for a parse failure)."""
-    tags = event.get("tags")
-    if fields is ID_FIELDS and isinstance(tags, list) and PARSE_FAILURE in tags:
-        fields = ("event.original",)
+def _compared(event: dict, fields: tuple[str, ...] | None = None) -> dict[str, object]:
+    """By dotted name: the `fields` given (None where the event lacks one: the stored side), or without them the
+    fields of ID_FIELDS the event has, those of `_compared_fields`."""
     out: dict[str, object] = {}
-    for name in fields:
+    for name in fields or _compared_fields(event):
         value: object = event
         for part in name.split("."):
             value = value.get(part) if isinstance(value, dict) else None
-        if value is not None or fields is not ID_FIELDS:
+        if value is not None or fields:
             out[name] = value
     return out
+
+
+def _compared_fields(event: dict) -> tuple[str, ...]:
+    """ID_FIELDS; only `event.original` for a parse failure; no `@timestamp` for an event tagged `_read_time`:
+    that is the reader's clock, another at each read, and would make a replay after a crash look like another
+    event stored under the same _id."""
+    tags = event.get("tags")
+    if isinstance(tags, list):
+        if PARSE_FAILURE in tags:
+            return ("event.original",)
+        if READ_TIME in tags:
+            return _CONTENT_FIELDS
+    return ID_FIELDS
 
 
 def _refuses_the_target(status: float, error) -> bool:
