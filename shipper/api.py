@@ -61,6 +61,7 @@ from shipper.ecs import (
     snake_case,
     squash_key,
     vendor_time,
+    vendor_time_and_zoneless,
     zone_name,
 )
 from shipper.ecs_schema import ecs_field_types
@@ -107,7 +108,8 @@ __all__ = [
     "base_event", "failure_event", "add_tag", "add_related", "get_path", "drop_nulls", "audit_message",
     "Classification", "load_catalog", "classify", "flag_problems",
     "clean_ip", "decode_text", "original_text", "is_utf8", "snake_case", "squash_key",
-    "now_iso", "iso_utc", "vendor_time", "LocalTimeParser", "names_no_zone", "zone_name",
+    "now_iso", "iso_utc", "vendor_time", "LocalTimeParser", "names_no_zone", "vendor_time_and_zoneless",
+    "zone_name",
     "ecs_field_types",
     # the one memo (bounded entries and key size): what it hands out is shared, never mutate it
     "BoundedMemo", "MISSING",

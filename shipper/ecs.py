@@ -101,6 +101,11 @@ def _utc_text(s: str, zone_is_utc: bool) -> str | None:
     m = _UTC_TEXT.fullmatch(s)
     if m is None or (m[8] is None and not zone_is_utc):
         return None
+    return _utc_match_text(m, s)
+
+
+def _utc_match_text(m: re.Match, s: str) -> str | None:
+    """The ISO 8601 UTC text of `s`, which _UTC_TEXT matched whole; None if its day is not in the calendar."""
     day = s[:10]
     ok = _valid_days.get(day)
     if ok is None:
@@ -151,6 +156,14 @@ def vendor_time(value: Any, zone: tzinfo = timezone.utc) -> str | None:
                 return fast
         elif value.__class__ is int and 0 <= value < _EXACT_EPOCH_MS:
             return _epoch_text(value)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return _general_time(value, zone)
+
+
+def _general_time(value: Any, zone: tzinfo) -> str | None:
+    """vendor_time of what its text and epoch fast paths do not read."""
+    try:
         if isinstance(value, bool):
             return None
         if isinstance(value, (int, float)):
@@ -184,6 +197,21 @@ def names_no_zone(text: Any) -> bool:
         if last.isdigit() and "+" not in s[-6:] and "-" not in s[-6:]:  # no [+-]HH[[:]MM] at the end
             return not s.isdigit()
     return len(s) >= 8 and not s.isdigit() and (len(s) <= 10 or _ZONE_SUFFIX.search(s[-9:]) is None)
+
+
+def vendor_time_and_zoneless(value: Any, zone: tzinfo = timezone.utc) -> tuple[str | None, bool]:
+    """(vendor_time(value, zone), names_no_zone(value)), the usual times' text matched once for both: a parser
+    that names the zone a time was read in (event.timezone) asks both of every record."""
+    if value.__class__ is str:
+        m = _UTC_TEXT.fullmatch(value)
+        if m is not None:  # what it names at its end: Z, +00[[:]00] or nothing (read in `zone`)
+            zoneless = m[8] is None
+            if not zoneless or zone is _ZONEINFO_UTC or zone is timezone.utc or _is_utc(zone):
+                iso = _utc_match_text(m, value)
+                if iso is not None:
+                    return iso, zoneless
+            return _general_time(value, zone), zoneless
+    return vendor_time(value, zone), names_no_zone(value)
 
 
 def zone_name(zone: tzinfo) -> str:

@@ -32,11 +32,11 @@ from shipper.api import (
     failure_event,
     flag_problems,
     load_catalog,
-    names_no_zone,
     now_iso,
     original_text,
     snake_case,
     vendor_time,
+    vendor_time_and_zoneless,
     zone_name,
 )
 
@@ -152,13 +152,13 @@ class ClouderaAIParser(Parser):
         created = get("created_at")
         # ISO 8601 (orjson, row_to_json), PostgreSQL's text form ('2024-05-01 10:00:00.123+00'), or epoch
         # seconds/milliseconds from a numeric export: vendor_time reads the usual UTC ones by text.
-        iso = vendor_time(created, self.zone) if created is not None else None
+        iso, zoneless = vendor_time_and_zoneless(created, self.zone) if created is not None else (None, False)
         if iso is None:
             problems = ["missing created_at" if created is None else f"unreadable created_at {created!r}"]
             ev["@timestamp"] = now_iso()
         else:
             ev["@timestamp"] = iso
-            if self._zone_name is not None and names_no_zone(created):
+            if self._zone_name is not None and zoneless:
                 event["timezone"] = self._zone_name  # read in the source's zone (ECS)
         if action is None:
             if problems is None:

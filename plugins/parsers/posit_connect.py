@@ -29,11 +29,10 @@ from shipper.api import (
     failure_event,
     flag_problems,
     load_catalog,
-    names_no_zone,
     now_iso,
     original_text,
     snake_case,
-    vendor_time,
+    vendor_time_and_zoneless,
     zone_name,
 )
 from shipper_plugins.parsers.posit_connect_logfmt import parse_logfmt
@@ -178,7 +177,7 @@ class PositConnectParser(Parser):
         ts = get("time")
         if ts is not None and ts.__class__ is not str:
             ts = _scalar(ts)
-        iso = vendor_time(ts, self.zone) if ts else None
+        iso, zoneless = vendor_time_and_zoneless(ts, self.zone) if ts else (None, False)
         if iso is None:
             problems.append("missing time" if not ts else f"unreadable time {ts!r}")
             ev["@timestamp"] = now_iso()
@@ -186,7 +185,7 @@ class PositConnectParser(Parser):
                 pc["time"] = ts
         else:
             ev["@timestamp"] = iso
-            if names_no_zone(ts):
+            if zoneless:
                 event["timezone"] = zone_name(self.zone)  # read in the source's zone (ECS)
         if not action:
             problems.append("missing action")

@@ -40,11 +40,10 @@ from shipper.api import (
     exact_json,
     failure_event,
     load_catalog,
-    names_no_zone,
     now_iso,
     original_text,
     squash_key,
-    vendor_time,
+    vendor_time_and_zoneless,
     zone_name,
 )
 
@@ -332,12 +331,12 @@ class PuppetEnterpriseParser(Parser):
         if envelope:
             pe["envelope"] = envelope
 
-        stamp = None
+        stamp, zoneless = None, False
         ts_raw = _first_keep_rest(commit, shape.timestamps, pe)  # (submitted, committed: the others kept)
         if ts_raw is None:
             problems.append("commit has no timestamp")
         else:
-            stamp = vendor_time(ts_raw, self.zone)  # the CSV exports' Submit Time has no zone
+            stamp, zoneless = vendor_time_and_zoneless(ts_raw, self.zone)  # the CSV exports' Submit Time has no zone
             if stamp is None:
                 problems.append(f"unreadable timestamp {ts_raw!r}")
             pe.setdefault("commit", {})["timestamp"] = str(ts_raw)
@@ -405,7 +404,7 @@ class PuppetEnterpriseParser(Parser):
             # Never dropped: the commit is still shipped, as one flagged event.
             problems.append("commit has no events" if events in (None, []) else "events is not a list")
             events = [None]
-        tz = zone_name(self.zone) if stamp is not None and names_no_zone(ts_raw) else None  # a CSV export's Submit Time
+        tz = zone_name(self.zone) if stamp is not None and zoneless else None  # a CSV export's Submit Time
         return self._events(events, pe, user, actor_users, placed, object_types, ip, service, stamp, problems, raw,
                             hosts, tz)
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from hypothesis import example, given, settings, strategies as st
 
@@ -47,6 +48,29 @@ def test_names_no_zone_fast_path_agrees_with_the_suffix_search(text):
     s = text.strip()
     general = len(s) >= 8 and not s.isdigit() and (len(s) <= 10 or ecs._ZONE_SUFFIX.search(s[-9:]) is None)
     assert ecs.names_no_zone(text) == general
+
+
+_two = lambda lo, hi: st.integers(lo, hi).map(lambda v: f"{v:02d}")  # noqa: E731  (hi: just past the valid range)
+# the usual times (what _UTC_TEXT reads: a day, T or space, a time, a fraction, Z / +00[[:]00] or nothing) and others
+_times = st.one_of(
+    st.builds("{}-{}-{}{}{}:{}:{}{}{}".format, st.integers(999, 10_000).map(str), _two(0, 13), _two(0, 32),
+              st.sampled_from("T t"), _two(0, 24), _two(0, 60), _two(0, 60),
+              st.sampled_from(["", ".5", ".123", ".123456", ".123456789", ".1234567890", "."]),
+              st.sampled_from(["", "Z", "z", "+00", "+0000", "+00:00", "+02:00", "-0500", " UTC", " ", "Z "])),
+    st.text(alphabet="0123456789-:T .+ZzUTCEST\t٣", max_size=30),
+    st.integers(-10, 2**63), st.floats(), st.none(), st.booleans())
+_zones = st.sampled_from([timezone.utc, ZoneInfo("UTC"), ZoneInfo("Etc/UTC"), ZoneInfo("Europe/Berlin"),
+                          ZoneInfo("America/New_York"), timezone(timedelta(hours=-3))])
+
+
+@quick
+@given(_times, _zones)
+@example("2024-05-01 10:00:00.123+00", ZoneInfo("Europe/Berlin"))
+@example("2024-05-01T10:00:00", ZoneInfo("Europe/Berlin"))
+@example("2024-02-30T10:00:00Z", timezone.utc)
+@example("2024-05-01T10:00:00.5 ", timezone.utc)
+def test_vendor_time_and_zoneless_says_what_the_two_say(value, zone):
+    assert ecs.vendor_time_and_zoneless(value, zone) == (ecs.vendor_time(value, zone), ecs.names_no_zone(value))
 
 
 @quick
