@@ -24,9 +24,11 @@ import itertools
 import logging
 import multiprocessing
 import multiprocessing.connection
+import os
 import queue
 import signal
 import threading
+import time
 from collections import deque
 from typing import Any, Callable
 
@@ -37,6 +39,10 @@ from shipper.plugin import ParserOptions, RawBatch
 log = logging.getLogger("shipper.parse_workers")
 
 MAX_ATTEMPTS = 3  # a batch whose workers died this many times is parsed in the collector's thread
+# Seconds the worker holding the head batch may return nothing while using no CPU at all before it is taken
+# for stopped (SIGSTOP, a cgroup freezer, a debugger) and killed, its batches parsed again: a worker merely
+# slow (a loaded host) still uses CPU, and one that uses none for this long would wedge its source for good.
+STALLED_AFTER = 20.0
 
 # (NDJSON of the events, event count, id parts, index key per event or None, parse failures, unmapped actions)
 Parsed = tuple[bytes, int, list, list | None, int, int]
@@ -143,6 +149,15 @@ class _Worker:
     def send(self, msg) -> None:
         self._out.put(msg)
 
+    def cpu_ticks(self) -> int | None:
+        """The CPU time the process has used (utime + stime, clock ticks), None once it is gone."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat", "rb") as f:
+                after_name = f.read().rsplit(b")", 1)[1].split()  # the name, in parentheses, may hold spaces
+            return int(after_name[11]) + int(after_name[12])
+        except (OSError, IndexError, ValueError):
+            return None
+
     def _send_loop(self) -> None:
         while True:
             msg = self._out.get()
@@ -181,6 +196,27 @@ class _Entry:
         self.here = False  # taken by the collector to parse itself (it came before any worker was up)
 
 
+class _StallWatch:
+    """Whether the worker holding the head batch stopped: it returned nothing and used no CPU for STALLED_AFTER
+    seconds, counted only while the collector itself ran (an agent stopped whole and continued later did not
+    see its workers stall)."""
+
+    def __init__(self) -> None:
+        self._worker: _Worker | None = None
+        self._ticks: int | None = None
+        self._since = self._looked = 0.0
+
+    def stalled(self, worker: _Worker) -> bool:
+        now = time.monotonic()
+        ticks = worker.cpu_ticks()
+        if ticks is None:
+            return False  # gone: its pipe's EOF says so
+        if worker is not self._worker or ticks != self._ticks or now - self._looked > 5.0:
+            self._worker, self._ticks, self._since = worker, ticks, now
+        self._looked = now
+        return now - self._since > STALLED_AFTER
+
+
 class ParsePool:
     """One source's worker processes and the collector thread that delivers their results in order.
 
@@ -217,20 +253,28 @@ class ParsePool:
         # Imported once in the forkserver, so every worker it forks starts with them.
         self._ctx.set_forkserver_preload(["shipper.pipeline", "orjson"])
         self.workers = workers
-        self._workers: list[_Worker] = []  # published by _start_workers once every process is up
-        self._starter = threading.Thread(target=self._start_workers, name=f"parse-start-{name}", daemon=True)
-        self._starter.start()
+        self._workers: list[_Worker] = []  # those up; published by _add_workers once every one it starts is up
+        self._names = itertools.count()
+        self._stall = _StallWatch()
+        self._starters = [threading.Thread(target=self._add_workers, args=(workers,), name=f"parse-start-{name}",
+                                           daemon=True)]
+        self._starters[0].start()
         self._thread = threading.Thread(target=self._collect, name=f"parse-{name}", daemon=True)
         self._thread.start()
 
-    def _start_workers(self) -> None:
+    def _add_workers(self, count: int) -> None:
+        """Start `count` workers, then hand them what waits for one. In a thread of its own: a start waits on
+        multiprocessing's forkserver (stopped or wedged, for ever), and meanwhile the collector parses the
+        batches at the head of the queue itself, as the source's thread would have."""
         started: list[_Worker] = []
         try:
-            for i in range(self.workers):
-                started.append(self._new_worker(i))
-        except Exception as e:  # no processes to be had (limits, memory): the collector parses everything
+            for _ in range(count):
+                started.append(_Worker(self._ctx, self._initargs, f"{self.name}-{next(self._names)}"))
+        except Exception as e:  # no processes to be had (limits, memory): the collector parses without them
             with self._cond:
-                closing, self.workers = self._closing, 0
+                closing = self._closing
+                if not self._workers:
+                    self.workers = 0
             if not closing:
                 log.warning("cannot start parse workers; parsing in the agent",
                             extra={"source": self.name, "error": f"{type(e).__name__}: {e}"})
@@ -239,7 +283,7 @@ class ParsePool:
             return
         with self._cond:
             if not self._closing:
-                self._workers = started
+                self._workers += started
                 for entry in self._queue:  # what came meanwhile and the collector has not taken
                     if entry.worker is None and not entry.here and entry.result is None and entry.error is None:
                         self._send(entry, self._least_loaded())
@@ -247,9 +291,6 @@ class ParsePool:
                 return
         for w in started:  # closed while they started
             w.close(1.0)
-
-    def _new_worker(self, i: int) -> _Worker:
-        return _Worker(self._ctx, self._initargs, f"{self.name}-{i}")
 
     def _send(self, entry: _Entry, worker: _Worker) -> None:
         """Under the lock."""
@@ -278,7 +319,7 @@ class ParsePool:
             if self._closing or self.failed:
                 return False
             entry = _Entry(next(self._ids), raw, with_keys)
-            if self._workers:  # else the collector or, once they are up, _start_workers sends it
+            if self._workers:  # else the collector or, once they are up, _add_workers sends it
                 self._send(entry, self._least_loaded())
             self._queue.append(entry)
             self._cond.notify_all()
@@ -342,6 +383,12 @@ class ParsePool:
                         if e.id == batch_id and e.worker is worker:
                             e.result, e.error = parsed, error
                             break
+            holder = entry.worker
+            if not ready and holder is not None and self._stall.stalled(holder):
+                log.warning("a parse worker returned nothing and used no CPU for %g s (stopped?): it is killed and "
+                            "its batches parsed again", STALLED_AFTER, extra={"source": self.name,
+                                                                             "pid": holder.proc.pid})
+                holder.proc.kill()  # even a stopped process dies of it: its pipe's EOF then replaces it
         if entry.error is not None:
             log.warning("parse worker failed on a batch: parsing it in the agent",
                         extra={"source": self.name, "error": entry.error})
@@ -349,22 +396,28 @@ class ParsePool:
         return entry.result
 
     def _replace(self, dead: _Worker, head: _Entry) -> Parsed | None:
-        """`dead` exited (killed, or crashed in a parser): a fresh worker parses again, in order,
-        its batches without a result. Nothing of them was registered, so nothing was acked."""
+        """`dead` exited (killed, or crashed in a parser): its batches without a result go to the other workers
+        or, with none up, wait for the fresh one started meanwhile (the collector parses the head itself until
+        then). Nothing of them was registered, so nothing was acked."""
         with self._cond:
             if self._closing:
                 return None
-            i = self._workers.index(dead)
-            fresh = self._workers[i] = self._new_worker(i)
+            self._workers.remove(dead)
             self.restarts += 1
             again = [e for e in self._queue if e.worker is dead and e.result is None and e.error is None]
             log.warning("a parse worker died; its batches are parsed again by a fresh worker",
                         extra={"source": self.name, "batches": len(again), "restarts": self.restarts,
                                "exitcode": dead.proc.exitcode})
-            here = head in again and head.attempts >= MAX_ATTEMPTS
+            here = head.here = head in again and head.attempts >= MAX_ATTEMPTS
             for e in again:
-                if not (here and e is head):
-                    self._send(e, fresh)
+                e.worker = None
+                if self._workers and not (here and e is head):
+                    self._send(e, self._least_loaded())
+            self._starters = [t for t in self._starters if t.is_alive()]
+            starter = threading.Thread(target=self._add_workers, args=(1,), name=f"parse-start-{self.name}",
+                                       daemon=True)
+            self._starters.append(starter)
+        starter.start()
         dead.close(timeout=1.0)
         if here:
             log.warning("a batch was in flight in %d workers that died: parsing it in the agent", MAX_ATTEMPTS,
@@ -397,7 +450,10 @@ class ParsePool:
             self._cond.notify_all()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout)
-        self._starter.join(timeout)  # workers it starts after this are closed by it (it sees _closing)
+        with self._cond:
+            starters = list(self._starters)
+        for t in starters:  # workers they start after this are closed by them (they see _closing)
+            t.join(timeout)
         with self._cond:
             workers = list(self._workers)
         for w in workers:
@@ -411,16 +467,27 @@ def end_helpers(timeout: float = 5.0) -> None:
     the tracker's pipe, which ends the tracker only once every holder closed it.
 
     multiprocessing has no public call for this; `_stop()` is what its own tests use (3.8+). Each
-    is waited for in a thread, for at most `timeout`: a stop must never hang on a helper."""
+    is waited for in a thread, for at most `timeout`: a stop must never hang on a helper. A forkserver
+    that did not end by then (stopped, wedged) is killed: multiprocessing's own exit would wait for it for
+    ever, joining the workers it forked (their exit codes come through it)."""
     from multiprocessing import forkserver, resource_tracker
 
-    for stop in (getattr(forkserver._forkserver, "_stop", None),
-                 getattr(resource_tracker._resource_tracker, "_stop", None)):
+    server = forkserver._forkserver
+    for stop, pid in ((getattr(server, "_stop", None), getattr(server, "_forkserver_pid", None)),
+                      (getattr(resource_tracker._resource_tracker, "_stop", None), None)):
         if stop is None:
             continue
         t = threading.Thread(target=_quietly, args=(stop,), name="end-helper", daemon=True)
         t.start()
         t.join(timeout)
+        if t.is_alive() and pid is not None:
+            log.warning("the parse workers' forkserver did not end in %g s (stopped?): killed", timeout,
+                        extra={"pid": pid})
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            t.join(timeout)
 
 
 def _quietly(stop) -> None:
