@@ -430,7 +430,7 @@ class Tailer:
         # there (held open), must be followed first for the .gz to be proven its copy. Live files
         # first: a copytruncate copy (older: made before the truncation) is proven by its original.
         for key, o in sorted(unmatched.items(), key=lambda kv: (kv[1].gz, not kv[1].direct, kv[1].st.st_mtime_ns)):
-            if self._is_copy(o, now) or self._still_unreadable(o):
+            if self._head_copy_of_grown(o) or self._is_copy(o, now) or self._still_unreadable(o):
                 continue
             self.undecided.pop(key, None)
             start = 0
@@ -1240,12 +1240,13 @@ class Tailer:
         return False
 
     def _grew_at_head(self, f: Followed) -> bool:
-        """The live file `f`, open and nothing read of it yet, has grown since the last scan (so
-        _rewritten_unseen cannot see a truncation by its mtime)."""
+        """The live file `f`, open, and nothing read of it yet or holding no more than its head at
+        the last scan, has grown since (so _rewritten_unseen cannot see a truncation by its mtime)."""
         s = f.state
         if f.fh is None or f.gz or f.deleted or f.unnamed or f.path != f.family or f.cut_seen:
             return False
-        if s is not None and s.offset or f.start != 0:
+        head_only = s is not None and bool(s.head_len) and not s.cont and f.seen_size == s.head_len
+        if s is not None and s.offset and not head_only or f.start != 0:
             return False
         try:
             return f.fh.stat().st_size > f.seen_size
@@ -1280,6 +1281,41 @@ class Tailer:
                                 "the copy, empty as the file was when last read; copytruncate rotation loses what is "
                                 "written in that window; rotate with `create` to lose nothing)", unknown=True)
         return True
+
+    def _head_copy_of_grown(self, o: Observed) -> bool:
+        """`o`, new under a rotated name, holds exactly the head of the live file `f` of its family,
+        which held no more than that head at the last scan and has grown since: copytruncate copied
+        `f` then and truncated it, and the writer gave it its head again (a CSV or layout header)
+        before this scan — a cut that neither its bytes nor its mtime show (`create` would have
+        renamed `f` itself). What was written between the copy and the truncation is in no file:
+        warned and counted, naming both (`o` is kept as a proven copy: all it holds was read; `f` is
+        read on). Proven "a copy of f's head" by _is_copy instead, the window went unsaid."""
+        key = (o.st.st_dev, o.st.st_ino)
+        if self.first_scan or key in self.copies or not self._is_rotated_name(o.path):
+            return False
+        for f in list(self.files.values()):
+            s = f.state
+            if (s is None or not s.head_len or f.path != f.family or f.family != o.family or f.gz or f.deleted
+                    or self._grown_at_head.get((f.dev, f.ino)) != s.head_len):
+                continue
+            try:
+                st = os.stat(f.path)
+                fh = self._open_observed(o)
+            except OSError:
+                return False  # (renamed since the listing: _is_copy says so; decided at the next scan)
+            try:
+                if (st.st_dev, st.st_ino) != (f.dev, f.ino) or self._readable_len(fh, o) != s.head_len \
+                        or not self._head_is(fh, s):
+                    continue
+            finally:
+                fh.close()
+            self.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
+            self._lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file (found "
+                                    "by the copy, holding no more than the first line the file held when last looked "
+                                    "at, which it has again; copytruncate rotation loses what is written in that "
+                                    "window; rotate with `create` to lose nothing)", unknown=True)
+            return True
+        return False
 
     def _empty_known(self, live: Followed) -> bool:
         """Is another file of `live`'s family known that was empty when last seen (an empty .gz may
