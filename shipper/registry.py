@@ -55,6 +55,13 @@ def info(kind: str) -> list[PluginInfo]:
     return out
 
 
+def distribution(kind: str, name: str) -> tuple[str, str] | None:
+    """(name, version) of the distribution that installed plugin `name`, or None when unknown."""
+    ep = _entry_points(kind).get(name)
+    dist = ep.dist if ep is not None else None
+    return (dist.name, dist.version) if dist else None
+
+
 @lru_cache(maxsize=None)
 def load(kind: str, name: str) -> Any:
     """Import a plugin only when it is used (unused outputs cost no start-up time), and check it."""

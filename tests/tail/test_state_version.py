@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import subprocess
 
@@ -63,15 +64,24 @@ def test_a_state_of_a_later_version_is_refused_a_damaged_one_named(tmp_path, cap
 
 def test_the_agent_refuses_to_start_on_a_later_tail_state(tmp_path):
     """A real `shipper run --once` on a database a later version wrote: exit 2, one line naming the
-    database, the source, the file and what to do; the database is left as it was; moved aside as
-    it says, the source starts over (read_from: beginning)."""
-    log, state = tmp_path / "useraction.log", tmp_path / "state"
+    database, the source, the file and what to do; the database is left as it was. Done as it says
+    (the sqlite3 command, run as given), that one source starts over (read_from: beginning) while the
+    other source keeps its positions: the remedy never costs the other sources a replay."""
+    log, other, state = tmp_path / "useraction.log", tmp_path / "other.log", tmp_path / "state"
     cfg = config(tmp_path, state)
+    cfg.write_text(cfg.read_text().replace("outputs:", f"""  - name: other
+    type: file
+    paths: [{other}]
+    parser: datameer
+outputs:"""))
     append(log, 0, 20)
-    assert subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120).returncode == 0
+    append(other, 100, 5)
+    first = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+    assert first.returncode == 0 and sorted(users(first.stdout)) == [*range(20), *range(100, 105)]
     db = state / "checkpoints.sqlite"
     with sqlite3.connect(db) as conn:
-        ((source, key, value),) = conn.execute("SELECT source, key, value FROM checkpoints WHERE key LIKE 'f:%'")
+        ((source, key, value),) = conn.execute("SELECT source, key, value FROM checkpoints "
+                                               "WHERE key LIKE 'f:%' AND source='dm'")
         later = {**orjson.loads(value), "v": STATE_VERSION + 1}
         conn.execute("UPDATE checkpoints SET value=? WHERE source=? AND key=?", (orjson.dumps(later), source, key))
     conn.close()
@@ -81,12 +91,17 @@ def test_the_agent_refuses_to_start_on_a_later_tail_state(tmp_path):
                                          timeout=120))
     assert err.startswith(f"error: {db}: source {source}: checkpoint {key} (file {log})"), err
     assert f"tail state version {STATE_VERSION + 1}; this one reads {STATE_VERSION}" in err, err
-    assert f"mv {db} {db}.newer" in err and "docs/operations.md" in err, err
+    assert "run that version of shipper (or a later one) again" in err and "docs/operations.md" in err, err
+    assert "mv " not in err and ".newer" not in err, err  # never the whole database for one source's state
     assert db.read_bytes() == before  # nothing written over the later version's positions
-    db.rename(str(db) + ".newer")
+    command = re.search(r'then (sqlite3 \S+ "DELETE FROM checkpoints WHERE source=\'dm\'") ', err)
+    assert command, err
+    subprocess.run(command.group(1), shell=True, check=True, timeout=60)
+    append(other, 105, 2)
     r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
     assert r.returncode == 0, r.stderr.decode()
-    assert users(r.stdout) == list(range(30))  # started over: every line of the file
+    # dm started over (every line of its file); other read on from its saved position (only its 2 new).
+    assert sorted(users(r.stdout)) == [*range(30), 105, 106]
 
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
