@@ -270,7 +270,15 @@ class Pipeline:
         if self._let_go_of_stuck_commit(min(COMMIT_GRACE_AT_STOP, max(0.0, deadline + OUTPUT_CLOSE_TIMEOUT
                                                                       - time.monotonic()))):
             delivered = False
-        for r in self.runners.values():
+        for name, r in self.runners.items():
+            if timeout and not quiet and r.thread.is_alive():
+                # Blocked in a call the stop cannot wake (a request or read with no timeout of its own): the
+                # agent ends without it; said, so that a stop that looks clean is not taken for a joined source.
+                log.warning("source %s: run() did not return within shutdown_timeout (%.0fs) of the stop: it is "
+                            "blocked in a call the stop cannot wake; the agent ends without waiting for it (%s)",
+                            name, timeout, "what it had not emitted is read again at the next start, as its checkpoint "
+                            "says" if r.source.rereads else "records it had received but not emitted are not "
+                            "delivered: it cannot read them again", extra={"source": name})
             if not delivered and not r.source.rereads:  # records pushed to it: the next start has none of them
                 r.thread.join(1.0)  # (its last puts, given up now, are registered: counted too)
                 r.name_undelivered(*r.tracker.events_in(), "shutdown timeout: batches not delivered")
@@ -304,7 +312,13 @@ class Pipeline:
             r.retire_idle_pool(now)
 
     def source_errors(self) -> list[str]:
+        """Each source whose run() ended with an exception: `name: error`."""
         return [f"{name}: {r.error}" for name, r in self.runners.items() if r.error is not None]
+
+    def source_bugs(self) -> list[str]:
+        """source_errors but for an EndRun, whose one line the source runner logged when it came."""
+        return [f"{name}: {r.error}" for name, r in self.runners.items()
+                if r.error is not None and not isinstance(r.error, EndRun)]
 
     # --- reload (shipper.reload_apply) -----------------------------------------------------------
 

@@ -223,7 +223,7 @@ class Daemon:
         # Giving up waits no longer: what is not delivered stays unacknowledged and is read again next run.
         delivered = self.pipeline.stop(0.0 if gave_up else self.config.settings.shutdown_timeout)
         errors = self.pipeline.source_errors()
-        for e in errors:
+        for e in self.pipeline.source_bugs():
             log.error("source stopped with an error", extra={"error": e})
         if gave_up is not None:
             log.error(f"run --once: {gave_up}; not delivered (read again next run): {'; '.join(left) or 'nothing'}")
@@ -276,7 +276,7 @@ class Daemon:
         delivered = self.pipeline.stop(self.config.settings.shutdown_timeout)
         if self.http is not None:
             self.http.close()
-        for e in self.pipeline.source_errors():
+        for e in self.pipeline.source_bugs():
             log.error("source stopped with an error", extra={"error": e})
         if not delivered:
             pushed = any(not r.source.rereads for r in self.pipeline.runners.values())

@@ -529,6 +529,9 @@ class SourceRunner:
             if self.chain is not None and self.chain.seq == 0 and not self._sealed_before:
                 self.attest_now("start")
             self.source.run()
+        except EndRun as e:  # the source gave up for a reason it names (a server unreachable under --once): no bug
+            self.error = e
+            log.error("source gave up: %s", e, extra={"source": self.cfg.name})
         except Exception as e:
             self.error = e
             log.exception("source failed", extra={"source": self.cfg.name})

@@ -35,6 +35,7 @@ from pydantic import Field, field_validator, model_validator
 
 from shipper.api import (
     TRUNCATED,
+    EndRun,
     LineKeys,
     RawBatch,
     SecretError,
@@ -254,7 +255,7 @@ class AzureBlobSource(Source):
                 failures += 1
                 self._failed("", e)
                 if self.ctx.once and failures >= ONCE_ATTEMPTS:
-                    raise RuntimeError(f"Azure Storage still failing after {failures} attempts: {e}")
+                    raise EndRun(f"Azure Storage still failing after {failures} attempts: {e}")
                 self.ctx.stop.wait(self._backoff(failures, e.retry_after))
                 continue
             failures = 0
@@ -265,7 +266,7 @@ class AzureBlobSource(Source):
                 read_once.update(c for c in containers if c not in self._fails)
                 given_up = {c: e for c, (n, e) in self._fails.items() if n >= ONCE_ATTEMPTS}
                 if given_up:
-                    raise RuntimeError(f"Azure Storage still failing after {ONCE_ATTEMPTS} attempts: "
+                    raise EndRun(f"Azure Storage still failing after {ONCE_ATTEMPTS} attempts: "
                                        + "; ".join(str(e) for e in given_up.values()))
                 if set(containers) <= read_once:
                     return

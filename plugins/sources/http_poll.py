@@ -37,6 +37,7 @@ from pydantic import Field, field_validator, model_validator
 
 from shipper.api import (
     WAIT_MAX,
+    EndRun,
     RawBatch,
     RegularFile,
     Source,
@@ -243,7 +244,7 @@ class HttpPollSource(Source):
                     gave_up.append(f"{service}: {sched.last_error}")
             if self.ctx.once and len(done) == len(services):
                 if gave_up:
-                    raise RuntimeError(f"activity API still failing after {ONCE_ATTEMPTS} attempts: {'; '.join(gave_up)}")
+                    raise EndRun(f"activity API still failing after {ONCE_ATTEMPTS} attempts: {'; '.join(gave_up)}")
                 return
             self._wait_for_next(done)
 

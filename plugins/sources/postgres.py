@@ -43,6 +43,7 @@ from pydantic import Field, field_validator, model_validator
 
 from shipper.api import (
     WAIT_MAX,
+    EndRun,
     RawBatch,
     Source,
     SourceConfig,
@@ -157,8 +158,9 @@ class PostgresSourceConfig(SourceConfig):
         return self
 
 
-class SourceProblem(Exception):
-    """An error worth one clear log line (no traceback): what is wrong and which key to look at."""
+class SourceProblem(EndRun):
+    """An error worth one clear log line (no traceback): what is wrong and which key to look at. Out of
+    run() (under --once) the agent logs it as such: an EndRun is a source giving up, not a bug."""
 
     def __init__(self, kind: str, message: str):
         super().__init__(message)

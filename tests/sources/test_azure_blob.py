@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from shipper.plugin import RawBatch, SourceContext
+from shipper.plugin import EndRun, RawBatch, SourceContext
 from shipper_plugins.sources.azure_blob import AzureBlobSource, AzureBlobSourceConfig
 from shipper_plugins.sources.azure_blob_state import blob_hour, hour_root, list_prefixes
 from tests.azurite import ACCOUNT, DATABRICKS_ROOT, KEY, hour_blob
@@ -324,7 +324,7 @@ def test_wrong_key_is_named_and_once_ends_with_an_error(azurite, tmp_path):
     h = Harness(azurite, tmp_path, containers=[c])
     (tmp_path / "key").write_text("d3Jvbmcta2V5LW5vdC10aGUtZW11bGF0b3Jz" * 2 + "\n")
     src = h.source()
-    with pytest.raises(RuntimeError, match=r"HTTP 403 .*credentials were refused"):
+    with pytest.raises(EndRun, match=r"HTTP 403 .*credentials were refused"):
         src.run()
     err = src.last_error()
     assert err["kind"] == "auth" and err["failing"] and "credentials were refused" in err["message"]
@@ -337,7 +337,7 @@ def test_missing_container_is_named_and_the_others_are_read(azurite, tmp_path):
     azurite.append(c, blob_at(now_hour()), record())
     h = Harness(azurite, tmp_path, containers=[c, "insights-logs-nosuchthing"])
     src = h.source()
-    with pytest.raises(RuntimeError, match="container insights-logs-nosuchthing.*container not found"):
+    with pytest.raises(EndRun, match="container insights-logs-nosuchthing.*container not found"):
         src.run()
     err = src.last_error()
     assert len(h.records) == 1 and err["kind"] == "container_missing"
@@ -422,7 +422,7 @@ def test_once_gives_up_on_lasting_throttling_and_names_it(azurite, faults, tmp_p
     azurite.append(c, blob_at(now_hour()), record())
     h = Harness(azurite, tmp_path, containers=[c], account_url=via(faults))
     faults.throttle(*[(503, "0")] * 50)
-    with pytest.raises(RuntimeError, match=r"still failing after 3 attempts.*HTTP 503 ServerBusy \(throttled\)"):
+    with pytest.raises(EndRun, match=r"still failing after 3 attempts.*HTTP 503 ServerBusy \(throttled\)"):
         h.source().run()
     assert h.records == []
 
@@ -432,7 +432,7 @@ def test_a_hanging_server_times_out_in_once_and_does_not_hold_a_stop(azurite, fa
     azurite.append(c, blob_at(now_hour()), record())
     h = Harness(azurite, tmp_path, containers=[c], account_url=via(faults), timeout=1)
     faults.hang.set()
-    with pytest.raises(RuntimeError, match="still failing after 3 attempts"):
+    with pytest.raises(EndRun, match="still failing after 3 attempts"):
         h.source().run()
     stop = threading.Event()
     src = h.source(once=False, stop=stop)
@@ -597,7 +597,7 @@ def test_no_credential_given_uses_azures_default_chain_or_names_the_missing_pack
     h = Harness(azurite, tmp_path, containers=[c])
     del h.cfg["account_key_file"], h.cfg["account_name"]
     src = h.source()
-    with pytest.raises(RuntimeError) as e:
+    with pytest.raises(EndRun) as e:
         src.run()  # Azurite accepts no Azure AD token over http: it fails either way, but must say why
     if importlib.util.find_spec("azure.identity") is None:
         assert "pip install azure-identity" in str(e.value)

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from shipper import metrics
-from shipper.plugin import RawBatch, SourceContext
+from shipper.plugin import EndRun, RawBatch, SourceContext
 from shipper_plugins.parsers.puppet_enterprise import PuppetEnterpriseParser
 from shipper_plugins.sources.http_poll import HttpPollSource, HttpPollSourceConfig
 from tests.peers.puppet_activity_api import PuppetActivityAPI
@@ -241,7 +241,7 @@ def test_once_gives_up_with_a_clear_error_when_the_api_stays_down(api, tmp_path)
     fill(api, "rbac", 0, 2)
     api.fail_next(50, status=503)
     h = Harness(api, tmp_path, services=["rbac"])
-    with pytest.raises(RuntimeError, match="HTTP 503"):
+    with pytest.raises(EndRun, match="HTTP 503"):
         h.source(once=True).run()
     assert h.records == [] and h.state == {}
 
@@ -279,7 +279,7 @@ def test_tls_is_verified_against_the_configured_ca(api, tmp_path, caplog):
     other = tmp_path / "other-ca.pem"
     trustme.CA().cert_pem.write_to_path(str(other))
     h = Harness(api, tmp_path, services=["rbac"], ca_file=str(other))
-    with pytest.raises(RuntimeError, match="TLS verification"):
+    with pytest.raises(EndRun, match="TLS verification"):
         h.source(once=True).run()
     assert h.records == []
 
@@ -528,7 +528,7 @@ def test_answers_over_max_response_bytes_shrink_the_pages_and_a_single_commit_ov
     assert Counter(h.run_once()) == Counter(expected)  # pages of 8 × 20 kB were refused, of 2 read
     assert lines.count(logging.WARNING, "over max_response_bytes (65536)") >= 1
     api.add("rbac", ["y" * 100_000])  # one commit alone over the limit: named, the cursor waits there
-    with pytest.raises(RuntimeError, match="max_response_bytes"):
+    with pytest.raises(EndRun, match="max_response_bytes"):
         h.run_once()
     assert h.state["service:rbac"]["offset"] == 7
 
