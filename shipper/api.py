@@ -83,6 +83,7 @@ from shipper.plugin import (
     SourceContext,
     Stopping,
     index_key,
+    lines_with_ids,
     saved_value_line,
     serialize_event,
 )
@@ -98,7 +99,7 @@ __all__ = [
     # the contract
     "Parser", "ParserOptions",
     "Source", "SourceContext", "SourceConfig", "RawBatch", "CheckpointFragment", "SavedPosition", "saved_value_line",
-    "Output", "OutputContext", "OutputConfig", "Batch", "index_key", "serialize_event",
+    "Output", "OutputContext", "OutputConfig", "Batch", "index_key", "serialize_event", "lines_with_ids",
     "StrictModel", "ConfigPath", "RegularFile", "WAIT_MAX",
     # what a plugin raises
     "PermanentRefusal", "EndRun", "Stopping", "SecretError",

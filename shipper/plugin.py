@@ -71,6 +71,28 @@ def serialize_event(event: dict) -> bytes:
     return orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE, default=str)
 
 
+def lines_with_ids(batch: Batch, field: str) -> tuple[bytes, int]:
+    """The batch's events as NDJSON, as `serialize_event` writes them, each with its stable id
+    (`batch.ids`) added at the top level under `field`, and how many events were left without it.
+
+    For an output whose readers want the id in the record (`id_field`): the event dicts are not
+    changed, and `batch.lines` are not decoded, only the rare line that mentions `field` (to see
+    whether the event has such a top-level field of its own). An event that has one keeps it: it is
+    never overwritten, and counted in the second value (say it once; the id is not in that record).
+    """
+    key = orjson.dumps(field) + b":"
+    lines = batch.lines.split(b"\n")[:-1] if batch.lines is not None else [serialize_event(ev)[:-1] for ev in batch.events]
+    out: list[bytes] = []
+    left = 0
+    for line, id_ in zip(lines, batch.ids):
+        if key in line and field in orjson.loads(line):
+            out.append(line + b"\n")
+            left += 1
+        else:  # `{...}` → `{...,"field":"id"}`: the id's hex needs no escaping
+            out.append(b"".join((line[:-1], b"," if len(line) > 2 else b"", key, b'"', id_.encode(), b'"}\n')))
+    return b"".join(out), left
+
+
 def index_key(event: dict) -> tuple:
     """What an index name may depend on: (event.dataset, event.module, the day of @timestamp), raw."""
     ev = event.get("event")

@@ -56,6 +56,7 @@ from shipper_plugins.outputs.fluentd_forward import (
 )
 from shipper_plugins.outputs.fluentd_handshake import Credentials, HandshakeError, HandshakeRefused
 from shipper_plugins.outputs.fluentd_servers import ServerPool
+from shipper_plugins.outputs.id_field import refuse_ecs_field
 
 log = logging.getLogger("shipper.output.fluentd")
 
@@ -128,12 +129,7 @@ class FluentdOutputConfig(OutputConfig):
     @field_validator("id_field")
     @classmethod
     def _id_field_is_no_ecs_field(cls, v: str | None) -> str | None:
-        from shipper.api import ecs_field_types  # the ECS field list in the package
-
-        if v is not None and v.split(".", 1)[0] in {f.split(".", 1)[0] for f in ecs_field_types()["fields"]}:
-            raise ValueError(f"{v!r} is an ECS field the events carry: the id would overwrite it; "
-                             "name a field of your own (default _shipper_id)")
-        return v
+        return refuse_ecs_field(v)
 
     @model_validator(mode="after")
     def _one_way_to_connect(self):

@@ -7,10 +7,14 @@ Faults (the written bytes are the truth, so a retry resumes after them):
   gives up after ONCE_ATTEMPTS and ends non-zero, first cutting the file back to where the batch
   began when it can (a regular file nobody else wrote to), so the next run writes the batch once.
 - EPIPE (the reader went away, `run --once | head -1`): the run ends quietly with 141, like cat.
+
+`id_field` (off by default): each line carries its event's stable id under that key, for a reader
+that drops repeats by it (a replay after a crash repeats the batches that were in flight).
 """
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import select
 import stat
@@ -21,14 +25,26 @@ from dataclasses import dataclass
 from typing import Literal
 
 import orjson
+from pydantic import Field, field_validator
 
-from shipper.api import Batch, EndRun, Output, OutputConfig, Stopping
+from shipper.api import Batch, EndRun, Output, OutputConfig, Stopping, lines_with_ids
+from shipper_plugins.outputs.id_field import refuse_ecs_field
+
+log = logging.getLogger("shipper.output.stdout")
 
 
 class StdoutOutputConfig(OutputConfig):
     type: Literal["stdout"] = "stdout"
     # A kill -9 never loses what was written to the page cache; fsync only guards power cuts.
     fsync: bool = False
+    # Each line carries its event's stable id under this key (null, the default: none), for a reader that
+    # drops a replay's repeats by it; not an ECS field (e.g. _shipper_id, as the fluentd output writes).
+    id_field: str | None = Field(default=None, min_length=1)
+
+    @field_validator("id_field")
+    @classmethod
+    def _id_field_is_no_ecs_field(cls, v: str | None) -> str | None:
+        return refuse_ecs_field(v)
 
 
 BACKOFF_BASE = 0.25  # seconds before the 2nd attempt of a failed batch (the worker waits 1 s more)
@@ -62,12 +78,21 @@ class StdoutOutput(Output):
         self._written: _Written | None = None  # the batch a failed write cut, kept for its retry
         self._failures = 0  # failed attempts of that batch
         self.trouble: str | None = None  # the write error while it lasts: /health's last_error (OutputWorker.error_now)
+        self._id_clash_said = False  # the warning that id_field names a field of the events' own: once
 
     def send(self, batch: Batch) -> None:
         # orjson writes each line's newline itself (no join copy of the batch); the lines go out
         # in one writev per IOV_MAX lines, so the lines of a batch reach the file together.
         # A batch from parse workers arrives as those same lines, already joined.
-        if batch.lines is not None:
+        if self.config.id_field:
+            data, left = lines_with_ids(batch, self.config.id_field)
+            lines = [data]
+            if left and not self._id_clash_said:
+                self._id_clash_said = True
+                log.warning("id_field names a field the events already have: left as it is, so these lines carry "
+                            "no id; choose another id_field", extra={"output": self.ctx.name,
+                                                                    "id_field": self.config.id_field})
+        elif batch.lines is not None:
             lines = [batch.lines]
         else:
             dumps = orjson.dumps
