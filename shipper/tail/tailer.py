@@ -97,6 +97,9 @@ class Followed:
     # being written, it grows; unchanged for UNDECIDED_SECONDS, it was cut short: a loss.
     gz_cut: tuple[int, float] | None = None
     gz_cut_told: bool = False
+    # Its inode's generation when it was followed with no identity yet (-1: none to be had): its
+    # inode alone matches it while it is closed, and ext4 gives a freed inode to the next file.
+    gen: int = -1
 
 
 @dataclass
@@ -377,6 +380,16 @@ class Tailer:
                 # Deleted and read as far as it goes: let it go. Fully read, its state stays as a
                 # tombstone (a compressed copy may appear); a partial last line left is a loss.
                 self._let_go_deleted(f)
+            elif f.state is None and o is not None:
+                # Closed with no identity yet, and its inode given to another file since (or seen
+                # deleted): it was deleted; what it held, less than a line, went with it. The inode
+                # is left to the contents looked for, or followed as a new file.
+                unread = 0 if f.gz else max(0, f.seen_size - f.start)
+                if unread:
+                    self._lost(f.path, unread, "were deleted before the file held a complete line")
+                self._unfollow(f, keep_loose=False)
+                self.pending[self._placeholder(f).key] = None
+                continue
             elif f.state is None and f.size > f.start and f.path in self.unreadable:
                 # Never identified (it could not be opened: unreadable) and not seen now: its
                 # bytes were never read. Looked for, then called gone, as any content is. (One
@@ -896,7 +909,13 @@ class Tailer:
     def _same_content(self, f: Followed, o: Observed) -> bool:
         """A closed followed file under its inode: still the same file (not a reused inode)?"""
         if f.state is None:
-            return True  # no identity yet; it is re-checked once it has a head
+            # No identity yet (no complete line: an empty .gz, say): re-checked once it has a head.
+            # Changed since we looked, on an inode of another generation, it was deleted and its
+            # inode given to a new file (the next .gz, a copy of a content read: read from 0 as
+            # this file, every line of it was repeated; tests/tail/test_identity.py).
+            if f.gen < 0 or (o.st.st_mtime_ns == f.mtime_ns and o.st.st_size == f.seen_size):
+                return True
+            return self._gen_of(o) in (-1, f.gen)
         if o.st.st_mtime_ns == f.mtime_ns and o.st.st_size == f.size:
             return True  # untouched since we looked
         return self._matches(f.state, o)
@@ -1396,7 +1415,7 @@ class Tailer:
         if s.head_len == 0:  # a placeholder: the file had no identity yet
             if moved:
                 return  # not matched by content
-            f.state, f.start = None, s.offset
+            f.state, f.start, f.gen = None, s.offset, s.gen
             self.files[(f.dev, f.ino)] = f
             self.families.add(f.family)
             self._identify(f)
@@ -1455,7 +1474,7 @@ class Tailer:
             try:
                 # Its inode's generation: after a restart, the inode given to the next file (ext4
                 # reuses a freed one at once) is not taken for it (a file that went unread, silently).
-                ph.gen = _gen(self._open(f))
+                ph.gen = f.gen = _gen(self._open(f))
             except OSError:
                 pass
             self.pending[ph.key] = ph

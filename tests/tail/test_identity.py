@@ -853,3 +853,65 @@ def test_a_closed_file_seen_grown_then_gone_before_it_was_read_is_a_named_loss(t
     assert b"line 1" not in f.lines() and b"line 2" in f.lines()
     lost = [r.getMessage() for r in caplog.records if "data lost" in r.getMessage()]
     assert len(lost) == 1 and f"7 bytes of {tmp_path / 'a.log.1'}" in lost[0], lost
+
+
+def reuse_inode(folder, ino: int, tries: int = 200):
+    """A new file in `folder` on the freed inode `ino`, as ext4 hands it to the next file made there
+    (made until one gets it: other processes may take the first). None when it never comes back
+    (a file system that does not reuse inodes at once)."""
+    made, got = [], None
+    for i in range(tries):
+        p = folder / f"new{i}"
+        p.write_bytes(b"")
+        if p.stat().st_ino == ino:
+            got = p
+            break
+        made.append(p)
+    for p in made:
+        p.unlink()
+    return got
+
+
+def test_a_closed_file_that_never_held_a_line_does_not_take_its_inode_given_to_a_compressed_copy(tmp_path):
+    """Torture seed 58 (`--overtaken`: 30 lines twice, silently): an empty .gz (logrotate `compress`
+    of an empty day) is followed with no identity, closed over the descriptor budget, then deleted
+    by a rotation; ext4 gives its inode to the next .gz, the compressed copy of a closed backup read
+    to its end. The followed .gz, closed and known by its inode alone, took the new .gz for itself
+    and read it from 0: every line of the backup twice."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.write_bytes(b"")
+    f = Follower([log], d, max_open=1)
+    try:
+        f.poll()
+        write(log, *[f"line {i}" for i in range(5)])
+        os.rename(log, d / "app.log.1")
+        write(log, "line 5")
+        f.poll()
+        with gzip.open(d / "app.log.2.gz", "wb"):
+            pass  # an older empty day, rotated and compressed
+        day_ago = time.time_ns() - 86400 * 10**9
+        os.utime(d / "app.log.2.gz", ns=(day_ago, day_ago))  # (read before the others: oldest first)
+        f.poll()
+        dev, empty_gz = os.stat(d).st_dev, os.stat(d / "app.log.2.gz").st_ino
+        assert f.tailer.files[(dev, empty_gz)].state is None
+        write(log, "line 6")
+        f.poll()  # app.log read again: the others closed over the budget
+        assert f.tailer.known_open() == {(dev, log.stat().st_ino)}
+        # The next rotation (`rotate 2`, `compress`): the oldest backup deleted, app.log.1 compressed …
+        os.unlink(d / "app.log.2.gz")
+        gz = reuse_inode(d, empty_gz)
+        if gz is None:
+            pytest.skip("this file system does not give a freed inode to the next file")
+        with open(d / "app.log.1", "rb") as src, gzip.open(gz, "wb") as dst:  # … onto the freed inode
+            shutil.copyfileobj(src, dst)
+        os.rename(gz, d / "app.log.2.gz")
+        os.unlink(d / "app.log.1")
+        os.rename(log, d / "app.log.1")
+        write(log, "line 7", "line 8")
+        f.settle()
+        got = records(f)
+        assert sorted(got) == sorted(expect(9)) and len(got) == 9, got
+    finally:
+        f.tailer.close()
