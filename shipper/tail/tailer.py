@@ -935,6 +935,12 @@ class Tailer:
         except OSError:
             return False
         try:
+            if s.gen >= 0 and _gen(fh) not in (-1, s.gen):
+                # Its inode holds another file now (ext4 gives a freed inode to the next file: a
+                # copytruncate copy, the next .gz), whatever its head and size say: taken for this
+                # content "truncated" (shorter: a same-headed copy, a .gz's compressed size), it
+                # was read again from 0, or on from the old offset (tests/tail/test_identity.py).
+                return False
             if not self._head_is(fh, s):
                 return False
             if o.st.st_size >= s.offset:

@@ -915,3 +915,86 @@ def test_a_closed_file_that_never_held_a_line_does_not_take_its_inode_given_to_a
         assert sorted(got) == sorted(expect(9)) and len(got) == 9, got
     finally:
         f.tailer.close()
+
+
+def test_a_closed_backup_does_not_take_its_inode_given_to_a_copytruncate_copy(tmp_path, caplog):
+    """Torture seed 34 (`--overtaken`: 6 lines twice, silently): a backup read to its end and closed
+    over the descriptor budget is deleted by a copytruncate rotation (`rotate 1`), and ext4 gives its
+    inode to the copy, which holds the same header line and is shorter than what was read of the
+    backup. Taken for the backup "truncated in place" (same inode and head, shorter), the copy was
+    read again from 0, and the live content, truncated, was called lost with no copy found."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, HEADER, *[f"line {i}" for i in range(10)])
+    f = Follower([log], d, max_open=1)
+    try:
+        f.poll()
+        os.rename(log, d / "app.log.1")
+        write(log, HEADER, *[f"line {i}" for i in range(10, 13)])
+        day_ago = time.time_ns() - 86400 * 10**9
+        os.utime(d / "app.log.1", ns=(day_ago, day_ago))  # (read before app.log: oldest first)
+        f.poll()
+        dev, backup = os.stat(d).st_dev, os.stat(d / "app.log.1").st_ino
+        assert f.tailer.known_open() == {(dev, log.stat().st_ino)}  # the backup closed over the budget
+        os.unlink(d / "app.log.1")  # copytruncate, `rotate 1`: the backup deleted, the copy made …
+        copy = reuse_inode(d, backup)
+        if copy is None:
+            pytest.skip("this file system does not give a freed inode to the next file")
+        shutil.copyfile(log, copy)  # … onto its inode
+        os.rename(copy, d / "app.log.1")
+        os.truncate(log, 0)
+        write(log, HEADER, "line 13")
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.settle()
+        got = records(f)
+        assert sorted(got) == sorted(expect(14)) and len(got) == 14, got
+        lost = [r.getMessage() for r in caplog.records if "data lost" in r.getMessage()]
+        assert not [m for m in lost if "no copy" in m], lost  # (the copytruncate window is warned: documented)
+    finally:
+        f.tailer.close()
+
+
+def test_a_closed_compressed_backup_does_not_take_its_inode_given_to_the_next_one(tmp_path, fast_missing):
+    """Torture seed 16 (`--overtaken`: 20 lines twice, silently): a .gz read to its end and closed
+    (idle, or over the descriptor budget) is deleted by a rotation, and ext4 gives its inode to the
+    next .gz, which starts with the same header line. Compared by its compressed size (smaller than
+    the decompressed offset read), it was taken for the old .gz "truncated", and read on from that
+    offset: the lines of the new one after it, read before from the live file, twice."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, HEADER, *[f"line {i}" for i in range(40)])
+    f = Follower([log], d, close_inactive=0)
+
+    def rotate_compress(onto_inode: int | None = None) -> None:
+        gz = d / "app.log.1.gz"
+        if onto_inode is not None:
+            os.unlink(gz)  # `rotate 1`: the old .gz deleted, ext4 gives its inode to the next
+            gz = reuse_inode(d, onto_inode)
+            if gz is None:
+                pytest.skip("this file system does not give a freed inode to the next file")
+        with open(log, "rb") as src, gzip.open(gz, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.rename(gz, d / "app.log.1.gz")
+        os.unlink(log)
+
+    try:
+        f.poll()
+        f.tailer.close_idle()
+        rotate_compress()
+        write(log, HEADER, *[f"line {i}" for i in range(40, 120)])
+        f.settle()
+        assert sorted(records(f)) == sorted(expect(120))
+        dev, old_gz = os.stat(d).st_dev, os.stat(d / "app.log.1.gz").st_ino
+        read = f.tailer.files[(dev, old_gz)].state.offset
+        f.tailer.close_idle()
+        assert not f.tailer.known_open()
+        rotate_compress(onto_inode=old_gz)
+        assert os.stat(d / "app.log.1.gz").st_size < read  # (compressed: smaller than what was read)
+        write(log, HEADER, "line 120")
+        f.settle()
+        got = records(f)
+        assert sorted(got) == sorted(expect(121)) and len(got) == 121, got
+    finally:
+        f.tailer.close()
