@@ -380,16 +380,6 @@ class Tailer:
                 # Deleted and read as far as it goes: let it go. Fully read, its state stays as a
                 # tombstone (a compressed copy may appear); a partial last line left is a loss.
                 self._let_go_deleted(f)
-            elif f.state is None and o is not None:
-                # Closed with no identity yet, and its inode given to another file since (or seen
-                # deleted): it was deleted; what it held, less than a line, went with it. The inode
-                # is left to the contents looked for, or followed as a new file.
-                unread = 0 if f.gz else max(0, f.seen_size - f.start)
-                if unread:
-                    self._lost(f.path, unread, "were deleted before the file held a complete line")
-                self._unfollow(f, keep_loose=False)
-                self.pending[self._placeholder(f).key] = None
-                continue
             elif f.state is None and f.size > f.start and f.path in self.unreadable:
                 # Never identified (it could not be opened: unreadable) and not seen now: its
                 # bytes were never read. Looked for, then called gone, as any content is. (One
