@@ -13,8 +13,6 @@ naming the commit that has not returned. The state_dir here is a small ext4 imag
 device."""
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import signal
@@ -27,6 +25,7 @@ from collections import Counter
 
 import pytest
 
+from tests.fs_faults import frozen_able_state, lock_free
 from tests.support import wait_until
 from tests.tail.attack_agent import Agent, numbered
 
@@ -40,51 +39,6 @@ LOADED = 12  # seconds more for a loaded 2-core machine
 def append(path, lo: int, hi: int) -> None:
     with open(path, "a") as f:
         f.write("".join(numbered(i) for i in range(lo, hi)))
-
-
-@contextlib.contextmanager
-def frozen_able_state(tmp_path):
-    """tmp_path/state on its own small ext4 filesystem; yields freeze(bool). Thawed and unmounted at the end."""
-    state = tmp_path / "state"
-    state.mkdir()
-    image = tmp_path / "state.ext4"
-    subprocess.run(["truncate", "-s", "16M", str(image)], check=True)
-    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
-    subprocess.run(["mount", "-o", "loop", str(image), str(state)], check=True)
-    frozen = [False]
-
-    def freeze(on: bool) -> None:
-        subprocess.run(["fsfreeze", "-f" if on else "-u", str(state)], check=True)
-        frozen[0] = on
-
-    try:
-        yield freeze
-    finally:
-        if frozen[0]:
-            subprocess.run(["fsfreeze", "-u", str(state)], check=False)
-        wait_lock_free(state, 60)
-        subprocess.run(["umount", str(state)], check=False)
-
-
-def lock_free(state) -> bool:
-    """No process holds the state_dir's lock (the writer left behind ended after the thaw)."""
-    try:
-        fd = os.open(state / "shipper.lock", os.O_RDWR)
-    except FileNotFoundError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)
-
-
-def wait_lock_free(state, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not lock_free(state) and time.monotonic() < deadline:
-        time.sleep(0.1)
 
 
 def get(agent: Agent, path: str) -> tuple[int, dict]:
