@@ -6,9 +6,14 @@ caller waiting, but never the agent's stop: `give_up()` lets every waiter go, an
 to end by itself after the thaw. `stuck_for()` tells /health how long the current request has waited.
 A writer that ended (killed: kill -9, the OOM killer) is replaced and the request it was in sent again
 (every request is safe to repeat); one that keeps dying soon after its start is given up on, named.
+The replacement opens the database while the agent goes on: whoever asks meanwhile waits for it as for
+any request, within the time it can wait (the agent's main loop never waits past MAIN_THREAD_WAIT).
+A stop bounds every wait at once (`give_up_at`), and a thread can have its waits cut by a condition
+(`cut_by`: the main loop's, by a stop signal) without giving the store up for the others.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -18,7 +23,7 @@ import threading
 import time
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import orjson
 
@@ -61,7 +66,14 @@ class GivenUp(OSError):
     """The agent stopped waiting for the checkpoint database (give_up): nothing more is saved this run."""
 
 
+class Interrupted(GivenUp):
+    """This thread's waits were cut (cut_by: the agent stops); the request may still complete later."""
+
+
 _NO_REPLY = object()
+# A request's name as a stop that leaves it behind says it.
+_WHAT = {"update": "commit", "load": "read", "names": "read", "ensure_present": "check of the state_dir",
+         "compact": "compaction", "close": "close", "opening": "opening"}
 
 
 class CheckpointStore:
@@ -70,8 +82,12 @@ class CheckpointStore:
         self.path = os.path.join(state_dir, checkpoint_db.DB_FILE)
         self._lock = threading.Lock()  # one request at a time
         self._given_up = threading.Event()
+        self._give_up_at: float | None = None  # time.monotonic() after which nothing is waited for (a stop's end)
+        self._cuts = threading.local()  # per thread: a condition that ends its waits (cut_by)
         self._busy_since: float | None = None  # time.monotonic() the request waited on was sent
-        self._owed = 0  # replies to requests whose caller stopped waiting (the main loop's checks)
+        self._busy_op = ""  # that request's name, for the message of a stop that leaves it behind
+        self._owed: list[str] = []  # requests whose caller stopped waiting: their replies come first
+        self._opening = False  # the writer has not said yet whether its database opened
         self.recreated = 0  # times the state_dir was removed under the agent and made again
         self._conn: Connection | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -79,10 +95,23 @@ class CheckpointStore:
         self._short_lives = 0  # writers in a row that died within SHORT_LIFE of their start
         self._restart_due = 0.0  # time.monotonic() from which a writer that ended may be replaced
         self._failed: str | None = None  # why no writer is started any more (they keep dying)
-        self._start()
+        try:
+            self._spawn()
+            opened = self._opened(time.monotonic() + START_WAIT)
+        except StateDirGone as e:
+            if self._proc is not None:
+                try:
+                    self._proc.wait(CLOSE_WAIT)  # it ends right after its answer
+                except subprocess.TimeoutExpired:
+                    pass
+            raise StateDirError(str(e)) from None
+        if not opened:  # left behind: it ends when it can, after the thaw
+            self._drop()
+            raise StateDirError(f"{self.path}: the checkpoint database did not open within {START_WAIT:.0f}s: is the "
+                                "state_dir's filesystem frozen (fsfreeze, a snapshot's backup) or its disk hung?")
 
-    def _start(self) -> None:
-        """The writer process, its lock taken and database open; StateDirError (one line) if not."""
+    def _spawn(self) -> None:
+        """A writer process started; it takes the lock and opens the database (_opened says when)."""
         ours, theirs = Pipe()
         try:
             self._proc = subprocess.Popen(
@@ -93,21 +122,28 @@ class CheckpointStore:
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         except OSError as e:
             ours.close()
-            raise StateDirError(f"{self.path}: cannot start the process that writes the checkpoint database "
-                                f"({e.strerror})") from None
+            raise StateDirGone(f"{self.path}: cannot start the process that writes the checkpoint database "
+                               f"({e.strerror})") from None
         finally:
             theirs.close()
-        self._conn, self._owed, self._started_at = ours, 0, time.monotonic()
-        reply = self._wait(START_WAIT)
-        if reply is _NO_REPLY:  # left behind: it ends when it can, after the thaw
-            self._drop()
-            raise StateDirError(f"{self.path}: the checkpoint database did not open within {START_WAIT:.0f}s: is the "
-                                "state_dir's filesystem frozen (fsfreeze, a snapshot's backup) or its disk hung?")
+        self._conn, self._owed, self._started_at = ours, [], time.monotonic()
+        # Opening waits on the filesystem like a commit: /health and a stop see it as the request in progress.
+        self._opening, self._busy_since, self._busy_op = True, self._started_at, "opening"
+
+    def _opened(self, deadline: float | None) -> bool:
+        """True once the writer's database is open, False while it is still opening at `deadline`;
+        StateDirGone (one line: what is wrong, what to do) if it could not open it."""
+        if not self._opening:
+            return True
+        reply = self._wait(deadline)
+        if reply is _NO_REPLY:
+            return False
+        self._opening, self._busy_since = False, None
         kind, value = reply
         if kind == "error":
             self._drop()
-            self._proc.wait(CLOSE_WAIT)
-            raise value
+            raise StateDirGone(str(value))
+        return True
 
     def _drop(self) -> None:
         """Forget the writer process (it ended, or is left to end by itself)."""
@@ -115,15 +151,47 @@ class CheckpointStore:
             self._conn.close()
         self._conn = None
         self._busy_since = None
+        self._opening = False
+        self._owed = []
+
+    def _check(self, waiting: bool = True) -> None:
+        """GivenUp when this wait must end: give_up(), the stop's end (give_up_at: the store is given up,
+        named once; only for a wait, not a request yet to be tried), or this thread's cut (cut_by)."""
+        if self._given_up.is_set():
+            raise GivenUp(f"{self.path}: no longer waiting for the checkpoint database (stopping)")
+        if waiting and self._give_up_at is not None and time.monotonic() >= self._give_up_at:
+            self._expire()
+            raise GivenUp(f"{self.path}: no longer waiting for the checkpoint database (stopping)")
+        cut = getattr(self._cuts, "when", None)
+        if cut is not None and cut():
+            raise Interrupted(f"{self.path}: no longer waiting for the checkpoint database (the agent is stopping)")
+
+    def _expire(self) -> None:
+        """The stop's end came with a request unanswered: say so once, and wait for nothing any more."""
+        if self._given_up.is_set():
+            return
+        self._given_up.set()
+        stuck = self.stuck_for()
+        pid = self._proc.pid if self._proc is not None else None
+        log.error("stopping without waiting any longer for the checkpoint database: "
+                  + (f"its {_WHAT.get(self._busy_op, self._busy_op)} has not returned for {stuck:.0f}s"
+                     if stuck is not None else
+                     "it did not answer in time")
+                  + " (is the state_dir's filesystem frozen, or its disk hung?); what was delivered since the last "
+                  "saved checkpoint is read and sent again at the next start; its process"
+                  + (f" (pid {pid})" if pid is not None else "") + " ends by itself once its write returns, and "
+                  "holds the state_dir's lock until then", extra={"path": self.path})
 
     def _ended(self) -> WriterEnded:
         """The writer's end of the socket is closed: reap it, name it once, and decide when (if ever) a
         new one is started. Returns the error for the request it was in."""
         assert self._proc is not None
         while (code := self._proc.poll()) is None:  # at once but for the kernel's last steps of its exit
-            if self._given_up.is_set():
+            try:
+                self._check()
+            except GivenUp:
                 self._drop()
-                raise GivenUp(f"{self.path}: no longer waiting for the checkpoint database (stopping)")
+                raise
             time.sleep(0.01)
         self._drop()
         how = (f"killed by {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals()
@@ -143,24 +211,20 @@ class CheckpointStore:
         return WriterEnded(f"{self.path}: the process writing the checkpoint database ended ({how})")
 
     def _replace(self) -> None:
-        """A new writer for one that ended (it takes the lock the old one's death let go);
-        WriterEnded while it may not be started yet, or no more."""
+        """A new writer for one that ended (it takes the lock the old one's death let go), started, not
+        waited for; WriterEnded while it may not be started yet, or no more."""
         if self._failed is not None:
             raise WriterEnded(self._failed)
         wait = self._restart_due - time.monotonic()
         if wait > 0:
             raise WriterEnded(f"{self.path}: the process writing the checkpoint database ended; a new one is "
                               f"started in {wait:.1f}s")
-        try:
-            self._start()
-        except StateDirError as e:
-            raise StateDirGone(str(e)) from None
+        self._spawn()
 
-    def _wait(self, timeout: float | None) -> Any:
-        """The writer's next reply, ("ok", value) or ("error", exception); _NO_REPLY after `timeout`.
-        GivenUp when give_up() was called meanwhile, WriterEnded when the writer ended."""
+    def _wait(self, deadline: float | None) -> Any:
+        """The writer's next reply, ("ok", value) or ("error", exception); _NO_REPLY at `deadline`
+        (time.monotonic()). GivenUp when the wait must end (_check), WriterEnded when the writer ended."""
         assert self._conn is not None and self._proc is not None
-        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if self._given_up.is_set():
                 raise GivenUp(f"{self.path}: no longer waiting for the checkpoint database (stopping)")
@@ -171,17 +235,23 @@ class CheckpointStore:
                 if self._conn.poll(step):
                     return self._conn.recv()
             except (EOFError, OSError):
-                pass
-            else:
-                continue
-            raise self._ended()
+                raise self._ended() from None
+            # After a slice without an answer: a request sent past the stop's end still has one.
+            self._check()
+
+    def _acquire(self, blocking: bool) -> bool:
+        """The request lock, waited for in slices (its holder may be stuck: this wait ends as _check says)."""
+        if not blocking:
+            return self._lock.acquire(False)
+        while not self._lock.acquire(timeout=WAIT_SLICE):
+            self._check()
+        return True
 
     def _call(self, op: str, *args: Any, timeout: float | None = None, blocking: bool = True) -> Any:
         """The writer's answer to one request; _NO_REPLY when busy (blocking=False) or after `timeout`
         (the reply is read and dropped by the next request). Raises what the writer raised."""
-        if self._given_up.is_set():
-            raise GivenUp(f"{self.path}: no longer waiting for the checkpoint database (stopping)")
-        if not self._lock.acquire(blocking):
+        self._check(waiting=False)
+        if not self._acquire(blocking):
             return _NO_REPLY
         try:
             deadline = None if timeout is None else time.monotonic() + timeout
@@ -199,19 +269,27 @@ class CheckpointStore:
         """_call's one try, the lock held."""
         if self._conn is None:  # the writer ended (killed?): a new one takes the lock again
             self._replace()
+        if not self._opened(deadline):
+            return _NO_REPLY
         while self._owed:
-            if self._wait(None if deadline is None else deadline - time.monotonic()) is _NO_REPLY:
+            reply = self._wait(deadline)
+            if reply is _NO_REPLY:
                 return _NO_REPLY
-            self._owed -= 1
+            if self._owed.pop(0) == "ensure_present" and reply == ("ok", True):
+                self._remade()  # found by a check nobody waited for: still named
         assert self._conn is not None
-        self._busy_since = time.monotonic()
+        self._busy_since, self._busy_op = time.monotonic(), op
         try:
             self._conn.send((op, args))
         except OSError:  # BrokenPipeError: it ended (EOF follows, then it is reaped)
             raise self._ended() from None
-        reply = self._wait(None if deadline is None else deadline - time.monotonic())
+        try:
+            reply = self._wait(deadline)
+        except GivenUp:
+            self._owed.append(op)  # (the writer answers it still; the next request reads that first)
+            raise
         if reply is _NO_REPLY:
-            self._owed += 1
+            self._owed.append(op)
             return _NO_REPLY
         self._busy_since = None
         kind, value = reply
@@ -236,8 +314,23 @@ class CheckpointStore:
         waiting and later request raises GivenUp at once, and close() leaves the writer behind."""
         self._given_up.set()
 
+    def give_up_at(self, when: float) -> None:
+        """A stop's end (time.monotonic()): a wait still going on then gives the store up, named once;
+        a request answered sooner is not affected."""
+        self._give_up_at = when
+
     def given_up(self) -> bool:
         return self._given_up.is_set()
+
+    @contextlib.contextmanager
+    def cut_by(self, when: Callable[[], bool]) -> Iterator[None]:
+        """Within it, this thread's waits end (Interrupted) as soon as `when()` is true: the agent's main
+        loop, whose reload may wait on a commit stuck on a frozen filesystem, must see a stop signal."""
+        self._cuts.when = when
+        try:
+            yield
+        finally:
+            self._cuts.when = None
 
     def _remade(self) -> None:
         self.recreated += 1
@@ -289,26 +382,33 @@ class CheckpointStore:
         return total
 
     def close(self) -> None:
-        """The database closed and its lock let go, within CLOSE_WAIT. After give_up(), or when a
-        request does not return meanwhile, the writer is left to end by itself once it can (its end
-        of the socket is closed: it ends after the write it is in)."""
-        if not self._lock.acquire(timeout=CLOSE_WAIT):
-            self._given_up.set()  # the request in progress lets go of the lock within WAIT_SLICE
+        """The database closed and its lock let go, within CLOSE_WAIT (and by give_up_at's time). After
+        give_up(), or when the writer does not answer meanwhile, it is left to end by itself once it can
+        (its end of the socket is closed: it ends after the write it is in)."""
+        end = time.monotonic() + CLOSE_WAIT
+        if self._give_up_at is None or self._give_up_at > end:
+            self._give_up_at = end
+        try:
+            self._acquire(True)
+        except GivenUp:  # the request in progress lets go of the lock within WAIT_SLICE
             self._lock.acquire()
         try:
             if self._conn is None or self._proc is None:
                 return
-            if not self._given_up.is_set():
-                try:
-                    while self._owed:
-                        if self._wait(CLOSE_WAIT) is _NO_REPLY:
-                            raise GivenUp("not answering")
-                        self._owed -= 1
-                    self._conn.send(("close", ()))
-                    if self._wait(CLOSE_WAIT) is not _NO_REPLY:
-                        self._proc.wait(CLOSE_WAIT)
-                except (OSError, subprocess.TimeoutExpired):
-                    pass
+            try:
+                if not self._opened(None):
+                    return
+                while self._owed:
+                    self._wait(None)
+                    self._owed.pop(0)
+                self._busy_since, self._busy_op = time.monotonic(), "close"
+                self._conn.send(("close", ()))
+                self._wait(None)
+                self._busy_since = None
+                proc, left = self._proc, max(0.0, self._give_up_at - time.monotonic())
+                proc.wait(left)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
             self._drop()
         finally:
             self._lock.release()

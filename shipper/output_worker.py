@@ -254,6 +254,7 @@ class OutputWorker:
 
 
 OUTPUT_CLOSE_TIMEOUT = 5.0  # at a stop or reload, after the drain: how long outputs get to finish, together
+CLOSE_PLUGINS = 1.0  # close_workers: seconds more for the plugins' own close() after their threads' joins
 
 
 def close_workers(workers: list[OutputWorker], timeout: float) -> None:
@@ -263,6 +264,6 @@ def close_workers(workers: list[OutputWorker], timeout: float) -> None:
                for w in workers]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + timeout + 1.0  # the plugins' own close() after the joins
+    deadline = time.monotonic() + timeout + CLOSE_PLUGINS  # the plugins' own close() after the joins
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))

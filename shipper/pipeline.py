@@ -15,11 +15,11 @@ import time
 from typing import Callable
 
 from shipper import allocator, parse_auto, registry, reload_apply
-from shipper.checkpoint import CheckpointStore
+from shipper.checkpoint import CheckpointStore, GivenUp
 from shipper.config import Config
 from shipper.config_base import OutputConfig
 from shipper.log import Throttled
-from shipper.output_worker import OUTPUT_CLOSE_TIMEOUT, OutputWorker, close_workers
+from shipper.output_worker import CLOSE_PLUGINS, OUTPUT_CLOSE_TIMEOUT, OutputWorker, close_workers
 from shipper.parse_workers import end_helpers
 from shipper.plugin import (
     EndRun,
@@ -37,6 +37,9 @@ log = logging.getLogger("shipper.pipeline")
 COMMIT_STUCK_AFTER = 10.0
 # A stop whose deadline passed waits this much longer for a commit in progress, then leaves it behind.
 COMMIT_GRACE_AT_STOP = 1.0
+# The last second of a stop is the checkpoint store's: which outputs stored what (save_delivered_to) and
+# the database's close; a wait in it past the stop's end gives the store up (named), the writer left behind.
+STORE_AT_STOP = 1.0
 COMPACT_EVERY = 3600.0  # seconds between checkpoint database compactions (and after every reload)
 # The runner makes cyclic garbage collection rare for the events' churn (shipper.runner: thresholds
 # 100,000/50/1000), so rare that objects which outlive two young collections are in practice never
@@ -234,10 +237,15 @@ class Pipeline:
         return True
 
     def stop(self, timeout: float, quiet: bool = False) -> bool:
-        """Stop reading, deliver what is in flight for up to `timeout`, close. True if all delivered."""
+        """Stop reading, deliver what is in flight for up to `timeout`, close. True if all delivered.
+        The whole stop ends within `timeout` + OUTPUT_CLOSE_TIMEOUT: after `timeout`, a commit stuck
+        (COMMIT_GRACE_AT_STOP), the outputs' close and the checkpoint store's last STORE_AT_STOP share
+        those seconds, and nothing in the store is waited for past them."""
         for r in self.runners.values():
             r.stop.set()
         deadline = time.monotonic() + timeout
+        final = deadline + OUTPUT_CLOSE_TIMEOUT
+        self.store.give_up_at(final)
         for r in self.runners.values():
             r.thread.join(max(0.0, deadline - time.monotonic()))
         self.check_vendor_gaps(time.monotonic())
@@ -262,13 +270,14 @@ class Pipeline:
                   for name, r in self.runners.items() if r.pool is not None]
         for t in ending:
             t.start()
-        close_deadline = time.monotonic() + OUTPUT_CLOSE_TIMEOUT + 1.0  # close_workers' own
-        close_workers(list(self.workers.values()), OUTPUT_CLOSE_TIMEOUT)
+        # The outputs close by the time the store's last part begins (a grace spent above is theirs less:
+        # wedged outputs and a stuck commit overran the promise by 2 s, the grace and the plugins' close).
+        closed_by = final - STORE_AT_STOP
+        close_workers(list(self.workers.values()), max(0.0, closed_by - time.monotonic() - CLOSE_PLUGINS))
         for t in ending:
-            t.join(max(0.0, close_deadline - time.monotonic()))
+            t.join(max(0.0, closed_by - time.monotonic()))
         # One stuck since (the outputs' last acknowledgements): its grace within what the stop promised.
-        if self._let_go_of_stuck_commit(min(COMMIT_GRACE_AT_STOP, max(0.0, deadline + OUTPUT_CLOSE_TIMEOUT
-                                                                      - time.monotonic()))):
+        if self._let_go_of_stuck_commit(min(COMMIT_GRACE_AT_STOP, max(0.0, closed_by - time.monotonic()))):
             delivered = False
         for name, r in self.runners.items():
             if timeout and not quiet and r.thread.is_alive():
@@ -280,8 +289,8 @@ class Pipeline:
                             "says" if r.source.rereads else "records it had received but not emitted are not "
                             "delivered: it cannot read them again", extra={"source": name})
             if not delivered and not r.source.rereads:  # records pushed to it: the next start has none of them
-                r.thread.join(1.0)  # (its last puts, given up now, are registered: counted too)
-                r.name_undelivered(*r.tracker.events_in(), "shutdown timeout: batches not delivered")
+                r.thread.join(min(1.0, max(0.0, closed_by - time.monotonic())))  # (its last puts, given up now,
+                r.name_undelivered(*r.tracker.events_in(), "shutdown timeout: batches not delivered")  # are counted)
             if not delivered and not self.store.given_up():  # what some outputs stored is not sent to them again
                 r.save_delivered_to()
             r.close()
@@ -350,6 +359,8 @@ class Pipeline:
         next commit: an idle agent would otherwise leave it unlocked for a second agent for hours."""
         try:
             self.store.ensure_present()
+        except GivenUp:  # the agent stops (the stop names a commit it leaves behind)
+            return
         except OSError as e:  # cannot be remade: commits fail and retry, reading pauses, /health 503
             self._state_dir_gone = True
             self.checkpoint_failed("(state_dir)", e)
@@ -362,6 +373,8 @@ class Pipeline:
         self._compacted = now
         try:
             self.store.compact()
+        except GivenUp:
+            pass
         except (sqlite3.Error, OSError) as e:  # a full disk: the commits' retry says so; compaction waits for the next turn
             log.warning("checkpoint database not compacted", extra={"error": str(e), "path": self.store.path})
 

@@ -14,6 +14,7 @@ import time
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Callable
 
+from shipper.checkpoint import GivenUp
 from shipper.config import Config
 from shipper.config_base import SourceConfig
 from shipper.metrics import forget_metrics
@@ -247,6 +248,12 @@ def _start_source(p: Pipeline, cfg: SourceConfig, problems: list[str], handed: A
     reload (named in `problems`), not a crash. True when it started."""
     try:
         r = SourceRunner(p, cfg)
+    except GivenUp as e:  # the agent stops while its checkpoint waits on the state_dir (frozen?): not a failure
+        log.warning("reload: source not started: the agent stops", extra={"source": cfg.name, "error": str(e)})
+        problems.append(f"source {cfg.name}: not started: {e}")
+        if handed is not None:
+            _close_handed(handed)
+        return False
     except Exception as e:
         log.exception("source failed to start", extra={"source": cfg.name})
         problems.append(f"source {cfg.name}: failed to start: {e}")

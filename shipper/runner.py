@@ -112,29 +112,32 @@ class Daemon:
         previous = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         woken = selectors.DefaultSelector()
         woken.register(wake_r, selectors.EVENT_READ)
+        # A reload or a check that waits on the checkpoint database (a commit stuck on a frozen filesystem
+        # holds it) gives up at a stop signal: the stop must win (it waited until systemd's SIGKILL).
         try:
-            next_check = 0.0
-            while self.stop_signal is None and self.pipeline.ended() is None:
-                now = time.monotonic()
-                timeout = next_check - now
-                if self.notifier.watchdog_interval is not None:
-                    timeout = min(timeout, self.notifier.watchdog_interval)
-                if timeout > 0 and woken.select(timeout):
-                    try:
-                        os.read(wake_r, 4096)
-                    except BlockingIOError:
-                        pass
-                if self.stop_signal is not None:
-                    break
-                if self.reload_requested:
-                    self.reload_requested = False
-                    self._reload()
-                now = time.monotonic()
-                if now >= next_check:
-                    next_check = now + CHECK_EVERY
-                    self._check(now)
-                if not self.stalled and self.notifier.watchdog_due(now):
-                    self.notifier.ping(now)
+            with self.pipeline.store.cut_by(lambda: self.stop_signal is not None):
+                next_check = 0.0
+                while self.stop_signal is None and self.pipeline.ended() is None:
+                    now = time.monotonic()
+                    timeout = next_check - now
+                    if self.notifier.watchdog_interval is not None:
+                        timeout = min(timeout, self.notifier.watchdog_interval)
+                    if timeout > 0 and woken.select(timeout):
+                        try:
+                            os.read(wake_r, 4096)
+                        except BlockingIOError:
+                            pass
+                    if self.stop_signal is not None:
+                        break
+                    if self.reload_requested:
+                        self.reload_requested = False
+                        self._reload()
+                    now = time.monotonic()
+                    if now >= next_check:
+                        next_check = now + CHECK_EVERY
+                        self._check(now)
+                    if not self.stalled and self.notifier.watchdog_due(now):
+                        self.notifier.ping(now)
         finally:
             signal.set_wakeup_fd(previous)
             woken.close()
