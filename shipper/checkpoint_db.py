@@ -20,6 +20,7 @@ Standard library only: this runs as `python -I -S`, started in a fraction of the
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -99,6 +100,16 @@ def _full(path: str) -> bool:
     except OSError:
         return False
     return st.f_bavail * st.f_frsize < 64 * 1024
+
+
+def _read_only(state_dir: str) -> bool:
+    """The state_dir's filesystem refuses writes now. Asked by opening the lock file for writing (nothing
+    written): ext4 turned read-only by an error (errors=remount-ro) still says `rw` in statvfs."""
+    try:
+        os.close(os.open(os.path.join(state_dir, LOCK_FILE), os.O_RDWR | os.O_CLOEXEC))
+    except OSError as e:
+        return e.errno == errno.EROFS
+    return False
 
 
 def _damaged(e: sqlite3.DatabaseError) -> bool:
@@ -307,7 +318,17 @@ OPS = ("names", "load", "update", "ensure_present", "compact")
 def _answer(db: CheckpointDb, op: str, args: tuple[Any, ...]) -> Any:
     if op not in OPS:
         raise StateDirError(f"unknown request {op!r}")
-    return getattr(db, op)(*args)
+    try:
+        return getattr(db, op)(*args)
+    except sqlite3.Error as e:
+        # SQLite says "disk I/O error" when the filesystem turned read-only under it (ext4's
+        # errors=remount-ro after an I/O error, a forced remount): say what it is and what to do.
+        if not _read_only(db.state_dir):
+            raise
+        raise sqlite3.OperationalError(
+            f"{e}: the state_dir's filesystem is read-only now (remounted read-only after an error? see the kernel's "
+            "log, dmesg); nothing is saved until it is writable again: stop shipper, repair the filesystem and mount "
+            f"it read-write, then start it (what was not saved is read again); {RECOVERY}") from None
 
 
 def serve(fd: int, state_dir: str, agent_pid: int) -> None:

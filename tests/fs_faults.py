@@ -1,5 +1,5 @@
 """Real filesystem faults for the tests: a small tmpfs that fills up, then frees space again; a small ext4
-that is frozen (fsfreeze) and thawed.
+that is frozen (fsfreeze) and thawed; one that turns read-only on an error (errors=remount-ro).
 
 Mounting needs root (the tests run as root in CI and here); nothing is simulated: the kernel
 itself answers ENOSPC, short writes included.
@@ -89,3 +89,36 @@ def wait_lock_free(state, timeout: float) -> None:
     while not lock_free(state) and time.monotonic() < deadline:
         time.sleep(0.1)
 
+
+@contextlib.contextmanager
+def read_only_on_error_state(tmp_path):
+    """tmp_path/state on its own small ext4 mounted with errors=remount-ro; yields (fail, repair). fail():
+    the kernel takes an error on it (ext4's trigger_fs_error) and turns it read-only, whoever has files open
+    for writing (a `mount -o remount,ro` would be refused while they do); repair(): unmounted, e2fsck'd and
+    mounted read-write again, as an operator would (nothing may hold a file open on it). Unmounted at the end."""
+    state = tmp_path / "state"
+    state.mkdir()
+    image = tmp_path / "state.ext4"
+    subprocess.run(["truncate", "-s", "16M", str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+
+    def mount() -> None:
+        subprocess.run(["mount", "-o", "loop,errors=remount-ro", str(image), str(state)], check=True)
+
+    def fail() -> None:
+        device = subprocess.run(["findmnt", "-n", "-o", "SOURCE", str(state)], capture_output=True, text=True,
+                                check=True).stdout.strip()
+        with open(f"/sys/fs/ext4/{os.path.basename(device)}/trigger_fs_error", "w") as f:
+            f.write("a test's error: the filesystem turns read-only")
+
+    def repair() -> None:
+        subprocess.run(["umount", str(state)], check=True)
+        fsck = subprocess.run(["e2fsck", "-f", "-y", str(image)], capture_output=True)
+        assert fsck.returncode in (0, 1), fsck.stdout.decode() + fsck.stderr.decode()  # 1: errors corrected
+        mount()
+
+    mount()
+    try:
+        yield fail, repair
+    finally:
+        subprocess.run(["umount", str(state)], check=False)
