@@ -128,7 +128,14 @@ class ForwardConnection(FluentSender):
             self._close()  # noticed before writing: reconnect quietly, nothing was lost
         if self.socket:
             return
-        super()._reconnect()  # fluent-logger's TCP or unix connect
+        if self.host.startswith("unix://"):
+            super()._reconnect()  # fluent-logger's unix connect
+        else:
+            # Not fluent-logger's TCP connect: it tries IPv4 alone (AF_INET), so a server on ::1, or `localhost`
+            # whose IPv4 address nobody listens on, was an outage for ever. Every address the name resolves to,
+            # in order, as out_forward and any TCP client do.
+            self.socket = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.chunks_on_connection = 0
         try:
             if self.tls is not None:

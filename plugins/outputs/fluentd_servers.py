@@ -118,16 +118,11 @@ class ServerPool:
 def _can_connect(s: Server) -> bool:
     try:
         if s.host.startswith("unix://"):
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            addr: str | tuple[str, int] = s.host[len("unix://"):]
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(1.0)
+                sock.connect(s.host[len("unix://"):])
         else:
-            sock = socket.socket(socket.AF_INET6 if ":" in s.host else socket.AF_INET, socket.SOCK_STREAM)
-            addr = (s.host, s.port)
-        sock.settimeout(1.0)
-        try:
-            sock.connect(addr)
-        finally:
-            sock.close()
+            socket.create_connection((s.host, s.port), timeout=1.0).close()  # every address of the name, as sending does
         return True
     except OSError:
         return False
