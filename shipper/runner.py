@@ -281,7 +281,14 @@ class Daemon:
             self.http.close()
         for e in self.pipeline.source_bugs():
             log.error("source stopped with an error", extra={"error": e})
-        if not delivered:
+        if not delivered and self.pipeline.store_error:
+            # Delivered batches whose checkpoint the store refuses (a full state_dir) are repeated by the next
+            # start: not "undelivered", and said so, for the operator and the auditor.
+            log.error("stopped while checkpoints cannot be saved: what was delivered since the last saved "
+                      "checkpoint is read and sent again at the next start (a repeat); what was not delivered is "
+                      "read again", extra={"error": self.pipeline.store_error,
+                                           "in_flight": "; ".join(self.undelivered()) or "?"})
+        elif not delivered:
             pushed = any(not r.source.rereads for r in self.pipeline.runners.values())
             log.error("stopped with batches undelivered; they are read again next start" if not pushed else
                       "stopped with batches undelivered; those of sources that read again are read again next "
