@@ -44,6 +44,27 @@ def test_what_cannot_be_read_is_shipped_flagged_with_the_record():
     assert no_time["event"]["action"] == "vault.seal" and no_time["user"] == {"name": "alice"}
 
 
+def test_a_byte_that_is_not_utf8_costs_only_that_character():
+    """docs/ecs-conventions.md: the fields hold such a byte as U+FFFD; event.original says which byte it was."""
+    raw = READ.replace(b'"alice"', b'"jos\xe9"')
+    [ev] = AcmeVaultParser().parse(raw)
+    assert "tags" not in ev and ev["event"]["kind"] == "event"  # read whole, not a parse failure
+    assert ev["user"] == {"name": "jos\ufffd"} and ev["acme_vault"]["actor"] == "jos\ufffd"
+    assert ev["event"]["category"] == ["configuration"] and ev["@timestamp"] == "2026-03-01T09:00:00.123Z"
+    [flagged] = AcmeVaultParser().parse(b'{"actor": "jos\xe9", "operation": "secret.read"}')  # no time: flagged
+    assert flagged["tags"] == ["_parse_failure"] and flagged["user"] == {"name": "jos\ufffd"}
+    assert flagged["event"]["original"] == '{"actor": "jos\\xe9", "operation": "secret.read"}'  # the byte, recoverable
+    assert "created" not in flagged["event"]  # @timestamp is the time of reading: no product time to seal
+    [cut] = AcmeVaultParser().parse(b'{"actor": "jos\xe9", "operation"')  # not JSON at all
+    assert cut["tags"] == ["_parse_failure"] and cut["event"]["original"] == '{"actor": "jos\\xe9", "operation"'
+
+
+def test_a_record_with_its_own_time_but_flagged_keeps_that_time_and_says_when_it_was_read():
+    [ev] = AcmeVaultParser().parse(b'{"time": "2026-03-01T10:00:00Z", "actor": "alice"}')  # no operation
+    assert ev["tags"] == ["_parse_failure"] and "no operation" in ev["error"]["message"]
+    assert ev["@timestamp"] == "2026-03-01T10:00:00.000Z" and ev["event"]["created"].endswith("Z")
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(
     st.binary(max_size=300),

@@ -21,8 +21,10 @@ from shipper.api import (
     decode_text,
     failure_event,
     flag_problems,
+    is_utf8,
     load_catalog,
     now_iso,
+    original_text,
     vendor_time,
 )
 
@@ -42,10 +44,13 @@ class AcmeVaultParser(Parser):
     }
 
     def parse(self, raw: bytes) -> list[dict[str, Any]]:
+        # A byte that is not UTF-8 (a Latin-1 name) must not cost the whole record: its fields are read
+        # with it as U+FFFD (docs/ecs-conventions.md); the record's text for an auditor, original_text,
+        # keeps which byte it was. orjson refuses such bytes, so they are replaced first.
         try:
-            doc = orjson.loads(raw)
+            doc = orjson.loads(raw if is_utf8(raw) else decode_text(raw))
         except orjson.JSONDecodeError as e:
-            return [failure_event(raw, f"not JSON: {e}", self.module, self.dataset)]
+            return [failure_event(raw, f"not JSON: {e}", self.module, self.dataset)]  # kept as original_text(raw)
         if not isinstance(doc, dict):
             return [failure_event(raw, "expected a JSON object", self.module, self.dataset)]
 
@@ -55,6 +60,7 @@ class AcmeVaultParser(Parser):
         problems = []
 
         stamp = vendor_time(doc.get("time"), self.zone)
+        product_time = stamp is not None  # the vault's own time (an integrity seal covers it), not the reading's
         if stamp is None:
             problems.append(f"no readable time (time: {doc.get('time')!r})")
             stamp = now_iso()
@@ -89,5 +95,5 @@ class AcmeVaultParser(Parser):
         ev["message"] = f"{who}: {what}{where}" + (f" ({status})" if isinstance(status, str) else "")
 
         ev[self.module] = doc  # the vault's own record, as written
-        flag_problems(ev, problems, decode_text(raw))
+        flag_problems(ev, problems, original_text(raw), product_time=product_time)
         return [ev]
