@@ -45,6 +45,13 @@ def _float(text: str) -> float:
     return v
 
 
+def loads_replacing(data: bytes) -> Any:
+    """loads of a record whose bytes that are not UTF-8 are read as U+FFFD (decode_text), for a product
+    parser once loads refused it (orjson refuses such bytes): one Latin-1 byte does not make the whole
+    record unreadable (docs/ecs-conventions.md). Raises orjson.JSONDecodeError as loads does."""
+    return loads(data.decode("utf-8", errors="replace"))
+
+
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
     """orjson.loads, but integers exact (see the module's note); raises orjson.JSONDecodeError as it does."""
     try:

@@ -120,7 +120,13 @@ class ClouderaAIParser(Parser):
             try:
                 if b"\x00" in raw:
                     raise ValueError("record holds NUL bytes")
-                doc = loads(raw)
+                try:
+                    doc = loads(raw)
+                except orjson.JSONDecodeError as e:
+                    try:
+                        doc = exact_json.loads_replacing(raw)  # a byte that is not UTF-8 costs that character only
+                    except orjson.JSONDecodeError:
+                        raise e from None
                 if doc.__class__ is not dict:
                     raise ValueError(f"expected a JSON object, got {type(doc).__name__}")
             except (ValueError, orjson.JSONDecodeError) as e:

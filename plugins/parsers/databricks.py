@@ -126,7 +126,10 @@ class DatabricksParser(Parser):
         except orjson.JSONDecodeError as e:
             if not raw.strip():
                 return []  # a blank line is no record
-            return [_failure(raw, f"not a Databricks JSON record: {e}")]
+            try:
+                doc = exact_json.loads_replacing(raw)  # a byte that is not UTF-8 costs that character only
+            except orjson.JSONDecodeError:
+                return [_failure(raw, f"not a Databricks JSON record: {e}")]
         return self._parsed(doc, raw)
 
     def parse_batch(self, raws: list[bytes]) -> list[list[dict]]:

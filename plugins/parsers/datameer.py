@@ -128,7 +128,13 @@ class DatameerParser(Parser):
                     raise ValueError("no JSON object on the line")
                 if b"\x00" in raw:
                     raise ValueError("line holds NUL bytes")
-                doc = loads(raw[start:] if start else raw)
+                try:
+                    doc = loads(raw[start:] if start else raw)
+                except orjson.JSONDecodeError as e:
+                    try:
+                        doc = exact_json.loads_replacing(raw[start:])  # a byte that is not UTF-8 costs that character only
+                    except orjson.JSONDecodeError:
+                        raise e from None
                 if doc.__class__ is not dict:
                     raise ValueError(f"expected a JSON object, got {type(doc).__name__}")
             except (ValueError, orjson.JSONDecodeError) as e:

@@ -279,7 +279,10 @@ class PuppetEnterpriseParser(Parser):
         try:
             doc = exact_json.loads(raw)
         except orjson.JSONDecodeError as e:
-            return [self._failure(raw, f"not a Puppet Enterprise activity record (JSON): {e}")]
+            try:
+                doc = exact_json.loads_replacing(raw)  # a byte that is not UTF-8 costs that character only
+            except orjson.JSONDecodeError:
+                return [self._failure(raw, f"not a Puppet Enterprise activity record (JSON): {e}")]
         if not isinstance(doc, dict):
             return [self._failure(raw, f"expected a JSON object, got {type(doc).__name__}")]
         shape = _record_shape(tuple(doc))

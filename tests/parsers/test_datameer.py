@@ -200,13 +200,20 @@ def _assert_failure(ev: dict, raw: bytes, assert_ecs, vendor_time: str | None = 
     b"{truncated",
     b'["a", "list"]',
     b'{"timestamp":"2026-07-01 12:00:00","actionType":"JOB","action":"START\x00_EXECUTION"}',
-    b'{"timestamp":"2026-07-01 12:00:00","actionType":"JOB","action":"\xff\xfe"}',
     b"",
     b"\x00\x00\x00",
 ])
 def test_broken_lines_are_shipped_flagged(raw, assert_ecs):
     [ev] = DatameerParser().parse(raw)
     _assert_failure(ev, raw, assert_ecs)
+
+
+def test_bytes_that_are_not_utf8_are_read_as_u_fffd_not_a_failure_of_the_record():
+    """docs/ecs-conventions.md: the fields hold such a byte as U+FFFD (the file source tags the line
+    _invalid_encoding; event.original, when kept, says which byte it was)."""
+    [ev] = DatameerParser().parse(b'{"timestamp":"2026-07-01 12:00:00","actionType":"JOB","action":"\xff\xfe"}')
+    assert ev["event"]["action"] == "\ufffd\ufffd" and ev["tags"] == ["_unmapped_action"]
+    assert ev["@timestamp"] == "2026-07-01T12:00:00.000Z" and ev["event"]["kind"] == "event"
 
 
 @pytest.mark.parametrize("raw,missing,vendor_time", [
