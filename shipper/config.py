@@ -46,6 +46,9 @@ class AgentSettings(StrictModel):
 
 @dataclass
 class Config:
+    """A validated config (load_config): `path`, `settings` (state_dir, shutdown_timeout, http,
+    logging…), `sources` and `outputs` (each its plugin's Config model), and `state_dir`, `base_dir`."""
+
     path: str
     settings: AgentSettings
     sources: list[SourceConfig]
@@ -73,6 +76,9 @@ class Problem:
 
 
 class ConfigError(Exception):
+    """The config cannot be used: `.problems` lists each `Problem` (file, line, key path, message), in
+    file order; `str()` is their lines."""
+
     def __init__(self, problems: list[Problem]):
         # In file order, each once (a wrong block can be named by two checks in the same words).
         unique = {(p.line or 0, p.path, p.message): p for p in problems}
@@ -270,6 +276,8 @@ def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None
 
 
 def load_config(path: str | os.PathLike) -> Config:
+    """Read and validate the config file at `path` (every source's and output's block against its
+    plugin's Config model): a Config, or ConfigError naming each problem's file, line and key."""
     p = Path(path)
     try:
         # O_NONBLOCK: opening a FIFO nobody writes to would wait forever (check, start, a reload).

@@ -77,12 +77,19 @@ WAIT_MAX = 2_000_000.0
 
 
 class StrictModel(BaseModel):
+    """A block of options that refuses unknown keys (named with file, line and key) and `.inf`/`.nan`:
+    the base of SourceConfig and OutputConfig, and of a plugin's nested blocks."""
+
     # Unknown keys are errors (a typo must not be silently ignored). `.inf` and `.nan` are refused:
     # YAML has them, and no option of a count, a size or a time means "for ever".
     model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
 
 
 class SourceConfig(StrictModel):
+    """The keys every source block has (`name`, `type`, `parser`, `tag`, `timezone`, `tags`,
+    `preserve_original_event`, `batch_size`, `parse_workers`, `id_namespace`, …: README, Config
+    reference). A source's `Config` subclasses it with its own keys and `type: Literal["its name"]`."""
+
     name: str = Field(description="unique name, [a-z0-9_]+; keys the checkpoints")
     type: str
     parser: str
@@ -139,6 +146,9 @@ class SourceConfig(StrictModel):
 
 
 class OutputConfig(StrictModel):
+    """The keys every output block has (`type`, `name`, `match`, the in-flight limits). An output's
+    `Config` subclasses it with its own keys and `type: Literal["its name"]`."""
+
     type: str
     name: str = ""  # default: <type> or <type>_<index>
     match: str = "*"  # glob on the event tag

@@ -26,6 +26,8 @@ INVALID_ENCODING = "_invalid_encoding"
 
 
 def now_iso() -> str:
+    """The time now in UTC, as `iso_utc` writes it: a record's `@timestamp` when it has no time of its
+    own (flag that with flag_problems)."""
     return iso_utc(datetime.now(timezone.utc))
 
 
@@ -243,6 +245,8 @@ def is_utf8(raw: bytes) -> bool:
 
 
 def get_path(event: dict, dotted: str, default: Any = None) -> Any:
+    """The value at a dotted path (`get_path(ev, "user.name")`), or `default` where a part is missing
+    or not a dict."""
     d: Any = event
     for p in dotted.split("."):
         if not isinstance(d, dict) or p not in d:
@@ -252,6 +256,7 @@ def get_path(event: dict, dotted: str, default: Any = None) -> Any:
 
 
 def add_tag(event: dict, tag: str) -> None:
+    """Append `tag` to the event's `tags` (made if missing), once."""
     tags = event.setdefault("tags", [])
     if tag not in tags:
         tags.append(tag)
@@ -355,11 +360,15 @@ def drop_nulls(value: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Classification:
+    """An action's ECS categorisation from a catalogue (load_catalog): `event.category` and `event.type`
+    values, and the usual `event.outcome` (None: the record says)."""
+
     category: tuple[str, ...]
     type: tuple[str, ...]
     outcome: str | None = None
 
     def apply(self, event: dict) -> None:
+        """Set `event.category` and `event.type`, and `event.outcome` if the event has none yet."""
         ev = event.setdefault("event", {})
         ev["category"] = list(self.category)
         ev["type"] = list(self.type)
@@ -387,6 +396,8 @@ def load_catalog(path: str | Path, key_columns: tuple[str, ...]) -> dict[tuple[s
 
 
 def base_event(module: str, dataset: str, action: str | None = None) -> dict:
+    """A new event: `ecs.version`, `event.kind: event`, `event.module`, `event.dataset` and, when
+    given, `event.action`. Set `@timestamp` and the rest on it."""
     event: dict[str, Any] = {"kind": "event", "module": module, "dataset": dataset}
     if action is not None:
         event["action"] = action

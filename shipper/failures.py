@@ -27,6 +27,11 @@ class _Scope:
 
 
 class SourceFailures:
+    """`SourceFailures(logger, source, interval=60.0)`: a source's failures, said as an operator wants
+    them (this module's note): `failed(kind, message, scope="")` when a read fails, `recovered(message,
+    scope="")` when it works again, `failing(scope="")` whether it fails now, and `report()` for the
+    source's `last_error()`. `scope` names an independent part (a service, a container)."""
+
     def __init__(self, logger: logging.Logger, source: str, interval: float = 60.0):
         self.log = logger
         self.source = source
@@ -41,6 +46,9 @@ class SourceFailures:
         self._gauge.set(0)
 
     def failed(self, kind: str, message: str, scope: str = "", level: int = logging.WARNING, **fields) -> None:
+        """A read of `scope` failed: `kind` a short word (connect, auth, timeout, http_5xx…), `message` the
+        operator's line (never a secret). Logged at `level` when the failure starts or changes kind, then
+        summarised at most once per interval; counted in the metrics. `fields` go to the log line."""
         now, mono = time.time(), time.monotonic()
         extra = {"source": self.source, "kind": kind, **({"scope": scope} if scope else {}), **fields}
         with self._lock:
@@ -71,6 +79,7 @@ class SourceFailures:
             self.log.log(level, line, extra=extra)
 
     def recovered(self, message: str, scope: str = "", **fields) -> None:
+        """`scope` works again: one line (only if its failure was logged), and the gauge drops when no part fails."""
         with self._lock:
             cur = self._scopes.pop(scope, None)
             if cur is None:
@@ -86,6 +95,7 @@ class SourceFailures:
                                       **({"scope": scope} if scope else {}), **fields})
 
     def failing(self, scope: str = "") -> bool:
+        """Whether `scope` is failing now."""
         with self._lock:
             return scope in self._scopes
 

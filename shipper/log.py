@@ -105,6 +105,8 @@ class Throttled:
         self._last = 0.0
 
     def failure(self, msg: str, _exc_info: BaseException | None = None, **fields) -> None:
+        """A failure: the first is logged at once (a warning, with `_exc_info`'s traceback if given),
+        then `still failing: msg` at most once per interval. `fields` go to the log line."""
         now = time.monotonic()
         with self._lock:
             self._count += 1
@@ -116,6 +118,7 @@ class Throttled:
                 self._last = now
 
     def recovered(self, msg: str, **fields) -> None:
+        """It works again: `msg` logged once (info) with the count of failures, if any were logged."""
         with self._lock:
             if self._failing:
                 self.logger.info(msg, extra={**fields, "failures": self._count})

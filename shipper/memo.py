@@ -94,6 +94,7 @@ class BoundedMemo(Generic[K, V]):
         return value
 
     def clear(self) -> None:
+        """Forget every entry."""
         self._entries.clear()
 
     def __len__(self) -> int:

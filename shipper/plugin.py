@@ -149,7 +149,20 @@ class EndRun(Exception):
 
 @dataclass
 class SourceContext:
-    """What the pipeline gives a source."""
+    """What the pipeline gives a source (`self.ctx`).
+
+    `name`: the source's configured name (keys its checkpoint, metrics and, by default, its events'
+    stable ids). `emit(raw_batch)`: hands a RawBatch on; blocks while the outputs are full. `stop`:
+    set when the source must return from run() (a WakingEvent in the agent, add_waker() to be woken
+    from a wait of your own). `once`: `shipper run --once`: read what is there now, then return.
+    `state`: the saved state at start, every delivered batch's checkpoint fragment merged (empty under
+    `shipper check`). `state_dir`: the agent's state folder. `logger`: this source's logger. `base_dir`:
+    the config file's folder, for relative paths or globs the source resolves itself. `lost(what,
+    nbytes)`: data deleted or cut before it could be read (nbytes 0 if unknown), named in the next
+    attestation. `vendor_gaps(gaps, numbering)`: gaps (first, last) in a numbering of the product's
+    the source watches itself (VendorIdGaps.due), warned, counted and attested. `note(fragment)`: saves
+    a state fragment at once, not on delivery (what a batch held, for a loss to be named next run).
+    """
 
     name: str  # the source's configured name (keys its checkpoint and metrics)
     emit: Callable[[RawBatch], None]  # blocks while outputs are full (backpressure)
@@ -204,6 +217,16 @@ def saved_value_line(key: str, value: Any) -> str:
 
 
 class Source(ABC):
+    """Reads a product's audit trail and hands its records on (docs/writing-plugins.md, Sources).
+
+    `Source(config, ctx)`: `config` is the validated block (an instance of the class's `Config`, a
+    SourceConfig subclass), `ctx` a SourceContext; open nothing here (`shipper check` builds sources
+    only to describe them). `run()` reads until `ctx.stop` is set (with `ctx.once`: until nothing more
+    is there) and hands `RawBatch`es to `ctx.emit`; a batch's checkpoint is saved once every output has
+    it. Class attributes: `Config`, `rereads` (False: records pushed to it cannot be read again),
+    `reports_vendor_gaps`. The other methods are optional.
+    """
+
     Config: ClassVar[type[SourceConfig]] = SourceConfig
     # True when the source watches a numbering of the product's itself and reports its gaps through
     # ctx.vendor_gaps: attestations then always carry `vendor_id_gaps` (also when there are none).
@@ -269,7 +292,9 @@ class Source(ABC):
         handed.close()
 
     def close(self) -> None:
-        pass
+        """Release what the source holds (connections, files, what restarting() kept and no successor
+        took). Called once after run() returned, or after a stop gave up waiting for it (then from
+        another thread while run() may still be blocked), and also when run() never ran."""
 
 
 class Parser(ABC):
@@ -306,6 +331,16 @@ class Parser(ABC):
 
 
 class Output(ABC):
+    """Delivers batches of events somewhere (docs/writing-plugins.md, Outputs).
+
+    `Output(config, ctx)`: `config` is the validated block (an instance of the class's `Config`, an
+    OutputConfig subclass), `ctx` an OutputContext; do not connect here (`shipper check` builds outputs
+    to describe them). `send(batch)` returns once the batch is stored: that acknowledges it. Class
+    attributes: `Config`, `coalesce` (with send_many), `takes_lines`, `reads_index_keys`,
+    `stores_in_order`; `trouble` is the delivery problem while send() retries. The other methods are
+    optional.
+    """
+
     Config: ClassVar[type[OutputConfig]] = OutputConfig
     # (max events, max seconds): when set, the output worker hands up to that many events of queued
     # batches to send_many() at once, waiting at most that long for more. None: one batch per send().
@@ -328,7 +363,9 @@ class Output(ABC):
         self.ctx = ctx
 
     def start(self) -> None:
-        pass
+        """Called once, before the first send(), in the agent (not by `shipper check`). An exception
+        here is logged with its traceback and the output takes no batch (under --once the run ends,
+        exit 1): keep what a retry can fix (a server down) for send()."""
 
     @abstractmethod
     def send(self, batch: Batch) -> None:
@@ -350,6 +387,7 @@ class Output(ABC):
         return None
 
     def describe(self) -> str:
+        """One line for `shipper check`: where this output would write. By default its type."""
         return self.config.type
 
     def read_back(self, since: str | None = None) -> Iterator[tuple[str, dict]]:
@@ -358,12 +396,19 @@ class Output(ABC):
         raise NotImplementedError(f"output type {self.config.type!r} cannot read back what it stored")
 
     def close(self) -> None:
-        pass
+        """Release connections and files, flushing nothing unacknowledged. Called once at a stop or
+        when a reload replaces the output, also after a start() that raised: close only what is open."""
 
 
 @dataclass
 class OutputContext:
-    """What the pipeline gives an output."""
+    """What the pipeline gives an output (`self.ctx`).
+
+    `name`: the output's configured (or derived) name. `stop`: set when the agent stops: a retry
+    waits on it (`stop.wait(delay)`) and raises Stopping once it is set. `state_dir`: the agent's state
+    folder (for a dead-letter file, say). `logger`: this output's logger. `once`: `shipper run --once`:
+    give up on a failure after bounded retries with EndRun, never wait for ever.
+    """
 
     name: str  # the output's configured (or derived) name
     stop: threading.Event

@@ -29,7 +29,8 @@ _KEYWORD = re.compile(r"(?P<pre>\b(?:password|passwd|pwd|sslpassword|api_key|api
 
 
 class SecretError(ValueError):
-    pass
+    """A secret cannot be read (a missing or unreadable file, an empty one, a FIFO with no writer): the
+    message says what and where, never the secret."""
 
 
 def redact(text: str) -> str:

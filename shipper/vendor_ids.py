@@ -29,6 +29,10 @@ MAX_OPEN = 1000  # gaps followed at once; more are reported at once (bounded mem
 
 
 class VendorIdGaps:
+    """`VendorIdGaps(saved=None)`: the gaps in one numbering of the product's (this module's note), from its
+    saved `state()`. `observe(ids, now)` the numbers read, `claim(n, now)` what the product says exists,
+    `restart()` when the numbering moved, `due(now)` the gaps to report (to `ctx.vendor_gaps`)."""
+
     def __init__(self, saved: dict[str, Any] | None = None):
         saved = saved or {}
         self.highest: int | None = saved.get("highest")
@@ -37,6 +41,7 @@ class VendorIdGaps:
         self.open: list[list] = [[lo, hi, None] for lo, hi in saved.get("open", ())]
 
     def state(self) -> dict[str, Any]:
+        """What to save in the source's checkpoint (JSON), read back by `VendorIdGaps(saved)`."""
         return {"highest": self.highest, "open": [[lo, hi] for lo, hi, _ in self.open]}
 
     def observe(self, ids: Iterable[Any], now: float) -> list[tuple[int, int]]:

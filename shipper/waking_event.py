@@ -12,6 +12,9 @@ from typing import Callable
 
 
 class WakingEvent(threading.Event):
+    """What `ctx.stop` is in the agent: a threading.Event whose set() also runs the wakers added with
+    add_waker(fn), so a source asleep on a socket or a pipe wakes at once (this module's note)."""
+
     def __init__(self) -> None:
         super().__init__()
         self._wakers_lock = threading.Lock()
@@ -25,11 +28,13 @@ class WakingEvent(threading.Event):
             fn()
 
     def remove_waker(self, fn: Callable[[], None]) -> None:
+        """Stop calling `fn` (a function not added is ignored)."""
         with self._wakers_lock:
             if fn in self._wakers:
                 self._wakers.remove(fn)
 
     def set(self) -> None:
+        """Set the event and run every waker, in the setting thread."""
         super().set()
         with self._wakers_lock:
             wakers = list(self._wakers)

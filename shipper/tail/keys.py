@@ -10,6 +10,9 @@ from typing import Sequence
 
 
 class LineKeys(Sequence[str]):
+    """`LineKeys(fid, offsets)`: a batch's record keys `"<fid>:<offset>"` (a content's id and each record's
+    byte offset in it), made only when read: for a line-oriented source's `RawBatch.keys`."""
+
     __slots__ = ("fid", "offsets")
 
     def __init__(self, fid: str, offsets: list[int]):
