@@ -5,7 +5,7 @@ these names come from are the core's own business and move freely. docs/writing-
 guide, examples/shipper-plugin-example/ a complete package written from it.
 
 The contract in short (each class says more):
-- `Parser(options: ParserOptions)`: `parse(raw: bytes) -> list[dict]` maps one record to ECS events;
+- `Parser(options: ParserOptions)`: `parse(raw: bytes) -> list[dict[str, Any]]` maps one record to ECS events;
   never raises on bad input (a `failure_event` instead). Class attributes `module`, `dataset`, and
   optionally `monotonic_ids`, `vendor_field_types`.
 - `Source(config, ctx: SourceContext)`: `run()` reads until `ctx.stop` (or, with `ctx.once`, until

@@ -244,7 +244,7 @@ def is_utf8(raw: bytes) -> bool:
     return True
 
 
-def get_path(event: dict, dotted: str, default: Any = None) -> Any:
+def get_path(event: dict[str, Any], dotted: str, default: Any = None) -> Any:
     """The value at a dotted path (`get_path(ev, "user.name")`), or `default` where a part is missing
     or not a dict."""
     d: Any = event
@@ -255,14 +255,14 @@ def get_path(event: dict, dotted: str, default: Any = None) -> Any:
     return d
 
 
-def add_tag(event: dict, tag: str) -> None:
+def add_tag(event: dict[str, Any], tag: str) -> None:
     """Append `tag` to the event's `tags` (made if missing), once."""
     tags = event.setdefault("tags", [])
     if tag not in tags:
         tags.append(tag)
 
 
-def add_related(event: dict, users: Iterable[Any] = (), ips: Iterable[Any] = ()) -> None:
+def add_related(event: dict[str, Any], users: Iterable[Any] = (), ips: Iterable[Any] = ()) -> None:
     """Values (as text, each once, in order) added to related.user / related.ip; no empty `related` left."""
     rel = event.get("related")
     for kind, values in (("user", users), ("ip", ips)):
@@ -367,7 +367,7 @@ class Classification:
     type: tuple[str, ...]
     outcome: str | None = None
 
-    def apply(self, event: dict) -> None:
+    def apply(self, event: dict[str, Any]) -> None:
         """Set `event.category` and `event.type`, and `event.outcome` if the event has none yet."""
         ev = event.setdefault("event", {})
         ev["category"] = list(self.category)
@@ -395,7 +395,7 @@ def load_catalog(path: str | Path, key_columns: tuple[str, ...]) -> dict[tuple[s
     return out
 
 
-def base_event(module: str, dataset: str, action: str | None = None) -> dict:
+def base_event(module: str, dataset: str, action: str | None = None) -> dict[str, Any]:
     """A new event: `ecs.version`, `event.kind: event`, `event.module`, `event.dataset` and, when
     given, `event.action`. Set `@timestamp` and the rest on it."""
     event: dict[str, Any] = {"kind": "event", "module": module, "dataset": dataset}
@@ -407,7 +407,7 @@ def base_event(module: str, dataset: str, action: str | None = None) -> dict:
 PIPELINE_ERROR = "pipeline_error"  # ECS event.kind of a record the pipeline could not (wholly) understand
 
 
-def failure_event(raw: bytes | str, message: str, module: str, dataset: str) -> dict:
+def failure_event(raw: bytes | str, message: str, module: str, dataset: str) -> dict[str, Any]:
     """A record that could not be parsed: shipped, flagged (ECS `event.kind: pipeline_error`, as every
     Elastic pipeline's on_failure sets it, and the tag), with the raw text kept."""
     text = raw if isinstance(raw, str) else original_text(raw)
@@ -424,7 +424,7 @@ def unmapped(event: dict) -> None:
     add_tag(event, UNMAPPED_ACTION)
 
 
-def classify(event: dict, cls: Classification | None, has_action: bool) -> None:
+def classify(event: dict[str, Any], cls: Classification | None, has_action: bool) -> None:
     """Categorise from the catalogue entry; an action the catalogue lacks is tagged, not dropped."""
     if cls is not None:
         cls.apply(event)
@@ -432,7 +432,7 @@ def classify(event: dict, cls: Classification | None, has_action: bool) -> None:
         unmapped(event)
 
 
-def flag_problems(event: dict, problems: list[str], original: str | None = None, product_time: bool = False) -> None:
+def flag_problems(event: dict[str, Any], problems: list[str], original: str | None = None, product_time: bool = False) -> None:
     """A record that lacks something is shipped as far as it was understood, flagged: the tag,
     what was wrong (after any error the record itself carried) and, when given, the raw text.
     `product_time`: its @timestamp is the product's own time, not the time it was read; the event
@@ -451,7 +451,7 @@ def flag_problems(event: dict, problems: list[str], original: str | None = None,
         event["event"]["original"] = original
 
 
-def audit_message(ev: dict, what: str, source_path: str | None = None) -> str:
+def audit_message(ev: dict[str, Any], what: str, source_path: str | None = None) -> str:
     """The `message` of a product that writes no text of its own (docs/ecs-conventions.md, Context): one
     line an auditor reads, built from the promoted fields — who, what, to whom or what, how it ended:
     `actor: what [user T [group G]] [group G] [SOURCE -> ]PATH [(outcome)]`."""

@@ -58,7 +58,7 @@ class Batch:
 
     source: str
     tag: str
-    events: Sequence[dict]
+    events: Sequence[dict[str, Any]]
     ids: Sequence[str]  # stable id per event (hash of namespace + vendor id, or of source + position)
     nbytes: int
     pending: int = 0  # outputs that still have to acknowledge
@@ -66,7 +66,7 @@ class Batch:
     index_keys: list[tuple] | None = None
 
 
-def serialize_event(event: dict) -> bytes:
+def serialize_event(event: dict[str, Any]) -> bytes:
     """An event's NDJSON line: what stdout writes and Elasticsearch's bulk body carries."""
     return orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE, default=str)
 
@@ -93,7 +93,7 @@ def lines_with_ids(batch: Batch, field: str) -> tuple[bytes, int]:
     return b"".join(out), left
 
 
-def index_key(event: dict) -> tuple:
+def index_key(event: dict[str, Any]) -> tuple:
     """What an index name may depend on: (event.dataset, event.module, the day of @timestamp), raw."""
     ev = event.get("event")
     if isinstance(ev, dict):
@@ -321,10 +321,10 @@ class Parser(ABC):
         self.zone = ZoneInfo(options.timezone or "UTC")
 
     @abstractmethod
-    def parse(self, raw: bytes) -> list[dict]:
+    def parse(self, raw: bytes) -> list[dict[str, Any]]:
         """The record's events (usually one). Bad input gives a `failure_event`, never an exception."""
 
-    def parse_batch(self, raws: list[bytes]) -> list[list[dict]]:
+    def parse_batch(self, raws: list[bytes]) -> list[list[dict[str, Any]]]:
         """parse() over a batch; a parser may override it to share work between records."""
         parse = self.parse
         return [parse(r) for r in raws]
