@@ -1,10 +1,12 @@
 """`shipper cat`'s reading: records of a file or stdin, bounded like the file source's (a line longer
 than max_line_bytes is cut into pieces flagged _line_truncated, never held whole), in batches bounded
-by count and by bytes."""
+by count and by bytes. A record with bytes that are not UTF-8 is flagged _invalid_encoding, as the file
+source (with its default encoding, utf-8) flags it."""
 from __future__ import annotations
 
 from typing import BinaryIO, Iterator
 
+from shipper.ecs import INVALID_ENCODING, is_utf8
 from shipper.tail.lines import TRUNCATED, split_lines
 
 READ_SIZE = 1 << 20
@@ -36,7 +38,7 @@ def read_batches(f: BinaryIO, max_line: int) -> Iterator[tuple[list[bytes], list
         cont = lines.cont
         for i, rec in enumerate(lines.records):
             records.append(rec)
-            flags.append(lines.flags[i] if lines.flags else ())
+            flags.append(_with_encoding(rec, lines.flags[i] if lines.flags else ()))
             size += len(rec)
             if len(records) >= BATCH_LINES or size >= BATCH_BYTES:
                 yield flush()
@@ -46,10 +48,14 @@ def read_batches(f: BinaryIO, max_line: int) -> Iterator[tuple[list[bytes], list
     if buf:  # the last line, without its newline
         rec = buf[:-1] if buf.endswith(b"\r") else buf
         records.append(rec)
-        flags.append((TRUNCATED,) if cont else ())
+        flags.append(_with_encoding(rec, (TRUNCATED,) if cont else ()))
         used += len(buf)
     if records:
         yield flush()
+
+
+def _with_encoding(rec: bytes, flags: tuple[str, ...]) -> tuple[str, ...]:
+    return flags if is_utf8(rec) else (*flags, INVALID_ENCODING)
 
 
 def flag_events(parsed: list[list[dict]], flags: list[tuple[str, ...]] | None) -> None:
