@@ -39,6 +39,7 @@ from shipper.ecs import (
     PIPELINE_ERROR,
     READ_TIME,
     UNMAPPED_ACTION,
+    CatalogError,
     Classification,
     LocalTimeParser,
     add_related,
@@ -107,7 +108,7 @@ __all__ = [
     # ECS helpers for parsers
     "ECS_VERSION", "INVALID_ENCODING", "PARSE_FAILURE", "PIPELINE_ERROR", "READ_TIME", "UNMAPPED_ACTION",
     "base_event", "failure_event", "add_tag", "add_related", "get_path", "drop_nulls", "audit_message",
-    "Classification", "load_catalog", "classify", "flag_problems",
+    "Classification", "load_catalog", "CatalogError", "classify", "flag_problems",
     "clean_ip", "decode_text", "original_text", "is_utf8", "snake_case", "squash_key",
     "now_iso", "iso_utc", "vendor_time", "LocalTimeParser", "names_no_zone", "vendor_time_and_zoneless",
     "zone_name",
