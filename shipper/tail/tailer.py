@@ -898,6 +898,8 @@ class Tailer:
 
     def _same_content(self, f: Followed, o: Observed) -> bool:
         """A closed followed file under its inode: still the same file (not a reused inode)?"""
+        if f.gz != o.gz:
+            return False  # (see _matches)
         if f.state is None:
             # No identity yet (no complete line: an empty .gz, say): re-checked once it has a head.
             # Changed since we looked, on an inode of another generation, it was deleted and its
@@ -915,6 +917,12 @@ class Tailer:
         inode)? Same head, and the same bytes before the offset where it is that long. Raises
         MovedDuringScan when `o`'s name holds another file by now: that tells nothing either way."""
         if (o.st.st_dev, o.st.st_ino) != (s.dev, s.ino):
+            return False
+        if o.gz != s.gz:
+            # A content never changes between plain and compressed on its inode (gzip writes a new
+            # file): its inode holds another file. (A plain state matched on a reused inode holding
+            # a .gz with the same first line and fewer compressed bytes than were read was taken
+            # for the file cut shorter, and its gzip bytes read as lines.)
             return False
         if not o.gz and o.st.st_size < s.head_len:
             return False
@@ -1387,7 +1395,8 @@ class Tailer:
         s = lo.state
         del self.loose[s.fid]
         self.families.remove(s.family)
-        moved = (o.st.st_dev, o.st.st_ino) != (s.dev, s.ino)
+        # (A compressed form on its own inode, given to the .gz when it was freed, is another file too.)
+        moved = (o.st.st_dev, o.st.st_ino) != (s.dev, s.ino) or o.gz != s.gz
         if s.gone or s.unmatched:
             s.gone = s.unmatched = 0.0  # followed again (a tombstone's content found, or its path back in scope)
             self.pending[s.key] = s

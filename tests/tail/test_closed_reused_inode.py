@@ -1,0 +1,64 @@
+"""Which file is which when a followed file is closed (over the descriptor budget, or idle) or was never
+opened, and its inode is given to another file before the next scan (ext4 hands a freed inode to the
+next file made in the folder). Found by the torture harness with a descriptor budget and scans
+overtaken by rotations (`make torture ARGS=--overtaken`); each test names its seed."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+
+import pytest
+
+from tests.tail.conftest import Follower, assert_exactly_once
+
+HEADER = b"# time level message (a header every file has)\n"
+
+
+def _line(i: int) -> bytes:
+    return json.dumps({"seq": i, "msg": "x" * 20}).encode() + b"\n"
+
+
+def _gz(path, data: bytes) -> None:
+    with gzip.open(path, "wb") as fh:
+        fh.write(data)
+
+
+def test_a_closed_plain_file_whose_inode_now_holds_a_gz_is_not_read_as_lines(tmp_path):
+    """A plain backup read to its end and closed was deleted (a cleaner), and the compressed form of
+    the next backup took its inode. Same inode, same first line (the layout header), and a
+    compressed size below the read offset: the closed file was taken for the same content cut
+    shorter, renamed to the .gz name still marked plain, found "truncated" and followed again from 0
+    as a plain file: its gzip bytes were shipped as lines (an altered record). A plain content never
+    turns into a compressed one on its inode (gzip writes a new file): the inode holds another file."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    other = d / "other.log"
+    log.write_bytes(HEADER + b"".join(_line(i) for i in range(30)))
+    f = Follower([log, other], d, max_open=2)
+    try:
+        f.poll()
+        os.rename(log, d / "app.log.1")
+        log.write_bytes(HEADER + b"".join(_line(i) for i in range(30, 40)))
+        f.poll()
+        other.write_bytes(_line(-1))
+        f.poll()  # other.log opened: app.log.1 (read to its end, the longest idle) closed over the budget
+        [(closed_ino, closed)] = [(k[1], x) for k, x in f.tailer.files.items() if x.fh is None]
+        assert closed.path == str(d / "app.log.1")
+
+        os.unlink(d / "app.log.1")  # the cleaner: its inode is free
+        os.rename(log, d / "app.log.1")  # the rotation …
+        with open(d / "app.log.1", "rb") as src, gzip.open(d / "app.log.1.gz", "wb") as dst:
+            dst.write(src.read())  # … compressed: the .gz takes the freed inode
+        os.unlink(d / "app.log.1")
+        log.write_bytes(HEADER + b"".join(_line(i) for i in range(40, 42)))
+        if os.stat(d / "app.log.1.gz").st_ino != closed_ino:
+            pytest.skip("the file system did not give the freed inode to the .gz (ext4 does)")
+        assert os.path.getsize(d / "app.log.1.gz") < closed.state.offset
+        f.settle()
+        assert not [r for r in f.lines() if r[:2] == b"\x1f\x8b" or not r.startswith((b"{", b"#"))]
+        assert_exactly_once([json.loads(r)["seq"] for r in f.lines() if r.startswith(b"{")], range(-1, 42))
+        assert f.tailer.losses == 0
+    finally:
+        f.tailer.close()
