@@ -1974,7 +1974,13 @@ class Tailer:
         if got or size != f.size:
             f.active_at = time.monotonic()
         f.size = size
-        s.size = max(s.size, f.size)
+        if f.gz and not fh.cut and not stop.is_set():
+            # Read to the end of its stream: what it decompresses to is its size. (Its state was given
+            # the compressed size when found: a small .gz is larger than its content, and the
+            # difference was called unread, a false loss, when it went.)
+            s.size = max(s.offset, f.size)
+        else:
+            s.size = max(s.size, f.size)
         f.at_eof = ended or s.offset >= f.size
         if ended:
             f.read_to = pre

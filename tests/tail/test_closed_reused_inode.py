@@ -62,3 +62,28 @@ def test_a_closed_plain_file_whose_inode_now_holds_a_gz_is_not_read_as_lines(tmp
         assert f.tailer.losses == 0
     finally:
         f.tailer.close()
+
+
+def test_a_small_gz_read_to_its_end_then_deleted_is_no_loss(tmp_path):
+    """Found with the test above: a .gz's state took the file's compressed size as its size, and a read
+    kept the larger of that and the decompressed size. A small .gz is larger than what it holds (gzip's
+    header and trailer): read to its end and deleted (the oldest backup), the difference was called
+    unread and lost ("10 bytes … were deleted … before they could be read"), a false loss. (Read to the end of
+    its stream, a .gz's size is what it decompresses to.)"""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.write_bytes(HEADER + _line(0))
+    f = Follower([log], d, close_inactive=0.0)
+    try:
+        f.poll()
+        _gz(d / "app.log.1.gz", HEADER + _line(1))
+        assert os.path.getsize(d / "app.log.1.gz") > len(HEADER + _line(1))
+        f.poll()
+        f.tailer.close_idle()  # (closed: deleted, it is found nowhere; open, it is read to its end and let go)
+        os.unlink(d / "app.log.1.gz")
+        f.settle()
+        assert_exactly_once([json.loads(r)["seq"] for r in f.lines() if r.startswith(b"{")], range(2))
+        assert f.tailer.losses == 0
+    finally:
+        f.tailer.close()
