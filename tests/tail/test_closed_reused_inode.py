@@ -87,3 +87,66 @@ def test_a_small_gz_read_to_its_end_then_deleted_is_no_loss(tmp_path):
         assert f.tailer.losses == 0
     finally:
         f.tailer.close()
+
+
+def test_a_closed_gz_file_not_compared_in_a_scan_is_not_read_from_another_file_on_its_inode(tmp_path):
+    """A compressed backup read to its end and closed was deleted by a rotation, and the next backup's
+    .gz took its inode (under app.log.1.gz). A scan listed it there, then another rotation renamed it to
+    app.log.2.gz — the name the closed file had — before the scan opened it to compare its bytes: moved
+    during the scan, nothing was decided (right), but the file was then read all the same, opened by its
+    old name, which held its inode again: another content, read on from the old offset (the rest of a
+    line of it shipped as a line: an altered record). A closed file no scan has compared is not read."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    n = 0
+
+    def lines(k: int) -> bytes:
+        nonlocal n
+        n += k
+        return b"".join(_line(i) for i in range(n - k, n))
+
+    _gz(d / "app.log.2.gz", HEADER + b"".join(_line(i) for i in range(200, 201)))  # history: skipped
+    _gz(d / "app.log.1.gz", HEADER + b"".join(_line(i) for i in range(100, 103)))
+    log.write_bytes(HEADER + lines(2))
+    f = Follower([log], d, close_inactive=0.0)
+
+    def rotate(gz_first: bool) -> None:
+        os.unlink(d / "app.log.2.gz")
+        os.rename(d / "app.log.1.gz", d / "app.log.2.gz")
+        with open(log, "ab") as fh:
+            fh.write(lines(10))
+        os.rename(log, d / "app.log.1")
+        if not gz_first:
+            log.write_bytes(HEADER)
+        _gz(d / "app.log.1.gz", (d / "app.log.1").read_bytes())  # takes the inode freed above
+        os.unlink(d / "app.log.1")
+        if gz_first:
+            log.write_bytes(HEADER)  # (the writer makes its next file at its next line)
+
+    try:
+        f.poll()
+        f.tailer.close_idle()
+        assert not f.tailer.known_open()
+        closed = {k[1]: x.path for k, x in f.tailer.files.items()}
+        rotate(gz_first=True)
+        reused = os.stat(d / "app.log.1.gz").st_ino
+        if closed.get(reused) != str(d / "app.log.2.gz"):
+            pytest.skip("the file system did not give the freed inode to the .gz (ext4 does)")
+        observe = f.tailer.observe
+
+        def observe_then_rotate():
+            f.tailer.observe = observe
+            obs = observe()
+            rotate(gz_first=False)  # app.log.1.gz, listed, is app.log.2.gz when compared
+            return obs
+
+        f.tailer.observe = observe_then_rotate
+        f.poll()
+        assert os.stat(d / "app.log.2.gz").st_ino == reused
+        f.settle()
+        assert not [r for r in f.lines() if not r.startswith((b"{", b"#"))]
+        assert_exactly_once([json.loads(r)["seq"] for r in f.lines() if r.startswith(b"{")], range(n))
+        assert f.tailer.losses == 0
+    finally:
+        f.tailer.close()
