@@ -122,6 +122,7 @@ class Loose:
     # read; not found, those bytes are a loss.
     unshipped: int = 0
     never_read: str = ""  # a placeholder of a file that could not be opened: why (errno)
+    reused: bool = False  # its inode holds another file (another generation): it was deleted
 
 
 @dataclass
@@ -421,9 +422,13 @@ class Tailer:
                 if s.head_len and s.offset == s.head_len and lo.gone_at is None:
                     # Only the head was read: its bytes prove nothing against a same-headed file.
                     # Taken only when exactly one file could hold it (and is no copy of another),
-                    # never a file at the live name: content moves away from it, not onto it.
+                    # never a file at the live name: content moves away from it, not onto it. Nor a
+                    # plain file once its inode is known given to another (it was deleted, and a
+                    # rotation renames a file, it does not copy it and delete it): the writer's
+                    # next file, header only, took a live file rotated out unread, its last lines
+                    # gone without a word. (Its compressed form is another file.)
                     cands = [k for k, o in unmatched.items()
-                             if not o.direct and self._could_hold_head(s, o, unmatched)]
+                             if not o.direct and (o.gz or not lo.reused) and self._could_hold_head(s, o, unmatched)]
                     if len(cands) == 1:
                         self._attach(lo, unmatched.pop(cands[0]), s.offset)
 
@@ -597,7 +602,7 @@ class Tailer:
             # Its inode holds another file now (ext4 gave it to the next one: a new generation),
             # whatever its head and size say (a shared header, shorter than what was read: it
             # was taken for the file truncated in place, a false copytruncate loss).
-            o = None
+            o, lo.reused = None, True
         reused = o is not None and (s.gz or (lo.gone_at is not None and (
             o.st.st_size < s.offset or not s.head_len)) or (not o.direct and not o.gz and o.st.st_size < s.offset))
         if (o is not None and not o.gz and not reused and (not s.head_len or o.st.st_size < s.offset)
