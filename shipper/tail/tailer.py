@@ -48,6 +48,10 @@ TOMBSTONE_SECONDS = 3600.0
 DELETED_GRACE = 2.0  # a deleted file we hold open is let go this long after it stopped growing
 FOUND_OUTSIDE_LOOKS = 64  # files compared to say where a content called lost is (its message only)
 UNDECIDED_SECONDS = 10.0  # a file too short to be told from a known one waits this long, then is read
+# A closed file's size and mtime, unchanged since a look, show it untouched only if its mtime was older
+# than that look by more than the file system's clock tick (ext4: a jiffy, 4-10 ms): a file made since,
+# on its inode, has a later one. (As git's "racily clean" index entries.)
+RACY_NS = 1_000_000_000
 # A checkpoint no path matches any more is kept this long (wall clock, across restarts): a path taken
 # out by a reload and put back within it goes on where it was; later it is a new file (read_from).
 OUT_OF_SCOPE_SECONDS = 7 * 86400.0
@@ -82,6 +86,7 @@ class Followed:
     size: int = 0
     mtime_ns: int = 0
     seen_size: int = 0  # the size stat() gave with mtime_ns (f.size moves on with reads)
+    settled: bool = False  # mtime_ns was older than the look that took it by RACY_NS (see _same_content)
     cut_seen: bool = False  # starts again after a truncation already reported (a hole at 0 is no news)
     active_at: float = field(default_factory=time.monotonic)
     at_eof: bool = False  # no complete line left to read (at most a partial one)
@@ -133,6 +138,12 @@ class Observed:
     st: os.stat_result
     gz: bool
     fd: int | None = None  # held by the holder (its name may be gone)
+    at_ns: int = 0  # wall clock before the stat (0: unknown)
+
+    @property
+    def settled(self) -> bool:
+        """Was its mtime older than this look by more than a clock tick? (see RACY_NS)"""
+        return self.st.st_mtime_ns < self.at_ns - RACY_NS
 
 
 class MovedDuringScan(FileNotFoundError):
@@ -235,6 +246,7 @@ class Tailer:
             followed=[f.family for f in self.files.values() if not f.deleted],
             awaited=[lo.state.family for lo in self.loose.values() if lo.gone_at is None])
         obs: dict[tuple[int, int], Observed] = {}
+        at = time.time_ns()
         for path, (direct, family) in cands.items():
             try:
                 st = os.stat(path)
@@ -245,7 +257,7 @@ class Tailer:
             key = (st.st_dev, st.st_ino)
             if key in obs and obs[key].direct and not direct:
                 continue
-            obs[key] = Observed(path, family, direct, st, is_gzip_path(path))
+            obs[key] = Observed(path, family, direct, st, is_gzip_path(path), at_ns=at)
         if self.moved_away:
             self._look_at_moved_away(obs)
         self._held_out_of_scope = set()
@@ -272,7 +284,7 @@ class Tailer:
             f = self.files.get(key)
             # The live name now belongs to another file: this one is named apart (logs, read_changed).
             path = f.path if f else (h.path + " (rotated away, held open)" if h.path == h.family else h.path)
-            obs[key] = Observed(path, h.family, False, st, is_gzip_path(h.path), h.fd)
+            obs[key] = Observed(path, h.family, False, st, is_gzip_path(h.path), h.fd, at)
         return obs
 
     def _look_at_moved_away(self, obs: dict[tuple[int, int], Observed]) -> None:
@@ -348,6 +360,7 @@ class Tailer:
                 if o.path != f.path:
                     self._renamed(f, o.path)
                 f.size, f.mtime_ns, f.deleted, f.unnamed = self._readable_size(f, o), o.st.st_mtime_ns, False, False
+                f.settled = o.settled
                 f.seen_size = o.st.st_size
                 continue
             if f.fh is not None:
@@ -910,11 +923,15 @@ class Tailer:
             # Changed since we looked, on an inode of another generation, it was deleted and its
             # inode given to a new file (the next .gz, a copy of a content read: read from 0 as
             # this file, every line of it was repeated; tests/tail/test_identity.py).
-            if f.gen < 0 or (o.st.st_mtime_ns == f.mtime_ns and o.st.st_size == f.seen_size):
+            if f.gen < 0 or (o.st.st_mtime_ns == f.mtime_ns and o.st.st_size == f.seen_size and f.settled):
                 return True
             return self._gen_of(o) in (-1, f.gen)
-        if o.st.st_mtime_ns == f.mtime_ns and o.st.st_size == f.size:
-            return True  # untouched since we looked
+        if o.st.st_mtime_ns == f.mtime_ns and o.st.st_size == f.size and f.settled:
+            # Untouched since we looked. (Not so when its mtime was within a clock tick of that look:
+            # deleted, its inode given to a file of the same size within the tick — the writer's next
+            # file, header only — had the same mtime too, and was taken for it unopened: the closed
+            # file's last lines lost without a word, the new file's never read.)
+            return True
         return self._matches(f.state, o)
 
     def _matches(self, s: FileState, o: Observed) -> bool:
@@ -1421,7 +1438,7 @@ class Tailer:
                 s.earlier = [e for e in s.earlier if e[0] < resume]
         s.path = o.path
         f = Followed(o.path, s.family, o.st.st_dev, o.st.st_ino, o.gz, state=s, size=o.st.st_size,
-                     mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd)
+                     mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd, settled=o.settled)
         if s.head_len == 0:  # a placeholder: the file had no identity yet
             if moved:
                 return  # not matched by content
@@ -1465,7 +1482,7 @@ class Tailer:
 
     def _follow_new(self, o: Observed, start: int) -> Followed | None:
         f = Followed(o.path, o.family, o.st.st_dev, o.st.st_ino, o.gz, size=o.st.st_size,
-                     mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd)
+                     mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd, settled=o.settled)
         f.start = o.st.st_size if start < 0 else start
         if o.gz and start < 0:
             try:
@@ -1607,7 +1624,7 @@ class Tailer:
             return False
         if st.st_mtime_ns == f.mtime_ns or st.st_size > f.seen_size:
             return False
-        f.mtime_ns, f.seen_size = st.st_mtime_ns, st.st_size  # (once)
+        f.mtime_ns, f.seen_size, f.settled = st.st_mtime_ns, st.st_size, False  # (once)
         return True
 
     def _check_truncated(self, f: Followed, size: int | None = None, force: bool = False) -> bool:

@@ -208,3 +208,38 @@ def test_a_closed_live_file_rotated_out_unread_is_not_taken_for_the_next_file_on
         assert f"of {log} written after the last read: the file was rotated away" in lost
     finally:
         f.tailer.close()
+
+
+def test_a_closed_file_whose_inode_holds_a_new_file_of_its_size_and_mtime_is_not_taken_for_it(tmp_path, caplog):
+    """Found by the torture harness (`--overtaken`, seed 49, one run in two): a closed file unchanged in
+    size and mtime since the last look was taken for untouched, unopened. But ext4's clock ticks by
+    jiffies (4-10 ms): the live file deleted (a rotation out, its last line unread) and its inode
+    given to the writer's next file within the tick that file had its mtime and size too (a header,
+    or lines as long). The old file's last line was lost without a word and the new one's lines never
+    read. (Played here by giving the new file the old mtime, as a tool keeping mtimes does.) Size and
+    mtime say "untouched" only when the mtime was older than the look by more than a tick."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.write_bytes(HEADER + b"".join(_line(i) for i in range(10, 13)))
+    f = Follower([log], d, close_inactive=0.0)
+    try:
+        f.poll()
+        f.tailer.close_idle()
+        assert not f.tailer.known_open()
+        st = os.stat(log)
+        with open(log, "ab") as fh:
+            fh.write(_line(13))  # never read: the file is rotated out at once (more rotations than backups)
+        os.unlink(log)
+        log.write_bytes(HEADER + b"".join(_line(i) for i in range(20, 23)))  # the writer's next file
+        os.utime(log, ns=(st.st_atime_ns, st.st_mtime_ns))
+        if os.stat(log).st_ino != st.st_ino:
+            pytest.skip("the file system did not give the freed inode to the next file (ext4 does)")
+        assert os.path.getsize(log) == st.st_size
+        f.settle()
+        assert_exactly_once([json.loads(r)["seq"] for r in f.lines() if r.startswith(b"{")],
+                            [10, 11, 12, 20, 21, 22])
+        [lost] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data lost")]
+        assert f"of {log} written after the last read" in lost
+    finally:
+        f.tailer.close()
