@@ -55,6 +55,7 @@ RACY_NS = 1_000_000_000
 # A checkpoint no path matches any more is kept this long (wall clock, across restarts): a path taken
 # out by a reload and put back within it goes on where it was; later it is a new file (read_from).
 OUT_OF_SCOPE_SECONDS = 7 * 86400.0
+MOVED_UNOPENED = "renamed during the scan that found it"  # (Loose.never_read) see Followed.unopened
 STARTED_GLOB = "glob:"  # (after SEEN_PREFIX) a glob looked through once; families are absolute paths
 
 
@@ -105,6 +106,10 @@ class Followed:
     # Its inode's generation when it was followed with no identity yet (-1: none to be had): its
     # inode alone matches it while it is closed, and ext4 gives a freed inode to the next file.
     gen: int = -1
+    # No identity, never opened: its name held another file (or none) when it was to be (renamed
+    # during the scan that found it). Its inode under a live name later is another file (see
+    # _same_content).
+    unopened: bool = False
 
 
 @dataclass
@@ -212,6 +217,7 @@ class Tailer:
         # family -> when a file under one of its rotated names was last followed as new from its
         # start: where the content of a live file that was still empty when last seen may be.
         self._read_whole_rotated: dict[str, float] = {}
+        self._read_whole_gz: dict[str, float] = {}  # … of those, a compressed one (see _gone_unopened)
         self._rotated_new: set[tuple[int, int]] = set()  # … those files, while followed
         self._grown_at_head: dict[tuple[int, int], int] = {}  # (this scan) _grew_at_head: its size before
         self._emptied: set[str] = set()  # (this scan) families of which an empty rotated file was deleted
@@ -394,10 +400,10 @@ class Tailer:
                 # Deleted and read as far as it goes: let it go. Fully read, its state stays as a
                 # tombstone (a compressed copy may appear); a partial last line left is a loss.
                 self._let_go_deleted(f)
-            elif f.state is None and f.size > f.start and f.path in self.unreadable:
-                # Never identified (it could not be opened: unreadable) and not seen now: its
-                # bytes were never read. Looked for, then called gone, as any content is. (One
-                # merely renamed before it could be opened is read wherever it went, as new.)
+            elif f.state is None and f.size > f.start and (f.path in self.unreadable or f.unopened):
+                # Never identified (it could not be opened: unreadable, or renamed during the scan
+                # that found it) and not seen now (or its inode holds another file): its bytes were
+                # never read. Looked for, then called gone, as any content is (_gone_unopened).
                 self._unidentified_loose(f, now)
             elif f.fh is None and f.state is not None and not f.gz and f.seen_size > f.state.size:
                 # Closed (idle, or over the descriptor budget), seen grown at its last look, gone
@@ -541,6 +547,8 @@ class Tailer:
                 self.log.info(f"{s.path}: what was cut away from it (after byte {lo.cut_to}) had all been read",
                               extra={"path": s.path})
                 self._forget(lo)
+            elif unread > 0 and self._gone_unopened(lo):
+                self._forget(lo)
             elif unread > 0:
                 where = self._found_outside(lo, paths)
                 self._lost(s.path, unread, f"were not read: the file is now {where}, which the source's `paths` do not "
@@ -616,7 +624,7 @@ class Tailer:
             # whatever its head and size say (a shared header, shorter than what was read: it
             # was taken for the file truncated in place, a false copytruncate loss).
             o, lo.reused = None, True
-        reused = o is not None and (s.gz or (lo.gone_at is not None and (
+        reused = o is not None and (s.gz or (lo.never_read == MOVED_UNOPENED and o.direct) or (lo.gone_at is not None and (
             o.st.st_size < s.offset or not s.head_len)) or (not o.direct and not o.gz and o.st.st_size < s.offset))
         if (o is not None and not o.gz and not reused and (not s.head_len or o.st.st_size < s.offset)
                 and self._is_copy(o, now)):
@@ -670,6 +678,21 @@ class Tailer:
                              extra={"path": s.path})
         return True
 
+    def _gone_unopened(self, lo: Loose) -> bool:
+        """`lo`, the placeholder of a file renamed during the scan that found it and never opened, is
+        gone. When a compressed file of its family was read as new from its start since, its lines
+        are there, or it went through more rotations than backups: nothing tells which (no byte of it
+        was read), so a possible loss is warned, not counted (logrotate's `compress` while a scan
+        listed the live file). True when so; False: it is nowhere, a loss (deleted, a rotation out)."""
+        s = lo.state
+        if lo.never_read != MOVED_UNOPENED or self._read_whole_gz.get(s.family, -1.0) < lo.since:
+            return False
+        self.log.warning(f"data possibly lost: {s.size - s.offset} bytes of {s.path}, renamed during the scan that "
+                         "found it and gone before it could be opened: its lines are in the compressed files read "
+                         "from their start since, unless it went through more rotations than backups meanwhile (no "
+                         "byte of it was read, so nothing can tell)", extra={"path": s.path})
+        return True
+
     def _gen_of(self, o: Observed) -> int:
         """The generation of the inode `o` was listed as (-1: none, or not to be had)."""
         try:
@@ -720,12 +743,13 @@ class Tailer:
         return False
 
     def _unidentified_loose(self, f: Followed, now: float) -> None:
-        """`f`, followed without an identity (its placeholder) and missing from this scan, becomes
-        a loose placeholder holding its size: found again by its inode it is followed again;
-        gone, what it held is a loss naming why it was never read."""
+        """`f`, followed without an identity (its placeholder) and missing from this scan (or, never
+        opened, its inode holds another file), becomes a loose placeholder holding its size: found
+        again by its inode it is followed again; gone, what it held is a loss naming why it was never
+        read."""
         ph = self._placeholder(f)
         ph.size = f.size
-        lo = Loose(ph, since=now, never_read=self.unreadable.get(f.path, ""))
+        lo = Loose(ph, since=now, never_read=self.unreadable.get(f.path, "") or (MOVED_UNOPENED if f.unopened else ""))
         self.loose[ph.fid] = lo
         self.families.add(ph.family)
         self.pending[ph.key] = ph
@@ -922,7 +946,13 @@ class Tailer:
             # No identity yet (no complete line: an empty .gz, say): re-checked once it has a head.
             # Changed since we looked, on an inode of another generation, it was deleted and its
             # inode given to a new file (the next .gz, a copy of a content read: read from 0 as
-            # this file, every line of it was repeated; tests/tail/test_identity.py).
+            # this file, every line of it was repeated; tests/tail/test_identity.py). One never
+            # opened (renamed during the scan that found it: no generation) now under a live name is
+            # another file: content moves away from a live name, not onto it (ext4 gave its inode to
+            # the writer's next file; taken for it, the lines written to it before it was rotated
+            # out and deleted went without a word).
+            if f.unopened and o.direct:
+                return False
             if f.gen < 0 or (o.st.st_mtime_ns == f.mtime_ns and o.st.st_size == f.seen_size and f.settled):
                 return True
             return self._gen_of(o) in (-1, f.gen)
@@ -1493,6 +1523,8 @@ class Tailer:
         self.families.add(f.family)
         if f.start == 0 and o.path != o.family:
             self._read_whole_rotated[o.family] = time.monotonic()
+            if o.gz:
+                self._read_whole_gz[o.family] = self._read_whole_rotated[o.family]
             self._rotated_new.add((f.dev, f.ino))
         if not self._identify(f):
             # No identity yet: a placeholder keyed by inode, so that a restart still knows
@@ -1502,6 +1534,8 @@ class Tailer:
                 # Its inode's generation: after a restart, the inode given to the next file (ext4
                 # reuses a freed one at once) is not taken for it (a file that went unread, silently).
                 ph.gen = f.gen = _gen(self._open(f))
+            except FileNotFoundError:
+                f.unopened = True  # (its name holds another file now, or none)
             except OSError:
                 pass
             self.pending[ph.key] = ph
@@ -1754,7 +1788,7 @@ class Tailer:
             if (fh.dev, fh.ino) != (f.dev, f.ino):
                 fh.close()
                 raise FileNotFoundError(f.path)
-            f.fh = fh
+            f.fh, f.unopened = fh, False
             if f.held_fd is not None:
                 f.held_fd = None
                 if self.holder is not None:

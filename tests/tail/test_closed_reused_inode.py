@@ -243,3 +243,47 @@ def test_a_closed_file_whose_inode_holds_a_new_file_of_its_size_and_mtime_is_not
         assert f"of {log} written after the last read" in lost
     finally:
         f.tailer.close()
+
+
+def test_a_live_file_renamed_before_it_could_be_opened_then_deleted_is_a_loss(tmp_path, caplog):
+    """Found by the torture harness (`--overtaken`, seed 49: a line of a seen file destroyed unread, no
+    loss warned): the writer's new file, listed by a scan at the live name, was written to and rotated
+    before the scan could open it (no identity: followed by its inode alone). The next rotation deleted
+    it (one backup kept) and the writer's next file took its inode at the live name: the file never
+    opened was taken for it, the line written to it gone without a word. Content moves away from a live
+    name, not onto it: the inode under the live name is another file, the first one's loss is warned."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.write_bytes(HEADER + _line(0))
+    f = Follower([log], d)
+    try:
+        f.poll()
+        os.rename(log, d / "app.log.1")
+        log.write_bytes(HEADER)  # the writer's next file: listed, not opened yet …
+        observe = f.tailer.observe
+
+        def observe_then_rotate():
+            f.tailer.observe = observe
+            obs = observe()
+            with open(log, "ab") as fh:
+                fh.write(_line(1))
+            os.unlink(d / "app.log.1")  # … rotated (one backup kept) before it is opened
+            os.rename(log, d / "app.log.1")
+            log.write_bytes(HEADER)
+            return obs
+
+        f.tailer.observe = observe_then_rotate
+        f.poll()
+        unopened = os.stat(d / "app.log.1").st_ino
+        os.unlink(d / "app.log.1")  # the next rotation: the line in it goes unread
+        os.rename(log, d / "app.log.1")
+        log.write_bytes(HEADER + _line(2))
+        if os.stat(log).st_ino != unopened:
+            pytest.skip("the file system did not give the freed inode to the next file (ext4 does)")
+        f.settle()
+        assert_exactly_once([json.loads(r)["seq"] for r in f.lines() if r.startswith(b"{")], [0, 2])
+        [lost] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data lost")]
+        assert f"of {log} were never read" in lost
+    finally:
+        f.tailer.close()
