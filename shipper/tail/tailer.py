@@ -1199,6 +1199,14 @@ class Tailer:
                     ours = self._open(f)
                     n = ours.size() if f.gz else ours.stat().st_size
                 except OSError:
+                    if f.fh is None and s.offset > s.head_len and self._mark_ok(fh, s):
+                        # Closed (over the descriptor budget, or idle) and out of reach now (deleted,
+                        # or renamed since): what was read of it proves a copy, as for a loose
+                        # content. (The compressed form of a deleted file the budget had just closed
+                        # was read again whole, as a new file.)
+                        self.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
+                        self.undecided.pop(key, None)
+                        return True
                     continue
                 if c is None:
                     short_of = f.path

@@ -287,3 +287,29 @@ def test_a_live_file_renamed_before_it_could_be_opened_then_deleted_is_a_loss(tm
         assert f"of {log} were never read" in lost
     finally:
         f.tailer.close()
+
+
+def test_the_gz_of_a_deleted_file_the_budget_closed_is_not_read_again(tmp_path):
+    """Found by the torture harness (`--overtaken`, seed 213: 11 lines shipped twice, silently): a live
+    file read to its end was rotated, compressed and deleted (the tailer still had it open, so its
+    inode lived on); opening the writer's next file took the last descriptor of the budget, and the
+    deleted file, nothing else to close, was closed. Its .gz was then compared with it — closed and
+    nameless, it could not be opened — and, proven a copy of nothing, read again whole as a new file.
+    What was read of a closed file proves a copy as it does for a loose content (head and the bytes
+    before the read offset)."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.write_bytes(HEADER + b"".join(_line(i) for i in range(10)))
+    f = Follower([log], d, max_open=1)
+    try:
+        f.poll()
+        os.rename(log, d / "app.log.1")
+        log.write_bytes(HEADER + _line(10))
+        _gz(d / "app.log.1.gz", (d / "app.log.1").read_bytes())
+        os.unlink(d / "app.log.1")
+        f.settle()
+        assert_exactly_once([json.loads(r)["seq"] for r in f.lines() if r.startswith(b"{")], range(11))
+        assert f.tailer.losses == 0
+    finally:
+        f.tailer.close()
