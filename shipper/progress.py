@@ -1,5 +1,6 @@
-"""Progress bars (rich) on stderr for `shipper cat` and `shipper run --once`, only when stderr is a
-terminal: bytes done/total and events per second. Otherwise nothing extra is written anywhere.
+"""Progress bars on stderr for `shipper cat` and `shipper run --once`, only when stderr is a terminal:
+bytes done/total and events per second (drawn by shipper.progress_bar, which imports rich only then).
+Otherwise nothing extra is written anywhere.
 While a bar shows, the agent's log lines go through the bar's console (printed above the bar, never
 into its line). OnceSummary is the line `run --once` ends with."""
 from __future__ import annotations
@@ -8,14 +9,12 @@ import os
 import sys
 import time
 from contextlib import contextmanager
-from typing import Iterator
-
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
-from rich.text import Text
+from typing import TYPE_CHECKING, Iterator
 
 from shipper import metrics
-from shipper.rates import Rates
+
+if TYPE_CHECKING:
+    from shipper.progress_bar import CatBar, RunBar
 
 
 def wanted(stream=None) -> bool:
@@ -26,76 +25,12 @@ def wanted(stream=None) -> bool:
         return False
 
 
-class EventsPerSecond(ProgressColumn):
-    def render(self, task) -> Text:
-        elapsed = task.elapsed or 0.0
-        events = task.fields.get("events", 0)
-        rate = events / elapsed if elapsed > 0 else 0.0
-        return Text(f"{events} events, {rate:,.0f} events/s", style="progress.data.speed")
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
-                    EventsPerSecond(), TimeElapsedColumn(), console=console, transient=False)
-
-
-class _ConsoleStream:
-    """A text stream for logging.StreamHandler that prints whole lines through a rich console."""
-
-    def __init__(self, console: Console):
-        self.console = console
-        self._buf = ""
-
-    def write(self, text: str) -> int:
-        self._buf += text
-        while "\n" in self._buf:
-            line, self._buf = self._buf.split("\n", 1)
-            self.console.print(line, markup=False, highlight=False, emoji=False, soft_wrap=True)
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-
-@contextmanager
-def _logs_through(console: Console, stream) -> Iterator[None]:
-    """The shipper logger's handlers that write to `stream` write through `console` meanwhile."""
-    import logging
-
-    moved = [h for h in logging.getLogger("shipper").handlers
-             if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is stream]
-    proxy = _ConsoleStream(console)
-    for h in moved:
-        h.setStream(proxy)
-    try:
-        yield
-    finally:
-        for h in moved:
-            h.setStream(stream)
-
-
 class _NoBar:
     def update(self, *a, **k) -> None:
         pass
 
     def advance(self, *a, **k) -> None:
         pass
-
-
-class CatBar:
-    """`shipper cat`: bytes of the input files (compressed bytes for .gz) and events parsed."""
-
-    def __init__(self, progress: Progress, total: int | None):
-        self._p = progress
-        self._task = progress.add_task("parsing", total=total, events=0)
-        self._events = 0
-
-    def advance(self, nbytes: int, events: int) -> None:
-        self._events += events
-        self._p.update(self._task, advance=nbytes, events=self._events)
-
-    def describe(self, text: str) -> None:
-        self._p.update(self._task, description=text)
 
 
 @contextmanager
@@ -112,41 +47,10 @@ def cat_progress(paths: list[str], enabled: bool | None = None, stream=None) -> 
                 total += os.path.getsize(p)
             except OSError:
                 pass
-    console = Console(file=stream)
-    with _progress(console) as prog, _logs_through(console, stream):
+    from shipper.progress_bar import CatBar, shown
+
+    with shown(stream) as prog:
         yield CatBar(prog, total)
-
-
-def _pending_bytes(runner) -> int:
-    """What a source has left to read now, as it says (Source.pending_bytes); 0 if it cannot say."""
-    try:
-        return max(0, runner.source.pending_bytes() or 0)
-    except Exception:  # a plugin's guess must not stop the run
-        return 0
-
-
-class RunBar:
-    """`shipper run --once`: bytes read (shipper.metrics.bytes_read) against what was pending at start."""
-
-    def __init__(self, progress: Progress, pipeline):
-        self._p = progress
-        self._base_bytes = self._bytes_read()
-        self._base_events = Rates.totals()[0]
-        total = sum(_pending_bytes(r) for r in pipeline.runners.values())
-        self._task = progress.add_task("shipping", total=total or None, events=0)
-        self._last = 0.0
-
-    @staticmethod
-    def _bytes_read() -> float:
-        return metrics.bytes_read.total()
-
-    def update(self) -> None:
-        now = time.monotonic()
-        if now - self._last < 0.1:
-            return
-        self._last = now
-        self._p.update(self._task, completed=self._bytes_read() - self._base_bytes,
-                       events=int(Rates.totals()[0] - self._base_events))
 
 
 @contextmanager
@@ -155,8 +59,9 @@ def run_progress(pipeline, enabled: bool = False, stream=None) -> Iterator[RunBa
     if not enabled or not wanted(stream):
         yield _NoBar()
         return
-    console = Console(file=stream)
-    with _progress(console) as prog, _logs_through(console, stream):
+    from shipper.progress_bar import RunBar, shown
+
+    with shown(stream) as prog:
         bar = RunBar(prog, pipeline)
         yield bar
         bar._last = 0.0
