@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from shipper import checkpoint
 from shipper.checkpoint import CheckpointStore, GivenUp, Interrupted
 from tests.core.test_checkpoint_writer_restart import writer_pid
 from tests.support import wait_until
@@ -89,3 +90,17 @@ def test_a_threads_cut_ends_its_own_wait_only(store, tmp_path):
     t.join(30)
     assert not raised
     assert store.load("src") == {"a": 1, "b": 2}  # outside the block, waits are whole again
+
+
+def test_a_state_dir_remade_for_a_check_nobody_waited_for_is_still_named(store, tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(checkpoint, "MAIN_THREAD_WAIT", 0.3)
+    pid = writer_pid(str(tmp_path))
+    os.kill(pid, signal.SIGSTOP)
+    os.unlink(tmp_path / "checkpoints.sqlite")  # rm under the agent, while its writer does not answer
+    assert store.ensure_present() is False  # the main loop's check: no answer within its wait
+    os.kill(pid, signal.SIGCONT)
+    caplog.set_level(logging.ERROR, logger="shipper.checkpoint")
+    assert store.load("src") == {"a": 1}  # reads the check's late answer first: it made the state_dir again
+    said = [r.getMessage() for r in caplog.records]
+    assert store.recreated == 1 and len(said) == 1 and "the state_dir was removed under the running agent" in said[0]
+    assert (tmp_path / "checkpoints.sqlite").exists()
