@@ -174,7 +174,7 @@ class CheckpointStore:
         stuck = self.stuck_for()
         pid = self._proc.pid if self._proc is not None else None
         log.error("stopping without waiting any longer for the checkpoint database: "
-                  + (f"its {_WHAT.get(self._busy_op, self._busy_op)} has not returned for {stuck:.0f}s"
+                  + (f"its {self.busy_with()} has not returned for {stuck:.0f}s"
                      if stuck is not None else
                      "it did not answer in time")
                   + " (is the state_dir's filesystem frozen, or its disk hung?); what was delivered since the last "
@@ -301,6 +301,10 @@ class CheckpointStore:
         """Seconds the writer has been in the current request, None when it is in none."""
         since = self._busy_since
         return None if since is None else (time.monotonic() if now is None else now) - since
+
+    def busy_with(self) -> str:
+        """What the request in progress (stuck_for) is, in words: "commit", "read", "opening", …"""
+        return _WHAT.get(self._busy_op, self._busy_op)
 
     def wait_idle(self, timeout: float) -> bool:
         """True once no request is in progress, False after `timeout` seconds."""

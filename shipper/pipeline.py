@@ -212,8 +212,8 @@ class Pipeline:
             return self.store_error
         stuck = self.store.stuck_for()
         if stuck is not None and stuck >= COMMIT_STUCK_AFTER:
-            return (f"a checkpoint commit in {self.store.path} has not returned for {stuck:.0f}s (is the state_dir's "
-                    "filesystem frozen, or its disk hung?); reading waits for it")
+            return (f"a checkpoint {self.store.busy_with()} in {self.store.path} has not returned for {stuck:.0f}s (is "
+                    "the state_dir's filesystem frozen, or its disk hung?); reading waits for it")
         return None
 
     def ended(self) -> EndRun | None:
@@ -305,7 +305,7 @@ class Pipeline:
         stuck = self.store.stuck_for()
         if stuck is None or self.store.given_up() or self.store.wait_idle(grace):
             return False
-        log.error("stopping without the checkpoint commit in progress: it has not returned for "
+        log.error(f"stopping without the checkpoint {self.store.busy_with()} in progress: it has not returned for "
                   f"{stuck + grace:.0f}s (is the state_dir's filesystem frozen, or its disk hung?); "
                   "what was delivered since the last saved checkpoint is read and sent again at the next start",
                   extra={"path": self.store.path})

@@ -238,8 +238,8 @@ class Daemon:
             return f"timeout after {self.once_timeout:.0f}s (--timeout)"
         stuck = self.pipeline.store.stuck_for()
         if stuck is not None and stuck >= ONCE_COMMIT_BUDGET:  # as for failing commits: it would not end
-            return (f"a checkpoint commit in {self.pipeline.store.path} has not returned for {stuck:.0f}s "
-                    "(is the state_dir's filesystem frozen, or its disk hung?)")
+            return (f"a checkpoint {self.pipeline.store.busy_with()} in {self.pipeline.store.path} has not returned "
+                    f"for {stuck:.0f}s (is the state_dir's filesystem frozen, or its disk hung?)")
         holding = [w for w in self.pipeline.workers.values() if w.pending() or w.busy]
         if holding and all(w.refused for w in holding):
             return "refused by " + "; ".join(f"output {w.name}: {w.refused}" for w in holding)

@@ -209,7 +209,7 @@ def test_a_replacement_writer_hanging_in_its_open_does_not_hold_the_stop(tmp_pat
             assert "ended (killed by SIGKILL): a new one is started" in err, err[-1500:]
             # one replacement, waited for: not a second one refused by the first's lock ("another shipper")
             assert "in use by another shipper" not in err and "did not open within" not in err, err[-1500:]
-            assert "stopping without the checkpoint commit in progress" in err and "Traceback" not in err, err[-1500:]
+            assert "stopping without the checkpoint opening in progress" in err and "Traceback" not in err, err[-1500:]
             restart_and_check(agent, freeze, 100, 200)
         finally:
             kill(agent)
