@@ -113,7 +113,7 @@ def test_every_error_in_one_round_sorted_in_our_words():
         "m.yaml:18: outputs[0].type: unknown output 'stdot' (did you mean 'stdout'?); installed: "
         + ", ".join(registry.names("output")),
         "m.yaml:20: outputs[1].healh_threshold: unknown key 'healh_threshold' (did you mean 'health_threshold'?); "
-        "expected one of: fsync, health_threshold, match, max_in_flight_batches, max_in_flight_bytes, name, type",
+        "expected one of: fsync, health_threshold, id_field, match, max_in_flight_batches, max_in_flight_bytes, name, type",
     ]
     assert not any("Input should" in g or "Value error" in g for g in got)
 
