@@ -88,7 +88,11 @@ MAX_SECRET = 1 << 20  # a key or password is short; /dev/zero named by mistake i
 
 
 def read_secret(file: str | None, env: str | None, what: str, wait: float = PIPE_WAIT) -> str | None:
-    """A secret from a file (first line, trimmed) or an environment variable; never logged."""
+    """A secret from `file` (its first line, trimmed) or else the environment variable `env`; None when
+    neither is given. Never logged. A file others may read is warned about (once). Raises SecretError
+    saying what is wrong (`what` names the secret: "token", "password"), never the secret: a file
+    missing, unreadable, empty, not UTF-8 or over 1 MiB, a folder, a FIFO with no writer (at once, not
+    waited on), or a pipe whose writer sent nothing within `wait` seconds; an `env` not set or empty."""
     if file:
         try:
             value = _read_bounded(file, what, wait).decode("utf-8").strip()
