@@ -110,6 +110,11 @@ class Followed:
     # during the scan that found it). Its inode under a live name later is another file (see
     # _same_content).
     unopened: bool = False
+    # Found under a rotated name with less than a line in it, to be read from its start: maybe a
+    # copy logrotate had only created (`copytruncate` fills it next, and the create woke the
+    # agent). Not identified nor read until a scan, seeing it grown, has looked at it again as a
+    # file just found: a copy is told apart first (_follow_new).
+    unproven: bool = False
 
 
 @dataclass
@@ -356,6 +361,13 @@ class Tailer:
                 # called lost, and the inode read again from 0 as a new file.)
                 del unmatched[key]
                 self._moved.add(key)
+                continue
+            if o is not None and same and f.unproven and not f.deleted and o.st.st_size != f.seen_size:
+                # Grown since it was found with less than a line in it: left unmatched, it is
+                # looked at again as a file just found (step 2: a loose content proven to be in it
+                # takes it; step 3: a copy of a followed file is left alone, else it is followed).
+                self._unfollow(f)
+                self.pending[self._placeholder(f).key] = None
                 continue
             if o is not None and same:
                 del unmatched[key]
@@ -1535,6 +1547,10 @@ class Tailer:
                 self._read_whole_gz[o.family] = self._read_whole_rotated[o.family]
             self._rotated_new.add((f.dev, f.ino))
         if not self._identify(f):
+            # Read from its start once it has a line, unless it is a copy: one found as logrotate
+            # created it, empty, was read whole once filled (every line of it twice, and the
+            # truncated live content called lost with no copy found: tests/tail/test_identity.py).
+            f.unproven = f.start == 0 and not f.gz and self.families.has_rotated_name_anywhere(f.path)
             # No identity yet: a placeholder keyed by inode, so that a restart still knows
             # this file was the live one (and can say so if it vanishes unread).
             ph = self._placeholder(f)
@@ -1558,6 +1574,8 @@ class Tailer:
         """Give a new file its identity once it has a head. False if it has none yet."""
         if f.state is not None:
             return True
+        if f.unproven and not f.deleted:
+            return False  # (a scan first: see Followed.unproven)
         try:
             fh = self._open(f)
             head = head_of(fh.head())
@@ -1865,8 +1883,9 @@ class Tailer:
 
     def read_changed(self, paths: Iterable[str], emit: Callable[[Chunk], None], stop) -> bool:
         """Read only the files the watcher saw written to, oldest of a family first. True when
-        one of the paths needs a scan first: not followed yet but could be, or followed closed
-        (only a scan may reopen a closed file: its inode may have been reused meanwhile)."""
+        one of the paths needs a scan first: not followed yet but could be, followed closed
+        (only a scan may reopen a closed file: its inode may have been reused meanwhile), or
+        unproven (a scan tells it from a copy first)."""
         by_path = {f.path: f for f in self.files.values() if not f.unnamed}  # (moved away: read by descriptor)
         todo: list[Followed] = []
         scan = False
@@ -1874,7 +1893,7 @@ class Tailer:
             f = by_path.get(p)
             if f is None:
                 scan = scan or self._could_follow(p)
-            elif f.fh is None:
+            elif f.fh is None or f.unproven:
                 scan = True
             else:
                 todo.append(f)

@@ -998,3 +998,38 @@ def test_a_closed_compressed_backup_does_not_take_its_inode_given_to_the_next_on
         assert sorted(got) == sorted(expect(121)) and len(got) == 121, got
     finally:
         f.tailer.close()
+
+
+@pytest.mark.parametrize("appends", [True, False])
+def test_a_copytruncate_copy_seen_before_logrotate_filled_it_is_a_copy(tmp_path, appends, caplog):
+    """tests/tail/test_attack6_reload_copytruncate_repeat.py (a block of 331-984 lines twice within a
+    run, silently): logrotate `copytruncate` creates the copy, then fills it; the agent, woken by the
+    create, scanned in between and followed the copy, empty, as a new file with no identity yet.
+    Filled, it was read from its start: every line of it twice, and the live content, truncated,
+    called lost with no copy found. (A writer without O_APPEND makes it likely: the hole at the
+    start of the live file grows at each rotation, and logrotate's sparse copy skips over it first.)"""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if appends else 0))
+    f = Follower([str(log) + "*"], d)
+    try:
+        if not appends:
+            os.lseek(fd, 5000, os.SEEK_SET)  # (after an earlier copytruncate: a hole at its start)
+        os.write(fd, b"".join(b"line %d\n" % i for i in range(10)))
+        f.poll()
+        (d / "app.log.1").write_bytes(b"")  # copytruncate: the copy made …
+        f.poll()  # (the agent woken by its creation)
+        shutil.copyfile(log, d / "app.log.1")  # … filled (the agent woken by the writes to it) …
+        f.tailer.read_changed([str(d / "app.log.1")], f.emit, f.stop)
+        os.truncate(log, 0)  # … and the live file truncated
+        os.write(fd, b"".join(b"line %d\n" % i for i in range(10, 12)))
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.settle()
+        got = records(f)
+        assert sorted(got) == sorted(expect(12)) and len(got) == 12, got
+        lost = [r.getMessage() for r in caplog.records if "data lost" in r.getMessage()]
+        assert not [m for m in lost if "no copy" in m], lost  # (the copytruncate window is warned: documented)
+    finally:
+        os.close(fd)
+        f.tailer.close()
