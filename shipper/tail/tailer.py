@@ -965,7 +965,12 @@ class Tailer:
             # out and deleted went without a word).
             if f.unopened and o.direct:
                 return False
-            if f.gen < 0 or (o.st.st_mtime_ns == f.mtime_ns and o.st.st_size == f.seen_size and f.settled):
+            if f.gen < 0:
+                # None when it was found (renamed before it could be opened: a scan overtaken by a
+                # rotation): taken at this first look, or it matched any file given its inode.
+                f.gen = self._gen_of(o)
+                return True
+            if o.st.st_mtime_ns == f.mtime_ns and o.st.st_size == f.seen_size and f.settled:
                 return True
             return self._gen_of(o) in (-1, f.gen)
         if o.st.st_mtime_ns == f.mtime_ns and o.st.st_size == f.size and f.settled:

@@ -1033,3 +1033,50 @@ def test_a_copytruncate_copy_seen_before_logrotate_filled_it_is_a_copy(tmp_path,
     finally:
         os.close(fd)
         f.tailer.close()
+
+
+def test_a_file_renamed_before_it_could_be_opened_does_not_take_its_inode_given_to_a_copy(tmp_path):
+    """Torture seed 35 (`--overtaken`: 24 lines twice, silently): a new empty live file, listed by a
+    scan and renamed by a rotation before the scan could open it, was followed with no identity
+    and no inode generation (nothing could be opened). Closed over the descriptor budget and then
+    deleted, it took its inode as ext4 gave it to a copytruncate copy, and read the copy from 0."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, *[f"line {i}" for i in range(5)])
+    f = Follower([log], d, max_open=1)
+    try:
+        f.poll()
+        os.rename(log, d / "app.log.1")
+        log.write_bytes(b"")  # the new live file, empty
+        observe = f.tailer.observe
+
+        def observe_then_rotate():
+            f.tailer.observe = observe
+            obs = observe()  # lists the empty live file …
+            os.rename(d / "app.log.1", d / "app.log.2")  # … which a rotation renames before it is opened
+            os.rename(log, d / "app.log.1")
+            write(log, "line 5")
+            return obs
+
+        f.tailer.observe = observe_then_rotate
+        f.poll()
+        dev, empty = os.stat(d).st_dev, os.stat(d / "app.log.1").st_ino
+        assert f.tailer.files[(dev, empty)].state is None
+        f.poll()  # found renamed; app.log read last: the others closed over the budget
+        assert f.tailer.known_open() == {(dev, log.stat().st_ino)}
+        # copytruncate, `rotate 1`: the backups deleted, the copy made on the freed inode
+        os.unlink(d / "app.log.2")
+        os.unlink(d / "app.log.1")
+        copy = reuse_inode(d, empty)
+        if copy is None:
+            pytest.skip("this file system does not give a freed inode to the next file")
+        shutil.copyfile(log, copy)
+        os.rename(copy, d / "app.log.1")
+        os.truncate(log, 0)
+        write(log, "line 6")
+        f.settle()
+        got = records(f)
+        assert sorted(got) == sorted(expect(7)) and len(got) == 7, got
+    finally:
+        f.tailer.close()
