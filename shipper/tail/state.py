@@ -14,7 +14,7 @@ log = logging.getLogger("shipper.tail")
 FILE_PREFIX = "f:"
 # The layout of a file's checkpoint value ("v"). Version 1 is the first; a value without "v" was
 # written before the field existed and is version 1 too (the fields added since — size, gz, cont,
-# gone, unmatched, earlier — take their defaults, and the next save writes "v": 1). A later layout
+# gone, unmatched, earlier, gen, ahead — take their defaults, and the next save writes "v": 1). A later layout
 # gets a higher number and an upgrade of the older values in from_json; a value of a higher version
 # than this one reads makes the source refuse to start (load_states): read as "damaged", its file
 # would be followed as a new one, its lines shipped again or skipped.
@@ -51,6 +51,12 @@ class FileState:
     # The inode's generation when it was identified (holder.generation: ext4, xfs, btrfs), -1 where
     # the file system has none: an inode given to a new file has another (ext4 reuses them at once).
     gen: int = -1
+    # [offset, mark] of a line end past `offset` seen when the file was identified, before any of it
+    # was read (the end of its last complete line then, and the hash of the MARK_MAX bytes before
+    # it), [] otherwise. A kill -9 before the first delivery leaves offset 0 committed, and nothing
+    # read proves that a rotated or compressed file holds this content; these bytes do. Used only
+    # while offset is 0; dropped once it moves.
+    ahead: list = field(default_factory=list)
 
     def advance(self, offset: int, mark: str, between: list | None = None) -> None:
         """The read position moves on to `offset`, whose bytes before it hash to `mark`; `between`:
@@ -73,7 +79,7 @@ class FileState:
         to its end is copied whole. They were ~3 KB of the ~4.4 KB a tombstone held in memory, and
         most of its checkpoint value (bench/soak_tombstones.py, bench/README.md "Soak")."""
         self.gone = wall
-        self.earlier = []
+        self.earlier, self.ahead = [], []
 
     @property
     def key(self) -> str:
@@ -85,7 +91,7 @@ class FileState:
         return {"v": STATE_VERSION, "fid": self.fid, "dev": self.dev, "ino": self.ino, "head_len": self.head_len, "head": self.head,
                 "offset": self.offset, "mark": self.mark, "path": self.path, "family": self.family,
                 "size": self.size, "gz": self.gz, "cont": self.cont, "gone": self.gone,
-                "unmatched": self.unmatched, "earlier": self.earlier, "gen": self.gen}
+                "unmatched": self.unmatched, "earlier": self.earlier, "gen": self.gen, "ahead": self.ahead}
 
     @classmethod
     def from_json(cls, value: Any) -> "FileState | None":
