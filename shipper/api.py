@@ -14,7 +14,8 @@ The contract in short (each class says more):
   `close`, the class methods `saved_positions` / `saved_notes` (its saved state, for `shipper status`),
   and `restarting` / `hand_over` / `take_over`: what a source restarted by a reload hands its successor.
   `rereads = False` for a source that cannot read a record again (pushed to it): what a reload or a
-  stop cannot deliver in time is then named lost by the core, not left to be read again.
+  stop cannot deliver in time is then named lost by the core, not left to be read again. `EndRun`
+  out of `run()` is the source giving up (one line, exit 1 under --once), not a bug.
 - `Output(config, ctx: OutputContext)`: `send(batch: Batch)` returns once the batch is stored.
   Optionally `start`, `coalesce` + `send_many`, `probe`, `read_back`, `describe`, `close`; raises
   `PermanentRefusal`, `EndRun` or `Stopping` as `Output.send` says.

@@ -223,8 +223,10 @@ class Source(ABC):
     SourceConfig subclass), `ctx` a SourceContext; open nothing here (`shipper check` builds sources
     only to describe them). `run()` reads until `ctx.stop` is set (with `ctx.once`: until nothing more
     is there) and hands `RawBatch`es to `ctx.emit`; a batch's checkpoint is saved once every output has
-    it. Class attributes: `Config`, `rereads` (False: records pushed to it cannot be read again),
-    `reports_vendor_gaps`. The other methods are optional.
+    it. To give up (under --once, a server still unreachable after a few attempts) raise `EndRun(reason)`
+    from run(): one error line naming the source, exit 1; any other exception is logged as a bug. Class
+    attributes: `Config`, `rereads` (False: records pushed to it cannot be read again), `reports_vendor_gaps`.
+    The other methods are optional.
     """
 
     Config: ClassVar[type[SourceConfig]] = SourceConfig
