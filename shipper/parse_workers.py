@@ -175,8 +175,8 @@ class _Worker:
         self._out.put(None)
         self.proc.join(min(timeout, 1.0))
         if self.proc.is_alive():
-            self.proc.kill()
-            self.proc.join(timeout)
+            self.proc.kill()  # dead at once; the join waits only for the forkserver's word of it
+            self.proc.join(min(timeout, 1.0))
         self._sender.join(timeout)  # a send to a worker that is gone fails at once
         if not self._sender.is_alive():
             self.conn.close()
@@ -456,8 +456,28 @@ class ParsePool:
             t.join(timeout)
         with self._cond:
             workers = list(self._workers)
+        kill_stopped_forkserver()
         for w in workers:
             w.close(timeout)
+
+
+def kill_stopped_forkserver() -> None:
+    """A forkserver stopped (SIGSTOP, a debugger) never reports its workers' exits, and each join of one waits for
+    that report: kill it before its workers are ended (multiprocessing starts another when one is next needed)."""
+    from multiprocessing import forkserver
+
+    pid = getattr(forkserver._forkserver, "_forkserver_pid", None)
+    if pid is None:
+        return
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+        if state in (b"T", b"t"):
+            log.warning("the parse workers' forkserver is stopped: killed, and its workers ended",
+                        extra={"pid": pid})
+            os.kill(pid, signal.SIGKILL)
+    except (OSError, IndexError):
+        pass  # gone already
 
 
 def end_helpers(timeout: float = 5.0) -> None:
@@ -467,9 +487,10 @@ def end_helpers(timeout: float = 5.0) -> None:
     the tracker's pipe, which ends the tracker only once every holder closed it.
 
     multiprocessing has no public call for this; `_stop()` is what its own tests use (3.8+). Each
-    is waited for in a thread, for at most `timeout`: a stop must never hang on a helper. A forkserver
-    that did not end by then (stopped, wedged) is killed: multiprocessing's own exit would wait for it for
-    ever, joining the workers it forked (their exit codes come through it)."""
+    is waited for in a thread, for at most `timeout` (the forkserver, which ends at once when told, a second):
+    a stop must never hang on a helper. A forkserver that did not end by then (stopped, wedged) is killed:
+    multiprocessing's own exit would wait for it for ever, joining the workers it forked (their exit codes
+    come through it)."""
     from multiprocessing import forkserver, resource_tracker
 
     server = forkserver._forkserver
@@ -479,9 +500,10 @@ def end_helpers(timeout: float = 5.0) -> None:
             continue
         t = threading.Thread(target=_quietly, args=(stop,), name="end-helper", daemon=True)
         t.start()
-        t.join(timeout)
+        wait = timeout if pid is None else min(timeout, 1.0)
+        t.join(wait)
         if t.is_alive() and pid is not None:
-            log.warning("the parse workers' forkserver did not end in %g s (stopped?): killed", timeout,
+            log.warning("the parse workers' forkserver did not end in %g s (stopped?): killed", wait,
                         extra={"pid": pid})
             try:
                 os.kill(pid, signal.SIGKILL)

@@ -8,14 +8,14 @@ the stop takes 9.2-9.3 s (0.6 s with nothing stopped, 1.5 s with one worker stop
 `shutdown_timeout: 5` it took 14.5 s: about 4 s more than the promised bound each time. The journal names
 the forkserver ("did not end in 5 s (stopped?): killed"), the exit code is 0 and nothing is lost or repeated;
 only the time is over the promise (the unit's 90 s leaves room today, but a `shutdown_timeout` set from the
-documented bound gets the stop SIGKILLed by systemd)."""
+documented bound gets the stop SIGKILLed by systemd). The attack-state attacker found the same with a
+200,000-line backlog (10.1-17.3 s for shutdown_timeout 1-20). Fixed: a stopped forkserver is killed before the
+workers are ended (each join waited for its word), and one that does not end is waited for 1 s, not 5."""
 from __future__ import annotations
 
 import os
 import signal
 import time
-
-import pytest
 
 from tests.core.test_attack7_parse_worker_stopped import parent, parse_workers
 from tests.support import wait_until
@@ -25,8 +25,6 @@ LINES = 1000
 SLACK = 3.0  # the process's own start-up of the stop and exit on a loaded 2-core machine (0.6 s measured)
 
 
-@pytest.mark.xfail(strict=True, reason="a stop with the parse workers' forkserver stopped takes shutdown_timeout "
-                                       "+ ~9 s, not + 5 s (attack 7, attack-fix)")
 def test_a_stop_with_the_forkserver_stopped_ends_within_shutdown_timeout_plus_5_s(tmp_path):
     log = tmp_path / "app.log"
     log.write_text("".join(numbered(i) for i in range(LINES)))
