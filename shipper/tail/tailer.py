@@ -2105,6 +2105,7 @@ class Tailer:
                 keys = LineKeys(s.fid, offs[i:j])
                 flags = lines.flags[i:j] if lines.flags else None
                 s.size = max(s.size, end)
+                s.ahead = []  # (read: the bytes before the offset prove it from now on)
                 ckpt = {s.key: s.to_json()}
                 if self.pending:
                     # What waits (the placeholder this state replaced) goes with these lines: flushed
@@ -2120,7 +2121,7 @@ class Tailer:
             if read_len < self.read_size:
                 break
         if s.offset and s.ahead:
-            s.ahead = []  # (read: the bytes before the offset prove it from now on)
+            s.ahead = []  # (only holes read: saved with them)
         size = end_seen
         if f.gz:
             try:

@@ -70,6 +70,8 @@ def test_an_identified_unread_file_compressed_while_killed_is_found_in_its_gz(tm
     # lost in flight (an output that keys its documents, Elasticsearch's _id, sees no new document).
     fid = next(iter(saved.values()))["fid"]
     assert sum(1 for k, r, _ in f.records if k.startswith(fid + ":")) == 2000
+    # What proved it is not kept once it is read: its read position proves it from then on.
+    assert f.state[f"f:{fid}"]["offset"] > 0 and f.state[f"f:{fid}"]["ahead"] == []
 
 
 def test_a_file_identified_by_its_header_alone_compressed_while_killed_is_a_possible_loss(tmp_path, caplog):
