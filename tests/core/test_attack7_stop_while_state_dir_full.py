@@ -28,12 +28,7 @@ import time
 from collections import Counter
 
 from tests.support import wait_until
-from tests.tail.attack_agent import Agent, numbered
-
-
-def append(path, lo: int, hi: int) -> None:
-    with open(path, "a") as f:
-        f.write("".join(numbered(i) for i in range(lo, hi)))
+from tests.tail.attack_agent import Agent, append_numbered
 
 
 def test_stop_while_the_state_dir_is_full_repeats_nothing_silently(tmp_path):
@@ -43,7 +38,7 @@ def test_stop_while_the_state_dir_is_full_repeats_nothing_silently(tmp_path):
     agent = None
     try:
         log = tmp_path / "app.log"
-        append(log, 0, 1000)
+        append_numbered(log, 0, 1000)
         agent = Agent(tmp_path, [log])
         agent.cfg.write_text(agent.cfg.read_text().replace("shutdown_timeout: 20", "shutdown_timeout: 3"))
         agent.start()
@@ -52,7 +47,7 @@ def test_stop_while_the_state_dir_is_full_repeats_nothing_silently(tmp_path):
         n = 1000
         deadline = time.monotonic() + 60
         while "checkpoint commit failed" not in agent.errors() and time.monotonic() < deadline:
-            append(log, n, n + 100)  # batches whose commits the full filesystem refuses
+            append_numbered(log, n, n + 100)  # batches whose commits the full filesystem refuses
             n += 100
             time.sleep(0.2)
         assert "checkpoint commit failed" in agent.errors(), "the commits did not fail: the filesystem is not full"
@@ -103,7 +98,7 @@ def live_writer(agent_pid: int) -> int | None:
 
 def test_stop_after_the_writer_was_given_up_repeats_nothing_silently(tmp_path):
     log = tmp_path / "app.log"
-    append(log, 0, 1000)
+    append_numbered(log, 0, 1000)
     agent = Agent(tmp_path, [log])
     agent.cfg.write_text(agent.cfg.read_text().replace("shutdown_timeout: 20", "shutdown_timeout: 3"))
     agent.start()
@@ -114,7 +109,7 @@ def test_stop_after_the_writer_was_given_up_repeats_nothing_silently(tmp_path):
             wait_until(lambda: live_writer(agent.proc.pid), 60, "a checkpoint writer")
             killed = live_writer(agent.proc.pid)
             os.kill(killed, signal.SIGKILL)
-            append(log, n, n + 100)
+            append_numbered(log, n, n + 100)
             n += 100
             wait_until(lambda: live_writer(agent.proc.pid) != killed, 30, "the killed writer gone")
         wait_until(lambda: "no new one is started" in agent.errors(), 60, "the writer given up on")

@@ -19,15 +19,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 
 import pytest
 
 from tests.fs_faults import frozen_able_state, lock_free
 from tests.support import wait_until
-from tests.tail.attack_agent import Agent, numbered
+from tests.tail.attack_agent import Agent, append_numbered
 
 pytestmark = pytest.mark.slow
 
@@ -36,24 +34,9 @@ STOP_PROMISE = SHUTDOWN_TIMEOUT + 5
 LOADED = 12  # seconds more for a loaded 2-core machine
 
 
-def append(path, lo: int, hi: int) -> None:
-    with open(path, "a") as f:
-        f.write("".join(numbered(i) for i in range(lo, hi)))
-
-
-def get(agent: Agent, path: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{agent.port}{path}", timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-    except OSError:
-        return 0, {}
-
-
 def all_saved(agent: Agent) -> bool:
     """Every batch acknowledged and its checkpoint committed (in flight counts one while a commit waits)."""
-    return get(agent, "/status")[1].get("sources", {}).get("app", {}).get("in_flight_batches") == 0
+    return agent.get("/status")[1].get("sources", {}).get("app", {}).get("in_flight_batches") == 0
 
 
 def run_seqs(agent: Agent, run: int) -> list:
@@ -105,18 +88,18 @@ def test_stop_while_state_filesystem_frozen_ends_in_time(tmp_path):
             logs = tmp_path / "logs"
             logs.mkdir()
             log = logs / "app.log"
-            append(log, 0, 100)
+            append_numbered(log, 0, 100)
             agent = start(tmp_path, log)
             assert agent.wait_delivered(range(100))
             wait_until(lambda: all_saved(agent), 60, "the first 100 lines' checkpoint saved")
-            assert get(agent, "/health")[0] == 200
+            assert agent.get("/health")[0] == 200
             freeze(True)
             for k in range(10):  # batches whose checkpoint commits now wait for the filesystem
-                append(log, 100 + 20 * k, 120 + 20 * k)
+                append_numbered(log, 100 + 20 * k, 120 + 20 * k)
                 time.sleep(0.3)
             # /health names the commit that does not return (503), within its threshold (10 s) and a margin
-            wait_until(lambda: get(agent, "/health")[0] == 503, 60, "/health 503 while the commit is stuck")
-            code, doc = get(agent, "/health")
+            wait_until(lambda: agent.get("/health")[0] == 503, 60, "/health 503 while the commit is stuck")
+            code, doc = agent.get("/health")
             assert "checkpoints.sqlite has not returned for" in doc.get("checkpoints", ""), doc
             assert "frozen" in doc["reason"], doc
             # status does not wait on the frozen filesystem: it shows the snapshot written before the freeze
@@ -147,9 +130,9 @@ def test_frozen_during_the_first_commit(tmp_path):
             log.touch()
             agent = start(tmp_path, log)
             freeze(True)
-            append(log, 0, 200)
+            append_numbered(log, 0, 200)
             assert agent.wait_delivered(range(200))
-            wait_until(lambda: get(agent, "/health")[0] == 503, 60, "/health 503 while the commit is stuck")
+            wait_until(lambda: agent.get("/health")[0] == 503, 60, "/health 503 while the commit is stuck")
             stop_in_time(agent)
             freeze(False)
             wait_until(lambda: lock_free(tmp_path / "state"), 60, "the writer left behind to end after the thaw")
@@ -171,18 +154,18 @@ def test_frozen_then_kill_9_then_thaw_and_restart(tmp_path):
     with frozen_able_state(tmp_path) as freeze:
         try:
             log = tmp_path / "app.log"
-            append(log, 0, 100)
+            append_numbered(log, 0, 100)
             agent = start(tmp_path, log)
             assert agent.wait_delivered(range(100))
             wait_until(lambda: all_saved(agent), 60, "the first 100 lines' checkpoint saved")
             freeze(True)
-            append(log, 100, 250)
+            append_numbered(log, 100, 250)
             assert agent.wait_delivered(range(250))  # delivered, not saved
             agent.proc.kill()
             agent.proc.wait(LOADED)
             freeze(False)
             wait_until(lambda: lock_free(tmp_path / "state"), 60, "the writer left behind to end after the thaw")
-            append(log, 250, 300)
+            append_numbered(log, 250, 300)
             agent.start()
             assert agent.wait_delivered(range(300))
             wait_until(lambda: all_saved(agent), 60, "everything saved")
@@ -199,7 +182,7 @@ def test_run_once_ends_while_frozen(tmp_path):
     started on a frozen state_dir exits 2 naming it (its database cannot even be opened). Neither hangs."""
     with frozen_able_state(tmp_path) as freeze:
         log = tmp_path / "app.log"
-        append(log, 0, 3000)
+        append_numbered(log, 0, 3000)
         agent = Agent(tmp_path, [log])
         cmd = [sys.executable, "-m", "shipper.cli", "run", "--once", "-c", str(agent.cfg)]
         # stdout a pipe read only after the freeze: what is delivered then waits for a commit

@@ -15,14 +15,9 @@ import time
 
 import pytest
 
-from tests.tail.attack_agent import Agent, numbered
+from tests.tail.attack_agent import Agent, append_numbered
 
 pytestmark = pytest.mark.slow
-
-
-def append(path, lo: int, hi: int) -> None:
-    with open(path, "a") as f:
-        f.write("".join(numbered(i) for i in range(lo, hi)))
 
 
 def test_state_made_immutable_under_the_agent_pauses_and_recovers(tmp_path):
@@ -39,7 +34,7 @@ def test_state_made_immutable_under_the_agent_pauses_and_recovers(tmp_path):
         logs = tmp_path / "logs"
         logs.mkdir()
         log = logs / "app.log"
-        append(log, 0, 100)
+        append_numbered(log, 0, 100)
         agent = Agent(tmp_path, [log])
         agent.start()
         assert agent.wait_delivered(range(100))
@@ -48,13 +43,13 @@ def test_state_made_immutable_under_the_agent_pauses_and_recovers(tmp_path):
         subprocess.run(["chattr", "+i", *map(str, files)], check=True)
         try:
             for k in range(10):  # batches whose checkpoints cannot be saved now
-                append(log, 100 + 20 * k, 120 + 20 * k)
+                append_numbered(log, 100 + 20 * k, 120 + 20 * k)
                 time.sleep(0.3)
             time.sleep(3)
             alive_while_immutable = agent.proc.poll() is None
         finally:
             subprocess.run(["chattr", "-i", *map(str, files)], check=True)
-        append(log, 300, 320)
+        append_numbered(log, 300, 320)
         died = agent.errors()
         assert alive_while_immutable, "the agent died: " + died[died.find("Fatal Python error"):][:300]
         assert "checkpoint commit failed" in died, died[-2000:]  # said, retried: not a silent stall

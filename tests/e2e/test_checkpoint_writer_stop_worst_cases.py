@@ -31,18 +31,13 @@ import pytest
 from tests.fs_faults import frozen_able_state, lock_free
 from tests.hostile_es import HostileES
 from tests.support import wait_until
-from tests.tail.attack_agent import Agent, numbered
+from tests.tail.attack_agent import Agent, append_numbered
 
 pytestmark = pytest.mark.slow
 
 SHUTDOWN_TIMEOUT = 3
 PROMISE = SHUTDOWN_TIMEOUT + 5
 SLACK = 1.0  # the process's exit on a loaded 2-core machine
-
-
-def append(path, lo: int, hi: int) -> None:
-    with open(path, "a") as f:
-        f.write("".join(numbered(i) for i in range(lo, hi)))
 
 
 def writer(agent_pid: int) -> int | None:
@@ -155,8 +150,8 @@ def test_a_wedged_output_and_a_stuck_commit_stop_within_one_deadline(tmp_path):
     audit = tmp_path / "audit.log"
     with frozen_able_state(tmp_path) as freeze:
         try:
-            append(audit, 0, 500)
-            append(tmp_path / "app.log", 0, 100)
+            append_numbered(audit, 0, 500)
+            append_numbered(tmp_path / "app.log", 0, 100)
             agent = Agent(tmp_path, [tmp_path / "app.log"])
             configure(agent, match=", match: app",
                       extra_sources=f"  - {{name: audit, type: file, paths: ['{audit}'], parser: json, tag: audit}}",
@@ -167,7 +162,7 @@ def test_a_wedged_output_and_a_stuck_commit_stop_within_one_deadline(tmp_path):
             wait_until(lambda: in_flight(agent) == 0, 60, "the first 100 lines' checkpoint saved")
             wait_until(lambda: es.bulk_calls >= 1, 60, "the Elasticsearch output waiting for its answer")
             freeze(True)
-            append(tmp_path / "app.log", 100, 300)
+            append_numbered(tmp_path / "app.log", 100, 300)
             assert agent.wait_delivered(range(300)), agent.errors()[-1500:]  # delivered; the commit waits
             wait_until(lambda: health(agent) == 503, 60, "/health 503 while the commit is stuck")
             code, took = timed_stop(agent)
@@ -187,7 +182,7 @@ def test_a_replacement_writer_hanging_in_its_open_does_not_hold_the_stop(tmp_pat
     agent = None
     with frozen_able_state(tmp_path) as freeze:
         try:
-            append(tmp_path / "app.log", 0, 100)
+            append_numbered(tmp_path / "app.log", 0, 100)
             agent = Agent(tmp_path, [tmp_path / "app.log"])
             configure(agent)
             agent.start()
@@ -199,7 +194,7 @@ def test_a_replacement_writer_hanging_in_its_open_does_not_hold_the_stop(tmp_pat
             subprocess.run(["kill", "-9", str(first)], check=True)  # idle: it dies (no write to wait for)
             # its replacement takes the lock and opens the database: both wait on the frozen filesystem
             wait_until(lambda: writer(agent.proc.pid) not in (None, first), 60, "a replacement writer started")
-            append(tmp_path / "app.log", 100, 200)
+            append_numbered(tmp_path / "app.log", 100, 200)
             assert agent.wait_delivered(range(200)), agent.errors()[-1500:]
             time.sleep(3)  # the main loop's ticks meanwhile
             code, took = timed_stop(agent)
@@ -219,15 +214,15 @@ def test_a_stop_during_a_reload_that_waits_on_a_stuck_commit_wins(tmp_path):
     agent = None
     with frozen_able_state(tmp_path) as freeze:
         try:
-            append(tmp_path / "app.log", 0, 100)
-            append(tmp_path / "other.log", 0, 50)
+            append_numbered(tmp_path / "app.log", 0, 100)
+            append_numbered(tmp_path / "other.log", 0, 50)
             agent = Agent(tmp_path, [tmp_path / "app.log"])
             configure(agent)
             agent.start()
             assert agent.wait_delivered(range(100)), agent.errors()[-1500:]
             wait_until(lambda: in_flight(agent) == 0, 60, "the first 100 lines' checkpoint saved")
             freeze(True)
-            append(tmp_path / "app.log", 100, 200)
+            append_numbered(tmp_path / "app.log", 100, 200)
             assert agent.wait_delivered(range(200)), agent.errors()[-1500:]  # delivered; the commit waits
             # a reload that starts a new source: its checkpoint is read from the store the commit holds
             configure(agent, extra_sources=f"  - {{name: other, type: file, paths: ['{tmp_path}/other.log'], "

@@ -14,38 +14,21 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 
 import pytest
 
 from tests.fs_faults import read_only_on_error_state
 from tests.support import wait_until
-from tests.tail.attack_agent import Agent, numbered
+from tests.tail.attack_agent import Agent, append_numbered
 
 pytestmark = pytest.mark.slow
 
 SHUTDOWN_TIMEOUT = 3
 
 
-def append(path, lo: int, hi: int) -> None:
-    with open(path, "a") as f:
-        f.write("".join(numbered(i) for i in range(lo, hi)))
-
-
-def get(agent: Agent, path: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{agent.port}{path}", timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-    except OSError:
-        return 0, {}
-
-
 def in_flight(agent: Agent) -> int | None:
-    return get(agent, "/status")[1].get("sources", {}).get("app", {}).get("in_flight_batches")
+    return agent.get("/status")[1].get("sources", {}).get("app", {}).get("in_flight_batches")
 
 
 def run_seqs(agent: Agent, run: int) -> list:
@@ -58,7 +41,7 @@ def test_a_state_dir_turned_read_only_is_named_once_and_nothing_is_lost(tmp_path
     agent = None
     with read_only_on_error_state(tmp_path) as (fail, repair):
         try:
-            append(log, 0, 100)
+            append_numbered(log, 0, 100)
             agent = Agent(tmp_path, [log])
             agent.cfg.write_text(agent.cfg.read_text().replace("shutdown_timeout: 20",
                                                                f"shutdown_timeout: {SHUTDOWN_TIMEOUT}"))
@@ -72,12 +55,12 @@ def test_a_state_dir_turned_read_only_is_named_once_and_nothing_is_lost(tmp_path
             fail()
             with pytest.raises(OSError, match="Read-only file system"):
                 (tmp_path / "state" / "probe").write_text("x")
-            append(log, 100, 200)
+            append_numbered(log, 100, 200)
             assert agent.wait_delivered(range(200)), agent.errors()[-1500:]  # delivered; its commit fails
-            wait_until(lambda: get(agent, "/health")[0] == 503, 60, "/health 503")
-            doc = get(agent, "/health")[1]
+            wait_until(lambda: agent.get("/health")[0] == 503, 60, "/health 503")
+            doc = agent.get("/health")[1]
             assert "the state_dir's filesystem is read-only now" in doc.get("checkpoints", ""), doc
-            append(log, 200, 300)
+            append_numbered(log, 200, 300)
             time.sleep(8)  # the commit retried meanwhile (backoff), reading paused
             assert not [s for s in run_seqs(agent, 1) if s >= 200], "read on while checkpoints cannot be saved"
             err = agent.errors()

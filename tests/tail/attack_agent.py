@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -16,6 +17,12 @@ from pathlib import Path
 
 def numbered(i: int, pad: int = 20) -> str:
     return json.dumps({"seq": i, "msg": "x" * pad}) + "\n"
+
+
+def append_numbered(path, lo: int, hi: int) -> None:
+    """The numbered lines lo..hi-1 appended to `path` in one write."""
+    with open(path, "a") as f:
+        f.write("".join(numbered(i) for i in range(lo, hi)))
 
 
 def free_port() -> int:
@@ -71,6 +78,16 @@ outputs:
                 pass
             time.sleep(0.1)
         raise AssertionError("shipper did not scan in time")
+
+    def get(self, path: str) -> tuple[int, dict]:
+        """The status and JSON of the agent's HTTP endpoint at `path` (0 and {} when it does not answer)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+        except OSError:
+            return 0, {}
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         self.proc.send_signal(sig)

@@ -15,14 +15,9 @@ import urllib.request
 
 import pytest
 
-from tests.tail.attack_agent import Agent, numbered
+from tests.tail.attack_agent import Agent, append_numbered
 
 pytestmark = pytest.mark.slow
-
-
-def append(path, lo: int, hi: int) -> None:
-    with open(path, "a") as f:
-        f.write("".join(numbered(i) for i in range(lo, hi)))
 
 
 def open_files(agent: Agent) -> list:
@@ -34,8 +29,8 @@ def test_folder_unreadable_for_a_while_loses_and_repeats_nothing(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
     app, other = logs / "app.log", logs / "b.log"
-    append(app, 0, 10)
-    append(other, 500, 510)
+    append_numbered(app, 0, 10)
+    append_numbered(other, 500, 510)
     agent = Agent(tmp_path, [f"{logs}/*.log"], "    close_inactive: 2\n    rescan_interval: 5")
     if os.geteuid() == 0:
         agent.command_prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
@@ -48,11 +43,11 @@ def test_folder_unreadable_for_a_while_loses_and_repeats_nothing(tmp_path):
             time.sleep(0.5)
         logs.chmod(0o000)
         try:
-            append(app, 10, 20)
+            append_numbered(app, 10, 20)
             time.sleep(8)
         finally:
             logs.chmod(0o755)
-        append(app, 20, 30)
+        append_numbered(app, 20, 30)
         expected = list(range(30)) + list(range(500, 510))
         assert agent.wait_delivered(expected, timeout=60)
         time.sleep(8)  # past a safety rescan: a file read again would show now

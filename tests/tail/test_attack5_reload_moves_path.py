@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.tail.attack_agent import Agent, numbered
+from tests.tail.attack_agent import Agent, append_numbered
 
 pytestmark = pytest.mark.slow
 
@@ -51,17 +51,12 @@ def reload(agent: Agent) -> None:
         time.sleep(0.2)
 
 
-def append(path, lo: int, hi: int) -> None:
-    with open(path, "a") as f:
-        f.write("".join(numbered(i) for i in range(lo, hi)))
-
-
 def setup(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
     x, y, z = logs / "x.log", logs / "y.log", logs / "z.log"
-    append(x, 0, 100)
-    append(y, 1000, 1100)
+    append_numbered(x, 0, 100)
+    append_numbered(y, 1000, 1100)
     agent = Agent(tmp_path, [])
     two_sources(agent, [x, y], [z])
     agent.start()
@@ -74,8 +69,8 @@ def test_file_taken_out_of_paths_by_reload_is_not_read_any_more(tmp_path):
         assert agent.wait_delivered(list(range(100)) + list(range(1000, 1100)))
         two_sources(agent, [x], [z])
         reload(agent)
-        append(y, 1100, 1110)  # out of every source's paths now
-        append(x, 100, 110)
+        append_numbered(y, 1100, 1110)  # out of every source's paths now
+        append_numbered(x, 100, 110)
         assert agent.wait_delivered(range(110))  # the source reads on; y.log's new lines had the same chance
         time.sleep(3)
     finally:
@@ -90,7 +85,7 @@ def test_file_moved_to_another_source_by_reload_repeats_nothing(tmp_path):
         assert agent.wait_delivered(list(range(100)) + list(range(1000, 1100)))
         two_sources(agent, [x], [z, y])
         reload(agent)
-        append(y, 1100, 1110)
+        append_numbered(y, 1100, 1110)
         assert agent.wait_delivered(range(1100, 1110))
         time.sleep(3)
     finally:
