@@ -363,10 +363,13 @@ class Tailer:
                 del unmatched[key]
                 self._moved.add(key)
                 continue
-            if o is not None and same and f.unproven and not f.deleted and o.st.st_size != f.seen_size:
-                # Grown since it was found with less than a line in it: left unmatched, it is
-                # looked at again as a file just found (step 2: a loose content proven to be in it
-                # takes it; step 3: a copy of a followed file is left alone, else it is followed).
+            if o is not None and same and f.state is None and not f.deleted and (
+                    f.unopened or f.unproven and o.st.st_size != f.seen_size):
+                # Never opened (renamed during the scan that found it), or grown since it was found
+                # with less than a line in it: left unmatched, it is looked at again as a file just
+                # found (step 2: a loose content proven to be in it takes it — a .gz of a content
+                # read, renamed again during the next scan, was read from 0; step 3: a copy of a
+                # followed file is left alone, else it is followed).
                 self._unfollow(f)
                 self.pending[self._placeholder(f).key] = None
                 continue
@@ -445,7 +448,15 @@ class Tailer:
             # Plain files before compressed ones: a .gz is made from a plain file which, when still
             # there (held open), must take the content for the .gz to be proven its copy.
             for key, o in sorted(unmatched.items(), key=lambda kv: kv[1].gz):
-                resume = self._holds_read(lo, o)
+                try:
+                    resume = self._holds_read(lo, o)
+                except MovedDuringScan:
+                    # Renamed since the listing (the next rotation): it may hold this content, so
+                    # the content is not missing from this scan; the next one looks at it under
+                    # its new name. (Called gone, its .gz was read again from 0 as a new file.)
+                    self._moved.add(key)
+                    lo.missing, lo.since = 0, now
+                    continue
                 if resume is not None:
                     del unmatched[key]
                     self._attach(lo, o, resume)
@@ -823,10 +834,10 @@ class Tailer:
                 try:
                     if (st.st_dev, st.st_ino) == (s.dev, s.ino) and not o.gz and self._matches(s, o):
                         return e.path
+                    if self._holds_read(lo, o) is not None:
+                        return e.path
                 except MovedDuringScan:
                     continue
-                if self._holds_read(lo, o) is not None:
-                    return e.path
         return None
 
     def _unshipped_gone(self, lo: Loose, now: float) -> None:
@@ -1055,7 +1066,8 @@ class Tailer:
         """Does the file `o` (another inode: a renamed-and-reused, copied or compressed file)
         hold what was read of the loose content `lo`? The offset to go on from if so: the read
         offset, or the end of `o` when it is a copy shorter than what was read (copytruncate
-        while the reader was ahead of the copy). A shared head alone never proves it."""
+        while the reader was ahead of the copy). A shared head alone never proves it. Raises
+        MovedDuringScan when `o`'s name holds another file by now: that tells nothing either way."""
         s = lo.state
         if s.offset == 0 and s.ahead:
             return 0 if self._holds_ahead(s, o) else None
@@ -1063,6 +1075,8 @@ class Tailer:
             return None  # nothing read past the head: a same-headed file is just another file
         try:
             fh = self._open_observed(o)
+        except FileNotFoundError:  # (its name gone since the listing, or holding another file)
+            raise MovedDuringScan(errno.ENOENT, "renamed or deleted during the scan", o.path) from None
         except OSError:
             return None
         try:
@@ -1100,7 +1114,10 @@ class Tailer:
         for key, x in sorted(unmatched.items(), key=lambda kv: kv[1].gz):  # plain first, as in scan()
             if key == (o.st.st_dev, o.st.st_ino):
                 continue
-            resume = self._holds_read(lo, x)
+            try:
+                resume = self._holds_read(lo, x)
+            except MovedDuringScan:
+                continue
             if resume is not None:
                 del unmatched[key]
                 if o.path == lo.state.path:
@@ -1483,7 +1500,10 @@ class Tailer:
             if not f.deleted or f.path != o.path or f.gz or s is None or s.offset <= s.head_len:
                 continue
             lo = Loose(s)
-            resume = self._holds_read(lo, o)
+            try:
+                resume = self._holds_read(lo, o)
+            except MovedDuringScan:
+                continue
             if resume is None or resume < s.offset:
                 continue
             self._unfollow(f)

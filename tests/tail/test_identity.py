@@ -1080,3 +1080,43 @@ def test_a_file_renamed_before_it_could_be_opened_does_not_take_its_inode_given_
         assert sorted(got) == sorted(expect(7)) and len(got) == 7, got
     finally:
         f.tailer.close()
+
+
+def test_a_content_whose_copy_is_renamed_during_the_scan_is_not_called_gone(tmp_path, fast_missing, caplog):
+    """Torture seed 38 (`--overtaken`: 15 lines twice): after a restart, the only file holding a
+    content read (its .gz) was listed by a scan and renamed by the next rotation before the scan
+    compared its bytes, at two scans in a row. Opening it by its listed name failed, taken as "not
+    this content": the content was called gone (a false loss naming the .gz as out of `paths`), and
+    the .gz, under its next name, read from 0 as a new file."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, HEADER, *[f"line {i}" for i in range(5)])
+    f = Follower([log], d)
+    try:
+        f.poll()
+        f.tailer.close()
+        with open(log, "rb") as src, gzip.open(d / "app.log.1.gz", "wb") as dst:  # rotated and compressed
+            shutil.copyfileobj(src, dst)
+        os.unlink(log)
+        write(log, HEADER, "line 5")
+        f.restart()
+        observe = f.tailer.observe
+        shifts = iter([(1, 2), (2, 3)])
+
+        def observe_then_rotate():
+            obs = observe()  # lists the .gz …
+            i, j = next(shifts, (0, 0))
+            if i:
+                os.rename(d / f"app.log.{i}.gz", d / f"app.log.{j}.gz")  # … which the next rotation renames
+            return obs
+
+        f.tailer.observe = observe_then_rotate
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.poll(2)
+            f.settle()
+        got = records(f)
+        assert sorted(got) == sorted(expect(6)) and len(got) == 6, got
+        assert not [r.getMessage() for r in caplog.records if "data lost" in r.getMessage()]
+    finally:
+        f.tailer.close()
