@@ -40,6 +40,8 @@ class AckTracker:
         self.untracked = (0, 0)  # (batches, events) with events registered after close_intake: never sent
         # (seq, output) acknowledged for an output a reload removed: that output's own late ack is ignored
         self._behalf: set[tuple[int, str]] = set()
+        # Batches an output refused while others had them already (a reload closed it meanwhile): never complete
+        self._stranded: set[int] = set()
 
     def register(self, pending: int, checkpoint: dict[str, Any], ids: Sequence[str] = (),
                  had: Sequence[str] = ()) -> int:
@@ -78,6 +80,20 @@ class AckTracker:
         if 0 <= i < len(self._window) and self._window[i][0] == seq:
             return i
         return next((j for j, e in enumerate(self._window) if e[0] == seq), -1)  # after a withdrawal
+
+    def strand(self, seq: int) -> None:
+        """Batch `seq` will not reach every output it was registered for: one refused it (closed by a
+        reload) and those after it were never offered it. It cannot complete: a reload takes it back."""
+        with self._lock:
+            if self._index(seq) >= 0:
+                self._stranded.add(seq)
+
+    def take_stranded(self) -> set[int]:
+        """The stranded batches still tracked (then forgotten here: the caller withdraws them)."""
+        with self._lock:
+            out = {seq for seq in self._stranded if self._index(seq) >= 0}
+            self._stranded.clear()
+            return out
 
     def ack(self, seq: int, output: str | None = None) -> None:
         with self._lock:

@@ -226,6 +226,7 @@ class Reloads:
                 taken, events = _withdraw(p, r)  # batches a late source thread registered after the reload
                 if not r.source.rereads:
                     r.name_undelivered(taken, events, "reload: batches registered after the source's stop")
+            _take_back_stranded(r)
             if r.tracker.in_flight() and not p.abandon.is_set():
                 continue
             del self.draining[name]
@@ -302,6 +303,22 @@ def _withdraw(p: Pipeline, r: SourceRunner) -> tuple[int, int]:
     if seqs:
         r.tracker.withdraw(set())  # commits what the withdrawal unblocked
     return taken
+
+
+def _take_back_stranded(r: SourceRunner) -> None:
+    """Batches an output closed by a reload refused while its put waited for room, after earlier outputs
+    took them (SourceRunner._route_batch), can never complete: like those the closed output held, they
+    are read again for the outputs that did not store them (a source that cannot read again names them)."""
+    seqs = r.tracker.take_stranded()
+    if not seqs:
+        return
+    if r.source.rereads:
+        log.info("reload: batches a closed output never received are read again for the source's outputs",
+                 extra={"source": r.cfg.name, "batches": len(seqs)})
+    else:
+        r.name_undelivered(*r.tracker.events_in(seqs), "reload: batches a closed output never received")
+    r.save_delivered_to(seqs)
+    r.tracker.withdraw(seqs)
 
 
 def _forget_source(p: Pipeline, name: str) -> None:

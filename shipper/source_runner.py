@@ -58,6 +58,7 @@ class SourceRunner:
         # Per output, events it stored before a stop or reload took their batches back: the re-read
         # sends them to the other outputs only (each id once; the note goes when all were met again).
         self._delivered_before: dict[str, Counter[str]] = {}
+        self._delivered_noted: dict[str, list[str]] = {}  # what save_delivered_to noted so far (its batches were let go)
         for key in [k for k in state if k.startswith(DELIVERED_PREFIX)]:
             ids = state.pop(key)
             if isinstance(ids, list) and ids:
@@ -474,7 +475,11 @@ class SourceRunner:
         give_up = self.abandon
         for worker, mine in sends:
             if not worker.put(mine, self.tracker, seq, give_up):
-                return  # stopping: not acked, so not checkpointed, so read again next start
+                # Stopping: not acked, so not checkpointed, so read again next start. Or a reload closed
+                # this output while the put waited for room: the outputs before it may have the batch, this
+                # one and those after never will, so it never completes; the reload takes it back.
+                self.tracker.strand(seq)
+                return
             # Handed to one output, it must reach the others too: a reload that gave up here would
             # leave it delivered by one and never by the rest (its source could never restart).
             # Only the agent's stop gives up on it now.
@@ -510,7 +515,13 @@ class SourceRunner:
     def save_delivered_to(self, seqs: set[int] | None = None) -> None:
         """Before batches that not every output acknowledged are let go (a stop, a reload taking them back):
         note per output the events it did store, so that the re-read does not send them to it again."""
-        parts = self.tracker.delivered_to(seqs)
+        # Each call replaces the note: it holds what an earlier call noted (a reload closing two outputs,
+        # a batch stranded after the others were taken back, a stop after a reload) and what the re-read
+        # has not met again yet.
+        noted = self._delivered_noted
+        for output, ids in self.tracker.delivered_to(seqs).items():
+            noted.setdefault(output, []).extend(ids)
+        parts = {output: list(ids) for output, ids in noted.items()}
         for output, left in self._delivered_before.items():
             parts.setdefault(output, []).extend((+left).elements())
         fragment: dict[str, Any] = {DELIVERED_PREFIX + o: list(ids)[-DELIVERED_MAX:] for o, ids in parts.items() if ids}
