@@ -39,6 +39,9 @@ class Reloads:
         self.restart_cfgs: dict[str, SourceConfig] = {}
         self.handed: dict[str, Any] = {}  # what a stopped source handed its successor (Source.hand_over)
         self.lost: dict[str, list[dict[str, Any]]] = {}  # losses a stopped source named, for its successor's attestation
+        # Per draining source: (its batches' progress, when it last moved, named overdue yet). Past its wait's
+        # deadline (shutdown_timeout without progress) a pending restart is a wedge: /health and the journal.
+        self._waits: dict[str, tuple[tuple[int, int], float, bool]] = {}
 
     def apply(self, new: Config, plan, wait_slice: Callable[[float], bool] | None = None) -> list[str]:
         """Apply a reload plan (shipper.reload.plan_reload) with `new` as the config; returns problems.
@@ -230,6 +233,9 @@ class Reloads:
             if r.tracker.in_flight() and not p.abandon.is_set():
                 continue
             del self.draining[name]
+            wait = self._waits.pop(name, None)
+            if wait is not None and wait[2]:
+                log.warning("reload: the overdue batches completed: the source goes on", extra={"source": name})
             cfg = self.restart_cfgs.pop(name, None)
             self._let_go(r, cfg is not None and not p.abandon.is_set())
             if cfg is None and not p.abandon.is_set():
@@ -240,6 +246,34 @@ class Reloads:
                 log.info("reload: source restarted from its checkpoint", extra={"source": name})
         self._order_runners()
         return problems
+
+    def overdue(self, now: float) -> list[str]:
+        """Sources whose restart (or removal) a reload left pending, and whose batches moved no further for
+        shutdown_timeout: what holds them is named (for the watchdog, so /health's `stalled`), and once in
+        the journal. Called once a second by the runner's loop."""
+        limit = self.p.config.settings.shutdown_timeout
+        out: list[str] = []
+        for name, r in list(self.draining.items()):
+            sig = (r.tracker.committed_seq, r.tracker.in_flight())
+            since, named = now, False
+            if name in self._waits and self._waits[name][0] == sig:
+                _, since, named = self._waits[name]
+            still = now - since
+            if still > limit:
+                holders = [n for n, w in sorted(self.p.workers.items()) if any(t is r.tracker for _, t, _ in w.leftover())]
+                kind = "restart" if name in self.restart_cfgs else "removal"
+                why = (f"source {name}: {kind} after a reload "
+                       f"pending, {sig[1]} batches not completed for {still:.0f}s (shutdown_timeout {limit:g}s)"
+                       + (f", held by output {', '.join(holders)}" if holders else ", held by no output"))
+                out.append(why)
+                if not named:
+                    log.error(f"reload: a pending source {kind} is overdue: the source reads nothing meanwhile",
+                              extra={"source": name, "reason": why})
+                    named = True
+            self._waits[name] = (sig, since, named)
+        for name in [n for n in self._waits if n not in self.draining]:
+            del self._waits[name]
+        return out
 
 
 def _start_source(p: Pipeline, cfg: SourceConfig, problems: list[str], handed: Any = None,
