@@ -388,7 +388,8 @@ class ParsePool:
                 log.warning("a parse worker returned nothing and used no CPU for %g s (stopped?): it is killed and "
                             "its batches parsed again", STALLED_AFTER, extra={"source": self.name,
                                                                              "pid": holder.proc.pid})
-                holder.proc.kill()  # even a stopped process dies of it: its pipe's EOF then replaces it
+                holder.proc.kill()  # a stopped process dies of it; one a cgroup freezer holds only once thawed:
+                return self._replace(holder, entry)  # so it is replaced now, not at its pipe's EOF
         if entry.error is not None:
             log.warning("parse worker failed on a batch: parsing it in the agent",
                         extra={"source": self.name, "error": entry.error})
@@ -448,17 +449,18 @@ class ParsePool:
         with self._cond:
             self._closing = True
             self._cond.notify_all()
+        deadline = time.monotonic() + timeout
         if self._thread is not threading.current_thread():
             self._thread.join(timeout)
         with self._cond:
             starters = list(self._starters)
         for t in starters:  # workers they start after this are closed by them (they see _closing)
-            t.join(timeout)
+            t.join(max(0.0, deadline - time.monotonic()))
         with self._cond:
             workers = list(self._workers)
         kill_stopped_forkserver()
         for w in workers:
-            w.close(timeout)
+            w.close(max(0.1, deadline - time.monotonic()))
 
 
 def kill_stopped_forkserver() -> None:
@@ -486,13 +488,16 @@ def end_helpers(timeout: float = 5.0) -> None:
     `run --once` would leave them to end after it). The forkserver first: it and the workers hold
     the tracker's pipe, which ends the tracker only once every holder closed it.
 
-    multiprocessing has no public call for this; `_stop()` is what its own tests use (3.8+). Each
-    is waited for in a thread, for at most `timeout` (the forkserver, which ends at once when told, a second):
-    a stop must never hang on a helper. A forkserver that did not end by then (stopped, wedged) is killed:
-    multiprocessing's own exit would wait for it for ever, joining the workers it forked (their exit codes
-    come through it)."""
-    from multiprocessing import forkserver, resource_tracker
+    multiprocessing has no public call for this; `_stop()` is what its own tests use (3.8+). Each is
+    waited for in a thread, a second at most and all within `timeout`: a stop must never hang on a helper.
+    A forkserver that did not end by then (stopped, wedged) is killed: multiprocessing's own exit would wait
+    for it for ever, joining the workers it forked (their exit codes come through it). A child that has
+    still not ended (a cgroup freezer holds it: not even SIGKILL ends it until thawed) is let go, for the
+    same reason: multiprocessing's exit joins every child it knows of without a timeout, and it has no
+    public way to forget one."""
+    from multiprocessing import forkserver, process, resource_tracker
 
+    end = time.monotonic() + timeout
     server = forkserver._forkserver
     for stop, pid in ((getattr(server, "_stop", None), getattr(server, "_forkserver_pid", None)),
                       (getattr(resource_tracker._resource_tracker, "_stop", None), None)):
@@ -500,16 +505,19 @@ def end_helpers(timeout: float = 5.0) -> None:
             continue
         t = threading.Thread(target=_quietly, args=(stop,), name="end-helper", daemon=True)
         t.start()
-        wait = timeout if pid is None else min(timeout, 1.0)
-        t.join(wait)
+        t.join(min(1.0, max(0.0, end - time.monotonic())))
         if t.is_alive() and pid is not None:
-            log.warning("the parse workers' forkserver did not end in %g s (stopped?): killed", wait,
-                        extra={"pid": pid})
+            log.warning("the parse workers' forkserver did not end in time (stopped?): killed", extra={"pid": pid})
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-            t.join(timeout)
+            t.join(min(1.0, max(0.0, end - time.monotonic())))
+    for child in multiprocessing.active_children():
+        child.kill()
+        log.warning("a parse worker did not end (held by a cgroup freezer?): the agent ends without it",
+                    extra={"pid": child.pid})
+        process._children.discard(child)  # type: ignore[attr-defined]
 
 
 def _quietly(stop) -> None:

@@ -294,7 +294,7 @@ class Pipeline:
             if not delivered and not self.store.given_up():  # what some outputs stored is not sent to them again
                 r.save_delivered_to()
             r.close()
-        end_helpers()  # the forkserver and resource tracker end with the agent
+        end_helpers(max(0.5, final - time.monotonic()))  # the forkserver and resource tracker end with the agent
         self.store.close()
         return delivered
 
