@@ -49,7 +49,8 @@ class Daemon:
         self.stop_signal: int | None = None
         self.reload_requested = False
         self.reload_error: str | None = None
-        self.stalled: list[str] = []
+        self.stalled: list[str] = []  # why the pipeline is wedged (the systemd watchdog is not pinged)
+        self.overdue: list[str] = []  # sources a reload left waiting past their deadline
         self.rates = Rates()
         self._rate = (0.0, 0.0)
         self._stall_log = shipper_log.Throttled(log, interval=300.0)
@@ -86,7 +87,7 @@ class Daemon:
     def _start_http(self, listen: str):
         from shipper.http_endpoint import HttpEndpoint
 
-        endpoint = HttpEndpoint(self.pipeline, listen, health_extra=lambda: self.stalled)
+        endpoint = HttpEndpoint(self.pipeline, listen, health_extra=lambda: self.stalled + self.overdue)
         endpoint.start()
         return endpoint
 
@@ -163,6 +164,10 @@ class Daemon:
         self.pipeline.retire_idle_pools(now)
         self.pipeline.check_vendor_gaps(now)
         self.stalled = self.pipeline.stalled(self._stall_after, now)
+        # A source a reload left waiting past its deadline: named (journal, /health) but not a wedge for the
+        # systemd watchdog: an output retrying through an outage holds such a wait as long as the outage
+        # lasts, and a restart of the agent by systemd would only repeat what was in flight.
+        self.overdue = self.pipeline.reloads.overdue(now)
         if self.stalled:
             self._stall_log.failure("pipeline wedged: watchdog pings stopped", reason="; ".join(self.stalled))
         else:

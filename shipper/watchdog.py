@@ -63,7 +63,6 @@ class Watchdog:
             source_sig = (r.tracker.committed_seq, p.store_failures)
             if self._no_progress(f"source:{name}", source_sig, waiting, now) > stall_after:
                 problems.append(f"source {name}: {in_flight} batches delivered but not checkpointed for {stall_after:.0f}s")
-        problems += p.reloads.overdue(now)  # a source a reload left waiting past its deadline
         return problems
 
     def _no_progress(self, key: str, signature: Any, busy: bool, now: float) -> float:
