@@ -14,6 +14,15 @@ from tests.pg_cluster import pg_db, pg_server  # noqa: F401
 DATA = Path(__file__).resolve().parent / "data"
 
 
+@pytest.fixture
+def ext4_tmp(tmp_path):
+    """A folder on a small ext4 of its own (tests/fs_faults.ext4_folder): inode reuse as ext4 does it."""
+    from tests.fs_faults import ext4_folder
+
+    with ext4_folder(tmp_path) as folder:
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """tests/data: ECS definitions, the vendors' action lists, public samples (tests/data/README.md)."""

@@ -41,6 +41,22 @@ def fill(fs: Path, leave: int = 0) -> Path:
     return filler
 
 
+@contextlib.contextmanager
+def ext4_folder(tmp_path: Path):
+    """tmp_path/ext4: a small ext4 filesystem of its own (a loop mount), whatever the test machine's /tmp is:
+    the tests of inode reuse need ext4's way of giving a freed inode to the next file made."""
+    folder = tmp_path / "ext4"
+    folder.mkdir()
+    image = tmp_path / "ext4.img"
+    subprocess.run(["truncate", "-s", "16M", str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+    subprocess.run(["mount", "-o", "loop", str(image), str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
 def remount_read_only(path: Path) -> None:
     subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
 

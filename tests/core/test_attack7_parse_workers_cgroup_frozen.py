@@ -30,9 +30,13 @@ from tests.tail.attack_agent import Agent, numbered
 TOTAL = 300_000
 FREEZER = Path("/sys/fs/cgroup/freezer")
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not (FREEZER / "cgroup.procs").exists() or os.geteuid() != 0,
-                                 reason="needs root and a cgroup v1 freezer")]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _freezer_here():
+    assert (FREEZER / "cgroup.procs").exists() and os.geteuid() == 0, \
+        "the tests need root and a cgroup v1 freezer (/sys/fs/cgroup/freezer)"
 
 
 def delivered(agent: Agent) -> int:

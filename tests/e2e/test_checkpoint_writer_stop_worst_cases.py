@@ -189,7 +189,8 @@ def test_a_replacement_writer_hanging_in_its_open_does_not_hold_the_stop(tmp_pat
             assert agent.wait_delivered(range(100)), agent.errors()[-1500:]
             wait_until(lambda: in_flight(agent) == 0, 60, "the first 100 lines' checkpoint saved")
             first = writer(agent.proc.pid)
-            assert first is not None
+            assert first is not None and first != agent.proc.pid and os.path.exists(f"/proc/{first}"), \
+                f"no checkpoint writer process below the agent: {first}"
             freeze(True)
             subprocess.run(["kill", "-9", str(first)], check=True)  # idle: it dies (no write to wait for)
             # its replacement takes the lock and opens the database: both wait on the frozen filesystem

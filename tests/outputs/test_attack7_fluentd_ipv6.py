@@ -77,7 +77,9 @@ def ipv6_loopback() -> bool:
         return False
 
 
-pytestmark = pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback here")
+@pytest.fixture(autouse=True)
+def _ipv6_loopback_here():
+    assert ipv6_loopback(), "this machine has no IPv6 loopback (::1): the tests of an in_forward on ::1 need one"
 
 
 def test_fluentd_on_ipv6_loopback(tmp_path: Path):
@@ -92,8 +94,8 @@ def test_fluentd_on_ipv6_loopback(tmp_path: Path):
 
 
 def test_fluentd_on_ipv6_loopback_named_localhost(tmp_path: Path):
-    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
-        pytest.skip("needs a private mount namespace (root) for its own /etc/hosts")
+    assert subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0, \
+        "no private mount namespace (unshare -m, root): the test needs one for its own /etc/hosts"
     port = free_port()
     peer = ForwardServer6(host="::1", port=port).start()
     try:

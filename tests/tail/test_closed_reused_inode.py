@@ -24,14 +24,14 @@ def _gz(path, data: bytes) -> None:
         fh.write(data)
 
 
-def test_a_closed_plain_file_whose_inode_now_holds_a_gz_is_not_read_as_lines(tmp_path):
+def test_a_closed_plain_file_whose_inode_now_holds_a_gz_is_not_read_as_lines(ext4_tmp):
     """A plain backup read to its end and closed was deleted (a cleaner), and the compressed form of
     the next backup took its inode. Same inode, same first line (the layout header), and a
     compressed size below the read offset: the closed file was taken for the same content cut
     shorter, renamed to the .gz name still marked plain, found "truncated" and followed again from 0
     as a plain file: its gzip bytes were shipped as lines (an altered record). A plain content never
     turns into a compressed one on its inode (gzip writes a new file): the inode holds another file."""
-    d = tmp_path / "logs"
+    d = ext4_tmp / "logs"
     d.mkdir()
     log = d / "app.log"
     other = d / "other.log"
@@ -54,7 +54,7 @@ def test_a_closed_plain_file_whose_inode_now_holds_a_gz_is_not_read_as_lines(tmp
         os.unlink(d / "app.log.1")
         log.write_bytes(HEADER + b"".join(_line(i) for i in range(40, 42)))
         if os.stat(d / "app.log.1.gz").st_ino != closed_ino:
-            pytest.skip("the file system did not give the freed inode to the .gz (ext4 does)")
+            pytest.fail("ext4 did not give the freed inode to the next file made: the schedule this test needs did not happen")
         assert os.path.getsize(d / "app.log.1.gz") < closed.state.offset
         f.settle()
         assert not [r for r in f.lines() if r[:2] == b"\x1f\x8b" or not r.startswith((b"{", b"#"))]
@@ -89,14 +89,14 @@ def test_a_small_gz_read_to_its_end_then_deleted_is_no_loss(tmp_path):
         f.tailer.close()
 
 
-def test_a_closed_gz_file_not_compared_in_a_scan_is_not_read_from_another_file_on_its_inode(tmp_path):
+def test_a_closed_gz_file_not_compared_in_a_scan_is_not_read_from_another_file_on_its_inode(ext4_tmp):
     """A compressed backup read to its end and closed was deleted by a rotation, and the next backup's
     .gz took its inode (under app.log.1.gz). A scan listed it there, then another rotation renamed it to
     app.log.2.gz — the name the closed file had — before the scan opened it to compare its bytes: moved
     during the scan, nothing was decided (right), but the file was then read all the same, opened by its
     old name, which held its inode again: another content, read on from the old offset (the rest of a
     line of it shipped as a line: an altered record). A closed file no scan has compared is not read."""
-    d = tmp_path / "logs"
+    d = ext4_tmp / "logs"
     d.mkdir()
     log = d / "app.log"
     n = 0
@@ -132,7 +132,7 @@ def test_a_closed_gz_file_not_compared_in_a_scan_is_not_read_from_another_file_o
         rotate(gz_first=True)
         reused = os.stat(d / "app.log.1.gz").st_ino
         if closed.get(reused) != str(d / "app.log.2.gz"):
-            pytest.skip("the file system did not give the freed inode to the .gz (ext4 does)")
+            pytest.fail("ext4 did not give the freed inode to the next file made: the schedule this test needs did not happen")
         observe = f.tailer.observe
 
         def observe_then_rotate():
@@ -153,7 +153,7 @@ def test_a_closed_gz_file_not_compared_in_a_scan_is_not_read_from_another_file_o
 
 
 @pytest.mark.parametrize("read", [0, 3])
-def test_a_closed_live_file_rotated_out_unread_is_not_taken_for_the_next_file_on_its_inode(tmp_path, caplog, read):
+def test_a_closed_live_file_rotated_out_unread_is_not_taken_for_the_next_file_on_its_inode(ext4_tmp, caplog, read):
     """Found by the torture harness (`--overtaken`, seed 49: a line of a seen file destroyed unread, no
     loss warned): a live file closed (idle, or over the budget) was listed by a scan as it was when
     last read, then written to and rotated before the scan looked at it (untouched, so not opened:
@@ -163,7 +163,7 @@ def test_a_closed_live_file_rotated_out_unread_is_not_taken_for_the_next_file_on
     (the lines written before the rotation gone without a word); with more read, the new file,
     shorter, was taken for it truncated. The inode's generation (ext4, xfs, btrfs) tells them apart:
     what was written after the last read is warned lost, the new file read whole."""
-    d = tmp_path / "logs"
+    d = ext4_tmp / "logs"
     d.mkdir()
     log = d / "app.log"
     n = 0
@@ -199,7 +199,7 @@ def test_a_closed_live_file_rotated_out_unread_is_not_taken_for_the_next_file_on
         os.rename(log, d / "app.log.1")
         log.write_bytes(HEADER + lines(2))  # the writer's next file …
         if os.stat(log).st_ino != first:
-            pytest.skip("the file system did not give the freed inode to the next file (ext4 does)")
+            pytest.fail("ext4 did not give the freed inode to the next file made: the schedule this test needs did not happen")
         f.settle()
         got = [json.loads(r)["seq"] for r in f.lines() if r.startswith(b"{")]
         assert_exactly_once(got, [i for i in range(n) if i not in unread])
@@ -210,7 +210,7 @@ def test_a_closed_live_file_rotated_out_unread_is_not_taken_for_the_next_file_on
         f.tailer.close()
 
 
-def test_a_closed_file_whose_inode_holds_a_new_file_of_its_size_and_mtime_is_not_taken_for_it(tmp_path, caplog):
+def test_a_closed_file_whose_inode_holds_a_new_file_of_its_size_and_mtime_is_not_taken_for_it(ext4_tmp, caplog):
     """Found by the torture harness (`--overtaken`, seed 49, one run in two): a closed file unchanged in
     size and mtime since the last look was taken for untouched, unopened. But ext4's clock ticks by
     jiffies (4-10 ms): the live file deleted (a rotation out, its last line unread) and its inode
@@ -218,7 +218,7 @@ def test_a_closed_file_whose_inode_holds_a_new_file_of_its_size_and_mtime_is_not
     or lines as long). The old file's last line was lost without a word and the new one's lines never
     read. (Played here by giving the new file the old mtime, as a tool keeping mtimes does.) Size and
     mtime say "untouched" only when the mtime was older than the look by more than a tick."""
-    d = tmp_path / "logs"
+    d = ext4_tmp / "logs"
     d.mkdir()
     log = d / "app.log"
     log.write_bytes(HEADER + b"".join(_line(i) for i in range(10, 13)))
@@ -234,7 +234,7 @@ def test_a_closed_file_whose_inode_holds_a_new_file_of_its_size_and_mtime_is_not
         log.write_bytes(HEADER + b"".join(_line(i) for i in range(20, 23)))  # the writer's next file
         os.utime(log, ns=(st.st_atime_ns, st.st_mtime_ns))
         if os.stat(log).st_ino != st.st_ino:
-            pytest.skip("the file system did not give the freed inode to the next file (ext4 does)")
+            pytest.fail("ext4 did not give the freed inode to the next file made: the schedule this test needs did not happen")
         assert os.path.getsize(log) == st.st_size
         f.settle()
         assert_exactly_once([json.loads(r)["seq"] for r in f.lines() if r.startswith(b"{")],
@@ -245,14 +245,14 @@ def test_a_closed_file_whose_inode_holds_a_new_file_of_its_size_and_mtime_is_not
         f.tailer.close()
 
 
-def test_a_live_file_renamed_before_it_could_be_opened_then_deleted_is_a_loss(tmp_path, caplog):
+def test_a_live_file_renamed_before_it_could_be_opened_then_deleted_is_a_loss(ext4_tmp, caplog):
     """Found by the torture harness (`--overtaken`, seed 49: a line of a seen file destroyed unread, no
     loss warned): the writer's new file, listed by a scan at the live name, was written to and rotated
     before the scan could open it (no identity: followed by its inode alone). The next rotation deleted
     it (one backup kept) and the writer's next file took its inode at the live name: the file never
     opened was taken for it, the line written to it gone without a word. Content moves away from a live
     name, not onto it: the inode under the live name is another file, the first one's loss is warned."""
-    d = tmp_path / "logs"
+    d = ext4_tmp / "logs"
     d.mkdir()
     log = d / "app.log"
     log.write_bytes(HEADER + _line(0))
@@ -280,7 +280,7 @@ def test_a_live_file_renamed_before_it_could_be_opened_then_deleted_is_a_loss(tm
         os.rename(log, d / "app.log.1")
         log.write_bytes(HEADER + _line(2))
         if os.stat(log).st_ino != unopened:
-            pytest.skip("the file system did not give the freed inode to the next file (ext4 does)")
+            pytest.fail("ext4 did not give the freed inode to the next file made: the schedule this test needs did not happen")
         f.settle()
         assert_exactly_once([json.loads(r)["seq"] for r in f.lines() if r.startswith(b"{")], [0, 2])
         [lost] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data lost")]

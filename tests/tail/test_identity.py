@@ -872,13 +872,13 @@ def reuse_inode(folder, ino: int, tries: int = 200):
     return got
 
 
-def test_a_closed_file_that_never_held_a_line_does_not_take_its_inode_given_to_a_compressed_copy(tmp_path):
+def test_a_closed_file_that_never_held_a_line_does_not_take_its_inode_given_to_a_compressed_copy(ext4_tmp):
     """Torture seed 58 (`--overtaken`: 30 lines twice, silently): an empty .gz (logrotate `compress`
     of an empty day) is followed with no identity, closed over the descriptor budget, then deleted
     by a rotation; ext4 gives its inode to the next .gz, the compressed copy of a closed backup read
     to its end. The followed .gz, closed and known by its inode alone, took the new .gz for itself
     and read it from 0: every line of the backup twice."""
-    d = tmp_path / "logs"
+    d = ext4_tmp / "logs"
     d.mkdir()
     log = d / "app.log"
     log.write_bytes(b"")
@@ -903,7 +903,7 @@ def test_a_closed_file_that_never_held_a_line_does_not_take_its_inode_given_to_a
         os.unlink(d / "app.log.2.gz")
         gz = reuse_inode(d, empty_gz)
         if gz is None:
-            pytest.skip("this file system does not give a freed inode to the next file")
+            pytest.fail("ext4 did not give the freed inode to the next file made: the schedule this test needs did not happen")
         with open(d / "app.log.1", "rb") as src, gzip.open(gz, "wb") as dst:  # … onto the freed inode
             shutil.copyfileobj(src, dst)
         os.rename(gz, d / "app.log.2.gz")
@@ -917,13 +917,13 @@ def test_a_closed_file_that_never_held_a_line_does_not_take_its_inode_given_to_a
         f.tailer.close()
 
 
-def test_a_closed_backup_does_not_take_its_inode_given_to_a_copytruncate_copy(tmp_path, caplog):
+def test_a_closed_backup_does_not_take_its_inode_given_to_a_copytruncate_copy(ext4_tmp, caplog):
     """Torture seed 34 (`--overtaken`: 6 lines twice, silently): a backup read to its end and closed
     over the descriptor budget is deleted by a copytruncate rotation (`rotate 1`), and ext4 gives its
     inode to the copy, which holds the same header line and is shorter than what was read of the
     backup. Taken for the backup "truncated in place" (same inode and head, shorter), the copy was
     read again from 0, and the live content, truncated, was called lost with no copy found."""
-    d = tmp_path / "logs"
+    d = ext4_tmp / "logs"
     d.mkdir()
     log = d / "app.log"
     write(log, HEADER, *[f"line {i}" for i in range(10)])
@@ -940,7 +940,7 @@ def test_a_closed_backup_does_not_take_its_inode_given_to_a_copytruncate_copy(tm
         os.unlink(d / "app.log.1")  # copytruncate, `rotate 1`: the backup deleted, the copy made …
         copy = reuse_inode(d, backup)
         if copy is None:
-            pytest.skip("this file system does not give a freed inode to the next file")
+            pytest.fail("ext4 did not give the freed inode to the next file made: the schedule this test needs did not happen")
         shutil.copyfile(log, copy)  # … onto its inode
         os.rename(copy, d / "app.log.1")
         os.truncate(log, 0)
@@ -955,13 +955,13 @@ def test_a_closed_backup_does_not_take_its_inode_given_to_a_copytruncate_copy(tm
         f.tailer.close()
 
 
-def test_a_closed_compressed_backup_does_not_take_its_inode_given_to_the_next_one(tmp_path, fast_missing):
+def test_a_closed_compressed_backup_does_not_take_its_inode_given_to_the_next_one(ext4_tmp, fast_missing):
     """Torture seed 16 (`--overtaken`: 20 lines twice, silently): a .gz read to its end and closed
     (idle, or over the descriptor budget) is deleted by a rotation, and ext4 gives its inode to the
     next .gz, which starts with the same header line. Compared by its compressed size (smaller than
     the decompressed offset read), it was taken for the old .gz "truncated", and read on from that
     offset: the lines of the new one after it, read before from the live file, twice."""
-    d = tmp_path / "logs"
+    d = ext4_tmp / "logs"
     d.mkdir()
     log = d / "app.log"
     write(log, HEADER, *[f"line {i}" for i in range(40)])
@@ -973,7 +973,7 @@ def test_a_closed_compressed_backup_does_not_take_its_inode_given_to_the_next_on
             os.unlink(gz)  # `rotate 1`: the old .gz deleted, ext4 gives its inode to the next
             gz = reuse_inode(d, onto_inode)
             if gz is None:
-                pytest.skip("this file system does not give a freed inode to the next file")
+                pytest.fail("ext4 did not give the freed inode to the next file made: the schedule this test needs did not happen")
         with open(log, "rb") as src, gzip.open(gz, "wb") as dst:
             shutil.copyfileobj(src, dst)
         os.rename(gz, d / "app.log.1.gz")
@@ -1035,12 +1035,12 @@ def test_a_copytruncate_copy_seen_before_logrotate_filled_it_is_a_copy(tmp_path,
         f.tailer.close()
 
 
-def test_a_file_renamed_before_it_could_be_opened_does_not_take_its_inode_given_to_a_copy(tmp_path):
+def test_a_file_renamed_before_it_could_be_opened_does_not_take_its_inode_given_to_a_copy(ext4_tmp):
     """Torture seed 35 (`--overtaken`: 24 lines twice, silently): a new empty live file, listed by a
     scan and renamed by a rotation before the scan could open it, was followed with no identity
     and no inode generation (nothing could be opened). Closed over the descriptor budget and then
     deleted, it took its inode as ext4 gave it to a copytruncate copy, and read the copy from 0."""
-    d = tmp_path / "logs"
+    d = ext4_tmp / "logs"
     d.mkdir()
     log = d / "app.log"
     write(log, *[f"line {i}" for i in range(5)])
@@ -1070,7 +1070,7 @@ def test_a_file_renamed_before_it_could_be_opened_does_not_take_its_inode_given_
         os.unlink(d / "app.log.1")
         copy = reuse_inode(d, empty)
         if copy is None:
-            pytest.skip("this file system does not give a freed inode to the next file")
+            pytest.fail("ext4 did not give the freed inode to the next file made: the schedule this test needs did not happen")
         shutil.copyfile(log, copy)
         os.rename(copy, d / "app.log.1")
         os.truncate(log, 0)
