@@ -15,16 +15,14 @@ does the same (3 of 3: remove; remove and re-add; remove the source, replace fb,
 The batch `fb` was sending when it was replaced is in no queue and no output's hands, and nothing reads it again."""
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections import Counter
 
 import pytest
 
+from tests.e2e.reload_overlap import get, on, seq_list
 from tests.peers.forward_server import ForwardServer
 from tests.support import stop_process, wait, wait_until
 from tests.tail.attack_agent import free_port, numbered
@@ -32,23 +30,6 @@ from tests.tail.attack_agent import free_port, numbered
 pytestmark = pytest.mark.slow
 
 LINES = 3000
-
-
-def seq_list(path) -> list[int]:
-    with open(path, "rb") as f:
-        return [json.loads(line)["generic"]["seq"] for line in f if line.endswith(b"\n")]
-
-
-def on(server: ForwardServer) -> list[int]:
-    return [r["generic"]["seq"] for _, _, r in list(server.records)]
-
-
-def get(port: int, path: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 @pytest.mark.xfail(strict=True, reason="a batch the replaced or removed (not wedged) output was sending is "

@@ -22,6 +22,7 @@ from collections import Counter
 
 import pytest
 
+from tests.e2e.reload_overlap import seq_list
 from tests.peers.forward_server import ForwardServer
 from tests.support import stop_process, wait, wait_until
 from tests.tail.attack_agent import free_port, numbered
@@ -29,11 +30,6 @@ from tests.tail.attack_agent import free_port, numbered
 pytestmark = pytest.mark.slow
 
 LINES = 3000
-
-
-def seq_list(path) -> list:
-    with open(path, "rb") as f:
-        return [json.loads(line)["generic"]["seq"] for line in f if line.endswith(b"\n")]
 
 
 def seqs_in(path) -> set:

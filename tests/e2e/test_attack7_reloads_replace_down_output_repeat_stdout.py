@@ -13,16 +13,14 @@ had none twice). The journal names no repeat on stdout
 is logged, and yet 100 go out again)."""
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections import Counter
 
 import pytest
 
+from tests.e2e.reload_overlap import get, on, seq_list
 from tests.peers.forward_server import ForwardServer
 from tests.support import stop_process, wait, wait_until
 from tests.tail.attack_agent import free_port, numbered
@@ -30,23 +28,6 @@ from tests.tail.attack_agent import free_port, numbered
 pytestmark = pytest.mark.slow
 
 LINES = 3000
-
-
-def seq_list(path) -> list[int]:
-    with open(path, "rb") as f:
-        return [json.loads(line)["generic"]["seq"] for line in f if line.endswith(b"\n")]
-
-
-def on(server: ForwardServer) -> list[int]:
-    return [r["generic"]["seq"] for _, _, r in list(server.records)]
-
-
-def get(port: int, path: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 @pytest.mark.xfail(strict=True, reason="one batch is written twice to stdout (an output never replaced) after "

@@ -1,0 +1,29 @@
+"""What the attacks on reloads that overlap a source's wait for a wedged output share
+(tests/e2e/test_attack7_reload*.py): the numbered lines an output received, and the agent's endpoint."""
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+from tests.peers.forward_server import ForwardServer
+
+
+def seq_list(path) -> list[int]:
+    """The numbered lines' sequence numbers in a stdout output's file, in order, repeats kept."""
+    with open(path, "rb") as f:
+        return [json.loads(line)["generic"]["seq"] for line in f if line.endswith(b"\n")]
+
+
+def on(server: ForwardServer) -> list[int]:
+    """The sequence numbers a Fluentd peer stored, in order, repeats kept."""
+    return [r["generic"]["seq"] for _, _, r in list(server.records)]
+
+
+def get(port: int, path: str) -> tuple[int, dict]:
+    """The status and JSON of the agent's HTTP endpoint at `path`."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
