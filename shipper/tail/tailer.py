@@ -26,18 +26,21 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import resource
 import stat as stat_mod
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from shipper.tail import discovery
+from shipper.tail.checkpoint_queue import CheckpointQueue
+from shipper.tail.descriptors import Descriptors, fd_budget
 from shipper.tail.events import TailEvents
+from shipper.tail.followed import Followed, Loose, MovedDuringScan, Observed
 from shipper.tail.holder import Holder, generation
 from shipper.tail.identity import HEAD_MAX, MARK_MAX, WINDOW, digest, file_id, head_of, same_bytes
 from shipper.tail.keys import LineKeys
 from shipper.tail.lines import TRUNCATED, UNFINISHED, split_lines
+from shipper.tail.losses import LossLedger
 from shipper.tail.reader import OpenFile, is_gzip_path
 from shipper.tail.state import EARLIER_MARKS, SEEN_PREFIX, FileState, load_states
 
@@ -48,10 +51,6 @@ TOMBSTONE_SECONDS = 3600.0
 DELETED_GRACE = 2.0  # a deleted file we hold open is let go this long after it stopped growing
 FOUND_OUTSIDE_LOOKS = 64  # files compared to say where a content called lost is (its message only)
 UNDECIDED_SECONDS = 10.0  # a file too short to be told from a known one waits this long, then is read
-# A closed file's size and mtime, unchanged since a look, show it untouched only if its mtime was older
-# than that look by more than the file system's clock tick (ext4: a jiffy, 4-10 ms): a file made since,
-# on its inode, has a later one. (As git's "racily clean" index entries.)
-RACY_NS = 1_000_000_000
 AHEAD_LOOK = 8 * 1024  # bytes looked back from a new file's end for a line end past its head (FileState.ahead)
 # A checkpoint no path matches any more is kept this long (wall clock, across restarts): a path taken
 # out by a reload and put back within it goes on where it was; later it is a new file (read_from).
@@ -70,102 +69,6 @@ class Chunk:
     checkpoint: dict[str, Any]
     nbytes: int
     path: str | None
-
-
-@dataclass
-class Followed:
-    """A physical file (one inode) being followed. `state` is None until it has an identity."""
-
-    path: str
-    family: str
-    dev: int
-    ino: int
-    gz: bool
-    state: FileState | None = None
-    start: int = 0  # where to start once the identity is known
-    fh: OpenFile | None = None
-    tail: bytes = b""  # the bytes just before state.offset (up to MARK_MAX)
-    size: int = 0
-    mtime_ns: int = 0
-    seen_size: int = 0  # the size stat() gave with mtime_ns (f.size moves on with reads)
-    settled: bool = False  # mtime_ns was older than the look that took it by RACY_NS (see _same_content)
-    cut_seen: bool = False  # starts again after a truncation already reported (a hole at 0 is no news)
-    active_at: float = field(default_factory=time.monotonic)
-    at_eof: bool = False  # no complete line left to read (at most a partial one)
-    read_to: int = -1  # the size at the last read that reached the end
-    deleted: bool = False
-    unnamed: bool = False  # open, not deleted, under no name we look at (moved away): read by descriptor
-    window: bytes = b""  # a live file's last bytes before state.offset (identity.WINDOW), while open
-    held_fd: int | None = None  # the holder's descriptor, until the tailer opens its own
-    final: bool = False  # deleted and idle: its unfinished last line will never end, shipped as it is
-    written_deleted: bool = False  # written to after it was deleted: its writer still has it (kept longer)
-    zeros: bool = False  # read up to zeros that run to its end (a mapped file): inotify sees no write into them
-    # A compressed file read to where its stream ends early: (its size then, since when). Still
-    # being written, it grows; unchanged for UNDECIDED_SECONDS, it was cut short: a loss.
-    gz_cut: tuple[int, float] | None = None
-    gz_cut_told: bool = False
-    # Its inode's generation when it was followed with no identity yet (-1: none to be had): its
-    # inode alone matches it while it is closed, and ext4 gives a freed inode to the next file.
-    gen: int = -1
-    # No identity, never opened: its name held another file (or none) when it was to be (renamed
-    # during the scan that found it). Its inode under a live name later is another file (see
-    # _same_content).
-    unopened: bool = False
-    # Found under a rotated name with less than a line in it, to be read from its start: maybe a
-    # copy logrotate had only created (`copytruncate` fills it next, and the create woke the
-    # agent). Not identified nor read until a scan, seeing it grown, has looked at it again as a
-    # file just found: a copy is told apart first (_follow_new).
-    unproven: bool = False
-
-
-@dataclass
-class Loose:
-    """A state whose content is not on any inode we know now (restart, rotation out of view,
-    truncation, compression)."""
-
-    state: FileState
-    missing: int = 0
-    since: float = field(default_factory=time.monotonic)
-    gone_at: float | None = None  # fully read and gone: kept as a tombstone until TOMBSTONE_SECONDS
-    truncated: bool = False  # its inode was truncated under it (so not "the live file, gone")
-    window: bytes = b""  # the bytes read just before state.offset, kept from the truncated live file
-    trunc_size: int = 0  # the size the file was last seen at before its truncation
-    regrown: bool = False  # its inode holds its head but other bytes (truncated while we were away, or reused)
-    cut_to: int = 0  # truncated to this many bytes, all of them read (`truncate -s`): its inode reads on from there
-    out_of_scope: bool = False  # no path of the source matches its family now (waits for nothing)
-    # A tombstone loaded with bytes after its offset: the end of a last line without a newline, not
-    # shipped yet when the agent stopped (the file deleted, its grace not over). Found again, it is
-    # read; not found, those bytes are a loss.
-    unshipped: int = 0
-    never_read: str = ""  # a placeholder of a file that could not be opened: why (errno)
-    reused: bool = False  # its inode holds another file (another generation): it was deleted
-
-
-@dataclass
-class Observed:
-    path: str
-    family: str
-    direct: bool
-    st: os.stat_result
-    gz: bool
-    fd: int | None = None  # held by the holder (its name may be gone)
-    at_ns: int = 0  # wall clock before the stat (0: unknown)
-
-    @property
-    def settled(self) -> bool:
-        """Was its mtime older than this look by more than a clock tick? (see RACY_NS)"""
-        return self.st.st_mtime_ns < self.at_ns - RACY_NS
-
-
-class MovedDuringScan(FileNotFoundError):
-    """The name a scan listed holds another file now (renamed or deleted since it was listed)."""
-
-
-def fd_budget() -> int:
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        soft = 65536
-    return max(8, min(4096, (soft - 64) // 2))
 
 
 class Tailer:
@@ -194,8 +97,7 @@ class Tailer:
         self.batch_lines = batch_lines
         self.log = logger or logging.getLogger("shipper.tail")
         self.events = events or TailEvents()
-        self.hole_bytes = 0  # zero bytes skipped (holes), never shipped
-        self.max_open = max_open or fd_budget()
+        self.ledger = LossLedger(self.log, self.events)
         states, self.seen = load_states(state, warn=True)
         self.loose: dict[str, Loose] = {s.fid: Loose(s) for s in states}
         mono, wall = time.monotonic(), time.time()
@@ -205,10 +107,11 @@ class Tailer:
                 if not lo.state.gz:
                     lo.unshipped = max(0, lo.state.size - lo.state.offset)
         self.files: dict[tuple[int, int], Followed] = {}
+        self.fds = Descriptors(self.files, max_open or fd_budget(), self.log)
         self.families = discovery.FamilyIndex()  # of self.files and self.loose, for _is_rotated_name
         for lo in self.loose.values():
             self.families.add(lo.state.family)
-        self.pending: dict[str, Any] = {}  # checkpoint-only fragments waiting to be emitted (FileState: as it is then)
+        self.pending = CheckpointQueue()  # checkpoint-only fragments waiting to be emitted
         self.first_scan = True
         # The globs this source has looked through before (a restart): `read_from: end` skips the
         # history found at the first look through a glob, not a file made while the agent was
@@ -217,8 +120,6 @@ class Tailer:
         if not self._started and self.seen:  # a state written before these markers
             self._started = {STARTED_GLOB + g for g in self._globs()
                              if any(discovery.glob_matches(f, [g], [], "/") for f in self.seen)}
-        self.bytes_lost = 0
-        self.losses = 0
         self.rotations = 0
         # family -> when a file under one of its rotated names was last followed as new from its
         # start: where the content of a live file that was still empty when last seen may be.
@@ -236,10 +137,8 @@ class Tailer:
         self.undecided_read = 0  # … read anyway once UNDECIDED_SECONDS had passed
         self._undecided_missing: dict[tuple[int, int], tuple[int, float]] = {}  # missed scans, since when
         self.copies: dict[tuple[int, int], tuple[int, int]] = {}  # proven copies: inode -> (size, mtime)
-        self.unreadable: dict[str, str] = {}  # matched files that cannot be opened: path -> error
         self.unlistable: dict[str, str] = {}  # folders of waiting states that cannot be listed: folder -> error
         self._listed: dict[str, str] = {}  # (this scan) folder -> "" or why it cannot be listed
-        self.holder: Holder | None = None  # when the caller runs one
         self._held: list = []  # what the holder held at the start of this scan
         self._scope: dict[str, bool] = {}  # family -> does a path (not excluded) match it
         # Files moved out of every followed name (renamed away, their folder's symlink swapped) and
@@ -249,6 +148,24 @@ class Tailer:
         self.moved_away: dict[tuple[int, int], tuple[str, float]] = {}
         self._moved: set[tuple[int, int]] = set()  # files renamed during this scan: decided at the next
         self._held_out_of_scope: set[tuple[int, int]] = set()  # held files of families out of scope (this scan)
+
+    @property
+    def holder(self) -> Holder | None:
+        """The holder of rotated files, when the caller runs one (its descriptors are opened through)."""
+        return self.fds.holder
+
+    @holder.setter
+    def holder(self, holder: Holder | None) -> None:
+        self.fds.holder = holder
+
+    @property
+    def unreadable(self) -> dict[str, str]:
+        """Matched files that cannot be opened: path -> error."""
+        return self.fds.unreadable
+
+    @unreadable.setter
+    def unreadable(self, v: dict[str, str]) -> None:
+        self.fds.unreadable = v
 
     # ------------------------------------------------------------------ scanning
 
@@ -340,10 +257,10 @@ class Tailer:
                 if not self._check_truncated(f) and self._rewritten_unseen(f):
                     self._check_truncated(f, force=True)
             elif f.fh is not None and self._rewritten_unseen(f):
-                self._lost(f.path, 0, "were written to it and cut away (truncated in place: a copytruncate rotation, "
-                                      "or a writer reopening it with O_TRUNC) before a complete line of it was read; "
-                                      "a copy, if one was made, is read as a new file, what was written after the "
-                                      "copy is in no file (rotate with `create` to lose nothing)", unknown=True)
+                self.ledger.lost(f.path, 0, "were written to it and cut away (truncated in place: a copytruncate rotation, "
+                                            "or a writer reopening it with O_TRUNC) before a complete line of it was read; "
+                                            "a copy, if one was made, is read as a new file, what was written after the "
+                                            "copy is in no file (rotate with `create` to lose nothing)", unknown=True)
                 f.start, f.cut_seen = 0, True
         self._moved = set()
         obs = self.observe()
@@ -408,12 +325,12 @@ class Tailer:
                     # Deleted before it ever had a complete line.
                     unread = max(0, (f.fh.size() if f.gz else st.st_size) - f.start)
                     if unread:
-                        self._lost(f.path, unread, "were deleted before the file held a complete line")
+                        self.ledger.lost(f.path, unread, "were deleted before the file held a complete line")
                     elif f.path != f.family:
                         self._emptied.add(f.family)  # (an empty .gz may be made from it: _empty_known)
                     elif f.path == f.family:
-                        self._lost(f.path, 0, "written after the last read: the file was rotated away and deleted "
-                                              "unseen (more rotations than backups)", unknown=True)
+                        self.ledger.lost(f.path, 0, "written after the last read: the file was rotated away and deleted "
+                                                    "unseen (more rotations than backups)", unknown=True)
                     self._unfollow(f, keep_loose=False)
                     self.pending[self._placeholder(f).key] = None
                     continue
@@ -532,8 +449,8 @@ class Tailer:
                 continue
             self._undecided_missing.pop(key, None)
             del self.undecided[key]
-            self._lost(path, 0, f"(the whole file): it was deleted while it could not yet be told apart from "
-                                f"{other} (it held no more than their shared first line), and was not read", unknown=True)
+            self.ledger.lost(path, 0, f"(the whole file): it was deleted while it could not yet be told apart from "
+                                      f"{other} (it held no more than their shared first line), and was not read", unknown=True)
         self._undecided_missing = {k: v for k, v in self._undecided_missing.items() if k in self.undecided}
 
         # 4. loose states nobody has: gone
@@ -567,9 +484,9 @@ class Tailer:
                               extra={"path": s.path})
                 self._forget(lo)
             elif unread > 0 and lo.truncated:
-                self._lost(s.path, unread, "were not read: the file was truncated in place (cut back "
-                                           f"{'to ' + str(lo.cut_to) + ' bytes' if lo.cut_to else 'to a size'}) before "
-                                           "they could be read, and no copy of it was found", unknown=True)
+                self.ledger.lost(s.path, unread, "were not read: the file was truncated in place (cut back "
+                                                 f"{'to ' + str(lo.cut_to) + ' bytes' if lo.cut_to else 'to a size'}) before "
+                                                 "they could be read, and no copy of it was found", unknown=True)
                 del self.loose[fid]
                 self.families.remove(lo.state.family)
                 self.pending[s.key] = None
@@ -585,12 +502,12 @@ class Tailer:
                 self._forget(lo)
             elif unread > 0:
                 where = self._found_outside(lo, paths)
-                self._lost(s.path, unread, f"were not read: the file is now {where}, which the source's `paths` do not "
-                                           "match (or `exclude` leaves out)" if where else
-                           f"were never read: the file could not be opened ({lo.never_read}), and it was deleted "
-                           "(or renamed where the source's `paths` do not reach) while it could not" if lo.never_read else
-                           "were deleted, or renamed where the source's `paths` do not reach (another folder, an "
-                           "excluded name), before they could be read")
+                self.ledger.lost(s.path, unread, f"were not read: the file is now {where}, which the source's `paths` do not "
+                                                 "match (or `exclude` leaves out)" if where else
+                                 f"were never read: the file could not be opened ({lo.never_read}), and it was deleted "
+                                 "(or renamed where the source's `paths` do not reach) while it could not" if lo.never_read else
+                                 "were deleted, or renamed where the source's `paths` do not reach (another folder, an "
+                                 "excluded name), before they could be read")
                 del self.loose[fid]
                 self.families.remove(lo.state.family)
                 self.pending[s.key] = None
@@ -612,7 +529,7 @@ class Tailer:
                        "`exclude` leaves out): not followed there" if where else
                        "was rotated away before the rest could be read: deleted (more rotations than backups), or "
                        "renamed where the source's `paths` do not reach (another folder, an excluded name)")
-                self._lost(s.path, 0, "written after the last read: the file " + why, unknown=True)
+                self.ledger.lost(s.path, 0, "written after the last read: the file " + why, unknown=True)
                 del self.loose[fid]
                 self.families.remove(lo.state.family)
                 self.pending[s.key] = None
@@ -622,11 +539,11 @@ class Tailer:
         for folder in [d for d in self.unlistable if d not in self._listed]:
             del self.unlistable[folder]  # (no state waits on it any more)
         self._listed = {}
-        self._report_escapes(escaped)
+        self.ledger.escapes(escaped, self.families)
         for folder in sorted(overflowed):
-            self._lost(os.path.join(folder, "*"), 0, "(possible loss): inotify's event queue overflowed, so files "
-                                                     f"created and deleted in {folder} meanwhile may have gone unread",
-                       unknown=True)
+            self.ledger.lost(os.path.join(folder, "*"), 0, "(possible loss): inotify's event queue overflowed, so files "
+                                                           f"created and deleted in {folder} meanwhile may have gone unread",
+                             unknown=True)
         if self.holder is not None:
             self._release_held()
         self.first_scan = False
@@ -751,7 +668,7 @@ class Tailer:
     def _gen_of(self, o: Observed) -> int:
         """The generation of the inode `o` was listed as (-1: none, or not to be had)."""
         try:
-            fh = self._open_observed(o)
+            fh = self.fds.open_observed(o)
         except OSError:
             return -1
         try:
@@ -790,7 +707,7 @@ class Tailer:
         if o.path not in self.unreadable:
             return False
         try:
-            self._open_observed(o).close()
+            self.fds.open_observed(o).close()
         except MovedDuringScan:
             return True  # (another file under the name now: decided at the next scan)
         except OSError:
@@ -855,10 +772,10 @@ class Tailer:
         if lo.missing < MISSING_SCANS or now - lo.since < MISSING_SECONDS:
             return
         s = lo.state
-        self._lost(s.path, lo.unshipped, "(the end of its last line, which had no newline: the writer stopped "
-                                         "mid-line) were not shipped: the agent stopped after reading the file up to "
-                                         "them, and the file was deleted or moved out of the followed paths before it "
-                                         "started again")
+        self.ledger.lost(s.path, lo.unshipped, "(the end of its last line, which had no newline: the writer stopped "
+                                               "mid-line) were not shipped: the agent stopped after reading the file up to "
+                                               "them, and the file was deleted or moved out of the followed paths before it "
+                                               "started again")
         lo.unshipped, lo.missing = 0, 0
         s.size = s.offset
         self.pending[s.key] = s
@@ -868,23 +785,7 @@ class Tailer:
         after the last scan, the files it could not catch are owed and nothing else may come to
         ask (a scan more at such a moment is no help, and costs a full pass)."""
         if self.holder is not None:
-            self._report_escapes(self.holder.take_escaped())
-
-    def _report_escapes(self, escaped: dict[str, int]) -> None:
-        for fam, n in sorted(escaped.items()):
-            least = getattr(n, "least", n)  # holder.Escapes: how many of the n are certain
-            files = f"{n}" if least == n else f"at most {n} (at least {least}: the others may be files read meanwhile)"
-            if fam in self.families:
-                why = (f"were in {files} rotated file(s) that appeared and were gone before they could be held (the "
-                       "agent frozen or stopped, the hold budget full, or rotations faster than it)")
-            else:  # a new file the globs match, not followed yet
-                why = (f"(the whole file; it may have been empty): it was created {files} time(s) and deleted (or "
-                       "moved out of the followed names) before it could be opened (the agent frozen or stopped, or "
-                       "the file lived too briefly)")
-            if least:
-                self._lost(fam, 0, why, unknown=True)
-            else:  # possible, not certain: warned, not counted
-                self.log.warning(f"data possibly lost: an unknown number of bytes of {fam} {why}", extra={"path": fam})
+            self.ledger.escapes(self.holder.take_escaped(), self.families)
 
     def _globs(self) -> list[str]:
         return [os.path.abspath(os.path.join(self.base_dir, os.path.expanduser(p))) for p in self.patterns]
@@ -1039,7 +940,7 @@ class Tailer:
         if not o.gz and o.st.st_size < s.head_len:
             return False
         try:
-            fh = self._open_observed(o)
+            fh = self.fds.open_observed(o)
         except MovedDuringScan:
             raise
         except OSError:
@@ -1082,7 +983,7 @@ class Tailer:
         if s.offset <= s.head_len or (not o.gz and o.st.st_size < s.head_len):
             return None  # nothing read past the head: a same-headed file is just another file
         try:
-            fh = self._open_observed(o)
+            fh = self.fds.open_observed(o)
         except FileNotFoundError:  # (its name gone since the listing, or holding another file)
             raise MovedDuringScan(errno.ENOENT, "renamed or deleted during the scan", o.path) from None
         except OSError:
@@ -1104,7 +1005,7 @@ class Tailer:
         if not o.gz and o.st.st_size < at:
             return False
         try:
-            fh = self._open_observed(o)
+            fh = self.fds.open_observed(o)
         except OSError:
             return False
         try:
@@ -1139,7 +1040,7 @@ class Tailer:
         a copy of a followed file, or (under a rotated name) of a file at a live name in
         `unmatched`: copies are made under rotated names only. MovedDuringScan as _matches."""
         try:
-            fh = self._open_observed(o)
+            fh = self.fds.open_observed(o)
         except MovedDuringScan:
             raise
         except OSError:
@@ -1152,7 +1053,7 @@ class Tailer:
                 if f.state is None or f.state.head != s.head or f.state.head_len != s.head_len:
                     continue
                 try:
-                    ours = self._open(f)
+                    ours = self.fds.open(f)
                     n = min(ours.size() if f.gz else ours.stat().st_size, c or 0)
                 except OSError:
                     continue
@@ -1164,7 +1065,7 @@ class Tailer:
                 if not x.direct or x.gz or x is o or min(x.st.st_size, c or 0) <= s.head_len:
                     continue
                 try:
-                    live = self._open_observed(x)
+                    live = self.fds.open_observed(x)
                 except OSError:
                     continue
                 try:
@@ -1254,7 +1155,7 @@ class Tailer:
             # `copy` or `renamecopy`: tests/tail/test_attack4_olddir_copy.py).
             return False
         try:
-            fh = self._open_observed(o)
+            fh = self.fds.open_observed(o)
         except MovedDuringScan:
             # Renamed since the scan listed it (logrotate shifting backups): nothing is decided
             # from another file's bytes; the next scan finds it under its new name. (Held, if the
@@ -1281,7 +1182,7 @@ class Tailer:
                 if s is None or s.head != hd or s.head_len != len(head) or f.gz and not o.gz:
                     continue
                 try:
-                    ours = self._open(f)
+                    ours = self.fds.open(f)
                     n = ours.size() if f.gz else ours.stat().st_size
                 except OSError:
                     if f.fh is None and s.offset > s.head_len and self._mark_ok(fh, s):
@@ -1388,7 +1289,7 @@ class Tailer:
             if (st.st_dev, st.st_ino) != (f.dev, f.ino):
                 continue  # not the live file any more
             try:
-                fh = self._open_observed(o)
+                fh = self.fds.open_observed(o)
             except OSError:
                 return False
             try:
@@ -1399,10 +1300,10 @@ class Tailer:
             self._unfollow(f)
             lo = self.loose[s.fid]
             self._attach(lo, o, s.offset)
-            self._lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file "
-                                    "(found by the copy: the file had been read no further than its first line, "
-                                    "which it has again; copytruncate rotation loses what is written in that "
-                                    "window; rotate with `create` to lose nothing)", unknown=True)
+            self.ledger.lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file "
+                                          "(found by the copy: the file had been read no further than its first line, "
+                                          "which it has again; copytruncate rotation loses what is written in that "
+                                          "window; rotate with `create` to lose nothing)", unknown=True)
             self._follow_new(Observed(f.path, f.family, True, st, False), 0)
             return True
         return False
@@ -1432,7 +1333,7 @@ class Tailer:
             return False
         try:
             st = os.stat(f.path)
-            fh = self._open_observed(o)
+            fh = self.fds.open_observed(o)
         except OSError:
             return False
         try:
@@ -1445,9 +1346,9 @@ class Tailer:
             return False  # (the compressed form of that one: logrotate `ifempty` with `compress`)
         self.copies[(o.st.st_dev, o.st.st_ino)] = (o.st.st_size, o.st.st_mtime_ns)
         f.cut_seen = True
-        self._lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file (found by "
-                                "the copy, empty as the file was when last read; copytruncate rotation loses what is "
-                                "written in that window; rotate with `create` to lose nothing)", unknown=True)
+        self.ledger.lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file (found by "
+                                      "the copy, empty as the file was when last read; copytruncate rotation loses what is "
+                                      "written in that window; rotate with `create` to lose nothing)", unknown=True)
         return True
 
     def _head_copy_of_grown(self, o: Observed) -> bool:
@@ -1468,7 +1369,7 @@ class Tailer:
                 continue
             try:
                 st = os.stat(f.path)
-                fh = self._open_observed(o)
+                fh = self.fds.open_observed(o)
             except OSError:
                 return False  # (renamed since the listing: _is_copy says so; decided at the next scan)
             try:
@@ -1478,10 +1379,10 @@ class Tailer:
             finally:
                 fh.close()
             self.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
-            self._lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file (found "
-                                    "by the copy, holding no more than the first line the file held when last looked "
-                                    "at, which it has again; copytruncate rotation loses what is written in that "
-                                    "window; rotate with `create` to lose nothing)", unknown=True)
+            self.ledger.lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file (found "
+                                          "by the copy, holding no more than the first line the file held when last looked "
+                                          "at, which it has again; copytruncate rotation loses what is written in that "
+                                          "window; rotate with `create` to lose nothing)", unknown=True)
             return True
         return False
 
@@ -1590,9 +1491,9 @@ class Tailer:
         if copy_end is None:
             copy_end = o.st.st_size if not o.gz else lo.trunc_size
         seen = max(0, lo.trunc_size - max(copy_end, s.offset))
-        self._lost(s.family, seen, f"were written between the copy to {o.path} and the truncation (copytruncate "
-                                   "rotation loses what is written in that window; rotate with `create` and have "
-                                   "the writer reopen its file to lose nothing)", unknown=True)
+        self.ledger.lost(s.family, seen, f"were written between the copy to {o.path} and the truncation (copytruncate "
+                                         "rotation loses what is written in that window; rotate with `create` and have "
+                                         "the writer reopen its file to lose nothing)", unknown=True)
 
     def _load_tail(self, f: Followed) -> None:
         s = f.state
@@ -1601,7 +1502,7 @@ class Tailer:
             f.tail = b""
             return
         try:
-            fh = self._open(f)
+            fh = self.fds.open(f)
             f.tail = fh.read(s.offset - n, n)
         except OSError:
             f.tail = b""
@@ -1612,7 +1513,7 @@ class Tailer:
         f.start = o.st.st_size if start < 0 else start
         if o.gz and start < 0:
             try:
-                f.start = self._open(f).size()
+                f.start = self.fds.open(f).size()
             except OSError:
                 return None
         self.files[(f.dev, f.ino)] = f
@@ -1633,7 +1534,7 @@ class Tailer:
             try:
                 # Its inode's generation: after a restart, the inode given to the next file (ext4
                 # reuses a freed one at once) is not taken for it (a file that went unread, silently).
-                ph.gen = f.gen = _gen(self._open(f))
+                ph.gen = f.gen = _gen(self.fds.open(f))
             except FileNotFoundError:
                 f.unopened = True  # (its name holds another file now, or none)
             except OSError:
@@ -1653,7 +1554,7 @@ class Tailer:
         if f.unproven and not f.deleted:
             return False  # (a scan first: see Followed.unproven)
         try:
-            fh = self._open(f)
+            fh = self.fds.open(f)
             head = head_of(fh.head())
             if head is not None and not head.strip(b"\0") and not f.gz:
                 # Zeros to its end: a mapped or preallocated file nothing is written to yet
@@ -1674,7 +1575,7 @@ class Tailer:
         start = f.start
         if start > 0 and f.size >= start:
             # Skipped history must end on a line boundary, or the first record would be half a line.
-            fh = self._open(f)
+            fh = self.fds.open(f)
             back = fh.read(max(0, start - self.max_line), min(start, self.max_line))
             cut = back.rfind(b"\n")
             if cut >= 0:
@@ -1692,7 +1593,7 @@ class Tailer:
         self.pending[self._placeholder(f).key] = None  # the inode-only placeholder, if any
         f.state = FileState(fid=fid, dev=f.dev, ino=f.ino, head_len=len(head), head=digest(head),
                             offset=start, mark="", path=f.path, family=f.family, size=f.size, gz=f.gz,
-                            gen=_gen(self._open(f)))
+                            gen=_gen(self.fds.open(f)))
         self._load_tail(f)
         f.state.mark = digest(f.tail) if start else ""
         if not start and not f.gz:
@@ -1866,101 +1767,7 @@ class Tailer:
             return 0
         return end
 
-    def _lost(self, path: str, nbytes: int, why: str, unknown: bool = False) -> None:
-        """One loss, warned once and counted. `unknown`: more than nbytes may be lost (how much
-        cannot be known); nbytes 0 then reads "an unknown number of bytes"."""
-        self.bytes_lost += nbytes
-        self.losses += 1
-        amount = (f"{nbytes} bytes or more" if nbytes else "an unknown number of bytes") if unknown else f"{nbytes} bytes"
-        self.log.warning(f"data lost: {amount} of {path} {why}",
-                         extra={"path": path, "bytes_lost": nbytes, "size_known": not unknown})
-        self.events.lost(path, nbytes)
-
     # ------------------------------------------------------------------ reading
-
-    def _open(self, f: Followed) -> OpenFile:
-        if f.fh is None:
-            open_now = [x for x in self.files.values() if x.fh is not None]
-            if len(open_now) >= self.max_open:
-                # Over the descriptor budget: close the longest-idle files (their state stays;
-                # they are found again by identity when they grow), those still under their name
-                # first (see _keeps_its_name); the others only when nothing else can be closed.
-                open_now.sort(key=lambda x: (not x.at_eof, x.active_at))
-                excess = len(open_now) - self.max_open + 1
-                closing: list[Followed] = []
-                for x in open_now:
-                    if len(closing) == excess:
-                        break
-                    if self._keeps_its_name(x):
-                        closing.append(x)
-                if len(closing) < excess:
-                    chosen = {id(x) for x in closing}
-                    closing += [x for x in open_now if id(x) not in chosen][: excess - len(closing)]
-                for x in closing:
-                    # Deleted since the last scan (rotated away, read through the holder's descriptor):
-                    # closed, it is in no name and no descriptor, and the next scan would take it for
-                    # a file rotated away unread (a false loss). Read to its end, it is let go as one.
-                    x.deleted = x.deleted or x.fh.stat().st_nlink == 0
-                    x.fh.close()
-                    x.fh = None
-                    if self.holder is not None:
-                        self.holder.tailer_closed((x.dev, x.ino))
-            fh = self._open_path(f.path, f.gz, f.held_fd)
-            if (fh.dev, fh.ino) != (f.dev, f.ino):
-                fh.close()
-                raise FileNotFoundError(f.path)
-            f.fh, f.unopened = fh, False
-            if f.held_fd is not None:
-                f.held_fd = None
-                if self.holder is not None:
-                    self.holder.release((f.dev, f.ino))  # ours now
-        return f.fh
-
-    def _keeps_its_name(self, f: Followed) -> bool:
-        """May the open file `f` be closed: is it still under the name the last scan saw it at, so
-        that the next scan finds it there or the holder holds it when it is renamed? (The holder
-        is told first: a rename after this look is held.) One renamed or deleted since that scan (a
-        rotation) is in no name the tailer knows, and the holder left it alone while the tailer
-        had it open: closed, and deleted by the next rotation before that scan, the line written
-        just before the rename was lost, or, read to its end, called "rotated away before the rest
-        could be read" (tests/tail/test_descriptor_budget.py). It stays open until that scan."""
-        if f.deleted or f.unnamed:
-            return False
-        if self.holder is not None:
-            self.holder.tailer_closed((f.dev, f.ino))
-        try:
-            st = os.stat(f.path)
-        except OSError:
-            return False
-        return (st.st_dev, st.st_ino) == (f.dev, f.ino)
-
-    def _open_observed(self, o: Observed) -> OpenFile:
-        """Open a file the scan listed. A scan is no snapshot: logrotate may shift the backups
-        between the listing and this open, and the bytes of the file now under the name must not
-        be taken for o's (a complete backup proven "another file" by a newer one's bytes was read
-        again: tests/tail/test_rotated_during_scan.py)."""
-        fh = self._open_path(o.path, o.gz, o.fd)
-        if (fh.dev, fh.ino) != (o.st.st_dev, o.st.st_ino):
-            fh.close()
-            raise MovedDuringScan(errno.ENOENT, "renamed or deleted during the scan", o.path)
-        return fh
-
-    def _open_path(self, path: str, gz: bool, held_fd: int | None = None) -> OpenFile:
-        """Open a matched file; a file there but unreadable (permissions, ProtectHome=, an I/O
-        error) is named once with its errno, and retried at every scan: it is not gone."""
-        try:
-            fh = OpenFile(path, gz, held_fd)
-        except OSError as e:
-            if e.errno not in (errno.ENOENT, errno.ENOTDIR):
-                why = f"[Errno {e.errno}] {e.strerror}"
-                if self.unreadable.get(path) != why:
-                    self.log.warning(f"cannot read {path}: {why}; retried at every scan (its lines wait, nothing "
-                                     "is skipped)", extra={"path": path, "errno": e.errno})
-                self.unreadable[path] = why
-            raise
-        if self.unreadable.pop(path, None) is not None:
-            self.log.info(f"{path} is readable again", extra={"path": path})
-        return fh
 
     def read_all(self, emit: Callable[[Chunk], None], stop) -> bool:
         """Read every followed file to its end, oldest first. True if any line was emitted."""
@@ -2015,14 +1822,7 @@ class Tailer:
 
     def flush(self, emit: Callable[[Chunk], None]) -> None:
         if self.pending:
-            emit(Chunk([], [], None, self._take_pending(), 0, None))
-
-    def _take_pending(self) -> dict[str, Any]:
-        """The checkpoint fragments waiting, as JSON values, and none waiting any more. States are
-        serialised now, not when queued: a later batch may have moved them."""
-        frag = {k: (v.to_json() if isinstance(v, FileState) else v) for k, v in self.pending.items()}
-        self.pending = {}
-        return frag
+            emit(Chunk([], [], None, self.pending.take(), 0, None))
 
     def _read_file(self, f: Followed, emit, stop) -> bool:
         if f.fh is None and f.state is not None and f.state.offset <= f.size <= max(f.state.offset, f.read_to) and not f.gz:
@@ -2033,7 +1833,7 @@ class Tailer:
             # which a rotation had given its inode again, another .gz was read on from the old offset.)
             return False
         try:
-            fh = self._open(f)
+            fh = self.fds.open(f)
         except OSError:
             return False
         if f.state is None and not self._identify(f):
@@ -2139,7 +1939,7 @@ class Tailer:
                     # What waits (the placeholder this state replaced) goes with these lines: flushed
                     # only after a long read, a kill -9 meanwhile kept a stale placeholder, later
                     # called lost (tests/tail/test_attack3_kill9_compress_false_loss.py).
-                    ckpt = {**self._take_pending(), **ckpt}
+                    ckpt = {**self.pending.take(), **ckpt}
                 emit(Chunk(recs[i:j], keys, flags, ckpt, end - (offs[i]), f.path))
                 got = True
             if keep_window:
@@ -2172,14 +1972,14 @@ class Tailer:
             f.read_to = pre
         self._mark_done(f)
         if holes:
-            self._report_holes(f.path, holes)
+            self.ledger.holes(f.path, holes)
             if holes[0][0] == 0 and not f.cut_seen:
                 # A file that starts with a hole was truncated under a writer that does not append
                 # before we read it: the bytes the hole replaced were never read.
                 f.cut_seen = True
-                self._lost(f.path, 0, f"were in it before the {holes[0][1]} zero bytes at its start: it was truncated "
-                                      "under a writer that does not append (copytruncate) before they were read; a "
-                                      "copy, if one was made and is still there, is read as a new file", unknown=True)
+                self.ledger.lost(f.path, 0, f"were in it before the {holes[0][1]} zero bytes at its start: it was truncated "
+                                            "under a writer that does not append (copytruncate) before they were read; a "
+                                            "copy, if one was made and is still there, is read as a new file", unknown=True)
         return got
 
     def _gz_cut(self, f: Followed, fh: OpenFile) -> None:
@@ -2199,9 +1999,9 @@ class Tailer:
             f.gz_cut = (size, now)
         elif now - f.gz_cut[1] >= UNDECIDED_SECONDS:
             f.gz_cut_told = True
-            self._lost(f.path, 0, f"were in it after its first {f.state.offset if f.state else 0} bytes "
-                                  "(decompressed; those were read): its compressed stream ends early, cut short "
-                                  "(compression killed or out of disk space, or a partial copy)", unknown=True)
+            self.ledger.lost(f.path, 0, f"were in it after its first {f.state.offset if f.state else 0} bytes "
+                                        "(decompressed; those were read): its compressed stream ends early, cut short "
+                                        "(compression killed or out of disk space, or a partial copy)", unknown=True)
 
     def _ship_unfinished(self, f: Followed, data: bytes, tail0: bytes, keep_window: bool, emit) -> bool:
         """The last bytes of a file let go (see _finish_unfinished), shipped as one record."""
@@ -2221,7 +2021,7 @@ class Tailer:
                          f"writer stopped mid-line): shipped as they are, tagged {UNFINISHED}",
                          extra={"path": f.path, "offset": base, "bytes": len(data)})
         rec = data[:-1] if data.endswith(b"\r") else data
-        emit(Chunk([rec], LineKeys(s.fid, [base]), [flags], {**self._take_pending(), s.key: s.to_json()},
+        emit(Chunk([rec], LineKeys(s.fid, [base]), [flags], {**self.pending.take(), s.key: s.to_json()},
                    len(data), f.path))
         return True
 
@@ -2246,14 +2046,6 @@ class Tailer:
                 flags.append(lines.flags[i])
         lines.records, lines.offsets, lines.flags = recs, offs, flags
 
-    def _report_holes(self, path: str, holes: list[tuple[int, int]]) -> None:
-        n = sum(b for _, b in holes)
-        self.hole_bytes += n
-        self.log.warning(f"skipped {n} zero bytes in {path} (from offset {holes[0][0]}; a hole left by truncating a "
-                         "file under a writer that does not append, or preallocation): not shipped",
-                         extra={"path": path, "bytes_skipped": n, "offset": holes[0][0]})
-        self.events.hole_skipped(n)
-
     def close_idle(self) -> None:
         """Release descriptors of files idle for close_inactive (reopened by identity later)."""
         now = time.monotonic()
@@ -2266,7 +2058,7 @@ class Tailer:
                     continue
                 if f.unnamed and not f.gz:
                     self._let_go_moved_away(f, now)
-                elif not self._keeps_its_name(f):
+                elif not self.fds.keeps_its_name(f):
                     continue  # renamed or deleted since the last scan: that scan decides first
                 f.fh.close()
                 f.fh = None
@@ -2323,6 +2115,18 @@ class Tailer:
                 f.fh = None
 
     # ------------------------------------------------------------------ reporting
+
+    @property
+    def bytes_lost(self) -> int:
+        return self.ledger.bytes_lost
+
+    @property
+    def losses(self) -> int:
+        return self.ledger.losses
+
+    @property
+    def hole_bytes(self) -> int:
+        return self.ledger.hole_bytes
 
     def lag(self) -> int:
         return sum(x["lag"] or 0 for x in self.status())

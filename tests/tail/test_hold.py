@@ -233,8 +233,8 @@ def test_an_escape_the_tailer_may_have_read_is_at_most_not_certain(tmp_path, cap
     t = live.source.tailer
     t.families.add(log)
     caplog.set_level(logging.WARNING)
-    t._report_escapes(later)
-    t._report_escapes({log: Escapes(1, 0)})
+    t.ledger.escapes(later, t.families)
+    t.ledger.escapes({log: Escapes(1, 0)}, t.families)
     msgs = [r.getMessage() for r in caplog.records]
     assert t.losses == 1
     assert any(m.startswith(f"data lost: an unknown number of bytes of {log} were in at most 2 (at least 1") for m in msgs), msgs

@@ -1,0 +1,115 @@
+"""The tailer's descriptors: how many files it keeps open (a budget below the process's limit: the
+longest idle closed first, those still under their name first), and opening a file it follows or a
+scan listed, checking that it is still that file. A file that cannot be read is named once (with
+its errno) and kept in `unreadable`: retried at every scan, not gone."""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import resource
+
+from shipper.tail.followed import Followed, MovedDuringScan, Observed
+from shipper.tail.holder import Holder
+from shipper.tail.reader import OpenFile
+
+
+def fd_budget() -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 65536
+    return max(8, min(4096, (soft - 64) // 2))
+
+
+class Descriptors:
+    def __init__(self, files: dict[tuple[int, int], Followed], max_open: int, log: logging.Logger):
+        self.files = files  # the tailer's followed files (inode -> Followed), shared: their descriptors are budgeted
+        self.max_open = max_open
+        self.log = log
+        self.holder: Holder | None = None  # when the caller runs one (told of the files closed and opened)
+        self.unreadable: dict[str, str] = {}  # matched files that cannot be opened: path -> error
+
+    def open(self, f: Followed) -> OpenFile:
+        if f.fh is None:
+            open_now = [x for x in self.files.values() if x.fh is not None]
+            if len(open_now) >= self.max_open:
+                # Over the descriptor budget: close the longest-idle files (their state stays;
+                # they are found again by identity when they grow), those still under their name
+                # first (see _keeps_its_name); the others only when nothing else can be closed.
+                open_now.sort(key=lambda x: (not x.at_eof, x.active_at))
+                excess = len(open_now) - self.max_open + 1
+                closing: list[Followed] = []
+                for x in open_now:
+                    if len(closing) == excess:
+                        break
+                    if self.keeps_its_name(x):
+                        closing.append(x)
+                if len(closing) < excess:
+                    chosen = {id(x) for x in closing}
+                    closing += [x for x in open_now if id(x) not in chosen][: excess - len(closing)]
+                for x in closing:
+                    # Deleted since the last scan (rotated away, read through the holder's descriptor):
+                    # closed, it is in no name and no descriptor, and the next scan would take it for
+                    # a file rotated away unread (a false loss). Read to its end, it is let go as one.
+                    assert x.fh is not None  # (one of open_now)
+                    x.deleted = x.deleted or x.fh.stat().st_nlink == 0
+                    x.fh.close()
+                    x.fh = None
+                    if self.holder is not None:
+                        self.holder.tailer_closed((x.dev, x.ino))
+            fh = self.open_path(f.path, f.gz, f.held_fd)
+            if (fh.dev, fh.ino) != (f.dev, f.ino):
+                fh.close()
+                raise FileNotFoundError(f.path)
+            f.fh, f.unopened = fh, False
+            if f.held_fd is not None:
+                f.held_fd = None
+                if self.holder is not None:
+                    self.holder.release((f.dev, f.ino))  # ours now
+        return f.fh
+
+    def keeps_its_name(self, f: Followed) -> bool:
+        """May the open file `f` be closed: is it still under the name the last scan saw it at, so
+        that the next scan finds it there or the holder holds it when it is renamed? (The holder
+        is told first: a rename after this look is held.) One renamed or deleted since that scan (a
+        rotation) is in no name the tailer knows, and the holder left it alone while the tailer
+        had it open: closed, and deleted by the next rotation before that scan, the line written
+        just before the rename was lost, or, read to its end, called "rotated away before the rest
+        could be read" (tests/tail/test_descriptor_budget.py). It stays open until that scan."""
+        if f.deleted or f.unnamed:
+            return False
+        if self.holder is not None:
+            self.holder.tailer_closed((f.dev, f.ino))
+        try:
+            st = os.stat(f.path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == (f.dev, f.ino)
+
+    def open_observed(self, o: Observed) -> OpenFile:
+        """Open a file the scan listed. A scan is no snapshot: logrotate may shift the backups
+        between the listing and this open, and the bytes of the file now under the name must not
+        be taken for o's (a complete backup proven "another file" by a newer one's bytes was read
+        again: tests/tail/test_rotated_during_scan.py)."""
+        fh = self.open_path(o.path, o.gz, o.fd)
+        if (fh.dev, fh.ino) != (o.st.st_dev, o.st.st_ino):
+            fh.close()
+            raise MovedDuringScan(errno.ENOENT, "renamed or deleted during the scan", o.path)
+        return fh
+
+    def open_path(self, path: str, gz: bool, held_fd: int | None = None) -> OpenFile:
+        """Open a matched file; a file there but unreadable (permissions, ProtectHome=, an I/O
+        error) is named once with its errno, and retried at every scan: it is not gone."""
+        try:
+            fh = OpenFile(path, gz, held_fd)
+        except OSError as e:
+            if e.errno not in (errno.ENOENT, errno.ENOTDIR):
+                why = f"[Errno {e.errno}] {e.strerror}"
+                if self.unreadable.get(path) != why:
+                    self.log.warning(f"cannot read {path}: {why}; retried at every scan (its lines wait, nothing "
+                                     "is skipped)", extra={"path": path, "errno": e.errno})
+                self.unreadable[path] = why
+            raise
+        if self.unreadable.pop(path, None) is not None:
+            self.log.info(f"{path} is readable again", extra={"path": path})
+        return fh

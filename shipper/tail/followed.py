@@ -1,0 +1,104 @@
+"""What the tailer knows of each file: a file it follows (Followed), a content no inode it knows
+holds now (Loose), and a file a scan listed (Observed)."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+from shipper.tail.reader import OpenFile
+from shipper.tail.state import FileState
+
+# A closed file's size and mtime, unchanged since a look, show it untouched only if its mtime was older
+# than that look by more than the file system's clock tick (ext4: a jiffy, 4-10 ms): a file made since,
+# on its inode, has a later one. (As git's "racily clean" index entries.)
+RACY_NS = 1_000_000_000
+
+
+@dataclass
+class Followed:
+    """A physical file (one inode) being followed. `state` is None until it has an identity."""
+
+    path: str
+    family: str
+    dev: int
+    ino: int
+    gz: bool
+    state: FileState | None = None
+    start: int = 0  # where to start once the identity is known
+    fh: OpenFile | None = None
+    tail: bytes = b""  # the bytes just before state.offset (up to MARK_MAX)
+    size: int = 0
+    mtime_ns: int = 0
+    seen_size: int = 0  # the size stat() gave with mtime_ns (f.size moves on with reads)
+    settled: bool = False  # mtime_ns was older than the look that took it by RACY_NS (see _same_content)
+    cut_seen: bool = False  # starts again after a truncation already reported (a hole at 0 is no news)
+    active_at: float = field(default_factory=time.monotonic)
+    at_eof: bool = False  # no complete line left to read (at most a partial one)
+    read_to: int = -1  # the size at the last read that reached the end
+    deleted: bool = False
+    unnamed: bool = False  # open, not deleted, under no name we look at (moved away): read by descriptor
+    window: bytes = b""  # a live file's last bytes before state.offset (identity.WINDOW), while open
+    held_fd: int | None = None  # the holder's descriptor, until the tailer opens its own
+    final: bool = False  # deleted and idle: its unfinished last line will never end, shipped as it is
+    written_deleted: bool = False  # written to after it was deleted: its writer still has it (kept longer)
+    zeros: bool = False  # read up to zeros that run to its end (a mapped file): inotify sees no write into them
+    # A compressed file read to where its stream ends early: (its size then, since when). Still
+    # being written, it grows; unchanged for UNDECIDED_SECONDS, it was cut short: a loss.
+    gz_cut: tuple[int, float] | None = None
+    gz_cut_told: bool = False
+    # Its inode's generation when it was followed with no identity yet (-1: none to be had): its
+    # inode alone matches it while it is closed, and ext4 gives a freed inode to the next file.
+    gen: int = -1
+    # No identity, never opened: its name held another file (or none) when it was to be (renamed
+    # during the scan that found it). Its inode under a live name later is another file (see
+    # _same_content).
+    unopened: bool = False
+    # Found under a rotated name with less than a line in it, to be read from its start: maybe a
+    # copy logrotate had only created (`copytruncate` fills it next, and the create woke the
+    # agent). Not identified nor read until a scan, seeing it grown, has looked at it again as a
+    # file just found: a copy is told apart first (_follow_new).
+    unproven: bool = False
+
+
+@dataclass
+class Loose:
+    """A state whose content is not on any inode we know now (restart, rotation out of view,
+    truncation, compression)."""
+
+    state: FileState
+    missing: int = 0
+    since: float = field(default_factory=time.monotonic)
+    gone_at: float | None = None  # fully read and gone: kept as a tombstone until TOMBSTONE_SECONDS
+    truncated: bool = False  # its inode was truncated under it (so not "the live file, gone")
+    window: bytes = b""  # the bytes read just before state.offset, kept from the truncated live file
+    trunc_size: int = 0  # the size the file was last seen at before its truncation
+    regrown: bool = False  # its inode holds its head but other bytes (truncated while we were away, or reused)
+    cut_to: int = 0  # truncated to this many bytes, all of them read (`truncate -s`): its inode reads on from there
+    out_of_scope: bool = False  # no path of the source matches its family now (waits for nothing)
+    # A tombstone loaded with bytes after its offset: the end of a last line without a newline, not
+    # shipped yet when the agent stopped (the file deleted, its grace not over). Found again, it is
+    # read; not found, those bytes are a loss.
+    unshipped: int = 0
+    never_read: str = ""  # a placeholder of a file that could not be opened: why (errno)
+    reused: bool = False  # its inode holds another file (another generation): it was deleted
+
+
+@dataclass
+class Observed:
+    path: str
+    family: str
+    direct: bool
+    st: os.stat_result
+    gz: bool
+    fd: int | None = None  # held by the holder (its name may be gone)
+    at_ns: int = 0  # wall clock before the stat (0: unknown)
+
+    @property
+    def settled(self) -> bool:
+        """Was its mtime older than this look by more than a clock tick? (see RACY_NS)"""
+        return self.st.st_mtime_ns < self.at_ns - RACY_NS
+
+
+class MovedDuringScan(FileNotFoundError):
+    """The name a scan listed holds another file now (renamed or deleted since it was listed)."""

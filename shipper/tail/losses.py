@@ -1,0 +1,54 @@
+"""Loss accounting of the tailer: every loss is warned once, naming the file, how many bytes and
+why, and counted (its owner keeps the counts as metrics: TailEvents). Nothing is lost silently."""
+from __future__ import annotations
+
+import logging
+from typing import Container
+
+from shipper.tail.events import TailEvents
+
+
+class LossLedger:
+    def __init__(self, log: logging.Logger, events: TailEvents):
+        self.log = log
+        self.events = events
+        self.bytes_lost = 0
+        self.losses = 0
+        self.hole_bytes = 0  # zero bytes skipped (holes), never shipped
+
+    def lost(self, path: str, nbytes: int, why: str, unknown: bool = False) -> None:
+        """One loss, warned once and counted. `unknown`: more than nbytes may be lost (how much
+        cannot be known); nbytes 0 then reads "an unknown number of bytes"."""
+        self.bytes_lost += nbytes
+        self.losses += 1
+        amount = (f"{nbytes} bytes or more" if nbytes else "an unknown number of bytes") if unknown else f"{nbytes} bytes"
+        self.log.warning(f"data lost: {amount} of {path} {why}",
+                         extra={"path": path, "bytes_lost": nbytes, "size_known": not unknown})
+        self.events.lost(path, nbytes)
+
+    def holes(self, path: str, holes: list[tuple[int, int]]) -> None:
+        """Zero bytes skipped (holes, at (offset, bytes)): warned and counted, never shipped."""
+        n = sum(b for _, b in holes)
+        self.hole_bytes += n
+        self.log.warning(f"skipped {n} zero bytes in {path} (from offset {holes[0][0]}; a hole left by truncating a "
+                         "file under a writer that does not append, or preallocation): not shipped",
+                         extra={"path": path, "bytes_skipped": n, "offset": holes[0][0]})
+        self.events.hole_skipped(n)
+
+    def escapes(self, escaped: dict[str, int], families: Container[str]) -> None:
+        """Say what the holder could not catch (`escaped`: family -> files), by `families` (the followed
+        ones: a rotated file of one; else a new file the globs match)."""
+        for fam, n in sorted(escaped.items()):
+            least = getattr(n, "least", n)  # holder.Escapes: how many of the n are certain
+            files = f"{n}" if least == n else f"at most {n} (at least {least}: the others may be files read meanwhile)"
+            if fam in families:
+                why = (f"were in {files} rotated file(s) that appeared and were gone before they could be held (the "
+                       "agent frozen or stopped, the hold budget full, or rotations faster than it)")
+            else:  # a new file the globs match, not followed yet
+                why = (f"(the whole file; it may have been empty): it was created {files} time(s) and deleted (or "
+                       "moved out of the followed names) before it could be opened (the agent frozen or stopped, or "
+                       "the file lived too briefly)")
+            if least:
+                self.lost(fam, 0, why, unknown=True)
+            else:  # possible, not certain: warned, not counted
+                self.log.warning(f"data possibly lost: an unknown number of bytes of {fam} {why}", extra={"path": fam})
