@@ -22,8 +22,8 @@ sys.path.insert(0, str(REPO))
 from shipper.tail import (  # noqa: E402
     Chunk,
     Tailer,
+    harvester as harvester_mod,  # noqa: E402
     state as state_mod,  # noqa: E402
-    tailer as tailer_mod,  # noqa: E402
 )
 
 LINES = 20_000
@@ -32,12 +32,12 @@ LINE = b'{"seq": %d, "msg": "' + b"p" * 70 + b'"}\n'
 
 def run(per_read: int, points: bool) -> tuple[float, float, int]:
     """(CPU µs per line, checkpoint bytes per batch, lines read) for one follow of LINES lines."""
-    saved = state_mod.FileState.advance, tailer_mod.EARLIER_MARKS
+    saved = state_mod.FileState.advance, harvester_mod.EARLIER_MARKS
     if not points:
         def advance(self, offset, mark, between=None):
             self.offset, self.mark = offset, mark
         state_mod.FileState.advance = advance
-        tailer_mod.EARLIER_MARKS = 0  # no line ends passed are hashed
+        harvester_mod.EARLIER_MARKS = 0  # no line ends passed are hashed
     try:
         with tempfile.TemporaryDirectory() as d:
             log = Path(d) / "app.log"
@@ -66,7 +66,7 @@ def run(per_read: int, points: bool) -> tuple[float, float, int]:
             t.close()
             return cpu / got[0] * 1e6, ckpt[0] / max(1, ckpt[1]), got[0]
     finally:
-        state_mod.FileState.advance, tailer_mod.EARLIER_MARKS = saved
+        state_mod.FileState.advance, harvester_mod.EARLIER_MARKS = saved
 
 
 def main() -> None:

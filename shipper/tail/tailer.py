@@ -28,23 +28,20 @@ import logging
 import os
 import stat as stat_mod
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable
 
 from shipper.tail import discovery
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.descriptors import Descriptors, fd_budget
 from shipper.tail.events import TailEvents
 from shipper.tail.followed import Followed, Loose, MovedDuringScan, Observed
+from shipper.tail.harvester import Chunk, Harvester
 from shipper.tail.holder import Holder, generation
-from shipper.tail.identity import HEAD_MAX, MARK_MAX, WINDOW, digest, file_id, head_of, same_bytes
-from shipper.tail.keys import LineKeys
-from shipper.tail.lines import TRUNCATED, UNFINISHED, split_lines
+from shipper.tail.identity import HEAD_MAX, MARK_MAX, digest, file_id, head_of, same_bytes
 from shipper.tail.losses import LossLedger
 from shipper.tail.reader import OpenFile, is_gzip_path
-from shipper.tail.state import EARLIER_MARKS, SEEN_PREFIX, FileState, load_states
+from shipper.tail.state import SEEN_PREFIX, FileState, load_states
 
-READ_SIZE = 1 << 20
 MISSING_SCANS = 2  # a file must be missing from this many scans in a row …
 MISSING_SECONDS = 1.0  # … and for this long, before it is declared gone (renames race with scans)
 TOMBSTONE_SECONDS = 3600.0
@@ -57,18 +54,6 @@ AHEAD_LOOK = 8 * 1024  # bytes looked back from a new file's end for a line end 
 OUT_OF_SCOPE_SECONDS = 7 * 86400.0
 MOVED_UNOPENED = "renamed during the scan that found it"  # (Loose.never_read) see Followed.unopened
 STARTED_GLOB = "glob:"  # (after SEEN_PREFIX) a glob looked through once; families are absolute paths
-
-
-@dataclass
-class Chunk:
-    """Lines of one file (or none: a checkpoint-only fragment), keyed by position."""
-
-    records: list[bytes]
-    keys: Sequence[str]  # "<file id>:<offset>" per record (a LineKeys: formatted when asked)
-    flags: list[tuple[str, ...]] | None
-    checkpoint: dict[str, Any]
-    nbytes: int
-    path: str | None
 
 
 class Tailer:
@@ -92,9 +77,7 @@ class Tailer:
         self.base_dir = base_dir
         self.read_from = read_from
         self.max_line = max_line_bytes
-        self.read_size = max(READ_SIZE, max_line_bytes + 2)  # a line at the limit, then CRLF
         self.close_inactive = close_inactive
-        self.batch_lines = batch_lines
         self.log = logger or logging.getLogger("shipper.tail")
         self.events = events or TailEvents()
         self.ledger = LossLedger(self.log, self.events)
@@ -112,6 +95,8 @@ class Tailer:
         for lo in self.loose.values():
             self.families.add(lo.state.family)
         self.pending = CheckpointQueue()  # checkpoint-only fragments waiting to be emitted
+        self.harvester = Harvester(max_line_bytes=max_line_bytes, batch_lines=batch_lines, events=self.events,
+                                   ledger=self.ledger, pending=self.pending, log=self.log)
         self.first_scan = True
         # The globs this source has looked through before (a restart): `read_from: end` skips the
         # history found at the first look through a glob, not a file made while the agent was
@@ -320,7 +305,7 @@ class Tailer:
                     # Written to since the last read, then moved or deleted (while the agent slept or
                     # was frozen): not at its end any more; read through the descriptor first.
                     f.at_eof = False
-                self._mark_done(f)
+                self.harvester.mark_done(f)
                 if f.deleted and f.state is None and not self._identify(f):
                     # Deleted before it ever had a complete line.
                     unread = max(0, (f.fh.size() if f.gz else st.st_size) - f.start)
@@ -1650,19 +1635,6 @@ class Tailer:
         f.final, f.at_eof = True, False
         return True
 
-    def _mark_done(self, f: Followed) -> None:
-        """A deleted (or moved away) file still followed, read to its end: saved as gone now, so
-        that a stop before it is let go does not make the restart take it for the live file gone
-        unread (its name may still be the live one: renamed and deleted between two looks)."""
-        if f.state is not None and not f.state.gone and (f.deleted or f.unnamed) and f.at_eof:
-            f.state.gone = time.time()
-            if f.zeros:
-                # Zeros to its end (a mapped file): no data; the restart owes nothing after its
-                # offset. (Bytes after the offset otherwise are an unfinished last line, which a
-                # restart that cannot find the file names lost: _unshipped_gone.)
-                f.state.size = f.state.offset
-            self.pending[f.state.key] = f.state
-
     def _rewritten_unseen(self, f: Followed) -> bool:
         """Was the live file `f`, read no further than its head, truncated and written again since
         the last scan, its bytes not showing it? An append-only file whose mtime moved has grown;
@@ -1838,213 +1810,13 @@ class Tailer:
             return False
         if f.state is None and not self._identify(f):
             return False
-        s = f.state
         try:
             pre = fh.size()
         except OSError:
             pre = 0
         if not f.gz and self._check_truncated(f, pre):
             return False
-        got = False
-        ended = f.zeros = False
-        keep_window = f.path == f.family and not f.gz  # only a live file is copied and truncated
-        holes: list[tuple[int, int]] = []  # (offset, bytes) of runs of zero bytes skipped
-        end_seen = pre  # the file's size as the reads saw it: no fstat after them
-        while not stop.is_set():
-            data = fh.read(s.offset, self.read_size)
-            tail0 = f.tail  # the bytes before data[0] (f.tail moves on with each batch below)
-            end_seen = max(end_seen, s.offset + len(data))
-            if not data:
-                ended = True
-                break
-            if data[:1] == b"\0" and not s.cont:
-                # A hole (a file truncated under a writer without O_APPEND, or preallocated):
-                # zero bytes are no line; skipped, counted, and the first real line starts clean.
-                n = len(data) - len(data.lstrip(b"\0"))
-                if n == len(data):
-                    # Zeros to the end of the read: a hole of 200 GiB read zero by zero held the
-                    # source half an hour. The kernel says where data starts again (its zeros,
-                    # if any, go as above).
-                    after = fh.data_after(s.offset + n)
-                    if after is not None and after > s.offset + n:
-                        n = after - s.offset
-                    if not f.final and not f.gz and s.offset + n >= fh.stat().st_size:
-                        # Zeros to the end of the file are no hole, not yet: a writer that maps its
-                        # file (Log4j 2's MemoryMappedFile) or preallocates it writes its lines into
-                        # them. They wait, as a partial line does (a file let go has them skipped).
-                        f.zeros = ended = True
-                        break
-                holes.append((s.offset, n))
-                s.offset += n
-                f.tail = (f.tail + b"\0" * min(n, MARK_MAX))[-MARK_MAX:]
-                s.mark = digest(f.tail)
-                f.window = b""
-                self.pending[s.key] = s
-                continue
-            read_len = len(data)
-            if data[-1:] == b"\0" and not f.final and data.rstrip(b"\0"):
-                data = data.rstrip(b"\0")  # zeros after the last byte written wait (above)
-                f.zeros = True
-            lines = split_lines(data, s.offset, self.max_line, s.cont)
-            if b"\0" in data:
-                self._strip_holes(lines, holes)
-                if not lines.records and lines.consumed:  # nothing but holes: only the position moves
-                    # (Nothing consumed: an unfinished line holding a zero byte, which waits below.
-                    # Taken for holes, the loop read it again from the same offset forever.)
-                    s.offset += lines.consumed
-                    f.tail = (f.tail + data[: lines.consumed])[-MARK_MAX:]
-                    s.mark, s.cont = digest(f.tail), lines.cont
-                    f.window = b""
-                    self.pending[s.key] = s
-                    continue
-            if not lines.consumed:
-                ended = True
-                if f.final and data:
-                    got = self._ship_unfinished(f, data, tail0, keep_window, emit) or got
-                break  # a partial last line: it waits (and survives a restart)
-            if lines.cuts:
-                self.events.lines_cut(lines.cuts)
-            base = s.offset
-            recs, offs = lines.records, lines.offsets
-            # (Not with cut pieces in the read: their count went to events.lines_cut once already.)
-            more = read_len >= self.read_size and lines.flags is None
-            for i in range(0, len(recs), self.batch_lines):
-                j = min(i + self.batch_lines, len(recs))
-                if more and i and j - i < self.batch_lines:
-                    # The short rest of a full read is read again at the start of the next one:
-                    # a backlog goes out in whole batches (a 1,000 + 310 split per MiB halves
-                    # the records per batch of every second one, and every batch has a fixed cost).
-                    break
-                end = offs[j] if j < len(recs) else base + lines.consumed
-                rel = end - base
-                tail = _bytes_before(tail0, data, rel)
-                if keep_window:
-                    # Remembers the line ends it passes (a copy may end at one; the last few suffice).
-                    between = []
-                    for o in offs[max(i + 1, j - EARLIER_MARKS // 2):j]:
-                        r = o - base
-                        if o > s.head_len:
-                            between.append([o, digest(_bytes_before(tail0, data, r))])
-                    s.advance(end, digest(tail), between)
-                else:
-                    s.offset, s.mark = end, digest(tail)
-                s.cont = lines.cont if j == len(recs) else bool(lines.flags and lines.flags[j])
-                f.tail = tail
-                keys = LineKeys(s.fid, offs[i:j])
-                flags = lines.flags[i:j] if lines.flags else None
-                s.size = max(s.size, end)
-                s.ahead = []  # (read: the bytes before the offset prove it from now on)
-                ckpt = {s.key: s.to_json()}
-                if self.pending:
-                    # What waits (the placeholder this state replaced) goes with these lines: flushed
-                    # only after a long read, a kill -9 meanwhile kept a stale placeholder, later
-                    # called lost (tests/tail/test_attack3_kill9_compress_false_loss.py).
-                    ckpt = {**self.pending.take(), **ckpt}
-                emit(Chunk(recs[i:j], keys, flags, ckpt, end - (offs[i]), f.path))
-                got = True
-            if keep_window:
-                # (The window ended at `base`; it now ends at the new offset.)
-                done = data[: s.offset - base]
-                f.window = done[-WINDOW:] if len(done) >= WINDOW else (f.window + done)[-WINDOW:]
-            if read_len < self.read_size:
-                break
-        if s.offset and s.ahead:
-            s.ahead = []  # (only holes read: saved with them)
-        size = end_seen
-        if f.gz:
-            try:
-                size = fh.size()
-            except OSError:
-                size = f.size
-            self._gz_cut(f, fh)
-        if got or size != f.size:
-            f.active_at = time.monotonic()
-        f.size = size
-        if f.gz and not fh.cut and not stop.is_set():
-            # Read to the end of its stream: what it decompresses to is its size. (Its state was given
-            # the compressed size when found: a small .gz is larger than its content, and the
-            # difference was called unread, a false loss, when it went.)
-            s.size = max(s.offset, f.size)
-        else:
-            s.size = max(s.size, f.size)
-        f.at_eof = ended or s.offset >= f.size
-        if ended:
-            f.read_to = pre
-        self._mark_done(f)
-        if holes:
-            self.ledger.holes(f.path, holes)
-            if holes[0][0] == 0 and not f.cut_seen:
-                # A file that starts with a hole was truncated under a writer that does not append
-                # before we read it: the bytes the hole replaced were never read.
-                f.cut_seen = True
-                self.ledger.lost(f.path, 0, f"were in it before the {holes[0][1]} zero bytes at its start: it was truncated "
-                                            "under a writer that does not append (copytruncate) before they were read; a "
-                                            "copy, if one was made and is still there, is read as a new file", unknown=True)
-        return got
-
-    def _gz_cut(self, f: Followed, fh: OpenFile) -> None:
-        """A compressed file whose stream ends early: what decompresses was read; once it has not
-        changed for UNDECIDED_SECONDS (no gzip still writing it), the rest is a loss naming it."""
-        if f.gz_cut_told:
-            return
-        if not fh.cut:  # (the last read met the end of its data, or its stream's end)
-            f.gz_cut = None
-            return
-        try:
-            size = fh.stat().st_size
-        except OSError:
-            return
-        now = time.monotonic()
-        if f.gz_cut is None or f.gz_cut[0] != size:
-            f.gz_cut = (size, now)
-        elif now - f.gz_cut[1] >= UNDECIDED_SECONDS:
-            f.gz_cut_told = True
-            self.ledger.lost(f.path, 0, f"were in it after its first {f.state.offset if f.state else 0} bytes "
-                                        "(decompressed; those were read): its compressed stream ends early, cut short "
-                                        "(compression killed or out of disk space, or a partial copy)", unknown=True)
-
-    def _ship_unfinished(self, f: Followed, data: bytes, tail0: bytes, keep_window: bool, emit) -> bool:
-        """The last bytes of a file let go (see _finish_unfinished), shipped as one record."""
-        s = f.state
-        f.final = False
-        base, end = s.offset, s.offset + len(data)
-        tail = _bytes_before(tail0, data, len(data))
-        if keep_window:
-            s.advance(end, digest(tail), [])
-        else:
-            s.offset, s.mark = end, digest(tail)
-        flags = (TRUNCATED, UNFINISHED) if s.cont else (UNFINISHED,)
-        s.cont = False
-        f.tail = tail
-        s.size = max(s.size, end)
-        self.log.warning(f"{f.path}: its last {len(data)} bytes end without a newline and the file is gone (the "
-                         f"writer stopped mid-line): shipped as they are, tagged {UNFINISHED}",
-                         extra={"path": f.path, "offset": base, "bytes": len(data)})
-        rec = data[:-1] if data.endswith(b"\r") else data
-        emit(Chunk([rec], LineKeys(s.fid, [base]), [flags], {**self.pending.take(), s.key: s.to_json()},
-                   len(data), f.path))
-        return True
-
-    @staticmethod
-    def _strip_holes(lines, holes: list[tuple[int, int]]) -> None:
-        """Zero bytes at the start of a line are a hole, not data: stripped from the records (a
-        record of nothing else is dropped), their offsets moved past them."""
-        recs: list[bytes] = []
-        offs: list[int] = []
-        flags: list[tuple[str, ...]] | None = [] if lines.flags is not None else None
-        for i, r in enumerate(lines.records):
-            if r[:1] == b"\0":
-                n = len(r) - len(r.lstrip(b"\0"))
-                holes.append((lines.offsets[i], n + (n == len(r))))  # an all-zero record: its newline too
-                if n == len(r):
-                    continue
-                r = r[n:]
-                lines.offsets[i] += n
-            recs.append(r)
-            offs.append(lines.offsets[i])
-            if flags is not None:
-                flags.append(lines.flags[i])
-        lines.records, lines.offsets, lines.flags = recs, offs, flags
+        return self.harvester.read(f, fh, pre, emit, stop)
 
     def close_idle(self) -> None:
         """Release descriptors of files idle for close_inactive (reopened by identity later)."""
@@ -2147,11 +1919,6 @@ class Tailer:
             out.append({"path": path, "position": None, "size": None, "lag": None, "open": False, "deleted": False,
                         "file_id": None, "note": f"unreadable: {why}"})
         return out
-
-
-def _bytes_before(tail0: bytes, data: bytes, rel: int) -> bytes:
-    """The MARK_MAX bytes of the file before data[rel], `tail0` being those before data[0]."""
-    return data[rel - MARK_MAX : rel] if rel >= MARK_MAX else (tail0 + data[:rel])[-MARK_MAX:]
 
 
 def _gen(fh: OpenFile) -> int:

@@ -43,7 +43,7 @@ def test_file_cut_back_to_a_size_repeats_nothing(tmp_path):
 
 def _read_some(f: Follower, read_size: int) -> None:
     """One scan and a single read of `read_size` bytes: the rest of the file is a backlog."""
-    f.tailer.read_size = read_size
+    f.tailer.harvester.read_size = read_size
 
     def emit(chunk):
         f.emit(chunk)
@@ -52,7 +52,7 @@ def _read_some(f: Follower, read_size: int) -> None:
     f.tailer.scan()
     f.tailer.read_all(emit, f.stop)
     f.stop.clear()
-    f.tailer.read_size = 1 << 20
+    f.tailer.harvester.read_size = 1 << 20
 
 
 def _losses(caplog) -> list[str]:

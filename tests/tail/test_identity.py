@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from shipper.tail import tailer as tailer_mod
+from shipper.tail import harvester as harvester_mod, tailer as tailer_mod
 from tests.tail.conftest import Follower
 from tests.tail.test_files import LOGROTATE, write
 
@@ -246,7 +246,7 @@ def test_an_unfinished_last_line_holding_a_zero_byte_waits(tmp_path):
 
 
 def test_a_hole_split_across_reads(tmp_path, monkeypatch):
-    monkeypatch.setattr(tailer_mod, "READ_SIZE", 4096)
+    monkeypatch.setattr(harvester_mod, "READ_SIZE", 4096)
     log = tmp_path / "a.log"
     log.write_bytes(b"\0" * 3 * 1024 * 1024 + b"first real line\n")
     f = Follower([log], tmp_path, max_line_bytes=1000)
