@@ -23,7 +23,6 @@ How a scan decides (see DESIGN.md, "The hard part"):
 """
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import stat as stat_mod
@@ -36,10 +35,11 @@ from shipper.tail.descriptors import Descriptors, fd_budget
 from shipper.tail.events import TailEvents
 from shipper.tail.followed import Followed, Loose, MovedDuringScan, Observed
 from shipper.tail.harvester import Chunk, Harvester
-from shipper.tail.holder import Holder, generation
+from shipper.tail.holder import Holder
 from shipper.tail.identity import HEAD_MAX, MARK_MAX, digest, file_id, head_of, same_bytes
 from shipper.tail.losses import LossLedger
-from shipper.tail.reader import OpenFile, is_gzip_path
+from shipper.tail.matching import Matcher, inode_gen
+from shipper.tail.reader import is_gzip_path
 from shipper.tail.state import SEEN_PREFIX, FileState, load_states
 
 MISSING_SCANS = 2  # a file must be missing from this many scans in a row …
@@ -48,7 +48,6 @@ TOMBSTONE_SECONDS = 3600.0
 DELETED_GRACE = 2.0  # a deleted file we hold open is let go this long after it stopped growing
 FOUND_OUTSIDE_LOOKS = 64  # files compared to say where a content called lost is (its message only)
 UNDECIDED_SECONDS = 10.0  # a file too short to be told from a known one waits this long, then is read
-AHEAD_LOOK = 8 * 1024  # bytes looked back from a new file's end for a line end past its head (FileState.ahead)
 # A checkpoint no path matches any more is kept this long (wall clock, across restarts): a path taken
 # out by a reload and put back within it goes on where it was; later it is a new file (read_from).
 OUT_OF_SCOPE_SECONDS = 7 * 86400.0
@@ -91,6 +90,7 @@ class Tailer:
                     lo.unshipped = max(0, lo.state.size - lo.state.offset)
         self.files: dict[tuple[int, int], Followed] = {}
         self.fds = Descriptors(self.files, max_open or fd_budget(), self.log)
+        self.matcher = Matcher(self.files, self.loose, self.fds)
         self.families = discovery.FamilyIndex()  # of self.files and self.loose, for _is_rotated_name
         for lo in self.loose.values():
             self.families.add(lo.state.family)
@@ -256,7 +256,7 @@ class Tailer:
             o = unmatched.get(key)
             try:
                 # (A file seen deleted does not come back: its inode under a name now is another file.)
-                same = o is not None and (f.fh is not None or (not f.deleted and self._same_content(f, o)))
+                same = o is not None and (f.fh is not None or (not f.deleted and self.matcher.same_content(f, o)))
             except MovedDuringScan:
                 # Closed, and renamed since the listing (a rotation: its name holds the writer's next
                 # file now): its bytes cannot be compared, so nothing is decided; the next scan finds
@@ -273,7 +273,7 @@ class Tailer:
                 # read, renamed again during the next scan, was read from 0; step 3: a copy of a
                 # followed file is left alone, else it is followed).
                 self._unfollow(f)
-                self.pending[self._placeholder(f).key] = None
+                self.pending[self.matcher.placeholder(f).key] = None
                 continue
             if (o is not None and same and f.fh is None and f.state is not None and not f.gz and o.path == f.path
                     and o.st.st_size < f.state.offset and self._check_truncated(f, o.st.st_size)):
@@ -317,7 +317,7 @@ class Tailer:
                         self.ledger.lost(f.path, 0, "written after the last read: the file was rotated away and deleted "
                                                     "unseen (more rotations than backups)", unknown=True)
                     self._unfollow(f, keep_loose=False)
-                    self.pending[self._placeholder(f).key] = None
+                    self.pending[self.matcher.placeholder(f).key] = None
                     continue
                 if not f.deleted or not f.at_eof or now - f.active_at < self._deleted_grace(f):
                     continue
@@ -359,7 +359,7 @@ class Tailer:
             # there (held open), must take the content for the .gz to be proven its copy.
             for key, o in sorted(unmatched.items(), key=lambda kv: kv[1].gz):
                 try:
-                    resume = self._holds_read(lo, o)
+                    resume = self.matcher.holds_read(lo, o)
                 except MovedDuringScan:
                     # Renamed since the listing (the next rotation): it may hold this content, so
                     # the content is not missing from this scan; the next one looks at it under
@@ -381,7 +381,7 @@ class Tailer:
                     # next file, header only, took a live file rotated out unread, its last lines
                     # gone without a word. (Its compressed form is another file.)
                     cands = [k for k, o in unmatched.items()
-                             if not o.direct and (o.gz or not lo.reused) and self._could_hold_head(s, o, unmatched)]
+                             if not o.direct and (o.gz or not lo.reused) and self.matcher.could_hold_head(s, o, unmatched)]
                     if len(cands) == 1:
                         self._attach(lo, unmatched.pop(cands[0]), s.offset)
 
@@ -547,7 +547,7 @@ class Tailer:
         # Nor is a content in a file under a rotated name shorter than what was read: only the
         # live file is truncated (copytruncate), a backup never.
         if (o is not None and s.gz and o.gz and s.offset == 0 and lo.gone_at is None
-                and o.st.st_size == s.size and self._matches(s, o)):
+                and o.st.st_size == s.size and self.matcher.matches(s, o)):
             # A .gz taken but not yet read when the agent stopped (its state holds the compressed
             # size): no read bytes can prove it, but a complete .gz never changes, so its own
             # inode, head and size do. Left loose, it was read again as new and the stale state
@@ -555,7 +555,7 @@ class Tailer:
             del unmatched[(s.dev, s.ino)]
             self._attach(lo, o)
             return True
-        if o is not None and s.gen >= 0 and lo.gone_at is None and self._gen_of(o) not in (-1, s.gen):
+        if o is not None and s.gen >= 0 and lo.gone_at is None and self.matcher.gen_of(o) not in (-1, s.gen):
             # Its inode holds another file now (ext4 gave it to the next one: a new generation),
             # whatever its head and size say (a shared header, shorter than what was read: it
             # was taken for the file truncated in place, a false copytruncate loss).
@@ -569,14 +569,14 @@ class Tailer:
             # followed file was given to the copy (ext4 reuses inodes at once). Left to be
             # found elsewhere or called gone; the copy stays unmatched, left alone as a copy.
             return True
-        if o is not None and not o.gz and not reused and self._matches(s, o):
+        if o is not None and not o.gz and not reused and self.matcher.matches(s, o):
             if o.st.st_size < s.offset and self._moved_elsewhere(lo, o, unmatched):
                 return True
-            if o.st.st_size < s.offset and self._holds_other(lo, o):
+            if o.st.st_size < s.offset and self.matcher.holds_other(lo, o):
                 return True  # (looked for elsewhere, then called gone)
             # Only the head read: inode and head prove nothing when the inode was reused for a
             # copy of a followed file (same header), which is left alone (step 3).
-            if not (s.head_len and s.offset <= s.head_len and not self._head_only_candidate(s, o, unmatched)):
+            if not (s.head_len and s.offset <= s.head_len and not self.matcher.head_only_candidate(s, o, unmatched)):
                 del unmatched[(s.dev, s.ino)]
                 self._attach(lo, o)
                 return True
@@ -650,17 +650,6 @@ class Tailer:
                          "with that line: nothing tells which)", extra={"path": s.path})
         return True
 
-    def _gen_of(self, o: Observed) -> int:
-        """The generation of the inode `o` was listed as (-1: none, or not to be had)."""
-        try:
-            fh = self.fds.open_observed(o)
-        except OSError:
-            return -1
-        try:
-            return _gen(fh)
-        finally:
-            fh.close()
-
     def _unlistable(self, s: FileState) -> bool:
         """Can the folder of `s` (its last name's, or its live name's) not be looked into (its mode
         or an ACL reset by an upgrade, a `chmod -R`)? Its files are not seen then, but not gone:
@@ -704,7 +693,7 @@ class Tailer:
         opened, its inode holds another file), becomes a loose placeholder holding its size: found
         again by its inode it is followed again; gone, what it held is a loss naming why it was never
         read."""
-        ph = self._placeholder(f)
+        ph = self.matcher.placeholder(f)
         ph.size = f.size
         lo = Loose(ph, since=now, never_read=self.unreadable.get(f.path, "") or (MOVED_UNOPENED if f.unopened else ""))
         self.loose[ph.fid] = lo
@@ -742,9 +731,9 @@ class Tailer:
                     continue
                 o = Observed(e.path, s.family, False, st, is_gzip_path(e.path))
                 try:
-                    if (st.st_dev, st.st_ino) == (s.dev, s.ino) and not o.gz and self._matches(s, o):
+                    if (st.st_dev, st.st_ino) == (s.dev, s.ino) and not o.gz and self.matcher.matches(s, o):
                         return e.path
-                    if self._holds_read(lo, o) is not None:
+                    if self.matcher.holds_read(lo, o) is not None:
                         return e.path
                 except MovedDuringScan:
                     continue
@@ -879,126 +868,6 @@ class Tailer:
             # rotated, not "the live file, vanished".
             self.pending[f.state.key] = f.state
 
-    def _same_content(self, f: Followed, o: Observed) -> bool:
-        """A closed followed file under its inode: still the same file (not a reused inode)?"""
-        if f.gz != o.gz:
-            return False  # (see _matches)
-        if f.state is None:
-            # No identity yet (no complete line: an empty .gz, say): re-checked once it has a head.
-            # Changed since we looked, on an inode of another generation, it was deleted and its
-            # inode given to a new file (the next .gz, a copy of a content read: read from 0 as
-            # this file, every line of it was repeated; tests/tail/test_identity.py). One never
-            # opened (renamed during the scan that found it: no generation) now under a live name is
-            # another file: content moves away from a live name, not onto it (ext4 gave its inode to
-            # the writer's next file; taken for it, the lines written to it before it was rotated
-            # out and deleted went without a word).
-            if f.unopened and o.direct:
-                return False
-            if f.gen < 0:
-                # None when it was found (renamed before it could be opened: a scan overtaken by a
-                # rotation): taken at this first look, or it matched any file given its inode.
-                f.gen = self._gen_of(o)
-                return True
-            if o.st.st_mtime_ns == f.mtime_ns and o.st.st_size == f.seen_size and f.settled:
-                return True
-            return self._gen_of(o) in (-1, f.gen)
-        if o.st.st_mtime_ns == f.mtime_ns and o.st.st_size == f.size and f.settled:
-            # Untouched since we looked. (Not so when its mtime was within a clock tick of that look:
-            # deleted, its inode given to a file of the same size within the tick — the writer's next
-            # file, header only — had the same mtime too, and was taken for it unopened: the closed
-            # file's last lines lost without a word, the new file's never read.)
-            return True
-        return self._matches(f.state, o)
-
-    def _matches(self, s: FileState, o: Observed) -> bool:
-        """Is the file `o`, under the inode `s` was read from, still that content (not a reused
-        inode)? Same head, and the same bytes before the offset where it is that long. Raises
-        MovedDuringScan when `o`'s name holds another file by now: that tells nothing either way."""
-        if (o.st.st_dev, o.st.st_ino) != (s.dev, s.ino):
-            return False
-        if o.gz != s.gz:
-            # A content never changes between plain and compressed on its inode (gzip writes a new
-            # file): its inode holds another file. (A plain state matched on a reused inode holding
-            # a .gz with the same first line and fewer compressed bytes than were read was taken
-            # for the file cut shorter, and its gzip bytes read as lines.)
-            return False
-        if not o.gz and o.st.st_size < s.head_len:
-            return False
-        try:
-            fh = self.fds.open_observed(o)
-        except MovedDuringScan:
-            raise
-        except OSError:
-            return False
-        try:
-            if s.gen >= 0 and _gen(fh) not in (-1, s.gen):
-                # Its inode holds another file now (ext4 gives a freed inode to the next file: a
-                # copytruncate copy, the next .gz), whatever its head and size say: taken for this
-                # content "truncated" (shorter: a same-headed copy, a .gz's compressed size), it
-                # was read again from 0, or on from the old offset (tests/tail/test_identity.py).
-                return False
-            if not self._head_is(fh, s):
-                return False
-            if o.st.st_size >= s.offset:
-                return self._mark_ok(fh, s)
-            return True  # shorter than our offset: truncated; detected when read
-        finally:
-            fh.close()
-
-    def _holds_other(self, lo: Loose, o: Observed) -> bool:
-        """`o`, on the inode `lo` was read from, is shorter than what was read of it (truncated): is
-        it another content read from the same inode since (truncated and written again, read, then
-        a restart), whose bytes before its offset it holds? That content takes it."""
-        for x in self.loose.values():
-            t = x.state
-            if (x is not lo and x.gone_at is None and (t.dev, t.ino) == (lo.state.dev, lo.state.ino)
-                    and t.head_len and t.offset <= o.st.st_size and t.offset > t.head_len and self._matches(t, o)):
-                return True
-        return False
-
-    def _holds_read(self, lo: Loose, o: Observed) -> int | None:
-        """Does the file `o` (another inode: a renamed-and-reused, copied or compressed file)
-        hold what was read of the loose content `lo`? The offset to go on from if so: the read
-        offset, or the end of `o` when it is a copy shorter than what was read (copytruncate
-        while the reader was ahead of the copy). A shared head alone never proves it. Raises
-        MovedDuringScan when `o`'s name holds another file by now: that tells nothing either way."""
-        s = lo.state
-        if s.offset == 0 and s.ahead:
-            return 0 if self._holds_ahead(s, o) else None
-        if s.offset <= s.head_len or (not o.gz and o.st.st_size < s.head_len):
-            return None  # nothing read past the head: a same-headed file is just another file
-        try:
-            fh = self.fds.open_observed(o)
-        except FileNotFoundError:  # (its name gone since the listing, or holding another file)
-            raise MovedDuringScan(errno.ENOENT, "renamed or deleted during the scan", o.path) from None
-        except OSError:
-            return None
-        try:
-            if not self._head_is(fh, s):
-                return None
-            if self._mark_ok(fh, s):
-                return s.offset
-            return self._prefix_end(fh, o, lo)
-        finally:
-            fh.close()
-
-    def _holds_ahead(self, s: FileState, o: Observed) -> bool:
-        """Does `o` hold the content `s`, of which nothing was read (a kill -9 before the first
-        delivery)? The same head and the same bytes before the line end seen past it when it was
-        identified (FileState.ahead): they could not match by accident, a shared header could."""
-        at, mark = s.ahead
-        if not o.gz and o.st.st_size < at:
-            return False
-        try:
-            fh = self.fds.open_observed(o)
-        except OSError:
-            return False
-        try:
-            n = min(MARK_MAX, at)
-            return self._head_is(fh, s) and digest(fh.read(at - n, n)) == mark
-        finally:
-            fh.close()
-
     def _moved_elsewhere(self, lo: Loose, o: Observed, unmatched: dict) -> bool:
         """The inode `lo` was read from holds its head but less than was read: truncated in place
         (copytruncate), or the inode given to a new file that shares the head (a layout header)
@@ -1009,7 +878,7 @@ class Tailer:
             if key == (o.st.st_dev, o.st.st_ino):
                 continue
             try:
-                resume = self._holds_read(lo, x)
+                resume = self.matcher.holds_read(lo, x)
             except MovedDuringScan:
                 continue
             if resume is not None:
@@ -1019,108 +888,6 @@ class Tailer:
                 self._attach(lo, x, resume)
                 return True
         return False
-
-    def _head_only_candidate(self, s: FileState, o: Observed, unmatched: dict | None = None) -> bool:
-        """Could `o` hold the content `s`, of which no more than the head was read? Not when it is
-        a copy of a followed file, or (under a rotated name) of a file at a live name in
-        `unmatched`: copies are made under rotated names only. MovedDuringScan as _matches."""
-        try:
-            fh = self.fds.open_observed(o)
-        except MovedDuringScan:
-            raise
-        except OSError:
-            return False
-        try:
-            if not self._head_is(fh, s) or (s.offset and len(fh.read(s.offset - 1, 1)) != 1):
-                return False
-            c = self._readable_len(fh, o)
-            for f in list(self.files.values()):
-                if f.state is None or f.state.head != s.head or f.state.head_len != s.head_len:
-                    continue
-                try:
-                    ours = self.fds.open(f)
-                    n = min(ours.size() if f.gz else ours.stat().st_size, c or 0)
-                except OSError:
-                    continue
-                if n > s.head_len and same_bytes(fh.read, ours.read, n):
-                    return False  # a copy of a followed file, not of this content
-            if o.direct or not unmatched:
-                return True
-            for x in unmatched.values():
-                if not x.direct or x.gz or x is o or min(x.st.st_size, c or 0) <= s.head_len:
-                    continue
-                try:
-                    live = self.fds.open_observed(x)
-                except OSError:
-                    continue
-                try:
-                    if same_bytes(fh.read, live.read, min(x.st.st_size, c)):
-                        return False  # a copy of the live file
-                finally:
-                    live.close()
-            return True
-        finally:
-            fh.close()
-
-    def _could_hold_head(self, s: FileState, o: Observed, unmatched: dict) -> bool:
-        """_head_only_candidate for another file than the one `s` was read from: one renamed since
-        the listing is no candidate now (the next scan looks at it under its new name)."""
-        try:
-            return self._head_only_candidate(s, o, unmatched)
-        except MovedDuringScan:
-            return False
-
-    def _prefix_end(self, fh: OpenFile, o: Observed, lo: Loose) -> int | None:
-        """The end of `fh` if it is a copy of a prefix of what was read (proved by the bytes kept
-        in lo.window up to its end, or, after a restart, by the mark of an earlier read position
-        it reaches: its bytes up to there are what was read, and it ends before the last read
-        position), or by its head alone when that is all it holds and no other file of the family
-        starts with it (_head_unique); else None."""
-        s = lo.state
-        c = self._readable_len(fh, o)
-        if c is not None and c == s.head_len < s.offset and self._head_unique(s):
-            return c  # (the caller checked the head)
-        if c is None or not (s.head_len < c < s.offset):
-            return None
-        first = s.offset - len(lo.window)  # file offset of window[0]
-        k = min(c - first, c)
-        if lo.window and c > first and k >= min(MARK_MAX, c):
-            theirs = fh.read(c - k, k)
-            return c if theirs == lo.window[c - k - first : c - first] else None
-        # Too little of it kept in memory (none after a restart): an earlier read position it reaches.
-        for at, mark in reversed(s.earlier):
-            if s.head_len < at <= c:
-                n = min(MARK_MAX, at)
-                return c if digest(fh.read(at - n, n)) == mark else None
-        return None
-
-    @staticmethod
-    def _readable_len(fh: OpenFile, o: Observed) -> int | None:
-        """A plain file's size; a compressed file's decompressed size once it is complete (None
-        while gzip is still writing it)."""
-        if not o.gz:
-            return o.st.st_size
-        try:
-            n = fh.size()
-            if n and len(fh.read(n - 1, 2)) == 1:
-                return n
-        except OSError:
-            pass
-        return None
-
-    @staticmethod
-    def _head_is(fh: OpenFile, s: FileState) -> bool:
-        """Does the open file start with the head (first line or bytes) that identifies `s`?"""
-        head = fh.read(0, s.head_len)
-        return len(head) == s.head_len and digest(head) == s.head
-
-    @staticmethod
-    def _mark_ok(fh: OpenFile, s: FileState) -> bool:
-        n = min(MARK_MAX, s.offset)
-        if n == 0:
-            return True
-        before = fh.read(s.offset - n, n)
-        return len(before) == n and digest(before) == s.mark
 
     def _is_copy(self, o: Observed, now: float) -> bool:
         """Is `o` (matched to no state) a copy of content we know, to be left alone? Only when
@@ -1157,7 +924,7 @@ class Tailer:
                 # and compressed: logrotate's default `ifempty`), then no copy of anything.
                 return o.gz and not fh.complete() and self._wait(key, o, "its own complete data", now)
             hd = digest(head)
-            c = self._readable_len(fh, o)
+            c = self.matcher.readable_len(fh, o)
             short_of = None
             other = False  # proven to hold bytes no known content has
             for f in list(self.files.values()):
@@ -1170,7 +937,7 @@ class Tailer:
                     ours = self.fds.open(f)
                     n = ours.size() if f.gz else ours.stat().st_size
                 except OSError:
-                    if f.fh is None and s.offset > s.head_len and self._mark_ok(fh, s):
+                    if f.fh is None and s.offset > s.head_len and self.matcher.mark_ok(fh, s):
                         # Closed (over the descriptor budget, or idle) and out of reach now (deleted,
                         # or renamed since): what was read of it proves a copy, as for a loose
                         # content. (The compressed form of a deleted file the budget had just closed
@@ -1190,7 +957,7 @@ class Tailer:
                     other = True
                     continue
                 n = min(n, c)
-                if n <= len(head) and not (c == len(head) and self._head_unique(s)):
+                if n <= len(head) and not (c == len(head) and self.matcher.head_unique(s)):
                     short_of = f.path
                 elif n <= len(head) or same_bytes(fh.read, ours.read, n):
                     # (Holding no more than f's head, a first line no other file of the family
@@ -1204,8 +971,8 @@ class Tailer:
                 s = lo.state
                 if s.head != hd or s.head_len != len(head):
                     continue
-                if (s.offset > s.head_len and (self._mark_ok(fh, s) or self._prefix_end(fh, o, lo) is not None)
-                        or c == s.head_len and s.offset >= s.head_len and self._head_unique(s)):
+                if (s.offset > s.head_len and (self.matcher.mark_ok(fh, s) or self.matcher.prefix_end(fh, o, lo) is not None)
+                        or c == s.head_len and s.offset >= s.head_len and self.matcher.head_unique(s)):
                     # (Holding exactly the head of what was read, a first line no other file of
                     # the family has: a copy of that content, or of its start.)
                     self.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
@@ -1232,21 +999,6 @@ class Tailer:
                                  "copy, its lines are repeated", extra={"path": o.path})
             return False
         return self._wait(key, o, short_of, now)
-
-    def _head_unique(self, s: FileState) -> bool:
-        """Is the head of `s` known to be its own: other contents of its family start otherwise,
-        none the same way? Then its first line is an event (timestamped), not a header the files
-        share (a layout header, a CSV header, a banner), and a file holding no more than that
-        line holds it from `s`. With no other content known, nothing tells: False. (Files
-        skipped as history count: they are identified.)"""
-        differ = False
-        for x in [f.state for f in self.files.values()] + [lo.state for lo in self.loose.values()]:
-            if x is None or x.fid == s.fid or x.family != s.family or not x.head_len:
-                continue
-            if x.head == s.head and x.head_len == s.head_len:
-                return False
-            differ = True
-        return differ
 
     def _copied_before_invisible_truncation(self, o: Observed) -> bool:
         """`o`, new under a rotated name and no copy of anything known, starts with the head of
@@ -1278,7 +1030,7 @@ class Tailer:
             except OSError:
                 return False
             try:
-                if not self._head_is(fh, s) or not fh.read(s.head_len, 1):
+                if not self.matcher.head_is(fh, s) or not fh.read(s.head_len, 1):
                     continue
             finally:
                 fh.close()
@@ -1358,8 +1110,8 @@ class Tailer:
             except OSError:
                 return False  # (renamed since the listing: _is_copy says so; decided at the next scan)
             try:
-                if (st.st_dev, st.st_ino) != (f.dev, f.ino) or self._readable_len(fh, o) != s.head_len \
-                        or not self._head_is(fh, s):
+                if (st.st_dev, st.st_ino) != (f.dev, f.ino) or self.matcher.readable_len(fh, o) != s.head_len \
+                        or not self.matcher.head_is(fh, s):
                     continue
             finally:
                 fh.close()
@@ -1395,7 +1147,7 @@ class Tailer:
                 continue
             lo = Loose(s)
             try:
-                resume = self._holds_read(lo, o)
+                resume = self.matcher.holds_read(lo, o)
             except MovedDuringScan:
                 continue
             if resume is None or resume < s.offset:
@@ -1440,7 +1192,7 @@ class Tailer:
             # `paths: [app.log*]`) was later taken for "the live file, rotated away" when deleted.
             self.pending[s.key] = s
         if moved:
-            s.dev, s.ino, s.gz, s.gen = o.st.st_dev, o.st.st_ino, o.gz, self._gen_of(o)
+            s.dev, s.ino, s.gz, s.gen = o.st.st_dev, o.st.st_ino, o.gz, self.matcher.gen_of(o)
             if lo.truncated:
                 self._copytruncate_loss(lo, o, resume)
             if resume is not None and resume < s.offset:
@@ -1515,22 +1267,17 @@ class Tailer:
             f.unproven = f.start == 0 and not f.gz and self.families.has_rotated_name_anywhere(f.path)
             # No identity yet: a placeholder keyed by inode, so that a restart still knows
             # this file was the live one (and can say so if it vanishes unread).
-            ph = self._placeholder(f)
+            ph = self.matcher.placeholder(f)
             try:
                 # Its inode's generation: after a restart, the inode given to the next file (ext4
                 # reuses a freed one at once) is not taken for it (a file that went unread, silently).
-                ph.gen = f.gen = _gen(self.fds.open(f))
+                ph.gen = f.gen = inode_gen(self.fds.open(f))
             except FileNotFoundError:
                 f.unopened = True  # (its name holds another file now, or none)
             except OSError:
                 pass
             self.pending[ph.key] = ph
         return f
-
-    @staticmethod
-    def _placeholder(f: Followed) -> FileState:
-        return FileState(fid=f"i{f.dev}-{f.ino}", dev=f.dev, ino=f.ino, head_len=0, head=digest(b""),
-                         offset=f.start, mark="", path=f.path, family=f.family, size=f.start, gz=f.gz)
 
     def _identify(self, f: Followed) -> bool:
         """Give a new file its identity once it has a head. False if it has none yet."""
@@ -1575,33 +1322,16 @@ class Tailer:
         while fid in taken:
             n += 1
             fid = file_id(f.dev, f.ino, head + b"\0%d" % n)
-        self.pending[self._placeholder(f).key] = None  # the inode-only placeholder, if any
+        self.pending[self.matcher.placeholder(f).key] = None  # the inode-only placeholder, if any
         f.state = FileState(fid=fid, dev=f.dev, ino=f.ino, head_len=len(head), head=digest(head),
                             offset=start, mark="", path=f.path, family=f.family, size=f.size, gz=f.gz,
-                            gen=_gen(self.fds.open(f)))
+                            gen=inode_gen(self.fds.open(f)))
         self._load_tail(f)
         f.state.mark = digest(f.tail) if start else ""
         if not start and not f.gz:
-            f.state.ahead = self._ahead_mark(fh, len(head))
+            f.state.ahead = self.matcher.ahead_mark(fh, len(head))
         self.pending[f.state.key] = f.state
         return True
-
-    @staticmethod
-    def _ahead_mark(fh: OpenFile, head_len: int) -> list:
-        """[offset, mark] of the last line end the file holds now, past its head (FileState.ahead),
-        or [] when it holds no complete line past its head."""
-        try:
-            size = fh.stat().st_size
-            first = max(head_len, size - AHEAD_LOOK)
-            back = fh.read(first, size - first)
-        except OSError:
-            return []
-        nl = back.rfind(b"\n")
-        if nl < 0:
-            return []
-        at = first + nl + 1
-        n = min(MARK_MAX, at)
-        return [at, digest(fh.read(at - n, n))]
 
     def _unfollow(self, f: Followed, keep_loose: bool = True) -> None:
         if self.files.pop((f.dev, f.ino), None) is not None:
@@ -1677,7 +1407,7 @@ class Tailer:
             # identified by shows a file truncated and written again since (under a writer without
             # O_APPEND it starts with a hole now: read from 0 under the old state, a restart took
             # it for another file and read it again).
-            truncated = not self._head_is(f.fh, s)
+            truncated = not self.matcher.head_is(f.fh, s)
         if not truncated:
             return False
         self.rotations += 1
@@ -1735,7 +1465,7 @@ class Tailer:
             end = lo + theirs.rfind(b"\n", 0, common) + 1
         if end <= max(s.head_len, lo) or end - lo < min(MARK_MAX, end):
             return 0
-        if first > 0 and not self._head_is(f.fh, s):
+        if first > 0 and not self.matcher.head_is(f.fh, s):
             return 0
         return end
 
@@ -1919,8 +1649,3 @@ class Tailer:
             out.append({"path": path, "position": None, "size": None, "lag": None, "open": False, "deleted": False,
                         "file_id": None, "note": f"unreadable: {why}"})
         return out
-
-
-def _gen(fh: OpenFile) -> int:
-    g = generation(fh.fd)
-    return -1 if g is None else g

@@ -1,0 +1,301 @@
+"""The proofs the tailer decides by: does a file hold a content it knows (the same inode still, or a
+copy, a compressed backup, the file it was renamed to), is it a copy of a file it follows, can
+nothing tell yet. Each answers from the file's bytes compared with what was read (identity.py: the
+head, the mark before the offset, the window and earlier marks); none changes what is followed.
+What to do with the answer (attach a content, follow a new file, wait, call a loss) is the
+tailer's scan."""
+from __future__ import annotations
+
+import errno
+
+from shipper.tail.descriptors import Descriptors
+from shipper.tail.followed import Followed, Loose, MovedDuringScan, Observed
+from shipper.tail.holder import generation
+from shipper.tail.identity import MARK_MAX, digest, same_bytes
+from shipper.tail.reader import OpenFile
+from shipper.tail.state import FileState
+
+AHEAD_LOOK = 8 * 1024  # bytes looked back from a new file's end for a line end past its head (FileState.ahead)
+
+
+class Matcher:
+    def __init__(self, files: dict[tuple[int, int], Followed], loose: dict[str, Loose], fds: Descriptors):
+        # The tailer's followed files and loose contents (shared, read only here), and its descriptors.
+        self.files = files
+        self.loose = loose
+        self.fds = fds
+
+    def same_content(self, f: Followed, o: Observed) -> bool:
+        """A closed followed file under its inode: still the same file (not a reused inode)?"""
+        if f.gz != o.gz:
+            return False  # (see _matches)
+        if f.state is None:
+            # No identity yet (no complete line: an empty .gz, say): re-checked once it has a head.
+            # Changed since we looked, on an inode of another generation, it was deleted and its
+            # inode given to a new file (the next .gz, a copy of a content read: read from 0 as
+            # this file, every line of it was repeated; tests/tail/test_identity.py). One never
+            # opened (renamed during the scan that found it: no generation) now under a live name is
+            # another file: content moves away from a live name, not onto it (ext4 gave its inode to
+            # the writer's next file; taken for it, the lines written to it before it was rotated
+            # out and deleted went without a word).
+            if f.unopened and o.direct:
+                return False
+            if f.gen < 0:
+                # None when it was found (renamed before it could be opened: a scan overtaken by a
+                # rotation): taken at this first look, or it matched any file given its inode.
+                f.gen = self.gen_of(o)
+                return True
+            if o.st.st_mtime_ns == f.mtime_ns and o.st.st_size == f.seen_size and f.settled:
+                return True
+            return self.gen_of(o) in (-1, f.gen)
+        if o.st.st_mtime_ns == f.mtime_ns and o.st.st_size == f.size and f.settled:
+            # Untouched since we looked. (Not so when its mtime was within a clock tick of that look:
+            # deleted, its inode given to a file of the same size within the tick — the writer's next
+            # file, header only — had the same mtime too, and was taken for it unopened: the closed
+            # file's last lines lost without a word, the new file's never read.)
+            return True
+        return self.matches(f.state, o)
+
+    def matches(self, s: FileState, o: Observed) -> bool:
+        """Is the file `o`, under the inode `s` was read from, still that content (not a reused
+        inode)? Same head, and the same bytes before the offset where it is that long. Raises
+        MovedDuringScan when `o`'s name holds another file by now: that tells nothing either way."""
+        if (o.st.st_dev, o.st.st_ino) != (s.dev, s.ino):
+            return False
+        if o.gz != s.gz:
+            # A content never changes between plain and compressed on its inode (gzip writes a new
+            # file): its inode holds another file. (A plain state matched on a reused inode holding
+            # a .gz with the same first line and fewer compressed bytes than were read was taken
+            # for the file cut shorter, and its gzip bytes read as lines.)
+            return False
+        if not o.gz and o.st.st_size < s.head_len:
+            return False
+        try:
+            fh = self.fds.open_observed(o)
+        except MovedDuringScan:
+            raise
+        except OSError:
+            return False
+        try:
+            if s.gen >= 0 and inode_gen(fh) not in (-1, s.gen):
+                # Its inode holds another file now (ext4 gives a freed inode to the next file: a
+                # copytruncate copy, the next .gz), whatever its head and size say: taken for this
+                # content "truncated" (shorter: a same-headed copy, a .gz's compressed size), it
+                # was read again from 0, or on from the old offset (tests/tail/test_identity.py).
+                return False
+            if not self.head_is(fh, s):
+                return False
+            if o.st.st_size >= s.offset:
+                return self.mark_ok(fh, s)
+            return True  # shorter than our offset: truncated; detected when read
+        finally:
+            fh.close()
+
+    def holds_other(self, lo: Loose, o: Observed) -> bool:
+        """`o`, on the inode `lo` was read from, is shorter than what was read of it (truncated): is
+        it another content read from the same inode since (truncated and written again, read, then
+        a restart), whose bytes before its offset it holds? That content takes it."""
+        for x in self.loose.values():
+            t = x.state
+            if (x is not lo and x.gone_at is None and (t.dev, t.ino) == (lo.state.dev, lo.state.ino)
+                    and t.head_len and t.offset <= o.st.st_size and t.offset > t.head_len and self.matches(t, o)):
+                return True
+        return False
+
+    def holds_read(self, lo: Loose, o: Observed) -> int | None:
+        """Does the file `o` (another inode: a renamed-and-reused, copied or compressed file)
+        hold what was read of the loose content `lo`? The offset to go on from if so: the read
+        offset, or the end of `o` when it is a copy shorter than what was read (copytruncate
+        while the reader was ahead of the copy). A shared head alone never proves it. Raises
+        MovedDuringScan when `o`'s name holds another file by now: that tells nothing either way."""
+        s = lo.state
+        if s.offset == 0 and s.ahead:
+            return 0 if self.holds_ahead(s, o) else None
+        if s.offset <= s.head_len or (not o.gz and o.st.st_size < s.head_len):
+            return None  # nothing read past the head: a same-headed file is just another file
+        try:
+            fh = self.fds.open_observed(o)
+        except FileNotFoundError:  # (its name gone since the listing, or holding another file)
+            raise MovedDuringScan(errno.ENOENT, "renamed or deleted during the scan", o.path) from None
+        except OSError:
+            return None
+        try:
+            if not self.head_is(fh, s):
+                return None
+            if self.mark_ok(fh, s):
+                return s.offset
+            return self.prefix_end(fh, o, lo)
+        finally:
+            fh.close()
+
+    def holds_ahead(self, s: FileState, o: Observed) -> bool:
+        """Does `o` hold the content `s`, of which nothing was read (a kill -9 before the first
+        delivery)? The same head and the same bytes before the line end seen past it when it was
+        identified (FileState.ahead): they could not match by accident, a shared header could."""
+        at, mark = s.ahead
+        if not o.gz and o.st.st_size < at:
+            return False
+        try:
+            fh = self.fds.open_observed(o)
+        except OSError:
+            return False
+        try:
+            n = min(MARK_MAX, at)
+            return self.head_is(fh, s) and digest(fh.read(at - n, n)) == mark
+        finally:
+            fh.close()
+
+    def head_only_candidate(self, s: FileState, o: Observed, unmatched: dict | None = None) -> bool:
+        """Could `o` hold the content `s`, of which no more than the head was read? Not when it is
+        a copy of a followed file, or (under a rotated name) of a file at a live name in
+        `unmatched`: copies are made under rotated names only. MovedDuringScan as _matches."""
+        try:
+            fh = self.fds.open_observed(o)
+        except MovedDuringScan:
+            raise
+        except OSError:
+            return False
+        try:
+            if not self.head_is(fh, s) or (s.offset and len(fh.read(s.offset - 1, 1)) != 1):
+                return False
+            c = self.readable_len(fh, o)
+            for f in list(self.files.values()):
+                if f.state is None or f.state.head != s.head or f.state.head_len != s.head_len:
+                    continue
+                try:
+                    ours = self.fds.open(f)
+                    n = min(ours.size() if f.gz else ours.stat().st_size, c or 0)
+                except OSError:
+                    continue
+                if n > s.head_len and same_bytes(fh.read, ours.read, n):
+                    return False  # a copy of a followed file, not of this content
+            if o.direct or not unmatched:
+                return True
+            for x in unmatched.values():
+                if not x.direct or x.gz or x is o or min(x.st.st_size, c or 0) <= s.head_len:
+                    continue
+                try:
+                    live = self.fds.open_observed(x)
+                except OSError:
+                    continue
+                try:
+                    if same_bytes(fh.read, live.read, min(x.st.st_size, c)):
+                        return False  # a copy of the live file
+                finally:
+                    live.close()
+            return True
+        finally:
+            fh.close()
+
+    def could_hold_head(self, s: FileState, o: Observed, unmatched: dict) -> bool:
+        """_head_only_candidate for another file than the one `s` was read from: one renamed since
+        the listing is no candidate now (the next scan looks at it under its new name)."""
+        try:
+            return self.head_only_candidate(s, o, unmatched)
+        except MovedDuringScan:
+            return False
+
+    def prefix_end(self, fh: OpenFile, o: Observed, lo: Loose) -> int | None:
+        """The end of `fh` if it is a copy of a prefix of what was read (proved by the bytes kept
+        in lo.window up to its end, or, after a restart, by the mark of an earlier read position
+        it reaches: its bytes up to there are what was read, and it ends before the last read
+        position), or by its head alone when that is all it holds and no other file of the family
+        starts with it (_head_unique); else None."""
+        s = lo.state
+        c = self.readable_len(fh, o)
+        if c is not None and c == s.head_len < s.offset and self.head_unique(s):
+            return c  # (the caller checked the head)
+        if c is None or not (s.head_len < c < s.offset):
+            return None
+        first = s.offset - len(lo.window)  # file offset of window[0]
+        k = min(c - first, c)
+        if lo.window and c > first and k >= min(MARK_MAX, c):
+            theirs = fh.read(c - k, k)
+            return c if theirs == lo.window[c - k - first : c - first] else None
+        # Too little of it kept in memory (none after a restart): an earlier read position it reaches.
+        for at, mark in reversed(s.earlier):
+            if s.head_len < at <= c:
+                n = min(MARK_MAX, at)
+                return c if digest(fh.read(at - n, n)) == mark else None
+        return None
+
+    @staticmethod
+    def readable_len(fh: OpenFile, o: Observed) -> int | None:
+        """A plain file's size; a compressed file's decompressed size once it is complete (None
+        while gzip is still writing it)."""
+        if not o.gz:
+            return o.st.st_size
+        try:
+            n = fh.size()
+            if n and len(fh.read(n - 1, 2)) == 1:
+                return n
+        except OSError:
+            pass
+        return None
+
+    @staticmethod
+    def head_is(fh: OpenFile, s: FileState) -> bool:
+        """Does the open file start with the head (first line or bytes) that identifies `s`?"""
+        head = fh.read(0, s.head_len)
+        return len(head) == s.head_len and digest(head) == s.head
+
+    @staticmethod
+    def mark_ok(fh: OpenFile, s: FileState) -> bool:
+        n = min(MARK_MAX, s.offset)
+        if n == 0:
+            return True
+        before = fh.read(s.offset - n, n)
+        return len(before) == n and digest(before) == s.mark
+
+    def head_unique(self, s: FileState) -> bool:
+        """Is the head of `s` known to be its own: other contents of its family start otherwise,
+        none the same way? Then its first line is an event (timestamped), not a header the files
+        share (a layout header, a CSV header, a banner), and a file holding no more than that
+        line holds it from `s`. With no other content known, nothing tells: False. (Files
+        skipped as history count: they are identified.)"""
+        differ = False
+        for x in [f.state for f in self.files.values()] + [lo.state for lo in self.loose.values()]:
+            if x is None or x.fid == s.fid or x.family != s.family or not x.head_len:
+                continue
+            if x.head == s.head and x.head_len == s.head_len:
+                return False
+            differ = True
+        return differ
+
+    def gen_of(self, o: Observed) -> int:
+        """The generation of the inode `o` was listed as (-1: none, or not to be had)."""
+        try:
+            fh = self.fds.open_observed(o)
+        except OSError:
+            return -1
+        try:
+            return inode_gen(fh)
+        finally:
+            fh.close()
+
+    @staticmethod
+    def placeholder(f: Followed) -> FileState:
+        return FileState(fid=f"i{f.dev}-{f.ino}", dev=f.dev, ino=f.ino, head_len=0, head=digest(b""),
+                         offset=f.start, mark="", path=f.path, family=f.family, size=f.start, gz=f.gz)
+
+    @staticmethod
+    def ahead_mark(fh: OpenFile, head_len: int) -> list:
+        """[offset, mark] of the last line end the file holds now, past its head (FileState.ahead),
+        or [] when it holds no complete line past its head."""
+        try:
+            size = fh.stat().st_size
+            first = max(head_len, size - AHEAD_LOOK)
+            back = fh.read(first, size - first)
+        except OSError:
+            return []
+        nl = back.rfind(b"\n")
+        if nl < 0:
+            return []
+        at = first + nl + 1
+        n = min(MARK_MAX, at)
+        return [at, digest(fh.read(at - n, n))]
+
+
+def inode_gen(fh: OpenFile) -> int:
+    g = generation(fh.fd)
+    return -1 if g is None else g
