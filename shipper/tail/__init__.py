@@ -1,7 +1,9 @@
-"""Lossless file tailing: identity (identity.py), checkpoints (state.py), which files
-(discovery.py), change notification (watcher.py), positioned reads (reader.py), line cutting
-(lines.py), holding rotated files as they appear (holder.py), what the follower reports to its
-source (events.py) and the follower that ties them together (tailer.py)."""
+"""Lossless file tailing, one concern per module (docs/design.md, "The hard part"): which files
+(discovery.py), change notification (watcher.py), holding rotated files as they appear (holder.py),
+identity (identity.py) and the proofs a scan decides by (matching.py), the scan and the follower that
+ties them together (tailer.py), reading one file (harvester.py, reader.py, lines.py, keys.py), the
+records of files (followed.py), checkpoints (state.py, checkpoint_queue.py), descriptors
+(descriptors.py), losses (losses.py) and what the follower reports to its source (events.py)."""
 from shipper.tail.tailer import STARTED_GLOB, Chunk, Tailer
 
 __all__ = ["Chunk", "Tailer", "STARTED_GLOB"]

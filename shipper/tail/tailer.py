@@ -1,10 +1,11 @@
-"""The file follower: finds files, recognises them by identity wherever rotation moved them, reads
-complete lines from their checkpoints, and says loudly what it could not read.
+"""The file follower: finds files, recognises them by identity wherever rotation moved them (the
+prospector: this module, with matching.py's proofs), has them read from their checkpoints (harvester.py),
+and says loudly what it could not read (losses.py).
 
 Knows nothing of parsers, outputs or the pipeline: it hands `Chunk`s (lines + the checkpoint
 fragment that is true once they are delivered) to a callback, which may block (backpressure).
 
-How a scan decides (see DESIGN.md, "The hard part"):
+How a scan decides (see docs/design.md, "Which file is which"):
 1. Every followed file still open is checked for truncation (size below our offset, or the bytes
    before our offset changed): its content is then detached from the inode, which restarts as a
    new file at 0, and the old content is looked for elsewhere (a copytruncate copy).
