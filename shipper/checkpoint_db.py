@@ -141,6 +141,30 @@ def _connect(path: str) -> sqlite3.Connection:
     return db
 
 
+# SQLite's file header is 100 bytes; a database _create made holds it and its table.
+SQLITE_HEADER = 100
+
+
+def _create(path: str) -> None:
+    """Make a new database with its table under a temporary name, then rename it into place: a file
+    at `path` is then always one shipper made whole, so a shorter one is damaged, never new (SQLite
+    itself takes an empty file for a new database: every checkpoint would be lost without a word)."""
+    tmp = path + ".new"
+    db = _connect(tmp)
+    db.close()  # a clean close of the only connection folds the WAL into the file and removes it
+    fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+    dfd = os.open(os.path.dirname(path) or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
 def _ident(path: str) -> tuple[int, int] | None:
     try:
         st = os.stat(path)
@@ -157,21 +181,29 @@ class CheckpointDb:
         self.agent_pid = agent_pid
         self.path = os.path.join(state_dir, DB_FILE)
         self._lock_fd = lock_state_dir(state_dir, agent_pid)
-        for name in os.listdir(state_dir):  # a snapshot's temporary file a killed writer left
-            if name.startswith(SNAPSHOT + ".") and name.endswith(".tmp"):
+        for name in os.listdir(state_dir):  # a snapshot's or a new database's file a killed writer left
+            if (name.startswith(SNAPSHOT + ".") and name.endswith(".tmp")) or name == DB_FILE + ".new":
                 try:
                     os.unlink(os.path.join(state_dir, name))
                 except OSError:
                     pass
         try:
+            try:
+                size = os.stat(self.path).st_size
+            except FileNotFoundError:
+                _create(self.path)
+            else:
+                if size < SQLITE_HEADER:
+                    raise sqlite3.DatabaseError(f"file is not a database: {size} bytes, shorter than SQLite's "
+                                                f"{SQLITE_HEADER}-byte header (truncated)")
             self._db = _connect(self.path)
             self._ident = _ident(self.path)
             check = self._db.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise sqlite3.DatabaseError(f"database disk image is malformed: {check}")
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.DatabaseError, OSError) as e:
             os.close(self._lock_fd)
-            if _damaged(e):
+            if isinstance(e, sqlite3.DatabaseError) and _damaged(e):
                 raise StateDirError(f"{self.path}: the checkpoint database is damaged ({e}); stop shipper, move "
                                     f"it aside (mv {self.path} {self.path}.damaged) and start again: sources then "
                                     f"start over from their start_position; {RECOVERY}") from None
@@ -207,6 +239,8 @@ class CheckpointDb:
                 from None
         new = None
         try:
+            if _ident(self.path) is None:
+                _create(self.path)
             new = _connect(self.path)
             self._db.backup(new)
             ident = _ident(self.path)
