@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 from shipper.tail.reader import OpenFile
 from shipper.tail.state import FileState
@@ -17,7 +18,8 @@ RACY_NS = 1_000_000_000
 
 @dataclass
 class Followed:
-    """A physical file (one inode) being followed. `state` is None until it has an identity."""
+    """A physical file (one inode) being followed. `state` is None until it has an identity (then
+    it is an Identified)."""
 
     path: str
     family: str
@@ -59,6 +61,19 @@ class Followed:
     # agent). Not identified nor read until a scan, seeing it grown, has looked at it again as a
     # file just found: a copy is told apart first (_follow_new).
     unproven: bool = False
+
+
+class Identified(Followed):
+    """A followed file with its identity: `state` holds its content's checkpoint (what is read,
+    saved and compared). The two lifecycles of a Followed, seen by the type checker: one without a
+    state has only an inode and a `start`, and waits for a complete line (Tailer._identify); once
+    identified it is read. No Identified is made: a Followed is narrowed to one (is_identified)."""
+
+    state: FileState
+
+
+def is_identified(f: Followed) -> TypeGuard[Identified]:
+    return f.state is not None
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.events import TailEvents
-from shipper.tail.followed import Followed
+from shipper.tail.followed import Followed, Identified
 from shipper.tail.identity import MARK_MAX, WINDOW, digest
 from shipper.tail.keys import LineKeys
 from shipper.tail.lines import TRUNCATED, UNFINISHED, split_lines
@@ -47,7 +47,7 @@ class Harvester:
         self.pending = pending  # the tailer's: what waits goes out with the next lines
         self.log = log
 
-    def read(self, f: Followed, fh: OpenFile, pre: int, emit: Callable[[Chunk], None], stop) -> bool:
+    def read(self, f: Identified, fh: OpenFile, pre: int, emit: Callable[[Chunk], None], stop) -> bool:
         """Read the followed file `f` (open as `fh`, identified, `pre` its size just taken) from its offset
         on: its complete lines emitted as Chunks of at most batch_lines, each with the checkpoint that is
         true once they are delivered; holes skipped and reported, a cut .gz told, a deleted file's
@@ -224,7 +224,7 @@ class Harvester:
                                         "(decompressed; those were read): its compressed stream ends early, cut short "
                                         "(compression killed or out of disk space, or a partial copy)", unknown=True)
 
-    def ship_unfinished(self, f: Followed, data: bytes, tail0: bytes, keep_window: bool, emit) -> bool:
+    def ship_unfinished(self, f: Identified, data: bytes, tail0: bytes, keep_window: bool, emit) -> bool:
         """The last bytes of a file let go (see _finish_unfinished), shipped as one record."""
         s = f.state
         f.final = False

@@ -28,13 +28,13 @@ import logging
 import os
 import stat as stat_mod
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeGuard
 
 from shipper.tail import discovery
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.descriptors import Descriptors, fd_budget
 from shipper.tail.events import TailEvents
-from shipper.tail.followed import Followed, Loose, MovedDuringScan, Observed
+from shipper.tail.followed import Followed, Identified, Loose, MovedDuringScan, Observed, is_identified
 from shipper.tail.harvester import Chunk, Harvester
 from shipper.tail.holder import Holder
 from shipper.tail.identity import HEAD_MAX, MARK_MAX, digest, file_id, head_of, same_bytes
@@ -239,7 +239,7 @@ class Tailer:
         for f in list(self.files.values()):
             if self._grew_at_head(f):
                 self._grown_at_head[(f.dev, f.ino)] = f.seen_size
-            if f.fh is not None and f.state is not None:
+            if f.fh is not None and is_identified(f):
                 if not self._check_truncated(f) and self._rewritten_unseen(f):
                     self._check_truncated(f, force=True)
             elif f.fh is not None and self._rewritten_unseen(f):
@@ -276,7 +276,7 @@ class Tailer:
                 self._unfollow(f)
                 self.pending[self.matcher.placeholder(f).key] = None
                 continue
-            if (o is not None and same and f.fh is None and f.state is not None and not f.gz and o.path == f.path
+            if (o is not None and same and f.fh is None and is_identified(f) and not f.gz and o.path == f.path
                     and o.st.st_size < f.state.offset and self._check_truncated(f, o.st.st_size)):
                 # Closed (idle, or over the budget) and shorter than what was read: truncated. Its
                 # content is looked for in a copy now (step 2), not once it is read: meanwhile
@@ -531,7 +531,7 @@ class Tailer:
                                                            f"created and deleted in {folder} meanwhile may have gone unread",
                              unknown=True)
         if self.holder is not None:
-            self._release_held()
+            self._release_held(self.holder)
         self.first_scan = False
         self._restored_empty = set()
 
@@ -801,7 +801,7 @@ class Tailer:
         self.families.remove(lo.state.family)
         self.pending[lo.state.key] = None
 
-    def _release_held(self) -> None:
+    def _release_held(self, holder: Holder) -> None:
         """Give back the holder's descriptors of files that need it no more: opened by the tailer,
         read to their end, or copies of content followed elsewhere."""
         for h in self._held:
@@ -818,7 +818,7 @@ class Tailer:
                     and key not in self.undecided):
                 if f is not None:
                     f.held_fd = None
-                self.holder.release(key)
+                holder.release(key)
         self._held = []
 
     def needs_rescan(self) -> bool:
@@ -1212,7 +1212,7 @@ class Tailer:
             self.families.add(f.family)
             self._identify(f)
             return
-        self._load_tail(f)
+        self._load_tail(f, s)
         self.files[(f.dev, f.ino)] = f
         self.families.add(f.family)
         if moved:
@@ -1233,8 +1233,8 @@ class Tailer:
                                          "rotation loses what is written in that window; rotate with `create` and have "
                                          "the writer reopen its file to lose nothing)", unknown=True)
 
-    def _load_tail(self, f: Followed) -> None:
-        s = f.state
+    def _load_tail(self, f: Followed, s: FileState) -> None:
+        """f.tail: the bytes of `f` before the offset of its state `s`."""
         n = min(MARK_MAX, s.offset)
         if not n:
             f.tail = b""
@@ -1280,7 +1280,7 @@ class Tailer:
             self.pending[ph.key] = ph
         return f
 
-    def _identify(self, f: Followed) -> bool:
+    def _identify(self, f: Followed) -> TypeGuard[Identified]:
         """Give a new file its identity once it has a head. False if it has none yet."""
         if f.state is not None:
             return True
@@ -1327,7 +1327,7 @@ class Tailer:
         f.state = FileState(fid=fid, dev=f.dev, ino=f.ino, head_len=len(head), head=digest(head),
                             offset=start, mark="", path=f.path, family=f.family, size=f.size, gz=f.gz,
                             gen=inode_gen(self.fds.open(f)))
-        self._load_tail(f)
+        self._load_tail(f, f.state)
         f.state.mark = digest(f.tail) if start else ""
         if not start and not f.gz:
             f.state.ahead = self.matcher.ahead_mark(fh, len(head))
@@ -1386,7 +1386,7 @@ class Tailer:
         f.mtime_ns, f.seen_size, f.settled = st.st_mtime_ns, st.st_size, False  # (once)
         return True
 
-    def _check_truncated(self, f: Followed, size: int | None = None, force: bool = False) -> bool:
+    def _check_truncated(self, f: Identified, size: int | None = None, force: bool = False) -> bool:
         """Content replaced under our offset (copytruncate, Log4j MaxBackupIndex=0, a writer
         opening with O_TRUNC): the old content leaves the inode, which starts again as new.
         `size`: the file's size if the caller just took it. `force`: known replaced
@@ -1395,15 +1395,17 @@ class Tailer:
         if f.gz:
             return False
         if size is None:
+            if f.fh is None:
+                return False  # (closed: only a size just taken can show it cut)
             try:
                 size = f.fh.stat().st_size
             except OSError:
                 return False
         truncated = force or size < s.offset
-        if not truncated and f.tail:
+        if not truncated and f.tail and f.fh is not None:
             n = len(f.tail)
             truncated = f.fh.read(s.offset - n, n) != f.tail
-        elif not truncated and s is not None and not s.offset and s.head_len and f.fh is not None:
+        elif not truncated and not s.offset and s.head_len and f.fh is not None:
             # Nothing read yet, so no bytes before the offset to compare: the head it was
             # identified by shows a file truncated and written again since (under a writer without
             # O_APPEND it starts with a hole now: read from 0 under the old state, a restart took
@@ -1435,7 +1437,7 @@ class Tailer:
                         # (_identify steps back to a line start: a cut inside a line already
                         # shipped leaves a piece of it, which is not shipped again.)
                         new.state.offset = kept
-                        self._load_tail(new)
+                        self._load_tail(new, new.state)
                         new.state.mark = digest(new.tail)
         except OSError:
             pass
@@ -1539,7 +1541,7 @@ class Tailer:
             fh = self.fds.open(f)
         except OSError:
             return False
-        if f.state is None and not self._identify(f):
+        if not self._identify(f):
             return False
         try:
             pre = fh.size()
@@ -1599,10 +1601,12 @@ class Tailer:
 
     def _let_go_moved_away(self, f: Followed, now: float) -> None:
         """`f`, open under no followed name, idle for close_inactive, is let go: where is it now?"""
+        if f.fh is None:
+            return
         try:
             path = os.readlink(f"/proc/self/fd/{f.fh.fd}")
             st = os.stat(path)
-        except (OSError, AttributeError):
+        except OSError:
             return
         if (st.st_dev, st.st_ino) != (f.dev, f.ino):
             return  # deleted meanwhile (the link reads "… (deleted)"), or renamed again
