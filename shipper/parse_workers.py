@@ -152,8 +152,7 @@ class _Worker:
     def cpu_ticks(self) -> int | None:
         """The CPU time the process has used (utime + stime, clock ticks), None once it is gone."""
         try:
-            with open(f"/proc/{self.proc.pid}/stat", "rb") as f:
-                after_name = f.read().rsplit(b")", 1)[1].split()  # the name, in parentheses, may hold spaces
+            after_name = proc_stat(self.proc.pid)
             return int(after_name[11]) + int(after_name[12])
         except (OSError, IndexError, ValueError):
             return None
@@ -463,6 +462,14 @@ class ParsePool:
             w.close(max(0.1, deadline - time.monotonic()))
 
 
+def proc_stat(pid: int) -> list[bytes]:
+    """The fields of /proc/<pid>/stat after the process's name: its state (field 3 of proc(5)) first. The
+    name, in parentheses, may hold spaces and parentheses: the fields start after its last ")". OSError when
+    the process is gone; IndexError when the file reads short."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rsplit(b")", 1)[1].split()
+
+
 def kill_stopped_forkserver() -> None:
     """A forkserver stopped (SIGSTOP, a debugger) never reports its workers' exits, and each join of one waits for
     that report: kill it before its workers are ended (multiprocessing starts another when one is next needed)."""
@@ -472,8 +479,7 @@ def kill_stopped_forkserver() -> None:
     if pid is None:
         return
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[1].split()[0]
+        state = proc_stat(pid)[0]
         if state in (b"T", b"t"):
             log.warning("the parse workers' forkserver is stopped: killed, and its workers ended",
                         extra={"pid": pid})
