@@ -35,6 +35,7 @@ from shipper.checkpoint_db import (  # noqa: F401  (the names the rest of shippe
     SNAPSHOT_EVERY,
     StateDirError,
     StateDirGone,
+    StateDirLocked,
     lock_state_dir,
 )
 

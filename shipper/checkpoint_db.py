@@ -52,6 +52,16 @@ class StateDirError(Exception):
     """The state_dir cannot be used. `str()` is one line: the path, what is wrong, what to do."""
 
 
+class StateDirLocked(StateDirError):
+    """Another process holds the state_dir's lock: `holder` is the pid it wrote there ("unknown" if
+    none), `ended` True when that agent ended and only its checkpoint writer still holds it."""
+
+    def __init__(self, message: str, holder: str, ended: bool):
+        super().__init__(message)
+        self.holder = holder
+        self.ended = ended
+
+
 class StateDirGone(OSError):
     """The state_dir (its database or lock file) was removed under the running agent and could not be
     made again (another agent took it meanwhile, or it cannot be created). `str()` says what to do."""
@@ -74,14 +84,39 @@ def lock_state_dir(state_dir: str, pid: int | None = None) -> int:
         holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
         os.close(fd)
         if holder.isdigit() and not _alive(int(holder)):
-            raise StateDirError(f"{state_dir}: still locked by the checkpoint writer of a shipper that ended (pid "
+            raise StateDirLocked(f"{state_dir}: still locked by the checkpoint writer of a shipper that ended (pid "
                                 f"{holder}): it ends once the write it is in returns (is the state_dir's filesystem "
-                                "frozen, or its disk hung?); start again then") from None
-        raise StateDirError(f"{state_dir}: in use by another shipper (pid {holder}); two agents on one state_dir "
-                            "would ship every event twice: stop that one, or give this one its own state_dir") from None
+                                "frozen, or its disk hung?); start again then", holder, True) from None
+        raise StateDirLocked(f"{state_dir}: in use by another shipper (pid {holder}); two agents on one state_dir "
+                             "would ship every event twice: stop that one, or give this one its own state_dir",
+                             holder, False) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid() if pid is None else pid}\n".encode(), 0)
     return fd
+
+
+def remove_source(state_dir: str, source: str) -> list[tuple[str, bytes]] | None:
+    """Remove one source's saved state (`shipper reset`), with no agent running: the state_dir's lock is
+    taken first (StateDirLocked names an agent holding it) and held while the rows go, in one statement.
+    The rows removed (key, value), by key; None when there is no database (nothing was ever saved).
+    Raises sqlite3.Error (a damaged database, a full disk) with nothing removed."""
+    path = os.path.join(state_dir, DB_FILE)
+    if not os.path.isdir(state_dir):
+        return None  # (the lock would make it: nothing to remove there)
+    fd = lock_state_dir(state_dir)
+    try:
+        if not os.path.exists(path):
+            return None
+        db = _connect(path)
+        try:
+            rows = db.execute("SELECT key, value FROM checkpoints WHERE source=? ORDER BY key", (source,)).fetchall()
+            if rows:
+                db.execute("DELETE FROM checkpoints WHERE source=?", (source,))
+        finally:
+            db.close()
+        return rows
+    finally:
+        os.close(fd)
 
 
 def _alive(pid: int) -> bool:

@@ -261,6 +261,59 @@ def status(config_path: str, as_json: bool) -> None:
 
 
 @main.command()
+@config_option
+@click.option("--source", "source_name", required=True, help="The source to start over, by its name.")
+def reset(config_path: str, source_name: str) -> None:
+    """Start one source over: remove its saved state (file positions, cursors) from the checkpoint
+    database, so that it reads as on its first start (its read_from or start_position). The other
+    sources keep theirs. Refused while an agent runs on the state_dir; prints what it removed."""
+    import sqlite3
+
+    from shipper.checkpoint import RECOVERY, StateDirError, StateDirLocked
+    from shipper.checkpoint_db import DB_FILE, remove_source
+
+    config = _load(config_path)
+    db = os.path.join(config.state_dir, DB_FILE)
+    try:
+        rows = remove_source(config.state_dir, source_name)
+    except StateDirLocked as e:
+        why = str(e) if e.ended else f"{config.state_dir}: in use by a running shipper (pid {e.holder}): stop it first"
+        click.echo(f"error: {why}; nothing was removed", err=True)
+        sys.exit(2)
+    except (StateDirError, sqlite3.Error) as e:
+        click.echo(f"error: {db}: {e}; nothing was removed; {RECOVERY}", err=True)
+        sys.exit(2)
+    if not rows:
+        names = [s.name for s in config.sources]
+        if source_name in names:
+            click.echo(f"{db}: source {source_name} has no saved state: it already starts as on its first start")
+            return
+        click.echo(f"error: {db}: no saved state for source {source_name!r}, and {config.path} names no such source "
+                   f"(its sources: {', '.join(names) or 'none'}); nothing was removed", err=True)
+        sys.exit(1)
+    click.echo(f"{db}: removed the saved state of source {source_name} ({len(rows)} checkpoint(s)):")
+    for key, value in rows:
+        click.echo(f"  {_saved(key, value)}")
+    click.echo(f"source {source_name} reads as on its first start at the next `shipper run`; the other sources "
+               "keep their positions")
+
+
+def _saved(key: str, value: bytes) -> str:
+    """One saved checkpoint, as `reset` names what it removed: a file's position by its path."""
+    import orjson
+
+    try:
+        v = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        v = None
+    if isinstance(v, dict) and isinstance(v.get("path"), str) and isinstance(v.get("offset"), int):
+        gone = " (read to its end and gone)" if v.get("gone") else ""
+        return f"{key}: file {v['path']}, read to byte {v['offset']}{gone}"
+    shown = value[:80].decode("utf-8", "replace")
+    return f"{key}: {shown}{'…' if len(value) > 80 else ''}"
+
+
+@main.command()
 def plugins() -> None:
     """List installed parsers, sources, outputs and setup commands, with the distribution each comes
     from; a plugin that fails to load or is refused says why (exit 1)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import sqlite3
 import threading
 import time
@@ -96,7 +97,8 @@ class SourceRunner:
             self.source: Source = source_cls(cfg, ctx)
         except CheckpointTooNew as e:  # one line for `run` (exit 2): the database, the source, what to do
             db = pipeline.store.path
-            raise StateDirError(f"{db}: source {cfg.name}: {e}: {_newer_state_remedy(cfg, db)}; {RECOVERY}") from None
+            raise StateDirError(f"{db}: source {cfg.name}: {e}: {_newer_state_remedy(cfg, pipeline.config.path)}; "
+                                f"{RECOVERY}") from None
         self.thread = threading.Thread(target=self._run, name=f"source-{cfg.name}", daemon=True)
         self.pool: ParsePool | None = None  # parse_workers: made when the thread starts, or on a backlog (auto)
         # `auto`: workers while the source is behind (shipper.parse_auto). The lock is held by
@@ -584,7 +586,7 @@ class SourceRunner:
                 self.pipeline.pool_budget.give_back()
 
 
-def _newer_state_remedy(cfg: SourceConfig, db: str) -> str:
+def _newer_state_remedy(cfg: SourceConfig, config_path: str) -> str:
     """What to do about a source's state written by a later version: run the version that wrote it
     (shipper, or the plugin's own distribution), or start this one source over. Never the whole
     database: the other sources' positions are theirs, and moving them aside would ship everything again."""
@@ -594,9 +596,9 @@ def _newer_state_remedy(cfg: SourceConfig, db: str) -> str:
     else:
         run_later = (f"upgrade {dist[0]} (the distribution of source type {cfg.type}; installed: {dist[1]}) "
                      "to the version that wrote it, or a later one")
+    command = shlex.join(["shipper", "reset", "-c", os.path.abspath(config_path), "--source", cfg.name])
     return (f"{run_later}; or, to run this version, start this source alone over: stop shipper, then "
-            f"sqlite3 {db} \"DELETE FROM checkpoints WHERE source='{cfg.name}'\" (its saved state goes and it "
-            "reads as on its first start; the other sources keep theirs)")
+            f"{command} (its saved state goes and it reads as on its first start; the other sources keep theirs)")
 
 
 def _parser_options(cfg: SourceConfig) -> ParserOptions:

@@ -18,15 +18,15 @@ def test_a_plugin_source_names_its_own_distribution_and_only_its_own_state():
     # The example package is installed in the test environment, as a third party's would be.
     assert registry.distribution("source", "acme_vault_socket") == (
         "shipper-plugin-example", version("shipper-plugin-example"))
-    said = _newer_state_remedy(_Cfg("vault", "acme_vault_socket"), "/var/lib/shipper/checkpoints.sqlite")  # type: ignore[arg-type]
+    said = _newer_state_remedy(_Cfg("vault", "acme_vault_socket"), "/etc/shipper/shipper.yaml")  # type: ignore[arg-type]
     assert said.startswith(f"upgrade shipper-plugin-example (the distribution of source type acme_vault_socket; "
                            f"installed: {version('shipper-plugin-example')})"), said
     assert "version of shipper" not in said
-    assert ("sqlite3 /var/lib/shipper/checkpoints.sqlite \"DELETE FROM checkpoints WHERE source='vault'\"" in said)
+    assert "then shipper reset -c /etc/shipper/shipper.yaml --source vault (" in said
     assert "mv " not in said and "every source" not in said
 
 
 def test_a_built_in_source_names_shipper():
-    said = _newer_state_remedy(_Cfg("app", "file"), "/s/checkpoints.sqlite")  # type: ignore[arg-type]
+    said = _newer_state_remedy(_Cfg("app b", "file"), "/s/shipper.yaml")  # type: ignore[arg-type]
     assert said.startswith("run that version of shipper (or a later one) again"), said
-    assert "DELETE FROM checkpoints WHERE source='app'" in said
+    assert "shipper reset -c /s/shipper.yaml --source 'app b'" in said  # (quoted for the shell)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shlex
 import sqlite3
 import subprocess
 
@@ -65,7 +66,7 @@ def test_a_state_of_a_later_version_is_refused_a_damaged_one_named(tmp_path, cap
 def test_the_agent_refuses_to_start_on_a_later_tail_state(tmp_path):
     """A real `shipper run --once` on a database a later version wrote: exit 2, one line naming the
     database, the source, the file and what to do; the database is left as it was. Done as it says
-    (the sqlite3 command, run as given), that one source starts over (read_from: beginning) while the
+    (the `shipper reset` command, run as given), that one source starts over (read_from: beginning) while the
     other source keeps its positions: the remedy never costs the other sources a replay."""
     log, other, state = tmp_path / "useraction.log", tmp_path / "other.log", tmp_path / "state"
     cfg = config(tmp_path, state)
@@ -94,9 +95,11 @@ outputs:"""))
     assert "run that version of shipper (or a later one) again" in err and "docs/operations.md" in err, err
     assert "mv " not in err and ".newer" not in err, err  # never the whole database for one source's state
     assert db.read_bytes() == before  # nothing written over the later version's positions
-    command = re.search(r'then (sqlite3 \S+ "DELETE FROM checkpoints WHERE source=\'dm\'") ', err)
+    command = re.search(r"then (shipper reset -c \S+ --source dm) \(", err)
     assert command, err
-    subprocess.run(command.group(1), shell=True, check=True, timeout=60)
+    assert shlex.split(command.group(1))[3] == str(cfg)
+    reset = subprocess.run(SHIPPER + shlex.split(command.group(1))[1:], capture_output=True, timeout=60)
+    assert reset.returncode == 0 and f"file {log}, read to byte " in reset.stdout.decode(), reset
     append(other, 105, 2)
     r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
     assert r.returncode == 0, r.stderr.decode()
