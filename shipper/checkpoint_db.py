@@ -105,8 +105,12 @@ def remove_source(state_dir: str, source: str) -> list[tuple[str, bytes]] | None
         return None  # (the lock would make it: nothing to remove there)
     fd = lock_state_dir(state_dir)
     try:
-        if not os.path.exists(path):
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
             return None
+        if size < SQLITE_HEADER:
+            raise _truncated(size)  # (opened, SQLite would take it for a new database, and make it one)
         db = _connect(path)
         try:
             rows = db.execute("SELECT key, value FROM checkpoints WHERE source=? ORDER BY key", (source,)).fetchall()
@@ -180,6 +184,12 @@ def _connect(path: str) -> sqlite3.Connection:
 SQLITE_HEADER = 100
 
 
+def _truncated(size: int) -> sqlite3.DatabaseError:
+    """A database file shorter than SQLite's header: damaged (see _create), never new."""
+    return sqlite3.DatabaseError(f"file is not a database: {size} bytes, shorter than SQLite's {SQLITE_HEADER}-byte "
+                                 "header (truncated)")
+
+
 def _create(path: str) -> None:
     """Make a new database with its table under a temporary name, then rename it into place: a file
     at `path` is then always one shipper made whole, so a shorter one is damaged, never new (SQLite
@@ -229,8 +239,7 @@ class CheckpointDb:
                 _create(self.path)
             else:
                 if size < SQLITE_HEADER:
-                    raise sqlite3.DatabaseError(f"file is not a database: {size} bytes, shorter than SQLite's "
-                                                f"{SQLITE_HEADER}-byte header (truncated)")
+                    raise _truncated(size)
             self._db = _connect(self.path)
             self._ident = _ident(self.path)
             check = self._db.execute("PRAGMA quick_check").fetchone()[0]

@@ -80,6 +80,18 @@ def test_reset_is_refused_while_an_agent_runs_naming_it(tmp_path):
     assert "dm" not in _rows(db)
 
 
+def test_a_truncated_database_is_refused_not_made_new(tmp_path):
+    """A database cut short is damaged: reset says so and leaves it as it is (SQLite, opening it, would
+    take it for a new one and write a new database there: every source's positions gone, not one's)."""
+    cfg, _log, _other, db = _two_sources(tmp_path)
+    db.write_bytes(b"")  # (emptied: SQLite takes an empty file for a new database)
+    r = _reset(cfg, "dm")
+    err = r.stderr.decode()
+    assert r.returncode == 2 and not r.stdout, r
+    assert err.startswith(f"error: {db}: file is not a database: 0 bytes") and "nothing was removed" in err, err
+    assert db.stat().st_size == 0
+
+
 def test_a_name_neither_configured_nor_saved_is_an_error(tmp_path):
     cfg, _log, _other, db = _two_sources(tmp_path)
     before = _rows(db)
