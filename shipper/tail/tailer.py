@@ -380,9 +380,12 @@ class Tailer:
                     # plain file once its inode is known given to another (it was deleted, and a
                     # rotation renames a file, it does not copy it and delete it): the writer's
                     # next file, header only, took a live file rotated out unread, its last lines
-                    # gone without a word. (Its compressed form is another file.)
+                    # gone without a word. (Its compressed form is another file.) A glob that matches the
+                    # backups too (`app.log*`) lists them directly: under a rotated name of this
+                    # content's live name they are candidates all the same.
                     cands = [k for k, o in unmatched.items()
-                             if not o.direct and (o.gz or not lo.reused) and self.matcher.could_hold_head(s, o, unmatched)]
+                             if (not o.direct or self._rotated_name_of(s.family, o.path))
+                             and (o.gz or not lo.reused) and self.matcher.could_hold_head(s, o, unmatched)]
                     if len(cands) == 1:
                         self._attach(lo, unmatched.pop(cands[0]), s.offset)
 
@@ -1159,6 +1162,12 @@ class Tailer:
                           "over it): read on from there", extra={"path": o.path, "offset": resume})
             return True
         return False
+
+    @staticmethod
+    def _rotated_name_of(family: str, path: str) -> bool:
+        """Is `path` a rotated name of the live path `family`, in its folder?"""
+        folder, live = os.path.split(family)
+        return os.path.dirname(path) == folder and discovery.is_rotated_name(live, os.path.basename(path))
 
     def _is_rotated_name(self, path: str) -> bool:
         return self.families.has_rotated_name(path)
