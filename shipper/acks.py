@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import threading
+import time
+import weakref
 from collections import deque
 from collections.abc import Sequence
 from typing import Any, Callable
@@ -11,6 +13,10 @@ from typing import Any, Callable
 # The re-read sends those events to the other outputs only (shipper.source_runner).
 DELIVERED_PREFIX = "_delivered_to:"
 DELIVERED_MAX = 200_000  # ids kept per output (~40 bytes each); an output's in-flight limit stays far below
+# Acknowledged batches that may wait behind a commit in progress before an ack waits for it: the
+# repeats a kill -9 can cause stay of the order of an output's max_in_flight_batches (8 by default).
+MERGE_MAX = 8
+COMMITTER_IDLE_END = 5.0  # seconds without anything to commit after which the committer thread ends
 
 
 class AckTracker:
@@ -19,22 +25,33 @@ class AckTracker:
     A batch's checkpoint fragment is committed only when it and every earlier batch of the same
     source are fully acknowledged, so a crash never skips an unacknowledged record.
 
+    Commits are grouped, with no delay added: the tracker's committer thread commits at once what
+    an ack completed when no commit is in progress, and merges everything completed while one is
+    into the next. The acknowledging thread (an output's) does not wait for the commit, so it sends
+    its next batch meanwhile; a kill -9 repeats only what was in flight either way (the batches not
+    acknowledged, and those acknowledged whose commit had not returned). It waits only when
+    MERGE_MAX batches already wait behind a commit that has not returned (a hung or failing store):
+    then the outputs' queues fill and reading pauses, as they would with the acks waiting for every
+    commit, instead of delivering ever more that a kill -9 would repeat.
+
     `commit(fragment)` returns False when it gave up (the store failing while the agent stops):
-    the fragment is then kept, merged before later ones, and the tracker is not idle. Commits run
-    outside the window's lock (a commit retrying through a full disk must not block acks, status
-    or a shutdown's wait) and one at a time, in order: a thread that finds a commit running leaves
-    its fragment to that thread, which commits again before it lets go.
+    the fragment is then kept, merged before later ones, and the tracker is not idle; the next
+    completed batch tries again. Commits run outside the window's lock (a commit retrying through a
+    full disk must not block status or a shutdown's wait), one at a time, in order.
     """
 
     def __init__(self, commit: Callable[[dict[str, Any]], bool | None]):
         self._commit = commit
         self._lock = threading.Condition()
-        self._commit_lock = threading.Lock()
         self._next_seq = 0
         # [seq, pending outputs, checkpoint fragment, outputs at start, outputs that acked, event ids]
         self._window: deque[list] = deque()
         self._unsaved: dict[str, Any] = {}  # acknowledged, merged, not committed yet
         self._unsaved_seq = -1
+        self._unsaved_batches = 0  # batches merged into _unsaved (MERGE_MAX)
+        self._committer: threading.Thread | None = None  # started when there is something to commit
+        self._committing = False  # a commit is in progress (outside the lock)
+        self.commits = 0  # commits that returned: batches / commits is what grouping saves
         self.committed_seq = -1
         self._closed = False  # close_intake(): batches registered from now on are not tracked
         self.untracked = (0, 0)  # (batches, events) with events registered after close_intake: never sent
@@ -109,6 +126,8 @@ class AckTracker:
                 self._window[i][4].add(output)
             self._window[i][1] -= 1
         self._advance()
+        with self._lock:  # a store that does not return: see MERGE_MAX (no wait once a commit gave up)
+            self._lock.wait_for(lambda: self._unsaved_batches < MERGE_MAX or self._committer is None)
 
     def ack_removed(self, seq: int, output: str) -> None:
         """A reload removed `output` while it held batch `seq`: nothing needs the batch from it any more,
@@ -151,40 +170,60 @@ class AckTracker:
             self._advance()
 
     def _advance(self) -> None:
+        """What completed is merged for the committer, which is started (or woken) to commit it."""
         with self._lock:
             while self._window and self._window[0][1] <= 0:
                 seq, _, fragment, _, _, _ = self._window.popleft()
                 self._unsaved.update(fragment)
                 self._unsaved_seq = seq
+                self._unsaved_batches += 1
                 if self._behalf:  # a late ack of a batch out of the window is ignored anyway
                     self._behalf = {b for b in self._behalf if b[0] > seq}
             if not self._unsaved:
-                if self._unsaved_seq > self.committed_seq:
+                self._unsaved_batches = 0
+                if self._unsaved_seq > self.committed_seq and not self._committing:
                     self.committed_seq = self._unsaved_seq  # batches with an empty fragment
                 self._lock.notify_all()
                 return
-        self._flush()
+            if self._committer is None:
+                self._committer = threading.Thread(target=_commit_loop, args=(weakref.ref(self), self._lock),
+                                                   name="checkpoint-commit", daemon=True)
+                self._committer.start()
+            elif not self._committing:
+                self._lock.notify_all()
 
-    def _flush(self) -> None:
-        while self._commit_lock.acquire(blocking=False):
-            try:
-                with self._lock:
-                    merged, seq = self._unsaved, self._unsaved_seq
-                    self._unsaved = {}
-                ok = self._commit(merged) is not False if merged else True
-                with self._lock:
-                    if ok:
-                        self.committed_seq = max(self.committed_seq, seq)
-                    else:
-                        self._unsaved = {**merged, **self._unsaved}
-                    self._lock.notify_all()
-                if not ok:
-                    return
-            finally:
-                self._commit_lock.release()
+    def _take(self) -> tuple[dict[str, Any], int]:
+        """With the lock held, by the committer: what waits, taken to be committed."""
+        merged, seq = self._unsaved, self._unsaved_seq
+        self._unsaved, self._unsaved_batches = {}, 0
+        self._committing = True
+        self._lock.notify_all()  # an ack waiting for room (MERGE_MAX)
+        return merged, seq
+
+    def _commit_taken(self, merged: dict[str, Any], seq: int) -> bool:
+        """By the committer: `merged` committed; False if the commit gave up (then it waits again)."""
+        ok = False
+        try:
+            ok = self._commit(merged) is not False
+        finally:
             with self._lock:
-                if not self._unsaved:
-                    return
+                self._committing = False
+                if ok:
+                    self.commits += 1
+                    # Batches with an empty fragment completed meanwhile need no commit of their own.
+                    self.committed_seq = max(self.committed_seq, seq if self._unsaved else self._unsaved_seq)
+                else:
+                    self._unsaved = {**merged, **self._unsaved}
+                    self._committer = None
+                self._lock.notify_all()
+        return ok
+
+    def wait_saved(self, timeout: float | None) -> bool:
+        """True once every batch completed so far is committed (False after `timeout`, or when a
+        commit gave up: its fragment waits for the next completed batch)."""
+        with self._lock:
+            return self._lock.wait_for(lambda: not self._unsaved and not self._committing
+                                       and self.committed_seq >= self._unsaved_seq, timeout)
 
     def delivered_to(self, seqs: set[int] | None = None) -> dict[str, list[str]]:
         """Per output, the event ids of the batches not acknowledged by all (of `seqs`, or all of them)
@@ -207,9 +246,31 @@ class AckTracker:
     def in_flight(self) -> int:
         """Batches not acknowledged yet, plus one while acknowledged ones wait for their commit."""
         with self._lock:
-            return len(self._window) + (1 if self._unsaved or self._commit_lock.locked() else 0)
+            return len(self._window) + (1 if self._unsaved or self._committing else 0)
 
     def wait_idle(self, timeout: float | None) -> bool:
         with self._lock:
             return self._lock.wait_for(lambda: not self._window and not self._unsaved
-                                       and not self._commit_lock.locked(), timeout)
+                                       and not self._committing, timeout)
+
+
+def _commit_loop(ref: weakref.ref[AckTracker], lock: threading.Condition) -> None:
+    """A tracker's committer thread: commits what waits, merged, until nothing has for
+    COMMITTER_IDLE_END seconds or a commit gave up (the next completed batch starts another).
+    It holds its tracker only while it commits: a source runner a reload let go is freed."""
+    while True:
+        with lock:
+            idle_end = time.monotonic() + COMMITTER_IDLE_END
+            while (tracker := ref()) is not None and not tracker._unsaved:
+                left = idle_end - time.monotonic()
+                if left <= 0:
+                    tracker._committer = None
+                    return
+                tracker = None
+                lock.wait(left)
+            if tracker is None:
+                return
+            merged, seq = tracker._take()
+        if not tracker._commit_taken(merged, seq):
+            return
+        tracker = None

@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
 import threading
 import time
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
-from shipper.acks import AckTracker
+from shipper.acks import MERGE_MAX, AckTracker
 from shipper.checkpoint import CheckpointStore
 from shipper.output_worker import OutputWorker
 from shipper.plugin import Batch, Output, Stopping
+from tests.support import wait
 
 
 @settings(max_examples=200, deadline=None)
@@ -50,6 +53,7 @@ def test_commit_is_the_longest_fully_acked_prefix(data, outputs):
     remaining = dict(zip(seqs, outputs))
     for seq in order:
         tracker.ack(seq)
+        assert tracker.wait_saved(10)  # committed by the tracker's thread, at once: nothing else in progress
         remaining[seq] -= 1
         prefix = 0
         while prefix < len(seqs) and remaining[seqs[prefix]] == 0:
@@ -57,6 +61,104 @@ def test_commit_is_the_longest_fully_acked_prefix(data, outputs):
         expected = {"pos": prefix - 1} if prefix else {}
         assert committed == expected
     assert tracker.in_flight() == 0 or not order
+
+
+def test_acks_during_a_commit_are_merged_into_the_next_and_wait_only_behind_merge_max():
+    """Group commit with no delay: the first completed batch is committed at once; the acks arriving
+    while that commit is in progress return at once (the output sends on) and are merged into the
+    next commit; MERGE_MAX batches waiting make the next ack wait for the commit (a hung store stops
+    the outputs instead of letting them deliver ever more that a kill -9 would repeat)."""
+    committed: list[dict] = []
+    entered, release = threading.Semaphore(0), threading.Event()
+
+    def slow_commit(fragment):
+        entered.release()
+        assert release.wait(30)
+        committed.append(dict(fragment))
+
+    tracker = AckTracker(slow_commit)
+    seqs = [tracker.register(1, {"pos": i}) for i in range(MERGE_MAX + 2)]
+    tracker.ack(seqs[0])
+    assert entered.acquire(timeout=30), "the first completed batch is committed at once"
+    for seq in seqs[1:MERGE_MAX]:
+        tracker.ack(seq)  # returns: merged while the commit of pos 0 is in progress
+    assert committed == [] and tracker.in_flight() == 3  # batches MERGE_MAX and MERGE_MAX + 1 unacked, + the commit
+    last = threading.Thread(target=tracker.ack, args=(seqs[MERGE_MAX],))
+    last.start()
+    last.join(0.5)
+    assert last.is_alive(), f"{MERGE_MAX} batches wait behind the commit: this ack must wait for it"
+    release.set()
+    last.join(30)
+    assert not last.is_alive()
+    tracker.ack(seqs[MERGE_MAX + 1])
+    assert tracker.wait_idle(30)
+    # pos 0 alone, then 1..MERGE_MAX merged into one commit, then the last (or it too merged).
+    assert committed[:2] == [{"pos": 0}, {"pos": MERGE_MAX}]
+    assert committed[-1] == {"pos": MERGE_MAX + 1} and len(committed) in (2, 3)
+    assert tracker.commits == len(committed) and tracker.committed_seq == seqs[-1]
+
+
+DELIVERING = """
+import sys, threading
+from shipper.acks import MERGE_MAX, AckTracker
+from shipper.checkpoint import CheckpointStore
+from shipper.output_worker import OutputWorker
+from shipper.plugin import Batch, Output
+
+class Appending(Output):  # a batch is stored once its numbers are in the file (what stdout does)
+    def __init__(self, path):
+        self.f = open(path, "ab", buffering=0)
+
+    def send(self, batch):
+        self.f.write(b"".join(b"%d\\n" % e["n"] for e in batch.events))
+
+store = CheckpointStore(sys.argv[1])
+n = store.load("src").get("next", 0)
+tracker = AckTracker(lambda fragment: store.update("src", fragment))
+worker = OutputWorker("out", Appending(sys.argv[2]), 8, 1 << 30, threading.Event())
+worker.start()
+print(store._proc.pid, flush=True)
+never = threading.Event()
+while True:
+    seq = tracker.register(1, {"next": n + 3})
+    worker.put(Batch("src", "t", [{"n": k} for k in range(n, n + 3)], [str(k) for k in range(n, n + 3)], 30),
+               tracker, seq, never)
+    n += 3
+"""
+
+
+@pytest.mark.parametrize("store", ["answering", "stopped"])
+def test_a_kill_9_repeats_at_most_the_batches_in_flight(tmp_path, store):
+    """A source delivering 3-number batches through an output worker as fast as it can, its
+    checkpoints committed by the writer process, is killed -9 at random moments (with the writer
+    answering, or held by SIGSTOP for a while before the kill: commits hang). The next run starts
+    from the saved checkpoint: it never skips a number, and it repeats only what was in flight,
+    delivered but not committed: the commit in progress and the batches merged behind it, each at
+    most MERGE_MAX, and the one being acknowledged."""
+    state, out = tmp_path / "state", tmp_path / "out"
+    rng = random.Random(19)
+    for _ in range(4):
+        p = subprocess.Popen([sys.executable, "-c", DELIVERING, str(state), str(out)], stdout=subprocess.PIPE)
+        writer = int(p.stdout.readline())
+        time.sleep(rng.uniform(0.1, 0.5))
+        if store == "stopped":
+            os.kill(writer, signal.SIGSTOP)
+            time.sleep(0.5)  # the acks fill MERGE_MAX behind the hung commit, then the queue fills
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        os.kill(writer, signal.SIGCONT)  # it ends, and lets go of the state_dir's lock, once it sees the agent gone
+        assert wait(lambda: not os.path.exists(f"/proc/{writer}") or
+                    open(f"/proc/{writer}/stat").read().rsplit(")", 1)[1].split()[0] == "Z", 30)
+        reader = CheckpointStore(str(state))
+        saved = reader.load("src").get("next", 0)
+        reader.close()
+        delivered = [int(x) for x in out.read_bytes().split()]
+        top = max(delivered)
+        assert saved <= top + 1, "committed past what was delivered: a crash skips it"
+        assert set(delivered) == set(range(top + 1)), "a number never delivered"
+        repeats = (top + 1 - saved) // 3  # batches delivered and not committed: the next run sends them again
+        assert repeats <= 2 * MERGE_MAX + 1, f"{repeats} batches delivered and not committed at the kill"
+    assert len(delivered) > len(set(delivered)), "no kill ever caught a batch in flight: the test saw nothing"
 
 
 class FlakyOutput(Output):
@@ -159,9 +261,11 @@ def test_withdrawn_batches_are_forgotten_and_later_ones_still_commit_in_order():
     assert tracker.in_flight() == 3 and committed == {}
     for seq in (seqs[0], seqs[1], seqs[1], seqs[2]):
         tracker.ack(seq)
+    assert tracker.wait_idle(10)
     assert committed == {"pos": 2} and tracker.in_flight() == 0
     later = tracker.register(1, {"pos": 5})
     tracker.ack(later)
+    assert tracker.wait_idle(10)
     assert committed == {"pos": 5}
 
 

@@ -19,8 +19,10 @@ def test_a_removed_outputs_late_ack_is_not_counted_a_second_time():
     seq = t.register(2, {"pos": 1})  # two outputs: stdout and the removed fluentd
     t.ack_removed(seq, "fluentd")
     t.ack(seq, "fluentd")  # its send completed after all, after the reload
+    assert t.wait_saved(10)  # (commits are made by the tracker's thread: none is in progress)
     assert commits == [] and t.in_flight() == 1, "committed before stdout delivered the batch"
     t.ack(seq, "stdout")
+    assert t.wait_idle(10)
     assert commits == [{"pos": 1}] and t.in_flight() == 0
 
 
@@ -29,8 +31,10 @@ def test_an_ack_that_came_first_makes_the_removal_count_nothing():
     seq = t.register(2, {"pos": 1})
     t.ack(seq, "fluentd")
     t.ack_removed(seq, "fluentd")
+    assert t.wait_saved(10)
     assert commits == [] and t.in_flight() == 1
     t.ack(seq, "stdout")
+    assert t.wait_idle(10)
     assert commits == [{"pos": 1}]
 
 
@@ -40,4 +44,5 @@ def test_an_ack_after_every_batch_was_withdrawn_is_ignored():
     t.withdraw({seq})
     t.ack(seq, "stdout")  # the replaced output's thread, unblocked after the reload
     t.ack(seq)
+    assert t.wait_saved(10)
     assert commits == [] and t.in_flight() == 0
