@@ -40,6 +40,7 @@ from shipper.api import (
     READ_TIME,
     WAIT_MAX,
     Batch,
+    BoundedMemo,
     ConfigPath,
     Output,
     OutputConfig,
@@ -185,7 +186,9 @@ class IndexNamer:
     def __init__(self, cfg: ElasticsearchOutputConfig):
         self.namespace = cfg.namespace
         self.pattern = cfg.index
-        self._cache: dict[str, str] = {}
+        # dataset -> index name: datasets come from the events (a parser passing a log's own
+        # event.dataset on), so the memo is bounded as every other one
+        self._names: BoundedMemo[str, str] = BoundedMemo(max_entries=1024)
 
     def __call__(self, event: dict) -> str:
         return self.of_key(index_key(event))
@@ -195,9 +198,9 @@ class IndexNamer:
         ds, module, ts = key
         ds = _dataset_name(ds)
         if self.pattern is None:
-            name = self._cache.get(ds)
+            name = self._names.get(ds)
             if name is None:
-                name = self._cache[ds] = f"logs-{ds}-{self.namespace}"
+                name = self._names.remember(ds, f"logs-{ds}-{self.namespace}")
             return name
         ts = ts if isinstance(ts, str) and len(ts) >= 10 else "0000-00-00"
         return self.pattern.format(dataset=ds, namespace=self.namespace, module=module or "generic",

@@ -782,3 +782,27 @@ def test_a_ca_file_that_cannot_be_read_is_a_refusal_naming_it(tmp_path):
         out.close()
     finally:
         es.stop()
+
+
+def test_index_names_of_many_datasets_are_right_and_not_all_kept():
+    """event.dataset comes from the events (a parser may pass a log's own on): 20,000 distinct ones are
+    each named right, and the names are not all kept (the output's memo of them is bounded)."""
+    import gc
+    import tracemalloc
+
+    from shipper_plugins.outputs.elasticsearch import IndexNamer
+
+    namer = IndexNamer(ElasticsearchOutputConfig(namespace="prod"))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(20_000):
+            ds = f"Feed.{i:06d}." + "x" * 80
+            assert namer({"event": {"dataset": ds}}) == f"logs-feed.{i:06d}.{'x' * 80}-prod"
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 1_500_000, kept  # ~7 MB if every name were kept
+    assert namer({"event": {"dataset": "a.b"}}) == namer({"event": {"dataset": "A.B"}}) == "logs-a.b-prod"
