@@ -16,7 +16,7 @@ The page's tables come as text with one cell per line, each ending in '|': `serv
 line that does not end in '|'. The pairs listed only in prose (legacy SQL endpoint names, deprecated
 alert destinations) are added too, marked by `source`.
 
-Categorisation (ECS categorisation guide, research/ecs.md §3): the *activity* comes from the verb of
+Categorisation (ECS categorisation guide, docs/research/ecs.md §3): the *activity* comes from the verb of
 the action name (createX → creation, getX → access, runX → start …), the *category* from what the
 action acts on: identity, permissions and tokens → iam (with the object `user`/`group`/`admin` as a
 second type, per ECS' IAM rule); logins → authentication; files, notebooks, DBFS, Git folders → file;

@@ -5,7 +5,7 @@ The postgres source serialises each row under the documented column names (`id`,
 column names; `psql -At -c "SELECT row_to_json(u) FROM user_events u"` gives the same shape, so
 `shipper cat -p cloudera_ai` works on an export too.
 
-What is not public (research/formats.md §2): the column types and the layout of `description`,
+What is not public (docs/research/formats.md §2): the column types and the layout of `description`,
 documented only as holding "the model name and ID, the user type (NORMAL or ADMIN), and the
 username". So `description` is always kept verbatim (`cloudera_ai.description`) and read
 best-effort: a JSON object, or `key: value` / `key=value` text; a NORMAL/ADMIN word is the user type;

@@ -1,4 +1,4 @@
-"""Azure Databricks audit events, in any of the five shapes they reach a host in (research/formats.md §3):
+"""Azure Databricks audit events, in any of the five shapes they reach a host in (docs/research/formats.md §3):
 
 1. Azure Monitor diagnostic record as written to storage (`PT1H.json`, one per line): `time`, `resourceId`,
    `category`, `operationName`, `identity`, `properties{serviceName, actionName, logId, requestParams, …}`;

@@ -1,6 +1,6 @@
 """Datameer `useraction.log`: one JSON object per line, written by a Log4j RollingFileAppender.
 
-The exact key spellings of real lines are not public (research/formats.md §1.2), so keys are
+The exact key spellings of real lines are not public (docs/research/formats.md §1.2), so keys are
 compared in a spelling-blind form: `actionType`, `action-type`, `action_type` and `Action Type`
 are the same key. Unused fields are written as null by Datameer; nulls are not shipped.
 

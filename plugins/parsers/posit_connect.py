@@ -1,6 +1,6 @@
 """Posit Connect audit log (`[Logging] AuditLog`): `TEXT` (logfmt) or `JSON`, detected per line.
 
-Fields (docs "Audited Events", research/formats.md §4.2): always `time` (UTC, ms), `level`, `type=audit`,
+Fields (docs "Audited Events", docs/research/formats.md §4.2): always `time` (UTC, ms), `level`, `type=audit`,
 `action`, `msg`, `entry_id` and the actor (`actor_id`, `actor_guid`, `actor_role`, `actor_description`);
 event-specific extras follow. Every value is a string except `*_id`, which are integers. System actors
 have `actor_id=0`, `actor_role=system` and no `actor_guid`.

@@ -7,7 +7,7 @@ A record is one commit as the `http_poll` source hands it over:
 
 v1 commits carry `object` and events with only `message`; v2 commits carry `objects` (a list),
 `ip_address` and events with `type`/`what`/`description`/`message`. The exact v2 JSON key names
-are not published (research/formats.md §5.3), so keys are compared spelling-blind
+are not published (docs/research/formats.md §5.3), so keys are compared spelling-blind
 (`ip_address`, `ip-address`, `ipAddress` are one key).
 
 `event.action` is the event's kind from the catalogue (bounded: a few dozen values), else the API's
