@@ -61,6 +61,11 @@ class StateDirLocked(StateDirError):
         self.holder = holder
         self.ended = ended
 
+    def __reduce__(self) -> tuple[type, tuple[str, str, bool]]:
+        # The writer process sends it to the agent pickled: an exception's default pickling passes
+        # only the message back to __init__.
+        return type(self), (str(self), self.holder, self.ended)
+
 
 class StateDirGone(OSError):
     """The state_dir (its database or lock file) was removed under the running agent and could not be
