@@ -1,0 +1,15 @@
+"""Seeds of the torture harness that an examiner's own runs found failing (attack 8, issue 21's held-out
+checks: `make torture SEED=77000 N=120 STEPS=80`, 119 of 120 passed). Each replays with
+`make torture SEED=<seed> N=1 STEPS=<steps>`; once fixed, move it to FOUND in test_torture.py."""
+from __future__ import annotations
+
+import pytest
+
+from tests.torture.harness import run_schedule
+
+
+@pytest.mark.xfail(strict=True, reason="seed 77027 (80 steps): 28 lines delivered twice, warned only as 'could not "
+                   "tell whether app.log.2.gz is a copy of app.log.1.gz (it holds no more than their shared first line, "
+                   "or cannot be compared) after 0 s; read as a new file")
+def test_seed_77027_repeats_no_line():
+    run_schedule(77027, steps=80, strict=True)
