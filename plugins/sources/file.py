@@ -109,6 +109,9 @@ class _CountedEvents(TailEvents):
     def hole_skipped(self, nbytes: int) -> None:
         self.source._m_holes.inc(nbytes)
 
+    def read_undecided(self) -> None:
+        self.source._m_undecided_read.inc()
+
 
 class _HandedOver:
     """A restarted file source's holder on its way to the successor (Source.hand_over)."""
@@ -148,7 +151,6 @@ class FileSource(Source):
         self._restarting = False  # a reload restarts this source: the holder outlives run() (hand_over)
         self._taken: Holder | None = None  # the predecessor's holder (take_over), used by run()
         self._lag_paths: set[str] = set()
-        self._undecided_counted = 0
         self._lock = threading.Lock()
         self.tailer = Tailer(
             config.paths, config.exclude, self.base_dir, dict(ctx.state),
@@ -293,9 +295,6 @@ class FileSource(Source):
         self._m_undecided.set(len(t.undecided))
         if self.holder is not None:
             self._m_held.set(self.holder.held_bytes())
-        if t.undecided_read > self._undecided_counted:
-            self._m_undecided_read.inc(t.undecided_read - self._undecided_counted)
-            self._undecided_counted = t.undecided_read
         paths = set()
         for f in t.status():
             if f["lag"] is None:

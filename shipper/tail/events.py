@@ -16,3 +16,6 @@ class TailEvents:
 
     def hole_skipped(self, nbytes: int) -> None:
         """`nbytes` zero bytes (a hole) were skipped, never shipped."""
+
+    def read_undecided(self) -> None:
+        """A file that could not be told from a copy was read as a new one (warned: its lines may repeat)."""

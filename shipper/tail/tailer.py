@@ -998,6 +998,7 @@ class Tailer:
                 # It waited to be compared with a content that is gone now (called lost, or
                 # forgotten): it can never be told apart; read as new, the possible repeat named.
                 self.undecided_read += 1
+                self.events.read_undecided()
                 self.log.warning(f"could not tell whether {o.path} is a copy of {waited[2]} (it holds no more than "
                                  "their shared first line, and that file is gone); read as a new file: if it is a "
                                  "copy, its lines are repeated", extra={"path": o.path})
@@ -1180,6 +1181,7 @@ class Tailer:
         if now - since < UNDECIDED_SECONDS:
             return True
         self.undecided_read += 1
+        self.events.read_undecided()
         self.log.warning(f"could not tell whether {o.path} is a copy of {other} (it holds no more than their shared "
                          f"first line, or cannot be compared) after {UNDECIDED_SECONDS:.0f} s; read as a new file: "
                          "if it is a copy, its lines are repeated", extra={"path": o.path})
