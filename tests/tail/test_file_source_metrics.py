@@ -63,3 +63,20 @@ def test_cut_lines_are_counted(tmp_path):
     got = run_once(log, {}, tmp_path, max_line_bytes=64)
     assert got[-1] == b'{"a": 1}' and len(got) == 5  # the 209-byte line shipped in 4 pieces
     assert sample("shipper_lines_truncated_total") == before + 3  # 3 pieces cut at the limit
+
+
+def test_a_file_read_though_it_could_not_be_told_from_a_copy_is_counted(tmp_path, monkeypatch):
+    """A rotated file holding only the first line of the live one (a shared header) cannot be told
+    from a copy of it; once the wait is over it is read as new, warned, and counted in
+    shipper_files_undecided_read (through the tailer's events, as it happens)."""
+    from shipper.tail import tailer as tailer_mod
+
+    monkeypatch.setattr(tailer_mod, "UNDECIDED_SECONDS", 0.0)  # (no wait: read at the first look)
+    log = tmp_path / "app.log"
+    log.write_bytes(b'{"header": 1}\n{"a": 1}\n')
+    state: dict = {}
+    assert run_once(log, state, tmp_path) == [b'{"header": 1}', b'{"a": 1}']
+    before = metrics.undecided_read.get("m")
+    (tmp_path / "app.log.1").write_bytes(b'{"header": 1}\n')
+    assert run_once(log, state, tmp_path) == [b'{"header": 1}']  # read: maybe a copy, maybe not
+    assert metrics.undecided_read.get("m") == before + 1
