@@ -90,6 +90,7 @@ class CheckpointStore:
         self._owed: list[str] = []  # requests whose caller stopped waiting: their replies come first
         self._opening = False  # the writer has not said yet whether its database opened
         self.recreated = 0  # times the state_dir was removed under the agent and made again
+        self._confirmed: tuple[tuple[int, int, int], tuple[int, int]] | None = None  # _files_now the writer vouched for
         self._conn: Connection | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._started_at = 0.0  # time.monotonic() the current writer was started
@@ -346,12 +347,31 @@ class CheckpointStore:
     def ensure_present(self) -> bool:
         """Check that the state_dir is still there; remake it if it was removed (True then: the caller
         names it loudly). Raises StateDirGone when it cannot be remade. From the agent's main loop:
-        False at once when a request is in progress, or after MAIN_THREAD_WAIT (checked again later)."""
+        False at once when a request is in progress, or after MAIN_THREAD_WAIT (checked again later).
+        The writer is asked only when its files changed since it last said they were its own, or it
+        ended: a stat from here wakes nobody, a request wakes both processes (an idle agent's main loop
+        checks every second)."""
+        before = self._files_now()
+        proc = self._proc
+        if before is not None and before == self._confirmed and proc is not None and proc.poll() is None:
+            return False
         remade = self._call("ensure_present", blocking=False, timeout=MAIN_THREAD_WAIT)
+        # Taken before the writer looked: a change after `before` is seen by the next check.
+        self._confirmed = before if remade is False else None
         if remade is True:
             self._remade()
             return True
         return False
+
+    def _files_now(self) -> tuple[tuple[int, int, int], tuple[int, int]] | None:
+        """The lock file (its creation shows in st_ctime: an inode number may be given again) and the
+        database, as a stat sees them now; None if either is missing."""
+        try:
+            lock = os.stat(os.path.join(self.state_dir, LOCK_FILE))
+            db = os.stat(self.path)
+        except OSError:
+            return None
+        return (lock.st_dev, lock.st_ino, lock.st_ctime_ns), (db.st_dev, db.st_ino)
 
     def names(self) -> set[str]:
         """The sources that have a checkpoint here (configured now or not)."""
