@@ -44,7 +44,8 @@ class AckTracker:
         self._commit = commit
         self._lock = threading.Condition()
         self._next_seq = 0
-        # [seq, pending outputs, checkpoint fragment, outputs at start, outputs that acked, event ids]
+        # [seq, acks owed, checkpoint fragment, outputs at start, outputs that acked, event ids,
+        #  outputs that will never deliver it (closed by a reload: stranded)]
         self._window: deque[list] = deque()
         self._unsaved: dict[str, Any] = {}  # acknowledged, merged, not committed yet
         self._unsaved_seq = -1
@@ -57,8 +58,6 @@ class AckTracker:
         self.untracked = (0, 0)  # (batches, events) with events registered after close_intake: never sent
         # (seq, output) acknowledged for an output a reload removed: that output's own late ack is ignored
         self._behalf: set[tuple[int, str]] = set()
-        # Batches an output refused while others had them already (a reload closed it meanwhile): never complete
-        self._stranded: set[int] = set()
 
     def register(self, pending: int, checkpoint: dict[str, Any], ids: Sequence[str] = (),
                  had: Sequence[str] = ()) -> int:
@@ -70,7 +69,7 @@ class AckTracker:
                 if ids:
                     self.untracked = (self.untracked[0] + 1, self.untracked[1] + len(ids))
                 return seq
-            self._window.append([seq, pending, checkpoint, pending, set(had), ids])
+            self._window.append([seq, pending, checkpoint, pending, set(had), ids, set()])
         if pending == 0:
             self._advance()
         return seq
@@ -82,6 +81,11 @@ class AckTracker:
         would skip the batches taken back; sent, a batch would also be read again by the successor."""
         with self._lock:
             self._closed = True
+
+    def intake_closed(self) -> bool:
+        """Was close_intake() called: a batch registered now is not tracked."""
+        with self._lock:
+            return self._closed
 
     def holds(self, seq: int) -> bool:
         """Is batch `seq` tracked: registered before close_intake, neither withdrawn nor completed?"""
@@ -98,19 +102,30 @@ class AckTracker:
             return i
         return next((j for j, e in enumerate(self._window) if e[0] == seq), -1)  # after a withdrawal
 
-    def strand(self, seq: int) -> None:
-        """Batch `seq` will not reach every output it was registered for: one refused it (closed by a
-        reload) and those after it were never offered it. It cannot complete: a reload takes it back."""
+    def strand(self, seq: int, outputs: Sequence[str]) -> None:
+        """`outputs` will never deliver batch `seq`: a reload closed them while they held it, or before
+        its put reached them. Their acks are owed no more, and the batch can no longer complete: once
+        the outputs that do hold it are done, a reload takes it back (unfinished) and the re-read sends
+        it only to the outputs that did not store it. Taken back at once, it would be sent again to an
+        output still sending it."""
         with self._lock:
-            if self._index(seq) >= 0:
-                self._stranded.add(seq)
+            i = self._index(seq)
+            if i < 0:
+                return
+            entry = self._window[i]
+            for output in outputs:
+                if output not in entry[4] and output not in entry[6]:
+                    entry[6].add(output)
+                    entry[1] -= 1
 
-    def take_stranded(self) -> set[int]:
-        """The stranded batches still tracked (then forgotten here: the caller withdraws them)."""
+    def unfinished(self) -> set[int]:
+        """When no batch waits for an output any more and some were stranded: every batch in the window
+        (they cannot commit: the stranded ones stop the checkpoint), to be taken back and read again for
+        the outputs that did not store them. Else the empty set: a batch still being sent is waited for."""
         with self._lock:
-            out = {seq for seq in self._stranded if self._index(seq) >= 0}
-            self._stranded.clear()
-            return out
+            if any(e[1] > 0 for e in self._window) or not any(e[6] for e in self._window):
+                return set()
+            return {e[0] for e in self._window}
 
     def ack(self, seq: int, output: str | None = None) -> None:
         with self._lock:
@@ -120,11 +135,15 @@ class AckTracker:
             i = self._index(seq)
             if i < 0:
                 return  # withdrawn (its output was closed by a reload): read again, not counted
+            entry = self._window[i]
             if output is not None:
-                if output in self._window[i][4]:
+                if output in entry[4]:
                     return
-                self._window[i][4].add(output)
-            self._window[i][1] -= 1
+                entry[4].add(output)
+            if output is not None and output in entry[6]:
+                entry[6].discard(output)  # a send its close cut short completed after all: stored (its ack was not owed)
+            else:
+                entry[1] -= 1
         self._advance()
         with self._lock:  # a store that does not return: see MERGE_MAX (no wait once a commit gave up)
             self._lock.wait_for(lambda: self._unsaved_batches < MERGE_MAX or self._committer is None)
@@ -136,7 +155,7 @@ class AckTracker:
         the outputs that still hold it delivered it)."""
         with self._lock:
             i = self._index(seq)
-            if i < 0 or output in self._window[i][4]:
+            if i < 0 or output in self._window[i][4] or output in self._window[i][6]:
                 return
             self._window[i][1] -= 1
             self._behalf.add((seq, output))
@@ -154,8 +173,8 @@ class AckTracker:
         withdraw. Only a suffix: an earlier batch withdrawn under a later delivered one would be lost."""
         out: set[int] = set()
         with self._lock:
-            for seq, pending, _, total, _, _ in reversed(self._window):
-                if pending != total or seq in attempted:
+            for seq, pending, _, total, _, _, stranded in reversed(self._window):
+                if pending + len(stranded) != total or seq in attempted:
                     break
                 out.add(seq)
         return out
@@ -172,8 +191,8 @@ class AckTracker:
     def _advance(self) -> None:
         """What completed is merged for the committer, which is started (or woken) to commit it."""
         with self._lock:
-            while self._window and self._window[0][1] <= 0:
-                seq, _, fragment, _, _, _ = self._window.popleft()
+            while self._window and self._window[0][1] <= 0 and not self._window[0][6]:
+                seq, _, fragment, _, _, _, _ = self._window.popleft()
                 self._unsaved.update(fragment)
                 self._unsaved_seq = seq
                 self._unsaved_batches += 1
@@ -226,12 +245,12 @@ class AckTracker:
                                        and self.committed_seq >= self._unsaved_seq, timeout)
 
     def delivered_to(self, seqs: set[int] | None = None) -> dict[str, list[str]]:
-        """Per output, the event ids of the batches not acknowledged by all (of `seqs`, or all of them)
-        that this output did acknowledge: what a re-read must not send it again."""
+        """Per output, the event ids of the batches not committed (of `seqs`, or all of them) that this
+        output did acknowledge: what a re-read must not send it again."""
         out: dict[str, list[str]] = {}
         with self._lock:
-            for seq, pending, _, _, acked, ids in self._window:
-                if pending > 0 and (seqs is None or seq in seqs):
+            for seq, _, _, _, acked, ids, _ in self._window:
+                if seqs is None or seq in seqs:
                     for output in acked:
                         out.setdefault(output, []).extend(ids)
         return out
@@ -240,7 +259,8 @@ class AckTracker:
         """(batches, events) of the batches not acknowledged by all (of `seqs`, or all of them): what a
         source that cannot read again loses when they are let go."""
         with self._lock:
-            held = [ids for seq, pending, _, _, _, ids in self._window if pending > 0 and (seqs is None or seq in seqs)]
+            held = [ids for seq, pending, _, _, _, ids, stranded in self._window
+                    if (pending > 0 or stranded) and (seqs is None or seq in seqs)]
         return len(held), sum(len(ids) for ids in held)
 
     def in_flight(self) -> int:

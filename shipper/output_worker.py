@@ -69,24 +69,25 @@ class OutputWorker:
         self._thread.start()
 
     def put(self, batch: Batch, tracker: AckTracker, seq: int, give_up: threading.Event) -> bool:
-        """Queue a batch; block while full. False if give_up was set first, or `tracker` no longer
-        holds `seq` (a reload took it back meanwhile): the batch is not queued."""
+        """Queue a batch; block while full. False if give_up was set first, `tracker` no longer holds
+        `seq` (a reload took it back meanwhile), or the output is closed or stopping (a reload replaced
+        or removed it: its thread would never send it): the batch is not queued."""
         with self._cond:
-            if give_up.is_set() or not tracker.holds(seq):
+            if give_up.is_set() or self._closed or self.stop.is_set() or not tracker.holds(seq):
                 # (Checked under the queue's lock, which a reload's withdrawal holds: a batch is
                 # either taken back with the others or refused here, never sent after it.)
                 return False
             # A batch larger than the byte budget is still let through when the queue is empty.
             while self._queue and (len(self._queue) >= self.max_batches or self._bytes + batch.nbytes > self.max_bytes):
-                if give_up.is_set() or self.stop.is_set() or not tracker.holds(seq):
+                if give_up.is_set() or self._closed or self.stop.is_set() or not tracker.holds(seq):
                     return False
                 self._blocked += 1
                 try:
                     self._cond.wait(0.2)
                 finally:
                     self._blocked -= 1
-            if give_up.is_set() or not tracker.holds(seq):
-                return False  # the withdrawal that made room took this batch back too (a reload)
+            if give_up.is_set() or self._closed or self.stop.is_set() or not tracker.holds(seq):
+                return False  # the withdrawal that made room took this batch back too (a reload), or a close
             self._queue.append((batch, tracker, seq))
             self._bytes += batch.nbytes
             self._m_batches.set(len(self._queue))

@@ -131,8 +131,9 @@ class Reloads:
             # removed, while an output that stays has the batch (stored or sending), nothing needs it
             # from the removed one: acknowledged on its behalf, the other outputs' acks decide (read
             # again, it would repeat on every output that had it). Otherwise, and for an output
-            # replaced, read again for the source's outputs now (a rename: for the new name; a send
-            # the close cut short may have been stored: at-least-once).
+            # replaced, the batch is stranded: once the outputs still sending it are done, it is read
+            # again for the source's outputs that did not store it (finish_restarts; a rename: for the
+            # new name; a send the close cut short may have been stored: at-least-once).
             held = w.leftover()
             for r in self.draining.values():
                 seqs = {seq for _, t, seq in held if t is r.tracker}
@@ -145,13 +146,8 @@ class Reloads:
                         log.warning("reload: batches only a removed output held are read again for the "
                                     "source's outputs now", extra={"source": r.cfg.name, "output": name,
                                                                    "batches": len(seqs)})
-                if seqs:  # sent again only to the outputs that did not store them
-                    if not r.source.rereads:  # (it cannot: they never reach the source's outputs now)
-                        how = "removed" if name in plan.outputs_removed else "replaced"
-                        r.name_undelivered(*r.tracker.events_in(seqs), f"reload: batches output {name} held "
-                                           f"when it was {how}")
-                    r.save_delivered_to(seqs)
-                    r.tracker.withdraw(seqs)
+                for seq in seqs:
+                    r.tracker.strand(seq, [name])
             if name in plan.outputs_removed:
                 forget_metrics("output", name)
         for name, w in fresh.items():
@@ -229,7 +225,7 @@ class Reloads:
                 taken, events = _withdraw(p, r)  # batches a late source thread registered after the reload
                 if not r.source.rereads:
                     r.name_undelivered(taken, events, "reload: batches registered after the source's stop")
-            _take_back_stranded(r)
+            _take_back_unfinished(r)
             if r.tracker.in_flight() and not p.abandon.is_set():
                 continue
             del self.draining[name]
@@ -319,7 +315,8 @@ def _withdraw(p: Pipeline, r: SourceRunner) -> tuple[int, int]:
     """Take back from every output's queue the batches of `r` no output was ever handed (an
     untouched suffix of its window); they are forgotten by its tracker. All queues are locked
     together, so no output starts one of them meanwhile. Returns how many batches and events were
-    taken back."""
+    taken back. A re-read's batch may hold events some outputs stored before (skipped for them): the
+    note of those (`_delivered_to:<output>`) goes on, or the next re-read would send them again."""
     workers = [p.workers[n] for n in sorted(p.workers)]  # one order: no two reloads lock them crosswise
     with ExitStack() as held:
         for w in workers:
@@ -329,28 +326,33 @@ def _withdraw(p: Pipeline, r: SourceRunner) -> tuple[int, int]:
             attempted |= w.attempted_seqs(r.tracker)
         seqs = r.tracker.untouched_suffix(attempted)
         taken = r.tracker.events_in(seqs) if seqs else (0, 0)
+        had = r.tracker.delivered_to(seqs) if seqs else {}
         if seqs:
             for w in workers:
                 w.remove(r.tracker, seqs)
             # (Under the queues' locks: a put waiting for one of them then finds its batch gone.)
             r.tracker.withdraw(seqs, commit=False)
+    if had:
+        r.save_delivered_to(delivered=had)
     if seqs:
         r.tracker.withdraw(set())  # commits what the withdrawal unblocked
     return taken
 
 
-def _take_back_stranded(r: SourceRunner) -> None:
-    """Batches an output closed by a reload refused while its put waited for room, after earlier outputs
-    took them (SourceRunner._route_batch), can never complete: like those the closed output held, they
-    are read again for the outputs that did not store them (a source that cannot read again names them)."""
-    seqs = r.tracker.take_stranded()
+def _take_back_unfinished(r: SourceRunner) -> None:
+    """A draining source's batches that an output closed by a reload will never deliver (it held them, or
+    refused the put: SourceRunner._route_batch) cannot complete. Once no output is still sending any of its
+    batches, the whole window is taken back: each output's stored events are noted (save_delivered_to) and
+    the re-read sends every batch only to the outputs that did not store it (a source that cannot read
+    again names them). Not before: an output still sending a batch would be sent it again."""
+    seqs = r.tracker.unfinished()
     if not seqs:
         return
     if r.source.rereads:
-        log.info("reload: batches a closed output never received are read again for the source's outputs",
-                 extra={"source": r.cfg.name, "batches": len(seqs)})
+        log.info("reload: batches a closed output did not deliver are read again for the outputs that did not "
+                 "store them", extra={"source": r.cfg.name, "batches": len(seqs)})
     else:
-        r.name_undelivered(*r.tracker.events_in(seqs), "reload: batches a closed output never received")
+        r.name_undelivered(*r.tracker.events_in(seqs), "reload: batches a closed output did not deliver")
     r.save_delivered_to(seqs)
     r.tracker.withdraw(seqs)
 

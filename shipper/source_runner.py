@@ -137,6 +137,11 @@ class SourceRunner:
         or `run --once` after ONCE_COMMIT_BUDGET seconds (then the run ends, exit 1)."""
         if self.detached:
             return True
+        if self._delivered_noted:
+            # A batch that met the last event of an output's old note deletes that note when it commits; a
+            # note saved since (batches taken back: save_delivered_to) stays.
+            fragment = {k: v for k, v in fragment.items() if not (
+                v is None and k.startswith(DELIVERED_PREFIX) and k[len(DELIVERED_PREFIX):] in self._delivered_noted)}
         store = self.pipeline.store
         delay, started = COMMIT_BACKOFF_FIRST, time.monotonic()
         while True:
@@ -466,30 +471,40 @@ class SourceRunner:
             self._m_unrouted.inc(len(events))
             self.pipeline.warn_unrouted(self.tag)
         sends = [(w, batch) for w in targets]
+        met: dict[str, list[str]] = {}  # per output, the events it stored before met in this batch
         if self._delivered_before and events:
             checkpoint = dict(checkpoint)
-            sends = [(w, b) for w in targets if (b := self._not_delivered_before(w.name, batch, checkpoint)) is not None]
+            sends = [(w, b) for w in targets
+                     if (b := self._not_delivered_before(w.name, batch, checkpoint, met)) is not None]
         sent = {w.name for w, _ in sends}
         seq = self.tracker.register(len(sends) if events else 0, checkpoint, batch.ids,
                                     [w.name for w in targets if w.name not in sent])
+        if met and self.tracker.intake_closed():
+            # Not tracked (a reload stops this source): read again, and what it met of the note stays in it
+            # (else a save_delivered_to would forget those events, and the next re-read send them again).
+            for output, ids in met.items():
+                self._delivered_before.setdefault(output, Counter()).update(ids)
         if not events:
             return
         give_up = self.abandon
-        for worker, mine in sends:
+        for i, (worker, mine) in enumerate(sends):
             if not worker.put(mine, self.tracker, seq, give_up):
                 # Stopping: not acked, so not checkpointed, so read again next start. Or a reload closed
-                # this output while the put waited for room: the outputs before it may have the batch, this
-                # one and those after never will, so it never completes; the reload takes it back.
-                self.tracker.strand(seq)
+                # this output before or while the put waited for room: the outputs before it may have the
+                # batch, this one and those after never will, so it never completes; once those before
+                # are done with it, the reload takes it back (shipper.reload_apply).
+                self.tracker.strand(seq, [w.name for w, _ in sends[i:]])
                 return
             # Handed to one output, it must reach the others too: a reload that gave up here would
             # leave it delivered by one and never by the rest (its source could never restart).
             # Only the agent's stop gives up on it now.
             give_up = self.pipeline.abandon
 
-    def _not_delivered_before(self, output: str, batch: Batch, checkpoint: dict[str, Any]) -> Batch | None:
-        """The batch without the events `output` stored before the last stop (None: it had them all).
-        Once every such event was met again, `checkpoint` deletes the note with this batch."""
+    def _not_delivered_before(self, output: str, batch: Batch, checkpoint: dict[str, Any],
+                              met: dict[str, list[str]]) -> Batch | None:
+        """The batch without the events `output` stored before the last stop (None: it had them all);
+        those are added to `met[output]`. Once every such event was met again, `checkpoint` deletes the
+        note with this batch."""
         seen = self._delivered_before.get(output)
         if not seen:
             return batch
@@ -499,6 +514,7 @@ class SourceRunner:
                 seen[event_id] -= 1
                 if not seen[event_id]:
                     del seen[event_id]
+                met.setdefault(output, []).append(event_id)
             else:
                 keep.append(i)
         skipped = len(batch.ids) - len(keep)
@@ -514,14 +530,15 @@ class SourceRunner:
             return None
         return _subset(batch, keep)
 
-    def save_delivered_to(self, seqs: set[int] | None = None) -> None:
+    def save_delivered_to(self, seqs: set[int] | None = None, delivered: dict[str, list[str]] | None = None) -> None:
         """Before batches that not every output acknowledged are let go (a stop, a reload taking them back):
-        note per output the events it did store, so that the re-read does not send them to it again."""
+        note per output the events it did store, so that the re-read does not send them to it again.
+        `delivered`: what tracker.delivered_to() said of batches already withdrawn (instead of `seqs`)."""
         # Each call replaces the note: it holds what an earlier call noted (a reload closing two outputs,
         # a batch stranded after the others were taken back, a stop after a reload) and what the re-read
         # has not met again yet.
         noted = self._delivered_noted
-        for output, ids in self.tracker.delivered_to(seqs).items():
+        for output, ids in (self.tracker.delivered_to(seqs) if delivered is None else delivered).items():
             noted.setdefault(output, []).extend(ids)
         parts = {output: list(ids) for output, ids in noted.items()}
         for output, left in self._delivered_before.items():

@@ -78,3 +78,70 @@ def test_a_put_blocked_on_a_full_queue_is_refused_when_the_withdrawal_that_makes
     put.join(10)
     assert queued == [False], "queued after its withdrawal: sent, and read again"
     assert w.pending() == 0 and tracker.in_flight() == 0
+
+
+def test_a_batch_left_untracked_by_the_reload_keeps_the_note_of_what_it_met(tmp_path):
+    """A restarted source re-reads: stdout stored events e1, e2 before (its note), so they are skipped for
+    it. A batch its pool's collector routes after the next reload closed the tracker's intake is not
+    tracked (read again by the successor): the note must still hold what that batch met, or the note the
+    source saves next (a stop, a take-back) forgets them and the successor sends them to stdout again."""
+    from collections import Counter
+
+    from shipper.acks import DELIVERED_PREFIX
+    from shipper.config import parse_config
+    from shipper.pipeline import Pipeline
+
+    (tmp_path / "app.log").write_text("")
+    config = parse_config(f"""
+state_dir: {tmp_path / 'state'}
+sources:
+  - {{name: app, type: file, paths: ["{tmp_path / 'app.log'}"], parser: json}}
+outputs:
+  - {{type: stdout}}
+  - {{type: fluentd, name: other, host: 127.0.0.1, port: 9}}  # (never started)
+""", str(tmp_path / "shipper.yaml"), tmp_path)
+    pipeline = Pipeline(config)
+    try:
+        r = pipeline.runners["app"]
+        r._delivered_before = {"stdout": Counter(["e1", "e2"])}  # as loaded from the state at its start
+        r.tracker.close_intake()  # the reload stops it
+        r._route_batch({}, Batch("app", r.tag, [{"n": 1}, {"n": 2}, {"n": 3}], ["e1", "e2", "e3"], 30))
+        assert r.tracker.in_flight() == 0 and r.tracker.untracked == (1, 3)
+        r.save_delivered_to()
+        assert sorted(pipeline.store.load("app")[DELIVERED_PREFIX + "stdout"]) == ["e1", "e2"]
+    finally:
+        pipeline.store.close()
+
+
+def test_a_commit_that_met_the_old_note_s_end_does_not_delete_a_note_saved_since(tmp_path):
+    """A re-read batch that met the last event an output stored before deletes that output's note when it
+    commits. Committed after a take-back saved a new note for that output (its commit runs in an output's
+    thread, the take-back in the main one), it must not delete the new one: the successor would send the
+    taken-back batches to that output again."""
+    from shipper.acks import DELIVERED_PREFIX
+    from shipper.config import parse_config
+    from shipper.pipeline import Pipeline
+
+    (tmp_path / "app.log").write_text("")
+    config = parse_config(f"""
+state_dir: {tmp_path / 'state'}
+sources:
+  - {{name: app, type: file, paths: ["{tmp_path / 'app.log'}"], parser: json}}
+outputs:
+  - {{type: stdout}}
+  - {{type: fluentd, name: other, host: 127.0.0.1, port: 9}}  # (never started)
+""", str(tmp_path / "shipper.yaml"), tmp_path)
+    pipeline = Pipeline(config)
+    try:
+        r = pipeline.runners["app"]
+        seq = r.tracker.register(2, {"pos": 7}, ["e3"])
+        r.tracker.ack(seq, "stdout")
+        r.tracker.strand(seq, ["other"])  # a reload closed it
+        assert r.tracker.unfinished() == {seq}
+        r.save_delivered_to({seq})  # the take-back's note: stdout has e3
+        r.tracker.withdraw({seq})
+        r._commit({"pos": 6, DELIVERED_PREFIX + "stdout": None})  # the earlier batch that met the old note's end
+        state = pipeline.store.load("app")
+        assert state["pos"] == 6 and state[DELIVERED_PREFIX + "stdout"] == ["e3"]
+    finally:
+        pipeline.store.close()

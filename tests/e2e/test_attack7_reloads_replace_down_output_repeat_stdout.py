@@ -10,7 +10,10 @@ Found: every line arrives, /health 200, but stdout (never replaced, always worki
 lines (800-899) repeated, in 5 of 5 runs, also with reloads 1, 2 and 4 only (fb, the other working output,
 had none twice). The journal names no repeat on stdout
 ("events this output stored before the last stop or reload are not sent to it again … output=stdout"
-is logged, and yet 100 go out again)."""
+is logged, and yet 100 go out again).
+Cause: the re-read batches a later reload took back untouched (skipped for stdout, queued for fa) were withdrawn
+without keeping their part of stdout's note; the next take-back saved the note without them
+(tests/e2e/test_reload_rereads_keep_their_notes.py makes it every time)."""
 from __future__ import annotations
 
 import signal
@@ -30,8 +33,6 @@ pytestmark = pytest.mark.slow
 LINES = 3000
 
 
-@pytest.mark.xfail(strict=True, reason="one batch is written twice to stdout (an output never replaced) after "
-                                       "reloads that replace a down Fluentd output during a source's wait")
 def test_reloads_replacing_a_down_output_during_a_wait_repeat_nothing_on_the_others(tmp_path):
     a = ForwardServer(port=free_port()).start()
     a.frozen.set()  # takes the connection, reads nothing, acks nothing

@@ -21,9 +21,10 @@ from tests.support import wait
 
 @settings(max_examples=200, deadline=None)
 @given(data=st.data(), n=st.integers(1, 8))
-def test_delivered_to_names_per_output_the_events_of_unfinished_batches_it_stored(data, n):
+def test_delivered_to_names_per_output_the_events_of_uncommitted_batches_it_stored(data, n):
     """Two outputs a and b; some acks arrive, then a stop: per output, the ids of the batches not
-    finished that it stored, or had before (`had`), and nothing of a finished batch."""
+    committed that it stored, or had before (`had`), and nothing of a committed batch. A finished batch
+    behind an unfinished one is not committed either: it is read again, so it is noted too."""
     tracker = AckTracker(lambda fragment: None)
     had = [data.draw(st.sampled_from([(), ("a",), ("b",)])) for _ in range(n)]
     seqs = [tracker.register(2 - len(h), {"pos": i}, [f"e{i}.0", f"e{i}.1"], h) for i, h in enumerate(had)]
@@ -33,10 +34,10 @@ def test_delivered_to_names_per_output_the_events_of_unfinished_batches_it_store
             tracker.ack(seq, out)
             acked[seq].add(out)
     expected: dict[str, list[str]] = {}
-    for i, seq in enumerate(seqs):
-        if len(acked[seq]) < 2:
-            for out in sorted(acked[seq]):
-                expected.setdefault(out, []).extend([f"e{i}.0", f"e{i}.1"])
+    first_unfinished = next((i for i, seq in enumerate(seqs) if len(acked[seq]) < 2), n)
+    for i, seq in enumerate(seqs[first_unfinished:], first_unfinished):  # those before it are committed
+        for out in sorted(acked[seq]):
+            expected.setdefault(out, []).extend([f"e{i}.0", f"e{i}.1"])
     assert tracker.delivered_to() == expected
 
 
@@ -159,6 +160,63 @@ def test_a_kill_9_repeats_at_most_the_batches_in_flight(tmp_path, store):
         repeats = (top + 1 - saved) // 3  # batches delivered and not committed: the next run sends them again
         assert repeats <= 2 * MERGE_MAX + 1, f"{repeats} batches delivered and not committed at the kill"
     assert len(delivered) > len(set(delivered)), "no kill ever caught a batch in flight: the test saw nothing"
+
+
+OUTPUTS = ("a", "b", "c")
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), n=st.integers(1, 6))
+def test_a_stranded_batch_is_never_committed_and_taken_back_only_once_no_output_still_sends(data, n):
+    """Three outputs a, b, c; acks arrive in any order, and a reload strands some batches for some outputs
+    (closed holding them, or never handed them). A stranded batch never commits, nor does any after it;
+    `unfinished()` names the window only once every ack still owed came in (an output still sending a batch
+    would be sent it again by the re-read), and delivered_to then names per output exactly what it stored,
+    also an output stranded whose cut-short send was acknowledged after all."""
+    committed: dict = {}
+    tracker = AckTracker(committed.update)
+    seqs = [tracker.register(3, {"pos": i}, [f"e{i}"]) for i in range(n)]
+    stored: dict[int, set[str]] = {seq: set() for seq in seqs}
+    stranded: dict[int, set[str]] = {seq: set() for seq in seqs}
+    steps = data.draw(st.lists(st.tuples(st.sampled_from(["ack", "strand"]), st.sampled_from(seqs),
+                                         st.sampled_from(OUTPUTS)), max_size=40))
+    for what, seq, out in steps:
+        if what == "ack" and out not in stored[seq]:
+            tracker.ack(seq, out)
+            stored[seq].add(out)
+        elif what == "strand":
+            tracker.strand(seq, [out])
+            if out not in stored[seq]:
+                stranded[seq].add(out)
+        assert tracker.wait_saved(10)  # committed by the tracker's thread, at once: nothing else in progress
+        first_open = next((i for i, seq in enumerate(seqs) if len(stored[seq]) < 3), n)
+        assert committed == ({"pos": first_open - 1} if first_open else {})
+        owed = any(len(stored[seq] | stranded[seq]) < 3 for seq in seqs[first_open:])
+        cannot_complete = any(stranded[seq] - stored[seq] for seq in seqs[first_open:])
+        expected = set(seqs[first_open:]) if cannot_complete and not owed else set()
+        assert tracker.unfinished() == expected
+    if tracker.unfinished():
+        delivered = tracker.delivered_to(tracker.unfinished())
+        for out in OUTPUTS:
+            assert delivered.get(out, []) == [f"e{i}" for i, seq in enumerate(seqs)
+                                              if seq in tracker.unfinished() and out in stored[seq]]
+
+
+def test_a_batch_the_closed_output_never_had_waits_for_the_output_still_sending_it():
+    """The reload's case: stdout stored batch 0, fa (wedged) is sending it, fb was closed before its put.
+    Not taken back while fa sends it (it would go to fa twice); once fa acknowledged it, taken back with
+    stdout and fa noted, so the re-read sends it to fb only; it never commits."""
+    committed: dict = {}
+    tracker = AckTracker(committed.update)
+    seq = tracker.register(3, {"pos": 0}, ["e0"])
+    tracker.ack(seq, "stdout")
+    tracker.strand(seq, ["fb"])
+    assert tracker.unfinished() == set() and tracker.in_flight() == 1
+    tracker.ack(seq, "fa")
+    assert tracker.wait_saved(10)
+    assert tracker.unfinished() == {seq} and committed == {}
+    assert tracker.delivered_to({seq}) == {"stdout": ["e0"], "fa": ["e0"]}
+    assert tracker.untouched_suffix(attempted=set()) == set()  # outputs stored it: never withdrawn untouched
 
 
 class FlakyOutput(Output):
