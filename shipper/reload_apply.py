@@ -42,6 +42,7 @@ class Reloads:
         # Per draining source: (its batches' progress, when it last moved, named overdue yet). Past its wait's
         # deadline (shutdown_timeout without progress) a pending restart is a wedge: /health and the journal.
         self._waits: dict[str, tuple[tuple[int, int], float, bool]] = {}
+        self._wait_began: dict[str, float] = {}  # per draining source: when its wait began (time.monotonic())
 
     def apply(self, new: Config, plan, wait_slice: Callable[[float], bool] | None = None) -> list[str]:
         """Apply a reload plan (shipper.reload.plan_reload) with `new` as the config; returns problems.
@@ -111,6 +112,8 @@ class Reloads:
                 if left:
                     log.warning("reload: the source restarts once the batches its outputs are sending complete",
                                 extra={"source": name, "batches": left})
+                    if self.draining.get(name) is not r:  # (a later reload during the wait: the same wait)
+                        self._wait_began[name] = time.monotonic()
                     self.draining[name] = r
                     continue
             self._let_go(r, name in plan.sources_restarted)
@@ -256,10 +259,12 @@ class Reloads:
                 _, since, named = self._waits[name]
             still = now - since
             if still > limit:
+                began = self._wait_began.get(name, since)
                 holders = [n for n, w in sorted(self.p.workers.items()) if any(t is r.tracker for _, t, _ in w.leftover())]
                 kind = "restart" if name in self.restart_cfgs else "removal"
                 why = (f"source {name}: {kind} after a reload "
-                       f"pending, {sig[1]} batches not completed for {still:.0f}s (shutdown_timeout {limit:g}s)"
+                       f"pending, {sig[1]} batches not completed for {now - began:.0f}s (none for the last "
+                       f"{still:.0f}s, shutdown_timeout {limit:g}s)"
                        + (f", held by output {', '.join(holders)}" if holders else ", held by no output"))
                 out.append(why)
                 if not named:
@@ -269,6 +274,8 @@ class Reloads:
             self._waits[name] = (sig, since, named)
         for name in [n for n in self._waits if n not in self.draining]:
             del self._waits[name]
+        for name in [n for n in self._wait_began if n not in self.draining]:
+            del self._wait_began[name]
         return out
 
 
