@@ -13,7 +13,9 @@ from tests.core.test_checkpoint_faults import SHIPPER, append, config, users
 from tests.support import wait_until
 
 
-def _two_sources(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
+def two_sources(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
+    """Sources dm (20 lines) and other (5 lines, users 100-104), read and saved by a `run --once`: the
+    config, dm's file, other's file and the checkpoint database."""
     log, other, state = tmp_path / "useraction.log", tmp_path / "other.log", tmp_path / "state"
     cfg = config(tmp_path, state)
     cfg.write_text(cfg.read_text().replace("outputs:", f"""  - name: other
@@ -44,7 +46,7 @@ def _reset(cfg: Path, name: str) -> subprocess.CompletedProcess:
 
 
 def test_reset_removes_one_source_and_names_what_it_removed(tmp_path):
-    cfg, log, other, db = _two_sources(tmp_path)
+    cfg, log, other, db = two_sources(tmp_path)
     before = _rows(db)
     assert set(before) == {"dm", "other"}
     r = _reset(cfg, "dm")
@@ -60,7 +62,7 @@ def test_reset_removes_one_source_and_names_what_it_removed(tmp_path):
 
 
 def test_reset_is_refused_while_an_agent_runs_naming_it(tmp_path):
-    cfg, _log, _other, db = _two_sources(tmp_path)
+    cfg, _log, _other, db = two_sources(tmp_path)
     before = _rows(db)
     agent = subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -83,7 +85,7 @@ def test_reset_is_refused_while_an_agent_runs_naming_it(tmp_path):
 def test_a_truncated_database_is_refused_not_made_new(tmp_path):
     """A database cut short is damaged: reset says so and leaves it as it is (SQLite, opening it, would
     take it for a new one and write a new database there: every source's positions gone, not one's)."""
-    cfg, _log, _other, db = _two_sources(tmp_path)
+    cfg, _log, _other, db = two_sources(tmp_path)
     db.write_bytes(b"")  # (emptied: SQLite takes an empty file for a new database)
     r = _reset(cfg, "dm")
     err = r.stderr.decode()
@@ -93,7 +95,7 @@ def test_a_truncated_database_is_refused_not_made_new(tmp_path):
 
 
 def test_a_name_neither_configured_nor_saved_is_an_error(tmp_path):
-    cfg, _log, _other, db = _two_sources(tmp_path)
+    cfg, _log, _other, db = two_sources(tmp_path)
     before = _rows(db)
     r = _reset(cfg, "dn")
     err = r.stderr.decode()

@@ -17,7 +17,8 @@ from hypothesis import given, settings, strategies as st
 
 from shipper.checkpoint import CheckpointTooNew
 from shipper.tail.state import STATE_VERSION, load_states
-from tests.core.test_checkpoint_faults import SHIPPER, _one_error_line, append, config, users
+from tests.core.test_checkpoint_faults import SHIPPER, _one_error_line, append, users
+from tests.core.test_reset import two_sources
 from tests.tail.conftest import Follower
 
 
@@ -68,18 +69,7 @@ def test_the_agent_refuses_to_start_on_a_later_tail_state(tmp_path):
     database, the source, the file and what to do; the database is left as it was. Done as it says
     (the `shipper reset` command, run as given), that one source starts over (read_from: beginning) while the
     other source keeps its positions: the remedy never costs the other sources a replay."""
-    log, other, state = tmp_path / "useraction.log", tmp_path / "other.log", tmp_path / "state"
-    cfg = config(tmp_path, state)
-    cfg.write_text(cfg.read_text().replace("outputs:", f"""  - name: other
-    type: file
-    paths: [{other}]
-    parser: datameer
-outputs:"""))
-    append(log, 0, 20)
-    append(other, 100, 5)
-    first = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
-    assert first.returncode == 0 and sorted(users(first.stdout)) == [*range(20), *range(100, 105)]
-    db = state / "checkpoints.sqlite"
+    cfg, log, other, db = two_sources(tmp_path)  # dm's 20 lines and other's 5, shipped and saved
     with sqlite3.connect(db) as conn:
         ((source, key, value),) = conn.execute("SELECT source, key, value FROM checkpoints "
                                                "WHERE key LIKE 'f:%' AND source='dm'")
