@@ -35,7 +35,7 @@ class Descriptors:
             if len(open_now) >= self.max_open:
                 # Over the descriptor budget: close the longest-idle files (their state stays;
                 # they are found again by identity when they grow), those still under their name
-                # first (see _keeps_its_name); the others only when nothing else can be closed.
+                # first (see keeps_its_name); the others only when nothing else can be closed.
                 open_now.sort(key=lambda x: (not x.at_eof, x.active_at))
                 excess = len(open_now) - self.max_open + 1
                 closing: list[Followed] = []

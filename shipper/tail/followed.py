@@ -33,7 +33,7 @@ class Followed:
     size: int = 0
     mtime_ns: int = 0
     seen_size: int = 0  # the size stat() gave with mtime_ns (f.size moves on with reads)
-    settled: bool = False  # mtime_ns was older than the look that took it by RACY_NS (see _same_content)
+    settled: bool = False  # mtime_ns was older than the look that took it by RACY_NS (see Matcher.same_content)
     cut_seen: bool = False  # starts again after a truncation already reported (a hole at 0 is no news)
     active_at: float = field(default_factory=time.monotonic)
     at_eof: bool = False  # no complete line left to read (at most a partial one)
@@ -54,7 +54,7 @@ class Followed:
     gen: int = -1
     # No identity, never opened: its name held another file (or none) when it was to be (renamed
     # during the scan that found it). Its inode under a live name later is another file (see
-    # _same_content).
+    # Matcher.same_content).
     unopened: bool = False
     # Found under a rotated name with less than a line in it, to be read from its start: maybe a
     # copy logrotate had only created (`copytruncate` fills it next, and the create woke the

@@ -28,7 +28,7 @@ class Matcher:
     def same_content(self, f: Followed, o: Observed) -> bool:
         """A closed followed file under its inode: still the same file (not a reused inode)?"""
         if f.gz != o.gz:
-            return False  # (see _matches)
+            return False  # (see matches)
         if f.state is None:
             # No identity yet (no complete line: an empty .gz, say): re-checked once it has a head.
             # Changed since we looked, on an inode of another generation, it was deleted and its
@@ -148,7 +148,7 @@ class Matcher:
     def head_only_candidate(self, s: FileState, o: Observed, unmatched: dict | None = None) -> bool:
         """Could `o` hold the content `s`, of which no more than the head was read? Not when it is
         a copy of a followed file, or (under a rotated name) of a file at a live name in
-        `unmatched`: copies are made under rotated names only. MovedDuringScan as _matches."""
+        `unmatched`: copies are made under rotated names only. MovedDuringScan as matches."""
         try:
             fh = self.fds.open_observed(o)
         except MovedDuringScan:
@@ -188,7 +188,7 @@ class Matcher:
             fh.close()
 
     def could_hold_head(self, s: FileState, o: Observed, unmatched: dict) -> bool:
-        """_head_only_candidate for another file than the one `s` was read from: one renamed since
+        """head_only_candidate for another file than the one `s` was read from: one renamed since
         the listing is no candidate now (the next scan looks at it under its new name)."""
         try:
             return self.head_only_candidate(s, o, unmatched)
@@ -200,7 +200,7 @@ class Matcher:
         in lo.window up to its end, or, after a restart, by the mark of an earlier read position
         it reaches: its bytes up to there are what was read, and it ends before the last read
         position), or by its head alone when that is all it holds and no other file of the family
-        starts with it (_head_unique); else None."""
+        starts with it (head_unique); else None."""
         s = lo.state
         c = self.readable_len(fh, o)
         if c is not None and c == s.head_len < s.offset and self.head_unique(s):

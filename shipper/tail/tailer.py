@@ -897,7 +897,7 @@ class Tailer:
         """Is `o` (matched to no state) a copy of content we know, to be left alone? Only when
         the bytes prove it: it holds the same bytes as a followed file wherever both have data,
         past their first line (identity.same_bytes), or it holds what was read of a loose content
-        (_holds_read). A file whose bytes differ is a new file, whatever its head. A file that
+        (Matcher.holds_read). A file whose bytes differ is a new file, whatever its head. A file that
         matches a known head but is too short to tell (or a compressed file still being
         written) waits, at most UNDECIDED_SECONDS, then is read as new with a warning."""
         key = (o.st.st_dev, o.st.st_ino)
