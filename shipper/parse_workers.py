@@ -232,7 +232,7 @@ class ParsePool:
     def __init__(self, name: str, workers: int, cfg_fields: dict[str, Any], parser_options: ParserOptions,
                  host_name: str, deliver: Callable[[RawBatch, Parsed], None],
                  parse_here: Callable[[RawBatch], Parsed], abandon: threading.Event,
-                 on_error: Callable[[BaseException], None]):
+                 on_error: Callable[[BaseException], None], parser_module: str | None = None):
         self.name = name
         self._initargs = (cfg_fields, parser_options, host_name)
         self._deliver = deliver
@@ -249,8 +249,11 @@ class ParsePool:
         self.restarts = 0
         self._ids = itertools.count()
         self._ctx = multiprocessing.get_context("forkserver")
-        # Imported once in the forkserver, so every worker it forks starts with them.
-        self._ctx.set_forkserver_preload(["shipper.pipeline", "orjson"])
+        # Imported once in the forkserver, so every worker it forks starts with them: what a worker runs,
+        # and its parser (each worker imported it, ~40 ms). Not shipper.pipeline (outputs, the HTTP
+        # endpoint): no worker uses them. The first pool's list is the one used (the forkserver is shared).
+        self._ctx.set_forkserver_preload([__name__, "shipper.events", "shipper.registry", "orjson",
+                                          *([parser_module] if parser_module else [])])
         self.workers = workers
         self._workers: list[_Worker] = []  # those up; published by _add_workers once every one it starts is up
         self._names = itertools.count()

@@ -202,7 +202,7 @@ class SourceRunner:
         cfg = self.cfg
         return ParsePool(cfg.name, workers, {k: getattr(cfg, k) for k in SourceConfig.model_fields},
                          _parser_options(cfg), self.builder.host, self._deliver_parsed, self._parse_here,
-                         self.abandon, self._pool_failed)
+                         self.abandon, self._pool_failed, type(self.builder.parser).__module__)
 
     def _start_auto_pool(self) -> None:
         """In the source thread, between two batches: every earlier batch is already routed, so
