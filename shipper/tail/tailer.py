@@ -1552,8 +1552,15 @@ class Tailer:
             fh = self.fds.open(f)
         except OSError:
             return False
+        new = f.state is None
         if not self._identify(f):
             return False
+        if new and f.state.ahead:
+            # Its identity and `ahead` are committed before its first lines are sent: merged into their
+            # batch, a kill -9 after their delivery left only the placeholder committed, and its .gz
+            # (nothing proving it the same content) was read again under another file id, stored twice
+            # in Elasticsearch (a file followed while empty, as logrotate `create` makes it).
+            self.flush(emit)
         try:
             pre = fh.size()
         except OSError:

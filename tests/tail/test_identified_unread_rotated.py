@@ -102,3 +102,37 @@ def test_a_file_identified_by_its_header_alone_compressed_while_killed_is_a_poss
     assert f.tailer.losses == 0 and f.lost == 0
     warned = warnings(caplog)
     assert len(warned) == 1 and warned[0].startswith("data possibly lost") and str(log) in warned[0], warned
+
+
+def test_a_live_file_followed_while_empty_then_killed_in_flight_is_found_in_its_gz(tmp_path, caplog):
+    """The live file logrotate `create` made is followed while empty (an inode-only placeholder is
+    saved); its first lines come, are read and sent, and the agent is killed (-9) before their commit;
+    two rotations (delaycompress) while it is down put that content in app.log.2.gz. Its identity
+    was saved only with its first batch of lines, so only the placeholder was committed: the .gz was
+    read as a new file under its own file id, and Elasticsearch stored those lines a second time
+    (1,000 of 5,000 in tests/e2e/test_kill9_delaycompress_es.py). Its identity (with `ahead`) is now
+    committed on its own before its first lines go."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.write_text("")
+    f = KilledInFlight([log], d)
+    f.poll()  # followed while empty: the placeholder saved
+    write(log, *[f"line {i}" for i in range(0, 2000)])
+    f.killed = True
+    f.tailer.read_all(f.emit, f.stop)  # identified and read here; the lines lost in flight
+    f.killed = False
+    f.tailer.close()
+    saved = [v for v in f.state.values() if isinstance(v, dict) and v.get("head_len")]
+    assert [v["offset"] for v in saved] == [0] and saved[0]["ahead"], saved
+    rotate = "  compress\n  delaycompress\n  create"
+    logrotate(tmp_path, log, rotate)  # app.log -> app.log.1, a new empty app.log
+    write(log, *[f"line {i}" for i in range(2000, 2050)])
+    logrotate(tmp_path, log, rotate)  # app.log.1 -> app.log.2.gz, app.log -> app.log.1
+    f.restart()
+    with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+        f.settle()
+    assert sorted(records(f)) == sorted(expect(2050)) and len(records(f)) == 2050
+    assert f.tailer.losses == 0 and f.lost == 0
+    assert warnings(caplog) == []
+    assert sum(1 for k, r, _ in f.records if k.startswith(saved[0]["fid"] + ":")) == 2000
