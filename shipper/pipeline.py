@@ -77,7 +77,7 @@ class Pipeline:
             self.workers[ocfg.name] = self.make_worker(ocfg)
             self.output_configs[ocfg.name] = ocfg
         self.router = Router([(o.match, self.workers[o.name]) for o in config.outputs])
-        self.runners: dict[str, SourceRunner] = {c.name: SourceRunner(self, c) for c in config.sources}
+        self.runners: dict[str, SourceRunner] = {c.name: SourceRunner(self, c, at_start=True) for c in config.sources}
         self._warned_tags: set[str] = set()
         self.watchdog = Watchdog(self)  # liveness: is anything wedged (systemd watchdog, /health)
         self.undelivered_for = self.watchdog.undelivered_for  # output → seconds busy without a delivery

@@ -40,8 +40,13 @@ COMMIT_BACKOFF_MAX = 10.0
 ONCE_COMMIT_BUDGET = 10.0  # `run --once`: seconds of failing commits before the run ends (exit 1)
 
 
+# A source's state key (the core's): the parser its checkpoint was saved with. A kill -9 re-reads what was
+# delivered after the last saved checkpoint; with another parser since, that replay is parsed by it.
+PARSER_KEY = "_parser"
+
+
 class SourceRunner:
-    def __init__(self, pipeline: "Pipeline", cfg: SourceConfig):
+    def __init__(self, pipeline: "Pipeline", cfg: SourceConfig, at_start: bool = False):
         self.pipeline = pipeline
         self.cfg = cfg
         self.tag = cfg.effective_tag
@@ -56,6 +61,7 @@ class SourceRunner:
         self.last_commit: float | None = None
         state = pipeline.store.load(cfg.name)
         saved_chain = state.pop(integrity.STATE_KEY, None)  # the core's, not the source's
+        self._save_parser(state.pop(PARSER_KEY, None), bool(state) and at_start)
         # Per output, events it stored before a stop or reload took their batches back: the re-read
         # sends them to the other outputs only (each id once; the note goes when all were met again).
         self._delivered_before: dict[str, Counter[str]] = {}
@@ -109,6 +115,27 @@ class SourceRunner:
         self._pool_lock = threading.Lock()
         self._m_unrouted = metrics.unrouted.labels(cfg.name)
         self._m_ckpt = metrics.checkpoint_time.labels(cfg.name)
+
+    def _save_parser(self, saved: Any, say: bool) -> None:
+        """Note the parser this source's checkpoints are saved with, and name a change since the last run
+        (`say`: at start, with a checkpoint). A reload changing the parser delivers or notes the batches in
+        flight first (save_delivered_to); a kill -9 or a crash does not, and what it had delivered after
+        its last saved checkpoint is read again and parsed by the new parser: in Elasticsearch another data
+        stream (logs-<dataset>-…) and perhaps other ids, so stored beside the first copies."""
+        parser = self.cfg.parser
+        if saved == parser:
+            return
+        if say and isinstance(saved, str):
+            log.warning(f"source {self.cfg.name}: its parser changed since its checkpoint was saved ({saved} → "
+                        f"{parser}): if the agent did not stop cleanly (kill -9, a crash, a power cut), what it had "
+                        f"delivered after its last saved checkpoint is read again and parsed by {parser}: "
+                        "Elasticsearch stores those events a second time (in the data stream of their new "
+                        "event.dataset), stdout and Fluentd receive them again in their new form; a SIGTERM stop "
+                        "or a reload repeats nothing", extra={"source": self.cfg.name, "was": saved, "parser": parser})
+        try:
+            self.pipeline.store.update(self.cfg.name, {PARSER_KEY: parser})
+        except (sqlite3.Error, OSError) as e:  # named again at the next start: nothing else depends on it
+            log.debug("cannot note the source's parser in its checkpoint", extra={"source": self.cfg.name, "error": str(e)})
 
     def _name_orphaned_positions(self, source_cls: type[Source]) -> None:
         """This source starts without a checkpoint: if the state_dir holds positions of a source no longer
