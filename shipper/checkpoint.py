@@ -396,6 +396,14 @@ class CheckpointStore:
         than MAIN_THREAD_WAIT is not waited for. Raises sqlite3.Error (a full disk)."""
         return self._call("compact", blocking=False, timeout=MAIN_THREAD_WAIT) is not _NO_REPLY
 
+    def release_reserve(self, timeout: float) -> bool:
+        """At a stop on a full disk: the writer gives the reserve's space back for the last commits
+        (checkpoint_db.RESERVE). True if there was one; False also when no answer came within `timeout`."""
+        try:
+            return self._call("release_reserve", timeout=timeout) is True
+        except (OSError, StateDirError):  # (GivenUp, a writer ended or gone are OSErrors)
+            return False
+
     def size(self) -> int:
         """Bytes on disk: the database and its WAL."""
         total = 0

@@ -45,6 +45,11 @@ LOCK_FILE = "shipper.lock"
 DB_FILE = "checkpoints.sqlite"
 SNAPSHOT = "checkpoints.snapshot.json"
 SNAPSHOT_EVERY = 5.0  # seconds: how stale `shipper status` may show saved positions while the agent runs
+# Space kept in the state_dir for a stop on a full disk: given up then (release_reserve), the last commits fit
+# in it, and what was delivered is not sent again at the next start. Made at the writer's start only where
+# the filesystem has room for it several times over (never the space that would make commits fail).
+RESERVE = "checkpoints.reserve"
+RESERVE_BYTES = 1 << 20
 RECOVERY = "see 'Checkpoint database' in docs/operations.md"
 
 
@@ -144,6 +149,35 @@ def _full(path: str) -> bool:
     except OSError:
         return False
     return st.f_bavail * st.f_frsize < 64 * 1024
+
+
+def _make_reserve(state_dir: str) -> None:
+    """The reserve file (RESERVE_BYTES, its blocks allocated), unless it is there or the filesystem has less
+    than four times that free. Whatever cannot be made is removed: it is tried again at the next start."""
+    path = os.path.join(state_dir, RESERVE)
+    try:
+        if os.lstat(path).st_size >= RESERVE_BYTES:
+            return
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return
+    try:
+        st = os.statvfs(state_dir)
+        if st.f_bavail * st.f_frsize < 4 * RESERVE_BYTES:
+            return
+        # O_NOFOLLOW, O_NONBLOCK: a symlink or a FIFO planted under its name fails the open, never waits.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
+        try:
+            os.posix_fallocate(fd, 0, RESERVE_BYTES)
+        finally:
+            os.close(fd)
+    except OSError:
+        try:
+            if os.path.isfile(path) and not os.path.islink(path):
+                os.unlink(path)
+        except OSError:
+            pass
 
 
 def _read_only(state_dir: str) -> bool:
@@ -250,6 +284,7 @@ class CheckpointDb:
             check = self._db.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise sqlite3.DatabaseError(f"database disk image is malformed: {check}")
+            _make_reserve(state_dir)
         except (sqlite3.DatabaseError, OSError) as e:
             os.close(self._lock_fd)
             if isinstance(e, sqlite3.DatabaseError) and _damaged(e):
@@ -313,6 +348,15 @@ class CheckpointDb:
 
     def names(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT DISTINCT source FROM checkpoints")]
+
+    def release_reserve(self) -> bool:
+        """Give the reserve's space back (a stop on a full disk: the last commits fit in it). True if it
+        was there."""
+        try:
+            os.unlink(os.path.join(self.state_dir, RESERVE))
+        except FileNotFoundError:
+            return False
+        return True
 
     def load(self, source: str) -> list[tuple[str, bytes]]:
         return self._db.execute("SELECT key, value FROM checkpoints WHERE source=?", (source,)).fetchall()
@@ -395,7 +439,7 @@ class CheckpointDb:
             self._lock_fd = -1
 
 
-OPS = ("names", "load", "update", "ensure_present", "compact")
+OPS = ("names", "load", "update", "ensure_present", "compact", "release_reserve")
 
 
 def _answer(db: CheckpointDb, op: str, args: tuple[Any, ...]) -> Any:

@@ -6,6 +6,7 @@ shutdown timeout), keeps the checkpoint store's health and the periodic attestat
 applied by shipper.reload_apply, liveness judged by shipper.watchdog."""
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import socket
@@ -65,6 +66,8 @@ class Pipeline:
         self.store_ok.set()
         self.store_error: str | None = None  # why, for /health
         self.store_failures = 0  # failed commits so far: a retrying store is alive, not wedged
+        self.store_full = False  # the last failed commit found the state_dir's filesystem full
+        self.reserve_freed = threading.Event()  # a stop gave the reserve's space back: commits try again now
         self._store_log = Throttled(log)
         self.integrity_key = config.integrity_key
         self._attest_thread: threading.Thread | None = None
@@ -194,6 +197,7 @@ class Pipeline:
 
     def checkpoint_failed(self, source: str, e: BaseException) -> None:
         self.store_failures += 1
+        self.store_full = _disk_full(e)
         if self.store_ok.is_set():
             self.store_error = f"checkpoints cannot be saved in {self.store.path}: {type(e).__name__}: {e}"
             self.store_ok.clear()
@@ -246,6 +250,8 @@ class Pipeline:
         deadline = time.monotonic() + timeout
         final = deadline + OUTPUT_CLOSE_TIMEOUT
         self.store.give_up_at(final)
+        if self.store_full and not self.store_ok.is_set():
+            self._free_reserve(timeout)
         for r in self.runners.values():
             r.thread.join(max(0.0, deadline - time.monotonic()))
         self.check_vendor_gaps(time.monotonic())
@@ -297,6 +303,15 @@ class Pipeline:
         end_helpers(max(0.5, final - time.monotonic()))  # the forkserver and resource tracker end with the agent
         self.store.close()
         return delivered
+
+    def _free_reserve(self, timeout: float) -> None:
+        """A stop while the state_dir is full: nothing more is read, so the reserve's space is given back for
+        the last commits (checkpoint_db.RESERVE); saved, what was delivered is not sent again next start."""
+        if self.store.release_reserve(min(1.0, timeout)):
+            log.warning("stopping while the state_dir is full: its reserve is given up for the last checkpoints "
+                        "(it is made again at a start with room for it); free space on that filesystem",
+                        extra={"path": self.store.path})
+            self.reserve_freed.set()
 
     def _let_go_of_stuck_commit(self, grace: float) -> bool:
         """At a stop: True if a checkpoint commit in progress did not return within `grace` seconds and
@@ -381,3 +396,12 @@ class Pipeline:
     def stalled(self, stall_after: float, now: float | None = None) -> list[str]:
         """Why the pipeline is wedged; [] while it is alive (shipper.watchdog)."""
         return self.watchdog.stalled(stall_after, now)
+
+
+def _disk_full(e: BaseException) -> bool:
+    """A commit refused for want of space (SQLITE_FULL, ENOSPC, a quota). The writer's errors come back
+    pickled, without their sqlite_errorcode: SQLite's own words tell."""
+    if isinstance(e, OSError):
+        return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(e, sqlite3.Error) and (getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+                                             or "database or disk is full" in str(e))

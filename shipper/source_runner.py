@@ -59,6 +59,7 @@ class SourceRunner:
         self.finished = threading.Event()
         self.error: BaseException | None = None
         self.last_commit: float | None = None
+        self._reserve_tried = False  # a failed commit was tried again once the stop freed the reserve
         state = pipeline.store.load(cfg.name)
         saved_chain = state.pop(integrity.STATE_KEY, None)  # the core's, not the source's
         self._save_parser(state.pop(PARSER_KEY, None), bool(state) and at_start)
@@ -182,7 +183,7 @@ class SourceRunner:
                     self.pipeline.end = EndRun(f"cannot save checkpoints in {store.path} ({e}); what was "
                                                "delivered since the last save is sent again next run")
                     return False
-                if self.abandon.wait(delay) or self.pipeline.abandon.is_set():
+                if self._backoff(delay):
                     return False
                 delay = min(delay * 2, COMMIT_BACKOFF_MAX)
                 continue
@@ -194,6 +195,18 @@ class SourceRunner:
         self.last_commit = time.time()
         self._m_ckpt.set(self.last_commit)
         return True
+
+    def _backoff(self, delay: float) -> bool:
+        """Wait `delay` seconds before a failed commit is tried again; True when the agent gives up meanwhile.
+        A stop that gave the state_dir's reserve back ends the wait once (the commit may fit now)."""
+        end = time.monotonic() + delay
+        while (left := end - time.monotonic()) > 0:
+            if self.abandon.wait(min(left, 0.1)) or self.pipeline.abandon.is_set():
+                return True
+            if self.pipeline.reserve_freed.is_set() and not self._reserve_tried:
+                self._reserve_tried = True
+                return False
+        return self.pipeline.abandon.is_set()
 
     def _note(self, fragment: dict[str, Any]) -> None:
         """SourceContext.note: saved now, retried like a checkpoint while the store fails."""
