@@ -25,12 +25,13 @@ import gzip
 import json
 import os
 import re
+import subprocess
 import time
 import urllib.request
 
 import pytest
 
-from tests.tail.attack_agent import Agent, exactly_once
+from tests.tail.attack_agent import Agent, append_numbered, exactly_once
 
 pytestmark = pytest.mark.slow
 
@@ -102,3 +103,47 @@ def test_header_only_live_file_rolled_into_gz_while_stopped_is_no_loss_and_no_re
     lost = [line for line in agent.errors().splitlines() if "data lost" in line]
     headers = [e for e in delivered(agent) if e.get("generic", {}).get("hdr")]
     assert (lost, counted, len(headers)) == ([], 0.0, headers_on_disk), "\n".join(lost)
+
+
+@pytest.mark.xfail(strict=True, reason="a live file read no further than its header line, rotated twice by the real "
+                   "logrotate (create, compress) while the agent was stopped, is warned and counted as 'data lost … "
+                   "rotated away' although app.log.2.gz holds it all, and its header is shipped twice")
+def test_header_only_live_file_logrotate_compressed_twice_while_stopped_is_no_loss_and_no_repeat(tmp_path):
+    """Two rotations while stopped, with the real logrotate (`create`, `compress`, `rotate 4`) and a writer
+    that starts each new file with its header: both backups start with the header, and the content read no
+    further than it is the older one (app.log.2.gz). Still failing after 29f29b2 (which made the one-rotation
+    case above pass): 3 of 3 by hand (also with 3 rotations, and with Log4j 2 `app.log.%i.gz` rolled twice:
+    the same false loss and the header shipped twice); with `delaycompress` nothing is warned (0 of 1)."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    live = logs / "app.log"
+    conf = tmp_path / "lr.conf"
+    conf.write_text(f"{live} {{\n  rotate 4\n  create\n  compress\n  missingok\n}}\n")
+    live.write_text(HEADER + "\n")
+    agent = Agent(tmp_path, [f"{logs}/app.log*"])
+    agent.start()
+    assert agent.wait_delivered([None], timeout=60), "the header line was not shipped"
+    agent.stop()
+
+    seq = 0
+    for _ in range(2):  # while the agent is stopped: 100 events, a rotation, the new file's header
+        append_numbered(live, seq, seq + 100)
+        seq += 100
+        subprocess.run(["/usr/sbin/logrotate", "-f", "-s", str(tmp_path / "lr.state"), str(conf)], check=True)
+        with open(live, "a") as f:
+            f.write(HEADER + "\n")
+    append_numbered(live, seq, seq + 100)
+    seq += 100
+    assert sorted(os.listdir(logs)) == ["app.log", "app.log.1.gz", "app.log.2.gz"]
+    agent.start()
+    try:
+        assert agent.wait_delivered(range(seq), timeout=60), exactly_once(
+            [s for s in agent.seqs() if s is not None], range(seq))
+        time.sleep(3)  # a scan or two after the last line: a loss is warned by then
+        counted = losses_counted(agent)
+    finally:
+        agent.stop()
+    assert exactly_once([s for s in agent.seqs() if s is not None], range(seq)) == ""
+    lost = [line for line in agent.errors().splitlines() if "data lost" in line]
+    headers = [e for e in delivered(agent) if e.get("generic", {}).get("hdr")]
+    assert (lost, counted, len(headers)) == ([], 0.0, 3), "\n".join(lost)
