@@ -4,6 +4,13 @@ and in the writer process, and its wall time.
 
     .venv/bin/python bench/checkpoint_commit.py                       # 3 rounds of 3,000 commits
     .venv/bin/python bench/checkpoint_commit.py --commits 10000 --rounds 5
+    .venv/bin/python bench/checkpoint_commit.py --durability --dir /var/lib/shipper-bench   # issue 13
+
+`--durability` (the state_dir's durability, issue 13): the writer's own update (checkpoint_db.CheckpointDb, in
+this process) with SQLite's synchronous=NORMAL (shipper's: the WAL is synced only at its checkpoints, so a
+power cut or a failed filesystem loses the commits the kernel had not written back) against FULL (the WAL
+synced at every commit), and the cost of one fsync of the WAL (what a periodic sync pays once per period).
+Run it on the filesystem the state_dir is on (`--dir`): a tmpfs syncs for nothing.
 
 Every batch a source emits is committed once its outputs acknowledged it: a file source following many
 quiet files emits batches of a few lines each, so this cost is paid every few events (bench/live_cost.py).
@@ -23,6 +30,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import orjson  # noqa: E402
 
 from shipper.checkpoint import CheckpointStore  # noqa: E402
 
@@ -62,11 +71,57 @@ def measure(commits: int, rounds: int) -> dict[str, float]:
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
+def measure_durability(commits: int, rounds: int, parent: str | None) -> dict[str, dict[str, float]]:
+    """Per synchronous mode: the writer's wall and CPU µs per update; and the µs of one fsync of the WAL."""
+    from shipper.checkpoint_db import CheckpointDb
+
+    rows = [(k, orjson.dumps(v)) for k, v in FRAGMENT.items()]
+    out: dict[str, dict[str, float]] = {}
+    for mode in ("NORMAL", "FULL"):
+        state_dir = tempfile.mkdtemp(prefix="shipper-durability-", dir=parent)
+        db = CheckpointDb(state_dir, os.getpid())
+        try:
+            db._db.execute(f"PRAGMA synchronous={mode}")
+            db.update("src", rows, time.time())
+            got: dict[str, list[float]] = {"wall_us": [], "cpu_us": [], "fsync_us": []}
+            for _ in range(rounds):
+                t0, c0 = time.perf_counter(), time.process_time()
+                for _ in range(commits):
+                    db.update("src", rows, time.time())
+                c1, t1 = time.process_time(), time.perf_counter()
+                got["wall_us"].append((t1 - t0) / commits * 1e6)
+                got["cpu_us"].append((c1 - c0) / commits * 1e6)
+                db.update("src", rows, time.time())  # something unsynced in the WAL, then one sync of it
+                fd = os.open(db.path + "-wal", os.O_RDONLY)
+                try:
+                    t0 = time.perf_counter()
+                    os.fsync(fd)
+                    got["fsync_us"].append((time.perf_counter() - t0) * 1e6)
+                finally:
+                    os.close(fd)
+            out[mode] = {k: statistics.median(v) for k, v in got.items()}
+        finally:
+            db.close(clean=True)
+            shutil.rmtree(state_dir, ignore_errors=True)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--commits", type=int, default=3000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--durability", action="store_true", help="synchronous=NORMAL against FULL (issue 13)")
+    ap.add_argument("--dir", help="where the temporary state_dir is made (--durability: the state_dir's filesystem)")
     a = ap.parse_args()
+    if a.durability:
+        d = measure_durability(a.commits, a.rounds, a.dir)
+        print(f"`bench/checkpoint_commit.py --durability --commits {a.commits} --rounds {a.rounds}` "
+              "(medians, µs; the writer's update in this process)\n")
+        print("| synchronous | wall per commit | CPU per commit | one fsync of the WAL |")
+        print("|---|---:|---:|---:|")
+        for mode, r in d.items():
+            print(f"| {mode} | {r['wall_us']:.0f} | {r['cpu_us']:.0f} | {r['fsync_us']:.0f} |")
+        return 0
     r = measure(a.commits, a.rounds)
     print(f"`bench/checkpoint_commit.py --commits {a.commits} --rounds {a.rounds}` (medians, µs per commit)\n")
     print("| wall | CPU, calling thread | CPU, writer process | CPU, both |")

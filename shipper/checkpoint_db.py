@@ -48,6 +48,11 @@ SNAPSHOT_EVERY = 5.0  # seconds: how stale `shipper status` may show saved posit
 # Space kept in the state_dir for a stop on a full disk: given up then (release_reserve), the last commits fit
 # in it, and what was delivered is not sent again at the next start. Made at the writer's start only where
 # the filesystem has room for it several times over (never the space that would make commits fail).
+# The WAL is synced this long at most after a commit (bench/README.md "durability"): SQLite's synchronous=NORMAL
+# syncs it only at its checkpoints, so a power cut or a filesystem that fails (ext4 errors=remount-ro) lost the
+# commits the kernel had not written back yet (up to its ~30 s writeback), and the restart sent their events
+# again without a word. FULL (a sync per commit) costs ~25 times a commit's wall time; this, one sync a second.
+SYNC_EVERY = 1.0
 RESERVE = "checkpoints.reserve"
 RESERVE_BYTES = 1 << 20
 RECOVERY = "see 'Checkpoint database' in docs/operations.md"
@@ -207,8 +212,9 @@ def _connect(path: str) -> sqlite3.Connection:
         # the state_dir is one agent's anyway (the flock above).
         db.execute("PRAGMA locking_mode=EXCLUSIVE")
         db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL: a process crash never loses a commit; a power cut may roll back the last
-        # ones, which only replays events (at-least-once), never skips them.
+        # NORMAL in WAL: a process crash never loses a commit; a power cut may roll back the ones not
+        # synced yet (serve syncs the WAL SYNC_EVERY after a commit), which only replays events
+        # (at-least-once), never skips them. FULL would sync at every commit (bench/README.md).
         db.execute("PRAGMA synchronous=NORMAL")
         # After a checkpoint the WAL file is cut back to this size instead of staying at its peak.
         db.execute("PRAGMA journal_size_limit=1048576")
@@ -346,6 +352,19 @@ class CheckpointDb:
         self._remake()
         return True
 
+    def sync_wal(self) -> None:
+        """The WAL's commits made durable (fsync). An error is left to the next commit to meet."""
+        try:
+            fd = os.open(self.path + "-wal", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return  # no WAL: nothing written since the last checkpoint, which synced it
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
     def names(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT DISTINCT source FROM checkpoints")]
 
@@ -472,9 +491,13 @@ def serve(fd: int, state_dir: str, agent_pid: int) -> None:
     except (StateDirError, OSError, sqlite3.Error) as e:
         answer = ("error", e if isinstance(e, StateDirError) else StateDirError(f"{state_dir}: {e}"))
     dirty, snapshot_due = True, 0.0
+    sync_due: float | None = None  # a commit not synced yet: when it will be (SYNC_EVERY after the first)
     try:
         conn.send(answer)
         while db is not None:
+            if sync_due is not None and time.monotonic() >= sync_due:
+                db.sync_wal()
+                sync_due = None
             if dirty and time.monotonic() >= snapshot_due:
                 try:
                     db.write_snapshot()
@@ -482,7 +505,8 @@ def serve(fd: int, state_dir: str, agent_pid: int) -> None:
                 except (sqlite3.Error, OSError):  # a full disk: the commits say so; tried again later
                     pass
                 snapshot_due = time.monotonic() + SNAPSHOT_EVERY
-            if not conn.poll(max(0.0, snapshot_due - time.monotonic()) if dirty else None):
+            due = min([t for t in (snapshot_due if dirty else None, sync_due) if t is not None], default=None)
+            if not conn.poll(None if due is None else max(0.0, due - time.monotonic())):
                 continue
             op, args = conn.recv()
             if op == "close":
@@ -494,6 +518,8 @@ def serve(fd: int, state_dir: str, agent_pid: int) -> None:
                 value = _answer(db, op, args)
                 answer = ("ok", value)
                 dirty = dirty or op == "update" or value is True  # ensure_present made the state_dir again
+                if op == "update" and sync_due is None:
+                    sync_due = time.monotonic() + SYNC_EVERY
             except (sqlite3.Error, OSError, StateDirError) as e:
                 answer = ("error", e)
             conn.send(answer)
