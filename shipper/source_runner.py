@@ -201,7 +201,10 @@ class SourceRunner:
         A stop that gave the state_dir's reserve back ends the wait once (the commit may fit now)."""
         end = time.monotonic() + delay
         while (left := end - time.monotonic()) > 0:
-            if self.abandon.wait(min(left, 0.1)) or self.pipeline.abandon.is_set():
+            # Not this source's `abandon`: a reload that restarts it waits for its delivered batches'
+            # checkpoint, so the commit goes on until it is saved (given up, nothing would try it again
+            # and the restart waited for ever, the source reading nothing after the disk had room).
+            if self.pipeline.abandon.wait(min(left, 0.1)):
                 return True
             if self.pipeline.reserve_freed.is_set() and not self._reserve_tried:
                 self._reserve_tried = True

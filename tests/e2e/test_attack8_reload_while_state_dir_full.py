@@ -16,15 +16,11 @@ from __future__ import annotations
 
 import signal
 
-import pytest
-
 from tests.fs_faults import fill, small_tmpfs
 from tests.support import wait_until
 from tests.tail.attack_agent import Agent, append_numbered, exactly_once
 
 
-@pytest.mark.xfail(strict=True, reason="a reload while the state_dir is full never completes: after the space "
-                                       "returns, checkpoints are not saved again and the source never reads on")
 def test_a_reload_while_the_state_dir_is_full_recovers_when_space_returns(tmp_path):
     log = tmp_path / "app.log"
     append_numbered(log, 0, 2000)
