@@ -99,7 +99,7 @@ class Reloads:
                 # Batches no output was ever handed are taken back: the restarted source reads them
                 # again from its checkpoint. Those an output is sending (or has acknowledged) must
                 # complete, and count in the checkpoint, before the source restarts: never both.
-                r.thread.join(5.0)
+                _join(r, 5.0, wait_slice)
                 taken, events = _withdraw(p, r)
                 left = r.tracker.in_flight()
                 why = ("reload: in-flight batches held by a refused output are not waited for" if hopeless(r)
@@ -316,6 +316,18 @@ def _close_handed(handed: Any) -> None:
         handed.close()
     except Exception:
         log.exception("reload: error letting go of what a stopped source held")
+
+
+def _join(r: SourceRunner, timeout: float, wait_slice: Callable[[float], bool]) -> None:
+    """Wait up to `timeout` for a stopped source's thread (its last put may wait for room in a wedged
+    output's queue, which only the agent's stop gives up), in slices: a stop signal ends the wait, so a
+    stop right after a reload keeps to its own deadline (waited for in turn, each source's thread held it
+    5 s more). A thread still running is dealt with as one past the timeout: its batches are waited for."""
+    deadline = time.monotonic() + timeout
+    while r.thread.is_alive() and time.monotonic() < deadline:
+        r.thread.join(0.1)
+        if wait_slice(0):
+            return
 
 
 def _withdraw(p: Pipeline, r: SourceRunner) -> tuple[int, int]:
