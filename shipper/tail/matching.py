@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 
 from shipper.tail.descriptors import Descriptors
+from shipper.tail.discovery import FamilyIndex
 from shipper.tail.followed import Followed, Loose, MovedDuringScan, Observed
 from shipper.tail.holder import generation
 from shipper.tail.identity import MARK_MAX, digest, same_bytes
@@ -19,11 +20,14 @@ AHEAD_LOOK = 8 * 1024  # bytes looked back from a new file's end for a line end 
 
 
 class Matcher:
-    def __init__(self, files: dict[tuple[int, int], Followed], loose: dict[str, Loose], fds: Descriptors):
-        # The tailer's followed files and loose contents (shared, read only here), and its descriptors.
+    def __init__(self, files: dict[tuple[int, int], Followed], loose: dict[str, Loose], fds: Descriptors,
+                 families: FamilyIndex):
+        # The tailer's followed files, loose contents and their families (shared, read only here), and
+        # its descriptors.
         self.files = files
         self.loose = loose
         self.fds = fds
+        self.families = families
 
     def same_content(self, f: Followed, o: Observed) -> bool:
         """A closed followed file under its inode: still the same file (not a reused inode)?"""
@@ -199,12 +203,16 @@ class Matcher:
         """The end of `fh` if it is a copy of a prefix of what was read (proved by the bytes kept
         in lo.window up to its end, or, after a restart, by the mark of an earlier read position
         it reaches: its bytes up to there are what was read, and it ends before the last read
-        position), or by its head alone when that is all it holds and no other file of the family
-        starts with it (head_unique); else None."""
+        position), or by its head alone when that is all it holds, no other file of the family
+        starts with it (head_unique) and it is under a rotated name; else None."""
         s = lo.state
         c = self.readable_len(fh, o)
-        if c is not None and c == s.head_len < s.offset and self.head_unique(s):
-            return c  # (the caller checked the head)
+        if (c is not None and c == s.head_len < s.offset and self.head_unique(s)
+                and self.families.has_rotated_name_anywhere(o.path)):
+            # (The caller checked the head.) Copies are made under rotated names: a file at a live
+            # name holding the head is the writer's next file, the content having moved away (taken
+            # for a copy of it, the content's .gz was then read again from the head: seed 1024).
+            return c
         if c is None or not (s.head_len < c < s.offset):
             return None
         first = s.offset - len(lo.window)  # file offset of window[0]

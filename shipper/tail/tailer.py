@@ -91,8 +91,8 @@ class Tailer:
                     lo.unshipped = max(0, lo.state.size - lo.state.offset)
         self.files: dict[tuple[int, int], Followed] = {}
         self.fds = Descriptors(self.files, max_open or fd_budget(), self.log)
-        self.matcher = Matcher(self.files, self.loose, self.fds)
         self.families = discovery.FamilyIndex()  # of self.files and self.loose, for _is_rotated_name
+        self.matcher = Matcher(self.files, self.loose, self.fds, self.families)
         for lo in self.loose.values():
             self.families.add(lo.state.family)
         self.pending = CheckpointQueue()  # checkpoint-only fragments waiting to be emitted

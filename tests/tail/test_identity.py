@@ -1151,3 +1151,40 @@ def test_a_closed_live_file_truncated_by_copytruncate_compress_is_not_read_again
         assert not [m for m in lost if "no copy" in m], lost  # (the copytruncate window is warned: documented)
     finally:
         f.tailer.close()
+
+
+
+def test_a_live_file_rotated_while_stopped_is_not_found_again_in_the_next_one_holding_its_header(tmp_path,
+                                                                                                 fast_missing, caplog):
+    """Torture seed 1024 (`--overtaken`: 37 lines twice, silently): the live file, read to its end,
+    is rotated and compressed while the agent is stopped; the writer's next file holds only the
+    header the files share. Another content of the family starts otherwise (an older backup), so
+    the header looked like the content's own first line: the new live file, holding exactly it,
+    was taken for a copy of the start of what was read (a content moved onto the live name), and
+    the .gz then for the copy of a live file read no further than its header — read again from
+    there, every line twice."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(d / "app.log.1", "older 1", "older 2")  # a backup from before the header (its first line differs)
+    write(log, HEADER, *[f"line {i}" for i in range(10)])
+    f = Follower([log], d)
+    try:
+        f.poll()
+        assert records(f) == expect(10)
+        f.tailer.close()
+        os.rename(d / "app.log.1", d / "app.log.2")  # logrotate create + compress, while stopped
+        os.rename(log, d / "app.log.1")
+        write(log, HEADER)
+        with open(d / "app.log.1", "rb") as src, gzip.open(d / "app.log.1.gz", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.unlink(d / "app.log.1")
+        f.restart()
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.settle()
+            write(log, "line 10")
+            f.settle()
+        assert records(f) == expect(11)
+        assert not [r.getMessage() for r in caplog.records if "data lost" in r.getMessage()]
+    finally:
+        f.tailer.close()
