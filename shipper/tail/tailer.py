@@ -969,6 +969,12 @@ class Tailer:
                     self.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
                     self.undecided.pop(key, None)  # proven now: no longer waiting (nor lost when it goes)
                     return True
+                elif f.fh is not None and is_identified(f) and self._check_truncated(f):
+                    # Truncated since step 1 looked (copytruncate, between the listing and now): its
+                    # content is loose now, compared below (and taken at the next scan). Compared with
+                    # what the file held after the cut, the copy was "another file" and read from 0:
+                    # every line read of the file twice (attack 6, under load).
+                    continue
                 else:
                     other = True
             for lo in self.loose.values():

@@ -1188,3 +1188,41 @@ def test_a_live_file_rotated_while_stopped_is_not_found_again_in_the_next_one_ho
         assert not [r.getMessage() for r in caplog.records if "data lost" in r.getMessage()]
     finally:
         f.tailer.close()
+
+
+
+def test_a_copytruncate_copy_compared_after_the_live_file_was_cut_during_the_scan_is_a_copy(tmp_path, caplog):
+    """Attack 6 (reloads and kill -9 under copytruncate, a writer without O_APPEND: 459-703 lines
+    twice in ~1 run of 3 under load): the scan checked the live file for a truncation, listed its
+    copy, and logrotate truncated the live file before the copy was compared with it; the writer
+    went on past the copy's end, so the copy's lines faced zero bytes in the live file: "not a
+    copy", read from 0 as a new file — every line read of the live file twice, silently."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.write_bytes(b"")
+    fd = os.open(log, os.O_WRONLY)  # no O_APPEND: the truncation leaves a hole
+    f = Follower([log], d)
+    try:
+        os.write(fd, b"".join(b"line %d\n" % i for i in range(10)))
+        f.poll()
+        os.write(fd, b"".join(b"line %d\n" % i for i in range(10, 15)))  # not read before the rotation
+        shutil.copyfile(log, d / "app.log.1")  # logrotate copytruncate: the copy …
+        tailer = f.tailer
+        observe = tailer.observe
+
+        def observe_then_truncate():
+            tailer.observe = observe
+            obs = observe()  # (the copy is listed) …
+            os.truncate(log, 0)  # … then the truncation, and the writer goes on at its offset
+            os.write(fd, b"".join(b"line %d\n" % i for i in range(15, 20)))
+            return obs
+
+        tailer.observe = observe_then_truncate
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.settle()
+        got = records(f)
+        assert sorted(got) == sorted(expect(20)) and len(got) == 20, got
+    finally:
+        os.close(fd)
+        f.tailer.close()
