@@ -61,6 +61,10 @@ class Followed:
     # agent). Not identified nor read until a scan, seeing it grown, has looked at it again as a
     # file just found: a copy is told apart first (_follow_new).
     unproven: bool = False
+    # Followed anew on an inode whose content a scan found in a copy (a restart after copytruncate):
+    # the copy's path and length. A hole at its start replaced that content, which the copy holds up
+    # to its end (Harvester.read).
+    copied_to: tuple[str, int] | None = None
 
 
 class Identified(Followed):

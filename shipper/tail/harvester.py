@@ -182,13 +182,29 @@ class Harvester:
         if holes:
             self.ledger.holes(f.path, holes)
             if holes[0][0] == 0 and not f.cut_seen:
-                # A file that starts with a hole was truncated under a writer that does not append
-                # before we read it: the bytes the hole replaced were never read.
                 f.cut_seen = True
-                self.ledger.lost(f.path, 0, f"were in it before the {holes[0][1]} zero bytes at its start: it was truncated "
-                                            "under a writer that does not append (copytruncate) before they were read; a "
-                                            "copy, if one was made and is still there, is read as a new file", unknown=True)
+                self._hole_at_start(f, holes)
         return got
+
+    def _hole_at_start(self, f: Followed, holes: list[tuple[int, int]]) -> None:
+        """`f` starts with a hole: it was truncated under a writer that does not append. What did the
+        hole replace?"""
+        if f.copied_to is None:
+            # Before we read it: the bytes the hole replaced were never read.
+            self.ledger.lost(f.path, 0, f"were in it before the {holes[0][1]} zero bytes at its start: it was truncated "
+                                        "under a writer that does not append (copytruncate) before they were read; a "
+                                        "copy, if one was made and is still there, is read as a new file", unknown=True)
+            return
+        # Its last content was found in a copy at the scan that followed it anew (a restart after
+        # copytruncate): the copy holds what the hole replaced, up to the copy's end. The writer went
+        # on where the file ended when it was cut: a hole longer than the copy held lines written
+        # between the copy and the cut (or the file was cut again since that copy: nothing tells).
+        # (Called lost whole, it was a false loss after each reload: attack 6.)
+        copy, copied = f.copied_to
+        if _run_from_zero(holes) > copied:
+            self.ledger.lost(f.path, 0, f"were written between the copy to {copy} and the truncation (copytruncate "
+                                        "rotation loses what is written in that window; rotate with `create` to lose "
+                                        "nothing)", unknown=True)
 
     def mark_done(self, f: Followed) -> None:
         """A deleted (or moved away) file still followed, read to its end: saved as gone now, so
@@ -266,6 +282,16 @@ class Harvester:
             if flags is not None:
                 flags.append(lines.flags[i])
         lines.records, lines.offsets, lines.flags = recs, offs, flags
+
+
+def _run_from_zero(holes: list[tuple[int, int]]) -> int:
+    """How long the run of zero bytes at a file's start is (its holes, skipped in pieces, in order)."""
+    end = 0
+    for at, n in holes:
+        if at != end:
+            break
+        end = at + n
+    return end
 
 
 def _bytes_before(tail0: bytes, data: bytes, rel: int) -> bytes:

@@ -114,6 +114,7 @@ class Tailer:
         self._rotated_new: set[tuple[int, int]] = set()  # … those files, while followed
         self._grown_at_head: dict[tuple[int, int], int] = {}  # (this scan) _grew_at_head: its size before
         self._emptied: set[str] = set()  # (this scan) families of which an empty rotated file was deleted
+        self._left_in_copy: dict[tuple[int, int], tuple[str, int]] = {}  # (this scan) see Followed.copied_to
         # Live files still empty when the agent stopped (their placeholders): at the first scan, as if grown.
         self._restored_empty = {(s.dev, s.ino) for s in states
                                 if not (s.head_len or s.size or s.offset or s.gone) and s.path == s.family}
@@ -235,7 +236,7 @@ class Tailer:
         if self.holder is not None:
             self._held, escaped = self.holder.take()
             overflowed = self.holder.take_overflowed()
-        self._grown_at_head, self._emptied = {}, set()
+        self._grown_at_head, self._emptied, self._left_in_copy = {}, set(), {}
         for f in list(self.files.values()):
             if self._grew_at_head(f):
                 self._grown_at_head[(f.dev, f.ino)] = f.seen_size
@@ -1210,6 +1211,8 @@ class Tailer:
             # `paths: [app.log*]`) was later taken for "the live file, rotated away" when deleted.
             self.pending[s.key] = s
         if moved:
+            if not s.gz:
+                self._left_in_copy[(s.dev, s.ino)] = (o.path, self._copy_len(o))
             s.dev, s.ino, s.gz, s.gen = o.st.st_dev, o.st.st_ino, o.gz, self.matcher.gen_of(o)
             if lo.truncated:
                 self._copytruncate_loss(lo, o, resume)
@@ -1236,6 +1239,19 @@ class Tailer:
             if resume is not None and s.offset == resume:
                 s.mark = digest(f.tail) if s.offset else ""
             self.pending[s.key] = s
+
+    def _copy_len(self, o: Observed) -> int:
+        """What `o` holds, decompressed (0 when that cannot be had: it then explains no hole)."""
+        if not o.gz:
+            return o.st.st_size
+        try:
+            fh = self.fds.open_observed(o)
+        except OSError:
+            return 0
+        try:
+            return self.matcher.readable_len(fh, o) or 0
+        finally:
+            fh.close()
 
     def _copytruncate_loss(self, lo: Loose, o: Observed, resume: int | None) -> None:
         """The copy of a truncated live file was found: what was written between the copy and
@@ -1264,7 +1280,8 @@ class Tailer:
 
     def _follow_new(self, o: Observed, start: int) -> Followed | None:
         f = Followed(o.path, o.family, o.st.st_dev, o.st.st_ino, o.gz, size=o.st.st_size,
-                     mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd, settled=o.settled)
+                     mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd, settled=o.settled,
+                     copied_to=self._left_in_copy.get((o.st.st_dev, o.st.st_ino)))
         f.start = o.st.st_size if start < 0 else start
         if o.gz and start < 0:
             try:

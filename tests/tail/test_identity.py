@@ -1226,3 +1226,69 @@ def test_a_copytruncate_copy_compared_after_the_live_file_was_cut_during_the_sca
     finally:
         os.close(fd)
         f.tailer.close()
+
+
+
+@pytest.mark.parametrize("restart_first", [True, False])
+@pytest.mark.parametrize("between", [0, 3])
+def test_a_hole_left_by_copytruncate_across_a_restart_is_no_loss_beyond_the_window(tmp_path, fast_missing, caplog,
+                                                                                  restart_first, between):
+    """Attack 6 (reloads and kill -9 under copytruncate, a writer without O_APPEND): after each reload
+    a false "data lost … were in it before the N zero bytes at its start". The source, restarted from
+    its checkpoint, found the truncated content in the copy and the live file on its inode with a
+    hole where that content was: new to this process, its hole was taken for bytes never read. The
+    copy holds them; only what the writer wrote between the copy and the truncation is in no file.
+    Under a writer without O_APPEND the hole's length is the file's size at the truncation: a hole
+    no longer than the copy lost nothing (no warning), a longer one is the copytruncate window."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.write_bytes(b"")
+    fd = os.open(log, os.O_WRONLY)  # no O_APPEND: a truncation leaves a hole
+    n = 0
+
+    def w(k: int) -> bytes:
+        nonlocal n
+        data = b"".join(b"line %d\n" % i for i in range(n, n + k))
+        os.write(fd, data)
+        n += k
+        return data
+
+    def copytruncate(k: int = 0) -> bytes:
+        if (d / "app.log.1").exists():
+            os.rename(d / "app.log.1", d / "app.log.2")
+        shutil.copyfile(log, d / "app.log.1")
+        cut = w(k)  # written between the copy and the truncation: in no file
+        os.truncate(log, 0)
+        return cut
+
+    f = Follower([log], d)
+    try:
+        w(30)
+        f.poll()
+        copytruncate()
+        w(10)
+        f.poll()
+        w(5)
+        f.poll()
+        if restart_first:
+            f.restart()
+        cut = copytruncate(between)
+        w(10)
+        if not restart_first:
+            f.restart()
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.settle()
+        got = records(f)
+        window = {b"line %d" % i for i in range(n - 10 - between, n - 10)}
+        assert sorted(got) == sorted(set(expect(n)) - window) and len(got) == n - between, got
+        lost = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data lost")]
+        assert not [m for m in lost if "zero bytes at its start" in m], lost
+        if between:
+            assert len(cut) and f.tailer.losses == 1 and len(lost) == 1 and "between the copy" in lost[0], lost
+        else:
+            assert f.tailer.losses == 0 and not lost, lost
+    finally:
+        os.close(fd)
+        f.tailer.close()
