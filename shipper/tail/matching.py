@@ -12,7 +12,7 @@ from shipper.tail.descriptors import Descriptors
 from shipper.tail.discovery import FamilyIndex
 from shipper.tail.followed import Followed, Loose, MovedDuringScan, Observed
 from shipper.tail.holder import generation
-from shipper.tail.identity import MARK_MAX, digest, same_bytes
+from shipper.tail.identity import MARK_MAX, digest, head_of, same_bytes
 from shipper.tail.reader import OpenFile
 from shipper.tail.state import FileState
 
@@ -198,6 +198,35 @@ class Matcher:
             return self.head_only_candidate(s, o, unmatched)
         except MovedDuringScan:
             return False
+
+    def copy_of_new_live(self, o: Observed, unmatched: dict) -> bool:
+        """Is `o`, under a rotated name, a copy of a file at a live name in `unmatched` (found at this
+        scan, not followed yet)? The same bytes past its first line, as far as both go."""
+        if not self.families.has_rotated_name_anywhere(o.path):
+            return False
+        try:
+            fh = self.fds.open_observed(o)
+        except OSError:
+            return False
+        try:
+            head = head_of(fh.head())
+            for x in unmatched.values():
+                n = min(x.st.st_size, o.st.st_size)
+                if (x is o or x.gz or not x.direct or self.families.has_rotated_name_anywhere(x.path)
+                        or head is None or n <= len(head)):
+                    continue
+                try:
+                    live = self.fds.open_observed(x)
+                except OSError:
+                    continue
+                try:
+                    if same_bytes(fh.read, live.read, n):
+                        return True
+                finally:
+                    live.close()
+            return False
+        finally:
+            fh.close()
 
     def prefix_end(self, fh: OpenFile, o: Observed, lo: Loose) -> int | None:
         """The end of `fh` if it is a copy of a prefix of what was read (proved by the bytes kept

@@ -1292,3 +1292,54 @@ def test_a_hole_left_by_copytruncate_across_a_restart_is_no_loss_beyond_the_wind
     finally:
         os.close(fd)
         f.tailer.close()
+
+
+
+def test_a_file_never_opened_does_not_take_its_inode_given_to_a_copy_of_a_new_live_file_after_a_restart(ext4_tmp):
+    """Torture seed 1208 (`--overtaken`: 18 lines twice, silently): the writer's new file, listed by a
+    scan and renamed by a rotation before it could be opened, is followed with no identity and no
+    inode generation; the agent restarts (its checkpoint: a placeholder, the inode alone), the file
+    is deleted, and ext4 gives its inode to a copytruncate copy of the live file, new to the
+    restarted agent as well. At the first scan the placeholder took the copy by its inode (no
+    followed file yet to prove it a copy) and read it from 0, the live file too: its lines twice."""
+    d = ext4_tmp / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, HEADER, *[f"line {i}" for i in range(5)])
+    f = Follower([log], d)
+    try:
+        f.poll()
+        write(log, "line 5")  # (read at the next scan: its checkpoint goes with the placeholder's)
+        os.rename(log, d / "app.log.1")
+        write(log, HEADER)  # the writer's new file
+        observe = f.tailer.observe
+
+        def observe_then_rotate():
+            f.tailer.observe = observe
+            obs = observe()  # lists the new live file …
+            os.rename(d / "app.log.1", d / "app.log.2")  # … which a rotation renames before it is opened
+            os.rename(log, d / "app.log.1")
+            write(log, HEADER)
+            return obs
+
+        f.tailer.observe = observe_then_rotate
+        f.poll()
+        unopened = os.stat(d / "app.log.1").st_ino
+        assert f.tailer.files[(os.stat(d).st_dev, unopened)].unopened
+        f.restart()
+        os.unlink(d / "app.log.2")  # `rotate 1`: the backups deleted …
+        os.unlink(d / "app.log.1")
+        write(log, *[f"line {i}" for i in range(6, 15)])
+        copy = reuse_inode(d, unopened)  # … and copytruncate's copy made on the freed inode
+        if copy is None:
+            pytest.fail("ext4 did not give the freed inode to the next file made: the schedule this test needs did not happen")
+        shutil.copyfile(log, copy)
+        os.rename(copy, d / "app.log.1")
+        f.poll()  # (both new to this process: the live file and its copy)
+        os.truncate(log, 0)
+        write(log, HEADER, "line 15")
+        f.settle()
+        got = records(f)
+        assert sorted(got) == sorted(expect(16)) and len(got) == 16, got
+    finally:
+        f.tailer.close()
