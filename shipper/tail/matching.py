@@ -60,6 +60,14 @@ class Matcher:
             return True
         return self.matches(f.state, o)
 
+    def emptied_in_place(self, f: Followed, o: Observed) -> bool:
+        """The closed file `f`, listed under its inode shorter than its first line (empty, say): is it
+        `f` truncated (the same inode generation), not a file given its inode? Its head gone, it
+        matches no content (same_content), and a copytruncate window went unsaid (seed 1215)."""
+        s = f.state
+        return (s is not None and not f.deleted and o.st.st_size < s.head_len and s.gen >= 0
+                and self.gen_of(o) == s.gen)
+
     def matches(self, s: FileState, o: Observed) -> bool:
         """Is the file `o`, under the inode `s` was read from, still that content (not a reused
         inode)? Same head, and the same bytes before the offset where it is that long. Raises

@@ -277,8 +277,9 @@ class Tailer:
                 self._unfollow(f)
                 self.pending[self.matcher.placeholder(f).key] = None
                 continue
-            if (o is not None and same and f.fh is None and is_identified(f) and not f.gz and o.path == f.path
-                    and o.st.st_size < f.state.offset and self._check_truncated(f, o.st.st_size)):
+            if (o is not None and f.fh is None and is_identified(f) and not f.gz and o.path == f.path
+                    and o.st.st_size < f.state.offset and (same or self.matcher.emptied_in_place(f, o))
+                    and self._check_truncated(f, o.st.st_size)):
                 # Closed (idle, or over the budget) and shorter than what was read: truncated. Its
                 # content is looked for in a copy now (step 2), not once it is read: meanwhile
                 # step 3 compared the copy (a copytruncate .gz) with what the file holds now, no

@@ -1343,3 +1343,36 @@ def test_a_file_never_opened_does_not_take_its_inode_given_to_a_copy_of_a_new_li
         assert sorted(got) == sorted(expect(16)) and len(got) == 16, got
     finally:
         f.tailer.close()
+
+
+
+@pytest.mark.parametrize("after", [b"", b"\0" * 3])
+def test_a_closed_live_file_emptied_by_copytruncate_warns_the_window(tmp_path, fast_missing, caplog, after):
+    """Torture seed 1215 (`--overtaken`: 2 lines of a seen file lost, no warning): the live file,
+    closed (idle, or over the descriptor budget), is copied and truncated to nothing (no header
+    written again: `after` empty, or less than its first line), lines written between the copy and
+    the truncation. Shorter than its first line, it matched nothing ("not that content") instead
+    of being the file truncated: its content was found in the copy, so nothing was read twice,
+    but the copytruncate window went without a word."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, *[f"line {i}" for i in range(10)])
+    f = Follower([log], d, close_inactive=0)
+    try:
+        f.poll()
+        f.tailer.close_idle()
+        assert not f.tailer.known_open()
+        write(log, *[f"line {i}" for i in range(10, 15)])
+        shutil.copyfile(log, d / "app.log.1")  # copytruncate: the copy …
+        write(log, "line 15", "line 16")  # … lines written between the copy and the truncation …
+        os.truncate(log, 0)
+        write(log, after)  # (holding less than a line)
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.settle()
+        got = records(f)
+        assert sorted(got) == sorted(expect(15)) and len(got) == 15, got
+        lost = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data lost")]
+        assert len(lost) == 1 and str(log) in lost[0] and "between the copy" in lost[0], lost
+    finally:
+        f.tailer.close()
