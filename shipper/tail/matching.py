@@ -321,7 +321,8 @@ class Matcher:
     @staticmethod
     def placeholder(f: Followed) -> FileState:
         return FileState(fid=f"i{f.dev}-{f.ino}", dev=f.dev, ino=f.ino, head_len=0, head=digest(b""),
-                         offset=f.start, mark="", path=f.path, family=f.family, size=f.start, gz=f.gz)
+                         offset=f.start, mark="", path=f.path, family=f.family, size=f.start, gz=f.gz,
+                         cut=f.cut_seen)
 
     @staticmethod
     def ahead_mark(fh: OpenFile, head_len: int) -> list:

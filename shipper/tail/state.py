@@ -14,7 +14,7 @@ log = logging.getLogger("shipper.tail")
 FILE_PREFIX = "f:"
 # The layout of a file's checkpoint value ("v"). Version 1 is the first; a value without "v" was
 # written before the field existed and is version 1 too (the fields added since — size, gz, cont,
-# gone, unmatched, earlier, gen, ahead — take their defaults, and the next save writes "v": 1). A later layout
+# gone, unmatched, earlier, gen, ahead, cut — take their defaults, and the next save writes "v": 1). A later layout
 # gets a higher number and an upgrade of the older values in from_json; a value of a higher version
 # than this one reads makes the source refuse to start (load_states): read as "damaged", its file
 # would be followed as a new one, its lines shipped again or skipped.
@@ -57,6 +57,9 @@ class FileState:
     # read proves that a rotated or compressed file holds this content; these bytes do. Used only
     # while offset is 0; dropped once it moves.
     ahead: list = field(default_factory=list)
+    # It starts again after a truncation already told (Followed.cut_seen): a hole at its start, left
+    # by a writer without O_APPEND, is no news after a restart either (it was called a loss).
+    cut: bool = False
 
     def advance(self, offset: int, mark: str, between: list | None = None) -> None:
         """The read position moves on to `offset`, whose bytes before it hash to `mark`; `between`:
@@ -91,7 +94,8 @@ class FileState:
         return {"v": STATE_VERSION, "fid": self.fid, "dev": self.dev, "ino": self.ino, "head_len": self.head_len, "head": self.head,
                 "offset": self.offset, "mark": self.mark, "path": self.path, "family": self.family,
                 "size": self.size, "gz": self.gz, "cont": self.cont, "gone": self.gone,
-                "unmatched": self.unmatched, "earlier": self.earlier, "gen": self.gen, "ahead": self.ahead}
+                "unmatched": self.unmatched, "earlier": self.earlier, "gen": self.gen, "ahead": self.ahead,
+                "cut": self.cut}
 
     @classmethod
     def from_json(cls, value: Any) -> "FileState | None":

@@ -1228,7 +1228,8 @@ class Tailer:
                 s.earlier = [e for e in s.earlier if e[0] < resume]
         s.path = o.path
         f = Followed(o.path, s.family, o.st.st_dev, o.st.st_ino, o.gz, state=s, size=o.st.st_size,
-                     mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd, settled=o.settled)
+                     mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd, settled=o.settled,
+                     cut_seen=s.cut)
         if s.head_len == 0:  # a placeholder: the file had no identity yet
             if moved:
                 return  # not matched by content
@@ -1283,10 +1284,11 @@ class Tailer:
         except OSError:
             f.tail = b""
 
-    def _follow_new(self, o: Observed, start: int) -> Followed | None:
+    def _follow_new(self, o: Observed, start: int, cut: bool = False) -> Followed | None:
+        """`cut`: its inode starts again after a truncation told (Followed.cut_seen)."""
         f = Followed(o.path, o.family, o.st.st_dev, o.st.st_ino, o.gz, size=o.st.st_size,
                      mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd, settled=o.settled,
-                     copied_to=self._left_in_copy.get((o.st.st_dev, o.st.st_ino)))
+                     copied_to=self._left_in_copy.get((o.st.st_dev, o.st.st_ino)), cut_seen=cut)
         f.start = o.st.st_size if start < 0 else start
         if o.gz and start < 0:
             try:
@@ -1365,7 +1367,7 @@ class Tailer:
         self.pending[self.matcher.placeholder(f).key] = None  # the inode-only placeholder, if any
         f.state = FileState(fid=fid, dev=f.dev, ino=f.ino, head_len=len(head), head=digest(head),
                             offset=start, mark="", path=f.path, family=f.family, size=f.size, gz=f.gz,
-                            gen=inode_gen(self.fds.open(f)))
+                            gen=inode_gen(self.fds.open(f)), cut=f.cut_seen)
         self._load_tail(f, f.state)
         f.state.mark = digest(f.tail) if start else ""
         if not start and not f.gz:
@@ -1469,9 +1471,8 @@ class Tailer:
         try:
             st = os.stat(f.path)
             if (st.st_dev, st.st_ino) == (f.dev, f.ino):
-                new = self._follow_new(Observed(f.path, f.family, True, st, False), kept)
+                new = self._follow_new(Observed(f.path, f.family, True, st, False), kept, cut=True)
                 if new is not None:
-                    new.cut_seen = True
                     if kept and new.state is not None and new.state.offset != kept:
                         # (_identify steps back to a line start: a cut inside a line already
                         # shipped leaves a piece of it, which is not shipped again.)

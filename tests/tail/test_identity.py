@@ -1376,3 +1376,40 @@ def test_a_closed_live_file_emptied_by_copytruncate_warns_the_window(tmp_path, f
         assert len(lost) == 1 and str(log) in lost[0] and "between the copy" in lost[0], lost
     finally:
         f.tailer.close()
+
+
+
+@pytest.mark.parametrize("hole", [300, 5000])
+def test_a_hole_after_a_truncation_already_told_is_no_loss_after_a_restart(tmp_path, fast_missing, caplog, hole):
+    """Attack 6: a false "data lost … were in it before the N zero bytes at its start" after a reload.
+    The live file was found truncated (copytruncate, its writer without O_APPEND: a hole at its
+    start now) and its content found in the copy; the agent restarted before reading past the
+    hole. Restarted, it took the hole for bytes never read: that the truncation was told was not
+    in the checkpoint."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.write_bytes(b"")
+    fd = os.open(log, os.O_WRONLY)  # no O_APPEND
+    f = Follower([log], d)
+    try:
+        os.write(fd, b"".join(b"line %d\n" % i for i in range(10)))
+        f.poll()
+        os.write(fd, b"x" * (hole - os.lseek(fd, 0, os.SEEK_CUR) - 1) + b"\n")  # (the hole to come: `hole` bytes,
+        # shorter or longer than a head: HEAD_MAX)
+        f.poll()
+        shutil.copyfile(log, d / "app.log.1")  # copytruncate
+        os.truncate(log, 0)
+        os.write(fd, b"line 10\n")  # (at its offset: after a hole)
+        f.tailer.scan()  # the truncation found, the content in the copy …
+        f.tailer.flush(f.emit)  # … and saved; stopped before the live file is read again
+        f.restart()
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.settle()
+        got = [r for r in records(f) if not r.startswith(b"x")]
+        assert sorted(got) == sorted(expect(11)) and len(got) == 11, got
+        lost = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data lost")]
+        assert not [m for m in lost if "zero bytes at its start" in m], lost
+    finally:
+        os.close(fd)
+        f.tailer.close()
