@@ -329,10 +329,13 @@ class Tailer:
                 # Deleted and read as far as it goes: let it go. Fully read, its state stays as a
                 # tombstone (a compressed copy may appear); a partial last line left is a loss.
                 self._let_go_deleted(f)
-            elif f.state is None and f.size > f.start and (f.path in self.unreadable or f.unopened):
+            elif f.state is None and (f.size > f.start or f.unopened and f.path == f.family) and (
+                    f.path in self.unreadable or f.unopened):
                 # Never identified (it could not be opened: unreadable, or renamed during the scan
                 # that found it) and not seen now (or its inode holds another file): its bytes were
-                # never read. Looked for, then called gone, as any content is (_gone_unopened).
+                # never read. Looked for, then called gone, as any content is (_gone_unopened). (A
+                # live file never opened may have been written to after the listing that saw it
+                # empty: dropped, its lines went without a word when it was deleted: seed 1230.)
                 self._unidentified_loose(f, now)
             elif f.fh is None and f.state is not None and not f.gz and f.seen_size > f.state.size:
                 # Closed (idle, or over the descriptor budget), seen grown at its last look, gone

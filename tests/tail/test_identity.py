@@ -1413,3 +1413,39 @@ def test_a_hole_after_a_truncation_already_told_is_no_loss_after_a_restart(tmp_p
     finally:
         os.close(fd)
         f.tailer.close()
+
+
+
+def test_a_live_file_empty_when_listed_renamed_before_it_was_opened_and_deleted_is_a_loss(tmp_path, fast_missing,
+                                                                                          caplog):
+    """Torture seed 1230 (`--overtaken`: a line of a seen file lost, no warning): the scan lists the
+    live file empty, then a line is written to it and a rotation renames it before the scan can open
+    it; a cleaner deletes it. Followed with no identity and holding nothing when listed, it was
+    dropped without a word when it went missing: its line was lost silently."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.write_bytes(b"")
+    f = Follower([log], d)
+    try:
+        observe = f.tailer.observe
+
+        def observe_then_rotate():
+            f.tailer.observe = observe
+            obs = observe()  # lists the live file, empty …
+            write(log, "line 0")  # … which is written to and rotated before it is opened
+            os.rename(log, d / "app.log.1")
+            log.write_bytes(b"")
+            return obs
+
+        f.tailer.observe = observe_then_rotate
+        f.poll()
+        os.unlink(d / "app.log.1")  # a cleaner (or `rotate 0`)
+        write(log, "line 1")
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.settle()
+        assert records(f) == [b"line 1"]
+        lost = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data lost")]
+        assert len(lost) == 1 and str(log) in lost[0] and f.tailer.losses == 1, lost
+    finally:
+        f.tailer.close()
