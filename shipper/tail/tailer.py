@@ -401,7 +401,18 @@ class Tailer:
         # first: a copytruncate copy (older: made before the truncation) is proven by its original.
         for key, o in sorted(unmatched.items(), key=lambda kv: (kv[1].gz, not kv[1].direct, kv[1].st.st_mtime_ns)):
             if self._head_copy_of_grown(o) or self._is_copy(o, now) or self._still_unreadable(o):
-                continue
+                if key not in self._moved:
+                    continue
+                # Renamed since the listing (a rotation overtaking the scan): looked at again under
+                # the name it has now. (Left for the next scan, a backup never seen was deleted by a
+                # cleaner meanwhile: its lines lost without a word, torture seeds 367, 1162.)
+                found = self._renamed_since_listed(o)
+                if found is None:
+                    continue
+                self._moved.discard(key)
+                o = found
+                if self._head_copy_of_grown(o) or self._is_copy(o, now) or self._still_unreadable(o):
+                    continue
             self.undecided.pop(key, None)
             start = 0
             if self.first_scan and o.family in families_new:
@@ -542,6 +553,21 @@ class Tailer:
             self._release_held(self.holder)
         self.first_scan = False
         self._restored_empty = set()
+
+    def _renamed_since_listed(self, o: Observed) -> Observed | None:
+        """`o`, renamed since this scan listed it, under the name it has now: one of its family's
+        rotated names (a rotation renames each backup one step on). None if it is under none."""
+        key = (o.st.st_dev, o.st.st_ino)
+        for path in discovery.rotated_siblings(o.family):
+            at = time.time_ns()
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == key and stat_mod.S_ISREG(st.st_mode):
+                direct = discovery.glob_matches(path, self.patterns, self.exclude, self.base_dir)
+                return Observed(path, o.family, direct, st, is_gzip_path(path), at_ns=at)
+        return None
 
     def _take_own_inode(self, lo: Loose, unmatched: dict[tuple[int, int], Observed], now: float) -> bool:
         """Step 2 of a scan, first for one loose content: is it on the inode it was read from (still,

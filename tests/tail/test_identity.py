@@ -1449,3 +1449,47 @@ def test_a_live_file_empty_when_listed_renamed_before_it_was_opened_and_deleted_
         assert len(lost) == 1 and str(log) in lost[0] and f.tailer.losses == 1, lost
     finally:
         f.tailer.close()
+
+
+def test_a_new_backup_renamed_during_the_scan_that_found_it_is_read_under_its_new_name(tmp_path, fast_missing,
+                                                                                       caplog):
+    """Torture seeds 367, 1162 (`--overtaken`: 13 and 9 lines of a seen file lost, no warning): a
+    backup the agent had never seen (the log rotated twice while it was not looking) is listed by a
+    scan, renamed by the next rotation before the scan could compare it with what it knows, and
+    deleted by a cleaner before the next scan. Left for the next scan to find under its new name,
+    it was gone by then: its lines lost, and nothing said."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, *[f"line {i}" for i in range(5)])
+    f = Follower([log], d)
+    try:
+        f.poll()
+
+        def rotate():
+            for i in (2, 1):
+                if (d / f"app.log.{i}").exists():
+                    os.rename(d / f"app.log.{i}", d / f"app.log.{i + 1}")
+            os.rename(log, d / "app.log.1")
+            log.write_bytes(b"")
+
+        rotate()  # while the agent does not look: the file it follows to app.log.1 …
+        write(log, *[f"line {i}" for i in range(5, 10)])
+        rotate()  # … and one it never saw to app.log.1
+        observe = f.tailer.observe
+
+        def observe_then_rotate():
+            f.tailer.observe = observe
+            obs = observe()  # lists that one as app.log.1 …
+            rotate()  # … which a rotation renames to app.log.2 before it is compared
+            return obs
+
+        f.tailer.observe = observe_then_rotate
+        f.poll()
+        os.unlink(d / "app.log.2")  # a cleaner
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.settle()
+        got = records(f)
+        assert sorted(got) == sorted(expect(10)) and len(got) == 10, got
+    finally:
+        f.tailer.close()
