@@ -9,13 +9,6 @@ import pytest
 from tests.torture.harness import run_schedule
 
 
-@pytest.mark.xfail(strict=True, reason="seed 77027 (80 steps): 28 lines delivered twice, warned only as 'could not "
-                   "tell whether app.log.2.gz is a copy of app.log.1.gz (it holds no more than their shared first line, "
-                   "or cannot be compared) after 0 s; read as a new file")
-def test_seed_77027_repeats_no_line():
-    run_schedule(77027, steps=80, strict=True)
-
-
 @pytest.mark.xfail(strict=True, reason="seed 88094 (80 steps): a copytruncate with 5 lines written between the copy "
                    "and the truncation, then a restart before any read: the window is lost with no warning (the "
                    "cause of tests/tail/test_attack8_copytruncate_while_stopped_silent.py)")
