@@ -1,6 +1,7 @@
 """Seeds of the torture harness that an examiner's own runs found failing (attack 8, issue 21's held-out
 checks: `make torture SEED=77000 N=120 STEPS=80` and `SEED=88000`, 119 of 120 passed each;
-`SEED=99000 N=80 STEPS=60 ARGS=--overtaken`). Each replays with
+`SEED=99000 N=80 STEPS=60 ARGS=--overtaken`: seeds 99023 and 99078 fail alone but flip with load, so they
+are not here). Each replays with
 `make torture SEED=<seed> N=1 STEPS=<steps>`; once fixed, move it to FOUND in test_torture.py."""
 from __future__ import annotations
 
@@ -15,8 +16,3 @@ from tests.torture.harness import run_schedule
 def test_seed_88094_warns_every_loss_of_a_seen_file():
     run_schedule(88094, steps=80, strict=True)
 
-
-@pytest.mark.xfail(strict=True, reason="seed 99023 (60 steps, --overtaken): 31 lines (seq 158-188) read twice from "
-                   "just after the shared header under two file identities, silently")
-def test_seed_99023_overtaken_repeats_no_line():
-    run_schedule(99023, steps=60, strict=True, overtaken=True)
