@@ -234,6 +234,13 @@ class FluentdOutput(Output):
         self.pool.start()
 
     def close(self) -> None:
+        for server in self.pool.servers:
+            if server.conn.awaiting_ack:
+                # A stop or a reload closes the output while a chunk, written whole, waits for its ack: the
+                # server may store it (a paused Fluentd's kernel took it), and it is sent again.
+                log.warning("fluentd output closed while a chunk waited for its ack: the server may have stored "
+                            "the chunk, and it is sent again (a possible repeat)",
+                            extra={"output": self.ctx.name, "server": server.label})
         self.pool.close()
 
     def send(self, batch: Batch) -> None:
@@ -314,7 +321,11 @@ class FluentdOutput(Output):
                 continue
             except OSError as e:
                 if self.ctx.stop.is_set():  # the stop closed the connection under us: not the server's doing
-                    self.trouble = self.trouble or f"{server.label}: the stop came before the server took the chunk"
+                    self.trouble = self.trouble or (
+                        f"{server.label}: the stop came while the chunk, written whole, waited for its ack: the "
+                        "server may have stored the chunk, and it is sent again at the next start (a possible "
+                        "repeat)" if server.conn.awaiting_ack else
+                        f"{server.label}: the stop came before the server took the chunk")
                     raise Stopping()
                 reason = _refusal(e)
                 if reason is None:

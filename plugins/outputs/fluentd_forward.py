@@ -117,6 +117,9 @@ class ForwardConnection(FluentSender):
         self.tls_server_name = tls_server_name or host
         self.creds = creds
         self.chunks_on_connection = 0  # chunks sent on the current connection
+        # The last chunk was written whole and its ack not read: a stop that cuts the wait leaves a
+        # chunk the server may store (a paused Fluentd's kernel took it), to be sent again.
+        self.awaiting_ack = False
         self.server_keepalive = True  # HELO's `keepalive` (false with in_forward's deny_keepalive)
         self.server_hostname: str | None = None  # from PONG, for `shipper check --outputs`
 
@@ -221,17 +224,18 @@ class ForwardConnection(FluentSender):
         if chunk:
             option["chunk"] = chunk
         message = msgpack.packb([tag, entries, option], use_bin_type=True)
-        reused = written = False
+        reused = written = self.awaiting_ack = False
         try:
             self._reconnect()
             reused = self.chunks_on_connection > 0
             self._send_data(message)
-            written = True
+            written = self.awaiting_ack = True
             self.chunks_on_connection += 1
             if chunk:
                 self._read_ack(chunk, ack_timeout)
             elif self.host.startswith("unix://"):
                 self._wait_read_by_server(ack_timeout)
+            self.awaiting_ack = False
         except OSError as e:
             # in_forward closes with a reset (SO_LINGER 0), whether it closed before our chunk came or
             # after reading (and storing) it: a reset met while writing is the first, one met waiting

@@ -29,8 +29,6 @@ pytestmark = pytest.mark.slow
 LINES = 3000
 
 
-@pytest.mark.xfail(strict=True, reason="a reload replacing an output whose Fluentd is paused: the chunks its "
-                   "socket took are stored on resuming and sent again by the replacement, no resend named")
 def test_a_reload_replacing_a_paused_fluentd_output_names_the_resend_it_may_cause(tmp_path):
     peer = ForwardServer(port=free_port()).start()
     peer.frozen.set()  # accepted connection, nothing read: a SIGSTOPped Fluentd
