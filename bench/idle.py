@@ -1,7 +1,8 @@
 """Idle cost (issue 23): `shipper run` following 200 / 2,000 / 10,000 quiet files, beside a bare
-inotify loop watching the same folder. CPU (utime + stime of every thread), wake-ups (voluntary
-context switches of every thread: sleeps that ended) and preemptions (involuntary ones, from CPU
-work such as the safety rescan on a busy host) are read from /proc before and after a quiet window.
+inotify loop watching the same folder. CPU (utime + stime of every thread of the agent's process
+tree: its checkpoint writer included), wake-ups (voluntary context switches of every thread: sleeps
+that ended) and preemptions (involuntary ones, from CPU work such as the safety rescan on a busy
+host) are read from /proc before and after a quiet window.
 
     .venv/bin/python bench/idle.py                    # 200, 2000, 10000 files, 150 s windows
     .venv/bin/python bench/idle.py --files 2000 --seconds 30
@@ -34,23 +35,43 @@ while True:
 """
 
 
-def usage(pid: int) -> tuple[float, dict[str, int], int]:
-    """CPU seconds of all threads of `pid`; voluntary context switches (a sleep that ended: a
-    wake-up) per thread id; involuntary ones (preempted while running) of all threads."""
-    cpu, switches, preempted = 0.0, {}, 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
+def tree(pid: int) -> list[int]:
+    """`pid` and every process below it (the checkpoint writer, parse workers while they run)."""
+    pids, i = [pid], 0
+    while i < len(pids):
         try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            cpu += (int(fields[11]) + int(fields[12])) / TICK
-            with open(f"/proc/{pid}/task/{tid}/status") as f:
-                for line in f:
-                    if line.startswith("voluntary_ctxt_switches"):
-                        switches[tid] = int(line.split()[1])
-                    elif line.startswith("nonvoluntary_ctxt_switches"):
-                        preempted += int(line.split()[1])
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue  # a thread that ended meanwhile
+            for tid in os.listdir(f"/proc/{pids[i]}/task"):
+                with open(f"/proc/{pids[i]}/task/{tid}/children") as f:
+                    pids += [int(x) for x in f.read().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # ended meanwhile
+        i += 1
+    return pids
+
+
+def usage(pid: int) -> tuple[float, dict[str, int], int]:
+    """CPU seconds of all threads of `pid` and of its children (the whole process tree); voluntary
+    context switches (a sleep that ended: a wake-up) per thread id; involuntary ones (preempted
+    while running) of all threads."""
+    cpu, switches, preempted = 0.0, {}, 0
+    for proc in tree(pid):
+        try:
+            tids = os.listdir(f"/proc/{proc}/task")
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{proc}/task/{tid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                cpu += (int(fields[11]) + int(fields[12])) / TICK
+                with open(f"/proc/{proc}/task/{tid}/status") as f:
+                    for line in f:
+                        if line.startswith("voluntary_ctxt_switches"):
+                            switches[tid] = int(line.split()[1])
+                        elif line.startswith("nonvoluntary_ctxt_switches"):
+                            preempted += int(line.split()[1])
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue  # a thread that ended meanwhile
     return cpu, switches, preempted
 
 
