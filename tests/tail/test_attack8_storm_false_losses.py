@@ -37,7 +37,9 @@ def counted(agent: Agent) -> dict[str, float]:
             re.findall(r'^(shipper_(?:losses|bytes_lost)_total)\{source="app"\} ([0-9.e+]+)$', text, re.M)}
 
 
-@pytest.mark.xfail(strict=True, reason="in a Log4j rotation storm (~100 rotations/s) followed through `app.log*`, "
+# Not strict: whether the storm outruns the agent at all depends on the machine's load (found at load 10-20;
+# a quiet machine may keep up and pass). The cause and a tried fix: CHANGELOG, session 10.
+@pytest.mark.xfail(strict=False, reason="in a Log4j rotation storm (~100 rotations/s) followed through `app.log*`, "
                    "rotated files the agent read are warned and counted as lost although every line arrives once")
 def test_rotation_storm_through_a_glob_counts_no_loss_that_did_not_happen(tmp_path, log4j):
     logs = tmp_path / "logs"
