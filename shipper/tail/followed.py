@@ -93,6 +93,7 @@ class Loose:
     window: bytes = b""  # the bytes read just before state.offset, kept from the truncated live file
     trunc_size: int = 0  # the size the file was last seen at before its truncation
     regrown: bool = False  # its inode holds its head but other bytes (truncated while we were away, or reused)
+    cut_in_place: bool = False  # … and that inode is of the same generation: truncated in place, surely
     cut_to: int = 0  # truncated to this many bytes, all of them read (`truncate -s`): its inode reads on from there
     out_of_scope: bool = False  # no path of the source matches its family now (waits for nothing)
     # A tombstone loaded with bytes after its offset: the end of a last line without a newline, not

@@ -181,30 +181,31 @@ class Harvester:
         self.mark_done(f)
         if holes:
             self.ledger.holes(f.path, holes)
-            if holes[0][0] == 0 and not f.cut_seen:
-                f.cut_seen = True
-                self._hole_at_start(f, holes)
-        return got
-
-    def _hole_at_start(self, f: Followed, holes: list[tuple[int, int]]) -> None:
-        """`f` starts with a hole: it was truncated under a writer that does not append. What did the
-        hole replace?"""
-        if f.copied_to is None:
-            # Before we read it: the bytes the hole replaced were never read.
+        if f.copied_to is not None and (got or holes):
+            self._cut_after_copy(f, holes)
+        elif holes and holes[0][0] == 0 and not f.cut_seen:
+            # A file that starts with a hole was truncated under a writer that does not append
+            # before we read it: the bytes the hole replaced were never read.
+            f.cut_seen = True
             self.ledger.lost(f.path, 0, f"were in it before the {holes[0][1]} zero bytes at its start: it was truncated "
                                         "under a writer that does not append (copytruncate) before they were read; a "
                                         "copy, if one was made and is still there, is read as a new file", unknown=True)
+        return got
+
+    def _cut_after_copy(self, f: Followed, holes: list[tuple[int, int]]) -> None:
+        """`f`, first read since its last content was found in a copy (a restart after copytruncate,
+        Followed.copied_to): was anything written between the copy and the truncation? A writer
+        without O_APPEND went on where the file ended when it was cut, so a hole no longer than the
+        copy says no (called lost whole, it was a false loss after each reload: attack 6); a longer
+        one (or the file cut again since that copy: nothing tells) or none to tell by, maybe: the
+        copytruncate window, warned and counted as when the agent runs through the rotation."""
+        copy, copied = f.copied_to or ("", 0)
+        f.copied_to, f.cut_seen = None, True
+        if holes and holes[0][0] == 0 and _run_from_zero(holes) <= copied:
             return
-        # Its last content was found in a copy at the scan that followed it anew (a restart after
-        # copytruncate): the copy holds what the hole replaced, up to the copy's end. The writer went
-        # on where the file ended when it was cut: a hole longer than the copy held lines written
-        # between the copy and the cut (or the file was cut again since that copy: nothing tells).
-        # (Called lost whole, it was a false loss after each reload: attack 6.)
-        copy, copied = f.copied_to
-        if _run_from_zero(holes) > copied:
-            self.ledger.lost(f.path, 0, f"were written between the copy to {copy} and the truncation (copytruncate "
-                                        "rotation loses what is written in that window; rotate with `create` to lose "
-                                        "nothing)", unknown=True)
+        self.ledger.lost(f.path, 0, f"were written between the copy to {copy} and the truncation (copytruncate "
+                                    "rotation loses what is written in that window; rotate with `create` to lose "
+                                    "nothing)", unknown=True)
 
     def mark_done(self, f: Followed) -> None:
         """A deleted (or moved away) file still followed, read to its end: saved as gone now, so

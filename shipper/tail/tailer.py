@@ -625,6 +625,7 @@ class Tailer:
             return True
         if o is not None and not o.gz and o.path == s.path:
             lo.regrown = True  # same name and inode, other bytes: truncated and written again (or reused)
+            lo.cut_in_place = s.gen >= 0 and self.matcher.gen_of(o) == s.gen
         return False
 
     def _empty_live_rotated(self, lo: Loose) -> bool:
@@ -1245,7 +1246,7 @@ class Tailer:
             # `paths: [app.log*]`) was later taken for "the live file, rotated away" when deleted.
             self.pending[s.key] = s
         if moved:
-            if not s.gz:
+            if lo.cut_in_place and not s.gz:
                 self._left_in_copy[(s.dev, s.ino)] = (o.path, self._copy_len(o))
             s.dev, s.ino, s.gz, s.gen = o.st.st_dev, o.st.st_ino, o.gz, self.matcher.gen_of(o)
             if lo.truncated:

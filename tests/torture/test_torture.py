@@ -3,7 +3,8 @@ Long runs: `make torture SEED=1 N=1000` (strict: exactly once).
 
 FOUND are seeds that failed once and were fixed (the cause of each has its own test in
 tests/tail/test_identity.py; 7156 and 8102 in tests/tail/test_copytruncate_empty_live.py; 77027, an examiner's,
-passes since session 10's identity fixes, its own cause not isolated): replayed
+passes since session 10's identity fixes, its own cause not isolated; 88094, an examiner's, is the cause of
+tests/tail/test_attack8_copytruncate_while_stopped_silent.py): replayed
 strictly, exactly once. FOUND_OVERTAKEN, the same with `--overtaken` (a descriptor budget of 2-3 files and
 scans overtaken by rotations; their causes are tested in tests/tail/test_closed_reused_inode.py, those
 of 34, 35, 38, 58 and 333 in tests/tail/test_identity.py, and of session 10's 16, 1024, 1096, 1115, 1162, 1208,
@@ -18,7 +19,7 @@ from tests.torture.harness import run_schedule
 FOUND = [(15, 40), (45, 40), (215, 40), (41, 60), (50, 60), (214, 60), (1006, 60), (1038, 60),  # (seed, steps)
          (32, 40), (1040, 60), (1138, 60), (1151, 60), (1181, 60), (1231, 60), (1241, 60), (1253, 60), (1276, 60),
          (1292, 60), (2045, 60), (2149, 60), (2185, 60), (2211, 60), (2286, 60), (3030, 60), (3218, 60),
-         (7156, 60), (8102, 60), (77027, 80)]
+         (7156, 60), (8102, 60), (77027, 80), (88094, 80)]
 FOUND_OVERTAKEN = [(4, 40), (49, 40), (213, 40), (221, 40), (34, 40), (35, 40), (38, 40), (43, 40), (58, 40),
                    (333, 40), (16, 40), (1024, 40), (1096, 40), (1115, 40), (1162, 40), (1208, 40), (1215, 40),
                    (1230, 40)]
