@@ -17,6 +17,7 @@ DELIVERED_MAX = 200_000  # ids kept per output (~40 bytes each); an output's in-
 # repeats a kill -9 can cause stay of the order of an output's max_in_flight_batches (8 by default).
 MERGE_MAX = 8
 COMMITTER_IDLE_END = 5.0  # seconds without anything to commit after which the committer thread ends
+WITHDRAW_WAIT = 1.0  # seconds withdraw() waits for the commit of what it unblocked (a reload's main thread)
 
 
 class AckTracker:
@@ -182,11 +183,14 @@ class AckTracker:
     def withdraw(self, seqs: set[int], commit: bool = True) -> None:
         """Forget batches taken back from the outputs (they are read again from the checkpoint).
         `commit=False` (the outputs' queue locks held): what that unblocks is committed by the next
-        withdraw() or ack, not now (a commit may retry for long through a full disk)."""
+        withdraw() or ack, not now (a commit may retry for long through a full disk). Else it is
+        committed, waited for up to WITHDRAW_WAIT: a reload counts in_flight() next, and a commit
+        still in progress would count as a batch its source must wait for."""
         with self._lock:
             self._window = deque(e for e in self._window if e[0] not in seqs)
         if commit:
             self._advance()
+            self.wait_saved(WITHDRAW_WAIT)
 
     def _advance(self) -> None:
         """What completed is merged for the committer, which is started (or woken) to commit it."""

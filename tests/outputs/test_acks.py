@@ -99,6 +99,23 @@ def test_acks_during_a_commit_are_merged_into_the_next_and_wait_only_behind_merg
     assert tracker.commits == len(committed) and tracker.committed_seq == seqs[-1]
 
 
+def test_withdraw_commits_what_it_unblocked_before_it_returns():
+    """A reload withdraws the batches no output was handed, then counts in_flight(): what the withdrawal
+    unblocked is committed before withdraw() returns (within WITHDRAW_WAIT), so a commit merely in
+    progress is not taken for a batch the source must wait for."""
+    committed: list[dict] = []
+
+    def slow_commit(fragment):
+        time.sleep(0.3)
+        committed.append(dict(fragment))
+
+    tracker = AckTracker(slow_commit)
+    first, second = tracker.register(1, {"pos": 1}), tracker.register(1, {"pos": 2})
+    tracker.ack(second)  # done, but behind the first, which no output was handed
+    tracker.withdraw({first})
+    assert committed == [{"pos": 2}] and tracker.in_flight() == 0
+
+
 DELIVERING = """
 import sys, threading
 from shipper.acks import MERGE_MAX, AckTracker
