@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import weakref
 from collections import deque
 from collections.abc import Sequence
@@ -16,7 +15,6 @@ DELIVERED_MAX = 200_000  # ids kept per output (~40 bytes each); an output's in-
 # Acknowledged batches that may wait behind a commit in progress before an ack waits for it: the
 # repeats a kill -9 can cause stay of the order of an output's max_in_flight_batches (8 by default).
 MERGE_MAX = 8
-COMMITTER_IDLE_END = 5.0  # seconds without anything to commit after which the committer thread ends
 WITHDRAW_WAIT = 1.0  # seconds withdraw() waits for the commit of what it unblocked (a reload's main thread)
 
 
@@ -26,7 +24,7 @@ class AckTracker:
     A batch's checkpoint fragment is committed only when it and every earlier batch of the same
     source are fully acknowledged, so a crash never skips an unacknowledged record.
 
-    Commits are grouped, with no delay added: the tracker's committer thread commits at once what
+    Commits are grouped, with no delay added: a committer thread commits at once what
     an ack completed when no commit is in progress, and merges everything completed while one is
     into the next. The acknowledging thread (an output's) does not wait for the commit, so it sends
     its next batch meanwhile; a kill -9 repeats only what was in flight either way (the batches not
@@ -212,8 +210,6 @@ class AckTracker:
                 self._committer = threading.Thread(target=_commit_loop, args=(weakref.ref(self), self._lock),
                                                    name="checkpoint-commit", daemon=True)
                 self._committer.start()
-            elif not self._committing:
-                self._lock.notify_all()
 
     def _take(self) -> tuple[dict[str, Any], int]:
         """With the lock held, by the committer: what waits, taken to be committed."""
@@ -223,23 +219,16 @@ class AckTracker:
         self._lock.notify_all()  # an ack waiting for room (MERGE_MAX)
         return merged, seq
 
-    def _commit_taken(self, merged: dict[str, Any], seq: int) -> bool:
-        """By the committer: `merged` committed; False if the commit gave up (then it waits again)."""
-        ok = False
-        try:
-            ok = self._commit(merged) is not False
-        finally:
-            with self._lock:
-                self._committing = False
-                if ok:
-                    self.commits += 1
-                    # Batches with an empty fragment completed meanwhile need no commit of their own.
-                    self.committed_seq = max(self.committed_seq, seq if self._unsaved else self._unsaved_seq)
-                else:
-                    self._unsaved = {**merged, **self._unsaved}
-                    self._committer = None
-                self._lock.notify_all()
-        return ok
+    def _committed(self, merged: dict[str, Any], seq: int, ok: bool) -> None:
+        """With the lock held, by the committer: the commit of `merged` returned (`ok`) or gave up."""
+        self._committing = False
+        if ok:
+            self.commits += 1
+            # Batches with an empty fragment completed meanwhile need no commit of their own.
+            self.committed_seq = max(self.committed_seq, seq if self._unsaved else self._unsaved_seq)
+        else:
+            self._unsaved = {**merged, **self._unsaved}
+            self._committer = None
 
     def wait_saved(self, timeout: float | None) -> bool:
         """True once every batch completed so far is committed (False after `timeout`, or when a
@@ -279,22 +268,31 @@ class AckTracker:
 
 
 def _commit_loop(ref: weakref.ref[AckTracker], lock: threading.Condition) -> None:
-    """A tracker's committer thread: commits what waits, merged, until nothing has for
-    COMMITTER_IDLE_END seconds or a commit gave up (the next completed batch starts another).
-    It holds its tracker only while it commits: a source runner a reload let go is freed."""
-    while True:
-        with lock:
-            idle_end = time.monotonic() + COMMITTER_IDLE_END
-            while (tracker := ref()) is not None and not tracker._unsaved:
-                left = idle_end - time.monotonic()
-                if left <= 0:
-                    tracker._committer = None
-                    return
-                tracker = None
-                lock.wait(left)
-            if tracker is None:
-                return
-            merged, seq = tracker._take()
-        if not tracker._commit_taken(merged, seq):
+    """A tracker's committer thread: commits what waits, merged, until nothing does (the next
+    completed batch starts another) or a commit gave up. It holds its tracker only while it commits
+    and lets go of it before it lets go of the lock, and it never waits idle holding a reference:
+    whoever the lock lets on (wait_idle) may drop the last one (a runner a reload let go is freed)."""
+    with lock:
+        tracker = ref()
+        if tracker is None or not tracker._unsaved:
+            if tracker is not None:
+                tracker._committer = None
+            tracker = None
             return
-        tracker = None
+        merged, seq = tracker._take()
+    while True:
+        ok = False
+        try:
+            ok = tracker._commit(merged) is not False
+        finally:
+            with lock:
+                tracker._committed(merged, seq, ok)
+                if ok and tracker._unsaved:
+                    merged, seq = tracker._take()
+                else:
+                    if ok:
+                        tracker._committer = None
+                    tracker = None
+                    lock.notify_all()
+                    return
+                lock.notify_all()

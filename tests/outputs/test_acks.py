@@ -106,7 +106,7 @@ def test_withdraw_commits_what_it_unblocked_before_it_returns():
     committed: list[dict] = []
 
     def slow_commit(fragment):
-        time.sleep(0.3)
+        time.sleep(0.05)  # (without the wait, withdraw() returns before it is committed)
         committed.append(dict(fragment))
 
     tracker = AckTracker(slow_commit)
@@ -176,7 +176,8 @@ def test_a_kill_9_repeats_at_most_the_batches_in_flight(tmp_path, store):
         assert set(delivered) == set(range(top + 1)), "a number never delivered"
         repeats = (top + 1 - saved) // 3  # batches delivered and not committed: the next run sends them again
         assert repeats <= 2 * MERGE_MAX + 1, f"{repeats} batches delivered and not committed at the kill"
-    assert len(delivered) > len(set(delivered)), "no kill ever caught a batch in flight: the test saw nothing"
+    if store == "stopped":  # (answering, a kill may find every delivered batch committed)
+        assert len(delivered) > len(set(delivered)), "no kill caught a batch behind the hung commit"
 
 
 OUTPUTS = ("a", "b", "c")
