@@ -407,6 +407,9 @@ class FileSource(Source):
                     timeout = min(STOP_CHECK, timeout)  # a stop is seen that soon
                 changes = watcher.wait(timeout)
                 scan_now = changes.structure
+            if not self._restarting:  # (a reload hands the open files to the next tailer, which reads them on)
+                with self._lock:
+                    t.bury_deleted(self._emit)
         finally:
             if isinstance(stop, WakingEvent):
                 stop.remove_waker(watcher.wake)

@@ -1595,6 +1595,23 @@ class Tailer:
         """Folders holding the files followed under a name (where writes are to be watched)."""
         return {os.path.dirname(f.path) for f in self.files.values() if not f.deleted}
 
+    def bury_deleted(self, emit: Callable[[Chunk], None]) -> None:
+        """At a stop: a followed file deleted since the last scan and read to its end is saved as gone
+        now (a tombstone), as that scan would have: after the restart its checkpoint, naming a file
+        no longer there, was taken for the live file rotated away unread, a loss counted though
+        nothing was unread (a cleaner and a stop at the same moment)."""
+        for f in list(self.files.values()):
+            if f.fh is None or f.state is None or not f.at_eof:
+                continue
+            try:
+                st = f.fh.stat()
+            except OSError:
+                continue
+            if st.st_nlink == 0 and (f.gz or f.state.offset >= st.st_size):
+                f.deleted = True
+                self._unfollow(f)
+        self.flush(emit)
+
     def flush(self, emit: Callable[[Chunk], None]) -> None:
         if self.pending:
             emit(Chunk([], [], None, self.pending.take(), 0, None))

@@ -37,8 +37,6 @@ def losses_counted(agent: Agent) -> float:
     return float(m.group(1)) if m else 0.0
 
 
-@pytest.mark.xfail(strict=True, reason="files read to their end and deleted just before a SIGTERM are warned and "
-                   "counted after the restart as 'data lost … rotated away' (one per file) though nothing was unread")
 def test_files_deleted_just_before_a_stop_are_no_loss_after_the_restart(tmp_path):
     jobs = tmp_path / "jobs"
     jobs.mkdir()
