@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat as stat_mod
 import time
 from typing import Any, Callable, Iterable, TypeGuard
@@ -387,12 +388,15 @@ class Tailer:
                     # next file, header only, took a live file rotated out unread, its last lines
                     # gone without a word. (Its compressed form is another file.) A glob that matches the
                     # backups too (`app.log*`) lists them directly: under a rotated name of this
-                    # content's live name they are candidates all the same.
+                    # content's live name they are candidates all the same. Of several (rotated twice
+                    # or more while the agent was stopped), the oldest: rotation moves content away from
+                    # the live name one step at a time, so the newer ones were live after it.
                     cands = [k for k, o in unmatched.items()
                              if (not o.direct or self._rotated_name_of(s.family, o.path))
                              and (o.gz or not lo.reused) and self.matcher.could_hold_head(s, o, unmatched)]
-                    if len(cands) == 1:
-                        self._attach(lo, unmatched.pop(cands[0]), s.offset)
+                    oldest = self._oldest([unmatched[k] for k in cands])
+                    if oldest is not None:
+                        self._attach(lo, unmatched.pop((oldest.st.st_dev, oldest.st.st_ino)), s.offset)
 
         # 3. new files (or copies of followed ones, left alone)
         families_new = {o.family for o in unmatched.values() if o.family not in self.seen}
@@ -1205,6 +1209,18 @@ class Tailer:
                           "over it): read on from there", extra={"path": o.path, "offset": resume})
             return True
         return False
+
+    @staticmethod
+    def _oldest(files: list[Observed]) -> Observed | None:
+        """The one file of `files` last written before all the others (by mtime, then by a larger
+        rotation number, app.log.2 before app.log.1); None when none is, or `files` is empty."""
+        def age(o: Observed) -> tuple[int, int]:
+            digits = re.search(r"(\d+)(?:\.gz)?$", o.path)
+            return o.st.st_mtime_ns, -int(digits.group(1)) if digits else 0
+        ranked = sorted(files, key=age)
+        if not ranked or len(ranked) > 1 and age(ranked[0]) == age(ranked[1]):
+            return None
+        return ranked[0]
 
     @staticmethod
     def _rotated_name_of(family: str, path: str) -> bool:

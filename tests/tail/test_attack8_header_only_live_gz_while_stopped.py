@@ -105,9 +105,6 @@ def test_header_only_live_file_rolled_into_gz_while_stopped_is_no_loss_and_no_re
     assert (lost, counted, len(headers)) == ([], 0.0, headers_on_disk), "\n".join(lost)
 
 
-@pytest.mark.xfail(strict=True, reason="a live file read no further than its header line, rotated twice by the real "
-                   "logrotate (create, compress) while the agent was stopped, is warned and counted as 'data lost … "
-                   "rotated away' although app.log.2.gz holds it all, and its header is shipped twice")
 def test_header_only_live_file_logrotate_compressed_twice_while_stopped_is_no_loss_and_no_repeat(tmp_path):
     """Two rotations while stopped, with the real logrotate (`create`, `compress`, `rotate 4`) and a writer
     that starts each new file with its header: both backups start with the header, and the content read no
