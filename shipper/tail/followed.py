@@ -44,6 +44,7 @@ class Followed:
     held_fd: int | None = None  # the holder's descriptor, until the tailer opens its own
     final: bool = False  # deleted and idle: its unfinished last line will never end, shipped as it is
     written_deleted: bool = False  # written to after it was deleted: its writer still has it (kept longer)
+    deleted_seen: tuple[int, int] | None = None  # (size, mtime_ns) when a scan first found it deleted
     zeros: bool = False  # read up to zeros that run to its end (a mapped file): inotify sees no write into them
     # A compressed file read to where its stream ends early: (its size then, since when). Still
     # being written, it grows; unchanged for UNDECIDED_SECONDS, it was cut short: a loss.

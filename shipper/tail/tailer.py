@@ -305,6 +305,8 @@ class Tailer:
                 st = f.fh.stat()
                 f.deleted = st.st_nlink == 0
                 f.unnamed = not f.deleted
+                if f.deleted and f.deleted_seen is None:
+                    f.deleted_seen = (st.st_size, st.st_mtime_ns)
                 if not f.gz and st.st_size > f.size:
                     # Written to since the last read, then moved or deleted (while the agent slept or
                     # was frozen): not at its end any more; read through the descriptor first.
@@ -1693,9 +1695,16 @@ class Tailer:
                 st = f.fh.stat()
             except OSError:
                 return DELETED_GRACE
-            # The unlink set its ctime; a write since sets mtime and ctime alike (the kernel's
-            # file_update_time): no later write leaves mtime behind.
-            f.written_deleted = st.st_nlink == 0 and st.st_mtime_ns >= st.st_ctime_ns
+            # Written to since a scan found it deleted: its size or mtime moved, whatever the clocks.
+            # Before that: the unlink set its ctime, and a write since sets mtime and ctime alike
+            # (the kernel's file_update_time), so no later write leaves mtime behind — but only
+            # an mtime from this host's clock can be compared: one ahead of it (a writer on another
+            # host, an NFS or SMB server's clock) is past any local ctime, and every rotated file
+            # deleted after it was read was called an `rm` of a live log.
+            seen = f.deleted_seen
+            f.written_deleted = st.st_nlink == 0 and (
+                seen is not None and seen != (st.st_size, st.st_mtime_ns)
+                or st.st_ctime_ns <= st.st_mtime_ns <= time.time_ns())
         return self.close_inactive if f.written_deleted else DELETED_GRACE
 
     def _let_go_deleted(self, f: Followed) -> None:

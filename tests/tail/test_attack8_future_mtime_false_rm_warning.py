@@ -33,9 +33,6 @@ def stamp_ahead(path, seconds: float) -> None:
     os.utime(path, (t, t))
 
 
-@pytest.mark.xfail(strict=True, reason="a rotated file deleted after it was read, whose mtime the writer's clock set "
-                   "in the future, is warned as 'data possibly lost … deleted while its writer kept it open and wrote on "
-                   "(`rm` of a live log?)'")
 @pytest.mark.parametrize("ahead", [60, 3600])
 def test_writer_clock_ahead_gives_no_false_rm_warning_at_rotation(tmp_path, ahead):
     logs = tmp_path / "logs"
