@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from unittest import mock
 
+import pytest
 from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -171,3 +172,20 @@ CompressedIdentity.TestCase.settings = settings(max_examples=60, stateful_step_c
 DelayCompressIdentity.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
 test_compress_budget_1 = CompressedIdentity.TestCase
 test_delaycompress_budget_2 = DelayCompressIdentity.TestCase
+
+
+# Found by test_compress_budget_1 after 0e33d70 (session 10; hypothesis's shrunk example, replayed here so it
+# does not depend on a local example database): an empty record shipped.
+@pytest.mark.xfail(strict=True, reason="after two rotations overtaking scans with the descriptor budget at 1, an "
+                                       "empty record (b'') is shipped: a piece of a line (since 0e33d70)")
+def test_two_rotations_overtaking_reads_ship_no_empty_record():
+    state = CompressedIdentity()
+    try:
+        for step in (state.close_idle, state.rotate, lambda: state.read_overtaken(lines_first=0),
+                     lambda: state.read_overtaken(lines_first=1), state.close_idle, state.rotate,
+                     lambda: state.read_overtaken(lines_first=1)):
+            step()
+            state.every_record_is_a_line_written()
+            state.a_followed_file_is_read_through_gzip_exactly_when_it_is_compressed()
+    finally:
+        state.teardown()
