@@ -1,5 +1,5 @@
 """What the attacks on reloads that overlap a source's wait for a wedged output share
-(tests/e2e/test_attack7_reload*.py): the numbered lines an output received, and the agent's endpoint."""
+(tests/e2e/test_attack7_reload*.py): the agent they drive, the numbered lines an output received, and its endpoint."""
 from __future__ import annotations
 
 import json
@@ -27,3 +27,20 @@ def get(port: int, path: str) -> tuple[int, dict]:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
+
+
+def stdout_fa_fb_config(tmp_path, http: int, log, tags: str, fa_port: int, fb_port: int | None) -> str:
+    """The agent the reload-overlap attacks drive: one file source (batches of 100) with `tags`, stdout and the
+    Fluentd outputs fa and fb (fb left out when `fb_port` is None), shutdown_timeout 2, /health on `http`."""
+    fb = ("" if fb_port is None else
+          f"  - {{type: fluentd, name: fb, host: 127.0.0.1, port: {fb_port}, flush_interval: 0.2, ack_timeout: 1000}}\n")
+    return f"""
+state_dir: {tmp_path}/state
+shutdown_timeout: 2
+http: {{listen: "127.0.0.1:{http}"}}
+sources:
+  - {{name: app, type: file, paths: ["{log}"], parser: json, batch_size: 100, tags: [{tags}]}}
+outputs:
+  - {{type: stdout}}
+  - {{type: fluentd, name: fa, host: 127.0.0.1, port: {fa_port}, flush_interval: 0.2, ack_timeout: 1000}}
+{fb}"""

@@ -23,7 +23,7 @@ from collections import Counter
 
 import pytest
 
-from tests.e2e.reload_overlap import get, on, seq_list
+from tests.e2e.reload_overlap import get, on, seq_list, stdout_fa_fb_config
 from tests.peers.forward_server import ForwardServer
 from tests.support import stop_process, wait, wait_until
 from tests.tail.attack_agent import free_port, numbered
@@ -44,17 +44,7 @@ def test_reload_burst_replacing_the_working_output_repeats_nothing_on_the_wedged
     http = free_port()
 
     def write_config(tags: str, b_port: int) -> None:
-        cfg.write_text(f"""
-state_dir: {tmp_path}/state
-shutdown_timeout: 2
-http: {{listen: "127.0.0.1:{http}"}}
-sources:
-  - {{name: app, type: file, paths: ["{log}"], parser: json, batch_size: 100, tags: [{tags}]}}
-outputs:
-  - {{type: stdout}}
-  - {{type: fluentd, name: fa, host: 127.0.0.1, port: {wedged.port}, flush_interval: 0.2, ack_timeout: 1000}}
-  - {{type: fluentd, name: fb, host: 127.0.0.1, port: {b_port}, flush_interval: 0.2, ack_timeout: 1000}}
-""")
+        cfg.write_text(stdout_fa_fb_config(tmp_path, http, log, tags, wedged.port, b_port))
 
     write_config("t0", old_b.port)
     out = tmp_path / "stdout.jsonl"

@@ -25,7 +25,7 @@ from collections import Counter
 
 import pytest
 
-from tests.e2e.reload_overlap import get, on, seq_list
+from tests.e2e.reload_overlap import get, on, seq_list, stdout_fa_fb_config
 from tests.peers.forward_server import ForwardServer
 from tests.support import stop_process, wait, wait_until
 from tests.tail.attack_agent import free_port, numbered
@@ -47,19 +47,7 @@ def test_reload_replacing_the_working_output_while_the_other_is_wedged(tmp_path,
     http = free_port()
 
     def write_config(tags: str, b_port: int | None) -> None:
-        fb = ("" if b_port is None else "  - {type: fluentd, name: fb, host: 127.0.0.1, port: "
-              f"{b_port}, flush_interval: 0.2, ack_timeout: 1000}}")
-        cfg.write_text(f"""
-state_dir: {tmp_path}/state
-shutdown_timeout: 2
-http: {{listen: "127.0.0.1:{http}"}}
-sources:
-  - {{name: app, type: file, paths: ["{log}"], parser: json, batch_size: 100, tags: [{tags}]}}
-outputs:
-  - {{type: stdout}}
-  - {{type: fluentd, name: fa, host: 127.0.0.1, port: {wedged.port}, flush_interval: 0.2, ack_timeout: 1000}}
-{fb}
-""")
+        cfg.write_text(stdout_fa_fb_config(tmp_path, http, log, tags, wedged.port, b_port))
 
     def reloaded(n: int) -> None:
         agent.send_signal(signal.SIGHUP)

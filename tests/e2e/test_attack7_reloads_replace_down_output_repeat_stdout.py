@@ -23,7 +23,7 @@ from collections import Counter
 
 import pytest
 
-from tests.e2e.reload_overlap import get, on, seq_list
+from tests.e2e.reload_overlap import get, on, seq_list, stdout_fa_fb_config
 from tests.peers.forward_server import ForwardServer
 from tests.support import stop_process, wait, wait_until
 from tests.tail.attack_agent import free_port, numbered
@@ -44,17 +44,7 @@ def test_reloads_replacing_a_down_output_during_a_wait_repeat_nothing_on_the_oth
     http = free_port()
 
     def write_config(tags: str, a_port: int) -> None:
-        cfg.write_text(f"""
-state_dir: {tmp_path}/state
-shutdown_timeout: 2
-http: {{listen: "127.0.0.1:{http}"}}
-sources:
-  - {{name: app, type: file, paths: ["{log}"], parser: json, batch_size: 100, tags: [{tags}]}}
-outputs:
-  - {{type: stdout}}
-  - {{type: fluentd, name: fa, host: 127.0.0.1, port: {a_port}, flush_interval: 0.2, ack_timeout: 1000}}
-  - {{type: fluentd, name: fb, host: 127.0.0.1, port: {b.port}, flush_interval: 0.2, ack_timeout: 1000}}
-""")
+        cfg.write_text(stdout_fa_fb_config(tmp_path, http, log, tags, a_port, b.port))
 
     def reload(n: int, tags: str, a_port: int) -> None:
         write_config(tags, a_port)
