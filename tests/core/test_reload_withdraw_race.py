@@ -26,6 +26,23 @@ def batch(n: int) -> Batch:
     return Batch("app", "audit.app", [{"n": n}], [f"id{n}"], 10)
 
 
+def stdout_and_other(tmp_path):
+    """A pipeline (not started) of one file source `app` and two outputs, stdout and the Fluentd `other`."""
+    from shipper.config import parse_config
+    from shipper.pipeline import Pipeline
+
+    (tmp_path / "app.log").write_text("")
+    config = parse_config(f"""
+state_dir: {tmp_path / 'state'}
+sources:
+  - {{name: app, type: file, paths: ["{tmp_path / 'app.log'}"], parser: json}}
+outputs:
+  - {{type: stdout}}
+  - {{type: fluentd, name: other, host: 127.0.0.1, port: 9}}  # (never started)
+""", str(tmp_path / "shipper.yaml"), tmp_path)
+    return Pipeline(config)
+
+
 def test_a_batch_registered_before_a_withdrawal_and_queued_after_is_refused(tmp_path):
     commits: list[dict] = []
     tracker = AckTracker(lambda fragment: commits.append(dict(fragment)) or True)
@@ -88,19 +105,8 @@ def test_a_batch_left_untracked_by_the_reload_keeps_the_note_of_what_it_met(tmp_
     from collections import Counter
 
     from shipper.acks import DELIVERED_PREFIX
-    from shipper.config import parse_config
-    from shipper.pipeline import Pipeline
 
-    (tmp_path / "app.log").write_text("")
-    config = parse_config(f"""
-state_dir: {tmp_path / 'state'}
-sources:
-  - {{name: app, type: file, paths: ["{tmp_path / 'app.log'}"], parser: json}}
-outputs:
-  - {{type: stdout}}
-  - {{type: fluentd, name: other, host: 127.0.0.1, port: 9}}  # (never started)
-""", str(tmp_path / "shipper.yaml"), tmp_path)
-    pipeline = Pipeline(config)
+    pipeline = stdout_and_other(tmp_path)
     try:
         r = pipeline.runners["app"]
         r._delivered_before = {"stdout": Counter(["e1", "e2"])}  # as loaded from the state at its start
@@ -119,19 +125,8 @@ def test_a_commit_that_met_the_old_note_s_end_does_not_delete_a_note_saved_since
     thread, the take-back in the main one), it must not delete the new one: the successor would send the
     taken-back batches to that output again."""
     from shipper.acks import DELIVERED_PREFIX
-    from shipper.config import parse_config
-    from shipper.pipeline import Pipeline
 
-    (tmp_path / "app.log").write_text("")
-    config = parse_config(f"""
-state_dir: {tmp_path / 'state'}
-sources:
-  - {{name: app, type: file, paths: ["{tmp_path / 'app.log'}"], parser: json}}
-outputs:
-  - {{type: stdout}}
-  - {{type: fluentd, name: other, host: 127.0.0.1, port: 9}}  # (never started)
-""", str(tmp_path / "shipper.yaml"), tmp_path)
-    pipeline = Pipeline(config)
+    pipeline = stdout_and_other(tmp_path)
     try:
         r = pipeline.runners["app"]
         seq = r.tracker.register(2, {"pos": 7}, ["e3"])
