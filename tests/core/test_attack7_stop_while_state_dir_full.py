@@ -28,7 +28,7 @@ import time
 from collections import Counter
 
 from tests.support import wait_until
-from tests.tail.attack_agent import Agent, append_numbered
+from tests.tail.attack_agent import Agent, append_numbered, append_until_commits_fail
 
 
 def test_stop_while_the_state_dir_is_full_repeats_nothing_silently(tmp_path):
@@ -45,12 +45,7 @@ def test_stop_while_the_state_dir_is_full_repeats_nothing_silently(tmp_path):
         assert agent.wait_delivered(range(1000)), agent.errors()
         subprocess.run(["dd", "if=/dev/zero", f"of={state}/filler", "bs=64k"], capture_output=True)
         n = 1000
-        deadline = time.monotonic() + 60
-        while "checkpoint commit failed" not in agent.errors() and time.monotonic() < deadline:
-            append_numbered(log, n, n + 100)  # batches whose commits the full filesystem refuses
-            n += 100
-            time.sleep(0.2)
-        assert "checkpoint commit failed" in agent.errors(), "the commits did not fail: the filesystem is not full"
+        n = append_until_commits_fail(agent, log, n)
         assert agent.wait_delivered(range(n)), agent.errors()[-600:]
         first = agent.stop(signal.SIGTERM)
         journal = agent.errors()

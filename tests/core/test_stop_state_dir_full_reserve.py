@@ -12,7 +12,7 @@ from collections import Counter
 from shipper.checkpoint_db import RESERVE, RESERVE_BYTES
 from tests.fs_faults import fill, small_tmpfs
 from tests.support import wait_until
-from tests.tail.attack_agent import Agent, append_numbered
+from tests.tail.attack_agent import Agent, append_numbered, append_until_commits_fail
 
 
 def test_a_stop_on_a_full_state_dir_saves_its_last_checkpoints_in_the_reserve(tmp_path):
@@ -27,12 +27,7 @@ def test_a_stop_on_a_full_state_dir_saves_its_last_checkpoints_in_the_reserve(tm
             assert (state / RESERVE).stat().st_size == RESERVE_BYTES
             filler = fill(state)
             n = 1000
-            deadline = time.monotonic() + 60
-            while "checkpoint commit failed" not in agent.errors() and time.monotonic() < deadline:
-                append_numbered(log, n, n + 100)  # batches whose commits the full filesystem refuses
-                n += 100
-                time.sleep(0.2)
-            assert "checkpoint commit failed" in agent.errors(), "the commits did not fail: the filesystem is not full"
+            n = append_until_commits_fail(agent, log, n)
             assert agent.wait_delivered(range(n)), agent.errors()[-600:]
             first = agent.stop(signal.SIGTERM)
             journal = agent.errors()

@@ -25,6 +25,18 @@ def append_numbered(path, lo: int, hi: int) -> None:
         f.write("".join(numbered(i) for i in range(lo, hi)))
 
 
+def append_until_commits_fail(agent: "Agent", log, n: int) -> int:
+    """With the state_dir full: numbered lines from `n` appended in batches of 100 until the agent says a
+    checkpoint commit failed (within 60 s). Returns the next number to append."""
+    deadline = time.monotonic() + 60
+    while "checkpoint commit failed" not in agent.errors() and time.monotonic() < deadline:
+        append_numbered(log, n, n + 100)  # batches whose commits the full filesystem refuses
+        n += 100
+        time.sleep(0.2)
+    assert "checkpoint commit failed" in agent.errors(), "the commits did not fail: the filesystem is not full"
+    return n
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
