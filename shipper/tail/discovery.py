@@ -205,6 +205,12 @@ def is_rotated_name(live_name: str, name: str) -> bool:
 _SEPARATOR = re.compile(r"(?<=.)[-._]")
 
 
+def is_rotated_path(live: str, path: str) -> bool:
+    """Is `path` a rotated name of the live path `live`, in its folder?"""
+    folder, live_name = os.path.split(live)
+    return os.path.dirname(path) == folder and is_rotated_name(live_name, os.path.basename(path))
+
+
 def _uncount(index: dict, key: object, live: str) -> None:
     names = index.get(key)
     if names is None:

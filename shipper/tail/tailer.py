@@ -394,7 +394,7 @@ class Tailer:
                     # or more while the agent was stopped), the oldest: rotation moves content away from
                     # the live name one step at a time, so the newer ones were live after it.
                     cands = [k for k, o in unmatched.items()
-                             if (not o.direct or self._rotated_name_of(s.family, o.path))
+                             if (not o.direct or discovery.is_rotated_path(s.family, o.path))
                              and (o.gz or not lo.reused) and self.matcher.could_hold_head(s, o, unmatched)]
                     oldest = self._oldest([unmatched[k] for k in cands])
                     if oldest is not None:
@@ -1223,12 +1223,6 @@ class Tailer:
         if not ranked or len(ranked) > 1 and age(ranked[0]) == age(ranked[1]):
             return None
         return ranked[0]
-
-    @staticmethod
-    def _rotated_name_of(family: str, path: str) -> bool:
-        """Is `path` a rotated name of the live path `family`, in its folder?"""
-        folder, live = os.path.split(family)
-        return os.path.dirname(path) == folder and discovery.is_rotated_name(live, os.path.basename(path))
 
     def _is_rotated_name(self, path: str) -> bool:
         return self.families.has_rotated_name(path)
