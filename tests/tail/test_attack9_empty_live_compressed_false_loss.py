@@ -1,0 +1,62 @@
+"""Black-box attack 9 (issue 21's held-out checks, played by an examiner): a quiet audit log rotated by the
+real logrotate with `compress` and its default `ifempty` while the agent runs. The live file holds lines;
+logrotate rotates it (app.log.1.gz), makes an empty app.log, and rotates again before anything was written
+(a quiet day): the empty file becomes an empty app.log.1.gz. Nothing is deleted (`rotate 5`).
+
+Promise (docs/design.md "Which file is which": "a complete `.gz` with no line (an empty log rotated and
+compressed, logrotate's default `ifempty`)? no copy of anything, nothing lost when it is deleted"; README:
+loss is loud "when data was deleted or truncated before it could be read"; issue 21: every loss message
+names the real cause): every line delivered once, no loss warned, `shipper_losses` 0.
+
+What happens (by hand 8 of 8 runs, 1-3 s between rotations, with and without a header line; `create`
+without `compress`, or `delaycompress`, say nothing): each rotation of the empty live file is warned
+"data lost: an unknown number of bytes of …/app.log written after the last read: the file was rotated
+away and deleted unseen (more rotations than backups)" and counted in `shipper_losses` (1 for two
+rotations, 2 for three), though every line was delivered and no file was deleted."""
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from tests.tail.attack_agent import Agent, append_numbered, exactly_once
+
+pytestmark = pytest.mark.slow
+
+
+def losses_counted(agent: Agent) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{agent.port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    m = re.search(r'^shipper_losses_total\{source="app"\} ([0-9.e+]+)$', text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+@pytest.mark.xfail(strict=True, reason="an empty live file rotated into an empty .gz by logrotate compress is "
+                   "warned and counted as 'data lost … rotated away and deleted unseen' (issue 21)")
+def test_an_empty_live_file_compressed_by_logrotate_is_no_loss(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    live = logs / "app.log"
+    conf = tmp_path / "lr.conf"
+    conf.write_text(f"{live} {{\n  rotate 5\n  create\n  compress\n  missingok\n  ifempty\n}}\n")
+    append_numbered(live, 0, 100)
+    agent = Agent(tmp_path, [live])
+    agent.start()
+    try:
+        assert agent.wait_delivered(range(100))
+        for _ in range(3):  # the first rotation moves the lines, the next two an empty app.log
+            subprocess.run(["/usr/sbin/logrotate", "-f", "-s", str(tmp_path / "lr.state"), str(conf)], check=True)
+            time.sleep(1)  # a scan or more between rotations (poll_interval 0.2)
+        assert sorted(p.name for p in logs.iterdir()) == ["app.log", "app.log.1.gz", "app.log.2.gz", "app.log.3.gz"]
+        append_numbered(live, 100, 101)  # the live file goes on
+        assert agent.wait_delivered(range(101))
+        time.sleep(2)  # a loss is warned by then
+        counted = losses_counted(agent)
+    finally:
+        agent.stop()
+    assert exactly_once([s for s in agent.seqs() if s is not None], range(101)) == ""
+    lost = [line for line in agent.errors().splitlines() if "lost" in line]
+    assert (lost, counted) == ([], 0.0), "\n".join(lost[:3])
