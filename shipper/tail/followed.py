@@ -71,7 +71,7 @@ class Followed:
 class Identified(Followed):
     """A followed file with its identity: `state` holds its content's checkpoint (what is read,
     saved and compared). The two lifecycles of a Followed, seen by the type checker: one without a
-    state has only an inode and a `start`, and waits for a complete line (Tailer._identify); once
+    state has only an inode and a `start`, and waits for a complete line (Prospector.identify); once
     identified it is read. No Identified is made: a Followed is narrowed to one (is_identified)."""
 
     state: FileState

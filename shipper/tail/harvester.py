@@ -51,7 +51,7 @@ class Harvester:
         """Read the followed file `f` (open as `fh`, identified, `pre` its size just taken) from its offset
         on: its complete lines emitted as Chunks of at most batch_lines, each with the checkpoint that is
         true once they are delivered; holes skipped and reported, a cut .gz told, a deleted file's
-        unfinished last line shipped (see Tailer._finish_unfinished). True if any line was emitted."""
+        unfinished last line shipped (see Prospector._finish_unfinished). True if any line was emitted."""
         s = f.state
         got = False
         ended = f.zeros = False

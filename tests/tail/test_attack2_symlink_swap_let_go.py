@@ -34,7 +34,7 @@ def test_old_target_written_after_it_was_let_go_is_read(tmp_path):
     f.tailer.close_idle()  # idle for close_inactive: let go
     f.settle()
     assert not any(x.path.startswith(str(tmp_path / "r1")) and x.fh is not None for x in f.tailer.files.values())
-    assert len(f.tailer.moved_away) == 1
+    assert len(f.tailer.prospector.moved_away) == 1
     write(tmp_path / "r1" / "app.log", 30, 40)  # the old process writes again
     write(tmp_path / "r2" / "app.log", 40, 50)
     f.settle()
@@ -46,5 +46,5 @@ def test_old_target_written_after_it_was_let_go_is_read(tmp_path):
     f.settle()
     os.rename(tmp_path / "r1", tmp_path / "r1.old")
     f.settle()
-    assert f.tailer.moved_away == {}
+    assert f.tailer.prospector.moved_away == {}
     assert f.tailer.losses == 0

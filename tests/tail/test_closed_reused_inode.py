@@ -133,15 +133,15 @@ def test_a_closed_gz_file_not_compared_in_a_scan_is_not_read_from_another_file_o
         reused = os.stat(d / "app.log.1.gz").st_ino
         if closed.get(reused) != str(d / "app.log.2.gz"):
             pytest.fail("ext4 did not give the freed inode to the next file made: the schedule this test needs did not happen")
-        observe = f.tailer.observe
+        observe = f.tailer.prospector.observe
 
         def observe_then_rotate():
-            f.tailer.observe = observe
+            f.tailer.prospector.observe = observe
             obs = observe()
             rotate(gz_first=False)  # app.log.1.gz, listed, is app.log.2.gz when compared
             return obs
 
-        f.tailer.observe = observe_then_rotate
+        f.tailer.prospector.observe = observe_then_rotate
         f.poll()
         assert os.stat(d / "app.log.2.gz").st_ino == reused
         f.settle()
@@ -180,11 +180,11 @@ def test_a_closed_live_file_rotated_out_unread_is_not_taken_for_the_next_file_on
         f.tailer.close_idle()
         assert not f.tailer.known_open()
         first = os.stat(log).st_ino
-        observe = f.tailer.observe
+        observe = f.tailer.prospector.observe
         unread = []
 
         def observe_then_rotate():
-            f.tailer.observe = observe
+            f.tailer.prospector.observe = observe
             obs = observe()
             with open(log, "ab") as fh:
                 fh.write(lines(1))
@@ -193,7 +193,7 @@ def test_a_closed_live_file_rotated_out_unread_is_not_taken_for_the_next_file_on
             log.write_bytes(HEADER)
             return obs
 
-        f.tailer.observe = observe_then_rotate
+        f.tailer.prospector.observe = observe_then_rotate
         f.poll()
         os.unlink(d / "app.log.1")  # the next rotation, one backup kept: it goes unread
         os.rename(log, d / "app.log.1")
@@ -261,10 +261,10 @@ def test_a_live_file_renamed_before_it_could_be_opened_then_deleted_is_a_loss(ex
         f.poll()
         os.rename(log, d / "app.log.1")
         log.write_bytes(HEADER)  # the writer's next file: listed, not opened yet …
-        observe = f.tailer.observe
+        observe = f.tailer.prospector.observe
 
         def observe_then_rotate():
-            f.tailer.observe = observe
+            f.tailer.prospector.observe = observe
             obs = observe()
             with open(log, "ab") as fh:
                 fh.write(_line(1))
@@ -273,7 +273,7 @@ def test_a_live_file_renamed_before_it_could_be_opened_then_deleted_is_a_loss(ex
             log.write_bytes(HEADER)
             return obs
 
-        f.tailer.observe = observe_then_rotate
+        f.tailer.prospector.observe = observe_then_rotate
         f.poll()
         unopened = os.stat(d / "app.log.1").st_ino
         os.unlink(d / "app.log.1")  # the next rotation: the line in it goes unread

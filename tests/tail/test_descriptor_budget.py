@@ -35,19 +35,19 @@ def test_a_file_renamed_since_the_last_scan_is_not_closed_over_the_budget(tmp_pa
         f.tailer.read_changed([str(d / "s.log")], f.emit, f.stop)  # r.log is now the longest idle
         assert len(f.tailer.known_open()) == 2
         write("t.log")  # a new file: opening it takes a descriptor of the budget
-        observe = f.tailer.observe
+        observe = f.tailer.prospector.observe
 
         def observe_then_rotate():
             obs = observe()
             observe_then_rotate.done = True
-            f.tailer.observe = observe
+            f.tailer.prospector.observe = observe
             if written_before_rename:
                 write("r.log")
             os.rename(d / "r.log", d / "r.log.1")  # after the listing: the tailer has not seen it
             write("r.log")
             return obs
 
-        f.tailer.observe = observe_then_rotate
+        f.tailer.prospector.observe = observe_then_rotate
         f.poll()  # t.log is opened: one of the two open files is closed
         os.rename(d / "r.log", d / "r.log.1")  # the next rotation deletes the renamed file
         write("r.log")

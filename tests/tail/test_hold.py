@@ -231,10 +231,10 @@ def test_an_escape_the_tailer_may_have_read_is_at_most_not_certain(tmp_path, cap
         h.stop()
     live = Live(tmp_path, [log])  # how the tailer words and counts it
     t = live.source.tailer
-    t.families.add(log)
+    t.prospector.families.add(log)
     caplog.set_level(logging.WARNING)
-    t.ledger.escapes(later, t.families)
-    t.ledger.escapes({log: Escapes(1, 0)}, t.families)
+    t.ledger.escapes(later, t.prospector.families)
+    t.ledger.escapes({log: Escapes(1, 0)}, t.prospector.families)
     msgs = [r.getMessage() for r in caplog.records]
     assert t.losses == 1
     assert any(m.startswith(f"data lost: an unknown number of bytes of {log} were in at most 2 (at least 1") for m in msgs), msgs

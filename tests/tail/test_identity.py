@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from shipper.tail import harvester as harvester_mod, tailer as tailer_mod
+from shipper.tail import harvester as harvester_mod, prospector as prospector_mod
 from tests.tail.conftest import Follower
 from tests.tail.test_files import LOGROTATE, write
 
@@ -35,7 +35,7 @@ def expect(n: int) -> list[bytes]:
 
 @pytest.fixture
 def fast_missing(monkeypatch):
-    monkeypatch.setattr(tailer_mod, "MISSING_SECONDS", 0.0)
+    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)
 
 
 @pytest.mark.parametrize("options", ["  compress\n  create", "  compress\n  delaycompress\n  create", "  create"])
@@ -148,7 +148,7 @@ def test_real_logrotate_copytruncate_with_a_header_repeats_nothing(tmp_path, fas
 def test_a_copy_too_short_to_tell_waits_then_is_read_with_a_warning(tmp_path, monkeypatch, fast_missing, caplog):
     """A rotated file holding only the header a followed file starts with cannot be told apart:
     it is not guessed a copy for ever, nor read at once; after the bounded wait it is read, warned."""
-    monkeypatch.setattr(tailer_mod, "UNDECIDED_SECONDS", 0.6)
+    monkeypatch.setattr(prospector_mod, "UNDECIDED_SECONDS", 0.6)
     d = tmp_path / "logs"
     d.mkdir()
     log = d / "app.log"
@@ -357,7 +357,7 @@ def test_copytruncate_copy_shorter_than_what_was_read_is_proven_after_a_restart(
     """Seed 215: the reader read past the end of a copytruncate copy, which is then compressed;
     the agent restarts before it saw the truncation, so the bytes kept in memory to prove the copy
     are gone. The checkpoint's earlier read positions prove it: nothing is read twice."""
-    monkeypatch.setattr(tailer_mod, "UNDECIDED_SECONDS", 0.3)
+    monkeypatch.setattr(prospector_mod, "UNDECIDED_SECONDS", 0.3)
     d = tmp_path / "logs"
     d.mkdir()
     log = d / "app.log"
@@ -484,8 +484,8 @@ def test_a_compressed_copy_of_a_one_line_file_is_not_read_again_silently_after_a
     content only as read to its head. A first line no other file of the family has (an event)
     proves the .gz a copy: nothing read twice, no warning. A first line the files share (a
     header) proves nothing: the .gz waits and, read, is warned as a possible repeat."""
-    monkeypatch.setattr(tailer_mod, "UNDECIDED_SECONDS", 0.3)
-    monkeypatch.setattr(tailer_mod, "MISSING_SECONDS", 0.0)
+    monkeypatch.setattr(prospector_mod, "UNDECIDED_SECONDS", 0.3)
+    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)
     d = tmp_path / "logs"
     d.mkdir()
     log = d / "app.log"
@@ -519,8 +519,8 @@ def test_a_copy_holding_only_the_head_is_not_read_again_silently_when_the_trunca
     it before the truncation. The copy holds no more than the first line (which a shared header
     could be): it waits. The truncated content is then called gone; the copy, read after that,
     is warned as a possible repeat, not read silently."""
-    monkeypatch.setattr(tailer_mod, "UNDECIDED_SECONDS", 0.3)
-    monkeypatch.setattr(tailer_mod, "MISSING_SECONDS", 0.0)
+    monkeypatch.setattr(prospector_mod, "UNDECIDED_SECONDS", 0.3)
+    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)
     d = tmp_path / "logs"
     d.mkdir()
     log = d / "app.log"
@@ -578,7 +578,7 @@ def test_an_empty_log_rotated_and_compressed_is_no_undecided_copy_nor_a_loss(tmp
     at each rotation. A complete gzip stream with no line is no copy to wait for (it was warned
     "could not tell whether … is a copy of its own complete data" after the wait), and deleting
     it loses nothing (its compressed size was counted as bytes lost)."""
-    monkeypatch.setattr(tailer_mod, "UNDECIDED_SECONDS", 0.3)
+    monkeypatch.setattr(prospector_mod, "UNDECIDED_SECONDS", 0.3)
     d = tmp_path / "logs"
     d.mkdir()
     log = d / "app.log"
@@ -698,8 +698,8 @@ def test_a_copy_holding_only_a_first_line_of_its_own_is_the_content_it_starts_ac
     read on past it, then the file was truncated and written again. The copy holds no more than a
     first line no other file of the family has: the truncated content goes on in it (all read),
     so after the content is gone and the agent restarts the copy is still known, not read again."""
-    monkeypatch.setattr(tailer_mod, "UNDECIDED_SECONDS", 0.3)
-    monkeypatch.setattr(tailer_mod, "MISSING_SECONDS", 0.0)
+    monkeypatch.setattr(prospector_mod, "UNDECIDED_SECONDS", 0.3)
+    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)
     d = tmp_path / "logs"
     d.mkdir()
     log = d / "app.log"
@@ -726,7 +726,7 @@ def test_a_file_identified_but_not_yet_read_and_cut_under_a_non_appending_writer
     without O_APPEND, which goes on at its old offset. At offset 0 no bytes before the offset can
     show that: the head it was identified by does. (It was read from 0 under the old state, the
     hole skipped; after a restart the state's head matched nothing and the file was read again.)"""
-    monkeypatch.setattr(tailer_mod, "UNDECIDED_SECONDS", 0.3)  # (the copy, shorter than the old content, waits)
+    monkeypatch.setattr(prospector_mod, "UNDECIDED_SECONDS", 0.3)  # (the copy, shorter than the old content, waits)
     d = tmp_path / "logs"
     d.mkdir()
     log = d / "app.log"
@@ -1049,17 +1049,17 @@ def test_a_file_renamed_before_it_could_be_opened_does_not_take_its_inode_given_
         f.poll()
         os.rename(log, d / "app.log.1")
         log.write_bytes(b"")  # the new live file, empty
-        observe = f.tailer.observe
+        observe = f.tailer.prospector.observe
 
         def observe_then_rotate():
-            f.tailer.observe = observe
+            f.tailer.prospector.observe = observe
             obs = observe()  # lists the empty live file …
             os.rename(d / "app.log.1", d / "app.log.2")  # … which a rotation renames before it is opened
             os.rename(log, d / "app.log.1")
             write(log, "line 5")
             return obs
 
-        f.tailer.observe = observe_then_rotate
+        f.tailer.prospector.observe = observe_then_rotate
         f.poll()
         dev, empty = os.stat(d).st_dev, os.stat(d / "app.log.1").st_ino
         assert f.tailer.files[(dev, empty)].state is None
@@ -1101,7 +1101,7 @@ def test_a_content_whose_copy_is_renamed_during_the_scan_is_not_called_gone(tmp_
         os.unlink(log)
         write(log, HEADER, "line 5")
         f.restart()
-        observe = f.tailer.observe
+        observe = f.tailer.prospector.observe
         shifts = iter([(1, 2), (2, 3)])
 
         def observe_then_rotate():
@@ -1111,7 +1111,7 @@ def test_a_content_whose_copy_is_renamed_during_the_scan_is_not_called_gone(tmp_
                 os.rename(d / f"app.log.{i}.gz", d / f"app.log.{j}.gz")  # … which the next rotation renames
             return obs
 
-        f.tailer.observe = observe_then_rotate
+        f.tailer.prospector.observe = observe_then_rotate
         with caplog.at_level(logging.WARNING, logger="shipper.tail"):
             f.poll(2)
             f.settle()
@@ -1209,16 +1209,16 @@ def test_a_copytruncate_copy_compared_after_the_live_file_was_cut_during_the_sca
         os.write(fd, b"".join(b"line %d\n" % i for i in range(10, 15)))  # not read before the rotation
         shutil.copyfile(log, d / "app.log.1")  # logrotate copytruncate: the copy …
         tailer = f.tailer
-        observe = tailer.observe
+        observe = tailer.prospector.observe
 
         def observe_then_truncate():
-            tailer.observe = observe
+            tailer.prospector.observe = observe
             obs = observe()  # (the copy is listed) …
             os.truncate(log, 0)  # … then the truncation, and the writer goes on at its offset
             os.write(fd, b"".join(b"line %d\n" % i for i in range(15, 20)))
             return obs
 
-        tailer.observe = observe_then_truncate
+        tailer.prospector.observe = observe_then_truncate
         with caplog.at_level(logging.WARNING, logger="shipper.tail"):
             f.settle()
         got = records(f)
@@ -1312,17 +1312,17 @@ def test_a_file_never_opened_does_not_take_its_inode_given_to_a_copy_of_a_new_li
         write(log, "line 5")  # (read at the next scan: its checkpoint goes with the placeholder's)
         os.rename(log, d / "app.log.1")
         write(log, HEADER)  # the writer's new file
-        observe = f.tailer.observe
+        observe = f.tailer.prospector.observe
 
         def observe_then_rotate():
-            f.tailer.observe = observe
+            f.tailer.prospector.observe = observe
             obs = observe()  # lists the new live file …
             os.rename(d / "app.log.1", d / "app.log.2")  # … which a rotation renames before it is opened
             os.rename(log, d / "app.log.1")
             write(log, HEADER)
             return obs
 
-        f.tailer.observe = observe_then_rotate
+        f.tailer.prospector.observe = observe_then_rotate
         f.poll()
         unopened = os.stat(d / "app.log.1").st_ino
         assert f.tailer.files[(os.stat(d).st_dev, unopened)].unopened
@@ -1428,17 +1428,17 @@ def test_a_live_file_empty_when_listed_renamed_before_it_was_opened_and_deleted_
     log.write_bytes(b"")
     f = Follower([log], d)
     try:
-        observe = f.tailer.observe
+        observe = f.tailer.prospector.observe
 
         def observe_then_rotate():
-            f.tailer.observe = observe
+            f.tailer.prospector.observe = observe
             obs = observe()  # lists the live file, empty …
             write(log, "line 0")  # … which is written to and rotated before it is opened
             os.rename(log, d / "app.log.1")
             log.write_bytes(b"")
             return obs
 
-        f.tailer.observe = observe_then_rotate
+        f.tailer.prospector.observe = observe_then_rotate
         f.poll()
         os.unlink(d / "app.log.1")  # a cleaner (or `rotate 0`)
         write(log, "line 1")
@@ -1476,15 +1476,15 @@ def test_a_new_backup_renamed_during_the_scan_that_found_it_is_read_under_its_ne
         rotate()  # while the agent does not look: the file it follows to app.log.1 …
         write(log, *[f"line {i}" for i in range(5, 10)])
         rotate()  # … and one it never saw to app.log.1
-        observe = f.tailer.observe
+        observe = f.tailer.prospector.observe
 
         def observe_then_rotate():
-            f.tailer.observe = observe
+            f.tailer.prospector.observe = observe
             obs = observe()  # lists that one as app.log.1 …
             rotate()  # … which a rotation renames to app.log.2 before it is compared
             return obs
 
-        f.tailer.observe = observe_then_rotate
+        f.tailer.prospector.observe = observe_then_rotate
         f.poll()
         os.unlink(d / "app.log.2")  # a cleaner
         with caplog.at_level(logging.WARNING, logger="shipper.tail"):

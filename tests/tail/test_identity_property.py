@@ -18,7 +18,7 @@ import pytest
 from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from shipper.tail import tailer as tailer_mod
+from shipper.tail import prospector as prospector_mod
 from tests.tail.conftest import Follower
 
 HEADER = b"# time level logger message (a header every file shares)"
@@ -38,7 +38,7 @@ class CompressedIdentity(RuleBasedStateMachine):
         self.backups = 2
         self._new_live()
         # (no waiting on the clock: a file missing from two scans is gone at once)
-        self.patch = mock.patch.object(tailer_mod, "MISSING_SECONDS", 0.0)
+        self.patch = mock.patch.object(prospector_mod, "MISSING_SECONDS", 0.0)
         self.patch.start()
         self.f = Follower([self.live], self.dir, max_open=self.budget, close_inactive=0.0)
         self.f.poll()
@@ -112,19 +112,19 @@ class CompressedIdentity(RuleBasedStateMachine):
     def read_overtaken(self, lines_first):
         """The scan lists the files, then a rotation renames them before it compares their bytes."""
         tailer = self.f.tailer
-        observe = tailer.observe
+        observe = tailer.prospector.observe
 
         def observe_then_rotate():
-            tailer.observe = observe
+            tailer.prospector.observe = observe
             obs = observe()
             if lines_first:
                 self.write(lines_first)
             self._rotate()
             return obs
 
-        tailer.observe = observe_then_rotate
+        tailer.prospector.observe = observe_then_rotate
         self.f.poll()
-        tailer.observe = observe
+        tailer.prospector.observe = observe
 
     @rule()
     def close_idle(self):

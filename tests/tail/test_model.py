@@ -10,7 +10,7 @@ import tempfile
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from shipper.tail import tailer as tailer_mod
+from shipper.tail import prospector as prospector_mod
 from tests.tail.conftest import Follower
 
 BACKUPS = 3
@@ -172,7 +172,7 @@ class CheckedModel(TailModel):
 
 
 def test_tail_model(monkeypatch):
-    monkeypatch.setattr(tailer_mod, "MISSING_SECONDS", 0.0)  # the model's scans come fast
+    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)  # the model's scans come fast
     CheckedModel.TestCase.settings = settings(max_examples=200, stateful_step_count=40, deadline=None,
                                               suppress_health_check=list(HealthCheck))
     CheckedModel.TestCase().runTest()

@@ -49,7 +49,7 @@ def test_a_backup_shifted_by_logrotate_during_a_scan_is_not_read_again(tmp_path)
     rotate()
     write(40)  # the next file, not looked at yet
 
-    observe = f.tailer.observe
+    observe = f.tailer.prospector.observe
     rotated_in_scan = []
 
     def observe_then_rotate():
@@ -59,7 +59,7 @@ def test_a_backup_shifted_by_logrotate_during_a_scan_is_not_read_again(tmp_path)
             rotate()  # the names just listed now hold other files
         return obs
 
-    f.tailer.observe = observe_then_rotate
+    f.tailer.prospector.observe = observe_then_rotate
     try:
         for _ in range(4):
             f.poll()
@@ -133,7 +133,7 @@ def test_a_held_file_compressed_and_deleted_during_a_scan_is_read_once(tmp_path)
         os.rename(log, d / "app.log.1")
         (d / "app.log.1.gz").write_bytes(gzip.compress((d / "app.log.1").read_bytes()))
 
-        observe = f.tailer.observe
+        observe = f.tailer.prospector.observe
 
         def observe_then_delete():
             obs = observe()
@@ -141,7 +141,7 @@ def test_a_held_file_compressed_and_deleted_during_a_scan_is_read_once(tmp_path)
                 os.unlink(d / "app.log.1")  # logrotate's last step, after the scan listed the name
             return obs
 
-        f.tailer.observe = observe_then_delete
+        f.tailer.prospector.observe = observe_then_delete
         for _ in range(3):
             f.poll()
         f.settle()
@@ -179,7 +179,7 @@ def test_a_file_held_after_the_scan_listed_it_is_identified_through_the_holders_
         while not any(k[1] == ino for k in holder.held) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert any(k[1] == ino for k in holder.held)  # (the .gz made by the rotation is held too)
-        observe = f.tailer.observe
+        observe = f.tailer.prospector.observe
         listed = []
 
         def observe_then_rotate():
@@ -192,14 +192,14 @@ def test_a_file_held_after_the_scan_listed_it_is_identified_through_the_holders_
 
         with holder.paused():  # the holder lags: the new log is not held when the scan starts
             log.write_bytes(HEADER + b"".join(lines[100:109]))  # a short file (`w9`)
-            f.tailer.observe = observe_then_rotate
+            f.tailer.prospector.observe = observe_then_rotate
             f.tailer.scan()  # lists app.log; renamed away before it is opened
         # (the holder has caught up: the file is held under app.log.1)
         assert any(h.path.endswith("app.log.1") for h in holder.held.values())
         (d / "app.log.1.gz").write_bytes(gzip.compress((d / "app.log.1").read_bytes()))
         os.unlink(d / "app.log.1")
         log.write_bytes(HEADER + b"".join(lines[109:]))  # the writer's next file
-        f.tailer.observe = observe
+        f.tailer.prospector.observe = observe
         f.tailer.read_all(f.emit, f.stop)
         for _ in range(3):
             f.poll()
@@ -239,7 +239,7 @@ def test_a_closed_live_file_rotated_between_the_listing_and_its_comparison_is_no
         f.tailer.close_idle()  # read to its end: closed (its state stays, found again by identity)
         assert not f.tailer.known_open()
         write(log, 1)  # grown: the next scan must compare its bytes to know it is still that content
-        observe = f.tailer.observe
+        observe = f.tailer.prospector.observe
         listed = []
 
         def observe_then_rotate():
@@ -251,7 +251,7 @@ def test_a_closed_live_file_rotated_between_the_listing_and_its_comparison_is_no
                 write(log, 1)
             return obs
 
-        f.tailer.observe = observe_then_rotate
+        f.tailer.prospector.observe = observe_then_rotate
         for _ in range(3):
             f.poll()
         f.settle()

@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 
-from shipper.tail import harvester as harvester_mod, tailer as tailer_mod
+from shipper.tail import harvester as harvester_mod, prospector as prospector_mod
 from shipper.tail.holder import generation
 from tests.tail.conftest import Follower
 
@@ -264,18 +264,18 @@ class Schedule:
         """The next scan lists the files, then a rotation (lines written first, or not) renames them
         before it opens them to compare their bytes."""
         tailer = self.f.tailer
-        observe = tailer.observe
+        observe = tailer.prospector.observe
         k = self.overtake_rng.choice([0, 0, 1, 3])
 
         def observe_then_rotate():
-            tailer.observe = observe
+            tailer.prospector.observe = observe
             obs = observe()
             if k:
                 self.write(k)
             self.rotate_create()
             return obs
 
-        tailer.observe = observe_then_rotate
+        tailer.prospector.observe = observe_then_rotate
         self.log.append(f"(overtaken by w{k},rotate)" if k else "(overtaken by rotate)")
 
     def restart(self) -> None:
@@ -343,9 +343,9 @@ def run_schedule(seed: int, steps: int = 40, strict: bool = True, overtaken: boo
     losses = Losses()
     log = logging.getLogger("shipper.tail")
     log.addHandler(losses)
-    saved = tailer_mod.MISSING_SECONDS, tailer_mod.UNDECIDED_SECONDS, harvester_mod.UNDECIDED_SECONDS
+    saved = prospector_mod.MISSING_SECONDS, prospector_mod.UNDECIDED_SECONDS, harvester_mod.UNDECIDED_SECONDS
     # The schedule's reads come fast (a copy waits, a cut .gz is told, after 0.2 s).
-    tailer_mod.MISSING_SECONDS, tailer_mod.UNDECIDED_SECONDS, harvester_mod.UNDECIDED_SECONDS = 0.0, 0.2, 0.2
+    prospector_mod.MISSING_SECONDS, prospector_mod.UNDECIDED_SECONDS, harvester_mod.UNDECIDED_SECONDS = 0.0, 0.2, 0.2
     sch = None
     try:
         sch = Schedule(seed, folder, overtaken)
@@ -354,7 +354,7 @@ def run_schedule(seed: int, steps: int = 40, strict: bool = True, overtaken: boo
         sch.settle()
         sch.check(losses, strict)
     finally:
-        tailer_mod.MISSING_SECONDS, tailer_mod.UNDECIDED_SECONDS, harvester_mod.UNDECIDED_SECONDS = saved
+        prospector_mod.MISSING_SECONDS, prospector_mod.UNDECIDED_SECONDS, harvester_mod.UNDECIDED_SECONDS = saved
         log.removeHandler(losses)
         if sch is not None:
             sch.close()
