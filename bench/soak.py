@@ -91,6 +91,53 @@ class Writer(threading.Thread):
         self.rotations += 1
 
 
+class TimedPeer(ForwardServer):
+    """The Fluentd peer, noting for each chunk stored when it came (seconds on the soak's clock) and
+    its id: a duplicate is then traced to the chunk each copy came in (see duplicates.txt)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.t0 = time.monotonic()
+        self.arrivals: list[tuple[float, str | None, int, int]] = []  # (t, chunk id, first record, count)
+
+    def _store(self, tag: str, entries: list[tuple[int, dict]], option: dict) -> None:
+        with self._lock:
+            self.arrivals.append((time.monotonic() - self.t0, option.get("chunk"), len(self.records), len(entries)))
+        super()._store(tag, entries, option)
+
+
+def timestamp_lines(src, dst, t0: list[float]) -> None:
+    """Copy the agent's stderr to agent.log, each line prefixed with the soak's clock (t=…): the
+    journal's timestamps, for telling which reload or outage a message belongs to."""
+    for line in iter(src.readline, b""):
+        dst.write(b"t=%.2f " % (time.monotonic() - t0[0]) + line)
+        dst.flush()
+    dst.close()
+
+
+def write_duplicates(d: Path, peer: "TimedPeer", events: list[tuple[float, str]]) -> None:
+    """duplicates.txt: each repeated line with the chunks that brought its copies (time, id, size), and
+    the soak's timeline (reloads, outages), to lay beside the timestamped agent.log."""
+    owner: list[int] = []
+    for i, (_, _, first, count) in enumerate(peer.arrivals):
+        owner.extend([i] * (first + count - len(owner)))
+    seen: dict[str, list[int]] = collections.defaultdict(list)
+    for k, (_, _, r) in enumerate(list(peer.records)):
+        seen[r.get("user", {}).get("name")].append(owner[k] if k < len(owner) else -1)
+    by_pair: dict[tuple[int, ...], list[str]] = collections.defaultdict(list)
+    for name, chunks in seen.items():
+        if len(chunks) > 1:
+            by_pair[tuple(chunks)].append(name)
+    with open(d / "duplicates.txt", "w") as f:
+        for pair, names in sorted(by_pair.items()):
+            where = "; ".join(f"chunk #{c} t={peer.arrivals[c][0]:.2f} id={peer.arrivals[c][1]} "
+                              f"({peer.arrivals[c][3]} records)" for c in pair)
+            f.write(f"{len(names)} lines {names[:3]}...: {where}\n")
+        f.write("\ntimeline:\n")
+        for t, what in events:
+            f.write(f"t={t:.2f} {what}\n")
+
+
 def unit_environment() -> dict[str, str]:
     """The environment systemd/shipper.service gives the agent: the soak measures it as installed."""
     env = {}
@@ -158,7 +205,9 @@ def main() -> int:
     d = args.out
     subprocess.run(["rm", "-rf", str(d)], check=True)
     (d / "logs").mkdir(parents=True)
-    peer = ForwardServer().start()
+    peer = TimedPeer()
+    peer.start()
+    events: list[tuple[float, str]] = []  # the soak's own acts on its clock, for duplicates.txt
     port = peer.port
     generation = 0
     cfg = d / "shipper.yaml"
@@ -170,9 +219,11 @@ def main() -> int:
            else [str(REPO / ".venv/bin/python"), str(REPO / "bench/soak_probe.py")] if args.probe
            else [str(REPO / ".venv/bin/shipper")])
     cmd = [*args.wrap.split(), *cmd]
-    agent = subprocess.Popen([*cmd, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=errlog,
+    agent = subprocess.Popen([*cmd, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              env={**os.environ, **({} if args.bare else unit_environment()),
                                   "SHIPPER_TRACE_DIR": str(d)})
+    assert agent.stderr is not None
+    threading.Thread(target=timestamp_lines, args=(agent.stderr, errlog, [peer.t0]), daemon=True).start()
     snapshots = 0
     up_by = time.monotonic() + 120  # a SIGHUP before the agent's handler is set would end it
     while b"msg=started" not in (d / "agent.log").read_bytes() and agent.poll() is None and time.monotonic() < up_by:
@@ -201,15 +252,18 @@ def main() -> int:
                 generation += 1
                 cfg.write_text(config(d, args.files, port, generation))
                 agent.send_signal(signal.SIGHUP)
+                events.append((time.monotonic() - peer.t0, f"SIGHUP {generation}"))
                 reloads += 1
                 next_reload += args.reload_every
             if down_until is None and now >= next_outage:
                 peer.stop()
+                events.append((time.monotonic() - peer.t0, "peer down"))
                 outages += 1
                 down_until = now + args.outage_for
                 next_outage += args.outage_every
             if down_until is not None and now >= down_until:
                 peer.start()
+                events.append((time.monotonic() - peer.t0, "peer up"))
                 down_until = None
             if agent.poll() is not None:
                 print(f"agent exited with {agent.returncode}", file=sys.stderr)
@@ -231,6 +285,7 @@ def main() -> int:
     agent.wait(120)
     names = collections.Counter(r.get("user", {}).get("name") for _, _, r in list(peer.records))
     dups = sum(c - 1 for c in names.values() if c > 1)
+    write_duplicates(d, peer, events)
     lost = writer.written - len([n for n in names if n])
     peer.stop()
 
