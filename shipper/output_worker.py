@@ -114,6 +114,13 @@ class OutputWorker:
         with self._cond:
             return list(self._queue)
 
+    def in_send(self) -> list[tuple[Batch, AckTracker, int]]:
+        """The batches handed to the output and not acknowledged, while its thread runs: a send in
+        progress, or one just returned and not acknowledged yet (after a stop, the thread ends at once
+        from anywhere else). Empty once the thread ended."""
+        with self._cond:
+            return list(self._queue)[: self._attempted] if self._thread.is_alive() else []
+
     def pending(self) -> int:
         with self._cond:
             return len(self._queue)

@@ -339,8 +339,8 @@ class Output(ABC):
     OutputConfig subclass), `ctx` an OutputContext; do not connect here (`shipper check` builds outputs
     to describe them). `send(batch)` returns once the batch is stored: that acknowledges it. Class
     attributes: `Config`, `coalesce` (with send_many), `takes_lines`, `reads_index_keys`,
-    `stores_in_order`; `trouble` is the delivery problem while send() retries. The other methods are
-    optional.
+    `stores_in_order`, `finishes_sends`; `trouble` is the delivery problem while send() retries. The
+    other methods are optional.
     """
 
     Config: ClassVar[type[OutputConfig]] = OutputConfig
@@ -356,6 +356,11 @@ class Output(ABC):
     # export or scroll has an order of its own: attestations say so and `shipper verify` tells no
     # reordering in such a store's trail.
     stores_in_order: ClassVar[bool] = True
+    # A send() that has begun writing is never cut short by a stop or a close: it returns once its batch
+    # is written whole (stdout: a write blocked on a paused pipe reader goes on when it reads again).
+    # A reload that replaces or removes such an output waits for that send, whose batch then counts as
+    # delivered, instead of reading the batch again for the replacement (which would write it twice).
+    finishes_sends: ClassVar[bool] = False
     # The delivery problem while it lasts, when send() retries inside (for /health and `shipper
     # status`); None while delivering. Never holds a secret.
     trouble: str | None = None

@@ -11,14 +11,18 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Collection
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
+from shipper.acks import AckTracker
 from shipper.checkpoint import GivenUp
 from shipper.config import Config
 from shipper.config_base import SourceConfig
 from shipper.metrics import forget_metrics
 from shipper.output_worker import OUTPUT_CLOSE_TIMEOUT, OutputWorker, close_workers
+from shipper.plugin import Batch
 from shipper.reload import ReloadError
 from shipper.source_runner import SourceRunner
 
@@ -43,6 +47,9 @@ class Reloads:
         # deadline (shutdown_timeout without progress) a pending restart is a wedge: /health and the journal.
         self._waits: dict[str, tuple[tuple[int, int], float, bool]] = {}
         self._wait_began: dict[str, float] = {}  # per draining source: when its wait began (time.monotonic())
+        # Outputs a reload closed inside a send no close cuts short (Output.finishes_sends): the batches of
+        # that send are settled once their thread ends, delivered (acknowledged) or not (_settle_closed).
+        self.finishing: list[_Finishing] = []
 
     def apply(self, new: Config, plan, wait_slice: Callable[[float], bool] | None = None) -> list[str]:
         """Apply a reload plan (shipper.reload.plan_reload) with `new` as the config; returns problems.
@@ -130,27 +137,14 @@ class Reloads:
         staying = self._had_by_staying(set(closing))
         for name in closing:
             w = p.drop_output(name)
-            # What a draining source still had there will never be acknowledged by it. For an output
-            # removed, while an output that stays has the batch (stored or sending), nothing needs it
-            # from the removed one: acknowledged on its behalf, the other outputs' acks decide (read
-            # again, it would repeat on every output that had it). Otherwise, and for an output
-            # replaced, the batch is stranded: once the outputs still sending it are done, it is read
-            # again for the source's outputs that did not store it (finish_restarts; a rename: for the
-            # new name; a send the close cut short may have been stored: at-least-once).
             held = w.leftover()
-            for r in self.draining.values():
-                seqs = {seq for _, t, seq in held if t is r.tracker}
-                if name in plan.outputs_removed:
-                    kept = {seq for seq in seqs if (id(r.tracker), seq) in staying}
-                    for seq in kept:
-                        r.tracker.ack_removed(seq, name)
-                    seqs -= kept
-                    if seqs and r.source.rereads:
-                        log.warning("reload: batches only a removed output held are read again for the "
-                                    "source's outputs now", extra={"source": r.cfg.name, "output": name,
-                                                                   "batches": len(seqs)})
-                for seq in seqs:
-                    r.tracker.strand(seq, [name])
+            # A send no close cuts short (stdout blocked on a paused pipe reader) will deliver its batch:
+            # read again, the replacement would write it twice. It is waited for (_settle_closed).
+            sending = [(t, seq) for _, t, seq in w.in_send()] if w.output.finishes_sends else []
+            if sending:
+                self.finishing.append(_Finishing(w, name, name in plan.outputs_removed, set(closing), sending))
+                held = [h for h in held if (h[1], h[2]) not in sending]
+            self._settle(name, name in plan.outputs_removed, held, staying)
             if name in plan.outputs_removed:
                 forget_metrics("output", name)
         for name, w in fresh.items():
@@ -176,14 +170,49 @@ class Reloads:
         p.compact(time.monotonic())
         return problems
 
-    def _had_by_staying(self, closing: set[str]) -> set[tuple[int, int]]:
-        """(id of its tracker, seq) of each draining batch an output the reload closes holds and an output
-        that stays has too: acknowledged it, or still owes its ack (more acks owed than closing outputs
-        hold it; one being sent has left its output's queue). Decided before any is acknowledged for a
-        removed output, which changes what is owed."""
+    def _settle(self, name: str, removed: bool, held: list[tuple[Batch, AckTracker, int]],
+                staying: set[tuple[int, int]]) -> None:
+        """What a draining source still had in output `name`, which a reload closed, will never be acknowledged
+        by it. For an output removed, while an output that stays has the batch (stored or sending), nothing
+        needs it from the removed one: acknowledged on its behalf, the other outputs' acks decide (read
+        again, it would repeat on every output that had it). Otherwise, and for an output replaced, the
+        batch is stranded: once the outputs still sending it are done, it is read again for the source's
+        outputs that did not store it (finish_restarts; a rename: for the new name; a send the close cut
+        short may have been stored: at-least-once)."""
+        for r in self.draining.values():
+            seqs = {seq for _, t, seq in held if t is r.tracker}
+            if removed:
+                kept = {seq for seq in seqs if (id(r.tracker), seq) in staying}
+                for seq in kept:
+                    r.tracker.ack_removed(seq, name)
+                seqs -= kept
+                if seqs and r.source.rereads:
+                    log.warning("reload: batches only a removed output held are read again for the "
+                                "source's outputs now", extra={"source": r.cfg.name, "output": name,
+                                                               "batches": len(seqs)})
+            for seq in seqs:
+                r.tracker.strand(seq, [name])
+
+    def _settle_closed(self) -> None:
+        """Outputs closed by a reload inside a send no close cuts short: once its thread ended, the batches of
+        that send it did not acknowledge (it failed, or the agent stops) are settled as apply() settles
+        those of any closed output."""
+        for f in [f for f in self.finishing if not f.worker.alive()]:
+            self.finishing.remove(f)
+            held = [item for item in f.worker.leftover() if (item[1], item[2]) in f.sending]
+            self._settle(f.name, f.removed, held, self._had_by_staying(f.closing, [held]))
+
+    def _had_by_staying(self, closing: set[str], held_by: list[list[tuple[Batch, AckTracker, int]]] | None = None
+                        ) -> set[tuple[int, int]]:
+        """(id of its tracker, seq) of each draining batch the outputs the reload closes hold (`held_by`, one
+        list each; by default what their queues hold) and an output that stays has too: acknowledged it, or
+        still owes its ack (more acks owed than closing outputs hold it; one being sent has left its output's
+        queue). Decided before any is acknowledged for a removed output, which changes what is owed."""
+        if held_by is None:
+            held_by = [self.p.workers[name].leftover() for name in closing]
         holders: dict[tuple[int, int], int] = {}
-        for name in closing:
-            for _, t, seq in self.p.workers[name].leftover():
+        for items in held_by:
+            for _, t, seq in items:
                 holders[(id(t), seq)] = holders.get((id(t), seq), 0) + 1
         out: set[tuple[int, int]] = set()
         for r in self.draining.values():
@@ -223,9 +252,11 @@ class Reloads:
         Called after a reload and once a second by the runner's loop."""
         p = self.p
         problems: list[str] = []
+        self._settle_closed()
         for name, r in list(self.draining.items()):
             if not r.thread.is_alive():
-                taken, events = _withdraw(p, r)  # batches a late source thread registered after the reload
+                # batches a late source thread registered after the reload (not one a closed output still sends)
+                taken, events = _withdraw(p, r, {seq for f in self.finishing for t, seq in f.sending if t is r.tracker})
                 if not r.source.rereads:
                     r.name_undelivered(taken, events, "reload: batches registered after the source's stop")
             _take_back_unfinished(r)
@@ -261,6 +292,8 @@ class Reloads:
             if still > limit:
                 began = self._wait_began.get(name, since)
                 holders = [n for n, w in sorted(self.p.workers.items()) if any(t is r.tracker for _, t, _ in w.leftover())]
+                holders += [f"{f.name} (closed by the reload, its send in progress)" for f in self.finishing
+                            if any(t is r.tracker for t, _ in f.sending)]
                 kind = "restart" if name in self.restart_cfgs else "removal"
                 why = (f"source {name}: {kind} after a reload "
                        f"pending, {sig[1]} batches not completed for {now - began:.0f}s (none for the last "
@@ -277,6 +310,17 @@ class Reloads:
         for name in [n for n in self._wait_began if n not in self.draining]:
             del self._wait_began[name]
         return out
+
+
+@dataclass
+class _Finishing:
+    """An output a reload closed inside a send that no close cuts short (Output.finishes_sends)."""
+
+    worker: OutputWorker
+    name: str
+    removed: bool  # removed by the reload (else replaced or renamed)
+    closing: set[str]  # the outputs that reload closed
+    sending: list[tuple[AckTracker, int]]  # the batches of that send: (tracker, seq)
 
 
 def _start_source(p: Pipeline, cfg: SourceConfig, problems: list[str], handed: Any = None,
@@ -330,9 +374,10 @@ def _join(r: SourceRunner, timeout: float, wait_slice: Callable[[float], bool]) 
             return
 
 
-def _withdraw(p: Pipeline, r: SourceRunner) -> tuple[int, int]:
+def _withdraw(p: Pipeline, r: SourceRunner, sending: Collection[int] = ()) -> tuple[int, int]:
     """Take back from every output's queue the batches of `r` no output was ever handed (an
-    untouched suffix of its window); they are forgotten by its tracker. All queues are locked
+    untouched suffix of its window; `sending`: seqs an output a reload closed is still sending); they
+    are forgotten by its tracker. All queues are locked
     together, so no output starts one of them meanwhile. Returns how many batches and events were
     taken back. A re-read's batch may hold events some outputs stored before (skipped for them): the
     note of those (`_delivered_to:<output>`) goes on, or the next re-read would send them again."""
@@ -340,7 +385,7 @@ def _withdraw(p: Pipeline, r: SourceRunner) -> tuple[int, int]:
     with ExitStack() as held:
         for w in workers:
             held.enter_context(w.queue_lock())
-        attempted: set[int] = set()
+        attempted = set(sending)
         for w in workers:
             attempted |= w.attempted_seqs(r.tracker)
         seqs = r.tracker.untouched_suffix(attempted)

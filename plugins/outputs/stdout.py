@@ -71,6 +71,7 @@ class StdoutOutput(Output):
     Config = StdoutOutputConfig
     config: StdoutOutputConfig
     takes_lines = True  # send() writes Batch.lines as they are
+    finishes_sends = True  # a write blocked on a paused pipe reader cannot be taken back: a reload waits for it
     reads_index_keys = False
 
     def __init__(self, config, ctx):

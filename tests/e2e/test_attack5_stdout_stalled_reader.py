@@ -7,7 +7,10 @@ or written twice". Two ways on from there:
   the replaced output's blocked write finished when the reader went on, interleaved with its
   replacement's writes on the same descriptor: 11-13 torn lines, 4-5 of 20,000 events lost (only their
   torn pieces reached the pipe), ~1,000 written twice, and the old output thread died with a traceback
-  (IndexError in the ack tracker: it acknowledged a batch the reload had withdrawn).
+  (IndexError in the ack tracker: it acknowledged a batch the reload had withdrawn). Then (session 10),
+  with one writer at a time: the batch the old output was writing (1,000 events) was read again for
+  the replacement and written twice, unnamed — its write cannot be cut, so the reload now waits for it
+  and counts it delivered.
 - the agent is stopped (SIGTERM): it waits shutdown_timeout, exits 1 ("they are read again next
   start"), and the next start writes the batch again. Found: the write cut by the exit left the consumer
   half a JSON line (a write to a pipe is atomic only up to PIPE_BUF, 4 KiB, and the batch went in one),
@@ -99,7 +102,7 @@ def read_back(out: Path) -> tuple[list[int], list[bytes]]:
     return ns, torn
 
 
-def test_a_reload_replacing_a_blocked_stdout_tears_no_line_and_loses_nothing(tmp_path):
+def test_a_reload_replacing_a_blocked_stdout_tears_no_line_loses_nothing_and_repeats_nothing(tmp_path):
     cfg, port = setup(tmp_path)
     out, log = tmp_path / "out.jsonl", tmp_path / "agent.log"
     reader, agent = start(cfg, out, log)
@@ -108,9 +111,10 @@ def test_a_reload_replacing_a_blocked_stdout_tears_no_line_and_loses_nothing(tmp
         cfg.write_text(config(tmp_path, port, fsync=True))
         agent.send_signal(signal.SIGHUP)
         wait_until(lambda: "msg=reloaded" in log.read_text(), 90, "the reload")
-        # the replacement reads the batches again and blocks on the same full pipe: two writers waiting
-        wait_until(lambda: pending(port) >= 2, 90, "the replacement stdout to hold batches, blocked too")
+        # the source's restart waits for the old output's write, which the paused reader holds: named
+        wait_until(lambda: "its send in progress" in log.read_text(), 90, "the wait for the old stdout, named")
         reader.send_signal(signal.SIGCONT)
+        wait_until(lambda: len(set(read_back(out)[0])) >= N, 180, "every event")
         wait_settled(lambda: out.stat().st_size, 180, "stdout to settle")
     finally:
         reader.send_signal(signal.SIGCONT)
@@ -119,9 +123,11 @@ def test_a_reload_replacing_a_blocked_stdout_tears_no_line_and_loses_nothing(tmp
         reader.wait(60)
     ns, torn = read_back(out)
     missing = sorted(set(range(N)) - set(ns))
-    assert not torn and not missing and "Traceback" not in log.read_text(), \
+    repeated = sorted(n for n, c in Counter(ns).items() if c > 1)
+    assert not torn and not missing and not repeated and "Traceback" not in log.read_text(), \
         f"{len(torn)} torn lines, {len(missing)} events lost {missing[:10]}, " \
-        f"{sum(c - 1 for c in Counter(ns).values())} repeated; log: {log.read_text()[-1500:]}"
+        f"{len(repeated)} repeated {repeated[:3]}...{repeated[-3:]}; log: {log.read_text()[-1500:]}"
+    assert "held by output stdout (closed by the reload, its send in progress)" in log.read_text()
 
 
 def test_a_stop_with_a_stalled_pipe_reader_leaves_no_torn_line(tmp_path):
