@@ -10,7 +10,8 @@ import os
 import resource
 
 from shipper.tail.followed import Followed, MovedDuringScan, Observed
-from shipper.tail.holder import Holder
+from shipper.tail.holder import Holder, generation
+from shipper.tail.identity import digest
 from shipper.tail.reader import OpenFile
 
 
@@ -61,12 +62,40 @@ class Descriptors:
             if (fh.dev, fh.ino) != (f.dev, f.ino):
                 fh.close()
                 raise FileNotFoundError(f.path)
+            if not self.is_the_file(fh, f):
+                fh.close()
+                f.replaced = True  # (the next scan follows the file there anew: Matcher.same_content)
+                raise FileNotFoundError(errno.ENOENT, "its inode holds another file now", f.path)
             f.fh, f.unopened = fh, False
             if f.held_fd is not None:
                 f.held_fd = None
                 if self.holder is not None:
                     self.holder.release((f.dev, f.ino))  # ours now
         return f.fh
+
+    @staticmethod
+    def is_the_file(fh: OpenFile, f: Followed) -> bool:
+        """`fh`, opened by the name of the followed file `f` (closed: idle, over the budget, or not
+        opened yet) and on its inode number: is it `f`, not another file given that number? ext4
+        hands a freed inode to the next file at once — the next .gz of a rotation, at the very name
+        `f` had (a scan overtaken by that rotation could not look at it): taken for `f`, it was read
+        on from `f`'s offset, the end of one of its lines shipped as a record (b''). The inode's
+        generation tells, where the file system has one; else the bytes `f` was read to: its head,
+        and the bytes before its offset (f.tail) where it is that long (shorter, it was truncated:
+        the read that follows tells). Either way, another file is not read as `f`: the next scan
+        finds it new."""
+        s = f.state
+        known = s.gen if s is not None and s.gen >= 0 else f.gen
+        if known >= 0:
+            now = generation(fh.fd)
+            if now is not None:
+                return now == known
+        if s is None or not s.head_len or not f.tail:
+            return True  # nothing read of it to prove it by (its inode number was all it had)
+        if digest(fh.read(0, s.head_len)) != s.head:
+            return False
+        n = len(f.tail)
+        return fh.size() < s.offset or fh.read(s.offset - n, n) == f.tail
 
     def keeps_its_name(self, f: Followed) -> bool:
         """May the open file `f` be closed: is it still under the name the last scan saw it at, so

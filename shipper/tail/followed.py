@@ -66,6 +66,9 @@ class Followed:
     # the copy's path and length. A hole at its start replaced that content, which the copy holds up
     # to its end (Harvester.read).
     copied_to: tuple[str, int] | None = None
+    # Closed, and found replaced when it was to be reopened: its inode holds another file
+    # (Descriptors.is_the_file). It is in no name any more; that file is another.
+    replaced: bool = False
 
 
 class Identified(Followed):

@@ -31,6 +31,8 @@ class Matcher:
 
     def same_content(self, f: Followed, o: Observed) -> bool:
         """A closed followed file under its inode: still the same file (not a reused inode)?"""
+        if f.replaced:
+            return False  # (a reopen found another file on its inode)
         if f.gz != o.gz:
             return False  # (see matches)
         if f.state is None:
