@@ -107,7 +107,7 @@ class Reloads:
                 # again from its checkpoint. Those an output is sending (or has acknowledged) must
                 # complete, and count in the checkpoint, before the source restarts: never both.
                 _join(r, 5.0, wait_slice)
-                taken, events = _withdraw(p, r)
+                taken, events = _withdraw(p, r, self._sent_by_closed(r))
                 left = r.tracker.in_flight()
                 why = ("reload: in-flight batches held by a refused output are not waited for" if hopeless(r)
                        else "reload: in-flight batches not delivered in time")
@@ -202,6 +202,11 @@ class Reloads:
             held = [item for item in f.worker.leftover() if (item[1], item[2]) in f.sending]
             self._settle(f.name, f.removed, held, self._had_by_staying(f.closing, [held]))
 
+    def _sent_by_closed(self, r: SourceRunner) -> set[int]:
+        """Seqs of `r`'s batches in a send of an output a reload closed (finishing): handed to an output,
+        so never taken back untouched (_withdraw) — neither by this reload nor by a later one."""
+        return {seq for f in self.finishing for t, seq in f.sending if t is r.tracker}
+
     def _had_by_staying(self, closing: set[str], held_by: list[list[tuple[Batch, AckTracker, int]]] | None = None
                         ) -> set[tuple[int, int]]:
         """(id of its tracker, seq) of each draining batch the outputs the reload closes hold (`held_by`, one
@@ -255,8 +260,8 @@ class Reloads:
         self._settle_closed()
         for name, r in list(self.draining.items()):
             if not r.thread.is_alive():
-                # batches a late source thread registered after the reload (not one a closed output still sends)
-                taken, events = _withdraw(p, r, {seq for f in self.finishing for t, seq in f.sending if t is r.tracker})
+                # batches a late source thread registered after the reload
+                taken, events = _withdraw(p, r, self._sent_by_closed(r))
                 if not r.source.rereads:
                     r.name_undelivered(taken, events, "reload: batches registered after the source's stop")
             _take_back_unfinished(r)

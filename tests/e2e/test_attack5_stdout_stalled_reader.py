@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import wait_settled, wait_until
+from tests.tail.attack_agent import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -128,6 +129,66 @@ def test_a_reload_replacing_a_blocked_stdout_tears_no_line_loses_nothing_and_rep
         f"{len(torn)} torn lines, {len(missing)} events lost {missing[:10]}, " \
         f"{len(repeated)} repeated {repeated[:3]}...{repeated[-3:]}; log: {log.read_text()[-1500:]}"
     assert "held by output stdout (closed by the reload, its send in progress)" in log.read_text()
+
+
+def test_reloads_replacing_a_blocked_stdout_again_and_again_repeat_nothing(tmp_path):
+    """Three reloads while the reader stays paused, each replacing stdout and restarting two sources. Found
+    after the first fix: a later reload took the batch the first one's closed stdout was still writing for
+    untouched (no output it knows had been handed it) and read it again: 300 events twice."""
+    for s in ("a", "b"):
+        with open(tmp_path / f"{s}.log", "w") as f:
+            for i in range(N):
+                f.write(json.dumps({"@timestamp": "2026-01-02T03:04:05Z", "message": "x" * 100, "n": i,
+                                    "s": s}) + "\n")
+    port = free_port()
+
+    def config(k: int) -> str:  # each reload flips stdout's fsync (a replacement) and source b's tags
+        return f"""
+state_dir: {tmp_path / 'state'}
+shutdown_timeout: 2
+http: {{listen: "127.0.0.1:{port}"}}
+sources:
+  - {{name: a, type: file, paths: ['{tmp_path / "a.log"}'], parser: json, batch_size: 300}}
+  - {{name: b, type: file, paths: ['{tmp_path / "b.log"}'], parser: json, batch_size: 300, tags: [t{k % 2}]}}
+outputs:
+  - {{type: stdout, fsync: {str(k % 2 == 1).lower()}}}
+"""
+
+    def events() -> list[tuple[str, int] | None]:  # (source, number) per line; None: torn
+        got: list[tuple[str, int] | None] = []
+        for line in out.read_bytes().split(b"\n"):
+            if line:
+                try:
+                    generic = json.loads(line)["generic"]
+                    got.append((generic["s"], generic["n"]))
+                except ValueError:
+                    got.append(None)
+        return got
+
+    cfg = tmp_path / "shipper.yaml"
+    cfg.write_text(config(0))
+    out, log = tmp_path / "out.jsonl", tmp_path / "agent.log"
+    reader, agent = start(cfg, out, log)
+    try:
+        wait_until(lambda: out.stat().st_size > 100_000, 90, "the first lines")
+        reader.send_signal(signal.SIGSTOP)
+        wait_until(lambda: pending(port) >= 4, 90, "stdout to hold batches, blocked")
+        for k in (1, 2, 3):
+            cfg.write_text(config(k))
+            agent.send_signal(signal.SIGHUP)
+            wait_until(lambda: log.read_text().count("msg=reloaded") >= k, 90, f"reload {k}")
+        reader.send_signal(signal.SIGCONT)
+        wait_until(lambda: len(set(events())) >= 2 * N, 240, "every event")
+        wait_settled(lambda: out.stat().st_size, 180, "stdout to settle")
+    finally:
+        reader.send_signal(signal.SIGCONT)
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(60)
+        reader.wait(60)
+    got = events()
+    repeated = sorted(e for e, c in Counter(e for e in got if e is not None).items() if c > 1)
+    assert None not in got and not repeated and "Traceback" not in log.read_text(), \
+        f"{got.count(None)} torn lines, {len(repeated)} repeated {repeated[:3]}; log: {log.read_text()[-2500:]}"
 
 
 def test_a_stop_with_a_stalled_pipe_reader_leaves_no_torn_line(tmp_path):
