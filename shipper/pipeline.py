@@ -13,7 +13,7 @@ import socket
 import sqlite3
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from shipper import allocator, parse_auto, registry, reload_apply
 from shipper.checkpoint import CheckpointStore, GivenUp
@@ -92,6 +92,9 @@ class Pipeline:
         self._collect_due = False  # runners were let go: collect their cycles at the next tick
         self._state_dir_gone = False  # the state_dir was removed and could not be remade (check_state_dir)
         self._given_back = time.monotonic()
+        # Per source, which outputs stored the batches a reload took back, when a stop signal cut the
+        # reload's save of that note (SourceRunner.save_delivered_to): the stop saves it.
+        self._notes_for_stop: dict[str, dict[str, Any]] = {}
 
     def make_worker(self, ocfg: OutputConfig) -> OutputWorker:
         """An output and its worker, not started nor routed to yet (a plugin that cannot be
@@ -285,6 +288,8 @@ class Pipeline:
         # One stuck since (the outputs' last acknowledgements): its grace within what the stop promised.
         if self._let_go_of_stuck_commit(min(COMMIT_GRACE_AT_STOP, max(0.0, closed_by - time.monotonic()))):
             delivered = False
+        if not self._save_notes_for_stop():
+            delivered = False
         for name, r in self.runners.items():
             if timeout and not quiet and r.thread.is_alive():
                 # Blocked in a call the stop cannot wake (a request or read with no timeout of its own): the
@@ -303,6 +308,25 @@ class Pipeline:
         end_helpers(max(0.5, final - time.monotonic()))  # the forkserver and resource tracker end with the agent
         self.store.close()
         return delivered
+
+    def note_at_stop(self, source: str, fragment: dict[str, Any]) -> None:
+        """A reload's note of which outputs stored the batches it took back, which a stop signal kept it
+        from saving: saved by the stop (else the next start sends those batches to every output again)."""
+        self._notes_for_stop.setdefault(source, {}).update(fragment)
+
+    def _save_notes_for_stop(self) -> bool:
+        """Save what note_at_stop kept; False (named) if the store refused one."""
+        saved = True
+        for source, fragment in self._notes_for_stop.items():
+            try:
+                self.store.update(source, fragment)
+            except (sqlite3.Error, OSError) as e:
+                saved = False
+                log.warning("cannot note which outputs stored the batches a reload took back: the next start "
+                            "sends them to every output again", extra={"source": source,
+                                                                       "error": f"{type(e).__name__}: {e}"})
+        self._notes_for_stop.clear()
+        return saved
 
     def _free_reserve(self, timeout: float) -> None:
         """A stop while the state_dir is full: nothing more is read, so the reserve's space is given back for

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipper import ids as ids_mod, integrity, metrics, parse_auto, registry, vendor_ids
 from shipper.acks import DELIVERED_MAX, DELIVERED_PREFIX, AckTracker
-from shipper.checkpoint import RECOVERY, CheckpointTooNew, GivenUp, StateDirError
+from shipper.checkpoint import RECOVERY, CheckpointTooNew, GivenUp, Interrupted, StateDirError
 from shipper.config_base import SourceConfig
 from shipper.events import EventBuilder
 from shipper.parse_workers import Parsed, ParsePool, serialise
@@ -591,6 +591,8 @@ class SourceRunner:
             return
         try:
             self.pipeline.store.update(self.cfg.name, fragment)
+        except Interrupted:  # a stop cut the reload that let them go: the stop saves the note, uncut
+            self.pipeline.note_at_stop(self.cfg.name, fragment)
         except (sqlite3.Error, OSError) as e:  # then those outputs get them again: at-least-once, said
             log.warning("cannot note which outputs stored the batches taken back: the re-read sends them to "
                         "every output again", extra={"source": self.cfg.name, "error": f"{type(e).__name__}: {e}"})
