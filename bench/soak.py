@@ -115,27 +115,40 @@ def timestamp_lines(src, dst, t0: list[float]) -> None:
     dst.close()
 
 
-def write_duplicates(d: Path, peer: "TimedPeer", events: list[tuple[float, str]]) -> None:
-    """duplicates.txt: each repeated line with the chunks that brought its copies (time, id, size), and
-    the soak's timeline (reloads, outages), to lay beside the timestamped agent.log."""
+def write_duplicates(d: Path, peer: "TimedPeer", events: list[tuple[float, str]]) -> tuple[int, int]:
+    """duplicates.txt: each repeated line with the chunks that brought its copies (time, id, size), the
+    journal's line that named the resend (a chunk the server may have stored before its ack: Forward's
+    at-least-once) or UNNAMED, and the soak's timeline (reloads, outages), to lay beside the timestamped
+    agent.log. Returns (duplicates, of which named)."""
     owner: list[int] = []
     for i, (_, _, first, count) in enumerate(peer.arrivals):
         owner.extend([i] * (first + count - len(owner)))
     seen: dict[str, list[int]] = collections.defaultdict(list)
     for k, (_, _, r) in enumerate(list(peer.records)):
         seen[r.get("user", {}).get("name")].append(owner[k] if k < len(owner) else -1)
-    by_pair: dict[tuple[int, ...], list[str]] = collections.defaultdict(list)
+    by_chunks: dict[tuple[int, ...], list[str]] = collections.defaultdict(list)
     for name, chunks in seen.items():
         if len(chunks) > 1:
-            by_pair[tuple(chunks)].append(name)
+            by_chunks[tuple(chunks)].append(name)
+    resends = []  # (t, line) of each journal line naming a chunk the server may have stored
+    for line in (d / "agent.log").read_text(errors="replace").splitlines():
+        if "may have stored" in line and line.startswith("t="):
+            resends.append((float(line[2:line.index(" ")]), line))
+    dups = named = 0
     with open(d / "duplicates.txt", "w") as f:
-        for pair, names in sorted(by_pair.items()):
+        for copies, names in sorted(by_chunks.items()):
+            t = [peer.arrivals[c][0] for c in copies if c >= 0]
             where = "; ".join(f"chunk #{c} t={peer.arrivals[c][0]:.2f} id={peer.arrivals[c][1]} "
-                              f"({peer.arrivals[c][3]} records)" for c in pair)
-            f.write(f"{len(names)} lines {names[:3]}...: {where}\n")
+                              f"({peer.arrivals[c][3]} records)" for c in copies)
+            said = [line for when, line in resends if t and t[0] - 1 <= when <= t[-1]]
+            dups += len(names) * (len(copies) - 1)
+            named += len(names) * (len(copies) - 1) if said else 0
+            f.write(f"{len(names)} lines {names[:3]}...: {where}\n    "
+                    + (f"named: {said[0][:300]}" if said else "UNNAMED") + "\n")
         f.write("\ntimeline:\n")
-        for t, what in events:
-            f.write(f"t={t:.2f} {what}\n")
+        for when, what in events:
+            f.write(f"t={when:.2f} {what}\n")
+    return dups, named
 
 
 def unit_environment() -> dict[str, str]:
@@ -285,7 +298,7 @@ def main() -> int:
     agent.wait(120)
     names = collections.Counter(r.get("user", {}).get("name") for _, _, r in list(peer.records))
     dups = sum(c - 1 for c in names.values() if c > 1)
-    write_duplicates(d, peer, events)
+    _, named = write_duplicates(d, peer, events)
     lost = writer.written - len([n for n in names if n])
     peer.stop()
 
@@ -295,8 +308,8 @@ def main() -> int:
           f"{writer.rotations} rotations, {reloads} reloads, {outages} outages of {args.outage_for:.0f} s")
     print()
     print(f"agent environment: {'bare' if args.bare else unit_environment()}")
-    print(f"lines written {writer.written}, delivered {len(names)}, duplicates {dups}, lost {lost}; "
-          f"agent exit {agent.returncode}")
+    print(f"lines written {writer.written}, delivered {len(names)}, duplicates {dups} ({named} of them resends "
+          f"the journal named, see duplicates.txt), lost {lost}; agent exit {agent.returncode}")
     print()
     print("| t (s) | RSS MiB | tree RSS MiB | fds | threads | state KiB |")
     print("|---:|---:|---:|---:|---:|---:|")
