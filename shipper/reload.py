@@ -36,12 +36,15 @@ class ReloadPlan:
     outputs_removed: list[str] = field(default_factory=list)
     outputs_replaced: list[str] = field(default_factory=list)
     outputs_kept: list[str] = field(default_factory=list)
+    # Sources that will send to an output this reload adds (a renamed output's new name, say): that output
+    # lacks what a removed output held, so those batches are read again for it (shipper.reload_apply).
+    sources_gaining: list[str] = field(default_factory=list)
 
     def changes(self) -> dict[str, str]:
         """Log fields: only what changed, names joined by commas."""
         out = {}
         for k, v in self.__dict__.items():
-            if v and not k.endswith("_kept"):
+            if v and not k.endswith("_kept") and k != "sources_gaining":
                 out[k] = ",".join(v)
         return out
 
@@ -80,6 +83,7 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
             plan.sources_kept.append(src.name)
     new_names = {s.name for s in new.sources}
     plan.sources_removed = [n for n in old_src if n not in new_names]
+    plan.sources_gaining = [s.name for s in new.sources if _targets(s.effective_tag, new) & set(plan.outputs_added)]
     return plan
 
 

@@ -142,9 +142,10 @@ class Reloads:
             # read again, the replacement would write it twice. It is waited for (_settle_closed).
             sending = [(t, seq) for _, t, seq in w.in_send()] if w.output.finishes_sends else []
             if sending:
-                self.finishing.append(_Finishing(w, name, name in plan.outputs_removed, set(closing), sending))
+                self.finishing.append(_Finishing(w, name, name in plan.outputs_removed, set(closing),
+                                                 set(plan.sources_gaining), sending))
                 held = [h for h in held if (h[1], h[2]) not in sending]
-            self._settle(name, name in plan.outputs_removed, held, staying)
+            self._settle(name, name in plan.outputs_removed, held, staying, set(plan.sources_gaining))
             if name in plan.outputs_removed:
                 forget_metrics("output", name)
         for name, w in fresh.items():
@@ -171,17 +172,18 @@ class Reloads:
         return problems
 
     def _settle(self, name: str, removed: bool, held: list[tuple[Batch, AckTracker, int]],
-                staying: set[tuple[int, int]]) -> None:
+                staying: set[tuple[int, int]], gaining: set[str]) -> None:
         """What a draining source still had in output `name`, which a reload closed, will never be acknowledged
-        by it. For an output removed, while an output that stays has the batch (stored or sending), nothing
-        needs it from the removed one: acknowledged on its behalf, the other outputs' acks decide (read
-        again, it would repeat on every output that had it). Otherwise, and for an output replaced, the
-        batch is stranded: once the outputs still sending it are done, it is read again for the source's
-        outputs that did not store it (finish_restarts; a rename: for the new name; a send the close cut
+        by it. For an output removed, while an output that stays has the batch (stored or sending) and the
+        reload adds no output the source will send to (`gaining`: sources that will), nothing needs it from the
+        removed one: acknowledged on its behalf, the other outputs' acks decide (read again, it would repeat
+        on every output that had it). Otherwise, and for an output replaced, the batch is stranded: once the
+        outputs still sending it are done, it is read again for the source's outputs that did not store it
+        (finish_restarts; a rename, a removed output and an added one: for the new name; a send the close cut
         short may have been stored: at-least-once)."""
         for r in self.draining.values():
             seqs = {seq for _, t, seq in held if t is r.tracker}
-            if removed:
+            if removed and r.cfg.name not in gaining:
                 kept = {seq for seq in seqs if (id(r.tracker), seq) in staying}
                 for seq in kept:
                     r.tracker.ack_removed(seq, name)
@@ -190,6 +192,9 @@ class Reloads:
                     log.warning("reload: batches only a removed output held are read again for the "
                                 "source's outputs now", extra={"source": r.cfg.name, "output": name,
                                                                "batches": len(seqs)})
+            elif removed and seqs and r.source.rereads:
+                log.warning("reload: batches a removed output held are read again for the output the reload "
+                            "added", extra={"source": r.cfg.name, "output": name, "batches": len(seqs)})
             for seq in seqs:
                 r.tracker.strand(seq, [name])
 
@@ -200,7 +205,7 @@ class Reloads:
         for f in [f for f in self.finishing if not f.worker.alive()]:
             self.finishing.remove(f)
             held = [item for item in f.worker.leftover() if (item[1], item[2]) in f.sending]
-            self._settle(f.name, f.removed, held, self._had_by_staying(f.closing, [held]))
+            self._settle(f.name, f.removed, held, self._had_by_staying(f.closing, [held]), f.gaining)
 
     def _sent_by_closed(self, r: SourceRunner) -> set[int]:
         """Seqs of `r`'s batches in a send of an output a reload closed (finishing): handed to an output,
@@ -325,6 +330,7 @@ class _Finishing:
     name: str
     removed: bool  # removed by the reload (else replaced or renamed)
     closing: set[str]  # the outputs that reload closed
+    gaining: set[str]  # the sources that reload gave an output it added (ReloadPlan.sources_gaining)
     sending: list[tuple[AckTracker, int]]  # the batches of that send: (tracker, seq)
 
 

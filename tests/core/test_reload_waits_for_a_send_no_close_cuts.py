@@ -48,7 +48,7 @@ def closed_while_sending(tmp_path):
     stop.set()  # the reload closes it
     sending = [(t, s) for _, t, s in w.in_send()]
     assert sending == [(tracker, seq)], "a send in progress after the close is one the reload waits for"
-    reloads.finishing.append(_Finishing(w, "out", False, {"out"}, sending))
+    reloads.finishing.append(_Finishing(w, "out", False, {"out"}, set(), sending))
     return tracker, seq, out, w, reloads
 
 
