@@ -1,8 +1,8 @@
 """Moves a source's checkpoint only as far as every output has acknowledged, in batch order."""
 from __future__ import annotations
 
+import logging
 import threading
-import weakref
 from collections import deque
 from collections.abc import Sequence
 from typing import Any, Callable
@@ -17,6 +17,8 @@ DELIVERED_MAX = 200_000  # ids kept per output (~40 bytes each); an output's in-
 MERGE_MAX = 8
 WITHDRAW_WAIT = 1.0  # seconds withdraw() waits for the commit of what it unblocked (a reload's main thread)
 
+log = logging.getLogger("shipper.pipeline")  # the name operators' log filters already know
+
 
 class AckTracker:
     """Batches get sequence numbers as they are emitted; each waits for its outputs' acks.
@@ -24,11 +26,12 @@ class AckTracker:
     A batch's checkpoint fragment is committed only when it and every earlier batch of the same
     source are fully acknowledged, so a crash never skips an unacknowledged record.
 
-    Commits are grouped, with no delay added: a committer thread commits at once what
-    an ack completed when no commit is in progress, and merges everything completed while one is
-    into the next. The acknowledging thread (an output's) does not wait for the commit, so it sends
-    its next batch meanwhile; a kill -9 repeats only what was in flight either way (the batches not
-    acknowledged, and those acknowledged whose commit had not returned). It waits only when
+    Commits are grouped, with no delay added: a Committer's thread (the pipeline's, one for every
+    source) commits at once what an ack completed when no commit is in progress, and merges
+    everything completed while one is into the next. The acknowledging thread (an output's) does
+    not wait for the commit, so it sends its next batch meanwhile; a kill -9 repeats only what was
+    in flight either way (the batches not acknowledged, and those acknowledged whose commit had not
+    returned). It waits only when
     MERGE_MAX batches already wait behind a commit that has not returned (a hung or failing store):
     then the outputs' queues fill and reading pauses, as they would with the acks waiting for every
     commit, instead of delivering ever more that a kill -9 would repeat.
@@ -39,8 +42,9 @@ class AckTracker:
     full disk must not block status or a shutdown's wait), one at a time, in order.
     """
 
-    def __init__(self, commit: Callable[[dict[str, Any]], bool | None]):
+    def __init__(self, commit: Callable[[dict[str, Any]], bool | None], committer: Committer | None = None):
         self._commit = commit
+        self._committer = committer if committer is not None else PROCESS_COMMITTER
         self._lock = threading.Condition()
         self._next_seq = 0
         # [seq, acks owed, checkpoint fragment, outputs at start, outputs that acked, event ids,
@@ -49,7 +53,7 @@ class AckTracker:
         self._unsaved: dict[str, Any] = {}  # acknowledged, merged, not committed yet
         self._unsaved_seq = -1
         self._unsaved_batches = 0  # batches merged into _unsaved (MERGE_MAX)
-        self._committer: threading.Thread | None = None  # started when there is something to commit
+        self._queued = False  # handed to the committer, which has not finished with it yet
         self._committing = False  # a commit is in progress (outside the lock)
         self.commits = 0  # commits that returned: batches / commits is what grouping saves
         self.committed_seq = -1
@@ -145,7 +149,7 @@ class AckTracker:
                 entry[1] -= 1
         self._advance()
         with self._lock:  # a store that does not return: see MERGE_MAX (no wait once a commit gave up)
-            self._lock.wait_for(lambda: self._unsaved_batches < MERGE_MAX or self._committer is None)
+            self._lock.wait_for(lambda: self._unsaved_batches < MERGE_MAX or not self._queued)
 
     def ack_removed(self, seq: int, output: str) -> None:
         """A reload removed `output` while it held batch `seq`: nothing needs the batch from it any more,
@@ -191,7 +195,7 @@ class AckTracker:
             self.wait_saved(WITHDRAW_WAIT)
 
     def _advance(self) -> None:
-        """What completed is merged for the committer, which is started (or woken) to commit it."""
+        """What completed is merged for the committer, which is handed this tracker if it does not have it."""
         with self._lock:
             while self._window and self._window[0][1] <= 0 and not self._window[0][6]:
                 seq, _, fragment, _, _, _, _ = self._window.popleft()
@@ -206,10 +210,8 @@ class AckTracker:
                     self.committed_seq = self._unsaved_seq  # batches with an empty fragment
                 self._lock.notify_all()
                 return
-            if self._committer is None:
-                self._committer = threading.Thread(target=_commit_loop, args=(weakref.ref(self), self._lock),
-                                                   name="checkpoint-commit", daemon=True)
-                self._committer.start()
+            if not self._queued:  # (not taken by a stopped committer: kept, as after a commit that gave up)
+                self._queued = self._committer.submit(self)
 
     def _take(self) -> tuple[dict[str, Any], int]:
         """With the lock held, by the committer: what waits, taken to be committed."""
@@ -219,8 +221,9 @@ class AckTracker:
         self._lock.notify_all()  # an ack waiting for room (MERGE_MAX)
         return merged, seq
 
-    def _committed(self, merged: dict[str, Any], seq: int, ok: bool) -> None:
-        """With the lock held, by the committer: the commit of `merged` returned (`ok`) or gave up."""
+    def _committed(self, merged: dict[str, Any], seq: int, ok: bool) -> bool:
+        """With the lock held, by the committer: the commit of `merged` returned (`ok`) or gave up (kept:
+        the next completed batch tries again). True if more completed meanwhile: the committer keeps it."""
         self._committing = False
         if ok:
             self.commits += 1
@@ -228,7 +231,8 @@ class AckTracker:
             self.committed_seq = max(self.committed_seq, seq if self._unsaved else self._unsaved_seq)
         else:
             self._unsaved = {**merged, **self._unsaved}
-            self._committer = None
+        self._queued = ok and bool(self._unsaved)
+        return self._queued
 
     def wait_saved(self, timeout: float | None) -> bool:
         """True once every batch completed so far is committed (False after `timeout`, or when a
@@ -267,32 +271,73 @@ class AckTracker:
                                        and not self._committing, timeout)
 
 
-def _commit_loop(ref: weakref.ref[AckTracker], lock: threading.Condition) -> None:
-    """A tracker's committer thread: commits what waits, merged, until nothing does (the next
-    completed batch starts another) or a commit gave up. It holds its tracker only while it commits
-    and lets go of it before it lets go of the lock, and it never waits idle holding a reference:
-    whoever the lock lets on (wait_idle) may drop the last one (a runner a reload let go is freed)."""
-    with lock:
-        tracker = ref()
-        if tracker is None or not tracker._unsaved:
-            if tracker is not None:
-                tracker._committer = None
-            tracker = None
-            return
-        merged, seq = tracker._take()
-    while True:
-        ok = False
-        try:
-            ok = tracker._commit(merged) is not False
-        finally:
-            with lock:
-                tracker._committed(merged, seq, ok)
-                if ok and tracker._unsaved:
-                    merged, seq = tracker._take()
-                else:
-                    if ok:
-                        tracker._committer = None
-                    tracker = None
-                    lock.notify_all()
+
+class Committer:
+    """The thread that commits the trackers' checkpoints (AckTracker: what their acks completed, merged),
+    one commit at a time, the trackers in turn. One per pipeline, for every source: the store answers one
+    request at a time anyway, and a thread started per burst of commits cost more CPU than the grouping
+    saved (bench/README.md). Its thread starts with the first commit and ends at stop(), once nothing
+    waits. It holds a tracker (and so its source's runner) only from taking what it has to commit until
+    that commit returned, and never while it waits: a runner a reload let go is freed."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: deque[AckTracker] = deque()  # trackers with something to commit, each once, in turn
+        self._thread: threading.Thread | None = None
+        self._stopping = False  # stop(): end once nothing is due
+        self._ended = False  # ended: nothing handed to it from now on is committed
+
+    def submit(self, tracker: AckTracker) -> bool:
+        """With `tracker`'s lock held: it has something to commit. False once stopped: nothing commits it."""
+        with self._cond:
+            if self._ended:
+                return False
+            self._due.append(tracker)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="checkpoint-commit", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+            return True
+
+    def stop(self, timeout: float) -> bool:
+        """Commit what is due (a stop's last acks), then end. False if a commit had not returned after
+        `timeout` seconds: its thread is left to it (a daemon; the store gives up its waits at the stop's end)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+            thread = self._thread
+            if thread is None:
+                self._ended = True
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._due and not self._stopping:
+                    self._cond.wait()
+                if not self._due:
+                    self._ended = True
                     return
+                tracker = self._due.popleft()
+            lock = tracker._lock
+            with lock:
+                merged, seq = tracker._take()
+            ok = False
+            try:
+                ok = tracker._commit(merged) is not False
+            except Exception:  # a bug: this source's commits must not end every source's
+                log.exception("checkpoint commit failed: what it held is committed with the next acknowledged batch")
+            with lock:
+                if tracker._committed(merged, seq, ok):
+                    with self._cond:
+                        self._due.append(tracker)
+                # Let go of it before the lock lets a waiter on (wait_idle): that one may drop the last reference.
+                del tracker
                 lock.notify_all()
+
+
+# The committer of trackers made without one (tests, tools): its thread lives as long as the process.
+PROCESS_COMMITTER = Committer()

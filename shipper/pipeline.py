@@ -16,6 +16,7 @@ import time
 from typing import Any, Callable
 
 from shipper import allocator, parse_auto, registry, reload_apply
+from shipper.acks import Committer
 from shipper.checkpoint import CheckpointStore, GivenUp
 from shipper.config import Config
 from shipper.config_base import OutputConfig
@@ -62,6 +63,7 @@ class Pipeline:
         self.once = once
         self.host_name = config.settings.host_name or socket.gethostname()
         self.store = CheckpointStore(config.state_dir)
+        self.committer = Committer()  # commits every source's acknowledged checkpoints (shipper.acks)
         self.store_ok = threading.Event()  # clear while checkpoint commits fail: sources pause
         self.store_ok.set()
         self.store_error: str | None = None  # why, for /health
@@ -287,6 +289,10 @@ class Pipeline:
             t.join(max(0.0, closed_by - time.monotonic()))
         # One stuck since (the outputs' last acknowledgements): its grace within what the stop promised.
         if self._let_go_of_stuck_commit(min(COMMIT_GRACE_AT_STOP, max(0.0, closed_by - time.monotonic()))):
+            delivered = False
+        # What the outputs' last acknowledgements completed is committed before the store's last part
+        # (within the stop's end, where the store gives its waits up).
+        if not self.committer.stop(max(0.0, final - time.monotonic())):
             delivered = False
         if not self._save_notes_for_stop():
             delivered = False

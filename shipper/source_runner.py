@@ -52,7 +52,7 @@ class SourceRunner:
         self.tag = cfg.effective_tag
         parser_cls = registry.load("parser", cfg.parser)
         self.builder = EventBuilder(cfg, parser_cls(_parser_options(cfg)), pipeline.host_name)
-        self.tracker = AckTracker(self._commit)
+        self.tracker = AckTracker(self._commit, pipeline.committer)
         self.stop = WakingEvent()  # stop reading (wakes a source asleep on its files at once)
         self.abandon = threading.Event()  # give up blocked puts: shutdown, or this source's restart timed out
         self.detached = False  # replaced on reload: its late acks must not move the new runner's checkpoint
