@@ -8,11 +8,16 @@ import errno
 import logging
 import os
 import resource
+from contextlib import contextmanager
+from typing import Iterator, Literal
 
 from shipper.tail.followed import Followed, MovedDuringScan, Observed
 from shipper.tail.holder import Holder, generation
 from shipper.tail.identity import digest
 from shipper.tail.reader import OpenFile
+
+# What reading(o) does when `o`'s name holds another file since the listing (MovedDuringScan), or none.
+OnMoved = Literal["none", "raise", "raise_gone"]
 
 
 def fd_budget() -> int:
@@ -125,6 +130,31 @@ class Descriptors:
             fh.close()
             raise MovedDuringScan(errno.ENOENT, "renamed or deleted during the scan", o.path)
         return fh
+
+    @contextmanager
+    def reading(self, o: Observed, on_moved: OnMoved = "none") -> Iterator[OpenFile | None]:
+        """`o` opened for the `with` (closed after it), or None when it cannot be opened: its name gone or
+        holding another file since the listing, or unreadable (named once by open_path). `on_moved`:
+        "raise" lets MovedDuringScan out (another file's bytes tell nothing either way: the caller
+        decides nothing at this scan); "raise_gone" raises it for a name gone since the listing too."""
+        fh: OpenFile | None = None
+        try:
+            fh = self.open_observed(o)
+        except MovedDuringScan:
+            if on_moved != "none":
+                raise
+        except FileNotFoundError:
+            if on_moved == "raise_gone":
+                raise MovedDuringScan(errno.ENOENT, "renamed or deleted during the scan", o.path) from None
+        except OSError:
+            pass
+        if fh is None:
+            yield None
+            return
+        try:
+            yield fh
+        finally:
+            fh.close()
 
     def open_path(self, path: str, gz: bool, held_fd: int | None = None) -> OpenFile:
         """Open a matched file; a file there but unreadable (permissions, ProtectHome=, an I/O

@@ -3,10 +3,8 @@ copy, a compressed backup, the file it was renamed to), is it a copy of a file i
 nothing tell yet. Each answers from the file's bytes compared with what was read (identity.py: the
 head, the mark before the offset, the window and earlier marks); none changes what is followed.
 What to do with the answer (attach a content, follow a new file, wait, call a loss) is the
-tailer's scan."""
+prospector's scan (prospector.py)."""
 from __future__ import annotations
-
-import errno
 
 from shipper.tail.descriptors import Descriptors
 from shipper.tail.discovery import FamilyIndex
@@ -84,13 +82,9 @@ class Matcher:
             return False
         if not o.gz and o.st.st_size < s.head_len:
             return False
-        try:
-            fh = self.fds.open_observed(o)
-        except MovedDuringScan:
-            raise
-        except OSError:
-            return False
-        try:
+        with self.fds.reading(o, on_moved="raise") as fh:
+            if fh is None:
+                return False
             if s.gen >= 0 and inode_gen(fh) not in (-1, s.gen):
                 # Its inode holds another file now (ext4 gives a freed inode to the next file: a
                 # copytruncate copy, the next .gz), whatever its head and size say: taken for this
@@ -102,8 +96,6 @@ class Matcher:
             if o.st.st_size >= s.offset:
                 return self.mark_ok(fh, s)
             return True  # shorter than our offset: truncated; detected when read
-        finally:
-            fh.close()
 
     def holds_other(self, lo: Loose, o: Observed) -> bool:
         """`o`, on the inode `lo` was read from, is shorter than what was read of it (truncated): is
@@ -127,20 +119,12 @@ class Matcher:
             return 0 if self.holds_ahead(s, o) else None
         if s.offset <= s.head_len or (not o.gz and o.st.st_size < s.head_len):
             return None  # nothing read past the head: a same-headed file is just another file
-        try:
-            fh = self.fds.open_observed(o)
-        except FileNotFoundError:  # (its name gone since the listing, or holding another file)
-            raise MovedDuringScan(errno.ENOENT, "renamed or deleted during the scan", o.path) from None
-        except OSError:
-            return None
-        try:
-            if not self.head_is(fh, s):
+        with self.fds.reading(o, on_moved="raise_gone") as fh:  # (its name gone since the listing too)
+            if fh is None or not self.head_is(fh, s):
                 return None
             if self.mark_ok(fh, s):
                 return s.offset
             return self.prefix_end(fh, o, lo)
-        finally:
-            fh.close()
 
     def holds_ahead(self, s: FileState, o: Observed) -> bool:
         """Does `o` hold the content `s`, of which nothing was read (a kill -9 before the first
@@ -149,28 +133,16 @@ class Matcher:
         at, mark = s.ahead
         if not o.gz and o.st.st_size < at:
             return False
-        try:
-            fh = self.fds.open_observed(o)
-        except OSError:
-            return False
-        try:
+        with self.fds.reading(o) as fh:
             n = min(MARK_MAX, at)
-            return self.head_is(fh, s) and digest(fh.read(at - n, n)) == mark
-        finally:
-            fh.close()
+            return fh is not None and self.head_is(fh, s) and digest(fh.read(at - n, n)) == mark
 
     def head_only_candidate(self, s: FileState, o: Observed, unmatched: dict | None = None) -> bool:
         """Could `o` hold the content `s`, of which no more than the head was read? Not when it is
         a copy of a followed file, or (under a rotated name) of a file at a live name in
         `unmatched`: copies are made under rotated names only. MovedDuringScan as matches."""
-        try:
-            fh = self.fds.open_observed(o)
-        except MovedDuringScan:
-            raise
-        except OSError:
-            return False
-        try:
-            if not self.head_is(fh, s) or (s.offset and len(fh.read(s.offset - 1, 1)) != 1):
+        with self.fds.reading(o, on_moved="raise") as fh:
+            if fh is None or not self.head_is(fh, s) or (s.offset and len(fh.read(s.offset - 1, 1)) != 1):
                 return False
             c = self.readable_len(fh, o)
             for f in list(self.files.values()):
@@ -188,18 +160,10 @@ class Matcher:
             for x in unmatched.values():
                 if not x.direct or x.gz or x is o or min(x.st.st_size, c or 0) <= s.head_len:
                     continue
-                try:
-                    live = self.fds.open_observed(x)
-                except OSError:
-                    continue
-                try:
-                    if same_bytes(fh.read, live.read, min(x.st.st_size, c)):
+                with self.fds.reading(x) as live:
+                    if live is not None and same_bytes(fh.read, live.read, min(x.st.st_size, c)):
                         return False  # a copy of the live file
-                finally:
-                    live.close()
             return True
-        finally:
-            fh.close()
 
     def could_hold_head(self, s: FileState, o: Observed, unmatched: dict) -> bool:
         """head_only_candidate for another file than the one `s` was read from: one renamed since
@@ -214,29 +178,19 @@ class Matcher:
         scan, not followed yet)? The same bytes past its first line, as far as both go."""
         if not self.families.has_rotated_name_anywhere(o.path):
             return False
-        try:
-            fh = self.fds.open_observed(o)
-        except OSError:
-            return False
-        try:
+        with self.fds.reading(o) as fh:
+            if fh is None:
+                return False
             head = head_of(fh.head())
             for x in unmatched.values():
                 n = min(x.st.st_size, o.st.st_size)
                 if (x is o or x.gz or not x.direct or self.families.has_rotated_name_anywhere(x.path)
                         or head is None or n <= len(head)):
                     continue
-                try:
-                    live = self.fds.open_observed(x)
-                except OSError:
-                    continue
-                try:
-                    if same_bytes(fh.read, live.read, n):
+                with self.fds.reading(x) as live:
+                    if live is not None and same_bytes(fh.read, live.read, n):
                         return True
-                finally:
-                    live.close()
             return False
-        finally:
-            fh.close()
 
     def prefix_end(self, fh: OpenFile, o: Observed, lo: Loose) -> int | None:
         """The end of `fh` if it is a copy of a prefix of what was read (proved by the bytes kept
@@ -311,14 +265,8 @@ class Matcher:
 
     def gen_of(self, o: Observed) -> int:
         """The generation of the inode `o` was listed as (-1: none, or not to be had)."""
-        try:
-            fh = self.fds.open_observed(o)
-        except OSError:
-            return -1
-        try:
-            return inode_gen(fh)
-        finally:
-            fh.close()
+        with self.fds.reading(o) as fh:
+            return -1 if fh is None else inode_gen(fh)
 
     @staticmethod
     def placeholder(f: Followed) -> FileState:
