@@ -1059,15 +1059,11 @@ class Prospector:
                 continue
             if (st.st_dev, st.st_ino) != (f.dev, f.ino):
                 continue  # not the live file any more
-            try:
-                fh = self.fds.open_observed(o)
-            except OSError:
-                return False
-            try:
+            with self.fds.reading(o) as fh:
+                if fh is None:
+                    return False
                 if not self.matcher.head_is(fh, s) or not fh.read(s.head_len, 1):
                     continue
-            finally:
-                fh.close()
             self._unfollow(f)
             lo = self.loose[s.fid]
             self._attach(lo, o, s.offset)
@@ -1104,15 +1100,14 @@ class Prospector:
             return False
         try:
             st = os.stat(f.path)
-            fh = self.fds.open_observed(o)
         except OSError:
             return False
-        try:
+        with self.fds.reading(o) as fh:
+            if fh is None:
+                return False
             empty = fh.complete() and fh.size() == 0 if o.gz else o.st.st_size == 0
             if (st.st_dev, st.st_ino) != (f.dev, f.ino) or not empty:
                 return False
-        finally:
-            fh.close()
         if o.gz and self._empty_known(f):
             return False  # (the compressed form of that one: logrotate `ifempty` with `compress`)
         self.copies[(o.st.st_dev, o.st.st_ino)] = (o.st.st_size, o.st.st_mtime_ns)
@@ -1140,15 +1135,14 @@ class Prospector:
                 continue
             try:
                 st = os.stat(f.path)
-                fh = self.fds.open_observed(o)
             except OSError:
-                return False  # (renamed since the listing: _is_copy says so; decided at the next scan)
-            try:
+                return False
+            with self.fds.reading(o) as fh:
+                if fh is None:
+                    return False  # (renamed since the listing: _is_copy says so; decided at the next scan)
                 if (st.st_dev, st.st_ino) != (f.dev, f.ino) or self.matcher.readable_len(fh, o) != s.head_len \
                         or not self.matcher.head_is(fh, s):
                     continue
-            finally:
-                fh.close()
             self.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
             self.ledger.lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file (found "
                                           "by the copy, holding no more than the first line the file held when last looked "
@@ -1273,14 +1267,8 @@ class Prospector:
         """What `o` holds, decompressed (0 when that cannot be had: it then explains no hole)."""
         if not o.gz:
             return o.st.st_size
-        try:
-            fh = self.fds.open_observed(o)
-        except OSError:
-            return 0
-        try:
-            return self.matcher.readable_len(fh, o) or 0
-        finally:
-            fh.close()
+        with self.fds.reading(o) as fh:
+            return 0 if fh is None else self.matcher.readable_len(fh, o) or 0
 
     def _copytruncate_loss(self, lo: Loose, o: Observed, resume: int | None) -> None:
         """The copy of a truncated live file was found: what was written between the copy and
