@@ -29,7 +29,7 @@ def fd_budget() -> int:
 
 class Descriptors:
     def __init__(self, files: dict[tuple[int, int], Followed], max_open: int, log: logging.Logger):
-        self.files = files  # the tailer's followed files (inode -> Followed), shared: their descriptors are budgeted
+        self.files = files  # the prospector's followed files (inode -> Followed), shared: their descriptors are budgeted
         self.max_open = max_open
         self.log = log
         self.holder: Holder | None = None  # when the caller runs one (told of the files closed and opened)

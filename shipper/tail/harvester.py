@@ -2,7 +2,7 @@
 as Chunks (records, their keys, the checkpoint true once they are delivered), in batches. Zero bytes
 where a line should start are a hole: skipped and reported, never shipped. A compressed file whose
 stream ends early is told once it stops changing; a deleted file's unfinished last line is shipped as
-it is, tagged. Which file to read, and whether it is still the same one, is the tailer's to decide."""
+it is, tagged. Which file to read, and whether it is still the same one, is the prospector's to decide (prospector.py)."""
 from __future__ import annotations
 
 import logging

@@ -20,7 +20,7 @@ AHEAD_LOOK = 8 * 1024  # bytes looked back from a new file's end for a line end 
 class Matcher:
     def __init__(self, files: dict[tuple[int, int], Followed], loose: dict[str, Loose], fds: Descriptors,
                  families: FamilyIndex):
-        # The tailer's followed files, loose contents and their families (shared, read only here), and
+        # The prospector's followed files, loose contents and their families (shared, read only here), and
         # its descriptors.
         self.files = files
         self.loose = loose
