@@ -1539,6 +1539,17 @@ class Prospector:
                 f.deleted = True
                 self._unfollow(f)
 
+    def may_open(self, f: Followed) -> bool:
+        """May `f` be opened to be read now (its descriptor is open, or may be opened by its name)?"""
+        if f.fh is None and f.state is not None and f.state.offset <= f.size <= max(f.state.offset, f.read_to) and not f.gz:
+            return False  # closed and not grown since: nothing to open it for (shorter, it was cut: looked at)
+        if f.fh is None and (f.dev, f.ino) in self.moved:
+            # Closed, and this scan could not compare its bytes (renamed during it): only a scan may
+            # reopen a closed file, as its inode may hold another file now. (Opened by its old name,
+            # which a rotation had given its inode again, another .gz was read on from the old offset.)
+            return False
+        return True
+
     def could_follow(self, path: str) -> bool:
         if discovery.is_excluded(path, self.exclude):
             return False

@@ -180,12 +180,7 @@ class Tailer:
             emit(Chunk([], [], None, self.pending.take(), 0, None))
 
     def _read_file(self, f: Followed, emit, stop) -> bool:
-        if f.fh is None and f.state is not None and f.state.offset <= f.size <= max(f.state.offset, f.read_to) and not f.gz:
-            return False  # closed and not grown since: nothing to open it for (shorter, it was cut: looked at)
-        if f.fh is None and (f.dev, f.ino) in self.prospector.moved:
-            # Closed, and this scan could not compare its bytes (renamed during it): only a scan may
-            # reopen a closed file, as its inode may hold another file now. (Opened by its old name,
-            # which a rotation had given its inode again, another .gz was read on from the old offset.)
+        if not self.prospector.may_open(f):
             return False
         try:
             fh = self.fds.open(f)
