@@ -38,6 +38,11 @@ from shipper.plugin import ParserOptions, RawBatch
 
 log = logging.getLogger("shipper.parse_workers")
 
+# Held while a worker starts. A start is a conversation with multiprocessing's forkserver, which launches a new
+# forkserver when it finds none: end_helpers, stopping the forkserver while a pool's starter (slow on a loaded
+# host) was in one, left a worker starting, or a new forkserver printing a traceback as the agent exited.
+_starting = threading.Lock()
+
 MAX_ATTEMPTS = 3  # a batch whose workers died this many times is parsed in the collector's thread
 # Seconds the worker holding the head batch may return nothing while using no CPU at all before it is taken
 # for stopped (SIGSTOP, a cgroup freezer, a debugger) and killed, its batches parsed again: a worker merely
@@ -271,7 +276,13 @@ class ParsePool:
         started: list[_Worker] = []
         try:
             for _ in range(count):
-                started.append(_Worker(self._ctx, self._initargs, f"{self.name}-{next(self._names)}"))
+                # Closed meanwhile (a stop while the forkserver was starting, slow on a loaded host): no more
+                # starts, whose wait overran the stop and left a worker starting as the agent ended its helpers.
+                with _starting:  # (end_helpers waits for a start in progress, or kills the forkserver it waits on)
+                    with self._cond:
+                        if self._closing:
+                            break
+                    started.append(_Worker(self._ctx, self._initargs, f"{self.name}-{next(self._names)}"))
         except Exception as e:  # no processes to be had (limits, memory): the collector parses without them
             with self._cond:
                 closing = self._closing
@@ -508,25 +519,70 @@ def end_helpers(timeout: float = 5.0) -> None:
 
     end = time.monotonic() + timeout
     server = forkserver._forkserver
-    for stop, pid in ((getattr(server, "_stop", None), getattr(server, "_forkserver_pid", None)),
-                      (getattr(resource_tracker._resource_tracker, "_stop", None), None)):
-        if stop is None:
-            continue
-        t = threading.Thread(target=_quietly, args=(stop,), name="end-helper", daemon=True)
-        t.start()
-        t.join(min(1.0, max(0.0, end - time.monotonic())))
-        if t.is_alive() and pid is not None:
-            log.warning("the parse workers' forkserver did not end in time (stopped?): killed", extra={"pid": pid})
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+    # Every pool is closed by now; a worker's start still in progress (on a loaded host the forkserver's own
+    # start takes seconds) gets the budget but its last second, then the forkserver it waits on is killed,
+    # which ends it. Held until the helpers are gone: no start runs into their stop.
+    got = _starting.acquire(timeout=max(0.0, end - time.monotonic() - 1.0))
+    if not got:
+        _kill_forkserver(getattr(server, "_forkserver_pid", None), "a parse worker's start did not finish in time")
+        got = _starting.acquire(timeout=min(1.0, max(0.0, end - time.monotonic())))
+    try:
+        for stop, pid in ((getattr(server, "_stop", None), getattr(server, "_forkserver_pid", None)),
+                          (getattr(resource_tracker._resource_tracker, "_stop", None), None)):
+            if stop is None:
+                continue
+            t = threading.Thread(target=_quietly, args=(stop,), name="end-helper", daemon=True)
+            t.start()
             t.join(min(1.0, max(0.0, end - time.monotonic())))
+            if t.is_alive() and pid is not None:
+                _kill_forkserver(pid, "the parse workers' forkserver did not end in time")
+                t.join(min(1.0, max(0.0, end - time.monotonic())))
+    finally:
+        if got:
+            _starting.release()
     for child in multiprocessing.active_children():
         child.kill()
-        log.warning("a parse worker did not end (held by a cgroup freezer?): the agent ends without it",
-                    extra={"pid": child.pid})
+        # Its exit comes through the forkserver: one killed above (a loaded host) never reported it, and a
+        # worker that ended (a zombie until init reaps it) was taken for one held by a cgroup freezer.
+        if not _ended(child.pid, min(0.5, max(0.1, end - time.monotonic()))):
+            log.warning("a parse worker did not end (held by a cgroup freezer?): the agent ends without it",
+                        extra={"pid": child.pid})
         process._children.discard(child)  # type: ignore[attr-defined]
+
+
+def _ended(pid: int | None, timeout: float) -> bool:
+    """True once the process is gone or a zombie (within `timeout` seconds)."""
+    if pid is None:
+        return True
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if proc_stat(pid)[0] == b"Z":
+                return True
+        except (OSError, IndexError):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def _kill_forkserver(pid: int | None, why: str) -> None:
+    """Kill the forkserver at a stop: named (a warning) when it is stopped (SIGSTOP, a debugger); one merely
+    slow (a loaded host) is no fault: nothing of it is lost (what its workers had not delivered is read again)."""
+    if pid is None:
+        return
+    try:
+        stopped = proc_stat(pid)[0] in (b"T", b"t")
+    except (OSError, IndexError):
+        return  # gone already
+    if stopped:
+        log.warning(f"{why} (it is stopped): killed", extra={"pid": pid})
+    else:
+        log.debug(f"{why} (a loaded host?): killed", extra={"pid": pid})
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def _quietly(stop) -> None:

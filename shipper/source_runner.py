@@ -114,6 +114,9 @@ class SourceRunner:
         self._auto_pool = False  # this pool came from the budget and goes back to it
         self._pool_dropped = (0, 0)  # (batches, records) its pool ended with undelivered (end_pool)
         self._pool_lock = threading.Lock()
+        # Set by the stop's end_pool: the source's thread (not waited for by a stop with no time left) makes no
+        # pool after it, one the agent's exit would find starting its workers.
+        self._pools_ended = False
         self._m_unrouted = metrics.unrouted.labels(cfg.name)
         self._m_ckpt = metrics.checkpoint_time.labels(cfg.name)
 
@@ -247,22 +250,29 @@ class SourceRunner:
                          _parser_options(cfg), self.builder.host, self._deliver_parsed, self._parse_here,
                          self.abandon, self._pool_failed, type(self.builder.parser).__module__)
 
+    def _made_pool(self, workers: int) -> ParsePool | None:
+        """A new pool, or None (warned of) when no processes can be had (limits, memory): the thread goes on alone."""
+        try:
+            return self._new_pool(workers)
+        except Exception as e:
+            if not self.stop.is_set():  # a stop came meanwhile: nothing to warn of, the thread parses what is left
+                log.warning("cannot start parse workers; parsing in the source's thread",
+                            extra={"source": self.cfg.name, "error": f"{type(e).__name__}: {e}"})
+            return None
+
     def _start_auto_pool(self) -> None:
         """In the source thread, between two batches: every earlier batch is already routed, so
         the pool's batches follow them in read order."""
         if not self.pipeline.pool_budget.take():
             return
-        try:
-            pool = self._new_pool(parse_auto.WORKERS)
-        except Exception as e:  # no processes to be had (limits, memory): the thread goes on alone
-            self.pipeline.pool_budget.give_back()
-            if not self.stop.is_set():  # a stop came meanwhile: nothing to warn of, the thread parses what is left
-                log.warning("cannot start parse workers; parsing in the source's thread",
-                            extra={"source": self.cfg.name, "error": f"{type(e).__name__}: {e}"})
-            self.backlog = None
-            return
-        self._auto_pool = True
-        self.pool = pool
+        with self._pool_lock:
+            pool = None if self._pools_ended else self._made_pool(parse_auto.WORKERS)
+            if pool is None:
+                self.pipeline.pool_budget.give_back()
+                self.backlog = None
+                return
+            self._auto_pool = True
+            self.pool = pool
         log.info("backlog: parsing in worker processes", extra={"source": self.cfg.name, "workers": parse_auto.WORKERS})
 
     def retire_idle_pool(self, now: float) -> bool:
@@ -600,7 +610,9 @@ class SourceRunner:
     def _run(self) -> None:
         try:
             if isinstance(self.cfg.parse_workers, int) and self.cfg.parse_workers:
-                self.pool = self._new_pool(self.cfg.parse_workers)
+                with self._pool_lock:
+                    if not self._pools_ended:
+                        self.pool = self._new_pool(self.cfg.parse_workers)
             if self.chain is not None and self.chain.seq == 0 and not self._sealed_before:
                 self.attest_now("start")
             self.source.run()
@@ -637,6 +649,7 @@ class SourceRunner:
         with self._pool_lock:
             pool, self.pool = self.pool, None
             auto, self._auto_pool = self._auto_pool, False
+            self._pools_ended = True
         if pool is not None:
             try:
                 pool.close()
