@@ -299,8 +299,28 @@ class CheckpointStore:
             raise value
         return value
 
+    def _settle(self) -> None:
+        """Read the replies already come to requests whose callers stopped waiting (a release_reserve at a
+        stop with no time left, a check from the main loop), when no request holds the writer: the writer
+        answered them, and is in none. Else the time since one was sent counted as a request not returning,
+        and a stop on a full disk blamed a frozen filesystem."""
+        if not self._owed or self._opening or not self._lock.acquire(False):
+            return
+        try:
+            while self._owed and self._conn is not None and self._conn.poll(0):
+                reply = self._conn.recv()
+                if self._owed.pop(0) == "ensure_present" and reply == ("ok", True):
+                    self._remade()
+            if not self._owed:
+                self._busy_since = None
+        except (EOFError, OSError):
+            pass  # the writer ended: the next request finds it so (and replaces it)
+        finally:
+            self._lock.release()
+
     def stuck_for(self, now: float | None = None) -> float | None:
         """Seconds the writer has been in the current request, None when it is in none."""
+        self._settle()
         since = self._busy_since
         return None if since is None else (time.monotonic() if now is None else now) - since
 
@@ -311,7 +331,7 @@ class CheckpointStore:
     def wait_idle(self, timeout: float) -> bool:
         """True once no request is in progress, False after `timeout` seconds."""
         deadline = time.monotonic() + timeout
-        while self._busy_since is not None and time.monotonic() < deadline:
+        while self.stuck_for() is not None and time.monotonic() < deadline:
             time.sleep(0.05)
         return self._busy_since is None
 

@@ -183,7 +183,9 @@ class SourceRunner:
             except (sqlite3.Error, OSError) as e:
                 self.pipeline.checkpoint_failed(self.cfg.name, e)
                 if self.pipeline.once and time.monotonic() - started >= ONCE_COMMIT_BUDGET:
-                    self.pipeline.end = EndRun(f"cannot save checkpoints in {store.path} ({e}); what was "
+                    why = (f"the filesystem holding it is full (ENOSPC: {e}); free space there" if
+                           self.pipeline.store_full else str(e))
+                    self.pipeline.end = EndRun(f"cannot save checkpoints in {store.path} ({why}); what was "
                                                "delivered since the last save is sent again next run")
                     return False
                 if self._backoff(delay):

@@ -120,6 +120,8 @@ def test_run_once_with_a_full_state_dir_ends_with_a_clear_error(tmp_path):
         err = r.stderr.decode()
         assert r.returncode == 1, err
         assert f"cannot save checkpoints in {state / 'checkpoints.sqlite'}" in err, err
+        assert "the filesystem holding it is full (ENOSPC" in err, err  # the cause, plainly
+        assert "frozen" not in err and "hung" not in err, err  # (it blamed a frozen filesystem)
         assert "Traceback" not in err, err
         filler.unlink()
         r2 = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
@@ -129,6 +131,29 @@ def test_run_once_with_a_full_state_dir_ends_with_a_clear_error(tmp_path):
         assert users(r2.stdout)[-1] == 2999
         r3 = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
         assert r3.returncode == 0 and r3.stdout == b"", r3.stderr.decode()
+
+
+def test_run_once_on_a_state_dir_filled_to_the_last_byte_names_the_full_disk_not_a_frozen_one(tmp_path):
+    """The stop's request giving the reserve back, sent with no time left to wait for its answer, was counted
+    as a request that never returned: the run ended blaming a frozen filesystem or a hung disk."""
+    log = tmp_path / "useraction.log"
+    with small_tmpfs(tmp_path / "state", 1024) as state:
+        cfg = config(tmp_path, state)
+        cfg.write_text(cfg.read_text().replace("batch_size: 50", "parse_workers: 0"))  # one request at a time
+        append(log, 0, 2000)
+        r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+        assert r.returncode == 0 and users(r.stdout) == list(range(2000)), r.stderr.decode()
+        append(log, 2000, 2000)
+        filler = fill(state)
+        r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+        err = r.stderr.decode()
+        assert r.returncode == 1, err
+        assert "the filesystem holding it is full (ENOSPC" in err, err
+        assert "frozen" not in err and "hung" not in err, err
+        filler.unlink()
+        r2 = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+        assert r2.returncode == 0, r2.stderr.decode()
+        assert sorted(set(users(r.stdout + r2.stdout))) == list(range(2000, 4000))
 
 
 def test_a_second_agent_on_the_same_state_dir_exits_2_naming_the_first(tmp_path):
