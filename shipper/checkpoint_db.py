@@ -12,7 +12,10 @@ fsync/rename dances; a kill -9 never leaves a half-written checkpoint.
 
 The state_dir belongs to one agent at a time: an flock on `shipper.lock` (holding the agent's pid) is
 taken here before the database is opened and held until this process ends; the kernel drops it when
-the process dies, so a kill -9 leaves no stale lock. The database itself stays locked while the
+the process dies, so a kill -9 leaves no stale lock. Besides it, this process holds an abstract Unix
+socket named after the state_dir's path (claim_state_dir): a lock that does not live in the directory,
+so an `rm -rf` of the state_dir does not free it for a second agent in the second before the running one
+notices and makes its state_dir again (with its flock) from what it holds. The database itself stays locked while the
 agent runs (see _connect); a snapshot of its rows (SNAPSHOT, written every SNAPSHOT_EVERY seconds
 while they change) is what `shipper status` reads meanwhile.
 
@@ -22,10 +25,13 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import signal
+import socket
 import sqlite3
+import struct
 import sys
 import time
 from multiprocessing.connection import Connection
@@ -82,6 +88,70 @@ class StateDirGone(OSError):
     made again (another agent took it meanwhile, or it cannot be created). `str()` says what to do."""
 
 
+def _claim_names(state_dir: str) -> list[bytes]:
+    """The abstract socket names standing for the state_dir: one per way of naming it (as configured, made
+    absolute; and resolved, through symlinks), within this mount namespace (another container's
+    /var/lib/shipper is another directory). Abstract names are per network namespace: agents in two of
+    them sharing one state_dir are told apart by the flock alone."""
+    try:
+        mnt = os.readlink("/proc/self/ns/mnt")
+    except OSError:
+        mnt = ""
+    paths = dict.fromkeys([os.path.abspath(state_dir), os.path.realpath(state_dir)])
+    return [b"\0shipper-state-dir-" + hashlib.sha256(f"{mnt}\0{p}".encode()).hexdigest()[:40].encode()
+            for p in paths]
+
+
+def _claim_holder(name: bytes) -> str:
+    """The pid of the agent holding the claim `name` ("unknown" if it cannot be told): its holder is the
+    checkpoint writer (its command line ends with the agent's pid) or a `shipper reset` (its own pid)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as s:
+            s.settimeout(1.0)
+            s.connect(name)
+            pid = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
+    except OSError:
+        return "unknown"
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")[:-1]
+    except OSError:
+        return str(pid)
+    if len(argv) >= 4 and os.path.basename(argv[-4]) == b"checkpoint_db.py" and argv[-1].isdigit():
+        return argv[-1].decode()
+    return str(pid)
+
+
+def claim_state_dir(state_dir: str) -> list[socket.socket]:
+    """The state_dir's claims (see _claim_names), held until closed or this process ends; StateDirLocked
+    naming the holder when another process holds one, as lock_state_dir does for its flock."""
+    held: list[socket.socket] = []
+    for name in _claim_names(state_dir):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            s.bind(name)
+            s.listen(8)  # (never accepted: a refused agent connects only to learn the holder's pid)
+        except OSError as e:
+            s.close()
+            for h in held:
+                h.close()
+            if e.errno != errno.EADDRINUSE:
+                break  # no abstract sockets here (a sandbox): the flock alone
+            raise _locked(state_dir, _claim_holder(name)) from None
+        held.append(s)
+    return held
+
+
+def _locked(state_dir: str, holder: str) -> StateDirLocked:
+    if holder.isdigit() and not _alive(int(holder)):
+        return StateDirLocked(f"{state_dir}: still locked by the checkpoint writer of a shipper that ended (pid "
+                              f"{holder}): it ends once the write it is in returns (is the state_dir's filesystem "
+                              "frozen, or its disk hung?); start again then", holder, True)
+    return StateDirLocked(f"{state_dir}: in use by another shipper (pid {holder}); two agents on one state_dir "
+                          "would ship every event twice: stop that one, or give this one its own state_dir",
+                          holder, False)
+
+
 def lock_state_dir(state_dir: str, pid: int | None = None) -> int:
     """The open, flocked lock file (its descriptor), holding `pid` (the agent's; default this
     process's), or StateDirError naming the holder's pid."""
@@ -98,13 +168,7 @@ def lock_state_dir(state_dir: str, pid: int | None = None) -> int:
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
         os.close(fd)
-        if holder.isdigit() and not _alive(int(holder)):
-            raise StateDirLocked(f"{state_dir}: still locked by the checkpoint writer of a shipper that ended (pid "
-                                f"{holder}): it ends once the write it is in returns (is the state_dir's filesystem "
-                                "frozen, or its disk hung?); start again then", holder, True) from None
-        raise StateDirLocked(f"{state_dir}: in use by another shipper (pid {holder}); two agents on one state_dir "
-                             "would ship every event twice: stop that one, or give this one its own state_dir",
-                             holder, False) from None
+        raise _locked(state_dir, holder) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid() if pid is None else pid}\n".encode(), 0)
     return fd
@@ -118,7 +182,13 @@ def remove_source(state_dir: str, source: str) -> list[tuple[str, bytes]] | None
     path = os.path.join(state_dir, DB_FILE)
     if not os.path.isdir(state_dir):
         return None  # (the lock would make it: nothing to remove there)
-    fd = lock_state_dir(state_dir)
+    claims = claim_state_dir(state_dir)
+    try:
+        fd = lock_state_dir(state_dir)
+    except BaseException:
+        for c in claims:
+            c.close()
+        raise
     try:
         try:
             size = os.stat(path).st_size
@@ -136,6 +206,8 @@ def remove_source(state_dir: str, source: str) -> list[tuple[str, bytes]] | None
         return rows
     finally:
         os.close(fd)
+        for c in claims:
+            c.close()
 
 
 def _alive(pid: int) -> bool:
@@ -270,7 +342,12 @@ class CheckpointDb:
         self.state_dir = state_dir
         self.agent_pid = agent_pid
         self.path = os.path.join(state_dir, DB_FILE)
-        self._lock_fd = lock_state_dir(state_dir, agent_pid)
+        self._claims = claim_state_dir(state_dir)  # held for this process's life, through a remake
+        try:
+            self._lock_fd = lock_state_dir(state_dir, agent_pid)
+        except BaseException:
+            self._close_claims()
+            raise
         for name in os.listdir(state_dir):  # a snapshot's or a new database's file a killed writer left
             if (name.startswith(SNAPSHOT + ".") and name.endswith(".tmp")) or name == DB_FILE + ".new":
                 try:
@@ -293,6 +370,7 @@ class CheckpointDb:
             _make_reserve(state_dir)
         except (sqlite3.DatabaseError, OSError) as e:
             os.close(self._lock_fd)
+            self._close_claims()
             if isinstance(e, sqlite3.DatabaseError) and _damaged(e):
                 raise StateDirError(f"{self.path}: the checkpoint database is damaged ({e}); stop shipper, move "
                                     f"it aside (mv {self.path} {self.path}.damaged) and start again: sources then "
@@ -301,6 +379,11 @@ class CheckpointDb:
                                 + ("the filesystem holding it is full: free some space; " if _full(state_dir) else
                                    "check that the file and the state_dir are writable by the user shipper runs as; ")
                                 + RECOVERY) from None
+
+    def _close_claims(self) -> None:
+        for c in self._claims:
+            c.close()
+        self._claims = []
 
     def _removed(self) -> bool:
         """The database or the lock file is no longer where the agent opened it (`rm -rf` of the
@@ -456,6 +539,7 @@ class CheckpointDb:
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1
+        self._close_claims()
 
 
 OPS = ("names", "load", "update", "ensure_present", "compact", "release_reserve")
