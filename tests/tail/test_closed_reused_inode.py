@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import os
+import shutil
+import time
 
 import pytest
 
+from shipper.tail import prospector as prospector_mod
 from tests.tail.conftest import Follower, assert_exactly_once
+from tests.tail.test_identity import reuse_inode
 
 HEADER = b"# time level message (a header every file has)\n"
 
@@ -311,5 +316,80 @@ def test_the_gz_of_a_deleted_file_the_budget_closed_is_not_read_again(tmp_path):
         f.settle()
         assert_exactly_once([json.loads(r)["seq"] for r in f.lines() if r.startswith(b"{")], range(11))
         assert f.tailer.losses == 0
+    finally:
+        f.tailer.close()
+
+
+def test_a_copy_on_a_closed_backups_inode_renamed_during_two_scans_is_not_read_again(ext4_tmp, monkeypatch, caplog):
+    """Torture seed 99023 (`--overtaken`, 60 steps: 31 lines twice, silently): a backup read to its end
+    and closed over the descriptor budget is deleted by a copytruncate rotation, and ext4 gives its inode
+    to the copy of the live file. The next two scans are each overtaken by a rotation that renames the
+    copy between the listing and the comparison: the closed backup, listed on that inode, could not be
+    compared (right: nothing decided), but the inode was set aside before any loose content was compared
+    with it, so the live file's truncated content was counted missing at both and called lost ("no copy
+    was found"), and the copy read again from 0 as a new file at the next scan. A content is not missing
+    from a scan in which a file of its family was renamed before it could be compared."""
+    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)
+    d = ext4_tmp / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    n = 0
+
+    def lines(k: int) -> bytes:
+        nonlocal n
+        n += k
+        return b"".join(_line(i) for i in range(n - k, n))
+
+    def shift() -> None:
+        """logrotate `create`, `rotate 3`, shifting the backups (the rotation's first renames) …"""
+        for i in (2, 1):
+            if os.path.exists(d / f"app.log.{i}"):
+                os.rename(d / f"app.log.{i}", d / f"app.log.{i + 1}")
+
+    def rotate() -> None:
+        """… then renaming the live file (the writer's next line in its next file)."""
+        shift()
+        os.rename(log, d / "app.log.1")
+        log.write_bytes(HEADER + lines(1))
+
+    log.write_bytes(HEADER + lines(10))
+    f = Follower([log], d, max_open=1)
+    try:
+        f.poll()
+        os.rename(log, d / "app.log.1")
+        log.write_bytes(HEADER + lines(3))
+        day_ago = time.time_ns() - 86400 * 10**9
+        os.utime(d / "app.log.1", ns=(day_ago, day_ago))  # (read before app.log: oldest first)
+        f.poll()
+        dev, backup = os.stat(d).st_dev, os.stat(d / "app.log.1").st_ino
+        assert f.tailer.known_open() == {(dev, log.stat().st_ino)}  # the backup closed over the budget
+        os.unlink(d / "app.log.1")  # copytruncate, `rotate 1`: the backup deleted, the copy made …
+        copy = reuse_inode(d, backup)
+        if copy is None:
+            pytest.fail("ext4 did not give the freed inode to the next file made: the schedule this test needs did not happen")
+        shutil.copyfile(log, copy)  # … onto its inode
+        os.rename(copy, d / "app.log.1")
+        os.truncate(log, 0)
+        with open(log, "ab") as fh:
+            fh.write(HEADER + lines(1))
+        observe = f.tailer.prospector.observe
+        # A whole rotation, then the first renames of the next one: the copy's name holds another file
+        # by the time each scan compares it (and no other file listed is renamed at the second).
+        overtaking = [rotate, shift]
+
+        def observe_then_rotate():
+            obs = observe()  # lists the copy under its name …
+            if overtaking:
+                overtaking.pop(0)()  # … which the rotation gives to another file before it is compared
+            return obs
+
+        f.tailer.prospector.observe = observe_then_rotate
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.poll(2)
+            assert os.stat(d / "app.log.3").st_ino == backup  # (the copy, renamed twice)
+            f.settle()
+        assert_exactly_once([json.loads(r)["seq"] for r in f.lines() if r.startswith(b"{")], range(n))
+        lost = [r.getMessage() for r in caplog.records if "data lost" in r.getMessage()]
+        assert not [m for m in lost if "no copy" in m], lost  # (the copytruncate window is warned: documented)
     finally:
         f.tailer.close()
