@@ -6,6 +6,7 @@ batches ends it early: waiting would not help.
 """
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import os
@@ -85,11 +86,43 @@ class Daemon:
         return "; ".join(parts)
 
     def _start_http(self, listen: str):
-        from shipper.http_endpoint import HttpEndpoint
-
-        endpoint = HttpEndpoint(self.pipeline, listen, health_extra=lambda: self.stalled + self.overdue)
+        endpoint = self._bind_http(listen)
         endpoint.start()
         return endpoint
+
+    def _bind_http(self, listen: str):
+        """The endpoint, its socket bound, not serving yet (start())."""
+        from shipper.http_endpoint import HttpEndpoint
+
+        return HttpEndpoint(self.pipeline, listen, health_extra=lambda: self.stalled + self.overdue)
+
+    def _move_http(self, listen: str | None) -> None:
+        """The endpoint moved to `listen` (None: none). The new address is bound before the old endpoint closes:
+        a refusal (a port in use) keeps the old one serving, and raises. Only when the old one may be what
+        holds the address (the same port on another address) is it let go first, and brought back if the
+        new one is refused all the same."""
+        old = self.http
+        if listen is None:
+            if old is not None:
+                old.close()
+                self.http = None
+            return
+        try:
+            new = self._bind_http(listen)
+        except OSError as e:
+            if old is None or e.errno != errno.EADDRINUSE:
+                raise
+            old.close()
+            self.http = None
+            try:
+                new = self._bind_http(listen)
+            except OSError:
+                self.http = self._start_http(old.listen)  # back where it was (its address is free again)
+                raise
+        if self.http is not None:
+            self.http.close()
+        self.http = new
+        new.start()
 
     def run(self, early_hups: list[int] | None = None) -> int:
         signal.signal(signal.SIGTERM, self._on_stop)
@@ -188,22 +221,22 @@ class Daemon:
         log.info("reloading", extra={"config": self.config.path})
         result = reload(self.pipeline, self.config.path, self._wait_slice)
         if result.ok and result.config is not None:  # ok: it carries the config applied
-            old_http = self.config.settings.http
             self.config = result.config
             self.reload_error = None if not result.problems else result.message
             lcfg = self.config.settings.logging
             shipper_log.setup(lcfg.level, lcfg.format)
             new_http = self.config.settings.http
-            if (old_http.listen if old_http else None) != (new_http.listen if new_http else None):
-                if self.http is not None:
-                    self.http.close()
-                    self.http = None
-                if new_http is not None:
-                    try:
-                        self.http = self._start_http(new_http.listen)
-                    except (OSError, ValueError) as e:
-                        log.error("cannot start the http endpoint", extra={"listen": new_http.listen, "error": str(e)})
-                        self.reload_error = f"http endpoint: {e}"
+            # Compared with where the endpoint is, not with the last config: a move refused before is tried again.
+            listen = new_http.listen if new_http else None
+            if (self.http.listen if self.http is not None else None) != listen:
+                try:
+                    self._move_http(listen)
+                except (OSError, ValueError) as e:
+                    kept = self.http.listen if self.http is not None else None
+                    log.error("cannot start the http endpoint" + (f"; it stays on {kept}" if kept else ""),
+                              extra={"listen": listen, "error": str(e)})
+                    self.reload_error = f"http endpoint: cannot listen on {listen}: {e}" + (
+                        f"; it stays on {kept}" if kept else "")
         else:
             self.reload_error = result.message
         self.notifier.ready(self.summary())  # READY=1 ends the RELOADING=1 state
