@@ -85,6 +85,8 @@ def source_status(pipeline) -> dict[str, dict[str, Any]]:
             "running": r.thread.is_alive(), "error": None if r.error is None else str(r.error),
             "in_flight_batches": r.tracker.in_flight(), "last_ack": r.last_commit, "status": live,
             "parse_workers": r.parse_workers(),
+            # Stopped by a reload that waits for the batches its outputs are still sending (reload_apply)
+            "reload_wait": r.tracker.in_flight() if pipeline.reloads.draining.get(name) is r else None,
         }}
     return out
 

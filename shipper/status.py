@@ -172,7 +172,9 @@ def collect(config: Config) -> dict[str, Any]:
         positions = source_cls.saved_positions(state)
         position_keys = {p.key for p in positions}
         stored_files = file_positions(positions)
-        files = _live_files(lv.get("status") or {}) or stored_files
+        # A source a reload stopped has read its files to where it stopped, and its batches are still being
+        # sent: the read positions said "lag 0" for bytes not delivered. The saved ones count them.
+        files = stored_files if lv.get("reload_wait") else _live_files(lv.get("status") or {}) or stored_files
         sources.append({
             "name": s.name, "type": s.type, "parser": s.parser, "tag": s.effective_tag,
             "follows": getattr(s, "paths", None), "files": files, "files_from": "daemon" if files is not stored_files else "checkpoints",
@@ -181,6 +183,7 @@ def collect(config: Config) -> dict[str, Any]:
             "last_ack": lv.get("last_ack") or max((v["updated"] for v in rows.values()), default=None),
             "in_flight_batches": lv.get("in_flight_batches"), "running": lv.get("running"), "error": lv.get("error"),
             "parse_workers": lv.get("parse_workers"), "last_error": lv.get("last_error"),
+            "reload_wait": lv.get("reload_wait"),
             "held_files": (lv.get("status") or {}).get("held_files"), "held_bytes": (lv.get("status") or {}).get("held_bytes"),
         })
     outputs = []
@@ -263,6 +266,9 @@ def render(doc: dict[str, Any], now: float | None = None) -> list[str]:
         lines.append(f"  last ack: {_ago(s['last_ack'], now)}"
                      + (f", in flight: {s['in_flight_batches']} batches" if s["in_flight_batches"] is not None else "")
                      + (f", parsing in {s['parse_workers']} worker processes" if s.get("parse_workers") else ""))
+        if s.get("reload_wait"):
+            lines.append(f"  restart after a reload pending: {s['reload_wait']} batches its outputs are still sending "
+                         "(positions below: the saved ones, what was delivered)")
         if s["error"]:
             lines.append(f"  error: {s['error']}")
         le = s.get("last_error")
