@@ -320,11 +320,12 @@ class Prospector:
                     unread = max(0, (f.fh.size() if f.gz else st.st_size) - f.start)
                     if unread:
                         self.ledger.lost(f.path, unread, "were deleted before the file held a complete line")
-                    elif f.path != f.family:
-                        self._emptied.add(f.family)  # (an empty .gz may be made from it: _empty_known)
-                    elif f.path == f.family:
-                        self.ledger.lost(f.path, 0, "written after the last read: the file was rotated away and deleted "
-                                                    "unseen (more rotations than backups)", unknown=True)
+                    else:
+                        # Held open, it had no byte left to read: nothing of it is lost, whether seen under
+                        # its backup names or not (a file that went through the live name unseen meanwhile
+                        # is the holder's escape, counted there). An empty .gz may be made from it (logrotate
+                        # `compress ifempty`): _empty_known.
+                        self._emptied.add(f.family)
                     self._unfollow(f, keep_loose=False)
                     self.pending[self.matcher.placeholder(f).key] = None
                     continue
