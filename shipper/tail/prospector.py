@@ -418,6 +418,7 @@ class Prospector:
                 # cleaner meanwhile: its lines lost without a word, torture seeds 367, 1162.)
                 found = self._renamed_since_listed(o)
                 if found is None:
+                    self._listed_then_gone(o)
                     continue
                 self.moved.discard(key)
                 o = found
@@ -571,6 +572,24 @@ class Prospector:
             self._release_held(self.holder)
         self.first_scan = False
         self._restored_empty = set()
+
+    def _listed_then_gone(self, o: Observed) -> None:
+        """`o`, a plain file under a rotated name that no known content is on, listed by this scan and
+        under none of its family's rotated names by the time it was to be compared (deleted by the
+        rotation that overtook the scan, a cleaner; its inode maybe given to the writer's next file):
+        its bytes were never read. Followed as a file that could not be opened (its placeholder holds
+        the size listed), so that the next scan finds it again if it is somewhere, or calls what it held
+        lost, naming it. (Dropped, its lines went without a word: torture seed 367.) Not so for a file
+        that may be the copy of a content truncated at this scan (that content's loss, if any, is said
+        by it), nor for a .gz (the compressed form of a content read, as likely as not), nor for history
+        at the first look."""
+        if o.gz or self.first_scan and o.family not in self.seen:
+            return
+        if any(lo.truncated and lo.gone_at is None and lo.state.family == o.family for lo in self.loose.values()):
+            return
+        f = self._follow_new(o, 0)
+        if f is not None:
+            f.unopened = True
 
     def _renamed_since_listed(self, o: Observed) -> Observed | None:
         """`o`, renamed since this scan listed it, under the name it has now: one of its family's

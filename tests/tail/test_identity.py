@@ -1493,3 +1493,45 @@ def test_a_new_backup_renamed_during_the_scan_that_found_it_is_read_under_its_ne
         assert sorted(got) == sorted(expect(10)) and len(got) == 10, got
     finally:
         f.tailer.close()
+
+
+def test_a_new_backup_deleted_during_the_scan_that_found_it_is_a_named_loss(tmp_path, fast_missing, caplog):
+    """Torture seed 367 (`--overtaken`: 13 lines of a seen file lost, no warning), its other half: the
+    backup the agent never saw, listed by a scan, is deleted by the rotation that overtook it (`rotate
+    1`) before the scan could open it — under none of its family's names by then (its inode maybe given
+    to the writer's next file). Its lines are lost (no reader could have them), and nothing said so."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, *[f"line {i}" for i in range(5)])
+    f = Follower([log], d)
+    try:
+        f.poll()
+
+        def rotate():  # logrotate `create`, `rotate 1`
+            if (d / "app.log.1").exists():
+                os.unlink(d / "app.log.1")
+            os.rename(log, d / "app.log.1")
+            log.write_bytes(b"")
+
+        rotate()  # while the agent does not look: the file it follows to app.log.1 …
+        write(log, *[f"line {i}" for i in range(5, 10)])
+        rotate()  # … and one it never saw to app.log.1
+        size = (d / "app.log.1").stat().st_size
+        observe = f.tailer.prospector.observe
+
+        def observe_then_rotate():
+            f.tailer.prospector.observe = observe
+            obs = observe()  # lists that one as app.log.1 …
+            rotate()  # … which a rotation deletes before it is compared
+            return obs
+
+        f.tailer.prospector.observe = observe_then_rotate
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.settle()
+        assert records(f) == expect(5)
+        lost = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data lost")]
+        assert len(lost) == 1 and f"{size} bytes of {d / 'app.log.1'}" in lost[0], lost
+        assert f.tailer.losses == 1 and f.tailer.bytes_lost == size
+    finally:
+        f.tailer.close()
