@@ -321,18 +321,20 @@ class Pipeline:
         self._notes_for_stop.setdefault(source, {}).update(fragment)
 
     def _save_notes_for_stop(self) -> bool:
-        """Save what note_at_stop kept; False (named) if the store refused one."""
-        saved = True
+        """Save what note_at_stop kept. False if there was any: those batches were taken back undelivered by
+        some outputs (the stop says so, and exits 1, as for batches it did not deliver itself)."""
         for source, fragment in self._notes_for_stop.items():
             try:
                 self.store.update(source, fragment)
+                log.warning("stopping: batches a reload took back were not stored by every output; the next start "
+                            "reads them again for the outputs that lack them", extra={"source": source})
             except (sqlite3.Error, OSError) as e:
-                saved = False
                 log.warning("cannot note which outputs stored the batches a reload took back: the next start "
                             "sends them to every output again", extra={"source": source,
                                                                        "error": f"{type(e).__name__}: {e}"})
+        none_taken_back = not self._notes_for_stop
         self._notes_for_stop.clear()
-        return saved
+        return none_taken_back
 
     def _free_reserve(self, timeout: float) -> None:
         """A stop while the state_dir is full: nothing more is read, so the reserve's space is given back for
