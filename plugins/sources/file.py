@@ -27,7 +27,9 @@ from shipper.api import (
 )
 from shipper.tail import STARTED_GLOB, Chunk, Tailer, discovery
 from shipper.tail.events import TailEvents
-from shipper.tail.holder import Holder, generation
+from shipper.tail.followed import Followed
+from shipper.tail.holder import Held, Holder, generation
+from shipper.tail.losses import LossLedger
 from shipper.tail.state import SEEN_PREFIX, load_states
 from shipper.tail.watcher import ChangeWatcher
 
@@ -42,6 +44,9 @@ _followed_by: dict[str, set[str]] = {}
 # that one reads it from its own checkpoint or its start, and what the first shipped goes again).
 _last_followed_by: dict[str, str] = {}
 LAST_FOLLOWED_BOUND = 10000
+# Why a deleted file held open is let go unread (a loss named per family: LossLedger.let_go).
+LET_GO_STOPPED = "the agent stopped"
+LET_GO_UNTAKEN = "the source a reload restarted let them go (no successor took them over)"
 _followed_lock = threading.Lock()
 
 
@@ -116,15 +121,21 @@ class _CountedEvents(TailEvents):
 class _HandedOver:
     """A restarted file source's holder on its way to the successor (Source.hand_over)."""
 
-    def __init__(self, holder: Holder, files: list[tuple[int, str, str]]) -> None:
+    def __init__(self, holder: Holder, files: list[tuple[int, str, str, int | None]], ledger: LossLedger) -> None:
         self.holder = holder
-        # Copies of the descriptors of the files the tailer had open, (fd, path, family), those
-        # readable only through them first: adopted by the holder within the successor's budget.
+        # Copies of the descriptors of the files the tailer had open, (fd, path, family, bytes read),
+        # those readable only through them first: adopted by the holder within the successor's budget.
         self.files = files
+        self.ledger = ledger  # the stopped source's: names what is let go unread
 
     def close(self) -> None:
-        self.holder.stop()
-        for fd, _, _ in self.files:
+        """No successor takes them (a stop, a failed start, a later reload): a deleted file's unread
+        bytes are lost, and named."""
+        def let_go(held: list[Held]) -> None:
+            self.ledger.let_go([(fd, fam, read) for fd, _, fam, read in self.files]
+                               + [(h.fd, h.family, h.read) for h in held], LET_GO_UNTAKEN)
+        self.holder.stop(let_go)
+        for fd, _, _, _ in self.files:
             os.close(fd)
         self.files = []
 
@@ -150,6 +161,7 @@ class FileSource(Source):
         self.holder: Holder | None = None
         self._restarting = False  # a reload restarts this source: the holder outlives run() (hand_over)
         self._taken: Holder | None = None  # the predecessor's holder (take_over), used by run()
+        self._files_let_go = False  # the tailer's open files are named at a stop, or handed over: once
         self._lag_paths: set[str] = set()
         self._lock = threading.Lock()
         self.tailer = Tailer(
@@ -415,8 +427,8 @@ class FileSource(Source):
                 stop.remove_waker(watcher.wake)
             watcher.stop()
             t.holder = None
-            if self.holder is not None and not self._restarting:
-                self.holder.stop()
+            if not self._restarting:
+                self._let_go(self.holder, LET_GO_STOPPED)
                 self.holder = None
             # (Restarting: the holder goes on holding until hand_over, or close() lets it go.)
 
@@ -433,7 +445,9 @@ class FileSource(Source):
         # Deleted or moved away first (nothing else reaches them), then rotated, then live files.
         open_files = sorted((f for f in self.tailer.files.values() if f.fh is not None),
                             key=lambda f: (not (f.deleted or f.unnamed), f.path == f.family))
-        return _HandedOver(holder, [(os.dup(f.fh.fd), f.path, f.family) for f in open_files if f.fh is not None])
+        self._files_let_go = True  # (theirs to name now)
+        return _HandedOver(holder, [(os.dup(f.fh.fd), f.path, f.family, _read_of(f))
+                                    for f in open_files if f.fh is not None], self.tailer.ledger)
 
     def take_over(self, handed: _HandedOver) -> None:
         """Within this source's budget (`hold_max_files`/`hold_max_bytes`, perhaps lowered by the
@@ -448,7 +462,7 @@ class FileSource(Source):
         holder.max_bytes = self.config.hold_max_bytes
         holder.trim()
         files, handed.files = handed.files, []
-        refused = [path for fd, path, fam in files if not holder.adopt(fd, path, fam)]
+        refused = [path for fd, path, fam, read in files if not holder.adopt(fd, path, fam, read)]
         if refused:
             self.ctx.logger.warning(
                 f"the budget for holding rotated files is full: {len(refused)} file(s) this source had open are not "
@@ -494,11 +508,31 @@ class FileSource(Source):
             t.flush(self._emit)
             self._update_lag()
 
+    def _let_go(self, holder: Holder | None, why: str) -> None:
+        """Stop `holder` (if any); the deleted files it and the tailer hold open that are let go
+        unread (the tailer's files once: at a stop, unless handed over) are named lost."""
+        files: list[tuple[int, str, int | None]] = []
+        if not self._files_let_go:
+            self._files_let_go = True
+            files = [(f.fh.fd, f.family, _read_of(f)) for f in self.tailer.files.values() if f.fh is not None]
+        followed = {(f.dev, f.ino): f for f in self.tailer.files.values()}
+
+        def read_of(h: Held) -> int | None:
+            f = followed.get((h.dev, h.ino))
+            return h.read if f is None or h.adopted else _read_of(f)  # (followed: read through the holder's fd)
+
+        if holder is None:
+            self.tailer.ledger.let_go(files, why)
+        else:
+            holder.stop(lambda held: self.tailer.ledger.let_go(files + [(h.fd, h.family, read_of(h)) for h in held],
+                                                               why))
+
     def close(self) -> None:
+        # Kept for a successor that never took it (a stop during a reload's wait), or never run.
+        self._let_go(self.holder, LET_GO_STOPPED)
+        if self._taken is not None:
+            self._let_go(self._taken, LET_GO_STOPPED)
         self.tailer.close()
-        for holder in (self.holder, self._taken):  # kept for a successor that never took it, or never run
-            if holder is not None:
-                holder.stop()
         self.holder = self._taken = None
         with _followed_lock:
             self._unclaim(self._claimed)
@@ -511,3 +545,12 @@ class FileSource(Source):
             except KeyError:
                 pass
         self._lag_paths = set()
+
+
+def _read_of(f: Followed) -> int | None:
+    """How much of f's file was read, as a position in the file; None when that cannot be told (a
+    compressed file read in part: its offset is in the data it decompresses to)."""
+    offset = f.state.offset if f.state is not None else 0
+    if f.gz and offset:
+        return 1 << 62 if f.at_eof and f.fh is not None and not f.fh.cut else None  # (read to its end)
+    return offset

@@ -88,6 +88,7 @@ class Held:
     dev: int
     ino: int
     adopted: bool = False  # a file a stopped tailer had open (adopt): its checkpoint knows it
+    read: int | None = 0  # bytes of it read (adopted: by the stopped tailer; None: unknown, a .gz read in part)
 
 
 class Holder:
@@ -293,7 +294,7 @@ class Holder:
         if h is not None:
             os.close(h.fd)
 
-    def adopt(self, fd: int, path: str, family: str) -> bool:
+    def adopt(self, fd: int, path: str, family: str, read: int | None = 0) -> bool:
         """Hold `fd` (the holder owns it now): a file a stopped tailer had open, kept for the tailer
         that succeeds it (a reload restarting the source) — within the budget like any file held:
         beyond it `fd` is closed and False returned. (Not held, the file is the successor's to find:
@@ -307,7 +308,7 @@ class Holder:
                         st.st_nlink == 0 and self._held_bytes_locked() + st.st_size > self.max_bytes):
                     os.close(fd)
                     return False
-                self.held[key] = Held(fd, path, family, *key, adopted=True)
+                self.held[key] = Held(fd, path, family, *key, adopted=True, read=read)
                 self._known.add(key)
                 return True
         os.close(fd)
@@ -365,10 +366,16 @@ class Holder:
                 total += st.st_size
         return total
 
-    def stop(self) -> None:
+    def stop(self, let_go: Callable[[list[Held]], None] | None = None) -> None:
+        """Stop holding and close what is held. `let_go`: told what is held, before it is closed (a
+        deleted file's unread bytes are lost then), once no event can add to it."""
         hub, self._hub = self._hub, None
         if hub is not None:
             hub.leave(self)  # no event is handed to this holder after it returns
+        if let_go is not None:
+            with self._lock:
+                held = list(self.held.values())
+            let_go(held)
         with self._lock:
             for h in self.held.values():
                 os.close(h.fd)

@@ -3,7 +3,8 @@ why, and counted (its owner keeps the counts as metrics: TailEvents). Nothing is
 from __future__ import annotations
 
 import logging
-from typing import Container
+import os
+from typing import Container, Iterable
 
 from shipper.tail.events import TailEvents
 
@@ -25,6 +26,31 @@ class LossLedger:
         self.log.warning(f"data lost: {amount} of {path} {why}",
                          extra={"path": path, "bytes_lost": nbytes, "size_known": not unknown})
         self.events.lost(path, nbytes)
+
+    def let_go(self, files: Iterable[tuple[int, str, int | None]], why: str) -> None:
+        """Files held open, about to be closed for good (`why`: a stop; a holder no successor took):
+        (descriptor, family, bytes of it read; None: unknown, a compressed file read in part). One
+        that is deleted loses its unread bytes with its last descriptor: warned per family (with the
+        count of files) and counted. (A checkpoint names only what was unread up to the size it
+        saved: a file rotated away unread, or grown since, was named nowhere.)"""
+        per: dict[str, tuple[int, int, bool]] = {}  # family -> (files, bytes, more may be lost)
+        seen: set[tuple[int, int]] = set()
+        for fd, fam, read in files:
+            try:
+                st = os.fstat(fd)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in seen:
+                continue  # (the first of a file's descriptors tells what was read of it)
+            seen.add((st.st_dev, st.st_ino))
+            unread = st.st_size - (read or 0)
+            if st.st_nlink or (read is not None and unread <= 0):
+                continue  # still under a name (found again), or read to its end
+            n, nbytes, unknown = per.get(fam, (0, 0, False))
+            per[fam] = (n + 1, nbytes + (unread if read is not None else 0), unknown or read is None)
+        for fam, (n, nbytes, unknown) in sorted(per.items()):
+            self.lost(fam, nbytes, f"were never read: {n} rotated file(s) of it were deleted while the agent held "
+                                   f"them open, and {why} before they were read", unknown=unknown)
 
     def holes(self, path: str, holes: list[tuple[int, int]]) -> None:
         """Zero bytes skipped (holes, at (offset, bytes)): warned and counted, never shipped."""
