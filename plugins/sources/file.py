@@ -349,6 +349,14 @@ class FileSource(Source):
             holder = Holder(self.config.hold_max_files, self.config.hold_max_bytes)
             if holder.start():
                 self.holder = t.holder = holder
+        held_new = threading.Event()  # the holder holds a file it did not know: scan to take it
+
+        def on_held() -> None:
+            held_new.set()
+            watcher.wake()
+
+        if self.holder is not None:
+            self.holder.on_held = on_held
         glob_folders = {root for root, recursive in roots if not recursive}  # where new files may appear
         poll_interval = self.config.poll_interval
         next_poll = 0.0  # without inotify the full pass; with it, the files it cannot report on
@@ -364,6 +372,7 @@ class FileSource(Source):
                 poll = now >= next_poll
                 notified = watcher.inotify and not watcher.missing_watches
                 if scan_now or now >= next_rescan or (poll and (not notified or t.needs_rescan())):
+                    held_new.clear()  # (this scan takes what is held now)
                     with self._lock:
                         t.scan()
                         self._claim_followed()
@@ -418,7 +427,7 @@ class FileSource(Source):
                 if not wakes_on_stop:
                     timeout = min(STOP_CHECK, timeout)  # a stop is seen that soon
                 changes = watcher.wait(timeout)
-                scan_now = changes.structure
+                scan_now = changes.structure or held_new.is_set()
             if not self._restarting:  # (a reload hands the open files to the next tailer, which reads them on)
                 with self._lock:
                     t.bury_deleted(self._emit)
@@ -427,6 +436,8 @@ class FileSource(Source):
                 stop.remove_waker(watcher.wake)
             watcher.stop()
             t.holder = None
+            if self.holder is not None:
+                self.holder.on_held = None  # (a successor sets its own)
             if not self._restarting:
                 self._let_go(self.holder, LET_GO_STOPPED)
                 self.holder = None
@@ -518,8 +529,8 @@ class FileSource(Source):
         followed = {(f.dev, f.ino): f for f in self.tailer.files.values()}
 
         def read_of(h: Held) -> int | None:
-            f = followed.get((h.dev, h.ino))
-            return h.read if f is None or h.adopted else _read_of(f)  # (followed: read through the holder's fd)
+            f = followed.get((h.dev, h.ino))  # (followed, identified: the tailer reads it through the holder's fd)
+            return _read_of(f) if f is not None and f.state is not None else h.read
 
         if holder is None:
             self.tailer.ledger.let_go(files, why)

@@ -101,6 +101,11 @@ class Holder:
         self.full_warned = False
         self.fds_warned = False
         self._families: dict[str, dict[str, str]] = {}  # folder -> {live name: live path}
+        # A family that is a rotated name of another (a glob lists the backups too, `app.log*`: app.log.1
+        # is a family, and a rotated name of app.log) -> that live family: where its files were created.
+        # Caught (or read) there, a file pays the creation its live name owes, not one its backup's name
+        # never had (a storm's false escapes: tests/tail/test_attack8_storm_false_losses.py).
+        self._created_in: dict[str, str] = {}
         self._known: set[tuple[int, int]] = set()  # inodes the tailer follows or the holder has held
         self._known_generation: dict[tuple[int, int], int | None] = {}  # of the tailer's, where known
         # Escapes are a running balance per family: files created under the live name minus files
@@ -144,6 +149,9 @@ class Holder:
         self._unwatchable: set[str] = set()  # folders there that got no watch (warned once)
         self._match: Callable[[str], bool] | None = None  # would the source's globs list this path?
         self.overflows = 0  # inotify queue overflows (events dropped)
+        # Called (from the holder's thread) when it holds a file it did not know: the tailer should
+        # scan and take it soon, before the budget fills (no creation owed need say so).
+        self.on_held: Callable[[], None] | None = None
         self._overflowed: set[str] = set()  # folders whose new files may have escaped in an overflow
 
     # ------------------------------------------------------------- the tailer's side
@@ -181,6 +189,13 @@ class Holder:
             folder, name = os.path.split(fam)
             by_folder.setdefault(folder, {})[name] = fam
         with self._lock:
+            if by_folder != self._families:
+                self._created_in = {}
+                for names in by_folder.values():
+                    for live_name, live in sorted(names.items(), key=lambda x: -len(x[0])):  # (the shortest wins)
+                        for name, fam in names.items():
+                            if discovery.is_rotated_name(live_name, name):
+                                self._created_in[fam] = live
             self._families = by_folder
             self._match = match
             self._known = set(known) | set(self.held)
@@ -192,6 +207,7 @@ class Holder:
                     self._credited.pop(c, None)
             if isinstance(known, Mapping):
                 for key, fam in known.items():
+                    fam = self._created_in.get(fam, fam)
                     ident = (*key, self._known_generation.get(key))
                     if fam not in self._families_seen:  # there before the family's watch: nobody's creation
                         self._credit_ident(ident, fam, {})
@@ -404,6 +420,7 @@ class Holder:
         caught: dict[str, int] = {}  # family -> of those, files seen now (held, or met for the first time)
         ahead: dict[str, int] = {}  # family -> of the caught, those that may be creations still queued
         overflow = False
+        held_new = False
         with self._lock:
             for folder, ev in events:
                 if folder is None:
@@ -428,7 +445,8 @@ class Holder:
                 if not renamed and path == fam:
                     creations[fam] = creations.get(fam, 0) + 1
                     owes = fam
-                credit = owes or fam  # the family this file is caught for
+                # The family this file is caught for: a file renamed in was created elsewhere.
+                credit = owes or (self._created_in.get(fam, fam) if renamed else fam)
                 # (A file made under the live name, met here before its own IN_CREATE is read?)
                 may_be_ahead = (path == fam) if not renamed else not is_gzip_path(path)
                 before = caught.get(credit, 0)
@@ -477,6 +495,7 @@ class Holder:
                     continue
                 self.held[key] = Held(fd, path, fam, *key)
                 self._known.add(key)
+                held_new = True
                 self._credited.pop(((*key, None), credit), None)  # (without generations: a new file now)
                 self._ungenerated.pop(((*key, None), credit), None)
                 self._credit(fd, key, credit, caught)
@@ -495,6 +514,8 @@ class Holder:
                     self._escaped_now(fam)
                 if self._match is not None:  # new files the globs match may have come and gone too
                     self._overflowed |= self._families.keys()
+        if held_new and self.on_held is not None:
+            self.on_held()
 
     def _held_bytes_locked(self) -> int:
         total = 0
