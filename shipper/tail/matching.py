@@ -42,7 +42,7 @@ class Matcher:
             # another file: content moves away from a live name, not onto it (ext4 gave its inode to
             # the writer's next file; taken for it, the lines written to it before it was rotated
             # out and deleted went without a word).
-            if f.unopened and o.direct:
+            if f.unopened and self.at_live_name(o):
                 return False
             if f.gen < 0:
                 # None when it was found (renamed before it could be opened: a scan overtaken by a
@@ -172,6 +172,12 @@ class Matcher:
             return self.head_only_candidate(s, o, unmatched)
         except MovedDuringScan:
             return False
+
+    def at_live_name(self, o: Observed) -> bool:
+        """Is `o` under a live name? A glob that lists the backups too (`app.log*`) lists app.log.1
+        directly: a rotated name still, where content moves to (taken for a live name, a file renamed
+        there during the scan that found it was called another, its placeholder lost: a false loss)."""
+        return o.direct and not self.families.has_rotated_name_anywhere(o.path)
 
     def copy_of_new_live(self, o: Observed, unmatched: dict) -> bool:
         """Is `o`, under a rotated name, a copy of a file at a live name in `unmatched` (found at this

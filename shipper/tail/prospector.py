@@ -632,7 +632,7 @@ class Prospector:
             # whatever its head and size say (a shared header, shorter than what was read: it
             # was taken for the file truncated in place, a false copytruncate loss).
             o, lo.reused = None, True
-        reused = o is not None and (s.gz or (lo.never_read == MOVED_UNOPENED and o.direct) or (lo.gone_at is not None and (
+        reused = o is not None and (s.gz or (lo.never_read == MOVED_UNOPENED and self.matcher.at_live_name(o)) or (lo.gone_at is not None and (
             o.st.st_size < s.offset or not s.head_len)) or (not o.direct and not o.gz and o.st.st_size < s.offset))
         if (o is not None and not o.gz and not reused and (not s.head_len or o.st.st_size < s.offset)
                 and (self._is_copy(o, now) or not s.head_len and s.gen < 0

@@ -393,3 +393,39 @@ def test_a_copy_on_a_closed_backups_inode_renamed_during_two_scans_is_not_read_a
         assert not [m for m in lost if "no copy" in m], lost  # (the copytruncate window is warned: documented)
     finally:
         f.tailer.close()
+
+
+@pytest.mark.parametrize("pattern", ["app.log", "app.log*"])
+def test_a_live_file_renamed_during_its_first_scan_into_a_backup_is_read_there_no_loss(tmp_path, caplog, pattern):
+    """Attack 8's storm (tests/tail/test_attack8_storm_false_losses.py): the writer's new file, listed by a
+    scan at the live name, is rotated before the scan can open it. Under its backup's name it is the
+    same file: read there, nothing lost. With `app.log*` the glob lists app.log.1 directly, and it was
+    taken for a live name ("content moves away from a live name, not onto it"): the file was read as
+    another, and the one never opened warned lost ("never read … renamed during the scan that found
+    it"), every line delivered."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.write_bytes(_line(0))
+    f = Follower([d / pattern], d)
+    try:
+        f.poll()
+        os.rename(log, d / "app.log.1")
+        log.write_bytes(_line(1))  # the writer's next file: listed, not opened yet …
+        observe = f.tailer.prospector.observe
+
+        def observe_then_rotate():
+            f.tailer.prospector.observe = observe
+            obs = observe()
+            os.unlink(d / "app.log.1")  # … rotated (one backup kept) before it is opened
+            os.rename(log, d / "app.log.1")
+            log.write_bytes(_line(2))
+            return obs
+
+        f.tailer.prospector.observe = observe_then_rotate
+        f.poll()
+        f.settle()
+        assert_exactly_once([json.loads(r)["seq"] for r in f.lines()], [0, 1, 2])
+        assert [r.getMessage() for r in caplog.records if "lost" in r.getMessage()] == []
+    finally:
+        f.tailer.close()
