@@ -8,7 +8,7 @@ Promise (README "Known limits", rotation storms: "in bench runs nothing was lost
 certain loss is counted"; issue 21: every loss message names the real cause and size): what escapes is
 warned and counted, and nothing that did not escape is.
 
-What happens (3 of 3 runs by hand, load 10 on the 2 cores): every one of the 40,000 lines is delivered
+What happened (3 of 3 runs by hand, load 10 on the 2 cores): every one of the 40,000 lines is delivered
 exactly once, yet the agent warns 11-14 certain losses ("data lost: an unknown number of bytes of …/app.log
 were in 3 rotated file(s) that appeared and were gone before they could be held", "data lost: 816 bytes of
 …/app.log were never read: the file could not be opened (renamed during the scan that found it)") and
@@ -37,11 +37,12 @@ def counted(agent: Agent) -> dict[str, float]:
             re.findall(r'^(shipper_(?:losses|bytes_lost)_total)\{source="app"\} ([0-9.e+]+)$', text, re.M)}
 
 
-# Not strict: whether the storm outruns the agent at all depends on the machine's load (found at load 10-20;
-# a quiet machine may keep up and pass). The cause and a tried fix: CHANGELOG, session 10.
-@pytest.mark.xfail(strict=False, reason="in a Log4j rotation storm (~100 rotations/s) followed through `app.log*`, "
-                   "rotated files the agent read are warned and counted as lost although every line arrives once")
 def test_rotation_storm_through_a_glob_counts_no_loss_that_did_not_happen(tmp_path, log4j):
+    """Fixed in session 11 (a glob's backups are families of the live name's creations in the holder;
+    a backup's name is no live name for a file renamed there during its first scan). Whether the storm
+    outruns the agent depends on the machine's load (at load 15-20 some runs escape 1-5 files): then
+    the lines of the files that escaped are missing, and that loss must be warned and counted; when
+    every line arrived, no loss may be."""
     logs = tmp_path / "logs"
     logs.mkdir()
     live = logs / "app.log"
@@ -57,7 +58,9 @@ def test_rotation_storm_through_a_glob_counts_no_loss_that_did_not_happen(tmp_pa
     finally:
         agent.stop()
     seqs = agent.seqs()
-    assert delivered, exactly_once(seqs, range(LINES))
-    assert exactly_once(seqs, range(LINES)) == ""
+    assert len(seqs) == len(set(seqs)), exactly_once(seqs, range(LINES))
     lost = [line for line in agent.errors().splitlines() if "data lost" in line]
-    assert (lost[:3], losses.get("shipper_losses_total", 0.0)) == ([], 0.0), f"{len(lost)} loss warnings, {losses}"
+    if delivered:
+        assert (lost[:3], losses.get("shipper_losses_total", 0.0)) == ([], 0.0), f"{len(lost)} loss warnings, {losses}"
+    else:  # the storm outran the agent (a loaded machine): what escaped is warned and counted
+        assert lost and losses.get("shipper_losses_total", 0.0) >= 1, (exactly_once(seqs, range(LINES)), losses)
