@@ -9,7 +9,7 @@ import random
 import threading
 import time
 from operator import methodcaller
-from typing import Literal
+from typing import Callable, Literal
 
 from pydantic import Field, field_validator
 
@@ -27,9 +27,7 @@ from shipper.api import (
 )
 from shipper.tail import STARTED_GLOB, Chunk, Tailer, discovery
 from shipper.tail.events import TailEvents
-from shipper.tail.followed import Followed
 from shipper.tail.holder import Held, Holder, generation
-from shipper.tail.losses import LossLedger
 from shipper.tail.state import SEEN_PREFIX, load_states
 from shipper.tail.watcher import ChangeWatcher
 
@@ -121,19 +119,20 @@ class _CountedEvents(TailEvents):
 class _HandedOver:
     """A restarted file source's holder on its way to the successor (Source.hand_over)."""
 
-    def __init__(self, holder: Holder, files: list[tuple[int, str, str, int | None]], ledger: LossLedger) -> None:
+    def __init__(self, holder: Holder, files: list[tuple[int, str, str, int | None]],
+                 name_lost: Callable[[list[tuple[int, str, int | None]], str], None]) -> None:
         self.holder = holder
         # Copies of the descriptors of the files the tailer had open, (fd, path, family, bytes read),
         # those readable only through them first: adopted by the holder within the successor's budget.
         self.files = files
-        self.ledger = ledger  # the stopped source's: names what is let go unread
+        self.name_lost = name_lost  # the stopped source's LossLedger.let_go: names what is let go unread
 
     def close(self) -> None:
         """No successor takes them (a stop, a failed start, a later reload): a deleted file's unread
         bytes are lost, and named."""
         def let_go(held: list[Held]) -> None:
-            self.ledger.let_go([(fd, fam, read) for fd, _, fam, read in self.files]
-                               + [(h.fd, h.family, h.read) for h in held], LET_GO_UNTAKEN)
+            self.name_lost([(fd, fam, read) for fd, _, fam, read in self.files]
+                           + [(h.fd, h.family, h.read) for h in held], LET_GO_UNTAKEN)
         self.holder.stop(let_go)
         for fd, _, _, _ in self.files:
             os.close(fd)
@@ -457,8 +456,8 @@ class FileSource(Source):
         open_files = sorted((f for f in self.tailer.files.values() if f.fh is not None),
                             key=lambda f: (not (f.deleted or f.unnamed), f.path == f.family))
         self._files_let_go = True  # (theirs to name now)
-        return _HandedOver(holder, [(os.dup(f.fh.fd), f.path, f.family, _read_of(f))
-                                    for f in open_files if f.fh is not None], self.tailer.ledger)
+        return _HandedOver(holder, [(os.dup(f.fh.fd), f.path, f.family, f.read_upto())
+                                    for f in open_files if f.fh is not None], self.tailer.ledger.let_go)
 
     def take_over(self, handed: _HandedOver) -> None:
         """Within this source's budget (`hold_max_files`/`hold_max_bytes`, perhaps lowered by the
@@ -525,12 +524,12 @@ class FileSource(Source):
         files: list[tuple[int, str, int | None]] = []
         if not self._files_let_go:
             self._files_let_go = True
-            files = [(f.fh.fd, f.family, _read_of(f)) for f in self.tailer.files.values() if f.fh is not None]
+            files = [(f.fh.fd, f.family, f.read_upto()) for f in self.tailer.files.values() if f.fh is not None]
         followed = {(f.dev, f.ino): f for f in self.tailer.files.values()}
 
         def read_of(h: Held) -> int | None:
             f = followed.get((h.dev, h.ino))  # (followed, identified: the tailer reads it through the holder's fd)
-            return _read_of(f) if f is not None and f.state is not None else h.read
+            return f.read_upto() if f is not None and f.state is not None else h.read
 
         if holder is None:
             self.tailer.ledger.let_go(files, why)
@@ -557,11 +556,3 @@ class FileSource(Source):
                 pass
         self._lag_paths = set()
 
-
-def _read_of(f: Followed) -> int | None:
-    """How much of f's file was read, as a position in the file; None when that cannot be told (a
-    compressed file read in part: its offset is in the data it decompresses to)."""
-    offset = f.state.offset if f.state is not None else 0
-    if f.gz and offset:
-        return 1 << 62 if f.at_eof and f.fh is not None and not f.fh.cut else None  # (read to its end)
-    return offset

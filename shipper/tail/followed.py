@@ -71,6 +71,15 @@ class Followed:
     replaced: bool = False
 
 
+    def read_upto(self) -> int | None:
+        """How much of its file was read, as a position in the file; None when that cannot be told (a
+        compressed file read in part: its offset is in the data it decompresses to)."""
+        offset = self.state.offset if self.state is not None else 0
+        if self.gz and offset:
+            return 1 << 62 if self.at_eof and self.fh is not None and not self.fh.cut else None  # (read to its end)
+        return offset
+
+
 class Identified(Followed):
     """A followed file with its identity: `state` holds its content's checkpoint (what is read,
     saved and compared). The two lifecycles of a Followed, seen by the type checker: one without a
