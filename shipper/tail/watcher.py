@@ -386,12 +386,15 @@ class ChangeWatcher:
             pending = self._structure or bool(self._paths) or self._signalled
         ch = Changes(woke=True)
         if not pending:
-            ready = {fd for fd, _ in self._epoll.poll(max(0.0, timeout))}
-            if self._mountinfo in ready:
-                ready.discard(self._mountinfo)
-                ch.structure = self._mounts_changed()
-                if not ready and not ch.structure:
-                    return Changes()  # a mount elsewhere
+            deadline = time.monotonic() + max(0.0, timeout)
+            while True:
+                ready = {fd for fd, _ in self._epoll.poll(max(0.0, deadline - time.monotonic()))}
+                if self._mountinfo in ready:
+                    ready.discard(self._mountinfo)
+                    ch.structure = self._mounts_changed()
+                    if not ready and not ch.structure and time.monotonic() < deadline:
+                        continue  # a mount elsewhere (another program's): sleep on, no wake-up of the caller
+                break
             if not ready and not ch.structure:
                 return Changes()
         elif any(fd == self._mountinfo for fd, _ in self._epoll.poll(0)) and self._mounts_changed():
