@@ -117,6 +117,11 @@ class Throttled:
                 self.logger.warning(f"still failing: {msg}", extra={**fields, "failures": self._count})
                 self._last = now
 
+    @property
+    def failing(self) -> bool:
+        """A failure was logged and no recovery since."""
+        return self._failing
+
     def recovered(self, msg: str, **fields) -> None:
         """It works again: `msg` logged once (info) with the count of failures, if any were logged."""
         with self._lock:

@@ -338,8 +338,9 @@ class FluentdOutput(Output):
                 # A server that takes each whole chunk and closes before its ack (a proxy's timeout,
                 # a half-close) may store every resend: counted like no ack at all.
                 cut = isinstance(e, ClosedBeforeAck)
-                unacked = unacked + 1 if wrong or no_helo or cut or (
-                    isinstance(e, AckError) and str(e).startswith("no ack within")) else 0
+                # The whole chunk went and no ack came: the server may have stored it.
+                may_be_stored = wrong or cut or (isinstance(e, AckError) and str(e).startswith("no ack within"))
+                unacked = unacked + 1 if may_be_stored or no_helo else 0
                 if reason is None and unacked >= NO_ACK_REFUSAL:
                     # Each resend may be a duplicate stored again: after a few, this is a server that
                     # does not ack (in_unix behind a relay, a forward proxy, a broken peer), not a slow one.
@@ -362,6 +363,13 @@ class FluentdOutput(Output):
                     continue
                 self.pool.failed(server)
                 self.trouble = f"{server.label}: {e or type(e).__name__}"
+                if may_be_stored and self._trouble.failing:
+                    # Each resend that may be stored again is named, not summed up in the throttled count:
+                    # an auditor accounts for every possible copy (at most NO_ACK_REFUSAL in a row).
+                    log.warning("fluentd delivery failed again; the chunk will be sent again, and the server may "
+                                "have stored the chunk (a possible repeat)",
+                                extra={"output": self.ctx.name, "server": server.label,
+                                       "error": str(e) or type(e).__name__})
                 self._trouble.failure("fluentd delivery failed; the chunk will be sent again",
                                       output=self.ctx.name, server=server.label, error=str(e) or type(e).__name__)
                 continue
