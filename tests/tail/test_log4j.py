@@ -5,29 +5,55 @@ import time
 
 import pytest
 
+from shipper.tail.holder import Holder
 from tests.java.writers import log4j2_config
 from tests.tail.conftest import Follower, assert_exactly_once
 
 pytestmark = pytest.mark.slow
 
 
-def follow_while(proc, follower: Follower, every: float = 0.02) -> None:
+def follow_while(proc, follower: Follower, every: float = 0.02, holder: Holder | None = None) -> None:
+    """Poll while the writer runs; with a holder, as the file source runs it beside the tailer (it is told
+    what the tailer has open after each pass, and what it could not catch is reported)."""
     while proc.poll() is None:
         follower.poll()
+        if holder is not None:
+            holder.follow({str(p) for p in follower.patterns}, follower.tailer.known_open())
+            if holder.owing():
+                follower.tailer.report_escapes()
         time.sleep(every)
     assert proc.returncode == 0
     follower.settle()
+    if holder is not None:
+        follower.tailer.report_escapes()
 
 
+@pytest.mark.parametrize("every", [0.02, 0.5])
 @pytest.mark.parametrize("backups", [1, 3, 10])
-def test_log4j1_rotation_while_running(tmp_path, log4j, backups):
+def test_log4j1_rotation_while_running(tmp_path, log4j, backups, every):
+    """With the holder the file source runs beside the tailer. Polling alone, a follower starved of CPU
+    (load 13: 174 lines, one whole 4000-byte file, with 1 backup at 1,500 lines/s) misses a file made and
+    deleted between two passes, neither read nor counted (docs/operations.md, the limit without inotify);
+    the holder keeps such files open as they appear, and what even it could not catch is warned and
+    counted. `every` 0.5: the follower starved on purpose (~4 rotations between two passes)."""
     log = tmp_path / "useraction.log"
     f = Follower([log], tmp_path)
-    proc = log4j.log4j1(log, 4000, backups, 0, 2000, rate=1500, wait=False)
-    follow_while(proc, f)
-    assert_exactly_once(f.seqs(), range(2000))
-    assert f.lost == 0
-    assert f.tailer.rotations >= 5
+    holder = Holder()
+    assert holder.start()
+    f.tailer.holder = holder
+    try:
+        proc = log4j.log4j1(log, 4000, backups, 0, 2000, rate=1500, wait=False)
+        follow_while(proc, f, every, holder)
+    finally:
+        holder.stop()
+    seqs = f.seqs()
+    if f.tailer.losses == 0:  # nothing warned: nothing may be missing
+        assert_exactly_once(seqs, range(2000))
+    else:  # a warned, counted loss (the holder starved too): nothing repeated or made up
+        assert len(seqs) == len(set(seqs)) and set(seqs) <= set(range(2000)), "lines repeated or made up"
+    assert f.lost == 0  # (an escape's size is unknown: counted in losses, not in bytes)
+    if every < 0.1:
+        assert f.tailer.rotations >= 5
 
 
 @pytest.mark.parametrize("backups", [1, 3, 10])
