@@ -119,11 +119,12 @@ class _CountedEvents(TailEvents):
 class _HandedOver:
     """A restarted file source's holder on its way to the successor (Source.hand_over)."""
 
-    def __init__(self, holder: Holder, files: list[tuple[int, str, str, int | None]],
+    def __init__(self, holder: Holder, files: list[tuple[int, str, str, int | None, float]],
                  name_lost: Callable[[list[tuple[int, str, int | None]], str], None]) -> None:
         self.holder = holder
-        # Copies of the descriptors of the files the tailer had open, (fd, path, family, bytes read),
-        # those readable only through them first: adopted by the holder within the successor's budget.
+        # Copies of the descriptors of the files the tailer had open, (fd, path, family, bytes read,
+        # when it last read it), those readable only through them first: adopted by the holder
+        # within the successor's budget.
         self.files = files
         self.name_lost = name_lost  # the stopped source's LossLedger.let_go: names what is let go unread
 
@@ -131,10 +132,10 @@ class _HandedOver:
         """No successor takes them (a stop, a failed start, a later reload): a deleted file's unread
         bytes are lost, and named."""
         def let_go(held: list[Held]) -> None:
-            self.name_lost([(fd, fam, read) for fd, _, fam, read in self.files]
+            self.name_lost([(fd, fam, read) for fd, _, fam, read, _ in self.files]
                            + [(h.fd, h.family, h.read) for h in held], LET_GO_UNTAKEN)
         self.holder.stop(let_go)
-        for fd, _, _, _ in self.files:
+        for fd, *_ in self.files:
             os.close(fd)
         self.files = []
 
@@ -456,7 +457,7 @@ class FileSource(Source):
         open_files = sorted((f for f in self.tailer.files.values() if f.fh is not None),
                             key=lambda f: (not (f.deleted or f.unnamed), f.path == f.family))
         self._files_let_go = True  # (theirs to name now)
-        return _HandedOver(holder, [(os.dup(f.fh.fd), f.path, f.family, f.read_upto())
+        return _HandedOver(holder, [(os.dup(f.fh.fd), f.path, f.family, f.read_upto(), f.active_at)
                                     for f in open_files if f.fh is not None], self.tailer.ledger.let_go)
 
     def take_over(self, handed: _HandedOver) -> None:
@@ -472,7 +473,8 @@ class FileSource(Source):
         holder.max_bytes = self.config.hold_max_bytes
         holder.trim()
         files, handed.files = handed.files, []
-        refused = [path for fd, path, fam, read in files if not holder.adopt(fd, path, fam, read)]
+        refused = [path for fd, path, fam, read, active_at in files
+                   if not holder.adopt(fd, path, fam, read, active_at)]
         if refused:
             self.ctx.logger.warning(
                 f"the budget for holding rotated files is full: {len(refused)} file(s) this source had open are not "

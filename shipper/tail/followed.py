@@ -126,6 +126,7 @@ class Observed:
     gz: bool
     fd: int | None = None  # held by the holder (its name may be gone)
     at_ns: int = 0  # wall clock before the stat (0: unknown)
+    active_at: float | None = None  # handed over by a restarted source: when its tailer last read it
 
     @property
     def settled(self) -> bool:

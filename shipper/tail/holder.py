@@ -89,6 +89,7 @@ class Held:
     ino: int
     adopted: bool = False  # a file a stopped tailer had open (adopt): its checkpoint knows it
     read: int | None = 0  # bytes of it read (adopted: by the stopped tailer; None: unknown, a .gz read in part)
+    active_at: float | None = None  # (adopted) when that tailer last read it: its idle time goes on
 
 
 class Holder:
@@ -310,7 +311,7 @@ class Holder:
         if h is not None:
             os.close(h.fd)
 
-    def adopt(self, fd: int, path: str, family: str, read: int | None = 0) -> bool:
+    def adopt(self, fd: int, path: str, family: str, read: int | None = 0, active_at: float | None = None) -> bool:
         """Hold `fd` (the holder owns it now): a file a stopped tailer had open, kept for the tailer
         that succeeds it (a reload restarting the source) — within the budget like any file held:
         beyond it `fd` is closed and False returned. (Not held, the file is the successor's to find:
@@ -324,7 +325,7 @@ class Holder:
                         st.st_nlink == 0 and self._held_bytes_locked() + st.st_size > self.max_bytes):
                     os.close(fd)
                     return False
-                self.held[key] = Held(fd, path, family, *key, adopted=True, read=read)
+                self.held[key] = Held(fd, path, family, *key, adopted=True, read=read, active_at=active_at)
                 self._known.add(key)
                 return True
         os.close(fd)

@@ -194,7 +194,7 @@ class Prospector:
                 # between the listing and its identification (its .gz was read as new, and the
                 # file itself again through the descriptor: tests/tail/test_rotated_during_scan.py).
                 if obs[key].fd is None:
-                    obs[key].fd = h.fd
+                    obs[key].fd, obs[key].active_at = h.fd, h.active_at
                 continue
             try:
                 st = os.fstat(h.fd)
@@ -204,7 +204,7 @@ class Prospector:
             f = self.files.get(key)
             # The live name now belongs to another file: this one is named apart (logs, read_changed).
             path = f.path if f else (h.path + " (rotated away, held open)" if h.path == h.family else h.path)
-            obs[key] = Observed(path, h.family, False, st, is_gzip_path(h.path), h.fd, at)
+            obs[key] = Observed(path, h.family, False, st, is_gzip_path(h.path), h.fd, at, h.active_at)
         return obs
 
     def _look_at_moved_away(self, obs: dict[tuple[int, int], Observed]) -> None:
@@ -1275,6 +1275,7 @@ class Prospector:
         f = Followed(o.path, s.family, o.st.st_dev, o.st.st_ino, o.gz, state=s, size=o.st.st_size,
                      mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd, settled=o.settled,
                      cut_seen=s.cut)
+        self._go_on_idle(f, o)
         if s.head_len == 0:  # a placeholder: the file had no identity yet
             if moved:
                 return  # not matched by content
@@ -1323,11 +1324,27 @@ class Prospector:
         except OSError:
             f.tail = b""
 
+    @staticmethod
+    def _go_on_idle(f: Followed, o: Observed) -> None:
+        """A file a restarted source's predecessor had open is idle since that one last read it, not
+        since the restart, and known deleted now, not at a scan to come: a deleted one read to its
+        end is let go DELETED_GRACE after its last read (at the next look at idle files), as
+        without the reload. (Idle from each restart, and deleted only for a scan that no event
+        brought, a file rotated away and deleted stayed open while reloads came less than
+        DELETED_GRACE apart, handed from source to source: 21 -> 131 descriptors over 400 reloads
+        0.3 s apart, their disk space kept.)"""
+        if o.active_at is None:
+            return
+        f.active_at = min(f.active_at, o.active_at)
+        if o.st.st_nlink == 0:
+            f.deleted, f.deleted_seen = True, (o.st.st_size, o.st.st_mtime_ns)
+
     def _follow_new(self, o: Observed, start: int, cut: bool = False) -> Followed | None:
         """`cut`: its inode starts again after a truncation told (Followed.cut_seen)."""
         f = Followed(o.path, o.family, o.st.st_dev, o.st.st_ino, o.gz, size=o.st.st_size,
                      mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd, settled=o.settled,
                      copied_to=self._left_in_copy.get((o.st.st_dev, o.st.st_ino)), cut_seen=cut)
+        self._go_on_idle(f, o)
         f.start = o.st.st_size if start < 0 else start
         if o.gz and start < 0:
             try:
