@@ -98,8 +98,7 @@ class CheckpointStore:
         self._restart_due = 0.0  # time.monotonic() from which a writer that ended may be replaced
         self._failed: str | None = None  # why no writer is started any more (they keep dying)
         try:
-            self._spawn()
-            opened = self._opened(time.monotonic() + START_WAIT)
+            opened = self._open_first(time.monotonic() + START_WAIT)
         except StateDirGone as e:
             if self._proc is not None:
                 try:
@@ -111,6 +110,23 @@ class CheckpointStore:
             self._drop()
             raise StateDirError(f"{self.path}: the checkpoint database did not open within {START_WAIT:.0f}s: is the "
                                 "state_dir's filesystem frozen (fsfreeze, a snapshot's backup) or its disk hung?")
+
+    def _open_first(self, deadline: float) -> bool:
+        """The first writer started and its database open by `deadline` (False: still opening). A writer
+        that ends meanwhile (the OOM killer as services start) is replaced as any other (_ended: at once,
+        then after backoffs); writers that keep dying are a StateDirError naming it."""
+        while True:
+            try:
+                if self._conn is None:
+                    self._replace()
+                return self._opened(deadline)
+            except WriterEnded as e:
+                if self._failed is not None:
+                    raise StateDirError(self._failed) from None
+                wait = self._restart_due - time.monotonic()
+                if time.monotonic() + max(wait, 0.0) >= deadline:
+                    raise StateDirError(str(e)) from None
+                time.sleep(max(wait, 0.0))
 
     def _spawn(self) -> None:
         """A writer process started; it takes the lock and opens the database (_opened says when)."""
