@@ -296,6 +296,12 @@ class Pipeline:
             delivered = False
         if not self._save_notes_for_stop():
             delivered = False
+        for w in [*self.workers.values(), *(f.worker for f in self.reloads.finishing)]:
+            cut = w.output.cut_short() if w.output.finishes_sends and w.alive() and w.in_send() else None
+            if cut and not quiet:
+                # Bytes in a pipe cannot be taken back: what the write had put there is a repeat.
+                log.warning("output %s: the agent ends inside a write it cannot cut (its reader does not read): "
+                            "%s were written, and are written again at the next start (a repeat)", w.name, cut)
         for name, r in self.runners.items():
             if timeout and not quiet and r.thread.is_alive():
                 # Blocked in a call the stop cannot wake (a request or read with no timeout of its own): the

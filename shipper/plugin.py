@@ -387,6 +387,12 @@ class Output(ABC):
         for batch in batches:
             self.send(batch)
 
+    def cut_short(self) -> str | None:
+        """With `finishes_sends`: how much of the batch of a send in progress already reached its
+        destination ("312 of the 1000 lines of its batch"), or None. A stop that ends the agent inside that send
+        names it: those events are sent again at the next start."""
+        return None
+
     def probe(self) -> str | Mapping[str, Any] | None:
         """For `shipper check --outputs`: connect (TLS, auth), send no event, return what was found
         (text, or a mapping shown as `key: value` lines), or raise with why it failed. None: this

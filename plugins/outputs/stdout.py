@@ -65,6 +65,7 @@ class _Written:
     batch: Batch
     done: int
     start: int | None
+    parts: list[bytes] | None = None  # the batch's bytes, as the write takes them (for cut_short)
 
 
 class StdoutOutput(Output):
@@ -119,6 +120,7 @@ class StdoutOutput(Output):
                                     BACKOFF_BASE * 2 ** (self._failures - 1))):
             self._undo(fd, written)
             raise Stopping()
+        written.parts = lines
         while not _WRITING.acquire(timeout=LOCK_WAIT):
             if self.ctx.stop.is_set():
                 self._written = None if not written.done else written
@@ -151,6 +153,19 @@ class StdoutOutput(Output):
                 os.fsync(fd)
             except OSError:
                 pass  # pipes and terminals cannot be synced
+
+    def cut_short(self) -> str | None:
+        """How much of the batch being written reached stdout (the agent stopping inside the write)."""
+        written = self._written
+        if written is None or not written.done or written.parts is None:
+            return None
+        done = before = 0
+        for part in written.parts:
+            if before < written.done:
+                done += part.count(b"\n", 0, written.done - before)
+            before += len(part)
+        total = sum(part.count(b"\n") for part in written.parts)
+        return f"{done} of the {total} lines of its batch"
 
     def probe(self) -> str:
         """For `shipper check --outputs`: what stdout is, and that it is open for writing (nothing written)."""

@@ -18,6 +18,7 @@ or written twice". Two ways on from there:
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -213,5 +214,13 @@ def test_a_stop_with_a_stalled_pipe_reader_leaves_no_torn_line(tmp_path):
         agent.send_signal(signal.SIGTERM)
         agent.wait(60)
         reader.wait(60)
-    _, torn = read_back(out)
+    ns, torn = read_back(out)
     assert ends_whole and not torn, f"the stop left the reader {len(torn)} torn line(s): {torn[:2]}"
+    # The lines of the cut batch already in the pipe cannot be taken back: the stop names them (session 11;
+    # it said only "undelivered batches … are read again next start"), and they are the only repeat.
+    named = re.search(r"output stdout: the agent ends inside a write it cannot cut .*: (\d+) of the (\d+) lines "
+                      r"of its batch were written, and are written again at the next start", log.read_text())
+    repeated = sum(c - 1 for c in Counter(ns).values())
+    # (None only when the pipe filled exactly at a batch's end: nothing of the cut batch was written then)
+    assert (int(named.group(1)) if named else 0) == repeated, \
+        f"{repeated} lines repeated, the stop named {named and named.group(0)}: {log.read_text()[-1500:]}"
