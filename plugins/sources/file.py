@@ -435,6 +435,9 @@ class FileSource(Source):
             if isinstance(stop, WakingEvent):
                 stop.remove_waker(watcher.wake)
             watcher.stop()
+            if self.holder is not None and not self._restarting:
+                with self._lock:  # files that came and went unread since the last look (frozen, behind)
+                    t.report_escapes(stopping=True)
             t.holder = None
             if self.holder is not None:
                 self.holder.on_held = None  # (a successor sets its own)

@@ -249,6 +249,34 @@ class Holder:
         with self._lock:
             return self._take_escaped()
 
+    def take_at_stop(self) -> dict[str, int]:
+        """At a stop, before stop(): the events still queued are read (the agent frozen, or just behind,
+        has them unread: they died with it) and handled as the thread would; then every escape not
+        taken yet is returned, with (nothing comes later to settle them) each owed creation whose file
+        is certainly gone: it was gone when the holder came to open it and its name is empty now. An
+        owed creation whose file may still be on disk is left to the next start, which finds it."""
+        hub = self._hub
+        if hub is not None:
+            hub.drain()
+        with self._lock:
+            gone: dict[str, int] = {}
+            for path, fam in self._unopened.items():
+                if self._owed.get(fam) and not os.path.lexists(path):
+                    gone[fam] = gone.get(fam, 0) + 1
+            for fam, n in gone.items():
+                r = min(n, self._owed[fam])
+                unmet = self._unmet.get(fam, {})
+                maybe = list(unmet)[:r]  # (each file the tailer read unmet may be one of them: not certain)
+                for key in maybe:
+                    del unmet[key]
+                self.escaped[fam] = self.escaped.get(fam, 0) + r
+                self._certain[fam] = self._certain.get(fam, 0) + r - len(maybe)
+                self._owed[fam] -= r
+            self._owed = {fam: n for fam, n in self._owed.items() if n}
+            esc: dict[str, int] = {fam: Escapes(n, self._certain.get(fam, 0)) for fam, n in self.escaped.items()}
+            self.escaped, self._certain = {}, {}
+            return esc
+
     def _take_escaped(self) -> dict[str, int]:
         """With self._lock held. Values are Escapes (at most, at least)."""
         now = time.monotonic()

@@ -831,12 +831,14 @@ class Prospector:
         s.size = s.offset
         self.pending[s.key] = s
 
-    def report_escapes(self) -> None:
+    def report_escapes(self, stopping: bool = False) -> None:
         """Report what the holder owes, without a scan: after a storm whose last events came
         after the last scan, the files it could not catch are owed and nothing else may come to
-        ask (a scan more at such a moment is no help, and costs a full pass)."""
+        ask (a scan more at such a moment is no help, and costs a full pass). `stopping`: the
+        holder is let go next; what it still has queued or owed is named now (Holder.take_at_stop)."""
         if self.holder is not None:
-            self.ledger.escapes(self.holder.take_escaped(), self.families)
+            escaped = self.holder.take_at_stop() if stopping else self.holder.take_escaped()
+            self.ledger.escapes(escaped, self.families)
 
     def _globs(self) -> list[str]:
         return [os.path.abspath(os.path.join(self.base_dir, os.path.expanduser(p))) for p in self.patterns]

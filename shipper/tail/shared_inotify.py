@@ -119,6 +119,14 @@ class SharedInotify:
             yield
             self._read_and_dispatch()
 
+    def drain(self) -> None:
+        """Read what the kernel queues now and hand it out, in the caller's thread: once (bounded by
+        the kernel's queue, `fs.inotify.max_queued_events`), so a stop that asks is never held by a storm."""
+        try:
+            self._read_and_dispatch()
+        except Exception:  # a subscriber's bug must not end the caller's stop
+            log.exception("handling inotify events failed")
+
     # ------------------------------------------------------------- the thread
 
     def _run(self) -> None:

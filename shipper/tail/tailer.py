@@ -96,8 +96,8 @@ class Tailer:
     def awaiting_gone(self) -> bool:
         return self.prospector.awaiting_gone()
 
-    def report_escapes(self) -> None:
-        self.prospector.report_escapes()
+    def report_escapes(self, stopping: bool = False) -> None:
+        self.prospector.report_escapes(stopping)
 
     def close_idle(self) -> None:
         self.prospector.close_idle()
