@@ -267,12 +267,17 @@ class FamilyIndex:
         return target or family
 
     def has_rotated_name(self, path: str) -> bool:
+        return bool(self.families_of(path))
+
+    def families_of(self, path: str) -> list[str]:
+        """The followed families (live paths) of which `path` is a rotated name, in its folder (or in
+        their symlink target's folder). A glob that lists the backups (`paths: [app.log*]`) makes each
+        backup a family of its own: this is the live family its content came from."""
         folder, name = os.path.split(path)
-        if any(is_rotated_name(live, name)
-               for m in _SEPARATOR.finditer(name) for live in self._index.get((folder, name[: m.start()]), ())):
-            return True
-        return any(os.path.dirname(t) == folder and is_rotated_name(os.path.basename(t), name) and fam in self
-                   for fam, t in self._aliases.items())
+        found = [os.path.join(folder, live) for m in _SEPARATOR.finditer(name)
+                 for live in self._index.get((folder, name[: m.start()]), ()) if is_rotated_name(live, name)]
+        return found + [fam for fam, t in self._aliases.items()
+                        if os.path.dirname(t) == folder and is_rotated_name(os.path.basename(t), name) and fam in self]
 
     def has_rotated_name_anywhere(self, path: str) -> bool:
         """Is the name of `path` a rotated name of a followed live name, in whatever folder (a

@@ -678,8 +678,8 @@ class Prospector:
         if (s.head_len or s.size or s.offset or s.path != s.family or lo.truncated or lo.regrown
                 or self._read_whole_rotated.get(s.family, -1.0) < lo.since):
             return False
-        older = any(f.family == s.family and f.state is not None and f.path != f.family and not f.deleted
-                    and key not in self._rotated_new for key, f in self.files.items())
+        older = any(f.state is not None and not f.deleted and key not in self._rotated_new
+                    and self._rotated_in(f, s.family) for key, f in self.files.items())
         if older:
             self.log.info(f"{s.path} (empty when last seen) was rotated away; an older file of its family is still "
                           "there, so its lines are in the rotated files read from their start", extra={"path": s.path})
@@ -717,8 +717,8 @@ class Prospector:
         s = lo.state
         if s.offset or not s.head_len or s.ahead or s.gz or lo.truncated or lo.regrown or lo.never_read:
             return False
-        if not any(key in self._rotated_new and f.family == s.family and f.state is not None
-                   and f.state.head == s.head and f.state.head_len == s.head_len for key, f in self.files.items()):
+        if not any(key in self._rotated_new and f.state is not None and f.state.head == s.head
+                   and f.state.head_len == s.head_len and self._rotated_in(f, s.family) for key, f in self.files.items()):
             return False
         self.log.warning(f"data possibly lost: {s.size} bytes or more of {s.path}, of which nothing was delivered "
                          "(the agent stopped first), rotated away while it was not looked at: its lines are in a "
@@ -1232,6 +1232,22 @@ class Prospector:
     def _is_rotated_name(self, path: str) -> bool:
         return self.families.has_rotated_name(path)
 
+    def _lives_of(self, path: str, family: str) -> set[str]:
+        """The live families a file at `path` (of `family`) is a rotated file of: its family, when
+        found as a rotated name of it, and the followed families whose rotated name it has — a glob
+        that lists the backups (`paths: [app.log*]`) makes each a family of its own. (Taken for its
+        own family's only, a backup read whole after a restart did not hold the lines of the live
+        file empty at the stop: "rotated away", a false counted loss per empty live file rotated
+        while stopped: tests/tail/test_attack9_glob_backups_empty_rotations_false_loss.py.)"""
+        lives = set(self.families.families_of(path))
+        if path != family:
+            lives.add(family)
+        return lives
+
+    def _rotated_in(self, f: Followed, family: str) -> bool:
+        """Is `f` under a rotated name of the live `family` (see _lives_of)?"""
+        return family in self._lives_of(f.path, f.family)
+
     def _wait(self, key: tuple[int, int], o: Observed, other: str, now: float) -> bool:
         """True while `o` may still wait to be told apart; False (read it) once the wait is over."""
         since, _, _, size = self.undecided.setdefault(key, (now, o.path, other, o.st.st_size))
@@ -1355,10 +1371,12 @@ class Prospector:
                 return None
         self.files[(f.dev, f.ino)] = f
         self.families.add(f.family)
-        if f.start == 0 and o.path != o.family:
-            self._read_whole_rotated[o.family] = time.monotonic()
-            if o.gz:
-                self._read_whole_gz[o.family] = self._read_whole_rotated[o.family]
+        lives = self._lives_of(o.path, o.family) if f.start == 0 else set()
+        if lives:
+            for live in lives:
+                self._read_whole_rotated[live] = time.monotonic()
+                if o.gz:
+                    self._read_whole_gz[live] = self._read_whole_rotated[live]
             self._rotated_new.add((f.dev, f.ino))
         if not self.identify(f):
             # Read from its start once it has a line, unless it is a copy: one found as logrotate

@@ -37,16 +37,23 @@ def compress_rotate(log, backups: int = 3) -> None:
     os.unlink(plain)
 
 
+# The live file alone, or a glob that lists the backups themselves: each backup is then a family of its
+# own, and a backup read whole must still count for the live file's content (a false counted loss:
+# tests/tail/test_attack9_glob_backups_empty_rotations_false_loss.py).
+GLOBS = pytest.mark.parametrize("glob", ["app.log", "app.log*"])
+
+
 def warnings(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-def test_empty_live_file_compressed_while_stopped_is_no_loss(tmp_path, caplog):
+@GLOBS
+def test_empty_live_file_compressed_while_stopped_is_no_loss(tmp_path, caplog, glob):
     d = tmp_path / "logs"
     d.mkdir()
     log = d / "app.log"
     log.write_text("")
-    f = Follower([log], d)
+    f = Follower([d / glob], d)
     f.poll()  # empty: a placeholder
     f.tailer.close()  # stopped
     write(log, HEADER, *[f"line {i}" for i in range(100)])
@@ -62,12 +69,13 @@ def test_empty_live_file_compressed_while_stopped_is_no_loss(tmp_path, caplog):
     assert len(warned) == 1 and warned[0].startswith("data possibly lost") and str(log) in warned[0], warned
 
 
-def test_empty_live_file_compressed_while_stopped_with_an_older_backup_left_says_nothing(tmp_path, caplog):
+@GLOBS
+def test_empty_live_file_compressed_while_stopped_with_an_older_backup_left_says_nothing(tmp_path, caplog, glob):
     d = tmp_path / "logs"
     d.mkdir()
     log = d / "app.log"
     write(log, HEADER, *[f"line {i}" for i in range(50)])
-    f = Follower([log], d)
+    f = Follower([d / glob], d)
     f.poll()
     compress_rotate(log)
     log.write_text("")
@@ -84,12 +92,13 @@ def test_empty_live_file_compressed_while_stopped_with_an_older_backup_left_says
     assert warnings(caplog) == []
 
 
-def test_empty_live_file_rotated_out_while_stopped_is_a_loss(tmp_path, caplog):
+@GLOBS
+def test_empty_live_file_rotated_out_while_stopped_is_a_loss(tmp_path, caplog, glob):
     d = tmp_path / "logs"
     d.mkdir()
     log = d / "app.log"
     log.write_text("")
-    f = Follower([log], d)
+    f = Follower([d / glob], d)
     f.poll()
     f.tailer.close()
     write(log, HEADER, *[f"line {i}" for i in range(100)])
@@ -103,3 +112,31 @@ def test_empty_live_file_rotated_out_while_stopped_is_a_loss(tmp_path, caplog):
     warned = warnings(caplog)
     assert len(warned) == 1 and warned[0].startswith("data lost") and "rotated away" in warned[0], warned
     assert f.tailer.losses == 1
+
+
+@GLOBS
+def test_empty_live_file_rotated_out_by_more_rotations_than_backups_while_stopped_is_warned(tmp_path, caplog, glob):
+    """One backup kept: the older backup read before the stop is rotated out, then the lines written to
+    the empty live file while the agent was away. A backup was read from its start since, and nothing
+    older of the family is left: a possible loss, named (the lines really are gone)."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, HEADER, *[f"line {i}" for i in range(50)])
+    f = Follower([d / glob], d)
+    f.poll()
+    compress_rotate(log, backups=1)
+    log.write_text("")
+    f.poll()
+    f.tailer.close()  # stopped with app.log empty, app.log.1.gz read
+    write(log, HEADER, *[f"line {i}" for i in range(50, 150)])
+    compress_rotate(log, backups=1)  # lines 0-49 rotated out
+    write(log, HEADER, *[f"line {i}" for i in range(150, 200)])
+    compress_rotate(log, backups=1)  # lines 50-149 rotated out, unread
+    write(log, HEADER, *[f"line {i}" for i in range(200, 250)])
+    f.restart()
+    with caplog.at_level(logging.INFO, logger="shipper.tail"):
+        f.settle()
+    assert sorted(records(f)) == sorted(expect(50) + expect(250)[150:]) and len(records(f)) == 150
+    warned = warnings(caplog)
+    assert len(warned) == 1 and warned[0].startswith("data possibly lost") and str(log) in warned[0], warned

@@ -22,9 +22,10 @@ def test_the_index_answers_as_testing_every_family(added, removed, path):
         index.remove(fam)
         if fam in present:
             present.remove(fam)
-    brute = any(os.path.dirname(f) == os.path.dirname(path)
-                and discovery.is_rotated_name(os.path.basename(f), os.path.basename(path)) for f in present)
-    assert index.has_rotated_name(path) == brute
+    brute = {f for f in present if os.path.dirname(f) == os.path.dirname(path)
+             and discovery.is_rotated_name(os.path.basename(f), os.path.basename(path))}
+    assert index.has_rotated_name(path) == bool(brute)
+    assert sorted(index.families_of(path)) == sorted(brute)  # each live family once
 
 
 def test_shapes_operators_use():
@@ -37,6 +38,9 @@ def test_shapes_operators_use():
     for other in ("app.log", "app.logx", "other.log.1", "appx.log.1"):
         assert not index.has_rotated_name(f"/var/log/{other}"), other
     assert not index.has_rotated_name("/elsewhere/app.log.1")
+    index.add("/var/log/app.log.1")  # a glob listing the backups: a backup is a family of its own too
+    assert sorted(index.families_of("/var/log/app.log.2.gz")) == ["/var/log/app.log", "/var/log/app.log.1"]
+    index.remove("/var/log/app.log.1")
     index.remove("/var/log/app.log")
     assert not index.has_rotated_name("/var/log/app.log.1")
 
