@@ -27,9 +27,11 @@ import multiprocessing.connection
 import os
 import queue
 import signal
+import struct
 import threading
 import time
 from collections import deque
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, Callable
 
 import orjson
@@ -147,12 +149,40 @@ class _Worker:
                                 daemon=True)
         self.proc.start()
         child.close()  # only the worker holds its end now: its death is an EOF here
+        self._in = bytearray()  # what it sent of results not complete yet
         self._out: queue.SimpleQueue = queue.SimpleQueue()
         self._sender = threading.Thread(target=self._send_loop, name=f"parse-send-{name}", daemon=True)
         self._sender.start()
 
     def send(self, msg) -> None:
         self._out.put(msg)
+
+    def results(self) -> list | None:
+        """The results it finished sending, read once a wait said its pipe is readable (what is there: no
+        wait for more); None at its end (gone). conn.recv() waited for the rest of a result, and a worker a
+        cgroup freezer held halfway through sending one (its 1-3 MB come in many pieces) held the collector
+        for good: the source stopped, and nothing named the worker. The framing is multiprocessing's
+        (Connection._send_bytes): a 4-byte signed size, or -1 and an 8-byte size, then the pickle."""
+        try:
+            data = os.read(self.conn.fileno(), 1 << 20)
+        except OSError:
+            return None
+        if not data:
+            return None
+        buf = self._in
+        buf += data
+        done = []
+        while len(buf) >= 4:
+            (size,), head = struct.unpack_from("!i", buf), 4
+            if size == -1:
+                if len(buf) < 12:
+                    break
+                (size,), head = struct.unpack_from("!Q", buf, 4), 12
+            if len(buf) < head + size:
+                break
+            done.append(ForkingPickler.loads(bytes(memoryview(buf)[head:head + size])))
+            del buf[:head + size]
+        return done
 
     def cpu_ticks(self) -> int | None:
         """The CPU time the process has used (utime + stime, clock ticks), None once it is gone."""
@@ -387,15 +417,15 @@ class ParsePool:
                 ready = []
             for conn in ready:
                 worker = by_conn[conn]
-                try:
-                    batch_id, parsed, error = worker.conn.recv()
-                except (EOFError, OSError):
+                results = worker.results()
+                if results is None:
                     return self._replace(worker, entry)
                 with self._cond:
-                    for e in self._queue:
-                        if e.id == batch_id and e.worker is worker:
-                            e.result, e.error = parsed, error
-                            break
+                    for batch_id, parsed, error in results:
+                        for e in self._queue:
+                            if e.id == batch_id and e.worker is worker:
+                                e.result, e.error = parsed, error
+                                break
             holder = entry.worker
             if not ready and holder is not None and self._stall.stalled(holder):
                 log.warning("a parse worker returned nothing and used no CPU for %g s (stopped?): it is killed and "
