@@ -1603,6 +1603,10 @@ class Prospector:
             if st.st_nlink == 0 and (f.gz or f.state.offset >= st.st_size):
                 f.deleted = True
                 self._unfollow(f)
+                if self.holder is not None:
+                    # A copy the holder took meanwhile (it met the file after the scan that opened it)
+                    # holds nothing unread: let go now, not named lost as a held file never read.
+                    self.holder.release((f.dev, f.ino))
 
     def may_open(self, f: Followed) -> bool:
         """May `f` be opened to be read now (its descriptor is open, or may be opened by its name)?"""

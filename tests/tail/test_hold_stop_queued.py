@@ -84,3 +84,32 @@ def test_a_file_source_stopped_before_reading_its_queue_names_each_file_gone_onc
         named = [m for m in msgs if f"{jobs}/job_{i}.log (the whole file" in m]
         assert len(named) == 1, msgs
     assert live.source.tailer.losses == 5
+
+
+def test_a_deleted_file_read_to_its_end_and_also_held_is_no_loss_at_a_stop(tmp_path, caplog):
+    """The holder may meet a new file after the scan that opened it (its event handled before the
+    scan told it the file is the tailer's) and hold a copy. Read to its end by the tailer, deleted, then
+    a stop before the next scan: the stop buried the tailer's file and the holder's copy was named lost
+    whole ("data lost: 4610 bytes of …job_228.log were never read: … deleted while the agent held them
+    open", its every line delivered: 1-2 false losses in 2 of 12 runs of 300 files deleted just before a
+    SIGTERM)."""
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    job = jobs / "job.log"
+    job.write_text('{"job": 1}\n{"job": 2}\n')
+    live = Live(tmp_path, [jobs / "*.log"], poll_interval=600, gather_interval=0.02).start()
+    caplog.set_level(logging.WARNING)
+    try:
+        assert len(live.wait_for(2)) == 2
+        deadline = time.monotonic() + WAIT
+        while live.source.holder is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        holder = live.source.holder
+        with live.source._lock:  # between two scans: the holder holds a copy of the file read to its end
+            assert holder.adopt(os.open(job, os.O_RDONLY), str(job), str(job))
+            job.unlink()
+    finally:
+        live.close()
+    assert live.lines() == [b'{"job": 1}', b'{"job": 2}']
+    assert [r.getMessage() for r in caplog.records if "lost" in r.getMessage()] == []
+    assert live.source.tailer.losses == 0
