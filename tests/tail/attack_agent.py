@@ -4,6 +4,7 @@ its output read back line by line by the unique sequence number each written lin
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -100,6 +101,13 @@ outputs:
             return e.code, json.loads(e.read())
         except OSError:
             return 0, {}
+
+    def losses_counted(self, source: str = "app") -> float:
+        """The source's `shipper_losses_total`, as /metrics exposes it (0 before any loss)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        m = re.search(rf'^shipper_losses_total\{{source="{re.escape(source)}"\}} ([0-9.e+]+)$', text, re.M)
+        return float(m.group(1)) if m else 0.0
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         self.proc.send_signal(sig)

@@ -25,20 +25,12 @@ from __future__ import annotations
 import re
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
 from tests.tail.attack_agent import Agent, append_numbered, exactly_once
 
 pytestmark = pytest.mark.slow
-
-
-def losses_counted(agent: Agent) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{agent.port}/metrics", timeout=10) as r:
-        text = r.read().decode()
-    m = re.search(r'^shipper_losses_total\{source="app"\} ([0-9.e+]+)$', text, re.M)
-    return float(m.group(1)) if m else 0.0
 
 
 def test_empty_rotations_while_stopped_under_a_glob_of_the_backups_are_no_loss(tmp_path):
@@ -69,7 +61,7 @@ def test_empty_rotations_while_stopped_under_a_glob_of_the_backups_are_no_loss(t
         append_numbered(live, 200, 201)
         assert agent.wait_delivered(range(201))
         time.sleep(2)  # a loss is warned by then
-        counted = losses_counted(agent)
+        counted = agent.losses_counted()
     finally:
         agent.stop()
     assert exactly_once([s for s in agent.seqs() if s is not None], range(201)) == ""
@@ -118,7 +110,7 @@ def test_a_read_backup_rotated_out_after_rotations_while_stopped_is_no_loss(tmp_
         n += 1
         assert agent.wait_delivered(range(n))
         time.sleep(2)  # a loss is warned by then
-        counted = losses_counted(agent)
+        counted = agent.losses_counted()
     finally:
         agent.stop()
     assert exactly_once([s for s in agent.seqs() if s is not None], range(n)) == ""
