@@ -124,7 +124,8 @@ class Prospector:
         self._emptied: set[str] = set()  # (this scan) families of which an empty rotated file was deleted
         self._left_in_copy: dict[tuple[int, int], tuple[str, int]] = {}  # (this scan) see Followed.copied_to
         # Live files still empty when the agent stopped (their placeholders): at the first scan, as if grown.
-        self._restored_empty = {(s.dev, s.ino) for s in states
+        # (inode -> its generation: ext4 gives a freed inode to the next live file at once.)
+        self._restored_empty = {(s.dev, s.ino): s.gen for s in states
                                 if not (s.head_len or s.size or s.offset or s.gone) and s.path == s.family}
         # Files that may be copies but are too short to tell (inode -> first seen, path, of what).
         # (The size seen last: a copy being made only grows, so a smaller file is another one on a reused inode.)
@@ -571,7 +572,7 @@ class Prospector:
         if self.holder is not None:
             self._release_held(self.holder)
         self.first_scan = False
-        self._restored_empty = set()
+        self._restored_empty = {}
 
     def _listed_then_gone(self, o: Observed) -> None:
         """`o`, a plain file under a rotated name that no known content is on, listed by this scan and
@@ -1126,7 +1127,7 @@ class Prospector:
         between the copy and the truncation is in no file. (Not grown, _rewritten_unseen sees it
         by its mtime; a restart forgets that.) Warned (the window), `o` kept as a proven copy."""
         key = (f.dev, f.ino)
-        if self._grown_at_head.get(key) != 0 and not (self.first_scan and key in self._restored_empty):
+        if self._grown_at_head.get(key) != 0 and not self._restored_empty_live(f):
             return False
         try:
             st = os.stat(f.path)
@@ -1146,6 +1147,15 @@ class Prospector:
                                       "the copy, empty as the file was when last read; copytruncate rotation loses what is "
                                       "written in that window; rotate with `create` to lose nothing)", unknown=True)
         return True
+
+    def _restored_empty_live(self, f: Followed) -> bool:
+        """At the first scan after a restart: is `f` the live file that was still empty when the agent
+        stopped? Its inode and, where the file system has them, its generation: the next live file
+        on the same inode, freed while the agent was away, is another (the empty backup beside it was
+        taken for a copytruncate copy, and lines rotated out unread named that window:
+        test_lines_rotated_out_while_stopped_without_a_glob_are_not_called_a_copytruncate_window)."""
+        gen = self._restored_empty.get((f.dev, f.ino)) if self.first_scan else None
+        return gen is not None and (gen < 0 or f.gen < 0 or gen == f.gen)
 
     def _head_copy_of_grown(self, o: Observed) -> bool:
         """`o`, new under a rotated name, holds exactly the head of the live file `f` of its family,
