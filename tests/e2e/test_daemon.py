@@ -318,6 +318,7 @@ class _GatedOutput:
     """Stands in for an output plugin: blocks in send() until opened; optionally counts retries."""
 
     takes_lines = False  # as Output's default: the source keeps its events as dicts
+    finishes_sends = False  # as Output's default: a close may cut a send short
 
     def __init__(self, name: str, retrying: bool):
         self.name, self.retrying = name, retrying
