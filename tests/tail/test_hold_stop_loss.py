@@ -55,7 +55,8 @@ def test_a_stop_names_the_unread_bytes_of_the_deleted_files_held_open(tmp_path, 
             assert not old.thread.is_alive()
             if handed_over:
                 handed = old.source.hand_over()
-                assert handed is not None
+                # What the stop must name rides with it: the holder's deleted files, 3,000 bytes or more.
+                assert handed is not None and handed.holder.held_bytes() >= 3000, "the hand-over kept nothing held"
             old.source.close()
             if handed is not None:
                 handed.close()  # the stop: what the reload kept for the successor is let go
