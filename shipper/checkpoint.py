@@ -293,8 +293,7 @@ class CheckpointStore:
             reply = self._wait(deadline)
             if reply is _NO_REPLY:
                 return _NO_REPLY
-            if self._owed.pop(0) == "ensure_present" and reply == ("ok", True):
-                self._remade()  # found by a check nobody waited for: still named
+            self._owed_answered(reply)
         assert self._conn is not None
         self._busy_since, self._busy_op = time.monotonic(), op
         try:
@@ -315,6 +314,12 @@ class CheckpointStore:
             raise value
         return value
 
+    def _owed_answered(self, reply: Any) -> None:
+        """The writer's reply to the oldest request whose caller stopped waiting: dropped, but a state_dir
+        made again, found by a check nobody waited for, is still named."""
+        if self._owed.pop(0) == "ensure_present" and reply == ("ok", True):
+            self._remade()
+
     def _settle(self) -> None:
         """Read the replies already come to requests whose callers stopped waiting (a release_reserve at a
         stop with no time left, a check from the main loop), when no request holds the writer: the writer
@@ -324,9 +329,7 @@ class CheckpointStore:
             return
         try:
             while self._owed and self._conn is not None and self._conn.poll(0):
-                reply = self._conn.recv()
-                if self._owed.pop(0) == "ensure_present" and reply == ("ok", True):
-                    self._remade()
+                self._owed_answered(self._conn.recv())
             if not self._owed:
                 self._busy_since = None
         except (EOFError, OSError):
