@@ -6,7 +6,9 @@ import json
 import urllib.error
 import urllib.request
 
+from tests.e2e.ops_attack import append_numbered
 from tests.peers.forward_server import ForwardServer
+from tests.support import wait
 
 
 def seq_list(path) -> list[int]:
@@ -44,3 +46,30 @@ outputs:
   - {{type: stdout}}
   - {{type: fluentd, name: fa, host: 127.0.0.1, port: {fa_port}, flush_interval: 0.2, ack_timeout: 1000}}
 {fb}"""
+
+
+def stdout_and_fluentd_config(tmp_path, log, port: int, http: int, *, fwd_name: str = "fwd", fwd_extra: str = "",
+                              shutdown_timeout: int = 5) -> str:
+    """One file source of JSON lines to stdout and to a Fluentd output `fwd_name` (tests/e2e/test_attack9_*)."""
+    return f"""
+state_dir: {tmp_path}/state
+shutdown_timeout: {shutdown_timeout}
+http: {{listen: "127.0.0.1:{http}"}}
+sources:
+  - {{name: app, type: file, paths: ["{log}"], parser: json, batch_size: 100}}
+outputs:
+  - {{type: stdout}}
+  - {{type: fluentd, name: {fwd_name}, host: 127.0.0.1, port: {port}, flush_interval: 0.2, ack_timeout: 1000{fwd_extra}}}
+"""
+
+
+def hold_on_a_down_fluentd(agent, fwd: ForwardServer, log, first: int, held: int) -> None:
+    """Lines 1..first stored by both outputs; then Fluentd goes down and stdout alone writes the next `held`
+    lines, which the Fluentd output then holds. `agent` (ops_attack.OpsAgent) is running with
+    stdout_and_fluentd_config; `log` has lines 1..first."""
+    assert wait(lambda: set(range(1, first + 1)) <= set(agent.seqs()) and len(set(on(fwd))) >= first, 90), \
+        "the first lines were not shipped to both outputs"
+    fwd.stop()
+    append_numbered(log, first + 1, held)
+    assert wait(lambda: set(range(1, first + held + 1)) <= set(agent.seqs()), 90), \
+        "stdout did not write the held lines"

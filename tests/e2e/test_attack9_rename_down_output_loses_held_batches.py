@@ -21,7 +21,7 @@ from collections import Counter
 import pytest
 
 from tests.e2e.ops_attack import OpsAgent, append_numbered
-from tests.e2e.reload_overlap import on
+from tests.e2e.reload_overlap import hold_on_a_down_fluentd, on, stdout_and_fluentd_config
 from tests.peers.forward_server import ForwardServer
 from tests.support import wait
 from tests.tail.attack_agent import free_port
@@ -31,36 +31,19 @@ pytestmark = pytest.mark.slow
 FIRST, HELD = 3000, 900  # lines everyone stored; lines only stdout stored while Fluentd was down
 
 
-def config(tmp_path, log, port: int, http: int, name: str) -> str:
-    return f"""
-state_dir: {tmp_path}/state
-shutdown_timeout: 2
-http: {{listen: "127.0.0.1:{http}"}}
-sources:
-  - {{name: app, type: file, paths: ["{log}"], parser: json, batch_size: 100}}
-outputs:
-  - {{type: stdout}}
-  - {{type: fluentd, name: {name}, host: 127.0.0.1, port: {port}, flush_interval: 0.2, ack_timeout: 1000}}
-"""
-
-
 def test_renaming_a_down_output_delivers_every_held_line_to_the_new_name(tmp_path):
     fwd = ForwardServer(port=free_port()).start()
     log = tmp_path / "app.log"
     append_numbered(log, 1, FIRST)
     cfg = tmp_path / "shipper.yaml"
     http = free_port()
-    cfg.write_text(config(tmp_path, log, fwd.port, http, "fwd"))
+    cfg.write_text(stdout_and_fluentd_config(tmp_path, log, fwd.port, http, shutdown_timeout=2))
     agent = OpsAgent(tmp_path)
     everything = set(range(1, FIRST + HELD + 1))
     try:
         agent.start(cfg)
-        assert wait(lambda: set(range(1, FIRST + 1)) <= set(agent.seqs()) and len(set(on(fwd))) >= FIRST, 90), \
-            "the first lines were not shipped to both outputs"
-        fwd.stop()  # Fluentd down: its output holds what comes next
-        append_numbered(log, FIRST + 1, HELD)
-        assert wait(lambda: everything <= set(agent.seqs()), 90), "stdout did not write the held lines"
-        cfg.write_text(config(tmp_path, log, fwd.port, http, "fwdx"))  # renamed, same server
+        hold_on_a_down_fluentd(agent, fwd, log, FIRST, HELD)
+        cfg.write_text(stdout_and_fluentd_config(tmp_path, log, fwd.port, http, fwd_name="fwdx", shutdown_timeout=2))
         assert agent.proc is not None
         agent.proc.send_signal(signal.SIGHUP)
         assert wait(lambda: "msg=reloaded" in agent.errors(), 60), "the reload did not end"

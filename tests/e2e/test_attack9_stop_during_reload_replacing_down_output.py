@@ -20,7 +20,7 @@ from collections import Counter
 import pytest
 
 from tests.e2e.ops_attack import OpsAgent, append_numbered
-from tests.e2e.reload_overlap import on
+from tests.e2e.reload_overlap import hold_on_a_down_fluentd, on, stdout_and_fluentd_config
 from tests.peers.forward_server import ForwardServer
 from tests.support import wait
 from tests.tail.attack_agent import free_port
@@ -30,36 +30,19 @@ pytestmark = pytest.mark.slow
 FIRST, HELD = 3000, 900  # lines everyone stored; lines only stdout stored before the stop
 
 
-def config(tmp_path, log, port: int, http: int, fwd_batch: str) -> str:
-    return f"""
-state_dir: {tmp_path}/state
-shutdown_timeout: 5
-http: {{listen: "127.0.0.1:{http}"}}
-sources:
-  - {{name: app, type: file, paths: ["{log}"], parser: json, batch_size: 100}}
-outputs:
-  - {{type: stdout}}
-  - {{type: fluentd, name: fwd, host: 127.0.0.1, port: {port}, flush_interval: 0.2, ack_timeout: 1000{fwd_batch}}}
-"""
-
-
 def test_stop_right_after_a_reload_replacing_a_down_output_repeats_nothing_on_stdout(tmp_path):
     fwd = ForwardServer(port=free_port()).start()
     log = tmp_path / "app.log"
     append_numbered(log, 1, FIRST)
     cfg = tmp_path / "shipper.yaml"
     http = free_port()
-    cfg.write_text(config(tmp_path, log, fwd.port, http, ""))
+    cfg.write_text(stdout_and_fluentd_config(tmp_path, log, fwd.port, http))
     agent = OpsAgent(tmp_path)
     everything = range(1, FIRST + HELD + 1)
     try:
         agent.start(cfg)
-        assert wait(lambda: set(range(1, FIRST + 1)) <= set(agent.seqs()) and len(set(on(fwd))) >= FIRST, 90), \
-            "the first lines were not shipped to both outputs"
-        fwd.stop()  # Fluentd down: its output holds what comes next
-        append_numbered(log, FIRST + 1, HELD)
-        assert wait(lambda: set(everything) <= set(agent.seqs()), 90), "stdout did not write the held lines"
-        cfg.write_text(config(tmp_path, log, fwd.port, http, ", batch_size: 300"))  # fwd is replaced
+        hold_on_a_down_fluentd(agent, fwd, log, FIRST, HELD)
+        cfg.write_text(stdout_and_fluentd_config(tmp_path, log, fwd.port, http, fwd_extra=", batch_size: 300"))
         assert agent.proc is not None
         agent.proc.send_signal(signal.SIGHUP)
         assert wait(lambda: "msg=reloading" in agent.errors(), 30), "the reload did not begin"

@@ -17,8 +17,7 @@ import time
 import pytest
 
 from tests.e2e.ops_attack import OpsAgent, append_numbered
-from tests.e2e.reload_overlap import on
-from tests.e2e.test_attack9_stop_during_reload_replacing_down_output import config
+from tests.e2e.reload_overlap import hold_on_a_down_fluentd, on, stdout_and_fluentd_config
 from tests.peers.forward_server import ForwardServer
 from tests.support import wait
 from tests.tail.attack_agent import free_port
@@ -34,17 +33,12 @@ def test_a_stop_inside_a_reload_that_took_batches_back_exits_1(tmp_path):
     append_numbered(log, 1, FIRST)
     cfg = tmp_path / "shipper.yaml"
     http = free_port()
-    cfg.write_text(config(tmp_path, log, fwd.port, http, ""))
+    cfg.write_text(stdout_and_fluentd_config(tmp_path, log, fwd.port, http))
     agent = OpsAgent(tmp_path)
     try:
         agent.start(cfg)
-        assert wait(lambda: set(range(1, FIRST + 1)) <= set(agent.seqs()) and len(set(on(fwd))) >= FIRST, 90), \
-            "the first lines were not shipped to both outputs"
-        fwd.stop()  # Fluentd down: its output holds what comes next
-        append_numbered(log, FIRST + 1, HELD)
-        assert wait(lambda: set(range(1, FIRST + HELD + 1)) <= set(agent.seqs()), 90), \
-            "stdout did not write the held lines"
-        cfg.write_text(config(tmp_path, log, fwd.port, http, ", batch_size: 300"))  # fwd is replaced
+        hold_on_a_down_fluentd(agent, fwd, log, FIRST, HELD)
+        cfg.write_text(stdout_and_fluentd_config(tmp_path, log, fwd.port, http, fwd_extra=", batch_size: 300"))
         assert agent.proc is not None
         agent.proc.send_signal(signal.SIGHUP)
         assert wait(lambda: "msg=reloading" in agent.errors(), 30), "the reload did not begin"
