@@ -26,6 +26,19 @@ def append_numbered(path, lo: int, hi: int) -> None:
         f.write("".join(numbered(i) for i in range(lo, hi)))
 
 
+def logrotate_of(tmp_path, live, directives: str, settle: float = 0.5):
+    """A function running the real logrotate -f over `live` with `directives` (one per line; its state file in
+    tmp_path), then waiting `settle` seconds: a scan or more between rotations (the agents poll every 0.2 s)."""
+    conf = Path(tmp_path) / "lr.conf"
+    conf.write_text(f"{live} {{\n" + "".join(f"  {d}\n" for d in directives.splitlines()) + "}\n")
+
+    def logrotate() -> None:
+        subprocess.run(["/usr/sbin/logrotate", "-f", "-s", str(Path(tmp_path) / "lr.state"), str(conf)], check=True,
+                       timeout=60)
+        time.sleep(settle)
+    return logrotate
+
+
 def append_until_commits_fail(agent: "Agent", log, n: int) -> int:
     """With the state_dir full: numbered lines from `n` appended in batches of 100 until the agent says a
     checkpoint commit failed (within 60 s). Returns the next number to append."""

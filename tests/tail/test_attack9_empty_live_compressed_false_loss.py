@@ -17,12 +17,11 @@ open with no byte left to read is no loss when deleted (one that went through th
 meanwhile is the holder's escape, counted there)."""
 from __future__ import annotations
 
-import subprocess
 import time
 
 import pytest
 
-from tests.tail.attack_agent import Agent, append_numbered, exactly_once
+from tests.tail.attack_agent import Agent, append_numbered, exactly_once, logrotate_of
 
 pytestmark = pytest.mark.slow
 
@@ -31,16 +30,14 @@ def test_an_empty_live_file_compressed_by_logrotate_is_no_loss(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
     live = logs / "app.log"
-    conf = tmp_path / "lr.conf"
-    conf.write_text(f"{live} {{\n  rotate 5\n  create\n  compress\n  missingok\n  ifempty\n}}\n")
+    logrotate = logrotate_of(tmp_path, live, "rotate 5\ncreate\ncompress\nmissingok\nifempty", settle=1)
     append_numbered(live, 0, 100)
     agent = Agent(tmp_path, [live])
     agent.start()
     try:
         assert agent.wait_delivered(range(100))
         for _ in range(3):  # the first rotation moves the lines, the next two an empty app.log
-            subprocess.run(["/usr/sbin/logrotate", "-f", "-s", str(tmp_path / "lr.state"), str(conf)], check=True)
-            time.sleep(1)  # a scan or more between rotations (poll_interval 0.2)
+            logrotate()
         assert sorted(p.name for p in logs.iterdir()) == ["app.log", "app.log.1.gz", "app.log.2.gz", "app.log.3.gz"]
         append_numbered(live, 100, 101)  # the live file goes on
         assert agent.wait_delivered(range(101))

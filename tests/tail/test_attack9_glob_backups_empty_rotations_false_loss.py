@@ -23,12 +23,11 @@ while stopped rotated out) is still warned."""
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 
 import pytest
 
-from tests.tail.attack_agent import Agent, append_numbered, exactly_once
+from tests.tail.attack_agent import Agent, append_numbered, exactly_once, logrotate_of
 
 pytestmark = pytest.mark.slow
 
@@ -37,12 +36,7 @@ def test_empty_rotations_while_stopped_under_a_glob_of_the_backups_are_no_loss(t
     logs = tmp_path / "logs"
     logs.mkdir()
     live = logs / "app.log"
-    conf = tmp_path / "lr.conf"
-    conf.write_text(f"{live} {{\n  rotate 5\n  create\n  compress\n  delaycompress\n  missingok\n}}\n")
-
-    def logrotate() -> None:
-        subprocess.run(["/usr/sbin/logrotate", "-f", "-s", str(tmp_path / "lr.state"), str(conf)], check=True)
-        time.sleep(0.5)
+    logrotate = logrotate_of(tmp_path, live, "rotate 5\ncreate\ncompress\ndelaycompress\nmissingok")
 
     append_numbered(live, 0, 100)
     agent = Agent(tmp_path, [f"{logs}/app.log*"])
@@ -81,12 +75,7 @@ def test_a_read_backup_rotated_out_after_rotations_while_stopped_is_no_loss(tmp_
     logs = tmp_path / "logs"
     logs.mkdir()
     live = logs / "app.log"
-    conf = tmp_path / "lr.conf"
-    conf.write_text(f"{live} {{\n  rotate 5\n  create\n  compress\n  notifempty\n  missingok\n}}\n")
-
-    def logrotate() -> None:
-        subprocess.run(["/usr/sbin/logrotate", "-f", "-s", str(tmp_path / "lr.state"), str(conf)], check=True)
-        time.sleep(0.3)
+    logrotate = logrotate_of(tmp_path, live, "rotate 5\ncreate\ncompress\nnotifempty\nmissingok", settle=0.3)
 
     append_numbered(live, 0, 100)
     agent = Agent(tmp_path, [f"{logs}/app.log*"])
@@ -125,12 +114,7 @@ def test_lines_of_the_empty_live_file_rotated_out_while_stopped_under_a_glob_of_
     logs = tmp_path / "logs"
     logs.mkdir()
     live = logs / "app.log"
-    conf = tmp_path / "lr.conf"
-    conf.write_text(f"{live} {{\n  rotate 1\n  create\n  compress\n  delaycompress\n  missingok\n}}\n")
-
-    def logrotate() -> None:
-        subprocess.run(["/usr/sbin/logrotate", "-f", "-s", str(tmp_path / "lr.state"), str(conf)], check=True)
-        time.sleep(0.5)
+    logrotate = logrotate_of(tmp_path, live, "rotate 1\ncreate\ncompress\ndelaycompress\nmissingok")
 
     append_numbered(live, 0, 100)
     agent = Agent(tmp_path, [f"{logs}/app.log*"])
@@ -167,12 +151,7 @@ def test_lines_rotated_out_while_stopped_without_a_glob_are_not_called_a_copytru
     logs = tmp_path / "logs"
     logs.mkdir()
     live = logs / "app.log"
-    conf = tmp_path / "lr.conf"
-    conf.write_text(f"{live} {{\n  rotate 1\n  create\n  compress\n  delaycompress\n  missingok\n}}\n")
-
-    def logrotate() -> None:
-        subprocess.run(["/usr/sbin/logrotate", "-f", "-s", str(tmp_path / "lr.state"), str(conf)], check=True)
-        time.sleep(0.5)
+    logrotate = logrotate_of(tmp_path, live, "rotate 1\ncreate\ncompress\ndelaycompress\nmissingok")
 
     append_numbered(live, 0, 100)
     agent = Agent(tmp_path, [str(live)])
