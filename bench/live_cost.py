@@ -47,8 +47,11 @@ def tree_cpu(root: int) -> float:
     return total
 
 
-def tree_rss(root: int) -> float:
-    return sum(_memory(pid)[0] for pid in [root, *_descendants(root)])
+def tree_memory(root: int) -> tuple[float, float]:
+    """RSS and PSS of the tree, MiB. RSS summed counts the pages parent and children share (shared libraries,
+    pages shared after a fork) once per process; PSS shares them out, so its sum is what the tree costs the host."""
+    both = [_memory(pid) for pid in [root, *_descendants(root)]]
+    return sum(r for r, _ in both), sum(p for _, p in both)
 
 
 def count_lines(path: Path) -> int:
@@ -62,10 +65,10 @@ def lines_for(n: int, out: Path) -> list[bytes]:
 
 
 def phase(agent: subprocess.Popen, files: list, lines: list[bytes], at: int, rate: int, seconds: float,
-          out: Path) -> tuple[float, float, int, float]:
+          out: Path) -> tuple[float, tuple[float, float], int, float]:
     """Write `rate` lines/s for `seconds` (0: quiet), then wait until they are shipped (at most 60 s more: a
-    loaded host may lag): (CPU s of the tree, peak RSS MiB, lines written, seconds the phase took)."""
-    cpu0, peak, written = tree_cpu(agent.pid), 0.0, 0
+    loaded host may lag): (CPU s of the tree, peak (RSS, PSS) MiB of the tree, lines written, seconds the phase took)."""
+    cpu0, peak, written = tree_cpu(agent.pid), (0.0, 0.0), 0
     t0 = next_rss = time.monotonic()
     while (now := time.monotonic()) - t0 < seconds:
         due = int(rate * (now - t0)) - written
@@ -76,13 +79,17 @@ def phase(agent: subprocess.Popen, files: list, lines: list[bytes], at: int, rat
         for f in files:
             f.flush()
         if now >= next_rss:
-            peak, next_rss = max(peak, tree_rss(agent.pid)), now + 0.5
+            peak, next_rss = peaks(peak, tree_memory(agent.pid)), now + 0.5
         time.sleep(0.01)
     time.sleep(1.0)  # what was written is read and shipped (the gather window is 50 ms)
     deadline = time.monotonic() + 60
     while count_lines(out) < at + written and time.monotonic() < deadline:
         time.sleep(0.2)
-    return tree_cpu(agent.pid) - cpu0, max(peak, tree_rss(agent.pid)), written, time.monotonic() - t0
+    return tree_cpu(agent.pid) - cpu0, peaks(peak, tree_memory(agent.pid)), written, time.monotonic() - t0
+
+
+def peaks(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+    return max(a[0], b[0]), max(a[1], b[1])
 
 
 def run(file_counts: list[int], rates: list[int], seconds: float, out: Path, say=print) -> None:
@@ -90,8 +97,9 @@ def run(file_counts: list[int], rates: list[int], seconds: float, out: Path, say
     compile_agent()
     say(f"`bench/live_cost.py --seconds {seconds:g}`: `shipper run` with its defaults (file source, Datameer parser, "
         "stdout to a file); CPU of the agent's process tree per phase\n")
-    say("| files | events/s written | events | CPU % of a core | CPU µs/event | peak RSS MiB (tree) |")
-    say("|---:|---:|---:|---:|---:|---:|")
+    say("| files | events/s written | events | CPU % of a core | CPU µs/event | peak RSS MiB (tree) "
+        "| peak PSS MiB (tree) |")
+    say("|---:|---:|---:|---:|---:|---:|---:|")
     for n in file_counts:
         d = out / f"live-cost-{n}"
         subprocess.run(["rm", "-rf", str(d)], check=True)
@@ -105,12 +113,13 @@ def run(file_counts: list[int], rates: list[int], seconds: float, out: Path, say
         try:
             time.sleep(5.0)  # started, every file found
             at = 0
-            cpu, rss, _, took = phase(agent, files, lines, at, 0, seconds, d / "out.ndjson")
-            say(f"| {n} | idle | 0 | {cpu / took * 100:.2f} | — | {rss:.0f} |")
+            cpu, (rss, pss), _, took = phase(agent, files, lines, at, 0, seconds, d / "out.ndjson")
+            say(f"| {n} | idle | 0 | {cpu / took * 100:.2f} | — | {rss:.0f} | {pss:.0f} |")
             for rate in rates:
-                cpu, rss, written, took = phase(agent, files, lines, at, rate, seconds, d / "out.ndjson")
+                cpu, (rss, pss), written, took = phase(agent, files, lines, at, rate, seconds, d / "out.ndjson")
                 at += written
-                say(f"| {n} | {rate:,} | {written:,} | {cpu / took * 100:.1f} | {cpu / written * 1e6:.1f} | {rss:.0f} |")
+                say(f"| {n} | {rate:,} | {written:,} | {cpu / took * 100:.1f} | {cpu / written * 1e6:.1f} | {rss:.0f} "
+                    f"| {pss:.0f} |")
             # Every line shipped before the stop (a loaded host may still be catching up): at most 120 s more.
             deadline = time.monotonic() + 120
             while count_lines(d / "out.ndjson") < at and time.monotonic() < deadline:
@@ -128,7 +137,7 @@ def run(file_counts: list[int], rates: list[int], seconds: float, out: Path, say
             got = count_lines(d / "out.ndjson")
         stdout.close()
         say(f"| {n} | (all phases) | {at:,} written | {got:,} shipped{late} | "
-            f"{'none lost or repeated' if got == at else 'MISMATCH'} | |")
+            f"{'none lost or repeated' if got == at else 'MISMATCH'} | | |")
     say()
 
 
