@@ -59,6 +59,14 @@ SNAPSHOT_EVERY = 5.0  # seconds: how stale `shipper status` may show saved posit
 # commits the kernel had not written back yet (up to its ~30 s writeback), and the restart sent their events
 # again without a word. FULL (a sync per commit) costs ~25 times a commit's wall time; this, one sync a second.
 SYNC_EVERY = 1.0
+# The WAL is folded into the database (checkpointed) before it holds an eighth of the state_dir's filesystem:
+# SQLite's default, 1,000 pages (~4 MiB), on a 2 MiB filesystem let the WAL take all of it before its first
+# checkpoint, which then needed room to grow the database (its pages lived only in the WAL: 12 KiB to 40 KiB for
+# 20 sources): no commit succeeded again (tests/core/test_attack9_small_state_dir_own_wal_fills.py). Not lower
+# where there is room: a checkpoint syncs the WAL and the database, a smaller WAL costs a commit up to ~3 times
+# its wall time (bench/README.md, "the WAL's size").
+WAL_PAGES = (64, 1000)  # the fewest and the most pages it may hold before a checkpoint
+WAL_SHARE = 8  # of the filesystem
 RESERVE = "checkpoints.reserve"
 RESERVE_BYTES = 1 << 20
 RECOVERY = "see 'Checkpoint database' in docs/operations.md"
@@ -272,6 +280,16 @@ def _damaged(e: sqlite3.DatabaseError) -> bool:
     return "not a database" in text or "malformed" in text or "corrupt" in text
 
 
+def _wal_pages(state_dir: str) -> int:
+    """How many pages the WAL may hold before it is checkpointed (see WAL_PAGES) on state_dir's filesystem."""
+    try:
+        st = os.statvfs(state_dir)
+    except OSError:
+        return WAL_PAGES[0]
+    frame = 4096 + 24  # SQLite's default page and its frame header
+    return max(WAL_PAGES[0], min(WAL_PAGES[1], st.f_blocks * st.f_frsize // WAL_SHARE // frame))
+
+
 def _connect(path: str) -> sqlite3.Connection:
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     try:
@@ -288,6 +306,7 @@ def _connect(path: str) -> sqlite3.Connection:
         # synced yet (serve syncs the WAL SYNC_EVERY after a commit), which only replays events
         # (at-least-once), never skips them. FULL would sync at every commit (bench/README.md).
         db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(f"PRAGMA wal_autocheckpoint={_wal_pages(os.path.dirname(path) or '.')}")
         # After a checkpoint the WAL file is cut back to this size instead of staying at its peak.
         db.execute("PRAGMA journal_size_limit=1048576")
         db.execute(SCHEMA)
