@@ -85,7 +85,15 @@ class FileSourceConfig(SourceConfig):
             info = codecs.lookup(v)
         except LookupError:
             raise ValueError(f"unknown encoding {v!r}")
-        if "\n".encode(info.name) != b"\n":
+        try:
+            newline = "\n".encode(info.name)
+            # A byte the encoding cannot decode is passed on as it is (_to_utf8): the codec must allow that.
+            b"\n\xff".decode(info.name, "surrogateescape")
+        except LookupError:  # codecs.lookup knows it, but as a bytes-to-bytes transform (base64, hex, zlib, …)
+            raise ValueError(f"{v!r} is not a text encoding (a transform of bytes, as base64 or zlib are); not supported")
+        except UnicodeError:  # idna, punycode: not an encoding of a file's text
+            raise ValueError(f"encoding {v!r} cannot pass on a byte it cannot decode; not a file encoding")
+        if newline != b"\n":
             # Lines are found by their b"\n" byte: UTF-16/32 files cannot be split that way.
             raise ValueError(f"encoding {v!r} does not write a newline as the byte 0x0a; not supported")
         return info.name
