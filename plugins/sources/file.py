@@ -128,17 +128,21 @@ class _HandedOver:
     """A restarted file source's holder on its way to the successor (Source.hand_over)."""
 
     def __init__(self, holder: Holder, files: list[tuple[int, str, str, int | None, float]],
-                 name_lost: Callable[[list[tuple[int, str, int | None]], str], None]) -> None:
+                 name_lost: Callable[[list[tuple[int, str, int | None]], str], None],
+                 name_escapes: Callable[[dict[str, int]], None]) -> None:
         self.holder = holder
         # Copies of the descriptors of the files the tailer had open, (fd, path, family, bytes read,
         # when it last read it), those readable only through them first: adopted by the holder
         # within the successor's budget.
         self.files = files
         self.name_lost = name_lost  # the stopped source's LossLedger.let_go: names what is let go unread
+        self.name_escapes = name_escapes  # and its escapes (files that came and went unheld)
 
     def close(self) -> None:
         """No successor takes them (a stop, a failed start, a later reload): a deleted file's unread
-        bytes are lost, and named."""
+        bytes are lost, and named; so are the files that came and went while the holder waited."""
+        self.name_escapes(self.holder.take_at_stop())
+
         def let_go(held: list[Held]) -> None:
             self.name_lost([(fd, fam, read) for fd, _, fam, read, _ in self.files]
                            + [(h.fd, h.family, h.read) for h in held], LET_GO_UNTAKEN)
@@ -469,7 +473,13 @@ class FileSource(Source):
                             key=lambda f: (not (f.deleted or f.unnamed), f.path == f.family))
         self._files_let_go = True  # (theirs to name now)
         return _HandedOver(holder, [(os.dup(f.fh.fd), f.path, f.family, f.read_upto(), f.active_at)
-                                    for f in open_files if f.fh is not None], self.tailer.ledger.let_go)
+                                    for f in open_files if f.fh is not None], self.tailer.ledger.let_go,
+                           self._name_escapes)
+
+    def _name_escapes(self, escaped: dict[str, int]) -> None:
+        # (No self._lock, as for _let_go's naming: after run(), or from a thread that a blocked run() holding the
+        # lock would otherwise hang.)
+        self.tailer.ledger.escapes(escaped, self.tailer.prospector.families)
 
     def take_over(self, handed: _HandedOver) -> None:
         """Within this source's budget (`hold_max_files`/`hold_max_bytes`, perhaps lowered by the
@@ -551,7 +561,12 @@ class FileSource(Source):
                                                                why))
 
     def close(self) -> None:
-        # Kept for a successor that never took it (a stop during a reload's wait), or never run.
+        # Kept for a successor that never took it (a stop during a reload's wait, a later reload dropping this
+        # source), or never run: what came and went while it waited was read by no run() (which names it at
+        # its end, tailer.report_escapes), and is named here, as run()'s end would have.
+        for holder in (self.holder, self._taken):
+            if holder is not None:
+                self._name_escapes(holder.take_at_stop())
         self._let_go(self.holder, LET_GO_STOPPED)
         if self._taken is not None:
             self._let_go(self._taken, LET_GO_STOPPED)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 
 from shipper.tail.holder import Holder
@@ -113,3 +114,43 @@ def test_a_deleted_file_read_to_its_end_and_also_held_is_no_loss_at_a_stop(tmp_p
     assert live.lines() == [b'{"job": 1}', b'{"job": 2}']
     assert [r.getMessage() for r in caplog.records if "lost" in r.getMessage()] == []
     assert live.source.tailer.losses == 0
+
+
+def test_a_holder_handed_over_and_never_taken_names_the_files_that_came_and_went(tmp_path, caplog):
+    """A reload's hand-over that no successor takes (its start failed, a stop or a later reload came first,
+    reload_apply._close_handed): the holder watched on meanwhile, and files of the glob created and deleted then
+    are owed by it or still queued. Letting it go (_HandedOver.close) names each, once, as the stop of a run()
+    does; before, only the deleted files it held were named."""
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "a.log").write_text('{"a": 1}\n')
+    live = Live(tmp_path, [jobs / "*.log"], poll_interval=0.2, gather_interval=0.02)
+    thread = threading.Thread(target=live.source.run, daemon=True)  # (not Live's: its close() lets the holder go)
+    caplog.set_level(logging.WARNING)
+    handed = None
+    try:
+        thread.start()
+        assert live.wait_for(1)
+        deadline = time.monotonic() + WAIT
+        while live.source.holder is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        live.source.restarting()  # the reload: stopped, hands over, closed
+        live.stop.set()
+        thread.join(WAIT)
+        assert not thread.is_alive()
+        handed = live.source.hand_over()
+        live.source.close()
+        assert handed is not None
+        for i in range(5):  # while the hand-over waits for a successor
+            (jobs / f"job_{i}.log").write_text(f'{{"job": {i}}}\n')
+            (jobs / f"job_{i}.log").unlink()
+    finally:
+        if handed is not None:
+            handed.close()
+        live.stop.set()
+        thread.join(WAIT)
+    msgs = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data lost")]
+    for i in range(5):
+        named = [m for m in msgs if f"{jobs}/job_{i}.log" in m]
+        assert len(named) == 1, msgs
+    assert live.source.tailer.losses == 5
