@@ -182,7 +182,7 @@ class Harvester:
         if holes:
             self.ledger.holes(f.path, holes)
         if f.copied_to is not None and (got or holes):
-            self._cut_after_copy(f, holes)
+            self.cut_after_copy(f, holes)
         elif holes and holes[0][0] == 0 and not f.cut_seen:
             # A file that starts with a hole was truncated under a writer that does not append
             # before we read it: the bytes the hole replaced were never read.
@@ -192,13 +192,14 @@ class Harvester:
                                         "copy, if one was made and is still there, is read as a new file", unknown=True)
         return got
 
-    def _cut_after_copy(self, f: Followed, holes: list[tuple[int, int]]) -> None:
+    def cut_after_copy(self, f: Followed, holes: list[tuple[int, int]]) -> None:
         """`f`, first read since its last content was found in a copy (a restart after copytruncate,
-        Followed.copied_to): was anything written between the copy and the truncation? A writer
-        without O_APPEND went on where the file ended when it was cut, so a hole no longer than the
-        copy says no (called lost whole, it was a false loss after each reload: attack 6); a longer
-        one (or the file cut again since that copy: nothing tells) or none to tell by, maybe: the
-        copytruncate window, warned and counted as when the agent runs through the rotation."""
+        Followed.copied_to), or found empty then (Prospector._follow_new): was anything written between
+        the copy and the truncation? A writer without O_APPEND went on where the file ended when it was
+        cut, so a hole no longer than the copy says no (called lost whole, it was a false loss after
+        each reload: attack 6); a longer one (or the file cut again since that copy: nothing tells) or
+        none to tell by, maybe: the copytruncate window, warned and counted as when the agent runs
+        through the rotation."""
         copy, copied = f.copied_to or ("", 0)
         f.copied_to, f.cut_seen = None, True
         if holes and holes[0][0] == 0 and _run_from_zero(holes) <= copied:

@@ -1373,6 +1373,11 @@ class Prospector:
                      mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd, settled=o.settled,
                      copied_to=self._left_in_copy.get((o.st.st_dev, o.st.st_ino)), cut_seen=cut)
         self._go_on_idle(f, o)
+        if f.copied_to is not None and o.st.st_size == 0:
+            # Cut in place, its content found in a copy, and empty: no read will come to tell the
+            # window by (left to one, it went unsaid while the writer was quiet, and for good when
+            # the file was rotated away empty: test_attack8_copytruncate_while_stopped_silent.py).
+            self.harvester.cut_after_copy(f, [])
         f.start = o.st.st_size if start < 0 else start
         if o.gz and start < 0:
             try:

@@ -54,11 +54,10 @@ def losses_counted(agent: Agent) -> float:
     pytest.param(True, 2000, id="header-regrown-past-offset"),
     pytest.param(False, 2000, id="no-header-regrown-past-offset"),
     pytest.param(True, 10, id="header"),
-    # The writer quiet since the truncation: the live file is empty at the restart, nothing is read from it,
-    # so the window is said at its first write only — or never, if it is rotated away first.
-    pytest.param(False, 0, id="no-header-left-empty", marks=pytest.mark.xfail(
-        strict=True, reason="a copytruncate made while the agent was stopped, the live file still empty at the "
-        "restart: the window is not warned until the writer writes again")),
+    # The writer quiet since the truncation: the live file is empty at the restart, nothing is read from it.
+    # (Was a strict xfail: the window was said at its first write only, or never if it was rotated away
+    # first; an empty cut inode now says it when it is followed anew.)
+    pytest.param(False, 0, id="no-header-left-empty"),
 ])
 def test_copytruncate_while_stopped_warns_and_counts_its_window(tmp_path, header, regrown):
     logs = tmp_path / "logs"
