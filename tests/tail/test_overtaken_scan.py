@@ -4,6 +4,7 @@ looks are not the same files. Seeds found by the harness are replayed in tests/t
 cause of each is tested here."""
 from __future__ import annotations
 
+import gzip
 import logging
 import os
 
@@ -72,6 +73,47 @@ def test_a_read_backup_deleted_during_the_scan_is_no_loss(tmp_path, fast_missing
         assert records(f) == expect(10)
         assert warnings(caplog) == []
         assert f.tailer.losses == 0 and f.tailer.bytes_lost == 0
+    finally:
+        f.tailer.close()
+
+
+def test_a_copy_listed_longer_than_the_live_file_read_to_its_head_then_compressed_warns_the_window(
+        tmp_path, fast_missing, caplog):
+    """Torture seed 22: the live file, of which only its header line was read, is copied to app.log.1
+    (copytruncate), written to, truncated and given its header again. The next scan lists the copy, longer
+    than the live file, and the rotation that overtakes it renames and compresses the copy before it can be
+    opened. The live file reads on after its header (its new lines), the copy's .gz is read whole, and what
+    was written between the copy and the truncation is in no file: that was said nowhere."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, HEADER)
+    f = Follower([log], d, max_open=1)
+    try:
+        f.poll()  # the header alone: read no further
+        write(log, *[f"line {i}" for i in range(5)])
+        with open(log, "rb") as src, open(d / "app.log.1", "wb") as dst:  # copytruncate: copy …
+            dst.write(src.read())
+        write(log, "line 5", "line 6")  # … written after the copy …
+        os.truncate(log, 0)  # … truncated: lines 5 and 6 are in no file
+        write(log, HEADER, *[f"line {i}" for i in range(7, 9)])  # (shorter than the copy)
+
+        def rotate():  # logrotate `create`, `delaycompress`, `rotate 2`
+            os.rename(d / "app.log.1", d / "app.log.2")
+            os.rename(log, d / "app.log.1")
+            write(log, HEADER)
+            with open(d / "app.log.2", "rb") as src, gzip.open(d / "app.log.2.gz", "wb") as dst:
+                dst.write(src.read())
+            os.unlink(d / "app.log.2")
+
+        overtake(f, rotate)
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.settle()
+        lines = [x for x in records(f) if not x.startswith(b"#")]
+        assert sorted(lines) == sorted(expect(9)[:5] + expect(9)[7:])
+        window = [m for m in warnings(caplog) if m.startswith("data lost") and "between the copy" in m]
+        assert len(window) == 1 and str(d / "app.log.1") in window[0], warnings(caplog)
+        assert f.tailer.losses == 1
     finally:
         f.tailer.close()
 
