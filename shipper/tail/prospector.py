@@ -684,6 +684,7 @@ class Prospector:
             if not (s.head_len and s.offset <= s.head_len and not self.matcher.head_only_candidate(s, o, unmatched)):
                 del unmatched[(s.dev, s.ino)]
                 self._attach(lo, o)
+                self._cut_while_away(s, o)
                 return True
         if o is not None and o.path in self.unreadable:
             del unmatched[(s.dev, s.ino)]  # its inode is there, unreadable: it waits, it is not gone
@@ -693,6 +694,21 @@ class Prospector:
             lo.regrown = True  # same name and inode, other bytes: truncated and written again (or reused)
             lo.cut_in_place = s.gen >= 0 and self.matcher.gen_of(o) == s.gen
         return False
+
+    def _cut_while_away(self, s: FileState, o: Observed) -> None:
+        """At the first scan after a restart, the live file `o`, just found again on its inode holding
+        the content `s`, of which only the head was read: no longer than that head, and its mtime
+        moved since it was identified (saved with it). An append-only file written to grows; one
+        that did not was cut and given its head again (copytruncate, while the agent was away: its
+        copy holds the head, or its head and lines never read). Told as a truncation, as
+        _rewritten_unseen tells it while the agent runs: the window is warned and counted, the
+        inode read anew. (A restart forgot the mtime: unsaid, torture seed 317.)"""
+        f = self.files.get((o.st.st_dev, o.st.st_ino))
+        if (not self.first_scan or f is None or not is_identified(f) or f.gz or s.path != s.family
+                or s.cont or not s.head_len or s.offset != s.head_len or o.st.st_size != s.offset
+                or not s.mtime or o.st.st_mtime_ns == s.mtime):
+            return
+        self.check_truncated(f, o.st.st_size, force=True)
 
     def _empty_live_rotated(self, lo: Loose) -> bool:
         """`lo`, the placeholder of a live file that was still empty when last seen, is gone: its
@@ -1484,9 +1500,10 @@ class Prospector:
             n += 1
             fid = file_id(f.dev, f.ino, head + b"\0%d" % n)
         self.pending[self.matcher.placeholder(f).key] = None  # the inode-only placeholder, if any
+        opened = self.fds.open(f)
         f.state = FileState(fid=fid, dev=f.dev, ino=f.ino, head_len=len(head), head=digest(head),
                             offset=start, mark="", path=f.path, family=f.family, size=f.size, gz=f.gz,
-                            gen=inode_gen(self.fds.open(f)), cut=f.cut_seen)
+                            gen=inode_gen(opened), cut=f.cut_seen, mtime=opened.stat().st_mtime_ns)
         self._load_tail(f, f.state)
         f.state.mark = digest(f.tail) if start else ""
         if not start and not f.gz:

@@ -14,7 +14,7 @@ log = logging.getLogger("shipper.tail")
 FILE_PREFIX = "f:"
 # The layout of a file's checkpoint value ("v"). Version 1 is the first; a value without "v" was
 # written before the field existed and is version 1 too (the fields added since — size, gz, cont,
-# gone, unmatched, earlier, gen, ahead, cut — take their defaults, and the next save writes "v": 1). A later layout
+# gone, unmatched, earlier, gen, ahead, cut, mtime — take their defaults, and the next save writes "v": 1). A later layout
 # gets a higher number and an upgrade of the older values in from_json; a value of a higher version
 # than this one reads makes the source refuse to start (load_states): read as "damaged", its file
 # would be followed as a new one, its lines shipped again or skipped.
@@ -60,6 +60,10 @@ class FileState:
     # It starts again after a truncation already told (Followed.cut_seen): a hole at its start, left
     # by a writer without O_APPEND, is no news after a restart either (it was called a loss).
     cut: bool = False
+    # Its mtime (ns) when it was identified, 0 when unknown: a live file read no further than its head
+    # and no longer than that after a restart, its mtime moved, was cut and given its head again
+    # while the agent was away (Prospector._cut_while_away).
+    mtime: int = 0
 
     def advance(self, offset: int, mark: str, between: list | None = None) -> None:
         """The read position moves on to `offset`, whose bytes before it hash to `mark`; `between`:
@@ -95,7 +99,7 @@ class FileState:
                 "offset": self.offset, "mark": self.mark, "path": self.path, "family": self.family,
                 "size": self.size, "gz": self.gz, "cont": self.cont, "gone": self.gone,
                 "unmatched": self.unmatched, "earlier": self.earlier, "gen": self.gen, "ahead": self.ahead,
-                "cut": self.cut}
+                "cut": self.cut, "mtime": self.mtime}
 
     @classmethod
     def from_json(cls, value: Any) -> "FileState | None":
