@@ -69,6 +69,9 @@ class Followed:
     # Closed, and found replaced when it was to be reopened: its inode holds another file
     # (Descriptors.is_the_file). It is in no name any more; that file is another.
     replaced: bool = False
+    # Its birth time when the scan that found it listed it (birth.py), None if none was had: what
+    # tells it from a file given its inode when it has no generation (never opened: `unopened`).
+    born: int | None = None
 
 
     def read_upto(self) -> int | None:
@@ -115,6 +118,7 @@ class Loose:
     unshipped: int = 0
     never_read: str = ""  # a placeholder of a file that could not be opened: why (errno)
     reused: bool = False  # its inode holds another file (another generation): it was deleted
+    born: int | None = None  # a placeholder's birth time when listed (Followed.born), None if none was had
 
 
 @dataclass
@@ -127,6 +131,7 @@ class Observed:
     fd: int | None = None  # held by the holder (its name may be gone)
     at_ns: int = 0  # wall clock before the stat (0: unknown)
     active_at: float | None = None  # handed over by a restarted source: when its tailer last read it
+    born: int | None = None  # its birth time at the listing (birth.py; not taken for a file held open)
 
     @property
     def settled(self) -> bool:

@@ -44,6 +44,11 @@ class Matcher:
             # out and deleted went without a word).
             if f.unopened and self.at_live_name(o):
                 return False
+            if f.born is not None and o.born is not None and f.born != o.born:
+                # Listed with another birth time: another file given its inode (its generation, never
+                # opened, could not say so; taken for it, the lines it had went without a word: torture
+                # seed 1000).
+                return False
             if f.gen < 0:
                 # None when it was found (renamed before it could be opened: a scan overtaken by a
                 # rotation): taken at this first look, or it matched any file given its inode.

@@ -33,7 +33,7 @@ import stat as stat_mod
 import time
 from typing import Any, Iterable, TypeGuard
 
-from shipper.tail import discovery
+from shipper.tail import birth, discovery
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.descriptors import Descriptors
 from shipper.tail.events import TailEvents
@@ -178,7 +178,10 @@ class Prospector:
             key = (st.st_dev, st.st_ino)
             if key in obs and obs[key].direct and not direct:
                 continue
-            obs[key] = Observed(path, family, direct, st, is_gzip_path(path), at_ns=at)
+            f = self.files.get(key)
+            # (A file held open keeps its inode: no other file can be given it meanwhile.)
+            born = None if f is not None and f.fh is not None else birth.born(path, st.st_ino)
+            obs[key] = Observed(path, family, direct, st, is_gzip_path(path), at_ns=at, born=born)
         if self.moved_away:
             self._look_at_moved_away(obs)
         self._held_out_of_scope = set()
@@ -631,8 +634,11 @@ class Prospector:
             except OSError:
                 continue
             if (st.st_dev, st.st_ino) == key and stat_mod.S_ISREG(st.st_mode):
+                born = birth.born(path, st.st_ino)
+                if born is not None and o.born is not None and born != o.born:
+                    return None  # (its inode given to another file since the listing)
                 direct = discovery.glob_matches(path, self.patterns, self.exclude, self.base_dir)
-                return Observed(path, o.family, direct, st, is_gzip_path(path), at_ns=at)
+                return Observed(path, o.family, direct, st, is_gzip_path(path), at_ns=at, born=born)
         return None
 
     def _take_own_inode(self, lo: Loose, unmatched: dict[tuple[int, int], Observed], now: float) -> bool:
@@ -661,6 +667,8 @@ class Prospector:
             # whatever its head and size say (a shared header, shorter than what was read: it
             # was taken for the file truncated in place, a false copytruncate loss).
             o, lo.reused = None, True
+        if o is not None and lo.born is not None and o.born is not None and o.born != lo.born:
+            o, lo.reused = None, True  # (the same for a placeholder never opened, by its birth time: seed 1000)
         reused = o is not None and (s.gz or (lo.never_read == MOVED_UNOPENED and self.matcher.at_live_name(o)) or (lo.gone_at is not None and (
             o.st.st_size < s.offset or not s.head_len)) or (not o.direct and not o.gz and o.st.st_size < s.offset))
         if (o is not None and not o.gz and not reused and (not s.head_len or o.st.st_size < s.offset)
@@ -817,7 +825,8 @@ class Prospector:
         read."""
         ph = self.matcher.placeholder(f)
         ph.size = f.size
-        lo = Loose(ph, since=now, never_read=self.unreadable.get(f.path, "") or (MOVED_UNOPENED if f.unopened else ""))
+        lo = Loose(ph, since=now, never_read=self.unreadable.get(f.path, "") or (MOVED_UNOPENED if f.unopened else ""),
+                   born=f.born)
         self.loose[ph.fid] = lo
         self.families.add(ph.family)
         self.pending[ph.key] = ph
@@ -1415,7 +1424,7 @@ class Prospector:
         """`cut`: its inode starts again after a truncation told (Followed.cut_seen)."""
         f = Followed(o.path, o.family, o.st.st_dev, o.st.st_ino, o.gz, size=o.st.st_size,
                      mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd, settled=o.settled,
-                     copied_to=self._left_in_copy.get((o.st.st_dev, o.st.st_ino)), cut_seen=cut)
+                     copied_to=self._left_in_copy.get((o.st.st_dev, o.st.st_ino)), cut_seen=cut, born=o.born)
         self._go_on_idle(f, o)
         if f.copied_to is not None and o.st.st_size == 0:
             # Cut in place, its content found in a copy, and empty: no read will come to tell the

@@ -13,6 +13,7 @@ import pytest
 from shipper.tail import prospector as prospector_mod
 from tests.tail.conftest import Follower
 from tests.tail.test_files import write
+from tests.tail.test_identity import reuse_inode
 
 HEADER = "# time level logger message"
 
@@ -117,3 +118,44 @@ def test_a_copy_listed_longer_than_the_live_file_read_to_its_head_then_compresse
     finally:
         f.tailer.close()
 
+
+def test_a_live_file_renamed_before_it_was_opened_is_not_taken_for_the_file_given_its_inode(ext4_tmp, fast_missing,
+                                                                                           caplog):
+    """Torture seed 1000: a scan lists the live file (5 lines the agent has not read), and a rotation
+    renames it before the scan can open it: followed with no identity, no generation (never opened). It is
+    rotated out and deleted while the agent does not look, and ext4 gives its inode to a new file under a
+    backup's name. The next scan took that file for it ("a first look": nothing to tell them apart), read it,
+    and the 5 lines went without a word. Its birth time, taken with the listing, tells them apart now: the
+    new file is read as new, and the 5 lines are a loss naming app.log."""
+    d = ext4_tmp
+    log = d / "app.log"
+    log.write_bytes(b"")
+    f = Follower([log], d)
+
+    def rotate():  # logrotate `create`, `rotate 1`
+        os.rename(log, d / "app.log.1")
+        log.write_bytes(b"")
+
+    try:
+        f.poll()  # the live file, empty
+        rotate()  # the next one, never seen …
+        write(log, *[f"line {i}" for i in range(5)])
+        listed = os.stat(log).st_ino
+        overtake(f, rotate)  # … listed, and rotated before the scan opens it
+        f.poll()
+        placeholder = f.tailer.prospector.files.get((os.stat(d / "app.log.1").st_dev, listed))
+        assert placeholder is not None and placeholder.state is None and placeholder.unopened
+        os.unlink(d / "app.log.1")  # rotated out (`rotate 1` twice) while the agent does not look
+        other = reuse_inode(d, listed)
+        if other is None:
+            pytest.fail("ext4 did not give the freed inode to the next file made: the schedule this test needs did not happen")
+        write(other, *[f"line {i}" for i in range(5, 8)])
+        os.rename(other, d / "app.log.1")
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.settle()
+        assert sorted(records(f)) == sorted(expect(8)[5:])
+        lost = [m for m in warnings(caplog) if m.startswith("data lost")]
+        assert len(lost) == 1 and str(log) in lost[0], warnings(caplog)
+        assert f.tailer.losses == 1
+    finally:
+        f.tailer.close()
