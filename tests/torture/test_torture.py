@@ -9,7 +9,8 @@ strictly, exactly once. FOUND_OVERTAKEN, the same with `--overtaken` (a descript
 scans overtaken by rotations; their causes are tested in tests/tail/test_closed_reused_inode.py, those
 of 34, 35, 38, 58 and 333 in tests/tail/test_identity.py, and of session 10's 16, 1024, 1096, 1115, 1162, 1208,
 1215 and 1230 there too, and of session 11's 99023, an examiner's, in test_closed_reused_inode.py, and 367 in
-test_identity.py; 43, a warned repeat, passes since them, its cause not isolated). Seeds
+test_identity.py; 43, a warned repeat, passes since them, its cause not isolated; session 12's 22 and 1000 in
+tests/tail/test_overtaken_scan.py, 317 in tests/tail/test_copytruncate_head_only_restart.py). Seeds
 that still fail are listed in docs/design.md "Torture harness"; `make torture` shows them."""
 from __future__ import annotations
 
