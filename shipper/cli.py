@@ -51,7 +51,7 @@ def run(config_path: str, once: bool, timeout: float | None) -> None:
 
     Exits 1 when data was left undelivered (a stop that timed out, --once that gave up)."""
     from shipper import log as shipper_log
-    from shipper.runner import ONCE_TIMEOUT, run as run_pipeline
+    from shipper.runner import ONCE_TIMEOUT, Daemon
 
     if timeout is not None and not once:
         click.echo("error: --timeout goes with --once (a daemon's stop waits shutdown_timeout)", err=True)
@@ -65,10 +65,11 @@ def run(config_path: str, once: bool, timeout: float | None) -> None:
     from shipper.checkpoint import StateDirError
     from shipper.progress import OnceSummary
 
-    summary = OnceSummary() if once else None
+    summary = None
     try:
-        code = run_pipeline(config, once=once, progress=once, timeout=timeout or ONCE_TIMEOUT,
-                            early_hups=early_hups)
+        daemon = Daemon(config, once=once, progress=once, timeout=timeout or ONCE_TIMEOUT)
+        summary = OnceSummary(daemon.pipeline) if once else None
+        code = daemon.run(early_hups)
     except StateDirError as e:  # locked by another agent, damaged, unwritable: one line, what to do
         click.echo(f"error: {e}", err=True)
         sys.exit(2)

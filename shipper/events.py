@@ -20,7 +20,7 @@ _COUNT_SQUARE, _COUNT_CURLY = methodcaller("count", b"["), methodcaller("count",
 class EventBuilder:
     """Runs a source's parser over a raw batch and adds what every event carries."""
 
-    def __init__(self, cfg: SourceConfig, parser: Parser, host_name: str):
+    def __init__(self, cfg: SourceConfig, parser: Parser, host_name: str, counts: metrics.SourceCounts | None = None):
         self.cfg = cfg
         self.parser = parser
         self.source = cfg.name
@@ -30,10 +30,12 @@ class EventBuilder:
         self.extra_tags = list(cfg.tags)
         self.preserve_original = cfg.preserve_original_event
         self.id_namespace = cfg.id_namespace or cfg.name
-        self._m_read = metrics.events_read.labels(cfg.name)
-        self._m_bytes = metrics.bytes_read.labels(cfg.name)
-        self._m_fail = metrics.parse_failures.labels(cfg.name)
-        self._m_unmapped = metrics.unmapped_actions.labels(cfg.name)
+        # The source runner's counts (a parse worker process's builder counts nothing the agent reads)
+        self.counts = metrics.SourceCounts(cfg.name) if counts is None else counts
+        self._m_read = self.counts.read
+        self._m_bytes = self.counts.bytes_read
+        self._m_fail = self.counts.parse_failures
+        self._m_unmapped = self.counts.unmapped_actions
 
     def _parse_guarded(self, raws: list[bytes], check_depth: bool = True) -> list[list[dict]]:
         try:

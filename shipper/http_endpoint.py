@@ -58,7 +58,7 @@ def output_health(pipeline) -> dict[str, dict[str, Any]]:
         threshold = cfg.health_threshold if cfg else 300.0
         pending = w.pending()
         stuck = pipeline.undelivered_for.get(name, 0.0)
-        errors = metrics.output_errors.get(name)
+        errors = w.counts.errors.value
         doc: dict[str, Any] = {"healthy": True, "pending_batches": pending, "last_success": w.last_success,
                                "last_error": w.error_now() or w.last_error, "errors": int(errors),
                                "refused": w.refused}

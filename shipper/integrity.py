@@ -35,8 +35,8 @@ from typing import Any
 import orjson
 import rfc8785
 
-from shipper import metrics
 from shipper.ecs import ECS_VERSION, PARSE_FAILURE, READ_TIME, iso_utc, now_iso
+from shipper.metrics import OutputCounts, SourceCounts
 from shipper.secrets import SecretError, read_secret
 
 STATE_KEY = "integrity.chain"  # the chain's head in a source's checkpoint state
@@ -298,15 +298,15 @@ class Chain:
         }
         return doc
 
-    def counts(self, source: str, outputs: list[str]) -> dict[str, Any]:
+    def counts(self, source: SourceCounts, outputs: dict[str, OutputCounts]) -> dict[str, Any]:
         """What the agent's counters moved since the last attestation: for the source, and for the
-        outputs its events go to (an output's counts cover every source it serves)."""
-        now = {"read": metrics.events_read.get(source), "parse_failures": metrics.parse_failures.get(source),
-               "losses": metrics.losses.get(source), "bytes_lost": metrics.bytes_lost.get(source)}
-        for o in outputs:
-            now[f"{o}\0shipped"] = metrics.events_shipped.get(o)
-            now[f"{o}\0duplicates_avoided"] = metrics.duplicates_avoided.get(o)
-            now[f"{o}\0dead_lettered"] = metrics.dead_lettered.get(o)
+        outputs its events go to, by name (an output's counts cover every source it serves)."""
+        now = {"read": source.read.value, "parse_failures": source.parse_failures.value,
+               "losses": source.losses.value, "bytes_lost": source.bytes_lost.value}
+        for o, c in outputs.items():
+            now[f"{o}\0shipped"] = c.shipped.value
+            now[f"{o}\0duplicates_avoided"] = c.duplicates_avoided.value
+            now[f"{o}\0dead_lettered"] = c.dead_lettered.value
         delta = {k: int(v - self._totals.get(k, 0.0)) for k, v in now.items()}
         self._totals = now
         out: dict[str, Any] = {k: v for k, v in delta.items() if "\0" not in k}

@@ -1,9 +1,13 @@
-"""The agent's counts: the one place that holds them. Components count here (`events_read.labels(src).inc(n)`);
-the watchdog, the rates, the progress bar, `run --once`'s summary, /health and the attestations read the plain
-values back (`get`, `total`); Prometheus reads them through a collector when /metrics is scraped.
+"""The agent's counters and their Prometheus exposition.
+
+Each component keeps its own counters and is read through them: a source runner, its parser's EventBuilder and
+its source hold a SourceCounts, an output worker and its output an OutputCounts, and the pipeline hands them to
+their readers (the watchdog, the rates, the progress bar, `run --once`'s summary, /health and the attestations).
+Nothing reads a count back by its metric's name: a Family below only indexes the components' values by label for
+the exposition, which Prometheus reads through a collector when /metrics is scraped.
 
 Why not prometheus-client's own Counter and Gauge: their values can be read back only through a private
-attribute or a walk over the registry's text samples by name (which the readers above did). A custom
+attribute or a walk over the registry's text samples by name (which the readers above once did). A custom
 collector is prometheus-client's documented way to export values held elsewhere; the exposition (names,
 `_total`, help, labels) is the same. Metrics a plugin registers itself in REGISTRY are exported as before."""
 from __future__ import annotations
@@ -77,18 +81,8 @@ class Family:
                 v = self._values.setdefault(key, self._make())
         return v
 
-    def get(self, *values: object) -> float:
-        """The value for these label values; 0 when nothing was counted under them."""
-        v = self._values.get(self._key(values))
-        return 0.0 if v is None else v.value
-
-    def total(self) -> float:
-        """The sum over every label value (all sources, all outputs)."""
-        with self._lock:  # a copy: another thread may add a label set meanwhile
-            values = list(self._values.values())
-        return sum(v.value for v in values)
-
     def items(self) -> list[tuple[tuple[str, ...], float]]:
+        """Every label set's value, for the exposition."""
         with self._lock:
             pairs = list(self._values.items())
         return [(k, v.value) for k, v in pairs]
@@ -175,6 +169,51 @@ source_errors = counter("shipper_source_errors", "Errors while reading a source 
 source_failing = gauge("shipper_source_failing", "1 while the source (or a part of it) fails to read", ["source"])
 source_last_error = gauge("shipper_source_last_error_timestamp", "Unix time of the source's last failure of this kind", ["source", "kind"])
 vendor_id_gaps = counter("shipper_vendor_id_gaps", "Ids of the product's own numbering never seen (gaps still open after the grace period)", ["source"])
+
+
+class SourceCounts:
+    """A source's counters, kept by the parts that count them: its runner (unrouted, losses it names, vendor id
+    gaps, checkpoint time) and its parser's EventBuilder (read, bytes, parse failures, unmapped actions). A source
+    plugin counting its own losses takes `losses.labels(name)`, the same value. The pipeline reads them through
+    the runner."""
+
+    __slots__ = ("read", "bytes_read", "parse_failures", "unmapped_actions", "unrouted", "losses", "bytes_lost",
+                 "vendor_id_gaps", "checkpoint_time")
+
+    def __init__(self, source: str):
+        self.read = events_read.labels(source)
+        self.bytes_read = bytes_read.labels(source)
+        self.parse_failures = parse_failures.labels(source)
+        self.unmapped_actions = unmapped_actions.labels(source)
+        self.unrouted = unrouted.labels(source)
+        self.losses = losses.labels(source)
+        self.bytes_lost = bytes_lost.labels(source)
+        self.vendor_id_gaps = vendor_id_gaps.labels(source)
+        self.checkpoint_time = checkpoint_time.labels(source)
+
+
+class OutputCounts:
+    """An output's counters, kept by its worker (shipped, in flight, last success, failed attempts) and by the
+    output plugin (errors, retries, duplicates avoided, dead-lettered: `output_errors.labels(name)` and so on,
+    the same values). The pipeline reads them through the worker."""
+
+    __slots__ = ("shipped", "errors", "retries", "duplicates_avoided", "dead_lettered", "in_flight_batches",
+                 "in_flight_bytes", "last_success")
+
+    def __init__(self, output: str):
+        self.shipped = events_shipped.labels(output)
+        self.errors = output_errors.labels(output)
+        self.retries = output_retries.labels(output)
+        self.duplicates_avoided = duplicates_avoided.labels(output)
+        self.dead_lettered = dead_lettered.labels(output)
+        self.in_flight_batches = in_flight_batches.labels(output)
+        self.in_flight_bytes = in_flight_bytes.labels(output)
+        self.last_success = last_success.labels(output)
+
+    def progress(self) -> tuple[float, ...]:
+        """The counters a working or retrying output moves (the watchdog's sign of life)."""
+        return (self.shipped.value, self.errors.value, self.retries.value, self.duplicates_avoided.value,
+                self.dead_lettered.value)
 
 
 class _Exported(Collector):

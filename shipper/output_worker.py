@@ -53,10 +53,11 @@ class OutputWorker:
         # The first _attempted queued batches were handed to the output at least once (an attempt may
         # have stored them): a reload never withdraws those, only what no output ever saw.
         self._attempted = 0
-        self._m_batches = metrics.in_flight_batches.labels(name)
-        self._m_bytes = metrics.in_flight_bytes.labels(name)
-        self._m_shipped = metrics.events_shipped.labels(name)
-        self._m_last = metrics.last_success.labels(name)
+        self.counts = metrics.OutputCounts(name)  # read by the pipeline's readers (Pipeline.output_counts)
+        self._m_batches = self.counts.in_flight_batches
+        self._m_bytes = self.counts.in_flight_bytes
+        self._m_shipped = self.counts.shipped
+        self._m_last = self.counts.last_success
         if hasattr(stop, "add_waker"):
             stop.add_waker(self._wake)
 
@@ -166,7 +167,7 @@ class OutputWorker:
                 return
             except Exception as e:  # an output bug must not kill the thread silently
                 self.last_error = f"{type(e).__name__}: {e}"
-                metrics.output_errors.labels(self.name).inc()
+                self.counts.errors.inc()
                 # First failure with its traceback, then a summary a minute: no log storm.
                 self._failures.failure("output failed to deliver a batch; retrying", output=self.name,
                                        error=self.last_error, _exc_info=e)
@@ -207,7 +208,7 @@ class OutputWorker:
         first, cap = self.refusal_backoff
         delay = min(cap, first * 2 ** min(self._refusals, 20))
         self._refusals += 1
-        metrics.output_errors.labels(self.name).inc()
+        self.counts.errors.inc()
         if reason != self.refused:
             log.error("output refused by the server; nothing is delivered until this is fixed, retrying slowly",
                       extra={"output": self.name, "error": reason, "retry_in": f"{delay:.0f}s"})

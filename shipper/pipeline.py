@@ -21,6 +21,7 @@ from shipper.checkpoint import CheckpointStore, GivenUp
 from shipper.config import Config
 from shipper.config_base import OutputConfig
 from shipper.log import Throttled
+from shipper.metrics import OutputCounts, SourceCounts
 from shipper.output_worker import CLOSE_PLUGINS, OUTPUT_CLOSE_TIMEOUT, OutputWorker, close_workers
 from shipper.parse_workers import end_helpers
 from shipper.plugin import (
@@ -106,6 +107,17 @@ class Pipeline:
                             logger=logging.getLogger(f"shipper.output.{ocfg.name}"), once=self.once)
         output = registry.load("output", ocfg.type)(ocfg, ctx)
         return OutputWorker(ocfg.name, output, ocfg.max_in_flight_batches, ocfg.max_in_flight_bytes, stop)
+
+    # --- the components' counters, for their readers (rates, progress, /health, the watchdog) -----------
+
+    def source_counts(self) -> list[SourceCounts]:
+        """Each source's counters, kept by its runner (one per source: a draining runner and its successor
+        share their source's)."""
+        return [r.counts for r in list(self.runners.values())]
+
+    def output_counts(self) -> list[OutputCounts]:
+        """Each output's counters, kept by its worker."""
+        return [w.counts for w in list(self.workers.values())]
 
     def warn_unrouted(self, tag: str) -> None:
         if tag not in self._warned_tags:

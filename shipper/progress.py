@@ -11,9 +11,8 @@ import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator
 
-from shipper import metrics
-
 if TYPE_CHECKING:
+    from shipper.pipeline import Pipeline
     from shipper.progress_bar import CatBar, RunBar
 
 
@@ -70,18 +69,20 @@ def run_progress(pipeline, enabled: bool = False, stream=None) -> Iterator[RunBa
 
 class OnceSummary:
     """`run --once`'s last line: what this run read, shipped, failed, avoided and lost, and its time
-    (differences of the totals in shipper.metrics, so a reload or an earlier run in the process never counts)."""
+    (differences of the counters the pipeline's sources and outputs keep, so an earlier run in the process
+    under the same source or output names never counts)."""
 
-    COUNTERS = {"read": metrics.events_read, "shipped": metrics.events_shipped, "failed": metrics.dead_lettered,
-                "duplicates": metrics.duplicates_avoided, "lost_bytes": metrics.bytes_lost, "losses": metrics.losses}
-
-    def __init__(self):
+    def __init__(self, pipeline: Pipeline):
+        self.pipeline = pipeline
         self._start = time.monotonic()
         self._base = self._totals()
 
-    @classmethod
-    def _totals(cls) -> dict[str, float]:
-        return {k: m.total() for k, m in cls.COUNTERS.items()}
+    def _totals(self) -> dict[str, float]:
+        sources, outputs = self.pipeline.source_counts(), self.pipeline.output_counts()
+        return {"read": sum(c.read.value for c in sources), "lost_bytes": sum(c.bytes_lost.value for c in sources),
+                "losses": sum(c.losses.value for c in sources), "shipped": sum(c.shipped.value for c in outputs),
+                "failed": sum(c.dead_lettered.value for c in outputs),
+                "duplicates": sum(c.duplicates_avoided.value for c in outputs)}
 
     def line(self) -> str:
         now = self._totals()

@@ -10,8 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from shipper import metrics
-from shipper.rates import Rates
+from shipper.rates import totals
 
 
 class EventsPerSecond(ProgressColumn):
@@ -87,19 +86,19 @@ def _pending_bytes(runner) -> int:
 
 
 class RunBar:
-    """`shipper run --once`: bytes read (shipper.metrics.bytes_read) against what was pending at start."""
+    """`shipper run --once`: bytes read by the pipeline's sources against what was pending at start."""
 
     def __init__(self, progress: Progress, pipeline):
         self._p = progress
+        self.pipeline = pipeline
         self._base_bytes = self._bytes_read()
-        self._base_events = Rates.totals()[0]
+        self._base_events = totals(pipeline)[0]
         total = sum(_pending_bytes(r) for r in pipeline.runners.values())
         self._task = progress.add_task("shipping", total=total or None, events=0)
         self._last = 0.0
 
-    @staticmethod
-    def _bytes_read() -> float:
-        return metrics.bytes_read.total()
+    def _bytes_read(self) -> float:
+        return sum(c.bytes_read.value for c in self.pipeline.source_counts())
 
     def update(self) -> None:
         now = time.monotonic()
@@ -107,7 +106,7 @@ class RunBar:
             return
         self._last = now
         self._p.update(self._task, completed=self._bytes_read() - self._base_bytes,
-                       events=int(Rates.totals()[0] - self._base_events))
+                       events=int(totals(self.pipeline)[0] - self._base_events))
 
 
 @contextmanager

@@ -52,7 +52,7 @@ class Daemon:
         self.reload_error: str | None = None
         self.stalled: list[str] = []  # why the pipeline is wedged (the systemd watchdog is not pinged)
         self.overdue: list[str] = []  # sources a reload left waiting past their deadline
-        self.rates = Rates()
+        self.rates = Rates(self.pipeline)
         self._rate = (0.0, 0.0)
         self._stall_log = shipper_log.Throttled(log, interval=300.0)
         self._progress = progress
@@ -338,9 +338,3 @@ class Daemon:
         # exit 1, and systemd shows the stop failed.
         return 0 if delivered else 1
 
-
-def run(config: Config, once: bool = False, progress: bool = False, timeout: float = ONCE_TIMEOUT,
-        early_hups: list[int] | None = None) -> int:
-    """`early_hups`: where the command noted the SIGHUPs that came while it was starting (until the daemon
-    installs its own handler); if there are any, the daemon reloads once started."""
-    return Daemon(config, once=once, progress=progress, timeout=timeout).run(early_hups)

@@ -51,7 +51,8 @@ class SourceRunner:
         self.cfg = cfg
         self.tag = cfg.effective_tag
         parser_cls = registry.load("parser", cfg.parser)
-        self.builder = EventBuilder(cfg, parser_cls(_parser_options(cfg)), pipeline.host_name)
+        self.counts = metrics.SourceCounts(cfg.name)  # read by the pipeline's readers (Pipeline.source_counts)
+        self.builder = EventBuilder(cfg, parser_cls(_parser_options(cfg)), pipeline.host_name, self.counts)
         self.tracker = AckTracker(self._commit, pipeline.committer)
         self.stop = WakingEvent()  # stop reading (wakes a source asleep on its files at once)
         self.abandon = threading.Event()  # give up blocked puts: shutdown, or this source's restart timed out
@@ -85,7 +86,7 @@ class SourceRunner:
         # else what the source named (e.g. Puppet's "service rbac commit offsets")
         self._gaps_reported: list[tuple[int, int, str | None]] = []
         self._gap_ids_reported = 0  # every id in those gaps, also of the ranges no longer listed
-        self._m_vendor_gaps = metrics.vendor_id_gaps.labels(cfg.name)
+        self._m_vendor_gaps = self.counts.vendor_id_gaps
         self._lost: list[dict[str, Any]] = []  # losses the source named since the last attestation
         # (batches, records) emitted and given up before they were registered (stopping): never sent
         self._dropped = (0, 0)
@@ -117,8 +118,8 @@ class SourceRunner:
         # Set by the stop's end_pool: the source's thread (not waited for by a stop with no time left) makes no
         # pool after it, one the agent's exit would find starting its workers.
         self._pools_ended = False
-        self._m_unrouted = metrics.unrouted.labels(cfg.name)
-        self._m_ckpt = metrics.checkpoint_time.labels(cfg.name)
+        self._m_unrouted = self.counts.unrouted
+        self._m_ckpt = self.counts.checkpoint_time
 
     def _save_parser(self, saved: Any, say: bool) -> None:
         """Note the parser this source's checkpoints are saved with, and name a change since the last run
@@ -376,7 +377,7 @@ class SourceRunner:
         a loss, warned with its count, counted in shipper_losses and named in the next attestation."""
         if not batches:
             return
-        metrics.losses.labels(self.cfg.name).inc()
+        self.counts.losses.inc()
         log.warning(f"{why}: {events} events in {batches} batches are lost: this source cannot read them again",
                     extra={"source": self.cfg.name, "batches": batches, "events": events})
         self._name_loss(f"{events} events not delivered ({why})", 0)
@@ -492,8 +493,9 @@ class SourceRunner:
         assert chain is not None and reason is not None  # every caller checked both, under the lock
         if not self._wait_checkpointed():
             return False
-        outputs = [w.name for w in self.pipeline.router.route(self.tag)]
-        counts = chain.counts(self.cfg.name, outputs)
+        routes = self.pipeline.router.route(self.tag)
+        outputs = [w.name for w in routes]
+        counts = chain.counts(self.counts, {w.name: w.counts for w in routes})
         for name, beside in self._chains_beside(outputs).items():
             counts["outputs"][name]["chains"] = beside
         for w in self.pipeline.router.route(self.tag):

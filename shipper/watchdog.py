@@ -8,8 +8,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from shipper import metrics
-
 if TYPE_CHECKING:
     from shipper.pipeline import Pipeline
 
@@ -49,7 +47,7 @@ class Watchdog:
                 continue
             busy = w.busy or w.pending() > 0
             # A refused output's retries are no progress: only a delivery is (the watchdog fires).
-            sig: tuple[Any, ...] = (w.last_success,) if w.refused else (w.last_success, w.last_error, _output_counters(name))
+            sig: tuple[Any, ...] = (w.last_success,) if w.refused else (w.last_success, w.last_error, w.counts.progress())
             # For /health: how long it has held batches without delivering one (retries do not count).
             self.undelivered_for[name] = self._no_progress(f"health:{name}", w.last_success, busy, now)
             if self._no_progress(f"output:{name}", sig, busy, now) > stall_after:
@@ -73,8 +71,3 @@ class Watchdog:
             return 0.0
         return now - prev[1]
 
-
-def _output_counters(name: str) -> tuple[float, ...]:
-    """The counters a working or retrying output moves."""
-    return tuple(m.get(name) for m in (metrics.events_shipped, metrics.output_errors, metrics.output_retries,
-                                       metrics.duplicates_avoided, metrics.dead_lettered))

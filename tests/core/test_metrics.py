@@ -1,5 +1,5 @@
-"""shipper.metrics: the one place the agent's counts are held; readers get plain values, Prometheus the same
-numbers at a scrape, and nothing in the core reads its counts back out of the registry."""
+"""shipper.metrics: the components keep their counters and are read through them (SourceCounts, OutputCounts);
+Prometheus scrapes the same numbers, and nothing in the core reads a count back by its metric's name."""
 from __future__ import annotations
 
 import pathlib
@@ -18,7 +18,7 @@ def scraped(name: str, labels: dict[str, str]) -> float | None:
 
 def test_counts_from_many_threads_are_exact_and_scraped_as_read():
     count = metrics.output_retries.labels("m-threads")
-    before = metrics.output_retries.get("m-threads")
+    before = count.value
 
     def bump():
         for _ in range(5000):
@@ -29,9 +29,8 @@ def test_counts_from_many_threads_are_exact_and_scraped_as_read():
         t.start()
     for t in threads:
         t.join()
-    assert metrics.output_retries.get("m-threads") == before + 40000
+    assert count.value == before + 40000
     assert scraped("shipper_output_retries_total", {"output": "m-threads"}) == before + 40000
-    assert metrics.output_retries.total() >= 40000
 
 
 def test_gauges_set_and_move_both_ways_counters_only_up():
@@ -39,7 +38,7 @@ def test_gauges_set_and_move_both_ways_counters_only_up():
     g.set(10)
     g.dec(4)
     g.inc(1)
-    assert metrics.in_flight_bytes.get("m-gauge") == 7
+    assert g.value == 7
     assert scraped("shipper_in_flight_bytes", {"output": "m-gauge"}) == 7
     with pytest.raises(ValueError):
         metrics.events_shipped.labels("m-gauge").inc(-1)
@@ -48,7 +47,6 @@ def test_gauges_set_and_move_both_ways_counters_only_up():
 
 
 def test_never_counted_reads_zero_and_makes_no_series():
-    assert metrics.bytes_lost.get("m-never") == 0
     assert 'source="m-never"' not in generate_latest(metrics.REGISTRY).decode()
 
 
@@ -59,18 +57,35 @@ def test_forget_drops_every_series_of_a_removed_source():
     metrics.forget_metrics("source", "m-gone")
     text = generate_latest(metrics.REGISTRY).decode()
     assert 'source="m-gone"' not in text
-    assert metrics.events_read.get("m-gone") == 0
+    assert metrics.events_read.labels("m-gone").value == 0  # a source of that name added again starts at 0
     assert scraped("shipper_file_lag_bytes", {"source": "m-kept", "path": "/var/log/a.log"}) == 5
     with pytest.raises(KeyError):
         metrics.lag_bytes.remove("m-gone", "/var/log/a.log")
 
 
+def test_what_a_component_counts_is_what_prometheus_scrapes():
+    """A source's counters are kept by its runner and its EventBuilder (an output's by its worker and the
+    output plugin): each takes its own bundle, and all of them and the exposition see one value."""
+    runner, builder = metrics.SourceCounts("m-kept"), metrics.SourceCounts("m-kept")
+    runner.losses.inc()
+    builder.read.inc(3)
+    assert (runner.read.value, builder.losses.value) == (3, 1)
+    assert scraped("shipper_events_read_total", {"source": "m-kept"}) == 3
+    assert scraped("shipper_losses_total", {"source": "m-kept"}) == 1
+    worker = metrics.OutputCounts("m-kept")
+    before = worker.progress()
+    metrics.dead_lettered.labels("m-kept").inc(2)  # as an output plugin counts
+    assert worker.progress() != before and worker.dead_lettered.value == 2
+    assert scraped("shipper_dead_lettered_total", {"output": "m-kept"}) == 2
+
+
 def test_the_core_reads_no_counts_back_from_the_registry():
-    """Readers (the core and the plugins shipped with it) use shipper.metrics' values: no walks over the
-    registry's samples or a metric's collect(), no exposition text parsed back, no private _value."""
+    """Readers (the core and the plugins shipped with it) read a component's counters (SourceCounts,
+    OutputCounts, through the pipeline): no walks over the registry's samples or a metric's collect(), no
+    exposition text parsed back, no private _value, no family's values looked up by label."""
     root = pathlib.Path(metrics.__file__).parent.parent
     offending = re.compile(r"get_sample_value|REGISTRY\.collect|(?<!gc)\.collect\(\)|generate_latest|"
-                           r"\._value\.get|\.samples\b")
+                           r"\._value\.get|\.samples\b|\bmetrics\.[a-z_]+\.(get|total|items)\(")
     found = [f"{p.relative_to(root)}:{i}" for tree in ("shipper", "plugins") for p in sorted((root / tree).rglob("*.py"))
              for i, line in enumerate(p.read_text().splitlines(), 1) if offending.search(line)]
     assert found == []

@@ -76,7 +76,7 @@ def test_a_file_read_though_it_could_not_be_told_from_a_copy_is_counted(tmp_path
     log.write_bytes(b'{"header": 1}\n{"a": 1}\n')
     state: dict = {}
     assert run_once(log, state, tmp_path) == [b'{"header": 1}', b'{"a": 1}']
-    before = metrics.undecided_read.get("m")
+    before = sample("shipper_files_undecided_read_total")
     (tmp_path / "app.log.1").write_bytes(b'{"header": 1}\n')
     assert run_once(log, state, tmp_path) == [b'{"header": 1}']  # read: maybe a copy, maybe not
-    assert metrics.undecided_read.get("m") == before + 1
+    assert sample("shipper_files_undecided_read_total") == before + 1
