@@ -1,0 +1,84 @@
+"""Black-box attack 10 (operator): the log volume is moved to a new disk while the agent is stopped — `cp -a` (or
+`rsync -a`) of /var/log/app onto a fresh ext4, which is then mounted where the old one was, on the same block
+device (here: the same loop device, its backing file swapped; on a host, the same LV or partition restored from
+a file-level backup). A fresh ext4 numbers the inodes of the files copied into it in creation order, so the
+copies get the very inode numbers of the originals, on the same device number; only the inodes' generations
+differ.
+
+Found (by hand 5 of 5, daemon and `run --once`, and with this test): the source never reads `app.log` again.
+The 200 lines written before the move but not shipped yet, and every line the application appends after it,
+stay unread: `run --once` ends "read 0 events ... 0 bytes lost" at every run, the daemon ships nothing from the
+file for as long as it runs, and nothing is said, not even at debug level; `shipper status` alone shows the lag
+growing (`position 22500 of 31500 bytes`). With the copies on other inode numbers the same move is handled
+(the lines are shipped once).
+
+Promised (README): "without losing or repeating a line across rotations and restarts"; loss is loud; nothing
+hangs (DEVELOPERS.md)."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from tests.tail.attack_agent import Agent, append_numbered, exactly_once
+
+
+def sh(*args: str) -> str:
+    return subprocess.run(list(args), check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13: a log file copied to a new disk onto the same device and inode "
+                                       "numbers is never read again, silently")
+def test_a_log_volume_copied_to_a_new_disk_is_read_on(tmp_path):
+    old, new, mnt = tmp_path / "old.img", tmp_path / "new.img", tmp_path / "mnt"
+    mnt.mkdir()
+    for image in (old, new):
+        sh("truncate", "-s", "16M", str(image))
+        sh("mkfs.ext4", "-q", "-F", str(image))
+    device = sh("losetup", "--find", "--show", str(old))
+    mounted = False
+    try:
+        sh("mount", device, str(mnt))
+        mounted = True
+        log = mnt / "app.log"
+        append_numbered(log, 0, 1000)
+        os.rename(log, f"{log}.1")  # a Log4j rotation: the backup keeps the first inode, the live file the next
+        append_numbered(log, 1000, 1500)
+        agent = Agent(tmp_path, [log])
+        agent.start()
+        try:
+            assert agent.wait_delivered(range(1000, 1500), 60), exactly_once(agent.seqs(), range(1000, 1500))
+        finally:
+            assert agent.stop() == 0, agent.errors()[-500:]
+        append_numbered(log, 1500, 1700)  # written while the agent is stopped for the move
+        before = {p.name: (p.stat().st_dev, p.stat().st_ino) for p in (log, mnt / "app.log.1")}
+
+        # the move: a file-level copy onto a fresh filesystem, in the order the files were made
+        stage = tmp_path / "stage"
+        stage.mkdir()
+        sh("mount", "-o", "loop", str(new), str(stage))
+        for name in ("app.log.1", "app.log"):
+            sh("cp", "-a", str(mnt / name), str(stage / name))
+        sh("umount", str(stage))
+        sh("umount", str(mnt))
+        mounted = False
+        sh("losetup", "-d", device)
+        sh("losetup", device, str(new))  # the same device number, another disk's content
+        sh("mount", device, str(mnt))
+        mounted = True
+        after = {p.name: (p.stat().st_dev, p.stat().st_ino) for p in (log, mnt / "app.log.1")}
+        assert after == before, f"the copies did not land on the same device and inode numbers: {before} {after}"
+
+        agent.start()
+        try:
+            append_numbered(log, 1700, 1800)  # the application goes on writing on the new disk
+            delivered = agent.wait_delivered(range(1000, 1800), 30)
+        finally:
+            agent.stop()
+        wrong = exactly_once(agent.seqs(), range(1000, 1800))
+        assert delivered and not wrong, f"{wrong}; journal: {agent.errors()[-400:]}"
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(mnt)], check=False)
+        subprocess.run(["losetup", "-d", device], check=False)
