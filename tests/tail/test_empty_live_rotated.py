@@ -140,3 +140,67 @@ def test_empty_live_file_rotated_out_by_more_rotations_than_backups_while_stoppe
     assert sorted(records(f)) == sorted(expect(50) + expect(250)[150:]) and len(records(f)) == 150
     warned = warnings(caplog)
     assert len(warned) == 1 and warned[0].startswith("data possibly lost") and str(log) in warned[0], warned
+
+
+def plain_rotate(log, backups: int = 1) -> None:
+    """logrotate `create` without compression: shift the backups, rename the live file, new live file."""
+    d, name = os.path.dirname(log), os.path.basename(log)
+    oldest = os.path.join(d, f"{name}.{backups}")
+    if os.path.exists(oldest):
+        os.unlink(oldest)
+    for i in range(backups - 1, 0, -1):
+        p = os.path.join(d, f"{name}.{i}")
+        if os.path.exists(p):
+            os.rename(p, os.path.join(d, f"{name}.{i + 1}"))
+    os.rename(log, os.path.join(d, f"{name}.1"))
+    with open(log, "w"):
+        pass
+
+
+@GLOBS
+def test_empty_live_file_rotated_out_by_plain_rotations_while_stopped_is_a_counted_loss(tmp_path, caplog, glob):
+    """Torture seed 99078: without compression a rotation renames the file itself, so the live file empty
+    at the stop, written and rotated while the agent was away, would be found again by its inode under a
+    backup's name. Gone, it was deleted (more rotations than backups): its lines are lost, as a live file's
+    read in part are. That was warned "possibly lost" and not counted (a backup had been read from its
+    start since, as if it could hold them: only a compressed file, another inode, can)."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.write_text("")
+    f = Follower([d / glob], d)
+    f.poll()  # empty: a placeholder
+    f.tailer.close()  # stopped
+    write(log, *[f"line {i}" for i in range(100)])
+    plain_rotate(log)
+    write(log, *[f"line {i}" for i in range(100, 150)])
+    plain_rotate(log)  # lines 0-99 rotated out, never read
+    write(log, *[f"line {i}" for i in range(150, 200)])
+    f.restart()
+    with caplog.at_level(logging.INFO, logger="shipper.tail"):
+        f.settle()
+    assert sorted(records(f)) == sorted(expect(200)[100:]) and len(records(f)) == 100
+    warned = warnings(caplog)
+    assert len(warned) == 1 and warned[0].startswith("data lost") and str(log) in warned[0], warned
+    assert f.tailer.losses == 1
+
+
+@GLOBS
+def test_empty_live_file_rotated_once_by_a_plain_rotation_while_stopped_is_no_loss(tmp_path, caplog, glob):
+    """Its inode, under the backup's name, is found again: read from its start, nothing lost or said."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.write_text("")
+    f = Follower([d / glob], d)
+    f.poll()
+    f.tailer.close()
+    write(log, *[f"line {i}" for i in range(100)])
+    plain_rotate(log, backups=2)
+    write(log, *[f"line {i}" for i in range(100, 150)])
+    f.restart()
+    with caplog.at_level(logging.INFO, logger="shipper.tail"):
+        f.settle()
+    assert sorted(records(f)) == sorted(expect(150)) and len(records(f)) == 150
+    assert warnings(caplog) == []
+    assert f.tailer.losses == 0
