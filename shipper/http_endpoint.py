@@ -102,6 +102,10 @@ def failing_sources(pipeline) -> dict[str, dict[str, Any]]:
     """Sources failing to read now, with their last error (for /health: the agent runs, its input does not)."""
     out = {}
     for name, r in list(pipeline.runners.items()):
+        if r.error is not None and r.finished.is_set():  # its run() ended with the error: it reads no more
+            out[name] = {"kind": "stopped", "message": f"the source stopped with an error (it reads nothing until "
+                         f"the agent is restarted): {type(r.error).__name__}: {r.error}", "failing": True}
+            continue
         err = _last_error(r.source)
         if err and err.get("failing"):
             out[name] = err

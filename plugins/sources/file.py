@@ -9,7 +9,7 @@ import random
 import threading
 import time
 from operator import methodcaller
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import Field, field_validator
 
@@ -252,6 +252,19 @@ class FileSource(Source):
                 "undecided": len(t.undecided), "undecided_read": t.undecided_read,
                 "held_files": len(self.holder.held) if self.holder else 0,
                 "held_bytes": self.holder.held_bytes() if self.holder else 0}
+
+    def last_error(self) -> dict[str, Any] | None:
+        """The followed files it cannot read now (an open or a read refused: permissions, a failing disk), for
+        /health's `sources_failing` and `shipper status`: the first of them named; None when every file reads."""
+        t = self.tailer
+        now = time.time()
+        failing = {**{p: (why, now) for p, why in dict(t.unreadable).items()}, **dict(t.fds.read_errors)}
+        if not failing:
+            return None
+        path, (why, since) = min(failing.items())
+        more = f" (and {len(failing) - 1} more files)" if len(failing) > 1 else ""
+        return {"kind": "unreadable", "message": f"cannot read {path}: {why}{more}", "scope": None, "at": now,
+                "since": since, "failing": True}
 
     @classmethod
     def saved_positions(cls, state: dict) -> list[SavedPosition]:

@@ -8,6 +8,7 @@ import errno
 import logging
 import os
 import resource
+import time
 from contextlib import contextmanager
 from typing import Iterator, Literal
 
@@ -34,6 +35,9 @@ class Descriptors:
         self.log = log
         self.holder: Holder | None = None  # when the caller runs one (told of the files closed and opened)
         self.unreadable: dict[str, str] = {}  # matched files that cannot be opened: path -> error
+        # Followed files whose reads fail now (EIO from a failing disk, ESTALE): path -> (error, since). Kept
+        # apart from `unreadable`, which the scan's decisions read: these files are known and open.
+        self.read_errors: dict[str, tuple[str, float]] = {}
 
     def open(self, f: Followed) -> OpenFile:
         if f.fh is None:
@@ -155,6 +159,20 @@ class Descriptors:
             yield fh
         finally:
             fh.close()
+
+    def read_failed(self, path: str, e: OSError) -> None:
+        """A read of the followed file `path` failed: named once per error, retried at its next read (its
+        offset stays: nothing is skipped)."""
+        why = f"[Errno {e.errno}] {e.strerror}"
+        was = self.read_errors.get(path)
+        if was is None or was[0] != why:
+            self.log.warning(f"cannot read {path}: {why}; retried (its lines wait, nothing is skipped)",
+                             extra={"path": path, "errno": e.errno})
+            self.read_errors[path] = (why, time.time() if was is None else was[1])
+
+    def read_ok(self, path: str) -> None:
+        if self.read_errors.pop(path, None) is not None:
+            self.log.info(f"{path} is readable again", extra={"path": path})
 
     def open_path(self, path: str, gz: bool, held_fd: int | None = None) -> OpenFile:
         """Open a matched file; a file there but unreadable (permissions, ProtectHome=, an I/O

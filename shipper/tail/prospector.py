@@ -248,15 +248,10 @@ class Prospector:
         for f in list(self.files.values()):
             if self._grew_at_head(f):
                 self._grown_at_head[(f.dev, f.ino)] = f.seen_size
-            if f.fh is not None and is_identified(f):
-                if not self.check_truncated(f) and self._rewritten_unseen(f):
-                    self.check_truncated(f, force=True)
-            elif f.fh is not None and self._rewritten_unseen(f):
-                self.ledger.lost(f.path, 0, "were written to it and cut away (truncated in place: a copytruncate rotation, "
-                                            "or a writer reopening it with O_TRUNC) before a complete line of it was read; "
-                                            "a copy, if one was made, is read as a new file, what was written after the "
-                                            "copy is in no file (rotate with `create` to lose nothing)", unknown=True)
-                f.start, f.cut_seen = 0, True
+            try:
+                self._check_cut(f)
+            except OSError as e:  # its disk fails (EIO): this file waits, the others go on
+                self.fds.read_failed(f.path, e)
         self.moved = set()
         obs = self.observe()
         unmatched = dict(obs)
@@ -1580,6 +1575,19 @@ class Prospector:
             return False
         f.mtime_ns, f.seen_size, f.settled = st.st_mtime_ns, st.st_size, False  # (once)
         return True
+
+    def _check_cut(self, f: Followed) -> None:
+        """A scan's first look at a followed file open: content cut under our offset (check_truncated), or
+        rewritten before anything of it was read."""
+        if f.fh is not None and is_identified(f):
+            if not self.check_truncated(f) and self._rewritten_unseen(f):
+                self.check_truncated(f, force=True)
+        elif f.fh is not None and self._rewritten_unseen(f):
+            self.ledger.lost(f.path, 0, "were written to it and cut away (truncated in place: a copytruncate rotation, "
+                                        "or a writer reopening it with O_TRUNC) before a complete line of it was read; "
+                                        "a copy, if one was made, is read as a new file, what was written after the "
+                                        "copy is in no file (rotate with `create` to lose nothing)", unknown=True)
+            f.start, f.cut_seen = 0, True
 
     def check_truncated(self, f: Identified, size: int | None = None, force: bool = False) -> bool:
         """Content replaced under our offset (copytruncate, Log4j MaxBackupIndex=0, a writer

@@ -20,6 +20,7 @@ from shipper.tail.harvester import Chunk, Harvester
 from shipper.tail.holder import Holder
 from shipper.tail.losses import LossLedger
 from shipper.tail.prospector import STARTED_GLOB, Prospector
+from shipper.tail.reader import OpenFile
 
 __all__ = ["Chunk", "STARTED_GLOB", "Tailer"]
 
@@ -186,6 +187,15 @@ class Tailer:
             fh = self.fds.open(f)
         except OSError:
             return False
+        try:
+            got = self._read_open(f, fh, emit, stop)
+        except OSError as e:  # its disk fails (EIO): this file waits, the source's other files go on
+            self.fds.read_failed(f.path, e)
+            return False
+        self.fds.read_ok(f.path)
+        return got
+
+    def _read_open(self, f: Followed, fh: OpenFile, emit, stop) -> bool:
         new = f.state is None
         if not self.prospector.identify(f):
             return False

@@ -2,7 +2,9 @@
 - a stop while `run()` is blocked in a call no waker can interrupt (a library's request without a
   timeout): the agent ends after shutdown_timeout and says which source's run() did not return;
 - a source that gives up under --once (a server it cannot reach) with `EndRun`: one error line naming
-  the source and its reason, no traceback (it is no bug), exit 1, the next run reads on."""
+  the source and its reason, no traceback (it is no bug), exit 1, the next run reads on;
+- a source whose run() raised while the agent runs: /health names it in `sources_failing` (it reads no more;
+  before, /health said "ok")."""
 from __future__ import annotations
 
 import logging
@@ -18,6 +20,7 @@ import pytest
 from shipper import registry
 from shipper.api import RawBatch, Source, SourceConfig
 from shipper.config import parse_config
+from shipper.http_endpoint import failing_sources
 from shipper.pipeline import Pipeline
 from tests.core.test_checkpoint_faults import SHIPPER
 from tests.support import wait
@@ -40,12 +43,28 @@ class BlockedSource(Source):
         RELEASE.wait(120)
 
 
+class CrashingConfig(SourceConfig):
+    type: Literal["crashing_test"] = "crashing_test"
+
+
+class CrashingSource(Source):
+    """A source with a bug: its run() raises."""
+    Config = CrashingConfig
+
+    def run(self) -> None:
+        raise RuntimeError("a bug in the source")
+
+
+def register_sources(monkeypatch, sources: dict[str, type[Source]]) -> None:
+    names, load = registry.names, registry.load
+    monkeypatch.setattr(registry, "names", lambda kind: names(kind) + (list(sources) if kind == "source" else []))
+    monkeypatch.setattr(registry, "load", lambda kind, name: sources[name] if kind == "source" and name in sources
+                        else load(kind, name))
+
+
 @pytest.fixture
 def blocked_source(monkeypatch):
-    names, load = registry.names, registry.load
-    monkeypatch.setattr(registry, "names", lambda kind: names(kind) + (["blocked_test"] if kind == "source" else []))
-    monkeypatch.setattr(registry, "load", lambda kind, name: BlockedSource if (kind, name) == ("source", "blocked_test")
-                        else load(kind, name))
+    register_sources(monkeypatch, {"blocked_test": BlockedSource})
     ENTERED.clear()
     RELEASE.clear()
     yield
@@ -107,3 +126,24 @@ outputs:
     assert 'msg="source gave up: activity API still failing after 3 attempts: rbac:' in errors[0], err
     assert errors[0].endswith("source=pe"), err
     assert "Traceback" not in err and "source failed" not in err, err
+
+
+def test_a_source_whose_run_raised_is_failing_in_health(tmp_path: Path, monkeypatch):
+    register_sources(monkeypatch, {"crashing_test": CrashingSource})
+    config = parse_config(f"""
+state_dir: {tmp_path / 'state'}
+sources:
+  - {{name: broken, type: crashing_test, parser: json}}
+  - {{name: fine, type: file, paths: ['{tmp_path / 'none.log'}'], parser: json}}
+outputs:
+  - type: stdout
+""", str(tmp_path / "shipper.yaml"), tmp_path)
+    pipeline = Pipeline(config)
+    pipeline.start()
+    try:
+        assert wait(lambda: pipeline.runners["broken"].finished.is_set(), 60)
+        failing = failing_sources(pipeline)
+    finally:
+        pipeline.stop(1.0)
+    assert set(failing) == {"broken"}, failing
+    assert failing["broken"]["failing"] and "RuntimeError: a bug in the source" in failing["broken"]["message"]
