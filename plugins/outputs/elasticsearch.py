@@ -23,11 +23,13 @@ logged, kept for `probe()` and the setup command.
 """
 from __future__ import annotations
 
+import collections
 import hashlib
 import logging
 import os
 import random
 import re
+import time
 from typing import Literal
 
 import orjson
@@ -80,6 +82,11 @@ _CONTENT_FIELDS = tuple(f for f in ID_FIELDS if f != "@timestamp")
 ids_reused = metrics.counter("shipper_output_ids_reused",
                              "Events answered 409 whose _id holds another event (a vendor id used again): "
                              "stored under an _id derived from their content", ["output"])
+
+dropped_by_server = metrics.counter("shipper_output_dropped_by_server",
+                                    "Events the server answered stored yet kept nowhere: an ingest pipeline's `drop` "
+                                    "processor (bulk item 200, result noop)", ["output"])
+DROPPED_SAID_EVERY = 60.0  # seconds between two warnings naming the events an ingest pipeline dropped
 
 _DATASET_BAD = re.compile(r"[^a-z0-9_.]")
 _INDEX_FIELDS = ("dataset", "namespace", "module", "yyyy", "MM", "dd")
@@ -231,6 +238,9 @@ class ElasticsearchOutput(Output):
         self._m_dupes = metrics.duplicates_avoided.labels(name)
         self._m_dead = metrics.dead_lettered.labels(name)
         self._m_reused = ids_reused.labels(name)
+        self._m_dropped = dropped_by_server.labels(name)
+        self._dropped_unsaid: list[str] = []  # indices of events dropped by a pipeline since the last warning
+        self._dropped_said_at: float | None = None
         self._unchecked_said = False  # a 409 that could not be read back, said once
         self._uncomparable_said = False  # a 409 read back without any field to compare, said once
 
@@ -343,7 +353,25 @@ class ElasticsearchOutput(Output):
         return read_back(self.client, self.config, since)
 
     def close(self) -> None:
+        self._name_dropped([], at_close=True)
         self.client.close()
+
+    def _name_dropped(self, indices: list[str], at_close: bool = False) -> None:
+        """Events a pipeline dropped: counted, and named in a warning at once, then at most every
+        DROPPED_SAID_EVERY seconds (a pipeline dropping "noise" drops some of every request), and at the close."""
+        self._m_dropped.inc(len(indices))
+        self._dropped_unsaid.extend(indices)
+        now = time.monotonic()
+        due = self._dropped_said_at is None or now - self._dropped_said_at >= DROPPED_SAID_EVERY or at_close
+        if not self._dropped_unsaid or not due:
+            return
+        counts = collections.Counter(self._dropped_unsaid)
+        log.warning(f"{self.config.type} kept {len(self._dropped_unsaid)} events nowhere: an ingest pipeline dropped "
+                    "them (bulk items answered 200, result noop: a `drop` processor in the index's default_pipeline "
+                    "or final_pipeline); they are not sent again",
+                    extra={"output": self.ctx.name, "events": len(self._dropped_unsaid),
+                           "indices": ", ".join(f"{i} ({n})" for i, n in counts.most_common(5))})
+        self._dropped_unsaid, self._dropped_said_at = [], now
 
     def send(self, batch: Batch) -> None:
         self.send_many([batch])
@@ -389,12 +417,17 @@ class ElasticsearchOutput(Output):
                 self._sleep(failures)
                 continue
             retry, dead, conflicts = [], [], []
+            dropped: list[str] = []
             for doc, item in zip(pending, items):
                 result = next(iter(item.values())) if isinstance(item, dict) and item else {}
                 status = result.get("status") if isinstance(result, dict) else None
                 if isinstance(status, bool) or not isinstance(status, (int, float)):
                     status = 0  # no status one can read (null, "201", a list): not known stored, sent again
                 if 200 <= status < 300:
+                    # An index or create answered "noop" was dropped by an ingest pipeline (Elasticsearch's
+                    # markItemAsDropped): stored nowhere, and sent again it would be dropped again.
+                    if result.get("result") == "noop":
+                        dropped.append(str(result.get("_index") or doc[1]))
                     continue
                 if status == 409:
                     conflicts.append((doc, str(result.get("_index") or doc[1])))  # a backing index, for a data stream
@@ -407,6 +440,8 @@ class ElasticsearchOutput(Output):
                                         f"{error_reason({'error': result.get('error')})}")
                 else:
                     dead.append(_dead_entry(self.ctx.name, doc, status, result.get("error")))
+            if dropped:
+                self._name_dropped(dropped)
             if dead:
                 self._dead_letter(dead)
             again, unread = self._same_as_stored(conflicts) if conflicts else ([], None)
