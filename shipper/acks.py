@@ -7,14 +7,15 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any, Callable
 
+# Called once a batch an output acknowledged no longer counts in that output's window of batches
+# delivered and not committed (shipper.output_worker): committed, taken back, or given up.
+Settle = Callable[[], None]
+
 # A source's state keys (the core's, popped before the source sees its state): per output, the ids of
 # events it acknowledged in batches that did not complete before a stop or a reload took them back.
 # The re-read sends those events to the other outputs only (shipper.source_runner).
 DELIVERED_PREFIX = "_delivered_to:"
 DELIVERED_MAX = 200_000  # ids kept per output (~40 bytes each); an output's in-flight limit stays far below
-# Acknowledged batches that may wait behind a commit in progress before an ack waits for it: the
-# repeats a kill -9 can cause stay of the order of an output's max_in_flight_batches (8 by default).
-MERGE_MAX = 8
 WITHDRAW_WAIT = 1.0  # seconds withdraw() waits for the commit of what it unblocked (a reload's main thread)
 
 log = logging.getLogger("shipper.pipeline")  # the name operators' log filters already know
@@ -29,12 +30,13 @@ class AckTracker:
     Commits are grouped, with no delay added: a Committer's thread (the pipeline's, one for every
     source) commits at once what an ack completed when no commit is in progress, and merges
     everything completed while one is into the next. The acknowledging thread (an output's) does
-    not wait for the commit, so it sends its next batch meanwhile; a kill -9 repeats only what was
-    in flight either way (the batches not acknowledged, and those acknowledged whose commit had not
-    returned). It waits only when
-    MERGE_MAX batches already wait behind a commit that has not returned (a hung or failing store):
-    then the outputs' queues fill and reading pauses, as they would with the acks waiting for every
-    commit, instead of delivering ever more that a kill -9 would repeat.
+    not wait for the commit, so it sends its next batch meanwhile. What a kill -9 repeats is bounded
+    by the output's window (OutputWorker): an ack that completes a batch passes its `settle` here,
+    called once the batch's commit returned (or it was taken back, or its commit gave up); until
+    then the batch counts in that output's max_in_flight_batches, so a hung or failing store stops
+    the outputs once their windows are full, and reading pauses. An ack that does not complete its
+    batch (another output still owes one) is settled at once: held, it could wait for an output
+    whose own window waits for this one.
 
     `commit(fragment)` returns False when it gave up (the store failing while the agent stops):
     the fragment is then kept, merged before later ones, and the tracker is not idle; the next
@@ -52,7 +54,10 @@ class AckTracker:
         self._window: deque[list] = deque()
         self._unsaved: dict[str, Any] = {}  # acknowledged, merged, not committed yet
         self._unsaved_seq = -1
-        self._unsaved_batches = 0  # batches merged into _unsaved (MERGE_MAX)
+        # settle() of the batches completed and not committed, by seq (in the window or merged into _unsaved),
+        # and those of the commit in progress
+        self._settles: dict[int, list[Settle]] = {}
+        self._committing_settles: list[Settle] = []
         self._queued = False  # handed to the committer, which has not finished with it yet
         self._committing = False  # a commit is in progress (outside the lock)
         self.commits = 0  # commits that returned: batches / commits is what grouping saves
@@ -130,26 +135,28 @@ class AckTracker:
                 return set()
             return {e[0] for e in self._window}
 
-    def ack(self, seq: int, output: str | None = None) -> None:
+    def ack(self, seq: int, output: str | None = None, settle: Settle | None = None) -> None:
+        """`output` stored batch `seq`. `settle` (the output's window) is called once the batch no longer
+        counts as delivered and not committed: at once unless this ack completes the batch."""
+        held = False
         with self._lock:
             if output is not None and (seq, output) in self._behalf:  # acknowledged for it: its output was removed
                 self._behalf.discard((seq, output))
-                return
-            i = self._index(seq)
-            if i < 0:
-                return  # withdrawn (its output was closed by a reload): read again, not counted
-            entry = self._window[i]
-            if output is not None:
-                if output in entry[4]:
-                    return
-                entry[4].add(output)
-            if output is not None and output in entry[6]:
-                entry[6].discard(output)  # a send its close cut short completed after all: stored (its ack was not owed)
-            else:
-                entry[1] -= 1
+            # (Else withdrawn, its output closed by a reload: read again, not counted; or acknowledged before.)
+            elif (i := self._index(seq)) >= 0 and (output is None or output not in self._window[i][4]):
+                entry = self._window[i]
+                if output is not None:
+                    entry[4].add(output)
+                if output is not None and output in entry[6]:
+                    entry[6].discard(output)  # a send its close cut short completed after all: stored (its ack was not owed)
+                else:
+                    entry[1] -= 1
+                if settle is not None and entry[1] <= 0 and not entry[6]:
+                    self._settles.setdefault(seq, []).append(settle)
+                    held = True
+        if settle is not None and not held:
+            settle()
         self._advance()
-        with self._lock:  # a store that does not return: see MERGE_MAX (no wait once a commit gave up)
-            self._lock.wait_for(lambda: self._unsaved_batches < MERGE_MAX or not self._queued)
 
     def ack_removed(self, seq: int, output: str) -> None:
         """A reload removed `output` while it held batch `seq`: nothing needs the batch from it any more,
@@ -190,49 +197,65 @@ class AckTracker:
         still in progress would count as a batch its source must wait for."""
         with self._lock:
             self._window = deque(e for e in self._window if e[0] not in seqs)
+            settles = [f for seq in seqs for f in self._settles.pop(seq, ())]
+        for settle in settles:  # (no lock held: it takes the output's queue lock, which may be taken before ours)
+            settle()
         if commit:
             self._advance()
             self.wait_saved(WITHDRAW_WAIT)
 
     def _advance(self) -> None:
         """What completed is merged for the committer, which is handed this tracker if it does not have it."""
+        settles: list[Settle] = []
         with self._lock:
             while self._window and self._window[0][1] <= 0 and not self._window[0][6]:
                 seq, _, fragment, _, _, _, _ = self._window.popleft()
                 self._unsaved.update(fragment)
                 self._unsaved_seq = seq
-                self._unsaved_batches += 1
                 if self._behalf:  # a late ack of a batch out of the window is ignored anyway
                     self._behalf = {b for b in self._behalf if b[0] > seq}
             if not self._unsaved:
-                self._unsaved_batches = 0
-                if self._unsaved_seq > self.committed_seq and not self._committing:
-                    self.committed_seq = self._unsaved_seq  # batches with an empty fragment
+                if not self._committing:  # batches with an empty fragment: nothing to commit, nothing before them
+                    self.committed_seq = max(self.committed_seq, self._unsaved_seq)
+                    settles = self._settled_upto(self.committed_seq)
                 self._lock.notify_all()
-                return
-            if not self._queued:  # (not taken by a stopped committer: kept, as after a commit that gave up)
+            elif not self._queued:  # (not taken by a stopped committer: kept, as after a commit that gave up)
                 self._queued = self._committer.submit(self)
+                if not self._queued:  # nothing will commit them: the outputs are not held back for them
+                    settles = self._settled_upto(self._unsaved_seq)
+        for settle in settles:
+            settle()
+
+    def _settled_upto(self, seq: int) -> list[Settle]:
+        """With the lock held: the settle() of the batches up to `seq` (completed), taken out."""
+        done = [s for s in self._settles if s <= seq]
+        return [f for s in done for f in self._settles.pop(s)]
 
     def _take(self) -> tuple[dict[str, Any], int]:
         """With the lock held, by the committer: what waits, taken to be committed."""
         merged, seq = self._unsaved, self._unsaved_seq
-        self._unsaved, self._unsaved_batches = {}, 0
+        self._unsaved = {}
         self._committing = True
-        self._lock.notify_all()  # an ack waiting for room (MERGE_MAX)
+        self._committing_settles = self._settled_upto(seq)
         return merged, seq
 
-    def _committed(self, merged: dict[str, Any], seq: int, ok: bool) -> bool:
+    def _committed(self, merged: dict[str, Any], seq: int, ok: bool) -> tuple[bool, list[Settle]]:
         """With the lock held, by the committer: the commit of `merged` returned (`ok`) or gave up (kept:
-        the next completed batch tries again). True if more completed meanwhile: the committer keeps it."""
+        the next completed batch tries again). (True if more completed meanwhile: the committer keeps it,
+        the settle() to call once the lock is let go.) A commit that gave up settles what waits too: the
+        outputs are not held back by a store the agent gave up on (they deliver what a stop drains)."""
         self._committing = False
+        settles, self._committing_settles = self._committing_settles, []
         if ok:
             self.commits += 1
             # Batches with an empty fragment completed meanwhile need no commit of their own.
             self.committed_seq = max(self.committed_seq, seq if self._unsaved else self._unsaved_seq)
+            settles += self._settled_upto(self.committed_seq)
         else:
             self._unsaved = {**merged, **self._unsaved}
+            settles += self._settled_upto(self._unsaved_seq)
         self._queued = ok and bool(self._unsaved)
-        return self._queued
+        return self._queued, settles
 
     def wait_saved(self, timeout: float | None) -> bool:
         """True once every batch completed so far is committed (False after `timeout`, or when a
@@ -331,12 +354,16 @@ class Committer:
             except Exception:  # a bug: this source's commits must not end every source's
                 log.exception("checkpoint commit failed: what it held is committed with the next acknowledged batch")
             with lock:
-                if tracker._committed(merged, seq, ok):
+                again, settles = tracker._committed(merged, seq, ok)
+                if again:
                     with self._cond:
                         self._due.append(tracker)
                 # Let go of it before the lock lets a waiter on (wait_idle): that one may drop the last reference.
                 del tracker
                 lock.notify_all()
+            for settle in settles:  # the outputs' windows (their locks are never taken inside a tracker's)
+                settle()
+            del settles
 
 
 # The committer of trackers made without one (tests, tools): its thread lives as long as the process.

@@ -152,6 +152,7 @@ class OutputConfig(StrictModel):
     type: str
     name: str = ""  # default: <type> or <type>_<index>
     match: str = "*"  # glob on the event tag
+    # batches queued for it; also the most it delivered whose checkpoint is not saved yet (a kill -9 sends them again)
     max_in_flight_batches: int = Field(default=8, ge=1)
     max_in_flight_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     health_threshold: float = Field(default=300.0, gt=0)  # seconds without delivery → unhealthy

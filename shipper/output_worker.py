@@ -24,7 +24,12 @@ IDLE_WAIT = 30.0
 
 
 class OutputWorker:
-    """Bounded in events' bytes and batches: a full queue blocks the sources (backpressure)."""
+    """Bounded in events' bytes and batches: a full queue blocks the sources (backpressure).
+
+    `max_batches` also bounds what a kill -9 sends this output again: the batches it delivered whose
+    checkpoint is not committed yet (acks.AckTracker settles them) count against it, and the thread
+    hands the output no more than the room they leave. A hung or failing checkpoint store therefore
+    stops the output once that many wait (its queue fills, reading pauses)."""
 
     def __init__(self, name: str, output: Output, max_batches: int, max_bytes: int, stop: threading.Event):
         self.name = name
@@ -53,6 +58,8 @@ class OutputWorker:
         # The first _attempted queued batches were handed to the output at least once (an attempt may
         # have stored them): a reload never withdraws those, only what no output ever saw.
         self._attempted = 0
+        # Batches delivered (acknowledged) and not settled yet: their checkpoint commit has not returned.
+        self._unsettled = 0
         self.counts = metrics.OutputCounts(name)  # read by the pipeline's readers (Pipeline.output_counts)
         self._m_batches = self.counts.in_flight_batches
         self._m_bytes = self.counts.in_flight_bytes
@@ -137,18 +144,32 @@ class OutputWorker:
         """Its queue's lock: held to take batches out of several queues at once (a reload)."""
         return self._cond
 
+    def _settle(self) -> None:
+        """A batch this output delivered is committed (or will not be): room for one more."""
+        with self._cond:
+            self._unsettled -= 1
+            self._cond.notify_all()
+
+    def unsettled(self) -> int:
+        """Batches delivered whose checkpoint commit has not returned: what a kill -9 now would send again."""
+        with self._cond:
+            return self._unsettled
+
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closed and not self.stop.is_set():
+                # (Closed, what is queued is still delivered: a stop's or a reload's drain, the commits go on.)
+                while (not self._queue or self._unsettled >= self.max_batches) and not self.stop.is_set() and not (
+                        self._closed and not self._queue):
                     self._cond.wait(IDLE_WAIT)
-                if self.stop.is_set() or (self._closed and not self._queue):
+                if self.stop.is_set() or not self._queue:
                     return
                 batch, tracker, seq = self._queue[0]
                 self.busy = True
                 self._attempted = max(self._attempted, 1)
+                room = self.max_batches - self._unsettled
             limits = self._coalesce_limits
-            group = self._coalesce(*limits) if limits else [self._queue[0]]
+            group = self._coalesce(limits[0], limits[1], room) if limits else [self._queue[0]]
             try:
                 if len(group) == 1:
                     self.output.send(batch)
@@ -177,6 +198,7 @@ class OutputWorker:
             finally:
                 self.busy = False
             with self._cond:
+                self._unsettled += len(group)  # until their acks (or the commits that follow) settle them
                 for _ in group:
                     done, _, _ = self._queue.popleft()
                     self._bytes -= done.nbytes
@@ -192,7 +214,7 @@ class OutputWorker:
                 self.refused, self._refusals = None, 0
             for done, tracker, seq in group:
                 self._m_shipped.inc(len(done.events))
-                tracker.ack(seq, self.name)
+                tracker.ack(seq, self.name, self._settle)
             # Asleep until the next batch, the thread holds none: not its events, not (through its
             # tracker) a source runner a reload has let go.
             del batch, tracker, group, done
@@ -228,23 +250,24 @@ class OutputWorker:
                 self._retry_soon = True
                 self._cond.notify_all()
 
-    def _coalesce(self, max_events: int, max_wait: float) -> list[tuple[Batch, AckTracker, int]]:
+    def _coalesce(self, max_events: int, max_wait: float, room: int) -> list[tuple[Batch, AckTracker, int]]:
         """For outputs with `coalesce = (max_events, max_wait)` and a `send_many`: the queued
-        batches sent together, waiting up to max_wait for more while under max_events."""
+        batches sent together (at most `room`), waiting up to max_wait for more while under max_events."""
         deadline = time.monotonic() + max_wait
         with self._cond:
             while True:
                 group: list[tuple[Batch, AckTracker, int]] = []
                 events = 0
                 for item in self._queue:
-                    if group and events + len(item[0].events) > max_events:
+                    if group and (events + len(item[0].events) > max_events or len(group) >= room):
                         self._attempted = max(self._attempted, len(group))
                         return group
                     group.append(item)
                     events += len(item[0].events)
                 left = deadline - time.monotonic()
                 # A full queue will not grow while the sources are blocked on it.
-                if events >= max_events or left <= 0 or self._blocked or self._closed or self.stop.is_set():
+                if (events >= max_events or len(group) >= room or left <= 0 or self._blocked or self._closed
+                        or self.stop.is_set()):
                     self._attempted = max(self._attempted, len(group))
                     return group
                 self._cond.wait(min(left, 0.2))

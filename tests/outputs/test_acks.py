@@ -12,7 +12,7 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from shipper.acks import MERGE_MAX, AckTracker
+from shipper.acks import AckTracker
 from shipper.checkpoint import CheckpointStore
 from shipper.output_worker import OutputWorker
 from shipper.plugin import Batch, Output, Stopping
@@ -64,11 +64,10 @@ def test_commit_is_the_longest_fully_acked_prefix(data, outputs):
     assert tracker.in_flight() == 0 or not order
 
 
-def test_acks_during_a_commit_are_merged_into_the_next_and_wait_only_behind_merge_max():
+def test_acks_during_a_commit_return_at_once_and_are_merged_into_the_next():
     """Group commit with no delay: the first completed batch is committed at once; the acks arriving
-    while that commit is in progress return at once (the output sends on) and are merged into the
-    next commit; MERGE_MAX batches waiting make the next ack wait for the commit (a hung store stops
-    the outputs instead of letting them deliver ever more that a kill -9 would repeat)."""
+    while that commit is in progress return at once (the output sends on; its own window bounds how
+    many: OutputWorker) and are merged into the next commit."""
     committed: list[dict] = []
     entered, release = threading.Semaphore(0), threading.Event()
 
@@ -78,25 +77,121 @@ def test_acks_during_a_commit_are_merged_into_the_next_and_wait_only_behind_merg
         committed.append(dict(fragment))
 
     tracker = AckTracker(slow_commit)
-    seqs = [tracker.register(1, {"pos": i}) for i in range(MERGE_MAX + 2)]
+    seqs = [tracker.register(1, {"pos": i}) for i in range(20)]
     tracker.ack(seqs[0])
     assert entered.acquire(timeout=30), "the first completed batch is committed at once"
-    for seq in seqs[1:MERGE_MAX]:
-        tracker.ack(seq)  # returns: merged while the commit of pos 0 is in progress
-    assert committed == [] and tracker.in_flight() == 3  # batches MERGE_MAX and MERGE_MAX + 1 unacked, + the commit
-    last = threading.Thread(target=tracker.ack, args=(seqs[MERGE_MAX],))
-    last.start()
-    last.join(0.5)
-    assert last.is_alive(), f"{MERGE_MAX} batches wait behind the commit: this ack must wait for it"
+    settled: list[int] = []
+    for seq in seqs[1:19]:
+        tracker.ack(seq, "out", lambda seq=seq: settled.append(seq))  # returns: merged behind the commit
+    assert committed == [] and settled == [] and tracker.in_flight() == 2  # the last unacked, + the commit
     release.set()
-    last.join(30)
-    assert not last.is_alive()
-    tracker.ack(seqs[MERGE_MAX + 1])
+    assert wait(lambda: len(settled) == 18, 30), "settled once their merged commit returned"
+    assert committed == [{"pos": 0}, {"pos": 18}] and settled == seqs[1:19]
+    tracker.ack(seqs[19])
     assert tracker.wait_idle(30)
-    # pos 0 alone, then 1..MERGE_MAX merged into one commit, then the last (or it too merged).
-    assert committed[:2] == [{"pos": 0}, {"pos": MERGE_MAX}]
-    assert committed[-1] == {"pos": MERGE_MAX + 1} and len(committed) in (2, 3)
-    assert tracker.commits == len(committed) and tracker.committed_seq == seqs[-1]
+    assert committed[-1] == {"pos": 19} and tracker.commits == 3 and tracker.committed_seq == seqs[-1]
+
+
+def test_an_ack_that_does_not_complete_its_batch_settles_at_once():
+    """Output a stored a batch output b still owes: a's window is not held by it (a would wait for b, and
+    b's window might wait for a's next batch). The ack that completes it holds b's until the commit."""
+    committed: list[dict] = []
+    tracker = AckTracker(lambda fragment: committed.append(dict(fragment)))
+    seq = tracker.register(2, {"pos": 0})
+    settled: list[str] = []
+    tracker.ack(seq, "a", lambda: settled.append("a"))
+    assert settled == ["a"] and committed == []
+    tracker.ack(seq, "a", lambda: settled.append("a again"))  # acknowledged twice: not counted, settled
+    assert settled == ["a", "a again"]
+    tracker.ack(seq, "b", lambda: settled.append("b"))
+    assert wait(lambda: settled == ["a", "a again", "b"], 30) and committed == [{"pos": 0}]
+
+
+def test_a_hung_store_stops_the_output_once_its_window_is_delivered(tmp_path):
+    """The checkpoint writer held by SIGSTOP (commits hang): the output delivers max_in_flight_batches
+    batches, no more (a kill -9 would send exactly those again); the sources' puts then fill its queue and
+    wait. Once the writer goes on, every batch is delivered and committed."""
+    store = CheckpointStore(str(tmp_path))
+    tracker = AckTracker(lambda frag: store.update("src", frag))
+    out = FlakyOutput()
+    out.up.set()
+    worker = OutputWorker("out", out, max_batches=3, max_bytes=1 << 20, stop=threading.Event())
+    worker.start()
+    never = threading.Event()
+    try:
+        assert worker.put(Batch("src", "t", [{"n": 0}], ["0"], 10), tracker, tracker.register(1, {"n": 0}), never)
+        assert tracker.wait_idle(30)
+        os.kill(store._proc.pid, signal.SIGSTOP)
+        for n in range(1, 7):
+            assert worker.put(Batch("src", "t", [{"n": n}], [str(n)], 10), tracker, tracker.register(1, {"n": n}),
+                              never)
+        assert wait(lambda: len(out.delivered) == 4, 30)
+        seventh = Batch("src", "t", [{"n": 7}], ["7"], 10)
+        give_up = threading.Event()
+        threading.Timer(1.0, give_up.set).start()
+        assert not worker.put(seventh, tracker, tracker.register(1, {"n": 7}), give_up), "the queue is full"
+        assert len(out.delivered) == 4 and worker.unsettled() == 3, "3 delivered wait for their commit"
+    finally:
+        os.kill(store._proc.pid, signal.SIGCONT)
+    assert wait(lambda: len(out.delivered) == 7, 30)
+    tracker.withdraw({7})  # the refused put's batch: read again
+    assert tracker.wait_idle(30) and worker.unsettled() == 0
+    assert store.load("src") == {"n": 6}
+    worker.stop.set()
+    worker.close(5)
+    store.close()
+
+
+def test_outputs_with_one_batch_of_window_each_never_wait_for_each_other(tmp_path):
+    """Two outputs with max_in_flight_batches 1, four sources putting batches to a, b or both in either order,
+    checkpoints committed by the writer process: every batch is delivered and committed (an output whose
+    window held the batches another output still owed could wait for that output, waiting for it)."""
+    store = CheckpointStore(str(tmp_path))
+    stop = threading.Event()
+    delivered: dict[str, list] = {"a": [], "b": []}
+
+    class Recording(Output):
+        def __init__(self, name):
+            self.name = name
+
+        def send(self, batch):
+            delivered[self.name].extend(e["n"] for e in batch.events)
+
+    workers = {name: OutputWorker(name, Recording(name), 1, 1 << 20, stop) for name in ("a", "b")}
+    for w in workers.values():
+        w.start()
+    trackers = [AckTracker(lambda frag, k=k: store.update(f"s{k}", frag)) for k in range(4)]
+    give_up = threading.Event()
+    sent: dict[str, list] = {"a": [], "b": []}
+
+    def source(k: int) -> None:
+        rng = random.Random(k)
+        for i in range(150):
+            targets = rng.choice([["a"], ["b"], ["a", "b"], ["b", "a"]])
+            n = k * 1000 + i
+            seq = trackers[k].register(len(targets), {"n": n})
+            for name in targets:
+                sent[name].append(n)
+            for name in targets:
+                if not workers[name].put(Batch(f"s{k}", "t", [{"n": n}], [str(n)], 10), trackers[k], seq, give_up):
+                    return
+
+    sources = [threading.Thread(target=source, args=(k,), daemon=True) for k in range(4)]
+    for t in sources:
+        t.start()
+    deadline = time.monotonic() + 120
+    for t in sources:
+        t.join(max(0.0, deadline - time.monotonic()))
+    give_up.set()
+    assert not any(t.is_alive() for t in sources), "a source still waits for room: the outputs wait for each other"
+    assert all(tracker.wait_idle(60) for tracker in trackers), "batches delivered and not committed"
+    assert [store.load(f"s{k}") for k in range(4)] == [{"n": k * 1000 + 149} for k in range(4)]
+    assert {name: sorted(ns) for name, ns in delivered.items()} == {name: sorted(ns) for name, ns in sent.items()}
+    assert {w.unsettled() for w in workers.values()} == {0}
+    stop.set()
+    for w in workers.values():
+        w.close(5)
+    store.close()
 
 
 def test_withdraw_commits_what_it_unblocked_before_it_returns():
@@ -116,9 +211,10 @@ def test_withdraw_commits_what_it_unblocked_before_it_returns():
     assert committed == [{"pos": 2}] and tracker.in_flight() == 0
 
 
+IN_FLIGHT = 8  # the output's max_in_flight_batches (the default)
 DELIVERING = """
 import sys, threading
-from shipper.acks import MERGE_MAX, AckTracker
+from shipper.acks import AckTracker
 from shipper.checkpoint import CheckpointStore
 from shipper.output_worker import OutputWorker
 from shipper.plugin import Batch, Output
@@ -133,7 +229,7 @@ class Appending(Output):  # a batch is stored once its numbers are in the file (
 store = CheckpointStore(sys.argv[1])
 n = store.load("src").get("next", 0)
 tracker = AckTracker(lambda fragment: store.update("src", fragment))
-worker = OutputWorker("out", Appending(sys.argv[2]), 8, 1 << 30, threading.Event())
+worker = OutputWorker("out", Appending(sys.argv[2]), int(sys.argv[3]), 1 << 30, threading.Event())
 worker.start()
 print(store._proc.pid, flush=True)
 never = threading.Event()
@@ -151,17 +247,17 @@ def test_a_kill_9_repeats_at_most_the_batches_in_flight(tmp_path, store):
     checkpoints committed by the writer process, is killed -9 at random moments (with the writer
     answering, or held by SIGSTOP for a while before the kill: commits hang). The next run starts
     from the saved checkpoint: it never skips a number, and it repeats only what was in flight,
-    delivered but not committed: the commit in progress and the batches merged behind it, each at
-    most MERGE_MAX, and the one being acknowledged."""
+    delivered but not committed: at most the output's max_in_flight_batches (its window holds a
+    delivered batch until its commit returned)."""
     state, out = tmp_path / "state", tmp_path / "out"
     rng = random.Random(19)
     for _ in range(4):
-        p = subprocess.Popen([sys.executable, "-c", DELIVERING, str(state), str(out)], stdout=subprocess.PIPE)
+        p = subprocess.Popen([sys.executable, "-c", DELIVERING, str(state), str(out), str(IN_FLIGHT)], stdout=subprocess.PIPE)
         writer = int(p.stdout.readline())
         time.sleep(rng.uniform(0.1, 0.5))
         if store == "stopped":
             os.kill(writer, signal.SIGSTOP)
-            time.sleep(0.5)  # the acks fill MERGE_MAX behind the hung commit, then the queue fills
+            time.sleep(0.5)  # the output delivers its window behind the hung commit, then the queue fills
         os.kill(p.pid, signal.SIGKILL)
         p.wait()
         os.kill(writer, signal.SIGCONT)  # it ends, and lets go of the state_dir's lock, once it sees the agent gone
@@ -175,7 +271,7 @@ def test_a_kill_9_repeats_at_most_the_batches_in_flight(tmp_path, store):
         assert saved <= top + 1, "committed past what was delivered: a crash skips it"
         assert set(delivered) == set(range(top + 1)), "a number never delivered"
         repeats = (top + 1 - saved) // 3  # batches delivered and not committed: the next run sends them again
-        assert repeats <= 2 * MERGE_MAX + 1, f"{repeats} batches delivered and not committed at the kill"
+        assert repeats <= IN_FLIGHT, f"{repeats} batches delivered and not committed at the kill"
     if store == "stopped":  # (answering, a kill may find every delivered batch committed)
         assert len(delivered) > len(set(delivered)), "no kill caught a batch behind the hung commit"
 

@@ -97,7 +97,7 @@ def test_stop_commits_what_is_due_then_nothing_more():
     threading.Timer(0.3, release.set).start()
     assert committer.stop(30)
     assert committed == [{"pos": 1}, {"pos": 2}] and tracker.in_flight() == 0
-    for i in range(3, 20):  # more than MERGE_MAX: no ack waits for a committer that ended
+    for i in range(3, 20):  # no ack waits for a committer that ended
         tracker.ack(tracker.register(1, {"pos": i}))
     assert committed == [{"pos": 1}, {"pos": 2}] and tracker.in_flight() == 1
 
