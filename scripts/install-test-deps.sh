@@ -13,6 +13,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v runuser >/dev/null || need+=(util-linux)
 # tests/e2e/test_attack5_state_immutable.py: an ext4 image (mkfs.ext4) and chattr
 command -v chattr >/dev/null || need+=(e2fsprogs)
+# tests/wall_clock.py builds its wall-clock shim (LD_PRELOAD) with the C compiler
+command -v cc >/dev/null || need+=(gcc libc6-dev)
 # tests/e2e/test_install.py builds shipper offline in a fresh venv: it needs `wheel` as a .whl file
 ls /usr/share/python-wheels/wheel-*.whl >/dev/null 2>&1 || need+=(python3-wheel-whl)
 if [ ${#need[@]} -gt 0 ]; then
