@@ -1563,12 +1563,20 @@ class Prospector:
         and the truncated file got its header again, or stayed empty). Further into a file, the
         bytes before the offset show a truncation (check_truncated)."""
         s = f.state
-        if f.gz or f.fh is None or f.deleted or f.unnamed or f.path != f.family or f.zeros:
+        if f.gz or f.deleted or f.unnamed or f.path != f.family or f.zeros:
             return False  # (f.zeros: a mapped file fills its zeros, it does not grow)
         if s is not None and (s.offset > s.head_len or s.cont):
             return False
         try:
-            st = f.fh.stat()
+            if f.fh is not None:
+                st = f.fh.stat()
+            else:
+                # Closed (over the descriptor budget, or idle): looked at by its name, if that is still
+                # its inode. (Told only while open, a closed live file emptied by copytruncate, its copy
+                # empty, went unsaid: torture seed 1069.)
+                st = os.stat(f.path)
+                if (st.st_dev, st.st_ino) != (f.dev, f.ino):
+                    return False
         except OSError:
             return False
         if st.st_mtime_ns == f.mtime_ns or st.st_size > f.seen_size:
@@ -1577,12 +1585,12 @@ class Prospector:
         return True
 
     def _check_cut(self, f: Followed) -> None:
-        """A scan's first look at a followed file open: content cut under our offset (check_truncated), or
-        rewritten before anything of it was read."""
+        """A scan's first look at a followed file: content cut under our offset (check_truncated, open), or
+        rewritten before anything of it was read (open or closed: _rewritten_unseen)."""
         if f.fh is not None and is_identified(f):
             if not self.check_truncated(f) and self._rewritten_unseen(f):
                 self.check_truncated(f, force=True)
-        elif f.fh is not None and self._rewritten_unseen(f):
+        elif f.state is None and self._rewritten_unseen(f):
             self.ledger.lost(f.path, 0, "were written to it and cut away (truncated in place: a copytruncate rotation, "
                                         "or a writer reopening it with O_TRUNC) before a complete line of it was read; "
                                         "a copy, if one was made, is read as a new file, what was written after the "

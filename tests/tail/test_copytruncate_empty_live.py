@@ -111,3 +111,32 @@ def test_window_whose_empty_copy_is_deleted_before_any_scan_leaves_no_trace(tmp_
     with caplog.at_level(logging.WARNING, logger="shipper.tail"):
         f.settle()
     assert f.lines() == [b"line 2", b"line 3"]
+
+
+def test_window_of_an_empty_live_file_closed_over_the_budget_is_warned(tmp_path, caplog):
+    """Torture seed 1069 (`--overtaken`): the live file, empty at the last scan, was closed (the descriptor
+    budget, or idle) when copytruncate copied it empty and cut what was written after the copy. Not grown,
+    its mtime moved: a cut, told by the mtime while the file was open only — closed, it went unsaid."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.write_bytes(b"")
+    past = os.stat(log).st_mtime - 10
+    os.utime(log, (past, past))  # (its mtime before the writes, whatever the clock's tick)
+    f = Follower([log], d)
+    try:
+        f.poll()
+        live = next(x for x in f.tailer.prospector.files.values() if x.path == str(log))
+        assert live.state is None and live.fh is not None
+        live.fh.close()  # closed as the descriptor budget closes a file (Descriptors.open)
+        live.fh = None
+        copy = copytruncate(log, ["line 0", "line 1"])
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.settle()
+        assert f.lines() == []
+        warned = lost(caplog)
+        assert len(warned) == 1 and str(log) in warned[0], [r.getMessage() for r in caplog.records]
+        assert f.tailer.losses == 1
+        assert os.path.exists(copy)
+    finally:
+        f.tailer.close()
