@@ -507,6 +507,8 @@ class Prospector:
                 self.log.info(f"{s.path}: the checkpoint kept while no path matched it fits no file now; forgotten",
                               extra={"path": s.path})
                 self._forget(lo)
+            elif lo.collapsed:
+                self._forget(lo)  # (its blocks cut at the head, what was unread is in it still: said when cut)
             elif unread > 0 and lo.truncated:
                 self.ledger.lost(s.path, unread, "were not read: the file was truncated in place (cut back "
                                                  f"{'to ' + str(lo.cut_to) + ' bytes' if lo.cut_to else 'to a size'}) before "
@@ -1627,7 +1629,15 @@ class Prospector:
         self.rotations += 1
         self.events.rotated()
         kept = 0 if force else self._read_prefix_end(f, size)
-        if kept:
+        collapsed = 0 if force or kept else self._collapsed_by(f, size)
+        if collapsed:
+            kept = s.offset - collapsed
+            kept_head = f.fh is not None and self.matcher.head_is(f.fh, s)
+            where = "within what was read, its head kept" if kept_head else "at its head"
+            self.log.info(f"{f.path} was cut {where} in place by {collapsed} bytes (fallocate --collapse-range): what "
+                          f"was read of it is its first {kept} bytes now, nothing unread was removed: reading on from there",
+                          extra={"path": f.path, "offset": s.offset, "size": size, "bytes_cut": collapsed})
+        elif kept:
             self.log.info(f"file cut back in place to {size} bytes, the first {kept} of them what was read of it: "
                           "reading on from there", extra={"path": f.path, "offset": s.offset, "size": size})
         else:
@@ -1636,7 +1646,7 @@ class Prospector:
         window = f.window
         self._unfollow(f)  # the old content is looked for elsewhere (a copy) or reported lost
         lo = self.loose[s.fid]
-        lo.since, lo.truncated, lo.cut_to = time.monotonic(), True, kept
+        lo.since, lo.truncated, lo.cut_to, lo.collapsed = time.monotonic(), True, kept, collapsed
         lo.window, lo.trunc_size = window, max(f.size, s.size)
         try:
             st = os.stat(f.path)
@@ -1681,6 +1691,36 @@ class Prospector:
         if first > 0 and not self.matcher.head_is(f.fh, s):
             return 0
         return end
+
+    def _collapsed_by(self, f: Followed, size: int) -> int:
+        """The live file `f`, its bytes before the read offset changed, still holds them some whole
+        blocks nearer its start: by how many bytes? (`fallocate --collapse-range` drops a log's oldest
+        blocks in place, ext4 and XFS: the bytes after the cut shift down by a multiple of the block
+        size.) Proven by the bytes kept before the offset (the mark, and as much of the window as the
+        file holds before the shifted offset) found there; 0 when they are not (then it is a truncation).
+        A shift that leaves less than the mark before the offset proves nothing."""
+        s = f.state
+        if s is None or f.fh is None or not f.tail:
+            return 0
+        try:
+            bs = os.fstatvfs(f.fh.fd).f_bsize
+        except OSError:
+            return 0
+        if bs <= 0:
+            return 0
+        n = len(f.tail)
+        ours = f.window if len(f.window) > n else f.tail  # (the window ends at the offset, as the mark)
+        # The file held at least what was seen of it when cut; what it holds now past the shifted
+        # offset was written since: the shift is no smaller than what it shrank by (tried first).
+        least = max(f.size, f.seen_size, s.offset) - size
+        for d in range(max(bs, -(-least // bs) * bs), s.offset - n + 1, bs):
+            at = s.offset - d
+            if f.fh.read(at - n, n) != f.tail:
+                continue
+            k = min(len(ours), at)
+            if f.fh.read(at - k, k) == ours[len(ours) - k:]:
+                return d
+        return 0
 
     def bury_deleted(self) -> None:
         """At a stop: a followed file deleted since the last scan and read to its end is saved as gone
