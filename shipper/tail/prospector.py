@@ -33,7 +33,7 @@ import stat as stat_mod
 import time
 from typing import Any, Iterable, TypeGuard
 
-from shipper.tail import birth, discovery
+from shipper.tail import birth, discovery, edits
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.descriptors import Descriptors
 from shipper.tail.events import TailEvents
@@ -431,7 +431,7 @@ class Prospector:
                     start = -1  # history before the first look: not read
                 elif self.read_from == "end" and not self._looked_through(o.family):
                     start = -1
-            elif self._copied_before_invisible_truncation(o) or self._replaces_deleted(o):
+            elif self._copied_before_invisible_truncation(o) or self._replaces_deleted(o) or self._edited_copy(o):
                 continue
             self._follow_new(o, start)
         for fam in families_new:
@@ -1286,6 +1286,51 @@ class Prospector:
             return True
         return False
 
+    def _edited_copy(self, o: Observed) -> bool:
+        """`o`, new at the live name of a followed file deleted since (renamed over it), which the
+        agent still holds open: is it that file edited (`sed -i`, an editor saving by rename)? Then
+        it is read on from where what was read of the old one ends in it (edits.py proves where),
+        and what the edit changed is warned, not shipped: those lines were delivered as they were
+        read. (Read from its start as a new file, every line of it already delivered was shipped a
+        second time, silently.) Not proven, and beginning with more of what was read than its head,
+        it is read from its start with the repeat warned. True when `o` was followed here."""
+        if o.gz or not self.matcher.at_live_name(o):
+            return False
+        for f in list(self.files.values()):
+            s = f.state
+            if f.path != o.path or f.gz or s is None or f.fh is None or s.offset <= s.head_len:
+                continue
+            try:
+                if f.fh.stat().st_nlink:
+                    continue  # (still under a name: renamed away, not replaced)
+            except OSError:
+                continue
+            with self.fds.reading(o) as new:
+                if new is None:
+                    return False
+                edit = edits.edited_copy(f.fh, s.offset, s.head_len, new, o.st.st_size)
+                shared = 0 if edit is not None else edits.common_prefix(f.fh, new, min(s.offset, o.st.st_size))
+                shared = f.fh.read(0, shared).rfind(b"\n") + 1 if shared > s.head_len else 0  # (whole lines)
+            if edit is None:
+                if shared > s.head_len:
+                    self.log.warning(f"{o.path} was replaced by a new file (renamed over it) that begins with the first "
+                                     f"{shared} bytes (whole lines) of what was read of the file it replaced, but could not be proven "
+                                     "an edited copy of it: read from its start, those bytes are shipped again",
+                                     extra={"path": o.path, "bytes_repeated": shared})
+                return False
+            if edit.resume == s.offset and edit.start >= s.offset:
+                return False  # (a plain copy: _replaces_deleted's)
+            self.log.warning(f"{o.path} was replaced by an edited copy of the file it replaced (`sed -i`, or an editor "
+                             f"saving by rename; the old file, deleted, is read on to its end): bytes {edit.start} to "
+                             f"{edit.old_end} of what was read were changed ({edit.says()}; bytes {edit.start} to "
+                             f"{edit.new_end} of it now). Those lines were shipped as first read; the edit is not "
+                             f"shipped. The new file is read on from byte {edit.resume}, where what was read ends in it",
+                             extra={"path": o.path, "offset": edit.resume, "lines_removed": edit.removed,
+                                    "lines_altered": edit.altered, "lines_added": edit.added})
+            self._follow_new(o, edit.resume)
+            return True
+        return False
+
     @staticmethod
     def _oldest(files: list[Observed]) -> Observed | None:
         """The one file of `files` last written before all the others (by mtime, then by a larger
@@ -1635,7 +1680,7 @@ class Prospector:
             kept_head = f.fh is not None and self.matcher.head_is(f.fh, s)
             where = "within what was read, its head kept" if kept_head else "at its head"
             self.log.info(f"{f.path} was cut {where} in place by {collapsed} bytes (fallocate --collapse-range): what "
-                          f"was read of it is its first {kept} bytes now, nothing unread was removed: reading on from there",
+                          f"was read of it ends at byte {kept} now, nothing unread was removed: reading on from there",
                           extra={"path": f.path, "offset": s.offset, "size": size, "bytes_cut": collapsed})
         elif kept:
             self.log.info(f"file cut back in place to {size} bytes, the first {kept} of them what was read of it: "

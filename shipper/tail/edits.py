@@ -1,0 +1,139 @@
+"""A file put at a live name in place of the one the agent was reading, and holding what was read
+of it but for an edit (`sed -i`, an editor that saves by writing a new file and renaming it over
+the old): where in it what was read ends, and what the edit changed.
+
+The agent still holds the replaced file open (deleted; its writer may go on appending to it), so
+the two can be compared byte for byte. The proof is the one a copy needs (identity.py): the same
+head, and the bytes just before the read offset (MARK_MAX of them, and as far back as both agree)
+found once in the new file — here wherever the edit shifted them. A file sharing only a header,
+or one whose end of what was read cannot be placed for sure, is no edited copy."""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from shipper.tail.identity import MARK_MAX
+from shipper.tail.reader import OpenFile
+
+CHUNK = 64 * 1024
+SUFFIX_MAX = 64 * 1024  # bytes compared back from each place the mark is found, to tell repeats apart
+DIFF_MAX = 1 << 20  # changed bytes classified line by line (removed, altered, added) up to this much
+
+
+@dataclass
+class Edit:
+    resume: int  # where in the new file what was read ends: read on from there
+    start: int  # the changed part: from here (a line start, the same in both files) …
+    old_end: int  # … to here in the file read,
+    new_end: int  # … and to here in the new file
+    removed: int  # lines of what was read gone from the new file
+    altered: int  # lines of what was read changed in it
+    added: int  # lines in it that were not in what was read
+
+    def says(self) -> str:
+        parts = [f"{n} line(s) {what}" for n, what in
+                 ((self.removed, "removed"), (self.altered, "altered"), (self.added, "added")) if n]
+        return ", ".join(parts) or "nothing changed"
+
+
+def common_prefix(a: OpenFile, b: OpenFile, n: int) -> int:
+    """How many of their first n bytes two files share."""
+    at = 0
+    while at < n:
+        x, y = a.read(at, min(CHUNK, n - at)), b.read(at, min(CHUNK, n - at))
+        if x != y or not x:
+            k = 0
+            while k < min(len(x), len(y)) and x[k] == y[k]:
+                k += 1
+            return at + k
+        at += len(x)
+    return n
+
+
+def common_suffix(a: OpenFile, a_end: int, b: OpenFile, b_end: int, limit: int) -> int:
+    """How many bytes before a_end in `a` equal those before b_end in `b` (at most `limit`)."""
+    n = 0
+    while n < limit:
+        k = min(CHUNK, limit - n)
+        x, y = a.read(a_end - n - k, k), b.read(b_end - n - k, k)
+        if x != y:
+            i = 0
+            while i < min(len(x), len(y)) and x[-1 - i] == y[-1 - i]:
+                i += 1
+            return n + i
+        n += k
+    return limit
+
+
+def find_all(f: OpenFile, needle: bytes, lo: int, hi: int) -> list[int]:
+    """The end offsets of every occurrence of `needle` in f's bytes lo..hi."""
+    out: list[int] = []
+    at = lo
+    while at < hi:
+        chunk = f.read(at, min(CHUNK + len(needle), hi - at))
+        i = chunk.find(needle)
+        while i >= 0:
+            out.append(at + i + len(needle))
+            i = chunk.find(needle, i + 1)
+        if at + len(chunk) >= hi or not chunk:
+            break
+        at += CHUNK
+    return sorted(set(out))
+
+
+def edited_copy(old: OpenFile, read_to: int, head_len: int, new: OpenFile, new_size: int) -> Edit | None:
+    """Is `new` the file `old` (read up to read_to) edited? Its Edit if so, else None."""
+    if read_to <= head_len or read_to < MARK_MAX or new_size < head_len:
+        return None
+    start = common_prefix(old, new, min(read_to, new_size))
+    if start < head_len:
+        return None  # (not even the head: another file)
+    mark = old.read(read_to - MARK_MAX, MARK_MAX)
+    # Where the end of what was read is in the new file: the mark found there, and of several places
+    # (a repeated block of lines), the one that agrees furthest back; a tie cannot be told.
+    found = []
+    for end in find_all(new, mark, max(0, min(start, read_to) - MARK_MAX), new_size):
+        back = min(SUFFIX_MAX, read_to - min(start, end), end - min(start, end))
+        found.append((common_suffix(old, read_to, new, end, max(back, MARK_MAX)), end))
+    found.sort(reverse=True)
+    if not found or len(found) > 1 and found[0][0] == found[1][0]:
+        return None
+    best = found[0][1]
+    if best == read_to and start >= read_to:
+        return Edit(best, read_to, read_to, read_to, 0, 0, 0)  # (unchanged: a plain copy)
+    # The changed part: between the common start and the common end, in whole lines.
+    same_end = common_suffix(old, read_to, new, best, min(read_to, best) - min(start, read_to, best))
+    back_to = start - min(start, CHUNK)
+    first = old.read(back_to, start - back_to).rfind(b"\n")
+    a = back_to + first + 1 if first >= 0 else back_to  # (the start of the line it differs in)
+    old_b, new_b = read_to - same_end, best - same_end
+    if same_end:
+        tail = old.read(old_b, min(same_end, CHUNK))
+        nl = tail.find(b"\n")
+        if nl >= 0 and old_b > a:
+            old_b, new_b = old_b + nl + 1, new_b + nl + 1
+    old_part, new_part = b"", b""
+    if old_b - a <= DIFF_MAX and new_b - a <= DIFF_MAX:
+        old_part, new_part = old.read(a, old_b - a), new.read(a, new_b - a)
+        removed = altered = added = 0
+        ops = difflib.SequenceMatcher(None, old_part.splitlines(), new_part.splitlines(), autojunk=False)
+        for tag, i1, i2, j1, j2 in ops.get_opcodes():
+            if tag == "delete":
+                removed += i2 - i1
+            elif tag == "insert":
+                added += j2 - j1
+            elif tag == "replace":
+                altered += min(i2 - i1, j2 - j1)
+                removed += max(0, (i2 - i1) - (j2 - j1))
+                added += max(0, (j2 - j1) - (i2 - i1))
+    else:  # too much changed to classify line by line: counted as removed and added
+        removed = altered = added = 0
+        at = a
+        while at < old_b:
+            removed += old.read(at, min(CHUNK, old_b - at)).count(b"\n")
+            at += CHUNK
+        at = a
+        while at < new_b:
+            added += new.read(at, min(CHUNK, new_b - at)).count(b"\n")
+            at += CHUNK
+    return Edit(best, a, old_b, new_b, removed, altered, added)
