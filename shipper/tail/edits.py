@@ -4,9 +4,9 @@ the old): where in it what was read ends, and what the edit changed.
 
 The agent still holds the replaced file open (deleted; its writer may go on appending to it), so
 the two can be compared byte for byte. The proof is the one a copy needs (identity.py): the same
-head, and the bytes just before the read offset (MARK_MAX of them, and as far back as both agree)
-found once in the new file — here wherever the edit shifted them. A file sharing only a header,
-or one whose end of what was read cannot be placed for sure, is no edited copy."""
+head, and the bytes just before the read offset (MARK_MAX of them) found once in the new file —
+here wherever the edit shifted them. A file sharing only a header, or one whose end of what was
+read cannot be placed for sure, is no edited copy."""
 from __future__ import annotations
 
 import difflib
@@ -16,7 +16,6 @@ from shipper.tail.identity import MARK_MAX
 from shipper.tail.reader import OpenFile
 
 CHUNK = 64 * 1024
-SUFFIX_MAX = 64 * 1024  # bytes compared back from each place the mark is found, to tell repeats apart
 DIFF_MAX = 1 << 20  # changed bytes classified line by line (removed, altered, added) up to this much
 
 
@@ -88,19 +87,14 @@ def edited_copy(old: OpenFile, read_to: int, head_len: int, new: OpenFile, new_s
     start = common_prefix(old, new, min(read_to, new_size))
     if start < head_len:
         return None  # (not even the head: another file)
-    mark = old.read(read_to - MARK_MAX, MARK_MAX)
-    # Where the end of what was read is in the new file: the mark found there, and of several places
-    # (a repeated block of lines), the one that agrees furthest back; a tie cannot be told.
-    found = []
-    for end in find_all(new, mark, max(0, min(start, read_to) - MARK_MAX), new_size):
-        back = min(SUFFIX_MAX, read_to - min(start, end), end - min(start, end))
-        found.append((common_suffix(old, read_to, new, end, max(back, MARK_MAX)), end))
-    found.sort(reverse=True)
-    if not found or len(found) > 1 and found[0][0] == found[1][0]:
-        return None
-    best = found[0][1]
-    if best == read_to and start >= read_to:
-        return Edit(best, read_to, read_to, read_to, 0, 0, 0)  # (unchanged: a plain copy)
+    if start == read_to:
+        return Edit(read_to, read_to, read_to, read_to, 0, 0, 0)  # (all of it unchanged: a plain copy)
+    # Where the end of what was read is in the new file: where the mark is, when it is there once. (Twice,
+    # a repeated block of lines, nothing tells which: not proven.)
+    found = find_all(new, old.read(read_to - MARK_MAX, MARK_MAX), 0, new_size)
+    if len(found) != 1 or found[0] <= start:
+        return None  # (or there only within the unchanged start: the end of what was read is not in it)
+    best = found[0]
     # The changed part: between the common start and the common end, in whole lines.
     same_end = common_suffix(old, read_to, new, best, min(read_to, best) - min(start, read_to, best))
     back_to = start - min(start, CHUNK)
