@@ -148,7 +148,8 @@ class OutputWorker:
         """A batch this output delivered is committed (or will not be): room for one more."""
         with self._cond:
             self._unsettled -= 1
-            self._cond.notify_all()
+            if self._unsettled == self.max_batches - 1:  # only a thread waiting for room cares (a wake costs)
+                self._cond.notify_all()
 
     def unsettled(self) -> int:
         """Batches delivered whose checkpoint commit has not returned: what a kill -9 now would send again."""
