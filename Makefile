@@ -28,7 +28,9 @@ demo: $(PY)
 # -n $(JOBS): pytest-xdist worker processes, 4 by default (JOBS=0: one process). The tests mostly wait on
 # real servers and processes, and each takes its own ports, folders, tmpfs, PostgreSQL and Azurite, so 4
 # workers pay even on 2 cores: 25 min serial, ~13 min with 4 on this 2-core machine (CHANGELOG).
-# --dist loadfile keeps a file's tests in one worker (its module fixtures start once).
+# --dist loadfile keeps a file's tests in one worker (its module fixtures start once); --no-loadscope-reorder
+# hands the files out in tests/conftest.py's order, the slow ones first (xdist's own order, by number of
+# tests, put the single-test slow files last, and a worker ended the run alone on them).
 # ruff and mypy (pyproject.toml) first: seconds, and they name what pytest would trip over later;
 # then the example plugin strictly against shipper.api's types, as a third party's mypy would see them.
 test: $(PY)
@@ -38,7 +40,7 @@ test: $(PY)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	MYPYPATH=. $(VENV)/bin/mypy --strict --follow-imports=silent --cache-dir .mypy_cache/example examples/shipper-plugin-example/src
-	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadfile --reruns 2 --reruns-delay 1 --durations=25
+	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadfile --no-loadscope-reorder --reruns 2 --reruns-delay 1 --durations=25
 
 # The tailer's torture harness (tests/torture/harness.py): N seeded schedules from SEED, strict
 # exactly-once; a failing seed is printed and replays with N=1. ARGS=--overtaken adds a descriptor

@@ -43,3 +43,10 @@ def assert_ecs(ecs):
         assert not problems, "ECS problems:\n  " + "\n  ".join(problems) + f"\nin {event}"
 
     return check
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow files first. `make test` hands whole files to its workers in this order (--dist loadfile
+    --no-loadscope-reorder), so the long files start early, side by side, and the run ends on the many short
+    files, which fill the workers evenly; otherwise it ended on single-test slow files, one worker alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

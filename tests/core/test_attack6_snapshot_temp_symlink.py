@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.support import writer_pid
 from tests.tail.attack_agent import Agent, numbered
+
+pytestmark = pytest.mark.slow
 
 
 def test_snapshot_is_not_written_through_a_symlink_planted_at_its_temporary_name(tmp_path):

@@ -11,8 +11,12 @@ import os
 import signal
 import time
 
+import pytest
+
 from tests.support import writer_pid
 from tests.tail.attack_agent import Agent, numbered
+
+pytestmark = pytest.mark.slow
 
 
 def gone(pid: int) -> bool:

@@ -18,8 +18,12 @@ import os
 import signal
 import time
 
+import pytest
+
 from tests.support import wait, wait_until
 from tests.tail.attack_agent import Agent, exactly_once, numbered
+
+pytestmark = pytest.mark.slow
 
 TOTAL = 400_000
 NOTICED_WITHIN = 60  # seconds to name and replace the stopped worker (20 s without CPU, on a loaded 2-core machine)

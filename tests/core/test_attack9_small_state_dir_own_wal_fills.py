@@ -22,7 +22,11 @@ import threading
 import time
 from collections import Counter
 
+import pytest
+
 from tests.fs_faults import small_tmpfs
+
+pytestmark = pytest.mark.slow
 
 SOURCES = 20
 

@@ -14,9 +14,12 @@ import urllib.request
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.fs_faults import fill, remount_read_only, small_tmpfs
 from tests.support import wait_until
+
+pytestmark = pytest.mark.slow
 
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 

@@ -8,10 +8,13 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from shipper.integrity import Chain, Key
 from shipper.verify import Link, verify_chain
+
+pytestmark = pytest.mark.slow
 
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 KEY = "an integrity key of some length, 0123456789abcdef"

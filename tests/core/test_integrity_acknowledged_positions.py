@@ -11,9 +11,12 @@ import subprocess
 import time
 
 import orjson
+import pytest
 
 from tests.core.test_integrity import KEY, SHIPPER, record, verify
 from tests.peers.bulk_server import BulkServer
+
+pytestmark = pytest.mark.slow
 
 
 def _b_seen_sealed_beyond_stored(docs: list[dict]) -> bool:

@@ -19,6 +19,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.peers.bulk_server import BulkServer
 from tests.peers.forward_server import ForwardServer
@@ -29,6 +30,8 @@ sys.path.insert(0, str(REPO / "bench"))
 import corpus as corpora  # noqa: E402  (bench/corpus.py: realistic records of every product)
 
 from tests.support import wait as wait_for, wait_until  # noqa: E402
+
+pytestmark = pytest.mark.slow
 
 # ------------------------------------------------------------------ helpers
 

@@ -9,6 +9,8 @@ from hypothesis import given, settings, strategies as st
 
 from shipper.verify_read import _document, _RepeatedKey
 
+pytestmark = pytest.mark.slow
+
 _text = st.text(alphabet=st.sampled_from(['a', 'b', '"', '\\', '/', '\n', 'é', '\u2028', '😀', ':', ',', '{']), max_size=4)
 _json = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False) | _text,
                      lambda inner: st.lists(inner, max_size=3) | st.lists(st.tuples(_text, inner), max_size=3),

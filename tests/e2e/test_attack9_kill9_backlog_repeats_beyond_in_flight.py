@@ -20,6 +20,10 @@ import sys
 import time
 from collections import Counter
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 SOURCES, LINES, BATCH, IN_FLIGHT = 20, 10_000, 500, 2
 
 

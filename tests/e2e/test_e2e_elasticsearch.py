@@ -30,6 +30,8 @@ import pytest
 from tests.peers.bulk_server import BulkServer
 from tests.support import stop_process, wait
 
+pytestmark = pytest.mark.slow
+
 VENV_BIN = os.path.dirname(sys.executable)
 SHIPPER = os.path.join(VENV_BIN, "shipper")
 

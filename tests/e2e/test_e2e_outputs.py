@@ -19,6 +19,8 @@ from tests.peers.bulk_server import BulkServer
 from tests.peers.forward_server import ForwardServer
 from tests.support import stop_process, wait
 
+pytestmark = pytest.mark.slow
+
 VENV_BIN = os.path.dirname(sys.executable)
 
 

@@ -13,6 +13,10 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 OFFLINE = "--no-index --no-deps --no-build-isolation"
 

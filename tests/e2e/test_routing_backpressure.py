@@ -8,12 +8,15 @@ import sys
 import time
 
 import orjson
+import pytest
 
 from shipper.config import parse_config
 from shipper.pipeline import Pipeline
 from tests.peers.bulk_server import BulkServer
 from tests.peers.forward_server import ForwardServer
 from tests.support import stop_process, wait
+
+pytestmark = pytest.mark.slow
 
 VENV_BIN = os.path.dirname(sys.executable)
 

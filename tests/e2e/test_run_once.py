@@ -6,6 +6,9 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
+
+pytestmark = pytest.mark.slow
 
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 

@@ -16,10 +16,13 @@ import urllib.request
 from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from tests.fs_faults import fill, small_tmpfs
 from tests.support import wait_until
+
+pytestmark = pytest.mark.slow
 
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 

@@ -9,10 +9,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from shipper.vendor_ids import VendorIdGaps
 from tests.peers.puppet_activity_api import PuppetActivityAPI
+
+pytestmark = pytest.mark.slow
 
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 

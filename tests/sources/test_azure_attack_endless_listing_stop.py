@@ -9,11 +9,15 @@ import sys
 import uuid
 from datetime import datetime, timezone
 
+import pytest
+
 from tests.azurite import ACCOUNT, DATABRICKS_ROOT, hour_blob
 from tests.peers.storage_meddler import Meddler
 from tests.sources.test_azure_attack_listing_loop import config
 from tests.sources.test_azure_blob import record
 from tests.support import wait_until
+
+pytestmark = pytest.mark.slow
 
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 MARKER = re.compile(rb"<NextMarker\s*/>|<NextMarker>[^<]*</NextMarker>")

@@ -20,6 +20,8 @@ from tests.peers.storage_meddler import Meddler
 from tests.sources.test_azure_blob import record
 from tests.support import wait_until
 
+pytestmark = pytest.mark.slow
+
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 
 

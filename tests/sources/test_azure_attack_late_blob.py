@@ -11,9 +11,13 @@ import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from tests.azurite import DATABRICKS_ROOT, hour_blob
 from tests.sources.test_azure_attack_hostile_cases import Run
 from tests.sources.test_azure_blob import record
+
+pytestmark = pytest.mark.slow
 
 
 def lid(raw: bytes) -> str:

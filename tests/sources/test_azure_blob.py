@@ -534,6 +534,8 @@ def test_stable_ids_come_from_log_id_so_a_replay_is_recognised(azurite, tmp_path
 
 from hypothesis import HealthCheck, given, settings, strategies as hs  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=hs.lists(hs.binary(min_size=0, max_size=200).map(lambda b: b.replace(b"\n", b"n").replace(b"\r", b"r")),

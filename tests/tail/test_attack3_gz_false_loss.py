@@ -10,7 +10,11 @@ from __future__ import annotations
 import subprocess
 import time
 
+import pytest
+
 from tests.tail.attack_agent import Agent, exactly_once, numbered
+
+pytestmark = pytest.mark.slow
 
 
 def test_compressed_backups_read_across_restarts_are_no_loss(tmp_path):

@@ -13,7 +13,11 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from tests.tail.attack_agent import Agent, numbered
+
+pytestmark = pytest.mark.slow
 
 
 def test_kill9_then_compress_warns_no_loss_that_did_not_happen(tmp_path):

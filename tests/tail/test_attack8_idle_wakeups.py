@@ -19,7 +19,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support import wait_until
+
+pytestmark = pytest.mark.slow
 
 FILES = 2000
 WINDOW = 30.0  # seconds measured; the goal's 2/s leaves room for one safety rescan (rescan_interval 60 s)

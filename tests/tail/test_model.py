@@ -7,11 +7,14 @@ import os
 import shutil
 import tempfile
 
+import pytest
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from shipper.tail import prospector as prospector_mod
 from tests.tail.conftest import Follower
+
+pytestmark = pytest.mark.slow
 
 BACKUPS = 3
 HEADER = b"# time level logger message"  # a layout header every new file starts with (HeaderModel)

@@ -3,9 +3,12 @@
 stays linear (counted in is_rotated_name calls, not timed)."""
 import os
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from shipper.tail import discovery
+
+pytestmark = pytest.mark.slow
 
 _name = st.text(alphabet="ab1-._", min_size=1, max_size=10)
 _path = st.tuples(st.sampled_from(["/d", "/e", "/d/x"]), _name).map(lambda p: os.path.join(*p))
