@@ -1,8 +1,10 @@
 """Reloads that overlap one another's waits, over a real `shipper run` (issue 23, attack 7's find 3 and its
-kin). A file source of numbered lines goes to stdout and to a Fluentd that reads nothing (a frozen peer):
-the first reload changes the source, which then waits for the batches that output is sending ("restarts
-once the batches its outputs are sending complete", docs/operations.md). While it waits, further reloads
-replace, rename, remove or add an output, remove the source (and add it back), change it again, or the
+kin): the scenario tests/e2e/test_reload_overlapping_waits_*.py run, a file for each theme of the sequences
+(so that `make test`'s workers run them side by side: ~20 s a sequence).
+A file source of numbered lines goes to stdout and to a Fluentd that reads nothing (a frozen peer): the
+first reload changes the source, which then waits for the batches that output is sending ("restarts once the
+batches its outputs are sending complete", docs/operations.md). While it waits, further reloads replace,
+rename, remove or add an output, remove the source (and add it back), change it again, or the
 agent is stopped and started again. Then the frozen server reads again, and whatever the sequence:
 
 - every line reaches stdout exactly once (0 lost, 0 repeated, across the agent's runs);
@@ -28,8 +30,6 @@ import pytest
 from tests.peers.forward_server import ForwardServer
 from tests.support import wait, wait_until
 from tests.tail.attack_agent import free_port, numbered
-
-pytestmark = pytest.mark.slow
 
 LINES = 3000
 SHUTDOWN_TIMEOUT = 2
@@ -141,27 +141,13 @@ def step(op: Operator, what: str) -> None:
     op.reload()
 
 
-SEQUENCES = [
-    ["replace"],
-    ["rename"],
-    ["remove_out"],
-    ["add_out"],
-    ["tags"],
-    ["remove_src", "add_src"],
-    ["replace", "tags"],
-    ["rename", "replace"],
-    ["remove_out", "add_out"],
-    ["add_out", "replace"],
-    ["tags", "replace"],
-    ["remove_src", "stop", "add_src"],
-    ["stop"],
-    ["replace", "stop"],
-    ["add_out", "stop"],
-]
+def sequences(*seqs: list[str]) -> pytest.MarkDecorator:
+    """The test's parameters: each sequence of steps after the first reload, named by its steps."""
+    return pytest.mark.parametrize("after", seqs, ids=["+".join(s) for s in seqs])
 
 
-@pytest.mark.parametrize("after", SEQUENCES, ids=["+".join(s) for s in SEQUENCES])
-def test_reloads_overlapping_a_source_restart_wait(tmp_path, after):
+def run(tmp_path: Path, after: list[str]) -> None:
+    """The scenario of the module's docstring, with the steps `after` during the source's wait."""
     wedged = ForwardServer(port=free_port()).start()
     wedged.frozen.set()  # takes the connection, reads nothing, acks nothing
     working = ForwardServer(port=free_port()).start()
