@@ -20,8 +20,10 @@ import orjson
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import shipper.tail.prospector as prospector_mod  # noqa: E402
-from shipper.tail import Tailer  # noqa: E402
+from shipper.tail import (
+    Tailer,  # noqa: E402
+    scan_rules,  # noqa: E402
+)
 
 
 def main() -> None:
@@ -30,8 +32,8 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=100, help="lines per file, written and read in 10 steps")
     ap.add_argument("--backups", type=int, default=3)
     args = ap.parse_args()
-    prospector_mod.MISSING_SECONDS = 0.0  # (a file gone from two scans in a row is gone: no waiting)
-    prospector_mod.DELETED_GRACE = 0.0
+    scan_rules.MISSING_SECONDS = 0.0  # (a file gone from two scans in a row is gone: no waiting)
+    scan_rules.DELETED_GRACE = 0.0
     with tempfile.TemporaryDirectory(prefix="shipper-tombstones-") as d:
         live = os.path.join(d, "app.log")
         saved: dict[str, int] = {}  # a tombstone's key -> the length of its checkpoint value (JSON)

@@ -1,11 +1,12 @@
 """Lossless file tailing, one concern per module (docs/design.md, "The hard part"): which files
 (discovery.py), change notification (watcher.py), holding rotated files as they appear (holder.py),
 identity (identity.py) and the proofs a scan decides by (matching.py), the scan and its decisions
-(prospector.py), the follower that ties them together (tailer.py), reading one file (harvester.py,
+(prospector.py; by file: copies.py, gone.py, truncation.py, letting_go.py, scan_rules.py),
+the follower that ties them together (tailer.py), reading one file (harvester.py,
 reader.py, lines.py, keys.py), the records of files (followed.py), checkpoints (state.py,
 checkpoint_queue.py), descriptors (descriptors.py), losses (losses.py) and what the follower reports to its source (events.py)."""
 from shipper.tail.harvester import Chunk
-from shipper.tail.prospector import STARTED_GLOB
+from shipper.tail.scan_rules import STARTED_GLOB
 from shipper.tail.tailer import Tailer
 
 __all__ = ["Chunk", "Tailer", "STARTED_GLOB"]

@@ -51,7 +51,7 @@ class Harvester:
         """Read the followed file `f` (open as `fh`, identified, `pre` its size just taken) from its offset
         on: its complete lines emitted as Chunks of at most batch_lines, each with the checkpoint that is
         true once they are delivered; holes skipped and reported, a cut .gz told, a deleted file's
-        unfinished last line shipped (see Prospector._finish_unfinished). True if any line was emitted."""
+        unfinished last line shipped (see gone.finish_unfinished). True if any line was emitted."""
         s = f.state
         got = False
         ended = f.zeros = False
@@ -217,7 +217,7 @@ class Harvester:
             if f.zeros:
                 # Zeros to its end (a mapped file): no data; the restart owes nothing after its
                 # offset. (Bytes after the offset otherwise are an unfinished last line, which a
-                # restart that cannot find the file names lost: _unshipped_gone.)
+                # restart that cannot find the file names lost: gone.unshipped_gone.)
                 f.state.size = f.state.offset
             self.pending[f.state.key] = f.state
 
@@ -243,7 +243,7 @@ class Harvester:
                                         "(compression killed or out of disk space, or a partial copy)", unknown=True)
 
     def ship_unfinished(self, f: Identified, data: bytes, tail0: bytes, keep_window: bool, emit) -> bool:
-        """The last bytes of a file let go (see _finish_unfinished), shipped as one record."""
+        """The last bytes of a file let go (see gone.finish_unfinished), shipped as one record."""
         s = f.state
         f.final = False
         base, end = s.offset, s.offset + len(data)

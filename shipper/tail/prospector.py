@@ -6,6 +6,10 @@ It keeps the followed set (Followed, Loose: followed.py), gives a new file its i
 truncation, and lets go of files deleted, moved away or idle. Reading them is the harvester's
 (harvester.py); tailer.py ties the two together. (Filebeat's filestream splits the same way: its
 prospector finds files and decides create/rename/truncate/delete, its harvesters read.)
+Its concerns are split by file, functions over the Prospector: copies.py (is a new file a copy
+of a known content, how long one too short to tell waits), gone.py (when a content is gone, what it
+lost), truncation.py (was a content replaced under its offset), letting_go.py (when an open file is
+let go); scan_rules.py holds the numbers and markers they decide with.
 
 How a scan decides (see docs/design.md, "Which file is which"):
 1. Every followed file still open is checked for truncation (size below our offset, or the bytes
@@ -28,35 +32,22 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import stat as stat_mod
 import time
-from typing import Any, Iterable, TypeGuard
+from typing import Any, TypeGuard
 
-from shipper.tail import birth, discovery, edits
+from shipper.tail import birth, copies, discovery, edits, gone, letting_go, scan_rules, truncation
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.descriptors import Descriptors
 from shipper.tail.events import TailEvents
 from shipper.tail.followed import Followed, Identified, Loose, MovedDuringScan, Observed, is_identified
 from shipper.tail.harvester import Harvester
 from shipper.tail.holder import Holder
-from shipper.tail.identity import HEAD_MAX, MARK_MAX, digest, file_id, head_of, same_bytes
+from shipper.tail.identity import MARK_MAX, digest, file_id, head_of
 from shipper.tail.losses import LossLedger
 from shipper.tail.matching import Matcher, inode_gen
 from shipper.tail.reader import is_gzip_path
 from shipper.tail.state import SEEN_PREFIX, FileState, load_states
-
-MISSING_SCANS = 2  # a file must be missing from this many scans in a row …
-MISSING_SECONDS = 1.0  # … and for this long, before it is declared gone (renames race with scans)
-TOMBSTONE_SECONDS = 3600.0
-DELETED_GRACE = 2.0  # a deleted file we hold open is let go this long after it stopped growing
-FOUND_OUTSIDE_LOOKS = 64  # files compared to say where a content called lost is (its message only)
-UNDECIDED_SECONDS = 10.0  # a file too short to be told from a known one waits this long, then is read
-# A checkpoint no path matches any more is kept this long (wall clock, across restarts): a path taken
-# out by a reload and put back within it goes on where it was; later it is a new file (read_from).
-OUT_OF_SCOPE_SECONDS = 7 * 86400.0
-MOVED_UNOPENED = "renamed during the scan that found it"  # (Loose.never_read) see Followed.unopened
-STARTED_GLOB = "glob:"  # (after SEEN_PREFIX) a glob looked through once; families are absolute paths
 
 
 class Prospector:
@@ -97,7 +88,7 @@ class Prospector:
         mono, wall = time.monotonic(), time.time()
         for lo in self.loose.values():
             if lo.state.gone:  # a tombstone keeps its age across restarts
-                lo.gone_at = mono - min(TOMBSTONE_SECONDS, max(0.0, wall - lo.state.gone))
+                lo.gone_at = mono - min(scan_rules.TOMBSTONE_SECONDS, max(0.0, wall - lo.state.gone))
                 if not lo.state.gz:
                     lo.unshipped = max(0, lo.state.size - lo.state.offset)
         self.files: dict[tuple[int, int], Followed] = {}
@@ -110,17 +101,17 @@ class Prospector:
         # The globs this source has looked through before (a restart): `read_from: end` skips the
         # history found at the first look through a glob, not a file made while the agent was
         # stopped (Filebeat's registry, Vector's checkpoints: `end` is for the first deployment).
-        self._started = {g for g in self.seen if g.startswith(STARTED_GLOB)}
+        self._started = {g for g in self.seen if g.startswith(scan_rules.STARTED_GLOB)}
         if not self._started and self.seen:  # a state written before these markers
-            self._started = {STARTED_GLOB + g for g in self._globs()
+            self._started = {scan_rules.STARTED_GLOB + g for g in self._globs()
                              if any(discovery.glob_matches(f, [g], [], "/") for f in self.seen)}
         self.rotations = 0
         # family -> when a file under one of its rotated names was last followed as new from its
         # start: where the content of a live file that was still empty when last seen may be.
         self._read_whole_rotated: dict[str, float] = {}
-        self._read_whole_gz: dict[str, float] = {}  # … of those, a compressed one (see _gone_unopened)
+        self._read_whole_gz: dict[str, float] = {}  # … of those, a compressed one (see gone.gone_unopened)
         self._rotated_new: set[tuple[int, int]] = set()  # … those files, while followed
-        self._grown_at_head: dict[tuple[int, int], int] = {}  # (this scan) _grew_at_head: its size before
+        self._grown_at_head: dict[tuple[int, int], int] = {}  # (this scan) copies.grew_at_head: its size before
         self._emptied: set[str] = set()  # (this scan) families of which an empty rotated file was deleted
         self._left_in_copy: dict[tuple[int, int], tuple[str, int]] = {}  # (this scan) see Followed.copied_to
         # Live files still empty when the agent stopped (their placeholders): at the first scan, as if grown.
@@ -221,7 +212,7 @@ class Prospector:
                     del self.moved_away[key]  # followed again
                 continue  # (closed, its tombstone is made in this scan)
             lo = tombs.get(key)
-            if lo is None or now - since >= TOMBSTONE_SECONDS:
+            if lo is None or now - since >= scan_rules.TOMBSTONE_SECONDS:
                 del self.moved_away[key]  # forgotten
                 continue
             try:
@@ -246,7 +237,7 @@ class Prospector:
             overflowed = self.holder.take_overflowed()
         self._grown_at_head, self._emptied, self._left_in_copy = {}, set(), {}
         for f in list(self.files.values()):
-            if self._grew_at_head(f):
+            if copies.grew_at_head(self, f):
                 self._grown_at_head[(f.dev, f.ino)] = f.seen_size
             try:
                 self._check_cut(f)
@@ -282,7 +273,7 @@ class Prospector:
                 continue
             if (o is not None and f.fh is None and is_identified(f) and not f.gz and o.path == f.path
                     and o.st.st_size < f.state.offset and (same or self.matcher.emptied_in_place(f, o))
-                    and self.check_truncated(f, o.st.st_size)):
+                    and truncation.check_truncated(self, f, o.st.st_size)):
                 # Closed (idle, or over the budget) and shorter than what was read: truncated. Its
                 # content is looked for in a copy now (step 2), not once it is read: meanwhile
                 # step 3 compared the copy (a copytruncate .gz) with what the file holds now, no
@@ -323,26 +314,26 @@ class Prospector:
                         # Held open, it had no byte left to read: nothing of it is lost, whether seen under
                         # its backup names or not (a file that went through the live name unseen meanwhile
                         # is the holder's escape, counted there). An empty .gz may be made from it (logrotate
-                        # `compress ifempty`): _empty_known.
+                        # `compress ifempty`): copies.empty_known.
                         self._emptied.add(f.family)
                     self._unfollow(f, keep_loose=False)
                     self.pending[self.matcher.placeholder(f).key] = None
                     continue
-                if not f.deleted or not f.at_eof or now - f.active_at < self._deleted_grace(f):
+                if not f.deleted or not f.at_eof or now - f.active_at < letting_go.deleted_grace(self, f):
                     continue
-                if self._finish_unfinished(f):
+                if gone.finish_unfinished(self, f):
                     continue
                 # Deleted and read as far as it goes: let it go. Fully read, its state stays as a
                 # tombstone (a compressed copy may appear); a partial last line left is a loss.
-                self._let_go_deleted(f)
+                letting_go.let_go_deleted(self, f)
             elif f.state is None and (f.size > f.start or f.unopened and f.path == f.family) and (
                     f.path in self.unreadable or f.unopened):
                 # Never identified (it could not be opened: unreadable, or renamed during the scan
                 # that found it) and not seen now (or its inode holds another file): its bytes were
-                # never read. Looked for, then called gone, as any content is (_gone_unopened). (A
+                # never read. Looked for, then called gone, as any content is (gone.gone_unopened). (A
                 # live file never opened may have been written to after the listing that saw it
                 # empty: dropped, its lines went without a word when it was deleted: seed 1230.)
-                self._unidentified_loose(f, now)
+                gone.unidentified_loose(self, f, now)
             elif f.fh is None and f.state is not None and not f.gz and f.seen_size > f.state.size:
                 # Closed (idle, or over the descriptor budget), seen grown at its last look, gone
                 # before it was read again: what it had grown by is unread (its state's size, of
@@ -399,7 +390,7 @@ class Prospector:
                     cands = [k for k, o in unmatched.items()
                              if (not o.direct or discovery.is_rotated_path(s.family, o.path))
                              and (o.gz or not lo.reused) and self.matcher.could_hold_head(s, o, unmatched)]
-                    oldest = self._oldest([unmatched[k] for k in cands])
+                    oldest = copies.oldest([unmatched[k] for k in cands])
                     if oldest is not None:
                         self._attach(lo, unmatched.pop((oldest.st.st_dev, oldest.st.st_ino)), s.offset)
 
@@ -409,7 +400,7 @@ class Prospector:
         # there (held open), must be followed first for the .gz to be proven its copy. Live files
         # first: a copytruncate copy (older: made before the truncation) is proven by its original.
         for key, o in sorted(unmatched.items(), key=lambda kv: (kv[1].gz, not kv[1].direct, kv[1].st.st_mtime_ns)):
-            if self._head_copy_of_grown(o) or self._is_copy(o, now) or self._still_unreadable(o):
+            if copies.head_copy_of_grown(self, o) or copies.is_copy(self, o, now) or self._still_unreadable(o):
                 if key not in self.moved:
                     continue
                 # Renamed since the listing (a rotation overtaking the scan): looked at again under
@@ -418,11 +409,11 @@ class Prospector:
                 found = self._renamed_since_listed(o)
                 if found is None:
                     self._listed_copy_of_cut_live(o, obs)
-                    self._listed_then_gone(o)
+                    gone.listed_then_gone(self, o)
                     continue
                 self.moved.discard(key)
                 o = found
-                if self._head_copy_of_grown(o) or self._is_copy(o, now) or self._still_unreadable(o):
+                if copies.head_copy_of_grown(self, o) or copies.is_copy(self, o, now) or self._still_unreadable(o):
                     continue
             self.undecided.pop(key, None)
             start = 0
@@ -431,18 +422,18 @@ class Prospector:
                     start = -1  # history before the first look: not read
                 elif self.read_from == "end" and not self._looked_through(o.family):
                     start = -1
-            elif self._copied_before_invisible_truncation(o) or self._replaces_deleted(o) or self._edited_copy(o):
+            elif copies.copied_before_invisible_truncation(self, o) or copies.replaces_deleted(self, o) or self._edited_copy(o):
                 continue
             self._follow_new(o, start)
         for fam in families_new:
             self.seen.add(fam)
             self.pending[SEEN_PREFIX + fam] = 1
         if self.first_scan:
-            globs = {STARTED_GLOB + g for g in self._globs()}
+            globs = {scan_rules.STARTED_GLOB + g for g in self._globs()}
             for g in globs - self.seen:
                 self.seen.add(g)
                 self.pending[SEEN_PREFIX + g] = 1
-            for g in {x for x in self.seen if x.startswith(STARTED_GLOB)} - globs:
+            for g in {x for x in self.seen if x.startswith(scan_rules.STARTED_GLOB)} - globs:
                 self.seen.discard(g)  # a glob a reload took out: put back, it looks for the first time
                 self.pending[SEEN_PREFIX + g] = None
 
@@ -458,7 +449,7 @@ class Prospector:
                 # long as a state must be.
                 missed, first = self._undecided_missing.get(key, (0, now))
                 self._undecided_missing[key] = (missed + 1, first)
-                if missed + 1 < MISSING_SCANS or now - first < MISSING_SECONDS:
+                if missed + 1 < scan_rules.MISSING_SCANS or now - first < scan_rules.MISSING_SECONDS:
                     continue
             elif o.st.st_size >= size:
                 self._undecided_missing.pop(key, None)
@@ -478,8 +469,8 @@ class Prospector:
         for fid, lo in list(self.loose.items()):
             if lo.gone_at is not None:
                 if lo.unshipped:
-                    self._unshipped_gone(lo, now)
-                if now - lo.gone_at >= TOMBSTONE_SECONDS:
+                    gone.unshipped_gone(self, lo, now)
+                if now - lo.gone_at >= scan_rules.TOMBSTONE_SECONDS:
                     del self.loose[fid]
                     self.families.remove(lo.state.family)
                     self.pending[lo.state.key] = None
@@ -487,7 +478,7 @@ class Prospector:
             if lo.state.family in blocked:
                 lo.missing = 0  # it may be the unreadable file: not called gone while that is so
                 continue
-            if self._unlistable(lo.state):
+            if gone.unlistable(self, lo.state):
                 lo.missing = 0  # its folder cannot be looked into: not called gone while that is so
                 continue
             if not self._in_scope(lo.state.family):
@@ -497,7 +488,7 @@ class Prospector:
                 lo.missing, lo.since = 0, now
                 continue
             lo.missing += 1
-            if lo.missing < MISSING_SCANS or now - lo.since < MISSING_SECONDS:
+            if lo.missing < scan_rules.MISSING_SCANS or now - lo.since < scan_rules.MISSING_SECONDS:
                 continue
             s = lo.state
             unread = s.size - s.offset
@@ -522,12 +513,12 @@ class Prospector:
                 self.log.info(f"{s.path}: what was cut away from it (after byte {lo.cut_to}) had all been read",
                               extra={"path": s.path})
                 self._forget(lo)
-            elif unread > 0 and self._gone_unopened(lo):
+            elif unread > 0 and gone.gone_unopened(self, lo):
                 self._forget(lo)
-            elif unread > 0 and self._nothing_read_maybe_rotated(lo):
+            elif unread > 0 and gone.nothing_read_maybe_rotated(self, lo):
                 self._forget(lo)
             elif unread > 0:
-                where = self._found_outside(lo, paths)
+                where = gone.found_outside(self, lo, paths)
                 self.ledger.lost(s.path, unread, f"were not read: the file is now {where}, which the source's `paths` do not "
                                                  "match (or `exclude` leaves out)" if where else
                                  f"were never read: the file could not be opened ({lo.never_read}), and it was deleted "
@@ -537,7 +528,7 @@ class Prospector:
                 del self.loose[fid]
                 self.families.remove(lo.state.family)
                 self.pending[s.key] = None
-            elif self._empty_live_rotated(lo):
+            elif gone.empty_live_rotated(self, lo):
                 del self.loose[fid]
                 self.families.remove(lo.state.family)
                 self.pending[s.key] = None
@@ -546,7 +537,7 @@ class Prospector:
                 # more rotations than there are backups (while stopped, or closed and far
                 # behind), or was truncated in place with no copy. What was written to it after
                 # our last look (and any file rotated in between) is gone; how much is unknown.
-                where = None if lo.truncated or lo.regrown else self._found_outside(lo, paths)
+                where = None if lo.truncated or lo.regrown else gone.found_outside(self, lo, paths)
                 why = ("was truncated in place and no copy of it was found (copytruncate without a copy, Log4j "
                        "MaxBackupIndex=0, a writer reopening with O_TRUNC)" if lo.truncated else
                        "was truncated in place and written again while the agent was away (or deleted and its inode "
@@ -560,7 +551,7 @@ class Prospector:
                 self.families.remove(lo.state.family)
                 self.pending[s.key] = None
             else:
-                self._tombstone(lo, now)
+                gone.tombstone(self, lo, now)
         self._scope = {}  # (a reload makes a new Tailer; this only bounds the cache)
         for folder in [d for d in self.unlistable if d not in self._listed]:
             del self.unlistable[folder]  # (no state waits on it any more)
@@ -571,27 +562,9 @@ class Prospector:
                                                            f"created and deleted in {folder} meanwhile may have gone unread",
                              unknown=True)
         if self.holder is not None:
-            self._release_held(self.holder)
+            letting_go.release_held(self, self.holder)
         self.first_scan = False
         self._restored_empty = {}
-
-    def _listed_then_gone(self, o: Observed) -> None:
-        """`o`, a plain file under a rotated name that no known content is on, listed by this scan and
-        under none of its family's rotated names by the time it was to be compared (deleted by the
-        rotation that overtook the scan, a cleaner; its inode maybe given to the writer's next file):
-        its bytes were never read. Followed as a file that could not be opened (its placeholder holds
-        the size listed), so that the next scan finds it again if it is somewhere, or calls what it held
-        lost, naming it. (Dropped, its lines went without a word: torture seed 367.) Not so for a file
-        that may be the copy of a content truncated at this scan (that content's loss, if any, is said
-        by it), nor for a .gz (the compressed form of a content read, as likely as not), nor for history
-        at the first look."""
-        if o.gz or self.first_scan and o.family not in self.seen:
-            return
-        if any(lo.truncated and lo.gone_at is None and lo.state.family == o.family for lo in self.loose.values()):
-            return
-        f = self._follow_new(o, 0)
-        if f is not None:
-            f.unopened = True
 
     def _listed_copy_of_cut_live(self, o: Observed, obs: dict[tuple[int, int], Observed]) -> None:
         """`o`, a plain file new under a rotated name, listed by this scan while the live file of its
@@ -600,7 +573,7 @@ class Prospector:
         copy of the live file (`create` renames the live file itself), and listed longer than the
         live file, of which only the head was read, a copy taken before it was truncated and given
         its head again. What was written between the copy and the truncation is in no file: warned
-        and counted, as _copied_before_invisible_truncation does for a copy it can open. (Its .gz is
+        and counted, as copies.copied_before_invisible_truncation does for a copy it can open. (Its .gz is
         read whole as a new file: nothing of it was read past the head. Unsaid, the window's lines
         went without a word: torture seed 22.)"""
         if o.gz or not self._is_rotated_name(o.path):
@@ -666,10 +639,11 @@ class Prospector:
             o, lo.reused = None, True
         if o is not None and lo.born is not None and o.born is not None and o.born != lo.born:
             o, lo.reused = None, True  # (the same for a placeholder never opened, by its birth time: seed 1000)
-        reused = o is not None and (s.gz or (lo.never_read == MOVED_UNOPENED and self.matcher.at_live_name(o)) or (lo.gone_at is not None and (
+        reused = o is not None and (s.gz or (lo.never_read == scan_rules.MOVED_UNOPENED and self.matcher.at_live_name(o))
+                or (lo.gone_at is not None and (
             o.st.st_size < s.offset or not s.head_len)) or (not o.direct and not o.gz and o.st.st_size < s.offset))
         if (o is not None and not o.gz and not reused and (not s.head_len or o.st.st_size < s.offset)
-                and (self._is_copy(o, now) or not s.head_len and s.gen < 0
+                and (copies.is_copy(self, o, now) or not s.head_len and s.gen < 0
                      and self.matcher.copy_of_new_live(o, unmatched))):
             # A placeholder has nothing but its inode to match, a state its inode is now
             # shorter than only its head (a shared header): one that now holds a copy of a
@@ -706,110 +680,14 @@ class Prospector:
         moved since it was identified (saved with it). An append-only file written to grows; one
         that did not was cut and given its head again (copytruncate, while the agent was away: its
         copy holds the head, or its head and lines never read). Told as a truncation, as
-        _rewritten_unseen tells it while the agent runs: the window is warned and counted, the
+        truncation.rewritten_unseen tells it while the agent runs: the window is warned and counted, the
         inode read anew. (A restart forgot the mtime: unsaid, torture seed 317.)"""
         f = self.files.get((o.st.st_dev, o.st.st_ino))
         if (not self.first_scan or f is None or not is_identified(f) or f.gz or s.path != s.family
                 or s.cont or not s.head_len or s.offset != s.head_len or o.st.st_size != s.offset
                 or not s.mtime or o.st.st_mtime_ns == s.mtime):
             return
-        self.check_truncated(f, o.st.st_size, force=True)
-
-    def _empty_live_rotated(self, lo: Loose) -> bool:
-        """`lo`, the placeholder of a live file that was still empty when last seen, is gone: its
-        lines, if any were written, went with it under a rotated name (a .gz is another inode)
-        that nothing proves, as no byte of it was read. When a file under a rotated name of its
-        family was read as new from its start since, they are there, or were rotated out unseen:
-        not both are known. Rotation deletes the oldest first, so when an older content of the
-        family is still followed, this one was not deleted (said as info); else, when a compressed
-        file was among them, it is a possible loss, warned, not counted (called lost, it was a false
-        loss: tests/tail/test_empty_live_rotated.py). False (a loss as before) when no such file was
-        read, or only plain ones (its own inode would have been one of them): then it is nowhere."""
-        s = lo.state
-        if (s.head_len or s.size or s.offset or s.path != s.family or lo.truncated or lo.regrown
-                or self._read_whole_rotated.get(s.family, -1.0) < lo.since):
-            return False
-        older = any(f.state is not None and not f.deleted and key not in self._rotated_new
-                    and self._rotated_in(f, s.family) for key, f in self.files.items())
-        if not older and self._read_whole_gz.get(s.family, -1.0) < lo.since:
-            # Only plain rotated files read from their start since: a plain rotation renames the file
-            # itself, so its inode (and generation) under a rotated name would have been found again.
-            # Gone, it was deleted (more rotations than backups, or a cleaner), as a live file read in
-            # part is: what was written to it after it was seen is lost (counted; uncounted, 35 lines
-            # of it went unnamed as lost: torture seed 99078). Only a compressed file, another inode,
-            # may hold its lines unseen.
-            return False
-        if older:
-            self.log.info(f"{s.path} (empty when last seen) was rotated away; an older file of its family is still "
-                          "there, so its lines are in the rotated files read from their start", extra={"path": s.path})
-        else:
-            self.log.warning(f"data possibly lost: an unknown number of bytes of {s.path}, which was empty when last "
-                             "seen and was rotated away (compressed, or renamed) while it was not looked at: its lines "
-                             "are in the rotated files read from their start, unless it went through more rotations "
-                             "than backups meanwhile (no byte of it was read, so nothing can tell)",
-                             extra={"path": s.path})
-        return True
-
-    def _gone_unopened(self, lo: Loose) -> bool:
-        """`lo`, the placeholder of a file renamed during the scan that found it and never opened, is
-        gone. When a compressed file of its family was read as new from its start since, its lines
-        are there, or it went through more rotations than backups: nothing tells which (no byte of it
-        was read), so a possible loss is warned, not counted (logrotate's `compress` while a scan
-        listed the live file). True when so; False: it is nowhere, a loss (deleted, a rotation out)."""
-        s = lo.state
-        if lo.never_read != MOVED_UNOPENED or self._read_whole_gz.get(s.family, -1.0) < lo.since:
-            return False
-        self.log.warning(f"data possibly lost: {s.size - s.offset} bytes of {s.path}, renamed during the scan that "
-                         "found it and gone before it could be opened: its lines are in the compressed files read "
-                         "from their start since, unless it went through more rotations than backups meanwhile (no "
-                         "byte of it was read, so nothing can tell)", extra={"path": s.path})
-        return True
-
-    def _nothing_read_maybe_rotated(self, lo: Loose) -> bool:
-        """`lo`, a content identified but of which nothing was read (offset 0: a kill -9 before the
-        first delivery), with no line end seen past its head when it was identified (nothing to
-        prove where it went: FileState.ahead), is gone. When a file under a rotated name of its
-        family that starts with its head was read as new from its start since, its lines are there,
-        or it was rotated out unseen and that file is another with the same first line (a header):
-        nothing tells. Warned as possibly lost, not counted (called lost, it was a false loss:
-        tests/tail/test_identified_unread_rotated.py). False (a loss as before) otherwise."""
-        s = lo.state
-        if s.offset or not s.head_len or s.ahead or s.gz or lo.truncated or lo.regrown or lo.never_read:
-            return False
-        if not any(key in self._rotated_new and f.state is not None and f.state.head == s.head
-                   and f.state.head_len == s.head_len and self._rotated_in(f, s.family) for key, f in self.files.items()):
-            return False
-        self.log.warning(f"data possibly lost: {s.size} bytes or more of {s.path}, of which nothing was delivered "
-                         "(the agent stopped first), rotated away while it was not looked at: its lines are in a "
-                         "rotated file read from its start, unless it went through more rotations than backups "
-                         "meanwhile (it held no line past its first when it was identified, and other files start "
-                         "with that line: nothing tells which)", extra={"path": s.path})
-        return True
-
-    def _unlistable(self, s: FileState) -> bool:
-        """Can the folder of `s` (its last name's, or its live name's) not be looked into (its mode
-        or an ACL reset by an upgrade, a `chmod -R`)? Its files are not seen then, but not gone:
-        they wait, and are found again by identity when it can. Said once per folder."""
-        blocked = False
-        for folder in {os.path.dirname(s.path), os.path.dirname(s.family)}:
-            why = self._listed.get(folder)
-            if why is None:
-                try:
-                    with os.scandir(folder):
-                        why = ""
-                except (FileNotFoundError, NotADirectoryError):
-                    why = ""
-                except OSError as e:
-                    why = f"[Errno {e.errno}] {e.strerror}"
-                self._listed[folder] = why
-                if why and self.unlistable.get(folder) != why:
-                    self.log.warning(f"cannot look into {folder}: {why}; the files followed there are not called gone "
-                                     "while it cannot (their lines wait)", extra={"path": folder})
-                    self.unlistable[folder] = why
-                elif not why and self.unlistable.pop(folder, None) is not None:
-                    self.log.info(f"{folder} can be looked into again", extra={"path": folder})
-            blocked = blocked or bool(why)
-        return blocked
+        truncation.check_truncated(self, f, o.st.st_size, force=True)
 
     def _still_unreadable(self, o: Observed) -> bool:
         """Is `o`, at a path that could not be read, still unreadable? Tried again (the name may hold
@@ -823,73 +701,6 @@ class Prospector:
         except OSError:
             return o.path in self.unreadable
         return False
-
-    def _unidentified_loose(self, f: Followed, now: float) -> None:
-        """`f`, followed without an identity (its placeholder) and missing from this scan (or, never
-        opened, its inode holds another file), becomes a loose placeholder holding its size: found
-        again by its inode it is followed again; gone, what it held is a loss naming why it was never
-        read."""
-        ph = self.matcher.placeholder(f)
-        ph.size = f.size
-        lo = Loose(ph, since=now, never_read=self.unreadable.get(f.path, "") or (MOVED_UNOPENED if f.unopened else ""),
-                   born=f.born)
-        self.loose[ph.fid] = lo
-        self.families.add(ph.family)
-        self.pending[ph.key] = ph
-
-    def _found_outside(self, lo: Loose, listed: Iterable[str]) -> str | None:
-        """Where the content `lo`, about to be called lost, is after all, when that is beside its
-        last name or its live name under a name no glob lists (an excluded `.gz`, a rotated name
-        the globs do not match): its inode, or a backup holding what was read. The loss stands (it is
-        not followed there), but its message names the real cause. At most FOUND_OUTSIDE_LOOKS files."""
-        s = lo.state
-        listed = set(listed)
-        looks = 0
-        for folder in dict.fromkeys((os.path.dirname(s.path), os.path.dirname(s.family))):
-            live = os.path.basename(s.family)
-            try:
-                entries = sorted(os.scandir(folder), key=lambda e: e.name)
-            except OSError:
-                continue
-            for e in entries:
-                if e.path in listed or e.path == s.family:
-                    continue
-                same_inode = e.inode() == s.ino
-                if not same_inode and not discovery.is_rotated_name(live, e.name):
-                    continue
-                looks += 1
-                if looks > FOUND_OUTSIDE_LOOKS:
-                    return None
-                try:
-                    st = os.stat(e.path)
-                except OSError:
-                    continue
-                if not stat_mod.S_ISREG(st.st_mode):
-                    continue
-                o = Observed(e.path, s.family, False, st, is_gzip_path(e.path))
-                try:
-                    if (st.st_dev, st.st_ino) == (s.dev, s.ino) and not o.gz and self.matcher.matches(s, o):
-                        return e.path
-                    if self.matcher.holds_read(lo, o) is not None:
-                        return e.path
-                except MovedDuringScan:
-                    continue
-        return None
-
-    def _unshipped_gone(self, lo: Loose, now: float) -> None:
-        """A tombstone with an unfinished last line not shipped before the stop, missing as long as
-        a state must be to be gone: those bytes are lost (said once: its size is its offset now)."""
-        lo.missing += 1
-        if lo.missing < MISSING_SCANS or now - lo.since < MISSING_SECONDS:
-            return
-        s = lo.state
-        self.ledger.lost(s.path, lo.unshipped, "(the end of its last line, which had no newline: the writer stopped "
-                                               "mid-line) were not shipped: the agent stopped after reading the file up to "
-                                               "them, and the file was deleted or moved out of the followed paths before it "
-                                               "started again")
-        lo.unshipped, lo.missing = 0, 0
-        s.size = s.offset
-        self.pending[s.key] = s
 
     def report_escapes(self, stopping: bool = False) -> None:
         """Report what the holder owes, without a scan: after a storm whose last events came
@@ -906,7 +717,7 @@ class Prospector:
     def _looked_through(self, family: str) -> bool:
         """Did a glob that matches this path look at its folder in an earlier run? Then a file there
         that is new to us was made while the agent was stopped: no history, read from its start."""
-        return any(STARTED_GLOB + g in self._started and discovery.glob_matches(family, [g], [], "/")
+        return any(scan_rules.STARTED_GLOB + g in self._started and discovery.glob_matches(family, [g], [], "/")
                    for g in self._globs())
 
     def _in_scope(self, family: str) -> bool:
@@ -925,8 +736,8 @@ class Prospector:
         if not s.unmatched:
             s.unmatched = wall
             self.pending[s.key] = s
-        elif wall - s.unmatched >= OUT_OF_SCOPE_SECONDS:
-            self.log.info(f"{s.path}: no path has matched it for {OUT_OF_SCOPE_SECONDS / 86400:.0f} days; its "
+        elif wall - s.unmatched >= scan_rules.OUT_OF_SCOPE_SECONDS:
+            self.log.info(f"{s.path}: no path has matched it for {scan_rules.OUT_OF_SCOPE_SECONDS / 86400:.0f} days; its "
                           "checkpoint is forgotten (put back, it is read as a new file)", extra={"path": s.path})
             self._forget(lo)
             fam = s.family
@@ -938,26 +749,6 @@ class Prospector:
         del self.loose[lo.state.fid]
         self.families.remove(lo.state.family)
         self.pending[lo.state.key] = None
-
-    def _release_held(self, holder: Holder) -> None:
-        """Give back the holder's descriptors of files that need it no more: opened by the tailer,
-        read to their end, or copies of content followed elsewhere."""
-        for h in self._held:
-            key = (h.dev, h.ino)
-            f = self.files.get(key)
-            if f is not None and f.held_fd is None and f.fh is None and not (f.state and f.state.offset >= f.size):
-                f.held_fd = h.fd  # followed under a name: read through the descriptor while it lasts
-            done = (f is not None and (f.fh is not None or (f.state is not None and f.state.offset >= f.size
-                                                           and f.at_eof)))
-            if key in self.moved:
-                continue  # decided at the next scan
-            if done or key in self.copies or key in self._held_out_of_scope or (f is None and not any(
-                    (lo.state.dev, lo.state.ino) == key for lo in self.loose.values() if lo.gone_at is None)
-                    and key not in self.undecided):
-                if f is not None:
-                    f.held_fd = None
-                holder.release(key)
-        self._held = []
 
     def needs_rescan(self) -> bool:
         """Does a decision wait for another full pass (a state to declare gone, a file too short
@@ -1006,286 +797,6 @@ class Prospector:
                 return True
         return False
 
-    def _is_copy(self, o: Observed, now: float) -> bool:
-        """Is `o` (matched to no state) a copy of content we know, to be left alone? Only when
-        the bytes prove it: it holds the same bytes as a followed file wherever both have data,
-        past their first line (identity.same_bytes), or it holds what was read of a loose content
-        (Matcher.holds_read). A file whose bytes differ is a new file, whatever its head. A file that
-        matches a known head but is too short to tell (or a compressed file still being
-        written) waits, at most UNDECIDED_SECONDS, then is read as new with a warning."""
-        key = (o.st.st_dev, o.st.st_ino)
-        if self.copies.get(key) == (o.st.st_size, o.st.st_mtime_ns):
-            return True  # proven before and unchanged since: not compared again
-        if not o.gz and not self.families.has_rotated_name_anywhere(o.path):
-            # Copies are made under rotated names, never as a live file. A .gz is never a live
-            # file: matched by a glob of its own (logrotate `olddir`, `paths: [old/app.log*]`), it
-            # is a backup all the same (tests/tail/test_attack3_olddir.py); so is a plain file
-            # named as a backup of a followed file in another folder (an `olddir` filled by
-            # `copy` or `renamecopy`: tests/tail/test_attack4_olddir_copy.py).
-            return False
-        try:
-            fh = self.fds.open_observed(o)
-        except MovedDuringScan:
-            # Renamed since the scan listed it (logrotate shifting backups): nothing is decided
-            # from another file's bytes; the next scan finds it under its new name. (Held, if the
-            # holder holds it, in case it is deleted meanwhile.)
-            self.moved.add(key)
-            return True
-        except OSError:
-            return False  # followed as a new file; its open failure is reported there
-        try:
-            head = head_of(fh.read(0, HEAD_MAX))
-            if head is None:
-                # A plain file without a complete line waits as a followed file; a compressed
-                # one is still being written, or complete with no line (an empty log rotated
-                # and compressed: logrotate's default `ifempty`), then no copy of anything.
-                return o.gz and not fh.complete() and self._wait(key, o, "its own complete data", now)
-            hd = digest(head)
-            c = self.matcher.readable_len(fh, o)
-            short_of = None
-            other = False  # proven to hold bytes no known content has
-            for f in list(self.files.values()):
-                if f.state is None and (f.dev, f.ino) in self.files:
-                    self.identify(f)  # written to since the last read: it may be the original
-                s = f.state
-                if s is None or s.head != hd or s.head_len != len(head) or f.gz and not o.gz:
-                    continue
-                try:
-                    ours = self.fds.open(f)
-                    n = ours.size() if f.gz else ours.stat().st_size
-                except OSError:
-                    if f.fh is None and s.offset > s.head_len and self.matcher.mark_ok(fh, s):
-                        # Closed (over the descriptor budget, or idle) and out of reach now (deleted,
-                        # or renamed since): what was read of it proves a copy, as for a loose
-                        # content. (The compressed form of a deleted file the budget had just closed
-                        # was read again whole, as a new file.)
-                        self.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
-                        self.undecided.pop(key, None)
-                        return True
-                    continue
-                if c is None:
-                    short_of = f.path
-                    continue
-                if c > n and not f.gz and s.offset <= s.head_len:
-                    # Longer than f is now, and only f's head was read: a copy is never longer than
-                    # its original, so this is another file or a copy taken before f was truncated
-                    # and given its head again (invisible from the head alone). Either way it holds
-                    # bytes never read: not a copy.
-                    other = True
-                    continue
-                n = min(n, c)
-                if n <= len(head) and not (c == len(head) and self.matcher.head_unique(s)):
-                    short_of = f.path
-                elif n <= len(head) or same_bytes(fh.read, ours.read, n):
-                    # (Holding no more than f's head, a first line no other file of the family
-                    # has: a copy of f, or of its start.)
-                    self.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
-                    self.undecided.pop(key, None)  # proven now: no longer waiting (nor lost when it goes)
-                    return True
-                elif f.fh is not None and is_identified(f) and self.check_truncated(f):
-                    # Truncated since step 1 looked (copytruncate, between the listing and now): its
-                    # content is loose now, compared below (and taken at the next scan). Compared with
-                    # what the file held after the cut, the copy was "another file" and read from 0:
-                    # every line read of the file twice (attack 6, under load).
-                    continue
-                else:
-                    other = True
-            for lo in self.loose.values():
-                s = lo.state
-                if s.head != hd or s.head_len != len(head):
-                    continue
-                if (s.offset > s.head_len and (self.matcher.mark_ok(fh, s) or self.matcher.prefix_end(fh, o, lo) is not None)
-                        or c == s.head_len and s.offset >= s.head_len and self.matcher.head_unique(s)):
-                    # (Holding exactly the head of what was read, a first line no other file of
-                    # the family has: a copy of that content, or of its start.)
-                    self.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
-                    self.undecided.pop(key, None)  # proven now: no longer waiting (nor lost when it goes)
-                    return True
-                if c is None or c == s.offset == s.head_len or (lo.gone_at is None and (
-                        c <= s.head_len or c < s.offset and (s.path == s.family or lo.truncated))):
-                    # Cannot be compared with what was read of it. (Only a live file is copied
-                    # and then truncated: a file shorter than what was read of a rotated one is
-                    # no copy of it.) A file holding exactly the head that was all we read of a
-                    # content (gone or not: a restart forgets what was proven) is that content or
-                    # another with the same first line: it cannot be told.
-                    short_of = s.path
-        finally:
-            fh.close()
-        if short_of is None:
-            waited = self.undecided.pop(key, None)
-            if waited is not None and not other:
-                # It waited to be compared with a content that is gone now (called lost, or
-                # forgotten): it can never be told apart; read as new, the possible repeat named.
-                self.undecided_read += 1
-                self.events.read_undecided()
-                self.log.warning(f"could not tell whether {o.path} is a copy of {waited[2]} (it holds no more than "
-                                 "their shared first line, and that file is gone); read as a new file: if it is a "
-                                 "copy, its lines are repeated", extra={"path": o.path})
-            return False
-        return self._wait(key, o, short_of, now)
-
-    def _copied_before_invisible_truncation(self, o: Observed) -> bool:
-        """`o`, new under a rotated name and no copy of anything known, starts with the head of
-        the live file of its family, of which only that head was read: the live file was copied
-        to `o` and truncated, then given its head again (a layout header) — a truncation its own
-        bytes cannot show. What was read (the head) is in `o`: the content goes on there after
-        the head, the live file starts again as new, and the copytruncate window is warned. (If
-        instead `o` is another file with the same header, nothing is read twice either way.)"""
-        if not self._is_rotated_name(o.path):
-            return False
-        for f in list(self.files.values()):
-            s = f.state
-            if f.path != f.family or f.family != o.family or f.gz or f.deleted:
-                continue
-            if s is None or s.offset == 0:  # (nothing read of it yet)
-                if self._empty_copy_of_grown(f, o):
-                    return True
-                continue
-            if s.offset != s.head_len or s.cont or not s.head_len:
-                continue
-            try:
-                st = os.stat(f.path)
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) != (f.dev, f.ino):
-                continue  # not the live file any more
-            with self.fds.reading(o) as fh:
-                if fh is None:
-                    return False
-                if not self.matcher.head_is(fh, s) or not fh.read(s.head_len, 1):
-                    continue
-            self._unfollow(f)
-            lo = self.loose[s.fid]
-            self._attach(lo, o, s.offset)
-            self.ledger.lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file "
-                                          "(found by the copy: the file had been read no further than its first line, "
-                                          "which it has again; copytruncate rotation loses what is written in that "
-                                          "window; rotate with `create` to lose nothing)", unknown=True)
-            self._follow_new(Observed(f.path, f.family, True, st, False), 0)
-            return True
-        return False
-
-    def _grew_at_head(self, f: Followed) -> bool:
-        """The live file `f`, open, and nothing read of it yet or holding no more than its head at
-        the last scan, has grown since (so _rewritten_unseen cannot see a truncation by its mtime)."""
-        s = f.state
-        if f.fh is None or f.gz or f.deleted or f.unnamed or f.path != f.family or f.cut_seen:
-            return False
-        head_only = s is not None and bool(s.head_len) and not s.cont and f.seen_size == s.head_len
-        if s is not None and s.offset and not head_only or f.start != 0:
-            return False
-        try:
-            return f.fh.stat().st_size > f.seen_size
-        except OSError:
-            return False
-
-    def _empty_copy_of_grown(self, f: Followed, o: Observed) -> bool:
-        """`o`, new and empty under a rotated name, beside the live file `f`, which was empty when
-        last seen and has grown since (or the agent restarted since): copytruncate copied `f`
-        empty and truncated it (`create` would have renamed `f` itself), and what was written
-        between the copy and the truncation is in no file. (Not grown, _rewritten_unseen sees it
-        by its mtime; a restart forgets that.) Warned (the window), `o` kept as a proven copy."""
-        key = (f.dev, f.ino)
-        if self._grown_at_head.get(key) != 0 and not self._restored_empty_live(f):
-            return False
-        try:
-            st = os.stat(f.path)
-        except OSError:
-            return False
-        with self.fds.reading(o) as fh:
-            if fh is None:
-                return False
-            empty = fh.complete() and fh.size() == 0 if o.gz else o.st.st_size == 0
-            if (st.st_dev, st.st_ino) != (f.dev, f.ino) or not empty:
-                return False
-        if o.gz and self._empty_known(f):
-            return False  # (the compressed form of that one: logrotate `ifempty` with `compress`)
-        self.copies[(o.st.st_dev, o.st.st_ino)] = (o.st.st_size, o.st.st_mtime_ns)
-        f.cut_seen = True
-        self.ledger.lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file (found by "
-                                      "the copy, empty as the file was when last read; copytruncate rotation loses what is "
-                                      "written in that window; rotate with `create` to lose nothing)", unknown=True)
-        return True
-
-    def _restored_empty_live(self, f: Followed) -> bool:
-        """At the first scan after a restart: is `f` the live file that was still empty when the agent
-        stopped? Its inode and, where the file system has them, its generation: the next live file
-        on the same inode, freed while the agent was away, is another (the empty backup beside it was
-        taken for a copytruncate copy, and lines rotated out unread named that window:
-        test_lines_rotated_out_while_stopped_without_a_glob_are_not_called_a_copytruncate_window)."""
-        gen = self._restored_empty.get((f.dev, f.ino)) if self.first_scan else None
-        return gen is not None and (gen < 0 or f.gen < 0 or gen == f.gen)
-
-    def _head_copy_of_grown(self, o: Observed) -> bool:
-        """`o`, new under a rotated name, holds exactly the head of the live file `f` of its family,
-        which held no more than that head at the last scan and has grown since: copytruncate copied
-        `f` then and truncated it, and the writer gave it its head again (a CSV or layout header)
-        before this scan — a cut that neither its bytes nor its mtime show (`create` would have
-        renamed `f` itself). What was written between the copy and the truncation is in no file:
-        warned and counted, naming both (`o` is kept as a proven copy: all it holds was read; `f` is
-        read on). Proven "a copy of f's head" by _is_copy instead, the window went unsaid."""
-        key = (o.st.st_dev, o.st.st_ino)
-        if self.first_scan or key in self.copies or not self._is_rotated_name(o.path):
-            return False
-        for f in list(self.files.values()):
-            s = f.state
-            if (s is None or not s.head_len or f.path != f.family or f.family != o.family or f.gz or f.deleted
-                    or self._grown_at_head.get((f.dev, f.ino)) != s.head_len):
-                continue
-            try:
-                st = os.stat(f.path)
-            except OSError:
-                return False
-            with self.fds.reading(o) as fh:
-                if fh is None:
-                    return False  # (renamed since the listing: _is_copy says so; decided at the next scan)
-                if (st.st_dev, st.st_ino) != (f.dev, f.ino) or self.matcher.readable_len(fh, o) != s.head_len \
-                        or not self.matcher.head_is(fh, s):
-                    continue
-            self.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
-            self.ledger.lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file (found "
-                                          "by the copy, holding no more than the first line the file held when last looked "
-                                          "at, which it has again; copytruncate rotation loses what is written in that "
-                                          "window; rotate with `create` to lose nothing)", unknown=True)
-            return True
-        return False
-
-    def _empty_known(self, live: Followed) -> bool:
-        """Is another file of `live`'s family known that was empty when last seen (an empty .gz may
-        be made from it)?"""
-        if live.family in self._emptied:  # (deleted at this scan)
-            return True
-        if any(x is not live and x.family == live.family and x.state is None and not x.seen_size
-               for x in self.files.values()):
-            return True
-        return any(lo.state.family == live.family and not (lo.state.head_len or lo.state.size)
-                   for lo in self.loose.values())
-
-    def _replaces_deleted(self, o: Observed) -> bool:
-        """`o`, new under the name of a followed file just deleted, holds what was read of it: a copy
-        of it, written whole and renamed over it (rsync, rclone, azcopy keep a synced file so). The
-        content goes on in `o` from where it was read (read again from its start, every line was
-        shipped twice, silently). True when `o` took it."""
-        if o.gz:
-            return False
-        for f in list(self.files.values()):
-            s = f.state
-            if not f.deleted or f.path != o.path or f.gz or s is None or s.offset <= s.head_len:
-                continue
-            lo = Loose(s)
-            try:
-                resume = self.matcher.holds_read(lo, o)
-            except MovedDuringScan:
-                continue
-            if resume is None or resume < s.offset:
-                continue
-            self._unfollow(f)
-            self._attach(self.loose[s.fid], o, resume)
-            self.log.info(f"{o.path} was replaced by a copy of itself holding what was read (a sync tool's rename "
-                          "over it): read on from there", extra={"path": o.path, "offset": resume})
-            return True
-        return False
-
     def _edited_copy(self, o: Observed) -> bool:
         """`o`, new at the live name of a followed file deleted since (renamed over it), which the
         agent still holds open: is it that file edited (`sed -i`, an editor saving by rename)? Then
@@ -1319,7 +830,7 @@ class Prospector:
                                      extra={"path": o.path, "bytes_repeated": shared})
                 return False
             if edit.resume == s.offset and edit.start >= s.offset:
-                return False  # (a plain copy: _replaces_deleted's)
+                return False  # (a plain copy: copies.replaces_deleted's)
             self.log.warning(f"{o.path} was replaced by an edited copy of the file it replaced (`sed -i`, or an editor "
                              f"saving by rename; the old file, deleted, is read on to its end): bytes {edit.start} to "
                              f"{edit.old_end} of what was read were changed ({edit.says()}; bytes {edit.start} to "
@@ -1330,18 +841,6 @@ class Prospector:
             self._follow_new(o, edit.resume)
             return True
         return False
-
-    @staticmethod
-    def _oldest(files: list[Observed]) -> Observed | None:
-        """The one file of `files` last written before all the others (by mtime, then by a larger
-        rotation number, app.log.2 before app.log.1); None when none is, or `files` is empty."""
-        def age(o: Observed) -> tuple[int, int]:
-            digits = re.search(r"(\d+)(?:\.gz)?$", o.path)
-            return o.st.st_mtime_ns, -int(digits.group(1)) if digits else 0
-        ranked = sorted(files, key=age)
-        if not ranked or len(ranked) > 1 and age(ranked[0]) == age(ranked[1]):
-            return None
-        return ranked[0]
 
     def _is_rotated_name(self, path: str) -> bool:
         return self.families.has_rotated_name(path)
@@ -1362,20 +861,6 @@ class Prospector:
         """Is `f` under a rotated name of the live `family` (see _lives_of)?"""
         return family in self._lives_of(f.path, f.family)
 
-    def _wait(self, key: tuple[int, int], o: Observed, other: str, now: float) -> bool:
-        """True while `o` may still wait to be told apart; False (read it) once the wait is over."""
-        since, _, _, size = self.undecided.setdefault(key, (now, o.path, other, o.st.st_size))
-        if o.st.st_size > size:
-            self.undecided[key] = (since, o.path, other, o.st.st_size)
-        if now - since < UNDECIDED_SECONDS:
-            return True
-        self.undecided_read += 1
-        self.events.read_undecided()
-        self.log.warning(f"could not tell whether {o.path} is a copy of {other} (it holds no more than their shared "
-                         f"first line, or cannot be compared) after {UNDECIDED_SECONDS:.0f} s; read as a new file: "
-                         "if it is a copy, its lines are repeated", extra={"path": o.path})
-        return False
-
     def _attach(self, lo: Loose, o: Observed, resume: int | None = None) -> None:
         """Follow the loose content `lo` in the file `o`. `resume`: where to go on reading when
         `o` was matched by content (a copy shorter than what was read ends there)."""
@@ -1394,10 +879,10 @@ class Prospector:
             self.pending[s.key] = s
         if moved:
             if lo.cut_in_place and not s.gz:
-                self._left_in_copy[(s.dev, s.ino)] = (o.path, self._copy_len(o))
+                self._left_in_copy[(s.dev, s.ino)] = (o.path, copies.copy_len(self, o))
             s.dev, s.ino, s.gz, s.gen = o.st.st_dev, o.st.st_ino, o.gz, self.matcher.gen_of(o)
             if lo.truncated:
-                self._copytruncate_loss(lo, o, resume)
+                gone.copytruncate_loss(self, lo, o, resume)
             if resume is not None and resume < s.offset:
                 # A copy that ends before what was read: all of it was read; it is done. (Its
                 # mark is taken from its own bytes below.)
@@ -1423,26 +908,6 @@ class Prospector:
             if resume is not None and s.offset == resume:
                 s.mark = digest(f.tail) if s.offset else ""
             self.pending[s.key] = s
-
-    def _copy_len(self, o: Observed) -> int:
-        """What `o` holds, decompressed (0 when that cannot be had: it then explains no hole)."""
-        if not o.gz:
-            return o.st.st_size
-        with self.fds.reading(o) as fh:
-            return 0 if fh is None else self.matcher.readable_len(fh, o) or 0
-
-    def _copytruncate_loss(self, lo: Loose, o: Observed, resume: int | None) -> None:
-        """The copy of a truncated live file was found: what was written between the copy and
-        the truncation is in neither (logrotate(8) says so). What we saw of it is counted; more
-        may have been written after our last look."""
-        s = lo.state
-        copy_end = resume if resume is not None and resume < s.offset else None
-        if copy_end is None:
-            copy_end = o.st.st_size if not o.gz else lo.trunc_size
-        seen = max(0, lo.trunc_size - max(copy_end, s.offset))
-        self.ledger.lost(s.family, seen, f"were written between the copy to {o.path} and the truncation (copytruncate "
-                                         "rotation loses what is written in that window; rotate with `create` and have "
-                                         "the writer reopen its file to lose nothing)", unknown=True)
 
     def _load_tail(self, f: Followed, s: FileState) -> None:
         """f.tail: the bytes of `f` before the offset of its state `s`."""
@@ -1582,160 +1047,22 @@ class Prospector:
             lo = Loose(f.state)
             if (f.deleted or f.unnamed) and f.at_eof:
                 # Read to its end through the descriptor (moved away, it is no loss either).
-                self._tombstone(lo, time.monotonic())
+                gone.tombstone(self, lo, time.monotonic())
             self.loose[f.state.fid] = lo
             self.families.add(lo.state.family)
 
-    def _tombstone(self, lo: Loose, now: float) -> None:
-        """Read to its end and gone: kept TOMBSTONE_SECONDS from now, also across restarts."""
-        lo.gone_at = now
-        lo.state.bury(time.time())
-        self.pending[lo.state.key] = lo.state
-
-    def _finish_unfinished(self, f: Followed) -> bool:
-        """A deleted file about to be let go, read to its end but for a last line without its
-        newline (the writer died mid-line, then the file rotated away): that line will never end.
-        It is read once more and shipped as it is, tagged UNFINISHED, not dropped with the file.
-        True: it waits for that read."""
-        s = f.state
-        if s is None or f.final or s.offset >= f.size:
-            return False
-        f.final, f.at_eof = True, False
-        return True
-
-    def _rewritten_unseen(self, f: Followed) -> bool:
-        """Was the live file `f`, read no further than its head, truncated and written again since
-        the last scan, its bytes not showing it? An append-only file whose mtime moved has grown;
-        one that has not grown was cut (copytruncate: the copy holds its head, or nothing more,
-        and the truncated file got its header again, or stayed empty). Further into a file, the
-        bytes before the offset show a truncation (check_truncated)."""
-        s = f.state
-        if f.gz or f.deleted or f.unnamed or f.path != f.family or f.zeros:
-            return False  # (f.zeros: a mapped file fills its zeros, it does not grow)
-        if s is not None and (s.offset > s.head_len or s.cont):
-            return False
-        try:
-            if f.fh is not None:
-                st = f.fh.stat()
-            else:
-                # Closed (over the descriptor budget, or idle): looked at by its name, if that is still
-                # its inode. (Told only while open, a closed live file emptied by copytruncate, its copy
-                # empty, went unsaid: torture seed 1069.)
-                st = os.stat(f.path)
-                if (st.st_dev, st.st_ino) != (f.dev, f.ino):
-                    return False
-        except OSError:
-            return False
-        if st.st_mtime_ns == f.mtime_ns or st.st_size > f.seen_size:
-            return False
-        f.mtime_ns, f.seen_size, f.settled = st.st_mtime_ns, st.st_size, False  # (once)
-        return True
-
     def _check_cut(self, f: Followed) -> None:
         """A scan's first look at a followed file: content cut under our offset (check_truncated, open), or
-        rewritten before anything of it was read (open or closed: _rewritten_unseen)."""
+        rewritten before anything of it was read (open or closed: truncation.rewritten_unseen)."""
         if f.fh is not None and is_identified(f):
-            if not self.check_truncated(f) and self._rewritten_unseen(f):
-                self.check_truncated(f, force=True)
-        elif f.state is None and self._rewritten_unseen(f):
+            if not truncation.check_truncated(self, f) and truncation.rewritten_unseen(self, f):
+                truncation.check_truncated(self, f, force=True)
+        elif f.state is None and truncation.rewritten_unseen(self, f):
             self.ledger.lost(f.path, 0, "were written to it and cut away (truncated in place: a copytruncate rotation, "
                                         "or a writer reopening it with O_TRUNC) before a complete line of it was read; "
                                         "a copy, if one was made, is read as a new file, what was written after the "
                                         "copy is in no file (rotate with `create` to lose nothing)", unknown=True)
             f.start, f.cut_seen = 0, True
-
-    def check_truncated(self, f: Identified, size: int | None = None, force: bool = False) -> bool:
-        """Content replaced under our offset (copytruncate, Log4j MaxBackupIndex=0, a writer
-        opening with O_TRUNC): the old content leaves the inode, which starts again as new.
-        `size`: the file's size if the caller just took it. `force`: known replaced
-        (_rewritten_unseen)."""
-        s = f.state
-        if f.gz:
-            return False
-        if size is None:
-            if f.fh is None:
-                return False  # (closed: only a size just taken can show it cut)
-            try:
-                size = f.fh.stat().st_size
-            except OSError:
-                return False
-        truncated = force or size < s.offset
-        if not truncated and f.tail and f.fh is not None:
-            n = len(f.tail)
-            truncated = f.fh.read(s.offset - n, n) != f.tail
-        elif not truncated and not s.offset and s.head_len and f.fh is not None:
-            # Nothing read yet, so no bytes before the offset to compare: the head it was
-            # identified by shows a file truncated and written again since (under a writer without
-            # O_APPEND it starts with a hole now: read from 0 under the old state, a restart took
-            # it for another file and read it again).
-            truncated = not self.matcher.head_is(f.fh, s)
-        if not truncated:
-            return False
-        self.rotations += 1
-        self.events.rotated()
-        kept = 0 if force else self._read_prefix_end(f, size)
-        collapsed = 0 if force or kept else self._collapsed_by(f, size)
-        if collapsed:
-            kept = s.offset - collapsed
-            kept_head = f.fh is not None and self.matcher.head_is(f.fh, s)
-            where = "within what was read, its head kept" if kept_head else "at its head"
-            self.log.info(f"{f.path} was cut {where} in place by {collapsed} bytes (fallocate --collapse-range): what "
-                          f"was read of it ends at byte {kept} now, nothing unread was removed: reading on from there",
-                          extra={"path": f.path, "offset": s.offset, "size": size, "bytes_cut": collapsed})
-        elif kept:
-            self.log.info(f"file cut back in place to {size} bytes, the first {kept} of them what was read of it: "
-                          "reading on from there", extra={"path": f.path, "offset": s.offset, "size": size})
-        else:
-            self.log.info("file truncated: reading it again from its start",
-                          extra={"path": f.path, "offset": s.offset, "size": size})
-        window = f.window
-        self._unfollow(f)  # the old content is looked for elsewhere (a copy) or reported lost
-        lo = self.loose[s.fid]
-        lo.since, lo.truncated, lo.cut_to, lo.collapsed = time.monotonic(), True, kept, collapsed
-        lo.window, lo.trunc_size = window, max(f.size, s.size)
-        try:
-            st = os.stat(f.path)
-            if (st.st_dev, st.st_ino) == (f.dev, f.ino):
-                new = self._follow_new(Observed(f.path, f.family, True, st, False), kept, cut=True)
-                if new is not None:
-                    if kept and new.state is not None and new.state.offset != kept:
-                        # (identify steps back to a line start: a cut inside a line already
-                        # shipped leaves a piece of it, which is not shipped again.)
-                        new.state.offset = kept
-                        self._load_tail(new, new.state)
-                        new.state.mark = digest(new.tail)
-        except OSError:
-            pass
-        return True
-
-    def _read_prefix_end(self, f: Followed, size: int) -> int:
-        """The live file `f`, its bytes before the read offset changed, holds what was read of it
-        up to where? (Cut back in place to a size — `truncate -s`, a tool trimming it to a size
-        limit — and maybe written on since.) Its bytes compared with those kept in f.window: the
-        whole file when they all agree, else the last line end where they still do. 0 when it is
-        not proven past its head (another content: copytruncate, a writer with O_TRUNC; a shared
-        header alone proves nothing) or the window does not reach back to it (a cut far behind
-        the read offset, or after a restart: then it is read again from its start). A line
-        written after the cut identical to the one it replaced cannot be told from it."""
-        s = f.state
-        if s is None or f.fh is None or not f.window:
-            return 0
-        first = s.offset - len(f.window)  # file offset of window[0]
-        lo = max(first, 0)
-        if size <= max(s.head_len, lo):
-            return 0
-        theirs = f.fh.read(lo, min(size, s.offset) - lo)
-        ours = f.window[lo - first : lo - first + len(theirs)]
-        common = len(os.path.commonprefix([theirs, ours]))  # (works on bytes: the agreeing start)
-        if common == len(theirs) == size - lo:
-            end = size
-        else:
-            end = lo + theirs.rfind(b"\n", 0, common) + 1
-        if end <= max(s.head_len, lo) or end - lo < min(MARK_MAX, end):
-            return 0
-        if first > 0 and not self.matcher.head_is(f.fh, s):
-            return 0
-        return end
 
     def _collapsed_by(self, f: Followed, size: int) -> int:
         """The live file `f`, its bytes before the read offset changed, still holds them some whole
@@ -1767,26 +1094,6 @@ class Prospector:
                 return d
         return 0
 
-    def bury_deleted(self) -> None:
-        """At a stop: a followed file deleted since the last scan and read to its end is saved as gone
-        now (a tombstone), as that scan would have: after the restart its checkpoint, naming a file
-        no longer there, was taken for the live file rotated away unread, a loss counted though
-        nothing was unread (a cleaner and a stop at the same moment)."""
-        for f in list(self.files.values()):
-            if f.fh is None or f.state is None or not f.at_eof:
-                continue
-            try:
-                st = f.fh.stat()
-            except OSError:
-                continue
-            if st.st_nlink == 0 and (f.gz or f.state.offset >= st.st_size):
-                f.deleted = True
-                self._unfollow(f)
-                if self.holder is not None:
-                    # A copy the holder took meanwhile (it met the file after the scan that opened it)
-                    # holds nothing unread: let go now, not named lost as a held file never read.
-                    self.holder.release((f.dev, f.ino))
-
     def may_open(self, f: Followed) -> bool:
         """May `f` be opened to be read now (its descriptor is open, or may be opened by its name)?"""
         if f.fh is None and f.state is not None and f.state.offset <= f.size <= max(f.state.offset, f.read_to) and not f.gz:
@@ -1805,73 +1112,6 @@ class Prospector:
             return True
         return self._is_rotated_name(path)  # of a family followed (or waiting to be found again): worth a scan
 
-    def close_idle(self) -> None:
-        """Release descriptors of files idle for close_inactive (reopened by identity later)."""
-        now = time.monotonic()
-        for f in list(self.files.values()):
-            if f.fh is not None and f.at_eof and now - f.active_at >= min(self.close_inactive, self._deleted_grace(f)):
-                if f.deleted:
-                    if not self._finish_unfinished(f):
-                        self._let_go_deleted(f)
-                        self._unfollow(f)
-                    continue
-                if f.unnamed and not f.gz:
-                    self._let_go_moved_away(f, now)
-                elif not self.fds.keeps_its_name(f):
-                    continue  # renamed or deleted since the last scan: that scan decides first
-                f.fh.close()
-                f.fh = None
-                f.window = b""
-                if self.holder is not None:
-                    self.holder.tailer_closed((f.dev, f.ino))
 
-    def _deleted_grace(self, f: Followed) -> float:
-        """How long a followed file, idle, is kept open: a deleted one DELETED_GRACE (rotated away,
-        its writer done with it) — unless it was written to after its deletion (`rm` of a live log
-        whose writer keeps it open: an audit log may write once in ten minutes), then
-        close_inactive, as a named file."""
-        if not f.deleted:
-            return self.close_inactive
-        if not f.written_deleted and f.fh is not None:
-            try:
-                st = f.fh.stat()
-            except OSError:
-                return DELETED_GRACE
-            # Written to since a scan found it deleted: its size or mtime moved, whatever the clocks.
-            # Before that: the unlink set its ctime, and a write since sets mtime and ctime alike
-            # (the kernel's file_update_time), so no later write leaves mtime behind — but only
-            # an mtime from this host's clock can be compared: one ahead of it (a writer on another
-            # host, an NFS or SMB server's clock) is past any local ctime, and every rotated file
-            # deleted after it was read was called an `rm` of a live log.
-            seen = f.deleted_seen
-            f.written_deleted = st.st_nlink == 0 and (
-                seen is not None and seen != (st.st_size, st.st_mtime_ns)
-                or st.st_ctime_ns <= st.st_mtime_ns <= time.time_ns())
-        return self.close_inactive if f.written_deleted else DELETED_GRACE
 
-    def _let_go_deleted(self, f: Followed) -> None:
-        """A deleted file read to its end is let go. One its writer wrote to after the deletion may
-        still be written to: what comes then is in no file the agent can reach. Said (not counted:
-        nothing may come)."""
-        if f.written_deleted:
-            self.log.warning(f"data possibly lost: {f.path} was deleted while its writer kept it open and wrote on "
-                             f"(`rm` of a live log?); let go after {self.close_inactive:g} s idle: what its writer "
-                             "writes to it from now on is in no file the agent can reach (restart the writer, or make "
-                             "it reopen its log; `close_inactive` sets how long such a file is kept)",
-                             extra={"path": f.path})
 
-    def _let_go_moved_away(self, f: Followed, now: float) -> None:
-        """`f`, open under no followed name, idle for close_inactive, is let go: where is it now?"""
-        if f.fh is None:
-            return
-        try:
-            path = os.readlink(f"/proc/self/fd/{f.fh.fd}")
-            st = os.stat(path)
-        except OSError:
-            return
-        if (st.st_dev, st.st_ino) != (f.dev, f.ino):
-            return  # deleted meanwhile (the link reads "… (deleted)"), or renamed again
-        self.moved_away[(f.dev, f.ino)] = (path, now)
-        self.log.info(f"let go of {path} (moved out of the followed paths; read to its end, idle for "
-                      f"{self.close_inactive:g} s): it is looked at in each full scan for "
-                      f"{TOMBSTONE_SECONDS / 3600:.0f} h, and read again if written to", extra={"path": path})

@@ -12,6 +12,7 @@ import logging
 import os
 from typing import Any, Callable, Iterable
 
+from shipper.tail import letting_go, truncation
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.descriptors import fd_budget
 from shipper.tail.events import TailEvents
@@ -19,8 +20,9 @@ from shipper.tail.followed import Followed, Loose
 from shipper.tail.harvester import Chunk, Harvester
 from shipper.tail.holder import Holder
 from shipper.tail.losses import LossLedger
-from shipper.tail.prospector import STARTED_GLOB, Prospector
+from shipper.tail.prospector import Prospector
 from shipper.tail.reader import OpenFile
+from shipper.tail.scan_rules import STARTED_GLOB
 
 __all__ = ["Chunk", "STARTED_GLOB", "Tailer"]
 
@@ -101,7 +103,7 @@ class Tailer:
         self.prospector.report_escapes(stopping)
 
     def close_idle(self) -> None:
-        self.prospector.close_idle()
+        letting_go.close_idle(self.prospector)
 
     def unwatched(self) -> list[Followed]:
         """The followed files inotify cannot report writes to: deleted while open, moved away
@@ -172,8 +174,8 @@ class Tailer:
         return {os.path.dirname(f.path) for f in self.files.values() if not f.deleted}
 
     def bury_deleted(self, emit: Callable[[Chunk], None]) -> None:
-        """At a stop: the deleted files read to their end saved as gone (Prospector.bury_deleted)."""
-        self.prospector.bury_deleted()
+        """At a stop: the deleted files read to their end saved as gone (letting_go.bury_deleted)."""
+        letting_go.bury_deleted(self.prospector)
         self.flush(emit)
 
     def flush(self, emit: Callable[[Chunk], None]) -> None:
@@ -209,7 +211,7 @@ class Tailer:
             pre = fh.size()
         except OSError:
             pre = 0
-        if not f.gz and self.prospector.check_truncated(f, pre):
+        if not f.gz and truncation.check_truncated(self.prospector, f, pre):
             return False
         return self.harvester.read(f, fh, pre, emit, stop)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 
-from shipper.tail import prospector as prospector_mod
+from shipper.tail import scan_rules
 from tests.tail.conftest import Follower, assert_exactly_once
 
 
@@ -63,7 +63,7 @@ def test_checkpoint_out_of_scope_too_long_is_forgotten(tmp_path):
     f.settle()
     reload(f, [a])
     (st,) = states_of(f, "b.log")
-    st["unmatched"] -= prospector_mod.OUT_OF_SCOPE_SECONDS + 1  # out of scope that long (across a restart)
+    st["unmatched"] -= scan_rules.OUT_OF_SCOPE_SECONDS + 1  # out of scope that long (across a restart)
     reload(f, [a])
     assert states_of(f, "b.log") == [] and f"seen:{b}" not in f.state
     assert f"seen:{a}" in f.state

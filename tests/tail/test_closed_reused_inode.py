@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from shipper.tail import prospector as prospector_mod
+from shipper.tail import scan_rules
 from tests.tail.conftest import Follower, assert_exactly_once
 from tests.tail.test_identity import reuse_inode
 
@@ -329,7 +329,7 @@ def test_a_copy_on_a_closed_backups_inode_renamed_during_two_scans_is_not_read_a
     with it, so the live file's truncated content was counted missing at both and called lost ("no copy
     was found"), and the copy read again from 0 as a new file at the next scan. A content is not missing
     from a scan in which a file of its family was renamed before it could be compared."""
-    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)
+    monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
     d = ext4_tmp / "logs"
     d.mkdir()
     log = d / "app.log"

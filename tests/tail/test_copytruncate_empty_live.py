@@ -13,14 +13,14 @@ import shutil
 
 import pytest
 
-from shipper.tail import prospector as prospector_mod
+from shipper.tail import scan_rules
 from tests.tail.conftest import Follower
 from tests.tail.test_files import write
 
 
 @pytest.fixture(autouse=True)
 def fast_missing(monkeypatch):
-    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)
+    monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
 
 def lost(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.getMessage().startswith("data lost")]

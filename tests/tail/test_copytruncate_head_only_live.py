@@ -12,7 +12,7 @@ import logging
 
 import pytest
 
-from shipper.tail import prospector as prospector_mod
+from shipper.tail import scan_rules
 from tests.tail.conftest import Follower
 from tests.tail.test_copytruncate_empty_live import copytruncate
 from tests.tail.test_files import write
@@ -22,7 +22,7 @@ HEADER = "time,user,action,object"
 
 @pytest.fixture(autouse=True)
 def fast_missing(monkeypatch):
-    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)
+    monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
 
 
 def warnings(caplog) -> list[str]:

@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from shipper.tail import prospector as prospector_mod
+from shipper.tail import scan_rules
 from tests.tail.conftest import Follower
 from tests.tail.test_files import write
 from tests.tail.test_identity import HEADER, expect, records
@@ -21,7 +21,7 @@ from tests.tail.test_identity import HEADER, expect, records
 
 @pytest.fixture(autouse=True)
 def fast_missing(monkeypatch):
-    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)
+    monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
 
 def compress_rotate(log, backups: int = 3) -> None:
     """Log4j 2 with the newest backup at .1: shift the .gz backups, rename, compress, new live file."""

@@ -69,9 +69,9 @@ def test_a_file_read_though_it_could_not_be_told_from_a_copy_is_counted(tmp_path
     """A rotated file holding only the first line of the live one (a shared header) cannot be told
     from a copy of it; once the wait is over it is read as new, warned, and counted in
     shipper_files_undecided_read (through the tailer's events, as it happens)."""
-    from shipper.tail import prospector as prospector_mod
+    from shipper.tail import scan_rules
 
-    monkeypatch.setattr(prospector_mod, "UNDECIDED_SECONDS", 0.0)  # (no wait: read at the first look)
+    monkeypatch.setattr(scan_rules, "UNDECIDED_SECONDS", 0.0)  # (no wait: read at the first look)
     log = tmp_path / "app.log"
     log.write_bytes(b'{"header": 1}\n{"a": 1}\n')
     state: dict = {}

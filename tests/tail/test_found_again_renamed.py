@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from shipper.tail import prospector as prospector_mod
+from shipper.tail import scan_rules
 from tests.tail.conftest import Follower
 from tests.tail.test_files import write
 from tests.tail.test_identity import HEADER, expect, logrotate, records
@@ -21,7 +21,7 @@ CREATE_COMPRESS = "  create\n  compress"
 
 @pytest.fixture(autouse=True)
 def fast_missing(monkeypatch):
-    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)
+    monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
 
 
 def test_backup_found_renamed_after_a_restart_and_deleted_while_stopped_is_no_loss(tmp_path, caplog):

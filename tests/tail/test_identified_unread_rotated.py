@@ -13,7 +13,7 @@ import logging
 
 import pytest
 
-from shipper.tail import prospector as prospector_mod
+from shipper.tail import scan_rules
 from tests.tail.conftest import Follower
 from tests.tail.test_files import write
 from tests.tail.test_identity import HEADER, expect, logrotate, records
@@ -23,7 +23,7 @@ COMPRESS = "  compress"
 
 @pytest.fixture(autouse=True)
 def fast_missing(monkeypatch):
-    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)
+    monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
 
 
 class KilledInFlight(Follower):

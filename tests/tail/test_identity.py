@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from shipper.tail import harvester as harvester_mod, prospector as prospector_mod
+from shipper.tail import harvester as harvester_mod, scan_rules
 from tests.tail.conftest import Follower
 from tests.tail.test_files import LOGROTATE, write
 
@@ -35,7 +35,7 @@ def expect(n: int) -> list[bytes]:
 
 @pytest.fixture
 def fast_missing(monkeypatch):
-    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)
+    monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
 
 
 @pytest.mark.parametrize("options", ["  compress\n  create", "  compress\n  delaycompress\n  create", "  create"])
@@ -148,7 +148,7 @@ def test_real_logrotate_copytruncate_with_a_header_repeats_nothing(tmp_path, fas
 def test_a_copy_too_short_to_tell_waits_then_is_read_with_a_warning(tmp_path, monkeypatch, fast_missing, caplog):
     """A rotated file holding only the header a followed file starts with cannot be told apart:
     it is not guessed a copy for ever, nor read at once; after the bounded wait it is read, warned."""
-    monkeypatch.setattr(prospector_mod, "UNDECIDED_SECONDS", 0.6)
+    monkeypatch.setattr(scan_rules, "UNDECIDED_SECONDS", 0.6)
     d = tmp_path / "logs"
     d.mkdir()
     log = d / "app.log"
@@ -357,7 +357,7 @@ def test_copytruncate_copy_shorter_than_what_was_read_is_proven_after_a_restart(
     """Seed 215: the reader read past the end of a copytruncate copy, which is then compressed;
     the agent restarts before it saw the truncation, so the bytes kept in memory to prove the copy
     are gone. The checkpoint's earlier read positions prove it: nothing is read twice."""
-    monkeypatch.setattr(prospector_mod, "UNDECIDED_SECONDS", 0.3)
+    monkeypatch.setattr(scan_rules, "UNDECIDED_SECONDS", 0.3)
     d = tmp_path / "logs"
     d.mkdir()
     log = d / "app.log"
@@ -484,8 +484,8 @@ def test_a_compressed_copy_of_a_one_line_file_is_not_read_again_silently_after_a
     content only as read to its head. A first line no other file of the family has (an event)
     proves the .gz a copy: nothing read twice, no warning. A first line the files share (a
     header) proves nothing: the .gz waits and, read, is warned as a possible repeat."""
-    monkeypatch.setattr(prospector_mod, "UNDECIDED_SECONDS", 0.3)
-    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)
+    monkeypatch.setattr(scan_rules, "UNDECIDED_SECONDS", 0.3)
+    monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
     d = tmp_path / "logs"
     d.mkdir()
     log = d / "app.log"
@@ -519,8 +519,8 @@ def test_a_copy_holding_only_the_head_is_not_read_again_silently_when_the_trunca
     it before the truncation. The copy holds no more than the first line (which a shared header
     could be): it waits. The truncated content is then called gone; the copy, read after that,
     is warned as a possible repeat, not read silently."""
-    monkeypatch.setattr(prospector_mod, "UNDECIDED_SECONDS", 0.3)
-    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)
+    monkeypatch.setattr(scan_rules, "UNDECIDED_SECONDS", 0.3)
+    monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
     d = tmp_path / "logs"
     d.mkdir()
     log = d / "app.log"
@@ -578,7 +578,7 @@ def test_an_empty_log_rotated_and_compressed_is_no_undecided_copy_nor_a_loss(tmp
     at each rotation. A complete gzip stream with no line is no copy to wait for (it was warned
     "could not tell whether … is a copy of its own complete data" after the wait), and deleting
     it loses nothing (its compressed size was counted as bytes lost)."""
-    monkeypatch.setattr(prospector_mod, "UNDECIDED_SECONDS", 0.3)
+    monkeypatch.setattr(scan_rules, "UNDECIDED_SECONDS", 0.3)
     d = tmp_path / "logs"
     d.mkdir()
     log = d / "app.log"
@@ -698,8 +698,8 @@ def test_a_copy_holding_only_a_first_line_of_its_own_is_the_content_it_starts_ac
     read on past it, then the file was truncated and written again. The copy holds no more than a
     first line no other file of the family has: the truncated content goes on in it (all read),
     so after the content is gone and the agent restarts the copy is still known, not read again."""
-    monkeypatch.setattr(prospector_mod, "UNDECIDED_SECONDS", 0.3)
-    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)
+    monkeypatch.setattr(scan_rules, "UNDECIDED_SECONDS", 0.3)
+    monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
     d = tmp_path / "logs"
     d.mkdir()
     log = d / "app.log"
@@ -726,7 +726,7 @@ def test_a_file_identified_but_not_yet_read_and_cut_under_a_non_appending_writer
     without O_APPEND, which goes on at its old offset. At offset 0 no bytes before the offset can
     show that: the head it was identified by does. (It was read from 0 under the old state, the
     hole skipped; after a restart the state's head matched nothing and the file was read again.)"""
-    monkeypatch.setattr(prospector_mod, "UNDECIDED_SECONDS", 0.3)  # (the copy, shorter than the old content, waits)
+    monkeypatch.setattr(scan_rules, "UNDECIDED_SECONDS", 0.3)  # (the copy, shorter than the old content, waits)
     d = tmp_path / "logs"
     d.mkdir()
     log = d / "app.log"

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from shipper.tail import descriptors as descriptors_mod, matching as matching_mod, prospector as prospector_mod
+from shipper.tail import descriptors as descriptors_mod, matching as matching_mod, scan_rules
 from tests.tail.conftest import Follower
 
 HEADER = b"# time level logger message (a header every file shares)"
@@ -38,7 +38,7 @@ class CompressedIdentity(RuleBasedStateMachine):
         self.backups = 2
         self._new_live()
         # (no waiting on the clock: a file missing from two scans is gone at once)
-        self.patch = mock.patch.object(prospector_mod, "MISSING_SECONDS", 0.0)
+        self.patch = mock.patch.object(scan_rules, "MISSING_SECONDS", 0.0)
         self.patch.start()
         self.f = Follower([self.live], self.dir, max_open=self.budget, close_inactive=0.0)
         self.f.poll()

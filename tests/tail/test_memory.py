@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 
-import shipper.tail.prospector as prospector_mod
+from shipper.tail import scan_rules
 from tests.tail.conftest import Follower
 
 
 def test_a_tombstone_ages_across_restarts_and_is_let_go(tmp_path, monkeypatch):
-    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)
-    monkeypatch.setattr(prospector_mod, "DELETED_GRACE", 0.0)
+    monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
+    monkeypatch.setattr(scan_rules, "DELETED_GRACE", 0.0)
     d = tmp_path / "logs"
     d.mkdir()
     live = d / "a.log"
@@ -34,7 +34,7 @@ def test_a_tombstone_ages_across_restarts_and_is_let_go(tmp_path, monkeypatch):
     # An hour later (its recorded time moved back): the first scan after a restart lets it go,
     # in memory and in the checkpoint.
     (key,) = [k for k, v in fol.state.items() if k.startswith("f:") and v["gone"]]
-    fol.state[key] = {**fol.state[key], "gone": fol.state[key]["gone"] - prospector_mod.TOMBSTONE_SECONDS - 1}
+    fol.state[key] = {**fol.state[key], "gone": fol.state[key]["gone"] - scan_rules.TOMBSTONE_SECONDS - 1}
     fol.restart()
     fol.poll()
     assert fol.tailer.loose == {}
@@ -51,8 +51,8 @@ def test_a_tombstone_keeps_no_earlier_marks_and_its_compressed_copy_is_still_kno
     still known by its end: nothing is read twice."""
     import gzip
 
-    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)
-    monkeypatch.setattr(prospector_mod, "DELETED_GRACE", 0.0)
+    monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
+    monkeypatch.setattr(scan_rules, "DELETED_GRACE", 0.0)
     d = tmp_path / "logs"
     d.mkdir()
     live = d / "a.log"
@@ -92,8 +92,8 @@ def test_rotations_and_restarts_keep_the_follower_bounded(tmp_path, monkeypatch)
     hour passes: only the three files on disk are left, in memory and in the checkpoint. Before,
     every restart made the tombstones young again: with a reload more often than hourly they were
     never let go (the soak's state_dir and RSS growth)."""
-    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)
-    monkeypatch.setattr(prospector_mod, "DELETED_GRACE", 0.0)
+    monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
+    monkeypatch.setattr(scan_rules, "DELETED_GRACE", 0.0)
     d = tmp_path / "logs"
     d.mkdir()
     live = d / "a.log"
@@ -118,7 +118,7 @@ def test_rotations_and_restarts_keep_the_follower_bounded(tmp_path, monkeypatch)
     tombstones = [k for k, v in fol.state.items() if k.startswith("f:") and v.get("gone")]
     assert len(tombstones) == 28  # the deleted backups, each read to its end
     for k in tombstones:  # an hour later
-        fol.state[k] = {**fol.state[k], "gone": fol.state[k]["gone"] - prospector_mod.TOMBSTONE_SECONDS - 1}
+        fol.state[k] = {**fol.state[k], "gone": fol.state[k]["gone"] - scan_rules.TOMBSTONE_SECONDS - 1}
     fol.restart()
     fol.poll()
     assert len(fol.tailer.files) == 3 and fol.tailer.loose == {}

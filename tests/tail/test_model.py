@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from shipper.tail import prospector as prospector_mod
+from shipper.tail import scan_rules
 from tests.tail.conftest import Follower
 
 pytestmark = pytest.mark.slow
@@ -175,7 +175,7 @@ class CheckedModel(TailModel):
 
 
 def test_tail_model(monkeypatch):
-    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)  # the model's scans come fast
+    monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)  # the model's scans come fast
     CheckedModel.TestCase.settings = settings(max_examples=200, stateful_step_count=40, deadline=None,
                                               suppress_health_check=list(HealthCheck))
     CheckedModel.TestCase().runTest()

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from shipper.tail import prospector as prospector_mod
+from shipper.tail import scan_rules
 from tests.tail.conftest import Follower
 from tests.tail.test_files import write
 from tests.tail.test_identity import reuse_inode
@@ -20,7 +20,7 @@ HEADER = "# time level logger message"
 
 @pytest.fixture
 def fast_missing(monkeypatch):
-    monkeypatch.setattr(prospector_mod, "MISSING_SECONDS", 0.0)
+    monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
 
 
 def records(f: Follower) -> list[bytes]:

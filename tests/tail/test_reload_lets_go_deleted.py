@@ -10,7 +10,7 @@ import os
 import threading
 import time
 
-from shipper.tail.prospector import DELETED_GRACE
+from shipper.tail.scan_rules import DELETED_GRACE
 from tests.tail.test_hold import write_rotating
 from tests.tail.test_hold_handover import Run
 from tests.tail.test_live import WAIT

@@ -14,9 +14,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 SCRIPT = textwrap.dedent("""
     import json, logging, os, sys, time
-    from shipper.tail import prospector as prospector_mod
+    from shipper.tail import scan_rules
     from tests.tail.conftest import Follower
-    prospector_mod.MISSING_SECONDS = 0.0
+    scan_rules.MISSING_SECONDS = 0.0
     d = sys.argv[1]
     msgs = []
     class Keep(logging.Handler):

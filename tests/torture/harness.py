@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 
-from shipper.tail import harvester as harvester_mod, prospector as prospector_mod
+from shipper.tail import harvester as harvester_mod, scan_rules
 from shipper.tail.holder import generation
 from tests.tail.conftest import Follower
 
@@ -343,9 +343,9 @@ def run_schedule(seed: int, steps: int = 40, strict: bool = True, overtaken: boo
     losses = Losses()
     log = logging.getLogger("shipper.tail")
     log.addHandler(losses)
-    saved = prospector_mod.MISSING_SECONDS, prospector_mod.UNDECIDED_SECONDS, harvester_mod.UNDECIDED_SECONDS
+    saved = scan_rules.MISSING_SECONDS, scan_rules.UNDECIDED_SECONDS, harvester_mod.UNDECIDED_SECONDS
     # The schedule's reads come fast (a copy waits, a cut .gz is told, after 0.2 s).
-    prospector_mod.MISSING_SECONDS, prospector_mod.UNDECIDED_SECONDS, harvester_mod.UNDECIDED_SECONDS = 0.0, 0.2, 0.2
+    scan_rules.MISSING_SECONDS, scan_rules.UNDECIDED_SECONDS, harvester_mod.UNDECIDED_SECONDS = 0.0, 0.2, 0.2
     sch = None
     try:
         sch = Schedule(seed, folder, overtaken)
@@ -354,7 +354,7 @@ def run_schedule(seed: int, steps: int = 40, strict: bool = True, overtaken: boo
         sch.settle()
         sch.check(losses, strict)
     finally:
-        prospector_mod.MISSING_SECONDS, prospector_mod.UNDECIDED_SECONDS, harvester_mod.UNDECIDED_SECONDS = saved
+        scan_rules.MISSING_SECONDS, scan_rules.UNDECIDED_SECONDS, harvester_mod.UNDECIDED_SECONDS = saved
         log.removeHandler(losses)
         if sch is not None:
             sch.close()

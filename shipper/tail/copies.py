@@ -1,0 +1,341 @@
+"""The copy proofs of a scan: is a file the prospector matched to no known content a copy of one it
+knows (a copytruncate copy, a compressed or restored copy, the head of a live file copied before it
+grew), to be left alone; and while a file is too short to tell, how long it waits (UNDECIDED_SECONDS)
+before it is read as new. The byte-level comparisons are matching.py's; this module decides with them.
+Functions over the Prospector (prospector.py, `p`): they work on its followed set and per-scan state.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING
+
+from shipper.tail import scan_rules, truncation
+from shipper.tail.followed import Followed, Loose, MovedDuringScan, Observed, is_identified
+from shipper.tail.identity import HEAD_MAX, digest, head_of, same_bytes
+
+if TYPE_CHECKING:
+    from shipper.tail.prospector import Prospector
+
+
+def is_copy(p: Prospector, o: Observed, now: float) -> bool:
+    """Is `o` (matched to no state) a copy of content we know, to be left alone? Only when
+    the bytes prove it: it holds the same bytes as a followed file wherever both have data,
+    past their first line (identity.same_bytes), or it holds what was read of a loose content
+    (Matcher.holds_read). A file whose bytes differ is a new file, whatever its head. A file that
+    matches a known head but is too short to tell (or a compressed file still being
+    written) waits, at most UNDECIDED_SECONDS, then is read as new with a warning."""
+    key = (o.st.st_dev, o.st.st_ino)
+    if p.copies.get(key) == (o.st.st_size, o.st.st_mtime_ns):
+        return True  # proven before and unchanged since: not compared again
+    if not o.gz and not p.families.has_rotated_name_anywhere(o.path):
+        # Copies are made under rotated names, never as a live file. A .gz is never a live
+        # file: matched by a glob of its own (logrotate `olddir`, `paths: [old/app.log*]`), it
+        # is a backup all the same (tests/tail/test_attack3_olddir.py); so is a plain file
+        # named as a backup of a followed file in another folder (an `olddir` filled by
+        # `copy` or `renamecopy`: tests/tail/test_attack4_olddir_copy.py).
+        return False
+    try:
+        fh = p.fds.open_observed(o)
+    except MovedDuringScan:
+        # Renamed since the scan listed it (logrotate shifting backups): nothing is decided
+        # from another file's bytes; the next scan finds it under its new name. (Held, if the
+        # holder holds it, in case it is deleted meanwhile.)
+        p.moved.add(key)
+        return True
+    except OSError:
+        return False  # followed as a new file; its open failure is reported there
+    try:
+        head = head_of(fh.read(0, HEAD_MAX))
+        if head is None:
+            # A plain file without a complete line waits as a followed file; a compressed
+            # one is still being written, or complete with no line (an empty log rotated
+            # and compressed: logrotate's default `ifempty`), then no copy of anything.
+            return o.gz and not fh.complete() and wait(p, key, o, "its own complete data", now)
+        hd = digest(head)
+        c = p.matcher.readable_len(fh, o)
+        short_of = None
+        other = False  # proven to hold bytes no known content has
+        for f in list(p.files.values()):
+            if f.state is None and (f.dev, f.ino) in p.files:
+                p.identify(f)  # written to since the last read: it may be the original
+            s = f.state
+            if s is None or s.head != hd or s.head_len != len(head) or f.gz and not o.gz:
+                continue
+            try:
+                ours = p.fds.open(f)
+                n = ours.size() if f.gz else ours.stat().st_size
+            except OSError:
+                if f.fh is None and s.offset > s.head_len and p.matcher.mark_ok(fh, s):
+                    # Closed (over the descriptor budget, or idle) and out of reach now (deleted,
+                    # or renamed since): what was read of it proves a copy, as for a loose
+                    # content. (The compressed form of a deleted file the budget had just closed
+                    # was read again whole, as a new file.)
+                    p.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
+                    p.undecided.pop(key, None)
+                    return True
+                continue
+            if c is None:
+                short_of = f.path
+                continue
+            if c > n and not f.gz and s.offset <= s.head_len:
+                # Longer than f is now, and only f's head was read: a copy is never longer than
+                # its original, so this is another file or a copy taken before f was truncated
+                # and given its head again (invisible from the head alone). Either way it holds
+                # bytes never read: not a copy.
+                other = True
+                continue
+            n = min(n, c)
+            if n <= len(head) and not (c == len(head) and p.matcher.head_unique(s)):
+                short_of = f.path
+            elif n <= len(head) or same_bytes(fh.read, ours.read, n):
+                # (Holding no more than f's head, a first line no other file of the family
+                # has: a copy of f, or of its start.)
+                p.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
+                p.undecided.pop(key, None)  # proven now: no longer waiting (nor lost when it goes)
+                return True
+            elif f.fh is not None and is_identified(f) and truncation.check_truncated(p, f):
+                # Truncated since step 1 looked (copytruncate, between the listing and now): its
+                # content is loose now, compared below (and taken at the next scan). Compared with
+                # what the file held after the cut, the copy was "another file" and read from 0:
+                # every line read of the file twice (attack 6, under load).
+                continue
+            else:
+                other = True
+        for lo in p.loose.values():
+            s = lo.state
+            if s.head != hd or s.head_len != len(head):
+                continue
+            if (s.offset > s.head_len and (p.matcher.mark_ok(fh, s) or p.matcher.prefix_end(fh, o, lo) is not None)
+                    or c == s.head_len and s.offset >= s.head_len and p.matcher.head_unique(s)):
+                # (Holding exactly the head of what was read, a first line no other file of
+                # the family has: a copy of that content, or of its start.)
+                p.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
+                p.undecided.pop(key, None)  # proven now: no longer waiting (nor lost when it goes)
+                return True
+            if c is None or c == s.offset == s.head_len or (lo.gone_at is None and (
+                    c <= s.head_len or c < s.offset and (s.path == s.family or lo.truncated))):
+                # Cannot be compared with what was read of it. (Only a live file is copied
+                # and then truncated: a file shorter than what was read of a rotated one is
+                # no copy of it.) A file holding exactly the head that was all we read of a
+                # content (gone or not: a restart forgets what was proven) is that content or
+                # another with the same first line: it cannot be told.
+                short_of = s.path
+    finally:
+        fh.close()
+    if short_of is None:
+        waited = p.undecided.pop(key, None)
+        if waited is not None and not other:
+            # It waited to be compared with a content that is gone now (called lost, or
+            # forgotten): it can never be told apart; read as new, the possible repeat named.
+            p.undecided_read += 1
+            p.events.read_undecided()
+            p.log.warning(f"could not tell whether {o.path} is a copy of {waited[2]} (it holds no more than "
+                             "their shared first line, and that file is gone); read as a new file: if it is a "
+                             "copy, its lines are repeated", extra={"path": o.path})
+        return False
+    return wait(p, key, o, short_of, now)
+
+
+def copied_before_invisible_truncation(p: Prospector, o: Observed) -> bool:
+    """`o`, new under a rotated name and no copy of anything known, starts with the head of
+    the live file of its family, of which only that head was read: the live file was copied
+    to `o` and truncated, then given its head again (a layout header) — a truncation its own
+    bytes cannot show. What was read (the head) is in `o`: the content goes on there after
+    the head, the live file starts again as new, and the copytruncate window is warned. (If
+    instead `o` is another file with the same header, nothing is read twice either way.)"""
+    if not p._is_rotated_name(o.path):
+        return False
+    for f in list(p.files.values()):
+        s = f.state
+        if f.path != f.family or f.family != o.family or f.gz or f.deleted:
+            continue
+        if s is None or s.offset == 0:  # (nothing read of it yet)
+            if empty_copy_of_grown(p, f, o):
+                return True
+            continue
+        if s.offset != s.head_len or s.cont or not s.head_len:
+            continue
+        try:
+            st = os.stat(f.path)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) != (f.dev, f.ino):
+            continue  # not the live file any more
+        with p.fds.reading(o) as fh:
+            if fh is None:
+                return False
+            if not p.matcher.head_is(fh, s) or not fh.read(s.head_len, 1):
+                continue
+        p._unfollow(f)
+        lo = p.loose[s.fid]
+        p._attach(lo, o, s.offset)
+        p.ledger.lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file "
+                                      "(found by the copy: the file had been read no further than its first line, "
+                                      "which it has again; copytruncate rotation loses what is written in that "
+                                      "window; rotate with `create` to lose nothing)", unknown=True)
+        p._follow_new(Observed(f.path, f.family, True, st, False), 0)
+        return True
+    return False
+
+
+def grew_at_head(p: Prospector, f: Followed) -> bool:
+    """The live file `f`, open, and nothing read of it yet or holding no more than its head at
+    the last scan, has grown since (so truncation.rewritten_unseen cannot see a truncation by its mtime)."""
+    s = f.state
+    if f.fh is None or f.gz or f.deleted or f.unnamed or f.path != f.family or f.cut_seen:
+        return False
+    head_only = s is not None and bool(s.head_len) and not s.cont and f.seen_size == s.head_len
+    if s is not None and s.offset and not head_only or f.start != 0:
+        return False
+    try:
+        return f.fh.stat().st_size > f.seen_size
+    except OSError:
+        return False
+
+
+def empty_copy_of_grown(p: Prospector, f: Followed, o: Observed) -> bool:
+    """`o`, new and empty under a rotated name, beside the live file `f`, which was empty when
+    last seen and has grown since (or the agent restarted since): copytruncate copied `f`
+    empty and truncated it (`create` would have renamed `f` itself), and what was written
+    between the copy and the truncation is in no file. (Not grown, truncation.rewritten_unseen sees it
+    by its mtime; a restart forgets that.) Warned (the window), `o` kept as a proven copy."""
+    key = (f.dev, f.ino)
+    if p._grown_at_head.get(key) != 0 and not restored_empty_live(p, f):
+        return False
+    try:
+        st = os.stat(f.path)
+    except OSError:
+        return False
+    with p.fds.reading(o) as fh:
+        if fh is None:
+            return False
+        empty = fh.complete() and fh.size() == 0 if o.gz else o.st.st_size == 0
+        if (st.st_dev, st.st_ino) != (f.dev, f.ino) or not empty:
+            return False
+    if o.gz and empty_known(p, f):
+        return False  # (the compressed form of that one: logrotate `ifempty` with `compress`)
+    p.copies[(o.st.st_dev, o.st.st_ino)] = (o.st.st_size, o.st.st_mtime_ns)
+    f.cut_seen = True
+    p.ledger.lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file (found by "
+                                  "the copy, empty as the file was when last read; copytruncate rotation loses what is "
+                                  "written in that window; rotate with `create` to lose nothing)", unknown=True)
+    return True
+
+
+def restored_empty_live(p: Prospector, f: Followed) -> bool:
+    """At the first scan after a restart: is `f` the live file that was still empty when the agent
+    stopped? Its inode and, where the file system has them, its generation: the next live file
+    on the same inode, freed while the agent was away, is another (the empty backup beside it was
+    taken for a copytruncate copy, and lines rotated out unread named that window:
+    test_lines_rotated_out_while_stopped_without_a_glob_are_not_called_a_copytruncate_window)."""
+    gen = p._restored_empty.get((f.dev, f.ino)) if p.first_scan else None
+    return gen is not None and (gen < 0 or f.gen < 0 or gen == f.gen)
+
+
+def head_copy_of_grown(p: Prospector, o: Observed) -> bool:
+    """`o`, new under a rotated name, holds exactly the head of the live file `f` of its family,
+    which held no more than that head at the last scan and has grown since: copytruncate copied
+    `f` then and truncated it, and the writer gave it its head again (a CSV or layout header)
+    before this scan — a cut that neither its bytes nor its mtime show (`create` would have
+    renamed `f` itself). What was written between the copy and the truncation is in no file:
+    warned and counted, naming both (`o` is kept as a proven copy: all it holds was read; `f` is
+    read on). Proven "a copy of f's head" by is_copy instead, the window went unsaid."""
+    key = (o.st.st_dev, o.st.st_ino)
+    if p.first_scan or key in p.copies or not p._is_rotated_name(o.path):
+        return False
+    for f in list(p.files.values()):
+        s = f.state
+        if (s is None or not s.head_len or f.path != f.family or f.family != o.family or f.gz or f.deleted
+                or p._grown_at_head.get((f.dev, f.ino)) != s.head_len):
+            continue
+        try:
+            st = os.stat(f.path)
+        except OSError:
+            return False
+        with p.fds.reading(o) as fh:
+            if fh is None:
+                return False  # (renamed since the listing: is_copy says so; decided at the next scan)
+            if (st.st_dev, st.st_ino) != (f.dev, f.ino) or p.matcher.readable_len(fh, o) != s.head_len \
+                    or not p.matcher.head_is(fh, s):
+                continue
+        p.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
+        p.ledger.lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file (found "
+                                      "by the copy, holding no more than the first line the file held when last looked "
+                                      "at, which it has again; copytruncate rotation loses what is written in that "
+                                      "window; rotate with `create` to lose nothing)", unknown=True)
+        return True
+    return False
+
+
+def empty_known(p: Prospector, live: Followed) -> bool:
+    """Is another file of `live`'s family known that was empty when last seen (an empty .gz may
+    be made from it)?"""
+    if live.family in p._emptied:  # (deleted at this scan)
+        return True
+    if any(x is not live and x.family == live.family and x.state is None and not x.seen_size
+           for x in p.files.values()):
+        return True
+    return any(lo.state.family == live.family and not (lo.state.head_len or lo.state.size)
+               for lo in p.loose.values())
+
+
+def replaces_deleted(p: Prospector, o: Observed) -> bool:
+    """`o`, new under the name of a followed file just deleted, holds what was read of it: a copy
+    of it, written whole and renamed over it (rsync, rclone, azcopy keep a synced file so). The
+    content goes on in `o` from where it was read (read again from its start, every line was
+    shipped twice, silently). True when `o` took it."""
+    if o.gz:
+        return False
+    for f in list(p.files.values()):
+        s = f.state
+        if not f.deleted or f.path != o.path or f.gz or s is None or s.offset <= s.head_len:
+            continue
+        lo = Loose(s)
+        try:
+            resume = p.matcher.holds_read(lo, o)
+        except MovedDuringScan:
+            continue
+        if resume is None or resume < s.offset:
+            continue
+        p._unfollow(f)
+        p._attach(p.loose[s.fid], o, resume)
+        p.log.info(f"{o.path} was replaced by a copy of itself holding what was read (a sync tool's rename "
+                      "over it): read on from there", extra={"path": o.path, "offset": resume})
+        return True
+    return False
+
+
+def oldest(files: list[Observed]) -> Observed | None:
+    """The one file of `files` last written before all the others (by mtime, then by a larger
+    rotation number, app.log.2 before app.log.1); None when none is, or `files` is empty."""
+    def age(o: Observed) -> tuple[int, int]:
+        digits = re.search(r"(\d+)(?:\.gz)?$", o.path)
+        return o.st.st_mtime_ns, -int(digits.group(1)) if digits else 0
+    ranked = sorted(files, key=age)
+    if not ranked or len(ranked) > 1 and age(ranked[0]) == age(ranked[1]):
+        return None
+    return ranked[0]
+
+
+def wait(p: Prospector, key: tuple[int, int], o: Observed, other: str, now: float) -> bool:
+    """True while `o` may still wait to be told apart; False (read it) once the wait is over."""
+    since, _, _, size = p.undecided.setdefault(key, (now, o.path, other, o.st.st_size))
+    if o.st.st_size > size:
+        p.undecided[key] = (since, o.path, other, o.st.st_size)
+    if now - since < scan_rules.UNDECIDED_SECONDS:
+        return True
+    p.undecided_read += 1
+    p.events.read_undecided()
+    p.log.warning(f"could not tell whether {o.path} is a copy of {other} (it holds no more than their shared "
+                     f"first line, or cannot be compared) after {scan_rules.UNDECIDED_SECONDS:.0f} s; read as a new file: "
+                     "if it is a copy, its lines are repeated", extra={"path": o.path})
+    return False
+
+
+def copy_len(p: Prospector, o: Observed) -> int:
+    """What `o` holds, decompressed (0 when that cannot be had: it then explains no hole)."""
+    if not o.gz:
+        return o.st.st_size
+    with p.fds.reading(o) as fh:
+        return 0 if fh is None else p.matcher.readable_len(fh, o) or 0

@@ -1,0 +1,242 @@
+"""The gone and lost decisions of a scan: when a known content missing from a scan is gone (not
+listed, not on its inode, not renamed, its folder listable), and what it lost when it is (its unread
+bytes, the lines written between a copytruncate's copy and its truncation, a last line never ended),
+said through the loss ledger (losses.py); a content read to its end and gone is kept as a tombstone.
+Functions over the Prospector (prospector.py, `p`): they work on its followed set and per-scan state.
+"""
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+import time
+from typing import TYPE_CHECKING, Iterable
+
+from shipper.tail import discovery, scan_rules
+from shipper.tail.followed import Followed, Loose, MovedDuringScan, Observed
+from shipper.tail.reader import is_gzip_path
+from shipper.tail.state import FileState
+
+if TYPE_CHECKING:
+    from shipper.tail.prospector import Prospector
+
+
+def listed_then_gone(p: Prospector, o: Observed) -> None:
+    """`o`, a plain file under a rotated name that no known content is on, listed by this scan and
+    under none of its family's rotated names by the time it was to be compared (deleted by the
+    rotation that overtook the scan, a cleaner; its inode maybe given to the writer's next file):
+    its bytes were never read. Followed as a file that could not be opened (its placeholder holds
+    the size listed), so that the next scan finds it again if it is somewhere, or calls what it held
+    lost, naming it. (Dropped, its lines went without a word: torture seed 367.) Not so for a file
+    that may be the copy of a content truncated at this scan (that content's loss, if any, is said
+    by it), nor for a .gz (the compressed form of a content read, as likely as not), nor for history
+    at the first look."""
+    if o.gz or p.first_scan and o.family not in p.seen:
+        return
+    if any(lo.truncated and lo.gone_at is None and lo.state.family == o.family for lo in p.loose.values()):
+        return
+    f = p._follow_new(o, 0)
+    if f is not None:
+        f.unopened = True
+
+
+def empty_live_rotated(p: Prospector, lo: Loose) -> bool:
+    """`lo`, the placeholder of a live file that was still empty when last seen, is gone: its
+    lines, if any were written, went with it under a rotated name (a .gz is another inode)
+    that nothing proves, as no byte of it was read. When a file under a rotated name of its
+    family was read as new from its start since, they are there, or were rotated out unseen:
+    not both are known. Rotation deletes the oldest first, so when an older content of the
+    family is still followed, this one was not deleted (said as info); else, when a compressed
+    file was among them, it is a possible loss, warned, not counted (called lost, it was a false
+    loss: tests/tail/test_empty_live_rotated.py). False (a loss as before) when no such file was
+    read, or only plain ones (its own inode would have been one of them): then it is nowhere."""
+    s = lo.state
+    if (s.head_len or s.size or s.offset or s.path != s.family or lo.truncated or lo.regrown
+            or p._read_whole_rotated.get(s.family, -1.0) < lo.since):
+        return False
+    older = any(f.state is not None and not f.deleted and key not in p._rotated_new
+                and p._rotated_in(f, s.family) for key, f in p.files.items())
+    if not older and p._read_whole_gz.get(s.family, -1.0) < lo.since:
+        # Only plain rotated files read from their start since: a plain rotation renames the file
+        # itself, so its inode (and generation) under a rotated name would have been found again.
+        # Gone, it was deleted (more rotations than backups, or a cleaner), as a live file read in
+        # part is: what was written to it after it was seen is lost (counted; uncounted, 35 lines
+        # of it went unnamed as lost: torture seed 99078). Only a compressed file, another inode,
+        # may hold its lines unseen.
+        return False
+    if older:
+        p.log.info(f"{s.path} (empty when last seen) was rotated away; an older file of its family is still "
+                      "there, so its lines are in the rotated files read from their start", extra={"path": s.path})
+    else:
+        p.log.warning(f"data possibly lost: an unknown number of bytes of {s.path}, which was empty when last "
+                         "seen and was rotated away (compressed, or renamed) while it was not looked at: its lines "
+                         "are in the rotated files read from their start, unless it went through more rotations "
+                         "than backups meanwhile (no byte of it was read, so nothing can tell)",
+                         extra={"path": s.path})
+    return True
+
+
+def gone_unopened(p: Prospector, lo: Loose) -> bool:
+    """`lo`, the placeholder of a file renamed during the scan that found it and never opened, is
+    gone. When a compressed file of its family was read as new from its start since, its lines
+    are there, or it went through more rotations than backups: nothing tells which (no byte of it
+    was read), so a possible loss is warned, not counted (logrotate's `compress` while a scan
+    listed the live file). True when so; False: it is nowhere, a loss (deleted, a rotation out)."""
+    s = lo.state
+    if lo.never_read != scan_rules.MOVED_UNOPENED or p._read_whole_gz.get(s.family, -1.0) < lo.since:
+        return False
+    p.log.warning(f"data possibly lost: {s.size - s.offset} bytes of {s.path}, renamed during the scan that "
+                     "found it and gone before it could be opened: its lines are in the compressed files read "
+                     "from their start since, unless it went through more rotations than backups meanwhile (no "
+                     "byte of it was read, so nothing can tell)", extra={"path": s.path})
+    return True
+
+
+def nothing_read_maybe_rotated(p: Prospector, lo: Loose) -> bool:
+    """`lo`, a content identified but of which nothing was read (offset 0: a kill -9 before the
+    first delivery), with no line end seen past its head when it was identified (nothing to
+    prove where it went: FileState.ahead), is gone. When a file under a rotated name of its
+    family that starts with its head was read as new from its start since, its lines are there,
+    or it was rotated out unseen and that file is another with the same first line (a header):
+    nothing tells. Warned as possibly lost, not counted (called lost, it was a false loss:
+    tests/tail/test_identified_unread_rotated.py). False (a loss as before) otherwise."""
+    s = lo.state
+    if s.offset or not s.head_len or s.ahead or s.gz or lo.truncated or lo.regrown or lo.never_read:
+        return False
+    if not any(key in p._rotated_new and f.state is not None and f.state.head == s.head
+               and f.state.head_len == s.head_len and p._rotated_in(f, s.family) for key, f in p.files.items()):
+        return False
+    p.log.warning(f"data possibly lost: {s.size} bytes or more of {s.path}, of which nothing was delivered "
+                     "(the agent stopped first), rotated away while it was not looked at: its lines are in a "
+                     "rotated file read from its start, unless it went through more rotations than backups "
+                     "meanwhile (it held no line past its first when it was identified, and other files start "
+                     "with that line: nothing tells which)", extra={"path": s.path})
+    return True
+
+
+def unlistable(p: Prospector, s: FileState) -> bool:
+    """Can the folder of `s` (its last name's, or its live name's) not be looked into (its mode
+    or an ACL reset by an upgrade, a `chmod -R`)? Its files are not seen then, but not gone:
+    they wait, and are found again by identity when it can. Said once per folder."""
+    blocked = False
+    for folder in {os.path.dirname(s.path), os.path.dirname(s.family)}:
+        why = p._listed.get(folder)
+        if why is None:
+            try:
+                with os.scandir(folder):
+                    why = ""
+            except (FileNotFoundError, NotADirectoryError):
+                why = ""
+            except OSError as e:
+                why = f"[Errno {e.errno}] {e.strerror}"
+            p._listed[folder] = why
+            if why and p.unlistable.get(folder) != why:
+                p.log.warning(f"cannot look into {folder}: {why}; the files followed there are not called gone "
+                                 "while it cannot (their lines wait)", extra={"path": folder})
+                p.unlistable[folder] = why
+            elif not why and p.unlistable.pop(folder, None) is not None:
+                p.log.info(f"{folder} can be looked into again", extra={"path": folder})
+        blocked = blocked or bool(why)
+    return blocked
+
+
+def unidentified_loose(p: Prospector, f: Followed, now: float) -> None:
+    """`f`, followed without an identity (its placeholder) and missing from this scan (or, never
+    opened, its inode holds another file), becomes a loose placeholder holding its size: found
+    again by its inode it is followed again; gone, what it held is a loss naming why it was never
+    read."""
+    ph = p.matcher.placeholder(f)
+    ph.size = f.size
+    lo = Loose(ph, since=now, never_read=p.unreadable.get(f.path, "") or (scan_rules.MOVED_UNOPENED if f.unopened else ""),
+               born=f.born)
+    p.loose[ph.fid] = lo
+    p.families.add(ph.family)
+    p.pending[ph.key] = ph
+
+
+def found_outside(p: Prospector, lo: Loose, listed: Iterable[str]) -> str | None:
+    """Where the content `lo`, about to be called lost, is after all, when that is beside its
+    last name or its live name under a name no glob lists (an excluded `.gz`, a rotated name
+    the globs do not match): its inode, or a backup holding what was read. The loss stands (it is
+    not followed there), but its message names the real cause. At most FOUND_OUTSIDE_LOOKS files."""
+    s = lo.state
+    listed = set(listed)
+    looks = 0
+    for folder in dict.fromkeys((os.path.dirname(s.path), os.path.dirname(s.family))):
+        live = os.path.basename(s.family)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        for e in entries:
+            if e.path in listed or e.path == s.family:
+                continue
+            same_inode = e.inode() == s.ino
+            if not same_inode and not discovery.is_rotated_name(live, e.name):
+                continue
+            looks += 1
+            if looks > scan_rules.FOUND_OUTSIDE_LOOKS:
+                return None
+            try:
+                st = os.stat(e.path)
+            except OSError:
+                continue
+            if not stat_mod.S_ISREG(st.st_mode):
+                continue
+            o = Observed(e.path, s.family, False, st, is_gzip_path(e.path))
+            try:
+                if (st.st_dev, st.st_ino) == (s.dev, s.ino) and not o.gz and p.matcher.matches(s, o):
+                    return e.path
+                if p.matcher.holds_read(lo, o) is not None:
+                    return e.path
+            except MovedDuringScan:
+                continue
+    return None
+
+
+def unshipped_gone(p: Prospector, lo: Loose, now: float) -> None:
+    """A tombstone with an unfinished last line not shipped before the stop, missing as long as
+    a state must be to be gone: those bytes are lost (said once: its size is its offset now)."""
+    lo.missing += 1
+    if lo.missing < scan_rules.MISSING_SCANS or now - lo.since < scan_rules.MISSING_SECONDS:
+        return
+    s = lo.state
+    p.ledger.lost(s.path, lo.unshipped, "(the end of its last line, which had no newline: the writer stopped "
+                                           "mid-line) were not shipped: the agent stopped after reading the file up to "
+                                           "them, and the file was deleted or moved out of the followed paths before it "
+                                           "started again")
+    lo.unshipped, lo.missing = 0, 0
+    s.size = s.offset
+    p.pending[s.key] = s
+
+
+def copytruncate_loss(p: Prospector, lo: Loose, o: Observed, resume: int | None) -> None:
+    """The copy of a truncated live file was found: what was written between the copy and
+    the truncation is in neither (logrotate(8) says so). What we saw of it is counted; more
+    may have been written after our last look."""
+    s = lo.state
+    copy_end = resume if resume is not None and resume < s.offset else None
+    if copy_end is None:
+        copy_end = o.st.st_size if not o.gz else lo.trunc_size
+    seen = max(0, lo.trunc_size - max(copy_end, s.offset))
+    p.ledger.lost(s.family, seen, f"were written between the copy to {o.path} and the truncation (copytruncate "
+                                     "rotation loses what is written in that window; rotate with `create` and have "
+                                     "the writer reopen its file to lose nothing)", unknown=True)
+
+
+def tombstone(p: Prospector, lo: Loose, now: float) -> None:
+    """Read to its end and gone: kept TOMBSTONE_SECONDS from now, also across restarts."""
+    lo.gone_at = now
+    lo.state.bury(time.time())
+    p.pending[lo.state.key] = lo.state
+
+
+def finish_unfinished(p: Prospector, f: Followed) -> bool:
+    """A deleted file about to be let go, read to its end but for a last line without its
+    newline (the writer died mid-line, then the file rotated away): that line will never end.
+    It is read once more and shipped as it is, tagged UNFINISHED, not dropped with the file.
+    True: it waits for that read."""
+    s = f.state
+    if s is None or f.final or s.offset >= f.size:
+        return False
+    f.final, f.at_eof = True, False
+    return True

@@ -1,0 +1,134 @@
+"""Letting go of open files: a deleted file read to its end (after DELETED_GRACE), a file moved out of
+every followed name, an idle one (close_inactive, reopened by its identity later), the holder's
+descriptors no longer needed, and at a stop the deleted files read to their end saved as gone.
+Functions over the Prospector (prospector.py, `p`): they work on its followed set and per-scan state.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+from shipper.tail import gone, scan_rules
+from shipper.tail.followed import Followed
+from shipper.tail.holder import Holder
+
+if TYPE_CHECKING:
+    from shipper.tail.prospector import Prospector
+
+
+def release_held(p: Prospector, holder: Holder) -> None:
+    """Give back the holder's descriptors of files that need it no more: opened by the tailer,
+    read to their end, or copies of content followed elsewhere."""
+    for h in p._held:
+        key = (h.dev, h.ino)
+        f = p.files.get(key)
+        if f is not None and f.held_fd is None and f.fh is None and not (f.state and f.state.offset >= f.size):
+            f.held_fd = h.fd  # followed under a name: read through the descriptor while it lasts
+        done = (f is not None and (f.fh is not None or (f.state is not None and f.state.offset >= f.size
+                                                       and f.at_eof)))
+        if key in p.moved:
+            continue  # decided at the next scan
+        if done or key in p.copies or key in p._held_out_of_scope or (f is None and not any(
+                (lo.state.dev, lo.state.ino) == key for lo in p.loose.values() if lo.gone_at is None)
+                and key not in p.undecided):
+            if f is not None:
+                f.held_fd = None
+            holder.release(key)
+    p._held = []
+
+
+def bury_deleted(p: Prospector) -> None:
+    """At a stop: a followed file deleted since the last scan and read to its end is saved as gone
+    now (a tombstone), as that scan would have: after the restart its checkpoint, naming a file
+    no longer there, was taken for the live file rotated away unread, a loss counted though
+    nothing was unread (a cleaner and a stop at the same moment)."""
+    for f in list(p.files.values()):
+        if f.fh is None or f.state is None or not f.at_eof:
+            continue
+        try:
+            st = f.fh.stat()
+        except OSError:
+            continue
+        if st.st_nlink == 0 and (f.gz or f.state.offset >= st.st_size):
+            f.deleted = True
+            p._unfollow(f)
+            if p.holder is not None:
+                # A copy the holder took meanwhile (it met the file after the scan that opened it)
+                # holds nothing unread: let go now, not named lost as a held file never read.
+                p.holder.release((f.dev, f.ino))
+
+
+def close_idle(p: Prospector) -> None:
+    """Release descriptors of files idle for close_inactive (reopened by identity later)."""
+    now = time.monotonic()
+    for f in list(p.files.values()):
+        if f.fh is not None and f.at_eof and now - f.active_at >= min(p.close_inactive, deleted_grace(p, f)):
+            if f.deleted:
+                if not gone.finish_unfinished(p, f):
+                    let_go_deleted(p, f)
+                    p._unfollow(f)
+                continue
+            if f.unnamed and not f.gz:
+                let_go_moved_away(p, f, now)
+            elif not p.fds.keeps_its_name(f):
+                continue  # renamed or deleted since the last scan: that scan decides first
+            f.fh.close()
+            f.fh = None
+            f.window = b""
+            if p.holder is not None:
+                p.holder.tailer_closed((f.dev, f.ino))
+
+
+def deleted_grace(p: Prospector, f: Followed) -> float:
+    """How long a followed file, idle, is kept open: a deleted one DELETED_GRACE (rotated away,
+    its writer done with it) — unless it was written to after its deletion (`rm` of a live log
+    whose writer keeps it open: an audit log may write once in ten minutes), then
+    close_inactive, as a named file."""
+    if not f.deleted:
+        return p.close_inactive
+    if not f.written_deleted and f.fh is not None:
+        try:
+            st = f.fh.stat()
+        except OSError:
+            return scan_rules.DELETED_GRACE
+        # Written to since a scan found it deleted: its size or mtime moved, whatever the clocks.
+        # Before that: the unlink set its ctime, and a write since sets mtime and ctime alike
+        # (the kernel's file_update_time), so no later write leaves mtime behind — but only
+        # an mtime from this host's clock can be compared: one ahead of it (a writer on another
+        # host, an NFS or SMB server's clock) is past any local ctime, and every rotated file
+        # deleted after it was read was called an `rm` of a live log.
+        seen = f.deleted_seen
+        f.written_deleted = st.st_nlink == 0 and (
+            seen is not None and seen != (st.st_size, st.st_mtime_ns)
+            or st.st_ctime_ns <= st.st_mtime_ns <= time.time_ns())
+    return p.close_inactive if f.written_deleted else scan_rules.DELETED_GRACE
+
+
+def let_go_deleted(p: Prospector, f: Followed) -> None:
+    """A deleted file read to its end is let go. One its writer wrote to after the deletion may
+    still be written to: what comes then is in no file the agent can reach. Said (not counted:
+    nothing may come)."""
+    if f.written_deleted:
+        p.log.warning(f"data possibly lost: {f.path} was deleted while its writer kept it open and wrote on "
+                         f"(`rm` of a live log?); let go after {p.close_inactive:g} s idle: what its writer "
+                         "writes to it from now on is in no file the agent can reach (restart the writer, or make "
+                         "it reopen its log; `close_inactive` sets how long such a file is kept)",
+                         extra={"path": f.path})
+
+
+def let_go_moved_away(p: Prospector, f: Followed, now: float) -> None:
+    """`f`, open under no followed name, idle for close_inactive, is let go: where is it now?"""
+    if f.fh is None:
+        return
+    try:
+        path = os.readlink(f"/proc/self/fd/{f.fh.fd}")
+        st = os.stat(path)
+    except OSError:
+        return
+    if (st.st_dev, st.st_ino) != (f.dev, f.ino):
+        return  # deleted meanwhile (the link reads "… (deleted)"), or renamed again
+    p.moved_away[(f.dev, f.ino)] = (path, now)
+    p.log.info(f"let go of {path} (moved out of the followed paths; read to its end, idle for "
+                  f"{p.close_inactive:g} s): it is looked at in each full scan for "
+                  f"{scan_rules.TOMBSTONE_SECONDS / 3600:.0f} h, and read again if written to", extra={"path": path})

@@ -1,0 +1,140 @@
+"""Truncation: was the content under a followed file's read offset replaced (copytruncate, Log4j's
+MaxBackupIndex=0, a writer that truncates and writes again): its size below the offset, or the bytes
+before the offset changed. Then the content is detached from the inode, which restarts as a new file.
+Functions over the Prospector (prospector.py, `p`): they work on its followed set and per-scan state.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+from shipper.tail.followed import Followed, Identified, Observed
+from shipper.tail.identity import MARK_MAX, digest
+
+if TYPE_CHECKING:
+    from shipper.tail.prospector import Prospector
+
+
+def rewritten_unseen(p: Prospector, f: Followed) -> bool:
+    """Was the live file `f`, read no further than its head, truncated and written again since
+    the last scan, its bytes not showing it? An append-only file whose mtime moved has grown;
+    one that has not grown was cut (copytruncate: the copy holds its head, or nothing more,
+    and the truncated file got its header again, or stayed empty). Further into a file, the
+    bytes before the offset show a truncation (check_truncated)."""
+    s = f.state
+    if f.gz or f.deleted or f.unnamed or f.path != f.family or f.zeros:
+        return False  # (f.zeros: a mapped file fills its zeros, it does not grow)
+    if s is not None and (s.offset > s.head_len or s.cont):
+        return False
+    try:
+        if f.fh is not None:
+            st = f.fh.stat()
+        else:
+            # Closed (over the descriptor budget, or idle): looked at by its name, if that is still
+            # its inode. (Told only while open, a closed live file emptied by copytruncate, its copy
+            # empty, went unsaid: torture seed 1069.)
+            st = os.stat(f.path)
+            if (st.st_dev, st.st_ino) != (f.dev, f.ino):
+                return False
+    except OSError:
+        return False
+    if st.st_mtime_ns == f.mtime_ns or st.st_size > f.seen_size:
+        return False
+    f.mtime_ns, f.seen_size, f.settled = st.st_mtime_ns, st.st_size, False  # (once)
+    return True
+
+
+def check_truncated(p: Prospector, f: Identified, size: int | None = None, force: bool = False) -> bool:
+    """Content replaced under our offset (copytruncate, Log4j MaxBackupIndex=0, a writer
+    opening with O_TRUNC): the old content leaves the inode, which starts again as new.
+    `size`: the file's size if the caller just took it. `force`: known replaced
+    (rewritten_unseen)."""
+    s = f.state
+    if f.gz:
+        return False
+    if size is None:
+        if f.fh is None:
+            return False  # (closed: only a size just taken can show it cut)
+        try:
+            size = f.fh.stat().st_size
+        except OSError:
+            return False
+    truncated = force or size < s.offset
+    if not truncated and f.tail and f.fh is not None:
+        n = len(f.tail)
+        truncated = f.fh.read(s.offset - n, n) != f.tail
+    elif not truncated and not s.offset and s.head_len and f.fh is not None:
+        # Nothing read yet, so no bytes before the offset to compare: the head it was
+        # identified by shows a file truncated and written again since (under a writer without
+        # O_APPEND it starts with a hole now: read from 0 under the old state, a restart took
+        # it for another file and read it again).
+        truncated = not p.matcher.head_is(f.fh, s)
+    if not truncated:
+        return False
+    p.rotations += 1
+    p.events.rotated()
+    kept = 0 if force else read_prefix_end(p, f, size)
+    collapsed = 0 if force or kept else p._collapsed_by(f, size)
+    if collapsed:
+        kept = s.offset - collapsed
+        kept_head = f.fh is not None and p.matcher.head_is(f.fh, s)
+        where = "within what was read, its head kept" if kept_head else "at its head"
+        p.log.info(f"{f.path} was cut {where} in place by {collapsed} bytes (fallocate --collapse-range): what "
+                      f"was read of it ends at byte {kept} now, nothing unread was removed: reading on from there",
+                      extra={"path": f.path, "offset": s.offset, "size": size, "bytes_cut": collapsed})
+    elif kept:
+        p.log.info(f"file cut back in place to {size} bytes, the first {kept} of them what was read of it: "
+                      "reading on from there", extra={"path": f.path, "offset": s.offset, "size": size})
+    else:
+        p.log.info("file truncated: reading it again from its start",
+                      extra={"path": f.path, "offset": s.offset, "size": size})
+    window = f.window
+    p._unfollow(f)  # the old content is looked for elsewhere (a copy) or reported lost
+    lo = p.loose[s.fid]
+    lo.since, lo.truncated, lo.cut_to, lo.collapsed = time.monotonic(), True, kept, collapsed
+    lo.window, lo.trunc_size = window, max(f.size, s.size)
+    try:
+        st = os.stat(f.path)
+        if (st.st_dev, st.st_ino) == (f.dev, f.ino):
+            new = p._follow_new(Observed(f.path, f.family, True, st, False), kept, cut=True)
+            if new is not None:
+                if kept and new.state is not None and new.state.offset != kept:
+                    # (identify steps back to a line start: a cut inside a line already
+                    # shipped leaves a piece of it, which is not shipped again.)
+                    new.state.offset = kept
+                    p._load_tail(new, new.state)
+                    new.state.mark = digest(new.tail)
+    except OSError:
+        pass
+    return True
+
+
+def read_prefix_end(p: Prospector, f: Followed, size: int) -> int:
+    """The live file `f`, its bytes before the read offset changed, holds what was read of it
+    up to where? (Cut back in place to a size — `truncate -s`, a tool trimming it to a size
+    limit — and maybe written on since.) Its bytes compared with those kept in f.window: the
+    whole file when they all agree, else the last line end where they still do. 0 when it is
+    not proven past its head (another content: copytruncate, a writer with O_TRUNC; a shared
+    header alone proves nothing) or the window does not reach back to it (a cut far behind
+    the read offset, or after a restart: then it is read again from its start). A line
+    written after the cut identical to the one it replaced cannot be told from it."""
+    s = f.state
+    if s is None or f.fh is None or not f.window:
+        return 0
+    first = s.offset - len(f.window)  # file offset of window[0]
+    lo = max(first, 0)
+    if size <= max(s.head_len, lo):
+        return 0
+    theirs = f.fh.read(lo, min(size, s.offset) - lo)
+    ours = f.window[lo - first : lo - first + len(theirs)]
+    common = len(os.path.commonprefix([theirs, ours]))  # (works on bytes: the agreeing start)
+    if common == len(theirs) == size - lo:
+        end = size
+    else:
+        end = lo + theirs.rfind(b"\n", 0, common) + 1
+    if end <= max(s.head_len, lo) or end - lo < min(MARK_MAX, end):
+        return 0
+    if first > 0 and not p.matcher.head_is(f.fh, s):
+        return 0
+    return end
