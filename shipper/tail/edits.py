@@ -11,12 +11,37 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from typing import Protocol
 
 from shipper.tail.identity import MARK_MAX
 from shipper.tail.reader import OpenFile
 
 CHUNK = 64 * 1024
 DIFF_MAX = 1 << 20  # changed bytes classified line by line (removed, altered, added) up to this much
+
+
+class Readable(Protocol):
+    def read(self, offset: int, n: int) -> bytes: ...
+
+
+class Remembered:
+    """What was read of a file since written back into in place (truncated and rewritten: an editor's
+    `backupcopy=yes`): the bytes kept in memory from `first` on (the window, up to the read offset),
+    and before them the file's own, which the caller proved unchanged."""
+
+    def __init__(self, fh: OpenFile, window: bytes, first: int):
+        self.fh, self.window, self.first = fh, window, first
+
+    def read(self, offset: int, n: int) -> bytes:
+        out = b""
+        if offset < self.first:
+            k = min(n, self.first - offset)
+            out = self.fh.read(offset, k)
+            if len(out) < k:
+                return out
+            offset, n = offset + k, n - k
+        i = offset - self.first
+        return out + self.window[i : i + max(0, n)]
 
 
 @dataclass
@@ -35,7 +60,7 @@ class Edit:
         return ", ".join(parts) or "nothing changed"
 
 
-def common_prefix(a: OpenFile, b: OpenFile, n: int) -> int:
+def common_prefix(a: Readable, b: Readable, n: int) -> int:
     """How many of their first n bytes two files share."""
     at = 0
     while at < n:
@@ -49,7 +74,7 @@ def common_prefix(a: OpenFile, b: OpenFile, n: int) -> int:
     return n
 
 
-def common_suffix(a: OpenFile, a_end: int, b: OpenFile, b_end: int, limit: int) -> int:
+def common_suffix(a: Readable, a_end: int, b: Readable, b_end: int, limit: int) -> int:
     """How many bytes before a_end in `a` equal those before b_end in `b` (at most `limit`)."""
     n = 0
     while n < limit:
@@ -64,7 +89,7 @@ def common_suffix(a: OpenFile, a_end: int, b: OpenFile, b_end: int, limit: int) 
     return limit
 
 
-def find_all(f: OpenFile, needle: bytes, lo: int, hi: int) -> list[int]:
+def find_all(f: Readable, needle: bytes, lo: int, hi: int) -> list[int]:
     """The end offsets of every occurrence of `needle` in f's bytes lo..hi."""
     out: list[int] = []
     at = lo
@@ -80,7 +105,7 @@ def find_all(f: OpenFile, needle: bytes, lo: int, hi: int) -> list[int]:
     return sorted(set(out))
 
 
-def edited_copy(old: OpenFile, read_to: int, head_len: int, new: OpenFile, new_size: int) -> Edit | None:
+def edited_copy(old: Readable, read_to: int, head_len: int, new: Readable, new_size: int) -> Edit | None:
     """Is `new` the file `old` (read up to read_to) edited? Its Edit if so, else None."""
     if read_to <= head_len or read_to < MARK_MAX or new_size < head_len:
         return None

@@ -111,7 +111,9 @@ class Loose:
     regrown: bool = False  # its inode holds its head but other bytes (truncated while we were away, or reused)
     cut_in_place: bool = False  # … and that inode is of the same generation: truncated in place, surely
     cut_to: int = 0  # truncated to this many bytes, all of them read (`truncate -s`): its inode reads on from there
-    collapsed: int = 0  # its first bytes cut in place by this many (collapse-range): its inode reads on, nothing lost
+    # Its first bytes cut in place by this many (collapse-range), or (1) written back edited in place: its inode
+    # reads on, nothing lost.
+    collapsed: int = 0
     out_of_scope: bool = False  # no path of the source matches its family now (waits for nothing)
     # A tombstone loaded with bytes after its offset: the end of a last line without a newline, not
     # shipped yet when the agent stopped (the file deleted, its grace not over). Found again, it is

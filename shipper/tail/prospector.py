@@ -499,7 +499,7 @@ class Prospector:
                               extra={"path": s.path})
                 self._forget(lo)
             elif lo.collapsed:
-                self._forget(lo)  # (its blocks cut at the head, what was unread is in it still: said when cut)
+                self._forget(lo)  # (its blocks cut at the head, or edited: what was unread is in it still, said then)
             elif unread > 0 and lo.truncated:
                 self.ledger.lost(s.path, unread, "were not read: the file was truncated in place (cut back "
                                                  f"{'to ' + str(lo.cut_to) + ' bytes' if lo.cut_to else 'to a size'}) before "
@@ -1063,6 +1063,21 @@ class Prospector:
                                         "a copy, if one was made, is read as a new file, what was written after the "
                                         "copy is in no file (rotate with `create` to lose nothing)", unknown=True)
             f.start, f.cut_seen = 0, True
+
+    def _written_back(self, f: Followed, kept: int, size: int) -> edits.Edit | None:
+        """The live file `f`, cut back in place to `kept` bytes of what was read and written past them since:
+        is it what was read, edited and written back into the same file (an editor truncating it and writing
+        the text less a line; the writer appends after)? The bytes before the read offset found once past the
+        cut prove it, as for an edited copy (edits.py, compared with the window). Read on from `kept` instead,
+        every line after the change was shipped again without a word."""
+        s = f.state
+        if s is None or f.fh is None or size <= kept or kept >= s.offset:
+            return None
+        first = s.offset - len(f.window)
+        if first > kept:
+            return None
+        edit = edits.edited_copy(edits.Remembered(f.fh, f.window, first), s.offset, s.head_len, f.fh, size)
+        return edit if edit is not None and edit.resume > kept else None
 
     def _collapsed_by(self, f: Followed, size: int) -> int:
         """The live file `f`, its bytes before the read offset changed, still holds them some whole

@@ -76,7 +76,17 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
     p.events.rotated()
     kept = 0 if force else read_prefix_end(p, f, size)
     collapsed = 0 if force or kept else p._collapsed_by(f, size)
-    if collapsed:
+    edit = p._written_back(f, kept, size) if kept else None
+    if edit is not None:
+        kept = edit.resume
+        p.log.warning(f"{f.path} was written back in place edited (truncated and rewritten, as an editor saving "
+                      f"into the same file does): bytes {edit.start} to {edit.old_end} of what was read were "
+                      f"changed ({edit.says()}; bytes {edit.start} to {edit.new_end} of it now). Those lines were "
+                      "shipped as first read; the edit is not shipped. Read on from byte "
+                      f"{edit.resume}, where what was read ends in it",
+                      extra={"path": f.path, "offset": edit.resume, "lines_removed": edit.removed,
+                             "lines_altered": edit.altered, "lines_added": edit.added})
+    elif collapsed:
         kept = s.offset - collapsed
         kept_head = f.fh is not None and p.matcher.head_is(f.fh, s)
         where = "within what was read, its head kept" if kept_head else "at its head"
@@ -92,7 +102,7 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
     window = f.window
     p._unfollow(f)  # the old content is looked for elsewhere (a copy) or reported lost
     lo = p.loose[s.fid]
-    lo.since, lo.truncated, lo.cut_to, lo.collapsed = time.monotonic(), True, kept, collapsed
+    lo.since, lo.truncated, lo.cut_to, lo.collapsed = time.monotonic(), True, kept, collapsed or int(edit is not None)
     lo.window, lo.trunc_size = window, max(f.size, s.size)
     try:
         st = os.stat(f.path)
