@@ -34,6 +34,7 @@ from shipper.checkpoint import CheckpointTooNew
 from shipper.config import Config, ConfigError, load_config
 from shipper.config_base import WAIT_MAX, ConfigPath, OutputConfig, RegularFile, SourceConfig, StrictModel
 from shipper.ecs import (
+    AMBIGUOUS_LOCAL_TIME,
     ECS_VERSION,
     INVALID_ENCODING,
     PARSE_FAILURE,
@@ -57,6 +58,7 @@ from shipper.ecs import (
     is_utf8,
     iso_utc,
     load_catalog,
+    local_time_in_doubt,
     names_no_zone,
     now_iso,
     original_text,
@@ -107,11 +109,12 @@ __all__ = [
     "PermanentRefusal", "EndRun", "Stopping", "SecretError",
     "CheckpointTooNew",  # from a source's __init__: its saved state is of a later layout (the agent exits 2)
     # ECS helpers for parsers
-    "ECS_VERSION", "INVALID_ENCODING", "PARSE_FAILURE", "PIPELINE_ERROR", "READ_TIME", "UNMAPPED_ACTION",
+    "AMBIGUOUS_LOCAL_TIME", "ECS_VERSION", "INVALID_ENCODING", "PARSE_FAILURE", "PIPELINE_ERROR", "READ_TIME", "UNMAPPED_ACTION",
     "base_event", "failure_event", "add_tag", "add_related", "get_path", "drop_nulls", "audit_message",
     "Classification", "load_catalog", "CatalogError", "classify", "flag_problems",
     "clean_ip", "decode_text", "original_text", "is_utf8", "snake_case", "squash_key",
     "now_iso", "iso_utc", "vendor_time", "LocalTimeParser", "names_no_zone", "vendor_time_and_zoneless",
+    "local_time_in_doubt",
     "zone_name",
     "ecs_field_types",
     # the one memo (bounded entries and key size): what it hands out is shared, never mutate it

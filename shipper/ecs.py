@@ -24,6 +24,10 @@ READ_TIME = "_read_time"
 # A record holding bytes that are not valid in its encoding (a Latin-1 name in a UTF-8 log): each such
 # byte is kept as the text `\\xNN` (decode_text), never U+FFFD, so the record's bytes can be told again
 INVALID_ENCODING = "_invalid_encoding"
+# A time written without a zone, read in a zone whose clock went back over it (the hour daylight saving time
+# repeats: which pass it was cannot be told from the text; read as the first) or forward (a time that never
+# was on that clock): its @timestamp may be an hour off (local_time_in_doubt)
+AMBIGUOUS_LOCAL_TIME = "_ambiguous_local_time"
 
 
 def now_iso() -> str:
@@ -215,6 +219,30 @@ def vendor_time_and_zoneless(value: Any, zone: tzinfo = timezone.utc) -> tuple[s
                     return iso, zoneless
             return _general_time(value, zone), zoneless
     return vendor_time(value, zone), names_no_zone(value)
+
+
+_doubtful_hours: BoundedMemo[tuple[str, str], bool] = BoundedMemo(4096, 80)  # (zone, 'YYYY-MM-DD HH') → in doubt
+
+
+def local_time_in_doubt(text: Any, zone: tzinfo) -> bool:
+    """Whether a time written without a zone (`text`: 'YYYY-MM-DD[ T]HH…') lies in an hour `zone`'s clock
+    repeats or skips (a daylight saving change): then the UTC time read from it may be an hour off, and the
+    event is tagged AMBIGUOUS_LOCAL_TIME. False for text that is no such time. One check per zone and hour."""
+    if text.__class__ is not str or len(text) < 13 or _is_utc(zone):
+        return False
+    key = (zone_name(zone), text[:10] + " " + text[11:13])
+    doubt = _doubtful_hours.get(key)
+    if doubt is None:
+        try:
+            hour = datetime(int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), tzinfo=zone)
+        except ValueError:
+            return False
+        # fold=0 and fold=1 name the same offset except where the wall clock repeats or skips (PEP 495); a
+        # change may fall on the half or quarter hour (Lord Howe, Chatham)
+        doubt = any((t := hour.replace(minute=m)).utcoffset() != t.replace(fold=1).utcoffset()
+                    for m in (0, 15, 30, 45, 59))
+        _doubtful_hours.remember(key, doubt)
+    return doubt
 
 
 def zone_name(zone: tzinfo) -> str:

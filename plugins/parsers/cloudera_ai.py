@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from shipper.api import (
+    AMBIGUOUS_LOCAL_TIME,
     ECS_VERSION,
     UNMAPPED_ACTION,
     BoundedMemo,
@@ -32,6 +33,7 @@ from shipper.api import (
     failure_event,
     flag_problems,
     load_catalog,
+    local_time_in_doubt,
     now_iso,
     original_text,
     snake_case,
@@ -166,6 +168,8 @@ class ClouderaAIParser(Parser):
             ev["@timestamp"] = iso
             if self._zone_name is not None and zoneless:
                 event["timezone"] = self._zone_name  # read in the source's zone (ECS)
+                if local_time_in_doubt(created, self.zone):
+                    add_tag(ev, AMBIGUOUS_LOCAL_TIME)  # the hour DST repeats or skips: @timestamp may be an hour off
         if action is None:
             if problems is None:
                 problems = ["missing event_name"]

@@ -20,11 +20,13 @@ from typing import Any
 import orjson
 
 from shipper.api import (
+    AMBIGUOUS_LOCAL_TIME,
     ECS_VERSION,
     UNMAPPED_ACTION,
     BoundedMemo,
     LocalTimeParser,
     Parser,
+    add_tag,
     audit_message,
     classify,
     clean_ip,
@@ -32,6 +34,7 @@ from shipper.api import (
     failure_event,
     flag_problems,
     load_catalog,
+    local_time_in_doubt,
     names_no_zone,
     now_iso,
     original_text,
@@ -287,6 +290,8 @@ class DatameerParser(Parser):
         ev["message"] = audit_message(ev, f"{action_type or '?'} {action or '?'}")
         if unmapped:
             ev["tags"] = [UNMAPPED_ACTION]
+        if zoneless and iso is not None and local_time_in_doubt(ts, self.zone):
+            add_tag(ev, AMBIGUOUS_LOCAL_TIME)  # the hour DST repeats or skips: @timestamp may be an hour off
         if iso is None or action_type is None or action is None:  # (_text made "" None)
             problems = []
             if iso is None:

@@ -19,16 +19,19 @@ from typing import Any
 import orjson
 
 from shipper.api import (
+    AMBIGUOUS_LOCAL_TIME,
     ECS_VERSION,
     MISSING,
     BoundedMemo,
     Parser,
     add_related,
+    add_tag,
     classify,
     exact_json,
     failure_event,
     flag_problems,
     load_catalog,
+    local_time_in_doubt,
     now_iso,
     original_text,
     snake_case,
@@ -187,6 +190,8 @@ class PositConnectParser(Parser):
             ev["@timestamp"] = iso
             if zoneless:
                 event["timezone"] = zone_name(self.zone)  # read in the source's zone (ECS)
+                if local_time_in_doubt(ts, self.zone):
+                    add_tag(ev, AMBIGUOUS_LOCAL_TIME)  # the hour DST repeats or skips: @timestamp may be an hour off
         if not action:
             problems.append("missing action")
 

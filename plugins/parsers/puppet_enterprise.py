@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from shipper.api import (
+    AMBIGUOUS_LOCAL_TIME,
     ECS_VERSION,
     PARSE_FAILURE,
     PIPELINE_ERROR,
@@ -35,11 +36,13 @@ from shipper.api import (
     BoundedMemo,
     Classification,
     Parser,
+    add_tag,
     base_event,
     clean_ip,
     exact_json,
     failure_event,
     load_catalog,
+    local_time_in_doubt,
     now_iso,
     original_text,
     squash_key,
@@ -408,12 +411,13 @@ class PuppetEnterpriseParser(Parser):
             problems.append("commit has no events" if events in (None, []) else "events is not a list")
             events = [None]
         tz = zone_name(self.zone) if stamp is not None and zoneless else None  # a CSV export's Submit Time
+        doubt = tz is not None and local_time_in_doubt(ts_raw, self.zone)  # the hour DST repeats or skips
         return self._events(events, pe, user, actor_users, placed, object_types, ip, service, stamp, problems, raw,
-                            hosts, tz)
+                            hosts, tz, doubt)
 
     def _events(self, events: list, commit_pe: dict, actor: dict, actor_users: list[str], placed: list[dict],
                 object_types: tuple[str, ...], ip: str | None, service: Any, stamp: str | None, problems: list[str],
-                raw: bytes, hosts: Sequence[str] = (), tz: str | None = None) -> list[dict]:
+                raw: bytes, hosts: Sequence[str] = (), tz: str | None = None, doubt: bool = False) -> list[dict]:
         """One event per item. What the commit gives every event (source, service, related, the actor's user
         dict) is one dict shared by its events: nothing downstream mutates them. The event dict, `event`,
         `puppet_enterprise` and `tags` are each event's own."""
@@ -486,6 +490,8 @@ class PuppetEnterpriseParser(Parser):
                 if original is None:
                     original = original_text(raw)
                 event["original"] = original
+            if doubt:
+                add_tag(ev, AMBIGUOUS_LOCAL_TIME)  # @timestamp may be an hour off
             out.append(ev)
         return out
 

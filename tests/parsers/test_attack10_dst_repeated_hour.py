@@ -11,14 +11,21 @@ it, and nothing on the event says its time was a guess (no tag; `event.timezone`
 Promised (docs/evidence.md): "an auditor searching by time can trust the `@timestamp` of every event but a
 parse failure without `event.created` and an event tagged `_read_time`". So the second pass must be told from
 the file's order (times only move forward in an append-only log), or the events of the repeated hour tagged as
-ambiguous."""
+ambiguous. Fixed: every parser reading zone-less times in the source's zone tags an event whose time lies in an
+hour the zone's clock repeats or skips `_ambiguous_local_time` (shipper.ecs.local_time_in_doubt); its
+@timestamp reads the time as the first pass. Telling the passes apart by the file's order would need a parser
+that keeps state across records, which parse workers (records of one file on several processes) do not allow."""
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
+
+from shipper.ecs import AMBIGUOUS_LOCAL_TIME, local_time_in_doubt
 
 LINES = [  # in the order Datameer wrote them, 25 October 2026, Europe/Berlin
     ("01:59:00", "before"),
@@ -29,8 +36,6 @@ LINES = [  # in the order Datameer wrote them, 25 October 2026, Europe/Berlin
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: a zone-less time in the hour DST repeats is read as its first "
-                                       "pass: an event of the second pass is stamped an hour early, untagged")
 def test_a_time_in_the_repeated_hour_is_not_stamped_an_hour_early_silently(tmp_path):
     log = tmp_path / "useraction.log"
     log.write_text("".join(json.dumps({"timestamp": f"2026-10-25 {t}", "action-type": "AUTHENTICATION",
@@ -47,3 +52,44 @@ def test_a_time_in_the_repeated_hour_is_not_stamped_an_hour_early_silently(tmp_p
     assert second["@timestamp"] == "2026-10-25T01:10:00.000Z" or flagged, (
         f"the 02:10 written after 02:59:59 is stamped {second['@timestamp']} (its first pass, an hour before it "
         f"happened), tags {second.get('tags')}")
+
+
+@pytest.mark.parametrize("text,zone,doubt", [
+    ("2026-10-25 02:10:00", "Europe/Berlin", True),  # repeated (fall back at 03:00 CEST)
+    ("2026-10-25T02:59:59", "Europe/Berlin", True),
+    ("2026-10-25 01:59:59", "Europe/Berlin", False),
+    ("2026-10-25 03:00:00", "Europe/Berlin", False),
+    ("2026-03-29 02:30:00", "Europe/Berlin", True),  # skipped (spring forward at 02:00 CET): never on that clock
+    ("2026-03-29 03:30:00", "Europe/Berlin", False),
+    ("2026-11-01 01:30:00", "America/New_York", True),
+    ("2026-04-05 01:45:00", "Australia/Lord_Howe", True),  # a half-hour change (02:00 → 01:30)
+    ("2026-04-05 02:10:00", "Australia/Lord_Howe", False),
+    ("2026-10-25 02:10:00", "UTC", False),
+    ("2026-10-25 02:10:00", "Asia/Tokyo", False),  # no DST
+    ("not a time at all", "Europe/Berlin", False),
+    ("2026-13-45 02:10:00", "Europe/Berlin", False),
+])
+def test_local_time_in_doubt(text, zone, doubt):
+    assert local_time_in_doubt(text, ZoneInfo(zone)) is doubt
+
+
+def test_every_parser_reading_zone_less_times_tags_the_repeated_hour():
+    """Posit Connect's `time`, Cloudera AI's `created_at`, Puppet Enterprise's CSV Submit Time: read in the
+    source's zone like Datameer's; a time of the repeated hour is tagged, the hour after it is not."""
+    from shipper_plugins.parsers.cloudera_ai import ClouderaAIParser
+    from shipper_plugins.parsers.posit_connect import PositConnectParser
+    from shipper_plugins.parsers.puppet_enterprise import PuppetEnterpriseParser
+    from tests.parsers.test_cloudera_ai import row
+
+    zone = {"timezone": "Europe/Berlin"}
+    posit = 'level=info type=audit action=user_login entry_id=3 actor_id=7 actor_guid=u-7 msg=x time=2026-10-25T{}'
+    puppet = {"Submit Time": "2026-10-25 {}", "Type": "create_node", "What": "Create Node", "Who": "kai",
+              "Message": "Create Node", "IP": "192.0.2.1"}
+    for hour, tagged in (("02:10:00", True), ("03:10:00", False)):
+        events = [*PositConnectParser(zone).parse(posit.format(hour + ".000").encode()),
+                  *ClouderaAIParser(zone).parse(row(created_at=f"2026-10-25 {hour}")),
+                  *PuppetEnterpriseParser(zone).parse(orjson.dumps({**puppet, "Submit Time": f"2026-10-25 {hour}"}))]
+        assert len(events) == 3
+        for ev in events:
+            assert ev["event"].get("timezone") == "Europe/Berlin", ev
+            assert (AMBIGUOUS_LOCAL_TIME in (ev.get("tags") or [])) is tagged, (hour, ev.get("tags"), ev["@timestamp"])
