@@ -1,8 +1,11 @@
 """Moves a source's checkpoint only as far as every output has acknowledged, in batch order."""
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any, Callable
@@ -19,6 +22,15 @@ DELIVERED_MAX = 200_000  # ids kept per output (~40 bytes each); an output's in-
 WITHDRAW_WAIT = 1.0  # seconds withdraw() waits for the commit of what it unblocked (a reload's main thread)
 
 log = logging.getLogger("shipper.pipeline")  # the name operators' log filters already know
+
+
+class CommitFailed(Exception):
+    """Raised by a tracker's commit when the store failed (nothing saved): its committer tries it again
+    `retry_in` seconds later, the fragment kept, and commits the other sources' meanwhile."""
+
+    def __init__(self, retry_in: float):
+        super().__init__(f"retry in {retry_in}s")
+        self.retry_in = retry_in
 
 
 class AckTracker:
@@ -40,7 +52,8 @@ class AckTracker:
 
     `commit(fragment)` returns False when it gave up (the store failing while the agent stops):
     the fragment is then kept, merged before later ones, and the tracker is not idle; the next
-    completed batch tries again. Commits run outside the window's lock (a commit retrying through a
+    completed batch tries again. It raises CommitFailed to be tried again after a backoff (its
+    batches keep their places in the outputs' windows meanwhile). Commits run outside the window's lock (a commit retrying through a
     full disk must not block status or a shutdown's wait), one at a time, in order.
     """
 
@@ -239,6 +252,15 @@ class AckTracker:
         self._committing_settles = self._settled_upto(seq)
         return merged, seq
 
+    def _deferred(self, merged: dict[str, Any], seq: int) -> None:
+        """With the lock held, by the committer: the commit of `merged` failed, to be tried again after a
+        backoff. Kept, merged before what completed since; its batches stay in their outputs' windows."""
+        self._committing = False
+        self._unsaved = {**merged, **self._unsaved}
+        if self._committing_settles:
+            self._settles.setdefault(seq, []).extend(self._committing_settles)
+            self._committing_settles = []
+
     def _committed(self, merged: dict[str, Any], seq: int, ok: bool) -> tuple[bool, list[Settle]]:
         """With the lock held, by the committer: the commit of `merged` returned (`ok`) or gave up (kept:
         the next completed batch tries again). (True if more completed meanwhile: the committer keeps it,
@@ -301,11 +323,16 @@ class Committer:
     request at a time anyway, and a thread started per burst of commits cost more CPU than the grouping
     saved (bench/README.md). Its thread starts with the first commit and ends at stop(), once nothing
     waits. It holds a tracker (and so its source's runner) only from taking what it has to commit until
-    that commit returned, and never while it waits: a runner a reload let go is freed."""
+    that commit returned, and never while it waits: a runner a reload let go is freed. A commit that
+    failed (CommitFailed) is not retried in the thread's time: the tracker waits for its retry aside
+    (held), and the other sources' commits go on."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._due: deque[AckTracker] = deque()  # trackers with something to commit, each once, in turn
+        self._later: list[tuple[float, int, AckTracker]] = []  # (when, order, tracker): failed, tried again then
+        self._order = itertools.count()
+        self._retry_soon = False  # retry_now(): the failed ones are tried again at once
         self._thread: threading.Thread | None = None
         self._stopping = False  # stop(): end once nothing is due
         self._ended = False  # ended: nothing handed to it from now on is committed
@@ -322,8 +349,15 @@ class Committer:
             self._cond.notify()
             return True
 
+    def retry_now(self) -> None:
+        """The commits waiting for their retry after a failure are tried again now (a stop: the store may
+        have room now, or the agent gives up)."""
+        with self._cond:
+            self._retry_soon = True
+            self._cond.notify()
+
     def stop(self, timeout: float) -> bool:
-        """Commit what is due (a stop's last acks), then end. False if a commit had not returned after
+        """Commit what is due (a stop's last acks; those waiting for a retry are tried once more), then end. False if a commit had not returned after
         `timeout` seconds: its thread is left to it (a daemon; the store gives up its waits at the stop's end)."""
         with self._cond:
             self._stopping = True
@@ -336,28 +370,44 @@ class Committer:
         thread.join(timeout)
         return not thread.is_alive()
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._due and not self._stopping:
-                    self._cond.wait()
-                if not self._due:
+    def _next(self) -> AckTracker | None:
+        """The next tracker to commit, once one is due; None once stopped and nothing is due."""
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                retry_all, self._retry_soon = self._retry_soon or self._stopping, False
+                while self._later and (retry_all or self._later[0][0] <= now):
+                    self._due.append(heapq.heappop(self._later)[2])
+                if self._due:
+                    return self._due.popleft()
+                if self._stopping:
                     self._ended = True
-                    return
-                tracker = self._due.popleft()
+                    return None
+                self._cond.wait(self._later[0][0] - now if self._later else None)
+
+    def _run(self) -> None:
+        while (tracker := self._next()) is not None:
             lock = tracker._lock
             with lock:
                 merged, seq = tracker._take()
-            ok = False
+            ok, retry_in = False, None
             try:
                 ok = tracker._commit(merged) is not False
+            except CommitFailed as e:  # (at a stop: given up, as the commit would have itself)
+                retry_in = None if self._stopping else e.retry_in
             except Exception:  # a bug: this source's commits must not end every source's
                 log.exception("checkpoint commit failed: what it held is committed with the next acknowledged batch")
             with lock:
-                again, settles = tracker._committed(merged, seq, ok)
-                if again:
+                if retry_in is not None:
+                    tracker._deferred(merged, seq)
+                    settles: list[Settle] = []
                     with self._cond:
-                        self._due.append(tracker)
+                        heapq.heappush(self._later, (time.monotonic() + retry_in, next(self._order), tracker))
+                else:
+                    again, settles = tracker._committed(merged, seq, ok)
+                    if again:
+                        with self._cond:
+                            self._due.append(tracker)
                 # Let go of it before the lock lets a waiter on (wait_idle): that one may drop the last reference.
                 del tracker
                 lock.notify_all()

@@ -282,6 +282,7 @@ class Pipeline:
         if self._let_go_of_stuck_commit(COMMIT_GRACE_AT_STOP):
             delivered = False
         self.abandon.set()
+        self.committer.retry_now()  # a commit waiting for its retry gives up now: its outputs' windows let go
         for r in self.runners.values():
             r.abandon.set()
         for w in self.workers.values():
@@ -362,6 +363,7 @@ class Pipeline:
                         "(it is made again at a start with room for it); free space on that filesystem",
                         extra={"path": self.store.path})
             self.reserve_freed.set()
+            self.committer.retry_now()  # the failed commits waiting for their retry: they may fit now
 
     def _let_go_of_stuck_commit(self, grace: float) -> bool:
         """At a stop: True if a checkpoint commit in progress did not return within `grace` seconds and

@@ -14,7 +14,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from shipper import ids as ids_mod, integrity, metrics, parse_auto, registry, vendor_ids
-from shipper.acks import DELIVERED_MAX, DELIVERED_PREFIX, AckTracker
+from shipper.acks import DELIVERED_MAX, DELIVERED_PREFIX, AckTracker, CommitFailed
 from shipper.checkpoint import RECOVERY, CheckpointTooNew, GivenUp, Interrupted, StateDirError
 from shipper.config_base import SourceConfig
 from shipper.events import EventBuilder
@@ -53,7 +53,7 @@ class SourceRunner:
         parser_cls = registry.load("parser", cfg.parser)
         self.counts = metrics.SourceCounts(cfg.name)  # read by the pipeline's readers (Pipeline.source_counts)
         self.builder = EventBuilder(cfg, parser_cls(_parser_options(cfg)), pipeline.host_name, self.counts)
-        self.tracker = AckTracker(self._commit, pipeline.committer)
+        self.tracker = AckTracker(self._try_commit, pipeline.committer)
         self.stop = WakingEvent()  # stop reading (wakes a source asleep on its files at once)
         self.abandon = threading.Event()  # give up blocked puts: shutdown, or this source's restart timed out
         self.detached = False  # replaced on reload: its late acks must not move the new runner's checkpoint
@@ -61,6 +61,8 @@ class SourceRunner:
         self.error: BaseException | None = None
         self.last_commit: float | None = None
         self._reserve_tried = False  # a failed commit was tried again once the stop freed the reserve
+        self._commit_retry = COMMIT_BACKOFF_FIRST  # the next failed commit's backoff (doubling)
+        self._failing_since: float | None = None  # the first of the commits failing now
         state = pipeline.store.load(cfg.name)
         saved_chain = state.pop(integrity.STATE_KEY, None)  # the core's, not the source's
         self._save_parser(state.pop(PARSER_KEY, None), bool(state) and at_start)
@@ -163,10 +165,21 @@ class SourceRunner:
                                                           "files": len(there), "checkpoint_of": old})
 
     def _commit(self, fragment: dict[str, Any]) -> bool:
-        """Save a delivered prefix's checkpoint. A failing store (full disk, I/O error) is retried
+        """Save a fragment now (a note, a seal). A failing store (full disk, I/O error) is retried
         with backoff until it works: reading pauses meanwhile (emit waits), /health names the cause.
-        False (nothing saved, the tracker keeps the fragment) only when the agent gives up: a stop,
-        or `run --once` after ONCE_COMMIT_BUDGET seconds (then the run ends, exit 1)."""
+        False (nothing saved) only when the agent gives up: a stop, or `run --once` after
+        ONCE_COMMIT_BUDGET seconds (then the run ends, exit 1)."""
+        while True:
+            try:
+                return self._try_commit(fragment)
+            except CommitFailed as e:
+                if self._backoff(e.retry_in):
+                    return False
+
+    def _try_commit(self, fragment: dict[str, Any]) -> bool:
+        """Save a delivered prefix's checkpoint (the tracker's commit), once: a failing store raises
+        CommitFailed with the backoff before the next try (the committer tries again then, and
+        commits the other sources' meanwhile). False as _commit's."""
         if self.detached:
             return True
         if self._delivered_noted:
@@ -175,25 +188,26 @@ class SourceRunner:
             fragment = {k: v for k, v in fragment.items() if not (
                 v is None and k.startswith(DELIVERED_PREFIX) and k[len(DELIVERED_PREFIX):] in self._delivered_noted)}
         store = self.pipeline.store
-        delay, started = COMMIT_BACKOFF_FIRST, time.monotonic()
-        while True:
-            try:
-                store.update(self.cfg.name, fragment)
-            except GivenUp:  # the agent stops without the store (a commit stuck): read again next start
+        try:
+            store.update(self.cfg.name, fragment)
+        except GivenUp:  # the agent stops without the store (a commit stuck): read again next start
+            return False
+        except (sqlite3.Error, OSError) as e:
+            self.pipeline.checkpoint_failed(self.cfg.name, e)
+            now = time.monotonic()
+            if self._failing_since is None:
+                self._failing_since = now
+            if self.pipeline.once and now - self._failing_since >= ONCE_COMMIT_BUDGET:
+                why = (f"the filesystem holding it is full (ENOSPC: {e}); free space there" if
+                       self.pipeline.store_full else str(e))
+                self.pipeline.end = EndRun(f"cannot save checkpoints in {store.path} ({why}); what was "
+                                           "delivered since the last save is sent again next run")
                 return False
-            except (sqlite3.Error, OSError) as e:
-                self.pipeline.checkpoint_failed(self.cfg.name, e)
-                if self.pipeline.once and time.monotonic() - started >= ONCE_COMMIT_BUDGET:
-                    why = (f"the filesystem holding it is full (ENOSPC: {e}); free space there" if
-                           self.pipeline.store_full else str(e))
-                    self.pipeline.end = EndRun(f"cannot save checkpoints in {store.path} ({why}); what was "
-                                               "delivered since the last save is sent again next run")
-                    return False
-                if self._backoff(delay):
-                    return False
-                delay = min(delay * 2, COMMIT_BACKOFF_MAX)
-                continue
-            break
+            if self.pipeline.abandon.is_set():
+                return False
+            delay, self._commit_retry = self._commit_retry, min(self._commit_retry * 2, COMMIT_BACKOFF_MAX)
+            raise CommitFailed(delay) from None
+        self._failing_since, self._commit_retry = None, COMMIT_BACKOFF_FIRST
         self.pipeline.checkpoint_saved(self.cfg.name)
         chain = fragment.get(integrity.STATE_KEY)
         if chain is not None and self.chain is not None:

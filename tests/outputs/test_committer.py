@@ -8,7 +8,8 @@ import threading
 import time
 import weakref
 
-from shipper.acks import AckTracker, Committer
+from shipper.acks import AckTracker, CommitFailed, Committer
+from tests.support import wait
 
 
 def test_one_thread_commits_every_tracker_burst_after_burst():
@@ -119,3 +120,59 @@ def test_stop_does_not_hang_on_a_commit_that_does_not_return():
     assert time.monotonic() - started < 10
     release.set()
     assert tracker.wait_idle(30)
+
+
+def test_a_source_whose_commits_keep_failing_does_not_hold_the_others_commits():
+    """Source x's commits keep failing (CommitFailed: SourceRunner's store error, tried again after a
+    backoff): the one thread does not spend that backoff on x, so source y's checkpoints are committed
+    meanwhile, burst after burst; x's batches keep their places in the outputs' windows until x's commit
+    works, then go."""
+    committer = Committer()
+    x_works, x_tries = threading.Event(), []
+    x_committed: list[dict] = []
+    y_committed: list[dict] = []
+
+    def x_commit(fragment):
+        x_tries.append(time.monotonic())
+        if not x_works.is_set():
+            raise CommitFailed(0.2)
+        x_committed.append(dict(fragment))
+
+    x = AckTracker(x_commit, committer)
+    y = AckTracker(lambda fragment: y_committed.append(dict(fragment)), committer)
+    x_settled: list[int] = []
+    x.ack(x.register(1, {"x": 1}), "out", lambda: x_settled.append(1))
+    assert wait(lambda: len(x_tries) >= 2, 30), "tried again after its backoff"
+    for burst in range(5):
+        y.ack(y.register(1, {"y": burst}), "out", lambda: None)
+        assert y.wait_idle(30), f"burst {burst}: y's commit waited for x's failing one"
+    assert y_committed == [{"y": burst} for burst in range(5)]
+    assert x_committed == [] and x_settled == [] and not x.wait_idle(0.1), "x's batch is still in flight"
+    x.ack(x.register(1, {"x": 2}), "out", lambda: x_settled.append(2))  # merged into the failing one
+    x_works.set()
+    assert x.wait_idle(30) and x_committed == [{"x": 2}] and sorted(x_settled) == [1, 2]
+    tries = len(x_tries)
+    time.sleep(0.5)
+    assert len(x_tries) == tries, "committed: not tried again"
+    assert committer.stop(30)
+
+
+def test_stop_tries_a_failing_commit_once_more_then_gives_it_up():
+    """At a stop a commit waiting for its retry is tried at once (a stop's freed reserve may let it fit),
+    and failing again it is given up: stop() returns without waiting for backoffs, its batch is not
+    committed (read again next start) and no longer holds the output's window."""
+    committer = Committer()
+    tries: list[float] = []
+
+    def failing(fragment):
+        tries.append(time.monotonic())
+        raise CommitFailed(60)
+
+    tracker = AckTracker(failing, committer)
+    settled: list[int] = []
+    tracker.ack(tracker.register(1, {"pos": 1}), "out", lambda: settled.append(1))
+    assert wait(lambda: len(tries) == 1, 30)
+    started = time.monotonic()
+    assert committer.stop(30)
+    assert time.monotonic() - started < 10 and len(tries) == 2, "tried once more at the stop, not after 60 s"
+    assert settled == [1] and tracker.in_flight() == 1
