@@ -50,6 +50,7 @@ from shipper_plugins.sources.azure_blob_client import (
     BlobError,
     ContainerMissing,
     Internal,
+    ServiceClock,
     classify,
     listed,
     load_credentials,
@@ -74,6 +75,7 @@ READ_SIZE = 4 << 20
 YEAR_FOLDER = re.compile(r"^y=\d{4}$")
 CREDENTIAL_KEYS = ("account_key", "sas_token", "connection_string")
 CLOSED_PREFIX = "hours_closed:"
+CLOCKS_APART = 120.0  # seconds between the host's clock and Azure Storage's that are worth a warning
 READ_NOTE_PREFIX = "read:"  # read:<blob key>:<token> — lines handed on and not delivered yet (SourceContext.note)
 
 
@@ -190,6 +192,8 @@ class AzureBlobSource(Source):
                 self._unconfirmed.setdefault(v["container"], []).append((k, v))
         self._seen_size: dict[str, tuple] = {}  # key -> (creation time, size read to, ETag): skip unchanged
         self.client = None
+        self.service_clock = ServiceClock()
+        self._clocks_apart = False  # the host's clock and the service's differ by more than CLOCKS_APART: said
         self.read_size = max(READ_SIZE, config.max_line_bytes + 1)
         self._failures = SourceFailures(self.log, ctx.name)
         self._empty_globs: set[str] = set()
@@ -296,7 +300,8 @@ class AzureBlobSource(Source):
         if self.client is None:
             creds = load_credentials(self.config, self.base_dir)
             try:
-                self.client = make_client(self.config.account_url, creds, self.config.timeout)
+                self.client = make_client(self.config.account_url, creds, self.config.timeout,
+                                          self.service_clock)
             except ValueError as e:  # a malformed connection string or key: say so, without the secret
                 raise AuthFailed(f"cannot use the {creds.kind.replace('_', ' ')}: {type(e).__name__}") from None
         return self._containers()
@@ -345,11 +350,16 @@ class AzureBlobSource(Source):
     def _poll_container(self, container: str, now: datetime) -> None:
         cc = self.client.get_container_client(container)
         roots, found = self._discover(cc, container)
+        # The listing just answered: the service's clock is fresh. Hours are listed up to the later of the
+        # two clocks and closed by the earlier one (a host clock stepped ahead closes no hour Azure writes to).
+        service = self.service_clock.now()
+        list_to = now if service is None else max(now, datetime.fromtimestamp(service, timezone.utc))
+        now = min(now, datetime.fromtimestamp(self._closing_time(), timezone.utc))
         for root in sorted(roots):
             hk = hours_key(container, root)
             mark = self.marks.get(hk)
             # From the day before the mark's: a blob delivered up to a day after its hour was closed still shows.
-            prefixes = [root] if mark is None else list_prefixes(root, mark - timedelta(days=1), now + timedelta(days=1))
+            prefixes = [root] if mark is None else list_prefixes(root, mark - timedelta(days=1), list_to + timedelta(days=1))
             closed_at = self.closed_at.get(hk, mark.timestamp() if mark is not None else 0.0)
             for p in prefixes:
                 what = f"listing blobs in container {container} under {p!r}"
@@ -710,9 +720,28 @@ class AzureBlobSource(Source):
         """An hourly blob whose hour and last write are more than `lookback` ago: Azure writes no more
         to it, so a partial last line will never get its end."""
         h = blob_hour(st.name)
-        horizon = time.time() - self.config.lookback
+        horizon = self._closing_time() - self.config.lookback
         return h is not None and h < floor_hour(datetime.fromtimestamp(horizon, timezone.utc)) \
             and st.modified <= horizon
+
+    def _closing_time(self) -> float:
+        """The time hours are closed by: the earlier of the host's clock and the service's. The blobs' times
+        are the service's; a host clock stepped ahead would close an hour Azure still writes to, whose later
+        records would then never be read. The gap, when large, is said once (and its end)."""
+        host, service = time.time(), self.service_clock.now()
+        if service is None:
+            return host
+        apart = abs(host - service) > CLOCKS_APART
+        if apart != self._clocks_apart:
+            self._clocks_apart = apart
+            if apart:
+                metrics.source_errors.labels(self.ctx.name, "clock_skew").inc()
+                self.log.warning(f"the host's clock is {host - service:+.0f}s from Azure Storage's: hours are "
+                                 "closed by the earlier of the two (check NTP)",
+                                 extra={"kind": "clock_skew", "host_minus_service": round(host - service)})
+            else:
+                self.log.info("the host's clock agrees with Azure Storage's again")
+        return min(host, service)
 
     def _emit_last_line(self, key: str, st: BlobState, data: bytes, meta: dict, before: bytes) -> None:
         """The rest of a closed blob, a last line without its newline: handed on as it is (waiting

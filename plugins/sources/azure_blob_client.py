@@ -7,7 +7,9 @@ a failed poll itself, with backoff that honours `Retry-After`.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from azure.core.exceptions import (
@@ -89,10 +91,36 @@ def load_credentials(cfg, base_dir: str) -> Credentials:
     return Credentials("default")
 
 
-def make_client(account_url: str | None, creds: Credentials, timeout: float) -> BlobServiceClient:
+class ServiceClock:
+    """Azure Storage's clock, from the `Date` header of its answers: the clock its Last-Modified and
+    creation times are on. The host's wall clock may step (NTP, a resumed VM, `date -s`); an hour
+    closed on a host clock ahead of the service's would be closed while Azure still writes to it."""
+
+    def __init__(self) -> None:
+        self._last: tuple[float, float] | None = None  # (service's Unix time, time.monotonic() then)
+
+    def saw(self, response: Any) -> None:
+        """The pipeline's response hook: note the answer's `Date` (whole seconds, so never ahead)."""
+        try:
+            date = response.http_response.headers.get("Date")
+            when = parsedate_to_datetime(date).timestamp() if date else None
+        except (AttributeError, TypeError, ValueError, IndexError):
+            return  # no usable Date: the service's time stays as last seen
+        if when is not None:
+            self._last = (when, time.monotonic())  # one assignment: read-ahead threads answer too
+
+    def now(self) -> float | None:
+        """The service's time now (its last Date plus the monotonic time since), None before any answer."""
+        last = self._last
+        return None if last is None else last[0] + (time.monotonic() - last[1])
+
+
+def make_client(account_url: str | None, creds: Credentials, timeout: float,
+                clock: ServiceClock | None = None) -> BlobServiceClient:
+    hook: dict[str, Any] = {"raw_response_hook": clock.saw} if clock is not None else {}
     if creds.kind == "connection_string":
         return BlobServiceClient.from_connection_string(creds.value, retry_total=0, connection_timeout=timeout,
-                                                        read_timeout=timeout)
+                                                        read_timeout=timeout, **hook)
     if account_url is None:  # the config refuses this (account_url is required without a connection string)
         raise BlobError("account_url is required unless connection_string_file or _env is given")
     if creds.kind == "account_key":
@@ -109,7 +137,7 @@ def make_client(account_url: str | None, creds: Credentials, timeout: float) -> 
                             "default credential chain needs the azure-identity package (pip install azure-identity)")
         cred = DefaultAzureCredential()
     return BlobServiceClient(account_url, credential=cred, retry_total=0, connection_timeout=timeout,
-                             read_timeout=timeout)
+                             read_timeout=timeout, **hook)
 
 
 def _header(e: HttpResponseError, name: str) -> str | None:
