@@ -877,6 +877,17 @@ class Prospector:
             # does. A checkpoint left naming the old name (a backup met as a family of its own,
             # `paths: [app.log*]`) was later taken for "the live file, rotated away" when deleted.
             self.pending[s.key] = s
+        if not moved and s.head_len and s.gen >= 0 and (gen := self.matcher.gen_of(o)) not in (-1, s.gen):
+            # Its content proven on its own inode number of another generation: a file-level copy
+            # of the volume onto a fresh file system (cp -a, rsync -a, a restore) numbers the copies
+            # as the originals were. Kept at the old generation, the reader took the file for
+            # another one given the number and never read it, and the next scan let the content
+            # loose and attached it again, for good, without a word (test_attack10_log_volume_copied.py).
+            s.gen = gen
+            self.pending[s.key] = s
+            self.log.info(f"{o.path} holds what was read of it on a new inode of the same number (the volume "
+                          "copied file by file, or restored): read on from where it was read to",
+                          extra={"path": o.path, "offset": s.offset})
         if moved:
             if lo.cut_in_place and not s.gz:
                 self._left_in_copy[(s.dev, s.ino)] = (o.path, copies.copy_len(self, o))
