@@ -270,7 +270,12 @@ class Reloads:
                 if not r.source.rereads:
                     r.name_undelivered(taken, events, "reload: batches registered after the source's stop")
             _take_back_unfinished(r)
-            if r.tracker.in_flight() and not p.abandon.is_set():
+            # Its thread still running (run() returning, a parse pool draining) keeps what it holds: let go
+            # now, it could hand nothing over and its held rotated files were lost. Waited for within
+            # shutdown_timeout of the wait's start; a run() that never returns does not hold the restart.
+            running = (r.thread.is_alive() and time.monotonic() - self._wait_began.get(name, 0.0)
+                       < p.config.settings.shutdown_timeout)
+            if (r.tracker.in_flight() or running) and not p.abandon.is_set():
                 continue
             del self.draining[name]
             wait = self._waits.pop(name, None)
