@@ -63,8 +63,7 @@ def test_an_edited_copy_is_placed_and_its_changes_counted(tmp_path_factory, n, d
     finally:
         a.close()
         b.close()
-    assert edit is not None
-    assert edit.resume == len(edited)
+    assert edit is not None and edit.resume == len(edited), edit
     assert edit.removed + edit.altered == deleted + altered
     assert edit.altered + edit.added == altered + inserted
     assert edit.start >= len(HEADER) and old[:edit.start] == edited[:edit.start]

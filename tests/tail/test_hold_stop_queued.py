@@ -138,9 +138,11 @@ def test_a_holder_handed_over_and_never_taken_names_the_files_that_came_and_went
         live.stop.set()
         thread.join(WAIT)
         assert not thread.is_alive()
+        holder = live.source.holder
         handed = live.source.hand_over()
         live.source.close()
-        assert handed is not None
+        assert holder is not None and handed is not None and handed.holder is holder, \
+            "the hand-over does not carry the source's holder"
         for i in range(5):  # while the hand-over waits for a successor
             (jobs / f"job_{i}.log").write_text(f'{{"job": {i}}}\n')
             (jobs / f"job_{i}.log").unlink()
