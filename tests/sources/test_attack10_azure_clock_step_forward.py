@@ -30,20 +30,27 @@ from tests.wall_clock import SteppedClock
 AHEAD = 3 * 3600  # more than the default lookback (2 h)
 
 
-def test_a_clock_step_forward_loses_nothing(azurite, tmp_path, monkeypatch):
+def read_the_current_hour(azurite, tmp_path, monkeypatch, container: str):
+    """The agent's runs under a wall clock the test steps (tests/wall_clock.py), and a first run that read the
+    current hour's blob (3 records): (clock, container, blob, the 3 records, 4 more to append, the runs)."""
     now = datetime.now(timezone.utc)
     if now.minute == 59 and now.second > 20:  # the whole test within one real hour
         time.sleep(61 - now.second)
     clock = SteppedClock(tmp_path / "clock")
     real_run = subprocess.run
     monkeypatch.setattr(hostile.subprocess, "run", lambda *a, **kw: real_run(*a, **{**kw, "env": clock.env}))
-    c = cont(azurite, "clock")
+    c = cont(azurite, container)
     current = blob_at(now_hour())
     first, later = [record() for _ in range(3)], [record() for _ in range(4)]
     azurite.append(c, current, b"".join(first))
     run = Run(azurite, tmp_path, c)
     rc, got, err = run.once()
     assert rc == 0 and len(got) == 3, err
+    return clock, c, current, first, later, run
+
+
+def test_a_clock_step_forward_loses_nothing(azurite, tmp_path, monkeypatch):
+    clock, c, current, first, later, run = read_the_current_hour(azurite, tmp_path, monkeypatch, "clock")
     clock.step(AHEAD)
     rc, got, err = run.once()  # a poll while the clock is ahead: nothing new to read
     assert rc == 0 and got == [], err
@@ -60,19 +67,7 @@ def test_a_clock_stepped_back_two_days_still_lists_the_current_hour(azurite, tmp
     """The other way: a host clock two days behind listed hours up to its own day after tomorrow only, so the
     current hour's blob (by the service's clock) was not listed and its new records waited for the clock to
     be put right. Hours are now listed up to the later of the two clocks."""
-    now = datetime.now(timezone.utc)
-    if now.minute == 59 and now.second > 20:  # the whole test within one real hour
-        time.sleep(61 - now.second)
-    clock = SteppedClock(tmp_path / "clock")
-    real_run = subprocess.run
-    monkeypatch.setattr(hostile.subprocess, "run", lambda *a, **kw: real_run(*a, **{**kw, "env": clock.env}))
-    c = cont(azurite, "clockback")
-    current = blob_at(now_hour())
-    first, later = [record() for _ in range(3)], [record() for _ in range(4)]
-    azurite.append(c, current, b"".join(first))
-    run = Run(azurite, tmp_path, c)
-    rc, got, err = run.once()
-    assert rc == 0 and len(got) == 3, err
+    clock, c, current, first, later, run = read_the_current_hour(azurite, tmp_path, monkeypatch, "clockback")
     clock.step(-2 * 86400)
     azurite.append(c, current, b"".join(later))
     rc, got, err = run.once()
