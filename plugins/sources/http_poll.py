@@ -388,6 +388,7 @@ class HttpPollSource(Source):
                     earlier = "the commit before the cursor's last second is stamped in it or later"
                 commits = commits[1:]
             listed = [Listed.of(c) for c in commits]
+            cur.adopt(listed)
             repeats: list[bool] = []
             read_by_offset, by_offset = by_offset, False
             if read_by_offset:
@@ -479,6 +480,7 @@ class HttpPollSource(Source):
             while (end is None or pos < end) and requests < COLLECT_REQUESTS and not self.ctx.stop.is_set():
                 requests += 1
                 commits = [Listed.of(c) for c in self.client.get(service, pos, answered).commits]
+                cur.adopt(commits)
                 run = 0
                 while run < len(commits) and commits[run].ts == ts:
                     run += 1
@@ -540,8 +542,11 @@ class HttpPollSource(Source):
         left = self._unconfirmed.get(service)
         for i, commit in enumerate(commits):
             offset = cur.offset
-            if left is not None and left["commits"][commit.digest] > 0:
-                left["commits"][commit.digest] -= 1  # read again: not lost
+            if left is not None:
+                # a note saved before COMMON holds whole-commit digests
+                digest = commit.digest if left["commits"][commit.digest] > 0 else commit.whole()
+                if left["commits"][digest] > 0:
+                    left["commits"][digest] -= 1  # read again: not lost
             if cur.take(commit, self.config.resync_commits, repeat=repeats[i] if repeats else False):
                 records.append(orjson.dumps({"service_id": service, "api_version": self.config.api_version,
                                              "commit": commit.commit}))

@@ -22,8 +22,10 @@ keeps
   stamped after `floor` is in `recent`. After a move the source re-reads from the first commit stamped
   after `floor` and skips those digests once each (a multiset, because two identical commits in the
   same second are two real events); what sorts before that point and was never passed is counted.
-Known limits: the anchor compares one commit, so if two identical commits (same second, subject,
-objects, events) sit side by side and pruning removes exactly the commits before the second one,
+Digests are of a commit's common form (COMMON: what v1 and v2 both list), so a source moved between the API
+versions knows its commits. Known limits: commits alike in second, subject and event messages are twins (their
+objects, event types or address are not compared; the messages name the objects). The anchor compares one
+commit, so if two identical commits (same second, subject, events) sit side by side and pruning removes exactly the commits before the second one,
 the move goes unnoticed and that second commit is not shipped. A commit without a readable timestamp
 cannot be placed in time: it is dropped from `recent` first and would be shipped again by a re-read.
 The newest second is remembered whole even past `keep` (up to HARD_KEEP commits): dropping it would
@@ -43,8 +45,37 @@ LEGACY_WINDOW = 60.0  # the time span a cursor saved before `floor` existed reme
 HARD_KEEP = 100_000  # the newest second is remembered whole up to this many commits (~40 bytes each)
 
 
+# Prefix of a digest over a commit's common form (not a hex digit: a whole digest may begin with "c"). Cursors
+# saved before it compared whole commits (hex only): their digests are replaced as pages show the commits (Cursor.adopt).
+COMMON = "c-"
+
+
 def commit_digest(commit: Any) -> str:
-    return hashlib.blake2b(orjson.dumps(commit, option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
+    """A commit's digest over what both API versions list of it: its time, its subject's id and name and its
+    events' messages. v2 lists more (`objects` for v1's one `object`, event types, the address, the service),
+    so a whole-commit digest changes when an operator moves a source from v1 to v2, and every remembered commit
+    would then look new (found: all of them shipped again while the source said it skipped them)."""
+    return COMMON + _digest(_common_form(commit))
+
+
+def whole_digest(commit: Any) -> str:
+    """The digest cursors saved before COMMON kept: of the commit whole, as one API version lists it."""
+    return _digest(commit)
+
+
+def _digest(value: Any) -> str:
+    return hashlib.blake2b(orjson.dumps(value, option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
+
+
+def _common_form(commit: Any) -> Any:
+    if not isinstance(commit, dict):
+        return commit  # not the documented shape: compared whole
+    subject, events = commit.get("subject"), commit.get("events")
+    if isinstance(subject, dict):
+        subject = {k: subject.get(k) for k in ("id", "name")}
+    if isinstance(events, list):
+        events = [e.get("message") if isinstance(e, dict) else e for e in events]
+    return {"timestamp": commit.get("timestamp"), "subject": subject, "events": events}
 
 
 def commit_time(commit: Any) -> float | None:
@@ -75,6 +106,10 @@ class Listed:
     def of(cls, commit: Any) -> "Listed":
         return cls(commit, commit_time(commit), commit_digest(commit))
 
+    def whole(self) -> str:
+        """Its digest as cursors saved before COMMON kept it (asked only while such a cursor is read)."""
+        return whole_digest(self.commit)
+
 
 @dataclass
 class Cursor:
@@ -102,6 +137,8 @@ class Cursor:
     _tail_copies: Counter | None = None  # digest -> copies in `tail`, built when needed
     # `tail` may lack the first commits of its second (read_from: end, or a one-commit anchor, began inside it)
     tail_partial: bool = False
+    # holds whole-commit digests (saved before COMMON): adopt() replaces them as pages show their commits
+    legacy: bool = False
 
     @property
     def last(self) -> str | None:
@@ -122,11 +159,13 @@ class Cursor:
         else:
             last = state.get("last")
             tail, tail_ts, exact = ([last] if last else []), None, False
-        return cls(offset=int(state.get("offset", 0)), tail=tail, tail_ts=tail_ts, tail_exact=exact,
-                   recent=recent, floor=floor, skip=Counter(state.get("skip", {})),
-                   future_warned=state.get("future_warned"), oversized_said=state.get("oversized_said"),
-                   # no tail past offset 0: begun from the end (or saved so by an older version)
-                   tail_partial=state.get("tail_partial") is True or (not tail and int(state.get("offset", 0)) > 0))
+        cur = cls(offset=int(state.get("offset", 0)), tail=tail, tail_ts=tail_ts, tail_exact=exact,
+                  recent=recent, floor=floor, skip=Counter(state.get("skip", {})),
+                  future_warned=state.get("future_warned"), oversized_said=state.get("oversized_said"),
+                  # no tail past offset 0: begun from the end (or saved so by an older version)
+                  tail_partial=state.get("tail_partial") is True or (not tail and int(state.get("offset", 0)) > 0))
+        cur.legacy = cur._holds_whole_digests()
+        return cur
 
     def to_state(self) -> dict[str, Any]:
         # `last` too, so that a downgraded agent still finds its anchor
@@ -143,6 +182,26 @@ class Cursor:
         if self.tail_partial:
             out["tail_partial"] = True
         return out
+
+    def _holds_whole_digests(self) -> bool:
+        return any(not d.startswith(COMMON) for d in self.tail + [d for _, d in self.recent] + list(self.skip))
+
+    def adopt(self, commits: list[Listed]) -> None:
+        """For a cursor saved before COMMON: its whole-commit digests of the commits on this page are replaced by
+        their common ones, before the page is compared. Every page begins with the cursor's last second, and a
+        re-read meets every remembered commit it skips, so each digest is replaced before it is compared (those
+        never met again age out of `recent`). A no-op for a cursor of common digests."""
+        if not self.legacy or not commits:
+            return
+        common = {c.whole(): c.digest for c in commits}
+        self.tail = [common.get(d, d) for d in self.tail]
+        self.recent = [[ts, common.get(d, d)] for ts, d in self.recent]
+        skip: Counter = Counter()
+        for d, n in self.skip.items():
+            skip[common.get(d, d)] += n
+        self.skip = skip
+        self._shipped = self._tail_copies = None  # rebuilt from the lists when next needed
+        self.legacy = self._holds_whole_digests()
 
     def tail_starts_second(self) -> bool:
         """Whether `tail` holds its second from the first commit: then the commit listed before it is stamped

@@ -5,7 +5,8 @@ is re-read "skipping the commits it remembers shipping" (docs/operations.md, htt
 commits, answered in v2's form, do not match the digests remembered from v1's: the next run warns "history
 of service … moved … re-reading … skipping the 20 commits it remembers shipping", then ships every one of
 them again (40 of 40 repeated, with a reload or a restart; the events differ only in v2's richer fields, so
-a store's stable id does not drop them either)."""
+a store's stable id does not drop them either). Fixed: commits are remembered by what both versions list
+(http_poll_cursor.COMMON); moving back from v2 to v1 is checked too."""
 from __future__ import annotations
 
 import subprocess
@@ -40,20 +41,19 @@ def run_once(cfg: Path) -> tuple[list[str], str]:
     return [orjson.loads(line)["message"] for line in r.stdout.splitlines()], r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="moving an http_poll source from the v1 to the v2 URL ships every commit "
-                                       "already shipped again, while the warning says they are skipped")
-def test_moving_from_the_v1_to_the_v2_url_repeats_no_commit(tmp_path):
+@pytest.mark.parametrize("before, after", [("v1", "v2"), ("v2", "v1")])
+def test_moving_between_the_api_versions_repeats_no_commit(tmp_path, before, after):
     (tmp_path / "token").write_text("good-token\n")
     (tmp_path / "token").chmod(0o600)
     with PuppetActivityAPI(tmp_path, tls=False) as api:
         for i in range(40):
             api.add("rbac" if i % 2 else "classifier", [f"change {i}"])
-        first, _ = run_once(write_config(tmp_path, api.url("v1")))
-        assert Counter(first) == Counter(f"change {i}" for i in range(40))  # v1 read every commit once
+        first, _ = run_once(write_config(tmp_path, api.url(before)))
+        assert Counter(first) == Counter(f"change {i}" for i in range(40))  # read every commit once
         for i in range(40, 50):
             api.add("rbac" if i % 2 else "classifier", [f"change {i}"])
-        second, err = run_once(write_config(tmp_path, api.url("v2")))
+        second, err = run_once(write_config(tmp_path, api.url(after)))
     repeated = sorted(set(first) & set(second), key=lambda m: int(m.split()[1]))
     assert Counter(second) == Counter(f"change {i}" for i in range(40, 50)), (
-        f"{len(repeated)} of {len(first)} commits shipped under v1 were shipped again under v2 "
+        f"{len(repeated)} of {len(first)} commits shipped under {before} were shipped again under {after} "
         f"(first: {repeated[:5]}); warnings: {[x for x in err.splitlines() if 'level=warning' in x][:3]}")
