@@ -358,22 +358,17 @@ class Prospector:
                 self.moved.add((s.dev, s.ino))
                 lo.missing, lo.since = 0, now
                 continue
-            # Plain files before compressed ones: a .gz is made from a plain file which, when still
-            # there (held open), must take the content for the .gz to be proven its copy.
-            for key, o in sorted(unmatched.items(), key=lambda kv: kv[1].gz):
-                try:
-                    resume = self.matcher.holds_read(lo, o)
-                except MovedDuringScan:
-                    # Renamed since the listing (the next rotation): it may hold this content, so
-                    # the content is not missing from this scan; the next one looks at it under
-                    # its new name. (Called gone, its .gz was read again from 0 as a new file.)
-                    self.moved.add(key)
-                    lo.missing, lo.since = 0, now
-                    continue
-                if resume is not None:
-                    del unmatched[key]
-                    self._attach(lo, o, resume)
-                    break
+            moved_since: list[tuple[int, int]] = []
+            holding = self._holding_most(lo, unmatched, moved_since)
+            if moved_since:
+                # Renamed since the listing (the next rotation): it may hold this content, so
+                # the content is not missing from this scan; the next one looks at it under
+                # its new name. (Called gone, its .gz was read again from 0 as a new file.)
+                self.moved.update(moved_since)
+                lo.missing, lo.since = 0, now
+            if holding is not None:
+                key, resume = holding
+                self._attach(lo, unmatched.pop(key), resume)
             else:
                 if s.head_len and s.offset == s.head_len and lo.gone_at is None:
                     # Only the head was read: its bytes prove nothing against a same-headed file.
@@ -782,20 +777,39 @@ class Prospector:
         after the content was rotated and compressed. When another file holds what was read, the
         content is there (attached to it, True) and `o` is left to be followed as a new file.
         The two cannot be told apart at the live name, so the copytruncate window is warned."""
-        for key, x in sorted(unmatched.items(), key=lambda kv: kv[1].gz):  # plain first, as in scan()
-            if key == (o.st.st_dev, o.st.st_ino):
-                continue
+        others = {k: x for k, x in unmatched.items() if k != (o.st.st_dev, o.st.st_ino)}
+        found = self._holding_most(lo, others, [])
+        if found is None:
+            return False
+        key, resume = found
+        if o.path == lo.state.path:
+            lo.truncated, lo.trunc_size = True, max(lo.trunc_size, lo.state.size)
+        self._attach(lo, unmatched.pop(key), resume)
+        return True
+
+    def _holding_most(self, lo: Loose, files: dict[tuple[int, int], Observed],
+                      renamed: list[tuple[int, int]]) -> tuple[tuple[int, int], int] | None:
+        """Of `files`, the one that holds the most of what was read of `lo` (Matcher.holds_read), and
+        the offset to go on from in it. All that was read ends the search; copies that hold less (a
+        copytruncate copy made before the reader was past it) are weighed by how much: a file of no
+        more than the shared header is such a copy of any content (the truncated file's header given
+        again and copied by the next copytruncate), and taken first, the real copy, holding lines
+        read, was read again from 0 as a new file (torture seed 7359). Plain files before compressed
+        ones: a .gz is made from a plain file which, when still there (held open), must take the
+        content for the .gz to be proven its copy. Files renamed since the listing (they cannot
+        tell: MovedDuringScan) go to `renamed`."""
+        best: tuple[tuple[int, int], int] | None = None
+        for key, o in sorted(files.items(), key=lambda kv: kv[1].gz):
             try:
-                resume = self.matcher.holds_read(lo, x)
+                resume = self.matcher.holds_read(lo, o)
             except MovedDuringScan:
+                renamed.append(key)
                 continue
-            if resume is not None:
-                del unmatched[key]
-                if o.path == lo.state.path:
-                    lo.truncated, lo.trunc_size = True, max(lo.trunc_size, lo.state.size)
-                self._attach(lo, x, resume)
-                return True
-        return False
+            if resume is not None and (best is None or resume > best[1]):
+                best = (key, resume)
+                if resume >= lo.state.offset:
+                    break
+        return best
 
     def _edited_copy(self, o: Observed) -> bool:
         """`o`, new at the live name of a followed file deleted since (renamed over it), which the
