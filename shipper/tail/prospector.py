@@ -135,6 +135,7 @@ class Prospector:
         self.moved_away: dict[tuple[int, int], tuple[str, float]] = {}
         self.moved: set[tuple[int, int]] = set()  # files renamed during this scan: decided at the next
         self._held_out_of_scope: set[tuple[int, int]] = set()  # held files of families out of scope (this scan)
+        self._listed_fds: set[int] = set()  # (this scan) files opened as listed: _hold_listed
 
     @property
     def holder(self) -> Holder | None:
@@ -200,7 +201,73 @@ class Prospector:
             # The live name now belongs to another file: this one is named apart (logs, read_changed).
             path = f.path if f else (h.path + " (rotated away, held open)" if h.path == h.family else h.path)
             obs[key] = Observed(path, h.family, False, st, is_gzip_path(h.path), h.fd, at, h.active_at)
+        for key, o in obs.items():
+            if self._worth_holding(key, o):
+                self._hold_listed(key, o)
         return obs
+
+    def _worth_holding(self, key: tuple[int, int], o: Observed) -> bool:
+        """Is `o` a file _hold_listed opens: under a rotated name, not held already, no history skipped
+        at the first look, and not followed — or followed closed, by no identity (a placeholder) or
+        born otherwise (its inode given to another file)? Files followed are found again by identity."""
+        if o.fd is not None or len(self._listed_fds) >= scan_rules.LISTED_OPEN_MAX or self.matcher.at_live_name(o):
+            return False
+        if self.first_scan and o.family not in self.seen:
+            return False
+        f = self.files.get(key)
+        if f is None:
+            return True
+        if f.fh is not None:
+            return False
+        return f.state is None or (f.born is not None and o.born is not None and f.born != o.born)
+
+    def _hold_listed(self, key: tuple[int, int], o: Observed) -> None:
+        """Open `o`, a file under a rotated name that no followed file is on, as it is listed: this
+        scan compares and reads it through that descriptor (o.fd), so that a rotation or a cleaner
+        deleting it before it is compared takes nothing away (as the watcher holds a file renamed
+        on its inotify event). Listed, then deleted by the rotation that overtook the scan before
+        it could be opened, its lines went without a word (a .gz: the compressed form of a content
+        read, as likely as not) or were called lost (torture seeds 350, 1089). Closed at the
+        scan's end (_let_listed_go)."""
+        try:
+            fd = os.open(o.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError:
+            return
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            st = None
+        if st is None or (st.st_dev, st.st_ino) != key or (o.born is not None and birth.born(o.path, st.st_ino) != o.born):
+            os.close(fd)  # (renamed or deleted since the stat: decided as before, MovedDuringScan)
+            return
+        o.fd = fd
+        self._listed_fds.add(fd)
+
+    @staticmethod
+    def _named(path: str, key: tuple[int, int]) -> bool:
+        """Does `path` hold the file `key` (dev, inode) now?"""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == key
+
+    def _let_listed_go(self) -> None:
+        """The scan's end: the descriptors _hold_listed opened are closed. A file followed through one
+        opens its own now (a file deleted meanwhile is read through it to its end), or by its name later."""
+        if not self._listed_fds:
+            return
+        for f in list(self.files.values()):
+            if f.held_fd in self._listed_fds:
+                if f.fh is None and not self._named(f.path, (f.dev, f.ino)):
+                    try:
+                        self.fds.open(f)
+                    except OSError:
+                        pass
+                f.held_fd = None
+        for fd in self._listed_fds:
+            os.close(fd)
+        self._listed_fds = set()
 
     def _look_at_moved_away(self, obs: dict[tuple[int, int], Observed]) -> None:
         tombs = {(lo.state.dev, lo.state.ino): lo for lo in self.loose.values() if lo.gone_at is not None}
@@ -229,6 +296,12 @@ class Prospector:
 
     def scan(self) -> None:
         """Look at the file system once and bring the followed set up to date."""
+        try:
+            self._scan()
+        finally:
+            self._let_listed_go()
+
+    def _scan(self) -> None:
         now = time.monotonic()
         escaped: dict[str, int] = {}
         overflowed: set[str] = set()
@@ -282,7 +355,7 @@ class Prospector:
                 continue
             if o is not None and same:
                 del unmatched[key]
-                if o.fd is not None and f.fh is None and f.held_fd is None:
+                if o.fd is not None and f.fh is None and f.held_fd is None and o.fd not in self._listed_fds:
                     # Held since a scan listed it by name: opened (identified, compared) through the
                     # holder's descriptor from now on, whatever holds its name (the writer's next file).
                     f.held_fd = o.fd
@@ -419,6 +492,10 @@ class Prospector:
                     start = -1
             elif copies.copied_before_invisible_truncation(self, o) or copies.replaces_deleted(self, o) or self._edited_copy(o):
                 continue
+            if o.fd in self._listed_fds and not self._named(o.path, key):
+                # Opened as listed, renamed since (the rotation that overtook the scan): read through
+                # that descriptor, and, a copy of the live file, it may show the live file cut.
+                self._listed_copy_of_cut_live(o, obs)
             self._follow_new(o, start)
         for fam in families_new:
             self.seen.add(fam)

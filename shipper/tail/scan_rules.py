@@ -8,6 +8,9 @@ MISSING_SCANS = 2  # a file must be missing from this many scans in a row …
 MISSING_SECONDS = 1.0  # … and for this long, before it is declared gone (renames race with scans)
 TOMBSTONE_SECONDS = 3600.0
 DELETED_GRACE = 2.0  # a deleted file we hold open is let go this long after it stopped growing
+# Files a scan opens as it lists them (Prospector.hold_listed), beyond the descriptor budget for the
+# scan's length; further ones are compared by their names, as before.
+LISTED_OPEN_MAX = 64
 FOUND_OUTSIDE_LOOKS = 64  # files compared to say where a content called lost is (its message only)
 UNDECIDED_SECONDS = 10.0  # a file too short to be told from a known one waits this long, then is read
 # A checkpoint no path matches any more is kept this long (wall clock, across restarts): a path taken

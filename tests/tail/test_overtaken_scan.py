@@ -159,3 +159,42 @@ def test_a_live_file_renamed_before_it_was_opened_is_not_taken_for_the_file_give
         assert f.tailer.losses == 1
     finally:
         f.tailer.close()
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_backup_never_read_deleted_between_the_listing_and_the_compare_is_read(tmp_path, fast_missing, caplog,
+                                                                               compress):
+    """Torture seeds 350 and 1232 (`.gz`), 1089 (plain): a backup holding lines never read (the live file
+    rotated out twice while the agent was frozen), listed by a scan and deleted by the rotation that
+    overtook it (`rotate N`, a cleaner) before the scan could open it: its lines went without a word (a
+    .gz may be the compressed form of a content read), or, plain, were called lost. Opened as it is
+    listed, it is read through that descriptor to its end."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, *[f"line {i}" for i in range(5)])
+    f = Follower([log], d)
+    try:
+        f.poll()
+        assert records(f) == expect(5)
+        # Frozen: rotated away (read to its end through the descriptor), and the writer's next file
+        # too, unseen, with lines 5-9.
+        os.rename(log, d / "app.log.1")
+        write(log, *[f"line {i}" for i in range(5, 10)])
+        os.rename(d / "app.log.1", d / "app.log.2")
+        os.rename(log, d / "app.log.1")
+        write(log, *[f"line {i}" for i in range(10, 12)])
+        unseen = d / "app.log.1"
+        if compress:
+            with open(unseen, "rb") as src, gzip.open(str(unseen) + ".gz", "wb") as dst:
+                dst.write(src.read())
+            os.unlink(unseen)
+            unseen = d / "app.log.1.gz"
+        overtake(f, lambda: os.unlink(unseen))  # deleted between the listing and the compare
+        with caplog.at_level(logging.INFO, logger="shipper.tail"):
+            f.settle()
+        assert sorted(records(f)) == sorted(expect(12)) and len(records(f)) == 12, records(f)
+        assert [m for m in warnings(caplog) if "lost" in m] == []
+        assert f.tailer.losses == 0
+    finally:
+        f.tailer.close()
