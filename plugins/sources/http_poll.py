@@ -2,7 +2,8 @@
 
 For each service: GET `<url>?service_id=S&order=asc&offset=N&limit=L` (the API's default order is
 descending, so `asc` is always sent), pages until a short page, and hands every commit to the parser
-as one record, `{"service_id", "api_version", "commit"}` (orjson), keyed `S:<offset>`. The cursor (see
+as one record, `{"service_id", "api_version", "commit"}` (orjson), keyed `S:<digest>:<twins before it>`
+(not its offset: pruning shifts offsets onto other commits, and the key names the event's stable id). The cursor (see
 http_poll_cursor) is checkpointed with each page, so it only moves once the page is delivered.
 
 Failures never end the source: 401/403 → an error naming the token file, retried with backoff (and
@@ -541,7 +542,6 @@ class HttpPollSource(Source):
         first = cur.offset
         left = self._unconfirmed.get(service)
         for i, commit in enumerate(commits):
-            offset = cur.offset
             if left is not None:
                 # a note saved before COMMON holds whole-commit digests
                 digest = commit.digest if left["commits"][commit.digest] > 0 else commit.whole()
@@ -550,7 +550,7 @@ class HttpPollSource(Source):
             if cur.take(commit, self.config.resync_commits, repeat=repeats[i] if repeats else False):
                 records.append(orjson.dumps({"service_id": service, "api_version": self.config.api_version,
                                              "commit": commit.commit}))
-                keys.append(f"{service}:{offset}")
+                keys.append(f"{service}:{commit.digest}:{cur.twins_before(commit)}")
                 shipped.append([commit.ts, commit.digest])
             else:
                 skipped += 1

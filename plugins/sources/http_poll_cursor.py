@@ -289,6 +289,16 @@ class Cursor:
                 self.trim(keep)  # commit would be quadratic
         return ship
 
+    def twins_before(self, commit: Listed) -> int:
+        """After take(commit): how many commits like it its second held before it (0 for the first). With the
+        digest it names the commit whatever its offset: pruning and restores shift offsets, and an output's
+        note of what it stored, or an Elasticsearch `_id`, taken from an offset would then name another commit."""
+        if not self.tail or commit.ts != self.tail_ts:
+            return 0
+        if self._tail_copies is None:
+            self._tail_copies = Counter(self.tail)
+        return max(0, self._tail_copies[commit.digest] - 1)
+
     def trim(self, keep: int) -> None:
         """Keep at most `keep` entries, dropping the oldest commit times whole (a second is never split, so
         every shipped commit stamped after `floor` stays remembered); the newest second is kept whole even
