@@ -6,14 +6,13 @@ replays" (stdout's `id_field` likewise, for a reader that drops a replay's repea
 the commit's offset in the service's listing, not the commit: the 3 new commits take the offsets of the 3 the
 restore dropped and carry their ids (3 of 3), so such a tier takes them for replays: it drops them, or (an
 `index` write) overwrites the stored old commits with them. Nothing is warned beyond "history moved". The
-Elasticsearch output itself holds (a 409 with other content is stored under a content id, warned)."""
+Elasticsearch output itself holds (a 409 with other content is stored under a content id, warned). Fixed: the key
+is the commit's digest and rank among identical commits (501026f)."""
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from tests.peers.forward_server import ForwardServer
 from tests.peers.puppet_activity_api import PuppetActivityAPI
@@ -25,8 +24,6 @@ def run_once(cfg: Path) -> subprocess.CompletedProcess:
     return subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.xfail(strict=True, reason="http_poll stable ids follow the commit's offset: commits made after a restore "
-                                       "carry the _shipper_id of the commits the restore dropped")
 def test_commits_made_after_a_restore_carry_ids_of_their_own(tmp_path):
     (tmp_path / "token").write_text("good-token\n")
     (tmp_path / "token").chmod(0o600)
