@@ -167,6 +167,9 @@ class FileSource(Source):
         self._m_cut = metrics.lines_truncated.labels(name)
         self._m_holes = metrics.hole_bytes.labels(name)
         self._m_unreadable = metrics.files_unreadable.labels(name)
+        self._m_failing = metrics.source_failing.labels(name)
+        self._m_failing.set(0)  # a sample from the start: an alert on it must not wait for a first failure
+        self._m_last_error = metrics.source_last_error.labels(name, "unreadable")
         self._m_undecided = metrics.files_undecided.labels(name)
         self._m_undecided_read = metrics.undecided_read.labels(name)
         self._m_held = metrics.held_bytes.labels(name)
@@ -256,15 +259,26 @@ class FileSource(Source):
     def last_error(self) -> dict[str, Any] | None:
         """The followed files it cannot read now (an open or a read refused: permissions, a failing disk), for
         /health's `sources_failing` and `shipper status`: the first of them named; None when every file reads."""
-        t = self.tailer
-        now = time.time()
-        failing = {**{p: (why, now) for p, why in dict(t.unreadable).items()}, **dict(t.fds.read_errors)}
+        failing = self._failing_files()
         if not failing:
             return None
         path, (why, since) = min(failing.items())
         more = f" (and {len(failing) - 1} more files)" if len(failing) > 1 else ""
-        return {"kind": "unreadable", "message": f"cannot read {path}: {why}{more}", "scope": None, "at": now,
+        return {"kind": "unreadable", "message": f"cannot read {path}: {why}{more}", "scope": None, "at": time.time(),
                 "since": since, "failing": True}
+
+    def _failing_files(self) -> dict[str, tuple[str, float]]:
+        """path -> (why, since) of the matched files it cannot open and the followed files it cannot read."""
+        fds, now = self.tailer.fds, time.time()
+        since = dict(fds.unreadable_since)
+        return {**{p: (why, since.get(p, now)) for p, why in dict(fds.unreadable).items()}, **dict(fds.read_errors)}
+
+    def _update_failing(self) -> None:
+        """The metrics of last_error(): an alert on shipper_source_failing must see what /health sees."""
+        failing = bool(self._failing_files())
+        self._m_failing.set(1 if failing else 0)
+        if failing:
+            self._m_last_error.set(time.time())
 
     @classmethod
     def saved_positions(cls, state: dict) -> list[SavedPosition]:
@@ -439,6 +453,7 @@ class FileSource(Source):
                 if now >= next_housekeeping or (poll and not notified):
                     with self._lock:
                         t.close_idle()
+                        self._update_failing()  # an unreadable file reads nothing: not only after a read
                         if read_since_lag:
                             self._update_lag()
                             read_since_lag = False

@@ -35,6 +35,7 @@ class Descriptors:
         self.log = log
         self.holder: Holder | None = None  # when the caller runs one (told of the files closed and opened)
         self.unreadable: dict[str, str] = {}  # matched files that cannot be opened: path -> error
+        self.unreadable_since: dict[str, float] = {}  # path -> Unix time its opens began to fail (for /health)
         # Followed files whose reads fail now (EIO from a failing disk, ESTALE): path -> (error, since). Kept
         # apart from `unreadable`, which the scan's decisions read: these files are known and open.
         self.read_errors: dict[str, tuple[str, float]] = {}
@@ -185,8 +186,11 @@ class Descriptors:
                 if self.unreadable.get(path) != why:
                     self.log.warning(f"cannot read {path}: {why}; retried at every scan (its lines wait, nothing "
                                      "is skipped)", extra={"path": path, "errno": e.errno})
+                if path not in self.unreadable:
+                    self.unreadable_since[path] = time.time()
                 self.unreadable[path] = why
             raise
         if self.unreadable.pop(path, None) is not None:
+            self.unreadable_since.pop(path, None)
             self.log.info(f"{path} is readable again", extra={"path": path})
         return fh

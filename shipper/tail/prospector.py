@@ -150,6 +150,7 @@ class Prospector:
     @unreadable.setter
     def unreadable(self, v: dict[str, str]) -> None:
         self.fds.unreadable = v
+        self.fds.unreadable_since = {p: t for p, t in self.fds.unreadable_since.items() if p in v}
 
     # ------------------------------------------------------------------ scanning
 
