@@ -6,7 +6,8 @@ moved in the listing, and their `_id` follows the offset, not the commit: each r
 another; Elasticsearch answers 409, the output sees other content there and stores it under a content id ("the
 product numbered its records again … not counted as duplicates"): 7 of 7 replayed commits are stored twice after
 pruning 3. (The run also calls the 3 pruned commits "lost", though Elasticsearch stored them before the kill: a kill
--9 notes nothing, so that is the cautious reading.) Without the pruning the replay is absorbed as 409s."""
+-9 notes nothing, so that is the cautious reading.) Without the pruning the replay is absorbed as 409s.
+Fixed by 501026f (an event's key is its commit's digest and rank among identical commits)."""
 from __future__ import annotations
 
 import signal
@@ -40,11 +41,7 @@ class StoresThenHangs(BulkServer):
         return answer
 
 
-@pytest.mark.parametrize("pruned", [
-    0,
-    pytest.param(3, marks=pytest.mark.xfail(strict=True, reason="http_poll _id follows the commit's offset: a kill -9 "
-                                                                 "replay after pruning is stored a second time")),
-])
+@pytest.mark.parametrize("pruned", [0, 3])
 def test_a_replay_after_kill_9_is_absorbed_by_elasticsearch(tmp_path, pruned):
     (tmp_path / "token").write_text("good-token\n")
     (tmp_path / "token").chmod(0o600)
