@@ -18,11 +18,20 @@ import click  # noqa: E402  (after the handler: importing takes a good part of t
 from shipper import __version__  # noqa: E402
 
 
-def _load(config_path: str):
+def _load(config_path: str, starts: bool = False):
+    """The config, or exit 2 naming each problem. `starts`: for `run` and `check`, also refused when its
+    state_dir moved while the agent was stopped (shipper.state_dir_moved)."""
     from shipper.config import ConfigError, load_config
 
     try:
-        return load_config(config_path)
+        config = load_config(config_path)
+        if starts:
+            from shipper.state_dir_moved import moved_state_dir
+
+            moved = moved_state_dir(config)
+            if moved is not None:
+                raise ConfigError([moved])
+        return config
     except ConfigError as e:
         for p in e.problems:
             click.echo(f"error: {p}", err=True)
@@ -56,7 +65,7 @@ def run(config_path: str, once: bool, timeout: float | None) -> None:
     if timeout is not None and not once:
         click.echo("error: --timeout goes with --once (a daemon's stop waits shutdown_timeout)", err=True)
         sys.exit(2)
-    config = _load(config_path)
+    config = _load(config_path, starts=True)
     shipper_log.setup(config.settings.logging.level, config.settings.logging.format)
     from shipper.fdlimit import raise_soft_limit
 
@@ -92,7 +101,7 @@ def check(config_path: str, probe_outputs: bool) -> None:
     from shipper.router import Router
     from shipper.secrets import redact
 
-    config = _load(config_path)
+    config = _load(config_path, starts=True)
     failed = False
     click.echo(f"{config.path}: valid")
     click.echo(f"state_dir: {config.state_dir}")

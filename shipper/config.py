@@ -55,6 +55,10 @@ class Config:
     outputs: list[OutputConfig]
     base_dir: str = "."  # relative paths in the config are taken from here
     integrity_key: Any = None  # shipper.integrity.Key, read from integrity.key_file at load
+    # The state_dir as earlier releases took it (relative to the config's symlink target), when that is another
+    # folder: a start is refused while it holds this config's checkpoints and state_dir none (shipper.state_dir_moved).
+    earlier_state_dir: str | None = None
+    state_dir_line: int | None = None  # the line of `state_dir` in the file (None: not in it, the default)
 
     @property
     def state_dir(self) -> str:
@@ -294,11 +298,20 @@ def load_config(path: str | os.PathLike) -> Config:
         raise ConfigError([Problem(str(p), None, "", "config file not found")])
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError([Problem(str(p), None, "", f"cannot read config: {e}")])
-    # Relative paths in a config are relative to the config file, so a demo runs from any cwd.
-    base = p.resolve().parent
+    # Relative paths in a config are relative to the config file, so a demo runs from any cwd: to the folder of
+    # its path as given, made absolute, symlinks not followed. A config read through a link (a Kubernetes
+    # ConfigMap's `shipper.yaml -> ..data/shipper.yaml`, `..data -> ..2026_12_05_x`, switched at each update)
+    # took them from the link's target before: after a switch the agent used another, empty state_dir and read
+    # everything again without a word, and a secret file named a folder the kubelet had deleted.
+    base = Path(os.path.abspath(p)).parent
     cfg = parse_config(text, str(p), base)
-    cfg.settings.state_dir = str((base / cfg.settings.state_dir).resolve())
+    configured = cfg.settings.state_dir
+    cfg.settings.state_dir = os.path.abspath(base / configured)
     cfg.base_dir = str(base)
+    earlier = (p.resolve().parent / configured).resolve()  # where earlier releases put it
+    if str(earlier) != os.path.realpath(cfg.settings.state_dir):
+        cfg.earlier_state_dir = str(earlier)
+        cfg.state_dir_line = line_of(load_with_lines(text)[1], ("state_dir",))
     if cfg.settings.integrity is not None:
         cfg.integrity_key = _integrity_key(cfg.settings.integrity, text, str(p), base)
     return cfg
