@@ -56,6 +56,12 @@ FULL_COLLECT_EVERY = 600.0
 # after an outage frees ~20 MiB within seconds, which glibc would otherwise keep resident. A trim
 # takes a millisecond or two; what the agent touches again in a minute costs it a few page faults.
 GIVE_BACK_EVERY = 60.0
+# `started` (READY=1), and `reloaded` for the sources a reload starts, wait for each source's first look (a
+# file source's listing of its files, each identified): after it, the live file renamed is a rotation of a
+# followed file; before it, that file is found as a backup, history, skipped. A look that takes longer (a hung
+# NFS folder) is named, not waited for: well under systemd's TimeoutStartSec (90 s), which would kill the agent.
+FIRST_LOOK_WAIT = 30.0
+FIRST_LOOK_SLICE = 0.1  # how often that wait asks whether to stop (and feeds the watchdog)
 
 
 class Pipeline:
@@ -142,6 +148,27 @@ class Pipeline:
             r.thread.start()
         if self.integrity_key is not None:
             self._start_attestations()
+
+    def await_first_looks(self, saying: str, stopping: Callable[[], bool]) -> list[str]:
+        """Before the agent says `saying` (started, reloaded): wait until every source has taken its first
+        look (SourceRunner.looked), FIRST_LOOK_WAIT seconds at most; `stopping()` is asked every
+        FIRST_LOOK_SLICE seconds (it may feed systemd's watchdog), True ends the wait. The sources that had
+        not looked by the deadline are named (a file rotated before their look is taken for history, unread)
+        and returned."""
+        deadline = time.monotonic() + FIRST_LOOK_WAIT
+        while True:
+            waiting = [r for r in list(self.runners.values()) if not r.looked.is_set()]
+            left = deadline - time.monotonic()
+            if not waiting or stopping():
+                return []
+            if left <= 0:
+                late = [r.cfg.name for r in waiting]
+                log.warning(f"{saying} before source(s) {', '.join(late)} took their first look at what they read "
+                            f"(still looking after {FIRST_LOOK_WAIT:.0f}s: a slow or hung filesystem?): a file "
+                            "rotated before that look is taken for history and not read (its backups are skipped)",
+                            extra={"sources": ",".join(late)})
+                return late
+            waiting[0].looked.wait(min(FIRST_LOOK_SLICE, left))
 
     # --- what a reload changes (shipper.reload_apply) ----------------------------------------------
 

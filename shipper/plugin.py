@@ -162,6 +162,7 @@ class SourceContext:
     attestation. `vendor_gaps(gaps, numbering)`: gaps (first, last) in a numbering of the product's
     the source watches itself (VendorIdGaps.due), warned, counted and attested. `note(fragment)`: saves
     a state fragment at once, not on delivery (what a batch held, for a loss to be named next run).
+    `looked()`: a source with `looks_first` says it has taken its first look (Source.looks_first).
     """
 
     name: str  # the source's configured name (keys its checkpoint and metrics)
@@ -183,6 +184,9 @@ class SourceContext:
     # and handed on, so that the next run can name it lost if the product deleted it before it was read
     # again (a batch's checkpoint deletes the note once delivered). Blocks while the store fails.
     note: Callable[[CheckpointFragment], None] = field(default=lambda fragment: None)
+    # A source with `looks_first` calls it from run() once it has taken its first look (before its
+    # first emit): the agent says it started (READY=1 to systemd) only after every such source has.
+    looked: Callable[[], None] = field(default=lambda: None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +229,8 @@ class Source(ABC):
     is there) and hands `RawBatch`es to `ctx.emit`; a batch's checkpoint is saved once every output has
     it. To give up (under --once, a server still unreachable after a few attempts) raise `EndRun(reason)`
     from run(): one error line naming the source, exit 1; any other exception is logged as a bug. Class
-    attributes: `Config`, `rereads` (False: records pushed to it cannot be read again), `reports_vendor_gaps`.
+    attributes: `Config`, `rereads` (False: records pushed to it cannot be read again), `reports_vendor_gaps`,
+    `looks_first` (run() calls ctx.looked() once it has looked: the agent says `started` after that).
     The other methods are optional.
     """
 
@@ -237,6 +242,10 @@ class Source(ABC):
     # Batches a reload takes back or a stop leaves undelivered are then not read again from the
     # checkpoint: the core names them as a loss (shipper_losses, a warning with the count).
     rereads: ClassVar[bool] = True
+    # True for a source whose first look decides what it reads (a file source takes the backups it
+    # finds then for history): its run() calls ctx.looked() once it has looked, and the agent says it
+    # started only after that (up to a bound), so that what changes after `started` is not history.
+    looks_first: ClassVar[bool] = False
 
     def __init__(self, config: SourceConfig, ctx: SourceContext):
         self.config = config

@@ -131,6 +131,8 @@ def reload(pipeline, path: str, wait_slice=None) -> ReloadResult:
     except ReloadError as e:
         log.error("reload refused; the running config is kept", extra={"error": str(e)})
         return ReloadResult(False, f"reload refused: {e}")
+    # The sources it started say `reloaded` only once they have looked (a path new to them: its backups are history).
+    pipeline.await_first_looks("reloaded", (lambda: wait_slice(0.0)) if wait_slice is not None else (lambda: False))
     changes = plan.changes()
     if problems:
         log.warning("reloaded with problems", extra={**changes, "problems": "; ".join(problems)})

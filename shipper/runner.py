@@ -187,9 +187,17 @@ class Daemon:
         gc.freeze()
         gc.set_threshold(100_000, 50, 1000)
         self.pipeline.start()
+        self.notifier.status("starting: the sources take their first look")
+        self.pipeline.await_first_looks("started", self._stopping)
         log.info("started", extra={"sources": len(self.pipeline.runners), "outputs": len(self.pipeline.workers),
                                    "once": self.once, "config": self.config.path})
         self.notifier.ready(self.summary())
+
+    def _stopping(self) -> bool:
+        """Asked during a wait of the start (systemd's watchdog fed meanwhile): True when a stop signal came."""
+        if self.notifier.watchdog_due():
+            self.notifier.ping()
+        return self.stop_signal is not None
 
     def _check(self, now: float) -> None:
         self._rate = self.rates.sample(now)

@@ -58,6 +58,9 @@ class SourceRunner:
         self.abandon = threading.Event()  # give up blocked puts: shutdown, or this source's restart timed out
         self.detached = False  # replaced on reload: its late acks must not move the new runner's checkpoint
         self.finished = threading.Event()
+        # Set once the source has taken its first look (Source.looks_first), or when its thread begins (other
+        # sources) or ends: the agent says `started` once every source's is set (Pipeline.await_first_looks).
+        self.looked = threading.Event()
         self.error: BaseException | None = None
         self.last_commit: float | None = None
         self._reserve_tried = False  # a failed commit was tried again once the stop freed the reserve
@@ -99,7 +102,7 @@ class SourceRunner:
             name=cfg.name, emit=self.emit, stop=self.stop, once=pipeline.once, state=state,
             state_dir=pipeline.config.state_dir, logger=logging.getLogger(f"shipper.source.{cfg.name}"),
             base_dir=pipeline.config.base_dir, lost=self._name_loss, vendor_gaps=self._source_gaps,
-            note=self._note,
+            note=self._note, looked=self._looked,
         )
         if not state:
             self._name_orphaned_positions(source_cls)
@@ -235,7 +238,19 @@ class SourceRunner:
         """SourceContext.note: saved now, retried like a checkpoint while the store fails."""
         self._commit(fragment)
 
+    def _looked(self) -> None:
+        """ctx.looked (once the source has looked, before its first batch): the agent may say it started.
+        Then a first start's attestation, which waits for the outputs (one down at the start holds it):
+        after the look, or a file rotated while it waited was taken for history at the look."""
+        if self.looked.is_set():
+            return
+        self.looked.set()
+        if self.chain is not None and self.chain.seq == 0 and not self._sealed_before:
+            self.attest_now("start")
+
     def emit(self, raw: RawBatch) -> None:
+        if not self.looked.is_set():  # (a source that emits before saying it looked: the attestation comes first)
+            self._looked()
         # Checkpoints cannot be saved: read no further until they can (what is read would pile up).
         store_ok = self.pipeline.store_ok
         while not store_ok.is_set() and not self.stop.is_set() and not self.abandon.is_set():
@@ -631,8 +646,8 @@ class SourceRunner:
                 with self._pool_lock:
                     if not self._pools_ended:
                         self.pool = self._new_pool(self.cfg.parse_workers)
-            if self.chain is not None and self.chain.seq == 0 and not self._sealed_before:
-                self.attest_now("start")
+            if not self.source.looks_first:
+                self._looked()
             self.source.run()
         except EndRun as e:  # the source gave up for a reason it names (a server unreachable under --once): no bug
             self.error = e
@@ -646,6 +661,7 @@ class SourceRunner:
                 # Finished means every batch read is registered (or given up): --once waits for
                 # the trackers to be idle after this, and must not see an empty one too early.
                 pool.drain(self.abandon)
+            self.looked.set()  # (ended before it looked: nothing to wait for)
             self.finished.set()
 
     def close(self) -> None:

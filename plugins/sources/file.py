@@ -155,6 +155,9 @@ class _HandedOver:
 class FileSource(Source):
     Config = FileSourceConfig
     config: FileSourceConfig
+    # At the first look at a path its backups are history (skipped): the agent says it started only after
+    # that look, so that the live file rotated right after `started` is a rotation of a followed file.
+    looks_first = True
 
     def __init__(self, config: FileSourceConfig, ctx):
         super().__init__(config, ctx)
@@ -422,6 +425,7 @@ class FileSource(Source):
                             self.holder.follow({f.family for f in t.files.values()},
                                                {k: fam for k, (fam, _) in opened.items()}, glob_folders,
                                                self._globbed, {k: generation(fd) for k, (_, fd) in opened.items()})
+                        self.ctx.looked()  # (after the first: followed by identity, watched, held)
                         t.read_all(self._emit, stop)
                         unwatched = bool(t.unwatched())
                     if poll:
@@ -556,6 +560,7 @@ class FileSource(Source):
             with self._lock:
                 t.scan()
                 self._claim_followed()
+                self.ctx.looked()
                 scans += 1
                 got = t.read_all(self._emit, self.ctx.stop)
             settled = scans >= 2 and time.monotonic() - started >= 1.0
