@@ -174,9 +174,15 @@ class HttpPollSource(Source):
             left = self._unconfirmed.setdefault(str(note.get("service")), {"keys": [], "commits": collections.Counter(),
                                                                            "ts": {}})
             left["keys"].append(key)
-            for ts, digest in note.get("commits") or []:
-                left["commits"][digest] += 1
-                left["ts"][digest] = ts
+            for entry in note.get("commits") or []:
+                if len(entry) >= 3:  # [ts, digest, rank]: one commit, however many runs noted it (a commit
+                    ts, digest, rank = entry[:3]  # re-read and handed on again is noted again, and a
+                    commit_key = f"{digest}:{rank}"  # restart before the old note was deleted loads both)
+                    left["commits"][commit_key] = 1
+                else:  # [ts, digest], saved before ranks were noted: counted as they come
+                    ts, commit_key = entry
+                    left["commits"][commit_key] += 1
+                left["ts"][commit_key] = ts
         if urlsplit(config.url).scheme == "http":
             self.log.warning("plain http: the token and the audit events travel unencrypted "
                              "(use https unless a local TLS-terminating proxy is in front)", extra={"url": config.url})
@@ -541,17 +547,17 @@ class HttpPollSource(Source):
         skipped = 0
         first = cur.offset
         left = self._unconfirmed.get(service)
+        met = False
         for i, commit in enumerate(commits):
-            if left is not None:
-                # a note saved before COMMON holds whole-commit digests
-                digest = commit.digest if left["commits"][commit.digest] > 0 else commit.whole()
-                if left["commits"][digest] > 0:
-                    left["commits"][digest] -= 1  # read again: not lost
-            if cur.take(commit, self.config.resync_commits, repeat=repeats[i] if repeats else False):
+            ship = cur.take(commit, self.config.resync_commits, repeat=repeats[i] if repeats else False)
+            rank = cur.twins_before(commit)
+            if left is not None and _met_again(left, commit, rank):
+                met = True
+            if ship:
                 records.append(orjson.dumps({"service_id": service, "api_version": self.config.api_version,
                                              "commit": commit.commit}))
-                keys.append(f"{service}:{commit.digest}:{cur.twins_before(commit)}")
-                shipped.append([commit.ts, commit.digest])
+                keys.append(f"{service}:{commit.digest}:{rank}")
+                shipped.append([commit.ts, commit.digest, rank])
             else:
                 skipped += 1
         if skipped:
@@ -575,7 +581,28 @@ class HttpPollSource(Source):
                                  f"that second is remembered whole, up to {HARD_KEEP} commits (~40 bytes of "
                                  "checkpoint each), so that commits stamped in it later are still found (said once "
                                  "per second)", extra={"service": service, "kind": "big_second", "commits": n})
-        self._emit(service, records, keys, cur, shipped)
+        self._emit(service, records, keys, cur, shipped, self._renote(service, left) if met and left else None)
+
+    def _renote(self, service: str, left: dict[str, Any]) -> dict[str, Any]:
+        """Checkpoint entries that replace the notes of commits read before the last stop by a note of those
+        not met again yet: written with the checkpoint that moves the cursor past the ones met (a restart after
+        it must not wait for them, and call them lost when the listing ends without them; found after a reload
+        whose source had met them, re-shipped and delivered them)."""
+        entries: list[list] = []
+        for k, n in (+left["commits"]).items():
+            ts = left["ts"].get(k)
+            if ":" in k:  # digest:rank, one commit
+                digest, rank = k.rsplit(":", 1)
+                entries.append([ts, digest, int(rank)])
+            else:  # a digest of a note saved before ranks: as many commits as it counts
+                entries.extend([ts, k] for _ in range(n))
+        out: dict[str, Any] = {key: None for key in left["keys"]}
+        left["keys"] = []
+        if entries:
+            key = f"{READ_NOTE_PREFIX}{service}:{secrets.token_hex(8)}"
+            out[key] = {"service": service, "commits": entries}
+            left["keys"].append(key)
+        return out
 
     def _report_offset_gaps(self, service: str) -> None:
         """After a poll: offsets the total counted that no page listed for vendor_id_grace seconds."""
@@ -599,12 +626,12 @@ class HttpPollSource(Source):
         return {**tracker.state(), "unlisted": self.unlisted[service]}
 
     def _emit(self, service: str, records: list[bytes], keys: list[str], cur: Cursor,
-              shipped: list[list] | None = None) -> None:
+              shipped: list[list] | None = None, renoted: dict[str, Any] | None = None) -> None:
         state = cur.to_state()
         state[OFFSET_GAPS_KEY] = self._gap_state(service, self.offset_gaps[service])
         self.ctx.state[_key(service)] = state
         # An empty batch still carries the checkpoint (a re-sync that found only repeats moves the cursor).
-        checkpoint: dict[str, Any] = {_key(service): state}
+        checkpoint: dict[str, Any] = {_key(service): state, **(renoted or {})}
         if shipped:  # saved before it is handed on, deleted with the checkpoint that delivers it
             note = f"{READ_NOTE_PREFIX}{service}:{secrets.token_hex(8)}"
             self.ctx.note({note: {"service": service, "commits": shipped}})
@@ -689,6 +716,17 @@ class _Schedule:
 def _iso(ts: float | None) -> str:
     """A commit's time in messages, written as every event's @timestamp is."""
     return "no time" if ts is None else iso_utc(datetime.fromtimestamp(ts, timezone.utc))
+
+
+def _met_again(left: dict[str, Any], commit: Listed, rank: int) -> bool:
+    """A commit read before the last stop and not delivered is listed again: not lost. Notes name it by digest and
+    rank; older notes by its digest alone, or (saved before COMMON) by its whole-commit digest."""
+    counts = left["commits"]
+    for k in (f"{commit.digest}:{rank}", commit.digest, commit.whole()):
+        if counts[k] > 0:
+            counts[k] -= 1
+            return True
+    return False
 
 
 def _key(service: str) -> str:

@@ -16,7 +16,6 @@ from collections import Counter
 from pathlib import Path
 
 import orjson
-import pytest
 
 from tests.peers.bulk_server import BulkServer
 from tests.peers.forward_server import ForwardServer
@@ -47,8 +46,6 @@ def commits(records) -> list[str]:
     return [m for m in (r.get("message", "") for r in records) if m.startswith("change ")]
 
 
-@pytest.mark.xfail(strict=True, reason="reloads replacing a down output make the restarted http_poll source call "
-                                       "commits lost that are still listed and were all delivered")
 def test_reloads_while_elasticsearch_is_down_declare_no_loss(tmp_path):
     (tmp_path / "token").write_text("good-token\n")
     (tmp_path / "token").chmod(0o600)
