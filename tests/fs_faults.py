@@ -21,7 +21,27 @@ def small_tmpfs(path: Path, size_kib: int):
     try:
         yield path
     finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
+        unmount(path)
+
+
+def unmount(path: Path) -> None:
+    """Unmount path, also when something still holds a file there (an agent the failing test left running):
+    a plain umount first (it releases a loop device at once), a lazy one if that is refused as busy. A mount
+    left behind outlives the run under /tmp/pytest-of-root (tests/conftest.py names the test that leaves one)."""
+    if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+@contextlib.contextmanager
+def ext4_image(folder: Path, image: Path):
+    """folder: a new 16 MiB ext4 filesystem in the file image (a loop mount); unmounted at the end."""
+    subprocess.run(["truncate", "-s", "16M", str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+    subprocess.run(["mount", "-o", "loop", str(image), str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        unmount(folder)
 
 
 def fill(fs: Path, leave: int = 0) -> Path:
@@ -47,14 +67,8 @@ def ext4_folder(tmp_path: Path):
     the tests of inode reuse need ext4's way of giving a freed inode to the next file made."""
     folder = tmp_path / "ext4"
     folder.mkdir()
-    image = tmp_path / "ext4.img"
-    subprocess.run(["truncate", "-s", "16M", str(image)], check=True)
-    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
-    subprocess.run(["mount", "-o", "loop", str(image), str(folder)], check=True)
-    try:
+    with ext4_image(folder, tmp_path / "ext4.img"):
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def remount_read_only(path: Path) -> None:
@@ -66,23 +80,19 @@ def frozen_able_state(tmp_path):
     """tmp_path/state on its own small ext4 filesystem; yields freeze(bool). Thawed and unmounted at the end."""
     state = tmp_path / "state"
     state.mkdir()
-    image = tmp_path / "state.ext4"
-    subprocess.run(["truncate", "-s", "16M", str(image)], check=True)
-    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
-    subprocess.run(["mount", "-o", "loop", str(image), str(state)], check=True)
     frozen = [False]
 
     def freeze(on: bool) -> None:
         subprocess.run(["fsfreeze", "-f" if on else "-u", str(state)], check=True)
         frozen[0] = on
 
-    try:
-        yield freeze
-    finally:
-        if frozen[0]:
-            subprocess.run(["fsfreeze", "-u", str(state)], check=False)
-        wait_lock_free(state, 60)
-        subprocess.run(["umount", str(state)], check=False)
+    with ext4_image(state, tmp_path / "state.ext4"):
+        try:
+            yield freeze
+        finally:
+            if frozen[0]:
+                subprocess.run(["fsfreeze", "-u", str(state)], check=False)
+            wait_lock_free(state, 60)
 
 
 def lock_free(state) -> bool:
@@ -137,4 +147,4 @@ def read_only_on_error_state(tmp_path):
     try:
         yield fail, repair
     finally:
-        subprocess.run(["umount", str(state)], check=False)
+        unmount(state)

@@ -27,39 +27,37 @@ import subprocess
 import time
 from collections import Counter
 
+from tests.fs_faults import small_tmpfs
 from tests.support import wait_until
 from tests.tail.attack_agent import Agent, append_numbered, append_until_commits_fail
 
 
 def test_stop_while_the_state_dir_is_full_repeats_nothing_silently(tmp_path):
-    state = tmp_path / "state"
-    state.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "none", str(state)], check=True)
     agent = None
-    try:
-        log = tmp_path / "app.log"
-        append_numbered(log, 0, 1000)
-        agent = Agent(tmp_path, [log])
-        agent.cfg.write_text(agent.cfg.read_text().replace("shutdown_timeout: 20", "shutdown_timeout: 3"))
-        agent.start()
-        assert agent.wait_delivered(range(1000)), agent.errors()
-        subprocess.run(["dd", "if=/dev/zero", f"of={state}/filler", "bs=64k"], capture_output=True)
-        n = 1000
-        n = append_until_commits_fail(agent, log, n)
-        assert agent.wait_delivered(range(n)), agent.errors()[-600:]
-        first = agent.stop(signal.SIGTERM)
-        journal = agent.errors()
-        (state / "filler").unlink()
-        agent.start()
-        assert agent.wait_delivered(range(n)), agent.errors()[-600:]
-        wait_until(lambda: len(agent.seqs()) >= n, 30, "the next run's lines")
-        time.sleep(2)  # let a repeat, if any, arrive whole
-        assert agent.stop() == 0, agent.errors()[-600:]
-    finally:
-        if agent is not None and agent.proc is not None and agent.proc.poll() is None:
-            agent.proc.kill()
-            agent.proc.wait(30)
-        subprocess.run(["umount", "-l", str(state)], check=False)
+    with small_tmpfs(tmp_path / "state", 4096) as state:
+        try:
+            log = tmp_path / "app.log"
+            append_numbered(log, 0, 1000)
+            agent = Agent(tmp_path, [log])
+            agent.cfg.write_text(agent.cfg.read_text().replace("shutdown_timeout: 20", "shutdown_timeout: 3"))
+            agent.start()
+            assert agent.wait_delivered(range(1000)), agent.errors()
+            subprocess.run(["dd", "if=/dev/zero", f"of={state}/filler", "bs=64k"], capture_output=True)
+            n = 1000
+            n = append_until_commits_fail(agent, log, n)
+            assert agent.wait_delivered(range(n)), agent.errors()[-600:]
+            first = agent.stop(signal.SIGTERM)
+            journal = agent.errors()
+            (state / "filler").unlink()
+            agent.start()
+            assert agent.wait_delivered(range(n)), agent.errors()[-600:]
+            wait_until(lambda: len(agent.seqs()) >= n, 30, "the next run's lines")
+            time.sleep(2)  # let a repeat, if any, arrive whole
+            assert agent.stop() == 0, agent.errors()[-600:]
+        finally:
+            if agent is not None and agent.proc is not None and agent.proc.poll() is None:
+                agent.proc.kill()
+                agent.proc.wait(30)
     counts = Counter(agent.seqs())
     assert sorted(counts) == list(range(n)), "lines lost"
     repeated = sorted(k for k, v in counts.items() if v > 1)

@@ -23,6 +23,7 @@ import os
 import subprocess
 import time
 
+from tests.fs_faults import unmount
 from tests.tail.attack_agent import Agent, append_numbered, exactly_once
 
 
@@ -35,22 +36,21 @@ def move_volume(tmp_path, stage_files) -> tuple:
     while it is stopped), moved file by file onto a fresh ext4 on the same loop device: stage_files(mnt,
     stage) makes the new disk's files in the order the old ones were made. The agent, the live log, the
     loop device, and a cleanup function."""
-    old, new, mnt = tmp_path / "old.img", tmp_path / "new.img", tmp_path / "mnt"
+    old, new, mnt, stage = tmp_path / "old.img", tmp_path / "new.img", tmp_path / "mnt", tmp_path / "stage"
     mnt.mkdir()
     for image in (old, new):
         sh("truncate", "-s", "16M", str(image))
         sh("mkfs.ext4", "-q", "-F", str(image))
     device = sh("losetup", "--find", "--show", str(old))
-    mounted = [False]
 
     def cleanup() -> None:
-        if mounted[0]:
-            subprocess.run(["umount", "-l", str(mnt)], check=False)
+        for folder in (stage, mnt):  # stage too: a stage_files that failed left it mounted
+            if os.path.ismount(folder):
+                unmount(folder)
         subprocess.run(["losetup", "-d", device], check=False)
 
     try:
         sh("mount", device, str(mnt))
-        mounted[0] = True
         log = mnt / "app.log"
         append_numbered(log, 0, 1000)
         os.rename(log, f"{log}.1")  # a Log4j rotation: the backup keeps the first inode, the live file the next
@@ -65,17 +65,14 @@ def move_volume(tmp_path, stage_files) -> tuple:
         before = {p.name: (p.stat().st_dev, p.stat().st_ino) for p in (log, mnt / "app.log.1")}
 
         # the move: a file-level copy onto a fresh filesystem, in the order the files were made
-        stage = tmp_path / "stage"
         stage.mkdir()
         sh("mount", "-o", "loop", str(new), str(stage))
         stage_files(mnt, stage)
         sh("umount", str(stage))
         sh("umount", str(mnt))
-        mounted[0] = False
         sh("losetup", "-d", device)
         sh("losetup", device, str(new))  # the same device number, another disk's content
         sh("mount", device, str(mnt))
-        mounted[0] = True
         after = {p.name: (p.stat().st_dev, p.stat().st_ino) for p in (log, mnt / "app.log.1")}
         assert after == before, f"the copies did not land on the same device and inode numbers: {before} {after}"
     except BaseException:
