@@ -50,3 +50,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     --no-loadscope-reorder), so the long files start early, side by side, and the run ends on the many short
     files, which fill the workers evenly; otherwise it ended on single-test slow files, one worker alone."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item):
+    """A test that leaves a filesystem mounted in its tmp_path (a tmpfs, a loop ext4) errors, naming it, and the
+    mount is taken down: each such test unmounts in a `finally` or a context manager (tests/fs_faults.py), also
+    when it fails; one left behind outlived the run under /tmp/pytest-of-root."""
+    folder = getattr(item, "funcargs", {}).get("tmp_path")
+    result = yield
+    left = mounts_under(folder) if folder is not None else []
+    if left:
+        from tests.fs_faults import unmount
+
+        for point in sorted(left, reverse=True):  # the innermost first
+            unmount(Path(point))
+        pytest.fail(f"{item.nodeid} left mounted: {', '.join(left)}")
+    return result
+
+
+def mounts_under(folder: Path) -> list[str]:
+    """The mount points of this process's mount table at or below folder."""
+    with open("/proc/self/mounts") as f:
+        points = [line.split()[1].replace("\\040", " ") for line in f]
+    return [p for p in points if p == str(folder) or p.startswith(f"{folder}/")]
