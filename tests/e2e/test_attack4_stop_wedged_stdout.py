@@ -7,14 +7,19 @@ pipe was closed under its sender thread (the traceback). Fixed in shipper.parse_
 not ended within a second is killed (nothing it parsed was registered), the pipe closed once the sender is out."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 
 import pytest
+
+from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +42,7 @@ outputs:
   - type: stdout
 """)
     r, w = os.pipe()  # nobody reads r: the consumer is stopped
+    pipe_size = fcntl.fcntl(r, fcntl.F_GETPIPE_SZ)
     err = open(tmp_path / "err", "wb")
     try:
         try:
@@ -44,8 +50,13 @@ outputs:
         finally:
             os.close(w)
             err.close()
-        time.sleep(8)  # the pipe fills, the workers work through the backlog until backpressure stops them
+        # Started and the pipe full (stdout blocks): on a loaded machine the start alone took more than the 8 s
+        # this waited before, and the SIGTERM came before the agent had read a line (exit 0, not this stop).
+        wait_until(lambda: proc.poll() is not None or (
+            "msg=started" in (tmp_path / "err").read_text() and pipe_bytes(r) >= pipe_size - 4096),
+            120, "the agent started and its stdout pipe full")
         assert proc.poll() is None, (tmp_path / "err").read_text()
+        time.sleep(5)  # the workers work through the backlog until backpressure stops them
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         try:
@@ -61,3 +72,8 @@ outputs:
     assert rc == 1, log[-2000:]
     assert took < 15, f"stop took {took:.0f} s (shutdown_timeout 1 + 5 promised)"
     assert "Traceback" not in log, log[-3000:]
+
+
+def pipe_bytes(fd: int) -> int:
+    """Bytes written to the pipe and not read yet."""
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
