@@ -70,6 +70,9 @@ def run(config_path: str, once: bool, timeout: float | None) -> None:
     from shipper.fdlimit import raise_soft_limit
 
     raise_soft_limit()  # before any source sizes its descriptor budget from it
+    from shipper import address_space
+
+    address_space.fit()  # before any thread starts (its C allocator's arenas)
     # A bar only on a terminal's stderr.
     from shipper.checkpoint import StateDirError
     from shipper.progress import OnceSummary

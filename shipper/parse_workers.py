@@ -60,7 +60,7 @@ Parsed = tuple[bytes, int, list, list | None, int, int]
 def _worker_main(conn, cfg_fields: dict[str, Any], parser_options: ParserOptions, host_name: str) -> None:
     import gc
 
-    from shipper import registry
+    from shipper import address_space, registry
     from shipper.config_base import SourceConfig
     from shipper.events import EventBuilder
 
@@ -71,6 +71,7 @@ def _worker_main(conn, cfg_fields: dict[str, Any], parser_options: ParserOptions
             f.write("shipper-parse")
     except OSError:
         pass
+    address_space.fit()  # the limit, if any, is the agent's (inherited)
     cfg = SourceConfig(**cfg_fields)
     builder = EventBuilder(cfg, registry.load("parser", cfg.parser)(parser_options), host_name)
     # As in the main process (shipper.runner): events are short-lived dicts, reference counting
@@ -105,6 +106,7 @@ CHUNK = 64
 def serialise(builder, raw: RawBatch, with_keys: bool = True) -> Parsed:
     """EventBuilder.enrich, then each event as its NDJSON line and (`with_keys`, else None) index key; CHUNK
     records at a time."""
+    from shipper.address_space import room_for
     from shipper.plugin import index_key, serialize_event
 
     chunks: list[bytes] = []
@@ -113,6 +115,7 @@ def serialise(builder, raw: RawBatch, with_keys: bool = True) -> Parsed:
     failures = unmapped = 0
     for start in range(0, len(raw.records), CHUNK):
         stop = start + CHUNK
+        room_for(raw.records, start, stop)  # under an address-space limit only (orjson: a SIGSEGV, no MemoryError)
         events, parts, f, u = builder.enrich(raw, False, start, stop)
         try:
             chunks.append(b"".join([serialize_event(ev) for ev in events]))

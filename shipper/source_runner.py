@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from shipper import ids as ids_mod, integrity, metrics, parse_auto, registry, vendor_ids
+from shipper import address_space, ids as ids_mod, integrity, metrics, parse_auto, registry, vendor_ids
 from shipper.acks import DELIVERED_MAX, DELIVERED_PREFIX, AckTracker, CommitFailed
 from shipper.checkpoint import RECOVERY, CheckpointTooNew, GivenUp, Interrupted, StateDirError
 from shipper.config_base import SourceConfig
@@ -273,6 +273,7 @@ class SourceRunner:
             # and freed at once (~15 % less CPU a record than dicts dumped in the output's thread, bench/README.md)
             self._deliver_parsed(raw, serialise(self.builder, raw, any(w.output.reads_index_keys for w in targets)))
             return
+        address_space.room_for(raw.records)  # the events are serialised by the outputs (and sealed): under a limit, is there room?
         events, ids = self.builder.build(raw)
         self._route(raw.checkpoint, Batch(self.cfg.name, self.tag, events, ids, raw.nbytes))
 
@@ -345,8 +346,22 @@ class SourceRunner:
 
     def _pool_failed(self, e: BaseException) -> None:
         self.error = e
-        log.error("source failed: %s: %s", type(e).__name__, e, extra={"source": self.cfg.name}, exc_info=e)
+        if isinstance(e, MemoryError):
+            self._out_of_memory(e)
+        else:
+            log.error("source failed: %s: %s", type(e).__name__, e, extra={"source": self.cfg.name}, exc_info=e)
         self.stop.set()
+
+    def _out_of_memory(self, e: MemoryError) -> None:
+        """No memory for what the source read (an address-space limit: shipper.address_space): the agent ends,
+        exit 1, with one line (what it did not deliver is read again at the next start). The source alone
+        ended, the agent went on without it, and the next allocation anywhere failed as well."""
+        limit = address_space.limit()
+        why = str(e) or ("an allocation failed (out of memory)" if limit is None else
+                         f"an allocation failed under the address-space limit ({limit // 1024} KiB: ulimit -v, "
+                         "systemd's LimitAS=): raise the limit, or lower the source's max_line_bytes")
+        if self.pipeline.end is None:
+            self.pipeline.end = EndRun(f"source {self.cfg.name}: {why}")
 
     def _route(self, checkpoint: dict[str, Any], batch: Batch) -> None:
         if self.vendor_gaps is not None and batch.events and hasattr(batch.ids, "vendor_ids"):
@@ -652,6 +667,9 @@ class SourceRunner:
         except EndRun as e:  # the source gave up for a reason it names (a server unreachable under --once): no bug
             self.error = e
             log.error("source gave up: %s", e, extra={"source": self.cfg.name})
+        except MemoryError as e:
+            self.error = e
+            self._out_of_memory(e)
         except Exception as e:
             self.error = e
             log.exception("source failed", extra={"source": self.cfg.name})
