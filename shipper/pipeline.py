@@ -239,14 +239,20 @@ class Pipeline:
             if not r.thread.is_alive():
                 r.attest_by("stop", deadline)
 
-    def checkpoint_failed(self, source: str, e: BaseException) -> None:
+    def checkpoint_failed(self, source: str, e: BaseException) -> bool:
+        """A commit failed. True if the store itself failed (a full or failing disk, the state_dir gone):
+        every source pauses (store_ok). False if only this source's rows were refused (a constraint, a
+        value too big: the others' commits go on): the caller pauses its source alone."""
         self.store_failures += 1
+        if not _store_wide(e):
+            return False
         self.store_full = _disk_full(e)
         if self.store_ok.is_set():
             self.store_error = f"checkpoints cannot be saved in {self.store.path}: {type(e).__name__}: {e}"
             self.store_ok.clear()
         self._store_log.failure("checkpoint commit failed; reading paused, retrying", source=source,
                                 path=self.store.path, error=f"{type(e).__name__}: {e}")
+        return True
 
     def checkpoint_saved(self, source: str) -> None:
         if not self.store_ok.is_set():
@@ -258,6 +264,9 @@ class Pipeline:
         """Why checkpoints are not being saved now (for /health), or None."""
         if self.store_error:
             return self.store_error
+        refused = [r.commit_error for r in list(self.runners.values()) if r.commit_error and not r.detached]
+        if refused:
+            return "; ".join(refused)
         stuck = self.store.stuck_for()
         if stuck is not None and stuck >= COMMIT_STUCK_AFTER:
             return (f"a checkpoint {self.store.busy_with()} in {self.store.path} has not returned for {stuck:.0f}s (is "
@@ -475,6 +484,13 @@ class Pipeline:
     def stalled(self, stall_after: float, now: float | None = None) -> list[str]:
         """Why the pipeline is wedged; [] while it is alive (shipper.watchdog)."""
         return self.watchdog.stalled(stall_after, now)
+
+
+def _store_wide(e: BaseException) -> bool:
+    """Does a failed commit say the store failed, not one source's rows? SQLite refuses a source's own rows
+    with a constraint (IntegrityError) or a value it cannot hold (DataError); the rest (a full or failing
+    disk, a database locked, damaged or gone, the writer ended) is the store's, shared by every source."""
+    return not isinstance(e, (sqlite3.IntegrityError, sqlite3.DataError))
 
 
 def _disk_full(e: BaseException) -> bool:

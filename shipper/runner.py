@@ -327,12 +327,14 @@ class Daemon:
             self.http.close()
         for e in self.pipeline.source_bugs():
             log.error("source stopped with an error", extra={"error": e})
-        if not delivered and self.pipeline.store_error:
+        store_error = self.pipeline.store_error or next(
+            (r.commit_error for r in self.pipeline.runners.values() if r.commit_error), None)
+        if not delivered and store_error:
             # Delivered batches whose checkpoint the store refuses (a full state_dir) are repeated by the next
             # start: not "undelivered", and said so, for the operator and the auditor.
             log.error("stopped while checkpoints cannot be saved: what was delivered since the last saved "
                       "checkpoint is read and sent again at the next start (a repeat); what was not delivered is "
-                      "read again", extra={"error": self.pipeline.store_error,
+                      "read again", extra={"error": store_error,
                                            "in_flight": "; ".join(self.undelivered()) or "?"})
         elif not delivered:
             pushed = any(not r.source.rereads for r in self.pipeline.runners.values())

@@ -18,6 +18,7 @@ from shipper.acks import DELIVERED_MAX, DELIVERED_PREFIX, AckTracker, CommitFail
 from shipper.checkpoint import RECOVERY, CheckpointTooNew, GivenUp, Interrupted, StateDirError
 from shipper.config_base import SourceConfig
 from shipper.events import EventBuilder
+from shipper.log import Throttled
 from shipper.parse_workers import Parsed, ParsePool, serialise
 from shipper.plugin import (
     Batch,
@@ -66,6 +67,12 @@ class SourceRunner:
         self._reserve_tried = False  # a failed commit was tried again once the stop freed the reserve
         self._commit_retry = COMMIT_BACKOFF_FIRST  # the next failed commit's backoff (doubling)
         self._failing_since: float | None = None  # the first of the commits failing now
+        # Clear while the store refuses this source's rows alone (pipeline.checkpoint_failed): this source
+        # pauses, the others read on. commit_error says why, for /health.
+        self.commits_ok = threading.Event()
+        self.commits_ok.set()
+        self.commit_error: str | None = None
+        self._refused_log = Throttled(log)
         state = pipeline.store.load(cfg.name)
         saved_chain = state.pop(integrity.STATE_KEY, None)  # the core's, not the source's
         self._save_parser(state.pop(PARSER_KEY, None), bool(state) and at_start)
@@ -196,7 +203,8 @@ class SourceRunner:
         except GivenUp:  # the agent stops without the store (a commit stuck): read again next start
             return False
         except (sqlite3.Error, OSError) as e:
-            self.pipeline.checkpoint_failed(self.cfg.name, e)
+            if not self.pipeline.checkpoint_failed(self.cfg.name, e):
+                self._refused(e)
             now = time.monotonic()
             if self._failing_since is None:
                 self._failing_since = now
@@ -212,12 +220,28 @@ class SourceRunner:
             raise CommitFailed(delay) from None
         self._failing_since, self._commit_retry = None, COMMIT_BACKOFF_FIRST
         self.pipeline.checkpoint_saved(self.cfg.name)
+        if not self.commits_ok.is_set():
+            self.commit_error = None
+            self.commits_ok.set()
+            self._refused_log.recovered("this source's checkpoints saved again; its reading resumes",
+                                        source=self.cfg.name)
         chain = fragment.get(integrity.STATE_KEY)
         if chain is not None and self.chain is not None:
             self.chain.acked_seq = chain["seq"]
         self.last_commit = time.time()
         self._m_ckpt.set(self.last_commit)
         return True
+
+    def _refused(self, e: BaseException) -> None:
+        """The store refused this source's rows alone: this source pauses (emit), the others read on."""
+        error = f"{type(e).__name__}: {e}"
+        if self.commits_ok.is_set():
+            self.commit_error = (f"checkpoints of source {self.cfg.name} cannot be saved in {self.pipeline.store.path}: "
+                                 f"{error}")
+            self.commits_ok.clear()
+        self._refused_log.failure("checkpoint commit of this source refused; its reading paused, retrying (the "
+                                  "other sources read on)", source=self.cfg.name, path=self.pipeline.store.path,
+                                  error=error)
 
     def _backoff(self, delay: float) -> bool:
         """Wait `delay` seconds before a failed commit is tried again; True when the agent gives up meanwhile.
@@ -251,10 +275,11 @@ class SourceRunner:
     def emit(self, raw: RawBatch) -> None:
         if not self.looked.is_set():  # (a source that emits before saying it looked: the attestation comes first)
             self._looked()
-        # Checkpoints cannot be saved: read no further until they can (what is read would pile up).
-        store_ok = self.pipeline.store_ok
-        while not store_ok.is_set() and not self.stop.is_set() and not self.abandon.is_set():
-            store_ok.wait(0.5)
+        # Checkpoints cannot be saved (the store's, or this source's alone): read no further until they can
+        # (what is read would pile up).
+        store_ok, mine_ok = self.pipeline.store_ok, self.commits_ok
+        while not (store_ok.is_set() and mine_ok.is_set()) and not self.stop.is_set() and not self.abandon.is_set():
+            (mine_ok if store_ok.is_set() else store_ok).wait(0.5)
         if (self.backlog is not None and self.backlog.saw(len(raw.records), time.monotonic()) and self.pool is None
                 and not self.stop.is_set() and not self.abandon.is_set()):
             # (Not while stopping: the agent's exit cleans multiprocessing's temporary folder meanwhile, and
