@@ -165,7 +165,8 @@ class AzureBlobSource(Source):
         self.marks: dict[str, datetime] = {}
         # Per folder mark: the time (storage's clock, Unix) before which every blob of the hours before the
         # mark was last written when it moved. A blob of those hours created later is new (read, with a
-        # warning); one only written later was written again after it was closed (counted, named).
+        # warning); one only written later was written again after it was closed: read on from its kept
+        # state (_advance_marks), or, its state dropped by an earlier version, counted and named.
         self.closed_at: dict[str, float] = {}
         self._told_rewritten: set[tuple[str, Any]] = set()
         # (blob, created as listed, created as read) seen once / warned about: a blob re-created since its
@@ -472,11 +473,12 @@ class AzureBlobSource(Source):
         return roots, loose
 
     def _after_close(self, container: str, props, hour: datetime, closed_at: float) -> bool:
-        """A blob of an hour before its folder's mark: True to read it (followed since, or created after the
-        hour was closed). One written again after it was closed is counted and named once per change."""
+        """A blob of an hour before its folder's mark: True to read it (its state kept: read on from its
+        offset; or created after the hour was closed). One written again after its state was forgotten (a
+        checkpoint of an earlier version, which forgot it with the hour) is counted and named once per change."""
         key = blob_key(container, props.name)
         if key in self.blobs:
-            return True  # found after its hour was closed, read since
+            return True  # followed: what Azure appended after its hour was closed is read on from its offset
         created = props.creation_time.timestamp() if props.creation_time else 0.0
         modified = props.last_modified.timestamp() if props.last_modified else created
         where = f"{container}/{props.name}"
@@ -528,8 +530,12 @@ class AzureBlobSource(Source):
             closed = max(horizon, self.closed_at.get(hk, 0.0))
             self.closed_at[hk] = closed
             fragment[CLOSED_PREFIX + hk[len("hours:"):]] = closed
+            # A closed blob's state is kept while polls still list its hour (from the day before the mark's,
+            # _poll_container): Azure appending to it later is read on from its offset. Forgotten only when
+            # no listing shows it any more (the state stays ~2 days of blobs, not the whole history).
+            listed_from = (mark - timedelta(days=1)).replace(hour=0)
             for key, _st, h in by_root.get(root, ()):
-                if h < mark:
+                if h < listed_from:
                     del self.blobs[key]
                     self._seen_size.pop(key, None)
                     fragment[key] = None
