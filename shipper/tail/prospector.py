@@ -244,6 +244,15 @@ class Prospector:
         o.fd = fd
         self._listed_fds.add(fd)
 
+    def _renamed_since_held(self, key: tuple[int, int], o: Observed) -> bool:
+        """Was `o`, opened as listed (_hold_listed), renamed or deleted since? Read through that descriptor
+        all the same, but no candidate for a content of which only the shared head was read, as a file
+        renamed since the listing is not when opened by its name (Matcher.could_hold_head): the next
+        scan looks at it under its new name. (Taken at once, a .gz of another content, made by the
+        rotation that overtook the scan, took a header-only content and was read from after its
+        header: 25 lines twice, torture seed 439.)"""
+        return o.fd in self._listed_fds and not self._named(o.path, key)
+
     @staticmethod
     def _named(path: str, key: tuple[int, int]) -> bool:
         """Does `path` hold the file `key` (dev, inode) now?"""
@@ -458,7 +467,8 @@ class Prospector:
                     # the live name one step at a time, so the newer ones were live after it.
                     cands = [k for k, o in unmatched.items()
                              if (not o.direct or discovery.is_rotated_path(s.family, o.path))
-                             and (o.gz or not lo.reused) and self.matcher.could_hold_head(s, o, unmatched)]
+                             and (o.gz or not lo.reused) and not self._renamed_since_held(k, o)
+                             and self.matcher.could_hold_head(s, o, unmatched)]
                     oldest = copies.oldest([unmatched[k] for k in cands])
                     if oldest is not None:
                         self._attach(lo, unmatched.pop((oldest.st.st_dev, oldest.st.st_ino)), s.offset)
