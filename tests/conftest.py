@@ -58,13 +58,16 @@ def pytest_runtest_teardown(item: pytest.Item):
     mount is taken down: each such test unmounts in a `finally` or a context manager (tests/fs_faults.py), also
     when it fails; one left behind outlived the run under /tmp/pytest-of-root."""
     folder = getattr(item, "funcargs", {}).get("tmp_path")
-    result = yield
-    left = mounts_under(folder) if folder is not None else []
-    if left:
-        from tests.fs_faults import unmount
+    try:
+        result = yield
+    finally:  # also when a fixture's teardown raised: its error is the one reported then
+        left = mounts_under(folder) if folder is not None else []
+        if left:
+            from tests.fs_faults import unmount
 
-        for point in sorted(left, reverse=True):  # the innermost first
-            unmount(Path(point))
+            for point in sorted(left, reverse=True):  # the innermost first
+                unmount(Path(point))
+    if left:
         pytest.fail(f"{item.nodeid} left mounted: {', '.join(left)}")
     return result
 
