@@ -72,7 +72,9 @@ class Followed:
     # Its birth time when the scan that found it listed it (birth.py), None if none was had: what
     # tells it from a file given its inode when it has no generation (never opened: `unopened`).
     born: int | None = None
-
+    # The file id of the content its inode held before a truncation in place (FileState.after): the
+    # content it holds now is named after it, never the same.
+    after: str = ""
 
     def read_upto(self) -> int | None:
         """How much of its file was read, as a position in the file; None when that cannot be told (a

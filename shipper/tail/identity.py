@@ -45,9 +45,22 @@ def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=12).hexdigest()
 
 
-def file_id(dev: int, ino: int, head: bytes) -> str:
-    """Stable name of one file's content: used in record keys and checkpoint keys."""
-    return hashlib.blake2b(b"%d:%d:" % (dev, ino) + head, digest_size=8).hexdigest()
+def file_id(dev: int, ino: int, head: bytes, gen: int = -1, after: str = "") -> str:
+    """Stable name of one file's content: used in record keys (so in the stable event ids) and
+    checkpoint keys. The same bytes always get the same name; two contents never may, or a tier
+    deduplicating by id drops the second one's events as repeats. So besides the inode and the head:
+    - `gen`, the inode's generation (-1: the file system has none): ext4 gives a deleted file's inode
+      to a new file, which has the same head when the family shares a header line;
+    - `after`, the name of the content its inode held before it was truncated in place and written
+      again (copytruncate, MaxBackupIndex=0, `: > app.log`): same inode, same header, other lines at
+      the same offsets. Chained, each truncation's content is named after the one before it, so no
+      name comes back, however long ago the earlier content was forgotten."""
+    data = b"%d:%d:" % (dev, ino) + head
+    if gen >= 0:
+        data += b"\0gen:%d" % gen
+    if after:
+        data += b"\0after:" + after.encode()
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
 def same_bytes(read_a, read_b, n: int) -> bool:

@@ -287,7 +287,7 @@ class Matcher:
     def placeholder(f: Followed) -> FileState:
         return FileState(fid=f"i{f.dev}-{f.ino}", dev=f.dev, ino=f.ino, head_len=0, head=digest(b""),
                          offset=f.start, mark="", path=f.path, family=f.family, size=f.start, gz=f.gz,
-                         cut=f.cut_seen)
+                         cut=f.cut_seen, after=f.after)
 
     @staticmethod
     def ahead_mark(fh: OpenFile, head_len: int) -> list:

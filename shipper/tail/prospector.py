@@ -114,6 +114,9 @@ class Prospector:
         self._grown_at_head: dict[tuple[int, int], int] = {}  # (this scan) copies.grew_at_head: its size before
         self._emptied: set[str] = set()  # (this scan) families of which an empty rotated file was deleted
         self._left_in_copy: dict[tuple[int, int], tuple[str, int]] = {}  # (this scan) see Followed.copied_to
+        # (this scan) inode -> the file id of the content it held, found truncated and written again
+        # while the agent was away (Loose.regrown): what it holds now is named after it (Followed.after).
+        self._regrown_on: dict[tuple[int, int], str] = {}
         # Live files still empty when the agent stopped (their placeholders): at the first scan, as if grown.
         # (inode -> its generation: ext4 gives a freed inode to the next live file at once.)
         self._restored_empty = {(s.dev, s.ino): s.gen for s in states
@@ -318,7 +321,7 @@ class Prospector:
         if self.holder is not None:
             self._held, escaped = self.holder.take()
             overflowed = self.holder.take_overflowed()
-        self._grown_at_head, self._emptied, self._left_in_copy = {}, set(), {}
+        self._grown_at_head, self._emptied, self._left_in_copy, self._regrown_on = {}, set(), {}, {}
         for f in list(self.files.values()):
             if copies.grew_at_head(self, f):
                 self._grown_at_head[(f.dev, f.ino)] = f.seen_size
@@ -755,6 +758,8 @@ class Prospector:
         if o is not None and not o.gz and o.path == s.path:
             lo.regrown = True  # same name and inode, other bytes: truncated and written again (or reused)
             lo.cut_in_place = s.gen >= 0 and self.matcher.gen_of(o) == s.gen
+            if s.head_len:
+                self._regrown_on[(s.dev, s.ino)] = s.fid
         return False
 
     def _cut_while_away(self, s: FileState, o: Observed) -> None:
@@ -1009,7 +1014,7 @@ class Prospector:
         if s.head_len == 0:  # a placeholder: the file had no identity yet
             if moved:
                 return  # not matched by content
-            f.state, f.start, f.gen = None, s.offset, s.gen
+            f.state, f.start, f.gen, f.after = None, s.offset, s.gen, s.after
             self.files[(f.dev, f.ino)] = f
             self.families.add(f.family)
             self.identify(f)
@@ -1049,11 +1054,14 @@ class Prospector:
         if o.st.st_nlink == 0:
             f.deleted, f.deleted_seen = True, (o.st.st_size, o.st.st_mtime_ns)
 
-    def _follow_new(self, o: Observed, start: int, cut: bool = False) -> Followed | None:
-        """`cut`: its inode starts again after a truncation told (Followed.cut_seen)."""
+    def _follow_new(self, o: Observed, start: int, cut: bool = False, after: str = "") -> Followed | None:
+        """`cut`: its inode starts again after a truncation told (Followed.cut_seen); `after`: the file id of
+        the content it held before (Followed.after; found truncated at this scan's step 2 without it)."""
+        key = (o.st.st_dev, o.st.st_ino)
         f = Followed(o.path, o.family, o.st.st_dev, o.st.st_ino, o.gz, size=o.st.st_size,
                      mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd, settled=o.settled,
-                     copied_to=self._left_in_copy.get((o.st.st_dev, o.st.st_ino)), cut_seen=cut, born=o.born)
+                     copied_to=self._left_in_copy.get(key), cut_seen=cut, born=o.born,
+                     after=after or self._regrown_on.get(key, ""))
         self._go_on_idle(f, o)
         if f.copied_to is not None and o.st.st_size == 0:
             # Cut in place, its content found in a copy, and empty: no read will come to tell the
@@ -1129,19 +1137,18 @@ class Prospector:
                 start = start - len(back) + cut + 1
             elif len(back) == start:
                 start = 0  # no line was complete at the first look: the first line is read whole
-        fid = file_id(f.dev, f.ino, head)
-        # The same inode and head can come back as other content (truncated and written again
-        # with the same header line, its old content followed in a copy): a name in use is not reused.
-        taken = {x.state.fid for x in self.files.values() if x.state is not None} | self.loose.keys()
-        n = 0
-        while fid in taken:
-            n += 1
-            fid = file_id(f.dev, f.ino, head + b"\0%d" % n)
-        self.pending[self.matcher.placeholder(f).key] = None  # the inode-only placeholder, if any
         opened = self.fds.open(f)
+        gen = inode_gen(opened)
+        fid = file_id(f.dev, f.ino, head, gen, f.after)
+        # A name in use is not given again (the same inode and head back as other content, its
+        # truncation not seen as one): named after the one in use, as after a truncation.
+        taken = {x.state.fid for x in self.files.values() if x.state is not None} | self.loose.keys()
+        while fid in taken:
+            fid = file_id(f.dev, f.ino, head, gen, fid)
+        self.pending[self.matcher.placeholder(f).key] = None  # the inode-only placeholder, if any
         f.state = FileState(fid=fid, dev=f.dev, ino=f.ino, head_len=len(head), head=digest(head),
                             offset=start, mark="", path=f.path, family=f.family, size=f.size, gz=f.gz,
-                            gen=inode_gen(opened), cut=f.cut_seen, mtime=opened.stat().st_mtime_ns)
+                            gen=gen, cut=f.cut_seen, mtime=opened.stat().st_mtime_ns, after=f.after)
         self._load_tail(f, f.state)
         f.state.mark = digest(f.tail) if start else ""
         if not start and not f.gz:

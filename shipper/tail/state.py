@@ -14,7 +14,7 @@ log = logging.getLogger("shipper.tail")
 FILE_PREFIX = "f:"
 # The layout of a file's checkpoint value ("v"). Version 1 is the first; a value without "v" was
 # written before the field existed and is version 1 too (the fields added since — size, gz, cont,
-# gone, unmatched, earlier, gen, ahead, cut, mtime — take their defaults, and the next save writes "v": 1). A later layout
+# gone, unmatched, earlier, gen, ahead, cut, mtime, after — take their defaults, and the next save writes "v": 1). A later layout
 # gets a higher number and an upgrade of the older values in from_json; a value of a higher version
 # than this one reads makes the source refuse to start (load_states): read as "damaged", its file
 # would be followed as a new one, its lines shipped again or skipped.
@@ -64,6 +64,10 @@ class FileState:
     # and no longer than that after a restart, its mtime moved, was cut and given its head again
     # while the agent was away (Prospector._cut_while_away).
     mtime: int = 0
+    # The file id of the content its inode held before it was truncated in place and written again
+    # (identity.file_id's `after`), "" for none: kept by a placeholder until the inode has a head, so
+    # the new content gets an id of its own after a restart too, not the old one's again.
+    after: str = ""
 
     def advance(self, offset: int, mark: str, between: list | None = None) -> None:
         """The read position moves on to `offset`, whose bytes before it hash to `mark`; `between`:
@@ -99,7 +103,7 @@ class FileState:
                 "offset": self.offset, "mark": self.mark, "path": self.path, "family": self.family,
                 "size": self.size, "gz": self.gz, "cont": self.cont, "gone": self.gone,
                 "unmatched": self.unmatched, "earlier": self.earlier, "gen": self.gen, "ahead": self.ahead,
-                "cut": self.cut, "mtime": self.mtime}
+                "cut": self.cut, "mtime": self.mtime, "after": self.after}
 
     @classmethod
     def from_json(cls, value: Any) -> "FileState | None":

@@ -107,7 +107,8 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
     try:
         st = os.stat(f.path)
         if (st.st_dev, st.st_ino) == (f.dev, f.ino):
-            new = p._follow_new(Observed(f.path, f.family, True, st, False), kept, cut=True)
+            # (Named after the content it held: the same offsets hold other lines now.)
+            new = p._follow_new(Observed(f.path, f.family, True, st, False), kept, cut=True, after=s.fid)
             if new is not None:
                 if kept and new.state is not None and new.state.offset != kept:
                     # (identify steps back to a line start: a cut inside a line already

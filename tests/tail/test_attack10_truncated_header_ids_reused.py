@@ -12,14 +12,16 @@ agent warns only about the truncation window). The elasticsearch output itself s
 sees the stored event is another): the loss is downstream of stdout and Fluentd.
 
 Promised (README, "How delivery works"): the id hashes the source, the content's fingerprint and the byte
-offset so that distinct events never share one, and a replay is the only repeat of an id."""
+offset so that distinct events never share one, and a replay is the only repeat of an id.
+
+Fixed (session 13): the content written after a truncation in place is named after the one it replaced
+(shipper/tail/identity.py file_id's `after`), kept across restarts by the inode's placeholder; the in-process
+cases (truncated while stopped, a replay of the same bytes, an inode reused) are tests/tail/test_ids_generations.py."""
 from __future__ import annotations
 
 import json
 import time
 from collections import defaultdict
-
-import pytest
 
 from tests.support import wait
 from tests.tail.attack_agent import Agent, exactly_once, numbered
@@ -32,8 +34,6 @@ def read_position(agent: Agent, log) -> int | None:
     return next((f["position"] for f in files if f["path"] == str(log)), None)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: events written after a truncation in place of a file with a header "
-                                       "line reuse the stable ids of the old events at the same offsets")
 def test_events_after_a_truncation_in_place_get_ids_of_their_own(tmp_path):
     log = tmp_path / "app.log"
     log.write_text(HEADER + "".join(numbered(i) for i in range(100, 200)))

@@ -156,6 +156,15 @@ class TailModel(RuleBasedStateMachine):
         assert len(lines) == len(set(lines)), "a line was emitted twice"
         assert set(lines) <= set(self.written), "a line was emitted that was never written"
 
+    @invariant()
+    def no_key_names_two_lines(self):
+        """A record key (hashed into the stable event id) names one line: two lines under one key are one
+        event to a tier deduplicating by id, which drops the second (a truncated file's new lines given
+        the old ones' keys, when every file starts with the same header)."""
+        named: dict[str, bytes] = {}
+        for key, line, _flags in self.f.records:
+            assert named.setdefault(key, line) == line, f"key {key} names {named[key]!r} and {line!r}"
+
     def settle_and_check(self):
         self._finish_partial()
         self._poll(3)
@@ -174,8 +183,36 @@ class CheckedModel(TailModel):
             super().teardown()
 
 
-def test_tail_model(monkeypatch):
+class HeaderModel(TailModel):
+    """Every new file starts with the same line: only the bytes after it tell files apart. Its invariants
+    only (no loss check at the end: see the report of session 13 for the unreported loss it finds)."""
+
+    header = True
+
+
+@pytest.mark.parametrize("model", [CheckedModel, HeaderModel], ids=["plain", "header"])
+def test_tail_model(monkeypatch, model):
     monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)  # the model's scans come fast
-    CheckedModel.TestCase.settings = settings(max_examples=200, stateful_step_count=40, deadline=None,
-                                              suppress_health_check=list(HealthCheck))
-    CheckedModel.TestCase().runTest()
+    model.TestCase.settings = settings(max_examples=200, stateful_step_count=40, deadline=None,
+                                       suppress_health_check=list(HealthCheck))
+    model.TestCase().runTest()
+
+
+@pytest.mark.xfail(strict=True, reason="issue 21: a file of which only the shared header was read, written to and "
+                                       "rotated out past the backups while the reader looked away, is lost unreported")
+def test_header_model_line_of_a_file_rotated_out_unread_is_reported(monkeypatch):
+    """HeaderModel's checked run, shrunk by hypothesis (session 13): the follower has read app.log's header;
+    the writer writes one line and rotates four times with three backups (the file with
+    the line deleted) before the next read; then a restart. The line is lost and no loss is counted: the
+    state of which only the header was read is taken by a same-headed backup (its bytes prove nothing
+    either way)."""
+    monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
+    m = HeaderModel()
+    try:
+        m.partial_write()
+        for _ in range(4):
+            m.log4j_rotate()
+        m.restart()
+        m.settle_and_check()
+    finally:
+        m.teardown()
