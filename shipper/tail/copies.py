@@ -1,6 +1,7 @@
 """The copy proofs of a scan: is a file the prospector matched to no known content a copy of one it
 knows (a copytruncate copy, a compressed or restored copy, the head of a live file copied before it
-grew), to be left alone; and while a file is too short to tell, how long it waits (UNDECIDED_SECONDS)
+grew), to be left alone, or an edited copy renamed over the file it replaced (read on from where what was
+read ends in it); and while a file is too short to tell, how long it waits (UNDECIDED_SECONDS)
 before it is read as new. The byte-level comparisons are matching.py's; this module decides with them.
 Functions over the Prospector (prospector.py, `p`): they work on its followed set and per-scan state.
 """
@@ -10,7 +11,7 @@ import os
 import re
 from typing import TYPE_CHECKING
 
-from shipper.tail import scan_rules, truncation
+from shipper.tail import edits, scan_rules, truncation
 from shipper.tail.followed import Followed, Loose, MovedDuringScan, Observed, is_identified
 from shipper.tail.identity import HEAD_MAX, digest, head_of, same_bytes
 
@@ -339,3 +340,49 @@ def copy_len(p: Prospector, o: Observed) -> int:
         return o.st.st_size
     with p.fds.reading(o) as fh:
         return 0 if fh is None else p.matcher.readable_len(fh, o) or 0
+
+
+def edited_copy(p: Prospector, o: Observed) -> bool:
+    """`o`, new at the live name of a followed file deleted since (renamed over it), which the
+    agent still holds open: is it that file edited (`sed -i`, an editor saving by rename)? Then
+    it is read on from where what was read of the old one ends in it (edits.py proves where),
+    and what the edit changed is warned, not shipped: those lines were delivered as they were
+    read. (Read from its start as a new file, every line of it already delivered was shipped a
+    second time, silently.) Not proven, and beginning with more of what was read than its head,
+    it is read from its start with the repeat warned. True when `o` was followed here."""
+    if o.gz or not p.matcher.at_live_name(o):
+        return False
+    for f in list(p.files.values()):
+        s = f.state
+        if f.path != o.path or f.gz or s is None or f.fh is None or s.offset <= s.head_len:
+            continue
+        try:
+            if f.fh.stat().st_nlink:
+                continue  # (still under a name: renamed away, not replaced)
+        except OSError:
+            continue
+        with p.fds.reading(o) as new:
+            if new is None:
+                return False
+            edit = edits.edited_copy(f.fh, s.offset, s.head_len, new, o.st.st_size)
+            shared = 0 if edit is not None else edits.common_prefix(f.fh, new, min(s.offset, o.st.st_size))
+            shared = f.fh.read(0, shared).rfind(b"\n") + 1 if shared > s.head_len else 0  # (whole lines)
+        if edit is None:
+            if shared > s.head_len:
+                p.log.warning(f"{o.path} was replaced by a new file (renamed over it) that begins with the first "
+                              f"{shared} bytes (whole lines) of what was read of the file it replaced, but could not be proven "
+                              "an edited copy of it: read from its start, those bytes are shipped again",
+                              extra={"path": o.path, "bytes_repeated": shared})
+            return False
+        if edit.resume == s.offset and edit.start >= s.offset:
+            return False  # (a plain copy: replaces_deleted's)
+        p.log.warning(f"{o.path} was replaced by an edited copy of the file it replaced (`sed -i`, or an editor "
+                      f"saving by rename; the old file, deleted, is read on to its end): bytes {edit.start} to "
+                      f"{edit.old_end} of what was read were changed ({edit.says()}; bytes {edit.start} to "
+                      f"{edit.new_end} of it now). Those lines were shipped as first read; the edit is not "
+                      f"shipped. The new file is read on from byte {edit.resume}, where what was read ends in it",
+                      extra={"path": o.path, "offset": edit.resume, "lines_removed": edit.removed,
+                             "lines_altered": edit.altered, "lines_added": edit.added})
+        p._follow_new(o, edit.resume)
+        return True
+    return False

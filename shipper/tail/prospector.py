@@ -36,7 +36,7 @@ import stat as stat_mod
 import time
 from typing import Any, TypeGuard
 
-from shipper.tail import birth, copies, discovery, edits, gone, letting_go, scan_rules, truncation
+from shipper.tail import birth, copies, discovery, gone, letting_go, scan_rules, truncation
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.descriptors import Descriptors
 from shipper.tail.events import TailEvents
@@ -504,7 +504,7 @@ class Prospector:
                     start = -1  # history before the first look: not read
                 elif self.read_from == "end" and not self._looked_through(o.family):
                     start = -1
-            elif copies.copied_before_invisible_truncation(self, o) or copies.replaces_deleted(self, o) or self._edited_copy(o):
+            elif copies.copied_before_invisible_truncation(self, o) or copies.replaces_deleted(self, o) or copies.edited_copy(self, o):
                 continue
             if o.fd in self._listed_fds and not self._named(o.path, key):
                 # Opened as listed, renamed since (the rotation that overtook the scan): read through
@@ -904,51 +904,6 @@ class Prospector:
                     break
         return best
 
-    def _edited_copy(self, o: Observed) -> bool:
-        """`o`, new at the live name of a followed file deleted since (renamed over it), which the
-        agent still holds open: is it that file edited (`sed -i`, an editor saving by rename)? Then
-        it is read on from where what was read of the old one ends in it (edits.py proves where),
-        and what the edit changed is warned, not shipped: those lines were delivered as they were
-        read. (Read from its start as a new file, every line of it already delivered was shipped a
-        second time, silently.) Not proven, and beginning with more of what was read than its head,
-        it is read from its start with the repeat warned. True when `o` was followed here."""
-        if o.gz or not self.matcher.at_live_name(o):
-            return False
-        for f in list(self.files.values()):
-            s = f.state
-            if f.path != o.path or f.gz or s is None or f.fh is None or s.offset <= s.head_len:
-                continue
-            try:
-                if f.fh.stat().st_nlink:
-                    continue  # (still under a name: renamed away, not replaced)
-            except OSError:
-                continue
-            with self.fds.reading(o) as new:
-                if new is None:
-                    return False
-                edit = edits.edited_copy(f.fh, s.offset, s.head_len, new, o.st.st_size)
-                shared = 0 if edit is not None else edits.common_prefix(f.fh, new, min(s.offset, o.st.st_size))
-                shared = f.fh.read(0, shared).rfind(b"\n") + 1 if shared > s.head_len else 0  # (whole lines)
-            if edit is None:
-                if shared > s.head_len:
-                    self.log.warning(f"{o.path} was replaced by a new file (renamed over it) that begins with the first "
-                                     f"{shared} bytes (whole lines) of what was read of the file it replaced, but could not be proven "
-                                     "an edited copy of it: read from its start, those bytes are shipped again",
-                                     extra={"path": o.path, "bytes_repeated": shared})
-                return False
-            if edit.resume == s.offset and edit.start >= s.offset:
-                return False  # (a plain copy: copies.replaces_deleted's)
-            self.log.warning(f"{o.path} was replaced by an edited copy of the file it replaced (`sed -i`, or an editor "
-                             f"saving by rename; the old file, deleted, is read on to its end): bytes {edit.start} to "
-                             f"{edit.old_end} of what was read were changed ({edit.says()}; bytes {edit.start} to "
-                             f"{edit.new_end} of it now). Those lines were shipped as first read; the edit is not "
-                             f"shipped. The new file is read on from byte {edit.resume}, where what was read ends in it",
-                             extra={"path": o.path, "offset": edit.resume, "lines_removed": edit.removed,
-                                    "lines_altered": edit.altered, "lines_added": edit.added})
-            self._follow_new(o, edit.resume)
-            return True
-        return False
-
     def _is_rotated_name(self, path: str) -> bool:
         return self.families.has_rotated_name(path)
 
@@ -1183,51 +1138,6 @@ class Prospector:
                                         "a copy, if one was made, is read as a new file, what was written after the "
                                         "copy is in no file (rotate with `create` to lose nothing)", unknown=True)
             f.start, f.cut_seen = 0, True
-
-    def _written_back(self, f: Followed, kept: int, size: int) -> edits.Edit | None:
-        """The live file `f`, cut back in place to `kept` bytes of what was read and written past them since:
-        is it what was read, edited and written back into the same file (an editor truncating it and writing
-        the text less a line; the writer appends after)? The bytes before the read offset found once past the
-        cut prove it, as for an edited copy (edits.py, compared with the window). Read on from `kept` instead,
-        every line after the change was shipped again without a word."""
-        s = f.state
-        if s is None or f.fh is None or size <= kept or kept >= s.offset:
-            return None
-        first = s.offset - len(f.window)
-        if first > kept:
-            return None
-        edit = edits.edited_copy(edits.Remembered(f.fh, f.window, first), s.offset, s.head_len, f.fh, size)
-        return edit if edit is not None and edit.resume > kept else None
-
-    def _collapsed_by(self, f: Followed, size: int) -> int:
-        """The live file `f`, its bytes before the read offset changed, still holds them some whole
-        blocks nearer its start: by how many bytes? (`fallocate --collapse-range` drops a log's oldest
-        blocks in place, ext4 and XFS: the bytes after the cut shift down by a multiple of the block
-        size.) Proven by the bytes kept before the offset (the mark, and as much of the window as the
-        file holds before the shifted offset) found there; 0 when they are not (then it is a truncation).
-        A shift that leaves less than the mark before the offset proves nothing."""
-        s = f.state
-        if s is None or f.fh is None or not f.tail:
-            return 0
-        try:
-            bs = os.fstatvfs(f.fh.fd).f_bsize
-        except OSError:
-            return 0
-        if bs <= 0:
-            return 0
-        n = len(f.tail)
-        ours = f.window if len(f.window) > n else f.tail  # (the window ends at the offset, as the mark)
-        # The file held at least what was seen of it when cut; what it holds now past the shifted
-        # offset was written since: the shift is no smaller than what it shrank by (tried first).
-        least = max(f.size, f.seen_size, s.offset) - size
-        for d in range(max(bs, -(-least // bs) * bs), s.offset - n + 1, bs):
-            at = s.offset - d
-            if f.fh.read(at - n, n) != f.tail:
-                continue
-            k = min(len(ours), at)
-            if f.fh.read(at - k, k) == ours[len(ours) - k:]:
-                return d
-        return 0
 
     def may_open(self, f: Followed) -> bool:
         """May `f` be opened to be read now (its descriptor is open, or may be opened by its name)?"""

@@ -1,6 +1,8 @@
 """Truncation: was the content under a followed file's read offset replaced (copytruncate, Log4j's
 MaxBackupIndex=0, a writer that truncates and writes again): its size below the offset, or the bytes
-before the offset changed. Then the content is detached from the inode, which restarts as a new file.
+before the offset changed. Then the content is detached from the inode, which restarts as a new file — unless what was read is
+still in it: cut back to a prefix of it (read_prefix_end), its head blocks collapsed away (collapsed_by),
+or written back edited (written_back): then it reads on from where what was read ends.
 Functions over the Prospector (prospector.py, `p`): they work on its followed set and per-scan state.
 """
 from __future__ import annotations
@@ -9,6 +11,7 @@ import os
 import time
 from typing import TYPE_CHECKING
 
+from shipper.tail import edits
 from shipper.tail.followed import Followed, Identified, Observed
 from shipper.tail.identity import MARK_MAX, digest
 
@@ -75,8 +78,8 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
     p.rotations += 1
     p.events.rotated()
     kept = 0 if force else read_prefix_end(p, f, size)
-    collapsed = 0 if force or kept else p._collapsed_by(f, size)
-    edit = p._written_back(f, kept, size) if kept else None
+    collapsed = 0 if force or kept else collapsed_by(f, size)
+    edit = written_back(f, kept, size) if kept else None
     if edit is not None:
         kept = edit.resume
         p.log.warning(f"{f.path} was written back in place edited (truncated and rewritten, as an editor saving "
@@ -149,3 +152,50 @@ def read_prefix_end(p: Prospector, f: Followed, size: int) -> int:
     if first > 0 and not p.matcher.head_is(f.fh, s):
         return 0
     return end
+
+
+def written_back(f: Followed, kept: int, size: int) -> edits.Edit | None:
+    """The live file `f`, cut back in place to `kept` bytes of what was read and written past them since:
+    is it what was read, edited and written back into the same file (an editor truncating it and writing
+    the text less a line; the writer appends after)? The bytes before the read offset found once past the
+    cut prove it, as for an edited copy (edits.py, compared with the window). Read on from `kept` instead,
+    every line after the change was shipped again without a word."""
+    s = f.state
+    if s is None or f.fh is None or size <= kept or kept >= s.offset:
+        return None
+    first = s.offset - len(f.window)
+    if first > kept:
+        return None
+    edit = edits.edited_copy(edits.Remembered(f.fh, f.window, first), s.offset, s.head_len, f.fh, size)
+    return edit if edit is not None and edit.resume > kept else None
+
+
+def collapsed_by(f: Followed, size: int) -> int:
+    """The live file `f`, its bytes before the read offset changed, still holds them some whole
+    blocks nearer its start: by how many bytes? (`fallocate --collapse-range` drops a log's oldest
+    blocks in place, ext4 and XFS: the bytes after the cut shift down by a multiple of the block
+    size.) Proven by the bytes kept before the offset (the mark, and as much of the window as the
+    file holds before the shifted offset) found there; 0 when they are not (then it is a truncation).
+    A shift that leaves less than the mark before the offset proves nothing."""
+    s = f.state
+    if s is None or f.fh is None or not f.tail:
+        return 0
+    try:
+        bs = os.fstatvfs(f.fh.fd).f_bsize
+    except OSError:
+        return 0
+    if bs <= 0:
+        return 0
+    n = len(f.tail)
+    ours = f.window if len(f.window) > n else f.tail  # (the window ends at the offset, as the mark)
+    # The file held at least what was seen of it when cut; what it holds now past the shifted
+    # offset was written since: the shift is no smaller than what it shrank by (tried first).
+    least = max(f.size, f.seen_size, s.offset) - size
+    for d in range(max(bs, -(-least // bs) * bs), s.offset - n + 1, bs):
+        at = s.offset - d
+        if f.fh.read(at - n, n) != f.tail:
+            continue
+        k = min(len(ours), at)
+        if f.fh.read(at - k, k) == ours[len(ours) - k:]:
+            return d
+    return 0
