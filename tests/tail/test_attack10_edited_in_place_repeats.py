@@ -18,10 +18,42 @@ A new file that shares only a header with the one it replaced is read whole, as 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from tests.tail.attack_agent import Agent, exactly_once, numbered
+
+
+def edited_while_written(tmp_path, edit: Callable[[Path], None], more: int) -> Agent:
+    """The phases of an edit under a live writer: a writer that keeps app.log open (as a logging library does)
+    writes lines 0-999 and the agent delivers them; `edit(log)` edits the file; the writer appends lines 1000 to
+    1000 + more to its descriptor (the old inode, deleted, after a rename over it; the same inode after a write-back)
+    and the agent delivers those too. Returns the agent, stopped, to be counted line by line."""
+    log = tmp_path / "app.log"
+    with open(log, "a", buffering=1) as writer:
+        writer.write("".join(numbered(i) for i in range(1000)))
+        agent = Agent(tmp_path, [log])
+        agent.start()
+        try:
+            assert agent.wait_delivered(range(1000), 60), exactly_once(agent.seqs(), range(1000))
+            edit(log)
+            writer.write("".join(numbered(i) for i in range(1000, 1000 + more)))
+            assert agent.wait_delivered(range(1000 + more), 60), exactly_once(agent.seqs(), range(1000 + more))
+            agent.get("/status")  # one more round trip: repeats written right after the last new line show too
+        finally:
+            agent.stop()
+    return agent
+
+
+def sed_i(script: str) -> Callable[[Path], None]:
+    """`sed -i script` on the log (a new file renamed over it), checked to have changed it."""
+    def edit(log: Path) -> None:
+        before = log.read_text()
+        subprocess.run(["sed", "-i", script, str(log)], check=True)
+        assert log.read_text() != before
+    return edit
 
 
 @pytest.mark.parametrize("edit, says", [
@@ -30,21 +62,7 @@ from tests.tail.attack_agent import Agent, exactly_once, numbered
     ('/"seq": 2,/d', "1 line(s) removed"),  # near its start, in its first KiB
 ], ids=["line-removed", "lines-altered", "second-line-removed"])
 def test_a_live_log_edited_in_place_is_not_shipped_again(tmp_path, edit, says):
-    log = tmp_path / "app.log"
-    with open(log, "a", buffering=1) as writer:  # the writer keeps its file open, as a logging library does
-        writer.write("".join(numbered(i) for i in range(1000)))
-        agent = Agent(tmp_path, [log])
-        agent.start()
-        try:
-            assert agent.wait_delivered(range(1000), 60), exactly_once(agent.seqs(), range(1000))
-            before = log.read_text()
-            subprocess.run(["sed", "-i", edit, str(log)], check=True)
-            assert log.read_text() != before
-            writer.write("".join(numbered(i) for i in range(1000, 1500)))  # to the old, deleted inode
-            assert agent.wait_delivered(range(1500), 60), exactly_once(agent.seqs(), range(1500))
-            agent.get("/status")  # one more round trip: repeats written right after the last new line show too
-        finally:
-            agent.stop()
+    agent = edited_while_written(tmp_path, sed_i(edit), 500)
     wrong = exactly_once(agent.seqs(), range(1500))
     assert not wrong, f"{wrong}; journal: {agent.errors()[-500:]}"
     journal = agent.errors()
@@ -102,24 +120,17 @@ def test_an_edit_of_the_last_lines_read_cannot_be_placed_and_the_repeat_is_warne
     """The last line read removed: the bytes before the read offset are nowhere in the new file, so where what was
     read ends in it cannot be proven. It is read from its start (nothing unread may be skipped), and the repeat is
     warned with the file and the bytes shipped again."""
-    log = tmp_path / "app.log"
-    with open(log, "a", buffering=1) as writer:
-        writer.write("".join(numbered(i) for i in range(1000)))
-        agent = Agent(tmp_path, [log])
-        agent.start()
-        try:
-            assert agent.wait_delivered(range(1000), 60), exactly_once(agent.seqs(), range(1000))
-            subprocess.run(["sed", "-i", "$d", str(log)], check=True)
-            size = log.stat().st_size
-            writer.write("".join(numbered(i) for i in range(1000, 1100)))
-            assert agent.wait_delivered(range(1100), 60), exactly_once(agent.seqs(), range(1100))
-            agent.get("/status")
-        finally:
-            agent.stop()
+    sizes = []
+
+    def delete_the_last_line(log: Path) -> None:
+        sed_i("$d")(log)
+        sizes.append(log.stat().st_size)
+
+    agent = edited_while_written(tmp_path, delete_the_last_line, 100)
     seqs = agent.seqs()
     assert sorted(seqs) == sorted(list(range(1100)) + list(range(999))), exactly_once(seqs, range(1100))
     journal = agent.errors()
-    assert journal.count(f"begins with the first {size} bytes (whole lines) of what was read") == 1, journal[-1000:]
+    assert journal.count(f"begins with the first {sizes[0]} bytes (whole lines) of what was read") == 1, journal[-1000:]
     assert "shipped again" in journal and "replaced by an edited copy" not in journal, journal[-1000:]
 
 
@@ -133,23 +144,14 @@ def test_a_live_log_written_back_in_place_is_not_shipped_again(tmp_path, line, t
     of what was read): read on from there, the edit warned. (An edit that keeps every byte's place — a line
     altered to one of the same length — shows in nothing the agent compares: nothing is repeated, and it is not
     named.)"""
-    log = tmp_path / "app.log"
-    with open(log, "a", buffering=1) as writer:
-        writer.write("".join(numbered(i) for i in range(1000)))
-        agent = Agent(tmp_path, [log])
-        agent.start()
-        try:
-            assert agent.wait_delivered(range(1000), 60), exactly_once(agent.seqs(), range(1000))
-            text = log.read_text().replace(numbered(line), to)
-            with open(log, "r+") as editor:
-                editor.seek(0)
-                editor.truncate()
-                editor.write(text)
-            writer.write("".join(numbered(i) for i in range(1000, 1500)))  # O_APPEND: after the edited text
-            assert agent.wait_delivered(range(1500), 60), exactly_once(agent.seqs(), range(1500))
-            agent.get("/status")
-        finally:
-            agent.stop()
+    def write_back(log: Path) -> None:  # (the writer's O_APPEND writes go after the edited text)
+        text = log.read_text().replace(numbered(line), to)
+        with open(log, "r+") as editor:
+            editor.seek(0)
+            editor.truncate()
+            editor.write(text)
+
+    agent = edited_while_written(tmp_path, write_back, 500)
     wrong = exactly_once(agent.seqs(), range(1500))
     assert not wrong, f"{wrong}; journal: {agent.errors()[-500:]}"
     journal = agent.errors()
