@@ -158,6 +158,8 @@ lines_truncated = counter("shipper_lines_truncated", "Lines cut at max_line_byte
 losses = counter("shipper_losses", "Times data was deleted or truncated before it was read (also when the amount is unknown)", ["source"])
 bytes_lost = counter("shipper_bytes_lost", "Bytes deleted or truncated before they could be read", ["source"])
 rotations = counter("shipper_rotations_followed", "File rotations followed", ["source"])
+read_again = counter("shipper_bytes_read_again", "Bytes of followed files read again from their start: their content "
+                     "before the read offset changed in place and where what was read ends could not be proven", ["source"])
 hole_bytes = counter("shipper_hole_bytes_skipped", "Zero bytes (holes) skipped in followed files, never shipped", ["source"])
 files_unreadable = gauge("shipper_files_unreadable", "Matched files that cannot be opened (permissions, I/O errors)", ["source"])
 files_undecided = gauge("shipper_files_undecided", "Files waiting to be told apart from a copy (too short to compare)", ["source"])

@@ -123,6 +123,9 @@ class _CountedEvents(TailEvents):
     def read_undecided(self) -> None:
         self.source._m_undecided_read.inc()
 
+    def read_again(self, nbytes: int) -> None:
+        self.source._m_read_again.inc(nbytes)
+
 
 class _HandedOver:
     """A restarted file source's holder on its way to the successor (Source.hand_over)."""
@@ -175,6 +178,7 @@ class FileSource(Source):
         self._m_last_error = metrics.source_last_error.labels(name, "unreadable")
         self._m_undecided = metrics.files_undecided.labels(name)
         self._m_undecided_read = metrics.undecided_read.labels(name)
+        self._m_read_again = metrics.read_again.labels(name)
         self._m_held = metrics.held_bytes.labels(name)
         self.holder: Holder | None = None
         self._restarting = False  # a reload restarts this source: the holder outlives run() (hand_over)

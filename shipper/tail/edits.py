@@ -13,11 +13,14 @@ import difflib
 from dataclasses import dataclass
 from typing import Protocol
 
-from shipper.tail.identity import MARK_MAX
+from shipper.tail.identity import MARK_MAX, digest
 from shipper.tail.reader import OpenFile
 
 CHUNK = 64 * 1024
 DIFF_MAX = 1 << 20  # changed bytes classified line by line (removed, altered, added) up to this much
+# A file edited where nothing of what was read is kept to compare (after a restart; further back than the
+# window) is searched this far for where what was read ends (a hash a line: ~1 s a 100 MB of short lines).
+FIND_MAX = 256 << 20
 
 
 class Readable(Protocol):
@@ -42,6 +45,55 @@ class Remembered:
             offset, n = offset + k, n - k
         i = offset - self.first
         return out + self.window[i : i + max(0, n)]
+
+
+def marked_ends(f: Readable, size: int, mark: str, limit: int = FIND_MAX) -> list[int]:
+    """The line ends (offsets just after a newline) in f's first `limit` bytes whose MARK_MAX bytes before them
+    hash to `mark` (identity.digest): where what was read may end in a file edited since, when all that is left
+    of what was read is its checkpoint's hash of the bytes before the read offset."""
+    out: list[int] = []
+    end = min(size, limit)
+    pos = MARK_MAX  # the next line end looked at
+    while pos <= end:
+        base = pos - MARK_MAX
+        data = f.read(base, min(MARK_MAX + 16 * CHUNK, end - base))
+        if len(data) < MARK_MAX:
+            break
+        i = data.find(b"\n", MARK_MAX - 1)
+        while i >= 0:
+            if digest(data[i + 1 - MARK_MAX : i + 1]) == mark:
+                out.append(base + i + 1)
+            i = data.find(b"\n", i + 1)
+        pos = base + len(data) + 1
+    return out
+
+
+def place_by_mark(f: Readable, size: int, read_to: int, mark: str, head_ok: bool, block: int = 0) -> int | None:
+    """Where in `f`, its bytes before read_to changed since it was read up to there (edited in place), what was read
+    ends now: the one line end where the hash of the MARK_MAX bytes before read_to (`mark`) is found. That is the
+    proof a copy needs (identity.py): with the head it was identified by (`head_ok`), anywhere in it; with its head
+    gone (`fallocate --collapse-range` cut its first blocks), only at a shift by whole blocks of `block` bytes
+    towards its start. None when not proven: not found, found twice (a repeated block of lines: nothing tells which),
+    or where it was (nothing moved)."""
+    if read_to < MARK_MAX or not (head_ok or block > 0):
+        return None
+    found = marked_ends(f, size, mark)
+    if len(found) != 1 or found[0] == read_to:
+        return None
+    at = found[0]
+    if not head_ok and (at > read_to or (read_to - at) % block):
+        return None
+    return at
+
+
+def proven_prefix(f: Readable, size: int, marks: list, head_len: int) -> int:
+    """How far `f` still holds what was read, by the [offset, mark] of line ends read (FileState.earlier): the
+    furthest one past the head found at its own offset, 0 when none is."""
+    for at, mark in sorted(marks, reverse=True):
+        n = min(MARK_MAX, at)
+        if head_len < at <= size and digest(f.read(at - n, n)) == mark:
+            return at
+    return 0
 
 
 @dataclass

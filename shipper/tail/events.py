@@ -17,5 +17,8 @@ class TailEvents:
     def hole_skipped(self, nbytes: int) -> None:
         """`nbytes` zero bytes (a hole) were skipped, never shipped."""
 
+    def read_again(self, nbytes: int) -> None:
+        """Up to `nbytes` already read were read again (an edit in place that could not be placed; warned)."""
+
     def read_undecided(self) -> None:
         """A file that could not be told from a copy was read as a new one (warned: its lines may repeat)."""

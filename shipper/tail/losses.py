@@ -16,6 +16,7 @@ class LossLedger:
         self.bytes_lost = 0
         self.losses = 0
         self.hole_bytes = 0  # zero bytes skipped (holes), never shipped
+        self.bytes_read_again = 0  # bytes read again from an earlier offset (an edit that could not be placed)
 
     def lost(self, path: str, nbytes: int, why: str, unknown: bool = False) -> None:
         """One loss, warned once and counted. `unknown`: more than nbytes may be lost (how much
@@ -60,6 +61,17 @@ class LossLedger:
                          "file under a writer that does not append, or preallocation): not shipped",
                          extra={"path": path, "bytes_skipped": n, "offset": holes[0][0]})
         self.events.hole_skipped(n)
+
+    def read_again(self, path: str, nbytes: int, offset: int, why: str) -> None:
+        """A file read again from its start, up to `nbytes` of it read before: its content before `offset` (what
+        was read of it) changed (`why`), and where what was read ends in it could not be proven. Never silent:
+        warned and counted (shipper_bytes_read_again), as a loss is."""
+        self.bytes_read_again += nbytes
+        self.log.warning(f"re-read {nbytes} bytes of {path}: its content before offset {offset} changed ({why}), and "
+                         "where what was read ends in it cannot be proven, so it is read again from its start: the lines "
+                         "among those bytes that were shipped before are shipped again",
+                         extra={"path": path, "bytes_read_again": nbytes, "offset": offset})
+        self.events.read_again(nbytes)
 
     def escapes(self, escaped: dict[str, int], families: Container[str]) -> None:
         """Say what the holder could not catch (`escaped`: family -> files), by `families` (the followed

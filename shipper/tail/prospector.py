@@ -504,7 +504,8 @@ class Prospector:
                     start = -1  # history before the first look: not read
                 elif self.read_from == "end" and not self._looked_through(o.family):
                     start = -1
-            elif copies.copied_before_invisible_truncation(self, o) or copies.replaces_deleted(self, o) or copies.edited_copy(self, o):
+            elif (copies.copied_before_invisible_truncation(self, o) or copies.replaces_deleted(self, o) or copies.edited_copy(self, o)
+                  or copies.edited_copy_while_away(self, o)):
                 continue
             if o.fd in self._listed_fds and not self._named(o.path, key):
                 # Opened as listed, renamed since (the rotation that overtook the scan): read through
@@ -756,6 +757,9 @@ class Prospector:
             lo.missing, lo.since = 0, now
             return True
         if o is not None and not o.gz and o.path == s.path:
+            if truncation.edited_while_away(self, lo, o):
+                del unmatched[(s.dev, s.ino)]
+                return True
             lo.regrown = True  # same name and inode, other bytes: truncated and written again (or reused)
             lo.cut_in_place = s.gen >= 0 and self.matcher.gen_of(o) == s.gen
             if s.head_len:

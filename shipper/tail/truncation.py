@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from shipper.tail import edits
-from shipper.tail.followed import Followed, Identified, Observed
+from shipper.tail.followed import Followed, Identified, Loose, Observed
 from shipper.tail.identity import MARK_MAX, digest
 
 if TYPE_CHECKING:
@@ -80,6 +80,7 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
     kept = 0 if force else read_prefix_end(p, f, size)
     collapsed = 0 if force or kept else collapsed_by(f, size)
     edit = written_back(f, kept, size) if kept else None
+    placed, again = (0, 0) if force or kept or collapsed else edited_beyond_window(p, f, size)
     if edit is not None:
         kept = edit.resume
         p.log.warning(f"{f.path} was written back in place edited (truncated and rewritten, as an editor saving "
@@ -96,6 +97,16 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
         p.log.info(f"{f.path} was cut {where} in place by {collapsed} bytes (fallocate --collapse-range): what "
                       f"was read of it ends at byte {kept} now, nothing unread was removed: reading on from there",
                       extra={"path": f.path, "offset": s.offset, "size": size, "bytes_cut": collapsed})
+    elif placed:
+        kept = placed
+        p.log.warning(f"{f.path} was edited in place further back than the last {len(f.window)} bytes read, which is "
+                      "all of what was read that is kept to compare: what the edit changed cannot be told, and is not "
+                      f"shipped. What was read (up to byte {s.offset}) ends at byte {placed} of it now, proven by the "
+                      "bytes before that end, found once: read on from there",
+                      extra={"path": f.path, "offset": placed, "was": s.offset})
+    elif again:
+        p.ledger.read_again(f.path, again, s.offset, "edited in place further back than the last bytes read that are "
+                                                     "kept to compare")
     elif kept:
         p.log.info(f"file cut back in place to {size} bytes, the first {kept} of them what was read of it: "
                       "reading on from there", extra={"path": f.path, "offset": s.offset, "size": size})
@@ -105,7 +116,9 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
     window = f.window
     p._unfollow(f)  # the old content is looked for elsewhere (a copy) or reported lost
     lo = p.loose[s.fid]
-    lo.since, lo.truncated, lo.cut_to, lo.collapsed = time.monotonic(), True, kept, collapsed or int(edit is not None)
+    # (Cut at its head, edited, or read again: its inode holds what was read, nothing of it is lost.)
+    lo.since, lo.truncated, lo.cut_to = time.monotonic(), True, kept
+    lo.collapsed = collapsed or int(edit is not None or bool(placed) or bool(again))
     lo.window, lo.trunc_size = window, max(f.size, s.size)
     try:
         st = os.stat(f.path)
@@ -199,3 +212,59 @@ def collapsed_by(f: Followed, size: int) -> int:
         if f.fh.read(at - k, k) == ours[len(ours) - k:]:
             return d
     return 0
+
+
+def edited_beyond_window(p: Prospector, f: Followed, size: int) -> tuple[int, int]:
+    """The live file `f`, its bytes before the read offset changed, and neither cut back to a prefix of what was
+    read, nor cut at its head, nor written back within the window kept: edited further back than the window reaches
+    (an editor's write-back of a long file)? (where what was read ends in it, 0) when the hash of the bytes before
+    the read offset is found at one line end past its unchanged head (edits.place_by_mark); (0, bytes read again)
+    when it is not, but the file still holds what was read up to an earlier read position (edits.proven_prefix):
+    read again from its start, which is named; (0, 0) otherwise: another content (a truncation)."""
+    s = f.state
+    if s is None or f.fh is None or s.cont or not p.matcher.head_is(f.fh, s):
+        return 0, 0
+    placed = edits.place_by_mark(f.fh, size, s.offset, s.mark, True)
+    if placed is not None:
+        return placed, 0
+    if edits.proven_prefix(f.fh, size, s.earlier, s.head_len):
+        return 0, min(size, s.offset)
+    return 0, 0
+
+
+def edited_while_away(p: Prospector, lo: Loose, o: Observed) -> bool:
+    """At a restart, the live file `o` on the inode the content `lo` was read from holds other bytes before the read
+    offset: was it edited in place while the agent was stopped (an editor's write-back, `fallocate --collapse-range`)?
+    Nothing of what was read is kept across a restart but hashes, so what the edit changed cannot be told; where what
+    was read ends is proven by the hash of the bytes before the read offset found at one line end
+    (edits.place_by_mark: past its unchanged head, or at a shift by whole blocks when its head was cut). Then the inode
+    reads on from there as a new content and True. Not proven, but still holding what was read up to one of its
+    earlier read positions, it is read again from its start (False) and that repeat is named: before, it was read
+    again without a word and `lo` called lost."""
+    s = lo.state
+    if o.gz or s.gz or s.cont or lo.truncated or lo.collapsed or lo.gone_at is not None or s.offset <= s.head_len:
+        return False
+    with p.fds.reading(o) as fh:
+        if fh is None:
+            return False
+        head_ok = p.matcher.head_is(fh, s)
+        try:
+            block = os.fstatvfs(fh.fd).f_bsize
+        except OSError:
+            block = 0
+        size = o.st.st_size
+        resume = edits.place_by_mark(fh, size, s.offset, s.mark, head_ok, block)
+        again = 0 if resume is not None or not head_ok else edits.proven_prefix(fh, size, s.earlier, s.head_len)
+    if resume is None:
+        if again:
+            lo.collapsed = 1  # (nothing of it lost: read again, and said)
+            p.ledger.read_again(o.path, min(size, s.offset), s.offset, "edited in place while the agent was stopped")
+        return False
+    lo.collapsed = max(1, s.offset - resume)  # (forgotten without a loss: what was read is in it)
+    p.log.warning(f"{o.path} was edited in place while the agent was stopped (written back by an editor, or cut at its "
+                  f"head): what was read of it (up to byte {s.offset}) ends at byte {resume} of it now, proven by the "
+                  "bytes before that end, found once. What the edit changed cannot be told (only hashes of what was "
+                  "read are kept across a restart) and is not shipped: read on from there",
+                  extra={"path": o.path, "offset": resume, "was": s.offset})
+    p._follow_new(o, resume, cut=True, after=s.fid)
+    return True

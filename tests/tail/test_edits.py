@@ -8,8 +8,8 @@ import os
 
 from hypothesis import given, settings, strategies as st
 
-from shipper.tail.edits import edited_copy
-from shipper.tail.identity import MARK_MAX
+from shipper.tail.edits import edited_copy, marked_ends, place_by_mark, proven_prefix
+from shipper.tail.identity import MARK_MAX, digest
 from shipper.tail.reader import OpenFile
 
 HEADER = b"# time level message (a header every file shares)\n"
@@ -97,3 +97,62 @@ def test_the_end_of_what_was_read_found_twice_is_not_placed(tmp_path):
         a.close()
         b.close()
     assert os.path.getsize(tmp_path / "new") == len(new)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(20, 400), data=st.data(), appended=st.integers(0, 30))
+def test_only_the_hash_of_the_bytes_before_the_read_offset_places_the_end_of_what_was_read(tmp_path_factory, n, data,
+                                                                                          appended):
+    """After a restart only hashes are left (the checkpoint's mark, and the earlier read positions'): lines removed,
+    altered or inserted before the last lines read still let the mark be found at exactly one line end, where what
+    was read ends; the earlier marks before the first change are found at their own offsets."""
+    lines = [HEADER] + [line(i) for i in range(n)]
+    old = b"".join(lines)
+    last = len(lines) - 1
+    while sum(len(x) for x in lines[last:]) < MARK_MAX:
+        last -= 1
+    at = data.draw(st.integers(1, last - 1))
+    kind = data.draw(st.sampled_from(["delete", "alter", "insert"]))
+    new_lines = lines[:at] + {"delete": [], "alter": [line(at, " (scrubbed)")],
+                              "insert": [line(100_000 + at), lines[at]]}[kind] + lines[at + 1:]
+    edited = b"".join(new_lines)
+    later = b"".join(line(1_000_000 + i) for i in range(appended))
+    new = opened(tmp_path_factory.mktemp("mark"), "new", edited + later)
+    try:
+        size = len(edited + later)
+        assert place_by_mark(new, size, len(old), digest(old[-MARK_MAX:]), True) == len(edited)
+        ends = [sum(len(x) for x in lines[:k]) for k in range(2, at + 1)]  # line ends before the change
+        marks = [[e, digest(old[max(0, e - MARK_MAX):e])] for e in ends]
+        assert proven_prefix(new, size, marks, len(HEADER)) == (ends[-1] if ends else 0)
+    finally:
+        new.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(200, 600), blocks=st.integers(1, 3), appended=st.integers(0, 30))
+def test_a_head_cut_by_whole_blocks_is_placed_by_the_hash_alone(tmp_path_factory, n, blocks, appended):
+    """`fallocate --collapse-range` while the agent is stopped: the first blocks gone, header and all. The mark is
+    found at the read offset less the bytes cut, which must be whole blocks: at any other shift it proves nothing."""
+    old = HEADER + b"".join(line(i) for i in range(n))
+    cut = blocks * 4096
+    new = opened(tmp_path_factory.mktemp("cut"), "new", old[cut:] + b"".join(line(10**6 + i) for i in range(appended)))
+    try:
+        size = len(old) - cut + sum(len(line(10**6 + i)) for i in range(appended))
+        mark = digest(old[-MARK_MAX:])
+        assert place_by_mark(new, size, len(old), mark, False, 4096) == len(old) - cut
+        assert place_by_mark(new, size, len(old), mark, False, 4096 * 4) is None  # (not a whole number of blocks)
+        assert place_by_mark(new, size, len(old), mark, False, 0) is None  # (no block size, no head: no proof)
+    finally:
+        new.close()
+
+
+def test_a_mark_found_twice_places_nothing(tmp_path):
+    """The last lines read repeated further on (a block of lines written twice): nothing tells which is the end."""
+    block = b"".join(line(i) for i in range(20))
+    old = HEADER + block
+    new = opened(tmp_path, "new", HEADER + line(999) + block + block)
+    try:
+        assert len(marked_ends(new, len(HEADER + line(999) + block * 2), digest(old[-MARK_MAX:]))) == 2
+        assert place_by_mark(new, len(HEADER + line(999) + block * 2), len(old), digest(old[-MARK_MAX:]), True) is None
+    finally:
+        new.close()
