@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from shipper import registry
-from shipper.checkpoint_db import LOCK_FILE, SNAPSHOT, SNAPSHOT_EVERY
+from shipper.checkpoint_db import DB_FILE, LOCK_FILE, SNAPSHOT, SNAPSHOT_EVERY
 from shipper.config import Config
 from shipper.config_base import FILE_KINDS
 from shipper.plugin import SavedPosition
@@ -76,6 +76,9 @@ class Snapshot:
         self.rows: dict[str, dict[str, dict[str, Any]]] = {}
         self.written: float | None = None
         self.problem: str | None = None
+        # When the database (or its WAL) was last written: a snapshot is late only if the database changed well
+        # after it; an idle agent writes neither (it rewrites the snapshot only while positions change).
+        self.db_written = max(_mtime(os.path.join(state_dir, DB_FILE + tail)) for tail in ("", "-wal"))
         path = os.path.join(state_dir, SNAPSHOT)
         try:
             doc = orjson.loads(_read_regular(path, MAX_SNAPSHOT + 1))
@@ -91,6 +94,13 @@ class Snapshot:
             self.problem = "it has written no snapshot of them yet"
         except (OSError, ValueError, TypeError, KeyError) as e:
             self.rows, self.problem = {}, f"its snapshot cannot be read ({e})"
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
 
 
 def _read_regular(path: str, limit: int) -> bytes:
@@ -196,7 +206,8 @@ def collect(config: Config) -> dict[str, Any]:
     daemon = {"endpoint": config.settings.http.listen if config.settings.http else None,
               "reachable": live is not None, "pid": (live or {}).get("pid"), "holds_checkpoints": held_by}
     saved = ({"from": "database"} if snapshot is None else
-             {"from": "snapshot", "written": snapshot.written} if snapshot.written is not None else
+             {"from": "snapshot", "written": snapshot.written, "db_written": snapshot.db_written}
+             if snapshot.written is not None else
              {"from": None, "why": snapshot.problem})
     return redact_obj({"config": config.path, "state_dir": config.state_dir, "daemon": daemon, "saved": saved,
                        "sources": sources, "outputs": outputs})  # errors may quote a dsn or URL
@@ -231,8 +242,10 @@ def _saved_from(saved: dict[str, Any], now: float) -> str:
         return "saved positions: from the checkpoint database"
     if saved.get("from") == "snapshot":
         age = max(0.0, now - saved["written"])
+        # late: the database changed after it and no snapshot followed (one follows within SNAPSHOT_EVERY)
+        changed_after = (saved.get("db_written") or now) - saved["written"]
         late = (" (older than it should be: is the state_dir's filesystem frozen, or its disk hung?)"
-                if age > 3 * SNAPSHOT_EVERY + 10 else "")
+                if min(age, changed_after) > 3 * SNAPSHOT_EVERY + 10 else "")
         return (f"saved positions: from the running agent's snapshot, written {_ago(saved['written'], now)}{late} "
                 f"(every {SNAPSHOT_EVERY:.0f}s while they change; the database is locked while the agent runs)")
     return f"saved positions: cannot be shown while the agent runs: {saved.get('why')}"

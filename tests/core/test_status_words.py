@@ -79,5 +79,9 @@ def test_status_says_where_saved_positions_come_from_and_how_old(tmp_path):
     assert "older than it should be" not in fresh
     late = saved_line({"from": "snapshot", "written": 880.0})
     assert "written 2m ago (older than it should be: is the state_dir's filesystem frozen" in late, late
+    # the database written well after the snapshot and no snapshot since: late; not written since: idle, not late
+    assert "older than it should be" in saved_line({"from": "snapshot", "written": 880.0, "db_written": 990.0})
+    idle = saved_line({"from": "snapshot", "written": 880.0, "db_written": 879.5})
+    assert "written 2m ago" in idle and "older than it should be" not in idle, idle
     none = saved_line({"from": None, "why": "it has written no snapshot of them yet"})
     assert none == "saved positions: cannot be shown while the agent runs: it has written no snapshot of them yet"
