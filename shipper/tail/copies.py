@@ -343,14 +343,14 @@ def copy_len(p: Prospector, o: Observed) -> int:
 
 
 def edited_copy(p: Prospector, o: Observed) -> bool:
-    """`o`, new at the live name of a followed file deleted since (renamed over it), which the
-    agent still holds open: is it that file edited (`sed -i`, an editor saving by rename)? Then
-    it is read on from where what was read of the old one ends in it (edits.py proves where),
+    """`o`, new at the name of a followed file deleted since (renamed over it: the live file or a
+    backup), which the agent still holds open: is it that file edited (`sed -i`, an editor saving by
+    rename)? Then it is read on from where what was read of the old one ends in it (edits.py proves where),
     and what the edit changed is warned, not shipped: those lines were delivered as they were
     read. (Read from its start as a new file, every line of it already delivered was shipped a
     second time, silently.) Not proven, and beginning with more of what was read than its head,
     it is read from its start with the repeat warned. True when `o` was followed here."""
-    if o.gz or not p.matcher.at_live_name(o):
+    if o.gz:
         return False
     for f in list(p.files.values()):
         s = f.state

@@ -384,7 +384,8 @@ class Prospector:
                 st = f.fh.stat()
                 f.deleted = st.st_nlink == 0
                 f.unnamed = not f.deleted
-                if f.deleted and f.deleted_seen is None:
+                just_deleted = f.deleted and f.deleted_seen is None
+                if just_deleted:
                     f.deleted_seen = (st.st_size, st.st_mtime_ns)
                 if not f.gz and st.st_size > f.size:
                     # Written to since the last read, then moved or deleted (while the agent slept or
@@ -405,7 +406,11 @@ class Prospector:
                     self._unfollow(f, keep_loose=False)
                     self.pending[self.matcher.placeholder(f).key] = None
                     continue
-                if not f.deleted or not f.at_eof or now - f.active_at < letting_go.deleted_grace(self, f):
+                if (not f.deleted or not f.at_eof or now - f.active_at < letting_go.deleted_grace(self, f)
+                        or just_deleted):
+                    # (Kept through the scan that finds it deleted, however long idle: a file renamed over its
+                    # name is compared with it in step 3, an edited copy (`sed -i`) read on from where it was.
+                    # Let go at once, the copy was read from its start: every line shipped twice, unnamed.)
                     continue
                 if gone.finish_unfinished(self, f):
                     continue

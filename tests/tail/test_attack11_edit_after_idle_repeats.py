@@ -23,8 +23,6 @@ from tests.tail.attack_agent import Agent, append_numbered, exactly_once
 IDLE = 5.0  # seconds the log stays untouched between the agent's last read and the edit (a part of the scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="a live log edited by sed -i after a few seconds idle is shipped again whole, "
-                                       "no warning")
 @pytest.mark.parametrize("writer_holds", [False, True], ids=["no-writer", "writer-holds-fd"])
 def test_a_live_log_edited_after_a_few_idle_seconds_is_not_shipped_again_unnamed(tmp_path, writer_holds):
     log = tmp_path / "app.log"

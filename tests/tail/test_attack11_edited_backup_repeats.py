@@ -33,8 +33,6 @@ def backup_replaced_and_looked_at(agent: Agent, backup: str, old_id: str, timeou
     return False
 
 
-@pytest.mark.xfail(strict=True, reason="a rotated backup edited by sed -i while the agent runs is read again "
-                                       "from its start: every line shipped twice, no warning")
 @pytest.mark.parametrize("glob", [False, True], ids=["live-path", "glob"])
 def test_a_rotated_backup_edited_in_place_is_not_shipped_again_unnamed(tmp_path, glob):
     log = tmp_path / "app.log"
