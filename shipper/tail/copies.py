@@ -297,7 +297,7 @@ def replaces_deleted(p: Prospector, o: Observed) -> bool:
             resume = p.matcher.holds_read(lo, o)
         except MovedDuringScan:
             continue
-        if resume is None or resume < s.offset:
+        if resume is None or resume < s.offset or not holds_all_of_old(p, f, o):
             continue
         p._unfollow(f)
         p._attach(p.loose[s.fid], o, resume)
@@ -305,6 +305,21 @@ def replaces_deleted(p: Prospector, o: Observed) -> bool:
                       "over it): read on from there", extra={"path": o.path, "offset": resume})
         return True
     return False
+
+
+def holds_all_of_old(p: Prospector, f: Followed, o: Observed) -> bool:
+    """Does `o` hold all the deleted file `f` holds past what was read (when the agent still holds `f` open)? Not so,
+    `f` was edited where it was not read yet, or written to after it was copied (`sed -i` while its writer appends):
+    edited_copy's, which reads `f` to its end (taken here, `f` was let go with those lines)."""
+    if f.fh is None or f.state is None:
+        return True
+    at = f.state.offset
+    try:
+        left = f.fh.stat().st_size - at
+    except OSError:
+        return True
+    with p.fds.reading(o) as new:
+        return new is None or edits.common_prefix(f.fh, new, left, at, at) == left
 
 
 def oldest(files: list[Observed]) -> Observed | None:
@@ -345,11 +360,14 @@ def copy_len(p: Prospector, o: Observed) -> int:
 def edited_copy(p: Prospector, o: Observed) -> bool:
     """`o`, new at the name of a followed file deleted since (renamed over it: the live file or a
     backup), which the agent still holds open: is it that file edited (`sed -i`, an editor saving by
-    rename)? Then it is read on from where what was read of the old one ends in it (edits.py proves where),
-    and what the edit changed is warned, not shipped: those lines were delivered as they were
+    rename)? Then it is read on from where what was read of the old one ends in it (edits.py proves
+    where), and what the edit changed is warned, not shipped: those lines were delivered as they were
     read. (Read from its start as a new file, every line of it already delivered was shipped a
-    second time, silently.) Not proven, and beginning with more of what was read than its head,
-    it is read from its start with the repeat warned. True when `o` was followed here."""
+    second time, silently.) The old file is read on to its end, so the new one is read on past its
+    copy of what the old one holds beyond what was read (edits.past_old; sed copies the lines not read
+    yet too), or the possible repeat is warned with its size. Not proven, and beginning with more of
+    what was read than its head, it is read from its start with the repeat warned. True when `o` was
+    followed here."""
     if o.gz:
         return False
     for f in list(p.files.values()):
@@ -357,7 +375,8 @@ def edited_copy(p: Prospector, o: Observed) -> bool:
         if f.path != o.path or f.gz or s is None or f.fh is None or s.offset <= s.head_len:
             continue
         try:
-            if f.fh.stat().st_nlink:
+            old_st = f.fh.stat()
+            if old_st.st_nlink:
                 continue  # (still under a name: renamed away, not replaced)
         except OSError:
             continue
@@ -367,6 +386,10 @@ def edited_copy(p: Prospector, o: Observed) -> bool:
             edit = edits.edited_copy(f.fh, s.offset, s.head_len, new, o.st.st_size)
             shared = 0 if edit is not None else edits.common_prefix(f.fh, new, min(s.offset, o.st.st_size))
             shared = f.fh.read(0, shared).rfind(b"\n") + 1 if shared > s.head_len else 0  # (whole lines)
+            if edit is not None:
+                # The old file is read on to its end: what the new one holds of its bytes past the read offset
+                # (copied by sed when not read yet) is shipped from there, not a second time from the new one.
+                past, proven = edits.past_old(f.fh, s.offset, old_st.st_size, new, edit.resume, o.st.st_size)
         if edit is None:
             if shared > s.head_len:
                 p.log.warning(f"{o.path} was replaced by a new file (renamed over it) that begins with the first "
@@ -374,16 +397,32 @@ def edited_copy(p: Prospector, o: Observed) -> bool:
                               "an edited copy of it: read from its start, those bytes are shipped again",
                               extra={"path": o.path, "bytes_repeated": shared})
             return False
-        if edit.resume == s.offset and edit.start >= s.offset:
-            return False  # (a plain copy: replaces_deleted's)
+        plain = edit.resume == s.offset and edit.start >= s.offset
+        if plain and past >= o.st.st_size and proven and o.st.st_size >= old_st.st_size:
+            return False  # (a plain copy, holding all the old file holds: replaces_deleted's)
+        if plain and past > edit.resume:
+            p.log.warning(f"{o.path} was replaced by a copy of the file it replaced (renamed over it: `sed -i`, or an "
+                          "editor saving by rename), edited or not where the agent had not read it yet: bytes "
+                          f"{edit.resume} to {past} of the new file are a copy of what that file holds past what was "
+                          f"read (bytes {s.offset} on), which is read from it, to its end, as it was written (the "
+                          f"edit, if any, is not shipped). The new file is read on from byte {past}",
+                          extra={"path": o.path, "offset": past})
+        if not proven:
+            p.ledger.repeated(o.path, o.st.st_size - past, past, "it replaced the file being read (renamed over it: "
+                              "`sed -i`, an editor saving by rename), and from there on differs from what that file "
+                              "holds past what was read, which is read on to its end: the lines of both are shipped")
+        if plain:
+            p._follow_new(o, past)
+            return True
         p.log.warning(f"{o.path} was replaced by an edited copy of the file it replaced (`sed -i`, or an editor "
                       f"saving by rename; the old file, deleted, is read on to its end): bytes {edit.start} to "
                       f"{edit.old_end} of what was read were changed ({edit.says()}; bytes {edit.start} to "
                       f"{edit.new_end} of it now). Those lines were shipped as first read; the edit is not "
-                      f"shipped. The new file is read on from byte {edit.resume}, where what was read ends in it",
-                      extra={"path": o.path, "offset": edit.resume, "lines_removed": edit.removed,
+                      f"shipped. The new file is read on from byte {past}, where what was read ends in it"
+                      + (f" (at {edit.resume}) and what the old file holds after that" if past > edit.resume else ""),
+                      extra={"path": o.path, "offset": past, "lines_removed": edit.removed,
                              "lines_altered": edit.altered, "lines_added": edit.added})
-        p._follow_new(o, edit.resume)
+        p._follow_new(o, past)
         return True
     return False
 

@@ -112,11 +112,11 @@ class Edit:
         return ", ".join(parts) or "nothing changed"
 
 
-def common_prefix(a: Readable, b: Readable, n: int) -> int:
-    """How many of their first n bytes two files share."""
+def common_prefix(a: Readable, b: Readable, n: int, a_at: int = 0, b_at: int = 0) -> int:
+    """How many of their first n bytes (from a_at in `a`, b_at in `b`) two files share."""
     at = 0
     while at < n:
-        x, y = a.read(at, min(CHUNK, n - at)), b.read(at, min(CHUNK, n - at))
+        x, y = a.read(a_at + at, min(CHUNK, n - at)), b.read(b_at + at, min(CHUNK, n - at))
         if x != y or not x:
             k = 0
             while k < min(len(x), len(y)) and x[k] == y[k]:
@@ -208,3 +208,24 @@ def edited_copy(old: Readable, read_to: int, head_len: int, new: Readable, new_s
             added += new.read(at, min(CHUNK, new_b - at)).count(b"\n")
             at += CHUNK
     return Edit(best, a, old_b, new_b, removed, altered, added)
+
+
+def past_old(old: Readable, old_from: int, old_size: int, new: Readable, new_from: int, new_size: int) -> tuple[int, bool]:
+    """The old file (deleted, held open) is read on to its end from old_from; the new file that replaced it holds,
+    from new_from, its copy of those bytes as they were when it was made (`sed -i` copies what was not read yet too),
+    edited or not. Where in `new` they end, to read on from there without shipping them twice, and whether that is
+    proven: as far as both hold the same bytes; or, when they differ before the new file's end (the edit is in the
+    part not read yet), the new file's end, when its last MARK_MAX bytes (ending a line) are found once in the old
+    file past old_from: all of it is a copy of the old file's bytes. Not proven (lines the new file has and the old
+    one does not: a writer that reopens by name wrote there since), the end of the shared part, at a line end.
+    (When the old file holds no more than the shared part, what follows it in the new file is new: proven.)"""
+    n = common_prefix(old, new, max(0, min(old_size - old_from, new_size - new_from)), old_from, new_from)
+    at = new_from + n
+    if at >= new_size or old_from + n >= old_size:
+        return at, True  # (the new file's copy of the old file's bytes ends here; what follows is new)
+    tail = new.read(new_size - MARK_MAX, MARK_MAX) if new_size - new_from >= MARK_MAX else b""
+    if tail.endswith(b"\n") and len(find_all(old, tail, old_from, old_size)) == 1:
+        return new_size, True
+    back = max(new_from, at - CHUNK)
+    nl = new.read(back, at - back).rfind(b"\n")
+    return (back + nl + 1 if nl >= 0 else new_from), False

@@ -73,6 +73,14 @@ class LossLedger:
                          extra={"path": path, "bytes_read_again": nbytes, "offset": offset})
         self.events.read_again(nbytes)
 
+    def repeated(self, path: str, nbytes: int, offset: int, why: str) -> None:
+        """Up to `nbytes` of `path` from `offset` may hold lines shipped from another file (`why`): read all the same
+        (they may be new too), warned and counted with the bytes read again."""
+        self.bytes_read_again += nbytes
+        self.log.warning(f"{nbytes} bytes of {path} from offset {offset} may be shipped again: {why}",
+                         extra={"path": path, "bytes_read_again": nbytes, "offset": offset})
+        self.events.read_again(nbytes)
+
     def escapes(self, escaped: dict[str, int], families: Container[str]) -> None:
         """Say what the holder could not catch (`escaped`: family -> files), by `families` (the followed
         ones: a rotated file of one; else a new file the globs match)."""

@@ -15,13 +15,9 @@ from __future__ import annotations
 
 import subprocess
 
-import pytest
-
 from tests.tail.attack_agent import Agent, exactly_once, numbered
 
 
-@pytest.mark.xfail(strict=True, reason="sed -i while the writer appends: the lines not read yet when sed copied the "
-                                       "file are shipped twice, unnamed")
 def test_lines_not_read_when_sed_copied_the_live_log_are_shipped_once(tmp_path):
     log = tmp_path / "app.log"
     with open(log, "a", buffering=1) as writer:

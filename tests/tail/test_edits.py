@@ -8,7 +8,7 @@ import os
 
 from hypothesis import given, settings, strategies as st
 
-from shipper.tail.edits import edited_copy, marked_ends, place_by_mark, proven_prefix
+from shipper.tail.edits import edited_copy, marked_ends, past_old, place_by_mark, proven_prefix
 from shipper.tail.identity import MARK_MAX, digest
 from shipper.tail.reader import OpenFile
 
@@ -156,3 +156,36 @@ def test_a_mark_found_twice_places_nothing(tmp_path):
         assert place_by_mark(new, len(HEADER + line(999) + block * 2), len(old), digest(old[-MARK_MAX:]), True) is None
     finally:
         new.close()
+
+
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(5, 60), unread=st.integers(0, 60), data=st.data(), to_old=st.integers(0, 20),
+       to_new=st.integers(0, 20))
+def test_the_new_file_is_read_past_its_copy_of_what_the_old_one_still_delivers(tmp_path_factory, n, unread, data,
+                                                                                to_old, to_new):
+    """`sed -i` copies the lines not read yet too; the old file (deleted, held open) is read on to its end, its writer
+    perhaps appending to it after the copy (to_old), another writer perhaps appending to the new file by name
+    (to_new). The new file is read on from past_old: the lines skipped there are all delivered by the old file; when
+    proven, none it reads on is one the old file delivers; the unread lines copied unchanged are always proven."""
+    tmp = tmp_path_factory.mktemp("past")
+    read = HEADER + b"".join(line(i) for i in range(n))
+    copied = [line(i) for i in range(n, n + unread)]
+    removed = data.draw(st.sets(st.sampled_from(range(unread)), max_size=3)) if unread else set()
+    old_rest = b"".join(copied) + b"".join(line(5000 + i) for i in range(to_old))
+    new_rest = b"".join(x for i, x in enumerate(copied) if i not in removed) + b"".join(
+        line(9000 + i) for i in range(to_new))
+    a, b = opened(tmp, "old", read + old_rest), opened(tmp, "new", read + new_rest)
+    try:
+        past, proven = past_old(a, len(read), len(read + old_rest), b, len(read), len(read + new_rest))
+    finally:
+        a.close()
+        b.close()
+    assert len(read) <= past <= len(read + new_rest) and (read + new_rest)[past - 1:past] == b"\n"
+    old_lines = set(old_rest.splitlines(keepends=True))
+    skipped = (read + new_rest)[len(read):past].splitlines(keepends=True)
+    assert all(x in old_lines for x in skipped), "a line skipped in the new file the old one does not deliver: lost"
+    if proven:
+        left = (read + new_rest)[past:].splitlines(keepends=True)
+        assert not [x for x in left if x in old_lines], "proven, yet lines the old file delivers are read again"
+    if not removed and not (to_old and to_new):
+        assert proven and past == len(read) + len(b"".join(copied)), (past, proven)
