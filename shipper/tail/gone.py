@@ -272,7 +272,8 @@ def periods_overflowed_while_away(p: Prospector, new: list[Observed], known_path
     families the saved states knew. Log4j 2 (`%d{…}-%i`, DefaultRolloverStrategy `max`) deletes a
     period's oldest file when the period rolls more than `max` times, and renames every other file
     of it one index down. A period whose files all appeared while the agent was away (none of it in
-    a saved state: a content of it read is no loss) and of which a file was renamed after the next
+    a saved state; in one that has, the oldest go first, so what it lost unread is told by the saved
+    state of the live file it had, gone too) and of which a file was renamed after the next
     file of the period was born (its ctime later than that one's birth time: the shift) lost at least
     one file, never seen: counted, of unknown size, naming the period. (Unsaid, 2,728 of 3,300 lines
     went without a word: tests/tail/test_attack11_log4j2_time_size_deleted_while_down.py.) Where the
@@ -285,8 +286,9 @@ def periods_overflowed_while_away(p: Prospector, new: list[Observed], known_path
             groups.setdefault((o.family, at[0]), []).append((at[1], o))
     if not groups:
         return
+    families = {fam for fam, _period in groups}
     for path in known_paths:
-        for fam, _period in groups:
+        for fam in families:
             at = period_of(fam, path)
             if at is not None:
                 known.add((fam, at[0]))
