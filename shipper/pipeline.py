@@ -365,6 +365,7 @@ class Pipeline:
                 r.name_undelivered(*r.tracker.events_in(), "shutdown timeout: batches not delivered")  # are counted)
             if not delivered and not self.store.given_up():  # what some outputs stored is not sent to them again
                 r.save_delivered_to()
+                r.save_unsaved_state()  # and what no delivered batch saved is known to the next start
             r.close()
         end_helpers(max(0.5, final - time.monotonic()))  # the forkserver and resource tracker end with the agent
         self.store.close()

@@ -297,6 +297,13 @@ class Source(ABC):
         Not called when run() did not return, nor when no successor comes (close() then lets go of all)."""
         return None
 
+    def unsaved_state(self, saved: dict[str, Any]) -> dict[str, Any]:
+        """At a stop that left batches undelivered, after run() returned: state fragments for what this run
+        first read and no delivered batch's checkpoint saved (`saved`: the source's saved state now), so that
+        the next start knows of it: reads it again, or names it lost if the product deleted it meanwhile (a
+        file source: the files first read in this run, at the position each was found at). {} by default."""
+        return {}
+
     def take_over(self, handed: Any) -> None:
         """Before run(): what the predecessor handed over (hand_over), now this source's to close. By
         default it is let go. Raise before taking any of it: the core then closes it."""

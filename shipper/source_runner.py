@@ -680,6 +680,26 @@ class SourceRunner:
             log.warning("cannot note which outputs stored the batches taken back: the re-read sends them to "
                         "every output again", extra={"source": self.cfg.name, "error": f"{type(e).__name__}: {e}"})
 
+    def save_unsaved_state(self) -> None:
+        """At a stop that left batches undelivered: what the source first read in this run and no delivered
+        batch's checkpoint saved (Source.unsaved_state), saved now, so that the next start reads it again or
+        names it lost. Not while its thread still runs (the stop did not wait for it): its state moves."""
+        if self.thread.is_alive():
+            return
+        store = self.pipeline.store
+        try:
+            fragment = self.source.unsaved_state(store.load(self.cfg.name))
+            if fragment:
+                store.update(self.cfg.name, fragment)
+        except (Interrupted, GivenUp):  # the stop's time is up, or the store given up: as before, unsaved
+            return
+        except (sqlite3.Error, OSError) as e:
+            log.warning("cannot save the state of what this run first read and did not deliver: if it is deleted "
+                        "before the next start, its loss is not named", extra={"source": self.cfg.name,
+                                                                                "error": f"{type(e).__name__}: {e}"})
+        except Exception:
+            log.exception("cannot tell what this run first read and did not deliver", extra={"source": self.cfg.name})
+
     def _run(self) -> None:
         try:
             if isinstance(self.cfg.parse_workers, int) and self.cfg.parse_workers:

@@ -597,6 +597,9 @@ class FileSource(Source):
             holder.stop(lambda held: self.tailer.ledger.let_go(files + [(h.fd, h.family, read_of(h)) for h in held],
                                                                why))
 
+    def unsaved_state(self, saved: dict[str, Any]) -> dict[str, Any]:
+        return self.tailer.unsaved_states(saved)
+
     def close(self) -> None:
         # Kept for a successor that never took it (a stop during a reload's wait, a later reload dropping this
         # source), or never run: what came and went while it waited was read by no run() (which names it at

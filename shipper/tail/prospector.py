@@ -36,6 +36,7 @@ import stat as stat_mod
 import time
 from typing import Any, TypeGuard
 
+from shipper.memo import BoundedMemo
 from shipper.tail import birth, copies, discovery, gone, letting_go, scan_rules, truncation
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.descriptors import Descriptors
@@ -48,6 +49,10 @@ from shipper.tail.losses import LossLedger
 from shipper.tail.matching import Matcher, inode_gen
 from shipper.tail.reader import is_gzip_path
 from shipper.tail.state import SEEN_PREFIX, FileState, load_states
+
+# Files identified in this run whose found position is kept for a stop (Prospector.found; emptied when full: a
+# stop after more new files than this saves none of those, as before they were kept).
+FOUND_KEPT = 4096
 
 
 class Prospector:
@@ -85,6 +90,10 @@ class Prospector:
         self.harvester = harvester
         states, self.seen = load_states(state, warn=True)
         self.loose: dict[str, Loose] = {s.fid: Loose(s) for s in states}
+        # Where each file identified in this run was found (offset, mark, ahead), by its state's key: that
+        # position goes out with its first batch's checkpoint, saved once every output stored the batches
+        # before it; a stop with an output down saves it from here instead (Tailer.unsaved_states).
+        self.found: BoundedMemo[str, tuple[int, str, list]] = BoundedMemo(FOUND_KEPT)
         mono, wall = time.monotonic(), time.time()
         for lo in self.loose.values():
             if lo.state.gone:  # a tombstone keeps its age across restarts
@@ -1124,6 +1133,7 @@ class Prospector:
         if not start and not f.gz:
             f.state.ahead = self.matcher.ahead_mark(fh, len(head))
         self.pending[f.state.key] = f.state
+        self.found.remember(f.state.key, (f.state.offset, f.state.mark, f.state.ahead))
         return True
 
     def _unfollow(self, f: Followed, keep_loose: bool = True) -> None:

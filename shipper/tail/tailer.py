@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Container, Iterable
 
 from shipper.tail import letting_go, truncation
 from shipper.tail.checkpoint_queue import CheckpointQueue
@@ -214,6 +214,23 @@ class Tailer:
         if not f.gz and truncation.check_truncated(self.prospector, f, pre):
             return False
         return self.harvester.read(f, fh, pre, emit, stop)
+
+    def unsaved_states(self, saved: Container[str]) -> dict[str, Any]:
+        """The states of the files first read in this run that `saved` (the source's saved state) lacks, each
+        at the position it was found at and with the size read since: a stop with an output down saves them,
+        so that the next start reads them again, or names their bytes lost if they were deleted meanwhile (a
+        rotation past the last backup while the agent was stopped). Without them it knew nothing of those
+        files: their lines reached no output that had not stored them, and no loss was named."""
+        out: dict[str, Any] = {}
+        states = [f.state for f in self.files.values()] + [lo.state for lo in self.loose.values()]
+        for s in states:
+            if s is None or s.key in saved or (found := self.prospector.found.get(s.key)) is None:
+                continue
+            value = s.to_json()
+            value.update(offset=found[0], mark=found[1], ahead=found[2], earlier=[], gone=0.0,
+                         size=max(s.size, s.offset))
+            out[s.key] = value
+        return out
 
     def close(self) -> None:
         for f in self.files.values():
