@@ -10,6 +10,7 @@ of the extension, an optional `.gz`, and digits with separators.
 """
 from __future__ import annotations
 
+import bisect
 import errno
 import fnmatch
 import glob
@@ -200,6 +201,25 @@ def is_rotated_name(live_name: str, name: str) -> bool:
         elif rest.endswith(ext):
             rest = rest[: -len(ext)]
     return bool(_NUMERIC_REST.fullmatch(rest))
+
+
+def live_names_of(names: dict[str, str]) -> dict[str, str]:
+    """Of one folder's families (`names`: file name -> family path), each that is a rotated name of another's
+    (is_rotated_name) -> that other family; the shortest live name wins. A rotated name starts with its live
+    name's stem, so each live name looks only at the names that do (found by bisection in the sorted names):
+    comparing every pair took 10^8 calls for a folder of 10,000 quiet files, minutes of CPU at each change of
+    the families, and the agent read none of them in 10 minutes (bench/idle.py, issue 23)."""
+    ordered = sorted(names)
+    out: dict[str, str] = {}
+    for live_name, live in sorted(names.items(), key=lambda x: -len(x[0])):  # (the shortest wins: assigned last)
+        stem = split_name(live_name)[0]
+        for i in range(bisect.bisect_left(ordered, stem), len(ordered)):
+            name = ordered[i]
+            if not name.startswith(stem):
+                break
+            if is_rotated_name(live_name, name):
+                out[names[name]] = live
+    return out
 
 
 _SEPARATOR = re.compile(r"(?<=.)[-._]")

@@ -193,10 +193,7 @@ class Holder:
             if by_folder != self._families:
                 self._created_in = {}
                 for names in by_folder.values():
-                    for live_name, live in sorted(names.items(), key=lambda x: -len(x[0])):  # (the shortest wins)
-                        for name, fam in names.items():
-                            if discovery.is_rotated_name(live_name, name):
-                                self._created_in[fam] = live
+                    self._created_in.update(discovery.live_names_of(names))
             self._families = by_folder
             self._match = match
             self._known = set(known) | set(self.held)
