@@ -182,6 +182,7 @@ class HttpPollSource(Source):
                 else:  # [ts, digest], saved before ranks were noted: counted as they come
                     ts, commit_key = entry
                     left["commits"][commit_key] += 1
+                    left["old_form"] = True
                 left["ts"][commit_key] = ts
         if urlsplit(config.url).scheme == "http":
             self.log.warning("plain http: the token and the audit events travel unencrypted "
@@ -722,7 +723,13 @@ def _met_again(left: dict[str, Any], commit: Listed, rank: int) -> bool:
     """A commit read before the last stop and not delivered is listed again: not lost. Notes name it by digest and
     rank; older notes by its digest alone, or (saved before COMMON) by its whole-commit digest."""
     counts = left["commits"]
-    for k in (f"{commit.digest}:{rank}", commit.digest, commit.whole()):
+    key = f"{commit.digest}:{rank}"
+    if counts[key] > 0:
+        counts[key] -= 1
+        return True
+    if not left.get("old_form"):  # the whole-commit digest is a sorted dump and a hash: asked only when needed
+        return False
+    for k in (commit.digest, commit.whole()):
         if counts[k] > 0:
             counts[k] -= 1
             return True

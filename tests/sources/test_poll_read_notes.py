@@ -54,3 +54,23 @@ def test_a_run_that_delivers_part_of_the_noted_commits_leaves_a_note_of_the_rest
     assert not lost, lost
     assert not [k for k, v in h.state.items() if k.startswith("read:") and v is not None]  # all settled
     assert messages(h.records) == [f"change {i}" for i in range(6)]
+
+
+def test_a_note_saved_before_ranks_and_common_digests_is_still_met(tmp_path, caplog):
+    """Notes of an older agent name commits by their whole-commit digest, [ts, digest]: met again, not lost."""
+    from shipper_plugins.sources.http_poll_cursor import whole_digest
+
+    with PuppetActivityAPI(tmp_path, tls=False) as api:
+        h = AcksSome(api, tmp_path, services=["rbac"], page_size=3)
+        for i in range(3):
+            api.add("rbac", [f"change {i}"])
+        h.acks = 0
+        h.run_once()
+        whole = {c.events[0]["message"]: whole_digest(c.v2()) for c in api.commits}
+        for key, note in h.state.items():
+            if key.startswith("read:") and note:
+                note["commits"] = [[ts, whole[f"change {i}"]] for i, (ts, *_rest) in enumerate(note["commits"])]
+        h.acks = None
+        with caplog.at_level(logging.WARNING, logger="test.http_poll"):
+            assert h.run_once() == [f"change {i}" for i in range(3)]
+    assert not [r.getMessage() for r in caplog.records if "lost" in r.getMessage()]
