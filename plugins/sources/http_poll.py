@@ -7,7 +7,8 @@ as one record, `{"service_id", "api_version", "commit"}` (orjson), keyed `S:<dig
 http_poll_cursor) is checkpointed with each page, so it only moves once the page is delivered.
 
 Failures never end the source: 401/403 → an error naming the token file, retried with backoff (and
-at once when the token file changes), gauge `shipper_http_poll_auth_failing` = 1; 5xx, 429, timeouts,
+at once when the token file changes), gauge `shipper_http_poll_auth_failing` = 1; a 3xx → an error naming
+where it points (kind http_3xx), retried, never followed (the token would go along); 5xx, 429, timeouts,
 refused connections, TLS failures → backoff with jitter, per service (one failing service delays only
 itself), at least the server's Retry-After and at most backoff_max; an answer over max_response_bytes →
 smaller pages; a page that is not the documented JSON → one `_parse_failure` event carrying the body,
@@ -304,7 +305,7 @@ class HttpPollSource(Source):
         delay = self._backoff(service, getattr(e, "retry_after", None))
         # Errors an operator must act on (token, URL, a broken proxy, a commit over the byte limit) log as
         # errors, outages as warnings: when a failure starts and when its kind changes, then a summary a minute.
-        serious = isinstance(e, (AuthError, MalformedPage, TooLarge)) or e.kind == "http_4xx"
+        serious = isinstance(e, (AuthError, MalformedPage, TooLarge)) or e.kind in ("http_4xx", "http_3xx")
         self._failures.failed(e.kind, f"activity API: {e}", scope=service,
                               level=logging.ERROR if serious else logging.WARNING, service=service,
                               retry_in_s=round(delay, 1))

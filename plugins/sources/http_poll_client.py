@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import orjson
 import urllib3
@@ -55,6 +55,18 @@ class RequestError(PollError):
     """4xx other than 401/403: the URL or a parameter is wrong. Retried (an operator may fix the server)."""
 
     kind = "http_4xx"
+
+
+class Redirected(PollError):
+    """A 3xx: the events endpoint moved, or something in front of it (a proxy, a login page) sends the request
+    elsewhere. Never followed: the token goes with every request, and the new address may be another host
+    (urllib3 keeps the header on a cross-host redirect unless told which to strip). Retried: an operator
+    sets `url` to the new address, or mends what redirects."""
+
+    kind = "http_3xx"
+
+
+MAX_LOCATION = 512  # characters of a Location header quoted in the log line
 
 
 class MalformedPage(PollError):
@@ -252,6 +264,13 @@ class ActivityClient:
             if status >= 500 or status == 429:
                 raise TransientError(f"HTTP {status} from {self._parts.netloc}", "http_429" if status == 429 else "http_5xx",
                                      retry_after(resp.headers.get("Retry-After")))
+            if 300 <= status < 400:
+                location = resp.headers.get("Location")
+                where = (f"to {urljoin(self.url, location)[:MAX_LOCATION]}" if location
+                         else "with no Location header")
+                raise Redirected(f"HTTP {status} for {self._parts.path} (service_id={service}): redirected {where}; "
+                                 "not followed (the token would go along to wherever it points): if the activity API "
+                                 "moved, set the source's `url` to its new address")
             if status != 200:
                 body = self._body(resp, end, 512)[:512].decode("utf-8", "replace")
                 raise RequestError(f"HTTP {status} for {self._parts.path} (service_id={service}): {body}")

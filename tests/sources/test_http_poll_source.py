@@ -613,6 +613,33 @@ def test_failure_kinds_are_logged_when_they_start_and_change_and_reported(api, t
     assert metric("shipper_source_last_error_timestamp", source="pe", kind="http_429") > 0
 
 
+@pytest.mark.parametrize("location", ["absolute", "relative"])
+def test_a_redirect_is_named_with_where_it_points_and_never_followed(api, tmp_path, location):
+    """A 3xx was logged as kind http_4xx without its Location: the operator could not tell the API moved."""
+    expected = fill(api, "rbac", 0, 3)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with PuppetActivityAPI(elsewhere, tls=False) as other:  # where the redirect points: another host and port
+        target = other.url("v2") if location == "absolute" else "/moved/activity-api/v2/events"
+        shown = target if location == "absolute" else api.url("v2").split("/activity-api")[0] + target
+        api.fail_next(3, status=301, headers={"Location": target}, body=b"")
+        h = Harness(api, tmp_path, services=["rbac"])
+        lines = _logged(h)
+        src, stop, t = _running(h)
+        try:
+            wait_for(lambda: Counter(messages(h.records)) == Counter(expected), timeout=30, what="events after it")
+        finally:
+            stop.set()
+            t.join(10)
+        assert other.requests == [], "the redirect was followed (with the token)"
+    said = [r for r in lines.records if "HTTP 301" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelno == logging.ERROR, [r.getMessage() for r in lines.records]
+    assert said[0].__dict__["kind"] == "http_3xx"
+    assert f"redirected to {shown}; not followed" in said[0].getMessage()
+    assert src.last_error()["kind"] == "http_3xx"
+    assert metric("shipper_source_last_error_timestamp", source="pe", kind="http_3xx") > 0
+
+
 # --- the real agent: /health, `shipper status`, metrics; kill -9 at random moments ------------------------
 
 def _free_port() -> int:
