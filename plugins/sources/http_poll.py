@@ -23,6 +23,7 @@ and attested by the runner. A history that moved (re-sync) starts the numbering 
 from __future__ import annotations
 
 import collections
+import difflib
 import logging
 import os
 import random
@@ -60,6 +61,9 @@ from shipper_plugins.sources.http_poll_client import (
 )
 from shipper_plugins.sources.http_poll_cursor import HARD_KEEP, Cursor, Listed, commit_digest, commit_time
 
+# The activity service's service ids (its API docs' list: docs/research/formats.md §5.2). No error is documented
+# for an id it does not know: a test server listing nothing for a typo was read from for ever, silently.
+KNOWN_SERVICES = ("classifier", "code-manager", "pe-console", "rbac")
 # Puppet's own forwarder (pe_event_forwarding) polls these.
 DEFAULT_SERVICES = ["classifier", "rbac", "pe-console", "code-manager"]
 ONCE_ATTEMPTS = 3
@@ -83,6 +87,7 @@ class HttpPollSourceConfig(SourceConfig):
     url: str = Field(description="e.g. https://console.example.com:4433/activity-api/v2/events")
     token_file: str = Field(description="file holding the RBAC token (X-Authentication); re-read when it changes")
     ca_file: RegularFile | None = None  # PE's CA (e.g. /etc/puppetlabs/puppet/ssl/certs/ca.pem); default: system store
+    # ids among classifier, code-manager, pe-console, rbac: another id is a config error (a typo read nothing)
     services: list[str] = Field(default_factory=lambda: list(DEFAULT_SERVICES), min_length=1)
     api_version: Literal["auto", "v1", "v2"] = "auto"  # auto: from /v1/ or /v2/ in the URL
     poll_interval: float = Field(default=30.0, gt=0, le=WAIT_MAX)
@@ -115,6 +120,14 @@ class HttpPollSourceConfig(SourceConfig):
     def _services(cls, v: list[str]) -> list[str]:
         if len(set(v)) != len(v) or any(not s.strip() for s in v):
             raise ValueError("service ids must be unique and non-empty")
+        unknown = [s for s in v if s not in KNOWN_SERVICES]
+        if unknown:
+            named = ", ".join(f"{s!r}" + "".join(f" (did you mean {m!r}?)" for m in
+                                                 difflib.get_close_matches(s.lower(), KNOWN_SERVICES, n=1))
+                              for s in unknown)
+            raise ValueError(f"unknown service id{'s' if len(unknown) > 1 else ''} {named}: the activity service knows {', '.join(KNOWN_SERVICES)} "
+                             "(no error is documented for another id: a server that lists nothing for it would have the "
+                             "source read nothing, silently)")
         return v
 
     @model_validator(mode="after")

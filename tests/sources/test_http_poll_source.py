@@ -311,6 +311,27 @@ def test_config_needs_a_version_in_the_url_and_a_known_scheme():
     assert HttpPollSourceConfig.model_validate({**base, "url": "https://pe:4433/activity-api/v1/events"}).api_version == "v1"
 
 
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_a_service_id_the_activity_service_does_not_know_is_a_config_error(tmp_path, command):
+    """`services: [rbca, classifer]` passed `check`; a server listing nothing for them was read from for ever."""
+    cfg = tmp_path / "shipper.yaml"
+    cfg.write_text(f"""state_dir: {tmp_path / 'state'}
+sources:
+  - name: pe
+    type: http_poll
+    url: https://pe.example:4433/activity-api/v2/events
+    token_file: {tmp_path / 'token'}
+    services: [rbca, classifer, rbac]
+outputs:
+  - type: stdout
+""")
+    r = subprocess.run(SHIPPER + [command, "-c", str(cfg)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert f"{cfg}:7: sources[0].services: unknown service ids 'rbca' (did you mean 'rbac'?), 'classifer' (did you " \
+           "mean 'classifier'?): the activity service knows classifier, code-manager, pe-console, rbac" in r.stderr, r.stderr
+    assert not (tmp_path / "state").exists()
+
+
 # --- property: any interleaving of new commits, pruning, restores, page sizes and restarts -------------
 
 OPS = st.lists(st.one_of(
