@@ -443,8 +443,8 @@ class Pipeline:
             self._collect_due = True
 
     def tick(self, now: float) -> None:
-        """Once a second from the runner's loop: restarts a reload deferred, the state kept compact,
-        what was let go collected."""
+        """At each check of the runner's loop (once a second; every 5 s while idle): restarts a reload
+        deferred, the state kept compact, what was let go collected."""
         self.reloads.finish_restarts()  # sources whose reload waited for their batches
         self.check_state_dir()
         if now - self._compacted >= COMPACT_EVERY:

@@ -259,7 +259,7 @@ class Reloads:
 
     def finish_restarts(self) -> list[str]:
         """Restart (or let go of) sources whose reload waited for batches an output was sending.
-        Called after a reload and once a second by the runner's loop."""
+        Called after a reload and at each check of the runner's loop."""
         p = self.p
         problems: list[str] = []
         self._settle_closed()

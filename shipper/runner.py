@@ -25,6 +25,9 @@ from shipper.source_runner import ONCE_COMMIT_BUDGET
 log = logging.getLogger("shipper.run")
 
 CHECK_EVERY = 1.0  # seconds between the main loop's checks (rates, wedged outputs, deferred restarts)
+# ... and while nothing was read or shipped for the rates' window and no reload waits: an idle agent's
+# main thread then wakes once in this many seconds (issue 23: wake-ups of an idle host agent).
+IDLE_CHECK_EVERY = 5.0
 # An output holding batches that shows no progress at all (no ack, no error, no retry counted) for
 # this long is wedged: the watchdog pings stop and systemd restarts the agent (WatchdogSec later).
 # SHIPPER_STALL_SECONDS changes it (outputs with long retry backoffs need more).
@@ -168,8 +171,8 @@ class Daemon:
                         self._reload()
                     now = time.monotonic()
                     if now >= next_check:
-                        next_check = now + CHECK_EVERY
                         self._check(now)
+                        next_check = now + (IDLE_CHECK_EVERY if self._quiet() else CHECK_EVERY)
                     if not self.stalled and self.notifier.watchdog_due(now):
                         self.notifier.ping(now)
         finally:
@@ -214,6 +217,11 @@ class Daemon:
         else:
             self._stall_log.recovered("pipeline made progress again: watchdog pings resumed")
         self.notifier.status(self.summary())
+
+    def _quiet(self) -> bool:
+        """Nothing read or shipped over the rates' window, nothing wedged or waiting on a reload."""
+        return (self._rate == (0.0, 0.0) and not self.stalled and not self.overdue
+                and not self.pipeline.reloads.draining and not self.reload_requested)
 
     def _wait_slice(self, seconds: float) -> bool:
         """Sleep during a reload's drain; keep systemd's watchdog fed. True = stop requested."""

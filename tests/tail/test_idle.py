@@ -100,3 +100,51 @@ def test_an_idle_source_sleeps_until_its_housekeeping_and_a_stop_wakes_it(tmp_pa
         assert waits[-1] > 1.0  # asleep until the housekeeping, not a stop check
     finally:
         live.close()  # sets the stop: the thread ends although its wait was seconds long
+
+
+def test_an_unset_rescan_interval_grows_to_keep_the_rescan_within_its_cpu_budget(tmp_path, monkeypatch):
+    """Issue 23: the safety rescan's cost grows with the files followed (~0.1 s of CPU a pass over
+    2,000 here); left unset, its interval is stretched to RESCAN_BUDGET, measured on quiet passes."""
+    from shipper_plugins.sources import file as file_source
+
+    monkeypatch.setattr(file_source, "RESCAN_BUDGET", 1e-9)  # any pass is over this budget
+    d = tmp_path / "logs"
+    d.mkdir()
+    for i in range(50):
+        (d / f"f{i:03d}.log").write_text(f'{{"n": {i}}}\n')
+    live = Live(tmp_path, [d / "*.log"], gather_interval=0.02)
+    intervals: list[float] = []
+    real = live.source._rescan_every
+    live.source._rescan_every = lambda cpu: intervals.append(real(cpu)) or intervals[-1]
+    live.start()
+    try:
+        assert len(live.wait_for(50)) == 50
+        assert intervals == []  # the first pass read lines: it tells nothing of a quiet pass's cost
+        (d / "new.log").write_text("")  # a created file: a pass that reads nothing
+        deadline = time.monotonic() + WAIT
+        while not intervals and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert intervals and intervals[-1] == file_source.RESCAN_STRETCH_MAX
+    finally:
+        live.close()
+
+
+def test_a_rescan_interval_set_is_kept_whatever_the_rescan_costs(tmp_path, monkeypatch):
+    from shipper_plugins.sources import file as file_source
+
+    monkeypatch.setattr(file_source, "RESCAN_BUDGET", 1e-9)
+    d = tmp_path / "logs"
+    d.mkdir()
+    (d / "a.log").write_text('{"n": 1}\n')
+    live = Live(tmp_path, [d / "*.log"], poll_interval=0.1, rescan_interval=0.3, gather_interval=0.02)
+    calls = counting(live)
+    live.start()
+    try:
+        live.wait_for(1)
+        before = calls["scan"]
+        deadline = time.monotonic() + WAIT
+        while calls["scan"] < before + 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert calls["scan"] >= before + 3
+    finally:
+        live.close()
