@@ -213,7 +213,7 @@ def test_withdraw_commits_what_it_unblocked_before_it_returns():
 
 IN_FLIGHT = 8  # the output's max_in_flight_batches (the default)
 DELIVERING = """
-import sys, threading
+import os, signal, sys, threading
 from shipper.acks import AckTracker
 from shipper.checkpoint import CheckpointStore
 from shipper.output_worker import OutputWorker
@@ -228,9 +228,32 @@ class Appending(Output):  # a batch is stored once its numbers are in the file (
 
 store = CheckpointStore(sys.argv[1])
 n = store.load("src").get("next", 0)
-tracker = AckTracker(lambda fragment: store.update("src", fragment))
+hold = threading.Event()  # the test's "stop": the writer is stopped before the next commit that leaves room
+
+
+def commit(fragment):
+    # That commit hangs. With room left in the output's window, a batch delivered from now on is in no
+    # commit the writer will answer: the kill catches it. (A commit taken with the window full behind it
+    # leaves none: stopped there, a kill repeats nothing.)
+    if hold.is_set() and worker.unsettled() < int(sys.argv[3]):
+        hold.clear()
+        os.kill(store._proc.pid, signal.SIGSTOP)
+    store.update("src", fragment)
+
+
+tracker = AckTracker(commit)
 worker = OutputWorker("out", Appending(sys.argv[2]), int(sys.argv[3]), 1 << 30, threading.Event())
 worker.start()
+
+
+def answer():  # each line from the test is answered with the output's window (delivered, commit not returned)
+    for line in sys.stdin:
+        if line.strip() == "stop":
+            hold.set()
+        print(worker.unsettled(), flush=True)
+
+
+threading.Thread(target=answer, daemon=True).start()
 print(store._proc.pid, flush=True)
 never = threading.Event()
 while True:
@@ -241,28 +264,49 @@ while True:
 """
 
 
+def _ask(p: subprocess.Popen, line: str = "") -> int:
+    """The delivering process's output window (batches delivered, commit not returned), after `line`."""
+    p.stdin.write(line.encode() + b"\n")
+    p.stdin.flush()
+    return int(p.stdout.readline())
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter (T stopped, Z ended), None once reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
 @pytest.mark.parametrize("store", ["answering", "stopped"])
 def test_a_kill_9_repeats_at_most_the_batches_in_flight(tmp_path, store):
     """A source delivering 3-number batches through an output worker as fast as it can, its
     checkpoints committed by the writer process, is killed -9 at random moments (with the writer
-    answering, or held by SIGSTOP for a while before the kill: commits hang). The next run starts
-    from the saved checkpoint: it never skips a number, and it repeats only what was in flight,
-    delivered but not committed: at most the output's max_in_flight_batches (its window holds a
-    delivered batch until its commit returned)."""
+    answering, or stopped by SIGSTOP at a commit, the output's window delivered behind it: commits
+    hang). The next run starts from the saved checkpoint: it never skips a number, and it repeats only
+    what was in flight, delivered but not committed: at most the output's max_in_flight_batches (its
+    window holds a delivered batch until its commit returned)."""
     state, out = tmp_path / "state", tmp_path / "out"
     rng = random.Random(19)
     for _ in range(4):
-        p = subprocess.Popen([sys.executable, "-c", DELIVERING, str(state), str(out), str(IN_FLIGHT)], stdout=subprocess.PIPE)
+        p = subprocess.Popen([sys.executable, "-c", DELIVERING, str(state), str(out), str(IN_FLIGHT)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         writer = int(p.stdout.readline())
         time.sleep(rng.uniform(0.1, 0.5))
         if store == "stopped":
-            os.kill(writer, signal.SIGSTOP)
-            time.sleep(0.5)  # the output delivers its window behind the hung commit, then the queue fills
+            # The writer stopped at the next commit that leaves room (DELIVERING), then the output delivers
+            # its window behind it: waited for. (Stopped at any moment, 0.5 s before the kill: 4 kills of
+            # 16 at load ~25 caught nothing, the hung commit had taken the whole window.)
+            _ask(p, "stop")
+            assert wait(lambda: _state(writer) == "T" and _ask(p) == IN_FLIGHT, 60), "no window behind a hung commit"
         os.kill(p.pid, signal.SIGKILL)
         p.wait()
+        p.stdin.close()
+        p.stdout.close()
         os.kill(writer, signal.SIGCONT)  # it ends, and lets go of the state_dir's lock, once it sees the agent gone
-        assert wait(lambda: not os.path.exists(f"/proc/{writer}") or
-                    open(f"/proc/{writer}/stat").read().rsplit(")", 1)[1].split()[0] == "Z", 30)
+        assert wait(lambda: _state(writer) in (None, "Z"), 30)
         reader = CheckpointStore(str(state))
         saved = reader.load("src").get("next", 0)
         reader.close()
@@ -272,6 +316,7 @@ def test_a_kill_9_repeats_at_most_the_batches_in_flight(tmp_path, store):
         assert set(delivered) == set(range(top + 1)), "a number never delivered"
         repeats = (top + 1 - saved) // 3  # batches delivered and not committed: the next run sends them again
         assert repeats <= IN_FLIGHT, f"{repeats} batches delivered and not committed at the kill"
+        assert store == "answering" or repeats >= 1, "the kill caught no batch behind the hung commit"
     if store == "stopped":  # (answering, a kill may find every delivered batch committed)
         assert len(delivered) > len(set(delivered)), "no kill caught a batch behind the hung commit"
 
