@@ -1,9 +1,10 @@
 """`type: postgres` — polls an append-only audit table (Cloudera AI's `user_events`) by its id.
 
 Each poll is one short read-only REPEATABLE READ transaction (statement timeout set inside it):
-take the snapshot's xmin/xmax, check that the table is still the one the cursor is about (oid,
-relfilenode, the row at the cursor, the id sequence: a re-created, truncated or restored table makes the
-source start over from its first row, with a warning), look up a chunk of the awaited gaps (by index,
+take the snapshot's xmin/xmax, check that the table is still the one the cursor is about (the cluster's
+system identifier, oid, relfilenode, the row at the cursor, the id sequence: a re-created, truncated or
+restored table, or another cluster without the row at the cursor, makes the source start over from its
+first row, with a warning), look up a chunk of the awaited gaps (by index,
 in a savepoint: a lookup that times out is halved, never blocks the rest), read the next `batch_size`
 rows above the highest id shipped (at most `max_fetch_bytes` of them, through a server-side cursor),
 count a chunk of the rows above them (what a table that goes would lose: the start-over warning counts
@@ -192,6 +193,9 @@ class PostgresSource(Source):
         self._gap_ranges = config.gap_lookup_ranges  # halved while gap lookups time out
         self._gap_after: int | None = None  # the next gap lookup starts above this id (None: from the lowest)
         self._top: int | None = None  # the table's highest id in the last poll's snapshot
+        self._server: str | None = None  # the connected cluster's system identifier (None: not readable)
+        self._server_unreadable = Throttled(self.log, 86400.0)
+        self.server_changed: dict[str, Any] | None = None  # the last change of cluster seen (for status)
 
     # --- SQL -------------------------------------------------------------------------------
 
@@ -264,11 +268,30 @@ class PostgresSource(Source):
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction():
             standby = _first_value(conn.execute("SELECT pg_is_in_recovery()"))
+            self._server = self._server_identity(conn)
         if standby and not self._standby:
             self.log.warning("reading from a hot standby: gaps below the cursor are only given up after gap_max_age",
                              extra={"source": self.ctx.name, "target": self.target})
         self._standby = bool(standby)
         return conn
+
+    def _server_identity(self, conn: psycopg.Connection[Row]) -> str | None:
+        """The cluster's system identifier: made by initdb, the same on its physical standbys, another for another
+        cluster (a second one answering at the same address, a restore into a new one). Read from
+        pg_control_system(), which every role may run unless an administrator revoked it (then None, said once a
+        day: a cluster swapped under the cursor is then noticed only by the table checks)."""
+        try:
+            with conn.transaction():  # a savepoint: a refusal leaves the connection's transaction usable
+                value = _first_value(conn.execute("SELECT system_identifier FROM pg_control_system()"))
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.UndefinedFunction) as e:
+            self._server_unreadable.failure(
+                f"cannot read the server's system identifier ({e.diag.message_primary or e}): another cluster "
+                "answering at this address is noticed only by the table checks (oid, relfilenode, the row at the "
+                "cursor); GRANT EXECUTE ON FUNCTION pg_control_system() to the source's user to have it checked",
+                source=self.ctx.name, kind="server_identity_unreadable", target=self.target)
+            return None
+        self._server_unreadable.recovered("the server's system identifier is readable again", source=self.ctx.name)
+        return str(value)
 
     def _connect_unless_stopped(self) -> psycopg.Connection[Row] | None:
         """_connect in a thread of its own: libpq's connect cannot be cancelled, and a server that accepts the
@@ -464,6 +487,13 @@ class PostgresSource(Source):
                  "cursor": c.max_id}
         what = None
         other_row = anchor_row is not None and _anchor(anchor_row) != c.anchor
+        if self._server is not None and c.server is not None and self._server != c.server:
+            what = self._server_moved(c, anchor_row, other_row, facts)
+            if what is not None:
+                return what, facts
+            c.oid = c.node = None  # another cluster's catalogue: its oid and relfilenode are not comparable
+        if self._server is not None:
+            c.server = self._server
         if c.oid is not None and ident["oid"] != c.oid:
             what = "was dropped and created again (its oid changed)"
         elif (c.max_id > 0 and c.anchor is not None and c.node is not None and ident["node"] != c.node
@@ -486,6 +516,29 @@ class PostgresSource(Source):
                 self.ahead.recovered("the table's ids passed the cursor again", source=self.ctx.name)
             return None
         return what, facts
+
+    def _server_moved(self, c: IdCursor, anchor_row: Row | None, other_row: bool, facts: dict) -> str | None:
+        """Another cluster answers for the table under the cursor `c` (its system identifier changed): what that
+        is when the source must start over on it (None: it holds the row at the cursor, read on). Said once."""
+        facts.update(server=self._server, old_server=c.server)
+        metrics.source_errors.labels(self.ctx.name, "server_changed").inc()
+        self.server_changed = {"from": c.server, "to": self._server, "at": time.time()}
+        where = (f"table {self.config.table}: the server at {self.target} is another PostgreSQL cluster now (system "
+                 f"identifier {c.server} → {self._server}: a second cluster on this address, a restore into a new "
+                 "one)")
+        if c.max_id > 0 and c.anchor is not None and anchor_row is not None and not other_row:
+            self.log.warning(f"{where}; it holds the row {c.max_id} already shipped, as shipped: reading on from it",
+                             extra={"source": self.ctx.name, "table": self.config.table, "kind": "server_changed",
+                                    **facts})
+            return None
+        if c.anchor is None and c.max_id <= 0 and not c.gaps:
+            self.log.warning(f"{where}; no row was shipped from the other one: reading this one",
+                             extra={"source": self.ctx.name, "table": self.config.table, "kind": "server_changed",
+                                    **facts})
+            return None
+        held = (("another row under" if other_row else "no row at") + f" the id {c.max_id} already shipped"
+                if c.anchor is not None else f"no row shipped yet to compare it by (the cursor is at {c.max_id})")
+        return f"is on another PostgreSQL cluster now (system identifier {c.server} → {self._server}), with {held}"
 
     def _old_rows_gone(self, cur: psycopg.Cursor[Row], c: IdCursor) -> bool:
         """After a rewrite (new relfilenode) without the row at the cursor: are the rows below it gone too
@@ -656,7 +709,7 @@ class PostgresSource(Source):
             extra={"source": self.ctx.name, "table": table, "kind": "table_reset", "old_cursor": old.max_id,
                    "epoch": old.epoch + 1, "rows_lost": unread, "ids_uncounted": uncounted, "ids_awaited": awaited,
                    **facts})
-        return IdCursor(start_id, epoch=old.epoch + 1, oid=facts["oid"], node=facts["relfilenode"])
+        return IdCursor(start_id, epoch=old.epoch + 1, oid=facts["oid"], node=facts["relfilenode"], server=self._server)
 
     # --- introspection -----------------------------------------------------------------------
 
@@ -679,6 +732,7 @@ class PostgresSource(Source):
             "ids_awaited": c.missing() if c else 0, "rows_unread": c.unread if c else 0,
             "rows_counted_to_id": c.counted_to if c else None, "connected": self.conn is not None and not self.conn.closed,
             "table_epoch": c.epoch if c else None, "read_limit": self._read_limit, "gap_lookup_ranges": self._gap_ranges,
+            "server_system_identifier": self._server, "server_changed": self.server_changed,
         }
 
     def last_error(self) -> dict[str, Any] | None:

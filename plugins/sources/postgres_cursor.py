@@ -62,14 +62,16 @@ NOTHING_CHECKED = (1, 0)  # for expire(): an empty id range
 class IdCursor:
     """Also who the table is, to notice it being re-created, truncated or restored under the cursor:
     `oid` and `node` (pg_class oid and relfilenode: DROP+CREATE changes the first, TRUNCATE the second),
-    `anchor` (a digest of the row at max_id: ids that reappear with other contents) and `epoch` (how many
-    times the source started over on a new table; rows of epoch n > 0 get ids `<id>-r<n>`)."""
+    `anchor` (a digest of the row at max_id: ids that reappear with other contents), `server` (the cluster's
+    system identifier: another cluster answering at the same address) and `epoch` (how many times the source
+    started over on a new table; rows of epoch n > 0 get ids `<id>-r<n>`)."""
 
     def __init__(self, max_id: int = 0, gaps: Iterable[Gap] = (), *, epoch: int = 0, oid: int | None = None,
                  node: int | None = None, anchor: str | None = None, anchor_time: str | None = None,
                  unread: int = 0, counted_to: int | None = None, seen_top: int | None = None,
-                 seq_seen: int | None = None):
+                 seq_seen: int | None = None, server: str | None = None):
         self.max_id = max_id
+        self.server = server
         # While the id sequence is below max_id (a row written with an id above it: by hand, merged from
         # elsewhere), the last sequence value already awaited: every value it hands out after is awaited as
         # a gap, since those rows come below the cursor. None: the sequence is not behind.
@@ -102,14 +104,14 @@ class IdCursor:
         return cls(state["max_id"], gaps, epoch=int(table.get("epoch", 0)), oid=table.get("oid"),
                    node=table.get("node"), anchor=table.get("anchor"), anchor_time=table.get("anchor_time"),
                    unread=int(table.get("unread", 0)), counted_to=table.get("counted_to"),
-                   seen_top=table.get("seen_top"),
+                   seen_top=table.get("seen_top"), server=table.get("server"),
                    seq_seen=state["seq_seen"] if isinstance(state.get("seq_seen"), int) else None)
 
     def to_state(self) -> dict:
         out = {"max_id": self.max_id, "gaps": [g.to_json() for g in self.gaps],
                "table": {"epoch": self.epoch, "oid": self.oid, "node": self.node, "anchor": self.anchor,
                          "anchor_time": self.anchor_time, "unread": self.unread, "counted_to": self.counted_to,
-                         "seen_top": self.seen_top}}
+                         "seen_top": self.seen_top, "server": self.server}}
         if self.seq_seen is not None:
             out["seq_seen"] = self.seq_seen
         return out
