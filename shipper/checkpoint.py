@@ -74,7 +74,7 @@ class Interrupted(GivenUp):
 _NO_REPLY = object()
 # A request's name as a stop that leaves it behind says it.
 _WHAT = {"update": "commit", "load": "read", "names": "read", "ensure_present": "check of the state_dir",
-         "compact": "compaction", "close": "close", "opening": "opening"}
+         "compact": "compaction", "close": "close", "opening": "opening", "note_failing": "note of failing sources"}
 
 
 class CheckpointStore:
@@ -434,6 +434,15 @@ class CheckpointStore:
         agent's main loop: False when a request is in progress (tried again later); an answer later
         than MAIN_THREAD_WAIT is not waited for. Raises sqlite3.Error (a full disk)."""
         return self._call("compact", blocking=False, timeout=MAIN_THREAD_WAIT) is not _NO_REPLY
+
+    def note_failing(self, failing: dict[str, Any]) -> bool:
+        """The sources failing now ({name: last error}), for the snapshot `shipper status` reads while the agent
+        runs (checkpoint_db.write_snapshot). From the agent's main loop: False when a request is in progress or
+        no answer came within MAIN_THREAD_WAIT (said again at the next check)."""
+        try:
+            return self._call("note_failing", failing, blocking=False, timeout=MAIN_THREAD_WAIT) is not _NO_REPLY
+        except (OSError, StateDirError):  # a writer ended or given up: its commits say so
+            return False
 
     def release_reserve(self, timeout: float) -> bool:
         """At a stop on a full disk: the writer gives the reserve's space back for the last commits

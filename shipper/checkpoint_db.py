@@ -361,6 +361,9 @@ class CheckpointDb:
         self.state_dir = state_dir
         self.agent_pid = agent_pid
         self.path = os.path.join(state_dir, DB_FILE)
+        # The sources failing now, as the agent last said (note_failing): in the snapshot, for `shipper status`
+        # without the http endpoint.
+        self.failing: dict[str, Any] = {}
         self._claims = claim_state_dir(state_dir)  # held for this process's life, through a remake
         try:
             self._lock_fd = lock_state_dir(state_dir, agent_pid)
@@ -467,6 +470,10 @@ class CheckpointDb:
         finally:
             os.close(fd)
 
+    def note_failing(self, failing: dict[str, Any]) -> None:
+        """The sources failing to read now ({name: their last error}), kept for the next snapshot."""
+        self.failing = failing
+
     def names(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT DISTINCT source FROM checkpoints")]
 
@@ -529,7 +536,7 @@ class CheckpointDb:
         rows = self._db.execute("SELECT source, key, value, updated FROM checkpoints ORDER BY source, key").fetchall()
         parts = [f'{{"pid": {self.agent_pid}, "written": {time.time()!r}, "rows": [']
         parts.append(",".join(f"[{json.dumps(s)}, {json.dumps(k)}, {bytes(v).decode()}, {u!r}]" for s, k, v, u in rows))
-        parts.append("]}\n")
+        parts.append(f"], \"failing\": {json.dumps(self.failing, default=str)}}}\n")
         path = os.path.join(self.state_dir, SNAPSHOT)
         tmp = f"{path}.{os.getpid()}.tmp"
         # Its name is known: whatever is there (left by a killed writer, or a symlink or a FIFO put there)
@@ -561,7 +568,7 @@ class CheckpointDb:
         self._close_claims()
 
 
-OPS = ("names", "load", "update", "ensure_present", "compact", "release_reserve")
+OPS = ("names", "load", "update", "ensure_present", "compact", "release_reserve", "note_failing")
 
 
 def _answer(db: CheckpointDb, op: str, args: tuple[Any, ...]) -> Any:
@@ -620,7 +627,8 @@ def serve(fd: int, state_dir: str, agent_pid: int) -> None:
             try:
                 value = _answer(db, op, args)
                 answer = ("ok", value)
-                dirty = dirty or op == "update" or value is True  # ensure_present made the state_dir again
+                # a commit, the sources failing, or a state_dir ensure_present made again
+                dirty = dirty or op in ("update", "note_failing") or value is True
                 if op == "update" and sync_due is None:
                     sync_due = time.monotonic() + SYNC_EVERY
             except (sqlite3.Error, OSError, StateDirError) as e:

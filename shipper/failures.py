@@ -1,6 +1,7 @@
 """A source's failures as an operator sees them: one log line when a failure starts and one when its kind
 changes (auth after connect, 429 after 5xx), a summary at most once per interval while it lasts, one line when
-it ends; the current and the last failure for `/health` and `shipper status` (Source.last_error), and metrics:
+it ends; the current and the last failure for `/health` and `shipper status` (Source.last_error; failing_sources
+gathers them from a pipeline), and metrics:
 gauge shipper_source_failing{source} (1 while any part fails) and shipper_source_last_error_timestamp{source,kind}.
 
 A source may fail in several independent parts (the http_poll source's services): each part (`scope`) has its
@@ -109,3 +110,26 @@ class SourceFailures:
                                   for s, c in self._scopes.items()}
             doc["failing"] = bool(self._scopes)
             return doc
+
+
+def source_last_error(source) -> dict[str, Any] | None:
+    """The source's last_error(), or what its failure to answer was."""
+    try:
+        return source.last_error()
+    except Exception as e:  # a plugin's hook must not break the endpoint
+        return {"kind": "status_error", "message": f"{type(e).__name__}: {e}", "failing": False}
+
+
+def failing_sources(pipeline) -> dict[str, dict[str, Any]]:
+    """Sources failing to read now, with their last error (for /health and the status snapshot: the agent runs,
+    its input does not)."""
+    out = {}
+    for name, r in list(pipeline.runners.items()):
+        if r.error is not None and r.finished.is_set():  # its run() ended with the error: it reads no more
+            out[name] = {"kind": "stopped", "message": f"the source stopped with an error (it reads nothing until "
+                         f"the agent is restarted): {type(r.error).__name__}: {r.error}", "failing": True}
+            continue
+        err = source_last_error(r.source)
+        if err and err.get("failing"):
+            out[name] = err
+    return out

@@ -37,6 +37,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from shipper import metrics
+from shipper.failures import failing_sources, source_last_error
 from shipper.log import Throttled
 from shipper.secrets import redact_obj
 
@@ -80,7 +81,7 @@ def source_status(pipeline) -> dict[str, dict[str, Any]]:
             live = r.source.status()
         except Exception as e:  # a plugin's status() must not break the endpoint
             live = {"status_error": f"{type(e).__name__}: {e}"}
-        out[name] = {"last_error": _last_error(r.source), **{
+        out[name] = {"last_error": source_last_error(r.source), **{
             "type": r.cfg.type, "parser": r.cfg.parser, "tag": r.tag,
             "running": r.thread.is_alive(), "error": None if r.error is None else str(r.error),
             "in_flight_batches": r.tracker.in_flight(), "last_ack": r.last_commit, "status": live,
@@ -88,27 +89,6 @@ def source_status(pipeline) -> dict[str, dict[str, Any]]:
             # Stopped by a reload that waits for the batches its outputs are still sending (reload_apply)
             "reload_wait": r.tracker.in_flight() if pipeline.reloads.draining.get(name) is r else None,
         }}
-    return out
-
-
-def _last_error(source) -> dict[str, Any] | None:
-    try:
-        return source.last_error()
-    except Exception as e:  # a plugin's hook must not break the endpoint
-        return {"kind": "status_error", "message": f"{type(e).__name__}: {e}", "failing": False}
-
-
-def failing_sources(pipeline) -> dict[str, dict[str, Any]]:
-    """Sources failing to read now, with their last error (for /health: the agent runs, its input does not)."""
-    out = {}
-    for name, r in list(pipeline.runners.items()):
-        if r.error is not None and r.finished.is_set():  # its run() ended with the error: it reads no more
-            out[name] = {"kind": "stopped", "message": f"the source stopped with an error (it reads nothing until "
-                         f"the agent is restarted): {type(r.error).__name__}: {r.error}", "failing": True}
-            continue
-        err = _last_error(r.source)
-        if err and err.get("failing"):
-            out[name] = err
     return out
 
 

@@ -14,12 +14,16 @@ import selectors
 import signal
 import time
 
+import orjson
+
 from shipper import log as shipper_log
 from shipper.config import Config
+from shipper.failures import failing_sources
 from shipper.notify import Notifier
 from shipper.pipeline import Pipeline
 from shipper.plugin import EndRun
 from shipper.rates import Rates
+from shipper.secrets import redact_obj
 from shipper.source_runner import ONCE_COMMIT_BUDGET
 
 log = logging.getLogger("shipper.run")
@@ -60,6 +64,7 @@ class Daemon:
         self._stall_log = shipper_log.Throttled(log, interval=300.0)
         self._progress = progress
         self._stall_after = stall_after()
+        self._failing_noted: bytes | None = b"{}"  # the failing sources the status snapshot holds (None: unknown)
 
     # Signal handlers only set flags; the signal also wakes the main loop (signal.set_wakeup_fd).
     def _on_stop(self, signum, _frame) -> None:
@@ -212,6 +217,7 @@ class Daemon:
         # systemd watchdog: an output retrying through an outage holds such a wait as long as the outage
         # lasts, and a restart of the agent by systemd would only repeat what was in flight.
         self.overdue = self.pipeline.reloads.overdue(now)
+        self._note_failing()
         if self.stalled:
             self._stall_log.failure("pipeline wedged: watchdog pings stopped", reason="; ".join(self.stalled))
         else:
@@ -222,6 +228,15 @@ class Daemon:
         """Nothing read or shipped over the rates' window, nothing wedged or waiting on a reload."""
         return (self._rate == (0.0, 0.0) and not self.stalled and not self.overdue
                 and not self.pipeline.reloads.draining and not self.reload_requested)
+
+    def _note_failing(self) -> None:
+        """Hand the sources failing now to the checkpoint writer when they changed: its snapshot is what
+        `shipper status` reads when there is no http endpoint to ask (/health lists the same)."""
+        failing = failing_sources(self.pipeline)
+        said = orjson.dumps({n: [e.get(k) for k in ("kind", "scope", "since", "message")] for n, e in failing.items()},
+                            option=orjson.OPT_SORT_KEYS, default=str)
+        if said != self._failing_noted:
+            self._failing_noted = said if self.pipeline.store.note_failing(redact_obj(failing)) else None
 
     def _wait_slice(self, seconds: float) -> bool:
         """Sleep during a reload's drain; keep systemd's watchdog fed. True = stop requested."""

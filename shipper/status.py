@@ -3,8 +3,9 @@
 Saved positions come from the state dir's checkpoints.sqlite (opened read-only) while the daemon is
 stopped; while it runs it holds that database locked (checkpoint_db._connect says why), so they come from
 the snapshot of its rows it writes beside it every few seconds (checkpoint_db.write_snapshot), with the
-snapshot's age. When the config enables the HTTP endpoint and the daemon answers, /status adds what only
-the running process knows (read positions, in flight, last success, errors).
+snapshot's age, and the sources failing to read then (as /health lists them). When the config enables the
+HTTP endpoint and the daemon answers, /status adds what only the running process knows (read positions, in
+flight, last success, errors).
 
 Each source says what its saved state means (Source.saved_positions: files and offsets; saved_notes: the
 rest in plain lines); this module adds what the files hold now (size, lag, rotated or gone).
@@ -74,6 +75,7 @@ class Snapshot:
 
     def __init__(self, state_dir: str, holder: str):
         self.rows: dict[str, dict[str, dict[str, Any]]] = {}
+        self.failing: dict[str, dict[str, Any]] = {}  # sources failing to read, as the agent last said
         self.written: float | None = None
         self.problem: str | None = None
         # When the database (or its WAL) was last written: a snapshot is late only if the database changed well
@@ -89,6 +91,9 @@ class Snapshot:
                 return
             for source, key, value, updated in doc["rows"]:
                 self.rows.setdefault(str(source), {})[str(key)] = {"value": value, "updated": updated}
+            failing = doc.get("failing")
+            if isinstance(failing, dict):
+                self.failing = {str(k): v for k, v in failing.items() if isinstance(v, dict)}
             self.written = float(doc["written"])
         except FileNotFoundError:
             self.problem = "it has written no snapshot of them yet"
@@ -192,7 +197,9 @@ def collect(config: Config) -> dict[str, Any]:
             "saved_notes": source_cls.saved_notes({k: v for k, v in state.items() if k not in position_keys}),
             "last_ack": lv.get("last_ack") or max((v["updated"] for v in rows.values()), default=None),
             "in_flight_batches": lv.get("in_flight_batches"), "running": lv.get("running"), "error": lv.get("error"),
-            "parse_workers": lv.get("parse_workers"), "last_error": lv.get("last_error"),
+            "parse_workers": lv.get("parse_workers"),
+            # without the endpoint's answer, the failure the running agent's snapshot names (as /health would)
+            "last_error": lv.get("last_error") if live is not None else (snapshot.failing.get(s.name) if snapshot else None),
             "reload_wait": lv.get("reload_wait"),
             "held_files": (lv.get("status") or {}).get("held_files"), "held_bytes": (lv.get("status") or {}).get("held_bytes"),
         })
@@ -286,7 +293,8 @@ def render(doc: dict[str, Any], now: float | None = None) -> list[str]:
             lines.append(f"  error: {s['error']}")
         le = s.get("last_error")
         if le:
-            since = f"failing since {_ago(le.get('since'), now)}" if le.get("failing") else f"last error {_ago(le.get('at'), now)}"
+            since = (("failing" if le.get("since") is None else f"failing since {_ago(le.get('since'), now)}")
+                     if le.get("failing") else f"last error {_ago(le.get('at'), now)}")
             where = f" [{le['scope']}]" if le.get("scope") else ""
             lines.append(f"  {since}{where}: {le.get('kind')}: {le.get('message')}")
         if s.get("held_files"):
