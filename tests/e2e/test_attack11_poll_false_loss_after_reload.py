@@ -14,33 +14,23 @@ import base64
 import os
 import signal
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import orjson
 
+from tests.e2e.poll_setup import SHIPPER, write_poll_config
 from tests.peers.forward_server import ForwardServer
 from tests.peers.puppet_activity_api import PuppetActivityAPI
 from tests.support import wait, wait_until
 
-SHIPPER = [sys.executable, "-m", "shipper.cli"]
-
 
 def write_config(tmp_path: Path, api: PuppetActivityAPI, port: int, tags: str = "[]") -> Path:
-    cfg = tmp_path / "shipper.yaml"
-    cfg.write_text(f"""
-state_dir: {tmp_path / 'state'}
-shutdown_timeout: 3
-integrity: {{key_file: {tmp_path / 'key'}, attest_interval: 1}}
-sources:
-  - {{name: pe, type: http_poll, parser: puppet_enterprise, url: '{api.url("v2")}', token_file: {tmp_path / 'token'},
-      services: [rbac, classifier], page_size: 7, poll_interval: 0.3, batch_size: 5, tags: {tags}}}
-outputs:
-  - {{type: stdout, name: out}}
-  - {{type: fluentd, name: fd, host: 127.0.0.1, port: {port}, batch_size: 5}}
-""")
-    return cfg
+    return write_poll_config(
+        tmp_path, api, ["{type: stdout, name: out}", f"{{type: fluentd, name: fd, host: 127.0.0.1, port: {port}, "
+                                                      "batch_size: 5}"],
+        services="[rbac, classifier]", source_extra=f", tags: {tags}",
+        settings=f"shutdown_timeout: 3\nintegrity: {{key_file: {tmp_path / 'key'}, attest_interval: 1}}")
 
 
 def commits_in(path: Path) -> list[str]:
@@ -55,8 +45,6 @@ def commits_in(path: Path) -> list[str]:
 def test_no_loss_is_declared_when_nothing_was_lost(tmp_path):
     (tmp_path / "key").write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
     (tmp_path / "key").chmod(0o600)
-    (tmp_path / "token").write_text("good-token\n")
-    (tmp_path / "token").chmod(0o600)
     trail = tmp_path / "stdout.jsonl"
     log = tmp_path / "agent.log"
     everything = {f"change {i}" for i in range(80)}

@@ -11,35 +11,25 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import orjson
 
+from tests.e2e.poll_setup import SHIPPER, write_poll_config
 from tests.peers.bulk_server import BulkServer
 from tests.peers.forward_server import ForwardServer
 from tests.peers.puppet_activity_api import PuppetActivityAPI
 from tests.support import wait, wait_until
 
-SHIPPER = [sys.executable, "-m", "shipper.cli"]
-
 
 def write_config(tmp_path: Path, api: PuppetActivityAPI, fd_port: int, es_port: int, batch: int) -> Path:
-    cfg = tmp_path / "shipper.yaml"
-    cfg.write_text(f"""
-state_dir: {tmp_path / 'state'}
-shutdown_timeout: 3
-sources:
-  - {{name: pe, type: http_poll, parser: puppet_enterprise, url: '{api.url("v2")}', token_file: {tmp_path / 'token'},
-      services: [rbac, classifier], page_size: 7, poll_interval: 0.3, batch_size: 5}}
-outputs:
-  - {{type: stdout, name: out}}
-  - {{type: fluentd, name: fd, host: 127.0.0.1, port: {fd_port}, batch_size: {batch}}}
-  - {{type: elasticsearch, name: es, hosts: ['http://127.0.0.1:{es_port}'], index: audit-pe, backoff_base: 0.05,
-      batch_size: {batch}}}
-""")
-    return cfg
+    return write_poll_config(
+        tmp_path, api, ["{type: stdout, name: out}",
+                        f"{{type: fluentd, name: fd, host: 127.0.0.1, port: {fd_port}, batch_size: {batch}}}",
+                        f"{{type: elasticsearch, name: es, hosts: ['http://127.0.0.1:{es_port}'], index: audit-pe, "
+                        f"backoff_base: 0.05, batch_size: {batch}}}"],
+        services="[rbac, classifier]", settings="shutdown_timeout: 3")
 
 
 def commits(records) -> list[str]:
@@ -47,8 +37,6 @@ def commits(records) -> list[str]:
 
 
 def test_reloads_while_elasticsearch_is_down_declare_no_loss(tmp_path):
-    (tmp_path / "token").write_text("good-token\n")
-    (tmp_path / "token").chmod(0o600)
     es = BulkServer(flavour="es9").start()
     es_port = es.port
     fluentd = ForwardServer().start()

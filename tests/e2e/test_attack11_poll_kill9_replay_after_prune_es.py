@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import threading
 from collections import Counter
 
 import pytest
 
+from tests.e2e.poll_setup import SHIPPER, write_poll_config
 from tests.peers.bulk_server import BulkServer
 from tests.peers.puppet_activity_api import PuppetActivityAPI
 from tests.support import wait, wait_until
-
-SHIPPER = [sys.executable, "-m", "shipper.cli"]
 
 
 class StoresThenHangs(BulkServer):
@@ -43,22 +41,13 @@ class StoresThenHangs(BulkServer):
 
 @pytest.mark.parametrize("pruned", [0, 3])
 def test_a_replay_after_kill_9_is_absorbed_by_elasticsearch(tmp_path, pruned):
-    (tmp_path / "token").write_text("good-token\n")
-    (tmp_path / "token").chmod(0o600)
     es = StoresThenHangs(flavour="es9").start()
     agent = None
     try:
         with PuppetActivityAPI(tmp_path, tls=False) as api:
-            cfg = tmp_path / "shipper.yaml"
-            cfg.write_text(f"""
-state_dir: {tmp_path / 'state'}
-sources:
-  - {{name: pe, type: http_poll, parser: puppet_enterprise, url: '{api.url("v2")}', token_file: {tmp_path / 'token'},
-      services: [rbac], page_size: 20, poll_interval: 0.3}}
-outputs:
-  - {{type: elasticsearch, name: es, hosts: ['{es.url}'], index: 'audit-pe', backoff_base: 0.05,
-      request_timeout: 120}}
-""")
+            cfg = write_poll_config(tmp_path, api, [f"{{type: elasticsearch, name: es, hosts: ['{es.url}'], index: "
+                                                    "'audit-pe', backoff_base: 0.05, request_timeout: 120}"],
+                                    page_size=20, batch_size=None)
             for i in range(10):
                 api.add("rbac", [f"change {i}"])
             es.hang.set()

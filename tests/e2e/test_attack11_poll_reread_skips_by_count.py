@@ -12,38 +12,20 @@ stored names) were commit offsets, which the change shifted onto other commits; 
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import orjson
 import pytest
 
+from tests.e2e.poll_setup import run_once, write_poll_config
 from tests.peers.forward_server import ForwardServer
 from tests.peers.puppet_activity_api import Commit, PuppetActivityAPI
 
-SHIPPER = [sys.executable, "-m", "shipper.cli"]
-
 
 def write_config(tmp_path: Path, api: PuppetActivityAPI, port: int) -> Path:
-    (tmp_path / "token").write_text("good-token\n")
-    (tmp_path / "token").chmod(0o600)
-    cfg = tmp_path / "shipper.yaml"
-    cfg.write_text(f"""
-state_dir: {tmp_path / 'state'}
-sources:
-  - {{name: pe, type: http_poll, parser: puppet_enterprise, url: '{api.url("v2")}', token_file: {tmp_path / 'token'},
-      services: [rbac], page_size: 7, poll_interval: 0.3, batch_size: 5}}
-outputs:
-  - {{type: stdout, name: out}}
-  - {{type: fluentd, name: fd, host: 127.0.0.1, port: {port}, batch_size: 5}}
-""")
-    return cfg
-
-
-def run_once(cfg: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(SHIPPER + ["run", "--once", *extra, "-c", str(cfg)], capture_output=True, text=True,
-                          timeout=300)
+    return write_poll_config(tmp_path, api, ["{type: stdout, name: out}",
+                                             f"{{type: fluentd, name: fd, host: 127.0.0.1, port: {port}, batch_size: 5}}"])
 
 
 def messages(r: subprocess.CompletedProcess) -> list[str]:

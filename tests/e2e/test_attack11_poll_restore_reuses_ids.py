@@ -10,35 +10,17 @@ Elasticsearch output itself holds (a 409 with other content is stored under a co
 is the commit's digest and rank among identical commits (501026f)."""
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
+from tests.e2e.poll_setup import run_once, write_poll_config
 from tests.peers.forward_server import ForwardServer
 from tests.peers.puppet_activity_api import PuppetActivityAPI
 
-SHIPPER = [sys.executable, "-m", "shipper.cli"]
-
-
-def run_once(cfg: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, text=True, timeout=300)
-
 
 def test_commits_made_after_a_restore_carry_ids_of_their_own(tmp_path):
-    (tmp_path / "token").write_text("good-token\n")
-    (tmp_path / "token").chmod(0o600)
     fluentd = ForwardServer().start()
     try:
         with PuppetActivityAPI(tmp_path, tls=False) as api:
-            cfg = tmp_path / "shipper.yaml"
-            cfg.write_text(f"""
-state_dir: {tmp_path / 'state'}
-sources:
-  - {{name: pe, type: http_poll, parser: puppet_enterprise, url: '{api.url("v2")}', token_file: {tmp_path / 'token'},
-      services: [rbac], page_size: 7, poll_interval: 0.3}}
-outputs:
-  - {{type: fluentd, name: fd, host: 127.0.0.1, port: {fluentd.port}}}
-""")
+            cfg = write_poll_config(tmp_path, api, [f"{{type: fluentd, name: fd, host: 127.0.0.1, port: {fluentd.port}}}"],
+                                    batch_size=None)
             for i in range(10):
                 api.add("rbac", [f"change {i}"])
             first = run_once(cfg)
