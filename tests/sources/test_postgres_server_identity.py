@@ -109,3 +109,26 @@ def test_a_copy_of_the_table_on_another_cluster_is_read_on_where_the_cursor_is(t
     assert server_changes() == before + 1
     h.once()  # the new cluster is the cursor's now: nothing more is said
     assert server_changes() == before + 1 and len(h.rows) == 45
+
+
+def test_a_role_that_may_not_read_the_identifier_still_reads_the_table_and_is_told_once(pg_server, pg_db, tmp_path):
+    """pg_control_system() revoked from PUBLIC (a hardened install): the source must read on, said once a run."""
+    reader = f"reader_{pg_db}"
+    with pg_server.connect(pg_db, autocommit=True) as conn:
+        fill(conn, 5)
+        conn.execute(f'CREATE ROLE "{reader}" LOGIN')
+        conn.execute(f'GRANT SELECT ON user_events TO "{reader}"')
+        conn.execute("REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC")  # in this database only
+    try:
+        h = Harness(tmp_path, f"{pg_server.socket_dsn(pg_db)} user={reader}")
+        h.once()
+        with pg_server.connect(pg_db, autocommit=True) as conn:
+            fill(conn, 3)
+        h.once()
+    finally:
+        with pg_server.connect(pg_db, autocommit=True) as conn:
+            conn.execute(f'REVOKE ALL ON user_events FROM "{reader}"')
+            conn.execute(f'DROP ROLE "{reader}"')
+    assert_exactly_once(h.ids(), list(range(1, 9)))
+    assert h.log.count(logging.WARNING, "cannot read the server's system identifier") == 2, h.log.text()  # a run each
+    assert h.state()["table"]["server"] is None
