@@ -79,6 +79,10 @@ class AckTracker:
         self.untracked = (0, 0)  # (batches, events) with events registered after close_intake: never sent
         # (seq, output) acknowledged for an output a reload removed: that output's own late ack is ignored
         self._behalf: set[tuple[int, str]] = set()
+        # Per batch in the window, per output: the ids of its events the output stored while it still
+        # sends the rest (a batch sent as several chunks: OutputContext.stored). A stop or a reload that
+        # takes the batch back notes them with the batch's acks (delivered_to), so they are not sent again.
+        self._partly: dict[int, dict[str, dict[str, None]]] = {}  # (ids as dict keys: a part stored twice counts once)
 
     def register(self, pending: int, checkpoint: dict[str, Any], ids: Sequence[str] = (),
                  had: Sequence[str] = ()) -> int:
@@ -171,6 +175,12 @@ class AckTracker:
             settle()
         self._advance()
 
+    def stored_part(self, seq: int, output: str, ids: Sequence[str]) -> None:
+        """`output` stored these events of batch `seq` and still sends the rest of it."""
+        with self._lock:
+            if self._index(seq) >= 0:
+                self._partly.setdefault(seq, {}).setdefault(output, {}).update(dict.fromkeys(ids))
+
     def ack_removed(self, seq: int, output: str) -> None:
         """A reload removed `output` while it held batch `seq`: nothing needs the batch from it any more,
         the other outputs' acks decide. Counted once: the removed output's own ack, if a send the close
@@ -210,6 +220,8 @@ class AckTracker:
         still in progress would count as a batch its source must wait for."""
         with self._lock:
             self._window = deque(e for e in self._window if e[0] not in seqs)
+            for seq in seqs:
+                self._partly.pop(seq, None)
             settles = [f for seq in seqs for f in self._settles.pop(seq, ())]
         for settle in settles:  # (no lock held: it takes the output's queue lock, which may be taken before ours)
             settle()
@@ -223,6 +235,8 @@ class AckTracker:
         with self._lock:
             while self._window and self._window[0][1] <= 0 and not self._window[0][6]:
                 seq, _, fragment, _, _, _, _ = self._window.popleft()
+                if self._partly:
+                    self._partly.pop(seq, None)
                 self._unsaved.update(fragment)
                 self._unsaved_seq = seq
                 if self._behalf:  # a late ack of a batch out of the window is ignored anyway
@@ -288,13 +302,17 @@ class AckTracker:
 
     def delivered_to(self, seqs: set[int] | None = None) -> dict[str, list[str]]:
         """Per output, the event ids of the batches not committed (of `seqs`, or all of them) that this
-        output did acknowledge: what a re-read must not send it again."""
+        output did acknowledge, and of those it stored part of (stored_part): what a re-read must not
+        send it again."""
         out: dict[str, list[str]] = {}
         with self._lock:
             for seq, _, _, _, acked, ids, _ in self._window:
                 if seqs is None or seq in seqs:
                     for output in acked:
                         out.setdefault(output, []).extend(ids)
+                    for output, part in self._partly.get(seq, {}).items():
+                        if output not in acked:
+                            out.setdefault(output, []).extend(part)
         return out
 
     def events_in(self, seqs: set[int] | None = None) -> tuple[int, int]:

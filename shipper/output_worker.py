@@ -5,12 +5,13 @@ import logging
 import threading
 import time
 from collections import deque
+from typing import Sequence
 
 from shipper import metrics
 from shipper.acks import AckTracker
 from shipper.errors import PermanentRefusal
 from shipper.log import Throttled
-from shipper.plugin import Batch, EndRun, Output, Stopping
+from shipper.plugin import Batch, EndRun, Output, OutputContext, Stopping
 
 log = logging.getLogger("shipper.output")
 
@@ -60,6 +61,12 @@ class OutputWorker:
         self._attempted = 0
         # Batches delivered (acknowledged) and not settled yet: their checkpoint commit has not returned.
         self._unsettled = 0
+        # The batches of the send in progress, by identity: what the output says it stored of them
+        # (OutputContext.stored) is noted with their tracker, for a stop or a reload that cuts the send short.
+        self._sending: dict[int, tuple[AckTracker, int]] = {}
+        ctx = getattr(output, "ctx", None)
+        if isinstance(ctx, OutputContext):
+            ctx.on_stored = self._stored
         self.counts = metrics.OutputCounts(name)  # read by the pipeline's readers (Pipeline.output_counts)
         self._m_batches = self.counts.in_flight_batches
         self._m_bytes = self.counts.in_flight_bytes
@@ -171,6 +178,7 @@ class OutputWorker:
                 room = self.max_batches - self._unsettled
             limits = self._coalesce_limits
             group = self._coalesce(limits[0], limits[1], room) if limits else [self._queue[0]]
+            self._sending = {id(b): (t, q) for b, t, q in group}
             try:
                 if len(group) == 1:
                     self.output.send(batch)
@@ -198,6 +206,7 @@ class OutputWorker:
                 continue
             finally:
                 self.busy = False
+                self._sending = {}
             with self._cond:
                 self._unsettled += len(group)  # until their acks (or the commits that follow) settle them
                 for _ in group:
@@ -219,6 +228,13 @@ class OutputWorker:
             # Asleep until the next batch, the thread holds none: not its events, not (through its
             # tracker) a source runner a reload has let go.
             del batch, tracker, group, done
+
+    def _stored(self, batch: Batch, positions: Sequence[int]) -> None:
+        """OutputContext.stored, in this worker's thread: part of a batch of the send in progress stored."""
+        sending = self._sending.get(id(batch))
+        if sending is not None:
+            tracker, seq = sending
+            tracker.stored_part(seq, self.name, [batch.ids[i] for i in positions])
 
     def error_now(self) -> str | None:
         """What stops delivery now, for /health: the refusal, else the output's own current trouble

@@ -436,7 +436,8 @@ class OutputContext:
     `name`: the output's configured (or derived) name. `stop`: set when the agent stops: a retry
     waits on it (`stop.wait(delay)`) and raises Stopping once it is set. `state_dir`: the agent's state
     folder (for a dead-letter file, say). `logger`: this output's logger. `once`: `shipper run --once`:
-    give up on a failure after bounded retries with EndRun, never wait for ever.
+    give up on a failure after bounded retries with EndRun, never wait for ever. `stored(batch,
+    positions)`: see below.
     """
 
     name: str  # the output's configured (or derived) name
@@ -444,3 +445,14 @@ class OutputContext:
     state_dir: str
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("shipper.output"))
     once: bool = False  # `run --once`: give up on a failure after bounded retries (EndRun), never wait forever
+    # Set by the agent's output worker (shipper.output_worker) while a send runs; see stored().
+    on_stored: Callable[[Batch, Sequence[int]], None] | None = None
+
+    def stored(self, batch: Batch, positions: Sequence[int]) -> None:
+        """For an output that stores a batch in parts (chunks of its own size, or the batches of a
+        send_many one after another): call this as each part is stored (acknowledged), with the
+        positions in `batch.events` of that part's events, before send() returns. A stop or a reload
+        that cuts the send short then notes them as stored by this output, and the re-read does not
+        send them to it again (else the whole batch is: a repeat). Harmless outside the agent."""
+        if self.on_stored is not None:
+            self.on_stored(batch, positions)

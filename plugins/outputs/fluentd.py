@@ -247,24 +247,37 @@ class FluentdOutput(Output):
         self.send_many([batch])
 
     def send_many(self, batches: list[Batch]) -> None:
-        """Deliver every event of `batches`, in chunks of at most batch_size events / batch_bytes."""
+        """Deliver every event of `batches`, in chunks of at most batch_size events / batch_bytes. Each
+        chunk acknowledged is told to the agent (ctx.stored): a stop or a reload cutting the send short
+        then re-sends only the chunks not acknowledged, not the whole batch."""
         cfg = self.config
         now_ns = time.time_ns()
         for tag, entries in self._entries_by_tag(batches, now_ns):
             chunk: list[bytes] = []
+            origins: list[tuple[Batch, int]] = []  # (batch, position) of each of the chunk's events
             size = 0
-            for e in entries:
+            for e, origin in entries:
                 if chunk and (len(chunk) >= cfg.batch_size or size + len(e) > cfg.batch_bytes):
-                    self._deliver(tag, chunk)
-                    chunk, size = [], 0
+                    self._deliver_told(tag, chunk, origins)
+                    chunk, origins, size = [], [], 0
                 chunk.append(e)
+                origins.append(origin)
                 size += len(e)
             if chunk:
-                self._deliver(tag, chunk)
+                self._deliver_told(tag, chunk, origins)
+
+    def _deliver_told(self, tag: str, chunk: list[bytes], origins: list[tuple[Batch, int]]) -> None:
+        self._deliver(tag, chunk)
+        by_batch: dict[int, tuple[Batch, list[int]]] = {}
+        for batch, i in origins:
+            by_batch.setdefault(id(batch), (batch, []))[1].append(i)
+        for batch, positions in by_batch.values():
+            self.ctx.stored(batch, positions)
 
     def _entries_by_tag(self, batches: list[Batch], now_ns: int):
+        """Per tag, the packed entries with the (batch, position) each comes from."""
         # PackedForward carries one tag per message; batches keep their order within a tag.
-        by_tag: dict[str, list[bytes]] = {}
+        by_tag: dict[str, list[tuple[bytes, tuple[Batch, int]]]] = {}
         prefix = self.config.tag_prefix
         id_field = self.config.id_field
         for b in batches:
@@ -272,10 +285,11 @@ class FluentdOutput(Output):
             out = by_tag.setdefault(tag, [])
             # Events are shared with other outputs: never modified (a shallow copy carries the id).
             if id_field:
-                out.extend(pack_entry(event_time_ns(ev.get("@timestamp"), now_ns), self._with_id(ev, id_field, id_))
-                           for ev, id_ in zip(b.events, b.ids))
+                out.extend((pack_entry(event_time_ns(ev.get("@timestamp"), now_ns), self._with_id(ev, id_field, id_)), (b, i))
+                           for i, (ev, id_) in enumerate(zip(b.events, b.ids)))
             else:
-                out.extend(pack_entry(event_time_ns(ev.get("@timestamp"), now_ns), ev) for ev in b.events)
+                out.extend((pack_entry(event_time_ns(ev.get("@timestamp"), now_ns), ev), (b, i))
+                           for i, ev in enumerate(b.events))
         return by_tag.items()
 
     def _with_id(self, ev: dict, id_field: str, id_: str) -> dict:

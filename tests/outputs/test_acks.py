@@ -15,7 +15,8 @@ from hypothesis import given, settings, strategies as st
 from shipper.acks import AckTracker
 from shipper.checkpoint import CheckpointStore
 from shipper.output_worker import OutputWorker
-from shipper.plugin import Batch, Output, Stopping
+from shipper.config_base import OutputConfig
+from shipper.plugin import Batch, Output, OutputContext, Stopping
 from tests.support import wait
 
 
@@ -500,3 +501,64 @@ def test_compact_gives_back_the_space_of_deleted_keys_and_empties_the_wal(tmp_pa
                                      for i in range(1990, 2000)}
     finally:
         store.close()
+
+
+class ChunkedOutput(Output):
+    """Stores each batch in chunks of 2 events and tells each (ctx.stored); stops taking chunks after
+    `takes` of them, until the stop (a server gone down mid-batch)."""
+
+    def __init__(self, ctx: OutputContext, takes: int):
+        super().__init__(OutputConfig(type="chunked"), ctx)
+        self.takes = takes
+        self.stored: list[str] = []
+
+    def send(self, batch: Batch) -> None:
+        for start in range(0, len(batch.events), 2):
+            while self.takes == 0:
+                if self.ctx.stop.wait(0.01):
+                    raise Stopping()
+            self.takes -= 1
+            self.stored.extend(batch.ids[start:start + 2])
+            self.ctx.stored(batch, range(start, min(start + 2, len(batch.events))))
+
+
+@pytest.mark.parametrize("takes", [0, 1, 2])
+def test_the_chunks_of_an_unfinished_batch_an_output_stored_are_noted_as_its_own(takes):
+    """A batch of 6 events sent in chunks of 2: a stop after `takes` chunks (attack 12: Fluentd acked 3
+    chunks of a batch, then a stop or a reload replacing it sent all 10 again). delivered_to names exactly
+    the events of the chunks stored; once the batch completes and commits, nothing."""
+    stop = threading.Event()
+    out = ChunkedOutput(OutputContext(name="chunked", stop=stop, state_dir="/nonexistent"), takes)
+    committed: list[dict] = []
+    tracker = AckTracker(committed.append)
+    worker = OutputWorker("chunked", out, max_batches=2, max_bytes=1 << 20, stop=stop)
+    worker.start()
+    ids = [f"e{i}" for i in range(6)]
+    seq = tracker.register(1, {"pos": 6}, ids)
+    assert worker.put(Batch("src", "t", [{"n": i} for i in range(6)], ids, 60), tracker, seq, threading.Event())
+    assert wait(lambda: len(out.stored) == 2 * takes, 30)
+    time.sleep(0.2)  # (nothing more is stored: takes ran out)
+    assert out.stored == ids[:2 * takes]
+    assert tracker.delivered_to() == ({"chunked": ids[:2 * takes]} if takes else {})
+    stop.set()
+    worker.close(30)
+    assert tracker.delivered_to() == ({"chunked": ids[:2 * takes]} if takes else {}), "noted after the stop too"
+    assert committed == []
+
+
+def test_a_batch_completed_after_parts_were_noted_leaves_no_note():
+    stop = threading.Event()
+    out = ChunkedOutput(OutputContext(name="chunked", stop=stop, state_dir="/nonexistent"), 3)
+    committed: list[dict] = []
+    tracker = AckTracker(committed.append)
+    worker = OutputWorker("chunked", out, max_batches=2, max_bytes=1 << 20, stop=stop)
+    worker.start()
+    ids = [f"e{i}" for i in range(6)]
+    seq = tracker.register(1, {"pos": 6}, ids)
+    try:
+        assert worker.put(Batch("src", "t", [{"n": i} for i in range(6)], ids, 60), tracker, seq, threading.Event())
+        assert tracker.wait_idle(30) and committed == [{"pos": 6}]
+        assert tracker.delivered_to() == {}
+    finally:
+        stop.set()
+        worker.close(30)
