@@ -14,8 +14,8 @@ from hypothesis import given, settings, strategies as st
 
 from shipper.acks import AckTracker
 from shipper.checkpoint import CheckpointStore
-from shipper.output_worker import OutputWorker
 from shipper.config_base import OutputConfig
+from shipper.output_worker import OutputWorker
 from shipper.plugin import Batch, Output, OutputContext, Stopping
 from tests.support import wait
 
