@@ -16,6 +16,13 @@ from tests.tail.attack_agent import Agent, numbered
 pytestmark = pytest.mark.slow
 
 
+def _inode(path) -> int | None:
+    try:
+        return path.lstat().st_ino
+    except FileNotFoundError:
+        return None
+
+
 def test_snapshot_is_not_written_through_a_symlink_planted_at_its_temporary_name(tmp_path):
     log = tmp_path / "app.log"
     log.write_text("".join(numbered(i) for i in range(100)))
@@ -26,13 +33,18 @@ def test_snapshot_is_not_written_through_a_symlink_planted_at_its_temporary_name
     try:
         assert agent.wait_delivered(range(100)), agent.errors()
         snap = tmp_path / "state" / "checkpoints.snapshot.json"
+        before = _inode(snap)
         (snap.parent / f"{snap.name}.{writer_pid(agent.proc.pid)}.tmp").symlink_to(victim)
         with open(log, "a") as f:  # a change, so the agent writes a new snapshot
             f.write("".join(numbered(i) for i in range(100, 200)))
         assert agent.wait_delivered(range(200)), agent.errors()
-        deadline = time.monotonic() + 30  # the snapshot is written every 5 s while positions change
-        while time.monotonic() < deadline and victim.read_text() == "precious\n" and not snap.is_symlink():
+        # The snapshot is written every 5 s while positions change: until one is written after the symlink
+        # (renamed in, a new inode; or through it), not 30 s whatever happens.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and victim.read_text() == "precious\n" and not snap.is_symlink() \
+                and _inode(snap) in (before, None):
             time.sleep(0.2)
+        assert _inode(snap) not in (before, None) or snap.is_symlink(), "no snapshot written in 60 s"
         assert victim.read_text() == "precious\n", f"overwritten: {victim.read_text()[:80]!r}"
         assert not snap.is_symlink()
     finally:
