@@ -474,17 +474,17 @@ class Prospector:
                     # Only the head was read: its bytes prove nothing against a same-headed file.
                     # Taken only when exactly one file could hold it (and is no copy of another),
                     # never a file at the live name: content moves away from it, not onto it. Nor a
-                    # plain file once its inode is known given to another (it was deleted, and a
-                    # rotation renames a file, it does not copy it and delete it): the writer's
-                    # next file, header only, took a live file rotated out unread, its last lines
-                    # gone without a word. (Its compressed form is another file.) A glob that matches the
+                    # plain file once its inode is gone or given to another (it was deleted, and a
+                    # rotation renames a file, it does not copy it and delete it: _own_inode_left): the
+                    # writer's next file, header only, took a live file rotated out unread, its last
+                    # lines gone without a word. (Its compressed form is another file.) A glob that matches the
                     # backups too (`app.log*`) lists them directly: under a rotated name of this
                     # content's live name they are candidates all the same. Of several (rotated twice
                     # or more while the agent was stopped), the oldest: rotation moves content away from
                     # the live name one step at a time, so the newer ones were live after it.
                     cands = [k for k, o in unmatched.items()
                              if (not o.direct or discovery.is_rotated_path(s.family, o.path))
-                             and (o.gz or not lo.reused) and not self._renamed_since_held(k, o)
+                             and (o.gz or self._own_inode_left(lo, obs)) and not self._renamed_since_held(k, o)
                              and self.matcher.could_hold_head(s, o, unmatched)]
                     oldest = copies.oldest([unmatched[k] for k in cands])
                     if oldest is not None:
@@ -785,6 +785,17 @@ class Prospector:
             if s.head_len:
                 self._regrown_on[(s.dev, s.ino)] = s.fid
         return False
+
+    @staticmethod
+    def _own_inode_left(lo: Loose, obs: dict[tuple[int, int], Observed]) -> bool:
+        """Is the inode the loose content `lo` was read from listed still, not given to another file
+        (a live file cut in place: copytruncate, its content in the copy)? Only then may a plain file
+        hold what it held: a rotation renames a file, it does not copy it and delete it, so a content
+        whose inode is gone or given to another file was deleted (its compressed form is another
+        file). (A same-headed backup took a content of which only the head was read, rotated out past
+        the backups while the agent was away: the lines written to it went without a word,
+        tests/tail/test_model.py.)"""
+        return not lo.reused and (lo.state.dev, lo.state.ino) in obs
 
     def _cut_while_away(self, s: FileState, o: Observed) -> None:
         """At the first scan after a restart, the live file `o`, just found again on its inode holding
