@@ -398,7 +398,7 @@ def edited_copy(p: Prospector, o: Observed) -> bool:
                               extra={"path": o.path, "bytes_repeated": shared})
             return False
         plain = edit.resume == s.offset and edit.start >= s.offset
-        if plain and past >= o.st.st_size and proven and o.st.st_size >= old_st.st_size:
+        if plain and past >= o.st.st_size and proven and holds_all_of_old(p, f, o):
             return False  # (a plain copy, holding all the old file holds: replaces_deleted's)
         if plain and past > edit.resume:
             p.log.warning(f"{o.path} was replaced by a copy of the file it replaced (renamed over it: `sed -i`, or an "

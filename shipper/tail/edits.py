@@ -213,12 +213,18 @@ def edited_copy(old: Readable, read_to: int, head_len: int, new: Readable, new_s
 def past_old(old: Readable, old_from: int, old_size: int, new: Readable, new_from: int, new_size: int) -> tuple[int, bool]:
     """The old file (deleted, held open) is read on to its end from old_from; the new file that replaced it holds,
     from new_from, its copy of those bytes as they were when it was made (`sed -i` copies what was not read yet too),
-    edited or not. Where in `new` they end, to read on from there without shipping them twice, and whether that is
-    proven: as far as both hold the same bytes; or, when they differ before the new file's end (the edit is in the
-    part not read yet), the new file's end, when its last MARK_MAX bytes (ending a line) are found once in the old
-    file past old_from: all of it is a copy of the old file's bytes. Not proven (lines the new file has and the old
-    one does not: a writer that reopens by name wrote there since), the end of the shared part, at a line end.
-    (When the old file holds no more than the shared part, what follows it in the new file is new: proven.)"""
+    edited or not, and after it what a writer appended to it by name since. Where in `new` that copy ends, to read on
+    from there without shipping its lines twice, and whether that is proven:
+    - as far as both hold the same bytes, when one of them ends there (what follows in the new file is new);
+    - else the new file's end, when its last MARK_MAX bytes (ending a line) are found once in the old file past
+      old_from: all of it is a copy of the old file's bytes;
+    - else, from the line where they differ on, the lines of both are aligned (difflib, up to DIFF_MAX bytes each):
+      the copy ends after the last run of lines the new file holds once and the old one once past that line (what
+      lies before it in the new file is the edit's: not shipped). What follows is read as it is; proven when none of
+      its lines is one the old file holds there, and the old file holds no line after that run that the new file's
+      lines could be an edited copy of (an edit of the last lines copied cannot be told from lines a writer appended
+      to the new file then: not proven, that repeat cannot be ruled out).
+    Not proven, the offset returned is the end of what is proven a copy, at a line end."""
     n = common_prefix(old, new, max(0, min(old_size - old_from, new_size - new_from)), old_from, new_from)
     at = new_from + n
     if at >= new_size or old_from + n >= old_size:
@@ -228,4 +234,27 @@ def past_old(old: Readable, old_from: int, old_size: int, new: Readable, new_fro
         return new_size, True
     back = max(new_from, at - CHUNK)
     nl = new.read(back, at - back).rfind(b"\n")
-    return (back + nl + 1 if nl >= 0 else new_from), False
+    b = back + nl + 1 if nl >= 0 else new_from  # the line they differ in, in the new file …
+    a = old_from + (b - new_from)  # … and in the old one
+    if old_size - a > DIFF_MAX or new_size - b > DIFF_MAX:
+        return b, False
+    olds = old.read(a, old_size - a).splitlines(keepends=True)
+    if olds and not olds[-1].endswith(b"\n"):
+        olds.pop()  # (a line the writer has not ended yet: no copy of it is proven by it)
+    news = new.read(b, new_size - b).splitlines(keepends=True)
+    whole = news[:-1] if news and not news[-1].endswith(b"\n") else news
+    blocks = [m for m in difflib.SequenceMatcher(None, olds, whole, autojunk=False).get_matching_blocks() if m.size]
+    i_end = j_end = 0
+    if blocks:
+        last = blocks[-1]
+        run = b"".join(whole[last.b : last.b + last.size])
+        if (run.strip() and len(find_all(old, run, a, old_size)) == 1
+                and len(find_all(new, run, b, new_size)) == 1):
+            i_end, j_end = last.a + last.size, last.b + last.size
+    p = b + sum(len(x) for x in news[:j_end])
+    rest = news[j_end:]
+    if not rest:
+        return p, True
+    if set(x for x in rest if x.endswith(b"\n")) & set(olds) or olds[i_end:]:
+        return p, False
+    return p, True
