@@ -1,10 +1,11 @@
 """`sed -i` on a live log whose writer keeps its descriptor, the agent (in process, tests/tail/conftest.py) holding
 the replaced file open: the edited copy is read on past its copy of what the old file still delivers
-(edits.past_old). Two edits where nothing is repeated used to be warned "N bytes … may be shipped again", a false
-alarm an operator cannot act on (issue 21, session 14): an edit within the new file's last 256 bytes (the new
-file's last 256 bytes, holding the edit, found nowhere in the old one), and a writer appending to both files after
-the edit (the old file by its descriptor, the new one by name: they differ from there on). Counted line by line;
-the warning stays where a repeat cannot be ruled out."""
+(edits.past_old). Issue 21, session 14, counted line by line. Found: an edit within the new file's last 256 bytes
+(those bytes, holding the edit, found nowhere in the old file) read the lines after the edit a second time, warned
+"N bytes … may be shipped again"; and a line lengthened by the edit further back, the writer idle, made the new
+file be taken for a whole plain copy and read from its start: every line twice, without a word. A writer appending
+to both files after the edit (the old one by its descriptor, the new one by name) cannot be told by the bytes from
+sed altering the last lines it copied: there the possible repeat stays named, with exactly its bytes."""
 from __future__ import annotations
 
 import json
@@ -70,8 +71,9 @@ def edited(tmp_path, script: str, unread: int, to_old: int, to_new: int) -> Foll
                          ids=["removed", "altered", "altered-next-to-last", "altered-further-back"])
 @pytest.mark.parametrize("to_old", [0, 20], ids=["old-idle", "old-written"])
 def test_an_edit_in_the_last_256_bytes_of_the_new_file_is_no_false_repeat(tmp_path, warnings, script, to_old):
-    """Lines 200-299 unread when sed copies them; it edits line 297 or 298 (a line is ~40 bytes: within the new
-    file's last 256). The old file delivers 200-299 (and what its writer appends), the new file nothing of them."""
+    """Lines 200-299 unread when sed copies them; it removes or alters line 297 or 298 (a line is ~40 bytes: within
+    the new file's last 256), or lengthens line 250. The old file delivers 200-299 (and what its writer appends), the
+    new file nothing of them, and nothing is said."""
     f = edited(tmp_path, script, 100, to_old, 0)
     try:
         wrong = exactly_once(seqs(f), range(300 + to_old))
