@@ -10,12 +10,15 @@ not store it", and "a file source keeps holding what it holds across the restart
 ... go to the restarted source, which reads them from their checkpoints, so a log that rotates past its last
 backup during the outage loses nothing (within the holder's budget" (256 files / 1 GiB; here ~75 files of 8 KB).
 
-Found: stdout has every line, but Fluentd never gets 650-1,150 of them; the agent warns `data lost: 8060 bytes
+Found: stdout has every line, but Fluentd never gets 650-1,650 of ~7,500; the agent warns `data lost: 8060 bytes
 of app.log (rotated away, held open) were deleted ... before they could be read` (5-9 times), though stdout had
 read and stored those very lines: what was lost is their re-read for the output that lacked them. By hand
-(/tmp/al12/rep3.py, 7,200-7,800 lines): Fluentd down 1/1, Elasticsearch answering 429 2/2 (source tags and
-output changed, or the output alone); with 6 reloads instead of 20: 0/3. Seen first in a 12-minute run of
-reloads every 3 s with two sources and three outputs (/tmp/al12/long1.py: 3 such warnings, 41-55 files each).
+(/tmp/al12/rep3.py): Fluentd down 1/1, Elasticsearch answering 429 2/2 (source tags and output changed, or the
+output alone); 6 reloads instead of 20: 0/3; 20 that change only the source's tags: 0/1. With Fluentd as the
+only output: 1,725 of 3,141 lines lost after 8 reloads, 4,190 of 7,113 after 20, only ~80 % of them counted in
+the warnings (~300 lines lost without a word); 3 reloads, or 20 that change nothing: 0 lost. Seen first in a
+12-minute run of reloads every 3 s with two sources and three outputs (/tmp/al12/long1.py: 3 such warnings,
+41-55 files each, worded "the agent stopped before they were read" though it did not stop).
 
 Cause (lead, session 14; the test passes with scan_rules.DELETED_GRACE at 600 s): a rotated file deleted and read
 to its end is let go DELETED_GRACE (2 s) after it stopped growing (letting_go.close_idle), whether or not the
@@ -43,10 +46,9 @@ from tests.tail.attack_agent import free_port, numbered
 pytestmark = pytest.mark.slow
 
 MAX_SIZE = 8000
-RELOADS = 20
 
 
-def config(tmp_path, http: int, port: int, batch_size: int) -> str:
+def config(tmp_path, http: int, port: int, batch_size: int, stdout: bool = True) -> str:
     return f"""
 state_dir: {tmp_path}/state
 shutdown_timeout: 2
@@ -54,7 +56,7 @@ http: {{listen: "127.0.0.1:{http}"}}
 sources:
   - {{name: app, type: file, paths: ["{tmp_path}/app.log"], parser: json, batch_size: 100}}
 outputs:
-  - {{type: stdout}}
+{"  - {type: stdout}" if stdout else ""}
   - {{type: fluentd, name: dest, host: 127.0.0.1, port: {port}, flush_interval: 0.2, batch_size: {batch_size}}}
 """
 
@@ -94,11 +96,12 @@ def wait_for_fluentd(server: ForwardServer, expected: set, timeout: float = 120.
 @pytest.mark.xfail(strict=True, reason="reloads during an outage lose the re-read of rotated files stdout already "
                                        "read: Fluentd misses hundreds of lines ('data lost ... held open'): a deleted "
                                        "file read to its end is let go before its batches are delivered")
-def test_reloads_during_an_outage_lose_no_line_for_the_output_that_was_down(tmp_path):
+@pytest.mark.parametrize("stdout,reloads", [(True, 20), (False, 10)], ids=["stdout_and_fluentd", "fluentd_alone"])
+def test_reloads_during_an_outage_lose_no_line_for_the_output_that_was_down(tmp_path, stdout, reloads):
     server = ForwardServer().start()
     http = free_port()
     cfg = tmp_path / "shipper.yaml"
-    cfg.write_text(config(tmp_path, http, server.port, 50))
+    cfg.write_text(config(tmp_path, http, server.port, 50, stdout))
     (tmp_path / "app.log").write_text("")
     err = tmp_path / "err.txt"
     with open(tmp_path / "out.jsonl", "wb") as out, open(err, "wb") as e:
@@ -110,15 +113,16 @@ def test_reloads_during_an_outage_lose_no_line_for_the_output_that_was_down(tmp_
         writer.start()
         wait_until(lambda: len(on(server)) >= 300, 60, "the first lines at Fluentd")
         server.stop()  # down from here
-        for k in range(1, RELOADS + 1):
+        for k in range(1, reloads + 1):
             time.sleep(1.5)
-            cfg.write_text(config(tmp_path, http, server.port, 50 + k % 2))  # the output replaced
+            cfg.write_text(config(tmp_path, http, server.port, 50 + k % 2, stdout))  # the output replaced
             agent.send_signal(signal.SIGHUP)
         writer.stopped.set()
         writer.join()
         server.start()  # back, same port
         expected = set(range(writer.next))
-        wait_until(lambda: expected <= set(seq_list(tmp_path / "out.jsonl")), 120, "every line at stdout")
+        if stdout:
+            wait_until(lambda: expected <= set(seq_list(tmp_path / "out.jsonl")), 120, "every line at stdout")
         wait_for_fluentd(server, expected)
     finally:
         writer.stopped.set()
@@ -126,7 +130,8 @@ def test_reloads_during_an_outage_lose_no_line_for_the_output_that_was_down(tmp_
         server.stop()
     expected = set(range(writer.next))
     lost = [x for x in errors().splitlines() if "data lost" in x]
-    for name, seqs in (("stdout", seq_list(tmp_path / "out.jsonl")), ("fluentd", on(server))):
+    outputs = [("stdout", seq_list(tmp_path / "out.jsonl"))] if stdout else []
+    for name, seqs in outputs + [("fluentd", on(server))]:
         counts = Counter(seqs)
         missing = sorted(expected - set(counts))
         repeated = sorted(s for s, c in counts.items() if c > 1)
