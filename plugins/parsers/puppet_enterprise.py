@@ -278,6 +278,12 @@ class PuppetEnterpriseParser(Parser):
         "envelope": "flattened", "commit": "flattened",
     }
 
+    def __init__(self, options=None):
+        super().__init__(options)
+        # A commit's time text → (@timestamp, event.timezone, in an hour DST repeats or skips): the commits
+        # of one second share it (the API writes whole seconds).
+        self._times: BoundedMemo[str, tuple[str | None, str | None, bool]] = _memo()
+
     def parse(self, raw: bytes) -> list[dict]:
         try:
             doc = exact_json.loads(raw)
@@ -318,6 +324,14 @@ class PuppetEnterpriseParser(Parser):
             doc = _row_as_commit(doc)  # a row of the CSV export, read as an object
         return self._commit(doc, service, api, raw)
 
+    def _time(self, ts_raw: Any) -> tuple[str | None, str | None, bool]:
+        """(@timestamp, event.timezone, whether it lies in an hour DST repeats or skips) of a commit's time:
+        a zone only for a time written without one (a CSV export's Submit Time), read in the source's."""
+        stamp, zoneless = vendor_time_and_zoneless(ts_raw, self.zone)
+        if stamp is None or not zoneless:
+            return stamp, None, False
+        return stamp, zone_name(self.zone), local_time_in_doubt(ts_raw, self.zone)
+
     def _failure(self, raw: bytes | str, message: str, service: Any = None) -> dict:
         ev = failure_event(raw, message, self.module, self.dataset)
         _set_service(ev, service)
@@ -337,12 +351,18 @@ class PuppetEnterpriseParser(Parser):
         if envelope:
             pe["envelope"] = envelope
 
-        stamp, zoneless = None, False
         ts_raw = _first_keep_rest(commit, shape.timestamps, pe)  # (submitted, committed: the others kept)
         if ts_raw is None:
+            stamp, tz, doubt = None, None, False
             problems.append("commit has no timestamp")
         else:
-            stamp, zoneless = vendor_time_and_zoneless(ts_raw, self.zone)  # the CSV exports' Submit Time has no zone
+            if ts_raw.__class__ is str:
+                when = self._times.get(ts_raw)
+                if when is None:
+                    when = self._times.remember(ts_raw, self._time(ts_raw))
+            else:
+                when = self._time(ts_raw)
+            stamp, tz, doubt = when
             if stamp is None:
                 problems.append(f"unreadable timestamp {ts_raw!r}")
             pe.setdefault("commit", {})["timestamp"] = str(ts_raw)
@@ -363,6 +383,7 @@ class PuppetEnterpriseParser(Parser):
         objects: list[dict] = []
         types: list[str] = []
         placed: list[dict] = []  # objects that may become user.target or group (by API type, or by kind if none)
+        hosts: list[str] = []  # the names of node objects: related.hosts
         raw_objects = commit.get(shape.objects)
         if isinstance(raw_objects, dict):
             raw_objects = [raw_objects]
@@ -381,6 +402,8 @@ class PuppetEnterpriseParser(Parser):
                         types.append(t)
                         if t in _PLACED_TYPES:
                             placed.append(obj)
+                        elif t in NODE_OBJECTS and "name" in obj:
+                            hosts.append(obj["name"])
                     else:
                         placed.append(obj)
                 elif o is not None:
@@ -392,7 +415,6 @@ class PuppetEnterpriseParser(Parser):
         if objects:
             pe["objects"] = objects
         object_types = tuple(types)
-        hosts = [o["name"] for o in objects if o.get("type", "").lower() in NODE_OBJECTS and "name" in o]
 
         ip_raw = _first_keep_rest(commit, shape.ips, pe)
         ip = clean_ip(ip_raw)
@@ -410,8 +432,6 @@ class PuppetEnterpriseParser(Parser):
             # Never dropped: the commit is still shipped, as one flagged event.
             problems.append("commit has no events" if events in (None, []) else "events is not a list")
             events = [None]
-        tz = zone_name(self.zone) if stamp is not None and zoneless else None  # a CSV export's Submit Time
-        doubt = tz is not None and local_time_in_doubt(ts_raw, self.zone)  # the hour DST repeats or skips
         return self._events(events, pe, user, actor_users, placed, object_types, ip, service, stamp, problems, raw,
                             hosts, tz, doubt)
 
