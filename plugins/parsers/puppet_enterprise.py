@@ -305,7 +305,7 @@ class PuppetEnterpriseParser(Parser):
         # Beside the commit(s): whatever else the record holds (a saved page's offset and total-rows,
         # keys nobody documented) goes with every event, under puppet_enterprise.envelope.
         envelope = {k: v for k in shape.envelope if (v := doc[k]) is not None} \
-            if shape.commit is not None or shape.commits is not None else None
+            if shape.envelope and (shape.commit is not None or shape.commits is not None) else None
         commit = doc.get(shape.commit)
         if isinstance(commit, dict):
             return self._commit(commit, service, api, raw, envelope)
@@ -547,7 +547,7 @@ _PLANS: BoundedMemo[tuple, _Plan] = _memo()
 def _plan(item: Any, object_types: tuple[str, ...]) -> _Plan:
     if item.__class__ is not dict:
         return _make_plan(item, object_types)
-    key = (tuple(item.items()), object_types)
+    key = (*item.items(), object_types)  # the (key, value) pairs, then the types: one tuple
     try:
         plan = _PLANS.get(key)
     except TypeError:  # a list or an object among the values

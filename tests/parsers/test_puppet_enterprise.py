@@ -431,3 +431,20 @@ def test_time_zone_only_for_a_zoneless_time():
     assert "timezone" not in one(record(base))["event"]
     [ev] = PuppetEnterpriseParser({"timezone": "Europe/Paris"}).parse(record({**base, "timestamp": "2019-03-05 18:52:27"}))
     assert ev["event"]["timezone"] == "Europe/Paris" and ev["@timestamp"] == "2019-03-05T17:52:27.000Z"
+
+
+def test_a_time_read_again_is_read_in_each_parsers_own_zone():
+    """Commits of one second share their time's reading (a memo per parser): read again, and by a parser of
+    another zone, a zone-less time is still each parser's own, and the hour a DST change repeats is tagged
+    on every read, not only the first."""
+    from shipper.ecs import AMBIGUOUS_LOCAL_TIME
+    repeated = record({**v1_commit("User revoked."), "timestamp": "2019-11-03 01:30:00"})  # New York's clock repeats 1-2
+    york, paris = PuppetEnterpriseParser({"timezone": "America/New_York"}), PuppetEnterpriseParser({"timezone": "Europe/Paris"})
+    for _ in range(2):
+        [ny] = york.parse(repeated)
+        [pa] = paris.parse(repeated)
+        assert (ny["@timestamp"], ny["event"]["timezone"]) == ("2019-11-03T05:30:00.000Z", "America/New_York")
+        assert AMBIGUOUS_LOCAL_TIME in ny["tags"]
+        assert (pa["@timestamp"], pa["event"]["timezone"]) == ("2019-11-03T00:30:00.000Z", "Europe/Paris")
+        assert AMBIGUOUS_LOCAL_TIME not in pa.get("tags", ())
+        assert "timezone" not in one(repeated.replace(b"2019-11-03 01:30:00", b"2019-11-03T01:30:00Z"))["event"]
