@@ -463,7 +463,7 @@ class PuppetEnterpriseParser(Parser):
             if plan.message:
                 ev["message"] = plan.message
             ev_related = related
-            if placed or plan.places:
+            if placed or plan.names:  # (the kind's target alone places nothing: it only types the objects)
                 user, group = _place(actor, placed, plan)
                 target = user.get("target", {})
                 tname, tid = target.get("name"), target.get("id")
@@ -535,7 +535,6 @@ class _Plan:
     unmapped: bool
     rule_target: str | None
     names: tuple  # (name, value) of the regex's target_*/group_* groups, in the regex's order
-    places: bool  # names or a rule target: user/group must be worked out
     others: tuple  # other users the message names (who logged in, who revoked a token: name, id): related.user
     hosts: tuple = ()  # the nodes the message names (agent and task runs)
 
@@ -547,7 +546,7 @@ _PLANS: BoundedMemo[tuple, _Plan] = _memo()
 def _plan(item: Any, object_types: tuple[str, ...]) -> _Plan:
     if item.__class__ is not dict:
         return _make_plan(item, object_types)
-    key = (*item.items(), object_types)  # the (key, value) pairs, then the types: one tuple
+    key = (*item, *item.values(), object_types)  # keys, values, types: one flat tuple (as many keys, as long)
     try:
         plan = _PLANS.get(key)
     except TypeError:  # a list or an object among the values
@@ -621,7 +620,6 @@ def _make_plan(item: Any, object_types: tuple[str, ...]) -> _Plan:
     node = details.get("node")
     hosts = tuple(h for h in (x.strip() for x in node.split(",")) if h) if node else ()
     return _Plan(event, message, tail, problems, rule is None and bool(fields), rule_target, tuple(names),
-                 bool(names) or rule_target in ("user", "group"),
                  tuple(v for k in ("login_name", "login_id", "revoker_name", "revoker_id") if (v := details.get(k))), hosts)
 
 
