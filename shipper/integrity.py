@@ -40,6 +40,9 @@ from shipper.metrics import OutputCounts, SourceCounts
 from shipper.secrets import SecretError, read_secret
 
 STATE_KEY = "integrity.chain"  # the chain's head in a source's checkpoint state
+# The links a replay re-issues (Chain.replay): saved when a re-read after a reload starts, deleted with the
+# checkpoint of the batch that ends it, so a kill -9 meanwhile re-reads with the same links.
+REPLAY_KEY = "integrity.replay"
 SEALED_KEY = "integrity.sealed"  # the highest sequence sealed (perhaps not acknowledged) so far
 DATASET = "shipper.attestation"
 SAFE_INT = 2 ** 53 - 1  # RFC 8785 (I-JSON) numbers: larger integers are hashed as their decimal text
@@ -257,6 +260,14 @@ class Chain:
         self.since_time = time.time()
         self.acked_seq = seq
         self._totals: dict[str, float] = {}
+        # The events' links sealed and not yet checkpointed (event id, sequence, previous hash, hash): a reload
+        # that restarts the source hands them to its successor, whose re-read meets those events again.
+        self.links: list[tuple[str, int, str, str]] = []
+        # A replay (a successor's re-read): the links it has not met again, by event id, and the last one.
+        self.pending: dict[str, list[tuple[int, str, str]]] = {}
+        self.replay_last: tuple[int, str] | None = None
+        self._next: int | None = None
+        self._due: dict[int, tuple[dict, str] | None] = {}
 
     @classmethod
     def resume(cls, key: Key, default_id: str, saved: dict | None) -> "Chain":
@@ -267,16 +278,122 @@ class Chain:
     def state(self) -> dict[str, Any]:
         return {"chain": self.id, "seq": self.seq, "head": self.head}
 
-    def seal(self, event: dict) -> dict:
-        """A sealed copy of the event (dicts shared between events are never mutated)."""
+    def seal(self, event: dict, event_id: str | None = None) -> dict:
+        """A sealed copy of the event (dicts shared between events are never mutated). With `event_id` (an
+        event, not an attestation) its link is kept until it is checkpointed (hand_over)."""
+        out = self._labelled(event)
+        prev = self.head
         self.seq += 1
-        out = dict(event)
         out["event"] = {**(event.get("event") or {}), "sequence": self.seq}
+        self.head = link_hash(self.key, prev, out)
+        out["event"]["hash"] = self.head
+        if event_id is not None:
+            self._forget_checkpointed()
+            self.links.append((event_id, self.seq, prev, self.head))
+        return out
+
+    def _labelled(self, event: dict) -> dict:
+        out = dict(event)
         labels = event.get("labels")
         out["labels"] = {**(labels if isinstance(labels, dict) else {}), "shipper_chain": self.id}
-        self.head = link_hash(self.key, self.head, out)
-        out["event"]["hash"] = self.head
         return out
+
+    def _forget_checkpointed(self) -> None:
+        # (acked_seq is moved by the committer's thread, which never waits for the chain)
+        if self.links and self.links[0][1] <= self.acked_seq:
+            acked = self.acked_seq
+            self.links = [link for link in self.links if link[1] > acked]
+
+    # --- replay: a re-read after a reload seals again, with the same links, what its predecessor sealed ---
+    # The predecessor sealed (and an output may have stored) links the checkpoint does not cover yet. A re-read
+    # that sealed them anew would number differently as soon as it meets an event the predecessor did not
+    # (a row committed late with a lower id): an output not sent them again (it stored them) would lack the
+    # new links. So the re-read gives each event met again its old link, and seals what is new to it after
+    # the predecessor's last link, once every old link was met (the caller holds the new ones back until
+    # then: an output that stores in order gets the old links before them; docs/evidence.md "Replays after a
+    # reload").
+
+    def hand_over(self) -> dict[str, Any] | None:
+        """For a successor's re-read (replay): the event links not checkpointed and those still to be met
+        again, by sequence, as JSON (saved with the successor's state). None: nothing to replay."""
+        self._forget_checkpointed()
+        links = {seq: [event_id, seq, prev, sealed] for event_id, seq, prev, sealed in self.links}
+        for event_id, met in self.pending.items():
+            for seq, prev, sealed in met:
+                links.setdefault(seq, [event_id, seq, prev, sealed])
+        if not links:
+            return None
+        return {"links": [links[s] for s in sorted(links)]}
+
+    def replay(self, handed: Any) -> bool:
+        """Before sealing anything: take over a predecessor's links (hand_over) that follow this chain's
+        resumed head. False (nothing taken): they do not (the checkpoint moved past them, or they are not
+        this chain's)."""
+        try:
+            links = [(str(i), int(seq), str(prev), str(sealed)) for i, seq, prev, sealed in handed["links"]]
+        except (TypeError, KeyError, ValueError):
+            return False
+        links = [link for link in links if link[1] > self.seq]
+        if not links or links[0][1] != self.seq + 1 or links[0][2] != self.head:
+            return False
+        self.pending = {}
+        for event_id, seq, prev, sealed in links:
+            self.pending.setdefault(event_id, []).append((seq, prev, sealed))
+        self.replay_last = links[-1][1], links[-1][3]
+        self._next = self.seq + 1  # the next old link due (None: in any order, once the replay ended)
+        self._due = {}  # old links met before one before them
+        return True
+
+    def replayed(self, event: dict, event_id: str) -> tuple[list[tuple[dict, str]], bool]:
+        """During a replay: (the old links now due, in their order, with their event ids; whether this event
+        met one). An event the predecessor sealed (the same content) gets its link, due once every link
+        before it was: the re-read may meet them in another order (the predecessor's successor sealed a late
+        row after them), and an output that stores in order must get them in theirs. An event new to the
+        replay met none (the caller seals it after end_replay); one met again with other content (a reload
+        changed its tags) is new, and its old link goes out with nothing (it is not met again)."""
+        met = self.pending.get(event_id)
+        if met is None:
+            return [], False
+        out = self._labelled(event)
+        same = None
+        for link in met:
+            out["event"] = {**(event.get("event") or {}), "sequence": link[0]}
+            if link_hash(self.key, link[1], out) == link[2]:
+                same = link
+                break
+        seq, prev, sealed = same or met[0]
+        met.remove((seq, prev, sealed))
+        if not met:
+            del self.pending[event_id]
+        self._forget_checkpointed()
+        self.links.append((event_id, seq, prev, sealed))
+        if same is not None:
+            out["event"]["hash"] = sealed
+        if self._next is None:
+            return ([(out, event_id)] if same is not None else []), same is not None
+        self._due[seq] = (out, event_id) if same is not None else None
+        ready = []
+        while self._next in self._due:
+            doc = self._due.pop(self._next)
+            if doc is not None:
+                ready.append(doc)
+            self._next += 1
+        return ready, same is not None
+
+    def links_due_later(self) -> int:
+        """Old links met and held back until those before them are met."""
+        return len(self._due)
+
+    def end_replay(self) -> list[tuple[dict, str]]:
+        """The replay ends (every old link met, or given up on): what follows is sealed after its last link.
+        The old links met and not due yet (some before them were not met), in their order; those not met
+        again are kept for a successor's hand_over, and given if met later."""
+        assert self.replay_last is not None
+        if self.replay_last[0] > self.seq:
+            self.seq, self.head = self.replay_last
+        self.replay_last, self._next = None, None
+        due, self._due = self._due, {}
+        return [doc for _, doc in sorted(due.items()) if doc is not None]
 
     def attestation(self, reason: str, counts: dict[str, Any], host: dict, agent: dict) -> dict:
         """An attestation link: what happened since the previous one (sealed by the caller)."""

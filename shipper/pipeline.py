@@ -229,6 +229,7 @@ class Pipeline:
             for r in list(self.runners.values()):
                 if r.stop.is_set():
                     continue
+                r.end_stale_replay(time.monotonic(), interval)
                 if r.attest_due(now, interval):
                     r.request_attestation("interval")
                 r.attest_if_idle()

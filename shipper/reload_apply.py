@@ -43,6 +43,7 @@ class Reloads:
         self.restart_cfgs: dict[str, SourceConfig] = {}
         self.handed: dict[str, Any] = {}  # what a stopped source handed its successor (Source.hand_over)
         self.lost: dict[str, list[dict[str, Any]]] = {}  # losses a stopped source named, for its successor's attestation
+        self.links: dict[str, Any] = {}  # a stopped source's chain links not checkpointed, for its successor's re-read
         # Per draining source: (its batches' progress, when it last moved, named overdue yet). Past its wait's
         # deadline (shutdown_timeout without progress) a pending restart is a wedge: /health and the journal.
         self._waits: dict[str, tuple[tuple[int, int], float, bool]] = {}
@@ -163,7 +164,8 @@ class Reloads:
             if name in self.draining:
                 self.restart_cfgs[name] = src_cfgs[name]  # started by finish_restarts()
                 continue
-            _start_source(p, src_cfgs[name], problems, self.handed.pop(name, None), self.lost.pop(name, []))
+            _start_source(p, src_cfgs[name], problems, self.handed.pop(name, None), self.lost.pop(name, []),
+                          self.links.pop(name, None))
         self._order_runners()
         problems += self.finish_restarts()
         for w in p.workers.values():  # kept outputs a server refuses: try again now (a fixed secret file)
@@ -244,6 +246,8 @@ class Reloads:
         self.p.let_go(r)
         if restarting:  # the chain goes on in the successor: its next attestation names them
             self.lost.setdefault(r.cfg.name, []).extend(r.take_losses())
+            # (with those it took over and did not checkpoint; a source that cannot read again meets none of them)
+            self.links[r.cfg.name] = r.hand_over_links() if r.source.rereads else None
         if handed is not None:
             old = self.handed.pop(r.cfg.name, None)
             if old is not None:
@@ -287,7 +291,8 @@ class Reloads:
                 _forget_source(p, name)
             if cfg is None or p.abandon.is_set():
                 continue
-            if _start_source(p, cfg, problems, self.handed.pop(name, None), self.lost.pop(name, [])):
+            if _start_source(p, cfg, problems, self.handed.pop(name, None), self.lost.pop(name, []),
+                             self.links.pop(name, None)):
                 log.info("reload: source restarted from its checkpoint", extra={"source": name})
         self._order_runners()
         return problems
@@ -340,10 +345,11 @@ class _Finishing:
 
 
 def _start_source(p: Pipeline, cfg: SourceConfig, problems: list[str], handed: Any = None,
-                  lost: list[dict[str, Any]] | None = None) -> bool:
-    """Start a source's runner from its checkpoint, with what its predecessor handed over (if any) and
-    the losses it named since its last attestation; a source that cannot start is a problem of the
-    reload (named in `problems`), not a crash. True when it started."""
+                  lost: list[dict[str, Any]] | None = None, links: Any = None) -> bool:
+    """Start a source's runner from its checkpoint, with what its predecessor handed over (if any), the
+    losses it named since its last attestation and the chain links it sealed that are not checkpointed
+    (its re-read seals those events again with the same links); a source that cannot start is a problem
+    of the reload (named in `problems`), not a crash. True when it started."""
     try:
         r = SourceRunner(p, cfg)
     except GivenUp as e:  # the agent stops while its checkpoint waits on the state_dir (frozen?): not a failure
@@ -359,6 +365,7 @@ def _start_source(p: Pipeline, cfg: SourceConfig, problems: list[str], handed: A
             _close_handed(handed)
         return False
     r.inherit_losses(lost or [])
+    r.replay_links(links)
     if handed is not None:
         try:
             r.source.take_over(handed)

@@ -44,6 +44,11 @@ ONCE_COMMIT_BUDGET = 10.0  # `run --once`: seconds of failing commits before the
 # A source's state key (the core's): the parser its checkpoint was saved with. A kill -9 re-reads what was
 # delivered after the last saved checkpoint; with another parser since, that replay is parsed by it.
 PARSER_KEY = "_parser"
+# A replay (Chain.replay) that met none of its old links for an attest_interval (at least this long), with nothing
+# in flight, ends: what it held is sealed after them and sent (its source may never read those again: a row
+# deleted, a file gone), and the attestations it holds back go on.
+REPLAY_STALE_MIN = 5.0
+REPLAY_HOLD_MIN = 1000  # events new to a replay held back at most (or twice its links): then it ends
 
 
 class SourceRunner:
@@ -75,6 +80,8 @@ class SourceRunner:
         self._refused_log = Throttled(log)
         state = pipeline.store.load(cfg.name)
         saved_chain = state.pop(integrity.STATE_KEY, None)  # the core's, not the source's
+        # A replay a kill -9 or a stop cut short (replayed again when the thread starts, unless a reload hands one)
+        self._saved_replay = state.pop(integrity.REPLAY_KEY, None)
         self._save_parser(state.pop(PARSER_KEY, None), bool(state) and at_start)
         # Per output, events it stored before a stop or reload took their batches back: the re-read
         # sends them to the other outputs only (each id once; the note goes when all were met again).
@@ -88,6 +95,13 @@ class SourceRunner:
                       if pipeline.integrity_key is not None else None)
         self._chain_lock = threading.Lock()  # one order for sealing, registering and queueing
         self._attest_reason: str | None = None  # an attestation waits to be appended
+        # During a replay (a re-read after a reload, Chain.replay): the checkpoints of its batches, merged and
+        # committed with the batch that ends it (which carries the events held back meanwhile: a checkpoint
+        # committed before could skip one); the events new to it, held back; when it last met an old link.
+        self._replay_hold: dict[str, Any] | None = None
+        self._held: list[tuple[dict, str]] = []
+        self._replay_met_at = 0.0
+        self._replay_hold_max = REPLAY_HOLD_MIN
         self.vendor_gaps = (vendor_ids.VendorIdGaps(state.pop(vendor_ids.STATE_KEY, None))
                             if parser_cls.monotonic_ids else None)
         source_cls = registry.load("source", cfg.type)
@@ -397,16 +411,138 @@ class SourceRunner:
             self._route_batch(checkpoint, batch)
             return
         with self._chain_lock:
-            if self._attest_reason is not None and self.chain.seq >= self._sealed_before:
+            if self._attest_reason is not None and self.chain.seq >= self._sealed_before and self._replay_hold is None:
                 self._attest_locked()
+            if batch.events and self._replay_hold is not None:
+                self._route_replayed(checkpoint, batch)
+                return
             if batch.events:
-                seal = self.chain.seal
-                batch = Batch(batch.source, batch.tag, [seal(ev) for ev in batch.events], batch.ids, batch.nbytes)
+                chain = self.chain
+                if chain.pending:  # old links a replay did not meet: an event met later still gets its link
+                    batch = self._sealed_after_replay(batch)
+                else:
+                    batch = Batch(batch.source, batch.tag, [chain.seal(ev, i) for ev, i in zip(batch.events, batch.ids)],
+                                  batch.ids, batch.nbytes)
                 if not self._sealed(self.chain.seq):
                     self._given_up(1, len(batch.ids))
                     return
                 checkpoint = {**checkpoint, integrity.STATE_KEY: self.chain.state()}
             self._route_batch(checkpoint, batch)
+
+    # --- integrity: a replay (a re-read after a reload restarted the source; Chain.replay) ---------------
+
+    def _start_replay(self, handed: Any) -> bool:
+        """With the chain's lock or before the thread starts: the re-read seals the events the predecessor
+        sealed with their links, and holds back what is new to it until it met them all."""
+        assert self.chain is not None
+        if not self.chain.replay(handed):
+            return False
+        self._replay_hold, self._held = {}, []
+        self._replay_met_at = time.monotonic()
+        self._replay_hold_max = max(REPLAY_HOLD_MIN, 2 * len(handed["links"]))
+        log.info("the re-read seals the events its predecessor sealed with the same links (sequence, hash), and "
+                 "what is new to it after them", extra={"source": self.cfg.name, "links": len(handed["links"])})
+        return True
+
+    def replay_links(self, handed: Any) -> None:
+        """A reload restarting this source, before its thread starts: its predecessor's links (hand_over_links),
+        saved (a kill -9 during the re-read replays them again) and replayed."""
+        if handed is None or self.chain is None:
+            return
+        with self._chain_lock:
+            if self._start_replay(handed):
+                self._commit({integrity.REPLAY_KEY: handed})
+
+    def hand_over_links(self) -> Any:
+        """A reload restarting this source, once it let it go: its chain's links not checkpointed (None: none),
+        for the successor's re-read."""
+        if self.chain is None:
+            return None
+        with self._chain_lock:
+            return self.chain.hand_over()
+
+    def _route_replayed(self, checkpoint: dict[str, Any], batch: Batch) -> None:
+        """With the chain's lock: a batch of the replay. Its events met again go out with their links; those new
+        to it are held back (an output that keeps order must store every old link before a link sealed after
+        them); its checkpoint waits for the batch that ends the replay."""
+        chain = self.chain
+        assert chain is not None
+        events: list[dict] = []
+        ids: list[str] = []
+        for ev, event_id in zip(batch.events, batch.ids):
+            ready, met = chain.replayed(ev, event_id)
+            events += [doc for doc, _ in ready]
+            ids += [i for _, i in ready]
+            if met:
+                self._replay_met_at = time.monotonic()
+            else:
+                self._held.append((ev, event_id))
+        if not chain.pending or len(self._held) + chain.links_due_later() > self._replay_hold_max:
+            if chain.pending:
+                log.warning(f"the re-read after a reload met {len(self._held)} events new to it before "
+                            f"{sum(len(m) for m in chain.pending.values())} events its predecessor had sealed: it "
+                            "seals them now, after the predecessor's links; an output that stores in order may "
+                            "store those later than these (shipper verify: reordered)", extra={"source": self.cfg.name})
+            self._end_replay(events, ids, batch.nbytes, checkpoint)
+            return
+        assert self._replay_hold is not None
+        if not events:
+            self._replay_hold.update(checkpoint)
+            return
+        self._route_batch(checkpoint, Batch(batch.source, batch.tag, events, ids, batch.nbytes))
+
+    def _sealed_after_replay(self, batch: Batch) -> Batch:
+        """A batch after a replay that ended before it met all its old links: an event met now gets its link."""
+        chain = self.chain
+        assert chain is not None
+        events: list[dict] = []
+        ids: list[str] = []
+        for ev, event_id in zip(batch.events, batch.ids):
+            ready, met = chain.replayed(ev, event_id)
+            if met:
+                events += [doc for doc, _ in ready]
+                ids += [i for _, i in ready]
+            else:
+                events.append(chain.seal(ev, event_id))
+                ids.append(event_id)
+        return Batch(batch.source, batch.tag, events, ids, batch.nbytes)
+
+    def _end_replay(self, events: list[dict], ids: list[str], nbytes: int, checkpoint: dict[str, Any]) -> None:
+        """With the chain's lock: the replay ends with this batch, which carries the events it held back (sealed
+        after its last old link) and every checkpoint it held, with the chain's head."""
+        chain = self.chain
+        assert chain is not None and self._replay_hold is not None
+        due = chain.end_replay()
+        held, self._held = self._held, []
+        events = events + [doc for doc, _ in due] + [chain.seal(ev, event_id) for ev, event_id in held]
+        ids = ids + [event_id for _, event_id in due] + [event_id for _, event_id in held]
+        deferred, self._replay_hold = self._replay_hold, None
+        if held and not self._sealed(chain.seq):
+            self._given_up(1, len(ids))  # the agent stops: read again from the saved checkpoint and replay
+            return
+        checkpoint = {**deferred, **checkpoint, integrity.STATE_KEY: chain.state(), integrity.REPLAY_KEY: None}
+        self._route_batch(checkpoint, Batch(self.cfg.name, self.tag, events, ids, nbytes))
+
+    def end_stale_replay(self, now: float, interval: float) -> bool:
+        """From the attestation thread (`now`: time.monotonic()): a replay that met no old link for `interval`
+        (the attest_interval, at least REPLAY_STALE_MIN) seconds while nothing is in flight ends (the source
+        may never read those events again). True if it ended."""
+        if self._replay_hold is None or not self._chain_lock.acquire(blocking=False):
+            return False
+        try:
+            stale = max(REPLAY_STALE_MIN, interval)
+            if self._replay_hold is None or self.tracker.in_flight() or now - self._replay_met_at < stale:
+                return False
+            assert self.chain is not None
+            log.warning(f"the re-read after a reload did not meet {sum(len(m) for m in self.chain.pending.values())} "
+                        f"events its predecessor had sealed for {stale:.0f} s: it seals the "
+                        f"{len(self._held)} events new to it that it held back now; if it meets those later, an output "
+                        "that stores in order may store them after these (shipper verify: reordered)",
+                        extra={"source": self.cfg.name})
+            self._end_replay([], [], 0, {})
+            return True
+        finally:
+            self._chain_lock.release()
 
     def check_vendor_gaps(self, now: float) -> None:
         if self.vendor_gaps is not None:
@@ -512,7 +648,7 @@ class SourceRunner:
         if self.chain is None or self._attest_reason is None or not self._chain_lock.acquire(blocking=False):
             return False
         try:
-            if self.tracker.in_flight() or self.chain.seq < self._sealed_before:
+            if self.tracker.in_flight() or self.chain.seq < self._sealed_before or self._replay_hold is not None:
                 return False
             return self._attest_locked()
         finally:
@@ -560,6 +696,8 @@ class SourceRunner:
     def _attest_locked(self) -> bool:
         chain, reason = self.chain, self._attest_reason
         assert chain is not None and reason is not None  # every caller checked both, under the lock
+        if self._replay_hold is not None:  # never among links a predecessor sealed and may not have checkpointed
+            return False
         if not self._wait_checkpointed():
             return False
         routes = self.pipeline.router.route(self.tag)
@@ -603,6 +741,9 @@ class SourceRunner:
             sends = [(w, b) for w in targets
                      if (b := self._not_delivered_before(w.name, batch, checkpoint, met)) is not None]
         sent = {w.name for w, _ in sends}
+        if self._replay_hold is not None:  # a replay: its checkpoints go with the batch that ends it
+            self._replay_hold.update(checkpoint)
+            checkpoint = {}
         seq = self.tracker.register(len(sends) if events else 0, checkpoint, batch.ids,
                                     [w.name for w in targets if w.name not in sent])
         if met and self.tracker.intake_closed():
@@ -702,6 +843,10 @@ class SourceRunner:
 
     def _run(self) -> None:
         try:
+            if self._saved_replay is not None and self.chain is not None:
+                with self._chain_lock:
+                    if self._replay_hold is None and not self._start_replay(self._saved_replay):
+                        self._commit({integrity.REPLAY_KEY: None})  # its links are checkpointed: nothing to replay
             if isinstance(self.cfg.parse_workers, int) and self.cfg.parse_workers:
                 with self._pool_lock:
                     if not self._pools_ended:
