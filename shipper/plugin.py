@@ -163,6 +163,7 @@ class SourceContext:
     the source watches itself (VendorIdGaps.due), warned, counted and attested. `note(fragment)`: saves
     a state fragment at once, not on delivery (what a batch held, for a loss to be named next run).
     `looked()`: a source with `looks_first` says it has taken its first look (Source.looks_first).
+    `saved(key)`: the value of `key` in the source's checkpoint as delivered and saved now.
     """
 
     name: str  # the source's configured name (keys its checkpoint and metrics)
@@ -187,6 +188,11 @@ class SourceContext:
     # A source with `looks_first` calls it from run() once it has taken its first look (before its
     # first emit): the agent says it started (READY=1 to systemd) only after every such source has.
     looked: Callable[[], None] = field(default=lambda: None)
+    # The value of a key of the source's checkpoint as saved now: every delivered batch's fragment merged,
+    # what a restart (a reload's, the next start's) reads from; None when it was never saved or was deleted.
+    # A source keeps what it could not read again (a deleted file's descriptor) until what it read of it is
+    # saved. None here (outside the agent: tests, `shipper check`): what is emitted counts as saved.
+    saved: Callable[[str], Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

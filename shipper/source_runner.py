@@ -79,6 +79,9 @@ class SourceRunner:
         self.commit_error: str | None = None
         self._refused_log = Throttled(log)
         state = pipeline.store.load(cfg.name)
+        # The checkpoint as saved, kept up to date by each commit (SourceContext.saved; read by the source's
+        # thread, written by the committer's: single dict operations).
+        self._saved: dict[str, Any] = dict(state)
         saved_chain = state.pop(integrity.STATE_KEY, None)  # the core's, not the source's
         # A replay a kill -9 or a stop cut short (replayed again when the thread starts, unless a reload hands one)
         self._saved_replay = state.pop(integrity.REPLAY_KEY, None)
@@ -123,7 +126,7 @@ class SourceRunner:
             name=cfg.name, emit=self.emit, stop=self.stop, once=pipeline.once, state=state,
             state_dir=pipeline.config.state_dir, logger=logging.getLogger(f"shipper.source.{cfg.name}"),
             base_dir=pipeline.config.base_dir, lost=self._name_loss, vendor_gaps=self._source_gaps,
-            note=self._note, looked=self._looked,
+            note=self._note, looked=self._looked, saved=self._saved.get,
         )
         if not state:
             self._name_orphaned_positions(source_cls)
@@ -233,6 +236,11 @@ class SourceRunner:
             delay, self._commit_retry = self._commit_retry, min(self._commit_retry * 2, COMMIT_BACKOFF_MAX)
             raise CommitFailed(delay) from None
         self._failing_since, self._commit_retry = None, COMMIT_BACKOFF_FIRST
+        for key, value in fragment.items():
+            if value is None:
+                self._saved.pop(key, None)
+            else:
+                self._saved[key] = value
         self.pipeline.checkpoint_saved(self.cfg.name)
         if not self.commits_ok.is_set():
             self.commit_error = None

@@ -196,7 +196,7 @@ class FileSource(Source):
             config.paths, config.exclude, self.base_dir, dict(ctx.state),
             read_from=config.read_from, max_line_bytes=config.max_line_bytes,
             close_inactive=config.close_inactive, batch_lines=config.batch_size, logger=log,
-            events=_CountedEvents(self),
+            events=_CountedEvents(self), saved=ctx.saved,
         )
         self._transcode = config.encoding not in ("utf-8", "ascii")
         self._claimed: set[str] = set()  # paths this source has in _followed_by

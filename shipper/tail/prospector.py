@@ -34,7 +34,7 @@ import logging
 import os
 import stat as stat_mod
 import time
-from typing import Any, TypeGuard
+from typing import Any, Callable, TypeGuard
 
 from shipper.memo import BoundedMemo
 from shipper.tail import birth, copies, discovery, gone, letting_go, scan_rules, truncation
@@ -76,8 +76,12 @@ class Prospector:
         pending: CheckpointQueue,
         harvester: Harvester,
         max_open: int,
+        saved: Callable[[str], Any] | None = None,
     ):
         self.patterns = patterns
+        # The source's checkpoint as delivered and saved (SourceContext.saved; None: what is emitted counts as
+        # saved): a deleted file is let go only once what was read of it is there (letting_go.read_saved).
+        self.saved = saved
         self.exclude = exclude
         self.base_dir = base_dir
         self.read_from = read_from

@@ -44,6 +44,7 @@ class Tailer:
         logger: logging.Logger | None = None,
         events: TailEvents | None = None,
         max_open: int | None = None,
+        saved: Callable[[str], Any] | None = None,
     ):
         self.log = logger or logging.getLogger("shipper.tail")
         self.events = events or TailEvents()
@@ -54,7 +55,7 @@ class Tailer:
         self.prospector = Prospector(patterns, exclude, base_dir, state, read_from=read_from,
                                      max_line_bytes=max_line_bytes, close_inactive=close_inactive, log=self.log,
                                      events=self.events, ledger=self.ledger, pending=self.pending,
-                                     harvester=self.harvester, max_open=max_open or fd_budget())
+                                     harvester=self.harvester, max_open=max_open or fd_budget(), saved=saved)
         self.fds = self.prospector.fds
         self.files: dict[tuple[int, int], Followed] = self.prospector.files  # (the same dicts: read, never replaced)
         self.loose: dict[str, Loose] = self.prospector.loose

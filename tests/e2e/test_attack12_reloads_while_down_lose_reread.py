@@ -24,8 +24,8 @@ Cause (lead, session 14; the test passes with scan_rules.DELETED_GRACE at 600 s)
 to its end is let go DELETED_GRACE (2 s) after it stopped growing (letting_go.close_idle), whether or not the
 batches holding its bytes were delivered. A reload then takes those batches back and restarts the source from a
 checkpoint that points into the file, whose descriptor is gone: its bytes are lost for the output that lacked
-them. A fix keeps such a file (or hands it to the holder, within its budget) until its bytes are checkpointed,
-which needs the source to learn what was committed (no such signal in the plugin API yet)."""
+them. Fixed: such a file is kept until the source's checkpoint as saved holds what was read of it
+(SourceContext.saved, letting_go.read_saved); a reload hands it over with the other open files."""
 from __future__ import annotations
 
 import os
@@ -93,9 +93,6 @@ def wait_for_fluentd(server: ForwardServer, expected: set, timeout: float = 120.
     time.sleep(3)
 
 
-@pytest.mark.xfail(strict=True, reason="reloads during an outage lose the re-read of rotated files stdout already "
-                                       "read: Fluentd misses hundreds of lines ('data lost ... held open'): a deleted "
-                                       "file read to its end is let go before its batches are delivered")
 @pytest.mark.parametrize("stdout,reloads", [(True, 20), (False, 10)], ids=["stdout_and_fluentd", "fluentd_alone"])
 def test_reloads_during_an_outage_lose_no_line_for_the_output_that_was_down(tmp_path, stdout, reloads):
     server = ForwardServer().start()
