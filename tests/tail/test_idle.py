@@ -48,7 +48,7 @@ def test_quiet_files_get_no_full_pass_each_poll_interval(tmp_path):
 
 
 def test_the_safety_rescan_still_runs(tmp_path, monkeypatch):
-    """... every rescan_interval when one is set, whatever the rescan costs (an unset one is stretched
+    """The safety rescan runs every rescan_interval when one is set, whatever it costs (an unset one is stretched
     to RESCAN_BUDGET: the test below)."""
     from shipper_plugins.sources import file as file_source
 
