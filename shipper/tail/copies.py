@@ -11,7 +11,7 @@ import os
 import re
 from typing import TYPE_CHECKING
 
-from shipper.tail import edits, scan_rules, truncation
+from shipper.tail import discovery, edits, scan_rules, truncation
 from shipper.tail.followed import Followed, Loose, MovedDuringScan, Observed, is_identified
 from shipper.tail.identity import HEAD_MAX, digest, head_of, same_bytes
 
@@ -428,43 +428,53 @@ def edited_copy(p: Prospector, o: Observed) -> bool:
 
 
 def edited_copy_while_away(p: Prospector, o: Observed) -> bool:
-    """At a restart, `o`, new at the live name where a content read past its head was last seen, which no file holds
-    now: that file edited while the agent was stopped and renamed over it (`sed -i`)? Nothing of what was read is
-    kept across a restart but hashes (the old file, deleted, is not held either), so what the edit changed cannot be
-    told; the same head and the hash of the bytes before the read offset found at one line end (edits.place_by_mark)
-    prove where what was read ends: read on from there (True). Not proven, but beginning with what was read up to
-    one of its earlier read positions (edits.proven_prefix), it is read from its start (False) and the repeat named.
-    Either way the content is forgotten without a loss warning of its own; lines its writer appended to the old
-    file after the edit, if it kept that file open, are in no file: the warning says so."""
-    if o.gz or not p.matcher.at_live_name(o):
+    """At a restart, `o`, new at the name where a content read past its head was last seen, or at a rotated name
+    of its live name (a backup edited, then compressed or rotated on), and no file holds that content now: that
+    file edited while the agent was stopped and renamed over it (`sed -i`)? Nothing of what was read is kept
+    across a restart but hashes (the old file, deleted, is not held either), so what the edit changed cannot be
+    told; the same head and the hash of the bytes before the read offset found at one line end
+    (edits.place_by_mark) prove where what was read ends: read on from there. Not proven, but beginning
+    with what was read up to one of its earlier read positions (edits.proven_prefix), it is read from its start
+    and the repeat named. True when `o` was followed so. Either way the content is forgotten without a loss warning of its own; lines its
+    writer appended to the old live file after the edit, if it kept that file open, are in no file: the warning
+    says so. (A backup so edited was read again whole as a new file, every line of it shipped twice, unnamed.)"""
+    live = p.matcher.at_live_name(o)
+    if o.gz and live:
         return False
     for lo in list(p.loose.values()):
         s = lo.state
-        if (s.path != o.path or s.gz or s.cont or lo.truncated or lo.collapsed or lo.gone_at is not None
-                or s.offset <= s.head_len or (s.dev, s.ino) == (o.st.st_dev, o.st.st_ino)):
+        if (s.gz or s.cont or lo.truncated or lo.collapsed or lo.gone_at is not None or s.offset <= s.head_len
+                or (s.dev, s.ino) == (o.st.st_dev, o.st.st_ino) and not o.gz):
+            continue
+        if live and s.path != o.path or not live and s.path != o.path and not discovery.is_rotated_path(s.family, o.path):
             continue
         with p.fds.reading(o) as fh:
             if fh is None or not p.matcher.head_is(fh, s):
                 continue
-            size = o.st.st_size
+            size = p.matcher.readable_len(fh, o)
+            if size is None:
+                continue  # (a .gz still being written: read as it is when complete)
             resume = edits.place_by_mark(fh, size, s.offset, s.mark, True)
             again = 0 if resume is not None else edits.proven_prefix(fh, size, s.earlier, s.head_len)
-        kept_open = ("lines its writer appended to the replaced file after the edit, if it kept that file open, are in "
-                     "no file the agent can read (possibly lost)")
+        kept_open = ("; lines its writer appended to the replaced file after the edit, if it kept that file open, are "
+                     "in no file the agent can read (possibly lost)") if s.path == s.family else ""
+        # (A backup may have been compressed or rotated on since: then named by the file read before the stop too.)
+        copy = ("was replaced by an edited copy of the file it replaced" if o.path == s.path
+                else f"is an edited copy of {s.path} as read before the stop")
         if resume is None:
             if not again:
                 continue
             lo.collapsed = 1
-            p.ledger.read_again(o.path, min(size, s.offset), s.offset, "replaced by an edited copy (renamed over it, "
-                                f"as `sed -i` does) while the agent was stopped; {kept_open}")
-            return False
+            p.ledger.read_again(o.path, min(size, s.offset), s.offset, f"it {copy}, renamed over it as `sed -i` "
+                                f"does while the agent was stopped{kept_open}")
+            p._follow_new(o, 0)
+            return True
         lo.collapsed = 1
-        p.log.warning(f"{o.path} was replaced by an edited copy of the file it replaced (`sed -i`, or an editor saving "
-                      f"by rename) while the agent was stopped: what was read of it (up to byte {s.offset}) ends at "
-                      f"byte {resume} of the new file, proven by the bytes before that end, found once. What the edit "
-                      "changed cannot be told (only hashes of what was read are kept across a restart) and is not "
-                      f"shipped: read on from there; {kept_open}",
-                      extra={"path": o.path, "offset": resume, "was": s.offset})
+        p.log.warning(f"{o.path} {copy} (`sed -i`, or an editor saving by rename) while the agent "
+                      f"was stopped: what was read of it (up to byte {s.offset}) ends at byte {resume} "
+                      "of the new file, proven by the bytes before that end, found once. What the edit changed cannot "
+                      "be told (only hashes of what was read are kept across a restart) and is not shipped: read on "
+                      f"from there{kept_open}", extra={"path": o.path, "offset": resume, "was": s.offset})
         p._follow_new(o, resume)
         return True
     return False

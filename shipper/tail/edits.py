@@ -50,21 +50,23 @@ class Remembered:
 def marked_ends(f: Readable, size: int, mark: str, limit: int = FIND_MAX) -> list[int]:
     """The line ends (offsets just after a newline) in f's first `limit` bytes whose MARK_MAX bytes before them
     hash to `mark` (identity.digest): where what was read may end in a file edited since, when all that is left
-    of what was read is its checkpoint's hash of the bytes before the read offset."""
+    of what was read is its checkpoint's hash of the bytes before the read offset. Read once from its start to
+    its end, never back (a compressed file is decompressed once: a read back restarts its stream)."""
     out: list[int] = []
     end = min(size, limit)
-    pos = MARK_MAX  # the next line end looked at
-    while pos <= end:
-        base = pos - MARK_MAX
-        data = f.read(base, min(MARK_MAX + 16 * CHUNK, end - base))
-        if len(data) < MARK_MAX:
+    at = 0  # the next byte read
+    carry = b""  # the (up to) MARK_MAX bytes before `at`
+    while at < end:
+        data = f.read(at, min(16 * CHUNK, end - at))
+        if not data:
             break
-        i = data.find(b"\n", MARK_MAX - 1)
+        buf, base = carry + data, at - len(carry)
+        i = buf.find(b"\n", max(len(carry), MARK_MAX - 1))  # (the line ends in `data` with MARK_MAX bytes before them)
         while i >= 0:
-            if digest(data[i + 1 - MARK_MAX : i + 1]) == mark:
+            if digest(buf[i + 1 - MARK_MAX : i + 1]) == mark:
                 out.append(base + i + 1)
-            i = data.find(b"\n", i + 1)
-        pos = base + len(data) + 1
+            i = buf.find(b"\n", i + 1)
+        carry, at = buf[-MARK_MAX:], at + len(data)
     return out
 
 

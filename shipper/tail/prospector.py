@@ -533,6 +533,10 @@ class Prospector:
             self.undecided.pop(key, None)
             start = 0
             if self.first_scan and o.family in families_new:
+                # (A backup listed by a glob of its own, `paths: [app.log*]`, is a family never seen when it was
+                # renamed there while followed, and edited while the agent was stopped: read whole, unnamed.)
+                if copies.edited_copy_while_away(self, o):
+                    continue
                 if not o.direct:
                     start = -1  # history before the first look: not read
                 elif self.read_from == "end" and not self._looked_through(o.family):
