@@ -443,8 +443,9 @@ def edited_copy_while_away(p: Prospector, o: Observed) -> bool:
         return False
     for lo in list(p.loose.values()):
         s = lo.state
-        if (s.gz or s.cont or lo.truncated or lo.collapsed or lo.gone_at is not None or s.offset <= s.head_len
-                or (s.dev, s.ino) == (o.st.st_dev, o.st.st_ino) and not o.gz):
+        reread = bool(s.reread_to) and s.reread_to[0] > max(s.offset, s.head_len)
+        if (s.gz or s.cont or lo.truncated or lo.collapsed or lo.gone_at is not None
+                or s.offset <= s.head_len and not reread or (s.dev, s.ino) == (o.st.st_dev, o.st.st_ino) and not o.gz):
             continue
         if live and s.path != o.path or not live and s.path != o.path and not discovery.is_rotated_path(s.family, o.path):
             continue
@@ -454,6 +455,11 @@ def edited_copy_while_away(p: Prospector, o: Observed) -> bool:
             size = p.matcher.readable_len(fh, o)
             if size is None:
                 continue  # (a .gz still being written: read as it is when complete)
+            moved = edits.reread_edited(fh, size, s) if reread else None
+            if moved is not None or s.offset <= s.head_len:
+                if moved is None:
+                    continue
+                return truncation.reread_edited_while_away(p, lo, o, moved, cut=False)
             resume = edits.place_by_mark(fh, size, s.offset, s.mark, True)
             again = 0 if resume is not None else edits.proven_prefix(fh, size, s.earlier, s.head_len)
         kept_open = ("; lines its writer appended to the replaced file after the edit, if it kept that file open, are "

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from shipper.tail.identity import MARK_MAX, digest
 from shipper.tail.reader import OpenFile
+from shipper.tail.state import FileState
 
 CHUNK = 64 * 1024
 DIFF_MAX = 1 << 20  # changed bytes classified line by line (removed, altered, added) up to this much
@@ -96,6 +97,34 @@ def proven_prefix(f: Readable, size: int, marks: list, head_len: int) -> int:
         if head_len < at <= size and digest(f.read(at - n, n)) == mark:
             return at
     return 0
+
+
+def reread_edited(f: Readable, size: int, s: FileState) -> tuple[int, int] | None:
+    """The content `s`, saved at a stop with an output down at the position it was found at (s.offset: read again
+    from there) though that run had read it further (s.reread_to), met at a restart in `f`, the same head checked by
+    the caller: was it edited while the agent was stopped before the end of what was read? Then the lines that
+    outputs stored before the stop are at other positions, which their note (by event ids: positions) cannot follow:
+    (where to read again from in `f`, how many bytes of it were read before) when it is proven this content (the
+    hash of the bytes before that end found at one line end, or those before the line end seen when it was
+    identified found at their own place); None when it still holds them where they were (nothing to tell), or
+    when it is not proven to be this content."""
+    if not s.reread_to or s.reread_to[0] <= max(s.offset, s.head_len):
+        return None
+    to, mark = s.reread_to
+    n = min(MARK_MAX, to)
+    before = f.read(to - n, n)
+    if len(before) == n and digest(before) == mark:
+        return None  # (where it was)
+    end = place_by_mark(f, size, to, mark, True)
+    if end is None and not (s.ahead and proven_prefix(f, size, [s.ahead], s.head_len)):
+        return None
+    start = s.offset
+    if start > s.head_len and digest(f.read(start - min(MARK_MAX, start), min(MARK_MAX, start))) != s.mark:
+        placed = place_by_mark(f, size, start, s.mark, True)
+        if placed is None:
+            return None
+        start = placed
+    return start, (end if end is not None else min(size, to)) - start
 
 
 @dataclass

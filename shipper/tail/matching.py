@@ -6,6 +6,7 @@ What to do with the answer (attach a content, follow a new file, wait, call a lo
 prospector's scan (prospector.py)."""
 from __future__ import annotations
 
+from shipper.tail import edits
 from shipper.tail.descriptors import Descriptors
 from shipper.tail.discovery import FamilyIndex
 from shipper.tail.followed import Followed, Loose, MovedDuringScan, Observed
@@ -100,7 +101,7 @@ class Matcher:
                 # content "truncated" (shorter: a same-headed copy, a .gz's compressed size), it
                 # was read again from 0, or on from the old offset (tests/tail/test_identity.py).
                 return False
-            if not self.head_is(fh, s):
+            if not self.head_is(fh, s) or self.reread_moved(fh, o, s, shorter=False):
                 return False
             if o.st.st_size >= s.offset:
                 return self.mark_ok(fh, s)
@@ -129,7 +130,7 @@ class Matcher:
         if s.offset <= s.head_len or (not o.gz and o.st.st_size < s.head_len):
             return None  # nothing read past the head: a same-headed file is just another file
         with self.fds.reading(o, on_moved="raise_gone") as fh:  # (its name gone since the listing too)
-            if fh is None or not self.head_is(fh, s):
+            if fh is None or not self.head_is(fh, s) or self.reread_moved(fh, o, s):
                 return None
             if self.mark_ok(fh, s):
                 return s.offset
@@ -144,7 +145,8 @@ class Matcher:
             return False
         with self.fds.reading(o) as fh:
             n = min(MARK_MAX, at)
-            return fh is not None and self.head_is(fh, s) and digest(fh.read(at - n, n)) == mark
+            return (fh is not None and self.head_is(fh, s) and digest(fh.read(at - n, n)) == mark
+                    and not self.reread_moved(fh, o, s))
 
     def head_only_candidate(self, s: FileState, o: Observed, unmatched: dict | None = None) -> bool:
         """Could `o` hold the content `s`, of which no more than the head was read? Not when it is
@@ -262,6 +264,29 @@ class Matcher:
             return True
         before = fh.read(s.offset - n, n)
         return len(before) == n and digest(before) == s.mark
+
+    @staticmethod
+    def reread_held(fh: OpenFile, s: FileState, shorter: bool = True) -> bool:
+        """Does the open file hold what was read of `s` before a stop with an output down saved it to be read again
+        (FileState.reread_to) where it was? Not so, it was edited while the agent was stopped (edits.reread_edited):
+        taken for the content, its lines were read again at other positions. `shorter`: a file shorter than that
+        holds it as far as it goes (a copy made before the read got there); on its own inode, it was cut or edited."""
+        if not s.reread_to or s.reread_to[0] <= s.offset:
+            return True
+        to, mark = s.reread_to
+        n = min(MARK_MAX, to)
+        before = fh.read(to - n, n)
+        return digest(before) == mark if len(before) == n else shorter
+
+    def reread_moved(self, fh: OpenFile, o: Observed, s: FileState, shorter: bool = True) -> bool:
+        """Is the open file `o`, its head that of `s`, that content edited while the agent was stopped, before the end
+        of what a stop with an output down left to be read again (not reread_held, and edits.reread_edited proves
+        it)? Then it is not taken as it was read: it is read again as a new content, the repeat named
+        (truncation.reread_edited_while_away). A file that only differs is decided as before (cut, another file)."""
+        if self.reread_held(fh, s, shorter):
+            return False
+        size = self.readable_len(fh, o)
+        return size is not None and edits.reread_edited(fh, size, s) is not None
 
     def head_unique(self, s: FileState) -> bool:
         """Is the head of `s` known to be its own: other contents of its family start otherwise,

@@ -14,7 +14,7 @@ log = logging.getLogger("shipper.tail")
 FILE_PREFIX = "f:"
 # The layout of a file's checkpoint value ("v"). Version 1 is the first; a value without "v" was
 # written before the field existed and is version 1 too (the fields added since — size, gz, cont,
-# gone, unmatched, earlier, gen, ahead, cut, mtime, after — take their defaults, and the next save writes "v": 1). A later layout
+# gone, unmatched, earlier, gen, ahead, cut, mtime, after, reread_to — take their defaults, and the next save writes "v": 1). A later layout
 # gets a higher number and an upgrade of the older values in from_json; a value of a higher version
 # than this one reads makes the source refuse to start (load_states): read as "damaged", its file
 # would be followed as a new one, its lines shipped again or skipped.
@@ -68,6 +68,12 @@ class FileState:
     # (identity.file_id's `after`), "" for none: kept by a placeholder until the inode has a head, so
     # the new content gets an id of its own after a restart too, not the old one's again.
     after: str = ""
+    # [offset, mark] of where the run that saved this state had read its file to, when a stop with an output down
+    # saved it at the position it was found at (Tailer.unsaved_states: read again from there), [] otherwise. The
+    # outputs that stored lines before that end are noted by the lines' event ids, which name their positions: an
+    # edit while the agent was stopped moves them, and the re-read would send them again unnamed (or skip a line an
+    # output lacks). These bytes tell such an edit (edits.reread_edited); dropped once the read passes them.
+    reread_to: list = field(default_factory=list)
 
     def advance(self, offset: int, mark: str, between: list | None = None) -> None:
         """The read position moves on to `offset`, whose bytes before it hash to `mark`; `between`:
@@ -79,6 +85,8 @@ class FileState:
             points = points[:-half][::2][-half:] + points[-half:]
         self.earlier = points
         self.offset, self.mark = offset, mark
+        if self.reread_to and offset >= self.reread_to[0]:
+            self.reread_to = []
 
     def bury(self, wall: float) -> None:
         """Read to its end and gone since `wall` (a tombstone, kept an hour): it keeps only what a
@@ -90,7 +98,7 @@ class FileState:
         to its end is copied whole. They were ~3 KB of the ~4.4 KB a tombstone held in memory, and
         most of its checkpoint value (bench/soak_tombstones.py, bench/README.md "Soak")."""
         self.gone = wall
-        self.earlier, self.ahead = [], []
+        self.earlier, self.ahead, self.reread_to = [], [], []
 
     @property
     def key(self) -> str:
@@ -103,7 +111,7 @@ class FileState:
                 "offset": self.offset, "mark": self.mark, "path": self.path, "family": self.family,
                 "size": self.size, "gz": self.gz, "cont": self.cont, "gone": self.gone,
                 "unmatched": self.unmatched, "earlier": self.earlier, "gen": self.gen, "ahead": self.ahead,
-                "cut": self.cut, "mtime": self.mtime, "after": self.after}
+                "cut": self.cut, "mtime": self.mtime, "after": self.after, "reread_to": self.reread_to}
 
     @classmethod
     def from_json(cls, value: Any) -> "FileState | None":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable, Container, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from shipper.tail import letting_go, truncation
 from shipper.tail.checkpoint_queue import CheckpointQueue
@@ -216,20 +216,30 @@ class Tailer:
             return False
         return self.harvester.read(f, fh, pre, emit, stop)
 
-    def unsaved_states(self, saved: Container[str]) -> dict[str, Any]:
+    def unsaved_states(self, saved: Mapping[str, Any]) -> dict[str, Any]:
         """The states of the files first read in this run that `saved` (the source's saved state) lacks, each
         at the position it was found at and with the size read since: a stop with an output down saves them,
         so that the next start reads them again, or names their bytes lost if they were deleted meanwhile (a
         rotation past the last backup while the agent was stopped). Without them it knew nothing of those
-        files: their lines reached no output that had not stored them, and no loss was named."""
+        files: their lines reached no output that had not stored them, and no loss was named. Each of those, and
+        each saved state this run read further than, notes where the read had got to (FileState.reread_to): an
+        edit while the agent is stopped moves the lines an output stored past the saved position."""
         out: dict[str, Any] = {}
         states = [f.state for f in self.files.values()] + [lo.state for lo in self.loose.values()]
         for s in states:
-            if s is None or s.key in saved or (found := self.prospector.found.get(s.key)) is None:
+            if s is None:
+                continue
+            if s.key in saved:
+                value = saved[s.key]
+                if (isinstance(value, dict) and type(value.get("offset")) is int and value["offset"] < s.offset
+                        and s.mark):
+                    out[s.key] = {**value, "reread_to": [s.offset, s.mark]}
+                continue
+            if (found := self.prospector.found.get(s.key)) is None:
                 continue
             value = s.to_json()
             value.update(offset=found[0], mark=found[1], ahead=found[2], earlier=[], gone=0.0,
-                         size=max(s.size, s.offset))
+                         size=max(s.size, s.offset), reread_to=[s.offset, s.mark] if s.offset > found[0] else [])
             out[s.key] = value
         return out
 

@@ -242,11 +242,15 @@ def edited_while_away(p: Prospector, lo: Loose, o: Observed) -> bool:
     earlier read positions, it is read again from its start (False) and that repeat is named: before, it was read
     again without a word and `lo` called lost."""
     s = lo.state
-    if o.gz or s.gz or s.cont or lo.truncated or lo.collapsed or lo.gone_at is not None or s.offset <= s.head_len:
+    if o.gz or s.gz or s.cont or lo.truncated or lo.collapsed or lo.gone_at is not None:
         return False
+    if s.offset <= s.head_len:
+        return reread_edited_while_away(p, lo, o)
     with p.fds.reading(o) as fh:
         if fh is None:
             return False
+        if p.matcher.head_is(fh, s) and (moved := edits.reread_edited(fh, o.st.st_size, s)) is not None:
+            return reread_edited_while_away(p, lo, o, moved)
         head_ok = p.matcher.head_is(fh, s)
         try:
             block = os.fstatvfs(fh.fd).f_bsize
@@ -267,4 +271,31 @@ def edited_while_away(p: Prospector, lo: Loose, o: Observed) -> bool:
                   "read are kept across a restart) and is not shipped: read on from there",
                   extra={"path": o.path, "offset": resume, "was": s.offset})
     p._follow_new(o, resume, cut=True, after=s.fid)
+    return True
+
+
+def reread_edited_while_away(p: Prospector, lo: Loose, o: Observed, moved: tuple[int, int] | None = None,
+                             cut: bool = True) -> bool:
+    """At a restart, `o` (the inode the content `lo` was read from, or the file renamed over its name: `cut` False)
+    holds that content edited while the agent was stopped, before the end of what a stop with an output down had
+    left to be read again (edits.reread_edited; `moved`: its answer if asked already). Then `o` is read again from
+    where the content's checkpoint is in it, as a new content (its lines are at other positions: under the old file
+    id, a moved line took the id of another, and an output that stored that other was not sent it), and the repeat
+    for the outputs that stored those lines before the stop is warned and counted. True when `o` was followed so."""
+    s = lo.state
+    if moved is None:
+        with p.fds.reading(o) as fh:
+            if fh is None or not p.matcher.head_is(fh, s):
+                return False
+            size = p.matcher.readable_len(fh, o)
+            moved = None if size is None else edits.reread_edited(fh, size, s)
+    if moved is None:
+        return False
+    start, again = moved
+    lo.collapsed = 1  # (forgotten without a loss: what was read of it is in `o`, read again)
+    p.ledger.repeated(o.path, again, start, f"it was edited while the agent was stopped (`sed -i`, an editor), after a "
+                      f"stop with an output down left what was read of it (up to byte {s.reread_to[0]}) to be read again "
+                      "for the outputs that lacked it: the edit moved those lines, so the outputs that stored them "
+                      "before the stop get them again (the note of what each output stored names their old positions)")
+    p._follow_new(o, start, cut=cut, after=s.fid if cut else "")
     return True

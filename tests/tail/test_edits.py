@@ -4,13 +4,15 @@ of what was read, the end of what was read is placed exactly, and the lines chan
 that shares only its header, or lines repeated so that the end of what was read cannot be placed, is not."""
 from __future__ import annotations
 
+import gzip
 import os
 
 from hypothesis import given, settings, strategies as st
 
-from shipper.tail.edits import edited_copy, marked_ends, past_old, place_by_mark, proven_prefix
+from shipper.tail.edits import edited_copy, marked_ends, past_old, place_by_mark, proven_prefix, reread_edited
 from shipper.tail.identity import MARK_MAX, digest
 from shipper.tail.reader import OpenFile
+from shipper.tail.state import FileState
 
 HEADER = b"# time level message (a header every file shares)\n"
 
@@ -200,3 +202,56 @@ def test_the_new_file_is_read_past_its_copy_of_what_the_old_one_still_delivers(t
         assert proven, (past, proven)
     if not removed and not altered and not (to_old and to_new):
         assert past == len(read) + len(b"".join(copied)), past
+
+
+def state_reread(old: bytes, found: int, read_to: int) -> FileState:
+    """A content saved at a stop with an output down at `found` (where it was found) though read to `read_to`."""
+    head = len(HEADER)
+    ahead = [read_to, digest(old[read_to - MARK_MAX:read_to])]
+    return FileState(fid="x", dev=0, ino=0, head_len=head, head=digest(old[:head]), offset=found,
+                     mark=digest(old[max(0, found - MARK_MAX):found]) if found else "", path="p", family="p",
+                     size=read_to, ahead=ahead if not found else [], reread_to=[read_to, ahead[1]])
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(20, 300), data=st.data(), appended=st.integers(0, 30))
+def test_a_reread_content_edited_while_stopped_is_told_and_placed(tmp_path_factory, n, data, appended):
+    """After a stop with an output down (the content to be read again from where it was found, though read further):
+    an edit before the end of what was read is told, with where to read again from and how many bytes of the edited
+    file were read before; unedited (written on after), or another file with the same header, nothing is told."""
+    lines = [HEADER] + [line(i) for i in range(n)]
+    old = b"".join(lines)
+    last = len(lines) - 1
+    while sum(len(x) for x in lines[last:]) < MARK_MAX:
+        last -= 1
+    at = data.draw(st.integers(2, last - 1))  # the line edited
+    found = data.draw(st.sampled_from([0, len(lines[0]) + len(lines[1])]))  # (at its start, or at a line end)
+    kind = data.draw(st.sampled_from(["delete", "alter", "insert"]))
+    edited = b"".join(lines[:at] + {"delete": [], "alter": [line(at, " (scrubbed)")],
+                                    "insert": [line(100_000 + at), lines[at]]}[kind] + lines[at + 1:])
+    later = b"".join(line(1_000_000 + i) for i in range(appended))
+    s = state_reread(old, found, len(old))
+    tmp = tmp_path_factory.mktemp("reread")
+    with_edit, unedited = opened(tmp, "edited", edited + later), opened(tmp, "same", old + later)
+    other = opened(tmp, "other", HEADER + b"".join(line(10**6 + i) for i in range(n)))
+    try:
+        assert reread_edited(with_edit, len(edited + later), s) == (found, len(edited) - found)
+        assert reread_edited(unedited, len(old + later), s) is None
+        assert reread_edited(other, len(HEADER) + sum(len(line(10**6 + i)) for i in range(n)), s) is None
+    finally:
+        for f in (with_edit, unedited, other):
+            f.close()
+
+
+def test_marks_are_found_in_a_compressed_file_as_in_a_plain_one(tmp_path):
+    """A backup edited and then compressed while the agent was stopped is searched through gzip, in one pass."""
+    data = HEADER + b"".join(line(i) for i in range(5000))  # (over 16 chunks read: several reads, one stream)
+    at = len(HEADER) + sum(len(line(i)) for i in range(4000))
+    (tmp_path / "b.gz").write_bytes(gzip.compress(data))
+    plain, packed = opened(tmp_path, "b", data), OpenFile(str(tmp_path / "b.gz"), gz=True)
+    try:
+        mark = digest(data[at - MARK_MAX:at])
+        assert marked_ends(packed, len(data), mark) == marked_ends(plain, len(data), mark) == [at]
+    finally:
+        plain.close()
+        packed.close()
