@@ -240,7 +240,8 @@ def edited_while_away(p: Prospector, lo: Loose, o: Observed) -> bool:
     (edits.place_by_mark: past its unchanged head, or at a shift by whole blocks when its head was cut). Then the inode
     reads on from there as a new content and True. Not proven, but still holding what was read up to one of its
     earlier read positions, it is read again from its start (False) and that repeat is named: before, it was read
-    again without a word and `lo` called lost."""
+    again without a word and `lo` called lost. A content a stop with an output down left to be read again, edited
+    before where the reading had got to, is reread_edited_while_away's."""
     s = lo.state
     if o.gz or s.gz or s.cont or lo.truncated or lo.collapsed or lo.gone_at is not None:
         return False
