@@ -114,6 +114,12 @@ def is_copy(p: Prospector, o: Observed, now: float) -> bool:
                 p.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
                 p.undecided.pop(key, None)  # proven now: no longer waiting (nor lost when it goes)
                 return True
+            if (c is not None and s.head_len < c < s.offset and lo.gone_at is None
+                    and edits.place_by_mark(fh, c, s.offset, s.mark, True) is not None):
+                # (Shorter than what was read because edited, `sed -i` while the agent was stopped, and rotated
+                # since: what was read ends at one line end of it. edited_copy_while_away places it; left waiting,
+                # it was read whole after UNDECIDED_SECONDS, every line twice, and the content called lost.)
+                continue
             if c is None or c == s.offset == s.head_len or (lo.gone_at is None and (
                     c <= s.head_len or c < s.offset and (s.path == s.family or lo.truncated))):
                 # Cannot be compared with what was read of it. (Only a live file is copied
