@@ -24,8 +24,12 @@ FILES = 1000
 BASE = 10_000_000
 
 
-@pytest.mark.xfail(strict=True, reason="new files that never rotated are declared lost 'rotated files that appeared "
-                                       "and were gone' once the glob gains more than the hold budget (attack 12)")
+# Not strict: on a quiet host the agent reads the new files before its holder's budget fills, and the test passes
+# (also with the agent frozen while they are written; lead, session 14); the examiner's 4/4 and the test's 2/2 were
+# at load ~25. Strict again once a deterministic reproduction exists (the holder's budget filled on purpose).
+@pytest.mark.xfail(strict=False, reason="new files that never rotated are declared lost 'rotated files that appeared "
+                                        "and were gone' once the glob gains more than the hold budget (attack 12; "
+                                        "under load only)")
 def test_a_glob_that_gains_a_thousand_files_at_once_names_no_loss(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
