@@ -215,3 +215,22 @@ def test_header_model_line_of_a_file_rotated_out_unread_is_reported(monkeypatch)
         m.settle_and_check()
     finally:
         TailModel.teardown(m)  # (checked above)
+
+
+@pytest.mark.xfail(strict=True, reason="a line lost without a report: header-only states across rotations, partial "
+                                       "writes and restarts (hypothesis, session 14)")
+def test_header_model_partial_writes_rotations_and_restarts_report_every_loss(monkeypatch):
+    """HeaderModel's checked run as hypothesis found it failing in session 14 (edits12's run; the steps, the
+    invariants left out): data lost without a report. Not shrunk further yet; the cause is not known."""
+    monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
+    m = HeaderModel()
+    steps = ["log4j_rotate", "restart", "partial_write"] + ["log4j_rotate"] * 4 + ["restart"] + ["log4j_rotate"] * 2 + [
+        "partial_write", "log4j_rotate", "restart", "restart"]
+    try:
+        for step in steps:
+            getattr(m, step)()
+            m.nothing_twice_nothing_invented()
+            m.no_key_names_two_lines()
+        m.settle_and_check()
+    finally:
+        TailModel.teardown(m)  # (checked above)
