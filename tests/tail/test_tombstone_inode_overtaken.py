@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 
-import pytest
-
 from shipper.tail import scan_rules
 from tests.tail.conftest import Follower
 
@@ -43,9 +41,14 @@ def test_a_file_on_a_tombstones_inode_renamed_during_the_scan_is_read_or_its_los
         one.unlink()
         f.poll(3)
         assert any(lo.gone_at is not None and lo.state.ino == tomb for lo in f.tailer.prospector.loose.values())
-        rotate()  # the new live file takes the tombstone's inode
-        if live.stat().st_ino != tomb:
-            pytest.skip("the file system did not give the freed inode to the next file")
+        rotate()  # the new live file takes the tombstone's inode (ext4 gives the freed one at once)
+        st = live.stat()
+        if st.st_ino != tomb:
+            # A file system that numbers inodes anew (tmpfs, XFS under load): the tombstone is given the new file's
+            # inode by hand, which is what ext4 did by itself in the torture run.
+            for lo in f.tailer.prospector.loose.values():
+                if lo.gone_at is not None and lo.state.ino == tomb:
+                    lo.state.dev, lo.state.ino = st.st_dev, st.st_ino
         with open(live, "ab") as w:
             w.write(b"seq 1 x\nseq 2 xx\nseq 3 xxx\n")
         observe = f.tailer.prospector.observe
