@@ -11,7 +11,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from shipper import address_space, ids as ids_mod, integrity, metrics, parse_auto, registry, vendor_ids
 from shipper.acks import DELIVERED_MAX, DELIVERED_PREFIX, AckTracker, CommitFailed
@@ -475,16 +475,7 @@ class SourceRunner:
         them); its checkpoint waits for the batch that ends the replay."""
         chain = self.chain
         assert chain is not None
-        events: list[dict] = []
-        ids: list[str] = []
-        for ev, event_id in zip(batch.events, batch.ids):
-            ready, met = chain.replayed(ev, event_id)
-            events += [doc for doc, _ in ready]
-            ids += [i for _, i in ready]
-            if met:
-                self._replay_met_at = time.monotonic()
-            else:
-                self._held.append((ev, event_id))
+        events, ids = self._met_again(batch, lambda ev, event_id: self._held.append((ev, event_id)))
         if not chain.pending or len(self._held) + chain.links_due_later() > self._replay_hold_max:
             if chain.pending:
                 log.warning(f"the re-read after a reload met {len(self._held)} events new to it before "
@@ -503,17 +494,26 @@ class SourceRunner:
         """A batch after a replay that ended before it met all its old links: an event met now gets its link."""
         chain = self.chain
         assert chain is not None
+        events, ids = self._met_again(batch, lambda ev, event_id: (chain.seal(ev, event_id), event_id))
+        return Batch(batch.source, batch.tag, events, ids, batch.nbytes)
+
+    def _met_again(self, batch: Batch, not_met: Callable[[dict, str], tuple[dict, str] | None]
+                   ) -> tuple[list[dict], list[str]]:
+        """With the chain's lock, during or after a replay: a batch's events in order, each met again giving
+        the old links now due; `not_met` says what an event new to the replay becomes (None: held back)."""
+        chain = self.chain
+        assert chain is not None
         events: list[dict] = []
         ids: list[str] = []
         for ev, event_id in zip(batch.events, batch.ids):
             ready, met = chain.replayed(ev, event_id)
             if met:
-                events += [doc for doc, _ in ready]
-                ids += [i for _, i in ready]
-            else:
-                events.append(chain.seal(ev, event_id))
-                ids.append(event_id)
-        return Batch(batch.source, batch.tag, events, ids, batch.nbytes)
+                self._replay_met_at = time.monotonic()
+            elif (placed := not_met(ev, event_id)) is not None:
+                ready = [*ready, placed]
+            events += [doc for doc, _ in ready]
+            ids += [i for _, i in ready]
+        return events, ids
 
     def _end_replay(self, events: list[dict], ids: list[str], nbytes: int, checkpoint: dict[str, Any]) -> None:
         """With the chain's lock: the replay ends with this batch, which carries the events it held back (sealed
