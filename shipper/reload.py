@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from shipper.config import Config, ConfigError, load_config
+from shipper.config_base import OutputConfig
 
 log = logging.getLogger("shipper.reload")
 
@@ -39,14 +40,40 @@ class ReloadPlan:
     # Sources that will send to an output this reload adds (a renamed output's new name, say): that output
     # lacks what a removed output held, so those batches are read again for it (shipper.reload_apply).
     sources_gaining: list[str] = field(default_factory=list)
+    # Old name -> new name of each removed output an added one continues: the same block under another name
+    # (same type, same server and settings). The events the old name stored are noted for the new name, so a
+    # re-read does not send them to that server again (shipper.reload_apply).
+    outputs_renamed: dict[str, str] = field(default_factory=dict)
 
     def changes(self) -> dict[str, str]:
-        """Log fields: only what changed, names joined by commas."""
+        """Log fields: only what changed, names joined by commas (a rename as old->new)."""
         out = {}
         for k, v in self.__dict__.items():
-            if v and not k.endswith("_kept") and k != "sources_gaining":
+            if k == "outputs_renamed":
+                if v:
+                    out[k] = ",".join(f"{old}->{new}" for old, new in v.items())
+            elif v and not k.endswith("_kept") and k != "sources_gaining":
                 out[k] = ",".join(v)
         return out
+
+
+# The keys every output block has that say nothing of where its events are stored: an output renamed with
+# only these changed besides its name is still the same output (OutputConfig).
+_NOT_WHERE = {"name", "match", "max_in_flight_batches", "max_in_flight_bytes", "health_threshold"}
+
+
+def _renamed(removed: list[OutputConfig], added: list[OutputConfig]) -> dict[str, str]:
+    """Old name -> new name of each removed output whose block, but for its name (and the keys of
+    _NOT_WHERE), is that of exactly one added output, and that one's of it alone (two outputs to one
+    server renamed at once are not told apart: each is a new output)."""
+    def where(o: OutputConfig) -> dict:
+        return o.model_dump(exclude=_NOT_WHERE)
+    out = {}
+    for old in removed:
+        same = [new for new in added if where(new) == where(old)]
+        if len(same) == 1 and [o for o in removed if where(o) == where(same[0])] == [old]:
+            out[old.name] = same[0].name
+    return out
 
 
 def _targets(tag: str, config: Config) -> set[str]:
@@ -67,6 +94,7 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
         else:
             plan.outputs_kept.append(name)
     plan.outputs_removed = [n for n in old_out if n not in new_out]
+    plan.outputs_renamed = _renamed([old_out[n] for n in plan.outputs_removed], [new_out[n] for n in plan.outputs_added])
     touched = set(plan.outputs_replaced) | set(plan.outputs_removed)
     host_changed = new.settings.host_name != old.settings.host_name
 

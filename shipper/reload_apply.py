@@ -75,6 +75,9 @@ class Reloads:
         p.config = new
 
         stopping = [p.runners[n] for n in plan.sources_removed + plan.sources_restarted if n in p.runners]
+        if plan.outputs_renamed:  # before any note of what the outputs stored is saved (_withdraw, _settle)
+            for r in {id(r): r for r in stopping + list(self.draining.values())}.values():
+                r.rename_outputs(plan.outputs_renamed)
         for r in stopping:
             if r.cfg.name in plan.sources_restarted:
                 r.source.restarting()  # what it holds outlives it, for its successor (hand_over)
@@ -144,9 +147,10 @@ class Reloads:
             sending = [(t, seq) for _, t, seq in w.in_send()] if w.output.finishes_sends else []
             if sending:
                 self.finishing.append(_Finishing(w, name, name in plan.outputs_removed, set(closing),
-                                                 set(plan.sources_gaining), sending))
+                                                 set(plan.sources_gaining), sending, plan.outputs_renamed.get(name)))
                 held = [h for h in held if (h[1], h[2]) not in sending]
-            self._settle(name, name in plan.outputs_removed, held, staying, set(plan.sources_gaining))
+            self._settle(name, name in plan.outputs_removed, held, staying, set(plan.sources_gaining),
+                         plan.outputs_renamed.get(name))
             if name in plan.outputs_removed:
                 forget_metrics("output", name)
         for name, w in fresh.items():
@@ -174,15 +178,17 @@ class Reloads:
         return problems
 
     def _settle(self, name: str, removed: bool, held: list[tuple[Batch, AckTracker, int]],
-                staying: set[tuple[int, int]], gaining: set[str]) -> None:
+                staying: set[tuple[int, int]], gaining: set[str], new_name: str | None = None) -> None:
         """What a draining source still had in output `name`, which a reload closed, will never be acknowledged
         by it. For an output removed, while an output that stays has the batch (stored or sending) and the
         reload adds no output the source will send to (`gaining`: sources that will), nothing needs it from the
         removed one: acknowledged on its behalf, the other outputs' acks decide (read again, it would repeat
         on every output that had it). Otherwise, and for an output replaced, the batch is stranded: once the
         outputs still sending it are done, it is read again for the source's outputs that did not store it
-        (finish_restarts; a rename, a removed output and an added one: for the new name; a send the close cut
-        short may have been stored: at-least-once)."""
+        (finish_restarts; a removed output and an added one: for the added one; a send the close cut short may
+        have been stored: at-least-once). A renamed output (`new_name`: ReloadPlan.outputs_renamed) is the same
+        output: the events its old name stored are noted for the new one (SourceRunner.rename_outputs), which
+        is sent only the rest."""
         for r in self.draining.values():
             seqs = {seq for _, t, seq in held if t is r.tracker}
             if removed and r.cfg.name not in gaining:
@@ -194,6 +200,10 @@ class Reloads:
                     log.warning("reload: batches only a removed output held are read again for the "
                                 "source's outputs now", extra={"source": r.cfg.name, "output": name,
                                                                "batches": len(seqs)})
+            elif removed and seqs and r.source.rereads and new_name is not None:
+                log.info("reload: batches the renamed output held are read again for its new name, without the "
+                         "events it stored", extra={"source": r.cfg.name, "output": name, "renamed_to": new_name,
+                                                    "batches": len(seqs)})
             elif removed and seqs and r.source.rereads:
                 log.warning("reload: batches a removed output held are read again for the output the reload "
                             "added", extra={"source": r.cfg.name, "output": name, "batches": len(seqs)})
@@ -207,7 +217,7 @@ class Reloads:
         for f in [f for f in self.finishing if not f.worker.alive()]:
             self.finishing.remove(f)
             held = [item for item in f.worker.leftover() if (item[1], item[2]) in f.sending]
-            self._settle(f.name, f.removed, held, self._had_by_staying(f.closing, [held]), f.gaining)
+            self._settle(f.name, f.removed, held, self._had_by_staying(f.closing, [held]), f.gaining, f.new_name)
 
     def _sent_by_closed(self, r: SourceRunner) -> set[int]:
         """Seqs of `r`'s batches in a send of an output a reload closed (finishing): handed to an output,
@@ -342,6 +352,7 @@ class _Finishing:
     closing: set[str]  # the outputs that reload closed
     gaining: set[str]  # the sources that reload gave an output it added (ReloadPlan.sources_gaining)
     sending: list[tuple[AckTracker, int]]  # the batches of that send: (tracker, seq)
+    new_name: str | None = None  # renamed by that reload: its new name (ReloadPlan.outputs_renamed)
 
 
 def _start_source(p: Pipeline, cfg: SourceConfig, problems: list[str], handed: Any = None,

@@ -90,6 +90,9 @@ class SourceRunner:
         # sends them to the other outputs only (each id once; the note goes when all were met again).
         self._delivered_before: dict[str, Counter[str]] = {}
         self._delivered_noted: dict[str, list[str]] = {}  # what save_delivered_to noted so far (its batches were let go)
+        # Old name -> new name of outputs a reload renamed while this runner stopped (rename_outputs): what the old
+        # name stored is noted under the new one, which is the same output.
+        self.outputs_renamed: dict[str, str] = {}
         for key in [k for k in state if k.startswith(DELIVERED_PREFIX)]:
             ids = state.pop(key)
             if isinstance(ids, list) and ids:
@@ -805,6 +808,14 @@ class SourceRunner:
             return None
         return _subset(batch, keep)
 
+    def rename_outputs(self, renamed: dict[str, str]) -> None:
+        """A reload renamed these outputs (old name -> new name: ReloadPlan.outputs_renamed) while this runner
+        stopped for a restart: the events the old name stored are noted for the new name (save_delivered_to).
+        A rename of a rename (a later reload during the wait) follows it to the last name."""
+        chained = {old: renamed.get(new, new) for old, new in self.outputs_renamed.items()}
+        chained.update((old, new) for old, new in renamed.items() if old not in chained)
+        self.outputs_renamed = {old: new for old, new in chained.items() if old != new}
+
     def save_delivered_to(self, seqs: set[int] | None = None, delivered: dict[str, list[str]] | None = None) -> None:
         """Before batches that not every output acknowledged are let go (a stop, a reload taking them back):
         note per output the events it did store, so that the re-read does not send them to it again.
@@ -818,7 +829,11 @@ class SourceRunner:
         parts = {output: list(ids) for output, ids in noted.items()}
         for output, left in self._delivered_before.items():
             parts.setdefault(output, []).extend((+left).elements())
+        renamed = {old: new for old, new in self.outputs_renamed.items() if old in parts}
+        for old, new in renamed.items():  # (the old name's note goes: the successor has no output of that name)
+            parts.setdefault(new, []).extend(parts.pop(old))
         fragment: dict[str, Any] = {DELIVERED_PREFIX + o: list(ids)[-DELIVERED_MAX:] for o, ids in parts.items() if ids}
+        fragment.update((DELIVERED_PREFIX + old, None) for old in renamed)
         if not fragment:
             return
         try:
