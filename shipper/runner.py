@@ -65,6 +65,7 @@ class Daemon:
         self._progress = progress
         self._stall_after = stall_after()
         self._failing_noted: bytes | None = b"{}"  # the failing sources the status snapshot holds (None: unknown)
+        self._hup_named = False  # under --once: a SIGHUP was said to be ignored (_hup_under_once)
 
     # Signal handlers only set flags; the signal also wakes the main loop (signal.set_wakeup_fd).
     def _on_stop(self, signum, _frame) -> None:
@@ -135,8 +136,8 @@ class Daemon:
     def run(self, early_hups: list[int] | None = None) -> int:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN if self.once else self._on_hup)
-        if early_hups and not self.once:
+        signal.signal(signal.SIGHUP, self._on_hup)  # (under --once: named, not applied: _hup_under_once)
+        if early_hups:
             self.reload_requested = True  # asked for before this handler was there
         if self.config.settings.http and not self.once:
             try:
@@ -283,12 +284,15 @@ class Daemon:
                    and not self.pipeline.ended()):
                 time.sleep(0.05)
                 bar.update()
+                self._hup_under_once()
                 gave_up = self._give_up(deadline)
             while (self.stop_signal is None and gave_up is None and not self.pipeline.ended()
                    and not self.pipeline.wait_delivered(0.2)):
                 bar.update()
+                self._hup_under_once()
                 gave_up = self._give_up(deadline)
             bar.update()
+            self._hup_under_once()
         if (ended := self.pipeline.ended()) is not None:
             return self._end(ended)
         left = [] if gave_up is None else self.undelivered()
@@ -300,6 +304,13 @@ class Daemon:
         if gave_up is not None:
             log.error(f"run --once: {gave_up}; not delivered (read again next run): {'; '.join(left) or 'nothing'}")
         return 0 if delivered and not errors and gave_up is None else 1
+
+    def _hup_under_once(self) -> None:
+        """A SIGHUP to `run --once` (a `systemctl reload` of a timer's unit, a script's kill -HUP): not applied,
+        and said once; ignored without a word, the operator took the edit for applied."""
+        if self.reload_requested and not self._hup_named:
+            self._hup_named = True
+            log.warning("SIGHUP ignored: run --once does not reload; the next run reads the config again")
 
     def _give_up(self, deadline: float) -> str | None:
         """Why `--once` stops waiting: its deadline passed, or every output holding batches is refused."""
