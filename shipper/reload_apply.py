@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections.abc import Collection
 from contextlib import ExitStack
@@ -167,6 +168,7 @@ class Reloads:
         for name in plan.sources_added + plan.sources_restarted:
             if name in self.draining:
                 self.restart_cfgs[name] = src_cfgs[name]  # started by finish_restarts()
+                self._look_ahead(self.draining[name], src_cfgs[name], wait_slice)
                 continue
             _start_source(p, src_cfgs[name], problems, self.handed.pop(name, None), self.lost.pop(name, []),
                           self.links.pop(name, None))
@@ -176,6 +178,45 @@ class Reloads:
             w.retry_now()
         p.compact(time.monotonic())
         return problems
+
+    def _look_ahead(self, r: SourceRunner, cfg: SourceConfig, wait_slice: Callable[[float], bool]) -> None:
+        """A source whose restart waits for batches its outputs are sending takes now the first look its
+        successor would take at what the reload adds (Source.look_ahead; saved for the successor), before the
+        agent says `reloaded`, as a source started by the reload does (Pipeline.await_first_looks): taken
+        only when the restart comes, after an outage, a path added and rotated meanwhile had its backlog
+        taken for history, unread and unnamed. Waited for FIRST_LOOK_WAIT seconds at most (a hung NFS
+        folder), in a thread of its own; a look that comes later is not used, and that is said."""
+        from shipper.pipeline import FIRST_LOOK_SLICE, FIRST_LOOK_WAIT  # (pipeline imports this module)
+
+        p = self.p
+        got: dict[str, Any] = {}
+
+        def look() -> None:
+            try:
+                got["fragment"] = r.source.look_ahead(cfg, p.store.load(cfg.name))
+            except Exception as e:  # (a plugin's bug: the successor's own first look comes later, as before)
+                got["error"] = e
+        thread = threading.Thread(target=look, name=f"look-ahead-{cfg.name}", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + FIRST_LOOK_WAIT
+        while thread.is_alive() and time.monotonic() < deadline:
+            thread.join(FIRST_LOOK_SLICE)
+            if wait_slice(0):
+                return
+        if thread.is_alive() or "error" in got:
+            log.warning("reload: the source's restart waits for its batches, and its first look at what the reload "
+                        "added could not be taken before `reloaded`: a file rotated before its restart is taken for "
+                        "history and not read (its backups are skipped)", extra={
+                            "source": cfg.name, "error": (f"still looking after {FIRST_LOOK_WAIT:.0f}s"
+                                                          if thread.is_alive() else repr(got["error"]))})
+            return
+        if got.get("fragment"):
+            try:
+                p.store.update(cfg.name, got["fragment"])
+            except Exception as e:
+                log.warning("reload: cannot save the first look at what the reload added: a file rotated before "
+                            "the source's restart is taken for history and not read",
+                            extra={"source": cfg.name, "error": f"{type(e).__name__}: {e}"})
 
     def _settle(self, name: str, removed: bool, held: list[tuple[Batch, AckTracker, int]],
                 staying: set[tuple[int, int]], gaining: set[str], new_name: str | None = None) -> None:

@@ -618,6 +618,25 @@ class FileSource(Source):
     def unsaved_state(self, saved: dict[str, Any]) -> dict[str, Any]:
         return self.tailer.unsaved_states(saved)
 
+    def look_ahead(self, config: Any, saved: dict[str, Any]) -> dict[str, Any]:
+        """The first look at the paths `config` adds, by a tailer of its own, as the successor's first scan would
+        take it (its backups history, the live file at its start or, `read_from: end`, its end): the states of
+        the files it found, at the position each was found at, and the families and globs it looked through. A
+        rotation before the successor's first scan is then a rotation of a file it knows: read whole."""
+        added = [p for p in config.paths if p not in self.config.paths]
+        if not added:
+            return {}
+        t = Tailer(added, config.exclude, self.base_dir, dict(saved), read_from=config.read_from,
+                   max_line_bytes=config.max_line_bytes, close_inactive=config.close_inactive,
+                   batch_lines=config.batch_size, logger=self.ctx.logger, saved=saved.get)
+        try:
+            t.scan()
+            found = {**t.pending.take(), **t.unsaved_states(saved)}
+        finally:
+            t.close()
+        # (What it says of the paths it does not look at, out of its scope, is not the successor's to start from.)
+        return {k: v for k, v in found.items() if k not in saved and v is not None}
+
     def close(self) -> None:
         # Kept for a successor that never took it (a stop during a reload's wait, a later reload dropping this
         # source), or never run: what came and went while it waited was read by no run() (which names it at
