@@ -365,7 +365,8 @@ def copy_len(p: Prospector, o: Observed) -> int:
 
 def edited_copy(p: Prospector, o: Observed) -> bool:
     """`o`, new at the name of a followed file deleted since (renamed over it: the live file or a
-    backup), which the agent still holds open: is it that file edited (`sed -i`, an editor saving by
+    backup), or at a rotated name of its family (rotated on before a scan saw it), which the agent
+    still holds open: is it that file edited (`sed -i`, an editor saving by
     rename)? Then it is read on from where what was read of the old one ends in it (edits.py proves
     where), and what the edit changed is warned, not shipped: those lines were delivered as they were
     read. (Read from its start as a new file, every line of it already delivered was shipped a
@@ -378,7 +379,11 @@ def edited_copy(p: Prospector, o: Observed) -> bool:
         return False
     for f in list(p.files.values()):
         s = f.state
-        if f.path != o.path or f.gz or s is None or f.fh is None or s.offset <= s.head_len:
+        if f.gz or s is None or f.fh is None or s.offset <= s.head_len:
+            continue
+        if f.path != o.path and not discovery.is_rotated_path(f.family, o.path):
+            # (Also at a rotated name of its family: edited and rotated on before a scan saw it at the name it
+            # replaced, a scrub and a rotation in one run. Read from its start, every line shipped twice, unnamed.)
             continue
         try:
             old_st = f.fh.stat()
@@ -396,9 +401,12 @@ def edited_copy(p: Prospector, o: Observed) -> bool:
                 # The old file is read on to its end: what the new one holds of its bytes past the read offset
                 # (copied by sed when not read yet) is shipped from there, not a second time from the new one.
                 past, proven = edits.past_old(f.fh, s.offset, old_st.st_size, new, edit.resume, o.st.st_size)
+        # (Rotated on since the edit, it is named by the file it replaced too.)
+        here = o.path == f.path
+        replaced, was = ("it", "was replaced by") if here else (f"{f.path}, then rotated on", "is")
         if edit is None:
             if shared > s.head_len:
-                p.log.warning(f"{o.path} was replaced by a new file (renamed over it) that begins with the first "
+                p.log.warning(f"{o.path} {was} a new file (renamed over {replaced}) that begins with the first "
                               f"{shared} bytes (whole lines) of what was read of the file it replaced, but could not be proven "
                               "an edited copy of it: read from its start, those bytes are shipped again",
                               extra={"path": o.path, "bytes_repeated": shared})
@@ -407,21 +415,22 @@ def edited_copy(p: Prospector, o: Observed) -> bool:
         if plain and past >= o.st.st_size and proven and holds_all_of_old(p, f, o):
             return False  # (a plain copy, holding all the old file holds: replaces_deleted's)
         if plain and past > edit.resume:
-            p.log.warning(f"{o.path} was replaced by a copy of the file it replaced (renamed over it: `sed -i`, or an "
-                          "editor saving by rename), edited or not where the agent had not read it yet: bytes "
+            p.log.warning(f"{o.path} {was} a copy of the file it replaced (renamed over {replaced}: `sed -i`, or "
+                          "an editor saving by rename), edited or not where the agent had not read it yet: bytes "
                           f"{edit.resume} to {past} of the new file are a copy of what that file holds past what was "
                           f"read (bytes {s.offset} on), which is read from it, to its end, as it was written (the "
                           f"edit, if any, is not shipped). The new file is read on from byte {past}",
                           extra={"path": o.path, "offset": past})
         if not proven:
-            p.ledger.repeated(o.path, o.st.st_size - past, past, "it replaced the file being read (renamed over it: "
-                              "`sed -i`, an editor saving by rename), and from there on differs from what that file "
+            p.ledger.repeated(o.path, o.st.st_size - past, past, f"it replaced the file being read (renamed over "
+                              f"{replaced}: `sed -i`, an editor saving by rename), and from there on differs from what that file "
                               "holds past what was read, which is read on to its end: the lines of both are shipped")
         if plain:
             p._follow_new(o, past)
             return True
-        p.log.warning(f"{o.path} was replaced by an edited copy of the file it replaced (`sed -i`, or an editor "
-                      f"saving by rename; the old file, deleted, is read on to its end): bytes {edit.start} to "
+        p.log.warning(f"{o.path} {was} an edited copy of the file it replaced ("
+                      + ("" if here else f"renamed over {replaced}; ") + "`sed -i`, or an editor saving by rename; "
+                      f"the old file, deleted, is read on to its end): bytes {edit.start} to "
                       f"{edit.old_end} of what was read were changed ({edit.says()}; bytes {edit.start} to "
                       f"{edit.new_end} of it now). Those lines were shipped as first read; the edit is not "
                       f"shipped. The new file is read on from byte {past}, where what was read ends in it"
