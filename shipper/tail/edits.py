@@ -200,6 +200,8 @@ def edited_copy(old: Readable, read_to: int, head_len: int, new: Readable, new_s
     # Where the end of what was read is in the new file: where the mark is, when it is there once. (Twice,
     # a repeated block of lines, nothing tells which: not proven.)
     found = find_all(new, old.read(read_to - MARK_MAX, MARK_MAX), 0, new_size)
+    if not found:  # (the edit is within those bytes)
+        found = [x for x in [aligned_end(old, start, read_to, new, new_size)] if x is not None]
     if len(found) != 1 or found[0] <= start:
         return None  # (or there only within the unchanged start: the end of what was read is not in it)
     best = found[0]
@@ -239,6 +241,33 @@ def edited_copy(old: Readable, read_to: int, head_len: int, new: Readable, new_s
             added += new.read(at, min(CHUNK, new_b - at)).count(b"\n")
             at += CHUNK
     return Edit(best, a, old_b, new_b, removed, altered, added)
+
+
+def aligned_end(old: Readable, start: int, read_to: int, new: Readable, new_size: int) -> int | None:
+    """Where what was read of `old` (up to read_to) ends in `new`, the two the same up to `start`, when the edit is
+    within the last MARK_MAX bytes read (their hash is nowhere in `new`): the lines of both from the line `start` is
+    in are aligned (difflib); the last run of lines the two share must end with the last line read, and be found once
+    in `new` past that line and once in `old` (the lines read after the edit, then what was written after them).
+    None when not so (the last line read removed or altered, lines repeated, or more than DIFF_MAX bytes to align):
+    then nothing is claimed."""
+    back = max(0, start - CHUNK)
+    a = back + old.read(back, start - back).rfind(b"\n") + 1
+    if read_to - a > DIFF_MAX:
+        return None
+    olds = old.read(a, read_to - a).splitlines(keepends=True)
+    if not olds or not olds[-1].endswith(b"\n"):
+        return None
+    news = new.read(a, min(new_size - a, DIFF_MAX)).splitlines(keepends=True)
+    if news and not news[-1].endswith(b"\n"):
+        news.pop()  # (a line not ended yet proves nothing)
+    blocks = [m for m in difflib.SequenceMatcher(None, olds, news, autojunk=False).get_matching_blocks() if m.size]
+    if not blocks or blocks[-1].a + blocks[-1].size != len(olds):
+        return None
+    last = blocks[-1]
+    run = b"".join(olds[last.a:])
+    if len(find_all(new, run, a, new_size)) != 1 or len(find_all(old, run, a, read_to)) != 1:
+        return None
+    return a + sum(len(x) for x in news[: last.b + last.size])
 
 
 def past_old(old: Readable, old_from: int, old_size: int, new: Readable, new_from: int, new_size: int) -> tuple[int, bool]:

@@ -72,6 +72,53 @@ def test_an_edited_copy_is_placed_and_its_changes_counted(tmp_path_factory, n, d
     assert old[edit.old_end:] == edited[edit.new_end:]
 
 
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(20, 200), data=st.data(), appended=st.integers(0, 30))
+def test_an_edit_within_the_last_bytes_read_is_placed_by_the_lines_after_it(tmp_path_factory, n, data, appended):
+    """The edit within the last MARK_MAX bytes read (their hash is nowhere in the new file): the lines read after it
+    still place the end of what was read, exactly, whatever a writer appended since (an editor's write-back of a line
+    near the end: the lines after it were read again, unnamed). The last line read itself removed or altered places
+    nothing (what follows it may be lines written since)."""
+    tmp = tmp_path_factory.mktemp("near")
+    lines = [HEADER] + [line(i) for i in range(n)]
+    old = b"".join(lines)
+    first = len(lines) - 1
+    while sum(len(x) for x in lines[first:]) < MARK_MAX:
+        first -= 1
+    at = data.draw(st.integers(max(1, first), len(lines) - 1))  # (a line within the last MARK_MAX bytes read)
+    kind = data.draw(st.sampled_from(["delete", "alter", "insert"]))
+    new_lines = lines[:at] + {"delete": [], "alter": [line(at, " (scrubbed)")],
+                              "insert": [line(100_000 + at), lines[at]]}[kind] + lines[at + 1:]
+    edited = b"".join(new_lines)
+    later = b"".join(line(1_000_000 + i) for i in range(appended))
+    a, b = opened(tmp, "old", old), opened(tmp, "new", edited + later)
+    try:
+        edit = edited_copy(a, len(old), len(HEADER), b, len(edited + later))
+    finally:
+        a.close()
+        b.close()
+    if at == len(lines) - 1 and kind != "insert":
+        assert edit is None or edit.resume <= len(edited), edit  # (never past a line written since)
+    else:
+        assert edit is not None and edit.resume == len(edited), (kind, at, len(lines), edit)
+        assert (edit.removed, edit.altered, edit.added) == {"delete": (1, 0, 0), "alter": (0, 1, 0),
+                                                            "insert": (0, 0, 1)}[kind]
+
+
+def test_an_edit_near_the_end_with_the_lines_after_it_repeated_is_not_placed(tmp_path):
+    """The lines read after an edit near the end written again after it (a writer repeating them): which copy ends
+    what was read cannot be told, so nothing is claimed."""
+    lines = [HEADER] + [line(i) for i in range(50)]
+    old = b"".join(lines)
+    new = b"".join(lines[:-3] + lines[-2:] + lines[-2:])  # (the third last line removed; the last two written again)
+    a, b = opened(tmp_path, "old", old), opened(tmp_path, "new", new)
+    try:
+        assert edited_copy(a, len(old), len(HEADER), b, len(new)) is None
+    finally:
+        a.close()
+        b.close()
+
+
 @settings(max_examples=30, deadline=None)
 @given(n=st.integers(5, 200), m=st.integers(5, 200))
 def test_a_file_sharing_only_the_header_is_no_edited_copy(tmp_path_factory, n, m):
