@@ -303,13 +303,14 @@ class Source(ABC):
         Not called when run() did not return, nor when no successor comes (close() then lets go of all)."""
         return None
 
-    def look_ahead(self, config: SourceConfig, saved: dict[str, Any]) -> dict[str, Any]:
+    def look_ahead(self, config: SourceConfig, load_saved: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """A reload restarts this source with `config`, and the restart waits for batches its outputs are still
         sending (an output down: as long as that lasts): take now the first look its successor would take at
         what `config` adds (a file source: a path, whose backups at that look are history), and return state
-        fragments for it, keys `saved` (the source's saved state now) lacks; the core saves them before the
-        agent says `reloaded`, and the successor starts from them. Called from a thread of the core, after
-        run() returned or while it returns: look with objects of your own, not this source's. {} by default."""
+        fragments for it, keys the source's saved state (`load_saved()`, read from the state_dir: call it only
+        when there is something to look at) lacks; the core saves them before the agent says `reloaded`, and the
+        successor starts from them. Called from a thread of the core, after run() returned or while it returns:
+        look with objects of your own, not this source's. {} by default."""
         return {}
 
     def unsaved_state(self, saved: dict[str, Any]) -> dict[str, Any]:

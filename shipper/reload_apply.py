@@ -193,7 +193,7 @@ class Reloads:
 
         def look() -> None:
             try:
-                got["fragment"] = r.source.look_ahead(cfg, p.store.load(cfg.name))
+                got["fragment"] = r.source.look_ahead(cfg, lambda: p.store.load(cfg.name))
             except Exception as e:  # (a plugin's bug: the successor's own first look comes later, as before)
                 got["error"] = e
         thread = threading.Thread(target=look, name=f"look-ahead-{cfg.name}", daemon=True)

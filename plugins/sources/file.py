@@ -618,7 +618,7 @@ class FileSource(Source):
     def unsaved_state(self, saved: dict[str, Any]) -> dict[str, Any]:
         return self.tailer.unsaved_states(saved)
 
-    def look_ahead(self, config: Any, saved: dict[str, Any]) -> dict[str, Any]:
+    def look_ahead(self, config: Any, load_saved: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """The first look at the paths `config` adds, by a tailer of its own, as the successor's first scan would
         take it (its backups history, the live file at its start or, `read_from: end`, its end): the states of
         the files it found, at the position each was found at, and the families and globs it looked through. A
@@ -626,6 +626,7 @@ class FileSource(Source):
         added = [p for p in config.paths if p not in self.config.paths]
         if not added:
             return {}
+        saved = load_saved()
         t = Tailer(added, config.exclude, self.base_dir, dict(saved), read_from=config.read_from,
                    max_line_bytes=config.max_line_bytes, close_inactive=config.close_inactive,
                    batch_lines=config.batch_size, logger=self.ctx.logger, saved=saved.get)

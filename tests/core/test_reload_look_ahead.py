@@ -35,14 +35,14 @@ CFG = SimpleNamespace(name="app")
 
 def test_what_the_look_found_is_saved_for_the_successor():
     seen = []
-    reloads, r, store = reloads_with(lambda cfg, saved: seen.append(saved) or {"seen:/new.log": 1})
+    reloads, r, store = reloads_with(lambda cfg, load_saved: seen.append(load_saved()) or {"seen:/new.log": 1})
     reloads._look_ahead(r, CFG, lambda s: False)  # type: ignore[arg-type]
     assert seen == [{"seen:/old.log": 1}], "the look is not given the saved state"
     assert store.updates == [("app", {"seen:/new.log": 1})]
 
 
 def test_a_look_that_fails_is_said_and_saves_nothing(caplog):
-    def look(cfg, saved):
+    def look(cfg, load_saved):
         raise OSError("EIO")
     reloads, r, store = reloads_with(look)
     with caplog.at_level(logging.WARNING):
@@ -57,7 +57,7 @@ def test_a_look_past_its_deadline_is_not_waited_for_and_its_late_result_not_save
     go_on = threading.Event()
     done = threading.Event()
 
-    def look(cfg, saved):  # a hung NFS folder
+    def look(cfg, load_saved):  # a hung NFS folder
         go_on.wait(30)
         done.set()
         return {"seen:/new.log": 1}
@@ -73,7 +73,7 @@ def test_a_look_past_its_deadline_is_not_waited_for_and_its_late_result_not_save
 
 def test_a_stop_signal_ends_the_wait():
     go_on = threading.Event()
-    reloads, r, store = reloads_with(lambda cfg, saved: go_on.wait(30) and {"seen:/new.log": 1})
+    reloads, r, store = reloads_with(lambda cfg, load_saved: go_on.wait(30) and {"seen:/new.log": 1})
     reloads._look_ahead(r, CFG, lambda s: True)  # type: ignore[arg-type]
     go_on.set()
     assert store.updates == []
