@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-JOBS ?= 4
+JOBS ?= 6
 
 .PHONY: venv demo test torture
 
@@ -25,9 +25,10 @@ demo: $(PY)
 # --reruns: the end-to-end tests drive real processes, servers and timers on a 2-CPU machine; one that
 # fails is run again (at most twice) and the summary counts it under "rerun", so a flaky test shows
 # without costing a run. A test that fails three times fails the run. --durations names the slowest.
-# -n $(JOBS): pytest-xdist worker processes, 4 by default (JOBS=0: one process). The tests mostly wait on
-# real servers and processes, and each takes its own ports, folders, tmpfs, PostgreSQL and Azurite, so 4
-# workers pay even on 2 cores: 25 min serial, ~13 min with 4 on this 2-core machine (CHANGELOG).
+# -n $(JOBS): pytest-xdist worker processes, 6 by default (JOBS=0: one process). The tests mostly wait on
+# real servers, processes and the agent's own timers, and each takes its own ports, folders, tmpfs, PostgreSQL
+# and Azurite, so 6 workers pay even on 2 cores: with 4, a quiet 2-core host took 17:44 with about half its
+# CPU idle (the run costs ~1,100 s of CPU; the slowest tests spend ~10 % of their time on it: CHANGELOG).
 # --dist loadfile keeps a file's tests in one worker (its module fixtures start once); --no-loadscope-reorder
 # hands the files out in tests/conftest.py's order, the slow ones first (xdist's own order, by number of
 # tests, put the single-test slow files last, and a worker ended the run alone on them).
