@@ -808,8 +808,7 @@ class Prospector:
                 self._regrown_on[(s.dev, s.ino)] = s.fid
         return False
 
-    @staticmethod
-    def _own_inode_left(lo: Loose, obs: dict[tuple[int, int], Observed]) -> bool:
+    def _own_inode_left(self, lo: Loose, obs: dict[tuple[int, int], Observed]) -> bool:
         """Is the inode the loose content `lo` was read from listed still, not given to another file
         (a live file cut in place: copytruncate, its content in the copy)? Only then may a plain file
         hold what it held: a rotation renames a file, it does not copy it and delete it, so a content
@@ -817,7 +816,17 @@ class Prospector:
         file). (A same-headed backup took a content of which only the head was read, rotated out past
         the backups while the agent was away: the lines written to it went without a word,
         tests/tail/test_model.py.)"""
-        return not lo.reused and (lo.state.dev, lo.state.ino) in obs
+        s = lo.state
+        key = (s.dev, s.ino)
+        if lo.reused or key not in obs:
+            return False
+        # Its inode already taken at this scan by another content of another generation (a later file
+        # ext4 gave it to, found again on it before this one was looked at): given to another file, as
+        # _take_own_inode tells of one left unmatched. (Counted as still there, the content took a
+        # same-headed backup after a restart, the lines written to it gone without a word.)
+        f = self.files.get(key)
+        gen = -1 if f is None else f.state.gen if f.state is not None else f.gen
+        return s.gen < 0 or gen < 0 or gen == s.gen
 
     def _cut_while_away(self, s: FileState, o: Observed) -> None:
         """At the first scan after a restart, the live file `o`, just found again on its inode holding

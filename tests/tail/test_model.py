@@ -217,18 +217,24 @@ def test_header_model_line_of_a_file_rotated_out_unread_is_reported(monkeypatch)
         TailModel.teardown(m)  # (checked above)
 
 
-@pytest.mark.xfail(strict=True, reason="a line lost without a report: header-only states across rotations, partial "
-                                       "writes and restarts (hypothesis, session 14)")
-def test_header_model_partial_writes_rotations_and_restarts_report_every_loss(monkeypatch):
-    """HeaderModel's checked run as hypothesis found it failing in session 14 (edits12's run; the steps, the
-    invariants left out): data lost without a report. Not shrunk further yet; the cause is not known."""
+def test_header_model_content_whose_inode_another_file_took_is_not_given_a_backup(monkeypatch):
+    """HeaderModel's checked run as hypothesis found it failing in session 14 (edits12's run), shrunk: the follower
+    has read only the header of app.log (A); a line is written to A, and four rotations with three backups delete
+    it unread while the agent is stopped; a restart (A's content left loose, missing once); two rotations give
+    A's inode to the writer's next file (ext4 reuses a freed inode at once), a line is written to it and read
+    after a restart (A's content not taken for it: another generation). At the next restart that file's
+    content takes its inode first, and A's content, of which only the header was read, counted its inode as
+    still there (listed) and took a same-headed backup: the line written to A was lost without a word. Its
+    inode held by a content of another generation, A was deleted, and its loss is counted
+    (Prospector._own_inode_left). (The reuse of inode numbers is the file system's: the run fails 7 of 8
+    unfixed on ext4.)"""
     monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
     m = HeaderModel()
-    steps = ["log4j_rotate", "restart", "partial_write"] + ["log4j_rotate"] * 4 + ["restart"] + ["log4j_rotate"] * 2 + [
-        "partial_write", "log4j_rotate", "restart", "restart"]
+    steps = ["log4j_rotate", "read", "partial_write"] + ["log4j_rotate"] * 4 + [
+        "restart", "log4j_rotate", "log4j_rotate", "partial_write", "append", "restart", "restart"]
     try:
         for step in steps:
-            getattr(m, step)()
+            m.append(1) if step == "append" else getattr(m, step)()
             m.nothing_twice_nothing_invented()
             m.no_key_names_two_lines()
         m.settle_and_check()
