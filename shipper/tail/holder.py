@@ -10,8 +10,8 @@ opens the file at once and keeps the descriptor, so the file stays readable afte
 at its next scan and reads them through these descriptors; it hands each back (release) once it
 holds its own.
 
-What it holds is bounded: `max_files` descriptors and `max_bytes` of deleted files (disk space
-the holder keeps from being freed). A file that cannot be held — the budget is full, or it was
+What it holds is bounded: `max_files` descriptors (a quarter kept for rotated names) and
+`max_bytes` of deleted files (disk space the holder keeps from being freed). A file that cannot be held — the budget is full, or it was
 gone before the holder could open it (the agent was frozen, or a rotation outran the thread) — is
 counted per family (`escaped`); the tailer reports that as a loss of unknown size naming the
 family. Escapes are counted by creations: N files created under the live name while the holder
@@ -145,6 +145,13 @@ class Holder:
         # file still owes ("" when none: it was caught under its old name).
         self._renames: dict[int, str] = {}
         self._unopened: dict[str, str] = {}  # path created but gone when opened -> the family it owes
+        # Files met at their creation under their family's live name that the budget left unheld (their
+        # creation stays owed) -> None: still there when the tailer's scan has them, they were not lost, and
+        # that pays the creation (1,000 new files at once were each a false "data lost": attack 12).
+        self._unheld: dict[tuple[tuple[int, int, int | None], str], None] = {}
+        # Files the tailer had at a family's first sight, taken as there before the watch (nobody's
+        # creation): the IN_CREATE of one, read late, finds it under the live name: that pays the creation.
+        self._presumed: dict[tuple[tuple[int, int, int | None], str], None] = {}
         self._hub: SharedInotify | None = None
         self._watched: dict[str, tuple[int, int] | None] = {}  # folder -> what its name pointed at
         self._unwatchable: set[str] = set()  # folders there that got no watch (warned once)
@@ -204,13 +211,23 @@ class Holder:
                     del self._ungenerated[c]
                     self._credited.pop(c, None)
             if isinstance(known, Mapping):
+                met: dict[str, int] = {}  # family -> files left unheld at their creation, the tailer's now
                 for key, fam in known.items():
                     fam = self._created_in.get(fam, fam)
                     ident = (*key, self._known_generation.get(key))
-                    if fam not in self._families_seen:  # there before the family's watch: nobody's creation
+                    if self._unheld.pop((ident, fam), 0) is None:
+                        self._credit_ident(ident, fam, met)
+                    elif fam not in self._families_seen:  # there before the family's watch: nobody's creation
+                        if (ident, fam) not in self._credited:
+                            _bounded_put(self._presumed, (ident, fam), None)
                         self._credit_ident(ident, fam, {})
                     elif (ident, fam) not in self._credited:
                         _bounded_put(self._unmet.setdefault(fam, {}), ident, None)
+                for fam, n in met.items():
+                    if self._owed.get(fam, 0) > n:
+                        self._owed[fam] -= n
+                    else:
+                        self._owed.pop(fam, None)
                 self._families_seen = set(families)
                 self._unmet = {fam: keys for fam, keys in self._unmet.items() if fam in families}
             hub = self._hub
@@ -504,20 +521,30 @@ class Holder:
                 key = (st.st_dev, st.st_ino)
                 if key in self.held or (key in self._known and self._known_generation.get(key) in (None, generation(fd))):
                     # Seen (the tailer got to it first, or held already): caught — once per file and family.
-                    self._credit(fd, key, credit, caught)
+                    ident = (*key, generation(fd))
+                    if not renamed and path == fam and self._presumed.pop((ident, credit), 0) is None:
+                        caught[credit] = caught.get(credit, 0) + 1  # its creation, read after the tailer met it
+                    else:
+                        self._credit_ident(ident, credit, caught)
                     os.close(fd)
                     if may_be_ahead and caught.get(credit, 0) > before:
                         ahead[credit] = ahead.get(credit, 0) + 1
                     continue
-                if len(self.held) >= self.max_files or self._held_bytes_locked() >= self.max_bytes:
+                # A quarter of the files is kept for rotated names: a backup can be deleted any moment, a
+                # file under its live name is found by the next scan unless it rotates first (1,000 new
+                # files filled the budget, and a rotating log's backup went unheld: attack 12).
+                reserved = self.max_files // 4 if path == fam else 0
+                if len(self.held) >= self.max_files - reserved or self._held_bytes_locked() >= self.max_bytes:
                     # Not held: its creation stays owed, an escape unless the holder meets it again with
-                    # room, or the tailer has it open by then (see Escapes).
+                    # room, or the tailer has it open by then (follow).
+                    _bounded_put(self._unheld, ((*key, generation(fd)), credit), None, 4 * BOUND)
                     os.close(fd)
                     if not self.full_warned:
                         self.full_warned = True
                         log.warning(f"the budget for holding rotated files is full ({len(self.held)} files, "
-                                    f"limits {self.max_files} files / {self.max_bytes} bytes): files of {fam} that "
-                                    "rotate away before they are read are lost (counted)", extra={"path": fam})
+                                    f"limits {self.max_files} files, {self.max_files // 4} of them kept for rotated "
+                                    f"names / {self.max_bytes} bytes): files of {fam} that rotate away before they "
+                                    "are read are lost (counted)", extra={"path": fam})
                     continue
                 self.held[key] = Held(fd, path, fam, *key)
                 self._known.add(key)
