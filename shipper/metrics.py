@@ -9,17 +9,20 @@ the exposition, which Prometheus reads through a collector when /metrics is scra
 Why not prometheus-client's own Counter and Gauge: their values can be read back only through a private
 attribute or a walk over the registry's text samples by name (which the readers above once did). A custom
 collector is prometheus-client's documented way to export values held elsewhere; the exposition (names,
-`_total`, help, labels) is the same. Metrics a plugin registers itself in REGISTRY are exported as before."""
+`_total`, help, labels) is the same. Metrics a plugin registers itself in REGISTRY are exported as before.
+
+prometheus-client and the HTTP and e-mail modules it imports cost ~0.1 s of a core at each start (bench/README.md,
+session 15): they are imported only once REGISTRY is first asked for (shipper.metrics_exposition), by an agent
+that serves /metrics or a plugin that registers metrics of its own. The counting here needs none of it."""
 from __future__ import annotations
 
 import threading
-from typing import Iterator, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
-REGISTRY = CollectorRegistry(auto_describe=True)
+    REGISTRY: CollectorRegistry
 
 
 class Count:
@@ -100,13 +103,6 @@ class Family:
         with self._lock:
             for key in [k for k in self._values if k[i] == value]:
                 del self._values[key]
-
-    def exported(self) -> Metric:
-        family = (CounterMetricFamily if self.kind == "counter" else GaugeMetricFamily)(
-            self.name, self.doc, labels=list(self.labelnames))
-        for key, value in self.items():
-            family.add_metric(list(key), value)
-        return family
 
 
 class GaugeFamily(Family):
@@ -218,15 +214,13 @@ class OutputCounts:
                 self.dead_lettered.value)
 
 
-class _Exported(Collector):
-    """The families above, as Prometheus reads them at each scrape."""
+def __getattr__(name: str) -> object:
+    """`REGISTRY`: prometheus-client's registry, the families above exported from it, made on first use."""
+    if name != "REGISTRY":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from shipper.metrics_exposition import registry_exporting
 
-    def collect(self) -> Iterator[Metric]:
-        for f in FAMILIES:
-            yield f.exported()
-
-
-REGISTRY.register(_Exported())
+    return registry_exporting(FAMILIES)
 
 
 def forget_metrics(label: str, value: str) -> None:

@@ -13,12 +13,10 @@ rest in plain lines); this module adds what the files hold now (size, lag, rotat
 from __future__ import annotations
 
 import errno
-import http.client
 import os
 import sqlite3
 import stat
 import time
-import urllib.request
 from typing import Any
 
 import orjson
@@ -150,6 +148,10 @@ MAX_LIVE_STATUS = 16 << 20  # bytes of /status answer; a real one is kilobytes
 
 
 def fetch_live(listen: str, timeout: float = 2.0) -> dict[str, Any] | None:
+    # (Imported here: `run` and `check` read checkpoints through this module, and need no HTTP client.)
+    import http.client
+    import urllib.request
+
     from shipper.http_endpoint import parse_listen
 
     host, port = parse_listen(listen)
