@@ -21,7 +21,7 @@ from pygtail import Pygtail
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from shipper.tail import Tailer  # noqa: E402
+from shipper.tail.tailer import Tailer  # noqa: E402
 from tests.java.writers import Log4j, compile_writers  # noqa: E402
 
 RATE = 1000  # lines/s

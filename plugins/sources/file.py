@@ -25,10 +25,13 @@ from shipper.api import (
     metrics,
     saved_value_line,
 )
-from shipper.tail import STARTED_GLOB, Chunk, Tailer, discovery
+from shipper.tail import discovery
 from shipper.tail.events import TailEvents
+from shipper.tail.harvester import Chunk
 from shipper.tail.holder import Held, Holder, generation
+from shipper.tail.scan_rules import STARTED_GLOB
 from shipper.tail.state import SEEN_PREFIX, load_states
+from shipper.tail.tailer import Tailer
 from shipper.tail.watcher import ChangeWatcher
 
 STOP_CHECK = 0.5  # longest sleep when ctx.stop cannot wake the watcher (a plain threading.Event)

@@ -4,9 +4,7 @@ identity (identity.py) and the proofs a scan decides by (matching.py), the scan 
 (prospector.py; by file: copies.py, gone.py, truncation.py, letting_go.py, scan_rules.py),
 the follower that ties them together (tailer.py), reading one file (harvester.py,
 reader.py, lines.py, keys.py), the records of files (followed.py), checkpoints (state.py,
-checkpoint_queue.py), descriptors (descriptors.py), losses (losses.py) and what the follower reports to its source (events.py)."""
-from shipper.tail.harvester import Chunk
-from shipper.tail.scan_rules import STARTED_GLOB
-from shipper.tail.tailer import Tailer
+checkpoint_queue.py), descriptors (descriptors.py), losses (losses.py) and what the follower reports to its source (events.py).
 
-__all__ = ["Chunk", "Tailer", "STARTED_GLOB"]
+The package imports none of them itself: a parser reaches tail.keys and tail.lines through shipper.api, and
+with them it would import the whole follower (and pydantic's schema of its states), in every parse worker too."""

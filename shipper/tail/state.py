@@ -1,6 +1,7 @@
 """The checkpoint of one followed file, as persisted (a JSON value under `f:<file id>`)."""
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,14 +121,17 @@ class FileState:
         if not isinstance(value, dict) or version_of(value) != STATE_VERSION:
             return None
         try:
-            return _VALIDATE.validate_python(value)
+            return _validator().validate_python(value)
         except ValidationError:
             return None
 
 
-# pydantic checks each field against its annotation (a number where a number belongs) and ignores
-# keys that are no field ("v"); ~3 µs a state, once per start.
-_VALIDATE = TypeAdapter(FileState)
+@functools.cache
+def _validator() -> TypeAdapter[FileState]:
+    """pydantic checks each field against its annotation (a number where a number belongs) and ignores
+    keys that are no field ("v"); ~3 µs a state, once per start. Its schema takes ~30 ms of a core to
+    build: at the first state read, not at every start of the agent (nor in `shipper check`)."""
+    return TypeAdapter(FileState)
 
 
 def version_of(value: dict) -> Any:

@@ -37,23 +37,12 @@ import select
 import threading
 import time
 from dataclasses import dataclass, field
-
-from watchdog.events import (
-    DirCreatedEvent,
-    DirDeletedEvent,
-    DirMovedEvent,
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
-from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver, ObservedWatch
+from typing import TYPE_CHECKING
 
 from shipper.tail.discovery import folder_identity
+
+if TYPE_CHECKING:
+    from watchdog.observers.api import BaseObserver, ObservedWatch
 
 try:
     from inotify_simple import INotify, flags
@@ -76,27 +65,12 @@ if INotify is not None:
                  AWAIT: flags.CREATE | flags.MOVED_TO | flags.DELETE_SELF | flags.MOVE_SELF}
 MOUNTINFO = "/proc/self/mountinfo"
 
-STRUCTURE_EVENTS = [FileCreatedEvent, FileMovedEvent, FileDeletedEvent, FileClosedEvent, DirCreatedEvent,
-                    DirMovedEvent, DirDeletedEvent]
-
 
 @dataclass
 class Changes:
     woke: bool = False  # woken by a notification (not the timeout)
     structure: bool = False  # something was created, renamed or deleted: scan
     paths: set[str] = field(default_factory=set)  # files written to
-
-
-class _Handler(FileSystemEventHandler):
-    def __init__(self, watcher: "ChangeWatcher"):
-        self.watcher = watcher
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type == "modified":
-            if not event.is_directory:
-                self.watcher._note(path=os.fsdecode(event.src_path))
-        elif event.event_type in ("created", "moved", "deleted", "closed"):
-            self.watcher._note(structure=True)
 
 
 class ChangeWatcher:
@@ -149,11 +123,13 @@ class ChangeWatcher:
                 self._roles[up] = self._roles.get(up, 0) | ANCESTOR
                 self._sync(up)  # (not there, or the watch limit: the periodic rescan still sees it)
                 up = os.path.dirname(up)
-        events = STRUCTURE_EVENTS if self._ino is not None else [*STRUCTURE_EVENTS, FileModifiedEvent]
         if by_watchdog:
             try:
-                obs = Observer()
-                self._handler, self._events = _Handler(self), events
+                from shipper.tail import watchdog_roots  # (watchdog only for a source that has such roots)
+
+                events = watchdog_roots.events(writes=self._ino is None)
+                obs = watchdog_roots.Observer()
+                self._handler, self._events = watchdog_roots.Handler(self._note), events
                 for root, recursive in by_watchdog:
                     self._root_watch[root] = (obs.schedule(self._handler, root, recursive=recursive,
                                                            event_filter=events), folder_identity(root))

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shipper.tail import Chunk, Tailer
+from shipper.tail.harvester import Chunk
+from shipper.tail.tailer import Tailer
 from tests.java.writers import Log4j, compile_writers
 
 
