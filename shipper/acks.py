@@ -18,6 +18,9 @@ Settle = Callable[[], None]
 # events it acknowledged in batches that did not complete before a stop or a reload took them back.
 # The re-read sends those events to the other outputs only (shipper.source_runner).
 DELIVERED_PREFIX = "_delivered_to:"
+# Beside each such note: where that output stores (OutputConfig.where), so that a start after the output was renamed
+# while the agent was stopped knows it for the same output (shipper.source_runner).
+DELIVERED_WHERE_PREFIX = "_delivered_where:"
 DELIVERED_MAX = 200_000  # ids kept per output (~40 bytes each); an output's in-flight limit stays far below
 WITHDRAW_WAIT = 1.0  # seconds withdraw() waits for the commit of what it unblocked (a reload's main thread)
 

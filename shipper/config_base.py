@@ -1,6 +1,8 @@
 """Config blocks common to every source and output; plugins subclass them with their own keys."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import stat
@@ -145,6 +147,10 @@ class SourceConfig(StrictModel):
         return self.tag or f"audit.{self.name}"
 
 
+# The keys every output block has that say nothing of where its events are stored (OutputConfig.where).
+NOT_WHERE = {"name", "match", "max_in_flight_batches", "max_in_flight_bytes", "health_threshold"}
+
+
 class OutputConfig(StrictModel):
     """The keys every output block has (`type`, `name`, `match`, the in-flight limits). An output's
     `Config` subclasses it with its own keys and `type: Literal["its name"]`."""
@@ -156,6 +162,16 @@ class OutputConfig(StrictModel):
     max_in_flight_batches: int = Field(default=8, ge=1)
     max_in_flight_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     health_threshold: float = Field(default=300.0, gt=0)  # seconds without delivery → unhealthy
+
+    def where(self) -> str:
+        """What tells where this output stores events, as a short digest: its block but for the keys of NOT_WHERE
+        (secrets masked). An output renamed with only those changed is the same output (shipper.reload; the start
+        after a stop: SourceRunner). "" when the block cannot be told (then it is never taken for another)."""
+        try:
+            text = json.dumps(self.model_dump(mode="json", exclude=NOT_WHERE), sort_keys=True)
+        except (TypeError, ValueError):
+            return ""
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 class HttpConfig(StrictModel):

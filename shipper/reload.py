@@ -57,21 +57,14 @@ class ReloadPlan:
         return out
 
 
-# The keys every output block has that say nothing of where its events are stored: an output renamed with
-# only these changed besides its name is still the same output (OutputConfig).
-_NOT_WHERE = {"name", "match", "max_in_flight_batches", "max_in_flight_bytes", "health_threshold"}
-
-
 def _renamed(removed: list[OutputConfig], added: list[OutputConfig]) -> dict[str, str]:
-    """Old name -> new name of each removed output whose block, but for its name (and the keys of
-    _NOT_WHERE), is that of exactly one added output, and that one's of it alone (two outputs to one
+    """Old name -> new name of each removed output whose block, but for its name (and the other keys of
+    NOT_WHERE), is that of exactly one added output, and that one's of it alone (two outputs to one
     server renamed at once are not told apart: each is a new output)."""
-    def where(o: OutputConfig) -> dict:
-        return o.model_dump(exclude=_NOT_WHERE)
     out = {}
     for old in removed:
-        same = [new for new in added if where(new) == where(old)]
-        if len(same) == 1 and [o for o in removed if where(o) == where(same[0])] == [old]:
+        same = [new for new in added if old.where() and new.where() == old.where()]
+        if len(same) == 1 and [o for o in removed if o.where() == same[0].where()] == [old]:
             out[old.name] = same[0].name
     return out
 

@@ -14,7 +14,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable
 
 from shipper import address_space, ids as ids_mod, integrity, metrics, parse_auto, registry, vendor_ids
-from shipper.acks import DELIVERED_MAX, DELIVERED_PREFIX, AckTracker, CommitFailed
+from shipper.acks import DELIVERED_MAX, DELIVERED_PREFIX, DELIVERED_WHERE_PREFIX, AckTracker, CommitFailed
 from shipper.checkpoint import RECOVERY, CheckpointTooNew, GivenUp, Interrupted, StateDirError
 from shipper.config_base import SourceConfig
 from shipper.events import EventBuilder
@@ -97,6 +97,9 @@ class SourceRunner:
             ids = state.pop(key)
             if isinstance(ids, list) and ids:
                 self._delivered_before[key[len(DELIVERED_PREFIX):]] = Counter(i for i in ids if isinstance(i, str))
+        wheres = {k[len(DELIVERED_WHERE_PREFIX):]: state.pop(k) for k in [k for k in state
+                                                                          if k.startswith(DELIVERED_WHERE_PREFIX)]}
+        self._carry_renamed_notes(wheres)
         self.chain = (integrity.Chain.resume(pipeline.integrity_key, f"{pipeline.host_name}/{cfg.name}", saved_chain)
                       if pipeline.integrity_key is not None else None)
         self._chain_lock = threading.Lock()  # one order for sealing, registering and queueing
@@ -215,8 +218,8 @@ class SourceRunner:
         if self._delivered_noted:
             # A batch that met the last event of an output's old note deletes that note when it commits; a
             # note saved since (batches taken back: save_delivered_to) stays.
-            fragment = {k: v for k, v in fragment.items() if not (
-                v is None and k.startswith(DELIVERED_PREFIX) and k[len(DELIVERED_PREFIX):] in self._delivered_noted)}
+            fragment = {k: v for k, v in fragment.items() if not (v is None and any(
+                k.startswith(p) and k[len(p):] in self._delivered_noted for p in (DELIVERED_PREFIX, DELIVERED_WHERE_PREFIX)))}
         store = self.pipeline.store
         try:
             store.update(self.cfg.name, fragment)
@@ -802,11 +805,43 @@ class SourceRunner:
         if not seen:
             del self._delivered_before[output]
             checkpoint[DELIVERED_PREFIX + output] = None
+            checkpoint[DELIVERED_WHERE_PREFIX + output] = None
         if not skipped:
             return batch
         if not keep:
             return None
         return _subset(batch, keep)
+
+    def _carry_renamed_notes(self, wheres: dict[str, Any]) -> None:
+        """A note of events an output stored (`_delivered_to:<output>`) whose output the config has no more, while
+        exactly one configured output without a note of its own stores where it did (`wheres`: its
+        OutputConfig.where when noted): the output was renamed while the agent was stopped. Its note is that
+        output's, or the re-read would send it again what the old name stored."""
+        if not self._delivered_before:
+            return
+        configured = self.pipeline.output_configs
+        moved: dict[str, str] = {}
+        for old in [o for o in self._delivered_before if o not in configured]:
+            where = wheres.get(old)
+            same = [n for n, c in configured.items() if where and c.where() == where
+                    and n not in self._delivered_before and n not in moved.values()]
+            if len(same) == 1:
+                moved[old] = same[0]
+                self._delivered_before[same[0]] = self._delivered_before.pop(old)
+        if not moved:
+            return
+        log.info("events outputs stored before the last stop are noted for the name each has now (renamed, the "
+                 "rest of its block unchanged): not sent to it again", extra={
+                     "source": self.cfg.name, "renamed": ",".join(f"{o}->{n}" for o, n in moved.items())})
+        fragment: dict[str, Any] = {}
+        for old, new in moved.items():
+            fragment.update({DELIVERED_PREFIX + old: None, DELIVERED_WHERE_PREFIX + old: None,
+                             DELIVERED_PREFIX + new: list(self._delivered_before[new].elements()),
+                             DELIVERED_WHERE_PREFIX + new: wheres[old]})
+        try:
+            self.pipeline.store.update(self.cfg.name, fragment)
+        except (sqlite3.Error, OSError):  # (the next start finds the old names and does the same)
+            pass
 
     def rename_outputs(self, renamed: dict[str, str]) -> None:
         """A reload renamed these outputs (old name -> new name: ReloadPlan.outputs_renamed) while this runner
@@ -833,7 +868,10 @@ class SourceRunner:
         for old, new in renamed.items():  # (the old name's note goes: the successor has no output of that name)
             parts.setdefault(new, []).extend(parts.pop(old))
         fragment: dict[str, Any] = {DELIVERED_PREFIX + o: list(ids)[-DELIVERED_MAX:] for o, ids in parts.items() if ids}
-        fragment.update((DELIVERED_PREFIX + old, None) for old in renamed)
+        configured = self.pipeline.output_configs
+        fragment.update((DELIVERED_WHERE_PREFIX + o, configured[o].where()) for o, ids in parts.items()
+                        if ids and o in configured)
+        fragment.update((prefix + old, None) for old in renamed for prefix in (DELIVERED_PREFIX, DELIVERED_WHERE_PREFIX))
         if not fragment:
             return
         try:

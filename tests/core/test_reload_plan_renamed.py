@@ -1,6 +1,7 @@
 """Which outputs a reload takes for renamed (ReloadPlan.outputs_renamed): the same block under another name is
 the same output, whose stored events are noted for its new name (shipper.reload_apply); anything else about where
-it stores (another port, another type), or two outputs that cannot be told apart, makes the added one new."""
+it stores (another port, another type), or two outputs that cannot be told apart, makes the added one new. The
+same at a start after a rename made while the agent was stopped (each note says where its output stores)."""
 from __future__ import annotations
 
 from shipper.config import load_config
@@ -62,3 +63,44 @@ def test_a_rename_of_a_rename_during_one_wait_follows_it_to_the_last_name():
     assert r.outputs_renamed == {"a": "c", "b": "c", "x": "y"}
     SourceRunner.rename_outputs(r, {"c": "a"})  # type: ignore[arg-type]  # back to its first name: a keeps its own note
     assert r.outputs_renamed == {"b": "a", "c": "a", "x": "y"}
+
+
+class _Store:
+    def __init__(self):
+        self.updates: list = []
+
+    def update(self, name, fragment):
+        self.updates.append(fragment)
+
+
+def _start_with_notes(tmp_path, notes: dict, wheres: dict, outputs: list[str]):
+    """SourceRunner._carry_renamed_notes at a start: `notes` (output -> ids) and their `wheres` as saved, the
+    config's `outputs`."""
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from shipper.source_runner import SourceRunner
+    configured = {o.name: o for o in config(tmp_path, outputs, "now.yaml").outputs}
+    r = SimpleNamespace(_delivered_before={o: Counter(ids) for o, ids in notes.items()}, cfg=SimpleNamespace(name="app"),
+                        pipeline=SimpleNamespace(output_configs=configured, store=_Store()))
+    SourceRunner._carry_renamed_notes(r, wheres)  # type: ignore[arg-type]
+    return {o: sorted(c.elements()) for o, c in r._delivered_before.items()}, r.pipeline.store.updates
+
+
+def test_a_start_gives_the_note_of_an_output_renamed_while_stopped_to_its_new_name(tmp_path):
+    where = config(tmp_path, [fd("dest")]).outputs[0].where()
+    notes, saved = _start_with_notes(tmp_path, {"dest": ["e1", "e2"]}, {"dest": where}, [fd("dest_new")])
+    assert notes == {"dest_new": ["e1", "e2"]}
+    assert saved == [{"_delivered_to:dest": None, "_delivered_where:dest": None,
+                      "_delivered_to:dest_new": ["e1", "e2"], "_delivered_where:dest_new": where}]
+
+
+def test_a_start_does_not_guess(tmp_path):
+    where = config(tmp_path, [fd("dest")]).outputs[0].where()
+    # two outputs store there; the output of that name has a note of its own; another server; no where saved
+    for outputs, notes, wheres in [([fd("c"), fd("d")], {"dest": ["e1"]}, {"dest": where}),
+                                   ([fd("c")], {"dest": ["e1"], "c": ["e2"]}, {"dest": where}),
+                                   ([fd("c", port=1)], {"dest": ["e1"]}, {"dest": where}),
+                                   ([fd("c")], {"dest": ["e1"]}, {})]:
+        got, saved = _start_with_notes(tmp_path, notes, wheres, outputs)
+        assert got == {o: sorted(ids) for o, ids in notes.items()} and saved == [], (outputs, notes, wheres)
