@@ -247,7 +247,8 @@ def aligned_end(old: Readable, start: int, read_to: int, new: Readable, new_size
     """Where what was read of `old` (up to read_to) ends in `new`, the two the same up to `start`, when the edit is
     within the last MARK_MAX bytes read (their hash is nowhere in `new`): the lines of both from the line `start` is
     in are aligned (difflib); the last run of lines the two share must end with the last line read, and be found once
-    in `new` past that line and once in `old` (the lines read after the edit, then what was written after them).
+    in `new` past that line and once in the last CHUNK bytes of `old` (the lines read after the edit, then what was
+    written after them).
     None when not so (the last line read removed or altered, lines repeated, or more than DIFF_MAX bytes to align):
     then nothing is claimed."""
     back = max(0, start - CHUNK)
@@ -265,7 +266,9 @@ def aligned_end(old: Readable, start: int, read_to: int, new: Readable, new_size
         return None
     last = blocks[-1]
     run = b"".join(olds[last.a:])
-    if len(find_all(new, run, a, new_size)) != 1 or len(find_all(old, run, a, read_to)) != 1:
+    # (Found once in the last CHUNK bytes read too: lines a log repeats, which a writer may append again, place
+    # nothing; what it appended after a cut must not be skipped.)
+    if len(find_all(new, run, a, new_size)) != 1 or len(find_all(old, run, max(0, read_to - CHUNK), read_to)) != 1:
         return None
     return a + sum(len(x) for x in news[: last.b + last.size])
 

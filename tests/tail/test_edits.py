@@ -119,6 +119,21 @@ def test_an_edit_near_the_end_with_the_lines_after_it_repeated_is_not_placed(tmp
         b.close()
 
 
+def test_an_edit_near_the_end_before_a_line_the_log_repeats_is_not_placed(tmp_path):
+    """The last line read one the log wrote before (a heartbeat): a writer may append it again after a cut, so it
+    places nothing (placed, the lines appended before it would be skipped)."""
+    beat = b"heartbeat ok\n"
+    lines = [HEADER] + [line(i) for i in range(20)] + [beat] + [line(i) for i in range(20, 40)] + [beat]
+    old = b"".join(lines)
+    new = b"".join(lines[:-3]) + line(1000) + beat  # (cut before the last two lines; a line and a heartbeat written)
+    a, b = opened(tmp_path, "old", old), opened(tmp_path, "new", new)
+    try:
+        assert edited_copy(a, len(old), len(HEADER), b, len(new)) is None
+    finally:
+        a.close()
+        b.close()
+
+
 @settings(max_examples=30, deadline=None)
 @given(n=st.integers(5, 200), m=st.integers(5, 200))
 def test_a_file_sharing_only_the_header_is_no_edited_copy(tmp_path_factory, n, m):
