@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from typing import TYPE_CHECKING
 
 from shipper.tail import discovery, edits, scan_rules, truncation
 from shipper.tail.followed import Followed, Loose, MovedDuringScan, Observed, is_identified
 from shipper.tail.identity import HEAD_MAX, digest, head_of, same_bytes
+from shipper.tail.reader import OpenFile, is_gzip_path
 
 if TYPE_CHECKING:
     from shipper.tail.prospector import Prospector
@@ -326,6 +328,49 @@ def holds_all_of_old(p: Prospector, f: Followed, o: Observed) -> bool:
         return True
     with p.fds.reading(o) as new:
         return new is None or edits.common_prefix(f.fh, new, left, at, at) == left
+
+
+def whole_copy(fd: int, family: str, size: int) -> str | None:
+    """At a stop: the deleted file open at `fd` (of `family`, `size` bytes), about to be let go with bytes not read
+    yet: does a file of its family hold all of it (logrotate or Log4j 2 `compress` made a .gz of it, then deleted
+    it)? Its path if so: the next start finds that copy by what was read of it and reads it on from there, so nothing
+    of it is lost. (Called lost, the stop named every unread byte of it: 12.9 MB of a .gz read on whole at the next
+    start.) Proven as a copy is (identity.same_bytes: the first and last bytes) and of the same length, the newest
+    first; None when none is, or the file is over edits.FIND_MAX (a .gz is decompressed to its end to compare)."""
+    if size <= 0 or size > edits.FIND_MAX:
+        return None
+    folder = os.path.dirname(family)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return None
+    found = []
+    for name in names:
+        path = os.path.join(folder, name)
+        if not (discovery.is_rotated_path(family, path) or name == os.path.basename(family) + ".gz"):
+            continue
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            found.append((st.st_mtime_ns, path))
+    for _, path in sorted(found, reverse=True):
+        gz = is_gzip_path(path)
+        try:
+            theirs = OpenFile(path, gz)
+        except OSError:
+            continue
+        try:
+            if theirs.size() != (size & 0xFFFFFFFF if gz else size):
+                continue  # (a gzip file's trailer holds its length modulo 2^32)
+            if same_bytes(lambda at, n: os.pread(fd, n, at), theirs.read, size) and theirs.read(size, 1) == b"":
+                return path
+        except OSError:
+            continue
+        finally:
+            theirs.close()
+    return None
 
 
 def oldest(files: list[Observed]) -> Observed | None:

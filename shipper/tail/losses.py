@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Container, Iterable
+from typing import Callable, Container, Iterable
 
 from shipper.tail.events import TailEvents
 
 
 class LossLedger:
-    def __init__(self, log: logging.Logger, events: TailEvents):
+    def __init__(self, log: logging.Logger, events: TailEvents,
+                 kept_in: Callable[[int, str, int], str | None] | None = None):
         self.log = log
         self.events = events
+        self.kept_in = kept_in  # (descriptor, family, size) -> a file holding all of that deleted file (copies.py)
         self.bytes_lost = 0
         self.losses = 0
         self.hole_bytes = 0  # zero bytes skipped (holes), never shipped
@@ -33,7 +35,9 @@ class LossLedger:
         (descriptor, family, bytes of it read; None: unknown, a compressed file read in part). One
         that is deleted loses its unread bytes with its last descriptor: warned per family (with the
         count of files) and counted. (A checkpoint names only what was unread up to the size it
-        saved: a file rotated away unread, or grown since, was named nowhere.)"""
+        saved: a file rotated away unread, or grown since, was named nowhere.)
+        One that a file of its family holds whole (its .gz) is not lost: the next start reads it on
+        there; where is said (info)."""
         per: dict[str, tuple[int, int, bool]] = {}  # family -> (files, bytes, more may be lost)
         seen: set[tuple[int, int]] = set()
         for fd, fam, read in files:
@@ -47,6 +51,12 @@ class LossLedger:
             unread = st.st_size - (read or 0)
             if st.st_nlink or (read is not None and unread <= 0):
                 continue  # still under a name (found again), or read to its end
+            copy = self.kept_in(fd, fam, st.st_size) if read is not None and self.kept_in is not None else None
+            if copy is not None:
+                self.log.info(f"{fam}: a rotated file of it, deleted while the agent held it open, was let go with "
+                              f"{unread} bytes not read yet ({why} before they were read): {copy} holds all of it, "
+                              "and the next start reads it on from there", extra={"path": fam, "copy": copy})
+                continue
             n, nbytes, unknown = per.get(fam, (0, 0, False))
             per[fam] = (n + 1, nbytes + (unread if read is not None else 0), unknown or read is None)
         for fam, (n, nbytes, unknown) in sorted(per.items()):

@@ -12,7 +12,7 @@ import logging
 import os
 from typing import Any, Callable, Iterable, Mapping
 
-from shipper.tail import letting_go, truncation
+from shipper.tail import copies, letting_go, truncation
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.descriptors import fd_budget
 from shipper.tail.events import TailEvents
@@ -48,7 +48,7 @@ class Tailer:
     ):
         self.log = logger or logging.getLogger("shipper.tail")
         self.events = events or TailEvents()
-        self.ledger = LossLedger(self.log, self.events)
+        self.ledger = LossLedger(self.log, self.events, kept_in=copies.whole_copy)
         self.pending = CheckpointQueue()  # checkpoint-only fragments waiting to be emitted
         self.harvester = Harvester(max_line_bytes=max_line_bytes, batch_lines=batch_lines, events=self.events,
                                    ledger=self.ledger, pending=self.pending, log=self.log)
