@@ -109,6 +109,11 @@ def is_copy(p: Prospector, o: Observed, now: float) -> bool:
             s = lo.state
             if s.head != hd or s.head_len != len(head):
                 continue
+            if lo.gone_at is None and p.matcher.reread_moved(fh, o, s):
+                # (That content edited while the agent was stopped, after a stop with an output down, and rotated on:
+                # no copy to leave alone, edited_copy_while_away reads it again and names the repeat. Left alone, the
+                # lines it holds past the checkpoint never reached the output that lacked them.)
+                continue
             if (s.offset > s.head_len and (p.matcher.mark_ok(fh, s) or p.matcher.prefix_end(fh, o, lo) is not None)
                     or c == s.head_len and s.offset >= s.head_len and p.matcher.head_unique(s)):
                 # (Holding exactly the head of what was read, a first line no other file of

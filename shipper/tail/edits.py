@@ -99,15 +99,16 @@ def proven_prefix(f: Readable, size: int, marks: list, head_len: int) -> int:
     return 0
 
 
-def reread_edited(f: Readable, size: int, s: FileState) -> tuple[int, int] | None:
+def reread_edited(f: Readable, size: int, s: FileState, by_ahead: bool = True) -> tuple[int, int] | None:
     """The content `s`, saved at a stop with an output down at the position it was found at (s.offset: read again
     from there) though that run had read it further (s.reread_to), met at a restart in `f`, the same head checked by
     the caller: was it edited while the agent was stopped before the end of what was read? Then the lines that
     outputs stored before the stop are at other positions, which their note (by event ids: positions) cannot follow:
     (where to read again from in `f`, how many bytes of it were read before) when it is proven this content (the
     hash of the bytes before that end found at one line end, or those before the line end seen when it was
-    identified found at their own place); None when it still holds them where they were (nothing to tell), or
-    when it is not proven to be this content."""
+    identified found at their own place, unless not `by_ahead`: a file shorter than what was read holds that line end
+    as a copy made before the read got there does); None when it still holds them where they were (nothing to tell),
+    or when it is not proven to be this content."""
     if not s.reread_to or s.reread_to[0] <= max(s.offset, s.head_len):
         return None
     to, mark = s.reread_to
@@ -116,7 +117,7 @@ def reread_edited(f: Readable, size: int, s: FileState) -> tuple[int, int] | Non
     if len(before) == n and digest(before) == mark:
         return None  # (where it was)
     end = place_by_mark(f, size, to, mark, True)
-    if end is None and not (s.ahead and proven_prefix(f, size, [s.ahead], s.head_len)):
+    if end is None and not (by_ahead and s.ahead and proven_prefix(f, size, [s.ahead], s.head_len)):
         return None
     start = s.offset
     if start > s.head_len and digest(f.read(start - min(MARK_MAX, start), min(MARK_MAX, start))) != s.mark:

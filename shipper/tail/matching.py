@@ -266,27 +266,33 @@ class Matcher:
         return len(before) == n and digest(before) == s.mark
 
     @staticmethod
-    def reread_held(fh: OpenFile, s: FileState, shorter: bool = True) -> bool:
+    def reread_held(fh: OpenFile, s: FileState) -> bool:
         """Does the open file hold what was read of `s` before a stop with an output down saved it to be read again
         (FileState.reread_to) where it was? Not so, it was edited while the agent was stopped (edits.reread_edited):
-        taken for the content, its lines were read again at other positions. `shorter`: a file shorter than that
-        holds it as far as it goes (a copy made before the read got there); on its own inode, it was cut or edited."""
+        taken for the content, its lines were read again at other positions."""
         if not s.reread_to or s.reread_to[0] <= s.offset:
             return True
         to, mark = s.reread_to
         n = min(MARK_MAX, to)
         before = fh.read(to - n, n)
-        return digest(before) == mark if len(before) == n else shorter
+        return len(before) == n and digest(before) == mark
 
     def reread_moved(self, fh: OpenFile, o: Observed, s: FileState, shorter: bool = True) -> bool:
         """Is the open file `o`, its head that of `s`, that content edited while the agent was stopped, before the end
         of what a stop with an output down left to be read again (not reread_held, and edits.reread_edited proves
         it)? Then it is not taken as it was read: it is read again as a new content, the repeat named
-        (truncation.reread_edited_while_away). A file that only differs is decided as before (cut, another file)."""
-        if self.reread_held(fh, s, shorter):
+        (truncation.reread_edited_while_away). A file that only differs is decided as before (cut, another file).
+        `shorter`: a file shorter than that end may be a copy made before the read got there, holding it as far as it
+        goes; it is that content edited only when the end of what was read is found in it (a line removed: `sed -i`,
+        then a rotation, while the agent was stopped; taken for a copy, it was read on under the content's file id,
+        the edit never named). On its own inode (`shorter` False), shorter is cut or edited."""
+        if self.reread_held(fh, s):
             return False
         size = self.readable_len(fh, o)
-        return size is not None and edits.reread_edited(fh, size, s) is not None
+        if size is None:
+            return False
+        short = shorter and size < s.reread_to[0]
+        return edits.reread_edited(fh, size, s, by_ahead=not short) is not None
 
     def head_unique(self, s: FileState) -> bool:
         """Is the head of `s` known to be its own: other contents of its family start otherwise,

@@ -17,7 +17,12 @@ before the stop …`); the same edit with an output down but no rotation warns (
 while the agent was stopped …`). Stdout repeats nothing and Fluentd gets every other line once (so the placing
 works): only the naming is missing. Also so with an editor's write-back then a rotation, a copytruncate after the
 sed, and two rotations (the edited file at app.log.2). Test 3/3 (each case). Held: Fluentd down from the agent's start (checkpoint at
-the file's start), the same three edits: warned."""
+the file's start), the same three edits: warned.
+
+Now (reread14): the rotated file, shorter than what was read by the scrubbed line, was taken for a copy made before
+the read got there (Matcher.reread_moved) and read on under the content's file id, the edit never named. A shorter
+file is that content edited when the end of what was read is found at one line end of it: it is read again as a new
+content from where its checkpoint is in it, and the repeat for stdout is warned and counted, as at the live name."""
 from __future__ import annotations
 
 import json
@@ -48,10 +53,12 @@ def _scrub(path: Path) -> None:
     subprocess.run(["sed", "-i", f'/"seq": {SCRUBBED},/d', str(path)], check=True)
 
 
-@pytest.mark.xfail(strict=True, reason="an edit while stopped with an output down, then a rotation: no warning "
-                                       "names the edit, and the scrubbed line stdout shipped never reaches Fluentd")
-@pytest.mark.parametrize("how", ["sed_then_rotate", "rotate_then_sed", "sed_rotate_gzip", "write_back_then_rotate",
-                                 "sed_then_copytruncate"])
+@pytest.mark.parametrize("how", [
+    "sed_then_rotate", "rotate_then_sed", "sed_rotate_gzip", "sed_then_copytruncate",
+    pytest.param("write_back_then_rotate", marks=pytest.mark.xfail(strict=True, reason=(
+        "written back into its inode, then rotated: the inode at a rotated name is not the live name "
+        "truncation.edited_while_away looks at, so it is read again whole as a new file: every line repeated, "
+        "the edit unnamed")))])
 def test_an_edit_and_a_rotation_during_a_stop_with_an_output_down_are_named(tmp_path, how):
     logs = tmp_path / "logs"
     logs.mkdir()

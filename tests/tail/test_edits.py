@@ -305,6 +305,38 @@ def test_a_reread_content_edited_while_stopped_is_told_and_placed(tmp_path_facto
             f.close()
 
 
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(20, 300), data=st.data())
+def test_a_shorter_reread_content_is_edited_only_where_the_end_of_what_was_read_is_found(tmp_path_factory, n, data):
+    """A file shorter than what a stop with an output down left to be read again (a rotated backup: Matcher.reread_moved
+    with `shorter`): a copy made before the read got there holds the line end seen when the content was identified
+    (s.ahead) as the content does, so without `by_ahead` it is told nothing; the content less a line (`sed -i`, then
+    rotated) is told edited all the same, by the end of what was read found one line earlier (attack 13: taken for a
+    copy, it was read on under the content's file id, the edit never named)."""
+    lines = [HEADER] + [line(i) for i in range(n)]
+    old = b"".join(lines)
+    ends = [sum(len(x) for x in lines[: i + 1]) for i in range(len(lines))]
+    last = len(lines) - 1
+    while sum(len(x) for x in lines[last:]) < MARK_MAX:
+        last -= 1
+    seen = data.draw(st.integers(1, last - 2))  # the last line end when it was identified (s.ahead)
+    cut = data.draw(st.integers(seen + 1, len(lines) - 2))  # the copy made before the read got to the end
+    gone = data.draw(st.integers(seen + 1, last - 1))  # the line sed removed
+    s = FileState(fid="x", dev=0, ino=0, head_len=len(HEADER), head=digest(HEADER), offset=0, mark="", path="p",
+                  family="p", size=len(old), ahead=[ends[seen], digest(old[max(0, ends[seen] - MARK_MAX):ends[seen]])],
+                  reread_to=[len(old), digest(old[-MARK_MAX:])])
+    edited = b"".join(lines[:gone] + lines[gone + 1:])
+    tmp = tmp_path_factory.mktemp("shorter")
+    prefix, with_edit = opened(tmp, "prefix", old[: ends[cut]]), opened(tmp, "edited", edited)
+    try:
+        assert reread_edited(prefix, ends[cut], s) == (0, ends[cut])  # (held by s.ahead alone)
+        assert reread_edited(prefix, ends[cut], s, by_ahead=False) is None
+        assert reread_edited(with_edit, len(edited), s, by_ahead=False) == (0, len(edited))
+    finally:
+        prefix.close()
+        with_edit.close()
+
+
 def test_marks_are_found_in_a_compressed_file_as_in_a_plain_one(tmp_path):
     """A backup edited and then compressed while the agent was stopped is searched through gzip, in one pass."""
     data = HEADER + b"".join(line(i) for i in range(5000))  # (over 16 chunks read: several reads, one stream)
