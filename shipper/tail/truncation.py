@@ -11,7 +11,7 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from shipper.tail import edits
+from shipper.tail import birth, edits
 from shipper.tail.followed import Followed, Identified, Loose, Observed
 from shipper.tail.identity import MARK_MAX, digest
 
@@ -40,6 +40,8 @@ def rewritten_unseen(p: Prospector, f: Followed) -> bool:
             st = os.stat(f.path)
             if (st.st_dev, st.st_ino) != (f.dev, f.ino):
                 return False
+            if s is None and f.born is not None and birth.born(f.path, st.st_ino) not in (None, f.born):
+                return False  # another file given its inode (never opened: a rotation outran the scan), not cut
     except OSError:
         return False
     if st.st_mtime_ns == f.mtime_ns or st.st_size > f.seen_size:

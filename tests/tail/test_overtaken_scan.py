@@ -198,3 +198,45 @@ def test_a_backup_never_read_deleted_between_the_listing_and_the_compare_is_read
         assert f.tailer.losses == 0
     finally:
         f.tailer.close()
+
+
+def test_a_live_file_renamed_before_it_was_opened_and_deleted_before_the_read_is_named_lost(ext4_tmp, fast_missing,
+                                                                                           caplog):
+    """Attack 12's 10,000 files at the first look (load ~25): a file listed by the scan was rotated before the
+    scan could open it (followed with no identity, no generation), and rotated out and deleted before the read
+    that comes after the scan; ext4 gave its inode to the writer's next file under the same name. The read took
+    that file for it (its inode, nothing to tell them apart) and read it: the listed file's lines lost with no
+    word of their own. Its birth time, taken with the listing, tells them apart: the next file is read as new,
+    and the lines of the one listed are a loss naming it, once."""
+    d = ext4_tmp
+    log = d / "app.log"
+    write(log, *[f"line {i}" for i in range(3)])  # listed, never read
+    listed = os.stat(log).st_ino
+    f = Follower([log], d)
+
+    def rotate():  # logrotate `create`, `rotate 1`
+        os.rename(log, d / "app.log.1")
+        write(log, *[f"line {i}" for i in range(3, 5)])
+
+    try:
+        overtake(f, rotate)  # the first look lists app.log, which is rotated before the scan opens it
+        f.tailer.scan()
+        placeholder = f.tailer.prospector.files.get((os.stat(log).st_dev, listed))
+        assert placeholder is not None and placeholder.state is None and placeholder.unopened
+        # Before the read: rotated again (the listed file deleted: `rotate 1`), and the next file on its inode.
+        os.unlink(d / "app.log.1")
+        os.rename(log, d / "app.log.1")
+        other = reuse_inode(d, listed)
+        if other is None:
+            pytest.fail("ext4 did not give the freed inode to the next file made: the schedule this test needs did not happen")
+        write(other, *[f"line {i}" for i in range(5, 8)])
+        os.rename(other, log)
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.tailer.read_all(f.emit, f.stop)
+            f.settle()
+        assert sorted(records(f)) == sorted(expect(8)[3:])
+        lost = [m for m in warnings(caplog) if m.startswith("data lost")]
+        assert len(lost) == 1 and str(log) in lost[0] and "never read" in lost[0], warnings(caplog)
+        assert f.tailer.losses == 1
+    finally:
+        f.tailer.close()
