@@ -40,35 +40,15 @@ class Descriptors:
         # Followed files whose reads fail now (EIO from a failing disk, ESTALE): path -> (error, since). Kept
         # apart from `unreadable`, which the scan's decisions read: these files are known and open.
         self.read_errors: dict[str, tuple[str, float]] = {}
+        # At most this many of the files are open: only open() opens one, closing lowers the count. Below
+        # the budget the files are not counted at each open (10,000 new files at the first look: a count and
+        # a sort of every open file at each of their opens, most of the look's 30 s).
+        self._open_most = 0
 
     def open(self, f: Followed) -> OpenFile:
         if f.fh is None:
-            open_now = [x for x in self.files.values() if x.fh is not None]
-            if len(open_now) >= self.max_open:
-                # Over the descriptor budget: close the longest-idle files (their state stays;
-                # they are found again by identity when they grow), those still under their name
-                # first (see keeps_its_name); the others only when nothing else can be closed.
-                open_now.sort(key=lambda x: (not x.at_eof, x.active_at))
-                excess = len(open_now) - self.max_open + 1
-                closing: list[Followed] = []
-                for x in open_now:
-                    if len(closing) == excess:
-                        break
-                    if self.keeps_its_name(x):
-                        closing.append(x)
-                if len(closing) < excess:
-                    chosen = {id(x) for x in closing}
-                    closing += [x for x in open_now if id(x) not in chosen][: excess - len(closing)]
-                for x in closing:
-                    # Deleted since the last scan (rotated away, read through the holder's descriptor):
-                    # closed, it is in no name and no descriptor, and the next scan would take it for
-                    # a file rotated away unread (a false loss). Read to its end, it is let go as one.
-                    assert x.fh is not None  # (one of open_now)
-                    x.deleted = x.deleted or x.fh.stat().st_nlink == 0
-                    x.fh.close()
-                    x.fh = None
-                    if self.holder is not None:
-                        self.holder.tailer_closed((x.dev, x.ino))
+            if self._open_most >= self.max_open:
+                self._close_over_budget()
             fh = self.open_path(f.path, f.gz, f.held_fd)
             if (fh.dev, fh.ino) != (f.dev, f.ino):
                 fh.close()
@@ -78,11 +58,44 @@ class Descriptors:
                 f.replaced = True  # (the next scan follows the file there anew: Matcher.same_content)
                 raise FileNotFoundError(errno.ENOENT, "its inode holds another file now", f.path)
             f.fh, f.unopened = fh, False
+            self._open_most += 1
             if f.held_fd is not None:
                 f.held_fd = None
                 if self.holder is not None:
                     self.holder.release((f.dev, f.ino))  # ours now
         return f.fh
+
+    def _close_over_budget(self) -> None:
+        """Room for one more open file within the budget, and a sixteenth of it besides (so that the files
+        are counted and sorted once every so many opens, not at each)."""
+        open_now = [x for x in self.files.values() if x.fh is not None]
+        self._open_most = len(open_now)
+        if len(open_now) >= self.max_open:
+            # Over the descriptor budget: close the longest-idle files (their state stays;
+            # they are found again by identity when they grow), those still under their name
+            # first (see keeps_its_name); the others only when nothing else can be closed.
+            open_now.sort(key=lambda x: (not x.at_eof, x.active_at))
+            excess = len(open_now) - self.max_open + 1
+            closing: list[Followed] = []
+            for x in open_now:
+                if len(closing) == excess + self.max_open // 16:
+                    break
+                if self.keeps_its_name(x):
+                    closing.append(x)
+            if len(closing) < excess:
+                chosen = {id(x) for x in closing}
+                closing += [x for x in open_now if id(x) not in chosen][: excess - len(closing)]
+            for x in closing:
+                # Deleted since the last scan (rotated away, read through the holder's descriptor):
+                # closed, it is in no name and no descriptor, and the next scan would take it for
+                # a file rotated away unread (a false loss). Read to its end, it is let go as one.
+                assert x.fh is not None  # (one of open_now)
+                x.deleted = x.deleted or x.fh.stat().st_nlink == 0
+                x.fh.close()
+                x.fh = None
+                if self.holder is not None:
+                    self.holder.tailer_closed((x.dev, x.ino))
+            self._open_most -= len(closing)
 
     @staticmethod
     def is_the_file(fh: OpenFile, f: Followed) -> bool:

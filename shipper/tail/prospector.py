@@ -111,6 +111,7 @@ class Prospector:
         for lo in self.loose.values():
             self.families.add(lo.state.family)
         self.first_scan = True
+        self._fids_in_use: set[str] | None = None  # during a scan, the file ids in use (see identify)
         # The globs this source has looked through before (a restart): `read_from: end` skips the
         # history found at the first look through a glob, not a file made while the agent was
         # stopped (Filebeat's registry, Vector's checkpoints: `end` is for the first deployment).
@@ -322,9 +323,11 @@ class Prospector:
 
     def scan(self) -> None:
         """Look at the file system once and bring the followed set up to date."""
+        self._fids_in_use = set()  # (see identify)
         try:
             self._scan()
         finally:
+            self._fids_in_use = None
             self._let_listed_go()
 
     def _scan(self) -> None:
@@ -1163,9 +1166,17 @@ class Prospector:
         fid = file_id(f.dev, f.ino, head, gen, f.after)
         # A name in use is not given again (the same inode and head back as other content, its
         # truncation not seen as one): named after the one in use, as after a truncation.
-        taken = {x.state.fid for x in self.files.values() if x.state is not None} | self.loose.keys()
-        while fid in taken:
+        taken = self._fids_in_use
+        if not taken:  # (outside a scan, or its first identification: collected; then kept up by this scan)
+            taken = {x.state.fid for x in self.files.values() if x.state is not None} | self.loose.keys()
+            if self._fids_in_use is not None:
+                # During a scan the names in use are collected once, not at each new file (10,000 new files:
+                # a third of the first look). A name let go since is still taken for in use: the next name
+                # of the chain is given then, never one in use.
+                self._fids_in_use = taken
+        while fid in taken or fid in self.loose:
             fid = file_id(f.dev, f.ino, head, gen, fid)
+        taken.add(fid)
         self.pending[self.matcher.placeholder(f).key] = None  # the inode-only placeholder, if any
         f.state = FileState(fid=fid, dev=f.dev, ino=f.ino, head_len=len(head), head=digest(head),
                             offset=start, mark="", path=f.path, family=f.family, size=f.size, gz=f.gz,
