@@ -277,6 +277,12 @@ class Holder:
             for path, fam in self._unopened.items():
                 if self._owed.get(fam) and not os.path.lexists(path):
                     gone[fam] = gone.get(fam, 0) + 1
+            for fam, n in self._owed.items():
+                # Owed without such a trace (the holder behind: it opened the names late and found newer
+                # files there, the file created, rotated on and deleted meanwhile), yet every file under
+                # the family's names now is one credited to it: the owed ones are nowhere, gone too.
+                if n > gone.get(fam, 0) and self._all_there_credited(fam):
+                    gone[fam] = n
             for fam, n in gone.items():
                 r = min(n, self._owed[fam])
                 unmet = self._unmet.get(fam, {})
@@ -290,6 +296,33 @@ class Holder:
             esc: dict[str, int] = {fam: Escapes(n, self._certain.get(fam, 0)) for fam, n in self.escaped.items()}
             self.escaped, self._certain = {}, {}
             return esc
+
+    def _all_there_credited(self, fam: str) -> bool:
+        """With self._lock held: is every file under a name of the family `fam` now (its live name, its
+        rotated names) a file credited to it? False when that cannot be told (the folder or a file
+        unreadable: one of them may be an owed file, still on disk for the next start to find)."""
+        folder = os.path.dirname(fam)
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return False
+        for name in names:
+            of = self._family_of(folder, name)
+            if of is None or self._created_in.get(of, of) != fam:
+                continue
+            try:
+                fd = os.open(os.path.join(folder, name), os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+            except FileNotFoundError:
+                continue  # (gone since the listing)
+            except OSError:
+                return False
+            try:
+                st = os.fstat(fd)
+                if stat.S_ISREG(st.st_mode) and ((st.st_dev, st.st_ino, generation(fd)), fam) not in self._credited:
+                    return False
+            finally:
+                os.close(fd)
+        return True
 
     def _take_escaped(self) -> dict[str, int]:
         """With self._lock held. Values are Escapes (at most, at least)."""
