@@ -43,3 +43,27 @@ def test_a_file_rotated_away_unheld_just_before_a_stop_is_named(tmp_path):
         assert h.take_at_stop() == {}  # named once
     finally:
         h.stop()
+
+
+def test_an_owed_creation_is_left_to_the_next_start_while_a_file_under_the_names_is_not_held(tmp_path):
+    """The same rotations with a budget of one file: app.log.1 is there, unheld (the budget full). The owed
+    creations may be that file, which the next start finds: the stop names none of them."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = str(d / "app.log")
+    with open(log, "w") as fh:
+        fh.write("read before\n")
+    h = Holder(max_files=1)
+    assert h.start()
+    hub = h._hub
+    try:
+        h.follow({log}, set())
+        with hub._reading:
+            _rotate(log, "lost: never held, deleted by the next rotation\n")
+            _rotate(log, "on disk, unheld\n")
+            _rotate(log, "held\n")
+            escaped = h.take_at_stop()
+        assert len(h.held) == 1 and h.owing(), (h.held, h.owing())
+        assert escaped.get(log, 0) == 0, escaped
+    finally:
+        h.stop()
