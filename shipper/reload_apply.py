@@ -302,7 +302,7 @@ class Reloads:
         if handed is not None:
             old = self.handed.pop(r.cfg.name, None)
             if old is not None:
-                _close_handed(old)
+                _close_handed(self.p, r.cfg.name, old)
             self.handed[r.cfg.name] = handed
 
     def _order_runners(self) -> None:
@@ -408,13 +408,13 @@ def _start_source(p: Pipeline, cfg: SourceConfig, problems: list[str], handed: A
         log.warning("reload: source not started: the agent stops", extra={"source": cfg.name, "error": str(e)})
         problems.append(f"source {cfg.name}: not started: {e}")
         if handed is not None:
-            _close_handed(handed)
+            _close_handed(p, cfg.name, handed)
         return False
     except Exception as e:
         log.exception("source failed to start", extra={"source": cfg.name})
         problems.append(f"source {cfg.name}: failed to start: {e}")
         if handed is not None:
-            _close_handed(handed)
+            _close_handed(p, cfg.name, handed)
         return False
     r.inherit_losses(lost or [])
     r.replay_links(links)
@@ -424,17 +424,29 @@ def _start_source(p: Pipeline, cfg: SourceConfig, problems: list[str], handed: A
         except Exception:
             log.exception("reload: the source could not take over what its predecessor held",
                           extra={"source": cfg.name})
-            _close_handed(handed)
+            _close_handed(p, cfg.name, handed)
     p.runners[cfg.name] = r
     r.thread.start()
     return True
 
 
-def _close_handed(handed: Any) -> None:
+def _close_handed(p: Pipeline, name: str, handed: Any) -> None:
+    """What a stopped source handed over is let go, no successor taking it: the states it returns saved (the
+    deleted files it names lost as read up to where they were: else the next start named them again)."""
     try:
-        handed.close()
+        states = handed.close()
     except Exception:
         log.exception("reload: error letting go of what a stopped source held")
+        return
+    if not isinstance(states, dict) or not states:
+        return
+    try:
+        p.store.update(name, states)
+    except GivenUp:  # (Interrupted too) the agent stops: the stop saves them
+        p.note_at_stop(name, states)
+    except Exception as e:
+        log.warning("cannot save the state of the files let go unread: the next start may name their loss again",
+                    extra={"source": name, "error": f"{type(e).__name__}: {e}"})
 
 
 def _join(r: SourceRunner, timeout: float, wait_slice: Callable[[float], bool]) -> None:

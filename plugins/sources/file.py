@@ -141,7 +141,8 @@ class _HandedOver:
 
     def __init__(self, holder: Holder, files: list[tuple[int, str, str, int | None, float]],
                  name_lost: Callable[[list[tuple[int, str, int | None]], str], None],
-                 name_escapes: Callable[[dict[str, int]], None]) -> None:
+                 name_escapes: Callable[[dict[str, int]], None],
+                 unsaved: Callable[[set[tuple[int, int]]], dict[str, Any]]) -> None:
         self.holder = holder
         # Copies of the descriptors of the files the tailer had open, (fd, path, family, bytes read,
         # when it last read it), those readable only through them first: adopted by the holder
@@ -149,11 +150,24 @@ class _HandedOver:
         self.files = files
         self.name_lost = name_lost  # the stopped source's LossLedger.let_go: names what is let go unread
         self.name_escapes = name_escapes  # and its escapes (files that came and went unheld)
+        # and its states, the deleted files let go unread saved as read up to where they were (Tailer.unsaved_states)
+        self.unsaved = unsaved
 
-    def close(self) -> None:
+    def close(self) -> dict[str, Any]:
         """No successor takes them (a stop, a failed start, a later reload): a deleted file's unread
-        bytes are lost, and named; so are the files that came and went while the holder waited."""
+        bytes are lost, and named; so are the files that came and went while the holder waited. Returns
+        the states to save, so that the next start does not name those bytes again (nor what the stopped
+        source first read and did not deliver: named then)."""
         self.name_escapes(self.holder.take_at_stop())
+        deleted: set[tuple[int, int]] = set()
+        for fd, *_ in self.files:
+            try:
+                st = os.fstat(fd)
+            except OSError:
+                continue
+            if st.st_nlink == 0:
+                deleted.add((st.st_dev, st.st_ino))
+        states = self.unsaved(deleted)
 
         def let_go(held: list[Held]) -> None:
             self.name_lost([(fd, fam, read) for fd, _, fam, read, _ in self.files]
@@ -162,6 +176,7 @@ class _HandedOver:
         for fd, *_ in self.files:
             os.close(fd)
         self.files = []
+        return states
 
 
 class FileSource(Source):
@@ -531,7 +546,17 @@ class FileSource(Source):
         self._files_let_go = True  # (theirs to name now)
         return _HandedOver(holder, [(os.dup(f.fh.fd), f.path, f.family, f.read_upto(), f.active_at)
                                     for f in open_files if f.fh is not None], self.tailer.ledger.let_go,
-                           self._name_escapes)
+                           self._name_escapes, self._unsaved_at_let_go)
+
+    def _unsaved_at_let_go(self, deleted: set[tuple[int, int]]) -> dict[str, Any]:
+        """The states to save when what was handed over is let go untaken (`deleted`: the files let go unread)."""
+        tailer, saved_of = self.tailer, self.ctx.saved
+        if saved_of is None:
+            return {}
+        keys = [f.state.key for f in tailer.files.values() if f.state is not None]
+        keys += [lo.state.key for lo in tailer.loose.values()]
+        saved = {k: v for k in keys if (v := saved_of(k)) is not None}
+        return tailer.unsaved_states(saved, let_go=deleted)
 
     def _name_escapes(self, escaped: dict[str, int]) -> None:
         # (No self._lock, as for _let_go's naming: after run(), or from a thread that a blocked run() holding the
@@ -635,7 +660,7 @@ class FileSource(Source):
                    batch_lines=config.batch_size, logger=self.ctx.logger, saved=saved.get)
         try:
             t.scan()
-            found = {**t.pending.take(), **t.unsaved_states(saved)}
+            found = {**t.pending.take(), **t.unsaved_states(saved, let_go=())}  # (it names no file lost)
         finally:
             t.close()
         # (What it says of the paths it does not look at, out of its scope, is not the successor's to start from.)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Collection, Iterable, Mapping
 
 from shipper.tail import copies, letting_go, truncation
 from shipper.tail.checkpoint_queue import CheckpointQueue
@@ -216,30 +216,46 @@ class Tailer:
             return False
         return self.harvester.read(f, fh, pre, emit, stop)
 
-    def unsaved_states(self, saved: Mapping[str, Any]) -> dict[str, Any]:
+    def unsaved_states(self, saved: Mapping[str, Any],
+                       let_go: Collection[tuple[int, int]] | None = None) -> dict[str, Any]:
         """The states of the files first read in this run that `saved` (the source's saved state) lacks, each
         at the position it was found at and with the size read since: a stop with an output down saves them,
         so that the next start reads them again, or names their bytes lost if they were deleted meanwhile (a
         rotation past the last backup while the agent was stopped). Without them it knew nothing of those
         files: their lines reached no output that had not stored them, and no loss was named. Each of those, and
         each saved state this run read further than, notes where the read had got to (FileState.reread_to): an
-        edit while the agent is stopped moves the lines an output stored past the saved position."""
+        edit while the agent is stopped moves the lines an output stored past the saved position. `let_go`: the
+        (dev, inode) of the files whose unread rest is named lost as their descriptors are let go (else: those
+        deleted and open now)."""
         out: dict[str, Any] = {}
-        states = [f.state for f in self.files.values()] + [lo.state for lo in self.loose.values()]
-        for s in states:
+        states = [(f.state, f) for f in self.files.values()] + [(lo.state, None) for lo in self.loose.values()]
+        for s, f in states:
             if s is None:
                 continue
+            # A file deleted and still open: the stop, letting its descriptor go, names its unread rest lost
+            # (LossLedger.let_go). Its state says it was read up to where it was, so that the next start names
+            # only what was read and not delivered, not that rest again (a stop during a reload's wait with an
+            # output down: the files rotated away unread were named twice, 35-63 KB).
+            let_go_unread = f is not None and not f.gz and (
+                _deleted_open(f) if let_go is None else (f.dev, f.ino) in let_go)
             if s.key in saved:
                 value = saved[s.key]
-                if (isinstance(value, dict) and type(value.get("offset")) is int and value["offset"] < s.offset
-                        and s.mark):
-                    out[s.key] = {**value, "reread_to": [s.offset, s.mark]}
+                if not isinstance(value, dict) or type(value.get("offset")) is not int:
+                    continue
+                update: dict[str, Any] = {}
+                if value["offset"] < s.offset and s.mark:
+                    update["reread_to"] = [s.offset, s.mark]
+                if let_go_unread and type(value.get("size")) is int and max(value["offset"], s.offset) < value["size"]:
+                    update["size"] = max(value["offset"], s.offset)
+                if update:
+                    out[s.key] = {**value, **update}
                 continue
             if (found := self.prospector.found.get(s.key)) is None:
                 continue
             value = s.to_json()
             value.update(offset=found[0], mark=found[1], ahead=found[2], earlier=[], gone=0.0,
-                         size=max(s.size, s.offset), reread_to=[s.offset, s.mark] if s.offset > found[0] else [])
+                         size=max(found[0], s.offset) if let_go_unread else max(s.size, s.offset),
+                         reread_to=[s.offset, s.mark] if s.offset > found[0] else [])
             out[s.key] = value
         return out
 
@@ -282,3 +298,15 @@ class Tailer:
             out.append({"path": path, "position": None, "size": None, "lag": None, "open": False, "deleted": False,
                         "file_id": None, "note": f"unreadable: {why}"})
         return out
+
+
+def _deleted_open(f: Followed) -> bool:
+    """Is `f` deleted and open (by the tailer, or through the holder's descriptor)? Its last descriptor, let go at a
+    stop, takes its unread bytes with it."""
+    fd = f.fh.fd if f.fh is not None else f.held_fd
+    if fd is None:
+        return False
+    try:
+        return os.fstat(fd).st_nlink == 0
+    except OSError:
+        return False

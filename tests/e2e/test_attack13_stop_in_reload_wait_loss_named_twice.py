@@ -36,8 +36,6 @@ from tests.tail.attack_agent import free_port, numbered
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.xfail(strict=True, reason="the rotated files a stop during a reload's wait leaves unread are declared "
-                                       "lost at the stop and again at the next start: losses counted twice")
 def test_a_loss_at_a_stop_during_a_reload_wait_is_named_once(tmp_path):
     server = ForwardServer().start()
     http = free_port()
