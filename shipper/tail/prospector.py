@@ -801,6 +801,13 @@ class Prospector:
             del unmatched[(s.dev, s.ino)]  # its inode is there, unreadable: it waits, it is not gone
             lo.missing, lo.since = 0, now
             return True
+        if (o is not None and not o.gz and s.reread_to and o.path != s.path
+                and discovery.is_rotated_path(s.family, o.path) and truncation.reread_edited_while_away(self, lo, o)):
+            # (Written back into its inode by an editor while the agent was stopped after a stop with an output down,
+            # then rotated: read again, the repeat named, as at its live name. Taken for no content, it was read
+            # again whole as a new file, every line repeated, unnamed.)
+            del unmatched[(s.dev, s.ino)]
+            return True
         if o is not None and not o.gz and o.path == s.path:
             if truncation.edited_while_away(self, lo, o):
                 del unmatched[(s.dev, s.ino)]
