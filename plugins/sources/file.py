@@ -82,8 +82,9 @@ class FileSourceConfig(SourceConfig):
     encoding: str = "utf-8"  # of the files; lines are handed on as UTF-8
     # Rotated files are opened the moment they appear (shipper.tail.holder), so one rotated and
     # deleted while reading is blocked (an output down) is still read. At most this many held at
-    # once, and at most this much disk space kept by held files already deleted; what appears
-    # beyond that is a counted, warned loss.
+    # once (a quarter of them kept for rotated names: new files and a new live file take the rest),
+    # and at most this much disk space kept by held files already deleted; what appears beyond that
+    # and is gone before a scan finds it is a counted, warned loss.
     hold_max_files: int = Field(default=256, ge=0)
     hold_max_bytes: int = Field(default=1 << 30, ge=0)
 
