@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-JOBS ?= 6
+JOBS ?= 8
 
 .PHONY: venv demo test torture
 
@@ -25,10 +25,10 @@ demo: $(PY)
 # --reruns: the end-to-end tests drive real processes, servers and timers on a 2-CPU machine; one that
 # fails is run again (at most twice) and the summary counts it under "rerun", so a flaky test shows
 # without costing a run. A test that fails three times fails the run. --durations names the slowest.
-# -n $(JOBS): pytest-xdist worker processes, 6 by default (JOBS=0: one process). The tests mostly wait on
+# -n $(JOBS): pytest-xdist worker processes, 8 by default (JOBS=0: one process). The tests mostly wait on
 # real servers, processes and the agent's own timers, and each takes its own ports, folders, tmpfs, PostgreSQL
-# and Azurite, so 6 workers pay even on 2 cores: with 4, a quiet 2-core host took 17:44 with about half its
-# CPU idle (the run costs ~1,100 s of CPU; the slowest tests spend ~10 % of their time on it: CHANGELOG).
+# and Azurite, so more workers than cores pay: on a quiet 2-core host pytest took 17:44 with 4 (about half the
+# CPU idle), 14:14 with 6 and 10:33 with 8, each run passing (session 15; the run costs ~850 s of CPU).
 # --dist loadfile keeps a file's tests in one worker (its module fixtures start once); --no-loadscope-reorder
 # hands the files out in tests/conftest.py's order, the slow ones first (xdist's own order, by number of
 # tests, put the single-test slow files last, and a worker ended the run alone on them).
