@@ -61,11 +61,13 @@ def _renamed(removed: list[OutputConfig], added: list[OutputConfig]) -> dict[str
     """Old name -> new name of each removed output whose block, but for its name (and the other keys of
     NOT_WHERE), is that of exactly one added output, and that one's of it alone (two outputs to one
     server renamed at once are not told apart: each is a new output)."""
+    gone = {o.name: o.where() for o in removed}  # (each block dumped and hashed once)
+    came = {o.name: o.where() for o in added}
     out = {}
-    for old in removed:
-        same = [new for new in added if old.where() and new.where() == old.where()]
-        if len(same) == 1 and [o for o in removed if o.where() == same[0].where()] == [old]:
-            out[old.name] = same[0].name
+    for old, where in gone.items():
+        same = [new for new, w in came.items() if where and w == where]
+        if len(same) == 1 and list(gone.values()).count(where) == 1:
+            out[old] = same[0]
     return out
 
 
