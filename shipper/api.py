@@ -12,7 +12,7 @@ The contract in short (each class says more):
   nothing more is there) and hands `RawBatch`es to `ctx.emit`; its checkpoint fragment is saved only
   once every output has the batch. Optionally `describe`, `status`, `pending_bytes`, `last_error`,
   `close`, the class methods `saved_positions` / `saved_notes` (its saved state, for `shipper status`),
-  and `restarting` / `hand_over` / `take_over`: what a source restarted by a reload hands its successor.
+  and `restarting` / `hand_over` / `takes_over` / `take_over`: what a source restarted by a reload hands its successor.
   `rereads = False` for a source that cannot read a record again (pushed to it): what a reload or a
   stop cannot deliver in time is then named lost by the core, not left to be read again. `EndRun`
   out of `run()` is the source giving up (one line, exit 1 under --once), not a bug.

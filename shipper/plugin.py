@@ -320,6 +320,13 @@ class Source(ABC):
         file source: the files first read in this run, at the position each was found at). {} by default."""
         return {}
 
+    @classmethod
+    def takes_over(cls, config: SourceConfig) -> bool:
+        """Whether a successor built from `config` takes over what its predecessor handed over (take_over). When
+        not, the core lets it go (its close(), the state fragments that returns saved) before the successor is
+        built, which then starts from them. True by default."""
+        return True
+
     def take_over(self, handed: Any) -> None:
         """Before run(): what the predecessor handed over (hand_over), now this source's to close. By
         default it is let go. Raise before taking any of it: the core then closes it."""

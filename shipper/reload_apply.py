@@ -17,6 +17,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
+from shipper import registry
 from shipper.acks import AckTracker
 from shipper.checkpoint import GivenUp
 from shipper.config import Config
@@ -402,6 +403,11 @@ def _start_source(p: Pipeline, cfg: SourceConfig, problems: list[str], handed: A
     losses it named since its last attestation and the chain links it sealed that are not checkpointed
     (its re-read seals those events again with the same links); a source that cannot start is a problem
     of the reload (named in `problems`), not a crash. True when it started."""
+    if handed is not None and not registry.load("source", cfg.type).takes_over(cfg):
+        # Let go before the successor is built, so that it starts from the states that saves: built first, it
+        # named the loss of the deleted files let go unread again, from the checkpoint it had loaded.
+        _close_handed(p, cfg.name, handed)
+        handed = None
     try:
         r = SourceRunner(p, cfg)
     except GivenUp as e:  # the agent stops while its checkpoint waits on the state_dir (frozen?): not a failure

@@ -564,6 +564,10 @@ class FileSource(Source):
         # lock would otherwise hang.)
         self.tailer.ledger.escapes(escaped, self.tailer.prospector.families)
 
+    @classmethod
+    def takes_over(cls, config: Any) -> bool:
+        return config.hold_max_files > 0  # (nothing is held without a budget: hold_max_files 0)
+
     def take_over(self, handed: _HandedOver) -> None:
         """Within this source's budget (`hold_max_files`/`hold_max_bytes`, perhaps lowered by the
         reload): what the holder holds beyond it is let go (holder.trim), and the predecessor's

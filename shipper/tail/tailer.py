@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any, Callable, Collection, Iterable, Mapping
 
 from shipper.tail import copies, letting_go, truncation
@@ -242,6 +243,9 @@ class Tailer:
                 value = saved[s.key]
                 if not isinstance(value, dict) or type(value.get("offset")) is not int:
                     continue
+                if let_go_unread and s.offset <= value["offset"]:
+                    out[s.key] = _buried(value)
+                    continue
                 update: dict[str, Any] = {}
                 if value["offset"] < s.offset and s.mark:
                     update["reread_to"] = [s.offset, s.mark]
@@ -256,7 +260,7 @@ class Tailer:
             value.update(offset=found[0], mark=found[1], ahead=found[2], earlier=[], gone=0.0,
                          size=max(found[0], s.offset) if let_go_unread else max(s.size, s.offset),
                          reread_to=[s.offset, s.mark] if s.offset > found[0] else [])
-            out[s.key] = value
+            out[s.key] = _buried(value) if let_go_unread and s.offset <= found[0] else value
         return out
 
     def close(self) -> None:
@@ -298,6 +302,14 @@ class Tailer:
             out.append({"path": path, "position": None, "size": None, "lag": None, "open": False, "deleted": False,
                         "file_id": None, "note": f"unreadable: {why}"})
         return out
+
+
+def _buried(value: dict[str, Any]) -> dict[str, Any]:
+    """The saved state of a deleted file let go with nothing read and not delivered: its unread rest is named lost
+    as its descriptor goes, so it is saved gone (a tombstone, as FileState.bury keeps one). Saved at its read
+    position, the next start took it for a file rotated away unseen and named its loss again, of unknown size
+    ("written after the last read": the live file a reload's restart let go with an output down)."""
+    return {**value, "size": value["offset"], "gone": time.time(), "earlier": [], "ahead": [], "reread_to": []}
 
 
 def _deleted_open(f: Followed) -> bool:

@@ -82,6 +82,11 @@ def test_a_loss_at_a_stop_during_a_reload_wait_is_named_once(tmp_path):
     said = [x for x in journal().splitlines() if "data lost" in x]
     named = sum(int(n) for x in said for n in re.findall(r"data lost: (\d+) bytes", x))
     assert not [i for i, c in at_fluentd.items() if c > 1], "Fluentd stored lines twice"
+    # Nor named again without a size: the live file the stop let go unread, saved at its read position, was taken
+    # by the next start for a file rotated away unseen ("an unknown number of bytes … written after the last read";
+    # handed14: 1 run of 1 before the fix). Unless the holder was outrun (a loaded host): that escape is named so.
+    unsized = [x for x in said if "unknown number of bytes" in x or "bytes or more" in x]
+    assert [x for x in said if "before they could be held" in x] or not unsized, f"named again, unsized: {unsized}"
     assert named <= lost_fluentd, (
         f"{named} bytes declared lost in {len(said)} warnings, but Fluentd lacks {lost_fluentd} bytes and stdout "
         f"{lost_stdout} (no output lacks more): {said[:3]}")
