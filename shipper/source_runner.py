@@ -828,16 +828,30 @@ class SourceRunner:
             if len(same) == 1:
                 moved[old] = same[0]
                 self._delivered_before[same[0]] = self._delivered_before.pop(old)
-        if not moved:
-            return
-        log.info("events outputs stored before the last stop are noted for the name each has now (renamed, the "
-                 "rest of its block unchanged): not sent to it again", extra={
-                     "source": self.cfg.name, "renamed": ",".join(f"{o}->{n}" for o, n in moved.items())})
         fragment: dict[str, Any] = {}
+        if moved:
+            log.info("events outputs stored before the last stop are noted for the name each has now (renamed, the "
+                     "rest of its block unchanged): not sent to it again", extra={
+                         "source": self.cfg.name, "renamed": ",".join(f"{o}->{n}" for o, n in moved.items())})
         for old, new in moved.items():
             fragment.update({DELIVERED_PREFIX + old: None, DELIVERED_WHERE_PREFIX + old: None,
                              DELIVERED_PREFIX + new: list(self._delivered_before[new].elements()),
                              DELIVERED_WHERE_PREFIX + new: wheres[old]})
+        # Decision (docs/operations.md): the note of an output gone, which no configured output matches, is said
+        # once and dropped. It spares that output alone, which no re-read sends to; kept, it lingered unwarned in
+        # every later save (up to DELIVERED_MAX ids), and a rename it missed repeated those events silently.
+        for old in [o for o in self._delivered_before if o not in configured]:
+            ids = self._delivered_before.pop(old)
+            log.warning(f"source {self.cfg.name}: {sum(ids.values())} events output {old} stored before the last stop "
+                        f"or reload were noted so that they are not sent to it again, and no configured output is {old}"
+                        " or stores where it did: the note is dropped. If the output was renamed (its block changed "
+                        "with its name, or the note was saved by a version that did not record where an output "
+                        "stores), the batches read again send those events to it again under its new name",
+                        extra={"source": self.cfg.name, "output": old, "events": sum(ids.values()),
+                               "where_known": old in wheres})
+            fragment.update({DELIVERED_PREFIX + old: None, DELIVERED_WHERE_PREFIX + old: None})
+        if not fragment:
+            return
         try:
             self.pipeline.store.update(self.cfg.name, fragment)
         except (sqlite3.Error, OSError):  # (the next start finds the old names and does the same)
