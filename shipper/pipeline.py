@@ -104,6 +104,9 @@ class Pipeline:
         # Per source, which outputs stored the batches a reload took back, when a stop signal cut the
         # reload's save of that note (SourceRunner.save_delivered_to): the stop saves it.
         self._notes_for_stop: dict[str, dict[str, Any]] = {}
+        # Per source, the states a reload's let-go of what a stopped source held left to save, when a stop signal
+        # cut that save (reload_apply._close_handed): the stop saves them.
+        self._states_for_stop: dict[str, dict[str, Any]] = {}
 
     def make_worker(self, ocfg: OutputConfig) -> OutputWorker:
         """An output and its worker, not started nor routed to yet (a plugin that cannot be
@@ -372,14 +375,23 @@ class Pipeline:
         self.store.close()
         return delivered
 
-    def note_at_stop(self, source: str, fragment: dict[str, Any]) -> None:
+    def note_at_stop(self, source: str, fragment: dict[str, Any], taken_back: bool = True) -> None:
         """A reload's note of which outputs stored the batches it took back, which a stop signal kept it
-        from saving: saved by the stop (else the next start sends those batches to every output again)."""
-        self._notes_for_stop.setdefault(source, {}).update(fragment)
+        from saving: saved by the stop (else the next start sends those batches to every output again).
+        `taken_back` False: not such a note but the states of what a restarted source held and no successor
+        took (its losses named then: saved, the next start does not name them again)."""
+        (self._notes_for_stop if taken_back else self._states_for_stop).setdefault(source, {}).update(fragment)
 
     def _save_notes_for_stop(self) -> bool:
-        """Save what note_at_stop kept. False if there was any: those batches were taken back undelivered by
+        """Save what note_at_stop kept. False if there was a note of batches taken back: undelivered by
         some outputs (the stop says so, and exits 1, as for batches it did not deliver itself)."""
+        for source, fragment in self._states_for_stop.items():
+            try:
+                self.store.update(source, fragment)
+            except (sqlite3.Error, OSError) as e:
+                log.warning("cannot save the state of the files let go unread: the next start may name their loss "
+                            "again", extra={"source": source, "error": f"{type(e).__name__}: {e}"})
+        self._states_for_stop.clear()
         for source, fragment in self._notes_for_stop.items():
             try:
                 self.store.update(source, fragment)

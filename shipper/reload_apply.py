@@ -449,7 +449,7 @@ def _close_handed(p: Pipeline, name: str, handed: Any) -> None:
     try:
         p.store.update(name, states)
     except GivenUp:  # (Interrupted too) the agent stops: the stop saves them
-        p.note_at_stop(name, states)
+        p.note_at_stop(name, states, taken_back=False)
     except Exception as e:
         log.warning("cannot save the state of the files let go unread: the next start may name their loss again",
                     extra={"source": name, "error": f"{type(e).__name__}: {e}"})
