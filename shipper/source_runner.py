@@ -813,43 +813,51 @@ class SourceRunner:
         return _subset(batch, keep)
 
     def _carry_renamed_notes(self, wheres: dict[str, Any]) -> None:
-        """A note of events an output stored (`_delivered_to:<output>`) whose output the config has no more, while
-        exactly one configured output without a note of its own stores where it did (`wheres`: its
-        OutputConfig.where when noted): the output was renamed while the agent was stopped. Its note is that
-        output's, or the re-read would send it again what the old name stored."""
+        """A note of events an output stored (`_delivered_to:<output>`) is that of the output that stores where it
+        says (`wheres`: its OutputConfig.where when noted). A note whose output the config has no more, or whose
+        name now names an output storing elsewhere (a name given to another server, two names swapped), while
+        exactly one configured output without a valid note of its own stores where it did: the output was
+        renamed while the agent was stopped. Its note is that output's, or the re-read would send it again what
+        the old name stored (and not send the name's new server what it lacks)."""
         if not self._delivered_before:
             return
         configured = self.pipeline.output_configs
+        gone = [o for o in self._delivered_before if o not in configured
+                or (wheres.get(o) and configured[o].where() != wheres[o])]
+        kept = {o: ids for o, ids in self._delivered_before.items() if o not in gone}
         moved: dict[str, str] = {}
-        for old in [o for o in self._delivered_before if o not in configured]:
+        for old in gone:
             where = wheres.get(old)
             same = [n for n, c in configured.items() if where and c.where() == where
-                    and n not in self._delivered_before and n not in moved.values()]
+                    and n not in kept and n not in moved.values()]
             if len(same) == 1:
                 moved[old] = same[0]
-                self._delivered_before[same[0]] = self._delivered_before.pop(old)
         fragment: dict[str, Any] = {}
+        for old in gone:
+            fragment.update({DELIVERED_PREFIX + old: None, DELIVERED_WHERE_PREFIX + old: None})
+        for old, new in moved.items():
+            kept[new] = self._delivered_before[old]
+            fragment.update({DELIVERED_PREFIX + new: list(kept[new].elements()),
+                             DELIVERED_WHERE_PREFIX + new: wheres[old]})
         if moved:
             log.info("events outputs stored before the last stop are noted for the name each has now (renamed, the "
                      "rest of its block unchanged): not sent to it again", extra={
                          "source": self.cfg.name, "renamed": ",".join(f"{o}->{n}" for o, n in moved.items())})
-        for old, new in moved.items():
-            fragment.update({DELIVERED_PREFIX + old: None, DELIVERED_WHERE_PREFIX + old: None,
-                             DELIVERED_PREFIX + new: list(self._delivered_before[new].elements()),
-                             DELIVERED_WHERE_PREFIX + new: wheres[old]})
         # Decision (docs/operations.md): the note of an output gone, which no configured output matches, is said
         # once and dropped. It spares that output alone, which no re-read sends to; kept, it lingered unwarned in
         # every later save (up to DELIVERED_MAX ids), and a rename it missed repeated those events silently.
-        for old in [o for o in self._delivered_before if o not in configured]:
-            ids = self._delivered_before.pop(old)
+        for old in [o for o in gone if o not in moved]:
+            ids = self._delivered_before[old]
+            none = (f"no configured output is {old} or stores where it did" if old not in configured else
+                    f"the output now named {old} stores elsewhere, and no configured output stores where it did")
             log.warning(f"source {self.cfg.name}: {sum(ids.values())} events output {old} stored before the last stop "
-                        f"or reload were noted so that they are not sent to it again, and no configured output is {old}"
-                        " or stores where it did: the note is dropped. If the output was renamed (its block changed "
+                        f"or reload were noted so that they are not sent to it again, and {none}"
+                        ": the note is dropped. If the output was renamed (its block changed "
                         "with its name, or the note was saved by a version that did not record where an output "
                         "stores), the batches read again send those events to it again under its new name",
                         extra={"source": self.cfg.name, "output": old, "events": sum(ids.values()),
                                "where_known": old in wheres})
-            fragment.update({DELIVERED_PREFIX + old: None, DELIVERED_WHERE_PREFIX + old: None})
+        self._delivered_before = kept
         if not fragment:
             return
         try:

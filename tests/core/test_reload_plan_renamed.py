@@ -4,6 +4,8 @@ it stores (another port, another type), or two outputs that cannot be told apart
 same at a start after a rename made while the agent was stopped (each note says where its output stores)."""
 from __future__ import annotations
 
+import logging
+
 from shipper.config import load_config
 from shipper.reload import plan_reload
 
@@ -107,3 +109,30 @@ def test_a_start_does_not_guess(tmp_path):
         names = {o.name for o in config(tmp_path, outputs, "now.yaml").outputs}
         assert got == {o: sorted(ids) for o, ids in notes.items() if o in names}, (outputs, notes, wheres)
         assert saved == [{"_delivered_to:dest": None, "_delivered_where:dest": None}], (outputs, notes, wheres)
+
+
+def test_a_start_gives_swapped_names_their_notes_by_where_they_store(tmp_path):
+    """Attack 14 (two outputs swapped names while the agent was stopped, one down): each note says where its output
+    stores; the name now names the other server. Before, each note stayed with its name: the down server never got
+    what the up one had stored, and the up one got it twice."""
+    a, b = config(tmp_path, [fd("a", port=1), fd("b", port=2)], "ab.yaml").outputs
+    notes, saved = _start_with_notes(tmp_path, {"a": ["e1"], "b": ["e2"]}, {"a": a.where(), "b": b.where()},
+                                     [fd("b", port=1), fd("a", port=2)])
+    assert notes == {"b": ["e1"], "a": ["e2"]}
+    assert saved == [{"_delivered_to:a": ["e2"], "_delivered_where:a": b.where(),
+                      "_delivered_to:b": ["e1"], "_delivered_where:b": a.where()}]
+
+
+def test_a_start_gives_no_note_to_a_new_server_under_an_old_name(tmp_path, caplog):
+    """Attack 14 (an output renamed and its old name given to a new server, while stopped): the note goes with the
+    renamed output; the new server under the old name is sent everything. With no output storing there any more,
+    the note is dropped, and said so."""
+    up = config(tmp_path, [fd("up", port=1)], "up.yaml").outputs[0]
+    notes, saved = _start_with_notes(tmp_path, {"up": ["e1"]}, {"up": up.where()}, [fd("up2", port=1), fd("up", port=3)])
+    assert notes == {"up2": ["e1"]}
+    assert saved == [{"_delivered_to:up": None, "_delivered_where:up": None,
+                      "_delivered_to:up2": ["e1"], "_delivered_where:up2": up.where()}]
+    with caplog.at_level(logging.WARNING):
+        notes, saved = _start_with_notes(tmp_path, {"up": ["e1"]}, {"up": up.where()}, [fd("up", port=3)])
+    assert notes == {} and saved == [{"_delivered_to:up": None, "_delivered_where:up": None}]
+    assert "the output now named up stores elsewhere" in caplog.text

@@ -59,12 +59,14 @@ def _counts(peer: ForwardServer) -> collections.Counter:
     return collections.Counter((r["generic"]["src"], r["generic"]["n"]) for _t, _ts, r in list(peer.records))
 
 
-@pytest.mark.parametrize("when", ["reload", "stop"])
-@pytest.mark.xfail(strict=True, reason=(
+# Across a stop each note goes to the output that stores where it says (SourceRunner._carry_renamed_notes,
+# handed14); at a reload the rename plan still follows names (open).
+@pytest.mark.parametrize("when", [pytest.param("reload", marks=pytest.mark.xfail(strict=True, reason=(
     "an output renamed with its old name given to a new server, one output down: the old name's note of what "
     "the renamed server stored is applied to the new server, which never gets those 900 read-again events "
     "(unnamed), and across a stop the renamed server gets them twice (unnamed); the note should follow where "
-    "its output stores"))
+    "its output stores"))),
+                                  "stop"])
 def test_old_name_given_to_a_new_server_inherits_nothing(tmp_path, when):
     log = tmp_path / "a.log"
     up, down = ForwardServer(port=_free_port()).start(), ForwardServer(port=_free_port()).start()
