@@ -8,7 +8,10 @@ the checkpoint; each lost byte named once, with its file and size. Seen by hand 
   start): ~170 KB of lines read and not delivered lost without a word;
 - only the older one deleted (2 of 2): 296,500 bytes lost (3,000 lines), the stop names nothing, and the next
   start says "an unknown number of bytes ... written after the last read: the file was rotated away",
-  bytes_lost=0: the agent held that file open and knew its size and its checkpoint."""
+  bytes_lost=0: the agent held that file open and knew its size and its checkpoint.
+- the same without the reload (a plain stop, both deleted; 1 of 1 by hand, the test 1 of 1): 394,390 bytes lost,
+  246,390 named at the stop, the read-and-undelivered rest as "an unknown number of bytes ... written after the
+  last read"."""
 from __future__ import annotations
 
 import collections
@@ -66,13 +69,14 @@ def _counts(peer: ForwardServer) -> collections.Counter:
     return collections.Counter((r["generic"]["src"], r["generic"]["n"]) for _t, _ts, r in list(peer.records))
 
 
-@pytest.mark.parametrize("deleted", ["both backups", "the older backup"])
+@pytest.mark.parametrize(("deleted", "reload"), [("both backups", True), ("the older backup", True),
+                                                 ("both backups", False)])
 @pytest.mark.xfail(strict=True, reason=(
-    "a stop during a reload's wait, Fluentd down, the log rotated twice and its backups deleted: the bytes named "
+    "a stop during a reload's wait (or a plain stop), Fluentd down, the log rotated twice and its backups deleted: the bytes named "
     "lost are not the bytes lost (both deleted: ~170 KB of 394 KB unnamed; the older deleted: 296 KB lost, named "
     "as 'an unknown number of bytes ... written after the last read', bytes_lost=0); every lost byte should be "
     "named once with its size"))
-def test_stop_in_reload_wait_names_every_lost_byte_once(tmp_path, deleted):
+def test_stop_in_reload_wait_names_every_lost_byte_once(tmp_path, deleted, reload):
     log = tmp_path / "a.log"
     peer = ForwardServer(port=_free_port()).start()
     http_port = _free_port()
@@ -102,10 +106,11 @@ def test_stop_in_reload_wait_names_every_lost_byte_once(tmp_path, deleted):
         peer.stop()
         _write(log, "a", 500, 3000)
         _wait(lambda: _metric(http_port, 'shipper_in_flight_batches{output="fwd"} 8.0'), "a full queue")
-        config(["t1"])
-        agent.send_signal(signal.SIGHUP)
-        _wait(lambda: "the source restarts once the batches" in journal.read_text(), "the restart's wait")
-        _wait(lambda: "msg=reloaded" in journal.read_text(), "reloaded")
+        if reload:
+            config(["t1"])
+            agent.send_signal(signal.SIGHUP)
+            _wait(lambda: "the source restarts once the batches" in journal.read_text(), "the restart's wait")
+            _wait(lambda: "msg=reloaded" in journal.read_text(), "reloaded")
         os.rename(log, f"{log}.1")
         _write(log, "b", 0, 1000)
         time.sleep(1.0)  # as a writer would: the rotations are not back to back
