@@ -53,7 +53,9 @@ def log4j(tmp_path_factory):
     return Log4j(compile_writers(tmp_path_factory.mktemp("log4j-classes")))
 
 
-@pytest.mark.xfail(strict=True, reason=(
+# Not strict: on a quiet host the agent may keep up with the storm (nothing lost, the test passes), and a strict
+# xfail would turn main red at random. Made plain once fixed.
+@pytest.mark.xfail(strict=False, reason=(
     "a storm of ~125 rotations/s with hold_max_files 20, the agent stopped while behind and started again: ~500 "
     "files lost, 99-222 named (2 of 2): every file lost should be inside a warning's count, its cause the budget"))
 def test_every_file_a_storm_loses_is_named(tmp_path, log4j):

@@ -28,7 +28,9 @@ SEEDS = [
 
 
 @pytest.mark.parametrize("seed,overtaken,found", SEEDS, ids=[str(s[0]) for s in SEEDS])
-@pytest.mark.xfail(strict=True, reason="the schedule fails the harness's invariant (see `found`): every line on "
+# Not strict: the outcome depends on the load, so on a quiet host (CI) a seed may pass all three replays, and a
+# strict xfail would turn main red at random. Made plain once fixed.
+@pytest.mark.xfail(strict=False, reason="the schedule fails the harness's invariant (see `found`): every line on "
                    "disk while the tailer was alive should be delivered exactly once, every loss warned")
 def test_examiner_seed_passes(seed, overtaken, found):
     command = [sys.executable, "-m", "tests.torture.harness", "--seed", str(seed), "--n", "1", "--steps", "60"]
