@@ -426,9 +426,14 @@ class FileSource(Source):
             held_new.set()
             watcher.wake()
 
+        glob_folders = {root for root, recursive in roots if not recursive}  # where new files may appear
         if self.holder is not None:
             self.holder.on_held = on_held
-        glob_folders = {root for root, recursive in roots if not recursive}  # where new files may appear
+            # Watched before the first look, which lists the files and then opens them one by one (10,000:
+            # ~15 s): a file it listed and that a rotation renamed before the look opened it is held, and
+            # read through the holder's descriptor (Prospector._scan), not lost to the next rotation.
+            self.holder.watch_more(set(discovery.expand(self.config.paths, self.config.exclude, self.base_dir)),
+                                   glob_folders, self._globbed)
         poll_interval = self.config.poll_interval
         next_poll = 0.0  # without inotify the full pass; with it, the files it cannot report on
         next_rescan = 0.0  # the full pass with inotify working (the first pass is now)

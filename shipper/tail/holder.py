@@ -253,6 +253,28 @@ class Holder:
                                 "docs/operations.md): files rotated away and deleted between two scans are lost, "
                                 "uncounted", extra={"path": folder})
 
+    def watch_more(self, families: set[str], folders: Iterable[str] = (),
+                   match: Callable[[str], bool] | None = None) -> None:
+        """Watch these live paths too (found by a listing, before the tailer follows any of them), and
+        `folders` for new files `match` lists, keeping what is watched and known: a file renamed or
+        made under their names from now on is held. The tailer's first look at many files is long
+        (10,000 files: ~15 s, listed, then opened one by one), and a file it listed and rotated away
+        before it opened it was held by nothing (follow came after the look): deleted by the next
+        rotation, its lines were lost (tests/tail/test_first_look_holds.py)."""
+        with self._lock:
+            watched = {fam for names in self._families.values() for fam in names.values()}
+            folders = set(self._families) | set(folders)
+            known, generations, before = set(self._known), dict(self._known_generation), self._match
+        if before is not None and match is not None and before != match:
+            match = _either(before, match)
+        self.follow(watched | families, known, folders, match or before, generations)
+
+    def holding(self, key: tuple[int, int]) -> int | None:
+        """The descriptor this holder holds the inode `key` (dev, ino) by, if it does (still its own)."""
+        with self._lock:
+            h = self.held.get(key)
+            return None if h is None else h.fd
+
     def take(self) -> tuple[list[Held], dict[str, int]]:
         """The files held now (still owned by the holder) and the escapes since the last take."""
         with self._lock:
@@ -622,6 +644,10 @@ def _bounded_put(d: dict, key: Any, value: Any, bound: int = BOUND) -> None:
     if len(d) > bound:
         for old in list(d)[:bound // 2]:
             del d[old]
+
+
+def _either(a: Callable[[str], bool], b: Callable[[str], bool]) -> Callable[[str], bool]:
+    return lambda path: a(path) or b(path)
 
 
 def generation(fd: int) -> int | None:

@@ -261,6 +261,17 @@ class Prospector:
         o.fd = fd
         self._listed_fds.add(fd)
 
+    def _held_since_listed(self, key: tuple[int, int], o: Observed) -> None:
+        """At the first look: `o`, listed and not opened yet, held by the holder since (a rotation renamed
+        it: the holder watches from before the look, FileSource.run) is compared and read through the
+        holder's descriptor. (Opened by its name, the look found the writer's next file there, and `o`,
+        in no name the look knew, was lost to the next rotation: tests/tail/test_first_look_holds.py.)"""
+        if o.fd is not None or self.holder is None:
+            return
+        fd = self.holder.holding(key)
+        if fd is not None and (o.born is None or birth.born(f"/proc/self/fd/{fd}", key[1]) == o.born):
+            o.fd = fd
+
     def _renamed_since_held(self, key: tuple[int, int], o: Observed) -> bool:
         """Was `o`, opened as listed (_hold_listed), renamed or deleted since? Read through that descriptor
         all the same, but no candidate for a content of which only the shared head was read, as a file
@@ -518,6 +529,8 @@ class Prospector:
         # there (held open), must be followed first for the .gz to be proven its copy. Live files
         # first: a copytruncate copy (older: made before the truncation) is proven by its original.
         for key, o in sorted(unmatched.items(), key=lambda kv: (kv[1].gz, not kv[1].direct, kv[1].st.st_mtime_ns)):
+            if self.first_scan:
+                self._held_since_listed(key, o)
             if copies.head_copy_of_grown(self, o) or copies.is_copy(self, o, now) or self._still_unreadable(o):
                 if key not in self.moved:
                     continue
