@@ -208,6 +208,8 @@ class FileSource(Source):
         self.holder: Holder | None = None
         self._restarting = False  # a reload restarts this source: the holder outlives run() (hand_over)
         self._taken: Holder | None = None  # the predecessor's holder (take_over), used by run()
+        self._run_over = False  # run() returned: what it held is no longer its own to watch (look_ahead)
+        self._looked: dict[tuple[int, int], str] = {}  # files look_ahead found and the holder holds -> their state's key
         self._files_let_go = False  # the tailer's open files are named at a stop, or handed over: once
         self._lag_paths: set[str] = set()
         self._lock = threading.Lock()
@@ -527,6 +529,7 @@ class FileSource(Source):
                 self._let_go(self.holder, LET_GO_STOPPED)
                 self.holder = None
             # (Restarting: the holder goes on holding until hand_over, or close() lets it go.)
+            self._run_over = True
 
     def _rescan_every(self, pass_cpu: float) -> float:
         """The safety rescan's interval after a quiet pass that took `pass_cpu` seconds of this thread's
@@ -552,17 +555,37 @@ class FileSource(Source):
         self._files_let_go = True  # (theirs to name now)
         return _HandedOver(holder, [(os.dup(f.fh.fd), f.path, f.family, f.read_upto(), f.active_at)
                                     for f in open_files if f.fh is not None], self.tailer.ledger.let_go,
-                           self._name_escapes, self._unsaved_at_let_go)
+                           self._name_escapes, lambda deleted: self._unsaved_at_let_go(deleted, holder))
 
-    def _unsaved_at_let_go(self, deleted: set[tuple[int, int]]) -> dict[str, Any]:
-        """The states to save when what was handed over is let go untaken (`deleted`: the files let go unread)."""
+    def _unsaved_at_let_go(self, deleted: set[tuple[int, int]], holder: Holder | None = None) -> dict[str, Any]:
+        """The states to save when what was handed over is let go untaken (`deleted`: the files let go unread;
+        `holder`: the holder handed over)."""
         tailer, saved_of = self.tailer, self.ctx.saved
         if saved_of is None:
             return {}
         keys = [f.state.key for f in tailer.files.values() if f.state is not None]
         keys += [lo.state.key for lo in tailer.loose.values()]
         saved = {k: v for k in keys if (v := saved_of(k)) is not None}
-        return tailer.unsaved_states(saved, let_go=deleted)
+        return {**tailer.unsaved_states(saved, let_go=deleted), **self._looked_let_go(holder, saved_of)}
+
+    def _looked_let_go(self, holder: Holder | None, saved_of: Callable[[str], Any]) -> dict[str, Any]:
+        """The states of the files look_ahead found that `holder` holds deleted, about to be let go unread with it
+        (a stop during the reload's wait; no successor took them): the let-go names their unread bytes lost
+        (LossLedger.let_go, from where each was found), so each is saved gone, read up to where it was found:
+        the next start names it no more (it named it again, and the size found at the look, not the size lost)."""
+        out: dict[str, Any] = {}
+        for h in list(holder.held.values()) if holder is not None else []:
+            key = self._looked.get((h.dev, h.ino))
+            if key is None:
+                continue
+            value = saved_of(key)
+            try:
+                deleted = os.fstat(h.fd).st_nlink == 0
+            except OSError:
+                continue
+            if deleted and isinstance(value, dict) and type(value.get("offset")) is int:
+                out[key] = {**value, "size": value["offset"], "gone": time.time()}
+        return out
 
     def _name_escapes(self, escaped: dict[str, int]) -> None:
         # (No self._lock, as for _let_go's naming: after run(), or from a thread that a blocked run() holding the
@@ -654,7 +677,7 @@ class FileSource(Source):
                                                                why))
 
     def unsaved_state(self, saved: dict[str, Any]) -> dict[str, Any]:
-        return self.tailer.unsaved_states(saved)
+        return {**self.tailer.unsaved_states(saved), **self._looked_let_go(self.holder, saved.get)}
 
     def look_ahead(self, config: Any, load_saved: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """The first look at the paths `config` adds, by a tailer of its own, as the successor's first scan would
@@ -668,9 +691,23 @@ class FileSource(Source):
         t = Tailer(added, config.exclude, self.base_dir, dict(saved), read_from=config.read_from,
                    max_line_bytes=config.max_line_bytes, close_inactive=config.close_inactive,
                    batch_lines=config.batch_size, logger=self.ctx.logger, saved=saved.get)
+        # The holder kept for the successor (restarting) watches the added paths from this look on, and holds
+        # what the look found, within its budget: rotated and deleted before the restart (the wait lasts as
+        # long as the output is down), those files were in no name and no descriptor, their lines lost.
+        holder = self.holder if self._run_over else None  # (a run() still returning would watch its own paths)
+        if holder is not None:
+            holder.watch_more(set(discovery.expand(added, config.exclude, self.base_dir)),
+                              {root for root, recursive in discovery.watch_roots(added, self.base_dir) if not recursive},
+                              lambda path: discovery.glob_matches(path, added, config.exclude, self.base_dir))
         try:
             t.scan()
             found = {**t.pending.take(), **t.unsaved_states(saved, let_go=())}  # (it names no file lost)
+            if holder is not None:
+                for f in t.files.values():
+                    if f.fh is not None and holder.adopt(os.dup(f.fh.fd), f.path, f.family,
+                                                         f.state.offset if f.state else f.start):
+                        # (a file still empty too: its placeholder knows its inode)
+                        self._looked[(f.dev, f.ino)] = (f.state or t.prospector.matcher.placeholder(f)).key
         finally:
             t.close()
         # (What it says of the paths it does not look at, out of its scope, is not the successor's to start from.)
