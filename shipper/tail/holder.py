@@ -90,6 +90,7 @@ class Held:
     adopted: bool = False  # a file a stopped tailer had open (adopt): its checkpoint knows it
     read: int | None = 0  # bytes of it read (adopted: by the stopped tailer; None: unknown, a .gz read in part)
     active_at: float | None = None  # (adopted) when that tailer last read it: its idle time goes on
+    moved_from: str | None = None  # held as it was renamed from this watched name (a rotation of a live file: its path)
 
 
 class Holder:
@@ -145,6 +146,7 @@ class Holder:
         # file still owes ("" when none: it was caught under its old name).
         self._renames: dict[int, str] = {}
         self._unopened: dict[str, str] = {}  # path created but gone when opened -> the family it owes
+        self._moved_from: dict[int, str] = {}  # cookie of an IN_MOVED_FROM of a watched name -> that name (Held.moved_from)
         # Files met at their creation under their family's live name that the budget left unheld (their
         # creation stays owed) -> None: still there when the tailer's scan has them, they were not lost, and
         # that pays the creation (1,000 new files at once were each a false "data lost": attack 12).
@@ -269,11 +271,10 @@ class Holder:
             match = _either(before, match)
         self.follow(watched | families, known, folders, match or before, generations)
 
-    def holding(self, key: tuple[int, int]) -> int | None:
-        """The descriptor this holder holds the inode `key` (dev, ino) by, if it does (still its own)."""
+    def holding(self, key: tuple[int, int]) -> Held | None:
+        """What this holder holds of the inode `key` (dev, ino), if anything (its descriptor still its own)."""
         with self._lock:
-            h = self.held.get(key)
-            return None if h is None else h.fd
+            return self.held.get(key)
 
     def take(self) -> tuple[list[Held], dict[str, int]]:
         """The files held now (still owned by the holder) and the escapes since the last take."""
@@ -534,10 +535,12 @@ class Holder:
                 if ev.mask & flags.MOVED_FROM:
                     if fam is not None or path in self._unopened:
                         _bounded_put(self._renames, ev.cookie, self._unopened.pop(path, ""))
+                        _bounded_put(self._moved_from, ev.cookie, path)
                     continue
                 self._unopened.pop(path, None)  # another file under this name now
                 renamed = bool(ev.mask & flags.MOVED_TO) and ev.cookie in self._renames
                 owes = self._renames.pop(ev.cookie, "") if renamed else ""
+                came_from = self._moved_from.pop(ev.cookie, None) if renamed else None
                 if fam is None:
                     continue  # (a file renamed out of the followed names: what it owes stays owed)
                 if not renamed and path == fam:
@@ -601,7 +604,7 @@ class Holder:
                                     f"names / {self.max_bytes} bytes): files of {fam} that rotate away before they "
                                     "are read are lost (counted)", extra={"path": fam})
                     continue
-                self.held[key] = Held(fd, path, fam, *key)
+                self.held[key] = Held(fd, path, fam, *key, moved_from=came_from)
                 self._known.add(key)
                 held_new = True
                 self._credited.pop(((*key, None), credit), None)  # (without generations: a new file now)

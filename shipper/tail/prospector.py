@@ -261,16 +261,20 @@ class Prospector:
         o.fd = fd
         self._listed_fds.add(fd)
 
-    def _held_since_listed(self, key: tuple[int, int], o: Observed) -> None:
+    def _held_since_listed(self, key: tuple[int, int], o: Observed) -> bool:
         """At the first look: `o`, listed and not opened yet, held by the holder since (a rotation renamed
         it: the holder watches from before the look, FileSource.run) is compared and read through the
         holder's descriptor. (Opened by its name, the look found the writer's next file there, and `o`,
-        in no name the look knew, was lost to the next rotation: tests/tail/test_first_look_holds.py.)"""
-        if o.fd is not None or self.holder is None:
-            return
-        fd = self.holder.holding(key)
-        if fd is not None and (o.born is None or birth.born(f"/proc/self/fd/{fd}", key[1]) == o.born):
-            o.fd = fd
+        in no name the look knew, was lost to the next rotation: tests/tail/test_first_look_holds.py.)
+        True when the holder caught it renamed from its family's live name: it was the live file after
+        the watch began, listed under a rotated name only because the look came to its folder later. No
+        history then: read as the live file is (its lines were skipped, silently)."""
+        h = self.holder.holding(key) if self.holder is not None else None
+        if h is None or (o.born is not None and birth.born(f"/proc/self/fd/{h.fd}", key[1]) != o.born):
+            return False
+        if o.fd is None:
+            o.fd = h.fd
+        return h.moved_from == o.family
 
     def _renamed_since_held(self, key: tuple[int, int], o: Observed) -> bool:
         """Was `o`, opened as listed (_hold_listed), renamed or deleted since? Read through that descriptor
@@ -529,8 +533,7 @@ class Prospector:
         # there (held open), must be followed first for the .gz to be proven its copy. Live files
         # first: a copytruncate copy (older: made before the truncation) is proven by its original.
         for key, o in sorted(unmatched.items(), key=lambda kv: (kv[1].gz, not kv[1].direct, kv[1].st.st_mtime_ns)):
-            if self.first_scan:
-                self._held_since_listed(key, o)
+            live_at_watch = self.first_scan and self._held_since_listed(key, o)
             if copies.head_copy_of_grown(self, o) or copies.is_copy(self, o, now) or self._still_unreadable(o):
                 if key not in self.moved:
                     continue
@@ -553,7 +556,7 @@ class Prospector:
                 # renamed there while followed, and edited while the agent was stopped: read whole, unnamed.)
                 if copies.edited_copy_while_away(self, o):
                     continue
-                if not o.direct:
+                if not o.direct and not (live_at_watch and self.read_from == "beginning"):
                     start = -1  # history before the first look: not read
                 elif self.read_from == "end" and not self._looked_through(o.family):
                     start = -1

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from shipper.tail.holder import Holder
 from tests.support import stop_process, wait, wait_until
 from tests.tail.attack_agent import Agent, append_numbered, exactly_once, numbered
-
-pytestmark = pytest.mark.slow
+from tests.tail.conftest import Follower
+from tests.tail.test_files import write
 
 QUIET = 3000  # files of one line each, older than app.log (the look opens them first); below the descriptor budget
 MORE_OPENS = 600  # the look's progress after which the holder had its chance to catch the rename
@@ -44,6 +45,7 @@ def _opened(pid: int, folder: Path) -> tuple[int, set[int]]:
     return n, inodes
 
 
+@pytest.mark.slow
 def test_a_live_file_rotated_and_deleted_during_the_first_look_is_read_whole(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -94,3 +96,34 @@ def test_a_live_file_rotated_and_deleted_during_the_first_look_is_read_whole(tmp
         if agent.proc.poll() is None:
             os.kill(pid, signal.SIGCONT)
         stop_process(agent.proc)
+
+
+def test_the_live_file_rotated_after_the_watch_and_before_the_look_listed_it_is_no_history(tmp_path: Path) -> None:
+    """The holder watches before the look; the look lists the folder later (10,000 files: a second or more
+    between the glob's listing and the listing of the rotated names, then a stat of each). The live file
+    rotated in between is listed under its rotated name: taken for history, its lines were skipped without a
+    word. The holder caught it renamed from the live name, so it was the live file after the watch: read
+    whole, as the live file is. The backup shifted by the same rotation (app.log.1 to app.log.2) is still
+    history."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(d / "app.log.1", *[f"history {i}" for i in range(3)])
+    write(log, *[f"line {i}" for i in range(5)])
+    f = Follower([d / "*.log"], d)
+    h = Holder()
+    assert h.start()
+    f.tailer.holder = h
+    try:
+        h.watch_more({str(log)}, {str(d)}, lambda p: p.endswith(".log"))
+        with h.paused():  # (the events are handled as the block ends)
+            os.rename(d / "app.log.1", d / "app.log.2")  # logrotate `create`, `rotate 2`
+            os.rename(log, d / "app.log.1")
+            write(log, *[f"line {i}" for i in range(5, 7)])
+        assert h.holding((os.stat(d / "app.log.1").st_dev, os.stat(d / "app.log.1").st_ino)) is not None
+        f.poll(2)
+        assert sorted(f.lines()) == sorted(f"line {i}".encode() for i in range(7))
+        assert f.tailer.losses == 0
+    finally:
+        f.tailer.close()
+        h.stop()
