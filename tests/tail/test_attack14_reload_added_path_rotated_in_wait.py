@@ -6,7 +6,9 @@ and is deleted before the restart is named lost; the holder opens the rotated fi
 they appear, also while it waits for its batches; README: what escapes the holder is a warned loss naming the
 file. Seen (2 of 2 runs by hand, /work/notes/s16/attacklong14): the file made after the look is neither held
 nor named: its 400 lines are lost without a word, while the same moves on the path the source already had
-lose nothing (held)."""
+lose nothing (held).
+Fixed (held21, session 16): the holder kept for the restarted source watches the added path from the look on, and
+holds the files the look found (FileSource.look_ahead)."""
 from __future__ import annotations
 
 import json
@@ -73,10 +75,6 @@ def _delivered(peer, src: str) -> set[int]:
     return {r["generic"]["n"] for _t, _ts, r in list(peer.records) if r["generic"]["src"] == src}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a file made on a path a reload added, after the reload's look and while the restart waits for an output "
-    "that is down, then rotated and deleted during that wait, is lost without a word (400 lines, no warning, "
-    "not counted); it should be held as the source's other rotated files are, or else named lost with its bytes"))
 def test_file_made_on_added_path_during_the_wait_is_held_or_named(tmp_path):
     a, b = tmp_path / "a.log", tmp_path / "b.log"
     port, http_port = _free_port(), _free_port()
