@@ -286,8 +286,11 @@ class Pipeline:
                 return w.ended
         return None
 
-    def sources_finished(self) -> bool:
-        return all(r.finished.is_set() for r in self.runners.values())
+    def wait_finished(self, timeout: float) -> bool:
+        """Whether every source finished (run --once), waiting up to `timeout` seconds: True as soon as the last
+        one does."""
+        deadline = time.monotonic() + timeout
+        return all(r.finished.wait(max(0.0, deadline - time.monotonic())) for r in list(self.runners.values()))
 
     def wait_delivered(self, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
