@@ -546,16 +546,25 @@ class FileSource(Source):
         """The holder, still holding what appeared meanwhile, and the descriptors of the files the
         tailer had open (a rotated file deleted since is readable only through them): a restart by a
         reload while an output is down let them go, and every file rotated away was lost."""
-        holder, self.holder = self.holder, None
+        holder = self.holder
         if holder is None:
             return None
         # Deleted or moved away first (nothing else reaches them), then rotated, then live files.
         open_files = sorted((f for f in self.tailer.files.values() if f.fh is not None),
                             key=lambda f: (not (f.deleted or f.unnamed), f.path == f.family))
+        files: list[tuple[int, str, str, int | None, float]] = []
+        try:
+            for f in open_files:
+                if f.fh is not None:
+                    files.append((os.dup(f.fh.fd), f.path, f.family, f.read_upto(), f.active_at))
+        except OSError:  # (EMFILE) nothing handed over: close() lets go of all, and names it
+            for fd, *_ in files:
+                os.close(fd)
+            raise
+        self.holder = None
         self._files_let_go = True  # (theirs to name now)
-        return _HandedOver(holder, [(os.dup(f.fh.fd), f.path, f.family, f.read_upto(), f.active_at)
-                                    for f in open_files if f.fh is not None], self.tailer.ledger.let_go,
-                           self._name_escapes, lambda deleted: self._unsaved_at_let_go(deleted, holder))
+        return _HandedOver(holder, files, self.tailer.ledger.let_go, self._name_escapes,
+                           lambda deleted: self._unsaved_at_let_go(deleted, holder))
 
     def _unsaved_at_let_go(self, deleted: set[tuple[int, int]], holder: Holder | None = None) -> dict[str, Any]:
         """The states to save when what was handed over is let go untaken (`deleted`: the files let go unread;
