@@ -263,6 +263,10 @@ class Chain:
         # The events' links sealed and not yet checkpointed (event id, sequence, previous hash, hash): a reload
         # that restarts the source hands them to its successor, whose re-read meets those events again.
         self.links: list[tuple[str, int, str, str]] = []
+        # The attestations sealed and not yet checkpointed, by sequence: (attestation id, previous hash, hash,
+        # document). A re-read cannot meet an attestation again, so hand_over passes the document itself: the
+        # successor re-issues it in its place (without it, the links after it followed a link no output got).
+        self.attests: dict[int, tuple[str, str, str, dict]] = {}
         # A replay (a successor's re-read): the links it has not met again, by event id, and the last one.
         self.pending: dict[str, list[tuple[int, str, str]]] = {}
         self.replay_last: tuple[int, str] | None = None
@@ -298,11 +302,19 @@ class Chain:
         out["labels"] = {**(labels if isinstance(labels, dict) else {}), "shipper_chain": self.id}
         return out
 
+    def keep_attestation(self, attestation_id: str, prev: str, doc: dict) -> None:
+        """The attestation just sealed (`doc`, after the link whose hash is `prev`) is kept until it is
+        checkpointed, for a successor's re-read (hand_over)."""
+        self._forget_checkpointed()
+        self.attests[self.seq] = (attestation_id, prev, self.head, doc)
+
     def _forget_checkpointed(self) -> None:
         # (acked_seq is moved by the committer's thread, which never waits for the chain)
-        if self.links and self.links[0][1] <= self.acked_seq:
-            acked = self.acked_seq
+        acked = self.acked_seq
+        if self.links and self.links[0][1] <= acked:
             self.links = [link for link in self.links if link[1] > acked]
+        if self.attests and min(self.attests) <= acked:
+            self.attests = {seq: kept for seq, kept in self.attests.items() if seq > acked}
 
     # --- replay: a re-read after a reload seals again, with the same links, what its predecessor sealed ---
     # The predecessor sealed (and an output may have stored) links the checkpoint does not cover yet. A re-read
@@ -315,15 +327,19 @@ class Chain:
 
     def hand_over(self) -> dict[str, Any] | None:
         """For a successor's re-read (replay): the event links not checkpointed and those still to be met
-        again, by sequence, as JSON (saved with the successor's state). None: nothing to replay."""
+        again, by sequence, and the attestations not checkpointed (with their documents), as JSON (saved with
+        the successor's state). None: nothing to replay."""
         self._forget_checkpointed()
         links = {seq: [event_id, seq, prev, sealed] for event_id, seq, prev, sealed in self.links}
         for event_id, met in self.pending.items():
             for seq, prev, sealed in met:
                 links.setdefault(seq, [event_id, seq, prev, sealed])
-        if not links:
+        if not links and not self.attests:
             return None
-        return {"links": [links[s] for s in sorted(links)]}
+        handed: dict[str, Any] = {"links": [links[s] for s in sorted(links)]}
+        if self.attests:
+            handed["attestations"] = [[seq, i, prev, sealed, doc] for seq, (i, prev, sealed, doc) in sorted(self.attests.items())]
+        return handed
 
     def replay(self, handed: Any) -> bool:
         """Before sealing anything: take over a predecessor's links (hand_over) that follow this chain's
@@ -331,17 +347,26 @@ class Chain:
         this chain's)."""
         try:
             links = [(str(i), int(seq), str(prev), str(sealed)) for i, seq, prev, sealed in handed["links"]]
-        except (TypeError, KeyError, ValueError):
+            attests = [(int(seq), (str(i), str(prev), str(sealed), doc)) for seq, i, prev, sealed, doc
+                       in handed.get("attestations", ()) if isinstance(doc, dict)]
+        except (TypeError, KeyError, ValueError, AttributeError):
             return False
         links = [link for link in links if link[1] > self.seq]
-        if not links or links[0][1] != self.seq + 1 or links[0][2] != self.head:
+        attests = [(seq, kept) for seq, kept in attests if seq > self.seq]
+        # (sequence, previous hash, hash) of every old link, in order: the first follows this chain's head
+        order = sorted([(seq, prev, sealed) for _, seq, prev, sealed in links]
+                       + [(seq, prev, sealed) for seq, (_, prev, sealed, _) in attests])
+        if not order or order[0][0] != self.seq + 1 or order[0][1] != self.head:
             return False
         self.pending = {}
         for event_id, seq, prev, sealed in links:
             self.pending.setdefault(event_id, []).append((seq, prev, sealed))
-        self.replay_last = links[-1][1], links[-1][3]
+        self.attests = dict(attests)
+        self.replay_last = order[-1][0], order[-1][2]
         self._next = self.seq + 1  # the next old link due (None: in any order, once the replay ended)
-        self._due = {}  # old links met before one before them
+        # Old links met before one before them; the attestations from the start: each is due once every link
+        # before it was (an attestation is never met again: it goes out in its place)
+        self._due = {seq: (doc, i) for seq, (i, _, _, doc) in attests}
         return True
 
     def replayed(self, event: dict, event_id: str) -> tuple[list[tuple[dict, str]], bool]:

@@ -729,16 +729,20 @@ class SourceRunner:
             lost, self._lost = self._lost, []
         if lost:
             counts["lost"] = lost
+        prev = chain.head
         doc = chain.seal(chain.attestation(reason, counts,
                                            {"name": self.builder.host}, self.builder.agent))
         chain.attested()
         self._attest_reason = None
-        if not self._sealed(chain.seq):
-            return False
         # Its id names its content: an attestation re-made after a kill -9 is a second link at that
         # place (shipper verify accepts both), never taken by the store for the first one.
         ids = [ids_mod.vendor_stable_id(self.builder.id_namespace,
                                         f"attestation\0{chain.id}\0{chain.seq}\0{chain.head}")]
+        # Kept until checkpointed: a reload that stops this source before then (its wait below given up, the
+        # batch taken back or never tracked) hands it over, and the successor's re-read re-issues it in its place
+        chain.keep_attestation(ids[0], prev, doc)
+        if not self._sealed(chain.seq):
+            return False
         self._route_batch({integrity.STATE_KEY: chain.state()}, Batch(self.cfg.name, self.tag, [doc], ids, 0))
         return self._wait_checkpointed()
 

@@ -147,3 +147,36 @@ def test_links_already_checkpointed_are_not_handed_over_and_a_foreign_head_takes
     assert not Chain.resume(KEY, "h/s", {"chain": "h/s", "seq": 4, "head": "x"}).replay(handed)
     first_run.acked_seq = 7
     assert first_run.hand_over() is None
+
+
+
+def test_an_attestation_among_the_links_not_checkpointed_is_re_issued_in_its_place():
+    """A reload stopped the source while an attestation sealed between rows waited for its checkpoint (an output
+    down; the wait given up, the source's next batch sealed after it). The re-read never meets an attestation
+    again: it re-issues the predecessor's own document in its place. Only the event links were handed over before:
+    the re-read sent rows 5-6 right after row 4, and each trail said "missing: sequences 5" with nothing missing."""
+    chain = Chain(KEY, "h/s")
+    att = chain.seal(chain.attestation("start", {}, HOST, {}))
+    chain.acked_seq = chain.seq  # its checkpoint
+    saved = chain.state()
+    first = [chain.seal(row(i), str(i)) for i in (2, 3, 4)]
+    prev = chain.head
+    interval = chain.seal(chain.attestation("interval", {}, HOST, {}))
+    chain.keep_attestation("att-5", prev, interval)
+    first += [interval, *(chain.seal(row(i), str(i)) for i in (5, 6))]  # sequences 2-4, 5 (attestation), 6-7
+    handed = orjson.loads(orjson.dumps(chain.hand_over()))  # as saved with the successor's state
+    successor, again = re_read(handed, saved, [1, 2, 3, 4, 5, 6, 7])
+    assert again[:6] == first and [d["event"]["sequence"] for d in again[6:]] == [8, 9]  # the late row 1, row 7
+    end = successor.seal(successor.attestation("stop", {}, HOST, {}))
+    assert report([att, *again, end]).intact, report([att, *again, end]).problems  # sent the whole re-read
+    # stdout stored rows 2-4 and the attestation before the reload: it is sent the rest
+    assert report([att, *first[:4], *again[4:], end]).intact
+    # reloaded again before the re-read met the rows around it: handed on once more, and re-issued in its place
+    middle = Chain.resume(KEY, "h/s", saved)
+    assert middle.replay(handed) and met_again(middle, 2) == first[:1]
+    _, once_more = re_read(orjson.loads(orjson.dumps(middle.hand_over())), saved, [2, 3, 4, 5, 6])
+    assert once_more == first
+    # checkpointed, it is handed over no more
+    chain.acked_seq = 5
+    handed = chain.hand_over()
+    assert handed is not None and [link[1] for link in handed["links"]] == [6, 7] and "attestations" not in handed
