@@ -11,6 +11,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
 from shipper import address_space, ids as ids_mod, integrity, metrics, parse_auto, registry, vendor_ids
@@ -100,6 +101,9 @@ class SourceRunner:
         wheres = {k[len(DELIVERED_WHERE_PREFIX):]: state.pop(k) for k in [k for k in state
                                                                           if k.startswith(DELIVERED_WHERE_PREFIX)]}
         self._carry_renamed_notes(wheres)
+        # During a replay, per output: what it stores past the saved checkpoint, as the replay's batches' commits
+        # note it (_replay_note): the note loaded, then every replay batch routed so far.
+        self._replay_stored: dict[str, list[str]] = {}
         self.chain = (integrity.Chain.resume(pipeline.integrity_key, f"{pipeline.host_name}/{cfg.name}", saved_chain)
                       if pipeline.integrity_key is not None else None)
         self._chain_lock = threading.Lock()  # one order for sealing, registering and queueing
@@ -534,6 +538,13 @@ class SourceRunner:
         if held and not self._sealed(chain.seq):
             self._given_up(1, len(ids))  # the agent stops: read again from the saved checkpoint and replay
             return
+        for output in self._replay_stored:  # the replay's notes: what is left of the note loaded, once checkpointed
+            if DELIVERED_PREFIX + output not in deferred:
+                left = list((+self._delivered_before.get(output, Counter())).elements())
+                deferred[DELIVERED_PREFIX + output] = left or None
+                if not left:
+                    deferred[DELIVERED_WHERE_PREFIX + output] = None
+        self._replay_stored = {}
         checkpoint = {**deferred, **checkpoint, integrity.STATE_KEY: chain.state(), integrity.REPLAY_KEY: None}
         self._route_batch(checkpoint, Batch(self.cfg.name, self.tag, events, ids, nbytes))
 
@@ -761,7 +772,7 @@ class SourceRunner:
         sent = {w.name for w, _ in sends}
         if self._replay_hold is not None:  # a replay: its checkpoints go with the batch that ends it
             self._replay_hold.update(checkpoint)
-            checkpoint = {}
+            checkpoint = self._replay_note(batch.ids, targets) if events else {}
         seq = self.tracker.register(len(sends) if events else 0, checkpoint, batch.ids,
                                     [w.name for w in targets if w.name not in sent])
         if met and self.tracker.intake_closed():
@@ -784,6 +795,25 @@ class SourceRunner:
             # leave it delivered by one and never by the rest (its source could never restart).
             # Only the agent's stop gives up on it now.
             give_up = self.pipeline.abandon
+
+    def _replay_note(self, ids: Sequence[str], targets: Sequence[Any]) -> dict[str, Any]:
+        """With the chain's lock, a replay's batch: what its commit saves in place of its checkpoint (held back
+        until the replay ends), once every output stored it: per output, the events it stores past the saved
+        checkpoint (the note loaded, then every replay batch so far). A stop, a second reload or a kill -9 before
+        the replay ends re-reads from that checkpoint, and sends these to that output no more: the replay's
+        delivered batches were sent again to every output, unnamed (Fluentd down, two reloads: 4-40 events
+        stored twice)."""
+        configured = self.pipeline.output_configs
+        fragment: dict[str, Any] = {}
+        for w in targets:
+            if w.name not in self._replay_stored:
+                self._replay_stored[w.name] = list((self._saved.get(DELIVERED_PREFIX + w.name) or ()))
+            stored = self._replay_stored[w.name]
+            stored.extend(ids)
+            fragment[DELIVERED_PREFIX + w.name] = stored[-DELIVERED_MAX:]  # (a copy: the list grows on)
+            if w.name in configured:
+                fragment[DELIVERED_WHERE_PREFIX + w.name] = configured[w.name].where()
+        return fragment
 
     def _not_delivered_before(self, output: str, batch: Batch, checkpoint: dict[str, Any],
                               met: dict[str, list[str]]) -> Batch | None:
@@ -890,6 +920,10 @@ class SourceRunner:
         parts = {output: list(ids) for output, ids in noted.items()}
         for output, left in self._delivered_before.items():
             parts.setdefault(output, []).extend((+left).elements())
+        if self._replay_stored:  # a replay's batches delivered and committed: their notes (_replay_note)
+            for output in self._replay_stored:
+                saved = self._saved.get(DELIVERED_PREFIX + output) or ()
+                parts[output] = list(dict.fromkeys([*parts.get(output, ()), *saved]))
         renamed = {old: new for old, new in self.outputs_renamed.items() if old in parts}
         for old, new in renamed.items():  # (the old name's note goes: the successor has no output of that name)
             parts.setdefault(new, []).extend(parts.pop(old))
