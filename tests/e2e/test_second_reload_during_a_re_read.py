@@ -26,7 +26,9 @@ from tests.support import wait_until
 ATTEST_INTERVAL = 20
 
 
-def write_config(tmp_path: Path, dsn: str, fd_port: int, batch: int) -> Path:
+def write_config(tmp_path: Path, dsn: str, fd_port: int, in_flight: int) -> Path:
+    """Each reload replaces the Fluentd output by changing max_in_flight_batches: a key that is not part of where it
+    stores (OutputConfig.where: a change of batch_size makes the start drop the output's note, since f7ea6c0)."""
     cfg = tmp_path / "shipper.yaml"
     cfg.write_text(f"""
 state_dir: {tmp_path / 'state'}
@@ -37,7 +39,7 @@ sources:
 outputs:
   - {{type: stdout, name: out}}
   - {{type: fluentd, name: fd, host: 127.0.0.1, port: {fd_port}, backoff_base: 0.05, backoff_max: 0.5,
-      batch_size: {batch}}}
+      batch_size: 5, max_in_flight_batches: {in_flight}}}
 """)
     return cfg
 
@@ -48,7 +50,7 @@ def test_a_second_reload_during_a_re_read_sends_fluentd_nothing_it_stored(pg_ser
     dsn = pg_server.socket_dsn(pg_db)
     fd = ForwardServer().start()
     trail, log = tmp_path / "stdout.jsonl", tmp_path / "agent.log"
-    cfg = write_config(tmp_path, dsn, fd.port, 5)
+    cfg = write_config(tmp_path, dsn, fd.port, 8)
     with open(trail, "wb") as out, open(log, "wb") as err:
         agent = subprocess.Popen(SHIPPER + ["run", "-c", str(cfg)], stdout=out, stderr=err)
 
