@@ -509,8 +509,11 @@ def edited_copy_while_away(p: Prospector, o: Observed) -> bool:
     for lo in list(p.loose.values()):
         s = lo.state
         reread = bool(s.reread_to) and s.reread_to[0] > max(s.offset, s.head_len)
+        # (Its own inode is _take_own_inode's; not one ext4 gave to a new file, the copy, once the edit freed it:
+        # another generation, lo.reused. Skipped, a copytruncate copy of the edited log was read again whole.)
         if (s.gz or s.cont or lo.truncated or lo.collapsed or lo.gone_at is not None
-                or s.offset <= s.head_len and not reread or (s.dev, s.ino) == (o.st.st_dev, o.st.st_ino) and not o.gz):
+                or s.offset <= s.head_len and not reread
+                or (s.dev, s.ino) == (o.st.st_dev, o.st.st_ino) and not o.gz and not lo.reused):
             continue
         if live and s.path != o.path or not live and s.path != o.path and not discovery.is_rotated_path(s.family, o.path):
             continue
