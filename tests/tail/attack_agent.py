@@ -4,7 +4,9 @@ its output read back line by line by the unique sequence number each written lin
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +16,8 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
+
+import pytest
 
 
 def numbered(i: int, pad: int = 20) -> str:
@@ -49,6 +53,28 @@ def append_until_commits_fail(agent: "Agent", log, n: int) -> int:
         time.sleep(0.2)
     assert "checkpoint commit failed" in agent.errors(), "the commits did not fail: the filesystem is not full"
     return n
+
+
+def copy_onto_freed_inode(src: Path, dst: Path, freed: int) -> None:
+    """A copy of `src` at `dst` on the inode `freed` (the scrubbed log's, freed by `sed -i`'s rename), as ext4 often
+    makes it: it gives the lowest free inode of the folder's group to the next file made. Files are made beside `dst`
+    until one has it (the others removed). An edited log's copytruncate copy so made was read again whole, every line
+    repeated, and the content called lost (attack 13's race: the agent took it for the content's own inode, not for
+    its edited copy). Skips the test where the file system gives it to none (tmpfs never reuses inode numbers)."""
+    made: list[Path] = []
+    try:
+        for i in range(10_000):
+            fill = dst.with_name(f".fill{i}")
+            fill.touch()
+            if fill.stat().st_ino == freed:
+                shutil.copyfile(src, fill)
+                os.rename(fill, dst)
+                return
+            made.append(fill)
+        pytest.skip("this file system gave the freed inode to none of 10,000 new files")
+    finally:
+        for fill in made:
+            fill.unlink()
 
 
 def free_port() -> int:

@@ -44,7 +44,7 @@ import pytest
 
 from tests.peers.forward_server import ForwardServer
 from tests.support import stop_process
-from tests.tail.attack_agent import append_numbered, exactly_once, free_port
+from tests.tail.attack_agent import append_numbered, copy_onto_freed_inode, exactly_once, free_port
 
 N = 3000
 FIRST = 1000  # delivered to both outputs and checkpointed before Fluentd goes down
@@ -58,28 +58,6 @@ def _seqs(path: Path) -> list:
 
 def _scrub(path: Path) -> None:
     subprocess.run(["sed", "-i", f'/"seq": {SCRUBBED},/d', str(path)], check=True)
-
-
-def _copy_onto_freed_inode(src: Path, dst: Path, freed: int) -> None:
-    """A copy of `src` at `dst` on the inode `freed` (the scrubbed log's, freed by `sed -i`'s rename), as ext4 often
-    makes it: it gives the lowest free inode of the folder's group to the next file made. Files are made beside `dst`
-    until one has it (the others removed). A copytruncate copy so made was read again whole, every line repeated, and
-    the content called lost, in about 1 run of 4 of the plain shape under load (the agent took it for no edited copy:
-    on the content's inode number, of another generation). Skipped where the file system gives it to none."""
-    made: list[Path] = []
-    try:
-        for i in range(10_000):
-            fill = dst.with_name(f".fill{i}")
-            fill.touch()
-            if fill.stat().st_ino == freed:
-                shutil.copyfile(src, fill)
-                os.rename(fill, dst)
-                return
-            made.append(fill)
-        pytest.skip("this file system gave the freed inode to none of 10,000 new files")
-    finally:
-        for fill in made:
-            fill.unlink()
 
 
 @pytest.mark.parametrize("how", [
@@ -152,7 +130,7 @@ outputs:
             if how == "sed_then_copytruncate":
                 shutil.copyfile(log, backup)  # (on the inode sed freed, or not, as ext4 allocates)
             else:
-                _copy_onto_freed_inode(log, backup, freed)
+                copy_onto_freed_inode(log, backup, freed)
             os.truncate(log, 0)
         else:
             _scrub(log)
