@@ -13,7 +13,7 @@ import stat
 from typing import TYPE_CHECKING
 
 from shipper.tail import discovery, edits, scan_rules, truncation
-from shipper.tail.followed import Followed, Loose, MovedDuringScan, Observed, is_identified
+from shipper.tail.followed import ROTATED_AWAY, Followed, Loose, MovedDuringScan, Observed, is_identified
 from shipper.tail.identity import HEAD_MAX, digest, head_of, same_bytes
 from shipper.tail.reader import OpenFile, is_gzip_path
 
@@ -424,16 +424,20 @@ def edited_copy(p: Prospector, o: Observed) -> bool:
     copy of what the old one holds beyond what was read (edits.past_old; sed copies the lines not read
     yet too), or the possible repeat is warned with its size. Not proven, and beginning with more of
     what was read than its head, it is read from its start with the repeat warned. True when `o` was
-    followed here."""
-    if o.gz:
-        return False
+    followed here.
+    A .gz is that file edited, then rotated and compressed before a scan saw it (logrotate `compress` right
+    after a scrub): compared the same way through gzip, positions being those of its decompressed bytes. It is
+    decompressed only when it begins with that file's head, and is complete (is_copy waits for that), and only
+    up to edits.FIND_MAX bytes, always forward (edits.edited_copy's `forward`). (Skipped, it was read whole
+    as a new file: every line shipped twice, unnamed.)"""
     for f in list(p.files.values()):
         s = f.state
         if f.gz or s is None or f.fh is None or s.offset <= s.head_len:
             continue
-        if f.path != o.path and not discovery.is_rotated_path(f.family, o.path):
+        if f.path != o.path and not discovery.is_rotated_path(f.family, o.path) and o.path != f.family + ROTATED_AWAY:
             # (Also at a rotated name of its family: edited and rotated on before a scan saw it at the name it
-            # replaced, a scrub and a rotation in one run. Read from its start, every line shipped twice, unnamed.)
+            # replaced, a scrub and a rotation in one run; or under no name, held since the holder caught it at the
+            # live name, then compressed and deleted. Read from its start, every line shipped twice, unnamed.)
             continue
         try:
             old_st = f.fh.stat()
@@ -444,13 +448,23 @@ def edited_copy(p: Prospector, o: Observed) -> bool:
         with p.fds.reading(o) as new:
             if new is None:
                 return False
-            edit = edits.edited_copy(f.fh, s.offset, s.head_len, new, o.st.st_size)
-            shared = 0 if edit is not None else edits.common_prefix(f.fh, new, min(s.offset, o.st.st_size))
+            size = o.st.st_size
+            if o.gz:
+                if not p.matcher.head_is(new, s):
+                    continue  # (not decompressed further: another file)
+                whole = p.matcher.readable_len(new, o)
+                if whole is None:
+                    continue  # (still being written: is_copy has it wait)
+                size = whole
+            edit = None
+            if not o.gz or size <= edits.FIND_MAX:
+                edit = edits.edited_copy(f.fh, s.offset, s.head_len, new, size, forward=o.gz)
+            shared = 0 if edit is not None else edits.common_prefix(f.fh, new, min(s.offset, size))
             shared = f.fh.read(0, shared).rfind(b"\n") + 1 if shared > s.head_len else 0  # (whole lines)
             if edit is not None:
                 # The old file is read on to its end: what the new one holds of its bytes past the read offset
                 # (copied by sed when not read yet) is shipped from there, not a second time from the new one.
-                past, proven = edits.past_old(f.fh, s.offset, old_st.st_size, new, edit.resume, o.st.st_size)
+                past, proven = edits.past_old(f.fh, s.offset, old_st.st_size, new, edit.resume, size)
         # (Rotated on since the edit, it is named by the file it replaced too.)
         here = o.path == f.path
         replaced, was = ("it", "was replaced by") if here else (f"{f.path}, then rotated on", "is")
@@ -462,7 +476,7 @@ def edited_copy(p: Prospector, o: Observed) -> bool:
                               extra={"path": o.path, "bytes_repeated": shared})
             return False
         plain = edit.resume == s.offset and edit.start >= s.offset
-        if plain and past >= o.st.st_size and proven and holds_all_of_old(p, f, o):
+        if plain and past >= size and proven and not o.gz and holds_all_of_old(p, f, o):
             return False  # (a plain copy, holding all the old file holds: replaces_deleted's)
         if plain and past > edit.resume:
             p.log.warning(f"{o.path} {was} a copy of the file it replaced (renamed over {replaced}: `sed -i`, or "
@@ -472,7 +486,7 @@ def edited_copy(p: Prospector, o: Observed) -> bool:
                           f"edit, if any, is not shipped). The new file is read on from byte {past}",
                           extra={"path": o.path, "offset": past})
         if not proven:
-            p.ledger.repeated(o.path, o.st.st_size - past, past, f"it replaced the file being read (renamed over "
+            p.ledger.repeated(o.path, size - past, past, f"it replaced the file being read (renamed over "
                               f"{replaced}: `sed -i`, an editor saving by rename), and from there on differs from what that file "
                               "holds past what was read, which is read on to its end: the lines of both are shipped")
         if plain:

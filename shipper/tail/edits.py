@@ -173,24 +173,52 @@ def common_suffix(a: Readable, a_end: int, b: Readable, b_end: int, limit: int) 
     return limit
 
 
+def common_suffix_forward(a: Readable, a_end: int, b: Readable, b_end: int, limit: int) -> int:
+    """common_suffix, reading both files forward only (a compressed file restarts its stream at every read back: read
+    back a chunk at a time, an edit far from the end decompressed the file once a chunk): the `limit` bytes before
+    the ends compared front to back, the common suffix being what follows the last byte that differs."""
+    a0, b0 = a_end - limit, b_end - limit
+    last = -1  # the last compared position that differs
+    at = 0
+    while at < limit:
+        k = min(CHUNK, limit - at)
+        x, y = a.read(a0 + at, k), b.read(b0 + at, k)
+        if x != y:
+            i = k - 1
+            if len(x) == k and len(y) == k:
+                while x[i] == y[i]:
+                    i -= 1
+            last = at + i
+        at += k
+    return limit - 1 - last
+
+
 def find_all(f: Readable, needle: bytes, lo: int, hi: int) -> list[int]:
-    """The end offsets of every occurrence of `needle` in f's bytes lo..hi."""
+    """The end offsets of every occurrence of `needle` in f's bytes lo..hi. Read forward only, the bytes before each
+    read kept (a read back restarts a compressed file's stream: overlapping reads decompressed it once a chunk)."""
     out: list[int] = []
     at = lo
+    carry = b""  # the last len(needle) - 1 bytes before `at`: an occurrence across two reads
     while at < hi:
-        chunk = f.read(at, min(CHUNK + len(needle), hi - at))
-        i = chunk.find(needle)
-        while i >= 0:
-            out.append(at + i + len(needle))
-            i = chunk.find(needle, i + 1)
-        if at + len(chunk) >= hi or not chunk:
+        chunk = f.read(at, min(CHUNK, hi - at))
+        if not chunk:
             break
-        at += CHUNK
-    return sorted(set(out))
+        buf, base = carry + chunk, at - len(carry)
+        i = buf.find(needle)
+        while i >= 0:
+            out.append(base + i + len(needle))
+            i = buf.find(needle, i + 1)
+        carry = buf[-(len(needle) - 1):] if len(needle) > 1 else b""
+        at += len(chunk)
+    return out
 
 
-def edited_copy(old: Readable, read_to: int, head_len: int, new: Readable, new_size: int) -> Edit | None:
-    """Is `new` the file `old` (read up to read_to) edited? Its Edit if so, else None."""
+def edited_copy(old: Readable, read_to: int, head_len: int, new: Readable, new_size: int,
+                forward: bool = False) -> Edit | None:
+    """Is `new` the file `old` (read up to read_to) edited? Its Edit if so, else None. `forward`: `new` is
+    compressed and read forward only: at most five reads go back (each decompresses it again from its start:
+    the search for where what was read ends, the alignment of the lines near it (twice), the common end, the changed
+    lines), whatever its size; never a chunk at a time backwards."""
     if read_to <= head_len or read_to < MARK_MAX or new_size < head_len:
         return None
     start = common_prefix(old, new, min(read_to, new_size))
@@ -207,7 +235,8 @@ def edited_copy(old: Readable, read_to: int, head_len: int, new: Readable, new_s
         return None  # (or there only within the unchanged start: the end of what was read is not in it)
     best = found[0]
     # The changed part: between the common start and the common end, in whole lines.
-    same_end = common_suffix(old, read_to, new, best, min(read_to, best) - min(start, read_to, best))
+    suffix = common_suffix_forward if forward else common_suffix
+    same_end = suffix(old, read_to, new, best, min(read_to, best) - min(start, read_to, best))
     back_to = start - min(start, CHUNK)
     first = old.read(back_to, start - back_to).rfind(b"\n")
     a = back_to + first + 1 if first >= 0 else back_to  # (the start of the line it differs in)

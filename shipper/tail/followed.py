@@ -126,6 +126,11 @@ class Loose:
     born: int | None = None  # a placeholder's birth time when listed (Followed.born), None if none was had
 
 
+# The name a file the holder caught at its live name is known by once it is under no name of its family (renamed
+# away before a scan saw it, or deleted): "<live name> (rotated away, held open)".
+ROTATED_AWAY = " (rotated away, held open)"
+
+
 @dataclass
 class Observed:
     path: str

@@ -41,7 +41,7 @@ from shipper.tail import birth, copies, discovery, gone, letting_go, scan_rules,
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.descriptors import Descriptors
 from shipper.tail.events import TailEvents
-from shipper.tail.followed import Followed, Identified, Loose, MovedDuringScan, Observed, is_identified
+from shipper.tail.followed import ROTATED_AWAY, Followed, Identified, Loose, MovedDuringScan, Observed, is_identified
 from shipper.tail.harvester import Harvester
 from shipper.tail.holder import Holder
 from shipper.tail.identity import MARK_MAX, digest, file_id, head_of
@@ -217,7 +217,7 @@ class Prospector:
             # Renamed since it was held (its name now unknown) or deleted: known by its descriptor.
             f = self.files.get(key)
             # The live name now belongs to another file: this one is named apart (logs, read_changed).
-            path = f.path if f else (h.path + " (rotated away, held open)" if h.path == h.family else h.path)
+            path = f.path if f else (h.path + ROTATED_AWAY if h.path == h.family else h.path)
             obs[key] = Observed(path, h.family, False, st, is_gzip_path(h.path), h.fd, at, h.active_at)
         for key, o in obs.items():
             if self._worth_holding(key, o):

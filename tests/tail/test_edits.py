@@ -9,7 +9,7 @@ import os
 
 from hypothesis import given, settings, strategies as st
 
-from shipper.tail.edits import edited_copy, marked_ends, past_old, place_by_mark, proven_prefix, reread_edited
+from shipper.tail.edits import CHUNK, edited_copy, find_all, marked_ends, past_old, place_by_mark, proven_prefix, reread_edited
 from shipper.tail.identity import MARK_MAX, digest
 from shipper.tail.reader import OpenFile
 from shipper.tail.state import FileState
@@ -349,3 +349,63 @@ def test_marks_are_found_in_a_compressed_file_as_in_a_plain_one(tmp_path):
     finally:
         plain.close()
         packed.close()
+
+
+class ReadsBack:
+    """A file read through, counting the reads that go back (each decompresses a .gz again from its start)."""
+
+    def __init__(self, f: OpenFile):
+        self.f, self.at, self.back = f, 0, 0
+
+    def read(self, offset: int, n: int) -> bytes:
+        self.back += offset < self.at
+        out = self.f.read(offset, n)
+        self.at = offset + len(out)
+        return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(20, 3000), data=st.data(), appended=st.integers(0, 30))
+def test_a_compressed_edited_copy_is_placed_as_the_plain_one_reading_it_forward(tmp_path_factory, n, data, appended):
+    """The edited copy compressed (`sed -i`, then logrotate `compress`): through gzip, forward, the same Edit as the
+    plain file's, wherever the lines were removed, altered or inserted (near the end too), and a bounded number of
+    reads back whatever its length (the common end compared back a chunk at a time decompressed it once a chunk)."""
+    tmp = tmp_path_factory.mktemp("gz")
+    lines = [HEADER] + [line(i) for i in range(n)]
+    old = b"".join(lines)
+    chosen = data.draw(st.lists(st.integers(1, len(lines) - 1), min_size=1, max_size=5, unique=True))
+    kinds = data.draw(st.lists(st.sampled_from(["delete", "alter", "insert"]), min_size=len(chosen),
+                               max_size=len(chosen)))
+    new_lines: list[bytes] = []
+    for i, x in enumerate(lines):
+        kind = kinds[chosen.index(i)] if i in chosen else None
+        if kind != "delete":
+            new_lines += [line(i, " (scrubbed)")] if kind == "alter" else [line(100_000 + i), x] if kind else [x]
+    new = b"".join(new_lines) + b"".join(line(1_000_000 + i) for i in range(appended))
+    (tmp / "new.gz").write_bytes(gzip.compress(new))
+    a, plain, packed = opened(tmp, "old", old), opened(tmp, "new", new), OpenFile(str(tmp / "new.gz"), gz=True)
+    try:
+        through = ReadsBack(packed)
+        assert edited_copy(a, len(old), len(HEADER), through, len(new), forward=True) == edited_copy(
+            a, len(old), len(HEADER), plain, len(new))
+        assert through.back <= 5, through.back  # (find, align twice, the common end, the changed lines)
+    finally:
+        for f in (a, plain, packed):
+            f.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.binary(min_size=1, max_size=40).map(lambda b: bytes(x % 3 + 97 for x in b)),
+       copies=st.integers(1, 3 * CHUNK // 40), needle=st.integers(1, 300), lo=st.integers(0, 1000))
+def test_find_all_finds_every_occurrence_reading_forward(tmp_path_factory, data, copies, needle, lo):
+    """Every end of every occurrence (overlapping ones too, and those across two reads), the file read forward."""
+    hay = (data * copies)[: 3 * CHUNK]
+    word = hay[len(hay) // 3 : len(hay) // 3 + needle] or b"a"
+    f = opened(tmp_path_factory.mktemp("find"), "hay", hay)
+    try:
+        through = ReadsBack(f)
+        found = find_all(through, word, lo, len(hay))
+    finally:
+        f.close()
+    assert found == [i + len(word) for i in range(lo, len(hay) - len(word) + 1) if hay.startswith(word, i)]
+    assert through.back == 0
