@@ -276,11 +276,12 @@ def edited_copy(old: Readable, read_to: int, head_len: int, new: Readable, new_s
 def aligned_end(old: Readable, start: int, read_to: int, new: Readable, new_size: int) -> int | None:
     """Where what was read of `old` (up to read_to) ends in `new`, the two the same up to `start`, when the edit is
     within the last MARK_MAX bytes read (their hash is nowhere in `new`): the lines of both from the line `start` is
-    in are aligned (difflib); the last run of lines the two share must end with the last line read, and be found once
-    in `new` past that line and once in the last CHUNK bytes of `old` (the lines read after the edit, then what was
+    in are aligned (difflib); the last run of lines the two share must end with the last line read, be found once in
+    `new` past that line, have no more lines before it in `new` than in what was read (an edit that removes or alters
+    lines), and its last line must be found once in what was read (the lines read after the edit, then what was
     written after them).
-    None when not so (the last line read removed or altered, lines repeated, or more than DIFF_MAX bytes to align):
-    then nothing is claimed."""
+    None when not so (the last line read removed or altered, lines inserted, lines repeated, or more than DIFF_MAX
+    bytes to align): then nothing is claimed."""
     back = max(0, start - CHUNK)
     a = back + old.read(back, start - back).rfind(b"\n") + 1
     if read_to - a > DIFF_MAX:
@@ -295,10 +296,18 @@ def aligned_end(old: Readable, start: int, read_to: int, new: Readable, new_size
     if not blocks or blocks[-1].a + blocks[-1].size != len(olds):
         return None
     last = blocks[-1]
+    if last.b > last.a:
+        # More lines in the new file before the run than were read there: lines inserted before the last ones read,
+        # or those lines removed or altered and written again after lines appended since (a heartbeat, a stack
+        # frame, any line a writer repeats): the same bytes. Placed after the run, the lines appended before it
+        # were skipped, unnamed; not placed, the file is read from its start with the repeat named.
+        return None
     run = b"".join(olds[last.a:])
-    # (Found once in the last CHUNK bytes read too: lines a log repeats, which a writer may append again, place
-    # nothing; what it appended after a cut must not be skipped.)
-    if len(find_all(new, run, a, new_size)) != 1 or len(find_all(old, run, max(0, read_to - CHUNK), read_to)) != 1:
+    # The run found once in the new file, and its last line, the last line read, once in what was read (up to FIND_MAX
+    # back): a line the log repeats, removed or altered and written again since, is no proof either (found once in
+    # the last CHUNK bytes read was not enough: a heartbeat a minute apart is).
+    if len(find_all(new, run, a, new_size)) != 1 or len(find_all(old, olds[-1], max(0, read_to - FIND_MAX),
+                                                                read_to)) != 1:
         return None
     return a + sum(len(x) for x in news[: last.b + last.size])
 
