@@ -6,7 +6,7 @@ import json
 import os
 import re
 import stat
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -162,13 +162,17 @@ class OutputConfig(StrictModel):
     max_in_flight_batches: int = Field(default=8, ge=1)
     max_in_flight_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     health_threshold: float = Field(default=300.0, gt=0)  # seconds without delivery → unhealthy
+    # An output's own keys that tune how it delivers, not where (batch sizes, timeouts, backoff, compression): left
+    # out of where(). A note of what an output stored follows where(): with a tuning key in it, a reload or restart
+    # that changed only that key took the output for one storing elsewhere and sent it its events again.
+    delivery_settings: ClassVar[frozenset[str]] = frozenset()
 
     def where(self) -> str:
         """What tells where this output stores events, as a short digest: its block but for the keys of NOT_WHERE
-        (secrets masked). An output renamed with only those changed is the same output (shipper.reload; the start
+        and its `delivery_settings` (secrets masked). An output renamed with only those changed is the same output (shipper.reload; the start
         after a stop: SourceRunner). "" when the block cannot be told (then it is never taken for another)."""
         try:
-            text = json.dumps(self.model_dump(mode="json", exclude=NOT_WHERE), sort_keys=True)
+            text = json.dumps(self.model_dump(mode="json", exclude=NOT_WHERE | self.delivery_settings), sort_keys=True)
         except (TypeError, ValueError):
             return ""
         return hashlib.sha256(text.encode()).hexdigest()[:32]

@@ -94,6 +94,8 @@ _INDEX_FIELDS = ("dataset", "namespace", "module", "yyyy", "MM", "dd")
 
 class ElasticsearchOutputConfig(OutputConfig):
     type: Literal["elasticsearch"] = "elasticsearch"
+    delivery_settings = frozenset({"batch_size", "batch_bytes", "flush_interval", "compress", "request_timeout",
+                                   "backoff_base", "backoff_max"})
     hosts: list[str] = Field(default=["http://127.0.0.1:9200"], min_length=1)
     username: str | None = None
     password_file: str | None = None

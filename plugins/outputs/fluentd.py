@@ -83,6 +83,8 @@ class FluentdServer(StrictModel):
 
 class FluentdOutputConfig(OutputConfig):
     type: Literal["fluentd"] = "fluentd"
+    delivery_settings = frozenset({"batch_size", "batch_bytes", "flush_interval", "compress", "timeout", "backoff_base",
+                                   "backoff_max", "heartbeat_interval", "ack_timeout", "refused_retry"})
     host: str | None = None
     port: int = Field(default=24224, ge=1, le=65535)
     socket: ConfigPath | None = None  # unix socket path

@@ -35,6 +35,7 @@ log = logging.getLogger("shipper.output.stdout")
 
 class StdoutOutputConfig(OutputConfig):
     type: Literal["stdout"] = "stdout"
+    delivery_settings = frozenset({"fsync"})
     # A kill -9 never loses what was written to the page cache; fsync only guards power cuts.
     fsync: bool = False
     # Each line carries its event's stable id under this key (null, the default: none), for a reader that

@@ -36,14 +36,16 @@ def test_an_output_renamed_with_its_block_unchanged_is_the_same_output(tmp_path)
     assert p.changes()["outputs_renamed"] == "dest->dest_new"
 
 
-def test_its_match_and_in_flight_limits_may_change_with_the_name(tmp_path):
+def test_its_match_in_flight_limits_and_delivery_settings_may_change_with_the_name(tmp_path):
     p = plan(tmp_path, [fd("dest")], [fd("dest_new", more=", match: 'audit.*', max_in_flight_batches: 2")])
+    assert p.outputs_renamed == {"dest": "dest_new"}
+    p = plan(tmp_path, [fd("dest")], [fd("dest_new", more=", batch_size: 10, flush_interval: 0.1, backoff_max: 2")])
     assert p.outputs_renamed == {"dest": "dest_new"}
 
 
 def test_another_server_or_setting_makes_a_new_output(tmp_path):
     assert plan(tmp_path, [fd("dest")], [fd("dest_new", port=24225)]).outputs_renamed == {}
-    assert plan(tmp_path, [fd("dest")], [fd("dest_new", more=", batch_size: 10")]).outputs_renamed == {}
+    assert plan(tmp_path, [fd("dest")], [fd("dest_new", more=", tag_prefix: other")]).outputs_renamed == {}
     assert plan(tmp_path, [fd("dest")], ["{type: stdout, name: dest_new}"]).outputs_renamed == {}
 
 
@@ -136,3 +138,29 @@ def test_a_start_gives_no_note_to_a_new_server_under_an_old_name(tmp_path, caplo
         notes, saved = _start_with_notes(tmp_path, {"up": ["e1"]}, {"up": up.where()}, [fd("up", port=3)])
     assert notes == {} and saved == [{"_delivered_to:up": None, "_delivered_where:up": None}]
     assert "the output now named up stores elsewhere" in caplog.text
+
+
+def test_a_start_keeps_the_note_of_an_output_whose_delivery_settings_changed(tmp_path, caplog):
+    """pgholes13 (after f7ea6c0): where() covered batch_size, so a reload or restart that changed only how an output
+    delivers (batch_size, timeouts, backoff) took it for one storing elsewhere: its note was dropped ("the output
+    now named fd stores elsewhere") and the events it had stored were sent to it again."""
+    dest = config(tmp_path, [fd("dest")]).outputs[0]
+    tuned = fd("dest", more=", batch_size: 10, batch_bytes: 2048, flush_interval: 0.1, timeout: 3, backoff_base: 0.1, "
+               "backoff_max: 2, ack_timeout: 5, compress: true")
+    with caplog.at_level(logging.WARNING):
+        notes, saved = _start_with_notes(tmp_path, {"dest": ["e1", "e2"]}, {"dest": dest.where()}, [tuned])
+    assert notes == {"dest": ["e1", "e2"]} and saved == []
+    assert "note is dropped" not in caplog.text
+
+
+def test_where_leaves_out_each_built_in_outputs_delivery_settings_and_nothing_else(tmp_path):
+    """Each delivery setting a built-in output declares is a key of its block; changing any other key of the block
+    (where it stores, how it names or authenticates what it stores) changes where()."""
+    for block in [fd("o"), "{type: elasticsearch, name: o}", "{type: opensearch, name: o}", "{type: stdout, name: o}"]:
+        out = config(tmp_path, [block]).outputs[0]
+        assert out.delivery_settings and out.delivery_settings <= set(type(out).model_fields), block
+    es = "{{type: elasticsearch, name: o{more}}}"
+    assert (config(tmp_path, [es.format(more="")]).outputs[0].where()
+            == config(tmp_path, [es.format(more=", batch_size: 5, request_timeout: 9, compress: false")]).outputs[0].where())
+    assert (config(tmp_path, [es.format(more="")]).outputs[0].where()
+            != config(tmp_path, [es.format(more=", namespace: other")]).outputs[0].where())
