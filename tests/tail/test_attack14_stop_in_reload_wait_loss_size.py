@@ -71,7 +71,10 @@ def _counts(peer: ForwardServer) -> collections.Counter:
 
 @pytest.mark.parametrize(("deleted", "reload"), [("both backups", True), ("the older backup", True),
                                                  ("both backups", False)])
-@pytest.mark.xfail(strict=True, reason=(
+# Not strict: what the second start names depends on whether its scans decide the deleted files gone before the
+# test stops it (race13: with 3 s more before that stop, main passed both reload cases), so on a quiet host the
+# test could pass as it stands and a strict xfail would turn main red at random. Made plain once fixed.
+@pytest.mark.xfail(strict=False, reason=(
     "a stop during a reload's wait (or a plain stop), Fluentd down, the log rotated twice and its backups deleted: the bytes named "
     "lost are not the bytes lost (both deleted: ~170 KB of 394 KB unnamed; the older deleted: 296 KB lost, named "
     "as 'an unknown number of bytes ... written after the last read', bytes_lost=0); every lost byte should be "
