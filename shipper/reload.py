@@ -42,7 +42,8 @@ class ReloadPlan:
     sources_gaining: list[str] = field(default_factory=list)
     # Old name -> new name of each removed output an added one continues: the same block under another name
     # (same type, same server and settings). The events the old name stored are noted for the new name, so a
-    # re-read does not send them to that server again (shipper.reload_apply).
+    # re-read does not send them to that server again (shipper.reload_apply). A replaced output whose name now
+    # names another server counts as removed and added here: names swapped make a permutation (a -> b, b -> a).
     outputs_renamed: dict[str, str] = field(default_factory=dict)
 
     def changes(self) -> dict[str, str]:
@@ -89,7 +90,12 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
         else:
             plan.outputs_kept.append(name)
     plan.outputs_removed = [n for n in old_out if n not in new_out]
-    plan.outputs_renamed = _renamed([old_out[n] for n in plan.outputs_removed], [new_out[n] for n in plan.outputs_added])
+    # A name kept for another server (two names swapped, an old name given to a new server) is, for the notes of
+    # what was stored, an output gone (where it stored) and one come (where it stores now): the notes follow
+    # where, not the name (as at a start: SourceRunner._carry_renamed_notes).
+    moved = [n for n in plan.outputs_replaced if old_out[n].where() != new_out[n].where()]
+    plan.outputs_renamed = _renamed([old_out[n] for n in plan.outputs_removed + moved],
+                                    [new_out[n] for n in plan.outputs_added + moved])
     touched = set(plan.outputs_replaced) | set(plan.outputs_removed)
     host_changed = new.settings.host_name != old.settings.host_name
 

@@ -925,13 +925,19 @@ class SourceRunner:
                 saved = self._saved.get(DELIVERED_PREFIX + output) or ()
                 parts[output] = list(dict.fromkeys([*parts.get(output, ()), *saved]))
         renamed = {old: new for old, new in self.outputs_renamed.items() if old in parts}
-        for old, new in renamed.items():  # (the old name's note goes: the successor has no output of that name)
-            parts.setdefault(new, []).extend(parts.pop(old))
+        # All at once, not one rename after another: names swapped (a -> b, b -> a) would undo each other.
+        moved: dict[str, list[str]] = {}
+        for output, ids in parts.items():
+            moved.setdefault(self.outputs_renamed.get(output, output), []).extend(ids)
+        parts = moved
         fragment: dict[str, Any] = {DELIVERED_PREFIX + o: list(ids)[-DELIVERED_MAX:] for o, ids in parts.items() if ids}
         configured = self.pipeline.output_configs
         fragment.update((DELIVERED_WHERE_PREFIX + o, configured[o].where()) for o, ids in parts.items()
                         if ids and o in configured)
-        fragment.update((prefix + old, None) for old in renamed for prefix in (DELIVERED_PREFIX, DELIVERED_WHERE_PREFIX))
+        # (an old name's note goes, unless that name now has a note of its own: the successor has no output of
+        # that name, or it is another output's)
+        fragment.update((prefix + old, None) for old in renamed if not parts.get(old)
+                        for prefix in (DELIVERED_PREFIX, DELIVERED_WHERE_PREFIX))
         if not fragment:
             return
         try:

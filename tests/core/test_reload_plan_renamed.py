@@ -164,3 +164,53 @@ def test_where_leaves_out_each_built_in_outputs_delivery_settings_and_nothing_el
             == config(tmp_path, [es.format(more=", batch_size: 5, request_timeout: 9, compress: false")]).outputs[0].where())
     assert (config(tmp_path, [es.format(more="")]).outputs[0].where()
             != config(tmp_path, [es.format(more=", namespace: other")]).outputs[0].where())
+
+
+def test_names_swapped_at_a_reload_are_a_permutation_of_renames(tmp_path):
+    """Issue 23, attack 14 at a reload: two outputs swap names, each block unchanged. Each is replaced (its name
+    now names another server); for the notes of what was stored, each is renamed to the other's name. Before, the
+    plan paired only removed with added outputs: each note stayed with its name (events lost for one server,
+    repeated at the other, unnamed)."""
+    p = plan(tmp_path, [fd("up", port=1), fd("down", port=2)], [fd("down", port=1), fd("up", port=2)])
+    assert p.outputs_renamed == {"up": "down", "down": "up"}
+    assert sorted(p.outputs_replaced) == ["down", "up"] and p.outputs_removed == p.outputs_added == []
+    # A name kept for a block that changed but stores where it did (only its match): no rename.
+    assert plan(tmp_path, [fd("up", port=1)], [fd("up", port=1, more=", match: 'a.*'")]).outputs_renamed == {}
+
+
+def test_an_old_name_given_to_a_new_server_is_not_the_renamed_output(tmp_path):
+    """Issue 23: an output renamed and its old name given to a new server at one reload: the old name's note goes
+    with the renamed output; the new server under the old name is new (sent everything)."""
+    p = plan(tmp_path, [fd("up", port=1), fd("down", port=2)], [fd("up2", port=1), fd("down", port=2), fd("up", port=3)])
+    assert p.outputs_renamed == {"up": "up2"}
+    # A name moved to a server another output stored at, that output still there: not told apart, no rename.
+    assert plan(tmp_path, [fd("a", port=1), fd("b", port=2)], [fd("a", port=2), fd("b", port=2)]).outputs_renamed == {}
+
+
+def _saved_notes(tmp_path, delivered: dict, renamed: dict, outputs: list[str]) -> dict:
+    """SourceRunner.save_delivered_to after a reload renamed outputs (`renamed`, old -> new) of a runner whose
+    outputs stored `delivered` (output -> ids, by the names it sent under); the config's `outputs`."""
+    from types import SimpleNamespace
+
+    from shipper.source_runner import SourceRunner
+    configured = {o.name: o for o in config(tmp_path, outputs, "now.yaml").outputs}
+    r = SimpleNamespace(_delivered_noted={}, _delivered_before={}, outputs_renamed={}, cfg=SimpleNamespace(name="app"),
+                        pipeline=SimpleNamespace(output_configs=configured, store=_Store()))
+    SourceRunner.rename_outputs(r, renamed)  # type: ignore[arg-type]
+    SourceRunner.save_delivered_to(r, delivered=delivered)  # type: ignore[arg-type]
+    assert len(r.pipeline.store.updates) == 1
+    return r.pipeline.store.updates[0]
+
+
+def test_notes_of_swapped_names_are_swapped_not_merged(tmp_path):
+    """A rename map applied one rename after another let up -> down then down -> up put both notes under one
+    name and drop the other's."""
+    outputs = [fd("down", port=1), fd("up", port=2)]
+    at_1, at_2 = (o.where() for o in config(tmp_path, outputs, "now.yaml").outputs)
+    saved = _saved_notes(tmp_path, {"up": ["e1"], "down": ["e2"]}, {"up": "down", "down": "up"}, outputs)
+    assert saved == {"_delivered_to:down": ["e1"], "_delivered_where:down": at_1,
+                     "_delivered_to:up": ["e2"], "_delivered_where:up": at_2}
+    # Only the up one stored anything: its note goes to the name "down"; the name "up" has none.
+    saved = _saved_notes(tmp_path, {"up": ["e1"]}, {"up": "down", "down": "up"}, outputs)
+    assert saved == {"_delivered_to:down": ["e1"], "_delivered_where:down": at_1,
+                     "_delivered_to:up": None, "_delivered_where:up": None}

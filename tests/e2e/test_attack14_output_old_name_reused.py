@@ -60,12 +60,13 @@ def _counts(peer: ForwardServer) -> collections.Counter:
 
 
 # Across a stop each note goes to the output that stores where it says (SourceRunner._carry_renamed_notes,
-# handed14); at a reload the rename plan still follows names (open).
+# handed14); at a reload too (shipper.reload.plan_reload, issue 23). What still fails at a reload is not the names:
+# the second SIGHUP adds the new server while the source's restart waits for the batches "down" holds, and those
+# complete and are checkpointed without it (the same with the new output named "third": swap23, 1 of 1).
 @pytest.mark.parametrize("when", [pytest.param("reload", marks=pytest.mark.xfail(strict=True, reason=(
-    "an output renamed with its old name given to a new server, one output down: the old name's note of what "
-    "the renamed server stored is applied to the new server, which never gets those 900 read-again events "
-    "(unnamed), and across a stop the renamed server gets them twice (unnamed); the note should follow where "
-    "its output stores"))),
+    "an output added by a reload (here under a renamed output's old name) while the source's restart waits for "
+    "batches an output that stays is sending (one output down) is sent none of them: they complete at the others "
+    "and are checkpointed, and the new server never gets those 900 lines (unnamed), whatever its name"))),
                                   "stop"])
 def test_old_name_given_to_a_new_server_inherits_nothing(tmp_path, when):
     log = tmp_path / "a.log"

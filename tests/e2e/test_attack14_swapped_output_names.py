@@ -61,13 +61,9 @@ def _counts(peer: ForwardServer) -> collections.Counter:
     return collections.Counter((r["generic"]["src"], r["generic"]["n"]) for _t, _ts, r in list(peer.records))
 
 
-# Across a stop each note goes to the output that stores where it says (SourceRunner._carry_renamed_notes,
-# handed14); at a reload the rename plan still follows names (open).
-@pytest.mark.parametrize("when", [pytest.param("reload", marks=pytest.mark.xfail(strict=True, reason=(
-    "two outputs swapping names at a reload or while stopped, one down: the up server's stored events are noted for its old "
-    "name, now the down server's, which never gets them (900 lines lost for it, unnamed), and the up server "
-    "gets them again (900 duplicates, unnamed); each server should get every line exactly once"))),
-                                  "stop"])
+# Each note goes to the output that stores where it says: across a stop (SourceRunner._carry_renamed_notes), and at
+# a reload, where the two replaced outputs are renamed to each other (shipper.reload.plan_reload, issue 23).
+@pytest.mark.parametrize("when", ["reload", "stop"])
 def test_outputs_swapping_names_lose_and_repeat_nothing(tmp_path, when):
     log = tmp_path / "a.log"
     up, down = ForwardServer(port=_free_port()).start(), ForwardServer(port=_free_port()).start()
