@@ -934,6 +934,11 @@ class SourceRunner:
         configured = self.pipeline.output_configs
         fragment.update((DELIVERED_WHERE_PREFIX + o, configured[o].where()) for o, ids in parts.items()
                         if ids and o in configured)
+        # A renamed output's note says where its new name stores in the config in force: saved while a reload takes
+        # batches back, the running outputs are still the old config's, where a swapped name names the other server.
+        in_force = {o.name: o for o in self.pipeline.config.outputs}
+        fragment.update((DELIVERED_WHERE_PREFIX + new, in_force[new].where()) for new in set(renamed.values())
+                        if parts.get(new) and new in in_force)
         # (an old name's note goes, unless that name now has a note of its own: the successor has no output of
         # that name, or it is another output's)
         fragment.update((prefix + old, None) for old in renamed if not parts.get(old)

@@ -187,15 +187,18 @@ def test_an_old_name_given_to_a_new_server_is_not_the_renamed_output(tmp_path):
     assert plan(tmp_path, [fd("a", port=1), fd("b", port=2)], [fd("a", port=2), fd("b", port=2)]).outputs_renamed == {}
 
 
-def _saved_notes(tmp_path, delivered: dict, renamed: dict, outputs: list[str]) -> dict:
+def _saved_notes(tmp_path, delivered: dict, renamed: dict, outputs: list[str], running: list[str] | None = None) -> dict:
     """SourceRunner.save_delivered_to after a reload renamed outputs (`renamed`, old -> new) of a runner whose
-    outputs stored `delivered` (output -> ids, by the names it sent under); the config's `outputs`."""
+    outputs stored `delivered` (output -> ids, by the names it sent under); the config's `outputs`, the outputs
+    still running `running` (the old config's, while the reload takes batches back; by default `outputs`)."""
     from types import SimpleNamespace
 
     from shipper.source_runner import SourceRunner
-    configured = {o.name: o for o in config(tmp_path, outputs, "now.yaml").outputs}
-    r = SimpleNamespace(_delivered_noted={}, _delivered_before={}, outputs_renamed={}, cfg=SimpleNamespace(name="app"),
-                        pipeline=SimpleNamespace(output_configs=configured, store=_Store()))
+    now = config(tmp_path, outputs, "now.yaml")
+    configured = {o.name: o for o in config(tmp_path, running or outputs, "running.yaml").outputs}
+    r = SimpleNamespace(_delivered_noted={}, _delivered_before={}, _replay_stored={}, _saved={}, outputs_renamed={},
+                        cfg=SimpleNamespace(name="app"),
+                        pipeline=SimpleNamespace(output_configs=configured, config=now, store=_Store()))
     SourceRunner.rename_outputs(r, renamed)  # type: ignore[arg-type]
     SourceRunner.save_delivered_to(r, delivered=delivered)  # type: ignore[arg-type]
     assert len(r.pipeline.store.updates) == 1
@@ -214,3 +217,9 @@ def test_notes_of_swapped_names_are_swapped_not_merged(tmp_path):
     saved = _saved_notes(tmp_path, {"up": ["e1"]}, {"up": "down", "down": "up"}, outputs)
     assert saved == {"_delivered_to:down": ["e1"], "_delivered_where:down": at_1,
                      "_delivered_to:up": None, "_delivered_where:up": None}
+    # Saved while the reload takes batches back, the old outputs still running: each note says where its output
+    # stores, not where the old config's output of that name did (the next start would give it back to the other).
+    saved = _saved_notes(tmp_path, {"up": ["e1"], "down": ["e2"]}, {"up": "down", "down": "up"}, outputs,
+                         running=[fd("up", port=1), fd("down", port=2)])
+    assert saved == {"_delivered_to:down": ["e1"], "_delivered_where:down": at_1,
+                     "_delivered_to:up": ["e2"], "_delivered_where:up": at_2}
