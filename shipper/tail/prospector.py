@@ -18,7 +18,8 @@ How a scan decides (see docs/design.md, "Which file is which"):
 2. Files are matched by (device, inode) + head fingerprint; states without an inode (restart,
    truncation, compression) are matched by content: same head and same bytes before the offset.
 3. A file that matches no state is new: read from 0 — except on the first look at a path ever,
-   where `read_from` applies to the configured file and rotated backups are history (skipped).
+   where `read_from` applies to the configured file and rotated backups are history (skipped);
+   a family born after that look, found at a later start, is read from 0, backups and all.
    A file whose content is a copy of a followed file (same head and same bytes) is left alone
    until the original is truncated or gone.
 4. A state that matches nothing for two scans is gone: if it had unread bytes, that is a loss,
@@ -556,10 +557,14 @@ class Prospector:
                 # renamed there while followed, and edited while the agent was stopped: read whole, unnamed.)
                 if copies.edited_copy_while_away(self, o):
                     continue
-                if not o.direct and not (live_at_watch and self.read_from == "beginning"):
-                    start = -1  # history before the first look: not read
-                elif self.read_from == "end" and not self._looked_through(o.family):
-                    start = -1
+                # Its glob looked through at an earlier start: the family was born since (the agent stopped,
+                # or busy before its next scan), its backups as new as its live file: all read from 0. (Skipped
+                # as history, their lines went without a word: tests/tail/test_attack14_new_family_backups_skipped.py.)
+                if not self._looked_through(o.family):
+                    if not o.direct and not (live_at_watch and self.read_from == "beginning"):
+                        start = -1  # history before the first look: not read
+                    elif self.read_from == "end":
+                        start = -1
             elif (copies.copied_before_invisible_truncation(self, o) or copies.replaces_deleted(self, o) or copies.edited_copy(self, o)
                   or copies.edited_copy_while_away(self, o)):
                 continue
