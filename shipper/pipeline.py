@@ -314,6 +314,9 @@ class Pipeline:
             self._free_reserve(timeout)
         for r in self.runners.values():
             r.thread.join(max(0.0, deadline - time.monotonic()))
+        # What each source not returned by now waits for inside the agent (None: a call of its own), before the
+        # give-up below ends those waits.
+        not_returned = {name: r.waits.of(r.thread) for name, r in self.runners.items() if r.thread.is_alive()}
         self.check_vendor_gaps(time.monotonic())
         if self.integrity_key is not None:
             self._attest_stop(deadline)
@@ -359,14 +362,8 @@ class Pipeline:
                 log.warning("output %s: the agent ends inside a write it cannot cut (its reader does not read): "
                             "%s were written, and are written again at the next start (a repeat)", w.name, cut)
         for name, r in self.runners.items():
-            if timeout and not quiet and r.thread.is_alive():
-                # Blocked in a call the stop cannot wake (a request or read with no timeout of its own): the
-                # agent ends without it; said, so that a stop that looks clean is not taken for a joined source.
-                log.warning("source %s: run() did not return within shutdown_timeout (%.0fs) of the stop: it is "
-                            "blocked in a call the stop cannot wake; the agent ends without waiting for it (%s)",
-                            name, timeout, "what it had not emitted is read again at the next start, as its checkpoint "
-                            "says" if r.source.rereads else "records it had received but not emitted are not "
-                            "delivered: it cannot read them again", extra={"source": name})
+            if timeout and not quiet and name in not_returned:
+                self._say_not_returned(name, r, timeout, not_returned[name], final)
             if not delivered and not r.source.rereads:  # records pushed to it: the next start has none of them
                 r.thread.join(min(1.0, max(0.0, closed_by - time.monotonic())))  # (its last puts, given up now,
                 r.name_undelivered(*r.tracker.events_in(), "shutdown timeout: batches not delivered")  # are counted)
@@ -377,6 +374,29 @@ class Pipeline:
         end_helpers(max(0.5, final - time.monotonic()))  # the forkserver and resource tracker end with the agent
         self.store.close()
         return delivered
+
+    def _say_not_returned(self, name: str, r: SourceRunner, timeout: float, waited_for: str | None,
+                          final: float) -> None:
+        """A source whose run() had not returned at the stop's deadline: what it waited for, said, so that a stop
+        that looks clean is not taken for a joined source, and a wait of the agent's (a down output's full
+        queue: backpressure) is not taken for a plugin's call."""
+        outcome = ("what it had not emitted is read again at the next start, as its checkpoint says" if r.source.rereads
+                   else "records it had received but not emitted are not delivered: it cannot read them again")
+        if waited_for is None:  # a request or read with no timeout of its own: the agent ends without it
+            log.warning("source %s: run() did not return within shutdown_timeout (%.0fs) of the stop: it is "
+                        "blocked in a call the stop cannot wake; the agent ends without waiting for it (%s)",
+                        name, timeout, outcome, extra={"source": name})
+            return
+        # A wait of the agent's: the give-up (abandon) ended it, and run() returns soon after.
+        r.thread.join(min(1.0, max(0.0, final - time.monotonic())))
+        if r.thread.is_alive():
+            log.warning("source %s: run() did not return within shutdown_timeout (%.0fs) of the stop, waiting for "
+                        "%s, nor once the stop gave that wait up; the agent ends without waiting for it (%s)",
+                        name, timeout, waited_for, outcome, extra={"source": name})
+            return
+        (log.info if r.source.rereads else log.warning)(
+            "source %s: when shutdown_timeout (%.0fs) ran out, it was still waiting for %s; the stop gave that wait "
+            "up (%s)", name, timeout, waited_for, outcome, extra={"source": name})
 
     def note_at_stop(self, source: str, fragment: dict[str, Any], taken_back: bool = True) -> None:
         """A reload's note of which outputs stored the batches it took back, which a stop signal kept it

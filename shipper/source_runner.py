@@ -30,6 +30,7 @@ from shipper.plugin import (
     Source,
     SourceContext,
 )
+from shipper.source_waits import SourceWaits
 from shipper.waking_event import WakingEvent
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class SourceRunner:
         self.abandon = threading.Event()  # give up blocked puts: shutdown, or this source's restart timed out
         self.detached = False  # replaced on reload: its late acks must not move the new runner's checkpoint
         self.finished = threading.Event()
+        self.waits = SourceWaits()  # what its threads wait for inside the agent (a stop that runs out names it)
         # Set once the source has taken its first look (Source.looks_first), or when its thread begins (other
         # sources) or ends: the agent says `started` once every source's is set (Pipeline.await_first_looks).
         self.looked = threading.Event()
@@ -210,8 +212,9 @@ class SourceRunner:
             try:
                 return self._try_commit(fragment)
             except CommitFailed as e:
-                if self._backoff(e.retry_in):
-                    return False
+                with self.waits.on("a checkpoint the state_dir refuses, retried"):
+                    if self._backoff(e.retry_in):
+                        return False
 
     def _try_commit(self, fragment: dict[str, Any]) -> bool:
         """Save a delivered prefix's checkpoint (the tracker's commit), once: a failing store raises
@@ -310,8 +313,10 @@ class SourceRunner:
         # Checkpoints cannot be saved (the store's, or this source's alone): read no further until they can
         # (what is read would pile up).
         store_ok, mine_ok = self.pipeline.store_ok, self.commits_ok
-        while not (store_ok.is_set() and mine_ok.is_set()) and not self.stop.is_set() and not self.abandon.is_set():
-            (mine_ok if store_ok.is_set() else store_ok).wait(0.5)
+        if not (store_ok.is_set() and mine_ok.is_set()):
+            with self.waits.on("its checkpoints to be saved again (the state_dir refuses them)"):
+                while not (store_ok.is_set() and mine_ok.is_set()) and not self.stop.is_set() and not self.abandon.is_set():
+                    (mine_ok if store_ok.is_set() else store_ok).wait(0.5)
         if (self.backlog is not None and self.backlog.saw(len(raw.records), time.monotonic()) and self.pool is None
                 and not self.stop.is_set() and not self.abandon.is_set()):
             # (Not while stopping: the agent's exit cleans multiprocessing's temporary folder meanwhile, and
@@ -322,7 +327,9 @@ class SourceRunner:
             with self._pool_lock:
                 pool = self.pool
                 if pool is not None:  # parsed in a worker; _deliver_parsed routes it, in read order
-                    if not pool.submit(raw, any(w.output.reads_index_keys for w in targets)):
+                    with self.waits.on("room in its parse workers' queue"):
+                        submitted = pool.submit(raw, any(w.output.reads_index_keys for w in targets))
+                    if not submitted:
                         self._given_up(1, len(raw.records))  # stopping: read again, or (pushed) named lost
                     return
         if self.chain is None and all(w.output.takes_lines for w in targets):
@@ -428,7 +435,10 @@ class SourceRunner:
         if self.chain is None:
             self._route_batch(checkpoint, batch)
             return
-        with self._chain_lock:
+        if not self._chain_lock.acquire(blocking=False):
+            with self.waits.on("the integrity chain's lock"):
+                self._chain_lock.acquire()
+        try:
             if self._attest_reason is not None and self.chain.seq >= self._sealed_before and self._replay_hold is None:
                 self._attest_locked()
             if batch.events and self._replay_hold is not None:
@@ -446,6 +456,8 @@ class SourceRunner:
                     return
                 checkpoint = {**checkpoint, integrity.STATE_KEY: self.chain.state()}
             self._route_batch(checkpoint, batch)
+        finally:
+            self._chain_lock.release()
 
     # --- integrity: a replay (a re-read after a reload restarted the source; Chain.replay) ---------------
 
@@ -713,9 +725,10 @@ class SourceRunner:
         return beside
 
     def _wait_checkpointed(self) -> bool:
-        while not self.tracker.wait_idle(0.1):
-            if self.abandon.is_set():
-                return False
+        with self.waits.on("an attestation to be acknowledged by every output, with what is in flight before it"):
+            while not self.tracker.wait_idle(0.1):
+                if self.abandon.is_set():
+                    return False
         return True
 
     def _attest_locked(self) -> bool:
@@ -784,7 +797,10 @@ class SourceRunner:
             return
         give_up = self.abandon
         for i, (worker, mine) in enumerate(sends):
-            if not worker.put(mine, self.tracker, seq, give_up):
+            with self.waits.on(f"room in output {worker.name}'s queue (the output is down or slower than the source "
+                               "reads: backpressure)"):
+                queued = worker.put(mine, self.tracker, seq, give_up)
+            if not queued:
                 # Stopping: not acked, so not checkpointed, so read again next start. Or a reload closed
                 # this output before or while the put waited for room: the outputs before it may have the
                 # batch, this one and those after never will, so it never completes; once those before

@@ -412,7 +412,7 @@ class FileSource(Source):
         watcher.start()
         wakes_on_stop = isinstance(stop, WakingEvent)
         if isinstance(stop, WakingEvent):
-            stop.add_waker(watcher.wake)
+            stop.add_waker(watcher.wake_to_stop)  # (its gather window too)
         if self._taken is not None:
             # What the predecessor held (and had open) goes on being held; this tailer takes it at its
             # first scan, where the checkpoint's positions say where to read it from.
@@ -517,7 +517,7 @@ class FileSource(Source):
                     t.bury_deleted(self._emit)
         finally:
             if isinstance(stop, WakingEvent):
-                stop.remove_waker(watcher.wake)
+                stop.remove_waker(watcher.wake_to_stop)
             watcher.stop()
             if self.holder is not None and not self._restarting:
                 with self._lock:  # files that came and went unread since the last look (frozen, behind)

@@ -81,6 +81,7 @@ class ChangeWatcher:
         self._structure = False  # the caller looks at everything before its first wait
         self._paths: set[str] = set()
         self._signalled = False
+        self._stopping = threading.Event()  # wake_to_stop(): the gather window is not slept either
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._closed = False
         self._epoll = select.epoll()
@@ -346,6 +347,12 @@ class ChangeWatcher:
         with self._lock:
             self._signal()
 
+    def wake_to_stop(self) -> None:
+        """wake(), and the current or next gather window ends at once too: the caller stops (a stop waited
+        the window out, up to gather_interval's 10 s, and ran past shutdown_timeout)."""
+        self._stopping.set()
+        self.wake()
+
     def wait(self, timeout: float) -> Changes:
         """Sleep until a change or the timeout; after a change, sleep the gather window too, so
         the writes that follow are read in the same batch (changes noted while the caller was
@@ -376,7 +383,7 @@ class ChangeWatcher:
         elif any(fd == self._mountinfo for fd, _ in self._epoll.poll(0)) and self._mounts_changed():
             ch.structure = True
         if self.gather > 0:
-            time.sleep(self.gather)
+            self._stopping.wait(self.gather)
         if self._ino is not None:
             for ev in self._ino.read(timeout=0):
                 if ev.mask & flags.Q_OVERFLOW:
