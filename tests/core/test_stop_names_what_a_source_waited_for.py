@@ -14,6 +14,7 @@ import pytest
 
 from shipper.config import load_config
 from shipper.pipeline import Pipeline
+from tests.peers.forward_server import ForwardServer
 from tests.support import wait
 
 KEY = "an integrity key of some length, 0123456789abcdef"
@@ -75,3 +76,29 @@ def test_a_source_in_an_attestation_waiting_for_a_down_output_is_said_to(tmp_pat
     message = said[0].getMessage()
     assert "cannot wake" not in message, message
     assert "attestation" in message and "acknowledg" in message, message
+
+
+def test_a_source_behind_the_chains_lock_held_by_a_waiting_attestation_is_said_to(tmp_path, caplog):
+    """Fluentd stops after the start: the next periodic attestation, appended from the attestation thread while
+    nothing was in flight, waits for its acknowledgement holding the chain's lock, and the source, with new lines
+    to seal, waits for that lock."""
+    (tmp_path / "key").write_text(KEY + "\n")
+    (tmp_path / "key").chmod(0o600)
+    peer = ForwardServer(unix_path=str(tmp_path / "fluentd.sock"), mode="unix").start()
+    try:
+        pipeline = pipeline_to_down_fluentd(tmp_path, "parse_workers: 0", "integrity: {key_file: key, attest_interval: 1}")
+        pipeline.start()
+        runner = pipeline.runners["app"]
+        assert wait(lambda: len(peer.records) >= 2001 and runner.tracker.in_flight() == 0, 120)
+    finally:
+        peer.stop()
+    seq = runner.chain.seq if runner.chain is not None else 0
+    assert wait(lambda: runner.chain is not None and runner.chain.seq > seq and runner.tracker.in_flight() >= 1, 60)
+    with open(tmp_path / "audit.log", "a") as f:
+        f.write(json.dumps({"@timestamp": "2026-01-02T03:04:05Z", "message": "late", "n": 2000}) + "\n")
+    assert wait(lambda: "chain's lock" in (runner.waits.of(runner.thread) or ""), 60)
+    said = stop_said(pipeline, caplog)
+    assert len(said) == 1, [r.getMessage() for r in caplog.records]
+    message = said[0].getMessage()
+    assert "cannot wake" not in message, message
+    assert "waiting for the integrity chain's lock" in message and "attestation" in message, message
