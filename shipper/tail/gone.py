@@ -194,6 +194,34 @@ def found_outside(p: Prospector, lo: Loose, listed: Iterable[str]) -> str | None
     return None
 
 
+def read_not_stored(s: FileState) -> int:
+    """Bytes of `s` that the run which saved it read past its checkpoint and not every output stored (a stop with an
+    output down saved it where it was, to be read again: FileState.reread_to); 0 for none."""
+    return s.reread_to[0] - s.offset if s.reread_to and s.reread_to[0] > s.offset else 0
+
+
+def read_not_stored_gone(p: Prospector, lo: Loose, where: str | None) -> None:
+    """`lo`, gone while the agent was stopped (deleted, or renamed where the source's `paths` do not reach: `where`,
+    if found), was saved by a stop with an output down: what the run before read of it past its checkpoint reached
+    the outputs that stored it, and was to be read again at this start for the others. Lost to those: named for
+    that, with its size (called bytes "written after the last read", of unknown number, they were lines read and
+    shipped to the other outputs). Bytes past that read, never read, are counted with them; a live file may have
+    been written to after the stop: then more may be lost, how much cannot be known."""
+    s = lo.state
+    n = read_not_stored(s)
+    never = max(0, s.size - s.reread_to[0])
+    live = s.path == s.family
+    gone_how = (f"the file is now {where}, which the source's `paths` do not match (or `exclude` leaves out)" if where
+                else "the file was deleted, or renamed where the source's `paths` do not reach, while the agent was "
+                     "stopped")
+    p.ledger.lost(s.path, n + never, f"did not reach every output: read before the agent stopped (from offset {s.offset}, "
+                                     f"{n} bytes) and stored by the outputs that were up, they were to be read again at "
+                                     "this start for the outputs that were down; " + gone_how
+                                     + (f" ({never} bytes after them were never read)" if never else "")
+                                     + ("; what was written to it after the stop, if anything, is lost too (how much "
+                                        "cannot be known)" if live else ""), unknown=live)
+
+
 def unshipped_gone(p: Prospector, lo: Loose, now: float) -> None:
     """A tombstone with an unfinished last line not shipped before the stop, missing as long as
     a state must be to be gone: those bytes are lost (said once: its size is its offset now)."""

@@ -670,6 +670,11 @@ class Prospector:
                 self._forget(lo)
             elif unread > 0 and gone.nothing_read_maybe_rotated(self, lo):
                 self._forget(lo)
+            elif gone.read_not_stored(s) and not (lo.never_read or lo.truncated or lo.regrown):
+                # (Read before a stop with an output down, to be read again for it: called bytes "written after the
+                # last read", or "never read", they were shipped to the other outputs.)
+                gone.read_not_stored_gone(self, lo, gone.found_outside(self, lo, paths))
+                self._forget(lo)
             elif unread > 0:
                 where = gone.found_outside(self, lo, paths)
                 self.ledger.lost(s.path, unread, f"were not read: the file is now {where}, which the source's `paths` do not "

@@ -103,3 +103,57 @@ def test_files_read_after_the_checkpoint_still_there_at_the_start_are_read_again
     assert sorted(stdout) == list(range(written)), "stdout: every line once"
     assert sorted(fa) == list(range(100, written)), "fa: every line of the files still there, once"
     assert sum(int(n) for n in re.findall(r"bytes_lost=(\d+)", text)) == sum(len(numbered(i)) for i in range(100))
+
+
+def test_a_live_file_read_then_deleted_while_stopped_names_what_the_down_output_lacks(tmp_path):
+    """Issue 13 (attacklong13, named but wrong): fa stores the first 100 lines and goes down; the source reads 300
+    more (stdout stores them); the stop leaves them to be read again for fa; the live file is deleted while the agent
+    is stopped. The next start named "an unknown number of bytes … written after the last read" (0 bytes counted)
+    for lines that were read and that stdout has: the loss is those 300 lines, lost to fa, named so, with their size
+    (and a live file may have been written to after the stop: "or more")."""
+    peer = ForwardServer(port=free_port()).start()
+    log = tmp_path / "app.log"
+    log.write_text("".join(numbered(i) for i in range(100)))
+    cfg = tmp_path / "shipper.yaml"
+    cfg.write_text(f"""
+state_dir: {tmp_path}/state
+shutdown_timeout: 2
+sources:
+  - {{name: app, type: file, paths: ["{log}"], parser: json, poll_interval: 0.2}}
+outputs:
+  - {{type: stdout}}
+  - {{type: fluentd, name: fa, host: 127.0.0.1, port: {peer.port}, flush_interval: 0.2, backoff_max: 1}}
+""")
+    journal = tmp_path / "agent.err"
+    outs = [tmp_path / "out1.jsonl", tmp_path / "out2.jsonl"]
+    runs: list[subprocess.Popen] = []
+
+    def start(i: int) -> None:
+        with open(outs[i], "wb") as o, open(journal, "ab") as e:
+            runs.append(subprocess.Popen([sys.executable, "-m", "shipper.cli", "run", "-c", str(cfg)],
+                                         stdout=o, stderr=e))
+
+    try:
+        start(0)
+        wait_until(lambda: set(range(100)) <= set(on(peer)), 60, "fa storing the first 100 lines")
+        time.sleep(1.5)  # their checkpoint saved
+        peer.stop()
+        append_numbered(log, 100, 400)
+        wait_until(lambda: set(range(400)) <= set(seq_list(outs[0])), 60, "stdout storing the 300 lines after")
+        assert stop_process(runs[0], 60) == 1, "the stop names the batches fa did not deliver"
+        log.unlink()
+        peer.start()
+        start(1)
+        wait_until(lambda: "data lost" in journal.read_text(), 60, "the loss named")
+        time.sleep(2)  # (a second naming would show by now)
+    finally:
+        for r in runs:
+            stop_process(r)
+        peer.stop()
+    text = journal.read_text()
+    assert sorted(seq_list(outs[0]) + seq_list(outs[1])) == list(range(400)), "stdout: every line once"
+    assert sorted(on(peer)) == list(range(100))
+    lost = [line for line in text.splitlines() if "data lost" in line]
+    assert len(lost) == 1, lost
+    assert "written after the last read" not in lost[0] and "did not reach every output" in lost[0], lost[0]
+    assert re.search(r"bytes_lost=(\d+)", lost[0]).group(1) == str(sum(len(numbered(i)) for i in range(100, 400)))
