@@ -249,8 +249,9 @@ class Tailer:
                 update: dict[str, Any] = {}
                 if value["offset"] < s.offset and s.mark:
                     update["reread_to"] = [s.offset, s.mark]
-                if let_go_unread and type(value.get("size")) is int and max(value["offset"], s.offset) < value["size"]:
-                    update["size"] = max(value["offset"], s.offset)
+                # (The read position, also past the size saved last: read and not delivered, all of it is lost.)
+                if let_go_unread and type(value.get("size")) is int and value["size"] != s.offset:
+                    update["size"] = s.offset
                 if update:
                     out[s.key] = {**value, **update}
                 continue
