@@ -364,9 +364,13 @@ class Pipeline:
         for name, r in self.runners.items():
             if timeout and not quiet and name in not_returned:
                 self._say_not_returned(name, r, timeout, not_returned[name], final)
+            if not delivered and r.thread.is_alive():
+                # Its puts given up (abandon), it is ending: a moment for it, so that its last puts are counted, or
+                # what it read is saved below (else the next start named its read-and-undelivered bytes of a file
+                # deleted meanwhile as "an unknown number … written after the last read", bytes_lost=0: attack 14).
+                r.thread.join(min(1.0, max(0.0, closed_by - time.monotonic())))
             if not delivered and not r.source.rereads:  # records pushed to it: the next start has none of them
-                r.thread.join(min(1.0, max(0.0, closed_by - time.monotonic())))  # (its last puts, given up now,
-                r.name_undelivered(*r.tracker.events_in(), "shutdown timeout: batches not delivered")  # are counted)
+                r.name_undelivered(*r.tracker.events_in(), "shutdown timeout: batches not delivered")
             if not delivered and not self.store.given_up():  # what some outputs stored is not sent to them again
                 r.save_delivered_to()
                 r.save_unsaved_state()  # and what no delivered batch saved is known to the next start

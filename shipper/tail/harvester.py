@@ -117,6 +117,11 @@ class Harvester:
             # (Not with cut pieces in the read: their count went to events.lines_cut once already.)
             more = read_len >= self.read_size and lines.flags is None
             for i in range(0, len(recs), self.batch_lines):
+                if stop.is_set():
+                    # (A stop with an output down gives every put up: the rest of a 1 MiB read, parsed batch by
+                    # batch for nothing, held the source past the stop's wait, so its read position went unsaved
+                    # and the next start named its read-and-undelivered lines as an unknown number of bytes.)
+                    break
                 j = min(i + self.batch_lines, len(recs))
                 if more and i and j - i < self.batch_lines:
                     # The short rest of a full read is read again at the start of the next one:
