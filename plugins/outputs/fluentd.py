@@ -386,8 +386,12 @@ class FluentdOutput(Output):
                                 "have stored the chunk (a possible repeat)",
                                 extra={"output": self.ctx.name, "server": server.label,
                                        "error": str(e) or type(e).__name__})
-                self._trouble.failure("fluentd delivery failed; the chunk will be sent again",
-                                      output=self.ctx.name, server=server.label, error=str(e) or type(e).__name__)
+                # The first of a run goes through the throttled failure line: it says the possible repeat too (an
+                # ack that came too late was said only as "no ack within 30s", and the soak counted its repeats
+                # unnamed).
+                self._trouble.failure("fluentd delivery failed; the chunk will be sent again" + (
+                    ", and the server may have stored the chunk (a possible repeat)" if may_be_stored else ""),
+                    output=self.ctx.name, server=server.label, error=str(e) or type(e).__name__)
                 continue
             self.pool.succeeded(server)
             self.trouble = None
