@@ -282,6 +282,28 @@ def head_copy_of_grown(p: Prospector, o: Observed) -> bool:
     return False
 
 
+def later_copy_of_cut(p: Prospector, o: Observed) -> None:
+    """`o`, new under a rotated name and read as a new file, in a family whose live file was
+    found truncated in place at this scan with what was read of it in a copy (copytruncate:
+    gone.copytruncate_loss warned that copy's window). Made after that copy, `o` is the copy of
+    a later copytruncate rotation (each copies the live file to a new inode and truncates it in
+    place; the older copy shifted on first): that rotation has its own window, whose lines are
+    in no file. Warned and counted the same way, naming `o`. (Two rotations while the agent was
+    stopped: only the older window was warned, the newer one lost unnamed:
+    tests/tail/test_attack14_copytruncates_while_stopped.py.)"""
+    if not p._is_rotated_name(o.path):
+        return
+    for family in sorted(p._lives_of(o.path, o.family)):
+        copy = p._cut_copied.get(family)
+        if copy is None or _age(o) <= _age(copy) or not discovery.is_rotated_path(family, o.path):
+            continue
+        p.ledger.lost(family, 0, f"were written between the copy to {o.path} and the truncation of the file (a "
+                                 f"copytruncate rotation after the one that copied it to {copy.path}; copytruncate "
+                                 "rotation loses what is written in that window; rotate with `create` and have the "
+                                 "writer reopen its file to lose nothing)", unknown=True)
+        return
+
+
 def empty_known(p: Prospector, live: Followed) -> bool:
     """Is another file of `live`'s family known that was empty when last seen (an empty .gz may
     be made from it)?"""
@@ -378,14 +400,18 @@ def whole_copy(fd: int, family: str, size: int) -> str | None:
     return None
 
 
+def _age(o: Observed) -> tuple[int, int]:
+    """Sorts files by when they were last written: by mtime, then by a larger rotation number
+    (app.log.2 before app.log.1)."""
+    digits = re.search(r"(\d+)(?:\.gz)?$", o.path)
+    return o.st.st_mtime_ns, -int(digits.group(1)) if digits else 0
+
+
 def oldest(files: list[Observed]) -> Observed | None:
-    """The one file of `files` last written before all the others (by mtime, then by a larger
-    rotation number, app.log.2 before app.log.1); None when none is, or `files` is empty."""
-    def age(o: Observed) -> tuple[int, int]:
-        digits = re.search(r"(\d+)(?:\.gz)?$", o.path)
-        return o.st.st_mtime_ns, -int(digits.group(1)) if digits else 0
-    ranked = sorted(files, key=age)
-    if not ranked or len(ranked) > 1 and age(ranked[0]) == age(ranked[1]):
+    """The one file of `files` last written before all the others (see _age); None when none
+    is, or `files` is empty."""
+    ranked = sorted(files, key=_age)
+    if not ranked or len(ranked) > 1 and _age(ranked[0]) == _age(ranked[1]):
         return None
     return ranked[0]
 

@@ -129,6 +129,7 @@ class Prospector:
         self._grown_at_head: dict[tuple[int, int], int] = {}  # (this scan) copies.grew_at_head: its size before
         self._emptied: set[str] = set()  # (this scan) families of which an empty rotated file was deleted
         self._left_in_copy: dict[tuple[int, int], tuple[str, int]] = {}  # (this scan) see Followed.copied_to
+        self._cut_copied: dict[str, Observed] = {}  # (this scan) family -> the copy its cut content was found in
         # (this scan) inode -> the file id of the content it held, found truncated and written again
         # while the agent was away (Loose.regrown): what it holds now is named after it (Followed.after).
         self._regrown_on: dict[tuple[int, int], str] = {}
@@ -354,6 +355,7 @@ class Prospector:
             self._held, escaped = self.holder.take()
             overflowed = self.holder.take_overflowed()
         self._grown_at_head, self._emptied, self._left_in_copy, self._regrown_on = {}, set(), {}, {}
+        self._cut_copied = {}
         for f in list(self.files.values()):
             if copies.grew_at_head(self, f):
                 self._grown_at_head[(f.dev, f.ino)] = f.seen_size
@@ -568,6 +570,7 @@ class Prospector:
             elif (copies.copied_before_invisible_truncation(self, o) or copies.replaces_deleted(self, o) or copies.edited_copy(self, o)
                   or copies.edited_copy_while_away(self, o)):
                 continue
+            copies.later_copy_of_cut(self, o)
             if o.fd in self._listed_fds and not self._named(o.path, key):
                 # Opened as listed, renamed since (the rotation that overtook the scan): read through
                 # that descriptor, and, a copy of the live file, it may show the live file cut.
@@ -1058,6 +1061,7 @@ class Prospector:
             s.dev, s.ino, s.gz, s.gen = o.st.st_dev, o.st.st_ino, o.gz, self.matcher.gen_of(o)
             if lo.truncated:
                 gone.copytruncate_loss(self, lo, o, resume)
+                self._cut_copied[s.family] = o
             if resume is not None and resume < s.offset:
                 # A copy that ends before what was read: all of it was read; it is done. (Its
                 # mark is taken from its own bytes below.)
