@@ -14,10 +14,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections import Counter
 from pathlib import Path
-
-import pytest
 
 
 def numbered(i: int, pad: int = 20) -> str:
@@ -60,7 +59,9 @@ def copy_onto_freed_inode(src: Path, dst: Path, freed: int) -> None:
     makes it: it gives the lowest free inode of the folder's group to the next file made. Files are made beside `dst`
     until one has it (the others removed). An edited log's copytruncate copy so made was read again whole, every line
     repeated, and the content called lost (attack 13's race: the agent took it for the content's own inode, not for
-    its edited copy). Skips the test where the file system gives it to none (tmpfs never reuses inode numbers)."""
+    its edited copy). Where the file system gives it to none (tmpfs never reuses inode numbers; under load another
+    file may take it first), the copy is made as logrotate makes it anyway, and a warning says so: the test still
+    checks the plain copytruncate shape rather than nothing."""
     made: list[Path] = []
     try:
         for i in range(10_000):
@@ -71,7 +72,9 @@ def copy_onto_freed_inode(src: Path, dst: Path, freed: int) -> None:
                 os.rename(fill, dst)
                 return
             made.append(fill)
-        pytest.skip("this file system gave the freed inode to none of 10,000 new files")
+        warnings.warn(f"the file system gave the freed inode {freed} to none of 10,000 new files: {dst.name} is a "
+                      "copy on another inode (the plain copytruncate shape)", stacklevel=2)
+        shutil.copyfile(src, dst)
     finally:
         for fill in made:
             fill.unlink()

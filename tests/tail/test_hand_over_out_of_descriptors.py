@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from shipper.tail.holder import Holder
 from tests.tail.test_hold import write_rotating
 from tests.tail.test_hold_handover import Run
 from tests.tail.test_live import WAIT
@@ -48,7 +49,7 @@ def test_a_hand_over_out_of_descriptors_hands_nothing_and_close_names_the_loss(t
         run.thread.join(WAIT)
         assert not run.thread.is_alive()
         holder = run.source.holder
-        assert holder is not None
+        assert isinstance(holder, Holder), holder  # kept for a successor by restarting()
         # The process at its descriptor limit: every descriptor below it in use (the holes filled), the next EMFILE.
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(int(n) for n in os.listdir("/proc/self/fd")) + 1, hard))

@@ -17,6 +17,7 @@ from collections import Counter
 from shipper.config import load_config
 from shipper.pipeline import Pipeline
 from shipper.reload import plan_reload
+from shipper.tail.holder import Holder
 from tests.peers.forward_server import ForwardServer
 from tests.tail.test_hold import rotate
 from tests.tail.test_live import WAIT
@@ -89,7 +90,7 @@ def test_a_stop_in_the_restart_names_each_lost_byte_once(tmp_path, caplog):
             waiting = p.reloads.draining.get("app")
             assert waiting is not None, "the restart did not wait for Fluentd: the test proves nothing"
             holder = waiting.source.holder
-            assert holder is not None
+            assert isinstance(holder, Holder), holder  # kept for the successor while the restart waits
             written = 200
             while len(holder.held) < 4:  # rolled past its backup while the restart waits: held open, unread
                 write(log, written, written + PER_FILE)
