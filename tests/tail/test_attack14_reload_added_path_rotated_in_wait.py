@@ -11,64 +11,19 @@ Fixed (held21, session 16): the holder kept for the restarted source watches the
 holds the files the look found (FileSource.look_ahead)."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 
+from tests.e2e.fluentd_agent import metric, start_agent, write_config, write_lines
 from tests.peers.forward_server import ForwardServer
+from tests.support import wait_until
+from tests.tail.attack_agent import free_port
 
 pytestmark = pytest.mark.slow
-
-SHIPPER = os.path.join(os.path.dirname(sys.executable), "shipper")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _write(path, src: str, n: int) -> int:
-    """n JSON lines {"src", "n"}; returns the bytes written."""
-    data = "".join(json.dumps({"src": src, "n": i, "message": "x" * 60}) + "\n" for i in range(n))
-    with open(path, "a") as f:
-        f.write(data)
-    return len(data.encode())
-
-
-def _wait(cond, what: str, timeout: float = 120.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def _config(tmp_path, paths, port, http_port) -> str:
-    cfg = {"state_dir": str(tmp_path / "state"), "shutdown_timeout": 3,
-           "http": {"listen": f"127.0.0.1:{http_port}"},
-           "sources": [{"name": "app", "type": "file", "paths": [str(p) for p in paths], "parser": "json",
-                        "batch_size": 100, "parse_workers": 0}],
-           "outputs": [{"type": "fluentd", "name": "fwd", "host": "127.0.0.1", "port": port,
-                        "backoff_max": 1.0, "flush_interval": 0.2}]}
-    path = tmp_path / "cfg.yaml"
-    path.write_text(json.dumps(cfg))  # JSON is YAML
-    return str(path)
-
-
-def _metric(http_port: int, line: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5) as r:
-            return line in r.read().decode()
-    except OSError:
-        return False
 
 
 def _delivered(peer, src: str) -> set[int]:
@@ -77,37 +32,36 @@ def _delivered(peer, src: str) -> set[int]:
 
 def test_file_made_on_added_path_during_the_wait_is_held_or_named(tmp_path):
     a, b = tmp_path / "a.log", tmp_path / "b.log"
-    port, http_port = _free_port(), _free_port()
+    port, http_port = free_port(), free_port()
     peer = ForwardServer(port=port).start()
-    _write(a, "a", 500)
-    cfg = _config(tmp_path, [a], port, http_port)
+    write_lines(a, "a", 0, 500)
+    cfg = write_config(tmp_path, http_port, [a], [("fwd", port)])
     journal = tmp_path / "journal.log"
-    with open(journal, "w") as err, open(tmp_path / "stdout", "w") as out:
-        agent = subprocess.Popen([SHIPPER, "run", "-c", cfg], stdout=out, stderr=err)
+    agent = start_agent(cfg, journal)
     log = journal.read_text
     try:
-        _wait(lambda: len(peer.records) >= 500, "the first 500 lines")
+        wait_until(lambda: len(peer.records) >= 500, 120, "the first 500 lines")
         peer.stop()
-        _write(a, "a2", 3000)  # fills the output's queue: the restart will wait for its batches
-        _wait(lambda: _metric(http_port, 'shipper_in_flight_batches{output="fwd"} 8.0'), "a full queue")
-        b_bytes = _write(b, "b", 1000)
-        _config(tmp_path, [a, b], port, http_port)
+        write_lines(a, "a2", 0, 3000)  # fills the output's queue: the restart will wait for its batches
+        wait_until(lambda: metric(http_port, 'shipper_in_flight_batches{output="fwd"} 8.0'), 120, "a full queue")
+        b_bytes = write_lines(b, "b", 0, 1000)
+        write_config(tmp_path, http_port, [a, b], [("fwd", port)])
         agent.send_signal(signal.SIGHUP)
-        _wait(lambda: "the source restarts once the batches" in log(), "the restart's wait")
-        _wait(lambda: "msg=reloaded" in log(), "reloaded")
+        wait_until(lambda: "the source restarts once the batches" in log(), 120, "the restart's wait")
+        wait_until(lambda: "msg=reloaded" in log(), 120, "reloaded")
         # During the wait: logrotate-style moves of the added path, twice, the backups deleted.
         os.rename(b, f"{b}.1")
-        b2_bytes = _write(b, "b2", 400)  # a file the reload's look never saw
+        b2_bytes = write_lines(b, "b2", 0, 400)  # a file the reload's look never saw
         time.sleep(1.0)  # as a writer would: the rotations are not back to back
         os.rename(f"{b}.1", f"{b}.2")
         os.rename(b, f"{b}.1")
-        _write(b, "b3", 300)
+        write_lines(b, "b3", 0, 300)
         time.sleep(1.0)
         os.unlink(f"{b}.2")
         os.unlink(f"{b}.1")
         peer.start()
-        _wait(lambda: "restarted from its checkpoint" in log(), "the restart")
-        _wait(lambda: len(_delivered(peer, "b3")) == 300 and len(_delivered(peer, "a2")) == 3000, "the live lines")
+        wait_until(lambda: "restarted from its checkpoint" in log(), 120, "the restart")
+        wait_until(lambda: len(_delivered(peer, "b3")) == 300 and len(_delivered(peer, "a2")) == 3000, 120, "the live lines")
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(60) == 0, log()
     finally:

@@ -18,63 +18,25 @@ given-up puts are ending before saving what it read (it was still parsing a read
 from __future__ import annotations
 
 import collections
-import json
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.fluentd_agent import line, metric, start_agent, stored, write_config, write_lines
 from tests.peers.forward_server import ForwardServer
+from tests.support import wait_until
+from tests.tail.attack_agent import free_port
 
 pytestmark = pytest.mark.slow
-
-SHIPPER = str(Path(sys.executable).parent / "shipper")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _line(src: str, n: int) -> str:
-    return json.dumps({"src": src, "n": n, "message": "x" * 60}) + "\n"
-
-
-def _write(path: Path, src: str, start: int, n: int) -> None:
-    with open(path, "a") as f:
-        f.write("".join(_line(src, i) for i in range(start, start + n)))
-
-
-def _wait(cond, what: str, timeout: float = 120.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def _metric(http_port: int, line: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5) as r:
-            return line in r.read().decode()
-    except OSError:
-        return False
-
-
-def _counts(peer: ForwardServer) -> collections.Counter:
-    return collections.Counter((r["generic"]["src"], r["generic"]["n"]) for _t, _ts, r in list(peer.records))
 
 
 def _lost(counts: collections.Counter, written: dict[str, int]) -> int:
     """The bytes of the lines written that the server does not have."""
-    return sum(len(_line(src, i)) for src, n in written.items() for i in range(n) if counts[(src, i)] == 0)
+    return sum(len(line(src, i)) for src, n in written.items() for i in range(n) if counts[(src, i)] == 0)
 
 
 def _named(journal: Path) -> int:
@@ -86,45 +48,37 @@ def _named(journal: Path) -> int:
                                                  ("both backups", False)])
 def test_stop_in_reload_wait_names_every_lost_byte_once(tmp_path, deleted, reload):
     log = tmp_path / "a.log"
-    peer = ForwardServer(port=_free_port()).start()
-    http_port = _free_port()
+    peer = ForwardServer(port=free_port()).start()
+    http_port = free_port()
 
     def config(tags: list[str]) -> None:
-        cfg = {"state_dir": str(tmp_path / "state"), "shutdown_timeout": 3,
-               "http": {"listen": f"127.0.0.1:{http_port}"},
-               "sources": [{"name": "app", "type": "file", "paths": [str(log)], "parser": "json", "tags": tags,
-                            "batch_size": 100, "parse_workers": 0}],
-               "outputs": [{"type": "fluentd", "name": "fwd", "host": "127.0.0.1", "port": peer.port,
-                            "backoff_max": 1.0, "flush_interval": 0.2}]}
-        (tmp_path / "cfg.yaml").write_text(json.dumps(cfg))  # JSON is YAML
+        write_config(tmp_path, http_port, [log], [("fwd", peer.port)], tags)
 
     journal = tmp_path / "journal.log"
 
-    def start() -> subprocess.Popen:
-        with open(journal, "a") as err:
-            return subprocess.Popen([SHIPPER, "run", "-c", str(tmp_path / "cfg.yaml")],
-                                    stdout=subprocess.DEVNULL, stderr=err)
+    def start():
+        return start_agent(tmp_path / "cfg.yaml", journal)
 
     written = {"a": 3500, "b": 1000, "c": 500, "z": 1}
-    _write(log, "a", 0, 500)
+    write_lines(log, "a", 0, 500)
     config([])
     agent = start()
     try:
-        _wait(lambda: len(peer.records) >= 500, "the first 500 lines")
+        wait_until(lambda: len(peer.records) >= 500, 120, "the first 500 lines")
         peer.stop()
-        _write(log, "a", 500, 3000)
-        _wait(lambda: _metric(http_port, 'shipper_in_flight_batches{output="fwd"} 8.0'), "a full queue")
+        write_lines(log, "a", 500, 3000)
+        wait_until(lambda: metric(http_port, 'shipper_in_flight_batches{output="fwd"} 8.0'), 120, "a full queue")
         if reload:
             config(["t1"])
             agent.send_signal(signal.SIGHUP)
-            _wait(lambda: "the source restarts once the batches" in journal.read_text(), "the restart's wait")
-            _wait(lambda: "msg=reloaded" in journal.read_text(), "reloaded")
+            wait_until(lambda: "the source restarts once the batches" in journal.read_text(), 120, "the restart's wait")
+            wait_until(lambda: "msg=reloaded" in journal.read_text(), 120, "reloaded")
         os.rename(log, f"{log}.1")
-        _write(log, "b", 0, 1000)
+        write_lines(log, "b", 0, 1000)
         time.sleep(1.0)  # as a writer would: the rotations are not back to back
         os.rename(f"{log}.1", f"{log}.2")
         os.rename(log, f"{log}.1")
-        _write(log, "c", 0, 500)
+        write_lines(log, "c", 0, 500)
         time.sleep(1.0)
         os.unlink(f"{log}.2")
         if deleted == "both backups":
@@ -133,13 +87,13 @@ def test_stop_in_reload_wait_names_every_lost_byte_once(tmp_path, deleted, reloa
         assert agent.wait(60) == 1, journal.read_text()  # batches undelivered
         peer.start()
         agent = start()
-        _write(log, "z", 0, 1)  # the last line: the server has all it will get once it has this one
-        _wait(lambda: ("z", 0) in _counts(peer), "the last line")
+        write_lines(log, "z", 0, 1)  # the last line: the server has all it will get once it has this one
+        wait_until(lambda: ("z", 0) in stored(peer), 120, "the last line")
         # A file in the checkpoint is declared gone once missing from two scans over a second or more
         # (scan_rules.MISSING_SCANS/SECONDS): a stop before that leaves the decision to the next start (handed14).
         # So the stop waits until as much is named as the server lacks (or 30 s: then the assertion below says it).
         end = time.monotonic() + 30
-        while _named(journal) < _lost(_counts(peer), written) and time.monotonic() < end:
+        while _named(journal) < _lost(stored(peer), written) and time.monotonic() < end:
             time.sleep(0.1)
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(60) == 0, journal.read_text()
@@ -147,7 +101,7 @@ def test_stop_in_reload_wait_names_every_lost_byte_once(tmp_path, deleted, reloa
         if agent.poll() is None:
             agent.kill()
         peer.stop()
-    counts = _counts(peer)
+    counts = stored(peer)
     assert not [k for k, v in counts.items() if v > 1], "lines delivered twice"
     lost, named = _lost(counts, written), _named(journal)
     assert named == lost, f"{lost} bytes lost, {named} named\n{journal.read_text()}"
