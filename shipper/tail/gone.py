@@ -297,7 +297,10 @@ def period_of(family: str, path: str) -> tuple[str, int] | None:
 
 def periods_overflowed_while_away(p: Prospector, new: list[Observed], known_paths: Iterable[str]) -> None:
     """At the first look after a restart: `new`, the rotated files first found (read whole) of
-    families the saved states knew. Log4j 2 (`%d{…}-%i`, DefaultRolloverStrategy `max`) deletes a
+    families the saved states knew, or born since the last look through their glob (the agent
+    stopped before its next scan: tests/tail/test_new_family_rolled_past_its_backups_while_stopped.py).
+    A backup a glob lists itself (`*.log` over `app-%d{…}-%i.log`) is a family of its own: it is
+    looked at in the live family whose rotated name it has (Prospector._lives_of). Log4j 2 (`%d{…}-%i`, DefaultRolloverStrategy `max`) deletes a
     period's oldest file when the period rolls more than `max` times, and renames every other file
     of it one index down. A period whose files all appeared while the agent was away (none of it in
     a saved state; in one that has, the oldest go first, so what it lost unread is told by the saved
@@ -309,9 +312,10 @@ def periods_overflowed_while_away(p: Prospector, new: list[Observed], known_path
     known: set[tuple[str, str]] = set()
     groups: dict[tuple[str, str], list[tuple[int, Observed]]] = {}
     for o in new:
-        at = period_of(o.family, o.path)
-        if at is not None:
-            groups.setdefault((o.family, at[0]), []).append((at[1], o))
+        for fam in p._lives_of(o.path, o.family):
+            at = period_of(fam, o.path)
+            if at is not None:
+                groups.setdefault((fam, at[0]), []).append((at[1], o))
     if not groups:
         return
     families = {fam for fam, _period in groups}

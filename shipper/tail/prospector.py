@@ -531,7 +531,9 @@ class Prospector:
 
         # 3. new files (or copies of followed ones, left alone)
         families_new = {o.family for o in unmatched.values() if o.family not in self.seen}
-        found_whole: list[Observed] = []  # rotated files of known families first found at a restart
+        # Rotated files first found at a restart and read whole: of known families, and of families born since the
+        # last look (gone.periods_overflowed_while_away tells by them what the rotation deleted meanwhile).
+        found_whole: list[Observed] = []
         # Plain files before compressed ones: a .gz is made from a plain file, which, when still
         # there (held open), must be followed first for the .gz to be proven its copy. Live files
         # first: a copytruncate copy (older: made before the truncation) is proven by its original.
@@ -575,7 +577,8 @@ class Prospector:
                 # Opened as listed, renamed since (the rotation that overtook the scan): read through
                 # that descriptor, and, a copy of the live file, it may show the live file cut.
                 self._listed_copy_of_cut_live(o, obs)
-            if self._follow_new(o, start) is not None and self.first_scan and start == 0 and o.family not in families_new:
+            if (self._follow_new(o, start) is not None and self.first_scan and start == 0
+                    and (o.family not in families_new or self._looked_through(o.family))):
                 found_whole.append(o)
         if found_whole:
             news = {(o.st.st_dev, o.st.st_ino) for o in found_whole}
