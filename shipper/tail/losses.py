@@ -96,7 +96,7 @@ class LossLedger:
         ones: a rotated file of one; else a new file the globs match)."""
         for fam, n in sorted(escaped.items()):
             least = getattr(n, "least", n)  # holder.Escapes: how many of the n are certain
-            files = f"{n}" if least == n else f"at most {n} (at least {least}: the others may be files read meanwhile)"
+            files = f"{n}" if least == n else f"at most {n} (at least {least}: the others may be files read meanwhile, or files still on disk)"
             if fam in families:
                 why = (f"were in {files} rotated file(s) that appeared and were gone before they could be held (the "
                        "agent frozen or stopped, the hold budget full, or rotations faster than it)")

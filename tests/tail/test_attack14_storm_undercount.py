@@ -4,15 +4,19 @@ says its budget is full and "files of app.log that rotate away before they are r
 Known limits: each escape is "warned and counted" ("at most N (at least M)" where a file read may be one of them).
 The agent is stopped when the writer ends (far behind, holding deleted files unread) and started again to read what
 is left. By hand, 2 of 2 runs: 541 and 486 whole files lost (80-84 lines a file, none lost in part), the warnings of
-both runs together named 222 and 99 (the running agent "at most 57 … rotated file(s) that appeared and were gone",
-the stop "20 rotated file(s) … deleted while the agent held them open", the next start 21 files one by one and one
-"an unknown number of bytes … written after the last read … rotated away … (more rotations than backups)", which is
-not the cause: nothing rotated while the agent was stopped). With the default budget (256) the gap is smaller and
-depends on the load: 3 of 4 runs lost 200 files beyond the counts, one was covered by an "at most 492"; stopped 5 s
-later, 3 of 3 runs left 1-4 of ~400 files unnamed."""
+both runs together named 222 and 99; with the default budget (256) 3 of 4 runs lost 200 files beyond the counts.
+
+Found (session 17): at the stop the holder still owed the creations it never caught (197-464 files in a storm run),
+and Holder.take_at_stop named them only when every file under the family's names was one it had credited, else
+left them all "to the next start, which finds it". With the budget full, the live file and the backups on disk at
+the stop were unheld, so none was named, and the next start knew nothing of them (it names only what a checkpoint
+knows). Now a file on disk that the budget left unheld pays one owed creation (the next start reads it); the rest
+are named at the stop. The deterministic shape of it is the first test: the agent frozen (SIGSTOP) through a storm
+with a budget of 2 files: 229 files lost, 1 named before (the file the agent was reading), every one named now."""
 from __future__ import annotations
 
 import re
+import signal
 
 import pytest
 
@@ -36,16 +40,22 @@ def files_written(count: int, size: int) -> list[range]:
 
 
 def files_named(warnings: list[str]) -> int:
-    """The files the loss warnings name: the highest figure where one says "at most N", N where one counts files,
-    and one file for a warning about one file (its bytes, or an unknown number of them)."""
+    """The files the loss warnings name: the highest figure where one says "at most N", N where one counts files
+    (rotated files, or a new file's creations), and one file for a warning about one file (its bytes, or an
+    unknown number of them)."""
     named = 0
     for warning in warnings:
-        if "data lost" not in warning:
+        if "data lost" not in warning and "data possibly lost" not in warning:
             continue
         found = (re.search(r"at most (\d+)", warning) or re.search(r"in (\d+) rotated file", warning)
-                 or re.search(r"(\d+) rotated file\(s\) of it", warning))
+                 or re.search(r"(\d+) rotated file\(s\) of it", warning) or re.search(r"created (\d+) time", warning))
         named += int(found.group(1)) if found else 1
     return named
+
+
+def files_lost(delivered, count: int) -> int:
+    """The files written of which a line is missing (whole, or the rest of the one being read at a freeze)."""
+    return sum(1 for f in files_written(count, SIZE) if not all(n in delivered for n in f))
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +63,38 @@ def log4j(tmp_path_factory):
     return Log4j(compile_writers(tmp_path_factory.mktemp("log4j-classes")))
 
 
-# Not strict: on a quiet host the agent may keep up with the storm (nothing lost, the test passes), and a strict
-# xfail would turn main red at random. Made plain once fixed.
-@pytest.mark.xfail(strict=False, reason=(
-    "a storm of ~125 rotations/s with hold_max_files 20, the agent stopped while behind and started again: ~500 "
-    "files lost, 99-222 named (2 of 2): every file lost should be inside a warning's count, its cause the budget"))
+def test_every_file_a_storm_loses_while_the_agent_is_frozen_is_named(tmp_path, log4j):
+    """The agent frozen while Log4j rotates ~230 times, with a budget of 2 files, stopped at once when thawed: its
+    holder meets the names late, holds the live file and app.log.1 (its budget), app.log.2 and .3 unheld. Every
+    other file was created and deleted unseen: named at the stop (before, 229 of 229 went unnamed)."""
+    count, first = 20_000, 50
+    agent = Agent(tmp_path, f"    paths: [{tmp_path}/logs/app.log]\n    hold_max_files: 2\n")
+    try:
+        agent.start()
+        log4j.log4j1(tmp_path / "logs/app.log", SIZE, BACKUPS, 0, first)  # (less than a file: no rotation)
+        agent.wait(lambda: first - 1 in agent.seqs(), 60, "the first lines")
+        assert agent.proc is not None
+        agent.proc.send_signal(signal.SIGSTOP)
+        try:
+            log4j.log4j1(tmp_path / "logs/app.log", SIZE, BACKUPS, first, count - first, timeout=180)
+        finally:
+            agent.proc.send_signal(signal.SIGCONT)
+        assert agent.stop() == 0  # at once: nothing of what the holder owes has settled yet
+        agent.start()  # the next start reads the 4 files still on disk
+        agent.wait(lambda: count - 1 in agent.seqs(), 120, "the live file's last line")
+        assert agent.stop() == 0
+    finally:
+        agent.kill()
+    delivered = agent.seqs()
+    assert [n for n, times in delivered.items() if times > 1] == []
+    lost = files_lost(delivered, count)
+    assert lost > 200, "the storm did not outrun the frozen agent: this test tests nothing"
+    assert lost <= files_named(agent.warnings()), (lost, agent.warnings())
+
+
 def test_every_file_a_storm_loses_is_named(tmp_path, log4j):
+    """The storm with the agent running, behind: how much is lost depends on the load (on a quiet host perhaps
+    nothing); whatever is, is named."""
     agent = Agent(tmp_path, f"    paths: [{tmp_path}/logs/app.log]\n    hold_max_files: 20\n")
     try:
         agent.start()
