@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.peers.forward_server import ForwardServer
+from tests.support import wait_until
 
 SHIPPER = str(Path(sys.executable).with_name("shipper"))
 
@@ -66,3 +67,16 @@ def metric(http_port: int, sample: str) -> bool:
 def stored(peer: ForwardServer) -> collections.Counter:
     """How many times the peer stored each (src, n)."""
     return collections.Counter((r["generic"]["src"], r["generic"]["n"]) for _t, _ts, r in list(peer.records))
+
+
+def down_holds_what_up_stored(log: Path, up: ForwardServer, down: ForwardServer, http_port: int) -> None:
+    """The first step of the two-server tests, once the agent runs over lines 0-499 of `log`: both servers store
+    them, then "down" stops and lines 500-3499 are written, until "down" holds a full queue (8 batches) that "up"
+    stored; the source's checkpoint waits for "down"."""
+    wait_until(lambda: len(up.records) >= 500 and len(down.records) >= 500, 120, "the first 500 lines at both")
+    down.stop()
+    write_lines(log, "a", 500, 3000)
+    wait_until(lambda: metric(http_port, 'shipper_in_flight_batches{output="down"} 8.0'), 120, "down's full queue")
+    # Up holds no batch: it stored the 8 down holds (not counted in lines: a batch read in pieces under load holds
+    # fewer than 100)
+    wait_until(lambda: metric(http_port, 'shipper_in_flight_batches{output="up"} 0.0'), 120, "up storing what down holds")

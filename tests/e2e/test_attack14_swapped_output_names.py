@@ -16,7 +16,7 @@ import signal
 
 import pytest
 
-from tests.e2e.fluentd_agent import metric, start_agent, stored, write_config, write_lines
+from tests.e2e.fluentd_agent import down_holds_what_up_stored, start_agent, stored, write_config, write_lines
 from tests.peers.forward_server import ForwardServer
 from tests.support import wait_until
 from tests.tail.attack_agent import free_port
@@ -44,14 +44,7 @@ def test_outputs_swapping_names_lose_and_repeat_nothing(tmp_path, when):
 
     agent = start()
     try:
-        wait_until(lambda: len(up.records) >= 500 and len(down.records) >= 500, 120, "the first 500 lines at both")
-        down.stop()
-        write_lines(log, "a", 500, 3000)
-        # "down" holds a full queue of batches "up" stored; the checkpoint waits for "down".
-        wait_until(lambda: metric(http_port, 'shipper_in_flight_batches{output="down"} 8.0'), 120, "down's full queue")
-        # up holds no batch: it stored the 8 down holds (not counted in lines: a batch read in pieces under load
-        # holds fewer than 100)
-        wait_until(lambda: metric(http_port, 'shipper_in_flight_batches{output="up"} 0.0'), 120, "up storing what down holds")
+        down_holds_what_up_stored(log, up, down, http_port)
         if when == "stop":
             agent.send_signal(signal.SIGTERM)
             assert agent.wait(60) == 1, journal.read_text()  # batches undelivered
