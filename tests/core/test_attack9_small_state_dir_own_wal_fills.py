@@ -25,6 +25,7 @@ from collections import Counter
 import pytest
 
 from tests.fs_faults import small_tmpfs
+from tests.support import writer_pid
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +35,15 @@ SOURCES = 20
 def delivered(path) -> list:
     with open(path, "rb") as f:
         return [json.loads(line)["generic"]["seq"] for line in f if line.endswith(b"\n")]
+
+
+def written_by_the_checkpoint_writer(agent_pid: int) -> int:
+    """The bytes the agent's checkpoint writer has written (its WAL, the database, the snapshot); 0 before it runs."""
+    try:
+        with open(f"/proc/{writer_pid(agent_pid)}/io") as f:
+            return int(next(line for line in f if line.startswith("wchar:")).split()[1])
+    except (AssertionError, OSError):  # (no writer yet)
+        return 0
 
 
 def test_small_state_dir_is_not_filled_by_the_agent_itself(tmp_path):
@@ -71,8 +81,12 @@ def test_small_state_dir_is_not_filled_by_the_agent_itself(tmp_path):
         agent = start(1)
         writer.start()
         try:
-            deadline = time.monotonic() + 40  # long enough for the WAL to outgrow 2 MiB at this rate
-            while time.monotonic() < deadline and "commit failed" not in (tmp_path / "out1.err").read_text():
+            # Until the checkpoint writer has written 8 MiB, 4 times the filesystem: a WAL not checkpointed in time
+            # filled it once 2.1 MB were written (4 s after the first commit; session 17, 1 of 1 with WAL_PAGES[1]),
+            # a WAL checkpointed at an eighth of it stayed at 264 KB. Or 40 s, long enough at this rate on a loaded host.
+            deadline = time.monotonic() + 40
+            while (time.monotonic() < deadline and "commit failed" not in (tmp_path / "out1.err").read_text()
+                   and written_by_the_checkpoint_writer(agent.pid) < 8 << 20):
                 assert agent.poll() is None, (tmp_path / "out1.err").read_text()[-800:]
                 time.sleep(0.5)
             held = sorted((f.name, f.stat().st_size) for f in (tmp_path / "state").iterdir())
