@@ -1,0 +1,117 @@
+"""A reload that lowers `hold_max_files` below what the source holds names the deleted files it lets go
+as a loss of "an unknown number of bytes", though it held them and knew their unread bytes.
+
+docs/operations.md ("A reload"): the held files go to the restarted source "within the holder's budget,
+`hold_max_files`/`hold_max_bytes`, the restarted source's …; a file beyond it is not held, and, deleted
+before the restarted source reads it, is reported lost with its unread bytes". Found by attack23 (session
+17), from the docs alone: app.log rotates 5 times past its 2 backups while the only output (Fluentd) is
+down, so the source holds deleted backups unread; a SIGHUP sets `hold_max_files: 1`; the output comes back.
+The journal says `the budget for holding rotated files is full: N file(s) … not held across the reload …
+their unread bytes are reported lost`, then names the loss only as `data lost: an unknown number of bytes
+of app.log written after the last read` (bytes_lost=0, size_known=False): 69-151 KB lost per family, 0
+bytes named, 3 of 3 scratch runs (two families); this test, one family.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.peers.forward_server import ForwardServer
+
+SHIPPER = str(Path(sys.executable).with_name("shipper"))
+
+
+def _line(n: int) -> str:
+    return json.dumps({"seq": n, "@timestamp": "2026-12-06T07:00:00Z", "message": f"line {n} " + "x" * 40}) + "\n"
+
+
+def _write(path: Path, seqs: range) -> None:
+    with path.open("a") as f:
+        f.writelines(_line(n) for n in seqs)
+
+
+def _config(path: Path, tmp: Path, port: int, paths: list[str], **source: object) -> None:
+    cfg = {"state_dir": str(tmp / "state"), "shutdown_timeout": 3,
+           "sources": [{"name": "app", "type": "file", "paths": paths, "parser": "json",
+                        "read_from": "beginning", "batch_size": 100, **source}],
+           "outputs": [{"type": "fluentd", "name": "fwd", "host": "127.0.0.1", "port": port}]}
+    t = path.with_suffix(".tmp")
+    t.write_text(json.dumps(cfg))  # JSON is YAML
+    os.replace(t, path)
+
+
+def _wait(cond, timeout: float = 120) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def _seqs(server: ForwardServer) -> set[int]:
+    return {r["generic"]["seq"] for _, _, r in list(server.records) if "seq" in r.get("generic", {})}
+
+
+def _bytes(seqs: set[int]) -> int:
+    return sum(len(_line(n).encode()) for n in seqs)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "a reload lowering hold_max_files lets go of deleted backups it held unread and names their loss as "
+    "`an unknown number of bytes` (bytes_lost=0); it knew them: the loss should be named with its size, "
+    "the bytes actually lost"))
+def test_hold_budget_lowered_at_a_reload_names_the_loss_with_its_size(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    app = logs / "app.log"
+    _write(app, range(0, 500))
+    server = ForwardServer().start()
+    port = server.port
+    server.stop()  # down: connections refused
+    cfg, err = tmp_path / "shipper.yaml", tmp_path / "agent.err"
+    _config(cfg, tmp_path, port, [str(app)])
+    journal = lambda: err.read_text(errors="replace")  # noqa: E731
+    with err.open("wb") as e:
+        proc = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=e)
+    try:
+        assert _wait(lambda: "msg=started" in journal() and "fluentd delivery failed" in journal()), journal()
+        # rotated 5 times past its 2 backups (Log4j 1.2 style) while the output is down: the source reads
+        # nothing more, its holder opens each backup as it appears and keeps it once deleted
+        for k in range(1, 6):
+            if (logs / "app.log.2").exists():
+                os.unlink(logs / "app.log.2")
+            if (logs / "app.log.1").exists():
+                os.rename(logs / "app.log.1", logs / "app.log.2")
+            os.rename(app, logs / "app.log.1")
+            _write(app, range(500 * k, 500 * k + 500))
+            time.sleep(0.3)
+        time.sleep(1)  # let the holder see the last rotation
+
+        since = len(journal())
+        _config(cfg, tmp_path, port, [str(app)], hold_max_files=1)
+        proc.send_signal(signal.SIGHUP)
+        assert _wait(lambda: "reloaded" in journal()[since:]), journal()
+        server.start()  # the output comes back: the batches complete, the source restarts
+        assert _wait(lambda: set(range(2500, 3000)) <= _seqs(server)), journal()  # the live log read
+        time.sleep(2)  # let anything still in hand arrive
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        server.stop()
+    lost = _bytes(set(range(0, 3000)) - _seqs(server))
+    named = sum(int(m) for m in re.findall(r"bytes_lost=(\d+)", journal()))
+    assert lost > 0, "nothing lost: the scenario did not happen"  # the budget let deleted backups go
+    assert named == lost, f"{lost} bytes lost, {named} named:\n{journal()}"
