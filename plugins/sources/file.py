@@ -141,7 +141,7 @@ class _HandedOver:
     """A restarted file source's holder on its way to the successor (Source.hand_over)."""
 
     def __init__(self, holder: Holder, files: list[tuple[int, str, str, int | None, float]],
-                 name_lost: Callable[[list[tuple[int, str, int | None]], str], None],
+                 name_lost: Callable[[list[tuple[int, str, int | None]], str], object],
                  name_escapes: Callable[[dict[str, int]], None],
                  unsaved: Callable[[set[tuple[int, int]]], dict[str, Any]]) -> None:
         self.holder = holder
@@ -526,8 +526,12 @@ class FileSource(Source):
             if self.holder is not None:
                 self.holder.on_held = None  # (a successor sets its own)
             if not self._restarting:
-                self._let_go(self.holder, LET_GO_STOPPED)
+                named = self._let_go(self.holder, LET_GO_STOPPED)
                 self.holder = None
+                if named:  # (their loss named now: saved gone, or the next start names it again)
+                    with self._lock:
+                        t.bury_let_go(named)
+                        t.flush(self._emit)
             # (Restarting: the holder goes on holding until hand_over, or close() lets it go.)
             self._run_over = True
 
@@ -666,9 +670,10 @@ class FileSource(Source):
             t.flush(self._emit)
             self._update_lag()
 
-    def _let_go(self, holder: Holder | None, why: str) -> None:
+    def _let_go(self, holder: Holder | None, why: str) -> set[tuple[int, int]]:
         """Stop `holder` (if any); the deleted files it and the tailer hold open that are let go
-        unread (the tailer's files once: at a stop, unless handed over) are named lost."""
+        unread (the tailer's files once: at a stop, unless handed over) are named lost. Returns the
+        (device, inode) of those named."""
         files: list[tuple[int, str, int | None]] = []
         if not self._files_let_go:
             self._files_let_go = True
@@ -680,10 +685,11 @@ class FileSource(Source):
             return f.read_upto() if f is not None and f.state is not None else h.read
 
         if holder is None:
-            self.tailer.ledger.let_go(files, why)
-        else:
-            holder.stop(lambda held: self.tailer.ledger.let_go(files + [(h.fd, h.family, read_of(h)) for h in held],
-                                                               why))
+            return self.tailer.ledger.let_go(files, why)
+        named: set[tuple[int, int]] = set()
+        holder.stop(lambda held: named.update(self.tailer.ledger.let_go(files + [(h.fd, h.family, read_of(h))
+                                                                                for h in held], why)))
+        return named
 
     def unsaved_state(self, saved: dict[str, Any]) -> dict[str, Any]:
         return {**self.tailer.unsaved_states(saved), **self._looked_let_go(self.holder, saved.get)}

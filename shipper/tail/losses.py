@@ -30,15 +30,16 @@ class LossLedger:
                          extra={"path": path, "bytes_lost": nbytes, "size_known": not unknown})
         self.events.lost(path, nbytes)
 
-    def let_go(self, files: Iterable[tuple[int, str, int | None]], why: str) -> None:
+    def let_go(self, files: Iterable[tuple[int, str, int | None]], why: str) -> set[tuple[int, int]]:
         """Files held open, about to be closed for good (`why`: a stop; a holder no successor took):
         (descriptor, family, bytes of it read; None: unknown, a compressed file read in part). One
         that is deleted loses its unread bytes with its last descriptor: warned per family (with the
         count of files) and counted. (A checkpoint names only what was unread up to the size it
         saved: a file rotated away unread, or grown since, was named nowhere.)
         One that a file of its family holds whole (its .gz) is not lost: the next start reads it on
-        there; where is said (info)."""
+        there; where is said (info). Returns the (device, inode) of the files named lost."""
         per: dict[str, tuple[int, int, bool]] = {}  # family -> (files, bytes, more may be lost)
+        named: set[tuple[int, int]] = set()
         seen: set[tuple[int, int]] = set()
         for fd, fam, read in files:
             try:
@@ -59,9 +60,11 @@ class LossLedger:
                 continue
             n, nbytes, unknown = per.get(fam, (0, 0, False))
             per[fam] = (n + 1, nbytes + (unread if read is not None else 0), unknown or read is None)
+            named.add((st.st_dev, st.st_ino))
         for fam, (n, nbytes, unknown) in sorted(per.items()):
             self.lost(fam, nbytes, f"were never read: {n} rotated file(s) of it were deleted while the agent held "
                                    f"them open, and {why} before they were read", unknown=unknown)
+        return named
 
     def holes(self, path: str, holes: list[tuple[int, int]]) -> None:
         """Zero bytes skipped (holes, at (offset, bytes)): warned and counted, never shipped."""
