@@ -314,9 +314,10 @@ class Pipeline:
             self._free_reserve(timeout)
         for r in self.runners.values():
             r.thread.join(max(0.0, deadline - time.monotonic()))
-        # What each source not returned by now waits for inside the agent (None: a call of its own), before the
-        # give-up below ends those waits.
-        not_returned = {name: r.waits.of(r.thread) for name, r in self.runners.items() if r.thread.is_alive()}
+        # What each source not returned by now waits for inside the agent, or the agent's work it is in (None, None:
+        # a call of its own), before the give-up below ends those waits.
+        not_returned = {name: (r.waits.of(r.thread), r.waits.doing(r.thread))
+                        for name, r in self.runners.items() if r.thread.is_alive()}
         self.check_vendor_gaps(time.monotonic())
         if self.integrity_key is not None:
             self._attest_stop(deadline)
@@ -363,7 +364,7 @@ class Pipeline:
                             "%s were written, and are written again at the next start (a repeat)", w.name, cut)
         for name, r in self.runners.items():
             if timeout and not quiet and name in not_returned:
-                self._say_not_returned(name, r, timeout, not_returned[name], final)
+                self._say_not_returned(name, r, timeout, *not_returned[name], final)
             if not delivered and r.thread.is_alive():
                 # Its puts given up (abandon), it is ending: a moment for it, so that its last puts are counted, or
                 # what it read is saved below (else the next start named its read-and-undelivered bytes of a file
@@ -380,16 +381,30 @@ class Pipeline:
         return delivered
 
     def _say_not_returned(self, name: str, r: SourceRunner, timeout: float, waited_for: str | None,
-                          final: float) -> None:
-        """A source whose run() had not returned at the stop's deadline: what it waited for, said, so that a stop
-        that looks clean is not taken for a joined source, and a wait of the agent's (a down output's full
-        queue: backpressure) is not taken for a plugin's call."""
+                          doing: str | None, final: float) -> None:
+        """A source whose run() had not returned at the stop's deadline: what it waited for (or the agent's work it
+        was in: `doing`), said, so that a stop that looks clean is not taken for a joined source, and a wait of the
+        agent's (a down output's full queue: backpressure) or a parse going on is not taken for a plugin's call."""
         outcome = ("what it had not emitted is read again at the next start, as its checkpoint says" if r.source.rereads
                    else "records it had received but not emitted are not delivered: it cannot read them again")
-        if waited_for is None:  # a request or read with no timeout of its own: the agent ends without it
-            log.warning("source %s: run() did not return within shutdown_timeout (%.0fs) of the stop: it is "
-                        "blocked in a call the stop cannot wake; the agent ends without waiting for it (%s)",
-                        name, timeout, outcome, extra={"source": name})
+        if waited_for is None:
+            # Running (the agent's parse of a batch it read, or its own code: the end of its run()) or blocked in a
+            # call of its own. A moment for it: a source that was only running has returned by then. (Said blocked,
+            # one parsing the rest of a read had ended a moment later: stoploss13, session 16.)
+            r.thread.join(min(1.0, max(0.0, final - time.monotonic())))
+            if r.thread.is_alive() and doing is not None:
+                log.warning("source %s: run() did not return within shutdown_timeout (%.0fs) of the stop: it was %s, "
+                            "and had not returned a second after the stop gave its waits up; the agent ends without "
+                            "waiting for it (%s)", name, timeout, doing, outcome, extra={"source": name})
+            elif r.thread.is_alive():  # a request or read with no timeout of its own: the agent ends without it
+                log.warning("source %s: run() did not return within shutdown_timeout (%.0fs) of the stop: it is "
+                            "blocked in a call the stop cannot wake; the agent ends without waiting for it (%s)",
+                            name, timeout, outcome, extra={"source": name})
+            else:
+                (log.info if r.source.rereads else log.warning)(
+                    "source %s: run() returned only after shutdown_timeout (%.0fs) of the stop ran out: it was still "
+                    "%s then, not blocked (%s)", name, timeout, doing or "running its own code", outcome,
+                    extra={"source": name})
             return
         # A wait of the agent's: the give-up (abandon) ended it, and run() returns soon after.
         r.thread.join(min(1.0, max(0.0, final - time.monotonic())))
