@@ -24,6 +24,8 @@ _LONG_DIGITS_S = re.compile(r"[0-9]{19}")
 # to read it; translate and `in` (both C loops) find the same runs ~5 × cheaper.
 _DIGITS_AS_ZERO = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
 _ZEROS = b"0" * 19
+# `needle in data` for bytes costs ~1,000 instructions more than `data.find(needle)`: CPython 3.11 first tries the
+# needle as an integer (a byte value), raising and clearing a TypeError with its formatted message each time.
 _LONG_MIN, _LONG_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
@@ -79,10 +81,10 @@ def loads(data: bytes | bytearray | memoryview | str) -> Any:
 def has_long_digits(data: bytes | bytearray | memoryview | str) -> bool:
     """Whether the text holds a run of 19 ASCII digits or more (where an integer past 64 bits can be)."""
     if data.__class__ is bytes:
-        return _ZEROS in data.translate(_DIGITS_AS_ZERO)
+        return data.translate(_DIGITS_AS_ZERO).find(_ZEROS) >= 0
     if isinstance(data, str):
         return _LONG_DIGITS_S.search(data) is not None
-    return _ZEROS in bytes(data).translate(_DIGITS_AS_ZERO)
+    return bytes(data).translate(_DIGITS_AS_ZERO).find(_ZEROS) >= 0
 
 
 def _stdlib(data: bytes | bytearray | memoryview | str) -> Any:

@@ -129,7 +129,7 @@ class DatameerParser(Parser):
             try:
                 if start < 0:
                     raise ValueError("no JSON object on the line")
-                if b"\x00" in raw:
+                if raw.find(b"\x00") >= 0:  # not `in`: see shipper.exact_json's _ZEROS
                     raise ValueError("line holds NUL bytes")
                 try:
                     doc = loads(raw[start:] if start else raw)

@@ -109,7 +109,7 @@ class PositConnectParser(Parser):
 
     def parse(self, raw: bytes) -> list[dict]:
         doc: Any = None
-        if raw[:1] == b"{" and b"\x00" not in raw:
+        if raw[:1] == b"{" and raw.find(b"\x00") < 0:  # not `in`: see shipper.exact_json's _ZEROS
             # The usual JSON line, read from its bytes (no text made of it): when orjson takes the bytes they
             # are UTF-8 and any trailing bytes JSON whitespace, so the object is what the text below gives.
             try:
