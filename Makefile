@@ -44,8 +44,10 @@ test: $(PY)
 	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadfile --no-loadscope-reorder --reruns 2 --reruns-delay 1 --durations=25
 
 # The tailer's torture harness (tests/torture/harness.py): N seeded schedules from SEED, strict
-# exactly-once; a failing seed is printed and replays with N=1. ARGS=--overtaken adds a descriptor
-# budget and scans overtaken by rotations.
+# exactly-once, deterministic (virtual clocks, a file system of its own: a seed's outcome is the same at
+# any load); a failing seed is printed with its timing and replays with N=1 (ARGS=--timing T).
+# ARGS=--overtaken adds a descriptor budget and scans overtaken by rotations; ARGS=--timings K runs each
+# seed at K paces; ARGS=--real-time is the slow layer (real clocks, the shared disk).
 SEED ?= 1
 N ?= 200
 STEPS ?= 60

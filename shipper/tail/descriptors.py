@@ -8,11 +8,10 @@ import errno
 import logging
 import os
 import resource
-import time
 from contextlib import contextmanager
 from typing import Iterator, Literal
 
-from shipper.tail import birth
+from shipper.tail import birth, clock
 from shipper.tail.followed import Followed, MovedDuringScan, Observed
 from shipper.tail.holder import Holder, generation
 from shipper.tail.identity import digest
@@ -191,7 +190,7 @@ class Descriptors:
         if was is None or was[0] != why:
             self.log.warning(f"cannot read {path}: {why}; retried (its lines wait, nothing is skipped)",
                              extra={"path": path, "errno": e.errno})
-            self.read_errors[path] = (why, time.time() if was is None else was[1])
+            self.read_errors[path] = (why, clock.wall() if was is None else was[1])
 
     def read_ok(self, path: str) -> None:
         if self.read_errors.pop(path, None) is not None:
@@ -209,7 +208,7 @@ class Descriptors:
                     self.log.warning(f"cannot read {path}: {why}; retried at every scan (its lines wait, nothing "
                                      "is skipped)", extra={"path": path, "errno": e.errno})
                 if path not in self.unreadable:
-                    self.unreadable_since[path] = time.time()
+                    self.unreadable_since[path] = clock.wall()
                 self.unreadable[path] = why
             raise
         if self.unreadable.pop(path, None) is not None:

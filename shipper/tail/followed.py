@@ -3,10 +3,10 @@ holds now (Loose), and a file a scan listed (Observed)."""
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 from typing import TypeGuard
 
+from shipper.tail import clock
 from shipper.tail.reader import OpenFile
 from shipper.tail.state import FileState
 
@@ -35,7 +35,7 @@ class Followed:
     seen_size: int = 0  # the size stat() gave with mtime_ns (f.size moves on with reads)
     settled: bool = False  # mtime_ns was older than the look that took it by RACY_NS (see Matcher.same_content)
     cut_seen: bool = False  # starts again after a truncation already reported (a hole at 0 is no news)
-    active_at: float = field(default_factory=time.monotonic)
+    active_at: float = field(default_factory=clock.monotonic)
     at_eof: bool = False  # no complete line left to read (at most a partial one)
     read_to: int = -1  # the size at the last read that reached the end
     deleted: bool = False
@@ -105,7 +105,7 @@ class Loose:
 
     state: FileState
     missing: int = 0
-    since: float = field(default_factory=time.monotonic)
+    since: float = field(default_factory=clock.monotonic)
     gone_at: float | None = None  # fully read and gone: kept as a tombstone until TOMBSTONE_SECONDS
     truncated: bool = False  # its inode was truncated under it (so not "the live file, gone")
     window: bytes = b""  # the bytes read just before state.offset, kept from the truncated live file

@@ -9,10 +9,9 @@ from __future__ import annotations
 import os
 import re
 import stat as stat_mod
-import time
 from typing import TYPE_CHECKING, Iterable
 
-from shipper.tail import discovery, scan_rules
+from shipper.tail import clock, discovery, scan_rules
 from shipper.tail.followed import Followed, Loose, MovedDuringScan, Observed
 from shipper.tail.reader import is_gzip_path
 from shipper.tail.state import FileState
@@ -255,7 +254,7 @@ def copytruncate_loss(p: Prospector, lo: Loose, o: Observed, resume: int | None)
 def tombstone(p: Prospector, lo: Loose, now: float) -> None:
     """Read to its end and gone: kept TOMBSTONE_SECONDS from now, also across restarts."""
     lo.gone_at = now
-    lo.state.bury(time.time())
+    lo.state.bury(clock.wall())
     p.pending[lo.state.key] = lo.state
 
 

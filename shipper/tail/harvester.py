@@ -6,10 +6,10 @@ it is, tagged. Which file to read, and whether it is still the same one, is the 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from shipper.tail import clock
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.events import TailEvents
 from shipper.tail.followed import Followed, Identified
@@ -171,7 +171,7 @@ class Harvester:
                 size = f.size
             self.gz_cut(f, fh)
         if got or size != f.size:
-            f.active_at = time.monotonic()
+            f.active_at = clock.monotonic()
         f.size = size
         if f.gz and not fh.cut and not stop.is_set():
             # Read to the end of its stream: what it decompresses to is its size. (Its state was given
@@ -218,7 +218,7 @@ class Harvester:
         that a stop before it is let go does not make the restart take it for the live file gone
         unread (its name may still be the live one: renamed and deleted between two looks)."""
         if f.state is not None and not f.state.gone and (f.deleted or f.unnamed) and f.at_eof:
-            f.state.gone = time.time()
+            f.state.gone = clock.wall()
             if f.zeros:
                 # Zeros to its end (a mapped file): no data; the restart owes nothing after its
                 # offset. (Bytes after the offset otherwise are an unfinished last line, which a
@@ -238,7 +238,7 @@ class Harvester:
             size = fh.stat().st_size
         except OSError:
             return
-        now = time.monotonic()
+        now = clock.monotonic()
         if f.gz_cut is None or f.gz_cut[0] != size:
             f.gz_cut = (size, now)
         elif now - f.gz_cut[1] >= UNDECIDED_SECONDS:

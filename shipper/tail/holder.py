@@ -38,12 +38,11 @@ import os
 import stat
 import sys
 import threading
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from shipper.tail import discovery
+from shipper.tail import clock, discovery
 from shipper.tail.reader import is_gzip_path
 
 try:
@@ -363,7 +362,7 @@ class Holder:
 
     def _take_escaped(self) -> dict[str, int]:
         """With self._lock held. Values are Escapes (at most, at least)."""
-        now = time.monotonic()
+        now = clock.monotonic()
         for fam, owed in self._owed.items():
             seen = self._owed_seen.setdefault(fam, [])
             seen.append((now, owed))

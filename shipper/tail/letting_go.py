@@ -6,10 +6,9 @@ Functions over the Prospector (prospector.py, `p`): they work on its followed se
 from __future__ import annotations
 
 import os
-import time
 from typing import TYPE_CHECKING
 
-from shipper.tail import gone, scan_rules
+from shipper.tail import clock, gone, scan_rules
 from shipper.tail.followed import Followed
 from shipper.tail.holder import Holder
 
@@ -61,7 +60,7 @@ def bury_deleted(p: Prospector) -> None:
 
 def close_idle(p: Prospector) -> None:
     """Release descriptors of files idle for close_inactive (reopened by identity later)."""
-    now = time.monotonic()
+    now = clock.monotonic()
     for f in list(p.files.values()):
         if f.fh is not None and f.at_eof and now - f.active_at >= min(p.close_inactive, deleted_grace(p, f)):
             if f.deleted and not read_saved(p, f):
@@ -116,7 +115,7 @@ def deleted_grace(p: Prospector, f: Followed) -> float:
         seen = f.deleted_seen
         f.written_deleted = st.st_nlink == 0 and (
             seen is not None and seen != (st.st_size, st.st_mtime_ns)
-            or st.st_ctime_ns <= st.st_mtime_ns <= time.time_ns())
+            or st.st_ctime_ns <= st.st_mtime_ns <= clock.wall_ns())
     return p.close_inactive if f.written_deleted else scan_rules.DELETED_GRACE
 
 

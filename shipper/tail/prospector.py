@@ -34,11 +34,10 @@ from __future__ import annotations
 import logging
 import os
 import stat as stat_mod
-import time
 from typing import Any, Callable, TypeGuard
 
 from shipper.memo import BoundedMemo
-from shipper.tail import birth, copies, discovery, gone, letting_go, scan_rules, truncation
+from shipper.tail import birth, clock, copies, discovery, gone, letting_go, scan_rules, truncation
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.descriptors import Descriptors
 from shipper.tail.events import TailEvents
@@ -99,7 +98,7 @@ class Prospector:
         # position goes out with its first batch's checkpoint, saved once every output stored the batches
         # before it; a stop with an output down saves it from here instead (Tailer.unsaved_states).
         self.found: BoundedMemo[str, tuple[int, str, list]] = BoundedMemo(FOUND_KEPT)
-        mono, wall = time.monotonic(), time.time()
+        mono, wall = clock.monotonic(), clock.wall()
         for lo in self.loose.values():
             if lo.state.gone:  # a tombstone keeps its age across restarts
                 lo.gone_at = mono - min(scan_rules.TOMBSTONE_SECONDS, max(0.0, wall - lo.state.gone))
@@ -179,7 +178,7 @@ class Prospector:
             followed=[f.family for f in self.files.values() if not f.deleted],
             awaited=[lo.state.family for lo in self.loose.values() if lo.gone_at is None])
         obs: dict[tuple[int, int], Observed] = {}
-        at = time.time_ns()
+        at = clock.wall_ns()
         for path, (direct, family) in cands.items():
             try:
                 st = os.stat(path)
@@ -315,7 +314,7 @@ class Prospector:
 
     def _look_at_moved_away(self, obs: dict[tuple[int, int], Observed]) -> None:
         tombs = {(lo.state.dev, lo.state.ino): lo for lo in self.loose.values() if lo.gone_at is not None}
-        now = time.monotonic()
+        now = clock.monotonic()
         for key, (path, since) in list(self.moved_away.items()):
             f = self.files.get(key)
             if f is not None:
@@ -348,7 +347,7 @@ class Prospector:
             self._let_listed_go()
 
     def _scan(self) -> None:
-        now = time.monotonic()
+        now = clock.monotonic()
         escaped: dict[str, int] = {}
         overflowed: set[str] = set()
         if self.holder is not None:
@@ -762,7 +761,7 @@ class Prospector:
         rotated names (a rotation renames each backup one step on). None if it is under none."""
         key = (o.st.st_dev, o.st.st_ino)
         for path in discovery.rotated_siblings(o.family):
-            at = time.time_ns()
+            at = clock.wall_ns()
             try:
                 st = os.stat(path)
             except OSError:
@@ -928,7 +927,7 @@ class Prospector:
         lost; forgotten OUT_OF_SCOPE_SECONDS after it went out of scope (also across restarts)."""
         s = lo.state
         lo.out_of_scope, lo.missing, lo.since = True, 0, now
-        wall = time.time()
+        wall = clock.wall()
         if not s.unmatched:
             s.unmatched = wall
             self.pending[s.key] = s
@@ -1143,7 +1142,7 @@ class Prospector:
         lives = self._lives_of(o.path, o.family) if f.start == 0 else set()
         if lives:
             for live in lives:
-                self._read_whole_rotated[live] = time.monotonic()
+                self._read_whole_rotated[live] = clock.monotonic()
                 if o.gz:
                     self._read_whole_gz[live] = self._read_whole_rotated[live]
             self._rotated_new.add((f.dev, f.ino))
@@ -1240,7 +1239,7 @@ class Prospector:
             lo = Loose(f.state)
             if (f.deleted or f.unnamed) and f.at_eof:
                 # Read to its end through the descriptor (moved away, it is no loss either).
-                gone.tombstone(self, lo, time.monotonic())
+                gone.tombstone(self, lo, clock.monotonic())
             self.loose[f.state.fid] = lo
             self.families.add(lo.state.family)
 

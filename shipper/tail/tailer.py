@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from typing import Any, Callable, Collection, Iterable, Mapping
 
-from shipper.tail import copies, letting_go, truncation
+from shipper.tail import clock, copies, letting_go, truncation
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.descriptors import fd_budget
 from shipper.tail.events import TailEvents
@@ -189,7 +188,7 @@ class Tailer:
             s = f.state
             if s is not None and (f.dev, f.ino) in named and not s.gone:
                 s.size = s.offset
-                s.bury(time.time())
+                s.bury(clock.wall())
                 self.pending[s.key] = s
 
     def flush(self, emit: Callable[[Chunk], None]) -> None:
@@ -322,7 +321,7 @@ def _buried(value: dict[str, Any]) -> dict[str, Any]:
     as its descriptor goes, so it is saved gone (a tombstone, as FileState.bury keeps one). Saved at its read
     position, the next start took it for a file rotated away unseen and named its loss again, of unknown size
     ("written after the last read": the live file a reload's restart let go with an output down)."""
-    return {**value, "size": value["offset"], "gone": time.time(), "earlier": [], "ahead": [], "reread_to": []}
+    return {**value, "size": value["offset"], "gone": clock.wall(), "earlier": [], "ahead": [], "reread_to": []}
 
 
 def _deleted_open(f: Followed) -> bool:

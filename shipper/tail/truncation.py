@@ -8,10 +8,9 @@ Functions over the Prospector (prospector.py, `p`): they work on its followed se
 from __future__ import annotations
 
 import os
-import time
 from typing import TYPE_CHECKING
 
-from shipper.tail import birth, edits
+from shipper.tail import birth, clock, edits
 from shipper.tail.followed import Followed, Identified, Loose, Observed
 from shipper.tail.identity import MARK_MAX, digest
 
@@ -119,7 +118,7 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
     p._unfollow(f)  # the old content is looked for elsewhere (a copy) or reported lost
     lo = p.loose[s.fid]
     # (Cut at its head, edited, or read again: its inode holds what was read, nothing of it is lost.)
-    lo.since, lo.truncated, lo.cut_to = time.monotonic(), True, kept
+    lo.since, lo.truncated, lo.cut_to = clock.monotonic(), True, kept
     lo.collapsed = collapsed or int(edit is not None or bool(placed) or bool(again))
     lo.window, lo.trunc_size = window, max(f.size, s.size)
     try:

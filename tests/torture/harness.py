@@ -22,21 +22,32 @@ Invariant, checked after the schedule settles:
   its copy is gone at the next one; docs/design.md "Torture harness", session 8).
 A failure names the seed and the schedule, so `make torture SEED=<seed> N=1` replays it.
 
-    python -m tests.torture.harness --seed 1 --n 200 [--steps 60]
+Two layers (docs/design.md "Torture harness"). Deterministic (the default): the harness drives every step of the
+tailer from its own thread (there is no other: scans and reads are its calls), its clocks are virtual
+(shipper/tail/clock.py; each step takes a time drawn from the seed's `timing` stream, files get their mtimes from
+that clock), and the files live on an ext4 file system of their own, so the inode a file is given depends on the
+schedule alone: a seed and a timing give the same outcome at any load. Real time (`--real-time`): the real clocks
+and the shared disk, as before: what only a real kernel's timing shows (a mtime in the same tick as a look, an inode
+another process took), not replayable.
+
+    python -m tests.torture.harness --seed 1 --n 200 [--steps 60] [--timings 4] [--real-time]
 """
 from __future__ import annotations
 
 import argparse
+import atexit
 import gzip
+import hashlib
 import logging
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 
-from shipper.tail import harvester as harvester_mod, scan_rules
+from shipper.tail import clock, harvester as harvester_mod, scan_rules
 from shipper.tail.holder import generation
 from tests.tail.conftest import Follower
 
@@ -60,10 +71,93 @@ def _inode(path: str) -> tuple[int, int | None]:
         os.close(fd)
 
 
+class VirtualClock:
+    """The tailer's clocks in the deterministic mode (shipper/tail/clock.py): time moves only when the schedule
+    says. The wall clock starts a day behind the real one, and every file the schedule writes is given its mtime
+    from it (Schedule._stamp): mtimes, the looks they are compared with and the tailer's timers all come from here,
+    and no mtime is later than a real ctime (letting_go.deleted_grace: a write after the deletion)."""
+
+    def __init__(self) -> None:
+        self.mono = 1000.0
+        self.wall_ns = (time.time_ns() // 1_000_000_000 - 86400) * 1_000_000_000
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def time(self) -> float:
+        return self.wall_ns / 1e9
+
+    def time_ns(self) -> int:
+        return self.wall_ns
+
+    def advance(self, seconds: float) -> None:
+        self.mono += seconds
+        self.wall_ns += int(seconds * 1e9)
+
+
+class Disk:
+    """Where the deterministic mode's schedules run: a file system of their own (an ext4 image on a loop device,
+    with a fixed hash seed), so that the inode a file is given depends on the schedule alone (on the shared disk
+    another process may take a freed inode first, or give one back). Made once per process, as root; elsewhere
+    a temporary folder on the shared disk, and a note that inode numbers may then differ between replays."""
+
+    _mounted: str | None = None
+    _tried = False
+
+    @classmethod
+    def folder(cls, seed: int) -> str:
+        if not cls._tried:
+            cls._tried = True
+            cls._mounted = cls._mount()
+        if cls._mounted is None:
+            return tempfile.mkdtemp(prefix=f"torture{seed}-")
+        folder = os.path.join(cls._mounted, "torture", "schedule")
+        os.makedirs(folder)
+        return folder
+
+    @classmethod
+    def _mount(cls) -> str | None:
+        if os.geteuid() != 0 or shutil.which("mkfs.ext4") is None:
+            print("torture: not root (or no mkfs.ext4): schedules run on the shared disk, whose inode numbers "
+                  "another process may change", file=sys.stderr)
+            return None
+        image = tempfile.mktemp(prefix="torture-disk-")
+        mount = image + ".mnt"
+        seed = "3a1f0f6e-0000-4000-8000-000000000021"
+        with open(image, "wb") as fh:
+            fh.truncate(64 << 20)
+        os.mkdir(mount)
+        try:
+            subprocess.run(["mkfs.ext4", "-q", "-F", "-b", "4096", "-U", seed, "-E", f"hash_seed={seed}", image],
+                           check=True, capture_output=True)
+            subprocess.run(["mount", "-o", "loop", image, mount], check=True, capture_output=True)
+        except (OSError, subprocess.CalledProcessError) as e:
+            print(f"torture: cannot mount a file system of its own ({e}): schedules run on the shared disk",
+                  file=sys.stderr)
+            os.unlink(image)
+            os.rmdir(mount)
+            return None
+        atexit.register(cls._unmount, image, mount)
+        return mount
+
+    @staticmethod
+    def _unmount(image: str, mount: str) -> None:
+        subprocess.run(["umount", mount], capture_output=True)
+        os.rmdir(mount)
+        os.unlink(image)
+
+
 class Schedule:
-    def __init__(self, seed: int, folder: str, overtaken: bool = False):
+    def __init__(self, seed: int, folder: str, overtaken: bool = False, virtual: VirtualClock | None = None,
+                 timing: int = 0):
         self.rng = random.Random(seed)
         self.overtake_rng = random.Random(f"overtaken {seed}") if overtaken else None
+        # Deterministic mode: how long each step takes, drawn from a stream of its own (the writers and faults
+        # stay those of the real-time mode): mostly a few ms, at times past the tailer's thresholds (a file
+        # undecided 0.2 s, an mtime racily clean for 1 s, a deleted file let go after 2 s).
+        self.virtual = virtual
+        # `timing` picks another stream: the same schedule at other paces.
+        self.time_rng = random.Random(f"time {seed}" + (f" {timing}" if timing else ""))
         self.seed = seed
         self.dir = folder
         self.live = os.path.join(folder, "app.log")
@@ -88,10 +182,17 @@ class Schedule:
         self.read()
 
     # -- writers
+    def _stamp(self, target: str | int) -> None:
+        """Deterministic mode: the file just written (a path or a descriptor) takes its mtime from the virtual
+        clock, as the kernel takes it from the real one."""
+        if self.virtual is not None:
+            os.utime(target, ns=(self.virtual.wall_ns, self.virtual.wall_ns))
+
     def _new_live(self) -> None:
         with open(self.live, "wb") as fh:
             if self.header:
                 fh.write(HEADER + b"\n")
+        self._stamp(self.live)
 
     def _lines(self, k: int) -> bytes:
         out = []
@@ -106,9 +207,11 @@ class Schedule:
         data = self._lines(k)
         if self.hole_fd is not None:
             os.write(self.hole_fd, data)
+            self._stamp(self.hole_fd)
         else:
             with open(self.live, "ab") as fh:
                 fh.write(data)
+            self._stamp(self.live)
 
     def _all_lines_elsewhere(self, skip: str) -> set[bytes]:
         lines: set[bytes] = set()
@@ -166,6 +269,7 @@ class Schedule:
         if os.path.exists(p):
             with open(p, "rb") as src, gzip.open(p + ".gz", "wb") as dst:
                 shutil.copyfileobj(src, dst)
+            self._stamp(p + ".gz")
             # Its lines live on in the .gz; its inode, freed, may be given to a file never seen.
             self.seen_inodes.discard(os.stat(p).st_ino)
             os.unlink(p)
@@ -190,6 +294,7 @@ class Schedule:
         self._close_hole_writer()
         self._shift()
         shutil.copyfile(self.live, self._name(1))
+        self._stamp(self._name(1))
         between = self.rng.random() < 0.5
         if between:
             self.write(self.rng.randint(1, 5))  # written after the copy …
@@ -202,6 +307,7 @@ class Schedule:
         if self.rng.random() < 0.3:
             # The writer has no O_APPEND (`prog > app.log`): it goes on at its old offset.
             os.truncate(self.live, 0)
+            self._stamp(self.live)
             self.hole_fd = os.open(self.live, os.O_WRONLY)
             os.lseek(self.hole_fd, size, os.SEEK_SET)
         else:
@@ -209,6 +315,7 @@ class Schedule:
             if self.header:
                 with open(self.live, "ab") as fh:
                     fh.write(HEADER + b"\n")
+            self._stamp(self.live)
         if self.compress == "compress":
             self._compress(1)
         if cut and self.live_at_read == (os.stat(self.live).st_ino, False):
@@ -286,6 +393,8 @@ class Schedule:
         op = self.rng.choices(["write", "read", "rotate", "copytruncate", "clean", "restart", "freeze"],
                               [30, 25, 10, 6, 3, 6, 4])[0]
         self.log.append(op)
+        if self.virtual is not None:
+            self.virtual.advance(self.time_rng.choices([0.002, 0.02, 0.1, 0.3, 1.1, 2.5], [30, 30, 15, 12, 8, 5])[0])
         if op == "write":
             self.write(self.rng.randint(1, 20))
         elif op == "read":
@@ -307,11 +416,26 @@ class Schedule:
 
     def settle(self) -> None:
         self._close_hole_writer()
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < 0.6:
-            self.read(overtaken=False)
-            time.sleep(0.05)
+        if self.virtual is not None:
+            for _ in range(13):  # (the real-time mode's loop, at its pace on a quiet host)
+                self.read(overtaken=False)
+                self.virtual.advance(0.05)
+        else:
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 0.6:
+                self.read(overtaken=False)
+                time.sleep(0.05)
         self.read(overtaken=False)
+
+    def outcome(self, losses: Losses) -> str:
+        """A digest of what the tailer did: the records in their order and its warnings (the folder left out).
+        Deterministic mode: the same for every replay of a seed."""
+        h = hashlib.sha256()
+        for line in self.f.lines():
+            h.update(line + b"\n")
+        for m in losses.messages:
+            h.update(m.replace(self.dir, "<dir>").encode() + b"\n")
+        return h.hexdigest()[:16]
 
     def check(self, losses: Losses, strict: bool = True) -> None:
         """`strict`: exactly once. Otherwise a repeat is accepted when the tailer warned that a file
@@ -338,22 +462,35 @@ class Schedule:
         self.f.tailer.close()
 
 
-def run_schedule(seed: int, steps: int = 40, strict: bool = True, overtaken: bool = False) -> None:
-    folder = tempfile.mkdtemp(prefix=f"torture{seed}-")
+def run_schedule(seed: int, steps: int = 40, strict: bool = True, overtaken: bool = False,
+                 real_time: bool = False, timing: int = 0) -> str:
+    """One schedule, checked; returns the digest of its outcome (Schedule.outcome). `real_time`: the slow layer,
+    on the real clocks and the shared disk (its outcome depends on the load); else the deterministic mode, at the
+    pace `timing` draws."""
+    virtual = None if real_time else VirtualClock()
+    folder = tempfile.mkdtemp(prefix=f"torture{seed}-") if real_time else Disk.folder(seed)
     losses = Losses()
     log = logging.getLogger("shipper.tail")
     log.addHandler(losses)
     saved = scan_rules.MISSING_SECONDS, scan_rules.UNDECIDED_SECONDS, harvester_mod.UNDECIDED_SECONDS
     # The schedule's reads come fast (a copy waits, a cut .gz is told, after 0.2 s).
     scan_rules.MISSING_SECONDS, scan_rules.UNDECIDED_SECONDS, harvester_mod.UNDECIDED_SECONDS = 0.0, 0.2, 0.2
+    real_clock = clock.use(virtual) if virtual is not None else None
     sch = None
     try:
-        sch = Schedule(seed, folder, overtaken)
+        sch = Schedule(seed, folder, overtaken, virtual, timing)
         for _ in range(steps):
             sch.step()
         sch.settle()
-        sch.check(losses, strict)
+        outcome = sch.outcome(losses)
+        try:
+            sch.check(losses, strict)
+        except AssertionError as e:
+            raise AssertionError(f"{e}; {'' if real_time else f'timing {timing}, '}outcome {outcome}") from None
+        return outcome
     finally:
+        if real_clock is not None:
+            clock.use(real_clock)
         scan_rules.MISSING_SECONDS, scan_rules.UNDECIDED_SECONDS, harvester_mod.UNDECIDED_SECONDS = saved
         log.removeHandler(losses)
         if sch is not None:
@@ -369,16 +506,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lenient", action="store_true", help="accept repeats the tailer warned about")
     ap.add_argument("--overtaken", action="store_true",
                     help="a descriptor budget of 2-3 files, and scans overtaken by a rotation")
+    ap.add_argument("--real-time", action="store_true",
+                    help="the slow layer: real clocks and the shared disk (the outcome depends on the load)")
+    ap.add_argument("--timing", type=int, default=0, help="deterministic mode: the first pace (0: the seed's own)")
+    ap.add_argument("--timings", type=int, default=1, help="deterministic mode: paces per seed (timing … timing+k-1)")
+    ap.add_argument("--digest", action="store_true", help="print each schedule's outcome digest")
     a = ap.parse_args(argv)
-    failed = 0
+    timings = [0] if a.real_time else range(a.timing, a.timing + a.timings)
+    failed = runs = 0
+    t0 = time.monotonic()
     for seed in range(a.seed, a.seed + a.n):
-        try:
-            run_schedule(seed, a.steps, strict=not a.lenient, overtaken=a.overtaken)
-        except AssertionError as e:
-            failed += 1
-            print(f"FAILED {e}", flush=True)
-    print(f"{a.n - failed} of {a.n} schedules passed (seeds {a.seed}-{a.seed + a.n - 1}, {a.steps} steps"
-          f"{', overtaken' if a.overtaken else ''})")
+        for timing in timings:
+            runs += 1
+            try:
+                digest = run_schedule(seed, a.steps, strict=not a.lenient, overtaken=a.overtaken,
+                                      real_time=a.real_time, timing=timing)
+                if a.digest:
+                    print(f"seed {seed} timing {timing}: passed, outcome {digest}", flush=True)
+            except AssertionError as e:
+                failed += 1
+                print(f"FAILED {e}", flush=True)
+    minutes = (time.monotonic() - t0) / 60
+    print(f"{runs - failed} of {runs} schedules passed (seeds {a.seed}-{a.seed + a.n - 1}"
+          f"{'' if a.real_time else f', timings {timings[0]}-{timings[-1]}'}, {a.steps} steps"
+          f"{', overtaken' if a.overtaken else ''}, {'real time' if a.real_time else 'deterministic'}; "
+          f"{runs / minutes:.0f} schedules a minute)")
     return 1 if failed else 0
 
 

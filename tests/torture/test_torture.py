@@ -1,5 +1,6 @@
-"""The torture harness in the normal test run: a bounded number of seeded schedules (about 20 s).
-Long runs: `make torture SEED=1 N=1000` (strict: exactly once).
+"""The torture harness in the normal test run: a bounded number of seeded schedules in real time (the slow layer,
+about 20 s), and the seeds that once failed replayed in the deterministic mode (virtual clocks, a file system of its
+own: the same outcome at any load). Long runs: `make torture SEED=1 N=1000` (deterministic, strict: exactly once).
 
 FOUND are seeds that failed once and were fixed (the cause of each has its own test in
 tests/tail/test_identity.py; 7156 and 8102 in tests/tail/test_copytruncate_empty_live.py; 77027, an examiner's,
@@ -19,9 +20,16 @@ inode and renamed during the scan, in tests/tail/test_tombstone_inode_overtaken.
 that still fail are listed in docs/design.md "Torture harness"; `make torture` shows them."""
 from __future__ import annotations
 
+import re
+import time
+from pathlib import Path
+
 import pytest
 
+from tests.torture import harness
 from tests.torture.harness import run_schedule
+
+ROOT = Path(__file__).resolve().parents[2]
 
 FOUND = [(15, 40), (45, 40), (215, 40), (41, 60), (50, 60), (214, 60), (1006, 60), (1038, 60),  # (seed, steps)
          (32, 40), (1040, 60), (1138, 60), (1151, 60), (1181, 60), (1231, 60), (1241, 60), (1253, 60), (1276, 60),
@@ -35,13 +43,43 @@ SEEDS = list(range(200, 225))
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_schedule(seed):
-    run_schedule(seed, steps=40, strict=False)
+def test_schedule_in_real_time(seed):
+    run_schedule(seed, steps=40, strict=False, real_time=True)
+
+
+def test_a_schedule_replays_exactly_at_any_load(monkeypatch):
+    """The deterministic mode gives a seed the same outcome (records in their order, warnings) however slowly the
+    host runs it: here once as fast as it goes, once with 0.3 s stolen after every eighth step (a loaded host).
+    On the real clocks the two differ (seed 150505 crosses the 0.2 s an undecided file waits: checked with
+    clock.use made a no-op); so would they if shipper/tail read the real clock anywhere."""
+    fast = run_schedule(150505, steps=60, strict=True, overtaken=True)
+    step = harness.Schedule.step
+
+    def slow_step(self):
+        step(self)
+        if len(self.log) % 8 == 0:
+            time.sleep(0.3)
+
+    monkeypatch.setattr(harness.Schedule, "step", slow_step)
+    assert run_schedule(150505, steps=60, strict=True, overtaken=True) == fast
+
+
+def test_the_tailer_reads_time_only_through_its_clock():
+    """shipper/tail/clock.py is what the deterministic mode drives: a decision on time.monotonic() or
+    time.time() elsewhere would make replays differ at load again. (The watcher's waits are real waits.)"""
+    direct = []
+    for path in sorted((ROOT / "shipper" / "tail").glob("*.py")):
+        if path.name in ("clock.py", "watcher.py"):
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"\btime\.(monotonic|time|time_ns|perf_counter)\b", line):
+                direct.append(f"{path.name}:{n}: {line.strip()}")
+    assert not direct, direct
 
 
 @pytest.mark.parametrize("seed,steps", FOUND)
 def test_found_schedule(seed, steps):
-    run_schedule(seed, steps=steps, strict=True)
+    run_schedule(seed, steps=steps, strict=True)  # (deterministic)
 
 
 @pytest.mark.parametrize("seed,steps", FOUND_OVERTAKEN)
