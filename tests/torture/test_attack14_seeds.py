@@ -6,7 +6,9 @@ failed 2-6 of 6 replays, some passed at times).
 Each is replayed here in the deterministic mode (virtual clocks, a file system of its own: the same outcome at any
 load, tests/torture/harness.py), strictly, and in real time (the slow layer) as before. Deterministically the
 seeds whose cause is still open fail every time: strict xfails, each saying what happens. Those that pass
-deterministically at their own pace (`timing` 0) are timing cases: in real time they stay non-strict xfails."""
+deterministically at their own pace (`timing` 0) are timing cases: in real time they stay non-strict xfails.
+Fixed, each cause with its test: 150551 (tests/tail/test_copy_renamed_during_scan.py), 170007
+(tests/tail/test_copy_of_closed_deleted.py)."""
 from __future__ import annotations
 
 import subprocess
@@ -37,9 +39,7 @@ SEEDS = [
 OPEN = {
     140222: "the live file, read to its last line, is copied, written once more and truncated, then rotated away "
             "before the next scan: the line written in the copytruncate window is lost and no loss is warned",
-    150551: "1 line delivered twice, silently",
     150921: "2 lines of seen files destroyed unread, no loss warned",
-    170007: "32 lines delivered twice, silently",
     170224: "2 lines of seen files destroyed unread, no loss warned",
 }
 
