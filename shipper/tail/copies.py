@@ -256,12 +256,12 @@ def head_copy_of_grown(p: Prospector, o: Observed) -> bool:
     warned and counted, naming both (`o` is kept as a proven copy: all it holds was read; `f` is
     read on). Proven "a copy of f's head" by is_copy instead, the window went unsaid."""
     key = (o.st.st_dev, o.st.st_ino)
-    if p.first_scan or key in p.copies or not p._is_rotated_name(o.path):
+    if key in p.copies or not p._is_rotated_name(o.path):
         return False
     for f in list(p.files.values()):
         s = f.state
         if (s is None or not s.head_len or f.path != f.family or f.family != o.family or f.gz or f.deleted
-                or p._grown_at_head.get((f.dev, f.ino)) != s.head_len):
+                or not grown_from_head(p, f)):
             continue
         try:
             st = os.stat(f.path)
@@ -280,6 +280,19 @@ def head_copy_of_grown(p: Prospector, o: Observed) -> bool:
                                       "window; rotate with `create` to lose nothing)", unknown=True)
         return True
     return False
+
+
+def grown_from_head(p: Prospector, f: Followed) -> bool:
+    """Has the live file `f`, which held no more than its head when last looked at, grown since? Taken as the
+    scan began (_grown_at_head); at the first scan after a restart, from its saved state: read to its head, all
+    it held then, and on the same inode longer now. (Without it, a copytruncate window of such a file before a
+    kill -9 went unsaid: torture seed 170224, tests/tail/test_copytruncate_head_only_grown_restart.py.)"""
+    s = f.state
+    if s is None:
+        return False
+    if p.first_scan:
+        return s.offset == s.head_len and not s.cont and s.size <= s.offset < f.seen_size
+    return p._grown_at_head.get((f.dev, f.ino)) == s.head_len
 
 
 def later_copy_of_cut(p: Prospector, o: Observed) -> None:
