@@ -1012,22 +1012,16 @@ class Prospector:
 
     def _could_hold_head(self, s: FileState, key: tuple[int, int], unmatched: dict[tuple[int, int], Observed]) -> bool:
         """Could the file `unmatched[key]` hold the content `s`, of which no more than the head was read
-        (Matcher.could_hold_head)? One opened as listed and renamed since (the rotation that overtook the scan:
-        _renamed_since_held) is looked at under the name it has now, at this scan, and stands in `unmatched`
-        under it (step 3 looks at it there) — unless the head is one the family's files share (a header): then
-        the next scan decides (torture seed 439). (Left to the next scan, a content truncated in place of which
-        only its first line was read was said lost, "no copy of it was found", and step 3 read its copy, renamed,
-        from 0 as a new file: that line twice, silently, torture seed 150551.)"""
+        (Matcher.could_hold_head)? One opened as listed and renamed or deleted since (the rotation that overtook
+        the scan: _renamed_since_held) is compared through the descriptor that listed it, which holds it still —
+        unless the head is one the family's files share (a header): then the next scan decides (torture seed
+        439). (No candidate, a content truncated in place of which only its first line was read was said lost,
+        "no copy of it was found", and step 3 read its copy, renamed or deleted since the listing, from 0 as a
+        new file through that same descriptor: that line twice, silently, torture seeds 150551, 180229.)"""
         o = unmatched[key]
-        if not self._renamed_since_held(key, o):
-            return self.matcher.could_hold_head(s, o, unmatched)
-        if self._head_shared(s):
+        if self._renamed_since_held(key, o) and self._head_shared(s):
             return False
-        found = self._renamed_since_listed(o)
-        if found is None:
-            return False
-        unmatched[key] = found
-        return self.matcher.could_hold_head(s, found, unmatched)
+        return self.matcher.could_hold_head(s, o, unmatched)
 
     def _head_shared(self, s: FileState) -> bool:
         """Does another content known of the family of `s` start with the same head (a layout or CSV header

@@ -1,8 +1,8 @@
-"""A copytruncate copy renamed by the rotation that overtook the scan (torture seed 150551, an examiner's: one line
-twice, silently). The live file, read to its end, is copied and truncated; the scan that finds it cut lists the copy,
+"""A copytruncate copy renamed or deleted by the rotation that overtook the scan (torture seed 150551, an examiner's,
+and 180229: one line twice, silently). The live file, read to its end, is copied and truncated; the scan that finds it cut lists the copy,
 then a rotation renames the copy before the scan compares it. The truncated content is looked for in the copy under
 the name it has now, at that scan: left to the next scan, it was said lost ("truncated in place and no copy of it was
-found") and the same scan read the copy from 0 as a new file."""
+found") and the same scan read the copy from 0 as a new file, through the descriptor that listed it."""
 from __future__ import annotations
 
 import gzip
@@ -79,6 +79,37 @@ def test_the_compressed_copy_renamed_during_the_scan(tmp_path, fast_missing, cap
             os.rename(d / "app.log.1", d / "app.log.2")
             gzip_away(d / "app.log.2")
             os.rename(log, d / "app.log.1")
+            write(log, "line 6")
+
+        overtake(f, rotate)
+        with caplog.at_level(logging.INFO, logger="shipper.tail"):
+            f.settle()
+        assert sorted(records(f)) == expect(7)
+        assert not [m for m in warnings(caplog) if "no copy of it was found" in m]
+    finally:
+        f.tailer.close()
+
+
+def test_the_compressed_copy_deleted_during_the_scan(tmp_path, fast_missing, caplog):
+    """Seed 180229's shape: one backup (`rotate 1`, `compress`); the rotation that overtook the scan deletes the
+    copy's .gz, the only backup, and compresses the truncated file, written to once more, in its place."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    write(log, "line 0")
+    f = Follower([log], d)
+    try:
+        f.poll()
+        write(log, *[f"line {i}" for i in range(1, 5)])
+        shutil.copyfile(log, d / "app.log.1")
+        os.truncate(log, 0)
+        gzip_away(d / "app.log.1")
+
+        def rotate():
+            write(log, "line 5")
+            os.unlink(d / "app.log.1.gz")
+            os.rename(log, d / "app.log.1")
+            gzip_away(d / "app.log.1")
             write(log, "line 6")
 
         overtake(f, rotate)
