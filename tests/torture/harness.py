@@ -177,7 +177,7 @@ class Schedule:
         # the live file's size after the cut, the lines cut away)
         self.unseen_windows: list[tuple[tuple[int, int | None], tuple[int, int | None], int, set[bytes]]] = []
         # every copytruncate window until the next read: [the truncated file's inode and generation, the lines
-        # cut away, whether a line was written to that inode since] (see read())
+        # cut away, whether the writer without O_APPEND wrote to that inode since: a hole shows the cut] (read())
         self.cut_windows: list[list] = []
         self._new_live()
         budget = self.overtake_rng.choice([2, 3]) if self.overtake_rng else None
@@ -208,13 +208,10 @@ class Schedule:
 
     def write(self, k: int) -> None:
         data = self._lines(k)
-        if self.cut_windows:
-            try:
-                live = _inode(self.live) if self.hole_fd is None else (os.fstat(self.hole_fd).st_ino, generation(self.hole_fd))
-            except OSError:
-                live = None
+        if self.cut_windows and self.hole_fd is not None:
+            hole = (os.fstat(self.hole_fd).st_ino, generation(self.hole_fd))
             for window in self.cut_windows:
-                window[2] = window[2] or window[0] == live
+                window[2] = window[2] or window[0] == hole
         if self.hole_fd is not None:
             os.write(self.hole_fd, data)
             self._stamp(self.hole_fd)
@@ -370,11 +367,11 @@ class Schedule:
         held = self._held_by_tailer()
         for cut_live, cut, written in self.cut_windows:
             if cut_live not in inodes and cut_live not in held and not written:
-                # The truncated file deleted before any read (rotated on and compressed: an empty .gz, or one of
-                # its header), with no line written to it, and no descriptor of the tailer's on it (a restart,
-                # or closed over the budget): what is on disk is what a `create` rotation would have left (the
-                # content in a backup, an empty or header-only file rotated behind it), nothing shows the cut.
-                # Destroyed, but no reader can name it (docs/design.md "Torture harness"; seeds 140222, 150921).
+                # The truncated file deleted before any read (rotated on and compressed), with no descriptor of
+                # the tailer's on it (a restart, or closed over the budget), and no hole at its start (a writer
+                # that appends): what is on disk is what a `create` rotation would have left (the content in a
+                # backup, a new file's lines rotated behind it), nothing shows the cut.
+                # Destroyed, but no reader can name it (docs/design.md "Torture harness"; seeds 140222, 150921, 180005).
                 for line in cut:
                     self.must_report.pop(line, None)
         self.cut_windows = []
