@@ -167,6 +167,7 @@ def copied_before_invisible_truncation(p: Prospector, o: Observed) -> bool:
         if s is None or s.offset == 0:  # (nothing read of it yet)
             if empty_copy_of_grown(p, f, o):
                 return True
+            copy_of_grown_empty(p, f, o)  # (read as a new file all the same: nothing of it was read)
             continue
         if s.offset != s.head_len or s.cont or not s.head_len:
             continue
@@ -235,6 +236,28 @@ def empty_copy_of_grown(p: Prospector, f: Followed, o: Observed) -> bool:
                                   "the copy, empty as the file was when last read; copytruncate rotation loses what is "
                                   "written in that window; rotate with `create` to lose nothing)", unknown=True)
     return True
+
+
+def copy_of_grown_empty(p: Prospector, f: Followed, o: Observed) -> None:
+    """`o`, new under a rotated name and holding bytes, beside the live file `f`, empty at the last scan and
+    grown since, whose first bytes are not `o`'s: `f` was written, copied to `o` and truncated, then written
+    again (copytruncate: `create` would have renamed `f` itself, and logrotate's `copy`, which does not truncate,
+    leaves `o` a prefix of `f`). What was written between the copy and the truncation is in no file: warned and
+    counted, naming both; `o` is read as a new file (nothing of it was read). (Unsaid, torture seed 180271.)"""
+    if p._grown_at_head.get((f.dev, f.ino)) != 0 or f.fh is None:
+        return
+    with p.fds.reading(o) as fh:
+        n = min(HEAD_MAX, f.fh.stat().st_size, p.matcher.readable_len(fh, o) or 0) if fh is not None else 0
+        if fh is None or not n:
+            return
+        ours, theirs = f.fh.read(0, n), fh.read(0, n)
+    if ours[:1] == b"\0" or ours == theirs:
+        return  # (a hole at its start is said where it is read; the same bytes: no truncation shows)
+    f.cut_seen = True
+    p.ledger.lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file (found by the "
+                                  "copy, holding what the file held after it was last seen empty, which it holds no "
+                                  "more; copytruncate rotation loses what is written in that window; rotate with "
+                                  "`create` to lose nothing)", unknown=True)
 
 
 def restored_empty_live(p: Prospector, f: Followed) -> bool:
