@@ -455,6 +455,7 @@ def oldest(files: list[Observed]) -> Observed | None:
 def wait(p: Prospector, key: tuple[int, int], o: Observed, other: str, now: float) -> bool:
     """True while `o` may still wait to be told apart; False (read it) once the wait is over."""
     since, _, _, size = p.undecided.setdefault(key, (now, o.path, other, o.st.st_size))
+    p._undecided_born.setdefault(key, o.born)
     if o.st.st_size > size:
         p.undecided[key] = (since, o.path, other, o.st.st_size)
     if now - since < scan_rules.UNDECIDED_SECONDS:

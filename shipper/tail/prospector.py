@@ -141,6 +141,7 @@ class Prospector:
         self.undecided: dict[tuple[int, int], tuple[float, str, str, int]] = {}
         self.undecided_read = 0  # … read anyway once UNDECIDED_SECONDS had passed
         self._undecided_missing: dict[tuple[int, int], tuple[int, float]] = {}  # missed scans, since when
+        self._undecided_born: dict[tuple[int, int], int | None] = {}  # their birth times when they began to wait
         self.copies: dict[tuple[int, int], tuple[int, int]] = {}  # proven copies: inode -> (size, mtime)
         self.unlistable: dict[str, str] = {}  # folders of waiting states that cannot be listed: folder -> error
         self._listed: dict[str, str] = {}  # (this scan) folder -> "" or why it cannot be listed
@@ -528,6 +529,12 @@ class Prospector:
                         self._attach(lo, unmatched.pop((oldest.st.st_dev, oldest.st.st_ino)), s.offset)
 
         # 3. new files (or copies of followed ones, left alone)
+        # A file waiting to be told apart whose inode a file born since holds (ext4 gives a freed inode to the next
+        # file at once) was deleted while it waited: the file there now is another. (Taken for it, the deleted
+        # file's loss went unsaid: torture seed 180073.)
+        for key in [k for k, born in self._undecided_born.items() if k in self.undecided and k in unmatched
+                    and None not in (born, unmatched[k].born) and unmatched[k].born != born]:
+            self._undecided_gone(key)
         families_new = {o.family for o in unmatched.values() if o.family not in self.seen}
         # Rotated files first found at a restart and read whole: of known families, and of families born since the
         # last look (gone.periods_overflowed_while_away tells by them what the rotation deleted meanwhile).
@@ -598,7 +605,7 @@ class Prospector:
         paths = {o.path: o.family for o in obs.values()}
         self.unreadable = {p: e for p, e in self.unreadable.items() if p in paths}
         blocked = {paths[p] for p in self.unreadable}  # families with a file we cannot look into
-        for key, (_since, path, other, size) in list(self.undecided.items()):
+        for key, (_since, _path, _other, size) in list(self.undecided.items()):
             o = obs.get(key)
             if o is None:
                 # A scan is no snapshot: a file renamed while the names are listed (logrotate
@@ -611,11 +618,9 @@ class Prospector:
             elif o.st.st_size >= size:
                 self._undecided_missing.pop(key, None)
                 continue
-            self._undecided_missing.pop(key, None)
-            del self.undecided[key]
-            self.ledger.lost(path, 0, f"(the whole file): it was deleted while it could not yet be told apart from "
-                                      f"{other} (it held no more than their shared first line), and was not read", unknown=True)
+            self._undecided_gone(key)
         self._undecided_missing = {k: v for k, v in self._undecided_missing.items() if k in self.undecided}
+        self._undecided_born = {k: v for k, v in self._undecided_born.items() if k in self.undecided}
 
         # 4. loose states nobody has: gone
         # Families of which a file was renamed during this scan, before its bytes could be compared: it
@@ -727,6 +732,14 @@ class Prospector:
             letting_go.release_held(self, self.holder)
         self.first_scan = False
         self._restored_empty = {}
+
+    def _undecided_gone(self, key: tuple[int, int]) -> None:
+        """The file `key` was deleted while it waited to be told apart from a copy: named lost, whole."""
+        _since, path, other, _size = self.undecided.pop(key)
+        self._undecided_missing.pop(key, None)
+        self._undecided_born.pop(key, None)
+        self.ledger.lost(path, 0, f"(the whole file): it was deleted while it could not yet be told apart from "
+                                  f"{other} (it held no more than their shared first line), and was not read", unknown=True)
 
     def _listed_copy_of_cut_live(self, o: Observed, obs: dict[tuple[int, int], Observed]) -> None:
         """`o`, a plain file new under a rotated name, listed by this scan while the live file of its
