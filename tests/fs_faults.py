@@ -33,10 +33,13 @@ def unmount(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def ext4_image(folder: Path, image: Path):
-    """folder: a new 16 MiB ext4 filesystem in the file image (a loop mount); unmounted at the end."""
+def ext4_image(folder: Path, image: Path, seed: str | None = None):
+    """folder: a new 16 MiB ext4 filesystem in the file image (a loop mount); unmounted at the end. `seed` (a
+    UUID): its UUID and directory hash seed, which otherwise mkfs draws at random (they decide the order a folder
+    lists its files in and the block group a top folder's inodes come from: the torture harness replays exactly)."""
     subprocess.run(["truncate", "-s", "16M", str(image)], check=True)
-    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+    fixed = ["-U", seed, "-E", f"hash_seed={seed}"] if seed else []
+    subprocess.run(["mkfs.ext4", "-q", "-F", *fixed, str(image)], check=True)
     subprocess.run(["mount", "-o", "loop", str(image), str(folder)], check=True)
     try:
         yield folder

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import gzip
 import hashlib
 import logging
@@ -46,9 +47,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from shipper.tail import clock, harvester as harvester_mod, scan_rules
 from shipper.tail.holder import generation
+from tests.fs_faults import ext4_image
 from tests.tail.conftest import Follower
 
 HEADER = b"# time level logger message (a header every file shares)"
@@ -96,13 +99,15 @@ class VirtualClock:
 
 
 class Disk:
-    """Where the deterministic mode's schedules run: a file system of their own (an ext4 image on a loop device,
+    """Where the deterministic mode's schedules run: an ext4 file system of their own (tests/fs_faults.ext4_image,
     with a fixed hash seed), so that the inode a file is given depends on the schedule alone (on the shared disk
-    another process may take a freed inode first, or give one back). Made once per process, as root; elsewhere
-    a temporary folder on the shared disk, and a note that inode numbers may then differ between replays."""
+    another process may take a freed inode first). Mounted once per process, as root; elsewhere a temporary
+    folder on the shared disk, and a note that inode numbers may then differ between replays."""
 
+    SEED = "3a1f0f6e-0000-4000-8000-000000000021"
     _mounted: str | None = None
     _tried = False
+    _stack = contextlib.ExitStack()
 
     @classmethod
     def folder(cls, seed: int) -> str:
@@ -121,30 +126,18 @@ class Disk:
             print("torture: not root (or no mkfs.ext4): schedules run on the shared disk, whose inode numbers "
                   "another process may change", file=sys.stderr)
             return None
-        image = tempfile.mktemp(prefix="torture-disk-")
-        mount = image + ".mnt"
-        seed = "3a1f0f6e-0000-4000-8000-000000000021"
-        with open(image, "wb") as fh:
-            fh.truncate(64 << 20)
-        os.mkdir(mount)
+        base = Path(tempfile.mkdtemp(prefix="torture-disk-"))
+        mount = base / "ext4"
+        mount.mkdir()
+        atexit.register(shutil.rmtree, base, True)
         try:
-            subprocess.run(["mkfs.ext4", "-q", "-F", "-b", "4096", "-U", seed, "-E", f"hash_seed={seed}", image],
-                           check=True, capture_output=True)
-            subprocess.run(["mount", "-o", "loop", image, mount], check=True, capture_output=True)
+            cls._stack.enter_context(ext4_image(mount, base / "ext4.img", cls.SEED))
         except (OSError, subprocess.CalledProcessError) as e:
             print(f"torture: cannot mount a file system of its own ({e}): schedules run on the shared disk",
                   file=sys.stderr)
-            os.unlink(image)
-            os.rmdir(mount)
             return None
-        atexit.register(cls._unmount, image, mount)
-        return mount
-
-    @staticmethod
-    def _unmount(image: str, mount: str) -> None:
-        subprocess.run(["umount", mount], capture_output=True)
-        os.rmdir(mount)
-        os.unlink(image)
+        atexit.register(cls._stack.close)  # (before the rmtree: atexit runs the last registered first)
+        return str(mount)
 
 
 class Schedule:
