@@ -102,8 +102,8 @@ class DatameerParser(Parser):
         # Memos, each bounded against hostile input (shipper.memo): a log repeats its few values.
         self._roles: BoundedMemo[str, tuple[str | None, str]] = BoundedMemo(16384, MEMO_CHARS)  # key → see _role_of
         self._plans: BoundedMemo[tuple, tuple] = BoundedMemo(4096, MEMO_CHARS)  # key set → see _plan
-        # timestamp text → (ISO, zone-less?): lines of a second share it
-        self._stamps: BoundedMemo[str, tuple[str | None, bool]] = BoundedMemo(4096, MEMO_CHARS)
+        # timestamp text → (ISO, zone-less?, in an hour the zone's clock repeats or skips?): lines of a second share it
+        self._stamps: BoundedMemo[str, tuple[str | None, bool, bool]] = BoundedMemo(4096, MEMO_CHARS)
         self._zone_name = zone_name(self.zone)
         self._kinds: BoundedMemo[tuple, tuple] = BoundedMemo(4096, MEMO_CHARS)  # (action type, action) → see _kind
         self._role_lists: BoundedMemo[Any, list[str]] = BoundedMemo(4096, MEMO_CHARS)  # roles value → see _role_list
@@ -184,12 +184,12 @@ class DatameerParser(Parser):
         action = (action or None) if action.__class__ is str else _text(action)
         kind = (action_type, action)
         event, unmapped, is_auth = self._kinds.get(kind) or self._kind(kind)
-        zoneless = False
+        zoneless = in_doubt = False
         if ts.__class__ is str:
             stamp = self._stamps.get(ts)
             if stamp is None:
-                stamp = self._stamps.remember(ts, (self._timestamp(ts), names_no_zone(ts)))
-            iso, zoneless = stamp
+                stamp = self._stamps.remember(ts, self._stamp(ts))
+            iso, zoneless, in_doubt = stamp
         else:
             iso = self._timestamp(ts) if ts is not None else None
         # event: a fresh dict, flags and the pipeline add keys to it
@@ -290,7 +290,7 @@ class DatameerParser(Parser):
         ev["message"] = audit_message(ev, f"{action_type or '?'} {action or '?'}")
         if unmapped:
             ev["tags"] = [UNMAPPED_ACTION]
-        if zoneless and iso is not None and local_time_in_doubt(ts, self.zone):
+        if in_doubt:
             add_tag(ev, AMBIGUOUS_LOCAL_TIME)  # the hour DST repeats or skips: @timestamp may be an hour off
         if iso is None or action_type is None or action is None:  # (_text made "" None)
             problems = []
@@ -325,6 +325,11 @@ class DatameerParser(Parser):
         shell = {"event": event}
         classify(shell, cls, bool(action_type or action))
         return self._kinds.remember(key, (event, "tags" in shell, bool(action_type) and action_type.upper() == "AUTHENTICATION"))
+
+    def _stamp(self, ts: str) -> tuple[str | None, bool, bool]:
+        """What a timestamp text gives every line of its second (see _stamps)."""
+        iso, zoneless = self._timestamp(ts), names_no_zone(ts)
+        return iso, zoneless, zoneless and iso is not None and local_time_in_doubt(ts, self.zone)
 
     def _timestamp(self, value: Any) -> str | None:
         if isinstance(value, str):
