@@ -23,6 +23,7 @@ instructions of a 270-byte line). `--work loads` counts orjson.loads of the line
 from __future__ import annotations
 
 import argparse
+import compileall
 import gc
 import os
 import re
@@ -135,6 +136,9 @@ def main() -> int:
     # The agent's bytecode written before any count: a module compiled in one run of a pair and not in the other
     # (its source changed since, by an edit or a rebase) put its compiling in the difference (negative counts seen).
     compile_agent()
+    # ... and this folder's, which the runs import (corpus, floor, cpu_per_event): one compiled in the first run
+    # only (none yet, or its source changed by a rebase) took 10-20 k instructions a record off the difference.
+    compileall.compile_dir(BENCH, quiet=1, maxlevels=0)
     for product in products:  # written before cachegrind runs, so that no run pays for writing it
         _lines(product, warm + a.records, a.out)
     extra = (" parse_batch alone (loads + mapping) | dumps of the events alone | enrich + freeing (the rest) "
