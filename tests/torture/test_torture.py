@@ -40,6 +40,15 @@ FOUND_OVERTAKEN = [(4, 40), (49, 40), (213, 40), (221, 40), (34, 40), (35, 40), 
                    (1230, 40), (99023, 60), (367, 40), (22, 40), (317, 40), (1000, 40), (99078, 60), (1069, 40),
                    (350, 40), (1089, 40), (439, 60), (327, 40), (1232, 40), (1203, 60), (1268, 60)]
 SEEDS = list(range(200, 225))
+# Session 17, the deterministic mode's `SEED=182000 N=400 STEPS=40 ARGS=--overtaken` (395 of 400): still failing at
+# every replay, causes open. (seed, steps, what happens)
+OPEN_OVERTAKEN = [
+    (182061, 40, "1 line twice, silently (3 lines of a backup deleted unread, unwarned)"),
+    (182113, 40, "72 lines of a .gz deleted unread, no loss warned"),
+    (182212, 40, "33 lines twice, silently"),
+    (182224, 40, "7 lines of a .gz deleted unread, no loss warned"),
+    (182302, 40, "3 lines of a backup deleted unread, no loss warned"),
+]
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -84,4 +93,11 @@ def test_found_schedule(seed, steps):
 
 @pytest.mark.parametrize("seed,steps", FOUND_OVERTAKEN)
 def test_found_overtaken_schedule(seed, steps):
+    run_schedule(seed, steps=steps, strict=True, overtaken=True)
+
+
+@pytest.mark.parametrize("seed,steps,what", [pytest.param(*x, marks=pytest.mark.xfail(strict=True, reason=x[2]))
+                                             for x in OPEN_OVERTAKEN], ids=[str(x[0]) for x in OPEN_OVERTAKEN])
+def test_open_overtaken_schedule(seed, steps, what):
+    """Deterministic: fails at every replay, whatever the load (a strict xfail holds)."""
     run_schedule(seed, steps=steps, strict=True, overtaken=True)
