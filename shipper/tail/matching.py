@@ -159,16 +159,17 @@ class Matcher:
             for f in list(self.files.values()):
                 if f.state is None or f.state.head != s.head or f.state.head_len != s.head_len:
                     continue
+                if f.state.offset > s.head_len and self.head_is(fh, f.state) and self.mark_ok(fh, f.state):
+                    # It holds what was read of `f` past the head: its copy, whatever `f` holds now or whether it
+                    # can be opened at all. (Compared only with `f`'s bytes now, its .gz took a header-only content
+                    # and was read from after the header: `f` deleted and closed over the descriptor budget during
+                    # this scan, 32 lines twice, torture seed 170007; `f` truncated and written again, its cut not
+                    # seen until it is read, 33 lines twice, seed 182212. Both silent.)
+                    return False
                 try:
                     ours = self.fds.open(f)
                     n = min(ours.size() if f.gz else ours.stat().st_size, c or 0)
                 except OSError:
-                    # Not to be opened again (deleted, and closed over the descriptor budget during this scan):
-                    # what was read of it past the head proves `o` its copy all the same. (Taken for a candidate,
-                    # its .gz took a header-only content and was read from after the header: 32 lines twice,
-                    # silently, torture seed 170007.)
-                    if f.state.offset > s.head_len and self.head_is(fh, f.state) and self.mark_ok(fh, f.state):
-                        return False
                     continue
                 if n > s.head_len and same_bytes(fh.read, ours.read, n):
                     return False  # a copy of a followed file, not of this content
