@@ -86,6 +86,12 @@ class AckTracker:
         # sends the rest (a batch sent as several chunks: OutputContext.stored). A stop or a reload that
         # takes the batch back notes them with the batch's acks (delivered_to), so they are not sent again.
         self._partly: dict[int, dict[str, dict[str, None]]] = {}  # (ids as dict keys: a part stored twice counts once)
+        # Outputs a reload added to this tracker's source while it stopped for a restart (owe): handed none of its
+        # batches, they are owed every one not completed, so none completes; once the outputs that have them are
+        # done, they are taken back (unfinished) and the restarted source reads them again for the owed outputs.
+        self._owed: set[str] = set()
+        # Names a reload gave to another server (stores_elsewhere): what they acknowledged is not noted for them.
+        self._elsewhere: set[str] = set()
 
     def register(self, pending: int, checkpoint: dict[str, Any], ids: Sequence[str] = (),
                  had: Sequence[str] = ()) -> int:
@@ -146,12 +152,32 @@ class AckTracker:
                     entry[6].add(output)
                     entry[1] -= 1
 
-    def unfinished(self) -> set[int]:
-        """When no batch waits for an output any more and some were stranded: every batch in the window
-        (they cannot commit: the stranded ones stop the checkpoint), to be taken back and read again for
-        the outputs that did not store them. Else the empty set: a batch still being sent is waited for."""
+    def owe(self, outputs: set[str]) -> None:
+        """A reload gave this tracker's (stopped) source `outputs`, which were handed none of its batches: every
+        batch not completed, now or registered later, is owed to them and cannot complete (replaces what was
+        owed before: a later reload may rename or remove an owed output)."""
         with self._lock:
-            if any(e[1] > 0 for e in self._window) or not any(e[6] for e in self._window):
+            self._owed = set(outputs)
+        self._advance()  # (owed no more: what its outputs completed is checkpointed)
+
+    def owed(self) -> set[str]:
+        with self._lock:
+            return set(self._owed)
+
+    def stores_elsewhere(self, outputs: set[str]) -> None:
+        """A reload gave these output names to other servers (none renamed to keep the old one): the events their
+        old servers acknowledged are not stored where those names store now, so delivered_to does not name them
+        (noted, the re-read would not send them to the new servers)."""
+        with self._lock:
+            self._elsewhere |= outputs
+
+    def unfinished(self) -> set[int]:
+        """When no batch waits for an output any more and some were stranded, or are owed to an output a
+        reload added (owe): every batch in the window (they cannot commit: the stranded ones stop the
+        checkpoint), to be taken back and read again for the outputs that did not store them. Else the empty
+        set: a batch still being sent is waited for."""
+        with self._lock:
+            if any(e[1] > 0 for e in self._window) or not (self._owed or any(e[6] for e in self._window)):
                 return set()
             return {e[0] for e in self._window}
 
@@ -171,7 +197,7 @@ class AckTracker:
                     entry[6].discard(output)  # a send its close cut short completed after all: stored (its ack was not owed)
                 else:
                     entry[1] -= 1
-                if settle is not None and entry[1] <= 0 and not entry[6]:
+                if settle is not None and entry[1] <= 0 and not entry[6] and not self._owed:
                     self._settles.setdefault(seq, []).append(settle)
                     held = True
         if settle is not None and not held:
@@ -236,7 +262,7 @@ class AckTracker:
         """What completed is merged for the committer, which is handed this tracker if it does not have it."""
         settles: list[Settle] = []
         with self._lock:
-            while self._window and self._window[0][1] <= 0 and not self._window[0][6]:
+            while self._window and self._window[0][1] <= 0 and not self._window[0][6] and not self._owed:
                 seq, _, fragment, _, _, _, _ = self._window.popleft()
                 if self._partly:
                     self._partly.pop(seq, None)
@@ -311,10 +337,10 @@ class AckTracker:
         with self._lock:
             for seq, _, _, _, acked, ids, _ in self._window:
                 if seqs is None or seq in seqs:
-                    for output in acked:
+                    for output in acked - self._elsewhere:
                         out.setdefault(output, []).extend(ids)
                     for output, part in self._partly.get(seq, {}).items():
-                        if output not in acked:
+                        if output not in acked and output not in self._elsewhere:
                             out.setdefault(output, []).extend(part)
         return out
 

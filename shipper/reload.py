@@ -45,6 +45,10 @@ class ReloadPlan:
     # re-read does not send them to that server again (shipper.reload_apply). A replaced output whose name now
     # names another server counts as removed and added here: names swapped make a permutation (a -> b, b -> a).
     outputs_renamed: dict[str, str] = field(default_factory=dict)
+    # Per restarted source: the outputs it will send to that store where none of its outputs did (added, or a name
+    # now given to another server; not a renamed output's new name). Handed none of its batches in flight, they are
+    # owed every one not completed at the reload: read again for them only (shipper.reload_apply).
+    owed_outputs: dict[str, list[str]] = field(default_factory=dict)
 
     def changes(self) -> dict[str, str]:
         """Log fields: only what changed, names joined by commas (a rename as old->new)."""
@@ -53,7 +57,7 @@ class ReloadPlan:
             if k == "outputs_renamed":
                 if v:
                     out[k] = ",".join(f"{old}->{new}" for old, new in v.items())
-            elif v and not k.endswith("_kept") and k != "sources_gaining":
+            elif v and not k.endswith("_kept") and k not in ("sources_gaining", "owed_outputs"):
                 out[k] = ",".join(v)
         return out
 
@@ -72,8 +76,19 @@ def _renamed(removed: list[OutputConfig], added: list[OutputConfig]) -> dict[str
     return out
 
 
-def _targets(tag: str, config: Config) -> set[str]:
+def routed_to(tag: str, config: Config) -> set[str]:
+    """The names of the outputs `config` sends events tagged `tag` to."""
     return {o.name for o in config.outputs if fnmatchcase(tag, o.match)}
+
+
+def _owed(old_t: set[str], new_t: set[str], old_out: dict[str, OutputConfig], new_out: dict[str, OutputConfig]
+          ) -> list[str]:
+    """Of a source's outputs in the new config (`new_t`), those that store where none of its old ones (`old_t`)
+    stored: an output kept, or renamed or changed only in how it delivers, stores where it did. One whose block
+    cannot be told (where() is "") is owed unless kept."""
+    stored_at = {old_out[o].where() for o in old_t} - {""}
+    return sorted(o for o in new_t if not (o in old_t and old_out[o] == new_out[o])
+                  and new_out[o].where() not in stored_at)
 
 
 def plan_reload(old: Config, new: Config) -> ReloadPlan:
@@ -105,14 +120,16 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
         if prev is None:
             plan.sources_added.append(src.name)
             continue
-        old_t, new_t = _targets(prev.effective_tag, old), _targets(src.effective_tag, new)
+        old_t, new_t = routed_to(prev.effective_tag, old), routed_to(src.effective_tag, new)
         if src != prev or host_changed or old_t != new_t or (old_t & touched):
             plan.sources_restarted.append(src.name)
+            if owed := _owed(old_t, new_t, old_out, new_out):
+                plan.owed_outputs[src.name] = owed
         else:
             plan.sources_kept.append(src.name)
     new_names = {s.name for s in new.sources}
     plan.sources_removed = [n for n in old_src if n not in new_names]
-    plan.sources_gaining = [s.name for s in new.sources if _targets(s.effective_tag, new) & set(plan.outputs_added)]
+    plan.sources_gaining = [s.name for s in new.sources if routed_to(s.effective_tag, new) & set(plan.outputs_added)]
     return plan
 
 

@@ -25,7 +25,7 @@ from shipper.config_base import SourceConfig
 from shipper.metrics import forget_metrics
 from shipper.output_worker import OUTPUT_CLOSE_TIMEOUT, OutputWorker, close_workers
 from shipper.plugin import Batch
-from shipper.reload import ReloadError
+from shipper.reload import ReloadError, ReloadPlan, routed_to
 from shipper.source_runner import SourceRunner
 
 if TYPE_CHECKING:
@@ -81,6 +81,8 @@ class Reloads:
             for r in {id(r): r for r in stopping + list(self.draining.values())}.values():
                 r.rename_outputs(plan.outputs_renamed)
         for r in stopping:
+            _owe_added(r, plan, new)
+        for r in stopping:
             if r.cfg.name in plan.sources_restarted:
                 r.source.restarting()  # what it holds outlives it, for its successor (hand_over)
             r.stop.set()
@@ -93,7 +95,10 @@ class Reloads:
         def hopeless(r) -> bool:
             return any(t is r.tracker for w in refused for _, t, _ in w.leftover())
 
-        while any((r.thread.is_alive() or r.tracker.in_flight()) and not (r.tracker.in_flight() and hopeless(r))
+        def delivering(r) -> bool:  # (batches owed only to an output the reload added are not waited for)
+            return bool(r.tracker.in_flight()) and not r.tracker.unfinished()
+
+        while any((r.thread.is_alive() or delivering(r)) and not (r.tracker.in_flight() and hopeless(r))
                   for r in stopping) and time.monotonic() < deadline:
             if wait_slice(0.1):
                 break
@@ -114,13 +119,14 @@ class Reloads:
                 # complete, and count in the checkpoint, before the source restarts: never both.
                 _join(r, 5.0, wait_slice)
                 taken, events = _withdraw(p, r, self._sent_by_closed(r))
+                _take_back_unfinished(r)  # (those its outputs completed, owed to an output the reload added)
                 left = r.tracker.in_flight()
                 why = ("reload: in-flight batches held by a refused output are not waited for" if hopeless(r)
                        else "reload: in-flight batches not delivered in time")
-                if r.source.rereads:
+                if r.source.rereads and (taken or left):
                     log.warning(f"{why}; those no output was sending are taken back and read again from the "
                                 "checkpoint", extra={"source": name, "taken_back": taken, "completing": left})
-                else:  # records pushed to it: what is taken back is gone, and said so
+                elif not r.source.rereads:  # records pushed to it: what is taken back is gone, and said so
                     r.name_undelivered(taken, events, f"{why}; those no output was sending are taken back")
                 if left:
                     log.warning("reload: the source restarts once the batches its outputs are sending complete",
@@ -505,13 +511,39 @@ def _take_back_unfinished(r: SourceRunner) -> None:
     seqs = r.tracker.unfinished()
     if not seqs:
         return
-    if r.source.rereads:
+    owed = r.tracker.owed()
+    if owed:  # (a source that cannot read again is owed nothing: _owe_added)
+        log.info("reload: batches not completed when a reload gave the source an output are read again for the "
+                 "outputs that did not store them, that output among them", extra={
+                     "source": r.cfg.name, "batches": len(seqs), "outputs_added": ",".join(sorted(owed))})
+    elif r.source.rereads:
         log.info("reload: batches a closed output did not deliver are read again for the outputs that did not "
                  "store them", extra={"source": r.cfg.name, "batches": len(seqs)})
     else:
         r.name_undelivered(*r.tracker.events_in(seqs), "reload: batches a closed output did not deliver")
     r.save_delivered_to(seqs)
     r.tracker.withdraw(seqs)
+
+
+def _owe_added(r: SourceRunner, plan: ReloadPlan, new: Config) -> None:
+    """A source a reload restarts (or removes) and an output that reload gives it, storing where none of its
+    outputs did (ReloadPlan.owed_outputs): that output was handed none of the batches in flight, which the others
+    may complete while the restart waits; they are owed to it (AckTracker.owe), so none is checkpointed, and once
+    the others are done with them they are taken back and read again for it alone (_take_back_unfinished: the
+    others' stored events are noted; a name now given to another server is no longer noted for what its old
+    server stored). What an earlier reload during the same wait owed goes on, under an owed output's new name,
+    while the source still sends to it. A source that cannot read again is owed nothing."""
+    if not r.source.rereads:
+        return
+    name = r.cfg.name
+    cfg = next((c for c in new.sources if c.name == name), None)
+    routed = routed_to(cfg.effective_tag, new) if cfg is not None and name in plan.sources_restarted else set()
+    before = {plan.outputs_renamed.get(o, o) for o in r.tracker.owed()}
+    owed = set(plan.owed_outputs.get(name, ()))
+    # A name kept for another server: its old server's acks are not the new one's (unless that server was renamed:
+    # then they are noted for its new name, SourceRunner.rename_outputs).
+    r.tracker.stores_elsewhere({o for o in owed if o in plan.outputs_replaced and o not in plan.outputs_renamed})
+    r.tracker.owe((before & routed) | owed)
 
 
 def _forget_source(p: Pipeline, name: str) -> None:
