@@ -16,9 +16,16 @@ if TYPE_CHECKING:
     from shipper.tail.prospector import Prospector
 
 
+# Why a held deleted file of a family out of the source's paths is let go unread (LossLedger.let_go).
+LET_GO_OUT_OF_SCOPE = "a reload took their family out of the source's paths"
+
+
 def release_held(p: Prospector, holder: Holder) -> None:
     """Give back the holder's descriptors of files that need it no more: opened by the tailer,
-    read to their end, or copies of content followed elsewhere."""
+    read to their end, or copies of content followed elsewhere, or of a family no path of the source
+    matches now (a reload narrowed them: what such a file, deleted, holds unread is named lost)."""
+    name_out_of_scope(p, [h for h in p._held if (h.dev, h.ino) in p._held_out_of_scope
+                          and (h.dev, h.ino) not in p.files])
     for h in p._held:
         key = (h.dev, h.ino)
         f = p.files.get(key)
@@ -35,6 +42,28 @@ def release_held(p: Prospector, holder: Holder) -> None:
                 f.held_fd = None
             holder.release(key)
     p._held = []
+
+
+def name_out_of_scope(p: Prospector, held: list) -> None:
+    """Held files of a family a reload took out of the source's paths, about to be let go: one deleted loses
+    what its checkpoint did not deliver with its descriptor, named lost so (the reload that puts the path back
+    cannot read it). Before, they were let go without a word (attack 15: 1,000 lines of a narrowed family's
+    deleted backups). Its checkpoint, if any, is saved gone: put back, the path does not name it again."""
+    if not held:
+        return
+    saved = {(lo.state.dev, lo.state.ino): lo for lo in p.loose.values()}
+    files = []
+    for h in held:
+        lo = saved.get((h.dev, h.ino))
+        delivered = lo.state.offset if lo is not None else (None if h.read is None else 0)
+        files.append((h.fd, h.family, delivered))
+    named = p.ledger.let_go(files, LET_GO_OUT_OF_SCOPE)
+    for key in named:
+        lo = saved.get(key)
+        if lo is not None and not lo.state.gone:
+            lo.state.size = lo.state.offset
+            lo.state.bury(clock.wall())
+            p.pending[lo.state.key] = lo.state
 
 
 def bury_deleted(p: Prospector) -> None:

@@ -11,11 +11,15 @@ narrows `paths` to `a.log`, the output comes back, the source restarts; a second
 The deleted file's unread lines never reach Fluentd and the journal names no loss of b.log. In the scratch
 runs (two families rotating past 2 backups while the output was down, then narrowed and widened): 1,100-1,150
 of 3,000 b lines lost, 133-139 KB, 0 warnings, 3 of 3 runs; narrowed and never widened, the same, 2 of 2.
+Cause: the successor's first scan let go of the held files of a family out of its paths (Prospector._held_out_of_scope,
+letting_go.release_held) without looking at them. Fixed: one deleted is named lost with what its checkpoint had
+not delivered (letting_go.name_out_of_scope), its state saved gone; one still under a name keeps its checkpoint.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -62,10 +66,6 @@ def _seqs(server: ForwardServer) -> set[int]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "a reload narrowing `paths` lets go of a deleted, half-read b.log backup it held: its unread lines never "
-    "reach the output and no warning names them, also after a reload puts the path back; they should be read "
-    "(the path put back) or named lost with their size, as for a successor that takes none of it"))
 def test_narrowed_paths_let_go_of_a_held_deleted_file_silently(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -120,3 +120,6 @@ def test_narrowed_paths_let_go_of_a_held_deleted_file_silently(tmp_path: Path) -
     missing = set(range(100000, 103000)) - _seqs(server)
     named = [ln for ln in journal().splitlines() if "data lost" in ln and "b.log" in ln]
     assert not missing or named, f"{len(missing)} lines of the deleted b.log never delivered, not named:\n{journal()}"
+    # Named once, with the size of what never reached the output (the deleted backups the successor let go).
+    named_bytes = sum(int(re.search(r"data lost: (\d+) bytes", ln).group(1)) for ln in named)  # type: ignore[union-attr]
+    assert named_bytes == sum(len(_line(n).encode()) for n in missing), "\n".join(named)
