@@ -35,8 +35,11 @@ def config(tmp_path: Path, port: int) -> Path:
     paths: [{tmp_path / name}.log]
     parser: datameer
     batch_size: 50""" for name in ("good", "bad"))
+    # shutdown_timeout 2: the stop waits that long (30 s by default) for the refused source's checkpoint, which never
+    # comes, then says so: the same words after 2 s
     cfg.write_text(f"""
 state_dir: {tmp_path / "state"}
+shutdown_timeout: 2
 http: {{listen: "127.0.0.1:{port}"}}
 sources:{sources}
 outputs:
