@@ -1,6 +1,7 @@
 """Shared fixtures. The ECS definitions are Elastic's own (tests/data/ecs/, a subset of ecs_flat.yml 9.4)."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -46,10 +47,13 @@ def assert_ecs(ecs):
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow files first. `make test` hands whole files to its workers in this order (--dist loadfile
-    --no-loadscope-reorder), so the long files start early, side by side, and the run ends on the many short
-    files, which fill the workers evenly; otherwise it ended on single-test slow files, one worker alone."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The slow files first, then the rest; in each, the files of more tests first. `make test` hands whole files
+    to its workers in this order (--dist loadfile --no-loadscope-reorder), so the long files start early, side by
+    side, and the run ends on the many short files, which fill the workers evenly; otherwise it ended on
+    single-test slow files, one worker alone, and then on tests/torture/test_torture.py (87 seeds, not marked
+    slow, 80 s at load 24), the last file by name."""
+    tests_in = Counter(item.path for item in items)
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, -tests_in[item.path], str(item.path)))
 
 
 @pytest.hookimpl(wrapper=True)
