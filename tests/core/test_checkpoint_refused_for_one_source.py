@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from tests.core.test_checkpoint_faults import SHIPPER, append, free_port, health
+from tests.e2e.reload_overlap import get
 from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
@@ -36,7 +37,7 @@ def config(tmp_path: Path, port: int) -> Path:
     parser: datameer
     batch_size: 50""" for name in ("good", "bad"))
     # shutdown_timeout 2: the stop waits that long (30 s by default) for the refused source's checkpoint, which never
-    # comes, then says so: the same words after 2 s
+    # comes, then says so: the same words after 2 s (the good source's checkpoints saved before the stop)
     cfg.write_text(f"""
 state_dir: {tmp_path / "state"}
 shutdown_timeout: 2
@@ -94,6 +95,9 @@ def test_a_source_whose_rows_are_refused_pauses_alone(tmp_path):
         wait_until(lambda: shipped(out)["good"] == list(range(300)), 120, "the good source's lines shipped")
         # The refused source read nothing more once its commits were refused.
         assert shipped(out)["bad"] == bad_before
+        # The good source's last checkpoint saved: the stop gives up on commits after shutdown_timeout (2 s)
+        wait_until(lambda: get(port, "/status")[1]["sources"]["good"]["in_flight_batches"] == 0, 60,
+                   "the good source's checkpoints saved")
     finally:
         p.send_signal(signal.SIGTERM)
         _, err_bytes = p.communicate(timeout=120)
