@@ -92,6 +92,10 @@ class AckTracker:
         self._owed: set[str] = set()
         # Names a reload gave to another server (stores_elsewhere): what they acknowledged is not noted for them.
         self._elsewhere: set[str] = set()
+        self.taken_back_events = 0  # events of the batches withdrawn: taken back by a reload, to be read again
+        # Events a reload took back from this tracker's source's predecessor (read_again) that batches of this one
+        # have not completed again yet: until then, a stop has not delivered all that was read.
+        self._to_read_again = 0
 
     def register(self, pending: int, checkpoint: dict[str, Any], ids: Sequence[str] = (),
                  had: Sequence[str] = ()) -> int:
@@ -159,6 +163,16 @@ class AckTracker:
         with self._lock:
             self._owed = set(outputs)
         self._advance()  # (owed no more: what its outputs completed is checkpointed)
+
+    def read_again(self, events: int) -> None:
+        """This tracker's source starts from a checkpoint behind `events` events a reload took back from its
+        predecessor (read, handed to outputs, not delivered by all): owed until as many complete here."""
+        with self._lock:
+            self._to_read_again = events
+
+    def left_to_read_again(self) -> int:
+        with self._lock:
+            return self._to_read_again
 
     def owed(self) -> set[str]:
         with self._lock:
@@ -248,6 +262,7 @@ class AckTracker:
         committed, waited for up to WITHDRAW_WAIT: a reload counts in_flight() next, and a commit
         still in progress would count as a batch its source must wait for."""
         with self._lock:
+            self.taken_back_events += sum(len(e[5]) for e in self._window if e[0] in seqs)
             self._window = deque(e for e in self._window if e[0] not in seqs)
             for seq in seqs:
                 self._partly.pop(seq, None)
@@ -263,7 +278,8 @@ class AckTracker:
         settles: list[Settle] = []
         with self._lock:
             while self._window and self._window[0][1] <= 0 and not self._window[0][6] and not self._owed:
-                seq, _, fragment, _, _, _, _ = self._window.popleft()
+                seq, _, fragment, _, _, ids, _ = self._window.popleft()
+                self._to_read_again = max(0, self._to_read_again - len(ids))
                 if self._partly:
                     self._partly.pop(seq, None)
                 self._unsaved.update(fragment)

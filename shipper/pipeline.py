@@ -354,8 +354,16 @@ class Pipeline:
         # (within the stop's end, where the store gives its waits up).
         if not self.committer.stop(max(0.0, final - time.monotonic())):
             delivered = False
+        noted = set(self._notes_for_stop)
         if not self._save_notes_for_stop():
             delivered = False
+        # Read and handed to outputs, then taken back by a reload, and not read again and delivered since (its
+        # restart not begun, or cut short by this stop): as undelivered as a batch this stop did not deliver.
+        for name, events in self.reloads.unread_again().items():
+            delivered = False
+            if name not in noted and not quiet:
+                log.warning("stopping: events a reload took back to be read again were not read again and delivered "
+                            "before the stop; the next start reads them again", extra={"source": name, "events": events})
         for w in [*self.workers.values(), *(f.worker for f in self.reloads.finishing)]:
             cut = w.output.cut_short() if w.output.finishes_sends and w.alive() and w.in_send() else None
             if cut and not quiet:

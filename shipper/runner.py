@@ -338,6 +338,8 @@ class Daemon:
             if in_flight or not r.finished.is_set():
                 out.append(f"source {name}: {in_flight} batches in flight"
                            + ("" if r.finished.is_set() else ", not read to the end"))
+        for name, events in self.pipeline.reloads.unread_again().items():
+            out.append(f"source {name}: {events} events a reload took back, not read again yet")
         return out
 
     def _end(self, ended: EndRun) -> int:
