@@ -521,10 +521,9 @@ class Prospector:
                     # content's live name they are candidates all the same. Of several (rotated twice
                     # or more while the agent was stopped), the oldest: rotation moves content away from
                     # the live name one step at a time, so the newer ones were live after it.
-                    cands = [k for k, o in unmatched.items()
+                    cands = [k for k, o in list(unmatched.items())
                              if (not o.direct or discovery.is_rotated_path(s.family, o.path))
-                             and (o.gz or self._own_inode_left(lo, obs)) and not self._renamed_since_held(k, o)
-                             and self.matcher.could_hold_head(s, o, unmatched)]
+                             and (o.gz or self._own_inode_left(lo, obs)) and self._could_hold_head(s, k, unmatched)]
                     oldest = copies.oldest([unmatched[k] for k in cands])
                     if oldest is not None:
                         self._attach(lo, unmatched.pop((oldest.st.st_dev, oldest.st.st_ino)), s.offset)
@@ -1023,6 +1022,25 @@ class Prospector:
                 if resume >= lo.state.offset:
                     break
         return best
+
+    def _could_hold_head(self, s: FileState, key: tuple[int, int], unmatched: dict[tuple[int, int], Observed]) -> bool:
+        """Could the file `unmatched[key]` hold the content `s`, of which no more than the head was read
+        (Matcher.could_hold_head)? One opened as listed and renamed or deleted since (the rotation that overtook
+        the scan: _renamed_since_held) is compared through the descriptor that listed it, which holds it still —
+        unless the head is one the family's files share (a header): then the next scan decides (torture seed
+        439). (No candidate, a content truncated in place of which only its first line was read was said lost,
+        "no copy of it was found", and step 3 read its copy, renamed or deleted since the listing, from 0 as a
+        new file through that same descriptor: that line twice, silently, torture seeds 150551, 180229.)"""
+        o = unmatched[key]
+        if self._renamed_since_held(key, o) and self._head_shared(s):
+            return False
+        return self.matcher.could_hold_head(s, o, unmatched)
+
+    def _head_shared(self, s: FileState) -> bool:
+        """Does another content known of the family of `s` start with the same head (a layout or CSV header
+        every file of it has)?"""
+        others = [f.state for f in self.files.values() if f.state is not None] + [lo.state for lo in self.loose.values()]
+        return any(x.fid != s.fid and x.family == s.family and x.head == s.head for x in others)
 
     def _is_rotated_name(self, path: str) -> bool:
         return self.families.has_rotated_name(path)

@@ -1,9 +1,5 @@
 """A copytruncate copy renamed or deleted by the rotation that overtook the scan (torture seed 150551, an examiner's,
-and 180229: one line twice, silently). Open: the fix tried in session 17 (comparing such a file through the
-descriptor that listed it, for a content of which only its first line was read) was taken out again: with it,
-tests/tail/test_attack5_descriptor_limit_false_loss.py lost the second and third lines of each rotating file, named
-"rotated away", in 6 of ~21 runs at load 10-30 (0 of 3 with it out, 0 of 10 on main before it). Strict xfails: they
-fail at every run. The live file, read to its end, is copied and truncated; the scan that finds it cut lists the copy,
+and 180229: one line twice, silently). The live file, read to its end, is copied and truncated; the scan that finds it cut lists the copy,
 then a rotation renames the copy before the scan compares it. The truncated content is looked for in the copy under
 the name it has now, at that scan: left to the next scan, it was said lost ("truncated in place and no copy of it was
 found") and the same scan read the copy from 0 as a new file, through the descriptor that listed it."""
@@ -34,9 +30,6 @@ def gzip_away(path) -> None:
     os.unlink(path)
 
 
-@pytest.mark.xfail(strict=True, reason="the copy, opened as listed and renamed or deleted since, is no candidate for the "
-                   "content of which only the first line was read (Prospector._renamed_since_held) and step 3 reads it "
-                   "from 0: that line twice, and a false 'no copy of it was found'")
 def test_the_copy_of_a_file_read_to_its_first_line_renamed_during_the_scan(tmp_path, fast_missing, caplog):
     d = tmp_path / "logs"
     d.mkdir()
@@ -63,9 +56,6 @@ def test_the_copy_of_a_file_read_to_its_first_line_renamed_during_the_scan(tmp_p
         f.tailer.close()
 
 
-@pytest.mark.xfail(strict=True, reason="the copy, opened as listed and renamed or deleted since, is no candidate for the "
-                   "content of which only the first line was read (Prospector._renamed_since_held) and step 3 reads it "
-                   "from 0: that line twice, and a false 'no copy of it was found'")
 def test_the_compressed_copy_renamed_during_the_scan(tmp_path, fast_missing, caplog):
     """The seed's own shape: the copy compressed (delaycompress) before the scan, the truncated file rotated behind
     it, and the scan overtaken by the next rotation, which renames the copy's .gz one step on."""
@@ -100,9 +90,6 @@ def test_the_compressed_copy_renamed_during_the_scan(tmp_path, fast_missing, cap
         f.tailer.close()
 
 
-@pytest.mark.xfail(strict=True, reason="the copy, opened as listed and renamed or deleted since, is no candidate for the "
-                   "content of which only the first line was read (Prospector._renamed_since_held) and step 3 reads it "
-                   "from 0: that line twice, and a false 'no copy of it was found'")
 def test_the_compressed_copy_deleted_during_the_scan(tmp_path, fast_missing, caplog):
     """Seed 180229's shape: one backup (`rotate 1`, `compress`); the rotation that overtook the scan deletes the
     copy's .gz, the only backup, and compresses the truncated file, written to once more, in its place."""

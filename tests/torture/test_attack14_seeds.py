@@ -8,9 +8,9 @@ load, tests/torture/harness.py), strictly, and in real time (the slow layer) as 
 seeds whose cause is still open fail every time: strict xfails, each saying what happens. Those that pass
 deterministically at their own pace (`timing` 0) are timing cases: in real time they stay non-strict xfails.
 Deterministically, 5 failed at every replay and 5 passed at 30 paces each (150491, 150505, 150924, 151277,
-170057: timing cases). Of the 5: 170007 and 170224 were the tailer's, fixed, each cause with its test
-(tests/tail/test_copy_of_closed_deleted.py, test_copytruncate_head_only_grown_restart.py); 150551 is the tailer's,
-open (tests/tail/test_copy_renamed_during_scan.py, strict xfails); 140222 and 150921 the harness's own accounting: it asked a warning
+170057: timing cases). Of the 5: 150551, 170007 and 170224 were the tailer's, fixed, each cause with its test
+(tests/tail/test_copy_renamed_during_scan.py, test_copy_of_closed_deleted.py,
+test_copytruncate_head_only_grown_restart.py); 140222 and 150921 the harness's own accounting: it asked a warning
 for a copytruncate window nothing on disk shows (the truncated file deleted before any read, with no descriptor of
 the tailer's on it: Schedule.cut_windows, docs/design.md "Torture harness")."""
 from __future__ import annotations
@@ -39,13 +39,8 @@ SEEDS = [
     (170224, True, "2 lines of seen files destroyed unread, no loss warned", 40),
 ]
 
-# Deterministically still failing (every replay, any load): seed -> what happens.
-OPEN: dict[int, str] = {
-    150551: "1 line twice, silently: a copytruncate copy opened as listed and renamed by the rotation that overtook "
-            "the scan is no candidate for the content of which only its first line was read, and is read from 0 "
-            "(tests/tail/test_copy_renamed_during_scan.py; a fix was tried and taken out: it lost lines in "
-            "test_attack5_descriptor_limit_false_loss.py under load)",
-}
+# Deterministically still failing (every replay, any load): seed -> what happens. (None left.)
+OPEN: dict[int, str] = {}
 
 
 def _deterministic(seeds):
