@@ -57,6 +57,9 @@ OPEN_OVERTAKEN = [
     (185011, 40, "1 line twice (warned as a possible repeat)"),
     (185084, 40, "1 line of a seen file deleted unread, no loss warned"),
     (185102, 40, "5 lines of seen files deleted unread, no loss warned"),
+    # `SEED=186000 N=150 STEPS=40 ARGS=--overtaken`: 148 of 150 (`SEED=187000 N=100`, 60 steps: 100 of 100)
+    (186044, 40, "2 lines of seen files deleted unread, no loss warned"),
+    (186049, 40, "1 line twice, silently"),
 ]
 
 
