@@ -9,6 +9,9 @@ renames b's output and a SIGTERM follows 0.3 s later. With `shutdown_timeout: 4`
 with 10: 18.3 s (a constant ~8.4 s beyond shutdown_timeout); without source c, 5.3 s; without the SIGHUP,
 7.4 s. The journal shows the reload waiting out its drain for b (`in-flight batches not delivered in time`,
 `reload: source not started: the agent stops`), then the stop's `shutdown timeout` for c.
+Cause: the reload, the stop signal already come, still closed the output it renamed with OUTPUT_CLOSE_TIMEOUT
+(5 s for a frozen one) before the stop began. Fixed: with a stop requested the reload does not wait for the
+outputs it closes (shipper.reload_apply); 12.6 s before, within the bound after (1 of 1 each, load ~25).
 """
 from __future__ import annotations
 
@@ -52,10 +55,6 @@ def _wait(cond, timeout: float = 120) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "a SIGTERM right after a SIGHUP that renames a frozen Fluentd output, with another source held by a "
-    "Fluentd that delays its acks: the stop ends ~8.4 s after shutdown_timeout; it should end within "
-    "shutdown_timeout + 5 s"))
 def test_stop_right_after_a_reload_ends_within_the_deadline(tmp_path: Path) -> None:
     for n in ("b", "c"):
         with (tmp_path / f"{n}.log").open("w") as f:
