@@ -69,13 +69,17 @@ log = logging.getLogger("shipper.tail.holder")
 class Escapes(int):
     """Files of a family that escaped: at most int(self), `least` of them certainly. A lagging holder
     never meets some files the tailer read in its scans (created and rotated on before the holder
-    opened their names): their creations stay owed, but each such file may be one of them."""
+    opened their names): their creations stay owed, but each such file may be one of them. `budget`:
+    the budget left files of the family unheld meanwhile (the cause the warning names; else the
+    holder was behind: rotations faster than it, the agent starved of CPU or frozen)."""
 
     least: int
+    budget: bool
 
-    def __new__(cls, most: int, least: int) -> Escapes:
+    def __new__(cls, most: int, least: int, budget: bool = False) -> Escapes:
         e = super().__new__(cls, most)
         e.least = least
+        e.budget = budget
         return e
 
 
@@ -136,6 +140,7 @@ class Holder:
         self.settle = SETTLE_SECONDS
         self._owed_seen: dict[str, list[tuple[float, int]]] = {}
         self._certain: dict[str, int] = {}  # of self.escaped, how many are certain (see Escapes)
+        self._refused: set[str] = set()  # families of files the budget left unheld since their last escapes
         # Files the tailer had open that the holder never credited, per family (an ordered set): each
         # may be a creation counted as owed. Families seen before: the tailer's files at a family's
         # first sight were there before its watch, and are nobody's creation.
@@ -322,9 +327,7 @@ class Holder:
                 self._certain[fam] = self._certain.get(fam, 0) + max(0, least - len(maybe))
                 self._owed[fam] -= most
             self._owed = {fam: n for fam, n in self._owed.items() if n}
-            esc: dict[str, int] = {fam: Escapes(n, self._certain.get(fam, 0)) for fam, n in self.escaped.items()}
-            self.escaped, self._certain = {}, {}
-            return esc
+            return self._reported()
 
     def _uncredited_there(self, fam: str) -> tuple[int, int] | None:
         """With self._lock held: the files under a name of the family `fam` now (its live name, its rotated
@@ -383,7 +386,13 @@ class Holder:
                 seen[:] = [(t, n - r) for t, n in seen]
         self._owed = {fam: n for fam, n in self._owed.items() if n}  # (no entry kept per family ever seen)
         self._owed_seen = {fam: seen for fam, seen in self._owed_seen.items() if fam in self._owed}
-        esc: dict[str, int] = {fam: Escapes(n, self._certain.get(fam, 0)) for fam, n in self.escaped.items()}
+        return self._reported()
+
+    def _reported(self) -> dict[str, int]:
+        """With self._lock held: the escapes counted and not reported yet, as Escapes, reported now."""
+        esc: dict[str, int] = {fam: Escapes(n, self._certain.get(fam, 0), fam in self._refused)
+                               for fam, n in self.escaped.items()}
+        self._refused -= esc.keys()
         self.escaped, self._certain = {}, {}
         return esc
 
@@ -468,6 +477,7 @@ class Holder:
                 deleted_bytes += neg_size
                 if gone and not h.adopted:
                     self._escaped_now(h.family)
+                    self._refused.add(h.family)
 
     def take_overflowed(self) -> set[str]:
         """Folders where events were dropped (a queue overflow) since the last call."""
@@ -609,6 +619,7 @@ class Holder:
                     # Not held: its creation stays owed, an escape unless the holder meets it again with
                     # room, or the tailer has it open by then (follow).
                     _bounded_put(self._unheld, ((*key, generation(fd)), credit), None, 4 * BOUND)
+                    self._refused.add(credit)
                     os.close(fd)
                     if not self.full_warned:
                         self.full_warned = True

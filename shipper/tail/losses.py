@@ -101,8 +101,11 @@ class LossLedger:
             least = getattr(n, "least", n)  # holder.Escapes: how many of the n are certain
             files = f"{n}" if least == n else f"at most {n} (at least {least}: the others may be files read meanwhile, or files still on disk)"
             if fam in families:
-                why = (f"were in {files} rotated file(s) that appeared and were gone before they could be held (the "
-                       "agent frozen or stopped, the hold budget full, or rotations faster than it)")
+                # The cause the holder knows: its budget refused files of the family meanwhile, or it was behind.
+                cause = ("the hold budget was full: raise the source's `hold_max_files` / `hold_max_bytes`"
+                         if getattr(n, "budget", False) else
+                         "rotations faster than the agent could open them: it was behind, starved of CPU, or frozen")
+                why = f"were in {files} rotated file(s) that appeared and were gone before they could be held ({cause})"
             else:  # a new file the globs match, not followed yet
                 why = (f"(the whole file; it may have been empty): it was created {files} time(s) and deleted (or "
                        "moved out of the followed names) before it could be opened (the agent frozen or stopped, or "

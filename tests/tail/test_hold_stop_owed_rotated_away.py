@@ -7,6 +7,7 @@ names is held, so the owed one is certainly gone: the stop names it (before, nei
 start did)."""
 from __future__ import annotations
 
+import logging
 import os
 
 from shipper.tail.holder import Holder
@@ -40,6 +41,7 @@ def test_a_file_rotated_away_unheld_just_before_a_stop_is_named(tmp_path):
         # (On disk: app.log and app.log.1, both held; the first new file is gone, read by nobody.)
         assert escaped == {log: 1}, f"owed at the stop ({h.owing()}), named: {escaped}"
         assert escaped[log].least == 1  # certain: counted, not "possibly"
+        assert not escaped[log].budget  # its cause: the holder behind (the budget refused nothing)
         assert h.take_at_stop() == {}  # named once
     finally:
         h.stop()
@@ -69,6 +71,7 @@ def test_an_owed_creation_gone_is_named_while_another_is_still_there_unheld(tmp_
         assert len(h.held) == 1 and h.owing(), (h.held, h.owing())  # (app.log.1 still owed: on disk)
         assert escaped == {log: 1}, escaped
         assert escaped[log].least == 1  # certain: counted, not "possibly"
+        assert escaped[log].budget  # its cause: the budget refused a file of the family meanwhile
         assert h.take_at_stop() == {}  # named once
     finally:
         h.stop()
@@ -99,3 +102,22 @@ def test_owed_creations_are_named_at_most_while_a_file_of_unknown_origin_is_ther
         assert escaped[log].least == 0  # (app.log.3 may be it)
     finally:
         h.stop()
+
+
+def test_the_warning_names_the_cause_the_holder_knows(tmp_path, caplog):
+    """The escape warning said "(the agent frozen or stopped, the hold budget full, or rotations faster than it)"
+    whatever happened; it names the budget where the budget refused a file of the family, else the holder behind."""
+    from shipper.tail.holder import Escapes
+    from tests.tail.test_live import Live
+
+    log = str(tmp_path / "app.log")
+    t = Live(tmp_path, [log]).source.tailer
+    t.prospector.families.add(log)
+    caplog.set_level(logging.WARNING)
+    t.ledger.escapes({log: Escapes(3, 3, budget=True)}, t.prospector.families)
+    t.ledger.escapes({log: Escapes(2, 2)}, t.prospector.families)
+    budget, behind = [r.getMessage() for r in caplog.records]
+    assert "were in 3 rotated file(s)" in budget and "the hold budget was full" in budget, budget
+    assert "hold_max_files" in budget and "faster" not in budget, budget
+    assert "were in 2 rotated file(s)" in behind and "rotations faster than the agent" in behind, behind
+    assert "budget" not in behind, behind
