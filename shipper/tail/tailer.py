@@ -183,10 +183,17 @@ class Tailer:
         """At a stop: the deleted files whose unread rest the let-go named lost (`named`: LossLedger.let_go) saved
         gone, read up to where they were (flushed next). Saved as they were, the next start, finding them nowhere,
         named those bytes again as deleted before they could be read (tests/tail/test_stop_while_lagging_loss_size.py:
-        12.9 MB named twice, once the start had time to decide)."""
+        12.9 MB named twice, once the start had time to decide). One not identified yet (no complete line read: its
+        placeholder saved) is forgotten: the next start named it again as the live file "rotated away before the rest
+        could be read: deleted (more rotations than backups)", a cause that did not happen (a storm's files not
+        identified yet at the stop: tests/tail/test_stop_names_let_go_once.py)."""
         for f in self.files.values():
             s = f.state
-            if s is not None and (f.dev, f.ino) in named and not s.gone:
+            if (f.dev, f.ino) not in named:
+                continue
+            if s is None:
+                self.pending[self.prospector.matcher.placeholder(f).key] = None
+            elif not s.gone:
                 s.size = s.offset
                 s.bury(clock.wall())
                 self.pending[s.key] = s
