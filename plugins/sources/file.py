@@ -53,6 +53,7 @@ LAST_FOLLOWED_BOUND = 10000
 # Why a deleted file held open is let go unread (a loss named per family: LossLedger.let_go).
 LET_GO_STOPPED = "the agent stopped"
 LET_GO_UNTAKEN = "the source a reload restarted let them go (no successor took them over)"
+LET_GO_BUDGET = "the reload lowered the hold budget (`hold_max_files` / `hold_max_bytes`), so they were let go"
 _followed_lock = threading.Lock()
 
 
@@ -622,8 +623,28 @@ class FileSource(Source):
         holder.max_bytes = self.config.hold_max_bytes
         holder.trim()
         files, handed.files = handed.files, []
-        refused = [path for fd, path, fam, read, active_at in files
-                   if not holder.adopt(fd, path, fam, read, active_at)]
+        refused: list[str] = []
+        let_go: list[tuple[int, str, int | None]] = []  # deleted ones refused: (a copy of its fd, family, bytes saved)
+        try:
+            for fd, path, fam, read, active_at in files:
+                kept = os.dup(fd)
+                if holder.adopt(fd, path, fam, read, active_at):
+                    os.close(kept)
+                    continue
+                refused.append(path)
+                if os.fstat(kept).st_nlink:
+                    os.close(kept)  # (under a name: this tailer's first scan finds it)
+                else:  # its bytes go with this last descriptor: what no delivered batch saved is lost now
+                    let_go.append((kept, fam, self.tailer.saved_offset(kept)))
+            # Named now, with their size, and their saved states buried: found gone later, they were named "an
+            # unknown number of bytes … written after the last read", or not at all when no state of them was saved
+            # (tests/tail/test_attack15_reload_hold_budget_lowered_loss_unsized.py).
+            named = self.tailer.ledger.let_go(let_go, LET_GO_BUDGET)
+            self.tailer.bury_refused({(st.st_dev, st.st_ino) for st in map(os.fstat, (fd for fd, _, _ in let_go))},
+                                     named)
+        finally:
+            for fd, _, _ in let_go:
+                os.close(fd)
         if refused:
             self.ctx.logger.warning(
                 f"the budget for holding rotated files is full: {len(refused)} file(s) this source had open are not "

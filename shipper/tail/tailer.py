@@ -18,7 +18,7 @@ from shipper.tail.descriptors import fd_budget
 from shipper.tail.events import TailEvents
 from shipper.tail.followed import Followed, Loose
 from shipper.tail.harvester import Chunk, Harvester
-from shipper.tail.holder import Holder
+from shipper.tail.holder import Holder, generation
 from shipper.tail.losses import LossLedger
 from shipper.tail.prospector import Prospector
 from shipper.tail.reader import OpenFile
@@ -196,6 +196,31 @@ class Tailer:
             elif not s.gone:
                 s.size = s.offset
                 s.bury(clock.wall())
+                self.pending[s.key] = s
+
+    def saved_offset(self, fd: int) -> int:
+        """How much of the file open at `fd` this tailer's saved state says was read and delivered (a state not
+        followed yet, as loaded at its start); 0 when none is saved."""
+        st = os.fstat(fd)
+        gen = generation(fd)
+        for lo in self.prospector.loose.values():
+            s = lo.state
+            if (s.dev, s.ino) == (st.st_dev, st.st_ino) and s.gen in (-1, gen if gen is not None else -1) and not s.gz:
+                return s.offset
+        return 0
+
+    def bury_refused(self, deleted: Collection[tuple[int, int]], named: Collection[tuple[int, int]]) -> None:
+        """At a reload's take-over: the deleted files the lowered budget let go (`deleted`), those of them whose
+        unread rest was named lost (`named`): their saved states are saved gone, read up to where they were. One
+        read to its end lost nothing; found gone, it was called the live file "rotated away … (more rotations than
+        backups)", an unknown loss; one named was named again."""
+        for lo in list(self.prospector.loose.values()):
+            s = lo.state
+            key = (s.dev, s.ino)
+            if key in deleted and not s.gz and lo.gone_at is None and (key in named or s.offset >= s.size):
+                s.size = s.offset
+                s.bury(clock.wall())
+                lo.gone_at = clock.monotonic()
                 self.pending[s.key] = s
 
     def flush(self, emit: Callable[[Chunk], None]) -> None:
