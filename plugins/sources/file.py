@@ -523,6 +523,8 @@ class FileSource(Source):
             if self.holder is not None and not self._restarting:
                 with self._lock:  # files that came and went unread since the last look (frozen, behind)
                     t.report_escapes(stopping=True)
+                    t.know_unread_at_stop()  # and those still there: known to what the stop saves
+                    t.flush(self._emit)
             t.holder = None
             if self.holder is not None:
                 self.holder.on_held = None  # (a successor sets its own)

@@ -1,16 +1,19 @@
 """Letting go of open files: a deleted file read to its end (after DELETED_GRACE), a file moved out of
 every followed name, an idle one (close_inactive, reopened by its identity later), the holder's
-descriptors no longer needed, and at a stop the deleted files read to their end saved as gone.
+descriptors no longer needed, and at a stop the deleted files read to their end saved as gone (and the files
+never read made known to what the stop saves).
 Functions over the Prospector (prospector.py, `p`): they work on its followed set and per-scan state.
 """
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
-from shipper.tail import clock, gone, scan_rules
-from shipper.tail.followed import Followed
-from shipper.tail.holder import Holder
+from shipper.tail import clock, discovery, gone, scan_rules
+from shipper.tail.followed import ROTATED_AWAY, Followed, Observed
+from shipper.tail.holder import Held, Holder
+from shipper.tail.identity import HEAD_MAX, digest, head_of
+from shipper.tail.reader import is_gzip_path
 
 if TYPE_CHECKING:
     from shipper.tail.prospector import Prospector
@@ -175,3 +178,58 @@ def let_go_moved_away(p: Prospector, f: Followed, now: float) -> None:
     p.log.info(f"let go of {path} (moved out of the followed paths; read to its end, idle for "
                   f"{p.close_inactive:g} s): it is looked at in each full scan for "
                   f"{scan_rules.TOMBSTONE_SECONDS / 3600:.0f} h, and read again if written to", extra={"path": path})
+
+
+def know_unread_at_stop(p: Prospector, held: Iterable[Held]) -> None:
+    """At a stop, before the holder is let go: the files it holds that were created under their family's live name in
+    this run and that no scan took (the reader held back by an output down: the rotations went on), followed from
+    their start through its descriptor and identified; and the followed files not identified yet, identified now. A
+    stop that leaves batches undelivered saves each at the position it was found at (Tailer.unsaved_states): deleted
+    before the next start (rotations past the last backup while the agent is stopped), its bytes are named lost then.
+    Unknown to the stop, such a file was unknown to the next start too, and its lines went without a word
+    (tests/tail/test_attack15_stop_output_down_rotations_deleted_undernamed.py). Not a deleted one (the let-go names
+    its unread bytes), one adopted from a predecessor (its checkpoint knows it), a .gz, a file made under a rotated
+    name (a copy, maybe of what was read), nor one that starts as a content of its family known to the tailer does:
+    it may be that content edited (`sed -i` renames its copy onto the live name) or copied, which only a scan's proofs
+    tell (saved at its start, it was read again whole); the next start looks at it as before."""
+    for h in held:
+        key = (h.dev, h.ino)
+        if h.adopted or h.path != h.family or is_gzip_path(h.path):
+            continue
+        try:
+            st = os.fstat(h.fd)
+            head = head_of(os.pread(h.fd, HEAD_MAX, 0))
+        except OSError:
+            continue
+        if st.st_nlink == 0 or head is None:
+            continue
+        f = p.files.get(key)
+        if f is not None:
+            if f.state is None and f.fh is None and f.held_fd is None:
+                f.held_fd = h.fd  # (identified below: its name may hold the writer's next file now)
+        elif not _head_known(p, h.family, head):
+            p._follow_new(Observed(_name_now(h), h.family, False, st, False, h.fd, clock.wall_ns()), 0)
+    for f in list(p.files.values()):
+        if f.state is None and not f.deleted and (f.fh is not None or f.held_fd is not None):
+            p.identify(f)
+
+
+def _head_known(p: Prospector, family: str, head: bytes) -> bool:
+    """Does a content of `family` the tailer knows (followed or loose) start with `head`?"""
+    known = [f.state for f in p.files.values() if f.state is not None] + [lo.state for lo in p.loose.values()]
+    h = digest(head)
+    return any(s.family == family and s.head_len == len(head) and s.head == h for s in known)
+
+
+def _name_now(h: Held) -> str:
+    """The name held file `h` has now, when it is one of its family's (a rotation renamed it since it was held); else
+    the name a scan gives it (Prospector.observe)."""
+    try:
+        path = os.readlink(f"/proc/self/fd/{h.fd}")
+        st = os.stat(path)
+    except OSError:
+        path, st = "", None
+    if st is not None and (st.st_dev, st.st_ino) == (h.dev, h.ino) and (
+            path == h.family or discovery.is_rotated_path(h.family, path)):
+        return path
+    return h.path + ROTATED_AWAY if h.path == h.family else h.path

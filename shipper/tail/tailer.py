@@ -260,6 +260,12 @@ class Tailer:
             return False
         return self.harvester.read(f, fh, pre, emit, stop)
 
+    def know_unread_at_stop(self) -> None:
+        """At a stop, before the holder is let go: the files it holds that no scan took, and the followed files not
+        identified yet, identified, so that unsaved_states knows them (letting_go.know_unread_at_stop)."""
+        holder = self.holder
+        letting_go.know_unread_at_stop(self.prospector, list(holder.held.values()) if holder is not None else [])
+
     def unsaved_states(self, saved: Mapping[str, Any],
                        let_go: Collection[tuple[int, int]] | None = None) -> dict[str, Any]:
         """The states of the files first read in this run that `saved` (the source's saved state) lacks, each
@@ -268,9 +274,10 @@ class Tailer:
         rotation past the last backup while the agent was stopped). Without them it knew nothing of those
         files: their lines reached no output that had not stored them, and no loss was named. Each of those, and
         each saved state this run read further than, notes where the read had got to (FileState.reread_to): an
-        edit while the agent is stopped moves the lines an output stored past the saved position. `let_go`: the
-        (dev, inode) of the files whose unread rest is named lost as their descriptors are let go (else: those
-        deleted and open now)."""
+        edit while the agent is stopped moves the lines an output stored past the saved position. Each is saved with
+        the size it has now: a file read in part and written to since its last read (the reader held back) was named
+        short of what it lost. `let_go`: the (dev, inode) of the files whose unread rest is named lost as their
+        descriptors are let go (else: those deleted and open now)."""
         out: dict[str, Any] = {}
         states = [(f.state, f) for f in self.files.values()] + [(lo.state, None) for lo in self.loose.values()]
         for s, f in states:
@@ -295,6 +302,8 @@ class Tailer:
                 # (The read position, also past the size saved last: read and not delivered, all of it is lost.)
                 if let_go_unread and type(value.get("size")) is int and value["size"] != s.offset:
                     update["size"] = s.offset
+                elif update and type(value.get("size")) is int and value["size"] < (now := _size_now(f)):
+                    update["size"] = now
                 if update:
                     out[s.key] = {**value, **update}
                 continue
@@ -302,7 +311,7 @@ class Tailer:
                 continue
             value = s.to_json()
             value.update(offset=found[0], mark=found[1], ahead=found[2], earlier=[], gone=0.0,
-                         size=max(found[0], s.offset) if let_go_unread else max(s.size, s.offset),
+                         size=max(found[0], s.offset) if let_go_unread else max(s.size, s.offset, _size_now(f)),
                          reread_to=[s.offset, s.mark] if s.offset > found[0] else [])
             out[s.key] = _buried(value) if let_go_unread and s.offset <= found[0] else value
         return out
@@ -354,6 +363,17 @@ def _buried(value: dict[str, Any]) -> dict[str, Any]:
     position, the next start took it for a file rotated away unseen and named its loss again, of unknown size
     ("written after the last read": the live file a reload's restart let go with an output down)."""
     return {**value, "size": value["offset"], "gone": clock.wall(), "earlier": [], "ahead": [], "reread_to": []}
+
+
+def _size_now(f: Followed | None) -> int:
+    """The size of plain file `f` now, through the tailer's descriptor; 0 when it has none open (or a .gz: its state's
+    size is what it decompresses to)."""
+    if f is None or f.fh is None or f.gz:
+        return 0
+    try:
+        return f.fh.stat().st_size
+    except OSError:
+        return 0
 
 
 def _deleted_open(f: Followed) -> bool:
