@@ -20,56 +20,17 @@ their last descriptor goes, and saves those states gone (Tailer.bury_refused).
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.peers.forward_server import ForwardServer
-
-SHIPPER = str(Path(sys.executable).with_name("shipper"))
-
-
-def _line(n: int) -> str:
-    return json.dumps({"seq": n, "@timestamp": "2026-12-06T07:00:00Z", "message": f"line {n} " + "x" * 40}) + "\n"
-
-
-def _write(path: Path, seqs: range) -> None:
-    with path.open("a") as f:
-        f.writelines(_line(n) for n in seqs)
-
-
-def _config(path: Path, tmp: Path, port: int, paths: list[str], **source: object) -> None:
-    cfg = {"state_dir": str(tmp / "state"), "shutdown_timeout": 3,
-           "sources": [{"name": "app", "type": "file", "paths": paths, "parser": "json",
-                        "read_from": "beginning", "batch_size": 100, **source}],
-           "outputs": [{"type": "fluentd", "name": "fwd", "host": "127.0.0.1", "port": port}]}
-    t = path.with_suffix(".tmp")
-    t.write_text(json.dumps(cfg))  # JSON is YAML
-    os.replace(t, path)
-
-
-def _wait(cond, timeout: float = 120) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
-
-
-def _seqs(server: ForwardServer) -> set[int]:
-    return {r["generic"]["seq"] for _, _, r in list(server.records) if "seq" in r.get("generic", {})}
-
-
-def _bytes(seqs: set[int]) -> int:
-    return sum(len(_line(n).encode()) for n in seqs)
+from tests.tail import seq_log
 
 
 @pytest.mark.slow
@@ -77,17 +38,17 @@ def test_hold_budget_lowered_at_a_reload_names_the_loss_with_its_size(tmp_path: 
     logs = tmp_path / "logs"
     logs.mkdir()
     app = logs / "app.log"
-    _write(app, range(0, 500))
+    seq_log.write(app, range(0, 500))
     server = ForwardServer().start()
     port = server.port
     server.stop()  # down: connections refused
     cfg, err = tmp_path / "shipper.yaml", tmp_path / "agent.err"
-    _config(cfg, tmp_path, port, [str(app)])
+    seq_log.config(cfg, tmp_path, port, [str(app)])
     journal = lambda: err.read_text(errors="replace")  # noqa: E731
     with err.open("wb") as e:
-        proc = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=e)
+        proc = subprocess.Popen([seq_log.SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=e)
     try:
-        assert _wait(lambda: "msg=started" in journal() and "fluentd delivery failed" in journal()), journal()
+        assert seq_log.wait(lambda: "msg=started" in journal() and "fluentd delivery failed" in journal()), journal()
         # rotated 5 times past its 2 backups (Log4j 1.2 style) while the output is down: the source reads
         # nothing more, its holder opens each backup as it appears and keeps it once deleted
         for k in range(1, 6):
@@ -96,16 +57,16 @@ def test_hold_budget_lowered_at_a_reload_names_the_loss_with_its_size(tmp_path: 
             if (logs / "app.log.1").exists():
                 os.rename(logs / "app.log.1", logs / "app.log.2")
             os.rename(app, logs / "app.log.1")
-            _write(app, range(500 * k, 500 * k + 500))
+            seq_log.write(app, range(500 * k, 500 * k + 500))
             time.sleep(0.3)
         time.sleep(1)  # let the holder see the last rotation
 
         since = len(journal())
-        _config(cfg, tmp_path, port, [str(app)], hold_max_files=1)
+        seq_log.config(cfg, tmp_path, port, [str(app)], hold_max_files=1)
         proc.send_signal(signal.SIGHUP)
-        assert _wait(lambda: "reloaded" in journal()[since:]), journal()
+        assert seq_log.wait(lambda: "reloaded" in journal()[since:]), journal()
         server.start()  # the output comes back: the batches complete, the source restarts
-        assert _wait(lambda: set(range(2500, 3000)) <= _seqs(server)), journal()  # the live log read
+        assert seq_log.wait(lambda: set(range(2500, 3000)) <= seq_log.seqs(server)), journal()  # the live log read
         time.sleep(2)  # let anything still in hand arrive
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
@@ -114,7 +75,7 @@ def test_hold_budget_lowered_at_a_reload_names_the_loss_with_its_size(tmp_path: 
             proc.kill()
             proc.wait()
         server.stop()
-    lost = _bytes(set(range(0, 3000)) - _seqs(server))
+    lost = seq_log.nbytes(set(range(0, 3000)) - seq_log.seqs(server))
     named = sum(int(m) for m in re.findall(r"bytes_lost=(\d+)", journal()))
     assert lost > 0, "nothing lost: the scenario did not happen"  # the budget let deleted backups go
     assert named == lost, f"{lost} bytes lost, {named} named:\n{journal()}"

@@ -17,52 +17,17 @@ not delivered (letting_go.name_out_of_scope), its state saved gone; one still un
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.peers.forward_server import ForwardServer
-
-SHIPPER = str(Path(sys.executable).with_name("shipper"))
-
-
-def _line(n: int) -> str:
-    return json.dumps({"seq": n, "@timestamp": "2026-12-06T07:00:00Z", "message": f"line {n} " + "x" * 40}) + "\n"
-
-
-def _write(path: Path, seqs: range) -> None:
-    with path.open("a") as f:
-        f.writelines(_line(n) for n in seqs)
-
-
-def _config(path: Path, tmp: Path, port: int, paths: list[str]) -> None:
-    cfg = {"state_dir": str(tmp / "state"), "shutdown_timeout": 3,
-           "sources": [{"name": "app", "type": "file", "paths": paths, "parser": "json",
-                        "read_from": "beginning", "batch_size": 100}],
-           "outputs": [{"type": "fluentd", "name": "fwd", "host": "127.0.0.1", "port": port}]}
-    t = path.with_suffix(".tmp")
-    t.write_text(json.dumps(cfg))  # JSON is YAML
-    os.replace(t, path)
-
-
-def _wait(cond, timeout: float = 120) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
-
-
-def _seqs(server: ForwardServer) -> set[int]:
-    return {r["generic"]["seq"] for _, _, r in list(server.records) if "seq" in r.get("generic", {})}
+from tests.tail import seq_log
 
 
 @pytest.mark.slow
@@ -70,18 +35,18 @@ def test_narrowed_paths_let_go_of_a_held_deleted_file_silently(tmp_path: Path) -
     logs = tmp_path / "logs"
     logs.mkdir()
     a_log, b_log = logs / "a.log", logs / "b.log"
-    _write(a_log, range(0, 10))
-    _write(b_log, range(100000, 100500))
+    seq_log.write(a_log, range(0, 10))
+    seq_log.write(b_log, range(100000, 100500))
     server = ForwardServer().start()
     port = server.port
     server.stop()  # down: connections refused
     cfg, err = tmp_path / "shipper.yaml", tmp_path / "agent.err"
-    _config(cfg, tmp_path, port, [str(logs / "*.log")])
+    seq_log.config(cfg, tmp_path, port, [str(logs / "*.log")])
     journal = lambda: err.read_text(errors="replace")  # noqa: E731
     with err.open("wb") as e:
-        proc = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=e)
+        proc = subprocess.Popen([seq_log.SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=e)
     try:
-        assert _wait(lambda: "msg=started" in journal() and "fluentd delivery failed" in journal()), journal()
+        assert seq_log.wait(lambda: "msg=started" in journal() and "fluentd delivery failed" in journal()), journal()
         # b.log rotated 5 times past its 2 backups (Log4j 1.2 style) while the output is down: the source
         # reads nothing more, its holder opens each backup as it appears and keeps it once deleted
         for k in range(1, 6):
@@ -90,25 +55,25 @@ def test_narrowed_paths_let_go_of_a_held_deleted_file_silently(tmp_path: Path) -
             if (logs / "b.log.1").exists():
                 os.rename(logs / "b.log.1", logs / "b.log.2")
             os.rename(b_log, logs / "b.log.1")
-            _write(b_log, range(100000 + 500 * k, 100500 + 500 * k))
+            seq_log.write(b_log, range(100000 + 500 * k, 100500 + 500 * k))
             time.sleep(0.3)
-        _write(a_log, range(10, 20))
+        seq_log.write(a_log, range(10, 20))
         time.sleep(1)  # let the holder see the last rotation
 
         since = len(journal())
-        _config(cfg, tmp_path, port, [str(a_log)])  # narrow: b's family out of scope
+        seq_log.config(cfg, tmp_path, port, [str(a_log)])  # narrow: b's family out of scope
         proc.send_signal(signal.SIGHUP)
-        assert _wait(lambda: "reloaded" in journal()[since:]), journal()
+        assert seq_log.wait(lambda: "reloaded" in journal()[since:]), journal()
         server.start()  # the output comes back: the batches complete, the source restarts
-        assert _wait(lambda: "source restarted from its checkpoint" in journal()[since:]
-                     or set(range(0, 20)) <= _seqs(server)), journal()
-        assert _wait(lambda: set(range(0, 20)) <= _seqs(server)), journal()
+        assert seq_log.wait(lambda: "source restarted from its checkpoint" in journal()[since:]
+                     or set(range(0, 20)) <= seq_log.seqs(server)), journal()
+        assert seq_log.wait(lambda: set(range(0, 20)) <= seq_log.seqs(server)), journal()
 
         since = len(journal())
-        _config(cfg, tmp_path, port, [str(logs / "*.log")])  # put the path back
+        seq_log.config(cfg, tmp_path, port, [str(logs / "*.log")])  # put the path back
         proc.send_signal(signal.SIGHUP)
-        assert _wait(lambda: "reloaded" in journal()[since:]), journal()
-        assert _wait(lambda: set(range(102500, 103000)) <= _seqs(server)), journal()  # the live b.log read
+        assert seq_log.wait(lambda: "reloaded" in journal()[since:]), journal()
+        assert seq_log.wait(lambda: set(range(102500, 103000)) <= seq_log.seqs(server)), journal()  # the live b.log read
         time.sleep(2)  # let anything still in hand arrive
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
@@ -117,9 +82,9 @@ def test_narrowed_paths_let_go_of_a_held_deleted_file_silently(tmp_path: Path) -
             proc.kill()
             proc.wait()
         server.stop()
-    missing = set(range(100000, 103000)) - _seqs(server)
+    missing = set(range(100000, 103000)) - seq_log.seqs(server)
     named = [ln for ln in journal().splitlines() if "data lost" in ln and "b.log" in ln]
     assert not missing or named, f"{len(missing)} lines of the deleted b.log never delivered, not named:\n{journal()}"
     # Named once, with the size of what never reached the output (the deleted backups the successor let go).
     named_bytes = sum(int(re.search(r"data lost: (\d+) bytes", ln).group(1)) for ln in named)  # type: ignore[union-attr]
-    assert named_bytes == sum(len(_line(n).encode()) for n in missing), "\n".join(named)
+    assert named_bytes == sum(len(seq_log.line(n).encode()) for n in missing), "\n".join(named)

@@ -15,56 +15,17 @@ with the size it has then (tests/tail/test_stop_output_down_unread_rotated.py, t
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.peers.forward_server import ForwardServer
-
-SHIPPER = str(Path(sys.executable).with_name("shipper"))
-
-
-def _line(n: int) -> str:
-    return json.dumps({"seq": n, "@timestamp": "2026-12-06T07:00:00Z", "message": f"line {n} " + "x" * 40}) + "\n"
-
-
-def _write(path: Path, seqs: range) -> None:
-    with path.open("a") as f:
-        f.writelines(_line(n) for n in seqs)
-
-
-def _config(path: Path, tmp: Path, port: int, paths: list[str], **source: object) -> None:
-    cfg = {"state_dir": str(tmp / "state"), "shutdown_timeout": 3,
-           "sources": [{"name": "app", "type": "file", "paths": paths, "parser": "json",
-                        "read_from": "beginning", "batch_size": 100, **source}],
-           "outputs": [{"type": "fluentd", "name": "fwd", "host": "127.0.0.1", "port": port}]}
-    t = path.with_suffix(".tmp")
-    t.write_text(json.dumps(cfg))  # JSON is YAML
-    os.replace(t, path)
-
-
-def _wait(cond, timeout: float = 120) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
-
-
-def _seqs(server: ForwardServer) -> set[int]:
-    return {r["generic"]["seq"] for _, _, r in list(server.records) if "seq" in r.get("generic", {})}
-
-
-def _bytes(seqs: set[int]) -> int:
-    return sum(len(_line(n).encode()) for n in seqs)
+from tests.tail import seq_log
 
 
 def _rotate(logs: Path) -> None:
@@ -82,32 +43,32 @@ def test_stop_with_output_down_names_every_byte_rotations_delete_while_stopped(t
     logs.mkdir()
     app = logs / "app.log"
     per = 700
-    _write(app, range(0, per))
+    seq_log.write(app, range(0, per))
     server = ForwardServer().start()
     port = server.port
     server.stop()  # down: connections refused
     cfg, err = tmp_path / "shipper.yaml", tmp_path / "agent.err"
-    _config(cfg, tmp_path, port, [str(app)])
+    seq_log.config(cfg, tmp_path, port, [str(app)])
     journal = lambda: err.read_text(errors="replace")  # noqa: E731
     proc = None
     try:
         with err.open("ab") as e:
-            proc = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=e)
-        assert _wait(lambda: "msg=started" in journal() and "fluentd delivery failed" in journal()), journal()
+            proc = subprocess.Popen([seq_log.SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=e)
+        assert seq_log.wait(lambda: "msg=started" in journal() and "fluentd delivery failed" in journal()), journal()
         for k in range(1, 4):  # the source is held back (backpressure); the third rotation deletes the first file
             _rotate(logs)
-            _write(app, range(per * k, per * k + per))
+            seq_log.write(app, range(per * k, per * k + per))
             time.sleep(0.3)
         time.sleep(1)  # let the agent see the last rotation
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 1, journal()  # batches undelivered
         for k in range(4, 6):  # stopped: two more rotations delete the second and third files
             _rotate(logs)
-            _write(app, range(per * k, per * k + per))
+            seq_log.write(app, range(per * k, per * k + per))
         server.start()
         with err.open("ab") as e:
-            proc = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=e)
-        assert _wait(lambda: set(range(per * 3, per * 6)) <= _seqs(server)), journal()  # what is left, read
+            proc = subprocess.Popen([seq_log.SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=e)
+        assert seq_log.wait(lambda: set(range(per * 3, per * 6)) <= seq_log.seqs(server)), journal()  # what is left, read
         time.sleep(2)  # let anything still in hand arrive
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
@@ -116,7 +77,7 @@ def test_stop_with_output_down_names_every_byte_rotations_delete_while_stopped(t
             proc.kill()
             proc.wait()
         server.stop()
-    lost = _bytes(set(range(0, per * 6)) - _seqs(server))
+    lost = seq_log.nbytes(set(range(0, per * 6)) - seq_log.seqs(server))
     named = sum(int(m) for m in re.findall(r"bytes_lost=(\d+)", journal()))
     assert lost > 0, "nothing lost: the scenario did not happen"
     assert named == lost, f"{lost} bytes lost, {named} named:\n{journal()}"
