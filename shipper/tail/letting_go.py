@@ -64,8 +64,7 @@ def name_out_of_scope(p: Prospector, held: list) -> None:
     for key in named:
         lo = saved.get(key)
         if lo is not None and not lo.state.gone:
-            lo.state.size = lo.state.offset
-            lo.state.bury(clock.wall())
+            lo.state.bury_at_read(clock.wall())
             p.pending[lo.state.key] = lo.state
 
 

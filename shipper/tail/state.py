@@ -101,6 +101,12 @@ class FileState:
         self.gone = wall
         self.earlier, self.ahead, self.reread_to = [], [], []
 
+    def bury_at_read(self, wall: float) -> None:
+        """Deleted with a rest unread that a loss message named: gone since `wall`, read up to where it was, so
+        that the next start, finding it nowhere, does not name those bytes again."""
+        self.size = self.offset
+        self.bury(wall)
+
     @property
     def key(self) -> str:
         return FILE_PREFIX + self.fid

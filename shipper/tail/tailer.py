@@ -194,8 +194,7 @@ class Tailer:
             if s is None:
                 self.pending[self.prospector.matcher.placeholder(f).key] = None
             elif not s.gone:
-                s.size = s.offset
-                s.bury(clock.wall())
+                s.bury_at_read(clock.wall())
                 self.pending[s.key] = s
 
     def saved_offset(self, fd: int) -> int:
@@ -218,8 +217,7 @@ class Tailer:
             s = lo.state
             key = (s.dev, s.ino)
             if key in deleted and not s.gz and lo.gone_at is None and (key in named or s.offset >= s.size):
-                s.size = s.offset
-                s.bury(clock.wall())
+                s.bury_at_read(clock.wall())
                 lo.gone_at = clock.monotonic()
                 self.pending[s.key] = s
 
