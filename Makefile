@@ -55,6 +55,15 @@ ARGS ?=
 torture: $(PY)
 	$(PY) -m tests.torture.harness --seed $(SEED) --n $(N) --steps $(STEPS) $(ARGS)
 
+# The reload/stop chaos harness (tests/chaos/harness.py): a real agent, two strict Fluentd peers, a writer rotating
+# at 1,000 lines/s, and for SECONDS per seed a schedule drawn from the seed (reloads, SIGTERM right after SIGHUP,
+# stops, SIGSTOP, peers down or holding acks); every line counted at each peer at the end. The same seed gives the
+# same actions, the timing is real: a failing seed is printed with its replay (N=1). N defaults to 1 here.
+SECONDS ?= 240
+.PHONY: chaos
+chaos: $(PY)
+	$(PY) -m tests.chaos.harness --seed $(SEED) --n $(if $(filter file,$(origin N)),1,$(N)) --seconds $(SECONDS) $(ARGS)
+
 # The long-running soak (bench/soak.py): rotations, reloads and output outages for DURATION seconds;
 # RSS, fds, threads and state size over time, every line counted at the end.
 DURATION ?= 600
