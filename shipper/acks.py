@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
 # Called once a batch an output acknowledged no longer counts in that output's window of batches
@@ -98,8 +98,10 @@ class AckTracker:
         self._to_read_again = 0
 
     def register(self, pending: int, checkpoint: dict[str, Any], ids: Sequence[str] = (),
-                 had: Sequence[str] = ()) -> int:
-        """`had`: outputs not sent the batch because they stored its events before (delivered_to names them)."""
+                 had: Sequence[str] = (), stored_before: Mapping[str, Sequence[str]] | None = None) -> int:
+        """`had`: outputs not sent the batch because they stored its events before (delivered_to names them).
+        `stored_before`: per output sent the batch, the events of it left out because it stored them before (a
+        re-read meeting its note): delivered_to names them as stored_part's, should the batch be taken back."""
         with self._lock:
             seq = self._next_seq
             self._next_seq += 1
@@ -108,6 +110,8 @@ class AckTracker:
                     self.untracked = (self.untracked[0] + 1, self.untracked[1] + len(ids))
                 return seq
             self._window.append([seq, pending, checkpoint, pending, set(had), ids, set()])
+            for output, part in (stored_before or {}).items():
+                self._partly.setdefault(seq, {}).setdefault(output, {}).update(dict.fromkeys(part))
         if pending == 0:
             self._advance()
         return seq

@@ -790,8 +790,11 @@ class SourceRunner:
         if self._replay_hold is not None:  # a replay: its checkpoints go with the batch that ends it
             self._replay_hold.update(checkpoint)
             checkpoint = self._replay_note(batch.ids, targets) if events else {}
+        # The note's events met here for an output sent the rest stay noted with this batch: taken back before that
+        # output acknowledged it, the next re-read must still spare them (they were sent again, unnamed: issue 23)
         seq = self.tracker.register(len(sends) if events else 0, checkpoint, batch.ids,
-                                    [w.name for w in targets if w.name not in sent])
+                                    [w.name for w in targets if w.name not in sent],
+                                    {output: ids for output, ids in met.items() if output in sent})
         if met and self.tracker.intake_closed():
             # Not tracked (a reload stops this source): read again, and what it met of the note stays in it
             # (else a save_delivered_to would forget those events, and the next re-read send them again).
