@@ -64,5 +64,5 @@ def test_a_traceback_fails():
 
 @pytest.mark.slow
 def test_a_short_schedule(tmp_path, capsys):
-    assert harness.main(["--seed", "3", "--seconds", "8", "--settle", "120", "--out", str(tmp_path)]) == 0, (
+    assert harness.main(["--seed", "3", "--seconds", "8", "--settle", "60", "--out", str(tmp_path)]) == 0, (
         capsys.readouterr().out)
