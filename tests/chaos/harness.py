@@ -18,10 +18,10 @@ Then, per peer, every line written must be stored exactly once, or fall in what 
 named repeat at a server covers that server's repeats). A reload that does not end, a stop that does not end, the
 agent exiting by itself or a traceback fail the seed too.
 
-Each seed's folder (--out, kept when it fails or with --keep) holds cfg.yaml, logs/, state/, agent.err (the
-agent's journal, every run appended) and chaos.jsonl: per action, its time from the start, the action, the
-journal's size before it (the offset to read the agent's words from), lines written and each peer's count.
-A failing seed is printed with the command that replays it.
+Each seed's folder (--out; kept when it fails, when the agent named a loss or repeat, or with --keep) holds
+cfg.yaml, logs/, state/, agent.err (the agent's journal, every run appended) and chaos.jsonl: per action, its time
+from the start, the action, the journal's size before it (the offset to read the agent's words from), lines
+written and each peer's count. A failing seed is printed with the command that replays it.
 """
 from __future__ import annotations
 
@@ -443,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"seed {seed}: stops past shutdown_timeout + 5 s (+1 s): {v.slow_stops}")
         if v.ok:
             print(f"seed {seed}: ok ({v.written} lines, {v.actions} actions)", flush=True)
-            if not a.keep:
+            if not a.keep and not v.excused:  # (kept when the agent named a loss or repeat: to be read)
                 shutil.rmtree(d, ignore_errors=True)
             continue
         failed.append(seed)
