@@ -135,3 +135,49 @@ def test_rotations_in_a_folder_that_appeared_during_an_outage_are_held_or_named(
     lost = [s for s in range(w.seq) if s not in got]
     named = [ln for ln in text.splitlines() if "data lost" in ln and str(second / "app.log") in ln]
     assert not lost or named, f"{len(lost)} of {w.seq} lines lost ({lost[0]}-{lost[-1]}), none named:\n{text}"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "attack 16: the agent frozen (SIGSTOP) while a new folder appears under a wildcard glob and its log rotates "
+    "past its backup: the folder had no watch, so no creation was queued, and the 3 files deleted meanwhile "
+    "(150 of 350 lines) are lost without a word; a frozen agent's escapes should be counted and warned naming "
+    "the file, as they are in a folder that was watched"))
+def test_rotations_in_a_folder_made_while_frozen_are_named(tmp_path):
+    root = tmp_path
+    first, second = root / "logs" / "n1", root / "logs" / "n2"
+    first.mkdir(parents=True)
+    peer = ForwardServer().start()
+    cfg = root / "cfg.yaml"
+    cfg.write_text(
+        f"state_dir: {root / 'state'}\nshutdown_timeout: 5\n"
+        "sources:\n  - name: app\n    type: file\n"
+        f"    paths: [{json.dumps(str(root / 'logs' / '*' / 'app.log'))}]\n    parser: json\n"
+        "outputs:\n  - type: fluentd\n    name: fwd\n    host: 127.0.0.1\n"
+        f"    port: {peer.port}\n    flush_interval: 0.2\n")
+    journal = root / "journal.log"
+    w = _Writer()
+    w.write(first, 100)
+    with open(journal, "wb") as err:
+        agent = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        assert peer.wait_for_records(100, timeout=60), journal.read_text()
+        agent.send_signal(signal.SIGSTOP)
+        try:
+            second.mkdir()
+            for _ in range(4):  # three files made and deleted (renamed over) while the agent is frozen
+                w.write(second, 50)
+                w.rotate(second)
+            w.write(second, 50)
+        finally:
+            agent.send_signal(signal.SIGCONT)
+        _wait_settled(peer, w.seq, timeout=40)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=60)
+        peer.stop()
+    got = _delivered(peer)
+    text = journal.read_text()
+    assert not [s for s, k in got.items() if k > 1], "lines delivered twice"
+    lost = [s for s in range(w.seq) if s not in got]
+    named = [ln for ln in text.splitlines() if "data lost" in ln and str(second / "app.log") in ln]
+    assert not lost or named, f"{len(lost)} of {w.seq} lines lost ({lost[0]}-{lost[-1]}), none named:\n{text}"
