@@ -4,9 +4,11 @@ N=300 STEPS=40 ARGS=--overtaken` (3 of 300). In real time their outcome depends 
 failed 2-6 of 6 replays, some passed at times).
 
 Each is replayed here in the deterministic mode (virtual clocks, a file system of its own: the same outcome at any
-load, tests/torture/harness.py), strictly, and in real time (the slow layer) as before. Deterministically the
-seeds whose cause is still open fail every time: strict xfails, each saying what happens. Those that pass
-deterministically at their own pace (`timing` 0) are timing cases: in real time they stay non-strict xfails.
+load, tests/torture/harness.py), strictly. Deterministically the seeds whose cause is still open fail every time:
+strict xfails, each saying what happens. Until session 18 each was also replayed three times in real time (the slow
+layer) as a non-strict xfail: it could not fail the run whatever happened (a failure was an xfail, a pass an
+xpass), and it cost ~13 s of CPU and minutes of a worker. By hand: `make torture SEED=<seed> N=1 STEPS=<steps>
+ARGS="--real-time --overtaken"` (without --overtaken for 140222).
 Deterministically, 5 failed at every replay and 5 passed at 30 paces each (150491, 150505, 150924, 151277,
 170057: timing cases). Of the 5: 150551, 170007 and 170224 were the tailer's, fixed, each cause with its test
 (tests/tail/test_copy_renamed_during_scan.py, test_copy_of_closed_deleted.py,
@@ -15,15 +17,9 @@ for a copytruncate window nothing on disk shows (the truncated file deleted befo
 the tailer's on it: Schedule.cut_windows, docs/design.md "Torture harness")."""
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from tests.torture.harness import run_schedule
-
-ROOT = Path(__file__).resolve().parents[2]
 
 SEEDS = [
     # (seed, overtaken, what the real-time harness said, steps)
@@ -52,19 +48,3 @@ def _deterministic(seeds):
 @pytest.mark.parametrize("seed,overtaken,steps", list(_deterministic(SEEDS)))
 def test_examiner_seed_passes_deterministically(seed, overtaken, steps):
     run_schedule(seed, steps, strict=True, overtaken=overtaken)
-
-
-@pytest.mark.parametrize("seed,overtaken,found,steps", SEEDS, ids=[str(s[0]) for s in SEEDS])
-# Not strict: in real time the outcome depends on the load, so on a quiet host (CI) a seed may pass all three
-# replays, and a strict xfail would turn main red at random.
-@pytest.mark.xfail(strict=False, reason="in real time the schedule fails the harness's invariant at load (see "
-                   "`found`): every line on disk while the tailer was alive should be delivered exactly once, every "
-                   "loss warned")
-def test_examiner_seed_passes_in_real_time(seed, overtaken, found, steps):
-    command = [sys.executable, "-m", "tests.torture.harness", "--seed", str(seed), "--n", "1", "--steps", str(steps),
-               "--real-time"]
-    if overtaken:
-        command.append("--overtaken")
-    for _ in range(3):
-        run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
-        assert run.returncode == 0 and "FAILED" not in run.stdout + run.stderr, (found, run.stdout[-2000:])
