@@ -49,7 +49,16 @@ MAX_ATTEMPTS = 3  # a batch whose workers died this many times is parsed in the 
 # Seconds the worker holding the head batch may return nothing while using no CPU at all before it is taken
 # for stopped (SIGSTOP, a cgroup freezer, a debugger) and killed, its batches parsed again: a worker merely
 # slow (a loaded host) still uses CPU, and one that uses none for this long would wedge its source for good.
+# SHIPPER_PARSE_STALL_SECONDS changes it (docs/operations.md; the tests that stop a worker wait less).
 STALLED_AFTER = 20.0
+
+
+def stalled_after() -> float:
+    try:
+        seconds = float(os.environ.get("SHIPPER_PARSE_STALL_SECONDS", STALLED_AFTER))
+    except ValueError:
+        return STALLED_AFTER
+    return seconds if seconds > 0 else STALLED_AFTER
 
 # (NDJSON of the events, event count, id parts, index key per event or None, parse failures, unmapped actions)
 Parsed = tuple[bytes, int, list, list | None, int, int]
@@ -235,11 +244,12 @@ class _Entry:
 
 
 class _StallWatch:
-    """Whether the worker holding the head batch stopped: it returned nothing and used no CPU for STALLED_AFTER
-    seconds, counted only while the collector itself ran (an agent stopped whole and continued later did not
-    see its workers stall)."""
+    """Whether the worker holding the head batch stopped: it returned nothing and used no CPU for `after`
+    seconds (stalled_after()), counted only while the collector itself ran (an agent stopped whole and continued
+    later did not see its workers stall)."""
 
     def __init__(self) -> None:
+        self.after = stalled_after()
         self._worker: _Worker | None = None
         self._ticks: int | None = None
         self._since = self._looked = 0.0
@@ -252,7 +262,7 @@ class _StallWatch:
         if worker is not self._worker or ticks != self._ticks or now - self._looked > 5.0:
             self._worker, self._ticks, self._since = worker, ticks, now
         self._looked = now
-        return now - self._since > STALLED_AFTER
+        return now - self._since > self.after
 
 
 class ParsePool:
@@ -433,8 +443,8 @@ class ParsePool:
             holder = entry.worker
             if not ready and holder is not None and self._stall.stalled(holder):
                 log.warning("a parse worker returned nothing and used no CPU for %g s (stopped?): it is killed and "
-                            "its batches parsed again", STALLED_AFTER, extra={"source": self.name,
-                                                                             "pid": holder.proc.pid})
+                            "its batches parsed again", self._stall.after,
+                            extra={"source": self.name, "pid": holder.proc.pid})
                 holder.proc.kill()  # a stopped process dies of it; one a cgroup freezer holds only once thawed:
                 return self._replace(holder, entry)  # so it is replaced now, not at its pipe's EOF
         if entry.error is not None:

@@ -25,11 +25,13 @@ from tests.tail.attack_agent import Agent, exactly_once, numbered
 
 pytestmark = pytest.mark.slow
 
-# The backlog outlasts by far the stop (right after the workers start) and the 20 s the stopped worker takes
+# The agent takes a worker for stopped after 5 s without CPU here (SHIPPER_PARSE_STALL_SECONDS; 20 s by default).
+STALL_SECONDS = 5
+# The backlog outlasts by far the stop (right after the workers start) and the 5 s the stopped worker takes
 # to be named (the source ships nothing meanwhile), and leaves more than the 20,000 lines "goes on" asks.
 # (400,000 by hand: twice this proves no more and cost ~20 s a test at load ~27, the agent parsing it.)
 TOTAL = 200_000
-NOTICED_WITHIN = 60  # seconds to name and replace the stopped worker (20 s without CPU, on a loaded 2-core machine)
+NOTICED_WITHIN = 60  # seconds to name and replace the stopped worker (5 s without CPU, on a loaded 2-core machine)
 
 
 def parent(pid: int) -> int:
@@ -69,6 +71,7 @@ def backlog(tmp_path) -> Agent:
         for i in range(0, TOTAL, 10_000):
             f.write("".join(numbered(j) for j in range(i, i + 10_000)))
     agent = Agent(tmp_path, [log], source_extra="    parse_workers: 2")
+    agent.env["SHIPPER_PARSE_STALL_SECONDS"] = str(STALL_SECONDS)
     agent.start()
     wait_until(lambda: len(parse_workers(agent.proc.pid)) == 2, 60, "the parse workers started")
     return agent
@@ -81,7 +84,8 @@ def test_a_stopped_parse_worker_is_named_killed_and_replaced(tmp_path):
         os.kill(victim, signal.SIGSTOP)
         stopped_at = delivered(agent)
         assert stopped_at < TOTAL, "the backlog was shipped before the worker was stopped: make it larger"
-        wait_until(lambda: "used no CPU" in agent.errors(), NOTICED_WITHIN, "the stopped worker named")
+        wait_until(lambda: f"used no CPU for {STALL_SECONDS} s" in agent.errors(), NOTICED_WITHIN,
+                   "the stopped worker named")
         assert wait(lambda: victim not in parse_workers(agent.proc.pid) and len(parse_workers(agent.proc.pid)) == 2,
                     30), f"not replaced: {parse_workers(agent.proc.pid)}; {agent.errors()[-600:]}"
         assert agent.wait_delivered(range(TOTAL), 240), agent.errors()[-600:]

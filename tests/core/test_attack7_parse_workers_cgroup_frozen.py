@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.test_attack7_parse_worker_stopped import parent, parse_workers
+from tests.core.test_attack7_parse_worker_stopped import STALL_SECONDS, parent, parse_workers
 from tests.support import wait, wait_until
 from tests.tail.attack_agent import Agent, numbered
 
@@ -78,6 +78,7 @@ def backlog(tmp_path: Path) -> Agent:
         for i in range(0, TOTAL, 10_000):
             f.write("".join(numbered(j) for j in range(i, i + 10_000)))
     agent = Agent(tmp_path, [log], source_extra="    parse_workers: 2")
+    agent.env["SHIPPER_PARSE_STALL_SECONDS"] = str(STALL_SECONDS)
     agent.cfg.write_text(agent.cfg.read_text().replace("shutdown_timeout: 20", "shutdown_timeout: 5"))
     agent.start()
     wait_until(lambda: len(parse_workers(agent.proc.pid)) == 2, 60, "the parse workers started")

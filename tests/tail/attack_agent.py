@@ -93,6 +93,7 @@ class Agent:
         self.runs = 0
         self.proc: subprocess.Popen | None = None
         self.command_prefix: list[str] = []  # e.g. setpriv, to run without root's file capabilities
+        self.env: dict[str, str] = {}  # added to the agent's environment (e.g. SHIPPER_PARSE_STALL_SECONDS)
         self.cfg = self.tmp / "cfg.yaml"
         self.cfg.write_text(f"""
 state_dir: {self.tmp}/state
@@ -114,7 +115,7 @@ outputs:
         out = open(self.tmp / f"out{self.runs}.jsonl", "wb")
         err = open(self.tmp / f"out{self.runs}.err", "wb")
         self.proc = subprocess.Popen(self.command_prefix + [sys.executable, "-m", "shipper.cli", "run", "-c", str(self.cfg)],
-                                     stdout=out, stderr=err)
+                                     stdout=out, stderr=err, env={**os.environ, **self.env})
         out.close()
         err.close()
         self.wait_scanned()
