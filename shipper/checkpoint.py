@@ -42,7 +42,9 @@ from shipper.checkpoint_db import (  # noqa: F401  (the names the rest of shippe
 log = logging.getLogger("shipper.checkpoint")
 
 WAIT_SLICE = 0.2  # seconds a waiting caller sleeps between looks at give_up()
-START_WAIT = 30.0  # seconds the agent waits for its database to open (a frozen filesystem never answers)
+# Seconds the agent waits for its database to open (a frozen filesystem never answers); SHIPPER_STATE_OPEN_SECONDS
+# changes it (docs/operations.md; the frozen state_dir's test waits less).
+START_WAIT = 30.0
 CLOSE_WAIT = 10.0  # seconds a stop waits for the database to close (and its lock to go)
 MAIN_THREAD_WAIT = 1.0  # seconds the agent's main loop waits on a check or compaction before going on
 # A writer that ended is replaced at once; when the writers keep dying within SHORT_LIFE of their start,
@@ -51,6 +53,14 @@ MAIN_THREAD_WAIT = 1.0  # seconds the agent's main loop waits on a check or comp
 SHORT_LIFE = 60.0
 RESTART_BACKOFF_FIRST = 1.0
 MAX_SHORT_LIVES = 5
+
+
+def start_wait() -> float:
+    try:
+        seconds = float(os.environ.get("SHIPPER_STATE_OPEN_SECONDS", START_WAIT))
+    except ValueError:
+        return START_WAIT
+    return seconds if seconds > 0 else START_WAIT
 
 
 class CheckpointTooNew(Exception):
@@ -98,7 +108,8 @@ class CheckpointStore:
         self._restart_due = 0.0  # time.monotonic() from which a writer that ended may be replaced
         self._failed: str | None = None  # why no writer is started any more (they keep dying)
         try:
-            opened = self._open_first(time.monotonic() + START_WAIT)
+            waited = start_wait()
+            opened = self._open_first(time.monotonic() + waited)
         except StateDirGone as e:
             if self._proc is not None:
                 try:
@@ -108,7 +119,7 @@ class CheckpointStore:
             raise StateDirError(str(e)) from None
         if not opened:  # left behind: it ends when it can, after the thaw
             self._drop()
-            raise StateDirError(f"{self.path}: the checkpoint database did not open within {START_WAIT:.0f}s: is the "
+            raise StateDirError(f"{self.path}: the checkpoint database did not open within {waited:g}s: is the "
                                 "state_dir's filesystem frozen (fsfreeze, a snapshot's backup) or its disk hung?")
 
     def _open_first(self, deadline: float) -> bool:
