@@ -180,20 +180,24 @@ def let_go_moved_away(p: Prospector, f: Followed, now: float) -> None:
 
 
 def know_unread_at_stop(p: Prospector, held: Iterable[Held]) -> None:
-    """At a stop, before the holder is let go: the files it holds that were created under their family's live name in
-    this run and that no scan took (the reader held back by an output down: the rotations went on), followed from
-    their start through its descriptor and identified; and the followed files not identified yet, identified now. A
-    stop that leaves batches undelivered saves each at the position it was found at (Tailer.unsaved_states): deleted
-    before the next start (rotations past the last backup while the agent is stopped), its bytes are named lost then.
-    Unknown to the stop, such a file was unknown to the next start too, and its lines went without a word
-    (tests/tail/test_attack15_stop_output_down_rotations_deleted_undernamed.py). Not a deleted one (the let-go names
-    its unread bytes), one adopted from a predecessor (its checkpoint knows it), a .gz, a file made under a rotated
-    name (a copy, maybe of what was read), nor one that starts as a content of its family known to the tailer does:
-    it may be that content edited (`sed -i` renames its copy onto the live name) or copied, which only a scan's proofs
-    tell (saved at its start, it was read again whole); the next start looks at it as before."""
+    """At a stop, before the holder is let go: the files it holds that no scan took (the reader held back by an output
+    down: the rotations went on), followed from their start through its descriptor and identified; and the followed
+    files not identified yet, identified now. A stop that leaves batches undelivered saves each at the position it was
+    found at (Tailer.unsaved_states): deleted before the next start (rotations past the last backup while the agent is
+    stopped), its bytes are named lost then. Unknown to the stop, such a file was unknown to the next start too, and its
+    lines went without a word (tests/tail/test_attack15_stop_output_down_rotations_deleted_undernamed.py).
+    Whatever name the holder caught a file under: one behind the rotations (the agent frozen or starved, two rotations
+    back to back) opens the live name when the writer's next file has it, and catches the first new file only as it is
+    renamed to app.log.1 (or later to app.log.2). Taken only when caught under the live name, it went unsaved, and
+    without a word when deleted while stopped (tests/tail/test_stop_output_down_unread_rotated.py).
+    Not a deleted one (the let-go names its unread bytes), one adopted from a predecessor (its checkpoint knows it), a
+    .gz, nor one that starts as a content of its family known to the tailer does: it may be that content copied
+    (copytruncate, `cp`) or edited (`sed -i` renames its copy onto the live name), which only a scan's proofs tell
+    (saved at its start, it was read again whole); the next start looks at it as before. Nor any before the first look
+    has followed the files (a backup renamed meanwhile is history, not read)."""
+    unknown = []
     for h in held:
-        key = (h.dev, h.ino)
-        if h.adopted or h.path != h.family or is_gzip_path(h.path):
+        if h.adopted or is_gzip_path(h.path) or p.first_scan:
             continue
         try:
             st = os.fstat(h.fd)
@@ -202,15 +206,18 @@ def know_unread_at_stop(p: Prospector, held: Iterable[Held]) -> None:
             continue
         if st.st_nlink == 0 or head is None:
             continue
-        f = p.files.get(key)
-        if f is not None:
-            if f.state is None and f.fh is None and f.held_fd is None:
-                f.held_fd = h.fd  # (identified below: its name may hold the writer's next file now)
-        elif not _head_known(p, h.family, head):
-            p._follow_new(Observed(_name_now(h), h.family, False, st, False, h.fd, clock.wall_ns()), 0)
+        f = p.files.get((h.dev, h.ino))
+        if f is None:
+            unknown.append((h, st, head))
+        elif f.state is None and f.fh is None and f.held_fd is None:
+            f.held_fd = h.fd  # (identified below: its name may hold the writer's next file now)
+    # The followed files identified first: a held file whose head is one of theirs may be a copy of it.
     for f in list(p.files.values()):
         if f.state is None and not f.deleted and (f.fh is not None or f.held_fd is not None):
             p.identify(f)
+    for h, st, head in unknown:
+        if not _head_known(p, h.family, head):
+            p._follow_new(Observed(_name_now(h), h.family, False, st, False, h.fd, clock.wall_ns()), 0)
 
 
 def _head_known(p: Prospector, family: str, head: bytes) -> bool:
