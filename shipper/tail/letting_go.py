@@ -211,10 +211,18 @@ def know_unread_at_stop(p: Prospector, held: Iterable[Held]) -> None:
             unknown.append((h, st, head))
         elif f.state is None and f.fh is None and f.held_fd is None:
             f.held_fd = h.fd  # (identified below: its name may hold the writer's next file now)
-    # The followed files identified first: a held file whose head is one of theirs may be a copy of it.
+    # The followed files identified first: a held file whose head is one of theirs may be a copy of it. Each under the
+    # name it has now, as a scan would have seen it: rotated while the reader was held back, a file saved under the
+    # live name was named at the next start as `app.log`, "N bytes or more" (the live file's wording), not app.log.2.
     for f in list(p.files.values()):
-        if f.state is None and not f.deleted and (f.fh is not None or f.held_fd is not None):
+        fd = f.fh.fd if f.fh is not None else f.held_fd
+        if fd is None or f.deleted:
+            continue
+        if f.state is None:
             p.identify(f)
+        name = _family_name(fd, f.dev, f.ino, f.family)
+        if name is not None and name != f.path:
+            p._renamed(f, name)
     for h, st, head in unknown:
         if not _head_known(p, h.family, head):
             p._follow_new(Observed(_name_now(h), h.family, False, st, False, h.fd, clock.wall_ns()), 0)
@@ -230,12 +238,20 @@ def _head_known(p: Prospector, family: str, head: bytes) -> bool:
 def _name_now(h: Held) -> str:
     """The name held file `h` has now, when it is one of its family's (a rotation renamed it since it was held); else
     the name a scan gives it (Prospector.observe)."""
-    try:
-        path = os.readlink(f"/proc/self/fd/{h.fd}")
-        st = os.stat(path)
-    except OSError:
-        path, st = "", None
-    if st is not None and (st.st_dev, st.st_ino) == (h.dev, h.ino) and (
-            path == h.family or discovery.is_rotated_path(h.family, path)):
+    path = _family_name(h.fd, h.dev, h.ino, h.family)
+    if path is not None:
         return path
     return h.path + ROTATED_AWAY if h.path == h.family else h.path
+
+
+def _family_name(fd: int, dev: int, ino: int, family: str) -> str | None:
+    """The name the file open at `fd` (inode `dev`, `ino`) has now, when it is one of `family`'s; None when it has none
+    of them (deleted, moved away)."""
+    try:
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        st = os.stat(path)
+    except OSError:
+        return None
+    if (st.st_dev, st.st_ino) == (dev, ino) and (path == family or discovery.is_rotated_path(family, path)):
+        return path
+    return None

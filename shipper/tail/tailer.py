@@ -302,6 +302,8 @@ class Tailer:
                     update["size"] = s.offset
                 elif update and type(value.get("size")) is int and value["size"] < (now := _size_now(f)):
                     update["size"] = now
+                if f is not None and value.get("path") != s.path:
+                    update["path"] = s.path  # (renamed since: the next start names it by the name it had at the stop)
                 if update:
                     out[s.key] = {**value, **update}
                 continue

@@ -8,6 +8,8 @@ undernamed.py (attack23, session 17: 243,480 bytes lost, 161,580 named, 5 of 5):
   without a word. The stop now identifies it (letting_go.know_unread_at_stop) and saves it at its start.
 - a file read in part and written to after that read was saved with the size its last read saw: deleted while
   stopped, it was named short of what it lost. The stop now saves the size it has then (Tailer.unsaved_states).
+- a file rotated while the reader was held back (no scan saw it renamed) was saved under the live name, and named at
+  the next start as the live file ("app.log … N bytes or more"); it is saved under the name it has at the stop.
 - a file a rotation brought that the holder caught only under a rotated name (it was behind: two rotations before
   it opened the live name, which held the writer's next file by then) was not saved, as the stop took only the
   files held under the live name for files of this run: deleted while stopped, its lines went without a word (1 of 3
@@ -160,6 +162,10 @@ def test_a_file_a_rotation_brought_unread_and_deleted_while_stopped_is_named_wit
     app = re.escape(str(run.app))
     assert re.search(rf"data lost: {PER * len(_line(FIRST))} bytes of {app} were deleted", run.journal()), \
         run.journal()  # named with its size
+    # The first file, rotated while the reader was held back (no scan saw it renamed), is named as what it was at the
+    # stop, app.log.1, with its size (it was named as the live file, `app.log`, "N bytes or more").
+    first = sum(len(_line(n)) for n in range(FIRST))
+    assert re.search(rf"data lost: {first} bytes of {app}\.1 did not reach every output", run.journal()), run.journal()
 
 
 def test_a_file_unread_at_the_stop_still_there_at_the_start_is_read_once(run):
