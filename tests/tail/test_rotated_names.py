@@ -11,12 +11,42 @@ from shipper.tail import discovery
 pytestmark = pytest.mark.slow
 
 _name = st.text(alphabet="ab1-._", min_size=1, max_size=10)
-_path = st.tuples(st.sampled_from(["/d", "/e", "/d/x"]), _name).map(lambda p: os.path.join(*p))
+_folder = st.sampled_from(["/d", "/e", "/d/x"])
+_path = st.tuples(_folder, _name).map(lambda p: os.path.join(*p))
 
 
-@given(st.lists(_path, max_size=12), st.lists(_path, max_size=6), _path)
-@settings(max_examples=3000)
-def test_the_index_answers_as_testing_every_family(added, removed, path):
+_counter = st.builds(lambda sep, tail: f"{sep}1{tail}", st.sampled_from("-._"), st.text(alphabet="-._1", max_size=2))
+
+
+def _named_after(family: str):
+    """Names made from a family's live name, rotated or nearly: its stem, then what may follow one (separators and
+    digits), its extension before or after that, maybe `.gz`; in its folder or another. Names drawn at random are
+    seldom any family's rotated name. Of faults planted in FamilyIndex (session 18), 3,000 random draws (the test
+    until then) found one in 2 of 2 runs, one in 1 of 2 and four in 0 of 2 (a removal taking both adds of a family,
+    a family added twice answered twice, a lookup of the first separator's stem only, an index keyed by the whole
+    live name); 300 of these draws found each of the 7 tried in 3 of 3 runs."""
+    folder, live = os.path.split(family)
+    stem, ext = discovery.split_name(live)
+    return st.builds(lambda f, rest, ext_first, gz: os.path.join(f, stem + (ext + rest if ext_first else rest + ext) + gz),
+                     st.sampled_from([folder, folder, "/d", "/e"]), _counter | st.text(alphabet="-._1", min_size=1, max_size=4),
+                     st.booleans(), st.sampled_from(["", ".gz"]))
+
+
+@st.composite
+def _families_and_a_path(draw):
+    """Families added (some twice), some of them removed (and some never added), and a path: random, or named
+    after one of the families."""
+    added = draw(st.lists(_path, max_size=12))
+    added += draw(st.lists(st.sampled_from(added), max_size=3)) if added else []
+    removed = draw(st.lists(st.sampled_from(added) | _path if added else _path, max_size=6))
+    path = draw(st.sampled_from(added).flatmap(_named_after) | _path if added else _path)
+    return added, removed, path
+
+
+@given(_families_and_a_path())
+@settings(max_examples=500)
+def test_the_index_answers_as_testing_every_family(families_and_path):
+    added, removed, path = families_and_path
     index = discovery.FamilyIndex()
     present = list(added)
     for fam in added:
