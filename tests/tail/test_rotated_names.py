@@ -117,8 +117,11 @@ def _brute_live_names(names: dict[str, str]) -> dict[str, str]:
     return out
 
 
+# 1,500 examples: of 4 faults planted in live_names_of (session 18: the longest live name winning, the bisection
+# starting one name late, the whole live name taken for its stem, the walk ending at the first name that is no
+# rotated name), 1,000 found each in 3 of 3 runs, 300 two of them in only 1 of 3.
 @given(st.lists(_name, max_size=14, unique=True))
-@settings(max_examples=3000)
+@settings(max_examples=1500)
 def test_live_names_of_answers_as_testing_every_pair(names):
     folder = {n: f"/d/{n}" for n in names}
     assert discovery.live_names_of(folder) == _brute_live_names(folder)
