@@ -455,12 +455,21 @@ class CheckpointStore:
         except (OSError, StateDirError):  # a writer ended or given up: its commits say so
             return False
 
-    def release_reserve(self, timeout: float) -> bool:
-        """At a stop on a full disk: the writer gives the reserve's space back for the last commits
-        (checkpoint_db.RESERVE). True if there was one; False also when no answer came within `timeout`."""
+    def release_reserve(self, timeout: float, blocking: bool = True) -> bool:
+        """On a full disk (a stop, or held deleted files only reading frees): the writer gives the reserve's
+        space back for the commits (checkpoint_db.RESERVE). True if there was one; False also when no answer
+        came within `timeout` (or, not `blocking`, another request is in progress)."""
         try:
-            return self._call("release_reserve", timeout=timeout) is True
+            return self._call("release_reserve", timeout=timeout, blocking=blocking) is True
         except (OSError, StateDirError):  # (GivenUp, a writer ended or gone are OSErrors)
+            return False
+
+    def make_reserve(self) -> bool:
+        """From the agent's main loop, after release_reserve at run time: True once the reserve is there again
+        (the filesystem has room for it several times over); False also when no answer came in MAIN_THREAD_WAIT."""
+        try:
+            return self._call("make_reserve", blocking=False, timeout=MAIN_THREAD_WAIT) is True
+        except (OSError, StateDirError):
             return False
 
     def size(self) -> int:

@@ -478,13 +478,19 @@ class CheckpointDb:
         return [row[0] for row in self._db.execute("SELECT DISTINCT source FROM checkpoints")]
 
     def release_reserve(self) -> bool:
-        """Give the reserve's space back (a stop on a full disk: the last commits fit in it). True if it
-        was there."""
+        """Give the reserve's space back (a stop on a full disk, or held deleted files that only reading frees:
+        the commits fit in it). True if it was there."""
         try:
             os.unlink(os.path.join(self.state_dir, RESERVE))
         except FileNotFoundError:
             return False
         return True
+
+    def make_reserve(self) -> bool:
+        """Make the reserve again once the filesystem has room for it (after release_reserve at run time).
+        True if it is there now."""
+        _make_reserve(self.state_dir)
+        return os.path.exists(os.path.join(self.state_dir, RESERVE))
 
     def load(self, source: str) -> list[tuple[str, bytes]]:
         return self._db.execute("SELECT key, value FROM checkpoints WHERE source=?", (source,)).fetchall()
@@ -568,7 +574,8 @@ class CheckpointDb:
         self._close_claims()
 
 
-OPS = ("names", "load", "update", "ensure_present", "compact", "release_reserve", "note_failing")
+OPS = ("names", "load", "update", "ensure_present", "compact", "release_reserve", "make_reserve",
+       "note_failing")
 
 
 def _answer(db: CheckpointDb, op: str, args: tuple[Any, ...]) -> Any:

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from shipper import allocator, parse_auto, registry, reload_apply
 from shipper.acks import Committer
-from shipper.checkpoint import CheckpointStore, GivenUp
+from shipper.checkpoint import MAIN_THREAD_WAIT, CheckpointStore, GivenUp
 from shipper.config import Config
 from shipper.config_base import OutputConfig
 from shipper.log import Throttled
@@ -77,6 +77,9 @@ class Pipeline:
         self.store_failures = 0  # failed commits so far: a retrying store is alive, not wedged
         self.store_full = False  # the last failed commit found the state_dir's filesystem full
         self.reserve_freed = threading.Event()  # a stop gave the reserve's space back: commits try again now
+        # The reserve given up while running, for held deleted files only reading frees (_lend_reserve): made again
+        # once the commits go through and there is room
+        self._reserve_lent = False
         self._store_log = Throttled(log)
         self.integrity_key = config.integrity_key
         self._attest_thread: threading.Thread | None = None
@@ -465,6 +468,27 @@ class Pipeline:
             self.reserve_freed.set()
             self.committer.retry_now()  # the failed commits waiting for their retry: they may fit now
 
+    def _lend_reserve(self) -> None:
+        """The state_dir's filesystem full while sources hold deleted files open (a writer rotating during an
+        output outage, logs and state on one disk): only reading lets go of those files, and reading waits for a
+        commit that needs space, for ever. So the reserve is given up for those commits while running too, and
+        made again once commits go through and the filesystem has room for it."""
+        if self._reserve_lent:
+            if self.store_ok.is_set() and self.store.make_reserve():
+                self._reserve_lent = False
+                log.info("the state_dir's reserve is made again", extra={"path": self.store.path})
+            return
+        if not self.store_full or self.store_ok.is_set():
+            return
+        held = sum(r.source.held_deleted_bytes() for r in list(self.runners.values()))
+        if held and self.store.release_reserve(MAIN_THREAD_WAIT, blocking=False):  # the main loop never waits on it
+            self._reserve_lent = True
+            log.warning(f"the state_dir's filesystem is full while sources hold {held} bytes of deleted files open "
+                        "that only reading frees: its reserve is given up so that checkpoints are saved and reading "
+                        "goes on (it is made again once there is room); free space on that filesystem",
+                        extra={"path": self.store.path})
+            self.committer.retry_now()
+
     def _let_go_of_stuck_commit(self, grace: float) -> bool:
         """At a stop: True if a checkpoint commit in progress did not return within `grace` seconds and
         was given up (named). Its writer sleeps in the kernel until the filesystem thaws; the agent does not
@@ -510,6 +534,7 @@ class Pipeline:
         deferred, the state kept compact, what was let go collected."""
         self.reloads.finish_restarts()  # sources whose reload waited for their batches
         self.check_state_dir()
+        self._lend_reserve()
         if now - self._compacted >= COMPACT_EVERY:
             self.compact(now)
         if self._collect_due or now - self._collected >= FULL_COLLECT_EVERY:

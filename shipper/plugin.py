@@ -286,6 +286,12 @@ class Source(ABC):
         `shipper run --once`; None if the source cannot say."""
         return None
 
+    def held_deleted_bytes(self) -> int:
+        """Disk space this source keeps from being freed until it reads on: deleted files it holds open so
+        that nothing is lost. When the state_dir's filesystem is full and this is not 0, the agent gives up its
+        reserve so that checkpoints are saved and reading frees that space (else it would wait for ever)."""
+        return 0
+
     def last_error(self) -> dict[str, Any] | None:
         """The source's last read failure for /health and `shipper status` (shipper.failures.SourceFailures.report:
         kind, message, since, failing); None if it never failed or does not say."""

@@ -289,7 +289,10 @@ class FileSource(Source):
                 "hole_bytes_skipped": t.hole_bytes, "unreadable": dict(t.unreadable),
                 "undecided": len(t.undecided), "undecided_read": t.undecided_read,
                 "held_files": len(self.holder.held) if self.holder else 0,
-                "held_bytes": self.holder.held_bytes() if self.holder else 0}
+                "held_bytes": self.held_deleted_bytes()}
+
+    def held_deleted_bytes(self) -> int:
+        return self.holder.held_bytes() if self.holder else 0
 
     def last_error(self) -> dict[str, Any] | None:
         """The followed files it cannot read now (an open or a read refused: permissions, a failing disk), for
