@@ -29,10 +29,10 @@ dict in its place). Outputs never mutate events.
 """
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from shipper import exact_json, metrics
-from shipper.checkpoint import CheckpointTooNew
-from shipper.config import Config, ConfigError, load_config
-from shipper.config_base import WAIT_MAX, ConfigPath, OutputConfig, RegularFile, SourceConfig, StrictModel
 from shipper.ecs import (
     AMBIGUOUS_LOCAL_TIME,
     ECS_VERSION,
@@ -68,36 +68,66 @@ from shipper.ecs import (
     vendor_time_and_zoneless,
     zone_name,
 )
-from shipper.ecs_schema import ecs_field_types
 from shipper.errors import PermanentRefusal
 from shipper.failures import SourceFailures
 from shipper.log import Throttled
 from shipper.memo import MISSING, BoundedMemo
-from shipper.plugin import (
-    Batch,
-    CheckpointFragment,
-    EndRun,
-    Output,
-    OutputContext,
-    Parser,
-    ParserOptions,
-    RawBatch,
-    SavedPosition,
-    Source,
-    SourceContext,
-    Stopping,
-    index_key,
-    lines_with_ids,
-    saved_value_line,
-    serialize_event,
-)
-from shipper.registry import installed_parsers
-from shipper.retry_after import retry_after
+from shipper.parser import CheckpointFragment, Parser, ParserOptions, RawBatch, index_key, serialize_event
 from shipper.secrets import SecretError, check_permissions, read_secret, redact
 from shipper.tail.keys import LineKeys
 from shipper.tail.lines import TRUNCATED, split_lines
 from shipper.vendor_ids import VendorIdGaps
 from shipper.waking_event import WakingEvent
+
+# The names of sources, outputs, their config models and setup commands are loaded at first use (PEP 562's
+# module __getattr__): a parser needs none of them, and a parse worker process imports this module through
+# its parser, which with them imported pydantic, the config models and the config loader (~60 % of the
+# workers' start, bench/README.md). The same imports for type checkers, which see them as plain names.
+if TYPE_CHECKING:
+    from shipper.checkpoint import CheckpointTooNew
+    from shipper.config import Config, ConfigError, load_config
+    from shipper.config_base import WAIT_MAX, ConfigPath, OutputConfig, RegularFile, SourceConfig, StrictModel
+    from shipper.ecs_schema import ecs_field_types
+    from shipper.plugin import (
+        Batch,
+        EndRun,
+        Output,
+        OutputContext,
+        SavedPosition,
+        Source,
+        SourceContext,
+        Stopping,
+        lines_with_ids,
+        saved_value_line,
+    )
+    from shipper.registry import installed_parsers
+    from shipper.retry_after import retry_after
+
+_AT_FIRST_USE = {
+    "shipper.checkpoint": ("CheckpointTooNew",),
+    "shipper.config": ("Config", "ConfigError", "load_config"),
+    "shipper.config_base": ("WAIT_MAX", "ConfigPath", "OutputConfig", "RegularFile", "SourceConfig", "StrictModel"),
+    "shipper.ecs_schema": ("ecs_field_types",),
+    "shipper.plugin": ("Batch", "EndRun", "Output", "OutputContext", "SavedPosition", "Source", "SourceContext",
+                       "Stopping", "lines_with_ids", "saved_value_line"),
+    "shipper.registry": ("installed_parsers",),
+    "shipper.retry_after": ("retry_after",),
+}
+_MODULE_OF = {name: module for module, names in _AT_FIRST_USE.items() for name in names}
+
+
+if not TYPE_CHECKING:  # hidden from type checkers: for them a module __getattr__ makes any name importable
+
+    def __getattr__(name: str) -> Any:
+        module = _MODULE_OF.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(module), name)
+
+    def __dir__() -> list[str]:
+        """The names loaded at first use too (`help(shipper.api)` lists what dir() gives)."""
+        return sorted({*globals(), *_MODULE_OF})
+
 
 __all__ = [
     # the contract

@@ -3,25 +3,44 @@ failure counts and its stable id. Runs in the source thread, or in a parse worke
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from operator import add, methodcaller
+from typing import TYPE_CHECKING
 
 import orjson
 
 from shipper import __version__, metrics
-from shipper.config_base import SourceConfig
 from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION, failure_event, original_text
 from shipper.ids import LazyIds
-from shipper.plugin import Parser, RawBatch
+from shipper.parser import Parser, RawBatch
+
+if TYPE_CHECKING:
+    from shipper.config_base import SourceConfig
 
 MAX_DEPTH = 255  # levels of nesting orjson writes (every output serialises with it)
 _COUNT_SQUARE, _COUNT_CURLY = methodcaller("count", b"["), methodcaller("count", b"{")
 
 
+@dataclass(frozen=True, slots=True)
+class EventSettings:
+    """What EventBuilder reads of a source's config: a parse worker is handed these, not the SourceConfig (a
+    worker that rebuilt one imported pydantic and the config models: ~60 % of its start, bench/README.md)."""
+
+    name: str
+    tags: tuple[str, ...] = ()
+    preserve_original_event: bool = False
+    id_namespace: str | None = None
+
+    @classmethod
+    def of(cls, cfg: SourceConfig) -> EventSettings:
+        return cls(cfg.name, tuple(cfg.tags), cfg.preserve_original_event, cfg.id_namespace)
+
+
 class EventBuilder:
     """Runs a source's parser over a raw batch and adds what every event carries."""
 
-    def __init__(self, cfg: SourceConfig, parser: Parser, host_name: str, counts: metrics.SourceCounts | None = None):
-        self.cfg = cfg
+    def __init__(self, cfg: SourceConfig | EventSettings, parser: Parser, host_name: str,
+                 counts: metrics.SourceCounts | None = None):
         self.parser = parser
         self.source = cfg.name
         self.host = host_name

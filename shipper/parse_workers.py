@@ -32,11 +32,12 @@ import threading
 import time
 from collections import deque
 from multiprocessing.reduction import ForkingPickler
-from typing import Any, Callable
+from typing import Callable
 
 import orjson
 
-from shipper.plugin import ParserOptions, RawBatch
+from shipper.events import EventBuilder, EventSettings
+from shipper.parser import Parser, ParserOptions, RawBatch
 
 log = logging.getLogger("shipper.parse_workers")
 
@@ -66,12 +67,11 @@ Parsed = tuple[bytes, int, list, list | None, int, int]
 # --- in the worker process ---------------------------------------------------------------------
 
 
-def _worker_main(conn, cfg_fields: dict[str, Any], parser_options: ParserOptions, host_name: str) -> None:
+def _worker_main(conn, settings: EventSettings, parser_cls: type[Parser], parser_options: ParserOptions,
+                 host_name: str) -> None:
     import gc
 
-    from shipper import address_space, registry
-    from shipper.config_base import SourceConfig
-    from shipper.events import EventBuilder
+    from shipper import address_space
 
     # A Ctrl-C reaches the whole process group; it is for the agent, which ends its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -81,8 +81,7 @@ def _worker_main(conn, cfg_fields: dict[str, Any], parser_options: ParserOptions
     except OSError:
         pass
     address_space.fit()  # the limit, if any, is the agent's (inherited)
-    cfg = SourceConfig(**cfg_fields)
-    builder = EventBuilder(cfg, registry.load("parser", cfg.parser)(parser_options), host_name)
+    builder = EventBuilder(settings, parser_cls(parser_options), host_name)
     # As in the main process (shipper.runner): events are short-lived dicts, reference counting
     # frees them; the cyclic GC rescanning them at default thresholds costs ~20 %.
     gc.freeze()
@@ -116,7 +115,7 @@ def serialise(builder, raw: RawBatch, with_keys: bool = True) -> Parsed:
     """EventBuilder.enrich, then each event as its NDJSON line and (`with_keys`, else None) index key; CHUNK
     records at a time."""
     from shipper.address_space import room_for
-    from shipper.plugin import index_key, serialize_event
+    from shipper.parser import index_key, serialize_event
 
     chunks: list[bytes] = []
     id_parts: list = []
@@ -278,12 +277,17 @@ class ParsePool:
     itself, in order, as the source's thread would have (and for good if they cannot be started).
     """
 
-    def __init__(self, name: str, workers: int, cfg_fields: dict[str, Any], parser_options: ParserOptions,
+    def __init__(self, name: str, workers: int, settings: EventSettings, parser_options: ParserOptions,
                  host_name: str, deliver: Callable[[RawBatch, Parsed], None],
                  parse_here: Callable[[RawBatch], Parsed], abandon: threading.Event,
-                 on_error: Callable[[BaseException], None], parser_module: str | None = None):
+                 on_error: Callable[[BaseException], None], parser_module: str | None = None,
+                 parser_cls: type[Parser] | None = None):
         self.name = name
-        self._initargs = (cfg_fields, parser_options, host_name)
+        # A worker gets these, not the source's config: rebuilding a SourceConfig imported pydantic and the config
+        # models into the forkserver (~60 % of the workers' start). The parser class is pickled by its name.
+        self._initargs = (settings, parser_cls, parser_options, host_name)
+        if parser_module is None and parser_cls is not None:
+            parser_module = parser_cls.__module__
         self._deliver = deliver
         self._parse_here = parse_here
         self._abandon = abandon
@@ -298,11 +302,10 @@ class ParsePool:
         self.restarts = 0
         self._ids = itertools.count()
         self._ctx = multiprocessing.get_context("forkserver")
-        # Imported once in the forkserver, so every worker it forks starts with them: what a worker runs,
-        # and its parser (each worker imported it, ~40 ms). Not shipper.pipeline (outputs, the HTTP
+        # Imported once in the forkserver, so every worker it forks starts with them: what a worker runs (this
+        # module and what it imports), and its parser (each worker imported it, ~40 ms). Not shipper.pipeline (outputs, the HTTP
         # endpoint): no worker uses them. The first pool's list is the one used (the forkserver is shared).
-        self._ctx.set_forkserver_preload([__name__, "shipper.events", "shipper.registry", "orjson",
-                                          *([parser_module] if parser_module else [])])
+        self._ctx.set_forkserver_preload([__name__, "orjson", *([parser_module] if parser_module else [])])
         self.workers = workers
         self._workers: list[_Worker] = []  # those up; published by _add_workers once every one it starts is up
         self._names = itertools.count()

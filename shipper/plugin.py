@@ -3,7 +3,9 @@
 A plugin is a class registered under an entry point group (`shipper.sources`, `shipper.parsers`,
 `shipper.outputs`). Each source and output class names the pydantic model of its config block in
 `Config`. Plugins import all of this from `shipper.api` (the public surface); this module is where
-it is defined. docs/writing-plugins.md is the guide.
+it is defined, but for the parser's half (shipper.parser: `Parser`, `ParserOptions`, `RawBatch`,
+`serialize_event`, `index_key`, re-exported here), which a parse worker loads without the config models.
+docs/writing-plugins.md is the guide.
 
 Events are plain dicts. A dict reachable from more than one event (a parser's memoised sub-dict,
 the shared `agent` and `host`) is never mutated after it is handed out: whoever needs a different
@@ -17,33 +19,19 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence, TypeAlias
-from zoneinfo import ZoneInfo
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 import orjson
 
 from shipper.config_base import OutputConfig, SourceConfig
-
-# A fragment of a source's persisted state: {key: JSON value, or None to delete the key}.
-CheckpointFragment: TypeAlias = dict[str, Any]
-
-
-@dataclass(slots=True)
-class RawBatch:
-    """Records a source read, with what is needed to checkpoint them once delivered.
-
-    `checkpoint` is a fragment of the source's persisted state ({key: JSON value, or None to
-    delete the key}). It is merged into the state, in batch order, only when every output the
-    batch was routed to has acknowledged it.
-    """
-
-    records: list[bytes]
-    keys: Sequence[str]  # positional identity of each record (stable across restarts)
-    checkpoint: CheckpointFragment
-    nbytes: int = 0
-    meta: dict[str, Any] | None = None  # ECS fields set on every event of the batch
-    # Optional per-record tags (e.g. "_line_truncated"), added to the `tags` of that record's events.
-    flags: Sequence[tuple[str, ...]] | None = None
+from shipper.parser import (  # noqa: F401  (the parser's half: the core's modules import it from here too)
+    CheckpointFragment,
+    Parser,
+    ParserOptions,
+    RawBatch,
+    index_key,
+    serialize_event,
+)
 
 
 @dataclass(slots=True)
@@ -66,11 +54,6 @@ class Batch:
     index_keys: list[tuple] | None = None
 
 
-def serialize_event(event: dict[str, Any]) -> bytes:
-    """An event's NDJSON line: what stdout writes and Elasticsearch's bulk body carries."""
-    return orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE, default=str)
-
-
 def lines_with_ids(batch: Batch, field: str) -> tuple[bytes, int]:
     """The batch's events as NDJSON, as `serialize_event` writes them, each with its stable id
     (`batch.ids`) added at the top level under `field`, and how many events were left without it.
@@ -91,17 +74,6 @@ def lines_with_ids(batch: Batch, field: str) -> tuple[bytes, int]:
         else:  # `{...}` → `{...,"field":"id"}`: the id's hex needs no escaping
             out.append(b"".join((line[:-1], b"," if len(line) > 2 else b"", key, b'"', id_.encode(), b'"}\n')))
     return b"".join(out), left
-
-
-def index_key(event: dict[str, Any]) -> tuple:
-    """What an index name may depend on: (event.dataset, event.module, the day of @timestamp), raw."""
-    ev = event.get("event")
-    if isinstance(ev, dict):
-        ds, module = ev.get("dataset"), ev.get("module")
-    else:
-        ds = module = None
-    ts = event.get("@timestamp")
-    return ds, module, ts[:10] if isinstance(ts, str) else None
 
 
 class SerializedEvents(Sequence[dict]):
@@ -193,14 +165,6 @@ class SourceContext:
     # A source keeps what it could not read again (a deleted file's descriptor) until what it read of it is
     # saved. None here (outside the agent: tests, `shipper check`): what is emitted counts as saved.
     saved: Callable[[str], Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ParserOptions:
-    """What a parser is told about the source it parses for (picklable: parse workers get a copy)."""
-
-    timezone: str = "UTC"  # the zone of timestamps written without one (validated by the config)
-    source: str = ""  # the source's name, for messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,39 +306,6 @@ class Source(ABC):
         """Release what the source holds (connections, files, what restarting() kept and no successor
         took). Called once after run() returned, or after a stop gave up waiting for it (then from
         another thread while run() may still be blocked), and also when run() never ran."""
-
-
-class Parser(ABC):
-    """Maps one raw record to zero or more ECS events. Must not raise on bad input.
-
-    The pipeline still guards every call: an exception becomes a `_parse_failure` event.
-    """
-
-    module: ClassVar[str] = ""
-    dataset: ClassVar[str] = ""
-    # True when event.id is an integer the product hands out in increasing order: the agent then
-    # reports gaps in it (shipper.vendor_ids).
-    monotonic_ids: ClassVar[bool] = False
-    # Known fields of the parser's namespace (`<module>.<dotted name>` → an Elasticsearch type such as
-    # "keyword", "long", "date", "ip"), typed by the index template; the rest are kept unindexed.
-    vendor_field_types: ClassVar[Mapping[str, str]] = {}
-
-    def __init__(self, options: ParserOptions | Mapping[str, Any] | None = None):
-        if options is None:
-            options = ParserOptions()
-        elif not isinstance(options, ParserOptions):
-            options = ParserOptions(**options)  # an unknown key is a TypeError naming it
-        self.options: ParserOptions = options
-        self.zone = ZoneInfo(options.timezone or "UTC")
-
-    @abstractmethod
-    def parse(self, raw: bytes) -> list[dict[str, Any]]:
-        """The record's events (usually one). Bad input gives a `failure_event`, never an exception."""
-
-    def parse_batch(self, raws: list[bytes]) -> list[list[dict[str, Any]]]:
-        """parse() over a batch; a parser may override it to share work between records."""
-        parse = self.parse
-        return [parse(r) for r in raws]
 
 
 class Output(ABC):

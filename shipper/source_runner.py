@@ -18,7 +18,7 @@ from shipper import address_space, ids as ids_mod, integrity, metrics, parse_aut
 from shipper.acks import DELIVERED_MAX, DELIVERED_PREFIX, DELIVERED_WHERE_PREFIX, AckTracker, CommitFailed
 from shipper.checkpoint import RECOVERY, CheckpointTooNew, GivenUp, Interrupted, StateDirError
 from shipper.config_base import SourceConfig
-from shipper.events import EventBuilder
+from shipper.events import EventBuilder, EventSettings
 from shipper.log import Throttled
 from shipper.parse_workers import Parsed, ParsePool, serialise
 from shipper.plugin import (
@@ -347,9 +347,9 @@ class SourceRunner:
 
     def _new_pool(self, workers: int) -> ParsePool:
         cfg = self.cfg
-        return ParsePool(cfg.name, workers, {k: getattr(cfg, k) for k in SourceConfig.model_fields},
-                         _parser_options(cfg), self.builder.host, self._deliver_parsed, self._parse_here,
-                         self.abandon, self._pool_failed, type(self.builder.parser).__module__)
+        return ParsePool(cfg.name, workers, EventSettings.of(cfg), _parser_options(cfg), self.builder.host,
+                         self._deliver_parsed, self._parse_here, self.abandon, self._pool_failed,
+                         parser_cls=type(self.builder.parser))
 
     def _made_pool(self, workers: int) -> ParsePool | None:
         """A new pool, or None (warned of) when no processes can be had (limits, memory): the thread goes on alone."""

@@ -4,12 +4,17 @@ instructions; the follower and its pydantic schema were imported by every parser
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-from shipper import metrics
+import pytest
+
+from shipper import metrics, registry
+from tests.support import wait_until
 
 # What the process imports, as `python -c` in a fresh interpreter (this one imported everything already).
 SCRIPT = textwrap.dedent("""
@@ -53,6 +58,68 @@ def test_a_parser_imports_no_follower():
     assert sorted(m for m in loaded if m.startswith("shipper.tail.") and m not in ("shipper.tail.keys",
                                                                                    "shipper.tail.lines")) == []
     assert "prometheus_client" not in loaded
+
+
+@pytest.mark.parametrize("parser", registry.names("parser"))
+def test_a_parse_worker_imports_no_config_model(parser):
+    """What the forkserver preloads for a pool (shipper.parse_workers and the parser's module): not pydantic, the
+    config models or the config loader. They were ~60 % of the workers' start (bench/README.md, session 18): a
+    worker rebuilt its source's SourceConfig, and every parser imported them through shipper.api."""
+    module = registry._entry_points("parser")[parser].module
+    loaded = _modules_after(f"import shipper.parse_workers, {module}")
+    assert module in loaded
+    assert sorted(m for m in loaded if m.split(".")[0] in ("pydantic", "pydantic_core") or m in (
+        "shipper.config_base", "shipper.config", "shipper.plugin", "shipper.registry")) == []
+
+
+def _maps(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _workers(agent: int) -> list[int]:
+    """The agent's parse workers (they name themselves shipper-parse), children of its forkserver."""
+    found = []
+    for d in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{d}/comm") as f:
+                named = f.read().strip() == "shipper-parse"
+            with open(f"/proc/{d}/stat") as f:
+                forkserver = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{forkserver}/stat") as f:
+                agent_is_its_parent = int(f.read().rsplit(")", 1)[1].split()[1]) == agent
+        except (OSError, ValueError, IndexError):
+            continue
+        if named and agent_is_its_parent:
+            found.append(int(d))
+    return found
+
+
+def test_the_running_parse_workers_hold_no_pydantic(tmp_path):
+    """The real agent's workers, parsing: pydantic's compiled core is not mapped in them (nor in their
+    forkserver), while the agent itself has it (its config)."""
+    log = tmp_path / "a.log"
+    log.write_bytes(b'{"timestamp": "2026-01-01 00:00:00", "actionType": "AUTHENTICATION", "action": "LOGIN"}\n' * 500)
+    cfg = tmp_path / "shipper.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\nsources:\n  - name: a\n    type: file\n    paths: [{log}]\n"
+                   f"    parser: datameer\n    batch_size: 100\n    parse_workers: 2\noutputs:\n  - type: stdout\n")
+    shipper = os.path.join(os.path.dirname(sys.executable), "shipper")
+    with open(tmp_path / "out", "wb") as out, open(tmp_path / "err", "wb") as err:
+        agent = subprocess.Popen([shipper, "run", "-c", str(cfg)], stdout=out, stderr=err)
+    try:
+        wait_until(lambda: len(_workers(agent.pid)) == 2, 120, "two parse workers")
+        wait_until(lambda: (tmp_path / "out").read_bytes().count(b"\n") == 500, 120, "the 500 events")
+        workers = _workers(agent.pid)
+        with open(f"/proc/{workers[0]}/stat") as f:
+            forkserver = int(f.read().rsplit(")", 1)[1].split()[1])
+        assert "_pydantic_core" in _maps(agent.pid)  # (what is looked for is what the agent loads)
+        assert [pid for pid in (forkserver, *workers) if "_pydantic_core" in _maps(pid)] == []
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(60) == 0, (tmp_path / "err").read_text()
 
 
 def test_the_registry_is_made_once_whoever_asks_first():
