@@ -328,7 +328,12 @@ class DatameerParser(Parser):
 
     def _stamp(self, ts: str) -> tuple[str | None, bool, bool]:
         """What a timestamp text gives every line of its second (see _stamps)."""
-        iso, zoneless = self._timestamp(ts), names_no_zone(ts)
+        s = ts.strip()
+        # the documented form, 'YYYY-MM-DD HH:MM:SS', names no zone: names_no_zone need not look (~3 k instructions)
+        iso = self._local_time(s) if len(s) == 19 else None
+        if iso is not None:
+            return iso, True, local_time_in_doubt(ts, self.zone)
+        iso, zoneless = vendor_time(ts, self.zone), names_no_zone(ts)
         return iso, zoneless, zoneless and iso is not None and local_time_in_doubt(ts, self.zone)
 
     def _timestamp(self, value: Any) -> str | None:
