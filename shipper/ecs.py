@@ -47,7 +47,8 @@ def iso_utc(dt: datetime) -> str:
     return f"{dt.year:04d}" + dt.strftime("-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-_LOCAL_TS = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})", re.ASCII)  # no other scripts' digits
+# no other scripts' digits; minutes and seconds under 60 (a time past them is no time: None, as datetime says)
+_LOCAL_TS = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):([0-5]\d):([0-5]\d)", re.ASCII)
 
 
 class LocalTimeParser:
@@ -79,7 +80,7 @@ class LocalTimeParser:
             offset = self._hours.remember(hour_key, self._offset(s))
         if offset is None:
             return None
-        if not offset and 0 <= int(s[14:16]) < 60 and 0 <= int(s[17:19]) < 60:
+        if not offset:  # (the regex checked the minutes and seconds)
             return f"{s[:10]}T{s[11:19]}.000Z"
         try:
             dt = datetime(int(s[0:4]), int(s[5:7]), int(s[8:10]), int(s[11:13]), int(s[14:16]), int(s[17:19]))
