@@ -14,6 +14,7 @@ the zone-less time was read in; `message` one line saying who did what.
 from __future__ import annotations
 
 from functools import partial
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +169,8 @@ class DatameerParser(Parser):
         simple = len(set(snakes)) == len(snakes) and _SET_BY_MAP.isdisjoint(snakes)  # _keep has nothing to decide
         # The usual key set has each field once: its values are read by index, without the slot loops
         single = all(len(slot) <= 1 for slot in slots)
-        core_at = tuple(slot[0] if slot else None for slot in slots[:6]) if single else None
+        # each core field's one value in one C call; -1, a None put after the values, for a field the set lacks
+        core_at = itemgetter(*[slot[0] if slot else -1 for slot in slots[:6]]) if single else None
         placed_at = tuple(slot[0] for slot in placed_slots) if single and placed_slots else None
         pick = partial(_pick, slots[:6], placed_slots, tuple(dm_pairs), tuple(self._role_of(k)[1] for k in keys), simple,
                        core_at, placed_at)
@@ -373,17 +375,18 @@ def _first(slot: tuple[int, ...], vals: list) -> Any:
     return None
 
 
-def _pick(core: list, placed: tuple | None, dm_pairs: tuple, names: tuple, simple: bool, core_at: tuple | None,
+def _pick(core: list, placed: tuple | None, dm_pairs: tuple, names: tuple, simple: bool, core_at: itemgetter | None,
           placed_at: tuple | None, vals: list) -> tuple:
     """What a plan's pick gives (see _plan), for any key set. Two spellings with two values are
     both kept (the first is the field's value, the other goes under datameer.*), as the Databricks
-    parser does: nothing the vendor wrote is dropped. `core_at`/`placed_at`: each field's one index
-    (None: absent), when no field has two spellings in the set."""
+    parser does: nothing the vendor wrote is dropped. When no field has two spellings in the set: `core_at`
+    gets the six core values at once (index -1, a None appended to the values, for a field the set lacks),
+    `placed_at` holds each placed field's one index."""
     if simple:  # the usual key set (no name twice, none _map writes): what _keep would do, without a call per value
         dm: dict[str, Any] = {snake: v for i, snake in dm_pairs if (v := vals[i]) is not None}
         if core_at is not None:  # ... and no field spelled twice: each value is where the plan says
-            return (*[None if i is None else vals[i] for i in core_at], dm,
-                    None if placed is None else tuple([vals[i] for i in placed_at or ()]))
+            vals.append(None)
+            return (*core_at(vals), dm, None if placed is None else tuple(map(vals.__getitem__, placed_at or ())))
     else:
         dm = {}
         for i, snake in dm_pairs:
