@@ -455,12 +455,13 @@ class CheckpointStore:
         except (OSError, StateDirError):  # a writer ended or given up: its commits say so
             return False
 
-    def release_reserve(self, timeout: float, blocking: bool = True) -> bool:
+    def release_reserve(self, timeout: float, blocking: bool = True, only_if_full: bool = False) -> bool:
         """On a full disk (a stop, or held deleted files only reading frees): the writer gives the reserve's
-        space back for the commits (checkpoint_db.RESERVE). True if there was one; False also when no answer
-        came within `timeout` (or, not `blocking`, another request is in progress)."""
+        space back for the commits (checkpoint_db.RESERVE). True if there was one (`only_if_full`: and the
+        filesystem is full now); False also when no answer came within `timeout` (or, not `blocking`, another
+        request is in progress)."""
         try:
-            return self._call("release_reserve", timeout=timeout, blocking=blocking) is True
+            return self._call("release_reserve", only_if_full, timeout=timeout, blocking=blocking) is True
         except (OSError, StateDirError):  # (GivenUp, a writer ended or gone are OSErrors)
             return False
 

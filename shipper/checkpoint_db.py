@@ -477,9 +477,12 @@ class CheckpointDb:
     def names(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT DISTINCT source FROM checkpoints")]
 
-    def release_reserve(self) -> bool:
+    def release_reserve(self, only_if_full: bool = False) -> bool:
         """Give the reserve's space back (a stop on a full disk, or held deleted files that only reading frees:
-        the commits fit in it). True if it was there."""
+        the commits fit in it). True if it was there; `only_if_full`: and the filesystem is full now (looked at
+        here, in the writer's process: a hung statvfs never holds the agent)."""
+        if only_if_full and not _full(self.state_dir):
+            return False
         try:
             os.unlink(os.path.join(self.state_dir, RESERVE))
         except FileNotFoundError:

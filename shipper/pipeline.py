@@ -357,6 +357,12 @@ class Pipeline:
         # (within the stop's end, where the store gives its waits up).
         if not self.committer.stop(max(0.0, final - time.monotonic())):
             delivered = False
+        # The stop's own saves below (notes, what this run read and did not deliver) on a disk that filled while
+        # nothing was committed (the output down): the reserve is theirs too, else the next start cannot name
+        # the bytes of a never-read file deleted meanwhile (tests/tail/test_stop_output_down_state_dir_full.py).
+        if (not delivered or self._notes_for_stop or self._states_for_stop) and not self.reserve_freed.is_set() \
+                and not self._reserve_lent and not self.store.given_up():
+            self._free_reserve(max(0.0, final - time.monotonic()), only_if_full=True)
         noted = set(self._notes_for_stop)
         if not self._save_notes_for_stop():
             delivered = False
@@ -458,10 +464,11 @@ class Pipeline:
         self._notes_for_stop.clear()
         return none_taken_back
 
-    def _free_reserve(self, timeout: float) -> None:
+    def _free_reserve(self, timeout: float, only_if_full: bool = False) -> None:
         """A stop while the state_dir is full: nothing more is read, so the reserve's space is given back for
-        the last commits (checkpoint_db.RESERVE); saved, what was delivered is not sent again next start."""
-        if self.store.release_reserve(min(1.0, timeout)):
+        the last commits (checkpoint_db.RESERVE); saved, what was delivered is not sent again next start.
+        `only_if_full`: the writer looks first (the stop's own saves, with nothing failed before them)."""
+        if self.store.release_reserve(min(1.0, timeout), only_if_full=only_if_full):
             log.warning("stopping while the state_dir is full: its reserve is given up for the last checkpoints "
                         "(it is made again at a start with room for it); free space on that filesystem",
                         extra={"path": self.store.path})

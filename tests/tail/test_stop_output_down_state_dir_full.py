@@ -8,7 +8,8 @@ a commit failed for want of space during the run (Pipeline.store_full): with the
 so nothing failed, and the reserve's space stays unused. The never-read file, deleted while stopped, then goes
 without a word at the next start (31,500 bytes of 255,390 lost unnamed, 1 of 1 scratch run and 1 of 1 with
 --runxfail). With the stop's `if self.store_full` in Pipeline.stop made always true (scratch), the reserve is given up
-and the save fits: 255,390 lost, 255,390 named. Real tmpfs filled, a real agent, a strict Fluentd peer kept down."""
+and the save fits: 255,390 lost, 255,390 named. Real tmpfs filled, a real agent, a strict Fluentd peer kept down.
+Fixed (lead, session 18): the stop gives the reserve up for its own saves too when the writer finds the disk full."""
 from __future__ import annotations
 
 import pytest
@@ -19,10 +20,6 @@ from tests.tail.test_stop_output_down_unread_rotated import FIRST, PER, _line, _
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 13 item 3 (hold13, session 18): a stop with the output down on a full state_dir does not save the "
-    "never-read files' states (the reserve is given up only after a commit failed during the run) and does not name "
-    "them: deleted while stopped, their bytes go without a word at the next start"))
 def test_a_stop_with_the_output_down_on_a_full_state_dir_leaves_no_deleted_byte_unnamed(tmp_path):
     with small_tmpfs(tmp_path / "state", 8 * 1024) as state:
         run = _Run(tmp_path)
