@@ -69,14 +69,18 @@ def is_copy(p: Prospector, o: Observed, now: float) -> bool:
                 ours = p.fds.open(f)
                 n = ours.size() if f.gz else ours.stat().st_size
             except OSError:
-                if f.fh is None and s.offset > s.head_len and p.matcher.mark_ok(fh, s):
+                if f.fh is None and (s.offset > s.head_len and p.matcher.mark_ok(fh, s)
+                                     or c == s.offset == s.head_len and p.matcher.head_unique(s)):
                     # Closed (over the descriptor budget, or idle) and out of reach now (deleted,
                     # or renamed since): what was read of it proves a copy, as for a loose
-                    # content. (The compressed form of a deleted file the budget had just closed
-                    # was read again whole, as a new file.)
+                    # content — all of it when that was its first line only, one no other file of
+                    # the family has. (The compressed form of a deleted file the budget had just
+                    # closed was read again whole, as a new file: torture seeds 213, 186049.)
                     p.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
                     p.undecided.pop(key, None)
                     return True
+                if f.fh is None and (c is None or c == s.offset == s.head_len):
+                    short_of = f.path  # (as for a loose content: it cannot be told yet)
                 continue
             if c is None:
                 short_of = f.path
