@@ -61,7 +61,13 @@ def is_copy(p: Prospector, o: Observed, now: float) -> bool:
         other = False  # proven to hold bytes no known content has
         for f in list(p.files.values()):
             if f.state is None and (f.dev, f.ino) in p.files:
-                p.identify(f)  # written to since the last read: it may be the original
+                # Written to since the last read: it may be the original. All of them before any is compared:
+                # whether a first line is one the family's files share (Matcher.head_unique) depends on the heads
+                # of all. (Identified in the comparing loop, the writer's next file, starting otherwise, came after
+                # the one-line file it was compared for: the head taken for a shared one, the .gz was read again
+                # from 0, "could not tell whether … is a copy": torture seed 185011.)
+                p.identify(f)
+        for f in list(p.files.values()):
             s = f.state
             if s is None or s.head != hd or s.head_len != len(head) or f.gz and not o.gz:
                 continue
