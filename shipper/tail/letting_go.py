@@ -31,6 +31,12 @@ def release_held(p: Prospector, holder: Holder) -> None:
                           and (h.dev, h.ino) not in p.files])
     for h in p._held:
         key = (h.dev, h.ino)
+        now = holder.holding(key)
+        if now is None or now.fd != h.fd:
+            # Given back during the scan (the tailer opened its own: Descriptors.open), its descriptor closed. (Given
+            # to the file again, once the budget had closed the tailer's, its number was another file's or none: the
+            # file was never read, its lines lost without a word: tests/tail/test_held_fd_given_back_in_scan.py.)
+            continue
         f = p.files.get(key)
         if f is not None and f.held_fd is None and f.fh is None and not (f.state and f.state.offset >= f.size):
             f.held_fd = h.fd  # followed under a name: read through the descriptor while it lasts
