@@ -47,7 +47,9 @@ test: $(PY)
 # exactly-once, deterministic (virtual clocks, a file system of its own: a seed's outcome is the same at
 # any load); a failing seed is printed with its timing and replays with N=1 (ARGS=--timing T).
 # ARGS=--overtaken adds a descriptor budget and scans overtaken by rotations; ARGS=--timings K runs each
-# seed at K paces; ARGS=--real-time is the slow layer (real clocks, the shared disk).
+# seed at K paces; ARGS=--no-holder leaves out the holder of rotated files (stepped by the schedule since
+# session 18: seeds found before replay with it); ARGS=--real-time is the slow layer (real clocks, the shared
+# disk, no holder).
 SEED ?= 1
 N ?= 200
 STEPS ?= 60

@@ -6,7 +6,8 @@ Writers (in Python, on real files, renames and truncations): Log4j 1.2 rollover 
 between the copy and the truncate, read or not), a writer without O_APPEND (a hole after the
 truncate), a cleaner deleting the oldest backup, and a shared header line at the top of every file.
 Agent faults: restarts from the committed checkpoint (the follower acknowledges at once, so this is
-also kill -9), and freezes / output outages (no reads for several steps while the writers go on).
+also kill -9, the holder killed with it), and freezes / output outages (no reads for several steps while the
+writers go on; with the holder, a SIGSTOP stops it too, an output outage does not).
 With `--overtaken`: a descriptor budget of 2-3 files (`max_open`: files closed over it are found
 again by identity) and scans overtaken by a rotation between listing the files and comparing their
 bytes (a loaded machine: tests/tail/test_attack5_descriptor_limit_false_loss.py). Drawn from a
@@ -23,14 +24,15 @@ Invariant, checked after the schedule settles:
 A failure names the seed and the schedule, so `make torture SEED=<seed> N=1` replays it.
 
 Two layers (docs/design.md "Torture harness"). Deterministic (the default): the harness drives every step of the
-tailer from its own thread (there is no other: scans and reads are its calls), its clocks are virtual
+tailer from its own thread (scans and reads are its calls; the holder of rotated files, whose thread is held off, takes
+its turn when the schedule says: SteppedHolder; `--no-holder` leaves it out, as before session 18), its clocks are virtual
 (shipper/tail/clock.py; each step takes a time drawn from the seed's `timing` stream, files get their mtimes from
 that clock), and the files live on an ext4 file system of their own, so the inode a file is given depends on the
 schedule alone: a seed and a timing give the same outcome at any load. Real time (`--real-time`): the real clocks
 and the shared disk, as before: what only a real kernel's timing shows (a mtime in the same tick as a look, an inode
 another process took), not replayable.
 
-    python -m tests.torture.harness --seed 1 --n 200 [--steps 60] [--timings 4] [--real-time]
+    python -m tests.torture.harness --seed 1 --n 200 [--steps 60] [--timings 4] [--no-holder] [--real-time]
 """
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ import time
 from pathlib import Path
 
 from shipper.tail import clock, harvester as harvester_mod, scan_rules
-from shipper.tail.holder import generation
+from shipper.tail.holder import Holder, generation
 from tests.fs_faults import ext4_image
 from tests.tail.conftest import Follower
 
@@ -140,11 +142,63 @@ class Disk:
         return str(mount)
 
 
+class SteppedHolder:
+    """The holder of rotated files (shipper/tail/holder.py) beside the tailer, as the file source runs it
+    (plugins/sources/file.py: watched before the first look, told what the tailer follows after each scan, its escapes
+    reported while it owes creations), but with its thread held off: the events the kernel queues for it are handled
+    only when the schedule says (step()), in the harness's own thread, so that a seed still replays exactly. Between
+    two steps it lags, as a thread starved of the CPU or an agent frozen does."""
+
+    def __init__(self, live: str, folder: str, max_files: int):
+        self.live = live
+        self.holder = Holder(max_files=max_files)
+        if not self.holder.start():
+            raise RuntimeError("torture: the holder needs inotify (--no-holder runs without it)")
+        self._off = contextlib.ExitStack()
+        self._off.enter_context(self.holder.paused())  # (the thread waits for it; Holder.paused)
+        self.holder.watch_more({live}, {folder}, self._match)
+
+    def _match(self, path: str) -> bool:
+        return path == self.live  # (the source's one path: what its globs list)
+
+    def step(self) -> None:
+        """The holder's thread takes its turn: what the kernel queued since the last one is handled now."""
+        self._off.close()
+        self._off = contextlib.ExitStack()
+        self._off.enter_context(self.holder.paused())
+
+    def named(self) -> set[int]:
+        """The inodes of the files it holds that still have a name (the agent has seen them)."""
+        out = set()
+        for h in list(self.holder.held.values()):
+            try:
+                if os.fstat(h.fd).st_nlink:
+                    out.add(h.ino)
+            except OSError:
+                pass
+        return out
+
+    def followed(self, tailer) -> None:
+        """After a scan: what the tailer follows now, as the file source tells it (Holder.follow)."""
+        opened = {k: (f.family, f.fh.fd) for k, f in tailer.files.items() if f.fh is not None}
+        self.holder.follow({f.family for f in tailer.files.values()}, {k: fam for k, (fam, _) in opened.items()},
+                           {os.path.dirname(self.live)}, self._match,
+                           {k: generation(fd) for k, (_, fd) in opened.items()})
+
+    def stop(self) -> None:
+        """Killed with the agent: its descriptors closed, what it owed and counted forgotten."""
+        self._off.close()
+        self.holder.stop()
+
+
 class Schedule:
     def __init__(self, seed: int, folder: str, overtaken: bool = False, virtual: VirtualClock | None = None,
-                 timing: int = 0):
+                 timing: int = 0, holder: bool = False):
         self.rng = random.Random(seed)
         self.overtake_rng = random.Random(f"overtaken {seed}") if overtaken else None
+        # The holder stepped by the schedule (SteppedHolder), from a stream of its own too: when its thread takes
+        # its turn, whether a freeze stops it (SIGSTOP) or only the reader (an output down), its budget.
+        self.hold_rng = random.Random(f"holder {seed}") if holder else None
         # Deterministic mode: how long each step takes, drawn from a stream of its own (the writers and faults
         # stay those of the real-time mode): mostly a few ms, at times past the tailer's thresholds (a file
         # undecided 0.2 s, an mtime racily clean for 1 s, a deleted file let go after 2 s).
@@ -175,7 +229,21 @@ class Schedule:
         self._new_live()
         budget = self.overtake_rng.choice([2, 3]) if self.overtake_rng else None
         self.f = Follower([self.live], folder, max_open=budget)
+        self.hold_files = self.hold_rng.choice([3, 256]) if self.hold_rng else 0
+        self.held: SteppedHolder | None = None
+        self._start_holder()
         self.read()
+
+    def _start_holder(self) -> None:
+        if self.hold_rng is not None:
+            self.held = SteppedHolder(self.live, self.dir, self.hold_files)
+            self.f.tailer.holder = self.held.holder
+
+    def _holder_turn(self, p: float = 0.75) -> None:
+        """The holder's thread takes its turn, or lags (drawn from its stream)."""
+        if self.held is not None and self.hold_rng is not None and self.hold_rng.random() < p:
+            self.held.step()
+            self.seen_inodes |= self.held.named()
 
     # -- writers
     def _stamp(self, target: str | int) -> None:
@@ -371,7 +439,7 @@ class Schedule:
         self.seen_inodes |= {ino for ino, _ in inodes}
         if overtaken and self.overtake_rng is not None and self.overtake_rng.random() < 0.25:
             self._overtake_next_scan()
-        self.f.poll()
+        self._pass()
         try:
             with open(self.live, "rb") as fh:
                 st, data = os.fstat(fh.fileno()), fh.read()
@@ -379,6 +447,17 @@ class Schedule:
                                                 for x in data.split(b"\n")[:-1]))
         except OSError:
             self.live_at_read = None
+
+    def _pass(self) -> None:
+        """A scan and a read, as the file source makes them (with the holder: told what is followed after the scan,
+        its escapes reported while it owes creations)."""
+        tailer = self.f.tailer
+        tailer.scan()
+        if self.held is not None:
+            self.held.followed(tailer)
+        tailer.read_all(self.f.emit, self.f.stop)
+        if self.held is not None and self.held.holder.owing():
+            tailer.report_escapes()
 
     def _held_by_tailer(self) -> set[tuple[int, int | None]]:
         """The inodes (and generations) of the files the tailer has a descriptor on."""
@@ -411,7 +490,10 @@ class Schedule:
         self.log.append(f"(overtaken by w{k},rotate)" if k else "(overtaken by rotate)")
 
     def restart(self) -> None:
+        if self.held is not None:
+            self.held.stop()  # (kill -9: the holder dies with the agent)
         self.f.restart()
+        self._start_holder()
         self.read()
 
     def step(self) -> None:
@@ -420,6 +502,7 @@ class Schedule:
         self.log.append(op)
         if self.virtual is not None:
             self.virtual.advance(self.time_rng.choices([0.002, 0.02, 0.1, 0.3, 1.1, 2.5], [30, 30, 15, 12, 8, 5])[0])
+        self._holder_turn()
         if op == "write":
             self.write(self.rng.randint(1, 20))
         elif op == "read":
@@ -433,18 +516,30 @@ class Schedule:
         elif op == "restart":
             self.restart()
         elif op == "freeze":
-            # the agent frozen or its output down: the writers go on, nobody reads
+            # the agent frozen or its output down: the writers go on, nobody reads (the holder's thread goes on
+            # too when only the output is down)
+            frozen = self.hold_rng is not None and self.hold_rng.random() < 0.5
+            if self.hold_rng is not None:
+                self.log.append("(sigstop)" if frozen else "(output down)")
             for _ in range(self.rng.randint(1, 4)):
                 self.write(self.rng.randint(1, 20))
                 if self.rng.random() < 0.5:
                     self.rotate_create()
+                if not frozen:
+                    self._holder_turn()
 
     def settle(self) -> None:
         self._close_hole_writer()
         if self.virtual is not None:
             for _ in range(13):  # (the real-time mode's loop, at its pace on a quiet host)
+                self._holder_turn(1.0)
                 self.read(overtaken=False)
                 self.virtual.advance(0.05)
+            if self.held is not None:
+                for _ in range(8):  # what the holder owes is an escape once it stayed owed 3 s (holder.SETTLE_SECONDS)
+                    self.virtual.advance(0.5)
+                    self._holder_turn(1.0)
+                    self.read(overtaken=False)
         else:
             t0 = time.monotonic()
             while time.monotonic() - t0 < 0.6:
@@ -484,14 +579,17 @@ class Schedule:
 
     def close(self) -> None:
         self._close_hole_writer()
+        if self.held is not None:
+            self.held.stop()
         self.f.tailer.close()
 
 
 def run_schedule(seed: int, steps: int = 40, strict: bool = True, overtaken: bool = False,
-                 real_time: bool = False, timing: int = 0) -> str:
+                 real_time: bool = False, timing: int = 0, holder: bool = True) -> str:
     """One schedule, checked; returns the digest of its outcome (Schedule.outcome). `real_time`: the slow layer,
-    on the real clocks and the shared disk (its outcome depends on the load); else the deterministic mode, at the
-    pace `timing` draws."""
+    on the real clocks and the shared disk (its outcome depends on the load), without a holder; else the
+    deterministic mode, at the pace `timing` draws, with the holder stepped by the schedule unless `holder` is
+    False (the schedules found before session 18 ran without one)."""
     virtual = None if real_time else VirtualClock()
     folder = tempfile.mkdtemp(prefix=f"torture{seed}-") if real_time else Disk.folder(seed)
     losses = Losses()
@@ -503,7 +601,7 @@ def run_schedule(seed: int, steps: int = 40, strict: bool = True, overtaken: boo
     real_clock = clock.use(virtual) if virtual is not None else None
     sch = None
     try:
-        sch = Schedule(seed, folder, overtaken, virtual, timing)
+        sch = Schedule(seed, folder, overtaken, virtual, timing, holder and not real_time)
         for _ in range(steps):
             sch.step()
         sch.settle()
@@ -531,6 +629,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lenient", action="store_true", help="accept repeats the tailer warned about")
     ap.add_argument("--overtaken", action="store_true",
                     help="a descriptor budget of 2-3 files, and scans overtaken by a rotation")
+    ap.add_argument("--no-holder", action="store_true",
+                    help="deterministic mode without the holder of rotated files (as the schedules found before "
+                         "session 18 ran)")
     ap.add_argument("--real-time", action="store_true",
                     help="the slow layer: real clocks and the shared disk (the outcome depends on the load)")
     ap.add_argument("--timing", type=int, default=0, help="deterministic mode: the first pace (0: the seed's own)")
@@ -545,7 +646,7 @@ def main(argv: list[str] | None = None) -> int:
             runs += 1
             try:
                 digest = run_schedule(seed, a.steps, strict=not a.lenient, overtaken=a.overtaken,
-                                      real_time=a.real_time, timing=timing)
+                                      real_time=a.real_time, timing=timing, holder=not a.no_holder)
                 if a.digest:
                     print(f"seed {seed} timing {timing}: passed, outcome {digest}", flush=True)
             except AssertionError as e:
@@ -554,7 +655,8 @@ def main(argv: list[str] | None = None) -> int:
     minutes = (time.monotonic() - t0) / 60
     print(f"{runs - failed} of {runs} schedules passed (seeds {a.seed}-{a.seed + a.n - 1}"
           f"{'' if a.real_time else f', timings {timings[0]}-{timings[-1]}'}, {a.steps} steps"
-          f"{', overtaken' if a.overtaken else ''}, {'real time' if a.real_time else 'deterministic'}; "
+          f"{', overtaken' if a.overtaken else ''}, {'real time' if a.real_time else 'deterministic'}"
+          f"{'' if a.real_time or a.no_holder else ', holder'}; "
           f"{runs / minutes:.0f} schedules a minute)")
     return 1 if failed else 0
 

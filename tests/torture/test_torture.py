@@ -67,12 +67,14 @@ def test_schedule_in_real_time(seed):
     run_schedule(seed, steps=40, strict=False, real_time=True)
 
 
-def test_a_schedule_replays_exactly_at_any_load(monkeypatch):
+@pytest.mark.parametrize("seed,steps,holder", [(150505, 60, False), (192001, 40, True)])
+def test_a_schedule_replays_exactly_at_any_load(monkeypatch, seed, steps, holder):
     """The deterministic mode gives a seed the same outcome (records in their order, warnings) however slowly the
     host runs it: here once as fast as it goes, once with 0.3 s stolen after every eighth step (a loaded host).
     On the real clocks the two differ (seed 150505 crosses the 0.2 s an undecided file waits: checked with
-    clock.use made a no-op); so would they if shipper/tail read the real clock anywhere."""
-    fast = run_schedule(150505, steps=60, strict=True, overtaken=True)
+    clock.use made a no-op); so would they if shipper/tail read the real clock anywhere, or if the holder's thread
+    handled an event the schedule did not give it (192001, with the holder)."""
+    fast = run_schedule(seed, steps=steps, strict=True, overtaken=True, holder=holder)
     step = harness.Schedule.step
 
     def slow_step(self):
@@ -81,7 +83,7 @@ def test_a_schedule_replays_exactly_at_any_load(monkeypatch):
             time.sleep(0.3)
 
     monkeypatch.setattr(harness.Schedule, "step", slow_step)
-    assert run_schedule(150505, steps=60, strict=True, overtaken=True) == fast
+    assert run_schedule(seed, steps=steps, strict=True, overtaken=True, holder=holder) == fast
 
 
 def test_the_tailer_reads_time_only_through_its_clock():
@@ -97,13 +99,40 @@ def test_the_tailer_reads_time_only_through_its_clock():
     assert not direct, direct
 
 
+# The seeds above were found before the deterministic mode drove the holder (session 18): replayed without it, as
+# they were found. Found with it (`make torture ... ARGS=--overtaken`, the default since):
+FOUND_HELD_OVERTAKEN = [(192000, 40)]
+# `SEED=192000 N=300 STEPS=40 ARGS=--overtaken` with the holder: 290 of 300 (192000 since fixed); each of these passes
+# without the holder (`--no-holder`): what the holder keeps readable, the tailer reads again. (seed, steps, what happens)
+OPEN_HELD_OVERTAKEN = [
+    (192043, 40, "3 lines twice (warned as a possible repeat)"),
+    (192045, 40, "39 lines twice (warned as a possible repeat)"),
+    (192058, 40, "20 lines twice (warned as a possible repeat)"),
+    (192068, 40, "18 lines twice, silently"),
+    # A live file read to its first line only (no shared header), copied and truncated, then rotated away twice
+    # (its inode deleted) while the holder kept the copy: at the next scan the content, its own inode gone, is no
+    # candidate for a plain file holding its head (Prospector._own_inode_left), and the copy is read from 0.
+    (192072, 40, "1 line twice, silently"),
+    (192110, 40, "12 lines twice (warned as a possible repeat)"),
+    (192147, 40, "17 lines twice, silently"),
+    (192199, 40, "27 lines twice (warned as a possible repeat)"),
+    (192255, 40, "8 lines twice (warned as a possible repeat)"),
+    (192266, 40, "1 line twice, silently"),
+]
+
+
 @pytest.mark.parametrize("seed,steps", FOUND)
 def test_found_schedule(seed, steps):
-    run_schedule(seed, steps=steps, strict=True)  # (deterministic)
+    run_schedule(seed, steps=steps, strict=True, holder=False)  # (deterministic)
 
 
 @pytest.mark.parametrize("seed,steps", FOUND_OVERTAKEN)
 def test_found_overtaken_schedule(seed, steps):
+    run_schedule(seed, steps=steps, strict=True, overtaken=True, holder=False)
+
+
+@pytest.mark.parametrize("seed,steps", FOUND_HELD_OVERTAKEN)
+def test_found_held_overtaken_schedule(seed, steps):
     run_schedule(seed, steps=steps, strict=True, overtaken=True)
 
 
@@ -111,4 +140,11 @@ def test_found_overtaken_schedule(seed, steps):
                                              for x in OPEN_OVERTAKEN], ids=[str(x[0]) for x in OPEN_OVERTAKEN])
 def test_open_overtaken_schedule(seed, steps, what):
     """Deterministic: fails at every replay, whatever the load (a strict xfail holds)."""
+    run_schedule(seed, steps=steps, strict=True, overtaken=True, holder=False)
+
+
+@pytest.mark.parametrize("seed,steps,what", [pytest.param(*x, marks=pytest.mark.xfail(strict=True, reason=x[2]))
+                                             for x in OPEN_HELD_OVERTAKEN], ids=[str(x[0]) for x in OPEN_HELD_OVERTAKEN])
+def test_open_held_overtaken_schedule(seed, steps, what):
+    """Deterministic, the holder stepped by the schedule: fails at every replay (a strict xfail holds)."""
     run_schedule(seed, steps=steps, strict=True, overtaken=True)
