@@ -516,14 +516,18 @@ class Prospector:
                     # plain file once its inode is gone or given to another (it was deleted, and a
                     # rotation renames a file, it does not copy it and delete it: _own_inode_left): the
                     # writer's next file, header only, took a live file rotated out unread, its last
-                    # lines gone without a word. (Its compressed form is another file.) A glob that matches the
+                    # lines gone without a word. (Its compressed form is another file.) Unless it was cut in
+                    # place under our descriptor (copytruncate: `truncated`), whatever became of its inode
+                    # since: its copy is a plain file (kept by the holder while a rotation deleted both, it
+                    # was read from 0, its first line twice: torture seed 192072). A glob that matches the
                     # backups too (`app.log*`) lists them directly: under a rotated name of this
                     # content's live name they are candidates all the same. Of several (rotated twice
                     # or more while the agent was stopped), the oldest: rotation moves content away from
                     # the live name one step at a time, so the newer ones were live after it.
                     cands = [k for k, o in list(unmatched.items())
                              if (not o.direct or discovery.is_rotated_path(s.family, o.path))
-                             and (o.gz or self._own_inode_left(lo, obs)) and self._could_hold_head(s, k, unmatched)]
+                             and (o.gz or lo.truncated or self._own_inode_left(lo, obs))
+                             and self._could_hold_head(s, k, unmatched)]
                     oldest = copies.oldest([unmatched[k] for k in cands])
                     if oldest is not None:
                         self._attach(lo, unmatched.pop((oldest.st.st_dev, oldest.st.st_ino)), s.offset)
