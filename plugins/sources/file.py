@@ -626,11 +626,13 @@ class FileSource(Source):
         holder = handed.holder
         holder.max_files = self.config.hold_max_files
         holder.max_bytes = self.config.hold_max_bytes
-        holder.trim()
         files, handed.files = handed.files, []
         refused: list[str] = []
         let_go: list[tuple[int, str, int | None]] = []  # deleted ones refused: (a copy of its fd, family, bytes saved)
         try:
+            # The deleted files the holder held by itself beyond the lowered budget: named with the others below
+            # (from what their saved states say was delivered, else their start), not as escapes of unknown size
+            let_go.extend((fd, fam, self.tailer.saved_offset(fd)) for fd, fam in holder.trim())
             for fd, path, fam, read, active_at in files:
                 kept = os.dup(fd)
                 if holder.adopt(fd, path, fam, read, active_at):

@@ -451,11 +451,13 @@ class Holder:
         os.close(fd)
         return True
 
-    def trim(self) -> None:
+    def trim(self) -> list[tuple[int, str]]:
         """Let go of what is held beyond the budget (lowered by a reload): files still under their
-        names first (a scan finds them), a deleted file last, the largest first. A deleted file the
-        holder held by itself is then an escape of its family (a loss named at the next take); one
-        adopted is not: its checkpoint names what was unread in it."""
+        names first (a scan finds them), a deleted file last, the largest first. The deleted files the
+        holder held by itself are returned, (descriptor, family), for the caller to name their unread
+        bytes and close (they were named an escape of unknown size: attack 16); one adopted is not:
+        its checkpoint names what was unread in it."""
+        let_go: list[tuple[int, str]] = []
         with self._lock:
             sized = []
             for h in self.held.values():
@@ -473,11 +475,12 @@ class Holder:
                 if not gone and not over_files:
                     continue  # (a named file costs no disk space)
                 del self.held[(h.dev, h.ino)]
-                os.close(h.fd)
                 deleted_bytes += neg_size
                 if gone and not h.adopted:
-                    self._escaped_now(h.family)
-                    self._refused.add(h.family)
+                    let_go.append((h.fd, h.family))
+                else:
+                    os.close(h.fd)
+        return let_go
 
     def take_overflowed(self) -> set[str]:
         """Folders where events were dropped (a queue overflow) since the last call."""
