@@ -32,7 +32,11 @@ def _repeats(value) -> bool:
     return isinstance(value, list) and any(_repeats(v) for v in value)
 
 
-@settings(max_examples=1500, deadline=None)
+# 500 examples: of faults planted in shipper.verify_read (session 18: the exact check's _RepeatedKey swallowed, the
+# quote-count proof taken on <=, a repeat found only between adjacent keys or only between the first two), 500 found
+# each in 3 of 3 runs (1,500 before). Two miscounts of escaped quotes in _strings were found at no count: the same
+# miscount falls on the line and on orjson's output of it, so they change no answer.
+@settings(max_examples=500, deadline=None)
 @given(st.lists(st.tuples(_text, _json), min_size=1, max_size=5), st.booleans())
 def test_property_a_repeated_key_is_found_whoever_wrote_the_line(pairs, ascii_only):
     line = _write(pairs, {"ensure_ascii": ascii_only}).encode()
