@@ -254,13 +254,20 @@ def copy_of_grown_empty(p: Prospector, f: Followed, o: Observed) -> None:
     again (copytruncate: `create` would have renamed `f` itself, and logrotate's `copy`, which does not truncate,
     leaves `o` a prefix of `f`). What was written between the copy and the truncation is in no file: warned and
     counted, naming both; `o` is read as a new file (nothing of it was read). (Unsaid, torture seed 180271.)"""
-    if p._grown_at_head.get((f.dev, f.ino)) != 0 or f.fh is None:
+    if p._grown_at_head.get((f.dev, f.ino)) != 0:
+        return
+    try:
+        # (Closed since the scan began, over the descriptor budget by the files it opened to compare — followed
+        # files with no identity yet, empty `.gz` backups —, it is opened again: left, the window went unsaid,
+        # torture seed 185084.)
+        live = p.fds.open(f)
+    except OSError:
         return
     with p.fds.reading(o) as fh:
-        n = min(HEAD_MAX, f.fh.stat().st_size, p.matcher.readable_len(fh, o) or 0) if fh is not None else 0
+        n = min(HEAD_MAX, live.stat().st_size, p.matcher.readable_len(fh, o) or 0) if fh is not None else 0
         if fh is None or not n:
             return
-        ours, theirs = f.fh.read(0, n), fh.read(0, n)
+        ours, theirs = live.read(0, n), fh.read(0, n)
     if ours[:1] == b"\0" or ours == theirs:
         return  # (a hole at its start is said where it is read; the same bytes: no truncation shows)
     f.cut_seen = True
