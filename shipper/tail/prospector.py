@@ -818,10 +818,13 @@ class Prospector:
             o, lo.reused = None, True
         if o is not None and lo.born is not None and o.born is not None and o.born != lo.born:
             o, lo.reused = None, True  # (the same for a placeholder never opened, by its birth time: seed 1000)
+        # (Shorter than what was read on the same inode generation: that very file, cut, whatever its name now.)
+        cut = o is not None and not o.gz and o.st.st_size < s.offset and self._same_generation(s, o)
         reused = o is not None and (s.gz or (lo.never_read == scan_rules.MOVED_UNOPENED and self.matcher.at_live_name(o))
                 or (lo.gone_at is not None and (
-            o.st.st_size < s.offset or not s.head_len)) or (not o.direct and not o.gz and o.st.st_size < s.offset))
-        if (o is not None and not o.gz and not reused and (not s.head_len or o.st.st_size < s.offset)
+            o.st.st_size < s.offset or not s.head_len)) or (not o.direct and not o.gz and o.st.st_size < s.offset
+                                                             and not cut))
+        if (o is not None and not o.gz and not reused and not cut and (not s.head_len or o.st.st_size < s.offset)
                 and (copies.is_copy(self, o, now) or not s.head_len and s.gen < 0
                      and self.matcher.copy_of_new_live(o, unmatched))):
             # A placeholder has nothing but its inode to match, a state its inode is now
@@ -987,18 +990,27 @@ class Prospector:
             # rotated, not "the live file, vanished".
             self.pending[f.state.key] = f.state
 
+    def _same_generation(self, s: FileState, o: Observed) -> bool:
+        """Is `o`, on the inode `s` was read from, that very file (the same inode generation, where the file system
+        keeps one), not a file given its inode since? Then `o` shorter than what was read was truncated in place,
+        whatever its name: cut as the live file (copytruncate) and rotated on since, while the agent was away. (Taken
+        for another file under a rotated name, "a backup is never truncated", its content was found in its copy and
+        the window between the copy and the truncation went unsaid: torture seed 186044.)"""
+        return s.gen >= 0 and self.matcher.gen_of(o) == s.gen
+
     def _moved_elsewhere(self, lo: Loose, o: Observed, unmatched: dict) -> bool:
         """The inode `lo` was read from holds its head but less than was read: truncated in place
         (copytruncate), or the inode given to a new file that shares the head (a layout header)
         after the content was rotated and compressed. When another file holds what was read, the
         content is there (attached to it, True) and `o` is left to be followed as a new file.
-        The two cannot be told apart at the live name, so the copytruncate window is warned."""
+        The two cannot be told apart at the live name, so the copytruncate window is warned; under
+        another name (rotated on since the cut), when its inode's generation proves it the same file."""
         others = {k: x for k, x in unmatched.items() if k != (o.st.st_dev, o.st.st_ino)}
         found = self._holding_most(lo, others, [])
         if found is None:
             return False
         key, resume = found
-        if o.path == lo.state.path:
+        if o.path == lo.state.path or self._same_generation(lo.state, o):
             lo.truncated, lo.trunc_size = True, max(lo.trunc_size, lo.state.size)
         self._attach(lo, unmatched.pop(key), resume)
         return True
