@@ -358,14 +358,15 @@ def later_copy_of_cut(p: Prospector, o: Observed) -> None:
 
 
 def empty_known(p: Prospector, live: Followed) -> bool:
-    """Is another file of `live`'s family known that was empty when last seen (an empty .gz may
-    be made from it)?"""
+    """Is another plain file of `live`'s family known that was empty when last seen (an empty .gz
+    may be made from it)? (Not an empty .gz: a .gz is not compressed again. Taken for one, an empty
+    .gz gone since hid the copytruncate window of an empty live file: torture seed 191216.)"""
     if live.family in p._emptied:  # (deleted at this scan)
         return True
-    if any(x is not live and x.family == live.family and x.state is None and not x.seen_size
+    if any(x is not live and x.family == live.family and x.state is None and not x.seen_size and not x.gz
            for x in p.files.values()):
         return True
-    return any(lo.state.family == live.family and not (lo.state.head_len or lo.state.size)
+    return any(lo.state.family == live.family and not (lo.state.head_len or lo.state.size or lo.state.gz)
                for lo in p.loose.values())
 
 

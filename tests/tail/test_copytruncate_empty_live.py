@@ -140,3 +140,42 @@ def test_window_of_an_empty_live_file_closed_over_the_budget_is_warned(tmp_path,
         assert os.path.exists(copy)
     finally:
         f.tailer.close()
+
+
+def test_an_empty_gz_gone_is_not_the_source_of_an_empty_copy(tmp_path, caplog):
+    """Sweep seed 191216 (`--overtaken`, session 18): the live file empty, copytruncate with `compress` while the agent
+    was stopped, a line written between the copy and the truncation, the copy an empty `.gz`. At the restart the
+    window went unsaid: an empty `.gz` of the family, followed with no identity and deleted since, was taken for an
+    empty file "an empty .gz may be made from" (logrotate `compress ifempty`, copies.empty_known). A `.gz` is not
+    compressed again: only an empty plain file is such a source."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.touch()
+    f = Follower([log], d, max_open=1)
+    try:
+        f.poll()
+        with gzip.open(d / "app.log.1.gz", "wb"):
+            pass  # an empty log rotated and compressed
+        earlier = log.stat().st_mtime_ns - 10**9
+        os.utime(d / "app.log.1.gz", ns=(earlier, earlier))  # older: read first, then closed over the budget
+        f.poll()
+        assert [x.path for x in f.tailer.files.values() if x.fh is not None] == [str(log)]
+        (d / "app.log.1.gz").unlink()  # a cleaner
+        f.poll()
+        f.tailer.close()  # stopped; while it is, copytruncate with compress:
+        shutil.copyfile(log, d / "app.log.1")
+        with open(log, "ab") as w:
+            w.write(b'{"seq": 0, "msg": "between the copy and the truncation"}\n')
+        os.truncate(log, 0)
+        with open(d / "app.log.1", "rb") as src, gzip.open(d / "app.log.1.gz", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        (d / "app.log.1").unlink()
+        f.tailer = f._new()
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.poll(3)
+        named = [r.getMessage() for r in caplog.records if "between the copy" in r.getMessage()]
+        assert len(named) == 1 and str(log) in named[0], [r.getMessage() for r in caplog.records]
+        assert f.lines() == []
+    finally:
+        f.tailer.close()
