@@ -21,7 +21,10 @@ exactly by the deterministic mode: 150551 and 180229 in tests/tail/test_copy_ren
 in test_copy_of_closed_deleted.py, 170224 in test_copytruncate_head_only_grown_restart.py, 180271 in
 test_copytruncate_of_grown_empty_live.py, 180073 in test_undecided_inode_reused.py; 180005, the harness's own
 accounting: Schedule.cut_windows; session 18's 182061, 185011 and 186049, the .gz of a one-line file read again, in
-tests/tail/test_one_line_gz_copy.py). Seeds
+tests/tail/test_one_line_gz_copy.py; 185084 in test_copytruncate_of_grown_empty_live.py, 186044 in
+test_copytruncate_then_rotated_while_stopped.py, 191216, of session 18's sweep, in test_copytruncate_empty_live.py;
+182224 passes with them and seeds21b's, its own cause — the budget closing a renamed .gz with lines unread — not
+isolated on main: docs/design.md). Seeds
 that still fail are listed in docs/design.md "Torture harness"; `make torture` shows them."""
 from __future__ import annotations
 
@@ -45,20 +48,17 @@ FOUND_OVERTAKEN = [(4, 40), (49, 40), (213, 40), (221, 40), (34, 40), (35, 40), 
                    (1230, 40), (99023, 60), (367, 40), (22, 40), (317, 40), (1000, 40), (99078, 60), (1069, 40),
                    (350, 40), (1089, 40), (439, 60), (327, 40), (1232, 40), (1203, 60), (1268, 60),
                    (150551, 60), (170007, 40), (170224, 40), (180005, 40), (180073, 40), (180229, 40), (180271, 40),
-                   (182212, 40), (182061, 40), (185011, 40), (186049, 40)]
+                   (182212, 40), (182061, 40), (185011, 40), (186049, 40), (185084, 40), (186044, 40), (191216, 40),
+                   (182224, 40)]
 SEEDS = list(range(200, 225))
 # Session 17, the deterministic mode's `SEED=182000 N=400 STEPS=40 ARGS=--overtaken` (395 of 400): still failing at
 # every replay, causes open (182212, fixed, is in FOUND_OVERTAKEN; so are 182061, 185011 and 186049 since session 18).
 # (seed, steps, what happens)
 OPEN_OVERTAKEN = [
     (182113, 40, "72 lines of a .gz deleted unread, no loss warned"),
-    (182224, 40, "7 lines of a .gz deleted unread, no loss warned"),
     (182302, 40, "3 lines of a backup deleted unread, no loss warned"),
     # `SEED=185000 N=300 STEPS=40 ARGS=--overtaken` with the session's fixes: 297 of 300
-    (185084, 40, "1 line of a seen file deleted unread, no loss warned"),
     (185102, 40, "5 lines of seen files deleted unread, no loss warned"),
-    # `SEED=186000 N=150 STEPS=40 ARGS=--overtaken`: 148 of 150 (`SEED=187000 N=100`, 60 steps: 100 of 100)
-    (186044, 40, "2 lines of seen files deleted unread, no loss warned"),
 ]
 
 
