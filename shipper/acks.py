@@ -159,6 +159,7 @@ class AckTracker:
                 if output not in entry[4] and output not in entry[6]:
                     entry[6].add(output)
                     entry[1] -= 1
+            self._lock.notify_all()  # (a stop's wait_delivered: the window may no longer complete)
 
     def owe(self, outputs: set[str]) -> None:
         """A reload gave this tracker's (stopped) source `outputs`, which were handed none of its batches: every
@@ -195,9 +196,13 @@ class AckTracker:
         checkpoint), to be taken back and read again for the outputs that did not store them. Else the empty
         set: a batch still being sent is waited for."""
         with self._lock:
-            if any(e[1] > 0 for e in self._window) or not (self._owed or any(e[6] for e in self._window)):
-                return set()
-            return {e[0] for e in self._window}
+            return {e[0] for e in self._window} if self._cannot_complete() else set()
+
+    def _cannot_complete(self) -> bool:
+        """With the lock held: no batch in the window waits for an output any more, and some were stranded or are
+        owed (unfinished): no ack will ever complete them."""
+        return (bool(self._window) and not any(e[1] > 0 for e in self._window)
+                and bool(self._owed or any(e[6] for e in self._window)))
 
     def ack(self, seq: int, output: str | None = None, settle: Settle | None = None) -> None:
         """`output` stored batch `seq`. `settle` (the output's window) is called once the batch no longer
@@ -365,11 +370,11 @@ class AckTracker:
         return out
 
     def events_in(self, seqs: set[int] | None = None) -> tuple[int, int]:
-        """(batches, events) of the batches not acknowledged by all (of `seqs`, or all of them): what a
-        source that cannot read again loses when they are let go."""
+        """(batches, events) of the batches not acknowledged by all (of `seqs`, or all of them; owed to an output a
+        reload added: all): what a source that cannot read again loses when they are let go."""
         with self._lock:
             held = [ids for seq, pending, _, _, _, ids, stranded in self._window
-                    if (pending > 0 or stranded) and (seqs is None or seq in seqs)]
+                    if (pending > 0 or stranded or self._owed) and (seqs is None or seq in seqs)]
         return len(held), sum(len(ids) for ids in held)
 
     def in_flight(self) -> int:
@@ -379,8 +384,20 @@ class AckTracker:
 
     def wait_idle(self, timeout: float | None) -> bool:
         with self._lock:
-            return self._lock.wait_for(lambda: not self._window and not self._unsaved
-                                       and not self._committing, timeout)
+            return self._lock.wait_for(self._idle, timeout)
+
+    def wait_delivered(self, timeout: float | None) -> bool:
+        """wait_idle for a stop: it ends at once (False) when what is left cannot complete (unfinished: owed to an
+        output a reload added, or stranded by an output it closed), its completed part committed. Waited for, a stop
+        in a restart's wait for an added output's batches ran the whole shutdown_timeout for acks that never come."""
+        with self._lock:
+            self._lock.wait_for(lambda: self._idle() or (self._cannot_complete() and not self._unsaved
+                                                         and not self._committing), timeout)
+            return self._idle()
+
+    def _idle(self) -> bool:
+        """With the lock held: every batch completed and committed."""
+        return not self._window and not self._unsaved and not self._committing
 
 
 

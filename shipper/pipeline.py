@@ -296,12 +296,15 @@ class Pipeline:
         return all(r.finished.wait(max(0.0, deadline - time.monotonic())) for r in list(self.runners.values()))
 
     def wait_delivered(self, timeout: float | None) -> bool:
+        """Whether every source's batches completed, waiting up to `timeout` seconds for them; those that cannot
+        complete any more (AckTracker.wait_delivered) are not waited for, the other sources' still are."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        delivered = True
         for r in list(self.runners.values()):
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not r.tracker.wait_idle(left):
-                return False
-        return True
+            if not r.tracker.wait_delivered(left):
+                delivered = False
+        return delivered
 
     def stop(self, timeout: float, quiet: bool = False) -> bool:
         """Stop reading, deliver what is in flight for up to `timeout`, close. True if all delivered.
@@ -325,8 +328,8 @@ class Pipeline:
         if self.integrity_key is not None:
             self._attest_stop(deadline)
         delivered = self.wait_delivered(max(0.0, deadline - time.monotonic()))
-        if not delivered and not quiet and any(r.source.rereads and r.tracker.in_flight() for r in self.runners.values()):
-            log.warning("shutdown timeout: undelivered batches stay unacknowledged and are read again next start")
+        if not delivered and not quiet:
+            self._say_undelivered()
         # A commit stuck now holds the thread that acknowledged its batch, an output's: let go of it before
         # the outputs close, or their close waits for it as well (the stop overran its promise by 5 s).
         if self._let_go_of_stuck_commit(COMMIT_GRACE_AT_STOP):
@@ -396,6 +399,28 @@ class Pipeline:
         end_helpers(max(0.5, final - time.monotonic()))  # the forkserver and resource tracker end with the agent
         self.store.close()
         return delivered
+
+    def _say_undelivered(self) -> None:
+        """The stop's word on the batches it did not deliver: those no output will ever complete (a reload's restart
+        waited for them: owed to an output that reload added, or left by an output it closed), per source, with
+        their count; the rest, those the shutdown timeout cut short."""
+        timed_out = False
+        for name, r in self.runners.items():
+            if not r.source.rereads or not r.tracker.in_flight():
+                continue
+            if not (cannot := r.tracker.unfinished()):
+                timed_out = True
+                continue
+            batches, events = r.tracker.events_in(cannot)
+            owed = sorted(r.tracker.owed())
+            why = (f"owed to output(s) {', '.join(owed)}, which a reload added" if owed
+                   else "an output a reload closed will not deliver them")
+            log.warning(f"stopping: {events} events in {batches} batches of source {name} cannot be delivered by "
+                        f"any output now ({why}): not waited for, and not checkpointed; the next start reads them "
+                        "again for the outputs that did not store them", extra={
+                            "source": name, "batches": batches, "events": events, "outputs_owed": ",".join(owed)})
+        if timed_out:
+            log.warning("shutdown timeout: undelivered batches stay unacknowledged and are read again next start")
 
     def _say_not_returned(self, name: str, r: SourceRunner, timeout: float, waited_for: str | None,
                           doing: str | None, final: float) -> None:

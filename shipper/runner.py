@@ -336,7 +336,9 @@ class Daemon:
         for name, r in self.pipeline.runners.items():
             in_flight = r.tracker.in_flight()
             if in_flight or not r.finished.is_set():
+                owed = sorted(r.tracker.owed()) if in_flight else []
                 out.append(f"source {name}: {in_flight} batches in flight"
+                           + (f" (owed to output(s) {', '.join(owed)}, which a reload added)" if owed else "")
                            + ("" if r.finished.is_set() else ", not read to the end"))
         for name, events in self.pipeline.reloads.unread_again().items():
             out.append(f"source {name}: {events} events a reload took back, not read again yet")

@@ -126,3 +126,24 @@ def test_the_name_of_a_renamed_server_kept_for_another_keeps_its_acks_for_the_re
     r.tracker.ack(seq, "up")
     _owe_added(r, p, config(tmp_path, [fd("up2"), fd("down", port=2), fd("up", port=3)], "new.yaml"))  # type: ignore[arg-type]
     assert r.tracker.delivered_to() == {"up": ["e1"]}
+
+
+def test_a_stop_waits_for_no_batch_that_can_no_longer_complete():
+    """A stop's wait (AckTracker.wait_delivered, no deadline here) ends at once, not delivered, once every output
+    that has the batches is done and they are owed to an added output, or stranded by a closed one; the e2e case:
+    tests/e2e/test_reload_stop_in_wait_for_added_output.py."""
+    owed = AckTracker(lambda fragment: True)
+    seq = owed.register(2, {"pos": 1}, ["e1"])
+    owed.owe({"added"})
+    owed.ack(seq, "up")
+    assert not owed.wait_delivered(0.0), "down still sends it: waited for"
+    owed.ack(seq, "down")
+    assert owed.wait_delivered(None) is False and owed.events_in(owed.unfinished()) == (1, 1)
+    stranded = AckTracker(lambda fragment: True)
+    seq = stranded.register(2, {"pos": 1}, ["e1"])
+    stranded.ack(seq, "up")
+    stranded.strand(seq, ["closed"])
+    assert stranded.wait_delivered(None) is False
+    done = AckTracker(lambda fragment: True)
+    done.ack(done.register(1, {"pos": 1}, ["e1"]), "up")
+    assert done.wait_delivered(None) is True
