@@ -240,9 +240,11 @@ class FluentdOutput(Output):
             if server.conn.awaiting_ack:
                 # A stop or a reload closes the output while a chunk, written whole, waits for its ack: the
                 # server may store it (a paused Fluentd's kernel took it), and it is sent again.
-                log.warning("fluentd output closed while a chunk waited for its ack: the server may have stored "
-                            "the chunk, and it is sent again (a possible repeat)",
-                            extra={"output": self.ctx.name, "server": server.label})
+                log.warning(f"fluentd output closed while a chunk of {server.conn.awaiting_events} events waited for "
+                            "its ack: the server may have stored the chunk, and it is sent again (a possible repeat "
+                            f"of {server.conn.awaiting_events} events)",
+                            extra={"output": self.ctx.name, "server": server.label,
+                                   "events": server.conn.awaiting_events})
         self.pool.close()
 
     def send(self, batch: Batch) -> None:
@@ -338,9 +340,9 @@ class FluentdOutput(Output):
             except OSError as e:
                 if self.ctx.stop.is_set():  # the stop closed the connection under us: not the server's doing
                     self.trouble = self.trouble or (
-                        f"{server.label}: the stop came while the chunk, written whole, waited for its ack: the "
-                        "server may have stored the chunk, and it is sent again at the next start (a possible "
-                        "repeat)" if server.conn.awaiting_ack else
+                        f"{server.label}: the stop came while the chunk of {len(chunk)} events, written whole, "
+                        "waited for its ack: the server may have stored the chunk, and it is sent again at the next "
+                        f"start (a possible repeat of {len(chunk)} events)" if server.conn.awaiting_ack else
                         f"{server.label}: the stop came before the server took the chunk")
                     raise Stopping()
                 reason = _refusal(e)

@@ -120,6 +120,7 @@ class ForwardConnection(FluentSender):
         # The last chunk was written whole and its ack not read: a stop that cuts the wait leaves a
         # chunk the server may store (a paused Fluentd's kernel took it), to be sent again.
         self.awaiting_ack = False
+        self.awaiting_events = 0  # the events of that chunk: a possible repeat is named with its count
         self.server_keepalive = True  # HELO's `keepalive` (false with in_forward's deny_keepalive)
         self.server_hostname: str | None = None  # from PONG, for `shipper check --outputs`
 
@@ -230,6 +231,7 @@ class ForwardConnection(FluentSender):
             reused = self.chunks_on_connection > 0
             self._send_data(message)
             written = self.awaiting_ack = True
+            self.awaiting_events = count
             self.chunks_on_connection += 1
             if chunk:
                 self._read_ack(chunk, ack_timeout)

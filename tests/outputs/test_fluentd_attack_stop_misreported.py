@@ -2,7 +2,8 @@
 of shutdown_timeout the agent closes the connection itself; that must not be reported as the server's
 failure ("fluentd delivery failed ... [Errno 9] Bad file descriptor", the same reason in the
 undelivered summary): the summary says the stop came while the chunk waited for its ack, which the server
-may have stored (this one did: it is sent again at the next start)."""
+may have stored (this one did: it is sent again at the next start), with the chunk's count of events, as every
+possible repeat is named (issue 23: the count was missing)."""
 from __future__ import annotations
 
 import json
@@ -43,5 +44,9 @@ outputs:
     text = log.read_text()
     assert "stopped with batches undelivered" in text, text
     assert "Bad file descriptor" not in text and "fluentd delivery failed" not in text, text
-    assert (f"127.0.0.1:{peer.port}: the stop came while the chunk, written whole, waited for its ack: the server "
-            "may have stored the chunk") in text, text
+    assert (f"127.0.0.1:{peer.port}: the stop came while the chunk of 10 events, written whole, waited for its ack: "
+            "the server may have stored the chunk, and it is sent again at the next start (a possible repeat of 10 "
+            "events)") in text, text
+    # The close says it too, with the count, as every other possible repeat is named (issue 23).
+    closed = [x for x in text.splitlines() if "fluentd output closed while a chunk" in x]
+    assert len(closed) == 1 and "a chunk of 10 events" in closed[0] and "events=10" in closed[0], text
