@@ -161,8 +161,10 @@ class _HandedOver:
         the states to save, so that the next start does not name those bytes again (nor what the stopped
         source first read and did not deliver: named then)."""
         self.name_escapes(self.holder.take_at_stop())
+        # The files let go deleted: those the tailer had open, and those the holder holds (a file the stopped source
+        # followed through the holder's descriptor and never opened: saved as found, the next start named it again).
         deleted: set[tuple[int, int]] = set()
-        for fd, *_ in self.files:
+        for fd in [fd for fd, *_ in self.files] + [h.fd for h in list(self.holder.held.values())]:
             try:
                 st = os.fstat(fd)
             except OSError:

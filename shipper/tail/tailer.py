@@ -59,6 +59,9 @@ class Tailer:
         self.fds = self.prospector.fds
         self.files: dict[tuple[int, int], Followed] = self.prospector.files  # (the same dicts: read, never replaced)
         self.loose: dict[str, Loose] = self.prospector.loose
+        # (device, inode) of the deleted files a stop's let-go named lost (bury_let_go): what the stop saves next
+        # (unsaved_states) saves them gone, also those followed through a descriptor of the holder, closed now.
+        self._named_at_let_go: set[tuple[int, int]] = set()
 
     @property
     def holder(self) -> Holder | None:
@@ -187,6 +190,7 @@ class Tailer:
         placeholder saved) is forgotten: the next start named it again as the live file "rotated away before the rest
         could be read: deleted (more rotations than backups)", a cause that did not happen (a storm's files not
         identified yet at the stop: tests/tail/test_stop_names_let_go_once.py)."""
+        self._named_at_let_go.update(named)
         for f in self.files.values():
             s = f.state
             if (f.dev, f.ino) not in named:
@@ -275,7 +279,9 @@ class Tailer:
         edit while the agent is stopped moves the lines an output stored past the saved position. Each is saved with
         the size it has now: a file read in part and written to since its last read (the reader held back) was named
         short of what it lost. `let_go`: the (dev, inode) of the files whose unread rest is named lost as their
-        descriptors are let go (else: those deleted and open now)."""
+        descriptors are let go (else: those deleted and open now, and those the stop's let-go named, bury_let_go: one
+        followed through the holder's descriptor, closed by then, was saved as found, and the next start named it
+        again)."""
         out: dict[str, Any] = {}
         states = [(f.state, f) for f in self.files.values()] + [(lo.state, None) for lo in self.loose.values()]
         for s, f in states:
@@ -286,7 +292,8 @@ class Tailer:
             # only what was read and not delivered, not that rest again (a stop during a reload's wait with an
             # output down: the files rotated away unread were named twice, 35-63 KB).
             let_go_unread = f is not None and not f.gz and (
-                _deleted_open(f) if let_go is None else (f.dev, f.ino) in let_go)
+                (_deleted_open(f) or (f.dev, f.ino) in self._named_at_let_go) if let_go is None
+                else (f.dev, f.ino) in let_go)
             if s.key in saved:
                 value = saved[s.key]
                 if not isinstance(value, dict) or type(value.get("offset")) is not int:
