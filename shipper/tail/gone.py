@@ -202,7 +202,7 @@ def read_not_stored(s: FileState) -> int:
 def read_not_stored_gone(p: Prospector, lo: Loose, where: str | None) -> None:
     """`lo`, gone while the agent was stopped (deleted, or renamed where the source's `paths` do not reach: `where`,
     if found), was saved by a stop with an output down: what the run before read of it past its checkpoint reached
-    the outputs that stored it, and was to be read again at this start for the others. Lost to those: named for
+    the outputs that stored it (if any), and was to be read again at this start for the others. Lost to those: named for
     that, with its size (called bytes "written after the last read", of unknown number, they were lines read and
     shipped to the other outputs). Bytes past that read, never read, are counted with them; a live file may have
     been written to after the stop: then more may be lost, how much cannot be known."""
@@ -213,9 +213,11 @@ def read_not_stored_gone(p: Prospector, lo: Loose, where: str | None) -> None:
     gone_how = (f"the file is now {where}, which the source's `paths` do not match (or `exclude` leaves out)" if where
                 else "the file was deleted, or renamed where the source's `paths` do not reach, while the agent was "
                      "stopped")
+    # (Which outputs stored them, if any, the file's state does not know: none, when the only output was down.)
     p.ledger.lost(s.path, n + never, f"did not reach every output: read before the agent stopped (from offset {s.offset}, "
-                                     f"{n} bytes) and stored by the outputs that were up, they were to be read again at "
-                                     "this start for the outputs that were down; " + gone_how
+                                     f"{n} bytes) and not stored by every output (only by those that were up, if any), "
+                                     "they were to be read again at this start for the outputs that lacked them; "
+                                     + gone_how
                                      + (f" ({never} bytes after them were never read)" if never else "")
                                      + ("; what was written to it after the stop, if anything, is lost too (how much "
                                         "cannot be known)" if live else ""), unknown=live)
