@@ -97,6 +97,10 @@ class SourceRunner:
         # Old name -> new name of outputs a reload renamed while this runner stopped (rename_outputs): what the old
         # name stored is noted under the new one, which is the same output.
         self.outputs_renamed: dict[str, str] = {}
+        # Per output, where the events noted for it were stored (its OutputConfig.where then: the note loaded, or
+        # when save_delivered_to first noted its acks). Saved with the note: a reload that gives the name to another
+        # server must not make the note say the new server has them (the re-read would not send them there).
+        self._stored_where: dict[str, Any] = {}
         for key in [k for k in state if k.startswith(DELIVERED_PREFIX)]:
             ids = state.pop(key)
             if isinstance(ids, list) and ids:
@@ -896,6 +900,8 @@ class SourceRunner:
             kept[new] = self._delivered_before[old]
             fragment.update({DELIVERED_PREFIX + new: list(kept[new].elements()),
                              DELIVERED_WHERE_PREFIX + new: wheres[old]})
+        self._stored_where = {o: wheres[o] for o in kept if wheres.get(o)}
+        self._stored_where.update((new, wheres[old]) for old, new in moved.items())
         if moved:
             log.info("events outputs stored before the last stop are noted for the name each has now (renamed, the "
                      "rest of its block unchanged): not sent to it again", extra={
@@ -938,8 +944,11 @@ class SourceRunner:
         # a batch stranded after the others were taken back, a stop after a reload) and what the re-read
         # has not met again yet.
         noted = self._delivered_noted
+        configured = self.pipeline.output_configs
         for output, ids in (self.tracker.delivered_to(seqs) if delivered is None else delivered).items():
             noted.setdefault(output, []).extend(ids)
+            if output in configured:
+                self._stored_where.setdefault(output, configured[output].where())
         parts = {output: list(ids) for output, ids in noted.items()}
         for output, left in self._delivered_before.items():
             parts.setdefault(output, []).extend((+left).elements())
@@ -954,9 +963,8 @@ class SourceRunner:
             moved.setdefault(self.outputs_renamed.get(output, output), []).extend(ids)
         parts = moved
         fragment: dict[str, Any] = {DELIVERED_PREFIX + o: list(ids)[-DELIVERED_MAX:] for o, ids in parts.items() if ids}
-        configured = self.pipeline.output_configs
-        fragment.update((DELIVERED_WHERE_PREFIX + o, configured[o].where()) for o, ids in parts.items()
-                        if ids and o in configured)
+        fragment.update((DELIVERED_WHERE_PREFIX + o, self._stored_where.get(o) or configured[o].where())
+                        for o, ids in parts.items() if ids and o in configured)
         # A renamed output's note says where its new name stores in the config in force: saved while a reload takes
         # batches back, the running outputs are still the old config's, where a swapped name names the other server.
         in_force = {o.name: o for o in self.pipeline.config.outputs}

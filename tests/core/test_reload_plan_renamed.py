@@ -197,6 +197,7 @@ def _saved_notes(tmp_path, delivered: dict, renamed: dict, outputs: list[str], r
     now = config(tmp_path, outputs, "now.yaml")
     configured = {o.name: o for o in config(tmp_path, running or outputs, "running.yaml").outputs}
     r = SimpleNamespace(_delivered_noted={}, _delivered_before={}, _replay_stored={}, _saved={}, outputs_renamed={},
+                        _stored_where={},
                         cfg=SimpleNamespace(name="app"),
                         pipeline=SimpleNamespace(output_configs=configured, config=now, store=_Store()))
     SourceRunner.rename_outputs(r, renamed)  # type: ignore[arg-type]
