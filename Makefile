@@ -34,6 +34,10 @@ demo: $(PY)
 # tests, put the single-test slow files last, and a worker ended the run alone on them).
 # ruff and mypy (pyproject.toml) first: seconds, and they name what pytest would trip over later;
 # then the example plugin strictly against shipper.api's types, as a third party's mypy would see them.
+# The bytecode is written once before the run (compileall; pytest's rewritten test modules by a collection):
+# where PYTHONDONTWRITEBYTECODE is set (this team's hosts), every agent, checkpoint writer and parse worker the
+# tests start compiled shipper's modules again, and every xdist worker rewrote every test module — 30-40 % of
+# the CPU of the end-to-end tests measured (session 18). Reading bytecode is not affected by that variable.
 test: $(PY)
 	scripts/install-test-deps.sh
 	$(PY) -m pip install -q -e '.[test]'
@@ -41,6 +45,8 @@ test: $(PY)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	MYPYPATH=. $(VENV)/bin/mypy --strict --follow-imports=silent --cache-dir .mypy_cache/example examples/shipper-plugin-example/src
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m compileall -q -j 0 -x node_modules shipper plugins examples tests bench >/dev/null
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -q -p no:cacheprovider --collect-only >/dev/null
 	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadfile --no-loadscope-reorder --reruns 2 --reruns-delay 1 --durations=25
 
 # The tailer's torture harness (tests/torture/harness.py): N seeded schedules from SEED, strict
