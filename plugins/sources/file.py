@@ -435,13 +435,20 @@ class FileSource(Source):
             watcher.wake()
 
         glob_folders = {root for root, recursive in roots if not recursive}  # where new files may appear
+        folder_globs = discovery.FolderGlobs(self.config.paths, self.base_dir)
+
+        def hold_folders(family_folders: set[str]) -> set[str]:
+            # And where a folder the globs reach may appear: the holder watches it at once when it does.
+            return glob_folders | folder_globs.appear_folders(family_folders)
+
         if self.holder is not None:
             self.holder.on_held = on_held
+            self.holder.folder_globs = folder_globs
             # Watched before the first look, which lists the files and then opens them one by one (10,000:
             # ~15 s): a file it listed and that a rotation renamed before the look opened it is held, and
             # read through the holder's descriptor (Prospector._scan), not lost to the next rotation.
-            self.holder.watch_more(set(discovery.expand(self.config.paths, self.config.exclude, self.base_dir)),
-                                   glob_folders, self._globbed)
+            first = set(discovery.expand(self.config.paths, self.config.exclude, self.base_dir))
+            self.holder.watch_more(first, hold_folders({os.path.dirname(p) for p in first}), self._globbed)
         poll_interval = self.config.poll_interval
         next_poll = 0.0  # without inotify the full pass; with it, the files it cannot report on
         next_rescan = 0.0  # the full pass with inotify working (the first pass is now)
@@ -467,7 +474,8 @@ class FileSource(Source):
                         if self.holder is not None:
                             opened = {k: (f.family, f.fh.fd) for k, f in t.files.items() if f.fh is not None}
                             self.holder.follow({f.family for f in t.files.values()},
-                                               {k: fam for k, (fam, _) in opened.items()}, glob_folders,
+                                               {k: fam for k, (fam, _) in opened.items()},
+                                               hold_folders({os.path.dirname(f.family) for f in t.files.values()}),
                                                self._globbed, {k: generation(fd) for k, (_, fd) in opened.items()})
                         self.ctx.looked()  # (after the first: followed by identity, watched, held)
                         read_some = t.read_all(self._emit, stop)

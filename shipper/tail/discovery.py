@@ -426,3 +426,78 @@ def folder_identity(folder: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return st.st_dev, st.st_ino
+
+
+class FolderGlobs:
+    """The folder parts of a source's globs: where a file they match may appear, and where a folder
+    leading there may appear (the holder watches those: a log folder made, replaced or reached through
+    a swapped symlink while the reader is held back is watched the moment it appears)."""
+
+    def __init__(self, patterns: list[str], base_dir: str):
+        self._parts = [os.path.abspath(os.path.join(base_dir, os.path.expanduser(p))).split(os.sep)[1:-1]
+                       for p in patterns]
+
+    def leads(self, folder: str) -> tuple[bool, bool]:
+        """(files the globs match may be right in `folder`, a folder below it may lead to such files)."""
+        here = deeper = False
+        names = [n for n in folder.split(os.sep)[1:] if n]
+        for parts in self._parts:
+            states = _closure({0}, parts)
+            for n in names:
+                states = _closure({j for i in states for j in _step(parts, i, n)}, parts)
+                if not states:
+                    break
+            here = here or len(parts) in states
+            deeper = deeper or any(i < len(parts) for i in states)
+        return here, deeper
+
+    def appear_folders(self, family_folders: Iterable[str]) -> set[str]:
+        """The existing folders where a folder the globs reach can appear: the parent of each glob's
+        fixed folder (a log folder renamed and made again) and the folders its wildcard folders are
+        in, down to a `**` (below it only those on the way to `family_folders`: a `**` over a large
+        tree is not watched folder by folder); and the folder of each symlink on the way (swapped)."""
+        out: set[str] = set()
+        for parts in self._parts:
+            magic = next((i for i, p in enumerate(parts) if glob.has_magic(p)), len(parts))
+            stars = next((i for i, p in enumerate(parts) if p == "**"), len(parts))
+            for j in range(max(0, min(magic, len(parts)) - 1), min(stars + 1, len(parts))):
+                prefix = os.sep + os.sep.join(parts[:j])
+                out.update(p for p in (glob.glob(prefix) if glob.has_magic(prefix) else [prefix]) if os.path.isdir(p))
+            if stars < len(parts):
+                top = os.sep + os.sep.join(parts[:stars])
+                for f in family_folders:
+                    up = os.path.dirname(f)
+                    while _at_or_below(up, top) and up not in out:
+                        out.add(up)
+                        up = os.path.dirname(up)
+        for f in list(out) + list(family_folders):
+            out.update(os.path.dirname(link) for link in symlinks_on(f))
+        return out
+
+
+def _closure(states: set[int], parts: list[str]) -> set[int]:
+    """With `**` matching zero folders too."""
+    todo, out = list(states), set(states)
+    while todo:
+        i = todo.pop()
+        if i < len(parts) and parts[i] == "**" and i + 1 not in out:
+            out.add(i + 1)
+            todo.append(i + 1)
+    return out
+
+
+def _step(parts: list[str], i: int, name: str) -> list[int]:
+    """The pattern positions after matching the folder `name` at position i (as glob: no wildcard
+    matches a leading dot)."""
+    if i >= len(parts):
+        return []
+    p = parts[i]
+    if p == "**":
+        return [] if name.startswith(".") else [i]
+    if fnmatch.fnmatchcase(name, p) and (not name.startswith(".") or p.startswith(".")):
+        return [i + 1]
+    return []
+
+
+def _at_or_below(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip(os.sep) + os.sep)

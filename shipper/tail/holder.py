@@ -28,6 +28,13 @@ family, or a glob's own folder), is its own family. A file created and deleted w
 frozen is gone when the queued IN_CREATE is read: an escape of that name (a loss of unknown size,
 and the file may have been empty: what is knowable is that it existed). A queue overflow (events
 dropped) is an escape of every family watched and of every glob folder: a possible loss.
+
+New folders are held too (`folder_globs`): the holder also watches where a folder the globs reach can
+appear (the folders a glob's wildcard folder is in, the parent of its fixed folder, a symlink's folder).
+A folder that appears there (made, renamed in, reached through a swapped symlink) is watched at once and
+then listed, so a file made in between is met either way, and the files there the globs match (and their
+rotated names) are held. What its log made and deleted before the watch cannot be known: when rotated
+files from before the watch are there (it rotated unwatched), that is an escape of its family.
 """
 from __future__ import annotations
 
@@ -75,11 +82,13 @@ class Escapes(int):
 
     least: int
     budget: bool
+    folder: str | None  # the family's folder appeared and its log rotated before it was watched
 
-    def __new__(cls, most: int, least: int, budget: bool = False) -> Escapes:
+    def __new__(cls, most: int, least: int, budget: bool = False, folder: str | None = None) -> Escapes:
         e = super().__new__(cls, most)
         e.least = least
         e.budget = budget
+        e.folder = folder
         return e
 
 
@@ -167,6 +176,13 @@ class Holder:
         # scan and take it soon, before the budget fills (no creation owed need say so).
         self.on_held: Callable[[], None] | None = None
         self._overflowed: set[str] = set()  # folders whose new files may have escaped in an overflow
+        # Where folders the globs reach may appear (set by the source): such a folder that appears in a
+        # watched folder is watched and listed at once, not at the tailer's next scan, which a reader
+        # held back by an output down (or a frozen agent) does not make: the rotated files its log made
+        # and deleted meanwhile were neither held nor counted (tests/tail/test_attack16_new_folder_not_held.py).
+        self.folder_globs: discovery.FolderGlobs | None = None
+        self._appeared: set[str] = set()  # folders watched as they appeared (kept until gone)
+        self.folder_escapes: dict[str, str] = {}  # family -> the folder that appeared unwatched (losses' wording)
 
     # ------------------------------------------------------------- the tailer's side
 
@@ -199,6 +215,10 @@ class Holder:
         known inodes (generation()), so that a new file on an inode number the tailer had open at
         its last scan, closed since, is not taken for the tailer's (and left unheld)."""
         by_folder: dict[str, dict[str, str]] = {f: {} for f in folders}
+        with self._lock:
+            self._appeared = {f for f in self._appeared if os.path.isdir(f)}
+            for f in self._appeared:
+                by_folder.setdefault(f, {})
         for fam in families:
             folder, name = os.path.split(fam)
             by_folder.setdefault(folder, {})[name] = fam
@@ -390,7 +410,8 @@ class Holder:
 
     def _reported(self) -> dict[str, int]:
         """With self._lock held: the escapes counted and not reported yet, as Escapes, reported now."""
-        esc: dict[str, int] = {fam: Escapes(n, self._certain.get(fam, 0), fam in self._refused)
+        esc: dict[str, int] = {fam: Escapes(n, self._certain.get(fam, 0), fam in self._refused,
+                                            self.folder_escapes.pop(fam, None))
                                for fam, n in self.escaped.items()}
         self._refused -= esc.keys()
         self.escaped, self._certain = {}, {}
@@ -568,6 +589,8 @@ class Holder:
                 owes = self._renames.pop(ev.cookie, "") if renamed else ""
                 came_from = self._moved_from.pop(ev.cookie, None) if renamed else None
                 if fam is None:
+                    if self.folder_globs is not None and ev.mask & (flags.CREATE | flags.MOVED_TO):
+                        held_new = self._appear_locked(path) or held_new
                     continue  # (a file renamed out of the followed names: what it owes stays owed)
                 if not renamed and path == fam:
                     creations[fam] = creations.get(fam, 0) + 1
@@ -654,6 +677,87 @@ class Holder:
                     self._overflowed |= self._families.keys()
         if held_new and self.on_held is not None:
             self.on_held()
+
+    def _appear_locked(self, folder: str) -> bool:
+        """With self._lock held: `folder` appeared (made, renamed in, or a symlink to it made): when the
+        globs reach it, it is watched, then listed; its files the globs match and their rotated names
+        are held, and its folders on the way to the globs' files are treated alike. True if a file was held."""
+        globs, hub = self.folder_globs, self._hub
+        if globs is None or hub is None:
+            return False
+        here, deeper = globs.leads(folder)
+        if not (here or deeper):
+            return False
+        try:
+            before = os.stat(folder)  # (what changed in it before the watch: see _rotated_unwatched)
+        except OSError:
+            return False
+        if not stat.S_ISDIR(before.st_mode):
+            return False
+        pointed = (before.st_dev, before.st_ino)
+        if self._watched.get(folder) != pointed:
+            if not hub.watch(self, folder, HOLD_MASK):
+                return False  # (no watch to be had: the tailer's scan finds what is left there)
+            self._watched[folder] = pointed
+        self._appeared.add(folder)
+        self._families.setdefault(folder, {})
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            return False
+        held = False
+        if here:
+            live = {n for n in names if self._match is not None and self._match(os.path.join(folder, n))}
+            live |= {os.path.basename(fam) for fam in self._families.get(folder, {}).values()}
+            for name in names:
+                path = os.path.join(folder, name)
+                fam = path if name in live else next(
+                    (os.path.join(folder, x) for x in sorted(live) if discovery.is_rotated_name(x, name)), None)
+                if fam is None:
+                    continue
+                if fam != path and self._rotated_unwatched(path, before):
+                    if fam not in self.folder_escapes:
+                        self._escaped_now(fam)
+                        self.folder_escapes[fam] = folder
+                held = self._hold_listed(path, fam) or held
+        if deeper:
+            for name in names:
+                path = os.path.join(folder, name)
+                if os.path.isdir(path):
+                    held = self._appear_locked(path) or held
+        return held
+
+    @staticmethod
+    def _rotated_unwatched(path: str, folder_before: os.stat_result) -> bool:
+        """Was the file at `path` (a rotated name) renamed there before its folder was watched (its
+        folder's stat then: `folder_before`), the folder's last change being one of its files (not a
+        rename of the folder itself: a folder moved in as it was holds its old backups)? Then the log
+        rotated unwatched, and each rotation past its backups deleted a file no one held."""
+        if folder_before.st_ctime_ns > folder_before.st_mtime_ns:
+            return False  # (renamed in, or its mode changed, since any file in it changed)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        return st.st_ctime_ns <= folder_before.st_mtime_ns
+
+    def _hold_listed(self, path: str, fam: str) -> bool:
+        """With self._lock held: hold the file a listing found (no creation of it was seen, none is owed:
+        its IN_CREATE, if it was made after the watch, credits it when read). True if held now."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError:
+            return False
+        st = os.fstat(fd)
+        key = (st.st_dev, st.st_ino)
+        reserved = self.max_files // 4 if path == fam else 0
+        if (not stat.S_ISREG(st.st_mode) or key in self.held or key in self._known
+                or len(self.held) >= self.max_files - reserved or self._held_bytes_locked() >= self.max_bytes):
+            os.close(fd)  # (the budget full: the tailer's scan finds it under its name, or it is lost unheld)
+            return False
+        self.held[key] = Held(fd, path, fam, *key)
+        self._known.add(key)
+        return True
 
     def _held_bytes_locked(self) -> int:
         total = 0

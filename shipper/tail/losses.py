@@ -100,7 +100,12 @@ class LossLedger:
         for fam, n in sorted(escaped.items()):
             least = getattr(n, "least", n)  # holder.Escapes: how many of the n are certain
             files = f"{n}" if least == n else f"at most {n} (at least {least}: the others may be files read meanwhile, or files still on disk)"
-            if fam in families:
+            folder = getattr(n, "folder", None)
+            if folder is not None:
+                why = (f"were in the rotated files its log may have deleted before they could be held (how many, possibly "
+                       f"none, is not known): its folder {folder} appeared while the agent was behind or frozen, and the "
+                       "log rotated there before the folder was watched")
+            elif fam in families:
                 # The cause the holder knows: its budget refused files of the family meanwhile, or it was behind.
                 cause = ("the hold budget was full: raise the source's `hold_max_files` / `hold_max_bytes`"
                          if getattr(n, "budget", False) else
