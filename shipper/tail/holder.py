@@ -674,7 +674,9 @@ class Holder:
                 for fam in {f for names in self._families.values() for f in names.values()}:
                     self._escaped_now(fam)
                 if self._match is not None:  # new files the globs match may have come and gone too
-                    self._overflowed |= self._families.keys()
+                    globs = self.folder_globs  # (not a folder watched only for folders appearing in it)
+                    self._overflowed |= {f for f, names in self._families.items()
+                                         if names or globs is None or globs.leads(f)[0]}
         if held_new and self.on_held is not None:
             self.on_held()
 
@@ -682,6 +684,15 @@ class Holder:
         """With self._lock held: `folder` appeared (made, renamed in, or a symlink to it made): when the
         globs reach it, it is watched, then listed; its files the globs match and their rotated names
         are held, and its folders on the way to the globs' files are treated alike. True if a file was held."""
+        held = False
+        todo = [folder]
+        while todo:  # (a stack: a tree made at once is walked without recursion)
+            held = self._appear_one_locked(todo.pop(), todo) or held
+        return held
+
+    def _appear_one_locked(self, folder: str, todo: list[str]) -> bool:
+        """With self._lock held: _appear_locked for one folder; its folders on the way to the globs' files
+        go on `todo`."""
         globs, hub = self.folder_globs, self._hub
         if globs is None or hub is None:
             return False
@@ -696,6 +707,15 @@ class Holder:
             return False
         pointed = (before.st_dev, before.st_ino)
         if self._watched.get(folder) != pointed:
+            # Watched under another name: one it no longer has (renamed here) is dropped (its events would name
+            # files where they are not); one it still has makes this an alias, or a symlink loop: left alone.
+            others = [f for f, ident in self._watched.items() if ident == pointed and f != folder]
+            stale = [f for f in others if discovery.folder_identity(f) != pointed]
+            for f in stale:
+                del self._watched[f]
+                hub.unwatch(self, f)
+            if len(stale) < len(others):
+                return False
             if not hub.watch(self, folder, HOLD_MASK):
                 return False  # (no watch to be had: the tailer's scan finds what is left there)
             self._watched[folder] = pointed
@@ -721,10 +741,7 @@ class Holder:
                         self.folder_escapes[fam] = folder
                 held = self._hold_listed(path, fam) or held
         if deeper:
-            for name in names:
-                path = os.path.join(folder, name)
-                if os.path.isdir(path):
-                    held = self._appear_locked(path) or held
+            todo.extend(p for p in (os.path.join(folder, n) for n in names) if os.path.isdir(p))
         return held
 
     @staticmethod

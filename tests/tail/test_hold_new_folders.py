@@ -174,3 +174,33 @@ def test_a_double_star_glob_adds_no_watch_per_folder_of_the_tree(tmp_path):
     assert fg.appear_folders({str(root / "x" / "y")}) == {str(tmp_path), str(root), str(root / "x")}
     assert fg.leads(str(root / "other3" / "deep" / "new")) == (True, True)  # (a new folder below one watched is)
     assert fg.leads(str(tmp_path / "elsewhere")) == (False, False)
+
+
+def test_a_symlink_loop_in_a_new_folder_under_a_double_star_is_walked_once(tmp_path):
+    """`root/**/app.log`: a folder made with `up -> ..` in it is watched once, not down the loop for ever."""
+    root = tmp_path / "root"
+    root.mkdir()
+    h = _holder([str(root / "**" / "app.log")], set())
+    try:
+        with h.paused():
+            (root / "new" / "sub").mkdir(parents=True)
+            os.symlink("..", root / "new" / "sub" / "up")
+            (root / "new" / "sub" / "app.log").write_text("one\n")
+        assert [x.path for x in h.take()[0]] == [str(root / "new" / "sub" / "app.log")]
+        assert not [f for f in h._watched if "/up" in f]
+    finally:
+        h.stop()
+
+
+def test_a_watched_folder_renamed_to_another_matching_name_is_watched_under_its_new_name(tmp_path):
+    """`logs/*/app.log`: logs/n1 renamed logs/n2: its files are held under logs/n2 from then on."""
+    (tmp_path / "logs" / "n1").mkdir(parents=True)
+    (tmp_path / "logs" / "n1" / "app.log").write_text("old\n")
+    h = _holder([str(tmp_path / "logs" / "*" / "app.log")], {str(tmp_path / "logs" / "n1" / "app.log")})
+    try:
+        os.rename(tmp_path / "logs" / "n1", tmp_path / "logs" / "n2")
+        _rotations_held(h, tmp_path / "logs" / "n2")
+        assert all(x.path.startswith(str(tmp_path / "logs" / "n2") + "/") for x in h.take()[0])
+        assert str(tmp_path / "logs" / "n1") not in h._watched
+    finally:
+        h.stop()
