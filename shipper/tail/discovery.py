@@ -470,7 +470,7 @@ class FolderGlobs:
                     while _at_or_below(up, top) and up not in out:
                         out.add(up)
                         up = os.path.dirname(up)
-        for f in list(out) + list(family_folders):
+        for f in list(out):  # (a link below these is in one of them)
             out.update(os.path.dirname(link) for link in symlinks_on(f))
         return out
 
