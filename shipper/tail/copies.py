@@ -31,12 +31,16 @@ def is_copy(p: Prospector, o: Observed, now: float) -> bool:
     key = (o.st.st_dev, o.st.st_ino)
     if p.copies.get(key) == (o.st.st_size, o.st.st_mtime_ns):
         return True  # proven before and unchanged since: not compared again
-    if not o.gz and not p.families.has_rotated_name_anywhere(o.path):
+    if not o.gz and not p.families.has_rotated_name_anywhere(o.path) and not o.path.endswith(ROTATED_AWAY):
         # Copies are made under rotated names, never as a live file. A .gz is never a live
         # file: matched by a glob of its own (logrotate `olddir`, `paths: [old/app.log*]`), it
         # is a backup all the same (tests/tail/test_attack3_olddir.py); so is a plain file
         # named as a backup of a followed file in another folder (an `olddir` filled by
-        # `copy` or `renamecopy`: tests/tail/test_attack4_olddir_copy.py).
+        # `copy` or `renamecopy`: tests/tail/test_attack4_olddir_copy.py). So is a file the holder
+        # caught at the live name and that is under it no more (ROTATED_AWAY): a sync tool's copy
+        # renamed over the live file, replaced by the next pull while the reader was held back,
+        # holds what the live file holds at the same place. (Read as new, every held copy was read
+        # from its start: tests/tail/test_copies_renamed_over_while_held_back.py.)
         return False
     try:
         fh = p.fds.open_observed(o)
@@ -91,11 +95,12 @@ def is_copy(p: Prospector, o: Observed, now: float) -> bool:
             if c is None:
                 short_of = f.path
                 continue
-            if c > n and not f.gz and s.offset <= s.head_len:
+            if c > n and not f.gz and (s.offset <= s.head_len or o.path.endswith(ROTATED_AWAY)):
                 # Longer than f is now, and only f's head was read: a copy is never longer than
                 # its original, so this is another file or a copy taken before f was truncated
                 # and given its head again (invisible from the head alone). Either way it holds
-                # bytes never read: not a copy.
+                # bytes never read: not a copy. (Nor is a file once live longer than f: its bytes
+                # past f's end would go unread.)
                 other = True
                 continue
             n = min(n, c)

@@ -31,10 +31,6 @@ pytestmark = pytest.mark.slow
 SHIPPER = str(Path(sys.executable).parent / "shipper")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "attack 16: while the output is down, each copy a sync tool renames over the live log (rsync -a, 1 s apart) "
-    "is held and later read from its start: 1,900 of 2,100 lines shipped 2-6 times, no warning. Each copy should "
-    "be read on from where the reading was, as when the output is up, or the repeat warned and counted"))
 def test_copies_renamed_over_the_log_during_an_outage_are_not_read_again(tmp_path):
     remote, logs = tmp_path / "remote", tmp_path / "logs"
     remote.mkdir()

@@ -1,0 +1,69 @@
+"""A log kept by a sync tool (rsync -a: each pull a copy of the grown file beside it, renamed over it) pulled
+several times while the reader is held back (an output down): the holder holds every copy renamed over the live
+name, each deleted by the next pull. At the next scan the live name's file, a copy of the followed file holding
+what was read, is read on from there (copies.replaces_deleted); the held copies in between, known only by their
+descriptors ("app.log (rotated away, held open)"), hold nothing that file does not hold at the same place. They
+were read from their start as new files: every line in them shipped again, without a word (attack 16: 1,900 of
+2,100 lines shipped 2-6 times, tests/tail/test_attack16_copies_renamed_over_while_down.py). The holder stepped by
+the test, its thread held off (Holder.paused), as the torture harness does."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections import Counter
+
+from shipper.tail.holder import Holder
+from tests.tail.conftest import Follower
+from tests.tail.test_held_fd_given_back_in_scan import source_pass
+
+
+def test_copies_renamed_over_the_live_file_while_held_back_are_not_read_again(tmp_path):
+    remote, logs = tmp_path / "remote", tmp_path / "logs"
+    remote.mkdir()
+    logs.mkdir()
+    log = str(logs / "app.log")
+    seq = 0
+
+    def write(n: int) -> None:
+        nonlocal seq
+        with open(remote / "app.log", "a") as fh:
+            for _ in range(n):
+                fh.write(json.dumps({"seq": seq, "msg": "x" * 60}) + "\n")
+                seq += 1
+
+    def pull(i: int) -> None:  # rsync -a: a copy beside the file, renamed over it
+        tmp = logs / f".app.log.{i:06d}"
+        shutil.copyfile(remote / "app.log", tmp)
+        os.rename(tmp, log)
+
+    write(100)
+    pull(0)
+    holder = Holder(max_files=16)
+    assert holder.start()
+    off = contextlib.ExitStack()
+    off.enter_context(holder.paused())
+    f = Follower([log], logs)
+    f.tailer.holder = holder
+    try:
+        match = lambda p: p == log  # noqa: E731 (the source's globs)
+        holder.watch_more({log}, {str(logs)}, match)
+        source_pass(f, holder, str(logs), match)
+        assert len(f.records) == 100
+        for i in range(1, 5):  # four pulls while the reader is held back: the holder holds each copy
+            write(200)
+            pull(i)
+            off.close()  # the holder's turn: it holds the copy now under the live name
+            off.enter_context(holder.paused())
+        assert len(holder.held) >= 3
+        for _ in range(3):
+            source_pass(f, holder, str(logs), match)
+        got = Counter(json.loads(r)["seq"] for _, r, _ in f.records)
+        assert sorted(got) == list(range(seq))
+        again = sum(got.values()) - seq
+        assert again == 0, f"{again} lines read again of {seq}"
+    finally:
+        off.close()
+        holder.stop()
+        f.tailer.close()
