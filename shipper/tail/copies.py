@@ -95,12 +95,14 @@ def is_copy(p: Prospector, o: Observed, now: float) -> bool:
             if c is None:
                 short_of = f.path
                 continue
-            if c > n and not f.gz and (s.offset <= s.head_len or o.path.endswith(ROTATED_AWAY)):
+            if c > n and not f.gz and (s.offset <= s.head_len or o.path.endswith(ROTATED_AWAY) or f.deleted):
                 # Longer than f is now, and only f's head was read: a copy is never longer than
                 # its original, so this is another file or a copy taken before f was truncated
                 # and given its head again (invisible from the head alone). Either way it holds
-                # bytes never read: not a copy. (Nor is a file once live longer than f: its bytes
-                # past f's end would go unread.)
+                # bytes never read: not a copy. Nor is a file once live, or any file longer than f
+                # deleted (no longer written: a sync tool's pull of a rotation replaced it and
+                # brought its rotated form, grown: replaces_deleted): its bytes past f's end would
+                # go unread. (tests/tail/test_rotation_pulled_by_sync.py: 20 lines, unnamed.)
                 other = True
                 continue
             n = min(n, c)
@@ -379,12 +381,15 @@ def replaces_deleted(p: Prospector, o: Observed) -> bool:
     """`o`, new under the name of a followed file just deleted, holds what was read of it: a copy
     of it, written whole and renamed over it (rsync, rclone, azcopy keep a synced file so). The
     content goes on in `o` from where it was read (read again from its start, every line was
-    shipped twice, silently). True when `o` took it."""
+    shipped twice, silently). So too under a rotated name of its family: a pull of a rotation
+    brings the rotated file, grown, and replaces the live one with the remote's next file (left
+    alone as a copy, the lines past what was read were never read: is_copy). True when `o` took it."""
     if o.gz:
         return False
     for f in list(p.files.values()):
         s = f.state
-        if not f.deleted or f.path != o.path or f.gz or s is None or s.offset <= s.head_len:
+        if (not f.deleted or f.path != o.path and not (f.path == f.family and discovery.is_rotated_path(f.family, o.path))
+                or f.gz or s is None or s.offset <= s.head_len):
             continue
         lo = Loose(s)
         try:
@@ -395,8 +400,12 @@ def replaces_deleted(p: Prospector, o: Observed) -> bool:
             continue
         p._unfollow(f)
         p._attach(p.loose[s.fid], o, resume)
-        p.log.info(f"{o.path} was replaced by a copy of itself holding what was read (a sync tool's rename "
-                      "over it): read on from there", extra={"path": o.path, "offset": resume})
+        if o.path == f.path:
+            p.log.info(f"{o.path} was replaced by a copy of itself holding what was read (a sync tool's rename "
+                       "over it): read on from there", extra={"path": o.path, "offset": resume})
+        else:
+            p.log.info(f"{f.path} was replaced, and {o.path} is a copy of it holding what was read and more (a sync "
+                       "tool's pull of a rotation): read on from there", extra={"path": o.path, "offset": resume})
         return True
     return False
 

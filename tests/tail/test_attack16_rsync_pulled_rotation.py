@@ -50,10 +50,6 @@ def _pull(remote: Path, local: Path, count: list[int]) -> None:
         os.rename(tmp, dst)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "attack 16: a rotation pulled by rsync (the remote app.log, grown by 20 lines, renamed to app.log.1; a new "
-    "app.log) brings a new app.log.1 holding what was read and 20 lines more: those 20 lines are never read and "
-    "no warning names them (4 of 4). They should be read from the copy, from where the reading was"))
 def test_lines_a_pull_brings_only_in_the_rotated_copy_are_read(tmp_path):
     remote, local = tmp_path / "remote", tmp_path / "logs"
     remote.mkdir()
