@@ -386,7 +386,10 @@ def replaces_deleted(p: Prospector, o: Observed) -> bool:
     alone as a copy, the lines past what was read were never read: is_copy). True when `o` took it."""
     if o.gz:
         return False
-    for f in list(p.files.values()):
+    # The largest first: of two files replaced in turn at the name, still followed (the older read on to its end
+    # through its descriptor), `o` replaced the newer one, which holds all the older one held and more. (Taken
+    # for the older, `o` was read on from where the older was read, the newer one's lines read twice.)
+    for f in sorted(p.files.values(), key=lambda x: (-_size(x), -(x.state.offset if x.state is not None else 0))):
         s = f.state
         if (not f.deleted or f.path != o.path and not (f.path == f.family and discovery.is_rotated_path(f.family, o.path))
                 or f.gz or s is None or s.offset <= s.head_len):
@@ -408,6 +411,16 @@ def replaces_deleted(p: Prospector, o: Observed) -> bool:
                        "tool's pull of a rotation): read on from there", extra={"path": o.path, "offset": resume})
         return True
     return False
+
+
+def _size(f: Followed) -> int:
+    """The size of followed file `f` now, as far as it can be known (its descriptor's, else its last look's)."""
+    if f.fh is not None:
+        try:
+            return f.fh.stat().st_size
+        except OSError:
+            pass
+    return f.size
 
 
 def holds_all_of_old(p: Prospector, f: Followed, o: Observed) -> bool:

@@ -67,3 +67,68 @@ def test_copies_renamed_over_the_live_file_while_held_back_are_not_read_again(tm
         off.close()
         holder.stop()
         f.tailer.close()
+
+
+def test_a_copy_renamed_over_two_replaced_files_reads_on_from_the_newer(tmp_path):
+    """Two files replaced in turn at the live name both still followed: the older one (read to its end) kept by the
+    holder's descriptor through the scan that took the newer, then deleted; the newer one not read yet. The next
+    copy renamed over the name replaced the newer one: it was taken for the older (the first found of the two,
+    both at the same read offset), read on from there, and the newer one, read to its end too, shipped its
+    unread lines twice (20 of 160, silently: found by a scratch fuzzer of pulls, holder steps, scans and reads)."""
+    remote, logs = tmp_path / "remote", tmp_path / "logs"
+    remote.mkdir()
+    logs.mkdir()
+    log = str(logs / "app.log")
+    seq = 0
+
+    def write(n: int) -> None:
+        nonlocal seq
+        with open(remote / "app.log", "a") as fh:
+            for _ in range(n):
+                fh.write(json.dumps({"seq": seq, "msg": "x" * 60}) + "\n")
+                seq += 1
+
+    def pull(i: int) -> None:
+        tmp = logs / f".app.log.{i:06d}"
+        shutil.copyfile(remote / "app.log", tmp)
+        os.rename(tmp, log)
+
+    write(100)
+    pull(0)
+    holder = Holder(max_files=16)
+    assert holder.start()
+    off = contextlib.ExitStack()
+    off.enter_context(holder.paused())
+
+    def holder_turn() -> None:
+        off.close()
+        off.enter_context(holder.paused())
+
+    f = Follower([log], logs)
+    f.tailer.holder = holder
+    try:
+        match = lambda p: p == log  # noqa: E731 (the source's globs)
+        holder.watch_more({log}, {str(logs)}, match)
+        source_pass(f, holder, str(logs), match)
+        write(20)
+        pull(1)  # B over A
+        f.tailer.scan()  # B taken for A, read on from A's end
+        holder_turn()  # B held
+        f.tailer.read_all(f.emit, f.stop)  # B read to its end
+        write(20)
+        pull(2)  # C over B
+        holder_turn()  # C held
+        f.tailer.scan()  # C taken for B (B, held, still named by the holder's descriptor): B and C both followed
+        write(20)
+        pull(3)  # D over C
+        holder_turn()  # D held
+        for _ in range(3):
+            source_pass(f, holder, str(logs), match)
+        got = Counter(json.loads(r)["seq"] for _, r, _ in f.records)
+        assert sorted(got) == list(range(seq))
+        again = sum(got.values()) - seq
+        assert again == 0, f"{again} lines read again of {seq}"
+    finally:
+        off.close()
+        holder.stop()
+        f.tailer.close()
