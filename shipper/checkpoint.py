@@ -38,6 +38,7 @@ from shipper.checkpoint_db import (  # noqa: F401  (the names the rest of shippe
     StateDirLocked,
     lock_state_dir,
 )
+from shipper.env_seconds import env_seconds
 
 log = logging.getLogger("shipper.checkpoint")
 
@@ -56,11 +57,7 @@ MAX_SHORT_LIVES = 5
 
 
 def start_wait() -> float:
-    try:
-        seconds = float(os.environ.get("SHIPPER_STATE_OPEN_SECONDS", START_WAIT))
-    except ValueError:
-        return START_WAIT
-    return seconds if seconds > 0 else START_WAIT
+    return env_seconds("SHIPPER_STATE_OPEN_SECONDS", START_WAIT)
 
 
 class CheckpointTooNew(Exception):

@@ -36,6 +36,7 @@ from typing import Callable
 
 import orjson
 
+from shipper.env_seconds import env_seconds
 from shipper.events import EventBuilder, EventSettings
 from shipper.parser import Parser, ParserOptions, RawBatch
 
@@ -55,11 +56,7 @@ STALLED_AFTER = 20.0
 
 
 def stalled_after() -> float:
-    try:
-        seconds = float(os.environ.get("SHIPPER_PARSE_STALL_SECONDS", STALLED_AFTER))
-    except ValueError:
-        return STALLED_AFTER
-    return seconds if seconds > 0 else STALLED_AFTER
+    return env_seconds("SHIPPER_PARSE_STALL_SECONDS", STALLED_AFTER)
 
 # (NDJSON of the events, event count, id parts, index key per event or None, parse failures, unmapped actions)
 Parsed = tuple[bytes, int, list, list | None, int, int]

@@ -18,6 +18,7 @@ import orjson
 
 from shipper import log as shipper_log
 from shipper.config import Config
+from shipper.env_seconds import env_seconds
 from shipper.failures import failing_sources
 from shipper.notify import Notifier
 from shipper.pipeline import Pipeline
@@ -40,10 +41,7 @@ ONCE_TIMEOUT = 300.0  # `run --once` gives up after this long (--timeout)
 
 
 def stall_after() -> float:
-    try:
-        return float(os.environ.get("SHIPPER_STALL_SECONDS", STALL_AFTER))
-    except ValueError:
-        return STALL_AFTER
+    return env_seconds("SHIPPER_STALL_SECONDS", STALL_AFTER)
 
 
 class Daemon:

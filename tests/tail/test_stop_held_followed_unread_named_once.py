@@ -122,7 +122,8 @@ def test_held_files_followed_and_never_read_are_named_lost_once(tmp_path, caplog
                 runs[-1].end()
                 handed = runs[-1].source.hand_over()
                 runs[-1].source.close()
-                assert handed is not None
+                assert handed is not None and len(handed.holder.held) + len(handed.files) >= 5, \
+                    "the hand-over carries fewer than the 5 rotated files held"
                 runs.append(Run(tmp_path, log, store, got, up))
                 runs[-1].source.take_over(handed)
                 runs[-1].thread.start()
@@ -137,7 +138,8 @@ def test_held_files_followed_and_never_read_are_named_lost_once(tmp_path, caplog
                 runs[2].end()
                 handed = runs[2].source.hand_over()
                 runs[2].source.close()
-                assert handed is not None
+                assert handed is not None and len(handed.holder.held) + len(handed.files) >= 5, \
+                    "the hand-over carries fewer than the 5 rotated files held"
                 save(store, handed.close())
             at_stop = sum(getattr(r, "bytes_lost", 0) for r in caplog.records)
             up.set()  # the output is back; the agent starts again
