@@ -391,7 +391,7 @@ def replaces_deleted(p: Prospector, o: Observed) -> bool:
     # for the older, `o` was read on from where the older was read, the newer one's lines read twice.)
     for f in sorted(p.files.values(), key=lambda x: (-_size(x), -(x.state.offset if x.state is not None else 0))):
         s = f.state
-        if (not deleted(f) or f.path != o.path and not (f.path == f.family and discovery.is_rotated_path(f.family, o.path))
+        if (not (f.deleted or f.deleted_open()) or f.path != o.path and not (f.path == f.family and discovery.is_rotated_path(f.family, o.path))
                 or f.gz or s is None or s.offset <= s.head_len):
             continue
         lo = Loose(s)
@@ -411,17 +411,6 @@ def replaces_deleted(p: Prospector, o: Observed) -> bool:
                        "tool's pull of a rotation): read on from there", extra={"path": o.path, "offset": resume})
         return True
     return False
-
-
-def deleted(f: Followed) -> bool:
-    """Is followed file `f` deleted? Also when the holder keeps it (a scan then sees it through the holder's
-    descriptor, under the name it had: not marked deleted)."""
-    if f.deleted:
-        return True
-    try:
-        return f.fh is not None and f.fh.stat().st_nlink == 0
-    except OSError:
-        return False
 
 
 def _size(f: Followed) -> int:

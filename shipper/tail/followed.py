@@ -76,6 +76,18 @@ class Followed:
     # content it holds now is named after it, never the same.
     after: str = ""
 
+    def deleted_open(self) -> bool:
+        """Is it deleted and open (by the tailer, or through the holder's descriptor)? Its last descriptor, let go at
+        a stop, takes its unread bytes with it; a scan sees a file the holder keeps under the name it had, not marked
+        deleted."""
+        fd = self.fh.fd if self.fh is not None else self.held_fd
+        if fd is None:
+            return False
+        try:
+            return os.fstat(fd).st_nlink == 0
+        except OSError:
+            return False
+
     def read_upto(self) -> int | None:
         """How much of its file was read, as a position in the file; None when that cannot be told (a
         compressed file read in part: its offset is in the data it decompresses to)."""

@@ -292,7 +292,7 @@ class Tailer:
             # only what was read and not delivered, not that rest again (a stop during a reload's wait with an
             # output down: the files rotated away unread were named twice, 35-63 KB).
             let_go_unread = f is not None and not f.gz and (
-                (_deleted_open(f) or (f.dev, f.ino) in self._named_at_let_go) if let_go is None
+                (f.deleted_open() or (f.dev, f.ino) in self._named_at_let_go) if let_go is None
                 else (f.dev, f.ino) in let_go)
             if s.key in saved:
                 value = saved[s.key]
@@ -381,15 +381,3 @@ def _size_now(f: Followed | None) -> int:
         return f.fh.stat().st_size
     except OSError:
         return 0
-
-
-def _deleted_open(f: Followed) -> bool:
-    """Is `f` deleted and open (by the tailer, or through the holder's descriptor)? Its last descriptor, let go at a
-    stop, takes its unread bytes with it."""
-    fd = f.fh.fd if f.fh is not None else f.held_fd
-    if fd is None:
-        return False
-    try:
-        return os.fstat(fd).st_nlink == 0
-    except OSError:
-        return False
