@@ -189,6 +189,24 @@ outputs:
             time.sleep(0.2)
         return False
 
+    def wait_delivered_or_lost(self, expected, timeout: float = 90.0, settle: float = 5.0) -> bool:
+        """True once every expected number arrived; False once the agent has counted a loss and no line arrived
+        for `settle` seconds (what escaped will not come: waiting the whole timeout for it only costs the suite),
+        or at the timeout."""
+        deadline = time.monotonic() + timeout
+        expected = set(expected)
+        seen, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            n = self.lines()
+            if n >= len(expected) and expected <= set(self.seqs()):
+                return True
+            if n != seen:
+                seen, since = n, time.monotonic()
+            elif time.monotonic() - since >= settle and self.losses_counted() >= 1:
+                return False
+            time.sleep(0.2)
+        return False
+
 
 def exactly_once(seqs: list, expected) -> str:
     """'' when every expected number arrived exactly once and nothing else did; else what is wrong."""
