@@ -175,6 +175,7 @@ class SavedPosition:
     path: str  # the file's name then
     offset: int  # bytes of it read and delivered
     ino: int | None = None  # its inode then: another file at `path` now means it was rotated
+    size: int | None = None  # its size then, when known (the bytes after `offset` a stop could not save are named)
 
     def lag(self, now: os.stat_result) -> int | None:
         """Bytes of the file at `path` (`now`: its stat) after this position; None when `path` holds

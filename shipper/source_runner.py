@@ -987,7 +987,9 @@ class SourceRunner:
     def save_unsaved_state(self) -> None:
         """At a stop that left batches undelivered: what the source first read in this run and no delivered
         batch's checkpoint saved (Source.unsaved_state), saved now, so that the next start reads it again or
-        names it lost. Not while its thread still runs (the stop did not wait for it): its state moves."""
+        names it lost. Not while its thread still runs (the stop did not wait for it): its state moves.
+        What cannot be saved (the stop's time up, the writer stuck, the disk full) is named now, each file with
+        its bytes: the next start knows nothing of it (a never-read file deleted meanwhile went without a word)."""
         if self.thread.is_alive():
             return
         store = self.pipeline.store
@@ -995,14 +997,25 @@ class SourceRunner:
             fragment = self.source.unsaved_state(store.load(self.cfg.name))
             if fragment:
                 store.update(self.cfg.name, fragment)
-        except (Interrupted, GivenUp):  # the stop's time is up, or the store given up: as before, unsaved
-            return
-        except (sqlite3.Error, OSError) as e:
-            log.warning("cannot save the state of what this run first read and did not deliver: if it is deleted "
-                        "before the next start, its loss is not named", extra={"source": self.cfg.name,
-                                                                                "error": f"{type(e).__name__}: {e}"})
+        except (sqlite3.Error, OSError) as e:  # (GivenUp, Interrupted: the store given up, the stop's time up)
+            self._say_unsaved(e)
         except Exception:
             log.exception("cannot tell what this run first read and did not deliver", extra={"source": self.cfg.name})
+
+    def _say_unsaved(self, e: BaseException) -> None:
+        """The stop's save of what this run first read and did not deliver failed (`e`): what it was to save, told
+        from the state this runner knows was saved (the store may not answer any more), each file with its bytes."""
+        try:
+            positions = type(self.source).saved_positions(self.source.unsaved_state(dict(self._saved)))
+        except Exception:
+            positions = []
+        at_risk = sum(p.size - p.offset for p in positions if p.size is not None and p.size > p.offset)
+        files = "; ".join(f"{p.path} ({p.size - p.offset} bytes from offset {p.offset})" if p.size is not None
+                          else f"{p.path} (from offset {p.offset})" for p in positions)
+        log.warning("stopping: cannot save the state of what this run first read and did not deliver: the next start "
+                    "does not know it, and if it is deleted before then, its loss is not named"
+                    + (f": {files}" if files else ""),
+                    extra={"source": self.cfg.name, "error": f"{type(e).__name__}: {e}", "bytes_at_risk": at_risk})
 
     def _run(self) -> None:
         try:

@@ -322,7 +322,7 @@ class FileSource(Source):
 
     @classmethod
     def saved_positions(cls, state: dict) -> list[SavedPosition]:
-        return [SavedPosition(st.key, st.path, st.offset, st.ino) for st in load_states(state)[0]]
+        return [SavedPosition(st.key, st.path, st.offset, st.ino, st.size) for st in load_states(state)[0]]
 
     @classmethod
     def saved_notes(cls, state: dict) -> list[str]:
