@@ -17,7 +17,7 @@ that serves /metrics or a plugin that registers metrics of its own. The counting
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -68,6 +68,7 @@ class Family:
         self.doc = doc
         self.labelnames = tuple(labelnames)
         self._values: dict[tuple[str, ...], Count] = {}
+        self._readings: dict[tuple[str, ...], Callable[[], float]] = {}
         self._lock = threading.Lock()
 
     def _key(self, values: tuple[object, ...]) -> tuple[str, ...]:
@@ -88,12 +89,15 @@ class Family:
         """Every label set's value, for the exposition."""
         with self._lock:
             pairs = list(self._values.items())
-        return [(k, v.value) for k, v in pairs]
+            readings = list(self._readings.items())
+        return [(k, v.value) for k, v in pairs] + [(k, read()) for k, read in readings]
 
     def remove(self, *values: object) -> None:
         """Drop one label set; KeyError if it has none (as prometheus-client does)."""
+        key = self._key(values)
         with self._lock:
-            del self._values[self._key(values)]
+            if self._readings.pop(key, None) is None:
+                del self._values[key]
 
     def forget(self, label: str, value: str) -> None:
         """Drop every label set whose `label` is `value`."""
@@ -103,6 +107,8 @@ class Family:
         with self._lock:
             for key in [k for k in self._values if k[i] == value]:
                 del self._values[key]
+            for key in [k for k in self._readings if k[i] == value]:
+                del self._readings[key]
 
 
 class GaugeFamily(Family):
@@ -113,6 +119,14 @@ class GaugeFamily(Family):
         v = super().labels(*values)
         assert isinstance(v, Level)
         return v
+
+    def read_by(self, read: Callable[[], float], *values: object) -> None:
+        """These label values' sample is `read()` when /metrics is scraped: for a figure its owner's thread
+        may not be free to copy into a Level when it changes (a file source blocked by backpressure while the
+        disk space its held files keep grows is exactly when the figure matters)."""
+        key = self._key(values)
+        with self._lock:
+            self._readings[key] = read
 
 
 FAMILIES: list[Family] = []

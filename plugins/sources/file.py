@@ -207,7 +207,7 @@ class FileSource(Source):
         self._m_undecided = metrics.files_undecided.labels(name)
         self._m_undecided_read = metrics.undecided_read.labels(name)
         self._m_read_again = metrics.read_again.labels(name)
-        self._m_held = metrics.held_bytes.labels(name)
+        metrics.held_bytes.read_by(self.held_deleted_bytes, name)
         self.holder: Holder | None = None
         self._restarting = False  # a reload restarts this source: the holder outlives run() (hand_over)
         self._taken: Holder | None = None  # the predecessor's holder (take_over), used by run()
@@ -384,8 +384,6 @@ class FileSource(Source):
         t = self.tailer
         self._m_unreadable.set(len(t.unreadable))
         self._m_undecided.set(len(t.undecided))
-        if self.holder is not None:
-            self._m_held.set(self.holder.held_bytes())
         paths = set()
         for f in t.status():
             if f["lag"] is None:

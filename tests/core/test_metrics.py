@@ -63,6 +63,22 @@ def test_forget_drops_every_series_of_a_removed_source():
         metrics.lag_bytes.remove("m-gone", "/var/log/a.log")
 
 
+def test_a_reading_is_taken_at_each_scrape_and_forgotten_with_its_source():
+    held = [0]
+    metrics.held_bytes.read_by(lambda: held[0], "m-read")
+    metrics.held_bytes.read_by(lambda: 7, "m-read-kept")
+    held[0] = 1_050_336  # changed without telling anyone: the owner's thread may be blocked
+    assert scraped("shipper_file_held_bytes", {"source": "m-read"}) == 1_050_336
+    metrics.held_bytes.read_by(lambda: 5, "m-read")  # a source restarted by a reload replaces the old reading
+    assert scraped("shipper_file_held_bytes", {"source": "m-read"}) == 5
+    metrics.forget_metrics("source", "m-read")
+    assert scraped("shipper_file_held_bytes", {"source": "m-read"}) is None
+    metrics.held_bytes.remove("m-read-kept")
+    assert scraped("shipper_file_held_bytes", {"source": "m-read-kept"}) is None
+    with pytest.raises(KeyError):
+        metrics.held_bytes.remove("m-read-kept")
+
+
 def test_what_a_component_counts_is_what_prometheus_scrapes():
     """A source's counters are kept by its runner and its EventBuilder (an output's by its worker and the
     output plugin): each takes its own bundle, and all of them and the exposition see one value."""
