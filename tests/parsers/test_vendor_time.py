@@ -110,3 +110,24 @@ def test_years_before_1000_are_written_with_four_digits():
     assert iso_utc(datetime(1, 1, 1)) == "0001-01-01T00:00:00.000Z"
     [ev] = DatameerParser({"timezone": "America/New_York"}).parse(b'{"date-time": "0999-01-01 00:00:00"}')
     assert ev["@timestamp"].startswith("0999-01-01T04:56:02")
+
+
+@settings(max_examples=300)
+@given(st.datetimes(min_value=datetime(1850, 1, 1), max_value=datetime(2100, 1, 1)),
+       st.sampled_from(["UTC", "Europe/Berlin", "Asia/Kolkata", "Asia/Kathmandu", "America/Sao_Paulo", "Europe/Amsterdam"]),
+       st.sampled_from(" T"))
+def test_local_time_parser_agrees_with_zoneinfo(local, zone_name, sep):
+    """LocalTimeParser reads a minute once and each time as that minute's UTC text and its own seconds: the same
+    as zoneinfo's conversion, also for an offset with seconds (Amsterdam's +0:19:32 until 1937, Sao Paulo's
+    -3:06:28 until 1914, Kolkata's +5:21:10 until 1906), where the seconds change too. Times in an hour whose clock repeats or skips are left
+    out (read with the hour's first offset, and tagged: local_time_in_doubt)."""
+    from shipper.ecs import LocalTimeParser, local_time_in_doubt
+
+    zone = ZoneInfo(zone_name)
+    text = local.strftime(f"%Y-%m-%d{sep}%H:%M:%S")
+    if local_time_in_doubt(text, zone):
+        return
+    expected = local.replace(microsecond=0, tzinfo=zone).astimezone(timezone.utc)
+    parse = LocalTimeParser(zone)
+    assert parse(text) == expected.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert parse(text) == expected.strftime("%Y-%m-%dT%H:%M:%S.000Z")  # the minute remembered
