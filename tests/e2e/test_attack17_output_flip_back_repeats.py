@@ -1,0 +1,123 @@
+"""attack23 (session 19): two reloads of which the second undoes the first repeat lines at the Fluentd server.
+
+Output `out` is a Fluentd server; it goes down with 600 lines in flight. A SIGHUP makes `out` an Elasticsearch
+output (up). Near the end of that reload's wait (docs/operations.md: a changed source first delivers what it
+has in flight, for up to shutdown_timeout) the Fluentd server comes back, and the old output delivers what it
+held (lines 300-1199 arrive there). The reload reads them again for the new `out`, as documented (an output a
+reload gives a source is owed every batch not completed at the reload). A SIGHUP at once puts `out` back as it
+was, the same Fluentd server: lines 300-1199 are read again for it and the server stores them a second time.
+The journal names no repeat (only, at info, `read again for the outputs that did not store them, that output
+among them`), though the old output's late deliveries were acknowledged by that server. An operator undoing a
+config change expects no repeat at the server that has the lines (issue 23: 0 duplicates across any number of
+reloads), or the repeat named with its count, as the Fluentd output names its possible repeats.
+
+Found by a script flipping fluentd -> elasticsearch -> fluentd through a 0-3 s outage (two sources: 900 lines
+each twice at the server, 4 of 4 runs); this test: 900 lines twice, 2 of 2 runs at load ~35 (--runxfail).
+Not strict: it needs the server back within the reload's wait, a matter of timing.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.peers.bulk_server import BulkServer
+from tests.peers.forward_server import ForwardServer
+
+SHIPPER = Path(sys.executable).with_name("shipper")
+
+
+def _append(path: Path, first: int, count: int) -> None:
+    with open(path, "ab") as f:
+        for n in range(first, first + count):
+            f.write(orjson.dumps({"timestamp": "2026-01-02 03:04:05", "action-type": "FILESYSTEM", "action": "EDIT",
+                                 "performing-user": f"u{n}", "file-path": f"/f/a/{n}"}) + b"\n")
+
+
+def _wait(cond, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "timing-dependent (the server must come back within the reload's wait): a reload flipping output out from "
+    "a down Fluentd server to Elasticsearch, the server back near the wait's end (the old output delivers), then "
+    "a reload flipping out back to that server: it is sent lines 300-1199 again, no repeat named; it should "
+    "get them once (or the repeat be named with its count)"))
+def test_flip_output_and_back_repeats_nothing_at_the_server(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    fluentd = ForwardServer().start()
+    port = fluentd.port
+    es = BulkServer(flavour="es8").start()
+
+    head = f"""state_dir: {tmp_path / 'state'}
+shutdown_timeout: 3
+sources:
+  - name: a
+    type: file
+    paths: [{log}]
+    parser: datameer
+    read_from: beginning
+outputs:
+"""
+    to_fluentd = head + f"""  - type: fluentd
+    name: out
+    host: 127.0.0.1
+    port: {port}
+    flush_interval: 0.2
+    backoff_max: 1
+"""
+    to_es = head + f"""  - type: elasticsearch
+    name: out
+    hosts: [{es.url}]
+    flush_interval: 0.2
+"""
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(to_fluentd)
+    err = tmp_path / "agent.err"
+    journal = lambda: err.read_text(errors="replace")  # noqa: E731
+    with open(err, "wb") as errf:
+        agent = subprocess.Popen([str(SHIPPER), "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=errf)
+    try:
+        assert _wait(lambda: "msg=started" in journal(), 120), journal()
+        _append(log, 0, 300)
+        assert fluentd.wait_for_records(300, 60), journal()
+        fluentd.stop()  # the outage
+        _append(log, 300, 600)
+        time.sleep(0.4)
+        cfg.write_text(to_es)
+        os.kill(agent.pid, signal.SIGHUP)
+        _append(log, 900, 300)
+        time.sleep(2.5)
+        fluentd.start()  # back near the end of the reload's wait (shutdown_timeout 3)
+        cfg.write_text(to_fluentd)  # the change undone
+        os.kill(agent.pid, signal.SIGHUP)
+        _append(log, 1200, 300)
+        assert _wait(lambda: {r["datameer"]["file_path"] for _, _, r in list(fluentd.records)} >= {
+            f"/f/a/{k}" for k in range(1200, 1500)}, 90), journal()
+        time.sleep(1)
+        os.kill(agent.pid, signal.SIGTERM)
+        agent.wait(60)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+        fluentd.stop()
+        es.stop()
+
+    copies = Counter(r["datameer"]["file_path"] for _, _, r in fluentd.records)
+    repeated = sorted(int(p.rsplit("/", 1)[1]) for p, c in copies.items() if c > 1)
+    named = [ln for ln in journal().splitlines() if "repeat" in ln and "level=warning" in ln]
+    assert len(copies) == 1500
+    assert not repeated or named, f"{len(repeated)} lines twice at the Fluentd server ({repeated[:3]}…), no repeat named"
