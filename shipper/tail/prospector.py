@@ -371,16 +371,18 @@ class Prospector:
         for key, f in list(self.files.items()):
             o = unmatched.get(key)
             try:
-                # (A file seen deleted does not come back: its inode under a name now is another file.)
-                same = o is not None and (f.fh is not None or (not f.deleted and self.matcher.same_content(f, o)))
+                same, o = self._same_followed(f, o)
             except MovedDuringScan:
                 # Closed, and renamed since the listing (a rotation: its name holds the writer's next
-                # file now): its bytes cannot be compared, so nothing is decided; the next scan finds
-                # it under its new name. (Taken for another content, its state was let loose and
-                # called lost, and the inode read again from 0 as a new file.)
+                # file now), and not found under another of its family's names: its bytes cannot be
+                # compared, so nothing is decided; the next scan finds it under its new name. (Taken
+                # for another content, its state was let loose and called lost, and the inode read
+                # again from 0 as a new file.)
                 del unmatched[key]
                 self.moved.add(key)
                 continue
+            if o is not None:
+                unmatched[key] = o  # (the listing under the name it was renamed to since, if so)
             if o is not None and same and f.state is None and not f.deleted and (
                     f.unopened or f.unproven and o.st.st_size != f.seen_size):
                 # Never opened (renamed during the scan that found it), or grown since it was found
@@ -771,6 +773,24 @@ class Prospector:
                                           "further than its first line; copytruncate rotation loses what is written "
                                           "in that window; rotate with `create` to lose nothing)", unknown=True)
             return
+
+    def _same_followed(self, f: Followed, o: Observed | None) -> tuple[bool, Observed | None]:
+        """Step 1 of a scan, for the followed file `f` listed as `o` (None: not listed): is `o` still `f`? A file
+        seen deleted does not come back: its inode under a name now is another file. Closed and renamed since the
+        listing (the rotation that overtook the scan), it is compared under the name it has now, at this scan
+        (returned: the listing compared with), as a loose content is (seed 1268): left to the next scan, a backup with
+        lines unread, overtaken at three scans in a row, was deleted by the next rotation and its lines went
+        without a word (torture seed 182302). Raises MovedDuringScan when it is under none of its family's
+        names."""
+        if o is None or f.fh is not None or f.deleted:
+            return o is not None and f.fh is not None, o
+        try:
+            return self.matcher.same_content(f, o), o
+        except MovedDuringScan:
+            found = self._renamed_since_listed(o)
+            if found is None:
+                raise
+            return self.matcher.same_content(f, found), found
 
     def _renamed_since_listed(self, o: Observed) -> Observed | None:
         """`o`, renamed since this scan listed it, under the name it has now: one of its family's
