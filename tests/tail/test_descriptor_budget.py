@@ -7,6 +7,7 @@ rest could be read" loss (tests/tail/test_attack5_descriptor_limit_false_loss.py
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 import pytest
@@ -84,5 +85,50 @@ def test_a_closed_file_cut_shorter_than_what_was_read_is_read_again(tmp_path):
         assert_exactly_once([s for s in (json.loads(x)["seq"] for x in f.lines() if not x.startswith(b"#"))],
                             range(12))
         assert f.tailer.losses == 1  # the truncation, warned (what was written before it was all read)
+    finally:
+        f.tailer.close()
+
+
+def test_a_renamed_file_with_lines_unread_stays_open_past_the_budget(tmp_path, caplog):
+    """Torture seed 182224 (`--overtaken`, a budget of 2): every file open had been renamed since the last scan (the
+    rotation that overtook it), and a new one was to be opened. The budget closed one anyway ("only when nothing
+    else can be closed"), with lines unread: in no name the tailer knew, it was deleted by the next rotation before
+    any read, its lines gone without a word. Read to its end, such a file may be closed; with lines unread it stays
+    open past the budget until it is read (the budget is half the descriptor limit: the rest is room for these)."""
+    caplog.set_level(logging.WARNING, "shipper.tail")
+    live = tmp_path / "app.log"
+    backups = 2  # Log4j, MaxBackupIndex=2
+
+    def rotate() -> None:
+        oldest = tmp_path / f"app.log.{backups}"
+        if oldest.exists():
+            oldest.unlink()
+        for i in range(backups - 1, 0, -1):
+            if (tmp_path / f"app.log.{i}").exists():
+                (tmp_path / f"app.log.{i}").rename(tmp_path / f"app.log.{i + 1}")
+        live.rename(tmp_path / "app.log.1")
+        live.write_bytes(b"")
+
+    f = Follower([live], tmp_path, max_open=1)
+    try:
+        live.write_bytes(b"seq 0 x\nseq 1 xx\n")
+        f.poll()
+        with open(live, "ab") as w:
+            w.write(b"seq 2 xxx\nseq 3 xxxx\n")  # written, then rotated before a read
+        rotate()
+        live.write_bytes(b"seq 4 x\n")
+        observe = f.tailer.prospector.observe
+
+        def observe_then_rotate():
+            f.tailer.prospector.observe = observe
+            obs = observe()
+            rotate()  # the followed file is app.log.2 now, the new file listed at app.log is app.log.1
+            return obs
+        f.tailer.prospector.observe = observe_then_rotate
+        f.poll()  # the new file is opened: the budget is full, and its one open file was renamed since
+        rotate()  # app.log.2 is deleted before the next scan
+        f.poll(3)
+        assert sorted(f.lines()) == [b"seq 0 x", b"seq 1 xx", b"seq 2 xxx", b"seq 3 xxxx", b"seq 4 x"]
+        assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     finally:
         f.tailer.close()
