@@ -104,9 +104,13 @@ class Descriptors:
     @staticmethod
     def _read_to_its_end(f: Followed) -> bool:
         """Was the open file `f` read to its end, and has it not grown since? (at_eof alone is as of the last read: a
-        file written and renamed since is not.) A compressed file is written once."""
+        file written and renamed since is not.) Read to its offset or to read_to, as Prospector.may_open: read_to is
+        set only by a read that found no byte more, not by one that took the last line whole (with read_to alone, a
+        deleted one-line file read to its end was kept open past the budget: tests/tail/test_one_line_gz_copy.py).
+        A compressed file is written once."""
         assert f.fh is not None
-        return f.at_eof and (f.gz or f.fh.stat().st_size <= f.read_to)
+        read = max(f.state.offset, f.read_to) if f.state is not None else f.read_to
+        return f.at_eof and (f.gz or f.fh.stat().st_size <= read)
 
     @staticmethod
     def is_the_file(fh: OpenFile, f: Followed) -> bool:
