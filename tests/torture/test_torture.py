@@ -23,8 +23,8 @@ test_copytruncate_of_grown_empty_live.py, 180073 in test_undecided_inode_reused.
 accounting: Schedule.cut_windows; session 18's 182061, 185011 and 186049, the .gz of a one-line file read again, in
 tests/tail/test_one_line_gz_copy.py; 185084 in test_copytruncate_of_grown_empty_live.py, 186044 in
 test_copytruncate_then_rotated_while_stopped.py, 191216, of session 18's sweep, in test_copytruncate_empty_live.py;
-182224 passes with them and seeds21b's, its own cause — the budget closing a renamed .gz with lines unread — not
-isolated on main: docs/design.md). Seeds
+182224 (the budget closing a renamed .gz with lines unread) in test_descriptor_budget.py; session 19's 182113 and
+182302 (landed from session 18's wip-seeds21a) in test_followed_renamed_during_scan.py). Seeds
 that still fail are listed in docs/design.md "Torture harness"; `make torture` shows them."""
 from __future__ import annotations
 
@@ -49,14 +49,12 @@ FOUND_OVERTAKEN = [(4, 40), (49, 40), (213, 40), (221, 40), (34, 40), (35, 40), 
                    (350, 40), (1089, 40), (439, 60), (327, 40), (1232, 40), (1203, 60), (1268, 60),
                    (150551, 60), (170007, 40), (170224, 40), (180005, 40), (180073, 40), (180229, 40), (180271, 40),
                    (182212, 40), (182061, 40), (185011, 40), (186049, 40), (185084, 40), (186044, 40), (191216, 40),
-                   (182224, 40)]
+                   (182224, 40), (182113, 40), (182302, 40)]
 SEEDS = list(range(200, 225))
 # Session 17, the deterministic mode's `SEED=182000 N=400 STEPS=40 ARGS=--overtaken` (395 of 400): still failing at
 # every replay, causes open (182212, fixed, is in FOUND_OVERTAKEN; so are 182061, 185011 and 186049 since session 18).
 # (seed, steps, what happens)
 OPEN_OVERTAKEN = [
-    (182113, 40, "72 lines of a .gz deleted unread, no loss warned"),
-    (182302, 40, "3 lines of a backup deleted unread, no loss warned"),
     # `SEED=185000 N=300 STEPS=40 ARGS=--overtaken` with the session's fixes: 297 of 300
     (185102, 40, "5 lines of seen files deleted unread, no loss warned"),
 ]
@@ -101,26 +99,23 @@ def test_the_tailer_reads_time_only_through_its_clock():
 
 # The seeds above were found before the deterministic mode drove the holder (session 18): replayed without it, as
 # they were found. Found with it (`make torture ... ARGS=--overtaken`, the default since):
-FOUND_HELD_OVERTAKEN = [(192000, 40), (192072, 40), (192058, 40)]
+FOUND_HELD_OVERTAKEN = [(192072, 40), (192058, 40), (192043, 40), (192199, 40), (192255, 40), (192266, 40),
+                        (193002, 40), (193068, 40), (193237, 40), (193259, 40)]
 # `SEED=192000 N=300 STEPS=40 ARGS=--overtaken` with the holder: 290 of 300 (192000, 192072, 192058 since fixed); each of
 # these passes without the holder (`--no-holder`): what the holder keeps readable, the tailer reads again. (seed,
 # steps, what happens)
 OPEN_HELD_OVERTAKEN = [
-    (192043, 40, "3 lines twice (warned as a possible repeat)"),
+    # Passed on main only because an unrelated loss was warned: main lost 34 lines of a backup (warned) and line 208,
+    # a copytruncate window of a live file the holder held and the tailer never read (not warned). With 182224's
+    # fix the 34 lines are read, and 208 is the only loss: the window is not told (docs/design.md "Torture harness").
+    (192000, 40, "1 line of a seen file's copytruncate window destroyed unread, no loss warned"),
     (192045, 40, "39 lines twice (warned as a possible repeat)"),
     (192068, 40, "18 lines twice, silently"),
     (192110, 40, "12 lines twice (warned as a possible repeat)"),
     (192147, 40, "17 lines twice, silently"),
-    (192199, 40, "27 lines twice (warned as a possible repeat)"),
-    (192255, 40, "8 lines twice (warned as a possible repeat)"),
-    (192266, 40, "1 line twice, silently"),
     # `SEED=193000 N=300 STEPS=40 ARGS=--overtaken` with the holder: 293 of 300; all but 193132 pass without it
-    (193002, 40, "17 lines of seen files destroyed unread, no loss warned"),
-    (193068, 40, "26 lines twice (warned as a possible repeat)"),
     (193132, 40, "5 lines of seen files destroyed unread, no loss warned (without the holder too)"),
-    (193237, 40, "28 lines twice, silently"),
     (193258, 40, "12 lines twice (warned as a possible repeat)"),
-    (193259, 40, "16 lines twice, silently"),
     (193297, 40, "4 lines twice (warned as a possible repeat)"),
 ]
 
