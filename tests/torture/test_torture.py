@@ -109,6 +109,13 @@ OPEN_HELD_OVERTAKEN = [
     # a copytruncate window of a live file the holder held and the tailer never read (not warned). With 182224's
     # fix the 34 lines are read, and 208 is the only loss: the window is not told (docs/design.md "Torture harness").
     (192000, 40, "1 line of a seen file's copytruncate window destroyed unread, no loss warned"),
+    # Session 19's sweep (`SEED=192000 N=300`, with 182224's fix): 192006 the same as 192000 (main lost 56 lines of
+    # backups the budget closed, warned, and 5 of a copytruncate window, unwarned; now only the 5); 192155 (main: 2
+    # false losses of files kept open, 242 and 360 bytes; now read, and 12 lines read again, warned); 192031 fails on
+    # main too.
+    (192006, 40, "5 lines of a seen file's copytruncate window destroyed unread, no loss warned"),
+    (192031, 40, "16 lines twice (warned as a possible repeat)"),
+    (192155, 40, "12 lines twice (warned as a possible repeat)"),
     (192045, 40, "39 lines twice (warned as a possible repeat)"),
     (192068, 40, "18 lines twice, silently"),
     (192110, 40, "12 lines twice (warned as a possible repeat)"),
