@@ -588,6 +588,8 @@ class Holder:
                 renamed = bool(ev.mask & flags.MOVED_TO) and ev.cookie in self._renames
                 owes = self._renames.pop(ev.cookie, "") if renamed else ""
                 came_from = self._moved_from.pop(ev.cookie, None) if renamed else None
+                if fam is None and came_from is not None:
+                    fam = self._first_rotation_of(came_from, folder, ev.name)
                 if fam is None:
                     if self.folder_globs is not None and ev.mask & (flags.CREATE | flags.MOVED_TO):
                         held_new = self._appear_locked(path) or held_new
@@ -679,6 +681,18 @@ class Holder:
                                          if names or globs is None or globs.leads(f)[0]}
         if held_new and self.on_held is not None:
             self.on_held()
+
+    def _first_rotation_of(self, came_from: str, folder: str, name: str) -> str | None:
+        """With self._lock held: the new file's family when `name` in `folder` is a rotated name of the new file
+        `came_from` was (a file the globs match, its own family: no family of that name followed yet), else None.
+        A log made and rotated before the tailer first met it has no followed family to name its backup; its
+        creation was counted, so the backup is held and credited to it (else a certain loss was warned for a
+        file read whole: tests/e2e/test_attack17_born_renamed_false_loss.py)."""
+        live_folder, live_name = os.path.split(came_from)
+        if (live_folder == folder and self._match is not None and self._match(came_from)
+                and discovery.is_rotated_name(live_name, name)):
+            return came_from
+        return None
 
     def _appear_locked(self, folder: str) -> bool:
         """With self._lock held: `folder` appeared (made, renamed in, or a symlink to it made): when the
