@@ -12,7 +12,8 @@ config change expects no repeat at the server that has the lines (issue 23: 0 du
 reloads), or the repeat named with its count, as the Fluentd output names its possible repeats.
 
 Found by a script flipping fluentd -> elasticsearch -> fluentd through a 0-3 s outage (two sources: 900 lines
-each twice at the server, 4 of 4 runs); this test: 900 lines twice, 2 of 2 runs at load ~35 (--runxfail).
+each twice at the server, 4 of 4 runs; with stdout as the middle output 1 of 3); this test: 900 lines twice
+in 4 of 5 runs at load ~35 (--runxfail).
 Not strict: it needs the server back within the reload's wait, a matter of timing.
 """
 from __future__ import annotations
