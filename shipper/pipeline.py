@@ -85,6 +85,9 @@ class Pipeline:
         self._attest_thread: threading.Thread | None = None
         self.pool_budget = parse_auto.PoolBudget()
         self.abandon = threading.Event()  # give up on in-flight batches (shutdown timeout, 2nd signal)
+        # When a stop was asked for (time.monotonic(), the runner's signal): its deadline, shutdown_timeout, counts
+        # from then, also for a reload it comes in (stop_left).
+        self.stop_asked: float | None = None
         self.workers: dict[str, OutputWorker] = {}
         self.output_configs: dict[str, OutputConfig] = {}
         self.output_started: dict[str, float] = {}
@@ -306,14 +309,22 @@ class Pipeline:
                 delivered = False
         return delivered
 
+    def stop_left(self) -> float | None:
+        """Seconds left of the deadline of the stop asked for (shutdown_timeout from its signal), or None when no stop
+        was asked for."""
+        if self.stop_asked is None:
+            return None
+        return max(0.0, self.stop_asked + self.config.settings.shutdown_timeout - time.monotonic())
+
     def stop(self, timeout: float, quiet: bool = False) -> bool:
         """Stop reading, deliver what is in flight for up to `timeout`, close. True if all delivered.
         The whole stop ends within `timeout` + OUTPUT_CLOSE_TIMEOUT: after `timeout`, a commit stuck
         (COMMIT_GRACE_AT_STOP), the outputs' close and the checkpoint store's last STORE_AT_STOP share
-        those seconds, and nothing in the store is waited for past them."""
+        those seconds, and nothing in the store is waited for past them. Both count from the stop's
+        signal (stop_asked) when there was one: a reload it came in spent part of them."""
         for r in self.runners.values():
             r.stop.set()
-        deadline = time.monotonic() + timeout
+        deadline = (time.monotonic() if self.stop_asked is None else self.stop_asked) + timeout
         final = deadline + OUTPUT_CLOSE_TIMEOUT
         self.store.give_up_at(final)
         if self.store_full and not self.store_ok.is_set():

@@ -149,10 +149,7 @@ class Reloads:
         closing = plan.outputs_removed + plan.outputs_replaced
         for name in closing:
             p.workers[name].stop.set()
-        # A stop already asked for has its own deadline, which began at its signal: a wedged output's close here
-        # would come on top of it (attack 15: 8.4 s past shutdown_timeout + 5 s). Not waited for then: what it
-        # holds is settled as any closed output's, and the stop delivers or leaves undelivered the rest.
-        close_workers([p.workers[name] for name in closing], 0.0 if wait_slice(0) else OUTPUT_CLOSE_TIMEOUT)
+        close_workers([p.workers[name] for name in closing], self._close_grace())
         staying = self._had_by_staying(set(closing))
         for name in closing:
             w = p.drop_output(name)
@@ -191,6 +188,16 @@ class Reloads:
             w.retry_now()
         p.compact(time.monotonic())
         return problems
+
+    def _close_grace(self) -> float:
+        """How long the outputs a reload closes get to end the send they are in (a chunk's ack due): OUTPUT_CLOSE_TIMEOUT,
+        and with a stop asked for, no longer than what is left of its deadline, which began at its signal. Not
+        waited for at all, a healthy server's ack due within milliseconds was cut, and the chunk sent again at the
+        next start (issue 23: 800 lines twice at each server); waited for past the stop's deadline, a wedged output
+        made the stop overrun its bound (attack 15: 8.4 s past shutdown_timeout + 5 s). A wedged output is cut when
+        the grace ends: what it holds is settled as any closed output's."""
+        left = self.p.stop_left()
+        return OUTPUT_CLOSE_TIMEOUT if left is None else min(OUTPUT_CLOSE_TIMEOUT, left)
 
     def _look_ahead(self, r: SourceRunner, cfg: SourceConfig, wait_slice: Callable[[float], bool]) -> None:
         """A source whose restart waits for batches its outputs are sending takes now the first look its

@@ -74,6 +74,8 @@ class Daemon:
                         extra={"signal": signal.Signals(signum).name})
             os._exit(1)
         log.info("stopping", extra={"signal": signal.Signals(signum).name})
+        # Its deadline counts from here, also when it comes during a reload (Pipeline.stop, Reloads._close_grace).
+        self.pipeline.stop_asked = time.monotonic()
         self.stop_signal = signum
 
     def _on_hup(self, _signum, _frame) -> None:

@@ -1,0 +1,104 @@
+"""A SIGTERM that comes while a SIGHUP's reload runs, both Fluentd servers healthy: nothing repeated (issue 23).
+
+Found by the chaos harness (session 18, /work/notes/s18/report_chaos23.md): a SIGHUP swapping the two outputs' names,
+a SIGTERM right after it, both servers up: `fluentd output closed while a chunk waited for its ack ... (a possible
+repeat)` at each server, and each stored those 800 lines twice. Cause: since 29c3216 (attack 15) a reload the stop
+cuts closed the outputs it closes with no wait at all, so a chunk whose ack was due within milliseconds was cut and
+sent again at the next start. Operators take a SIGTERM for a clean stop (a kill -9 is where repeats are allowed).
+
+Here both strict peers ack every chunk after ACK_DELAY (healthy, a little slow), so an output sending a backlog always
+has a chunk waiting for its ack; the SIGTERM follows the journal's `reloading` within a few ms, so it lands inside
+the reload (its drain, or before it). Variants: an output renamed, the two names swapped, both outputs' delivery
+settings changed (each replaced), and only the source's tags changed (no output closed). After the stop and a
+restart, every line is at each server exactly once and the journal names no possible repeat.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.fluentd_agent import start_agent, stored, write_lines
+from tests.peers.forward_server import ForwardServer
+from tests.support import wait_until
+
+pytestmark = pytest.mark.slow
+
+LINES = 20000
+ACK_DELAY = 0.5  # each chunk's ack: well within the stop's deadline (shutdown_timeout 3 s)
+REPEAT_WORDS = ("possible repeat", "may be shipped again", "are written again")
+
+
+def _config(tmp: Path, log: Path, outputs: list[tuple[str, int]], tags: list[str] | None = None,
+            flush_interval: float = 0.2) -> Path:
+    source = {"name": "app", "type": "file", "paths": [str(log)], "parser": "json", "batch_size": 100,
+              "parse_workers": 0}
+    if tags is not None:
+        source["tags"] = tags
+    cfg = {"state_dir": str(tmp / "state"), "shutdown_timeout": 3, "sources": [source],
+           "outputs": [{"type": "fluentd", "name": name, "host": "127.0.0.1", "port": port, "backoff_max": 1.0,
+                        "flush_interval": flush_interval} for name, port in outputs]}
+    path = tmp / "cfg.yaml"
+    t = path.with_suffix(".tmp")
+    t.write_text(json.dumps(cfg))  # JSON is YAML
+    t.replace(path)
+    return path
+
+
+@pytest.mark.parametrize("change", ["rename", "swap", "delivery", "tags"])
+def test_a_stop_inside_a_reload_repeats_nothing_at_healthy_servers(tmp_path: Path, change: str) -> None:
+    log = tmp_path / "a.log"
+    one = ForwardServer(mode="delay_ack", ack_delay=ACK_DELAY).start()
+    two = ForwardServer(mode="delay_ack", ack_delay=ACK_DELAY).start()
+    peers = {"one": one, "two": two}
+    write_lines(log, "a", 0, LINES)
+    cfg = _config(tmp_path, log, [("one", one.port), ("two", two.port)])
+    journal = tmp_path / "journal.log"
+    agent = start_agent(cfg, journal)
+    try:
+        # Both outputs are sending the backlog: each has acked a chunk, and many more are to come.
+        wait_until(lambda: len(one.records) >= 1000 and len(two.records) >= 1000, 120, "a first chunk at both")
+        if change == "rename":
+            _config(tmp_path, log, [("uno", one.port), ("two", two.port)])
+        elif change == "swap":
+            _config(tmp_path, log, [("two", one.port), ("one", two.port)])
+        elif change == "delivery":
+            _config(tmp_path, log, [("one", one.port), ("two", two.port)], flush_interval=0.3)
+        else:
+            _config(tmp_path, log, [("one", one.port), ("two", two.port)], tags=["reloaded"])
+        since = journal.stat().st_size
+        agent.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while b"msg=reloading" not in journal.read_bytes()[since:] and time.monotonic() < deadline:
+            time.sleep(0.002)
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(60)
+        assert b"msg=reloaded" not in journal.read_bytes()[since:].split(b"msg=stopping", 1)[0], (
+            "the reload ended before the stop came: this test did not test a stop inside a reload")
+        for peer in peers.values():
+            peer.ack_delay = 0.0  # the restart goes quickly
+        write_lines(log, "z", 0, 1)  # the last line: a server has all it will get once it has this one
+        agent = start_agent(cfg, journal)
+        wait_until(lambda: ("z", 0) in stored(one) and ("z", 0) in stored(two), 120, "the last line at both")
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(60) == 0, journal.read_text()
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+        one.stop()
+        two.stop()
+    said = journal.read_text(errors="replace")
+    named = [ln for ln in said.splitlines() if any(w in ln for w in REPEAT_WORDS)]
+    problems = []
+    for name, peer in peers.items():
+        counts = stored(peer)
+        missing = [n for n in range(LINES) if counts[("a", n)] == 0]
+        repeated = [n for n in range(LINES) if counts[("a", n)] > 1]
+        if missing or repeated:
+            problems.append(f"server first named {name}: {len(missing)} lines missing, {len(repeated)} repeated "
+                            f"({repeated[:1]}..{repeated[-1:]})")
+    assert not problems and not named, "; ".join(problems) + "\n" + "\n".join(named) + "\n" + said
