@@ -11,9 +11,14 @@ has a chunk waiting for its ack; the SIGTERM follows the journal's `reloading` w
 the reload (its drain, or before it). Variants: an output renamed, the two names swapped, both outputs' delivery
 settings changed (each replaced), and only the source's tags changed (no output closed). After the stop and a
 restart, every line is at each server exactly once and the journal names no possible repeat.
+
+The same with an Elasticsearch and an OpenSearch peer (tests/peers/bulk_server.py) answering each bulk ACK_DELAY after
+storing it: the reload closes them the same way. Their `create`s carry ids, so a cut bulk sent again is not stored
+twice, but it is sent twice: each document sent again is answered 409 (counted in `conflicts`), which must stay 0.
 """
 from __future__ import annotations
 
+import collections
 import json
 import signal
 import time
@@ -22,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.fluentd_agent import start_agent, stored, write_lines
+from tests.peers.bulk_server import BulkServer
 from tests.peers.forward_server import ForwardServer
 from tests.support import wait_until
 
@@ -33,13 +39,16 @@ REPEAT_WORDS = ("possible repeat", "may be shipped again", "are written again")
 
 
 def _config(tmp: Path, log: Path, outputs: list[tuple[str, int]], tags: list[str] | None = None,
-            flush_interval: float = 0.2) -> Path:
+            flush_interval: float = 0.2, kinds: dict[int, tuple[str, str]] | None = None) -> Path:
+    """The source "app" over `log` and an output per (name, port): Fluentd, or, for a port in `kinds`, (type, url)."""
     source = {"name": "app", "type": "file", "paths": [str(log)], "parser": "json", "batch_size": 100,
               "parse_workers": 0}
     if tags is not None:
         source["tags"] = tags
     cfg = {"state_dir": str(tmp / "state"), "shutdown_timeout": 3, "sources": [source],
-           "outputs": [{"type": "fluentd", "name": name, "host": "127.0.0.1", "port": port, "backoff_max": 1.0,
+           "outputs": [{"type": "fluentd", "host": "127.0.0.1", "port": port, "name": name, "backoff_max": 1.0,
+                        "flush_interval": flush_interval} if port not in (kinds or {}) else
+                       {"type": kinds[port][0], "hosts": [kinds[port][1]], "name": name, "backoff_max": 1.0,
                         "flush_interval": flush_interval} for name, port in outputs]}
     path = tmp / "cfg.yaml"
     t = path.with_suffix(".tmp")
@@ -102,3 +111,56 @@ def test_a_stop_inside_a_reload_repeats_nothing_at_healthy_servers(tmp_path: Pat
             problems.append(f"server first named {name}: {len(missing)} lines missing, {len(repeated)} repeated "
                             f"({repeated[:1]}..{repeated[-1:]})")
     assert not problems and not named, "; ".join(problems) + "\n" + "\n".join(named) + "\n" + said
+
+
+def _es_lines(es: BulkServer) -> collections.Counter:
+    """How many documents the peer holds of each line `n` of src "a" (never more than one: ids)."""
+    return collections.Counter(d["generic"]["n"] for d in list(es.docs.values())
+                               if isinstance(d, dict) and d.get("generic", {}).get("src") == "a")
+
+
+@pytest.mark.parametrize("change", ["rename", "delivery"])
+def test_a_stop_inside_a_reload_sends_nothing_twice_to_healthy_search_servers(tmp_path: Path, change: str) -> None:
+    log = tmp_path / "a.log"
+    es, osr = BulkServer(flavour="es9").start(), BulkServer(flavour="opensearch").start()
+    for peer in (es, osr):
+        peer.answer_delay = ACK_DELAY
+    kinds = {es.port: ("elasticsearch", es.url), osr.port: ("opensearch", osr.url)}
+    write_lines(log, "a", 0, LINES)
+    cfg = _config(tmp_path, log, [("one", es.port), ("two", osr.port)], kinds=kinds)
+    journal = tmp_path / "journal.log"
+    agent = start_agent(cfg, journal)
+    try:
+        wait_until(lambda: len(_es_lines(es)) >= 1000 and len(_es_lines(osr)) >= 1000, 120, "a first bulk at both")
+        if change == "rename":
+            _config(tmp_path, log, [("uno", es.port), ("two", osr.port)], kinds=kinds)
+        else:
+            _config(tmp_path, log, [("one", es.port), ("two", osr.port)], flush_interval=0.3, kinds=kinds)
+        since = journal.stat().st_size
+        agent.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while b"msg=reloading" not in journal.read_bytes()[since:] and time.monotonic() < deadline:
+            time.sleep(0.002)
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(60)
+        assert b"msg=reloaded" not in journal.read_bytes()[since:].split(b"msg=stopping", 1)[0], (
+            "the reload ended before the stop came: this test did not test a stop inside a reload")
+        for peer in (es, osr):
+            peer.answer_delay = 0.0
+        write_lines(log, "z", 0, 1)
+        agent = start_agent(cfg, journal)
+        wait_until(lambda: all(len(_es_lines(p)) >= LINES for p in (es, osr)), 120, "every line at both")
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(60) == 0, journal.read_text()
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+        es.stop()
+        osr.stop()
+    said = journal.read_text(errors="replace")
+    named = [ln for ln in said.splitlines() if any(w in ln for w in REPEAT_WORDS)]
+    sent_twice = {"elasticsearch": es.conflicts, "opensearch": osr.conflicts}
+    assert not any(sent_twice.values()) and not named and not es.errors and not osr.errors, (
+        f"documents sent again after being stored (409): {sent_twice}; {es.errors[:3]} {osr.errors[:3]}\n"
+        + "\n".join(named) + "\n" + said)

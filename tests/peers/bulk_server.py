@@ -13,7 +13,8 @@ of that id (then stores it); `transient_when(source)` answers its status once pe
 `reject_when(source)` always answer 400 (a mapping error);
 `fail_requests(n, 503, retry_after)` fails whole requests (with a Retry-After header if given); `require_auth` checks the Authorization header;
 `answer_with[path] = (status, body, content_type)` answers that (JSON, or text such as a proxy's
-HTML page) to every request for the path; `max_body` answers 413 to larger request bodies (as sent, so gzipped
+HTML page) to every request for the path; `answer_delay` (seconds) answers each `_bulk` that much later, its
+documents stored already (a busy node, healthy); `max_body` answers 413 to larger request bodies (as sent, so gzipped
 if compressed), as a proxy's body limit does.
 
 Flavours (`flavour=`): `es7`, `es8`, `es9` and `opensearch`, each refusing what that server refuses
@@ -165,6 +166,7 @@ class BulkServer:
         self.host, self.port = host, port
         self.flavour = Flavour(flavour, version)
         self.max_body: int | None = None  # larger request bodies answered 413, as by a proxy's body limit
+        self.answer_delay = 0.0  # seconds a `_bulk` answer waits after its documents were stored (a busy node)
         self.answer_with: dict[str, tuple[int, Any, str]] = {}  # path → canned (status, body, content type)
         self.ssl_context = ssl_context  # an ssl.SSLContext: serve HTTPS
         self.docs: dict[tuple[str, str], dict] = {}  # (index, _id) → source
@@ -484,7 +486,9 @@ class _Handler(BaseHTTPRequestHandler):
                     # Stricter than the servers (they take application/json too): shipper must say NDJSON.
                     peer.errors.append(f"bulk with Content-Type {ctype!r}")
                     raise BulkError(400, "illegal_argument_exception", f"bulk needs NDJSON, got {ctype!r}")
-                self._send(200, peer.bulk(body, parts[0] if len(parts) == 2 else None))
+                answer = peer.bulk(body, parts[0] if len(parts) == 2 else None)
+                time.sleep(peer.answer_delay)  # (stored already, as a busy node's answer comes late)
+                self._send(200, answer)
             elif method in ("GET", "POST") and parts and parts[-1] == "_mget" and len(parts) <= 2:
                 ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
                 if ctype not in JSON_TYPES:
