@@ -286,7 +286,10 @@ class FileSource(Source):
     def status(self) -> dict:
         files = self.tailer.status()  # a snapshot; no lock, so it answers during backpressure
         t = self.tailer
-        return {"files": files, "lag_bytes": sum(f["lag"] or 0 for f in files),
+        lag = sum(f["lag"] or 0 for f in files)
+        if self.holder is not None:
+            lag += self.holder.unread_bytes(set(t.files))
+        return {"files": files, "lag_bytes": lag,
                 "bytes_lost": t.bytes_lost, "losses": t.losses, "rotations": t.rotations,
                 "hole_bytes_skipped": t.hole_bytes, "unreadable": dict(t.unreadable),
                 "undecided": len(t.undecided), "undecided_read": t.undecided_read,

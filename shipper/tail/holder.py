@@ -47,7 +47,7 @@ import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Container, Iterable, Iterator, Mapping
 
 from shipper.tail import clock, discovery
 from shipper.tail.reader import is_gzip_path
@@ -526,6 +526,21 @@ class Holder:
                 continue
             if st.st_nlink == 0:
                 total += st.st_size
+        return total
+
+    def unread_bytes(self, skip: Container[tuple[int, int]]) -> int:
+        """What the held files not in `skip` (the tailer's: it counts their lag) hold unread: each one's size less
+        what was read of it (all of it when that is unknown). Held back by a down output, the tailer takes no
+        held file, and a lag without them said a source nearly up to date while it held a megabyte unread."""
+        total = 0
+        with self._lock:  # (fstat under the lock: a descriptor let go meanwhile may already be another file's)
+            for key, h in self.held.items():
+                if key in skip:
+                    continue
+                try:
+                    total += max(0, os.fstat(h.fd).st_size - (h.read or 0))
+                except OSError:
+                    continue
         return total
 
     def stop(self, let_go: Callable[[list[Held]], None] | None = None) -> None:

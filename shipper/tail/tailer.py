@@ -350,7 +350,10 @@ class Tailer:
         out = []
         for f in sorted(list(self.files.values()), key=lambda f: f.path):
             pos = f.state.offset if f.state else f.start
-            out.append({"path": f.path, "position": pos, "size": f.size, "lag": max(0, f.size - pos),
+            # f.size is its size at the end of its last read; a read held up by backpressure has already moved
+            # the position past it (a file read under a name now another's showed "position 45879 of 41900").
+            size = max(f.size, pos, _size_now(f))
+            out.append({"path": f.path, "position": pos, "size": size, "lag": size - pos,
                         "open": f.fh is not None, "deleted": f.deleted,
                         "file_id": f.state.fid if f.state else None})
             if f.path in self.unreadable:
@@ -375,9 +378,10 @@ def _buried(value: dict[str, Any]) -> dict[str, Any]:
 def _size_now(f: Followed | None) -> int:
     """The size of plain file `f` now, through the tailer's descriptor; 0 when it has none open (or a .gz: its state's
     size is what it decompresses to)."""
-    if f is None or f.fh is None or f.gz:
+    fh = f.fh if f is not None else None  # (read once: status() asks from another thread, which may close it)
+    if fh is None or f is None or f.gz:
         return 0
     try:
-        return f.fh.stat().st_size
+        return fh.stat().st_size
     except OSError:
         return 0
