@@ -129,6 +129,7 @@ class Prospector:
         self._emptied: set[str] = set()  # (this scan) families of which an empty rotated file was deleted
         self._left_in_copy: dict[tuple[int, int], tuple[str, int]] = {}  # (this scan) see Followed.copied_to
         self._cut_copied: dict[str, Observed] = {}  # (this scan) family -> the copy its cut content was found in
+        self._cut_while_away_unsaid: list[Followed] = []  # (first scan) live files _cut_empty_while_away found
         # (this scan) inode -> the file id of the content it held, found truncated and written again
         # while the agent was away (Loose.regrown): what it holds now is named after it (Followed.after).
         self._regrown_on: dict[tuple[int, int], str] = {}
@@ -356,6 +357,7 @@ class Prospector:
             overflowed = self.holder.take_overflowed()
         self._grown_at_head, self._emptied, self._left_in_copy, self._regrown_on = {}, set(), {}, {}
         self._cut_copied = {}
+        self._cut_while_away_unsaid = []
         for f in list(self.files.values()):
             if copies.grew_at_head(self, f):
                 self._grown_at_head[(f.dev, f.ino)] = f.seen_size
@@ -591,6 +593,11 @@ class Prospector:
             if (self._follow_new(o, start) is not None and self.first_scan and start == 0
                     and (o.family not in families_new or self._looked_through(o.family))):
                 found_whole.append(o)
+        for f in self._cut_while_away_unsaid:
+            if f.cut_seen:  # (told by its copy)
+                self._save_placeholder(f)
+            else:
+                self._cut_before_a_line(f)
         if found_whole:
             news = {(o.st.st_dev, o.st.st_ino) for o in found_whole}
             gone.periods_overflowed_while_away(self, found_whole, [f.path for k, f in self.files.items() if k not in news]
@@ -1147,6 +1154,8 @@ class Prospector:
             f.state, f.start, f.gen, f.after = None, s.offset, s.gen, s.after
             self.files[(f.dev, f.ino)] = f
             self.families.add(f.family)
+            if self._cut_empty_while_away(s, f):
+                self._cut_while_away_unsaid.append(f)
             self.identify(f)
             return
         self._load_tail(f, s)
@@ -1317,11 +1326,33 @@ class Prospector:
             if not truncation.check_truncated(self, f) and truncation.rewritten_unseen(self, f):
                 truncation.check_truncated(self, f, force=True)
         elif f.state is None and truncation.rewritten_unseen(self, f):
-            self.ledger.lost(f.path, 0, "were written to it and cut away (truncated in place: a copytruncate rotation, "
-                                        "or a writer reopening it with O_TRUNC) before a complete line of it was read; "
-                                        "a copy, if one was made, is read as a new file, what was written after the "
-                                        "copy is in no file (rotate with `create` to lose nothing)", unknown=True)
-            f.start, f.cut_seen = 0, True
+            self._cut_before_a_line(f)
+
+    def _cut_before_a_line(self, f: Followed) -> None:
+        """`f`, with no identity yet (no complete line in it when last looked at), was written and cut since: what
+        was written is lost, how much is unknown. Its placeholder is saved again with the mtime that told it (a
+        restart says it once more otherwise: _cut_empty_while_away)."""
+        self.ledger.lost(f.path, 0, "were written to it and cut away (truncated in place: a copytruncate rotation, "
+                                    "or a writer reopening it with O_TRUNC) before a complete line of it was read; "
+                                    "a copy, if one was made, is read as a new file, what was written after the "
+                                    "copy is in no file (rotate with `create` to lose nothing)", unknown=True)
+        f.start, f.cut_seen = 0, True
+        self._save_placeholder(f)
+
+    def _save_placeholder(self, f: Followed) -> None:
+        ph = self.matcher.placeholder(f)
+        ph.gen = f.gen
+        self.pending[ph.key] = ph
+
+    def _cut_empty_while_away(self, s: FileState, f: Followed) -> bool:
+        """At the first scan after a restart, the live file `f`, found again on its inode with no identity yet (its
+        placeholder `s`, saved empty): is it empty still, its mtime moved since it was saved? An append-only file
+        written to grows; one that did not was written and cut (copytruncate while the agent was away: its copy
+        holds what was written before the copy, what came after it is in no file). Told at the scan's step 3 as
+        truncation.rewritten_unseen tells it while the agent runs, unless a copy told it (copies.empty_copy_of_grown,
+        naming the copy). (The placeholder kept no mtime: unsaid, torture seed 193132.)"""
+        return (self.first_scan and not f.gz and f.path == f.family and s.path == s.family and bool(s.mtime)
+                and not (s.offset or s.size or f.seen_size) and f.mtime_ns != s.mtime)
 
     def may_open(self, f: Followed) -> bool:
         """May `f` be opened to be read now (its descriptor is open, or may be opened by its name)?"""

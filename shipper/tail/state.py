@@ -63,7 +63,8 @@ class FileState:
     cut: bool = False
     # Its mtime (ns) when it was identified, 0 when unknown: a live file read no further than its head
     # and no longer than that after a restart, its mtime moved, was cut and given its head again
-    # while the agent was away (Prospector._cut_while_away).
+    # while the agent was away (Prospector._cut_while_away). A placeholder's (no complete line yet): at
+    # the look that saved it (Prospector._cut_empty_while_away).
     mtime: int = 0
     # The file id of the content its inode held before it was truncated in place and written again
     # (identity.file_id's `after`), "" for none: kept by a placeholder until the inode has a head, so

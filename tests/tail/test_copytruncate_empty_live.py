@@ -179,3 +179,62 @@ def test_an_empty_gz_gone_is_not_the_source_of_an_empty_copy(tmp_path, caplog):
         assert f.lines() == []
     finally:
         f.tailer.close()
+
+
+def test_window_of_an_empty_live_file_written_copied_and_cut_while_stopped_is_warned(tmp_path, caplog):
+    """Torture seed 193132 (`--overtaken`, session 18's sweep; with or without the holder): the live file empty at
+    the stop, then written, copied (the copy holds those lines) and cut back to empty, what was written between the
+    copy and the cut in no file; the restart finds the file empty on its inode, as it was saved. Its mtime moved
+    and it did not grow: it was cut, as truncation.rewritten_unseen tells a running agent. The empty file's saved
+    state kept no mtime, so the window went unsaid."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.touch()
+    earlier = log.stat().st_mtime_ns - 10**9
+    os.utime(log, ns=(earlier, earlier))  # (its mtime before the writes, whatever the clock's tick)
+    f = Follower([log], d)
+    try:
+        f.poll()
+        f.tailer.close()  # stopped (kill -9: what was committed stays)
+        write(log, "line 0", "line 1")
+        copy = copytruncate(log, ["line 2", "line 3"])
+        f.tailer = f._new()
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.settle()
+        assert f.lines() == [b"line 0", b"line 1"]  # (the copy, read as a new file: nothing of it was read)
+        warned = lost(caplog)
+        assert len(warned) == 1 and str(log) in warned[0], [r.getMessage() for r in caplog.records]
+        assert f.tailer.losses == 1
+        assert os.path.exists(copy)
+        f.restart()  # (said once: the next start does not say it again)
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.settle()
+        assert len(lost(caplog)) == 1 and f.lines() == [b"line 0", b"line 1"]
+    finally:
+        f.tailer.close()
+
+
+def test_a_cut_of_an_empty_live_file_told_while_running_is_not_told_again_after_a_restart(tmp_path, caplog):
+    """The running agent tells the cut by the mtime (truncation.rewritten_unseen); the placeholder it saved then keeps
+    that mtime, so the next start finds nothing new."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    log.touch()
+    earlier = log.stat().st_mtime_ns - 10**9
+    os.utime(log, ns=(earlier, earlier))
+    f = Follower([log], d)
+    try:
+        f.poll()
+        write(log, "line 0")
+        os.truncate(log, 0)  # (its mtime is now's: later than the look)
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.poll()
+            assert len(lost(caplog)) == 1
+            f.restart()
+            f.settle()
+        assert len(lost(caplog)) == 1, lost(caplog)
+        assert f.lines() == []
+    finally:
+        f.tailer.close()
