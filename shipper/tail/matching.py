@@ -9,7 +9,7 @@ from __future__ import annotations
 from shipper.tail import edits
 from shipper.tail.descriptors import Descriptors
 from shipper.tail.discovery import FamilyIndex
-from shipper.tail.followed import Followed, Loose, MovedDuringScan, Observed
+from shipper.tail.followed import ROTATED_AWAY, Followed, Loose, MovedDuringScan, Observed
 from shipper.tail.holder import generation
 from shipper.tail.identity import MARK_MAX, digest, head_of, same_bytes
 from shipper.tail.reader import OpenFile
@@ -151,7 +151,10 @@ class Matcher:
     def head_only_candidate(self, s: FileState, o: Observed, unmatched: dict | None = None) -> bool:
         """Could `o` hold the content `s`, of which no more than the head was read? Not when it is
         a copy of a followed file, or (under a rotated name) of a file at a live name in
-        `unmatched`: copies are made under rotated names only. MovedDuringScan as matches."""
+        `unmatched`: copies are made under rotated names only. So is one the holder caught at the live
+        name (ROTATED_AWAY): its `.gz`, taken by a header-only content, was read on from after the header
+        while the held file was read from 0 as new, every line twice (torture seed 192068). MovedDuringScan
+        as matches."""
         with self.fds.reading(o, on_moved="raise") as fh:
             if fh is None or not self.head_is(fh, s) or (s.offset and len(fh.read(s.offset - 1, 1)) != 1):
                 return False
@@ -176,7 +179,8 @@ class Matcher:
             if o.direct or not unmatched:
                 return True
             for x in unmatched.values():
-                if not x.direct or x.gz or x is o or min(x.st.st_size, c or 0) <= s.head_len:
+                caught_live = x.path.endswith(ROTATED_AWAY)  # (held by the holder as it left the live name)
+                if not (x.direct or caught_live) or x.gz or x is o or min(x.st.st_size, c or 0) <= s.head_len:
                     continue
                 with self.fds.reading(x) as live:
                     if live is not None and same_bytes(fh.read, live.read, min(x.st.st_size, c)):

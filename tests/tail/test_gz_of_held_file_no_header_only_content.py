@@ -1,0 +1,82 @@
+"""The compressed copy of a file the holder caught at the live name is not the content of which only a shared header
+was read (torture seed 192068, `--overtaken`, with the holder). A backup holding only the header the family's files
+share (an empty log rotated with its header), read to its end and closed, was deleted by the next rotation; at the
+same scan the writer's next file, caught by the holder as it was rotated away and compressed before any scan saw it,
+was found twice: held, as a new file read from 0, and as its `.gz`, under a rotated name. The `.gz` was the one
+candidate for the header-only content (a `.gz` of the family holding its head), so it was read on from after the
+header: every line of that file shipped twice, silently. A copy of a file at the live name is no candidate
+(Matcher.head_only_candidate): the file the holder caught there was at the live name too. The holder stepped by the
+test, its thread held off."""
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import shutil
+
+from shipper.tail.holder import Holder
+from tests.tail.conftest import Follower
+from tests.tail.test_files import write
+from tests.tail.test_held_fd_given_back_in_scan import source_pass
+
+HEADER = "# time level logger message (a header every file shares)"
+
+
+def rotate_compressed(log: str, new_live: bool = True) -> None:
+    """logrotate `rotate 1` `compress`: the old `.gz` deleted, the live file renamed and compressed, a new live file
+    with the header (or none yet: the writer makes it at its next line)."""
+    if os.path.exists(f"{log}.1.gz"):
+        os.unlink(f"{log}.1.gz")
+    os.rename(log, f"{log}.1")
+    with open(f"{log}.1", "rb") as src, gzip.open(f"{log}.1.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    os.unlink(f"{log}.1")
+    if new_live:
+        write(log, HEADER)
+
+
+def test_the_gz_of_a_held_file_is_not_taken_by_a_header_only_content(tmp_path):
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = str(d / "app.log")
+    write(log, HEADER)
+    holder = Holder(max_files=16)
+    assert holder.start()
+    off = contextlib.ExitStack()
+    off.enter_context(holder.paused())
+
+    def holder_turn() -> None:
+        off.close()
+        off.enter_context(holder.paused())
+
+    f = Follower([log], d)
+    f.tailer.holder = holder
+    match = lambda p: p == log  # noqa: E731 (the source's globs)
+
+    def close_followed() -> None:  # as the descriptor budget closes a file, or idleness
+        for x in f.tailer.files.values():
+            if x.fh is not None:
+                x.fh.close()
+                x.fh = None
+
+    try:
+        holder.watch_more({log}, {str(d)}, match)
+        source_pass(f, holder, str(d), match)
+        close_followed()
+        rotate_compressed(log, new_live=False)  # its .gz holds the header only
+        source_pass(f, holder, str(d), match)
+        (backup,) = f.tailer.files.values()
+        assert backup.gz and backup.state is not None and backup.state.offset == backup.state.head_len
+        close_followed()
+        write(log, HEADER, "seq 1", "seq 2", "seq 3")  # the writer's next file, never scanned
+        holder_turn()
+        rotate_compressed(log)  # the header-only .gz deleted; the next file held, and compressed
+        holder_turn()
+        for _ in range(3):
+            source_pass(f, holder, str(d), match)
+        lines = [x for x in f.lines() if x != HEADER.encode()]
+        assert sorted(lines) == [b"seq 1", b"seq 2", b"seq 3"], lines
+    finally:
+        off.close()
+        holder.stop()
+        f.tailer.close()
