@@ -385,14 +385,15 @@ class FluentdOutput(Output):
                     # Each resend that may be stored again is named, not summed up in the throttled count:
                     # an auditor accounts for every possible copy (at most NO_ACK_REFUSAL in a row).
                     log.warning("fluentd delivery failed again; the chunk will be sent again, and the server may "
-                                "have stored the chunk (a possible repeat)",
-                                extra={"output": self.ctx.name, "server": server.label,
+                                f"have stored the chunk (a possible repeat of {len(chunk)} events)",
+                                extra={"output": self.ctx.name, "server": server.label, "events": len(chunk),
                                        "error": str(e) or type(e).__name__})
                 # The first of a run goes through the throttled failure line: it says the possible repeat too (an
                 # ack that came too late was said only as "no ack within 30s", and the soak counted its repeats
                 # unnamed).
                 self._trouble.failure("fluentd delivery failed; the chunk will be sent again" + (
-                    ", and the server may have stored the chunk (a possible repeat)" if may_be_stored else ""),
+                    f", and the server may have stored the chunk (a possible repeat of {len(chunk)} events)"
+                    if may_be_stored else ""),
                     output=self.ctx.name, server=server.label, error=str(e) or type(e).__name__)
                 continue
             self.pool.succeeded(server)

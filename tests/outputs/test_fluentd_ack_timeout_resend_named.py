@@ -9,6 +9,7 @@ error text); the ack's timeout, the first of a run, did not."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -50,3 +51,7 @@ def test_a_resend_after_the_ack_timed_out_is_named_a_possible_repeat(tmp_path: P
     assert "no ack within 1" in err, err
     named = err.count("may have stored the chunk")
     assert named >= repeats, f"each event stored {repeats + 1} times, {named} resend(s) named:\n{err}"
+    # ...with the count of events each may repeat: an auditor matches them to the copies stored
+    repeated = sum(n - 1 for n in copies.values())
+    counted = sum(int(n) for n in re.findall(r"a possible repeat of (\d+) events", err))
+    assert counted >= repeated, f"{repeated} copies stored twice, the warnings count {counted}:\n{err}"
