@@ -104,7 +104,7 @@ class LossLedger:
             if folder is not None:
                 why = (f"were in the rotated files its log may have deleted before they could be held (how many, possibly "
                        f"none, is not known): its folder {folder} appeared while the agent was behind or frozen, and the "
-                       "log rotated there before the folder was watched")
+                       "log rotated there before the folder was watched (or with no inotify watch to be had there)")
             elif fam in families:
                 # The cause the holder knows: its budget refused files of the family meanwhile, or it was behind.
                 cause = ("the hold budget was full: raise the source's `hold_max_files` / `hold_max_bytes`"
