@@ -26,6 +26,7 @@ from shipper.api import (
     saved_value_line,
 )
 from shipper.tail import discovery
+from shipper.tail.descriptors import hold_budget
 from shipper.tail.events import TailEvents
 from shipper.tail.harvester import Chunk
 from shipper.tail.holder import Held, Holder, generation
@@ -426,7 +427,7 @@ class FileSource(Source):
             self.holder, self._taken = self._taken, None
             t.holder = self.holder
         elif self.config.hold_max_files > 0:
-            holder = Holder(self.config.hold_max_files, self.config.hold_max_bytes)
+            holder = Holder(self._hold_files(), self.config.hold_max_bytes)
             if holder.start():
                 self.holder = t.holder = holder
         held_new = threading.Event()  # the holder holds a file it did not know: scan to take it
@@ -626,6 +627,16 @@ class FileSource(Source):
     def takes_over(cls, config: Any) -> bool:
         return config.hold_max_files > 0  # (nothing is held without a budget: hold_max_files 0)
 
+    def _hold_files(self) -> int:
+        """hold_max_files within what the descriptor limit leaves the holder; said when it is less."""
+        files = hold_budget(self.config.hold_max_files)
+        if files < self.config.hold_max_files:
+            self.ctx.logger.warning(
+                f"hold_max_files {self.config.hold_max_files} is more than the descriptor limit leaves: at most "
+                f"{files} rotated files are held (a quarter of the soft limit, less 64; raise LimitNOFILE, see "
+                "docs/operations.md)", extra={"hold_max_files": self.config.hold_max_files, "held_at_most": files})
+        return files
+
     def take_over(self, handed: _HandedOver) -> None:
         """Within this source's budget (`hold_max_files`/`hold_max_bytes`, perhaps lowered by the
         reload): what the holder holds beyond it is let go (holder.trim), and the predecessor's
@@ -635,7 +646,7 @@ class FileSource(Source):
             handed.close()
             return
         holder = handed.holder
-        holder.max_files = self.config.hold_max_files
+        holder.max_files = self._hold_files()
         holder.max_bytes = self.config.hold_max_bytes
         files, handed.files = handed.files, []
         refused: list[str] = []
