@@ -43,7 +43,7 @@ from shipper.tail.descriptors import Descriptors
 from shipper.tail.events import TailEvents
 from shipper.tail.followed import ROTATED_AWAY, Followed, Identified, Loose, MovedDuringScan, Observed, is_identified
 from shipper.tail.harvester import Harvester
-from shipper.tail.holder import Holder
+from shipper.tail.holder import Holder, generation
 from shipper.tail.identity import MARK_MAX, digest, file_id, head_of
 from shipper.tail.losses import LossLedger
 from shipper.tail.matching import Matcher, inode_gen
@@ -219,6 +219,12 @@ class Prospector:
                 continue
             # Renamed since it was held (its name now unknown) or deleted: known by its descriptor.
             f = self.files.get(key)
+            if f is not None and f.fh is None and not self._same_generation_as(f, h.fd):
+                # Its inode was followed, closed, as another file deleted since (ext4 gives a freed inode to the next
+                # file): this one is not named after it. (Named so, the writer's next file, caught by the holder at
+                # the live name and compressed, was no file caught there: its .gz took a header-only content and was
+                # read on from after the header, every line twice, torture seed 192045.)
+                f = None
             # The live name now belongs to another file: this one is named apart (logs, read_changed).
             path = f.path if f else (h.path + ROTATED_AWAY if h.path == h.family else h.path)
             obs[key] = Observed(path, h.family, False, st, is_gzip_path(h.path), h.fd, at, h.active_at)
@@ -226,6 +232,13 @@ class Prospector:
             if self._worth_holding(key, o):
                 self._hold_listed(key, o)
         return obs
+
+    @staticmethod
+    def _same_generation_as(f: Followed, fd: int) -> bool:
+        """Is the file open as `fd` of the inode generation `f` was followed at (or is either not known)?"""
+        gen = f.state.gen if f.state is not None else f.gen
+        now = generation(fd)
+        return gen < 0 or now is None or now == gen
 
     def _worth_holding(self, key: tuple[int, int], o: Observed) -> bool:
         """Is `o` a file _hold_listed opens: under a rotated name, not held already, no history skipped

@@ -80,3 +80,57 @@ def test_the_gz_of_a_held_file_is_not_taken_by_a_header_only_content(tmp_path):
         off.close()
         holder.stop()
         f.tailer.close()
+
+
+def test_a_held_file_on_the_inode_of_a_closed_followed_file_is_not_named_after_it(ext4_tmp):
+    """Torture seed 192045 (`--overtaken`, with the holder: 39 lines twice, warned as possible repeats): the same,
+    but the writer's next file was made on the inode of a followed file, closed and deleted since (ext4 gives a
+    freed inode to the next file). The held file was named after that followed file, not as one caught at the live
+    name, so its `.gz` was still a candidate for the header-only content. Held under a name of its own now."""
+    d = ext4_tmp / "logs"
+    d.mkdir()
+    log = str(d / "app.log")
+    write(log, HEADER)
+    holder = Holder(max_files=16)
+    assert holder.start()
+    off = contextlib.ExitStack()
+    off.enter_context(holder.paused())
+
+    def holder_turn() -> None:
+        off.close()
+        off.enter_context(holder.paused())
+
+    f = Follower([log], d)
+    f.tailer.holder = holder
+    match = lambda p: p == log  # noqa: E731 (the source's globs)
+
+    def close_followed() -> None:  # as the descriptor budget closes a file, or idleness
+        for x in f.tailer.files.values():
+            if x.fh is not None:
+                x.fh.close()
+                x.fh = None
+
+    try:
+        holder.watch_more({log}, {str(d)}, match)
+        source_pass(f, holder, str(d), match)
+        close_followed()
+        rotate_compressed(log, new_live=False)  # its .gz holds the header only
+        source_pass(f, holder, str(d), match)
+        write(log, HEADER, "seq 0")
+        source_pass(f, holder, str(d), match)  # the next live file, read
+        close_followed()
+        followed = os.stat(log).st_ino
+        rotate_compressed(log)  # the header-only .gz and the file read deleted; the next live file made
+        assert os.stat(log).st_ino == followed  # (on the freed inode of the file read)
+        write(log, "seq 1", "seq 2", "seq 3")
+        holder_turn()
+        rotate_compressed(log)  # held, and compressed
+        holder_turn()
+        for _ in range(3):
+            source_pass(f, holder, str(d), match)
+        lines = [x for x in f.lines() if x != HEADER.encode()]
+        assert sorted(lines) == [b"seq 0", b"seq 1", b"seq 2", b"seq 3"], lines
+    finally:
+        off.close()
+        holder.stop()
+        f.tailer.close()
