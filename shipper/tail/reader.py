@@ -26,8 +26,16 @@ class OpenFile:
         # more, and a new open file description shares no seek position with the holder's.
         # O_NONBLOCK: a FIFO (or device) put where a log was must not block the source in open();
         # it is no log file, and is answered like a file that is not there.
-        self.fd = os.open(path if held_fd is None else f"/proc/self/fd/{held_fd}",
-                          os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            self.fd = os.open(path if held_fd is None else f"/proc/self/fd/{held_fd}",
+                              os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except PermissionError:
+            # Made unreadable since the holder opened it (a chmod, a writer tightening the mode): an open through
+            # /proc checks the mode again, the held descriptor does not. A plain file is read with pread, so
+            # sharing the holder's position does no harm (a .gz seeks: not so).
+            if held_fd is None or gz:
+                raise
+            self.fd = os.dup(held_fd)
         st = os.fstat(self.fd)
         if not stat.S_ISREG(st.st_mode):
             os.close(self.fd)

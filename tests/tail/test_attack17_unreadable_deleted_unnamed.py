@@ -12,7 +12,9 @@ not be opened`). Two ways to it, each deterministic here:
   bytes (size known by stat) are named neither while running nor at the stop.
 
 The agent runs as root without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH (setpriv), so a file of mode 000 is unreadable
-to it (as a root 0600 file is to the `shipper` user of the unit), while the test, root, still writes it."""
+to it (as a root 0600 file is to the `shipper` user of the unit), while the test, root, still writes it.
+The first is fixed (lead): a held file is reopened through /proc, which checks the mode again; made unreadable since,
+a plain file is read through a duplicate of the held descriptor (tail.reader.OpenFile)."""
 from __future__ import annotations
 
 import json
@@ -117,10 +119,6 @@ def _status(http: int) -> dict:
 
 
 @NEEDS_ROOT
-@pytest.mark.xfail(strict=True, reason="a rotated file the holder opened, then made unreadable (chmod), is not read "
-                   "through the held descriptor: 'cannot read ... Permission denied ... nothing is skipped', and once the "
-                   "writer deletes it its lines are lost unnamed (no 'data lost', shipper_losses 0); they should be "
-                   "read through the descriptor the agent holds, or named lost with their size")
 def test_rotated_file_made_unreadable_after_the_holder_opened_it(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
