@@ -234,7 +234,10 @@ class Matcher:
             # name holding the head is the writer's next file, the content having moved away (taken
             # for a copy of it, the content's .gz was then read again from the head: seed 1024).
             return c
-        if c is None or not (s.head_len < c < s.offset):
+        if c is None or not (s.head_len < c < s.offset) or self.at_live_name(o):
+            # (A file at a live name is the writer's, however much of what was read it starts with: its header
+            # and half a line the same as the content's first line, it was read on from its end, and the rest
+            # of that line shipped as a line never written: HeaderModel's example "invented".)
             return None
         first = s.offset - len(lo.window)  # file offset of window[0]
         k = min(c - first, c)
