@@ -225,8 +225,14 @@ class Matcher:
         in lo.window up to its end, or, after a restart, by the mark of an earlier read position
         it reaches: its bytes up to there are what was read, and it ends before the last read
         position), or by its head alone when that is all it holds, no other file of the family
-        starts with it (head_unique) and it is under a rotated name; else None."""
+        starts with it (head_unique) and it is under a rotated name; else None. Never a file on the inode the
+        content was read from: a copy is made while its original holds that inode, and that inode shorter than
+        what was read is the original cut (truncation.py), or another file ext4 gave the number to once it was
+        freed (HeaderModel's example "lost-L4": that file, holding the shared header only, took the content,
+        and a backup with a line past the header, shorter than what was read, waited to be told apart from it)."""
         s = lo.state
+        if (o.st.st_dev, o.st.st_ino) == (s.dev, s.ino):
+            return None
         c = self.readable_len(fh, o)
         if (c is not None and c == s.head_len < s.offset and self.head_unique(s)
                 and self.families.has_rotated_name_anywhere(o.path)):
