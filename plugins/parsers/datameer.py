@@ -185,7 +185,7 @@ class DatameerParser(Parser):
         action_type = (action_type or None) if action_type.__class__ is str else _text(action_type)
         action = (action or None) if action.__class__ is str else _text(action)
         kind = (action_type, action)
-        event, unmapped, is_auth = self._kinds.get(kind) or self._kind(kind)
+        event, unmapped, is_auth, what = self._kinds.get(kind) or self._kind(kind)
         zoneless = in_doubt = False
         if ts.__class__ is str:
             stamp = self._stamps.get(ts)
@@ -289,7 +289,7 @@ class DatameerParser(Parser):
             outcome = JOB_STATUS_OUTCOME.get(status.upper())
             if outcome is not None:
                 ev["event"]["outcome"] = outcome
-        ev["message"] = audit_message(ev, f"{action_type or '?'} {action or '?'}")
+        ev["message"] = audit_message(ev, what)
         if unmapped:
             ev["tags"] = [UNMAPPED_ACTION]
         if in_doubt:
@@ -315,9 +315,9 @@ class DatameerParser(Parser):
             self._role_lists.remember(key, roles)
         return roles
 
-    def _kind(self, key: tuple) -> tuple[dict, bool, bool]:
-        """(event dict with the catalogue's category/type merged, unmapped?, a login?) of an
-        (action type, action): a log has a few dozen pairs, so each is looked up and built once.
+    def _kind(self, key: tuple) -> tuple[dict, bool, bool, str]:
+        """(event dict with the catalogue's category/type merged, unmapped?, a login?, what the message says was
+        done) of an (action type, action): a log has a few dozen pairs, so each is looked up and built once.
         The category/type lists are shared by the events of a pair: nothing mutates them."""
         action_type, action = key
         cls = CATALOG_EXACT.get(key) or CATALOG.get(((action_type or "").lower(), (action or "").lower()))
@@ -326,7 +326,8 @@ class DatameerParser(Parser):
             event["action"] = action
         shell = {"event": event}
         classify(shell, cls, bool(action_type or action))
-        return self._kinds.remember(key, (event, "tags" in shell, bool(action_type) and action_type.upper() == "AUTHENTICATION"))
+        return self._kinds.remember(key, (event, "tags" in shell, bool(action_type) and action_type.upper() == "AUTHENTICATION",
+                                          f"{action_type or '?'} {action or '?'}"))
 
     def _stamp(self, ts: str) -> tuple[str | None, bool, bool]:
         """What a timestamp text gives every line of its second (see _stamps)."""
