@@ -362,14 +362,22 @@ def clean_ip(value: Any) -> str | None:
             # decimal octets, no leading zeros, no short forms, no spaces): the form ipaddress accepts, so
             # it says the same (tests/parsers/test_ecs_memos.py holds it to that); anything else takes the
             # general path. (Writing it back with inet_ntop to compare, as before, cost as much as the rest
-            # of this path. Inline, not a helper: a call costs about what the C call does.)
-            address, colon, port = value.partition(":")
-            if not colon or (port.isdigit() and port.isascii()):
+            # of this path. Inline, not a helper: a call costs about what the C call does. No partition
+            # of a text without a colon: its tuple and strings were ~15 % of this path.)
+            if ":" not in value:
                 try:
-                    _inet_pton(_AF_INET, address)
-                    return address
+                    _inet_pton(_AF_INET, value)
+                    return value
                 except (OSError, ValueError):  # not an IPv4 address; NUL or a lone surrogate in the text
                     pass
+            else:
+                address, _, port = value.partition(":")
+                if port.isdigit() and port.isascii():
+                    try:
+                        _inet_pton(_AF_INET, address)
+                        return address
+                    except (OSError, ValueError):
+                        pass
             return _IPS.remember(value, _clean_ip(value))
         return ip
     return _clean_ip(str(value))
