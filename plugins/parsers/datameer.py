@@ -126,7 +126,7 @@ class DatameerParser(Parser):
         out: list[list[dict]] = []
         append, loads, map_ = out.append, exact_json.loads, self._map
         for raw in raws:
-            start = raw.find(b"{")  # tolerate a Log4j layout prefix before the object
+            start = 0 if raw[:1] == b"{" else raw.find(b"{")  # tolerate a Log4j layout prefix before the object
             try:
                 if start < 0:
                     raise ValueError("no JSON object on the line")
