@@ -12,7 +12,7 @@ import re
 import stat
 from typing import TYPE_CHECKING
 
-from shipper.tail import discovery, edits, scan_rules, truncation
+from shipper.tail import birth, discovery, edits, scan_rules, truncation
 from shipper.tail.followed import ROTATED_AWAY, Followed, Loose, MovedDuringScan, Observed, is_identified
 from shipper.tail.identity import HEAD_MAX, digest, head_of, same_bytes
 from shipper.tail.reader import OpenFile, is_gzip_path
@@ -362,6 +362,66 @@ def later_copy_of_cut(p: Prospector, o: Observed) -> None:
                                  "rotation loses what is written in that window; rotate with `create` and have the "
                                  "writer reopen its file to lose nothing)", unknown=True)
         return
+
+
+def copy_before_rotated_on(p: Prospector, o: Observed) -> None:
+    """`o`, new under a rotated name and read as a new file, beside a followed file `f` of its family that was
+    the live file at the last look, read no further than its head, and is under a newer rotated name now (renamed
+    by a rotation; its own inode still). A rotation by renaming keeps the older file under the older name: `o`,
+    born after `f` and behind it, was made by copying under a rotated name while `f` was live (copytruncate), and
+    was last written before `f` was. (Log4j 2's fileIndex="max" puts the next live file, born later, under a
+    larger number too; but that one was written after `f`.) Holding `f`'s head and then bytes `f` no longer holds
+    at those offsets, `o` is a copy of `f` made before `f` was truncated: what was written between the copy and
+    the truncation is in no file. Warned and counted, naming both; both are read as they are (nothing of `o` was
+    read; `f` reads on after its head). (Unsaid, torture seed 185102: copied and cut twice, then rotated on,
+    between two looks.) Not a `.gz` (made at compression, after the files beside it), nor where the file
+    system keeps no birth time."""
+    if o.gz or not p._is_rotated_name(o.path):
+        return
+    o_born = o.born if o.born is not None else birth.born(o.path, o.st.st_ino)
+    o_index = _rotation_index(o.path)
+    if o_born is None or o_index is None:
+        return
+    for key in sorted(p._left_live):
+        f = p.files.get(key)
+        if f is None or not is_identified(f) or f.gz or f.deleted or f.family != o.family:
+            continue
+        s = f.state
+        f_index = _rotation_index(f.path)
+        if not s.head_len or s.offset != s.head_len or s.cont or f_index is None or f_index >= o_index:
+            continue
+        try:
+            st = os.stat(f.path)
+        except OSError:
+            continue
+        f_born = birth.born(f.path, f.ino)
+        if (st.st_dev, st.st_ino) != key or f_born is None or f_born >= o_born or o.st.st_mtime_ns >= st.st_mtime_ns:
+            continue
+        n = min(HEAD_MAX, o.st.st_size, st.st_size) - s.head_len
+        if n <= 0:
+            continue
+        with p.fds.reading(o) as fh:
+            if fh is None or not p.matcher.head_is(fh, s):
+                continue
+            theirs = fh.read(s.head_len, n)
+        try:
+            ours = p.fds.open(f).read(s.head_len, n)
+        except OSError:
+            continue
+        if ours == theirs:
+            continue  # (the same bytes: `copy` without truncation, or nothing shows a cut)
+        f.cut_seen = True
+        p.ledger.lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of {f.path} (found by "
+                                   "the copy, made while the file was live after it was last looked at and rotated "
+                                   "behind it since; copytruncate rotation loses what is written in that window; "
+                                   "rotate with `create` to lose nothing)", unknown=True)
+        return
+
+
+def _rotation_index(path: str) -> int | None:
+    """The number a rotated name ends with (app.log.3, app.log.3.gz: 3); None for none."""
+    digits = re.search(r"\.(\d+)(?:\.gz)?$", path)
+    return int(digits.group(1)) if digits else None
 
 
 def empty_known(p: Prospector, live: Followed) -> bool:

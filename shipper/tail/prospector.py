@@ -130,6 +130,9 @@ class Prospector:
         self._left_in_copy: dict[tuple[int, int], tuple[str, int]] = {}  # (this scan) see Followed.copied_to
         self._cut_copied: dict[str, Observed] = {}  # (this scan) family -> the copy its cut content was found in
         self._cut_while_away_unsaid: list[Followed] = []  # (first scan) live files _cut_empty_while_away found
+        # (this scan) followed files at their family's live name at the last look and under a rotated name now (renamed
+        # by a rotation, or found so at a restart): see copies.copy_before_rotated_on.
+        self._left_live: set[tuple[int, int]] = set()
         # (this scan) inode -> the file id of the content it held, found truncated and written again
         # while the agent was away (Loose.regrown): what it holds now is named after it (Followed.after).
         self._regrown_on: dict[tuple[int, int], str] = {}
@@ -369,7 +372,7 @@ class Prospector:
             self._held, escaped = self.holder.take()
             overflowed = self.holder.take_overflowed()
         self._grown_at_head, self._emptied, self._left_in_copy, self._regrown_on = {}, set(), {}, {}
-        self._cut_copied = {}
+        self._cut_copied, self._left_live = {}, set()
         self._cut_while_away_unsaid = []
         for f in list(self.files.values()):
             if copies.grew_at_head(self, f):
@@ -599,6 +602,7 @@ class Prospector:
                   or copies.edited_copy_while_away(self, o)):
                 continue
             copies.later_copy_of_cut(self, o)
+            copies.copy_before_rotated_on(self, o)
             if o.fd in self._listed_fds and not self._named(o.path, key):
                 # Opened as listed, renamed since (the rotation that overtook the scan): read through
                 # that descriptor, and, a copy of the live file, it may show the live file cut.
@@ -1023,6 +1027,7 @@ class Prospector:
         if f.path == f.family and new_path != f.family:
             self.rotations += 1
             self.events.rotated()
+            self._left_live.add((f.dev, f.ino))
         f.path = new_path
         if f.state is not None:
             f.state.path = new_path
@@ -1156,6 +1161,8 @@ class Prospector:
                 # mark is taken from its own bytes below.)
                 s.offset, s.cont = resume, False
                 s.earlier = [e for e in s.earlier if e[0] < resume]
+        elif s.path == s.family and o.path != s.family:
+            self._left_live.add((o.st.st_dev, o.st.st_ino))  # (on its own inode, rotated while the agent was away)
         s.path = o.path
         f = Followed(o.path, s.family, o.st.st_dev, o.st.st_ino, o.gz, state=s, size=o.st.st_size,
                      mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd, settled=o.settled,
