@@ -2,35 +2,35 @@
 about 20 s), and the seeds that once failed replayed in the deterministic mode (virtual clocks, a file system of its
 own: the same outcome at any load). Long runs: `make torture SEED=1 N=1000` (deterministic, strict: exactly once).
 
-FOUND are seeds that failed once and were fixed (the cause of each has its own test in
-tests/tail/test_identity.py; 7156 and 8102 in tests/tail/test_copytruncate_empty_live.py; 77027, an examiner's,
-passes since session 10's identity fixes, its own cause not isolated; 88094, an examiner's, is the cause of
-tests/tail/test_attack8_copytruncate_while_stopped_silent.py): replayed
-strictly, exactly once. FOUND_OVERTAKEN, the same with `--overtaken` (a descriptor budget of 2-3 files and
-scans overtaken by rotations; their causes are tested in tests/tail/test_closed_reused_inode.py, those
-of 34, 35, 38, 58 and 333 in tests/tail/test_identity.py, and of session 10's 16, 1024, 1096, 1115, 1162, 1208,
-1215 and 1230 there too, and of session 11's 99023, an examiner's, in test_closed_reused_inode.py, and 367 in
-test_identity.py; 43, a warned repeat, passes since them, its cause not isolated; session 12's 22 and 1000 in
-tests/tail/test_overtaken_scan.py, 317 in tests/tail/test_copytruncate_head_only_restart.py, 99078, an
-examiner's, in tests/tail/test_empty_live_rotated.py, 1069 in tests/tail/test_copytruncate_empty_live.py; session 13's 350
-and 1089, a backup listed and deleted before the scan compared it, in tests/tail/test_overtaken_scan.py; 439, a
-file opened as listed and renamed since taken for a header-only content: Prospector._renamed_since_held; session 14's
-327, 1232 and 1203, which passed in every run since session 13 (not isolated), and 1268, a file given a tombstone's
-inode and renamed during the scan, in tests/tail/test_tombstone_inode_overtaken.py; session 17's, found or replayed
-exactly by the deterministic mode: 150551 and 180229 in tests/tail/test_copy_renamed_during_scan.py, 170007 and 182212
-in test_copy_of_closed_deleted.py, 170224 in test_copytruncate_head_only_grown_restart.py, 180271 in
-test_copytruncate_of_grown_empty_live.py, 180073 in test_undecided_inode_reused.py; 180005, the harness's own
-accounting: Schedule.cut_windows; session 18's 182061, 185011 and 186049, the .gz of a one-line file read again, in
-tests/tail/test_one_line_gz_copy.py; 185084 in test_copytruncate_of_grown_empty_live.py, 186044 in
-test_copytruncate_then_rotated_while_stopped.py, 191216, of session 18's sweep, in test_copytruncate_empty_live.py;
-182224 (the budget closing a renamed .gz with lines unread) in test_descriptor_budget.py; session 19's 182113 and
-182302 (landed from session 18's wip-seeds21a) in test_followed_renamed_during_scan.py). FOUND_HELD_OVERTAKEN, with the
-holder: 192072 in tests/tail/test_copytruncate_copy_of_first_line_held.py, 192058 passing since session 18's sync-tool
-fixes (copies.replaces_deleted), the eight of session 19's landing of wip-seeds21a (docs/design.md), 193132 in
-test_copytruncate_empty_live.py, and 192068, 192147, 192155, 193258 and 193297 (192043, 192255 and 193068 too: one
-cause) in test_gz_of_held_file_no_header_only_content.py, 192045 there too (the held file on a followed file's reused
-inode). Seeds that still fail are listed in docs/design.md "Torture harness";
-`make torture` shows them."""
+FOUND are seeds that failed once and were fixed (the cause of each has its own test in tests/tail/test_identity.py;
+7156 and 8102 in tests/tail/test_copytruncate_empty_live.py; 77027, an examiner's, passes since session 10's identity
+fixes, its own cause not isolated; 88094, an examiner's, is the cause of
+tests/tail/test_attack8_copytruncate_while_stopped_silent.py): replayed strictly, exactly once. FOUND_OVERTAKEN, the
+same with `--overtaken` (a descriptor budget of 2-3 files and scans overtaken by rotations; their causes are tested in
+tests/tail/test_closed_reused_inode.py, those of 34, 35, 38, 58 and 333 in tests/tail/test_identity.py, and of session
+10's 16, 1024, 1096, 1115, 1162, 1208, 1215 and 1230 there too, and of session 11's 99023, an examiner's, in
+test_closed_reused_inode.py, and 367 in test_identity.py; 43, a warned repeat, passes since them, its cause not
+isolated; session 12's 22 and 1000 in tests/tail/test_overtaken_scan.py, 317 in
+tests/tail/test_copytruncate_head_only_restart.py, 99078, an examiner's, in tests/tail/test_empty_live_rotated.py,
+1069 in tests/tail/test_copytruncate_empty_live.py; session 13's 350 and 1089, a backup listed and deleted before the
+scan compared it, in tests/tail/test_overtaken_scan.py; 439, a file opened as listed and renamed since taken for a
+header-only content: Prospector._renamed_since_held; session 14's 327, 1232 and 1203, which passed in every run since
+session 13 (not isolated), and 1268, a file given a tombstone's inode and renamed during the scan, in
+tests/tail/test_tombstone_inode_overtaken.py; session 17's, found or replayed exactly by the deterministic mode:
+150551 and 180229 in tests/tail/test_copy_renamed_during_scan.py, 170007 and 182212 in test_copy_of_closed_deleted.py,
+170224 in test_copytruncate_head_only_grown_restart.py, 180271 in test_copytruncate_of_grown_empty_live.py, 180073 in
+test_undecided_inode_reused.py; 180005, the harness's own accounting: Schedule.cut_windows; session 18's 182061,
+185011 and 186049, the .gz of a one-line file read again, in tests/tail/test_one_line_gz_copy.py; 185084 in
+test_copytruncate_of_grown_empty_live.py, 186044 in test_copytruncate_then_rotated_while_stopped.py, 191216, of
+session 18's sweep, in test_copytruncate_empty_live.py; 182224 (the budget closing a renamed .gz with lines unread) in
+test_descriptor_budget.py; session 19's 182113 and 182302 (landed from session 18's wip-seeds21a) in
+test_followed_renamed_during_scan.py, and 185102 in test_copytruncate_copy_behind_rotated_live.py).
+FOUND_HELD_OVERTAKEN, with the holder: 192072 in tests/tail/test_copytruncate_copy_of_first_line_held.py, 192058
+passing since session 18's sync-tool fixes (copies.replaces_deleted), the eight of session 19's landing of
+wip-seeds21a (docs/design.md), 193132 in test_copytruncate_empty_live.py, and 192068, 192147, 192155, 193258 and
+193297 (192043, 192255 and 193068 too: one cause) in test_gz_of_held_file_no_header_only_content.py, 192045 there too
+(the held file on a followed file's reused inode). Seeds that still fail are listed in docs/design.md "Torture
+harness"; `make torture` shows them."""
 from __future__ import annotations
 
 import re
@@ -54,14 +54,13 @@ FOUND_OVERTAKEN = [(4, 40), (49, 40), (213, 40), (221, 40), (34, 40), (35, 40), 
                    (350, 40), (1089, 40), (439, 60), (327, 40), (1232, 40), (1203, 60), (1268, 60),
                    (150551, 60), (170007, 40), (170224, 40), (180005, 40), (180073, 40), (180229, 40), (180271, 40),
                    (182212, 40), (182061, 40), (185011, 40), (186049, 40), (185084, 40), (186044, 40), (191216, 40),
-                   (182224, 40), (182113, 40), (182302, 40)]
+                   (182224, 40), (182113, 40), (182302, 40), (185102, 40)]
 SEEDS = list(range(200, 225))
 # Session 17, the deterministic mode's `SEED=182000 N=400 STEPS=40 ARGS=--overtaken` (395 of 400): still failing at
 # every replay, causes open (182212, fixed, is in FOUND_OVERTAKEN; so are 182061, 185011 and 186049 since session 18).
 # (seed, steps, what happens)
-OPEN_OVERTAKEN = [
-    # `SEED=185000 N=300 STEPS=40 ARGS=--overtaken` with the session's fixes: 297 of 300
-    (185102, 40, "5 lines of seen files deleted unread, no loss warned"),
+OPEN_OVERTAKEN: list[tuple[int, int, str]] = [
+    # `SEED=185000 N=300 STEPS=40 ARGS=--overtaken` with session 18's fixes: 297 of 300; 185102 fixed in session 19
 ]
 
 
