@@ -208,6 +208,20 @@ def test_broken_lines_are_shipped_flagged(raw, assert_ecs):
     _assert_failure(ev, raw, assert_ecs)
 
 
+@pytest.mark.parametrize("raw", [
+    b'{"timestamp":"2026-07-01 12:00:00","actionType":"JOB","action":"START\x00_EXECUTION"}',  # orjson refuses it
+    b'{"timestamp":"2026-07-01 12:00:00","actionType":"JOB","action":"START_EXECUTION"}\x00',
+    b'2026-07-01 12:00:00 INFO\x00 {"timestamp":"2026-07-01 12:00:00","actionType":"JOB","action":"START_EXECUTION"}',
+    b'{"timestamp":"2026-07-01 12:00:00","actionType":"JOB","action":"\xff\x00"}',  # not UTF-8 either
+])
+def test_a_nul_byte_anywhere_is_named(raw, assert_ecs):
+    """The NUL check runs once orjson refused the object (JSON holds none but escaped), or on a layout prefix:
+    the record says why all the same."""
+    [ev] = DatameerParser().parse(raw)
+    _assert_failure(ev, raw, assert_ecs)
+    assert ev["error"]["message"] == "not a Datameer JSON record: line holds NUL bytes"
+
+
 def test_bytes_that_are_not_utf8_are_read_as_u_fffd_not_a_failure_of_the_record():
     """docs/ecs-conventions.md: the fields hold such a byte as U+FFFD (the file source tags the line
     _invalid_encoding; event.original, when kept, says which byte it was)."""
