@@ -90,8 +90,9 @@ class AckTracker:
         # batches, they are owed every one not completed, so none completes; once the outputs that have them are
         # done, they are taken back (unfinished) and the restarted source reads them again for the owed outputs.
         self._owed: set[str] = set()
-        # Names a reload gave to another server (stores_elsewhere): what they acknowledged is not noted for them.
-        self._elsewhere: set[str] = set()
+        # Names a reload gave to another server (stores_elsewhere), each with where its old server stores: what they
+        # acknowledged is not noted for them, but for that where (delivered_elsewhere).
+        self._elsewhere: dict[str, str] = {}
         self.taken_back_events = 0  # events of the batches withdrawn: taken back by a reload, to be read again
         # Events a reload took back from this tracker's source's predecessor (read_again) that batches of this one
         # have not completed again yet: until then, a stop has not delivered all that was read.
@@ -183,12 +184,14 @@ class AckTracker:
         with self._lock:
             return set(self._owed)
 
-    def stores_elsewhere(self, outputs: set[str]) -> None:
-        """A reload gave these output names to other servers (none renamed to keep the old one): the events their
-        old servers acknowledged are not stored where those names store now, so delivered_to does not name them
-        (noted, the re-read would not send them to the new servers)."""
+    def stores_elsewhere(self, outputs: Mapping[str, str]) -> None:
+        """A reload gave these output names to other servers (none renamed to keep the old one; each with where its
+        old server stores: OutputConfig.where): the events their old servers acknowledged are not stored where those
+        names store now, so delivered_to does not name them (noted, the re-read would not send them to the new
+        servers); delivered_elsewhere does, by the old server's where."""
         with self._lock:
-            self._elsewhere |= outputs
+            for output, where in outputs.items():
+                self._elsewhere.setdefault(output, where)  # (a later reload during the wait: the first server's)
 
     def unfinished(self) -> set[int]:
         """When no batch waits for an output any more and some were stranded, or are owed to an output a
@@ -362,11 +365,28 @@ class AckTracker:
         with self._lock:
             for seq, _, _, _, acked, ids, _ in self._window:
                 if seqs is None or seq in seqs:
-                    for output in acked - self._elsewhere:
+                    for output in acked - self._elsewhere.keys():
                         out.setdefault(output, []).extend(ids)
                     for output, part in self._partly.get(seq, {}).items():
                         if output not in acked and output not in self._elsewhere:
                             out.setdefault(output, []).extend(part)
+        return out
+
+    def delivered_elsewhere(self, seqs: set[int] | None = None) -> dict[str, list[str]]:
+        """Per where (OutputConfig.where), the event ids of the batches not committed (of `seqs`, or all of them)
+        that the old server of a name a reload gave to another server acknowledged (stores_elsewhere): acks that
+        came during the reload's wait. Should a later reload give an output that where again, the re-read must not
+        send it these (a change undone)."""
+        out: dict[str, list[str]] = {}
+        with self._lock:
+            for seq, _, _, _, acked, ids, _ in self._window:
+                if seqs is None or seq in seqs:
+                    for output in acked & self._elsewhere.keys():
+                        if self._elsewhere[output]:  # ("": a block that cannot be told is never taken for another)
+                            out.setdefault(self._elsewhere[output], []).extend(ids)
+                    for output, part in self._partly.get(seq, {}).items():
+                        if output not in acked and self._elsewhere.get(output):
+                            out.setdefault(self._elsewhere[output], []).extend(part)
         return out
 
     def events_in(self, seqs: set[int] | None = None) -> tuple[int, int]:

@@ -91,6 +91,10 @@ class Pipeline:
         self.workers: dict[str, OutputWorker] = {}
         self.output_configs: dict[str, OutputConfig] = {}
         self.output_started: dict[str, float] = {}
+        # Per source, per where (OutputConfig.where): the events the old server of a name a reload gave to another
+        # server acknowledged during that reload's wait, for a later reload that gives an output that where again
+        # (SourceRunner.park_elsewhere). In memory only: a stop meanwhile forgets them.
+        self.notes_elsewhere: dict[str, dict[str, list[str]]] = {}
         for ocfg in config.outputs:
             self.workers[ocfg.name] = self.make_worker(ocfg)
             self.output_configs[ocfg.name] = ocfg

@@ -566,6 +566,7 @@ def _take_back_unfinished(r: SourceRunner) -> None:
     else:
         r.name_undelivered(*r.tracker.events_in(seqs), "reload: batches a closed output did not deliver")
     r.save_delivered_to(seqs)
+    r.park_elsewhere(seqs)
     r.tracker.withdraw(seqs)
 
 
@@ -586,7 +587,11 @@ def _owe_added(r: SourceRunner, plan: ReloadPlan, new: Config) -> None:
     owed = set(plan.owed_outputs.get(name, ()))
     # A name kept for another server: its old server's acks are not the new one's (unless that server was renamed:
     # then they are noted for its new name, SourceRunner.rename_outputs).
-    r.tracker.stores_elsewhere({o for o in owed if o in plan.outputs_replaced and o not in plan.outputs_renamed})
+    # (p.output_configs: the old config's until the reload closes its outputs; what the old server acknowledges during
+    # the wait is noted for where it stores: _take_back_unfinished)
+    olds = r.pipeline.output_configs
+    r.tracker.stores_elsewhere({o: olds[o].where() if o in olds else "" for o in owed
+                                if o in plan.outputs_replaced and o not in plan.outputs_renamed})
     r.tracker.owe((before & routed) | owed)
 
 

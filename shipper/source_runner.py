@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Callable
 
 from shipper import address_space, ids as ids_mod, integrity, metrics, parse_auto, registry, vendor_ids
@@ -108,6 +109,7 @@ class SourceRunner:
         wheres = {k[len(DELIVERED_WHERE_PREFIX):]: state.pop(k) for k in [k for k in state
                                                                           if k.startswith(DELIVERED_WHERE_PREFIX)]}
         self._carry_renamed_notes(wheres)
+        self._adopt_notes_elsewhere()
         # During a replay, per output: what it stores past the saved checkpoint, as the replay's batches' commits
         # note it (_replay_note): the note loaded, then every replay batch routed so far.
         self._replay_stored: dict[str, list[str]] = {}
@@ -927,6 +929,44 @@ class SourceRunner:
             self.pipeline.store.update(self.cfg.name, fragment)
         except (sqlite3.Error, OSError):  # (the next start finds the old names and does the same)
             pass
+
+    def park_elsewhere(self, seqs: set[int]) -> None:
+        """Before batches a reload takes back are let go: what the old server of a name that reload gave to another
+        server acknowledged during its wait (AckTracker.delivered_elsewhere), kept by where it stores for this
+        source's successors (Pipeline.notes_elsewhere). A later reload giving an output that where again (a change
+        undone while the batches are read again for the name's new server) has its re-read skip them there."""
+        parked = self.pipeline.notes_elsewhere.setdefault(self.cfg.name, {})
+        for where, ids in self.tracker.delivered_elsewhere(seqs).items():
+            parked[where] = [*parked.pop(where, ()), *ids][-DELIVERED_MAX:]  # (the newest where last)
+        while sum(map(len, parked.values())) > DELIVERED_MAX:  # bounded: the oldest where goes first
+            del parked[next(iter(parked))]
+        if not parked:
+            del self.pipeline.notes_elsewhere[self.cfg.name]
+
+    def _adopt_notes_elsewhere(self) -> None:
+        """A parked note (park_elsewhere) of where a configured output that has no note of its own stores: that
+        output's note, saved (the re-read does not send it those events again, nor after a stop)."""
+        parked = self.pipeline.notes_elsewhere.get(self.cfg.name)
+        if not parked:
+            return
+        fragment: dict[str, Any] = {}
+        for ocfg in self.pipeline.config.outputs:
+            ids = parked.get(ocfg.where()) if ocfg.name not in self._delivered_before else None
+            if ids and fnmatchcase(self.tag, ocfg.match):
+                del parked[ocfg.where()]
+                self._delivered_before[ocfg.name] = Counter(ids)
+                self._stored_where[ocfg.name] = ocfg.where()
+                fragment.update({DELIVERED_PREFIX + ocfg.name: ids, DELIVERED_WHERE_PREFIX + ocfg.name: ocfg.where()})
+                log.info("events an output stored during a reload's wait, before that reload gave its name to another "
+                         "server, are noted for the output storing there now: not sent to it again",
+                         extra={"source": self.cfg.name, "output": ocfg.name, "events": len(ids)})
+        if not parked:
+            del self.pipeline.notes_elsewhere[self.cfg.name]
+        if fragment:
+            try:
+                self.pipeline.store.update(self.cfg.name, fragment)
+            except (sqlite3.Error, OSError):  # (kept in memory: a stop's save_delivered_to saves it)
+                pass
 
     def rename_outputs(self, renamed: dict[str, str]) -> None:
         """A reload renamed these outputs (old name -> new name: ReloadPlan.outputs_renamed) while this runner

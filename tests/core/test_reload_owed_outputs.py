@@ -77,7 +77,8 @@ def test_owed_no_more_the_batches_complete():
 
 
 def _runner(tracker: AckTracker, rereads: bool = True):
-    return SimpleNamespace(tracker=tracker, cfg=SimpleNamespace(name="app"), source=SimpleNamespace(rereads=rereads))
+    return SimpleNamespace(tracker=tracker, cfg=SimpleNamespace(name="app"), source=SimpleNamespace(rereads=rereads),
+                           pipeline=SimpleNamespace(output_configs={}))
 
 
 def test_what_an_earlier_reload_owed_goes_on_renamed_and_ends_with_its_output(tmp_path):
@@ -111,10 +112,23 @@ def test_a_name_given_to_another_server_is_not_noted_for_what_its_old_server_sto
     tracker = AckTracker(lambda fragment: True)
     seq = tracker.register(2, {"pos": 1}, ["e1"])
     tracker.ack(seq, "up")
-    tracker.stores_elsewhere({"up"})  # (a reload pointed "up" at another server, none renamed to keep the old one)
+    tracker.stores_elsewhere({"up": "w-old"})  # (a reload pointed "up" at another server, none renamed to keep the old one)
     tracker.owe({"up"})
     tracker.ack(seq, "down")
     assert tracker.delivered_to() == {"down": ["e1"]}, "the re-read would not send e1 to up's new server"
+
+
+def test_what_a_name_s_old_server_acknowledged_during_the_wait_is_noted_for_where_it_stores():
+    # issue 23 (flip back): "up" given to another server; its old server comes back during the wait and stores
+    # e1 and e2. A later reload that gives "up" back to it must find them noted for that where.
+    tracker = AckTracker(lambda fragment: True)
+    tracker.stores_elsewhere({"up": "w-old"})
+    seq = tracker.register(2, {"pos": 1}, ["e1", "e2"])
+    tracker.ack(seq, "up")
+    tracker.stores_elsewhere({"up": "w-new"})  # (a later reload during the same wait: the first server's where stays)
+    tracker.owe({"up"})
+    assert tracker.delivered_to() == {}
+    assert tracker.delivered_elsewhere() == {"w-old": ["e1", "e2"]}
 
 
 def test_the_name_of_a_renamed_server_kept_for_another_keeps_its_acks_for_the_rename(tmp_path):

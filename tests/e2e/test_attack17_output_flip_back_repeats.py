@@ -14,7 +14,9 @@ reloads), or the repeat named with its count, as the Fluentd output names its po
 Found by a script flipping fluentd -> elasticsearch -> fluentd through a 0-3 s outage (two sources: 900 lines
 each twice at the server, 4 of 4 runs; with stdout as the middle output 1 of 3); this test: 900 lines twice
 in 4 of 5 runs at load ~35 (--runxfail).
-Not strict: it needs the server back within the reload's wait, a matter of timing.
+The fix (issue 23, flip23): what the old server acknowledged during the wait is kept by where it stores
+(AckTracker.delivered_elsewhere, SourceRunner.park_elsewhere) and noted for the output a later reload gives that
+where again: the re-read skips lines 300-1199 there. Before it: 900 lines twice, 4 of 5 runs.
 """
 from __future__ import annotations
 
@@ -51,11 +53,6 @@ def _wait(cond, timeout: float) -> bool:
     return cond()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "timing-dependent (the server must come back within the reload's wait): a reload flipping output out from "
-    "a down Fluentd server to Elasticsearch, the server back near the wait's end (the old output delivers), then "
-    "a reload flipping out back to that server: it is sent lines 300-1199 again, no repeat named; it should "
-    "get them once (or the repeat be named with its count)"))
 def test_flip_output_and_back_repeats_nothing_at_the_server(tmp_path: Path) -> None:
     log = tmp_path / "a.log"
     fluentd = ForwardServer().start()
@@ -119,6 +116,7 @@ outputs:
 
     copies = Counter(r["datameer"]["file_path"] for _, _, r in fluentd.records)
     repeated = sorted(int(p.rsplit("/", 1)[1]) for p, c in copies.items() if c > 1)
-    named = [ln for ln in journal().splitlines() if "repeat" in ln and "level=warning" in ln]
     assert len(copies) == 1500
-    assert not repeated or named, f"{len(repeated)} lines twice at the Fluentd server ({repeated[:3]}…), no repeat named"
+    assert not repeated, f"{len(repeated)} lines twice at the Fluentd server ({repeated[:3]}…)"
+    if "fluentd delivery recovered" in journal() and "noted for the output storing there now" not in journal():
+        pytest.skip("the server did not come back within the first reload's wait: the attack did not take")
