@@ -207,15 +207,20 @@ class AckTracker:
         return (bool(self._window) and not any(e[1] > 0 for e in self._window)
                 and bool(self._owed or any(e[6] for e in self._window)))
 
-    def ack(self, seq: int, output: str | None = None, settle: Settle | None = None) -> None:
+    def ack(self, seq: int, output: str | None = None, settle: Settle | None = None) -> bool:
         """`output` stored batch `seq`. `settle` (the output's window) is called once the batch no longer
-        counts as delivered and not committed: at once unless this ack completes the batch."""
+        counts as delivered and not committed: at once unless this ack completes the batch. False when the batch
+        had left the window (withdrawn: a reload or a stop let it go, to be read again), so the ack counts for
+        nothing: for an output that had not acknowledged it, what it stored is sent again."""
         held = False
+        tracked = True
         with self._lock:
             if output is not None and (seq, output) in self._behalf:  # acknowledged for it: its output was removed
                 self._behalf.discard((seq, output))
-            # (Else withdrawn, its output closed by a reload: read again, not counted; or acknowledged before.)
-            elif (i := self._index(seq)) >= 0 and (output is None or output not in self._window[i][4]):
+            elif (i := self._index(seq)) < 0:
+                tracked = False  # withdrawn, its output closed by a reload: read again, not counted
+            # (Else acknowledged before.)
+            elif output is None or output not in self._window[i][4]:
                 entry = self._window[i]
                 if output is not None:
                     entry[4].add(output)
@@ -229,6 +234,7 @@ class AckTracker:
         if settle is not None and not held:
             settle()
         self._advance()
+        return tracked
 
     def stored_part(self, seq: int, output: str, ids: Sequence[str]) -> None:
         """`output` stored these events of batch `seq` and still sends the rest of it."""

@@ -208,6 +208,9 @@ class OutputWorker:
                 self.busy = False
                 self._sending = {}
             with self._cond:
+                # Closed and stopped (a reload or a stop gave up on it): the send outlived the close's grace, and
+                # what the output still held may have been let go meanwhile, to be read again (leftover()).
+                late = self._closed and self.stop.is_set()
                 self._unsettled += len(group)  # until their acks (or the commits that follow) settle them
                 for _ in group:
                     done, _, _ = self._queue.popleft()
@@ -222,9 +225,18 @@ class OutputWorker:
             if self.refused is not None:
                 log.warning("output accepted again after a refusal", extra={"output": self.name, "was": self.refused})
                 self.refused, self._refusals = None, 0
+            let_go, let_go_events = 0, 0  # batches (and their events) stored after they were let go
             for done, tracker, seq in group:
                 self._m_shipped.inc(len(done.events))
-                tracker.ack(seq, self.name, self._settle)
+                if not tracker.ack(seq, self.name, self._settle) and late:
+                    let_go, let_go_events = let_go + 1, let_go_events + len(done.events)
+            if let_go:
+                # The server acknowledged between the close's timeout and the plugin's close: nothing can take the
+                # re-read back now, so the repeat is named (as the Fluentd output names a chunk its close cut).
+                log.warning(f"output {self.name}: a send a reload or stop had given up on was acknowledged after "
+                            f"all, once its batches were let go to be read again: a possible repeat of "
+                            f"{let_go_events} events", extra={"output": self.name, "batches": let_go,
+                                                               "events": let_go_events})
             # Asleep until the next batch, the thread holds none: not its events, not (through its
             # tracker) a source runner a reload has let go.
             del batch, tracker, group, done
