@@ -202,10 +202,8 @@ def copied_before_invisible_truncation(p: Prospector, o: Observed) -> bool:
         p._unfollow(f)
         lo = p.loose[s.fid]
         p._attach(lo, o, s.offset)
-        p.ledger.lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file "
-                                      "(found by the copy: the file had been read no further than its first line, "
-                                      "which it has again; copytruncate rotation loses what is written in that "
-                                      "window; rotate with `create` to lose nothing)", unknown=True)
+        p.ledger.copytruncate_window(f.family, o.path, "found by the copy: the file had been read no further than its "
+                                                       "first line, which it has again")
         p._follow_new(Observed(f.path, f.family, True, st, False), 0)
         return True
     return False
@@ -249,9 +247,7 @@ def empty_copy_of_grown(p: Prospector, f: Followed, o: Observed) -> bool:
         return False  # (the compressed form of that one: logrotate `ifempty` with `compress`)
     p.copies[(o.st.st_dev, o.st.st_ino)] = (o.st.st_size, o.st.st_mtime_ns)
     f.cut_seen = True
-    p.ledger.lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file (found by "
-                                  "the copy, empty as the file was when last read; copytruncate rotation loses what is "
-                                  "written in that window; rotate with `create` to lose nothing)", unknown=True)
+    p.ledger.copytruncate_window(f.family, o.path, "found by the copy, empty as the file was when last read")
     return True
 
 
@@ -278,10 +274,8 @@ def copy_of_grown_empty(p: Prospector, f: Followed, o: Observed) -> None:
     if ours[:1] == b"\0" or ours == theirs:
         return  # (a hole at its start is said where it is read; the same bytes: no truncation shows)
     f.cut_seen = True
-    p.ledger.lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file (found by the "
-                                  "copy, holding what the file held after it was last seen empty, which it holds no "
-                                  "more; copytruncate rotation loses what is written in that window; rotate with "
-                                  "`create` to lose nothing)", unknown=True)
+    p.ledger.copytruncate_window(f.family, o.path, "found by the copy, holding what the file held after it was last "
+                                                   "seen empty, which it holds no more")
 
 
 def restored_empty_live(p: Prospector, f: Followed) -> bool:
@@ -321,10 +315,8 @@ def head_copy_of_grown(p: Prospector, o: Observed) -> bool:
                     or not p.matcher.head_is(fh, s):
                 continue
         p.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
-        p.ledger.lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file (found "
-                                      "by the copy, holding no more than the first line the file held when last looked "
-                                      "at, which it has again; copytruncate rotation loses what is written in that "
-                                      "window; rotate with `create` to lose nothing)", unknown=True)
+        p.ledger.copytruncate_window(f.family, o.path, "found by the copy, holding no more than the first line the "
+                                                       "file held when last looked at, which it has again")
         return True
     return False
 
@@ -411,10 +403,8 @@ def copy_before_rotated_on(p: Prospector, o: Observed) -> None:
         if ours == theirs:
             continue  # (the same bytes: `copy` without truncation, or nothing shows a cut)
         f.cut_seen = True
-        p.ledger.lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of {f.path} (found by "
-                                   "the copy, made while the file was live after it was last looked at and rotated "
-                                   "behind it since; copytruncate rotation loses what is written in that window; "
-                                   "rotate with `create` to lose nothing)", unknown=True)
+        p.ledger.copytruncate_window(f.family, o.path, "found by the copy, made while the file was live after it was "
+                                                       "last looked at and rotated behind it since", cut=f.path)
         return
 
 

@@ -30,6 +30,13 @@ class LossLedger:
                          extra={"path": path, "bytes_lost": nbytes, "size_known": not unknown})
         self.events.lost(path, nbytes)
 
+    def copytruncate_window(self, family: str, copy: str, found: str, cut: str = "the file") -> None:
+        """What was written between the copy to `copy` and the truncation of `cut` (a file of `family`), a loss
+        of unknown size that copytruncate rotation makes; `found`: what showed the cut."""
+        self.lost(family, 0, f"were written between the copy to {copy} and the truncation of {cut} ({found}; "
+                             "copytruncate rotation loses what is written in that window; rotate with `create` to "
+                             "lose nothing)", unknown=True)
+
     def let_go(self, files: Iterable[tuple[int, str, int | None]], why: str) -> set[tuple[int, int]]:
         """Files held open, about to be closed for good (`why`: a stop; a holder no successor took):
         (descriptor, family, bytes of it read; None: unknown, a compressed file read in part). One

@@ -792,10 +792,8 @@ class Prospector:
             if live is None or live.path != f.family or live.st.st_size >= o.st.st_size:
                 continue
             f.cut_seen = True
-            self.ledger.lost(f.family, 0, f"were written between the copy to {o.path} and the truncation of the file "
-                                          "(found by the copy, listed longer than the file, which had been read no "
-                                          "further than its first line; copytruncate rotation loses what is written "
-                                          "in that window; rotate with `create` to lose nothing)", unknown=True)
+            self.ledger.copytruncate_window(f.family, o.path, "found by the copy, listed longer than the file, which "
+                                                              "had been read no further than its first line")
             return
 
     def _same_followed(self, f: Followed, o: Observed | None) -> tuple[bool, Observed | None]:
