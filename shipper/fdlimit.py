@@ -13,6 +13,12 @@ import resource
 log = logging.getLogger("shipper.fdlimit")
 
 
+def soft_limit() -> int:
+    """The soft RLIMIT_NOFILE now (unlimited read as 65536): what the budgets of descriptors are shares of."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 65536 if soft == resource.RLIM_INFINITY else soft
+
+
 def raise_soft_limit() -> tuple[int, int]:
     """Set the soft RLIMIT_NOFILE to the hard limit; the (old, new) soft limits. A limit that
     cannot be raised (a seccomp filter refusing setrlimit, as the unit's @resources does) stays,

@@ -22,7 +22,6 @@ import errno
 import io
 import logging
 import os
-import resource
 import selectors
 import socket
 import threading
@@ -38,6 +37,7 @@ from prometheus_client.registry import Collector
 
 from shipper import metrics
 from shipper.failures import failing_sources, source_last_error
+from shipper.fdlimit import soft_limit
 from shipper.log import Throttled
 from shipper.secrets import redact_obj
 
@@ -121,11 +121,6 @@ class PipelineCollector(Collector):
 
 
 
-def _fd_limit() -> int:
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return 65536 if soft == resource.RLIM_INFINITY else soft
-
-
 class _Conn:
     __slots__ = ("sock", "head", "out", "deadline", "born")
 
@@ -145,7 +140,7 @@ class BoundedHttpServer:
     def __init__(self, host: str, port: int, app: Callable, *, max_connections: int = 64,
                  header_timeout: float = 5.0, idle_timeout: float = 10.0):
         self.app = app
-        self.max_connections = max(2, min(max_connections, _fd_limit() // 16))
+        self.max_connections = max(2, min(max_connections, soft_limit() // 16))
         self.header_timeout = header_timeout
         self.idle_timeout = idle_timeout
         family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -26,10 +26,9 @@ from shipper.api import (
     saved_value_line,
 )
 from shipper.tail import discovery
-from shipper.tail.descriptors import hold_budget
 from shipper.tail.events import TailEvents
 from shipper.tail.harvester import Chunk
-from shipper.tail.holder import Held, Holder, generation
+from shipper.tail.holder import Held, Holder, generation, hold_budget
 from shipper.tail.scan_rules import STARTED_GLOB
 from shipper.tail.state import SEEN_PREFIX, load_states
 from shipper.tail.tailer import Tailer

@@ -7,10 +7,10 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import resource
 from contextlib import contextmanager
 from typing import Iterator, Literal
 
+from shipper.fdlimit import soft_limit
 from shipper.tail import birth, clock
 from shipper.tail.followed import Followed, MovedDuringScan, Observed
 from shipper.tail.holder import Holder, generation
@@ -21,21 +21,8 @@ from shipper.tail.reader import OpenFile
 OnMoved = Literal["none", "raise", "raise_gone"]
 
 
-def _soft_limit() -> int:
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return 65536 if soft == resource.RLIM_INFINITY else soft
-
-
 def fd_budget() -> int:
-    return max(8, min(4096, (_soft_limit() - 64) // 2))
-
-
-def hold_budget(configured: int) -> int:
-    """The files a holder may hold: `configured` (hold_max_files), within a quarter of the soft descriptor limit less
-    64 (the tailer keeps up to half; the rest is the outputs', the endpoint's and the checkpoint database's). Under a
-    container's `--ulimit nofile=64` the holder took every descriptor during an outage, and the output, back, could
-    never connect again (tests/tail/test_attack17_holder_takes_every_descriptor.py)."""
-    return min(configured, max(4, (_soft_limit() - 64) // 4))
+    return max(8, min(4096, (soft_limit() - 64) // 2))
 
 
 class Descriptors:

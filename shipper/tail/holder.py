@@ -49,6 +49,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Container, Iterable, Iterator, Mapping
 
+from shipper.fdlimit import soft_limit
 from shipper.tail import clock, discovery
 from shipper.tail.reader import is_gzip_path
 
@@ -90,6 +91,14 @@ class Escapes(int):
         e.budget = budget
         e.folder = folder
         return e
+
+
+def hold_budget(configured: int) -> int:
+    """The files a holder may hold: `configured` (hold_max_files), within a quarter of the soft descriptor limit less
+    64 (the tailer keeps up to half; the rest is the outputs', the endpoint's and the checkpoint database's). Under a
+    container's `--ulimit nofile=64` the holder took every descriptor during an outage, and the output, back, could
+    never connect again (tests/tail/test_attack17_holder_takes_every_descriptor.py)."""
+    return min(configured, max(4, (soft_limit() - 64) // 4))
 
 
 @dataclass

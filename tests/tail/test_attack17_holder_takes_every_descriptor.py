@@ -8,7 +8,7 @@ many open files`, 8,081 of 111,000 lines were delivered in the 25 s after the ou
 the stop named 2,065,921 bytes of 42 held files lost (2 of 2 script runs; this test: 0 of 60,000 delivered
 in 60-90 s after the output came back, 3 of 3, and all 40,000 with 40 files instead of 60: a threshold). The holder should leave the descriptors the
 outputs and the endpoint need, so that the output's return lets the reader drain what it holds.
-Fixed (lead): the holder holds at most a quarter of the soft limit less 64 (at least 4; descriptors.hold_budget),
+Fixed (lead): the holder holds at most a quarter of the soft limit less 64 (at least 4; holder.hold_budget),
 warned at the start when that is less than hold_max_files; what it cannot hold is named lost."""
 from __future__ import annotations
 
