@@ -42,13 +42,17 @@ def unreadable_live_log(tmp_path) -> tuple[Agent, str]:
     agent = Agent(tmp_path, [log])
     agent.command_prefix = NO_DAC
     agent.start()
-    assert agent.wait_delivered(range(100), 60), exactly_once(agent.seqs(), range(100))
-    logrotate_of(tmp_path, log, "create 0600 nobody nogroup\nrotate 5", settle=0)()
-    append_numbered(log, 100, 200)  # the writer (root here) writes on; the agent cannot read these
-    deadline = time.monotonic() + 60
-    while failing(agent).get("kind") != "unreadable" and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert failing(agent).get("kind") == "unreadable", agent.get("/health")
+    try:
+        assert agent.wait_delivered(range(100), 60), exactly_once(agent.seqs(), range(100))
+        logrotate_of(tmp_path, log, "create 0600 nobody nogroup\nrotate 5", settle=0)()
+        append_numbered(log, 100, 200)  # the writer (root here) writes on; the agent cannot read these
+        deadline = time.monotonic() + 60
+        while failing(agent).get("kind") != "unreadable" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert failing(agent).get("kind") == "unreadable", agent.get("/health")
+    except BaseException:
+        agent.stop()  # (a failed set-up left its agent running past the suite)
+        raise
     return agent, str(log)
 
 
