@@ -91,6 +91,13 @@ def setup(level: str = "info", fmt: str = "logfmt") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    # A library's warning with no handler of its own (watchdog's "Unable to watch …: inotify watch limit
+    # reached") went to logging's last-resort handler: a raw line among the structured ones. The same
+    # records, no more (WARNING and up, libraries with a NullHandler stay quiet), now in the agent's format.
+    last_resort = logging.StreamHandler(sys.stderr)
+    last_resort.setFormatter(handler.formatter)
+    last_resort.setLevel(logging.WARNING)
+    logging.lastResort = last_resort
 
 
 class Throttled:
