@@ -54,6 +54,13 @@ _SECONDS = frozenset(f":{n:02d}" for n in range(60))  # its last three: a set lo
 _MINUTE = timedelta(minutes=1)
 
 
+def _always_utc(zone: "tzinfo") -> bool:
+    """True when `zone` is at UTC+0 in every month of 1800-2100 (tzdata's history starts ~1847): its times
+    need no conversion. (Asked in 2000 alone, Africa/Monrovia, at -0:44:30 until 1972, was taken for UTC.)"""
+    return all(zone.utcoffset(datetime(year, month, 1)) == timedelta(0)
+               for year in range(1800, 2101) for month in range(1, 13))
+
+
 class LocalTimeParser:
     """'YYYY-MM-DD HH:MM:SS' written without a zone, in a configured zone, to ISO 8601 UTC.
 
@@ -65,7 +72,7 @@ class LocalTimeParser:
 
     def __init__(self, zone: "tzinfo"):
         self.zone = zone
-        self.is_utc = zone.utcoffset(datetime(2000, 1, 1)) == timedelta(0) and zone.utcoffset(datetime(2000, 7, 1)) == timedelta(0)
+        self.is_utc = _always_utc(zone)
         self._hours: BoundedMemo[str, timedelta | None] = BoundedMemo(10_000, 13)  # 'YYYY-MM-DD HH' → UTC offset
         # 'YYYY-MM-DD HH:MM' → its UTC 'YYYY-MM-DDTHH:MM'; None: no time; "": an offset with seconds (see _minute)
         self._minutes: BoundedMemo[str, str | None] = BoundedMemo(4096, 16)
@@ -96,7 +103,10 @@ class LocalTimeParser:
             dt = datetime(int(s[0:4]), int(s[5:7]), int(s[8:10]), int(s[11:13]), int(s[14:16]))
         except ValueError:
             return None
-        dt -= offset
+        try:
+            dt -= offset
+        except OverflowError:  # before year 1 or after 9999 in UTC: no time datetime can hold
+            return None
         return f"{dt.year:04d}" + dt.strftime("-%m-%dT%H:%M")  # %Y does not pad years before 1000
 
     def _convert(self, s: str) -> str | None:
@@ -112,7 +122,10 @@ class LocalTimeParser:
             dt = datetime(int(s[0:4]), int(s[5:7]), int(s[8:10]), int(s[11:13]), int(s[14:16]), int(s[17:19]))
         except ValueError:
             return None
-        dt -= offset
+        try:
+            dt -= offset
+        except OverflowError:  # (as in _minute)
+            return None
         return f"{dt.year:04d}" + dt.strftime("-%m-%dT%H:%M:%S.000Z")
 
     def _hour_offset(self, s: str) -> timedelta | None:

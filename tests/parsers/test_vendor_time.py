@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from shipper.ecs import vendor_time
@@ -114,7 +115,9 @@ def test_years_before_1000_are_written_with_four_digits():
 
 @settings(max_examples=300)
 @given(st.datetimes(min_value=datetime(1850, 1, 1), max_value=datetime(2100, 1, 1)),
-       st.sampled_from(["UTC", "Europe/Berlin", "Asia/Kolkata", "Asia/Kathmandu", "America/Sao_Paulo", "Europe/Amsterdam"]),
+       st.sampled_from(["UTC", "Europe/Berlin", "Asia/Kolkata", "Asia/Kathmandu", "America/Sao_Paulo", "Europe/Amsterdam",
+                        # at UTC+0 in 2000, not always: Monrovia -0:44:30 until 1972, Reykjavik -1:00 until 1968
+                        "Africa/Monrovia", "Atlantic/Reykjavik", "Africa/Abidjan"]),
        st.sampled_from(" T"))
 def test_local_time_parser_agrees_with_zoneinfo(local, zone_name, sep):
     """LocalTimeParser reads a minute once and each time as that minute's UTC text and its own seconds: the same
@@ -131,3 +134,14 @@ def test_local_time_parser_agrees_with_zoneinfo(local, zone_name, sep):
     parse = LocalTimeParser(zone)
     assert parse(text) == expected.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     assert parse(text) == expected.strftime("%Y-%m-%dT%H:%M:%S.000Z")  # the minute remembered
+
+
+@pytest.mark.parametrize(("zone_name", "text"), [("Europe/Berlin", "0001-01-01 00:30:00"),
+                                                   ("America/New_York", "9999-12-31 23:30:00"),
+                                                   ("Europe/Amsterdam", "0001-01-01 00:19:31")])
+def test_a_local_time_whose_utc_is_outside_years_1_to_9999_is_no_time(zone_name, text):
+    """Such a time has no UTC a datetime holds: no time (the parser's unreadable timestamp, the record shipped and
+    flagged), not an OverflowError out of the parser."""
+    from shipper.ecs import LocalTimeParser
+
+    assert LocalTimeParser(ZoneInfo(zone_name))(text) is None
