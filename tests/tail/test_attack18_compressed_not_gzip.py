@@ -15,53 +15,15 @@ delivered or a warning names the backup.
 """
 from __future__ import annotations
 
-import json
 import shutil
-import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-SHIPPER = str(Path(sys.executable).parent / "shipper")
-HEADER = "#HEADER app v1 layout=json"
+from tests.tail.attack18_agent import Agent, append
 
 pytestmark = pytest.mark.skipif(not (shutil.which("logrotate") and shutil.which("xz")), reason="needs logrotate, xz")
-
-
-def _append(path: Path, first: int, count: int) -> list[int]:
-    with open(path, "a") as f:
-        if f.tell() == 0:
-            f.write(HEADER + "\n")
-        for seq in range(first, first + count):
-            f.write(json.dumps({"seq": seq, "pad": "x" * 40}) + "\n")
-    return list(range(first, first + count))
-
-
-def _delivered(out: Path) -> list[int]:
-    seqs = []
-    for line in out.read_bytes().splitlines():
-        generic = json.loads(line).get("generic") or {}
-        if "seq" in generic:
-            seqs.append(generic["seq"])
-    return seqs
-
-
-def _wait(predicate, what: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def _start(tmp_path: Path, run: int) -> tuple[subprocess.Popen, Path, Path]:
-    out, err = tmp_path / f"out{run}.jsonl", tmp_path / f"err{run}.log"
-    proc = subprocess.Popen([SHIPPER, "run", "-c", str(tmp_path / "cfg.yaml")],
-                            stdout=out.open("wb"), stderr=err.open("wb"))
-    _wait(lambda: "msg=started" in err.read_text(errors="replace"), "the agent's start")
-    return proc, out, err
 
 
 @pytest.mark.slow
@@ -76,38 +38,32 @@ def test_xz_backups_made_while_stopped_are_read_or_named(tmp_path):
     (tmp_path / "lr.conf").write_text(
         f"{live} {{\n  rotate 5\n  compress\n  compresscmd /usr/bin/xz\n  uncompresscmd /usr/bin/unxz\n"
         "  compressext .xz\n  create\n  missingok\n}\n")
-    (tmp_path / "cfg.yaml").write_text(
-        f"state_dir: {tmp_path}/state\nshutdown_timeout: 10\nsources:\n  - name: s\n    type: file\n"
-        f"    paths: [{live}]\n    parser: json\noutputs:\n  - type: stdout\n")
+    agent = Agent(tmp_path, [str(live)])
 
     def rotate() -> None:
         subprocess.run(["logrotate", "-f", "-s", str(tmp_path / "lr.state"), str(tmp_path / "lr.conf")], check=True)
 
-    written = _append(live, 1, 1000)
-    proc, out1, _ = _start(tmp_path, 1)
-    _wait(lambda: len(_delivered(out1)) >= 1000, "the first 1,000 lines")
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(60) == 0
-    in_2 = _append(live, 1001, 500)        # unread at the stop; ends in app.log.2.xz
+    written = append(live, 1, 1000)
+    agent.start()
+    agent.wait_seqs(written)
+    agent.stop()
+    in_2 = append(live, 1001, 500)        # unread at the stop; ends in app.log.2.xz
     rotate()
-    in_1 = _append(live, 1501, 500)        # a whole file the agent never saw; ends in app.log.1.xz
+    in_1 = append(live, 1501, 500)        # a whole file the agent never saw; ends in app.log.1.xz
     rotate()
-    written += in_2 + in_1 + _append(live, 2001, 200)
+    last = append(live, 2001, 200)
     assert sorted(p.name for p in logs.iterdir()) == ["app.log", "app.log.1.xz", "app.log.2.xz"]
 
-    proc, out2, err2 = _start(tmp_path, 2)
-    _wait(lambda: set(range(2001, 2201)) <= set(_delivered(out2)), "the live file's lines")
-    # let the restart's scans decide about the backups (a file too short to tell waits 10 s)
-    time.sleep(12)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(60) == 0
-    delivered = _delivered(out1) + _delivered(out2)
-    journal = err2.read_text(errors="replace")
-    warnings = [line for line in journal.splitlines() if "level=warn" in line or "level=error" in line]
+    agent.start()
+    agent.wait_seqs(last)
+    time.sleep(12)  # what is not there cannot be waited for: the restart's scans decide (a file too short waits 10 s)
+    agent.stop()
+    delivered = agent.seqs()
+    warnings = agent.warnings()
 
     assert len(delivered) == len(set(delivered)), "a line delivered twice"
+    assert set(written) <= set(delivered)
     for name, seqs in (("app.log.2.xz", in_2), ("app.log.1.xz", in_1)):
         unread = set(seqs) - set(delivered)
         named = [w for w in warnings if name in w]
         assert not unread or named, f"{len(unread)} lines of {name} neither delivered nor named: {warnings}"
-    assert set(written) - set(in_2) - set(in_1) <= set(delivered)
