@@ -29,6 +29,7 @@ import hashlib
 import logging
 import os
 import random
+import socket
 import threading
 import time
 from typing import Any, Literal
@@ -69,6 +70,7 @@ FREE_TEXT = ("event_name", "user_agent", "description")  # the columns a row's s
 CUT_PREFIX = "_shipper_cut_"
 TRUNCATED_TAG = "_field_truncated"
 COUNT_CHUNK = 20_000  # rows above the cursor counted per poll at most (an index range, a few ms)
+CANCEL_WAIT = 1.0  # seconds a stop waits for a cancelled query to end (and for the cancel to be taken) before cutting it
 # Rows come as dicts (psycopg's dict_row); a fetched one is (id, anchor columns, record, flags).
 Row = dict[str, Any]
 Fetched = tuple[int, Row, bytes, tuple]
@@ -196,6 +198,7 @@ class PostgresSource(Source):
         self._server: str | None = None  # the connected cluster's system identifier (None: not readable)
         self._server_unreadable = Throttled(self.log, 86400.0)
         self.server_changed: dict[str, Any] | None = None  # the last change of cluster seen (for status)
+        self._ran_out = threading.Event()  # run() has returned: no query of its left to cut
 
     # --- SQL -------------------------------------------------------------------------------
 
@@ -343,10 +346,16 @@ class PostgresSource(Source):
     # --- loop ------------------------------------------------------------------------------
 
     def run(self) -> None:
+        threading.Thread(target=self._cancel_on_stop, name=f"{self.ctx.name}-cancel", daemon=True).start()
+        try:
+            self._run()
+        finally:
+            self._ran_out.set()
+
+    def _run(self) -> None:
         stop = self.ctx.stop
         delay = 0.0
         failures = 0
-        threading.Thread(target=self._cancel_on_stop, name=f"{self.ctx.name}-cancel", daemon=True).start()
         while not stop.is_set():
             try:
                 conn = self.conn
@@ -385,14 +394,20 @@ class PostgresSource(Source):
                 return
 
     def _cancel_on_stop(self) -> None:
-        """A query waiting on a lock or a slow plan must not hold a shutdown for statement_timeout."""
+        """A query waiting on a lock or a slow plan must not hold a shutdown for statement_timeout: it is
+        cancelled on the server. A server that answers nothing (frozen, a paused VM, a path gone half-open)
+        takes no cancel either, so a query still running a moment later is cut at the socket: libpq then reads
+        the end of the connection and the query fails at once (run() reads a failure after a stop as the stop)."""
         self.ctx.stop.wait()
         conn = self.conn
-        if conn is not None and not conn.closed:
-            try:
-                conn.cancel_safe(timeout=5.0)
-            except Exception:
-                pass
+        if conn is None or conn.closed:
+            return
+        try:
+            conn.cancel_safe(timeout=CANCEL_WAIT)
+        except Exception:
+            pass
+        if not self._ran_out.wait(CANCEL_WAIT):
+            _shut_socket(conn)
 
     def _describe_error(self, e: Exception) -> tuple[str, str]:
         if isinstance(e, SourceProblem):
@@ -760,6 +775,21 @@ class _LenientDateLoader(Loader):
             return self._inner.load(data)
         except psycopg.DataError:
             return bytes(data).decode("utf-8", "replace")
+
+
+def _shut_socket(conn: psycopg.Connection[Any]) -> None:
+    """Shuts the connection's socket both ways (through a duplicate of its descriptor: the connection still
+    owns, and closes, its own), waking a read blocked on it. (psycopg has no call for this: close() waits for
+    the lock the running query holds.)"""
+    try:
+        fd = os.dup(conn.fileno())
+    except (OSError, psycopg.Error):
+        return  # closed meanwhile: nothing to cut
+    with socket.socket(fileno=fd) as sock:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def _load_out_of_range_dates_as_text(conn: psycopg.Connection[Any]) -> None:
