@@ -67,3 +67,36 @@ def test_xz_backups_made_while_stopped_are_read_or_named(tmp_path):
         unread = set(seqs) - set(delivered)
         named = [w for w in warnings if name in w]
         assert not unread or named, f"{len(unread)} lines of {name} neither delivered nor named: {warnings}"
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "Log4j 2 `.zip` rollovers made while the agent was stopped are neither read nor named: every line rolled into "
+    "app.log.N.zip is lost (2,881 of 3,300 by hand), one warning calls the rest of app.log deleted or renamed out of "
+    "reach; should read the .zip files or name each as unreadable"))
+def test_log4j2_zip_rollovers_made_while_stopped_are_read_or_named(tmp_path):
+    from tests.java.writers import Log4j, compile_writers, log4j2_config
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log4j = Log4j(compile_writers(tmp_path / "classes"))
+    xml = log4j2_config(tmp_path / "log4j2.xml", logs, pattern="app.log.%i.zip", size=8000, strategy='max="20"')
+    agent = Agent(tmp_path, [str(logs / "app.log")])
+    agent.start()
+    first = list(range(1, 301))  # ~6.6 KB: no rollover yet
+    log4j.log4j2(xml, 1, 300)
+    agent.wait_seqs(first)
+    agent.stop()
+    log4j.log4j2(xml, 301, 3000)  # ~66 KB while stopped: rolled into app.log.1.zip … app.log.8.zip
+    zips = sorted(p.name for p in logs.glob("*.zip"))
+    assert len(zips) >= 5, zips
+
+    agent.start()
+    agent.wait_seqs(first)  # (the first run's)
+    time.sleep(12)  # what is not there cannot be waited for: the restart's scans decide (a file too short waits 10 s)
+    agent.stop()
+    delivered = agent.seqs()
+    assert len(delivered) == len(set(delivered)), "a line delivered twice"
+    unread = set(range(301, 3301)) - set(delivered)
+    unnamed = [name for name in zips if not any(name in w for w in agent.warnings())]
+    assert not unread or not unnamed, f"{len(unread)} lines unread, {unnamed} never named: {agent.warnings()}"
