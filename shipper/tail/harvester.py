@@ -272,23 +272,40 @@ class Harvester:
     @staticmethod
     def strip_holes(lines, holes: list[tuple[int, int]]) -> None:
         """Zero bytes at the start of a line are a hole, not data: stripped from the records (a
-        record of nothing else is dropped), their offsets moved past them."""
+        record of nothing else is dropped), their offsets moved past them. A run of MID_LINE_HOLE zero
+        bytes or more inside a line is one too: a writer cut mid-line (a crash leaves its unwritten blocks
+        as zeros) and started again after them. The bytes before it go as a line of their own, tagged
+        UNFINISHED, and the line after it starts clean (it went glued to them, zeros and all, as one
+        parse failure: exam21, session 20)."""
         recs: list[bytes] = []
         offs: list[int] = []
-        flags: list[tuple[str, ...]] | None = [] if lines.flags is not None else None
+        flags: list[tuple[str, ...]] = []
         for i, r in enumerate(lines.records):
-            if r[:1] == b"\0":
+            at = lines.offsets[i]
+            flag = lines.flags[i] if lines.flags is not None else ()
+            while True:
                 n = len(r) - len(r.lstrip(b"\0"))
-                holes.append((lines.offsets[i], n + (n == len(r))))  # an all-zero record: its newline too
-                if n == len(r):
-                    continue
-                r = r[n:]
-                lines.offsets[i] += n
-            recs.append(r)
-            offs.append(lines.offsets[i])
-            if flags is not None:
-                flags.append(lines.flags[i])
-        lines.records, lines.offsets, lines.flags = recs, offs, flags
+                if n:
+                    holes.append((at, n + (n == len(r))))  # an all-zero record: its newline too
+                    if n == len(r):
+                        break
+                    r, at = r[n:], at + n
+                cut = r.find(_ZERO_RUN)
+                if cut < 0:
+                    recs.append(r)
+                    offs.append(at)
+                    flags.append(flag)
+                    break
+                recs.append(r[:cut])
+                offs.append(at)
+                flags.append((*flag, UNFINISHED))
+                r, at, flag = r[cut:], at + cut, ()
+        lines.records, lines.offsets = recs, offs
+        lines.flags = flags if any(flags) else None
+
+
+MID_LINE_HOLE = 16  # zero bytes in a row inside a line that make a hole (UTF-16/32 text has at most 10 in a row)
+_ZERO_RUN = b"\0" * MID_LINE_HOLE
 
 
 def _run_from_zero(holes: list[tuple[int, int]]) -> int:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 TRUNCATED = "_line_truncated"
-UNFINISHED = "_line_unfinished"  # a file's last bytes, no newline after them, shipped when it was let go
+# A line with no end: a file's last bytes, no newline after them, shipped when it was let go; or the bytes before a
+# run of zero bytes inside a line (the writer cut off there, Harvester.strip_holes)
+UNFINISHED = "_line_unfinished"
 
 
 @dataclass

@@ -78,7 +78,8 @@ class LossLedger:
         n = sum(b for _, b in holes)
         self.hole_bytes += n
         self.log.warning(f"skipped {n} zero bytes in {path} (from offset {holes[0][0]}; a hole left by truncating a "
-                         "file under a writer that does not append, or preallocation): not shipped",
+                         "file under a writer that does not append, preallocation, or a writer cut off mid-line: a "
+                         "crash leaves its unwritten blocks as zeros): not shipped",
                          extra={"path": path, "bytes_skipped": n, "offset": holes[0][0]})
         self.events.hole_skipped(n)
 

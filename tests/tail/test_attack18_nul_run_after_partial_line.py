@@ -18,9 +18,6 @@ from tests.tail.attack18_agent import Agent, append
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "a zero run after a partial line is shipped inside one parse-failure record with the next whole line glued to "
-    "it, unwarned; should skip and count the zeros and deliver the next line intact"))
 def test_zero_run_after_a_partial_line_keeps_the_next_line_intact(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()

@@ -220,6 +220,28 @@ def test_zero_runs_between_lines_are_skipped_and_counted(tmp_path):
     assert f.lines() == [b"one", b"two", b"three"]
 
 
+def test_a_zero_run_inside_a_line_ends_it_and_the_next_line_starts_clean(tmp_path):
+    """A writer cut mid-line (a crash leaves its unwritten blocks as zeros) and started again after them: the bytes
+    before the run go as a line of their own, tagged unfinished, the zeros are a hole (skipped, counted), the next
+    line is itself (it went glued to them, zeros and all, as one record: exam21, session 20). Fewer zero bytes in a
+    row than a hole's (a stray NUL, UTF-32 text) are data, as before."""
+    from shipper.tail.harvester import MID_LINE_HOLE
+    from shipper.tail.lines import UNFINISHED
+
+    short = b"a" + b"\0" * (MID_LINE_HOLE - 1) + b"b"
+    log = tmp_path / "a.log"
+    log.write_bytes(b"one\n" + b'{"seq": 2, "pad": "cut by the cra' + b"\0" * 10000 + b'{"seq": 3}\n' + short + b"\n"
+                    + b"tail" + b"\0" * 300 + b"\n" + b"last\n")
+    f = Follower([log], tmp_path)
+    f.poll()
+    assert f.lines() == [b"one", b'{"seq": 2, "pad": "cut by the cra', b'{"seq": 3}', short, b"tail", b"last"]
+    assert [fl for _, _, fl in f.records] == [(), (UNFINISHED,), (), (), (UNFINISHED,), ()]
+    assert f.tailer.hole_bytes == 10000 + 301  # (the run that ends a line takes its newline)
+    f.restart()  # the positions are past the zeros: nothing read again
+    f.poll()
+    assert len(f.records) == 6
+
+
 def test_an_unfinished_last_line_holding_a_zero_byte_waits(tmp_path):
     """Found by the torture harness (`--overtaken`, seeds 4 and 35 hung): a last line not ended yet
     holding a zero byte past its start (a writer without O_APPEND over a hole, a torn write) gave
