@@ -4,23 +4,41 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from typing import Callable
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
 
 
-def wait(pred: Callable[[], object], timeout: float = 60.0) -> bool:
-    """Poll pred until it is true or timeout seconds pass; the last answer is returned."""
+def wait(pred: Callable[[], object], timeout: float = 60.0, every: float = 0.05) -> bool:
+    """Poll pred every `every` seconds until it is true or timeout seconds pass; the last answer is returned.
+    A pred that reads much (an HTTP request, every record a peer stored) is polled less often: on 2 shared cores
+    its polling takes CPU from the agent it waits for."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if pred():
             return True
-        time.sleep(0.05)
+        time.sleep(every)
     return bool(pred())
 
 
-def wait_until(pred: Callable[[], object], timeout: float = 60.0, what: str = "condition") -> None:
+def wait_until(pred: Callable[[], object], timeout: float = 60.0, what: str = "condition",
+               every: float = 0.05) -> None:
     """Like wait, but a timeout fails the test with what was awaited."""
-    if not wait(pred, timeout):
+    if not wait(pred, timeout, every):
         raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def read_steady(read: Callable[[], T], ready: Callable[[T], bool], timeout: float = 60.0) -> T:
+    """read() once it is `ready` and the read after it gives the same (a figure no longer moving), read every half
+    second; at the timeout, the last read."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while time.monotonic() < deadline:
+        value = read()
+        if ready(value) and value == read():
+            break
+        time.sleep(0.5)
+    return value
 
 
 def wait_settled(measure: Callable[[], int], timeout: float, what: str) -> None:

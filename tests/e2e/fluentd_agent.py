@@ -2,18 +2,24 @@
 its stderr kept as its journal: the set-up attack 14's reload and stop tests share (tests/e2e/test_attack14_*.py,
 tests/tail/test_attack14_reload_added_path_rotated_in_wait.py, tests/tail/test_attack14_stop_in_reload_wait_loss_size.py).
 Each line carries the tag `src` of the write it came from and its number `n` in that write, so a peer's records say
-which lines it got and how many times."""
+which lines it got and how many times. Attack 17's held-back tests (tests/e2e/test_attack17_*.py,
+tests/tail/test_attack17_*.py) share its start, their one-output config and the held-back set-up."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
+import re
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from tests.java.writers import Log4j
 from tests.peers.forward_server import ForwardServer
-from tests.support import wait_until
+from tests.support import stop_process, wait_until
+from tests.tail.attack_agent import free_port
 
 SHIPPER = str(Path(sys.executable).with_name("shipper"))
 
@@ -49,10 +55,73 @@ def write_config(tmp_path: Path, http_port: int, paths: list, outputs: list[tupl
     return path
 
 
-def start_agent(cfg: Path, journal: Path) -> subprocess.Popen:
-    """`shipper run -c cfg`, its stderr appended to journal (one journal across restarts)."""
+def start_agent(cfg: Path, journal: Path, prefix: Sequence[str] = ()) -> subprocess.Popen:
+    """`shipper run -c cfg`, its stderr appended to journal (one journal across restarts); `prefix` runs it under
+    another command (prlimit, setpriv)."""
     with open(journal, "a") as err:
-        return subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=err)
+        return subprocess.Popen([*prefix, SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=err)
+
+
+def run_agent(cfg: Path, journal: Path, prefix: Sequence[str] = (), timeout: float = 90.0) -> subprocess.Popen:
+    """start_agent, returned once its journal says `started` (once more than before it): an agent that exits or
+    does not start within `timeout` fails the test (and is stopped)."""
+    before = journal.read_text().count("msg=started") if journal.exists() else 0
+    agent = start_agent(cfg, journal, prefix)
+    try:
+        wait_until(lambda: journal.read_text().count("msg=started") > before or agent.poll() is not None, timeout,
+                   "the agent to start")
+        assert agent.poll() is None, journal.read_text()
+    except BaseException:
+        stop_process(agent, 60)  # not left running past the test
+        raise
+    return agent
+
+
+def held_back_config(tmp_path: Path, log: Path, port: int, http_port: int | None = None, **source: object) -> Path:
+    """tmp_path/cfg.yaml of attack 17's held-back tests: the file source "app" over `log` (json, read from the
+    beginning, `source`'s other settings), one Fluentd output to `port` (its defaults), shutdown_timeout 5, the
+    HTTP endpoint on http_port when given."""
+    cfg: dict = {"state_dir": str(tmp_path / "state"), "shutdown_timeout": 5,
+                 "sources": [{"name": "app", "type": "file", "paths": [str(log)], "parser": "json",
+                              "read_from": "beginning", **source}],
+                 "outputs": [{"type": "fluentd", "host": "127.0.0.1", "port": port}]}
+    if http_port is not None:
+        cfg["http"] = {"listen": f"127.0.0.1:{http_port}"}
+    path = tmp_path / "cfg.yaml"
+    path.write_text(json.dumps(cfg))  # JSON is YAML
+    return path
+
+
+def source_status(http_port: int) -> dict:
+    """The source "app" in the agent's /status (its `status` the file source's own figures)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/status", timeout=30) as r:
+        return json.loads(r.read())["sources"]["app"]
+
+
+def metric_value(http_port: int, name: str) -> float | None:
+    """The sample `name{source="app"}` of the agent's /metrics (None when it is not served)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=30) as r:
+        m = re.search(rf'^{name}\{{source="app"\}} (\S+)$', r.read().decode(), re.M)
+    return float(m.group(1)) if m else None
+
+
+@contextlib.contextmanager
+def held_back_by_log4j(tmp_path: Path, classes: Path) -> Iterator[int]:
+    """An agent over logs/app.log whose Fluentd output is down throughout (nothing listens on its port), once
+    Debian's Log4j 1.2 has written ~1.5 MB through it in 50 KB files, one backup kept: the reader stops under
+    backpressure after a few files, the holder keeps the rest open as Log4j deletes them. Yields the agent's HTTP
+    port; the agent is stopped after."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (tmp_path / "state").mkdir()
+    http, down = free_port(), free_port()
+    cfg = held_back_config(tmp_path, logs / "app.log", down, http)
+    agent = run_agent(cfg, tmp_path / "agent.err", timeout=60)
+    try:
+        Log4j(classes).log4j1(logs / "app.log", 50_000, 1, 0, 60_000, 0, timeout=120)
+        yield http
+    finally:
+        stop_process(agent, 60)
 
 
 def metric(http_port: int, sample: str) -> bool:

@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import orjson
 
+from tests.e2e.fluentd_agent import run_agent
 from tests.peers.forward_server import ForwardServer
+from tests.support import wait
 
 FILES = 5
-SHIPPER = Path(sys.executable).with_name("shipper")
 
 
 def _line(src: str, n: int) -> bytes:
@@ -38,15 +36,6 @@ def _line(src: str, n: int) -> bytes:
 def _append(path: Path, src: str, first: int, count: int) -> None:
     with open(path, "ab") as f:
         f.write(b"".join(_line(src, n) for n in range(first, first + count)))
-
-
-def _wait(cond, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 def test_born_renamed_before_opened_is_no_certain_loss(tmp_path: Path) -> None:
@@ -72,10 +61,8 @@ sources:
     flush_interval: 0.2
 """)
     err = tmp_path / "agent.err"
-    with open(err, "wb") as errf:
-        agent = subprocess.Popen([str(SHIPPER), "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=errf)
+    agent = run_agent(cfg, err, timeout=120)
     try:
-        assert _wait(lambda: b"msg=started" in err.read_bytes(), 120), err.read_text()
         os.kill(agent.pid, signal.SIGSTOP)
         for s in names:
             live = logs / f"{s}.log"
@@ -91,7 +78,7 @@ sources:
                 got[src].append(int(n))
             return got
 
-        assert _wait(lambda: all(len(set(v)) == 400 for v in delivered().values()), 90), err.read_text()
+        assert wait(lambda: all(len(set(v)) == 400 for v in delivered().values()), 90), err.read_text()
         os.kill(agent.pid, signal.SIGTERM)
         assert agent.wait(60) == 0
     finally:

@@ -11,78 +11,17 @@ followed file's size is at least its position and its size now (its size at its 
 read held up by backpressure had moved the position on)."""
 from __future__ import annotations
 
-import json
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
-from tests.java.writers import Log4j, compile_writers
-
-SHIPPER = str(Path(sys.executable).parent / "shipper")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _status(port: int) -> dict:
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=30).read()
-    return json.loads(body)["sources"]["app"]["status"]
+from tests.e2e.fluentd_agent import held_back_by_log4j, source_status
+from tests.java.writers import compile_writers
+from tests.support import read_steady
 
 
 def test_lag_counts_what_the_held_back_reader_has_not_read(tmp_path, tmp_path_factory):
     classes = compile_writers(tmp_path_factory.getbasetemp() / "log4j-classes")
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    http, down = _free_port(), _free_port()  # nothing listens on `down`: the Fluentd output is down throughout
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(f"""state_dir: {tmp_path / 'state'}
-shutdown_timeout: 5
-http: {{listen: "127.0.0.1:{http}"}}
-sources:
-  - name: app
-    type: file
-    paths: [{logs / 'app.log'}]
-    parser: json
-    read_from: beginning
-outputs:
-  - type: fluentd
-    host: 127.0.0.1
-    port: {down}
-""")
-    (tmp_path / "state").mkdir()
-    err = tmp_path / "agent.err"
-    agent = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=err.open("wb"))
-    try:
-        deadline = time.monotonic() + 60
-        while "msg=started" not in err.read_text() and time.monotonic() < deadline:
-            assert agent.poll() is None, err.read_text()
-            time.sleep(0.1)
-        # ~1.5 MB in 50 KB files, one backup kept: the reader stops under backpressure after a few files, the
-        # holder keeps the rest open as Log4j deletes them
-        Log4j(classes).log4j1(logs / "app.log", 50_000, 1, 0, 60_000, 0, timeout=120)
-        deadline = time.monotonic() + 60
-        status = _status(http)
-        while time.monotonic() < deadline:
-            status = _status(http)
-            if status["held_bytes"] > 0 and status == _status(http):
-                break
-            time.sleep(0.5)
+    with held_back_by_log4j(tmp_path, classes) as http:
+        status = read_steady(lambda: source_status(http)["status"], lambda status: status["held_bytes"] > 0)
         assert status["held_bytes"] > 200_000, f"the holder should hold the deleted backups: {status}"
         files = [f"{f['path']}: position {f['position']} of {f['size']}" for f in status["files"] if f["position"] > f["size"]]
         assert not files, f"a read position beyond its file's size: {files}"
         assert status["lag_bytes"] >= status["held_bytes"], \
             f"lag_bytes {status['lag_bytes']} while {status['held_bytes']} bytes of deleted files are held unread"
-    finally:
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(60)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait()

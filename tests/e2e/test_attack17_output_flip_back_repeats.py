@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -31,10 +29,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.e2e.fluentd_agent import run_agent
 from tests.peers.bulk_server import BulkServer
 from tests.peers.forward_server import ForwardServer
-
-SHIPPER = Path(sys.executable).with_name("shipper")
+from tests.support import wait
 
 
 def _append(path: Path, first: int, count: int) -> None:
@@ -42,15 +40,6 @@ def _append(path: Path, first: int, count: int) -> None:
         for n in range(first, first + count):
             f.write(orjson.dumps({"timestamp": "2026-01-02 03:04:05", "action-type": "FILESYSTEM", "action": "EDIT",
                                  "performing-user": f"u{n}", "file-path": f"/f/a/{n}"}) + b"\n")
-
-
-def _wait(cond, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 def test_flip_output_and_back_repeats_nothing_at_the_server(tmp_path: Path) -> None:
@@ -85,10 +74,8 @@ outputs:
     cfg.write_text(to_fluentd)
     err = tmp_path / "agent.err"
     journal = lambda: err.read_text(errors="replace")  # noqa: E731
-    with open(err, "wb") as errf:
-        agent = subprocess.Popen([str(SHIPPER), "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=errf)
+    agent = run_agent(cfg, err, timeout=120)
     try:
-        assert _wait(lambda: "msg=started" in journal(), 120), journal()
         _append(log, 0, 300)
         assert fluentd.wait_for_records(300, 60), journal()
         fluentd.stop()  # the outage
@@ -102,7 +89,7 @@ outputs:
         cfg.write_text(to_fluentd)  # the change undone
         os.kill(agent.pid, signal.SIGHUP)
         _append(log, 1200, 300)
-        assert _wait(lambda: {r["datameer"]["file_path"] for _, _, r in list(fluentd.records)} >= {
+        assert wait(lambda: {r["datameer"]["file_path"] for _, _, r in list(fluentd.records)} >= {
             f"/f/a/{k}" for k in range(1200, 1500)}, 90), journal()
         time.sleep(1)
         os.kill(agent.pid, signal.SIGTERM)

@@ -13,34 +13,14 @@ warned at the start when that is less than hold_max_files; what it cannot hold i
 from __future__ import annotations
 
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
+from tests.e2e.fluentd_agent import held_back_config, run_agent
 from tests.java.writers import Log4j, compile_writers
 from tests.peers.forward_server import ForwardServer
-
-SHIPPER = str(Path(sys.executable).parent / "shipper")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(cond, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
+from tests.support import stop_process, wait
+from tests.tail.attack_agent import free_port
 
 
 @pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit")
@@ -49,39 +29,18 @@ def test_output_back_after_outage_delivers_under_low_descriptor_limit(tmp_path, 
     logs = tmp_path / "logs"
     logs.mkdir()
     (tmp_path / "state").mkdir()
-    peer = ForwardServer(port=_free_port())  # down until the writer is done
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(f"""state_dir: {tmp_path / 'state'}
-shutdown_timeout: 5
-sources:
-  - name: app
-    type: file
-    paths: [{logs / 'app.log'}]
-    parser: json
-    read_from: beginning
-outputs:
-  - type: fluentd
-    host: 127.0.0.1
-    port: {peer.port}
-""")
+    peer = ForwardServer(port=free_port())  # down until the writer is done
+    cfg = held_back_config(tmp_path, logs / "app.log", peer.port)
     err = tmp_path / "agent.err"
-    agent = subprocess.Popen(["prlimit", "--nofile=64:64", "--", SHIPPER, "run", "-c", str(cfg)],
-                             stdout=subprocess.DEVNULL, stderr=err.open("wb"))
+    agent = run_agent(cfg, err, prefix=["prlimit", "--nofile=64:64", "--"])
     count = 60_000
     try:
-        assert _wait(lambda: "msg=started" in err.read_text() or agent.poll() is not None, 90), "not started"
-        assert agent.poll() is None, err.read_text()
         # ~1.5 MB in 25 KB files, one backup kept: the reader is held back, the holder holds what Log4j deletes
         Log4j(classes).log4j1(logs / "app.log", 25_000, 1, 0, count, 0, timeout=120)
         peer.start()
-        delivered = _wait(lambda: any(r["generic"]["seq"] == count - 1 for _, _, r in list(peer.records)), 60)
+        delivered = wait(lambda: any(r["generic"]["seq"] == count - 1 for _, _, r in list(peer.records)), 60, every=0.2)
     finally:
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(60)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait()
+        stop_process(agent, 60)
         peer.stop()
     got = {r["generic"]["seq"] for _, _, r in peer.records}
     journal = err.read_text()

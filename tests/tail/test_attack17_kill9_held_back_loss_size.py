@@ -7,44 +7,17 @@ restart it said `an unknown number of bytes`, which is true. A loss must be name
 size, never as a smaller certain one."""
 from __future__ import annotations
 
-import json
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
+from tests.e2e.fluentd_agent import held_back_config, run_agent, source_status
 from tests.java.writers import Log4j, compile_writers
 from tests.peers.forward_server import ForwardServer
+from tests.support import stop_process, wait_until
+from tests.tail.attack_agent import free_port
 
-SHIPPER = str(Path(sys.executable).parent / "shipper")
 LINE = '{"seq":%d,"pad":"x"}\n'
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(cond, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
-def _start(cfg: Path, err: Path) -> subprocess.Popen:
-    started = err.read_text().count("msg=started") + 1 if err.exists() else 1
-    agent = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=err.open("ab"))
-    _wait(lambda: err.read_text().count("msg=started") >= started or agent.poll() is not None, 90, "started")
-    assert agent.poll() is None, err.read_text()
-    return agent
 
 
 @pytest.mark.xfail(strict=False, reason="after a kill -9 while held back and an immediate restart, the loss of the "
@@ -56,48 +29,29 @@ def test_kill9_while_held_back_names_the_loss_not_a_smaller_size(tmp_path, tmp_p
     logs = tmp_path / "logs"
     logs.mkdir()
     (tmp_path / "state").mkdir()
-    peer = ForwardServer(port=_free_port()).start()
-    http = _free_port()
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(f"""state_dir: {tmp_path / 'state'}
-shutdown_timeout: 5
-http: {{listen: "127.0.0.1:{http}"}}
-sources:
-  - name: app
-    type: file
-    paths: [{logs / 'app.log'}]
-    parser: json
-    read_from: beginning
-outputs:
-  - type: fluentd
-    host: 127.0.0.1
-    port: {peer.port}
-""")
+    peer = ForwardServer(port=free_port()).start()
+    http = free_port()
+    cfg = held_back_config(tmp_path, logs / "app.log", peer.port, http)
     err = tmp_path / "agent.err"
     count = 60_000
-    agent = _start(cfg, err)
+    agent = run_agent(cfg, err)
     writer = Log4j(classes).log4j1(logs / "app.log", 50_000, 1, 0, count, 3000, wait=False)
     try:
-        _wait(lambda: len(peer.records) >= 3000, 60, "the first lines")
+        wait_until(lambda: len(peer.records) >= 3000, 60, "the first lines", every=0.2)
         peer.stop()
         # held back: the holder holds the files Log4j deletes; wait until it holds several
-        _wait(lambda: json.loads(urllib.request.urlopen(f"http://127.0.0.1:{http}/status", timeout=30).read())
-              ["sources"]["app"]["status"]["held_files"] >= 5, 60, "held files")
+        wait_until(lambda: source_status(http)["status"]["held_files"] >= 5, 60, "held files", every=0.2)
         agent.kill()
         agent.wait()
-        agent = _start(cfg, err)
+        agent = run_agent(cfg, err)
         peer.start()
         writer.wait(120)
-        _wait(lambda: any(r["generic"]["seq"] == count - 1 for _, _, r in list(peer.records)), 120, "the last line")
+        wait_until(lambda: any(r["generic"]["seq"] == count - 1 for _, _, r in list(peer.records)), 120, "the last line",
+                   every=0.2)
     finally:
         if writer.poll() is None:
             writer.kill()
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(60)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait()
+        stop_process(agent, 60)
         peer.stop()
     got = {r["generic"]["seq"] for _, _, r in peer.records}
     lost_bytes = sum(len(LINE % i) for i in range(count) if i not in got)

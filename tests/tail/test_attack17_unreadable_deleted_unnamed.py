@@ -17,42 +17,17 @@ The first is fixed (lead): a held file is reopened through /proc, which checks t
 a plain file is read through a duplicate of the held descriptor (tail.reader.OpenFile)."""
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.fluentd_agent import held_back_config, metric_value, run_agent, source_status
 from tests.peers.forward_server import ForwardServer
-
-SHIPPER = str(Path(sys.executable).parent / "shipper")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _metric(port: int, name: str) -> float:
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
-    m = re.search(rf'^{name}\{{source="app"\}} (\S+)$', body, re.M)
-    return float(m.group(1)) if m else 0.0
-
-
-def _wait(cond, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+from tests.support import stop_process, wait_until
+from tests.tail.attack_agent import free_port
+from tests.tail.test_hold import rotate
 
 
 def _write(path: Path, first: int, n: int, readable: bool) -> None:
@@ -67,55 +42,16 @@ def _write(path: Path, first: int, n: int, readable: bool) -> None:
 
 def _rotate(logs: Path) -> None:
     """Log4j 1.2 with MaxBackupIndex=1: the backup is deleted, the live file renamed to it."""
-    if (logs / "app.log.1").exists():
-        os.unlink(logs / "app.log.1")
-    os.rename(logs / "app.log", logs / "app.log.1")
+    rotate(str(logs / "app.log"), 1)
 
 
 NEEDS_ROOT = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
 
 
-def _config(tmp_path: Path, peer: ForwardServer, http: int, batch_size: int = 100) -> Path:
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(f"""state_dir: {tmp_path / 'state'}
-shutdown_timeout: 5
-http: {{listen: "127.0.0.1:{http}"}}
-sources:
-  - name: app
-    type: file
-    paths: [{tmp_path / 'logs' / 'app.log'}]
-    parser: json
-    read_from: beginning
-    batch_size: {batch_size}
-outputs:
-  - type: fluentd
-    host: 127.0.0.1
-    port: {peer.port}
-""")
-    return cfg
-
-
-def _start(cfg: Path, err: Path) -> subprocess.Popen:
+def _start(cfg: Path, err: Path):
+    """The agent as root without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH: a file of mode 000 is unreadable to it."""
     no_dac = "-dac_override,-dac_read_search"
-    agent = subprocess.Popen(["setpriv", f"--bounding-set={no_dac}", f"--inh-caps={no_dac}", SHIPPER, "run", "-c", str(cfg)],
-                             stdout=subprocess.DEVNULL, stderr=err.open("ab"))
-    started = err.read_text().count("msg=started") + 1
-    _wait(lambda: err.read_text().count("msg=started") >= started or agent.poll() is not None, 60, "started")
-    assert agent.poll() is None, err.read_text()
-    return agent
-
-
-def _stop(agent: subprocess.Popen) -> None:
-    agent.send_signal(signal.SIGTERM)
-    try:
-        agent.wait(60)
-    except subprocess.TimeoutExpired:
-        agent.kill()
-        agent.wait()
-
-
-def _status(http: int) -> dict:
-    return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{http}/status", timeout=30).read())["sources"]["app"]
+    return run_agent(cfg, err, prefix=["setpriv", f"--bounding-set={no_dac}", f"--inh-caps={no_dac}"], timeout=60)
 
 
 @NEEDS_ROOT
@@ -123,26 +59,26 @@ def test_rotated_file_made_unreadable_after_the_holder_opened_it(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
     (tmp_path / "state").mkdir()
-    peer = ForwardServer(port=_free_port())  # down: the reader is held back by backpressure, the holder opens what appears
-    http = _free_port()
-    cfg, err = _config(tmp_path, peer, http, batch_size=10), tmp_path / "agent.err"
+    peer = ForwardServer(port=free_port())  # down: the reader is held back by backpressure, the holder opens what appears
+    http = free_port()
+    cfg, err = held_back_config(tmp_path, logs / "app.log", peer.port, http, batch_size=10), tmp_path / "agent.err"
     _write(logs / "app.log", 0, 1000, True)
     agent = _start(cfg, err)
     try:
-        _wait(lambda: _status(http)["in_flight_batches"] >= 8, 60, "the reader held back by the down output")
+        wait_until(lambda: source_status(http)["in_flight_batches"] >= 8, 60, "the reader held back by the down output", every=0.1)
         _rotate(logs)
         _write(logs / "app.log", 1000, 100, True)
-        _wait(lambda: _status(http)["status"]["held_files"] >= 1, 60, "the holder to hold the new app.log")
+        wait_until(lambda: source_status(http)["status"]["held_files"] >= 1, 60, "the holder to hold the new app.log", every=0.1)
         os.chmod(logs / "app.log", 0)  # the writer (or an admin) tightens the mode of the file it just made
         _rotate(logs)
         _write(logs / "app.log", 1100, 100, True)
         _rotate(logs)  # deletes the file made unreadable: only the agent's descriptor still reads it
         _write(logs / "app.log", 1200, 100, True)
         peer.start()
-        _wait(lambda: {r["generic"]["seq"] for _, _, r in peer.records} >= set(range(1100, 1300)), 120,
-              "the lines of the files still there")
+        wait_until(lambda: {r["generic"]["seq"] for _, _, r in peer.records} >= set(range(1100, 1300)), 120,
+                   "the lines of the files still there", every=0.1)
     finally:
-        _stop(agent)
+        stop_process(agent, 60)
         peer.stop()
     got = {r["generic"]["seq"] for _, _, r in peer.records}
     lost = set(range(1300)) - got
@@ -162,29 +98,29 @@ def test_unreadable_file_with_checkpoint_deleted_is_named_with_its_size(tmp_path
     logs.mkdir()
     (tmp_path / "state").mkdir()
     peer = ForwardServer().start()
-    http = _free_port()
-    cfg, err = _config(tmp_path, peer, http), tmp_path / "agent.err"
+    http = free_port()
+    cfg, err = held_back_config(tmp_path, logs / "app.log", peer.port, http, batch_size=100), tmp_path / "agent.err"
     try:
         _write(logs / "app.log", 0, 100, True)
         agent = _start(cfg, err)
-        _wait(lambda: len(peer.records) >= 100, 60, "the first 100 lines")
-        _stop(agent)
+        wait_until(lambda: len(peer.records) >= 100, 60, "the first 100 lines", every=0.1)
+        stop_process(agent, 60)
         # while stopped: 100 more lines, and the file becomes unreadable to the agent
         _write(logs / "app.log", 100, 100, True)
         os.chmod(logs / "app.log", 0)
         agent = _start(cfg, err)
         try:
-            _wait(lambda: _metric(http, "shipper_files_unreadable") >= 1, 60, "app.log named unreadable")
+            wait_until(lambda: (metric_value(http, "shipper_files_unreadable") or 0.0) >= 1, 60, "app.log named unreadable", every=0.1)
             _rotate(logs)
             _write(logs / "app.log", 200, 100, True)
-            _wait(lambda: {r["generic"]["seq"] for _, _, r in peer.records} >= set(range(200, 300)), 60, "lines 200-299")
+            wait_until(lambda: {r["generic"]["seq"] for _, _, r in peer.records} >= set(range(200, 300)), 60, "lines 200-299", every=0.1)
             _rotate(logs)  # deletes the unreadable file: lines 100-199 were never read
             _write(logs / "app.log", 300, 100, True)
-            _wait(lambda: {r["generic"]["seq"] for _, _, r in peer.records} >= set(range(300, 400)), 60, "lines 300-399")
+            wait_until(lambda: {r["generic"]["seq"] for _, _, r in peer.records} >= set(range(300, 400)), 60, "lines 300-399", every=0.1)
         finally:
-            _stop(agent)
+            stop_process(agent, 60)
         agent = _start(cfg, err)  # the next start: what does it say of the file?
-        _stop(agent)
+        stop_process(agent, 60)
     finally:
         peer.stop()
     got = {r["generic"]["seq"] for _, _, r in peer.records}
