@@ -8,15 +8,12 @@ were read from their start as new files: every line in them shipped again, witho
 the test, its thread held off (Holder.paused), as the torture harness does."""
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 from collections import Counter
 
-from shipper.tail.holder import Holder
-from tests.tail.conftest import Follower
-from tests.tail.test_held_fd_given_back_in_scan import source_pass
+from tests.tail.stepped_holder import stepped_holder
 
 
 def test_copies_renamed_over_the_live_file_while_held_back_are_not_read_again(tmp_path):
@@ -40,33 +37,21 @@ def test_copies_renamed_over_the_live_file_while_held_back_are_not_read_again(tm
 
     write(100)
     pull(0)
-    holder = Holder(max_files=16)
-    assert holder.start()
-    off = contextlib.ExitStack()
-    off.enter_context(holder.paused())
-    f = Follower([log], logs)
-    f.tailer.holder = holder
-    try:
-        match = lambda p: p == log  # noqa: E731 (the source's globs)
-        holder.watch_more({log}, {str(logs)}, match)
-        source_pass(f, holder, str(logs), match)
+    with stepped_holder(log, logs) as h:
+        f, holder = h.f, h.holder
+        h.scan_and_read()
         assert len(f.records) == 100
         for i in range(1, 5):  # four pulls while the reader is held back: the holder holds each copy
             write(200)
             pull(i)
-            off.close()  # the holder's turn: it holds the copy now under the live name
-            off.enter_context(holder.paused())
+            h.turn()  # it holds the copy now under the live name
         assert len(holder.held) >= 3
         for _ in range(3):
-            source_pass(f, holder, str(logs), match)
+            h.scan_and_read()
         got = Counter(json.loads(r)["seq"] for _, r, _ in f.records)
         assert sorted(got) == list(range(seq))
         again = sum(got.values()) - seq
         assert again == 0, f"{again} lines read again of {seq}"
-    finally:
-        off.close()
-        holder.stop()
-        f.tailer.close()
 
 
 def test_a_copy_renamed_over_two_replaced_files_reads_on_from_the_newer(tmp_path):
@@ -95,43 +80,27 @@ def test_a_copy_renamed_over_two_replaced_files_reads_on_from_the_newer(tmp_path
 
     write(100)
     pull(0)
-    holder = Holder(max_files=16)
-    assert holder.start()
-    off = contextlib.ExitStack()
-    off.enter_context(holder.paused())
-
-    def holder_turn() -> None:
-        off.close()
-        off.enter_context(holder.paused())
-
-    f = Follower([log], logs)
-    f.tailer.holder = holder
-    try:
-        match = lambda p: p == log  # noqa: E731 (the source's globs)
-        holder.watch_more({log}, {str(logs)}, match)
-        source_pass(f, holder, str(logs), match)
+    with stepped_holder(log, logs) as h:
+        f = h.f
+        h.scan_and_read()
         write(20)
         pull(1)  # B over A
         f.tailer.scan()  # B taken for A, read on from A's end
-        holder_turn()  # B held
+        h.turn()  # B held
         f.tailer.read_all(f.emit, f.stop)  # B read to its end
         write(20)
         pull(2)  # C over B
-        holder_turn()  # C held
+        h.turn()  # C held
         f.tailer.scan()  # C taken for B (B, held, still named by the holder's descriptor): B and C both followed
         write(20)
         pull(3)  # D over C
-        holder_turn()  # D held
+        h.turn()  # D held
         for _ in range(3):
-            source_pass(f, holder, str(logs), match)
+            h.scan_and_read()
         got = Counter(json.loads(r)["seq"] for _, r, _ in f.records)
         assert sorted(got) == list(range(seq))
         again = sum(got.values()) - seq
         assert again == 0, f"{again} lines read again of {seq}"
-    finally:
-        off.close()
-        holder.stop()
-        f.tailer.close()
 
 
 def test_a_copy_renamed_over_a_held_replaced_file_reads_on_from_it(tmp_path):
@@ -160,39 +129,23 @@ def test_a_copy_renamed_over_a_held_replaced_file_reads_on_from_it(tmp_path):
 
     write(100)
     pull(0)
-    holder = Holder(max_files=16)
-    assert holder.start()
-    off = contextlib.ExitStack()
-    off.enter_context(holder.paused())
-
-    def holder_turn() -> None:
-        off.close()
-        off.enter_context(holder.paused())
-
-    f = Follower([log], logs)
-    f.tailer.holder = holder
-    try:
-        match = lambda p: p == log  # noqa: E731 (the source's globs)
-        holder.watch_more({log}, {str(logs)}, match)
-        source_pass(f, holder, str(logs), match)
+    with stepped_holder(log, logs) as h:
+        f = h.f
+        h.scan_and_read()
         write(20)
         pull(1)  # B over A
         f.tailer.scan()  # B taken for A (read on from A's end), not read yet
-        holder_turn()  # B held
+        h.turn()  # B held
         write(20)
         pull(2)  # C over B
         f.tailer.scan()  # C taken as B edited (B still named by the holder's descriptor): B read to its end
-        holder_turn()  # C held
+        h.turn()  # C held
         write(20)
         pull(3)  # D over C
-        holder_turn()  # D held
+        h.turn()  # D held
         for _ in range(3):
-            source_pass(f, holder, str(logs), match)
+            h.scan_and_read()
         got = Counter(json.loads(r)["seq"] for _, r, _ in f.records)
         assert sorted(got) == list(range(seq))
         again = sum(got.values()) - seq
         assert again == 0, f"{again} lines read again of {seq}"
-    finally:
-        off.close()
-        holder.stop()
-        f.tailer.close()

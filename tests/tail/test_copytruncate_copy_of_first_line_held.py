@@ -6,14 +6,11 @@ copy was read from 0 as a new file and its first line shipped twice, silently (t
 found once the deterministic mode drove the holder). The holder stepped by the test, its thread held off."""
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 
-from shipper.tail.holder import Holder
-from tests.tail.conftest import Follower
+from tests.tail.stepped_holder import stepped_holder
 from tests.tail.test_files import write
-from tests.tail.test_held_fd_given_back_in_scan import source_pass
 from tests.tail.test_hold import rotate
 
 
@@ -22,35 +19,19 @@ def test_the_held_copy_of_a_content_cut_after_its_first_line_is_read_on_from_the
     d.mkdir()
     log = str(d / "app.log")
     write(log, "seq 0")
-    holder = Holder(max_files=16)
-    assert holder.start()
-    off = contextlib.ExitStack()
-    off.enter_context(holder.paused())
-
-    def holder_turn() -> None:
-        off.close()
-        off.enter_context(holder.paused())
-
-    f = Follower([log], d)
-    f.tailer.holder = holder
-    match = lambda p: p == log  # noqa: E731 (the source's globs)
-    try:
-        holder.watch_more({log}, {str(d)}, match)
-        source_pass(f, holder, str(d), match)
+    with stepped_holder(log, d) as h:
+        f = h.f
+        h.scan_and_read()
         assert f.lines() == [b"seq 0"]
         write(log, "seq 1", "seq 2")
         shutil.copyfile(log, f"{log}.1")  # logrotate copytruncate (rotate 1): the copy, then the cut
         os.truncate(log, 0)
-        holder_turn()  # the copy held
+        h.turn()  # the copy held
         for _ in range(2):  # two rotations before the next scan: the copy, then the cut file, deleted
             rotate(log, 1)
             open(log, "w").close()
-            holder_turn()
+            h.turn()
         write(log, "seq 3")
         for _ in range(3):
-            source_pass(f, holder, str(d), match)
+            h.scan_and_read()
         assert sorted(f.lines()) == [b"seq 0", b"seq 1", b"seq 2", b"seq 3"]
-    finally:
-        off.close()
-        holder.stop()
-        f.tailer.close()

@@ -13,11 +13,11 @@ import contextlib
 import gzip
 import os
 import shutil
+from collections.abc import Iterator
+from pathlib import Path
 
-from shipper.tail.holder import Holder
-from tests.tail.conftest import Follower
+from tests.tail.stepped_holder import SteppedHolder, stepped_holder
 from tests.tail.test_files import write
-from tests.tail.test_held_fd_given_back_in_scan import source_pass
 
 HEADER = "# time level logger message (a header every file shares)"
 
@@ -35,51 +35,35 @@ def rotate_compressed(log: str, new_live: bool = True) -> None:
         write(log, HEADER)
 
 
-def test_the_gz_of_a_held_file_is_not_taken_by_a_header_only_content(tmp_path):
-    d = tmp_path / "logs"
+@contextlib.contextmanager
+def header_only_backup(d: Path) -> Iterator[SteppedHolder]:
+    """Folder `d` made, its app.log followed with a stepped holder: the family's first file, holding only the
+    header, read, closed and rotated (its `.gz` holds the header only, no live file yet), and scanned."""
     d.mkdir()
     log = str(d / "app.log")
     write(log, HEADER)
-    holder = Holder(max_files=16)
-    assert holder.start()
-    off = contextlib.ExitStack()
-    off.enter_context(holder.paused())
+    with stepped_holder(log, d) as h:
+        h.scan_and_read()
+        h.close_followed()
+        rotate_compressed(log, new_live=False)
+        h.scan_and_read()
+        yield h
 
-    def holder_turn() -> None:
-        off.close()
-        off.enter_context(holder.paused())
 
-    f = Follower([log], d)
-    f.tailer.holder = holder
-    match = lambda p: p == log  # noqa: E731 (the source's globs)
-
-    def close_followed() -> None:  # as the descriptor budget closes a file, or idleness
-        for x in f.tailer.files.values():
-            if x.fh is not None:
-                x.fh.close()
-                x.fh = None
-
-    try:
-        holder.watch_more({log}, {str(d)}, match)
-        source_pass(f, holder, str(d), match)
-        close_followed()
-        rotate_compressed(log, new_live=False)  # its .gz holds the header only
-        source_pass(f, holder, str(d), match)
+def test_the_gz_of_a_held_file_is_not_taken_by_a_header_only_content(tmp_path):
+    with header_only_backup(tmp_path / "logs") as h:
+        f, log = h.f, h.log
         (backup,) = f.tailer.files.values()
         assert backup.gz and backup.state is not None and backup.state.offset == backup.state.head_len
-        close_followed()
+        h.close_followed()
         write(log, HEADER, "seq 1", "seq 2", "seq 3")  # the writer's next file, never scanned
-        holder_turn()
+        h.turn()
         rotate_compressed(log)  # the header-only .gz deleted; the next file held, and compressed
-        holder_turn()
+        h.turn()
         for _ in range(3):
-            source_pass(f, holder, str(d), match)
+            h.scan_and_read()
         lines = [x for x in f.lines() if x != HEADER.encode()]
         assert sorted(lines) == [b"seq 1", b"seq 2", b"seq 3"], lines
-    finally:
-        off.close()
-        holder.stop()
-        f.tailer.close()
 
 
 def test_a_held_file_on_the_inode_of_a_closed_followed_file_is_not_named_after_it(ext4_tmp):
@@ -87,50 +71,19 @@ def test_a_held_file_on_the_inode_of_a_closed_followed_file_is_not_named_after_i
     but the writer's next file was made on the inode of a followed file, closed and deleted since (ext4 gives a
     freed inode to the next file). The held file was named after that followed file, not as one caught at the live
     name, so its `.gz` was still a candidate for the header-only content. Held under a name of its own now."""
-    d = ext4_tmp / "logs"
-    d.mkdir()
-    log = str(d / "app.log")
-    write(log, HEADER)
-    holder = Holder(max_files=16)
-    assert holder.start()
-    off = contextlib.ExitStack()
-    off.enter_context(holder.paused())
-
-    def holder_turn() -> None:
-        off.close()
-        off.enter_context(holder.paused())
-
-    f = Follower([log], d)
-    f.tailer.holder = holder
-    match = lambda p: p == log  # noqa: E731 (the source's globs)
-
-    def close_followed() -> None:  # as the descriptor budget closes a file, or idleness
-        for x in f.tailer.files.values():
-            if x.fh is not None:
-                x.fh.close()
-                x.fh = None
-
-    try:
-        holder.watch_more({log}, {str(d)}, match)
-        source_pass(f, holder, str(d), match)
-        close_followed()
-        rotate_compressed(log, new_live=False)  # its .gz holds the header only
-        source_pass(f, holder, str(d), match)
+    with header_only_backup(ext4_tmp / "logs") as h:
+        f, log = h.f, h.log
         write(log, HEADER, "seq 0")
-        source_pass(f, holder, str(d), match)  # the next live file, read
-        close_followed()
+        h.scan_and_read()  # the next live file, read
+        h.close_followed()
         followed = os.stat(log).st_ino
         rotate_compressed(log)  # the header-only .gz and the file read deleted; the next live file made
         assert os.stat(log).st_ino == followed  # (on the freed inode of the file read)
         write(log, "seq 1", "seq 2", "seq 3")
-        holder_turn()
+        h.turn()
         rotate_compressed(log)  # held, and compressed
-        holder_turn()
+        h.turn()
         for _ in range(3):
-            source_pass(f, holder, str(d), match)
+            h.scan_and_read()
         lines = [x for x in f.lines() if x != HEADER.encode()]
         assert sorted(lines) == [b"seq 0", b"seq 1", b"seq 2", b"seq 3"], lines
-    finally:
-        off.close()
-        holder.stop()
-        f.tailer.close()
