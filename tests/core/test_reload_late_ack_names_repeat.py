@@ -8,9 +8,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from shipper.acks import AckTracker
-from shipper.output_worker import OutputWorker
 from shipper.plugin import Batch, Output, OutputConfig, OutputContext
+from tests.core.test_reload_waits_for_a_send_no_close_cuts import stopped_in_a_send
 from tests.support import wait_until
 
 
@@ -28,18 +27,9 @@ class AckedLate(Output):
 
 
 def test_an_ack_after_the_reload_let_the_batch_go_names_the_repeat(tmp_path, caplog):
-    tracker = AckTracker(lambda fragment: True)
-    stop = threading.Event()
-    out = AckedLate(OutputContext("out", stop, str(tmp_path)))
-    w = OutputWorker("out", out, max_batches=8, max_bytes=1 << 20, stop=stop)
-    w.start()
-    seq = tracker.register(1, {"pos": 1}, ["id1", "id2"])
-    assert w.put(Batch("app", "audit.app", [{"n": 1}, {"n": 2}], ["id1", "id2"], 20), tracker, seq,
-                 threading.Event())
-    wait_until(lambda: w.in_send(), 10, "the send to begin")
     # As Reloads.apply does for an output it replaces: stop, close within the grace (here it runs out), then what
     # the output held is settled (stranded) and, no output sending it any more, taken back to be read again.
-    stop.set()
+    tracker, seq, out, w = stopped_in_a_send(tmp_path, AckedLate, [1, 2])
     w.close(timeout=0.05)
     held = w.leftover()
     assert [s for _, _, s in held] == [seq]
@@ -56,15 +46,7 @@ def test_an_ack_after_the_reload_let_the_batch_go_names_the_repeat(tmp_path, cap
 
 
 def test_an_ack_of_a_stranded_batch_not_yet_taken_back_counts_and_names_nothing(tmp_path, caplog):
-    tracker = AckTracker(lambda fragment: True)
-    stop = threading.Event()
-    out = AckedLate(OutputContext("out", stop, str(tmp_path)))
-    w = OutputWorker("out", out, max_batches=8, max_bytes=1 << 20, stop=stop)
-    w.start()
-    seq = tracker.register(1, {"pos": 1}, ["id1"])
-    assert w.put(Batch("app", "audit.app", [{"n": 1}], ["id1"], 10), tracker, seq, threading.Event())
-    wait_until(lambda: w.in_send(), 10, "the send to begin")
-    stop.set()
+    tracker, seq, out, w = stopped_in_a_send(tmp_path, AckedLate, [1])
     w.close(timeout=0.05)
     tracker.strand(seq, ["out"])
     with caplog.at_level(logging.WARNING, logger="shipper.output"):

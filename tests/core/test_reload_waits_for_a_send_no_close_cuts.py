@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import threading
 from types import SimpleNamespace
+from typing import TypeVar
 
 from shipper.acks import AckTracker
 from shipper.output_worker import OutputWorker
 from shipper.plugin import Batch, Output, OutputConfig, OutputContext, Stopping
 from shipper.reload_apply import Reloads, _Finishing
 from tests.support import wait_until
+
+O = TypeVar("O", bound=Output)
 
 
 class Blocked(Output):
@@ -33,19 +36,28 @@ class Blocked(Output):
         self.written.extend(ev["n"] for ev in batch.events)
 
 
-def closed_while_sending(tmp_path):
-    """An output closed by a reload with a batch in its send, as Reloads.apply leaves it."""
+def stopped_in_a_send(tmp_path, output: type[O], events: list[int]) -> tuple[AckTracker, int, O, OutputWorker]:
+    """An output "out" of class `output` whose worker is sending a batch of the `events` (each {"n": n}, id
+    f"id{n}"), then told to stop, as a reload closing it tells it."""
     tracker = AckTracker(lambda fragment: True)
     stop = threading.Event()
-    out = Blocked(OutputContext("out", stop, str(tmp_path)))
+    out = output(OutputContext("out", stop, str(tmp_path)))
     w = OutputWorker("out", out, max_batches=8, max_bytes=1 << 20, stop=stop)
     w.start()
-    seq = tracker.register(1, {"pos": 1}, ["id1"])
-    assert w.put(Batch("app", "audit.app", [{"n": 1}], ["id1"], 10), tracker, seq, threading.Event())
+    ids = [f"id{n}" for n in events]
+    seq = tracker.register(1, {"pos": 1}, ids)
+    assert w.put(Batch("app", "audit.app", [{"n": n} for n in events], ids, 10 * len(events)), tracker, seq,
+                 threading.Event())
     wait_until(lambda: w.in_send(), 10, "the send to begin")
+    stop.set()
+    return tracker, seq, out, w
+
+
+def closed_while_sending(tmp_path):
+    """An output closed by a reload with a batch in its send, as Reloads.apply leaves it."""
+    tracker, seq, out, w = stopped_in_a_send(tmp_path, Blocked, [1])
     reloads = Reloads(SimpleNamespace(workers={}))  # type: ignore[arg-type]
     reloads.draining["app"] = SimpleNamespace(tracker=tracker)  # type: ignore[assignment]
-    stop.set()  # the reload closes it
     sending = [(t, s) for _, t, s in w.in_send()]
     assert sending == [(tracker, seq)], "a send in progress after the close is one the reload waits for"
     reloads.finishing.append(_Finishing(w, "out", False, {"out"}, set(), sending))

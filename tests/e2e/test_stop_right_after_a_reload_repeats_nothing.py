@@ -21,7 +21,9 @@ from __future__ import annotations
 import collections
 import json
 import signal
+import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,7 +31,7 @@ import pytest
 from tests.e2e.fluentd_agent import start_agent, stored, write_lines
 from tests.peers.bulk_server import BulkServer
 from tests.peers.forward_server import ForwardServer
-from tests.support import wait_until
+from tests.support import stop_process, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -57,6 +59,37 @@ def _config(tmp: Path, log: Path, outputs: list[tuple[str, int]], tags: list[str
     return path
 
 
+def _stop_inside_a_reload(agent: subprocess.Popen, journal: Path) -> None:
+    """A SIGHUP, then a SIGTERM within a few ms of the journal's `reloading`: the stop lands inside the reload (its
+    drain, or before it); the agent is waited for."""
+    since = journal.stat().st_size
+    agent.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 60
+    while b"msg=reloading" not in journal.read_bytes()[since:] and time.monotonic() < deadline:
+        time.sleep(0.002)
+    agent.send_signal(signal.SIGTERM)
+    agent.wait(60)
+    assert b"msg=reloaded" not in journal.read_bytes()[since:].split(b"msg=stopping", 1)[0], (
+        "the reload ended before the stop came: this test did not test a stop inside a reload")
+
+
+def _journal_and_repeats_named(journal: Path) -> tuple[str, list[str]]:
+    """The journal, and its lines that name a possible repeat."""
+    said = journal.read_text(errors="replace")
+    return said, [ln for ln in said.splitlines() if any(w in ln for w in REPEAT_WORDS)]
+
+
+def _run_until(cfg: Path, journal: Path, done: Callable[[], bool], what: str) -> None:
+    """The agent started again until `done()` (within 120 s), then stopped: it exits 0."""
+    agent = start_agent(cfg, journal)
+    try:
+        wait_until(done, 120, what)
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(60) == 0, journal.read_text()
+    finally:
+        stop_process(agent, 60)
+
+
 @pytest.mark.parametrize("change", ["rename", "swap", "delivery", "tags"])
 def test_a_stop_inside_a_reload_repeats_nothing_at_healthy_servers(tmp_path: Path, change: str) -> None:
     log = tmp_path / "a.log"
@@ -78,30 +111,16 @@ def test_a_stop_inside_a_reload_repeats_nothing_at_healthy_servers(tmp_path: Pat
             _config(tmp_path, log, [("one", one.port), ("two", two.port)], flush_interval=0.3)
         else:
             _config(tmp_path, log, [("one", one.port), ("two", two.port)], tags=["reloaded"])
-        since = journal.stat().st_size
-        agent.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 60
-        while b"msg=reloading" not in journal.read_bytes()[since:] and time.monotonic() < deadline:
-            time.sleep(0.002)
-        agent.send_signal(signal.SIGTERM)
-        agent.wait(60)
-        assert b"msg=reloaded" not in journal.read_bytes()[since:].split(b"msg=stopping", 1)[0], (
-            "the reload ended before the stop came: this test did not test a stop inside a reload")
+        _stop_inside_a_reload(agent, journal)
         for peer in peers.values():
             peer.ack_delay = 0.0  # the restart goes quickly
         write_lines(log, "z", 0, 1)  # the last line: a server has all it will get once it has this one
-        agent = start_agent(cfg, journal)
-        wait_until(lambda: ("z", 0) in stored(one) and ("z", 0) in stored(two), 120, "the last line at both")
-        agent.send_signal(signal.SIGTERM)
-        assert agent.wait(60) == 0, journal.read_text()
+        _run_until(cfg, journal, lambda: ("z", 0) in stored(one) and ("z", 0) in stored(two), "the last line at both")
     finally:
-        if agent.poll() is None:
-            agent.kill()
-            agent.wait()
+        stop_process(agent, 60)
         one.stop()
         two.stop()
-    said = journal.read_text(errors="replace")
-    named = [ln for ln in said.splitlines() if any(w in ln for w in REPEAT_WORDS)]
+    said, named = _journal_and_repeats_named(journal)
     problems = []
     for name, peer in peers.items():
         counts = stored(peer)
@@ -136,30 +155,16 @@ def test_a_stop_inside_a_reload_sends_nothing_twice_to_healthy_search_servers(tm
             _config(tmp_path, log, [("uno", es.port), ("two", osr.port)], kinds=kinds)
         else:
             _config(tmp_path, log, [("one", es.port), ("two", osr.port)], flush_interval=0.3, kinds=kinds)
-        since = journal.stat().st_size
-        agent.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 60
-        while b"msg=reloading" not in journal.read_bytes()[since:] and time.monotonic() < deadline:
-            time.sleep(0.002)
-        agent.send_signal(signal.SIGTERM)
-        agent.wait(60)
-        assert b"msg=reloaded" not in journal.read_bytes()[since:].split(b"msg=stopping", 1)[0], (
-            "the reload ended before the stop came: this test did not test a stop inside a reload")
+        _stop_inside_a_reload(agent, journal)
         for peer in (es, osr):
             peer.answer_delay = 0.0
         write_lines(log, "z", 0, 1)
-        agent = start_agent(cfg, journal)
-        wait_until(lambda: all(len(_es_lines(p)) >= LINES for p in (es, osr)), 120, "every line at both")
-        agent.send_signal(signal.SIGTERM)
-        assert agent.wait(60) == 0, journal.read_text()
+        _run_until(cfg, journal, lambda: all(len(_es_lines(p)) >= LINES for p in (es, osr)), "every line at both")
     finally:
-        if agent.poll() is None:
-            agent.kill()
-            agent.wait()
+        stop_process(agent, 60)
         es.stop()
         osr.stop()
-    said = journal.read_text(errors="replace")
-    named = [ln for ln in said.splitlines() if any(w in ln for w in REPEAT_WORDS)]
+    said, named = _journal_and_repeats_named(journal)
     sent_twice = {"elasticsearch": es.conflicts, "opensearch": osr.conflicts}
     assert not any(sent_twice.values()) and not named and not es.errors and not osr.errors, (
         f"documents sent again after being stored (409): {sent_twice}; {es.errors[:3]} {osr.errors[:3]}\n"
