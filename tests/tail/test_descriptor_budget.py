@@ -6,6 +6,7 @@ rest could be read" loss (tests/tail/test_attack5_descriptor_limit_false_loss.py
 1,024-descriptor limit; the holder leaves alone a file the tailer has open when it is renamed)."""
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -13,6 +14,8 @@ import os
 import pytest
 
 from tests.tail.conftest import Follower, assert_exactly_once
+from tests.tail.test_followed_renamed_during_scan import followed_with_lines_unread, rollover
+from tests.tail.test_overtaken_scan import overtake
 
 
 @pytest.mark.parametrize("written_before_rename", [True, False])
@@ -97,34 +100,13 @@ def test_a_renamed_file_with_lines_unread_stays_open_past_the_budget(tmp_path, c
     open past the budget until it is read (the budget is half the descriptor limit: the rest is room for these)."""
     caplog.set_level(logging.WARNING, "shipper.tail")
     live = tmp_path / "app.log"
-    backups = 2  # Log4j, MaxBackupIndex=2
-
-    def rotate() -> None:
-        oldest = tmp_path / f"app.log.{backups}"
-        if oldest.exists():
-            oldest.unlink()
-        for i in range(backups - 1, 0, -1):
-            if (tmp_path / f"app.log.{i}").exists():
-                (tmp_path / f"app.log.{i}").rename(tmp_path / f"app.log.{i + 1}")
-        live.rename(tmp_path / "app.log.1")
-        live.write_bytes(b"")
-
+    rotate = functools.partial(rollover, live)
     f = Follower([live], tmp_path, max_open=1)
     try:
-        live.write_bytes(b"seq 0 x\nseq 1 xx\n")
-        f.poll()
-        with open(live, "ab") as w:
-            w.write(b"seq 2 xxx\nseq 3 xxxx\n")  # written, then rotated before a read
+        followed_with_lines_unread(f, live)  # seq 2-3 rotated before a read
         rotate()
         live.write_bytes(b"seq 4 x\n")
-        observe = f.tailer.prospector.observe
-
-        def observe_then_rotate():
-            f.tailer.prospector.observe = observe
-            obs = observe()
-            rotate()  # the followed file is app.log.2 now, the new file listed at app.log is app.log.1
-            return obs
-        f.tailer.prospector.observe = observe_then_rotate
+        overtake(f, rotate)  # the followed file is app.log.2 now, the new file listed at app.log is app.log.1
         f.poll()  # the new file is opened: the budget is full, and its one open file was renamed since
         rotate()  # app.log.2 is deleted before the next scan
         f.poll(3)

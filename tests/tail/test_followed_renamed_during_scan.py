@@ -8,45 +8,42 @@ to a new `.gz`, was that file's, 72 lines). A rotation renames a backup to anoth
 compared there at the same scan, as a loose content and a new file renamed during the scan are (seed 1268)."""
 from __future__ import annotations
 
+import functools
 import logging
+from pathlib import Path
 
 from shipper.tail import scan_rules
 from tests.tail.conftest import Follower
+from tests.tail.test_hold import rotate as log4j_rotate
+from tests.tail.test_overtaken_scan import overtake
+
+
+def rollover(live: Path) -> None:
+    """Log4j's rollover (MaxBackupIndex=2), and the writer's new, empty live file."""
+    log4j_rotate(str(live), 2)
+    live.write_bytes(b"")
+
+
+def followed_with_lines_unread(f: Follower, live: Path) -> None:
+    """seq 0-1 written to `live` and read; seq 2-3 written after them, not read."""
+    live.write_bytes(b"seq 0 x\nseq 1 xx\n")
+    f.poll()
+    with open(live, "ab") as w:
+        w.write(b"seq 2 xxx\nseq 3 xxxx\n")
 
 
 def test_a_closed_file_renamed_during_the_scan_is_read(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
     caplog.set_level(logging.WARNING, "shipper.tail")
     live = tmp_path / "app.log"
-    backups = 2  # Log4j, MaxBackupIndex=2
-
-    def rotate() -> None:
-        oldest = tmp_path / f"app.log.{backups}"
-        if oldest.exists():
-            oldest.unlink()
-        for i in range(backups - 1, 0, -1):
-            if (tmp_path / f"app.log.{i}").exists():
-                (tmp_path / f"app.log.{i}").rename(tmp_path / f"app.log.{i + 1}")
-        live.rename(tmp_path / "app.log.1")
-        live.write_bytes(b"")
-
+    rotate = functools.partial(rollover, live)
     f = Follower([live], tmp_path, close_inactive=0.0)
     try:
-        live.write_bytes(b"seq 0 x\nseq 1 xx\n")
-        f.poll()
-        with open(live, "ab") as w:
-            w.write(b"seq 2 xxx\nseq 3 xxxx\n")  # written, then rotated before a read
+        followed_with_lines_unread(f, live)  # seq 2-3 rotated before a read
         f.tailer.close_idle()  # (idle, or over the descriptor budget: closed, under its name)
         assert not f.tailer.known_open()
         rotate()
-        observe = f.tailer.prospector.observe
-
-        def observe_then_rotate():
-            f.tailer.prospector.observe = observe
-            obs = observe()
-            rotate()  # listed as app.log.1, it is app.log.2 by the time the scan compares it
-            return obs
-        f.tailer.prospector.observe = observe_then_rotate
+        overtake(f, rotate)  # listed as app.log.1, it is app.log.2 by the time the scan compares it
         f.poll()
         rotate()  # and deleted (MaxBackupIndex=2) before the next scan
         f.poll(3)

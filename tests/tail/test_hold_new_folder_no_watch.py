@@ -24,20 +24,12 @@ import pytest
 
 from tests.peers.forward_server import ForwardServer
 from tests.support import stop_process, wait_until
+from tests.tail.attack_agent import append_numbered
 
 pytestmark = pytest.mark.slow
 
 SHIPPER = str(Path(sys.executable).with_name("shipper"))
 FIRST = 5000  # lines of the first folder's log: more than the output's queue and the batches in flight take
-
-
-def _line(n: int) -> str:
-    return json.dumps({"seq": n, "msg": "x" * 20}) + "\n"
-
-
-def _write(path: Path, lo: int, hi: int) -> None:
-    with path.open("a") as f:
-        f.write("".join(_line(n) for n in range(lo, hi)))
 
 
 def _watches(pid: int) -> int:
@@ -59,7 +51,7 @@ def _user_namespaces() -> bool:
 def test_a_log_folder_appearing_with_no_watch_left_names_its_rotations_while_held_back(tmp_path):
     logs = tmp_path / "logs"
     (logs / "a").mkdir(parents=True)
-    _write(logs / "a" / "app.log", 0, FIRST)
+    append_numbered(logs / "a" / "app.log", 0, FIRST)
     server = ForwardServer()
     server.start()
     server.stop()  # down: connections refused
@@ -85,14 +77,14 @@ def test_a_log_folder_appearing_with_no_watch_left_names_its_rotations_while_hel
                         f"echo {used} > /proc/sys/user/max_inotify_watches"], check=True)
         b = logs / "b"
         b.mkdir()  # the new log folder: no watch left for it
-        _write(b / "app.log", 10000, 10700)
+        append_numbered(b / "app.log", 10000, 10700)
         time.sleep(0.3)
         os.rename(b / "app.log", b / "app.log.1")  # Log4j, MaxBackupIndex=1
-        _write(b / "app.log", 10700, 11400)
+        append_numbered(b / "app.log", 10700, 11400)
         time.sleep(0.3)
         os.unlink(b / "app.log.1")  # the first file: deleted, never read
         os.rename(b / "app.log", b / "app.log.1")
-        _write(b / "app.log", 11400, 12100)
+        append_numbered(b / "app.log", 11400, 12100)
         folder = re.escape(str(b))
         wait_until(lambda: re.search(rf"cannot hold rotated files in {folder} as they appear", journal()), 30,
                    "the holder to say, while the reader is held back, that it cannot hold files in the new folder")

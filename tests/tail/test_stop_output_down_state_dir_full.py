@@ -15,7 +15,8 @@ from __future__ import annotations
 import pytest
 
 from tests.fs_faults import fill, small_tmpfs
-from tests.tail.test_stop_output_down_unread_rotated import FIRST, PER, _line, _rotate, _Run, _write
+from tests.tail.attack_agent import append_numbered, numbered
+from tests.tail.test_stop_output_down_unread_rotated import FIRST, PER, _rotate, _Run
 
 pytestmark = pytest.mark.slow
 
@@ -24,10 +25,10 @@ def test_a_stop_with_the_output_down_on_a_full_state_dir_leaves_no_deleted_byte_
     with small_tmpfs(tmp_path / "state", 8 * 1024) as state:
         run = _Run(tmp_path)
         try:
-            _write(run.app, 0, FIRST)
+            append_numbered(run.app, 0, FIRST)
             run.held_back()
             _rotate(run.logs)  # the file a rotation brings while the reader waits: never read
-            _write(run.app, FIRST, FIRST + PER)
+            append_numbered(run.app, FIRST, FIRST + PER)
             filler = fill(state)
             assert run.stop() == 1, run.journal()  # batches undelivered
             filler.unlink()
@@ -36,5 +37,5 @@ def test_a_stop_with_the_output_down_on_a_full_state_dir_leaves_no_deleted_byte_
             lost, named = run.lost_and_named(written)
         finally:
             run.close()
-    assert lost == sum(len(_line(n)) for n in range(FIRST + PER)), "not the scenario: the two first files lost"
+    assert lost == sum(len(numbered(n)) for n in range(FIRST + PER)), "not the scenario: the two first files lost"
     assert named == lost, f"{lost} bytes lost, {named} named:\n{run.journal()}"

@@ -34,21 +34,13 @@ import pytest
 
 from tests.peers.forward_server import ForwardServer
 from tests.support import stop_process, wait_until
+from tests.tail.attack_agent import append_numbered, numbered
 
 pytestmark = pytest.mark.slow
 
 SHIPPER = str(Path(sys.executable).with_name("shipper"))
 FIRST = 5000  # lines of the first file: 50 batches of 100, read in one read (200 KB < 1 MiB)
 PER = 700  # lines of each file after it
-
-
-def _line(n: int) -> str:
-    return json.dumps({"seq": n, "msg": "x" * 20}) + "\n"
-
-
-def _write(path: Path, lo: int, hi: int) -> None:
-    with path.open("a") as f:
-        f.write("".join(_line(n) for n in range(lo, hi)))
 
 
 def _rotate(logs: Path) -> None:
@@ -118,7 +110,7 @@ class _Run:
     def rotations_while_stopped(self, n: int, next_seq: int) -> int:
         for _ in range(n):
             _rotate(self.logs)
-            _write(self.app, next_seq, next_seq + PER)
+            append_numbered(self.app, next_seq, next_seq + PER)
             next_seq += PER
         return next_seq
 
@@ -131,7 +123,7 @@ class _Run:
 
     def lost_and_named(self, written: int) -> tuple[int, int]:
         got = self.seqs().keys()
-        lost = sum(len(_line(n)) for n in range(written) if n not in got)
+        lost = sum(len(numbered(n)) for n in range(written) if n not in got)
         return lost, sum(int(m) for m in re.findall(r"bytes_lost=(\d+)", self.journal()))
 
     def close(self) -> None:
@@ -149,30 +141,30 @@ def run(tmp_path):
 
 
 def test_a_file_a_rotation_brought_unread_and_deleted_while_stopped_is_named_with_its_size(run):
-    _write(run.app, 0, FIRST)
+    append_numbered(run.app, 0, FIRST)
     run.held_back()
     _rotate(run.logs)  # the file a rotation brings while the reader waits (the holder holds it by the stop): unread
-    _write(run.app, FIRST, FIRST + PER)
+    append_numbered(run.app, FIRST, FIRST + PER)
     assert run.stop() == 1, run.journal()  # batches undelivered
     written = run.rotations_while_stopped(3, FIRST + PER)  # the first file and the unread one deleted
     run.restart_up(range(FIRST + PER, written))
     lost, named = run.lost_and_named(written)
-    assert lost == sum(len(_line(n)) for n in range(FIRST + PER)), "not the scenario: the two first files lost"
+    assert lost == sum(len(numbered(n)) for n in range(FIRST + PER)), "not the scenario: the two first files lost"
     assert named == lost, f"{lost} bytes lost, {named} named:\n{run.journal()}"
     app = re.escape(str(run.app))
-    assert re.search(rf"data lost: {PER * len(_line(FIRST))} bytes of {app} were deleted", run.journal()), \
+    assert re.search(rf"data lost: {PER * len(numbered(FIRST))} bytes of {app} were deleted", run.journal()), \
         run.journal()  # named with its size
     # The first file, rotated while the reader was held back (no scan saw it renamed), is named as what it was at the
     # stop, app.log.1, with its size (it was named as the live file, `app.log`, "N bytes or more").
-    first = sum(len(_line(n)) for n in range(FIRST))
+    first = sum(len(numbered(n)) for n in range(FIRST))
     assert re.search(rf"data lost: {first} bytes of {app}\.1 did not reach every output", run.journal()), run.journal()
 
 
 def test_a_file_unread_at_the_stop_still_there_at_the_start_is_read_once(run):
-    _write(run.app, 0, FIRST)
+    append_numbered(run.app, 0, FIRST)
     run.held_back()
     _rotate(run.logs)
-    _write(run.app, FIRST, FIRST + PER)
+    append_numbered(run.app, FIRST, FIRST + PER)
     assert run.stop() == 1, run.journal()
     written = run.rotations_while_stopped(1, FIRST + PER)  # nothing deleted
     run.restart_up(range(0, written))
@@ -182,14 +174,14 @@ def test_a_file_unread_at_the_stop_still_there_at_the_start_is_read_once(run):
 
 
 def test_a_file_read_in_part_then_written_to_and_deleted_while_stopped_is_named_with_its_size(run):
-    _write(run.app, 0, FIRST)
+    append_numbered(run.app, 0, FIRST)
     run.held_back()
-    _write(run.app, FIRST, FIRST + PER)  # written to after the read: the reader waits in a put
+    append_numbered(run.app, FIRST, FIRST + PER)  # written to after the read: the reader waits in a put
     assert run.stop() == 1, run.journal()
     written = run.rotations_while_stopped(3, FIRST + PER)  # it is deleted
     run.restart_up(range(FIRST + PER, written))
     lost, named = run.lost_and_named(written)
-    assert lost == sum(len(_line(n)) for n in range(FIRST + PER)), "not the scenario: the first file lost"
+    assert lost == sum(len(numbered(n)) for n in range(FIRST + PER)), "not the scenario: the first file lost"
     assert named == lost, f"{lost} bytes lost, {named} named:\n{run.journal()}"
 
 
@@ -198,12 +190,12 @@ def test_files_the_holder_caught_only_under_a_rotated_name_deleted_while_stopped
     """Two rotations while frozen: the writer's first new file is caught as app.log.1 (renamed from the live name),
     the live name holding the second by then. Three: it is caught only as app.log.2 (renamed from app.log.1), the first
     file deleted by the third. One rotation while stopped deletes it (at app.log.2 by then, or already there)."""
-    _write(run.app, 0, FIRST)
+    append_numbered(run.app, 0, FIRST)
     run.held_back()
     written = run.rotations_while_frozen(rotations, FIRST)
     assert run.stop() == 1, run.journal()
     written = run.rotations_while_stopped(1 if rotations == 3 else 2, written)
     run.restart_up(range(FIRST + (rotations - 1) * PER, written))  # (the files after the one deleted)
     lost, named = run.lost_and_named(written)
-    assert lost == sum(len(_line(n)) for n in range(FIRST + PER)), "not the scenario: the two first files lost"
+    assert lost == sum(len(numbered(n)) for n in range(FIRST + PER)), "not the scenario: the two first files lost"
     assert named == lost, f"{lost} bytes lost, {named} named:\n{run.journal()}"

@@ -21,7 +21,8 @@ import pytest
 
 from tests.fs_faults import wait_lock_free
 from tests.support import wait_until
-from tests.tail.test_stop_output_down_unread_rotated import FIRST, PER, _line, _rotate, _Run, _write
+from tests.tail.attack_agent import append_numbered, numbered
+from tests.tail.test_stop_output_down_unread_rotated import FIRST, PER, _rotate, _Run
 
 pytestmark = pytest.mark.slow
 
@@ -53,10 +54,10 @@ def run(tmp_path):
 
 
 def test_a_stop_that_cannot_save_names_each_unsaved_file_with_its_bytes(run, tmp_path):
-    _write(run.app, 0, FIRST)
+    append_numbered(run.app, 0, FIRST)
     run.held_back()
     _rotate(run.logs)  # the file a rotation brings while the reader waits (the holder holds it by the stop): unread
-    _write(run.app, FIRST, FIRST + PER)
+    append_numbered(run.app, FIRST, FIRST + PER)
     assert run.proc is not None
     writer = _writer_of(run.proc.pid)
     os.kill(writer, signal.SIGSTOP)
@@ -69,10 +70,10 @@ def test_a_stop_that_cannot_save_names_each_unsaved_file_with_its_bytes(run, tmp
     journal = run.journal()
     assert "stopping without waiting any longer for the checkpoint database" in journal, journal  # the scenario
     app = re.escape(str(run.app))
-    first = sum(len(_line(n)) for n in range(FIRST))
+    first = sum(len(numbered(n)) for n in range(FIRST))
     said = re.search(r"cannot save the state of what this run first read and did not deliver.*", journal)
     assert said, journal
     # The never-read file, under the live name at the stop, and the first file (read in part, delivered to none).
-    assert re.search(rf"{app} \({PER * len(_line(FIRST))} bytes from offset 0\)", said[0]), said[0]
+    assert re.search(rf"{app} \({PER * len(numbered(FIRST))} bytes from offset 0\)", said[0]), said[0]
     assert re.search(rf"{app}\.1 \({first} bytes from offset 0\)", said[0]), said[0]
-    assert f"bytes_at_risk={first + PER * len(_line(FIRST))}" in said[0], said[0]
+    assert f"bytes_at_risk={first + PER * len(numbered(FIRST))}" in said[0], said[0]

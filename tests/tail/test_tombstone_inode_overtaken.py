@@ -11,6 +11,7 @@ import logging
 
 from shipper.tail import scan_rules
 from tests.tail.conftest import Follower
+from tests.tail.test_overtaken_scan import overtake
 
 
 def test_a_file_on_a_tombstones_inode_renamed_during_the_scan_is_read_or_its_loss_named(tmp_path, monkeypatch):
@@ -51,14 +52,7 @@ def test_a_file_on_a_tombstones_inode_renamed_during_the_scan_is_read_or_its_los
                     lo.state.dev, lo.state.ino = st.st_dev, st.st_ino
         with open(live, "ab") as w:
             w.write(b"seq 1 x\nseq 2 xx\nseq 3 xxx\n")
-        observe = f.tailer.prospector.observe
-
-        def observe_then_rotate():
-            f.tailer.prospector.observe = observe
-            obs = observe()
-            rotate()  # overtakes the scan: the listed live file is app.log.1 now
-            return obs
-        f.tailer.prospector.observe = observe_then_rotate
+        overtake(f, rotate)  # overtakes the scan: the listed live file is app.log.1 now
         f.poll()
         rotate()  # and is deleted before the next scan
         f.poll(3)
