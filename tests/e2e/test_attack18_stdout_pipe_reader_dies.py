@@ -20,10 +20,11 @@ import struct
 import subprocess
 import sys
 import termios
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.support import wait
 
 SHIPPER = str(Path(sys.executable).parent / "shipper")
 LINES = 30000
@@ -38,15 +39,6 @@ while True:
     out.write(b)
     time.sleep(0.01)
 """
-
-
-def _wait(pred, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 def _pipe_unread(fd: int) -> int:
@@ -90,9 +82,9 @@ def test_stdout_pipe_reader_killed_names_what_it_lost_or_repeats(tmp_path: Path)
     os.close(r)
     agent = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=w, stderr=open(j1, "wb"))
     try:
-        assert _wait(lambda: got1.exists() and got1.stat().st_size > 100_000, 120), "the reader got nothing"
+        assert wait(lambda: got1.exists() and got1.stat().st_size > 100_000, 120), "the reader got nothing"
         os.kill(reader.pid, signal.SIGSTOP)
-        assert _wait(lambda: _pipe_unread(w) >= 32_768, 60), "the agent did not fill the pipe"
+        assert wait(lambda: _pipe_unread(w) >= 32_768, 60), "the agent did not fill the pipe"
         os.kill(reader.pid, signal.SIGKILL)
         reader.wait(10)
         in_pipe = _pipe_unread(w)
@@ -115,8 +107,8 @@ def test_stdout_pipe_reader_killed_names_what_it_lost_or_repeats(tmp_path: Path)
             c = collections.Counter(counter)
             _seqs(got2.read_bytes(), c)
             return len(c) >= LINES
-        _wait(all_there, 90)
-        _wait(lambda: "msg=started" in j2.read_text(errors="replace"), 60)
+        wait(all_there, 90)
+        wait(lambda: "msg=started" in j2.read_text(errors="replace"), 60)
         agent2.send_signal(signal.SIGTERM)
         assert agent2.wait(30) == 0
     finally:

@@ -19,18 +19,10 @@ import time
 from pathlib import Path
 
 from tests.pg_cluster import USER_EVENTS_DDL, PgCluster
+from tests.support import wait_until
 
 SHIPPER = Path(sys.executable).with_name("shipper")
 TIMEOUT = 8.0
-
-
-def _wait_for(pred, timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _cluster_pids(pg: PgCluster) -> list[int]:
@@ -66,7 +58,7 @@ outputs:
 """)
         with open(out, "wb") as o, open(journal, "wb") as e:
             agent = subprocess.Popen([str(SHIPPER), "run", "-c", str(cfg)], stdout=o, stderr=e)
-        _wait_for(lambda: out.exists() and out.read_bytes().count(b"\n") >= 50, 90, "the 50 rows shipped")
+        wait_until(lambda: out.exists() and out.read_bytes().count(b"\n") >= 50, 90, "the 50 rows shipped")
         frozen = _cluster_pids(pg)
         for pid in frozen:
             os.kill(pid, signal.SIGSTOP)

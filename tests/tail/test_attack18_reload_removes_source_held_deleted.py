@@ -25,17 +25,9 @@ from pathlib import Path
 import pytest
 
 from tests.peers.forward_server import ForwardServer
+from tests.support import wait_until
 
 SHIPPER = Path(sys.executable).with_name("shipper")
-
-
-def _wait_for(pred, timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _config(tmp: Path, port: int, with_b: bool) -> str:
@@ -84,7 +76,7 @@ def test_reload_removing_source_names_its_held_deleted_lines(tmp_path):
     with open(journal, "wb") as e:
         agent = subprocess.Popen([str(SHIPPER), "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=e)
     try:
-        _wait_for(lambda: "msg=started" in journal.read_text(), 90, "started")
+        wait_until(lambda: "msg=started" in journal.read_text(), 90, "started")
         assert peer.wait_for_records(1010, 60), "the first 1,010 lines were not delivered"
         peer.stop()  # the output goes down
         _write(b, 101001, 105000)  # read, held in flight for the down output (batches of 1,000)
@@ -97,9 +89,9 @@ def test_reload_removing_source_names_its_held_deleted_lines(tmp_path):
         mark = journal.stat().st_size
         cfg.write_text(_config(tmp_path, port, False))  # the source b is removed
         agent.send_signal(signal.SIGHUP)
-        _wait_for(lambda: "msg=reloaded" in journal.read_bytes()[mark:].decode(errors="replace"), 60, "reloaded")
+        wait_until(lambda: "msg=reloaded" in journal.read_bytes()[mark:].decode(errors="replace"), 60, "reloaded")
         peer = ForwardServer(port=port).start()  # the output comes back
-        _wait_for(lambda: "the overdue batches completed" in journal.read_text()
+        wait_until(lambda: "the overdue batches completed" in journal.read_text()
                   or "source restarted" in journal.read_text() or len(peer.records) > 0, 60, "the wait to end")
         time.sleep(2)
         agent.send_signal(signal.SIGTERM)
