@@ -9,13 +9,14 @@ filesystem or a hung disk on a healthy, idle agent. Fixed: a snapshot is late on
 well after it (status reads the database's and its WAL's mtimes)."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 
 import pytest
 
-from shipper.checkpoint_db import SNAPSHOT_EVERY
+from shipper.checkpoint_db import SNAPSHOT, SNAPSHOT_EVERY
 from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
@@ -42,7 +43,12 @@ def test_status_beside_an_idle_agent_does_not_call_its_snapshot_late(tmp_path):
     try:
         wait_until(lambda: out.read_bytes().count(b"\n") == 20, 120, "the 20 lines shipped")
         wait_until(lambda: f"{log}: position {log.stat().st_size} of" in status(), 60, "the snapshot of the end")
-        time.sleep(3 * SNAPSHOT_EVERY + 10 + 5)  # idle past the age status calls late (25 s), and 5 s more
+        # Idle until the snapshot status reads is older than the age it calls late (25 s), and 2 s more: a timer
+        # from here waited for up to a snapshot's interval and a status call more than that.
+        late_age = 3 * SNAPSHOT_EVERY + 10
+        snapshot = tmp_path / "state" / SNAPSHOT
+        wait_until(lambda: time.time() - json.loads(snapshot.read_bytes())["written"] > late_age + 2, 60,
+                   "the snapshot older than the age status calls late", every=0.5)
         assert agent.poll() is None
         text = status()
     finally:
