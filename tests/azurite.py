@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import BlobServiceClient
 
+from tests.support import free_port
+
 HERE = Path(__file__).resolve().parent
 BIN = HERE / "azurite" / "node_modules" / ".bin" / "azurite-blob"
 ACCOUNT = "devstoreaccount1"
@@ -21,18 +23,12 @@ DATABRICKS_ROOT = ("resourceId=/SUBSCRIPTIONS/00000000-0000-0000-0000-0000000000
                    "PROVIDERS/MICROSOFT.DATABRICKS/WORKSPACES/WS-TEST/")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Azurite:
     def __init__(self, location: Path):
         if not BIN.exists():
             raise RuntimeError(f"{BIN} is missing: run scripts/install-test-deps.sh (npm ci in tests/azurite)")
         self.location = location
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/{ACCOUNT}"
         self.log = open(location / "azurite.log", "wb")
         self.proc = subprocess.Popen(

@@ -11,7 +11,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
+from tests.support import free_port
 
 SUPERUSER = "postgres"
 PASSWORD = "s3cret-" + uuid.uuid4().hex[:8]  # unique: a test can grep logs for it
@@ -31,12 +32,6 @@ def _bin_dir() -> Path:
     return Path(found[-1]).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class PgCluster:
     def __init__(self) -> None:
         self.bin = _bin_dir()
@@ -46,7 +41,7 @@ class PgCluster:
         self.data = self.base / "data"
         self.sock = self.base / "sock"
         self.logfile = self.base / "server.log"
-        self.port = _free_port()
+        self.port = free_port()
         self.sock.mkdir()
         if self.as_root:
             pw = pwd.getpwnam("postgres")

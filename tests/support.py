@@ -2,11 +2,19 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import time
 from typing import Callable, TypeVar
 
 T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free now (the OS's pick)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def wait(pred: Callable[[], object], timeout: float = 60.0, every: float = 0.05) -> bool:

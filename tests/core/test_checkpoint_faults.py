@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import orjson
 import pytest
 
 from tests.fs_faults import fill, remount_read_only, small_tmpfs
-from tests.support import wait_until
+from tests.support import free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -32,12 +31,6 @@ def line(n: int) -> bytes:
 def append(log: Path, start: int, count: int) -> None:
     with open(log, "ab") as f:
         f.write(b"".join(line(i) + b"\n" for i in range(start, start + count)))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def config(tmp_path: Path, state: Path, port: int | None = None) -> Path:

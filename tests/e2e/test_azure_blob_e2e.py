@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import pytest
 
 from tests.azurite import ACCOUNT, DATABRICKS_ROOT, KEY, hour_blob
 from tests.sources.test_azure_blob import record
-from tests.support import wait_until
+from tests.support import free_port, wait_until
 
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 
@@ -52,12 +51,6 @@ def ids_in(path: Path) -> list[str]:
         if line.strip():
             out.append(orjson.loads(line)["event"]["id"])
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ import pytest
 
 from shipper import registry
 from shipper.status import file_positions, read_checkpoints
-from tests.support import wait_until
+from tests.support import free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -73,12 +73,6 @@ class NotifySocket:
     def close(self) -> None:
         self._closed = True
         self.sock.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_lines(path: Path, src: str, start: int, count: int) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ import orjson
 import pytest
 
 from tests.peers.bulk_server import BulkServer
-from tests.support import stop_process, wait
+from tests.support import free_port, stop_process, wait
 
 pytestmark = pytest.mark.slow
 
@@ -104,12 +103,6 @@ outputs:
 
 
 # The independent reimplementations from PyPI
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def get(url: str, method: str = "GET"):
     req = urllib.request.Request(url, method=method, headers={"Accept": "application/json"})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import json
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ from pathlib import Path
 import orjson
 
 from tests.peers.forward_server import ForwardServer
-from tests.support import wait_until
+from tests.support import free_port, wait_until
 
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 
@@ -51,12 +50,6 @@ sources:
     tags: [{tag}]
 outputs:
 {outs}"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def in_flight(http_port: int) -> int:

@@ -5,12 +5,11 @@ said `last_error: null` and --once ended on "output es: 1 batches" with no reaso
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import urllib.request
 
 from tests.hostile_es import SHIPPER, HostileES, config, dead_letter_ns, item, run_once
-from tests.support import wait
+from tests.support import free_port, wait
 
 BAD = 3
 
@@ -19,12 +18,6 @@ def refusing_one(srv, actions):
     items = [item(op, meta, 400, {"type": "mapper_parsing_exception", "reason": "bad"})
              if doc["generic"]["n"] == BAD else srv.store(op, meta, doc) for op, meta, doc in actions]
     return 200, {}, json.dumps({"took": 1, "errors": True, "items": items}).encode()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def health(port: int) -> dict:

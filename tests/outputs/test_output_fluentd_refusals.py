@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,16 +18,10 @@ from pathlib import Path
 import pytest
 
 from tests.peers.forward_server import ForwardServer
-from tests.support import wait
+from tests.support import free_port, wait
 
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 KEY = "the-real-key"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_lines(path: Path, start: int, n: int) -> None:

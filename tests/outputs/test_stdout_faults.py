@@ -6,7 +6,6 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import termios
@@ -20,7 +19,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tests.fs_faults import fill, small_tmpfs
-from tests.support import wait_until
+from tests.support import free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -30,12 +29,6 @@ SHIPPER = [sys.executable, "-m", "shipper.cli"]
 def line(n: int) -> bytes:
     return orjson.dumps({"timestamp": "2026-01-02 03:04:05", "action-type": "FILESYSTEM", "action": "EDIT",
                          "performing-user": f"user{n}", "file-path": f"/f/{n}" + "x" * 200})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def health(port: int) -> dict:

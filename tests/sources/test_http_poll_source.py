@@ -20,7 +20,7 @@ from shipper.plugin import EndRun, RawBatch, SourceContext
 from shipper_plugins.parsers.puppet_enterprise import PuppetEnterpriseParser
 from shipper_plugins.sources.http_poll import HttpPollSource, HttpPollSourceConfig
 from tests.peers.puppet_activity_api import PuppetActivityAPI
-from tests.support import wait_until as wait_for
+from tests.support import free_port, wait_until as wait_for
 
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 PARSER = PuppetEnterpriseParser()
@@ -663,14 +663,6 @@ def test_a_redirect_is_named_with_where_it_points_and_never_followed(api, tmp_pa
 
 # --- the real agent: /health, `shipper status`, metrics; kill -9 at random moments ------------------------
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url: str) -> tuple[int, bytes]:
     import urllib.error
     import urllib.request
@@ -687,7 +679,7 @@ def _get(url: str) -> tuple[int, bytes]:
 def test_a_failing_source_shows_in_health_status_and_metrics(api, tmp_path):
     token = tmp_path / "token"
     token.write_text("revoked-token")
-    port = _free_port()
+    port = free_port()
     cfg = tmp_path / "shipper.yaml"
     cfg.write_text(f"""
 state_dir: {tmp_path / 'state'}

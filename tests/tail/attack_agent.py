@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ import urllib.request
 import warnings
 from collections import Counter
 from pathlib import Path
+
+from tests.support import free_port
 
 
 def numbered(i: int, pad: int = 20) -> str:
@@ -78,12 +79,6 @@ def copy_onto_freed_inode(src: Path, dst: Path, freed: int) -> None:
     finally:
         for fill in made:
             fill.unlink()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Agent:

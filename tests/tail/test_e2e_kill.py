@@ -25,6 +25,8 @@ import urllib.request
 
 import pytest
 
+from tests.support import free_port
+
 pytestmark = pytest.mark.slow
 
 LINES = 20000
@@ -38,13 +40,6 @@ def start_shipper(cfg, out_path, once=False):
     out = open(out_path, "wb")
     cmd = [sys.executable, "-m", "shipper.cli", "run", "-c", str(cfg)] + (["--once"] if once else [])
     return subprocess.Popen(cmd, stdout=out, stderr=open(str(out_path) + ".err", "wb")), out
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_scanned(port: int, proc, timeout: float = 180.0) -> None:
