@@ -2,6 +2,7 @@
 a file per run, the journal per run; lines are `{"seq": N, ...}` and counted by seq at the output."""
 from __future__ import annotations
 
+import atexit
 import json
 import signal
 import subprocess
@@ -45,7 +46,13 @@ class Agent:
         self.runs.append((out, err))
         self.proc = subprocess.Popen([SHIPPER, "run", "-c", str(self.home / "cfg.yaml")],
                                      stdout=out.open("wb"), stderr=err.open("wb"))
+        atexit.register(self._kill_if_running, self.proc)  # a test that failed mid-way leaves no agent behind
         wait(lambda: "msg=started" in err.read_text(errors="replace"), "the agent's start")
+
+    @staticmethod
+    def _kill_if_running(proc: subprocess.Popen) -> None:
+        if proc.poll() is None:
+            proc.kill()
 
     def stop(self) -> None:
         assert self.proc is not None
