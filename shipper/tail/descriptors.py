@@ -33,6 +33,7 @@ class Descriptors:
         self.holder: Holder | None = None  # when the caller runs one (told of the files closed and opened)
         self.unreadable: dict[str, str] = {}  # matched files that cannot be opened: path -> error
         self.unreadable_since: dict[str, float] = {}  # path -> Unix time its opens began to fail (for /health)
+        self.unreadable_inode: dict[str, tuple[int, int]] = {}  # path -> (device, inode) of the file that failed
         # Followed files whose reads fail now (EIO from a failing disk, ESTALE): path -> (error, since). Kept
         # apart from `unreadable`, which the scan's decisions read: these files are known and open.
         self.read_errors: dict[str, tuple[str, float]] = {}
@@ -223,8 +224,25 @@ class Descriptors:
                 if path not in self.unreadable:
                     self.unreadable_since[path] = clock.wall()
                 self.unreadable[path] = why
+                try:
+                    st = os.stat(path)  # (needs no read permission)
+                    self.unreadable_inode[path] = (st.st_dev, st.st_ino)
+                except OSError:
+                    self.unreadable_inode.pop(path, None)
             raise
         if self.unreadable.pop(path, None) is not None:
             self.unreadable_since.pop(path, None)
+            self.unreadable_inode.pop(path, None)
             self.log.info(f"{path} is readable again", extra={"path": path})
         return fh
+
+    def keep_unreadable(self, listed: dict[str, tuple[int, int]]) -> None:
+        """Keep of the unreadable paths those a scan listed (`listed`: path -> device and inode) still holding the
+        file that failed. A name a rotation gave to another file is no longer unreadable: that file is opened by its
+        own inode, not through the name, so nothing would try the name again; kept, it said a file was unreadable that
+        was not, and its family blocked: the unreadable file, deleted, was never called gone and its unread bytes went
+        unnamed (tests/tail/test_attack17_unreadable_deleted_unnamed.py)."""
+        keep = {p for p in self.unreadable if p in listed and self.unreadable_inode.get(p, listed[p]) == listed[p]}
+        self.unreadable = {p: e for p, e in self.unreadable.items() if p in keep}
+        self.unreadable_since = {p: t for p, t in self.unreadable_since.items() if p in keep}
+        self.unreadable_inode = {p: k for p, k in self.unreadable_inode.items() if p in keep}
