@@ -152,8 +152,9 @@ def test_a_file_a_rotation_brought_unread_and_deleted_while_stopped_is_named_wit
     assert lost == sum(len(numbered(n)) for n in range(FIRST + PER)), "not the scenario: the two first files lost"
     assert named == lost, f"{lost} bytes lost, {named} named:\n{run.journal()}"
     app = re.escape(str(run.app))
-    assert re.search(rf"data lost: {PER * len(numbered(FIRST))} bytes of {app} were deleted", run.journal()), \
-        run.journal()  # named with its size
+    # Named with its size, the least lost: the live file at the stop, it may have been written to after it.
+    assert re.search(rf"data lost: {PER * len(numbered(FIRST))} bytes or more of {app} were deleted", run.journal()), \
+        run.journal()
     # The first file, rotated while the reader was held back (no scan saw it renamed), is named as what it was at the
     # stop, app.log.1, with its size (it was named as the live file, `app.log`, "N bytes or more").
     first = sum(len(numbered(n)) for n in range(FIRST))
