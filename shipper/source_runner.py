@@ -1036,7 +1036,7 @@ class SourceRunner:
         try:
             fragment = self.source.unsaved_state(store.load(self.cfg.name))
             if fragment:
-                store.update(self.cfg.name, fragment)
+                self.pipeline.save_at_stop(self.cfg.name, fragment)
         except (sqlite3.Error, OSError) as e:  # (GivenUp, Interrupted: the store given up, the stop's time up)
             self._say_unsaved(e)
         except Exception:
