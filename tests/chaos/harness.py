@@ -221,7 +221,7 @@ class Verdict:
         return not self.problems
 
 
-LOST = re.compile(r"data lost: (an unknown number of bytes|(\d+) bytes)")
+LOST = re.compile(r"data lost: (an unknown number of bytes|(\d+) bytes( or more)?)")  # ("or more": the least lost)
 REPEAT = re.compile(r"possible repeat|may be shipped again|are written again")
 SERVER = re.compile(r"server=127\.0\.0\.1:(\d+)")
 
@@ -246,8 +246,7 @@ def check(written: int, stored: dict[str, collections.Counter], ports: dict[str,
     for m in LOST.finditer(journal):
         if m.group(2):
             lost_named += int(m.group(2))
-        else:
-            lost_unsized = True
+        lost_unsized = lost_unsized or not m.group(2) or bool(m.group(3))
     repeats_at: set[int] = set()
     repeats_anywhere = False  # a file's bytes read again: every output may get them twice
     for ln in journal.splitlines():

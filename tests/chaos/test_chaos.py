@@ -47,6 +47,14 @@ def test_lines_missing_within_a_named_loss_pass():
     assert v.ok and v.excused
 
 
+def test_lines_missing_beyond_a_loss_named_as_the_least_lost_pass():
+    """`N bytes or more` names the least lost (a file last seen as the live log): more missing is excused."""
+    short = collections.Counter(n for n in range(10) if n not in (3, 4, 5))
+    v = verdict({"one": all_once(), "two": short},
+                'level=warning logger=shipper.tail msg="data lost: 1 bytes or more of /x/app.log were deleted …"')
+    assert v.ok and v.excused
+
+
 def test_a_repeat_named_at_the_other_server_does_not_cover_this_one():
     """Session 17's seed 15: the only possible repeats named were at the other server."""
     twice = all_once() + collections.Counter([6, 7])
