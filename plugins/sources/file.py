@@ -699,6 +699,7 @@ class FileSource(Source):
         """Read everything there is now, rotated backups included; return when a scan finds
         nothing new (and files missing since the start have had time to be declared gone)."""
         t = self.tailer
+        t.read_bounds = {}  # each file read up to its size when first met: what is there now, not a writer's next lines
         started = time.monotonic()
         scans = 0
         while not self.ctx.stop.is_set():

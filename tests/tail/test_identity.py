@@ -242,6 +242,26 @@ def test_a_zero_run_inside_a_line_ends_it_and_the_next_line_starts_clean(tmp_pat
     assert len(f.records) == 6
 
 
+def test_run_once_reads_each_file_up_to_its_size_when_first_met(tmp_path):
+    """`run --once` reads what is there now: each file up to the size it had when the run first met it, not what a
+    writer appends meanwhile (a writer faster than the agent was chased until --timeout: exam13, session 20). What it
+    leaves is read by the next run, from the checkpoint: nothing lost, nothing twice."""
+    log = tmp_path / "a.log"
+    log.write_bytes(b"".join(b"line %d\n" % i for i in range(100)))
+    f = Follower([tmp_path / "*.log"], tmp_path)
+    f.tailer.read_bounds = {}
+    f.poll()
+    assert len(f.records) == 100
+    with open(log, "ab") as fh:
+        fh.write(b"".join(b"line %d\n" % i for i in range(100, 150)))
+    (tmp_path / "b.log").write_bytes(b"b one\nb two\n")  # met first now: read up to its size now
+    f.poll()
+    assert f.lines()[100:] == [b"b one", b"b two"]
+    f.restart()  # the next run (a daemon here: no bounds) reads on from the checkpoint
+    f.poll()
+    assert f.lines()[102:] == [b"line %d" % i for i in range(100, 150)]
+
+
 def test_an_unfinished_last_line_holding_a_zero_byte_waits(tmp_path):
     """Found by the torture harness (`--overtaken`, seeds 4 and 35 hung): a last line not ended yet
     holding a zero byte past its start (a writer without O_APPEND over a hole, a torn write) gave
