@@ -152,10 +152,12 @@ class DatameerParser(Parser):
         return out
 
     def _plan(self, keys: tuple) -> tuple:
-        """For one key set (in order): (pick, placed roles). pick(values of a record) gives the six core
+        """For one key set (in order): (usual, pick, placed roles). pick(values of a record) gives the six core
         values, datameer.* (nulls dropped) and the values of the placed fields the set has, numbered
         by their place in ROLE_ORDER[6:] in the placed roles (None when it has none). A Datameer log
-        has a few dozen key sets (one per action), so the per-key decisions are made once per set."""
+        has a few dozen key sets (one per action), so the per-key decisions are made once per set. `usual`, for a
+        set whose pick has nothing to decide (see _pick): (datameer.* pairs, the core values' getter, the placed
+        fields' indices), else None."""
         by_role: dict[str, list[int]] = {}
         dm_pairs = []
         for i, key in enumerate(keys):
@@ -176,14 +178,28 @@ class DatameerParser(Parser):
         # each core field's one value in one C call; -1, a None put after the values, for a field the set lacks
         core_at = itemgetter(*[slot[0] if slot else -1 for slot in slots[:6]]) if single else None
         placed_at = tuple(slot[0] for slot in placed_slots) if single and placed_slots else None
-        pick = partial(_pick, slots[:6], placed_slots, tuple(dm_pairs), tuple(self._role_of(k)[1] for k in keys), simple,
-                       core_at, placed_at)
-        return self._plans.remember(keys, (pick, placed_roles))
+        pick = partial(_pick, slots[:6], placed_slots, tuple(dm_pairs), tuple(self._role_of(k)[1] for k in keys), simple)
+        # The usual key set (no name twice, no field spelled twice) is picked in _map itself: a call to the
+        # partial and _pick, and one to the comprehension, cost more than the picking (bench/README.md, session 20)
+        usual = (tuple(dm_pairs), core_at, placed_at) if simple and core_at is not None else None
+        return self._plans.remember(keys, (usual, pick, placed_roles))
 
     def _map(self, doc: dict, raw: bytes) -> dict:
         keys = tuple(doc)
-        pick, placed_roles = self._plans.get(keys) or self._plan(keys)
-        ts, action_type, action, performer, roles_value, ip_raw, dm, placed = pick(list(doc.values()))
+        usual, pick, placed_roles = self._plans.get(keys) or self._plan(keys)
+        vals = list(doc.values())
+        if usual is not None:  # what _pick does for such a set: datameer.* without the nulls, each value by index
+            dm_pairs, core_at, placed_at = usual
+            dm: dict[str, Any] = {}
+            for i, snake in dm_pairs:
+                v = vals[i]
+                if v is not None:
+                    dm[snake] = v
+            vals.append(None)  # the value of a core field the set lacks (index -1)
+            ts, action_type, action, performer, roles_value, ip_raw = core_at(vals)
+            placed = None if placed_at is None else tuple(map(vals.__getitem__, placed_at))
+        else:
+            ts, action_type, action, performer, roles_value, ip_raw, dm, placed = pick(vals)
 
         # _text, with the usual str done here: a call per value is a good part of the mapping
         action_type = (action_type or None) if action_type.__class__ is str else _text(action_type)
@@ -380,18 +396,12 @@ def _first(slot: tuple[int, ...], vals: list) -> Any:
     return None
 
 
-def _pick(core: list, placed: tuple | None, dm_pairs: tuple, names: tuple, simple: bool, core_at: itemgetter | None,
-          placed_at: tuple | None, vals: list) -> tuple:
-    """What a plan's pick gives (see _plan), for any key set. Two spellings with two values are
-    both kept (the first is the field's value, the other goes under datameer.*), as the Databricks
-    parser does: nothing the vendor wrote is dropped. When no field has two spellings in the set: `core_at`
-    gets the six core values at once (index -1, a None appended to the values, for a field the set lacks),
-    `placed_at` holds each placed field's one index."""
-    if simple:  # the usual key set (no name twice, none _map writes): what _keep would do, without a call per value
+def _pick(core: list, placed: tuple | None, dm_pairs: tuple, names: tuple, simple: bool, vals: list) -> tuple:
+    """What a plan's pick gives (see _plan), for a key set _map does not pick itself (a name twice, a
+    field spelled twice). Two spellings with two values are both kept (the first is the field's value,
+    the other goes under datameer.*), as the Databricks parser does: nothing the vendor wrote is dropped."""
+    if simple:  # no name twice, none _map writes: what _keep would do, without a call per value
         dm: dict[str, Any] = {snake: v for i, snake in dm_pairs if (v := vals[i]) is not None}
-        if core_at is not None:  # ... and no field spelled twice: each value is where the plan says
-            vals.append(None)
-            return (*core_at(vals), dm, None if placed is None else tuple(map(vals.__getitem__, placed_at or ())))
     else:
         dm = {}
         for i, snake in dm_pairs:
