@@ -90,6 +90,12 @@ class Reloads:
                 r.source.restarting()  # what it holds outlives it, for its successor (hand_over)
             r.stop.set()
         deadline = time.monotonic() + new.settings.shutdown_timeout
+        if waiting := {r.cfg.name: r.tracker.in_flight() for r in stopping if r.tracker.in_flight()}:
+            # (What an output delivers from here is delivered during the wait: an owed output's old server's acks
+            # are noted by where it stores, _owe_added. A test waits for this line to bring a server back.)
+            log.info("reload: the sources it stops deliver their in-flight batches first", extra={
+                "sources": ",".join(waiting), "batches": sum(waiting.values()),
+                "timeout": new.settings.shutdown_timeout})
         # An output the reload replaces or removes while its server refuses it will deliver nothing
         # more: batches it holds cannot complete, so they are not waited for (the draining below
         # restarts their source once that output is closed, and the replacement sends them).
