@@ -110,7 +110,12 @@ class Reloads:
         while any((r.thread.is_alive() or delivering(r)) and not (r.tracker.in_flight() and hopeless(r))
                   for r in stopping) and time.monotonic() < deadline:
             if wait_slice(0.1):
-                break
+                # A stop signal does not cut the wait: the stop waits for the same batches, so the wait goes on
+                # within the stop's deadline (shutdown_timeout from its signal). Cut at once, it took back the
+                # batches no output had been handed yet, and a stop at healthy servers exited 1 (issue 23).
+                if (left := p.stop_left()) is None:
+                    break
+                deadline = min(deadline, time.monotonic() + left)
         for r in stopping:
             if r.cfg.name in plan.sources_removed and not r.thread.is_alive() and not r.tracker.in_flight():
                 # Its chain ends here: the last attestation (`removed`) tells an auditor so, as `stop` does at
@@ -312,8 +317,17 @@ class Reloads:
         return out
 
     def _start(self, cfg: SourceConfig, problems: list[str]) -> bool:
-        """Start a source (_start_source) with what its predecessor left it; True when it started."""
+        """Start a source (_start_source) with what its predecessor left it; True when it started. Not once a stop
+        was asked for: it would be stopped at once, and what it read meanwhile be in flight at the stop (undelivered,
+        exit 1); what its predecessor handed over is let go (its losses named), its checkpoint says where to go on."""
         name = cfg.name
+        if self.p.stop_asked is not None:
+            log.info("reload: source not started: the agent stops", extra={"source": name})
+            self.lost.pop(name, None)
+            self.links.pop(name, None)
+            if (handed := self.handed.pop(name, None)) is not None:
+                _close_handed(self.p, name, handed)
+            return False
         started = _start_source(self.p, cfg, problems, self.handed.pop(name, None), self.lost.pop(name, []),
                                 self.links.pop(name, None), self.reread.get(name, 0))
         if started:
