@@ -21,6 +21,10 @@ DELIVERED_PREFIX = "_delivered_to:"
 # Beside each such note: where that output stores (OutputConfig.where), so that a start after the output was renamed
 # while the agent was stopped knows it for the same output (shipper.source_runner).
 DELIVERED_WHERE_PREFIX = "_delivered_where:"
+# Per where (OutputConfig.where): the ids of events the old server of a name a reload gave to another server stored
+# during that reload's wait (delivered_elsewhere), kept for a later start or reload that gives an output that where
+# again (shipper.source_runner: park_elsewhere). At most DELIVERED_MAX ids a source, all wheres together.
+ELSEWHERE_PREFIX = "_delivered_elsewhere:"
 DELIVERED_MAX = 200_000  # ids kept per output (~40 bytes each); an output's in-flight limit stays far below
 WITHDRAW_WAIT = 1.0  # seconds withdraw() waits for the commit of what it unblocked (a reload's main thread)
 

@@ -92,8 +92,9 @@ class Pipeline:
         self.output_configs: dict[str, OutputConfig] = {}
         self.output_started: dict[str, float] = {}
         # Per source, per where (OutputConfig.where): the events the old server of a name a reload gave to another
-        # server acknowledged during that reload's wait, for a later reload that gives an output that where again
-        # (SourceRunner.park_elsewhere). In memory only: a stop meanwhile forgets them.
+        # server acknowledged during that reload's wait, for a later reload (or start) that gives an output that
+        # where again (SourceRunner.park_elsewhere). Saved with the source's state as well, until a stop that
+        # delivered everything (SourceRunner.forget_parked).
         self.notes_elsewhere: dict[str, dict[str, list[str]]] = {}
         for ocfg in config.outputs:
             self.workers[ocfg.name] = self.make_worker(ocfg)
@@ -410,6 +411,8 @@ class Pipeline:
             if not delivered and not self.store.given_up():  # what some outputs stored is not sent to them again
                 r.save_delivered_to()
                 r.save_unsaved_state()  # and what no delivered batch saved is known to the next start
+            elif delivered:  # nothing is read again: what an output's old server stored during a reload is past
+                r.forget_parked()
             r.close()
         end_helpers(max(0.5, final - time.monotonic()))  # the forkserver and resource tracker end with the agent
         self.store.close()

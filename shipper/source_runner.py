@@ -16,7 +16,14 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Callable
 
 from shipper import address_space, ids as ids_mod, integrity, metrics, parse_auto, registry, vendor_ids
-from shipper.acks import DELIVERED_MAX, DELIVERED_PREFIX, DELIVERED_WHERE_PREFIX, AckTracker, CommitFailed
+from shipper.acks import (
+    DELIVERED_MAX,
+    DELIVERED_PREFIX,
+    DELIVERED_WHERE_PREFIX,
+    ELSEWHERE_PREFIX,
+    AckTracker,
+    CommitFailed,
+)
 from shipper.checkpoint import RECOVERY, CheckpointTooNew, GivenUp, Interrupted, StateDirError
 from shipper.config_base import SourceConfig
 from shipper.events import EventBuilder, EventSettings
@@ -109,6 +116,8 @@ class SourceRunner:
         wheres = {k[len(DELIVERED_WHERE_PREFIX):]: state.pop(k) for k in [k for k in state
                                                                           if k.startswith(DELIVERED_WHERE_PREFIX)]}
         self._carry_renamed_notes(wheres)
+        self._load_parked({k[len(ELSEWHERE_PREFIX):]: state.pop(k) for k in [k for k in state
+                                                                            if k.startswith(ELSEWHERE_PREFIX)]})
         self._adopt_notes_elsewhere()
         # During a replay, per output: what it stores past the saved checkpoint, as the replay's batches' commits
         # note it (_replay_note): the note loaded, then every replay batch routed so far.
@@ -936,12 +945,50 @@ class SourceRunner:
         source's successors (Pipeline.notes_elsewhere). A later reload giving an output that where again (a change
         undone while the batches are read again for the name's new server) has its re-read skip them there."""
         parked = self.pipeline.notes_elsewhere.setdefault(self.cfg.name, {})
-        for where, ids in self.tracker.delivered_elsewhere(seqs).items():
+        had = set(parked)
+        came = self.tracker.delivered_elsewhere(seqs)
+        for where, ids in came.items():
             parked[where] = [*parked.pop(where, ()), *ids][-DELIVERED_MAX:]  # (the newest where last)
         while sum(map(len, parked.values())) > DELIVERED_MAX:  # bounded: the oldest where goes first
             del parked[next(iter(parked))]
         if not parked:
             del self.pipeline.notes_elsewhere[self.cfg.name]
+        # Saved at once: a stop between the two reloads (or a kill -9) must not forget them, or the start with the
+        # change undone sent them to that server again without a word.
+        fragment: dict[str, Any] = {ELSEWHERE_PREFIX + w: parked[w] for w in came if w in parked}
+        fragment.update((ELSEWHERE_PREFIX + w, None) for w in had if w not in parked)
+        self._save_parked(fragment)
+
+    def _load_parked(self, saved: dict[str, Any]) -> None:
+        """Parked notes a stop saved (park_elsewhere), for this start: the agent's own, in memory, are the same."""
+        parked = self.pipeline.notes_elsewhere.setdefault(self.cfg.name, {})
+        for where, ids in saved.items():
+            if isinstance(ids, list) and ids and where not in parked:
+                parked[where] = [i for i in ids if isinstance(i, str)]
+        if not parked:
+            del self.pipeline.notes_elsewhere[self.cfg.name]
+
+    def _save_parked(self, fragment: dict[str, Any]) -> None:
+        if not fragment:
+            return
+        try:
+            self.pipeline.store.update(self.cfg.name, fragment)
+        except Interrupted:  # a stop cut the reload that parked them: the stop saves them
+            self.pipeline.note_at_stop(self.cfg.name, fragment, taken_back=False)
+        except (sqlite3.Error, OSError) as e:  # kept in memory: a stop before the change is undone forgets them
+            log.warning("cannot save the note of the events an output's old server stored during a reload's wait: "
+                        "a stop before a reload gives an output that server again sends them to it again",
+                        extra={"source": self.cfg.name, "error": f"{type(e).__name__}: {e}"})
+
+    def forget_parked(self) -> None:
+        """A stop that delivered everything: every event read is checkpointed, those of the parked notes too, and
+        none is read again; the notes go (else kept for ever, DELIVERED_MAX ids at most)."""
+        parked = self.pipeline.notes_elsewhere.pop(self.cfg.name, None)
+        if parked:
+            try:
+                self.pipeline.store.update(self.cfg.name, {ELSEWHERE_PREFIX + w: None for w in parked})
+            except (sqlite3.Error, OSError):  # (a stale note spares only events no re-read meets)
+                pass
 
     def _adopt_notes_elsewhere(self) -> None:
         """A parked note (park_elsewhere) of where a configured output that has no note of its own stores: that
@@ -956,7 +1003,8 @@ class SourceRunner:
                 del parked[ocfg.where()]
                 self._delivered_before[ocfg.name] = Counter(ids)
                 self._stored_where[ocfg.name] = ocfg.where()
-                fragment.update({DELIVERED_PREFIX + ocfg.name: ids, DELIVERED_WHERE_PREFIX + ocfg.name: ocfg.where()})
+                fragment.update({DELIVERED_PREFIX + ocfg.name: ids, DELIVERED_WHERE_PREFIX + ocfg.name: ocfg.where(),
+                                 ELSEWHERE_PREFIX + ocfg.where(): None})
                 log.info("events an output stored during a reload's wait, before that reload gave its name to another "
                          "server, are noted for the output storing there now: not sent to it again",
                          extra={"source": self.cfg.name, "output": ocfg.name, "events": len(ids)})
