@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 import re
 import stat
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 from shipper.tail import birth, discovery, edits, scan_rules, truncation
+from shipper.tail.copy_events import CopyMade
 from shipper.tail.followed import ROTATED_AWAY, Followed, Loose, MovedDuringScan, Observed, is_identified
+from shipper.tail.holder import generation
 from shipper.tail.identity import HEAD_MAX, digest, head_of, same_bytes
 from shipper.tail.reader import OpenFile, is_gzip_path
 
@@ -406,6 +409,59 @@ def copy_before_rotated_on(p: Prospector, o: Observed) -> None:
         p.ledger.copytruncate_window(f.family, o.path, "found by the copy, made while the file was live after it was "
                                                        "last looked at and rotated behind it since", cut=f.path)
         return
+
+
+def copy_of_unread_live(p: Prospector, made: list[CopyMade], obs: dict[tuple[int, int], Observed]) -> None:
+    """The copies the holder saw made (copy_events.py: a plain file created under a rotated name while it had
+    the file `L` at the live name) of a live file of which the tailer has read no more than its head: made,
+    written, copied and cut between two scans (or before the scan that first met `L`), nothing the tailer read of
+    `L` shows the cut. The bytes do: a copy that is no prefix of `L` now (longer than `L`, or other bytes) was
+    made before `L` was truncated. A copy holding no more than its first line (or empty) is a prefix of `L`
+    either way: `L` was cut and given its first line again (a layout header), or not cut (logrotate `copy`);
+    taken as copytruncate's, as head_copy_of_grown takes it, unless `L` is as the holder met it (its size and
+    mtime). A copy holding more that is a prefix of `L` is `copy`'s: no window. The window is warned and counted,
+    naming both; both are read as they are (nothing of the copy was read, no more than the head of `L`). (Unsaid,
+    torture seeds 192000, 192006, 192110: `L` only the holder had met at the copy.) Not when the cut was told
+    already (Followed.cut_seen; its content found truncated at this scan), nor of an `L` read past its head: what
+    was read of it shows a cut (check_truncated and the proofs above)."""
+    p._cut_told = {k for k in p._cut_told if k in obs and k not in p.files}  # (told, not followed yet)
+    for c in made:
+        live_key, copy_key = c.live.ident[:2], c.copy[:2]
+        lo, co = obs.get(live_key), obs.get(copy_key)
+        f = p.files.get(live_key)
+        if f is not None and f.state is not None and c.live.ident[2] not in (None, f.state.gen) and f.state.gen >= 0:
+            f = None  # (another file that had its inode, gone)
+        if lo is None or co is None or lo.gz or f is not None and (
+                f.cut_seen or f.gz or f.state is not None and (f.state.offset > f.state.head_len or f.state.cont)):
+            continue
+        if any(x.truncated or x.regrown for x in p.loose.values()
+               if (x.state.dev, x.state.ino) == live_key and x.state.gen in (-1, c.live.ident[2])):
+            continue  # (its cut found at this scan, and named where its content is found or not)
+        # (Followed, through the tailer's descriptor: renamed since the listing, its name holds another file.)
+        ours = nullcontext(f.fh) if f is not None and f.fh is not None else p.fds.reading(lo)
+        with ours as live, p.fds.reading(co) as copy:
+            if (live is None or copy is None or not _is(live, c.live.ident) or not _is(copy, c.copy)
+                    or (n := p.matcher.readable_len(copy, co)) is None):
+                continue
+            st = live.stat()
+            prefix = n <= st.st_size and same_bytes(copy.read, live.read, n)
+            head = head_of(copy.read(0, HEAD_MAX)) or b""
+            if prefix and (n > len(head) or (st.st_size, st.st_mtime_ns) == (c.live.size, c.live.mtime_ns)):
+                continue
+        if f is None:
+            p._cut_told.add(live_key)
+        else:
+            f.cut_seen = True
+            p._grown_at_head.pop(live_key, None)  # (head_copy_of_grown would name it again)
+        p.ledger.copytruncate_window(c.family, co.path, "found by the copy, made while the file was live, of which "
+                                     "the agent had read no more than its first line" + ("" if prefix else ", and "
+                                     "holding what the file holds no more"), cut=lo.path)
+
+
+def _is(fh: OpenFile, ident: tuple[int, int, int | None]) -> bool:
+    """Is `fh` the file `ident` (device, inode, generation: a freed inode given to another file is not)?"""
+    gen = generation(fh.fd)
+    return (fh.dev, fh.ino) == ident[:2] and None in (gen, ident[2]) or (fh.dev, fh.ino, gen) == ident
 
 
 def _rotation_index(path: str) -> int | None:

@@ -51,6 +51,7 @@ from typing import Any, Callable, Container, Iterable, Iterator, Mapping
 
 from shipper.fdlimit import soft_limit
 from shipper.tail import clock, discovery
+from shipper.tail.copy_events import CopyEvents, CopyMade
 from shipper.tail.reader import is_gzip_path
 
 try:
@@ -181,6 +182,8 @@ class Holder:
         self._unwatchable: set[str] = set()  # folders there that got no watch (warned once)
         self._match: Callable[[str], bool] | None = None  # would the source's globs list this path?
         self.overflows = 0  # inotify queue overflows (events dropped)
+        # Copies made under rotated names while a file was at the live name (copy_events.py), for the tailer's scan.
+        self.copy_events = CopyEvents()
         # Called (from the holder's thread) when it holds a file it did not know: the tailer should
         # scan and take it soon, before the budget fills (no creation owed need say so).
         self.on_held: Callable[[], None] | None = None
@@ -538,6 +541,11 @@ class Holder:
                     os.close(h.fd)
         return let_go
 
+    def take_copies(self) -> list[CopyMade]:
+        """The copies made under rotated names since the last call, each of the file then at its live name."""
+        with self._lock:
+            return self.copy_events.take()
+
     def take_overflowed(self) -> set[str]:
         """Folders where events were dropped (a queue overflow) since the last call."""
         with self._lock:
@@ -626,11 +634,18 @@ class Holder:
                 if ev.mask & flags.IGNORED:
                     self._watched.pop(folder, None)  # the folder went: watched again when it is back
                     continue
-                if not ev.name or ev.mask & flags.DELETE:
+                if not ev.name:
+                    continue
+                if ev.mask & flags.DELETE:
+                    live = self._families.get(folder, {}).get(ev.name)
+                    if live is not None:
+                        self.copy_events.left_live(live)
                     continue
                 path = os.path.join(folder, ev.name)
                 fam = self._family_of(folder, ev.name)
                 if ev.mask & flags.MOVED_FROM:
+                    if path == fam:
+                        self.copy_events.left_live(fam)
                     if fam is not None or path in self._unopened:
                         _bounded_put(self._renames, ev.cookie, self._unopened.pop(path, ""))
                         _bounded_put(self._moved_from, ev.cookie, path)
@@ -659,6 +674,10 @@ class Holder:
                     if e.errno == errno.ENOENT:
                         if owes:  # gone (or renamed on: its IN_MOVED_FROM comes next): owed until caught
                             _bounded_put(self._unopened, path, owes)
+                        if path == fam:
+                            self.copy_events.left_live(fam)
+                        elif ev.mask & flags.CREATE:
+                            self.copy_events.created_unopened(fam, path)
                     elif e.errno in (errno.EMFILE, errno.ENFILE):
                         # Out of descriptors: not held, as with the budget full (what it owes stays owed).
                         if not self.fds_warned:
@@ -678,6 +697,10 @@ class Holder:
                     if owes:
                         caught[owes] = caught.get(owes, 0) + 1
                     continue
+                if path == fam:
+                    self.copy_events.live(fam, fd, st, generation(fd))
+                elif ev.mask & flags.CREATE:
+                    self.copy_events.created(fam, path, fd, st, generation(fd))
                 key = (st.st_dev, st.st_ino)
                 if key in self.held or (key in self._known and self._known_generation.get(key) in (None, generation(fd))):
                     # Seen (the tailer got to it first, or held already): caught — once per file and family.

@@ -159,6 +159,8 @@ class Prospector:
         self.moved: set[tuple[int, int]] = set()  # files renamed during this scan: decided at the next
         self._held_out_of_scope: set[tuple[int, int]] = set()  # held files of families out of scope (this scan)
         self._listed_fds: set[int] = set()  # (this scan) files opened as listed: _hold_listed
+        # Live files whose copytruncate window the holder's events told before they were followed: followed as cut.
+        self._cut_told: set[tuple[int, int]] = set()
 
     @property
     def holder(self) -> Holder | None:
@@ -378,6 +380,8 @@ class Prospector:
                 self.fds.read_failed(f.path, e)
         self.moved = set()
         obs = self.observe()
+        if self.holder is not None:
+            copies.copy_of_unread_live(self, self.holder.take_copies(), obs)
         unmatched = dict(obs)
 
         # 1. followed inodes
@@ -602,7 +606,8 @@ class Prospector:
                 # Opened as listed, renamed since (the rotation that overtook the scan): read through
                 # that descriptor, and, a copy of the live file, it may show the live file cut.
                 self._listed_copy_of_cut_live(o, obs)
-            if (self._follow_new(o, start) is not None and self.first_scan and start == 0
+            if (self._follow_new(o, start, cut=(o.st.st_dev, o.st.st_ino) in self._cut_told) is not None
+                    and self.first_scan and start == 0
                     and (o.family not in families_new or self._looked_through(o.family))):
                 found_whole.append(o)
         for f in self._cut_while_away_unsaid:

@@ -29,8 +29,9 @@ FOUND_HELD_OVERTAKEN, with the holder: 192072 in tests/tail/test_copytruncate_co
 passing since session 18's sync-tool fixes (copies.replaces_deleted), the eight of session 19's landing of
 wip-seeds21a (docs/design.md), 193132 in test_copytruncate_empty_live.py, and 192068, 192147, 192155, 193258 and
 193297 (192043, 192255 and 193068 too: one cause) in test_gz_of_held_file_no_header_only_content.py, 192045 there too
-(the held file on a followed file's reused inode). Seeds that still fail are listed in docs/design.md "Torture
-harness"; `make torture` shows them."""
+(the held file on a followed file's reused inode); session 20's 192000, 192006 and 192110 (a copytruncate window of a
+live file only the holder had met, told by its events) in test_copytruncate_window_only_the_holder_saw.py. Seeds that
+still fail are listed in docs/design.md "Torture harness"; `make torture` shows them."""
 from __future__ import annotations
 
 import re
@@ -105,23 +106,14 @@ def test_the_tailer_reads_time_only_through_its_clock():
 # they were found. Found with it (`make torture ... ARGS=--overtaken`, the default since):
 FOUND_HELD_OVERTAKEN = [(192072, 40), (192058, 40), (192043, 40), (192199, 40), (192255, 40), (192266, 40),
                         (193002, 40), (193068, 40), (193237, 40), (193259, 40), (193132, 40),
-                        (192068, 40), (192147, 40), (192155, 40), (193258, 40), (193297, 40), (192045, 40)]
+                        (192068, 40), (192147, 40), (192155, 40), (193258, 40), (193297, 40), (192045, 40),
+                        (192000, 40), (192006, 40), (192110, 40)]
 # `SEED=192000 N=300 STEPS=40 ARGS=--overtaken` with the holder: 290 of 300 (192000, 192072, 192058 since fixed); each of
 # these passes without the holder (`--no-holder`): what the holder keeps readable, the tailer reads again. (seed,
 # steps, what happens)
 OPEN_HELD_OVERTAKEN = [
-    # Passed on main only because an unrelated loss was warned: main lost 34 lines of a backup (warned) and line 208,
-    # a copytruncate window of a live file the holder held and the tailer never read (not warned). With 182224's
-    # fix the 34 lines are read, and 208 is the only loss: the window is not told (docs/design.md "Torture harness").
-    (192000, 40, "1 line of a seen file's copytruncate window destroyed unread, no loss warned"),
-    # Session 19's sweep (`SEED=192000 N=300`, with 182224's fix): 192006 the same as 192000 (main lost 56 lines of
-    # backups the budget closed, warned, and 5 of a copytruncate window, unwarned; now only the 5); 192155 (main: 2
-    # false losses of files kept open, 242 and 360 bytes; now read, and 12 lines read again, warned: the .gz of a held
-    # file taken by a header-only content, found since); 192031 fails on main too.
-    (192006, 40, "5 lines of a seen file's copytruncate window destroyed unread, no loss warned"),
+    # Session 19's sweep (`SEED=192000 N=300`, with 182224's fix): fails on main's code before it too.
     (192031, 40, "16 lines twice (warned as a possible repeat)"),
-    (192110, 40, "8 lines of seen files destroyed unread, no loss warned (two copytruncate windows of live files only "
-                 "the holder held, as 192000's; until session 19 hidden by 12 lines twice, warned)"),
     # Session 19's `SEED=193000 N=300` on main after seeds21c's landing (passed before it): in no list until session 20
     (193254, 40, "23 lines twice (warned as a possible repeat)"),
 ]
