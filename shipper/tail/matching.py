@@ -179,13 +179,21 @@ class Matcher:
             if o.direct or not unmatched:
                 return True
             for x in unmatched.values():
-                caught_live = x.path.endswith(ROTATED_AWAY)  # (held by the holder as it left the live name)
+                caught_live = x.path.endswith(ROTATED_AWAY) or self._caught_leaving_live(x)
                 if not (x.direct or caught_live) or x.gz or x is o or min(x.st.st_size, c or 0) <= s.head_len:
                     continue
                 with self.fds.reading(x) as live:
                     if live is not None and same_bytes(fh.read, live.read, min(x.st.st_size, c)):
                         return False  # a copy of the live file
             return True
+
+    def _caught_leaving_live(self, x: Observed) -> bool:
+        """Did the holder catch `x` at its family's live name, or as it was renamed away from it (held since)? Then
+        it was the live file, and a file holding its bytes is its copy. (Caught under its new name, the writer's next
+        file was no ROTATED_AWAY: its `.gz` took a header-only content and was read on from after the header while it
+        was read from 0, 16 lines twice, torture seed 192031.)"""
+        h = self.fds.holder.holding((x.st.st_dev, x.st.st_ino)) if self.fds.holder is not None else None
+        return h is not None and x.fd == h.fd and (h.path == h.family or h.moved_from == h.family)
 
     def could_hold_head(self, s: FileState, o: Observed, unmatched: dict) -> bool:
         """head_only_candidate for another file than the one `s` was read from: one renamed since

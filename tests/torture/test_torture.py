@@ -32,7 +32,10 @@ wip-seeds21a (docs/design.md), 193132 in test_copytruncate_empty_live.py, and 19
 (the held file on a followed file's reused inode); session 20's 192000, 192006 and 192110 (a copytruncate window of a
 live file only the holder had met, told by its events) in test_copytruncate_window_only_the_holder_saw.py, and 193254
 (a content whose inode was replaced during the scan, its .gz taken by a header-only one) in
-test_own_inode_replaced_during_scan.py. Seeds that still fail are listed in docs/design.md "Torture harness"; `make torture` shows them."""
+test_own_inode_replaced_during_scan.py, and 192031 and `SEED=195000 N=300 STEPS=60`'s 195075, 195203 and 195234 (the
+.gz of a file the holder caught leaving the live name, taken by a header-only content) in
+test_gz_of_file_caught_leaving_live_no_header_only_content.py. Seeds that still fail are listed in docs/design.md
+"Torture harness"; `make torture` shows them."""
 from __future__ import annotations
 
 import re
@@ -108,13 +111,20 @@ def test_the_tailer_reads_time_only_through_its_clock():
 FOUND_HELD_OVERTAKEN = [(192072, 40), (192058, 40), (192043, 40), (192199, 40), (192255, 40), (192266, 40),
                         (193002, 40), (193068, 40), (193237, 40), (193259, 40), (193132, 40),
                         (192068, 40), (192147, 40), (192155, 40), (193258, 40), (193297, 40), (192045, 40),
-                        (192000, 40), (192006, 40), (192110, 40), (193254, 40)]
+                        (192000, 40), (192006, 40), (192110, 40), (193254, 40), (192031, 40),
+                        (195075, 60), (195203, 60), (195234, 60)]
 # `SEED=192000 N=300 STEPS=40 ARGS=--overtaken` with the holder: 290 of 300 (192000, 192072, 192058 since fixed); each of
 # these passes without the holder (`--no-holder`): what the holder keeps readable, the tailer reads again. (seed,
 # steps, what happens)
 OPEN_HELD_OVERTAKEN = [
-    # Session 19's sweep (`SEED=192000 N=300`, with 182224's fix): fails on main's code before it too.
-    (192031, 40, "16 lines twice (warned as a possible repeat)"),
+    # Session 20's `SEED=194000 N=300 STEPS=40 ARGS=--overtaken` (293 of 300 with seeds21e's fixes): each fails on main
+    # too. 194010 failed as 9 lines twice (warned) before the 192031 fix; the repeat hid a loss.
+    (194010, 40, "5 lines of seen files destroyed unread, no loss warned"),
+    (194085, 40, "68 lines of seen files destroyed unread, no loss warned"),
+    (194119, 40, "3 lines of seen files destroyed unread, no loss warned"),
+    (194127, 40, "5 lines of seen files destroyed unread, no loss warned"),
+    (194143, 40, "5 lines of seen files destroyed unread, no loss warned"),
+    (194181, 40, "6 lines delivered twice, silently"),
 ]
 
 
