@@ -125,6 +125,8 @@ OPEN_HELD_OVERTAKEN = [
     (194127, 40, "5 lines of seen files destroyed unread, no loss warned"),
     (194143, 40, "5 lines of seen files destroyed unread, no loss warned"),
     (194181, 40, "6 lines delivered twice, silently"),
+    # `SEED=196000 N=300` with them: 299 of 300; fails on main too
+    (196159, 40, "5 lines of seen files destroyed unread, no loss warned"),
 ]
 
 
