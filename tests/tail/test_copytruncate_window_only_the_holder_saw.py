@@ -18,9 +18,7 @@ import shutil
 import pytest
 
 from shipper.tail import birth, scan_rules
-from shipper.tail.holder import Holder
-from tests.tail.conftest import Follower
-from tests.tail.test_held_fd_given_back_in_scan import source_pass
+from tests.tail.stepped_holder import stepped_holder
 
 HEADER = b"# time level logger message (a header every file shares)\n"
 
@@ -67,27 +65,10 @@ def _agent(tmp_path):
     log = str(d / "app.log")
     with open(log, "wb") as w:
         w.write(HEADER + b"seq 0\n")
-    holder = Holder(max_files=16)
-    assert holder.start()
-    off = contextlib.ExitStack()
-    off.enter_context(holder.paused())
-
-    def holder_turn() -> None:
-        off.close()
-        off.enter_context(holder.paused())
-
-    f = Follower([log], d)
-    f.tailer.holder = holder
-    match = lambda p: p == log  # noqa: E731 (the source's globs)
-    try:
-        holder.watch_more({log}, {str(d)}, match)
-        source_pass(f, holder, str(d), match)
-        assert f.lines() == [HEADER.rstrip(b"\n"), b"seq 0"]
-        yield f, lambda: source_pass(f, holder, str(d), match), holder_turn, log
-    finally:
-        off.close()
-        holder.stop()
-        f.tailer.close()
+    with stepped_holder(log, d) as h:
+        h.scan_and_read()
+        assert h.f.lines() == [HEADER.rstrip(b"\n"), b"seq 0"]
+        yield h.f, h.scan_and_read, h.turn, log
 
 
 def _rotate_create(log: str) -> None:
