@@ -54,6 +54,8 @@ LAST_FOLLOWED_BOUND = 10000
 LET_GO_STOPPED = "the agent stopped"
 LET_GO_UNTAKEN = "the source a reload restarted let them go (no successor took them over)"
 LET_GO_BUDGET = "the reload lowered the hold budget (`hold_max_files` / `hold_max_bytes`), so they were let go"
+LET_GO_BUDGET_FULL = ("the hold budget was full when a reload restarted the source (`hold_max_files` / "
+                      "`hold_max_bytes`), so they were not held across it")
 _followed_lock = threading.Lock()
 
 
@@ -645,6 +647,9 @@ class FileSource(Source):
             handed.close()
             return
         holder = handed.holder
+        # (Lowered or not: a budget full at the restart refuses files too, and must not be blamed on a change
+        # no reload made: exam23, session 20, a SIGHUP storm changing tags only.)
+        lowered = self._hold_files() < holder.max_files or self.config.hold_max_bytes < holder.max_bytes
         holder.max_files = self._hold_files()
         holder.max_bytes = self.config.hold_max_bytes
         files, handed.files = handed.files, []
@@ -667,7 +672,7 @@ class FileSource(Source):
             # Named now, with their size, and their saved states buried: found gone later, they were named "an
             # unknown number of bytes … written after the last read", or not at all when no state of them was saved
             # (tests/tail/test_attack15_reload_hold_budget_lowered_loss_unsized.py).
-            named = self.tailer.ledger.let_go(let_go, LET_GO_BUDGET)
+            named = self.tailer.ledger.let_go(let_go, LET_GO_BUDGET if lowered else LET_GO_BUDGET_FULL)
             self.tailer.bury_refused({(st.st_dev, st.st_ino) for st in map(os.fstat, (fd for fd, _, _ in let_go))},
                                      named)
         finally:
