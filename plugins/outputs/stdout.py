@@ -6,7 +6,11 @@ Faults (the written bytes are the truth, so a retry resumes after them):
   The daemon retries with backoff for ever (the worker shows the error in /health); `run --once`
   gives up after ONCE_ATTEMPTS and ends non-zero, first cutting the file back to where the batch
   began when it can (a regular file nobody else wrote to), so the next run writes the batch once.
-- EPIPE (the reader went away, `run --once | head -1`): the run ends quietly with 141, like cat.
+- into a pipe (or a FIFO), a batch is acknowledged only once its reader took it: the kernel counts the bytes
+  still unread in the pipe (FIONREAD on the write end), and send() returns when none of the batch's are left.
+  So a reader that dies loses nothing: what the pipe held is read again at the next start.
+- EPIPE (the reader went away, `run --once | head -1`): the run ends with 141, like cat, after one warning
+  naming the lines of the unacknowledged batch the reader already had: they are written again at the next start.
 
 `id_field` (off by default): each line carries its event's stable id under that key, for a reader
 that drops repeats by it (a replay after a crash repeats the batches that were in flight).
@@ -14,11 +18,14 @@ that drops repeats by it (a replay after a crash repeats the batches that were i
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import select
 import stat
+import struct
 import sys
+import termios
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -126,15 +133,15 @@ class StdoutOutput(Output):
             if self.ctx.stop.is_set():
                 self._written = None if not written.done else written
                 raise Stopping()
+        pipe = _is_pipe(fd)
         try:
-            if _is_pipe(fd):
+            if pipe:
                 _write_whole_lines(fd, lines, written)
             else:
                 _write_all(fd, lines, written)
         except OSError as e:
             if e.errno == errno.EPIPE:
-                self._written = None
-                raise EndRun("", 141) from None
+                self._reader_gone(fd, written)
             self._failures += 1
             self.trouble = f"cannot write to stdout: {e.strerror} (attempt {self._failures}, retrying)"
             if self.ctx.once and self._failures >= ONCE_ATTEMPTS:
@@ -146,6 +153,8 @@ class StdoutOutput(Output):
                                    "written, the retry resumes after them") from None
         finally:
             _WRITING.release()
+        if pipe and not _taken(fd, self.ctx.stop):
+            self._reader_gone(fd, written)
         self._written = None
         self._failures = 0
         self.trouble = None
@@ -154,6 +163,24 @@ class StdoutOutput(Output):
                 os.fsync(fd)
             except OSError:
                 pass  # pipes and terminals cannot be synced
+
+    def _reader_gone(self, fd: int, written: _Written) -> None:
+        """EPIPE: the pipe's reader went away. The batch is not acknowledged (read again at the next start); the
+        lines of it the reader took are so written twice: named once, with their count. Earlier batches were
+        acknowledged only once the reader took them (_taken), so nothing the pipe held unread is lost."""
+        self._written = None
+        unread = _unread(fd) or 0  # the kernel still counts them on the write end after the reader left
+        data = b"".join(written.parts or ())
+        took = max(0, written.done - unread)
+        lines, total = data.count(b"\n", 0, took), data.count(b"\n")
+        if took:
+            log.warning(f"output {self.ctx.name}: the reader of stdout (a pipe) went away: {lines} of the {total} "
+                        f"lines of the batch being written had reached it; the batch is not acknowledged, so these "
+                        f"lines are written again at the next start (a repeat); the {unread} bytes it left unread "
+                        f"in the pipe are not lost (read again)",
+                        extra={"output": self.ctx.name, "repeated_lines": lines, "batch_lines": total,
+                               "taken_bytes": took, "unread_bytes": unread})
+        raise EndRun("", 141) from None
 
     def cut_short(self) -> str | None:
         """How much of the batch being written reached stdout (the agent stopping inside the write)."""
@@ -170,8 +197,6 @@ class StdoutOutput(Output):
 
     def probe(self) -> str:
         """For `shipper check --outputs`: what stdout is, and that it is open for writing (nothing written)."""
-        import fcntl
-
         fd = sys.stdout.fileno()
         st = os.fstat(fd)  # OSError (EBADF) when stdout is closed: that is the failure
         kind = next((name for test, name in ((stat.S_ISREG, "a file"), (stat.S_ISFIFO, "a pipe"),
@@ -234,6 +259,31 @@ def _write_whole_lines(fd: int, parts: list[bytes], written: _Written) -> None:
 
 
 PIPE_BUF = select.PIPE_BUF
+DRAIN_FIRST, DRAIN_MAX = 0.001, 0.05  # seconds between looks at a pipe its reader drains (doubling up to the max)
+
+
+def _unread(fd: int) -> int | None:
+    """Bytes written to the pipe its reader has not taken yet (FIONREAD), None where it cannot be asked."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return None
+
+
+def _taken(fd: int, stop: threading.Event) -> bool:
+    """Wait until the pipe's reader took every byte in it (then the batch is its reader's, to acknowledge), and
+    return True; False when the reader went away first (no reader: poll says POLLERR). A stop ends the wait
+    with True: the bytes are in the pipe, a live reader still gets them (as when a write returned)."""
+    poller = select.poll()
+    poller.register(fd, 0)  # POLLERR (no reader left) is reported without being asked for
+    wait = DRAIN_FIRST
+    while (unread := _unread(fd)) is not None and unread > 0:  # a kernel that cannot count: as before
+        if any(ev & select.POLLERR for _, ev in poller.poll(wait * 1000)):
+            return False
+        if stop.is_set():
+            return True
+        wait = min(DRAIN_MAX, wait * 2)
+    return True
 
 
 def _write_all(fd: int, parts: list[bytes], written: _Written) -> None:
