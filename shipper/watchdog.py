@@ -42,7 +42,8 @@ class Watchdog:
         problems: list[str] = []
         for name, w in p.workers.items():
             if not w.alive():
-                if name in p.output_started and not p.abandon.is_set():
+                # An output that ended the run (EndRun: stdout's reader left) said why itself: no wedge.
+                if name in p.output_started and not p.abandon.is_set() and w.ended is None:
                     problems.append(f"output {name}: thread ended")
                 continue
             busy = w.busy or w.pending() > 0
