@@ -112,7 +112,8 @@ class Stopping(Exception):
 class EndRun(Exception):
     """The agent cannot go on in this process and ends with `exit_code` (what was not delivered
     is not acknowledged, so it is read again next start). `str()` is the one line for the operator;
-    empty for an ending that is no error (stdout's reader went away: exit 141, quietly, like cat)."""
+    empty for an ending that is no error (stdout's reader went away: exit 141, like cat, with no error; the output
+    itself warns once of the lines its reader had of a batch not acknowledged, written again at the next start)."""
 
     def __init__(self, message: str, exit_code: int = 1):
         super().__init__(message)
