@@ -6,6 +6,8 @@ need=()
 [ -f /usr/share/java/log4j-1.2.jar ] || need+=(liblog4j1.2-java)
 [ -f /usr/share/java/log4j-core.jar ] || need+=(liblog4j2-java)
 [ -x /usr/sbin/logrotate ] || need+=(logrotate)
+# tests/tail/test_unread_compressed.py, test_attack18_compressed_not_gzip.py: logrotate compressing with xz
+command -v xz >/dev/null || need+=(xz-utils)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v javac >/dev/null || need+=(default-jdk-headless)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)

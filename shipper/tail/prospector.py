@@ -49,6 +49,7 @@ from shipper.tail.losses import LossLedger
 from shipper.tail.matching import Matcher, inode_gen
 from shipper.tail.reader import is_gzip_path
 from shipper.tail.state import SEEN_PREFIX, FileState, load_states
+from shipper.tail.unread_compressed import UnreadCompressed
 
 # Files identified in this run whose found position is kept for a stop (Prospector.found; emptied when full: a
 # stop after more new files than this saves none of those, as before they were kept).
@@ -161,6 +162,7 @@ class Prospector:
         self._listed_fds: set[int] = set()  # (this scan) files opened as listed: _hold_listed
         # Live files whose copytruncate window the holder's events told before they were followed: followed as cut.
         self._cut_told: set[tuple[int, int]] = set()
+        self.unread_compressed = UnreadCompressed()  # backups in xz, zstd, bzip2, zip …: named, not read
 
     @property
     def holder(self) -> Holder | None:
@@ -621,6 +623,7 @@ class Prospector:
             news = {(o.st.st_dev, o.st.st_ino) for o in found_whole}
             gone.periods_overflowed_while_away(self, found_whole, [f.path for k, f in self.files.items() if k not in news]
                                                + [lo.state.path for lo in self.loose.values()])
+        self.unread_compressed.look(self, {o.family for o in obs.values()} | {lo.state.family for lo in self.loose.values()})
         for fam in families_new:
             self.seen.add(fam)
             self.pending[SEEN_PREFIX + fam] = 1
@@ -723,10 +726,12 @@ class Prospector:
                 # only), so its unread bytes are the least that was lost. (Named as a certain size, 19 KB were named
                 # of 550 KB lost: tests/tail/test_attack17_kill9_held_back_loss_size.py.)
                 live = s.path == s.family and not where
+                compressed = self.unread_compressed.cause(s.family) if live else None
                 self.ledger.lost(s.path, unread, f"were not read: the file is now {where}, which the source's `paths` do not "
                                                  "match (or `exclude` leaves out)" if where else
                                  f"were never read: the file could not be opened ({lo.never_read}), and it was deleted "
                                  "(or renamed where the source's `paths` do not reach) while it could not" if lo.never_read else
+                                 f"were not read: the file {compressed}" if compressed else
                                  "were deleted, or renamed where the source's `paths` do not reach (another folder, an "
                                  "excluded name), before they could be read"
                                  + ("; what was written to it after it was last looked at, and any file rotated after it, "
@@ -744,15 +749,22 @@ class Prospector:
                 # behind), or was truncated in place with no copy. What was written to it after
                 # our last look (and any file rotated in between) is gone; how much is unknown.
                 where = None if lo.truncated or lo.regrown else gone.found_outside(self, lo, paths)
+                compressed = None if lo.truncated or lo.regrown or where else self.unread_compressed.cause(s.family)
                 why = ("was truncated in place and no copy of it was found (copytruncate without a copy, Log4j "
                        "MaxBackupIndex=0, a writer reopening with O_TRUNC)" if lo.truncated else
                        "was truncated in place and written again while the agent was away (or deleted and its inode "
                        "given to a new file under its name), and no copy of it was found" if lo.regrown else
                        f"is now {where} (what was read of it is there), which the source's `paths` do not match (or "
                        "`exclude` leaves out): not followed there" if where else
+                       compressed if compressed else
                        "was rotated away before the rest could be read: deleted (more rotations than backups), or "
                        "renamed where the source's `paths` do not reach (another folder, an excluded name)")
-                self.ledger.lost(s.path, 0, "written after the last read: the file " + why, unknown=True)
+                if compressed and s.family in self.unread_compressed.named_at_start:
+                    # (Counted with those backups, named lost this start: one loss, not two.)
+                    self.log.warning(f"data lost: an unknown number of bytes of {s.path} written after the last read: "
+                                     f"the file {why}", extra={"path": s.path, "size_known": False})
+                else:
+                    self.ledger.lost(s.path, 0, "written after the last read: the file " + why, unknown=True)
                 del self.loose[fid]
                 self.families.remove(lo.state.family)
                 self.pending[s.key] = None

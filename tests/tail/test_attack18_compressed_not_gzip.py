@@ -27,10 +27,6 @@ pytestmark = pytest.mark.skipif(not (shutil.which("logrotate") and shutil.which(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "backups compressed by logrotate with xz while the agent was stopped are neither read nor named: 1,000 lines "
-    "lost, app.log.1.xz (a whole file) without a word, the rest of app.log warned as deleted or renamed out of "
-    "reach; should read them or name each backup as unreadable"))
 def test_xz_backups_made_while_stopped_are_read_or_named(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -70,10 +66,6 @@ def test_xz_backups_made_while_stopped_are_read_or_named(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "Log4j 2 `.zip` rollovers made while the agent was stopped are neither read nor named: every line rolled into "
-    "app.log.N.zip is lost (2,881 of 3,300 by hand), one warning calls the rest of app.log deleted or renamed out of "
-    "reach; should read the .zip files or name each as unreadable"))
 def test_log4j2_zip_rollovers_made_while_stopped_are_read_or_named(tmp_path):
     from tests.java.writers import Log4j, compile_writers, log4j2_config
 
