@@ -35,11 +35,19 @@ def compression_of(live_name: str, name: str) -> str | None:
     return None
 
 
-def backups_of(family: str, listing: list[str]) -> list[tuple[str, str]]:
-    """(path, compression) of each backup of `family` in `listing` (its folder's names) the agent cannot read."""
+def compressed_names(listing: list[str]) -> list[str]:
+    """The names of `listing` (a folder's) with a suffix of a compression the agent does not read: looked at once a
+    folder, so that a folder of thousands of quiet logs costs one pass of its names a scan, not one a family."""
+    suffixes = tuple(COMPRESSIONS)
+    return [name for name in listing if name.endswith(suffixes)]
+
+
+def backups_of(family: str, candidates: list[str]) -> list[tuple[str, str]]:
+    """(path, compression) of each backup of `family` among `candidates` (its folder's compressed_names) the agent
+    cannot read."""
     folder, live_name = os.path.split(family)
     found = []
-    for name in sorted(listing):
+    for name in sorted(candidates):
         compression = compression_of(live_name, name)
         if compression is not None:
             found.append((os.path.join(folder, name), compression))
@@ -64,7 +72,7 @@ class UnreadCompressed:
             folder = os.path.dirname(family)
             if folder not in listings:
                 try:
-                    listings[folder] = os.listdir(folder)
+                    listings[folder] = compressed_names(os.listdir(folder))
                 except OSError:
                     listings[folder], complete = None, False
             listing = listings[folder]
