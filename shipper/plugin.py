@@ -268,11 +268,18 @@ class Source(ABC):
         successor must take over (hand_over) when run() returns, instead of letting it go. Called from
         the reload's thread while run() runs, before ctx.stop is set."""
 
+    def removing(self) -> None:
+        """A reload is about to stop this source for good (its block removed), called as restarting() is:
+        hand_over() is then called too, once the reload has settled the batches (delivered, or taken back:
+        read again by no one), and what it returns is closed at once, its state fragments saved: its
+        close() names what is lost from what was delivered. By default nothing is kept: run() lets go
+        of all as at a stop (then hand_over() returns None)."""
+
     def hand_over(self) -> Any:
-        """After run() returned, before close(), of a source told restarting(): what its successor takes
-        over (take_over) so that nothing escapes between the two (files a reader holds open, say), or
-        None. The object's close() lets it go if no successor takes it; this source's close() must not.
-        Not called when run() did not return, nor when no successor comes (close() then lets go of all)."""
+        """After run() returned, before close(), of a source told restarting() (or removing()): what its
+        successor takes over (take_over) so that nothing escapes between the two (files a reader holds open,
+        say), or None. The object's close() lets it go if no successor takes it; this source's close() must
+        not. Not called when run() did not return (close() then lets go of all)."""
         return None
 
     def look_ahead(self, config: SourceConfig, load_saved: Callable[[], dict[str, Any]]) -> dict[str, Any]:

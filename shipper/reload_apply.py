@@ -88,6 +88,8 @@ class Reloads:
         for r in stopping:
             if r.cfg.name in plan.sources_restarted:
                 r.source.restarting()  # what it holds outlives it, for its successor (hand_over)
+            else:
+                r.source.removing()  # the same, let go once the reload settled its batches (_let_go)
             r.stop.set()
         deadline = time.monotonic() + new.settings.shutdown_timeout
         if waiting := {r.cfg.name: r.tracker.in_flight() for r in stopping if r.tracker.in_flight()}:
@@ -358,12 +360,17 @@ class Reloads:
         """Let a stopped runner go; a restarting one first hands what it holds to its successor
         (rotated files held open while an output was down: let go, they were lost)."""
         handed = None
-        if restarting and not r.thread.is_alive():  # (a thread still running keeps using what it has)
+        removed = not restarting and not self.p.abandon.is_set()  # (Source.removing: no successor comes)
+        if (restarting or removed) and not r.thread.is_alive():  # (a thread still running keeps using what it has)
             try:
                 handed = r.source.hand_over()
             except Exception:
                 log.exception("reload: the source could not hand over what it holds", extra={"source": r.cfg.name})
         self.p.let_go(r)
+        if removed:
+            if handed is not None:  # its batches settled (completed or taken back): what they lose is named now
+                _close_handed(self.p, r.cfg.name, handed)
+            return
         if restarting:  # the chain goes on in the successor: its next attestation names them
             self.lost.setdefault(r.cfg.name, []).extend(r.take_losses())
             if r.source.rereads:

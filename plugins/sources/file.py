@@ -31,7 +31,7 @@ from shipper.tail.harvester import Chunk
 from shipper.tail.holder import Held, Holder, generation, hold_budget
 from shipper.tail.scan_rules import STARTED_GLOB
 from shipper.tail.state import SEEN_PREFIX, load_states
-from shipper.tail.tailer import Tailer
+from shipper.tail.tailer import Tailer, buried
 from shipper.tail.watcher import ChangeWatcher
 
 STOP_CHECK = 0.5  # longest sleep when ctx.stop cannot wake the watcher (a plain threading.Event)
@@ -53,6 +53,7 @@ LAST_FOLLOWED_BOUND = 10000
 # Why a deleted file held open is let go unread (a loss named per family: LossLedger.let_go).
 LET_GO_STOPPED = "the agent stopped"
 LET_GO_UNTAKEN = "the source a reload restarted let them go (no successor took them over)"
+LET_GO_REMOVED = "a reload removed the source"
 LET_GO_BUDGET = "the reload lowered the hold budget (`hold_max_files` / `hold_max_bytes`), so they were let go"
 LET_GO_BUDGET_FULL = ("the hold budget was full when a reload restarted the source (`hold_max_files` / "
                       "`hold_max_bytes`), so they were not held across it")
@@ -144,9 +145,10 @@ class _HandedOver:
     """A restarted file source's holder on its way to the successor (Source.hand_over)."""
 
     def __init__(self, holder: Holder, files: list[tuple[int, str, str, int | None, float]],
-                 name_lost: Callable[[list[tuple[int, str, int | None]], str], object],
+                 name_lost: Callable[[list[tuple[int, str, int | None]], str], set[tuple[int, int]]],
                  name_escapes: Callable[[dict[str, int]], None],
-                 unsaved: Callable[[set[tuple[int, int]]], dict[str, Any]]) -> None:
+                 unsaved: Callable[[set[tuple[int, int]]], dict[str, Any]],
+                 removed: _Removal | None = None) -> None:
         self.holder = holder
         # Copies of the descriptors of the files the tailer had open, (fd, path, family, bytes read,
         # when it last read it), those readable only through them first: adopted by the holder
@@ -156,6 +158,8 @@ class _HandedOver:
         self.name_escapes = name_escapes  # and its escapes (files that came and went unheld)
         # and its states, the deleted files let go unread saved as read up to where they were (Tailer.unsaved_states)
         self.unsaved = unsaved
+        # The source was removed (Source.removing): no successor reads again what the reload took back
+        self.removed = removed
 
     def close(self) -> dict[str, Any]:
         """No successor takes them (a stop, a failed start, a later reload): a deleted file's unread
@@ -174,15 +178,69 @@ class _HandedOver:
             if st.st_nlink == 0:
                 deleted.add((st.st_dev, st.st_ino))
         states = self.unsaved(deleted)
+        named: set[tuple[int, int]] = set()
+        removed = self.removed
 
         def let_go(held: list[Held]) -> None:
-            self.name_lost([(fd, fam, read) for fd, _, fam, read, _ in self.files]
-                           + [(h.fd, h.family, h.read) for h in held], LET_GO_UNTAKEN)
+            files = ([(fd, fam, read) for fd, _, fam, read, _ in self.files]
+                     + [(h.fd, h.family, h.read) for h in held])
+            if removed is None:
+                self.name_lost(files, LET_GO_UNTAKEN)
+            else:  # (what the reload took back is read again by no successor: lost from what was delivered)
+                named.update(self.name_lost([(fd, fam, removed.delivered(fd, read)) for fd, fam, read in files],
+                                            LET_GO_REMOVED))
         self.holder.stop(let_go)
         for fd, *_ in self.files:
             os.close(fd)
         self.files = []
+        if removed is not None:
+            states.update(removed.gone_states(named, states))
         return states
+
+
+class _Removal:
+    """What a removed file source's hand-over (Source.removing) names its deleted files' loss from: the bytes its
+    checkpoint delivered, not the bytes its tailer read. Closed once the reload settled its batches (completed or taken
+    back), with no successor to read again what was taken back: named from the read position, 3,000 lines of a deleted
+    backup held while the output was down went without a word (exam23,
+    tests/tail/test_attack18_reload_removes_source_held_deleted.py)."""
+
+    def __init__(self, tailer: Tailer, saved: Callable[[str], Any]) -> None:
+        self.tailer = tailer
+        self.saved = saved
+
+    def delivered(self, fd: int, read: int | None) -> int | None:
+        """Bytes of the file open at `fd` its checkpoint delivered; where it was found when none were; None when
+        unknown (a compressed file read in part: `read` None)."""
+        if read is None:
+            return None
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            return read
+        f = self.tailer.files.get((st.st_dev, st.st_ino))
+        if f is not None and f.state is not None:
+            value = self.saved(f.state.key)
+            if isinstance(value, dict) and type(value.get("offset")) is int:
+                return min(value["offset"], read)
+            found = self.tailer.prospector.found.get(f.state.key)
+            return min(found[0], read) if found is not None else 0
+        return min(self.tailer.saved_offset(fd), read)
+
+    def gone_states(self, named: set[tuple[int, int]], states: dict[str, Any]) -> dict[str, Any]:
+        """The states of the files whose loss was `named`, saved gone at what was delivered (`states`: those the
+        let-go saves already): a reload putting the source back names them no more."""
+        t = self.tailer
+        keys = [f.state.key for f in t.files.values() if f.state is not None and (f.dev, f.ino) in named]
+        keys += [lo.state.key for lo in t.loose.values() if (lo.state.dev, lo.state.ino) in named]
+        out: dict[str, Any] = {}
+        for key in keys:
+            value = self.saved(key)
+            if not (isinstance(value, dict) and type(value.get("offset")) is int):
+                value = states.get(key)
+            if isinstance(value, dict) and type(value.get("offset")) is int:
+                out[key] = buried(value)
+        return out
 
 
 class FileSource(Source):
@@ -212,6 +270,7 @@ class FileSource(Source):
         metrics.held_bytes.read_by(self.held_deleted_bytes, name)
         self.holder: Holder | None = None
         self._restarting = False  # a reload restarts this source: the holder outlives run() (hand_over)
+        self._removed = False  # a reload removes it: the same, and its hand-over is closed at once (removing)
         self._taken: Holder | None = None  # the predecessor's holder (take_over), used by run()
         self._run_over = False  # run() returned: what it held is no longer its own to watch (look_ahead)
         self._looked: dict[tuple[int, int], str] = {}  # files look_ahead found and the holder holds -> their state's key
@@ -565,6 +624,9 @@ class FileSource(Source):
     def restarting(self) -> None:
         self._restarting = True
 
+    def removing(self) -> None:
+        self._restarting = self._removed = True  # (held to hand_over, as for a restart; the core closes it at once)
+
     def hand_over(self) -> _HandedOver | None:
         """The holder, still holding what appeared meanwhile, and the descriptors of the files the
         tailer had open (a rotated file deleted since is readable only through them): a restart by a
@@ -586,8 +648,9 @@ class FileSource(Source):
             raise
         self.holder = None
         self._files_let_go = True  # (theirs to name now)
+        removed = _Removal(self.tailer, self.ctx.saved) if self._removed and self.ctx.saved is not None else None
         return _HandedOver(holder, files, self.tailer.ledger.let_go, self._name_escapes,
-                           lambda deleted: self._unsaved_at_let_go(deleted, holder))
+                           lambda deleted: self._unsaved_at_let_go(deleted, holder), removed)
 
     def _unsaved_at_let_go(self, deleted: set[tuple[int, int]], holder: Holder | None = None) -> dict[str, Any]:
         """The states to save when what was handed over is let go untaken (`deleted`: the files let go unread;
@@ -787,6 +850,14 @@ class FileSource(Source):
         # Kept for a successor that never took it (a stop during a reload's wait, a later reload dropping this
         # source), or never run: what came and went while it waited was read by no run() (which names it at
         # its end, tailer.report_escapes), and is named here, as run()'s end would have.
+        if self._removed and self._run_over and self.holder is not None:
+            # Removed, and let go without its hand-over's close (the agent stopped during the reload's wait): its
+            # deleted files named from what was delivered as that close would have, and saved gone. Named from what
+            # was read, the rest was named by no one: the next start has no such source.
+            handed = self.hand_over()
+            states = handed.close() if handed is not None else {}
+            if states:
+                self.ctx.note(states)
         for holder in (self.holder, self._taken):
             if holder is not None:
                 self._name_escapes(holder.take_at_stop())

@@ -304,7 +304,7 @@ class Tailer:
                 if not isinstance(value, dict) or type(value.get("offset")) is not int:
                     continue
                 if let_go_unread and s.offset <= value["offset"]:
-                    out[s.key] = _buried(value)
+                    out[s.key] = buried(value)
                     continue
                 update: dict[str, Any] = {}
                 if value["offset"] < s.offset and s.mark:
@@ -325,7 +325,7 @@ class Tailer:
             value.update(offset=found[0], mark=found[1], ahead=found[2], earlier=[], gone=0.0,
                          size=max(found[0], s.offset) if let_go_unread else max(s.size, s.offset, _size_now(f)),
                          reread_to=[s.offset, s.mark] if s.offset > found[0] else [])
-            out[s.key] = _buried(value) if let_go_unread and s.offset <= found[0] else value
+            out[s.key] = buried(value) if let_go_unread and s.offset <= found[0] else value
         return out
 
     def close(self) -> None:
@@ -385,7 +385,7 @@ class _ReadUpTo:
         return self.stop.is_set() or (s is not None and s.offset >= self.until)
 
 
-def _buried(value: dict[str, Any]) -> dict[str, Any]:
+def buried(value: dict[str, Any]) -> dict[str, Any]:
     """The saved state of a deleted file let go with nothing read and not delivered: its unread rest is named lost
     as its descriptor goes, so it is saved gone (a tombstone, as FileState.bury keeps one). Saved at its read
     position, the next start took it for a file rotated away unseen and named its loss again, of unknown size
