@@ -22,43 +22,23 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.fluentd_agent import run_agent
 from tests.java.writers import Log4j, compile_writers
 from tests.peers.forward_server import ForwardServer
+from tests.support import wait
+from tests.tail.seq_log import seqs
 
-SHIPPER = str(Path(sys.executable).parent / "shipper")
 LINES = 70000  # 35 s of writing: it goes on after the stop even on a loaded host
 RATE = 2000
 
 
-def _wait(pred, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
-
-
-def _seqs(peer: ForwardServer) -> set[int]:
-    return {r["generic"]["seq"] for _tag, _t, r in list(peer.records) if "generic" in r}
-
-
 def _line_bytes(seq: int) -> int:
     return len('{"seq":%d,"pad":"x"}\n' % seq)
-
-
-def _start(cfg: Path, journal: Path) -> subprocess.Popen:
-    p = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=open(journal, "ab"))
-    assert _wait(lambda: "msg=started" in journal.read_text(errors="replace") or p.poll() is not None, 120)
-    assert p.poll() is None, journal.read_text(errors="replace")[-800:]
-    return p
 
 
 @pytest.mark.xfail(strict=False, reason=(
@@ -76,25 +56,25 @@ def test_stop_during_catch_up_names_every_lost_byte(tmp_path: Path, tmp_path_fac
                    f"  - name: app\n    type: file\n    paths: [{logs}/app.log]\n    parser: json\n"
                    f"outputs:\n  - type: fluentd\n    host: 127.0.0.1\n    port: {peer.port}\n    ack_timeout: 5\n")
     j1, j2 = tmp_path / "agent1.log", tmp_path / "agent2.log"
-    agent = _start(cfg, j1)
+    agent = run_agent(cfg, j1, timeout=120)
     writer = Log4j(classes).log4j1(logs / "app.log", 100_000, 2, 1, LINES, rate=RATE, wait=False)
     agent2 = None
     try:
-        assert _wait(lambda: len(_seqs(peer)) >= 4000, 60), "nothing delivered before the outage"
+        assert wait(lambda: len(seqs(peer)) >= 4000, 60), "nothing delivered before the outage"
         peer.stop()
         time.sleep(8)  # the outage: the writer rotates past MaxBackupIndex, the holder holds what it rotates away
         peer.start()
-        before = len(_seqs(peer))
-        assert _wait(lambda: len(_seqs(peer)) >= before + 2000, 60), "no catch-up after the outage"
+        before = len(seqs(peer))
+        assert wait(lambda: len(seqs(peer)) >= before + 2000, 60), "no catch-up after the outage"
         agent.send_signal(signal.SIGTERM)  # in the middle of the catch-up
         agent.wait(60)
         assert writer.poll() is None, "the writer ended before the agent stopped: the attack did not happen"
         writer.wait(120)  # the writer goes on, rotating, while the agent is stopped
-        agent2 = _start(cfg, j2)
+        agent2 = run_agent(cfg, j2, timeout=120)
         # then: everything still on disk arrives; wait until no more comes
         last, stable_since = -1, time.monotonic()
         while time.monotonic() - stable_since < 5:
-            n = len(_seqs(peer))
+            n = len(seqs(peer))
             if n != last:
                 last, stable_since = n, time.monotonic()
             if n >= LINES:
@@ -108,7 +88,7 @@ def test_stop_during_catch_up_names_every_lost_byte(tmp_path: Path, tmp_path_fac
                 p.kill()
                 p.wait()
         peer.stop()
-    got = _seqs(peer)
+    got = seqs(peer)
     lost_bytes = sum(_line_bytes(s) for s in range(1, LINES + 1) if s not in got)
     journal = j1.read_text(errors="replace") + j2.read_text(errors="replace")
     named = sum(int(b) for b in re.findall(r"bytes_lost=(\d+)", journal))
