@@ -3,6 +3,15 @@
 
     .venv/bin/python bench/cpu_per_event.py                                   # 400 k records, 3 rounds
     .venv/bin/python bench/cpu_per_event.py --records 100000 --rounds 1 --products datameer
+    make bench-venv && .venv/bin/python bench/cpu_per_event.py --python .venv-bench/bin/python --python .venv/bin/python
+
+`--python` (repeatable; default: the interpreter running this script) names the interpreter the contenders run on:
+a venv's python with the project installed. The figures to quote are those of the interpreter production runs
+on: docs/operations.md installs the agent into a venv of the distribution's python3, and `make bench-venv` makes
+one from /usr/bin/python3 (.venv-bench). Interpreters differ in their build far more than a session's cuts: on
+Debian 12 the same code took ~20 % less CPU a record under /usr/bin/python3.11 (profile-guided, LTO, libpython
+linked into the executable) than under the pyenv build the test venv is made from here (libpython3.11.so,
+no PGO) (bench/README.md, sessions 20-21).
 
 Per product: a corpus with distinct addresses and 5,000 users (bench/corpus.py --distinct), then in
 alternating rounds (so a neighbour's load falls on every contender alike) the bare loop (bench/floor.py
@@ -20,15 +29,13 @@ import os
 import statistics
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 import corpus as corpora  # noqa: E402
 
-PY = sys.executable
-SHIPPER = [str(Path(PY).with_name("shipper"))] if Path(PY).with_name("shipper").exists() else [PY, "-m", "shipper.cli"]
+PY = sys.executable  # runs the timer (bench/tree_time.py); the contenders run on --python
 PRODUCTS = ["datameer", "databricks", "posit_connect_json", "cloudera_ai", "puppet_enterprise"]
 GOAL = {"datameer": 4.0}  # × the bare loop's CPU per event, parsing in the thread (issue 19); 5 × for the others
 
@@ -38,14 +45,18 @@ GOAL = {"datameer": 4.0}  # × the bare loop's CPU per event, parsing in the thr
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def compile_agent() -> None:
-    """The agent's and its plugins' bytecode written once, before any run is timed."""
-    import compileall
+def compile_agent(python: str = PY) -> None:
+    """The agent's and its plugins' bytecode written once by `python`, before any run is timed: the modules
+    `python` imports (an editable install's: this checkout's shipper/ and plugins/)."""
+    code = ("import compileall, os, shipper, shipper_plugins\n"
+            "for p in (shipper, shipper_plugins):\n"
+            "    compileall.compile_dir(os.path.dirname(os.path.realpath(p.__file__)), quiet=1)")
+    subprocess.run([python, "-c", code], check=True, env=ENV)
 
-    import plugins
-    import shipper
-    for package in (shipper, plugins):
-        compileall.compile_dir(Path(package.__file__).parent, quiet=1)
+
+def shipper_command(python: str) -> list[str]:
+    script = Path(python).with_name("shipper")
+    return [str(script)] if script.exists() else [python, "-m", "shipper.cli"]
 
 
 def timed(cmd: list[str], out: Path) -> dict:
@@ -73,12 +84,33 @@ def machine() -> str:
         level, kind = (index / "level").read_text().strip(), (index / "type").read_text().strip()
         if kind != "Instruction":
             caches.append(f"L{level} {(index / 'size').read_text().strip()}")
-    import orjson
-    pgo = "--enable-optimizations" in (sysconfig.get_config_var("CONFIG_ARGS") or "")
     return (f"{os.cpu_count()} CPUs: {cpu.get('model name', '?')} (family {cpu.get('cpu family', '?')}, model "
             f"{cpu.get('model', '?')}, {cpu.get('cpu MHz', '?')} MHz), {', '.join(caches)}; Linux {os.uname().release}; "
-            f"Python {sys.version.split()[0]} ({'PGO' if pgo else 'no PGO'}), orjson {orjson.__version__}; "
             f"load {os.getloadavg()[0]:.1f}")
+
+
+# Run by each interpreter about itself. Whether libpython is a shared library is read from what the process maps,
+# not from sysconfig: Debian's python3.11 says --enable-shared (it ships the library too) while its executable has
+# the interpreter linked in, and its profile-guided, link-time optimised build names neither in CONFIG_ARGS.
+_DESCRIBE = """\
+import os, sys, sysconfig, orjson
+with open("/proc/self/maps") as f:
+    shared = any("libpython" in line for line in f)
+named = [a for a in ("--enable-optimizations", "--with-lto") if a in (sysconfig.get_config_var("CONFIG_ARGS") or "")]
+print(f"Python {sys.version.split()[0]} at {os.path.realpath(sys._base_executable)} (libpython "
+      f"{'a shared library' if shared else 'linked into the executable'}; configure names "
+      f"{' '.join(named) or 'no --enable-optimizations, no --with-lto'}), orjson {orjson.__version__}")
+"""
+
+
+def interpreter(python: str) -> str:
+    """What `python` is (its version, build, orjson); SystemExit if it cannot run the agent."""
+    p = subprocess.run([python, "-c", "import shipper.cli, shipper_plugins\n" + _DESCRIBE], capture_output=True,
+                       text=True, env=ENV)
+    if p.returncode != 0:
+        raise SystemExit(f"{python} cannot run the agent (a venv with the project installed: make bench-venv):\n"
+                         f"{p.stderr[-1500:]}")
+    return p.stdout.strip()
 
 
 def count_lines(path: Path) -> int:
@@ -98,51 +130,60 @@ def shipper_config(out: Path, name: str, path: Path, workers: str) -> Path:
     return cfg
 
 
-def run(products: list[str], records: int, rounds: int, out: Path, say=print) -> None:
+def run(products: list[str], records: int, rounds: int, out: Path, pythons: list[str], say=print) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    compile_agent()
+    builds = {python: interpreter(python) for python in pythons}
+    for python in pythons:
+        compile_agent(python)
     at_start = machine()
     rows = []
     for name in products:
         path = corpora.corpus(name, records, out / "corpus", distinct=True)
         scratch = out / "cpe.out"
-        got: dict[str, list[dict]] = {"bare": [], "0": [], "auto": []}
+        got: dict[tuple[str, str], list[dict]] = {(py, k): [] for py in pythons for k in ("bare", "0", "auto")}
         for _ in range(rounds):
-            r = timed([PY, str(BENCH / "floor.py"), "bare", name, str(path), str(out / "cpe-bare.out")], out / "cpe-bare.stdout")
-            r["events"] = count_lines(out / "cpe-bare.out")
-            got["bare"].append(r)
-            for workers in ("0", "auto"):
-                cfg = shipper_config(out, name, path, workers)
-                r = timed([*SHIPPER, "run", "--once", "-c", str(cfg)], scratch)
-                r["events"] = count_lines(scratch)
-                got[workers].append(r)
+            for python in pythons:  # each round every interpreter's three: a neighbour's load falls on all alike
+                r = timed([python, str(BENCH / "floor.py"), "bare", name, str(path), str(out / "cpe-bare.out")],
+                          out / "cpe-bare.stdout")
+                r["events"] = count_lines(out / "cpe-bare.out")
+                got[python, "bare"].append(r)
+                for workers in ("0", "auto"):
+                    cfg = shipper_config(out, name, path, workers)
+                    r = timed([*shipper_command(python), "run", "--once", "-c", str(cfg)], scratch)
+                    r["events"] = count_lines(scratch)
+                    got[python, workers].append(r)
         scratch.unlink(missing_ok=True)
+        for python in pythons:
+            def med(kind: str, f) -> float:
+                return statistics.median(f(r) for r in got[python, kind])
 
-        def med(kind: str, f) -> float:
-            return statistics.median(f(r) for r in got[kind])
-
-        # Per record read (one event each, but Puppet's commits: 1-3), so the bare loop's figure compares.
-        us = {k: med(k, lambda r: r["cpu_s"] / records * 1e6) for k in got}
-        rate = {k: med(k, lambda r: records / r["wall_s"]) for k in got}
-        pss = {k: max(r["peak_pss_mib"] for r in got[k]) for k in got}
-        # The kernel's share (reading and writing the files): ~40 % of the bare loop's CPU, ~2 % of shipper's
-        kernel = {k: med(k, lambda r: r["sys_s"] / r["cpu_s"] * 100 if r["cpu_s"] else 0.0) for k in got}
-        rows.append((name, records, got["0"][0]["events"], us, rate, pss, kernel))
+            kinds = ("bare", "0", "auto")
+            # Per record read (one event each, but Puppet's commits: 1-3), so the bare loop's figure compares.
+            us = {k: med(k, lambda r: r["cpu_s"] / records * 1e6) for k in kinds}
+            rate = {k: med(k, lambda r: records / r["wall_s"]) for k in kinds}
+            pss = {k: max(r["peak_pss_mib"] for r in got[python, k]) for k in kinds}
+            # The kernel's share (reading and writing the files): ~40 % of the bare loop's CPU, ~2 % of shipper's
+            kernel = {k: med(k, lambda r: r["sys_s"] / r["cpu_s"] * 100 if r["cpu_s"] else 0.0) for k in kinds}
+            rows.append((name, pythons.index(python) + 1, got[python, "0"][0]["events"], us, rate, pss, kernel))
     say(f"`bench/cpu_per_event.py --records {records} --rounds {rounds}` (distinct addresses, 5,000 users; medians; "
         "whole process tree by bench/tree_time.py)\n")
     say(f"Host: {at_start}; at the end {os.getloadavg()[0]:.1f}.\n")
-    say("CPU µs and rates are per record read (one event each; Puppet Enterprise commits give 1-3, the events column).\n")
-    say("| corpus | events | bare loop CPU µs/rec | shipper in-thread (`parse_workers: 0`) µs/rec | **× bare** | goal "
-        "| default (`auto`) µs/rec | × bare | bare rec/s | in-thread rec/s | default rec/s | peak PSS MiB in-thread / default |")
-    say("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, _records, events, us, rate, pss, _kernel in rows:
-        say(f"| {name} | {events:,} | {us['bare']:.1f} | {us['0']:.1f} | **{us['0'] / us['bare']:.1f}** "
+    for number, python in enumerate(pythons, 1):
+        say(f"Interpreter {number}: {builds[python]} (the venv {python}).\n")
+    say("CPU µs and rates are per record read (one event each; Puppet Enterprise commits give 1-3, the events column); "
+        "each row's bare loop runs on that row's interpreter.\n")
+    say("| corpus | interpreter | events | bare loop CPU µs/rec | shipper in-thread (`parse_workers: 0`) µs/rec "
+        "| **× bare** | goal | default (`auto`) µs/rec | × bare | bare rec/s | in-thread rec/s | default rec/s "
+        "| peak PSS MiB in-thread / default |")
+    say("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, number, events, us, rate, pss, _kernel in rows:
+        say(f"| {name} | {number} | {events:,} | {us['bare']:.1f} | {us['0']:.1f} | **{us['0'] / us['bare']:.1f}** "
             f"| ≤ {GOAL.get(name, 5.0):.0f} | {us['auto']:.1f} | {us['auto'] / us['bare']:.1f} | {rate['bare']:,.0f} "
             f"| {rate['0']:,.0f} | {rate['auto']:,.0f} | {pss['0']:.0f} / {pss['auto']:.0f} |")
     say()
-    for name, *_, kernel in rows:
-        say(f"{name}: CPU in the kernel (sys): bare loop {kernel['bare']:.0f} %, in-thread {kernel['0']:.0f} %, "
-            f"default {kernel['auto']:.0f} %")
+    for name, number, *_, kernel in rows:
+        say(f"{name}, interpreter {number}: CPU in the kernel (sys): bare loop {kernel['bare']:.0f} %, in-thread "
+            f"{kernel['0']:.0f} %, default {kernel['auto']:.0f} %")
     say()
 
 
@@ -152,8 +193,12 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--products", default=",".join(PRODUCTS))
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "shipper-bench")
+    ap.add_argument("--python", action="append",
+                    help="a venv's python with the project installed, the contenders' interpreter (repeatable; default: "
+                         "this one). Quote the figures of the one production runs on: make bench-venv, "
+                         "--python .venv-bench/bin/python")
     a = ap.parse_args()
-    run(a.products.split(","), a.records, a.rounds, a.out)
+    run(a.products.split(","), a.records, a.rounds, a.out, a.python or [PY])
     return 0
 
 
