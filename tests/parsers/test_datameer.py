@@ -9,7 +9,7 @@ import orjson
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION
+from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION, audit_message
 from shipper_plugins.parsers.datameer import DatameerParser
 from tests.support import bytes_kept_by_parser
 from tests.vendor_lists import datameer_actions
@@ -262,6 +262,25 @@ def test_any_json_object_gives_one_valid_event(doc, ecs):
     [ev] = DatameerParser().parse(orjson.dumps(doc))
     problems = ecs.check(ev, ["datameer"])
     assert problems == [], (doc, problems)
+
+
+_MESSAGE_VALUES = st.none() | st.sampled_from(["", "bob", "anonymous", "/a/b.wbk", "/Old/", "FAILED", "COMPLETED",
+                                              "RUNNING"]) | st.integers(0, 2)
+
+
+@settings(max_examples=400, deadline=None)
+@given(action_type=st.sampled_from([None, "", "FILESYSTEM", "AUTHENTICATION", "PERMISSION", "USER_MANAGEMENT", "X"]),
+       action=st.sampled_from([None, "", "DELETE", "LOGIN", "UNABLE_TO_AUTHENTICATE", "CHANGE_OWNER",
+                               "ADD_GROUP_PERMISSION", "ADD_USER_TO_GROUP", "X"]),
+       fields=st.dictionaries(st.sampled_from(["performingUser", "userName", "newOwner", "groupName", "filePath",
+                                               "folderPath", "dataPath", "executionJobStatus", "executionJobUser"]),
+                              _MESSAGE_VALUES, max_size=6))
+def test_the_message_is_audit_messages_line(action_type, action, fields):
+    """The parser writes the message of its usual records (an actor, a path) itself, not through audit_message
+    (its call and lookups were ~4 % of a record): the same line as audit_message's, whatever the record holds."""
+    doc = {"timestamp": "2026-03-04 05:06:07", "actionType": action_type, "action": action, **fields}
+    [ev] = DatameerParser().parse(orjson.dumps(doc))
+    assert ev["message"] == audit_message(ev, f"{action_type or '?'} {action or '?'}"), doc
 
 
 def test_a_parser_past_its_compiled_plans_says_what_a_fresh_one_does():
