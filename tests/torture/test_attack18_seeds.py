@@ -17,7 +17,6 @@ from tests.torture.harness import run_schedule
 
 SEEDS = [
     # (seed, overtaken, steps, what the harness said, fails without the holder too)
-    (207154, False, 60, "5 lines of seen files destroyed unread, no loss warned", False),
     (207183, False, 60, "2 lines of seen files destroyed unread, no loss warned", False),
     (208055, True, 40, "3 lines of seen files destroyed unread, no loss warned", True),
     (209149, True, 60, "16 lines of seen files destroyed unread, no loss warned", False),
@@ -26,7 +25,10 @@ SEEDS = [
 
 # Copytruncate windows of live files only the holder met, named by its events since session 20's seeds21e
 # (copies.copy_of_unread_live; tests/tail/test_copytruncate_window_only_the_holder_saw.py): (seed, overtaken, steps).
-FIXED = [(207077, False, 60), (207137, False, 60), (208132, True, 40), (208198, True, 40), (208257, True, 40)]
+# 207154 since session 21: the copy of an empty live file, compressed at once (an empty .gz), compared as empty
+# (tests/tail/test_copytruncate_window_only_the_holder_saw.py[empty_compressed]).
+FIXED = [(207077, False, 60), (207137, False, 60), (208132, True, 40), (208198, True, 40), (208257, True, 40),
+         (207154, False, 60)]
 
 
 @pytest.mark.parametrize("seed,overtaken,steps", FIXED)
