@@ -124,7 +124,7 @@ class DatameerParser(Parser):
     def parse_batch(self, raws: list[bytes]) -> list[list[dict]]:
         """parse() of each line, in one loop: no call per line to get there."""
         out: list[list[dict]] = []
-        append, loads, map_ = out.append, exact_json.loads, self._map
+        append, loads, map_ = out.append, exact_json.loads_for(raws), self._map
         for raw in raws:
             start = 0 if raw[:1] == b"{" else raw.find(b"{")  # tolerate a Log4j layout prefix before the object
             try:

@@ -40,6 +40,25 @@ def test_long_digit_runs_found_as_the_regex_finds_them(text, kind):
     assert exact_json.has_long_digits(kind(text)) == (re.search(rb"[0-9]{19}", text) is not None)
 
 
+_RECORD = st.one_of(st.integers(-(10 ** 30), 10 ** 30).map(lambda n: json.dumps({"n": n, "s": str(n)}).encode()),
+                   st.sampled_from([b"[1e400]", b"{\"a\": " + b"9" * 400 + b"}", b"{\"a\": 1,}", b"7" * 18, b"x"]))
+
+
+@given(st.lists(_RECORD, max_size=6))
+def test_a_batch_s_loads_reads_every_record_as_loads_does(records):
+    # loads_for: orjson.loads itself for a batch with no run of 19 digits (one check of the batch), else loads
+    loads = exact_json.loads_for(records)
+    for record in records:
+        try:
+            want = exact_json.loads(record)
+        except orjson.JSONDecodeError as e:
+            with pytest.raises(orjson.JSONDecodeError) as got:
+                loads(record)
+            assert str(got.value) == str(e)
+        else:
+            assert loads(record) == want
+
+
 @pytest.mark.parametrize("bad", [b"[1e400]", b"[NaN, " + b"9" * 400 + b"]", b"{\"a\": " + b"9" * 400 + b",}",
                                  b"[" * 1020 + b"1234567890123456789" + b"]" * 1020])
 def test_what_orjson_refuses_stays_refused(bad):
@@ -85,6 +104,13 @@ def test_datameer_keeps_a_big_integer():
                                               "actionType": "USER_MANAGEMENT", "action": "ADD_USER", "id": BIG}).encode())
     text = _no_float_of_big(ev)
     assert str(BIG) in text, text
+
+
+def test_datameer_keeps_a_big_integer_of_one_record_in_a_batch():
+    lines = [json.dumps({"timestamp": "2026-03-04 05:06:07", "performingUser": "admin", "actionType": "USER_MANAGEMENT",
+                         "action": "ADD_USER", "id": n}).encode() for n in (1, 2, BIG, 3)]
+    events = [ev for evs in DatameerParser().parse_batch(lines) for ev in evs]
+    assert str(BIG) in _no_float_of_big(events[2])
 
 
 def test_puppet_enterprise_keeps_a_big_object_id():
