@@ -1,7 +1,7 @@
 """Raising the soft descriptor limit to the hard one at start.
 
 The soft limit is what a process is given, the hard one what it may take: systemd's default is
-1024 soft, 524288 hard, and a file source keeps half of the soft limit open (tail.descriptors.fd_budget), so
+1024 soft, 524288 hard, and the file sources together keep half of the soft limit open (tail.descriptors.fd_budget), so
 thousands of followed files are closed and reopened by identity. Fluentd, Vector and Filebeat's
 units do the same (raise it, or set LimitNOFILE). No library does this; it is one setrlimit call.
 """

@@ -697,8 +697,8 @@ class FileSource(Source):
         if files < self.config.hold_max_files:
             self.ctx.logger.warning(
                 f"hold_max_files {self.config.hold_max_files} is more than the descriptor limit leaves: at most "
-                f"{files} rotated files are held (a quarter of the soft limit, less 64; raise LimitNOFILE, see "
-                "docs/operations.md)", extra={"hold_max_files": self.config.hold_max_files, "held_at_most": files})
+                f"{files} rotated files are held (by every file source together: a quarter of the soft limit, less "
+                "64; raise LimitNOFILE, see docs/operations.md)", extra={"hold_max_files": self.config.hold_max_files, "held_at_most": files})
         return files
 
     def take_over(self, handed: _HandedOver) -> None:

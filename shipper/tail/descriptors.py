@@ -7,6 +7,8 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import threading
+import weakref
 from contextlib import contextmanager
 from typing import Iterator, Literal
 
@@ -22,13 +24,26 @@ OnMoved = Literal["none", "raise", "raise_gone"]
 
 
 def fd_budget() -> int:
-    return max(8, min(4096, (soft_limit() - 64) // 2))
+    """The files every tailer of the process keeps open together: half of the soft descriptor limit less 64."""
+    return max(8, (soft_limit() - 64) // 2)
+
+
+# The tailers sharing fd_budget (weak: one let go of shares no more). With a budget each, eight file sources of 40 busy
+# files under a limit of 256 opened past it: outputs could not connect, opens failed and were named false losses
+# (tests/tail/test_many_sources_share_the_descriptor_limit.py). Its lock: a WeakSet must not grow while read.
+_sharing: weakref.WeakSet[Descriptors] = weakref.WeakSet()
+_sharing_lock = threading.Lock()
 
 
 class Descriptors:
-    def __init__(self, files: dict[tuple[int, int], Followed], max_open: int, log: logging.Logger):
+    def __init__(self, files: dict[tuple[int, int], Followed], max_open: int | None, log: logging.Logger):
+        """`max_open`: the files kept open at most; None for an equal share of fd_budget with the process's other
+        tailers (at least 8, at most 4,096: beyond, the closing's count and sort of every open file costs)."""
         self.files = files  # the prospector's followed files (inode -> Followed), shared: their descriptors are budgeted
-        self.max_open = max_open
+        self._max_open = max_open
+        if max_open is None:
+            with _sharing_lock:
+                _sharing.add(self)
         self.log = log
         self.holder: Holder | None = None  # when the caller runs one (told of the files closed and opened)
         self.unreadable: dict[str, str] = {}  # matched files that cannot be opened: path -> error
@@ -41,6 +56,23 @@ class Descriptors:
         # the budget the files are not counted at each open (10,000 new files at the first look: a count and
         # a sort of every open file at each of their opens, most of the look's 30 s).
         self._open_most = 0
+
+    @property
+    def max_open(self) -> int:
+        if self._max_open is not None:
+            return self._max_open
+        with _sharing_lock:
+            tailers = len(_sharing)
+        return max(8, min(4096, fd_budget() // max(1, tailers)))
+
+    @max_open.setter
+    def max_open(self, files: int) -> None:
+        self._max_open = files
+
+    def leave(self) -> None:
+        """This tailer has closed its files: its share goes to the others."""
+        with _sharing_lock:
+            _sharing.discard(self)
 
     def open(self, f: Followed) -> OpenFile:
         if f.fh is None:

@@ -45,6 +45,7 @@ import os
 import stat
 import sys
 import threading
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Container, Iterable, Iterator, Mapping
@@ -94,12 +95,31 @@ class Escapes(int):
         return e
 
 
-def hold_budget(configured: int) -> int:
-    """The files a holder may hold: `configured` (hold_max_files), within a quarter of the soft descriptor limit less
-    64 (the tailer keeps up to half; the rest is the outputs', the endpoint's and the checkpoint database's). Under a
+def process_hold_budget() -> int:
+    """The files every holder of the process may hold together: a quarter of the soft descriptor limit less 64 (the
+    tailers keep up to half; the rest is the outputs', the endpoint's and the checkpoint database's). Under a
     container's `--ulimit nofile=64` the holder took every descriptor during an outage, and the output, back, could
-    never connect again (tests/tail/test_attack17_holder_takes_every_descriptor.py)."""
-    return min(configured, max(4, (soft_limit() - 64) // 4))
+    never connect again (tests/tail/test_attack17_holder_takes_every_descriptor.py); with eight file sources each
+    holding its own quarter, so did the eight (tests/tail/test_many_sources_share_the_descriptor_limit.py)."""
+    return max(4, (soft_limit() - 64) // 4)
+
+
+def hold_budget(configured: int) -> int:
+    """The files one holder may hold: `configured` (hold_max_files), within the process's budget."""
+    return min(configured, process_hold_budget())
+
+
+# Every holder of the process, for the share they hold together (weak: a holder let go of holds nothing; until then
+# what it holds is open, and counts). Its lock: a WeakSet must not grow while another thread goes through it.
+_holders: weakref.WeakSet[Holder] = weakref.WeakSet()
+_holders_lock = threading.Lock()
+
+
+def held_in_process() -> int:
+    """The files every holder of the process holds now."""
+    with _holders_lock:
+        holders = list(_holders)
+    return sum(len(h.held) for h in holders)
 
 
 @dataclass
@@ -124,6 +144,8 @@ class Holder:
         self.escaped: dict[str, int] = {}  # family -> files that appeared and could not be held
         self.full_warned = False
         self.fds_warned = False
+        with _holders_lock:
+            _holders.add(self)
         self._families: dict[str, dict[str, str]] = {}  # folder -> {live name: live path}
         # A family that is a rotated name of another (a glob lists the backups too, `app.log*`: app.log.1
         # is a family, and a rotated name of app.log) -> that live family: where its files were created.
@@ -500,7 +522,7 @@ class Holder:
         key = (st.st_dev, st.st_ino)
         with self._lock:
             if key not in self.held:
-                if len(self.held) >= self.max_files or (
+                if self._full(reserve=False) or (
                         st.st_nlink == 0 and self._held_bytes_locked() + st.st_size > self.max_bytes):
                     os.close(fd)
                     return False
@@ -713,11 +735,7 @@ class Holder:
                     if may_be_ahead and caught.get(credit, 0) > before:
                         ahead[credit] = ahead.get(credit, 0) + 1
                     continue
-                # A quarter of the files is kept for rotated names: a backup can be deleted any moment, a
-                # file under its live name is found by the next scan unless it rotates first (1,000 new
-                # files filled the budget, and a rotating log's backup went unheld: attack 12).
-                reserved = self.max_files // 4 if path == fam else 0
-                if len(self.held) >= self.max_files - reserved or self._held_bytes_locked() >= self.max_bytes:
+                if self._full(reserve=path == fam) or self._held_bytes_locked() >= self.max_bytes:
                     # Not held: its creation stays owed, an escape unless the holder meets it again with
                     # room, or the tailer has it open by then (follow).
                     _bounded_put(self._unheld, ((*key, generation(fd)), credit), None, 4 * BOUND)
@@ -727,7 +745,9 @@ class Holder:
                         self.full_warned = True
                         log.warning(f"the budget for holding rotated files is full ({len(self.held)} files, "
                                     f"limits {self.max_files} files, {self.max_files // 4} of them kept for rotated "
-                                    f"names / {self.max_bytes} bytes): files of {fam} that rotate away before they "
+                                    f"names / {self.max_bytes} bytes; every file source together: "
+                                    f"{held_in_process()} of {process_hold_budget()} files, a quarter of the "
+                                    f"descriptor limit less 64): files of {fam} that rotate away before they "
                                     "are read are lost (counted)", extra={"path": fam})
                     continue
                 self.held[key] = Held(fd, path, fam, *key, moved_from=came_from)
@@ -859,14 +879,24 @@ class Holder:
             return False
         st = os.fstat(fd)
         key = (st.st_dev, st.st_ino)
-        reserved = self.max_files // 4 if path == fam else 0
         if (not stat.S_ISREG(st.st_mode) or key in self.held or key in self._known
-                or len(self.held) >= self.max_files - reserved or self._held_bytes_locked() >= self.max_bytes):
+                or self._full(reserve=path == fam) or self._held_bytes_locked() >= self.max_bytes):
             os.close(fd)  # (the budget full: the tailer's scan finds it under its name, or it is lost unheld)
             return False
         self.held[key] = Held(fd, path, fam, *key)
         self._known.add(key)
         return True
+
+    def _full(self, reserve: bool) -> bool:
+        """(With self._lock held.) No room for one more file: this holder's `max_files` or the process's budget of
+        every holder together taken — less a quarter of either when `reserve` (a file under its live name: a quarter
+        is kept for rotated names; a backup can be deleted any moment, a file under its live name is found by the
+        next scan unless it rotates first: 1,000 new files filled the budget, and a rotating log's backup went
+        unheld, attack 12)."""
+        mine, process = self.max_files, process_hold_budget()
+        if reserve:
+            mine, process = mine - mine // 4, process - process // 4
+        return len(self.held) >= mine or held_in_process() >= process
 
     def _held_bytes_locked(self) -> int:
         total = 0

@@ -115,7 +115,8 @@ class LossLedger:
                        "log rotated there before the folder was watched (or with no inotify watch to be had there)")
             elif fam in families:
                 # The cause the holder knows: its budget refused files of the family meanwhile, or it was behind.
-                cause = ("the hold budget was full: raise the source's `hold_max_files` / `hold_max_bytes`"
+                cause = ("the hold budget was full: raise the source's `hold_max_files` / `hold_max_bytes`, or "
+                         "the descriptor limit (LimitNOFILE), a quarter of which every file source's holder shares"
                          if getattr(n, "budget", False) else
                          "rotations faster than the agent could open them: it was behind, starved of CPU, or frozen")
                 why = f"were in {files} rotated file(s) that appeared and were gone before they could be held ({cause})"

@@ -76,7 +76,7 @@ class Prospector:
         ledger: LossLedger,
         pending: CheckpointQueue,
         harvester: Harvester,
-        max_open: int,
+        max_open: int | None,
         saved: Callable[[str], Any] | None = None,
     ):
         self.patterns = patterns

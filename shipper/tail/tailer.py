@@ -14,7 +14,6 @@ from typing import Any, Callable, Collection, Iterable, Mapping
 
 from shipper.tail import clock, copies, letting_go, truncation
 from shipper.tail.checkpoint_queue import CheckpointQueue
-from shipper.tail.descriptors import fd_budget
 from shipper.tail.events import TailEvents
 from shipper.tail.followed import Followed, Loose
 from shipper.tail.harvester import Chunk, Harvester
@@ -55,7 +54,7 @@ class Tailer:
         self.prospector = Prospector(patterns, exclude, base_dir, state, read_from=read_from,
                                      max_line_bytes=max_line_bytes, close_inactive=close_inactive, log=self.log,
                                      events=self.events, ledger=self.ledger, pending=self.pending,
-                                     harvester=self.harvester, max_open=max_open or fd_budget(), saved=saved)
+                                     harvester=self.harvester, max_open=max_open, saved=saved)
         self.fds = self.prospector.fds
         self.files: dict[tuple[int, int], Followed] = self.prospector.files  # (the same dicts: read, never replaced)
         self.loose: dict[str, Loose] = self.prospector.loose
@@ -333,6 +332,7 @@ class Tailer:
             if f.fh is not None:
                 f.fh.close()
                 f.fh = None
+        self.fds.leave()
 
     # ------------------------------------------------------------------ reporting
 
