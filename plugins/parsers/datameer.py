@@ -361,8 +361,8 @@ class DatameerParser(Parser):
         s = ts.strip()
         # the documented form, 'YYYY-MM-DD HH:MM:SS', names no zone: names_no_zone need not look (~3 k instructions)
         iso = self._local_time(s) if len(s) == 19 else None
-        if iso is not None:
-            return iso, True, local_time_in_doubt(ts, self.zone)
+        if iso is not None:  # a zone always at UTC+0 has no hour in doubt: not asked (two calls, ~2 k instructions)
+            return iso, True, not self._local_time.is_utc and local_time_in_doubt(ts, self.zone)
         iso, zoneless = vendor_time(ts, self.zone), names_no_zone(ts)
         return iso, zoneless, zoneless and iso is not None and local_time_in_doubt(ts, self.zone)
 
