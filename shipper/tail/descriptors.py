@@ -88,6 +88,8 @@ class Descriptors:
                 raise FileNotFoundError(errno.ENOENT, "its inode holds another file now", f.path)
             f.fh, f.unopened = fh, False
             self._open_most += 1
+            if self.holder is not None:
+                self.holder.tailer_opened((f.dev, f.ino), generation(fh.fd), f.family)
             if f.held_fd is not None:
                 f.held_fd = None
                 if self.holder is not None:
