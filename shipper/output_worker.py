@@ -11,7 +11,7 @@ from shipper import metrics
 from shipper.acks import AckTracker
 from shipper.errors import PermanentRefusal
 from shipper.log import Throttled
-from shipper.plugin import Batch, EndRun, Output, OutputContext, Stopping
+from shipper.plugin import Batch, EndRun, Output, OutputContext, Stopping, batch_part
 
 log = logging.getLogger("shipper.output")
 
@@ -61,9 +61,14 @@ class OutputWorker:
         self._attempted = 0
         # Batches delivered (acknowledged) and not settled yet: their checkpoint commit has not returned.
         self._unsettled = 0
-        # The batches of the send in progress, by identity: what the output says it stored of them
-        # (OutputContext.stored) is noted with their tracker, for a stop or a reload that cuts the send short.
-        self._sending: dict[int, tuple[AckTracker, int]] = {}
+        # The batches of the send in progress, by identity, with their tracker, seq and (a part of a queued batch)
+        # the positions in it of the part's events: what the output says it stored of them (OutputContext.stored)
+        # is noted with their tracker, for a stop or a reload that cuts the send short.
+        self._sending: dict[int, tuple[AckTracker, int, list[int] | None]] = {}
+        # Per queued batch ((id of its tracker, seq)), the positions of its events the output stored while the send
+        # failed: a send tried again sends only the rest. Sent whole again after a refusal, a batch's chunks the
+        # server had acknowledged were stored twice, unnamed (exam23: 750 events, a Fluentd that stopped acking).
+        self._stored_here: dict[tuple[int, int], set[int]] = {}
         ctx = getattr(output, "ctx", None)
         if isinstance(ctx, OutputContext):
             ctx.on_stored = self._stored
@@ -178,12 +183,13 @@ class OutputWorker:
                 room = self.max_batches - self._unsettled
             limits = self._coalesce_limits
             group = self._coalesce(limits[0], limits[1], room) if limits else [self._queue[0]]
-            self._sending = {id(b): (t, q) for b, t, q in group}
+            sends = self._unstored(group)
+            self._sending = {id(b): (t, q, keep) for b, t, q, keep in sends}
             try:
-                if len(group) == 1:
-                    self.output.send(batch)
-                else:
-                    self.output.send_many([g[0] for g in group])
+                if len(sends) == 1:
+                    self.output.send(sends[0][0])
+                elif sends:
+                    self.output.send_many([s[0] for s in sends])
             except Stopping:
                 return
             except PermanentRefusal as e:
@@ -212,9 +218,10 @@ class OutputWorker:
                 # what the output still held may have been let go meanwhile, to be read again (leftover()).
                 late = self._closed and self.stop.is_set()
                 self._unsettled += len(group)  # until their acks (or the commits that follow) settle them
-                for _ in group:
-                    done, _, _ = self._queue.popleft()
+                for _ in range(len(group)):  # (no item of it left in a local: the thread holds none asleep)
+                    done, t, q = self._queue.popleft()
                     self._bytes -= done.nbytes
+                    self._stored_here.pop((id(t), q), None)
                 self._attempted = max(0, self._attempted - len(group))
                 self._m_batches.set(len(self._queue))
                 self._m_bytes.set(self._bytes)
@@ -239,13 +246,29 @@ class OutputWorker:
                                                                "events": let_go_events})
             # Asleep until the next batch, the thread holds none: not its events, not (through its
             # tracker) a source runner a reload has let go.
-            del batch, tracker, group, done
+            del batch, tracker, group, done, sends, t
+
+    def _unstored(self, group: list[tuple[Batch, AckTracker, int]]) -> list[tuple[Batch, AckTracker, int, list[int] | None]]:
+        """What of `group` to send: each batch, or, tried again after the output stored part of it, the rest
+        (with the positions of its events in the batch); none of a batch stored whole."""
+        out: list[tuple[Batch, AckTracker, int, list[int] | None]] = []
+        for b, t, q in group:
+            stored = self._stored_here.get((id(t), q))
+            if not stored:
+                out.append((b, t, q, None))
+                continue
+            keep = [i for i in range(len(b.ids)) if i not in stored]
+            if keep:
+                out.append((batch_part(b, keep), t, q, keep))
+        return out
 
     def _stored(self, batch: Batch, positions: Sequence[int]) -> None:
         """OutputContext.stored, in this worker's thread: part of a batch of the send in progress stored."""
         sending = self._sending.get(id(batch))
         if sending is not None:
-            tracker, seq = sending
+            tracker, seq, keep = sending
+            self._stored_here.setdefault((id(tracker), seq), set()).update(
+                positions if keep is None else (keep[i] for i in positions))
             tracker.stored_part(seq, self.name, [batch.ids[i] for i in positions])
 
     def error_now(self) -> str | None:

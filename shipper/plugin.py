@@ -105,6 +105,19 @@ class SerializedEvents(Sequence[dict]):
         return iter(self._all())
 
 
+def batch_part(batch: Batch, keep: list[int]) -> Batch:
+    """The batch's events at `keep` (an output has the others), serialised lines and index keys too."""
+    ids = [batch.ids[i] for i in keep]
+    nbytes = batch.nbytes * len(keep) // max(1, len(batch.ids))
+    if batch.lines is not None:
+        lines = batch.lines.split(b"\n")
+        kept = b"".join(lines[i] + b"\n" for i in keep)
+        index_keys = [batch.index_keys[i] for i in keep] if batch.index_keys is not None else None
+        return Batch(batch.source, batch.tag, SerializedEvents(kept, len(keep)), ids, nbytes, lines=kept,
+                     index_keys=index_keys)
+    return Batch(batch.source, batch.tag, [batch.events[i] for i in keep], ids, nbytes)
+
+
 class Stopping(Exception):
     """Raised inside plugins when the agent stops before work could finish."""
 

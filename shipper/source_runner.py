@@ -37,6 +37,7 @@ from shipper.plugin import (
     SerializedEvents,
     Source,
     SourceContext,
+    batch_part,
 )
 from shipper.source_waits import SourceWaits
 from shipper.waking_event import WakingEvent
@@ -882,7 +883,7 @@ class SourceRunner:
             return batch
         if not keep:
             return None
-        return _subset(batch, keep)
+        return batch_part(batch, keep)
 
     def _carry_renamed_notes(self, wheres: dict[str, Any]) -> None:
         """A note of events an output stored (`_delivered_to:<output>`) is that of the output that stores where it
@@ -1184,16 +1185,3 @@ def _newer_state_remedy(cfg: SourceConfig, config_path: str) -> str:
 
 def _parser_options(cfg: SourceConfig) -> ParserOptions:
     return ParserOptions(timezone=cfg.timezone, source=cfg.name)
-
-
-def _subset(batch: Batch, keep: list[int]) -> Batch:
-    """The batch's events at `keep` (an output had the others), serialised lines and index keys too."""
-    ids = [batch.ids[i] for i in keep]
-    nbytes = batch.nbytes * len(keep) // max(1, len(batch.ids))
-    if batch.lines is not None:
-        lines = batch.lines.split(b"\n")
-        kept = b"".join(lines[i] + b"\n" for i in keep)
-        index_keys = [batch.index_keys[i] for i in keep] if batch.index_keys is not None else None
-        return Batch(batch.source, batch.tag, SerializedEvents(kept, len(keep)), ids, nbytes, lines=kept,
-                     index_keys=index_keys)
-    return Batch(batch.source, batch.tag, [batch.events[i] for i in keep], ids, nbytes)
