@@ -53,6 +53,7 @@ class Reloads:
         # deadline (shutdown_timeout without progress) a pending restart is a wedge: /health and the journal.
         self._waits: dict[str, tuple[tuple[int, int], float, bool]] = {}
         self._wait_began: dict[str, float] = {}  # per draining source: when its wait began (time.monotonic())
+        self._removal_taken: dict[str, int] = {}  # per draining source removed: its batches taken back meanwhile
         # Outputs a reload closed inside a send no close cuts short (Output.finishes_sends): the batches of
         # that send are settled once their thread ends, delivered (acknowledged) or not (_settle_closed).
         self.finishing: list[_Finishing] = []
@@ -129,23 +130,29 @@ class Reloads:
             # delivering a batch, or a checkpoint that would skip those taken back): read again.
             r.abandon.set()  # a put blocked on a full queue gives up: that batch was never handed over
             r.tracker.close_intake()
+            removed = name in plan.sources_removed
             if r.tracker.in_flight() or r.thread.is_alive():
                 # Batches no output was ever handed are taken back: the restarted source reads them
                 # again from its checkpoint. Those an output is sending (or has acknowledged) must
                 # complete, and count in the checkpoint, before the source restarts: never both.
                 _join(r, 5.0, wait_slice)
                 taken, events = _withdraw(p, r, self._sent_by_closed(r))
-                _take_back_unfinished(r)  # (those its outputs completed, owed to an output the reload added)
+                _take_back_unfinished(r, removed)  # (those its outputs completed, owed to an output the reload added)
                 left = r.tracker.in_flight()
                 why = ("reload: in-flight batches held by a refused output are not waited for" if hopeless(r)
                        else "reload: in-flight batches not delivered in time")
                 if r.source.rereads and (taken or left):
-                    log.warning(f"{why}; those no output was sending are taken back and read again from the "
-                                "checkpoint", extra={"source": name, "taken_back": taken, "completing": left})
+                    log.warning(f"{why}; those no output was sending are taken back and "
+                                + (TAKEN_BACK_FROM_REMOVED if removed else "read again from the checkpoint"),
+                                extra={"source": name, "taken_back": taken, "completing": left})
                 elif not r.source.rereads:  # records pushed to it: what is taken back is gone, and said so
                     r.name_undelivered(taken, events, f"{why}; those no output was sending are taken back")
                 if left:
-                    log.warning("reload: the source restarts once the batches its outputs are sending complete",
+                    # (A removal said as what it is: "the source restarts" for a source removed for good misled
+                    # an operator, exam23)
+                    log.warning("reload: the removed source stops once the batches its outputs are sending complete "
+                                "(delivered, they count in its checkpoint, which is kept)" if removed else
+                                "reload: the source restarts once the batches its outputs are sending complete",
                                 extra={"source": name, "batches": left})
                     if self.draining.get(name) is not r:  # (a later reload during the wait: the same wait)
                         self._wait_began[name] = time.monotonic()
@@ -402,7 +409,8 @@ class Reloads:
                 taken, events = _withdraw(p, r, self._sent_by_closed(r))
                 if not r.source.rereads:
                     r.name_undelivered(taken, events, "reload: batches registered after the source's stop")
-            _take_back_unfinished(r)
+            if (taken := _take_back_unfinished(r, name not in self.restart_cfgs)) and name not in self.restart_cfgs:
+                self._removal_taken[name] = self._removal_taken.get(name, 0) + taken
             # Its thread still running (run() returning, a parse pool draining) keeps what it holds: let go
             # now, it could hand nothing over and its held rotated files were lost. Waited for within
             # shutdown_timeout of the wait's start; a run() that never returns does not hold the restart.
@@ -412,9 +420,17 @@ class Reloads:
                 continue
             del self.draining[name]
             wait = self._waits.pop(name, None)
-            if wait is not None and wait[2]:
-                log.warning("reload: the overdue batches completed: the source goes on", extra={"source": name})
             cfg = self.restart_cfgs.pop(name, None)
+            if wait is not None and wait[2]:
+                log.warning("reload: the overdue batches completed: "
+                            + ("the source goes on" if cfg is not None else "the removed source stops"),
+                            extra={"source": name})
+            taken = self._removal_taken.pop(name, 0)
+            if cfg is None and not p.abandon.is_set():
+                log.info("reload: the removed source stopped: the batches its outputs were sending " + (
+                    f"are settled, {taken} of them taken back (said above)" if taken else
+                    "were delivered (they count in its checkpoint, which is kept)"),
+                    extra={"source": name, "taken_back": taken})
             self._let_go(r, cfg is not None and not p.abandon.is_set())
             if cfg is None and not p.abandon.is_set():
                 _forget_source(p, name)
@@ -449,7 +465,9 @@ class Reloads:
                        + (f", held by output {', '.join(holders)}" if holders else ", held by no output"))
                 out.append(why)
                 if not named:
-                    log.error(f"reload: a pending source {kind} is overdue: the source reads nothing meanwhile",
+                    log.error(f"reload: a pending source {kind} is overdue: " + (
+                        "the source reads nothing meanwhile" if kind == "restart" else
+                        "the batches the removed source's outputs are sending are not delivered"),
                               extra={"source": name, "reason": why})
                     named = True
             self._waits[name] = (sig, since, named)
@@ -573,20 +591,30 @@ def _withdraw(p: Pipeline, r: SourceRunner, sending: Collection[int] = ()) -> tu
     return taken
 
 
-def _take_back_unfinished(r: SourceRunner) -> None:
+# What becomes of the batches a reload takes back from a source it removes (the file source names the loss of its
+# deleted held files from what was delivered: Source.removing)
+TAKEN_BACK_FROM_REMOVED = ("not read again: the source is removed (its checkpoint is kept: put back, it reads them "
+                           "from there; what of them was in deleted files it held is named lost)")
+
+
+def _take_back_unfinished(r: SourceRunner, removed: bool = False) -> int:
     """A draining source's batches that an output closed by a reload will never deliver (it held them, or
     refused the put: SourceRunner._route_batch) cannot complete. Once no output is still sending any of its
     batches, the whole window is taken back: each output's stored events are noted (save_delivered_to) and
     the re-read sends every batch only to the outputs that did not store it (a source that cannot read
-    again names them). Not before: an output still sending a batch would be sent it again."""
+    again names them; for a source a reload removed, `removed`, nothing reads them again). Not before: an output
+    still sending a batch would be sent it again. Returns how many batches were taken back."""
     seqs = r.tracker.unfinished()
     if not seqs:
-        return
+        return 0
     owed = r.tracker.owed()
     if owed:  # (a source that cannot read again is owed nothing: _owe_added)
         log.info("reload: batches not completed when a reload gave the source an output are read again for the "
                  "outputs that did not store them, that output among them", extra={
                      "source": r.cfg.name, "batches": len(seqs), "outputs_added": ",".join(sorted(owed))})
+    elif r.source.rereads and removed:
+        log.info("reload: batches a closed output did not deliver are taken back and " + TAKEN_BACK_FROM_REMOVED,
+                 extra={"source": r.cfg.name, "batches": len(seqs)})
     elif r.source.rereads:
         log.info("reload: batches a closed output did not deliver are read again for the outputs that did not "
                  "store them", extra={"source": r.cfg.name, "batches": len(seqs)})
@@ -595,6 +623,7 @@ def _take_back_unfinished(r: SourceRunner) -> None:
     r.save_delivered_to(seqs)
     r.park_elsewhere(seqs)
     r.tracker.withdraw(seqs)
+    return len(seqs)
 
 
 def _owe_added(r: SourceRunner, plan: ReloadPlan, new: Config) -> None:
