@@ -850,10 +850,11 @@ class FileSource(Source):
         # Kept for a successor that never took it (a stop during a reload's wait, a later reload dropping this
         # source), or never run: what came and went while it waited was read by no run() (which names it at
         # its end, tailer.report_escapes), and is named here, as run()'s end would have.
-        if self._removed and self._run_over and self.holder is not None:
-            # Removed, and let go without its hand-over's close (the agent stopped during the reload's wait): its
-            # deleted files named from what was delivered as that close would have, and saved gone. Named from what
-            # was read, the rest was named by no one: the next start has no such source.
+        if self._removed and self.holder is not None:
+            # Removed, and let go without its hand-over's close (the agent stopped during the reload's wait, or the
+            # reload let go of it before its run() returned: a long parse, a hung read): its deleted files named from
+            # what was delivered as that close would have, and saved gone. Named from what was read, the rest was
+            # named by no one: the next start has no such source (and its run() still returning holds nothing now).
             handed = self.hand_over()
             states = handed.close() if handed is not None else {}
             if states:
