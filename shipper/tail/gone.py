@@ -193,6 +193,20 @@ def found_outside(p: Prospector, lo: Loose, listed: Iterable[str]) -> str | None
     return None
 
 
+def unread_outside(lo: Loose, where: str) -> int:
+    """The bytes of `lo` not read, found at `where` (found_outside) after all: its size there now past what was read
+    (a plain file), or its unread bytes as last seen, whichever is more. Its size when last seen was short of it when
+    it was written to after that look (a stop, a kill -9 after a first batch was delivered), and the file is there to
+    tell: named by that size, what was written since was lost unnamed (2,300 bytes of a live file renamed out of the
+    paths while the agent was stopped: tests/tail/test_renamed_out_of_paths_while_stopped_size.py)."""
+    s = lo.state
+    try:
+        size = os.stat(where).st_size if not is_gzip_path(where) else 0
+    except OSError:
+        size = 0
+    return max(size, s.size) - s.offset if max(size, s.size) > s.offset else 0
+
+
 def read_not_stored(s: FileState) -> int:
     """Bytes of `s` that the run which saved it read past its checkpoint and not every output stored (a stop with an
     output down saved it where it was, to be read again: FileState.reread_to); 0 for none."""

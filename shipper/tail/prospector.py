@@ -724,11 +724,16 @@ class Prospector:
                 # Last seen as the live file and now nowhere: written to after that look, and the files rotated after
                 # it gone unseen too (a kill -9 while held back: the next files were the dead agent's descriptors
                 # only), so its unread bytes are the least that was lost. (Named as a certain size, 19 KB were named
-                # of 550 KB lost: tests/tail/test_attack17_kill9_held_back_loss_size.py.)
-                live = s.path == s.family and not where
-                compressed = self.unread_compressed.cause(s.family) if live else None
+                # of 550 KB lost: tests/tail/test_attack17_kill9_held_back_loss_size.py.) Found out of the paths, it
+                # is named by its size there; last seen live, its writer may write on to it there.
+                live = s.path == s.family
+                compressed = self.unread_compressed.cause(s.family) if live and not where else None
+                if where:
+                    unread = gone.unread_outside(lo, where)
                 self.ledger.lost(s.path, unread, f"were not read: the file is now {where}, which the source's `paths` do not "
-                                                 "match (or `exclude` leaves out)" if where else
+                                                 "match (or `exclude` leaves out)"
+                                 + ("; what is written to it there from now on is not read either" if live else "")
+                                 if where else
                                  f"were never read: the file could not be opened ({lo.never_read}), and it was deleted "
                                  "(or renamed where the source's `paths` do not reach) while it could not" if lo.never_read else
                                  f"were not read: the file {compressed}" if compressed else
@@ -764,7 +769,8 @@ class Prospector:
                     self.log.warning(f"data lost: an unknown number of bytes of {s.path} written after the last read: "
                                      f"the file {why}", extra={"path": s.path, "size_known": False})
                 else:
-                    self.ledger.lost(s.path, 0, "written after the last read: the file " + why, unknown=True)
+                    self.ledger.lost(s.path, gone.unread_outside(lo, where) if where else 0,
+                                     "written after the last read: the file " + why, unknown=True)
                 del self.loose[fid]
                 self.families.remove(lo.state.family)
                 self.pending[s.key] = None
