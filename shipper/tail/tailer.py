@@ -311,7 +311,7 @@ class Tailer:
                 # (The read position, also past the size saved last: read and not delivered, all of it is lost.)
                 if let_go_unread and type(value.get("size")) is int and value["size"] != s.offset:
                     update["size"] = s.offset
-                elif update and type(value.get("size")) is int and value["size"] < (now := _size_now(f)):
+                elif update and type(value.get("size")) is int and value["size"] < (now := _size_at_stop(f)):
                     update["size"] = now
                 if f is not None and value.get("path") != s.path:
                     update["path"] = s.path  # (renamed since: the next start names it by the name it had at the stop)
@@ -322,7 +322,7 @@ class Tailer:
                 continue
             value = s.to_json()
             value.update(offset=found[0], mark=found[1], ahead=found[2], earlier=[], gone=0.0,
-                         size=max(found[0], s.offset) if let_go_unread else max(s.size, s.offset, _size_now(f)),
+                         size=max(found[0], s.offset) if let_go_unread else max(s.size, s.offset, _size_at_stop(f)),
                          reread_to=[s.offset, s.mark] if s.offset > found[0] else [])
             out[s.key] = buried(value) if let_go_unread and s.offset <= found[0] else value
         return out
@@ -370,6 +370,23 @@ class Tailer:
             out.append({"path": path, "position": None, "size": None, "lag": None, "open": False, "deleted": False,
                         "file_id": None, "note": f"unreadable: {why}"})
         return out
+
+
+def _size_at_stop(f: Followed | None) -> int:
+    """The size of plain file `f` at a stop: through the tailer's descriptor, else by the name it has (its inode
+    still there); 0 when neither tells. Not open (the descriptor budget closed it, or only the holder held it, and the
+    stop has let the holder's descriptors go), it was saved with the size its last look saw: grown and rotated since,
+    then deleted while the agent was stopped, it was named short of what it lost, as an exact size
+    (tests/tail/test_stop_saves_size_of_unread_rotated.py)."""
+    if f is None or f.gz:
+        return 0
+    if f.fh is not None:
+        return _size_now(f)
+    try:
+        st = os.stat(f.path)
+    except OSError:
+        return 0
+    return st.st_size if (st.st_dev, st.st_ino) == (f.dev, f.ino) else 0
 
 
 class _ReadUpTo:

@@ -1,0 +1,67 @@
+"""A stop with the output down saves each file this run found and did not deliver at the position it was found at
+(Tailer.unsaved_states), with its size then, so that the next start names all of it if the file is deleted while the
+agent is stopped. A file the tailer followed as the live file (its size taken then), not open at the stop (the
+descriptor budget, or held only by the holder, whose descriptors the stop lets go first), grown since and rotated:
+it was saved with the size the tailer had seen, and named at the next start, as an exact size, short of what it lost.
+Found with exam13's catch-up scenario (session 21, catchup13, 2 of 3 scratch runs at load 35-45): app.log.1 saved
+at 92,016 bytes and 89,808 bytes, named so, though each held 100,008 bytes when the agent stopped, none delivered."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import pytest
+
+from shipper.tail import scan_rules
+from tests.tail.conftest import Follower
+from tests.tail.stepped_holder import stepped_holder
+
+
+@pytest.fixture(autouse=True)
+def fast_missing(monkeypatch):
+    monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
+
+
+def line(seq: int) -> str:
+    return json.dumps({"seq": seq, "pad": "x" * 40}) + "\n"
+
+
+def test_a_file_found_not_open_at_the_stop_is_saved_with_its_size_then(tmp_path, caplog):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = str(logs / "app.log")
+    written: list[int] = []
+
+    def write(n: int) -> None:
+        with open(log, "a") as fh:
+            for _ in range(n):
+                written.append(len(written))
+                fh.write(line(written[-1]))
+
+    write(300)
+    with stepped_holder(log, logs, batch_lines=100) as h:
+        h.f.emit = lambda chunk: None  # the output down from the start: nothing delivered, nothing saved
+        h.scan_and_read()  # found (its size then), read, not delivered
+        h.close_followed()  # not open at the stop
+        write(200)  # grown since
+        os.rename(log, log + ".1")  # and rotated
+        open(log, "w").close()
+        h.turn()
+        t = h.f.tailer
+        t.scan()  # the reader held back: a scan finds it renamed, and reads nothing
+        t.know_unread_at_stop()
+        saved = t.unsaved_states({})
+    size = os.stat(log + ".1").st_size
+    first = [v for v in saved.values() if v["path"] == log + ".1"]
+    assert [(v["offset"], v["size"]) for v in first] == [(0, size)], [(v["path"], v["offset"], v["size"]) for v in saved.values()]
+    # deleted while the agent is stopped (rotations past the backups): the next start names all of it
+    os.unlink(log + ".1")
+    f = Follower([log], logs)
+    f.state = saved
+    f.restart()
+    with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+        f.settle()
+    named = {r.path: (r.bytes_lost, r.size_known) for r in caplog.records  # type: ignore[attr-defined]
+             if r.getMessage().startswith("data lost")}
+    assert named == {log + ".1": (size, True)}, named
