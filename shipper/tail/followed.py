@@ -79,14 +79,17 @@ class Followed:
     def deleted_open(self) -> bool:
         """Is it deleted and open (by the tailer, or through the holder's descriptor)? Its last descriptor, let go at
         a stop, takes its unread bytes with it; a scan sees a file the holder keeps under the name it had, not marked
-        deleted."""
+        deleted. A number that is not this file's any more is not: the stop lets the holder's descriptors go before
+        it saves (Tailer.unsaved_states), and a number given meanwhile to a deleted temporary file made a file still
+        on disk saved gone, its loss unnamed (tests/tail/test_stop_saves_held_fd_reused.py)."""
         fd = self.fh.fd if self.fh is not None else self.held_fd
         if fd is None:
             return False
         try:
-            return os.fstat(fd).st_nlink == 0
+            st = os.fstat(fd)
         except OSError:
             return False
+        return (st.st_dev, st.st_ino) == (self.dev, self.ino) and st.st_nlink == 0
 
     def read_upto(self) -> int | None:
         """How much of its file was read, as a position in the file; None when that cannot be told (a
