@@ -493,7 +493,10 @@ def replaces_deleted(p: Prospector, o: Observed) -> bool:
     content goes on in `o` from where it was read (read again from its start, every line was
     shipped twice, silently). So too under a rotated name of its family: a pull of a rotation
     brings the rotated file, grown, and replaces the live one with the remote's next file (left
-    alone as a copy, the lines past what was read were never read: is_copy). True when `o` took it."""
+    alone as a copy, the lines past what was read were never read: is_copy). So too for a followed
+    file under no name any more, not deleted: its folder mounted again from a copy on another device
+    (the old file system unmounted lazily, the file still open; other_device.py says it). True when `o`
+    took it."""
     if o.gz:
         return False
     # The largest first: of two files replaced in turn at the name, still followed (the older read on to its end
@@ -501,7 +504,8 @@ def replaces_deleted(p: Prospector, o: Observed) -> bool:
     # for the older, `o` was read on from where the older was read, the newer one's lines read twice.)
     for f in sorted(p.files.values(), key=lambda x: (-_size(x), -(x.state.offset if x.state is not None else 0))):
         s = f.state
-        if (not (f.deleted or f.deleted_open()) or f.path != o.path and not (f.path == f.family and discovery.is_rotated_path(f.family, o.path))
+        if (not (f.deleted or f.deleted_open() or f.unnamed and f.path == o.path)
+                or f.path != o.path and not (f.path == f.family and discovery.is_rotated_path(f.family, o.path))
                 or f.gz or s is None or s.offset <= s.head_len):
             continue
         lo = Loose(s)
@@ -513,10 +517,10 @@ def replaces_deleted(p: Prospector, o: Observed) -> bool:
             continue
         p._unfollow(f)
         p._attach(p.loose[s.fid], o, resume)
-        if o.path == f.path:
+        if o.path == f.path and o.st.st_dev == f.dev:  # (on another device, other_device said it)
             p.log.info(f"{o.path} was replaced by a copy of itself holding what was read (a sync tool's rename "
                        "over it): read on from there", extra={"path": o.path, "offset": resume})
-        else:
+        elif o.path != f.path:
             p.log.info(f"{f.path} was replaced, and {o.path} is a copy of it holding what was read and more (a sync "
                        "tool's pull of a rotation): read on from there", extra={"path": o.path, "offset": resume})
         return True

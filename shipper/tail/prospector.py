@@ -37,7 +37,7 @@ import stat as stat_mod
 from typing import Any, Callable, TypeGuard
 
 from shipper.memo import BoundedMemo
-from shipper.tail import birth, clock, copies, discovery, gone, letting_go, scan_rules, truncation
+from shipper.tail import birth, clock, copies, discovery, gone, letting_go, other_device, scan_rules, truncation
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.descriptors import Descriptors
 from shipper.tail.events import TailEvents
@@ -566,6 +566,7 @@ class Prospector:
         # Rotated files first found at a restart and read whole: of known families, and of families born since the
         # last look (gone.periods_overflowed_while_away tells by them what the rotation deleted meanwhile).
         found_whole: list[Observed] = []
+        known_by_path: dict[str, FileState] | None = None  # (other_device's, made at the first new file read from 0)
         # Plain files before compressed ones: a .gz is made from a plain file, which, when still
         # there (held open), must be followed first for the .gz to be proven its copy. Live files
         # first: a copytruncate copy (older: made before the truncation) is proven by its original.
@@ -610,6 +611,10 @@ class Prospector:
                 # Opened as listed, renamed since (the rotation that overtook the scan): read through
                 # that descriptor, and, a copy of the live file, it may show the live file cut.
                 self._listed_copy_of_cut_live(o, obs)
+            if start == 0:
+                if known_by_path is None:
+                    known_by_path = other_device.known_by_path(self)
+                other_device.read_anew(self, o, known_by_path)
             if (self._follow_new(o, start, cut=(o.st.st_dev, o.st.st_ino) in self._cut_told) is not None
                     and self.first_scan and start == 0
                     and (o.family not in families_new or self._looked_through(o.family))):
@@ -1182,6 +1187,8 @@ class Prospector:
         self.families.remove(s.family)
         # (A compressed form on its own inode, given to the .gz when it was freed, is another file too.)
         moved = (o.st.st_dev, o.st.st_ino) != (s.dev, s.ino) or o.gz != s.gz
+        if moved and other_device.remounted(s, o):
+            other_device.continuing(self, s, o, s.offset if resume is None else resume)
         if s.gone or s.unmatched:
             s.gone = s.unmatched = 0.0  # followed again (a tombstone's content found, or its path back in scope)
             self.pending[s.key] = s

@@ -10,6 +10,7 @@ synced), only the header line came twice (2 of 2; without a header nothing). Rem
 is repeated (1 of 1).
 
 What should happen: nothing shipped twice (the content is the same, proven past its head), or the repeat named.
+Fixed in session 21 (shipper/tail/other_device.py): read on from where it was read to, and said once.
 """
 from __future__ import annotations
 
@@ -27,9 +28,6 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mkfs.ext4
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "the same file system remounted from another device (same inode, same bytes): the whole file is read again "
-    "from its start, every line shipped twice, unnamed; should ship nothing twice or name the repeat"))
 def test_log_folder_remounted_from_another_device_repeats_nothing(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -65,3 +63,5 @@ def test_log_folder_remounted_from_another_device_repeats_nothing(tmp_path):
     headers = [r for r in agent.records() if (r.get("event") or {}).get("original") == HEADER]
     named = [w for w in agent.warnings() if "again" in w or "twice" in w or "repeat" in w]
     assert len(headers) == 1 or named, f"the header line shipped {len(headers)} times, unnamed"
+    told = [line for line in agent.journal().splitlines() if "app.log is on another device now" in line]
+    assert len(told) == 1 and "continuing at" in told[0], told
