@@ -43,7 +43,7 @@ from shipper.tail.descriptors import Descriptors
 from shipper.tail.events import TailEvents
 from shipper.tail.followed import ROTATED_AWAY, Followed, Identified, Loose, MovedDuringScan, Observed, is_identified
 from shipper.tail.harvester import Harvester
-from shipper.tail.holder import Holder, generation
+from shipper.tail.holder import Held, Holder, generation
 from shipper.tail.identity import MARK_MAX, digest, file_id, head_of
 from shipper.tail.losses import LossLedger
 from shipper.tail.matching import Matcher, inode_gen
@@ -183,13 +183,14 @@ class Prospector:
             awaited=[lo.state.family for lo in self.loose.values() if lo.gone_at is None])
         obs: dict[tuple[int, int], Observed] = {}
         at = clock.wall_ns()
+        self.unread_compressed.new_scan()
         for path, (direct, family) in cands.items():
             try:
                 st = os.stat(path)
             except OSError:
                 continue
-            if not stat_mod.S_ISREG(st.st_mode):
-                continue
+            if not stat_mod.S_ISREG(st.st_mode) or self.unread_compressed.not_text(path, st):
+                continue  # (compressed in a format the agent does not read, a glob matching it: named, not read)
             key = (st.st_dev, st.st_ino)
             if key in obs and obs[key].direct and not direct:
                 continue
@@ -202,6 +203,8 @@ class Prospector:
         self._held_out_of_scope = set()
         for h in self._held:
             key = (h.dev, h.ino)
+            if key not in obs and self._held_not_text(h):
+                continue  # (caught at a name a glob matches, and compressed: let go, named as a listed one is)
             if key not in obs and not self._in_scope(h.family):
                 # Held for a family no path of the source matches now: a reload took it out (the
                 # predecessor's descriptors were handed over). Not read on "as rotated away": let go.
@@ -234,6 +237,13 @@ class Prospector:
             if self._worth_holding(key, o):
                 self._hold_listed(key, o)
         return obs
+
+    def _held_not_text(self, h: Held) -> bool:
+        """Is the held file `h` one the agent does not read (unread_compressed.not_text)?"""
+        try:
+            return self.unread_compressed.not_text(h.path, os.fstat(h.fd), h.fd)
+        except OSError:
+            return False
 
     @staticmethod
     def _same_generation_as(f: Followed, fd: int) -> bool:
@@ -1024,8 +1034,10 @@ class Prospector:
     def _in_scope(self, family: str) -> bool:
         v = self._scope.get(family)
         if v is None:
+            # (A compressed file an earlier version read as text is out of scope now: its checkpoint is not lost.)
             v = self._scope[family] = (discovery.could_match(family, self.patterns, self.base_dir)
-                                       and not discovery.is_excluded(family, self.exclude))
+                                       and not discovery.is_excluded(family, self.exclude)
+                                       and family not in self.unread_compressed.matched)
         return v
 
     def _out_of_scope(self, lo: Loose, now: float) -> None:
