@@ -130,6 +130,8 @@ class Prospector:
         self._emptied: set[str] = set()  # (this scan) families of which an empty rotated file was deleted
         self._left_in_copy: dict[tuple[int, int], tuple[str, int]] = {}  # (this scan) see Followed.copied_to
         self._cut_copied: dict[str, Observed] = {}  # (this scan) family -> the copy its cut content was found in
+        self._cut_files: dict[tuple[int, int], str] = {}  # (this scan) files found cut, their content in a copy -> family
+        self._head_copy_told: set[tuple[int, int]] = set()  # (this scan) live files copies.head_copy_of_grown named cut
         self._cut_while_away_unsaid: list[Followed] = []  # (first scan) live files _cut_empty_while_away found
         # (this scan) followed files at their family's live name at the last look and under a rotated name now (renamed
         # by a rotation, or found so at a restart): see copies.copy_before_rotated_on.
@@ -381,7 +383,7 @@ class Prospector:
             self._held, escaped = self.holder.take()
             overflowed = self.holder.take_overflowed()
         self._grown_at_head, self._emptied, self._left_in_copy, self._regrown_on = {}, set(), {}, {}
-        self._cut_copied, self._left_live = {}, set()
+        self._cut_copied, self._cut_files, self._left_live, self._head_copy_told = {}, {}, set(), set()
         self._cut_while_away_unsaid = []
         for f in list(self.files.values()):
             if copies.grew_at_head(self, f):
@@ -615,7 +617,7 @@ class Prospector:
             elif (copies.copied_before_invisible_truncation(self, o) or copies.replaces_deleted(self, o) or copies.edited_copy(self, o)
                   or copies.edited_copy_while_away(self, o)):
                 continue
-            copies.later_copy_of_cut(self, o)
+            copies.later_copy_of_cut(self, o, obs)
             copies.copy_before_rotated_on(self, o)
             if o.fd in self._listed_fds and not self._named(o.path, key):
                 # Opened as listed, renamed since (the rotation that overtook the scan): read through
@@ -1223,10 +1225,12 @@ class Prospector:
         if moved:
             if lo.cut_in_place and not s.gz:
                 self._left_in_copy[(s.dev, s.ino)] = (o.path, copies.copy_len(self, o))
+            cut = (s.dev, s.ino)
             s.dev, s.ino, s.gz, s.gen = o.st.st_dev, o.st.st_ino, o.gz, self.matcher.gen_of(o)
             if lo.truncated:
                 gone.copytruncate_loss(self, lo, o, resume)
                 self._cut_copied[s.family] = o
+                self._cut_files[cut] = s.family
             if resume is not None and resume < s.offset:
                 # A copy that ends before what was read: all of it was read; it is done. (Its
                 # mark is taken from its own bytes below.)

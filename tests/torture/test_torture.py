@@ -66,10 +66,19 @@ SEEDS = list(range(200, 225))
 # (seed, steps, what happens)
 OPEN_OVERTAKEN: list[tuple[int, int, str]] = [
     # `SEED=185000 N=300 STEPS=40 ARGS=--overtaken` with session 18's fixes: 297 of 300; 185102 fixed in session 19
+    # Session 21's `SEED=193000 N=300 STEPS=40 ARGS="--overtaken --no-holder"`: fails on main's code too
+    (193113, 40, "3 lines of seen files destroyed unread, no loss warned"),
 ]
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+# Real time (not replayable): 217 names more copytruncate windows than its copytruncates (4 or 5 for 3: a false loss)
+# at most runs since session 21's check, on main's code before it too; load-dependent, so not strict.
+REAL_TIME_FALSE_LOSS = {217}
+
+
+@pytest.mark.parametrize("seed", [pytest.param(s, marks=pytest.mark.xfail(
+    strict=False, reason="names more copytruncate windows than copytruncates (a false loss), load-dependent"))
+    if s in REAL_TIME_FALSE_LOSS else s for s in SEEDS])
 def test_schedule_in_real_time(seed):
     run_schedule(seed, steps=40, strict=False, real_time=True)
 
@@ -112,37 +121,91 @@ FOUND_HELD_OVERTAKEN = [(192072, 40), (192058, 40), (192043, 40), (192199, 40), 
                         (193002, 40), (193068, 40), (193237, 40), (193259, 40), (193132, 40),
                         (192068, 40), (192147, 40), (192155, 40), (193258, 40), (193297, 40), (192045, 40),
                         (192000, 40), (192006, 40), (192110, 40), (193254, 40), (192031, 40),
-                        (195075, 60), (195203, 60), (195234, 60)]
+                        (195075, 60), (195203, 60), (195234, 60),
+                        # session 21: the live file of a copy the holder saw made, renamed during the scan, compared
+                        # under its new name (copies._held_or_listed)
+                        (194010, 40), (194143, 40)]
 # `SEED=192000 N=300 STEPS=40 ARGS=--overtaken` with the holder: 290 of 300 (192000, 192072, 192058 since fixed); each of
 # these passes without the holder (`--no-holder`): what the holder keeps readable, the tailer reads again. (seed,
 # steps, what happens)
 OPEN_HELD_OVERTAKEN = [
     # Session 20's `SEED=194000 N=300 STEPS=40 ARGS=--overtaken` (293 of 300 with seeds21e's fixes): each fails on main
-    # too. 194010 failed as 9 lines twice (warned) before the 192031 fix; the repeat hid a loss.
-    (194010, 40, "5 lines of seen files destroyed unread, no loss warned"),
+    # too. (194010 and 194143 fixed in session 21.)
     (194085, 40, "68 lines of seen files destroyed unread, no loss warned"),
     (194119, 40, "3 lines of seen files destroyed unread, no loss warned"),
     (194127, 40, "5 lines of seen files destroyed unread, no loss warned"),
-    (194143, 40, "5 lines of seen files destroyed unread, no loss warned"),
     (194181, 40, "6 lines delivered twice, silently"),
     # `SEED=196000 N=300` with them: 299 of 300; fails on main too
     (196159, 40, "5 lines of seen files destroyed unread, no loss warned"),
 ]
 
 
+# Session 21: the harness counts the copytruncate windows named against the copytruncates the schedule made (a window
+# named where none was made is a false loss: an auditor chasing lines that were never lost). Found with it and fixed
+# (shipper/tail/copies.py): 192093 (a header-only backup of a `create` rotation taken, after a restart, for the copy
+# of the header-only live file: _head_only_gone), 193115 (a backup older than the live file taken for its copy:
+# _born_before), 192061, 192087 (the file found cut, and the files rotated in behind it once a `create`
+# rotation renamed it, taken for later copytruncate copies: _rotated_in_after), 192136 (one live file grown from its
+# head named cut once for each header-only backup beside it: Prospector._head_copy_told). (seed, steps, holder)
+FOUND_FALSE_LOSSES = [(192093, 40, True), (193115, 40, True), (192061, 40, True), (192087, 40, True),
+                      (192136, 40, True)]
+# Still naming more windows than copytruncates (`SEED=192000 N=300 STEPS=40 ARGS=--overtaken`, with the holder and
+# without): strict xfails; the FOUND lists above replay these with that one check left out, so that what they were
+# found for stays checked. (seed, steps, holder, what happens)
+OPEN_FALSE_LOSSES: list[tuple[int, int, bool, str]] = [
+    # with the holder: 287 of 300 pass, 13 name more windows (39 before session 21's fixes)
+    (192014, 40, True, "3 windows named, 2 copytruncates made"),
+    (192031, 40, True, "4 windows named, 3 copytruncates made"),
+    (192080, 40, True, "3 windows named, 2 copytruncates made"),
+    (192109, 40, True, "6 windows named, 5 copytruncates made"),
+    (192112, 40, True, "2 windows named, 0 copytruncates made"),
+    (192127, 40, True, "5 windows named, 4 copytruncates made"),
+    (192157, 40, True, "3 windows named, 2 copytruncates made"),
+    (192199, 40, True, "2 windows named, 1 copytruncate made"),
+    (192211, 40, True, "2 windows named, 1 copytruncate made"),
+    (192235, 40, True, "5 windows named, 4 copytruncates made"),
+    (192243, 40, True, "3 windows named, 2 copytruncates made"),
+    (192263, 40, True, "2 windows named, 1 copytruncate made"),
+    (192271, 40, True, "3 windows named, 2 copytruncates made"),
+    # without it: 294 of 300 pass, 6 name more windows
+    (192112, 40, False, "2 windows named, 0 copytruncates made"),
+    (192147, 40, False, "1 window named, 0 copytruncates made"),
+    (192157, 40, False, "3 windows named, 2 copytruncates made"),
+    (192199, 40, False, "2 windows named, 1 copytruncate made"),
+    (192263, 40, False, "2 windows named, 1 copytruncate made"),
+    (192271, 40, False, "4 windows named, 2 copytruncates made"),
+]
+_FALSE_LOSS_OPEN = {(seed, holder) for seed, _, holder, _ in OPEN_FALSE_LOSSES}
+
+
 @pytest.mark.parametrize("seed,steps", FOUND)
 def test_found_schedule(seed, steps):
-    run_schedule(seed, steps=steps, strict=True, holder=False)  # (deterministic)
+    run_schedule(seed, steps=steps, strict=True, holder=False,  # (deterministic)
+                 false_losses=(seed, False) not in _FALSE_LOSS_OPEN)
 
 
 @pytest.mark.parametrize("seed,steps", FOUND_OVERTAKEN)
 def test_found_overtaken_schedule(seed, steps):
-    run_schedule(seed, steps=steps, strict=True, overtaken=True, holder=False)
+    run_schedule(seed, steps=steps, strict=True, overtaken=True, holder=False,
+                 false_losses=(seed, False) not in _FALSE_LOSS_OPEN)
 
 
 @pytest.mark.parametrize("seed,steps", FOUND_HELD_OVERTAKEN)
 def test_found_held_overtaken_schedule(seed, steps):
-    run_schedule(seed, steps=steps, strict=True, overtaken=True)
+    run_schedule(seed, steps=steps, strict=True, overtaken=True, false_losses=(seed, True) not in _FALSE_LOSS_OPEN)
+
+
+@pytest.mark.parametrize("seed,steps,holder", FOUND_FALSE_LOSSES)
+def test_found_false_loss_schedule(seed, steps, holder):
+    run_schedule(seed, steps=steps, strict=True, overtaken=True, holder=holder)
+
+
+@pytest.mark.parametrize("seed,steps,holder,what", [pytest.param(*x, marks=pytest.mark.xfail(strict=True, reason=x[3]))
+                                                    for x in OPEN_FALSE_LOSSES],
+                         ids=[f"{x[0]}{'-held' if x[2] else ''}" for x in OPEN_FALSE_LOSSES])
+def test_open_false_loss_schedule(seed, steps, holder, what):
+    """Deterministic: names more copytruncate windows than the schedule made copytruncates, at every replay."""
+    run_schedule(seed, steps=steps, strict=True, overtaken=True, holder=holder)
 
 
 # The open seeds, each a strict xfail: without the holder (OPEN_OVERTAKEN) and with it (OPEN_HELD_OVERTAKEN), in one
