@@ -53,3 +53,14 @@ def read_anew(p: Prospector, o: Observed, known: dict[str, FileState]) -> None:
                   "the family's files share was read, which proves nothing): read as a new file from its start, so "
                   "lines it shares with the file read before are shipped again",
                   extra={"path": o.path, "offset": s.offset})
+
+
+def replaced(s: FileState, obs: dict[tuple[int, int], Observed]) -> str | None:
+    """Why the content `s`, found nowhere, is gone, when its name is on another device now and holds another file
+    (read_anew said so): the cause of the loss named for it, else None. (Called "rotated away … deleted" before.)"""
+    o = next((x for x in obs.values() if remounted(s, x)), None)
+    if o is None:
+        return None
+    return (f"is on another device now (st_dev {s.dev} → {o.st.st_dev}: its folder mounted again from a copy) and the "
+            "file there does not hold what was read of it (an older copy, or another file): what was written to it "
+            "after the last read is not there")

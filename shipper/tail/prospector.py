@@ -771,13 +771,16 @@ class Prospector:
                 # behind), or was truncated in place with no copy. What was written to it after
                 # our last look (and any file rotated in between) is gone; how much is unknown.
                 where = None if lo.truncated or lo.regrown else gone.found_outside(self, lo, paths)
-                compressed = None if lo.truncated or lo.regrown or where else self.unread_compressed.cause(s.family)
+                replaced = None if lo.truncated or lo.regrown or where else other_device.replaced(s, obs)
+                compressed = (None if lo.truncated or lo.regrown or where or replaced
+                              else self.unread_compressed.cause(s.family))
                 why = ("was truncated in place and no copy of it was found (copytruncate without a copy, Log4j "
                        "MaxBackupIndex=0, a writer reopening with O_TRUNC)" if lo.truncated else
                        "was truncated in place and written again while the agent was away (or deleted and its inode "
                        "given to a new file under its name), and no copy of it was found" if lo.regrown else
                        f"is now {where} (what was read of it is there), which the source's `paths` do not match (or "
                        "`exclude` leaves out): not followed there" if where else
+                       replaced if replaced else
                        compressed if compressed else
                        "was rotated away before the rest could be read: deleted (more rotations than backups), or "
                        "renamed where the source's `paths` do not reach (another folder, an excluded name)")
