@@ -381,12 +381,16 @@ def later_copy_of_cut(p: Prospector, o: Observed, obs: dict[tuple[int, int], Obs
     tests/tail/test_attack14_copytruncates_while_stopped.py.) Not the file found cut itself, nor a file
     rotated in after it when it has left the live name since (a `create` rotation renamed it: the files
     behind it were live after it, no copies of it; named as copies, windows no copytruncate made: torture
-    seeds 192061, 192087, found once the harness counted the windows named against the copytruncates)."""
-    if not p._is_rotated_name(o.path) or (o.st.st_dev, o.st.st_ino) in p._cut_files:
+    seeds 192061, 192087, found once the harness counted the windows named against the copytruncates).
+    `o` is a rotated name of the family beside it or beside that copy: logrotate `olddir` makes every
+    backup in the other folder (looked for beside the live file only, the second window went unnamed:
+    tests/tail/test_attack18_copytruncate_olddir_windows_while_stopped.py)."""
+    if (o.st.st_dev, o.st.st_ino) in p._cut_files:
         return
-    for family in sorted(p._lives_of(o.path, o.family)):
-        copy = p._cut_copied.get(family)
-        if copy is None or _age(o) <= _age(copy) or not discovery.is_rotated_path(family, o.path):
+    folder, name = os.path.split(o.path)
+    for family, copy in sorted(p._cut_copied.items()):
+        if (folder not in (os.path.dirname(family), os.path.dirname(copy.path))
+                or not discovery.is_rotated_name(os.path.basename(family), name) or _age(o) <= _age(copy)):
             continue
         if any(_rotated_in_after(o, obs.get(key)) for key, fam in p._cut_files.items() if fam == family):
             continue
