@@ -7,6 +7,7 @@ Functions over the Prospector (prospector.py, `p`): they work on its followed se
 from __future__ import annotations
 
 import os
+import stat
 from typing import TYPE_CHECKING, Iterable
 
 from shipper.tail import clock, discovery, gone, scan_rules
@@ -229,9 +230,56 @@ def know_unread_at_stop(p: Prospector, held: Iterable[Held]) -> None:
         name = _family_name(fd, f.dev, f.ino, f.family)
         if name is not None and name != f.path:
             p._renamed(f, name)
+        _save_size_now(p, f, fd)
     for h, st, head in unknown:
         if not _head_known(p, h.family, head):
             p._follow_new(Observed(_name_now(h), h.family, False, st, False, h.fd, clock.wall_ns()), 0)
+    for family in sorted({f.family for f in p.files.values()} - {f.path for f in p.files.values() if not f.deleted}):
+        _follow_live_unseen(p, family)
+
+
+def _save_size_now(p: Prospector, f: Followed, fd: int) -> None:
+    """At a stop: followed file `f` (open at `fd`) saved with the size it has now, when larger than its state says.
+    Identified by this stop or written since its last read, its state had the size its last look saw: a file
+    renamed by a rotation right before the stop, seen empty and never read, was saved as holding nothing, and its
+    lines, deleted by rotations while the agent was stopped, went without a word
+    (tests/tail/test_rotation_right_before_stop_named.py)."""
+    s = f.state
+    if s is None or f.gz:
+        return
+    try:
+        size = os.fstat(fd).st_size
+    except OSError:
+        return
+    if size > s.size:
+        s.size = size
+        p.pending[s.key] = s
+
+
+def _follow_live_unseen(p: Prospector, family: str) -> None:
+    """At a stop: the live name of `family`, which no followed file has (the live file was rotated away since the
+    last look, by a rotation right before the stop): the file there now, followed from its start, so that the stop
+    saves it (its placeholder while it is empty). Unknown to the stop, it was unknown to the next start: rotated on
+    and deleted while the agent was stopped, its lines, and those of the files rotated after it, went without a word
+    (a kill -9 at the same moment names them, from the live file's last checkpoint). Not one that starts as a
+    content of the family the tailer knows (copied or edited: only a scan's proofs tell), nor before the first
+    look."""
+    if p.first_scan or not p._in_scope(family):
+        return
+    try:
+        fd = os.open(family, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # (a FIFO there: not waited on)
+    except OSError:
+        return
+    try:
+        st = os.fstat(fd)
+        head = head_of(os.pread(fd, HEAD_MAX, 0)) if stat.S_ISREG(st.st_mode) else None
+    except OSError:
+        return
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in p.files or (head is not None and _head_known(p, family, head)):
+        return
+    p._follow_new(Observed(family, family, True, st, is_gzip_path(family), None, clock.wall_ns()), 0)
 
 
 def _head_known(p: Prospector, family: str, head: bytes) -> bool:

@@ -9,7 +9,10 @@ named it); with 50 ms or more between them, 4 of 4 named (`data lost: an unknown
 after the last read …`), and with kill -9 instead of SIGTERM at the same moment 3 of 3 named: the clean stop hides a
 loss a crash names. Load-dependent (where the stop lands against the rename's inotify event), so not strict.
 
-What should happen: lost lines are named at the restart, as they are after a kill -9.
+What should happen: lost lines are named at the restart, as they are after a kill -9. (The stop saved the file
+renamed right before it with the size its last look saw, empty, and knew nothing of the new live file. It now saves
+the size it sees and the file at the live name: letting_go.know_unread_at_stop; deterministic case:
+tests/tail/test_rotation_right_before_stop_named.py.)
 """
 from __future__ import annotations
 
@@ -25,9 +28,6 @@ pytestmark = pytest.mark.skipif(not shutil.which("logrotate"), reason="needs log
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "load-dependent (4 of 5 by hand): SIGTERM within ms of a logrotate rotation, then the log rotated past its "
-    "backups while stopped: 80 lines lost, no warning (kill -9 at the same moment names them); should name them"))
 def test_lines_of_a_rotation_right_before_sigterm_lost_while_stopped_are_named(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
