@@ -79,7 +79,8 @@ def bury_deleted(p: Prospector) -> None:
     """At a stop: a followed file deleted since the last scan and read to its end is saved as gone
     now (a tombstone), as that scan would have: after the restart its checkpoint, naming a file
     no longer there, was taken for the live file rotated away unread, a loss counted though
-    nothing was unread (a cleaner and a stop at the same moment)."""
+    nothing was unread (a cleaner and a stop at the same moment). So are the backups in a
+    compression the agent does not read made since that scan (UnreadCompressed.look_at_stop)."""
     for f in list(p.files.values()):
         if f.fh is None or f.state is None or not f.at_eof:
             continue
@@ -94,6 +95,7 @@ def bury_deleted(p: Prospector) -> None:
                 # A copy the holder took meanwhile (it met the file after the scan that opened it)
                 # holds nothing unread: let go now, not named lost as a held file never read.
                 p.holder.release((f.dev, f.ino))
+    p.unread_compressed.look_at_stop(p)
 
 
 def close_idle(p: Prospector) -> None:

@@ -191,6 +191,15 @@ class UnreadCompressed:
                 p.seen.discard(mark)  # (the backup is gone: its mark goes with it)
                 p.pending[SEEN_PREFIX + mark] = None
 
+    def look_at_stop(self, p: Prospector) -> None:
+        """At a stop: the backups made since the last look, met as a look while the agent runs meets them (marked
+        seen, not named): their content was the file the agent followed through the rotation. Met first by the
+        next start, one made after the last look was named lost although every line of it had been delivered
+        (tests/tail/test_compressed_backup_made_right_before_stop.py). Not before the first look (what it would
+        name is the start's to name)."""
+        if not p.first_scan:
+            self.look(p, {f.family for f in p.files.values()} | {lo.state.family for lo in p.loose.values()})
+
     def cause(self, family: str) -> str | None:
         """Where the rest of `family`'s live file, gone unread while the agent was stopped, most likely is: its
         backups in a compression the agent does not read (named on their own), if it has some."""
