@@ -23,7 +23,6 @@ from shipper.tail.reader import OpenFile, is_gzip_path
 
 if TYPE_CHECKING:
     from shipper.tail.prospector import Prospector
-    from shipper.tail.state import FileState
 
 
 def is_copy(p: Prospector, o: Observed, now: float) -> bool:
@@ -332,29 +331,12 @@ def head_copy_of_grown(p: Prospector, o: Observed) -> bool:
             if (st.st_dev, st.st_ino) != (f.dev, f.ino) or p.matcher.readable_len(fh, o) != s.head_len \
                     or not p.matcher.head_is(fh, s):
                 continue
-        if _head_only_gone(p, s):
-            return False  # (`o` may be that file, rotated (and compressed) by `create`)
         p.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
         p._head_copy_told.add((f.dev, f.ino))
         p.ledger.copytruncate_window(f.family, o.path, "found by the copy, holding no more than the first line the "
                                                        "file held when last looked at, which it has again")
         return True
     return False
-
-
-def _head_only_gone(p: Prospector, s: FileState) -> bool:
-    """At the first scan after a restart, is a content of `s`'s family known that held no more than the same head,
-    all of it read, and is off its inode (rotated away, or deleted after its .gz was made)? A file under a rotated name
-    holding just that head may be that one's rotated form (a `create` rotation of a header-only file, compressed, that
-    the agent proved a copy of it before the restart and forgot since), as well as a copy of the live file: its
-    bytes tell the two apart no more. (Taken for a copy, a window was named where no copytruncate ran: torture
-    seed 192093, found once the harness counted the windows named against the copytruncates.)"""
-    if not p.first_scan:
-        return False  # (running, a proven copy of it is remembered (p.copies); taken so, a real window of a
-        # header-only live file went unsaid beside a header-only tombstone: torture seed 192100, without the holder)
-    return any(lo.state.family == s.family and lo.state.fid != s.fid and lo.state.head == s.head
-               and lo.state.head_len == lo.state.offset == lo.state.size and not lo.truncated
-               for lo in p.loose.values())
 
 
 def grown_from_head(p: Prospector, f: Followed) -> bool:

@@ -142,18 +142,20 @@ OPEN_HELD_OVERTAKEN = [
 
 # Session 21: the harness counts the copytruncate windows named against the copytruncates the schedule made (a window
 # named where none was made is a false loss: an auditor chasing lines that were never lost). Found with it and fixed
-# (shipper/tail/copies.py): 192093 (a header-only backup of a `create` rotation taken, after a restart, for the copy
-# of the header-only live file: _head_only_gone), 193115 (a backup older than the live file taken for its copy:
-# _born_before), 192061, 192087 (the file found cut, and the files rotated in behind it once a `create`
-# rotation renamed it, taken for later copytruncate copies: _rotated_in_after), 192136 (one live file grown from its
-# head named cut once for each header-only backup beside it: Prospector._head_copy_told). (seed, steps, holder)
-FOUND_FALSE_LOSSES = [(192093, 40, True), (193115, 40, True), (192061, 40, True), (192087, 40, True),
-                      (192136, 40, True)]
+# (shipper/tail/copies.py): 193115 (a backup older than the live file taken for its copy: _born_before), 192061,
+# 192087 (the file found cut, and the files rotated in behind it once a `create` rotation renamed it, taken for later
+# copytruncate copies: _rotated_in_after), 192136 (one live file grown from its head named cut once for each
+# header-only backup beside it: Prospector._head_copy_told). (seed, steps, holder)
+FOUND_FALSE_LOSSES = [(193115, 40, True), (192061, 40, True), (192087, 40, True), (192136, 40, True)]
 # Still naming more windows than copytruncates (`SEED=192000 N=300 STEPS=40 ARGS=--overtaken`, with the holder and
 # without): strict xfails; the FOUND lists above replay these with that one check left out, so that what they were
 # found for stays checked. (seed, steps, holder, what happens)
 OPEN_FALSE_LOSSES: list[tuple[int, int, bool, str]] = [
-    # with the holder: 287 of 300 pass, 13 name more windows (39 before session 21's fixes)
+    # with the holder: 287 of 300 pass, 13 name more windows (39 before session 21's fixes); and 192093 (after a
+    # restart, the header-only .gz of a header-only file a `create` rotation renamed, now a tombstone, taken for the
+    # copy of the header-only live file: a fix that took such a tombstone as the .gz's explanation hid a real window
+    # in 196274 and, applied beyond a restart's first scan, in 192100 without the holder — withdrawn)
+    (192093, 40, True, "1 window named, 0 copytruncates made"),
     (192014, 40, True, "3 windows named, 2 copytruncates made"),
     (192031, 40, True, "4 windows named, 3 copytruncates made"),
     (192080, 40, True, "3 windows named, 2 copytruncates made"),
