@@ -136,7 +136,7 @@ class DatabricksParser(Parser):
         """parse() of each line, the usual one (an object, no `records`) mapped without parse's frame."""
         out: list[list[dict]] = []
         append = out.append
-        loads, map_ = exact_json.loads, self._map
+        loads, map_ = exact_json.loads_for(raws), self._map
         for raw in raws:
             try:
                 doc = loads(raw)

@@ -83,6 +83,15 @@ def test_cloudera_ai_model_id_of_30_digits():
         assert ev["event"]["id"] == str(BIG), ev
 
 
+def test_cloudera_ai_keeps_a_big_integer_of_one_record_in_a_batch():
+    """parse_batch reads a batch with one loads (exact_json.loads_for): the one record with a 30-digit id keeps it."""
+    lines = [json.dumps({"id": n, "user_id": "u", "event_name": "model created", "description": f"model id: {n}",
+                         "created_at": "2024-05-01T10:11:12"}).encode() for n in (1, 2, BIG, 3)]
+    events = [ev for evs in ClouderaAIParser().parse_batch(lines) for ev in evs]
+    _no_float_of_big(events[2])
+    assert events[2]["event"]["id"] == str(BIG) and events[3]["event"]["id"] == "3", events
+
+
 def test_json_lines_keeps_a_big_integer():
     [ev] = JsonLinesParser().parse(json.dumps({"message": "m", "n": BIG, "huge": 10 ** 400}).encode())
     _no_float_of_big(ev)
@@ -97,6 +106,16 @@ def test_databricks_request_param_of_30_digits():
         [ev] = DatabricksParser().parse(raw)
         text = _no_float_of_big(ev)
         assert str(BIG) in text, text
+
+
+def test_databricks_keeps_a_big_integer_of_one_record_in_a_batch():
+    """parse_batch reads a batch with one loads (exact_json.loads_for): the one record with a 30-digit parameter
+    keeps it."""
+    lines = [make_record("accounts", "add", "diagnostic", params={"clusterId": n})[0] for n in (1, 2, "PLACEHOLDER", 3)]
+    lines[2] = lines[2].replace(b'"PLACEHOLDER"', str(BIG).encode())
+    assert str(BIG).encode() in lines[2]
+    events = [ev for evs in DatabricksParser().parse_batch(lines) for ev in evs]
+    assert str(BIG) in _no_float_of_big(events[2])
 
 
 def test_datameer_keeps_a_big_integer():
