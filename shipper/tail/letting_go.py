@@ -264,8 +264,8 @@ def _follow_live_unseen(p: Prospector, family: str) -> None:
     saves it (its placeholder while it is empty). Unknown to the stop, it was unknown to the next start: rotated on
     and deleted while the agent was stopped, its lines, and those of the files rotated after it, went without a word
     (a kill -9 at the same moment names them, from the live file's last checkpoint). Not one that starts as a
-    content of the family the tailer knows (copied or edited: only a scan's proofs tell), nor before the first
-    look."""
+    content of the family the tailer knows and holds more than that first line (copied or edited: only a scan's
+    proofs tell), nor before the first look."""
     if p.first_scan or not p._in_scope(family):
         return
     try:
@@ -279,8 +279,10 @@ def _follow_live_unseen(p: Prospector, family: str) -> None:
         return
     finally:
         os.close(fd)
-    if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in p.files or (head is not None and _head_known(p, family, head)):
+    if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in p.files:
         return
+    if head is not None and st.st_size > len(head) and _head_known(p, family, head):
+        return  # (holding no more than a known first line, it is the writer's next file with its header)
     p._follow_new(Observed(family, family, True, st, is_gzip_path(family), None, clock.wall_ns()), 0)
 
 
