@@ -1242,6 +1242,8 @@ class Prospector:
         elif s.path == s.family and o.path != s.family:
             self._left_live.add((o.st.st_dev, o.st.st_ino))  # (on its own inode, rotated while the agent was away)
         s.path = o.path
+        if o.gz and s.head_len:
+            self._tell_holder_gz(o, False)  # (a content read, proven in it: its copy)
         f = Followed(o.path, s.family, o.st.st_dev, o.st.st_ino, o.gz, state=s, size=o.st.st_size,
                      mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd, settled=o.settled,
                      cut_seen=s.cut)
@@ -1263,6 +1265,13 @@ class Prospector:
             if resume is not None and s.offset == resume:
                 s.mark = digest(f.tail) if s.offset else ""
             self.pending[s.key] = s
+
+    def _tell_holder_gz(self, o: Observed, new: bool) -> None:
+        """Tell the holder what the compressed file `o` is to this tailer: read as new content from its start (`new`),
+        or a content known already (Holder.gz_decided: only a new one catches a file whose creation it counted)."""
+        if self.holder is not None:
+            gen = self.matcher.gen_of(o)
+            self.holder.gz_decided((o.st.st_dev, o.st.st_ino), None if gen < 0 else gen, new)
 
     def _load_tail(self, f: Followed, s: FileState) -> None:
         """f.tail: the bytes of `f` before the offset of its state `s`."""
@@ -1313,6 +1322,8 @@ class Prospector:
                 return None
         self.files[(f.dev, f.ino)] = f
         self.families.add(f.family)
+        if o.gz:
+            self._tell_holder_gz(o, f.start == 0)
         lives = self._lives_of(o.path, o.family) if f.start == 0 else set()
         if lives:
             for live in lives:
