@@ -7,6 +7,7 @@ import os
 from typing import Callable, Container, Iterable
 
 from shipper.tail.events import TailEvents
+from shipper.tail.reader import gzip_length
 
 
 class LossLedger:
@@ -56,17 +57,22 @@ class LossLedger:
             if (st.st_dev, st.st_ino) in seen:
                 continue  # (the first of a file's descriptors tells what was read of it)
             seen.add((st.st_dev, st.st_ino))
-            unread = st.st_size - (read or 0)
+            # A .gz holds more than its size on disk, and what was read of it counts its decompressed bytes: taken by
+            # its size, a Log4j 2 `.gz` of 4,008 bytes held at a stop was named as 420, and one read in part (past its
+            # compressed size) was taken as read to its end, unnamed.
+            length = gzip_length(fd)
+            unread = (st.st_size if length is None else length) - (read or 0)
             if st.st_nlink or (read is not None and unread <= 0):
                 continue  # still under a name (found again), or read to its end
-            copy = self.kept_in(fd, fam, st.st_size) if read is not None and self.kept_in is not None else None
+            copy = (self.kept_in(fd, fam, st.st_size) if read is not None and length is None and self.kept_in is not None
+                    else None)
             if copy is not None:
                 self.log.info(f"{fam}: a rotated file of it, deleted while the agent held it open, was let go with "
                               f"{unread} bytes not read yet ({why} before they were read): {copy} holds all of it, "
                               "and the next start reads it on from there", extra={"path": fam, "copy": copy})
                 continue
             n, nbytes, unknown = per.get(fam, (0, 0, False))
-            per[fam] = (n + 1, nbytes + (unread if read is not None else 0), unknown or read is None)
+            per[fam] = (n + 1, nbytes + (unread if read is not None else 0), unknown or read is None or length is not None)
             named.add((st.st_dev, st.st_ino))
         for fam, (n, nbytes, unknown) in sorted(per.items()):
             self.lost(fam, nbytes, f"were never read: {n} rotated file(s) of it were deleted while the agent held "

@@ -18,6 +18,18 @@ def is_gzip_path(path: str) -> bool:
     return path.endswith(".gz")
 
 
+def gzip_length(fd: int) -> int | None:
+    """What the gzip file open as `fd` holds, by its trailer (ISIZE: the length of its last member, modulo 4 GiB, so
+    at least that much of it where it is complete); None when it is no gzip file."""
+    try:
+        size = os.fstat(fd).st_size
+        if size < 18 or os.pread(fd, 2, 0) != b"\x1f\x8b":
+            return None
+        return int(struct.unpack("<I", os.pread(fd, 4, size - 4))[0])
+    except OSError:
+        return None
+
+
 class OpenFile:
     """One open descriptor. Holding it keeps a renamed or deleted file readable to its end."""
 
