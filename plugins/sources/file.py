@@ -50,6 +50,11 @@ _followed_by: dict[str, set[str]] = {}
 # that one reads it from its own checkpoint or its start, and what the first shipped goes again).
 _last_followed_by: dict[str, str] = {}
 LAST_FOLLOWED_BOUND = 10000
+# name -> the paths it followed, for a source a reload restarted whose successor has not scanned yet: that
+# successor (same name) may follow them on, so a source taking one meanwhile does not say it moved; the
+# successor's first scan does, for those it no longer follows (exam23b: a reload adding a source over a
+# file that `s` keeps, and restarting `s`, said "a reload moved it").
+_restarted: dict[str, set[str]] = {}
 # Why a deleted file held open is let go unread (a loss named per family: LossLedger.let_go).
 LET_GO_STOPPED = "the agent stopped"
 LET_GO_UNTAKEN = "the source a reload restarted let them go (no successor took them over)"
@@ -285,6 +290,7 @@ class FileSource(Source):
         )
         self._transcode = config.encoding not in ("utf-8", "ascii")
         self._claimed: set[str] = set()  # paths this source has in _followed_by
+        self._undecided: set[str] = set()  # of those, the ones last followed by a source in _restarted
         self._overlap_named: set[str] = set()
 
     def _unclaim(self, paths: set[str]) -> None:
@@ -301,27 +307,45 @@ class FileSource(Source):
                         del _last_followed_by[old]
 
     def _claim_followed(self) -> None:
-        """After a scan: name each file another source follows too (each ships its lines)."""
+        """After a scan: name each file another source follows too (each ships its lines), and each a reload
+        moved from one source to another (read again from the other's checkpoint)."""
         name = self.config.name
         now = {f.path for f in self.tailer.files.values()}
         with _followed_lock:
             self._unclaim(self._claimed - now)
-            for path in now - self._claimed:
+            self._undecided &= now
+            for path in (now - self._claimed) | self._undecided:
                 names = _followed_by.setdefault(path, set())
                 names.add(name)
                 others = sorted(names - {name})
-                before = _last_followed_by.pop(path, None)
+                before = _last_followed_by.get(path)
+                if before in _restarted and before != name:  # (left to that source's successor: kept or moved)
+                    self._undecided.add(path)
+                    continue
+                self._undecided.discard(path)
+                _last_followed_by.pop(path, None)
                 if before is not None and before != name and not others:
-                    self.ctx.logger.warning(
-                        f"{path} was followed by source {before} until now (a reload moved it): source {name} reads it "
-                        "from its own checkpoint or from its start (read_from), so lines source "
-                        f"{before} shipped may be shipped again", extra={"path": path})
+                    self._say_moved(path, before, name)
                 if others and path not in self._overlap_named:
                     self._overlap_named.add(path)
                     self.ctx.logger.warning(
                         f"{path} is followed by source(s) {', '.join(others)} too: each ships its lines (every line "
                         "twice); narrow `paths` or `exclude` so that one source has it", extra={"path": path})
             self._claimed = now
+            # After a restart by a reload, once: what the predecessor followed and this source no longer does, taken
+            # by other sources meanwhile (each waiting on this scan), moved to them.
+            for path in _restarted.pop(name, set()) - now:
+                takers = _followed_by.get(path)
+                if takers and _last_followed_by.get(path) == name:
+                    del _last_followed_by[path]
+                    for taker in sorted(takers):
+                        self._say_moved(path, name, taker)
+
+    def _say_moved(self, path: str, before: str, taker: str) -> None:
+        self.ctx.logger.warning(
+            f"{path} was followed by source {before} until now (a reload moved it): source {taker} reads it "
+            "from its own checkpoint or from its start (read_from), so lines source "
+            f"{before} shipped may be shipped again", extra={"path": path})
 
     def _count_loss(self, path: str, nbytes: int) -> None:
         # A loss of unknown size counts 0 bytes, so it needs its own counter to be seen.
@@ -869,7 +893,11 @@ class FileSource(Source):
         self.holder = self._taken = None
         with _followed_lock:
             self._unclaim(self._claimed)
-            self._claimed = set()
+            if self._restarting and not self._removed:  # (its successor's first scan says what moved)
+                _restarted[self.config.name] = _restarted.get(self.config.name, set()) | self._claimed
+            else:
+                _restarted.pop(self.config.name, None)
+            self._claimed, self._undecided = set(), set()
         # A source restarted by a reload makes a new FileSource under the same name: the series of
         # paths only this one knew (a dated file name since gone) would stay for ever otherwise.
         for path in self._lag_paths:
