@@ -49,6 +49,10 @@ def _rotate(log: str, header: bool = False) -> None:
         f.write(HEADER + "\n" if header else "")
 
 
+@pytest.mark.xfail(strict=True, reason="the stop does not look at the file at the live name (87492bf's look there was "
+                   "withdrawn: taking a header-only live file for a new one made a false 'data lost: 13241 bytes or more "
+                   "of app.log.1.gz were deleted …' in tests/tail/test_attack6_csv_header_compress_restarts_false_loss.py): "
+                   "the files rotated after it while stopped go unnamed")
 @pytest.mark.parametrize("header", [False, True], ids=["empty", "header"])
 def test_lines_of_a_rotation_right_before_a_stop_deleted_while_stopped_are_named(tmp_path, caplog, header):
     d = tmp_path / "logs"
