@@ -305,11 +305,7 @@ class Holder:
                         self._credit_ident(ident, fam, {})
                     elif (ident, fam) not in self._credited:
                         _bounded_put(self._unmet.setdefault(fam, {}), ident, None)
-                for fam, n in met.items():
-                    if self._owed.get(fam, 0) > n:
-                        self._owed[fam] -= n
-                    else:
-                        self._owed.pop(fam, None)
+                self._paid_locked(met)
                 self._families_seen = set(families)
                 self._unmet = {fam: keys for fam, keys in self._unmet.items() if fam in families}
             hub = self._hub
@@ -572,13 +568,18 @@ class Holder:
                 return
             _bounded_put(self._tailer_met, ident, None, 4 * BOUND)
             fam = self._created_in.get(family, family)
-            if self._unheld.pop((ident, fam), 0) is None:
-                caught: dict[str, int] = {}
-                self._credit_ident(ident, fam, caught)
-                if self._owed.get(fam, 0) > caught.get(fam, 0):
-                    self._owed[fam] -= caught.get(fam, 0)
-                else:
-                    self._owed.pop(fam, None)
+            if self._unheld.pop((ident, fam), 0) is None:  # (left unheld at its creation: the tailer's now)
+                met: dict[str, int] = {}
+                self._credit_ident(ident, fam, met)
+                self._paid_locked(met)
+
+    def _paid_locked(self, met: dict[str, int]) -> None:
+        """With self._lock held: the creations owed by these families paid by the files met (family -> files)."""
+        for fam, n in met.items():
+            if self._owed.get(fam, 0) > n:
+                self._owed[fam] -= n
+            else:
+                self._owed.pop(fam, None)
 
     def tailer_closed(self, key: tuple[int, int]) -> None:
         """The tailer closed its descriptor of this inode between scans (over its descriptor budget,

@@ -148,19 +148,15 @@ class UnreadCompressed:
                 found = backups_of(family, listing)
                 if found:
                     self.by_family[family] = found
-        present = set()
+        present: set[str] = set()
         for family, found in self.by_family.items():
             for path, compression in found:
                 try:
                     st = os.stat(path)
                 except OSError:
                     continue
-                mark = f"{MARK}{st.st_dev}:{st.st_ino}"
-                present.add(mark)
-                if mark in p.seen:
+                if not _first_sight(p, st, present):
                     continue
-                p.seen.add(mark)
-                p.pending[SEEN_PREFIX + mark] = 1
                 if not p.first_scan or (p.read_from == "end" and not p._looked_through(family)):
                     continue
                 self.named_at_start.add(family)
@@ -175,12 +171,8 @@ class UnreadCompressed:
         for path, (st, compression) in sorted(self.matched.items()):
             if path in backups or st.st_size == 0:
                 continue
-            mark = f"{MARK}{st.st_dev}:{st.st_ino}"
-            present.add(mark)
-            if mark in p.seen:
+            if not _first_sight(p, st, present):
                 continue
-            p.seen.add(mark)
-            p.pending[SEEN_PREFIX + mark] = 1
             if p.first_scan and p.read_from == "end" and not p._looked_through(path):
                 continue  # (history, skipped as any file found at the first look is)
             p.ledger.lost(path, 0, f"(the whole file) is not read: the source's `paths` match it, but it is compressed "
@@ -209,3 +201,15 @@ class UnreadCompressed:
         names = ", ".join(f"{os.path.basename(path)} ({compression})" for path, compression in found)
         return (f"was rotated and compressed while the agent was away, most likely into one of its backups the agent "
                 f"cannot read: {names} (each named on its own)")
+
+
+def _first_sight(p: Prospector, st: os.stat_result, present: set[str]) -> bool:
+    """Is this compressed file (by device and inode) met for the first time? Marked seen (saved with the source's
+    state) and `present` (a mark no longer present goes) either way."""
+    mark = f"{MARK}{st.st_dev}:{st.st_ino}"
+    present.add(mark)
+    if mark in p.seen:
+        return False
+    p.seen.add(mark)
+    p.pending[SEEN_PREFIX + mark] = 1
+    return True
