@@ -21,6 +21,11 @@ Invariant, checked after the schedule settles:
 - when lines of a file the tailer had seen were destroyed unread, a loss was warned naming the file
   (except a copytruncate window no reader can see: the live file held no line at the last read and
   its copy is gone at the next one; docs/design.md "Torture harness", session 8);
+- and as much as was destroyed (session 22: before, any loss named anywhere in the schedule was taken for it): lines
+  cut away by a copytruncate need a named window (or truncation) of unknown size; the bytes of lines in files deleted
+  unread need losses of the other kinds naming at least as many bytes, unless one of them says "N bytes or more" or
+  "an unknown number" (what the agent cannot know, honestly said). A "possibly lost" warning is not counted, so it
+  names nothing;
 - no false loss: no more copytruncate windows named than the schedule made copytruncates (session 21: about 1
   schedule in 8 named more, a `create` rotation's backup taken for a copy, or one window named twice).
 A failure names the seed and the schedule, so `make torture SEED=<seed> N=1` replays it.
@@ -46,6 +51,7 @@ import hashlib
 import logging
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -217,6 +223,7 @@ class Schedule:
         self.written: list[bytes] = []
         self.destroyed: set[bytes] = set()
         self.must_report: dict[bytes, str] = {}  # line -> the file it was destroyed in
+        self.cut_lines: set[bytes] = set()  # those of them cut away by a copytruncate (the rest: in files deleted)
         self.seen_inodes: set[int] = set()
         self.log: list[str] = []
         self.hole_fd: int | None = None  # a writer without O_APPEND, after a copytruncate
@@ -376,6 +383,7 @@ class Schedule:
         before = set(self.must_report)
         self._destroy(self.live)
         cut = set(self.must_report) - before
+        self.cut_lines |= cut
         if self.rng.random() < 0.3:
             # The writer has no O_APPEND (`prog > app.log`): it goes on at its old offset.
             os.truncate(self.live, 0)
@@ -587,12 +595,58 @@ class Schedule:
             lost_msgs = [m for m in losses.messages if m.startswith("data lost")]
             assert lost_msgs, f"{len(reported)} lines of seen files destroyed unread, no loss warned; {where}"
             assert all(self.live in m for m in lost_msgs), f"a loss names no file of the family: {lost_msgs}; {where}"
+            self._check_named_sizes(reported, lost_msgs, where)
+
+    def _check_named_sizes(self, reported: set[bytes], lost_msgs: list[str], where: str) -> None:
+        """The losses named are as large as what was destroyed unread (an under-named loss tells an auditor that
+        less is missing than is). Two causes, each named its own way: lines cut away by a copytruncate (a window, or a
+        file truncated in place: how much is never known, so a message of that kind of open size names them) and lines
+        in files deleted unread, which the messages of the other kinds must name in bytes: their exact sizes at least
+        the bytes of those lines, unless one of them says "N bytes or more" or "an unknown number" (the agent cannot
+        know how much: honest, whatever the count). Per family: the schedule's files are one (its rotated files are
+        named by the family, or by a name a rotation has changed since)."""
+        named = [(m, *_amount(m)) for m in lost_msgs]
+        cut = reported & self.cut_lines
+        if cut:
+            assert any(_cut_kind(m) and open_ended for m, _, open_ended in named), (
+                f"{len(cut)} lines cut away by a copytruncate unread, and no loss of that kind named (a window, or "
+                f"a truncation in place): {lost_msgs}; {where}")
+        deleted = reported - self.cut_lines
+        others = [(n, open_ended) for m, n, open_ended in named if not _cut_kind(m)]
+        need = sum(len(line) + 1 for line in deleted)
+        exact = sum(n for n, _ in others)
+        if deleted and not any(open_ended for _, open_ended in others):
+            per_file: dict[str, int] = {}
+            for line in deleted:
+                per_file[os.path.basename(self.must_report[line])] = per_file.get(
+                    os.path.basename(self.must_report[line]), 0) + len(line) + 1
+            assert exact >= need, (
+                f"under-named loss: {len(deleted)} lines ({need} bytes) of files deleted unread ({per_file}), "
+                f"{exact} bytes named: {lost_msgs}; {where}")
 
     def close(self) -> None:
         self._close_hole_writer()
         if self.held is not None:
             self.held.stop()
         self.f.tailer.close()
+
+
+_AMOUNT = re.compile(r"data lost: (?:(\d+) bytes( or more)?|an unknown number of bytes) of ")
+
+
+def _amount(message: str) -> tuple[int, bool]:
+    """The bytes a loss message names, and whether more may be lost ("N bytes or more", "an unknown number")."""
+    m = _AMOUNT.match(message)
+    assert m is not None, f"a loss message that names no size: {message}"
+    if m.group(1) is None:
+        return 0, True
+    return int(m.group(1)), m.group(2) is not None
+
+
+def _cut_kind(message: str) -> bool:
+    """A loss of lines cut away in place: a copytruncate window, a file truncated in place (shipper/tail/copies.py,
+    gone.py, harvester.py, prospector.py word them so)."""
+    return "between the copy" in message or "truncat" in message
 
 
 def run_schedule(seed: int, steps: int = 40, strict: bool = True, overtaken: bool = False,
