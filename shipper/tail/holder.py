@@ -497,9 +497,18 @@ class Holder:
         self.escaped, self._certain = {}, {}
         return esc
 
-    def _credit(self, fd: int, key: tuple[int, int], fam: str, caught: dict[str, int]) -> None:
-        """With self._lock held: the file open as `fd` (inode `key`) is met: caught for `fam`, once."""
-        self._credit_ident((*key, generation(fd)), fam, caught)
+    def _credit_created(self, ident: tuple[int, int, int | None], fam: str, caught: dict[str, int],
+                        at_creation: bool) -> None:
+        """With self._lock held: the file `ident` met for `fam`; `at_creation`: met as its IN_CREATE under the live
+        name is read. A file the tailer's first sight of its family presumed there before the watch (credited, paying
+        nothing) proves by that event to be this creation's file: it pays it now, whether the tailer still has it
+        open, or closed it since (its descriptor budget) and the holder holds it or meets it unheld. (Paid only while
+        the tailer had it open, a holder a scan behind owed it on, and named it lost: 2 of 320 new files, "it was
+        behind": tests/tail/test_holder_behind_new_files_false_escape.py.)"""
+        if at_creation and self._presumed.pop((ident, fam), 0) is None:
+            caught[fam] = caught.get(fam, 0) + 1
+        else:
+            self._credit_ident(ident, fam, caught)
 
     def _credit_ident(self, ident: tuple[int, int, int | None], fam: str, caught: dict[str, int]) -> None:
         c = (ident, fam)
@@ -804,34 +813,33 @@ class Holder:
                     if owes:
                         caught[owes] = caught.get(owes, 0) + 1
                     continue
-                if path == fam:
-                    self.copy_events.live(fam, fd, st, generation(fd))
-                elif ev.mask & flags.CREATE:
-                    self.copy_events.created(fam, path, fd, st, generation(fd))
                 key = (st.st_dev, st.st_ino)
-                if key in self.held or (key in self._known and self._known_generation.get(key) in (None, generation(fd))):
+                ident = (*key, generation(fd))
+                if path == fam:
+                    self.copy_events.live(fam, fd, st, ident[2])
+                elif ev.mask & flags.CREATE:
+                    self.copy_events.created(fam, path, fd, st, ident[2])
+                at_creation = not renamed and path == fam
+                if key in self.held or (key in self._known and self._known_generation.get(key) in (None, ident[2])):
                     # Seen (the tailer got to it first, or held already): caught — once per file and family.
-                    ident = (*key, generation(fd))
-                    if not renamed and path == fam and self._presumed.pop((ident, credit), 0) is None:
-                        caught[credit] = caught.get(credit, 0) + 1  # its creation, read after the tailer met it
-                    elif is_gzip_path(path) and path != fam:
+                    if is_gzip_path(path) and path != fam:
                         self._gz_met(ident, credit, caught, self.held.get(key))
                     else:
-                        self._credit_ident(ident, credit, caught)
+                        self._credit_created(ident, credit, caught, at_creation)
                     os.close(fd)
                     if may_be_ahead and caught.get(credit, 0) > before:
                         ahead[credit] = ahead.get(credit, 0) + 1
                     continue
                 if self._full(reserve=path == fam) or self._held_bytes_locked() >= self.max_bytes:
-                    if (*key, generation(fd)) in self._tailer_met:
+                    if ident in self._tailer_met:
                         # Not held, but the tailer opened it (and closed it since): met, no escape; what of it
                         # goes unread is the tailer's to name, from its state.
-                        self._credit(fd, key, credit, caught)
+                        self._credit_created(ident, credit, caught, at_creation)
                         os.close(fd)
                         continue
                     # Not held: its creation stays owed, an escape unless the holder meets it again with
                     # room, or the tailer opens it (follow, tailer_opened).
-                    _bounded_put(self._unheld, ((*key, generation(fd)), credit), None, 4 * BOUND)
+                    _bounded_put(self._unheld, (ident, credit), None, 4 * BOUND)
                     self._refused.add(credit)
                     os.close(fd)
                     if not self.full_warned:
@@ -847,14 +855,14 @@ class Holder:
                 self._known.add(key)
                 # (Which file it is: known by number only, the inode given to the next file once this one was let
                 # go passed for this one, and that file went unheld until the tailer's next follow().)
-                self._known_generation[key] = generation(fd)
+                self._known_generation[key] = ident[2]
                 held_new = True
                 self._credited.pop(((*key, None), credit), None)  # (without generations: a new file now)
                 self._ungenerated.pop(((*key, None), credit), None)
                 if is_gzip_path(path) and path != fam:  # (one made at a family's own name is its creation: caught)
-                    self._gz_met((*key, generation(fd)), credit, caught, self.held[key])
+                    self._gz_met(ident, credit, caught, self.held[key])
                 else:
-                    self._credit(fd, key, credit, caught)
+                    self._credit_created(ident, credit, caught, at_creation)
                 if may_be_ahead and caught.get(credit, 0) > before:
                     ahead[credit] = ahead.get(credit, 0) + 1
             advance, self._advance = self._advance, {}
