@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.fluentd_agent import held_back_config, run_agent, source_status
 from tests.peers.forward_server import ForwardServer
-from tests.support import stop_process, wait_until
+from tests.support import stop_process, wait, wait_until
 from tests.tail.attack_agent import free_port
 from tests.tail.test_stop_save_larger_than_room_left import FIRST, PER, _write
 
@@ -59,9 +59,14 @@ def test_a_kill_during_the_stops_saves_leaves_no_loss_unnamed(tmp_path, kill_aft
         for i in range(1, ROTATED + 1):  # deleted while the agent is stopped
             os.unlink(logs / f"app.log.{i}")
         server.start()
+        restarted_at = len(err.read_text())
         agent = run_agent(cfg, err)
         wait_until(lambda: {r["generic"]["seq"] for _, _, r in list(server.records)} >= set(range(seq - PER, seq)), 60,
                    "the live file's lines")
+        # The first file is gone once two scans 1 s apart miss it (a rename races with a scan): the live file's lines
+        # may come first. Stopped then, this agent had named nothing yet (the first file's state saved undecided,
+        # named by the start after: seen once in 9 runs at load 15). A loss never named fails the asserts below.
+        wait(lambda: "data lost" in err.read_text()[restarted_at:], 30, every=0.1)
     finally:
         stop_process(agent, 60)
         server.stop()
