@@ -99,6 +99,8 @@ bench-venv: $(BENCH_VENV)/bin/python
 
 # Issue 19's table on the production interpreter, each interpreter with its own bare loop;
 # PYTHONS=".venv-bench/bin/python .venv/bin/python" puts the test venv's beside it.
+# PRODUCTS=datameer,databricks,posit_connect_json,cloudera_ai,puppet_enterprise: every product's table (the
+# corpora's record makers import no pytest: the bench venv, which has none, writes them all).
 bench-cpu: $(BENCH_VENV)/bin/python
 	$(BENCH_VENV)/bin/python bench/cpu_per_event.py --records $(RECORDS) --rounds $(ROUNDS) --products $(PRODUCTS) \
 	  $(foreach p,$(PYTHONS),--python $(p))

@@ -92,9 +92,10 @@ def datameer(n: int) -> Iterator[bytes]:
 
 def databricks(n: int) -> Iterator[bytes]:
     """Azure Databricks: the diagnostic-log line of PT1H.json (insights-logs-*, the usual way audit logs
-    reach a host) most of the time, and the other shapes of tests/parsers/test_databricks.py now and then;
+    reach a host) most of the time, and the other shapes of tests/parsers/databricks_records.py now and then;
     request parameters as the real samples carry them (ids, paths, a nested JSON string)."""
-    from tests.parsers import test_databricks as tdb  # the shapes the parser is tested with
+    # The shapes the parser is tested with; from a module without pytest: `make bench-cpu` runs this in the bench's venv
+    from tests.parsers import databricks_records as tdb
 
     rows = tdb.ROWS
     shapes = ["diagnostic"] * 6 + ["diagnostic_strings", "audit_delivery", "system_table", "log_analytics"]
@@ -131,8 +132,8 @@ def _databricks_time(shape: str, i: int) -> str | int:
 
 def posit_connect(n: int, fmt: str = "text") -> Iterator[bytes]:
     """Posit Connect audit log, every documented action (tests/data/vendors/), as TEXT (logfmt, the
-    default) or JSON — tests/parsers/test_posit_connect.py's record maker."""
-    from tests.parsers import test_posit_connect as tpc
+    default) or JSON — tests/parsers/posit_connect_records.py's record maker."""
+    from tests.parsers import posit_connect_records as tpc  # the parser's tests' records (no pytest)
     from tests.vendor_lists import posit_connect_events
 
     seed = posit_connect_events()
