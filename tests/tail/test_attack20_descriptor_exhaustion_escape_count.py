@@ -1,0 +1,170 @@
+"""Attack 20 (exam23c, issue 13/23): twelve file sources under `prlimit --nofile=128`, each over a log rotated by
+rename with one backup (each rotation deletes a file), the Fluentd output down for 15 s, then back.
+
+The holders share a quarter of the limit less 64 (16 files) and each tailer takes at least 8 files, so the agent
+meets EMFILE ("cannot read … (rotated away, held open): [Errno 24] Too many open files; retried at every scan (its
+lines wait, nothing is skipped)") and whole rotated files are lost. Each loss is named per family, "an unknown
+number of bytes of …/app.log were in N rotated file(s) that appeared and were gone before they could be held", and
+that N is the loss's only size. The test counts the whole files each family lost (the writer records which lines
+went into which file) and asks the named counts to hold them: an exact N must equal it, "at most N (at least M)"
+must bracket it.
+
+Seen on main (358398f + this session's main), 3 of 3 runs, load 15-20: per run 2 to 7 of 12 families named
+another count than they lost, both ways (5 named / 6 lost, 6 / 8, 8 / 7), stated as exact; the families named
+short were those whose held-open rotated file met EMFILE.
+"""
+from __future__ import annotations
+
+import bisect
+import collections
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.peers.forward_server import ForwardServer
+
+SOURCES = 12
+LIMIT = 128
+RATE = 100  # lines a second per source
+ROTATE_BYTES = 40_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(cond, timeout: float, every: float = 0.5) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(every)
+    return cond()
+
+
+class _Writer(threading.Thread):
+    """Appends numbered lines; at ROTATE_BYTES renames app.log over app.log.1 (deleting the previous backup)."""
+
+    def __init__(self, folder: Path, name: str):
+        super().__init__(daemon=True)
+        self.path, self.name = folder / "app.log", name
+        self.written = 0
+        self.starts = [0]  # the first line number of each file app.log has been
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        f = open(self.path, "a")
+        t0 = time.monotonic()
+        while not self.halt.is_set():
+            while self.written < int((time.monotonic() - t0) * RATE):
+                f.write(json.dumps({"src": self.name, "n": self.written, "message": "x" * 100}) + "\n")
+                self.written += 1
+                if f.tell() >= ROTATE_BYTES:
+                    f.close()
+                    os.replace(self.path, f"{self.path}.1")
+                    self.starts.append(self.written)
+                    f = open(self.path, "a")
+            f.flush()
+            time.sleep(0.02)
+        f.close()
+
+    def whole_files_lost(self, delivered: set[int]) -> int:
+        lost = collections.Counter(bisect.bisect_right(self.starts, n) - 1
+                                   for n in range(self.written) if n not in delivered)
+        ends = self.starts[1:] + [self.written]
+        return sum(1 for g, c in lost.items() if c == ends[g] - self.starts[g])
+
+
+def _named_bounds(journal: str, family: str) -> tuple[int, int]:
+    """The file counts the journal names for a family: (certain, at most)."""
+    low = high = 0
+    for ln in journal.splitlines():
+        if "data lost" not in ln and "data possibly lost" not in ln or f"{family} were in " not in ln:
+            continue
+        m = re.search(r"were in at most (\d+) \(at least (\d+)", ln)
+        if m:
+            high, low = high + int(m.group(1)), low + int(m.group(2))
+            continue
+        m = re.search(r"were in (\d+) rotated file", ln)
+        if m:
+            high, low = high + int(m.group(1)), low + int(m.group(1))
+    return low, high
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "under descriptor exhaustion (12 sources, nofile=128) the count of rotated files a family lost, named as exact in "
+    "'data lost: … were in N rotated file(s) that appeared and were gone', is wrong by one or two (short where a held-open "
+    "rotated file met EMFILE, over elsewhere); every family's named count should hold the whole files it lost. "
+    "Load-dependent: seen 3 of 3 at load 15-20, not tried on a quiet host"))
+def test_descriptor_exhaustion_names_the_right_number_of_lost_files(tmp_path: Path) -> None:
+    logs, state = tmp_path / "logs", tmp_path / "state"
+    state.mkdir()
+    port = _free_port()
+    peer = ForwardServer(port=port).start()
+    names = [f"s{i}" for i in range(SOURCES)]
+    for n in names:
+        (logs / n).mkdir(parents=True)
+    cfg = {"state_dir": str(state), "shutdown_timeout": 5,
+           "sources": [{"name": n, "type": "file", "paths": [str(logs / n / "app.log")], "parser": "json"}
+                       for n in names],
+           "outputs": [{"type": "fluentd", "host": "127.0.0.1", "port": port, "flush_interval": 0.2}]}
+    (tmp_path / "cfg.yaml").write_text(json.dumps(cfg))
+    err = tmp_path / "agent.err"
+    shipper = str(Path(sys.executable).with_name("shipper"))
+    with open(err, "wb") as ef:
+        agent = subprocess.Popen(["prlimit", f"--nofile={LIMIT}:{LIMIT}", "--", shipper, "run", "-c",
+                                  str(tmp_path / "cfg.yaml")], stdout=subprocess.DEVNULL, stderr=ef)
+    writers = [_Writer(logs / n, n) for n in names]
+    try:
+        assert _wait(lambda: "level=info" in err.read_text(errors="replace"), 60), err.read_text()
+        for w in writers:
+            w.start()
+        time.sleep(6)
+        peer.stop()
+        time.sleep(15)
+        peer.start()
+        time.sleep(6)
+        for w in writers:
+            w.halt.set()
+            w.join()
+
+        def settled() -> bool:  # every line delivered or its family's loss named, and nothing new for a while
+            got = {(r.get("generic") or {}).get("n") for _, _, r in list(peer.records)}
+            return len(got) >= sum(w.written for w in writers) or "data lost" in err.read_text(errors="replace")
+
+        _wait(settled, 90)
+        count = -1
+        while count != len(peer.records):  # the catch-up has ended when two looks 5 s apart see the same
+            count = len(peer.records)
+            time.sleep(5)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        try:
+            agent.wait(60)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            agent.wait()
+        peer.stop()
+    journal = err.read_text(errors="replace")
+    delivered: dict[str, set[int]] = collections.defaultdict(set)
+    for _, _, r in peer.records:
+        g = r.get("generic") or {}
+        delivered[str(g.get("src"))].add(int(g.get("n", -1)))
+    wrong = {}
+    for w in writers:
+        lost = w.whole_files_lost(delivered[w.name])
+        low, high = _named_bounds(journal, f"/{w.name}/app.log")
+        if not low <= lost <= high:
+            wrong[w.name] = f"{lost} files lost, named {low}..{high}"
+    assert not wrong, wrong
