@@ -630,10 +630,9 @@ class FileSource(Source):
             if not self._restarting:
                 named = self._let_go(self.holder, LET_GO_STOPPED)
                 self.holder = None
-                if named:  # (their loss named now: saved gone, or the next start names it again)
-                    with self._lock:
-                        t.bury_let_go(named)
-                        t.flush(self._emit)
+                with self._lock:  # (their loss named now: saved gone, or the next start names it again)
+                    t.bury_let_go(named)  # (none named too: what the stop saves knows the let-go has run)
+                    t.flush(self._emit)
             # (Restarting: the holder goes on holding until hand_over, or close() lets it go.)
             self._run_over = True
 

@@ -59,8 +59,9 @@ class Tailer:
         self.files: dict[tuple[int, int], Followed] = self.prospector.files  # (the same dicts: read, never replaced)
         self.loose: dict[str, Loose] = self.prospector.loose
         # (device, inode) of the deleted files a stop's let-go named lost (bury_let_go): what the stop saves next
-        # (unsaved_states) saves them gone, also those followed through a descriptor of the holder, closed now.
-        self._named_at_let_go: set[tuple[int, int]] = set()
+        # (unsaved_states) saves them gone, also those followed through a descriptor of the holder, closed now. None
+        # until that let-go has run (a stop during a reload's wait lets go after it saves: FileSource.close).
+        self._named_at_let_go: set[tuple[int, int]] | None = None
         # run --once: (device, inode) → the size a file had when this run first met it, read up to there and no
         # further (None: a daemon, which follows every file on). Set by the source before its first read.
         self.read_bounds: dict[tuple[int, int], int] | None = None
@@ -192,7 +193,7 @@ class Tailer:
         placeholder saved) is forgotten: the next start named it again as the live file "rotated away before the rest
         could be read: deleted (more rotations than backups)", a cause that did not happen (a storm's files not
         identified yet at the stop: tests/tail/test_stop_names_let_go_once.py)."""
-        self._named_at_let_go.update(named)
+        self._named_at_let_go = {*(self._named_at_let_go or ()), *named}
         for f in self.files.values():
             s = f.state
             if (f.dev, f.ino) not in named:
@@ -283,21 +284,23 @@ class Tailer:
         edit while the agent is stopped moves the lines an output stored past the saved position. Each is saved with
         the size it has now: a file read in part and written to since its last read (the reader held back) was named
         short of what it lost. `let_go`: the (dev, inode) of the files whose unread rest is named lost as their
-        descriptors are let go (else: those deleted and open now, and those the stop's let-go named, bury_let_go: one
-        followed through the holder's descriptor, closed by then, was saved as found, and the next start named it
-        again)."""
+        descriptors are let go; else those the stop's let-go named (bury_let_go) once it has run, those deleted and
+        open now before (the stop in a reload's wait lets them go after this save)."""
         out: dict[str, Any] = {}
+        named = let_go if let_go is not None else self._named_at_let_go
         states = [(f.state, f) for f in self.files.values()] + [(lo.state, None) for lo in self.loose.values()]
         for s, f in states:
             if s is None:
                 continue
-            # A file deleted and still open: the stop, letting its descriptor go, names its unread rest lost
-            # (LossLedger.let_go). Its state says it was read up to where it was, so that the next start names
-            # only what was read and not delivered, not that rest again (a stop during a reload's wait with an
-            # output down: the files rotated away unread were named twice, 35-63 KB).
+            # A file whose unread rest the let-go names lost as it lets its descriptor go (LossLedger.let_go): its
+            # state says it was read up to where it was, so that the next start names only what was read and not
+            # delivered, not that rest again (a stop during a reload's wait with an output down: the files rotated
+            # away unread were named twice, 35-63 KB). Once the let-go has run, only those it named: one deleted
+            # after it (the stop then waits shutdown_timeout for an output down) still open was saved so too, and
+            # what was written to it after its last read went unnamed
+            # (tests/tail/test_deleted_during_stop_wait_named.py: 19,490 of 48,780 bytes).
             let_go_unread = f is not None and not f.gz and (
-                (f.deleted_open() or (f.dev, f.ino) in self._named_at_let_go) if let_go is None
-                else (f.dev, f.ino) in let_go)
+                f.deleted_open() if named is None else (f.dev, f.ino) in named)
             if s.key in saved:
                 value = saved[s.key]
                 if not isinstance(value, dict) or type(value.get("offset")) is not int:
