@@ -22,10 +22,10 @@ Invariant, checked after the schedule settles:
   (except a copytruncate window no reader can see: the live file held no line at the last read and
   its copy is gone at the next one; docs/design.md "Torture harness", session 8);
 - and as much as was destroyed (session 22: before, any loss named anywhere in the schedule was taken for it): lines
-  cut away by a copytruncate need a named window (or truncation) of unknown size; the bytes of lines in files deleted
-  unread need losses of the other kinds naming at least as many bytes, unless one of them says "N bytes or more" or
-  "an unknown number" (what the agent cannot know, honestly said). A "possibly lost" warning is not counted, so it
-  names nothing;
+  a copytruncate took (cut away, or in its copy deleted unread) need a loss of open size; the bytes of lines in files
+  a `create` rotation renamed, deleted unread, need losses other than copytruncate windows and truncations naming at
+  least as many bytes, unless one of them says "N bytes or more" or "an unknown number" (what the agent cannot know,
+  honestly said). A "possibly lost" warning is not counted, so it names nothing;
 - no false loss: no more copytruncate windows named than the schedule made copytruncates (session 21: about 1
   schedule in 8 named more, a `create` rotation's backup taken for a copy, or one window named twice).
 A failure names the seed and the schedule, so `make torture SEED=<seed> N=1` replays it.
@@ -223,7 +223,10 @@ class Schedule:
         self.written: list[bytes] = []
         self.destroyed: set[bytes] = set()
         self.must_report: dict[bytes, str] = {}  # line -> the file it was destroyed in
-        self.cut_lines: set[bytes] = set()  # those of them cut away by a copytruncate (the rest: in files deleted)
+        # those of them a copytruncate took: cut away from the live file, or in its copy deleted unread (to the agent,
+        # a file truncated with no copy found); the rest were in files a `create` rotation had renamed, deleted unread
+        self.cut_lines: set[bytes] = set()
+        self.copies: set[tuple[int, int | None]] = set()  # the copies copytruncate made (and their .gz), by inode
         self.seen_inodes: set[int] = set()
         self.log: list[str] = []
         self.hole_fd: int | None = None  # a writer without O_APPEND, after a copytruncate
@@ -314,12 +317,15 @@ class Schedule:
         delivered = set(self.f.lines())
         elsewhere = self._all_lines_elsewhere(path)
         seen = os.stat(path).st_ino in self.seen_inodes
+        copy = _inode(path) in self.copies
         for line in content.split(b"\n"):
             line = line.lstrip(b"\0")  # a hole before it is no part of the line
             if line and not line.startswith(b"#") and line not in delivered and line not in elsewhere:
                 self.destroyed.add(line)
                 if seen:
                     self.must_report[line] = path
+                    if copy:
+                        self.cut_lines.add(line)
 
     def _name(self, i: int) -> str:
         return f"{self.live}.{i}"
@@ -347,6 +353,8 @@ class Schedule:
         if os.path.exists(p):
             with open(p, "rb") as src, gzip.open(p + ".gz", "wb") as dst:
                 shutil.copyfileobj(src, dst)
+            if _inode(p) in self.copies:
+                self.copies.add(_inode(p + ".gz"))
             self._stamp(p + ".gz")
             # Its lines live on in the .gz; its inode, freed, may be given to a file never seen.
             self.seen_inodes.discard(os.stat(p).st_ino)
@@ -373,6 +381,7 @@ class Schedule:
         self._close_hole_writer()
         self._shift()
         shutil.copyfile(self.live, self._name(1))
+        self.copies.add(_inode(self._name(1)))
         self._stamp(self._name(1))
         between = self.rng.random() < 0.5
         if between:
@@ -599,18 +608,19 @@ class Schedule:
 
     def _check_named_sizes(self, reported: set[bytes], lost_msgs: list[str], where: str) -> None:
         """The losses named are as large as what was destroyed unread (an under-named loss tells an auditor that
-        less is missing than is). Two causes, each named its own way: lines cut away by a copytruncate (a window, or a
-        file truncated in place: how much is never known, so a message of that kind of open size names them) and lines
-        in files deleted unread, which the messages of the other kinds must name in bytes: their exact sizes at least
-        the bytes of those lines, unless one of them says "N bytes or more" or "an unknown number" (the agent cannot
-        know how much: honest, whatever the count). Per family: the schedule's files are one (its rotated files are
-        named by the family, or by a name a rotation has changed since)."""
+        less is missing than is). Two causes: lines a copytruncate took (cut away from the live file, or in its copy,
+        deleted unread: a truncated file whose copy is not found), of which the agent can never know how much, so a
+        loss of open size names them; and lines in files a `create` rotation renamed, deleted unread, which the losses
+        not of the copytruncate kind must name in bytes: their exact sizes at least the bytes of those lines, unless
+        one of them says "N bytes or more" or "an unknown number" (the agent cannot know how much: honest, whatever the
+        count). A window named does not name those: it says nothing of a deleted file. Per family: the schedule's files
+        are one (its rotated files are named by the family, or by a name a rotation has changed since)."""
         named = [(m, *_amount(m)) for m in lost_msgs]
         cut = reported & self.cut_lines
         if cut:
-            assert any(_cut_kind(m) and open_ended for m, _, open_ended in named), (
-                f"{len(cut)} lines cut away by a copytruncate unread, and no loss of that kind named (a window, or "
-                f"a truncation in place): {lost_msgs}; {where}")
+            assert any(open_ended for _, _, open_ended in named), (
+                f"{len(cut)} lines a copytruncate took destroyed unread, and no loss of open size named: {lost_msgs}; "
+                f"{where}")
         deleted = reported - self.cut_lines
         others = [(n, open_ended) for m, n, open_ended in named if not _cut_kind(m)]
         need = sum(len(line) + 1 for line in deleted)
