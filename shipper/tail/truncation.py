@@ -11,7 +11,7 @@ import os
 from typing import TYPE_CHECKING
 
 from shipper.tail import birth, clock, edits
-from shipper.tail.followed import Followed, Identified, Loose, Observed
+from shipper.tail.followed import ROTATED_AWAY, Followed, Identified, Loose, Observed
 from shipper.tail.identity import MARK_MAX, digest
 
 if TYPE_CHECKING:
@@ -115,6 +115,7 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
         p.log.info("file truncated: reading it again from its start",
                       extra={"path": f.path, "offset": s.offset, "size": size})
     window = f.window
+    unnamed = _deleted_under_us(p, f)
     p._unfollow(f)  # the old content is looked for elsewhere (a copy) or reported lost
     lo = p.loose[s.fid]
     # (Cut at its head, edited, or read again: its inode holds what was read, nothing of it is lost.)
@@ -135,7 +136,30 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
                     new.state.mark = digest(new.tail)
     except OSError:
         pass
+    if unnamed is not None:
+        # Deleted since it was cut: what was written to it after the cut is read through the descriptor kept, as a
+        # new content of its inode (closed with the old one, it was lost named only as a copytruncate window: torture
+        # seed 192233, 57 lines; tests/tail/test_truncated_then_deleted_read_through_descriptor.py).
+        path = f.path + ROTATED_AWAY if f.path == f.family else f.path
+        p._follow_new(Observed(path, f.family, True, os.fstat(unnamed), False, fd=unnamed), kept, cut=True,
+                      after=s.fid)
     return True
+
+
+def _deleted_under_us(p: Prospector, f: Followed) -> int | None:
+    """`f`, found cut, is deleted (no name reaches it): a copy of the descriptor that still reads it, closed with the
+    scan's (Prospector._let_listed_go, which opens the file's own through it); None when it has a name, or none is
+    open."""
+    if f.fh is None or f.gz:
+        return None
+    try:
+        if f.fh.stat().st_nlink:
+            return None
+        fd = os.dup(f.fh.fd)
+    except OSError:
+        return None
+    p._listed_fds.add(fd)
+    return fd
 
 
 def read_prefix_end(p: Prospector, f: Followed, size: int) -> int:
