@@ -191,6 +191,46 @@ OPEN_FALSE_LOSSES: list[tuple[int, int, bool, str]] = [
 _FALSE_LOSS_OPEN = {(seed, holder) for seed, _, holder, _ in OPEN_FALSE_LOSSES}
 
 
+# Session 22: the harness counts the bytes the losses name against the lines destroyed unread (Schedule._check_named_sizes).
+# `SEED=192000/193000/194000/196000 N=300 STEPS=40 ARGS=--overtaken` with the holder, 192000 without: 31 schedules that
+# passed failed it (each had other losses named, taken before for these); 13 pass since the fix of 192233 (truncation.py:
+# a file found cut and deleted since, read through its descriptor), 3 since the harness counted a copytruncate's copy
+# deleted unread as that copytruncate's. These are left, deterministic, causes not isolated but for 192215 (without the
+# holder: a file's inode given to the writer's next file was taken for the old content read to 480 bytes, then deleted
+# by the rotation that overtook the scan: 1,655 bytes unread, 27 named). Not yet in docs/design.md's causes.
+# (seed, steps, holder, what happens)
+OPEN_UNDER_NAMED: list[tuple[int, int, bool, str]] = [
+    (192113, 40, True, "1 line (11 bytes) of app.log.1.gz deleted unread, 0 bytes named"),
+    (192182, 40, True, "19 lines (300 bytes) of app.log.2.gz deleted unread, 0 bytes named"),
+    (193019, 40, True, "19 lines (275 bytes) of app.log.3 deleted unread, 30 bytes named"),
+    (193060, 40, True, "35 lines (485 bytes) of app.log.4.gz deleted unread, 0 bytes named"),
+    (193103, 40, True, "37 lines (497 bytes) of app.log.1.gz deleted unread, 0 bytes named"),
+    (193122, 40, True, "3 lines (24 bytes) of app.log.1 deleted unread, 0 bytes named"),
+    (193161, 40, True, "3 lines (24 bytes) of app.log.1 deleted unread, 0 bytes named"),
+    (194051, 40, True, "9 lines (125 bytes) of app.log.2.gz deleted unread, 0 bytes named"),
+    (194147, 40, True, "1 line (7 bytes) of app.log.1.gz deleted unread, 4 bytes named"),
+    (194200, 40, True, "13 lines (172 bytes) of app.log.2 deleted unread, 0 bytes named"),
+    (194215, 40, True, "3 lines (24 bytes) of app.log.1 deleted unread, 0 bytes named"),
+    (194217, 40, True, "21 lines (264 bytes) of app.log.2.gz deleted unread, 0 bytes named"),
+    (194289, 40, True, "11 lines (145 bytes) of app.log.1.gz deleted unread, 0 bytes named"),
+    (196057, 40, True, "23 lines (328 bytes) of app.log.1 deleted unread, 0 bytes named"),
+    (196206, 40, True, "1 line (7 bytes) of app.log.2 deleted unread, 0 bytes named"),
+    # without the holder
+    (192041, 40, False, "3 lines (57 bytes) of app.log.2 deleted unread, 0 bytes named"),
+    (192141, 40, False, "1 line (9 bytes) of app.log.2 deleted unread, 0 bytes named"),
+    (192215, 40, False, "109 lines (1655 bytes) of app.log.4 deleted unread, 27 bytes named"),
+]
+
+
+@pytest.mark.parametrize("seed,steps,holder,what", [pytest.param(*x, marks=pytest.mark.xfail(strict=True, reason=x[3]))
+                                                    for x in OPEN_UNDER_NAMED],
+                         ids=[f"{x[0]}{'-held' if x[2] else ''}" for x in OPEN_UNDER_NAMED])
+def test_open_under_named_schedule(seed, steps, holder, what):
+    """Deterministic: lines of files deleted unread, named lost with fewer bytes than they hold (or not at all, other
+    losses named beside them), at every replay."""
+    run_schedule(seed, steps=steps, strict=True, overtaken=True, holder=holder)
+
+
 @pytest.mark.parametrize("seed,steps", FOUND)
 def test_found_schedule(seed, steps):
     run_schedule(seed, steps=steps, strict=True, holder=False,  # (deterministic)
