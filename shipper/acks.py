@@ -412,6 +412,12 @@ class AckTracker:
         with self._lock:
             return len(self._window) + (1 if self._unsaved or self._committing else 0)
 
+    def awaiting_commit(self) -> bool:
+        """Batches completed (every output stored them) whose checkpoint is not saved yet: its commit in progress,
+        or failed and waiting for its retry (a full state_dir). They count in in_flight(), held by no output."""
+        with self._lock:
+            return bool(self._unsaved or self._committing)
+
     def wait_idle(self, timeout: float | None) -> bool:
         with self._lock:
             return self._lock.wait_for(self._idle, timeout)

@@ -141,19 +141,14 @@ class Reloads:
                 left = r.tracker.in_flight()
                 why = ("reload: in-flight batches held by a refused output are not waited for" if hopeless(r)
                        else "reload: in-flight batches not delivered in time")
-                if r.source.rereads and (taken or left):
+                if r.source.rereads and (taken or (left and not self._commit_holds(r))):
                     log.warning(f"{why}; those no output was sending are taken back and "
                                 + (TAKEN_BACK_FROM_REMOVED if removed else "read again from the checkpoint"),
                                 extra={"source": name, "taken_back": taken, "completing": left})
                 elif not r.source.rereads:  # records pushed to it: what is taken back is gone, and said so
                     r.name_undelivered(taken, events, f"{why}; those no output was sending are taken back")
                 if left:
-                    # (A removal said as what it is: "the source restarts" for a source removed for good misled
-                    # an operator, exam23)
-                    log.warning("reload: the removed source stops once the batches its outputs are sending complete "
-                                "(delivered, they count in its checkpoint, which is kept)" if removed else
-                                "reload: the source restarts once the batches its outputs are sending complete",
-                                extra={"source": name, "batches": left})
+                    self._say_waits(r, removed, left)
                     if self.draining.get(name) is not r:  # (a later reload during the wait: the same wait)
                         self._wait_began[name] = time.monotonic()
                     self.draining[name] = r
@@ -441,6 +436,44 @@ class Reloads:
         self._order_runners()
         return problems
 
+    def _say_waits(self, r: SourceRunner, removed: bool, batches: int) -> None:
+        """A draining source's wait begins: what its restart (or its removal) waits for, said."""
+        if self._commit_holds(r):
+            # Delivered, their checkpoint not saved (a full state_dir: its commit fails and is retried): no output
+            # holds them, and "the batches its outputs are sending" sent the operator to the outputs (exam23b).
+            log.warning(("reload: the removed source stops" if removed else "reload: the source restarts")
+                        + " once the checkpoint of the batches its outputs delivered is saved (its commit fails and is "
+                        "retried: `checkpoint commit failed` above)", extra={"source": r.cfg.name, "batches": batches})
+            return
+        # (A removal said as what it is: "the source restarts" for a source removed for good misled an operator, exam23)
+        log.warning("reload: the removed source stops once the batches its outputs are sending complete (delivered, "
+                    "they count in its checkpoint, which is kept)" if removed else
+                    "reload: the source restarts once the batches its outputs are sending complete",
+                    extra={"source": r.cfg.name, "batches": batches})
+
+    def _commit_holds(self, r: SourceRunner) -> bool:
+        """Only the checkpoint commit holds a draining source's batches (every output stored them), and it fails."""
+        return self._held_by(r) == [COMMIT] and self.p.checkpoint_trouble() is not None
+
+    def _held_by(self, r: SourceRunner) -> list[str]:
+        """What holds a draining source's batches: the outputs that have them (queued or in a send), and COMMIT when
+        some completed and their checkpoint is not saved (a full state_dir: the commit fails and is retried)."""
+        held = [n for n, w in sorted(self.p.workers.items()) if any(t is r.tracker for _, t, _ in w.leftover())]
+        held += [f"{f.name} (closed by the reload, its send in progress)" for f in self.finishing
+                 if any(t is r.tracker for t, _ in f.sending)]
+        return held + [COMMIT] if r.tracker.awaiting_commit() else held
+
+    def _commit_trouble(self) -> str:
+        """The checkpoint commit that holds a draining source's delivered batches, and why it does not return or
+        fails (for /health and the journal: where, and what the operator can do about a full filesystem)."""
+        trouble = self.p.checkpoint_trouble()
+        if trouble is None:  # (in progress, not for long enough yet to be called stuck)
+            return "its checkpoint commit"
+        if self.p.store_full and self.p.store_error:
+            return (f"its checkpoint commit, which fails: the state_dir's filesystem is full (ENOSPC: {trouble}); "
+                    "free space there")
+        return f"its checkpoint commit ({trouble})"
+
     def overdue(self, now: float) -> list[str]:
         """Sources whose restart (or removal) a reload left pending, and whose batches moved no further for
         shutdown_timeout: what holds them is named (for the watchdog, so /health's `stalled`), and once in
@@ -455,14 +488,15 @@ class Reloads:
             still = now - since
             if still > limit:
                 began = self._wait_began.get(name, since)
-                holders = [n for n, w in sorted(self.p.workers.items()) if any(t is r.tracker for _, t, _ in w.leftover())]
-                holders += [f"{f.name} (closed by the reload, its send in progress)" for f in self.finishing
-                            if any(t is r.tracker for t, _ in f.sending)]
+                held = self._held_by(r)
+                outputs = [h for h in held if h != COMMIT]
+                by = ([f"output {', '.join(outputs)}"] if outputs else []) + (
+                    [self._commit_trouble()] if COMMIT in held else [])
                 kind = "restart" if name in self.restart_cfgs else "removal"
                 why = (f"source {name}: {kind} after a reload "
                        f"pending, {sig[1]} batches not completed for {now - began:.0f}s (none for the last "
                        f"{still:.0f}s, shutdown_timeout {limit:g}s)"
-                       + (f", held by output {', '.join(holders)}" if holders else ", held by no output"))
+                       + (f", held by {' and by '.join(by)}" if by else ", held by no output"))
                 out.append(why)
                 if not named:
                     log.error(f"reload: a pending source {kind} is overdue: " + (
@@ -590,6 +624,8 @@ def _withdraw(p: Pipeline, r: SourceRunner, sending: Collection[int] = ()) -> tu
         r.tracker.withdraw(set())  # commits what the withdrawal unblocked
     return taken
 
+
+COMMIT = "the checkpoint commit"  # (Reloads._held_by: what holds batches every output stored)
 
 # What becomes of the batches a reload takes back from a source it removes (the file source names the loss of its
 # deleted held files from what was delivered: Source.removing)

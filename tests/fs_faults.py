@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -62,6 +63,33 @@ def fill(fs: Path, leave: int = 0) -> Path:
             except OSError:
                 break
     return filler
+
+
+@contextlib.contextmanager
+def kept_full(fs: Path):
+    """The filesystem filled (fill), and kept full while the block runs: a thread takes every byte freed at once, as
+    another program writing there does (SQLite's WAL truncated, rows deleted: the agent's own frees give it no
+    room). The filler is removed at the end: the space is back."""
+    filler = fill(fs, 0)
+    done = threading.Event()
+
+    def take_freed() -> None:
+        with open(filler, "ab", buffering=0) as f:
+            while not done.wait(0.01):
+                try:
+                    while f.write(b"\0" * 4096):
+                        pass
+                except OSError:  # ENOSPC: full again
+                    pass
+
+    thread = threading.Thread(target=take_freed, daemon=True)
+    thread.start()
+    try:
+        yield filler
+    finally:
+        done.set()
+        thread.join()
+        filler.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
