@@ -196,8 +196,10 @@ _FALSE_LOSS_OPEN = {(seed, holder) for seed, _, holder, _ in OPEN_FALSE_LOSSES}
 # passed failed it (each had other losses named, taken before for these); 13 pass since the fix of 192233 (truncation.py:
 # a file found cut and deleted since, read through its descriptor), 3 since the harness counted a copytruncate's copy
 # deleted unread as that copytruncate's. These are left, deterministic, causes not isolated but for 192215 (without the
-# holder: a file's inode given to the writer's next file was taken for the old content read to 480 bytes, then deleted
-# by the rotation that overtook the scan: 1,655 bytes unread, 27 named). Not yet in docs/design.md's causes.
+# holder: the inode of an old content read to its end (480 bytes, closed) was given to the writer's next file, listed
+# with 1,655 bytes under the old content's own name, then deleted by the rotation that overtook the scan
+# (MovedDuringScan: nothing decided, the size listed not kept); at the next scan the inode was the live file's again and
+# the old state was laid to rest as read to its end: 1,655 bytes unread, none named).
 # (seed, steps, holder, what happens)
 OPEN_UNDER_NAMED: list[tuple[int, int, bool, str]] = [
     (192113, 40, True, "1 line (11 bytes) of app.log.1.gz deleted unread, 0 bytes named"),
