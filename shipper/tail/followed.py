@@ -139,6 +139,9 @@ class Loose:
     never_read: str = ""  # a placeholder of a file that could not be opened: why (errno)
     reused: bool = False  # its inode holds another file (another generation): it was deleted
     born: int | None = None  # a placeholder's birth time when listed (Followed.born), None if none was had
+    # Loaded at this start as the newest rotated content of a family whose live file was empty at the save: its writer
+    # may have written on to it after the save (gone.mark_written_on).
+    written_on: bool = False
 
 
 # The name a file the holder caught at its live name is known by once it is under no name of its family (renamed

@@ -224,6 +224,7 @@ def read_not_stored_gone(p: Prospector, lo: Loose, where: str | None) -> None:
     n = read_not_stored(s)
     never = max(0, s.size - s.reread_to[0])
     live = s.path == s.family
+    written_on = lo.written_on and not live and not where
     gone_how = (f"the file is now {where}, which the source's `paths` do not match (or `exclude` leaves out)" if where
                 else "the file was deleted, or renamed where the source's `paths` do not reach, while the agent was "
                      "stopped")
@@ -234,7 +235,45 @@ def read_not_stored_gone(p: Prospector, lo: Loose, where: str | None) -> None:
                                      + gone_how
                                      + (f" ({never} bytes after them were never read)" if never else "")
                                      + ("; what was written to it after the stop, if anything, is lost too (how much "
-                                        "cannot be known)" if live else ""), unknown=live)
+                                        "cannot be known)" if live else "")
+                                     + (f"; {WRITTEN_ON}, and that is lost too (how much cannot be known)"
+                                        if written_on else ""), unknown=live or written_on)
+
+
+# Why a rotated file's saved size may be short of what it held (Loose.written_on), as the journal says it.
+WRITTEN_ON = ("its writer may have written on to it after the agent stopped: its family's live file was still empty "
+              "then (logrotate `create` renames the log before the writer reopens it, at the HUP of `postrotate`)")
+
+
+def mark_written_on(loose: list[Loose]) -> None:
+    """At a start, over the states loaded: the newest rotated content (identified last) of each family whose live file
+    was empty when they were saved (its placeholder, size 0) is marked Loose.written_on. Its writer had not been seen
+    moving on to the live file: with logrotate `create` the log is renamed and its writer writes on into it under the
+    rotated name until `postrotate` makes it reopen (a HUP, maybe late). Deleted while the agent was stopped, it was
+    named by its size at the save as an exact size, or read to that size and not named at all, whatever its writer
+    wrote to it since (tests/tail/test_late_hup_rotated_size.py). Log4j closes a file before renaming it: a quiet
+    Log4j writer's empty live file marks it too, and its loss is said as "or more" where it was exact."""
+    empty_live = {lo.state.family for lo in loose
+                  if lo.state.path == lo.state.family and not lo.state.head_len and not lo.state.size
+                  and not lo.state.gone and not lo.state.gz}
+    newest: dict[str, Loose] = {}
+    for lo in loose:
+        s = lo.state
+        if s.family not in empty_live or s.path == s.family or s.gz or s.gone or not s.head_len:
+            continue
+        now = newest.get(s.family)
+        if now is None or s.mtime > now.state.mtime:
+            newest[s.family] = lo
+    for lo in newest.values():
+        lo.written_on = True
+
+
+def written_on_gone(p: Prospector, lo: Loose) -> None:
+    """`lo`, read to its saved size and gone, marked Loose.written_on: what its writer wrote to it after the save, if
+    anything, is lost; how much (possibly none) nothing can tell. Warned, not counted."""
+    s = lo.state
+    p.log.warning(f"data possibly lost: an unknown number of bytes of {s.path}, read up to its size when the agent "
+                  f"stopped and deleted while it was stopped: {WRITTEN_ON}", extra={"path": s.path, "size_known": False})
 
 
 def unshipped_gone(p: Prospector, lo: Loose, now: float) -> None:

@@ -95,6 +95,7 @@ class Prospector:
         self.harvester = harvester
         states, self.seen = load_states(state, warn=True)
         self.loose: dict[str, Loose] = {s.fid: Loose(s) for s in states}
+        gone.mark_written_on(list(self.loose.values()))
         # Where each file identified in this run was found (offset, mark, ahead), by its state's key: that
         # position goes out with its first batch's checkpoint, saved once every output stored the batches
         # before it; a stop with an output down saves it from here instead (Tailer.unsaved_states).
@@ -745,6 +746,7 @@ class Prospector:
                 # is named by its size there; last seen live, its writer may write on to it there.
                 live = s.path == s.family
                 compressed = self.unread_compressed.cause(s.family) if live and not where else None
+                written_on = lo.written_on and not live and not where
                 if where:
                     unread = gone.unread_outside(lo, where)
                 self.ledger.lost(s.path, unread, f"were not read: the file is now {where}, which the source's `paths` do not "
@@ -757,7 +759,9 @@ class Prospector:
                                  "were deleted, or renamed where the source's `paths` do not reach (another folder, an "
                                  "excluded name), before they could be read"
                                  + ("; what was written to it after it was last looked at, and any file rotated after it, "
-                                    "is lost too (how much cannot be known)" if live else ""), unknown=live)
+                                    "is lost too (how much cannot be known)" if live else "")
+                                 + (f"; {gone.WRITTEN_ON}, and that is lost too (how much cannot be known)"
+                                    if written_on else ""), unknown=live or written_on)
                 del self.loose[fid]
                 self.families.remove(lo.state.family)
                 self.pending[s.key] = None
@@ -795,6 +799,8 @@ class Prospector:
                 self.families.remove(lo.state.family)
                 self.pending[s.key] = None
             else:
+                if lo.written_on and not s.gz:
+                    gone.written_on_gone(self, lo)
                 gone.tombstone(self, lo, now)
         self._scope = {}  # (a reload makes a new Tailer; this only bounds the cache)
         for folder in [d for d in self.unlistable if d not in self._listed]:
