@@ -34,6 +34,7 @@ from shipper.plugin import (
     EndRun,
     ParserOptions,
     RawBatch,
+    SavedPosition,
     SerializedEvents,
     Source,
     SourceContext,
@@ -1077,9 +1078,12 @@ class SourceRunner:
         """At a stop that left batches undelivered: what the source first read in this run and no delivered
         batch's checkpoint saved (Source.unsaved_state), saved now, so that the next start reads it again or
         names it lost. Not while its thread still runs (the stop did not wait for it): its state moves.
-        What cannot be saved (the stop's time up, the writer stuck, the disk full) is named now, each file with
-        its bytes: the next start knows nothing of it (a never-read file deleted meanwhile went without a word)."""
+        What cannot be saved (its thread still running, the stop's time up, the writer stuck, the disk full) is
+        named now, each file with its bytes: the next start knows nothing of it (a never-read file deleted
+        meanwhile went without a word; with the thread stuck in a read, the stop said nothing of it at all:
+        tests/core/test_stop_names_unsaved_of_a_source_not_returned.py)."""
         if self.thread.is_alive():
+            self._say_unsaved(None)
             return
         store = self.pipeline.store
         try:
@@ -1091,20 +1095,27 @@ class SourceRunner:
         except Exception:
             log.exception("cannot tell what this run first read and did not deliver", extra={"source": self.cfg.name})
 
-    def _say_unsaved(self, e: BaseException) -> None:
-        """The stop's save of what this run first read and did not deliver failed (`e`): what it was to save, told
-        from the state this runner knows was saved (the store may not answer any more), each file with its bytes."""
+    def _say_unsaved(self, e: BaseException | None) -> None:
+        """The stop's save of what this run first read and did not deliver failed (`e`), or was not made (None: the
+        source's thread still runs, its state moving): what it was to save, told from the state this runner knows
+        was saved (the store may not answer any more), each file with its bytes; with the thread running, as it is
+        now, or, when that cannot be told (the thread changed it meanwhile), without the files."""
         try:
-            positions = type(self.source).saved_positions(self.source.unsaved_state(dict(self._saved)))
+            positions: list[SavedPosition] | None = type(self.source).saved_positions(
+                self.source.unsaved_state(dict(self._saved)))
         except Exception:
-            positions = []
-        at_risk = sum(p.size - p.offset for p in positions if p.size is not None and p.size > p.offset)
+            positions = None
+        if e is None and positions == []:
+            return  # (nothing it was to save)
+        why = (f"{type(e).__name__}: {e}" if e is not None
+               else "its thread had not ended: the stop did not wait for it, and its state still moves")
+        at_risk = sum(p.size - p.offset for p in positions or () if p.size is not None and p.size > p.offset)
         files = "; ".join(f"{p.path} ({p.size - p.offset} bytes from offset {p.offset})" if p.size is not None
-                          else f"{p.path} (from offset {p.offset})" for p in positions)
+                          else f"{p.path} (from offset {p.offset})" for p in positions or ())
         log.warning("stopping: cannot save the state of what this run first read and did not deliver: the next start "
                     "does not know it, and if it is deleted before then, its loss is not named"
                     + (f": {files}" if files else ""),
-                    extra={"source": self.cfg.name, "error": f"{type(e).__name__}: {e}", "bytes_at_risk": at_risk})
+                    extra={"source": self.cfg.name, "error": why, "bytes_at_risk": at_risk})
 
     def _run(self) -> None:
         try:
