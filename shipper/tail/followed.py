@@ -39,6 +39,10 @@ class Followed:
     at_eof: bool = False  # no complete line left to read (at most a partial one)
     read_to: int = -1  # the size at the last read that reached the end
     deleted: bool = False
+    # Listed larger than what was read while closed, then gone before it could be opened: its inode may hold another
+    # file by then (ext4 gives a freed inode to the next file), so what it lost unread is that size less what was read
+    # "or more" (Prospector._scan, MovedDuringScan).
+    grown_unopened: bool = False
     unnamed: bool = False  # open, not deleted, under no name we look at (moved away): read by descriptor
     window: bytes = b""  # a live file's last bytes before state.offset (identity.WINDOW), while open
     held_fd: int | None = None  # the holder's descriptor, until the tailer opens its own
@@ -142,6 +146,7 @@ class Loose:
     # Loaded at this start as the newest rotated content of a family whose live file was empty at the save: its writer
     # may have written on to it after the save (gone.mark_written_on).
     written_on: bool = False
+    grown_unopened: bool = False  # (Followed.grown_unopened)
 
 
 # The name a file the holder caught at its live name is known by once it is under no name of its family (renamed

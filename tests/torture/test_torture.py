@@ -59,7 +59,10 @@ FOUND_OVERTAKEN = [(4, 40), (49, 40), (213, 40), (221, 40), (34, 40), (35, 40), 
                    (350, 40), (1089, 40), (439, 60), (327, 40), (1232, 40), (1203, 60), (1268, 60),
                    (150551, 60), (170007, 40), (170224, 40), (180005, 40), (180073, 40), (180229, 40), (180271, 40),
                    (182212, 40), (182061, 40), (185011, 40), (186049, 40), (185084, 40), (186044, 40), (191216, 40),
-                   (182224, 40), (182113, 40), (182302, 40), (185102, 40)]
+                   (182224, 40), (182113, 40), (182302, 40), (185102, 40),
+                   # session 22, found by the harness's byte count: a closed file listed larger than what was read,
+                   # then gone before the scan compared it (tests/tail/test_overtaken_scan.py, ..._listed_grown_...)
+                   (192215, 40)]
 SEEDS = list(range(200, 225))
 # Session 17, the deterministic mode's `SEED=182000 N=400 STEPS=40 ARGS=--overtaken` (395 of 400): still failing at
 # every replay, causes open (182212, fixed, is in FOUND_OVERTAKEN; so are 182061, 185011 and 186049 since session 18).
@@ -194,12 +197,8 @@ _FALSE_LOSS_OPEN = {(seed, holder) for seed, _, holder, _ in OPEN_FALSE_LOSSES}
 # Session 22: the harness counts the bytes the losses name against the lines destroyed unread (Schedule._check_named_sizes).
 # `SEED=192000/193000/194000/196000 N=300 STEPS=40 ARGS=--overtaken` with the holder, 192000 without: 31 schedules that
 # passed failed it (each had other losses named, taken before for these); 13 pass since the fix of 192233 (truncation.py:
-# a file found cut and deleted since, read through its descriptor), 3 since the harness counted a copytruncate's copy
-# deleted unread as that copytruncate's. These are left, deterministic, causes not isolated but for 192215 (without the
-# holder: the inode of an old content read to its end (480 bytes, closed) was given to the writer's next file, listed
-# with 1,655 bytes under the old content's own name, then deleted by the rotation that overtook the scan
-# (MovedDuringScan: nothing decided, the size listed not kept); at the next scan the inode was the live file's again and
-# the old state was laid to rest as read to its end: 1,655 bytes unread, none named).
+# a file found cut and deleted since, read through its descriptor), 192215 since a closed file listed larger, then gone
+# during the scan, keeps the size listed (FOUND_OVERTAKEN). These are left, deterministic, causes not isolated.
 # (seed, steps, holder, what happens)
 OPEN_UNDER_NAMED: list[tuple[int, int, bool, str]] = [
     (192113, 40, True, "1 line (11 bytes) of app.log.1.gz deleted unread, 0 bytes named"),
@@ -220,7 +219,6 @@ OPEN_UNDER_NAMED: list[tuple[int, int, bool, str]] = [
     # without the holder
     (192041, 40, False, "3 lines (57 bytes) of app.log.2 deleted unread, 0 bytes named"),
     (192141, 40, False, "1 line (9 bytes) of app.log.2 deleted unread, 0 bytes named"),
-    (192215, 40, False, "109 lines (1655 bytes) of app.log.4 deleted unread, 27 bytes named"),
 ]
 
 
