@@ -26,8 +26,8 @@ from fluent.sender import EventTime, FluentSender
 from shipper_plugins.outputs.fluentd_handshake import Credentials, HandshakeRefused, handshake
 from shipper_plugins.outputs.fluentd_socket import read_message
 
-__all__ = ["AckError", "ClosedBeforeAck", "WrongAnswer", "ForwardConnection", "EventTime", "event_time_ns", "pack_entry", "new_chunk_id",
-           "tls_only_server", "TLS_NEEDED", "TlsHandshakeCut", "plain_forward_server", "PLAIN_NOT_TLS"]
+__all__ = ["AckError", "ClosedBeforeAck", "WrongAnswer", "KeptAliveUnanswered", "ForwardConnection", "EventTime",
+           "event_time_ns", "pack_entry", "new_chunk_id", "tls_only_server", "TLS_NEEDED", "TlsHandshakeCut", "plain_forward_server", "PLAIN_NOT_TLS"]
 
 
 class AckError(OSError):
@@ -57,9 +57,15 @@ class ClosedBeforeAck(AckError):
 
 
 class StaleConnection(OSError):
-    """A chunk failed on a connection that had already carried chunks: the server had closed it
-    (deny_keepalive, an idle timeout) before the chunk arrived. The chunk goes again at once on a
+    """A chunk failed on a connection that had already carried chunks, before any byte of it could be
+    read: the server had closed it (deny_keepalive, an idle timeout). The chunk goes again at once on a
     fresh connection; this is not an outage."""
+
+
+class KeptAliveUnanswered(OSError):
+    """The empty chunk asked before reusing a connection (ForwardConnection._ask_kept_alive) got no ack in
+    time, or an answer that is not its ack. No chunk of events was written: nothing can be repeated. An
+    outage, retried with backoff on a fresh connection."""
 
 
 def new_chunk_id() -> str:
@@ -117,6 +123,9 @@ class ForwardConnection(FluentSender):
         self.tls_server_name = tls_server_name or host
         self.creds = creds
         self.chunks_on_connection = 0  # chunks sent on the current connection
+        # The server has shown it keeps this connection after an ack (HELO's keepalive, or an empty chunk
+        # acked on it after a chunk): a chunk written whole on it and then reset was read, maybe stored.
+        self.kept_alive = False
         # The last chunk was written whole and its ack not read: a stop that cuts the wait leaves a
         # chunk the server may store (a paused Fluentd's kernel took it), to be sent again.
         self.awaiting_ack = False
@@ -141,6 +150,7 @@ class ForwardConnection(FluentSender):
             self.socket = socket.create_connection((self.host, self.port), timeout=self.timeout)
             self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.chunks_on_connection = 0
+        self.kept_alive = False
         try:
             if self.tls is not None:
                 try:
@@ -149,6 +159,7 @@ class ForwardConnection(FluentSender):
                     raise TlsHandshakeCut(f"TLS handshake: {e or type(e).__name__}") from e
             if self.creds is not None:
                 self.server_hostname, self.server_keepalive = handshake(self.socket, self.creds, self.timeout)
+                self.kept_alive = self.server_keepalive  # (false: closed after each chunk, below)
         except BaseException:
             self._close()
             raise
@@ -229,6 +240,8 @@ class ForwardConnection(FluentSender):
         try:
             self._reconnect()
             reused = self.chunks_on_connection > 0
+            if reused and chunk and not self.kept_alive:
+                self._ask_kept_alive(tag, ack_timeout)  # (its failures pass through below as they are)
             self._send_data(message)
             written = self.awaiting_ack = True
             self.awaiting_events = count
@@ -241,13 +254,12 @@ class ForwardConnection(FluentSender):
         except OSError as e:
             # in_forward closes with a reset (SO_LINGER 0), whether it closed before our chunk came or
             # after reading (and storing) it: a reset met while writing is the first, one met waiting
-            # for the ack is either. On the second chunk of a connection it is taken for the first
-            # (deny_keepalive's close racing our next chunk); later, the server had kept the
-            # connection open before, so it read this chunk and died or restarted: said, as a resend
-            # that may be stored twice. A clean close (FIN) is told apart by what its kernel took.
+            # for the ack is either. With acks a reused connection is one the server has shown it keeps
+            # (_ask_kept_alive), so a reset after the whole chunk went means it read the chunk and died or
+            # restarted: said, as a resend that may be stored twice. A clean close (FIN) is told apart by
+            # what its kernel took.
             reset = _is_reset(e)
-            stale = reused and ((reset and (not written or self.chunks_on_connection == 2))
-                                or (_is_eof(e) and self._bytes_not_taken() > 0))
+            stale = reused and ((reset and not written) or (_is_eof(e) and self._bytes_not_taken() > 0))
             self._close()
             if stale:
                 raise StaleConnection(f"the server had closed the connection: {e}") from e
@@ -262,6 +274,29 @@ class ForwardConnection(FluentSender):
             # The server said in HELO that it closes after each chunk: close first, so the next
             # chunk never races its FIN.
             self._close()
+
+    def _ask_kept_alive(self, tag: str, ack_timeout: float) -> None:
+        """Before a chunk goes on a connection that carried one, once: does the server keep it? in_forward with
+        deny_keepalive closes right after each ack, without reading what came after it, so a chunk written at once
+        onto the connection may meet that close (stored nowhere), and a server that read and stored the chunk and
+        then died is reset the same way. So an empty chunk asks first (in_forward acks it and stores nothing): its
+        ack proves the connection kept, and a reset after a later chunk is then a possible repeat; a close sends
+        the chunk on a fresh connection, where it is the first (StaleConnection). Fluentd's out_forward avoids the
+        question by a new connection per chunk (its `keepalive` is off by default)."""
+        asked = new_chunk_id()
+        try:
+            self._send_data(_empty_chunk(asked, tag))
+            self._read_ack(asked, ack_timeout)
+        except OSError as e:
+            self._close()
+            if _is_reset(e) or _is_eof(e):
+                raise StaleConnection(f"the server had closed the connection after the last ack: {e}") from e
+            raise KeptAliveUnanswered(f"{e} (an empty chunk, asked before reusing the connection; no chunk of "
+                                      "events went on it)") from e
+        except Exception as e:  # msgpack errors on a garbled answer
+            self._close()
+            raise KeptAliveUnanswered(f"bad answer to an empty chunk: {e}") from e
+        self.kept_alive = True
 
     def _read_ack(self, chunk: str, ack_timeout: float) -> None:
         unpacker = msgpack.Unpacker(raw=False, max_buffer_size=1 << 20)
@@ -330,10 +365,10 @@ class _Closed(OSError):
     """tls_only_server: no answer to the empty chunk (closed, or silent)."""
 
 
-def _empty_chunk(chunk: str) -> bytes:
+def _empty_chunk(chunk: str, tag: str = "shipper.probe") -> bytes:
     # PackedForward with no entries (size 0): in_forward acks it and stores nothing, logs nothing
-    # (Fluentd 1.18.0, by hand).
-    return msgpack.packb(["shipper.probe", b"", {"chunk": chunk, "size": 0}], use_bin_type=True)
+    # (Fluentd 1.18.0, by hand; its buffers' write_once returns on empty data).
+    return msgpack.packb([tag, b"", {"chunk": chunk, "size": 0}], use_bin_type=True)
 
 
 def _ask_with_empty_chunk(host: str, port: int, timeout: float, error: type[OSError], what: str,

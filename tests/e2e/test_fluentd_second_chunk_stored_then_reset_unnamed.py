@@ -1,27 +1,26 @@
 """A Fluentd that stores the second chunk of a connection and resets it before the ack (it crashed, or a proxy cut it):
-the output sends the chunk again, and the server stores it twice, unnamed (issue 23 (b), found by repeat23, session
-21, 1 of 1 runs by hand and here: 100 events stored twice, nothing in the journal).
+the output sends the chunk again, and the server stores it twice; the journal must name that possible repeat with
+its count (issue 23 (b), found by repeat23, session 21, 1 of 1 runs by hand and 2 of 2 here: 100 events stored
+twice, nothing in the journal).
 
-Why: ForwardConnection.send_chunk takes a reset met on the second chunk of a connection for in_forward's
-deny_keepalive close racing that chunk (StaleConnection: the server closed before it read the chunk, nothing stored)
-and resends it quietly. A reset after the server read and stored it looks the same from the client. Naming it as a
-possible repeat would warn falsely at every such race with deny_keepalive (tests with `close_delay`); telling the two
-apart is not done yet. Held as a strict xfail: it turns XPASS once the repeat is named.
+Why it went unnamed: ForwardConnection.send_chunk took a reset met on the second chunk of a connection for in_forward's
+deny_keepalive close racing that chunk (the server closes right after each ack, without reading what came after it:
+nothing stored) and resent it quietly. A reset after the server read and stored it looks the same from the client.
+Now a connection is reused for a chunk only once the server has shown it keeps it (HELO's keepalive, or an empty
+chunk acked on it: ForwardConnection._ask_kept_alive), so a reset after a whole chunk on a reused connection is a
+server that read it, named; deny_keepalive's close meets the empty chunk instead, and goes unnamed, rightly
+(tests/outputs/test_output_fluentd_real.py::test_a_chunk_written_before_a_slow_close_goes_again_quietly).
 """
 from __future__ import annotations
 
 import json
 import re
 
-import pytest
-
 from tests.e2e.fluentd_agent import run_agent, stored, write_lines
 from tests.peers.forward_server import ForwardServer
 from tests.support import stop_process, wait_until
 
 
-@pytest.mark.xfail(strict=True, reason="a chunk stored then reset as the 2nd of its connection is resent as a stale "
-                                       "connection's, unnamed (deny_keepalive's race looks the same)")
 def test_a_second_chunk_stored_then_reset_is_named_as_a_possible_repeat(tmp_path):
     peer = ForwardServer().start()
     cfg = {"state_dir": str(tmp_path / "state"), "shutdown_timeout": 3,
@@ -37,7 +36,7 @@ def test_a_second_chunk_stored_then_reset_is_named_as_a_possible_repeat(tmp_path
         write_lines(tmp_path / "app.log", "a", 0, 100)
         wait_until(lambda: len(stored(peer)) == 100, 60, "the first chunk")
         assert peer.connections == 1
-        peer.drop_after_store(1)  # the next chunk, the second of this connection: stored, then a reset
+        peer.drop_after_store(1)  # the next chunk of records, the second of this connection: stored, then a reset
         write_lines(tmp_path / "app.log", "a", 100, 100)
         wait_until(lambda: len(stored(peer)) == 200, 60, "the second chunk")
     finally:

@@ -51,12 +51,17 @@ def test_a_stop_does_not_wait_for_batches_owed_to_an_added_output(tmp_path):
     up, slow, added = (ForwardServer(port=free_port()).start() for _ in range(3))
     http_port = free_port()
     journal = tmp_path / "journal.log"
-    write_lines(log, "a", 0, 300)
+    write_lines(log, "a", 0, 150)
     cfg = write_config(tmp_path, http_port, log, [("up", up), ("slow", slow)])
     agent = start_agent(cfg, journal)
     took = None
     try:
+        wait_until(lambda: len(up.records) >= 150 and len(slow.records) >= 150, 120, "lines 0-149 at up and slow")
+        # A second chunk on slow's connection: the output asks first whether the server keeps it (an empty chunk,
+        # ForwardConnection._ask_kept_alive), so the chunks after the freeze are written, not only that question.
+        write_lines(log, "a", 150, 150)
         wait_until(lambda: len(up.records) >= 300 and len(slow.records) >= 300, 120, "lines 0-299 at up and slow")
+        assert slow.connections == 1 and slow.empty_chunks == 1, (slow.connections, slow.empty_chunks)
         slow.frozen.set()  # accepts, reads nothing: the batches it is sent stay in flight
         write_lines(log, "a", 300, 500)
         wait_until(lambda: ("a", 799) in stored(up), 120, "lines 300-799 at up")

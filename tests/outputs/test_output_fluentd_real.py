@@ -287,6 +287,45 @@ def test_a_chunk_written_before_a_slow_close_goes_again_quietly(tmp_path, caplog
         peer.stop()
 
 
+@pytest.mark.parametrize("secured", [False, True])
+def test_a_kept_connection_is_asked_once_whether_the_server_keeps_it(tmp_path, secured):
+    """A connection goes on carrying chunks once the server has shown it keeps it: an empty chunk acked on it after
+    the first chunk (in_forward acks it, stores nothing), asked once per connection; a server with <security> says
+    so in its HELO, and is not asked."""
+    peer = ForwardServer(shared_key=KEY if secured else None).start()
+    try:
+        extra = {"shared_key_file": secret(tmp_path, "key", KEY)} if secured else {}
+        out = make_output(tmp_path, port=peer.port, name=f"fk_kept{int(secured)}", **extra)
+        for i in range(10):
+            deliver(out, make_batch(3, start=i * 3), within=20)
+        assert messages(peer) == list(range(30)) and peer.errors == []
+        assert peer.connections == 1 and len(peer.chunks) == 10
+        assert peer.empty_chunks == (0 if secured else 1)
+        out.close()
+    finally:
+        peer.stop()
+
+
+def test_a_chunk_reset_on_a_kept_connection_is_named_a_possible_repeat(tmp_path, caplog):
+    """The second chunk of a connection, stored and then reset before its ack (a crash, a proxy), after the server
+    acked the empty chunk asked before it: the server read it, so the resend is named with its count (it was taken
+    for deny_keepalive's close racing the chunk and resent unnamed: repeat23, session 21)."""
+    peer = ForwardServer().start()
+    try:
+        out = make_output(tmp_path, port=peer.port, name="fk_kept_reset")
+        deliver(out, make_batch(4))
+        peer.drop_after_store(1)
+        with caplog.at_level(logging.WARNING, logger="shipper.output.fluentd"):
+            deliver(out, make_batch(5, start=4), within=20)
+        assert messages(peer) == [0, 1, 2, 3] + [4, 5, 6, 7, 8] * 2, "the premise: the second chunk stored twice"
+        assert peer.empty_chunks == 1
+        named = [r.getMessage() for r in caplog.records if "possible repeat of 5 events" in r.getMessage()]
+        assert len(named) == 1, [r.getMessage() for r in caplog.records]
+        out.close()
+    finally:
+        peer.stop()
+
+
 def test_one_refusing_server_is_left_alone_while_another_takes_the_chunks(tmp_path, caplog):
     good = ForwardServer(shared_key=KEY, hostname="good").start()
     bad = ForwardServer(shared_key="another-key", hostname="bad").start()

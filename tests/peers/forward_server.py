@@ -12,9 +12,13 @@ CompressedPackedForward: such a chunk is dropped, nothing stored, and recorded i
 right after its ack, or `close_delay` s later; a message that arrived behind it is never read); `drop_next(n)` closes
 the connection on the next n messages before
 reading them whole (nothing stored: "dropped mid-chunk"); `drop_after_store(n)` stores the next n
-chunks and closes without acking (the only source of legitimate duplicates); `restart()`; TCP or
+chunks of records and closes without acking (the only source of legitimate duplicates); `restart()`; TCP or
 unix socket; `frozen` (an Event: while set, nothing is read, as from a SIGSTOPped Fluentd; a stop()
 meanwhile discards what was not read, as a kill does).
+
+An empty chunk (PackedForward, no entries, size 0: what a client asks whether a connection is kept, or which
+protocol a port speaks) is answered as any chunk, stores nothing, and is counted in `empty_chunks`, not in
+`chunks` nor `acks` (which count the chunks of records), as in_forward acks it and stores nothing (Fluentd 1.18.0).
 
 A msgpack nil is a heartbeat, ignored as in_forward ignores it (closed after, with deny_keepalive); any
 other message that is no array is recorded in `errors` and skipped, the connection kept, as in_forward
@@ -271,13 +275,14 @@ class _Handler(socketserver.BaseRequestHandler):
         chunk = option.get("chunk")
         if chunk is None or peer.mode == "unix":  # in_unix never answers an ack
             return not peer.deny_keepalive
-        if peer._take("after_store"):
+        if entries and peer._take("after_store"):
             return False  # stored, never acked: the client must resend
         if peer.mode == "no_ack":
             return True
         if peer.mode == "delay_ack":
             time.sleep(peer.ack_delay)
-        peer.acks += 1  # counted before it is sent: a test reads it as soon as the client has the ack
+        if entries:
+            peer.acks += 1  # counted before it is sent: a test reads it as soon as the client has the ack
         sock.sendall(msgpack.packb({"ack": chunk}))
         if peer.deny_keepalive and peer.close_delay:
             # A slow close (cool.io flushing first): the client may write its next chunk onto this
@@ -325,6 +330,7 @@ class ForwardServer:
         self.frozen = threading.Event()  # set: connections read nothing (a stopped process)
         self.generation = 0  # one per start(): a connection of an earlier one never reads again
         self.acks = 0
+        self.empty_chunks = 0  # chunks without entries received (answered, nothing stored)
         self.heartbeats = 0  # msgpack nils received (ignored, like in_forward)
         self.dropped = 0
         self._counters = {"drop": 0, "after_store": 0}
@@ -402,6 +408,9 @@ class ForwardServer:
 
     def _store(self, tag: str, entries: list[tuple[int, dict]], option: dict) -> None:
         with self._lock:
+            if not entries:
+                self.empty_chunks += 1
+                return
             self.records.extend((tag, t, r) for t, r in entries)
             self.chunks.append(option.get("chunk"))
 
