@@ -42,6 +42,7 @@ from shipper_plugins.outputs.fluentd_forward import (
     NEEDS_KEY,
     PLAIN_NOT_TLS,
     TLS_NEEDED,
+    AckAfterNamed,
     AckError,
     ClosedBeforeAck,
     ForwardConnection,
@@ -237,14 +238,13 @@ class FluentdOutput(Output):
 
     def close(self) -> None:
         for server in self.pool.servers:
-            if server.conn.awaiting_ack:
-                # A stop or a reload closes the output while a chunk, written whole, waits for its ack: the
-                # server may store it (a paused Fluentd's kernel took it), and it is sent again.
-                log.warning(f"fluentd output closed while a chunk of {server.conn.awaiting_events} events waited for "
-                            "its ack: the server may have stored the chunk, and it is sent again (a possible repeat "
-                            f"of {server.conn.awaiting_events} events)",
-                            extra={"output": self.ctx.name, "server": server.label,
-                                   "events": server.conn.awaiting_events})
+            # A stop or a reload closes the output while a chunk, written whole, waits for its ack: the server may
+            # store it (a paused Fluentd's kernel took it), and it is sent again. Named here unless the sending
+            # thread, failing at the same moment, named it first (take_unacked gives it to one of the two).
+            if events := server.conn.take_unacked():
+                log.warning(f"fluentd output closed while a chunk of {events} events waited for its ack: the server "
+                            f"may have stored the chunk, and it is sent again (a possible repeat of {events} events)",
+                            extra={"output": self.ctx.name, "server": server.label, "events": events})
         self.pool.close()
 
     def send(self, batch: Batch) -> None:
@@ -340,6 +340,9 @@ class FluentdOutput(Output):
             except OSError as e:
                 if self.ctx.stop.is_set():  # the stop closed the connection under us: not the server's doing
                     self.trouble = self.trouble or (
+                        f"{server.label}: the chunk of {len(chunk)} events was acknowledged after the output's close "
+                        f"had named it a possible repeat: it is sent again (that repeat)"
+                        if isinstance(e, AckAfterNamed) else
                         f"{server.label}: the stop came while the chunk of {len(chunk)} events, written whole, "
                         "waited for its ack: the server may have stored the chunk, and it is sent again at the next "
                         f"start (a possible repeat of {len(chunk)} events)" if server.conn.awaiting_ack else
@@ -381,7 +384,7 @@ class FluentdOutput(Output):
                         # The copy that makes this a refusal may be stored too: named with its count as the others
                         # (the refusal says "each resend may be stored again" once, with no count: exam23 counted
                         # 1,000 events repeated and 870 named)
-                        self._name_repeat(server, len(chunk), e)
+                        self._name_repeat(server, e)
                     self._refused(server, reason)
                     continue
                 self.pool.failed(server)
@@ -392,13 +395,14 @@ class FluentdOutput(Output):
                 # too late was said only as "no ack within 30s", and the soak counted its repeats unnamed); its
                 # "still failing" summary does not say it again.
                 named_apart = may_be_stored and self._trouble.failing
+                repeat = 0  # the events the failure line names: taken, so close() does not name them again
                 if named_apart:
-                    self._name_repeat(server, len(chunk), e)
+                    self._name_repeat(server, e)
                 elif may_be_stored:
-                    server.conn.awaiting_ack = False  # (named by the failure line: close() does not name it again)
+                    repeat = server.conn.take_unacked()  # (0: close() named it, from a stop's or reload's thread)
                 self._trouble.failure("fluentd delivery failed; the chunk will be sent again" + (
-                    f", and the server may have stored the chunk (a possible repeat of {len(chunk)} events)"
-                    if may_be_stored and not named_apart else ""),
+                    f", and the server may have stored the chunk (a possible repeat of {repeat} events)"
+                    if repeat else ""),
                     output=self.ctx.name, server=server.label, error=str(e) or type(e).__name__)
                 continue
             self.pool.succeeded(server)
@@ -406,10 +410,12 @@ class FluentdOutput(Output):
             self._trouble.recovered("fluentd delivery recovered", output=self.ctx.name, server=server.label)
             return
 
-    def _name_repeat(self, server, events: int, e: OSError) -> None:
+    def _name_repeat(self, server, e: OSError) -> None:
         """A chunk written whole got no ack (`e`): the server may have stored it, and it goes again. Named once,
-        with its count; close() then does not name it again."""
-        server.conn.awaiting_ack = False
+        with its count, unless close() named it first (take_unacked gives it to one of the two)."""
+        events = server.conn.take_unacked()
+        if not events:
+            return
         log.warning("fluentd delivery failed again; the chunk will be sent again, and the server may have stored "
                     f"the chunk (a possible repeat of {events} events)",
                     extra={"output": self.ctx.name, "server": server.label, "events": events,

@@ -17,6 +17,7 @@ import socket
 import ssl
 import struct
 import termios
+import threading
 import time
 from typing import Any
 
@@ -26,7 +27,7 @@ from fluent.sender import EventTime, FluentSender
 from shipper_plugins.outputs.fluentd_handshake import Credentials, HandshakeRefused, handshake
 from shipper_plugins.outputs.fluentd_socket import read_message
 
-__all__ = ["AckError", "ClosedBeforeAck", "WrongAnswer", "KeptAliveUnanswered", "ForwardConnection", "EventTime",
+__all__ = ["AckError", "AckAfterNamed", "ClosedBeforeAck", "WrongAnswer", "KeptAliveUnanswered", "ForwardConnection", "EventTime",
            "event_time_ns", "pack_entry", "new_chunk_id", "tls_only_server", "TLS_NEEDED", "TlsHandshakeCut", "plain_forward_server", "PLAIN_NOT_TLS"]
 
 
@@ -66,6 +67,13 @@ class KeptAliveUnanswered(OSError):
     """The empty chunk asked before reusing a connection (ForwardConnection._ask_kept_alive) got no ack in
     time, or an answer that is not its ack. No chunk of events was written: nothing can be repeated. An
     outage, retried with backoff on a fresh connection."""
+
+
+class AckAfterNamed(OSError):
+    """The chunk's ack was read after the chunk had been named a possible repeat (take_unacked: the output's close(),
+    from a stop's or a reload's thread, while the ack was on its way). It does not count as delivered: it is sent
+    again, the repeat that was named, rather than counted and then named a second time when its batch, let go by the
+    close, is read again."""
 
 
 def new_chunk_id() -> str:
@@ -130,6 +138,10 @@ class ForwardConnection(FluentSender):
         # chunk the server may store (a paused Fluentd's kernel took it), to be sent again.
         self.awaiting_ack = False
         self.awaiting_events = 0  # the events of that chunk: a possible repeat is named with its count
+        # Whether that chunk was named a possible repeat: by whoever came first of the sending thread's failure
+        # path and the output's close() (a stop's or a reload's thread), once (take_unacked).
+        self._repeat_named = False
+        self._naming = threading.Lock()
         self.server_keepalive = True  # HELO's `keepalive` (false with in_forward's deny_keepalive)
         self.server_hostname: str | None = None  # from PONG, for `shipper check --outputs`
 
@@ -243,14 +255,19 @@ class ForwardConnection(FluentSender):
             if reused and chunk and not self.kept_alive:
                 self._ask_kept_alive(tag, ack_timeout)  # (its failures pass through below as they are)
             self._send_data(message)
-            written = self.awaiting_ack = True
-            self.awaiting_events = count
+            with self._naming:
+                self.awaiting_events, self._repeat_named, self.awaiting_ack = count, False, True
+            written = True
             self.chunks_on_connection += 1
             if chunk:
                 self._read_ack(chunk, ack_timeout)
             elif self.host.startswith("unix://"):
                 self._wait_read_by_server(ack_timeout)
-            self.awaiting_ack = False
+            with self._naming:
+                self.awaiting_ack, named = False, self._repeat_named
+            if named:
+                raise AckAfterNamed(f"the ack of the chunk of {count} events came after it was named a possible "
+                                    "repeat: it is sent again")
         except OSError as e:
             # in_forward closes with a reset (SO_LINGER 0), whether it closed before our chunk came or
             # after reading (and storing) it: a reset met while writing is the first, one met waiting
@@ -274,6 +291,16 @@ class ForwardConnection(FluentSender):
             # The server said in HELO that it closes after each chunk: close first, so the next
             # chunk never races its FIN.
             self._close()
+
+    def take_unacked(self) -> int:
+        """The events of the chunk written whole whose ack was not read, to name as a possible repeat: given once,
+        to the first who asks (the sending thread's failure path, or the output's close() from another thread,
+        which may come at the same moment); 0 to any other, and when no such chunk waits."""
+        with self._naming:
+            if not self.awaiting_ack or self._repeat_named:
+                return 0
+            self._repeat_named = True
+            return self.awaiting_events
 
     def _ask_kept_alive(self, tag: str, ack_timeout: float) -> None:
         """Before a chunk goes on a connection that carried one, once: does the server keep it? in_forward with
