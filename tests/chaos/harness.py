@@ -14,8 +14,12 @@ a reload each signal lands), so a seed that fails once may pass at its replay: r
 At the end both peers are up, the base config is reloaded, and once every line reached both peers (or their
 counts stopped growing for --settle seconds: an agent far behind under load is waited for) the agent is stopped.
 Then, per peer, every line written must be stored exactly once, or fall in what the agent's journal named: a loss
-(`data lost: N bytes of …`) or a possible repeat at that peer's server (the Fluentd output names no count: any
-named repeat at a server covers that server's repeats). A reload that does not end, a stop that does not end, the
+(`data lost: N bytes of …`) or possible repeats, counted: the extra copies a peer holds may not outnumber the events
+named a possible repeat at its server (the Fluentd output's `… (a possible repeat of N events)` with `server=`), plus
+those named where no server is said (an output's late acknowledgement, `possible repeat of N events` without a
+server; a file's bytes read again, `N bytes … may be shipped again`, as lines, which every output may get twice). The
+stop's `undelivered` summary repeats what the output's close named, and counts for nothing; a repeat named without a
+count covers what it names (at its server, or anywhere). A reload that does not end, a stop that does not end, the
 agent exiting by itself or a traceback fail the seed too.
 
 Each seed's folder (--out; kept when it fails, when the agent named a loss or repeat, or with --keep) holds
@@ -223,7 +227,45 @@ class Verdict:
 
 LOST = re.compile(r"data lost: (an unknown number of bytes|(\d+) bytes( or more)?)")  # ("or more": the least lost)
 REPEAT = re.compile(r"possible repeat|may be shipped again|are written again")
+REPEAT_EVENTS = re.compile(r"possible repeat of (\d+) events")
+READ_AGAIN = re.compile(r"(\d+) bytes of .+? from offset \d+ may be shipped again")
 SERVER = re.compile(r"server=127\.0\.0\.1:(\d+)")
+# The stop's summary of what it did not deliver: the `undelivered` reasons repeat what the outputs' close named.
+SUMMARY = 'msg="stopped with batches undelivered'
+
+
+@dataclass
+class Repeats:
+    """What the journal named as possible repeats: events per server (by port), events anywhere (no server said),
+    and where a repeat was named without a count (a server's port, or None: anywhere)."""
+    at: collections.Counter = field(default_factory=collections.Counter)
+    anywhere: int = 0
+    uncounted: set = field(default_factory=set)
+
+    def covers(self, port: int) -> int | None:
+        """The events named that may be repeated at that server; None when a repeat without a count covers it."""
+        if port in self.uncounted or None in self.uncounted:
+            return None
+        return self.at[port] + self.anywhere
+
+
+def repeats_named(journal: str, line_bytes: int) -> Repeats:
+    named = Repeats()
+    for ln in journal.splitlines():
+        if not REPEAT.search(ln) or SUMMARY in ln:
+            continue
+        servers = [int(p) for p in SERVER.findall(ln)]
+        events = sum(int(n) for n in REPEAT_EVENTS.findall(ln))
+        if (again := READ_AGAIN.search(ln)) is not None:
+            events += -(-int(again.group(1)) // line_bytes)  # the lines those bytes hold (a part of one is one)
+        if not events:
+            named.uncounted.update(servers or [None])
+        elif servers:
+            for port in servers:
+                named.at[port] += events
+        else:
+            named.anywhere += events
+    return named
 
 
 def _spans(ns: list[int]) -> str:
@@ -240,20 +282,14 @@ def _spans(ns: list[int]) -> str:
 
 def check(written: int, stored: dict[str, collections.Counter], ports: dict[str, int], journal: str,
           line_bytes: int, verdict: Verdict) -> None:
-    """Every line 0..written-1 once at each peer, or inside a loss or repeat the journal named."""
+    """Every line 0..written-1 once at each peer, or inside a loss or the repeats the journal named (counted)."""
     lost_named = 0
     lost_unsized = False
     for m in LOST.finditer(journal):
         if m.group(2):
             lost_named += int(m.group(2))
         lost_unsized = lost_unsized or not m.group(2) or bool(m.group(3))
-    repeats_at: set[int] = set()
-    repeats_anywhere = False  # a file's bytes read again: every output may get them twice
-    for ln in journal.splitlines():
-        if REPEAT.search(ln):
-            servers = SERVER.findall(ln)
-            repeats_at.update(int(p) for p in servers)
-            repeats_anywhere |= not servers
+    named = repeats_named(journal, line_bytes)
     for name, counts in stored.items():
         missing = [n for n in range(written) if n not in counts]
         twice = [n for n, c in counts.items() if c > 1]
@@ -267,10 +303,17 @@ def check(written: int, stored: dict[str, collections.Counter], ports: dict[str,
                 verdict.problems.append(text + f", the journal named {lost_named} bytes lost")
         if twice:
             text = f"{name}: {len(twice)} lines stored more than once, {extra} extra copies ({_spans(twice)})"
-            if ports[name] in repeats_at or repeats_anywhere:
-                verdict.excused.append(text + ", named a possible repeat")
-            else:
+            covered = named.covers(ports[name])
+            if covered is None:
+                verdict.excused.append(text + ", named a possible repeat (without a count)")
+            elif extra <= covered:
+                verdict.excused.append(text + f", {covered} events named a possible repeat")
+            elif covered == 0:
                 verdict.problems.append(text + ", no repeat named at its server")
+            else:
+                verdict.problems.append(text + f", only {covered} events named a possible repeat at its server"
+                                        + (f" ({named.anywhere} of them where no server is said)" if named.anywhere
+                                           else ""))
     if "Traceback" in journal:
         verdict.problems.append("a traceback in the journal")
 

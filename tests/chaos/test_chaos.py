@@ -66,6 +66,50 @@ def test_a_repeat_named_at_the_other_server_does_not_cover_this_one():
     assert verdict({"one": twice, "two": all_once()}, journal).ok
 
 
+def _named_at(port: int, events: int) -> str:
+    return ('level=warning logger=shipper.output.fluentd msg="fluentd delivery failed; the chunk will be sent again, '
+            f'and the server may have stored the chunk (a possible repeat of {events} events)" output=one '
+            f'server=127.0.0.1:{port} error="connection reset before the ack"')
+
+
+def test_repeats_are_counted_against_the_events_named_at_their_server():
+    """The Fluentd output names each possible repeat with its count: a peer holding more extra copies than were
+    named at its server fails, however many were named elsewhere."""
+    twice = all_once() + collections.Counter([2, 3, 4])
+    assert verdict({"one": twice, "two": all_once()}, _named_at(4001, 3)).ok
+    assert verdict({"one": twice, "two": all_once()}, _named_at(4001, 1) + "\n" + _named_at(4001, 2)).ok
+    assert verdict({"one": twice, "two": all_once()}, _named_at(4001, 2) + "\n" + _named_at(4002, 100)).problems == [
+        "one: 3 lines stored more than once, 3 extra copies (2-4), only 2 events named a possible repeat at its server"]
+
+
+def test_the_stop_summary_repeats_the_close_and_names_nothing_more():
+    """`stopped with batches undelivered` quotes the output's trouble (`… (a possible repeat of N events)`, no
+    server= field): the close named that copy already. Before, that line excused any repeat at any server."""
+    twice = all_once() + collections.Counter([6, 7])
+    summary = ('level=error logger=shipper.run msg="stopped with batches undelivered; they are read again next start" '
+               'undelivered="output one: 1 batches (127.0.0.1:4001: the stop came while the chunk of 2 events, written '
+               'whole, waited for its ack: the server may have stored the chunk, and it is sent again at the next start '
+               '(a possible repeat of 2 events))"')
+    assert verdict({"one": twice, "two": all_once()}, summary).problems == [
+        "one: 2 lines stored more than once, 2 extra copies (6-7), no repeat named at its server"]
+    assert verdict({"one": twice, "two": all_once()}, summary + "\n" + _named_at(4001, 2)).ok
+
+
+def test_repeats_named_where_no_server_is_said_count_at_every_server():
+    """A late acknowledgement named by the output worker (no server field) and a file's bytes read again (every
+    output may get them twice) cover that many extra copies at any peer."""
+    twice = all_once() + collections.Counter([6, 7])
+    late = ('level=warning logger=shipper.output_worker msg="output one: a send a reload or stop had given up on was '
+            'acknowledged after all, once its batches were let go to be read again: a possible repeat of 2 events" '
+            'output=one batches=1 events=2')
+    assert verdict({"one": twice, "two": twice}, late).ok
+    again = ('level=warning logger=shipper.tail msg="150 bytes of /x/app.log.1 from offset 300 may be shipped again: '
+             'why" path=/x/app.log.1')
+    assert verdict({"one": twice, "two": twice}, again).ok, "150 bytes: 2 lines of 100 bytes (a part of one is one)"
+    thrice = all_once() + collections.Counter([6, 7, 6])
+    assert not verdict({"one": thrice, "two": all_once()}, late).ok
+
+
 def test_a_traceback_fails():
     assert not verdict({"one": all_once(), "two": all_once()}, "Traceback (most recent call last):").ok
 
