@@ -66,6 +66,7 @@ from shipper.ecs import (
     squash_key,
     vendor_time,
     vendor_time_and_zoneless,
+    zone_always_utc,
     zone_name,
 )
 from shipper.errors import PermanentRefusal
@@ -145,7 +146,7 @@ __all__ = [
     "clean_ip", "decode_text", "original_text", "is_utf8", "snake_case", "squash_key",
     "now_iso", "iso_utc", "vendor_time", "LocalTimeParser", "names_no_zone", "vendor_time_and_zoneless",
     "local_time_in_doubt",
-    "zone_name",
+    "zone_name", "zone_always_utc",
     "ecs_field_types",
     # the one memo (bounded entries and key size): what it hands out is shared, never mutate it
     "BoundedMemo", "MISSING",

@@ -54,9 +54,10 @@ _SECONDS = frozenset(f":{n:02d}" for n in range(60))  # its last three: a set lo
 _MINUTE = timedelta(minutes=1)
 
 
-def _always_utc(zone: "tzinfo") -> bool:
+def zone_always_utc(zone: "tzinfo") -> bool:
     """True when `zone` is at UTC+0 in every month of 1800-2100 (tzdata's history starts ~1847): its times
-    need no conversion. (Asked in 2000 alone, Africa/Monrovia, at -0:44:30 until 1972, was taken for UTC.)"""
+    need no conversion, and no hour of it is in doubt (local_time_in_doubt is always False). (Asked in 2000
+    alone, Africa/Monrovia, at -0:44:30 until 1972, was taken for UTC.)"""
     return all(zone.utcoffset(datetime(year, month, 1)) == timedelta(0)
                for year in range(1800, 2101) for month in range(1, 13))
 
@@ -72,7 +73,7 @@ class LocalTimeParser:
 
     def __init__(self, zone: "tzinfo"):
         self.zone = zone
-        self.is_utc = _always_utc(zone)
+        self.is_utc = zone_always_utc(zone)
         self._hours: BoundedMemo[str, timedelta | None] = BoundedMemo(10_000, 13)  # 'YYYY-MM-DD HH' → UTC offset
         # 'YYYY-MM-DD HH:MM' → its UTC 'YYYY-MM-DDTHH:MM'; None: no time; "": an offset with seconds (see _minute)
         self._minutes: BoundedMemo[str, str | None] = BoundedMemo(4096, 16)

@@ -39,6 +39,7 @@ from shipper.api import (
     snake_case,
     vendor_time,
     vendor_time_and_zoneless,
+    zone_always_utc,
     zone_name,
 )
 
@@ -105,6 +106,8 @@ class ClouderaAIParser(Parser):
     def __init__(self, options=None):
         super().__init__(options)
         self._zone_name = zone_name(self.zone)
+        # a zone always at UTC+0 has no hour in doubt: local_time_in_doubt not asked (two calls a record)
+        self._hours_in_doubt = not zone_always_utc(self.zone)
         # Memos bounded against hostile input (shipper.memo): short texts only.
         self._descriptions: BoundedMemo[str, tuple] = BoundedMemo(4096, 512)  # description text → see _details
         self._kinds: BoundedMemo[str, tuple] = BoundedMemo(4096, 256)  # event_name → see _kind
@@ -168,7 +171,7 @@ class ClouderaAIParser(Parser):
             ev["@timestamp"] = iso
             if self._zone_name is not None and zoneless:
                 event["timezone"] = self._zone_name  # read in the source's zone (ECS)
-                if local_time_in_doubt(created, self.zone):
+                if self._hours_in_doubt and local_time_in_doubt(created, self.zone):
                     add_tag(ev, AMBIGUOUS_LOCAL_TIME)  # the hour DST repeats or skips: @timestamp may be an hour off
         if action is None:
             if problems is None:

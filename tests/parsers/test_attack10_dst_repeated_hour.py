@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
+from shipper.api import zone_always_utc
 from shipper.ecs import AMBIGUOUS_LOCAL_TIME, local_time_in_doubt
 
 LINES = [  # in the order Datameer wrote them, 25 October 2026, Europe/Berlin
@@ -72,6 +73,25 @@ def test_a_time_in_the_repeated_hour_is_not_stamped_an_hour_early_silently(tmp_p
 def test_local_time_in_doubt(text, zone, doubt):
     assert local_time_in_doubt(text, ZoneInfo(zone)) is doubt
 
+
+
+@pytest.mark.parametrize("zone,always", [
+    ("UTC", True), ("Etc/UTC", True), ("Etc/GMT", True), ("Etc/Zulu", True),
+    ("Europe/London", False), ("Africa/Abidjan", False),  # GMT now, not always (LMT; BST)
+    ("Africa/Monrovia", False), ("Atlantic/Reykjavik", False),  # at UTC+0 in 2000, not before 1972 / 1968
+])
+def test_a_zone_always_at_utc_has_no_hour_in_doubt(zone, always):
+    """Cloudera AI asks local_time_in_doubt only of a zone zone_always_utc denies (issue 19, two calls a record):
+    that skip is right only if no hour of such a zone is ever in doubt, every DST change of the others found."""
+    z = ZoneInfo(zone)
+    assert zone_always_utc(z) is always
+    hours = [f"{y}-{m:02d}-{d:02d} {h:02d}:30:00" for y in (1916, 1945, 1971, 1996, 2026) for m in (3, 4, 9, 10, 11)
+             for d in range(1, 32, 3) for h in range(24)]
+    in_doubt = [t for t in hours if local_time_in_doubt(t, z)]
+    if always:
+        assert not in_doubt
+    if zone == "Europe/London":
+        assert in_doubt  # the sample reaches DST changes: an empty list above says something
 
 def test_every_parser_reading_zone_less_times_tags_the_repeated_hour():
     """Posit Connect's `time`, Cloudera AI's `created_at`, Puppet Enterprise's CSV Submit Time: read in the
