@@ -8,7 +8,7 @@ import orjson
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION
+from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION, audit_message
 from shipper_plugins.parsers.cloudera_ai import CATALOG, ClouderaAIParser
 from tests.support import bytes_kept_by_parser
 from tests.vendor_lists import SAMPLES, cloudera_ai_event_names
@@ -331,6 +331,30 @@ def test_message_says_who_did_what():
     [ev] = ClouderaAIParser().parse(row(description=None, event_name="project deleted"))
     assert ev["message"] == "3f1b6c8e-0c1e-4a1e-9c55-1d2f3a4b5c6d: project deleted"
 
+
+
+@pytest.mark.parametrize("fields", [
+    {}, {"description": None}, {"description": None, "user_id": ""}, {"description": None, "user_id": None},
+    {"user_id": None}, {"description": "username: "}, {"description": "user type: NORMAL"},
+    {"event_name": None}, {"event_name": "no such event"}, {"event_name": "user login"},  # its outcome
+    {"event_name": "user login", "description": "username: bob, auth method: LDAP"},
+    {"description": "model id: 9, project: p1, project id: 3, username: bob"},
+    {"event_name": "project collaborator added", "description": "username: alice, collaborator: bob"},
+    {"description": "username: alice, team: data, member: bob"}, {"description": "username: alice, team: data"},
+    {"description": "file path: /home/cdsw/x.py/"}, {"description": "file name: x.py, username: alice"},
+    {"description": {"username": "carol", "model_name": "m"}}, {"description": '{"user": "dan"}'},
+    {"created_at": None}, {"ipaddr": "127.0.0.1"},
+])
+def test_the_message_is_audit_messages_line(fields):
+    """The parser writes the message of a record with no target, group, file or outcome itself, not through
+    audit_message (issue 19): the same line as audit_message's, whatever the record holds."""
+    [ev] = ClouderaAIParser().parse(row(**fields))
+    ca = ev.get("cloudera_ai") or {}
+    what = ev["event"].get("action") or "unknown event"
+    for name in ("model", "project"):
+        if isinstance(ca.get(name), dict):
+            what += f" {name} {ca[name].get('name') or ca[name].get('id')}"
+    assert ev["message"] == audit_message(ev, what), fields
 
 def test_unparsable_record_is_a_pipeline_error():
     [ev] = ClouderaAIParser().parse(b'{"id": 1, "event_name": "user login", "created_at": ')
