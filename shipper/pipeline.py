@@ -334,6 +334,10 @@ class Pipeline:
         self.store.give_up_at(final)
         if self.store_full and not self.store_ok.is_set():
             self._free_reserve(timeout)
+        # A failed commit waits for its retry (up to 10 s away) while the wait below lasts only shutdown_timeout: tried
+        # now, as the space may be back (freed a moment before the stop, the stop said "read again" and exited 1, then
+        # saved that very commit).
+        self.committer.retry_now()
         for r in self.runners.values():
             r.thread.join(max(0.0, deadline - time.monotonic()))
         # What each source not returned by now waits for inside the agent, or the agent's work it is in (None, None:
