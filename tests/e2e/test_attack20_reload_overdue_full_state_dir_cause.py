@@ -15,7 +15,8 @@ No output holds that batch: Fluentd acknowledged it, and its checkpoint cannot b
 full`, said once before). The wedge an operator is paged for named no cause where it should name the full
 state_dir. exam23b's runs saw it only now and then (0 of 5 with one fill: the reload's own compaction truncates the
 WAL and the commit fits again); here the other program keeps the filesystem full until the test frees it
-(reload23, session 22: 3 of 3 runs named "held by no output" before the fix, Reloads._held_by). Nothing is lost or
+(reload23, session 22: 3 of 3 runs named "held by no output" before the fix, Reloads._held_by; under load the
+filler can still be late once, and the test then reloads again). Nothing is lost or
 repeated: once the space is freed the source goes on, every line once.
 """
 from __future__ import annotations
@@ -85,9 +86,17 @@ def test_overdue_restart_on_a_full_state_dir_names_the_state_dir(tmp_path):
             w.start()
             with kept_full(state):
                 wait_until(lambda: "checkpoint commit failed" in journal(), 60, "the full state_dir met")
-                cfg.write_text(_config(tmp_path, log, peer.port, 1))
-                agent.send_signal(signal.SIGHUP)
-                wait_until(lambda: "pending source restart is overdue" in journal(), 90, "an overdue restart named")
+                for gen in (1, 2, 3):
+                    mark = len(journal())
+                    cfg.write_text(_config(tmp_path, log, peer.port, gen))
+                    agent.send_signal(signal.SIGHUP)
+                    wait_until(lambda: re.search("is overdue|saved again", journal()[mark:]), 90, "an overdue restart named")
+                    if "is overdue" in journal()[mark:]:
+                        break
+                    # The commit fit after all: the reload's compaction truncated the WAL, and under load that room was
+                    # the commit's before the filler took it back. Full again, the next reload meets it.
+                    wait_until(lambda: "commit failed" in journal()[journal().rindex("saved again"):], 60, "full again")
+                assert "is overdue" in journal(), journal()[-3000:]
             stop_writing.set()
             w.join()
             wait_until(lambda: len(names()) >= written[0], 90, "every line delivered once the space was freed")
