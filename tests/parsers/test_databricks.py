@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION
 from shipper.ecs_schema import flatten
-from shipper_plugins.parsers.databricks import DatabricksParser
+from shipper_plugins.parsers.databricks import PATH_KEYS, SOURCE_KEYS, DatabricksParser
 from tests.parsers.databricks_records import CSV_PATH, ROWS, SHAPES, make_record
 from tests.vendor_lists import SAMPLES, databricks_pairs
 
@@ -391,6 +391,28 @@ def test_membership_change_names_the_target_user_and_group(shape, assert_ecs):
     assert ev["event"]["type"] == ["group", "change"] and ev["event"]["category"] == ["iam"]
     assert "bob@example.com" in ev["message"] and "admins" in ev["message"]
 
+
+
+_TARGET_VALUES = {"targetUserName": "bob@example.com", "targetUserId": "123", "targetServicePrincipal": "sp-1",
+                  "targetGroupName": "ops", "targetGroupId": "9", "principal": "bob@example.com",
+                  "changes": '[{"principal": "bob@example.com", "add": ["SELECT"]}]', "runCreatorUserName": "bob",
+                  "owner": "bob@example.com", "share_owner": "bob@example.com"}
+
+
+@pytest.mark.parametrize("key", [*_TARGET_VALUES, *PATH_KEYS, *SOURCE_KEYS])
+def test_each_request_key_promoted_is_one_the_parser_looks_for(key):
+    """_targets returns at once for a request that names none of the keys it reads (issue 19: ~18 calls of
+    _str on None a record): each such key alone still promotes its target, path or related user, so none is
+    missing from the set it tests. A source key goes with a destination (`dst`), not alone."""
+    params = {key: _TARGET_VALUES.get(key, "/Users/bob@example.com/nb"), "endpoint": "x"}
+    if key in SOURCE_KEYS and key not in PATH_KEYS:
+        params["dst"] = "/Users/bob@example.com/moved"
+    (ev,) = DatabricksParser().parse(make_record("workspace", "move", "diagnostic", params=params)[0])
+    (bare,) = DatabricksParser().parse(make_record("workspace", "move", "diagnostic", params={"endpoint": "x"})[0])
+    promoted = {k: ev.get(k) for k in ("user", "group", "file", "related") if ev.get(k) != bare.get(k)}
+    assert promoted, key
+    if key in SOURCE_KEYS and key not in PATH_KEYS:
+        assert ev["databricks"]["source_path"] == "/Users/bob@example.com/nb"
 
 def test_group_alone_is_the_group():
     raw, _ = make_record("groups", "createGroup", "diagnostic", params={"targetGroupName": "ops", "targetGroupId": "9"})
