@@ -27,7 +27,7 @@ from fluent.sender import EventTime, FluentSender
 from shipper_plugins.outputs.fluentd_handshake import Credentials, HandshakeRefused, handshake
 from shipper_plugins.outputs.fluentd_socket import read_message
 
-__all__ = ["AckError", "AckAfterNamed", "ClosedBeforeAck", "WrongAnswer", "KeptAliveUnanswered", "ForwardConnection", "EventTime",
+__all__ = ["AckError", "AckAfterNamed", "ClosedBeforeAck", "WrongAnswer", "ForwardConnection", "EventTime",
            "event_time_ns", "pack_entry", "new_chunk_id", "tls_only_server", "TLS_NEEDED", "TlsHandshakeCut", "plain_forward_server", "PLAIN_NOT_TLS"]
 
 
@@ -61,12 +61,6 @@ class StaleConnection(OSError):
     """A chunk failed on a connection that had already carried chunks, before any byte of it could be
     read: the server had closed it (deny_keepalive, an idle timeout). The chunk goes again at once on a
     fresh connection; this is not an outage."""
-
-
-class KeptAliveUnanswered(OSError):
-    """The empty chunk asked before reusing a connection (ForwardConnection._ask_kept_alive) got no ack in
-    time, or an answer that is not its ack. No chunk of events was written: nothing can be repeated. An
-    outage, retried with backoff on a fresh connection."""
 
 
 class AckAfterNamed(OSError):
@@ -134,6 +128,10 @@ class ForwardConnection(FluentSender):
         # The server has shown it keeps this connection after an ack (HELO's keepalive, or an empty chunk
         # acked on it after a chunk): a chunk written whole on it and then reset was read, maybe stored.
         self.kept_alive = False
+        # Whether a connection to this server is reused at all: not once the server closed, or left unanswered, the
+        # empty chunk asked before a reuse (deny_keepalive; a server that does not answer empty chunks): each chunk
+        # then goes on a connection of its own, as Fluentd's out_forward sends by default.
+        self.reuses = True
         # The last chunk was written whole and its ack not read: a stop that cuts the wait leaves a
         # chunk the server may store (a paused Fluentd's kernel took it), to be sent again.
         self.awaiting_ack = False
@@ -252,7 +250,7 @@ class ForwardConnection(FluentSender):
         try:
             self._reconnect()
             reused = self.chunks_on_connection > 0
-            if reused and chunk and not self.kept_alive:
+            if reused and chunk and not self.kept_alive and self.reuses:
                 self._ask_kept_alive(tag, ack_timeout)  # (its failures pass through below as they are)
             self._send_data(message)
             with self._naming:
@@ -287,9 +285,9 @@ class ForwardConnection(FluentSender):
         except Exception as e:  # msgpack errors on a garbled answer: same as a broken peer
             self._close()
             raise WrongAnswer(f"bad answer from server: {e}") from e
-        if not self.server_keepalive:
-            # The server said in HELO that it closes after each chunk: close first, so the next
-            # chunk never races its FIN.
+        if not self.server_keepalive or (chunk and not self.kept_alive and not self.reuses):
+            # The server said in HELO that it closes after each chunk, or showed it (_ask_kept_alive): close
+            # first, so the next chunk never races its FIN.
             self._close()
 
     def take_unacked(self) -> int:
@@ -308,21 +306,19 @@ class ForwardConnection(FluentSender):
         onto the connection may meet that close (stored nowhere), and a server that read and stored the chunk and
         then died is reset the same way. So an empty chunk asks first (in_forward acks it and stores nothing): its
         ack proves the connection kept, and a reset after a later chunk is then a possible repeat; a close sends
-        the chunk on a fresh connection, where it is the first (StaleConnection). Fluentd's out_forward avoids the
-        question by a new connection per chunk (its `keepalive` is off by default)."""
+        the chunk on a fresh connection, where it is the first (StaleConnection), and so does no answer within a few
+        seconds (a server that does not answer empty chunks, or one frozen: its outage then shows on that chunk).
+        Either way the server is not asked again: each chunk goes on a connection of its own, as Fluentd's
+        out_forward sends by default (its `keepalive` is off), so no chunk races that close again."""
         asked = new_chunk_id()
         try:
             self._send_data(_empty_chunk(asked, tag))
-            self._read_ack(asked, ack_timeout)
-        except OSError as e:
+            self._read_ack(asked, min(ack_timeout, KEPT_ALIVE_WAIT))
+        except Exception as e:  # (OSError, or msgpack's on a garbled answer)
             self._close()
-            if _is_reset(e) or _is_eof(e):
-                raise StaleConnection(f"the server had closed the connection after the last ack: {e}") from e
-            raise KeptAliveUnanswered(f"{e} (an empty chunk, asked before reusing the connection; no chunk of "
-                                      "events went on it)") from e
-        except Exception as e:  # msgpack errors on a garbled answer
-            self._close()
-            raise KeptAliveUnanswered(f"bad answer to an empty chunk: {e}") from e
+            self.reuses = False
+            raise StaleConnection(f"the server had closed the connection after the last ack, or did not answer an "
+                                  f"empty chunk on it ({e}): each chunk goes on a connection of its own") from e
         self.kept_alive = True
 
     def _read_ack(self, chunk: str, ack_timeout: float) -> None:
@@ -361,6 +357,8 @@ class ForwardConnection(FluentSender):
         with self.lock:
             self._close()
 
+
+KEPT_ALIVE_WAIT = 5.0  # seconds for the answer to the empty chunk asked before a reuse (in_forward answers at once)
 
 TLS_NEEDED = ("the server speaks TLS; set tls: true (it is an in_forward with <transport tls>, which resets every "
               "plain connection; add tls_ca_file if its certificate is not from a system CA)")

@@ -326,6 +326,34 @@ def test_a_chunk_reset_on_a_kept_connection_is_named_a_possible_repeat(tmp_path,
         peer.stop()
 
 
+class _AnswersNoEmptyChunk(ForwardServer):
+    """A Forward server that stores and acks chunks of records, and answers nothing to an empty chunk (not
+    in_forward, which acks it: a server that may, for all the spec says)."""
+
+    def _store(self, tag, entries, option):
+        super()._store(tag, entries, option)
+        self.mode = "ack" if entries else "no_ack"  # (read right after, for this message's answer)
+
+
+def test_a_server_that_does_not_answer_the_question_gets_a_connection_per_chunk(tmp_path, caplog):
+    """The empty chunk asked before a reuse goes unanswered (a few seconds at most): the chunk goes on a fresh
+    connection at once, without a warning or a backoff, and the server is not asked again: each chunk on a connection
+    of its own from then on (not a wait for every other chunk, nor an outage)."""
+    peer = _AnswersNoEmptyChunk().start()
+    try:
+        out = make_output(tmp_path, port=peer.port, name="fk_noanswer", ack_timeout=3)
+        with caplog.at_level(logging.WARNING, logger="shipper.output.fluentd"):
+            for i in range(6):
+                deliver(out, make_batch(3, start=i * 3), within=30)
+        assert messages(peer) == list(range(18)) and peer.errors == []
+        assert peer.empty_chunks == 1, "asked once"
+        assert peer.connections == 6, "the first carried a chunk and the question; then one a chunk"
+        assert caplog.records == []
+        out.close()
+    finally:
+        peer.stop()
+
+
 def test_one_refusing_server_is_left_alone_while_another_takes_the_chunks(tmp_path, caplog):
     good = ForwardServer(shared_key=KEY, hostname="good").start()
     bad = ForwardServer(shared_key="another-key", hostname="bad").start()
