@@ -1143,8 +1143,10 @@ class SourceRunner:
             pool = self.pool  # (a stop's end_pool() may take it meanwhile)
             if pool is not None:
                 # Finished means every batch read is registered (or given up): --once waits for
-                # the trackers to be idle after this, and must not see an empty one too early.
-                pool.drain(self.abandon)
+                # the trackers to be idle after this, and must not see an empty one too early. A wait of the agent's
+                # (behind a down output's full queue, say), named so by a stop it outlasts, not "its own code".
+                with self.waits.on("its parse workers to hand on the batches it had read (run() had returned)"):
+                    pool.drain(self.abandon)
             self.looked.set()  # (ended before it looked: nothing to wait for)
             self.finished.set()
 

@@ -26,8 +26,8 @@ def lines(path: Path, n: int) -> None:
             f.write(json.dumps({"@timestamp": "2026-01-02T03:04:05Z", "message": f"m{i}", "n": i}) + "\n")
 
 
-def pipeline_to_down_fluentd(tmp_path: Path, source: str, top: str = "") -> Pipeline:
-    lines(tmp_path / "audit.log", 2000)
+def pipeline_to_down_fluentd(tmp_path: Path, source: str, top: str = "", n: int = 2000) -> Pipeline:
+    lines(tmp_path / "audit.log", n)
     (tmp_path / "shipper.yaml").write_text(f"""
 state_dir: {tmp_path / 'state'}
 shutdown_timeout: 1
@@ -53,13 +53,36 @@ def test_a_source_waiting_for_room_in_a_down_outputs_queue_is_said_to(tmp_path, 
     pipeline = pipeline_to_down_fluentd(tmp_path, f"parse_workers: {workers}")
     pipeline.start()
     runner = pipeline.runners["app"]
-    # Its queue full (2 batches), the source waits for room in it (through its parse workers' queue, which fills too)
+    # Its queue full (2 batches), the source waits for room in it (through its parse workers' queue, which fills too:
+    # waited for in the source's thread itself, else the stop may come while it still reads and submits, and find it
+    # in the wait that follows its run(): test_a_source_returned_waiting_for_its_parse_workers_is_said_to)
     assert wait(lambda: pipeline.workers["fluentd"].pending() == 2 and runner.tracker.in_flight() >= 2 + workers, 60)
+    assert wait(lambda: (runner.waits.of(runner.thread) or "").startswith("room in "), 60)
     said = stop_said(pipeline, caplog)
     assert len(said) == 1, [r.getMessage() for r in caplog.records]
     message = said[0].getMessage()
     assert "cannot wake" not in message, message
     assert "waiting for room in " in message and "room in output fluentd's queue" in message, message
+    assert "read again at the next start" in message, message
+
+
+def test_a_source_returned_waiting_for_its_parse_workers_is_said_to(tmp_path, caplog):
+    """A source whose run() returned at the stop (it had read everything: 5 batches, 2 in the output's queue, 1 held
+    by the parse workers' collector waiting for room there, 2 behind it in their queue: the source never waited to
+    submit) then waits in its thread for its parse workers to hand on what it read. That wait, not "its own code",
+    is what the stop names (it said "returned only after shutdown_timeout … still running its own code": issue 13,
+    the [parse-workers] case above when the stop came before the source waited to submit)."""
+    pipeline = pipeline_to_down_fluentd(tmp_path, "parse_workers: 1", n=50)
+    pipeline.start()
+    runner = pipeline.runners["app"]
+    assert wait(lambda: pipeline.workers["fluentd"].pending() == 2 and runner.tracker.in_flight() == 3
+                and runner.pool is not None and runner.pool.in_queue() == 3, 60)
+    said = stop_said(pipeline, caplog)
+    assert len(said) == 1, [r.getMessage() for r in caplog.records]
+    message = said[0].getMessage()
+    assert "cannot wake" not in message and "its own code" not in message, message
+    assert "waiting for its parse workers to hand on" in message and "room in output fluentd's queue" in message, \
+        message
     assert "read again at the next start" in message, message
 
 
