@@ -203,7 +203,14 @@ class Holder:
         self._tailer_met: dict[tuple[int, int, int | None], None] = {}
         # Files the tailer had at a family's first sight, taken as there before the watch (nobody's
         # creation): the IN_CREATE of one, read late, finds it under the live name: that pays the creation.
-        self._presumed: dict[tuple[tuple[int, int, int | None], str], None] = {}
+        # -> True when its live name was not there when its folder's watch began: it was made since, so one
+        # IN_CREATE of that name is its own, and one found gone when read (ENOENT, the event naming no file) is paid
+        # by it (else a file the tailer read whole, rotated away and deleted before a holder a few scans behind read
+        # its creation, was named lost: tests/tail/test_holder_behind_new_files_false_escape.py).
+        self._presumed: dict[tuple[tuple[int, int, int | None], str], bool] = {}
+        # Folder -> the names in it just after its watch began (listed after the watch: a file made between the two
+        # is taken for one there before it, which pays nothing).
+        self._there_at_watch: dict[str, set[str]] = {}
         # Compressed files met under a rotated name (held or the tailer's) whose worth the tailer has not told
         # yet, per family. A .gz is made from a plain file of the family: when that file was caught too, the .gz is
         # its copy and catches nothing more; when it was not (it went through its names unopened), the .gz holds the
@@ -301,7 +308,9 @@ class Holder:
                         self._credit_ident(ident, fam, met)
                     elif fam not in self._families_seen:  # there before the family's watch: nobody's creation
                         if (ident, fam) not in self._credited:
-                            _bounded_put(self._presumed, (ident, fam), None)
+                            folder, name = os.path.split(fam)
+                            there = self._there_at_watch.get(folder)
+                            _bounded_put(self._presumed, (ident, fam), there is not None and name not in there)
                         self._credit_ident(ident, fam, {})
                     elif (ident, fam) not in self._credited:
                         _bounded_put(self._unmet.setdefault(fam, {}), ident, None)
@@ -316,17 +325,26 @@ class Holder:
                      if discovery.folder_identity(f) != self._watched.get(f)}
             for folder in list((self._watched.keys() - by_folder.keys()) | moved):
                 del self._watched[folder]
+                self._there_at_watch.pop(folder, None)
                 hub.unwatch(self, folder)
             for folder in by_folder.keys() - self._watched.keys():
                 pointed = discovery.folder_identity(folder)  # before the watch: a swap meanwhile is seen next time
                 if hub.watch(self, folder, HOLD_MASK):
                     self._watched[folder] = pointed
+                    self._listed_at_watch_locked(folder)
                     self._unwatchable.discard(folder)
                 elif pointed is not None:
                     self._no_watch_locked(folder)
             for folder in self._appeared_unwatched & by_folder.keys():
                 self._appeared_unwatched.discard(folder)
                 self._rotated_while_unwatched_locked(folder, by_folder[folder])
+
+    def _listed_at_watch_locked(self, folder: str) -> None:
+        """With self._lock held: the watch of `folder` has just begun: the names there now, kept."""
+        try:
+            self._there_at_watch[folder] = set(os.listdir(folder))
+        except OSError:
+            self._there_at_watch.pop(folder, None)  # (not known: no presumed file there pays an unopened creation)
 
     def _no_watch_locked(self, folder: str) -> None:
         """With self._lock held: `folder` is there, yet the kernel gives no watch (the user's inotify watches all
@@ -505,10 +523,21 @@ class Holder:
         open, or closed it since (its descriptor budget) and the holder holds it or meets it unheld. (Paid only while
         the tailer had it open, a holder a scan behind owed it on, and named it lost: 2 of 320 new files, "it was
         behind": tests/tail/test_holder_behind_new_files_false_escape.py.)"""
-        if at_creation and self._presumed.pop((ident, fam), 0) is None:
+        if at_creation and self._presumed.pop((ident, fam), None) is not None:
             caught[fam] = caught.get(fam, 0) + 1
         else:
             self._credit_ident(ident, fam, caught)
+
+    def _pay_presumed_locked(self, fam: str) -> bool:
+        """With self._lock held: an IN_CREATE of `fam`'s live name read with its file gone. True if a file the tailer's
+        first sight presumed there, made under that name since the folder's watch began, pays it: that file's own
+        IN_CREATE is one of those read, and this may be it (if not, the file read is paid by its own event found gone
+        as well, or found there: one creation each, whichever)."""
+        key = next((k for k, made_since in self._presumed.items() if made_since and k[1] == fam), None)
+        if key is None:
+            return False
+        del self._presumed[key]
+        return True
 
     def _credit_ident(self, ident: tuple[int, int, int | None], fam: str, caught: dict[str, int]) -> None:
         c = (ident, fam)
@@ -749,6 +778,7 @@ class Holder:
                     continue
                 if ev.mask & flags.IGNORED:
                     self._watched.pop(folder, None)  # the folder went: watched again when it is back
+                    self._there_at_watch.pop(folder, None)
                     continue
                 if not ev.name:
                     continue
@@ -788,7 +818,9 @@ class Holder:
                     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
                 except OSError as e:
                     if e.errno == errno.ENOENT:
-                        if owes:  # gone (or renamed on: its IN_MOVED_FROM comes next): owed until caught
+                        if not renamed and path == fam and self._pay_presumed_locked(fam):
+                            caught[fam] = caught.get(fam, 0) + 1  # (a file the tailer met: what it owes is paid)
+                        elif owes:  # gone (or renamed on: its IN_MOVED_FROM comes next): owed until caught
                             _bounded_put(self._unopened, path, owes)
                         if path == fam:
                             self.copy_events.left_live(fam)
@@ -928,6 +960,7 @@ class Holder:
             stale = [f for f in others if discovery.folder_identity(f) != pointed]
             for f in stale:
                 del self._watched[f]
+                self._there_at_watch.pop(f, None)
                 hub.unwatch(self, f)
             if len(stale) < len(others):
                 return False
@@ -938,6 +971,7 @@ class Holder:
                     self._appeared_unwatched.add(folder)
                 return False
             self._watched[folder] = pointed
+            self._listed_at_watch_locked(folder)
         self._appeared.add(folder)
         self._families.setdefault(folder, {})
         try:

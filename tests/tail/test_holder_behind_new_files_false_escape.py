@@ -78,3 +78,69 @@ def test_new_files_the_tailer_met_and_closed_before_the_holder_read_their_creati
         named = [r.getMessage() for r in caplog.records if "lost" in r.getMessage()]
         assert len(named) == 1 and f"{gone} (the whole file" in named[0], "\n".join(named)
         assert h.f.tailer.losses == 1
+
+
+# rotate: renamed to a rotated name, then deleted; delete: deleted at its live name.
+@pytest.mark.parametrize("rotate", [True, False], ids=["rotated-deleted", "deleted"])
+def test_a_new_file_the_tailer_read_and_that_was_gone_when_the_holder_read_its_creation_is_not_named_lost(
+        tmp_path, rotate, caplog):
+    """The holder reads, a few scans behind, the IN_CREATE of a file the tailer's first sight presumed there before
+    the watch and read whole; the file is gone by then: its open finds ENOENT, and the event no longer says which file
+    it was (hold13's report, noticed)."""
+    caplog.set_level(logging.WARNING, logger="shipper.tail")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    with stepped_over_new_files(logs, 16) as h:
+        h.scan_and_read()
+        f0 = logs / "f0.log"
+        append(f0, 0)
+        h.scan_and_read()  # the tailer's first sight of f0.log: read whole
+        assert sorted(h.f.seqs()) == [0]
+        if rotate:
+            os.rename(f0, logs / "f0.log.1")
+            os.unlink(logs / "f0.log.1")
+        else:
+            os.unlink(f0)
+        for _ in range(2):
+            h.scan_and_read()  # the tailer finds it gone
+        h.turn()  # the holder reads its creation now, the file gone
+        for _ in range(3):
+            h.scan_and_read()
+        h.turn()
+        h.scan_and_read()
+        assert sorted(h.f.seqs()) == [0]
+        named = [r.getMessage() for r in caplog.records if "lost" in r.getMessage()]
+        assert not named, "\n".join(named)
+        assert h.f.tailer.losses == 0
+
+
+@pytest.mark.parametrize("there_at_watch", [True, False], ids=["there-at-watch", "made-since"])
+def test_a_new_file_gone_unseen_after_a_presumed_one_is_still_named_lost(tmp_path, there_at_watch, caplog):
+    """What the test above lets pay is one creation per presumed file made since its folder's watch (its own IN_CREATE
+    is one of those read); a file there when the watch began has no IN_CREATE: its presumption pays nothing. After
+    either, a file made under the same name and rotated away and deleted before anything met it is named lost."""
+    caplog.set_level(logging.WARNING, logger="shipper.tail")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    f0 = logs / "f0.log"
+    if there_at_watch:
+        append(f0, 0)
+    with stepped_over_new_files(logs, 16) as h:
+        h.scan_and_read()
+        if not there_at_watch:
+            append(f0, 0)
+            h.scan_and_read()  # the tailer's first sight of f0.log
+        assert sorted(h.f.seqs()) == [0]
+        for k in (1, 2):  # the one read, then one nothing met: rotated away and deleted
+            if k == 2:
+                append(f0, 99)
+            os.rename(f0, logs / "f0.log.1")
+            os.unlink(logs / "f0.log.1")
+        for _ in range(2):
+            h.scan_and_read()
+        h.turn()
+        for _ in range(3):
+            h.scan_and_read()
+        assert sorted(h.f.seqs()) == [0]
+        named = [r.getMessage() for r in caplog.records if "lost" in r.getMessage()]
+        assert len(named) == 1 and f"{f0} were in 1 rotated file(s)" in named[0], "\n".join(named)
