@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import logging
 import resource
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shipper.config import Config
 
 log = logging.getLogger("shipper.fdlimit")
 
@@ -32,3 +36,25 @@ def raise_soft_limit() -> tuple[int, int]:
         log.info(f"the soft descriptor limit stays {soft} (not raised to the hard limit {hard}: {e})")
         return soft, soft
     return soft, hard
+
+
+# What the agent keeps open besides its sources: stdin/stdout/stderr, its log, the checkpoint writer's and the
+# forkserver's pipes, the main loop's wake pipe and selector, an output's socket, the HTTP endpoint (12 measured
+# with one stdout output and no endpoint; the rest is room).
+AGENT_OWN = 16
+
+
+def too_few_for(config: Config) -> str | None:
+    """Why the soft descriptor limit cannot run `config`'s sources (each keeps its class's `descriptors_kept`
+    open whatever it reads), or None. Beyond it sources died making their watchers (EMFILE) and the main loop
+    after them: refused instead, saying what to raise."""
+    from shipper import registry
+
+    kept = [(s.name, registry.load("source", s.type).descriptors_kept) for s in config.sources]
+    need = AGENT_OWN + sum(n for _, n in kept)
+    limit = soft_limit()
+    if need <= limit:
+        return None
+    many = sum(1 for _, n in kept if n)
+    return (f"the descriptor limit {limit} is too low for {many} sources that keep descriptors open: they and the "
+            f"agent need at least {need} (raise LimitNOFILE, or the hard limit: docs/operations.md, File descriptors)")

@@ -215,7 +215,8 @@ class Source(ABC):
     it. To give up (under --once, a server still unreachable after a few attempts) raise `EndRun(reason)`
     from run(): one error line naming the source, exit 1; any other exception is logged as a bug. Class
     attributes: `Config`, `rereads` (False: records pushed to it cannot be read again), `reports_vendor_gaps`,
-    `looks_first` (run() calls ctx.looked() once it has looked: the agent says `started` after that).
+    `looks_first` (run() calls ctx.looked() once it has looked: the agent says `started` after that),
+    `descriptors_kept` (the descriptors a running instance keeps open: the config is refused beyond the limit).
     The other methods are optional.
     """
 
@@ -231,6 +232,10 @@ class Source(ABC):
     # finds then for history): its run() calls ctx.looked() once it has looked, and the agent says it
     # started only after that (up to a bound), so that what changes after `started` is not history.
     looks_first: ClassVar[bool] = False
+    # The descriptors a running instance keeps open whatever it reads (its change notification, wake pipes),
+    # counting one file it reads. The agent refuses a config whose sources need more than the soft descriptor
+    # limit leaves it, at start (exit 2) and at a reload (the running config kept): shipper.fdlimit.
+    descriptors_kept: ClassVar[int] = 0
 
     def __init__(self, config: SourceConfig, ctx: SourceContext):
         self.config = config

@@ -15,6 +15,7 @@ from fnmatch import fnmatchcase
 
 from shipper.config import Config, ConfigError, load_config
 from shipper.config_base import OutputConfig
+from shipper.fdlimit import too_few_for
 
 log = logging.getLogger("shipper.reload")
 
@@ -167,6 +168,10 @@ def reload(pipeline, path: str, wait_slice=None) -> ReloadResult:
     except Exception as e:  # an unreadable file, a plugin that fails to import: same answer
         log.error("reload refused; the running config is kept", extra={"error": f"{type(e).__name__}: {e}"})
         return ReloadResult(False, f"reload refused: {type(e).__name__}: {e}")
+    too_few = too_few_for(new)
+    if too_few is not None:  # (its sources would die making their watchers)
+        log.error("reload refused; the running config is kept", extra={"error": too_few})
+        return ReloadResult(False, f"reload refused: {too_few}")
     try:
         plan = plan_reload(pipeline.config, new)
     except ReloadRefused as e:

@@ -148,13 +148,14 @@ class Daemon:
                 return 1
         if self.once:
             return self._run_once()
-        self._start()
         # Asleep until a signal or the next check: an idle agent's main thread wakes once a second
-        # (and as often as systemd's watchdog wants a ping), not every fraction of one.
+        # (and as often as systemd's watchdog wants a ping), not every fraction of one. Made before the
+        # sources start, which may take every descriptor the limit leaves (their opens are retried).
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        previous = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         woken = selectors.DefaultSelector()
         woken.register(wake_r, selectors.EVENT_READ)
+        self._start()
+        previous = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         # A reload or a check that waits on the checkpoint database (a commit stuck on a frozen filesystem
         # holds it) gives up at a stop signal: the stop must win (it waited until systemd's SIGKILL).
         try:

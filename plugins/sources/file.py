@@ -254,6 +254,9 @@ class FileSource(Source):
     # At the first look at a path its backups are history (skipped): the agent says it started only after
     # that look, so that the live file rotated right after `started` is a rotation of a followed file.
     looks_first = True
+    # Its ChangeWatcher's wake pipe (2), epoll (1), /proc/self/mountinfo (1) and inotify instance (1), and a file:
+    # twelve file sources under a limit of 64 met EMFILE making their watchers (tests/tail/test_attack20_many_sources_low_nofile_crash.py).
+    descriptors_kept = 6
 
     def __init__(self, config: FileSourceConfig, ctx):
         super().__init__(config, ctx)

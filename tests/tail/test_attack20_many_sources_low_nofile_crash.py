@@ -44,10 +44,6 @@ def _wait(cond, timeout: float) -> bool:
     return cond()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "12 file sources under nofile=64 (30 under 128): sources die with a traceback (ChangeWatcher: EMFILE) and the run "
-    "ends with a raw traceback from os.pipe2, exit 1, nothing shipped; it should ship what it can or refuse at start "
-    "with one line naming the descriptor limit (exit 2), never a traceback"))
 @pytest.mark.parametrize(("sources", "nofile"), [(12, 64), (30, 128)])
 def test_many_sources_under_a_low_descriptor_limit_never_crash(tmp_path: Path, sources: int, nofile: int) -> None:
     state = tmp_path / "state"
@@ -86,10 +82,6 @@ def test_many_sources_under_a_low_descriptor_limit_never_crash(tmp_path: Path, s
     assert shipped_all or refused_clearly, (agent.returncode, len(peer.records), journal[-2000:])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a reload adding 8 file sources to 6 under nofile=64: 5 of the added sources die with a traceback (ChangeWatcher: "
-    "EMFILE) and read nothing until a restart, while the journal says 'reloaded sources_added=…'; the reload should "
-    "start them (reading what it can, retrying what it cannot open) or be refused naming the descriptor limit"))
 def test_a_reload_adding_sources_under_a_low_descriptor_limit_kills_none(tmp_path: Path) -> None:
     state = tmp_path / "state"
     state.mkdir()
