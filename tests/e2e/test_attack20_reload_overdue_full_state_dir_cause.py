@@ -34,7 +34,7 @@ import orjson
 
 from tests.fs_faults import kept_full, small_tmpfs
 from tests.peers.forward_server import ForwardServer
-from tests.support import wait
+from tests.support import stop_process, wait
 
 
 def _line(n: int) -> bytes:
@@ -102,12 +102,7 @@ def test_overdue_restart_on_a_full_state_dir_names_the_state_dir(tmp_path):
             wait_until(lambda: len(names()) >= written[0], 90, "every line delivered once the space was freed")
         finally:
             stop_writing.set()
-            agent.send_signal(signal.SIGTERM)
-            try:
-                agent.wait(60)
-            except subprocess.TimeoutExpired:
-                agent.kill()
-                agent.wait()
+            stop_process(agent, 60)
             peer.stop()
     counts = names()
     assert {f"u{i}" for i in range(written[0])} <= set(counts), "a line was lost"

@@ -20,8 +20,6 @@ import collections
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,26 +29,12 @@ from pathlib import Path
 import pytest
 
 from tests.peers.forward_server import ForwardServer
+from tests.support import free_port, stop_process, wait
 
 SOURCES = 12
 LIMIT = 128
 RATE = 100  # lines a second per source
 ROTATE_BYTES = 40_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(cond, timeout: float, every: float = 0.5) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(every)
-    return cond()
 
 
 class _Writer(threading.Thread):
@@ -110,7 +94,7 @@ def _named_bounds(journal: str, family: str) -> tuple[int, int]:
 def test_descriptor_exhaustion_names_the_right_number_of_lost_files(tmp_path: Path) -> None:
     logs, state = tmp_path / "logs", tmp_path / "state"
     state.mkdir()
-    port = _free_port()
+    port = free_port()
     peer = ForwardServer(port=port).start()
     names = [f"s{i}" for i in range(SOURCES)]
     for n in names:
@@ -127,7 +111,7 @@ def test_descriptor_exhaustion_names_the_right_number_of_lost_files(tmp_path: Pa
                                   str(tmp_path / "cfg.yaml")], stdout=subprocess.DEVNULL, stderr=ef)
     writers = [_Writer(logs / n, n) for n in names]
     try:
-        assert _wait(lambda: "level=info" in err.read_text(errors="replace"), 60), err.read_text()
+        assert wait(lambda: "level=info" in err.read_text(errors="replace"), 60, every=0.5), err.read_text()
         for w in writers:
             w.start()
         time.sleep(6)
@@ -143,18 +127,13 @@ def test_descriptor_exhaustion_names_the_right_number_of_lost_files(tmp_path: Pa
             got = {(r.get("generic") or {}).get("n") for _, _, r in list(peer.records)}
             return len(got) >= sum(w.written for w in writers) or "data lost" in err.read_text(errors="replace")
 
-        _wait(settled, 90)
+        wait(settled, 90, every=0.5)
         count = -1
         while count != len(peer.records):  # the catch-up has ended when two looks 5 s apart see the same
             count = len(peer.records)
             time.sleep(5)
     finally:
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(60)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait()
+        stop_process(agent, 60)
         peer.stop()
     journal = err.read_text(errors="replace")
     delivered: dict[str, set[int]] = collections.defaultdict(set)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -20,18 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import stop_process, wait
+
 
 def _line(n: int) -> str:
     return json.dumps({"n": n, "message": "t" * 60}) + "\n"
-
-
-def _wait(cond, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
 
 
 def _delivered(out: Path) -> collections.Counter:
@@ -60,7 +52,7 @@ def test_emptying_a_read_quiet_log_names_no_loss(tmp_path: Path, how: str) -> No
     with open(out, "wb") as of, open(err, "wb") as ef:
         agent = subprocess.Popen([shipper, "run", "-c", str(tmp_path / "cfg.yaml")], stdout=of, stderr=ef)
     try:
-        assert _wait(lambda: _delivered(out)[2] == 1, 60), err.read_text()
+        assert wait(lambda: _delivered(out)[2] == 1, 60), err.read_text()
         time.sleep(1.0)  # read to its end, delivered, quiet
         if how == "truncate":
             subprocess.run(["truncate", "-s0", str(log)], check=True)
@@ -69,15 +61,10 @@ def test_emptying_a_read_quiet_log_names_no_loss(tmp_path: Path, how: str) -> No
         time.sleep(0.5)
         with open(log, "a") as f:
             f.write(_line(3) + _line(4))
-        assert _wait(lambda: _delivered(out)[4] >= 1, 60), err.read_text()
+        assert wait(lambda: _delivered(out)[4] >= 1, 60), err.read_text()
         time.sleep(2.0)
     finally:
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(60)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait()
+        stop_process(agent, 60)
     got = _delivered(out)
     assert got == {n: 1 for n in range(5)}, got  # nothing lost, nothing repeated
     said = [ln for ln in err.read_text(errors="replace").splitlines() if "data lost" in ln]

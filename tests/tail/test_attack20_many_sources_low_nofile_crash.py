@@ -18,37 +18,21 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.peers.forward_server import ForwardServer
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(cond, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.2)
-    return cond()
+from tests.support import free_port, stop_process, wait
 
 
 @pytest.mark.parametrize(("sources", "nofile"), [(12, 64), (30, 128)])
 def test_many_sources_under_a_low_descriptor_limit_never_crash(tmp_path: Path, sources: int, nofile: int) -> None:
     state = tmp_path / "state"
     state.mkdir()
-    port = _free_port()
+    port = free_port()
     peer = ForwardServer(port=port).start()
     blocks = []
     for i in range(sources):
@@ -65,16 +49,10 @@ def test_many_sources_under_a_low_descriptor_limit_never_crash(tmp_path: Path, s
         agent = subprocess.Popen(["prlimit", f"--nofile={nofile}:{nofile}", "--", shipper, "run", "-c",
                                   str(tmp_path / "cfg.yaml")], stdout=subprocess.DEVNULL, stderr=ef)
     try:
-        _wait(lambda: len(peer.records) >= sources * 20 or agent.poll() is not None, 60)
+        wait(lambda: len(peer.records) >= sources * 20 or agent.poll() is not None, 60)
         shipped_all = len(peer.records) >= sources * 20
     finally:
-        if agent.poll() is None:
-            agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(60)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait()
+        stop_process(agent, 60)
         peer.stop()
     journal = err.read_text(errors="replace")
     assert "Traceback" not in journal, journal[-3000:]
@@ -85,7 +63,7 @@ def test_many_sources_under_a_low_descriptor_limit_never_crash(tmp_path: Path, s
 def test_a_reload_adding_sources_under_a_low_descriptor_limit_kills_none(tmp_path: Path) -> None:
     state = tmp_path / "state"
     state.mkdir()
-    port = _free_port()
+    port = free_port()
     peer = ForwardServer(port=port).start()
 
     def write_config(count: int) -> None:
@@ -107,19 +85,14 @@ def test_a_reload_adding_sources_under_a_low_descriptor_limit_kills_none(tmp_pat
         agent = subprocess.Popen(["prlimit", "--nofile=64:64", "--", shipper, "run", "-c", str(tmp_path / "cfg.yaml")],
                                  stdout=subprocess.DEVNULL, stderr=ef)
     try:
-        assert _wait(lambda: len(peer.records) >= 6 * 20, 60), err.read_text()
+        assert wait(lambda: len(peer.records) >= 6 * 20, 60), err.read_text()
         write_config(14)
         agent.send_signal(signal.SIGHUP)
-        assert _wait(lambda: "msg=reloaded" in err.read_text(errors="replace")
+        assert wait(lambda: "msg=reloaded" in err.read_text(errors="replace")
                      or "reload refused" in err.read_text(errors="replace"), 60), err.read_text()
-        _wait(lambda: len(peer.records) >= 14 * 20, 30)
+        wait(lambda: len(peer.records) >= 14 * 20, 30)
     finally:
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(60)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait()
+        stop_process(agent, 60)
         peer.stop()
     journal = err.read_text(errors="replace")
     assert "Traceback" not in journal and "source failed" not in journal, journal[-3000:]

@@ -16,7 +16,6 @@ import collections
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -24,18 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import stop_process, wait
+
 
 def _line(n: int) -> str:
     return json.dumps({"n": n, "message": "z" * 60}) + "\n"
-
-
-def _wait(cond, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
 
 
 def _delivered(out: Path) -> collections.Counter:
@@ -64,7 +56,7 @@ def test_one_line_log_replaced_by_a_longer_copy_repeats_nothing_unnamed(tmp_path
     with open(out, "wb") as of, open(err, "wb") as ef:
         agent = subprocess.Popen([shipper, "run", "-c", str(tmp_path / "cfg.yaml")], stdout=of, stderr=ef)
     try:
-        assert _wait(lambda: _delivered(out)[0] == 1, 60), err.read_text()
+        assert wait(lambda: _delivered(out)[0] == 1, 60), err.read_text()
         time.sleep(1.0)  # the agent has read the line and looked again: nothing is pending
         if how == "sed_i":
             subprocess.run(["sed", "-i", f"$ a {_line(1).rstrip()}", str(log)], check=True)
@@ -76,15 +68,10 @@ def test_one_line_log_replaced_by_a_longer_copy_repeats_nothing_unnamed(tmp_path
             os.replace(copy, log)
         with open(log, "a") as f:
             f.write(_line(2))
-        assert _wait(lambda: _delivered(out)[2] >= 1, 60), err.read_text()
+        assert wait(lambda: _delivered(out)[2] >= 1, 60), err.read_text()
         time.sleep(2.0)
     finally:
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(60)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait()
+        stop_process(agent, 60)
     got = _delivered(out)
     repeated = {n: c for n, c in got.items() if c > 1}
     named = [ln for ln in err.read_text(errors="replace").splitlines()
