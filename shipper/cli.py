@@ -67,13 +67,14 @@ def run(config_path: str, once: bool, timeout: float | None) -> None:
         sys.exit(2)
     config = _load(config_path, starts=True)
     shipper_log.setup(config.settings.logging.level, config.settings.logging.format)
-    from shipper.fdlimit import raise_soft_limit, too_few_for
+    from shipper import fdlimit
 
-    raise_soft_limit()  # before any source sizes its descriptor budget from it
-    too_few = too_few_for(config)
+    fdlimit.raise_soft_limit()  # before any source sizes its descriptor budget from it
+    too_few = fdlimit.too_few_for(config)
     if too_few is not None:
         click.echo(f"error: {too_few}", err=True)
         sys.exit(2)
+    fdlimit.take(config)
     from shipper import address_space
 
     address_space.fit()  # before any thread starts (its C allocator's arenas)

@@ -44,17 +44,37 @@ def raise_soft_limit() -> tuple[int, int]:
 AGENT_OWN = 16
 
 
-def too_few_for(config: Config) -> str | None:
-    """Why the soft descriptor limit cannot run `config`'s sources (each keeps its class's `descriptors_kept`
-    open whatever it reads), or None. Beyond it sources died making their watchers (EMFILE) and the main loop
-    after them: refused instead, saying what to raise."""
+# What the running config's sources and the agent keep open whatever they read (too_few_for's count of the config
+# taken: take()): the tailers' budget of files is a share of what the limit leaves past it (tail.descriptors.fd_budget).
+_kept = AGENT_OWN
+
+
+def kept() -> int:
+    return _kept
+
+
+def take(config: Config) -> None:
+    """`config` runs now (started, or reloaded): the budgets of files are shares of what the limit leaves past it."""
+    global _kept
+    _kept = AGENT_OWN + sum(_by_source(config))
+
+
+def _by_source(config: Config) -> list[int]:
+    """What each of `config`'s sources keeps open whatever it reads (Source.descriptors_for)."""
     from shipper import registry
 
-    kept = [(s.name, registry.load("source", s.type).descriptors_kept) for s in config.sources]
-    need = AGENT_OWN + sum(n for _, n in kept)
+    return [registry.load("source", s.type).descriptors_for(s, config.base_dir) for s in config.sources]
+
+
+def too_few_for(config: Config) -> str | None:
+    """Why the soft descriptor limit cannot run `config`'s sources (each keeps what its class's `descriptors_for`
+    says open whatever it reads), or None. Beyond it sources died making their watchers (EMFILE) and the main loop
+    after them: refused instead, saying what to raise."""
+    by_source = _by_source(config)
+    need = AGENT_OWN + sum(by_source)
     limit = soft_limit()
     if need <= limit:
         return None
-    many = sum(1 for _, n in kept if n)
+    many = sum(1 for n in by_source if n)
     return (f"the descriptor limit {limit} is too low for {many} sources that keep descriptors open: they and the "
             f"agent need at least {need} (raise LimitNOFILE, or the hard limit: docs/operations.md, File descriptors)")

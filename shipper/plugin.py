@@ -216,7 +216,8 @@ class Source(ABC):
     from run(): one error line naming the source, exit 1; any other exception is logged as a bug. Class
     attributes: `Config`, `rereads` (False: records pushed to it cannot be read again), `reports_vendor_gaps`,
     `looks_first` (run() calls ctx.looked() once it has looked: the agent says `started` after that),
-    `descriptors_kept` (the descriptors a running instance keeps open: the config is refused beyond the limit).
+    `descriptors_kept` (the descriptors a running instance keeps open: the config is refused beyond the limit;
+    `descriptors_for(config, base_dir)` when that depends on the config).
     The other methods are optional.
     """
 
@@ -236,6 +237,13 @@ class Source(ABC):
     # counting one file it reads. The agent refuses a config whose sources need more than the soft descriptor
     # limit leaves it, at start (exit 2) and at a reload (the running config kept): shipper.fdlimit.
     descriptors_kept: ClassVar[int] = 0
+
+    @classmethod
+    def descriptors_for(cls, config: SourceConfig, base_dir: str) -> int:
+        """The descriptors an instance of `config` keeps open (what the refusal adds up): `descriptors_kept`, unless
+        the number depends on the config (the file source's recursive globs: a watcher more). `base_dir`: the
+        config file's folder, which relative paths are taken from (SourceContext.base_dir)."""
+        return cls.descriptors_kept
 
     def __init__(self, config: SourceConfig, ctx: SourceContext):
         self.config = config

@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
+from shipper import fdlimit
 from shipper.config import Config, ConfigError, load_config
 from shipper.config_base import OutputConfig
-from shipper.fdlimit import too_few_for
 
 log = logging.getLogger("shipper.reload")
 
@@ -168,7 +168,7 @@ def reload(pipeline, path: str, wait_slice=None) -> ReloadResult:
     except Exception as e:  # an unreadable file, a plugin that fails to import: same answer
         log.error("reload refused; the running config is kept", extra={"error": f"{type(e).__name__}: {e}"})
         return ReloadResult(False, f"reload refused: {type(e).__name__}: {e}")
-    too_few = too_few_for(new)
+    too_few = fdlimit.too_few_for(new)
     if too_few is not None:  # (its sources would die making their watchers)
         log.error("reload refused; the running config is kept", extra={"error": too_few})
         return ReloadResult(False, f"reload refused: {too_few}")
@@ -177,9 +177,12 @@ def reload(pipeline, path: str, wait_slice=None) -> ReloadResult:
     except ReloadRefused as e:
         log.error("reload refused; the running config is kept", extra={"error": str(e)})
         return ReloadResult(False, f"reload refused: {e}")
+    old = pipeline.config
+    fdlimit.take(new)  # (before its sources start: their tailers' budgets of files are shares of what it leaves)
     try:
         problems = pipeline.apply(new, plan, wait_slice)
     except ReloadError as e:
+        fdlimit.take(old)
         log.error("reload refused; the running config is kept", extra={"error": str(e)})
         return ReloadResult(False, f"reload refused: {e}")
     # The sources it started say `reloaded` only once they have looked (a path new to them: its backups are history).

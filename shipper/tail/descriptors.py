@@ -12,7 +12,7 @@ import weakref
 from contextlib import contextmanager
 from typing import Iterator, Literal
 
-from shipper.fdlimit import soft_limit
+from shipper.fdlimit import kept, soft_limit
 from shipper.tail import birth, clock
 from shipper.tail.followed import Followed, MovedDuringScan, Observed
 from shipper.tail.holder import Holder, generation
@@ -24,8 +24,9 @@ OnMoved = Literal["none", "raise", "raise_gone"]
 
 
 def fd_budget() -> int:
-    """The files every tailer of the process keeps open together: half of the soft descriptor limit less 64."""
-    return max(8, (soft_limit() - 64) // 2)
+    """The files every tailer of the process keeps open together: half of what the soft descriptor limit leaves past
+    64, or past what the sources and the agent keep whatever they read (fdlimit.kept) when that is more."""
+    return max(0, (soft_limit() - max(64, kept())) // 2)
 
 
 # The tailers sharing fd_budget (weak: one let go of shares no more). With a budget each, eight file sources of 40 busy
@@ -63,7 +64,9 @@ class Descriptors:
             return self._max_open
         with _sharing_lock:
             tailers = len(_sharing)
-        return max(8, min(4096, fd_budget() // max(1, tailers)))
+        # At least the one file the refusal counts for each source (fdlimit.too_few_for): a floor of 8 a tailer
+        # opened 7 x 4 files under a limit of 64 past what it left (tests/tail/test_attack21_recursive_globs_descriptor_refusal.py).
+        return max(1, min(4096, fd_budget() // max(1, tailers)))
 
     @max_open.setter
     def max_open(self, files: int) -> None:

@@ -253,9 +253,11 @@ class Holder:
         try:
             self._hub = SharedInotify.join(self)
         except OSError as e:
-            log.warning("cannot hold rotated files as they appear (inotify unavailable: raise "
-                        "fs.inotify.max_user_instances, see docs/operations.md): files rotated away and deleted "
-                        "between two scans are lost uncounted", extra={"error": str(e)})
+            # inotify_init's EMFILE is either limit: the user's instances, or the process's descriptors.
+            log.warning(f"cannot hold rotated files as they appear (inotify unavailable, {e}: raise "
+                        "fs.inotify.max_user_instances, or LimitNOFILE when the agent is out of descriptors, see "
+                        "docs/operations.md): files rotated away and deleted between two scans are lost uncounted",
+                        extra={"error": str(e)})
             return False
         return True
 

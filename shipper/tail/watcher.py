@@ -73,6 +73,18 @@ class Changes:
     paths: set[str] = field(default_factory=set)  # files written to
 
 
+# What a ChangeWatcher keeps open: its wake pipe (2), epoll (1), /proc/self/mountinfo (1) and inotify instance (1);
+# with a root watched recursively, watchdog's observer its own inotify instance and wake pipe (3, however many such
+# roots: one observer a watcher; counted with watchdog 7.1, /proc/PID/fd of an agent with 0, 1 and 4 such roots).
+WATCHER_DESCRIPTORS = 5
+WATCHDOG_DESCRIPTORS = 3
+
+
+def watcher_descriptors(roots: list[tuple[str, bool]]) -> int:
+    """The descriptors a ChangeWatcher of `roots` (discovery.watch_roots) keeps open while it runs."""
+    return WATCHER_DESCRIPTORS + (WATCHDOG_DESCRIPTORS if any(recursive for _, recursive in roots) else 0)
+
+
 class ChangeWatcher:
     def __init__(self, roots: list[tuple[str, bool]], gather: float = 0.0):
         self.roots = roots
@@ -107,8 +119,10 @@ class ChangeWatcher:
             try:
                 self._ino = INotify()
             except OSError as e:
-                log.warning("inotify unavailable for this source (raise fs.inotify.max_user_instances, see "
-                            "docs/operations.md): watchdog used", extra={"error": str(e)})
+                # inotify_init's EMFILE is either limit: the user's instances, or the process's descriptors.
+                log.warning(f"inotify unavailable for this source ({e}: raise fs.inotify.max_user_instances, or "
+                            "LimitNOFILE when the agent is out of descriptors, see docs/operations.md): watchdog used",
+                            extra={"error": str(e)})
         notified = True
         by_watchdog = []
         for root, recursive in self.roots:
