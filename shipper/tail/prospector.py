@@ -774,6 +774,21 @@ class Prospector:
                 del self.loose[fid]
                 self.families.remove(lo.state.family)
                 self.pending[s.key] = None
+            elif lo.truncated and not lo.regrown and lo.trunc_size <= s.offset:
+                # Truncated in place, read to its end at every look before (no growth seen), no copy found: emptied
+                # (`truncate -s0`, `: >`: nothing lost), or cut by a copytruncate whose copy is gone, lines written
+                # just before the cut then in no file. A write and the cut between two looks are one IN_MODIFY, so
+                # which cannot be known: a possible loss, not counted. (Named lost, every emptying of a quiet log
+                # read to its end was a false loss: tests/tail/test_attack20_emptied_read_log_false_loss.py.)
+                self.log.warning(f"data possibly lost: an unknown number of bytes (possibly none) of {s.path} written "
+                                 "after the last read: the file was truncated in place after it had been read to its "
+                                 "end, and no copy of it was found. Emptied (`truncate -s0`, `: >`), nothing is lost; "
+                                 "cut by a rotation whose copy is gone (copytruncate, Log4j MaxBackupIndex=0, a writer "
+                                 "reopening with O_TRUNC), lines written just before the cut, if any, were in no file "
+                                 "the agent could read", extra={"path": s.path, "size_known": False})
+                del self.loose[fid]
+                self.families.remove(lo.state.family)
+                self.pending[s.key] = None
             elif s.path == s.family or lo.truncated:
                 # Last seen as the live file (or truncated, whatever its name now), never seen rotated, now nowhere: it went through
                 # more rotations than there are backups (while stopped, or closed and far
@@ -798,7 +813,9 @@ class Prospector:
                     self.log.warning(f"data lost: an unknown number of bytes of {s.path} written after the last read: "
                                      f"the file {why}", extra={"path": s.path, "size_known": False})
                 else:
-                    self.ledger.lost(s.path, gone.unread_outside(lo, where) if where else 0,
+                    # (Truncated after a look saw it grown past what was read: those bytes at least.)
+                    seen = max(0, lo.trunc_size - s.offset) if lo.truncated else 0
+                    self.ledger.lost(s.path, gone.unread_outside(lo, where) if where else seen,
                                      "written after the last read: the file " + why, unknown=True)
                 del self.loose[fid]
                 self.families.remove(lo.state.family)
