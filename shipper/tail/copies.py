@@ -703,9 +703,13 @@ def edited_copy(p: Prospector, o: Observed) -> bool:
     decompressed only when it begins with that file's head, and is complete (is_copy waits for that), and only
     up to edits.FIND_MAX bytes, always forward (edits.edited_copy's `forward`). (Skipped, it was read whole
     as a new file: every line shipped twice, unnamed.)"""
+    head_only = None  # (a followed file of which no more than the first line was read, `o` renamed over it)
     for f in list(p.files.values()):
         s = f.state
-        if f.gz or s is None or f.fh is None or s.offset <= s.head_len:
+        if f.gz or s is None or f.fh is None:
+            continue
+        if s.offset <= s.head_len:
+            head_only = head_only or (f if f.path == o.path else None)
             continue
         if f.path != o.path and not discovery.is_rotated_path(f.family, o.path) and o.path != f.family + ROTATED_AWAY:
             # (Also at a rotated name of its family: edited and rotated on before a scan saw it at the name it
@@ -776,7 +780,40 @@ def edited_copy(p: Prospector, o: Observed) -> bool:
                              "lines_altered": edit.altered, "lines_added": edit.added})
         p._follow_new(o, past)
         return True
+    if head_only is not None:
+        _head_only_replaced(p, head_only, o)
     return False
+
+
+def _head_only_replaced(p: Prospector, f: Followed, o: Observed) -> None:
+    """`o`, new at the name of the followed file `f`, deleted since, of which no more than the first line was read:
+    when `o` begins with what `f` holds (whole lines, that first line at least), it may be `f` edited (`sed -i` of a
+    one-line log, a sync tool's copy renamed over it), or a new file beginning with the same line. A first line alone
+    proves neither, so `o` is read from its start and the possible repeat of those bytes warned with its size (`f` is
+    read on to its end: what it holds past its first line, copied into `o`, is read from both). Not when the family's
+    files share that first line (a layout or CSV header another known file of it begins with): a new file then.
+    (Unsaid, the line and those appended before the replace were shipped twice without a word:
+    tests/tail/test_attack20_one_line_log_replaced_repeat_unnamed.py.)"""
+    s = f.state
+    if s is None or s.cont or not s.head_len or s.offset != s.head_len or o.gz or p._head_shared(s):
+        return
+    try:
+        old_size = f.fh.stat() if f.fh is not None else None
+    except OSError:
+        return
+    if old_size is None or old_size.st_nlink:
+        return  # (still under a name: renamed away, not replaced)
+    with p.fds.reading(o) as new:
+        if new is None or f.fh is None:
+            return
+        shared = edits.common_prefix(f.fh, new, min(old_size.st_size, o.st.st_size))
+        shared = f.fh.read(0, shared).rfind(b"\n") + 1  # (whole lines)
+    if shared < s.head_len:
+        return
+    p.ledger.repeated(o.path, shared, 0, "it replaced the file being read (renamed over it: `sed -i`, an editor saving "
+                      "by rename, a sync tool's copy), of which no more than the first line had been read, and begins "
+                      "with what that file holds: whether it is a copy of it or a new file beginning with the same "
+                      "lines cannot be proven, so it is read from its start (the old file is read on to its end)")
 
 
 def edited_copy_while_away(p: Prospector, o: Observed) -> bool:
