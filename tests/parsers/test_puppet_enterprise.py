@@ -285,20 +285,30 @@ def test_shipper_cat_reads_saved_json_lines(tmp_path, samples):
 # --- memos and sharing (the parser's speed-ups must not change what a record gives) -------------------------
 
 def test_events_share_no_dict_the_pipeline_writes_to():
-    """EventBuilder.enrich writes the event dict, `event` (original) and `tags`: per event. The parser
-    gives each event its own puppet_enterprise dict too (commit.event_index differs)."""
+    """EventBuilder.enrich writes the event dict and `tags`, and puts a new `event` dict in place to add
+    `event.original` (shipper.plugin: a shared dict is replaced, never changed): the event dict, `tags` and
+    puppet_enterprise (commit.event_index differs) are each event's own; `event` may be the plan's, shared by
+    the events of one kind. Through a real EventBuilder keeping the original, no event's text reaches another
+    record's events."""
+    from shipper.config_base import SourceConfig
+    from shipper.events import EventBuilder
+    from shipper.plugin import RawBatch
+
     commit = {**v1_commit("User revoked."), "events": [{"message": "User revoked."}, {"message": "Something new"},
                                                         {"type": "edit", "what": "user", "message": "User revoked."}]}
+    builder = EventBuilder(SourceConfig(name="pe", type="file", parser="puppet_enterprise",
+                                        preserve_original_event=True), PuppetEnterpriseParser(), "agent-host")
     for raw in (record(commit), record(commit), record({**commit, "timestamp": None})):
         evs = P.parse(raw)
         assert len(evs) == 3
-        for name in ("event", "tags", "puppet_enterprise"):
+        for name in ("tags", "puppet_enterprise"):
             held = [id(ev[name]) for ev in evs if name in ev]
             assert len(set(held)) == len(held), name
         assert len({id(ev) for ev in evs}) == 3
-        evs[0]["event"]["original"] = "changed"
-        evs[0]["tags"] = ["x"]
-        assert [e["event"].get("original") for e in P.parse(raw)][0] != "changed"
+        other = record({**commit, "subject": {"id": "1", "name": "other"}})
+        events, _ids = builder.build(RawBatch([other, raw], ["k0", "k1"], {}, len(other) + len(raw)))
+        assert [orjson.loads(e["event"]["original"]) for e in events] == [orjson.loads(other)] * 3 + [orjson.loads(raw)] * 3
+        assert all("original" not in e["event"] or e["event"]["original"] == raw.decode() for e in P.parse(raw))
 
 
 def test_a_warm_parser_says_what_a_fresh_one_does(monkeypatch):
