@@ -10,8 +10,9 @@ chunk will be sent again, and the server may have stored the chunk (a possible r
 
 The strict peer with `<transport tls>` (in_forward closes with SO_LINGER 0, as the peer does), 1,000 lines in chunks
 of 100, the peer storing three of them and closing before their acks (drop_after_store): 300 events stored twice, 0
-named, no warning at all (3 of 3 by hand, with and without `compress`). The same peer without TLS: 300 stored twice,
-300 named.
+named, no warning at all (3 of 3 by hand, with and without `compress`; with a shared key, whose HELO says the connection
+is kept, the same, 1 of 1 by hand). The same peer without TLS: 300 stored twice, 300 named; with TLS and
+deny_keepalive (a connection per chunk): 300 and 300.
 """
 from __future__ import annotations
 
@@ -31,12 +32,15 @@ from tests.support import free_port, stop_process, wait_until
 
 @pytest.mark.xfail(strict=True, reason="exam23d: over TLS, a chunk the Fluentd stored before closing the connection "
                    "without its ack is sent again quietly: 300 events stored twice, 0 named (plain TCP names 300)")
-def test_a_tls_chunk_stored_then_closed_before_its_ack_is_named(tmp_path: Path) -> None:
+@pytest.mark.parametrize("security", [False, True], ids=["kept-by-empty-chunk", "kept-by-helo"])
+def test_a_tls_chunk_stored_then_closed_before_its_ack_is_named(tmp_path: Path, security: bool) -> None:
     ca = trustme.CA()
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert("localhost", "127.0.0.1").configure_cert(server_ctx)
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    peer = ForwardServer(port=free_port(), tls=server_ctx).start()
+    peer = ForwardServer(port=free_port(), tls=server_ctx, shared_key="k3y" if security else None).start()
+    (tmp_path / "key").write_text("k3y\n")
+    (tmp_path / "key").chmod(0o600)
     log = tmp_path / "app.log"
     log.touch()
     cfg = {"state_dir": str(tmp_path / "state"), "shutdown_timeout": 5,
@@ -44,7 +48,8 @@ def test_a_tls_chunk_stored_then_closed_before_its_ack_is_named(tmp_path: Path) 
                         "batch_size": 100}],
            "outputs": [{"type": "fluentd", "name": "fwd", "host": "127.0.0.1", "port": peer.port,
                         "flush_interval": 0.1, "backoff_max": 1.0, "tls": True,
-                        "tls_ca_file": str(tmp_path / "ca.pem")}]}
+                        "tls_ca_file": str(tmp_path / "ca.pem"),
+                        **({"shared_key_file": str(tmp_path / "key"), "self_hostname": "agent"} if security else {})}]}
     (tmp_path / "cfg.yaml").write_text(json.dumps(cfg))  # JSON is YAML
     journal = tmp_path / "agent.err"
     agent = run_agent(tmp_path / "cfg.yaml", journal)
