@@ -24,17 +24,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.peers.forward_server import ForwardServer
 from tests.support import free_port, stop_process, wait
 
 SOURCES, FILES, LINES, NOFILE = 12, 8, 10, 128
 
 
-@pytest.mark.xfail(strict=True, reason="exam23d: 12 file sources of 8 files each under nofile=128 are accepted (the "
-                   "refusal counts one file a source), each keeps its floor of 8 files open, and the Fluentd output "
-                   "meets EMFILE at every try: 0 of 960 lines shipped while the agent runs")
 def test_file_sources_at_their_share_floor_leave_the_output_a_descriptor(tmp_path: Path) -> None:
     (tmp_path / "state").mkdir()
     peer = ForwardServer(port=free_port()).start()
