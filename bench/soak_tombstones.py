@@ -20,10 +20,8 @@ import orjson
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from shipper.tail import (
-    Tailer,  # noqa: E402
-    scan_rules,  # noqa: E402
-)
+from shipper.tail import scan_rules  # noqa: E402
+from shipper.tail.tailer import Tailer  # noqa: E402
 
 
 def main() -> None:

@@ -174,6 +174,10 @@ hole_bytes = counter("shipper_hole_bytes_skipped", "Zero bytes (holes) skipped i
 files_unreadable = gauge("shipper_files_unreadable", "Matched files that cannot be opened (permissions, I/O errors)", ["source"])
 files_undecided = gauge("shipper_files_undecided", "Files waiting to be told apart from a copy (too short to compare)", ["source"])
 held_bytes = gauge("shipper_file_held_bytes", "Disk space kept by rotated files held open after deletion, not yet read", ["source"])
+tombstones = gauge("shipper_file_tombstones", "Contents read to their end and gone, remembered so that their compressed "
+                   "copies are not read again (bounded in count and time: docs/operations.md)", ["source"])
+tombstones_forgotten = counter("shipper_file_tombstones_forgotten", "Tombstones forgotten before their hour, past the "
+                               "number kept per family or per source (the oldest first)", ["source"])
 undecided_read = counter("shipper_files_undecided_read", "Files read as new after waiting: they could not be told from a copy", ["source"])
 lag_bytes = gauge("shipper_file_lag_bytes", "Bytes of a followed file not yet read", ["source", "path"])
 checkpoint_time = gauge("shipper_checkpoint_timestamp", "Unix time of the source's last checkpoint commit", ["source"])

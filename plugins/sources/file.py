@@ -145,6 +145,9 @@ class _CountedEvents(TailEvents):
     def read_again(self, nbytes: int) -> None:
         self.source._m_read_again.inc(nbytes)
 
+    def tombstones_forgotten(self, n: int) -> None:
+        self.source._m_forgotten.inc(n)
+
 
 class _HandedOver:
     """A restarted file source's holder on its way to the successor (Source.hand_over)."""
@@ -283,6 +286,7 @@ class FileSource(Source):
         self._m_undecided = metrics.files_undecided.labels(name)
         self._m_undecided_read = metrics.undecided_read.labels(name)
         self._m_read_again = metrics.read_again.labels(name)
+        self._m_forgotten = metrics.tombstones_forgotten.labels(name)
         metrics.held_bytes.read_by(self.held_deleted_bytes, name)
         self.holder: Holder | None = None
         self._restarting = False  # a reload restarts this source: the holder outlives run() (hand_over)
@@ -299,6 +303,8 @@ class FileSource(Source):
             close_inactive=config.close_inactive, batch_lines=config.batch_size, logger=log,
             events=_CountedEvents(self), saved=ctx.saved,
         )
+        tailer = self.tailer
+        metrics.tombstones.read_by(lambda: tailer.tombstones, name)
         self._transcode = config.encoding not in ("utf-8", "ascii")
         self._claimed: set[str] = set()  # paths this source has in _followed_by
         self._undecided: set[str] = set()  # of those, the ones last followed by a source in _restarted

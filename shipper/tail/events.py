@@ -22,3 +22,6 @@ class TailEvents:
 
     def read_undecided(self) -> None:
         """A file that could not be told from a copy was read as a new one (warned: its lines may repeat)."""
+
+    def tombstones_forgotten(self, n: int) -> None:
+        """`n` tombstones (contents read to their end and gone) were forgotten before their time, past the count kept."""

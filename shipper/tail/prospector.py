@@ -23,8 +23,9 @@ How a scan decides (see docs/design.md, "Which file is which"):
    A file whose content is a copy of a followed file (same head and same bytes) is left alone
    until the original is truncated or gone.
 4. A state that matches nothing for two scans is gone: if it had unread bytes, that is a loss,
-   logged with the file name and bytes, and counted. A fully read file gone is forgotten after
-   TOMBSTONE_SECONDS (so its compressed copy, appearing later, is recognised and not re-read).
+   logged with the file name and bytes, and counted. A fully read file gone is kept as a tombstone
+   (so its compressed copy, appearing later, is recognised and not re-read) for TOMBSTONE_SECONDS,
+   and only while among the newest of its family and of the source (tombstones.py).
 5. A state whose family no path of the source matches any more (a reload changed `paths` or
    `exclude`) is neither gone nor lost: it is kept, untouched, so that the path put back goes on
    from its checkpoint; after OUT_OF_SCOPE_SECONDS out of scope it is forgotten.
@@ -37,7 +38,7 @@ import stat as stat_mod
 from typing import Any, Callable, TypeGuard
 
 from shipper.memo import BoundedMemo
-from shipper.tail import birth, clock, copies, discovery, gone, letting_go, other_device, scan_rules, truncation
+from shipper.tail import birth, clock, copies, discovery, gone, letting_go, other_device, scan_rules, tombstones, truncation
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.descriptors import Descriptors
 from shipper.tail.events import TailEvents
@@ -166,6 +167,8 @@ class Prospector:
         # Live files whose copytruncate window the holder's events told before they were followed: followed as cut.
         self._cut_told: set[tuple[int, int]] = set()
         self.unread_compressed = UnreadCompressed()  # backups in xz, zstd, bzip2, zip …: named, not read
+        self.forgotten = tombstones.Forgotten()  # tombstones forgotten past their bound in count
+        self.tombstones_held = 0  # (at the last scan's end: the gauge shipper_file_tombstones)
 
     @property
     def holder(self) -> Holder | None:
@@ -835,6 +838,7 @@ class Prospector:
                              unknown=True)
         if self.holder is not None:
             letting_go.release_held(self, self.holder)
+        tombstones.bound(self)
         self.first_scan = False
         self._restored_empty = {}
 
@@ -1353,6 +1357,8 @@ class Prospector:
         if o.gz:
             self._tell_holder_gz(o, f.start == 0)
         lives = self._lives_of(o.path, o.family) if f.start == 0 else set()
+        if o.gz and lives:
+            tombstones.copy_of_forgotten(self, o, lives)
         if lives:
             for live in lives:
                 self._read_whole_rotated[live] = clock.monotonic()
@@ -1426,7 +1432,7 @@ class Prospector:
                 # a third of the first look). A name let go since is still taken for in use: the next name
                 # of the chain is given then, never one in use.
                 self._fids_in_use = taken
-        while fid in taken or fid in self.loose:
+        while fid in taken or fid in self.loose or fid in self.forgotten.ids:
             fid = file_id(f.dev, f.ino, head, gen, fid)
         taken.add(fid)
         self.pending[self.matcher.placeholder(f).key] = None  # the inode-only placeholder, if any

@@ -7,6 +7,10 @@ from __future__ import annotations
 MISSING_SCANS = 2  # a file must be missing from this many scans in a row …
 MISSING_SECONDS = 1.0  # … and for this long, before it is declared gone (renames race with scans)
 TOMBSTONE_SECONDS = 3600.0
+# … and only the newest this many of a family, and of the source in all (tombstones.py says why that is safe):
+# bounded in time only, a rotation storm held one per rotated file for an hour (session 22's soak: 1,820).
+TOMBSTONES_PER_FAMILY = 16
+TOMBSTONES_PER_SOURCE = 1024
 DELETED_GRACE = 2.0  # a deleted file we hold open is let go this long after it stopped growing
 # Files a scan opens as it lists them (Prospector.hold_listed), beyond the descriptor budget for the
 # scan's length; further ones are compared by their names, as before.

@@ -94,6 +94,11 @@ class Tailer:
     def rotations(self) -> int:
         return self.prospector.rotations
 
+    @property
+    def tombstones(self) -> int:
+        """Contents read to their end and gone that it remembers (at the last scan's end: tombstones.bound)."""
+        return self.prospector.tombstones_held
+
     # ------------------------------------------------------------------ scanning (the prospector's)
 
     def scan(self) -> None:

@@ -94,6 +94,8 @@ def test_rotations_and_restarts_keep_the_follower_bounded(tmp_path, monkeypatch)
     never let go (the soak's state_dir and RSS growth)."""
     monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
     monkeypatch.setattr(scan_rules, "DELETED_GRACE", 0.0)
+    # (Their hour is what this tests: kept all; their bound in count is test_tombstones_bounded.py's.)
+    monkeypatch.setattr(scan_rules, "TOMBSTONES_PER_FAMILY", 100)
     d = tmp_path / "logs"
     d.mkdir()
     live = d / "a.log"

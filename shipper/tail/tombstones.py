@@ -1,0 +1,108 @@
+"""How many tombstones a source keeps (issue 23). A tombstone is a content read to its end and gone
+(gone.tombstone), kept so that a later decision about another file knows it: its compressed copy
+appearing later (recognised, not read again), its inode given to a new file (that file is new, and
+gets a file id of its own), the file written to again after it was moved out of the paths
+(Prospector.moved_away). Kept TOMBSTONE_SECONDS at most, and at most TOMBSTONES_PER_FAMILY of each
+family and TOMBSTONES_PER_SOURCE in all: the oldest go first, from memory and from the checkpoint.
+
+Why the newest of a family suffice: a rotation compresses or deletes the oldest content of a family,
+and a content's compressed copy is written at the rotation that takes its plain file away (logrotate
+`compress`; `delaycompress` at the next one, when the plain file goes): it is there by the scan
+that finds the plain file gone, or the next ones, while its tombstone is among its family's newest.
+A copy of an older one appears only from outside the rotation (restored by hand); read as new, it is
+said (copy_of_forgotten), never read again without a word. An inode given to a new file gives the
+same decision without the tombstone (a new file, read from its start); its file id stays its own
+where the file system has inode generations (ext4, xfs, btrfs), and elsewhere (tmpfs) by the ids
+of the forgotten tombstones kept here (FORGOTTEN_IDS, across this run).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shipper.memo import BoundedMemo
+from shipper.tail import scan_rules
+from shipper.tail.followed import Loose, Observed
+
+if TYPE_CHECKING:
+    from shipper.tail.prospector import Prospector
+
+# File ids of forgotten tombstones of inodes without a generation (a new content on their inode with
+# the same first line would get the same id: its record keys, so its event ids, those of lines shipped
+# before), and families whose tombstones were forgotten: bounded (emptied when full).
+FORGOTTEN_IDS = 8192
+FORGOTTEN_FAMILIES = 4096
+
+
+class Forgotten:
+    """What the bound took from one source: how many, when it was said, and in bounded memos, what a
+    later decision needs of them (their ids, the newest gone time of each family)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.told = False  # the first forgetting of this run is said (info), the later ones counted
+        self.ids: BoundedMemo[str, bool] = BoundedMemo(FORGOTTEN_IDS)
+        # family -> wall time the newest of its forgotten contents was found gone
+        self.families: BoundedMemo[str, float] = BoundedMemo(FORGOTTEN_FAMILIES)
+
+
+def bound(p: Prospector) -> None:
+    """Forget the tombstones past the bounds, the oldest first (a scan's end, after every match was
+    made). One with the end of an unfinished line not shipped before a stop (Loose.unshipped) is kept:
+    its loss is said when it is missing long enough."""
+    tombs = [lo for lo in p.loose.values() if lo.gone_at is not None and not lo.unshipped]
+    per_family, per_source = scan_rules.TOMBSTONES_PER_FAMILY, scan_rules.TOMBSTONES_PER_SOURCE
+    if len(tombs) <= min(per_family, per_source):
+        p.tombstones_held = len(tombs)
+        return
+    tombs.sort(key=lambda lo: lo.gone_at or 0.0)  # (stable: of one scan, in the order they were made)
+    kept: dict[str, int] = {}
+    newest_first: list[Loose] = []
+    forget: list[Loose] = []
+    for lo in reversed(tombs):
+        n = kept.get(lo.state.family, 0)
+        if n >= per_family:
+            forget.append(lo)
+        else:
+            kept[lo.state.family] = n + 1
+            newest_first.append(lo)
+    forget.extend(newest_first[per_source:])
+    for lo in forget:
+        _forget(p, lo)
+    p.tombstones_held = len(tombs) - len(forget)
+    if forget:
+        p.events.tombstones_forgotten(len(forget))
+        if not p.forgotten.told:
+            p.forgotten.told = True
+            p.log.info(f"{len(forget)} tombstones forgotten ({p.forgotten.count} in this run so far; "
+                       f"{p.tombstones_held} kept): a content read to its end and gone is remembered at most "
+                       f"{scan_rules.TOMBSTONE_SECONDS / 3600:g} h, and only the newest {per_family} of each family and "
+                       f"{per_source} of the source, so that its compressed copy is recognised; this is said once per "
+                       "run (shipper_file_tombstones_forgotten counts them)",
+                       extra={"forgotten": len(forget), "kept": p.tombstones_held})
+
+
+def _forget(p: Prospector, lo: Loose) -> None:
+    s = lo.state
+    p.forgotten.count += 1
+    if s.gen < 0:
+        p.forgotten.ids.remember(s.fid, True)
+    if s.gone > p.forgotten.families.get(s.family, 0.0):
+        p.forgotten.families.remember(s.family, s.gone)
+    del p.loose[s.fid]
+    p.families.remove(s.family)
+    p.pending[s.key] = None
+
+
+def copy_of_forgotten(p: Prospector, o: Observed, lives: set[str]) -> None:
+    """`o`, a compressed file under a rotated name of the live families `lives`, about to be read as new
+    from its start: when one of them had tombstones forgotten and its mtime is not later than the newest
+    of them went (gzip keeps the mtime of what it compresses), it may be the copy of one, read to its end
+    before: its lines are then shipped again. Said (a warning naming it), never silent."""
+    went = max((p.forgotten.families.get(live, 0.0) for live in lives), default=0.0)
+    if not went or o.st.st_mtime > went:
+        return
+    p.log.warning(f"possible repeat: {o.path} is read from its start as a new file, and may be the compressed copy of "
+                  "a content of its family read to its end before, whose tombstone was forgotten (more rotations "
+                  f"than the {scan_rules.TOMBSTONES_PER_FAMILY} kept per family, or than the "
+                  f"{scan_rules.TOMBSTONES_PER_SOURCE} per source): its lines may be shipped a second time",
+                  extra={"path": o.path, "possible_repeat": True})
