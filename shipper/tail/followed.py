@@ -117,7 +117,7 @@ def is_identified(f: Followed) -> TypeGuard[Identified]:
     return f.state is not None
 
 
-@dataclass
+@dataclass(slots=True)  # (no __dict__: ~100 bytes less for each, a tombstone's among them)
 class Loose:
     """A state whose content is not on any inode we know now (restart, rotation out of view,
     truncation, compression)."""
