@@ -97,6 +97,14 @@ class BoundedMemo(Generic[K, V]):
         """Forget every entry."""
         self._entries.clear()
 
+    def forget(self, key: K) -> None:
+        """Forget the entry of `key`, if any."""
+        self._entries.pop(key, None)
+
+    def keys(self) -> list[K]:
+        """The keys remembered now (a copy)."""
+        return list(self._entries)
+
     def __len__(self) -> int:
         return len(self._entries)
 

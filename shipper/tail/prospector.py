@@ -49,12 +49,14 @@ from shipper.tail.identity import MARK_MAX, digest, file_id, head_of
 from shipper.tail.losses import LossLedger
 from shipper.tail.matching import Matcher, inode_gen
 from shipper.tail.reader import is_gzip_path
-from shipper.tail.state import SEEN_PREFIX, FileState, load_states
+from shipper.tail.state import FILE_PREFIX, SEEN_PREFIX, FileState, load_states
 from shipper.tail.unread_compressed import UnreadCompressed
 
 # Files identified in this run whose found position is kept for a stop (Prospector.found; emptied when full: a
 # stop after more new files than this saves none of those, as before they were kept).
 FOUND_KEPT = 4096
+# … looked through for entries no longer needed once it holds more than this (Prospector._release_found).
+FOUND_LOOKED_AT = 64
 
 
 class Prospector:
@@ -839,8 +841,22 @@ class Prospector:
         if self.holder is not None:
             letting_go.release_held(self, self.holder)
         tombstones.bound(self)
+        self._release_found()
         self.first_scan = False
         self._restored_empty = {}
+
+    def _release_found(self) -> None:
+        """Forget where the files identified in this run were found once that is no longer needed: their state is
+        saved (a stop saves it from there, Tailer.unsaved_states), or forgotten (a tombstone past its bound or its
+        hour). Kept until the memo was full, ~0.45 KiB for each file a rotation made (one per rotated file)."""
+        if len(self.found) <= FOUND_LOOKED_AT:
+            return
+        saved = self.saved
+        known = {x.state.key for x in self.files.values() if x.state is not None}
+        for key in self.found.keys():
+            if (saved is not None and saved(key) is not None) or (key not in known
+                                                                   and key[len(FILE_PREFIX):] not in self.loose):
+                self.found.forget(key)
 
     def _undecided_gone(self, key: tuple[int, int]) -> None:
         """The file `key` was deleted while it waited to be told apart from a copy: named lost, whole."""
