@@ -32,6 +32,8 @@ def main() -> None:
     args = ap.parse_args()
     scan_rules.MISSING_SECONDS = 0.0  # (a file gone from two scans in a row is gone: no waiting)
     scan_rules.DELETED_GRACE = 0.0
+    # (What one costs: every tombstone made is kept here, not the newest TOMBSTONES_PER_FAMILY of the family only.)
+    scan_rules.TOMBSTONES_PER_FAMILY = scan_rules.TOMBSTONES_PER_SOURCE = args.rotations + args.backups + 10
     with tempfile.TemporaryDirectory(prefix="shipper-tombstones-") as d:
         live = os.path.join(d, "app.log")
         saved: dict[str, int] = {}  # a tombstone's key -> the length of its checkpoint value (JSON)

@@ -17,6 +17,7 @@ of the forgotten tombstones kept here (FORGOTTEN_IDS, across this run).
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from shipper.memo import BoundedMemo
@@ -51,9 +52,9 @@ def bound(p: Prospector) -> None:
     its loss is said when it is missing long enough."""
     tombs = [lo for lo in p.loose.values() if lo.gone_at is not None and not lo.unshipped]
     per_family, per_source = scan_rules.TOMBSTONES_PER_FAMILY, scan_rules.TOMBSTONES_PER_SOURCE
-    if len(tombs) <= min(per_family, per_source):
-        p.tombstones_held = len(tombs)
-        return
+    p.tombstones_held = len(tombs)
+    if len(tombs) <= per_source and max(Counter(lo.state.family for lo in tombs).values(), default=0) <= per_family:
+        return  # (each scan: sorted only when one is to go)
     tombs.sort(key=lambda lo: lo.gone_at or 0.0)  # (stable: of one scan, in the order they were made)
     kept: dict[str, int] = {}
     newest_first: list[Loose] = []
@@ -68,13 +69,12 @@ def bound(p: Prospector) -> None:
     forget.extend(newest_first[per_source:])
     for lo in forget:
         _forget(p, lo)
-    p.tombstones_held = len(tombs) - len(forget)
+    p.tombstones_held -= len(forget)
     if forget:
         p.events.tombstones_forgotten(len(forget))
         if not p.forgotten.told:
             p.forgotten.told = True
-            p.log.info(f"{len(forget)} tombstones forgotten ({p.forgotten.count} in this run so far; "
-                       f"{p.tombstones_held} kept): a content read to its end and gone is remembered at most "
+            p.log.info(f"{len(forget)} tombstones forgotten ({p.tombstones_held} kept): a content read to its end and gone is remembered at most "
                        f"{scan_rules.TOMBSTONE_SECONDS / 3600:g} h, and only the newest {per_family} of each family and "
                        f"{per_source} of the source, so that its compressed copy is recognised; this is said once per "
                        "run (shipper_file_tombstones_forgotten counts them)",
@@ -88,9 +88,7 @@ def _forget(p: Prospector, lo: Loose) -> None:
         p.forgotten.ids.remember(s.fid, True)
     if s.gone > p.forgotten.families.get(s.family, 0.0):
         p.forgotten.families.remember(s.family, s.gone)
-    del p.loose[s.fid]
-    p.families.remove(s.family)
-    p.pending[s.key] = None
+    p._forget(lo)  # (from memory and, with the next checkpoint, from the state_dir)
 
 
 def copy_of_forgotten(p: Prospector, o: Observed, lives: set[str]) -> None:
