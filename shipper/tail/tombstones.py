@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 # before), and families whose tombstones were forgotten: bounded (emptied when full).
 FORGOTTEN_IDS = 8192
 FORGOTTEN_FAMILIES = 4096
+# The sources (by their logger) whose forgetting was said in this process: once, not at each restart a reload makes.
+_TOLD: set[str] = set()
 
 
 class Forgotten:
@@ -40,7 +42,6 @@ class Forgotten:
 
     def __init__(self) -> None:
         self.count = 0
-        self.told = False  # the first forgetting of this run is said (info), the later ones counted
         self.ids: BoundedMemo[str, bool] = BoundedMemo(FORGOTTEN_IDS)
         # family -> wall time the newest of its forgotten contents was found gone
         self.families: BoundedMemo[str, float] = BoundedMemo(FORGOTTEN_FAMILIES)
@@ -72,12 +73,12 @@ def bound(p: Prospector) -> None:
     p.tombstones_held -= len(forget)
     if forget:
         p.events.tombstones_forgotten(len(forget))
-        if not p.forgotten.told:
-            p.forgotten.told = True
+        if p.log.name not in _TOLD:
+            _TOLD.add(p.log.name)
             p.log.info(f"{len(forget)} tombstones forgotten ({p.tombstones_held} kept): a content read to its end and gone is remembered at most "
                        f"{scan_rules.TOMBSTONE_SECONDS / 3600:g} h, and only the newest {per_family} of each family and "
-                       f"{per_source} of the source, so that its compressed copy is recognised; this is said once per "
-                       "run (shipper_file_tombstones_forgotten counts them)",
+                       f"{per_source} of the source, so that its compressed copy is recognised; said once "
+                       "(shipper_file_tombstones_forgotten counts them)",
                        extra={"forgotten": len(forget), "kept": p.tombstones_held})
 
 

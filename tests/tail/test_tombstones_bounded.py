@@ -7,7 +7,7 @@ import gzip
 import logging
 import os
 
-from shipper.tail import scan_rules
+from shipper.tail import scan_rules, tombstones
 from tests.tail.conftest import Follower, assert_exactly_once
 
 
@@ -56,6 +56,7 @@ def test_a_rotation_storm_keeps_tombstones_at_the_bound_and_every_line_once(tmp_
     (info); every line is read once, none lost. (On main's code all ~990 were kept, for an hour.)"""
     monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
     monkeypatch.setattr(scan_rules, "DELETED_GRACE", 0.0)
+    monkeypatch.setattr(tombstones, "_TOLD", set())  # (said once per source and process: this test's)
     caplog.set_level(logging.INFO, logger="shipper.tail")
     bound = 4 * scan_rules.TOMBSTONES_PER_FAMILY
     most = 0
@@ -75,12 +76,23 @@ def test_a_rotation_storm_keeps_tombstones_at_the_bound_and_every_line_once(tmp_
     told = [r for r in caplog.records if "tombstones forgotten" in r.getMessage()]
     assert len(told) == 1 and told[0].levelno == logging.INFO  # said once, not per file
 
-    # A restart does not bring the forgotten ones back (they left the checkpoint with their memory).
+    # A restart does not bring the forgotten ones back (they left the checkpoint with their memory), and the
+    # restarted source (a reload restarts one) does not say the forgetting again.
     fol.restart()
     assert _tombstones(fol) == bound
     fol.poll(2)
     assert _tombstones(fol) == bound and fol.lost == 0
+    live = str(tmp_path / "logs" / "app0.log")
+    for _ in range(3):
+        with open(live, "ab") as f:
+            f.write(b'{"seq": %d}\n' % seq)
+        seq += 1
+        fol.poll()
+        _rotate(live, 2)
+        fol.poll(2)
+    assert _tombstones(fol) == bound and fol.lost == 0
     assert_exactly_once(fol.seqs(), range(seq))
+    assert len([r for r in caplog.records if "tombstones forgotten" in r.getMessage()]) == 1
 
 
 def test_the_source_keeps_at_most_its_bound_the_oldest_go_first(tmp_path, monkeypatch):
