@@ -1,10 +1,19 @@
 """The Cloudera AI description reader's linear key scan (`_pairs`) finds exactly what the regex's own
-findall finds, on any text (hypothesis), including texts past the short-text shortcut."""
+findall finds, on any text (hypothesis), including texts past the short-text shortcut; so does its reading of
+the usual unquoted `key: value, …` text by str.split and str.partition (`_plain_pairs`), where it reads one."""
 from __future__ import annotations
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
-from shipper_plugins.parsers.cloudera_ai import _PAIR, _pairs, _read_description
+from shipper_plugins.parsers.cloudera_ai import (
+    _PAIR,
+    _WHOLE_KEY,
+    _names_of_key,
+    _pairs,
+    _plain_pairs,
+    _plain_plan,
+    _read_description,
+)
 
 # The characters the key/value grammar cares about, plus a Unicode space (\s) and letters of other scripts.
 ALPHABET = st.sampled_from(list("aZx _-:=\"',;\n\t1\u2003é") + ["user type", "username", "NORMAL", " " * 40])
@@ -29,3 +38,60 @@ def test_a_huge_description_reads_the_same_pairs_as_a_short_one():
     huge = _read_description(head + "x" * 2_000_000)
     assert short["username"] == huge["username"] == "alice"
     assert short["user_type"] == huge["user_type"] == "ADMIN"
+
+
+def _plain_reading(text: str) -> tuple[list[str], list[str]] | None:
+    """The keys and stripped values _read_description takes from _plain_pairs, or None where it asks findall
+    (_plain_pairs says no, or a head is not whitespace then a key: _plain_plan is None)."""
+    plain = _plain_pairs(text)
+    if plain is None:
+        return None
+    heads, values = plain
+    if _plain_plan(tuple(heads), None, True) is None:
+        return None
+    assert all(_WHOLE_KEY.fullmatch(h) for h in heads)
+    # the plan is made of the heads as written: their names are the keys' (the leading whitespace changes none)
+    assert [_names_of_key(h) for h in heads] == [_names_of_key(h.lstrip()) for h in heads]
+    return [h.lstrip() for h in heads], values
+
+
+def _findall_reading(text: str) -> tuple[list[str], list[str]]:
+    matches = _PAIR.findall(text)
+    return [m[0] for m in matches], [(dq or sq or bare).strip() for _, dq, sq, bare in matches]
+
+
+_LETTERS = "abcxyzABZ"
+# keys of 1-40 characters (past _PAIR's 31), starting with a letter or not, with spaces, dashes, underscores
+_KEYS = st.text(alphabet=_LETTERS + " _-", min_size=1, max_size=40) | st.sampled_from(
+    ["username", "user type", "model id", "Model-Name", "x", "a" * 31, "a" * 32, "user name   ", "1user", "é"])
+_SPACES = st.sampled_from(["", " ", "  ", "\t", "\u2003", "\u00a0", "\x1c", "\u3000 "])
+# text before a key in its part: words, digits, punctuation, other scripts
+_BEFORE = st.sampled_from(["", "", "", "Created by ", "job 42 by ", "x.", "é ", "ſ", "- ", "1", "(note) "])
+_VALUES = st.text(alphabet=_LETTERS + " 0123456789.-/:=\"'éß\u2003\t;\n", max_size=12) | st.sampled_from(
+    ["", " ", "NORMAL", "churn-v3", "alice.0001", "'quoted, with comma'", '"dq, v"', "a: b", "k=v"])
+_PART = st.tuples(_BEFORE, _SPACES, _KEYS, _SPACES, st.sampled_from([":", ": ", " : ", "=", ":\t"]), _SPACES,
+                  _VALUES).map("".join) | st.text(alphabet=_LETTERS + " :,.", max_size=10)
+_JOINS = st.sampled_from([", ", ",", ", ", ";", "\n", " , "])
+_DESCRIPTIONS = st.lists(st.tuples(_PART, _JOINS), max_size=6).map(lambda ps: "".join(p + j for p, j in ps)[:-1] if ps else "")
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_DESCRIPTIONS | TEXTS)
+@example("model: churn-v3, model id: 12, user type: NORMAL, username: bob.2919")
+@example("Logged in as user: bob, note, role: ADMIN,")
+@example("a" * 31 + ": x, " + "b" * 32 + ": y")
+@example("user name  : x, \u2003model:, é: z")
+def test_plain_reading_equals_findall(text):
+    plain = _plain_reading(text)
+    if plain is not None:
+        assert plain == _findall_reading(text)
+
+
+def test_the_usual_descriptions_take_the_plain_reading():
+    # what the plain reading is for: not a path no description takes
+    for text in ["model: churn-v3, model id: 12, user type: NORMAL, username: bob.2919",
+                 "Logged in as user: bob, note, role: ADMIN,", "username:, user type:NORMAL ",
+                 "Added collaborator: carol to project: p1 (id 7)", "username  : alice\u2003, model: m:1"]:
+        assert _plain_reading(text) == _findall_reading(text)
+    for text in ["username=bob", "username: 'bob, jr'", "a: 1; b: 2", "a: 1\nb: 2", "9lives: x", "a" * 32 + ": x"]:
+        assert _plain_reading(text) is None
