@@ -109,6 +109,12 @@ def is_copy(p: Prospector, o: Observed, now: float) -> bool:
                 # go unread. (tests/tail/test_rotation_pulled_by_sync.py: 20 lines, unnamed.)
                 other = True
                 continue
+            if c > n and f.gz and ours.complete():
+                # Longer than a whole compressed file: a copy of it would hold its bytes and no more. (Left
+                # waiting as "too short to tell", the .gz of lines never read, beside a header-only .gz, waited
+                # across restarts until it was deleted, unread and unnamed: torture seed 193030.)
+                other = True
+                continue
             n = min(n, c)
             if n <= len(head) and not (c == len(head) and p.matcher.head_unique(s)):
                 short_of = f.path
@@ -331,6 +337,8 @@ def head_copy_of_grown(p: Prospector, o: Observed) -> bool:
             if (st.st_dev, st.st_ino) != (f.dev, f.ino) or p.matcher.readable_len(fh, o) != s.head_len \
                     or not p.matcher.head_is(fh, s):
                 continue
+        if _born_before(o, f):
+            continue
         p.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
         p._head_copy_told.add((f.dev, f.ino))
         p.ledger.copytruncate_window(f.family, o.path, "found by the copy, holding no more than the first line the "
