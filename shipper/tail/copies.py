@@ -189,6 +189,24 @@ def _born_before(o: Observed, f: Followed) -> bool:
     return o_born is not None and f_born is not None and o_born < f_born
 
 
+def born_before_cut(p: Prospector, o: Observed, lo: Loose, obs: dict[tuple[int, int], Observed]) -> bool:
+    """Was `o` born before the file the content `lo` was cut from in place (copytruncate: Loose.truncated), both
+    birth times known? Then it is no copy of it: a copy is made from the file, after it. (Of several same-headed
+    files that could hold a content of which only the head was read, the oldest was taken: a header-only backup a
+    `create` rotation had renamed before the live file was born, while the real copy was named a later
+    copytruncate's window, one window too many: torture seeds 192157, 192271.)"""
+    s = lo.state
+    key = (s.dev, s.ino)
+    if not lo.truncated or key not in obs:
+        return False
+    f = p.files.get(key)
+    # (Followed again on its inode, through the tailer's descriptor: a scan takes no birth time of a file held open.)
+    where = f"/proc/self/fd/{f.fh.fd}" if f is not None and f.fh is not None else obs[key].path
+    cut_born = birth.born(where, s.ino)
+    o_born = o.born if o.born is not None else birth.born(o.path, o.st.st_ino)
+    return cut_born is not None and o_born is not None and o_born < cut_born
+
+
 def copied_before_invisible_truncation(p: Prospector, o: Observed) -> bool:
     """`o`, new under a rotated name and no copy of anything known, starts with the head of
     the live file of its family, of which only that head was read: the live file was copied

@@ -573,7 +573,7 @@ class Prospector:
                     cands = [k for k, o in list(unmatched.items())
                              if (not o.direct or discovery.is_rotated_path(s.family, o.path))
                              and (o.gz or lo.truncated or self._own_inode_left(lo, obs))
-                             and self._could_hold_head(s, k, unmatched)]
+                             and self._could_hold_head(s, k, unmatched) and not copies.born_before_cut(self, o, lo, obs)]
                     oldest = copies.oldest([unmatched[k] for k in cands])
                     if oldest is not None:
                         self._attach(lo, unmatched.pop((oldest.st.st_dev, oldest.st.st_ino)), s.offset)
