@@ -207,6 +207,24 @@ def born_before_cut(p: Prospector, o: Observed, lo: Loose, obs: dict[tuple[int, 
     return cut_born is not None and o_born is not None and o_born < cut_born
 
 
+def window_named_by(p: Prospector, copy: Observed) -> bool:
+    """Was a copytruncate window named already with `copy` as its copy (at this scan or an earlier one)? Noted now
+    if not. A copytruncate makes one copy, so a copy shows one window: found again by another proof (the holder's
+    note, then the content found in it at the next cut; a grown head, then the content's head in it), it was named
+    twice, a window too many (torture seeds 198076, 198159). Known by its inode and birth time (ext4
+    gives a freed inode to the next file, another copy); where the file system keeps no birth time, never "named
+    already": a real window is not to be left unsaid. Forgotten once the copy is listed no more
+    (Prospector._window_copies)."""
+    key = (copy.st.st_dev, copy.st.st_ino)
+    born = copy.born
+    if born is None:  # (held open, by the holder: its name may be gone or another file's)
+        born = birth.born(copy.path if copy.fd is None else f"/proc/self/fd/{copy.fd}", copy.st.st_ino)
+    if born is not None and p._window_copies.get(key) == born:
+        return True
+    p._window_copies[key] = born
+    return False
+
+
 def copied_before_invisible_truncation(p: Prospector, o: Observed) -> bool:
     """`o`, new under a rotated name and no copy of anything known, starts with the head of
     the live file of its family, of which only that head was read: the live file was copied
@@ -243,8 +261,9 @@ def copied_before_invisible_truncation(p: Prospector, o: Observed) -> bool:
         p._unfollow(f)
         lo = p.loose[s.fid]
         p._attach(lo, o, s.offset)
-        p.ledger.copytruncate_window(f.family, o.path, "found by the copy: the file had been read no further than its "
-                                                       "first line, which it has again")
+        if not window_named_by(p, o):
+            p.ledger.copytruncate_window(f.family, o.path, "found by the copy: the file had been read no further than "
+                                                           "its first line, which it has again")
         p._follow_new(Observed(f.path, f.family, True, st, False), 0)
         return True
     return False
@@ -288,7 +307,8 @@ def empty_copy_of_grown(p: Prospector, f: Followed, o: Observed) -> bool:
         return False  # (the compressed form of that one: logrotate `ifempty` with `compress`; older than `f`)
     p.copies[(o.st.st_dev, o.st.st_ino)] = (o.st.st_size, o.st.st_mtime_ns)
     f.cut_seen = True
-    p.ledger.copytruncate_window(f.family, o.path, "found by the copy, empty as the file was when last read")
+    if not window_named_by(p, o):
+        p.ledger.copytruncate_window(f.family, o.path, "found by the copy, empty as the file was when last read")
     return True
 
 
@@ -315,8 +335,9 @@ def copy_of_grown_empty(p: Prospector, f: Followed, o: Observed) -> None:
     if ours[:1] == b"\0" or ours == theirs:
         return  # (a hole at its start is said where it is read; the same bytes: no truncation shows)
     f.cut_seen = True
-    p.ledger.copytruncate_window(f.family, o.path, "found by the copy, holding what the file held after it was last "
-                                                   "seen empty, which it holds no more")
+    if not window_named_by(p, o):
+        p.ledger.copytruncate_window(f.family, o.path, "found by the copy, holding what the file held after it was "
+                                                       "last seen empty, which it holds no more")
 
 
 def restored_empty_live(p: Prospector, f: Followed) -> bool:
@@ -359,8 +380,9 @@ def head_copy_of_grown(p: Prospector, o: Observed) -> bool:
             continue
         p.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
         p._head_copy_told.add((f.dev, f.ino))
-        p.ledger.copytruncate_window(f.family, o.path, "found by the copy, holding no more than the first line the "
-                                                       "file held when last looked at, which it has again")
+        if not window_named_by(p, o):
+            p.ledger.copytruncate_window(f.family, o.path, "found by the copy, holding no more than the first line "
+                                                           "the file held when last looked at, which it has again")
         return True
     return False
 
@@ -402,6 +424,8 @@ def later_copy_of_cut(p: Prospector, o: Observed, obs: dict[tuple[int, int], Obs
             continue
         if any(_rotated_in_after(o, obs.get(key)) for key, fam in p._cut_files.items() if fam == family):
             continue
+        if window_named_by(p, o):
+            return
         p.ledger.lost(family, 0, f"were written between the copy to {o.path} and the truncation of the file (a "
                                  f"copytruncate rotation after the one that copied it to {copy.path}; copytruncate "
                                  "rotation loses what is written in that window; rotate with `create` and have the "
@@ -466,8 +490,9 @@ def copy_before_rotated_on(p: Prospector, o: Observed) -> None:
         if ours == theirs:
             continue  # (the same bytes: `copy` without truncation, or nothing shows a cut)
         f.cut_seen = True
-        p.ledger.copytruncate_window(f.family, o.path, "found by the copy, made while the file was live after it was "
-                                                       "last looked at and rotated behind it since", cut=f.path)
+        if not window_named_by(p, o):
+            p.ledger.copytruncate_window(f.family, o.path, "found by the copy, made while the file was live after it "
+                                                           "was last looked at and rotated behind it since", cut=f.path)
         return
 
 
@@ -517,6 +542,8 @@ def copy_of_unread_live(p: Prospector, made: list[CopyMade], obs: dict[tuple[int
         else:
             f.cut_seen = True
             p._grown_at_head.pop(live_key, None)  # (head_copy_of_grown would name it again)
+        if window_named_by(p, co):
+            continue
         p.ledger.copytruncate_window(c.family, co.path, "found by the copy, made while the file was live, of which "
                                      "the agent had read no more than its first line" + ("" if prefix else ", and "
                                      "holding what the file holds no more"), cut=lo.path)

@@ -11,7 +11,7 @@ import re
 import stat as stat_mod
 from typing import TYPE_CHECKING, Iterable
 
-from shipper.tail import clock, discovery, scan_rules
+from shipper.tail import clock, copies, discovery, scan_rules
 from shipper.tail.followed import Followed, Loose, MovedDuringScan, Observed
 from shipper.tail.reader import is_gzip_path
 from shipper.tail.state import FileState
@@ -306,6 +306,8 @@ def copytruncate_loss(p: Prospector, lo: Loose, o: Observed, resume: int | None)
     if copy_end is None:
         copy_end = o.st.st_size if not o.gz else lo.trunc_size
     seen = max(0, lo.trunc_size - max(copy_end, s.offset))
+    if copies.window_named_by(p, o):
+        return  # (named already with that copy, by another proof)
     p.ledger.lost(s.family, seen, f"were written between the copy to {o.path} and the truncation (copytruncate "
                                      "rotation loses what is written in that window; rotate with `create` and have "
                                      "the writer reopen its file to lose nothing)", unknown=True)

@@ -168,6 +168,7 @@ class Prospector:
         self._listed_fds: set[int] = set()  # (this scan) files opened as listed: _hold_listed
         # Live files whose copytruncate window the holder's events told before they were followed: followed as cut.
         self._cut_told: set[tuple[int, int]] = set()
+        self._window_copies: dict[tuple[int, int], int | None] = {}  # copies a window was named with: inode -> born
         self.unread_compressed = UnreadCompressed()  # backups in xz, zstd, bzip2, zip …: named, not read
         self.forgotten = tombstones.Forgotten()  # tombstones forgotten past their bound in count
         self.tombstones_held = 0  # (at the last scan's end: the gauge shipper_file_tombstones)
@@ -400,6 +401,7 @@ class Prospector:
                 self.fds.read_failed(f.path, e)
         self.moved = set()
         obs = self.observe()
+        self._window_copies = {k: v for k, v in self._window_copies.items() if k in obs}
         if self.holder is not None:
             copies.copy_of_unread_live(self, self.holder.take_copies(), obs)
         unmatched = dict(obs)
