@@ -158,38 +158,51 @@ OPEN_HELD_OVERTAKEN = [
 # 192087 (the file found cut, and the files rotated in behind it once a `create` rotation renamed it, taken for later
 # copytruncate copies: _rotated_in_after), 192136 (one live file grown from its head named cut once for each
 # header-only backup beside it: Prospector._head_copy_told). (seed, steps, holder)
-FOUND_FALSE_LOSSES = [(193115, 40, True), (192061, 40, True), (192087, 40, True), (192136, 40, True)]
+FOUND_FALSE_LOSSES = [(193115, 40, True), (192061, 40, True), (192087, 40, True), (192136, 40, True),
+                      # session 23: a header-only backup born before the live file taken for the copy of its head
+                      # (copies.head_copy_of_grown now asks _born_before: tests/tail/
+                      # test_head_only_backup_older_than_live_no_window.py), and a .gz holding more than a whole
+                      # followed .gz with its first line left waiting as "too short to tell" (copies.is_copy:
+                      # test_gz_longer_than_whole_gz_is_no_copy.py; 193030 lost 16 lines unnamed without it)
+                      (192112, 40, True), (192127, 40, True), (192199, 40, True), (192211, 40, True),
+                      (192235, 40, True), (192243, 40, True), (192263, 40, True),
+                      (192112, 40, False), (192199, 40, False), (192263, 40, False), (193030, 40, False),
+                      # and a content cut in place, only its head read, given to a same-headed backup born before
+                      # the file it was cut from, its real copy named a later copytruncate's window
+                      # (copies.born_before_cut: test_copytruncate_copy_not_an_older_header_only_backup.py)
+                      (192157, 40, True), (192271, 40, True), (192157, 40, False), (192271, 40, False),
+                      # and one copy's window named by two proofs, at one scan or at a later cut (copies.window_named_by:
+                      # test_copytruncate_window_named_once_per_copy.py); these two, of `SEED=198000 N=200`, passed on
+                      # main's code, and failed with the is_copy fix above until then (a .gz read at once, not waiting)
+                      (198076, 40, True), (198159, 40, True)]
 # Still naming more windows than copytruncates (`SEED=192000 N=300 STEPS=40 ARGS=--overtaken`, with the holder and
 # without): strict xfails; the FOUND lists above replay these with that one check left out, so that what they were
 # found for stays checked. (seed, steps, holder, what happens)
 OPEN_FALSE_LOSSES: list[tuple[int, int, bool, str]] = [
-    # with the holder: 285 of 300 pass, 15 name more windows (39 before session 21's fixes); 192093 (after a
-    # restart, the header-only .gz of a header-only file a `create` rotation renamed, now a tombstone, taken for the
-    # copy of the header-only live file: a fix that took such a tombstone as the .gz's explanation hid a real window
-    # in 196274 and, applied beyond a restart's first scan, in 192100 without the holder — withdrawn)
-    (192093, 40, True, "1 window named, 0 copytruncates made"),
-    (192014, 40, True, "3 windows named, 2 copytruncates made"),
-    (192031, 40, True, "4 windows named, 3 copytruncates made"),
-    (192080, 40, True, "3 windows named, 2 copytruncates made"),
-    (192102, 40, True, "3 windows named, 2 copytruncates made"),
-    (192109, 40, True, "6 windows named, 5 copytruncates made"),
-    (192112, 40, True, "2 windows named, 0 copytruncates made"),
-    (192127, 40, True, "5 windows named, 4 copytruncates made"),
-    (192157, 40, True, "3 windows named, 2 copytruncates made"),
-    (192199, 40, True, "2 windows named, 1 copytruncate made"),
-    (192211, 40, True, "2 windows named, 1 copytruncate made"),
-    (192235, 40, True, "5 windows named, 4 copytruncates made"),
-    (192243, 40, True, "3 windows named, 2 copytruncates made"),
-    (192263, 40, True, "2 windows named, 1 copytruncate made"),
-    (192271, 40, True, "3 windows named, 2 copytruncates made"),
-    # without it: 293 of 300 pass, 7 name more windows (17 before)
-    (192093, 40, False, "1 window named, 0 copytruncates made"),
-    (192112, 40, False, "2 windows named, 0 copytruncates made"),
-    (192147, 40, False, "1 window named, 0 copytruncates made"),
-    (192157, 40, False, "3 windows named, 2 copytruncates made"),
-    (192199, 40, False, "2 windows named, 1 copytruncate made"),
-    (192263, 40, False, "2 windows named, 1 copytruncate made"),
-    (192271, 40, False, "4 windows named, 2 copytruncates made"),
+    # with the holder: 285 of 300 pass, 15 name more windows (39 before session 21's fixes; 6 left after session 23's).
+    # 192093, with the holder and without: after a restart, the header-only .gz of a header-only file a `create`
+    # rotation renamed (read whole before the restart: a tombstone now; compressed after the new live file was made, so
+    # born after it) is taken for the copy of the header-only live file, grown since (copies.head_copy_of_grown).
+    # Nothing the agent keeps across a restart tells it from copytruncate's .gz of that file: the bytes are the same
+    # header, the birth order too. A fix that took the tombstone as the .gz's explanation hid real windows (196274;
+    # 192100 without the holder) — withdrawn in session 21.
+    (192093, 40, True, "after a restart, a header-only .gz of a file a `create` rotation renamed taken for the copy "
+                       "of the header-only live file (head_copy_of_grown): 1 window named, 0 copytruncates made"),
+    (192014, 40, True, "an empty .gz taken for the copy of the live file empty when last read (empty_copy_of_grown, "
+                       "from copied_before_invisible_truncation): 3 windows named, 2 copytruncates made"),
+    (192031, 40, True, "head_copy_of_grown, copytruncate_loss twice (one through _take_own_inode) and "
+                       "later_copy_of_cut: 4 windows named, 3 copytruncates made, which is the false one not isolated"),
+    (192080, 40, True, "head_copy_of_grown (its copy gone by the end) and copytruncate_loss twice: 3 windows named, "
+                       "2 copytruncates made, which is the false one not isolated"),
+    (192102, 40, True, "head_copy_of_grown, copy_of_unread_live and copytruncate_loss, each with another copy: "
+                       "3 windows named, 2 copytruncates made, which is the false one not isolated"),
+    (192109, 40, True, "head_copy_of_grown, copytruncate_loss twice and copy_of_unread_live three times, each with "
+                       "another copy: 6 windows named, 5 copytruncates made, which is the false one not isolated"),
+    # without it: 293 of 300 pass, 7 name more windows (17 before; 2 left after session 23's fixes)
+    (192093, 40, False, "after a restart, a header-only .gz of a file a `create` rotation renamed taken for the copy "
+                        "of the header-only live file (head_copy_of_grown): 1 window named, 0 copytruncates made"),
+    (192147, 40, False, "a .gz holding the live file's header then other lines taken for its copy made before an "
+                        "invisible cut (copied_before_invisible_truncation): 1 window named, 0 copytruncates made"),
 ]
 _FALSE_LOSS_OPEN = {(seed, holder) for seed, _, holder, _ in OPEN_FALSE_LOSSES}
 
