@@ -55,7 +55,7 @@ FOUND = [(15, 40), (45, 40), (215, 40), (41, 60), (50, 60), (214, 60), (1006, 60
          (7156, 60), (8102, 60), (77027, 80), (88094, 80), (7359, 60)]
 FOUND_OVERTAKEN = [(4, 40), (49, 40), (213, 40), (221, 40), (34, 40), (35, 40), (38, 40), (43, 40), (58, 40),
                    (333, 40), (16, 40), (1024, 40), (1096, 40), (1115, 40), (1162, 40), (1208, 40), (1215, 40),
-                   (1230, 40), (99023, 60), (367, 40), (22, 40), (317, 40), (1000, 40), (99078, 60), (1069, 40),
+                   (1230, 40), (99023, 60), (367, 40), (22, 40), (1000, 40), (99078, 60), (1069, 40),
                    (350, 40), (1089, 40), (439, 60), (327, 40), (1232, 40), (1203, 60), (1268, 60),
                    (150551, 60), (170007, 40), (170224, 40), (180005, 40), (180073, 40), (180229, 40), (180271, 40),
                    (182212, 40), (182061, 40), (185011, 40), (186049, 40), (185084, 40), (186044, 40), (191216, 40),
@@ -71,6 +71,14 @@ OPEN_OVERTAKEN: list[tuple[int, int, str]] = [
     # `SEED=185000 N=300 STEPS=40 ARGS=--overtaken` with session 18's fixes: 297 of 300; 185102 fixed in session 19
     # Session 21's `SEED=193000 N=300 STEPS=40 ARGS="--overtaken --no-holder"`: fails on main's code too
     (193113, 40, "3 lines of seen files destroyed unread, no loss warned"),
+    # Session 23: in FOUND_OVERTAKEN since session 12, passing on main only because an unrelated loss of open size
+    # was named ("57 bytes or more … never read" of a header-only live file renamed during a scan, whose lines were
+    # all in .gz files read whole: "possibly lost" since the .gz is read at once, copies.is_copy). What it covered:
+    # the live file, read to its header, copied (the copy compressed at once, header only), lines 66-68 written in
+    # the window, cut and given its header again, then a kill -9; the restarted scan tells the cut by the mtime
+    # after the new files were looked at (the header-only .gz taken for a copy already), and at the next scan the
+    # rotation that overtook it renamed every candidate: the content is let go "possibly lost", the window unnamed.
+    (317, 40, "3 lines a copytruncate cut (its window) destroyed unread, named only 'possibly lost'"),
 ]
 
 
