@@ -36,6 +36,7 @@ from shipper.api import (
     original_text,
     snake_case,
     vendor_time_and_zoneless,
+    zone_always_utc,
     zone_name,
 )
 from shipper_plugins.parsers.posit_connect_logfmt import parse_logfmt
@@ -99,6 +100,9 @@ class PositConnectParser(Parser):
         self._classes: BoundedMemo[str, Any] = BoundedMemo(_MEMO_ENTRIES, _MEMO_TEXT)  # action → its catalogue entry (or None)
         # actor_description → split_description()
         self._descs: BoundedMemo[str, tuple[str, str | None]] = BoundedMemo(_MEMO_ENTRIES, _MEMO_TEXT)
+        self._zone_name = zone_name(self.zone)
+        # a zone always at UTC+0 has no hour in doubt: local_time_in_doubt not asked of a zone-less time
+        self._hours_in_doubt = not zone_always_utc(self.zone)
 
     def _route(self, key: str) -> tuple[str, int]:
         k = snake_case(key) or "_empty_key"
@@ -189,8 +193,8 @@ class PositConnectParser(Parser):
         else:
             ev["@timestamp"] = iso
             if zoneless:
-                event["timezone"] = zone_name(self.zone)  # read in the source's zone (ECS)
-                if local_time_in_doubt(ts, self.zone):
+                event["timezone"] = self._zone_name  # read in the source's zone (ECS)
+                if self._hours_in_doubt and local_time_in_doubt(ts, self.zone):
                     add_tag(ev, AMBIGUOUS_LOCAL_TIME)  # the hour DST repeats or skips: @timestamp may be an hour off
         if not action:
             problems.append("missing action")
