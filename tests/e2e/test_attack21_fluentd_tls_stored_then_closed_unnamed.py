@@ -30,8 +30,6 @@ from tests.peers.forward_server import ForwardServer
 from tests.support import free_port, stop_process, wait_until
 
 
-@pytest.mark.xfail(strict=True, reason="exam23d: over TLS, a chunk the Fluentd stored before closing the connection "
-                   "without its ack is sent again quietly: 300 events stored twice, 0 named (plain TCP names 300)")
 @pytest.mark.parametrize("security", [False, True], ids=["kept-by-empty-chunk", "kept-by-helo"])
 def test_a_tls_chunk_stored_then_closed_before_its_ack_is_named(tmp_path: Path, security: bool) -> None:
     ca = trustme.CA()
