@@ -81,6 +81,12 @@ def test_utc_z_examples_from_azure():
     assert vendor_time("2016-07-01T00:00:37.2040000Z") == "2016-07-01T00:00:37.204Z"
     assert vendor_time("2025-05-15T15:58:35Z") == "2025-05-15T15:58:35.000Z"
     assert vendor_time("2025-05-15T15:58:35.5Z") == "2025-05-15T15:58:35.500Z"
+    # the fractions around the 23-character shortcut, after a T or a space, with a zone or without (UTC)
+    for frac, ms in (("75", "750"), ("753", "753"), ("7532", "753"), ("", "000")):
+        for sep in ("T", " "):
+            for suffix in ("Z", "+00:00", ""):
+                text = f"2025-05-15{sep}15:58:35{'.' if frac else ''}{frac}{suffix}"
+                assert vendor_time(text) == f"2025-05-15T15:58:35.{ms}Z", text
     assert vendor_time("2025-02-29T00:00:00Z") is None  # not a leap year
     assert vendor_time("2024-02-29T23:59:59.999999999Z") == "2024-02-29T23:59:59.999Z"
 
