@@ -164,6 +164,9 @@ class _CommitShape:
     ips: tuple[tuple[str, str], ...]
     events: str | None
     others: tuple[str, ...]  # keys no role reads: kept under puppet_enterprise.commit as written
+    # The key of the one time (address) key given, when only one is (the rule): read without _first_keep_rest's call
+    timestamp: str | None
+    ip: str | None
 
 
 _COMMIT_SHAPES: BoundedMemo[tuple, _CommitShape] = _memo()
@@ -174,10 +177,12 @@ def _commit_shape(keys: tuple) -> _CommitShape:
     if shape is None:
         squashed = _squash_set(keys)
         found = dict(zip(squashed, keys))
+        timestamps = tuple((n, found[n]) for n in K_TIMESTAMP if n in found)
+        ips = tuple((n, found[n]) for n in K_IP if n in found)
         shape = _COMMIT_SHAPES.remember(keys, _CommitShape(
-            found.get("service"), tuple((n, found[n]) for n in K_TIMESTAMP if n in found), found.get(K_SUBJECT),
-            found.get(K_OBJECTS, found.get(K_OBJECT)), tuple((n, found[n]) for n in K_IP if n in found),
-            found.get(K_EVENTS), tuple(k for k, sk in zip(keys, squashed) if sk not in _KNOWN)))
+            found.get("service"), timestamps, found.get(K_SUBJECT), found.get(K_OBJECTS, found.get(K_OBJECT)), ips,
+            found.get(K_EVENTS), tuple(k for k, sk in zip(keys, squashed) if sk not in _KNOWN),
+            timestamps[0][1] if len(timestamps) == 1 else None, ips[0][1] if len(ips) == 1 else None))
     return shape
 
 
@@ -363,8 +368,9 @@ class PuppetEnterpriseParser(Parser):
         if envelope:
             pe["envelope"] = envelope
 
-        ts_raw = _first_keep_rest(commit, shape.timestamps, pe)  # (submitted, committed: the others kept)
-        if ts_raw is None:
+        # (submitted, committed: the first given, the others kept; an empty text is none, as there)
+        ts_raw = commit[shape.timestamp] if shape.timestamp is not None else _first_keep_rest(commit, shape.timestamps, pe)
+        if ts_raw is None or ts_raw == "":
             stamp, tz, doubt = None, None, False
             problems.append("commit has no timestamp")
         else:
@@ -429,7 +435,9 @@ class PuppetEnterpriseParser(Parser):
             pe["objects"] = objects
         object_types = tuple(types)
 
-        ip_raw = _first_keep_rest(commit, shape.ips, pe)
+        ip_raw = commit[shape.ip] if shape.ip is not None else _first_keep_rest(commit, shape.ips, pe)
+        if ip_raw == "":
+            ip_raw = None
         ip = clean_ip(ip_raw)
         if ip_raw is not None and ip != ip_raw:
             pe["ip_address"] = str(ip_raw)  # not an address, or a port or zone id cut from source.ip: kept as written
