@@ -371,9 +371,13 @@ class Daemon:
         if not delivered and store_error:
             # Delivered batches whose checkpoint the store refuses (a full state_dir) are repeated by the next
             # start: not "undelivered", and said so, for the operator and the auditor.
+            # (A file deleted since, delivered or named lost by this run, is named lost again by the next start
+            # from its last saved position: it cannot know. Said here, so that the auditor can match the two:
+            # tests/tail/test_attack21_stop_full_state_dir_loss_named_twice.py.)
             log.error("stopped while checkpoints cannot be saved: what was delivered since the last saved "
                       "checkpoint is read and sent again at the next start (a repeat); what was not delivered is "
-                      "read again", extra={"error": store_error,
+                      "read again; a file deleted since is named lost by the next start from its last saved "
+                      "position, though this run delivered it or named its loss", extra={"error": store_error,
                                            "in_flight": "; ".join(self.undelivered()) or "?"})
         elif not delivered:
             pushed = any(not r.source.rereads for r in self.pipeline.runners.values())
