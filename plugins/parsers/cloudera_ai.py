@@ -544,8 +544,10 @@ def _read_description(description: Any, want_auth: bool = True) -> dict[str, str
     if obj is not None:
         _pick_fields(pairs, found, want_auth, True)
     ut = found.get("user_type")
-    if ut is not None and ut.upper() in ("NORMAL", "ADMIN"):
-        found["user_type"] = ut.upper()
+    if ut is not None and ut != "NORMAL" and ut != "ADMIN":  # as written, the usual (no new text): kept
+        ut = ut.upper()
+    if ut is not None and (ut == "NORMAL" or ut == "ADMIN"):
+        found["user_type"] = ut
     elif text:
         m = _USER_TYPE.search(text) if "NORMAL" in text or "ADMIN" in text else None  # the search costs 20x
         if m:
