@@ -28,8 +28,10 @@ from tests.fs_faults import kept_full, small_tmpfs
 from tests.tail.attack_agent import Agent, append_numbered, append_until_commits_fail
 
 
-@pytest.mark.xfail(strict=True, reason="exam23d: a stop on a full state_dir names the held, deleted files' loss but "
-                   "cannot save them gone; the next start names the first of them again ('an unknown number of "
+@pytest.mark.xfail(strict=False, reason="exam23d (not strict: under load, beside another agent test with -n 2, the next "
+                   "start once named nothing again, an XPASS; alone it fails 4 of 4): a stop on a full state_dir "
+                   "names the held, deleted files' loss but cannot save them gone; the next start names the first "
+                   "of them again ('an unknown number of "
                    "bytes … written after the last read'), bytes named or delivered already. Since session 23 the "
                    "stop says the next start will (runner: 'stopped while checkpoints cannot be saved'); with no "
                    "room and no reserve nothing can be saved to tell the next start")
