@@ -38,10 +38,17 @@ def raise_soft_limit() -> tuple[int, int]:
     return soft, hard
 
 
-# What the agent keeps open besides its sources: stdin/stdout/stderr, its log, the checkpoint writer's and the
-# forkserver's pipes, the main loop's wake pipe and selector, an output's socket, the HTTP endpoint (12 measured
-# with one stdout output and no endpoint; the rest is room).
-AGENT_OWN = 16
+# What the agent keeps open besides its sources and outputs: stdin/stdout/stderr, its log, the checkpoint writer's and
+# the forkserver's pipes, the main loop's wake pipe and selector (12 measured with one stdout output and no endpoint;
+# the rest is room).
+AGENT_OWN = 15
+# The HTTP endpoint's connections at most: a sixteenth of the limit, between 2 and what it is given (64).
+ENDPOINT_SHARE = 16
+
+
+def endpoint_connections(wanted: int) -> int:
+    """The connections the HTTP endpoint holds at most under the soft limit (shipper.http_endpoint)."""
+    return max(2, min(wanted, soft_limit() // ENDPOINT_SHARE))
 
 
 # What the running config's sources and the agent keep open whatever they read (too_few_for's count of the config
@@ -56,7 +63,7 @@ def kept() -> int:
 def take(config: Config) -> None:
     """`config` runs now (started, or reloaded): the budgets of files are shares of what the limit leaves past it."""
     global _kept
-    _kept = AGENT_OWN + sum(_by_source(config))
+    _kept = AGENT_OWN + _outputs_and_endpoint(config) + sum(_by_source(config))
 
 
 def _by_source(config: Config) -> list[int]:
@@ -66,15 +73,26 @@ def _by_source(config: Config) -> list[int]:
     return [registry.load("source", s.type).descriptors_for(s, config.base_dir) for s in config.sources]
 
 
+def _outputs_and_endpoint(config: Config) -> int:
+    """What `config`'s outputs keep open (Output.descriptors_for), and the HTTP endpoint (its listening socket and its
+    connections) when it has one."""
+    from shipper import registry
+    from shipper.http_endpoint import MAX_CONNECTIONS
+
+    outputs = sum(registry.load("output", o.type).descriptors_for(o) for o in config.outputs)
+    return outputs + (1 + endpoint_connections(MAX_CONNECTIONS) if config.settings.http is not None else 0)
+
+
 def too_few_for(config: Config) -> str | None:
     """Why the soft descriptor limit cannot run `config`'s sources (each keeps what its class's `descriptors_for`
     says open whatever it reads), or None. Beyond it sources died making their watchers (EMFILE) and the main loop
     after them: refused instead, saying what to raise."""
     by_source = _by_source(config)
-    need = AGENT_OWN + sum(by_source)
+    need = AGENT_OWN + _outputs_and_endpoint(config) + sum(by_source)
     limit = soft_limit()
     if need <= limit:
         return None
     many = sum(1 for n in by_source if n)
-    return (f"the descriptor limit {limit} is too low for {many} sources that keep descriptors open: they and the "
-            f"agent need at least {need} (raise LimitNOFILE, or the hard limit: docs/operations.md, File descriptors)")
+    return (f"the descriptor limit {limit} is too low for {many} sources that keep descriptors open and "
+            f"{len(config.outputs)} outputs: they and the agent need at least {need} (raise LimitNOFILE, or the "
+            "hard limit: docs/operations.md, File descriptors)")

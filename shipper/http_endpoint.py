@@ -37,7 +37,7 @@ from prometheus_client.registry import Collector
 
 from shipper import metrics
 from shipper.failures import failing_sources, source_last_error
-from shipper.fdlimit import soft_limit
+from shipper.fdlimit import endpoint_connections
 from shipper.log import Throttled
 from shipper.secrets import redact_obj
 
@@ -132,6 +132,9 @@ class _Conn:
         self.born = born
 
 
+MAX_CONNECTIONS = 64  # the endpoint's connections at most (fewer under a low descriptor limit: endpoint_connections)
+
+
 class BoundedHttpServer:
     """A WSGI app served on one thread (see the module doc): GET/HEAD, one request per connection."""
 
@@ -140,7 +143,7 @@ class BoundedHttpServer:
     def __init__(self, host: str, port: int, app: Callable, *, max_connections: int = 64,
                  header_timeout: float = 5.0, idle_timeout: float = 10.0):
         self.app = app
-        self.max_connections = max(2, min(max_connections, soft_limit() // 16))
+        self.max_connections = endpoint_connections(max_connections)
         self.header_timeout = header_timeout
         self.idle_timeout = idle_timeout
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -357,7 +360,8 @@ class BoundedHttpServer:
 
 
 class HttpEndpoint:
-    def __init__(self, pipeline, listen: str, health_extra: Callable[[], list[str]] | None = None, max_connections: int = 64,
+    def __init__(self, pipeline, listen: str, health_extra: Callable[[], list[str]] | None = None,
+                 max_connections: int = MAX_CONNECTIONS,
                  header_timeout: float = 5.0, idle_timeout: float = 10.0):
         self.pipeline = pipeline
         self.listen = listen

@@ -213,6 +213,12 @@ class FluentdOutput(Output):
     # (out_file and fluent-plugin-elasticsearch alike): what it stores has no order to judge.
     stores_in_order = False
 
+    @classmethod
+    def descriptors_for(cls, config: OutputConfig) -> int:
+        """A connection to each server, and the heartbeat's probe where there are several."""
+        assert isinstance(config, FluentdOutputConfig)
+        return 1 if not config.servers else len(config.servers) + (len(config.servers) > 1)
+
     def __init__(self, config: FluentdOutputConfig, ctx):
         super().__init__(config, ctx)
         self.pool = ServerPool(config.server_list(), config.timeout, config.backoff_base,

@@ -82,6 +82,7 @@ class StdoutOutput(Output):
     takes_lines = True  # send() writes Batch.lines as they are
     finishes_sends = True  # a write blocked on a paused pipe reader cannot be taken back: a reload waits for it
     reads_index_keys = False
+    descriptors_kept = 0  # (standard output: the agent's own, counted in shipper.fdlimit.AGENT_OWN)
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
