@@ -1377,8 +1377,7 @@ class Prospector:
         if o.gz:
             self._tell_holder_gz(o, f.start == 0)
         lives = self._lives_of(o.path, o.family) if f.start == 0 else set()
-        if o.gz and lives:
-            tombstones.copy_of_forgotten(self, o, lives)
+        told = bool(o.gz and lives) and tombstones.copy_of_forgotten(self, o, lives)
         if lives:
             for live in lives:
                 self._read_whole_rotated[live] = clock.monotonic()
@@ -1402,6 +1401,8 @@ class Prospector:
             except OSError:
                 pass
             self.pending[ph.key] = ph
+        elif o.gz and lives and not told:
+            tombstones.head_of_forgotten(self, f, lives)
         return f
 
     def identify(self, f: Followed) -> TypeGuard[Identified]:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from shipper.memo import BoundedMemo
 from shipper.tail import scan_rules
-from shipper.tail.followed import Loose, Observed
+from shipper.tail.followed import Identified, Loose, Observed
 
 if TYPE_CHECKING:
     from shipper.tail.prospector import Prospector
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 # before), and families whose tombstones were forgotten: bounded (emptied when full).
 FORGOTTEN_IDS = 8192
 FORGOTTEN_FAMILIES = 4096
+# (family, head, head length) of forgotten tombstones: a compressed file read as new that starts as one of them may
+# be its copy whatever its mtime (restored by a plain `cp`). ~0.2 KiB each in memory at most.
+FORGOTTEN_HEADS = 8192
 # The sources (by their logger) whose forgetting was said in this process: once, not at each restart a reload makes.
 _TOLD: set[str] = set()
 
@@ -45,6 +48,7 @@ class Forgotten:
         self.ids: BoundedMemo[str, bool] = BoundedMemo(FORGOTTEN_IDS)
         # family -> wall time the newest of its forgotten contents was found gone
         self.families: BoundedMemo[str, float] = BoundedMemo(FORGOTTEN_FAMILIES)
+        self.heads: BoundedMemo[tuple[str, str, int], bool] = BoundedMemo(FORGOTTEN_HEADS)
 
 
 def bound(p: Prospector) -> None:
@@ -89,19 +93,37 @@ def _forget(p: Prospector, lo: Loose) -> None:
         p.forgotten.ids.remember(s.fid, True)
     if s.gone > p.forgotten.families.get(s.family, 0.0):
         p.forgotten.families.remember(s.family, s.gone)
+    if s.head_len:
+        p.forgotten.heads.remember((s.family, s.head, s.head_len), True)
     p._forget(lo)  # (from memory and, with the next checkpoint, from the state_dir)
 
 
-def copy_of_forgotten(p: Prospector, o: Observed, lives: set[str]) -> None:
+def copy_of_forgotten(p: Prospector, o: Observed, lives: set[str]) -> bool:
     """`o`, a compressed file under a rotated name of the live families `lives`, about to be read as new
     from its start: when one of them had tombstones forgotten and its mtime is not later than the newest
     of them went (gzip keeps the mtime of what it compresses), it may be the copy of one, read to its end
     before: its lines are then shipped again. Said (a warning naming it), never silent."""
     went = max((p.forgotten.families.get(live, 0.0) for live in lives), default=0.0)
     if not went or o.st.st_mtime > went:
-        return
-    p.log.warning(f"possible repeat: {o.path} is read from its start as a new file, and may be the compressed copy of "
+        return False
+    _say(p, o.path)
+    return True
+
+
+def head_of_forgotten(p: Prospector, f: Identified, lives: set[str]) -> None:
+    """`f`, a compressed file read as new from its start that copy_of_forgotten did not name (its mtime is new: a
+    backup restored by a plain `cp`), now identified: when it starts as a forgotten tombstone of its family did, and
+    no other content known of the family starts so (a CSV header every file has), it may be that content's copy.
+    Said, never silent (a restored .gz 60 rotations old was shipped again without a word:
+    tests/tail/test_attack21_restored_gz_forgotten_tombstone_silent_repeat.py)."""
+    s = f.state
+    if any(p.forgotten.heads.get((live, s.head, s.head_len)) for live in lives) and not p._head_shared(s):
+        _say(p, f.path)
+
+
+def _say(p: Prospector, path: str) -> None:
+    p.log.warning(f"possible repeat: {path} is read from its start as a new file, and may be the compressed copy of "
                   "a content of its family read to its end before, whose tombstone was forgotten (more rotations "
                   f"than the {scan_rules.TOMBSTONES_PER_FAMILY} kept per family, or than the "
                   f"{scan_rules.TOMBSTONES_PER_SOURCE} per source): its lines may be shipped a second time",
-                  extra={"path": o.path, "possible_repeat": True})
+                  extra={"path": path, "possible_repeat": True})

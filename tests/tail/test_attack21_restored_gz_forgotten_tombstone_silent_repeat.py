@@ -23,14 +23,9 @@ import subprocess
 import time
 from collections import Counter
 
-import pytest
-
 from tests.tail.attack_agent import Agent, append_numbered
 
 
-@pytest.mark.xfail(strict=True, reason="exam23d: a gzip backup of a content whose tombstone was forgotten (60 "
-                   "rotations, 16 kept), restored by `cp` (new mtime), is shipped again with no `possible repeat` "
-                   "warning: the warning needs the copy's mtime not after the newest gone content's")
 def test_a_restored_compressed_backup_of_a_forgotten_content_is_not_repeated_silently(tmp_path) -> None:
     logs, backup = tmp_path / "logs", tmp_path / "backup"
     logs.mkdir()
