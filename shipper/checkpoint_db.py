@@ -168,9 +168,12 @@ def lock_state_dir(state_dir: str, pid: int | None = None) -> int:
         os.makedirs(state_dir, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as e:
+        # Full (of blocks, or of inodes: `df -i`) is no matter of permissions: said as what to free.
+        fix = ("its filesystem is full (`df -h` and `df -i` show whether of space or of inodes): free some there"
+               if e.errno in (errno.ENOSPC, errno.EDQUOT) else
+               "make it writable by the user shipper runs as (systemd: StateDirectory= or ReadWritePaths=)")
         raise StateDirError(f"{state_dir}: cannot write to the state_dir ({e.strerror}); shipper keeps its "
-                            "checkpoints there: make it writable by the user shipper runs as "
-                            f"(systemd: StateDirectory= or ReadWritePaths=); {RECOVERY}") from None
+                            f"checkpoints there: {fix}; {RECOVERY}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

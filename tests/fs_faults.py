@@ -16,9 +16,11 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def small_tmpfs(path: Path, size_kib: int):
+def small_tmpfs(path: Path, size_kib: int, inodes: int | None = None):
+    """path: a tmpfs of `size_kib` KiB (and of `inodes` inodes at most, when given), unmounted at the end."""
     path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k,mode=0755", "tmpfs", str(path)], check=True)
+    options = f"size={size_kib}k,mode=0755" + (f",nr_inodes={inodes}" if inodes else "")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], check=True)
     try:
         yield path
     finally:
