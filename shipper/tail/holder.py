@@ -866,6 +866,12 @@ class Holder:
                 elif ev.mask & flags.CREATE:
                     self.copy_events.created(fam, path, fd, st, ident[2])
                 at_creation = not renamed and path == fam
+                # A file the tailer presumed made since the watch, rotated away from the live name, was born under it:
+                # its IN_CREATE (counted) opened the next file there, which paid it; this file pays its own (both
+                # presumed before the holder read the events, one creation stayed owed: a certain loss of a file read
+                # whole, tests/e2e/test_attack17_born_renamed_false_loss.py, 2 runs of 5 under load).
+                if renamed and came_from == fam and self._presumed.get((ident, credit)):
+                    at_creation = True
                 if key in self.held or (key in self._known and self._known_generation.get(key) in (None, ident[2])):
                     # Seen (the tailer got to it first, or held already): caught — once per file and family.
                     if is_gzip_path(path) and path != fam:
