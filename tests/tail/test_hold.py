@@ -14,6 +14,7 @@ import threading
 import time
 
 from shipper.tail.holder import Escapes, Holder
+from tests.support import wait
 from tests.tail.conftest import assert_exactly_once
 from tests.tail.test_live import WAIT, Live
 
@@ -74,7 +75,9 @@ def test_output_down_while_rotation_outruns_max_backup_index_loses_nothing(tmp_p
     # 30 rotations with MaxBackupIndex=2 while reading is blocked: 28 files created and deleted unread
     with caplog.at_level(logging.WARNING):
         write_rotating(log, 51, 3000 - 51, 100, 2, pause=0.01)
-        time.sleep(0.5)
+        # (The holder's thread, behind under load, opens the last rotated files after the writer ends: waited for,
+        # not a fixed 0.5 s, which under load sampled 19 or fewer once.)
+        wait(lambda: live.source.status()["held_files"] >= 20, WAIT)
         held = live.source.status()["held_files"]
         live.open.set()
         live.wait_for(3000, timeout=WAIT * 2)
