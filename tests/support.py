@@ -1,10 +1,13 @@
 """Small helpers shared by the tests that drive real processes and servers."""
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Callable, TypeVar
 
 T = TypeVar("T")
@@ -97,3 +100,15 @@ def writer_pid(agent_pid: int) -> int:
             if b"checkpoint_db.py" in f.read():
                 return pid
     raise AssertionError(f"no checkpoint writer among {children}")
+
+
+def run_under_nofile(cfg: dict, tmp_path: Path, nofile: int) -> tuple[subprocess.Popen, Path]:
+    """`shipper run` of `cfg` (written to tmp_path/cfg.yaml: JSON is YAML) under `prlimit --nofile=N:N`, its stdout
+    discarded, its journal (stderr) in tmp_path/agent.err: the agent and that file."""
+    (tmp_path / "cfg.yaml").write_text(json.dumps(cfg))
+    err = tmp_path / "agent.err"
+    shipper = str(Path(sys.executable).with_name("shipper"))
+    with open(err, "wb") as ef:
+        agent = subprocess.Popen(["prlimit", f"--nofile={nofile}:{nofile}", "--", shipper, "run", "-c",
+                                  str(tmp_path / "cfg.yaml")], stdout=subprocess.DEVNULL, stderr=ef)
+    return agent, err

@@ -25,14 +25,12 @@ import collections
 import json
 import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 from tests.peers.forward_server import ForwardServer
-from tests.support import free_port, stop_process, wait
+from tests.support import free_port, run_under_nofile, stop_process, wait
 
 SOURCES = 12
 LIMIT = 128
@@ -101,12 +99,7 @@ def test_descriptor_exhaustion_names_the_right_number_of_lost_files(tmp_path: Pa
            "sources": [{"name": n, "type": "file", "paths": [str(logs / n / "app.log")], "parser": "json"}
                        for n in names],
            "outputs": [{"type": "fluentd", "host": "127.0.0.1", "port": port, "flush_interval": 0.2}]}
-    (tmp_path / "cfg.yaml").write_text(json.dumps(cfg))
-    err = tmp_path / "agent.err"
-    shipper = str(Path(sys.executable).with_name("shipper"))
-    with open(err, "wb") as ef:
-        agent = subprocess.Popen(["prlimit", f"--nofile={LIMIT}:{LIMIT}", "--", shipper, "run", "-c",
-                                  str(tmp_path / "cfg.yaml")], stdout=subprocess.DEVNULL, stderr=ef)
+    agent, err = run_under_nofile(cfg, tmp_path, LIMIT)
     writers = [_Writer(logs / n, n) for n in names]
     try:
         assert wait(lambda: "level=info" in err.read_text(errors="replace"), 60, every=0.5), err.read_text()

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.peers.forward_server import ForwardServer
-from tests.support import free_port, stop_process, wait
+from tests.support import free_port, run_under_nofile, stop_process, wait
 
 
 @pytest.mark.parametrize(("sources", "nofile"), [(12, 64), (30, 128)])
@@ -42,12 +42,7 @@ def test_many_sources_under_a_low_descriptor_limit_never_crash(tmp_path: Path, s
         blocks.append({"name": f"s{i}", "type": "file", "paths": [str(log)], "parser": "json"})
     cfg = {"state_dir": str(state), "shutdown_timeout": 5, "sources": blocks,
            "outputs": [{"type": "fluentd", "host": "127.0.0.1", "port": port}]}
-    (tmp_path / "cfg.yaml").write_text(json.dumps(cfg))
-    err = tmp_path / "agent.err"
-    shipper = str(Path(sys.executable).with_name("shipper"))
-    with open(err, "wb") as ef:
-        agent = subprocess.Popen(["prlimit", f"--nofile={nofile}:{nofile}", "--", shipper, "run", "-c",
-                                  str(tmp_path / "cfg.yaml")], stdout=subprocess.DEVNULL, stderr=ef)
+    agent, err = run_under_nofile(cfg, tmp_path, nofile)
     try:
         wait(lambda: len(peer.records) >= sources * 20 or agent.poll() is not None, 60)
         shipped_all = len(peer.records) >= sources * 20

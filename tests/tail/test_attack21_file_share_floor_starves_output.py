@@ -20,12 +20,10 @@ refused (exit 2 naming LimitNOFILE); either way no output is starved for good.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.peers.forward_server import ForwardServer
-from tests.support import free_port, stop_process, wait
+from tests.support import free_port, run_under_nofile, stop_process, wait
 
 SOURCES, FILES, LINES, NOFILE = 12, 8, 10, 128
 
@@ -44,12 +42,7 @@ def test_file_sources_at_their_share_floor_leave_the_output_a_descriptor(tmp_pat
         blocks.append({"name": f"s{i}", "type": "file", "paths": paths, "parser": "json", "parse_workers": 0})
     cfg = {"state_dir": str(tmp_path / "state"), "shutdown_timeout": 5, "sources": blocks,
            "outputs": [{"type": "fluentd", "host": "127.0.0.1", "port": peer.port}]}
-    (tmp_path / "cfg.yaml").write_text(json.dumps(cfg))  # JSON is YAML
-    err = tmp_path / "agent.err"
-    shipper = str(Path(sys.executable).with_name("shipper"))
-    with open(err, "wb") as ef:
-        agent = subprocess.Popen(["prlimit", f"--nofile={NOFILE}:{NOFILE}", "--", shipper, "run", "-c",
-                                  str(tmp_path / "cfg.yaml")], stdout=subprocess.DEVNULL, stderr=ef)
+    agent, err = run_under_nofile(cfg, tmp_path, NOFILE)
     try:
         wait(lambda: len(peer.records) >= SOURCES * FILES * LINES or agent.poll() is not None, 90, every=0.5)
         shipped = len(peer.records)  # while the agent runs: its stop closes the files and lets the output connect

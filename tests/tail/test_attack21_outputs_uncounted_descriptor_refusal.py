@@ -17,12 +17,10 @@ What should happen: such a config is refused (exit 2 naming LimitNOFILE), or eve
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.peers.forward_server import ForwardServer
-from tests.support import free_port, stop_process, wait
+from tests.support import free_port, run_under_nofile, stop_process, wait
 
 SOURCES, OUTPUTS, LINES, NOFILE = 8, 10, 20, 64
 
@@ -39,12 +37,7 @@ def test_outputs_past_what_the_limit_leaves_are_refused_or_all_delivered(tmp_pat
     cfg = {"state_dir": str(tmp_path / "state"), "shutdown_timeout": 5, "sources": blocks,
            "outputs": [{"type": "fluentd", "name": f"f{k}", "host": "127.0.0.1", "port": p.port}
                        for k, p in enumerate(peers)]}
-    (tmp_path / "cfg.yaml").write_text(json.dumps(cfg))  # JSON is YAML
-    err = tmp_path / "agent.err"
-    shipper = str(Path(sys.executable).with_name("shipper"))
-    with open(err, "wb") as ef:
-        agent = subprocess.Popen(["prlimit", f"--nofile={NOFILE}:{NOFILE}", "--", shipper, "run", "-c",
-                                  str(tmp_path / "cfg.yaml")], stdout=subprocess.DEVNULL, stderr=ef)
+    agent, err = run_under_nofile(cfg, tmp_path, NOFILE)
     try:
         wait(lambda: all(len(p.records) >= SOURCES * LINES for p in peers) or agent.poll() is not None, 60,
              every=0.5)

@@ -9,12 +9,10 @@ shipped and nothing says "Too many open files".
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.peers.forward_server import ForwardServer
-from tests.support import free_port, stop_process, wait
+from tests.support import free_port, run_under_nofile, stop_process, wait
 
 SOURCES, FILES, LINES, NOFILE = 7, 4, 10, 64
 
@@ -33,12 +31,7 @@ def test_seven_sources_of_four_files_under_64_ship_everything(tmp_path: Path) ->
         blocks.append({"name": f"s{i}", "type": "file", "paths": paths, "parser": "json"})
     cfg = {"state_dir": str(tmp_path / "state"), "shutdown_timeout": 5, "sources": blocks,
            "outputs": [{"type": "fluentd", "host": "127.0.0.1", "port": peer.port}]}
-    (tmp_path / "cfg.yaml").write_text(json.dumps(cfg))
-    err = tmp_path / "agent.err"
-    shipper = str(Path(sys.executable).with_name("shipper"))
-    with open(err, "wb") as ef:
-        agent = subprocess.Popen(["prlimit", f"--nofile={NOFILE}:{NOFILE}", "--", shipper, "run", "-c",
-                                  str(tmp_path / "cfg.yaml")], stdout=subprocess.DEVNULL, stderr=ef)
+    agent, err = run_under_nofile(cfg, tmp_path, NOFILE)
     try:
         wait(lambda: len(peer.records) >= SOURCES * FILES * LINES or agent.poll() is not None, 60)
         shipped = {(r[2]["generic"]["src"], r[2]["generic"]["file"], r[2]["generic"]["n"]) for r in peer.records}
