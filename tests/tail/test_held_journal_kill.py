@@ -158,25 +158,3 @@ def test_a_held_copy_names_what_lies_past_what_was_read_of_its_origin(tmp_path, 
         assert named and named[0].startswith(f"data lost: {unread} bytes or more of {live} "), warnings(caplog)
     finally:
         a.close()
-
-
-def test_the_journal_keeps_what_was_held_and_not_let_go_through_a_line_cut_by_the_kill(tmp_path):
-    from shipper.tail.held_journal import COMPACT_AT, HeldJournal
-    path = str(tmp_path / "held" / "src.jsonl")
-    j = HeldJournal(path)
-    for ino in range(3):
-        j.held((1, ino), 5, f"/l/app.log.{ino}", "/l/app.log", None, {"length": 10 * ino})
-    j.let_go((1, 1))
-    for ino in range(100, 100 + 4 * COMPACT_AT):  # (held and let go: the journal is compacted as it goes)
-        j.held((1, ino), 5, "/l/app.log.1", "/l/app.log", None, {"length": 1})
-        j.let_go((1, ino))
-    j.close()
-    with open(path, "a") as fh:
-        fh.write('{"op": "+", "dev": 1, "ino": 9')  # (the kill came in the middle of a line)
-    with open(path) as fh:
-        assert len(fh.read().splitlines()) <= 2 * 2 + COMPACT_AT + 2
-    again = HeldJournal(path)
-    assert sorted(again.before) == [(1, 0), (1, 2)]
-    assert again.before[(1, 2)]["length"] == 20 and again.before[(1, 2)]["path"] == "/l/app.log.2"
-    assert os.path.getsize(path) == 0  # (this run's journal starts empty)
-    again.close()
