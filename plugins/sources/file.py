@@ -528,7 +528,7 @@ class FileSource(Source):
             self.holder, self._taken = self._taken, None
             t.holder = self.holder
         elif self.config.hold_max_files > 0:
-            holder = Holder(self._hold_files(), self.config.hold_max_bytes, self._held_journal())
+            holder = Holder(self._hold_files(), self.config.hold_max_bytes)
             if holder.start():
                 self.holder = t.holder = holder
         held_new = threading.Event()  # the holder holds a file it did not know: scan to take it
@@ -730,14 +730,6 @@ class FileSource(Source):
     @classmethod
     def takes_over(cls, config: Any) -> bool:
         return config.hold_max_files > 0  # (nothing is held without a budget: hold_max_files 0)
-
-    def _held_journal(self) -> str | None:
-        """Where the holder keeps what it holds, for the next start after a kill (shipper.tail.held_journal): the
-        state_dir's `held/` folder, a file per source."""
-        if not os.path.isdir(self.ctx.state_dir):
-            return None
-        name = "".join(c if c.isalnum() or c in "._-" else "_" for c in self.ctx.name)
-        return os.path.join(self.ctx.state_dir, "held", f"{name}.jsonl")
 
     def _hold_files(self) -> int:
         """hold_max_files within what the descriptor limit leaves the holder; said when it is less."""

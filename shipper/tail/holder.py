@@ -52,9 +52,7 @@ from typing import Any, Callable, Container, Iterable, Iterator, Mapping
 
 from shipper.fdlimit import soft_limit
 from shipper.tail import clock, discovery
-from shipper.tail.birth import born
 from shipper.tail.copy_events import CopyEvents, CopyMade
-from shipper.tail.held_journal import HeldJournal, fingerprint
 from shipper.tail.reader import is_gzip_path
 
 try:
@@ -138,11 +136,9 @@ class Held:
 
 
 class Holder:
-    def __init__(self, max_files: int = 256, max_bytes: int = 1 << 30, journal: str | None = None):
+    def __init__(self, max_files: int = 256, max_bytes: int = 1 << 30):
         self.max_files = max_files
         self.max_bytes = max_bytes
-        # What it holds by itself, kept on disk (held_journal.py): a kill leaves the next start what to name lost.
-        self.journal = HeldJournal(journal) if journal is not None else None
         self._lock = threading.Lock()
         self.held: dict[tuple[int, int], Held] = {}
         self.escaped: dict[str, int] = {}  # family -> files that appeared and could not be held
@@ -637,8 +633,6 @@ class Holder:
     def release(self, key: tuple[int, int]) -> None:
         with self._lock:
             h = self.held.pop(key, None)
-            if self.journal is not None:
-                self.journal.let_go(key)  # (the tailer's now: its checkpoint knows it)
         if h is not None:
             os.close(h.fd)
 
@@ -687,8 +681,6 @@ class Holder:
                 if not gone and not over_files:
                     continue  # (a named file costs no disk space)
                 del self.held[(h.dev, h.ino)]
-                if self.journal is not None:
-                    self.journal.let_go((h.dev, h.ino))  # (named by the caller, or found under its name)
                 deleted_bytes += neg_size
                 if gone and not h.adopted:
                     let_go.append((h.fd, h.family))
@@ -757,10 +749,6 @@ class Holder:
                 os.close(h.fd)
             self.held.clear()
             self._watched.clear()
-            if self.journal is not None:
-                if let_go is not None:
-                    self.journal.clear()  # (what was held is named now, or on disk for the next start)
-                self.journal.close()
 
     # ------------------------------------------------------------- the shared thread's side
 
@@ -904,7 +892,6 @@ class Holder:
                                     "are read are lost (counted)", extra={"path": fam})
                     continue
                 self.held[key] = Held(fd, path, fam, *key, moved_from=came_from)
-                self._journal_held(key, ident[2], path, fam, st)
                 self._known.add(key)
                 # (Which file it is: known by number only, the inode given to the next file once this one was let
                 # go passed for this one, and that file went unheld until the tailer's next follow().)
@@ -1048,23 +1035,7 @@ class Holder:
         self.held[key] = Held(fd, path, fam, *key)
         self._known.add(key)
         self._known_generation[key] = generation(fd)
-        self._journal_held(key, self._known_generation[key], path, fam, st)
         return True
-
-    def _journal_held(self, key: tuple[int, int], gen: int | None, path: str, fam: str, st: os.stat_result) -> None:
-        """With self._lock held: a file held by the holder alone (not adopted: a checkpoint knows those), on disk."""
-        if self.journal is not None:
-            fd = self.held[key].fd
-            self.journal.held(key, gen, path, self._created_in.get(fam, fam), born(path, st.st_ino),
-                              fingerprint(fd, st.st_size, is_gzip_path(path)))
-
-    def take_held_before(self) -> dict[tuple[int, int], dict[str, Any]]:
-        """What the run before held by itself and never let go (it ended without a stop), once: the tailer's first
-        scan names what of it is gone (held_journal.name_gone)."""
-        if self.journal is None:
-            return {}
-        before, self.journal.before = self.journal.before, {}
-        return before
 
     def _full(self, reserve: bool) -> bool:
         """(With self._lock held.) No room for one more file: this holder's `max_files` or the process's budget of

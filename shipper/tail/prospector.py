@@ -38,7 +38,7 @@ import stat as stat_mod
 from typing import Any, Callable, TypeGuard
 
 from shipper.memo import BoundedMemo
-from shipper.tail import birth, clock, copies, discovery, gone, held_journal, letting_go, other_device, scan_rules, tombstones, truncation
+from shipper.tail import birth, clock, copies, discovery, gone, letting_go, other_device, scan_rules, tombstones, truncation
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.descriptors import Descriptors
 from shipper.tail.events import TailEvents
@@ -841,8 +841,6 @@ class Prospector:
                                                            f"created and deleted in {folder} meanwhile may have gone unread",
                              unknown=True)
         if self.holder is not None:
-            if self.first_scan:
-                held_journal.name_gone(self, self.holder.take_held_before())
             letting_go.release_held(self, self.holder)
         tombstones.bound(self)
         self._release_found()

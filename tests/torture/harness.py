@@ -157,9 +157,9 @@ class SteppedHolder:
     only when the schedule says (step()), in the harness's own thread, so that a seed still replays exactly. Between
     two steps it lags, as a thread starved of the CPU or an agent frozen does."""
 
-    def __init__(self, live: str, folder: str, max_files: int, journal: str | None = None):
+    def __init__(self, live: str, folder: str, max_files: int):
         self.live = live
-        self.holder = Holder(max_files=max_files, journal=journal)
+        self.holder = Holder(max_files=max_files)
         if not self.holder.start():
             raise RuntimeError("torture: the holder needs inotify (--no-holder runs without it)")
         self._off = contextlib.ExitStack()
@@ -194,8 +194,7 @@ class SteppedHolder:
                            {k: generation(fd) for k, (_, fd) in opened.items()})
 
     def stop(self) -> None:
-        """Killed with the agent: its descriptors closed, what it owed and counted forgotten (no stop named what it
-        held: its journal is left as it was, as a kill leaves it)."""
+        """Killed with the agent: its descriptors closed, what it owed and counted forgotten."""
         self._off.close()
         self.holder.stop()
 
@@ -245,16 +244,12 @@ class Schedule:
         self.f = Follower([self.live], folder, max_open=budget)
         self.hold_files = self.hold_rng.choice([3, 256]) if self.hold_rng else 0
         self.held: SteppedHolder | None = None
-        # Where the holder keeps what it holds (shipper/tail/held_journal.py), as the file source keeps it in its
-        # state_dir: outside the schedule's file system, so that inode numbers stay the schedule's alone.
-        self.journal_dir = tempfile.mkdtemp(prefix=f"torture{seed}-held-") if self.hold_rng else None
         self._start_holder()
         self.read()
 
     def _start_holder(self) -> None:
         if self.hold_rng is not None:
-            assert self.journal_dir is not None
-            self.held = SteppedHolder(self.live, self.dir, self.hold_files, os.path.join(self.journal_dir, "held"))
+            self.held = SteppedHolder(self.live, self.dir, self.hold_files)
             self.f.tailer.holder = self.held.holder
 
     def _holder_turn(self, p: float = 0.75) -> None:
@@ -644,8 +639,6 @@ class Schedule:
         if self.held is not None:
             self.held.stop()
         self.f.tailer.close()
-        if self.journal_dir is not None:
-            shutil.rmtree(self.journal_dir, ignore_errors=True)
 
 
 _AMOUNT = re.compile(r"data lost: (?:(\d+) bytes( or more)?|an unknown number of bytes) of ")
