@@ -42,8 +42,10 @@ def raise_soft_limit() -> tuple[int, int]:
 # the forkserver's pipes, the main loop's wake pipe and selector (12 measured with one stdout output and no endpoint;
 # the rest is room).
 AGENT_OWN = 15
-# The HTTP endpoint's connections at most: a sixteenth of the limit, between 2 and what it is given (64).
+# The HTTP endpoint's connections at most: a sixteenth of the limit, between 2 and what it is given
+# (MAX_CONNECTIONS unless told).
 ENDPOINT_SHARE = 16
+MAX_CONNECTIONS = 64
 
 
 def endpoint_connections(wanted: int) -> int:
@@ -77,7 +79,6 @@ def _outputs_and_endpoint(config: Config) -> int:
     """What `config`'s outputs keep open (Output.descriptors_for), and the HTTP endpoint (its listening socket and its
     connections) when it has one."""
     from shipper import registry
-    from shipper.http_endpoint import MAX_CONNECTIONS
 
     outputs = sum(registry.load("output", o.type).descriptors_for(o) for o in config.outputs)
     return outputs + (1 + endpoint_connections(MAX_CONNECTIONS) if config.settings.http is not None else 0)

@@ -37,7 +37,7 @@ from prometheus_client.registry import Collector
 
 from shipper import metrics
 from shipper.failures import failing_sources, source_last_error
-from shipper.fdlimit import endpoint_connections
+from shipper.fdlimit import MAX_CONNECTIONS, endpoint_connections
 from shipper.log import Throttled
 from shipper.secrets import redact_obj
 
@@ -130,9 +130,6 @@ class _Conn:
         self.out: memoryview | None = None  # set once the request head is in: the answer to send
         self.deadline = deadline
         self.born = born
-
-
-MAX_CONNECTIONS = 64  # the endpoint's connections at most (fewer under a low descriptor limit: endpoint_connections)
 
 
 class BoundedHttpServer:
