@@ -22,17 +22,15 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.peers.forward_server import ForwardServer
-from tests.support import free_port, stop_process, wait
+from tests.support import free_port, run_under_nofile, stop_process, wait
 
 SOURCES, ROOTS, LINES, NOFILE = 7, 4, 10, 64
 
 
-def _write_config(tmp_path: Path, port: int, sources: int) -> None:
+def _write_config(tmp_path: Path, port: int, sources: int) -> dict:
     blocks = []
     for i in range(sources):
         paths = []
@@ -46,22 +44,13 @@ def _write_config(tmp_path: Path, port: int, sources: int) -> None:
     cfg = {"state_dir": str(tmp_path / "state"), "shutdown_timeout": 5, "sources": blocks,
            "outputs": [{"type": "fluentd", "host": "127.0.0.1", "port": port}]}
     (tmp_path / "cfg.yaml").write_text(json.dumps(cfg))
-
-
-def _start(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
-    err = tmp_path / "agent.err"
-    shipper = str(Path(sys.executable).with_name("shipper"))
-    with open(err, "wb") as ef:
-        agent = subprocess.Popen(["prlimit", f"--nofile={NOFILE}:{NOFILE}", "--", shipper, "run", "-c",
-                                  str(tmp_path / "cfg.yaml")], stdout=subprocess.DEVNULL, stderr=ef)
-    return agent, err
+    return cfg
 
 
 def test_sources_with_recursive_globs_past_the_limit_are_refused_or_shipped(tmp_path: Path) -> None:
     (tmp_path / "state").mkdir()
     peer = ForwardServer(port=free_port()).start()
-    _write_config(tmp_path, peer.port, SOURCES)
-    agent, err = _start(tmp_path)
+    agent, err = run_under_nofile(_write_config(tmp_path, peer.port, SOURCES), tmp_path, NOFILE)
     try:
         wait(lambda: len(peer.records) >= SOURCES * ROOTS * LINES or agent.poll() is not None, 60)
         shipped = len(peer.records)
@@ -77,8 +66,7 @@ def test_sources_with_recursive_globs_past_the_limit_are_refused_or_shipped(tmp_
 def test_a_reload_adding_sources_with_recursive_globs_past_the_limit_is_refused(tmp_path: Path) -> None:
     (tmp_path / "state").mkdir()
     peer = ForwardServer(port=free_port()).start()
-    _write_config(tmp_path, peer.port, 1)
-    agent, err = _start(tmp_path)
+    agent, err = run_under_nofile(_write_config(tmp_path, peer.port, 1), tmp_path, NOFILE)
     try:
         assert wait(lambda: len(peer.records) >= ROOTS * LINES, 60), err.read_text()
         _write_config(tmp_path, peer.port, SOURCES)

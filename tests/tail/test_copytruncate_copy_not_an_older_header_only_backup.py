@@ -14,6 +14,7 @@ import time
 import pytest
 
 from shipper.tail import birth
+from tests.fs_faults import ext4_folder
 from tests.tail.conftest import Follower
 from tests.tail.test_files import write
 
@@ -31,15 +32,21 @@ def rotate_create(log) -> None:
     write(log, HEADER)
 
 
-def test_the_cut_content_is_found_in_its_copy_not_in_an_older_header_only_backup(tmp_path, caplog):
-    probe = tmp_path / "probe"
-    probe.touch()
-    if birth.born(str(probe), probe.stat().st_ino) is None:
-        pytest.skip("no birth times here (statx btime): the proof needs them")
-    probe.unlink()
-    log = tmp_path / "app.log"
+@pytest.fixture
+def folder(tmp_path):
+    """An ext4 of its own (a loop mount): the proof needs birth times (statx btime), which /tmp may not give."""
+    with ext4_folder(tmp_path) as d:
+        probe = d / "probe"
+        probe.touch()
+        assert birth.born(str(probe), probe.stat().st_ino) is not None, "ext4 without birth times"
+        probe.unlink()
+        yield d
+
+
+def test_the_cut_content_is_found_in_its_copy_not_in_an_older_header_only_backup(folder, caplog):
+    log = folder / "app.log"
     write(log, HEADER)
-    f = Follower([log], tmp_path)
+    f = Follower([log], folder)
     try:
         with caplog.at_level(logging.INFO, logger="shipper.tail"):
             f.poll()

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from shipper.tail import birth
+from tests.fs_faults import ext4_folder
 from tests.tail.conftest import Follower
 from tests.tail.test_files import write
 
@@ -33,14 +34,13 @@ def lines(f: Follower) -> list[bytes]:
 
 @pytest.fixture
 def folder(tmp_path):
-    d = tmp_path / "logs"
-    d.mkdir()
-    probe = d / "probe"
-    probe.touch()
-    if birth.born(str(probe), probe.stat().st_ino) is None:
-        pytest.skip("no birth times here (statx btime): the proof needs them")
-    probe.unlink()
-    return d
+    """An ext4 of its own (a loop mount): the proof needs birth times (statx btime), which /tmp may not give."""
+    with ext4_folder(tmp_path) as d:
+        probe = d / "probe"
+        probe.touch()
+        assert birth.born(str(probe), probe.stat().st_ino) is not None, "ext4 without birth times"
+        probe.unlink()
+        yield d
 
 
 def rotate_create(log) -> None:
