@@ -80,17 +80,21 @@ class Escapes(int):
     """Files of a family that escaped: at most int(self), `least` of them certainly. A lagging holder
     never meets some files the tailer read in its scans (created and rotated on before the holder
     opened their names): their creations stay owed, but each such file may be one of them. `budget`:
-    the budget left files of the family unheld meanwhile (the cause the warning names; else the
-    holder was behind: rotations faster than it, the agent starved of CPU or frozen)."""
+    the budget left files of the family unheld meanwhile; `descriptors`: the process's descriptor limit
+    did (EMFILE, ENFILE: the causes the warning names; else the holder was behind: rotations faster
+    than it, the agent starved of CPU or frozen)."""
 
     least: int
     budget: bool
+    descriptors: bool
     folder: str | None  # the family's folder appeared and its log rotated before it was watched
 
-    def __new__(cls, most: int, least: int, budget: bool = False, folder: str | None = None) -> Escapes:
+    def __new__(cls, most: int, least: int, budget: bool = False, folder: str | None = None,
+                descriptors: bool = False) -> Escapes:
         e = super().__new__(cls, most)
         e.least = least
         e.budget = budget
+        e.descriptors = descriptors
         e.folder = folder
         return e
 
@@ -182,6 +186,7 @@ class Holder:
         self._owed_seen: dict[str, list[tuple[float, int]]] = {}
         self._certain: dict[str, int] = {}  # of self.escaped, how many are certain (see Escapes)
         self._refused: set[str] = set()  # families of files the budget left unheld since their last escapes
+        self._out_of_fds: set[str] = set()  # families of files left unheld for want of descriptors, the same
         # Files the tailer had open that the holder never credited, per family (an ordered set): each
         # may be a creation counted as owed. Families seen before: the tailer's files at a family's
         # first sight were there before its watch, and are nobody's creation.
@@ -511,9 +516,10 @@ class Holder:
     def _reported(self) -> dict[str, int]:
         """With self._lock held: the escapes counted and not reported yet, as Escapes, reported now."""
         esc: dict[str, int] = {fam: Escapes(n, self._certain.get(fam, 0), fam in self._refused,
-                                            self.folder_escapes.pop(fam, None))
+                                            self.folder_escapes.pop(fam, None), fam in self._out_of_fds)
                                for fam, n in self.escaped.items()}
         self._refused -= esc.keys()
+        self._out_of_fds -= esc.keys()
         self.escaped, self._certain = {}, {}
         return esc
 
@@ -829,7 +835,9 @@ class Holder:
                         elif ev.mask & flags.CREATE:
                             self.copy_events.created_unopened(fam, path)
                     elif e.errno in (errno.EMFILE, errno.ENFILE):
-                        # Out of descriptors: not held, as with the budget full (what it owes stays owed).
+                        # Out of descriptors: not held, as with the budget full (what it owes stays owed); an
+                        # escape of the family names the limit, not a holder behind.
+                        self._out_of_fds.add(credit)
                         if not self.fds_warned:
                             self.fds_warned = True
                             log.warning(f"cannot hold rotated files of {fam} as they appear: the agent is out of file "

@@ -120,11 +120,16 @@ class LossLedger:
                        f"none, is not known): its folder {folder} appeared while the agent was behind or frozen, and the "
                        "log rotated there before the folder was watched (or with no inotify watch to be had there)")
             elif fam in families:
-                # The cause the holder knows: its budget refused files of the family meanwhile, or it was behind.
-                cause = ("the hold budget was full: raise the source's `hold_max_files` / `hold_max_bytes`, or "
-                         "the descriptor limit (LimitNOFILE), a quarter of which every file source's holder shares"
-                         if getattr(n, "budget", False) else
-                         "rotations faster than the agent could open them: it was behind, starved of CPU, or frozen")
+                # The cause the holder knows: the process out of descriptors, its budget refused files of the family
+                # meanwhile, or it was behind.
+                if getattr(n, "descriptors", False):
+                    cause = ("the agent was out of file descriptors when they appeared: raise the descriptor limit "
+                             "(LimitNOFILE), see docs/operations.md")
+                elif getattr(n, "budget", False):
+                    cause = ("the hold budget was full: raise the source's `hold_max_files` / `hold_max_bytes`, or "
+                             "the descriptor limit (LimitNOFILE), a quarter of which every file source's holder shares")
+                else:
+                    cause = "rotations faster than the agent could open them: it was behind, starved of CPU, or frozen"
                 why = f"were in {files} rotated file(s) that appeared and were gone before they could be held ({cause})"
             else:  # a new file the globs match, not followed yet
                 why = (f"(the whole file; it may have been empty): it was created {files} time(s) and deleted (or "
