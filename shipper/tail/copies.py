@@ -342,12 +342,18 @@ def copy_of_grown_empty(p: Prospector, f: Followed, o: Observed) -> None:
 
 def restored_empty_live(p: Prospector, f: Followed) -> bool:
     """At the first scan after a restart: is `f` the live file that was still empty when the agent
-    stopped? Its inode and, where the file system has them, its generation: the next live file
-    on the same inode, freed while the agent was away, is another (the empty backup beside it was
+    stopped, and written or cut since? Its inode and, where the file system has them, its generation: the next
+    live file on the same inode, freed while the agent was away, is another (the empty backup beside it was
     taken for a copytruncate copy, and lines rotated out unread named that window:
-    test_lines_rotated_out_while_stopped_without_a_glob_are_not_called_a_copytruncate_window)."""
-    gen = p._restored_empty.get((f.dev, f.ino)) if p.first_scan else None
-    return gen is not None and (gen < 0 or f.gen < 0 or gen == f.gen)
+    test_lines_rotated_out_while_stopped_without_a_glob_are_not_called_a_copytruncate_window). Its mtime as the
+    look that saved it took it, where known: unmoved, nothing was written to it nor cut since, so no window was
+    made, and an empty .gz beside it is a `create` rotation's of the file before it (named a window, one no
+    copytruncate made: torture seeds 197039, 197138)."""
+    saved = p._restored_empty.get((f.dev, f.ino)) if p.first_scan else None
+    if saved is None:
+        return False
+    gen, mtime = saved
+    return (gen < 0 or f.gen < 0 or gen == f.gen) and not (mtime and f.mtime_ns == mtime)
 
 
 def head_copy_of_grown(p: Prospector, o: Observed) -> bool:

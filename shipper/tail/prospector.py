@@ -144,8 +144,9 @@ class Prospector:
         # while the agent was away (Loose.regrown): what it holds now is named after it (Followed.after).
         self._regrown_on: dict[tuple[int, int], str] = {}
         # Live files still empty when the agent stopped (their placeholders): at the first scan, as if grown.
-        # (inode -> its generation: ext4 gives a freed inode to the next live file at once.)
-        self._restored_empty = {(s.dev, s.ino): s.gen for s in states
+        # (inode -> its generation, ext4 giving a freed inode to the next live file at once, and its mtime at the
+        # look that saved it, 0 when unknown: copies.restored_empty_live.)
+        self._restored_empty = {(s.dev, s.ino): (s.gen, s.mtime) for s in states
                                 if not (s.head_len or s.size or s.offset or s.gone) and s.path == s.family}
         # Files that may be copies but are too short to tell (inode -> first seen, path, of what).
         # (The size seen last: a copy being made only grows, so a smaller file is another one on a reused inode.)
