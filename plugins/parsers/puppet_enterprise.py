@@ -492,16 +492,17 @@ class PuppetEnterpriseParser(Parser):
             if plan.message:
                 ev["message"] = plan.message
             ev_related = related
-            if placed or plan.names:  # (the kind's target alone places nothing: it only types the objects)
+            if placed:
                 user, group = _place(actor, placed, plan)
                 target = user.get("target", {})
-                tname, tid = target.get("name"), target.get("id")
-            else:
-                user, group, tname, tid = actor, None, None, None
-            if tname or tid or plan.others:
+                named = tuple(v for v in (target.get("name"), target.get("id"), *plan.others) if v)
+            else:  # no object to place (the kind's target alone places nothing): what the message names, the plan's
+                user = {**actor, "target": plan.target} if plan.target else actor
+                group, named = plan.group, plan.named
+            if named:
                 users = list(actor_users)
-                for v in (tname, tid, *plan.others):
-                    if v and v not in users:
+                for v in named:
+                    if v not in users:
                         users.append(v)
                 ev_related = {"user": users}
                 if ip:
@@ -563,8 +564,12 @@ class _Plan:
     problems: list
     unmapped: bool
     rule_target: str | None
-    names: tuple  # (name, value) of the regex's target_*/group_* groups, in the regex's order
+    # What the regex names, in its order (shared: nothing mutates them): the target user (name, id, and the
+    # role it joins or leaves as its group), the group; with no object placed they are user.target and group
+    target: dict
+    group: dict
     others: tuple  # other users the message names (who logged in, who revoked a token: name, id): related.user
+    named: tuple  # related.user's own entries with no object placed: the target's name and id, then `others`
     hosts: tuple = ()  # the nodes the message names (agent and task runs)
 
 
@@ -631,25 +636,30 @@ def _make_plan(item: Any, object_types: tuple[str, ...]) -> _Plan:
         tail["event"] = pe_event
     if rule:
         tail["kind"] = rule.kind
-    names = []
+    target: dict[str, Any] = {}
+    group: dict[str, str] = {}
     details: dict[str, str] = {}
-    for name, value in groups:
-        if name in ("target_name", "target_id", "group_name", "group_id"):
-            names.append((name, value))
+    for name, value in groups:  # of a name given twice, the first
+        if name in ("target_name", "target_id"):
+            target.setdefault(name[7:], value)
+        elif name in ("group_name", "group_id"):
+            group.setdefault(name[6:], value)
         else:
             details[name] = value
     role = details.get("role")
-    if role is not None and any(n[0] in ("target_name", "target_id") for n in names):
+    if role is not None and target:
         # the role the user the message names joins or leaves: user.target.group (conventions, "Membership");
         # not a role given a permission, nor a group's role
-        names.append(("target_group_name", role))
+        target["group"] = {"name": role}
     if details:
         tail["details"] = details
     rule_target = rule.target if rule is not None else None
     node = details.get("node")
     hosts = tuple(h for h in (x.strip() for x in node.split(",")) if h) if node else ()
-    return _Plan(event, message, tail, problems, rule is None and bool(fields), rule_target, tuple(names),
-                 tuple(v for k in ("login_name", "login_id", "revoker_name", "revoker_id") if (v := details.get(k))), hosts)
+    others = tuple(v for k in ("login_name", "login_id", "revoker_name", "revoker_id") if (v := details.get(k)))
+    named = tuple(v for v in (target.get("name"), target.get("id"), *others) if v)
+    return _Plan(event, message, tail, problems, rule is None and bool(fields), rule_target, target, group, others,
+                 named, hosts)
 
 
 def _place(actor: dict, placed: list[dict], plan: _Plan) -> tuple[dict, dict]:
@@ -666,16 +676,12 @@ def _place(actor: dict, placed: list[dict], plan: _Plan) -> tuple[dict, dict]:
             user["target"] = {k: o[k] for k in ("id", "name") if k in o}
         elif as_group and not group:
             group = {k: o[k] for k in ("id", "name") if k in o}
-    role = None
-    for name, value in plan.names:
-        if name in ("target_name", "target_id"):
-            user.setdefault("target", {}).setdefault(name[7:], value)
-        elif name == "target_group_name":
-            role = value
-        else:
-            group.setdefault(name[6:], value)
-    if role is not None:
-        user["target"] = {**user["target"], "group": {"name": role}}
+    if plan.target:  # the objects' own dicts (made above) or new ones: the plan's are shared
+        target = user.setdefault("target", {})
+        for k, v in plan.target.items():
+            target.setdefault(k, v)
+    for k, v in plan.group.items():
+        group.setdefault(k, v)
     return user, group
 
 
