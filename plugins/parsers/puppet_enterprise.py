@@ -198,6 +198,7 @@ class _RecordShape:
     envelope: tuple[str, ...]
     malformed: bool
     row: bool  # no events and no subject, but an event's field: a row of the CSV export
+    plain: bool  # a commit key and nothing beside it but the service id and API version: parse_batch's usual record
 
 
 _RECORD_SHAPES: BoundedMemo[tuple, _RecordShape] = _memo()
@@ -211,7 +212,8 @@ def _record_shape(keys: tuple) -> _RecordShape:
         shape = _RECORD_SHAPES.remember(keys, _RecordShape(
             found.get(K_SERVICE_ID), found.get(K_API), found.get(K_COMMIT), found.get(K_COMMITS),
             tuple(k for k, sk in zip(keys, squashed) if sk not in _ENVELOPE), K_MALFORMED in found,
-            K_EVENTS not in found and K_SUBJECT not in found and not _ROW_EVENT.isdisjoint(found)))
+            K_EVENTS not in found and K_SUBJECT not in found and not _ROW_EVENT.isdisjoint(found),
+            K_COMMIT in found and _ENVELOPE.issuperset(squashed)))
     return shape
 
 
@@ -295,9 +297,25 @@ class PuppetEnterpriseParser(Parser):
 
     def parse_batch(self, raws: list[bytes]) -> list[list[dict]]:
         """parse() of each record with the batch's loads (exact_json.loads_for: one check of the batch for
-        integers orjson cannot read exactly instead of one a record)."""
-        loads, record = exact_json.loads_for(raws), self._record
-        return [record(raw, loads) for raw in raws]
+        integers orjson cannot read exactly instead of one a record). The usual record (a commit object and
+        its service and API version, nothing else) goes to _commit from this loop, without _record's call
+        (~1 % of a record); any other is _record's, which reads it again."""
+        loads, commit_events, record = exact_json.loads_for(raws), self._commit, self._record
+        out: list[list[dict]] = []
+        append = out.append
+        for raw in raws:
+            try:
+                doc = loads(raw)
+            except orjson.JSONDecodeError:
+                doc = None
+            if doc.__class__ is dict:
+                keys = tuple(doc)
+                shape = _RECORD_SHAPES.get(keys) or _record_shape(keys)
+                if shape.plain and (commit := doc[shape.commit]).__class__ is dict:
+                    append(commit_events(commit, doc.get(shape.service), doc.get(shape.api), raw))
+                    continue
+            append(record(raw, loads))
+        return out
 
     def _record(self, raw: bytes, loads: Callable[[bytes], Any]) -> list[dict]:
         try:
