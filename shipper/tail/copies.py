@@ -303,13 +303,28 @@ def empty_copy_of_grown(p: Prospector, f: Followed, o: Observed) -> bool:
         empty = fh.complete() and fh.size() == 0 if o.gz else o.st.st_size == 0
         if (st.st_dev, st.st_ino) != (f.dev, f.ino) or not empty:
             return False
-    if o.gz and empty_known(p, f) or _born_before(o, f):
+    if o.gz and empty_known(p, f) or _born_before(o, f) or listed_before_the_stop(p, o):
         return False  # (the compressed form of that one: logrotate `ifempty` with `compress`; older than `f`)
     p.copies[(o.st.st_dev, o.st.st_ino)] = (o.st.st_size, o.st.st_mtime_ns)
     f.cut_seen = True
     if not window_named_by(p, o):
         p.ledger.copytruncate_window(f.family, o.path, "found by the copy, empty as the file was when last read")
     return True
+
+
+def listed_before_the_stop(p: Prospector, o: Observed) -> bool:
+    """At the first scan after a restart: was `o` there, empty, before the stop (the placeholder the last run saved
+    of it, on its inode and generation)? Then it is no copy made while the agent was away, and what the last run
+    saw of it is its say: a window of its making was named then or never was. (An empty .gz a `create` rotation
+    made before the stop was taken at the restart for the copy of the live file, empty then, grown since: a window
+    no copytruncate made, torture seed 192014.) Not where the file system keeps no generation: the inode may
+    hold another file."""
+    if not p.first_scan:
+        return False
+    lo = p.loose.get(f"i{o.st.st_dev}-{o.st.st_ino}")
+    if lo is None or lo.state.head_len or lo.state.gen < 0:
+        return False
+    return p.matcher.gen_of(o) == lo.state.gen
 
 
 def copy_of_grown_empty(p: Prospector, f: Followed, o: Observed) -> None:
