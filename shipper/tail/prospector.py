@@ -137,6 +137,8 @@ class Prospector:
         self._cut_files: dict[tuple[int, int], str] = {}  # (this scan) files found cut, their content in a copy -> family
         self._head_copy_told: set[tuple[int, int]] = set()  # (this scan) live files copies.head_copy_of_grown named cut
         self._cut_while_away_unsaid: list[Followed] = []  # (first scan) live files _cut_empty_while_away found
+        # (this scan) the files already waiting to be told apart as it began: listed at an earlier scan
+        self._waiting_before: set[tuple[int, int]] = set()
         # (this scan) followed files at their family's live name at the last look and under a rotated name now (renamed
         # by a rotation, or found so at a restart): see copies.copy_before_rotated_on.
         self._left_live: set[tuple[int, int]] = set()
@@ -393,6 +395,7 @@ class Prospector:
         self._grown_at_head, self._emptied, self._left_in_copy, self._regrown_on = {}, set(), {}, {}
         self._cut_copied, self._cut_files, self._left_live, self._head_copy_told = {}, {}, set(), set()
         self._cut_while_away_unsaid = []
+        self._waiting_before = set(self.undecided)
         for f in list(self.files.values()):
             if copies.grew_at_head(self, f):
                 self._grown_at_head[(f.dev, f.ino)] = f.seen_size
