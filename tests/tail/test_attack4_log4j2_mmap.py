@@ -13,6 +13,8 @@ from tests.tail.attack_agent import Agent, exactly_once
 
 pytestmark = pytest.mark.slow
 
+LINES = 6000
+
 MMAP_XML = """<?xml version="1.0" encoding="UTF-8"?>
 <Configuration status="warn">
   <Appenders>
@@ -36,7 +38,7 @@ def test_log4j2_memory_mapped_file_is_shipped_while_written(tmp_path, log4j):
     xml.write_text(MMAP_XML.replace("{log}", str(logs / "app.log")))
     agent = Agent(tmp_path, [f"{logs}/*.log"])
     agent.start()
-    writer = log4j.log4j2(xml, 0, 12000, rate=400, wait=False)  # ~30 s
+    writer = log4j.log4j2(xml, 0, LINES, rate=400, wait=False)  # ~15 s (the first 1,000 lines take 2.5)
     try:
         # Deadlines, not durations: the JVM's start (~2 s alone) counted in the 20 s this wait had, and at
         # load ~25 the 60 s for the rest after the writer ran out once (session 11). What is asserted here:
@@ -44,11 +46,11 @@ def test_log4j2_memory_mapped_file_is_shipped_while_written(tmp_path, log4j):
         assert wait(lambda: set(range(1000)) <= set(agent.seqs()) or writer.poll() is not None, 300)
         assert writer.poll() is None, "nothing shipped while the writer runs"
         assert writer.wait(300) == 0
-        assert agent.wait_delivered(range(12000), timeout=180)
+        assert agent.wait_delivered(range(LINES), timeout=180)
     finally:
         if writer.poll() is None:
             writer.kill()
             writer.wait()
         assert agent.stop() == 0
-    assert exactly_once([s for s in agent.seqs() if s != -1], range(12000)) == ""
+    assert exactly_once([s for s in agent.seqs() if s != -1], range(LINES)) == ""
     assert "data lost" not in agent.errors(), agent.errors()
