@@ -17,11 +17,14 @@ import signal
 import subprocess
 
 import orjson
+import pytest
 
 from tests.e2e.test_attack11_pg_reseal_after_reload_holes import SHIPPER, row_ids, write_config
 from tests.peers.bulk_server import BulkServer
 from tests.sources.test_postgres_source import insert
 from tests.support import wait_until
+
+pytestmark = pytest.mark.slow
 
 # No interval attestation before the re-read (see above); the re-read waits this long for the deleted row's link
 ATTEST_INTERVAL = 20

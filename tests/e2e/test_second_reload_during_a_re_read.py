@@ -15,11 +15,14 @@ from collections import Counter
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.e2e.test_attack11_pg_reseal_after_reload_holes import SHIPPER, row_ids
 from tests.peers.forward_server import ForwardServer
 from tests.sources.test_postgres_source import insert
 from tests.support import wait_until
+
+pytestmark = pytest.mark.slow
 
 # The re-read ends without the deleted row's link once no old link came for attest_interval (at least 5 s) with
 # nothing in flight: long enough here that the first re-read cannot end before the second reload

@@ -24,6 +24,8 @@ import pytest
 from tests.support import wait
 from tests.tail.log4j_outage import Log4jOutage
 
+pytestmark = pytest.mark.slow
+
 
 def test_kill9_in_outage_restart_names_loss_size_honestly(tmp_path: Path,
                                                           tmp_path_factory: pytest.TempPathFactory) -> None:

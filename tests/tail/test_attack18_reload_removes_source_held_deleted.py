@@ -27,8 +27,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.peers.forward_server import ForwardServer
 from tests.support import wait_until
+
+pytestmark = pytest.mark.slow
 
 SHIPPER = Path(sys.executable).with_name("shipper")
 

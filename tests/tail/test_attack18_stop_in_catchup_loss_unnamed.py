@@ -35,6 +35,8 @@ import pytest
 from tests.support import wait
 from tests.tail.log4j_outage import Log4jOutage
 
+pytestmark = pytest.mark.slow
+
 
 def test_stop_during_catch_up_names_every_lost_byte(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     s = Log4jOutage(tmp_path, tmp_path_factory, lines=70000, rate=2000)  # 35 s of writing: it goes on after the stop

@@ -29,8 +29,12 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.peers.forward_server import ForwardServer
 from tests.support import free_port, run_under_nofile, stop_process, wait
+
+pytestmark = pytest.mark.slow
 
 SOURCES = 12
 LIMIT = 128
