@@ -196,6 +196,26 @@ def test_group_role_membership_and_group_objects_go_to_group(assert_ecs):
     assert ev["group"] == {"id": "g1", "name": "Engineers"} and "target" not in ev["user"]
 
 
+def test_what_a_message_names_fills_in_its_own_events_only():
+    """The target, role and group a message names are worked out once per kind of event (the plan, shared by its
+    events and commits): an object a commit places fills in that commit's events only, and a commit placing none
+    (its user object is the actor) gets only what the message says, whichever of the two was read first."""
+    message = "User Jean Jackson (973c0cee-5ed3-11e4-aa15-123b93f75cba) added to role Operators."
+    named = {"name": "Jean Jackson", "id": "973c0cee-5ed3-11e4-aa15-123b93f75cba", "group": {"name": "Operators"}}
+
+    def events(user_object_id: str) -> list[dict]:
+        return P.parse(record({"subject": {"id": "a1", "name": "admin"}, "objects": [{"id": user_object_id, "type": "users"}],
+                               "timestamp": "2024-01-01T00:00:00Z", "events": [{"message": message}, {"message": message}]}))
+
+    for _ in range(2):
+        placed, own = events("u9"), events("a1")
+        assert [list(ev["user"]["target"].items()) for ev in own] == [list(named.items())] * 2
+        assert [list(ev["user"]["target"].items()) for ev in placed] == \
+            [[("id", "u9"), ("name", "Jean Jackson"), ("group", {"name": "Operators"})]] * 2
+        assert [ev["related"]["user"] for ev in own] == [["admin", "a1", "Jean Jackson", named["id"]]] * 2
+        assert [ev["related"]["user"] for ev in placed] == [["admin", "a1", "Jean Jackson", "u9"]] * 2
+
+
 def test_v2_user_object_is_the_target_user(assert_ecs):
     ev = one(record({"subject": {"id": "a1", "name": "admin"}, "objects": [{"id": "u9", "name": "jean", "type": "users"}],
                      "timestamp": "2024-01-01T00:00:00Z", "ip_address": "192.0.2.7",
