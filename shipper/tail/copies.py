@@ -567,6 +567,10 @@ def copy_of_unread_live(p: Prospector, made: list[CopyMade], obs: dict[tuple[int
         else:
             f.cut_seen = True
             p._grown_at_head.pop(live_key, None)  # (head_copy_of_grown would name it again)
+        # What was read of `L` (its head) is in this copy: its content, found cut, is looked for here first. (Given
+        # to the oldest same-headed file, the .gz of a `create` rotation born after `L`, it named that one's
+        # window a second time: torture seed 197191.)
+        p._copy_made_of[live_key] = copy_key
         if window_named_by(p, co):
             continue
         p.ledger.copytruncate_window(c.family, co.path, "found by the copy, made while the file was live, of which "

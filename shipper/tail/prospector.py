@@ -139,6 +139,8 @@ class Prospector:
         self._cut_while_away_unsaid: list[Followed] = []  # (first scan) live files _cut_empty_while_away found
         # (this scan) the files already waiting to be told apart as it began: listed at an earlier scan
         self._waiting_before: set[tuple[int, int]] = set()
+        # (this scan) live file -> the copy the holder saw made of it, a window named (copies.copy_of_unread_live)
+        self._copy_made_of: dict[tuple[int, int], tuple[int, int]] = {}
         # (this scan) followed files at their family's live name at the last look and under a rotated name now (renamed
         # by a rotation, or found so at a restart): see copies.copy_before_rotated_on.
         self._left_live: set[tuple[int, int]] = set()
@@ -396,6 +398,7 @@ class Prospector:
         self._cut_copied, self._cut_files, self._left_live, self._head_copy_told = {}, {}, set(), set()
         self._cut_while_away_unsaid = []
         self._waiting_before = set(self.undecided)
+        self._copy_made_of = {}
         for f in list(self.files.values()):
             if copies.grew_at_head(self, f):
                 self._grown_at_head[(f.dev, f.ino)] = f.seen_size
@@ -580,7 +583,9 @@ class Prospector:
                              if (not o.direct or discovery.is_rotated_path(s.family, o.path))
                              and (o.gz or lo.truncated or self._own_inode_left(lo, obs))
                              and self._could_hold_head(s, k, unmatched) and not copies.born_before_cut(self, o, lo, obs)]
-                    oldest = copies.oldest([unmatched[k] for k in cands])
+                    told = self._copy_made_of.get((s.dev, s.ino))
+                    # (The copy the holder saw made of it, when a candidate: copies.copy_of_unread_live.)
+                    oldest = unmatched[told] if told in cands else copies.oldest([unmatched[k] for k in cands])
                     if oldest is not None:
                         self._attach(lo, unmatched.pop((oldest.st.st_dev, oldest.st.st_ino)), s.offset)
 

@@ -199,7 +199,12 @@ FOUND_FALSE_LOSSES = [(193115, 40, True), (192061, 40, True), (192087, 40, True)
                       # and a header-only .gz waiting to be told apart since an earlier scan, when the live file held
                       # its header only, taken for the copy of its head once it grew by appends (copies.head_copy_of_grown
                       # asks Prospector._waiting_before: tests/tail/test_head_only_backup_waiting_before_live_grew_no_window.py)
-                      (197162, 40, True), (192031, 40, True), (192080, 40, True), (192109, 40, True)]
+                      (197162, 40, True), (192031, 40, True), (192080, 40, True), (192109, 40, True),
+                      # and a live file cut in place, read to its header only, whose copy the holder saw made (its window
+                      # named by copies.copy_of_unread_live), its content given to the oldest same-headed file instead
+                      # (the held .gz of a `create` rotation, born after it) and that one's window named too
+                      # (Prospector._copy_made_of)
+                      (197191, 40, True)]
 # Still naming more windows than copytruncates (`SEED=192000 N=300 STEPS=40 ARGS=--overtaken`, with the holder and
 # without): strict xfails; the FOUND lists above replay these with that one check left out, so that what they were
 # found for stays checked. (seed, steps, holder, what happens)
@@ -240,8 +245,6 @@ OPEN_FALSE_LOSSES: list[tuple[int, int, bool, str]] = [
     # live file's placeholder was saved after that cut, and what was proven a copy is not kept across a restart)
     (197158, 40, True, "one empty copy named twice by empty_copy_of_grown, before a kill -9 and after it: 4 windows "
                        "named, 3 copytruncates made"),
-    (197191, 40, True, "copy_of_unread_live, copytruncate_loss and later_copy_of_cut: 3 windows named, 2 copytruncates "
-                       "made"),
 ]
 _FALSE_LOSS_OPEN = {(seed, holder) for seed, _, holder, _ in OPEN_FALSE_LOSSES}
 
