@@ -1,0 +1,73 @@
+"""Attack 24 (exam24d, issue 21): a family rotated 50 times (rename, 3 backups: each rotation deletes the oldest), then
+an operator restores an old backup of it, a plain (uncompressed) file, into the log folder under a rotated name
+(`cp /backup/app.log.3 logs/app.log.7`, or `mv`).
+
+Its content's tombstone was forgotten (only the newest 16 of a family are kept; the journal says `1 tombstones
+forgotten (16 kept)` at info), so the file is read as new: its 20 lines are shipped again with new ids, and the journal
+says nothing at all. The same restore as a `.gz` (cp, cp -p, mv) is named (`possible repeat: … app.log.7.gz is read from
+its start as a new file, and may be the compressed copy of a content of its family read to its end before, whose
+tombstone was forgotten …`: session 23's rule, by mtime or by its first line), and a plain restore of a content whose
+tombstone is still kept (the 45th rotation's) repeats nothing. By hand: cp 20 repeated, mv 20 repeated, 0 said (and
+restored over the existing app.log.3 by cp: 20 repeated, said only "file truncated" and "data possibly lost", no
+repeat); kept tombstone: 0 and 0. docs/operations.md ("What it remembers of rotated files gone") promises the named
+repeat only for compressed copies; the plain one is the same repeat, silent.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.tail.attack_agent import Agent, append_numbered
+
+
+def _rotate(logs: Path) -> None:
+    (logs / "app.log.3").unlink(missing_ok=True)
+    for i in (2, 1):
+        if (logs / f"app.log.{i}").exists():
+            os.rename(logs / f"app.log.{i}", logs / f"app.log.{i + 1}")
+    os.rename(logs / "app.log", logs / "app.log.1")
+    (logs / "app.log").touch()
+
+
+@pytest.mark.xfail(strict=True, reason="exam24d: a plain backup of a content whose tombstone was forgotten, restored "
+                   "into the log folder by cp or mv, is shipped again whole (20 lines) without a word")
+@pytest.mark.parametrize("how", ["cp", "mv"])
+def test_a_restored_plain_backup_of_a_forgotten_content_is_no_silent_repeat(tmp_path: Path, how: str) -> None:
+    logs, backup = tmp_path / "logs", tmp_path / "backup"
+    logs.mkdir()
+    backup.mkdir()
+    log = logs / "app.log"
+    append_numbered(log, 0, 20)
+    agent = Agent(tmp_path, [log])
+    agent.start()
+    n = 20
+    try:
+        for rotation in range(50):
+            append_numbered(log, n, n + 20)
+            n += 20
+            time.sleep(0.15)
+            if rotation == 3:
+                time.sleep(0.5)
+                shutil.copy2(log, backup / "app.log.3")  # the operator's backup of this content
+            _rotate(logs)
+        append_numbered(log, n, n + 20)
+        n += 20
+        assert agent.wait_delivered(range(n), 90), agent.errors()[-2000:]
+        time.sleep(2.0)
+        subprocess.run([how, str(backup / "app.log.3"), str(logs / "app.log.7")], check=True)  # the restore
+        time.sleep(4.0)
+        append_numbered(log, n, n + 5)
+        n += 5
+        assert agent.wait_delivered(range(n), 60), agent.errors()[-2000:]
+        time.sleep(2.0)
+    finally:
+        agent.stop()
+    repeated = sum(c - 1 for c in Counter(agent.seqs()).values())
+    said = [ln for ln in agent.errors().splitlines() if "app.log.7" in ln and "repeat" in ln]
+    assert repeated == 0 or said, f"{repeated} lines shipped again, nothing said of app.log.7"
