@@ -1,6 +1,7 @@
 """The Cloudera AI description reader's linear key scan (`_pairs`) finds exactly what the regex's own
 findall finds, on any text (hypothesis), including texts past the short-text shortcut; so does its reading of
-the usual unquoted `key: value, …` text by str.split and str.partition (`_plain_pairs`), where it reads one."""
+the usual unquoted `key: value, …` text by str.split and str.partition (`_plain_pairs`), where it reads one, and
+what its shape's plan takes from that reading is what the fields of the findall reading give (_planned_details)."""
 from __future__ import annotations
 
 from hypothesis import example, given, settings, strategies as st
@@ -8,6 +9,8 @@ from hypothesis import example, given, settings, strategies as st
 from shipper_plugins.parsers.cloudera_ai import (
     _PAIR,
     _WHOLE_KEY,
+    _details,
+    _details_of_fields,
     _names_of_key,
     _pairs,
     _plain_pairs,
@@ -95,3 +98,29 @@ def test_the_usual_descriptions_take_the_plain_reading():
         assert _plain_reading(text) == _findall_reading(text)
     for text in ["username=bob", "username: 'bob, jr'", "a: 1; b: 2", "a: 1\nb: 2", "9lives: x", "a" * 32 + ": x"]:
         assert _plain_reading(text) is None
+
+
+_LOGIN_WORDS = st.sampled_from(["LDAP", "saml", "ſaml", "Local", "NORMAL", "admin", "ADMIN", "role", "auth", "auth method",
+                                "collaborator", "file path", "/a/b/", "project id", "team", "member", "model id"])
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_DESCRIPTIONS | TEXTS | st.lists(_PART | _LOGIN_WORDS | _JOINS, max_size=12).map("".join), st.booleans())
+@example("model: churn-v3, model id: 12, user type: NORMAL, username: bob.2919", False)
+@example("username: zoe, auth: ſaml, role: admin", True)
+@example("project id: 7, file path: /a/b/, collaborator: carol, team: t, model: m", True)
+@example("user type: superuser NORMAL, method: local user", True)
+@example("username: zoe, auth method: password, group: LDAP users", True)  # the keyed value has no method: none
+@example("{}", True)
+def test_a_plain_description_read_by_its_shape_plan_gives_what_its_fields_give(text, want_auth):
+    # _details reads a plain description by its shape's plan (_planned_details), without the dict of fields that
+    # _read_description makes (held to the reference reading by tests/parsers/test_cloudera_ai.py)
+    for _ in range(2):  # the plan made, then remembered
+        assert _details(text, want_auth) == _details_of_fields(_read_description(text, want_auth), want_auth)
+
+
+def test_the_usual_descriptions_are_read_by_a_plan():
+    for text in ["model: churn-v3, model id: 12, user type: NORMAL, username: bob.2919",
+                 "username: zoe, auth method: LDAP", "Added collaborator: carol to project: p1 (id 7)"]:
+        heads, values = _plain_pairs(text)
+        assert _plain_plan(tuple(heads), None, True) is not None
