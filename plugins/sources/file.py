@@ -28,7 +28,7 @@ from shipper.api import (
 from shipper.tail import discovery
 from shipper.tail.events import TailEvents
 from shipper.tail.harvester import Chunk
-from shipper.tail.holder import Held, Holder, generation, hold_budget
+from shipper.tail.holder import HELD_PREFIX, Held, Holder, generation, hold_budget
 from shipper.tail.scan_rules import STARTED_GLOB
 from shipper.tail.state import SEEN_PREFIX, load_states
 from shipper.tail.tailer import Tailer, buried
@@ -63,6 +63,9 @@ LET_GO_BUDGET = "the reload lowered the hold budget (`hold_max_files` / `hold_ma
 LET_GO_BUDGET_FULL = ("the hold budget was full when a reload restarted the source (`hold_max_files` / "
                       "`hold_max_bytes`), so they were not held across it")
 _followed_lock = threading.Lock()
+# The sources whose run() began in this process: the holder's entries a restarted one finds in its checkpoint are its
+# predecessor's, whose losses were named as it let them go (a kill leaves them to the next process's start to name).
+_ran: set[str] = set()
 
 
 class FileSourceConfig(SourceConfig):
@@ -438,8 +441,13 @@ class FileSource(Source):
         paths = len(seen) - globs
         parts = [f"{n} {what}{'s' if n != 1 else ''}" for n, what in ((paths, "followed path"), (globs, "glob")) if n]
         out = [f"{' and '.join(parts)} already looked through (read_from applies only to what was never seen)"] if parts else []
+        held = sum(1 for k in state if k.startswith(HELD_PREFIX))
+        if held:
+            out.append(f"{held} rotated file(s) held unread when the agent last ran (named lost at the next start if "
+                       "deleted meanwhile)")
         # an f: value this version cannot read is no saved position: shown as it is
-        return out + [saved_value_line(k, v) for k, v in state.items() if not k.startswith(SEEN_PREFIX)]
+        return out + [saved_value_line(k, v) for k, v in state.items()
+                      if not k.startswith(SEEN_PREFIX) and not k.startswith(HELD_PREFIX)]
 
     def pending_bytes(self) -> int:
         files = self.tailer.status()
@@ -513,6 +521,10 @@ class FileSource(Source):
         stop = self.ctx.stop
         t = self.tailer
         self._warn_literal_brackets()
+        with _followed_lock:
+            if self.config.name in _ran:
+                t.held_named()
+            _ran.add(self.config.name)
         if self.ctx.once:
             self._run_once()
             return
@@ -546,6 +558,9 @@ class FileSource(Source):
 
         if self.holder is not None:
             self.holder.on_held = on_held
+            # What it holds by itself while this tailer lags is noted in the checkpoint (through the writer):
+            # a kill -9 then leaves the next start what to name (shipper/tail/held_record.py).
+            self.holder.saver.note = self.ctx.note
             self.holder.folder_globs = folder_globs
             # Watched before the first look, which lists the files and then opens them one by one (10,000:
             # ~15 s): a file it listed and that a rotation renamed before the look opened it is held, and
@@ -644,6 +659,7 @@ class FileSource(Source):
             t.holder = None
             if self.holder is not None:
                 self.holder.on_held = None  # (a successor sets its own)
+                self.holder.saver.note = None
             if not self._restarting:
                 named = self._let_go(self.holder, LET_GO_STOPPED)
                 self.holder = None
@@ -864,6 +880,7 @@ class FileSource(Source):
         t = Tailer(added, config.exclude, self.base_dir, dict(saved), read_from=config.read_from,
                    max_line_bytes=config.max_line_bytes, close_inactive=config.close_inactive,
                    batch_lines=config.batch_size, logger=self.ctx.logger, saved=saved.get)
+        t.held_named()  # (it names no file lost)
         # The holder kept for the successor (restarting) watches the added paths from this look on, and holds
         # what the look found, within its budget: rotated and deleted before the restart (the wait lasts as
         # long as the output is down), those files were in no name and no descriptor, their lines lost.

@@ -52,7 +52,14 @@ from typing import Any, Callable, Container, Iterable, Iterator, Mapping
 
 from shipper.fdlimit import soft_limit
 from shipper.tail import clock, discovery
+from shipper.tail.birth import born
 from shipper.tail.copy_events import CopyEvents, CopyMade
+from shipper.tail.held_record import (
+    HELD_PREFIX as HELD_PREFIX,  # (the file source names such keys)
+    HeldRecord,
+    HeldSaver,
+    fingerprint,
+)
 from shipper.tail.reader import is_gzip_path
 
 try:
@@ -145,6 +152,10 @@ class Holder:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self.held: dict[tuple[int, int], Held] = {}
+        # What it holds by itself, for the source's checkpoint (held_record.py): a kill leaves the next start what to
+        # name lost. Saved by the tailer's batches, or by the saver when the tailer lags (its `note` set by the source).
+        self.record = HeldRecord()
+        self.saver = HeldSaver(self.record)
         self.escaped: dict[str, int] = {}  # family -> files that appeared and could not be held
         self.full_warned = False
         self.fds_warned = False
@@ -639,6 +650,7 @@ class Holder:
     def release(self, key: tuple[int, int]) -> None:
         with self._lock:
             h = self.held.pop(key, None)
+            self.record.let_go(key)  # (the tailer's now: its checkpoint knows it)
         if h is not None:
             os.close(h.fd)
 
@@ -687,6 +699,7 @@ class Holder:
                 if not gone and not over_files:
                     continue  # (a named file costs no disk space)
                 del self.held[(h.dev, h.ino)]
+                self.record.let_go((h.dev, h.ino))  # (named by the caller, or found under its name)
                 deleted_bytes += neg_size
                 if gone and not h.adopted:
                     let_go.append((h.fd, h.family))
@@ -750,9 +763,11 @@ class Holder:
             with self._lock:
                 held = list(self.held.values())
             let_go(held)
+        self.saver.end()
         with self._lock:
-            for h in self.held.values():
+            for key, h in self.held.items():
                 os.close(h.fd)
+                self.record.let_go(key)  # (named by `let_go`, or on disk for the next start: its checkpoint says)
             self.held.clear()
             self._watched.clear()
 
@@ -900,6 +915,7 @@ class Holder:
                                     "are read are lost (counted)", extra={"path": fam})
                     continue
                 self.held[key] = Held(fd, path, fam, *key, moved_from=came_from)
+                self._record_held(key, ident[2], path, fam, st)
                 self._known.add(key)
                 # (Which file it is: known by number only, the inode given to the next file once this one was let
                 # go passed for this one, and that file went unheld until the tailer's next follow().)
@@ -928,8 +944,10 @@ class Holder:
                     globs = self.folder_globs  # (not a folder watched only for folders appearing in it)
                     self._overflowed |= {f for f, names in self._families.items()
                                          if names or globs is None or globs.leads(f)[0]}
-        if held_new and self.on_held is not None:
-            self.on_held()
+        if held_new:
+            self.saver.held_new()
+            if self.on_held is not None:
+                self.on_held()
 
     def _first_rotation_of(self, came_from: str, folder: str, name: str) -> str | None:
         """With self._lock held: the new file's family when `name` in `folder` is a rotated name of the new file
@@ -1043,7 +1061,14 @@ class Holder:
         self.held[key] = Held(fd, path, fam, *key)
         self._known.add(key)
         self._known_generation[key] = generation(fd)
+        self._record_held(key, self._known_generation[key], path, fam, st)
         return True
+
+    def _record_held(self, key: tuple[int, int], gen: int | None, path: str, fam: str, st: os.stat_result) -> None:
+        """With self._lock held: a file held by the holder alone (not adopted: a checkpoint knows those), on disk."""
+        self.record.held(key, {"dev": key[0], "ino": key[1], "gen": gen, "path": path,
+                               "family": self._created_in.get(fam, fam), "born": born(path, st.st_ino),
+                               **fingerprint(self.held[key].fd, st.st_size, is_gzip_path(path))})
 
     def _full(self, reserve: bool) -> bool:
         """(With self._lock held.) No room for one more file: this holder's `max_files` or the process's budget of

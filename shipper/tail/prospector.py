@@ -38,7 +38,7 @@ import stat as stat_mod
 from typing import Any, Callable, TypeGuard
 
 from shipper.memo import BoundedMemo
-from shipper.tail import birth, clock, copies, discovery, gone, letting_go, other_device, scan_rules, tombstones, truncation
+from shipper.tail import birth, clock, copies, discovery, gone, held_gone, letting_go, other_device, scan_rules, tombstones, truncation
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.descriptors import Descriptors
 from shipper.tail.events import TailEvents
@@ -116,6 +116,8 @@ class Prospector:
         for lo in self.loose.values():
             self.families.add(lo.state.family)
         self.first_scan = True
+        self.held_before: dict[str, Any] = {}  # the checkpoint's entries of what the run before held (held_gone.py)
+        self.held_name = True  # False: those were this process's own, named as they were let go (Tailer.held_named)
         self._fids_in_use: set[str] | None = None  # during a scan, the file ids in use (see identify)
         # The globs this source has looked through before (a restart): `read_from: end` skips the
         # history found at the first look through a glob, not a file made while the agent was
@@ -849,6 +851,8 @@ class Prospector:
             self.ledger.lost(os.path.join(folder, "*"), 0, "(possible loss): inotify's event queue overflowed, so files "
                                                            f"created and deleted in {folder} meanwhile may have gone unread",
                              unknown=True)
+        if self.first_scan:
+            held_gone.name_gone_at_start(self)
         if self.holder is not None:
             letting_go.release_held(self, self.holder)
         tombstones.bound(self)

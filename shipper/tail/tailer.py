@@ -12,7 +12,7 @@ import logging
 import os
 from typing import Any, Callable, Collection, Iterable, Mapping
 
-from shipper.tail import clock, copies, letting_go, truncation
+from shipper.tail import clock, copies, held_record, letting_go, truncation
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.events import TailEvents
 from shipper.tail.followed import Followed, Loose
@@ -55,6 +55,12 @@ class Tailer:
                                      max_line_bytes=max_line_bytes, close_inactive=close_inactive, log=self.log,
                                      events=self.events, ledger=self.ledger, pending=self.pending,
                                      harvester=self.harvester, max_open=max_open, saved=saved)
+        # What the run before held by itself (its holder's entries in the checkpoint): the first scan names those
+        # deleted meanwhile (held_gone.name_gone_at_start).
+        self.prospector.held_before = held_record.held_before(state)
+        # The entries of what the holder holds by itself, saved with this tailer's checkpoints (kept past the
+        # holder's stop: the stop's flush deletes them).
+        self._held: held_record.HeldRecord | None = None
         self.fds = self.prospector.fds
         self.files: dict[tuple[int, int], Followed] = self.prospector.files  # (the same dicts: read, never replaced)
         self.loose: dict[str, Loose] = self.prospector.loose
@@ -74,6 +80,8 @@ class Tailer:
     @holder.setter
     def holder(self, holder: Holder | None) -> None:
         self.fds.holder = holder
+        if holder is not None:
+            self._held = holder.record
 
     @property
     def unreadable(self) -> dict[str, str]:
@@ -104,6 +112,18 @@ class Tailer:
     def scan(self) -> None:
         """Look at the file system once and bring the followed set up to date."""
         self.prospector.scan()
+        self._queue_held()
+
+    def held_named(self) -> None:
+        """The checkpoint's entries of what a holder held are this process's own (a source a reload restarted, whose
+        predecessor named what it let go; a look ahead, which names nothing): deleted at the first scan, not named."""
+        self.prospector.held_name = False
+
+    def _queue_held(self) -> None:
+        """The holder's entries not saved yet, and the deletion of those it let go (held_record.py), into the
+        checkpoint queue: they go out with the next batch, beside the states of the files it took."""
+        if self._held is not None:
+            self.pending.update(self._held.take_changes())
 
     def needs_rescan(self) -> bool:
         return self.prospector.needs_rescan()
@@ -234,6 +254,7 @@ class Tailer:
                 self.pending[s.key] = s
 
     def flush(self, emit: Callable[[Chunk], None]) -> None:
+        self._queue_held()
         if self.pending:
             emit(Chunk([], [], None, self.pending.take(), 0, None))
 
@@ -333,6 +354,9 @@ class Tailer:
                          size=max(found[0], s.offset) if let_go_unread else max(s.size, s.offset, _size_at_stop(f)),
                          reread_to=[s.offset, s.mark] if s.offset > found[0] else [])
             out[s.key] = buried(value) if let_go_unread and s.offset <= found[0] else value
+        if self._held is not None:  # (the entries of what the holder let go: a stop named them, or the tailer took them)
+            held = self._held.keys()
+            out.update((k, None) for k in saved if k.startswith(held_record.HELD_PREFIX) and k not in held)
         return out
 
     def close(self) -> None:

@@ -155,10 +155,13 @@ class SteppedHolder:
     (plugins/sources/file.py: watched before the first look, told what the tailer follows after each scan, its escapes
     reported while it owes creations), but with its thread held off: the events the kernel queues for it are handled
     only when the schedule says (step()), in the harness's own thread, so that a seed still replays exactly. Between
-    two steps it lags, as a thread starved of the CPU or an agent frozen does."""
+    two steps it lags, as a thread starved of the CPU or an agent frozen does. What it holds by itself is saved in the
+    follower's store (its checkpoint) after its turn, as the file source's saver notes it when the tailer lags
+    (shipper/tail/held_record.py: HeldSaver), so that the start after a kill -9 names what was deleted meanwhile."""
 
-    def __init__(self, live: str, folder: str, max_files: int):
+    def __init__(self, live: str, folder: str, max_files: int, follower: Follower):
         self.live = live
+        self.follower = follower
         self.holder = Holder(max_files=max_files)
         if not self.holder.start():
             raise RuntimeError("torture: the holder needs inotify (--no-holder runs without it)")
@@ -174,6 +177,15 @@ class SteppedHolder:
         self._off.close()
         self._off = contextlib.ExitStack()
         self._off.enter_context(self.holder.paused())
+        self._note_held()
+
+    def _note_held(self) -> None:
+        """The saver's note (SourceContext.note: saved at once) of the files held by the holder alone: the reader has
+        had no turn since they were held, so it took none of them (HeldSaver.GATHER is over when it lags)."""
+        record = self.holder.record
+        fragment = record.take_new()
+        self.follower.state.update(fragment)
+        record.saved(set(fragment))
 
     def named(self) -> set[int]:
         """The inodes of the files it holds that still have a name (the agent has seen them)."""
@@ -249,7 +261,7 @@ class Schedule:
 
     def _start_holder(self) -> None:
         if self.hold_rng is not None:
-            self.held = SteppedHolder(self.live, self.dir, self.hold_files)
+            self.held = SteppedHolder(self.live, self.dir, self.hold_files, self.f)
             self.f.tailer.holder = self.held.holder
 
     def _holder_turn(self, p: float = 0.75) -> None:
