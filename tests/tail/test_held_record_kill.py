@@ -261,3 +261,43 @@ def test_the_saver_notes_what_the_holder_holds_while_the_tailer_lags(tmp_path):
         assert threads == {"shipper-held-saver"}
     finally:
         holder.stop()
+
+
+def test_a_note_that_never_returns_holds_neither_the_holder_nor_its_stop(tmp_path):
+    """The saver's note waits on the checkpoint writer (a frozen state_dir: the store answers only at the thaw, or
+    gives up at the stop's end): the holder goes on holding and its stop returns at once; only the saver's own thread
+    (a daemon) waits."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    live = folder / "app.log"
+    live.write_bytes(lines(0, 3))
+    holder = Holder(256)
+    assert holder.start()
+    thaw = threading.Event()
+    calls: list[dict] = []
+
+    def frozen_note(fragment: dict) -> None:
+        calls.append(fragment)
+        thaw.wait()
+
+    holder.saver.note = frozen_note
+    try:
+        holder.watch_more({str(live)}, {str(folder)}, lambda p: p == str(live))
+        for i in (1, 2):  # a rotation, then a copy (a new file) while the first note is stuck
+            if i == 1:
+                os.rename(live, f"{live}.{i}")
+                live.write_bytes(lines(10, 2))
+            else:
+                shutil.copyfile(live, f"{live}.{i}")
+            ino = os.stat(f"{live}.{i}").st_ino
+            assert wait(lambda ino=ino: any(h.ino == ino for h in list(holder.held.values())), timeout=30), \
+                f"app.log.{i} not held while the saver's note is stuck"
+            assert wait(lambda: calls, timeout=30)
+        t0 = threading.Event()
+        stopper = threading.Thread(target=lambda: (holder.stop(), t0.set()), daemon=True)
+        stopper.start()
+        assert t0.wait(30), "the holder's stop waited for the saver's note"
+        assert not holder.held
+    finally:
+        thaw.set()
+        holder.stop()
