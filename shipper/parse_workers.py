@@ -20,12 +20,14 @@ because the agent has threads (fork would copy their locks mid-use).
 """
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
 import queue
+import resource
 import signal
 import struct
 import threading
@@ -53,6 +55,18 @@ MAX_ATTEMPTS = 3  # a batch whose workers died this many times is parsed in the 
 # slow (a loaded host) still uses CPU, and one that uses none for this long would wedge its source for good.
 # SHIPPER_PARSE_STALL_SECONDS changes it (docs/operations.md; the tests that stop a worker wait less).
 STALLED_AFTER = 20.0
+
+
+def _why_not(e: BaseException) -> str:
+    """What a failed worker start says of its cause when it is the descriptor limit (each worker keeps a few descriptors
+    in the agent, and its start a few more for a moment), "" otherwise."""
+    if not isinstance(e, OSError) or e.errno not in (errno.EMFILE, errno.ENFILE):
+        return ""
+    if e.errno == errno.ENFILE:
+        return ": the system is out of open files (raise fs.file-max, or set fewer `parse_workers`)"
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return (f": the agent is out of file descriptors (its soft limit, {soft}, is reached: raise LimitNOFILE, or set "
+            "fewer `parse_workers`, see docs/operations.md)")
 
 
 def stalled_after() -> float:
@@ -304,7 +318,10 @@ class ParsePool:
         # Imported once in the forkserver, so every worker it forks starts with them: what a worker runs (this
         # module and what it imports), and its parser (each worker imported it, ~40 ms). Not shipper.pipeline (outputs, the HTTP
         # endpoint): no worker uses them. The first pool's list is the one used (the forkserver is shared).
-        self._ctx.set_forkserver_preload([__name__, "orjson", *([parser_module] if parser_module else [])])
+        # shipper.forkserver_guard: a start the agent breaks off (out of descriptors) leaves the forkserver serving, and
+        # what would end it is one line, not a traceback.
+        self._ctx.set_forkserver_preload([__name__, "orjson", "shipper.forkserver_guard",
+                                          *([parser_module] if parser_module else [])])
         self.workers = workers
         self._workers: list[_Worker] = []  # those up; published by _add_workers once every one it starts is up
         self._names = itertools.count()
@@ -335,7 +352,7 @@ class ParsePool:
                 if not self._workers:
                     self.workers = 0
             if not closing:
-                log.warning("cannot start parse workers; parsing in the agent",
+                log.warning(f"cannot start parse workers{_why_not(e)}; parsing in the agent",
                             extra={"source": self.name, "error": f"{type(e).__name__}: {e}"})
             for w in started:
                 w.close(1.0)
