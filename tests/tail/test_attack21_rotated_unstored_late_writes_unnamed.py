@@ -24,16 +24,11 @@ import re
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.e2e.fluentd_agent import held_back_config, run_agent, stored, write_lines
 from tests.peers.forward_server import ForwardServer
 from tests.support import free_port, stop_process, wait, wait_until
 
 
-@pytest.mark.xfail(strict=True, reason="exam23d: a rotated file read but not delivered (output down) whose writer "
-                   "wrote on to it after the stop, deleted while stopped, is named lost as an exact size (its size "
-                   "at the stop): the bytes written after the stop go unnamed, no 'or more'")
 def test_a_rotated_file_written_after_the_stop_and_deleted_is_named_in_full(tmp_path: Path) -> None:
     (tmp_path / "state").mkdir()
     log, rotated = tmp_path / "app.log", tmp_path / "app.log.1"
@@ -74,9 +69,6 @@ def test_a_rotated_file_written_after_the_stop_and_deleted_is_named_in_full(tmp_
     assert or_more or said >= lost, f"{lost} bytes lost ({after_stop} written after the stop), named: {named[0][:600]}"
 
 
-@pytest.mark.xfail(strict=True, reason="exam23d: a rotated file never read (output down, the reader behind), written on "
-                   "after the stop by a writer not yet HUPed, deleted while stopped, is named lost as an exact size "
-                   "(its size at the stop): the bytes written after the stop go unnamed, no 'or more'")
 def test_a_never_read_rotated_file_written_after_the_stop_and_deleted_is_named_in_full(tmp_path: Path) -> None:
     """The same with a file the reader never reached: 3,000 lines behind the down output, two `create` rotations
     (the second's new app.log.1 written on by the writer before and after the stop), app.log.1 deleted while stopped.

@@ -5,7 +5,14 @@ handed its holder and open files over (hand_over), and the successor is never bu
 the agent stops"). What was handed over is let go (`_HandedOver.close`, reload_apply._close_handed): the deleted
 files' unread bytes are named lost then, and their states are saved by the stop, so that the next start names
 none of them again. Driven as the agent's main loop drives it (shipper.runner: the reload and its deferred
-restarts run within `store.cut_by(stop signal)`), on a real Pipeline, file source and Fluentd peer."""
+restarts run within `store.cut_by(stop signal)`), on a real Pipeline, file source and Fluentd peer.
+
+Session 24 (issue 13, the lead's decision): the newest rotated file, read and taken back (not delivered), found gone at
+the next start, is named with its size "or more". The writer's last line rotated app.log away (Log4j renames at a
+line, and makes the next file at its next one), so no live file was there to save at the stop: nothing saved shows
+the writer moved on, and the agent cannot tell this writer from logrotate `nocreate`'s, which writes on into
+app.log.1 until its HUP, after the stop too. "Or more" is the honest bound; the bytes named are still each lost byte
+once (counted: `named == missing`), and no loss is named of unknown size."""
 from __future__ import annotations
 
 import json
@@ -135,6 +142,12 @@ def test_a_stop_in_the_restart_names_each_lost_byte_once(tmp_path, caplog):
     missing = sum(len(line(i)) for i in range(written) if i not in got)
     assert not [i for i, c in got.items() if c > 1], "Fluentd stored lines twice"
     assert missing, "nothing was lost: the test proves nothing"
-    unsized = [m for m in said if "unknown number of bytes" in m or "bytes or more" in m]
+    unsized = [m for m in said if "unknown number of bytes" in m]
     assert not unsized, f"a loss named again, of unknown size: {unsized}"
+    # "Or more" only for the newest rotated file, found gone at the next start, and only as its writer may have
+    # written on to it after the stop (not as a loss named again).
+    or_more = [m for m in said if "bytes or more" in m]
+    assert all(".log.1 " in m and "its writer may have written on to it after the agent stopped" in m
+               for m in or_more), or_more
+    assert len(or_more) <= 1, or_more
     assert named == missing, f"{named} bytes named lost, {missing} missing at Fluentd: {said}"
