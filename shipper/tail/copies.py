@@ -461,8 +461,10 @@ def later_copy_of_cut(p: Prospector, o: Observed, obs: dict[tuple[int, int], Obs
 def _rotated_in_after(o: Observed, cut: Observed | None) -> bool:
     """Was `o` rotated in behind the file found cut (`cut`: it as listed now, None: not listed), so no copy of it?
     copytruncate leaves the file it cuts at the live name: one deleted since, or under a rotated name older than
-    `o`'s, was renamed by a `create` rotation, and the files behind it were live after it."""
-    if cut is None:
+    `o`'s, was renamed by a `create` rotation, and the files behind it were live after it. (Deleted, but listed
+    because the holder holds it, it is deleted all the same: taken for still at its name, the `create` rotation's
+    backup behind it was named a later copytruncate's window, torture seed 197002.)"""
+    if cut is None or cut.st.st_nlink == 0:
         return True
     index, cut_index = _rotation_index(o.path), _rotation_index(cut.path) if cut.path != cut.family else None
     return index is not None and cut_index is not None and index < cut_index

@@ -164,6 +164,12 @@ OPEN_HELD_OVERTAKEN = [
     (197163, 40, "19 lines of seen files destroyed unread, no loss warned"),
     (197187, 40, "19 lines delivered twice (warned as a possible repeat)"),
     (197196, 40, "33 lines of seen files destroyed unread, no loss warned"),
+    # Passed on main until session 24 only through a false window (head_copy_of_grown, of a header-only .gz waiting
+    # since an earlier scan: fixed, 645e587) that covered, as a loss of open size, a real one left unnamed: the live
+    # file read to its header, written, copied (compressed at once), 5 lines written in the window, cut and given its
+    # header again, then a kill -9; the restart's scan is overtaken by a rotation that renames the live file and
+    # deletes the copy before the scan compares them (the rule 317 shows: any loss of open size covers the cut lines)
+    (197099, 40, "5 lines a copytruncate cut (its window) destroyed unread, no loss warned"),
 ]
 
 
@@ -207,7 +213,10 @@ FOUND_FALSE_LOSSES = [(193115, 40, True), (192061, 40, True), (192087, 40, True)
                       # named by copies.copy_of_unread_live), its content given to the oldest same-headed file instead
                       # (the held .gz of a `create` rotation, born after it) and that one's window named too
                       # (Prospector._copy_made_of)
-                      (197191, 40, True)]
+                      (197191, 40, True),
+                      # and the `create` rotation's backup behind a file found cut, deleted since but held by the holder
+                      # (listed), named a later copytruncate's copy (copies._rotated_in_after)
+                      (197002, 40, True)]
 # Still naming more windows than copytruncates (`SEED=192000 N=300 STEPS=40 ARGS=--overtaken`, with the holder and
 # without): strict xfails; the FOUND lists above replay these with that one check left out, so that what they were
 # found for stays checked. (seed, steps, holder, what happens)
@@ -236,7 +245,6 @@ OPEN_FALSE_LOSSES: list[tuple[int, int, bool, str]] = [
                         "copytruncates made"),
     # Session 23's `SEED=197000 N=200 STEPS=40 ARGS=--overtaken` (183 of 200; 197039, 197138 and 197162 fixed in
     # session 24): with the holder, by the proofs that named the windows, which is the false one not isolated
-    (197002, 40, True, "copy_of_unread_live twice and later_copy_of_cut: 3 windows named, 2 copytruncates made"),
     (197052, 40, True, "copy_of_unread_live twice, copytruncate_loss three times, head_copy_of_grown and "
                        "cut_after_copy: 7 windows named, 6 copytruncates made"),
     (197062, 40, True, "copytruncate_loss twice and later_copy_of_cut four times: 6 windows named, 4 copytruncates "
