@@ -143,7 +143,10 @@ FOUND_HELD_OVERTAKEN = [(192072, 40), (192058, 40), (192043, 40), (192199, 40), 
                         # session 24: a file only the holder had met when the agent was killed, deleted before the
                         # next start, named from the holder's entries in the checkpoint (shipper/tail/held_record.py,
                         # tests/tail/test_held_record_kill.py)
-                        (193103, 40), (194085, 40), (194147, 40), (194217, 40)]
+                        (193103, 40), (194085, 40), (194147, 40), (194217, 40),
+                        # and three of session 23's `SEED=197000 N=200` under-named seeds (197111 hidden before behind a
+                        # false window: tests/tail/test_empty_live_unchanged_across_restart_no_window.py)
+                        (197056, 40), (197071, 40), (197111, 40)]
 # `SEED=192000 N=300 STEPS=40 ARGS=--overtaken` with the holder: 290 of 300 (192000, 192072, 192058 since fixed); each of
 # these passes without the holder (`--no-holder`): what the holder keeps readable, the tailer reads again. (seed,
 # steps, what happens)
@@ -279,13 +282,10 @@ OPEN_UNDER_NAMED: list[tuple[int, int, bool, str]] = [
     (194289, 40, True, "11 lines (145 bytes) of app.log.1.gz deleted unread, 0 bytes named"),
     (196057, 40, True, "23 lines (328 bytes) of app.log.1 deleted unread, 0 bytes named"),
     (196206, 40, True, "1 line (7 bytes) of app.log.2 deleted unread, 0 bytes named"),
-    # session 23's `SEED=197000 N=200 STEPS=40 ARGS=--overtaken` (197111 hidden before session 24 behind a false
-    # window, restored_empty_live's, which is no loss of the kind counted here but failed the schedule first)
+    # session 23's `SEED=197000 N=200 STEPS=40 ARGS=--overtaken` (197056, 197071 and 197111 pass since the holder's
+    # entries in the checkpoint: FOUND_HELD_OVERTAKEN)
     (197032, 40, True, "10 lines (144 bytes) of app.log.1 deleted unread, 0 bytes named"),
-    (197056, 40, True, "13 lines (173 bytes) of app.log.4.gz deleted unread, 30 bytes named"),
     (197060, 40, True, "30 lines (414 bytes) of app.log.2 deleted unread, 0 bytes named"),
-    (197071, 40, True, "68 lines (995 bytes) of app.log.3.gz deleted unread, 0 bytes named"),
-    (197111, 40, True, "26 lines (364 bytes) of app.log.2.gz deleted unread, 0 bytes named"),
     # without the holder
     (192041, 40, False, "3 lines (57 bytes) of app.log.2 deleted unread, 0 bytes named"),
     (192141, 40, False, "1 line (9 bytes) of app.log.2 deleted unread, 0 bytes named"),
