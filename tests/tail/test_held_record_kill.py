@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -234,15 +235,22 @@ def test_a_deletion_waits_for_the_saver_note_in_flight():
     assert record.take_changes() == {HELD_PREFIX + "1:5": None}
 
 
-def test_the_saver_notes_what_the_holder_holds_while_the_tailer_lags(tmp_path):
-    """The holder's own thread (not stepped), a tailer that takes nothing (held back: an output down): the saver notes
-    the held file's entry through the source's `note` (the checkpoint writer), from a thread of its own."""
+def watching_holder(tmp_path) -> tuple[Holder, Path, Path]:
+    """The real holder on its own thread (not stepped), watching logs/app.log (3 lines): (holder, folder, live)."""
     folder = tmp_path / "logs"
     folder.mkdir()
     live = folder / "app.log"
     live.write_bytes(lines(0, 3))
     holder = Holder(256)
     assert holder.start()
+    holder.watch_more({str(live)}, {str(folder)}, lambda p: p == str(live))
+    return holder, folder, live
+
+
+def test_the_saver_notes_what_the_holder_holds_while_the_tailer_lags(tmp_path):
+    """The holder's own thread (not stepped), a tailer that takes nothing (held back: an output down): the saver notes
+    the held file's entry through the source's `note` (the checkpoint writer), from a thread of its own."""
+    holder, folder, live = watching_holder(tmp_path)
     noted: list[dict] = []
     threads: set[str] = set()
 
@@ -252,7 +260,6 @@ def test_the_saver_notes_what_the_holder_holds_while_the_tailer_lags(tmp_path):
 
     holder.saver.note = note
     try:
-        holder.watch_more({str(live)}, {str(folder)}, lambda p: p == str(live))
         os.rename(live, str(live) + ".1")
         live.write_bytes(b"")
         assert wait(lambda: noted, timeout=30), "the held file's entry was never noted"
@@ -267,12 +274,7 @@ def test_a_note_that_never_returns_holds_neither_the_holder_nor_its_stop(tmp_pat
     """The saver's note waits on the checkpoint writer (a frozen state_dir: the store answers only at the thaw, or
     gives up at the stop's end): the holder goes on holding and its stop returns at once; only the saver's own thread
     (a daemon) waits."""
-    folder = tmp_path / "logs"
-    folder.mkdir()
-    live = folder / "app.log"
-    live.write_bytes(lines(0, 3))
-    holder = Holder(256)
-    assert holder.start()
+    holder, folder, live = watching_holder(tmp_path)
     thaw = threading.Event()
     calls: list[dict] = []
 
@@ -282,7 +284,6 @@ def test_a_note_that_never_returns_holds_neither_the_holder_nor_its_stop(tmp_pat
 
     holder.saver.note = frozen_note
     try:
-        holder.watch_more({str(live)}, {str(folder)}, lambda p: p == str(live))
         for i in (1, 2):  # a rotation, then a copy (a new file) while the first note is stuck
             if i == 1:
                 os.rename(live, f"{live}.{i}")
