@@ -302,3 +302,12 @@ def test_a_note_that_never_returns_holds_neither_the_holder_nor_its_stop(tmp_pat
     finally:
         thaw.set()
         holder.stop()
+
+
+def test_shipper_status_counts_the_entries_instead_of_printing_them():
+    """`shipper status` (Source.saved_notes) says how many files were held unread, not each entry's fingerprint."""
+    from plugins.sources.file import FileSource
+    notes = FileSource.saved_notes({f"{HELD_PREFIX}1:2": {"dev": 1, "ino": 2, "marks": [[10, "ab"]]},
+                                    f"{HELD_PREFIX}1:3": {"dev": 1, "ino": 3}})
+    assert notes == ["2 rotated file(s) held unread when the agent last ran (named lost at the next start if deleted "
+                     "meanwhile)"]
