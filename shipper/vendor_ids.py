@@ -46,6 +46,8 @@ class VendorIdGaps:
 
     def observe(self, ids: Iterable[Any], now: float) -> list[tuple[int, int]]:
         """Take a batch's vendor ids in order; returns gaps reported at once (over MAX_OPEN)."""
+        if ids.__class__ is list and self._next_in_order(ids):  # a list: join must not use up an iterator
+            return []
         overflow: list[tuple[int, int]] = []
         for raw in ids:
             n = _as_int(raw)
@@ -59,6 +61,20 @@ class VendorIdGaps:
             elif self.open:
                 self._fill(n, now)
         return overflow
+
+    def _next_in_order(self, ids: list[Any]) -> bool:
+        """Whether `ids` are the decimal texts of the numbers that follow the highest one by one (the usual batch
+        of a serial): then taken as observe's loop would take them, by one comparison of the batch with those
+        texts (the loop costs ~3,000 instructions an id, this ~600)."""
+        first = (_as_int(ids[0]) if ids else None) if self.highest is None else self.highest + 1
+        if first is None or first < 0:
+            return False
+        last = first + len(ids) - 1
+        # what _as_int reads: under 20 digits (the texts compared are digits only, no sign, no leading zero)
+        if last >= 10 ** 19 or ids != list(map(str, range(first, last + 1))):
+            return False
+        self.highest = last
+        return True
 
     def claim(self, last: int, now: float) -> list[tuple[int, int]]:
         """The product says ids up to `last` exist (e.g. a total): those not seen yet open a gap.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from shipper.vendor_ids import VendorIdGaps
 from tests.peers.puppet_activity_api import PuppetActivityAPI
@@ -53,6 +53,38 @@ def test_the_state_goes_on_after_a_restart():
     again = VendorIdGaps(orjson.loads(orjson.dumps(g.state())))
     again.observe([6, 3], now=0.0)
     assert again.highest == 6 and [(lo, hi) for lo, hi, _ in again.open] == [(2, 2), (4, 4)]
+
+
+_ID = st.one_of(st.integers(0, 60).map(str), st.integers(0, 60), st.sampled_from(
+    ["", "x", "-3", " 7", "7 ", "007", "1_0", "\u0661", "+5", "9" * 19, "1" + "0" * 19, "1" + "0" * 18]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.lists(_ID, max_size=6),  # anything
+                          st.tuples(st.integers(0, 60), st.integers(0, 8), st.booleans())
+                          .map(lambda t: [str(t[0] + i).zfill(3 if t[2] else 1) for i in range(t[1])])),  # a run as text
+                max_size=8),
+       st.one_of(st.none(), st.integers(0, 60)))
+@example([["9" * 19, "1" + "0" * 19]], None)  # 20 digits: not an id to _as_int
+@example([["\u0661"], ["1", "2"]], None)  # not ASCII
+@example([["61", "62", "", "63"]], 60)
+@example([["61", "61", "63", "64"]], 60)  # from the next to 3 past it, but not one by one
+@example([["-1", "0", "1"]], -2)  # a sign: not an id to _as_int
+@example([["007", "8"], ["9"]], None)  # a leading zero: the loop's
+def test_a_batch_of_ids_in_order_is_taken_as_the_loop_takes_it(batches, highest):
+    # observe takes a list of text numbers that go on from the highest one by one without its loop
+    # (_next_in_order); an iterator takes the loop: the two keep the same state and report the same
+    fast, loop = (VendorIdGaps({"highest": highest, "open": [[3, 4]]} if highest is not None else None) for _ in range(2))
+    for t, ids in enumerate(batches):
+        assert fast.observe(list(ids), now=float(t)) == loop.observe(iter(ids), now=float(t))
+        assert fast.state() == loop.state() and fast.open == loop.open
+
+
+def test_a_serial_batch_takes_no_loop():
+    g = VendorIdGaps({"highest": 9})
+    assert g._next_in_order([str(i) for i in range(10, 1010)]) and g.highest == 1009
+    for ids in (["1010", "1012"], ["1010", ""], ["1010", 1011], ["1010", "1" + "0" * 19], ["١٠١٠"]):
+        assert not g._next_in_order(ids) and g.highest == 1009
 
 
 @settings(max_examples=200, deadline=None)
