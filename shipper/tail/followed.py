@@ -38,6 +38,9 @@ class Followed:
     active_at: float = field(default_factory=clock.monotonic)
     at_eof: bool = False  # no complete line left to read (at most a partial one)
     read_to: int = -1  # the size at the last read that reached the end
+    # When (tailer clock) the last read that found nothing beyond what it read began: its last look at its end
+    # (attention.Lapses.since: were writes missed after it?)
+    looked_at: float = float("-inf")
     deleted: bool = False
     # Listed larger than what was read while closed, then gone before it could be opened: its inode may hold another
     # file by then (ext4 gives a freed inode to the next file), so what it lost unread is that size less what was read
@@ -127,6 +130,9 @@ class Loose:
     since: float = field(default_factory=clock.monotonic)
     gone_at: float | None = None  # fully read and gone: kept as a tombstone until TOMBSTONE_SECONDS
     truncated: bool = False  # its inode was truncated under it (so not "the live file, gone")
+    # Truncated after a lapse of the tailer's attention since its last look at its end: why writes may have been
+    # missed (attention.Lapses.since), "" when it was attended
+    unattended: str = ""
     window: bytes = b""  # the bytes read just before state.offset, kept from the truncated live file
     trunc_size: int = 0  # the size the file was last seen at before its truncation
     regrown: bool = False  # its inode holds its head but other bytes (truncated while we were away, or reused)

@@ -58,6 +58,7 @@ class Harvester:
         keep_window = f.path == f.family and not f.gz  # only a live file is copied and truncated
         holes: list[tuple[int, int]] = []  # (offset, bytes) of runs of zero bytes skipped
         end_seen = pre  # the file's size as the reads saw it: no fstat after them
+        started = clock.monotonic()
         while not stop.is_set():
             data = fh.read(s.offset, self.read_size)
             tail0 = f.tail  # the bytes before data[0] (f.tail moves on with each batch below)
@@ -183,6 +184,8 @@ class Harvester:
         f.at_eof = ended or s.offset >= f.size
         if ended:
             f.read_to = pre
+        if s.offset >= pre and not stop.is_set():
+            f.looked_at = started  # (all it held when this read began was read)
         self.mark_done(f)
         if holes:
             self.ledger.holes(f.path, holes)

@@ -39,6 +39,7 @@ from typing import Any, Callable, TypeGuard
 
 from shipper.memo import BoundedMemo
 from shipper.tail import birth, clock, copies, discovery, gone, held_gone, letting_go, other_device, scan_rules, tombstones, truncation
+from shipper.tail.attention import Lapses
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.descriptors import Descriptors
 from shipper.tail.events import TailEvents
@@ -176,6 +177,7 @@ class Prospector:
         # Live files whose copytruncate window the holder's events told before they were followed: followed as cut.
         self._cut_told: set[tuple[int, int]] = set()
         self._window_copies: dict[tuple[int, int], int | None] = {}  # copies a window was named with: inode -> born
+        self.lapses = Lapses()  # when the tailer last looked at none of its files (a truncation's unseen writes)
         self.unread_compressed = UnreadCompressed()  # backups in xz, zstd, bzip2, zip …: named, not read
         self.forgotten = tombstones.Forgotten()  # tombstones forgotten past their bound in count
         self.tombstones_held = 0  # (at the last scan's end: the gauge shipper_file_tombstones)
@@ -792,12 +794,14 @@ class Prospector:
                 del self.loose[fid]
                 self.families.remove(lo.state.family)
                 self.pending[s.key] = None
-            elif lo.truncated and not lo.regrown and lo.trunc_size <= s.offset:
+            elif lo.truncated and not lo.regrown and lo.trunc_size <= s.offset and not lo.unattended:
                 # Truncated in place, read to its end at every look before (no growth seen), no copy found: emptied
                 # (`truncate -s0`, `: >`: nothing lost), or cut by a copytruncate whose copy is gone, lines written
                 # just before the cut then in no file. A write and the cut between two looks are one IN_MODIFY, so
                 # which cannot be known: a possible loss, not counted. (Named lost, every emptying of a quiet log
-                # read to its end was a false loss: tests/tail/test_attack20_emptied_read_log_false_loss.py.)
+                # read to its end was a false loss: tests/tail/test_attack20_emptied_read_log_false_loss.py.) Not
+                # after a lapse of attention (lo.unattended): lines written meanwhile were cut away unread, counted
+                # below (tests/tail/test_attack24_truncated_unread_called_possibly_none.py).
                 self.log.warning(f"data possibly lost: an unknown number of bytes (possibly none) of {s.path} written "
                                  "after the last read: the file was truncated in place after it had been read to its "
                                  "end, and no copy of it was found. Emptied (`truncate -s0`, `: >`), nothing is lost; "
@@ -817,7 +821,8 @@ class Prospector:
                 compressed = (None if lo.truncated or lo.regrown or where or replaced
                               else self.unread_compressed.cause(s.family))
                 why = ("was truncated in place and no copy of it was found (copytruncate without a copy, Log4j "
-                       "MaxBackupIndex=0, a writer reopening with O_TRUNC)" if lo.truncated else
+                       "MaxBackupIndex=0, a writer reopening with O_TRUNC)"
+                       + (f"; {lo.unattended}" if lo.unattended else "") if lo.truncated else
                        "was truncated in place and written again while the agent was away (or deleted and its inode "
                        "given to a new file under its name), and no copy of it was found" if lo.regrown else
                        f"is now {where} (what was read of it is there), which the source's `paths` do not match (or "

@@ -147,6 +147,7 @@ class Tailer:
 
     def read_unwatched(self, emit: Callable[[Chunk], None], stop) -> None:
         """Read the files of unwatched()."""
+        emit = self.prospector.lapses.timed(emit)  # (a hand-over that waits is a lapse of attention)
         todo = self.unwatched()
         self.flush(emit)
         for f in sorted(todo, key=lambda f: (f.family, f.mtime_ns, f.path)):
@@ -163,6 +164,7 @@ class Tailer:
 
     def read_all(self, emit: Callable[[Chunk], None], stop) -> bool:
         """Read every followed file to its end, oldest first. True if any line was emitted."""
+        emit = self.prospector.lapses.timed(emit)  # (a hand-over that waits is a lapse of attention)
         self.flush(emit)
         got = False
         order = sorted(self.files.values(), key=lambda f: (f.family, not f.deleted, f.mtime_ns, f.path))
@@ -180,6 +182,7 @@ class Tailer:
         one of the paths needs a scan first: not followed yet but could be, followed closed
         (only a scan may reopen a closed file: its inode may have been reused meanwhile), or
         unproven (a scan tells it from a copy first)."""
+        emit = self.prospector.lapses.timed(emit)  # (a hand-over that waits is a lapse of attention)
         by_path = {f.path: f for f in self.files.values() if not f.unnamed}  # (moved away: read by descriptor)
         todo: list[Followed] = []
         scan = False
