@@ -11,6 +11,7 @@ Faults (the written bytes are the truth, so a retry resumes after them):
   So a reader that dies loses nothing: what the pipe held is read again at the next start.
 - EPIPE (the reader went away, `run --once | head -1`): the run ends with 141, like cat, after one warning
   naming the lines of the unacknowledged batch the reader already had: they are written again at the next start.
+- stdout closed (`>&-`, or EBADF on a write): the run ends (exit 1) naming it; no retry can write there.
 
 `id_field` (off by default): each line carries its event's stable id under that key, for a reader
 that drops repeats by it (a replay after a crash repeats the batches that were in flight).
@@ -38,6 +39,10 @@ from shipper.api import Batch, EndRun, Output, OutputConfig, Stopping, lines_wit
 from shipper_plugins.outputs.id_field import refuse_ecs_field
 
 log = logging.getLogger("shipper.output.stdout")
+
+# Standard output closed: nothing can be written, so the run ends (the batch not acknowledged is read again next start).
+CLOSED = ("cannot write to stdout: it is closed (descriptor 1 is not open); start the agent with its standard output "
+          "open (a file, a pipe, or /dev/null), or use another output")
 
 
 class StdoutOutputConfig(OutputConfig):
@@ -108,6 +113,8 @@ class StdoutOutput(Output):
         else:
             dumps = orjson.dumps
             lines = [dumps(ev, option=NEWLINE) for ev in batch.events]
+        if sys.stdout is None:  # started with descriptor 1 closed (`>&-`): Python made no sys.stdout
+            raise EndRun(CLOSED)
         out = sys.stdout.buffer
         try:
             fd = out.fileno()
@@ -143,6 +150,9 @@ class StdoutOutput(Output):
         except OSError as e:
             if e.errno == errno.EPIPE:
                 self._reader_gone(fd, written)
+            if e.errno == errno.EBADF:  # descriptor 1 closed under the agent: no retry can write there
+                self._written = None
+                raise EndRun(CLOSED) from None
             self._failures += 1
             self.trouble = f"cannot write to stdout: {e.strerror} (attempt {self._failures}, retrying)"
             if self.ctx.once and self._failures >= ONCE_ATTEMPTS:
