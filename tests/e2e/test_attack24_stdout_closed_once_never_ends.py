@@ -7,7 +7,7 @@ has no attribute 'buffer'` (a traceback in `exc=`), retried every second ("still
 goes on until `--timeout` (300 s by default; killed by `timeout 120` it drained for its shutdown_timeout and ended
 after 148 s). The daemon retries the same for ever. Nothing says that stdout is closed. 2 of 2 by hand (`--once` and the
 daemon). Expected: like EPIPE or EBADF on a write, a run that cannot write its output ends at once with a line naming
-stdout (exit non-zero), no Python error.
+stdout (exit non-zero), no Python error. Fixed: plugins/outputs/stdout.py ends the run (EndRun, exit 1) naming it.
 """
 from __future__ import annotations
 
@@ -16,15 +16,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.support import wait
 
 SHIPPER = str(Path(sys.executable).with_name("shipper"))
 
 
-@pytest.mark.xfail(strict=True, reason="exam24d: `run --once >&-` retries AttributeError ('NoneType' … 'buffer') every "
-                   "second until --timeout instead of ending, and never says stdout is closed")
 def test_once_with_stdout_closed_ends_naming_stdout(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     log.write_text("".join(json.dumps({"n": i, "message": "m" * 80}) + "\n" for i in range(3000)))
