@@ -27,9 +27,13 @@ import subprocess
 import time
 from collections import Counter
 
+import pytest
+
 from tests.fs_faults import small_tmpfs
 from tests.support import wait_until
 from tests.tail.attack_agent import Agent, append_numbered, append_until_commits_fail
+
+pytestmark = pytest.mark.slow
 
 
 def test_stop_while_the_state_dir_is_full_repeats_nothing_silently(tmp_path):

@@ -8,10 +8,13 @@ import threading
 from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from shipper.cat import read_batches
 from shipper.tail.lines import TRUNCATED
+
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,8 +15,12 @@ import signal
 import time
 from collections import Counter
 
+import pytest
+
 from tests.fs_faults import kept_full, small_tmpfs
 from tests.tail.attack_agent import Agent, append_numbered, append_until_commits_fail
+
+pytestmark = pytest.mark.slow
 
 
 def test_a_stop_right_after_the_state_dir_has_room_again_saves_and_exits_0(tmp_path):

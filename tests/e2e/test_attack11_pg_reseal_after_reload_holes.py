@@ -19,10 +19,13 @@ from collections import Counter
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.peers.bulk_server import BulkServer
 from tests.sources.test_postgres_source import insert
 from tests.support import wait, wait_until
+
+pytestmark = pytest.mark.slow
 
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 

@@ -22,6 +22,8 @@ from tests.peers.bulk_server import BulkServer
 from tests.peers.puppet_activity_api import PuppetActivityAPI
 from tests.support import wait, wait_until
 
+pytestmark = pytest.mark.slow
+
 
 class StoresThenHangs(BulkServer):
     """Stores the documents of a bulk request, then keeps the answer back while `hang` is set (an Elasticsearch

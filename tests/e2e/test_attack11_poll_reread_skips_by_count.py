@@ -22,6 +22,8 @@ from tests.e2e.poll_setup import run_once, write_poll_config
 from tests.peers.forward_server import ForwardServer
 from tests.peers.puppet_activity_api import Commit, PuppetActivityAPI
 
+pytestmark = pytest.mark.slow
+
 
 def write_config(tmp_path: Path, api: PuppetActivityAPI, port: int) -> Path:
     return write_poll_config(tmp_path, api, ["{type: stdout, name: out}",

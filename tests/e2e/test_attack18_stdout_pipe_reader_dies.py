@@ -29,6 +29,8 @@ import pytest
 
 from tests.support import wait
 
+pytestmark = pytest.mark.slow
+
 SHIPPER = str(Path(sys.executable).parent / "shipper")
 LINES = 30000
 

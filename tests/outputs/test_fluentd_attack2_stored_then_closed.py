@@ -21,6 +21,8 @@ import pytest
 from tests.outputs.test_fluentd_attack_wrong_ack import config
 from tests.peers.forward_server import ForwardServer, ProtocolError, _ext_hook, decode_message
 
+pytestmark = pytest.mark.slow
+
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 TLS_HANDSHAKE = b"\x16\x03"  # a TLS record of type handshake: a ClientHello
 

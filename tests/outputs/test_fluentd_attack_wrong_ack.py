@@ -18,6 +18,8 @@ import pytest
 
 from tests.peers.forward_server import ForwardServer, _ext_hook, decode_message
 
+pytestmark = pytest.mark.slow
+
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 
 ANSWERS = {

@@ -23,8 +23,12 @@ import os
 import subprocess
 import time
 
+import pytest
+
 from tests.fs_faults import unmount
 from tests.tail.attack_agent import Agent, append_numbered, exactly_once
+
+pytestmark = pytest.mark.slow
 
 
 def sh(*args: str) -> str:

@@ -20,6 +20,8 @@ import pytest
 
 from tests.tail.attack_agent import Agent, append_numbered, exactly_once
 
+pytestmark = pytest.mark.slow
+
 IDLE = 5.0  # seconds the log stays untouched between the agent's last read and the edit (a part of the scenario)
 
 

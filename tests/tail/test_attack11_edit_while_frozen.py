@@ -18,7 +18,11 @@ from __future__ import annotations
 import signal
 import subprocess
 
+import pytest
+
 from tests.tail.attack_agent import Agent, exactly_once, numbered
+
+pytestmark = pytest.mark.slow
 
 N = 1000
 

@@ -20,6 +20,8 @@ import pytest
 
 from tests.tail.attack_agent import Agent, exactly_once
 
+pytestmark = pytest.mark.slow
+
 XML = """<?xml version="1.0" encoding="UTF-8"?>
 <Configuration status="warn">
   <Appenders>

@@ -20,7 +20,11 @@ import re
 import time
 import urllib.request
 
+import pytest
+
 from tests.tail.attack_agent import Agent, append_numbered, exactly_once, logrotate_of
+
+pytestmark = pytest.mark.slow
 
 NO_DAC = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
 

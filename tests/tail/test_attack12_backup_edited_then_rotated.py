@@ -20,7 +20,11 @@ import os
 import subprocess
 import time
 
+import pytest
+
 from tests.tail.attack_agent import Agent, append_numbered, exactly_once
+
+pytestmark = pytest.mark.slow
 
 
 def test_a_backup_edited_then_rotated_at_once_is_not_shipped_again_unnamed(tmp_path):

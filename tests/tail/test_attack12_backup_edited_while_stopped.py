@@ -25,6 +25,8 @@ import pytest
 
 from tests.tail.attack_agent import Agent, append_numbered, exactly_once
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("then, glob", [("nothing", False), ("gzip", False), ("rotate", False), ("nothing", True),
                                          ("both", False)],

@@ -33,6 +33,8 @@ from tests.peers.forward_server import ForwardServer
 from tests.support import stop_process
 from tests.tail.attack_agent import append_numbered, exactly_once, free_port
 
+pytestmark = pytest.mark.slow
+
 N = 3000
 
 

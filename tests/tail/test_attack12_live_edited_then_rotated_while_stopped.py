@@ -22,6 +22,8 @@ import pytest
 
 from tests.tail.attack_agent import Agent, append_numbered, copy_onto_freed_inode, exactly_once
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("rotation", ["create", "copytruncate_onto_the_freed_inode"])
 def test_a_live_log_edited_then_rotated_while_stopped_names_no_false_loss_and_no_silent_repeat(tmp_path, rotation):

@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.tail.attack_agent import Agent, append_numbered, exactly_once, numbered
+
+pytestmark = pytest.mark.slow
 
 N = 5000
 

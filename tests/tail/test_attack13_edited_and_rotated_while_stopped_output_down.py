@@ -46,6 +46,8 @@ from tests.peers.forward_server import ForwardServer
 from tests.support import stop_process
 from tests.tail.attack_agent import append_numbered, copy_onto_freed_inode, exactly_once, free_port
 
+pytestmark = pytest.mark.slow
+
 N = 3000
 FIRST = 1000  # delivered to both outputs and checkpointed before Fluentd goes down
 SCRUBBED = 1500  # a line read and shipped to stdout before the stop, never to Fluentd

@@ -18,6 +18,8 @@ import pytest
 
 from tests.tail.attack14_agent import Agent, lines
 
+pytestmark = pytest.mark.slow
+
 HEADER = "#Fields: seq pad\n"
 
 

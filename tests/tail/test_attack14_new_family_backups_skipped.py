@@ -11,6 +11,8 @@ import pytest
 
 from tests.tail.attack14_agent import Agent, lines
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("read_from", ["beginning", "end"])
 def test_backups_of_a_log_that_appeared_while_stopped_are_read(tmp_path, read_from):

@@ -23,6 +23,8 @@ import pytest
 from tests.java.writers import Log4j, compile_writers
 from tests.tail.attack14_agent import Agent
 
+pytestmark = pytest.mark.slow
+
 SIZE, BACKUPS, RATE, COUNT = 2000, 3, 10000, 60_000
 
 

@@ -33,6 +33,8 @@ from tests.support import stop_process, wait_until
 from tests.tail.attack_agent import free_port
 from tests.tail.test_hold import rotate
 
+pytestmark = pytest.mark.slow
+
 
 def _write(path: Path, first: int, n: int, readable: bool) -> None:
     """Appends lines n lines; a file created unreadable is so from its creation on (mode 000, made at once: no

@@ -11,7 +11,11 @@ from __future__ import annotations
 import subprocess
 import time
 
+import pytest
+
 from tests.tail.attack_agent import Agent, exactly_once, numbered
+
+pytestmark = pytest.mark.slow
 
 
 def olddir_schedule(tmp_path) -> tuple[str, list[str]]:

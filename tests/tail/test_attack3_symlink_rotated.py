@@ -8,7 +8,11 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 from tests.tail.attack_agent import Agent, exactly_once, numbered
+
+pytestmark = pytest.mark.slow
 
 
 def rotate_while_stopped(tmp_path, how: str) -> str:

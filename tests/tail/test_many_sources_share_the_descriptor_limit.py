@@ -28,7 +28,7 @@ from tests.peers.forward_server import ForwardServer
 from tests.support import stop_process, wait
 from tests.tail.attack_agent import free_port
 
-pytestmark = pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit")]
 
 
 def config(tmp_path: Path, port: int, paths: list[str]) -> Path:

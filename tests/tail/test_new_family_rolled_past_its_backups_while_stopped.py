@@ -15,6 +15,8 @@ import pytest
 from tests.java.writers import log4j2_config
 from tests.tail.attack14_agent import Agent
 
+pytestmark = pytest.mark.slow
+
 # ~45 bytes a line, a roll past 2,000 bytes: 20 lines roll nothing, 420 roll ~9 times (3 kept), 100 twice.
 SMALL, MANY, FEW = 20, 400, 80
 

@@ -25,6 +25,8 @@ import pytest
 
 from tests.tail.attack_agent import Agent, append_numbered, exactly_once, logrotate_of, numbered
 
+pytestmark = pytest.mark.slow
+
 N = 300_000  # lines (~13 MB): the agent, frozen early, is far from their end
 
 
