@@ -214,6 +214,9 @@ def remove_source(state_dir: str, source: str) -> list[tuple[str, bytes]] | None
                 db.execute("DELETE FROM checkpoints WHERE source=?", (source,))
         finally:
             db.close()
+        from shipper.refused_rows import RefusedRows
+
+        RefusedRows(state_dir).forget(source)
         return rows
     finally:
         os.close(fd)
@@ -393,6 +396,7 @@ class CheckpointDb:
             if check != "ok":
                 raise sqlite3.DatabaseError(f"database disk image is malformed: {check}")
             _make_reserve(state_dir)
+            self._carry_refused()
         except (sqlite3.DatabaseError, OSError) as e:
             os.close(self._lock_fd)
             self._close_claims()
@@ -404,6 +408,24 @@ class CheckpointDb:
                                 + ("the filesystem holding it is full: free some space; " if _full(state_dir) else
                                    "check that the file and the state_dir are writable by the user shipper runs as; ")
                                 + RECOVERY) from None
+
+    def _carry_refused(self) -> None:
+        """The rows the last writer could not commit for want of room (shipper.refused_rows), committed now, before
+        any source loads its state; still refused, kept (see update). Then the room for this run's refused rows set
+        aside."""
+        from shipper.refused_rows import RefusedRows  # (by the package's name: this file also runs by path)
+
+        self.refused = RefusedRows(self.state_dir)
+        kept = self.refused.read()
+        self.refused.set_aside()
+        now = time.time()
+        for source, rows in kept.items():
+            try:
+                self._commit(source, list(rows.items()), now)
+            except sqlite3.Error:
+                self.refused.rows[source] = rows
+        if kept:
+            self.refused.write()
 
     def _close_claims(self) -> None:
         for c in self._claims:
@@ -499,13 +521,33 @@ class CheckpointDb:
         return os.path.exists(os.path.join(self.state_dir, RESERVE))
 
     def load(self, source: str) -> list[tuple[str, bytes]]:
-        return self._db.execute("SELECT key, value FROM checkpoints WHERE source=?", (source,)).fetchall()
+        """A source's state: its rows, and over them those refused for want of room and not committed since (the next
+        start commits them: a stop's save of what this run read and did not deliver starts from them)."""
+        rows = self._db.execute("SELECT key, value FROM checkpoints WHERE source=?", (source,)).fetchall()
+        refused = self.refused.rows.get(source)
+        if not refused:
+            return rows
+        merged = dict(rows)
+        merged.update(refused)
+        return [(k, v) for k, v in merged.items() if v is not None]
 
     def update(self, source: str, fragment: list[tuple[str, bytes | None]], now: float) -> bool:
         """Merge a fragment (serialised values; None deletes a key) into a source's state in one
         transaction. True if the state_dir had to be made again first. Raises sqlite3.Error (a full
-        disk, an I/O error) with nothing changed: the agent retries."""
+        disk, an I/O error) with nothing changed: the agent retries. Refused for want of room, the rows are kept
+        in the room set aside for them (shipper.refused_rows), for the next start to commit, and committed before
+        the fragment's own with the source's next commit that succeeds."""
         remade = self.ensure_present()
+        fragment = [*self.refused.rows.get(source, {}).items(), *fragment]
+        try:
+            self._commit(source, fragment, now)
+        except BaseException as e:
+            self.refused.refused(source, fragment, e)
+            raise
+        self.refused.saved(source, fragment)
+        return remade
+
+    def _commit(self, source: str, fragment: list[tuple[str, bytes | None]], now: float) -> None:
         cur = self._db.cursor()
         cur.execute("BEGIN")
         try:
@@ -528,7 +570,6 @@ class CheckpointDb:
                 except sqlite3.Error:
                     pass
             raise
-        return remade
 
     def compact(self) -> None:
         """Keep the state's size flat over months: the WAL emptied and truncated, and the pages freed

@@ -377,10 +377,14 @@ class Daemon:
             # (A file deleted since, delivered or named lost by this run, is named lost again by the next start
             # from its last saved position: it cannot know. Said here, so that the auditor can match the two:
             # tests/tail/test_attack21_stop_full_state_dir_loss_named_twice.py.)
-            log.error("stopped while checkpoints cannot be saved: what was delivered since the last saved "
-                      "checkpoint is read and sent again at the next start (a repeat); what was not delivered is "
-                      "read again; a file deleted since is named lost by the next start from its last saved "
-                      "position, though this run delivered it or named its loss", extra={"error": store_error,
+            # (The writer keeps the rows the full filesystem refused in room it set aside at its start, when it
+            # could, and the next start saves them: shipper.refused_rows. Whether they fitted the agent cannot tell.)
+            log.error("stopped while checkpoints cannot be saved: the next start saves those the checkpoint writer "
+                      "kept in the room it set aside for them (checkpoints.refused); without that room, what was "
+                      "delivered since the last saved checkpoint is read and sent again at the next start (a repeat), "
+                      "and a file deleted since is named lost by the next start from its last saved position, though "
+                      "this run delivered it or named its loss; what was not delivered is read again",
+                      extra={"error": store_error,
                                            "in_flight": "; ".join(self.undelivered()) or "?"})
         elif not delivered:
             pushed = any(not r.source.rereads for r in self.pipeline.runners.values())
