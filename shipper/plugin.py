@@ -268,6 +268,13 @@ class Source(ABC):
         return []
 
     @classmethod
+    def reads_file(cls, config: SourceConfig, base_dir: str, path: str) -> bool | None:
+        """Would a source of `config` read the file at `path` (or a rotated backup at that name)? Asked of a source
+        starting without a checkpoint for each file in a source no longer configured (saved_positions): only those it
+        would read again are named, as if it were that source renamed. None (the default): cannot say, taken as yes."""
+        return None
+
+    @classmethod
     def saved_notes(cls, state: dict[str, Any]) -> list[str]:
         """Plain lines for `shipper status` on the saved keys that are not saved_positions() (`state`
         holds only those): by default each key with its value, shortened."""

@@ -272,6 +272,21 @@ class FileSource(Source):
         assert isinstance(config, FileSourceConfig)
         return watcher_descriptors(discovery.watch_roots(config.paths, base_dir)) + 1
 
+    @classmethod
+    def reads_file(cls, config: SourceConfig, base_dir: str, path: str) -> bool:
+        """Its globs list `path`, or a file of which `path` is a rotated name (app.log.1 of app.log)."""
+        assert isinstance(config, FileSourceConfig)
+        if discovery.glob_matches(path, config.paths, config.exclude, base_dir):
+            return True
+        folder, name = os.path.split(path)
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return False
+        return any(discovery.is_rotated_name(live, name)
+                   and discovery.glob_matches(os.path.join(folder, live), config.paths, config.exclude, base_dir)
+                   for live in names)
+
     def __init__(self, config: FileSourceConfig, ctx):
         super().__init__(config, ctx)
         self.base_dir = ctx.base_dir
