@@ -9,7 +9,7 @@ no new block is needed. The next writer's start commits them before any source l
 serves them over the database's rows (CheckpointDb.load), and empties the file once they are saved.
 
 Only the writer process writes here (the agent never writes in the state_dir itself: a frozen filesystem would hang
-its exit). The file holds a length, a newline and JSON: {source: {key: value or null}}, values as saved (JSON text)."""
+its exit). The file holds a length, a newline and JSON: {source: {key: value or null}}, each value the text saved, as a JSON string: byte for byte."""
 from __future__ import annotations
 
 import errno
@@ -48,7 +48,7 @@ class RefusedRows:
             return {}
         if not isinstance(doc, dict):
             return {}
-        return {source: {k: (None if v is None else json.dumps(v).encode()) for k, v in rows.items()}
+        return {source: {k: (v.encode() if isinstance(v, str) else None) for k, v in rows.items()}
                 for source, rows in doc.items() if isinstance(rows, dict)}
 
     def set_aside(self) -> None:
@@ -105,7 +105,7 @@ class RefusedRows:
         answers are its word, and the refused commit's error is that."""
         if not self._room:
             return
-        doc = {source: {k: (None if v is None else json.loads(v)) for k, v in rows.items()}
+        doc = {source: {k: (None if v is None else v.decode()) for k, v in rows.items()}
                for source, rows in self.rows.items()}
         body = json.dumps(doc, separators=(",", ":")).encode() if doc else b""
         if HEADER + len(body) > self._room:

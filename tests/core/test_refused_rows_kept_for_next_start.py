@@ -16,7 +16,8 @@ from tests.fs_faults import kept_full, small_tmpfs
 
 
 def row(offset: int) -> bytes:
-    return json.dumps({"offset": offset, "pad": "x" * 200}).encode()
+    """A value as the agent saves it (compact JSON text): served back byte for byte."""
+    return json.dumps({"offset": offset, "pad": "x" * 200}, separators=(",", ":")).encode()
 
 
 def refuse(db: CheckpointDb, source: str, key: str, value: bytes | None) -> None:
