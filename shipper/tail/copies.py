@@ -20,6 +20,7 @@ from shipper.tail.followed import ROTATED_AWAY, Followed, Loose, MovedDuringScan
 from shipper.tail.holder import generation
 from shipper.tail.identity import HEAD_MAX, digest, head_of, same_bytes
 from shipper.tail.reader import OpenFile, is_gzip_path
+from shipper.tail.state import WINDOW_COPY_PREFIX
 
 if TYPE_CHECKING:
     from shipper.tail.prospector import Prospector
@@ -214,7 +215,7 @@ def window_named_by(p: Prospector, copy: Observed) -> bool:
     twice, a window too many (torture seeds 198076, 198159). Known by its inode and birth time (ext4
     gives a freed inode to the next file, another copy); where the file system keeps no birth time, never "named
     already": a real window is not to be left unsaid. Forgotten once the copy is listed no more
-    (Prospector._window_copies)."""
+    (Prospector._window_copies); kept in the checkpoint till then, so that a restart does not name it again."""
     key = (copy.st.st_dev, copy.st.st_ino)
     born = copy.born
     if born is None:  # (held open, by the holder: its name may be gone or another file's)
@@ -222,7 +223,14 @@ def window_named_by(p: Prospector, copy: Observed) -> bool:
     if born is not None and p._window_copies.get(key) == born:
         return True
     p._window_copies[key] = born
+    if born is not None:  # (in the checkpoint too: a restart names it no more)
+        p.pending[window_copy_key(key)] = born
     return False
+
+
+def window_copy_key(key: tuple[int, int]) -> str:
+    """The checkpoint key of a copy a window was named with (state.WINDOW_COPY_PREFIX)."""
+    return f"{WINDOW_COPY_PREFIX}{key[0]}:{key[1]}"
 
 
 def copied_before_invisible_truncation(p: Prospector, o: Observed) -> bool:

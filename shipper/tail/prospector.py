@@ -50,7 +50,7 @@ from shipper.tail.identity import MARK_MAX, digest, file_id, head_of
 from shipper.tail.losses import LossLedger
 from shipper.tail.matching import Matcher, inode_gen
 from shipper.tail.reader import is_gzip_path
-from shipper.tail.state import FILE_PREFIX, SEEN_PREFIX, FileState, load_states
+from shipper.tail.state import FILE_PREFIX, SEEN_PREFIX, FileState, load_states, window_copies
 from shipper.tail.unread_compressed import UnreadCompressed
 
 # Files identified in this run whose found position is kept for a stop (Prospector.found; emptied when full: a
@@ -176,7 +176,8 @@ class Prospector:
         self._listed_fds: set[int] = set()  # (this scan) files opened as listed: _hold_listed
         # Live files whose copytruncate window the holder's events told before they were followed: followed as cut.
         self._cut_told: set[tuple[int, int]] = set()
-        self._window_copies: dict[tuple[int, int], int | None] = {}  # copies a window was named with: inode -> born
+        # copies a window was named with: inode -> born (those with a birth time kept in the checkpoint)
+        self._window_copies: dict[tuple[int, int], int | None] = dict(window_copies(state))
         self.lapses = Lapses()  # when the tailer last looked at none of its files (a truncation's unseen writes)
         self.unread_compressed = UnreadCompressed()  # backups in xz, zstd, bzip2, zip …: named, not read
         self.forgotten = tombstones.Forgotten()  # tombstones forgotten past their bound in count
@@ -412,7 +413,9 @@ class Prospector:
                 self.fds.read_failed(f.path, e)
         self.moved = set()
         obs = self.observe()
-        self._window_copies = {k: v for k, v in self._window_copies.items() if k in obs}
+        for k in [k for k in self._window_copies if k not in obs]:
+            if self._window_copies.pop(k) is not None:
+                self.pending[copies.window_copy_key(k)] = None  # (listed no more: forgotten in the checkpoint too)
         if self.holder is not None:
             copies.copy_of_unread_live(self, self.holder.take_copies(), obs)
         unmatched = dict(obs)

@@ -26,6 +26,8 @@ EARLIER_MARKS = 16  # earlier (offset, mark) pairs kept: prove a copy shorter th
 # Never changed in place: advance(), the harvester and the prospector give a state new lists, never append.
 _NONE: list = []
 SEEN_PREFIX = "seen:"  # a live path whose rotation family has been looked at once (see discovery)
+# window-copy:<device>:<inode> -> its birth time (ns): a copy a copytruncate window was named with (copies.window_named_by)
+WINDOW_COPY_PREFIX = "window-copy:"
 
 
 @dataclass(slots=True)  # (no __dict__: ~110 bytes less for each state, a tombstone's among them)
@@ -179,3 +181,16 @@ def load_states(state: dict[str, Any], warn: bool = False) -> tuple[list[FileSta
         elif key.startswith(SEEN_PREFIX):
             seen.add(key[len(SEEN_PREFIX):])
     return files, seen
+
+
+def window_copies(state: dict[str, Any]) -> dict[tuple[int, int], int]:
+    """The copies a copytruncate window was named with, as the run that saved `state` left them: (device, inode) ->
+    birth time. (Kept across a restart: named again with the same copy after a kill -9, one window was two, torture
+    seeds 197052, 197158.) A key or value this version cannot read is left out: its window may be named again."""
+    out = {}
+    for key, value in state.items():
+        if key.startswith(WINDOW_COPY_PREFIX) and type(value) is int:
+            dev, _, ino = key[len(WINDOW_COPY_PREFIX):].partition(":")
+            if dev.isdigit() and ino.isdigit():
+                out[(int(dev), int(ino))] = value
+    return out
