@@ -154,7 +154,8 @@ class ClouderaAIParser(Parser):
             event["action"] = action
         ca: dict[str, Any] = {}
         ev: dict[str, Any] = {"ecs": ECS, "event": event, "cloudera_ai": ca}
-        if not _COLUMN_SET.issuperset(doc):  # columns beyond the documented ones are kept
+        extra = not _COLUMN_SET.issuperset(doc)
+        if extra:  # columns beyond the documented ones are kept
             for key, value in doc.items():
                 if key not in _COLUMN_SET and value is not None:
                     ca[_snake(key)] = value
@@ -206,6 +207,7 @@ class ClouderaAIParser(Parser):
         description = get("description")
         is_auth = kind is not None and kind[3]
         username = acted_on = None
+        what = ""  # the model and project the message names
         if description is not None:
             if description.__class__ is str:
                 ca["description"] = description
@@ -215,7 +217,7 @@ class ClouderaAIParser(Parser):
             else:
                 ca["description"] = orjson.dumps(description).decode()
                 details = _details(description, is_auth)
-            username, user_type, roles, model, method, acted_on = details
+            username, user_type, roles, model, method, acted_on, what = details
             if acted_on is not None:
                 target_name, path, file_name, project, team = acted_on
                 if target_name:
@@ -267,11 +269,8 @@ class ClouderaAIParser(Parser):
                     event["outcome"] = kind[2]
             else:
                 add_tag(ev, UNMAPPED_ACTION)
-        model = ca.get("model")
-        what = f" model {model.get('name') or model.get('id')}" if model.__class__ is dict else ""
-        project = ca.get("project")
-        if project.__class__ is dict:
-            what += f" project {project.get('name') or project.get('id')}"
+        if extra:  # a column named model or project: the message names what cloudera_ai holds
+            what = _what(ca.get("model"), ca.get("project"))
         if acted_on is None and "outcome" not in event:
             # no target, group, file or outcome: audit_message's line, without its call and ~6 lookups
             ev["message"] = f"{username or user_id or 'unknown user'}: {action or 'unknown event'}{what}"
@@ -426,12 +425,12 @@ def _plain_pairs(text: str) -> tuple[list[str], list[str]] | None:
 
 
 def _details(description: Any, want_auth: bool) -> tuple:
-    """(username, user type, [user type], cloudera_ai.model, auth method, what it acted on) of a description,
-    Nones for what it lacks; the auth method is UNREAD unless wanted (only logins keep it); what it acted on
-    is None or (target user name, file path, file name, cloudera_ai.project, team). Memoised per text by
-    the parser: the roles list and model and project dicts are shared by the events of one description
-    (nothing writes to them). A plain text (_plain_pairs) is read by its shape's plan, any other by
-    _read_description."""
+    """(username, user type, [user type], cloudera_ai.model, auth method, what it acted on, what the message
+    names) of a description, Nones for what it lacks; the auth method is UNREAD unless wanted (only logins keep
+    it); what it acted on is None or (target user name, file path, file name, cloudera_ai.project, team); what
+    the message names is _what's text ('' if nothing). Memoised per text by the parser: the roles list and
+    model and project dicts are shared by the events of one description (nothing writes to them). A plain text
+    (_plain_pairs) is read by its shape's plan, any other by _read_description."""
     if description.__class__ is str:
         plain = _plain_pairs(description)
         if plain is not None:
@@ -457,7 +456,16 @@ def _details_of_fields(d: dict[str, str], want_auth: bool) -> tuple:
         if any(parts):
             acted_on = parts
     return (d.get("username"), user_type, [user_type] if user_type else None, model,
-            d.get("auth_method") if want_auth else UNREAD, acted_on)
+            d.get("auth_method") if want_auth else UNREAD, acted_on, _what(model, acted_on and acted_on[3]))
+
+
+def _what(model: Any, project: Any) -> str:
+    """What the message names besides the action: the model and the project (cloudera_ai.model, .project: dicts)
+    by name or id."""
+    what = f" model {model.get('name') or model.get('id')}" if model.__class__ is dict else ""
+    if project.__class__ is dict:
+        what += f" project {project.get('name') or project.get('id')}"
+    return what
 
 
 def _name_and_id(name: str | None, id_: str | None) -> dict[str, str] | None:
@@ -474,17 +482,23 @@ def _planned_details(plan: _Plan, values: list[str], text: str) -> tuple:
     if user_type != "NORMAL" and user_type != "ADMIN":  # the usual value as written: no call
         user_type = _user_type(user_type, text)
     model: dict[str, str] | None
-    if at_model is not None:
+    if at_model is not None:  # what _what names of the model, without its call
         model = {"name": values[at_model], "id": values[at_model_id]} if at_model_id is not None else {"name": values[at_model]}
+        what = f" model {values[at_model]}"
+    elif at_model_id is not None:
+        model, what = {"id": values[at_model_id]}, f" model {values[at_model_id]}"
     else:
-        model = {"id": values[at_model_id]} if at_model_id is not None else None
+        model, what = None, ""
     acted_on = None
     if acted is not None:
         target, path, file_name, pname, pid, team = [None if i is None else values[i] for i in acted]
-        acted_on = (target, path, file_name, _name_and_id(pname, pid), team)
+        project = _name_and_id(pname, pid)
+        acted_on = (target, path, file_name, project, team)
+        if project is not None:
+            what += _what(None, project)
     return (values[at_name] if at_name is not None else None, user_type, [user_type] if user_type else None, model,
             _auth_method(values[at_method] if at_method is not None else None, text) if want_auth else UNREAD,
-            acted_on)
+            acted_on, what)
 
 
 _ACTED_ON_ORDER = ("target_user", "file_path", "file_name", "project_name", "project_id", "team")

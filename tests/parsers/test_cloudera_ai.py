@@ -344,6 +344,8 @@ def test_message_says_who_did_what():
     {"description": "file path: /home/cdsw/x.py/"}, {"description": "file name: x.py, username: alice"},
     {"description": {"username": "carol", "model_name": "m"}}, {"description": '{"user": "dan"}'},
     {"created_at": None}, {"ipaddr": "127.0.0.1"},
+    {"model": {"name": "m9"}, "description": "username: bob"},  # extra columns named as what the message names
+    {"project": {"id": 4}, "description": "username: bob, model: m1"}, {"project": "p", "model": None},
 ])
 def test_the_message_is_audit_messages_line(fields):
     """The parser writes the message of a record with no target, group, file or outcome itself, not through
