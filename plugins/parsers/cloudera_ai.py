@@ -297,12 +297,15 @@ class ClouderaAIParser(Parser):
         if value is None or value == "":
             return []
         text = value if value.__class__ is str else str(value)
-        known = _one_ipv4(text)  # before the memo: distinct addresses would only miss it
-        if known is None:
+        if "," not in text and "/" not in text and ":" not in text and clean_ip(text) == text:
+            # one IPv4 address in clean_ip's own text (the usual ipaddr): what _read_ipaddr says of it, without
+            # the memo (distinct addresses would only churn it) and without a call (~700 instructions a record)
+            ips, keep_text, internal = [text], False, text.startswith("127.")
+        else:
             known = self._addresses.get(text)
             if known is None:
                 known = self._addresses.remember(text, _read_ipaddr(text))
-        ips, keep_text, internal = known
+            ips, keep_text, internal = known
         if keep_text:
             ca["ipaddr"] = text
         if not ips:
@@ -324,14 +327,6 @@ def _snake(key: str) -> str:
     if name is None:
         name = _snakes.remember(key, snake_case(key) or "column")
     return name
-
-
-def _one_ipv4(text: str) -> tuple[list[str], bool, bool] | None:
-    """What _read_ipaddr says of one IPv4 address in clean_ip's own text (the usual ipaddr), or None (then
-    ask it). Not memoised: a busy platform's addresses would only churn the memo."""
-    if "," in text or "/" in text or ":" in text or clean_ip(text) != text:
-        return None
-    return [text], False, text.startswith("127.")
 
 
 def _read_ipaddr(text: str) -> tuple[list[str], bool, bool]:

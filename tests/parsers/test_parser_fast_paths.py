@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import orjson
 from hypothesis import example, given, settings, strategies as st
 
 from shipper import ecs
@@ -89,12 +90,20 @@ def test_cloudera_ai_loopback_without_an_address_object(text):
 @example("10.0.0.1:8080")
 @example("010.0.0.1")
 @example("10.0.0.1, 127.0.0.1")
+@example("::1")
 def test_cloudera_ai_one_ipv4_says_what_the_general_reader_says(text):
-    fast = cloudera_ai._one_ipv4(text)
-    if fast is not None:
-        assert fast == cloudera_ai._read_ipaddr(text)
+    # _ips reads one IPv4 address in clean_ip's own text without _read_ipaddr and its memo: the event says
+    # what _read_ipaddr says
+    p = cloudera_ai.ClouderaAIParser()
+    [ev] = p.parse(orjson.dumps({"id": 1, "ipaddr": text, "event_name": "user login", "created_at": "2024-05-01T10:11:12Z"}))
+    if text:
+        ips, keep_text, loopback = cloudera_ai._read_ipaddr(text)
+        ca = ev.get("cloudera_ai", {})
+        assert ev.get("source") == ({"ip": ips[0]} if ips else None)
+        assert ca.get("ipaddr") == (text if keep_text else None) and ca.get("internal") == (loopback if ips else None)
+        assert ("cloudera_ai_internal" in ev.get("tags", ())) == bool(ips and loopback)
     if _is_ipv4(text) and text == str(ipaddress.ip_address(text)):
-        assert fast is not None  # the usual ipaddr takes the fast path
+        assert text not in p._addresses  # the usual ipaddr takes the fast path
 
 
 def _is_ipv4(text: str) -> bool:
