@@ -68,7 +68,10 @@ def test_a_stop_that_cannot_save_names_each_unsaved_file_with_its_bytes(run, tmp
         os.kill(writer, signal.SIGCONT)
     wait_lock_free(tmp_path / "state", 60)  # (the writer left behind ends by itself)
     journal = run.journal()
-    assert "stopping without waiting any longer for the checkpoint database" in journal, journal  # the scenario
+    # The scenario: the store given up at the stop, waiting for the database or for a commit in progress (the
+    # holder's saver notes a file held by itself 0.25 s after it was held: its commit may be the one stuck).
+    assert ("stopping without waiting any longer for the checkpoint database" in journal
+            or "stopping without the checkpoint commit in progress" in journal), journal
     app = re.escape(str(run.app))
     first = sum(len(numbered(n)) for n in range(FIRST))
     said = re.search(r"cannot save the state of what this run first read and did not deliver.*", journal)
