@@ -26,6 +26,8 @@ import pytest
 from tests.fs_faults import fill, small_tmpfs
 from tests.support import wait_until
 
+pytestmark = pytest.mark.slow  # (an agent, writers and waits of many seconds: handed out first)
+
 SHIPPER = str(Path(sys.executable).with_name("shipper"))
 EVENTS = 20_000
 

@@ -21,6 +21,8 @@ import pytest
 
 from tests.tail.attack_agent import Agent, logrotate_of, numbered
 
+pytestmark = pytest.mark.slow  # (an agent, writers and waits of many seconds: handed out first)
+
 ROTATIONS = 8
 
 

@@ -24,6 +24,8 @@ import pytest
 
 from tests.support import stop_process, wait_until
 
+pytestmark = pytest.mark.slow  # (an agent, writers and waits of many seconds: handed out first)
+
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 FILES = 10
 FALSE_LOSS = "rotated file(s) that appeared and were gone"

@@ -31,6 +31,8 @@ from tests.peers.forward_server import ForwardServer
 from tests.support import free_port, stop_process, wait
 from tests.tail.seq_log import SHIPPER
 
+pytestmark = pytest.mark.slow  # (an agent, writers and waits of many seconds: handed out first)
+
 FAMILIES = 40
 NOFILE = 64
 SECONDS = 20.0

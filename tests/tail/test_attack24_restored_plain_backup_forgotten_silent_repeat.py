@@ -26,6 +26,8 @@ import pytest
 
 from tests.tail.attack_agent import Agent, append_numbered
 
+pytestmark = pytest.mark.slow  # (an agent, writers and waits of many seconds: handed out first)
+
 
 def _rotate(logs: Path) -> None:
     (logs / "app.log.3").unlink(missing_ok=True)

@@ -23,6 +23,8 @@ import pytest
 
 from tests.support import stop_process, wait, wait_until
 
+pytestmark = pytest.mark.slow  # (an agent, writers and waits of many seconds: handed out first)
+
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 FILES = 20
 

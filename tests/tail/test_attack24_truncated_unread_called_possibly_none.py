@@ -29,6 +29,8 @@ from tests.e2e.fluentd_agent import metric_value, run_agent, stored, write_confi
 from tests.peers.forward_server import ForwardServer
 from tests.support import free_port, stop_process, wait_until
 
+pytestmark = pytest.mark.slow  # (an agent, writers and waits of many seconds: handed out first)
+
 
 @pytest.mark.parametrize("held_back", ["output_down", "agent_frozen"])
 def test_a_log_cut_while_unread_lines_were_in_it_is_a_counted_loss(tmp_path: Path, held_back: str) -> None:
