@@ -1,9 +1,12 @@
-"""Lapses of the tailer's attention: spans in which it looked at none of its files, so that a file written and then
-truncated in place meanwhile (Log4j MaxBackupIndex=0, copytruncate whose copy is gone, `: > app.log`) shows it only
-the truncation. Read to its end at its last look and attended since, a file found truncated lost at most what was
-written in the instant before the cut (a write and the cut between two looks are one IN_MODIFY): a possible loss.
-After a lapse, lines written during it may have been cut away unread: a loss, counted (Prospector: truncated,
-no copy found).
+"""Writes a truncation may have cut away unseen: lapses of the tailer's attention, and busy writers.
+
+A lapse is a span in which the tailer looked at none of its files, so that a file written and then truncated in place
+meanwhile (Log4j MaxBackupIndex=0, copytruncate whose copy is gone, `: > app.log`) shows it only the truncation. Read
+to its end at its last look and attended since, a file found truncated lost at most what was written in the instant
+before the cut (a write and the cut between two looks are one IN_MODIFY): a possible loss. After a lapse, lines
+written during it may have been cut away unread: a loss, counted (Prospector: truncated, no copy found). So too under
+a writer busy until the cut (written_just_before): its lines between the last read and the cut
+(tests/tail/test_attack24_copytruncate_rotate_0_windows_uncounted.py).
 
 Two lapses are seen: a hand-over of lines that waited (the output's queue full: backpressure holds the reader) and
 the whole process stopped (SIGSTOP, a debugger, `kill -STOP`), told by SIGCONT, whose handler runs in the main
@@ -30,6 +33,21 @@ def continued() -> None:
     """The process was continued after being stopped (the agent's SIGCONT handler calls it)."""
     global _continued_at
     _continued_at = clock.monotonic()
+
+
+# A cut whose file was written to less than this before it (its mtime at the tailer's last look at its end, against its
+# mtime at the cut) came under a busy writer: lines written between that look and the cut went with it (a copytruncate
+# whose copy is gone at once, `rotate 0`: ~50 lines a rotation at 2,000 lines/s). A quiet log emptied (`: > app.log`)
+# had no write for longer. From the file's own clock, so the host's load does not move it.
+BUSY_NS = 1_000_000_000
+
+
+def written_just_before(looked_mtime_ns: int, cut_mtime_ns: int) -> str:
+    """Why lines may have been written unseen before a cut: its writer was busy then (BUSY_NS); "" if not, or unknown."""
+    if looked_mtime_ns and cut_mtime_ns and 0 <= cut_mtime_ns - looked_mtime_ns < BUSY_NS:
+        return (f"its writer was busy (it changed {(cut_mtime_ns - looked_mtime_ns) / 1e9:.2f} s after the last read): "
+                "lines it wrote after that read went with the cut")
+    return ""
 
 
 class Lapses:

@@ -41,6 +41,7 @@ class Followed:
     # When (tailer clock) the last read that found nothing beyond what it read began: its last look at its end
     # (attention.Lapses.since: were writes missed after it?)
     looked_at: float = float("-inf")
+    looked_mtime_ns: int = 0  # its mtime then (0: unknown)
     deleted: bool = False
     # Listed larger than what was read while closed, then gone before it could be opened: its inode may hold another
     # file by then (ext4 gives a freed inode to the next file), so what it lost unread is that size less what was read
@@ -130,9 +131,10 @@ class Loose:
     since: float = field(default_factory=clock.monotonic)
     gone_at: float | None = None  # fully read and gone: kept as a tombstone until TOMBSTONE_SECONDS
     truncated: bool = False  # its inode was truncated under it (so not "the live file, gone")
-    # Truncated after a lapse of the tailer's attention since its last look at its end: why writes may have been
-    # missed (attention.Lapses.since), "" when it was attended
-    unattended: str = ""
+    # Truncated with writes the tailer may not have seen before the cut (a lapse of its attention since its last look at
+    # its end, or a writer busy just before the cut: shipper/tail/attention.py): why; "" when none but in the instant
+    # before the cut could be
+    unseen_writes: str = ""
     window: bytes = b""  # the bytes read just before state.offset, kept from the truncated live file
     trunc_size: int = 0  # the size the file was last seen at before its truncation
     regrown: bool = False  # its inode holds its head but other bytes (truncated while we were away, or reused)

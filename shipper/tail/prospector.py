@@ -453,7 +453,7 @@ class Prospector:
                 continue
             if (o is not None and f.fh is None and is_identified(f) and not f.gz and o.path == f.path
                     and o.st.st_size < f.state.offset and (same or self.matcher.emptied_in_place(f, o))
-                    and truncation.check_truncated(self, f, o.st.st_size)):
+                    and truncation.check_truncated(self, f, o.st.st_size, mtime_ns=o.st.st_mtime_ns)):
                 # Closed (idle, or over the budget) and shorter than what was read: truncated. Its
                 # content is looked for in a copy now (step 2), not once it is read: meanwhile
                 # step 3 compared the copy (a copytruncate .gz) with what the file holds now, no
@@ -797,14 +797,14 @@ class Prospector:
                 del self.loose[fid]
                 self.families.remove(lo.state.family)
                 self.pending[s.key] = None
-            elif lo.truncated and not lo.regrown and lo.trunc_size <= s.offset and not lo.unattended:
+            elif lo.truncated and not lo.regrown and lo.trunc_size <= s.offset and not lo.unseen_writes:
                 # Truncated in place, read to its end at every look before (no growth seen), no copy found: emptied
                 # (`truncate -s0`, `: >`: nothing lost), or cut by a copytruncate whose copy is gone, lines written
                 # just before the cut then in no file. A write and the cut between two looks are one IN_MODIFY, so
                 # which cannot be known: a possible loss, not counted. (Named lost, every emptying of a quiet log
                 # read to its end was a false loss: tests/tail/test_attack20_emptied_read_log_false_loss.py.) Not
-                # after a lapse of attention (lo.unattended): lines written meanwhile were cut away unread, counted
-                # below (tests/tail/test_attack24_truncated_unread_called_possibly_none.py).
+                # after a lapse of attention or under a busy writer (lo.unseen_writes): lines were cut away unread,
+                # counted below (tests/tail/test_attack24_truncated_unread_called_possibly_none.py).
                 self.log.warning(f"data possibly lost: an unknown number of bytes (possibly none) of {s.path} written "
                                  "after the last read: the file was truncated in place after it had been read to its "
                                  "end, and no copy of it was found. Emptied (`truncate -s0`, `: >`), nothing is lost; "
@@ -825,7 +825,7 @@ class Prospector:
                               else self.unread_compressed.cause(s.family))
                 why = ("was truncated in place and no copy of it was found (copytruncate without a copy, Log4j "
                        "MaxBackupIndex=0, a writer reopening with O_TRUNC)"
-                       + (f"; {lo.unattended}" if lo.unattended else "") if lo.truncated else
+                       + (f"; {lo.unseen_writes}" if lo.unseen_writes else "") if lo.truncated else
                        "was truncated in place and written again while the agent was away (or deleted and its inode "
                        "given to a new file under its name), and no copy of it was found" if lo.regrown else
                        f"is now {where} (what was read of it is there), which the source's `paths` do not match (or "
@@ -1074,7 +1074,7 @@ class Prospector:
                 or s.cont or not s.head_len or s.offset != s.head_len or o.st.st_size != s.offset
                 or not s.mtime or o.st.st_mtime_ns == s.mtime):
             return
-        truncation.check_truncated(self, f, o.st.st_size, force=True)
+        truncation.check_truncated(self, f, o.st.st_size, force=True, mtime_ns=o.st.st_mtime_ns)
 
     def _still_unreadable(self, o: Observed) -> bool:
         """Is `o`, at a path that could not be read, still unreadable? Tried again (the name may hold

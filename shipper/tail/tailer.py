@@ -286,15 +286,20 @@ class Tailer:
             # (nothing proving it the same content) was read again under another file id, stored twice
             # in Elasticsearch (a file followed while empty, as logrotate `create` makes it).
             self.flush(emit)
+        mtime_ns = 0
         try:
-            pre = fh.size()
+            if f.gz:
+                pre = fh.size()
+            else:
+                st = fh.stat()
+                pre, mtime_ns = st.st_size, st.st_mtime_ns
         except OSError:
             pre = 0
-        if not f.gz and truncation.check_truncated(self.prospector, f, pre):
+        if not f.gz and truncation.check_truncated(self.prospector, f, pre, mtime_ns=mtime_ns):
             return False
         if self.read_bounds is not None:
             stop = _ReadUpTo(stop, f, self.read_bounds.setdefault((f.dev, f.ino), pre))
-        return self.harvester.read(f, fh, pre, emit, stop)
+        return self.harvester.read(f, fh, pre, emit, stop, mtime_ns)
 
     def know_unread_at_stop(self) -> None:
         """At a stop, before the holder is let go: the files it holds that no scan took, and the followed files not

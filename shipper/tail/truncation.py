@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from shipper.tail import birth, clock, edits
+from shipper.tail import attention, birth, clock, edits
 from shipper.tail.followed import ROTATED_AWAY, Followed, Identified, Loose, Observed
 from shipper.tail.identity import MARK_MAX, digest
 
@@ -49,11 +49,12 @@ def rewritten_unseen(p: Prospector, f: Followed) -> bool:
     return True
 
 
-def check_truncated(p: Prospector, f: Identified, size: int | None = None, force: bool = False) -> bool:
+def check_truncated(p: Prospector, f: Identified, size: int | None = None, force: bool = False,
+                    mtime_ns: int = 0) -> bool:
     """Content replaced under our offset (copytruncate, Log4j MaxBackupIndex=0, a writer
     opening with O_TRUNC): the old content leaves the inode, which starts again as new.
-    `size`: the file's size if the caller just took it. `force`: known replaced
-    (rewritten_unseen)."""
+    `size`: the file's size if the caller just took it (`mtime_ns` its mtime then, 0 if not
+    taken). `force`: known replaced (rewritten_unseen)."""
     s = f.state
     if f.gz:
         return False
@@ -61,9 +62,10 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
         if f.fh is None:
             return False  # (closed: only a size just taken can show it cut)
         try:
-            size = f.fh.stat().st_size
+            st = f.fh.stat()
         except OSError:
             return False
+        size, mtime_ns = st.st_size, st.st_mtime_ns
     truncated = force or size < s.offset
     if not truncated and f.tail and f.fh is not None:
         n = len(f.tail)
@@ -122,7 +124,7 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
     lo.since, lo.truncated, lo.cut_to = clock.monotonic(), True, kept
     lo.collapsed = collapsed or int(edit is not None or bool(placed) or bool(again))
     lo.window, lo.trunc_size = window, max(f.size, s.size)
-    lo.unattended = p.lapses.since(f.looked_at)
+    lo.unseen_writes = p.lapses.since(f.looked_at) or attention.written_just_before(f.looked_mtime_ns, mtime_ns)
     try:
         st = os.stat(f.path)
         if (st.st_dev, st.st_ino) == (f.dev, f.ino):
