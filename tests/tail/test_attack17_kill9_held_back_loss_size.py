@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from tests.e2e.fluentd_agent import held_back_config, metric_value, run_agent, source_status
+from tests.fs_faults import wait_lock_free
 from tests.peers.forward_server import ForwardServer
 from tests.support import stop_process, wait_until
 from tests.tail.attack_agent import free_port
@@ -49,7 +50,9 @@ def _rotate(logs: Path) -> None:
 
 
 def _saved_states(state: Path, tmp: Path) -> list[dict]:
-    """The file states in the checkpoint database (its agent dead: read from a copy)."""
+    """The file states in the checkpoint database (its agent dead: read from a copy, once its checkpoint writer, which
+    outlives the agent a moment and may fold the WAL away as it ends, has let the state_dir go)."""
+    wait_lock_free(state, 60)
     copy = tmp / "copy"
     copy.mkdir()
     for f in state.iterdir():
