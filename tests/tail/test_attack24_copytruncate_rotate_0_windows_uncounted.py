@@ -19,6 +19,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.tail.attack_agent import Agent, logrotate_of, numbered
 
 pytestmark = pytest.mark.slow  # (an agent, writers and waits of many seconds: handed out first)
