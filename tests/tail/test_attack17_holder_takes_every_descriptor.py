@@ -12,10 +12,6 @@ Fixed (lead): the holder holds at most a quarter of the soft limit less 64 (at l
 warned at the start when that is less than hold_max_files; what it cannot hold is named lost."""
 from __future__ import annotations
 
-import shutil
-
-import pytest
-
 from tests.e2e.fluentd_agent import held_back_config, run_agent
 from tests.java.writers import Log4j, compile_writers
 from tests.peers.forward_server import ForwardServer
@@ -23,7 +19,6 @@ from tests.support import stop_process, wait
 from tests.tail.attack_agent import free_port
 
 
-@pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit")
 def test_output_back_after_outage_delivers_under_low_descriptor_limit(tmp_path, tmp_path_factory):
     classes = compile_writers(tmp_path_factory.getbasetemp() / "log4j-classes")
     logs = tmp_path / "logs"

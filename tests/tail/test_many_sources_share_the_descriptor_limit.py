@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from tests.peers.forward_server import ForwardServer
 from tests.support import stop_process, wait
 from tests.tail.attack_agent import free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit")]
+pytestmark = pytest.mark.slow  # (prlimit: util-linux, installed by scripts/install-test-deps.sh)
 
 
 def config(tmp_path: Path, port: int, paths: list[str]) -> Path:
