@@ -937,9 +937,11 @@ class Holder:
                 if balance < 0 and ahead.get(fam):
                     self._advance[fam] = min(-balance, ahead[fam])
             if overflow:
+                # Events dropped: which families lost a file, if any, is not known. The folders are named a possible
+                # loss (take_overflowed); each family named "certainly escaped" was a false loss for every log of a
+                # folder flooded by files the globs do not match (tests/tail/test_attack24_inotify_overflow_names_every_
+                # log_lost.py). A rotation missed shows at the next scan (the rotated names moved past what was seen).
                 self.overflows += 1
-                for fam in {f for names in self._families.values() for f in names.values()}:
-                    self._escaped_now(fam)
                 if self._match is not None:  # new files the globs match may have come and gone too
                     globs = self.folder_globs  # (not a folder watched only for folders appearing in it)
                     self._overflowed |= {f for f, names in self._families.items()
