@@ -412,15 +412,13 @@ class Pipeline:
                 r.thread.join(min(1.0, max(0.0, closed_by - time.monotonic())))
             if not delivered and not r.source.rereads:  # records pushed to it: the next start has none of them
                 r.name_undelivered(*r.tracker.events_in(), "shutdown timeout: batches not delivered")
-            if not delivered and not self.store.given_up():  # what some outputs stored is not sent to them again
-                r.save_delivered_to()
-                r.save_unsaved_state()  # and what no delivered batch saved is known to the next start
-            elif not delivered:
-                # The store given up (a commit in progress stuck: the holder's own notes make one likely): what no
-                # delivered batch saved is named, each file with its bytes, as a failed save names it (a stuck
-                # note's commit left it unsaid: tests/tail/test_stop_saves_writer_stuck.py).
+            if not delivered:
+                if not self.store.given_up():  # what some outputs stored is not sent to them again
+                    r.save_delivered_to()
+                # What no delivered batch saved is known to the next start; with the store given up (a commit in
+                # progress stuck) it is named, each file with its bytes (tests/tail/test_stop_saves_writer_stuck.py).
                 r.save_unsaved_state()
-            elif delivered:  # nothing is read again: what an output's old server stored during a reload is past
+            else:  # nothing is read again: what an output's old server stored during a reload is past
                 r.forget_parked()
             r.close()
         end_helpers(max(0.5, final - time.monotonic()))  # the forkserver and resource tracker end with the agent
