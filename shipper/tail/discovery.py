@@ -25,8 +25,9 @@ log = logging.getLogger("shipper.tail")
 _NUMERIC_REST = re.compile(r"[-._]\d[-._\d]*")
 
 
-def expand(patterns: list[str], exclude: list[str], base_dir: str) -> list[str]:
-    """Absolute paths of regular files the globs match now, in a stable order."""
+def expand(patterns: list[str], exclude: list[str], base_dir: str, others: list[str] | None = None) -> list[str]:
+    """Absolute paths of regular files the globs match now, in a stable order. `others`, when given, gets the paths
+    matched that are neither regular files nor folders (FIFOs, sockets, devices: not_regular names them)."""
     found: dict[str, None] = {}
     for pattern in patterns:
         full = os.path.join(base_dir, os.path.expanduser(pattern))
@@ -38,6 +39,8 @@ def expand(patterns: list[str], exclude: list[str], base_dir: str) -> list[str]:
                 if not _utf8_name(p):
                     continue
                 found[p] = None
+            elif others is not None and os.path.exists(p) and not os.path.isdir(p):
+                others.append(p)
     return list(found)
 
 
@@ -314,14 +317,15 @@ class FamilyIndex:
 
 
 def candidates(patterns: list[str], exclude: list[str], base_dir: str, families: FamilyIndex,
-               followed: Iterable[str] = (), awaited: Iterable[str] = ()) -> dict[str, tuple[bool, str]]:
+               followed: Iterable[str] = (), awaited: Iterable[str] = (),
+               others: list[str] | None = None) -> dict[str, tuple[bool, str]]:
     """Every name to look at now: path -> (matched by a glob itself, its family's live path). The
     files the globs match and their rotated names; the rotated names of `followed` families no glob
     matches any more (the live path is gone); and those of `awaited` families (checkpointed
     contents not found yet) whose live file is missing — a restart after the log rotated and
     before the writer made a new live file: their content may be under a rotated name, which must
     be looked at before the content is called gone."""
-    live = expand(patterns, exclude, base_dir)
+    live = expand(patterns, exclude, base_dir, others)
     cands: dict[str, tuple[bool, str]] = {p: (True, p) for p in live}
     indexes: dict[str, dict[str, list[str]]] = {}
     for p in live:

@@ -49,6 +49,7 @@ from shipper.tail.holder import Held, Holder, generation
 from shipper.tail.identity import MARK_MAX, digest, file_id, head_of
 from shipper.tail.losses import LossLedger
 from shipper.tail.matching import Matcher, inode_gen
+from shipper.tail.not_regular import NotRegular
 from shipper.tail.reader import is_gzip_path
 from shipper.tail.state import FILE_PREFIX, SEEN_PREFIX, FileState, load_states, window_copies
 from shipper.tail.unread_compressed import UnreadCompressed
@@ -180,6 +181,7 @@ class Prospector:
         self._window_copies: dict[tuple[int, int], int | None] = dict(window_copies(state))
         self.lapses = Lapses()  # when the tailer last looked at none of its files (a truncation's unseen writes)
         self.unread_compressed = UnreadCompressed()  # backups in xz, zstd, bzip2, zip …: named, not read
+        self.not_regular = NotRegular(self.log)  # matched FIFOs, sockets, devices: named, not read
         self.forgotten = tombstones.Forgotten()  # tombstones forgotten past their bound in count
         self.tombstones_held = 0  # (at the last scan's end: the gauge shipper_file_tombstones)
 
@@ -196,10 +198,12 @@ class Prospector:
     # ------------------------------------------------------------------ scanning
 
     def observe(self) -> dict[tuple[int, int], Observed]:
+        others: list[str] = []
         cands = discovery.candidates(
             self.patterns, self.exclude, self.base_dir, self.families,
             followed=[f.family for f in self.files.values() if not f.deleted],
-            awaited=[lo.state.family for lo in self.loose.values() if lo.gone_at is None])
+            awaited=[lo.state.family for lo in self.loose.values() if lo.gone_at is None], others=others)
+        self.not_regular.look(others)
         obs: dict[tuple[int, int], Observed] = {}
         at = clock.wall_ns()
         self.unread_compressed.new_scan()
