@@ -87,7 +87,7 @@ soak: $(PY)
 BENCH_PYTHON ?= /usr/bin/python3
 BENCH_VENV ?= .venv-bench
 RECORDS ?= 400000
-ROUNDS ?= 3
+ROUNDS ?= 7
 PRODUCTS ?= datameer
 PYTHONS ?= $(BENCH_VENV)/bin/python
 .PHONY: bench-venv bench-cpu

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Issue 19: CPU µs per event of `shipper run --once` per product, beside the bare loop, in one run.
 
-    .venv/bin/python bench/cpu_per_event.py                                   # 400 k records, 3 rounds
+    .venv/bin/python bench/cpu_per_event.py                                   # 400 k records, 7 rounds
     .venv/bin/python bench/cpu_per_event.py --records 100000 --rounds 1 --products datameer
     make bench-venv && .venv/bin/python bench/cpu_per_event.py --python .venv-bench/bin/python --python .venv/bin/python
 
@@ -13,13 +13,15 @@ Debian 12 the same code took ~20 % less CPU a record under /usr/bin/python3.11 (
 linked into the executable) than under the pyenv build the test venv is made from here (libpython3.11.so,
 no PGO) (bench/README.md, sessions 20-21).
 
-Per product: a corpus with distinct addresses and 5,000 users (bench/corpus.py --distinct), then in
-alternating rounds (so a neighbour's load falls on every contender alike) the bare loop (bench/floor.py
-bare: read, orjson.loads, a small dict, orjson.dumps, write), shipper parsing in its thread
-(`parse_workers: 0`) and shipper as configured by default (`auto`: worker processes on a backlog). Each
-runs under bench/tree_time.py: CPU of the whole process tree, parse workers and forkserver included
-(none escapes: they are re-parented to the timer and waited for), wall time to the last process's end.
-shipper writes to stdout redirected to a file, as the bare loop does. Medians over the rounds.
+Per product: a corpus with distinct addresses and 5,000 users (bench/corpus.py --distinct), then rounds of
+shipper parsing in its thread (`parse_workers: 0`) and shipper as configured by default (`auto`: worker
+processes on a backlog), each run between two runs of the bare loop (bench/floor.py bare: read,
+orjson.loads, a small dict, orjson.dumps, write): bare, in-thread, bare, default, bare, … Each runs under
+bench/tree_time.py: CPU of the whole process tree, parse workers and forkserver included (none escapes: they
+are re-parented to the timer and waited for), wall time to the last process's end. shipper writes to stdout
+redirected to a file, as the bare loop does. A contender's × bare is the median over the rounds of its CPU a
+record over the mean of the two bare loops beside it; µs and records/s are medians; the spread over the
+rounds is printed too, every run's figures kept in cpe-runs.jsonl.
 """
 from __future__ import annotations
 
@@ -130,6 +132,30 @@ def shipper_config(out: Path, name: str, path: Path, workers: str) -> Path:
     return cfg
 
 
+def spread(values: list[float], digits: int) -> str:
+    """min–max of one figure over the rounds, and how far the farthest is from their median (± %)."""
+    mid = statistics.median(values)
+    reach = max(abs(v - mid) for v in values) / mid * 100 if mid else 0.0
+    return f"{min(values):,.{digits}f}–{max(values):,.{digits}f} (±{reach:.0f} %)"
+
+
+def sequence(rounds: int, pythons: list[str]) -> list[tuple[str, str]]:
+    """The order of the runs: per interpreter, the bare loop between every two contenders — bare, in-thread,
+    bare, default, bare, … — so that each contender's run has a bare loop seconds before and after it. On this
+    2-core host shared with other agents the bare loop's CPU a record moved ±20 % between runs (bench/README.md,
+    session 24), more than a session's cuts: a ratio to the bare loops run beside it meets the same neighbours'
+    load, where the ratio of two medians over rounds compared runs minutes apart. With several interpreters the
+    rounds alternate between them (each its own bare loops)."""
+    order: list[tuple[str, str]] = []
+    for _ in range(rounds):
+        for python in pythons:
+            for kind in ("0", "auto"):
+                if order[-1:] != [(python, "bare")]:
+                    order.append((python, "bare"))
+                order += [(python, kind), (python, "bare")]
+    return order
+
+
 def run(products: list[str], records: int, rounds: int, out: Path, pythons: list[str], say=print) -> None:
     out.mkdir(parents=True, exist_ok=True)
     builds = {python: interpreter(python) for python in pythons}
@@ -137,60 +163,86 @@ def run(products: list[str], records: int, rounds: int, out: Path, pythons: list
         compile_agent(python)
     at_start = machine()
     rows = []
-    for name in products:
-        path = corpora.corpus(name, records, out / "corpus", distinct=True)
-        scratch = out / "cpe.out"
-        got: dict[tuple[str, str], list[dict]] = {(py, k): [] for py in pythons for k in ("bare", "0", "auto")}
-        for _ in range(rounds):
-            for python in pythons:  # each round every interpreter's three: a neighbour's load falls on all alike
-                r = timed([python, str(BENCH / "floor.py"), "bare", name, str(path), str(out / "cpe-bare.out")],
-                          out / "cpe-bare.stdout")
-                r["events"] = count_lines(out / "cpe-bare.out")
-                got[python, "bare"].append(r)
-                for workers in ("0", "auto"):
-                    cfg = shipper_config(out, name, path, workers)
+    log = out / "cpe-runs.jsonl"  # every run's figures, in the order run: the spread can be looked at again
+    with open(log, "w") as runs:
+        for name in products:
+            path = corpora.corpus(name, records, out / "corpus", distinct=True)
+            scratch = out / "cpe.out"
+            timeline: dict[str, list[tuple[str, dict]]] = {python: [] for python in pythons}
+            for python, kind in sequence(rounds, pythons):
+                if kind == "bare":
+                    r = timed([python, str(BENCH / "floor.py"), "bare", name, str(path), str(out / "cpe-bare.out")],
+                              out / "cpe-bare.stdout")
+                    r["events"] = count_lines(out / "cpe-bare.out")
+                else:
+                    cfg = shipper_config(out, name, path, kind)
                     r = timed([*shipper_command(python), "run", "--once", "-c", str(cfg)], scratch)
                     r["events"] = count_lines(scratch)
-                    got[python, workers].append(r)
-        scratch.unlink(missing_ok=True)
-        for python in pythons:
-            def med(kind: str, f) -> float:
-                return statistics.median(f(r) for r in got[python, kind])
-
-            kinds = ("bare", "0", "auto")
-            # Per record read (one event each, but Puppet's commits: 1-3), so the bare loop's figure compares.
-            us = {k: med(k, lambda r: r["cpu_s"] / records * 1e6) for k in kinds}
-            rate = {k: med(k, lambda r: records / r["wall_s"]) for k in kinds}
-            pss = {k: max(r["peak_pss_mib"] for r in got[python, k]) for k in kinds}
-            # The kernel's share (reading and writing the files): ~40 % of the bare loop's CPU, ~2 % of shipper's
-            kernel = {k: med(k, lambda r: r["sys_s"] / r["cpu_s"] * 100 if r["cpu_s"] else 0.0) for k in kinds}
-            rows.append((name, pythons.index(python) + 1, got[python, "0"][0]["events"], us, rate, pss, kernel))
-    say(f"`bench/cpu_per_event.py --records {records} --rounds {rounds}` (distinct addresses, 5,000 users; medians; "
-        "whole process tree by bench/tree_time.py)\n")
+                timeline[python].append((kind, r))
+                runs.write(json.dumps({"corpus": name, "python": python, "kind": kind, **r}) + "\n")
+                runs.flush()
+            scratch.unlink(missing_ok=True)
+            for python in pythons:
+                rows.append((name, pythons.index(python) + 1, *summary(timeline[python], records)))
+    say(f"`bench/cpu_per_event.py --records {records} --rounds {rounds}` (distinct addresses, 5,000 users; whole "
+        "process trees by bench/tree_time.py; each contender's run between two bare loops, its ratio to their mean "
+        f"CPU a record; medians over the rounds; every run in {log})\n")
     say(f"Host: {at_start}; at the end {os.getloadavg()[0]:.1f}.\n")
     for number, python in enumerate(pythons, 1):
         say(f"Interpreter {number}: {builds[python]} (the venv {python}).\n")
     say("CPU µs and rates are per record read (one event each; Puppet Enterprise commits give 1-3, the events column); "
-        "each row's bare loop runs on that row's interpreter.\n")
+        "each row's bare loop runs on that row's interpreter. **× bare**: the median of the rounds' ratios.\n")
     say("| corpus | interpreter | events | bare loop CPU µs/rec | shipper in-thread (`parse_workers: 0`) µs/rec "
         "| **× bare** | goal | default (`auto`) µs/rec | × bare | bare rec/s | in-thread rec/s | default rec/s "
         "| peak PSS MiB in-thread / default |")
     say("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, number, events, us, rate, pss, _kernel in rows:
-        say(f"| {name} | {number} | {events:,} | {us['bare']:.1f} | {us['0']:.1f} | **{us['0'] / us['bare']:.1f}** "
-            f"| ≤ {GOAL.get(name, 5.0):.0f} | {us['auto']:.1f} | {us['auto'] / us['bare']:.1f} | {rate['bare']:,.0f} "
+    for name, number, events, us, ratio, rate, pss, _kernel, _spread in rows:
+        say(f"| {name} | {number} | {events:,} | {us['bare']:.1f} | {us['0']:.1f} | **{ratio['0']:.1f}** "
+            f"| ≤ {GOAL.get(name, 5.0):.0f} | {us['auto']:.1f} | {ratio['auto']:.1f} | {rate['bare']:,.0f} "
             f"| {rate['0']:,.0f} | {rate['auto']:,.0f} | {pss['0']:.0f} / {pss['auto']:.0f} |")
     say()
-    for name, number, *_, kernel in rows:
+    say("The spread over the rounds (min–max, and the farthest from the median):\n")
+    say("| corpus | interpreter | bare loop µs/rec | in-thread × bare | default × bare | default rec/s |")
+    say("|---|---:|---|---|---|---|")
+    for name, number, *_, spread in rows:
+        say(f"| {name} | {number} | {spread['bare']} | {spread['0']} | {spread['auto']} | {spread['rate']} |")
+    say()
+    for name, number, *_, kernel, _spread in rows:
         say(f"{name}, interpreter {number}: CPU in the kernel (sys): bare loop {kernel['bare']:.0f} %, in-thread "
             f"{kernel['0']:.0f} %, default {kernel['auto']:.0f} %")
     say()
 
 
+def summary(timeline: list[tuple[str, dict]], records: int) -> tuple:
+    """One interpreter's runs of one corpus, in the order run → the table's figures: medians, and each contender's
+    ratio to the bare loops run just before and after it (the median of those per-round ratios)."""
+    kinds = ("bare", "0", "auto")
+    got: dict[str, list[dict]] = {k: [r for kind, r in timeline if kind == k] for k in kinds}
+
+    def us(r: dict) -> float:  # per record read (Puppet's commits give 1-3 events), so the bare loop's compares
+        return r["cpu_s"] / records * 1e6
+
+    ratios: dict[str, list[float]] = {"0": [], "auto": []}
+    for i, (kind, r) in enumerate(timeline):
+        if kind != "bare":
+            beside = [us(timeline[j][1]) for j in (i - 1, i + 1) if timeline[j][0] == "bare"]
+            ratios[kind].append(us(r) / statistics.mean(beside))
+    med = {k: statistics.median(us(r) for r in got[k]) for k in kinds}
+    ratio = {k: statistics.median(v) for k, v in ratios.items()}
+    rates = {k: [records / r["wall_s"] for r in got[k]] for k in kinds}
+    rate = {k: statistics.median(v) for k, v in rates.items()}
+    pss = {k: max(r["peak_pss_mib"] for r in got[k]) for k in kinds}
+    # The kernel's share (reading and writing the files): ~40 % of the bare loop's CPU, ~2 % of shipper's
+    kernel = {k: statistics.median(r["sys_s"] / r["cpu_s"] * 100 if r["cpu_s"] else 0.0 for r in got[k]) for k in kinds}
+    spreads = {"bare": spread([us(r) for r in got["bare"]], 1), "0": spread(ratios["0"], 2),
+               "auto": spread(ratios["auto"], 2), "rate": spread(rates["auto"], 0)}
+    return got["0"][0]["events"], med, ratio, rate, pss, kernel, spreads
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=400_000)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--products", default=",".join(PRODUCTS))
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "shipper-bench")
     ap.add_argument("--python", action="append",
