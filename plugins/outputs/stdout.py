@@ -12,6 +12,9 @@ Faults (the written bytes are the truth, so a retry resumes after them):
 - EPIPE (the reader went away, `run --once | head -1`): the run ends with 141, like cat, after one warning
   naming the lines of the unacknowledged batch the reader already had: they are written again at the next start.
 - stdout closed (`>&-`, or EBADF on a write): the run ends (exit 1) naming it; no retry can write there.
+- a regular file that ends in a cut line when the process first writes (a run killed while a full disk held its
+  write back): a newline ends that line first, named with its offset, so the first line written begins on its own
+  instead of being glued onto it (its batch was not acknowledged: its event is written again whole).
 
 `id_field` (off by default): each line carries its event's stable id under that key, for a reader
 that drops repeats by it (a replay after a crash repeats the batches that were in flight).
@@ -69,6 +72,10 @@ ONCE_ATTEMPTS = 6  # `run --once`: ~10 s of a full disk, then a clear error and 
 # (pipe writes over PIPE_BUF bytes are not atomic). The old one finishes its batch first.
 _WRITING = threading.Lock()
 LOCK_WAIT = 0.25  # seconds between looks at the stop while another writer holds stdout
+# Whether this process looked at how stdout's file ends before its first write (under _WRITING): once a process,
+# since a reload's new output must not end the line an old one's retry is still writing.
+_line_start_checked = False
+TORN_LOOK_BACK = 16 << 20  # bytes read back at most to find where a cut line begins
 
 
 @dataclass
@@ -143,6 +150,8 @@ class StdoutOutput(Output):
                 raise Stopping()
         pipe = _is_pipe(fd)
         try:
+            if not _line_start_checked:
+                self._begin_on_a_new_line(fd, written)
             if pipe:
                 _write_whole_lines(fd, lines, written)
             else:
@@ -174,6 +183,25 @@ class StdoutOutput(Output):
                 os.fsync(fd)
             except OSError:
                 pass  # pipes and terminals cannot be synced
+
+    def _begin_on_a_new_line(self, fd: int, written: _Written) -> None:
+        """Before this process's first write (under _WRITING): when stdout is a regular file whose last byte is no
+        newline (a run killed while its write was cut short), write one, naming the cut line. An OSError (the disk
+        still full) is the batch's failure with nothing of it written: retried like it, the look again first."""
+        global _line_start_checked
+        cut = _cut_line(fd)
+        if cut is not None:
+            os.write(fd, b"\n")
+            written.start = _regular_file_offset(fd)  # the batch begins after the newline (_undo cuts back to it)
+            start, end, path = cut
+            where = (f"bytes {start} to {end}" if start is not None else
+                     f"more than {TORN_LOOK_BACK} bytes up to byte {end}")
+            log.warning(f"output {self.ctx.name}: stdout's file {path} ends in a cut line ({where}, no newline): an "
+                        "earlier run ended while writing it (a full disk, then a kill?); a newline ends it here so "
+                        "that the next line begins on its own. It is the start of an event whose batch was not "
+                        "acknowledged: that event is written again whole",
+                        extra={"output": self.ctx.name, "torn_offset": start, "torn_end": end})
+        _line_start_checked = True
 
     def _reader_gone(self, fd: int, written: _Written) -> None:
         """EPIPE: the pipe's reader went away. The batch is not acknowledged (read again at the next start); the
@@ -243,6 +271,39 @@ def _regular_file_offset(fd: int) -> int | None:
         return os.lseek(fd, 0, os.SEEK_CUR) if stat.S_ISREG(os.fstat(fd).st_mode) else None
     except OSError:
         return None
+
+
+def _cut_line(fd: int) -> tuple[int | None, int, str] | None:
+    """When `fd` is a regular file whose byte before the next write is no newline: (where that last line begins,
+    None if not within TORN_LOOK_BACK; where the next write goes; the file's path), else None. stdout is
+    write-only: the file is read through a descriptor of its own (/proc/self/fd); pipes, ttys, sockets untouched."""
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        end = st.st_size if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND else os.lseek(fd, 0, os.SEEK_CUR)
+        if end == 0:
+            return None
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        reader = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None  # cannot be read back (no /proc): written on as before
+    try:
+        if os.pread(reader, 1, end - 1) in (b"\n", b""):
+            return None
+        at = end - 1
+        while at > max(0, end - TORN_LOOK_BACK):
+            size = min(65536, at)
+            block = os.pread(reader, size, at - size)
+            nl = block.rfind(b"\n")
+            if nl >= 0:
+                return at - size + nl + 1, end, path
+            at -= size
+        return (0 if at == 0 else None), end, path
+    except OSError:
+        return None
+    finally:
+        os.close(reader)
 
 
 def _is_pipe(fd: int) -> bool:

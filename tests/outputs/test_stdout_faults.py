@@ -157,6 +157,32 @@ def test_run_once_gives_up_on_a_full_disk_then_the_next_run_writes_the_rest_once
         assert shipped_users(out_path.read_bytes()) == list(range(n))
 
 
+@pytest.mark.parametrize("before", [b"", b'{"whole": 1}\n', b'{"whole": 1}\n{"cut', b'{"cut'])
+def test_a_file_ending_in_a_cut_line_gets_a_newline_before_the_first_line(tmp_path, before):
+    """A run killed while its write was cut short (a full disk) leaves a line without its newline: the next run,
+    appending (`>>`), ends it first and names it by its offset, instead of gluing its first line onto it. A file that
+    ends whole (or is empty) is written on as it is: no blank line, no warning."""
+    cfg = setup(tmp_path, 50)
+    out = tmp_path / "out.ndjson"
+    out.write_bytes(before)
+    with open(out, "ab") as f:
+        r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], stdout=f, stderr=subprocess.PIPE, timeout=120)
+    err = r.stderr.decode()
+    assert r.returncode == 0, err
+    data = out.read_bytes()
+    cut = not before.endswith(b"\n") and before != b""
+    assert data[:len(before)] == before
+    assert shipped_users(data[len(before) + cut:]) == list(range(50))  # every line whole, from the first
+    said = [ln for ln in err.splitlines() if "ends in a cut line" in ln]
+    if cut:
+        start = before.rfind(b"\n") + 1
+        assert data[len(before):len(before) + 1] == b"\n"
+        assert len(said) == 1 and f"bytes {start} to {len(before)}," in said[0], err
+        assert f"torn_offset={start}" in said[0] and "level=warning" in said[0], err
+    else:
+        assert not said, err
+
+
 @settings(max_examples=60, deadline=None)
 @given(parts=st.lists(st.binary(min_size=1, max_size=3000), min_size=1, max_size=40),
        room=st.integers(1, 16384))
