@@ -140,6 +140,7 @@ class Daemon:
         signal.signal(signal.SIGHUP, self._on_hup)  # (under --once: named, not applied: _hup_under_once)
         # Continued after a stop (SIGSTOP): the tailers looked at nothing meanwhile (shipper/tail/attention.py).
         signal.signal(signal.SIGCONT, lambda _signum, _frame: attention.continued())
+        attention.start_watch()  # (and frozen without a signal, or starved: the same)
         if early_hups:
             self.reload_requested = True  # asked for before this handler was there
         if self.config.settings.http and not self.once:
