@@ -1,6 +1,7 @@
 """One thread per output: takes batches from a bounded queue, delivers them, acknowledges them."""
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -202,11 +203,13 @@ class OutputWorker:
                     self.last_error = str(e)
                 return
             except Exception as e:  # an output bug must not kill the thread silently
-                self.last_error = f"{type(e).__name__}: {e}"
+                io_error = isinstance(e, OSError) and e.errno is not None
+                self.last_error = _io_error(e) if io_error else f"{type(e).__name__}: {e}"
                 self.counts.errors.inc()
-                # First failure with its traceback, then a summary a minute: no log storm.
+                # First failure (with its traceback when it may be a bug; an I/O error, such as stdout's disk
+                # full, is its one line: errno and text), then a summary a minute: no log storm.
                 self._failures.failure("output failed to deliver a batch; retrying", output=self.name,
-                                       error=self.last_error, _exc_info=e)
+                                       error=self.last_error, _exc_info=None if io_error else e)
                 if self.stop.wait(1.0):
                     return
                 continue
@@ -351,3 +354,11 @@ def close_workers(workers: list[OutputWorker], timeout: float) -> None:
     deadline = time.monotonic() + timeout + CLOSE_PLUGINS  # the plugins' own close() after the joins
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))
+
+
+def _io_error(e: OSError) -> str:
+    """An output's I/O failure in one line: the errno's name and the text (`ENOSPC: cannot write to stdout (No space
+    left on device); …`), with the file it names if any."""
+    name = errno.errorcode.get(e.errno or 0, f"errno {e.errno}")
+    where = f" ({e.filename})" if e.filename else ""
+    return f"{name}: {e.strerror or e}{where}"

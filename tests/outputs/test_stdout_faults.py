@@ -129,6 +129,10 @@ def test_daemon_on_a_briefly_full_disk_resumes_after_the_bytes_written(tmp_path)
         err = err.decode()
         assert p.returncode == 0, err
         assert "No space left on device" in err, err  # it did hit the full disk
+        # The warning is one line, the errno and its text: no Python traceback in `exc=` (exam24d noticed).
+        said = [ln for ln in err.splitlines() if "output failed to deliver" in ln]
+        assert said and 'error="ENOSPC: cannot write to stdout (No space left on device)' in said[0], err
+        assert "Traceback" not in err and "exc=" not in err, err
         users = shipped_users(out_path.read_bytes())
     dups = [u for u, c in collections.Counter(users).items() if c > 1]
     assert not dups, f"{len(dups)} events written twice"
@@ -147,6 +151,7 @@ def test_run_once_gives_up_on_a_full_disk_then_the_next_run_writes_the_rest_once
         err = r.stderr.decode()
         assert r.returncode == 1, err
         assert "No space left on device" in err, err
+        assert "Traceback" not in err, err
         first = shipped_users(out_path.read_bytes())  # whole lines only: the cut batch was taken back
         assert first == list(range(len(first))) and len(first) < n
         filler.unlink()
