@@ -203,8 +203,8 @@ class OutputWorker:
                     self.last_error = str(e)
                 return
             except Exception as e:  # an output bug must not kill the thread silently
-                io_error = isinstance(e, OSError) and e.errno is not None
-                self.last_error = _io_error(e) if io_error else f"{type(e).__name__}: {e}"
+                io_error = e if isinstance(e, OSError) and e.errno is not None else None
+                self.last_error = _io_error(io_error) if io_error else f"{type(e).__name__}: {e}"
                 self.counts.errors.inc()
                 # First failure (with its traceback when it may be a bug; an I/O error, such as stdout's disk
                 # full, is its one line: errno and text), then a summary a minute: no log storm.
