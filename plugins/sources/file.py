@@ -549,6 +549,7 @@ class FileSource(Source):
         wakes_on_stop = isinstance(stop, WakingEvent)
         if isinstance(stop, WakingEvent):
             stop.add_waker(watcher.wake_to_stop)  # (its gather window too)
+        t.wake_after_lapses(watcher.wake)  # (a stop or freeze ended: attest the files it left untouched)
         if self._taken is not None:
             # What the predecessor held (and had open) goes on being held; this tailer takes it at its
             # first scan, where the checkpoint's positions say where to read it from.
@@ -659,12 +660,15 @@ class FileSource(Source):
                     timeout = min(STOP_CHECK, timeout)  # a stop is seen that soon
                 changes = watcher.wait(timeout)
                 scan_now = changes.structure or held_new.is_set()
+                with self._lock:
+                    t.attest()  # (woken after a stop or a freeze: before any cut it reports is decided)
             if not self._restarting:  # (a reload hands the open files to the next tailer, which reads them on)
                 with self._lock:
                     t.bury_deleted(self._emit)
         finally:
             if isinstance(stop, WakingEvent):
                 stop.remove_waker(watcher.wake_to_stop)
+            t.wake_after_lapses(watcher.wake, False)
             watcher.stop()
             if self.holder is not None and not self._restarting:
                 with self._lock:  # files that came and went unread since the last look (frozen, behind)

@@ -13,46 +13,61 @@ whole process stopped (SIGSTOP, a debugger, `kill -STOP`), told by SIGCONT, whos
 the process not run for a while without a signal — a cgroup freeze (`systemctl freeze`, `docker pause`) or a host
 starving it of CPU — told by a clock watch (start_watch: a thread that wakes every WATCH_SECONDS and finds itself late;
 one wake-up a second, within the idle budget). A tailer that looks in the first instant after a freeze, before the
-watch ran, still knows: the watch's missed tick is a lapse going on. A lapse explains a cut only when the cut came
-before it ended, or soon after (CUT_AFTER_SECONDS, the catch-up of a reader let go): a quiet log emptied an hour after
-a freeze, read to its end since, lost nothing of it. (tests/tail/test_attack24_truncated_unread_called_possibly_none.py,
-tests/tail/test_cut_during_cgroup_freeze_counted.py)
+watch ran, still knows: the watch's missed tick is a lapse going on. After a lapse, the tailer's first look proves
+each file it had read to its end untouched by it when its size and mtime are still as that read found them (attest):
+a quiet log emptied after an outage or a freeze lost nothing to it. (tests/tail/test_attack24_truncated_unread_called_possibly_none.py,
+tests/tail/test_cut_during_cgroup_freeze_counted.py, tests/tail/test_attack25_quiet_log_emptied_after_lapse_false_loss.py)
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterable, TypeVar
 
 from shipper.tail import clock
+
+if TYPE_CHECKING:
+    from shipper.tail.followed import Followed
 
 # A hand-over that waited this long held the reader: at a normal pace it takes microseconds, and a second is well
 # past the latency of a look under load, inside which a write and the cut are not told apart anyway.
 LAPSE_SECONDS = 1.0
 
-# A cut more than this after a lapse ended came under a reader attending again: the lapse does not explain it.
-CUT_AFTER_NS = 5_000_000_000
 # The clock watch's period: a freeze of LAPSE_SECONDS + WATCH_SECONDS or more always makes one of its wakes that late.
 WATCH_SECONDS = 1.0
 
 _continued_at = float("-inf")  # when the process was last continued after a stop (SIGCONT), on the tailer's clock
-_continued_wall_ns = 0
 
 T = TypeVar("T")
 
 
 def continued() -> None:
     """The process was continued after being stopped (the agent's SIGCONT handler calls it)."""
-    global _continued_at, _continued_wall_ns
-    _continued_at, _continued_wall_ns = clock.monotonic(), clock.wall_ns()
+    global _continued_at
+    _continued_at = clock.monotonic()
+
+
+_wakers: list[Callable[[], None]] = []  # (the file sources' watcher.wake: a lapse ended, attest)
+
+
+def add_waker(wake: Callable[[], None]) -> None:
+    """`wake` (thread-safe) is called by the clock watch when it sees a stop or a freeze ended: the caller's tailer
+    should attest its files at once (Lapses.attest), before a quiet one's later cut is taken for the lapse's."""
+    _wakers.append(wake)
+
+
+def remove_waker(wake: Callable[[], None]) -> None:
+    if wake in _wakers:
+        _wakers.remove(wake)
 
 
 class _Watch:
-    """The clock watch's findings (one a process): when it last woke, and its latest late wake."""
+    """The clock watch's findings (one a process): when it last woke, and its latest late wake. It also wakes the
+    file sources after a stop or a freeze (add_waker)."""
     running = False
     ticked_at = float("-inf")  # (the tailer's clock)
-    late_at = float("-inf")  # the end of the latest span it was not run, on the tailer's clock …
-    late_wall_ns = 0  # … and the wall clock's
+    late_at = float("-inf")  # the end of the latest span it was not run, on the tailer's clock
     late_for = 0.0  # seconds
 
 
@@ -65,13 +80,18 @@ def start_watch() -> None:
 
 
 def _watch() -> None:
+    told = _continued_at
     while True:
         before = time.monotonic()
         time.sleep(WATCH_SECONDS)
         late = time.monotonic() - before - WATCH_SECONDS
         if late >= LAPSE_SECONDS:
-            _Watch.late_for, _Watch.late_wall_ns, _Watch.late_at = late, clock.wall_ns(), clock.monotonic()
+            _Watch.late_for, _Watch.late_at = late, clock.monotonic()
         _Watch.ticked_at = clock.monotonic()
+        if late >= LAPSE_SECONDS or _continued_at != told:
+            told = _continued_at  # (a SIGCONT's handler only notes it: waking from a signal handler may deadlock)
+            for wake in list(_wakers):
+                wake()
 
 
 # A cut whose file was written to less than this before it (its mtime at the tailer's last look at its end, against its
@@ -90,14 +110,14 @@ def written_just_before(looked_mtime_ns: int, cut_mtime_ns: int) -> str:
 
 
 class Lapses:
-    """The latest lapse of one tailer's attention (its end and cause)."""
+    """The latest lapse of one tailer's attention (its end and cause), and the files it proved untouched by it."""
 
-    __slots__ = ("ended_at", "ended_wall_ns", "cause")
+    __slots__ = ("ended_at", "cause", "attested_at")
 
     def __init__(self) -> None:
         self.ended_at = float("-inf")
-        self.ended_wall_ns = 0
         self.cause = ""
+        self.attested_at = float("-inf")  # when attest() last looked at the files after a lapse
 
     def timed(self, emit: Callable[[T], None]) -> Callable[[T], None]:
         """`emit`, noting as a lapse each call that waited LAPSE_SECONDS or more."""
@@ -106,30 +126,41 @@ class Lapses:
             emit(chunk)
             ended = clock.monotonic()
             if ended - started >= LAPSE_SECONDS:
-                self.ended_at, self.ended_wall_ns = ended, clock.wall_ns()
+                self.ended_at = ended
                 self.cause = (f"the agent did not read for {ended - started:.0f} s, its output's queue full "
                               "(backpressure)")
         return timed_emit
 
-    def since(self, looked_at: float, cut_mtime_ns: int) -> str:
-        """Why the tailer may have missed writes after `looked_at` (a file's last look at its end) that a cut with
-        mtime `cut_mtime_ns` took away, or ""."""
-        found: list[tuple[float, int, str]] = []
-        if _continued_at > looked_at:
-            found.append((_continued_at, _continued_wall_ns,
-                          "the agent was stopped (SIGSTOP) and continued since its last read"))
-        if self.ended_at > looked_at:
-            found.append((self.ended_at, self.ended_wall_ns, self.cause))
+    def attest(self, files: Iterable[Followed]) -> None:
+        """After a lapse ended (the tailer's first look since): each file read to its end before it whose size and
+        mtime are still as that read found them was written to by nobody meanwhile, so a later cut of it takes
+        nothing the lapse hid: its look moves to now. Without this a quiet log emptied after an outage, a SIGSTOP or
+        another file's backpressure was a counted loss that never happened
+        (tests/tail/test_attack25_quiet_log_emptied_after_lapse_false_loss.py). One fstat a file a lapse."""
+        ended = max(self.ended_at, _continued_at, _Watch.late_at)
+        if ended <= self.attested_at:
+            return
+        now = self.attested_at = clock.monotonic()
+        for f in files:
+            if f.fh is None or f.looked_at >= ended or not f.looked_mtime_ns or not f.at_eof:
+                continue
+            try:
+                st = os.fstat(f.fh.fd)
+            except OSError:
+                continue
+            if st.st_mtime_ns == f.looked_mtime_ns and st.st_size == f.size:
+                f.looked_at = now
+
+    def since(self, looked_at: float) -> str:
+        """Why the tailer may have missed writes after `looked_at` (a file's last look at its end), or ""."""
+        if _continued_at > looked_at and _continued_at >= max(self.ended_at, _Watch.late_at):
+            return "the agent was stopped (SIGSTOP) and continued since its last read"
+        if self.ended_at > looked_at and self.ended_at >= _Watch.late_at:
+            return self.cause
         if _Watch.late_at > looked_at:
-            found.append((_Watch.late_at, _Watch.late_wall_ns,
-                          f"the agent was not run for {_Watch.late_for + WATCH_SECONDS:.0f} s (frozen — a cgroup "
-                          "freeze — or starved of CPU) since its last read"))
-        now = clock.monotonic()
-        if _Watch.running and now - _Watch.ticked_at >= WATCH_SECONDS + LAPSE_SECONDS:
-            # (the watch has not woken since a freeze ended: it is late now)
-            found.append((now, clock.wall_ns(), "the agent was not run for a while (frozen — a cgroup freeze — or "
-                                                "starved of CPU) since its last read"))
-        for _, ended_wall_ns, cause in sorted(found, reverse=True):
-            if not cut_mtime_ns or cut_mtime_ns <= ended_wall_ns + CUT_AFTER_NS:
-                return cause
+            return (f"the agent was not run for {_Watch.late_for + WATCH_SECONDS:.0f} s (frozen — a cgroup freeze — "
+                    "or starved of CPU) since its last read")
+        if _Watch.running and clock.monotonic() - _Watch.ticked_at >= WATCH_SECONDS + LAPSE_SECONDS:
+            # (the watch has not woken since a freeze that is ending now: it is late)
+            return "the agent was not run for a while (frozen — a cgroup freeze — or starved of CPU) since its last read"
         return ""

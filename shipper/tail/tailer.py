@@ -12,7 +12,7 @@ import logging
 import os
 from typing import Any, Callable, Collection, Iterable, Mapping
 
-from shipper.tail import clock, copies, held_record, letting_go, truncation
+from shipper.tail import attention, clock, copies, held_record, letting_go, truncation
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.events import TailEvents
 from shipper.tail.followed import Followed, Loose
@@ -156,6 +156,17 @@ class Tailer:
             if (f.dev, f.ino) in self.files:
                 self._read_file(f, emit, stop)
         self.flush(emit)
+        self.attest()
+
+    def attest(self) -> None:
+        """After a lapse of attention: the files it left untouched are proven so (attention.Lapses.attest)."""
+        self.prospector.lapses.attest(self.files.values())
+
+    @staticmethod
+    def wake_after_lapses(wake: Callable[[], None], on: bool = True) -> None:
+        """Have `wake` (thread-safe) called when the process was stopped or frozen and runs again (or no more, `on`
+        False): the caller then calls attest() at once."""
+        (attention.add_waker if on else attention.remove_waker)(wake)
 
     def known_open(self) -> set[tuple[int, int]]:
         return {k for k, f in self.files.items() if f.fh is not None}
@@ -175,6 +186,7 @@ class Tailer:
                 continue  # unfollowed while reading an earlier one
             got = self._read_file(f, emit, stop) or got
         self.flush(emit)
+        self.attest()
         return got
 
     def read_changed(self, paths: Iterable[str], emit: Callable[[Chunk], None], stop) -> bool:
@@ -202,6 +214,7 @@ class Tailer:
             if (f.dev, f.ino) in self.files:
                 self._read_file(f, emit, stop)
         self.flush(emit)
+        self.attest()
         return scan
 
     def folders(self) -> set[str]:

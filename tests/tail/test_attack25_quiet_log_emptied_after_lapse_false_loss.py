@@ -33,10 +33,6 @@ from tests.support import free_port, stop_process, wait_until
 pytestmark = pytest.mark.slow  # (an agent and waits of ~20 s each: handed out first)
 
 
-@pytest.mark.xfail(strict=True, reason="exam25d: a quiet log read to its end, emptied seconds after a lapse of "
-                   "attention that had ended (an outage caught up, another file's backpressure, a SIGSTOP with nothing "
-                   "written), is counted 'data lost … the agent did not read for N s' / '… was stopped (SIGSTOP)': "
-                   "nothing was written since the last read to its end (3 of 3 ways, each 2 of 2 by hand)")
 @pytest.mark.parametrize("lapse", ["outage_caught_up", "other_file_backpressure", "sigstop_while_quiet"])
 def test_a_quiet_log_emptied_after_a_lapse_that_ended_is_not_counted(tmp_path: Path, lapse: str) -> None:
     logs = tmp_path / "logs"
