@@ -168,21 +168,30 @@ def lock_state_dir(state_dir: str, pid: int | None = None) -> int:
         os.makedirs(state_dir, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as e:
-        # Full (of blocks, or of inodes: `df -i`) is no matter of permissions: said as what to free.
-        fix = ("its filesystem is full (`df -h` and `df -i` show whether of space or of inodes): free some there"
-               if e.errno in (errno.ENOSPC, errno.EDQUOT) else
-               "make it writable by the user shipper runs as (systemd: StateDirectory= or ReadWritePaths=)")
-        raise StateDirError(f"{state_dir}: cannot write to the state_dir ({e.strerror}); shipper keeps its "
-                            f"checkpoints there: {fix}; {RECOVERY}") from None
+        raise unwritable(state_dir, e) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
         os.close(fd)
         raise _locked(state_dir, holder) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid() if pid is None else pid}\n".encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid() if pid is None else pid}\n".encode(), 0)
+    except OSError as e:  # a new lock file on a full filesystem: made (an inode), its pid not written
+        os.close(fd)
+        raise unwritable(state_dir, e) from None
     return fd
+
+
+def unwritable(state_dir: str, e: OSError) -> StateDirError:
+    """The state_dir cannot be written (`e`): one line, the path, the cause and what to do. Full (of blocks, or of
+    inodes: `df -i`) is no matter of permissions: said as what to free."""
+    fix = ("its filesystem is full (`df -h` and `df -i` show whether of space or of inodes): free some there"
+           if e.errno in (errno.ENOSPC, errno.EDQUOT) else
+           "make it writable by the user shipper runs as (systemd: StateDirectory= or ReadWritePaths=)")
+    return StateDirError(f"{state_dir}: cannot write to the state_dir ({e.strerror or e}); shipper keeps its "
+                         f"checkpoints there: {fix}; {RECOVERY}")
 
 
 def remove_source(state_dir: str, source: str) -> list[tuple[str, bytes]] | None:
@@ -653,7 +662,8 @@ def serve(fd: int, state_dir: str, agent_pid: int) -> None:
         db = CheckpointDb(state_dir, agent_pid)
         answer: tuple[str, Any] = ("ok", os.getpid())
     except (StateDirError, OSError, sqlite3.Error) as e:
-        answer = ("error", e if isinstance(e, StateDirError) else StateDirError(f"{state_dir}: {e}"))
+        answer = ("error", e if isinstance(e, StateDirError) else unwritable(state_dir, e) if isinstance(e, OSError)
+                  else StateDirError(f"{state_dir}: {e}"))
     dirty, snapshot_due = True, 0.0
     sync_due: float | None = None  # a commit not synced yet: when it will be (SYNC_EVERY after the first)
     try:
