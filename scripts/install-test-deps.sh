@@ -12,8 +12,9 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v javac >/dev/null || need+=(default-jdk-headless)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # tests/pg_cluster.py runs the throwaway PostgreSQL as the `postgres` user (created by the package) via runuser;
-# the descriptor-limit tests run agents under prlimit (both util-linux)
-{ command -v runuser && command -v prlimit; } >/dev/null || need+=(util-linux)
+# the descriptor-limit tests run agents under prlimit, the closed-stderr test in a mount namespace (unshare): all
+# util-linux
+{ command -v runuser && command -v prlimit && command -v unshare; } >/dev/null || need+=(util-linux)
 # tests/e2e/test_attack5_state_immutable.py: an ext4 image (mkfs.ext4) and chattr
 command -v chattr >/dev/null || need+=(e2fsprogs)
 # tests/wall_clock.py builds its wall-clock shim (LD_PRELOAD) with the C compiler

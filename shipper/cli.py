@@ -59,6 +59,10 @@ def run(config_path: str, once: bool, timeout: float | None) -> None:
     """Run until SIGTERM/SIGINT (or, with --once, until everything available is delivered).
 
     Exits 1 when data was left undelivered (a stop that timed out, --once that gave up)."""
+    from shipper import journal_syslog
+
+    if journal_syslog.take_closed_stderr() is not None:  # stderr closed and no syslog: said where it can be
+        sys.exit(2)
     from shipper import log as shipper_log
     from shipper.runner import ONCE_TIMEOUT, Daemon
 
@@ -67,6 +71,10 @@ def run(config_path: str, once: bool, timeout: float | None) -> None:
         sys.exit(2)
     config = _load(config_path, starts=True)
     shipper_log.setup(config.settings.logging.level, config.settings.logging.format)
+    if (elsewhere := journal_syslog.said()) is not None:
+        import logging
+
+        logging.getLogger("shipper").warning(elsewhere)
     from shipper import fdlimit
 
     fdlimit.raise_soft_limit()  # before any source sizes its descriptor budget from it

@@ -15,6 +15,7 @@ import time
 
 import orjson
 
+from shipper.journal_syslog import SyslogStream
 from shipper.secrets import redact, redact_obj
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -86,7 +87,9 @@ def setup(level: str = "info", fmt: str = "logfmt") -> None:
         faulthandler.enable(all_threads=True)  # SIGABRT/SIGSEGV: tracebacks on stderr (the journal)
     handler = logging.StreamHandler(sys.stderr)
     formatter = JsonFormatter() if fmt == "json" else LogfmtFormatter()
-    handler.setFormatter(PriorityPrefix(formatter) if stderr_is_journal() else formatter)
+    # (A closed stderr's journal is syslog: shipper.journal_syslog reads the prefix for each line's priority.)
+    prefixed = stderr_is_journal() or isinstance(sys.stderr, SyslogStream)
+    handler.setFormatter(PriorityPrefix(formatter) if prefixed else formatter)
     root = logging.getLogger("shipper")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
