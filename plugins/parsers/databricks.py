@@ -108,7 +108,6 @@ class DatabricksParser(Parser):
         self._last_in: Any = None
         self._last_out: str | None = None
         self._clouds: BoundedMemo[tuple, dict] = BoundedMemo(4096, _MEMO_TEXT)  # (resource, subscription, workspace) → `cloud`
-        self._actors: BoundedMemo[str, str] = BoundedMemo(4096, _MEMO_TEXT)  # identity email → actor_type
         # ISO text as written → @timestamp (records of a file share few seconds)
         self._iso: BoundedMemo[str, str | None] = BoundedMemo(4096, _MEMO_TEXT)
         self._classes: BoundedMemo[tuple, Any] = BoundedMemo(4096, _MEMO_TEXT)  # (service, action), as written → catalogue entry
@@ -448,7 +447,10 @@ class DatabricksParser(Parser):
             email = None
         if email is not None and email != "":
             name = email if email.__class__ is str else str(email)
-            actor_type = self._actors.get(name) or self._new_actor(name)  # a file has few actors: classified once each
+            # Told by two comparisons, not memoised: a memo's lookup costs about what they do, and a workspace's
+            # thousands of users (the bench's 5,000) overflow it into misses (~2,000 instructions each)
+            actor_type = ("system" if name == SYSTEM_USER else
+                          "service_principal" if len(name) == 36 and _is_uuid(name) else "user")
             if actor_type == "service_principal":
                 ev["user"] = {"id": name}  # its application id: an id, not a name (docs/ecs-conventions.md)
             else:
@@ -502,9 +504,6 @@ class DatabricksParser(Parser):
     def _new_metadata(self, text: str) -> dict | None:
         decoded = _json_obj(text)
         return self._metadata.remember(text, self._metadata_fields(decoded) if decoded is not None else None)
-
-    def _new_actor(self, name: str) -> str:
-        return self._actors.remember(name, "system" if name == SYSTEM_USER else "service_principal" if _is_uuid(name) else "user")
 
     def _new_response(self, text: str) -> tuple[dict, str | None, str | None]:
         decoded = _json_obj(text)
