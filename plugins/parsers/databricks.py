@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -116,6 +116,7 @@ class DatabricksParser(Parser):
         # response JSON text → _response_fields
         self._responses: BoundedMemo[str, tuple[dict, str | None, str | None]] = BoundedMemo(4096, _MEMO_TEXT)
         self._plans: BoundedMemo[tuple, _Plan] = BoundedMemo(4096, 2 * _MEMO_TEXT)  # key set of a record (and of its properties) → its routing
+        self._requests: BoundedMemo[tuple, _Request] = BoundedMemo(4096, _MEMO_TEXT)  # requestParams' key set → what it holds
 
     # -- entry point -------------------------------------------------------------------------------
 
@@ -282,11 +283,13 @@ class DatabricksParser(Parser):
             if message is not None:
                 ev["error"] = {"message": message}
             db["response"] = out
-        rp = None
+        rp, request = None, _NO_REQUEST
         if params is not None:
             rp = _params(db, params)
             if rp is not None:
-                _targets(ev, db, rp)
+                request = self._requests.get(keys := tuple(rp)) or self._requests.remember(keys, _request_plan(keys))
+                if request.targets:
+                    _targets(ev, db, rp)
 
         ws_id = db.get("workspace_id")
         if ws_id is None and rp is not None:
@@ -311,9 +314,10 @@ class DatabricksParser(Parser):
                 event["outcome"] = cls.outcome
         else:
             classify(ev, None, bool(service or action))
-        if rp is not None and cls is not None and ("authentication" in cls.category or "session" in cls.category):
+        if rp is not None and request.login and cls is not None and ("authentication" in cls.category or
+                                                                     "session" in cls.category):
             _login_account(ev, rp)  # a session is opened for an account too (genie.databricksAccess: `user`)
-        if rp is not None:
+        if rp is not None and request.outcome:
             denied = rp.get("is_ip_access_denied")  # Delta Sharing: "true if the request was denied" (seed)
             if denied is True or (denied.__class__ is str and denied.lower() == "true"):
                 event["outcome"] = "failure"  # the vendor's own result beats the HTTP status (outcome order)
@@ -323,8 +327,8 @@ class DatabricksParser(Parser):
                 if outcome is not None:
                     event["outcome"] = outcome
         what = f"{service}.{action}" if service and action else (action or service or "unknown action")
-        if rp is not None and "file" not in ev:  # a file is named by its path; another object by its kind and id
-            named = _object_named(rp)
+        if rp is not None and request.objects and "file" not in ev:  # a file is named by its path; another object by its kind and id
+            named = _object_named(rp, request.objects)
             if named is not None:
                 what = f"{what} {named}"
         ev["message"] = audit_message(ev, what, db.get("source_path"))
@@ -603,25 +607,18 @@ OBJECT_KEYS = (
     ("schedule_id", "schedule"), ("repo_id", "repo"), ("repoId", "repo"), ("catalog_name", "catalog"),
     ("schema_name", "schema"),
 )
-_OBJECT_RANK = {key: (rank, word) for rank, (key, word) in enumerate(OBJECT_KEYS)}
-_OBJECT_KEYSET = frozenset(_OBJECT_RANK)
 
 
-def _object_named(rp: dict) -> str | None:
+def _object_named(rp: dict, candidates: tuple[tuple[str, str], ...] = OBJECT_KEYS) -> str | None:
     """'WORD VALUE' of the most telling OBJECT_KEYS key the request has (a value _str makes text of), else
-    None. The keys found by frozenset.intersection, in C (cachegrind, a request of 5 keys: the call costs
-    ~5,400 instructions, where a Python loop over its keys took ~6,200 and `rp.keys() & set` ~10,000)."""
-    best = value = None
-    for k in _OBJECT_KEYSET.intersection(rp):  # usually none or one
-        v = rp[k]
+    None. `candidates`: the (key, word) pairs to look at, most telling first — the request plan's, which holds
+    only those of OBJECT_KEYS its key set has (usually none or one)."""
+    for k, word in candidates:
+        v = rp.get(k)
         if v is not None and v != "" and not isinstance(v, (dict, list)):
-            known = _OBJECT_RANK[k]
-            if best is None or known[0] < best[0]:
-                best, value = known, v
-    if best is None:
-        return None
-    text = value if value.__class__ is str else str(value)
-    return f"{best[1]} {text}" if best[1] else text
+            text = v if v.__class__ is str else str(v)
+            return f"{word} {text}" if word else text
+    return None
 
 
 def _str(v: Any) -> str | None:
@@ -635,6 +632,30 @@ def _str(v: Any) -> str | None:
 _TARGETS_KEYSET = frozenset(("targetUserName", "targetUserId", "targetServicePrincipal", "targetGroupName",
                              "targetGroupId", "principal", "changes", *PATH_KEYS, *SOURCE_KEYS,
                              *RELATED_USER_KEYS, *OWNER_KEYS))
+
+
+# Every requestParams key _login_account reads, and the two that give the request's own outcome.
+_LOGIN_KEYSET = frozenset(("approver", "user", "userName"))
+_OUTCOME_KEYSET = frozenset(("is_ip_access_denied", "jobTerminalState"))
+
+
+class _Request(NamedTuple):
+    """What a requestParams key set holds of the keys _map reads beyond the request itself, decided once per key
+    set (a file's requests have a few per action): a record skips the lookups and calls its keys cannot answer
+    (cachegrind, the bench's requests: a set intersection for the object keys, `_targets`' call, the outcome keys' gets)."""
+
+    targets: bool  # a key _targets reads
+    login: bool  # a key _login_account reads
+    outcome: bool  # a key whose value is the request's own outcome
+    objects: tuple[tuple[str, str], ...]  # its OBJECT_KEYS, most telling first (_object_named's candidates)
+
+
+_NO_REQUEST = _Request(False, False, False, ())  # no requestParams object
+
+
+def _request_plan(keys: tuple) -> _Request:
+    return _Request(not _TARGETS_KEYSET.isdisjoint(keys), not _LOGIN_KEYSET.isdisjoint(keys),
+                    not _OUTCOME_KEYSET.isdisjoint(keys), tuple((k, w) for k, w in OBJECT_KEYS if k in keys))
 
 
 def _targets(ev: dict, db: dict, rp: dict) -> None:

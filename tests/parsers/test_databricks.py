@@ -414,6 +414,37 @@ def test_each_request_key_promoted_is_one_the_parser_looks_for(key):
     if key in SOURCE_KEYS and key not in PATH_KEYS:
         assert ev["databricks"]["source_path"] == "/Users/bob@example.com/nb"
 
+@pytest.mark.parametrize("key", ["user", "userName", "approver"])
+def test_each_login_request_key_is_one_the_parser_looks_for(key):
+    """A request's key set is planned once (issue 19: _request_plan; a login's request with none of the keys
+    _login_account reads skips its call): the attempted account or the approver under each key it reads is still
+    a related user."""
+    raw, _ = make_record("accounts", "login", "diagnostic", email="", status=401,
+                         params={key: "mallory@example.com", "endpoint": "x"})
+    (ev,) = DatabricksParser().parse(raw)
+    assert "mallory@example.com" in ev["related"]["user"]
+
+
+# Keys of every kind a request plan tells apart (targets, logins, outcomes, objects) and one of none.
+_PLANNED_KEYS = ["targetUserName", "targetGroupName", "principal", "path", "dst", "src", "owner", "user", "userName",
+                 "approver", "is_ip_access_denied", "jobTerminalState", "job_id", "jobId", "run_id", "cluster_id",
+                 "clusterId", "notebookId", "full_name_arg", "orgId", "endpoint"]
+_planned_values = st.sampled_from(["", "x", "ada@example.com", "/Users/ada@example.com/nb", "Failed", "true", "7",
+                                   "01234567-89ab-cdef-0123-456789abcdef"]) | st.integers(0, 9) | st.none()
+
+
+@settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.dictionaries(st.sampled_from(_PLANNED_KEYS), _planned_values, max_size=5), min_size=1, max_size=8),
+       st.sampled_from([("accounts", "login"), ("jobs", "runFailed"), ("clusters", "delete"), ("workspace", "move")]))
+def test_a_request_plan_is_its_key_sets_own(requests, action):
+    """One parser reading requests of many key sets in turn (its plans memoised per key set) gives each record the
+    event a fresh parser gives it."""
+    shared = DatabricksParser()
+    for n, params in enumerate(requests):
+        raw, _ = make_record(*action, "diagnostic", n=n, email="", params=params)
+        assert shared.parse(raw) == DatabricksParser().parse(raw), params
+
+
 def test_group_alone_is_the_group():
     raw, _ = make_record("groups", "createGroup", "diagnostic", params={"targetGroupName": "ops", "targetGroupId": "9"})
     (ev,) = DatabricksParser().parse(raw)
