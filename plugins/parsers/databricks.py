@@ -115,6 +115,8 @@ class DatabricksParser(Parser):
         self._metadata: BoundedMemo[str, dict | None] = BoundedMemo(4096, _MEMO_TEXT)  # identity_metadata JSON text → its fields (None: not JSON)
         # response JSON text → _response_fields
         self._responses: BoundedMemo[str, tuple[dict, str | None, str | None]] = BoundedMemo(4096, _MEMO_TEXT)
+        # a response object's JSON → _response_fields: as few distinct ones as the texts
+        self._response_objects: BoundedMemo[bytes, tuple[dict, str | None, str | None]] = BoundedMemo(4096, _MEMO_TEXT)
         self._plans: BoundedMemo[tuple, _Plan] = BoundedMemo(4096, 2 * _MEMO_TEXT)  # key set of a record (and of its properties) → its routing
         self._requests: BoundedMemo[tuple, _Request] = BoundedMemo(4096, _MEMO_TEXT)  # requestParams' key set → what it holds
 
@@ -275,6 +277,16 @@ class DatabricksParser(Parser):
         if response is not None:  # _response's work here: one call fewer per record
             if response.__class__ is str:  # a JSON string: few distinct ones (`{"statusCode":200}` and the like)
                 out, outcome, message = self._responses.get(response) or self._new_response(response)
+                out = dict(out)  # a copy: the memo's dict is no event's
+            elif response.__class__ is dict:
+                try:  # its JSON the key: the items would take 1 for true and 200 for 200.0
+                    text = orjson.dumps(response)
+                except orjson.JSONEncodeError:  # nested deeper than orjson writes
+                    fields = self._response_fields(response)
+                else:
+                    fields = self._response_objects.get(text) or self._response_objects.remember(
+                        text, self._response_fields(response))
+                out, outcome, message = fields
                 out = dict(out)  # a copy: the memo's dict is no event's
             else:
                 out, outcome, message = self._response_fields(response)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION
 from shipper.ecs_schema import flatten
@@ -442,7 +442,29 @@ def test_a_request_plan_is_its_key_sets_own(requests, action):
     shared = DatabricksParser()
     for n, params in enumerate(requests):
         raw, _ = make_record(*action, "diagnostic", n=n, email="", params=params)
-        assert shared.parse(raw) == DatabricksParser().parse(raw), params
+        assert orjson.dumps(shared.parse(raw)) == orjson.dumps(DatabricksParser().parse(raw)), params
+
+
+_response_values = st.sampled_from([200, 200.0, 1, 1.0, True, False, "200", "1", "", None, "denied", '{"ok":true}',
+                                    [1], {"ok": True}, {"ok": 1}])
+
+
+@settings(deadline=None, max_examples=80, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.dictionaries(st.sampled_from(["statusCode", "errorMessage", "result", "errorCode"]), _response_values,
+                                max_size=3), min_size=1, max_size=8))
+@example([{"statusCode": 1}, {"statusCode": True}])
+@example([{"statusCode": 200, "errorMessage": 1}, {"statusCode": 200, "errorMessage": 1.0}])
+@example([{"statusCode": 200, "result": {"ok": 1}}, {"statusCode": 200, "result": {"ok": True}}])
+def test_a_response_object_memoised_is_its_own(responses):
+    """Response objects are memoised by their JSON (issue 19): one parser reading many in turn gives each record
+    the event a fresh parser gives it, byte for byte: true is not 1 (equal in Python), 1.0 not 1, a nested result
+    not another's."""
+    shared = DatabricksParser()
+    for n, response in enumerate(responses):
+        rec = orjson.loads(make_record("clusters", "delete", "diagnostic", n=n)[0])
+        rec["properties"]["response"] = response
+        raw = orjson.dumps(rec)
+        assert orjson.dumps(shared.parse(raw)) == orjson.dumps(DatabricksParser().parse(raw)), response
 
 
 def test_group_alone_is_the_group():
