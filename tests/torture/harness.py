@@ -22,7 +22,8 @@ Invariant, checked after the schedule settles:
   (except a copytruncate window no reader can see: the live file held no line at the last read and
   its copy is gone at the next one; docs/design.md "Torture harness", session 8);
 - and as much as was destroyed (session 22: before, any loss named anywhere in the schedule was taken for it): lines
-  a copytruncate took (cut away, or in its copy deleted unread) need a loss of open size; the bytes of lines in files
+  a copytruncate took (cut away, or in its copy deleted unread) need a loss of open size, one for each copytruncate,
+  naming the live file or a name of its copy (session 25: before, one such loss covered every window); the bytes of lines in files
   a `create` rotation renamed, deleted unread, need losses other than copytruncate windows and truncations naming at
   least as many bytes, unless one of them says "N bytes or more" or "an unknown number" (what the agent cannot know,
   honestly said). A "possibly lost" warning is not counted, so it names nothing;
@@ -238,7 +239,12 @@ class Schedule:
         # those of them a copytruncate took: cut away from the live file, or in its copy deleted unread (to the agent,
         # a file truncated with no copy found); the rest were in files a `create` rotation had renamed, deleted unread
         self.cut_lines: set[bytes] = set()
-        self.copies: set[tuple[int, int | None]] = set()  # the copies copytruncate made (and their .gz), by inode
+        # the copies copytruncate made (and their .gz), by inode -> the copytruncate that made them (its number)
+        self.copies: dict[tuple[int, int | None], int] = {}
+        # which copytruncate took each of cut_lines, and the names each one's copy had: a loss naming its window is
+        # one of open size naming the live file (the window's file) or one of those names (check: per window)
+        self.cut_by: dict[bytes, int] = {}
+        self.copy_names: dict[int, set[str]] = {}
         self.seen_inodes: set[int] = set()
         self.log: list[str] = []
         self.hole_fd: int | None = None  # a writer without O_APPEND, after a copytruncate
@@ -329,15 +335,16 @@ class Schedule:
         delivered = set(self.f.lines())
         elsewhere = self._all_lines_elsewhere(path)
         seen = os.stat(path).st_ino in self.seen_inodes
-        copy = _inode(path) in self.copies
+        copy = self.copies.get(_inode(path))
         for line in content.split(b"\n"):
             line = line.lstrip(b"\0")  # a hole before it is no part of the line
             if line and not line.startswith(b"#") and line not in delivered and line not in elsewhere:
                 self.destroyed.add(line)
                 if seen:
                     self.must_report[line] = path
-                    if copy:
+                    if copy is not None:
                         self.cut_lines.add(line)
+                        self.cut_by.setdefault(line, copy)
 
     def _name(self, i: int) -> str:
         return f"{self.live}.{i}"
@@ -357,8 +364,9 @@ class Schedule:
         for i in range(self.backups - 1, 0, -1):
             p = self._existing(i)
             if p:
-                os.rename(p, p.replace(f".{i}", f".{i + 1}", 1) if not p.endswith(".gz")
-                          else self._name(i + 1) + ".gz")
+                to = p.replace(f".{i}", f".{i + 1}", 1) if not p.endswith(".gz") else self._name(i + 1) + ".gz"
+                os.rename(p, to)
+                self._copy_named(to)
 
     def _compress(self, i: int) -> None:
         p = self._name(i)
@@ -366,11 +374,17 @@ class Schedule:
             with open(p, "rb") as src, gzip.open(p + ".gz", "wb") as dst:
                 shutil.copyfileobj(src, dst)
             if _inode(p) in self.copies:
-                self.copies.add(_inode(p + ".gz"))
+                self.copies[_inode(p + ".gz")] = self.copies[_inode(p)]
+                self._copy_named(p + ".gz")
             self._stamp(p + ".gz")
             # Its lines live on in the .gz; its inode, freed, may be given to a file never seen.
             self.seen_inodes.discard(os.stat(p).st_ino)
             os.unlink(p)
+
+    def _copy_named(self, path: str) -> None:
+        k = self.copies.get(_inode(path))
+        if k is not None:
+            self.copy_names[k].add(path)
 
     def _close_hole_writer(self) -> None:
         if self.hole_fd is not None:
@@ -393,7 +407,8 @@ class Schedule:
         self._close_hole_writer()
         self._shift()
         shutil.copyfile(self.live, self._name(1))
-        self.copies.add(_inode(self._name(1)))
+        self.copies[_inode(self._name(1))] = self.copytruncates
+        self.copy_names[self.copytruncates] = {self._name(1)}
         self._stamp(self._name(1))
         between = self.rng.random() < 0.5
         if between:
@@ -405,6 +420,7 @@ class Schedule:
         self._destroy(self.live)
         cut = set(self.must_report) - before
         self.cut_lines |= cut
+        self.cut_by.update(dict.fromkeys(cut, self.copytruncates))
         if self.rng.random() < 0.3:
             # The writer has no O_APPEND (`prog > app.log`): it goes on at its old offset.
             os.truncate(self.live, 0)
@@ -590,11 +606,13 @@ class Schedule:
             h.update(m.replace(self.dir, "<dir>").encode() + b"\n")
         return h.hexdigest()[:16]
 
-    def check(self, losses: Losses, strict: bool = True, false_losses: bool = True) -> None:
+    def check(self, losses: Losses, strict: bool = True, false_losses: bool = True, windows: bool = True) -> None:
         """`strict`: exactly once. Otherwise a repeat is accepted when the tailer warned that a file
         it could not tell from a copy was read (loud, not silent); losses are always strict. `false_losses`: no
         more copytruncate windows named than copytruncates made (off only where a seed's false loss is open and
-        held apart: tests/torture/test_torture.py OPEN_FALSE_LOSSES)."""
+        held apart: tests/torture/test_torture.py OPEN_FALSE_LOSSES). `windows`: each copytruncate that took lines
+        destroyed unread named by a loss of its own (off only where a seed's unnamed window is open and held apart:
+        OPEN_UNNAMED_WINDOWS)."""
         lines = [x for x in self.f.lines() if not x.startswith(b"#")]
         where = f"seed {self.seed}: {' '.join(self.log)}"
         dup = len(lines) - len(set(lines))
@@ -608,17 +626,17 @@ class Schedule:
         assert not unexplained, f"{len(unexplained)} lines lost though never destroyed: {sorted(unexplained)[:3]}; {where}"
         # A false loss: a copytruncate window named where the schedule made none (a `create` rotation's backup taken
         # for a copy), or one window named twice. An auditor would chase lines that were never lost.
-        windows = [m for m in losses.messages if m.startswith("data lost") and "between the copy" in m]
-        assert not false_losses or len(windows) <= self.copytruncates, (
-            f"{len(windows)} copytruncate windows named, {self.copytruncates} copytruncates made: a false loss; {where}")
+        named_windows = [m for m in losses.messages if m.startswith("data lost") and "between the copy" in m]
+        assert not false_losses or len(named_windows) <= self.copytruncates, (
+            f"{len(named_windows)} copytruncate windows named, {self.copytruncates} copytruncates made: a false loss; {where}")
         reported = missing & self.must_report.keys()
         if reported:
             lost_msgs = [m for m in losses.messages if m.startswith("data lost")]
             assert lost_msgs, f"{len(reported)} lines of seen files destroyed unread, no loss warned; {where}"
             assert all(self.live in m for m in lost_msgs), f"a loss names no file of the family: {lost_msgs}; {where}"
-            self._check_named_sizes(reported, lost_msgs, where)
+            self._check_named_sizes(reported, lost_msgs, where, windows)
 
-    def _check_named_sizes(self, reported: set[bytes], lost_msgs: list[str], where: str) -> None:
+    def _check_named_sizes(self, reported: set[bytes], lost_msgs: list[str], where: str, windows: bool = True) -> None:
         """The losses named are as large as what was destroyed unread (an under-named loss tells an auditor that
         less is missing than is). Two causes: lines a copytruncate took (cut away from the live file, or in its copy,
         deleted unread: a truncated file whose copy is not found), of which the agent can never know how much, so a
@@ -633,6 +651,8 @@ class Schedule:
             assert any(open_ended for _, _, open_ended in named), (
                 f"{len(cut)} lines a copytruncate took destroyed unread, and no loss of open size named: {lost_msgs}; "
                 f"{where}")
+            if windows:
+                self._check_each_window_named(cut, [m for m, _, open_ended in named if open_ended], where)
         deleted = reported - self.cut_lines
         others = [(n, open_ended) for m, n, open_ended in named if not _cut_kind(m)]
         need = sum(len(line) + 1 for line in deleted)
@@ -645,6 +665,37 @@ class Schedule:
             assert exact >= need, (
                 f"under-named loss: {len(deleted)} lines ({need} bytes) of files deleted unread ({per_file}), "
                 f"{exact} bytes named: {lost_msgs}; {where}")
+
+    def _check_each_window_named(self, cut: set[bytes], open_losses: list[str], where: str) -> None:
+        """Each copytruncate whose lines were destroyed unread (cut away, or in its copy deleted unread) is named by a
+        loss of open size of its own, naming the live file it cut (the window's file) or a name its copy had: one
+        loss named does not cover another window left unnamed (session 25; before, any loss of open size covered
+        every cut line). A loss names one window at most: matched one to one (augmenting paths)."""
+        windows: dict[int, set[bytes]] = {}
+        for line in cut:
+            windows.setdefault(self.cut_by[line], set()).add(line)
+        names = {k: {self.live} | self.copy_names[k] for k in windows}
+        subjects = [_subject(m) for m in open_losses]
+        taken: dict[int, int] = {}  # loss -> window
+
+        def place(k: int, tried: set[int]) -> bool:
+            for i, subject in enumerate(subjects):
+                if subject in names[k] and i not in tried:
+                    tried.add(i)
+                    if i not in taken or place(taken[i], tried):
+                        taken[i] = k
+                        return True
+            return False
+
+        unnamed = [k for k in sorted(windows) if not place(k, set())]
+        assert not unnamed, (
+            f"unnamed copytruncate window: {len(windows)} copytruncates took lines destroyed unread, "
+            f"{len(open_losses)} losses of open size named, {len(unnamed)} of them left with no loss naming the live "
+            "file or their copy: " + "; ".join(
+                f"copytruncate {k} ({len(windows[k])} lines, of "
+                f"{sorted({os.path.basename(self.must_report[x]) for x in windows[k]})}, its copy "
+                f"{sorted(os.path.basename(n) for n in self.copy_names[k])})" for k in unnamed)
+            + f": {open_losses}; {where}")
 
     def close(self) -> None:
         self._close_hole_writer()
@@ -665,6 +716,16 @@ def _amount(message: str) -> tuple[int, bool]:
     return int(m.group(1)), m.group(2) is not None
 
 
+_SUBJECT = re.compile(r"data lost: (?:\d+ bytes(?: or more)?|an unknown number of bytes) of (\S+) ")
+
+
+def _subject(message: str) -> str:
+    """The file a loss message names (LossLedger.lost: "data lost: <amount> of <path> <why>")."""
+    m = _SUBJECT.match(message)
+    assert m is not None, f"a loss message that names no file: {message}"
+    return m.group(1)
+
+
 def _cut_kind(message: str) -> bool:
     """A loss of lines cut away in place: a copytruncate window, a file truncated in place (shipper/tail/copies.py,
     gone.py, harvester.py, prospector.py word them so)."""
@@ -672,7 +733,8 @@ def _cut_kind(message: str) -> bool:
 
 
 def run_schedule(seed: int, steps: int = 40, strict: bool = True, overtaken: bool = False,
-                 real_time: bool = False, timing: int = 0, holder: bool = True, false_losses: bool = True) -> str:
+                 real_time: bool = False, timing: int = 0, holder: bool = True, false_losses: bool = True,
+                 windows: bool = True) -> str:
     """One schedule, checked; returns the digest of its outcome (Schedule.outcome). `real_time`: the slow layer,
     on the real clocks and the shared disk (its outcome depends on the load), without a holder; else the
     deterministic mode, at the pace `timing` draws, with the holder stepped by the schedule unless `holder` is
@@ -694,7 +756,7 @@ def run_schedule(seed: int, steps: int = 40, strict: bool = True, overtaken: boo
         sch.settle()
         outcome = sch.outcome(losses)
         try:
-            sch.check(losses, strict, false_losses)
+            sch.check(losses, strict, false_losses, windows)
         except AssertionError as e:
             raise AssertionError(f"{e}; {'' if real_time else f'timing {timing}, '}outcome {outcome}") from None
         return outcome

@@ -316,21 +316,65 @@ def test_open_under_named_schedule(seed, steps, holder, what):
     run_schedule(seed, steps=steps, strict=True, overtaken=True, holder=holder)
 
 
+# Session 25: the harness matches each copytruncate that took lines destroyed unread to a loss of open size of its own,
+# naming the live file or a name of its copy (Schedule._check_each_window_named; before, one loss of open size named
+# anywhere covered every window). Newly failing with it in `SEED=192000/193000/194000/196000 N=300` and
+# `SEED=197000 N=200` (STEPS=40 --overtaken, with the holder and without), each on main's code too (the check is the
+# harness's): strict xfails; the FOUND lists replay these with that one check left out. Which window of a schedule is
+# left over is the matching's pick, not necessarily the one the tailer missed. (seed, steps, holder, what happens)
+OPEN_UNNAMED_WINDOWS: list[tuple[int, int, bool, str]] = [
+    # with the holder
+    # 192110 (FOUND_HELD_OVERTAKEN since session 20 for its first window): a live file read to its header, copied (header
+    # only, compressed), 5 lines written in the window and cut by a writer without O_APPEND, copied again empty, then a
+    # kill -9; the restart finds it empty, cut under what was read, with header-only copies: nothing named
+    (192110, 40, True, "2 windows lost lines, 1 named: the second (5 lines) of a header-only live file cut just "
+                       "before a kill -9"),
+    # 194085 (FOUND_HELD_OVERTAKEN since session 24): no window message at all. The one loss of open size is a held
+    # .gz's deleted lines (named by the family, as held losses are), which the matching gives to one window. The second
+    # window: 5 lines cut from a live file made after the last read, its copy header-only, then a kill -9 (the
+    # holder's events die with it): after the restart the live file and its copy hold the header only
+    (194085, 40, True, "2 windows lost lines, no window named (the one loss of open size: a held .gz deleted)"),
+    (197019, 40, True, "2 windows lost lines, 1 named"),
+    (197027, 40, True, "3 windows lost lines, 2 named"),
+    (197048, 40, True, "2 windows lost lines, 1 named"),
+    # without it
+    # 197027: the live file read to its end (309 bytes), cut, written again to 224 bytes, then a scan overtaken by a
+    # rotation: the tailer reads it from its start (it saw the cut, its copy there) and names no window for it
+    (197027, 40, False, "3 windows lost lines (3 lines in the second), 2 named"),
+    (185102, 40, False, "2 windows lost lines, 1 named"),
+    (192235, 40, False, "2 windows lost lines, 1 named (the other loss of open size is a backup "
+                        "deleted while it could not be told apart)"),
+    (194236, 40, False, "2 windows lost lines, 1 named"),
+    (194240, 40, False, "2 windows lost lines, 1 named"),
+]
+_WINDOWS_OPEN = {(seed, holder) for seed, _, holder, _ in OPEN_UNNAMED_WINDOWS}
+
+
+@pytest.mark.parametrize("seed,steps,holder,what", [pytest.param(*x, marks=pytest.mark.xfail(strict=True, reason=x[3]))
+                                                    for x in OPEN_UNNAMED_WINDOWS],
+                         ids=[f"{x[0]}{'-held' if x[2] else ''}" for x in OPEN_UNNAMED_WINDOWS])
+def test_open_unnamed_window_schedule(seed, steps, holder, what):
+    """Deterministic: a copytruncate whose lines were destroyed unread is named by no loss of its own (another window's
+    loss named instead), at every replay."""
+    run_schedule(seed, steps=steps, strict=True, overtaken=True, holder=holder)
+
+
 @pytest.mark.parametrize("seed,steps", FOUND)
 def test_found_schedule(seed, steps):
     run_schedule(seed, steps=steps, strict=True, holder=False,  # (deterministic)
-                 false_losses=(seed, False) not in _FALSE_LOSS_OPEN)
+                 false_losses=(seed, False) not in _FALSE_LOSS_OPEN, windows=(seed, False) not in _WINDOWS_OPEN)
 
 
 @pytest.mark.parametrize("seed,steps", FOUND_OVERTAKEN)
 def test_found_overtaken_schedule(seed, steps):
     run_schedule(seed, steps=steps, strict=True, overtaken=True, holder=False,
-                 false_losses=(seed, False) not in _FALSE_LOSS_OPEN)
+                 false_losses=(seed, False) not in _FALSE_LOSS_OPEN, windows=(seed, False) not in _WINDOWS_OPEN)
 
 
 @pytest.mark.parametrize("seed,steps", FOUND_HELD_OVERTAKEN)
 def test_found_held_overtaken_schedule(seed, steps):
-    run_schedule(seed, steps=steps, strict=True, overtaken=True, false_losses=(seed, True) not in _FALSE_LOSS_OPEN)
+    run_schedule(seed, steps=steps, strict=True, overtaken=True, false_losses=(seed, True) not in _FALSE_LOSS_OPEN,
+                 windows=(seed, True) not in _WINDOWS_OPEN)
 
 
 @pytest.mark.parametrize("seed,steps,holder", FOUND_FALSE_LOSSES)
@@ -379,3 +423,4 @@ def test_the_harness_reads_the_size_each_loss_names():
         log.removeHandler(losses)
     assert [harness._amount(m) for m in losses.messages] == [(120, False), (57, True), (0, True)]
     assert [harness._cut_kind(m) for m in losses.messages] == [False, False, True]
+    assert [harness._subject(m) for m in losses.messages] == ["/l/app.log.2", "/l/app.log", "/l/app.log"]
