@@ -561,6 +561,10 @@ class FileSource(Source):
                 self.holder = t.holder = holder
         held_new = threading.Event()  # the holder holds a file it did not know: scan to take it
 
+        def look(paths: set[str]) -> None:
+            with self._lock:
+                t.look_at(paths)  # (before the gather window: a cut inside it takes bytes a look saw)
+
         def on_held() -> None:
             held_new.set()
             watcher.wake()
@@ -658,7 +662,7 @@ class FileSource(Source):
                 timeout = wake_at - time.monotonic()
                 if not wakes_on_stop:
                     timeout = min(STOP_CHECK, timeout)  # a stop is seen that soon
-                changes = watcher.wait(timeout)
+                changes = watcher.wait(timeout, look)
                 scan_now = changes.structure or held_new.is_set()
                 with self._lock:
                     t.attest()  # (woken after a stop or a freeze: before any cut it reports is decided)

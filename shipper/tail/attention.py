@@ -12,7 +12,8 @@ Three lapses are seen: a hand-over of lines that waited (the output's queue full
 whole process stopped (SIGSTOP, a debugger, `kill -STOP`), told by SIGCONT, whose handler runs in the main thread; and
 the process not run for a while without a signal — a cgroup freeze (`systemctl freeze`, `docker pause`) or a host
 starving it of CPU — told by a clock watch (start_watch: a thread that wakes every WATCH_SECONDS and finds itself late;
-one wake-up a second, within the idle budget). A tailer that looks in the first instant after a freeze, before the
+while nothing has been read for IDLE_AFTER seconds, every IDLE_WATCH_SECONDS: an idle agent's wake-ups stay few, and
+a freeze while nothing is written loses nothing). A tailer that looks in the first instant after a freeze, before the
 watch ran, still knows: the watch's missed tick is a lapse going on. After a lapse, the tailer's first look proves
 each file it had read to its end untouched by it when its size and mtime are still as that read found them (attest):
 a quiet log emptied after an outage or a freeze lost nothing to it. (tests/tail/test_attack24_truncated_unread_called_possibly_none.py,
@@ -36,6 +37,8 @@ LAPSE_SECONDS = 1.0
 
 # The clock watch's period: a freeze of LAPSE_SECONDS + WATCH_SECONDS or more always makes one of its wakes that late.
 WATCH_SECONDS = 1.0
+IDLE_AFTER = 5.0  # … once this long has passed without a line read, its period is
+IDLE_WATCH_SECONDS = 10.0
 
 _continued_at = float("-inf")  # when the process was last continued after a stop (SIGCONT), on the tailer's clock
 
@@ -66,9 +69,19 @@ class _Watch:
     """The clock watch's findings (one a process): when it last woke, and its latest late wake. It also wakes the
     file sources after a stop or a freeze (add_waker)."""
     running = False
+    period = WATCH_SECONDS
     ticked_at = float("-inf")  # (the tailer's clock)
     late_at = float("-inf")  # the end of the latest span it was not run, on the tailer's clock
     late_for = 0.0  # seconds
+    read_at = float("-inf")  # (time.monotonic) when lines were last handed over: read()
+    quicken = threading.Event()  # set when lines are read while the watch keeps its idle pace
+
+
+def read() -> None:
+    """Lines were read (Lapses.timed's hand-over): the watch keeps its one-second pace for IDLE_AFTER seconds."""
+    _Watch.read_at = time.monotonic()
+    if _Watch.period != WATCH_SECONDS and not _Watch.quicken.is_set():
+        _Watch.quicken.set()
 
 
 def start_watch() -> None:
@@ -83,8 +96,10 @@ def _watch() -> None:
     told = _continued_at
     while True:
         before = time.monotonic()
-        time.sleep(WATCH_SECONDS)
-        late = time.monotonic() - before - WATCH_SECONDS
+        _Watch.period = WATCH_SECONDS if before - _Watch.read_at < IDLE_AFTER else IDLE_WATCH_SECONDS
+        _Watch.quicken.wait(_Watch.period)
+        _Watch.quicken.clear()
+        late = time.monotonic() - before - _Watch.period  # (woken early by read(): negative)
         if late >= LAPSE_SECONDS:
             _Watch.late_for, _Watch.late_at = late, clock.monotonic()
         _Watch.ticked_at = clock.monotonic()
@@ -123,6 +138,7 @@ class Lapses:
         """`emit`, noting as a lapse each call that waited LAPSE_SECONDS or more."""
         def timed_emit(chunk: T) -> None:
             started = clock.monotonic()
+            read()
             emit(chunk)
             ended = clock.monotonic()
             if ended - started >= LAPSE_SECONDS:
@@ -158,9 +174,9 @@ class Lapses:
         if self.ended_at > looked_at and self.ended_at >= _Watch.late_at:
             return self.cause
         if _Watch.late_at > looked_at:
-            return (f"the agent was not run for {_Watch.late_for + WATCH_SECONDS:.0f} s (frozen — a cgroup freeze — "
+            return (f"the agent was not run for {_Watch.late_for + _Watch.period:.0f} s (frozen — a cgroup freeze — "
                     "or starved of CPU) since its last read")
-        if _Watch.running and clock.monotonic() - _Watch.ticked_at >= WATCH_SECONDS + LAPSE_SECONDS:
+        if _Watch.running and clock.monotonic() - _Watch.ticked_at >= _Watch.period + LAPSE_SECONDS:
             # (the watch has not woken since a freeze that is ending now: it is late)
             return "the agent was not run for a while (frozen — a cgroup freeze — or starved of CPU) since its last read"
         return ""

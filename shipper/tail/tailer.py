@@ -162,6 +162,20 @@ class Tailer:
         """After a lapse of attention: the files it left untouched are proven so (attention.Lapses.attest)."""
         self.prospector.lapses.attest(self.files.values())
 
+    def look_at(self, paths: set[str]) -> None:
+        """The followed files at `paths` (written to, not read yet: the watcher's gather window begins) looked at:
+        each one grown past what its reads saw keeps that size, so a cut before the next read is a counted loss of
+        those bytes at least ("N bytes or more"), not a possible one (tests/tail/test_attack25_gather_window_cut_
+        possibly_none.py: 50 lines written and cut inside a 3 s window were "possibly none")."""
+        for f in self.files.values():
+            if f.path in paths and f.fh is not None and not f.gz:
+                try:
+                    size = f.fh.stat().st_size
+                except OSError:
+                    continue
+                if size > f.size:
+                    f.size = size
+
     @staticmethod
     def wake_after_lapses(wake: Callable[[], None], on: bool = True) -> None:
         """Have `wake` (thread-safe) called when the process was stopped or frozen and runs again (or no more, `on`
