@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import resource
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -53,9 +54,23 @@ def endpoint_connections(wanted: int) -> int:
     return max(2, min(wanted, soft_limit() // ENDPOINT_SHARE))
 
 
-# What the running config's sources and the agent keep open whatever they read (too_few_for's count of the config
-# taken: take()): the tailers' budget of files is a share of what the limit leaves past it (tail.descriptors.fd_budget).
+# A parse worker keeps 3 descriptors in the agent: its pipe, its process's sentinel, the forkserver's connection for it
+# (measured: `shipper run` with parse_workers 1, 2, 4 kept 5, 8, 14 more than with 0). The workers of every pool share
+# 2 more (the forkserver's alive pipe, the resource tracker's), and a start takes up to 3 for a moment.
+PER_WORKER = 3
+WORKERS_SHARED = 5
+# The parse workers together keep at most a quarter of what the limit leaves past what the sources, the outputs and
+# the agent keep (past 64 when that is more): the tailers' files and the holders' come first (parse workers are
+# speed, the files are the data); the workers a source asks for beyond are not started (grant_workers).
+WORKERS_SHARE = 4
+
+# What the running config's sources, outputs, parse workers and the agent keep open whatever they read (take()): the
+# tailers' budget of files is a share of what the limit leaves past it (tail.descriptors.fd_budget).
 _kept = AGENT_OWN
+_worker_slots: int | None = None  # the parse workers the running config's limit leaves room for (take(); None: not
+# taken, as in a test's pipeline: counted past the agent's own)
+_workers_granted = 0  # of which started now (grant_workers, give_back_workers)
+_workers_lock = threading.Lock()
 
 
 def kept() -> int:
@@ -63,11 +78,56 @@ def kept() -> int:
 
 
 def take(config: Config) -> None:
-    """`config` runs now (started, or reloaded): the budgets of files are shares of what the limit leaves past it."""
-    global _kept
-    _kept = AGENT_OWN + _outputs_and_endpoint(config) + sum(_by_source(config))
+    """`config` runs now (started, or reloaded): the budgets of files are shares of what the limit leaves past it, after
+    the parse workers it may run."""
+    global _kept, _worker_slots
+    fixed = AGENT_OWN + _outputs_and_endpoint(config) + sum(_by_source(config))
+    slots = _slots_past(fixed)
+    with _workers_lock:
+        _worker_slots = slots
+    counted = min(_workers_wanted(config), slots)
+    _kept = fixed + (WORKERS_SHARED + PER_WORKER * counted if counted else 0)
 
 
+def _slots_past(fixed: int) -> int:
+    """The parse workers a quarter of what the limit leaves past `fixed` descriptors (past 64 at least) has room for."""
+    room = max(0, (soft_limit() - max(64, fixed)) // WORKERS_SHARE)
+    return max(0, room - WORKERS_SHARED) // PER_WORKER
+
+
+def _workers_wanted(config: Config) -> int:
+    """The parse workers `config`'s sources may run at once: those asked for (`parse_workers: N`), and the auto pools
+    the host's CPUs allow (shipper.parse_auto) while sources catch up."""
+    from shipper import parse_auto
+
+    asked = sum(s.parse_workers for s in config.sources if isinstance(s.parse_workers, int))
+    auto = sum(1 for s in config.sources if s.parse_workers == "auto")
+    return asked + min(auto, parse_auto.usable_cpus() // 2) * parse_auto.WORKERS
+
+
+def grant_workers(wanted: int) -> int:
+    """How many of `wanted` parse workers a pool may start (the room the limit leaves them, less those started):
+    give them back with give_back_workers when the pool ends."""
+    global _workers_granted
+    with _workers_lock:
+        slots = _worker_slots if _worker_slots is not None else _slots_past(AGENT_OWN)
+        granted = max(0, min(wanted, slots - _workers_granted))
+        _workers_granted += granted
+    return granted
+
+
+def give_back_workers(count: int) -> None:
+    global _workers_granted
+    with _workers_lock:
+        _workers_granted = max(0, _workers_granted - count)
+
+
+def workers_refused(wanted: int, granted: int) -> str:
+    """Why a pool got `granted` of the `wanted` workers: the descriptor limit, and what to do."""
+    return (f"the descriptor limit {soft_limit()} leaves room for {granted} of the {wanted} parse worker processes "
+            f"({PER_WORKER} descriptors each; the workers of all sources get at most a quarter of what the limit leaves "
+            "past the sources, outputs and agent: the files come first); raise LimitNOFILE, or set fewer "
+            "`parse_workers` (docs/operations.md, File descriptors)")
 def _by_source(config: Config) -> list[int]:
     """What each of `config`'s sources keeps open whatever it reads (Source.descriptors_for)."""
     from shipper import registry

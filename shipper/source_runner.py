@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Callable
 
-from shipper import address_space, ids as ids_mod, integrity, metrics, parse_auto, registry, vendor_ids
+from shipper import address_space, fdlimit, ids as ids_mod, integrity, metrics, parse_auto, registry, vendor_ids
 from shipper.acks import (
     DELIVERED_MAX,
     DELIVERED_PREFIX,
@@ -172,6 +172,8 @@ class SourceRunner:
         # submissions to the pool, so the pool is never retired under one.
         self.backlog = parse_auto.BacklogDetector(cfg.batch_size) if cfg.parse_workers == "auto" else None
         self._auto_pool = False  # this pool came from the budget and goes back to it
+        self._granted = 0  # the parse workers its pool holds of the descriptor limit's room (fdlimit.grant_workers)
+        self._auto_refused_said = False  # that an auto pool got no workers from the limit: said once
         self._pool_dropped = (0, 0)  # (batches, records) its pool ended with undelivered (end_pool)
         self._pool_lock = threading.Lock()
         # Set by the stop's end_pool: the source's thread (not waited for by a stop with no time left) makes no
@@ -372,6 +374,30 @@ class SourceRunner:
                          self._deliver_parsed, self._parse_here, self.abandon, self._pool_failed,
                          parser_cls=type(self.builder.parser))
 
+    def _granted_pool(self, wanted: int) -> ParsePool | None:
+        """A pool of the workers (of `wanted`) the descriptor limit leaves room for, or None when it leaves none (said
+        once: parsing in the agent). The workers it got go back when it ends (_give_back_workers)."""
+        granted = fdlimit.grant_workers(wanted)
+        if granted < wanted:
+            log.warning(("cannot start parse workers (out of file descriptors: " if not granted else
+                         f"parse workers: {granted} started (out of file descriptors for more: ")
+                        + fdlimit.workers_refused(wanted, granted) + ")"
+                        + ("; parsing in the agent" if not granted else ""),
+                        extra={"source": self.cfg.name, "parse_workers": wanted, "started": granted})
+        if not granted:
+            return None
+        try:
+            pool = self._new_pool(granted)
+        except BaseException:
+            fdlimit.give_back_workers(granted)
+            raise
+        self._granted = granted
+        return pool
+
+    def _give_back_workers(self) -> None:
+        granted, self._granted = self._granted, 0
+        fdlimit.give_back_workers(granted)
+
     def _made_pool(self, workers: int) -> ParsePool | None:
         """A new pool, or None (warned of) when no processes can be had (limits, memory): the thread goes on alone."""
         try:
@@ -387,15 +413,26 @@ class SourceRunner:
         the pool's batches follow them in read order."""
         if not self.pipeline.pool_budget.take():
             return
+        granted = fdlimit.grant_workers(parse_auto.WORKERS)
+        if not granted:  # the descriptor limit leaves the workers no room now: the thread parses; tried again later
+            self.pipeline.pool_budget.give_back()
+            if not self._auto_refused_said:
+                self._auto_refused_said = True
+                log.info("backlog: no parse worker processes (out of file descriptors: "
+                         + fdlimit.workers_refused(parse_auto.WORKERS, 0) + "); parsing in the source's thread",
+                         extra={"source": self.cfg.name})
+            return
         with self._pool_lock:
-            pool = None if self._pools_ended else self._made_pool(parse_auto.WORKERS)
+            pool = None if self._pools_ended else self._made_pool(granted)
             if pool is None:
+                fdlimit.give_back_workers(granted)
                 self.pipeline.pool_budget.give_back()
                 self.backlog = None
                 return
+            self._granted = granted
             self._auto_pool = True
             self.pool = pool
-        log.info("backlog: parsing in worker processes", extra={"source": self.cfg.name, "workers": parse_auto.WORKERS})
+        log.info("backlog: parsing in worker processes", extra={"source": self.cfg.name, "workers": granted})
 
     def retire_idle_pool(self, now: float) -> bool:
         """Give an auto pool back once the source has sent no full batch for a while and nothing is
@@ -413,6 +450,7 @@ class SourceRunner:
         finally:
             self._pool_lock.release()
         pool.close()
+        self._give_back_workers()
         self.pipeline.pool_budget.give_back()
         log.info("caught up: parsing in the source's thread again", extra={"source": self.cfg.name})
         return True
@@ -1130,7 +1168,7 @@ class SourceRunner:
             if isinstance(self.cfg.parse_workers, int) and self.cfg.parse_workers:
                 with self._pool_lock:
                     if not self._pools_ended:
-                        self.pool = self._new_pool(self.cfg.parse_workers)
+                        self.pool = self._granted_pool(self.cfg.parse_workers)
             if not self.source.looks_first:
                 self._looked()
             self.source.run()
@@ -1181,6 +1219,7 @@ class SourceRunner:
                 self._pool_dropped = (self._pool_dropped[0] + dropped[0], self._pool_dropped[1] + dropped[1])
             except Exception:
                 log.exception("error stopping parse workers", extra={"source": self.cfg.name})
+            self._give_back_workers()
             if auto:
                 self.pipeline.pool_budget.give_back()
 

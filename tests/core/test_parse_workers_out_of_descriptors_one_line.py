@@ -4,7 +4,11 @@ files` (and everything was shipped), but nothing said which limit or what to do,
 died with a raw `Traceback … EOFError` on the agent's stderr: the agent, out of descriptors at a pipe, broke a
 worker's start off after its connect, and the forkserver's recvfds met the closed connection (1 of 1 by hand, 1 of 1
 here before the fix). Now each source says it once, naming the descriptor limit and what to do; no traceback, and
-every line is still delivered."""
+every line is still delivered.
+
+Session 25: the parse workers are counted in the descriptor budget (shipper.fdlimit.grant_workers): under 64 the
+limit leaves them no room, so none is started and each source says so in that same one line before any start could
+meet EMFILE (the forkserver's guard is not reached here any more; it stays for a limit met otherwise)."""
 from __future__ import annotations
 
 import time
