@@ -23,6 +23,7 @@ import threading
 import time
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import recv_handle
 from typing import Any, Callable, Iterator
 
 import orjson
@@ -104,6 +105,9 @@ class CheckpointStore:
         self._short_lives = 0  # writers in a row that died within SHORT_LIFE of their start
         self._restart_due = 0.0  # time.monotonic() from which a writer that ended may be replaced
         self._failed: str | None = None  # why no writer is started any more (they keep dying)
+        # The state_dir's locks (lock file, claims), held by the agent too: the first writer sent them, later
+        # writers inherit them (checkpoint_db: a writer that ended leaves the state_dir locked while the agent runs).
+        self._locks: list[int] = []
         try:
             waited = start_wait()
             opened = self._open_first(time.monotonic() + waited)
@@ -142,7 +146,8 @@ class CheckpointStore:
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-I", "-S", checkpoint_db.__file__, str(theirs.fileno()), self.state_dir,
-                 str(os.getpid())], pass_fds=[theirs.fileno()],
+                 str(os.getpid())] + ([",".join(map(str, self._locks))] if self._locks else []),
+                pass_fds=[theirs.fileno(), *self._locks],
                 # Not the agent's stdout and stderr: a writer left behind would hold a pipe's reader
                 # (`run --once | …`) open until the thaw; it says what went wrong in its answers.
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -169,6 +174,15 @@ class CheckpointStore:
         if kind == "error":
             self._drop()
             raise StateDirGone(str(value))
+        if value:  # (the first writer's locks: held here too, not handed to any other child)
+            assert self._conn is not None
+            try:
+                for _ in range(value):
+                    lock = recv_handle(self._conn)
+                    os.set_inheritable(lock, False)
+                    self._locks.append(lock)
+            except (EOFError, OSError, RuntimeError):
+                self._let_go_locks()  # (the writer ended meanwhile: its replacement takes the locks anew)
         return True
 
     def _drop(self) -> None:
@@ -510,4 +524,12 @@ class CheckpointStore:
                 pass
             self._drop()
         finally:
+            self._let_go_locks()
             self._lock.release()
+
+    def _let_go_locks(self) -> None:
+        """The agent's hold on the state_dir's locks let go (a writer left behind keeps its own until it ends)."""
+        for lock in self._locks:
+            with contextlib.suppress(OSError):
+                os.close(lock)
+        self._locks = []

@@ -12,7 +12,11 @@ fsync/rename dances; a kill -9 never leaves a half-written checkpoint.
 
 The state_dir belongs to one agent at a time: an flock on `shipper.lock` (holding the agent's pid) is
 taken here before the database is opened and held until this process ends; the kernel drops it when
-the process dies, so a kill -9 leaves no stale lock. Besides it, this process holds an abstract Unix
+the process dies, so a kill -9 leaves no stale lock. The agent holds them too: the first writer sends it their
+descriptors (the same locks, not new ones) and the writers started after it inherit them, so a writer killed (the OOM
+killer, an operator's kill -9) or no longer replaced leaves the state_dir locked while the agent lives (a second agent
+started meanwhile shipped again what the first had delivered:
+tests/e2e/test_attack25_second_agent_while_checkpoint_writer_down.py). Besides it, this process holds an abstract Unix
 socket named after the state_dir's path (claim_state_dir): a lock that does not live in the directory,
 so an `rm -rf` of the state_dir does not free it for a second agent in the second before the running one
 notices and makes its state_dir again (with its flock) from what it holds. The database itself stays locked while the
@@ -35,6 +39,7 @@ import struct
 import sys
 import time
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import send_handle
 from typing import Any
 
 SCHEMA = """
@@ -145,9 +150,22 @@ def claim_state_dir(state_dir: str) -> list[socket.socket]:
                 h.close()
             if e.errno != errno.EADDRINUSE:
                 break  # no abstract sockets here (a sandbox): the flock alone
-            raise _locked(state_dir, _claim_holder(name)) from None
+            holder = _claim_holder(name)
+            if not (holder.isdigit() and _alive(int(holder))):
+                holder = _lock_file_pid(state_dir) or holder  # (the writer that bound it ended; its agent holds it)
+            raise _locked(state_dir, holder) from None
         held.append(s)
     return held
+
+
+def _lock_file_pid(state_dir: str) -> str:
+    """The pid written in the state_dir's lock file ("" if it cannot be read)."""
+    try:
+        with open(os.path.join(state_dir, LOCK_FILE), "rb") as f:
+            pid = f.read(32).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
+    return pid if pid.isdigit() else ""
 
 
 def _locked(state_dir: str, holder: str) -> StateDirLocked:
@@ -372,19 +390,25 @@ def _ident(path: str) -> tuple[int, int] | None:
 class CheckpointDb:
     """The database and the state_dir's lock, as the writer process holds them."""
 
-    def __init__(self, state_dir: str, agent_pid: int):
+    def __init__(self, state_dir: str, agent_pid: int, held: list[int] | None = None):
+        """`held`: the lock file's and the claims' descriptors, inherited from the agent (a writer replacing one
+        that ended): the locks are the agent's already, not taken again."""
         self.state_dir = state_dir
         self.agent_pid = agent_pid
         self.path = os.path.join(state_dir, DB_FILE)
         # The sources failing now, as the agent last said (note_failing): in the snapshot, for `shipper status`
         # without the http endpoint.
         self.failing: dict[str, Any] = {}
-        self._claims = claim_state_dir(state_dir)  # held for this process's life, through a remake
-        try:
-            self._lock_fd = lock_state_dir(state_dir, agent_pid)
-        except BaseException:
-            self._close_claims()
-            raise
+        if held:
+            self._lock_fd = held[0]
+            self._claims = [socket.socket(fileno=fd) for fd in held[1:]]
+        else:
+            self._claims = claim_state_dir(state_dir)  # held for this process's life, through a remake
+            try:
+                self._lock_fd = lock_state_dir(state_dir, agent_pid)
+            except BaseException:
+                self._close_claims()
+                raise
         for name in os.listdir(state_dir):  # a snapshot's or a new database's file a killed writer left
             if (name.startswith(SNAPSHOT + ".") and name.endswith(".tmp")) or name == DB_FILE + ".new":
                 try:
@@ -616,6 +640,10 @@ class CheckpointDb:
             os.close(fd)
         os.rename(tmp, path)
 
+    def locks(self) -> list[int]:
+        """The descriptors of the locks held: the lock file's, then the claims'."""
+        return [self._lock_fd, *(c.fileno() for c in self._claims)]
+
     def close(self, clean: bool) -> None:
         """Closed; the snapshot removed after a clean stop (the database is readable itself then)."""
         if clean:
@@ -650,7 +678,7 @@ def _answer(db: CheckpointDb, op: str, args: tuple[Any, ...]) -> Any:
             f"it read-write, then start it (what was not saved is read again); {RECOVERY}") from None
 
 
-def serve(fd: int, state_dir: str, agent_pid: int) -> None:
+def serve(fd: int, state_dir: str, agent_pid: int, held: list[int] | None = None) -> None:
     """Answer the agent's requests, ("op", args) → ("ok", value) or ("error", exception), one at a
     time, until it closes its end. The snapshot is written between requests while rows changed."""
     # A terminal's Ctrl-C reaches the whole process group: the agent decides when this one ends.
@@ -659,8 +687,9 @@ def serve(fd: int, state_dir: str, agent_pid: int) -> None:
     conn = Connection(fd)
     db: CheckpointDb | None = None
     try:
-        db = CheckpointDb(state_dir, agent_pid)
-        answer: tuple[str, Any] = ("ok", os.getpid())
+        db = CheckpointDb(state_dir, agent_pid, held)
+        # ("ok", n): n lock descriptors follow, for the agent to hold too (none when it gave them to this one)
+        answer: tuple[str, Any] = ("ok", 0 if held else len(db.locks()))
     except (StateDirError, OSError, sqlite3.Error) as e:
         answer = ("error", e if isinstance(e, StateDirError) else unwritable(state_dir, e) if isinstance(e, OSError)
                   else StateDirError(f"{state_dir}: {e}"))
@@ -668,6 +697,9 @@ def serve(fd: int, state_dir: str, agent_pid: int) -> None:
     sync_due: float | None = None  # a commit not synced yet: when it will be (SYNC_EVERY after the first)
     try:
         conn.send(answer)
+        if db is not None and not held:
+            for lock in db.locks():
+                send_handle(conn, lock, agent_pid)
         while db is not None:
             if sync_due is not None and time.monotonic() >= sync_due:
                 db.sync_wal()
@@ -709,4 +741,5 @@ if __name__ == "__main__":  # run by path (python -I -S): the exceptions sent ba
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from shipper.checkpoint_db import serve as serve_from_package
 
-    serve_from_package(int(sys.argv[1]), sys.argv[2], int(sys.argv[3]))
+    serve_from_package(int(sys.argv[1]), sys.argv[2], int(sys.argv[3]),
+                       [int(x) for x in sys.argv[4].split(",")] if len(sys.argv) > 4 else None)

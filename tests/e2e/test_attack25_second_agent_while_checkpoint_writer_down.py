@@ -51,9 +51,6 @@ def _config(tmp_path: Path, name: str, state_dir: Path, log: Path, port: int) ->
     return cfg
 
 
-@pytest.mark.xfail(strict=True, reason="exam25d: once the agent's checkpoint writer was killed until it is no longer "
-                   "replaced, nothing holds the state_dir's lock while the agent runs: a second agent on it (same path "
-                   "or a bind mount) starts and ships again what the first delivered (2 of 2 by hand)")
 @pytest.mark.parametrize("path", ["same", "bind_mount"])
 def test_a_second_agent_is_refused_while_the_first_has_no_checkpoint_writer(tmp_path: Path, path: str) -> None:
     (tmp_path / "a").mkdir()
