@@ -90,6 +90,9 @@ RECORDS ?= 400000
 ROUNDS ?= 7
 PRODUCTS ?= datameer
 PYTHONS ?= $(BENCH_VENV)/bin/python
+# BENCH_NICE=-15 (root): each timed run in a scheduler autogroup of its own at that nice, on a host shared with
+# other sessions' work (bench/cpu_per_event.py --autogroup-nice).
+BENCH_NICE ?=
 .PHONY: bench-venv bench-cpu
 $(BENCH_VENV)/bin/python:
 	$(BENCH_PYTHON) -m venv $(BENCH_VENV)
@@ -103,7 +106,7 @@ bench-venv: $(BENCH_VENV)/bin/python
 # corpora's record makers import no pytest: the bench venv, which has none, writes them all).
 bench-cpu: $(BENCH_VENV)/bin/python
 	$(BENCH_VENV)/bin/python bench/cpu_per_event.py --records $(RECORDS) --rounds $(ROUNDS) --products $(PRODUCTS) \
-	  $(foreach p,$(PYTHONS),--python $(p))
+	  $(foreach p,$(PYTHONS),--python $(p)) $(if $(BENCH_NICE),--autogroup-nice $(BENCH_NICE))
 
 # Install on this host (venv in $(PREFIX), the systemd unit, sysusers/tmpfiles, /etc/shipper);
 # DESTDIR stages it under another root. See docs/operations.md.

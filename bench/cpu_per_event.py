@@ -61,9 +61,23 @@ def shipper_command(python: str) -> list[str]:
     return [str(script)] if script.exists() else [python, "-m", "shipper.cli"]
 
 
+# --autogroup-nice: each timed run in a session of its own whose scheduler autogroup gets this nice value (None: as
+# started). With autogroups (Linux's default on desktops and this host's), CPU is shared between sessions first, so
+# a process's own nice does nothing against other sessions' work; an autogroup's does (negative: root).
+AUTOGROUP_NICE: int | None = None
+
+
+def _own_autogroup() -> None:
+    """In the child, after its setsid: its new autogroup's nice."""
+    with open("/proc/self/autogroup", "w") as f:
+        f.write(str(AUTOGROUP_NICE))
+
+
 def timed(cmd: list[str], out: Path) -> dict:
+    own = AUTOGROUP_NICE is not None
     p = subprocess.run([PY, str(BENCH / "tree_time.py"), "--out", str(out), "--", *cmd],
-                       stderr=subprocess.PIPE, text=True, env=ENV)
+                       stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=own,
+                       preexec_fn=_own_autogroup if own else None)
     lines = p.stderr.strip().splitlines()
     if p.returncode != 0 or not lines:
         raise RuntimeError(f"{cmd} failed: {p.stderr[-2000:]}")
@@ -187,7 +201,8 @@ def run(products: list[str], records: int, rounds: int, out: Path, pythons: list
     say(f"`bench/cpu_per_event.py --records {records} --rounds {rounds}` (distinct addresses, 5,000 users; whole "
         "process trees by bench/tree_time.py; each contender's run between two bare loops, its ratio to their mean "
         f"CPU a record; medians over the rounds; every run in {log})\n")
-    say(f"Host: {at_start}; at the end {os.getloadavg()[0]:.1f}.\n")
+    priority = "" if AUTOGROUP_NICE is None else f"; each run in an autogroup of its own at nice {AUTOGROUP_NICE}"
+    say(f"Host: {at_start}; at the end {os.getloadavg()[0]:.1f}{priority}.\n")
     for number, python in enumerate(pythons, 1):
         say(f"Interpreter {number}: {builds[python]} (the venv {python}).\n")
     say("CPU µs and rates are per record read (one event each; Puppet Enterprise commits give 1-3, the events column); "
@@ -245,11 +260,17 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--products", default=",".join(PRODUCTS))
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "shipper-bench")
+    ap.add_argument("--autogroup-nice", type=int, metavar="N",
+                    help="run each contender in a session of its own whose scheduler autogroup has nice N (-15, as "
+                         "root): on a host shared with other sessions' work the runs get the CPU first (bench/README.md, "
+                         "session 25)")
     ap.add_argument("--python", action="append",
                     help="a venv's python with the project installed, the contenders' interpreter (repeatable; default: "
                          "this one). Quote the figures of the one production runs on: make bench-venv, "
                          "--python .venv-bench/bin/python")
     a = ap.parse_args()
+    global AUTOGROUP_NICE
+    AUTOGROUP_NICE = a.autogroup_nice
     run(a.products.split(","), a.records, a.rounds, a.out, a.python or [PY])
     return 0
 
