@@ -5,7 +5,8 @@ Faults (the written bytes are the truth, so a retry resumes after them):
   the batch reached the file; the retry writes only the rest, so no line is torn or written twice.
   The daemon retries with backoff for ever (the worker shows the error in /health); `run --once`
   gives up after ONCE_ATTEMPTS and ends non-zero, first cutting the file back to where the batch
-  began when it can (a regular file nobody else wrote to), so the next run writes the batch once.
+  began when it can (a regular file nobody else wrote to), so the next run writes the batch once; so does a stop or
+  a reload that comes while the batch waits for its retry (close).
 - into a pipe (or a FIFO), a batch is acknowledged only once its reader took it: the kernel counts the bytes
   still unread in the pipe (FIONREAD on the write end), and send() returns when none of the batch's are left.
   So a reader that dies loses nothing: what the pipe held is read again at the next start.
@@ -244,6 +245,21 @@ class StdoutOutput(Output):
         if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
             raise OSError(f"stdout is {kind} opened read-only")
         return f"stdout is {kind}, open for writing" + (" (fsync after each batch)" if self.config.fsync else "")
+
+    def close(self) -> None:
+        """A stop (or a reload) while a batch cut short waits for its retry (the disk still full): the file is cut
+        back to where that batch began, as --once's give-up does, since the batch is not acknowledged and is written
+        whole when read again. Left in place, its lines were written twice (a SIGTERM during a full disk: 84-666
+        events, tests/e2e/test_attack25_stdout_full_disk_sigterm_repeats.py)."""
+        written = self._written
+        if written is None or sys.stdout is None or not _WRITING.acquire(timeout=LOCK_WAIT):
+            return  # (another output's write holds stdout: the next start names the cut line)
+        try:
+            self._undo(sys.stdout.fileno(), written)
+        except (AttributeError, OSError, ValueError):
+            pass
+        finally:
+            _WRITING.release()
 
     def _undo(self, fd: int, written: _Written) -> bool:
         """Cut a regular file back to where the abandoned batch began, if nobody else wrote after

@@ -34,9 +34,6 @@ SHIPPER = str(Path(sys.executable).with_name("shipper"))
 EVENTS = 30_000
 
 
-@pytest.mark.xfail(strict=True, reason="exam25d: a SIGTERM stop while stdout's disk is full leaves the batch's partial "
-                   "write in the file and the next run writes the batch whole again: ~665 events twice, named nowhere "
-                   "(2 of 2 by hand, daemon and --once)")
 @pytest.mark.parametrize("once", [False, True], ids=["daemon", "once"])
 def test_a_sigterm_stop_on_a_full_stdout_disk_repeats_nothing_unnamed(tmp_path: Path, once: bool) -> None:
     log = tmp_path / "app.log"
