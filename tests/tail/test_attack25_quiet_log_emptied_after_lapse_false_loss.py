@@ -12,7 +12,12 @@ hand, each 2 of 2 (and once more in this file), with the Fluentd peer:
 - another log of the same source took the backpressure; this one was quiet for 10 s before the outage and read to its
   end long before it: counted, "did not read for 4 s";
 - the agent SIGSTOPped 2 s and continued while the log was quiet (nothing written before, during or after the stop),
-  emptied 3 s later: counted, "the agent was stopped (SIGSTOP) and continued since its last read".
+  emptied 3 s later: counted, "the agent was stopped (SIGSTOP) and continued since its last read";
+- the log emptied first, the agent SIGSTOPped right after (before it saw the cut) and continued 2 s later: counted,
+  "… stopped (SIGSTOP) and continued since its last read" or "… the agent was not run for a while (frozen — a cgroup
+  freeze — or starved of CPU)" (2 of 2 by hand): the lapse came after the cut, nothing was written before it. Still so
+  after d278d4e (a lapse explains only the cuts of files not found as last read at its end): the cut file is not as
+  last read, though its mtime (the cut) is older than the lapse.
 The lapse is kept for the whole source until a safety rescan (an emptying 75 s after the SIGCONT was "possibly none"):
 within a minute of an outage's end (up to 10 minutes where the rescan interval grew with many files) a quiet log
 emptied by an operator or a nightly `truncate` is a counted loss that never happened.
@@ -33,7 +38,12 @@ from tests.support import free_port, stop_process, wait_until
 pytestmark = pytest.mark.slow  # (an agent and waits of ~20 s each: handed out first)
 
 
-@pytest.mark.parametrize("lapse", ["outage_caught_up", "other_file_backpressure", "sigstop_while_quiet"])
+@pytest.mark.parametrize("lapse", ["outage_caught_up", "other_file_backpressure", "sigstop_while_quiet", pytest.param(
+    "sigstop_right_after_the_cut", marks=pytest.mark.xfail(reason=(
+        "exam25d: a quiet log emptied, the agent SIGSTOPped right after (before it took the cut in) and continued: "
+        "counted 'data lost … stopped (SIGSTOP) and continued' though the cut came before the lapse and nothing was "
+        "written (2 of 2 by hand, 2 of 3 in this test since d278d4e; not strict: the stop must land within the "
+        "agent's gather window, which load decides)")))])
 def test_a_quiet_log_emptied_after_a_lapse_that_ended_is_not_counted(tmp_path: Path, lapse: str) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -46,7 +56,9 @@ def test_a_quiet_log_emptied_after_a_lapse_that_ended_is_not_counted(tmp_path: P
     try:
         wait_until(lambda: len(stored(peer)) == 110, 60, "the first lines delivered")
         time.sleep(2.0)  # both logs read to their end and delivered
-        if lapse == "sigstop_while_quiet":
+        if lapse == "sigstop_right_after_the_cut":
+            pass  # the stop comes after the cut, below
+        elif lapse == "sigstop_while_quiet":
             os.kill(agent.pid, signal.SIGSTOP)
             time.sleep(2.0)  # nothing written before, during or after the stop
             os.kill(agent.pid, signal.SIGCONT)
@@ -60,6 +72,10 @@ def test_a_quiet_log_emptied_after_a_lapse_that_ended_is_not_counted(tmp_path: P
         assert time.time() - quiet.stat().st_mtime >= 2.0
         with open(quiet, "w"):
             pass  # `: > quiet.log`: everything it held was read and delivered
+        if lapse == "sigstop_right_after_the_cut":
+            os.kill(agent.pid, signal.SIGSTOP)  # before the agent saw the cut: the cut came first
+            time.sleep(2.0)
+            os.kill(agent.pid, signal.SIGCONT)
         time.sleep(1.0)
         write_lines(quiet, "q", 1000, 10)
         wait_until(lambda: {("q", n) for n in range(1000, 1010)} <= set(stored(peer)), 60, "the lines after the cut")
@@ -68,7 +84,7 @@ def test_a_quiet_log_emptied_after_a_lapse_that_ended_is_not_counted(tmp_path: P
     finally:
         stop_process(agent, 60)
         peer.stop()
-    counts, written = stored(peer), 120 if lapse == "sigstop_while_quiet" else 5120
+    counts, written = stored(peer), 120 if lapse.startswith("sigstop") else 5120
     assert len(counts) == written and max(counts.values()) == 1, (
         f"the premise: every line delivered once ({len(counts)} of {written}, {sum(counts.values())} stored)")
     journal = (tmp_path / "agent.err").read_text()
