@@ -92,21 +92,38 @@ def _named_bounds(journal: str, family: str) -> tuple[int, int]:
 
 
 def test_descriptor_exhaustion_names_the_right_number_of_lost_files(tmp_path: Path) -> None:
-    logs, state = tmp_path / "logs", tmp_path / "state"
-    state.mkdir()
-    port = free_port()
-    peer = ForwardServer(port=port).start()
-    names = [f"s{i}" for i in range(SOURCES)]
+    peer = ForwardServer(port=free_port()).start()
+    cfg, writers = families(tmp_path, SOURCES, peer.port)
+    agent, err = run_under_nofile(cfg, tmp_path, LIMIT)
+    run_through_outage(agent, err, peer, writers)
+    journal = err.read_text(errors="replace")
+    # (The descriptor accounting leaves the tailers and holders their share: none of them runs out.)
+    assert "Too many open files" not in journal, [ln for ln in journal.splitlines() if "Too many open files" in ln][:3]
+    wrong = misnamed_losses(writers, peer, journal)
+    assert not wrong, wrong
+
+
+def families(tmp_path: Path, sources: int, port: int, **source: object) -> tuple[dict, list[_Writer]]:
+    """The config of `sources` file sources (`source`: more of each block) over tmp_path/logs/s<i>/app.log, to a
+    Fluentd output at `port`, and their writers (not started)."""
+    logs = tmp_path / "logs"
+    (tmp_path / "state").mkdir()
+    names = [f"s{i}" for i in range(sources)]
     for n in names:
         (logs / n).mkdir(parents=True)
-    cfg = {"state_dir": str(state), "shutdown_timeout": 5,
-           "sources": [{"name": n, "type": "file", "paths": [str(logs / n / "app.log")], "parser": "json"}
+    cfg = {"state_dir": str(tmp_path / "state"), "shutdown_timeout": 5,
+           "sources": [{"name": n, "type": "file", "paths": [str(logs / n / "app.log")], "parser": "json", **source}
                        for n in names],
            "outputs": [{"type": "fluentd", "host": "127.0.0.1", "port": port, "flush_interval": 0.2}]}
-    agent, err = run_under_nofile(cfg, tmp_path, LIMIT)
-    writers = [_Writer(logs / n, n) for n in names]
+    return cfg, [_Writer(logs / n, n) for n in names]
+
+
+def run_through_outage(agent, err: Path, peer: ForwardServer, writers: list[_Writer]) -> None:
+    """Once the agent started: the writers write 6 s, the peer goes down for 15 s and comes back, 6 s more; then until
+    every line is delivered (or a loss named, or the agent ended) and the catch-up has ended. The agent stopped."""
     try:
-        assert wait(lambda: "level=info" in err.read_text(errors="replace"), 60, every=0.5), err.read_text()
+        assert wait(lambda: "level=info" in err.read_text(errors="replace") or agent.poll() is not None, 60,
+                    every=0.5), err.read_text()
         for w in writers:
             w.start()
         time.sleep(6)
@@ -120,19 +137,23 @@ def test_descriptor_exhaustion_names_the_right_number_of_lost_files(tmp_path: Pa
 
         def settled() -> bool:  # every line delivered or its family's loss named, and nothing new for a while
             got = {(r.get("generic") or {}).get("n") for _, _, r in list(peer.records)}
-            return len(got) >= sum(w.written for w in writers) or "data lost" in err.read_text(errors="replace")
+            return (len(got) >= sum(w.written for w in writers) or "data lost" in err.read_text(errors="replace")
+                    or agent.poll() is not None)
 
         wait(settled, 90, every=0.5)
         count = -1
-        while count != len(peer.records):  # the catch-up has ended when two looks 5 s apart see the same
+        while count != len(peer.records) and agent.poll() is None:  # the catch-up ended: two looks 5 s apart agree
             count = len(peer.records)
             time.sleep(5)
     finally:
         stop_process(agent, 60)
         peer.stop()
-    journal = err.read_text(errors="replace")
-    # (The descriptor accounting leaves the tailers and holders their share: none of them runs out.)
-    assert "Too many open files" not in journal, [ln for ln in journal.splitlines() if "Too many open files" in ln][:3]
+
+
+def misnamed_losses(writers: list[_Writer], peer: ForwardServer, journal: str,
+                    unnamed_lines: bool = False) -> dict[str, str]:
+    """The families whose whole files lost the journal names with another count (`unnamed_lines`: or that miss lines
+    with no rotated file named lost at all): family -> what was lost and named."""
     delivered: dict[str, set[int]] = collections.defaultdict(set)
     for _, _, r in peer.records:
         g = r.get("generic") or {}
@@ -141,6 +162,7 @@ def test_descriptor_exhaustion_names_the_right_number_of_lost_files(tmp_path: Pa
     for w in writers:
         lost = w.whole_files_lost(delivered[w.name])
         low, high = _named_bounds(journal, f"/{w.name}/app.log")
-        if not low <= lost <= high:
-            wrong[w.name] = f"{lost} files lost, named {low}..{high}"
-    assert not wrong, wrong
+        missing = w.written - len(delivered[w.name])
+        if not low <= lost <= high or (unnamed_lines and missing and not high):
+            wrong[w.name] = f"{missing} lines missing, {lost} whole files lost, named {low}..{high}"
+    return wrong

@@ -16,15 +16,13 @@ the others' sources parse in the agent, each said once), and the tailers' budget
 """
 from __future__ import annotations
 
-import collections
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.peers.forward_server import ForwardServer
-from tests.support import free_port, run_under_nofile, stop_process, wait
-from tests.tail.test_attack20_descriptor_exhaustion_escape_count import _named_bounds, _Writer
+from tests.support import free_port, run_under_nofile
+from tests.tail.test_attack20_descriptor_exhaustion_escape_count import families, misnamed_losses, run_through_outage
 
 pytestmark = pytest.mark.slow
 
@@ -32,58 +30,13 @@ SOURCES, WORKERS, LIMIT = 6, 3, 128
 
 
 def test_parse_workers_leave_the_tailers_their_descriptors(tmp_path: Path) -> None:
-    logs, state = tmp_path / "logs", tmp_path / "state"
-    state.mkdir()
-    port = free_port()
-    peer = ForwardServer(port=port).start()
-    names = [f"s{i}" for i in range(SOURCES)]
-    for n in names:
-        (logs / n).mkdir(parents=True)
-    cfg = {"state_dir": str(state), "shutdown_timeout": 5,
-           "sources": [{"name": n, "type": "file", "paths": [str(logs / n / "app.log")], "parser": "json",
-                        "parse_workers": WORKERS} for n in names],
-           "outputs": [{"type": "fluentd", "host": "127.0.0.1", "port": port, "flush_interval": 0.2}]}
+    peer = ForwardServer(port=free_port()).start()
+    cfg, writers = families(tmp_path, SOURCES, peer.port, parse_workers=WORKERS)
     agent, err = run_under_nofile(cfg, tmp_path, LIMIT)
-    writers = [_Writer(logs / n, n) for n in names]
-    try:
-        assert wait(lambda: "level=info" in err.read_text(errors="replace") or agent.poll() is not None, 60,
-                    every=0.5), err.read_text()
-        for w in writers:
-            w.start()
-        time.sleep(6)
-        peer.stop()
-        time.sleep(15)
-        peer.start()
-        time.sleep(6)
-        for w in writers:
-            w.halt.set()
-            w.join()
-
-        def settled() -> bool:
-            got = {(r.get("generic") or {}).get("n") for _, _, r in list(peer.records)}
-            return len(got) >= sum(w.written for w in writers) or agent.poll() is not None
-
-        wait(settled, 90, every=0.5)
-        count = -1
-        while count != len(peer.records) and agent.poll() is None:  # the catch-up ended: two looks 5 s apart agree
-            count = len(peer.records)
-            time.sleep(5)
-    finally:
-        stop_process(agent, 60)
-        peer.stop()
+    run_through_outage(agent, err, peer, writers)
     journal = err.read_text(errors="replace")
     assert agent.returncode == 0, journal[-3000:]
     assert "Too many open files" not in journal, [ln for ln in journal.splitlines() if "Too many open files" in ln][:3]
     assert "Traceback" not in journal, journal[-3000:]
-    delivered: dict[str, set[int]] = collections.defaultdict(set)
-    for _, _, r in peer.records:
-        g = r.get("generic") or {}
-        delivered[str(g.get("src"))].add(int(g.get("n", -1)))
-    wrong = {}
-    for w in writers:
-        lost = w.whole_files_lost(delivered[w.name])
-        low, high = _named_bounds(journal, f"/{w.name}/app.log")
-        missing = w.written - len(delivered[w.name])
-        if not low <= lost <= high or (missing and not high):
-            wrong[w.name] = f"{missing} lines missing, {lost} whole files lost, named {low}..{high}"
+    wrong = misnamed_losses(writers, peer, journal, unnamed_lines=True)
     assert not wrong, wrong
