@@ -52,7 +52,7 @@ def test_names_no_zone_fast_path_agrees_with_the_suffix_search(text):
 
 
 _two = lambda lo, hi: st.integers(lo, hi).map(lambda v: f"{v:02d}")  # noqa: E731  (hi: just past the valid range)
-# the usual times (what _UTC_TEXT reads: a day, T or space, a time, a fraction, Z / +00[[:]00] or nothing) and others
+# the usual times (what ecs._usual_time reads: a day, T or space, a time, a fraction, Z / +00[[:]00] or nothing) and others
 _times = st.one_of(
     st.builds("{}-{}-{}{}{}:{}:{}{}{}".format, st.integers(999, 10_000).map(str), _two(0, 13), _two(0, 32),
               st.sampled_from("T t"), _two(0, 24), _two(0, 60), _two(0, 60),
