@@ -348,7 +348,7 @@ class Matcher:
         (Prospector._cut_empty_while_away: an empty live file written and cut while the agent was away)."""
         return FileState(fid=f"i{f.dev}-{f.ino}", dev=f.dev, ino=f.ino, head_len=0, head=digest(b""),
                          offset=f.start, mark="", path=f.path, family=f.family, size=f.start, gz=f.gz,
-                         cut=f.cut_seen, mtime=f.mtime_ns, after=f.after)
+                         cut=f.cut_seen, mtime=f.mtime_ns, after=f.after, born=f.born or 0)
 
     @staticmethod
     def ahead_mark(fh: OpenFile, head_len: int) -> list:

@@ -99,7 +99,7 @@ class Prospector:
         self.pending = pending
         self.harvester = harvester
         states, self.seen = load_states(state, warn=True)
-        self.loose: dict[str, Loose] = {s.fid: Loose(s) for s in states}
+        self.loose: dict[str, Loose] = {s.fid: Loose(s, born=s.born or None) for s in states}
         gone.mark_written_on(list(self.loose.values()))
         # Where each file identified in this run was found (offset, mark, ahead), by its state's key: that
         # position goes out with its first batch's checkpoint, saved once every output stored the batches
@@ -458,7 +458,7 @@ class Prospector:
                 # read, renamed again during the next scan, was read from 0; step 3: a copy of a
                 # followed file is left alone, else it is followed).
                 self._unfollow(f)
-                self.pending[self.matcher.placeholder(f).key] = None
+                self._put_placeholder(f, None)
                 continue
             if (o is not None and f.fh is None and is_identified(f) and not f.gz and o.path == f.path
                     and o.st.st_size < f.state.offset and (same or self.matcher.emptied_in_place(f, o))
@@ -507,7 +507,7 @@ class Prospector:
                         # `compress ifempty`): copies.empty_known.
                         self._emptied.add(f.family)
                     self._unfollow(f, keep_loose=False)
-                    self.pending[self.matcher.placeholder(f).key] = None
+                    self._put_placeholder(f, None)
                     continue
                 if (not f.deleted or not f.at_eof or now - f.active_at < letting_go.deleted_grace(self, f)
                         or just_deleted):
@@ -1428,7 +1428,7 @@ class Prospector:
                 f.unopened = True  # (its name holds another file now, or none)
             except OSError:
                 pass
-            self.pending[ph.key] = ph
+            self._put_placeholder(f, ph)
         elif o.gz and lives and not told:
             tombstones.head_of_forgotten(self, f, lives)
         return f
@@ -1484,7 +1484,7 @@ class Prospector:
         while fid in taken or fid in self.loose or fid in self.forgotten.ids:
             fid = file_id(f.dev, f.ino, head, gen, fid)
         taken.add(fid)
-        self.pending[self.matcher.placeholder(f).key] = None  # the inode-only placeholder, if any
+        self._put_placeholder(f, None)  # the inode-only placeholder, if any
         f.state = FileState(fid=fid, dev=f.dev, ino=f.ino, head_len=len(head), head=digest(head),
                             offset=start, mark="", path=f.path, family=f.family, size=f.size, gz=f.gz,
                             gen=gen, cut=f.cut_seen, mtime=opened.stat().st_mtime_ns, after=f.after)
@@ -1534,7 +1534,18 @@ class Prospector:
     def _save_placeholder(self, f: Followed) -> None:
         ph = self.matcher.placeholder(f)
         ph.gen = f.gen
-        self.pending[ph.key] = ph
+        self._put_placeholder(f, ph)
+
+    def _put_placeholder(self, f: Followed, ph: FileState | None) -> None:
+        """The checkpoint of `f`'s inode-only placeholder, `ph` (None: dropped). Not where a loose placeholder of another
+        file holds that key (`i<dev>-<ino>`): a file never opened whose inode was given to `f` since, told apart by its
+        birth time (Loose.reused). Overwritten or dropped, it was forgotten at the next restart, and the lines it stood
+        for, deleted unread, went without a word (torture seed 194215)."""
+        key = ph.key if ph is not None else self.matcher.placeholder(f).key
+        lo = self.loose.get(key[len(FILE_PREFIX):])
+        if lo is not None and lo.reused and lo.gone_at is None and not lo.state.head_len:
+            return
+        self.pending[key] = ph
 
     def _cut_empty_while_away(self, s: FileState, f: Followed) -> bool:
         """At the first scan after a restart, the live file `f`, found again on its inode with no identity yet (its

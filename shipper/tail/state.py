@@ -16,7 +16,7 @@ log = logging.getLogger("shipper.tail")
 FILE_PREFIX = "f:"
 # The layout of a file's checkpoint value ("v"). Version 1 is the first; a value without "v" was
 # written before the field existed and is version 1 too (the fields added since — size, gz, cont,
-# gone, unmatched, earlier, gen, ahead, cut, mtime, after, reread_to — take their defaults, and the next save writes "v": 1). A later layout
+# gone, unmatched, earlier, gen, ahead, cut, mtime, after, reread_to, born — take their defaults, and the next save writes "v": 1). A later layout
 # gets a higher number and an upgrade of the older values in from_json; a value of a higher version
 # than this one reads makes the source refuse to start (load_states): read as "damaged", its file
 # would be followed as a new one, its lines shipped again or skipped.
@@ -82,6 +82,10 @@ class FileState:
     # edit while the agent was stopped moves them, and the re-read would send them again unnamed (or skip a line an
     # output lacks). These bytes tell such an edit (edits.reread_edited); dropped once the read passes them.
     reread_to: list = field(default_factory=list)
+    # A placeholder's birth time (ns) at the listing that found it (birth.py), 0 when none was had: a file never opened
+    # (renamed during the scan that found it) has no generation, and after a restart this alone tells it from another
+    # file given its inode since (Loose.born; taken for it, the lines it held went without a word: torture 193122).
+    born: int = 0
 
     def advance(self, offset: int, mark: str, between: list | None = None) -> None:
         """The read position moves on to `offset`, whose bytes before it hash to `mark`; `between`:
@@ -127,7 +131,8 @@ class FileState:
                 "offset": self.offset, "mark": self.mark, "path": self.path, "family": self.family,
                 "size": self.size, "gz": self.gz, "cont": self.cont, "gone": self.gone,
                 "unmatched": self.unmatched, "earlier": self.earlier, "gen": self.gen, "ahead": self.ahead,
-                "cut": self.cut, "mtime": self.mtime, "after": self.after, "reread_to": self.reread_to}
+                "cut": self.cut, "mtime": self.mtime, "after": self.after, "reread_to": self.reread_to,
+                "born": self.born}
 
     @classmethod
     def from_json(cls, value: Any) -> "FileState | None":

@@ -18,7 +18,6 @@ from tests.torture.harness import run_schedule
 SEEDS = [
     # (seed, overtaken, steps, what the harness said, fails without the holder too)
     (207183, False, 60, "2 lines of seen files destroyed unread, no loss warned", False),
-    (208055, True, 40, "3 lines of seen files destroyed unread, no loss warned", True),
 ]
 
 
@@ -29,8 +28,10 @@ SEEDS = [
 # Session 24: 209149 and 207137 (a file only the holder held at a kill -9, deleted before the next start: 9 lines of
 # 207137's were warned "possibly lost" only, by gone.empty_live_rotated) named lost from the holder's entries in the
 # checkpoint (shipper/tail/held_record.py, tests/tail/test_held_record_kill.py).
+# Session 25: 208055 since the placeholder of a file never opened keeps its birth time and its key in the checkpoint
+# across restarts (tests/tail/test_unopened_placeholder_kept_across_restarts.py; with or without the holder).
 FIXED = [(207077, False, 60), (208132, True, 40), (208198, True, 40), (208257, True, 40),
-         (207154, False, 60), (209149, True, 60), (207137, False, 60)]
+         (207154, False, 60), (209149, True, 60), (207137, False, 60), (208055, True, 40)]
 
 
 @pytest.mark.parametrize("seed,overtaken,steps", FIXED)

@@ -151,7 +151,13 @@ FOUND_HELD_OVERTAKEN = [(192072, 40), (192058, 40), (192043, 40), (192199, 40), 
                         # compared it (its placeholder: never opened, no generation), deleted unread; the file held on
                         # its reused inode, observed with no birth time, took the placeholder (Prospector.observe takes
                         # a held file's birth time: tests/tail/test_unopened_placeholder_held_reused_inode.py)
-                        (193161, 40)]
+                        (193161, 40),
+                        # and 193122, the same placeholder saved in the checkpoint at a kill -9 and taken by the restarted
+                        # tailer for the writer's next file on its reused inode: the placeholder keeps its birth time
+                        # (FileState.born) and its key (Prospector._put_placeholder) across restarts
+                        # (tests/tail/test_unopened_placeholder_kept_across_restarts.py); 196206 passes with it (its
+                        # cause not isolated)
+                        (193122, 40), (196206, 40)]
 # `SEED=192000 N=300 STEPS=40 ARGS=--overtaken` with the holder: 290 of 300 (192000, 192072, 192058 since fixed); each of
 # these passes without the holder (`--no-holder`): what the holder keeps readable, the tailer reads again. (seed,
 # steps, what happens)
@@ -285,18 +291,15 @@ OPEN_UNDER_NAMED: list[tuple[int, int, bool, str]] = [
     (192182, 40, True, "19 lines (300 bytes) of app.log.2.gz deleted unread, 0 bytes named"),
     (193019, 40, True, "19 lines (275 bytes) of app.log.3 deleted unread, 30 bytes named"),
     (193060, 40, True, "35 lines (485 bytes) of app.log.4.gz deleted unread, 0 bytes named"),
-    # 193122 and 194215: the first cause of 193161 (FOUND_HELD_OVERTAKEN: the first scan's placeholder of the live file
-    # listed empty and renamed unopened, taken by the held file on its reused inode), and with its fix a second: the
-    # placeholder, saved in the checkpoint at the restart that follows, keeps neither its birth time nor that it was
-    # never opened (FileState has no field for either), and the restarted tailer gives it the writer's next file on
-    # its reused inode
-    (193122, 40, True, "3 lines (24 bytes) of app.log.1 deleted unread, 0 bytes named"),
     (194051, 40, True, "9 lines (125 bytes) of app.log.2.gz deleted unread, 0 bytes named"),
     (194200, 40, True, "13 lines (172 bytes) of app.log.2 deleted unread, 0 bytes named"),
+    # 194215: the causes of 193161 and 193122 (FOUND_HELD_OVERTAKEN), and a third: the placeholder, kept across two
+    # restarts now, is called gone at last as an empty live file rotated away "into the rotated files read from their
+    # start", because a file of the family followed since is taken for an older one (gone.empty_live_rotated: rotation
+    # deletes the oldest first); every file it counts was born after it (their birth times are not kept either)
     (194215, 40, True, "3 lines (24 bytes) of app.log.1 deleted unread, 0 bytes named"),
     (194289, 40, True, "11 lines (145 bytes) of app.log.1.gz deleted unread, 0 bytes named"),
     (196057, 40, True, "23 lines (328 bytes) of app.log.1 deleted unread, 0 bytes named"),
-    (196206, 40, True, "1 line (7 bytes) of app.log.2 deleted unread, 0 bytes named"),
     # session 23's `SEED=197000 N=200 STEPS=40 ARGS=--overtaken` (197056, 197071 and 197111 pass since the holder's
     # entries in the checkpoint: FOUND_HELD_OVERTAKEN)
     (197032, 40, True, "10 lines (144 bytes) of app.log.1 deleted unread, 0 bytes named"),
