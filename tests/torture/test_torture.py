@@ -157,7 +157,15 @@ FOUND_HELD_OVERTAKEN = [(192072, 40), (192058, 40), (192043, 40), (192199, 40), 
                         # (FileState.born) and its key (Prospector._put_placeholder) across restarts
                         # (tests/tail/test_unopened_placeholder_kept_across_restarts.py); 196206 passes with it (its
                         # cause not isolated)
-                        (193122, 40), (196206, 40)]
+                        (193122, 40), (196206, 40),
+                        # and 194215, whose placeholder, kept now, was let go as an empty live file whose lines are in
+                        # the rotated files read from their start, files followed since its restarts taken for older
+                        # contents (gone.empty_live_rotated asks their birth times: tests/tail/
+                        # test_unopened_placeholder_kept_across_restarts.py::test_files_made_after_it_are_no_older_content);
+                        # 194200 passes with these (two empty live files' placeholders named lost: one held the 13 lines
+                        # deleted unread, the other may have held none, "an unknown number of bytes" as for any
+                        # placeholder of an empty live file found nowhere)
+                        (194215, 40), (194200, 40)]
 # `SEED=192000 N=300 STEPS=40 ARGS=--overtaken` with the holder: 290 of 300 (192000, 192072, 192058 since fixed); each of
 # these passes without the holder (`--no-holder`): what the holder keeps readable, the tailer reads again. (seed,
 # steps, what happens)
@@ -287,24 +295,28 @@ _FALSE_LOSS_OPEN = {(seed, holder) for seed, _, holder, _ in OPEN_FALSE_LOSSES}
 # during the scan, keeps the size listed (FOUND_OVERTAKEN). These are left, deterministic, causes not isolated.
 # (seed, steps, holder, what happens)
 OPEN_UNDER_NAMED: list[tuple[int, int, bool, str]] = [
+    # Session 25 (193122, 193161, 194215, 196206 fixed: FOUND_HELD_OVERTAKEN). 192113: a restart's scan lists the live
+    # file empty, a rotation overtaking it writes a line to it and compresses it, the next rotation deletes the .gz;
+    # said only "possibly lost" (the dead agent's held files, the placeholder of the empty live file), not isolated
     (192113, 40, True, "1 line (11 bytes) of app.log.1.gz deleted unread, 0 bytes named"),
     (192182, 40, True, "19 lines (300 bytes) of app.log.2.gz deleted unread, 0 bytes named"),
+    # Session 24's header-only/empty-held group (193019, 196057, 193060, 194051, 194289; they pass without the holder;
+    # 194200 passes since session 25's fixes). Seen in 196057: the writer's next file, held while it had only its header, written, rotated and deleted
+    # while the agent was frozen, then a kill -9: its held entry (held_record.py) knows the header only, so the start
+    # says "possibly lost … what they held past their first line may be lines read from other files", not counted
     (193019, 40, True, "19 lines (275 bytes) of app.log.3 deleted unread, 30 bytes named"),
     (193060, 40, True, "35 lines (485 bytes) of app.log.4.gz deleted unread, 0 bytes named"),
     (194051, 40, True, "9 lines (125 bytes) of app.log.2.gz deleted unread, 0 bytes named"),
-    (194200, 40, True, "13 lines (172 bytes) of app.log.2 deleted unread, 0 bytes named"),
-    # 194215: the causes of 193161 and 193122 (FOUND_HELD_OVERTAKEN), and a third: the placeholder, kept across two
-    # restarts now, is called gone at last as an empty live file rotated away "into the rotated files read from their
-    # start", because a file of the family followed since is taken for an older one (gone.empty_live_rotated: rotation
-    # deletes the oldest first); every file it counts was born after it (their birth times are not kept either)
-    (194215, 40, True, "3 lines (24 bytes) of app.log.1 deleted unread, 0 bytes named"),
     (194289, 40, True, "11 lines (145 bytes) of app.log.1.gz deleted unread, 0 bytes named"),
     (196057, 40, True, "23 lines (328 bytes) of app.log.1 deleted unread, 0 bytes named"),
     # session 23's `SEED=197000 N=200 STEPS=40 ARGS=--overtaken` (197056, 197071 and 197111 pass since the holder's
     # entries in the checkpoint: FOUND_HELD_OVERTAKEN)
     (197032, 40, True, "10 lines (144 bytes) of app.log.1 deleted unread, 0 bytes named"),
     (197060, 40, True, "30 lines (414 bytes) of app.log.2 deleted unread, 0 bytes named"),
-    # without the holder
+    # without the holder: the live file last seen empty (listed by a scan a rotation overtook, written to meanwhile),
+    # rotated on and deleted before the next look; let go by gone.empty_live_rotated as "possibly lost" (a compressed
+    # file of the family read from its start since may hold its lines: an empty log rotated with `compress` must not be
+    # a counted loss), so nothing is counted. What the agent saw cannot tell: a harness rule, or the holder, is needed
     (192041, 40, False, "3 lines (57 bytes) of app.log.2 deleted unread, 0 bytes named"),
     (192141, 40, False, "1 line (9 bytes) of app.log.2 deleted unread, 0 bytes named"),
 ]
