@@ -79,6 +79,13 @@ OPEN_OVERTAKEN: list[tuple[int, int, str]] = [
     # after the new files were looked at (the header-only .gz taken for a copy already), and at the next scan the
     # rotation that overtook it renamed every candidate: the content is let go "possibly lost", the window unnamed.
     (317, 40, "3 lines a copytruncate cut (its window) destroyed unread, named only 'possibly lost'"),
+    # Session 25: fails since the placeholder of a file never opened keeps its birth time across restarts (it passed
+    # by a wrong match before). A restart's scan lists the live file (10 lines) and a rotation renames it before the
+    # scan opens it; no scan before the rotations that delete it. The placeholder of another file, emptied on the same
+    # inode before the kill, took it at that scan and read it from 0 (right by chance); told apart now, it is let go
+    # by gone.gone_unopened as "possibly lost: 155 bytes … renamed during the scan that found it and gone before it
+    # could be opened: its lines are in the compressed files read from their start since", not counted
+    (197117, 40, "10 lines of a file renamed during the scan that found it, deleted before the next: 'possibly lost'"),
 ]
 
 
@@ -260,7 +267,8 @@ OPEN_FALSE_LOSSES: list[tuple[int, int, bool, str]] = [
     # born after it) is taken for the copy of the header-only live file, grown since (copies.head_copy_of_grown).
     # Nothing the agent keeps across a restart tells it from copytruncate's .gz of that file: the bytes are the same
     # header, the birth order too. A fix that took the tombstone as the .gz's explanation hid real windows (196274;
-    # 192100 without the holder) — withdrawn in session 21.
+    # 192100 without the holder) — withdrawn in session 21. Session 25: still so (replayed; the birth times the
+    # checkpoint keeps since are a placeholder's, not a content's or a tombstone's): what cannot be told apart, left open.
     (192093, 40, True, "after a restart, a header-only .gz of a file a `create` rotation renamed taken for the copy "
                        "of the header-only live file (head_copy_of_grown): 1 window named, 0 copytruncates made"),
     # 192102 (session 24): the false one is head_copy_of_grown's at a restart, of a header-only .gz a `create` rotation
