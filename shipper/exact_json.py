@@ -11,15 +11,13 @@ hold it as a number and orjson could not write it into a batch.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Callable
 
 import orjson
 
 JSONDecodeError = orjson.JSONDecodeError
 
-_LONG_DIGITS_S = re.compile(r"[0-9]{19}")
-# Bytes (every file and HTTP record): each ASCII digit as "0", any other byte as " ", then a substring search
+# Bytes (every file and HTTP record; a text as its UTF-8): each ASCII digit as "0", any other byte as " ", then a substring search
 # for 19 zeros. The regex tries a match at every offset: ~7.5 µs for a 500-byte line, 2.5 × what orjson takes
 # to read it; translate and `in` (both C loops) find the same runs ~5 × cheaper.
 _DIGITS_AS_ZERO = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
@@ -97,8 +95,10 @@ def has_long_digits(data: bytes | bytearray | memoryview | str) -> bool:
     """Whether the text holds a run of 19 ASCII digits or more (where an integer past 64 bits can be)."""
     if data.__class__ is bytes:
         return bool(data.translate(_DIGITS_AS_ZERO).partition(_ZEROS)[1])
-    if isinstance(data, str):
-        return _LONG_DIGITS_S.search(data) is not None
+    if isinstance(data, str):  # its UTF-8: an ASCII digit is the same byte there, and no byte of a longer character
+        # is one. The regex `[0-9]{19}` over the text took ~24,000 instructions for a 150-character JSON text (a
+        # Databricks requestParams string, cachegrind)
+        return bool(data.encode("utf-8", "surrogatepass").translate(_DIGITS_AS_ZERO).partition(_ZEROS)[1])
     return bool(bytes(data).translate(_DIGITS_AS_ZERO).partition(_ZEROS)[1])
 
 

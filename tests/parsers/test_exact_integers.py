@@ -40,6 +40,14 @@ def test_long_digit_runs_found_as_the_regex_finds_them(text, kind):
     assert exact_json.has_long_digits(kind(text)) == (re.search(rb"[0-9]{19}", text) is not None)
 
 
+@given(st.lists(st.one_of(st.text(max_size=6), st.integers(0, 10 ** 25).map(str),
+                          st.sampled_from(["\u0663" * 19, "\uff11" * 19, "\ud800", "\udfff9", "é" * 3]))).map("".join))
+def test_long_digit_runs_in_a_text_found_as_the_regex_finds_them(text):
+    # A text (a JSON string inside a record, read again) is checked as its UTF-8: Unicode digits (Arabic-Indic,
+    # full-width) and lone surrogates are no ASCII digit there either.
+    assert exact_json.has_long_digits(text) == (re.search(r"[0-9]{19}", text) is not None)
+
+
 _RECORD = st.one_of(st.integers(-(10 ** 30), 10 ** 30).map(lambda n: json.dumps({"n": n, "s": str(n)}).encode()),
                    st.sampled_from([b"[1e400]", b"{\"a\": " + b"9" * 400 + b"}", b"{\"a\": 1,}", b"7" * 18, b"x"]))
 
