@@ -365,9 +365,9 @@ OPEN_UNNAMED_WINDOWS: list[tuple[int, int, bool, str]] = [
     # without it
     # 197027: the live file, closed over the budget, read to its end (309 bytes), cut (3 lines in the window) and
     # written again to 224 bytes; a scan lists it and its copy (309 bytes), and a rotation renames both before they are
-    # compared. Under its new name the closed file's truncation test (Prospector._scan step 1: `o.path == f.path`) does
-    # not apply; its content is found whole in the copy, taken as renamed there, and the inode read anew from 0: not a
-    # word of a cut or a window (read from the traces, not isolated by a test)
+    # compared. Its content is found whole in the copy (read to 309 there) and the inode read anew from 0, without a
+    # word of a cut or a window. Cause not isolated (letting step 1's truncation test of a closed file take the name it
+    # was listed under, not only its name now, did not change it)
     (197027, 40, False, "3 windows lost lines (3 lines in the second), 2 named"),
     (185102, 40, False, "2 windows lost lines, 1 named"),
     (192235, 40, False, "2 windows lost lines, 1 named (the other loss of open size is a backup "
