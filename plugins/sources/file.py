@@ -663,6 +663,9 @@ class FileSource(Source):
                 if not wakes_on_stop:
                     timeout = min(STOP_CHECK, timeout)  # a stop is seen that soon
                 changes = watcher.wait(timeout, look)
+                if changes.touched or changes.written or changes.overflowed:
+                    with self._lock:  # (before any scan: a touch is not a cut)
+                        t.noted(changes.written, changes.touched, changes.overflowed)
                 scan_now = changes.structure or held_new.is_set()
                 with self._lock:
                     t.attest()  # (woken after a stop or a freeze: before any cut it reports is decided)

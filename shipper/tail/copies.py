@@ -386,7 +386,9 @@ def head_copy_of_grown(p: Prospector, o: Observed) -> bool:
     before this scan — a cut that neither its bytes nor its mtime show (`create` would have
     renamed `f` itself). What was written between the copy and the truncation is in no file:
     warned and counted, naming both (`o` is kept as a proven copy: all it holds was read; `f` is
-    read on). Proven "a copy of f's head" by is_copy instead, the window went unsaid."""
+    read on). Proven "a copy of f's head" by is_copy instead, the window went unsaid. The same at
+    the first scan after a restart for a live file no longer than its head whose mtime moved while
+    the agent was away (Prospector._cut_while_away): the copy is what tells that cut from a touch."""
     key = (o.st.st_dev, o.st.st_ino)
     if key in p.copies or key in p._waiting_before or not p._is_rotated_name(o.path):
         # (Waiting to be told apart since an earlier scan, it was there when `f` last held no more than its head:
@@ -397,7 +399,8 @@ def head_copy_of_grown(p: Prospector, o: Observed) -> bool:
     for f in list(p.files.values()):
         s = f.state
         if (s is None or not s.head_len or f.path != f.family or f.family != o.family or f.gz or f.deleted
-                or (f.dev, f.ino) in p._head_copy_told or not grown_from_head(p, f)):
+                or (f.dev, f.ino) in p._head_copy_told
+                or not (grown_from_head(p, f) or (f.dev, f.ino) in p._head_moved_away)):
             continue  # (one cut a scan: each header-only backup beside it was named another window, torture seed 192136)
         try:
             st = os.stat(f.path)

@@ -52,6 +52,7 @@ from shipper.tail.matching import Matcher, inode_gen
 from shipper.tail.not_regular import NotRegular
 from shipper.tail.reader import is_gzip_path
 from shipper.tail.state import FILE_PREFIX, SEEN_PREFIX, FileState, load_states, window_copies
+from shipper.tail.touches import Touches
 from shipper.tail.unread_compressed import UnreadCompressed
 
 # Files identified in this run whose found position is kept for a stop (Prospector.found; emptied when full: a
@@ -141,6 +142,7 @@ class Prospector:
         self._cut_files: dict[tuple[int, int], str] = {}  # (this scan) files found cut, their content in a copy -> family
         self._head_copy_told: set[tuple[int, int]] = set()  # (this scan) live files copies.head_copy_of_grown named cut
         self._cut_while_away_unsaid: list[Followed] = []  # (first scan) live files _cut_empty_while_away found
+        self._head_moved_away: set[tuple[int, int]] = set()  # (first scan) live files _cut_while_away found
         # (this scan) the files already waiting to be told apart as it began: listed at an earlier scan
         self._waiting_before: set[tuple[int, int]] = set()
         # (this scan) live file -> the copy the holder saw made of it, a window named (copies.copy_of_unread_live)
@@ -180,6 +182,7 @@ class Prospector:
         # copies a window was named with: inode -> born (those with a birth time kept in the checkpoint)
         self._window_copies: dict[tuple[int, int], int | None] = dict(window_copies(state))
         self.lapses = Lapses()  # when the tailer last looked at none of its files (a truncation's unseen writes)
+        self.touches = Touches()  # files touched, not written, since the last scan (the watcher's events)
         self.unread_compressed = UnreadCompressed()  # backups in xz, zstd, bzip2, zip …: named, not read
         self.not_regular = NotRegular(self.log)  # matched FIFOs, sockets, devices: named, not read
         self.forgotten = tombstones.Forgotten()  # tombstones forgotten past their bound in count
@@ -410,7 +413,7 @@ class Prospector:
             overflowed = self.holder.take_overflowed()
         self._grown_at_head, self._emptied, self._left_in_copy, self._regrown_on = {}, set(), {}, {}
         self._cut_copied, self._cut_files, self._left_live, self._head_copy_told = {}, {}, set(), set()
-        self._cut_while_away_unsaid = []
+        self._cut_while_away_unsaid, self._head_moved_away = [], set()
         self._waiting_before = set(self.undecided)
         self._copy_made_of = {}
         for f in list(self.files.values()):
@@ -420,6 +423,7 @@ class Prospector:
                 self._check_cut(f)
             except OSError as e:  # its disk fails (EIO): this file waits, the others go on
                 self.fds.read_failed(f.path, e)
+        self.touches.scanned()
         self.moved = set()
         obs = self.observe()
         for k in [k for k in self._window_copies if k not in obs]:
@@ -1072,18 +1076,25 @@ class Prospector:
 
     def _cut_while_away(self, s: FileState, o: Observed) -> None:
         """At the first scan after a restart, the live file `o`, just found again on its inode holding
-        the content `s`, of which only the head was read: no longer than that head, and its mtime
-        moved since it was identified (saved with it). An append-only file written to grows; one
-        that did not was cut and given its head again (copytruncate, while the agent was away: its
-        copy holds the head, or its head and lines never read). Told as a truncation, as
-        truncation.rewritten_unseen tells it while the agent runs: the window is warned and counted, the
-        inode read anew. (A restart forgot the mtime: unsaid, torture seed 317.)"""
+        the content `s`, of which only the head was read: no longer than that head, the same bytes,
+        and its mtime moved since it was identified (saved with it). Cut and given its head again
+        (copytruncate while the agent was away: its copy holds the head, or its head and lines never
+        read), or only touched (`touch`, a backup tool restoring times: nothing written). Across a stop
+        nothing tells the two apart but the copy: one holding exactly the head is looked for at this
+        scan's step 3 (copies.head_copy_of_grown names the window; one holding more is
+        copies.copied_before_invisible_truncation's). Without one it is taken as touched: its new mtime
+        is kept. (Told a truncation by its mtime alone, every quiet one-line log touched while the agent
+        was stopped was shipped again and warned "possibly lost": tests/tail/
+        test_attack24_touched_quiet_file_read_again.py. Left: a header-only log cut with no copy left —
+        copytruncate with `rotate 0`, its copy deleted — while the agent was stopped goes unnamed.)"""
         f = self.files.get((o.st.st_dev, o.st.st_ino))
         if (not self.first_scan or f is None or not is_identified(f) or f.gz or s.path != s.family
                 or s.cont or not s.head_len or s.offset != s.head_len or o.st.st_size != s.offset
                 or not s.mtime or o.st.st_mtime_ns == s.mtime):
             return
-        truncation.check_truncated(self, f, o.st.st_size, force=True, mtime_ns=o.st.st_mtime_ns)
+        self._head_moved_away.add((o.st.st_dev, o.st.st_ino))
+        s.mtime = o.st.st_mtime_ns  # (the next start compares with this one)
+        self.pending[s.key] = s
 
     def _still_unreadable(self, o: Observed) -> bool:
         """Is `o`, at a path that could not be read, still unreadable? Tried again (the name may hold

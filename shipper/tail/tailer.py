@@ -203,6 +203,11 @@ class Tailer:
         self.attest()
         return got
 
+    def noted(self, written: Iterable[str], touched: Iterable[str], overflowed: bool) -> None:
+        """The watcher's last batch: files written to, files touched (their times changed), events dropped. A touch
+        is then not taken for a cut by the next scan (touches.py)."""
+        self.prospector.touches.note(written, touched, overflowed)
+
     def read_changed(self, paths: Iterable[str], emit: Callable[[Chunk], None], stop) -> bool:
         """Read only the files the watcher saw written to, oldest of a family first. True when
         one of the paths needs a scan first: not followed yet but could be, followed closed

@@ -22,8 +22,9 @@ def rewritten_unseen(p: Prospector, f: Followed) -> bool:
     """Was the live file `f`, read no further than its head, truncated and written again since
     the last scan, its bytes not showing it? An append-only file whose mtime moved has grown;
     one that has not grown was cut (copytruncate: the copy holds its head, or nothing more,
-    and the truncated file got its header again, or stayed empty). Further into a file, the
-    bytes before the offset show a truncation (check_truncated)."""
+    and the truncated file got its header again, or stayed empty) — unless the watcher saw it
+    touched and not written (touches.py). Further into a file, the bytes before the offset show
+    a truncation (check_truncated)."""
     s = f.state
     if f.gz or f.deleted or f.unnamed or f.path != f.family or f.zeros:
         return False  # (f.zeros: a mapped file fills its zeros, it does not grow)
@@ -46,6 +47,10 @@ def rewritten_unseen(p: Prospector, f: Followed) -> bool:
     if st.st_mtime_ns == f.mtime_ns or st.st_size > f.seen_size:
         return False
     f.mtime_ns, f.seen_size, f.settled = st.st_mtime_ns, st.st_size, False  # (once)
+    if p.touches.explains(f.path, st):  # touched, not written (inotify told: touches.py)
+        if s is not None:
+            s.mtime = st.st_mtime_ns  # (saved with its next checkpoint: Prospector._cut_while_away compares it)
+        return False
     return True
 
 

@@ -3,7 +3,8 @@
 Two kinds of change, told apart because they cost differently:
 - structure (a file created, renamed, deleted; closed after writing where no followed file is): rare;
   the tailer answers with a full scan. Watched on the glob roots.
-- writes (IN_MODIFY): on the folders that hold followed files. One per line written by a Log4j
+- writes (IN_MODIFY), and changes of a file's times (IN_ATTRIB: a touch, told from a cut by touches.py): on the
+  folders that hold followed files. One per line written by a Log4j
   writer, so they must be cheap: watchdog hands each event through three threads (~130 µs an
   event, measured in bench/README.md); here a wait that wakes, sleeps the gather window so more
   writes land, and reads every event that accumulated in one read() (the kernel merges repeated
@@ -61,7 +62,7 @@ STRUCTURE, WRITES, ANCESTOR, AWAIT = 1, 2, 4, 8
 if INotify is not None:
     STRUCTURE_MASK = (flags.CREATE | flags.MOVED_FROM | flags.MOVED_TO | flags.DELETE | flags.CLOSE_WRITE
                       | flags.DELETE_SELF | flags.MOVE_SELF)
-    ROLE_MASK = {STRUCTURE: STRUCTURE_MASK, WRITES: flags.MODIFY, ANCESTOR: flags.DELETE_SELF | flags.MOVE_SELF,
+    ROLE_MASK = {STRUCTURE: STRUCTURE_MASK, WRITES: flags.MODIFY | flags.ATTRIB, ANCESTOR: flags.DELETE_SELF | flags.MOVE_SELF,
                  AWAIT: flags.CREATE | flags.MOVED_TO | flags.DELETE_SELF | flags.MOVE_SELF}
 MOUNTINFO = "/proc/self/mountinfo"
 
@@ -75,6 +76,12 @@ class Changes:
     woke: bool = False  # woken by a notification (not the timeout)
     structure: bool = False  # something was created, renamed or deleted: scan
     paths: set[str] = field(default_factory=set)  # files written to
+    # Of the source's own instance's events: files written to or cut (IN_MODIFY: not a close after writing, which
+    # `touch` makes too), files whose times changed (IN_ATTRIB: `touch`), and whether the kernel dropped events.
+    # touches.py tells a touch from a cut given the same bytes by them.
+    written: set[str] = field(default_factory=set)
+    touched: set[str] = field(default_factory=set)
+    overflowed: bool = False
 
 
 # What a ChangeWatcher keeps open: its wake pipe (2), epoll (1), /proc/self/mountinfo (1) and inotify instance (1);
@@ -434,7 +441,7 @@ class ChangeWatcher:
             return
         for ev in self._ino.read(timeout=0):
             if ev.mask & flags.Q_OVERFLOW:
-                ch.structure = True  # events were dropped: look at everything
+                ch.structure = ch.overflowed = True  # events were dropped: look at everything
                 continue
             names = self._wd_folders.get(ev.wd, ())
             if ev.mask & flags.IGNORED:  # the folder went: watched again when it is back
@@ -447,6 +454,12 @@ class ChangeWatcher:
                 continue
             for folder in names:
                 roles = self._roles.get(folder, 0)
+                if ev.mask & flags.ATTRIB:  # (times, mode, owner, links: no structure change, no write)
+                    if roles & WRITES and ev.name:
+                        ch.touched.add(os.path.join(folder, ev.name))
+                    continue
+                if ev.mask & flags.MODIFY and roles & WRITES and ev.name:
+                    ch.written.add(os.path.join(folder, ev.name))
                 # A file closed after writing where followed files are is a write to it: the tailer reads a
                 # file it follows, and scans for one it does not (read_changed). Taken for a structure change,
                 # each line a writer appended with open-write-close cost a scan of every file: ~130 ms of CPU
