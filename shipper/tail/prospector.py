@@ -1413,9 +1413,11 @@ class Prospector:
                 return None
         self.files[(f.dev, f.ino)] = f
         self.families.add(f.family)
+        lives = self._lives_of(o.path, o.family) if f.start == 0 else set()
+        if lives and (end := tombstones.end_of_forgotten(self, o, lives)) is not None:
+            f.start, lives = end, set()  # (a content read to its end before, restored)
         if o.gz:
             self._tell_holder_gz(o, f.start == 0)
-        lives = self._lives_of(o.path, o.family) if f.start == 0 else set()
         told = bool(o.gz and lives) and tombstones.copy_of_forgotten(self, o, lives)
         if lives:
             for live in lives:
@@ -1440,7 +1442,7 @@ class Prospector:
             except OSError:
                 pass
             self._put_placeholder(f, ph)
-        elif o.gz and lives and not told:
+        elif lives and not told:  # (plain too: a restore by `cp` of part of a content, unsaid before)
             tombstones.head_of_forgotten(self, f, lives)
         return f
 

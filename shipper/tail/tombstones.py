@@ -9,8 +9,9 @@ Why the newest of a family suffice: a rotation compresses or deletes the oldest 
 and a content's compressed copy is written at the rotation that takes its plain file away (logrotate
 `compress`; `delaycompress` at the next one, when the plain file goes): it is there by the scan
 that finds the plain file gone, or the next ones, while its tombstone is among its family's newest.
-A copy of an older one appears only from outside the rotation (restored by hand); read as new, it is
-said (copy_of_forgotten), never read again without a word. An inode given to a new file gives the
+A copy of an older one appears only from outside the rotation (restored by hand): one holding exactly a
+forgotten content is known by a fingerprint kept of it (end_of_forgotten) and not read again; another, read as
+new, is said when it may be one (copy_of_forgotten, head_of_forgotten). An inode given to a new file gives the
 same decision without the tombstone (a new file, read from its start); its file id stays its own
 where the file system has inode generations (ext4, xfs, btrfs), and elsewhere (tmpfs) by the ids
 of the forgotten tombstones kept here (FORGOTTEN_IDS, across this run).
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 from shipper.memo import BoundedMemo
 from shipper.tail import scan_rules
 from shipper.tail.followed import Identified, Loose, Observed
+from shipper.tail.identity import HEAD_MAX, MARK_MAX, digest, head_of
 
 if TYPE_CHECKING:
     from shipper.tail.prospector import Prospector
@@ -35,6 +37,10 @@ FORGOTTEN_FAMILIES = 4096
 # (family, head, head length) of forgotten tombstones: a compressed file read as new that starts as one of them may
 # be its copy whatever its mtime (restored by a plain `cp`). ~0.2 KiB each in memory at most.
 FORGOTTEN_HEADS = 8192
+# (family, head, head length, end) -> the hash of the MARK_MAX bytes before the end, of forgotten tombstones read past
+# their head: a file read as new that holds exactly one of them (its head, its length, those bytes) is that content
+# restored (by `cp` or `mv`, plain or compressed, over a backup or beside them), not read again. ~0.3 KiB each at most.
+FORGOTTEN_ENDS = 8192
 # The sources (by their logger) whose forgetting was said in this process: once, not at each restart a reload makes.
 _TOLD: set[str] = set()
 
@@ -49,6 +55,7 @@ class Forgotten:
         # family -> wall time the newest of its forgotten contents was found gone
         self.families: BoundedMemo[str, float] = BoundedMemo(FORGOTTEN_FAMILIES)
         self.heads: BoundedMemo[tuple[str, str, int], bool] = BoundedMemo(FORGOTTEN_HEADS)
+        self.ends: BoundedMemo[tuple[str, str, int, int], str] = BoundedMemo(FORGOTTEN_ENDS)
 
 
 def bound(p: Prospector) -> None:
@@ -95,7 +102,41 @@ def _forget(p: Prospector, lo: Loose) -> None:
         p.forgotten.families.remember(s.family, s.gone)
     if s.head_len:
         p.forgotten.heads.remember((s.family, s.head, s.head_len), True)
+    if s.head_len and s.offset > s.head_len and s.mark:  # (no more than a head proves nothing: a shared header)
+        p.forgotten.ends.remember((s.family, s.head, s.head_len, s.offset), s.mark)
     p._forget(lo)  # (from memory and, with the next checkpoint, from the state_dir)
+
+
+def end_of_forgotten(p: Prospector, o: Observed, lives: set[str]) -> int | None:
+    """`o`, under a rotated name of the live families `lives`, about to be read as new from its start: does it hold
+    exactly a content of its family read to its end before, whose tombstone was forgotten (a backup restored by `cp`
+    or `mv`, plain or compressed, beside the backups or over one)? Its head, its length (a .gz's once complete) and the
+    MARK_MAX bytes before its end are that content's, as a kept tombstone proves its copy (Matcher.mark_ok). Then its
+    end: it is followed from there, nothing of it read again, and said at info. None otherwise (read from its start;
+    a compressed one may still be named a possible repeat: copy_of_forgotten, head_of_forgotten). (Read again
+    without a word, a plain restore shipped its 20 lines twice, and a .gz with a header every file of the family
+    shares too: tests/tail/test_attack24_restored_plain_backup_forgotten_silent_repeat.py.)"""
+    if not len(p.forgotten.ends):
+        return None
+    with p.fds.reading(o) as fh:
+        if fh is None:
+            return None
+        size = p.matcher.readable_len(fh, o)
+        head = head_of(fh.read(0, HEAD_MAX)) if size else None
+        if not size or head is None or size <= len(head):
+            return None
+        hd = digest(head)
+        marks = {p.forgotten.ends.get((live, hd, len(head), size)) for live in lives} - {None}
+        if not marks:
+            return None
+        n = min(MARK_MAX, size)
+        before = fh.read(size - n, n)
+        if len(before) != n or digest(before) not in marks:
+            return None
+    p.log.info(f"{o.path} holds a content of its family read to its end before, whose tombstone was forgotten (its "
+               "first line, its length and its last bytes are that content's: a backup restored): not read again",
+               extra={"path": o.path, "offset": size})
+    return size
 
 
 def copy_of_forgotten(p: Prospector, o: Observed, lives: set[str]) -> bool:
@@ -111,8 +152,8 @@ def copy_of_forgotten(p: Prospector, o: Observed, lives: set[str]) -> bool:
 
 
 def head_of_forgotten(p: Prospector, f: Identified, lives: set[str]) -> None:
-    """`f`, a compressed file read as new from its start that copy_of_forgotten did not name (its mtime is new: a
-    backup restored by a plain `cp`), now identified: when it starts as a forgotten tombstone of its family did, and
+    """`f`, a file read as new from its start under a rotated name that copy_of_forgotten did not name (plain, or
+    compressed with a new mtime: a backup restored by a plain `cp`), now identified: when it starts as a forgotten tombstone of its family did, and
     no other content known of the family starts so (a CSV header every file has), it may be that content's copy.
     Said, never silent (a restored .gz 60 rotations old was shipped again without a word:
     tests/tail/test_attack21_restored_gz_forgotten_tombstone_silent_repeat.py)."""

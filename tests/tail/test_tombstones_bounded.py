@@ -133,10 +133,11 @@ def test_a_checkpoint_over_the_bound_is_compacted_at_the_first_scan(tmp_path, mo
 
 
 def test_a_forgotten_tombstones_compressed_copy_is_read_as_a_named_repeat(tmp_path, monkeypatch, caplog):
-    """A compressed copy of a content whose tombstone was forgotten (more rotations of its family than
-    it keeps), appearing later (restored by hand, a late `compress`): nothing can prove it was read, so
-    it is read as a new file — and said to be a possible repeat, naming it. A copy of a content whose
-    tombstone is kept is still known: not read again."""
+    """A compressed copy of part of a content whose tombstone was forgotten (more rotations of its family
+    than it keeps), appearing later (restored by hand): nothing can prove it was read, so it is read as a
+    new file — and said to be a possible repeat, naming it. A copy of a content whose tombstone is kept is
+    still known: not read again; so is (session 25) one holding exactly a forgotten content, by the
+    fingerprint kept of it (tombstones.end_of_forgotten), said at info."""
     monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
     monkeypatch.setattr(scan_rules, "DELETED_GRACE", 0.0)
     monkeypatch.setattr(scan_rules, "TOMBSTONES_PER_FAMILY", 2)
@@ -171,10 +172,18 @@ def test_a_forgotten_tombstones_compressed_copy_is_read_as_a_named_repeat(tmp_pa
     old.write_bytes(gzip.compress(contents[0]))
     os.utime(old, (os.stat(old).st_atime, os.stat(old).st_mtime - 60))  # gzip keeps the content's mtime
     fol.poll(3)
+    assert_exactly_once(fol.seqs(), range(seq))  # known by its fingerprint: not read again
+    known = [r for r in caplog.records if "tombstone was forgotten" in r.getMessage()]
+    assert len(known) == 1 and str(old) in known[0].getMessage() and "not read again" in known[0].getMessage()
+
+    part = d / "app.log.4.gz"  # the first two lines of the second content (forgotten too): no fingerprint proves it
+    part.write_bytes(gzip.compress(b"".join(contents[1].splitlines(keepends=True)[:2])))
+    os.utime(part, (os.stat(part).st_atime, os.stat(part).st_mtime - 60))
+    fol.poll(3)
     seqs = fol.seqs()
-    assert sorted(seqs[-3:]) == [0, 1, 2] and len(seqs) == seq + 3  # read again, whole …
+    assert sorted(seqs[-2:]) == [3, 4] and len(seqs) == seq + 2  # read again, whole …
     named = [r for r in caplog.records if "possible repeat" in r.getMessage()]
-    assert len(named) == 1 and str(old) in named[0].getMessage()  # … and said, naming it
+    assert len(named) == 1 and str(part) in named[0].getMessage()  # … and said, naming it
     assert named[0].levelno == logging.WARNING and fol.lost == 0
 
 
