@@ -304,6 +304,9 @@ OPEN_UNDER_NAMED: list[tuple[int, int, bool, str]] = [
     # file empty, a rotation overtaking it writes a line to it and compresses it, the next rotation deletes the .gz;
     # said only "possibly lost" (the dead agent's held files, the placeholder of the empty live file), not isolated
     (192113, 40, True, "1 line (11 bytes) of app.log.1.gz deleted unread, 0 bytes named"),
+    # 192182 (seen in its trace, session 25): the live file (19 lines) listed by a scan a rotation overtook, compressed
+    # and held, then a kill -9: "possibly lost … in 2 rotated file(s) … held open, unread, when it ended", as the group
+    # below
     (192182, 40, True, "19 lines (300 bytes) of app.log.2.gz deleted unread, 0 bytes named"),
     # Session 24's header-only/empty-held group (193019, 196057, 193060, 194051, 194289; they pass without the holder;
     # 194200 passes since session 25's fixes). Seen in 196057: the writer's next file, held while it had only its header, written, rotated and deleted
@@ -317,6 +320,8 @@ OPEN_UNDER_NAMED: list[tuple[int, int, bool, str]] = [
     # session 23's `SEED=197000 N=200 STEPS=40 ARGS=--overtaken` (197056, 197071 and 197111 pass since the holder's
     # entries in the checkpoint: FOUND_HELD_OVERTAKEN)
     (197032, 40, True, "10 lines (144 bytes) of app.log.1 deleted unread, 0 bytes named"),
+    # 197060 (seen in its trace, session 25): a rotated file read to its size at a stop and deleted while stopped is
+    # "possibly lost … its writer may have written on to it after the agent stopped" (gone.written_on_gone), not counted
     (197060, 40, True, "30 lines (414 bytes) of app.log.2 deleted unread, 0 bytes named"),
     # without the holder: the live file last seen empty (listed by a scan a rotation overtook, written to meanwhile),
     # rotated on and deleted before the next look; let go by gone.empty_live_rotated as "possibly lost" (a compressed
