@@ -98,3 +98,29 @@ def test_one_line_files_touched_while_stopped_are_not_read_again(tmp_path):
     assert second.returncode == 0, second.stderr.decode()
     assert second.stdout.splitlines() == [], f"shipped again: {second.stdout.decode()[:300]}"
     assert b"possibly lost" not in second.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="an empty live log touched while the agent was stopped is named 'data lost: an "
+                   "unknown number of bytes … written to it and cut away' at the next start, counted: nothing was "
+                   "written (Prospector._cut_empty_while_away takes a moved mtime for a cut; only a copy tells one "
+                   "from a touch across a stop, as for a one-line log; found by touch21, session 25)")
+def test_an_empty_log_touched_while_stopped_is_no_loss(tmp_path):
+    """The same for a log still empty: its placeholder keeps its mtime, and the next start takes a moved one for a
+    write and a cut (copytruncate while stopped; torture seed 193132 needs it when its copy is gone too). By hand: 1 of
+    1, `1 losses of unknown size`."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "app.log").write_bytes(b"")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(json.dumps({  # JSON is YAML
+        "state_dir": str(tmp_path / "state"),
+        "sources": [{"name": "app", "type": "file", "paths": [str(logs / "app.log")], "parser": "json",
+                     "read_from": "beginning"}],
+        "outputs": [{"type": "stdout"}]}))
+    first = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+    assert first.returncode == 0, first.stderr.decode()
+    time.sleep(1.5)
+    os.utime(logs / "app.log")
+    second = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+    assert second.returncode == 0, second.stderr.decode()
+    assert b"lost" not in second.stderr, second.stderr.decode()[-1000:]
