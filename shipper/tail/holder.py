@@ -59,6 +59,7 @@ from shipper.tail.held_record import (
     HeldRecord,
     HeldSaver,
     fingerprint,
+    held_key as held_key,  # (and the key of one file's entry)
 )
 from shipper.tail.reader import is_gzip_path
 
