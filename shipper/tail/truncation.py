@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from shipper.tail import attention, birth, clock, edits
+from shipper.tail import attention, birth, clock, discovery, edits
 from shipper.tail.followed import ROTATED_AWAY, Followed, Identified, Loose, Observed
 from shipper.tail.identity import MARK_MAX, digest
 
@@ -83,6 +83,7 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
         truncated = not p.matcher.head_is(f.fh, s)
     if not truncated:
         return False
+    _name_now(p, f)
     p.rotations += 1
     p.events.rotated()
     kept = 0 if force else read_prefix_end(p, f, size)
@@ -152,6 +153,21 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
         p._follow_new(Observed(path, f.family, True, os.fstat(unnamed), False, fd=unnamed), kept, cut=True,
                       after=s.fid)
     return True
+
+
+def _name_now(p: Prospector, f: Followed) -> None:
+    """`f`, found cut through its descriptor, under the rotated name that holds it now, if a rotation renamed it since
+    the last scan: the cut is named by the file's name at the cut. (Held back by a down output, the reader saw no
+    rename: a backup emptied by an operator, `: > app.log.1`, was named app.log, the live file, and its lines counted
+    lost there: tests/tail/test_attack24_truncated_unread_called_possibly_none.py.) The descriptor keeps its inode
+    from being given to another file meanwhile."""
+    key = (f.dev, f.ino)
+    if f.fh is None or f.deleted or f.unnamed or p._named(f.path, key):
+        return
+    for path in discovery.rotated_siblings(f.family):
+        if p._named(path, key):
+            p._renamed(f, path)
+            return
 
 
 def _deleted_under_us(p: Prospector, f: Followed) -> int | None:
