@@ -12,7 +12,11 @@ before they could be held …` and nothing else of f06, where four whole rotated
 
 The test counts, per family, the files (as the writer rotated them) that lost lines, and asks that the family's
 namings account for at least as many files: the "N rotated file(s)" of a storm line ("at most N": N), plus one per
-other `data lost` line naming the family.
+other `data lost` line naming the family; and that none names more files certainly lost than lost lines.
+Fixed in session 25 (Holder.tailer_opened): under nofile=64 the tailer keeps one file open, so the first look's
+files were closed again when the holder's follow() first saw their families; not taken as there before the watch,
+each family's first file, met at its first rotation, paid the creation of a file that escaped: one escape a family
+unnamed (40 of 40 families short by one, 2 of 2 on main; exact 6 of 6 since).
 """
 from __future__ import annotations
 
@@ -65,9 +69,6 @@ def _write(logs: Path, f: int, starts: list[int], written: dict[int, int]) -> No
     written[f] = n
 
 
-@pytest.mark.xfail(strict=True, reason="exam24d: one source of 40 fast-rotating logs under nofile=64 with the output "
-                   "down: EMFILE is met, and families lose more whole rotated files than the journal names (4 lost, "
-                   "'in 3 rotated file(s)')")
 def test_every_file_lost_under_a_low_descriptor_limit_is_named(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -112,13 +113,18 @@ def test_every_file_lost_under_a_low_descriptor_limit_is_named(tmp_path: Path) -
     for f, n in {(r["generic"]["f"], r["generic"]["n"]) for _t, _ts, r in peer.records}:
         got[f].add(n)
     text = journal.read_text()
-    short = {}
+    short, over = {}, {}
     for f in range(FAMILIES):
         bounds = [*starts[f], written[f]]
         files_lost = sum(1 for a, b in zip(bounds, bounds[1:]) if any(n not in got[f] for n in range(a, b)))
         said = [ln for ln in text.splitlines() if "data lost" in ln and f"logs/f{f:02d}.log" in ln]
-        storm = [re.search(r"in (?:at most )?(\d+) rotated file", ln) for ln in said]
+        storm = [re.search(r"in (?:at most )?(\d+)(?: \([^)]*\))? rotated file", ln) for ln in said]
         files_named = sum(int(m.group(1)) if m else 1 for m in storm)
         if files_lost > files_named:
             short[f"f{f:02d}"] = (files_lost, files_named, [ln.split("msg=")[1][:130] for ln in said])
+        # Nor more named certainly lost than were: "at most N (at least L …)" is certain of L only.
+        least = [re.search(r"in (?:at most \d+ \(at least (\d+)[^)]*\)|(\d+)) rotated file", ln) for ln in said]
+        if sum(int(m.group(1) or m.group(2)) if m else 1 for m in least) > files_lost:
+            over[f"f{f:02d}"] = (files_lost, [ln.split("msg=")[1][:130] for ln in said])
     assert not short, f"families naming fewer files than they lost (lost, named, what was said): {short}"
+    assert not over, f"families naming more files certainly lost than they lost (lost, what was said): {over}"
