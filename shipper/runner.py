@@ -26,7 +26,7 @@ from shipper.plugin import EndRun
 from shipper.rates import Rates
 from shipper.secrets import redact_obj
 from shipper.source_runner import ONCE_COMMIT_BUDGET
-from shipper.tail import attention
+from shipper.tail import clock_watch
 
 log = logging.getLogger("shipper.run")
 
@@ -138,9 +138,9 @@ class Daemon:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_hup)  # (under --once: named, not applied: _hup_under_once)
-        # Continued after a stop (SIGSTOP): the tailers looked at nothing meanwhile (shipper/tail/attention.py).
-        signal.signal(signal.SIGCONT, lambda _signum, _frame: attention.continued())
-        attention.start_watch()  # (and frozen without a signal, or starved: the same)
+        # Continued after a stop (SIGSTOP): the tailers looked at nothing meanwhile (shipper/tail/clock_watch.py).
+        signal.signal(signal.SIGCONT, lambda _signum, _frame: clock_watch.continued())
+        clock_watch.start_watch()  # (and frozen without a signal, or starved: the same)
         if early_hups:
             self.reload_requested = True  # asked for before this handler was there
         if self.config.settings.http and not self.once:

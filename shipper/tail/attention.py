@@ -8,105 +8,27 @@ written during it may have been cut away unread: a loss, counted (Prospector: tr
 a writer busy until the cut (written_just_before): its lines between the last read and the cut
 (tests/tail/test_attack24_copytruncate_rotate_0_windows_uncounted.py).
 
-Three lapses are seen: a hand-over of lines that waited (the output's queue full: backpressure holds the reader); the
-whole process stopped (SIGSTOP, a debugger, `kill -STOP`), told by SIGCONT, whose handler runs in the main thread; and
-the process not run for a while without a signal — a cgroup freeze (`systemctl freeze`, `docker pause`) or a host
-starving it of CPU — told by a clock watch (start_watch: a thread that wakes every WATCH_SECONDS and finds itself late;
-while nothing has been read for IDLE_AFTER seconds, every IDLE_WATCH_SECONDS: an idle agent's wake-ups stay few, and
-a freeze while nothing is written loses nothing). A tailer that looks in the first instant after a freeze, before the
-watch ran, still knows: the watch's missed tick is a lapse going on. After a lapse, the tailer's first look proves
-each file it had read to its end untouched by it when its size and mtime are still as that read found them (attest):
-a quiet log emptied after an outage or a freeze lost nothing to it. (tests/tail/test_attack24_truncated_unread_called_possibly_none.py,
-tests/tail/test_cut_during_cgroup_freeze_counted.py, tests/tail/test_attack25_quiet_log_emptied_after_lapse_false_loss.py)
+Three lapses are seen: a hand-over of lines that waited (the output's queue full or slow: backpressure holds the
+reader); the whole process stopped (SIGSTOP), told by SIGCONT; and the process not run for a while without a signal (a
+cgroup freeze, CPU starvation), told by a clock watch (shipper/tail/clock_watch.py). A tailer that looks in the first
+instant after a freeze, before the watch ran, still knows: the watch's missed tick is a lapse going on. After a lapse,
+the tailer's first look proves each file it had read to its end untouched by it when its size and mtime are still as
+that read found them (attest): a quiet log emptied after an outage or a freeze lost nothing to it.
+(tests/tail/test_attack24_truncated_unread_called_possibly_none.py, tests/tail/test_cut_during_cgroup_freeze_counted.py,
+tests/tail/test_attack25_quiet_log_emptied_after_lapse_false_loss.py)
 """
 from __future__ import annotations
 
 import os
-import threading
-import time
 from typing import TYPE_CHECKING, Callable, Iterable, TypeVar
 
 from shipper.tail import clock
+from shipper.tail.clock_watch import LAPSE_SECONDS, Watch, late_now, read
 
 if TYPE_CHECKING:
     from shipper.tail.followed import Followed
 
-# A hand-over that waited this long held the reader: at a normal pace it takes microseconds, and a second is well
-# past the latency of a look under load, inside which a write and the cut are not told apart anyway.
-LAPSE_SECONDS = 1.0
-
-# The clock watch's period: a freeze of LAPSE_SECONDS + WATCH_SECONDS or more always makes one of its wakes that late.
-WATCH_SECONDS = 1.0
-IDLE_AFTER = 5.0  # … once this long has passed without a line read, its period is
-IDLE_WATCH_SECONDS = 10.0
-
-_continued_at = float("-inf")  # when the process was last continued after a stop (SIGCONT), on the tailer's clock
-
 T = TypeVar("T")
-
-
-def continued() -> None:
-    """The process was continued after being stopped (the agent's SIGCONT handler calls it)."""
-    global _continued_at
-    _continued_at = clock.monotonic()
-
-
-_wakers: list[Callable[[], None]] = []  # (the file sources' watcher.wake: a lapse ended, attest)
-
-
-def add_waker(wake: Callable[[], None]) -> None:
-    """`wake` (thread-safe) is called by the clock watch when it sees a stop or a freeze ended: the caller's tailer
-    should attest its files at once (Lapses.attest), before a quiet one's later cut is taken for the lapse's."""
-    _wakers.append(wake)
-
-
-def remove_waker(wake: Callable[[], None]) -> None:
-    if wake in _wakers:
-        _wakers.remove(wake)
-
-
-class _Watch:
-    """The clock watch's findings (one a process): when it last woke, and its latest late wake. It also wakes the
-    file sources after a stop or a freeze (add_waker)."""
-    running = False
-    period = WATCH_SECONDS
-    ticked_at = float("-inf")  # (the tailer's clock)
-    late_at = float("-inf")  # the end of the latest span it was not run, on the tailer's clock
-    late_for = 0.0  # seconds
-    read_at = float("-inf")  # (time.monotonic) when lines were last handed over: read()
-    quicken = threading.Event()  # set when lines are read while the watch keeps its idle pace
-
-
-def read() -> None:
-    """Lines were read (Lapses.timed's hand-over): the watch keeps its one-second pace for IDLE_AFTER seconds."""
-    _Watch.read_at = time.monotonic()
-    if _Watch.period != WATCH_SECONDS and not _Watch.quicken.is_set():
-        _Watch.quicken.set()
-
-
-def start_watch() -> None:
-    """Start the clock watch (the agent's runner does, once; the torture harness's driven clocks do not)."""
-    if _Watch.running:
-        return
-    _Watch.running, _Watch.ticked_at = True, clock.monotonic()
-    threading.Thread(target=_watch, name="clock-watch", daemon=True).start()
-
-
-def _watch() -> None:
-    told = _continued_at
-    while True:
-        before = time.monotonic()
-        _Watch.period = WATCH_SECONDS if before - _Watch.read_at < IDLE_AFTER else IDLE_WATCH_SECONDS
-        _Watch.quicken.wait(_Watch.period)
-        _Watch.quicken.clear()
-        late = time.monotonic() - before - _Watch.period  # (woken early by read(): negative)
-        if late >= LAPSE_SECONDS:
-            _Watch.late_for, _Watch.late_at = late, clock.monotonic()
-        _Watch.ticked_at = clock.monotonic()
-        if late >= LAPSE_SECONDS or _continued_at != told:
-            told = _continued_at  # (a SIGCONT's handler only notes it: waking from a signal handler may deadlock)
-            for wake in list(_wakers):
-                wake()
 
 
 # A cut whose file was written to less than this before it (its mtime at the tailer's last look at its end, against its
@@ -159,7 +81,7 @@ class Lapses:
         nothing the lapse hid: its look moves to now. Without this a quiet log emptied after an outage, a SIGSTOP or
         another file's backpressure was a counted loss that never happened
         (tests/tail/test_attack25_quiet_log_emptied_after_lapse_false_loss.py). One fstat a file a lapse."""
-        ended = max(self.ended_at, _continued_at, _Watch.late_at)
+        ended = max(self.ended_at, Watch.continued_at, Watch.late_at)
         if ended <= self.attested_at:
             return
         now = self.attested_at = clock.monotonic()
@@ -175,14 +97,13 @@ class Lapses:
 
     def since(self, looked_at: float) -> str:
         """Why the tailer may have missed writes after `looked_at` (a file's last look at its end), or ""."""
-        if _continued_at > looked_at and _continued_at >= max(self.ended_at, _Watch.late_at):
+        if Watch.continued_at > looked_at and Watch.continued_at >= max(self.ended_at, Watch.late_at):
             return "the agent was stopped (SIGSTOP) and continued since its last read"
-        if self.ended_at > looked_at and self.ended_at >= _Watch.late_at:
+        if self.ended_at > looked_at and self.ended_at >= Watch.late_at:
             return self.cause
-        if _Watch.late_at > looked_at:
-            return (f"the agent was not run for {_Watch.late_for + _Watch.period:.0f} s (frozen — a cgroup freeze — "
+        if Watch.late_at > looked_at:
+            return (f"the agent was not run for {Watch.late_for + Watch.period:.0f} s (frozen — a cgroup freeze — "
                     "or starved of CPU) since its last read")
-        if _Watch.running and clock.monotonic() - _Watch.ticked_at >= _Watch.period + LAPSE_SECONDS:
-            # (the watch has not woken since a freeze that is ending now: it is late)
+        if late_now():
             return "the agent was not run for a while (frozen — a cgroup freeze — or starved of CPU) since its last read"
         return ""

@@ -12,7 +12,7 @@ import logging
 import os
 from typing import Any, Callable, Collection, Iterable, Mapping
 
-from shipper.tail import attention, clock, copies, held_record, letting_go, truncation
+from shipper.tail import clock, clock_watch, copies, held_record, letting_go, truncation
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.events import TailEvents
 from shipper.tail.followed import Followed, Loose
@@ -162,6 +162,11 @@ class Tailer:
         """After a lapse of attention: the files it left untouched are proven so (attention.Lapses.attest)."""
         self.prospector.lapses.attest(self.files.values())
 
+    def look_at_all(self) -> None:
+        """Every followed file looked at (look_at), while the reader is held in a hand-over: a file cut back above
+        what was read meanwhile ends short of the size seen, a named loss (Harvester.cut_above_offset)."""
+        self.look_at({f.path for f in self.files.values()})
+
     def look_at(self, paths: set[str]) -> None:
         """The followed files at `paths` (written to, not read yet: the watcher's gather window begins) looked at:
         each one grown past what its reads saw keeps that size, so a cut before the next read is a counted loss of
@@ -180,7 +185,7 @@ class Tailer:
     def wake_after_lapses(wake: Callable[[], None], on: bool = True) -> None:
         """Have `wake` (thread-safe) called when the process was stopped or frozen and runs again (or no more, `on`
         False): the caller then calls attest() at once."""
-        (attention.add_waker if on else attention.remove_waker)(wake)
+        (clock_watch.add_waker if on else clock_watch.remove_waker)(wake)
 
     def known_open(self) -> set[tuple[int, int]]:
         return {k for k, f in self.files.items() if f.fh is not None}
