@@ -79,9 +79,9 @@ def test_an_idle_source_sleeps_until_its_housekeeping_and_a_stop_wakes_it(tmp_pa
     waits = []
     real_wait = ChangeWatcher.wait
 
-    def counted_wait(self, timeout):
+    def counted_wait(self, timeout, look=None):
         waits.append(timeout)
-        return real_wait(self, timeout)
+        return real_wait(self, timeout, look)
 
     monkeypatch.setattr(ChangeWatcher, "wait", counted_wait)
     d = tmp_path / "logs"
