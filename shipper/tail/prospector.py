@@ -763,6 +763,14 @@ class Prospector:
                 del self.loose[fid]
                 self.families.remove(lo.state.family)
                 self.pending[s.key] = None
+            elif lo.cut_to and lo.unseen_writes:
+                # Cut back to a prefix of what was read after a lapse of attention or under a busy writer: lines
+                # written after the last read went with the cut, unread (exam25d: "had all been read", 0 counted:
+                # tests/tail/test_attack25_cut_back_after_lapse_claims_all_read.py).
+                self.ledger.lost(s.path, 0, f"written after the last read (byte {s.offset}) were cut away unread: the "
+                                            f"file was cut back in place to {lo.cut_to} bytes, a part of what was "
+                                            f"read; {lo.unseen_writes}", unknown=True)
+                self._forget(lo)
             elif lo.cut_to:
                 # Cut back in place to a prefix of what was read, all of it read: its inode reads on
                 # from the cut (check_truncated); what was cut away was shipped. No loss.
