@@ -139,6 +139,7 @@ class Loose:
     trunc_size: int = 0  # the size the file was last seen at before its truncation
     regrown: bool = False  # its inode holds its head but other bytes (truncated while we were away, or reused)
     cut_in_place: bool = False  # … and that inode is of the same generation: truncated in place, surely
+    regrown_empty: bool = False  # … and it is empty: emptied, not written again
     cut_to: int = 0  # truncated to this many bytes, all of them read (`truncate -s`): its inode reads on from there
     # Its first bytes cut in place by this many (collapse-range), or (1) written back edited in place: its inode
     # reads on, nothing lost.

@@ -847,6 +847,8 @@ class Prospector:
                 why = ("was truncated in place and no copy of it was found (copytruncate without a copy, Log4j "
                        "MaxBackupIndex=0, a writer reopening with O_TRUNC)"
                        + (f"; {lo.unseen_writes}" if lo.unseen_writes else "") if lo.truncated else
+                       "was truncated in place while the agent was away (it is empty now: emptied, or cut by a rotation "
+                       "whose copy is gone), and no copy of it was found" if lo.regrown and lo.regrown_empty else
                        "was truncated in place and written again while the agent was away (or deleted and its inode "
                        "given to a new file under its name), and no copy of it was found" if lo.regrown else
                        f"is now {where} (what was read of it is there), which the source's `paths` do not match (or "
@@ -1046,6 +1048,7 @@ class Prospector:
                 return True
             lo.regrown = True  # same name and inode, other bytes: truncated and written again (or reused)
             lo.cut_in_place = s.gen >= 0 and self.matcher.gen_of(o) == s.gen
+            lo.regrown_empty = o.st.st_size == 0
             if s.head_len:
                 self._regrown_on[(s.dev, s.ino)] = s.fid
         return False

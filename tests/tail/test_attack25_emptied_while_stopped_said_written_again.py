@@ -23,8 +23,6 @@ from tests.support import free_port, stop_process, wait_until
 pytestmark = pytest.mark.slow  # (two agent starts: handed out first)
 
 
-@pytest.mark.xfail(strict=True, reason="exam25d: a log emptied while the agent was stopped (nothing written, the same "
-                   "inode) is named 'truncated in place and written again while the agent was away' (2 of 2 by hand)")
 def test_a_log_emptied_while_stopped_is_not_said_written_again(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     write_lines(log, "a", 0, 100)
