@@ -41,7 +41,6 @@ import orjson
 from shipper.env_seconds import env_seconds
 from shipper.events import EventBuilder, EventSettings
 from shipper.parser import Parser, ParserOptions, RawBatch
-from shipper.source_waits import held_a_while, held_no_more
 
 log = logging.getLogger("shipper.parse_workers")
 
@@ -393,8 +392,6 @@ class ParsePool:
                 if self._abandon.is_set() or self._closing or self.failed:
                     return False
                 self._cond.wait(0.2)
-                held_a_while()  # (the source's look at its inputs while it is held: source_waits)
-            held_no_more()
             if self._closing or self.failed:
                 return False
             entry = _Entry(next(self._ids), raw, with_keys)

@@ -135,6 +135,7 @@ class Loose:
     # its end, or a writer busy just before the cut: shipper/tail/attention.py): why; "" when none but in the instant
     # before the cut could be
     unseen_writes: str = ""
+    unseen_in_lapse: bool = False  # … because of a lapse of attention (not only a busy writer)
     window: bytes = b""  # the bytes read just before state.offset, kept from the truncated live file
     trunc_size: int = 0  # the size the file was last seen at before its truncation
     regrown: bool = False  # its inode holds its head but other bytes (truncated while we were away, or reused)

@@ -60,13 +60,10 @@ class Harvester:
         holes: list[tuple[int, int]] = []  # (offset, bytes) of runs of zero bytes skipped
         end_seen = pre  # the file's size as the reads saw it: no fstat after them
         started = clock.monotonic()
-        seen_before = max(pre, f.size)  # the largest size the file was seen at (a listing, a look, a read)
-        eof_at = None  # where the last read found the file's end
         while not stop.is_set():
             data = fh.read(s.offset, self.read_size)
             tail0 = f.tail  # the bytes before data[0] (f.tail moves on with each batch below)
             end_seen = max(end_seen, s.offset + len(data))
-            eof_at = s.offset + len(data) if len(data) < self.read_size else None
             if not data:
                 ended = True
                 break
@@ -168,11 +165,6 @@ class Harvester:
                 break
         if s.offset and s.ahead:
             s.ahead = []  # (only holes read: saved with them)
-        seen_before = max(seen_before, f.size)  # (f.size: also what a look while held saw: Tailer.look_at_all)
-        if (eof_at is not None and eof_at < seen_before and not f.gz and s.offset > s.head_len
-                and not stop.is_set()):
-            self.cut_above_offset(f, eof_at, seen_before)
-            end_seen = eof_at
         size = end_seen
         if f.gz:
             try:
@@ -258,17 +250,6 @@ class Harvester:
             self.ledger.lost(f.path, 0, f"were in it after its first {f.state.offset if f.state else 0} bytes "
                                         "(decompressed; those were read): its compressed stream ends early, cut short "
                                         "(compression killed or out of disk space, or a partial copy)", unknown=True)
-
-    def cut_above_offset(self, f: Identified, eof_at: int, seen: int) -> None:
-        """`f`, seen `seen` bytes long, ends at `eof_at` now, past what was read of it (the bytes before its offset
-        are as read: check_truncated found no cut below it): cut in place above the read position (`truncate -s` to
-        a size limit, a collapse of unread blocks) while its reader was held back. What was between the cut and
-        `seen` is in no file: at least seen - eof_at bytes (more if it was written on after the cut). Read on, it
-        was taken for growth, the loss said nowhere (tests/tail/test_attack25_cut_above_read_position_silent.py)."""
-        self.ledger.lost(f.path, seen - eof_at,
-                         f"were cut away unread: the file was cut in place above what had been read (byte "
-                         f"{f.state.offset}) after a look saw it {seen} bytes long; it ends at byte {eof_at} now. The "
-                         "line at the cut may end short, joined to the next line written", unknown=True)
 
     def ship_unfinished(self, f: Identified, data: bytes, tail0: bytes, keep_window: bool, emit) -> bool:
         """The last bytes of a file let go (see gone.finish_unfinished), shipped as one record."""

@@ -763,10 +763,12 @@ class Prospector:
                 del self.loose[fid]
                 self.families.remove(lo.state.family)
                 self.pending[s.key] = None
-            elif lo.cut_to and lo.unseen_writes:
-                # Cut back to a prefix of what was read after a lapse of attention or under a busy writer: lines
-                # written after the last read went with the cut, unread (exam25d: "had all been read", 0 counted:
-                # tests/tail/test_attack25_cut_back_after_lapse_claims_all_read.py).
+            elif lo.cut_to and lo.unseen_in_lapse:
+                # Cut back to a prefix of what was read after a lapse of attention: lines written after the last
+                # read went with the cut, unread (exam25d: "had all been read", 0 counted:
+                # tests/tail/test_attack25_cut_back_after_lapse_claims_all_read.py). Not for a busy writer alone: a
+                # log cut back soon after the agent read all of it is as busy by its mtimes
+                # (tests/tail/test_attack5_truncated_to_a_size.py).
                 self.ledger.lost(s.path, 0, f"written after the last read (byte {s.offset}) were cut away unread: the "
                                             f"file was cut back in place to {lo.cut_to} bytes, a part of what was "
                                             f"read; {lo.unseen_writes}", unknown=True)

@@ -162,11 +162,6 @@ class Tailer:
         """After a lapse of attention: the files it left untouched are proven so (attention.Lapses.attest)."""
         self.prospector.lapses.attest(self.files.values())
 
-    def look_at_all(self) -> None:
-        """Every followed file looked at (look_at), while the reader is held in a hand-over: a file cut back above
-        what was read meanwhile ends short of the size seen, a named loss (Harvester.cut_above_offset)."""
-        self.look_at({f.path for f in self.files.values()})
-
     def look_at(self, paths: set[str]) -> None:
         """The followed files at `paths` (written to, not read yet: the watcher's gather window begins) looked at:
         each one grown past what its reads saw keeps that size, so a cut before the next read is a counted loss of
