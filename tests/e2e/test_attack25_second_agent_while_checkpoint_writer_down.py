@@ -69,11 +69,13 @@ def test_a_second_agent_is_refused_while_the_first_has_no_checkpoint_writer(tmp_
     second: subprocess.Popen | None = None
     try:
         wait_until(lambda: len(stored(peer)) >= 1000, 60, "the first agent's lines delivered")
+        killed: list[int] = []
         for k in range(5):  # replaced at once, after 1 s, 2 s, 4 s; the fifth death is the last
-            wait_until(lambda: _writer_of(first.pid) is not None, 30, f"checkpoint writer {k + 1}")
+            wait_until(lambda: _writer_of(first.pid) not in (None, *killed), 30, f"checkpoint writer {k + 1}")
             writer = _writer_of(first.pid)
-            assert writer is not None
+            assert writer is not None and writer not in killed, (writer, killed)  # a new process each time
             os.kill(writer, signal.SIGKILL)
+            killed.append(writer)
             if k < 4:
                 time.sleep(0.5)
                 write_lines(log, "a", 1000 + 100 * k, 100)  # delivered by the first agent, checkpoints unsaved
