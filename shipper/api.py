@@ -75,6 +75,7 @@ from shipper.log import Throttled
 from shipper.memo import MISSING, BoundedMemo
 from shipper.parser import CheckpointFragment, Parser, ParserOptions, RawBatch, index_key, serialize_event
 from shipper.secrets import SecretError, check_permissions, read_secret, redact
+from shipper.source_waits import looking_while_held
 from shipper.tail.keys import LineKeys
 from shipper.tail.lines import TRUNCATED, split_lines
 from shipper.vendor_ids import VendorIdGaps
@@ -156,6 +157,7 @@ __all__ = [
     "SourceFailures", "Throttled", "retry_after", "read_secret", "check_permissions", "redact",
     "split_lines", "TRUNCATED", "LineKeys", "VendorIdGaps",
     "WakingEvent",  # what ctx.stop is in the agent: add_waker() wakes a source asleep on something else
+    "looking_while_held",  # a source's look at its inputs while ctx.emit holds it (backpressure)
     "metrics",
     # for setup commands
     "load_config", "Config", "ConfigError", "installed_parsers",

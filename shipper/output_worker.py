@@ -13,6 +13,7 @@ from shipper.acks import AckTracker
 from shipper.errors import PermanentRefusal
 from shipper.log import Throttled
 from shipper.plugin import Batch, EndRun, Output, OutputContext, Stopping, batch_part
+from shipper.source_waits import held_a_while
 
 log = logging.getLogger("shipper.output")
 
@@ -107,6 +108,7 @@ class OutputWorker:
                     self._cond.wait(0.2)
                 finally:
                     self._blocked -= 1
+                held_a_while()  # (the source's look at its inputs while it is held: source_waits)
             if give_up.is_set() or self._closed or self.stop.is_set() or not tracker.holds(seq):
                 return False  # the withdrawal that made room took this batch back too (a reload), or a close
             self._queue.append((batch, tracker, seq))

@@ -41,6 +41,7 @@ import orjson
 from shipper.env_seconds import env_seconds
 from shipper.events import EventBuilder, EventSettings
 from shipper.parser import Parser, ParserOptions, RawBatch
+from shipper.source_waits import held_a_while
 
 log = logging.getLogger("shipper.parse_workers")
 
@@ -392,6 +393,7 @@ class ParsePool:
                 if self._abandon.is_set() or self._closing or self.failed:
                     return False
                 self._cond.wait(0.2)
+                held_a_while()  # (the source's look at its inputs while it is held: source_waits)
             if self._closing or self.failed:
                 return False
             entry = _Entry(next(self._ids), raw, with_keys)

@@ -6,9 +6,48 @@ waited for room in a down output's queue, which the stop gives up on; issue 13: 
 which returned a moment later); a source in none of these is in a call of its own."""
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+log = logging.getLogger("shipper.source")
+
+# A source held in a wait of the agent's (an output's full queue, its parse workers') is called back this often.
+LOOK_EVERY = 1.0
+_held = threading.local()  # the calling thread's `look` (looking_while_held) and when it is due
+
+
+@contextmanager
+def looking_while_held(look: Callable[[], None]) -> Iterator[None]:
+    """Inside the block, `look` is called in the calling thread about every LOOK_EVERY seconds while the agent holds
+    it in ctx.emit (backpressure: an output down or slow, the parse workers busy). A source looks at its inputs then:
+    the file source notes how far its files have grown, so that one cut back while it was held is a named loss, not
+    taken for growth (tests/tail/test_attack25_cut_above_read_position_silent.py). `look` must be quick and never
+    emit."""
+    _held.look, _held.due = look, 0.0
+    try:
+        yield
+    finally:
+        _held.look = None
+
+
+def held_a_while() -> None:
+    """Called by the loops that hold a source's thread in ctx.emit, once a round (a wait of 0.2 s that found no room):
+    `look` when it is due, at most every LOOK_EVERY over the waits that follow one another (an output slow rather than
+    down holds the reader in many short waits)."""
+    look = getattr(_held, "look", None)
+    if look is None:
+        return
+    now = time.monotonic()
+    if now < _held.due:
+        return
+    _held.due = now + LOOK_EVERY
+    try:
+        look()
+    except Exception:  # (a bug in a source's look must not lose the batch being handed over)
+        log.exception("a source's look while held failed")
 
 
 class SourceWaits:

@@ -22,6 +22,7 @@ from shipper.api import (
     SourceConfig,
     WakingEvent,
     is_utf8,
+    looking_while_held,
     metrics,
     saved_value_line,
 )
@@ -526,7 +527,14 @@ class FileSource(Source):
         self._lag_paths = paths
 
     def run(self) -> None:
-        """Follow. With inotify working: after the gather window, read only the files the watcher
+        """Follow (_follow), looking at the files' sizes while ctx.emit holds the thread (backpressure): a file cut
+        back above what was read meanwhile is then a named loss (Tailer.look_at_all)."""
+        # (Called inside ctx.emit, from the reads that hold self._lock already: not taken again.)
+        with looking_while_held(lambda: self.tailer.look_at_all()):
+            self._follow()
+
+    def _follow(self) -> None:
+        """With inotify working: after the gather window, read only the files the watcher
         saw written to; a full pass (scan, read every file) when it saw a file created, renamed or
         deleted, every rescan_interval (the safety net) and every poll_interval only while a
         decision waits for one; the few files inotify cannot report on are read every

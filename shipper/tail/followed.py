@@ -54,6 +54,9 @@ class Followed:
     written_deleted: bool = False  # written to after it was deleted: its writer still has it (kept longer)
     deleted_seen: tuple[int, int] | None = None  # (size, mtime_ns) when a scan first found it deleted
     zeros: bool = False  # read up to zeros that run to its end (a mapped file): inotify sees no write into them
+    # The largest size a look between its reads saw, its last byte data: a read that ends short of it found the file
+    # cut above what was read (looks.py).
+    looked_size: int = 0
     # A compressed file read to where its stream ends early: (its size then, since when). Still
     # being written, it grows; unchanged for UNDECIDED_SECONDS, it was cut short: a loss.
     gz_cut: tuple[int, float] | None = None

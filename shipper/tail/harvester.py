@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from shipper.tail import clock
+from shipper.tail import clock, looks
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.events import TailEvents
 from shipper.tail.followed import Followed, Identified
@@ -61,9 +61,12 @@ class Harvester:
         end_seen = pre  # the file's size as the reads saw it: no fstat after them
         started = clock.monotonic()
         while not stop.is_set():
+            looked = f.looked_size  # (a look before this read: also one while an emit below held the reader)
             data = fh.read(s.offset, self.read_size)
             tail0 = f.tail  # the bytes before data[0] (f.tail moves on with each batch below)
             end_seen = max(end_seen, s.offset + len(data))
+            if looked > s.offset + len(data) and len(data) < self.read_size and not f.gz:
+                looks.cut_above(f, fh, s.offset + len(data), looked, self.ledger)
             if not data:
                 ended = True
                 break

@@ -12,7 +12,7 @@ import logging
 import os
 from typing import Any, Callable, Collection, Iterable, Mapping
 
-from shipper.tail import clock, clock_watch, copies, held_record, letting_go, truncation
+from shipper.tail import clock, clock_watch, copies, held_record, letting_go, looks, truncation
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.events import TailEvents
 from shipper.tail.followed import Followed, Loose
@@ -162,17 +162,21 @@ class Tailer:
         """After a lapse of attention: the files it left untouched are proven so (attention.Lapses.attest)."""
         self.prospector.lapses.attest(self.files.values())
 
+    def look_at_all(self) -> None:
+        """Every followed file looked at (look_at), while the reader is held in a hand-over (the file source's
+        looking_while_held): a file cut back above what was read meanwhile ends short of the size seen at the next
+        read, a named loss (looks.py)."""
+        self.look_at({f.path for f in self.files.values()})
+
     def look_at(self, paths: set[str]) -> None:
-        """The followed files at `paths` (written to, not read yet: the watcher's gather window begins) looked at:
-        each one grown past what its reads saw keeps that size, so a cut before the next read is a counted loss of
-        those bytes at least ("N bytes or more"), not a possible one (tests/tail/test_attack25_gather_window_cut_
-        possibly_none.py: 50 lines written and cut inside a 3 s window were "possibly none")."""
+        """The followed files at `paths` (written to, not read yet: the watcher's gather window begins; or all, while
+        the reader is held) looked at: each one grown past what its reads saw keeps that size, so a cut before the
+        next read is a counted loss of those bytes at least ("N bytes or more"), not a possible one
+        (tests/tail/test_attack25_gather_window_cut_possibly_none.py: 50 lines written and cut inside a 3 s window were
+        "possibly none"); a cut above the read position, by the next read (looks.py)."""
         for f in self.files.values():
             if f.path in paths and f.fh is not None and not f.gz:
-                try:
-                    size = f.fh.stat().st_size
-                except OSError:
-                    continue
+                size = looks.look(f)
                 if size > f.size:
                     f.size = size
 
@@ -484,11 +488,5 @@ def buried(value: dict[str, Any]) -> dict[str, Any]:
 
 def _size_now(f: Followed | None) -> int:
     """The size of plain file `f` now, through the tailer's descriptor; 0 when it has none open (or a .gz: its state's
-    size is what it decompresses to)."""
-    fh = f.fh if f is not None else None  # (read once: status() asks from another thread, which may close it)
-    if fh is None or f is None or f.gz:
-        return 0
-    try:
-        return fh.stat().st_size
-    except OSError:
-        return 0
+    size is what it decompresses to). A look (looks.py): status() asks from another thread too."""
+    return looks.look(f) if f is not None else 0

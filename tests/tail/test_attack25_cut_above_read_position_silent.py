@@ -10,6 +10,8 @@ N bytes or more of app.log … truncated in place …` (counted)"; README: "Trun
 Here a look saw it grown (`/status` listed the file with `size` 1,998,890 and `position` 97,890); the cut to 1,599,090
 left the file longer than the position, so the agent read on as if it had only grown. Found by hand 3 of 3 (twice at a
 line boundary, once mid-line), the Fluentd peer frozen.
+Fixed (shipper/tail/looks.py): a look at the file's size between reads (the file source's while ctx.emit holds it, the
+watcher's, /status's), its last byte data, that a later read ends short of is a cut above the read position, named.
 """
 from __future__ import annotations
 
@@ -31,12 +33,6 @@ def _delivered(peer: ForwardServer) -> set[tuple[str, int]]:
     return {(r["generic"]["src"], r["generic"]["n"]) for _t, _ts, r in list(peer.records) if "generic" in r}
 
 
-@pytest.mark.xfail(strict=True, reason="exam25d: a log cut in place during an outage to a size above the held-back "
-                   "reader's position but below the size a look had seen loses the lines between, silently: no "
-                   "'truncated', no 'data lost', 0 counted (3 of 3 by hand). A fix (3c2c4fb: the file source looking at its "
-                   "files while ctx.emit held it, a read ending short of the size seen named lost) was withdrawn: it named "
-                   "false losses where a read ended short for other reasons (a reload's restart: test_attack10_reload_in_"
-                   "wait_drops_held_files.py; Log4j 2's memory-mapped file shrinking its zeros at close)")
 @pytest.mark.parametrize("where", ["line_boundary", "mid_line"])
 def test_a_cut_above_the_read_position_is_a_named_loss(tmp_path: Path, where: str) -> None:
     log = tmp_path / "app.log"

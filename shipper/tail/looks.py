@@ -1,0 +1,69 @@
+"""Looks at a followed file's size between its reads, and the cut above the read position they show.
+
+A log cut in place to a size above the position its reader has reached (`truncate -s` to a size limit while the
+reader is held back by an output down) still holds every byte before that position, so nothing at the next read
+shows the cut: the bytes between the cut and the size the file had were read as if it had only grown less. A look
+at its size in between (the watcher's gather window, the file source's look while ctx.emit holds it, /status) tells:
+a read that then ends short of the size looked at found the file shorter than it was. Two things that are no cut
+are kept out: a look after a read is no evidence against that read (the file grown since, while the reader was held:
+a reload's restart named "924 bytes or more" lost that were read next, 3c2c4fb), so each read compares only a look
+taken before it; and zeros at a file's end are no data (Log4j 2's memory-mapped file is grown with them and cut back
+to its lines at close), so a look whose last byte is zero notes nothing.
+Looks come from the source's thread and from the HTTP thread (/status): one lock keeps a look and the clearing after
+a cut in order (a look from before the cut written after it would name the cut again).
+(tests/tail/test_attack25_cut_above_read_position_silent.py)
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shipper.tail.followed import Followed, Identified
+    from shipper.tail.losses import LossLedger
+    from shipper.tail.reader import OpenFile
+
+_lock = threading.Lock()
+
+
+def look(f: Followed) -> int:
+    """The size of plain file `f` now, through the tailer's descriptor (0 when it has none open, or a .gz), noted as
+    looked at (Followed.looked_size) when its last byte is data. Safe from another thread: the descriptor is read once
+    and must still be `f`'s (the source thread may close it, and its number go to another file)."""
+    fh = f.fh
+    if fh is None or f.gz:
+        return 0
+    with _lock:
+        try:
+            st = os.fstat(fh.fd)
+            if (st.st_dev, st.st_ino) != (f.dev, f.ino):
+                return 0
+            size = st.st_size
+            if size > f.looked_size and os.pread(fh.fd, 1, size - 1) not in (b"", b"\0"):
+                f.looked_size = size
+        except OSError:
+            return 0
+    return size
+
+
+def cut_above(f: Identified, fh: OpenFile, end: int, looked: int, ledger: LossLedger) -> None:
+    """`f`, looked at `looked` bytes long before a read that found its end at byte `end` (at or past its read
+    position), was cut in place above that position: what was between the cut and `looked` is in no file, at least
+    looked - end bytes (more if it was written on after the cut): a named loss. Not when the bytes before the read
+    position changed (cut below it, or written again: check_truncated's, at the next read), nor when only a header was
+    read (cut back to it: a copytruncate, whose copy holds the rest)."""
+    with _lock:
+        f.looked_size = 0  # (said once)
+    s = f.state
+    try:
+        if s.offset <= s.head_len or (end == s.offset and fh.stat().st_size < end):
+            return
+        if f.tail and fh.read(s.offset - len(f.tail), len(f.tail)) != f.tail:
+            return
+    except OSError:
+        return
+    ledger.lost(f.path, looked - end,
+                f"were cut away unread: the file was cut in place above what had been read (byte {s.offset}) after a "
+                f"look saw it {looked} bytes long; it ends at byte {end} now. The line at the cut may end short, "
+                "joined to the next line written", unknown=True)
