@@ -12,16 +12,28 @@ agent refuses to start (exit 2, the reason written to the kernel's log, /dev/kms
 warnings of lost data go nowhere breaks the promise that no loss is silent. `2>/dev/null` runs without a journal
 on purpose. (Rust's runtime puts /dev/null on a closed descriptor 2, so Vector runs silently; a program that does
 neither writes its log into whatever file takes descriptor 2 next: rsyslog/rsyslog#1526.)
+
+A syslog daemon that stops reading (rsyslog held by a remote action that is down, a stuck journald) must not stop the
+agent: a Unix datagram socket queues ten datagrams (net.unix.max_dgram_qlen), and a blocking send then held the thread
+that logged, a file source in its warning, the stop in its `stopping` line (exam26d). The socket is non-blocking; lines
+it does not take wait in a bounded backlog that a thread sends as the daemon reads again; past the bound, lines are
+dropped until the backlog is sent, and then one line says how many (the journal cannot say it sooner: nobody reads it).
+At exit the backlog has a few seconds to go.
 """
 from __future__ import annotations
 
+import atexit
+import collections
 import errno
 import fcntl
 import io
 import os
 import re
+import select
 import socket
 import sys
+import threading
+import time
 
 SOCKET = "/dev/log"
 KMSG = "/dev/kmsg"
@@ -31,6 +43,8 @@ FACILITY_DAEMON = 3
 ERR, NOTICE = 3, 5
 MAX_DATAGRAM = 16384  # a longer line is cut there (syslog daemons cut near 8-64 KiB anyway)
 _PREFIX = re.compile(r"<([0-7])>")
+BACKLOG_LINES = 1000  # journal lines held while syslog does not read (at most ~16 MiB); then dropped and counted
+EXIT_WAIT = 3.0  # seconds the backlog has at exit for a syslog that reads again
 
 REFUSED = ("shipper: standard error is closed (2>&-) and there is no syslog socket ({path}) to send the journal to: "
            "refusing to run with nowhere to say what it loses; start it with its stderr open (2>/dev/null runs "
@@ -53,7 +67,12 @@ class SyslogStream(io.TextIOBase):
         super().__init__()
         self.path = path
         self._pending = ""
+        self._lock = threading.Lock()  # lines come from every thread; the backlog's sender is one more
+        self._backlog: collections.deque[bytes] = collections.deque()
+        self._dropped = 0
+        self._sender: threading.Thread | None = None
         self._sock = self._connect()
+        atexit.register(self._drain_at_exit)
 
     def _connect(self) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -63,6 +82,7 @@ class SyslogStream(io.TextIOBase):
         except OSError:
             sock.close()
             raise
+        sock.setblocking(False)  # faulthandler's writes too: dropped rather than the process held
         return sock
 
     def writable(self) -> bool:
@@ -85,19 +105,73 @@ class SyslogStream(io.TextIOBase):
         m = _PREFIX.match(line)
         priority, text = (int(m.group(1)), line[m.end():]) if m else (ERR if line.startswith("error:") else NOTICE,
                                                                         line)
-        data = f"<{FACILITY_DAEMON * 8 + priority}>shipper[{os.getpid()}]: {text}".encode(errors="replace")
+        data = self._datagram(priority, text)
+        with self._lock:
+            if self._backlog or self._dropped or not self._sent(data):
+                self._hold(data)
+
+    @staticmethod
+    def _datagram(priority: int, text: str) -> bytes:
+        return f"<{FACILITY_DAEMON * 8 + priority}>shipper[{os.getpid()}]: {text}".encode(errors="replace")
+
+    def _sent(self, data: bytes) -> bool:
+        """Sent, or given up on (no syslog left to take it): True; the socket's queue full: False."""
         for attempt in (1, 2):
             try:
                 self._sock.send(data[:MAX_DATAGRAM])
-                return
+                return True
+            except BlockingIOError:
+                return False
             except OSError:
                 if attempt == 2:
-                    return  # syslog gone: nowhere left to say it
+                    return True  # syslog gone: nowhere left to say it
                 try:  # the syslog daemon restarted: its socket is a new one
                     self._sock.close()
                     self._sock = self._connect()
                 except OSError:
+                    return True
+        return True
+
+    def _hold(self, data: bytes) -> None:
+        if self._dropped or len(self._backlog) >= BACKLOG_LINES:
+            self._dropped += 1  # kept in order: nothing more is held until the backlog and this count are sent
+            return
+        self._backlog.append(data)
+        if self._sender is None:
+            self._sender = threading.Thread(target=self._send_backlog, name="journal-syslog", daemon=True)
+            self._sender.start()
+
+    def _send_held(self) -> bool:
+        """Sends what the socket takes of the backlog, then the count of lines dropped; True when all is sent."""
+        while self._backlog:
+            if not self._sent(self._backlog[0]):
+                return False
+            self._backlog.popleft()
+        if self._dropped:
+            note = self._datagram(ERR, f"syslog ({self.path}) did not read the journal: {self._dropped} lines of it "
+                                       "were dropped (the agent went on)")
+            if not self._sent(note):
+                return False
+            self._dropped = 0
+        return True
+
+    def _send_backlog(self) -> None:
+        while True:
+            with self._lock:
+                if self._send_held():
+                    self._sender = None
                     return
+                sock = self._sock
+            select.select([], [sock], [], 1.0)
+
+    def _drain_at_exit(self) -> None:
+        deadline = time.monotonic() + EXIT_WAIT
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._send_held():
+                    return
+                sock = self._sock
+            select.select([], [sock], [], max(0.0, deadline - time.monotonic()))
 
 
 def take_closed_stderr() -> str | None:

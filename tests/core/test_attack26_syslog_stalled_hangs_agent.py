@@ -6,7 +6,8 @@ and 1,500 FIFOs matched, each named once, beside the start's two lines): the fil
 lines appended next were never shipped, `/health` still answered `ok`, and SIGTERM never ended the agent (its
 `stopping` line blocked too; killed after 40 s). A program that runs with stderr on a pipe has 64 KiB of slack there;
 on syslog it has ten lines. What should hold: the journal's socket never stops the agent (lines it cannot send are
-dropped and counted, or queued within a bound, and said when the socket takes them again)."""
+dropped and counted, or queued within a bound, and said when the socket takes them again). Fixed in
+shipper/journal_syslog.py: a non-blocking socket and a bounded backlog."""
 from __future__ import annotations
 
 import json
@@ -18,8 +19,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from tests.support import free_port, stop_process, wait
 
 SHIPPER = str(Path(sys.executable).with_name("shipper"))
@@ -30,9 +29,6 @@ def _numbered(lo: int, hi: int) -> str:
     return "".join(json.dumps({"n": i}) + "\n" for i in range(lo, hi))
 
 
-@pytest.mark.xfail(strict=True, reason="exam26d: the journal on syslog (2>&-) and a syslog daemon that stopped reading"
-                   " its socket: after ~10 unread journal lines the logging thread blocks in send(); the file source"
-                   " ships nothing more, /health says ok, SIGTERM never ends the agent (2 of 2 by hand)")
 def test_a_stalled_syslog_does_not_stop_shipping_or_the_stop(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -70,3 +66,30 @@ def test_a_stalled_syslog_does_not_stop_shipping_or_the_stop(tmp_path: Path) -> 
                 agent.wait()
     assert shipped, f"the lines appended after the journal's socket filled were not shipped; /health: {health}"
     assert code is not None and took < 15 + 5, f"SIGTERM did not end the agent (exit {code}, {took:.0f} s)"
+
+
+def test_lines_syslog_does_not_take_are_held_in_order_then_dropped_and_counted(tmp_path: Path) -> None:
+    from shipper.journal_syslog import BACKLOG_LINES, SyslogStream
+
+    path = tmp_path / "syslog.sock"
+    lines = BACKLOG_LINES + 300  # well past the socket's queue and the backlog
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as syslog:
+        syslog.bind(str(path))
+        stream = SyslogStream(str(path))
+        started = time.monotonic()
+        for i in range(lines):
+            stream.write(f"<4>line {i}\n")
+        assert time.monotonic() - started < 10, "writing to a syslog that does not read held the writer"
+        syslog.settimeout(5)
+        got = []
+        while True:
+            try:
+                got.append(syslog.recv(65536).decode())
+            except socket.timeout:
+                break
+            if "were dropped" in got[-1]:
+                break
+    numbers = [int(g.rsplit(" ", 1)[1]) for g in got if ": line " in g]
+    assert numbers == list(range(len(numbers))), "the journal's lines came out of order or with a gap"
+    assert len(numbers) >= BACKLOG_LINES, f"only {len(numbers)} lines were held for a syslog that read late"
+    assert got[-1].startswith("<27>shipper[") and f"{lines - len(numbers)} lines of it were dropped" in got[-1], got[-1]
