@@ -217,7 +217,8 @@ class OutputWorker:
                 continue
             finally:
                 self.busy = False
-                self._sending = {}
+            # (Kept after a failed send: a plugin's close() may still tell what of it was stored, OutputContext.stored)
+            self._sending = {}
             with self._cond:
                 # Closed and stopped (a reload or a stop gave up on it): the send outlived the close's grace, and
                 # what the output still held may have been let go meanwhile, to be read again (leftover()).

@@ -463,7 +463,8 @@ class OutputContext:
     def stored(self, batch: Batch, positions: Sequence[int]) -> None:
         """For an output that stores a batch in parts (chunks of its own size, or the batches of a
         send_many one after another): call this as each part is stored (acknowledged), with the
-        positions in `batch.events` of that part's events, before send() returns. A stop or a reload
+        positions in `batch.events` of that part's events, before send() returns (or, for a send that
+        failed or was stopped, in close(): the worker keeps it until its next send). A stop or a reload
         that cuts the send short then notes them as stored by this output, and the re-read does not
         send them to it again (else the whole batch is: a repeat). Harmless outside the agent."""
         if self.on_stored is not None:

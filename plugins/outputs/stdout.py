@@ -7,6 +7,11 @@ Faults (the written bytes are the truth, so a retry resumes after them):
   gives up after ONCE_ATTEMPTS and ends non-zero, first cutting the file back to where the batch
   began when it can (a regular file nobody else wrote to), so the next run writes the batch once; so does a stop or
   a reload that comes while the batch waits for its retry (close).
+- the file cut under the agent while such a write waits for its retry (logrotate's copytruncate: the file now shorter
+  than where the write ended): the batch's lines written before are in what was cut away (the copy) and stay
+  written; the rest goes to the file's end (also without O_APPEND: no hole of zeros), from the start of the line the
+  write had cut, which is named. Abandoned instead (a stop, a reload, --once giving up), those lines are told stored
+  (ctx.stored), so the batch read again writes only the rest.
 - into a pipe (or a FIFO), a batch is acknowledged only once its reader took it: the kernel counts the bytes
   still unread in the pipe (FIONREAD on the write end), and send() returns when none of the batch's are left.
   So a reader that dies loses nothing: what the pipe held is read again at the next start.
@@ -94,6 +99,9 @@ class _Written:
     done: int
     start: int | None
     parts: list[bytes] | None = None  # the batch's bytes, as the write takes them (for cut_short)
+    # Bytes of the batch written before the file was cut under the agent (copytruncate): in what was cut away, not in
+    # the file. The file holds the batch's bytes [moved, done) from offset `start`.
+    moved: int = 0
 
 
 class StdoutOutput(Output):
@@ -160,6 +168,8 @@ class StdoutOutput(Output):
         try:
             if not _line_start_checked:
                 self._begin_on_a_new_line(fd, written)
+            if written.done and written.start is not None and (size := os.fstat(fd).st_size) < _end(written):
+                self._resume_after_a_cut(fd, written, size)
             if pipe:
                 _write_whole_lines(fd, lines, written)
             else:
@@ -176,7 +186,7 @@ class StdoutOutput(Output):
                 kept = self._undo(fd, written)
                 raise EndRun(f"cannot write to stdout ({e.strerror}) after {self._failures} attempts; "
                              + ("the batch's partial write was cut back, " if kept else "")
-                             + "its events are read again next run") from None
+                             + "its events not written are read again next run") from None
             raise OSError(e.errno, f"cannot write to stdout ({e.strerror}); {written.done} bytes of the batch "
                                    "written, the retry resumes after them") from None
         finally:
@@ -210,6 +220,43 @@ class StdoutOutput(Output):
                         "acknowledged: that event is written again whole",
                         extra={"output": self.ctx.name, "torn_offset": start, "torn_end": end})
         _line_start_checked = True
+
+    def _resume_after_a_cut(self, fd: int, written: _Written, size: int) -> None:
+        """Before a retry (under _WRITING): the file is shorter than where the cut write ended, cut under the agent
+        (logrotate's copytruncate) while the batch waited. Resumed where the bytes written were, the rest of the cut
+        line began the emptied file and its event was readable nowhere (exam25d). The lines written are in what was
+        cut away (the copy) and stay written; the cut line is written again whole, from the file's end."""
+        head = self._say_cut_away(fd, written, size, "is written again whole here, from the file's end")
+        os.lseek(fd, size, os.SEEK_SET)  # (a writer without O_APPEND would leave a hole of zeros up to its offset)
+        written.start, written.done, written.moved = size, head, head
+        if _cut_line(fd) is not None:  # the file was cut inside a line: the batch's lines begin on their own
+            os.write(fd, b"\n")
+            written.start = size + 1
+
+    def _say_cut_away(self, fd: int, written: _Written, size: int, then: str) -> int:
+        """The warning that stdout's file was cut below where the batch's write ended; returns where the cut line
+        begins in the batch (the bytes before it, whole lines, are written: in what was cut away)."""
+        data = b"".join(written.parts or ())
+        head = data.rfind(b"\n", 0, written.done) + 1
+        try:
+            path = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            path = "(unknown)"
+        lines, total = data.count(b"\n", 0, head), data.count(b"\n")
+        log.warning(f"output {self.ctx.name}: stdout's file {path} shrank under the agent to {size} bytes (truncated: "
+                    f"logrotate's copytruncate?) while a write that a full disk or an I/O error cut short at byte "
+                    f"{_end(written)} waited for its retry: the {lines} lines of its batch of {total} written before "
+                    f"are in what was cut away (the copy) and are not written again; the line it cut, whose first "
+                    f"{written.done - head} bytes end what was cut away (a cut line there), {then}",
+                    extra={"output": self.ctx.name, "file_size": size, "write_end": _end(written),
+                           "lines_cut_away": lines, "cut_line_bytes": written.done - head})
+        return head
+
+    def _stored_lines(self, written: _Written, upto: int) -> None:
+        """The batch abandoned (a stop, a reload, --once giving up): its whole lines before byte `upto`, in what was cut
+        away from the file, are stored; told to the agent (ctx.stored), they are not written again with the rest."""
+        if upto and (lines := b"".join(written.parts or ()).count(b"\n", 0, upto)):
+            self.ctx.stored(written.batch, range(lines))
 
     def _reader_gone(self, fd: int, written: _Written) -> None:
         """EPIPE: the pipe's reader went away. The batch is not acknowledged (read again at the next start); the
@@ -270,16 +317,23 @@ class StdoutOutput(Output):
 
     def _undo(self, fd: int, written: _Written) -> bool:
         """Cut a regular file back to where the abandoned batch began, if nobody else wrote after
-        it: no torn line, and the batch (not acknowledged) is written whole when read again."""
+        it: no torn line, and the batch (not acknowledged) is written whole when read again. The lines of
+        it in what a copytruncate cut away (before or since) are told stored: the rest only is written again."""
         self._written = None
         if not written.done or written.start is None:
             return False
         try:
-            end = written.start + written.done
-            if os.lseek(fd, 0, os.SEEK_CUR) != end or os.fstat(fd).st_size != end:
+            end = _end(written)
+            size = os.fstat(fd).st_size
+            if size < end:
+                self._stored_lines(written, self._say_cut_away(fd, written, size, "is written whole with the rest of "
+                                                               "the batch when it is read again"))
+                return False
+            if os.lseek(fd, 0, os.SEEK_CUR) != end or size != end:
                 return False
             os.ftruncate(fd, written.start)
             os.lseek(fd, written.start, os.SEEK_SET)
+            self._stored_lines(written, written.moved)
             return True
         except OSError:
             return False
@@ -287,6 +341,11 @@ class StdoutOutput(Output):
 
 NEWLINE = orjson.OPT_APPEND_NEWLINE
 IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
+
+
+def _end(written: _Written) -> int:
+    """The file offset where the batch's write ended (a regular file's)."""
+    return (written.start or 0) + written.done - written.moved
 
 
 def _regular_file_offset(fd: int) -> int | None:
