@@ -2,7 +2,10 @@
 inotify loop watching the same folder. CPU (utime + stime of every thread of the agent's process
 tree: its checkpoint writer included), wake-ups (voluntary context switches of every thread: sleeps
 that ended) and preemptions (involuntary ones, from CPU work such as the safety rescan on a busy
-host) are read from /proc before and after a quiet window.
+host) are read from /proc before and after a quiet window. The busiest threads are named (the agent
+runs through bench/thread_names.py), and the host's mount table changes in the window are counted: a
+file source listens to them (a mount on a watched folder makes no inotify event), so a host that
+mounts all the time wakes it (at most once a shipper.tail.watcher.MOUNT_SETTLE).
 
     .venv/bin/python bench/idle.py                    # 200, 2000, 10000 files, 150 s windows
     .venv/bin/python bench/idle.py --files 2000 --seconds 30
@@ -14,10 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -75,18 +80,47 @@ def usage(pid: int) -> tuple[float, dict[str, int], int]:
     return cpu, switches, preempted
 
 
-def measure(pid: int, seconds: float) -> tuple[float, float, str, float]:
+def mount_changes(seconds: float) -> int:
+    """How many times the mount table changed over `seconds` (other programs' mounts: this host's tests)."""
+    with open("/proc/self/mountinfo") as f:
+        ep = select.epoll()
+        ep.register(f.fileno(), select.EPOLLPRI)
+        n, end = 0, time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if ep.poll(left):
+                n += 1
+                f.seek(0)
+                f.read()  # (a read marks the change seen)
+        ep.close()
+    return n
+
+
+def thread_names(path: Path) -> dict[str, str]:
+    """tid -> the Python name bench/thread_names.py noted."""
+    try:
+        return {tid: name for _, tid, name in (line.split(maxsplit=2) for line in path.read_text().splitlines())}
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def measure(pid: int, seconds: float, names: Path | None = None) -> tuple[float, float, str, float, float]:
     """Over `seconds`: CPU % of a core, wake-ups/s of all threads, the busiest threads' wake-ups/s
-    (the main thread marked with *), preemptions/s."""
+    (named from `names`, else the main thread marked with *), preemptions/s, the host's mount changes/s."""
+    mounts: list[int] = []
+    counter = threading.Thread(target=lambda: mounts.append(mount_changes(seconds)), daemon=True)
     c0, s0, p0 = usage(pid)
     t0 = time.monotonic()
+    counter.start()
     time.sleep(seconds)
     c1, s1, p1 = usage(pid)
     dt = time.monotonic() - t0
+    counter.join(10)
     per = {tid: (n - s0.get(tid, 0)) / dt for tid, n in s1.items()}
-    top = sorted(per.items(), key=lambda kv: -kv[1])[:4]
-    threads = " ".join(f"{v:.2f}{'*' if tid == str(pid) else ''}" for tid, v in top if v > 0.0) or "0"
-    return 100.0 * (c1 - c0) / dt, sum(per.values()), threads, (p1 - p0) / dt
+    top = sorted(per.items(), key=lambda kv: -kv[1])[:5]
+    named = thread_names(names) if names is not None else {}
+    threads = " ".join(f"{v:.2f} {named[tid]}" if tid in named else f"{v:.2f}{'*' if tid == str(pid) else ''}"
+                       for tid, v in top if v > 0.0) or "0"
+    return 100.0 * (c1 - c0) / dt, sum(per.values()), threads, (p1 - p0) / dt, (mounts[0] if mounts else 0) / dt
 
 
 def rss_mib(pid: int) -> float:
@@ -109,8 +143,10 @@ def run(n: int, seconds: float, out: Path) -> dict:
     cfg.write_text(f"state_dir: {d}/state\nhttp:\n  listen: 127.0.0.1:0\nsources:\n  - name: quiet\n    type: file\n"
                    f"    paths: ['{logs}/*.log']\n    parser: json\noutputs:\n  - type: stdout\n")
     outfile = open(d / "out.jsonl", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "shipper.cli", "run", "-c", str(cfg)], cwd=REPO,
-                            stdout=outfile, stderr=open(d / "err.log", "wb"))
+    names = d / "threads"
+    proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "thread_names.py"), "run", "-c", str(cfg)], cwd=REPO,
+                            stdout=outfile, stderr=open(d / "err.log", "wb"),
+                            env=dict(os.environ, THREAD_NAMES=str(names), PYTHONPATH=str(REPO)))
     try:
         deadline = time.monotonic() + 600
         while sum(1 for _ in open(d / "out.jsonl", "rb")) < n:
@@ -124,7 +160,7 @@ def run(n: int, seconds: float, out: Path) -> dict:
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise SystemExit(f"parse workers not given back: {(d / 'err.log').read_text()[-2000:]}")
             time.sleep(0.5)
-        cpu, wakeups, threads, preempted = measure(proc.pid, seconds)
+        cpu, wakeups, threads, preempted, mounts = measure(proc.pid, seconds, names)
         rss = rss_mib(proc.pid)
     finally:
         proc.terminate()
@@ -133,13 +169,13 @@ def run(n: int, seconds: float, out: Path) -> dict:
     bare = subprocess.Popen([sys.executable, "-c", BARE, str(logs)], stdout=subprocess.PIPE)
     try:
         bare.stdout.readline()
-        bcpu, bwake, _, _ = measure(bare.pid, min(seconds, 20))
+        bcpu, bwake, _, _, _ = measure(bare.pid, min(seconds, 20))
     finally:
         bare.kill()
         bare.wait()
     shutil.rmtree(d, ignore_errors=True)
     return {"files": n, "cpu": cpu, "wakeups": wakeups, "threads": threads, "preempted": preempted, "rss": rss,
-            "bare_cpu": bcpu, "bare_wakeups": bwake}
+            "bare_cpu": bcpu, "bare_wakeups": bwake, "mounts": mounts}
 
 
 def main() -> None:
@@ -150,13 +186,13 @@ def main() -> None:
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    print("| quiet files | shipper CPU (% of a core) | shipper wake-ups/s | busiest threads /s (* main) "
-          "| preempted /s | RSS MiB | bare inotify CPU | bare wake-ups/s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| quiet files | shipper CPU (% of a core) | shipper wake-ups/s | busiest threads /s "
+          "| preempted /s | RSS MiB | bare inotify CPU | bare wake-ups/s | host mount changes/s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for n in a.files:
         r = run(n, a.seconds, out)
         print(f"| {r['files']} | {r['cpu']:.2f} | {r['wakeups']:.2f} | {r['threads']} | {r['preempted']:.2f} | {r['rss']:.0f} | "
-              f"{r['bare_cpu']:.2f} | {r['bare_wakeups']:.1f} |", flush=True)
+              f"{r['bare_cpu']:.2f} | {r['bare_wakeups']:.1f} | {r['mounts']:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
