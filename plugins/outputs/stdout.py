@@ -14,8 +14,9 @@ Faults (the written bytes are the truth, so a retry resumes after them):
   (ctx.stored), so the batch read again writes only the rest.
 - into a pipe (or a FIFO), a batch is acknowledged only once its reader took it: the kernel counts the bytes
   still unread in the pipe (FIONREAD on the write end), and send() returns when none of the batch's are left.
-  So a reader that dies loses nothing: what the pipe held is read again at the next start.
-- EPIPE (the reader went away, `run --once | head -1`): the run ends with 141, like cat, after one warning
+  So a reader that dies loses nothing: what the pipe held is read again at the next start. The same into a Unix
+  stream socket (socat EXEC, systemd's StandardOutput=socket), whose unread bytes SIOCOUTQ counts.
+- EPIPE (the reader went away, `run --once | head -1`; ECONNRESET on a socket): the run ends with 141, like cat, after one warning
   naming the lines of the unacknowledged batch the reader already had: they are written again at the next start.
 - stdout closed (`>&-`, or EBADF on a write): the run ends (exit 1) naming it; no retry can write there.
 - a regular file that ends in a cut line when the process first writes (a run killed while a full disk held its
@@ -32,6 +33,7 @@ import fcntl
 import logging
 import os
 import select
+import socket
 import stat
 import struct
 import sys
@@ -164,19 +166,19 @@ class StdoutOutput(Output):
             if self.ctx.stop.is_set():
                 self._written = None if not written.done else written
                 raise Stopping()
-        pipe = _is_pipe(fd)
+        counted = _reader_count(fd)  # a pipe's or a Unix socket's: what its reader has not taken is known
         try:
             if not _line_start_checked:
                 self._begin_on_a_new_line(fd, written)
             if written.done and written.start is not None and (size := os.fstat(fd).st_size) < _end(written):
                 self._resume_after_a_cut(fd, written, size)
-            if pipe:
+            if counted is not None:
                 _write_whole_lines(fd, lines, written)
             else:
                 _write_all(fd, lines, written)
         except OSError as e:
-            if e.errno == errno.EPIPE:
-                self._reader_gone(fd, written)
+            if e.errno == errno.EPIPE or (e.errno == errno.ECONNRESET and counted is not None):
+                self._reader_gone(fd, written, counted)
             if e.errno == errno.EBADF:  # descriptor 1 closed under the agent: no retry can write there
                 self._written = None
                 raise EndRun(CLOSED) from None
@@ -191,8 +193,8 @@ class StdoutOutput(Output):
                                    "written, the retry resumes after them") from None
         finally:
             _WRITING.release()
-        if pipe and not _taken(fd, self.ctx.stop):
-            self._reader_gone(fd, written)
+        if counted is not None and not _taken(fd, self.ctx.stop, counted):
+            self._reader_gone(fd, written, counted)
         self._written = None
         self._failures = 0
         self.trouble = None
@@ -258,16 +260,26 @@ class StdoutOutput(Output):
         if upto and (lines := b"".join(written.parts or ()).count(b"\n", 0, upto)):
             self.ctx.stored(written.batch, range(lines))
 
-    def _reader_gone(self, fd: int, written: _Written) -> None:
-        """EPIPE: the pipe's reader went away. The batch is not acknowledged (read again at the next start); the
-        lines of it the reader took are so written twice: named once, with their count. Earlier batches were
-        acknowledged only once the reader took them (_taken), so nothing the pipe held unread is lost."""
+    def _reader_gone(self, fd: int, written: _Written, counted: int | None) -> None:
+        """EPIPE: the reader of the pipe (or socket) went away. The batch is not acknowledged (read again at the next
+        start); the lines of it the reader took are so written twice: named once, with their count. Earlier batches
+        were acknowledged only once the reader took them (_taken), so nothing it held unread is lost. A pipe still
+        counts its unread bytes after the reader left; a socket frees them with its reader: then every line written
+        of the batch may have reached it, and is named as a possible repeat."""
         self._written = None
-        unread = _unread(fd) or 0  # the kernel still counts them on the write end after the reader left
         data = b"".join(written.parts or ())
+        socket_gone = counted == termios.TIOCOUTQ
+        unread = 0 if socket_gone else _unread(fd, termios.FIONREAD) or 0
         took = max(0, written.done - unread)
         lines, total = data.count(b"\n", 0, took), data.count(b"\n")
-        if took:
+        if took and socket_gone:
+            log.warning(f"output {self.ctx.name}: the reader of stdout (a socket) went away: up to {lines} of the "
+                        f"{total} lines of the batch being written had reached it (a socket does not tell how many "
+                        f"once its reader is gone); the batch is not acknowledged, so they are written again at the "
+                        f"next start (a possible repeat of {lines} lines); nothing it left unread is lost (read again)",
+                        extra={"output": self.ctx.name, "repeated_lines": lines, "batch_lines": total,
+                               "taken_bytes": took})
+        elif took:
             log.warning(f"output {self.ctx.name}: the reader of stdout (a pipe) went away: {lines} of the {total} "
                         f"lines of the batch being written had reached it; the batch is not acknowledged, so these "
                         f"lines are written again at the next start (a repeat); the {unread} bytes it left unread "
@@ -388,15 +400,26 @@ def _cut_line(fd: int) -> tuple[int | None, int, str] | None:
         os.close(reader)
 
 
-def _is_pipe(fd: int) -> bool:
+def _reader_count(fd: int) -> int | None:
+    """The ioctl that counts the bytes written to `fd` its reader has not taken yet: FIONREAD on a pipe's write end,
+    SIOCOUTQ (TIOCOUTQ) on a Unix stream socket (what the peer has not read: exam26d, a socket's batches were
+    acknowledged unread in its buffer and lost with a reader that went away). None for anything else (a file, a
+    terminal, a TCP socket, whose count ends at the peer's kernel, not its reader)."""
     try:
-        return stat.S_ISFIFO(os.fstat(fd).st_mode)
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISFIFO(mode):
+            return termios.FIONREAD
+        if stat.S_ISSOCK(mode):
+            with socket.socket(fileno=os.dup(fd)) as s:
+                if s.family == socket.AF_UNIX and s.type == socket.SOCK_STREAM:
+                    return termios.TIOCOUTQ
     except OSError:
-        return False
+        pass
+    return None
 
 
 def _write_whole_lines(fd: int, parts: list[bytes], written: _Written) -> None:
-    """Into a pipe: whole lines, at most PIPE_BUF bytes a write, from byte `written.done`. Such a write is
+    """Into a pipe (or a Unix socket): whole lines, at most PIPE_BUF bytes a write, from byte `written.done`. Such a write is
     atomic (all or nothing, also when it blocks on a stalled reader), so a stop or a kill that cuts the
     batch leaves the reader whole lines only; a line longer than PIPE_BUF alone can still be cut."""
     data = parts[0] if len(parts) == 1 else b"".join(parts)
@@ -416,28 +439,39 @@ PIPE_BUF = select.PIPE_BUF
 DRAIN_FIRST, DRAIN_MAX = 0.001, 0.05  # seconds between looks at a pipe its reader drains (doubling up to the max)
 
 
-def _unread(fd: int) -> int | None:
-    """Bytes written to the pipe its reader has not taken yet (FIONREAD), None where it cannot be asked."""
+def _unread(fd: int, request: int) -> int | None:
+    """Bytes written to the pipe (or socket) its reader has not taken yet (`request`: _reader_count's), None where
+    it cannot be asked."""
     try:
-        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+        return struct.unpack("i", fcntl.ioctl(fd, request, b"\0\0\0\0"))[0]
     except OSError:
         return None
 
 
-def _taken(fd: int, stop: threading.Event) -> bool:
-    """Wait until the pipe's reader took every byte in it (then the batch is its reader's, to acknowledge), and
-    return True; False when the reader went away first (no reader: poll says POLLERR). A stop ends the wait
-    with True: the bytes are in the pipe, a live reader still gets them (as when a write returned)."""
+def _taken(fd: int, stop: threading.Event, request: int) -> bool:
+    """Wait until the reader took every byte written (then the batch is its reader's, to acknowledge), and return
+    True; False when the reader went away first with some of them unread: poll says POLLERR (a pipe without reader)
+    or POLLHUP while bytes are unread; on a Unix socket, POLLERR alone (ECONNRESET: its peer closed with bytes
+    unread, and freed them, so the count drops to 0; the kernel marks that before it frees them, so the count is
+    read first). A stop ends the wait with True: the bytes are in the pipe, a live reader still gets them (as when a
+    write returned)."""
     poller = select.poll()
-    poller.register(fd, 0)  # POLLERR (no reader left) is reported without being asked for
+    poller.register(fd, 0)  # POLLERR and POLLHUP are reported without being asked for
     wait = DRAIN_FIRST
-    while (unread := _unread(fd)) is not None and unread > 0:  # a kernel that cannot count: as before
-        if any(ev & select.POLLERR for _, ev in poller.poll(wait * 1000)):
+    while True:
+        unread = _unread(fd, request)
+        gone = 0
+        for _, ev in poller.poll(0):  # at once after the count (a stale count and a reader that read it all, then
+            gone |= ev                # closed, looked gone)
+        if (unread and gone & (select.POLLERR | select.POLLHUP)) or (
+                request == termios.TIOCOUTQ and gone & select.POLLERR):
             return False
+        if not unread:  # (None: a kernel that cannot count: as before)
+            return True
         if stop.is_set():
             return True
+        poller.poll(wait * 1000)  # (woken early by a hang-up)
         wait = min(DRAIN_MAX, wait * 2)
-    return True
 
 
 def _write_all(fd: int, parts: list[bytes], written: _Written) -> None:
