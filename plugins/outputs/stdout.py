@@ -172,6 +172,8 @@ class StdoutOutput(Output):
                 self._begin_on_a_new_line(fd, written)
             if written.done and written.start is not None and (size := os.fstat(fd).st_size) < _end(written):
                 self._resume_after_a_cut(fd, written, size)
+            elif not written.done and written.start is not None:
+                self._begin_at_the_end(fd, written)
             if counted is not None:
                 _write_whole_lines(fd, lines, written)
             else:
@@ -234,6 +236,24 @@ class StdoutOutput(Output):
         if _cut_line(fd) is not None:  # the file was cut inside a line: the batch's lines begin on their own
             os.write(fd, b"\n")
             written.start = size + 1
+
+    def _begin_at_the_end(self, fd: int, written: _Written) -> None:
+        """Before a batch's first write (under _WRITING): a file not opened for appending (`>`, systemd's
+        StandardOutput=file:) that was cut under the agent (copytruncate) is shorter than the descriptor's offset;
+        written there, the batch followed a hole of zeros as long as what was cut away. Written from its end."""
+        size = os.fstat(fd).st_size
+        if written.start is None or written.start <= size or fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:
+            return
+        try:
+            path = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            path = "(unknown)"
+        log.warning(f"output {self.ctx.name}: stdout's file {path} is {size} bytes, shorter than where the agent's "
+                    f"writes had got ({written.start}): cut under the agent (logrotate's copytruncate?); stdout is not "
+                    "opened for appending, so the agent writes on from the file's end, not behind a hole of zeros "
+                    "(open it with >>, or systemd's StandardOutput=append:)",
+                    extra={"output": self.ctx.name, "file_size": size, "offset": written.start})
+        written.start = os.lseek(fd, size, os.SEEK_SET)
 
     def _say_cut_away(self, fd: int, written: _Written, size: int, then: str) -> int:
         """The warning that stdout's file was cut below where the batch's write ended; returns where the cut line

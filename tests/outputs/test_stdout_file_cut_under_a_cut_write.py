@@ -107,3 +107,20 @@ def test_abandoned_with_the_file_uncut_its_partial_write_is_cut_back_and_nothing
     stop.set()
     worker.close(timeout=10)
     assert path.read_bytes() == b"" and tracker.delivered_to() == {}
+
+
+def test_a_file_not_opened_for_appending_and_cut_between_batches_is_written_from_its_end(tmp_path, monkeypatch, caplog):
+    """`>` (systemd's StandardOutput=file:) and a copytruncate between two batches: the next batch goes at the file's
+    end, not at the descriptor's old offset behind a hole of zeros (logrotate's own caveat for copytruncate)."""
+    path = tmp_path / "out.ndjson"
+    with open(path, "wb", buffering=0) as f:
+        monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BufferedWriter(io.FileIO(f.fileno(), "w",
+                                                                                          closefd=False))))
+        out = StdoutOutput(StdoutOutputConfig(type="stdout"), OutputContext("stdout", threading.Event(), str(tmp_path)))
+        out.send(batch())
+        copytruncate(path, tmp_path / "copy")
+        with caplog.at_level(logging.WARNING):
+            out.send(batch())
+    data = path.read_bytes()
+    assert b"\0" not in data and numbers(data) == list(range(EVENTS))
+    assert "cut under the agent" in caplog.text and "not opened for appending" in caplog.text
