@@ -244,10 +244,7 @@ class StdoutOutput(Output):
         size = os.fstat(fd).st_size
         if written.start is None or written.start <= size or fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:
             return
-        try:
-            path = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            path = "(unknown)"
+        path = _path(fd)
         log.warning(f"output {self.ctx.name}: stdout's file {path} is {size} bytes, shorter than where the agent's "
                     f"writes had got ({written.start}): cut under the agent (logrotate's copytruncate?); stdout is not "
                     "opened for appending, so the agent writes on from the file's end, not behind a hole of zeros "
@@ -260,10 +257,7 @@ class StdoutOutput(Output):
         begins in the batch (the bytes before it, whole lines, are written: in what was cut away)."""
         data = b"".join(written.parts or ())
         head = data.rfind(b"\n", 0, written.done) + 1
-        try:
-            path = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            path = "(unknown)"
+        path = _path(fd)
         lines, total = data.count(b"\n", 0, head), data.count(b"\n")
         log.warning(f"output {self.ctx.name}: stdout's file {path} shrank under the agent to {size} bytes (truncated: "
                     f"logrotate's copytruncate?) while a write that a full disk or an I/O error cut short at byte "
@@ -373,6 +367,14 @@ class StdoutOutput(Output):
 
 NEWLINE = orjson.OPT_APPEND_NEWLINE
 IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
+
+
+def _path(fd: int) -> str:
+    """The path of the file open as `fd` (for the journal)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return "(unknown)"
 
 
 def _end(written: _Written) -> int:

@@ -69,7 +69,10 @@ def test_resumed_after_the_cut_each_event_is_once_in_the_copy_or_the_file(stdout
     assert "shrank under the agent to 0 bytes" in caplog.text and "is written again whole here" in caplog.text
 
 
-def test_abandoned_before_the_retry_the_lines_in_the_copy_are_told_stored(stdout_file, tmp_path, caplog):
+@pytest.mark.parametrize("cut", [True, False])
+def test_abandoned_before_the_retry_what_is_in_the_copy_is_told_stored(stdout_file, tmp_path, caplog, cut):
+    """Cut: the lines in the copy are told stored, the rest is written when read again. Not cut: the partial write is
+    cut back (as before) and nothing is told stored: the batch is written whole when read again."""
     path, filler, as_stdout = stdout_file
     as_stdout()
     stop = threading.Event()
@@ -81,32 +84,19 @@ def test_abandoned_before_the_retry_the_lines_in_the_copy_are_told_stored(stdout
     worker.start()
     assert worker.put(b, tracker, seq, threading.Event())
     wait_until(lambda: out.trouble is not None, 30, "the write cut short by the full disk")
-    copytruncate(path, tmp_path / "copy")
+    if cut:
+        copytruncate(path, tmp_path / "copy")
     with caplog.at_level(logging.WARNING):
         stop.set()  # (before the retry: the worker waits a second after a failure)
         worker.close(timeout=10)
+    assert path.read_bytes() == b""
+    if not cut:
+        assert tracker.delivered_to() == {} and "shrank" not in caplog.text
+        return
     written = (tmp_path / "copy").read_bytes().count(b"\n")
     assert 0 < written < EVENTS
     assert tracker.delivered_to() == {"stdout": b.ids[:written]}, "the lines in the copy are not written again"
     assert "shrank under the agent" in caplog.text and "written whole with the rest of the batch" in caplog.text
-    assert path.read_bytes() == b""
-
-
-def test_abandoned_with_the_file_uncut_its_partial_write_is_cut_back_and_nothing_told_stored(stdout_file, tmp_path):
-    path, filler, as_stdout = stdout_file
-    as_stdout()
-    stop = threading.Event()
-    out = StdoutOutput(StdoutOutputConfig(type="stdout"), OutputContext("stdout", stop, str(tmp_path)))
-    worker = OutputWorker("stdout", out, 8, 1 << 26, stop)
-    tracker = AckTracker(lambda fragment: True)
-    b = batch()
-    seq = tracker.register(1, {"pos": 1}, b.ids)
-    worker.start()
-    assert worker.put(b, tracker, seq, threading.Event())
-    wait_until(lambda: out.trouble is not None, 30, "the write cut short by the full disk")
-    stop.set()
-    worker.close(timeout=10)
-    assert path.read_bytes() == b"" and tracker.delivered_to() == {}
 
 
 def test_a_file_not_opened_for_appending_and_cut_between_batches_is_written_from_its_end(tmp_path, monkeypatch, caplog):

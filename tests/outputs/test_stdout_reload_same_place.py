@@ -4,20 +4,7 @@ flight at the reload while the old output wrote them into the same file (exam25d
 tests/e2e/test_attack25_stdout_full_disk_reload_repeats.py over a real agent on a full disk)."""
 from __future__ import annotations
 
-from shipper.config import load_config
-from shipper.reload import plan_reload
-
-
-def config(tmp_path, outputs: list[str], name: str):
-    path = tmp_path / name
-    path.write_text(f"state_dir: {tmp_path}/state\nsources:\n"
-                    f"  - {{name: app, type: file, paths: ['{tmp_path}/app.log'], parser: json}}\n"
-                    "outputs:\n" + "".join(f"  - {o}\n" for o in outputs))
-    return load_config(str(path))
-
-
-def plan(tmp_path, old: list[str], new: list[str]):
-    return plan_reload(config(tmp_path, old, "old.yaml"), config(tmp_path, new, "new.yaml"))
+from tests.core.test_reload_owed_outputs import config, plan
 
 
 def test_a_stdout_output_whose_id_field_changed_is_owed_nothing(tmp_path):
