@@ -1330,12 +1330,21 @@ class Prospector:
                           "copied file by file, or restored): read on from where it was read to",
                           extra={"path": o.path, "offset": s.offset})
         if moved:
-            if lo.cut_in_place and not s.gz:
+            cut_in_place = lo.cut_in_place and not s.gz
+            if cut_in_place:
                 self._left_in_copy[(s.dev, s.ino)] = (o.path, copies.copy_len(self, o))
             cut = (s.dev, s.ino)
             s.dev, s.ino, s.gz, s.gen = o.st.st_dev, o.st.st_ino, o.gz, self.matcher.gen_of(o)
             if lo.truncated:
                 gone.copytruncate_loss(self, lo, o, resume)
+            if lo.truncated or cut_in_place and s.offset > s.head_len:
+                # Each backup made after this copy is a later copytruncate's, its window named too
+                # (copies.later_copy_of_cut); also for a cut found while the agent was away that left no head of its
+                # own (the writer's next line, no header: its window is named as its inode is read,
+                # harvester.cut_after_copy; the later ones went unnamed, tests/tail/test_attack25_copytruncates_
+                # while_stopped_writer_keeps_writing.py). Not when no more than a shared header was read of it: the
+                # oldest backup with that header takes it, a guess, and the backups newer than it were named later
+                # windows, one window twice (torture seed 184).
                 self._cut_copied[s.family] = o
                 self._cut_files[cut] = s.family
             if resume is not None and resume < s.offset:
