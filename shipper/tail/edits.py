@@ -91,10 +91,13 @@ def place_by_mark(f: Readable, size: int, read_to: int, mark: str, head_ok: bool
 
 def proven_prefix(f: Readable, size: int, marks: list, head_len: int) -> int:
     """How far `f` still holds what was read, by the [offset, mark] of line ends read (FileState.earlier): the
-    furthest one past the head found at its own offset, 0 when none is."""
+    furthest one past the head found at its own offset, 0 when none is. Zero bytes prove nothing: the end of a
+    hole skipped (a writer without O_APPEND after a copytruncate) is zeros in every later content of that file,
+    each cut deeper into its own hole (taken for the old content edited, the next copytruncate's content was
+    said "re-read … shipped again", nothing repeated: tests/tail/test_attack25_hole_headed_copytruncate_false_reread.py)."""
     for at, mark in sorted(marks, reverse=True):
         n = min(MARK_MAX, at)
-        if head_len < at <= size and digest(f.read(at - n, n)) == mark:
+        if head_len < at <= size and (before := f.read(at - n, n)).strip(b"\0") and digest(before) == mark:
             return at
     return 0
 
