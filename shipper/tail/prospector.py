@@ -868,9 +868,19 @@ class Prospector:
                     seen = max(0, lo.trunc_size - s.offset) if lo.truncated else 0
                     self.ledger.lost(s.path, gone.unread_outside(lo, where) if where else seen,
                                      "written after the last read: the file " + why, unknown=True)
-                del self.loose[fid]
-                self.families.remove(lo.state.family)
-                self.pending[s.key] = None
+                if lo.truncated or lo.regrown:
+                    del self.loose[fid]
+                    self.families.remove(lo.state.family)
+                    self.pending[s.key] = None
+                else:
+                    # Kept as a tombstone, read up to where it was (its loss named now): a file moved out of the
+                    # paths, or a symlinked release swapped, and back at a later start (moved back, rolled back) is
+                    # found again by what was read of it and read on from there. (Forgotten, it was read again from
+                    # its start, every line shipped twice: tests/tail/test_attack25_log_back_under_glob_after_
+                    # restart_repeats.py.)
+                    s.bury_at_read(clock.wall())
+                    lo.gone_at = now
+                    self.pending[s.key] = s
             else:
                 if lo.written_on and not s.gz:
                     gone.written_on_gone(self, lo)
