@@ -20,7 +20,7 @@ from shipper.tail.followed import ROTATED_AWAY, Followed, Loose, MovedDuringScan
 from shipper.tail.holder import generation
 from shipper.tail.identity import HEAD_MAX, digest, head_of, same_bytes
 from shipper.tail.reader import OpenFile, is_gzip_path
-from shipper.tail.state import WINDOW_COPY_PREFIX
+from shipper.tail.state import WINDOW_COPY_PREFIX, FileState
 
 if TYPE_CHECKING:
     from shipper.tail.prospector import Prospector
@@ -930,6 +930,7 @@ def edited_copy_while_away(p: Prospector, o: Observed) -> bool:
     live = p.matcher.at_live_name(o)
     if o.gz and live:
         return False
+    restored = False  # (a repeat named: once for the file)
     for lo in list(p.loose.values()):
         s = lo.state
         reread = bool(s.reread_to) and s.reread_to[0] > max(s.offset, s.head_len)
@@ -954,12 +955,17 @@ def edited_copy_while_away(p: Prospector, o: Observed) -> bool:
                 return truncation.reread_edited_while_away(p, lo, o, moved, cut=False)
             resume = edits.place_by_mark(fh, size, s.offset, s.mark, True)
             again = 0 if resume is not None else edits.proven_prefix(fh, size, s.earlier, s.head_len)
+            begins = 0 if resume is not None or again or not live else edits.proven_prefix(fh, size, s.spaced,
+                                                                                           s.head_len)
         kept_open = ("; lines its writer appended to the replaced file after the edit, if it kept that file open, are "
                      "in no file the agent can read (possibly lost)") if s.path == s.family else ""
         # (A backup may have been compressed or rotated on since: then named by the file read before the stop too.)
         copy = ("was replaced by an edited copy of the file it replaced" if o.path == s.path
                 else f"is an edited copy of {s.path} as read before the stop")
         if resume is None:
+            if begins and not restored:
+                restored = True
+                _restored_prefix_while_away(p, o, s, size, begins)
             if not again:
                 continue
             lo.collapsed = 1
@@ -976,3 +982,17 @@ def edited_copy_while_away(p: Prospector, o: Observed) -> bool:
         p._follow_new(o, resume)
         return True
     return False
+
+
+def _restored_prefix_while_away(p: Prospector, o: Observed, s: FileState, size: int, begins: int) -> None:
+    """`o`, new at the live name where the content `s` was read past its head, begins with what was read of it up to
+    `begins` (FileState.spaced) but is not it (not where what was read ends): an older copy of the live log restored
+    over it while the agent was stopped (`mv` from a backup, a restore tool renaming its file over it). Read as a new
+    file from its start (what it holds past what was read may be new), its repeat is named and counted, as while the
+    agent runs (edited_copy's "begins with the first N bytes … of what was read"); `s` is still looked for, and
+    called lost if it is nowhere. (Unsaid, its lines were shipped twice:
+    tests/tail/test_attack25_older_copy_restored_while_stopped_repeat_unnamed.py.)"""
+    p.ledger.repeated(o.path, min(size, s.offset), 0, f"it begins with what was read of the file last read under its name "
+                      f"(the same bytes up to byte {begins} at least; {s.offset} bytes of it were read) but does not hold "
+                      "all of it: an older copy of it put there while the agent was stopped (restored from a backup?). "
+                      "It is read from its start, and the lines it holds that were shipped before are shipped again")

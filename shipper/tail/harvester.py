@@ -5,6 +5,7 @@ stream ends early is told once it stops changing; a deleted file's unfinished la
 it is, tagged. Which file to read, and whether it is still the same one, is the prospector's to decide (prospector.py)."""
 from __future__ import annotations
 
+import bisect
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -18,7 +19,7 @@ from shipper.tail.keys import LineKeys
 from shipper.tail.lines import TRUNCATED, UNFINISHED, split_lines
 from shipper.tail.losses import LossLedger
 from shipper.tail.reader import OpenFile
-from shipper.tail.state import EARLIER_MARKS
+from shipper.tail.state import EARLIER_MARKS, FileState
 
 READ_SIZE = 1 << 20
 UNDECIDED_SECONDS = 10.0  # a compressed file whose stream ends early, unchanged this long, was cut short
@@ -144,6 +145,8 @@ class Harvester:
                         if o > s.head_len:
                             between.append([o, digest(_bytes_before(tail0, data, r))])
                     s.advance(end, digest(tail), between)
+                    if end >= s.next_spaced():
+                        s.space(_spaced(s, offs, i, j, end, base, tail0, data))
                 else:
                     s.offset, s.mark = end, digest(tail)
                 s.cont = lines.cont if j == len(recs) else bool(lines.flags and lines.flags[j])
@@ -323,6 +326,20 @@ def _run_from_zero(holes: list[tuple[int, int]]) -> int:
             break
         end = at + n
     return end
+
+
+def _spaced(s: FileState, offs: Sequence[int], i: int, j: int, end: int, base: int, tail0: bytes,
+            data: bytes) -> list:
+    """[offset, mark] of the line ends of the batch offs[i:j] (ending at `end`) at doubling offsets past the
+    last spaced mark of `s` (FileState.spaced): each the first line end at or past twice the one before."""
+    out: list = []
+    at = s.next_spaced()
+    while at <= end:
+        k = bisect.bisect_left(offs, at, i + 1, j)
+        o = offs[k] if k < j else end
+        out.append([o, digest(_bytes_before(tail0, data, o - base))])
+        at = 2 * o
+    return out
 
 
 def _bytes_before(tail0: bytes, data: bytes, rel: int) -> bytes:

@@ -1362,6 +1362,7 @@ class Prospector:
                 # mark is taken from its own bytes below.)
                 s.offset, s.cont = resume, False
                 s.earlier = [e for e in s.earlier if e[0] < resume]
+                s.spaced = [e for e in s.spaced if e[0] <= resume]
         elif s.path == s.family and o.path != s.family:
             self._left_live.add((o.st.st_dev, o.st.st_ino))  # (on its own inode, rotated while the agent was away)
         s.path = o.path

@@ -16,13 +16,17 @@ log = logging.getLogger("shipper.tail")
 FILE_PREFIX = "f:"
 # The layout of a file's checkpoint value ("v"). Version 1 is the first; a value without "v" was
 # written before the field existed and is version 1 too (the fields added since — size, gz, cont,
-# gone, unmatched, earlier, gen, ahead, cut, mtime, after, reread_to, born — take their defaults, and the next save writes "v": 1). A later layout
-# gets a higher number and an upgrade of the older values in from_json; a value of a higher version
+# gone, unmatched, earlier, gen, ahead, cut, mtime, after, reread_to, born, spaced — take their defaults, and the
+# next save writes "v": 1). A later layout gets a higher number and an upgrade of the older values in from_json; a value of a higher version
 # than this one reads makes the source refuse to start (load_states): read as "damaged", its file
 # would be followed as a new one, its lines shipped again or skipped.
 STATE_VERSION = 1
 EARLIER_MARKS = 16  # earlier (offset, mark) pairs kept: prove a copy shorter than what was read, after a restart
-# A tombstone's earlier marks, ahead and reread_to: one empty list for all (56 bytes each, three per tombstone).
+# (offset, mark) pairs at doubling read positions kept: a file beginning with any part of what was read past its
+# first 1/2**SPACED_MARKS is told to repeat lines, after a restart (FileState.spaced)
+SPACED_MARKS = 4
+# A tombstone's earlier and spaced marks, ahead and reread_to: one empty list for all (56 bytes each, four per
+# tombstone).
 # Never changed in place: advance(), the harvester and the prospector give a state new lists, never append.
 _NONE: list = []
 SEEN_PREFIX = "seen:"  # a live path whose rotation family has been looked at once (see discovery)
@@ -82,6 +86,13 @@ class FileState:
     # edit while the agent was stopped moves them, and the re-read would send them again unnamed (or skip a line an
     # output lacks). These bytes tell such an edit (edits.reread_edited); dropped once the read passes them.
     reread_to: list = field(default_factory=list)
+    # [offset, mark] of line ends read at doubling offsets (each at least twice the one before it, the first past
+    # the head), the last SPACED_MARKS of them: any prefix of what was read that reaches the first holds one of them
+    # at no less than half its length. They only name a repeat, never decide which file is which (a banner shared
+    # by a family's files can make the first ones weak): a file at the live name that begins with what was read up
+    # to one of them, met after a restart (an older copy restored over the live log while the agent was stopped),
+    # is read as new with its repeat warned (copies.restored_prefix_while_away). Dropped by a tombstone.
+    spaced: list = field(default_factory=list)
     # A placeholder's birth time (ns) at the listing that found it (birth.py), 0 when none was had: a file never opened
     # (renamed during the scan that found it) has no generation, and after a restart this alone tells it from another
     # file given its inode since (Loose.born; taken for it, the lines it held went without a word: torture 193122).
@@ -100,6 +111,14 @@ class FileState:
         if self.reread_to and offset >= self.reread_to[0]:
             self.reread_to = []
 
+    def space(self, marks: list) -> None:
+        """[offset, mark] of line ends just read at doubling offsets past the last spaced one (ascending)."""
+        self.spaced = (self.spaced + marks)[-SPACED_MARKS:]
+
+    def next_spaced(self) -> int:
+        """The least offset the next spaced mark may be at."""
+        return 2 * self.spaced[-1][0] if self.spaced else self.head_len + 1
+
     def bury(self, wall: float) -> None:
         """Read to its end and gone since `wall` (a tombstone, kept an hour): it keeps only what a
         later decision about another file needs — its inode and size read (the inode given to a new
@@ -110,7 +129,7 @@ class FileState:
         to its end is copied whole. They were ~3 KB of the ~4.4 KB a tombstone held in memory, and
         most of its checkpoint value (bench/soak_tombstones.py, bench/README.md "Soak")."""
         self.gone = wall
-        self.earlier, self.ahead, self.reread_to = _NONE, _NONE, _NONE
+        self.earlier, self.ahead, self.reread_to, self.spaced = _NONE, _NONE, _NONE, _NONE
         # (Its family's backups share these names: one string each, not one per tombstone.)
         self.path, self.family = sys.intern(self.path), sys.intern(self.family)
 
@@ -132,7 +151,7 @@ class FileState:
                 "size": self.size, "gz": self.gz, "cont": self.cont, "gone": self.gone,
                 "unmatched": self.unmatched, "earlier": self.earlier, "gen": self.gen, "ahead": self.ahead,
                 "cut": self.cut, "mtime": self.mtime, "after": self.after, "reread_to": self.reread_to,
-                "born": self.born}
+                "born": self.born, "spaced": self.spaced}
 
     @classmethod
     def from_json(cls, value: Any) -> "FileState | None":

@@ -395,6 +395,7 @@ class Tailer:
                 continue
             value = s.to_json()
             value.update(offset=found[0], mark=found[1], ahead=found[2], earlier=[], gone=0.0,
+                         spaced=[m for m in s.spaced if m[0] <= found[0]],
                          size=max(found[0], s.offset) if let_go_unread else max(s.size, s.offset, _size_at_stop(f)),
                          reread_to=[s.offset, s.mark] if s.offset > found[0] else [])
             out[s.key] = buried(value) if let_go_unread and s.offset <= found[0] else value

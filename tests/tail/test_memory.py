@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from shipper.tail import scan_rules
+from shipper.tail import scan_rules, state as state_mod
+from shipper.tail.identity import MARK_MAX, digest
 from tests.tail.conftest import Follower
 
 
@@ -63,6 +64,10 @@ def test_a_tombstone_keeps_no_earlier_marks_and_its_compressed_copy_is_still_kno
         fol.poll()
     (key,) = [k for k in fol.state if k.startswith("f:")]
     assert len(fol.state[key]["earlier"]) >= 8
+    spaced = fol.state[key]["spaced"]  # line ends at doubling offsets (FileState.spaced), each proven by its bytes
+    data = live.read_bytes()
+    assert len(spaced) == state_mod.SPACED_MARKS and all(b >= 2 * a for (a, _), (b, _) in zip(spaced, spaced[1:]))
+    assert all(data[at - 1:at] == b"\n" and digest(data[max(0, at - MARK_MAX):at]) == m for at, m in spaced)
     os.rename(live, d / "a.log.1")
     live.write_bytes(b'{"seq": 40}\n')
     fol.poll()
@@ -71,6 +76,7 @@ def test_a_tombstone_keeps_no_earlier_marks_and_its_compressed_copy_is_still_kno
     fol.poll(3)
     (tomb,) = [lo for lo in fol.tailer.loose.values() if lo.gone_at is not None]
     assert tomb.state.earlier == [] and fol.state[key]["gone"] and fol.state[key]["earlier"] == []
+    assert tomb.state.spaced == [] and fol.state[key]["spaced"] == []
 
     (d / "a.log.1.gz").write_bytes(gzip.compress(content))  # its compressed copy, made late: the content's file
     fol.poll(3)
