@@ -6,7 +6,7 @@ by hand or by a script that closed it. Python then has no sys.stderr, and descri
 module the agent exited 1 without a word (faulthandler refused to start).
 
 What it does instead, before anything is opened: descriptor 2 is taken by /dev/null, so no file gets it, and the
-journal goes to the system's syslog socket (/dev/log, or SHIPPER_SYSLOG_SOCKET), each line one datagram with its
+journal goes to the system's syslog socket (/dev/log, or SHIPPER_SYSLOG_SOCKET), each line one datagram (or one line on a stream socket: syslog-ng's `unix-stream`) with its
 priority (facility daemon, identifier `shipper[pid]`), the first saying why. With no syslog socket to take it, the
 agent refuses to start (exit 2, the reason written to the kernel's log, /dev/kmsg, when it may): an agent whose
 warnings of lost data go nowhere breaks the promise that no loss is silent. `2>/dev/null` runs without a journal
@@ -60,7 +60,8 @@ def stderr_closed() -> bool:
 
 
 class SyslogStream(io.TextIOBase):
-    """sys.stderr when it was closed: each line written, one syslog datagram. A line starting `<N>` (log.setup's
+    """sys.stderr when it was closed: each line written, one syslog datagram (a newline-ended line on a
+    stream socket). A line starting `<N>` (log.setup's
     PriorityPrefix) has that priority, `error: …` is an error, others a notice."""
 
     def __init__(self, path: str):
@@ -71,19 +72,27 @@ class SyslogStream(io.TextIOBase):
         self._backlog: collections.deque[bytes] = collections.deque()
         self._dropped = 0
         self._sender: threading.Thread | None = None
+        self._stream = False  # a stream socket: each line ends with a newline, and a send may take part of one
         self._sock = self._connect()
         atexit.register(self._drain_at_exit)
 
     def _connect(self) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sock.set_inheritable(False)
-        try:
-            sock.connect(self.path)
-        except OSError:
-            sock.close()
-            raise
-        sock.setblocking(False)  # faulthandler's writes too: dropped rather than the process held
-        return sock
+        """A datagram socket, or, where the daemon listens on a stream (syslog-ng's `unix-stream("/dev/log")`), a
+        stream one: glibc's syslog(3) and Python's SysLogHandler do the same on EPROTOTYPE."""
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            sock = socket.socket(socket.AF_UNIX, kind)
+            sock.set_inheritable(False)
+            try:
+                sock.connect(self.path)
+            except OSError as e:
+                sock.close()
+                if e.errno == errno.EPROTOTYPE and kind == socket.SOCK_DGRAM:
+                    continue
+                raise
+            sock.setblocking(False)  # faulthandler's writes too: dropped rather than the process held
+            self._stream = kind == socket.SOCK_STREAM
+            return sock
+        raise AssertionError("unreachable: the stream attempt returns or raises")
 
     def writable(self) -> bool:
         return True
@@ -105,32 +114,34 @@ class SyslogStream(io.TextIOBase):
         m = _PREFIX.match(line)
         priority, text = (int(m.group(1)), line[m.end():]) if m else (ERR if line.startswith("error:") else NOTICE,
                                                                         line)
-        data = self._datagram(priority, text)
+        data = self._message(priority, text)
         with self._lock:
-            if self._backlog or self._dropped or not self._sent(data):
+            if self._backlog or self._dropped:
                 self._hold(data)
+            elif rest := self._unsent(data):
+                self._hold(rest)  # a line's rest on a stream socket: the backlog is empty, so it is never dropped
 
-    @staticmethod
-    def _datagram(priority: int, text: str) -> bytes:
-        return f"<{FACILITY_DAEMON * 8 + priority}>shipper[{os.getpid()}]: {text}".encode(errors="replace")
+    def _message(self, priority: int, text: str) -> bytes:
+        data = f"<{FACILITY_DAEMON * 8 + priority}>shipper[{os.getpid()}]: {text}".encode(errors="replace")
+        return data[:MAX_DATAGRAM - 1] + b"\n" if self._stream else data[:MAX_DATAGRAM]
 
-    def _sent(self, data: bytes) -> bool:
-        """Sent, or given up on (no syslog left to take it): True; the socket's queue full: False."""
+    def _unsent(self, data: bytes) -> bytes:
+        """What the socket did not take of `data` (its queue full): all of a datagram, the rest of a stream's line;
+        b"" when all was sent, or given up on (no syslog left to take it)."""
         for attempt in (1, 2):
             try:
-                self._sock.send(data[:MAX_DATAGRAM])
-                return True
+                return data[self._sock.send(data, socket.MSG_NOSIGNAL):]
             except BlockingIOError:
-                return False
+                return data
             except OSError:
                 if attempt == 2:
-                    return True  # syslog gone: nowhere left to say it
+                    return b""  # syslog gone: nowhere left to say it
                 try:  # the syslog daemon restarted: its socket is a new one
                     self._sock.close()
                     self._sock = self._connect()
                 except OSError:
-                    return True
-        return True
+                    return b""
+        return b""
 
     def _hold(self, data: bytes) -> None:
         if self._dropped or len(self._backlog) >= BACKLOG_LINES:
@@ -144,13 +155,17 @@ class SyslogStream(io.TextIOBase):
     def _send_held(self) -> bool:
         """Sends what the socket takes of the backlog, then the count of lines dropped; True when all is sent."""
         while self._backlog:
-            if not self._sent(self._backlog[0]):
+            if rest := self._unsent(self._backlog[0]):
+                self._backlog[0] = rest
                 return False
             self._backlog.popleft()
         if self._dropped:
-            note = self._datagram(ERR, f"syslog ({self.path}) did not read the journal: {self._dropped} lines of it "
-                                       "were dropped (the agent went on)")
-            if not self._sent(note):
+            note = self._message(ERR, f"syslog ({self.path}) did not read the journal: {self._dropped} lines of it "
+                                      "were dropped (the agent went on)")
+            if rest := self._unsent(note):
+                if len(rest) < len(note):
+                    self._backlog.append(rest)  # the note's rest goes first, then the lines held after it
+                    self._dropped = 0
                 return False
             self._dropped = 0
         return True

@@ -6,7 +6,9 @@ only "with no syslog socket there". Found by hand (2 of 2): the agent refused to
 log `there is no syslog socket (…/syslog.sock: Protocol wrong type for socket)` — there is one, listening — and
 nothing was shipped. The socket here is a real stream socket the test binds and reads (lines framed by a newline, as
 syslog-ng reads a stream, or by the octet counting of RFC 6587); the kernel's log is a file bind-mounted over
-/dev/kmsg in a mount namespace of the agent's own, as in tests/core/test_stderr_closed_journal_to_syslog.py."""
+/dev/kmsg in a mount namespace of the agent's own, as in tests/core/test_stderr_closed_journal_to_syslog.py. Fixed:
+refused a datagram socket with EPROTOTYPE, shipper/journal_syslog.py connects a stream one, each line ending with a
+newline."""
 from __future__ import annotations
 
 import json
@@ -17,15 +19,10 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
-
 SHIPPER = str(Path(sys.executable).with_name("shipper"))
 EVENTS = 20
 
 
-@pytest.mark.xfail(strict=True, reason="exam26d: a syslog daemon on a Unix stream socket (syslog-ng unix-stream): with"
-                   " stderr closed the agent refuses to start, saying there is no syslog socket (EPROTOTYPE), where"
-                   " glibc's syslog(3) falls back to a stream connection (2 of 2 by hand)")
 def test_stderr_closed_the_journal_goes_to_a_stream_syslog_socket(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     log.write_text("".join(json.dumps({"n": i}) + "\n" for i in range(EVENTS)))

@@ -19,6 +19,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.support import free_port, stop_process, wait
 
 SHIPPER = str(Path(sys.executable).with_name("shipper"))
@@ -68,28 +70,39 @@ def test_a_stalled_syslog_does_not_stop_shipping_or_the_stop(tmp_path: Path) -> 
     assert code is not None and took < 15 + 5, f"SIGTERM did not end the agent (exit {code}, {took:.0f} s)"
 
 
-def test_lines_syslog_does_not_take_are_held_in_order_then_dropped_and_counted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["datagram", "stream"])
+def test_lines_syslog_does_not_take_are_held_in_order_then_dropped_and_counted(tmp_path: Path, kind: str) -> None:
     from shipper.journal_syslog import BACKLOG_LINES, SyslogStream
 
     path = tmp_path / "syslog.sock"
-    lines = BACKLOG_LINES + 300  # well past the socket's queue and the backlog
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as syslog:
+    # well past the backlog and the socket's queue: ten datagrams, or a stream's buffers (~200 KiB, ~5,000 lines)
+    lines = BACKLOG_LINES + (300 if kind == "datagram" else 20_000)
+    stream_kind = socket.SOCK_DGRAM if kind == "datagram" else socket.SOCK_STREAM
+    with socket.socket(socket.AF_UNIX, stream_kind) as syslog:
         syslog.bind(str(path))
+        if kind == "stream":
+            syslog.listen(1)
         stream = SyslogStream(str(path))
+        conn = syslog if kind == "datagram" else syslog.accept()[0]
         started = time.monotonic()
         for i in range(lines):
             stream.write(f"<4>line {i}\n")
         assert time.monotonic() - started < 10, "writing to a syslog that does not read held the writer"
-        syslog.settimeout(5)
-        got = []
-        while True:
+        conn.settimeout(5)
+        got: list[str] = []
+        rest = b""
+        while not got or "were dropped" not in got[-1]:
             try:
-                got.append(syslog.recv(65536).decode())
+                chunk = conn.recv(65536)
             except socket.timeout:
                 break
-            if "were dropped" in got[-1]:
-                break
+            if kind == "datagram":
+                got.append(chunk.decode())
+            else:
+                *whole, rest = (rest + chunk).split(b"\n")
+                got += [w.decode() for w in whole]
+        conn.close()
     numbers = [int(g.rsplit(" ", 1)[1]) for g in got if ": line " in g]
-    assert numbers == list(range(len(numbers))), "the journal's lines came out of order or with a gap"
+    assert numbers == list(range(len(numbers))), "the journal's lines came out of order, cut or with a gap"
     assert len(numbers) >= BACKLOG_LINES, f"only {len(numbers)} lines were held for a syslog that read late"
     assert got[-1].startswith("<27>shipper[") and f"{lines - len(numbers)} lines of it were dropped" in got[-1], got[-1]
