@@ -989,10 +989,14 @@ def _restored_prefix_while_away(p: Prospector, o: Observed, s: FileState, size: 
     `begins` (FileState.spaced) but is not it (not where what was read ends): an older copy of the live log restored
     over it while the agent was stopped (`mv` from a backup, a restore tool renaming its file over it). Read as a new
     file from its start (what it holds past what was read may be new), its repeat is named and counted, as while the
-    agent runs (edited_copy's "begins with the first N bytes … of what was read"); `s` is still looked for, and
-    called lost if it is nowhere. (Unsaid, its lines were shipped twice:
-    tests/tail/test_attack25_older_copy_restored_while_stopped_repeat_unnamed.py.)"""
-    p.ledger.repeated(o.path, min(size, s.offset), 0, f"it begins with what was read of the file last read under its name "
-                      f"(the same bytes up to byte {begins} at least; {s.offset} bytes of it were read) but does not hold "
-                      "all of it: an older copy of it put there while the agent was stopped (restored from a backup?). "
-                      "It is read from its start, and the lines it holds that were shipped before are shipped again")
+    agent runs (edited_copy's "begins with the first N bytes … of what was read"): the bytes proven the same, the
+    rest said as what may be (a banner the family's files share proves its own lines only: a new file after a
+    `create` rotation is told so with the banner's bytes, no more). `s` is still looked for, and called lost if it is
+    nowhere. (Unsaid, its lines were shipped twice: tests/tail/test_attack25_older_copy_restored_while_stopped_repeat_
+    unnamed.py.)"""
+    more = min(size, s.offset) - begins
+    p.ledger.repeated(o.path, begins, 0, f"it begins with the same bytes as what was read of the file last read under "
+                      f"its name (of which {s.offset} bytes were read), which it does not hold all of: an older copy "
+                      "of it put there while the agent was stopped (restored from a backup?), or a new file beginning "
+                      "as it did. It is read from its start, and the lines among those bytes that were shipped before "
+                      "are shipped again" + (f"; so may the {more} bytes after them" if more > 0 else ""))
