@@ -92,7 +92,8 @@ class Lapses:
                 st = os.fstat(f.fh.fd)
             except OSError:
                 continue
-            if st.st_mtime_ns == f.looked_mtime_ns and st.st_size == f.size:
+            # (Its change time too: a cut back with the mtime set back leaves size and mtime as they were.)
+            if st.st_mtime_ns == f.looked_mtime_ns and st.st_size == f.size and st.st_ctime_ns == f.looked_ctime_ns:
                 f.looked_at = now
 
     def since(self, looked_at: float) -> str:

@@ -42,6 +42,16 @@ class Followed:
     # (attention.Lapses.since: were writes missed after it?)
     looked_at: float = float("-inf")
     looked_mtime_ns: int = 0  # its mtime then (0: unknown)
+    looked_ctime_ns: int = 0  # its change time then (0: unknown)
+    # Since then, the watcher saw it written to or cut (IN_MODIFY), its times changed (IN_ATTRIB): Tailer.noted.
+    written_since: bool = False
+    touched_since: bool = False
+    # (size, mtime, change time) at the last look at it (looks.py), and the size at which a look found it as long as
+    # at the look before but changed since (its change time moved): written to and cut back to it, its mtime set
+    # back too (cut_back_restored) or not; -1: not found so (truncation.cut_back_unseen decides, with the watcher).
+    stat_seen: tuple[int, int, int] | None = None
+    cut_back_at: int = -1
+    cut_back_restored: bool = False
     deleted: bool = False
     # Listed larger than what was read while closed, then gone before it could be opened: its inode may hold another
     # file by then (ext4 gives a freed inode to the next file), so what it lost unread is that size less what was read

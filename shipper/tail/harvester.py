@@ -49,7 +49,7 @@ class Harvester:
         self.log = log
 
     def read(self, f: Identified, fh: OpenFile, pre: int, emit: Callable[[Chunk], None], stop,
-             pre_mtime_ns: int = 0) -> bool:
+             pre_mtime_ns: int = 0, pre_ctime_ns: int = 0) -> bool:
         """Read the followed file `f` (open as `fh`, identified, `pre` its size just taken) from its offset
         on: its complete lines emitted as Chunks of at most batch_lines, each with the checkpoint that is
         true once they are delivered; holes skipped and reported, a cut .gz told, a deleted file's
@@ -193,6 +193,8 @@ class Harvester:
             f.read_to = pre
         if s.offset >= pre and not stop.is_set():
             f.looked_at, f.looked_mtime_ns = started, pre_mtime_ns  # (all it held when this read began was read)
+            f.looked_ctime_ns = pre_ctime_ns
+            f.written_since = f.touched_since = False
         self.mark_done(f)
         if holes:
             self.ledger.holes(f.path, holes)

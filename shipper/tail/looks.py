@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from shipper.tail.losses import LossLedger
     from shipper.tail.reader import OpenFile
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # (look() takes it, and stat() within it)
 
 
 def look(f: Followed) -> int:
@@ -36,7 +36,7 @@ def look(f: Followed) -> int:
         return 0
     with _lock:
         try:
-            st = os.fstat(fh.fd)
+            st = stat(f, fh)
             if (st.st_dev, st.st_ino) != (f.dev, f.ino):
                 return 0
             size = st.st_size
@@ -45,6 +45,21 @@ def look(f: Followed) -> int:
         except OSError:
             return 0
     return size
+
+
+def stat(f: Followed, fh: OpenFile) -> os.stat_result:
+    """fstat of `f`'s descriptor `fh`, as a look: one that finds it as long as at the look before, but changed since
+    (its change time moved, which nothing sets back: a write, a cut, a change of its times or mode, a rename), notes
+    that size (Followed.cut_back_at): with the watcher's word that it was written to, lines appended were cut away
+    before any read could see them (truncation.cut_back_unseen)."""
+    with _lock:  # (the fstat too: looks from two threads are noted in the order they were taken)
+        st = os.fstat(fh.fd)
+        if (st.st_dev, st.st_ino) != (f.dev, f.ino):
+            return st
+        seen, f.stat_seen = f.stat_seen, (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if seen is not None and seen[0] == st.st_size and seen[2] != st.st_ctime_ns:
+            f.cut_back_at, f.cut_back_restored = st.st_size, seen[1] == st.st_mtime_ns
+    return st
 
 
 def cut_above(f: Identified, fh: OpenFile, end: int, looked: int, ledger: LossLedger) -> None:

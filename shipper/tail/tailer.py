@@ -15,7 +15,7 @@ from typing import Any, Callable, Collection, Iterable, Mapping
 from shipper.tail import clock, clock_watch, copies, held_record, letting_go, looks, truncation
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.events import TailEvents
-from shipper.tail.followed import Followed, Loose
+from shipper.tail.followed import Followed, Loose, is_identified
 from shipper.tail.harvester import Chunk, Harvester
 from shipper.tail.holder import Holder, generation
 from shipper.tail.losses import LossLedger
@@ -209,8 +209,17 @@ class Tailer:
 
     def noted(self, written: Iterable[str], touched: Iterable[str], overflowed: bool) -> None:
         """The watcher's last batch: files written to, files touched (their times changed), events dropped. A touch
-        is then not taken for a cut by the next scan (touches.py)."""
+        is then not taken for a cut by the next scan (touches.py). Each followed file written to or touched notes it
+        until its next read to its end (truncation.cut_back_unseen)."""
+        written, touched = set(written), set(touched)
         self.prospector.touches.note(written, touched, overflowed)
+        for f in self.files.values():
+            if f.path in written:
+                f.written_since = True
+            if f.path in touched:
+                f.touched_since = True
+            if f.cut_back_at >= 0 and is_identified(f):
+                truncation.cut_back_unseen(self.prospector, f, events=True)
 
     def read_changed(self, paths: Iterable[str], emit: Callable[[Chunk], None], stop) -> bool:
         """Read only the files the watcher saw written to, oldest of a family first. True when
@@ -322,20 +331,22 @@ class Tailer:
             # (nothing proving it the same content) was read again under another file id, stored twice
             # in Elasticsearch (a file followed while empty, as logrotate `create` makes it).
             self.flush(emit)
-        mtime_ns = 0
+        mtime_ns = ctime_ns = 0
         try:
             if f.gz:
                 pre = fh.size()
             else:
-                st = fh.stat()
-                pre, mtime_ns = st.st_size, st.st_mtime_ns
+                st = looks.stat(f, fh)
+                pre, mtime_ns, ctime_ns = st.st_size, st.st_mtime_ns, st.st_ctime_ns
         except OSError:
             pre = 0
-        if not f.gz and truncation.check_truncated(self.prospector, f, pre, mtime_ns=mtime_ns):
-            return False
+        if not f.gz:
+            if truncation.check_truncated(self.prospector, f, pre, mtime_ns=mtime_ns):
+                return False
+            truncation.cut_back_unseen(self.prospector, f)
         if self.read_bounds is not None:
             stop = _ReadUpTo(stop, f, self.read_bounds.setdefault((f.dev, f.ino), pre))
-        return self.harvester.read(f, fh, pre, emit, stop, mtime_ns)
+        return self.harvester.read(f, fh, pre, emit, stop, mtime_ns, ctime_ns)
 
     def know_unread_at_stop(self) -> None:
         """At a stop, before the holder is let go: the files it holds that no scan took, and the followed files not
