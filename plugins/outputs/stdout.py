@@ -447,11 +447,12 @@ def _reader_count(fd: int) -> int | None:
     acknowledged unread in its buffer and lost with a reader that went away), on a TCP one what the peer's kernel
     has not acknowledged (the most TCP tells). None for anything else (a file, a terminal)."""
     try:
-        if stat.S_ISFIFO(os.fstat(fd).st_mode):
-            return termios.FIONREAD
+        mode = os.fstat(fd).st_mode
     except OSError:
         return None
-    return termios.TIOCOUTQ if _stream_socket_family(fd) is not None else None
+    if stat.S_ISFIFO(mode):
+        return termios.FIONREAD
+    return termios.TIOCOUTQ if stat.S_ISSOCK(mode) and _stream_socket_family(fd) is not None else None
 
 
 def _stream_socket_family(fd: int) -> int | None:

@@ -1,11 +1,13 @@
 """stdout's own file cut under the agent (logrotate `copytruncate`, the copy on another disk) while a write that a full
 disk cut short waits for its retry (exam25d's find, tests/e2e/test_attack25_stdout_full_disk_copytruncated_torn.py).
-What an operator expects of a file output that keeps its descriptor (Fluent Bit's out_file and Vector's file sink
-append, O_APPEND): each event readable once in the copy or the file, nothing twice, no hole of zeros. So: the lines
-of the batch written before the cut are in the copy and stay written; the line the disk cut (its head ends the copy)
-is written again whole at the file's new end; the cut is named. Stopped before the retry (SIGTERM, the disk full
-again), the stop tells the agent those lines are stored and the next run writes only the rest. Opened with `>` (no
-O_APPEND) the same: the retry writes at the file's end, not at its old offset behind a hole."""
+What an operator expects of a file output (Fluent Bit's out_file and Vector's file sink append, so they write at the
+emptied file's start, but neither resumes a cut write): each event readable once in the copy or the file, nothing
+twice, no hole of zeros. So: the lines of the batch written before the cut are in the copy and stay written; the line
+the disk cut (its head ends the copy) is written again whole at the file's new end; the cut is named. Stopped while
+the disk is full again (SIGTERM), the stop tells the agent those lines are stored and the next run writes only the
+rest (the stop drains for its shutdown_timeout first, so a retry sees the cut before: a stop that comes before any
+retry is tests/outputs/test_stdout_file_cut_under_a_cut_write.py's). Opened with `>` (no O_APPEND) the same: the
+retry writes at the file's end, not at its old offset behind a hole."""
 from __future__ import annotations
 
 import collections
@@ -29,7 +31,7 @@ EVENTS = 20_000
 
 
 @pytest.mark.parametrize("mode", ["ab", "wb"])  # `>>` and `>`
-@pytest.mark.parametrize("then", ["resumed", "stopped_before_the_retry"])
+@pytest.mark.parametrize("then", ["resumed", "stopped_while_full"])
 def test_a_file_cut_under_a_cut_write_has_each_event_once(tmp_path: Path, mode: str, then: str) -> None:
     log = tmp_path / "app.log"
     log.write_text("".join(json.dumps({"n": i, "message": "x" * 50}) + "\n" for i in range(EVENTS)))
@@ -46,10 +48,10 @@ def test_a_file_cut_under_a_cut_write_has_each_event_once(tmp_path: Path, mode: 
             agent = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=of, stderr=ef)
         try:
             wait_until(lambda: "No space left" in journal.read_text(), 120, "the disk to fill mid-batch")
-            shutil.copyfile(out, copy)  # copytruncate, at once: the retry comes a second or more later
+            shutil.copyfile(out, copy)  # copytruncate
             with open(out, "r+b") as f:
                 f.truncate(0)
-            if then == "stopped_before_the_retry":
+            if then == "stopped_while_full":
                 filler = fill(fs, 0)
                 agent.send_signal(signal.SIGTERM)
                 agent.wait(60)
