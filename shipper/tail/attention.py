@@ -96,13 +96,21 @@ class Lapses:
             if st.st_mtime_ns == f.looked_mtime_ns and st.st_size == f.size and st.st_ctime_ns == f.looked_ctime_ns:
                 f.looked_at = now
 
-    def since(self, looked_at: float) -> str:
-        """Why the tailer may have missed writes after `looked_at` (a file's last look at its end), or ""."""
-        if Watch.continued_at > looked_at and Watch.continued_at >= max(self.ended_at, Watch.late_at):
+    def since(self, looked_at: float, cut_seen_at: float | None = None) -> str:
+        """Why the tailer may have missed writes after `looked_at` (a file's last look at its end), or "". `cut_seen_at`:
+        when a look found the file cut already. The process ran then, so a stop or freeze whose end was noted more than
+        LAPSE_SECONDS after it began after it, after the cut, and hid nothing the cut took (a quiet log emptied, the
+        agent SIGSTOPped right after: tests/tail/test_attack25_quiet_log_emptied_after_lapse_false_loss.py). (The end of
+        one is noted a moment after it, by the SIGCONT handler or the clock watch: a look in that moment came after it.)
+        A hold by backpressure may span the look (the look while held), so it counts all the same."""
+        bound = float("inf") if cut_seen_at is None else cut_seen_at + LAPSE_SECONDS
+        continued_at = Watch.continued_at if Watch.continued_at < bound else float("-inf")
+        late_at = Watch.late_at if Watch.late_at < bound else float("-inf")
+        if continued_at > looked_at and continued_at >= max(self.ended_at, late_at):
             return "the agent was stopped (SIGSTOP) and continued since its last read"
-        if self.ended_at > looked_at and self.ended_at >= Watch.late_at:
+        if self.ended_at > looked_at and self.ended_at >= late_at:
             return self.cause
-        if Watch.late_at > looked_at:
+        if late_at > looked_at:
             return (f"the agent was not run for {Watch.late_for + Watch.period:.0f} s (frozen — a cgroup freeze — "
                     "or starved of CPU) since its last read")
         if late_now():

@@ -52,6 +52,9 @@ class Followed:
     stat_seen: tuple[int, int, int] | None = None
     cut_back_at: int = -1
     cut_back_restored: bool = False
+    # When (tailer clock) a look first found it shorter than what was read: cut by then. A stop or freeze of the
+    # process that ended after it began after it too, and hid no write before the cut (attention.Lapses.since).
+    cut_looked_at: float | None = None
     deleted: bool = False
     # Listed larger than what was read while closed, then gone before it could be opened: its inode may hold another
     # file by then (ext4 gives a freed inode to the next file), so what it lost unread is that size less what was read

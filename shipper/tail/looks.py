@@ -19,6 +19,8 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
+from shipper.tail import clock
+
 if TYPE_CHECKING:
     from shipper.tail.followed import Followed, Identified
     from shipper.tail.losses import LossLedger
@@ -57,6 +59,8 @@ def stat(f: Followed, fh: OpenFile) -> os.stat_result:
         if (st.st_dev, st.st_ino) != (f.dev, f.ino):
             return st
         seen, f.stat_seen = f.stat_seen, (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if f.cut_looked_at is None and f.state is not None and st.st_size < f.state.offset:
+            f.cut_looked_at = clock.monotonic()  # (the process ran then: Lapses.since)
         if seen is not None and seen[0] == st.st_size and seen[2] != st.st_ctime_ns:
             f.cut_back_at, f.cut_back_restored = st.st_size, seen[1] == st.st_mtime_ns
     return st

@@ -130,7 +130,7 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
     lo.since, lo.truncated, lo.cut_to = clock.monotonic(), True, kept
     lo.collapsed = collapsed or int(edit is not None or bool(placed) or bool(again))
     lo.window, lo.trunc_size = window, max(f.size, s.size)
-    lapse = p.lapses.since(f.looked_at)
+    lapse = p.lapses.since(f.looked_at, f.cut_looked_at)
     lo.unseen_writes = lapse or attention.written_just_before(f.looked_mtime_ns, mtime_ns)
     lo.unseen_in_lapse = bool(lapse)
     try:

@@ -42,8 +42,9 @@ pytestmark = pytest.mark.slow  # (an agent and waits of ~20 s each: handed out f
     "sigstop_right_after_the_cut", marks=pytest.mark.xfail(reason=(
         "exam25d: a quiet log emptied, the agent SIGSTOPped right after (before it took the cut in) and continued: "
         "counted 'data lost … stopped (SIGSTOP) and continued' though the cut came before the lapse and nothing was "
-        "written (2 of 2 by hand, 2 of 3 in this test since d278d4e; not strict: the stop must land within the "
-        "agent's gather window, which load decides)")))])
+        "written. Since the gather window's look at the cut proves it came before the stop (attention.Lapses.since), "
+        "only a stop that lands before the agent's first look at it is still counted: the stop's start cannot be "
+        "known from inside (1 of 3 in this test; not strict: load decides where the stop lands)")))])
 def test_a_quiet_log_emptied_after_a_lapse_that_ended_is_not_counted(tmp_path: Path, lapse: str) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
