@@ -15,8 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.freezer import freezer_of
 from tests.support import writer_pid
 from tests.tail.attack_agent import Agent, append_numbered
@@ -24,8 +22,6 @@ from tests.tail.attack_agent import Agent, append_numbered
 SHIPPER = str(Path(sys.executable).with_name("shipper"))
 
 
-@pytest.mark.xfail(strict=True, reason="exam26d: the agent frozen, its checkpoint writer killed: a second start is"
-                   " refused naming the killed writer's pid, which runs no longer, as the holder (2 of 2 by hand)")
 def test_a_refusal_while_the_agent_is_frozen_names_a_live_holder(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()

@@ -27,10 +27,6 @@ from tests.tail.attack_agent import Agent, append_numbered, exactly_once
 pytestmark = pytest.mark.slow  # (an agent, waits of seconds, a restart)
 
 
-@pytest.mark.xfail(strict=True, reason="exam26d: the lock file alone removed under a running agent (a tmpfiles cleaner"
-                   " on /tmp, an operator taking it for stale): the agent cannot make the database again ('database"
-                   " is locked': its own), pauses reading for good, stops with exit 1 and repeats what it delivered"
-                   " (3 of 3 by hand)")
 def test_the_lock_file_removed_alone_is_made_again_nothing_paused_or_repeated(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
