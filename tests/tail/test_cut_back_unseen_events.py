@@ -87,3 +87,17 @@ def test_a_chmod_then_a_write_is_no_cut(tmp_path: Path, caplog) -> None:
     _append(log, _lines(20, 3))
     _events(f, log, written=True, touched=True)
     assert len(f.lines()) == 23 and _said(caplog) == []
+
+
+def test_a_create_rotation_is_no_cut(tmp_path: Path, caplog) -> None:
+    # logrotate `create 0640 …`: the log renamed away (its change time moves, its size and mtime do not), a new file
+    # made at its name, chmodded and written (IN_ATTRIB, IN_MODIFY by that name) before a scan took the rename in.
+    caplog.set_level(logging.INFO, logger="shipper.tail")
+    log, f = _read_to_its_end(tmp_path)
+    os.rename(log, tmp_path / "app.log.1")
+    log.write_bytes(b"")
+    os.chmod(log, 0o640)
+    _append(log, _lines(20, 3))
+    _events(f, log, written=True, touched=True)
+    f.settle()
+    assert sorted(f.lines()) == sorted(_lines(0, 23).splitlines()) and _said(caplog) == []
