@@ -6,8 +6,9 @@ by hand or by a script that closed it. Python then has no sys.stderr, and descri
 module the agent exited 1 without a word (faulthandler refused to start).
 
 What it does instead, before anything is opened: descriptor 2 is taken by /dev/null, so no file gets it, and the
-journal goes to the system's syslog socket (/dev/log, or SHIPPER_SYSLOG_SOCKET), each line one datagram (or one line on a stream socket: syslog-ng's `unix-stream`) with its
-priority (facility daemon, identifier `shipper[pid]`), the first saying why. With no syslog socket to take it, the
+journal goes to the system's syslog socket (/dev/log, or SHIPPER_SYSLOG_SOCKET), each line one datagram (or one
+newline-ended line on a stream socket: syslog-ng's `unix-stream`) with its priority (facility daemon, identifier
+`shipper[pid]`), the first saying why. With no syslog socket to take it, the
 agent refuses to start (exit 2, the reason written to the kernel's log, /dev/kmsg, when it may): an agent whose
 warnings of lost data go nowhere breaks the promise that no loss is silent. `2>/dev/null` runs without a journal
 on purpose. (Rust's runtime puts /dev/null on a closed descriptor 2, so Vector runs silently; a program that does
@@ -60,9 +61,9 @@ def stderr_closed() -> bool:
 
 
 class SyslogStream(io.TextIOBase):
-    """sys.stderr when it was closed: each line written, one syslog datagram (a newline-ended line on a
-    stream socket). A line starting `<N>` (log.setup's
-    PriorityPrefix) has that priority, `error: …` is an error, others a notice."""
+    """sys.stderr when it was closed: each line written, one syslog datagram (a newline-ended line on a stream
+    socket). A line starting `<N>` (log.setup's PriorityPrefix) has that priority, `error: …` is an error, others a
+    notice."""
 
     def __init__(self, path: str):
         super().__init__()
