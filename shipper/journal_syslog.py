@@ -17,7 +17,8 @@ neither writes its log into whatever file takes descriptor 2 next: rsyslog/rsysl
 A syslog daemon that stops reading (rsyslog held by a remote action that is down, a stuck journald) must not stop the
 agent: a Unix datagram socket queues ten datagrams (net.unix.max_dgram_qlen), and a blocking send then held the thread
 that logged, a file source in its warning, the stop in its `stopping` line (exam26d). The socket is non-blocking; lines
-it does not take wait in a bounded backlog that a thread sends as the daemon reads again; past the bound, lines are
+it does not take, or said while it is gone (a daemon restarting), wait in a bounded backlog that a thread sends as the
+daemon reads again; past the bound, lines are
 dropped until the backlog is sent, and then one line says how many (the journal cannot say it sooner: nobody reads it).
 At exit the backlog has a few seconds to go.
 """
@@ -74,6 +75,7 @@ class SyslogStream(io.TextIOBase):
         self._dropped = 0
         self._sender: threading.Thread | None = None
         self._stream = False  # a stream socket: each line ends with a newline, and a send may take part of one
+        self._away = False  # the socket was gone at the last send (a restart): lines wait in the backlog meanwhile
         self._sock = self._connect()
         atexit.register(self._drain_at_exit)
 
@@ -127,22 +129,30 @@ class SyslogStream(io.TextIOBase):
         return data[:MAX_DATAGRAM - 1] + b"\n" if self._stream else data[:MAX_DATAGRAM]
 
     def _unsent(self, data: bytes) -> bytes:
-        """What the socket did not take of `data` (its queue full): all of a datagram, the rest of a stream's line;
-        b"" when all was sent, or given up on (no syslog left to take it)."""
+        """What the socket did not take of `data`: all of it while the socket's queue is full or syslog is away (its
+        socket removed or refusing: a restart), the rest of a stream's line; b"" when all was sent."""
+        if self._away:
+            if not self._reconnected():
+                return data
         for attempt in (1, 2):
             try:
                 return data[self._sock.send(data, socket.MSG_NOSIGNAL):]
             except BlockingIOError:
                 return data
             except OSError:
-                if attempt == 2:
-                    return b""  # syslog gone: nowhere left to say it
-                try:  # the syslog daemon restarted: its socket is a new one
-                    self._sock.close()
-                    self._sock = self._connect()
-                except OSError:
-                    return b""
-        return b""
+                if attempt == 2 or not self._reconnected():  # the syslog daemon restarted: its socket is a new one
+                    self._away = True
+                    return data
+        return data
+
+    def _reconnected(self) -> bool:
+        try:
+            sock = self._connect()
+        except OSError:
+            return False
+        self._sock.close()
+        self._sock, self._away = sock, False
+        return True
 
     def _hold(self, data: bytes) -> None:
         if self._dropped or len(self._backlog) >= BACKLOG_LINES:
@@ -177,8 +187,7 @@ class SyslogStream(io.TextIOBase):
                 if self._send_held():
                     self._sender = None
                     return
-                sock = self._sock
-            select.select([], [sock], [], 1.0)
+            self._wait_for_room(1.0)
 
     def _drain_at_exit(self) -> None:
         deadline = time.monotonic() + EXIT_WAIT
@@ -186,8 +195,14 @@ class SyslogStream(io.TextIOBase):
             with self._lock:
                 if self._send_held():
                     return
-                sock = self._sock
-            select.select([], [sock], [], max(0.0, deadline - time.monotonic()))
+            self._wait_for_room(min(1.0, max(0.0, deadline - time.monotonic())))
+
+    def _wait_for_room(self, timeout: float) -> None:
+        """Until the socket takes more, or `timeout`: syslog away, a reconnect is tried again after it."""
+        if self._away:
+            time.sleep(timeout)  # (a socket that lost its peer is always "writable")
+        else:
+            select.select([], [self._sock], [], timeout)
 
 
 def take_closed_stderr() -> str | None:
