@@ -39,9 +39,9 @@ import struct
 import sys
 import termios
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 from pydantic import Field, field_validator
@@ -480,7 +480,7 @@ def _write_whole_lines(fd: int, parts: list[bytes], written: _Written) -> None:
         if cut <= pos:  # no line end within PIPE_BUF: one long line (or its rest) alone
             nl = data.find(b"\n", pos)
             cut = end if nl < 0 else nl + 1
-        n = os.write(fd, view[pos:cut])
+        n = _when_room(fd, os.write, view[pos:cut])
         pos += n
         written.done = pos
 
@@ -524,6 +524,20 @@ def _taken(fd: int, stop: threading.Event, request: int) -> bool:
         wait = min(DRAIN_MAX, wait * 2)
 
 
+def _when_room(fd: int, write: Callable[[int, Any], int], data: Any) -> int:
+    """`write(fd, data)`, waiting for room as a blocking write does where descriptor 1 was left non-blocking
+    (O_NONBLOCK on the open file description it shares with an earlier program: Node.js sets it on its stdio): a full
+    pipe's EAGAIN is a reader busy, not a failure. Taken for one, a busy reader's pipe was given up after 6 attempts
+    and what it had taken written again by the next run (exam26d)."""
+    while True:
+        try:
+            return write(fd, data)
+        except BlockingIOError:
+            poller = select.poll()
+            poller.register(fd, select.POLLOUT)
+            poller.poll()  # (a reader gone: POLLERR, and the write says EPIPE)
+
+
 def _write_all(fd: int, parts: list[bytes], written: _Written) -> None:
     """os.writev from byte `written.done` of the parts until every byte is written (a signal, a
     pipe or a filling disk may cut a write short); `written.done` follows each write, so after an
@@ -536,7 +550,7 @@ def _write_all(fd: int, parts: list[bytes], written: _Written) -> None:
         chunk: Sequence[bytes | memoryview] = parts[i : i + IOV_MAX]
         if skip:  # after a short write only
             chunk = [memoryview(parts[i])[skip:], *chunk[1:]]
-        n = os.writev(fd, chunk)
+        n = _when_room(fd, os.writev, chunk)
         written.done += n
         skip += n
         while i < len(parts) and skip >= len(parts[i]):

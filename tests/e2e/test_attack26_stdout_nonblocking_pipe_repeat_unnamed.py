@@ -7,7 +7,8 @@ reader already has, which are so written twice". Found by hand (1 of 1; 2 of 2 h
 taken for a failure; after 6 attempts (13 s) the run exited 1, `cannot write to stdout (Resource temporarily
 unavailable) after 6 attempts; its events not written are read again next run`, and the 176 lines it had put in the
 pipe (its reader read them all) were written again by the next run: 176 duplicates that no line named. (The same
-pipe with a reader that never pauses crawled: 20,000 events took 207 s, a retry's backoff after each full pipe.)"""
+pipe with a reader that never pauses crawled: 20,000 events took 207 s, a retry's backoff after each full pipe.)
+Fixed: EAGAIN waits for room (poll), as a blocking write would."""
 from __future__ import annotations
 
 import collections
@@ -47,9 +48,6 @@ def _run_once(cfg: Path, journal: Path, nonblocking: bool, pause: float) -> tupl
             agent.wait()
 
 
-@pytest.mark.xfail(strict=True, reason="exam26d: --once into a pipe left O_NONBLOCK, its reader busy 15 s: EAGAIN taken"
-                   " for a failure, exit 1 after 6 attempts, and the lines already in the pipe are written again by the"
-                   " next run, unnamed (176 duplicates; 1 of 1 by hand)")
 def test_a_nonblocking_pipe_reader_that_pauses_gets_no_unnamed_repeat(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     log.write_text("".join(json.dumps({"n": i, "message": "x" * 50}) + "\n" for i in range(EVENTS)))
