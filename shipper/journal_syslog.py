@@ -225,6 +225,45 @@ def take_closed_stderr() -> str | None:
     return None
 
 
+class _Nowhere(io.TextIOBase):
+    """The journal once it has nowhere to go (said in the kernel's log)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        return len(s)
+
+
+_broken_lock = threading.Lock()
+_broken: list[io.TextIOBase] = []  # where the journal went once stderr broke: a SyslogStream, or nowhere
+
+
+def take_broken_stderr() -> io.TextIOBase:
+    """stderr's reader went away mid-run (a `logger` or `tee` killed, a collector restarted: EPIPE): the journal goes
+    to syslog from here, as when stderr was closed at the start, and sys.stderr with it; descriptor 2 is given
+    /dev/null (no more EPIPE for faulthandler or a child started later). With no syslog socket, the reason is written
+    to the kernel's log and the journal goes nowhere: the agent runs on (it ships; stopping it would lose more than
+    its journal). Before, every later line, a `data lost` too, went nowhere unsaid (exam26d). The same stream for
+    every thread that meets the break."""
+    with _broken_lock:
+        if not _broken:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 2)
+            os.close(null)
+            path = os.environ.get("SHIPPER_SYSLOG_SOCKET") or SOCKET
+            try:
+                stream: io.TextIOBase = SyslogStream(path)
+            except OSError as e:
+                _to_kernel_log(f"shipper[{os.getpid()}]: the reader of its standard error went away and there is no "
+                               f"syslog socket ({path}: {e.strerror}) to send the journal to: its lines, and the "
+                               "losses they name, go nowhere from here")
+                stream = _Nowhere()
+            sys.stderr = stream
+            _broken.append(stream)
+        return _broken[0]
+
+
 def said() -> str | None:
     """The line the journal begins with when it went to syslog (logged once it is set up), else None."""
     if isinstance(sys.stderr, SyslogStream):

@@ -15,7 +15,7 @@ import time
 
 import orjson
 
-from shipper.journal_syslog import SyslogStream
+from shipper.journal_syslog import SyslogStream, take_broken_stderr
 from shipper.secrets import redact, redact_obj
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -85,7 +85,7 @@ class PriorityPrefix(logging.Formatter):
 def setup(level: str = "info", fmt: str = "logfmt") -> None:
     if not faulthandler.is_enabled():
         faulthandler.enable(all_threads=True)  # SIGABRT/SIGSEGV: tracebacks on stderr (the journal)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = JournalHandler(sys.stderr)
     formatter = JsonFormatter() if fmt == "json" else LogfmtFormatter()
     # (A closed stderr's journal is syslog: shipper.journal_syslog reads the prefix for each line's priority.)
     prefixed = stderr_is_journal() or isinstance(sys.stderr, SyslogStream)
@@ -97,10 +97,40 @@ def setup(level: str = "info", fmt: str = "logfmt") -> None:
     # A library's warning with no handler of its own (watchdog's "Unable to watch …: inotify watch limit
     # reached") went to logging's last-resort handler: a raw line among the structured ones. The same
     # records, no more (WARNING and up, libraries with a NullHandler stay quiet), now in the agent's format.
-    last_resort = logging.StreamHandler(sys.stderr)
+    last_resort = JournalHandler(sys.stderr)
     last_resort.setFormatter(handler.formatter)
     last_resort.setLevel(logging.WARNING)
     logging.lastResort = last_resort
+
+
+class JournalHandler(logging.StreamHandler):
+    """The journal's handler: on stderr, until its reader goes away (EPIPE), then where
+    journal_syslog.take_broken_stderr sends it (syslog), the line that met the break written there first."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not isinstance(sys.exc_info()[1], BrokenPipeError):
+            super().handleError(record)
+            return
+        stream = take_broken_stderr()
+        for handler in (*logging.getLogger("shipper").handlers, logging.lastResort):
+            if isinstance(handler, JournalHandler):
+                handler.moved_to(stream)
+        if isinstance(stream, SyslogStream):
+            logging.getLogger("shipper.log").warning(
+                "the reader of standard error went away (EPIPE): the journal goes to syslog (%s) from here",
+                stream.path)
+        self.emit(record)
+
+    def moved_to(self, stream) -> None:
+        self.acquire()  # (setStream would flush the broken stream first)
+        try:
+            self.stream = stream
+            if isinstance(stream, SyslogStream) and not isinstance(self.formatter, PriorityPrefix):
+                self.setFormatter(PriorityPrefix(self.formatter or logging.Formatter()))
+        finally:
+            self.release()
+        if isinstance(stream, SyslogStream):
+            faulthandler.enable(stream, all_threads=True)
 
 
 class Throttled:

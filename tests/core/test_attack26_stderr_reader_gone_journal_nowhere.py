@@ -6,7 +6,8 @@ whose reader then closed, every later journal line met EPIPE and went nowhere â€
 once, was named to no one; so would be any `data lost` â€” while the agent ran on, shipping, /health `ok`, exit 0 at
 the stop. Nothing reached the syslog socket it would have used. What should hold: once stderr breaks, the journal
 goes where it goes when stderr is closed (syslog), saying so, or the agent says it has nowhere to say what it
-loses."""
+loses. Fixed: shipper.log.JournalHandler moves the journal to syslog at the first EPIPE
+(journal_syslog.take_broken_stderr)."""
 from __future__ import annotations
 
 import json
@@ -16,8 +17,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-import pytest
 
 from tests.support import stop_process, wait
 
@@ -37,9 +36,6 @@ def _received(sock: socket.socket) -> list[str]:
             return got
 
 
-@pytest.mark.xfail(strict=True, reason="exam26d: stderr a pipe whose reader goes away mid-run: every later journal line"
-                   " (a FIFO named, any data lost) goes nowhere, nothing to syslog, the agent runs on silently (1 of 1"
-                   " by hand)")
 def test_the_journal_outlives_its_stderr_reader(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -76,3 +72,5 @@ def test_the_journal_outlives_its_stderr_reader(tmp_path: Path) -> None:
         got = _received(syslog)
     said = [m for m in got if "pipe.log" in m]
     assert said or not running, f"the agent ran on with its journal going nowhere; syslog received {got}"
+    assert any("the reader of standard error went away (EPIPE): the journal goes to syslog" in m for m in got), got
+    assert all(m.startswith("<") and "shipper[" in m for m in got), f"a line without its priority and identifier: {got}"
