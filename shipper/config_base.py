@@ -31,6 +31,11 @@ FILE_KINDS = ((stat.S_ISFIFO, "a FIFO or pipe"), (stat.S_ISDIR, "a folder"), (st
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
 
+def file_kind(mode: int) -> str:
+    """What a path of st_mode `mode` is when it is no regular file ("a FIFO or pipe", …), for the line naming it."""
+    return next((what for test, what in FILE_KINDS if test(mode)), "not a regular file")
+
+
 def regular_file(path: str | None) -> str | None:
     """`path` unless it names something other than a regular file (ValueError saying what). For the
     files a library opens by name itself (`ssl`'s CA, certificate and key files), where a FIFO with
@@ -43,8 +48,7 @@ def regular_file(path: str | None) -> str | None:
     except OSError:
         return path
     if not stat.S_ISREG(st.st_mode):
-        kind = next((what for test, what in FILE_KINDS if test(st.st_mode)), "not a regular file")
-        raise ValueError(f"{path} is {kind}, not a regular file: refused (it is read by name when a "
+        raise ValueError(f"{path} is {file_kind(st.st_mode)}, not a regular file: refused (it is read by name when a "
                          "connection is made, and a FIFO with no writer would be waited on for ever)")
     return path
 

@@ -24,7 +24,7 @@ import orjson
 from shipper import registry
 from shipper.checkpoint_db import DB_FILE, LOCK_FILE, SNAPSHOT, SNAPSHOT_EVERY
 from shipper.config import Config
-from shipper.config_base import FILE_KINDS
+from shipper.config_base import file_kind
 from shipper.plugin import SavedPosition
 from shipper.secrets import redact_obj
 
@@ -119,7 +119,7 @@ def _read_regular(path: str, limit: int) -> bytes:
     with open(fd, "rb") as f:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            kind = next((what for test, what in FILE_KINDS if test(mode)), "not a regular file")
+            kind = file_kind(mode)
             raise ValueError(f"{path} is {kind}, not a regular file: refused")
         return f.read(limit)
 

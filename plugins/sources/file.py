@@ -402,6 +402,8 @@ class FileSource(Source):
                     pass
                 except OSError as e:
                     lines.append(f"{p}  UNREADABLE: [Errno {e.errno}] {e.strerror}")
+        for path, kind in discovery.not_regular(self.config.paths, self.config.exclude, self.base_dir):
+            lines.append(f"{path}  NOT READ: {kind}, not a regular file (the agent reads regular files only)")
         return lines
 
     def status(self) -> dict:

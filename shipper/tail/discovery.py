@@ -21,6 +21,8 @@ import stat
 from collections import Counter
 from typing import Iterable
 
+from shipper.config_base import file_kind
+
 log = logging.getLogger("shipper.tail")
 _NUMERIC_REST = re.compile(r"[-._]\d[-._\d]*")
 
@@ -45,6 +47,20 @@ def expand(patterns: list[str], exclude: list[str], base_dir: str, others: list[
 
 
 _named: set[str] = set()
+
+
+def not_regular(patterns: list[str], exclude: list[str], base_dir: str) -> list[tuple[str, str]]:
+    """The matches that are neither regular files nor folders (a FIFO, a socket, a device), each with what it is:
+    for `shipper check`, which names them as the running agent does (shipper.tail.not_regular)."""
+    others: list[str] = []
+    expand(patterns, exclude, base_dir, others)
+    found = []
+    for path in others:
+        try:
+            found.append((path, file_kind(os.stat(path).st_mode)))
+        except OSError:
+            continue  # (gone since the glob)
+    return found
 
 
 def _recursive_glob(pattern: str) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 
-from shipper.config_base import FILE_KINDS
+from shipper.config_base import file_kind
 
 
 class NotRegular:
@@ -30,7 +30,7 @@ class NotRegular:
                 mode = os.stat(path).st_mode
             except OSError:
                 continue  # (gone since the glob)
-            kind = now[path] = next((what for test, what in FILE_KINDS if test(mode)), "not a regular file")
+            kind = now[path] = file_kind(mode)
             if self.named.get(path) != kind:
                 self.log.warning(f"{path} is {kind}, not a regular file: not read (the source's `paths` match it; "
                                  "the agent reads regular files only). Point `paths` at the file the program writes, "

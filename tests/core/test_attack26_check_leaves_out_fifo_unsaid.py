@@ -4,7 +4,7 @@ tests/tail/test_fifo_matched_named.py) because an operator who pointed `paths` a
 came. `check` "shows what each source matches now" (README) and names an unreadable match with its errno
 (tests/core/test_check_access.py); found by hand (1 of 1, 1 of 1 here): it listed the regular file alone, exit 0, and
 said nothing of the FIFO, the symlink to one, or the symlink to /dev/zero — the operator's first look says all is well,
-and what run says lands only in its journal."""
+and what run says lands only in its journal. Fixed: check names each `NOT READ: <kind>, not a regular file`."""
 from __future__ import annotations
 
 import json
@@ -13,14 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 SHIPPER = str(Path(sys.executable).with_name("shipper"))
 
 
-@pytest.mark.xfail(strict=True, reason="exam26d: `shipper check` lists only the regular files a glob matches and leaves"
-                   " out a FIFO, a symlink to a FIFO and a symlink to a device without a word, where `run` names each"
-                   " (1 of 1 by hand)")
 def test_check_names_what_the_paths_match_and_run_will_not_read(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -39,3 +34,6 @@ def test_check_names_what_the_paths_match_and_run_will_not_read(tmp_path: Path) 
     assert str(logs / "a.log") in said, said
     for name in ("pipe.log", "linked.log", "zero.log"):
         assert name in said, f"check says nothing of {name}: {said}"
+    for name in ("pipe.log", "linked.log"):
+        assert f"{logs / name}  NOT READ: a FIFO or pipe, not a regular file" in said, said
+    assert f"{logs / 'zero.log'}  NOT READ: a character device" in said, said
