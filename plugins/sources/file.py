@@ -31,7 +31,7 @@ from shipper.tail.events import TailEvents
 from shipper.tail.harvester import Chunk
 from shipper.tail.holder import HELD_PREFIX, Held, Holder, generation, held_key, hold_budget
 from shipper.tail.scan_rules import STARTED_GLOB
-from shipper.tail.state import SEEN_PREFIX, WINDOW_COPY_PREFIX, load_states
+from shipper.tail.state import SEEN_PREFIX, WAITING_PREFIX, WINDOW_COPY_PREFIX, load_states
 from shipper.tail.tailer import Tailer, buried
 from shipper.tail.watcher import WATCHER_DESCRIPTORS, ChangeWatcher, watcher_descriptors
 
@@ -465,7 +465,7 @@ class FileSource(Source):
                        "deleted meanwhile)")
         # an f: value this version cannot read is no saved position: shown as it is
         return out + [saved_value_line(k, v) for k, v in state.items()
-                      if not k.startswith((SEEN_PREFIX, HELD_PREFIX, WINDOW_COPY_PREFIX))]
+                      if not k.startswith((SEEN_PREFIX, HELD_PREFIX, WINDOW_COPY_PREFIX, WAITING_PREFIX))]
 
     def pending_bytes(self) -> int:
         files = self.tailer.status()

@@ -51,7 +51,7 @@ from shipper.tail.losses import LossLedger
 from shipper.tail.matching import Matcher, inode_gen
 from shipper.tail.not_regular import NotRegular
 from shipper.tail.reader import is_gzip_path
-from shipper.tail.state import FILE_PREFIX, SEEN_PREFIX, FileState, load_states, window_copies
+from shipper.tail.state import FILE_PREFIX, SEEN_PREFIX, FileState, load_states, waiting_files, waiting_key, window_copies
 from shipper.tail.touches import Touches
 from shipper.tail.unread_compressed import UnreadCompressed
 
@@ -164,6 +164,9 @@ class Prospector:
         self.undecided_read = 0  # … read anyway once UNDECIDED_SECONDS had passed
         self._undecided_missing: dict[tuple[int, int], tuple[int, float]] = {}  # missed scans, since when
         self._undecided_born: dict[tuple[int, int], int | None] = {}  # their birth times when they began to wait
+        # … those with a birth time, as the checkpoint keeps them (state.WAITING_PREFIX): at a restart's first scan,
+        # files there before the stop (_waiting_before)
+        self._waiting_saved: dict[tuple[int, int], int] = dict(waiting_files(state))
         self.copies: dict[tuple[int, int], tuple[int, int]] = {}  # proven copies: inode -> (size, mtime)
         self.unlistable: dict[str, str] = {}  # folders of waiting states that cannot be listed: folder -> error
         self._listed: dict[str, str] = {}  # (this scan) folder -> "" or why it cannot be listed
@@ -426,6 +429,8 @@ class Prospector:
         self.touches.scanned()
         self.moved = set()
         obs = self.observe()
+        if self.first_scan:
+            self._waiting_before |= self._waited_before_the_stop(obs)
         for k in [k for k in self._window_copies if k not in obs]:
             if self._window_copies.pop(k) is not None:
                 self.pending[copies.window_copy_key(k)] = None  # (listed no more: forgotten in the checkpoint too)
@@ -715,6 +720,7 @@ class Prospector:
             self._undecided_gone(key)
         self._undecided_missing = {k: v for k, v in self._undecided_missing.items() if k in self.undecided}
         self._undecided_born = {k: v for k, v in self._undecided_born.items() if k in self.undecided}
+        self._save_waiting()
 
         # 4. loose states nobody has: gone
         # Families of which a file was renamed during this scan, before its bytes could be compared: it
@@ -915,6 +921,31 @@ class Prospector:
             if (saved is not None and saved(key) is not None) or (key not in known
                                                                    and key[len(FILE_PREFIX):] not in self.loose):
                 self.found.forget(key)
+
+    def _waited_before_the_stop(self, obs: dict[tuple[int, int], Observed]) -> set[tuple[int, int]]:
+        """At the first scan after a restart: the files listed now that were waiting to be told apart when the run
+        before last looked (the same inode and birth time). A cut they may show came before that look, as for a file
+        waiting since an earlier scan of this run (copies.head_copy_of_grown). (Forgotten at a kill -9, the header-only
+        .gz of a `create` rotation that had waited was taken for the copy of the live file grown since: a window named
+        where no copytruncate ran, torture seeds 300005, 300039, 192102.)"""
+        out = set()
+        for key, born in self._waiting_saved.items():
+            o = obs.get(key)
+            if o is not None and (o.born if o.born is not None else birth.born(o.path, o.st.st_ino)) == born:
+                out.add(key)
+        return out
+
+    def _save_waiting(self) -> None:
+        """The files waiting to be told apart, with a birth time, kept in the checkpoint while they wait (a file
+        system without birth times keeps none: the inode may hold another file at the restart)."""
+        for key in self.undecided:
+            born = self._undecided_born.get(key)
+            if born is not None and self._waiting_saved.get(key) != born:
+                self._waiting_saved[key] = born
+                self.pending[waiting_key(key)] = born
+        for key in [k for k in self._waiting_saved if self._undecided_born.get(k) != self._waiting_saved[k]]:
+            del self._waiting_saved[key]
+            self.pending[waiting_key(key)] = None
 
     def _undecided_gone(self, key: tuple[int, int]) -> None:
         """The file `key` was deleted while it waited to be told apart from a copy: named lost, whole."""

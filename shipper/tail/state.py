@@ -32,6 +32,8 @@ _NONE: list = []
 SEEN_PREFIX = "seen:"  # a live path whose rotation family has been looked at once (see discovery)
 # window-copy:<device>:<inode> -> its birth time (ns): a copy a copytruncate window was named with (copies.window_named_by)
 WINDOW_COPY_PREFIX = "window-copy:"
+# waiting:<device>:<inode> -> its birth time (ns): a file waiting to be told apart from a copy (Prospector.undecided)
+WAITING_PREFIX = "waiting:"
 
 
 @dataclass(slots=True)  # (no __dict__: ~110 bytes less for each state, a tombstone's among them)
@@ -211,10 +213,25 @@ def window_copies(state: dict[str, Any]) -> dict[tuple[int, int], int]:
     """The copies a copytruncate window was named with, as the run that saved `state` left them: (device, inode) ->
     birth time. (Kept across a restart: named again with the same copy after a kill -9, one window was two, torture
     seeds 197052, 197158.) A key or value this version cannot read is left out: its window may be named again."""
+    return _born_by_inode(state, WINDOW_COPY_PREFIX)
+
+
+def waiting_files(state: dict[str, Any]) -> dict[tuple[int, int], int]:
+    """The files waiting to be told apart from a copy when the run that saved `state` last looked: (device, inode) ->
+    birth time (Prospector._waiting_before at a restart's first scan; torture seeds 300005, 192102)."""
+    return _born_by_inode(state, WAITING_PREFIX)
+
+
+def waiting_key(key: tuple[int, int]) -> str:
+    """The checkpoint key of a file waiting to be told apart (WAITING_PREFIX)."""
+    return f"{WAITING_PREFIX}{key[0]}:{key[1]}"
+
+
+def _born_by_inode(state: dict[str, Any], prefix: str) -> dict[tuple[int, int], int]:
     out = {}
     for key, value in state.items():
-        if key.startswith(WINDOW_COPY_PREFIX) and type(value) is int:
-            dev, _, ino = key[len(WINDOW_COPY_PREFIX):].partition(":")
+        if key.startswith(prefix) and type(value) is int:
+            dev, _, ino = key[len(prefix):].partition(":")
             if dev.isdigit() and ino.isdigit():
                 out[(int(dev), int(ino))] = value
     return out
