@@ -281,7 +281,7 @@ def grew_at_head(p: Prospector, f: Followed) -> bool:
     """The live file `f`, open, and nothing read of it yet or holding no more than its head at
     the last scan, has grown since (so truncation.rewritten_unseen cannot see a truncation by its mtime)."""
     s = f.state
-    if f.fh is None or f.gz or f.deleted or f.unnamed or f.path != f.family or f.cut_seen:
+    if f.fh is None or f.gz or f.deleted or f.unnamed or f.path != f.family:
         return False
     head_only = s is not None and bool(s.head_len) and not s.cont and f.seen_size == s.head_len
     if s is not None and s.offset and not head_only or f.start != 0:
@@ -342,6 +342,15 @@ def copy_of_grown_empty(p: Prospector, f: Followed, o: Observed) -> None:
     leaves `o` a prefix of `f`). What was written between the copy and the truncation is in no file: warned and
     counted, naming both; `o` is read as a new file (nothing of it was read). (Unsaid, torture seed 180271.)"""
     if p._grown_at_head.get((f.dev, f.ino)) != 0 or _born_before(o, f):
+        return
+    try:
+        st = os.stat(f.path)
+    except OSError:
+        return
+    if (st.st_dev, st.st_ino) != (f.dev, f.ino):
+        # (Renamed away by a `create` rotation since: the files behind it were live after it, no copies of it. Taken
+        # for one, the writer's next file, written and rotated on, named a window no copytruncate made: torture seed
+        # 193237, once a file told cut was looked at again by grew_at_head.)
         return
     try:
         # (Closed since the scan began, over the descriptor budget by the files it opened to compare — followed
