@@ -502,6 +502,58 @@ def copy_before_rotated_on(p: Prospector, o: Observed) -> None:
     read; `f` reads on after its head). (Unsaid, torture seed 185102: copied and cut twice, then rotated on,
     between two looks.) Not a `.gz` (made at compression, after the files beside it), nor where the file
     system keeps no birth time."""
+    for f, s, st in _rotated_on_before(p, o):
+        n = min(HEAD_MAX, o.st.st_size, st.st_size) - s.head_len
+        if n <= 0:
+            continue
+        with p.fds.reading(o) as fh:
+            if fh is None or not p.matcher.head_is(fh, s):
+                continue
+            theirs = fh.read(s.head_len, n)
+        try:
+            ours = p.fds.open(f).read(s.head_len, n)
+        except OSError:
+            continue
+        if ours == theirs:
+            continue  # (the same bytes: `copy` without truncation, or nothing shows a cut)
+        f.cut_seen = True
+        if not window_named_by(p, o):
+            p.ledger.copytruncate_window(f.family, o.path, "found by the copy, made while the file was live after it "
+                                                           "was last looked at and rotated behind it since", cut=f.path)
+        return
+
+
+def head_copy_rotated_on(p: Prospector, o: Observed) -> bool:
+    """copy_before_rotated_on's copy holding exactly the head of `f`, which holds more now: copied when it held no
+    more, then cut and given its head again (or written on: logrotate `copy`), and rotated on since. Taken as
+    copytruncate's, a window that may be empty, as head_copy_of_grown takes such a copy beside the live file; `o`
+    is kept as a proven copy (all it holds was read). Looked at before `o` waits to be told apart (too short to
+    tell), at the scan that finds `f` renamed. (Unsaid, a line of the window was lost: torture seed 300077, `make
+    torture SEED=300000`, a header-only file copytruncated, written and rotated on while the agent was stopped.)"""
+    key = (o.st.st_dev, o.st.st_ino)
+    if key in p.copies:
+        return False
+    for f, s, st in _rotated_on_before(p, o):
+        if not o.st.st_size == s.head_len < st.st_size:
+            continue
+        with p.fds.reading(o) as fh:
+            if fh is None or p.matcher.readable_len(fh, o) != s.head_len or not p.matcher.head_is(fh, s):
+                continue
+        p.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
+        f.cut_seen = True
+        if not window_named_by(p, o):
+            p.ledger.copytruncate_window(f.family, o.path, "found by the copy, holding no more than the first line "
+                                                           "the file held when it was live and last looked at, made "
+                                                           "then and rotated behind it since", cut=f.path)
+        return True
+    return False
+
+
+def _rotated_on_before(p: Prospector, o: Observed) -> Iterator[tuple[Followed, FileState, os.stat_result]]:
+    """The followed files `f` (their state and stat) of `o`'s family that were the live file at the last look, read
+    no further than their head, and are under a newer rotated name than `o` now, on their own inode, born before `o`
+    and last written after it: `o` was copied from `f` while `f` was live (copy_before_rotated_on). `o` plain, under
+    a rotated name, its birth time known."""
     if o.gz or not p._is_rotated_name(o.path):
         return
     o_born = o.born if o.born is not None else birth.born(o.path, o.st.st_ino)
@@ -523,24 +575,7 @@ def copy_before_rotated_on(p: Prospector, o: Observed) -> None:
         f_born = birth.born(f.path, f.ino)
         if (st.st_dev, st.st_ino) != key or f_born is None or f_born >= o_born or o.st.st_mtime_ns >= st.st_mtime_ns:
             continue
-        n = min(HEAD_MAX, o.st.st_size, st.st_size) - s.head_len
-        if n <= 0:
-            continue
-        with p.fds.reading(o) as fh:
-            if fh is None or not p.matcher.head_is(fh, s):
-                continue
-            theirs = fh.read(s.head_len, n)
-        try:
-            ours = p.fds.open(f).read(s.head_len, n)
-        except OSError:
-            continue
-        if ours == theirs:
-            continue  # (the same bytes: `copy` without truncation, or nothing shows a cut)
-        f.cut_seen = True
-        if not window_named_by(p, o):
-            p.ledger.copytruncate_window(f.family, o.path, "found by the copy, made while the file was live after it "
-                                                           "was last looked at and rotated behind it since", cut=f.path)
-        return
+        yield f, s, st
 
 
 def copy_of_unread_live(p: Prospector, made: list[CopyMade], obs: dict[tuple[int, int], Observed]) -> None:

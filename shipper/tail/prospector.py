@@ -631,7 +631,8 @@ class Prospector:
         # first: a copytruncate copy (older: made before the truncation) is proven by its original.
         for key, o in sorted(unmatched.items(), key=lambda kv: (kv[1].gz, not kv[1].direct, kv[1].st.st_mtime_ns)):
             live_at_watch = self.first_scan and self._held_since_listed(key, o)
-            if copies.head_copy_of_grown(self, o) or copies.is_copy(self, o, now) or self._still_unreadable(o):
+            if (copies.head_copy_of_grown(self, o) or copies.head_copy_rotated_on(self, o) or copies.is_copy(self, o, now)
+                    or self._still_unreadable(o)):
                 if key not in self.moved:
                     continue
                 # Renamed since the listing (a rotation overtaking the scan): looked at again under
@@ -644,7 +645,8 @@ class Prospector:
                     continue
                 self.moved.discard(key)
                 o = found
-                if copies.head_copy_of_grown(self, o) or copies.is_copy(self, o, now) or self._still_unreadable(o):
+                if (copies.head_copy_of_grown(self, o) or copies.head_copy_rotated_on(self, o) or copies.is_copy(self, o, now)
+                    or self._still_unreadable(o)):
                     continue
             self.undecided.pop(key, None)
             start = 0
