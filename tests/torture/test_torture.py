@@ -82,7 +82,17 @@ OPEN_OVERTAKEN: list[tuple[int, int, str]] = [
     # inode before the kill, took it at that scan and read it from 0 (right by chance); told apart now, it is let go
     # by gone.gone_unopened as "possibly lost: 155 bytes … renamed during the scan that found it and gone before it
     # could be opened: its lines are in the compressed files read from their start since", not counted
-    (197117, 40, "10 lines of a file renamed during the scan that found it, deleted before the next: 'possibly lost'"),
+    # Session 26: what the agent saw cannot tell it, so the 'possibly lost' is its honest word (docs/design.md): the file,
+    # never opened, was plain when deleted (copytruncate's shift, then a rotation) but could as well have been compressed
+    # into the .gz read whole at the next scan (born after it, decompressed longer than it was listed: a writer that has
+    # not reopened yet writes on to a renamed file), and its inode held another file by then either way (compression
+    # frees it too). Only a name kept for it (the holder: passes with it) or its bytes tell.
+    (197117, 40, "10 lines of a file renamed during the scan that found it, deleted before the next: 'possibly lost' "
+                 "(no byte of it read: the agent cannot tell it from one compressed into the .gz read since)"),
+    # Session 26's `SEED=300000/400000 N=300 STEPS=60 ARGS="--overtaken --no-holder --timings 3"`, at timing 0 with
+    # the session's fixes: causes not isolated
+    (300175, 60, "5 lines of seen files destroyed unread, no loss warned"),
+    (400261, 60, "94 lines of seen files destroyed unread, no loss warned"),
 ]
 
 
@@ -204,6 +214,10 @@ OPEN_HELD_OVERTAKEN = [
     # restart (fixed, 25756dd): the live file empty, copied empty (compressed at once), 2 lines written in the window
     # and cut, then a kill -9 whose restart's scan a rotation overtakes, renaming the live file and deleting the copy
     (192049, 40, "2 lines a copytruncate cut (its window) destroyed unread, no loss warned"),
+    # Session 26's `SEED=300000/400000 N=300 STEPS=60 ARGS="--overtaken --timings 3"`, at timing 0 with the session's
+    # fixes: causes not isolated
+    (300105, 60, "5 lines a copytruncate took destroyed unread, no loss of open size named (10 bytes named)"),
+    (400036, 60, "49 lines delivered twice (warned as a possible repeat)"),
 ]
 
 
@@ -260,29 +274,28 @@ FOUND_FALSE_LOSSES = [(193115, 40, True), (192061, 40, True), (192087, 40, True)
                       (197062, 40, True),
                       # session 25: passes since a file found cut is named under the rotated name that holds it now
                       # (truncation._name_now); which of its three windows was the false one, not isolated
-                      (197128, 40, True)]
+                      (197128, 40, True),
+                      # session 26: a header-only .gz of a `create` rotation that waited to be told apart before a kill
+                      # -9 taken at the restart for the copy of the header-only live file grown since (head_copy_of_grown):
+                      # what waits is kept in the checkpoint now (state.WAITING_PREFIX: tests/tail/
+                      # test_head_only_backup_waiting_before_a_restart_no_window.py). 192093 was judged a case the agent
+                      # could not tell (its .gz, it turns out, had waited before the restart); 192102 was that cause
+                      (192093, 40, True), (192093, 40, False), (192102, 40, True),
+                      # and of session 26's `SEED=300000 N=300 STEPS=60 ARGS=--overtaken` sweep, the same cause
+                      (300005, 60, True), (300039, 60, True), (300039, 60, False), (300163, 60, True),
+                      # and two of it whose extra window was copies.copy_of_grown_empty's: the live file, empty at the last
+                      # scan and grown, renamed away by a `create` rotation since, the writer's next file behind it taken
+                      # for its copy (it asks the live name still holds the file now: 193237 of FOUND_HELD_OVERTAKEN
+                      # failed so once grew_at_head no longer refused a file told cut; tests/tail/
+                      # test_copytruncate_again_after_a_window_told.py)
+                      (300107, 60, True), (300123, 60, True)]
 # Still naming more windows than copytruncates (`SEED=192000 N=300 STEPS=40 ARGS=--overtaken`, with the holder and
 # without): strict xfails; the FOUND lists above replay these with that one check left out, so that what they were
 # found for stays checked. (seed, steps, holder, what happens)
 OPEN_FALSE_LOSSES: list[tuple[int, int, bool, str]] = [
     # with the holder: 285 of 300 pass, 15 name more windows (39 before session 21's fixes; 6 left after session 23's).
-    # 192093, with the holder and without: after a restart, the header-only .gz of a header-only file a `create`
-    # rotation renamed (read whole before the restart: a tombstone now; compressed after the new live file was made, so
-    # born after it) is taken for the copy of the header-only live file, grown since (copies.head_copy_of_grown).
-    # Nothing the agent keeps across a restart tells it from copytruncate's .gz of that file: the bytes are the same
-    # header, the birth order too. A fix that took the tombstone as the .gz's explanation hid real windows (196274;
-    # 192100 without the holder) — withdrawn in session 21. Session 25: still so (replayed; the birth times the
-    # checkpoint keeps since are a placeholder's, not a content's or a tombstone's): what cannot be told apart, left open.
-    (192093, 40, True, "after a restart, a header-only .gz of a file a `create` rotation renamed taken for the copy "
-                       "of the header-only live file (head_copy_of_grown): 1 window named, 0 copytruncates made"),
-    # 192102 (session 24): the false one is head_copy_of_grown's at a restart, of a header-only .gz a `create` rotation
-    # made, which had been waiting to be told apart before the kill -9 (what waits is not kept across a restart:
-    # Prospector._waiting_before says it only while the agent runs)
-    (192102, 40, True, "after a restart, a header-only .gz that waited before it taken for the copy of the "
-                       "header-only live file grown since (head_copy_of_grown): 3 windows named, 2 copytruncates made"),
+    # (192093, with the holder and without, and 192102: FOUND_FALSE_LOSSES since session 26.)
     # without it: 293 of 300 pass, 7 name more windows (17 before; 2 left after session 23's fixes)
-    (192093, 40, False, "after a restart, a header-only .gz of a file a `create` rotation renamed taken for the copy "
-                        "of the header-only live file (head_copy_of_grown): 1 window named, 0 copytruncates made"),
     # 192147: the live file rotated by `create` + `compress` while the agent was frozen, the writer's next file given
     # the freed inode; at the settle that file, read to its header, sits beside the .gz of the file before it (header,
     # then lines): that .gz is born after it (compressed after the new file was made), as the .gz of its copytruncate
@@ -293,6 +306,13 @@ OPEN_FALSE_LOSSES: list[tuple[int, int, bool, str]] = [
                         "copytruncates made"),
     # (Session 23's `SEED=197000 N=200 STEPS=40 ARGS=--overtaken`, 183 of 200: 197039, 197138 and 197162 fixed in
     # session 24, 197062 and 197128 in session 25: FOUND_FALSE_LOSSES.)
+    # Session 26's `SEED=300000 N=300 STEPS=60 ARGS="--overtaken --timings 3"` (on main's code 868 of 900 with the
+    # holder, 885 without): fail at timing 0 with the session's fixes too, causes not isolated
+    (300279, 60, True, "3 copytruncate windows named, 2 copytruncates made"),
+    (300051, 60, False, "3 copytruncate windows named, 2 copytruncates made"),
+    (300059, 60, False, "3 copytruncate windows named, 2 copytruncates made"),
+    # and of `SEED=400000 N=300` (882 of 900 with the holder, 893 without)
+    (400273, 60, True, "7 copytruncate windows named, 6 copytruncates made"),
 ]
 _FALSE_LOSS_OPEN = {(seed, holder) for seed, _, holder, _ in OPEN_FALSE_LOSSES}
 
@@ -333,6 +353,15 @@ OPEN_UNDER_NAMED: list[tuple[int, int, bool, str]] = [
     # a counted loss), so nothing is counted. What the agent saw cannot tell: a harness rule, or the holder, is needed
     (192041, 40, False, "3 lines (57 bytes) of app.log.2 deleted unread, 0 bytes named"),
     (192141, 40, False, "1 line (9 bytes) of app.log.2 deleted unread, 0 bytes named"),
+    # Session 26's `SEED=300000/400000 N=300 STEPS=60 ARGS="--overtaken --timings 3"`, at timing 0 with the session's
+    # fixes. The group above, held at a kill -9 ('possibly lost … held open, unread, when it ended without a stop'):
+    (300036, 60, True, "3 lines (40 bytes) of app.log.1.gz deleted unread, 0 bytes named"),
+    (300180, 60, True, "6 lines (103 bytes) of app.log.2.gz deleted unread, 85 bytes named"),
+    (300197, 60, True, "3 lines (24 bytes) of app.log.2 deleted unread, 0 bytes named"),
+    (400100, 60, True, "17 lines (265 bytes) of app.log.2.gz deleted unread, 0 bytes named"),
+    # and without the holder, 192041's and 197060's words ('possibly lost': empty when last seen and rotated away; read
+    # up to its size at a stop and deleted while stopped)
+    (300065, 60, False, "1 line (20 bytes) of app.log.2 deleted unread, 0 bytes named"),
 ]
 
 
@@ -374,11 +403,15 @@ OPEN_UNNAMED_WINDOWS: list[tuple[int, int, bool, str]] = [
     # word of a cut or a window. Cause not isolated (letting step 1's truncation test of a closed file take the name it
     # was listed under, not only its name now, did not change it)
     (197027, 40, False, "3 windows lost lines (3 lines in the second), 2 named"),
-    (185102, 40, False, "2 windows lost lines, 1 named"),
+    # (185102: both windows named since session 26, the second by its header-only copy, rotated on behind the live
+    # file, copies.head_copy_rotated_on; replayed in FOUND_OVERTAKEN with the check)
     (192235, 40, False, "2 windows lost lines, 1 named (the other loss of open size is a backup "
                         "deleted while it could not be told apart)"),
     (194236, 40, False, "2 windows lost lines, 1 named"),
     (194240, 40, False, "2 windows lost lines, 1 named"),
+    # Session 26's `SEED=400000 N=300 STEPS=60 ARGS="--overtaken --no-holder --timings 3"`, at timing 0 with the
+    # session's fixes (not isolated)
+    (400156, 60, False, "2 windows lost lines, 1 named"),
 ]
 _WINDOWS_OPEN = {(seed, holder) for seed, _, holder, _ in OPEN_UNNAMED_WINDOWS}
 
@@ -390,6 +423,60 @@ def test_open_unnamed_window_schedule(seed, steps, holder, what):
     """Deterministic: a copytruncate whose lines were destroyed unread is named by no loss of its own (another window's
     loss named instead), at every replay."""
     run_schedule(seed, steps=steps, strict=True, overtaken=True, holder=holder)
+
+
+# Session 26: as `make torture` runs them (no --overtaken, 60 steps; with the holder and without), from
+# `SEED=300000 N=300 ARGS="--timings 3"` (on main's code 863 of 900 with the holder, 882 without). (seed, steps, holder)
+FOUND_DEFAULT = [
+    # a header-only .gz that waited to be told apart before a kill -9, taken at the restart for the copy of the live
+    # file grown since: a false window (state.WAITING_PREFIX; see FOUND_FALSE_LOSSES)
+    (300005, 60, True), (300005, 60, False), (300039, 60, True), (300039, 60, False), (300093, 60, True),
+    (300093, 60, False),
+    # a header-only live file copytruncated (a header-only copy, a line in the window), written on and rotated on while
+    # stopped: the window went unsaid (copies.head_copy_rotated_on: tests/tail/test_copytruncate_head_copy_behind_rotated_live.py)
+    (300077, 60, True), (300077, 60, False)]
+# Still failing so at timing 0, strict xfails. `make torture`'s own default seeds (SEED=1 N=200) among them: 97 and 128
+# fail on main's code since at least session 24 (bfc4659; the harness's byte count of session 22). (seed, steps, holder,
+# what happens)
+_HELD_AT_A_KILL = ("lines of files the holder held at a kill -9, deleted before the next start, 'possibly lost' (a header "
+                   "every file shares: any content read may be their origin, held_gone._judge): ")
+OPEN_DEFAULT: list[tuple[int, int, bool, str]] = [
+    # 97's other loss, a second copytruncate of a file told cut once, is fixed (copies.grew_at_head:
+    # tests/tail/test_copytruncate_again_after_a_window_told.py)
+    (97, 60, True, _HELD_AT_A_KILL + "17 lines (264 bytes) of app.log.2.gz, 0 bytes named"),
+    (128, 60, True, _HELD_AT_A_KILL + "17 lines (241 bytes) of app.log.2.gz, 0 bytes named"),
+    (300049, 60, True, _HELD_AT_A_KILL + "32 lines (433 bytes) of app.log.3.gz, 0 bytes named"),
+    (300089, 60, True, _HELD_AT_A_KILL + "21 lines (279 bytes) of app.log.1.gz, 0 bytes named"),
+    (300180, 60, True, _HELD_AT_A_KILL + "6 lines (88 bytes) of app.log.2.gz, 65 bytes named"),
+    (400100, 60, True, _HELD_AT_A_KILL + "17 lines (264 bytes) of app.log.2.gz, 0 bytes named"),
+    # causes not isolated
+    (300002, 60, True, "5 copytruncate windows named, 4 copytruncates made"),
+    (300195, 60, True, "3 copytruncate windows named, 2 copytruncates made"),
+    (300195, 60, False, "3 copytruncate windows named, 2 copytruncates made"),
+    (300279, 60, True, "3 copytruncate windows named, 2 copytruncates made"),
+    (300279, 60, False, "3 copytruncate windows named, 2 copytruncates made"),
+    (300120, 60, True, "2 copytruncates took lines destroyed unread, 1 loss of open size named"),
+    # of `SEED=400000 N=300 ARGS="--timings 3"` (882 of 900 with the holder, 892 without)
+    (400005, 60, True, "5 copytruncate windows named, 4 copytruncates made"),
+    (400098, 60, True, "9 copytruncate windows named, 7 copytruncates made"),
+    (400098, 60, False, "8 copytruncate windows named, 7 copytruncates made"),
+    (400238, 60, True, "6 copytruncate windows named, 5 copytruncates made"),
+    (400156, 60, False, "2 copytruncates took lines destroyed unread, 1 loss of open size named"),
+    (400174, 60, True, "2 lines of seen files destroyed unread, no loss warned"),
+]
+
+
+@pytest.mark.parametrize("seed,steps,holder", FOUND_DEFAULT)
+def test_found_default_schedule(seed, steps, holder):
+    run_schedule(seed, steps=steps, strict=True, holder=holder)
+
+
+@pytest.mark.parametrize("seed,steps,holder,what", [pytest.param(*x, marks=pytest.mark.xfail(strict=True, reason=x[3]))
+                                                    for x in OPEN_DEFAULT],
+                         ids=[f"{x[0]}{'-held' if x[2] else ''}" for x in OPEN_DEFAULT])
+def test_open_default_schedule(seed, steps, holder, what):
+    """Deterministic, as `make torture` runs them: fails at every replay."""
+    run_schedule(seed, steps=steps, strict=True, holder=holder)
 
 
 @pytest.mark.parametrize("seed,steps", FOUND)
