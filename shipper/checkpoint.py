@@ -13,6 +13,7 @@ A stop bounds every wait at once (`give_up_at`), and a thread can have its waits
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -80,6 +81,57 @@ class Interrupted(GivenUp):
 
 
 _NO_REPLY = object()
+
+# The first writer's process, started before the config is read (prestart_writer): its interpreter and imports
+# (~65 ms on one core) run beside the agent's own imports, where the agent waited for them; it opens nothing until
+# the first CheckpointStore gives it the state_dir the config validated.
+_prestarted: tuple[Connection, subprocess.Popen[bytes]] | None = None
+_prestart_lock = threading.Lock()
+
+
+def _writer_command(fd: int, *args: str) -> list[str]:
+    return [sys.executable, "-I", "-S", checkpoint_db.__file__, str(fd), *args]
+
+
+def prestart_writer() -> None:
+    """Start the first writer's process now (`run`, before its config is read); it waits for its state_dir. Not
+    started (OSError): the store starts one the usual way, and says what is wrong."""
+    global _prestarted
+    with _prestart_lock:
+        if _prestarted is not None:
+            return
+        ours, theirs = Pipe()
+        try:
+            proc = subprocess.Popen(_writer_command(theirs.fileno(), checkpoint_db.PRESTARTED, str(os.getpid())),
+                                    pass_fds=[theirs.fileno()],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            ours.close()
+            return
+        finally:
+            theirs.close()
+        _prestarted = (ours, proc)
+    atexit.register(_end_prestarted)
+
+
+def _take_prestarted() -> tuple[Connection, subprocess.Popen[bytes]] | None:
+    global _prestarted
+    with _prestart_lock:
+        taken, _prestarted = _prestarted, None
+    return taken
+
+
+def _end_prestarted() -> None:
+    """At exit, one never taken (the config refused, exit 2): its end of the socket closed, it ends at once."""
+    taken = _take_prestarted()
+    if taken is None:
+        return
+    conn, proc = taken
+    conn.close()
+    try:
+        proc.wait(1.0)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 # A request's name as a stop that leaves it behind says it.
 _WHAT = {"update": "commit", "load": "read", "names": "read", "ensure_present": "check of the state_dir",
          "compact": "compaction", "close": "close", "opening": "opening", "note_failing": "note of failing sources"}
@@ -141,12 +193,24 @@ class CheckpointStore:
                 time.sleep(max(wait, 0.0))
 
     def _spawn(self) -> None:
-        """A writer process started; it takes the lock and opens the database (_opened says when)."""
+        """A writer process started (or the prestarted one given its state_dir); it takes the lock and opens the
+        database (_opened says when)."""
+        taken = None if self._locks else _take_prestarted()  # (a later writer inherits the locks: started anew)
+        if taken is not None:
+            ours, proc = taken
+            try:
+                ours.send(self.state_dir)
+            except OSError:  # it ended meanwhile: one started the usual way
+                ours.close()
+            else:
+                self._proc = proc
+                self._started(ours)
+                return
         ours, theirs = Pipe()
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", checkpoint_db.__file__, str(theirs.fileno()), self.state_dir,
-                 str(os.getpid())] + ([",".join(map(str, self._locks))] if self._locks else []),
+                _writer_command(theirs.fileno(), self.state_dir, str(os.getpid()),
+                                *([",".join(map(str, self._locks))] if self._locks else [])),
                 pass_fds=[theirs.fileno(), *self._locks],
                 # Not the agent's stdout and stderr: a writer left behind would hold a pipe's reader
                 # (`run --once | …`) open until the thaw; it says what went wrong in its answers.
@@ -157,6 +221,9 @@ class CheckpointStore:
                                f"({e.strerror})") from None
         finally:
             theirs.close()
+        self._started(ours)
+
+    def _started(self, ours: Connection) -> None:
         self._conn, self._owed, self._started_at = ours, [], time.monotonic()
         # Opening waits on the filesystem like a commit: /health and a stop see it as the request in progress.
         self._opening, self._busy_since, self._busy_op = True, self._started_at, "opening"

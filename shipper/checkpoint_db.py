@@ -689,13 +689,24 @@ def _answer(db: CheckpointDb, op: str, args: tuple[Any, ...]) -> Any:
             f"it read-write, then start it (what was not saved is read again); {RECOVERY}") from None
 
 
+# The state_dir argument of a writer started ahead (checkpoint.prestart_writer): it comes first on the connection. (Its
+# command line still ends with the agent's pid: _claim_holder reads it there. A state_dir is always absolute.)
+PRESTARTED = "-"
+
+
 def serve(fd: int, state_dir: str, agent_pid: int, held: list[int] | None = None) -> None:
     """Answer the agent's requests, ("op", args) → ("ok", value) or ("error", exception), one at a
-    time, until it closes its end. The snapshot is written between requests while rows changed."""
+    time, until it closes its end. The snapshot is written between requests while rows changed.
+    `state_dir` PRESTARTED: it comes first on the connection; none (the agent ended, its config refused): it ends."""
     # A terminal's Ctrl-C reaches the whole process group: the agent decides when this one ends.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     conn = Connection(fd)
+    if state_dir == PRESTARTED:
+        try:
+            state_dir = conn.recv()
+        except (EOFError, OSError):
+            return
     db: CheckpointDb | None = None
     try:
         db = CheckpointDb(state_dir, agent_pid, held)

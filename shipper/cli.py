@@ -63,6 +63,9 @@ def run(config_path: str, once: bool, timeout: float | None) -> None:
 
     if journal_syslog.take_closed_stderr() is not None:  # stderr closed and no syslog: said where it can be
         sys.exit(2)
+    from shipper import checkpoint
+
+    checkpoint.prestart_writer()  # its start beside the imports and the config's reading (it waits for the state_dir)
     from shipper import log as shipper_log
     from shipper.runner import ONCE_TIMEOUT, Daemon
 
