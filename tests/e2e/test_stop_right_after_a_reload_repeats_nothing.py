@@ -35,7 +35,7 @@ from tests.support import stop_process, wait_until
 
 pytestmark = pytest.mark.slow
 
-LINES = 20000
+LINES = 5000  # ~3 s of sending at ACK_DELAY: the stop comes with most still to send (asserted)
 ACK_DELAY = 0.5  # each chunk's ack: well within the stop's deadline (shutdown_timeout 3 s)
 REPEAT_WORDS = ("possible repeat", "may be shipped again", "are written again")
 
@@ -116,6 +116,7 @@ def test_a_stop_inside_a_reload_repeats_nothing_at_healthy_servers(tmp_path: Pat
         else:
             _config(tmp_path, log, [("one", one.port), ("two", two.port)], tags=["reloaded"])
         _stop_inside_a_reload(agent, journal)
+        assert all(len(p.records) < LINES for p in peers.values()), "the stop came after every line was sent"
         for peer in peers.values():
             peer.ack_delay = 0.0  # the restart goes quickly
         write_lines(log, "z", 0, 1)  # the last line: a server has all it will get once it has this one
@@ -173,6 +174,7 @@ def test_a_stop_inside_a_reload_s_wait_at_healthy_servers_is_clean(tmp_path: Pat
         assert "msg=reloaded" not in first.split("msg=stopping", 1)[0], (
             "the reload ended before the stop came: this test did not test a stop inside a reload")
         assert first_exit == 0 and "taken back" not in first and "took back" not in first, first
+        assert all(len(p.records) < LINES for p in peers.values()), "the stop came after every line was sent"
         for peer in peers.values():
             peer.ack_delay = 0.0
         write_lines(log, "z", 0, 1)
@@ -222,6 +224,7 @@ def test_a_stop_inside_a_reload_sends_nothing_twice_to_healthy_search_servers(tm
         else:
             _config(tmp_path, log, [("one", es.port), ("two", osr.port)], flush_interval=0.3, kinds=kinds)
         _stop_inside_a_reload(agent, journal)
+        assert all(len(_es_lines(p)) < LINES for p in (es, osr)), "the stop came after every line was stored"
         for peer in (es, osr):
             peer.answer_delay = 0.0
         write_lines(log, "z", 0, 1)
