@@ -32,7 +32,7 @@ def prepare_venv(destdir: Path, prefix: str) -> Path:
     return venv
 
 
-def make(target: str, destdir: Path, prefix: str = "/opt/shipper") -> subprocess.CompletedProcess:
+def make(target: str, destdir: Path, prefix: str) -> subprocess.CompletedProcess:
     r = subprocess.run(["make", "-s", "-C", str(REPO), target, f"DESTDIR={destdir}", f"PREFIX={prefix}",
                         f"PYTHON={sys.executable}", f"PIP_OPTS={OFFLINE}"],
                        capture_output=True, text=True, timeout=600)
@@ -47,24 +47,27 @@ def run_staged(venv: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_install_upgrade_uninstall_into_destdir(tmp_path):
+    """Staged at a PREFIX other than the default /opt/shipper: the venv, the unit and the scripts follow it."""
+    prefix = "/usr/local/shipper"
     root = tmp_path / "root"
-    venv = prepare_venv(root, "/opt/shipper")
-    out = make("install", root).stdout
+    venv = prepare_venv(root, prefix)
+    out = make("install", root, prefix=prefix).stdout
     assert "installed /etc/shipper/shipper.yaml" in out
 
     unit = root / "etc/systemd/system/shipper.service"
-    assert "ExecStart=/opt/shipper/bin/shipper run -c /etc/shipper/shipper.yaml" in unit.read_text()
+    assert "ExecStart=/usr/local/shipper/bin/shipper run -c /etc/shipper/shipper.yaml" in unit.read_text()
+    assert "/opt/shipper" not in unit.read_text() and not (root / "opt").exists()
     assert (root / "usr/lib/sysusers.d/shipper.conf").read_text() == (REPO / "systemd/shipper.sysusers").read_text()
     assert (root / "usr/lib/tmpfiles.d/shipper.conf").read_text() == (REPO / "systemd/shipper.tmpfiles").read_text()
     assert not (root / "etc/sysusers.d").exists() and not (root / "etc/tmpfiles.d").exists()
     cfg = root / "etc/shipper/shipper.yaml"
     assert cfg.read_text() == (REPO / "config/shipper.yaml").read_text()
     assert cfg.stat().st_mode & 0o777 == 0o640  # it may hold output credentials
-    assert (root / "opt/shipper/share/doc/shipper/operations.md").is_file()
+    assert (root / "usr/local/shipper/share/doc/shipper/operations.md").is_file()
 
-    # The staged venv names /opt/shipper, not the staging root, so it works once moved there.
+    # The staged venv names the prefix, not the staging root, so it works once moved there.
     script = venv / "bin" / "shipper"
-    assert script.read_text().splitlines()[0] == "#!/opt/shipper/bin/python"
+    assert script.read_text().splitlines()[0] == "#!/usr/local/shipper/bin/python"
     for f in (venv / "bin").iterdir():
         if f.is_file() and not f.is_symlink():
             assert str(root) not in f.read_text(errors="replace"), f
@@ -79,14 +82,14 @@ def test_install_upgrade_uninstall_into_destdir(tmp_path):
 
     # systemd accepts the installed unit (ExecStart pointed into the staging root for the check).
     staged_unit = tmp_path / "shipper.service"
-    staged_unit.write_text(unit.read_text().replace("ExecStart=/opt/shipper/", f"ExecStart={venv}/"))
+    staged_unit.write_text(unit.read_text().replace(f"ExecStart={prefix}/", f"ExecStart={venv}/"))
     r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(staged_unit)], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0 and not r.stderr, r.stderr
 
     # Upgrade: the operator's config stays, the example is refreshed.
     cfg.write_text(cfg.read_text().replace("level: info", "level: debug"))
-    out = make("install", root).stdout
+    out = make("install", root, prefix=prefix).stdout
     assert "kept /etc/shipper/shipper.yaml" in out
     assert "level: debug" in cfg.read_text()
     assert (root / "etc/shipper/shipper.yaml.example").read_text() == (REPO / "config/shipper.yaml").read_text()
@@ -94,23 +97,13 @@ def test_install_upgrade_uninstall_into_destdir(tmp_path):
     # Uninstall keeps config and checkpoints; --purge removes them.
     (root / "var/lib/shipper").mkdir(parents=True)
     (root / "var/lib/shipper/checkpoints.sqlite").write_bytes(b"")
-    make("uninstall", root)
+    make("uninstall", root, prefix=prefix)
     assert not venv.exists() and not unit.exists() and not (root / "usr/lib/sysusers.d/shipper.conf").exists()
     assert cfg.exists() and (root / "var/lib/shipper/checkpoints.sqlite").exists()
     r = subprocess.run([str(REPO / "scripts/install.sh"), "uninstall", "--purge"], capture_output=True, text=True,
-                       env={**os.environ, "DESTDIR": str(root)}, timeout=120)
+                       env={**os.environ, "DESTDIR": str(root), "PREFIX": prefix}, timeout=120)
     assert r.returncode == 0, r.stderr
     assert not (root / "etc/shipper").exists() and not (root / "var/lib/shipper").exists()
-
-
-def test_prefix_moves_the_venv_and_the_unit(tmp_path):
-    root = tmp_path / "root"
-    venv = prepare_venv(root, "/usr/local/shipper")
-    make("install", root, prefix="/usr/local/shipper")
-    unit = (root / "etc/systemd/system/shipper.service").read_text()
-    assert "ExecStart=/usr/local/shipper/bin/shipper run" in unit and "/opt/shipper" not in unit
-    assert (venv / "bin" / "shipper").read_text().splitlines()[0] == "#!/usr/local/shipper/bin/python"
-    assert not (root / "opt").exists()
 
 
 LIVE_IN_NAMESPACE = r"""
