@@ -89,6 +89,7 @@ class Agent:
         self.proc: subprocess.Popen | None = None
         self.command_prefix: list[str] = []  # e.g. setpriv, to run without root's file capabilities
         self.env: dict[str, str] = {}  # added to the agent's environment (e.g. SHIPPER_PARSE_STALL_SECONDS)
+        self._decoded: dict[int, tuple[int, list]] = {}  # run -> (bytes of its output decoded, their seqs)
         self.cfg = self.tmp / "cfg.yaml"
         self.cfg.write_text(f"""
 state_dir: {self.tmp}/state
@@ -155,11 +156,24 @@ outputs:
         """Every delivered line's sequence number, in order, across all runs so far."""
         out = []
         for i in range(1, self.runs + 1):
-            with open(self.tmp / f"out{i}.jsonl", "rb") as f:
-                for line in f:
-                    if line.endswith(b"\n"):
-                        out.append(json.loads(line).get("generic", {}).get("seq"))
+            out += self._seqs_of_run(i)
         return out
+
+    def _seqs_of_run(self, run: int) -> list:
+        """The sequence numbers of run's complete lines. Its output only grows: the lines decoded by an earlier
+        call are kept and only those written since are decoded (a wait polling seqs() five times a second decoded
+        every line each time: seconds of CPU in a long test)."""
+        path = self.tmp / f"out{run}.jsonl"
+        done, seqs = self._decoded.get(run, (0, []))
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size < done:  # not the file decoded before: decode it whole
+                done, seqs = 0, []
+            f.seek(done)
+            data = f.read()
+        whole = data[:data.rfind(b"\n") + 1]
+        seqs = seqs + [json.loads(line).get("generic", {}).get("seq") for line in whole.split(b"\n")[:-1]]
+        self._decoded[run] = (done + len(whole), seqs)
+        return seqs
 
     def errors(self) -> str:
         return "".join((self.tmp / f"out{i}.err").read_text(errors="replace")
