@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Container, Iterable, Iterator, Mapping
 
 from shipper.fdlimit import soft_limit
-from shipper.tail import clock, discovery
+from shipper.tail import birth, clock, discovery
 from shipper.tail.birth import born
 from shipper.tail.copy_events import CopyEvents, CopyMade
 from shipper.tail.held_record import (
@@ -1123,8 +1123,9 @@ def _either(a: Callable[[str], bool], b: Callable[[str], bool]) -> Callable[[str
 
 def generation(fd: int) -> int | None:
     """The inode's generation (FS_IOC_GETVERSION: ext4, xfs, btrfs; it changes when a deleted file's
-    inode is given to a new file), None where the file system has none."""
+    inode is given to a new file); where the file system has none, its birth time stands in (overlayfs,
+    tmpfs: birth.of_fd); None where it has neither."""
     try:
         return int.from_bytes(fcntl.ioctl(fd, FS_IOC_GETVERSION, bytes(8))[:4], sys.byteorder)
     except OSError:
-        return None
+        return birth.of_fd(fd)
