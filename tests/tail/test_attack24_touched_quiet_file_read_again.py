@@ -100,14 +100,11 @@ def test_one_line_files_touched_while_stopped_are_not_read_again(tmp_path):
     assert b"possibly lost" not in second.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="an empty live log touched while the agent was stopped is named 'data lost: an "
-                   "unknown number of bytes … written to it and cut away' at the next start, counted: nothing was "
-                   "written (Prospector._cut_empty_while_away takes a moved mtime for a cut; only a copy tells one "
-                   "from a touch across a stop, as for a one-line log; found by touch21, session 25)")
 def test_an_empty_log_touched_while_stopped_is_no_loss(tmp_path):
     """The same for a log still empty: its placeholder keeps its mtime, and the next start takes a moved one for a
     write and a cut (copytruncate while stopped; torture seed 193132 needs it when its copy is gone too). By hand: 1 of
-    1, `1 losses of unknown size`."""
+    1, `1 losses of unknown size`. Since session 26 only a new file under a rotated name written after the save (the
+    copy) tells a cut across a stop (Prospector._copied_while_away), as for a one-line log."""
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "app.log").write_bytes(b"")
@@ -123,4 +120,6 @@ def test_an_empty_log_touched_while_stopped_is_no_loss(tmp_path):
     os.utime(logs / "app.log")
     second = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
     assert second.returncode == 0, second.stderr.decode()
-    assert b"lost" not in second.stderr, second.stderr.decode()[-1000:]
+    said = second.stderr.decode()
+    # (The run's summary always names "0 bytes lost"; on main it added "1 losses of unknown size" and a warning.)
+    assert "data lost" not in said and "unknown size" not in said and "level=warn" not in said, said[-1000:]
