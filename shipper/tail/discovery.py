@@ -297,6 +297,10 @@ class FamilyIndex:
         else:
             self._aliases[family] = target
 
+    def alias(self, family: str) -> str | None:
+        """The file the live path `family` was a symlink to at the last scan (rotation_base), if it is one."""
+        return self._aliases.get(family)
+
     def rotation_base(self, family: str) -> str:
         """Where the family's rotated names are: beside the live path, or beside the file it is a
         symlink to now (logrotate rotates the target where it is, under the target's name). The

@@ -174,6 +174,7 @@ class Tailer:
         next read is a counted loss of those bytes at least ("N bytes or more"), not a possible one
         (tests/tail/test_attack25_gather_window_cut_possibly_none.py: 50 lines written and cut inside a 3 s window were
         "possibly none"); a cut above the read position, by the next read (looks.py)."""
+        paths = paths | {f.path for t, f in self._by_target().items() if t in paths}
         for f in self.files.values():
             if f.path in paths and f.fh is not None and not f.gz:
                 size = looks.look(f)
@@ -228,10 +229,16 @@ class Tailer:
         unproven (a scan tells it from a copy first)."""
         emit = self.prospector.lapses.timed(emit)  # (a hand-over that waits is a lapse of attention)
         by_path = {f.path: f for f in self.files.values() if not f.unnamed}  # (moved away: read by descriptor)
+        targets = self._by_target()
         todo: list[Followed] = []
         scan = False
         for p in paths:
             f = by_path.get(p)
+            if f is None and p in targets:
+                f = targets[p]
+                if not _still_at(f, p):
+                    scan = True  # (the file the link points at was rotated: a new one is written there)
+                    continue
             if f is None:
                 scan = scan or self.prospector.could_follow(p)
             elif f.fh is None or f.unproven:
@@ -250,8 +257,24 @@ class Tailer:
         return scan
 
     def folders(self) -> set[str]:
-        """Folders holding the files followed under a name (where writes are to be watched)."""
-        return {os.path.dirname(f.path) for f in self.files.values() if not f.deleted}
+        """Folders holding the files followed under a name (where writes are to be watched), and those of the files
+        that followed live paths are symlinks to (Kubernetes' /var/log/containers/*.log into /var/log/pods/…): inotify
+        reports a write where the file is, not where a link to it is, nor the rotation there (unwatched, appends
+        were read at the safety rescan only and files rotated and deleted between two rescans lost unnamed:
+        tests/tail/test_attack25_symlinked_logs_target_rotation_unseen.py). One watch a folder, dropped with the
+        last followed link into it."""
+        return ({os.path.dirname(f.path) for f in self.files.values() if not f.deleted}
+                | {os.path.dirname(t) for t in self._by_target()})
+
+    def _by_target(self) -> dict[str, Followed]:
+        """The followed live files whose live path is a symlink to a file elsewhere, by that file's path."""
+        out: dict[str, Followed] = {}
+        for f in self.files.values():
+            if f.path == f.family and not f.deleted and not f.unnamed:
+                target = self.prospector.families.alias(f.family)
+                if target is not None:
+                    out[target] = f
+        return out
 
     def bury_deleted(self, emit: Callable[[Chunk], None]) -> None:
         """At a stop: the deleted files read to their end saved as gone (letting_go.bury_deleted)."""
@@ -502,3 +525,12 @@ def _size_now(f: Followed | None) -> int:
     """The size of plain file `f` now, through the tailer's descriptor; 0 when it has none open (or a .gz: its state's
     size is what it decompresses to). A look (looks.py): status() asks from another thread too."""
     return looks.look(f) if f is not None else 0
+
+
+def _still_at(f: Followed, path: str) -> bool:
+    """Is `path` still the file `f` (its device and inode)?"""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (f.dev, f.ino)
