@@ -7,6 +7,7 @@ Functions over the Prospector (prospector.py, `p`): they work on its followed se
 from __future__ import annotations
 
 import os
+import stat
 from typing import TYPE_CHECKING, Iterable
 
 from shipper.tail import clock, discovery, gone, scan_rules
@@ -235,6 +236,8 @@ def know_unread_at_stop(p: Prospector, held: Iterable[Held]) -> None:
     for h, st, head in unknown:
         if not _head_known(p, h.family, head):
             p._follow_new(Observed(_name_now(h), h.family, False, st, False, h.fd, clock.wall_ns()), 0)
+    for family in sorted({f.family for f in p.files.values()} - {f.path for f in p.files.values() if not f.deleted}):
+        _follow_live_unseen(p, family)
 
 
 def _save_size_now(p: Prospector, f: Followed, fd: int) -> None:
@@ -253,6 +256,38 @@ def _save_size_now(p: Prospector, f: Followed, fd: int) -> None:
     if size > s.size:
         s.size = size
         p.pending[s.key] = s
+
+
+def _follow_live_unseen(p: Prospector, family: str) -> None:
+    """At a stop: the live name of `family`, which no followed file has (the live file was rotated away since the
+    last look, by a rotation right before the stop): the file there now, followed from its start, so that the stop
+    saves it (its placeholder while it is empty). Unknown to the stop, it was unknown to the next start: rotated on
+    and deleted while the agent was stopped, its lines, and those of the files rotated after it, went without a word
+    (a kill -9 at the same moment names them, from the live file's last checkpoint;
+    tests/tail/test_rotation_right_before_stop_named.py). Not one that starts as a content of the family the tailer
+    knows and holds more than that first line (copied or edited: only a scan's proofs tell), nor before the first
+    look. Nor at the name of a backup a glob lists as a family of its own (`paths: [app.log*]`: app.log.1.gz's "live
+    name" is a rotated name, which each rotation gives to the next backup): followed there, the next backup was
+    saved as that family's new file and named deleted at the next start, a false loss (87492bf's look, withdrawn in
+    280469f for it: tests/tail/test_attack6_csv_header_compress_restarts_false_loss.py)."""
+    if p.first_scan or not p._in_scope(family) or is_gzip_path(family) or p.families.has_rotated_name_anywhere(family):
+        return
+    try:
+        fd = os.open(family, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # (a FIFO there: not waited on)
+    except OSError:
+        return
+    try:
+        st = os.fstat(fd)
+        head = head_of(os.pread(fd, HEAD_MAX, 0)) if stat.S_ISREG(st.st_mode) else None
+    except OSError:
+        return
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in p.files:
+        return
+    if head is not None and st.st_size > len(head) and _head_known(p, family, head):
+        return  # (holding more than a known first line: a copy or an edit, which only the next start's look tells)
+    p._follow_new(Observed(family, family, True, st, False, None, clock.wall_ns()), 0)
 
 
 def _head_known(p: Prospector, family: str, head: bytes) -> bool:

@@ -11,7 +11,9 @@ lost; a kill -9 at the same moment names them as the live file's, "an unknown nu
 the unread file with its size, and the live file it finds at the live name, so that the next start names both
 (also when the writer gave the new live file its header at once, as Log4j does: the stop took no file starting
 with a known first line, and that one went unsaved).
-The holder is stepped by the test (paused: it saw none of it), as the stop within ms of the rotation found it."""
+The holder is stepped by the test (paused: it saw none of it), as the stop within ms of the rotation found it.
+Session 26: the stop's look at the live name (87492bf, withdrawn in 280469f for a false loss with `paths: [app.log*]`)
+is back, but not at the name of a backup a glob lists as a family of its own (letting_go._follow_live_unseen)."""
 from __future__ import annotations
 
 import json
@@ -49,10 +51,6 @@ def _rotate(log: str, header: bool = False) -> None:
         f.write(HEADER + "\n" if header else "")
 
 
-@pytest.mark.xfail(strict=True, reason="the stop does not look at the file at the live name (87492bf's look there was "
-                   "withdrawn: taking a header-only live file for a new one made a false 'data lost: 13241 bytes or more "
-                   "of app.log.1.gz were deleted …' in tests/tail/test_attack6_csv_header_compress_restarts_false_loss.py): "
-                   "the files rotated after it while stopped go unnamed")
 @pytest.mark.parametrize("header", [False, True], ids=["empty", "header"])
 def test_lines_of_a_rotation_right_before_a_stop_deleted_while_stopped_are_named(tmp_path, caplog, header):
     d = tmp_path / "logs"
@@ -70,11 +68,19 @@ def test_lines_of_a_rotation_right_before_a_stop_deleted_while_stopped_are_named
         written += _append(log, 21, 20)
         unread = os.path.getsize(log)
         _rotate(log, header)
-        # The stop, as the file source makes it (plugins/sources/file.py), before the agent looked again.
+        # The stop, as the file source makes it (plugins/sources/file.py, FileSource.run's end and _let_go), before
+        # the agent looked again. (Without the holder's let-go, its entries stayed in the checkpoint, and the next
+        # start named the file it held as held "when it ended without a stop": a third warning a real stop does
+        # not give.)
         t = f.tailer
         t.bury_deleted(f.emit)
         t.report_escapes(stopping=True)
         t.know_unread_at_stop()
+        t.flush(f.emit)
+        named: set = set()
+        h.holder.stop(lambda held: named.update(t.ledger.let_go([(x.fd, x.family, x.read) for x in held],
+                                                                "the agent stopped")))
+        t.bury_let_go(named)
         t.flush(f.emit)
     for first in (41, 71, 101, 131):
         written += _append(log, first, 30)
@@ -92,5 +98,8 @@ def test_lines_of_a_rotation_right_before_a_stop_deleted_while_stopped_are_named
     after = (f"data possibly lost: {len(HEADER) + 1} bytes or more of {log}," if header
              else f"data lost: an unknown number of bytes of {log} ")
     assert len(warned) == 2, warned
-    assert sum(f"data lost: {unread} bytes of {log}.1 " in w for w in warned) == 1, warned
+    # (The live file empty at the stop, the rotated one's writer may have written on to it after the stop, as with
+    # logrotate `create` before the writer reopens: "or more", gone.mark_written_on. Its header there, it had moved on.)
+    rotated = f"data lost: {unread} bytes or more of {log}.1 " if not header else f"data lost: {unread} bytes of {log}.1 "
+    assert sum(w.startswith(rotated) for w in warned) == 1, warned
     assert sum(w.startswith(after) for w in warned) == 1, warned
