@@ -47,6 +47,8 @@ MAX_DATAGRAM = 16384  # a longer line is cut there (syslog daemons cut near 8-64
 _PREFIX = re.compile(r"<([0-7])>")
 BACKLOG_LINES = 1000  # journal lines held while syslog does not read (at most ~16 MiB); then dropped and counted
 EXIT_WAIT = 3.0  # seconds the backlog has at exit for a syslog that reads again
+KMSG_LINES, KMSG_LINE = 8, 900  # lines of it said in the kernel's log at exit when syslog did not take them; their length
+_SENT_PRIORITY = re.compile(rb"<(\d+)>")
 
 REFUSED = ("shipper: standard error is closed (2>&-) and there is no syslog socket ({path}) to send the journal to: "
            "refusing to run with nowhere to say what it loses; start it with its stderr open (2>/dev/null runs "
@@ -196,6 +198,23 @@ class SyslogStream(io.TextIOBase):
                 if self._send_held():
                     return
             self._wait_for_room(min(1.0, max(0.0, deadline - time.monotonic())))
+        with self._lock:
+            self._say_left_at_exit()
+
+    def _say_left_at_exit(self) -> None:
+        """What syslog did not take before the exit, in the kernel's log (as the start's refusal is): how many lines,
+        then the last warnings and errors among them (a stop's `data lost`), as many as the kernel takes from a
+        program at once (printk_devkmsg's rate limit: ten lines in a burst). Before, they went with the process,
+        unsaid (exam26d)."""
+        if not self._backlog and not self._dropped:
+            return
+        held = [bytes(line) for line in self._backlog]
+        urgent = [line[m.end():] for line in held if (m := _SENT_PRIORITY.match(line)) and int(m.group(1)) % 8 <= 4]
+        _to_kernel_log(f"shipper[{os.getpid()}]: syslog ({self.path}) did not read the journal: "
+                       f"{len(held) + self._dropped} lines of it were left unsent at the exit "
+                       f"({len(urgent)} warnings or errors among the last {len(held)}; the last of them follow)")
+        for line in urgent[-KMSG_LINES:]:
+            _to_kernel_log(line.decode(errors="replace").rstrip("\n")[:KMSG_LINE])
 
     def _wait_for_room(self, timeout: float) -> None:
         """Until the socket takes more, or `timeout`: syslog away, a reconnect is tried again after it."""
@@ -240,7 +259,8 @@ _broken: list[io.TextIOBase] = []  # where the journal went once stderr broke: a
 
 
 def take_broken_stderr() -> io.TextIOBase:
-    """stderr's reader went away mid-run (a `logger` or `tee` killed, a collector restarted: EPIPE): the journal goes
+    """stderr broke mid-run — its reader went away (a `logger` or `tee` killed: EPIPE), or its file cannot be written
+    (a full disk: ENOSPC, EIO; shipper.log.BROKEN): the journal goes
     to syslog from here, as when stderr was closed at the start, and sys.stderr with it; descriptor 2 is given
     /dev/null (no more EPIPE for faulthandler or a child started later). With no syslog socket, the reason is written
     to the kernel's log and the journal goes nowhere: the agent runs on (it ships; stopping it would lose more than
@@ -255,7 +275,8 @@ def take_broken_stderr() -> io.TextIOBase:
             try:
                 stream: io.TextIOBase = SyslogStream(path)
             except OSError as e:
-                _to_kernel_log(f"shipper[{os.getpid()}]: the reader of its standard error went away and there is no "
+                _to_kernel_log(f"shipper[{os.getpid()}]: its standard error broke (its reader gone, or its file not "
+                               "writable) and there is no "
                                f"syslog socket ({path}: {e.strerror}) to send the journal to: its lines, and the "
                                "losses they name, go nowhere from here")
                 stream = _Nowhere()
@@ -273,7 +294,7 @@ def said() -> str | None:
 
 def _to_kernel_log(reason: str) -> None:
     try:
-        fd = os.open(KMSG, os.O_WRONLY | os.O_CLOEXEC)
+        fd = os.open(KMSG, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)  # (a file standing in for it: each line kept)
     except OSError:
         return  # not root, or no /dev/kmsg: the exit code alone says it
     try:

@@ -6,6 +6,7 @@ strips the prefix; SyslogLevelPrefix= is on by default). faulthandler is enabled
 SIGABRT (or a crash in C) leaves every thread's traceback in the journal."""
 from __future__ import annotations
 
+import errno
 import faulthandler
 import logging
 import os
@@ -103,12 +104,19 @@ def setup(level: str = "info", fmt: str = "logfmt") -> None:
     logging.lastResort = last_resort
 
 
+# Errors writing stderr that move the journal elsewhere: its reader gone, or its file's disk full or failing
+# (`StandardError=append:` on a /var/log filled by the very logs shipper follows), where every later line was dropped.
+BROKEN = frozenset({errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
 class JournalHandler(logging.StreamHandler):
-    """The journal's handler: on stderr, until its reader goes away (EPIPE), then where
-    journal_syslog.take_broken_stderr sends it (syslog), the line that met the break written there first."""
+    """The journal's handler: on stderr, until its reader goes away (EPIPE) or its file cannot be written (ENOSPC,
+    EIO), then where journal_syslog.take_broken_stderr sends it (syslog), the line that met the break sent there
+    first."""
 
     def handleError(self, record: logging.LogRecord) -> None:
-        if not isinstance(sys.exc_info()[1], BrokenPipeError):
+        e = sys.exc_info()[1]
+        if not isinstance(e, OSError) or e.errno not in BROKEN:
             super().handleError(record)
             return
         stream = take_broken_stderr()
@@ -116,9 +124,9 @@ class JournalHandler(logging.StreamHandler):
             if isinstance(handler, JournalHandler):
                 handler.moved_to(stream)
         if isinstance(stream, SyslogStream):
-            logging.getLogger("shipper.log").warning(
-                "the reader of standard error went away (EPIPE): the journal goes to syslog (%s) from here",
-                stream.path)
+            why = ("the reader of standard error went away (EPIPE)" if e.errno == errno.EPIPE else
+                   f"standard error cannot be written ({e.strerror}; its line may be cut there)")
+            logging.getLogger("shipper.log").warning(f"{why}: the journal goes to syslog (%s) from here", stream.path)
         self.emit(record)
 
     def moved_to(self, stream) -> None:
