@@ -32,9 +32,11 @@ import orjson
 from shipper import checkpoint_db
 from shipper.checkpoint_db import (  # noqa: F401  (the names the rest of shipper imports from here)
     LOCK_FILE,
+    LOCK_ONLY,
     RECOVERY,
     SNAPSHOT,
     SNAPSHOT_EVERY,
+    Remade,
     StateDirError,
     StateDirGone,
     StateDirLocked,
@@ -43,6 +45,7 @@ from shipper.checkpoint_db import (  # noqa: F401  (the names the rest of shippe
 from shipper.env_seconds import env_seconds
 
 log = logging.getLogger("shipper.checkpoint")
+REMADE = (True, LOCK_ONLY)  # the writer's answers that say it made the state_dir (or its lock) again
 
 WAIT_SLICE = 0.2  # seconds a waiting caller sleeps between looks at give_up()
 # Seconds the agent waits for its database to open (a frozen filesystem never answers); SHIPPER_STATE_OPEN_SECONDS
@@ -406,8 +409,8 @@ class CheckpointStore:
     def _owed_answered(self, reply: Any) -> None:
         """The writer's reply to the oldest request whose caller stopped waiting: dropped, but a state_dir
         made again, found by a check nobody waited for, is still named."""
-        if self._owed.pop(0) == "ensure_present" and reply == ("ok", True):
-            self._remade()
+        if self._owed.pop(0) == "ensure_present" and reply[0] == "ok" and reply[1] in REMADE:
+            self._remade(reply[1])
 
     def _settle(self) -> None:
         """Read the replies already come to requests whose callers stopped waiting (a release_reserve at a
@@ -466,8 +469,12 @@ class CheckpointStore:
         finally:
             self._cuts.when = None
 
-    def _remade(self) -> None:
+    def _remade(self, how: Remade) -> None:
         self.recreated += 1
+        if how == LOCK_ONLY:  # (a tmpfiles cleaner ages out the lock file, written once; the database is written on)
+            log.error("the state_dir's lock file was removed under the running agent (a tmpfiles cleaner?): taken "
+                      "again; the checkpoints are as they were", extra={"path": self.path})
+            return
         log.error("the state_dir was removed under the running agent (rm -rf, a tmpfiles cleaner?): made again, "
                   "with its lock and the checkpoints this agent held; anything else kept there is gone",
                   extra={"path": self.path})
@@ -486,8 +493,8 @@ class CheckpointStore:
         remade = self._call("ensure_present", blocking=False, timeout=MAIN_THREAD_WAIT)
         # Taken before the writer looked: a change after `before` is seen by the next check.
         self._confirmed = before if remade is False else None
-        if remade is True:
-            self._remade()
+        if remade in REMADE:
+            self._remade(remade)
             return True
         return False
 
@@ -515,8 +522,8 @@ class CheckpointStore:
         if not fragment:
             return
         rows = [(k, None if v is None else orjson.dumps(v)) for k, v in fragment.items()]
-        if self._call("update", source, rows, time.time()):
-            self._remade()
+        if (remade := self._call("update", source, rows, time.time())) in REMADE:
+            self._remade(remade)
 
     def compact(self) -> bool:
         """Keep the state's size flat over months (checkpoint_db.CheckpointDb.compact). From the

@@ -40,7 +40,7 @@ import sys
 import time
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import send_handle
-from typing import Any
+from typing import Any, Final, Literal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -94,6 +94,12 @@ class StateDirLocked(StateDirError):
         # The writer process sends it to the agent pickled: an exception's default pickling passes
         # only the message back to __init__.
         return type(self), (str(self), self.holder, self.ended)
+
+
+# ensure_present's and update's answer: False (nothing to do), True (the state_dir made again), or this (its lock
+# file alone was removed and taken again: the checkpoints are as they were).
+LOCK_ONLY: Final = "lock only"
+Remade = Literal[False, True, "lock only"]
 
 
 class StateDirGone(OSError):
@@ -477,7 +483,7 @@ class CheckpointDb:
             return False
         return os.fstat(self._lock_fd).st_nlink == 0 or _ident(self.path) != self._ident
 
-    def _remake(self) -> None:
+    def _remake(self) -> Remade:
         """Make the state_dir again with what the agent knows: the lock taken again first (so a second
         agent is refused, as before), then the deleted database, still open, copied into a new one by
         SQLite's backup API. StateDirGone when that cannot be done: the commits then fail and retry
@@ -500,7 +506,7 @@ class CheckpointDb:
             # "database is locked" and paused reading for good (exam26d).
             os.close(self._lock_fd)
             self._lock_fd = fd
-            return
+            return LOCK_ONLY
         new = None
         try:
             if _ident(self.path) is None:
@@ -517,14 +523,14 @@ class CheckpointDb:
         self._db.close()
         os.close(self._lock_fd)
         self._db, self._lock_fd, self._ident = new, fd, ident
+        return True
 
-    def ensure_present(self) -> bool:
-        """Check that the state_dir is still there; remake it if it was removed (True then: the agent
-        names it loudly). Raises StateDirGone when it cannot be remade."""
+    def ensure_present(self) -> Remade:
+        """Check that the state_dir is still there; remake it if it was removed (True then, or LOCK_ONLY when only
+        its lock file went: the agent names it loudly). Raises StateDirGone when it cannot be remade."""
         if not self._removed():
             return False
-        self._remake()
-        return True
+        return self._remake()
 
     def sync_wal(self) -> None:
         """The WAL's commits made durable (fsync). An error is left to the next commit to meet."""
@@ -575,9 +581,9 @@ class CheckpointDb:
         merged.update(refused)
         return [(k, v) for k, v in merged.items() if v is not None]
 
-    def update(self, source: str, fragment: list[tuple[str, bytes | None]], now: float) -> bool:
+    def update(self, source: str, fragment: list[tuple[str, bytes | None]], now: float) -> Remade:
         """Merge a fragment (serialised values; None deletes a key) into a source's state in one
-        transaction. True if the state_dir had to be made again first. Raises sqlite3.Error (a full
+        transaction. True (or LOCK_ONLY) if the state_dir had to be made again first. Raises sqlite3.Error (a full
         disk, an I/O error) with nothing changed: the agent retries. Refused for want of room, the rows are kept
         in the room set aside for them (shipper.refused_rows), for the next start to commit, and committed before
         the fragment's own with the source's next commit that succeeds."""
@@ -746,7 +752,7 @@ def serve(fd: int, state_dir: str, agent_pid: int, held: list[int] | None = None
                 value = _answer(db, op, args)
                 answer = ("ok", value)
                 # a commit, the sources failing, or a state_dir ensure_present made again
-                dirty = dirty or op in ("update", "note_failing") or value is True
+                dirty = dirty or op in ("update", "note_failing") or value is True or value == LOCK_ONLY
                 if op == "update" and sync_due is None:
                     sync_due = time.monotonic() + SYNC_EVERY
             except (sqlite3.Error, OSError, StateDirError) as e:

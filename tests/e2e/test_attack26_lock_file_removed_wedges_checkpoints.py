@@ -57,3 +57,6 @@ def test_the_lock_file_removed_alone_is_made_again_nothing_paused_or_repeated(tm
     finally:
         agent.stop()
     assert exactly_once(agent.seqs(), range(160)) == "", agent.errors()[-3000:]
+    # Said for what it was: the lock file alone, not the state_dir and "anything else kept there" (exam26d's note).
+    assert "the state_dir's lock file was removed under the running agent" in said, said
+    assert "anything else kept there is gone" not in said, said
