@@ -75,12 +75,28 @@ def shipped(tmp_path: Path, n: int = 30) -> tuple[Path, list[bytes]]:
     return capture, out.splitlines()
 
 
+@pytest.fixture(scope="module")
+def one_trail(tmp_path_factory) -> bytes:
+    """What one `run --once` shipped (shipped()): the tests that only verify it, or a copy they alter, share it (an
+    agent run each cost ~0.5 s of CPU)."""
+    capture, _ = shipped(tmp_path_factory.mktemp("one_trail"))
+    return capture.read_bytes()
+
+
+@pytest.fixture
+def trail(tmp_path, one_trail) -> tuple[Path, list[bytes]]:
+    """(tmp_path/trail.jsonl holding one_trail, its lines), as shipped(tmp_path) gives them."""
+    capture = tmp_path / "trail.jsonl"
+    capture.write_bytes(one_trail)
+    return capture, one_trail.splitlines()
+
+
 def events_of(lines: list[bytes]) -> list[dict]:
     return [orjson.loads(l) for l in lines]
 
 
-def test_a_shipped_trail_verifies_and_its_events_carry_the_chain(tmp_path):
-    capture, lines = shipped(tmp_path)
+def test_a_shipped_trail_verifies_and_its_events_carry_the_chain(tmp_path, trail):
+    capture, lines = trail
     evs = events_of(lines)
     # start attestation, 32 events (2 of them parse failures), stop attestation
     assert [e["event"]["sequence"] for e in evs] == list(range(1, 35))
@@ -95,16 +111,16 @@ def test_a_shipped_trail_verifies_and_its_events_carry_the_chain(tmp_path):
     assert "sequences 1-34, 34 links: intact" in r.stdout
 
 
-def test_a_removed_event_is_named_as_a_missing_range(tmp_path):
-    capture, lines = shipped(tmp_path)
+def test_a_removed_event_is_named_as_a_missing_range(tmp_path, trail):
+    capture, lines = trail
     capture.write_bytes(b"\n".join(lines[:10] + lines[12:]) + b"\n")
     r = verify(tmp_path, capture)
     assert r.returncode == 1
     assert "missing: sequences 11-12" in r.stdout
 
 
-def test_an_altered_event_is_named_by_sequence_and_place(tmp_path):
-    capture, lines = shipped(tmp_path)
+def test_an_altered_event_is_named_by_sequence_and_place(tmp_path, trail):
+    capture, lines = trail
     evs = events_of(lines)
     evs[7]["user"]["name"] = "someone-else"
     capture.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in evs))
@@ -113,8 +129,8 @@ def test_an_altered_event_is_named_by_sequence_and_place(tmp_path):
     assert f"altered: sequence 8 at {capture}:8 does not match its hash" in r.stdout
 
 
-def test_a_forged_hash_on_an_altered_event_breaks_its_successor(tmp_path):
-    capture, lines = shipped(tmp_path)
+def test_a_forged_hash_on_an_altered_event_breaks_its_successor(tmp_path, trail):
+    capture, lines = trail
     evs = events_of(lines)
     evs[7]["user"]["name"] = "someone-else"
     evs[7]["event"]["hash"] = evs[7]["event"]["hash"][:-4] + "0000"
@@ -124,8 +140,8 @@ def test_a_forged_hash_on_an_altered_event_breaks_its_successor(tmp_path):
     assert "altered: sequence 8 " in r.stdout and "altered: sequence 9 " in r.stdout
 
 
-def test_moved_events_are_named_as_reordered(tmp_path):
-    capture, lines = shipped(tmp_path)
+def test_moved_events_are_named_as_reordered(tmp_path, trail):
+    capture, lines = trail
     lines[5], lines[9] = lines[9], lines[5]
     capture.write_bytes(b"\n".join(lines) + b"\n")
     r = verify(tmp_path, capture)
@@ -133,15 +149,15 @@ def test_moved_events_are_named_as_reordered(tmp_path):
     assert "reordered: sequence 6" in r.stdout
 
 
-def test_the_wrong_key_is_named(tmp_path):
-    capture, _ = shipped(tmp_path)
+def test_the_wrong_key_is_named(tmp_path, trail):
+    capture, _ = trail
     r = verify(tmp_path, capture, key="another key")
     assert r.returncode == 1
     assert "sealed with an unknown key" in r.stdout
 
 
-def test_a_trail_without_its_last_attestation_is_judged_only_up_to_the_one_before(tmp_path):
-    capture, lines = shipped(tmp_path)
+def test_a_trail_without_its_last_attestation_is_judged_only_up_to_the_one_before(tmp_path, trail):
+    capture, lines = trail
     capture.write_bytes(b"\n".join(lines[:-1]) + b"\n")  # the stop attestation cut off
     r = verify(tmp_path, capture)
     assert r.returncode == 0, r.stdout
