@@ -140,8 +140,11 @@ def _claim_holder(name: bytes) -> str:
         # A writer that was killed while its agent is frozen stays a zombie (nobody reaps it) with no command
         # line: it is no holder to name (exam26d); the caller names the lock file's pid, the agent's.
         return "unknown"
-    if len(argv) >= 4 and os.path.basename(argv[-4]) == b"checkpoint_db.py" and argv[-1].isdigit():
-        return argv[-1].decode()
+    # A writer's command line: <python> -I -S …/checkpoint_db.py <fd> <state_dir> <agent's pid> [<held locks>]
+    # (the held locks of a writer replacing one that ended: the agent's pid is not always the last word).
+    script = next((i for i, word in enumerate(argv) if os.path.basename(word) == b"checkpoint_db.py"), None)
+    if script is not None and len(argv) > script + 3 and argv[script + 3].isdigit():
+        return argv[script + 3].decode()
     return str(pid)
 
 
