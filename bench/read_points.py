@@ -19,12 +19,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from shipper.tail import (  # noqa: E402
-    Chunk,
-    Tailer,
-    harvester as harvester_mod,  # noqa: E402
-    state as state_mod,  # noqa: E402
-)
+from shipper.tail import harvester as harvester_mod, state as state_mod  # noqa: E402
+from shipper.tail.harvester import Chunk  # noqa: E402  (shipper.tail imports none of its modules itself)
+from shipper.tail.tailer import Tailer  # noqa: E402
 
 LINES = 20_000
 LINE = b'{"seq": %d, "msg": "' + b"p" * 70 + b'"}\n'
