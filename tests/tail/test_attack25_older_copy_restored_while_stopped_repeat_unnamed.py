@@ -26,7 +26,12 @@ from tests.tail.attack18_agent import Agent, append
 
 
 @pytest.mark.slow
-def test_an_older_copy_restored_over_the_live_log_while_stopped_names_its_repeat(tmp_path):
+@pytest.mark.parametrize("how", ["mv", pytest.param("cp", marks=pytest.mark.xfail(strict=True, reason=(
+    "the backup copied over the live log in place (cp: the same inode, cut and written again) while the agent is "
+    "stopped: its 100 lines are shipped again, the journal says only 'data possibly lost … truncated in place' "
+    "(exam25i's note; fix21a, session 26: the spaced marks are looked at for a new file at the live name, not for "
+    "the same inode cut and rewritten: truncation.py)")))])
+def test_an_older_copy_restored_over_the_live_log_while_stopped_names_its_repeat(tmp_path, how):
     logs = tmp_path / "logs"
     logs.mkdir()
     live = logs / "app.log"
@@ -38,8 +43,11 @@ def test_an_older_copy_restored_over_the_live_log_while_stopped_names_its_repeat
     agent.wait_seqs(range(200))
     time.sleep(1)
     agent.stop()
-    os.rename(tmp_path / "backup.log", logs / ".restore.tmp")
-    os.rename(logs / ".restore.tmp", live)              # restored over the live log
+    if how == "mv":
+        os.rename(tmp_path / "backup.log", logs / ".restore.tmp")
+        os.rename(logs / ".restore.tmp", live)          # restored over the live log
+    else:
+        shutil.copyfile(tmp_path / "backup.log", live)  # copied over it, in place
     agent.start()
     time.sleep(5)
     agent.stop()
