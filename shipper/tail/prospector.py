@@ -613,7 +613,8 @@ class Prospector:
                     cands = [k for k, o in list(unmatched.items())
                              if (not o.direct or discovery.is_rotated_path(s.family, o.path))
                              and (o.gz or lo.truncated or self._own_inode_left(lo, obs))
-                             and self._could_hold_head(s, k, unmatched) and not copies.born_before_cut(self, o, lo, obs)]
+                             and self._could_hold_head(s, k, unmatched) and not copies.born_before_cut(self, o, lo, obs)
+                             and not (lo.truncated and k in self._waiting_before)]
                     told = self._copy_made_of.get((s.dev, s.ino))
                     # (The copy the holder saw made of it, when a candidate: copies.copy_of_unread_live.)
                     oldest = unmatched[told] if told in cands else copies.oldest([unmatched[k] for k in cands])
