@@ -174,7 +174,7 @@ def cut_back_unseen(p: Prospector, f: Identified, events: bool = False) -> bool:
             f.cut_back_at = -1
         return False
     at, f.cut_back_at = f.cut_back_at, -1
-    if at < 0 or f.gz or f.zeros or s.offset > at or s.offset <= s.head_len or not _named_by(f):
+    if at < 0 or f.gz or f.zeros or s.offset > at or s.offset <= s.head_len or not named_by(f):
         return False
     how = "its mtime set back to what it was (its change time moved)" if f.cut_back_restored else "its size as it was"
     lapse = p.lapses.since(f.looked_at)
@@ -189,7 +189,7 @@ def cut_back_unseen(p: Prospector, f: Identified, events: bool = False) -> bool:
     return True
 
 
-def _named_by(f: Followed) -> bool:
+def named_by(f: Followed) -> bool:
     """Does `f`'s name still reach its inode? The watcher's events come by name: a log renamed away (a `create`
     rotation moves its change time) and a new file made at its name, chmodded and written (IN_ATTRIB, IN_MODIFY), are
     no cut of `f`."""

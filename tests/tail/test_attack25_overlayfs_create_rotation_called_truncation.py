@@ -15,7 +15,9 @@ still on disk in app.log.1: not reproduced stepwise.
 What should happen: a rename rotation is followed as one; no truncation and no possible loss is named.
 
 Session 26: passes since the birth time stands in for the inode generation where the file system has none
-(shipper/tail/birth.py, holder.generation).
+(shipper/tail/birth.py, holder.generation). Then failing again, on ext4 too, from truncation.cut_back_unseen (cut13,
+24eb19c): the new log's events, by name, were taken for the renamed one's; they are noted only while the name reaches
+the file's inode (Tailer.noted).
 """
 from __future__ import annotations
 
@@ -39,10 +41,6 @@ def plain(root: Path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="since truncation.cut_back_unseen (cut13, session 26: 24eb19c, 5b61ebb) these create "
-                   "rotations after a restart name app.log.1 'data possibly lost … cut away unread', nothing cut or "
-                   "lost, on plain ext4 too (passes at 8943893, fails at 0f25de2, before any of fix21b's commits). The "
-                   "overlayfs cause (no generation) is fixed: the test passed with 03796a2 before cut_back_unseen landed")
 @pytest.mark.parametrize("where", ["overlayfs", "ext4"])
 def test_create_rotations_after_a_restart_on_overlayfs_are_no_truncation(tmp_path, where):
     with (overlay if where == "overlayfs" else plain)(tmp_path) as logs:
