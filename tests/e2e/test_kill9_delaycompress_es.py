@@ -94,7 +94,8 @@ outputs:
         return Counter((d.get("generic") or {}).get("seq") for d in docs)
 
     def wait_stored(self, what: str) -> None:
-        wait_until(lambda: set(range(self.seq)) <= set(self.stored()), 120, what)
+        # every document read at each poll: polled every 0.2 s, not 0.05, to leave the CPU to the agent
+        wait_until(lambda: set(range(self.seq)) <= set(self.stored()), 120, what, every=0.2)
 
     def hold_commits(self) -> None:
         """The next commit does not return: the one batch stored after it is stored, not committed (the
