@@ -371,6 +371,8 @@ OPEN_UNDER_NAMED: list[tuple[int, int, bool, str]] = [
     # and without the holder, 192041's and 197060's words ('possibly lost': empty when last seen and rotated away; read
     # up to its size at a stop and deleted while stopped)
     (300065, 60, False, "1 line (20 bytes) of app.log.2 deleted unread, 0 bytes named"),
+    # and of `SEED=400000` without the holder, not isolated
+    (400203, 60, False, "15 lines (225 bytes) of app.log.1 deleted unread, 0 bytes named"),
 ]
 
 
