@@ -90,6 +90,10 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
     collapsed = 0 if force or kept else collapsed_by(f, size)
     edit = written_back(f, kept, size) if kept else None
     placed, again = (0, 0) if force or kept or collapsed else edited_beyond_window(p, f, size)
+    # Cut and written again beginning as what was read did, up to a spaced mark of it (FileState.spaced): an older
+    # copy put over it in place (`cp` of last night's backup while the agent was stopped; read again unnamed before).
+    restored = (0 if force or kept or collapsed or placed or again or edit is not None or f.fh is None
+                else edits.proven_prefix(f.fh, size, s.spaced, s.head_len))
     if edit is not None:
         kept = edit.resume
         p.log.warning(f"{f.path} was written back in place edited (truncated and rewritten, as an editor saving "
@@ -116,6 +120,13 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
     elif again:
         p.ledger.read_again(f.path, again, s.offset, "edited in place further back than the last bytes read that are "
                                                      "kept to compare")
+    elif restored:
+        more = min(size, s.offset) - restored
+        p.ledger.repeated(f.path, restored, 0, f"it was cut in place and begins with the same bytes as what was read of "
+                          f"it (of which {s.offset} bytes were read), which it does not hold all of: an older copy of it "
+                          "written over it (`cp` from a backup?), or new lines beginning as it did. It is read from its "
+                          "start, and the lines among those bytes that were shipped before are shipped again"
+                          + (f"; so may the {more} bytes after them" if more > 0 else ""))
     elif kept:
         p.log.info(f"file cut back in place to {size} bytes, the first {kept} of them what was read of it: "
                       "reading on from there", extra={"path": f.path, "offset": s.offset, "size": size})

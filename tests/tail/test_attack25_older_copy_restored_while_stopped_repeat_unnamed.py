@@ -12,7 +12,8 @@ lines repeated, the journal says only `data possibly lost … truncated in place
 
 What should happen: the repeat is named with its size, as while running (docs/operations.md: "never silent").
 (Session 26: a live file's checkpoint keeps marks at doubling read positions, FileState.spaced; a file at the live
-name beginning with what was read up to one of them is read as new and its repeat named.)
+name beginning with what was read up to one of them is read as new and its repeat named; and the same inode cut and
+written again, `cp` of the backup over it, truncation.edited_while_away.)
 """
 from __future__ import annotations
 
@@ -26,11 +27,7 @@ from tests.tail.attack18_agent import Agent, append
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("how", ["mv", pytest.param("cp", marks=pytest.mark.xfail(strict=True, reason=(
-    "the backup copied over the live log in place (cp: the same inode, cut and written again) while the agent is "
-    "stopped: its 100 lines are shipped again, the journal says only 'data possibly lost … truncated in place' "
-    "(exam25i's note; fix21a, session 26: the spaced marks are looked at for a new file at the live name, not for "
-    "the same inode cut and rewritten: truncation.py)")))])
+@pytest.mark.parametrize("how", ["mv", "cp"])
 def test_an_older_copy_restored_over_the_live_log_while_stopped_names_its_repeat(tmp_path, how):
     logs = tmp_path / "logs"
     logs.mkdir()
