@@ -135,3 +135,27 @@ def test_the_registry_is_made_once_whoever_asks_first():
     assert len({id(r) for r in seen}) == 1 and seen[0] is metrics.REGISTRY
     metrics.events_read.labels("startup-imports").inc(2)
     assert metrics.REGISTRY.get_sample_value("shipper_events_read_total", {"source": "startup-imports"}) == 2
+
+
+def test_a_start_scans_the_installed_distributions_for_plugins_once(tmp_path):
+    """`run` asks for sources, parsers, outputs and setup commands: one read of the distributions' entry points
+    for all of them (each importlib.metadata.entry_points(group=...) reads every distribution's metadata again:
+    ~2 ms a scan here). pydantic's own scan for its plugins is not the registry's."""
+    cfg = _config(tmp_path)
+    script = textwrap.dedent(f"""
+        import importlib.metadata, json
+        scans = []
+        def counted(real=importlib.metadata.entry_points, **params):
+            if not params.get("group", "").startswith("pydantic"):
+                scans.append(params)
+            return real(**params)
+        importlib.metadata.entry_points = counted
+        import shipper.cli
+        from shipper import registry
+        from shipper.config import load_config
+        load_config({str(cfg)!r})
+        registry.names("setup")
+        print(json.dumps(scans))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [{}]
