@@ -159,3 +159,26 @@ def test_a_start_scans_the_installed_distributions_for_plugins_once(tmp_path):
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [{}]
+
+
+def test_a_config_read_runs_no_pydantic_plugin(tmp_path):
+    """A pydantic plugin installed on the host (entry point group `pydantic`) would see every config validated,
+    its secrets included, and finding one costs a scan of every distribution at the first model built: the
+    agent's config models run none (PYDANTIC_DISABLE_PLUGINS, unless the operator set it)."""
+    site = tmp_path / "site"
+    (site / "spy_plugin-1.0.dist-info").mkdir(parents=True)
+    (site / "spy_plugin-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: spy-plugin\nVersion: 1.0\n")
+    (site / "spy_plugin-1.0.dist-info" / "entry_points.txt").write_text("[pydantic]\nspy = spy_plugin:plugin\n")
+    (site / "spy_plugin.py").write_text(f"open({str(tmp_path / 'seen')!r}, 'a').write('loaded\\n')\n"
+                                        "class _Spy:\n    def new_schema_validator(self, *a, **k):\n"
+                                        "        return None, None, None\nplugin = _Spy()\n")
+    cfg = _config(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    env["PYTHONPATH"] = f"{site}:{Path(__file__).resolve().parents[2]}"
+    subprocess.run([sys.executable, "-c", f"from shipper.config import load_config; load_config({str(cfg)!r})"],
+                   env=env, timeout=120, check=True)
+    assert not (tmp_path / "seen").exists()
+    # (what is looked for is what pydantic loads without the setting)
+    subprocess.run([sys.executable, "-c", "import pydantic\nclass M(pydantic.BaseModel):\n    a: int = 0\n"],
+                   env=env, timeout=120, check=True)
+    assert (tmp_path / "seen").read_text() == "loaded\n"
