@@ -140,7 +140,11 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
     # (Cut at its head, edited, or read again: its inode holds what was read, nothing of it is lost.)
     lo.since, lo.truncated, lo.cut_to = clock.monotonic(), True, kept
     lo.collapsed = collapsed or int(edit is not None or bool(placed) or bool(again))
-    lo.window, lo.trunc_size = window, max(f.size, s.size)
+    # The size the old content was last seen at: not when the cut was found by its bytes with the file no shorter than
+    # what was read (a writer without O_APPEND writes on past a hole): the sizes seen may be the new content's, and a
+    # copytruncate window was named "390060 bytes or more" for 0-20 lines lost (exam26c); then what was read is all
+    # that is known.
+    lo.window, lo.trunc_size = window, max(f.size, s.size) if size < s.offset else s.offset
     lapse = p.lapses.since(f.looked_at, f.cut_looked_at)
     lo.unseen_writes = lapse or attention.written_just_before(f.looked_mtime_ns, mtime_ns)
     lo.unseen_in_lapse = bool(lapse)

@@ -27,9 +27,6 @@ from tests.support import free_port, stop_process, wait_until
 pytestmark = pytest.mark.slow  # (an agent, a writer thread, an outage)
 
 
-@pytest.mark.xfail(strict=True, reason="copytruncate of a log written without O_APPEND during an output outage: "
-                   "'data lost: 390060 bytes or more … between the copy and the truncation' while 0-20 lines of 99 "
-                   "bytes are missing: the unread bytes were in the copy and delivered (exam26c, 3 of 3 by hand)")
 def test_a_copytruncate_window_is_not_overstated(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     writer = open(log, "wb", buffering=0)  # no O_APPEND: `prog > app.log`
