@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import subprocess
+import termios
 import threading
 
 from shipper_plugins.outputs.stdout import _reader_count, _taken, _unread
@@ -18,7 +19,7 @@ def test_a_unix_stream_socket_counts_what_its_reader_has_not_taken():
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     with ours, theirs:
         request = _reader_count(ours.fileno())
-        assert request is not None
+        assert request == termios.TIOCOUTQ, "a stream socket's unread bytes are asked with SIOCOUTQ (TIOCOUTQ)"
         ours.sendall(b"x" * 5000)
         assert _unread(ours.fileno(), request) >= 5000  # (the kernel's count of the buffers: at least the bytes)
         theirs.recv(5000)
