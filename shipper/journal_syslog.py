@@ -230,11 +230,8 @@ def take_closed_stderr() -> str | None:
     open: None, nothing done."""
     if not stderr_closed():
         return None
-    null = os.open(os.devnull, os.O_WRONLY)  # the lowest free descriptor: 2 (0 and 1 are open, or taken first)
-    if null != 2:
-        os.dup2(null, 2)
-        os.close(null)
-    path = os.environ.get("SHIPPER_SYSLOG_SOCKET") or SOCKET
+    _null_on_stderr()
+    path = _socket_path()
     try:
         sys.stderr = SyslogStream(path)
     except OSError as e:
@@ -268,10 +265,8 @@ def take_broken_stderr() -> io.TextIOBase:
     every thread that meets the break."""
     with _broken_lock:
         if not _broken:
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, 2)
-            os.close(null)
-            path = os.environ.get("SHIPPER_SYSLOG_SOCKET") or SOCKET
+            _null_on_stderr()
+            path = _socket_path()
             try:
                 stream: io.TextIOBase = SyslogStream(path)
             except OSError as e:
@@ -283,6 +278,18 @@ def take_broken_stderr() -> io.TextIOBase:
             sys.stderr = stream
             _broken.append(stream)
         return _broken[0]
+
+
+def _null_on_stderr() -> None:
+    """Descriptor 2 becomes /dev/null: no file opened later gets it, no write to it fails (EPIPE)."""
+    null = os.open(os.devnull, os.O_WRONLY)  # when 2 is closed, the lowest free descriptor: 2 itself
+    if null != 2:
+        os.dup2(null, 2)
+        os.close(null)
+
+
+def _socket_path() -> str:
+    return os.environ.get("SHIPPER_SYSLOG_SOCKET") or SOCKET
 
 
 def said() -> str | None:

@@ -9,53 +9,31 @@ lines are counted and said once there is room. The kernel's log is a file bind-m
 namespace of the agent's own, so a fallback to it does not write the host's."""
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from tests.fs_faults import fill, small_tmpfs
+from tests.journal_sinks import SHIPPER, bound_syslog, folder_config, numbered, own_kmsg, received
 from tests.support import stop_process, wait
 
-SHIPPER = str(Path(sys.executable).with_name("shipper"))
 FIFOS = 40
 
-
-def _received(sock: socket.socket) -> list[str]:
-    got = []
-    while True:
-        try:
-            got.append(sock.recv(65536).decode(errors="replace"))
-        except BlockingIOError:
-            return got
 
 
 def test_journal_lines_on_a_full_disk_go_somewhere_or_are_counted(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
-    (logs / "a.log").write_text("".join(json.dumps({"n": i}) + "\n" for i in range(10)))
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state"),
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json", "poll_interval": 0.2}],
-                               "outputs": [{"type": "stdout"}]}))
+    (logs / "a.log").write_text(numbered(0, 10))
+    cfg = folder_config(tmp_path, logs)
     out = tmp_path / "out.jsonl"
     kmsg = tmp_path / "kmsg"
-    kmsg.write_text("")
     path = tmp_path / "syslog.sock"
-    script = 'mount --bind "$0" /dev/kmsg && exec "$@"'
-    with small_tmpfs(tmp_path / "varlog", 1024) as varlog, \
-            socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as syslog:
-        syslog.bind(str(path))
-        syslog.setblocking(False)
-        syslog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    with small_tmpfs(tmp_path / "varlog", 1024) as varlog, bound_syslog(path) as syslog:
         journal = varlog / "shipper.err"
         with open(journal, "ab") as err, open(out, "wb") as out_file:
-            agent = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(kmsg),
-                                      SHIPPER, "run", "-c", str(cfg)], stdout=out_file, stderr=err,
+            agent = subprocess.Popen(own_kmsg(kmsg, [SHIPPER, "run", "-c", str(cfg)]), stdout=out_file, stderr=err,
                                      env={**os.environ, "SHIPPER_SYSLOG_SOCKET": str(path)})
         try:
             assert wait(lambda: out.read_bytes().count(b"\n") >= 10, 60), "the first lines were not shipped"
@@ -66,7 +44,7 @@ def test_journal_lines_on_a_full_disk_go_somewhere_or_are_counted(tmp_path: Path
         finally:
             stop_process(agent, 30)
         in_file = journal.read_text(errors="replace")
-        got = _received(syslog)
+        got = received(syslog)
     said = kmsg.read_text()
     named = {i for i in range(FIFOS) if f"pipe{i:02d}.log is a FIFO" in in_file + "".join(got)}
     counted = any("journal" in m and ("lost" in m or "dropped" in m or "full" in m) for m in got) or "journal" in said

@@ -15,17 +15,17 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
-SHIPPER = str(Path(sys.executable).with_name("shipper"))
+from tests.journal_sinks import SHIPPER, numbered, own_kmsg
+
 EVENTS = 20
 
 
 def test_stderr_closed_the_journal_goes_to_a_stream_syslog_socket(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
-    log.write_text("".join(json.dumps({"n": i}) + "\n" for i in range(EVENTS)))
+    log.write_text(numbered(0, EVENTS))
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state"),
                                "sources": [{"name": "app", "type": "file", "paths": [str(log)], "parser": "json"}],
@@ -47,10 +47,7 @@ def test_stderr_closed_the_journal_goes_to_a_stream_syslog_socket(tmp_path: Path
                         got.append(chunk)
         threading.Thread(target=serve, daemon=True).start()
         kmsg = tmp_path / "kmsg"
-        kmsg.write_text("")
-        script = 'mount --bind "$0" /dev/kmsg && exec "$@" 2>&-'
-        run = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(kmsg), SHIPPER,
-                              "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120,
+        run = subprocess.run(own_kmsg(kmsg, [SHIPPER, "run", "--once", "-c", str(cfg)], close_stderr=True), capture_output=True, timeout=120,
                              env={**os.environ, "SHIPPER_SYSLOG_SOCKET": str(path)})
     said = kmsg.read_text()
     assert run.returncode == 0, f"exit {run.returncode}; the kernel's log: {said}"

@@ -11,49 +11,31 @@ The kernel's log here is a file bind-mounted over /dev/kmsg in a mount namespace
 tests/core/test_stderr_closed_journal_to_syslog.py."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from tests.journal_sinks import SHIPPER, folder_config, numbered, own_kmsg, received
 from tests.support import stop_process, wait
 
-SHIPPER = str(Path(sys.executable).with_name("shipper"))
 FIFOS = 40
 
-
-def _received(sock: socket.socket) -> list[str]:
-    sock.setblocking(False)
-    got = []
-    while True:
-        try:
-            got.append(sock.recv(65536).decode(errors="replace"))
-        except BlockingIOError:
-            return got
 
 
 def test_journal_lines_unsent_at_the_exit_are_named(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
-    (logs / "a.log").write_text("".join(json.dumps({"n": i}) + "\n" for i in range(10)))
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state"), "shutdown_timeout": 5,
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json", "poll_interval": 0.2}],
-                               "outputs": [{"type": "stdout"}]}))
+    (logs / "a.log").write_text(numbered(0, 10))
+    cfg = folder_config(tmp_path, logs, shutdown_timeout=5)
     out = tmp_path / "out.jsonl"
     kmsg = tmp_path / "kmsg"
-    kmsg.write_text("")
     path = tmp_path / "syslog.sock"
-    script = 'mount --bind "$0" /dev/kmsg && exec "$@" 2>&-'
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as syslog, open(out, "wb") as out_file:
         syslog.bind(str(path))  # bound, not read until the agent has ended: a stalled syslog daemon
-        agent = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(kmsg),
-                                  SHIPPER, "run", "-c", str(cfg)], stdout=out_file,
+        agent = subprocess.Popen(own_kmsg(kmsg, [SHIPPER, "run", "-c", str(cfg)], close_stderr=True), stdout=out_file,
                                  env={**os.environ, "SHIPPER_SYSLOG_SOCKET": str(path)})
         try:
             assert wait(lambda: out.read_bytes().count(b"\n") >= 10, 60), "the first lines were not shipped"
@@ -64,7 +46,7 @@ def test_journal_lines_unsent_at_the_exit_are_named(tmp_path: Path) -> None:
             code = agent.wait(60)
         finally:
             stop_process(agent, 30)
-        got = _received(syslog)
+        got = received(syslog)
     said = kmsg.read_text()
     assert code == 0
     named = [m for m in got if "stopped" in m]

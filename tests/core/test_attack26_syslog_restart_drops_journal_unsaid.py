@@ -9,63 +9,38 @@ socket refused are kept (within a bound) and sent once it is back, or their numb
 shipper/journal_syslog.py: held in its backlog, a reconnect tried every second."""
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from tests.journal_sinks import SHIPPER, bound_syslog, folder_config, numbered, received, stderr_closed
 from tests.support import stop_process, wait
-
-SHIPPER = str(Path(sys.executable).with_name("shipper"))
-
-
-def _bound(path: Path) -> socket.socket:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
-    sock.setblocking(False)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    return sock
-
-
-def _received(sock: socket.socket) -> list[str]:
-    got = []
-    while True:
-        try:
-            got.append(sock.recv(65536).decode(errors="replace"))
-        except BlockingIOError:
-            return got
 
 
 def test_journal_lines_said_while_syslog_restarts_are_not_lost_unsaid(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
-    (logs / "a.log").write_text("".join(json.dumps({"n": i}) + "\n" for i in range(10)))
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state"),
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json", "poll_interval": 0.2}],
-                               "outputs": [{"type": "stdout"}]}))
+    (logs / "a.log").write_text(numbered(0, 10))
+    cfg = folder_config(tmp_path, logs)
     path = tmp_path / "syslog.sock"
     out = tmp_path / "out.jsonl"
-    first = _bound(path)
+    first = bound_syslog(path)
     with open(out, "wb") as out_file:
-        agent = subprocess.Popen(["sh", "-c", 'exec "$@" 2>&-', "sh", SHIPPER, "run", "-c", str(cfg)],
+        agent = subprocess.Popen(stderr_closed([SHIPPER, "run", "-c", str(cfg)]),
                                  stdout=out_file, env={**os.environ, "SHIPPER_SYSLOG_SOCKET": str(path)})
     try:
         assert wait(lambda: out.read_bytes().count(b"\n") >= 10, 60), "the first lines were not shipped"
-        before = _received(first)
+        before = received(first)
         first.close()
         os.unlink(path)  # the syslog daemon stops: its socket goes
         os.mkfifo(logs / "during.log")  # named while no socket is there
         time.sleep(2)
-        second = _bound(path)  # and comes back
+        second = bound_syslog(path)  # and comes back
         time.sleep(0.5)
         os.mkfifo(logs / "after.log")  # named after
         time.sleep(3)
-        after = _received(second)
+        after = received(second)
         second.close()
     finally:
         stop_process(agent, 30)

@@ -10,44 +10,34 @@ dropped and counted, or queued within a bound, and said when the socket takes th
 shipper/journal_syslog.py: a non-blocking socket and a bounded backlog."""
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.journal_sinks import SHIPPER, folder_config, numbered, stderr_closed
 from tests.support import free_port, stop_process, wait
 
-SHIPPER = str(Path(sys.executable).with_name("shipper"))
 FIFOS = 40  # 40 warnings: well past the socket's queue whatever net.unix.max_dgram_qlen is here (10 by default)
 
-
-def _numbered(lo: int, hi: int) -> str:
-    return "".join(json.dumps({"n": i}) + "\n" for i in range(lo, hi))
 
 
 def test_a_stalled_syslog_does_not_stop_shipping_or_the_stop(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     log = logs / "a.log"
-    log.write_text(_numbered(0, 10))
+    log.write_text(numbered(0, 10))
     port = free_port()
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state"), "shutdown_timeout": 10,
-                               "http": {"listen": f"127.0.0.1:{port}"},
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json", "poll_interval": 0.2}],
-                               "outputs": [{"type": "stdout"}]}))
+    cfg = folder_config(tmp_path, logs, shutdown_timeout=10, http={"listen": f"127.0.0.1:{port}"})
     out = tmp_path / "out.jsonl"
     path = tmp_path / "syslog.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as syslog, open(out, "wb") as out_file:
         syslog.bind(str(path))  # bound, never read: a stalled syslog daemon
-        agent = subprocess.Popen(["sh", "-c", 'exec "$@" 2>&-', "sh", SHIPPER, "run", "-c", str(cfg)],
+        agent = subprocess.Popen(stderr_closed([SHIPPER, "run", "-c", str(cfg)]),
                                  stdout=out_file, env={**os.environ, "SHIPPER_SYSLOG_SOCKET": str(path)})
         try:
             assert wait(lambda: out.read_bytes().count(b"\n") >= 10, 60), "the first lines were not shipped"
@@ -55,7 +45,7 @@ def test_a_stalled_syslog_does_not_stop_shipping_or_the_stop(tmp_path: Path) -> 
                 os.mkfifo(logs / f"pipe{i}.log")  # each named once in the journal: 40 lines syslog does not read
             time.sleep(3)
             with open(log, "a") as f:
-                f.write(_numbered(10, 20))
+                f.write(numbered(10, 20))
             shipped = wait(lambda: out.read_bytes().count(b"\n") >= 20, 30)
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
                 health = r.read().decode()

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
-SHIPPER = str(Path(sys.executable).with_name("shipper"))
+from tests.journal_sinks import SHIPPER, bound_syslog, numbered, own_kmsg, received, stderr_closed
+
 EVENTS = 50
 
 
 def _config(tmp_path: Path) -> Path:
     log = tmp_path / "app.log"
-    log.write_text("".join(json.dumps({"n": i}) + "\n" for i in range(EVENTS)))
+    log.write_text(numbered(0, EVENTS))
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state"),
                                "sources": [{"name": "app", "type": "file", "paths": [str(log)], "parser": "json"}],
@@ -29,28 +28,17 @@ def _config(tmp_path: Path) -> Path:
     return cfg
 
 
-def _received(sock: socket.socket) -> list[str]:
-    got = []
-    while True:
-        try:
-            got.append(sock.recv(65536).decode())
-        except BlockingIOError:
-            return got
-
 
 def test_stderr_closed_the_journal_goes_to_syslog_and_the_run_ships(tmp_path: Path) -> None:
     cfg = _config(tmp_path)
     path = tmp_path / "syslog.sock"
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as syslog:
-        syslog.bind(str(path))
-        syslog.setblocking(False)
-        syslog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    with bound_syslog(path) as syslog:
         runs = []
         for _ in range(2):  # the second run finds the checkpoints the first saved: nothing again
-            runs.append(subprocess.run(["sh", "-c", 'exec "$@" 2>&-', "sh", SHIPPER, "run", "--once", "-c", str(cfg)],
+            runs.append(subprocess.run(stderr_closed([SHIPPER, "run", "--once", "-c", str(cfg)]),
                                        capture_output=True, timeout=120,
                                        env={**os.environ, "SHIPPER_SYSLOG_SOCKET": str(path)}))
-        got = _received(syslog)
+        got = received(syslog)
     assert [r.returncode for r in runs] == [0, 0], (runs, got)
     assert [json.loads(ln)["generic"]["n"] for ln in runs[0].stdout.splitlines()] == list(range(EVENTS)), got
     assert runs[1].stdout == b"", got
@@ -65,10 +53,7 @@ def test_stderr_closed_the_journal_goes_to_syslog_and_the_run_ships(tmp_path: Pa
 def test_stderr_closed_and_no_syslog_refuses_to_start_exit_2_saying_why(tmp_path: Path) -> None:
     cfg = _config(tmp_path)
     kmsg = tmp_path / "kmsg"
-    kmsg.write_text("")
-    script = 'mount --bind "$0" /dev/kmsg && exec "$@" 2>&-'
-    run = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(kmsg), SHIPPER,
-                          "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120,
+    run = subprocess.run(own_kmsg(kmsg, [SHIPPER, "run", "--once", "-c", str(cfg)], close_stderr=True), capture_output=True, timeout=120,
                          env={**os.environ, "SHIPPER_SYSLOG_SOCKET": str(tmp_path / "none.sock")})
     said = kmsg.read_text()
     assert run.returncode == 2, (run, said)
