@@ -41,6 +41,8 @@ and the shared disk, as before: what only a real kernel's timing shows (a mtime 
 another process took), not replayable.
 
     python -m tests.torture.harness --seed 1 --n 200 [--steps 60] [--timings 4] [--no-holder] [--real-time]
+    python -m tests.torture.harness --seed S --n 1 --trace ...   (each step: the files on disk, what the tailer
+                                                                   follows, the warnings it gave)
 """
 from __future__ import annotations
 
@@ -732,9 +734,34 @@ def _cut_kind(message: str) -> bool:
     return "between the copy" in message or "truncat" in message
 
 
+def _trace(sch: Schedule, losses: Losses, shown: int) -> int:
+    """One step of a replay, printed (--trace): the files on disk (inode, size, the lines they hold), what the tailer
+    follows (inode, offset) and the warnings given since the last step. Returns how many warnings were shown."""
+    print(f"-- step {len(sch.log)}: {sch.log[-1] if sch.log else 'start'} (clock "
+          f"{sch.virtual.mono if sch.virtual else 0:.3f})")
+    for name in sorted(os.listdir(sch.dir)):
+        path = os.path.join(sch.dir, name)
+        try:
+            st = os.stat(path)
+            data = gzip.open(path).read() if name.endswith(".gz") else open(path, "rb").read()
+        except (OSError, EOFError) as e:
+            print(f"   {name}: {e}")
+            continue
+        seqs = [x.split()[1].decode() for x in data.split(b"\n") if x.lstrip(b"\0").startswith(b"seq ")]
+        head = "H" if data.startswith(HEADER) else ("0" if data[:1] == b"\0" else "-")
+        print(f"   {name}: ino {st.st_ino} size {st.st_size} {head} seq {seqs[0] + '-' + seqs[-1] if seqs else '-'}")
+    for f in sch.f.tailer.files.values():
+        s = f.state
+        print(f"   tailer {os.path.basename(f.path)}{' gz' if f.gz else ''}{' deleted' if f.deleted else ''}: ino {f.ino} "
+              f"offset {s.offset if s else None} open {f.fh is not None}")
+    for m in losses.messages[shown:]:
+        print(f"   WARN {m.replace(sch.dir + '/', '')}")
+    return len(losses.messages)
+
+
 def run_schedule(seed: int, steps: int = 40, strict: bool = True, overtaken: bool = False,
                  real_time: bool = False, timing: int = 0, holder: bool = True, false_losses: bool = True,
-                 windows: bool = True) -> str:
+                 windows: bool = True, trace: bool = False) -> str:
     """One schedule, checked; returns the digest of its outcome (Schedule.outcome). `real_time`: the slow layer,
     on the real clocks and the shared disk (its outcome depends on the load), without a holder; else the
     deterministic mode, at the pace `timing` draws, with the holder stepped by the schedule unless `holder` is
@@ -751,9 +778,15 @@ def run_schedule(seed: int, steps: int = 40, strict: bool = True, overtaken: boo
     sch = None
     try:
         sch = Schedule(seed, folder, overtaken, virtual, timing, holder and not real_time)
+        shown = _trace(sch, losses, 0) if trace else 0
         for _ in range(steps):
             sch.step()
+            if trace:
+                shown = _trace(sch, losses, shown)
         sch.settle()
+        if trace:
+            sch.log.append("settle")
+            _trace(sch, losses, shown)
         outcome = sch.outcome(losses)
         try:
             sch.check(losses, strict, false_losses, windows)
@@ -786,6 +819,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timing", type=int, default=0, help="deterministic mode: the first pace (0: the seed's own)")
     ap.add_argument("--timings", type=int, default=1, help="deterministic mode: paces per seed (timing … timing+k-1)")
     ap.add_argument("--digest", action="store_true", help="print each schedule's outcome digest")
+    ap.add_argument("--trace", action="store_true", help="print each step: the files, what the tailer follows, the "
+                                                         "warnings (to find a failing seed's sequence)")
     a = ap.parse_args(argv)
     timings = [0] if a.real_time else range(a.timing, a.timing + a.timings)
     failed = runs = 0
@@ -795,7 +830,8 @@ def main(argv: list[str] | None = None) -> int:
             runs += 1
             try:
                 digest = run_schedule(seed, a.steps, strict=not a.lenient, overtaken=a.overtaken,
-                                      real_time=a.real_time, timing=timing, holder=not a.no_holder)
+                                      real_time=a.real_time, timing=timing, holder=not a.no_holder,
+                                      trace=a.trace)
                 if a.digest:
                     print(f"seed {seed} timing {timing}: passed, outcome {digest}", flush=True)
             except AssertionError as e:
