@@ -10,7 +10,12 @@ import sys
 # or more on a busy host) would end the agent, its default action. It is noted from here on (before the
 # imports below), and the daemon reloads once started. Only `run` reloads; the others keep the default.
 early_hups: list[int] = []
+hangups = None
 if sys.argv[1:2] == ["run"]:
+    from shipper.hangup import Hangups
+
+    # The terminal as it is now, and whether SIGHUP was ignored (nohup): a hang-up is not a reload.
+    hangups = Hangups(ignored_at_start=signal.getsignal(signal.SIGHUP) is signal.SIG_IGN)
     signal.signal(signal.SIGHUP, lambda signum, _frame: early_hups.append(signum))
 
 import click  # noqa: E402  (after the handler: importing takes a good part of that window)
@@ -97,7 +102,7 @@ def run(config_path: str, once: bool, timeout: float | None) -> None:
     try:
         daemon = Daemon(config, once=once, progress=once, timeout=timeout or ONCE_TIMEOUT)
         summary = OnceSummary(daemon.pipeline) if once else None
-        code = daemon.run(early_hups)
+        code = daemon.run(early_hups, hangups)
     except StateDirError as e:  # locked by another agent, damaged, unwritable: one line, what to do
         click.echo(f"error: {e}", err=True)
         sys.exit(2)

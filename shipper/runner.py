@@ -20,6 +20,7 @@ from shipper import log as shipper_log
 from shipper.config import Config
 from shipper.env_seconds import env_seconds
 from shipper.failures import failing_sources
+from shipper.hangup import Hangups
 from shipper.notify import Notifier
 from shipper.pipeline import Pipeline
 from shipper.plugin import EndRun
@@ -65,6 +66,7 @@ class Daemon:
         self._stall_after = stall_after()
         self._failing_noted: bytes | None = b"{}"  # the failing sources the status snapshot holds (None: unknown)
         self._hup_named = False  # under --once: a SIGHUP was said to be ignored (_hup_under_once)
+        self.hangups = Hangups(ignored_at_start=False)  # (run's, from the process's start, replaces it)
 
     # Signal handlers only set flags; the signal also wakes the main loop (signal.set_wakeup_fd).
     def _on_stop(self, signum, _frame) -> None:
@@ -79,8 +81,21 @@ class Daemon:
         self.pipeline.stop_asked = time.monotonic()
         self.stop_signal = signum
 
-    def _on_hup(self, _signum, _frame) -> None:
+    def _on_hup(self, signum, frame) -> None:
+        if self.hangups.is_hangup():
+            self._on_hangup(signum, frame)
+            return
         self.reload_requested = True
+
+    def _on_hangup(self, signum, frame) -> None:
+        """The terminal the agent was started from went away (shipper.hangup)."""
+        if self.hangups.ignored_at_start:
+            log.warning("the terminal hung up (SIGHUP): started under nohup, the agent runs on; a later SIGHUP "
+                        "reloads the config")
+            return
+        log.warning("the terminal hung up (SIGHUP): stopping as at SIGTERM; what is not delivered is read again at "
+                    "the next start (run it under systemd, or nohup, to outlive the terminal)")
+        self._on_stop(signum, frame)
 
     def summary(self) -> str:
         p = self.pipeline
@@ -134,7 +149,10 @@ class Daemon:
         self.http = new
         new.start()
 
-    def run(self, early_hups: list[int] | None = None) -> int:
+    def run(self, early_hups: list[int] | None = None, hangups: Hangups | None = None) -> int:
+        """early_hups: SIGHUPs received before the handler was set; hangups: the terminal as it was at the
+        process's start (shipper.hangup)."""
+        self.hangups = hangups or Hangups(ignored_at_start=False)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_hup)  # (under --once: named, not applied: _hup_under_once)
@@ -142,7 +160,7 @@ class Daemon:
         signal.signal(signal.SIGCONT, lambda _signum, _frame: clock_watch.continued())
         clock_watch.start_watch()  # (and frozen without a signal, or starved: the same)
         if early_hups:
-            self.reload_requested = True  # asked for before this handler was there
+            self._on_hup(signal.SIGHUP, None)  # asked for before this handler was there
         if self.config.settings.http and not self.once:
             try:
                 self.http = self._start_http(self.config.settings.http.listen)

@@ -18,7 +18,8 @@ Faults (the written bytes are the truth, so a retry resumes after them):
   stream socket (socat EXEC, systemd's StandardOutput=socket), whose unread bytes SIOCOUTQ counts.
 - EPIPE (the reader went away, `run --once | head -1`; ECONNRESET on a socket): the run ends with 141, like cat, after one warning
   naming the lines of the unacknowledged batch the reader already had: they are written again at the next start.
-- stdout closed (`>&-`, or EBADF on a write): the run ends (exit 1) naming it; no retry can write there.
+- stdout closed (`>&-`, or EBADF on a write): the run ends (exit 1) naming it; no retry can write there. So does a
+  terminal that hung up (EIO on a character device: its ssh session gone; shipper/hangup.py stops the agent too).
 - a regular file that ends in a cut line when the process first writes (a run killed while a full disk held its
   write back): a newline ends that line first, named with its offset, so the first line written begins on its own
   instead of being glued onto it (its batch was not acknowledged: its event is written again whole).
@@ -54,6 +55,9 @@ log = logging.getLogger("shipper.output.stdout")
 # Standard output closed: nothing can be written, so the run ends (the batch not acknowledged is read again next start).
 CLOSED = ("cannot write to stdout: it is closed (descriptor 1 is not open); start the agent with its standard output "
           "open (a file, a pipe, or /dev/null), or use another output")
+# A terminal that hung up (its ssh session gone) answers every write with EIO for good: no retry can write there.
+HUNG_UP = ("cannot write to stdout: its terminal hung up (EIO); the batch being written is read again at the next start "
+           "(run the agent under systemd, or with its standard output on a file or a pipe, to outlive a terminal)")
 
 
 class StdoutOutputConfig(OutputConfig):
@@ -187,6 +191,9 @@ class StdoutOutput(Output):
             if e.errno == errno.EBADF:  # descriptor 1 closed under the agent: no retry can write there
                 self._written = None
                 raise EndRun(CLOSED) from None
+            if e.errno == errno.EIO and stat.S_ISCHR(os.fstat(fd).st_mode):  # a device gone: a hung-up terminal
+                self._written = None
+                raise EndRun(HUNG_UP) from None
             self._failures += 1
             self.trouble = f"cannot write to stdout: {e.strerror} (attempt {self._failures}, retrying)"
             if self.ctx.once and self._failures >= ONCE_ATTEMPTS:

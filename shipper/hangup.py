@@ -1,0 +1,44 @@
+"""A SIGHUP that is a terminal hanging up, told from one asking for a reload.
+
+`shipper run` started by hand in a terminal (an ssh session, a tmux pane) whose terminal then goes away — the ssh
+connection drops, the window is closed — gets a SIGHUP: from the kernel when the agent leads the session, or from
+the shell passing its own on to its jobs. Taken as a reload, the agent ran on with nowhere to write: its stdout a
+terminal that answers every write with EIO (a batch retried for ever), its journal moved to syslog, and a stop
+waited its whole shutdown_timeout (found by the lead, session 26). Go's runtime, Filebeat's, ends at such a SIGHUP;
+Vector and Fluentd reload, as shipper did.
+
+What tells the two apart: at a hang-up the kernel takes the terminal from every process of the session (it has no
+controlling terminal any more: /dev/tty cannot be opened), while a `kill -HUP` or `systemctl reload` leaves it as it
+was. Under systemd the agent never has one, so every SIGHUP there is a reload. A hang-up stops the agent as SIGTERM
+does (nothing is lost: what is not delivered is read again at the next start) — unless it was started under
+`nohup` (SIGHUP ignored when it was started), which asks to outlive the terminal: then the hang-up is said and the
+agent runs on. Either way a later SIGHUP is a reload again.
+"""
+from __future__ import annotations
+
+import os
+
+
+def has_terminal() -> bool:
+    """Whether this process has a controlling terminal."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:  # ENXIO: none (a daemon, or one whose terminal hung up)
+        return False
+    os.close(fd)
+    return True
+
+
+class Hangups:
+    """Tells, at each SIGHUP, whether it is the terminal's hang-up (once) or a reload."""
+
+    def __init__(self, ignored_at_start: bool):
+        self.ignored_at_start = ignored_at_start  # started under nohup: a hang-up is no reason to stop
+        self._terminal = has_terminal()
+
+    def is_hangup(self) -> bool:
+        """True the first time a SIGHUP comes after the terminal the agent started with went away."""
+        if not self._terminal or has_terminal():
+            return False
+        self._terminal = False  # said once: any later SIGHUP is a reload
+        return True
