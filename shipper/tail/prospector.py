@@ -141,6 +141,8 @@ class Prospector:
         self._cut_copied: dict[str, Observed] = {}  # (this scan) family -> the copy its cut content was found in
         self._cut_files: dict[tuple[int, int], str] = {}  # (this scan) files found cut, their content in a copy -> family
         self._head_copy_told: set[tuple[int, int]] = set()  # (this scan) live files copies.head_copy_of_grown named cut
+        # Contents whose window copies.head_copy_of_grown named with a copy of their head alone (gone.copytruncate_loss)
+        self._head_windows: set[str] = set()
         # (first scan) live files _cut_empty_while_away found, each with the mtime its placeholder was saved with
         self._cut_while_away_unsaid: list[tuple[Followed, int]] = []
         self._head_moved_away: set[tuple[int, int]] = set()  # (first scan) live files _cut_while_away found
