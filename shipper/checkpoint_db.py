@@ -140,7 +140,7 @@ def _claim_holder(name: bytes) -> str:
         # A writer that was killed while its agent is frozen stays a zombie (nobody reaps it) with no command
         # line: it is no holder to name (exam26d); the caller names the lock file's pid, the agent's.
         return "unknown"
-    # A writer's command line: <python> -I -S …/checkpoint_db.py <fd> <state_dir> <agent's pid> [<held locks>]
+    # A writer's command line: <python> -I -S -c <main> …/checkpoint_db.py <fd> <state_dir> <agent's pid> [<held locks>]
     # (the held locks of a writer replacing one that ended: the agent's pid is not always the last word).
     script = next((i for i, word in enumerate(argv) if os.path.basename(word) == b"checkpoint_db.py"), None)
     if script is not None and len(argv) > script + 3 and argv[script + 3].isdigit():
@@ -768,9 +768,13 @@ def serve(fd: int, state_dir: str, agent_pid: int, held: list[int] | None = None
             db.close(clean=False)
 
 
+def main(argv: list[str]) -> None:
+    """The writer's process (shipper.checkpoint starts it): `argv` is <fd> <state_dir> <agent's pid> [<held locks>]."""
+    serve(int(argv[0]), argv[1], int(argv[2]), [int(x) for x in argv[3].split(",")] if len(argv) > 3 else None)
+
+
 if __name__ == "__main__":  # run by path (python -I -S): the exceptions sent back must be the package's
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from shipper.checkpoint_db import serve as serve_from_package
+    from shipper.checkpoint_db import main as main_from_package
 
-    serve_from_package(int(sys.argv[1]), sys.argv[2], int(sys.argv[3]),
-                       [int(x) for x in sys.argv[4].split(",")] if len(sys.argv) > 4 else None)
+    main_from_package(sys.argv[1:])
