@@ -20,7 +20,9 @@ that logged, a file source in its warning, the stop in its `stopping` line (exam
 it does not take, or said while it is gone (a daemon restarting), wait in a bounded backlog that a thread sends as the
 daemon reads again; past the bound, lines are
 dropped until the backlog is sent, and then one line says how many (the journal cannot say it sooner: nobody reads it).
-At exit the backlog has a few seconds to go.
+At exit the backlog has a few seconds to go. A daemon restarted without socket activation closes its socket with
+the lines it had not read (exam27b): lines are kept until the kernel counts none unread, and sent again to the
+socket bound again.
 """
 from __future__ import annotations
 
@@ -33,7 +35,9 @@ import os
 import re
 import select
 import socket
+import struct
 import sys
+import termios
 import threading
 import time
 
@@ -42,11 +46,12 @@ KMSG = "/dev/kmsg"
 FACILITY_DAEMON = 3
 # Syslog priorities of the lines without a `<N>` prefix (written by click, not the journal): `error: …` (a refusal
 # before the journal is set up), and the others (`run --once`'s summary).
-ERR, NOTICE = 3, 5
+ERR, WARNING, NOTICE = 3, 4, 5
 MAX_DATAGRAM = 16384  # a longer line is cut there (syslog daemons cut near 8-64 KiB anyway)
 _PREFIX = re.compile(r"<([0-7])>")
 BACKLOG_LINES = 1000  # journal lines held while syslog does not read (at most ~16 MiB); then dropped and counted
 EXIT_WAIT = 3.0  # seconds the backlog has at exit for a syslog that reads again
+UNREAD_LOOK = 0.2  # seconds between looks at whether syslog read the lines sent (while some are unread)
 KMSG_LINES, KMSG_LINE = 8, 900  # lines of it said in the kernel's log at exit when syslog did not take them; their length
 _SENT_PRIORITY = re.compile(rb"<(\d+)>")
 
@@ -78,6 +83,11 @@ class SyslogStream(io.TextIOBase):
         self._sender: threading.Thread | None = None
         self._stream = False  # a stream socket: each line ends with a newline, and a send may take part of one
         self._away = False  # the socket was gone at the last send (a restart): lines wait in the backlog meanwhile
+        # Lines the socket took that syslog has not read yet (the kernel counts them: SIOCOUTQ); a daemon that
+        # restarts closes its socket with them (exam27b), so they are sent again to the socket that replaces it.
+        self._unread: collections.deque[bytes] = collections.deque()
+        self._unread_over = 0  # lines sent while BACKLOG_LINES were unread: too many to keep for sending again
+        self._inode = 0  # the socket file's inode when connected (_connect)
         self._sock = self._connect()
         atexit.register(self._drain_at_exit)
 
@@ -96,6 +106,10 @@ class SyslogStream(io.TextIOBase):
                 raise
             sock.setblocking(False)  # faulthandler's writes too: dropped rather than the process held
             self._stream = kind == socket.SOCK_STREAM
+            try:
+                self._inode = os.stat(self.path).st_ino  # which socket this is (a restarted daemon binds another)
+            except OSError:
+                self._inode = 0
             return sock
         raise AssertionError("unreachable: the stream attempt returns or raises")
 
@@ -136,16 +150,68 @@ class SyslogStream(io.TextIOBase):
         if self._away:
             if not self._reconnected():
                 return data
+            if self._backlog and self._backlog[0] is not data:
+                return data  # the lines the old socket left unread go first (_reconnected put them in front)
         for attempt in (1, 2):
             try:
-                return data[self._sock.send(data, socket.MSG_NOSIGNAL):]
+                sent = self._sock.send(data, socket.MSG_NOSIGNAL)
             except BlockingIOError:
                 return data
             except OSError:
                 if attempt == 2 or not self._reconnected():  # the syslog daemon restarted: its socket is a new one
                     self._away = True
                     return data
+                if self._backlog and self._backlog[0] is not data:
+                    return data
+                continue
+            self._taken(data[:sent])
+            return data[sent:]
         return data
+
+    def _taken(self, data: bytes) -> None:
+        """The socket took data: kept until syslog has read it (watched by the sender thread)."""
+        if len(self._unread) >= BACKLOG_LINES:
+            self._unread.popleft()
+            self._unread_over += 1
+        self._unread.append(data)
+        self._start_sender()
+
+    def _still_unread(self) -> bool:
+        """Whether syslog has yet to read some of the lines its socket took; forgets them once it read them all.
+        The kernel's count of them also falls to nothing when the daemon's socket closes with them unread: that
+        is told apart by the socket itself (_peer_gone), and they are then sent again once a socket is back."""
+        if not self._unread:
+            return False
+        if self._away:
+            self._reconnected()  # once back, the unread lines are at the head of the backlog
+            return True
+        try:
+            left = struct.unpack("i", fcntl.ioctl(self._sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+        except OSError:
+            left = 1
+        if left:
+            return True
+        if self._peer_gone():
+            self._away = True
+            return True
+        self._unread.clear()
+        self._unread_over = 0
+        return False
+
+    def _peer_gone(self) -> bool:
+        """Whether the daemon's socket closed (a restart), rather than read what it was sent. A stream connection
+        closed with bytes unread carries ECONNRESET; a datagram socket's path refuses a connection, is gone, or is
+        another socket (bound again)."""
+        if self._stream:
+            return self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            probe.connect(self.path)
+            return os.stat(self.path).st_ino != self._inode
+        except OSError:
+            return True
+        finally:
+            probe.close()
 
     def _reconnected(self) -> bool:
         try:
@@ -154,6 +220,17 @@ class SyslogStream(io.TextIOBase):
             return False
         self._sock.close()
         self._sock, self._away = sock, False
+        if self._unread:  # the old socket went with them: sent again first, said as such
+            again = list(self._unread)
+            note = self._message(WARNING, f"syslog ({self.path}) restarted before it had read the last "
+                                          f"{len(again) + self._unread_over} journal lines sent to it: they went "
+                                          "with its old socket, and are sent again below"
+                                          + (f" (the {self._unread_over} before them were too many to keep: lost)"
+                                             if self._unread_over else "")
+                                          + "; those it had read as it restarted are repeats")
+            self._unread.clear()
+            self._unread_over = 0
+            self._backlog.extendleft(reversed([note, *again]))
         return True
 
     def _hold(self, data: bytes) -> None:
@@ -161,6 +238,9 @@ class SyslogStream(io.TextIOBase):
             self._dropped += 1  # kept in order: nothing more is held until the backlog and this count are sent
             return
         self._backlog.append(data)
+        self._start_sender()
+
+    def _start_sender(self) -> None:
         if self._sender is None:
             self._sender = threading.Thread(target=self._send_backlog, name="journal-syslog", daemon=True)
             self._sender.start()
@@ -168,7 +248,11 @@ class SyslogStream(io.TextIOBase):
     def _send_held(self) -> bool:
         """Sends what the socket takes of the backlog, then the count of lines dropped; True when all is sent."""
         while self._backlog:
-            if rest := self._unsent(self._backlog[0]):
+            head = self._backlog[0]
+            rest = self._unsent(head)
+            if self._backlog[0] is not head:
+                continue  # a reconnect put lines to send again in front of it
+            if rest:
                 self._backlog[0] = rest
                 return False
             self._backlog.popleft()
@@ -184,12 +268,18 @@ class SyslogStream(io.TextIOBase):
         return True
 
     def _send_backlog(self) -> None:
+        """The sender thread: sends the backlog as the socket takes it, and watches the lines sent until syslog
+        has read them."""
         while True:
             with self._lock:
-                if self._send_held():
+                sent = self._send_held()
+                if sent and not self._still_unread():
                     self._sender = None
                     return
-            self._wait_for_room(1.0)
+            if sent:
+                time.sleep(1.0 if self._away else UNREAD_LOOK)  # (away: a reconnect is tried each second)
+            else:
+                self._wait_for_room(1.0)
 
     def _drain_at_exit(self) -> None:
         deadline = time.monotonic() + EXIT_WAIT
