@@ -160,7 +160,7 @@ class _HandedOver:
                  name_lost: Callable[[list[tuple[int, str, int | None]], str], set[tuple[int, int]]],
                  name_escapes: Callable[[dict[str, int]], None],
                  unsaved: Callable[[set[tuple[int, int]]], dict[str, Any]],
-                 removed: _Removal | None = None) -> None:
+                 removed: _Removal | None = None, looked: dict[str, int] | None = None) -> None:
         self.holder = holder
         # Copies of the descriptors of the files the tailer had open, (fd, path, family, bytes read,
         # when it last read it), those readable only through them first: adopted by the holder
@@ -172,6 +172,9 @@ class _HandedOver:
         self.unsaved = unsaved
         # The source was removed (Source.removing): no successor reads again what the reload took back
         self.removed = removed
+        # The size a look last saw each content's file at (FileState.looked, 0 once its cut was named), by its state's
+        # key: the successor's reads compare with it (looks.py; the checkpoint may hold an older one, or none)
+        self.looked = looked or {}
 
     def close(self) -> dict[str, Any]:
         """No successor takes them (a stop, a failed start, a later reload): a deleted file's unread
@@ -741,8 +744,11 @@ class FileSource(Source):
         self.holder = None
         self._files_let_go = True  # (theirs to name now)
         removed = _Removal(self.tailer, self.ctx.saved) if self._removed and self.ctx.saved is not None else None
+        states = [f.state for f in self.tailer.files.values() if f.state is not None]
+        states += [lo.state for lo in self.tailer.loose.values()]
         return _HandedOver(holder, files, self.tailer.ledger.let_go, self._name_escapes,
-                           lambda deleted: self._unsaved_at_let_go(deleted, holder), removed)
+                           lambda deleted: self._unsaved_at_let_go(deleted, holder), removed,
+                           {st.key: st.looked for st in states})
 
     def _unsaved_at_let_go(self, deleted: set[tuple[int, int]], holder: Holder | None = None) -> dict[str, Any]:
         """The states to save when what was handed over is let go untaken (`deleted`: the files let go unread;
@@ -802,7 +808,10 @@ class FileSource(Source):
         """Within this source's budget (`hold_max_files`/`hold_max_bytes`, perhaps lowered by the
         reload): what the holder holds beyond it is let go (holder.trim), and the predecessor's
         open files are held while there is room. A file not held is found by this tailer's first
-        scan under its name, or, deleted meanwhile, reported lost from its checkpoint."""
+        scan under its name, or, deleted meanwhile, reported lost from its checkpoint. The sizes its looks saw go
+        on too (looks.py)."""
+        for lo in self.tailer.loose.values():  # (its saved states: nothing is followed before the first scan)
+            lo.state.looked = handed.looked.get(lo.state.key, lo.state.looked)
         if self.ctx.once or self.config.hold_max_files <= 0:
             handed.close()
             return

@@ -11,7 +11,9 @@ taken before it; and zeros at a file's end are no data (Log4j 2's memory-mapped 
 to its lines at close), so a look whose last byte is zero notes nothing.
 Looks come from the source's thread and from the HTTP thread (/status): one lock keeps a look and the clearing after
 a cut in order (a look from before the cut written after it would name the cut again).
-(tests/tail/test_attack25_cut_above_read_position_silent.py)
+The size looked at is kept in the file's checkpoint (FileState.looked): a stop saves it, a reload's restart hands it
+to the successor, and a start reads it back for the inode it was seen on; a cut found only after them is named too.
+(tests/tail/test_attack25_cut_above_read_position_silent.py, test_attack26_cut_above_read_position_across_a_*.py)
 """
 from __future__ import annotations
 
@@ -44,6 +46,8 @@ def look(f: Followed) -> int:
             size = st.st_size
             if size > f.looked_size and os.pread(fh.fd, 1, size - 1) not in (b"", b"\0"):
                 f.looked_size = size
+                if f.state is not None:
+                    f.state.looked = size  # (saved with it: kept across a stop, handed over at a reload)
         except OSError:
             return 0
     return size
@@ -73,7 +77,7 @@ def cut_above(f: Identified, fh: OpenFile, end: int, looked: int, ledger: LossLe
     position changed (cut below it, or written again: check_truncated's, at the next read), nor when only a header was
     read (cut back to it: a copytruncate, whose copy holds the rest)."""
     with _lock:
-        f.looked_size = 0  # (said once)
+        f.looked_size = f.state.looked = 0  # (said once)
     s = f.state
     try:
         if s.offset <= s.head_len or (end == s.offset and fh.stat().st_size < end):

@@ -1421,9 +1421,12 @@ class Prospector:
         s.path = o.path
         if o.gz and s.head_len:
             self._tell_holder_gz(o, False)  # (a content read, proven in it: its copy)
+        if moved or o.gz or lo.truncated:
+            # (A size looked at is its inode's, before any cut found: a copy of the content may be shorter, and whole.)
+            s.looked = 0
         f = Followed(o.path, s.family, o.st.st_dev, o.st.st_ino, o.gz, state=s, size=o.st.st_size,
                      mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd, settled=o.settled,
-                     cut_seen=s.cut)
+                     cut_seen=s.cut, looked_size=s.looked)
         self._go_on_idle(f, o)
         if s.head_len == 0:  # a placeholder: the file had no identity yet
             if moved:
@@ -1586,7 +1589,8 @@ class Prospector:
         self._put_placeholder(f, None)  # the inode-only placeholder, if any
         f.state = FileState(fid=fid, dev=f.dev, ino=f.ino, head_len=len(head), head=digest(head),
                             offset=start, mark="", path=f.path, family=f.family, size=f.size, gz=f.gz,
-                            gen=gen, cut=f.cut_seen, mtime=opened.stat().st_mtime_ns, after=f.after)
+                            gen=gen, cut=f.cut_seen, mtime=opened.stat().st_mtime_ns, after=f.after,
+                            looked=f.looked_size)
         self._load_tail(f, f.state)
         f.state.mark = digest(f.tail) if start else ""
         if not start and not f.gz:

@@ -14,12 +14,13 @@ from shipper.checkpoint import CheckpointTooNew
 log = logging.getLogger("shipper.tail")
 
 FILE_PREFIX = "f:"
-# The layout of a file's checkpoint value ("v"). Version 1 is the first; a value without "v" was
-# written before the field existed and is version 1 too (the fields added since — size, gz, cont,
-# gone, unmatched, earlier, gen, ahead, cut, mtime, after, reread_to, born, spaced — take their defaults, and the
-# next save writes "v": 1). A later layout gets a higher number and an upgrade of the older values in from_json; a value of a higher version
-# than this one reads makes the source refuse to start (load_states): read as "damaged", its file
-# would be followed as a new one, its lines shipped again or skipped.
+# The layout of a file's checkpoint value ("v"). Version 1 is the first; a value without "v" was written before the
+# field existed and is version 1 too (the fields added since — size, gz, cont, gone, unmatched, earlier, gen, ahead,
+# cut, mtime, after, reread_to, born, spaced, looked — take their defaults, and the next save writes "v": 1). A field
+# added with a default that means "not known" keeps version 1: a version before it ignores a key that is no field of
+# its own (_validator) and knows that much less. A later layout gets a higher number and an upgrade of the older
+# values in from_json; a value of a higher version than this one reads makes the source refuse to start
+# (load_states): read as "damaged", its file would be followed as a new one, its lines shipped again or skipped.
 STATE_VERSION = 1
 EARLIER_MARKS = 16  # earlier (offset, mark) pairs kept: prove a copy shorter than what was read, after a restart
 # (offset, mark) pairs at doubling read positions kept: a file beginning with any part of what was read past its
@@ -99,6 +100,10 @@ class FileState:
     # (renamed during the scan that found it) has no generation, and after a restart this alone tells it from another
     # file given its inode since (Loose.born; taken for it, the lines it held went without a word: torture 193122).
     born: int = 0
+    # The largest size a look saw its file at between its reads, its last byte data (Followed.looked_size, looks.py),
+    # 0 for none: kept across a stop and a reload's restart, so that a read after them that ends short of it names the
+    # cut above what was read. It is of the inode it was seen on: a copy or a .gz of the content starts with none.
+    looked: int = 0
 
     def advance(self, offset: int, mark: str, between: list | None = None) -> None:
         """The read position moves on to `offset`, whose bytes before it hash to `mark`; `between`:
@@ -130,7 +135,7 @@ class FileState:
         which only a live file truncated under the reader has (copytruncate); a rotated file read
         to its end is copied whole. They were ~3 KB of the ~4.4 KB a tombstone held in memory, and
         most of its checkpoint value (bench/soak_tombstones.py, bench/README.md "Soak")."""
-        self.gone = wall
+        self.gone, self.looked = wall, 0
         self.earlier, self.ahead, self.reread_to, self.spaced = _NONE, _NONE, _NONE, _NONE
         # (Its family's backups share these names: one string each, not one per tombstone.)
         self.path, self.family = sys.intern(self.path), sys.intern(self.family)
@@ -153,7 +158,7 @@ class FileState:
                 "size": self.size, "gz": self.gz, "cont": self.cont, "gone": self.gone,
                 "unmatched": self.unmatched, "earlier": self.earlier, "gen": self.gen, "ahead": self.ahead,
                 "cut": self.cut, "mtime": self.mtime, "after": self.after, "reread_to": self.reread_to,
-                "born": self.born, "spaced": self.spaced}
+                "born": self.born, "spaced": self.spaced, "looked": self.looked}
 
     @classmethod
     def from_json(cls, value: Any) -> "FileState | None":

@@ -425,6 +425,10 @@ class Tailer:
                     update["size"] = now
                 if f is not None and value.get("path") != s.path:
                     update["path"] = s.path  # (renamed since: the next start names it by the name it had at the stop)
+                if value.get("looked", 0) != s.looked:
+                    # (A size looked at since the last delivered batch, or its cut named since: the next start's read
+                    # that ends short of it names the cut above what was read, and only that one: looks.py)
+                    update["looked"] = s.looked
                 if update:
                     out[s.key] = {**value, **update}
                 continue

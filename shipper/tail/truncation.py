@@ -139,6 +139,7 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
     lo = p.loose[s.fid]
     # (Cut at its head, edited, or read again: its inode holds what was read, nothing of it is lost.)
     lo.since, lo.truncated, lo.cut_to = clock.monotonic(), True, kept
+    s.looked = 0  # (its cut is told here: not again as one above what was read, after a restart)
     lo.collapsed = collapsed or int(edit is not None or bool(placed) or bool(again))
     # The size the old content was last seen at: not when the cut was found by its bytes with the file no shorter than
     # what was read (a writer without O_APPEND writes on past a hole): the sizes seen may be the new content's, and a
