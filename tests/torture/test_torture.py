@@ -70,7 +70,12 @@ FOUND_OVERTAKEN = [(4, 40), (49, 40), (213, 40), (221, 40), (34, 40), (35, 40), 
                    (317, 40),
                    # session 26: 197027, see FOUND_HELD_OVERTAKEN; and 192235, whose second window is named since a
                    # header-only .gz waiting since the last look is no copy of a cut found now (FOUND_DEFAULT's 300279)
-                   (197027, 40), (192235, 40)]
+                   (197027, 40), (192235, 40),
+                   # session 27: the live file's placeholder, empty when last looked at and closed over the budget,
+                   # written to and rotated out (deleted, its inode given to another file) before the next look: dropped
+                   # without a word, 94 lines lost unsaid; now judged gone as a placeholder is after a restart
+                   # (tests/tail/test_closed_empty_live_rotated_out_named.py)
+                   (400261, 60)]
 SEEDS = list(range(200, 225))
 # Session 17, the deterministic mode's `SEED=182000 N=400 STEPS=40 ARGS=--overtaken` (395 of 400): still failing at
 # every replay, causes open (182212, fixed, is in FOUND_OVERTAKEN; so are 182061, 185011 and 186049 since session 18).
@@ -95,7 +100,7 @@ OPEN_OVERTAKEN: list[tuple[int, int, str]] = [
     # Session 26's `SEED=300000/400000 N=300 STEPS=60 ARGS="--overtaken --no-holder --timings 3"`, at timing 0 with
     # the session's fixes: causes not isolated
     (300175, 60, "5 lines of seen files destroyed unread, no loss warned"),
-    (400261, 60, "94 lines of seen files destroyed unread, no loss warned"),
+    # (400261: FOUND_OVERTAKEN since session 27)
 ]
 
 
@@ -192,7 +197,10 @@ FOUND_HELD_OVERTAKEN = [(192072, 40), (192058, 40), (192043, 40), (192199, 40), 
                         # bytes, listed by a scan a rotation overtook (renamed before the compare): it was cut (listed
                         # shorter, of its birth time: Prospector._cut_when_listed), its window named by its copy
                         # (tests/tail/test_closed_live_cut_listed_then_renamed.py); with the holder and without
-                        (197027, 40)]
+                        (197027, 40),
+                        # session 27: the live file's placeholder, empty and closed over the budget, written to and
+                        # rotated out before the next look (see FOUND_OVERTAKEN's 400261)
+                        (197060, 40)]
 # `SEED=192000 N=300 STEPS=40 ARGS=--overtaken` with the holder: 290 of 300 (192000, 192072, 192058 since fixed); each of
 # these passes without the holder (`--no-holder`): what the holder keeps readable, the tailer reads again. (seed,
 # steps, what happens)
@@ -352,9 +360,8 @@ OPEN_UNDER_NAMED: list[tuple[int, int, bool, str]] = [
     # session 23's `SEED=197000 N=200 STEPS=40 ARGS=--overtaken` (197056, 197071 and 197111 pass since the holder's
     # entries in the checkpoint: FOUND_HELD_OVERTAKEN)
     (197032, 40, True, "10 lines (144 bytes) of app.log.1 deleted unread, 0 bytes named"),
-    # 197060 (seen in its trace, session 25): a rotated file read to its size at a stop and deleted while stopped is
-    # "possibly lost … its writer may have written on to it after the agent stopped" (gone.written_on_gone), not counted
-    (197060, 40, True, "30 lines (414 bytes) of app.log.2 deleted unread, 0 bytes named"),
+    # (197060: FOUND_HELD_OVERTAKEN since session 27; its 30 lines were not those of the file "possibly lost" at the
+    # stop, but of the live file's placeholder, empty and closed over the budget, written to and rotated out unseen)
     # without the holder: the live file last seen empty (listed by a scan a rotation overtook, written to meanwhile),
     # rotated on and deleted before the next look; let go by gone.empty_live_rotated as "possibly lost" (a compressed
     # file of the family read from its start since may hold its lines: an empty log rotated with `compress` must not be
