@@ -475,6 +475,10 @@ def later_copy_of_cut(p: Prospector, o: Observed, obs: dict[tuple[int, int], Obs
             continue
         if any(_rotated_in_after(o, obs.get(key)) for key, fam in p._cut_files.items() if fam == family):
             continue
+        named = p._later_copies.setdefault(family, [])
+        if any(_compressed_form(p, o, other) for other in named):
+            return  # (its window is named with that copy)
+        named.append(o)
         if window_named_by(p, o):
             return
         p.ledger.lost(family, 0, f"were written between the copy to {o.path} and the truncation of the file (a "
@@ -482,6 +486,25 @@ def later_copy_of_cut(p: Prospector, o: Observed, obs: dict[tuple[int, int], Obs
                                  "rotation loses what is written in that window; rotate with `create` and have the "
                                  "writer reopen its file to lose nothing)", unknown=True)
         return
+
+
+def _compressed_form(p: Prospector, a: Observed, b: Observed) -> bool:
+    """Is one of `a` and `b` the other compressed: a .gz born after a plain file deleted since (held open by the holder),
+    holding its bytes? Then they are one copy (logrotate `compress` or `delaycompress` compressed it and deleted it).
+    (A copytruncate's copy, held, and its .gz were named two later windows: torture seed 400098.)"""
+    gz, plain = (a, b) if a.gz else (b, a)
+    if not gz.gz or plain.gz or plain.st.st_nlink:
+        return False
+    gz_born = gz.born if gz.born is not None else birth.born(gz.path, gz.st.st_ino)
+    if gz_born is not None and plain.born is not None and gz_born < plain.born:
+        return False
+    with p.fds.reading(gz) as zh:
+        if zh is None or not zh.complete() or zh.size() != plain.st.st_size:
+            return False
+        if not plain.st.st_size:
+            return True
+        with p.fds.reading(plain) as ph:
+            return ph is not None and same_bytes(zh.read, ph.read, plain.st.st_size)
 
 
 def _rotated_in_after(o: Observed, cut: Observed | None) -> bool:

@@ -140,6 +140,7 @@ class Prospector:
         self._left_in_copy: dict[tuple[int, int], tuple[str, int]] = {}  # (this scan) see Followed.copied_to
         self._cut_copied: dict[str, Observed] = {}  # (this scan) family -> the copy its cut content was found in
         self._cut_files: dict[tuple[int, int], str] = {}  # (this scan) files found cut, their content in a copy -> family
+        self._later_copies: dict[str, list[Observed]] = {}  # (this scan) family -> copies copies.later_copy_of_cut named
         self._head_copy_told: set[tuple[int, int]] = set()  # (this scan) live files copies.head_copy_of_grown named cut
         # Contents whose window copies.head_copy_of_grown named with a copy of their head alone (gone.copytruncate_loss)
         self._head_windows: set[str] = set()
@@ -419,6 +420,7 @@ class Prospector:
             overflowed = self.holder.take_overflowed()
         self._grown_at_head, self._emptied, self._left_in_copy, self._regrown_on = {}, set(), {}, {}
         self._cut_copied, self._cut_files, self._left_live, self._head_copy_told = {}, {}, set(), set()
+        self._later_copies = {}
         self._cut_while_away_unsaid, self._head_moved_away = [], set()
         self._waiting_before = set(self.undecided)
         self._copy_made_of = {}
