@@ -50,3 +50,19 @@ def test_every_byte_of_every_line_once_and_long_lines_flagged(lines, max_line, t
         for p, _ in pieces:
             p.decode("utf-8")  # no character split between two pieces
     assert out == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(line, min_size=1, max_size=30), st.integers(0, 1 << 40), st.booleans())
+def test_offsets_count_from_where_the_read_began(lines, base, crlf):
+    """Each record's offset (its key, its checkpoint) is where its line starts in the file: the read's own offset
+    plus every byte before the line, its line ends included (the fast path sums them in C, session 27)."""
+    eol = b"\r\n" if crlf else b"\n"
+    got = split_lines(b"".join(l + eol for l in lines), base, 1 << 20, False)
+    starts, at = [], base
+    for l in lines:
+        starts.append(at)
+        at += len(l) + len(eol)
+    assert got.records == lines
+    assert got.offsets == starts
+    assert got.consumed == at - base
