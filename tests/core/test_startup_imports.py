@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from shipper import metrics, registry
+from tests.core.test_integrity import KEY
 from tests.support import wait_until
 
 # What the process imports, as `python -c` in a fresh interpreter (this one imported everything already).
@@ -195,3 +196,21 @@ def test_a_config_read_runs_no_pydantic_plugin(tmp_path):
     subprocess.run([sys.executable, "-c", "import pydantic\nclass M(pydantic.BaseModel):\n    a: int = 0\n"],
                    env=env, timeout=120, check=True)
     assert (tmp_path / "seen").read_text() == "loaded\n"
+
+
+def test_commands_without_plugins_import_no_distribution_metadata(tmp_path):
+    """`shipper setup` (plugins' commands, found in the installed distributions' metadata) is imported only when asked
+    for: `--version` and `verify FILES` import neither importlib.metadata nor the registry (~130 M instructions of
+    their start: bench/README.md, session 27)."""
+    trail = Path(__file__).resolve().parents[1] / "data" / "trails" / "agent-2026-12-04.jsonl"
+    key = tmp_path / "k.key"
+    key.write_text(KEY)
+    key.chmod(0o600)
+    for args in (["--version"], ["verify", "--workers", "1", "--key-file", str(key), str(trail)]):
+        loaded = _modules_after(f"sys.argv = ['shipper', *{args!r}]\nimport shipper.cli\ntry:\n    shipper.cli.main()\n"
+                                "except SystemExit as e:\n    assert e.code == 0, e.code")
+        assert "shipper.cli" in loaded
+        assert sorted({"importlib.metadata", "shipper.registry", "shipper.setup_commands"} & loaded) == [], args
+    # (what is looked for is what `setup` imports)
+    assert "importlib.metadata" in _modules_after("sys.argv = ['shipper', 'setup', '--help']\nimport shipper.cli\n"
+                                                  "try:\n    shipper.cli.main()\nexcept SystemExit:\n    pass")
