@@ -473,7 +473,12 @@ def later_copy_of_cut(p: Prospector, o: Observed, obs: dict[tuple[int, int], Obs
         if (folder not in (os.path.dirname(family), os.path.dirname(copy.path))
                 or not discovery.is_rotated_name(os.path.basename(family), name) or _age(o) <= _age(copy)):
             continue
-        if any(_rotated_in_after(o, obs.get(key)) for key, fam in p._cut_files.items() if fam == family):
+        # (As listed too: renamed since by a rotation that overtook the scan, its name now is one step on from the
+        # cut file's listed name. The live file behind the cut one, renamed so, was named a later copytruncate's
+        # window: torture seed 300051.)
+        listed = obs.get((o.st.st_dev, o.st.st_ino), o)
+        if any(_rotated_in_after(x, obs.get(key)) for key, fam in p._cut_files.items() if fam == family
+               for x in (o, listed)):
             continue
         named = p._later_copies.setdefault(family, [])
         if any(_compressed_form(p, o, other) for other in named):
@@ -516,6 +521,8 @@ def _rotated_in_after(o: Observed, cut: Observed | None) -> bool:
     if cut is None or cut.st.st_nlink == 0:
         return True
     index, cut_index = _rotation_index(o.path), _rotation_index(cut.path) if cut.path != cut.family else None
+    if o.path == o.family:
+        return cut_index is not None  # (live while the cut file was under a rotated name)
     return index is not None and cut_index is not None and index < cut_index
 
 

@@ -313,7 +313,11 @@ FOUND_FALSE_LOSSES = [(193115, 40, True), (192061, 40, True), (192087, 40, True)
                       # wait was over for a copy made before an invisible cut (copies.copied_before_invisible_truncation
                       # leaves out a file waiting since an earlier scan: tests/tail/
                       # test_gz_waiting_since_before_live_read_no_window.py); and 300195 of FOUND_DEFAULT
-                      (192147, 40, False), (300195, 60, True), (300195, 60, False)]
+                      (192147, 40, False), (300195, 60, True), (300195, 60, False),
+                      # and the writer's next file, listed live, renamed by a rotation that overtook the scan, taken by
+                      # copies.later_copy_of_cut for a later copy of the cut file (its name now a step behind the cut
+                      # file's listed one): tests/tail/test_copytruncate_no_later_window_for_live_renamed_during_scan.py
+                      (300051, 60, False)]
 # Still naming more windows than copytruncates (`SEED=192000 N=300 STEPS=40 ARGS=--overtaken`, with the holder and
 # without): strict xfails; the FOUND lists above replay these with that one check left out, so that what they were
 # found for stays checked. (seed, steps, holder, what happens)
@@ -326,7 +330,6 @@ OPEN_FALSE_LOSSES: list[tuple[int, int, bool, str]] = [
     # session 24, 197062 and 197128 in session 25: FOUND_FALSE_LOSSES.)
     # Session 26's `SEED=300000 N=300 STEPS=60 ARGS="--overtaken --timings 3"` (on main's code 868 of 900 with the
     # holder, 885 without): fail at timing 0 with the session's fixes too, causes not isolated
-    (300051, 60, False, "3 copytruncate windows named, 2 copytruncates made"),
     (300059, 60, False, "3 copytruncate windows named, 2 copytruncates made"),
     # and of `SEED=400000 N=300` (882 of 900 with the holder, 893 without)
 ]
