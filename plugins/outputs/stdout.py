@@ -41,7 +41,7 @@ import sys
 import termios
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
@@ -108,6 +108,11 @@ class _Written:
     # Bytes of the batch written before the file was cut under the agent (copytruncate): in what was cut away, not in
     # the file. The file holds the batch's bytes [moved, done) from offset `start`.
     moved: int = 0
+    # Into a socket: each send is made under the lock, and none after a stop named the lines written (cut_short), so
+    # that count is what the reader gets. A blocking write the stop came during could still land after it (its data
+    # queued as the process ended): 11 lines more than named (exam27b).
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    named: bool = False
 
 
 class StdoutOutput(Output):
@@ -331,7 +336,11 @@ class StdoutOutput(Output):
     def cut_short(self) -> str | None:
         """How much of the batch being written reached stdout (the agent stopping inside the write)."""
         written = self._written
-        if written is None or not written.done or written.parts is None:
+        if written is None or written.parts is None or not written.lock.acquire(timeout=LOCK_WAIT):
+            return None
+        written.named = True  # no send after this (_send_now): the count stays true
+        written.lock.release()
+        if not written.done:
             return None
         done = before = 0
         for part in written.parts:
@@ -482,14 +491,41 @@ def _write_whole_lines(fd: int, parts: list[bytes], written: _Written) -> None:
     data = parts[0] if len(parts) == 1 else b"".join(parts)
     view = memoryview(data)
     pos, end = written.done, len(data)
-    while pos < end:
-        cut = data.rfind(b"\n", pos, pos + PIPE_BUF) + 1
-        if cut <= pos:  # no line end within PIPE_BUF: one long line (or its rest) alone
-            nl = data.find(b"\n", pos)
-            cut = end if nl < 0 else nl + 1
-        n = _when_room(fd, os.write, view[pos:cut])
-        pos += n
-        written.done = pos
+    sock = socket.socket(fileno=os.dup(fd)) if stat.S_ISSOCK(os.fstat(fd).st_mode) else None
+    try:
+        while pos < end:
+            cut = data.rfind(b"\n", pos, pos + PIPE_BUF) + 1
+            if cut <= pos:  # no line end within PIPE_BUF: one long line (or its rest) alone
+                nl = data.find(b"\n", pos)
+                cut = end if nl < 0 else nl + 1
+            if sock is None:
+                pos += _when_room(fd, os.write, view[pos:cut])
+                written.done = pos
+            else:
+                pos += _send_now(sock, view[pos:cut], written)
+    finally:
+        if sock is not None:
+            sock.close()
+
+
+def _send_now(sock: socket.socket, data: memoryview, written: _Written) -> int:
+    """One send into a stream socket that never blocks in the kernel (MSG_DONTWAIT: the descriptor's own flags, shared
+    with other programs, stay as they are), counted in written.done under its lock; the wait for room is a poll
+    outside it. Refused once a stop named the lines written (Stopping)."""
+    while True:
+        with written.lock:
+            if written.named:
+                raise Stopping()
+            try:
+                n = sock.send(data, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                n = 0
+            written.done += n
+        if n:
+            return n
+        poller = select.poll()
+        poller.register(sock, select.POLLOUT)
+        poller.poll(LOCK_WAIT * 1000)  # (a reader gone: POLLERR, and the send says EPIPE)
 
 
 PIPE_BUF = select.PIPE_BUF
