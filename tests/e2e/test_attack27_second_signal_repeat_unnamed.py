@@ -43,9 +43,6 @@ def _seqs(data: bytes) -> list[int]:
     return [json.loads(line)["generic"]["seq"] for line in data.split(b"\n") if line]
 
 
-@pytest.mark.xfail(strict=True, reason="exam27b: a second signal during a stop whose stdout reader stalls exits at "
-                   "once without naming the lines the reader has of the unacknowledged batch: the next start repeats "
-                   "them unnamed")
 @pytest.mark.parametrize("kind", ["pipe", "socket"])
 def test_a_second_signal_names_the_repeat_the_stalled_reader_has(tmp_path: Path, kind: str) -> None:
     logs = tmp_path / "logs"
@@ -117,8 +114,6 @@ def test_a_second_signal_names_the_repeat_the_stalled_reader_has(tmp_path: Path,
                                     + "\n".join(ln for ln in said.splitlines() if "level=info" not in ln))
 
 
-@pytest.mark.xfail(strict=True, reason="exam27b: a second signal while a full disk holds stdout's write back exits at "
-                   "once: the next start writes the cut batch again whole, the lines before the cut twice, unnamed")
 @pytest.mark.parametrize("once", [False, True], ids=["daemon", "once"])
 def test_a_second_signal_on_a_full_stdout_disk_names_the_repeat(tmp_path: Path, once: bool) -> None:
     """The same second signal with stdout in a file whose disk is full (test_attack25_stdout_full_disk_sigterm_repeats.py
