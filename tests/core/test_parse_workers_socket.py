@@ -1,0 +1,57 @@
+"""A parse worker's socket pair holds a whole result: the worker writes it and goes on to its next batch while the
+collector is busy elsewhere. With Linux's default send buffer (~208 KiB) a result (0.8-3 MB at 1,000 records) went
+through in pieces, the worker waiting in write() for each (bench/README.md, session 27)."""
+from __future__ import annotations
+
+import array
+import fcntl
+import multiprocessing
+import termios
+from multiprocessing.reduction import ForkingPickler
+
+import orjson
+
+from shipper.events import EventBuilder, EventSettings
+from shipper.parse_workers import _Worker, end_helpers, serialise
+from shipper.parser import ParserOptions, RawBatch
+from shipper_plugins.parsers.datameer import DatameerParser
+from tests.support import wait
+
+DEFAULT_SEND_BUFFER = 212_992  # net.core.wmem_default on Linux
+META = {"log": {"file": {"path": "/var/log/datameer/useraction.log"}}}
+
+
+def _records(n: int) -> list[bytes]:
+    return [orjson.dumps({"timestamp": "2023-11-14 22:13:20", "action-type": "FILESYSTEM", "action": "CREATE",
+                          "performing-user": f"alice.{i:04d}", "roles": ["ADMIN"], "ip-address": f"10.0.{i // 256}.{i % 256}",
+                          "file-path": f"/Analytics/Sales/Q1-{i}.wbk"}) for i in range(n)]
+
+
+def _readable(conn) -> int:
+    got = array.array("i", [0])
+    fcntl.ioctl(conn.fileno(), termios.FIONREAD, got)
+    return got[0]
+
+
+def test_a_result_larger_than_the_default_send_buffer_is_written_whole_while_nothing_reads_it():
+    records = _records(500)
+    builder = EventBuilder(EventSettings("d"), DatameerParser(ParserOptions()), "host")
+    # The message the worker sends: multiprocessing's 4-byte size, then the pickle of (batch, result, error)
+    size = 4 + len(ForkingPickler.dumps((0, serialise(builder, RawBatch(records, (), {}, 0, META, None), False), None)))
+    # more than a default buffer holds, less than the least the kernel grants (twice the default wmem_max)
+    assert DEFAULT_SEND_BUFFER + 20_000 < size < 2 * DEFAULT_SEND_BUFFER - 20_000
+    end_helpers()  # a forkserver of an earlier test may have another preload
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["shipper.parse_workers", "orjson", "shipper_plugins.parsers.datameer"])
+    worker = _Worker(ctx, (EventSettings("d"), DatameerParser, ParserOptions(), "host"), "socket-test")
+    try:
+        worker.send((0, records, None, META, False))
+        # nothing reads it here: the whole message waits in the socket, the worker is free for its next batch
+        assert wait(lambda: _readable(worker.conn) >= size, 30, 0.05), (
+            f"{_readable(worker.conn)} of the result's {size} bytes written: the worker waits in write() for the rest")
+        assert _readable(worker.conn) == size
+        (batch, parsed, error), = worker.results()
+        assert (batch, error) == (0, None) and parsed[1] == 500
+    finally:
+        worker.close(5.0)
+        end_helpers()
