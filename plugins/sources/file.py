@@ -33,7 +33,7 @@ from shipper.tail.holder import HELD_PREFIX, Held, Holder, generation, held_key,
 from shipper.tail.scan_rules import STARTED_GLOB
 from shipper.tail.state import SEEN_PREFIX, WAITING_PREFIX, WINDOW_COPY_PREFIX, load_states
 from shipper.tail.tailer import Tailer, buried
-from shipper.tail.watcher import WATCHER_DESCRIPTORS, ChangeWatcher, watcher_descriptors
+from shipper.tail.watcher import WATCHER_DESCRIPTORS, Changes, ChangeWatcher, watcher_descriptors
 
 STOP_CHECK = 0.5  # longest sleep when ctx.stop cannot wake the watcher (a plain threading.Event)
 HOUSEKEEPING = 10.0  # seconds between walks over every file (idle descriptors, lag metrics) when inotify works
@@ -578,6 +578,15 @@ class FileSource(Source):
             with self._lock:
                 t.look_at(paths)  # (before the gather window: a cut inside it takes bytes a look saw)
 
+        def note(batch: Changes) -> None:
+            with self._lock:  # (before any look or scan that follows them: a touch is not a cut)
+                t.noted(batch.written, batch.touched, batch.overflowed)
+
+        def drain() -> None:  # (from the tailer's looks, with self._lock held: a read's, the looks while held)
+            watcher.drain(lambda batch: t.noted(batch.written, batch.touched, batch.overflowed))
+
+        t.drain_events = drain
+
         def on_held() -> None:
             held_new.set()
             watcher.wake()
@@ -675,10 +684,7 @@ class FileSource(Source):
                 timeout = wake_at - time.monotonic()
                 if not wakes_on_stop:
                     timeout = min(STOP_CHECK, timeout)  # a stop is seen that soon
-                changes = watcher.wait(timeout, look)
-                if changes.touched or changes.written or changes.overflowed:
-                    with self._lock:  # (before any scan: a touch is not a cut)
-                        t.noted(changes.written, changes.touched, changes.overflowed)
+                changes = watcher.wait(timeout, look, note)
                 scan_now = changes.structure or held_new.is_set()
                 with self._lock:
                     t.attest()  # (woken after a stop or a freeze: before any cut it reports is decided)
@@ -689,6 +695,7 @@ class FileSource(Source):
             if isinstance(stop, WakingEvent):
                 stop.remove_waker(watcher.wake_to_stop)
             t.wake_after_lapses(watcher.wake, False)
+            t.drain_events = None
             watcher.stop()
             if self.holder is not None and not self._restarting:
                 with self._lock:  # files that came and went unread since the last look (frozen, behind)

@@ -49,12 +49,13 @@ def written_just_before(looked_mtime_ns: int, cut_mtime_ns: int) -> str:
 class Lapses:
     """The latest lapse of one tailer's attention (its end and cause), and the files it proved untouched by it."""
 
-    __slots__ = ("ended_at", "cause", "attested_at")
+    __slots__ = ("ended_at", "cause", "attested_at", "_held_since")
 
     def __init__(self) -> None:
         self.ended_at = float("-inf")
         self.cause = ""
         self.attested_at = float("-inf")  # when attest() last looked at the files after a lapse
+        self._held_since: float | None = None  # in a hand-over now: since when its read call has waited, in all
 
     def timed(self, emit: Callable[[T], None]) -> Callable[[T], None]:
         """`emit` for one read call, noting a lapse once its hand-overs have waited LAPSE_SECONDS or more in all: a
@@ -66,14 +67,29 @@ class Lapses:
             nonlocal waited
             started = clock.monotonic()
             read()
-            emit(chunk)
+            self._held_since = started - waited
+            try:
+                emit(chunk)
+            finally:
+                self._held_since = None
             ended = clock.monotonic()
             waited += ended - started
             if waited >= LAPSE_SECONDS:
                 self.ended_at = ended
-                self.cause = (f"the agent did not read for {waited:.0f} s, its output slow or its queue full "
-                              "(backpressure)")
+                self.cause = _held_for(waited)
         return timed_emit
+
+    def holding(self) -> str:
+        """Why the reader, held in a hand-over now (a look while held: the file source's looking_while_held), misses
+        writes: once its read call has waited LAPSE_SECONDS or more in all, the hold is a lapse of attention as it goes
+        on, not only once it ended (timed). A cut back that a look while held finds is counted then: lines written and
+        cut away while the reader could not read (tests/tail/test_attack25_cut_back_mtime_restored_silent.py, the
+        outage; its looks, noting the watcher's events as they go, see the writes). "" when not held so long."""
+        since = self._held_since
+        if since is None:
+            return ""
+        held = clock.monotonic() - since
+        return _held_for(held) if held >= LAPSE_SECONDS else ""
 
     def attest(self, files: Iterable[Followed]) -> None:
         """After a lapse ended (the tailer's first look since): each file read to its end before it whose size and
@@ -116,3 +132,7 @@ class Lapses:
         if late_now():
             return "the agent was not run for a while (frozen — a cgroup freeze — or starved of CPU) since its last read"
         return ""
+
+
+def _held_for(seconds: float) -> str:
+    return f"the agent did not read for {seconds:.0f} s, its output slow or its queue full (backpressure)"

@@ -43,13 +43,14 @@ class Followed:
     looked_at: float = float("-inf")
     looked_mtime_ns: int = 0  # its mtime then (0: unknown)
     looked_ctime_ns: int = 0  # its change time then (0: unknown)
-    # Since then, the watcher saw it written to or cut (IN_MODIFY), its times changed (IN_ATTRIB): Tailer.noted.
-    written_since: bool = False
-    touched_since: bool = False
-    # (size, mtime, change time) at the last look at it (looks.py), and the size at which a look found it as long as
-    # at the look before but changed since (its change time moved): written to and cut back to it, its mtime set
-    # back too (cut_back_restored) or not; -1: not found so (truncation.cut_back_unseen decides, with the watcher).
-    stat_seen: tuple[int, int, int] | None = None
+    # The watcher's events for it noted so far: written to or cut (IN_MODIFY), its times or mode changed (IN_ATTRIB):
+    # Tailer.noted, before each look of the source's thread (a look then knows what came after the one before it).
+    writes: int = 0
+    touches: int = 0
+    # (size, mtime, change time, writes, touches) at the last look at it (looks.stat), and the size at which a look
+    # found it as long as at the look before but changed and written to since: written to and cut back to it, its
+    # mtime set back too (cut_back_restored) or not; -1: not found so (truncation.cut_back_unseen says it).
+    stat_seen: tuple[int, int, int, int, int] | None = None
     cut_back_at: int = -1
     cut_back_restored: bool = False
     # When (tailer clock) a look first found it shorter than what was read: cut by then. A stop or freeze of the

@@ -194,7 +194,6 @@ class Harvester:
         if s.offset >= pre and not stop.is_set():
             f.looked_at, f.looked_mtime_ns = started, pre_mtime_ns  # (all it held when this read began was read)
             f.looked_ctime_ns = pre_ctime_ns
-            f.written_since = f.touched_since = False
         self.mark_done(f)
         if holes:
             self.ledger.holes(f.path, holes)

@@ -71,6 +71,9 @@ class Tailer:
         # run --once: (device, inode) → the size a file had when this run first met it, read up to there and no
         # further (None: a daemon, which follows every file on). Set by the source before its first read.
         self.read_bounds: dict[tuple[int, int], int] | None = None
+        # The caller's watcher: its events queued now noted (noted()), before each look of this thread at a file (a
+        # read's, the looks while held); None without one. (Called with the caller's lock held: from a read.)
+        self.drain_events: Callable[[], None] | None = None
 
     @property
     def holder(self) -> Holder | None:
@@ -165,7 +168,10 @@ class Tailer:
     def look_at_all(self) -> None:
         """Every followed file looked at (look_at), while the reader is held in a hand-over (the file source's
         looking_while_held): a file cut back above what was read meanwhile ends short of the size seen at the next
-        read, a named loss (looks.py)."""
+        read, a named loss (looks.py). The watcher's events are noted first: what it saw before this look is known to
+        come before it (truncation.cut_back_unseen)."""
+        if self.drain_events is not None:
+            self.drain_events()
         self.look_at({f.path for f in self.files.values()})
 
     def look_at(self, paths: set[str]) -> None:
@@ -173,13 +179,16 @@ class Tailer:
         the reader is held) looked at: each one grown past what its reads saw keeps that size, so a cut before the
         next read is a counted loss of those bytes at least ("N bytes or more"), not a possible one
         (tests/tail/test_attack25_gather_window_cut_possibly_none.py: 50 lines written and cut inside a 3 s window were
-        "possibly none"); a cut above the read position, by the next read (looks.py)."""
+        "possibly none"); a cut above the read position, by the next read (looks.py); one cut back to the size it had
+        at the look before, at once (truncation.cut_back_unseen). The watcher's events up to now were noted (noted())."""
         paths = paths | {f.path for t, f in self._by_target().items() if t in paths}
-        for f in self.files.values():
+        for f in list(self.files.values()):
             if f.path in paths and f.fh is not None and not f.gz:
-                size = looks.look(f)
+                size = looks.look(f, ordered=True)
                 if size > f.size:
                     f.size = size
+                if f.cut_back_at >= 0 and is_identified(f):
+                    truncation.cut_back_unseen(self.prospector, f)
 
     @staticmethod
     def wake_after_lapses(wake: Callable[[], None], on: bool = True) -> None:
@@ -209,9 +218,10 @@ class Tailer:
         return got
 
     def noted(self, written: Iterable[str], touched: Iterable[str], overflowed: bool) -> None:
-        """The watcher's last batch: files written to, files touched (their times changed), events dropped. A touch
-        is then not taken for a cut by the next scan (touches.py). Each followed file written to or touched notes it
-        until its next read to its end (truncation.cut_back_unseen)."""
+        """A batch of the watcher's events, as it takes them (before the looks that follow them): files written to,
+        files touched (their times changed), events dropped. A touch is then not taken for a cut by the next scan
+        (touches.py). Each followed file written to or touched counts it (Followed.writes, .touches): the next look
+        knows whether it was written to since the look before (looks.stat)."""
         written, touched = set(written), set(touched)
         self.prospector.touches.note(written, touched, overflowed)
         for f in self.files.values():
@@ -220,10 +230,8 @@ class Tailer:
                 # and written before a scan renamed f — they are not f's. Taken for f's, each create rotation after
                 # a restart was "data possibly lost … cut back": test_attack25_overlayfs_create_rotation_called_
                 # truncation.py, on ext4 too.)
-                f.written_since = f.written_since or f.path in written
-                f.touched_since = f.touched_since or f.path in touched
-            if f.cut_back_at >= 0 and is_identified(f):
-                truncation.cut_back_unseen(self.prospector, f, events=True)
+                f.writes += f.path in written
+                f.touches += f.path in touched
 
     def read_changed(self, paths: Iterable[str], emit: Callable[[Chunk], None], stop) -> bool:
         """Read only the files the watcher saw written to, oldest of a family first. True when
@@ -362,6 +370,8 @@ class Tailer:
             if f.gz:
                 pre = fh.size()
             else:
+                if self.drain_events is not None:
+                    self.drain_events()  # (noted before the look: looks.stat)
                 st = looks.stat(f, fh)
                 pre, mtime_ns, ctime_ns = st.st_size, st.st_mtime_ns, st.st_ctime_ns
         except OSError:

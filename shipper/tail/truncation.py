@@ -173,27 +173,23 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
     return True
 
 
-def cut_back_unseen(p: Prospector, f: Identified, events: bool = False) -> bool:
+def cut_back_unseen(p: Prospector, f: Identified) -> bool:
     """Was `f` written to and cut back in place to a size it had before, before any read could see what was written
     (lines appended then cut away by `truncate -s`, maybe its mtime set back with `touch -d`: lines hidden from an
     audit trail)? Its bytes cannot tell (what was read is all there, nothing after it), nor its size: a look found it
-    as long as at the look before, its change time moved (which no call sets back: looks.stat), no read got past that
-    size, and the watcher saw it written to or cut (IN_MODIFY) — and, its mtime as it was, its times changed
-    (IN_ATTRIB: set back). A rename moves the change time alone, a chmod with an IN_ATTRIB alone: no cut. Said once
-    (True); a loss after a lapse of attention (counted), else a possible one (a `truncate -s` to the size it has moves
-    the mtime too). A log of a header alone is rewritten_unseen's. `events`: called as the watcher's events are noted,
-    which the look's finding waited for: not borne out by them, it is dropped (a touch, then a write, is no cut).
+    as long as at the look before, its change time moved (which no call sets back), written to in between and — its
+    mtime as it was — its times changed too (set back), by the watcher's events noted before that look (looks.stat).
+    No read got past that size. A rename moves the change time alone, a chmod or a touch with an IN_ATTRIB alone: no
+    cut. Said once (True), as the look finds it: a loss after a lapse of attention (counted; a hold in a hand-over that
+    lasts as the look is taken is one: Lapses.holding), else a possible one (a `truncate -s` to the size it has moves
+    the mtime too). A log of a header alone is rewritten_unseen's.
     (tests/tail/test_attack25_cut_back_mtime_restored_silent.py)"""
     s = f.state
-    if not f.written_since or (f.cut_back_restored and not f.touched_since):
-        if events:
-            f.cut_back_at = -1
-        return False
     at, f.cut_back_at = f.cut_back_at, -1
     if at < 0 or f.gz or f.zeros or s.offset > at or s.offset <= s.head_len or not named_by(f):
         return False
     how = "its mtime set back to what it was (its change time moved)" if f.cut_back_restored else "its size as it was"
-    lapse = p.lapses.since(f.looked_at)
+    lapse = p.lapses.since(f.looked_at) or p.lapses.holding()
     if lapse:
         p.ledger.lost(f.path, 0, f"written to it after byte {at} were cut away unread: the file was written to and cut "
                                  f"back in place to {at} bytes, {how}; {lapse}", unknown=True)

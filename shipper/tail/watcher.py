@@ -400,11 +400,14 @@ class ChangeWatcher:
         self._stopping.set()
         self.wake()
 
-    def wait(self, timeout: float, look: Callable[[set[str]], None] | None = None) -> Changes:
+    def wait(self, timeout: float, look: Callable[[set[str]], None] | None = None,
+             note: Callable[[Changes], None] | None = None) -> Changes:
         """Sleep until a change or the timeout; after a change, sleep the gather window too, so
         the writes that follow are read in the same batch (changes noted while the caller was
         reading count as a wake-up at once: the window still applies). `look`, given the paths
-        written to, is called before the window."""
+        written to, is called before the window. `note`, given each batch of the source's own instance's events as
+        they are taken (files written to, touched; an overflow), before any look that follows them: a look then
+        knows which writes came before it and which after (truncation.cut_back_unseen)."""
         ino = self._ino
         watching = ino is not None and bool(self._folder_wd)
         if ino is not None and watching != self._registered:  # (without an instance, never registered)
@@ -441,14 +444,14 @@ class ChangeWatcher:
             ends, looked = time.monotonic() + self.gather, set[str]()
             while True:
                 if look is not None:
-                    self._take_events(ch)
+                    self._take_events(ch, note)
                     if ch.paths - looked:
                         look(ch.paths - looked)
                         looked |= ch.paths
                 left = ends - time.monotonic()
                 if left <= 0 or self._stopping.wait(min(left, LOOK_EVERY) if look is not None else left):
                     break
-        self._take_events(ch)
+        self._take_events(ch, note)
         with self._lock:
             try:
                 os.read(self._wake_r, 4096)
@@ -460,10 +463,39 @@ class ChangeWatcher:
             self._structure, self._paths = False, set()
         return ch
 
-    def _take_events(self, ch: Changes) -> None:
-        """The inotify events queued now, into `ch`."""
+    def drain(self, note: Callable[[Changes], None]) -> None:
+        """The events queued now taken at once, between waits (before a read's look at a file, or a look while the
+        reader is held in a hand-over): their writes and touches to `note` (when there are any), what they ask of the
+        caller (files to read, a scan) kept for the next wait, which then returns at once. Held by backpressure, the
+        reader noted the watcher's events only after the hold: the writes its looks had seen came with a chmod made
+        after them, and bore out a cut back that never was
+        (tests/tail/test_attack26_chmod_touch_during_outage_false_loss.py)."""
+        ch = Changes()
+        self._take_events(ch, note)
+        if ch.paths or ch.structure:
+            with self._lock:
+                self._structure = self._structure or ch.structure
+                self._paths |= ch.paths
+
+    def _take_events(self, ch: Changes, note: Callable[[Changes], None] | None = None) -> None:
+        """The inotify events queued now, into `ch`; those of this batch to `note` too, if any."""
         if self._ino is None:
             return
+        if note is None:
+            self._read_events(ch)
+            return
+        batch = Changes()
+        self._read_events(batch)
+        ch.structure = ch.structure or batch.structure
+        ch.paths |= batch.paths
+        ch.written |= batch.written
+        ch.touched |= batch.touched
+        ch.overflowed = ch.overflowed or batch.overflowed
+        if batch.written or batch.touched or batch.overflowed:
+            note(batch)
+
+    def _read_events(self, ch: Changes) -> None:
+        assert self._ino is not None
         for ev in self._ino.read(timeout=0):
             if ev.mask & flags.Q_OVERFLOW:
                 ch.structure = ch.overflowed = True  # events were dropped: look at everything
