@@ -41,7 +41,7 @@ def look(f: Followed, ordered: bool = False) -> int:
         return 0
     with _lock:
         try:
-            st = stat(f, fh) if ordered else os.fstat(fh.fd)
+            st = stat(f, fh, ordered)
             if (st.st_dev, st.st_ino) != (f.dev, f.ino):
                 return 0
             size = st.st_size
@@ -54,7 +54,7 @@ def look(f: Followed, ordered: bool = False) -> int:
     return size
 
 
-def stat(f: Followed, fh: OpenFile) -> os.stat_result:
+def stat(f: Followed, fh: OpenFile, ordered: bool = True) -> os.stat_result:
     """fstat of `f`'s descriptor `fh`, as a look taken after the watcher's events up to now were noted (Tailer.noted:
     Followed.writes, .touches). One that finds it as long as at the look before, but changed since (its change time
     moved, which nothing sets back), written to in between (IN_MODIFY) and, its mtime as it was, its times changed too
@@ -62,15 +62,18 @@ def stat(f: Followed, fh: OpenFile) -> os.stat_result:
     see them (truncation.cut_back_unseen). A chmod, a touch or a rename moves the change time with no write after the
     look before: no cut. (Events noted only after a later look were taken for writes after it: a chmod during an
     outage bore out a cut with the IN_MODIFY of the writes the look had seen,
-    tests/tail/test_attack26_chmod_touch_during_outage_false_loss.py.)"""
+    tests/tail/test_attack26_chmod_touch_during_outage_false_loss.py.) Not `ordered` (/status's, from another thread),
+    it notes only a cut below the read position seen."""
     with _lock:  # (the fstat too: looks from two threads are noted in the order they were taken)
         st = os.fstat(fh.fd)
         if (st.st_dev, st.st_ino) != (f.dev, f.ino):
             return st
-        seen = f.stat_seen
-        f.stat_seen = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, f.writes, f.touches)
         if f.cut_looked_at is None and f.state is not None and st.st_size < f.state.offset:
             f.cut_looked_at = clock.monotonic()  # (the process ran then: Lapses.since)
+        if not ordered:
+            return st
+        seen = f.stat_seen
+        f.stat_seen = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, f.writes, f.touches)
         if (seen is not None and seen[0] == st.st_size and seen[2] != st.st_ctime_ns and f.writes > seen[3]
                 and (seen[1] != st.st_mtime_ns or f.touches > seen[4])):
             f.cut_back_at, f.cut_back_restored = st.st_size, seen[1] == st.st_mtime_ns
