@@ -79,9 +79,9 @@ def test_an_idle_source_sleeps_until_its_housekeeping_and_a_stop_wakes_it(tmp_pa
     waits = []
     real_wait = ChangeWatcher.wait
 
-    def counted_wait(self, timeout, look=None):
+    def counted_wait(self, timeout, look=None, note=None):
         waits.append(timeout)
-        return real_wait(self, timeout, look)
+        return real_wait(self, timeout, look, note)
 
     monkeypatch.setattr(ChangeWatcher, "wait", counted_wait)
     d = tmp_path / "logs"
