@@ -97,6 +97,10 @@ class SyslogStream(io.TextIOBase):
         for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
             sock = socket.socket(socket.AF_UNIX, kind)
             sock.set_inheritable(False)
+            # Non-blocking from the connect on: a stream daemon whose accept queue is full answers EAGAIN (retried
+            # later) instead of holding the thread that logs (exam27b: shipping stopped, SIGTERM did not end it).
+            # Its writes too, faulthandler's: dropped rather than the process held.
+            sock.setblocking(False)
             try:
                 sock.connect(self.path)
             except OSError as e:
@@ -104,7 +108,6 @@ class SyslogStream(io.TextIOBase):
                 if e.errno == errno.EPROTOTYPE and kind == socket.SOCK_DGRAM:
                     continue
                 raise
-            sock.setblocking(False)  # faulthandler's writes too: dropped rather than the process held
             self._stream = kind == socket.SOCK_STREAM
             try:
                 self._inode = os.stat(self.path).st_ino  # which socket this is (a restarted daemon binds another)
@@ -144,6 +147,14 @@ class SyslogStream(io.TextIOBase):
         data = f"<{FACILITY_DAEMON * 8 + priority}>shipper[{os.getpid()}]: {text}".encode(errors="replace")
         return data[:MAX_DATAGRAM - 1] + b"\n" if self._stream else data[:MAX_DATAGRAM]
 
+    def _framed(self, data: bytes) -> bytes:
+        """data as the socket connected now takes a line: newline-ended on a stream, without it in a datagram (a
+        line held or kept unread may have been made for the other kind: the daemon swapped for one listening on the
+        other, exam27b: datagram lines ran together on the stream)."""
+        if self._stream:
+            return data if data.endswith(b"\n") else data + b"\n"
+        return data[:-1] if data.endswith(b"\n") else data
+
     def _unsent(self, data: bytes) -> bytes:
         """What the socket did not take of `data`: all of it while the socket's queue is full or syslog is away (its
         socket removed or refusing: a restart), the rest of a stream's line; b"" when all was sent."""
@@ -153,8 +164,9 @@ class SyslogStream(io.TextIOBase):
             if self._backlog and self._backlog[0] is not data:
                 return data  # the lines the old socket left unread go first (_reconnected put them in front)
         for attempt in (1, 2):
+            framed = self._framed(data)
             try:
-                sent = self._sock.send(data, socket.MSG_NOSIGNAL)
+                sent = self._sock.send(framed, socket.MSG_NOSIGNAL)
             except BlockingIOError:
                 return data
             except OSError:
@@ -164,8 +176,8 @@ class SyslogStream(io.TextIOBase):
                 if self._backlog and self._backlog[0] is not data:
                     return data
                 continue
-            self._taken(data[:sent])
-            return data[sent:]
+            self._taken(framed[:sent])
+            return framed[sent:]
         return data
 
     def _taken(self, data: bytes) -> None:

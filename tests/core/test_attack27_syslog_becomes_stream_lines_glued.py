@@ -15,14 +15,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.journal_sinks import SHIPPER, bound_syslog, folder_config, numbered, stderr_closed
 from tests.support import stop_process, wait
 
 
-@pytest.mark.xfail(strict=True, reason="exam27b: after a datagram syslog socket is replaced by a stream one, the "
-                   "agent sends its journal lines on the stream without newlines: they run together into one message")
 def test_journal_lines_on_a_stream_syslog_that_replaced_a_datagram_one_end_in_newlines(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
