@@ -1,0 +1,81 @@
+"""Attack 27 (exam27b): the state_dir's second lock, the abstract Unix socket named after its path (docs/operations.md
+"Checkpoint database": `ss -xlp | grep shipper-state-dir` shows it; it keeps a second agent out while the lock file
+is gone). An abstract socket has no owner or mode: any process in the network namespace can bind the name, and every
+user can read it in /proc/net/unix while the agent runs (or work it out from the path). So an unprivileged local user
+(a shell account on the data platform's host, the users whose actions the audit trail records) who binds it while
+the agent is down — its restart, an upgrade, a reboot — keeps it from starting: `error: …/state: in use by another
+shipper (pid N); two agents on one state_dir would ship every event twice: stop that one …`, exit 2, every start
+systemd's `Restart=` tries, and N is the squatter's pid, no shipper at all. Nothing is shipped meanwhile, and what
+rotates away unread is lost. Found by hand 2 of 2 (the name read from /proc/net/unix while the agent ran, bound by
+uid 65534 after its stop; the state_dir's flock was free). What should hold: only a shipper of the same state_dir
+keeps the agent from starting — the flock decides when the lock file is there, and a holder of the socket that is
+not a shipper (its credentials: SO_PEERCRED, its executable) is named as what it is."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import stop_process, wait
+
+SHIPPER = str(Path(sys.executable).with_name("shipper"))
+
+
+def _abstract_names_of(pid: int) -> list[str]:
+    """The abstract Unix socket names process pid listens on (from /proc/net/unix, by the socket inodes of its fds)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    names = []
+    with open("/proc/net/unix") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 8 and fields[6] in inodes and fields[7].startswith("@"):
+                names.append(fields[7][1:])
+    return names
+
+
+@pytest.mark.xfail(strict=True, reason="exam27b: any local user who binds the state_dir's abstract socket name keeps "
+                   "the agent from starting (exit 2, 'in use by another shipper (pid N)', N the squatter's pid)")
+def test_an_unprivileged_process_holding_the_abstract_name_does_not_keep_the_agent_out(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.log").write_text("".join(json.dumps({"n": i}) + "\n" for i in range(5)))
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state"),
+                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
+                                            "parser": "json"}],
+                               "outputs": [{"type": "stdout"}]}))
+    agent = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    names: list[str] = []
+    try:
+        assert wait(lambda: bool(names.extend(n for n in _abstract_names_of(agent.pid) if "state-dir" in n) or names),
+                    60), "the agent holds no abstract socket"
+    finally:
+        stop_process(agent, 30)
+    name = names[0]
+    squatter = subprocess.Popen(  # nobody, in the same network namespace: binds the name and keeps it
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-I", "-c",
+         "import socket, sys, time\ns = socket.socket(socket.AF_UNIX)\ns.bind('\\0' + sys.argv[1])\ns.listen(1)\n"
+         "print('bound', flush=True)\ntime.sleep(120)", name], stdout=subprocess.PIPE, text=True)
+    try:
+        assert squatter.stdout is not None and squatter.stdout.readline().strip() == "bound"
+        time.sleep(0.2)
+        run = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+    finally:
+        squatter.kill()
+        squatter.wait()
+    assert run.returncode == 0 and run.stdout.count(b"\n") == 5, (
+        f"a process of uid 65534 holding {name!r} kept the agent out: exit {run.returncode}, "
+        f"{run.stderr.decode()[-400:]}")
