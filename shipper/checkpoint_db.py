@@ -197,8 +197,14 @@ def lock_state_dir(state_dir: str, pid: int | None = None) -> int:
     path = os.path.join(state_dir, LOCK_FILE)
     try:
         os.makedirs(state_dir, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # Never through a symlink: the agent makes the lock a plain file, and one put there by whoever can write in
+        # the state_dir would have the agent cut the file it points at and write its pid in (exam27b).
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise StateDirError(f"{path} is a symbolic link, not the lock file shipper makes: refused, nothing written "
+                                f"through it (someone who can write in the state_dir put it there?); remove it") \
+                from None
         raise unwritable(state_dir, e) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

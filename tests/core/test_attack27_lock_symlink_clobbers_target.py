@@ -21,8 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.support import wait
 from tests.tail.attack_agent import Agent, append_numbered
 
@@ -30,8 +28,6 @@ SHIPPER = str(Path(sys.executable).with_name("shipper"))
 PRECIOUS = "2026-12-07T14:00:00Z user=alice action=grant role=admin\n"  # another program's file
 
 
-@pytest.mark.xfail(strict=True, reason="exam27b: a symlink put in place of the removed lock file is followed when "
-                   "the lock is taken again: the file it points at is overwritten with the agent's pid")
 def test_the_lock_taken_again_does_not_write_through_a_symlink(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -55,10 +51,10 @@ def test_the_lock_taken_again_does_not_write_through_a_symlink(tmp_path: Path) -
         agent.stop()
     assert victim.read_text() == PRECIOUS, (f"the file the symlink points at was overwritten: {victim.read_text()!r};"
                                             f" the journal: {agent.errors()[-1500:]}")
+    # Fixed (checkpoint_db.lock_state_dir: O_NOFOLLOW): the retake is refused, naming the link.
+    assert "shipper.lock is a symbolic link, not the lock file shipper makes" in agent.errors(), agent.errors()[-1500:]
 
 
-@pytest.mark.xfail(strict=True, reason="exam27b: a start whose state_dir holds shipper.lock as a symlink follows it "
-                   "and overwrites the file it points at with the agent's pid")
 def test_the_start_does_not_write_through_a_symlinked_lock_file(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -77,3 +73,4 @@ def test_the_start_does_not_write_through_a_symlinked_lock_file(tmp_path: Path) 
     run = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
     assert victim.read_text() == PRECIOUS, (f"the file the symlink points at was overwritten: {victim.read_text()!r}"
                                             f" (exit {run.returncode}; {run.stderr.decode()[-800:]})")
+    assert run.returncode == 2 and b"shipper.lock is a symbolic link" in run.stderr, run.stderr[-800:]
