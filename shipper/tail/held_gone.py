@@ -108,7 +108,7 @@ def _judge(p: Prospector, e: dict[str, Any], reach: list[tuple[FileState, int]],
         # (A content of the family cut in place and written again: what was read of it before is in no saved
         # state, and the held file may be its copy.)
         return None if copy and not live else (family, name, None)
-    if not is_gzip_path(path) and _compressed_since(family, e.get("born")):
+    if not is_gzip_path(path) and compressed_since(family, e.get("born")):
         return family, name, None
     return family, name, unread
 
@@ -143,7 +143,7 @@ def _on_disk(key: tuple[int, int], gen: int | None, folder: str) -> bool:
     return False
 
 
-def _compressed_since(family: str, born: int | None) -> bool:
+def compressed_since(family: str, born: int | None) -> bool:
     """Is there a compressed file of `family` made after the file born at `born` (None: not known)?"""
     folder, live = os.path.split(family)
     try:

@@ -45,6 +45,7 @@ from shipper.tail.descriptors import Descriptors
 from shipper.tail.events import TailEvents
 from shipper.tail.followed import ROTATED_AWAY, Followed, Identified, Loose, MovedDuringScan, Observed, is_identified
 from shipper.tail.harvester import Harvester
+from shipper.tail.held_record import held_key
 from shipper.tail.holder import Held, Holder, generation
 from shipper.tail.identity import MARK_MAX, digest, file_id, head_of
 from shipper.tail.losses import LossLedger
@@ -170,7 +171,8 @@ class Prospector:
         self._undecided_born: dict[tuple[int, int], int | None] = {}  # their birth times when they began to wait
         # … those with a birth time, as the checkpoint keeps them (state.WAITING_PREFIX): at a restart's first scan,
         # files there before the stop (_waiting_before)
-        self._waiting_saved: dict[tuple[int, int], int] = dict(waiting_files(state))
+        self._waiting_saved: dict[tuple[int, int], tuple[int, str, str]] = dict(waiting_files(state))
+        self._waited_across: set[tuple[int, int]] = set()  # of them, those not listed at that scan: waiting again
         self.copies: dict[tuple[int, int], tuple[int, int]] = {}  # proven copies: inode -> (size, mtime)
         self.unlistable: dict[str, str] = {}  # folders of waiting states that cannot be listed: folder -> error
         self._listed: dict[str, str] = {}  # (this scan) folder -> "" or why it cannot be listed
@@ -962,21 +964,30 @@ class Prospector:
         .gz of a `create` rotation that had waited was taken for the copy of the live file grown since: a window named
         where no copytruncate ran, torture seeds 300005, 300039, 192102.)"""
         out = set()
-        for key, born in self._waiting_saved.items():
+        for key, (born, path, other) in self._waiting_saved.items():
             o = obs.get(key)
             if o is not None and (o.born if o.born is not None else birth.born(o.path, o.st.st_ino)) == born:
                 out.add(key)
+            elif (o is None and path and key not in self.undecided and not path.endswith(ROTATED_AWAY)
+                  and held_key(key) not in self.held_before):
+                # Not listed: deleted while it waited (or renamed during this listing). It waits again, so that gone
+                # it is named as one that goes while this run waits (_undecided_gone). (Forgotten at the restart, a
+                # .gz deleted unread went without a word: torture seed 500233, 300 bytes.) Not one the holder held:
+                # held_gone names what the holder held, and says what can be told of it.
+                self.undecided[key] = (clock.monotonic(), path, other, 0)
+                self._undecided_born[key] = born
+                self._waited_across.add(key)
         return out
 
     def _save_waiting(self) -> None:
         """The files waiting to be told apart, with a birth time, kept in the checkpoint while they wait (a file
         system without birth times keeps none: the inode may hold another file at the restart)."""
-        for key in self.undecided:
+        for key, (_since, path, other, _size) in self.undecided.items():
             born = self._undecided_born.get(key)
-            if born is not None and self._waiting_saved.get(key) != born:
-                self._waiting_saved[key] = born
-                self.pending[waiting_key(key)] = born
-        for key in [k for k in self._waiting_saved if self._undecided_born.get(k) != self._waiting_saved[k]]:
+            if born is not None and self._waiting_saved.get(key) != (born, path, other):
+                self._waiting_saved[key] = (born, path, other)
+                self.pending[waiting_key(key)] = [born, path, other]
+        for key in [k for k in self._waiting_saved if self._undecided_born.get(k) != self._waiting_saved[k][0]]:
             del self._waiting_saved[key]
             self.pending[waiting_key(key)] = None
 
@@ -984,7 +995,18 @@ class Prospector:
         """The file `key` was deleted while it waited to be told apart from a copy: named lost, whole."""
         _since, path, other, _size = self.undecided.pop(key)
         self._undecided_missing.pop(key, None)
-        self._undecided_born.pop(key, None)
+        born = self._undecided_born.pop(key, None)
+        across = key in self._waited_across
+        self._waited_across.discard(key)
+        if across and not is_gzip_path(path) and any(
+                held_gone.compressed_since(fam, born) for fam in self.families.families_of(path)):
+            # (Gone while the agent was away: a plain file may live on in a .gz of its family made since, read whole by
+            # this run; what was seen of it cannot tell, as for a file the holder held: held_gone.name_gone.)
+            self.log.warning(f"data possibly lost: an unknown number of bytes of {path} (the whole file): it was deleted "
+                             f"while the agent was away, before it could be told apart from {other} (it held no more "
+                             "than their shared first line): unread, unless a compressed file of it read since holds "
+                             "its lines (nothing tells)", extra={"path": path, "size_known": False})
+            return
         self.ledger.lost(path, 0, f"(the whole file): it was deleted while it could not yet be told apart from "
                                   f"{other} (it held no more than their shared first line), and was not read", unknown=True)
 

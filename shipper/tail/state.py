@@ -33,7 +33,8 @@ _NONE: list = []
 SEEN_PREFIX = "seen:"  # a live path whose rotation family has been looked at once (see discovery)
 # window-copy:<device>:<inode> -> its birth time (ns): a copy a copytruncate window was named with (copies.window_named_by)
 WINDOW_COPY_PREFIX = "window-copy:"
-# waiting:<device>:<inode> -> its birth time (ns): a file waiting to be told apart from a copy (Prospector.undecided)
+# waiting:<device>:<inode> -> [its birth time (ns), its path, the file it waits to be told from]: a file waiting to be
+# told apart from a copy (Prospector.undecided)
 WAITING_PREFIX = "waiting:"
 
 
@@ -221,10 +222,22 @@ def window_copies(state: dict[str, Any]) -> dict[tuple[int, int], int]:
     return _born_by_inode(state, WINDOW_COPY_PREFIX)
 
 
-def waiting_files(state: dict[str, Any]) -> dict[tuple[int, int], int]:
+def waiting_files(state: dict[str, Any]) -> dict[tuple[int, int], tuple[int, str, str]]:
     """The files waiting to be told apart from a copy when the run that saved `state` last looked: (device, inode) ->
-    birth time (Prospector._waiting_before at a restart's first scan; torture seeds 300005, 192102)."""
-    return _born_by_inode(state, WAITING_PREFIX)
+    (birth time, its name then, the file it could not be told from; "" where an older version saved the birth time
+    alone) (Prospector._waiting_before at a restart's first scan; torture seeds 300005, 192102; gone since, named:
+    500233)."""
+    out = {}
+    for key, value in state.items():
+        if not key.startswith(WAITING_PREFIX):
+            continue
+        dev, _, ino = key[len(WAITING_PREFIX):].partition(":")
+        if type(value) is int:
+            value = [value, "", ""]
+        if (dev.isdigit() and ino.isdigit() and isinstance(value, list) and len(value) == 3 and type(value[0]) is int
+                and all(isinstance(x, str) for x in value[1:])):
+            out[(int(dev), int(ino))] = (value[0], value[1], value[2])
+    return out
 
 
 def waiting_key(key: tuple[int, int]) -> str:
