@@ -148,6 +148,27 @@ def _claim_holder(name: bytes) -> str:
     return str(pid)
 
 
+def _squatter(name: bytes) -> str | None:
+    """What holds the claim `name` when it is no shipper (None when it is one, or cannot be told): an abstract name
+    has no owner or mode, so any process of the network namespace can bind it, and every user reads it in
+    /proc/net/unix (exam27b: uid 65534 binding it kept the agent from starting, named as "another shipper"). A
+    holder is a shipper's when it runs as this user or root and is a checkpoint writer or a `shipper` command."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as s:
+            s.settimeout(1.0)
+            s.connect(name)
+            pid, uid, _gid = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                              struct.calcsize("3i")))
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")[:-1]
+    except OSError:
+        return None
+    shipper = any(os.path.basename(word) in (b"checkpoint_db.py", b"shipper") for word in argv)
+    if uid in (0, os.getuid()) and (shipper or not argv):  # (no argv: a zombie writer, see _claim_holder)
+        return None
+    return f"pid {pid}, uid {uid}: {b' '.join(argv)[:120].decode(errors='replace')}"
+
+
 def claim_state_dir(state_dir: str) -> list[socket.socket]:
     """The state_dir's claims (see _claim_names), held until closed or this process ends; StateDirLocked
     naming the holder when another process holds one, as lock_state_dir does for its flock."""
@@ -159,10 +180,14 @@ def claim_state_dir(state_dir: str) -> list[socket.socket]:
             s.listen(8)  # (never accepted: a refused agent connects only to learn the holder's pid)
         except OSError as e:
             s.close()
+            if e.errno != errno.EADDRINUSE:
+                for h in held:
+                    h.close()
+                break  # no abstract sockets here (a sandbox): the flock alone
+            if _squatter(name) is not None:
+                continue  # left to it: the lock file alone keeps a second agent out (this process has no journal)
             for h in held:
                 h.close()
-            if e.errno != errno.EADDRINUSE:
-                break  # no abstract sockets here (a sandbox): the flock alone
             holder = _claim_holder(name)
             if not (holder.isdigit() and _alive(int(holder))):
                 holder = _lock_file_pid(state_dir) or holder  # (the writer that bound it ended; its agent holds it)

@@ -19,8 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.support import stop_process, wait
 
 SHIPPER = str(Path(sys.executable).with_name("shipper"))
@@ -46,8 +44,6 @@ def _abstract_names_of(pid: int) -> list[str]:
     return names
 
 
-@pytest.mark.xfail(strict=True, reason="exam27b: any local user who binds the state_dir's abstract socket name keeps "
-                   "the agent from starting (exit 2, 'in use by another shipper (pid N)', N the squatter's pid)")
 def test_an_unprivileged_process_holding_the_abstract_name_does_not_keep_the_agent_out(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -65,6 +61,8 @@ def test_an_unprivileged_process_holding_the_abstract_name_does_not_keep_the_age
     finally:
         stop_process(agent, 30)
     name = names[0]
+    with open(logs / "a.log", "a") as f:  # (the first run shipped the first five)
+        f.write("".join(json.dumps({"n": i}) + "\n" for i in range(5, 10)))
     squatter = subprocess.Popen(  # nobody, in the same network namespace: binds the name and keeps it
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-I", "-c",
          "import socket, sys, time\ns = socket.socket(socket.AF_UNIX)\ns.bind('\\0' + sys.argv[1])\ns.listen(1)\n"
@@ -76,6 +74,7 @@ def test_an_unprivileged_process_holding_the_abstract_name_does_not_keep_the_age
     finally:
         squatter.kill()
         squatter.wait()
-    assert run.returncode == 0 and run.stdout.count(b"\n") == 5, (
+    shipped = {json.loads(line)["generic"]["n"] for line in run.stdout.splitlines()}
+    assert run.returncode == 0 and shipped >= set(range(5, 10)), (
         f"a process of uid 65534 holding {name!r} kept the agent out: exit {run.returncode}, "
         f"{run.stderr.decode()[-400:]}")
