@@ -224,14 +224,20 @@ class Tailer:
         knows whether it was written to since the look before (looks.stat)."""
         written, touched = set(written), set(touched)
         self.prospector.touches.note(written, touched, overflowed)
-        for f in self.files.values():
-            if (f.path in written or f.path in touched) and truncation.named_by(f):
+        # (Found by the inode each path reaches: a batch names a few paths, and there are several batches a wake.)
+        for path in written | touched:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            f = self.files.get((st.st_dev, st.st_ino))
+            if f is not None and f.path == path:
                 # (Events come by name: once the name holds another file — a `create` rotation's new log, chmodded
                 # and written before a scan renamed f — they are not f's. Taken for f's, each create rotation after
                 # a restart was "data possibly lost … cut back": test_attack25_overlayfs_create_rotation_called_
                 # truncation.py, on ext4 too.)
-                f.writes += f.path in written
-                f.touches += f.path in touched
+                f.writes += path in written
+                f.touches += path in touched
 
     def read_changed(self, paths: Iterable[str], emit: Callable[[Chunk], None], stop) -> bool:
         """Read only the files the watcher saw written to, oldest of a family first. True when
