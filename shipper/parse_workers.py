@@ -170,12 +170,26 @@ def serialise(builder, raw: RawBatch, with_keys: bool = True) -> Parsed:
 # the worker in write() (it parsed nothing meanwhile) and a wake of the collector. Room for a whole message lets a
 # worker go on to its next batch at once (Datameer 400 k, the default: ~2-5 % less wall, bench/README.md, session 27).
 # The kernel caps it at twice net.core.wmem_max (~416 KiB on a default kernel: room for a batch's records at least).
+# SHIPPER_PARSE_SOCKET_BUFFER changes it (bytes; 0: the kernel's default, as before session 27: a test stops a worker
+# inside a write of its result).
 SOCKET_SEND_BUFFER = 4 << 20
 
 
-def _room_for_a_message(conn) -> None:
+def socket_send_buffer() -> int:
+    raw = os.environ.get("SHIPPER_PARSE_SOCKET_BUFFER")
+    try:
+        return SOCKET_SEND_BUFFER if raw is None else max(0, int(raw))
+    except ValueError:
+        log.warning(f"SHIPPER_PARSE_SOCKET_BUFFER={raw!r} is not a number of bytes: {SOCKET_SEND_BUFFER} is used",
+                    extra={"variable": "SHIPPER_PARSE_SOCKET_BUFFER"})
+        return SOCKET_SEND_BUFFER
+
+
+def _room_for_a_message(conn, size: int) -> None:
     """SO_SNDBUF of a connection's socket (multiprocessing's Pipe has no say in it), through a second descriptor of the
     same socket, closed at once. Not possible (out of descriptors): the worker runs with the default."""
+    if not size:
+        return
     try:
         fd = os.dup(conn.fileno())
     except OSError:
@@ -187,7 +201,7 @@ def _room_for_a_message(conn) -> None:
         return
     with sock:
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_SEND_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
         except OSError:
             pass
 
@@ -198,8 +212,9 @@ class _Worker:
 
     def __init__(self, ctx, initargs: tuple, name: str):
         self.conn, child = ctx.Pipe(duplex=True)
+        room = socket_send_buffer()
         for end in (self.conn, child):  # the records one way, the result the other
-            _room_for_a_message(end)
+            _room_for_a_message(end, room)
         self.proc = ctx.Process(target=_worker_main, args=(child, *initargs), name=f"shipper-parse-{name}",
                                 daemon=True)
         self.proc.start()

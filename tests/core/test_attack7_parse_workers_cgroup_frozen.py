@@ -72,13 +72,14 @@ class Frozen:
         self.path.rmdir()
 
 
-def backlog(tmp_path: Path) -> Agent:
+def backlog(tmp_path: Path, env: dict[str, str] | None = None) -> Agent:
     log = tmp_path / "app.log"
     with open(log, "w") as f:
         for i in range(0, TOTAL, 10_000):
             f.write("".join(numbered(j) for j in range(i, i + 10_000)))
     agent = Agent(tmp_path, [log], source_extra="    parse_workers: 2")
     agent.env["SHIPPER_PARSE_STALL_SECONDS"] = str(STALL_SECONDS)
+    agent.env.update(env or {})
     agent.cfg.write_text(agent.cfg.read_text().replace("shutdown_timeout: 20", "shutdown_timeout: 5"))
     agent.start()
     wait_until(lambda: len(parse_workers(agent.proc.pid)) == 2, 60, "the parse workers started")
@@ -149,7 +150,9 @@ def test_a_worker_stopped_halfway_through_sending_a_result_is_named_and_the_sour
     for good: the source shipped nothing more (229,000 of 300,000, still 60 s later) and nothing was named
     (its thread dump: parse_workers._result, connection._recv). Stopped inside that write here (SIGSTOP:
     where it stopped can be seen at once, a freezer's FROZEN only takes effect later)."""
-    agent = backlog(tmp_path)
+    # The kernel's default send buffer (~208 KiB): a result goes in pieces, and the worker can be stopped inside its
+    # write, as on a kernel whose net.core.wmem_max caps the agent's 4 MiB at ~416 KiB (results reach 3 MB)
+    agent = backlog(tmp_path, {"SHIPPER_PARSE_SOCKET_BUFFER": "0"})
     pid = None
     try:
         workers = parse_workers(agent.proc.pid)
