@@ -102,7 +102,10 @@ def test_the_lock_taken_again_does_not_write_through_a_hard_link(tmp_path: Path)
         os.link(victim, lock)  # in the removed lock file's place, before the agent takes it again
         append_numbered(log, 50, 100)  # events flow: the agent looks at its lock within a second
         assert agent.wait_delivered(range(50, 100), 60), agent.errors()
-        wait(lambda: "lock file" in agent.errors(), 10)
+        # until the agent has looked at its lock (written through the link, or said something of the lock file):
+        # on a loaded host that can take more than the second it takes here
+        assert wait(lambda: victim.read_text() != PRECIOUS or "shipper.lock" in agent.errors()
+                    or "lock file" in agent.errors(), 60), f"the agent never looked at its lock: {agent.errors()}"
         time.sleep(1)
     finally:
         agent.stop()
