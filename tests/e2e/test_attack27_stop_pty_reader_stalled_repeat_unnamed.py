@@ -12,13 +12,16 @@ names the lines a pty's reader gets twice (the kernel counts a tty's unread outp
 count."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
 import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 import tty
 from collections import Counter
@@ -26,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import stop_process, wait
+from tests.support import read_steady, stop_process, wait
 
 pytestmark = pytest.mark.slow  # (two agents, a stop that waits its shutdown_timeout)
 
@@ -37,6 +40,11 @@ TOTAL = 12000
 
 def _numbered(lo: int, hi: int) -> str:
     return "".join(json.dumps({"seq": i}) + "\n" for i in range(lo, hi))
+
+
+def _unread(master: int) -> int:
+    """Bytes waiting to be read on the pty's master side (FIONREAD)."""
+    return struct.unpack("i", fcntl.ioctl(master, termios.FIONREAD, b"\0\0\0\0"))[0]
 
 
 @pytest.mark.xfail(strict=True, reason="exam27b: a stop while stdout's pty reader stalls leaves whole lines and a cut "
@@ -67,7 +75,9 @@ def test_a_stop_into_a_stalled_pty_names_the_repeat(tmp_path: Path) -> None:
         assert got.count(b"\n") >= FIRST, "the first lines were not shipped"
         with open(log, "a") as f:
             f.write(_numbered(FIRST, TOTAL))  # the reader stalls now: the pty's buffers fill
-        time.sleep(4)
+        # until the pty's buffers hold the agent's writes and take no more (on a loaded host that can take seconds)
+        assert read_steady(lambda: _unread(master), lambda n: n > 0, 60) > 0, "the agent wrote nothing into the pty"
+        time.sleep(1)
         agent.send_signal(signal.SIGTERM)
         agent.wait(60)
     finally:
