@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support import stop_process, wait
 
 SHIPPER = str(Path(sys.executable).with_name("shipper"))
@@ -44,7 +46,21 @@ def _abstract_names_of(pid: int) -> list[str]:
     return names
 
 
-def test_an_unprivileged_process_holding_the_abstract_name_does_not_keep_the_agent_out(tmp_path: Path) -> None:
+# nobody, in the same network namespace: binds the name (sys.argv[1]) and keeps it
+PLAIN_SQUATTER = "import socket, sys, time\ns = socket.socket(socket.AF_UNIX)\ns.bind('\\0' + sys.argv[1])\ns.listen(1)\n"
+# the same, its accept queue full (listen(0) and its own connections waiting): a connect to it cannot complete, so no
+# SO_PEERCRED can be asked of it (found after 95f449a, 2 of 2 by hand: the start refused, exit 2, `still locked by the
+# checkpoint writer of a shipper that ended (pid N) … is the state_dir's filesystem frozen …`, N the last agent's pid,
+# the flock free)
+FULL_QUEUE_SQUATTER = ("import socket, sys, time\ns = socket.socket(socket.AF_UNIX)\ns.bind('\\0' + sys.argv[1])\n"
+                       "s.listen(0)\nwaiting = []\nfor _ in range(3):\n    c = socket.socket(socket.AF_UNIX)\n"
+                       "    c.setblocking(False)\n    try:\n        c.connect('\\0' + sys.argv[1])\n"
+                       "    except BlockingIOError:\n        pass\n    waiting.append(c)\n")
+
+
+def _start_beside(tmp_path: Path, squatter_code: str) -> tuple[str, subprocess.CompletedProcess, set]:
+    """An agent run once (its abstract name read from /proc/net/unix) and stopped; then the name taken by uid 65534
+    running squatter_code; then `run --once`: the name, that run, and the numbers it shipped."""
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "a.log").write_text("".join(json.dumps({"n": i}) + "\n" for i in range(5)))
@@ -63,10 +79,9 @@ def test_an_unprivileged_process_holding_the_abstract_name_does_not_keep_the_age
     name = names[0]
     with open(logs / "a.log", "a") as f:  # (the first run shipped the first five)
         f.write("".join(json.dumps({"n": i}) + "\n" for i in range(5, 10)))
-    squatter = subprocess.Popen(  # nobody, in the same network namespace: binds the name and keeps it
+    squatter = subprocess.Popen(
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-I", "-c",
-         "import socket, sys, time\ns = socket.socket(socket.AF_UNIX)\ns.bind('\\0' + sys.argv[1])\ns.listen(1)\n"
-         "print('bound', flush=True)\ntime.sleep(120)", name], stdout=subprocess.PIPE, text=True)
+         squatter_code + "print('bound', flush=True)\ntime.sleep(120)", name], stdout=subprocess.PIPE, text=True)
     try:
         assert squatter.stdout is not None and squatter.stdout.readline().strip() == "bound"
         time.sleep(0.2)
@@ -74,7 +89,21 @@ def test_an_unprivileged_process_holding_the_abstract_name_does_not_keep_the_age
     finally:
         squatter.kill()
         squatter.wait()
-    shipped = {json.loads(line)["generic"]["n"] for line in run.stdout.splitlines()}
+    return name, run, {json.loads(line)["generic"]["n"] for line in run.stdout.splitlines()}
+
+
+def test_an_unprivileged_process_holding_the_abstract_name_does_not_keep_the_agent_out(tmp_path: Path) -> None:
+    name, run, shipped = _start_beside(tmp_path, PLAIN_SQUATTER)
     assert run.returncode == 0 and shipped >= set(range(5, 10)), (
         f"a process of uid 65534 holding {name!r} kept the agent out: exit {run.returncode}, "
+        f"{run.stderr.decode()[-400:]}")
+
+
+@pytest.mark.xfail(strict=True, reason="exam27b: after 95f449a, a squatter of the abstract name whose accept queue is "
+                   "full (no peer credentials to ask) still keeps the agent from starting, blamed on a dead shipper's "
+                   "writer and a frozen filesystem")
+def test_a_squatter_that_accepts_no_connection_does_not_keep_the_agent_out(tmp_path: Path) -> None:
+    name, run, shipped = _start_beside(tmp_path, FULL_QUEUE_SQUATTER)
+    assert run.returncode == 0 and shipped >= set(range(5, 10)), (
+        f"a process of uid 65534 holding {name!r} with a full accept queue kept the agent out: exit {run.returncode}, "
         f"{run.stderr.decode()[-400:]}")
