@@ -240,19 +240,29 @@ class _Worker:
         if not data:
             return None
         buf = self._in
-        buf += data
+        # Unpickled where it lies (a copy of it first cost ~1.3 M instructions a 1 MB result, bench/README.md, session
+        # 16): in the read itself when no result was left begun (its socket holds a whole one: it usually comes whole),
+        # else in the buffer the read is added to
+        if buf:
+            buf += data
+        got = buf or data
         done = []
-        while len(buf) >= 4:
-            (size,), head = struct.unpack_from("!i", buf), 4
-            if size == -1:
-                if len(buf) < 12:
+        at = 0
+        with memoryview(got) as view:
+            while len(got) - at >= 4:
+                (size,), head = struct.unpack_from("!i", got, at), 4
+                if size == -1:
+                    if len(got) - at < 12:
+                        break
+                    (size,), head = struct.unpack_from("!Q", got, at + 4), 12
+                if len(got) - at < head + size:
                     break
-                (size,), head = struct.unpack_from("!Q", buf, 4), 12
-            if len(buf) < head + size:
-                break
-            with memoryview(buf) as view:  # unpickled where it lies: a copy of it first cost ~1.3 M instructions a
-                done.append(ForkingPickler.loads(view[head:head + size]))  # 1 MB result (bench/README.md, session 16)
-            del buf[:head + size]
+                done.append(ForkingPickler.loads(view[at + head:at + head + size]))
+                at += head + size
+            if got is data:
+                buf += view[at:]  # a result begun: the rest comes in later reads
+        if got is buf:
+            del buf[:at]
         return done
 
     def cpu_ticks(self) -> int | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import array
 import fcntl
 import multiprocessing
+import os
 import termios
 from multiprocessing.reduction import ForkingPickler
 
@@ -55,3 +56,27 @@ def test_a_result_larger_than_the_default_send_buffer_is_written_whole_while_not
     finally:
         worker.close(5.0)
         end_helpers()
+
+
+def test_results_are_read_whole_whatever_pieces_they_come_in():
+    """The collector reads what the socket holds and unpickles each complete result where it lies: results come
+    whole, several in one read, or in pieces cut anywhere (in the size, in the pickle); each is returned once, in
+    order, once its last byte came, and a read takes only what the socket holds."""
+    ours, theirs = multiprocessing.Pipe(duplex=True)
+    worker = _Worker.__new__(_Worker)  # its reading half only: no process behind this socket
+    worker.conn, worker._in = ours, bytearray()
+    results = [(i, (b"x" * (i * 37_003 % 300_000), i, [None] * i, None, 0, 0), None) for i in range(12)]
+    stream = b"".join(len(p).to_bytes(4, "big") + p for p in map(bytes, map(ForkingPickler.dumps, results)))
+    got: list = []
+    at, n, cuts = 0, 0, [3, 1, 2, 100, 5, 40_000, 1, 150_000, 7, 120_000, 4, 65_536, 9, 100_000]
+    while at < len(stream):
+        piece = stream[at:at + cuts[n % len(cuts)] + at % 13]  # (less than a default socket buffer holds)
+        n += 1
+        os.write(theirs.fileno(), piece)
+        at += len(piece)
+        while _readable(ours):
+            got += worker.results()
+    assert got == results
+    assert worker._in == bytearray()
+    ours.close()
+    theirs.close()
