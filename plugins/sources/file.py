@@ -160,7 +160,7 @@ class _HandedOver:
                  name_lost: Callable[[list[tuple[int, str, int | None]], str], set[tuple[int, int]]],
                  name_escapes: Callable[[dict[str, int]], None],
                  unsaved: Callable[[set[tuple[int, int]]], dict[str, Any]],
-                 removed: _Removal | None = None, looked: dict[str, int] | None = None) -> None:
+                 removed: _Removal | None = None, looks: Any = None) -> None:
         self.holder = holder
         # Copies of the descriptors of the files the tailer had open, (fd, path, family, bytes read,
         # when it last read it), those readable only through them first: adopted by the holder
@@ -172,9 +172,8 @@ class _HandedOver:
         self.unsaved = unsaved
         # The source was removed (Source.removing): no successor reads again what the reload took back
         self.removed = removed
-        # The size a look last saw each content's file at (FileState.looked, 0 once its cut was named), by its state's
-        # key: the successor's reads compare with it (looks.py; the checkpoint may hold an older one, or none)
-        self.looked = looked or {}
+        # What the stopped tailer's looks saw (Tailer.hand_looks_over): the successor's reads compare with it
+        self.looks = looks
 
     def close(self) -> dict[str, Any]:
         """No successor takes them (a stop, a failed start, a later reload): a deleted file's unread
@@ -691,6 +690,12 @@ class FileSource(Source):
             if not self._restarting:  # (a reload hands the open files to the next tailer, which reads them on)
                 with self._lock:
                     t.bury_deleted(self._emit)
+            else:
+                # The writes and touches the watcher saw since they were last noted (the reader held by the output
+                # meanwhile) go to the successor with the looks: a log written to and cut back just before the
+                # restart is told by them (Tailer.hand_looks_over)
+                with self._lock:
+                    drain()
         finally:
             if isinstance(stop, WakingEvent):
                 stop.remove_waker(watcher.wake_to_stop)
@@ -751,11 +756,9 @@ class FileSource(Source):
         self.holder = None
         self._files_let_go = True  # (theirs to name now)
         removed = _Removal(self.tailer, self.ctx.saved) if self._removed and self.ctx.saved is not None else None
-        states = [f.state for f in self.tailer.files.values() if f.state is not None]
-        states += [lo.state for lo in self.tailer.loose.values()]
         return _HandedOver(holder, files, self.tailer.ledger.let_go, self._name_escapes,
                            lambda deleted: self._unsaved_at_let_go(deleted, holder), removed,
-                           {st.key: st.looked for st in states})
+                           self.tailer.hand_looks_over())
 
     def _unsaved_at_let_go(self, deleted: set[tuple[int, int]], holder: Holder | None = None) -> dict[str, Any]:
         """The states to save when what was handed over is let go untaken (`deleted`: the files let go unread;
@@ -817,8 +820,8 @@ class FileSource(Source):
         open files are held while there is room. A file not held is found by this tailer's first
         scan under its name, or, deleted meanwhile, reported lost from its checkpoint. The sizes its looks saw go
         on too (looks.py)."""
-        for lo in self.tailer.loose.values():  # (its saved states: nothing is followed before the first scan)
-            lo.state.looked = handed.looked.get(lo.state.key, lo.state.looked)
+        if handed.looks is not None:
+            self.tailer.take_looks(handed.looks)
         if self.ctx.once or self.config.hold_max_files <= 0:
             handed.close()
             return

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shipper.tail import clock
@@ -100,3 +101,53 @@ def cut_above(f: Identified, fh: OpenFile, end: int, looked: int, ledger: LossLe
                 f"were cut away unread: the file was cut in place above what had been read (byte {s.offset}) after a "
                 f"look saw it {looked} bytes long; it ends at byte {end} now. The line at the cut may end short, "
                 "joined to the next line written", unknown=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """What the looks and the watcher told a tailer of a followed file since its last read, for the successor a
+    reload's restart builds in this process (its clock the same): the size looked at (also in the checkpoint:
+    FileState.looked), the last look's size and times, the writes and touches noted since, and a cut back found by a
+    look and not decided yet. Without them a log written to and cut back to its size (its mtime set back) just before
+    the restart went unsaid: the successor's first look had nothing to compare with
+    (tests/tail/test_attack26_cut_back_across_a_reload_unsaid.py)."""
+
+    looked_size: int
+    stat_seen: tuple[int, int, int, int, int] | None
+    looked_at: float
+    looked_mtime_ns: int
+    looked_ctime_ns: int
+    writes: int
+    touches: int
+    cut_back_at: int
+    cut_back_restored: bool
+    cut_looked_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class HandedLooks:
+    """What a tailer stopped by a reload's restart hands its successor of its looks (Tailer.hand_looks_over): the size
+    looked at of each content it knew, by its state's key (0 once a cut was named: the checkpoint may hold an older
+    one), what it kept of each file it followed, and its last lapse of attention (end, cause, attested)."""
+
+    looked: dict[str, int]
+    kept: dict[str, Kept]
+    lapse: tuple[float, str, float]
+
+
+def kept(f: Followed) -> Kept:
+    with _lock:
+        return Kept(f.looked_size, f.stat_seen, f.looked_at, f.looked_mtime_ns, f.looked_ctime_ns, f.writes, f.touches,
+                    f.cut_back_at, f.cut_back_restored, f.cut_looked_at)
+
+
+def resume(f: Followed, k: Kept) -> None:
+    """`f`, followed by a successor on the inode `k` was kept of, goes on from what its predecessor saw."""
+    with _lock:
+        f.looked_size = k.looked_size
+        if f.state is not None:
+            f.state.looked = k.looked_size
+        f.stat_seen, f.looked_at, f.looked_mtime_ns, f.looked_ctime_ns = (k.stat_seen, k.looked_at,
+                                                                          k.looked_mtime_ns, k.looked_ctime_ns)
+        f.writes, f.touches = k.writes, k.touches  # (counted on from where stat_seen's were)
+        f.cut_back_at, f.cut_back_restored, f.cut_looked_at = k.cut_back_at, k.cut_back_restored, k.cut_looked_at

@@ -38,7 +38,7 @@ import stat as stat_mod
 from typing import Any, Callable, TypeGuard
 
 from shipper.memo import BoundedMemo
-from shipper.tail import birth, clock, copies, discovery, gone, held_gone, letting_go, other_device, scan_rules, tombstones, truncation
+from shipper.tail import birth, clock, copies, discovery, gone, held_gone, letting_go, looks, other_device, scan_rules, tombstones, truncation
 from shipper.tail.attention import Lapses
 from shipper.tail.checkpoint_queue import CheckpointQueue
 from shipper.tail.descriptors import Descriptors
@@ -191,6 +191,9 @@ class Prospector:
         # copies a window was named with: inode -> born (those with a birth time kept in the checkpoint)
         self._window_copies: dict[tuple[int, int], int | None] = dict(window_copies(state))
         self.lapses = Lapses()  # when the tailer last looked at none of its files (a truncation's unseen writes)
+        # What a predecessor's looks saw of the contents it followed, by state key (Tailer.take_looks): given back as
+        # each is followed again on the same inode (_attach)
+        self.kept: dict[str, looks.Kept] = {}
         self.touches = Touches()  # files touched, not written, since the last scan (the watcher's events)
         self.unread_compressed = UnreadCompressed()  # backups in xz, zstd, bzip2, zip …: named, not read
         self.not_regular = NotRegular(self.log)  # matched FIFOs, sockets, devices: named, not read
@@ -1460,6 +1463,8 @@ class Prospector:
         f = Followed(o.path, s.family, o.st.st_dev, o.st.st_ino, o.gz, state=s, size=o.st.st_size,
                      mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd, settled=o.settled,
                      cut_seen=s.cut, looked_size=s.looked)
+        if (k := self.kept.pop(s.key, None)) is not None and not (moved or o.gz or lo.truncated):
+            looks.resume(f, k)
         self._go_on_idle(f, o)
         if s.head_len == 0:  # a placeholder: the file had no identity yet
             if moved:

@@ -390,6 +390,27 @@ class Tailer:
             stop = _ReadUpTo(stop, f, self.read_bounds.setdefault((f.dev, f.ino), pre))
         return self.harvester.read(f, fh, pre, emit, stop, mtime_ns, ctime_ns)
 
+    def hand_looks_over(self) -> looks.HandedLooks:
+        """A reload's restart: what this tailer's looks saw, for its successor (take_looks)."""
+        states = [f.state for f in self.files.values() if f.state is not None]
+        states += [lo.state for lo in self.loose.values()]
+        kept = {f.state.key: looks.kept(f) for f in self.files.values() if f.state is not None and not f.gz}
+        lapses = self.prospector.lapses
+        return looks.HandedLooks({s.key: s.looked for s in states}, kept,
+                                 (lapses.ended_at, lapses.cause, lapses.attested_at))
+
+    def take_looks(self, handed: looks.HandedLooks) -> None:
+        """Before the first scan of a successor built by a reload's restart (in this process): its predecessor's looks
+        (hand_looks_over) go on — each saved state's size looked at, each followed file's last look and the writes
+        noted since (given back as the file is followed again on the same inode: Prospector._attach), its last
+        lapse of attention."""
+        for lo in self.loose.values():
+            lo.state.looked = handed.looked.get(lo.state.key, lo.state.looked)
+        self.prospector.kept = dict(handed.kept)
+        lapses = self.prospector.lapses
+        if handed.lapse[0] > lapses.ended_at:
+            lapses.ended_at, lapses.cause, lapses.attested_at = handed.lapse
+
     def know_unread_at_stop(self) -> None:
         """At a stop, before the holder is let go: the files it holds that no scan took, and the followed files not
         identified yet, identified, so that unsaved_states knows them (letting_go.know_unread_at_stop)."""

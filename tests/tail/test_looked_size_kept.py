@@ -116,3 +116,48 @@ def test_a_state_with_a_field_of_a_later_version_is_read(tmp_path: Path) -> None
     assert FileState.from_json({**value, "a_later_field": [1, 2]}) == FileState.from_json(value)
     del value["looked"]
     assert FileState.from_json(value).looked == 0
+
+
+def _written_and_cut_back_unseen(tmp_path: Path, chmod_only: bool = False) -> tuple[Follower, Path]:
+    """20 lines read; 30 more written and looked at (the reader held back); then 5 lines appended and cut away again,
+    the mtime set back (or, `chmod_only`, a chmod alone), and the watcher's events noted — no look since."""
+    log = tmp_path / "app.log"
+    log.write_bytes(_lines(0, 20))
+    fl = Follower([log], tmp_path)
+    fl.poll()
+    _append(log, _lines(20, 30))
+    fl.tailer.look_at_all()
+    before = os.stat(log)
+    if chmod_only:
+        os.chmod(log, 0o640)
+    else:
+        _append(log, b"hidden\n" * 5)
+        os.truncate(log, before.st_size)
+        os.utime(log, ns=(before.st_atime_ns, before.st_mtime_ns))
+    fl.tailer.noted(set() if chmod_only else {str(log)}, {str(log)}, False)
+    return fl, log
+
+
+def test_written_and_cut_back_just_before_a_reload_is_told_by_the_successor(tmp_path: Path, caplog) -> None:
+    # A reload's restart: the successor, built in the same process, goes on from the predecessor's last look and the
+    # writes noted since (Tailer.hand_looks_over / take_looks); its first look finds the log as long, changed since.
+    caplog.set_level(logging.INFO, logger="shipper.tail")
+    fl, _ = _written_and_cut_back_unseen(tmp_path)
+    handed = fl.tailer.hand_looks_over()
+    fl.restart()
+    fl.tailer.take_looks(handed)
+    fl.poll()
+    assert fl.seqs() == list(range(50))
+    (msg,) = _said(caplog, "cut back in place")
+    assert "written after byte" in msg or "written to it after byte" in msg, msg
+
+
+def test_a_chmod_just_before_a_reload_is_no_cut_back(tmp_path: Path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="shipper.tail")
+    fl, _ = _written_and_cut_back_unseen(tmp_path, chmod_only=True)
+    handed = fl.tailer.hand_looks_over()
+    fl.restart()
+    fl.tailer.take_looks(handed)
+    fl.poll()
+    assert fl.seqs() == list(range(50))
+    assert _said(caplog, "lost") == [] and fl.lost == 0
