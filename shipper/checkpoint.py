@@ -34,6 +34,7 @@ from shipper.checkpoint_db import (  # noqa: F401  (the names the rest of shippe
     LOCK_FILE,
     LOCK_ONLY,
     RECOVERY,
+    REMADE_LOCK,
     SNAPSHOT,
     SNAPSHOT_EVERY,
     Remade,
@@ -350,7 +351,7 @@ class CheckpointStore:
                 return _NO_REPLY
             try:
                 if self._conn.poll(step):
-                    return self._conn.recv()
+                    return self._reply()
             except (EOFError, OSError):
                 raise self._ended() from None
             # After a slice without an answer: a request sent past the stop's end still has one.
@@ -413,6 +414,23 @@ class CheckpointStore:
             raise value
         return value
 
+    def _reply(self) -> Any:
+        """The writer's next reply; after one saying it made the state_dir's lock again, the new lock's descriptor
+        it sends, held here in place of the old one (on a file removed: it keeps nobody out)."""
+        assert self._conn is not None
+        reply = self._conn.recv()
+        if reply[0] == REMADE_LOCK:
+            reply = ("ok", reply[1])
+            lock = recv_handle(self._conn)
+            os.set_inheritable(lock, False)
+            if self._locks:
+                with contextlib.suppress(OSError):
+                    os.close(self._locks[0])
+                self._locks[0] = lock
+            else:
+                self._locks.append(lock)
+        return reply
+
     def _owed_answered(self, reply: Any) -> None:
         """The writer's reply to the oldest request whose caller stopped waiting: dropped, but a state_dir
         made again, found by a check nobody waited for, is still named."""
@@ -428,7 +446,7 @@ class CheckpointStore:
             return
         try:
             while self._owed and self._conn is not None and self._conn.poll(0):
-                self._owed_answered(self._conn.recv())
+                self._owed_answered(self._reply())
             if not self._owed:
                 self._busy_since = None
         except (EOFError, OSError):

@@ -99,6 +99,10 @@ class StateDirLocked(StateDirError):
 # ensure_present's and update's answer: False (nothing to do), True (the state_dir made again), or this (its lock
 # file alone was removed and taken again: the checkpoints are as they were).
 LOCK_ONLY: Final = "lock only"
+# The ops that make the state_dir (or its lock) again when it was removed, and the reply kind that says they did and is
+# followed by the new lock's descriptor, for the agent to hold.
+REMAKING = ("ensure_present", "update")
+REMADE_LOCK: Final = "ok, lock taken again"
 Remade = Literal[False, True, "lock only"]
 
 
@@ -791,7 +795,13 @@ def serve(fd: int, state_dir: str, agent_pid: int, held: list[int] | None = None
                     sync_due = time.monotonic() + SYNC_EVERY
             except (sqlite3.Error, OSError, StateDirError) as e:
                 answer = ("error", e)
-            conn.send(answer)
+            if op in REMAKING and answer[0] == "ok" and answer[1] in (True, LOCK_ONLY):
+                # The lock taken again is a new one: the agent holds it too, as it holds the first (exam27b: this
+                # writer killed, the old lock the agent held was on a removed file, and a second agent got in).
+                conn.send((REMADE_LOCK, answer[1]))
+                send_handle(conn, db.locks()[0], agent_pid)
+            else:
+                conn.send(answer)
     except (EOFError, OSError):
         pass  # the agent ended (or was killed, or left this process behind in a write): the lock goes with it
     finally:
