@@ -235,6 +235,10 @@ def lock_state_dir(state_dir: str, pid: int | None = None) -> int:
                                 f"through it (someone who can write in the state_dir put it there?); remove it") \
                 from None
         raise unwritable(state_dir, e) from None
+    if os.fstat(fd).st_nlink > 1:  # a hard link put in its place: the pid written below would land in that file
+        os.close(fd)
+        raise StateDirError(f"{path} has another name (a hard link), not the lock file shipper makes: refused, nothing "
+                            "written to it (someone who can write in the state_dir put it there?); remove it")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -21,8 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.support import wait
 from tests.tail.attack_agent import Agent, append_numbered
 
@@ -83,8 +81,6 @@ def test_the_start_does_not_write_through_a_symlinked_lock_file(tmp_path: Path) 
 # asks no more), and the agent opens the name as the lock file, cuts the file to nothing and writes its pid in — the
 # link is no symlink, O_NOFOLLOW does not see it. What should hold: a lock file with another name (st_nlink > 1) is
 # not the one the agent made: refused and named, or replaced by a new file, never written into.
-@pytest.mark.xfail(strict=True, reason="exam27b: a hard link put in place of the removed lock file is written through "
-                   "when the lock is taken again: the linked file is overwritten with the agent's pid")
 def test_the_lock_taken_again_does_not_write_through_a_hard_link(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -113,8 +109,6 @@ def test_the_lock_taken_again_does_not_write_through_a_hard_link(tmp_path: Path)
                                             f" the journal: {agent.errors()[-1500:]}")
 
 
-@pytest.mark.xfail(strict=True, reason="exam27b: a start whose state_dir holds shipper.lock as a hard link to another "
-                   "file writes the agent's pid into that file")
 def test_the_start_does_not_write_through_a_hard_linked_lock_file(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
