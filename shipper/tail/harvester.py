@@ -212,13 +212,14 @@ class Harvester:
         """`f`, first read since its last content was found in a copy (a restart after copytruncate,
         Followed.copied_to), or found empty then (Prospector._follow_new): was anything written between
         the copy and the truncation? A writer without O_APPEND went on where the file ended when it was
-        cut, so a hole no longer than the copy says no (called lost whole, it was a false loss after
-        each reload: attack 6); a longer one (or the file cut again since that copy: nothing tells) or
-        none to tell by, maybe: the copytruncate window, warned and counted as when the agent runs
-        through the rotation."""
+        cut, so a hole as long as the copy says no (called lost whole, it was a false loss after
+        each reload: attack 6); a longer one, a shorter one (left by a later cut: a cut leaves a hole as long
+        as the file was, never shorter than a copy made of it before; taken for "no", the first of two
+        copytruncates lost its window's lines unsaid, torture seed 500289) or none to tell by, maybe: the
+        copytruncate window, warned and counted as when the agent runs through the rotation."""
         copy, copied = f.copied_to or ("", 0)
         f.copied_to, f.cut_seen = None, True
-        if holes and holes[0][0] == 0 and _run_from_zero(holes) <= copied:
+        if holes and holes[0][0] == 0 and _run_from_zero(holes) == copied:
             return
         self.ledger.lost(f.path, 0, f"were written between the copy to {copy} and the truncation (copytruncate "
                                     "rotation loses what is written in that window; rotate with `create` to lose "
