@@ -448,6 +448,7 @@ class CheckpointDb:
         self.state_dir = state_dir
         self.agent_pid = agent_pid
         self.path = os.path.join(state_dir, DB_FILE)
+        self._resolved = os.path.realpath(state_dir)  # where it is: a remake never goes elsewhere (_remake)
         # The sources failing now, as the agent last said (note_failing): in the snapshot, for `shipper status`
         # without the http endpoint.
         self.failing: dict[str, Any] = {}
@@ -530,6 +531,12 @@ class CheckpointDb:
         agent is refused, as before), then the deleted database, still open, copied into a new one by
         SQLite's backup API. StateDirGone when that cannot be done: the commits then fail and retry
         (reading paused, /health 503) instead of writing checkpoints nowhere."""
+        if (now := os.path.realpath(self.state_dir)) != self._resolved:
+            # Replaced by a symlink (or through one of its parents) to another folder, another agent's state_dir
+            # perhaps: made again there, that agent's checkpoints were replaced by these (exam27b).
+            raise StateDirGone(f"the state_dir {self.state_dir} was removed under the running agent and its path now "
+                               f"leads to {now} (a symbolic link put in its place?): not made again there; "
+                               f"{RECOVERY}")
         lock_path = os.path.join(self.state_dir, LOCK_FILE)
         held = os.fstat(self._lock_fd)
         if held.st_nlink and _ident(lock_path) == (held.st_dev, held.st_ino):

@@ -18,8 +18,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.support import stop_process, wait
 
 SHIPPER = str(Path(sys.executable).with_name("shipper"))
@@ -40,9 +38,6 @@ def _config(folder: Path, source: str) -> Path:
     return cfg
 
 
-@pytest.mark.xfail(strict=True, reason="exam27b: a state_dir removed and replaced by a symlink to another agent's "
-                   "state_dir is 'made again' through the link: the other agent's checkpoints are replaced, and it "
-                   "ships its log again, unnamed")
 def test_a_state_dir_made_again_never_replaces_another_agents_checkpoints(tmp_path: Path) -> None:
     other_cfg = _config(tmp_path / "other", "other")
     (tmp_path / "other" / "logs" / "b.log").write_text(_numbered(0, 30))
@@ -72,3 +67,5 @@ def test_a_state_dir_made_again_never_replaces_another_agents_checkpoints(tmp_pa
         f"the other agent shipped {shipped_again} events again after this one made its state_dir again "
         f"through the symlink; it said: {again.stderr.decode()[-400:]!r}; this one said: "
         + "\n".join(ln[:200] for ln in err.read_text().splitlines() if "level=info" not in ln))
+    # Fixed (checkpoint_db.CheckpointDb._remake): not made again where the path now leads, and said so.
+    assert "a symbolic link put in its place?): not made again there" in err.read_text(), err.read_text()[-1500:]
