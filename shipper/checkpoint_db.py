@@ -228,14 +228,20 @@ def lock_state_dir(state_dir: str, pid: int | None = None) -> int:
         os.makedirs(state_dir, exist_ok=True)
         # Never through a symlink: the agent makes the lock a plain file, and one put there by whoever can write in
         # the state_dir would have the agent cut the file it points at and write its pid in (exam27b).
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        # Its owner's alone (0600): flock takes a lock on a descriptor opened read-only, so a lock file other users
+        # can read lets any of them keep the agent from starting (exam27b; the unit's UMask=0077 did it, a start by
+        # hand or in a container did not).
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise StateDirError(f"{path} is a symbolic link, not the lock file shipper makes: refused, nothing written "
                                 f"through it (someone who can write in the state_dir put it there?); remove it") \
                 from None
         raise unwritable(state_dir, e) from None
-    if os.fstat(fd).st_nlink > 1:  # a hard link put in its place: the pid written below would land in that file
+    held = os.fstat(fd)
+    if held.st_mode & 0o077 and held.st_uid == os.geteuid():  # (made by an earlier release: 0644)
+        os.fchmod(fd, 0o600)
+    if held.st_nlink > 1:  # a hard link put in its place: the pid written below would land in that file
         os.close(fd)
         raise StateDirError(f"{path} has another name (a hard link), not the lock file shipper makes: refused, nothing "
                             "written to it (someone who can write in the state_dir put it there?); remove it")

@@ -18,14 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pytest
-
 SHIPPER = str(Path(sys.executable).with_name("shipper"))
 
 
-@pytest.mark.xfail(strict=True, reason="exam27b: the agent makes shipper.lock world-readable (0644 in a 0755 "
-                   "state_dir), and any user who flocks it read-only keeps the agent from starting, the refusal blaming "
-                   "a dead shipper's writer and a frozen filesystem")
 def test_another_user_cannot_hold_the_state_dirs_lock() -> None:
     # a folder others can pass through, as /var/lib or /srv (pytest's tmp_path is under a 0700 folder of root's)
     tmp_path = Path(tempfile.mkdtemp(prefix="attack27-lock-", dir="/tmp"))
@@ -63,3 +58,5 @@ def _attack(tmp_path: Path) -> None:
     assert took != "locked" or second.returncode == 0, (
         f"uid 65534 holds the state_dir's lock ({took}); the agent's start: exit {second.returncode}, "
         f"{second.stderr.decode()[-400:]}")
+    # Fixed (checkpoint_db.lock_state_dir): the lock file is its owner's alone (0600), so no other user opens it.
+    assert took.startswith("refused") and second.returncode == 0, took
