@@ -453,6 +453,17 @@ class Pipeline:
                 log.warning("output %s: the agent ends inside a write it cannot cut (its reader does not read): "
                             "%s were written, and are written again at the next start (a repeat)", w.name, cut)
 
+    def say_in_flight(self) -> None:
+        """For an exit that does not wait (a second signal): each output's send in progress that its destination may
+        already hold (Output.in_flight), named as a possible repeat of the next start (exam27b: a Fluentd chunk
+        waiting for its ack went unnamed)."""
+        self.say_cut_writes()
+        for w in [*self.workers.values(), *(f.worker for f in self.reloads.finishing)]:
+            held = w.output.in_flight() if w.alive() else None
+            if held:
+                log.warning("output %s: the agent exits while %s: the destination may have stored it, and it is sent "
+                            "again at the next start (a possible repeat)", w.name, held)
+
     def _say_not_returned(self, name: str, r: SourceRunner, timeout: float, waited_for: str | None,
                           doing: str | None, final: float) -> None:
         """A source whose run() had not returned at the stop's deadline: what it waited for (or the agent's work it

@@ -421,6 +421,12 @@ class Output(ABC):
         names it: those events are sent again at the next start."""
         return None
 
+    def in_flight(self) -> str | None:
+        """At an exit that does not wait for the send in progress (a second signal): what of it the destination may
+        already hold ("a chunk of 500 events written whole, waiting for its ack"), named there as a possible repeat
+        of the next start; None when nothing. Called once, from the main thread, while the send may still run."""
+        return None
+
     def probe(self) -> str | Mapping[str, Any] | None:
         """For `shipper check --outputs`: connect (TLS, auth), send no event, return what was found
         (text, or a mapping shown as `key: value` lines), or raise with why it failed. None: this

@@ -75,7 +75,7 @@ class Daemon:
             # what was in flight is not acknowledged and is read again next start.
             log.warning("second signal: exiting without waiting for in-flight batches",
                         extra={"signal": signal.Signals(signum).name})
-            self.pipeline.say_cut_writes()
+            self.pipeline.say_in_flight()
             journal_syslog.exit_now()
             os._exit(1)
         log.info("stopping", extra={"signal": signal.Signals(signum).name})

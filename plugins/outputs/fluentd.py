@@ -253,6 +253,14 @@ class FluentdOutput(Output):
                             extra={"output": self.ctx.name, "server": server.label, "events": events})
         self.pool.close()
 
+    def in_flight(self) -> str | None:
+        """The chunks written whole that wait for their acks (each named once: take_unacked)."""
+        waiting = [(server.label, events) for server in self.pool.servers if (events := server.conn.take_unacked())]
+        if not waiting:
+            return None
+        return "; ".join(f"a chunk of {events} events written whole to {label}, waiting for its ack"
+                         for label, events in waiting)
+
     def send(self, batch: Batch) -> None:
         self.send_many([batch])
 

@@ -162,8 +162,6 @@ def test_a_second_signal_on_a_full_stdout_disk_names_the_repeat(tmp_path: Path, 
                                    + "\n".join(ln[:300] for ln in said.splitlines() if "level=info" not in ln))
 
 
-@pytest.mark.xfail(strict=True, reason="exam27b: a second signal while a Fluentd chunk waits for its ack exits at once "
-                   "without naming the chunk the server may have stored: the next start sends it again, unnamed")
 def test_a_second_signal_names_the_fluentd_chunk_waiting_for_its_ack(tmp_path: Path) -> None:
     """The same second signal with a Fluentd output whose server stored a chunk and has not acked it (the strict
     Forward peer's `no_ack`). One SIGTERM names it (`fluentd output closed while a chunk of 500 events waited for its
