@@ -34,6 +34,7 @@ from shipper.checkpoint_db import (  # noqa: F401  (the names the rest of shippe
     LOCK_FILE,
     LOCK_ONLY,
     RECOVERY,
+    REMADE,
     REMADE_LOCK,
     SNAPSHOT,
     SNAPSHOT_EVERY,
@@ -46,7 +47,6 @@ from shipper.checkpoint_db import (  # noqa: F401  (the names the rest of shippe
 from shipper.env_seconds import env_seconds
 
 log = logging.getLogger("shipper.checkpoint")
-REMADE = (True, LOCK_ONLY)  # the writer's answers that say it made the state_dir (or its lock) again
 
 WAIT_SLICE = 0.2  # seconds a waiting caller sleeps between looks at give_up()
 # Seconds the agent waits for its database to open (a frozen filesystem never answers); SHIPPER_STATE_OPEN_SECONDS

@@ -102,6 +102,7 @@ LOCK_ONLY: Final = "lock only"
 # The ops that make the state_dir (or its lock) again when it was removed, and the reply kind that says they did and is
 # followed by the new lock's descriptor, for the agent to hold.
 REMAKING = ("ensure_present", "update")
+REMADE = (True, LOCK_ONLY)  # their answers that say the state_dir (or its lock) was made again
 REMADE_LOCK: Final = "ok, lock taken again"
 Remade = Literal[False, True, "lock only"]
 
@@ -125,20 +126,31 @@ def _claim_names(state_dir: str) -> list[bytes]:
             for p in paths]
 
 
-def _claim_holder(name: bytes) -> str:
-    """The pid of the agent holding the claim `name` ("unknown" if it cannot be told): its holder is the
-    checkpoint writer (its command line ends with the agent's pid) or a `shipper reset` (its own pid)."""
+def _claim_peer(name: bytes) -> tuple[int, int, list[bytes] | None] | None:
+    """Who holds the claim `name`: its pid and uid (SO_PEERCRED) and its command line (None when it cannot be read);
+    None when it cannot be asked."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as s:
             s.settimeout(1.0)
             s.connect(name)
-            pid = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
+            pid, uid, _gid = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                              struct.calcsize("3i")))
     except OSError:
-        return "unknown"
+        return None
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = f.read().split(b"\0")[:-1]
+            return pid, uid, f.read().split(b"\0")[:-1]
     except OSError:
+        return pid, uid, None
+
+
+def _claim_holder(peer: tuple[int, int, list[bytes] | None] | None) -> str:
+    """The pid of the agent holding a claim (`peer`: _claim_peer's; "unknown" if it cannot be told): its holder is
+    the checkpoint writer (its command line ends with the agent's pid) or a `shipper reset` (its own pid)."""
+    if peer is None:
+        return "unknown"
+    pid, _uid, argv = peer
+    if argv is None:
         return str(pid)
     if not argv:
         # A writer that was killed while its agent is frozen stays a zombie (nobody reaps it) with no command
@@ -152,25 +164,16 @@ def _claim_holder(name: bytes) -> str:
     return str(pid)
 
 
-def _squatter(name: bytes) -> str | None:
-    """What holds the claim `name` when it is no shipper (None when it is one, or cannot be told): an abstract name
-    has no owner or mode, so any process of the network namespace can bind it, and every user reads it in
-    /proc/net/unix (exam27b: uid 65534 binding it kept the agent from starting, named as "another shipper"). A
-    holder is a shipper's when it runs as this user or root and is a checkpoint writer or a `shipper` command."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as s:
-            s.settimeout(1.0)
-            s.connect(name)
-            pid, uid, _gid = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
-                                                              struct.calcsize("3i")))
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = f.read().split(b"\0")[:-1]
-    except OSError:
-        return None
-    shipper = any(os.path.basename(word) in (b"checkpoint_db.py", b"shipper") for word in argv)
-    if uid in (0, os.getuid()) and (shipper or not argv):  # (no argv: a zombie writer, see _claim_holder)
-        return None
-    return f"pid {pid}, uid {uid}: {b' '.join(argv)[:120].decode(errors='replace')}"
+def _squatted(peer: tuple[int, int, list[bytes] | None] | None) -> bool:
+    """Whether a claim's holder (`peer`: _claim_peer's) is no shipper: an abstract name has no owner or mode, so any
+    process of the network namespace can bind it, and every user reads it in /proc/net/unix (exam27b: uid 65534
+    binding it kept the agent from starting, named as "another shipper"). A holder is a shipper's when it runs as
+    this user or root and is a checkpoint writer or a `shipper` command (or cannot be told: unreadable, a zombie)."""
+    if peer is None:
+        return False
+    _pid, uid, argv = peer
+    shipper = not argv or any(os.path.basename(word) in (b"checkpoint_db.py", b"shipper") for word in argv)
+    return not (uid in (0, os.getuid()) and shipper)
 
 
 def claim_state_dir(state_dir: str) -> list[socket.socket]:
@@ -188,11 +191,12 @@ def claim_state_dir(state_dir: str) -> list[socket.socket]:
                 for h in held:
                     h.close()
                 break  # no abstract sockets here (a sandbox): the flock alone
-            if _squatter(name) is not None:
+            peer = _claim_peer(name)
+            if _squatted(peer):
                 continue  # left to it: the lock file alone keeps a second agent out (this process has no journal)
             for h in held:
                 h.close()
-            holder = _claim_holder(name)
+            holder = _claim_holder(peer)
             if not (holder.isdigit() and _alive(int(holder))):
                 holder = _lock_file_pid(state_dir) or holder  # (the writer that bound it ended; its agent holds it)
             raise _locked(state_dir, holder) from None
@@ -807,12 +811,12 @@ def serve(fd: int, state_dir: str, agent_pid: int, held: list[int] | None = None
                 value = _answer(db, op, args)
                 answer = ("ok", value)
                 # a commit, the sources failing, or a state_dir ensure_present made again
-                dirty = dirty or op in ("update", "note_failing") or value is True or value == LOCK_ONLY
+                dirty = dirty or op in ("update", "note_failing") or value in REMADE
                 if op == "update" and sync_due is None:
                     sync_due = time.monotonic() + SYNC_EVERY
             except (sqlite3.Error, OSError, StateDirError) as e:
                 answer = ("error", e)
-            if op in REMAKING and answer[0] == "ok" and answer[1] in (True, LOCK_ONLY):
+            if op in REMAKING and answer[0] == "ok" and answer[1] in REMADE:
                 # The lock taken again is a new one: the agent holds it too, as it holds the first (exam27b: this
                 # writer killed, the old lock the agent held was on a removed file, and a second agent got in).
                 conn.send((REMADE_LOCK, answer[1]))

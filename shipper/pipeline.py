@@ -443,22 +443,26 @@ class Pipeline:
         if timed_out:
             log.warning("shutdown timeout: undelivered batches stay unacknowledged and are read again next start")
 
+    def _every_worker(self) -> list[OutputWorker]:
+        """The outputs' workers, those a reload is closing too."""
+        return [*self.workers.values(), *(f.worker for f in self.reloads.finishing)]
+
     def say_cut_writes(self) -> None:
         """Names, per output, the lines of the batch it is writing that its reader already has (a pipe's, a
         socket's: bytes there cannot be taken back): written again at the next start. For a stop, and for the exit
         a second signal makes without waiting (exam27b: that exit named nothing, the repeat went unsaid)."""
-        for w in [*self.workers.values(), *(f.worker for f in self.reloads.finishing)]:
+        for w in self._every_worker():
             cut = w.output.cut_short() if w.output.finishes_sends and w.alive() and w.in_send() else None
             if cut:
                 log.warning("output %s: the agent ends inside a write it cannot cut (its reader does not read): "
                             "%s were written, and are written again at the next start (a repeat)", w.name, cut)
 
     def say_in_flight(self) -> None:
-        """For an exit that does not wait (a second signal): each output's send in progress that its destination may
-        already hold (Output.in_flight), named as a possible repeat of the next start (exam27b: a Fluentd chunk
-        waiting for its ack went unnamed)."""
+        """For an exit that does not wait (a second signal): besides the cut writes, each output's send in progress
+        that its destination may already hold (Output.in_flight), named as a possible repeat of the next start
+        (exam27b: a Fluentd chunk waiting for its ack went unnamed)."""
         self.say_cut_writes()
-        for w in [*self.workers.values(), *(f.worker for f in self.reloads.finishing)]:
+        for w in self._every_worker():
             held = w.output.in_flight() if w.alive() else None
             if held:
                 log.warning("output %s: the agent exits while %s: the destination may have stored it, and it is sent "
