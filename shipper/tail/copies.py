@@ -179,7 +179,7 @@ def is_copy(p: Prospector, o: Observed, now: float) -> bool:
     return wait(p, key, o, short_of, now)
 
 
-def _born_before(o: Observed, f: Followed) -> bool:
+def born_before(o: Observed, f: Followed) -> bool:
     """Was `o` born before the file `f` (both birth times known)? Then it is no copy of `f`, nor the compressed form
     of one (a copy, and its .gz, are made after the file they copy). (A `create` rotation's backup, older than the
     live file, was taken for its copytruncate copy, and a window named where no copytruncate ran: torture seed
@@ -259,7 +259,7 @@ def copied_before_invisible_truncation(p: Prospector, o: Observed) -> bool:
             continue
         if (st.st_dev, st.st_ino) != (f.dev, f.ino):
             continue  # not the live file any more
-        if _born_before(o, f):
+        if born_before(o, f):
             continue  # (a file older than `f` is no copy of it: the live file before it, renamed by `create`)
         if (o.st.st_dev, o.st.st_ino) in p._waiting_before:
             # (Waiting to be told apart since an earlier scan, it was there when `f` held no more than its head: no
@@ -316,7 +316,7 @@ def empty_copy_of_grown(p: Prospector, f: Followed, o: Observed) -> bool:
         empty = fh.complete() and fh.size() == 0 if o.gz else o.st.st_size == 0
         if (st.st_dev, st.st_ino) != (f.dev, f.ino) or not empty:
             return False
-    if o.gz and empty_known(p, f) or _born_before(o, f) or listed_before_the_stop(p, o):
+    if o.gz and empty_known(p, f) or born_before(o, f) or listed_before_the_stop(p, o):
         return False  # (the compressed form of that one: logrotate `ifempty` with `compress`; older than `f`)
     p.copies[(o.st.st_dev, o.st.st_ino)] = (o.st.st_size, o.st.st_mtime_ns)
     f.cut_seen = True
@@ -346,7 +346,7 @@ def copy_of_grown_empty(p: Prospector, f: Followed, o: Observed) -> None:
     again (copytruncate: `create` would have renamed `f` itself, and logrotate's `copy`, which does not truncate,
     leaves `o` a prefix of `f`). What was written between the copy and the truncation is in no file: warned and
     counted, naming both; `o` is read as a new file (nothing of it was read). (Unsaid, torture seed 180271.)"""
-    if p._grown_at_head.get((f.dev, f.ino)) != 0 or _born_before(o, f):
+    if p._grown_at_head.get((f.dev, f.ino)) != 0 or born_before(o, f):
         return
     try:
         st = os.stat(f.path)
@@ -426,7 +426,7 @@ def head_copy_of_grown(p: Prospector, o: Observed) -> bool:
             if (st.st_dev, st.st_ino) != (f.dev, f.ino) or p.matcher.readable_len(fh, o) != s.head_len \
                     or not p.matcher.head_is(fh, s):
                 continue
-        if _born_before(o, f):
+        if born_before(o, f):
             continue
         p.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
         p._head_copy_told.add((f.dev, f.ino))

@@ -4,7 +4,7 @@ beside a new live file holding that header too; the live file then grows. copies
 for a copy of the live file's head made before a cut ("holding no more than the first line the file held when last
 looked at, which it has again") and named a copytruncate window no copytruncate made: a false loss (torture seeds
 192211, 192235, 192243, 192263, found once the harness counted the windows named against the copytruncates). The
-backup was born before the live file: a copy, made from a file, is born after it (copies._born_before, which the
+backup was born before the live file: a copy, made from a file, is born after it (copies.born_before, which the
 other copy proofs asked already). A copytruncate of the same header-only live file still names its window (the
 copy is born after the file)."""
 from __future__ import annotations
