@@ -416,6 +416,7 @@ class Pipeline:
                 r.save_unsaved_state()
             else:  # nothing is read again: what an output's old server stored during a reload is past
                 r.forget_parked()
+                r.save_seen_at_stop()  # (the sizes its looks saw after its last delivered batch)
             r.close()
         end_helpers(max(0.5, final - time.monotonic()))  # the forkserver and resource tracker end with the agent
         self.store.close()

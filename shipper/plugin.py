@@ -332,6 +332,13 @@ class Source(ABC):
         file source: the files first read in this run, at the position each was found at). {} by default."""
         return {}
 
+    def seen_unsaved(self, saved: dict[str, Any]) -> dict[str, Any]:
+        """At a stop that delivered everything, after run() returned: state fragments for what this run saw of its
+        inputs after its last delivered batch and did not read, which the next start needs to judge them (`saved`:
+        the source's saved state now; a file source: the size a look saw a file grown to, so that the file cut back
+        below it while the agent is stopped is a named loss). {} by default."""
+        return {}
+
     @classmethod
     def takes_over(cls, config: SourceConfig) -> bool:
         """Whether a successor built from `config` takes over what its predecessor handed over (take_over). When

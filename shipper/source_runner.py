@@ -1137,6 +1137,23 @@ class SourceRunner:
         except Exception:
             log.exception("cannot tell what this run first read and did not deliver", extra={"source": self.cfg.name})
 
+    def save_seen_at_stop(self) -> None:
+        """At a stop that delivered everything: what the source saw after its last delivered batch and the next start
+        needs (Source.seen_unsaved), saved now. Not while its thread still runs (its state moves). What cannot be
+        saved is said: the next start judges those inputs without it."""
+        if self.thread.is_alive():
+            return
+        try:
+            fragment = self.source.seen_unsaved(self.pipeline.store.load(self.cfg.name))
+            if fragment:
+                self.pipeline.save_at_stop(self.cfg.name, fragment)
+        except (sqlite3.Error, OSError) as e:
+            log.warning("stopping: cannot save what this run saw of its inputs and did not read (the sizes its looks "
+                        "saw): a cut of them while the agent is stopped may go unnamed",
+                        extra={"source": self.cfg.name, "error": f"{type(e).__name__}: {e}"})
+        except Exception:
+            log.exception("cannot tell what this run saw and did not read", extra={"source": self.cfg.name})
+
     def _say_unsaved(self, e: BaseException | None) -> None:
         """The stop's save of what this run first read and did not deliver failed (`e`), or was not made (None: the
         source's thread still runs, its state moving): what it was to save, told from the state this runner knows

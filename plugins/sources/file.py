@@ -928,6 +928,9 @@ class FileSource(Source):
     def unsaved_state(self, saved: dict[str, Any]) -> dict[str, Any]:
         return {**self.tailer.unsaved_states(saved), **self._held_let_go(self.holder, saved.get)}
 
+    def seen_unsaved(self, saved: dict[str, Any]) -> dict[str, Any]:
+        return self.tailer.looked_unsaved(saved)
+
     def look_ahead(self, config: Any, load_saved: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """The first look at the paths `config` adds, by a tailer of its own, as the successor's first scan would
         take it (its backups history, the live file at its start or, `read_from: end`, its end): the states of

@@ -482,6 +482,18 @@ class Tailer:
             out.update((k, None) for k in saved if k.startswith(held_record.HELD_PREFIX) and k not in held)
         return out
 
+    def looked_unsaved(self, saved: Mapping[str, Any]) -> dict[str, Any]:
+        """At a stop that delivered everything: the saved states whose size looked at (FileState.looked) is not the one
+        saved, with it. A look after the last delivered batch (while the reader was held, the output back during the
+        stop's wait) was kept by no checkpoint, and the log cut in place below it while the agent was stopped was read
+        on as if it had only grown less (tests/tail/test_looked_size_saved_at_stop_and_kill.py)."""
+        out: dict[str, Any] = {}
+        for s in [f.state for f in self.files.values() if f.state is not None] + [lo.state for lo in self.loose.values()]:
+            value = saved.get(s.key)
+            if isinstance(value, dict) and type(value.get("offset")) is int and value.get("looked", 0) != s.looked:
+                out[s.key] = {**value, "looked": s.looked}
+        return out
+
     def close(self) -> None:
         for f in self.files.values():
             if f.fh is not None:
