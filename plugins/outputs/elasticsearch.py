@@ -33,8 +33,6 @@ import time
 from typing import Literal
 
 import orjson
-from elastic_transport import TlsError, TransportError
-from elastic_transport.client_utils import url_to_node_config
 from pydantic import Field, field_validator, model_validator
 
 from shipper.api import (
@@ -54,16 +52,6 @@ from shipper.api import (
     index_key,
     metrics,
     read_secret,
-)
-from shipper_plugins.outputs.elasticsearch_client import (
-    JSON_HEADERS,
-    NDJSON_HEADERS,
-    Client,
-    answer_max,
-    error_reason,
-    tls_reason,
-    tls_refused,
-    transport_reason,
 )
 from shipper_plugins.outputs.elasticsearch_dead_letter import DeadLetterFile
 from shipper_plugins.outputs.elasticsearch_server import NotASearchServer, Server, server_of
@@ -87,6 +75,15 @@ dropped_by_server = metrics.counter("shipper_output_dropped_by_server",
                                     "Events the server answered stored yet kept nowhere: an ingest pipeline's `drop` "
                                     "processor (bulk item 200, result noop)", ["output"])
 DROPPED_SAID_EVERY = 60.0  # seconds between two warnings naming the events an ingest pipeline dropped
+
+# elastic_transport (with urllib3, requests and asyncio, which its package imports: ~325 M instructions, a third of
+# a start) is imported by the methods that talk to a server (elasticsearch_client.py), not at this module's
+# import: `check`, `status` and `reset` import it for the config model alone.
+
+# A URL urllib3's parser (under elastic_transport's url_to_node_config) takes as it is: a host of ASCII letters,
+# digits, '.' and '-', a port of digits, a path of unreserved characters; no user, query or fragment. The
+# config's hosts are checked by url_to_node_config itself only when they are not of this form.
+_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~/-]*)?")
 
 _DATASET_BAD = re.compile(r"[^a-z0-9_.]")
 _INDEX_FIELDS = ("dataset", "namespace", "module", "yyyy", "MM", "dd")
@@ -137,6 +134,10 @@ class ElasticsearchOutputConfig(OutputConfig):
                                  "'\\' percent-encoded; password_file avoids that)") from None
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError(f"{parts.scheme or 'no scheme'}: a host is http://HOST:PORT or https://HOST:PORT")
+            if _PLAIN_URL.fullmatch(url):
+                continue
+            from elastic_transport.client_utils import url_to_node_config
+
             try:  # what the client will parse it with, so a URL it refuses is a config error, not a traceback
                 url_to_node_config(url, use_default_ports_for_scheme=True)
             except ValueError:
@@ -225,6 +226,8 @@ class ElasticsearchOutput(Output):
 
     def __init__(self, config: ElasticsearchOutputConfig, ctx):
         super().__init__(config, ctx)
+        from shipper_plugins.outputs.elasticsearch_client import Client
+
         self.client = Client(config)
         self.server: Server | None = None  # from GET /, before the first bulk request
         self._server_asked = False
@@ -257,6 +260,10 @@ class ElasticsearchOutput(Output):
         """`GET /` once: the product and version (None when the answer does not say, e.g. 403 for
         credentials that may not read it). Raises PermanentRefusal for refused credentials or TLS,
         elastic_transport's TransportError for an outage."""
+        from elastic_transport import TlsError
+
+        from shipper_plugins.outputs.elasticsearch_client import error_reason, tls_reason, tls_refused
+
         if self._server_asked:
             return self.server
         try:
@@ -292,6 +299,10 @@ class ElasticsearchOutput(Output):
 
     def _raise_for(self, status: int, body, what: str) -> None:
         """Outage statuses raise TransportError (retried here); the rest are refusals."""
+        from elastic_transport import TransportError
+
+        from shipper_plugins.outputs.elasticsearch_client import error_reason
+
         reason = error_reason(body)
         if status in (408, 429) or status >= 500:
             raise TransportError(f"{what} answered {status}: {reason}")
@@ -311,12 +322,18 @@ class ElasticsearchOutput(Output):
         """For `shipper check --outputs`: what the server is, whether it takes our credentials, TLS,
         and whether shipper's index template (and so its data streams) is installed. Raises
         PermanentRefusal for a refusal, OSError (ConnectionError) when no node answered."""
+        from elastic_transport import TransportError
+
+        from shipper_plugins.outputs.elasticsearch_client import transport_reason
+
         try:
             return self._probe()
         except TransportError as e:
             raise ConnectionError(f"{', '.join(self.config.hosts)}: {transport_reason(e)}") from e
 
     def _probe(self) -> dict:
+        from shipper_plugins.outputs.elasticsearch_client import error_reason
+
         self._server_asked = False
         server = self.ask_server()
         found: dict = {"server": server.name if server else "unknown (GET / did not say; see the warning)",
@@ -418,6 +435,8 @@ class ElasticsearchOutput(Output):
             start = end
 
     def _deliver(self, docs: list[_Doc]) -> None:
+        from shipper_plugins.outputs.elasticsearch_client import error_reason
+
         pending = docs
         failures = 0
         while pending:
@@ -481,6 +500,10 @@ class ElasticsearchOutput(Output):
         read-back the credentials may not make (401/403) or the server cannot (another 4xx, an answer
         that does not match) leaves the 409s counted as duplicates, said once. Only the fields both the sent
         and the stored event have are compared; a stored document lacking them all is counted unchecked, said once."""
+        from elastic_transport import TransportError
+
+        from shipper_plugins.outputs.elasticsearch_client import JSON_HEADERS, answer_max, error_reason, transport_reason
+
         body = orjson.dumps({"docs": [{"_index": index, "_id": doc[2]} for doc, index in conflicts]})
         try:
             answer = self.client.request("POST", "/_mget", body=body, headers=JSON_HEADERS,
@@ -547,6 +570,17 @@ class ElasticsearchOutput(Output):
 
     def _bulk(self, docs) -> list | None:
         """The per-item answers, or None when the request failed for now (retried by the caller)."""
+        from elastic_transport import TlsError, TransportError
+
+        from shipper_plugins.outputs.elasticsearch_client import (
+            NDJSON_HEADERS,
+            answer_max,
+            error_reason,
+            tls_reason,
+            tls_refused,
+            transport_reason,
+        )
+
         body = b"".join(d[0] for d in docs)
         try:
             self.ask_server()

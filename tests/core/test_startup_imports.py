@@ -214,3 +214,27 @@ def test_commands_without_plugins_import_no_distribution_metadata(tmp_path):
     # (what is looked for is what `setup` imports)
     assert "importlib.metadata" in _modules_after("sys.argv = ['shipper', 'setup', '--help']\nimport shipper.cli\n"
                                                   "try:\n    shipper.cli.main()\nexcept SystemExit:\n    pass")
+
+
+def test_status_and_reset_of_an_elasticsearch_config_import_no_transport(tmp_path):
+    """`status` and `reset` read the config, validating its outputs' options: not elastic_transport, whose package
+    imports urllib3, requests and asyncio (~325 M instructions, a third of the start: bench/README.md, session 28);
+    the Elasticsearch output's own config model checked its hosts with the client's URL parser."""
+    (tmp_path / "a.log").write_bytes(b"")
+    cfg = tmp_path / "shipper.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\nsources:\n  - name: a\n    type: file\n"
+                   f"    paths: [{tmp_path / 'a.log'}]\n    parser: datameer\noutputs:\n"
+                   "  - {type: elasticsearch, hosts: ['http://127.0.0.1:9200', 'https://es-2.example:9243/prefix']}\n"
+                   "  - {type: opensearch, name: os, hosts: ['http://127.0.0.1:9201']}\n")
+    transport = {"elastic_transport", "urllib3", "requests", "asyncio"}
+    for args in (["status", "-c", str(cfg)], ["reset", "-c", str(cfg), "--source", "a"]):
+        loaded = _modules_after(f"sys.argv = ['shipper', *{args!r}]\nimport shipper.cli\ntry:\n    shipper.cli.main()\n"
+                                "except SystemExit:\n    pass")
+        assert "shipper_plugins.outputs.opensearch" in loaded  # (it did read the outputs' configs)
+        assert sorted(transport & loaded) == [], args
+    # (what is looked for is what the output loads to send)
+    assert transport <= _modules_after(f"from shipper.config import load_config\nfrom shipper import registry\n"
+                                       f"from shipper.plugin import OutputContext\nimport threading\n"
+                                       f"o = load_config({str(cfg)!r}).outputs[0]\n"
+                                       f"registry.load('output', o.type)(o, OutputContext(name='es', "
+                                       f"stop=threading.Event(), state_dir={str(tmp_path)!r}))")

@@ -318,6 +318,29 @@ def test_config_validation():
         assert "s3cret" not in str(e.value)
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9200", "https://es-2.Example:9243/a/b_c.d~e", "http://es1", "https://es1:",
+                                 "http://es1:009200", "http://es%zz:9200", "http://es 1:9200", "http://es\x7f1:9200",
+                                 "http://[::1]:9200", "http://[fe80::1%25eth0]:9200", "http://es1:9200/p%2",
+                                 "http://ünï.example:9200", "http://u:p%zz@es1:9200", "http://es1:9200/?x=1#f",
+                                 "HTTP://ES1:9200", "http://es1:9200//x/"])
+def test_hosts_are_refused_where_the_client_refuses_them(url):
+    """The config's hosts check takes a plain URL without asking the client's parser (elastic_transport's import
+    is a third of a start); every URL is taken or refused as url_to_node_config, what the client uses, takes it."""
+    from elastic_transport.client_utils import url_to_node_config
+
+    try:
+        url_to_node_config(url, use_default_ports_for_scheme=True)
+        client_takes = True
+    except ValueError:
+        client_takes = False
+    try:
+        ElasticsearchOutputConfig(hosts=[url])
+        config_takes = True
+    except ValueError:
+        config_takes = False
+    assert config_takes == client_takes
+
+
 # `shipper setup elasticsearch`
 
 def test_template_types_come_from_ecs(ecs):
