@@ -20,7 +20,7 @@ from shipper import journal_syslog, log as shipper_log
 from shipper.config import Config
 from shipper.env_seconds import env_seconds
 from shipper.failures import failing_sources
-from shipper.hangup import Hangups
+from shipper.hangup import LOOK_EVERY, Hangups
 from shipper.notify import Notifier
 from shipper.pipeline import Pipeline
 from shipper.plugin import EndRun
@@ -190,6 +190,8 @@ class Daemon:
                     timeout = next_check - now
                     if self.notifier.watchdog_interval is not None:
                         timeout = min(timeout, self.notifier.watchdog_interval)
+                    if self.hangups.watching:
+                        timeout = min(timeout, LOOK_EVERY)
                     if timeout > 0 and woken.select(timeout):
                         try:
                             os.read(wake_r, 4096)
@@ -197,6 +199,9 @@ class Daemon:
                             pass
                     if self.stop_signal is not None:
                         break
+                    if self.hangups.look():
+                        log.info("the terminal went away without a hang-up signal (its session ended): a SIGHUP "
+                                 "reloads the config")
                     if self.reload_requested:
                         self.reload_requested = False
                         self._reload()

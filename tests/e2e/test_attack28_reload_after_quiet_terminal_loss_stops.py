@@ -40,10 +40,6 @@ def _controlling_tty(pid: int) -> int:
         return int(f.read().rsplit(")", 1)[1].split()[4])
 
 
-@pytest.mark.xfail(strict=True, reason="exam28: an agent started in the background of an ssh session that ended "
-                                       "without a SIGHUP to it (the shell's plain exit) loses its terminal quietly; "
-                                       "the operator's later `kill -HUP` (a reload) is taken for the terminal's "
-                                       "hang-up and stops the agent (exit 0), so nothing written after is shipped")
 def test_a_reload_long_after_the_terminal_went_away_quietly_is_a_reload(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
