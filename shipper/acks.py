@@ -418,6 +418,11 @@ class AckTracker:
         with self._lock:
             return bool(self._unsaved or self._committing)
 
+    def awaiting_commit_unlocked(self) -> bool:
+        """awaiting_commit without the lock, for a signal handler (the main thread it interrupts may hold it): a
+        moment stale at worst."""
+        return bool(self._unsaved or self._committing)
+
     def wait_idle(self, timeout: float | None) -> bool:
         with self._lock:
             return self._lock.wait_for(self._idle, timeout)

@@ -463,6 +463,15 @@ class Pipeline:
         that its destination may already hold (Output.in_flight), named as a possible repeat of the next start
         (exam27b: a Fluentd chunk waiting for its ack went unnamed)."""
         self.say_cut_writes()
+        # Delivered, their checkpoint not saved (its commit in progress: a frozen state_dir; or waiting for it): the
+        # next start reads them again (exam28: 300 events written twice, unnamed; a single signal's stop names it).
+        unsaved = [name for name, r in list(self.runners.items()) if r.tracker.awaiting_commit_unlocked()]
+        if unsaved:
+            stuck = self.store.stuck_for()
+            log.warning("the agent exits before the checkpoint of what %s delivered is saved (%s): it is read and "
+                        "sent again at the next start (a possible repeat)", ", ".join(unsaved),
+                        f"its {self.store.busy_with()} in progress for {stuck:.0f}s" if stuck is not None
+                        else "its commit not begun")
         for w in self._every_worker():
             held = w.output.in_flight() if w.alive() else None
             if held:

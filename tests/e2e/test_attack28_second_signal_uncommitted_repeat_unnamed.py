@@ -22,14 +22,13 @@ import pytest
 from tests.journal_sinks import SHIPPER, folder_config, numbered
 from tests.support import stop_process, wait, writer_pid
 
+pytestmark = pytest.mark.slow  # (an agent, a frozen writer, a second agent: seconds of waits)
+
 
 def _lines(path: Path) -> int:
     return path.read_bytes().count(b"\n")
 
 
-@pytest.mark.xfail(strict=True, reason="exam28: a second SIGTERM while the checkpoint writer does not return (a frozen "
-                                       "state_dir) exits without naming the delivered events whose checkpoint was "
-                                       "not saved; the next start writes them again (300 of 300), unnamed")
 def test_a_second_signal_names_the_delivered_events_it_leaves_unsaved(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
