@@ -78,6 +78,7 @@ from shipper.secrets import SecretError, check_permissions, read_secret, redact
 from shipper.source_waits import looking_while_held
 from shipper.tail.keys import LineKeys
 from shipper.tail.lines import TRUNCATED, split_lines
+from shipper.unread import unread_bytes
 from shipper.vendor_ids import VendorIdGaps
 from shipper.waking_event import WakingEvent
 
@@ -158,6 +159,7 @@ __all__ = [
     "split_lines", "TRUNCATED", "LineKeys", "VendorIdGaps",
     "WakingEvent",  # what ctx.stop is in the agent: add_waker() wakes a source asleep on something else
     "looking_while_held",  # a source's look at its inputs while ctx.emit holds it (backpressure)
+    "unread_bytes",  # what a pipe's or socket's reader has not taken yet of what was written to it
     "metrics",
     # for setup commands
     "load_config", "Config", "ConfigError", "installed_parsers",

@@ -35,11 +35,11 @@ import os
 import re
 import select
 import socket
-import struct
 import sys
-import termios
 import threading
 import time
+
+from shipper.unread import unread_bytes
 
 SOCKET = "/dev/log"
 KMSG = "/dev/kmsg"
@@ -197,11 +197,8 @@ class SyslogStream(io.TextIOBase):
         if self._away:
             self._reconnected()  # once back, the unread lines are at the head of the backlog
             return True
-        try:
-            left = struct.unpack("i", fcntl.ioctl(self._sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
-        except OSError:
-            left = 1
-        if left:
+        left = unread_bytes(self._sock.fileno())
+        if left is None or left:  # (None: the kernel cannot tell: taken for unread)
             return True
         if self._peer_gone():
             self._away = True

@@ -36,7 +36,6 @@ import os
 import select
 import socket
 import stat
-import struct
 import sys
 import termios
 import threading
@@ -47,7 +46,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import Field, field_validator
 
-from shipper.api import Batch, EndRun, Output, OutputConfig, Stopping, lines_with_ids
+from shipper.api import Batch, EndRun, Output, OutputConfig, Stopping, lines_with_ids, unread_bytes
 from shipper_plugins.outputs.id_field import refuse_ecs_field
 
 log = logging.getLogger("shipper.output.stdout")
@@ -311,7 +310,7 @@ class StdoutOutput(Output):
         self._written = None
         data = b"".join(written.parts or ())
         socket_gone = counted == termios.TIOCOUTQ
-        unread = 0 if socket_gone else _unread(fd, termios.FIONREAD) or 0
+        unread = 0 if socket_gone else unread_bytes(fd, termios.FIONREAD) or 0
         took = max(0, written.done - unread)
         lines, total = data.count(b"\n", 0, took), data.count(b"\n")
         if took and socket_gone:
@@ -532,15 +531,6 @@ PIPE_BUF = select.PIPE_BUF
 DRAIN_FIRST, DRAIN_MAX = 0.001, 0.05  # seconds between looks at a pipe its reader drains (doubling up to the max)
 
 
-def _unread(fd: int, request: int) -> int | None:
-    """Bytes written to the pipe (or socket) its reader has not taken yet (`request`: _reader_count's), None where
-    it cannot be asked."""
-    try:
-        return struct.unpack("i", fcntl.ioctl(fd, request, b"\0\0\0\0"))[0]
-    except OSError:
-        return None
-
-
 def _taken(fd: int, stop: threading.Event, request: int) -> bool:
     """Wait until the reader took every byte written (then the batch is its reader's, to acknowledge), and return
     True; False when the reader went away first with some of them unread: poll says POLLERR (a pipe without reader)
@@ -552,7 +542,7 @@ def _taken(fd: int, stop: threading.Event, request: int) -> bool:
     poller.register(fd, 0)  # POLLERR and POLLHUP are reported without being asked for
     wait = DRAIN_FIRST
     while True:
-        unread = _unread(fd, request)
+        unread = unread_bytes(fd, request)  # (`request`: _reader_count's)
         gone = 0
         for _, ev in poller.poll(0):  # at once after the count (a stale count and a reader that read it all, then
             gone |= ev                # closed, looked gone)

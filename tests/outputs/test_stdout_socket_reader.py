@@ -11,7 +11,8 @@ import subprocess
 import termios
 import threading
 
-from shipper_plugins.outputs.stdout import _reader_count, _taken, _unread
+from shipper.api import unread_bytes
+from shipper_plugins.outputs.stdout import _reader_count, _taken
 from tests.outputs.test_stdout_faults import SHIPPER
 
 
@@ -21,9 +22,9 @@ def test_a_unix_stream_socket_counts_what_its_reader_has_not_taken():
         request = _reader_count(ours.fileno())
         assert request == termios.TIOCOUTQ, "a stream socket's unread bytes are asked with SIOCOUTQ (TIOCOUTQ)"
         ours.sendall(b"x" * 5000)
-        assert _unread(ours.fileno(), request) >= 5000  # (the kernel's count of the buffers: at least the bytes)
+        assert unread_bytes(ours.fileno(), request) >= 5000  # (the kernel's count of the buffers: at least the bytes)
         theirs.recv(5000)
-        assert _unread(ours.fileno(), request) == 0
+        assert unread_bytes(ours.fileno(), request) == 0
 
 
 def test_taken_waits_for_the_reader_and_tells_a_reader_gone_with_bytes_unread():
