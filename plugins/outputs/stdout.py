@@ -16,6 +16,9 @@ Faults (the written bytes are the truth, so a retry resumes after them):
   still unread in the pipe (FIONREAD on the write end), and send() returns when none of the batch's are left.
   So a reader that dies loses nothing: what the pipe held is read again at the next start. The same into a Unix
   stream socket (socat EXEC, systemd's StandardOutput=socket), whose unread bytes SIOCOUTQ counts.
+- into a datagram (or seqpacket) socket, whose messages it bounds in size: whole lines, at most PIPE_BUF bytes a
+  message (a batch written whole was refused, EMSGSIZE, and retried for ever). A line longer than a message can be
+  ends the run (exit 1), named once: no retry can send it.
 - EPIPE (the reader went away, `run --once | head -1`; ECONNRESET on a socket): the run ends with 141, like cat, after one warning
   naming the lines of the unacknowledged batch the reader already had: they are written again at the next start.
 - stdout closed (`>&-`, or EBADF on a write): the run ends (exit 1) naming it; no retry can write there. So does a
@@ -176,6 +179,8 @@ class StdoutOutput(Output):
                 self._written = None if not written.done else written
                 raise Stopping()
         counted = _reader_count(fd)  # a pipe's or a Unix socket's: what its reader has not taken is known
+        # A datagram (or seqpacket) socket takes a batch only as messages of bounded size: whole lines, a few at a time
+        messages = counted is None and _message_socket(fd)
         if counted == termios.TIOCOUTQ and self._tcp is None:
             self._say_tcp(fd)
         try:
@@ -185,11 +190,14 @@ class StdoutOutput(Output):
                 self._resume_after_a_cut(fd, written, size)
             elif not written.done and written.start is not None:
                 self._begin_at_the_end(fd, written)
-            if counted is not None:
+            if counted is not None or messages:
                 _write_whole_lines(fd, lines, written)
             else:
                 _write_all(fd, lines, written)
         except OSError as e:
+            if e.errno == errno.EMSGSIZE:  # one line longer than a message of the socket: no retry sends it
+                self._written = None
+                raise EndRun(_too_long_for_a_message(written)) from None
             if e.errno == errno.EPIPE or (e.errno == errno.ECONNRESET and counted is not None):
                 self._reader_gone(fd, written, counted)
             if e.errno == errno.EBADF:  # descriptor 1 closed under the agent: no retry can write there
@@ -468,6 +476,29 @@ def _reader_count(fd: int) -> int | None:
     if stat.S_ISFIFO(mode):
         return termios.FIONREAD
     return termios.TIOCOUTQ if stat.S_ISSOCK(mode) and _stream_socket_family(fd) is not None else None
+
+
+def _message_socket(fd: int) -> bool:
+    """Whether `fd` is a datagram or seqpacket socket: each write one message, whose size the socket bounds (a
+    batch written whole was refused, EMSGSIZE, and retried for ever)."""
+    try:
+        if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+            return False
+        with socket.socket(fileno=os.dup(fd)) as s:
+            return s.type in (socket.SOCK_DGRAM, socket.SOCK_SEQPACKET)
+    except OSError:
+        return False
+
+
+def _too_long_for_a_message(written: _Written) -> str:
+    data = b"".join(written.parts or [])
+    sent = data.count(b"\n", 0, written.done)
+    end = data.find(b"\n", written.done)
+    size = (len(data) if end < 0 else end + 1) - written.done
+    return (f"cannot write to stdout: it is a datagram socket, and a line of {size} bytes is longer than one of its "
+            "messages can be (EMSGSIZE); no retry can send it. The batch is read again at the next start"
+            + (f" (its {sent} lines sent before that line are sent again)" if sent else "")
+            + ": give stdout a pipe, a file or a stream socket, or a larger send buffer (SO_SNDBUF)")
 
 
 def _stream_socket_family(fd: int) -> int | None:

@@ -1,0 +1,72 @@
+"""stdout into a Unix datagram socket (a `socat UNIX-RECVFROM` reader, StandardOutput= a datagram socket): a batch
+written whole is one message, and a batch larger than a message can be was refused (EMSGSIZE) and retried for ever by
+the daemon, nothing shipped (`run --once`: given up after its attempts, exit 1). Now a datagram socket gets whole lines
+a few at a time, each write one message; a single line longer than a message can be is named once, and the run ends.
+(exam27b's note, issue 13.)"""
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+
+import orjson
+import pytest
+
+from tests.outputs.test_stdout_faults import SHIPPER, setup
+
+pytestmark = pytest.mark.slow
+
+
+def _receive(sock: socket.socket, into: list[bytes], done: threading.Event) -> None:
+    sock.settimeout(0.2)
+    while True:
+        try:
+            into.append(sock.recv(1 << 20))
+        except socket.timeout:
+            if done.is_set():
+                return
+
+
+def _run_once_into_datagrams(cfg, sndbuf: int | None = None) -> tuple[subprocess.CompletedProcess, bytes]:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    if sndbuf is not None:
+        theirs.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+    got: list[bytes] = []
+    done = threading.Event()
+    reader = threading.Thread(target=_receive, args=(ours, got, done), daemon=True)
+    reader.start()
+    try:
+        r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], stdout=theirs.fileno(), stderr=subprocess.PIPE,
+                           timeout=180)
+    finally:
+        theirs.close()
+        done.set()
+        reader.join(30)
+        ours.close()
+    for message in got:
+        assert message.endswith(b"\n"), message[-200:]  # whole lines in each message
+    return r, b"".join(got)
+
+
+def test_batches_larger_than_a_datagram_are_sent_as_whole_lines(tmp_path) -> None:
+    cfg = setup(tmp_path, 3_000)  # batches of 500 lines of ~1.4 KB: ~700 KB, more than a datagram can be
+    r, out = _run_once_into_datagrams(cfg)
+    err = r.stderr.decode()
+    assert r.returncode == 0, err[-3000:]
+    assert [int(orjson.loads(ln)["user"]["name"][4:]) for ln in out.splitlines()] == list(range(3_000))
+
+
+def test_a_line_longer_than_a_datagram_is_named_once_and_the_run_ends(tmp_path) -> None:
+    cfg = setup(tmp_path, 10)
+    log = tmp_path / "useraction.log"
+    long = orjson.dumps({"timestamp": "2026-01-02 03:04:05", "action-type": "FILESYSTEM", "action": "EDIT",
+                         "performing-user": "user10", "file-path": "/f/" + "y" * 40_000})
+    with open(log, "ab") as w:
+        w.write(long + b"\n")
+    r, out = _run_once_into_datagrams(cfg, sndbuf=8192)  # (messages of some 16 KB at most)
+    err = r.stderr.decode()
+    assert r.returncode == 1, err[-3000:]
+    said = [ln for ln in err.splitlines() if "EMSGSIZE" in ln]
+    assert len(said) == 1 and "datagram socket" in said[0] and "lines sent before that line are sent again" in said[0], err
+    assert "Traceback" not in err, err
+    assert [int(orjson.loads(ln)["user"]["name"][4:]) for ln in out.splitlines()] == list(range(10))
