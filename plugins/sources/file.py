@@ -31,7 +31,7 @@ from shipper.tail.events import TailEvents
 from shipper.tail.harvester import Chunk
 from shipper.tail.holder import HELD_PREFIX, Held, Holder, generation, held_key, hold_budget
 from shipper.tail.scan_rules import STARTED_GLOB
-from shipper.tail.state import SEEN_PREFIX, WAITING_PREFIX, WINDOW_COPY_PREFIX, load_states
+from shipper.tail.state import LOOKED_PREFIX, SEEN_PREFIX, WAITING_PREFIX, WINDOW_COPY_PREFIX, load_states
 from shipper.tail.tailer import Tailer, buried
 from shipper.tail.watcher import WATCHER_DESCRIPTORS, Changes, ChangeWatcher, watcher_descriptors
 
@@ -467,7 +467,7 @@ class FileSource(Source):
                        "deleted meanwhile)")
         # an f: value this version cannot read is no saved position: shown as it is
         return out + [saved_value_line(k, v) for k, v in state.items()
-                      if not k.startswith((SEEN_PREFIX, HELD_PREFIX, WINDOW_COPY_PREFIX, WAITING_PREFIX))]
+                      if not k.startswith((SEEN_PREFIX, HELD_PREFIX, WINDOW_COPY_PREFIX, WAITING_PREFIX, LOOKED_PREFIX))]
 
     def pending_bytes(self) -> int:
         files = self.tailer.status()
@@ -534,8 +534,18 @@ class FileSource(Source):
         """Follow (_follow), looking at the files' sizes while ctx.emit holds the thread (backpressure): a file cut
         back above what was read meanwhile is then a named loss (Tailer.look_at_all)."""
         # (Called inside ctx.emit, from the reads that hold self._lock already: not taken again.)
-        with looking_while_held(lambda: self.tailer.look_at_all()):
+        with looking_while_held(self._look_while_held):
             self._follow()
+
+    def _look_while_held(self) -> None:
+        """The files' sizes noted (Tailer.look_at_all), and those grown beyond what was delivered saved at once: a
+        kill -9 during the outage keeps them (looks.to_keep)."""
+        self.tailer.look_at_all()
+        self._keep_looks(True)
+
+    def _keep_looks(self, grown: bool) -> None:
+        if kept := self.tailer.looks_to_keep(grown):
+            self.ctx.note(kept)
 
     def _follow(self) -> None:
         """With inotify working: after the gather window, read only the files the watcher
@@ -671,6 +681,7 @@ class FileSource(Source):
                     with self._lock:
                         t.close_idle()
                         self._update_failing()  # an unreadable file reads nothing: not only after a read
+                        self._keep_looks(False)  # (the sizes looked at kept while held: those past, deleted)
                         if read_since_lag:
                             self._update_lag()
                             read_since_lag = False

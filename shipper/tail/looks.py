@@ -13,21 +13,26 @@ Looks come from the source's thread and from the HTTP thread (/status): one lock
 a cut in order (a look from before the cut written after it would name the cut again).
 The size looked at is kept in the file's checkpoint (FileState.looked): a stop saves it, a reload's restart hands it
 to the successor, and a start reads it back for the inode it was seen on; a cut found only after them is named too.
+A look while the reader is held saves it at once too, in an entry of its own (to_keep): nothing is delivered during
+an output outage, and a kill -9 then kept nothing of it.
 (tests/tail/test_attack25_cut_above_read_position_silent.py, test_attack26_cut_above_read_position_across_a_*.py)
 """
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shipper.tail import clock
+from shipper.tail.state import FILE_PREFIX, LOOKED_PREFIX
 
 if TYPE_CHECKING:
     from shipper.tail.followed import Followed, Identified
     from shipper.tail.losses import LossLedger
     from shipper.tail.reader import OpenFile
+    from shipper.tail.state import FileState
 
 _lock = threading.RLock()  # (look() takes it, and stat() within it)
 
@@ -101,6 +106,51 @@ def cut_above(f: Identified, fh: OpenFile, end: int, looked: int, ledger: LossLe
                 f"were cut away unread: the file was cut in place above what had been read (byte {s.offset}) after a "
                 f"look saw it {looked} bytes long; it ends at byte {end} now. The line at the cut may end short, "
                 "joined to the next line written", unknown=True)
+
+
+def to_keep(states: Iterable[FileState], kept: dict[str, int], saved_of: Callable[[str], Any] | None,
+            grown: bool) -> dict[str, int | None]:
+    """The checkpoint entries (state.LOOKED_PREFIX) that keep the sizes looked at of `states` beyond what is saved of
+    them, as they changed since `kept` (key -> size, those entries as saved; updated). A delivered batch's checkpoint
+    keeps the size looked at when the batch was read; during an output outage nothing is delivered, and a kill -9 then
+    lost the looks: the log cut in place above the read position while the agent was away was read on as if it had
+    only grown less (tests/tail/test_looked_size_saved_at_stop_and_kill.py). `grown` (a look while the reader is held):
+    each size above what was delivered of its file is kept; otherwise (housekeeping) only the entries no longer needed
+    go: the size said (a cut named), the file delivered past it, its state gone. `saved_of`: the value saved of a
+    state's key (None: what was read counts as delivered); a state never saved gets no entry (the next start meets its
+    file as new)."""
+    now: dict[str, int] = {}
+    for s in states:
+        if s.looked <= 0 or s.gz or (not grown and s.key not in kept):
+            continue
+        value = saved_of(s.key) if saved_of is not None else {"offset": s.offset}
+        delivered = value.get("offset") if isinstance(value, dict) else None
+        if type(delivered) is int and delivered < s.looked:
+            now[s.key] = s.looked if grown else kept[s.key]
+    out: dict[str, int | None] = {looked_key(k): size for k, size in now.items() if kept.get(k) != size}
+    out.update((looked_key(k), None) for k in kept.keys() - now.keys())
+    kept.clear()
+    kept.update(now)
+    return out
+
+
+def looked_key(key: str) -> str:
+    """The checkpoint key that keeps the size looked at of the state saved under `key` (to_keep)."""
+    return LOOKED_PREFIX + key[len(FILE_PREFIX):]
+
+
+def kept_at_start(state: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, None]]:
+    """Of a source's saved state: the sizes looked at its LOOKED_PREFIX entries keep, by their state's key (to_keep's
+    `kept`), and the deletion of those whose state is gone."""
+    kept: dict[str, int] = {}
+    gone: dict[str, None] = {}
+    for key, value in state.items():
+        if key.startswith(LOOKED_PREFIX):
+            if type(value) is int and FILE_PREFIX + key[len(LOOKED_PREFIX):] in state:
+                kept[FILE_PREFIX + key[len(LOOKED_PREFIX):]] = value
+            else:
+                gone[key] = None
+    return kept, gone
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,10 @@ WINDOW_COPY_PREFIX = "window-copy:"
 # waiting:<device>:<inode> -> [its birth time (ns), its path, the file it waits to be told from]: a file waiting to be
 # told apart from a copy (Prospector.undecided)
 WAITING_PREFIX = "waiting:"
+# looked:<fid> -> the size a look saw that content at while the reader was held back (looks.to_keep): saved at once,
+# not with a batch, so that it outlives a kill -9 during an output outage (nothing delivered, nothing saved at a stop);
+# load_states gives the state the larger of it and its own `looked`
+LOOKED_PREFIX = "looked:"
 
 
 @dataclass(slots=True)  # (no __dict__: ~110 bytes less for each state, a tombstone's among them)
@@ -198,6 +202,8 @@ def load_states(state: dict[str, Any], warn: bool = False) -> tuple[list[FileSta
             if st is not None:
                 if st.gone:  # (saved as gone while still open, or by a version that kept the marks)
                     st.bury(st.gone)
+                elif type(looked := state.get(LOOKED_PREFIX + st.fid)) is int:
+                    st.looked = max(st.looked, looked)
                 files.append(st)
                 continue
             if not warn:

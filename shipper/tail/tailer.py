@@ -22,6 +22,7 @@ from shipper.tail.losses import LossLedger
 from shipper.tail.prospector import Prospector
 from shipper.tail.reader import OpenFile
 from shipper.tail.scan_rules import STARTED_GLOB
+from shipper.tail.state import FILE_PREFIX
 
 __all__ = ["Chunk", "STARTED_GLOB", "Tailer"]
 
@@ -58,6 +59,11 @@ class Tailer:
         # What the run before held by itself (its holder's entries in the checkpoint): the first scan names those
         # deleted meanwhile (held_gone.name_gone_at_start).
         self.prospector.held_before = held_record.held_before(state)
+        # The sizes looked at saved in entries of their own (looks.to_keep), by their state's key; those of states gone
+        # deleted with the first batch.
+        self._looks_kept, gone = looks.kept_at_start(state)
+        self.pending.update(gone)
+        self._saved_of = saved
         # The entries of what the holder holds by itself, saved with this tailer's checkpoints (kept past the
         # holder's stop: the stop's flush deletes them).
         self._held: held_record.HeldRecord | None = None
@@ -481,6 +487,19 @@ class Tailer:
             held = self._held.keys()
             out.update((k, None) for k in saved if k.startswith(held_record.HELD_PREFIX) and k not in held)
         return out
+
+    def looks_to_keep(self, grown: bool) -> dict[str, int | None]:
+        """The checkpoint entries that keep the sizes looked at beyond what is saved (looks.to_keep), as they changed:
+        `grown` after a look while the reader is held, else (housekeeping) only those no longer needed deleted. The
+        caller saves them at once (ctx.note)."""
+        if not grown and not self._looks_kept:
+            return {}
+        states = [f.state for f in self.files.values() if f.state is not None]
+        if self._looks_kept:
+            following = {s.key for s in states}
+            states += [lo.state for k in self._looks_kept if k not in following
+                       and (lo := self.loose.get(k[len(FILE_PREFIX):])) is not None]
+        return looks.to_keep(states, self._looks_kept, self._saved_of, grown)
 
     def looked_unsaved(self, saved: Mapping[str, Any]) -> dict[str, Any]:
         """At a stop that delivered everything: the saved states whose size looked at (FileState.looked) is not the one

@@ -7,7 +7,8 @@ and the cut unsaid (issue 13, session 27's look13 report):
   delivered, and its checkpoint held the size looked at before the reader was held; the looks while held saw the log
   grown since, and nothing saved that (with a holder, the stop's save of each file's size now flushed the state, and
   with it the size looked at; with `hold_max_files: 0` nothing did);
-- a kill -9 during an outage: nothing delivered, nothing saved at a stop; the looks while held saw the log grown.
+- a kill -9 during an outage: nothing delivered, nothing saved at a stop; the looks while held saw the log grown
+  (now saved at once, in a `looked:` entry: looks.to_keep).
 
 Then the log cut in place above the read position (`truncate -s` to a size limit) while the agent was away: the
 restarted agent read on to the cut as if the log had only grown less: 2,500 lines cut away unread and no word.
@@ -33,7 +34,8 @@ def _delivered(peer: ForwardServer) -> set[tuple[str, int]]:
     return {(r["generic"]["src"], r["generic"]["n"]) for _t, _ts, r in list(peer.records) if "generic" in r}
 
 
-@pytest.mark.parametrize(("how", "hold"), [("stop_with_everything_delivered", 0), ("stop_with_everything_delivered", 256)])
+@pytest.mark.parametrize(("how", "hold"), [("stop_with_everything_delivered", 0), ("stop_with_everything_delivered", 256),
+                                           ("kill9_during_the_outage", 256), ("kill9_during_the_outage", 0)])
 def test_a_cut_above_the_read_position_while_away_is_named(tmp_path: Path, how: str, hold: int) -> None:
     log = tmp_path / "app.log"
     journal = tmp_path / "agent.err"
