@@ -50,6 +50,10 @@ class ReloadPlan:
     # now given to another server; not a renamed output's new name). Handed none of its batches in flight, they are
     # owed every one not completed at the reload: read again for them only (shipper.reload_apply).
     owed_outputs: dict[str, list[str]] = field(default_factory=dict)
+    # The agent's own settings the new config changes (logging, http, shutdown_timeout, host_name, integrity): a
+    # reload that changed only these was said to have changed nothing ("reloaded: nothing changed"), the new log
+    # format already in force.
+    settings_changed: list[str] = field(default_factory=list)
 
     def changes(self) -> dict[str, str]:
         """Log fields: only what changed, names joined by commas (a rename as old->new)."""
@@ -114,6 +118,8 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
                                     [new_out[n] for n in plan.outputs_added + moved])
     touched = set(plan.outputs_replaced) | set(plan.outputs_removed)
     host_changed = new.settings.host_name != old.settings.host_name
+    plan.settings_changed = [k for k in type(new.settings).model_fields if k not in ("state_dir", "sources", "outputs")
+                             and getattr(new.settings, k) != getattr(old.settings, k)]
 
     old_src = {s.name: s for s in old.sources}
     for src in new.sources:
