@@ -21,7 +21,7 @@ import stat
 from collections import Counter
 from typing import Iterable
 
-from shipper.config_base import file_kind
+from shipper.tail.not_regular import kernel_file, kind_of
 
 log = logging.getLogger("shipper.tail")
 _NUMERIC_REST = re.compile(r"[-._]\d[-._\d]*")
@@ -37,11 +37,15 @@ def expand(patterns: list[str], exclude: list[str], base_dir: str, others: list[
             p = os.path.abspath(p)
             if p in found or is_excluded(p, exclude):
                 continue
-            if os.path.isfile(p):
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue  # (a dangling symlink, gone since the glob)
+            if stat.S_ISREG(st.st_mode) and not kernel_file(st):
                 if not _utf8_name(p):
                     continue
                 found[p] = None
-            elif others is not None and os.path.exists(p) and not os.path.isdir(p):
+            elif others is not None and not stat.S_ISDIR(st.st_mode):
                 others.append(p)
     return list(found)
 
@@ -57,7 +61,7 @@ def not_regular(patterns: list[str], exclude: list[str], base_dir: str) -> list[
     found = []
     for path in others:
         try:
-            found.append((path, file_kind(os.stat(path).st_mode)))
+            found.append((path, kind_of(os.stat(path))))
         except OSError:
             continue  # (gone since the glob)
     return found
