@@ -17,8 +17,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support import stop_process, wait
 from tests.tail.attack_agent import free_port
+
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
 
 
 def run_limited(tmp_path: Path, log: Path, limit_kib: int | None, lines: int, extra: str = "") -> tuple[int | None, list[bytes], str]:

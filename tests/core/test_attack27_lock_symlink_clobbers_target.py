@@ -21,8 +21,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support import wait
 from tests.tail.attack_agent import Agent, append_numbered
+
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
 
 SHIPPER = str(Path(sys.executable).with_name("shipper"))
 PRECIOUS = "2026-12-07T14:00:00Z user=alice action=grant role=admin\n"  # another program's file

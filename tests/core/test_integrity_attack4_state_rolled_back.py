@@ -13,9 +13,12 @@ import shutil
 import subprocess
 
 import orjson
+import pytest
 
 from tests.core.test_integrity import KEY, SHIPPER, record
 from tests.peers.bulk_server import BulkServer
+
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
 
 
 def test_a_rolled_back_state_is_named_as_such_not_as_an_alteration(tmp_path):

@@ -14,6 +14,8 @@ import pytest
 
 from tests.core.test_integrity import SHIPPER, append, record, run_once, setup, verify
 
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
+
 
 @pytest.fixture(scope="module")
 def trail(tmp_path_factory):

@@ -9,7 +9,11 @@ import datetime
 import subprocess
 import urllib.request
 
+import pytest
+
 from tests.core.test_integrity import KEY, SHIPPER, append, record, setup
+
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
 
 
 def test_since_reads_every_link_of_the_attested_period_whatever_the_events_time(tmp_path):

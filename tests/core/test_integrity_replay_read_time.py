@@ -9,8 +9,11 @@ import subprocess
 import time
 
 import orjson
+import pytest
 
 from tests.core.test_integrity import SHIPPER, append, run_once, setup, verify
+
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
 
 
 def test_a_replay_after_kill_9_of_records_without_a_time_keeps_their_links(tmp_path):

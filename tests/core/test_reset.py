@@ -9,8 +9,12 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.core.test_checkpoint_faults import SHIPPER, append, config, users
 from tests.support import wait_until
+
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
 
 
 def two_sources(tmp_path: Path) -> tuple[Path, Path, Path, Path]:

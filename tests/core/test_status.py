@@ -10,8 +10,11 @@ import urllib.request
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.support import free_port
+
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,9 +13,12 @@ import urllib.request
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.peers.forward_server import ForwardServer
 from tests.support import free_port, wait_until
+
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
 
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 

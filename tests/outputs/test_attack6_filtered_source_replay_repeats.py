@@ -8,7 +8,11 @@ its ids after a restore. With the whole `_source` (control) the replay adds noth
 have are compared; a stored `_source` lacking every compared field leaves the 409 unchecked, said once."""
 from __future__ import annotations
 
+import pytest
+
 from tests.posit_reuse import AUDIT_LOG, after_restore, es_after_first_run, run_once
+
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
 
 
 def test_a_replay_against_a_filtered_source_adds_no_document(tmp_path):

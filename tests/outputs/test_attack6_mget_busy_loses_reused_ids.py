@@ -11,6 +11,8 @@ import pytest
 from tests.peers.bulk_server import BulkServer
 from tests.posit_reuse import AUDIT_LOG, after_restore, es_after_first_run, run_once
 
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
+
 
 def busy_once_on_mget(es: BulkServer, answer: str) -> dict:
     """The next `_mget` is answered 503 or 429, or its connection closed with no answer (once); every

@@ -16,6 +16,8 @@ import trustme
 
 from tests.peers.forward_server import ForwardServer
 
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
+
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 KEY = "k3y"
 

@@ -8,9 +8,12 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import example, given, settings, strategies as st
 
 from shipper import ecs
+
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
 
 # session 24's fast path, as it was (shipper/ecs.py at d671494), without its day memo
 _UTC_TEXT = re.compile(r"([1-9]\d{3})-(\d\d)-(\d\d)[T ]([01]\d|2[0-3]):([0-5]\d):([0-5]\d)(?:\.(\d{1,9}))?"

@@ -22,10 +22,14 @@ import time
 from collections import Counter
 from datetime import datetime, timezone
 
+import pytest
+
 import tests.sources.test_azure_attack_hostile_cases as hostile
 from tests.sources.test_azure_attack_hostile_cases import Run, blob_at, cont, lid, now_hour
 from tests.sources.test_azure_blob import record
 from tests.wall_clock import SteppedClock
+
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
 
 AHEAD = 3 * 3600  # more than the default lookback (2 h)
 

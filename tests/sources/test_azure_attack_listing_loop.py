@@ -22,6 +22,8 @@ from tests.peers.storage_meddler import Meddler
 from tests.sources.test_azure_blob import record
 from tests.support import wait_until
 
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
+
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
 MARKER = re.compile(rb"<NextMarker\s*/>|<NextMarker>[^<]*</NextMarker>")
 

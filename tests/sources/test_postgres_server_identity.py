@@ -13,6 +13,8 @@ from tests.pg_cluster import USER_EVENTS_DDL, PgCluster
 from tests.sources.test_postgres_faults import fill, split
 from tests.sources.test_postgres_source import NAME, Harness, assert_exactly_once
 
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
+
 DB = "audit"
 
 

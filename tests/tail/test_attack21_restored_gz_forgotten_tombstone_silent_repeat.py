@@ -23,7 +23,11 @@ import subprocess
 import time
 from collections import Counter
 
+import pytest
+
 from tests.tail.attack_agent import Agent, append_numbered
+
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
 
 
 def test_a_restored_compressed_backup_of_a_forgotten_content_is_not_repeated_silently(tmp_path) -> None:

@@ -24,9 +24,13 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.fluentd_agent import held_back_config, run_agent, stored, write_lines
 from tests.peers.forward_server import ForwardServer
 from tests.support import free_port, stop_process, wait, wait_until
+
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
 
 
 def test_a_rotated_file_written_after_the_stop_and_deleted_is_named_in_full(tmp_path: Path) -> None:

@@ -24,6 +24,8 @@ import pytest
 from tests.fs_faults import ext4_folder
 from tests.tail.attack_agent import Agent, append_numbered, exactly_once, numbered
 
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
+
 
 def read_again_counted(agent: Agent) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{agent.port}/metrics", timeout=10) as r:

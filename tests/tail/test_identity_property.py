@@ -21,6 +21,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from shipper.tail import descriptors as descriptors_mod, matching as matching_mod, scan_rules
 from tests.tail.conftest import Follower
 
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
+
 HEADER = b"# time level logger message (a header every file shares)"
 GZIP_MAGIC = b"\x1f\x8b"
 

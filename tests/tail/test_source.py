@@ -5,6 +5,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
+
 
 def run(args, cfg):
     return subprocess.run([sys.executable, "-m", "shipper.cli", *args, "-c", str(cfg)], capture_output=True,

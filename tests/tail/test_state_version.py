@@ -21,6 +21,8 @@ from tests.core.test_checkpoint_faults import SHIPPER, _one_error_line, append, 
 from tests.core.test_reset import two_sources
 from tests.tail.conftest import Follower
 
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
+
 
 def _write(path, lo: int, hi: int) -> None:
     with open(path, "a") as f:

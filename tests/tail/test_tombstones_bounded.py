@@ -7,8 +7,12 @@ import gzip
 import logging
 import os
 
+import pytest
+
 from shipper.tail import scan_rules, tombstones
 from tests.tail.conftest import Follower, assert_exactly_once
+
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
 
 
 def _tombstones(fol: Follower) -> int:
