@@ -25,7 +25,7 @@ import time
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import recv_handle
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import orjson
 
@@ -38,13 +38,15 @@ from shipper.checkpoint_db import (  # noqa: F401  (the names the rest of shippe
     REMADE_LOCK,
     SNAPSHOT,
     SNAPSHOT_EVERY,
-    Remade,
     StateDirError,
     StateDirGone,
     StateDirLocked,
     lock_state_dir,
 )
 from shipper.env_seconds import env_seconds
+
+if TYPE_CHECKING:
+    from shipper.checkpoint_db import Remade
 
 log = logging.getLogger("shipper.checkpoint")
 

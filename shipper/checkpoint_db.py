@@ -40,7 +40,12 @@ import sys
 import time
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import send_handle
-from typing import Any, Final, Literal
+
+# typing is not imported when run: the writer starts in every agent, and typing is ~13 M instructions of its ~165 M
+# (bench/README.md, session 28); its names here are annotations only (mypy reads a TYPE_CHECKING of our own).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final, Literal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -104,7 +109,8 @@ LOCK_ONLY: Final = "lock only"
 REMAKING = ("ensure_present", "update")
 REMADE = (True, LOCK_ONLY)  # their answers that say the state_dir (or its lock) was made again
 REMADE_LOCK: Final = "ok, lock taken again"
-Remade = Literal[False, True, "lock only"]
+if TYPE_CHECKING:
+    Remade = Literal[False, True, "lock only"]
 
 
 class StateDirGone(OSError):
