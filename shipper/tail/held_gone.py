@@ -4,11 +4,13 @@ killer) named nothing, and the files were deleted before this start."""
 from __future__ import annotations
 
 import os
+import zlib
 from typing import TYPE_CHECKING, Any
 
 from shipper.tail import birth, discovery
 from shipper.tail.holder import generation
-from shipper.tail.reader import is_gzip_path
+from shipper.tail.identity import MARK_MAX, digest
+from shipper.tail.reader import OpenFile, is_gzip_path
 from shipper.tail.state import FileState
 
 if TYPE_CHECKING:
@@ -49,17 +51,20 @@ def name_gone(p: Prospector, before: dict[str, dict[str, Any]]) -> None:
     # The saved contents, and how far each was or will be read: a file on disk now is read on to its end by this run
     # (a .gz not open yet, to an end not known).
     reach = [(lo.state, lo.state.offset) for lo in p.loose.values()]
+    on_disk: dict[str, OpenFile] = {}  # fid -> its file, open: what it holds is there to compare
     for f in p.files.values():
         if f.state is not None:
             end = (f.fh.size() if f.fh is not None else 1 << 62) if f.gz else f.size
             reach.append((f.state, max(f.state.offset, end)))
+            if f.fh is not None:
+                on_disk[f.state.fid] = f.fh
     states = [s for s, _ in reach]
     known = {(s.dev, s.ino): s.gen for s in states}
     lost: dict[str, list[tuple[int, str]]] = {}  # family -> (bytes at least, name)
     maybe: dict[str, list[str]] = {}
     for e in before.values():
         try:
-            judged = _judge(p, e, reach, known, states)
+            judged = _judge(p, e, reach, known, states, on_disk)
         except (KeyError, TypeError, ValueError, AttributeError):
             continue  # (an entry damaged: nothing to compare it with)
         if judged is None:
@@ -83,7 +88,7 @@ def name_gone(p: Prospector, before: dict[str, dict[str, Any]]) -> None:
 
 
 def _judge(p: Prospector, e: dict[str, Any], reach: list[tuple[FileState, int]], known: dict[tuple[int, int], int],
-           states: list[FileState]) -> tuple[str, str, int | None] | None:
+           states: list[FileState], on_disk: dict[str, OpenFile]) -> tuple[str, str, int | None] | None:
     """One entry of name_gone's: (family, name, bytes lost at least), or None bytes for a possible loss; None when
     nothing is to be said (its file on disk, or known to the checkpoint, or not of this source)."""
     key = (int(e["dev"]), int(e["ino"]))
@@ -100,13 +105,16 @@ def _judge(p: Prospector, e: dict[str, Any], reach: list[tuple[FileState, int]],
     marks = {int(o): str(m) for o, m in e.get("marks") or []}
     span = int(e.get("span") or 0)
     origins = [(s, end) for s, end in reach if s.family == family and head is not None
-               and [s.head_len, s.head] == list(head) and _may_hold(s, marks, span)]
+               and [s.head_len, s.head] == list(head) and _may_hold(s, marks, span)
+               and _bytes_may_hold(s, on_disk.get(s.fid), marks, span)]
     copy = any(marks.get(s.offset) == s.mark and s.offset >= length for s, _ in origins if s.offset > s.head_len)
     live = path == family  # (held at its creation under the live name: written to after, maybe)
     unread = length - max((end for _, end in origins), default=0)
-    if head is None or unread <= 0 or any(s.after or s.cut for s in states if s.family == family):
-        # (A content of the family cut in place and written again: what was read of it before is in no saved
-        # state, and the held file may be its copy.)
+    fids = {s.fid for s in states}
+    if head is None or unread <= 0 or any(s.after not in fids if s.after else s.cut for s in states if s.family == family):
+        # (A content of the family cut in place and written again, the one cut away in no saved state (its state
+        # kept, by its copy: its read reach is among the origins'): what was read of it is not known, and the held
+        # file may be its copy.)
         return None if copy and not live else (family, name, None)
     if not is_gzip_path(path) and compressed_since(family, e.get("born")):
         return family, name, None
@@ -119,6 +127,28 @@ def _may_hold(s: FileState, marks: dict[int, str], span: int) -> bool:
     not one of them with the same bytes before it: the two part there. (What lies past the span is not known.)"""
     read = [(s.offset, s.mark)] + [(int(o), str(m)) for o, m in s.earlier or []]
     return all(marks.get(o) == m for o, m in read if s.head_len < o and (o <= span or o in marks))
+
+
+def _bytes_may_hold(s: FileState, fh: OpenFile | None, marks: dict[int, str], span: int) -> bool:
+    """May the content `s`, on disk and open as `fh` (read on to its end by this run: its reach), hold the held file
+    whose first line ends are `marks` (every one up to `span`)? Not when its bytes before one of them hash otherwise:
+    the two part there. Only while the file holds what was read of `s` (its bytes before the read offset as read): a
+    file cut since and written again holds other bytes, and the held file may be a copy of the ones read. (Counted
+    an origin by its size alone, a live file grown past the held one's length made every held file's loss "possible",
+    not counted: torture seeds 610845, 611764.)"""
+    if fh is None or not marks:
+        return True
+    upto = max((o for o in marks if o <= span), default=0)
+    try:
+        if not s.gz and s.offset > s.head_len:
+            # (A .gz is never cut in place: gzip writes a new file.)
+            before = fh.read(max(0, s.offset - MARK_MAX), min(MARK_MAX, s.offset))
+            if digest(before) != s.mark:
+                return True  # (cut and written again since: its bytes tell nothing of what was read)
+        data = fh.read(0, upto)
+    except (OSError, EOFError, zlib.error):
+        return True
+    return all(digest(data[max(0, o - MARK_MAX):o]) == m for o, m in marks.items() if o <= min(span, len(data)))
 
 
 def _on_disk(key: tuple[int, int], gen: int | None, folder: str) -> bool:

@@ -205,7 +205,10 @@ FOUND_HELD_OVERTAKEN = [(192072, 40), (192058, 40), (192043, 40), (192199, 40), 
                         # scans that would have called it gone, is kept in the checkpoint with its name and named at
                         # the restart (Prospector._waited_before_the_stop: tests/tail/
                         # test_waiting_file_deleted_across_a_restart_named.py; see FOUND_DEFAULT's 500233)
-                        (195203, 60), (300197, 60)]
+                        (195203, 60), (300197, 60),
+                        # session 28: a held file deleted after a kill -9, said "possibly lost" (see FOUND_DEFAULT's
+                        # 610101): exam27a's `--seed 630000 --n 1000 --overtaken` 630616, and OPEN_UNDER_NAMED's 192182
+                        (630616, 60), (192182, 40)]
 # `SEED=192000 N=300 STEPS=40 ARGS=--overtaken` with the holder: 290 of 300 (192000, 192072, 192058 since fixed); each of
 # these passes without the holder (`--no-holder`): what the holder keeps readable, the tailer reads again. (seed,
 # steps, what happens)
@@ -358,10 +361,7 @@ OPEN_UNDER_NAMED: list[tuple[int, int, bool, str]] = [
     # file empty, a rotation overtaking it writes a line to it and compresses it, the next rotation deletes the .gz;
     # said only "possibly lost" (the dead agent's held files, the placeholder of the empty live file), not isolated
     (192113, 40, True, "1 line (11 bytes) of app.log.1.gz deleted unread, 0 bytes named"),
-    # 192182 (seen in its trace, session 25): the live file (19 lines) listed by a scan a rotation overtook, compressed
-    # and held, then a kill -9: "possibly lost … in 2 rotated file(s) … held open, unread, when it ended", as the group
-    # below
-    (192182, 40, True, "19 lines (300 bytes) of app.log.2.gz deleted unread, 0 bytes named"),
+    # (192182: FOUND_HELD_OVERTAKEN since session 28)
     # Session 24's header-only/empty-held group (193019, 196057, 193060, 194051, 194289; they pass without the holder;
     # 194200 passes since session 25's fixes). Seen in 196057: the writer's next file, held while it had only its header, written, rotated and deleted
     # while the agent was frozen, then a kill -9: its held entry (held_record.py) knows the header only, so the start
@@ -479,7 +479,15 @@ FOUND_DEFAULT = [
     # and two copytruncates in a row, the second under a writer without O_APPEND, then a kill -9: the hole at the live
     # file's start, shorter than the first copy, was taken for "nothing written between the copy and the cut"
     # (harvester.cut_after_copy: a shorter hole is a later cut's; tests/tail/test_copytruncate_hole_of_a_later_cut_no_proof.py)
-    (500289, 60, True), (500289, 60, False)]
+    (500289, 60, True), (500289, 60, False),
+    # session 28: files the holder held at a kill -9, deleted before the next start, said "possibly lost", not counted
+    # (held_gone._judge): a file on disk (the writer's next, grown past the held file's length) counted a possible
+    # origin by its size alone, its bytes not compared; or any content of the family cut in place, though the state of
+    # the content cut away was kept (its read reach among the origins'): tests/tail/
+    # test_held_at_a_kill_origin_told_by_bytes.py. Of exam27a's `--seed 610000 --n 2000` and `--seed 620000 --n 1000
+    # --steps 120` (and 400100 of OPEN_DEFAULT's group)
+    (610101, 60, True), (610845, 60, True), (610948, 60, True), (611764, 60, True), (620089, 120, True),
+    (400100, 60, True)]
 # Still failing so at timing 0, strict xfails. `make torture`'s own default seeds (SEED=1 N=200) among them: 97 and 128
 # fail on main's code since at least session 24 (bfc4659; the harness's byte count of session 22). (seed, steps, holder,
 # what happens)
@@ -493,7 +501,7 @@ OPEN_DEFAULT: list[tuple[int, int, bool, str]] = [
     (300049, 60, True, _HELD_AT_A_KILL + "32 lines (433 bytes) of app.log.3.gz, 0 bytes named"),
     (300089, 60, True, _HELD_AT_A_KILL + "21 lines (279 bytes) of app.log.1.gz, 0 bytes named"),
     (300180, 60, True, _HELD_AT_A_KILL + "6 lines (88 bytes) of app.log.2.gz, 65 bytes named"),
-    (400100, 60, True, _HELD_AT_A_KILL + "17 lines (264 bytes) of app.log.2.gz, 0 bytes named"),
+    # (400100: FOUND_DEFAULT since session 28)
     # causes not isolated
     (300120, 60, True, "2 copytruncates took lines destroyed unread, 1 loss of open size named"),
     # of `SEED=400000 N=300 ARGS="--timings 3"` (882 of 900 with the holder, 892 without)
