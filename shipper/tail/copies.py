@@ -430,7 +430,8 @@ def head_copy_of_grown(p: Prospector, o: Observed) -> bool:
             continue
         p.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
         p._head_copy_told.add((f.dev, f.ino))
-        p._head_windows.add(s.fid)
+        s.head_window = True
+        p.pending[s.key] = s
         if not window_named_by(p, o):
             p.ledger.copytruncate_window(f.family, o.path, "found by the copy, holding no more than the first line "
                                                            "the file held when last looked at, which it has again")

@@ -143,8 +143,9 @@ class Prospector:
         self._cut_files: dict[tuple[int, int], str] = {}  # (this scan) files found cut, their content in a copy -> family
         self._later_copies: dict[str, list[Observed]] = {}  # (this scan) family -> copies copies.later_copy_of_cut named
         self._head_copy_told: set[tuple[int, int]] = set()  # (this scan) live files copies.head_copy_of_grown named cut
-        # Contents whose window copies.head_copy_of_grown named with a copy of their head alone (gone.copytruncate_loss)
-        self._head_windows: set[str] = set()
+        # (this scan) inodes cut in place whose window was named with the copy of their head their content is in
+        # now (FileState.head_window): followed again as cut, their window not named again
+        self._window_told_in_copy: set[tuple[int, int]] = set()
         # (first scan) live files _cut_empty_while_away found, each with the mtime its placeholder was saved with
         self._cut_while_away_unsaid: list[tuple[Followed, int]] = []
         self._head_moved_away: set[tuple[int, int]] = set()  # (first scan) live files _cut_while_away found
@@ -424,6 +425,7 @@ class Prospector:
             self._held, escaped = self.holder.take()
             overflowed = self.holder.take_overflowed()
         self._grown_at_head, self._emptied, self._left_in_copy, self._regrown_on = {}, set(), {}, {}
+        self._window_told_in_copy = set()
         self._cut_copied, self._cut_files, self._left_live, self._head_copy_told = {}, {}, set(), set()
         self._later_copies = {}
         self._cut_while_away_unsaid, self._head_moved_away = [], set()
@@ -1435,7 +1437,13 @@ class Prospector:
         if moved:
             cut_in_place = lo.cut_in_place and not s.gz
             if cut_in_place:
-                self._left_in_copy[(s.dev, s.ino)] = (o.path, copies.copy_len(self, o))
+                copied = copies.copy_len(self, o)
+                if s.head_window and copied == s.head_len:
+                    # (Its window named with this copy of its head, or the copy's .gz, before a kill -9: named again
+                    # as its inode was read, one copytruncate was two windows, torture seed 400238.)
+                    self._window_told_in_copy.add((s.dev, s.ino))
+                else:
+                    self._left_in_copy[(s.dev, s.ino)] = (o.path, copied)
             cut = (s.dev, s.ino)
             s.dev, s.ino, s.gz, s.gen = o.st.st_dev, o.st.st_ino, o.gz, self.matcher.gen_of(o)
             if lo.truncated:
@@ -1528,7 +1536,7 @@ class Prospector:
         key = (o.st.st_dev, o.st.st_ino)
         f = Followed(o.path, o.family, o.st.st_dev, o.st.st_ino, o.gz, size=o.st.st_size,
                      mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd, settled=o.settled,
-                     copied_to=self._left_in_copy.get(key), cut_seen=cut, born=o.born,
+                     copied_to=self._left_in_copy.get(key), cut_seen=cut or key in self._window_told_in_copy, born=o.born,
                      after=after or self._regrown_on.get(key, ""))
         self._go_on_idle(f, o)
         if f.copied_to is not None and o.st.st_size == 0:

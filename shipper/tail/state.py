@@ -16,7 +16,7 @@ log = logging.getLogger("shipper.tail")
 FILE_PREFIX = "f:"
 # The layout of a file's checkpoint value ("v"). Version 1 is the first; a value without "v" was written before the
 # field existed and is version 1 too (the fields added since — size, gz, cont, gone, unmatched, earlier, gen, ahead,
-# cut, mtime, after, reread_to, born, spaced, looked — take their defaults, and the next save writes "v": 1). A field
+# cut, mtime, after, reread_to, born, spaced, looked, head_window — take their defaults, and the next save writes "v": 1). A field
 # added with a default that means "not known" keeps version 1: a version before it ignores a key that is no field of
 # its own (_validator) and knows that much less. A later layout gets a higher number and an upgrade of the older
 # values in from_json; a value of a higher version than this one reads makes the source refuse to start
@@ -109,6 +109,11 @@ class FileState:
     # 0 for none: kept across a stop and a reload's restart, so that a read after them that ends short of it names the
     # cut above what was read. It is of the inode it was seen on: a copy or a .gz of the content starts with none.
     looked: int = 0
+    # A copytruncate window was named for it with a copy of its head alone, as its file grew from that head
+    # (copies.head_copy_of_grown): that copy, or its .gz, found holding that head once the file is found cut, is the
+    # same window (gone.copytruncate_loss, Prospector._attach). Kept across a kill -9: the restart named it again
+    # (torture seed 400238).
+    head_window: bool = False
 
     def advance(self, offset: int, mark: str, between: list | None = None) -> None:
         """The read position moves on to `offset`, whose bytes before it hash to `mark`; `between`:
@@ -163,7 +168,7 @@ class FileState:
                 "size": self.size, "gz": self.gz, "cont": self.cont, "gone": self.gone,
                 "unmatched": self.unmatched, "earlier": self.earlier, "gen": self.gen, "ahead": self.ahead,
                 "cut": self.cut, "mtime": self.mtime, "after": self.after, "reread_to": self.reread_to,
-                "born": self.born, "spaced": self.spaced, "looked": self.looked}
+                "born": self.born, "spaced": self.spaced, "looked": self.looked, "head_window": self.head_window}
 
     @classmethod
     def from_json(cls, value: Any) -> "FileState | None":

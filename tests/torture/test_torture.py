@@ -487,7 +487,12 @@ FOUND_DEFAULT = [
     # test_held_at_a_kill_origin_told_by_bytes.py. Of exam27a's `--seed 610000 --n 2000` and `--seed 620000 --n 1000
     # --steps 120` (and 400100 of OPEN_DEFAULT's group)
     (610101, 60, True), (610845, 60, True), (610948, 60, True), (611764, 60, True), (620089, 120, True),
-    (400100, 60, True)]
+    (400100, 60, True),
+    # session 28: 300002's case across a kill -9: a window named with a copy of the head alone as the file grew from it
+    # (copies.head_copy_of_grown), the content found cut at the restart, in that copy's .gz, named again by
+    # harvester.cut_after_copy; the note is kept with the content's state now (FileState.head_window:
+    # tests/tail/test_copytruncate_head_copy_window_named_once_across_a_restart.py)
+    (400238, 60, True)]
 # Still failing so at timing 0, strict xfails. `make torture`'s own default seeds (SEED=1 N=200) among them: 97 and 128
 # fail on main's code since at least session 24 (bfc4659; the harness's byte count of session 22). (seed, steps, holder,
 # what happens)
@@ -505,11 +510,7 @@ OPEN_DEFAULT: list[tuple[int, int, bool, str]] = [
     # causes not isolated
     (300120, 60, True, "2 copytruncates took lines destroyed unread, 1 loss of open size named"),
     # of `SEED=400000 N=300 ARGS="--timings 3"` (882 of 900 with the holder, 892 without)
-    # 400238 (seen in its trace, session 27): a copytruncate window named with a copy of the head alone as the file
-    # grew from its head (copies.head_copy_of_grown, read between the copy and the cut), then a kill -9; the restart
-    # finds the content cut, in that copy's .gz, and harvester.cut_after_copy names the window again. 300002's fix
-    # (Prospector._head_windows) lives in memory only: across a restart it needs a checkpoint entry of its own
-    (400238, 60, True, "6 copytruncate windows named, 5 copytruncates made (one named before and after a kill -9)"),
+    # (400238: FOUND_DEFAULT since session 28)
     (400156, 60, False, "2 copytruncates took lines destroyed unread, 1 loss of open size named"),
     # 400174 (seen in its trace, session 27): the live file made after the tailer's last read, met by the holder alone
     # while empty, copytruncated twice (2 lines in the first window) while the tailer did not read, then a kill -9: the
