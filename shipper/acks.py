@@ -382,6 +382,17 @@ class AckTracker:
                             out.setdefault(output, []).extend(part)
         return out
 
+    def stored_unsaved(self, wait: float) -> dict[str, int] | None:
+        """For an exit that does not wait (a second signal): per output, how many events of the batches not
+        committed it stored (delivered_to), which the next start sends it again; None when the lock was not had
+        within `wait` seconds (the handler must not wait on a thread that may be stuck)."""
+        if not self._lock.acquire(timeout=wait):  # (a Condition's RLock: the main thread it interrupts may hold it)
+            return None
+        try:
+            return {output: len(ids) for output, ids in self.delivered_to().items() if ids}
+        finally:
+            self._lock.release()
+
     def delivered_elsewhere(self, seqs: set[int] | None = None) -> dict[str, list[str]]:
         """Per where (OutputConfig.where), the event ids of the batches not committed (of `seqs`, or all of them)
         that the old server of a name a reload gave to another server acknowledged (stores_elsewhere): acks that

@@ -472,6 +472,16 @@ class Pipeline:
                         "sent again at the next start (a possible repeat)", ", ".join(unsaved),
                         f"its {self.store.busy_with()} in progress for {stuck:.0f}s" if stuck is not None
                         else "its commit not begun")
+        for name, r in list(self.runners.items()):
+            stored = r.tracker.stored_unsaved(0.5)
+            if stored is None:
+                log.warning("source %s: the agent exits without telling which outputs stored part of its batches not "
+                            "completed: those events may be sent to them again at the next start", name)
+                continue
+            # (exam28: a single stop notes these, _delivered_to; a second signal has no time to save a note)
+            for output, events in stored.items():
+                log.warning("output %s had stored %d events of source %s's batches not completed when the agent "
+                            "exits: the next start sends them to it again (a repeat)", output, events, name)
         for w in self._every_worker():
             held = w.output.in_flight() if w.alive() else None
             if held:
