@@ -25,11 +25,12 @@ from shipper.config_base import SourceConfig
 from shipper.metrics import forget_metrics
 from shipper.output_worker import OUTPUT_CLOSE_TIMEOUT, OutputWorker, close_workers
 from shipper.plugin import Batch
-from shipper.reload import ReloadError, ReloadPlan, routed_to
 from shipper.source_runner import SourceRunner
 
+# shipper.reload (the plan of a reload) is imported by a reload, not by every start (shipper.runner does the same).
 if TYPE_CHECKING:
     from shipper.pipeline import Pipeline
+    from shipper.reload import ReloadPlan
 
 log = logging.getLogger("shipper.pipeline")  # the name operators' log filters already know
 
@@ -67,6 +68,8 @@ class Reloads:
         tracker and position. `wait_slice(seconds)` sleeps between checks (the runner pings systemd
         there); it returns True to cut the wait short (a stop signal).
         """
+        from shipper.reload import ReloadError
+
         p = self.p
         wait_slice = wait_slice or _sleep
         problems: list[str] = []
@@ -670,6 +673,8 @@ def _owe_added(r: SourceRunner, plan: ReloadPlan, new: Config) -> None:
     others' stored events are noted; a name now given to another server is no longer noted for what its old
     server stored). What an earlier reload during the same wait owed goes on, under an owed output's new name,
     while the source still sends to it. A source that cannot read again is owed nothing."""
+    from shipper.reload import routed_to
+
     if not r.source.rereads:
         return
     name = r.cfg.name

@@ -252,3 +252,13 @@ def test_the_checkpoint_writer_imports_no_typing():
     loaded = set(json.loads(out.stdout))
     assert "shipper.checkpoint_db" in loaded and "sqlite3" in loaded  # (it did import the writer's module)
     assert "typing" not in loaded
+
+
+def test_an_agent_imports_the_reload_plan_only_for_a_reload(tmp_path):
+    """shipper.reload (what a reload changes, and its dataclasses) is imported by a reload (shipper.runner's SIGHUP),
+    not by every start through the pipeline's reload_apply (~10 M instructions: bench/README.md, session 28)."""
+    cfg = _config(tmp_path)
+    loaded = _modules_after(f"import shipper.cli\nfrom shipper.config import load_config\n"
+                            f"c = load_config({str(cfg)!r})\nimport shipper.runner, shipper.state_dir_moved")
+    assert "shipper.reload_apply" in loaded  # (it did import the pipeline's reload side)
+    assert "shipper.reload" not in loaded
