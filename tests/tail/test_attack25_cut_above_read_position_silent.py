@@ -21,39 +21,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.fluentd_agent import metric_value, run_agent, source_status, write_config, write_lines
-from tests.peers.forward_server import ForwardServer
-from tests.support import free_port, stop_process, wait_until
+from tests.e2e.fluentd_agent import metric_value, write_lines
+from tests.support import wait_until
+from tests.tail.held_outage import delivered, held_outage
 
 pytestmark = pytest.mark.slow  # (an agent, 2 MB held back behind a frozen peer: handed out first)
 
 
-def _delivered(peer: ForwardServer) -> set[tuple[str, int]]:
-    """(src, n) of every record the peer stored that parsed (a glued line is a pipeline_error without them)."""
-    return {(r["generic"]["src"], r["generic"]["n"]) for _t, _ts, r in list(peer.records) if "generic" in r}
-
-
 @pytest.mark.parametrize("where", ["line_boundary", "mid_line"])
 def test_a_cut_above_the_read_position_is_a_named_loss(tmp_path: Path, where: str) -> None:
-    log = tmp_path / "app.log"
-    write_lines(log, "a", 0, 100)
-    peer = ForwardServer(port=free_port()).start()
-    http = free_port()
-    agent = run_agent(write_config(tmp_path, http, [log], [("fwd", peer.port)]), tmp_path / "agent.err")
-    try:
-        wait_until(lambda: len(_delivered(peer)) == 100, 60, "the first lines delivered")
-        time.sleep(1.0)
-        peer.frozen.set()  # the outage: the reader stops at its full queue
-        for start in range(100, 20100, 1000):
-            write_lines(log, "a", start, 1000)
-            time.sleep(0.02)
-        size = log.stat().st_size
-
-        def seen() -> dict:
-            files = source_status(http).get("status", {}).get("files") or [{}]
-            return files[0]
-        wait_until(lambda: seen().get("size") == size, 60, "a look that sees the log grown")
-        position = seen()["position"]
+    with held_outage(tmp_path, first=100, settle=1.0) as o:
+        log, size = o.log, o.size
+        position = o.file_status()["position"]
         data = log.read_bytes()
         cut = int(size * 0.8)
         if where == "line_boundary":
@@ -63,16 +42,13 @@ def test_a_cut_above_the_read_position_is_a_named_loss(tmp_path: Path, where: st
         time.sleep(1.0)
         write_lines(log, "a", 30000, 10)
         time.sleep(0.5)
-        peer.frozen.clear()
-        wait_until(lambda: {("a", n) for n in range(30001, 30010)} <= _delivered(peer), 120, "the lines after the cut")
+        o.peer.frozen.clear()
+        wait_until(lambda: {("a", n) for n in range(30001, 30010)} <= delivered(o.peer), 120, "the lines after the cut")
         time.sleep(3.0)  # a late warning, if any
-        losses = metric_value(http, "shipper_losses_total")
-    finally:
-        stop_process(agent, 60)
-        peer.stop()
-    missing = {("a", n) for n in range(20100)} - _delivered(peer)
+        losses = metric_value(o.http, "shipper_losses_total")
+    missing = {("a", n) for n in range(20100)} - delivered(o.peer)
     assert missing, "every line was delivered: the premise (lines cut away unread) did not occur"
-    journal = (tmp_path / "agent.err").read_text()
+    journal = o.journal.read_text()
     named = [ln for ln in journal.splitlines() if "data lost" in ln and "app.log" in ln]
     assert named and (losses or 0) >= 1, (
         f"{len(missing)} lines cut away unread (from {min(missing)}); counted {losses}; "

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.fluentd_agent import metric_value, run_agent, source_status, stored, write_config, write_lines
-from tests.peers.forward_server import ForwardServer
-from tests.support import free_port, stop_process, wait_until
+from tests.e2e.fluentd_agent import metric_value, stored, write_lines
+from tests.support import wait_until
+from tests.tail.held_outage import held_outage
 
 pytestmark = pytest.mark.slow  # (an agent, 2 MB held back behind a frozen peer)
 
@@ -48,37 +48,21 @@ def _cut_back(log: Path, size: int) -> None:
 def _outage(tmp_path: Path, how: str, cut: bool) -> tuple[dict, list[str], float | None]:
     """The log written to during an outage, looked at (/status, and the looks while held: they run each second), then
     `how` done to it (after the real cut, `cut`); the lines delivered, what the journal says of app.log, the losses."""
-    log = tmp_path / "app.log"
-    write_lines(log, "a", 0, 2000)
-    peer = ForwardServer(port=free_port()).start()
-    http = free_port()
-    agent = run_agent(write_config(tmp_path, http, [log], [("fwd", peer.port)]), tmp_path / "agent.err")
-    try:
-        wait_until(lambda: len(stored(peer)) == 2000, 60, "the first lines delivered")
-        time.sleep(1.5)
-        peer.frozen.set()  # the outage: the reader stops at its full queue
-        for start in range(2000, 22000, 1000):
-            write_lines(log, "a", start, 1000)
-            time.sleep(0.02)
-        size = log.stat().st_size
-        wait_until(lambda: (source_status(http).get("status", {}).get("files") or [{}])[0].get("size") == size, 60,
-                   "a look that sees the log grown")
+    with held_outage(tmp_path, first=2000, settle=1.5) as o:
+        log, size = o.log, o.size
         time.sleep(1.5)  # (and a look while held: each second; what it saw is what the next one compares with)
         if cut:
             _cut_back(log, size)
         ATTRIBUTE_CHANGE[how](log)
         assert log.stat().st_size == size
         time.sleep(2.0)
-        peer.frozen.clear()
+        o.peer.frozen.clear()
         write_lines(log, "a", 50000, 10)
-        wait_until(lambda: {("a", n) for n in range(50000, 50010)} <= set(stored(peer)), 120, "the lines after")
+        wait_until(lambda: {("a", n) for n in range(50000, 50010)} <= set(stored(o.peer)), 120, "the lines after")
         time.sleep(2.0)  # a late warning, if any
-        losses = metric_value(http, "shipper_losses_total")
-    finally:
-        stop_process(agent, 60)
-        peer.stop()
-    journal = (tmp_path / "agent.err").read_text()
-    return stored(peer), [ln for ln in journal.splitlines() if "lost" in ln and "app.log" in ln], losses
+        losses = metric_value(o.http, "shipper_losses_total")
+    journal = o.journal.read_text()
+    return stored(o.peer), [ln for ln in journal.splitlines() if "lost" in ln and "app.log" in ln], losses
 
 
 @pytest.mark.parametrize("how", sorted(ATTRIBUTE_CHANGE))

@@ -22,44 +22,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.fluentd_agent import metric_value, run_agent, source_status, write_config, write_lines
-from tests.peers.forward_server import ForwardServer
-from tests.support import free_port, stop_process, wait_until
+from tests.e2e.fluentd_agent import metric_value, write_config, write_lines
+from tests.support import wait_until
+from tests.tail.held_outage import delivered, held_outage
 
 pytestmark = pytest.mark.slow  # (an agent, 2 MB held back behind a frozen peer, a reload's wait)
 
 
-def _delivered(peer: ForwardServer) -> set[tuple[str, int]]:
-    """(src, n) of every record the peer stored that parsed (a glued line is a pipeline_error without them)."""
-    return {(r["generic"]["src"], r["generic"]["n"]) for _t, _ts, r in list(peer.records) if "generic" in r}
-
-
 @pytest.mark.parametrize("order", ["cut_then_reload", "reload_then_cut"])
 def test_a_cut_above_the_read_position_across_a_reload_is_named(tmp_path: Path, order: str) -> None:
-    log = tmp_path / "app.log"
-    write_lines(log, "a", 0, 100)
-    peer = ForwardServer(port=free_port()).start()
-    http = free_port()
-    agent = run_agent(write_config(tmp_path, http, [log], [("fwd", peer.port)]), tmp_path / "agent.err")
+    with held_outage(tmp_path, first=100, settle=1.0) as o:
+        log, size = o.log, o.size
 
-    def reload() -> None:
-        write_config(tmp_path, http, [log], [("fwd", peer.port)], tags=["reloaded"])  # the source restarts
-        agent.send_signal(signal.SIGHUP)
+        def reload() -> None:
+            write_config(tmp_path, o.http, [log], [("fwd", o.peer.port)], tags=["reloaded"])  # the source restarts
+            o.agent.send_signal(signal.SIGHUP)
 
-    try:
-        wait_until(lambda: len(_delivered(peer)) == 100, 60, "the first lines delivered")
-        time.sleep(1.0)
-        peer.frozen.set()  # the outage: the reader stops at its full queue
-        for start in range(100, 20100, 1000):
-            write_lines(log, "a", start, 1000)
-            time.sleep(0.02)
-        size = log.stat().st_size
-
-        def seen() -> dict:
-            files = source_status(http).get("status", {}).get("files") or [{}]
-            return files[0]
-        wait_until(lambda: seen().get("size") == size, 60, "a look that sees the log grown")
-        position = seen()["position"]
+        position = o.file_status()["position"]
         data = log.read_bytes()
         cut = data.rfind(b"\n", 0, int(size * 0.8)) + 1
         assert position < cut < size, (position, cut, size)
@@ -71,20 +50,17 @@ def test_a_cut_above_the_read_position_across_a_reload_is_named(tmp_path: Path, 
             reload()
             time.sleep(0.5)
             os.truncate(log, cut)
-        wait_until(lambda: "msg=reloaded" in (tmp_path / "agent.err").read_text(), 60, "the reload done")
+        wait_until(lambda: "msg=reloaded" in o.journal.read_text(), 60, "the reload done")
         time.sleep(1.0)
         write_lines(log, "a", 30000, 10)
         time.sleep(2.0)
-        peer.frozen.clear()
-        wait_until(lambda: {("a", n) for n in range(30001, 30010)} <= _delivered(peer), 180, "the lines after the cut")
+        o.peer.frozen.clear()
+        wait_until(lambda: {("a", n) for n in range(30001, 30010)} <= delivered(o.peer), 180, "the lines after the cut")
         time.sleep(3.0)  # a late warning, if any
-        losses = metric_value(http, "shipper_losses_total")
-    finally:
-        stop_process(agent, 60)
-        peer.stop()
-    journal = (tmp_path / "agent.err").read_text()
+        losses = metric_value(o.http, "shipper_losses_total")
+    journal = o.journal.read_text()
     assert "sources_restarted=app" in journal, "the premise: the reload restarted the source"
-    missing = {("a", n) for n in range(20100)} - _delivered(peer)
+    missing = {("a", n) for n in range(20100)} - delivered(o.peer)
     assert missing, "every line was delivered: the premise (lines cut away unread) did not occur"
     named = [ln for ln in journal.splitlines() if "data lost" in ln and "app.log" in ln]
     assert named and (losses or 0) >= 1, (

@@ -21,64 +21,39 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.fluentd_agent import metric_value, run_agent, source_status, write_config, write_lines
-from tests.peers.forward_server import ForwardServer
-from tests.support import free_port, stop_process, wait_until
+from tests.e2e.fluentd_agent import metric_value, run_agent, write_lines
+from tests.support import stop_process, wait_until
+from tests.tail.held_outage import delivered, held_outage
 
 pytestmark = pytest.mark.slow  # (an agent twice, 2 MB held back behind a frozen peer, a stop's timeout)
 
 
-def _delivered(peer: ForwardServer) -> set[tuple[str, int]]:
-    """(src, n) of every record the peer stored that parsed (a glued line is a pipeline_error without them)."""
-    return {(r["generic"]["src"], r["generic"]["n"]) for _t, _ts, r in list(peer.records) if "generic" in r}
-
-
 @pytest.mark.parametrize("order", ["cut_then_stop", "stop_then_cut"])
 def test_a_cut_above_the_read_position_across_a_stop_is_named(tmp_path: Path, order: str) -> None:
-    log = tmp_path / "app.log"
-    write_lines(log, "a", 0, 100)
-    peer = ForwardServer(port=free_port()).start()
-    http = free_port()
-    agent = run_agent(write_config(tmp_path, http, [log], [("fwd", peer.port)]), tmp_path / "agent.err")
-
     cfg = tmp_path / "cfg.yaml"
-    try:
-        wait_until(lambda: len(_delivered(peer)) == 100, 60, "the first lines delivered")
-        time.sleep(1.0)
-        peer.frozen.set()  # the outage: the reader stops at its full queue
-        for start in range(100, 20100, 1000):
-            write_lines(log, "a", start, 1000)
-            time.sleep(0.02)
-        size = log.stat().st_size
-
-        def seen() -> dict:
-            files = source_status(http).get("status", {}).get("files") or [{}]
-            return files[0]
-        wait_until(lambda: seen().get("size") == size, 60, "a look that sees the log grown")
-        position = seen()["position"]
+    with held_outage(tmp_path, first=100, settle=1.0) as o:
+        log, size = o.log, o.size
+        position = o.file_status()["position"]
         data = log.read_bytes()
         cut = data.rfind(b"\n", 0, int(size * 0.8)) + 1
         assert position < cut < size, (position, cut, size)
         if order == "cut_then_stop":
             os.truncate(log, cut)
             time.sleep(0.3)
-            stop_process(agent, 60)
+            stop_process(o.agent, 60)
         else:
-            stop_process(agent, 60)
+            stop_process(o.agent, 60)
             os.truncate(log, cut)
-        agent = run_agent(cfg, tmp_path / "agent.err")
+        o.agent = run_agent(cfg, o.journal)
         time.sleep(1.0)
         write_lines(log, "a", 30000, 10)
         time.sleep(2.0)
-        peer.frozen.clear()
-        wait_until(lambda: {("a", n) for n in range(30001, 30010)} <= _delivered(peer), 180, "the lines after the cut")
+        o.peer.frozen.clear()
+        wait_until(lambda: {("a", n) for n in range(30001, 30010)} <= delivered(o.peer), 180, "the lines after the cut")
         time.sleep(3.0)  # a late warning, if any
-        losses = metric_value(http, "shipper_losses_total")
-    finally:
-        stop_process(agent, 60)
-        peer.stop()
-    journal = (tmp_path / "agent.err").read_text()
-    missing = {("a", n) for n in range(20100)} - _delivered(peer)
+        losses = metric_value(o.http, "shipper_losses_total")
+    journal = o.journal.read_text()
+    missing = {("a", n) for n in range(20100)} - delivered(o.peer)
     assert missing, "every line was delivered: the premise (lines cut away unread) did not occur"
     named = [ln for ln in journal.splitlines() if "data lost" in ln and "app.log" in ln]
     assert named, (  # (at the stop or at the start: the stopped process's count is gone with it)
