@@ -17,8 +17,9 @@ Faults (the written bytes are the truth, so a retry resumes after them):
   So a reader that dies loses nothing: what the pipe held is read again at the next start. The same into a Unix
   stream socket (socat EXEC, systemd's StandardOutput=socket), whose unread bytes SIOCOUTQ counts.
 - into a datagram (or seqpacket) socket, whose messages it bounds in size: whole lines, at most PIPE_BUF bytes a
-  message (a batch written whole was refused, EMSGSIZE, and retried for ever). A line longer than a message can be
-  ends the run (exit 1), named once: no retry can send it.
+  message (a batch written whole was refused, EMSGSIZE, and retried for ever). For a line longer than a message can
+  be, the socket's send buffer is raised (SO_SNDBUFFORCE as root, else up to net.core.wmem_max); one it still cannot
+  take ends the run (exit 1), named once: no retry can send it.
 - EPIPE (the reader went away, `run --once | head -1`; ECONNRESET on a socket): the run ends with 141, like cat, after one warning
   naming the lines of the unacknowledged batch the reader already had: they are written again at the next start.
 - stdout closed (`>&-`, or EBADF on a write): the run ends (exit 1) naming it; no retry can write there. So does a
@@ -532,10 +533,39 @@ def _write_whole_lines(fd: int, parts: list[bytes], written: _Written) -> None:
                 pos += _when_room(fd, os.write, view[pos:cut])
                 written.done = pos
             else:
-                pos += _send_now(sock, view[pos:cut], written)
+                try:
+                    pos += _send_now(sock, view[pos:cut], written)
+                except OSError as e:
+                    if e.errno != errno.EMSGSIZE or not _send_buffer_raised(sock, cut - pos):
+                        raise
     finally:
         if sock is not None:
             sock.close()
+
+
+# The bytes a Unix datagram or seqpacket socket keeps of its send buffer beside a message (its skb's overhead): a
+# message may be the buffer less these.
+MESSAGE_OVERHEAD = 4096
+SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)  # (Linux's: past net.core.wmem_max, with CAP_NET_ADMIN)
+
+
+def _send_buffer_raised(sock: socket.socket, size: int) -> bool:
+    """A message of `size` bytes refused as too long (EMSGSIZE: a datagram or seqpacket socket's send buffer bounds
+    its messages): the buffer raised for it, as far as the agent may (SO_SNDBUFFORCE as root, else up to
+    net.core.wmem_max). True if it grew. (At the kernel's default, ~208 KiB, one long audit line within max_line_bytes
+    ended every run at it, the lines after it never shipped: exam28.)"""
+    before = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    want = size + MESSAGE_OVERHEAD  # (the kernel keeps twice what is set: room for the message and its overhead)
+    if before >= 2 * want:
+        return False
+    for option in (SO_SNDBUFFORCE, socket.SO_SNDBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, want)
+        except OSError:
+            continue
+        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) > before:
+            return True
+    return False
 
 
 def _send_now(sock: socket.socket, data: memoryview, written: _Written) -> int:
