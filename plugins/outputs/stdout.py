@@ -19,7 +19,8 @@ Faults (the written bytes are the truth, so a retry resumes after them):
 - into a datagram (or seqpacket) socket, whose messages it bounds in size: whole lines, at most PIPE_BUF bytes a
   message (a batch written whole was refused, EMSGSIZE, and retried for ever). For a line longer than a message can
   be, the socket's send buffer is raised (SO_SNDBUFFORCE as root, else up to net.core.wmem_max); one it still cannot
-  take ends the run (exit 1), named once: no retry can send it.
+  take ends the run (exit 1), named once: no retry can send it. A seqpacket socket's batch is acknowledged once its
+  reader took it, as a stream socket's; a datagram socket's reader gone leaves no sign (what it left unread is lost).
 - EPIPE (the reader went away, `run --once | head -1`; ECONNRESET on a socket): the run ends with 141, like cat, after one warning
   naming the lines of the unacknowledged batch the reader already had: they are written again at the next start.
 - stdout closed (`>&-`, or EBADF on a write): the run ends (exit 1) naming it; no retry can write there. So does a
@@ -181,7 +182,7 @@ class StdoutOutput(Output):
                 raise Stopping()
         counted = _reader_count(fd)  # a pipe's or a Unix socket's: what its reader has not taken is known
         # A datagram (or seqpacket) socket takes a batch only as messages of bounded size: whole lines, a few at a time
-        messages = counted is None and _message_socket(fd)
+        messages = counted is None and _message_socket(fd) is not None
         if counted == termios.TIOCOUTQ and self._tcp is None:
             self._say_tcp(fd)
         try:
@@ -469,26 +470,30 @@ def _reader_count(fd: int) -> int | None:
     """The ioctl that counts the bytes written to `fd` its reader has not taken yet: FIONREAD on a pipe's write end,
     SIOCOUTQ (TIOCOUTQ) on a stream socket: on a Unix one what the peer has not read (exam26d: a socket's batches were
     acknowledged unread in its buffer and lost with a reader that went away), on a TCP one what the peer's kernel
-    has not acknowledged (the most TCP tells). None for anything else (a file, a terminal)."""
+    has not acknowledged (the most TCP tells). So too on a Unix seqpacket socket, whose reader gone with messages unread
+    is told as a stream's (ECONNRESET): they were acknowledged unread and lost with it (exam28). None for anything else
+    (a file, a terminal, a datagram socket: its reader gone frees what it left unread without a sign)."""
     try:
         mode = os.fstat(fd).st_mode
     except OSError:
         return None
     if stat.S_ISFIFO(mode):
         return termios.FIONREAD
-    return termios.TIOCOUTQ if stat.S_ISSOCK(mode) and _stream_socket_family(fd) is not None else None
+    if stat.S_ISSOCK(mode) and (_stream_socket_family(fd) is not None or _message_socket(fd) == socket.SOCK_SEQPACKET):
+        return termios.TIOCOUTQ
+    return None
 
 
-def _message_socket(fd: int) -> bool:
-    """Whether `fd` is a datagram or seqpacket socket: each write one message, whose size the socket bounds (a
-    batch written whole was refused, EMSGSIZE, and retried for ever)."""
+def _message_socket(fd: int) -> int | None:
+    """SOCK_DGRAM or SOCK_SEQPACKET when `fd` is such a socket (each write one message, whose size the socket bounds:
+    a batch written whole was refused, EMSGSIZE, and retried for ever), else None."""
     try:
         if not stat.S_ISSOCK(os.fstat(fd).st_mode):
-            return False
+            return None
         with socket.socket(fileno=os.dup(fd)) as s:
-            return s.type in (socket.SOCK_DGRAM, socket.SOCK_SEQPACKET)
+            return s.type if s.type in (socket.SOCK_DGRAM, socket.SOCK_SEQPACKET) else None
     except OSError:
-        return False
+        return None
 
 
 def _too_long_for_a_message(written: _Written) -> str:
