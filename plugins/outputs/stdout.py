@@ -340,6 +340,15 @@ class StdoutOutput(Output):
                         f"in the pipe are not lost (read again)",
                         extra={"output": self.ctx.name, "repeated_lines": lines, "batch_lines": total,
                                "taken_bytes": took, "unread_bytes": unread})
+        left = data.count(b"\n", took, written.done) if not socket_gone and unread else 0
+        if left and (fifo := _named_fifo(fd)) is not None:
+            # A FIFO's buffer lives while any end is open: a reader that restarts (a collector's new process) opens it
+            # during this stop and reads them (exam28: 50 lines so, written again unnamed)
+            log.warning(f"output {self.ctx.name}: the reader of stdout (the FIFO {fifo}) went away with {left} lines of "
+                        "the batch being written unread in it: they are written again at the next start, and a reader "
+                        f"that opens the FIFO before the agent has ended reads them there too (a possible repeat of "
+                        f"{left} lines)", extra={"output": self.ctx.name, "repeated_lines": left, "batch_lines": total,
+                                                 "unread_bytes": unread, "path": fifo})
         raise EndRun("", 141) from None
 
     def cut_short(self) -> str | None:
@@ -464,6 +473,15 @@ def _cut_line(fd: int) -> tuple[int | None, int, str] | None:
         return None
     finally:
         os.close(reader)
+
+
+def _named_fifo(fd: int) -> str | None:
+    """The path of the FIFO (named pipe) `fd` writes to, or None (an anonymous pipe, which no one else can open)."""
+    try:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+    return None if target.startswith("pipe:") else target
 
 
 def _reader_count(fd: int) -> int | None:
