@@ -31,6 +31,7 @@ import resource
 import signal
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -377,7 +378,7 @@ class ParsePool:
         # shipper.forkserver_guard: a start the agent breaks off (out of descriptors) leaves the forkserver serving, and
         # what would end it is one line, not a traceback.
         self._ctx.set_forkserver_preload([__name__, "orjson", "shipper.forkserver_guard",
-                                          *([parser_module] if parser_module else [])])
+                                          *([parser_module] if parser_module else []), *_main_run_again()])
         self.workers = workers
         self._workers: list[_Worker] = []  # those up; published by _add_workers once every one it starts is up
         self._names = itertools.count()
@@ -602,6 +603,18 @@ def proc_stat(pid: int) -> list[bytes]:
     the process is gone; IndexError when the file reads short."""
     with open(f"/proc/{pid}/stat", "rb") as f:
         return f.read().rsplit(b")", 1)[1].split()
+
+
+def _main_run_again() -> list[str]:
+    """What each worker's start imports again: multiprocessing's preparation of a process it starts runs the parent's
+    main module in it (as __mp_main__), here the `shipper` console script or shipper.cli run with -m, and with it the
+    CLI and click (~64 M instructions a worker: bench/README.md, session 28). Imported once in the forkserver, the
+    workers find them there. Nothing when the main module has no file (`python -c`: nothing is run again)."""
+    main = sys.modules.get("__main__")
+    if getattr(main, "__file__", None) is None:
+        return []
+    ran_as = getattr(getattr(main, "__spec__", None), "name", None)
+    return ["shipper.cli"] if "shipper.cli" in sys.modules or ran_as == "shipper.cli" else []
 
 
 def kill_stopped_forkserver() -> None:

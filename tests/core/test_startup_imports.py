@@ -262,3 +262,29 @@ def test_an_agent_imports_the_reload_plan_only_for_a_reload(tmp_path):
                             f"c = load_config({str(cfg)!r})\nimport shipper.runner, shipper.state_dir_moved")
     assert "shipper.reload_apply" in loaded  # (it did import the pipeline's reload side)
     assert "shipper.reload" not in loaded
+
+
+def test_parse_workers_find_the_cli_imported_in_their_forkserver(tmp_path):
+    """multiprocessing runs the agent's main module again in each process it starts (as __mp_main__): a worker of an
+    agent started as the `shipper` console script imported the CLI and click again (~37 M instructions a worker:
+    bench/README.md, session 28). The forkserver imports them once; the workers it forks find them there."""
+    log = tmp_path / "a.log"
+    log.write_bytes(b'{"timestamp": "2026-01-01 00:00:00", "actionType": "AUTHENTICATION", "action": "LOGIN"}\n' * 500)
+    cfg = tmp_path / "shipper.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\nsources:\n  - name: a\n    type: file\n    paths: [{log}]\n"
+                   f"    parser: datameer\n    batch_size: 100\n    parse_workers: 2\noutputs:\n  - type: stdout\n")
+    shipper = os.path.join(os.path.dirname(sys.executable), "shipper")
+    with open(tmp_path / "out", "wb") as out, open(tmp_path / "err", "wb") as err:
+        # (-X importtime, handed on to the forkserver: each process says what it imports on stderr)
+        agent = subprocess.Popen([sys.executable, "-X", "importtime", shipper, "run", "-c", str(cfg)], stdout=out,
+                                 stderr=err)
+    try:
+        wait_until(lambda: len(_workers(agent.pid)) == 2, 120, "two parse workers")
+        wait_until(lambda: (tmp_path / "out").read_bytes().count(b"\n") == 500, 120, "the 500 events")
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(60) == 0, (tmp_path / "err").read_text()
+    imports = [line.rsplit("|", 1)[1].strip() for line in (tmp_path / "err").read_text().splitlines()
+               if line.startswith("import time:") and "|" in line]
+    assert imports.count("multiprocessing.forkserver") >= 1  # (the forkserver did start, and said its imports)
+    assert imports.count("click") == 2  # the agent's and the forkserver's; not one more for each worker
