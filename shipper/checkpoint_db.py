@@ -27,6 +27,7 @@ Standard library only: this runs as `python -I -S`, started in a fraction of the
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -234,33 +235,27 @@ def lock_state_dir(state_dir: str, pid: int | None = None) -> int:
     """The open, flocked lock file (its descriptor), holding `pid` (the agent's; default this
     process's), or StateDirError naming the holder's pid."""
     path = os.path.join(state_dir, LOCK_FILE)
-    try:
-        os.makedirs(state_dir, exist_ok=True)
-        # Never through a symlink: the agent makes the lock a plain file, and one put there by whoever can write in
-        # the state_dir would have the agent cut the file it points at and write its pid in (exam27b).
-        # Its owner's alone (0600): flock takes a lock on a descriptor opened read-only, so a lock file other users
-        # can read lets any of them keep the agent from starting (exam27b; the unit's UMask=0077 did it, a start by
-        # hand or in a container did not).
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise StateDirError(f"{path} is a symbolic link, not the lock file shipper makes: refused, nothing written "
-                                f"through it (someone who can write in the state_dir put it there?); remove it") \
-                from None
-        raise unwritable(state_dir, e) from None
-    held = os.fstat(fd)
+    for _ in range(3):
+        fd = _open_lock(state_dir, path)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise _locked(state_dir, holder) from None
+        held = os.fstat(fd)
+        if held.st_nlink > 1:  # another name too: never written through, replaced (_replace_linked_lock)
+            fd = _replace_linked_lock(state_dir, path, fd)
+            held = os.fstat(fd)
+        if _ident(path) == (held.st_dev, held.st_ino):
+            break
+        os.close(fd)  # the name was given another file between the open and the lock (an agent replacing a linked
+        # one): the lock taken is not the state_dir's; taken again on what the name is now
+    else:
+        raise StateDirError(f"{path} keeps being replaced while the agent takes it: is another program removing or "
+                            "renaming files in the state_dir?")
     if held.st_mode & 0o077 and held.st_uid == os.geteuid():  # (made by an earlier release: 0644)
         os.fchmod(fd, 0o600)
-    if held.st_nlink > 1:  # a hard link put in its place: the pid written below would land in that file
-        os.close(fd)
-        raise StateDirError(f"{path} has another name (a hard link), not the lock file shipper makes: refused, nothing "
-                            "written to it (someone who can write in the state_dir put it there?); remove it")
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-        os.close(fd)
-        raise _locked(state_dir, holder) from None
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid() if pid is None else pid}\n".encode(), 0)
@@ -268,6 +263,51 @@ def lock_state_dir(state_dir: str, pid: int | None = None) -> int:
         os.close(fd)
         raise unwritable(state_dir, e) from None
     return fd
+
+
+def _open_lock(state_dir: str, path: str) -> int:
+    try:
+        os.makedirs(state_dir, exist_ok=True)
+        # Never through a symlink: the agent makes the lock a plain file, and one put there by whoever can write in
+        # the state_dir would have the agent cut the file it points at and write its pid in (exam27b).
+        # Its owner's alone (0600): flock takes a lock on a descriptor opened read-only, so a lock file other users
+        # can read lets any of them keep the agent from starting (exam27b; the unit's UMask=0077 did it, a start by
+        # hand or in a container did not).
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise StateDirError(f"{path} is a symbolic link, not the lock file shipper makes: refused, nothing written "
+                                f"through it (someone who can write in the state_dir put it there?); remove it") \
+                from None
+        raise unwritable(state_dir, e) from None
+
+
+def _replace_linked_lock(state_dir: str, path: str, fd: int) -> int:
+    """The lock file, flocked on `fd`, has another name too: a hard-link snapshot of the state_dir (`cp -al` before
+    an upgrade, a backup tool's links: exam28 — refused, every start failed), or any file of the filesystem linked
+    there by whoever can write in the state_dir (exam27b: the agent's pid was written into it). Neither is written
+    through: a new lock file is made, locked and renamed over the name, and the other name keeps what it held. The
+    old file stays locked until the new one holds the name, so an agent opening the name meanwhile finds it locked,
+    and one that locks the old file later sees the name moved on (lock_state_dir's check)."""
+    tmp = f"{path}.{os.getpid()}"
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # (one a killed start left: the name, never what it may point at)
+        new = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        os.close(fd)
+        raise unwritable(state_dir, e) from None
+    fcntl.flock(new, fcntl.LOCK_EX | fcntl.LOCK_NB)  # (a file no one else knows yet)
+    try:
+        os.rename(tmp, path)
+    except OSError as e:
+        os.close(new)
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise unwritable(state_dir, e) from None
+    os.close(fd)
+    return new
 
 
 def unwritable(state_dir: str, e: OSError) -> StateDirError:

@@ -15,14 +15,9 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.journal_sinks import SHIPPER, numbered
 
 
-@pytest.mark.xfail(strict=True, reason="exam28: a hard-link snapshot of the state_dir (cp -al before an upgrade) gives "
-                                       "shipper.lock a second name; every start after refuses it (exit 2, 'has "
-                                       "another name (a hard link)'), though it is the lock file shipper made")
 def test_a_start_after_a_hard_link_snapshot_of_the_state_dir_runs(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
