@@ -1,0 +1,62 @@
+"""Attack 28 (exam28): the journal's reader stalls — not gone, just not reading: `shipper run … 2> >(logger …)` with
+logger held by its syslog, `2>&1 | tee` on a slow disk, journald's stream socket while journald is stuck
+(StandardError=journal), a container runtime's log pipe in blocking mode. docs/operations.md ("Standard error
+closed") promises for the journal on syslog that "a syslog daemon that stops reading … never stops the agent" (a
+backlog, then counted drops), and for stderr's reader *gone* a switch to syslog; a stderr that only stalls has
+neither. Once ~58 KB of journal lines fill the pipe (600 FIFOs matched by the glob, each named once), every thread
+that logs blocks in anon_pipe_write: 100 lines appended to the followed log are not shipped in 20 s, and a SIGTERM
+does not end the agent within 30 s (shutdown_timeout 5). By hand 2 of 2. What should hold: the journal never stops
+the agent — a line stderr cannot take now waits in a bounded backlog or is dropped and counted, as on syslog — and a
+stop ends within shutdown_timeout + 5 s."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.journal_sinks import SHIPPER, numbered
+from tests.support import wait
+
+pytestmark = pytest.mark.slow  # (600 journal lines, waits of 20-30 s)
+
+
+@pytest.mark.xfail(strict=True, reason="exam28: a stderr reader that stalls (not gone) stops the agent: once the pipe "
+                                       "is full of journal lines, lines appended are not shipped and a SIGTERM does "
+                                       "not end it in 30 s (its threads wait in anon_pipe_write)")
+def test_a_stalled_stderr_reader_neither_stops_shipping_nor_the_stop(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "a.log"
+    log.write_text(numbered(0, 100))
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state"), "shutdown_timeout": 5,
+                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
+                                            "parser": "json", "poll_interval": 0.2}],
+                               "outputs": [{"type": "stdout"}]}))
+    out = tmp_path / "out.jsonl"
+    read_end, write_end = os.pipe()  # the journal's reader, which stops reading
+    with open(out, "wb") as o:
+        agent = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=o, stderr=write_end)
+    os.close(write_end)
+    try:
+        assert wait(lambda: out.read_bytes().count(b"\n") >= 100, 60), "the first lines were not shipped"
+        for i in range(600):  # each is named once in the journal (a FIFO is not read): ~58 KB of lines
+            os.mkfifo(logs / f"fifo{i:04d}-{'x' * 100}.log")
+        time.sleep(8)
+        with open(log, "a") as f:
+            f.write(numbered(100, 200))
+        shipped = wait(lambda: out.read_bytes().count(b"\n") >= 200, 20)
+        agent.send_signal(signal.SIGTERM)
+        ended = wait(lambda: agent.poll() is not None, 30)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+        os.close(read_end)
+    assert shipped, "lines appended while the journal's reader stalled were not shipped in 20 s"
+    assert ended, "a SIGTERM did not end the agent within 30 s (shutdown_timeout 5) while its journal's reader stalled"
