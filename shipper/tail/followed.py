@@ -100,6 +100,9 @@ class Followed:
     # The file id of the content its inode held before a truncation in place (FileState.after): the
     # content it holds now is named after it, never the same.
     after: str = ""
+    # The name of the content it is a copy of, given by the scan that found it (copy_names.py): a later copytruncate
+    # copy holds the content the live file held then, at the same offsets, and its lines keep their record keys.
+    named: str = ""
 
     def deleted_open(self) -> bool:
         """Is it deleted and open (by the tailer, or through the holder's descriptor)? Its last descriptor, let go at

@@ -42,6 +42,7 @@ from shipper.memo import BoundedMemo
 from shipper.tail import birth, clock, copies, discovery, gone, held_gone, letting_go, looks, other_device, scan_rules, tombstones, truncation
 from shipper.tail.attention import Lapses
 from shipper.tail.checkpoint_queue import CheckpointQueue
+from shipper.tail.copy_names import name_copies_of_placeholders, name_later_copies
 from shipper.tail.descriptors import Descriptors
 from shipper.tail.events import TailEvents
 from shipper.tail.followed import ROTATED_AWAY, Followed, Identified, Loose, MovedDuringScan, Observed, is_identified
@@ -143,6 +144,8 @@ class Prospector:
         self._cut_copied: dict[str, Observed] = {}  # (this scan) family -> the copy its cut content was found in
         self._cut_files: dict[tuple[int, int], str] = {}  # (this scan) files found cut, their content in a copy -> family
         self._later_copies: dict[str, list[Observed]] = {}  # (this scan) family -> copies copies.later_copy_of_cut named
+        # (this scan) later copies of a file found cut in place -> the name of the content each holds (copy_names.py)
+        self._copy_names: dict[tuple[int, int], str] = {}
         self._head_copy_told: set[tuple[int, int]] = set()  # (this scan) live files copies.head_copy_of_grown named cut
         # (this scan) inodes cut in place whose window was named with the copy of their head their content is in
         # now (FileState.head_window): followed again as cut, their window not named again
@@ -428,7 +431,7 @@ class Prospector:
         self._grown_at_head, self._emptied, self._left_in_copy, self._regrown_on = {}, set(), {}, {}
         self._window_told_in_copy = set()
         self._cut_copied, self._cut_files, self._left_live, self._head_copy_told = {}, {}, set(), set()
-        self._later_copies = {}
+        self._later_copies, self._copy_names = {}, {}
         self._cut_while_away_unsaid, self._head_moved_away = [], set()
         self._waiting_before = set(self.undecided)
         self._copy_made_of = {}
@@ -572,6 +575,8 @@ class Prospector:
             self._unfollow(f)
 
         self._rotated_new &= self.files.keys()
+        if self.first_scan:
+            name_copies_of_placeholders(self, unmatched)
         # 2. loose states: by inode first, then by content
         # Fingerprinted states first: an inode-only placeholder must not take a known file's inode.
         # Then the states read furthest: they have the strongest proof, and a state of which only
@@ -649,6 +654,7 @@ class Prospector:
         for key in [k for k, born in self._undecided_born.items() if k in self.undecided and k in unmatched
                     and None not in (born, unmatched[k].born) and unmatched[k].born != born]:
             self._undecided_gone(key)
+        name_later_copies(self, unmatched, obs)
         families_new = {o.family for o in unmatched.values() if o.family not in self.seen}
         # Rotated files first found at a restart and read whole: of known families, and of families born since the
         # last look (gone.periods_overflowed_while_away tells by them what the rotation deleted meanwhile).
@@ -1333,6 +1339,12 @@ class Prospector:
         key, resume = found
         if o.path == lo.state.path or self._same_generation(lo.state, o):
             lo.truncated, lo.trunc_size = True, max(lo.trunc_size, lo.state.size)
+        if self._same_generation(lo.state, o):
+            # Cut in place: what it holds now is named after the content cut (Followed.after), as when the cut is seen
+            # while the agent runs. (Given a fresh name, the shared head made it the content cut's own name, taken,
+            # and then the next of the chain: the name of the content the inode held after that cut, whose lines
+            # were delivered under it before a kill -9 at the same offsets. tests/tail/test_copy_names.py)
+            self._regrown_on[(o.st.st_dev, o.st.st_ino)] = lo.state.fid
         self._attach(lo, unmatched.pop(key), resume)
         return True
 
@@ -1488,7 +1500,8 @@ class Prospector:
         if s.head_len == 0:  # a placeholder: the file had no identity yet
             if moved:
                 return  # not matched by content
-            f.state, f.start, f.gen, f.after = None, s.offset, s.gen, s.after
+            f.state, f.start, f.gen = None, s.offset, s.gen
+            f.after = self._regrown_on.get((s.dev, s.ino)) or s.after  # (copy_names.name_copies_of_placeholders)
             self.files[(f.dev, f.ino)] = f
             self.families.add(f.family)
             if self._cut_empty_while_away(s, f):
@@ -1544,7 +1557,7 @@ class Prospector:
         f = Followed(o.path, o.family, o.st.st_dev, o.st.st_ino, o.gz, size=o.st.st_size,
                      mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd, settled=o.settled,
                      copied_to=self._left_in_copy.get(key), cut_seen=cut or key in self._window_told_in_copy, born=o.born,
-                     after=after or self._regrown_on.get(key, ""))
+                     after=after or self._regrown_on.get(key, ""), named=self._copy_names.get(key, ""))
         self._go_on_idle(f, o)
         if f.copied_to is not None and o.st.st_size == 0:
             # Cut in place, its content found in a copy, and empty: no read will come to tell the
@@ -1629,7 +1642,7 @@ class Prospector:
                 start = 0  # no line was complete at the first look: the first line is read whole
         opened = self.fds.open(f)
         gen = inode_gen(opened)
-        fid = file_id(f.dev, f.ino, head, gen, f.after)
+        fid = f.named or file_id(f.dev, f.ino, head, gen, f.after)
         # A name in use is not given again (the same inode and head back as other content, its
         # truncation not seen as one): named after the one in use, as after a truncation.
         taken = self._fids_in_use

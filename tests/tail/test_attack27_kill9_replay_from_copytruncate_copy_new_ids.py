@@ -34,9 +34,6 @@ def _lines(lo: int, hi: int) -> bytes:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="lines delivered but not committed at a kill -9, of a content met after a "
-                   "copytruncate, copytruncated again while the agent is down: read back from the copy under new ids "
-                   "(30 of 30), so no tier can drop the repeat, and nothing names it (exam27a, 4 of 4 by hand)")
 def test_kill9_replay_from_a_copytruncate_copy_keeps_its_ids(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()

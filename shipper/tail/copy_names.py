@@ -1,0 +1,108 @@
+"""The names of the contents a live file held between two truncations in place that the agent did not see: what a
+copytruncate left in its later copies while the agent was away (a kill -9, a stop).
+
+A content's file id names its inode, its head and the content its inode held before it was cut in place
+(identity.file_id's `after`), and its record keys are `<file id>:<offset>`. A copytruncate copy holds its content's
+bytes at the same offsets, so read under that content's name it gives every line the key it had when read from the
+live file. That matters after a kill -9: lines delivered but not committed are read again, and a tier deduplicating
+by id drops them only if they come with the same ids. When the live file was copytruncated again while the agent was
+down, those lines are in the newest copy, not in the live file: read as a file of its own, they came with new ids and
+were shipped twice (tests/tail/test_attack27_kill9_replay_from_copytruncate_copy_new_ids.py).
+
+The chain is told at a restart's scan that found the live file cut in place (the same inode and generation, other
+bytes) and the content read of it in a copy (Prospector._cut_copied): each copy made after that one, oldest first, is
+the copy of the content the inode held next, named after the one before it; the live file's content is named after
+the newest (as the run that saw each truncation would have named them all). Without a head (a copy holding less than
+a line) the chain cannot be followed past it: the copies from there on keep names of their own, and the live file its
+name after the content found cut (as before). A copy the live file still begins with (logrotate `copy`, no cut since)
+holds the live file's own content: it is given the live file's name.
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from shipper.tail import copies, discovery
+from shipper.tail.followed import Observed
+from shipper.tail.identity import file_id, head_of, same_bytes
+from shipper.tail.reader import OpenFile
+
+if TYPE_CHECKING:
+    from shipper.tail.prospector import Prospector
+
+
+def name_later_copies(p: Prospector, unmatched: dict[tuple[int, int], Observed],
+                      obs: dict[tuple[int, int], Observed]) -> None:
+    """Name the later copies of each live file found cut in place at this scan (p._copy_names), and the content the
+    live file holds now after the newest of them (p._regrown_on)."""
+    for family, copy in sorted(p._cut_copied.items()):
+        cut = [k for k, fam in p._cut_files.items() if fam == family]
+        if len(cut) != 1 or cut[0] not in p._regrown_on or cut[0] not in unmatched:
+            continue  # (the cut file's content not named after the one found cut: nothing to chain)
+        key = cut[0]
+        live = unmatched[key]
+        gen = p.matcher.gen_of(live)
+        later = sorted((o for k, o in unmatched.items()
+                        if k != key and not o.gz and _later_copy(o, family, copy, live, obs)), key=copies._age)
+        if any(copies._age(a) == copies._age(b) for a, b in zip(later, later[1:])):
+            continue  # (two made in the same instant: which came first cannot be told)
+        p._regrown_on[key] = _chain(p, key, live, gen, p._regrown_on[key], later)
+
+
+def name_copies_of_placeholders(p: Prospector, unmatched: dict[tuple[int, int], Observed]) -> None:
+    """At a restart's first scan, before the loose states take their files: the live files that were empty when
+    saved (a placeholder: after a truncation seen, or new) and hold bytes now, on the same inode generation, beside
+    copies made since (last written after the placeholder was saved): each copy, oldest first, is the copy of the
+    content the inode held next (copytruncate while the agent was away), named after the one before it (the first
+    after the content the placeholder names, Followed.after); the live file's content after the newest
+    (p._regrown_on, taken by Prospector._attach)."""
+    known = {(lo.state.dev, lo.state.ino) for lo in p.loose.values()} | p.files.keys()
+    for lo in p.loose.values():
+        s = lo.state
+        key = (s.dev, s.ino)
+        live = unmatched.get(key)
+        if (s.head_len or s.offset or s.size or s.gone or s.gz or s.path != s.family or not s.mtime or s.gen < 0
+                or live is None or live.path != s.family or not live.st.st_size or lo.reused
+                or p.matcher.gen_of(live) != s.gen):
+            continue
+        folder = os.path.dirname(s.family)
+        later = sorted((o for k, o in unmatched.items()
+                        if k not in known and not o.gz and os.path.dirname(o.path) == folder
+                        and discovery.is_rotated_name(os.path.basename(s.family), os.path.basename(o.path))
+                        and o.st.st_mtime_ns > s.mtime), key=copies._age)
+        if later and not any(copies._age(a) == copies._age(b) for a, b in zip(later, later[1:])):
+            p._regrown_on[key] = _chain(p, key, live, s.gen, s.after, later)
+
+
+def _chain(p: Prospector, key: tuple[int, int], live: Observed, gen: int, after: str, later: list[Observed]) -> str:
+    """Name each of the copies `later` (oldest first) of the contents the inode `key` (listed as `live`, of
+    generation `gen`) held after the one named `after`; the name the content it holds now is to be given after."""
+    for o in later:
+        with p.fds.reading(o) as fh, p.fds.reading(live) as lh:
+            head = None if fh is None else head_of(fh.head())
+            if fh is None or head is None or lh is None:
+                break
+            name = file_id(key[0], key[1], head, gen, after)
+            p._copy_names[(o.st.st_dev, o.st.st_ino)] = name
+            if not _prefix_of(fh, lh, o.st.st_size, len(head)):
+                after = name  # (cut after it was made: the live file holds the next content)
+    return after
+
+
+def _prefix_of(fh: OpenFile, lh: OpenFile, size: int, head_len: int) -> bool:
+    """Does the live file (`lh`) begin with the `size` bytes of the copy (`fh`), past its head? Then it was not cut
+    since the copy was made (logrotate `copy`): they hold one content, under one name."""
+    return size > head_len and lh.size() >= size and same_bytes(fh.read, lh.read, size)
+
+
+def _later_copy(o: Observed, family: str, copy: Observed, live: Observed,
+                obs: dict[tuple[int, int], Observed]) -> bool:
+    """Is `o` a backup of `family` made after `copy` while `live` stayed at the live name (copies.later_copy_of_cut's
+    rule: beside the live file or the copy, under a rotated name, last written after the copy)?"""
+    folder, name = os.path.split(o.path)
+    if folder not in (os.path.dirname(family), os.path.dirname(copy.path)):
+        return False
+    if not discovery.is_rotated_name(os.path.basename(family), name) or copies._age(o) <= copies._age(copy):
+        return False
+    listed = obs.get((o.st.st_dev, o.st.st_ino), o)
+    return not any(copies._rotated_in_after(x, live) for x in (o, listed))
