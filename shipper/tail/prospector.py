@@ -1430,6 +1430,10 @@ class Prospector:
         s = lo.state
         del self.loose[s.fid]
         self.families.remove(s.family)
+        # Waiting to be told apart (first seen holding no more than a shared first line: a copy being written), it is
+        # told now: it holds this content. (Left waiting, deleted later it was named lost whole, though all it held was
+        # read: tests/tail/test_attack27_copy_seen_while_written_false_loss.py.)
+        self.undecided.pop((o.st.st_dev, o.st.st_ino), None)
         # (A compressed form on its own inode, given to the .gz when it was freed, is another file too.)
         moved = (o.st.st_dev, o.st.st_ino) != (s.dev, s.ino) or o.gz != s.gz
         if moved and other_device.remounted(s, o):

@@ -31,9 +31,6 @@ def _lines(lo: int, hi: int) -> bytes:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="a copytruncate copy seen while being written (one line) is not told apart as "
-                   "it grows: deleted 3.5 s later it is named and counted 'data lost … (the whole file) … held no more "
-                   "than their shared first line', though all 400 lines were read and delivered (exam27a, 3 of 3)")
 def test_a_copy_seen_while_being_written_is_no_loss_when_deleted(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
