@@ -34,19 +34,26 @@ if TYPE_CHECKING:
 def name_later_copies(p: Prospector, unmatched: dict[tuple[int, int], Observed],
                       obs: dict[tuple[int, int], Observed]) -> None:
     """Name the later copies of each live file found cut in place at this scan (p._copy_names), and the content the
-    live file holds now after the newest of them (p._regrown_on)."""
+    live file holds now after the newest of them (p._regrown_on); and give each the length of the copy made before it
+    (p._hole_of: a hole as long at its start, left by a writer without O_APPEND, stands for that copy's bytes. Named
+    "data lost … before the N zero bytes at its start", it was a loss no copytruncate made, exam27a's
+    test_attack27_hole_headed_backup_false_loss.py)."""
     for family, copy in sorted(p._cut_copied.items()):
         cut = [k for k, fam in p._cut_files.items() if fam == family]
-        if len(cut) != 1 or cut[0] not in p._regrown_on or cut[0] not in unmatched:
-            continue  # (the cut file's content not named after the one found cut: nothing to chain)
+        if len(cut) != 1 or cut[0] not in unmatched:
+            continue
         key = cut[0]
         live = unmatched[key]
-        gen = p.matcher.gen_of(live)
         later = sorted((o for k, o in unmatched.items()
                         if k != key and not o.gz and _later_copy(o, family, copy, live, obs)), key=copies._age)
         if any(copies._age(a) == copies._age(b) for a, b in zip(later, later[1:])):
             continue  # (two made in the same instant: which came first cannot be told)
-        p._regrown_on[key] = _chain(p, key, live, gen, p._regrown_on[key], later)
+        before = copies.copy_len(p, copy)
+        for o in later:
+            p._hole_of[(o.st.st_dev, o.st.st_ino)] = before
+            before = o.st.st_size
+        if key in p._regrown_on:  # (else the cut file's content is not named after the one found cut: no chain)
+            p._regrown_on[key] = _chain(p, key, live, p.matcher.gen_of(live), p._regrown_on[key], later)
 
 
 def name_copies_of_placeholders(p: Prospector, unmatched: dict[tuple[int, int], Observed]) -> None:

@@ -103,6 +103,10 @@ class Followed:
     # The name of the content it is a copy of, given by the scan that found it (copy_names.py): a later copytruncate
     # copy holds the content the live file held then, at the same offsets, and its lines keep their record keys.
     named: str = ""
+    # A later copytruncate copy's (copy_names.py): the length of the copy made before it. A writer without O_APPEND
+    # left a hole at its start as long as the content cut before it: that long, nothing was written between that copy
+    # and the cut, and the bytes it stands for are in that copy (no loss); longer, the window's (named).
+    hole_of: int = -1
 
     def deleted_open(self) -> bool:
         """Is it deleted and open (by the tailer, or through the holder's descriptor)? Its last descriptor, let go at

@@ -199,6 +199,8 @@ class Harvester:
             self.ledger.holes(f.path, holes)
         if f.copied_to is not None and (got or holes):
             self.cut_after_copy(f, holes)
+        elif holes and holes[0][0] == 0 and not f.cut_seen and _run_from_zero(holes) == f.hole_of:
+            f.cut_seen = True  # (a later copy whose hole stands for the copy before it: Followed.hole_of)
         elif holes and holes[0][0] == 0 and not f.cut_seen:
             # A file that starts with a hole was truncated under a writer that does not append
             # before we read it: the bytes the hole replaced were never read.

@@ -146,6 +146,8 @@ class Prospector:
         self._later_copies: dict[str, list[Observed]] = {}  # (this scan) family -> copies copies.later_copy_of_cut named
         # (this scan) later copies of a file found cut in place -> the name of the content each holds (copy_names.py)
         self._copy_names: dict[tuple[int, int], str] = {}
+        # (this scan) … and the length of the copy made before each (copy_names.py: a hole that long at its start is no news)
+        self._hole_of: dict[tuple[int, int], int] = {}
         self._head_copy_told: set[tuple[int, int]] = set()  # (this scan) live files copies.head_copy_of_grown named cut
         # (this scan) inodes cut in place whose window was named with the copy of their head their content is in
         # now (FileState.head_window): followed again as cut, their window not named again
@@ -431,7 +433,7 @@ class Prospector:
         self._grown_at_head, self._emptied, self._left_in_copy, self._regrown_on = {}, set(), {}, {}
         self._window_told_in_copy = set()
         self._cut_copied, self._cut_files, self._left_live, self._head_copy_told = {}, {}, set(), set()
-        self._later_copies, self._copy_names = {}, {}
+        self._later_copies, self._copy_names, self._hole_of = {}, {}, {}
         self._cut_while_away_unsaid, self._head_moved_away = [], set()
         self._waiting_before = set(self.undecided)
         self._copy_made_of = {}
@@ -1561,7 +1563,8 @@ class Prospector:
         f = Followed(o.path, o.family, o.st.st_dev, o.st.st_ino, o.gz, size=o.st.st_size,
                      mtime_ns=o.st.st_mtime_ns, seen_size=o.st.st_size, held_fd=o.fd, settled=o.settled,
                      copied_to=self._left_in_copy.get(key), cut_seen=cut or key in self._window_told_in_copy, born=o.born,
-                     after=after or self._regrown_on.get(key, ""), named=self._copy_names.get(key, ""))
+                     after=after or self._regrown_on.get(key, ""), named=self._copy_names.get(key, ""),
+                     hole_of=self._hole_of.get(key, -1))
         self._go_on_idle(f, o)
         if f.copied_to is not None and o.st.st_size == 0:
             # Cut in place, its content found in a copy, and empty: no read will come to tell the

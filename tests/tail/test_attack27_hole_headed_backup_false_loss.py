@@ -30,9 +30,6 @@ def _lines(lo: int, hi: int) -> bytes:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="a backup whose leading hole replaced only bytes read before the stop (a "
-                   "non-appending writer, cp+truncate twice while stopped) is named 'data lost … before the N zero bytes "
-                   "at its start' and counted: nothing was lost (exam27a, 3 of 3 by hand)")
 def test_hole_over_what_was_read_is_no_loss(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
