@@ -984,6 +984,11 @@ def _head_only_replaced(p: Prospector, f: Followed, o: Observed) -> None:
         return
     if old_size is None or old_size.st_nlink:
         return  # (still under a name: renamed away, not replaced)
+    if f.fh is not None and _name_when_deleted(f.fh.fd) not in (None, o.path):
+        # Renamed away, then deleted (logrotate `create` + `compress`, Log4j 2 `.gz`, a cleaner): a rotation, and the
+        # file at the live name a new one, not one renamed over it. (Warned "may be shipped again … renamed over it",
+        # its header counted as read again: tests/tail/test_attack27_header_only_log_rotated_false_repeat.py.)
+        return
     with p.fds.reading(o) as new:
         if new is None or f.fh is None:
             return
@@ -995,6 +1000,17 @@ def _head_only_replaced(p: Prospector, f: Followed, o: Observed) -> None:
                       "by rename, a sync tool's copy), of which no more than the first line had been read, and begins "
                       "with what that file holds: whether it is a copy of it or a new file beginning with the same "
                       "lines cannot be proven, so it is read from its start (the old file is read on to its end)")
+
+
+def _name_when_deleted(fd: int) -> str | None:
+    """The name the deleted file open as `fd` had when its last link went (the kernel keeps it: "<path> (deleted)"):
+    its live name when a file was renamed over it, a rotated name when it was renamed away first. None when it cannot
+    be had."""
+    try:
+        link = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+    return link.removesuffix(" (deleted)") if link.endswith(" (deleted)") else None
 
 
 def edited_copy_while_away(p: Prospector, o: Observed) -> bool:

@@ -25,9 +25,6 @@ from tests.tail.attack18_agent import HEADER, Agent, append, wait
 
 @pytest.mark.slow
 @pytest.mark.parametrize("rotated", ["compressed", "deleted"])
-@pytest.mark.xfail(strict=True, reason="a new live file sharing only the layout header with the header-only file "
-                   "rotated away before a scan is warned 'may be shipped again … renamed over it: sed -i', bytes counted "
-                   "as read again: nothing is repeated and nothing was renamed over it (exam27a, 3 of 3 by hand)")
 def test_header_only_log_rotated_away_no_repeat_warned(tmp_path, rotated):
     logs = tmp_path / "logs"
     logs.mkdir()
