@@ -107,6 +107,9 @@ class Followed:
     # left a hole at its start as long as the content cut before it: that long, nothing was written between that copy
     # and the cut, and the bytes it stands for are in that copy (no loss); longer, the window's (named).
     hole_of: int = -1
+    # A backup overwritten in place under the reader (`shred`), what it held unread named lost (Harvester.overwritten_
+    # under): read to its end; a cut after it (`shred -u`) is no news.
+    overwritten: bool = False
 
     def deleted_open(self) -> bool:
         """Is it deleted and open (by the tailer, or through the holder's descriptor)? Its last descriptor, let go at

@@ -71,6 +71,8 @@ class Harvester:
             if not data:
                 ended = True
                 break
+            if self.overwritten_under(f, fh, pre):
+                break
             if data[:1] == b"\0" and not s.cont:
                 # A hole (a file truncated under a writer without O_APPEND, or preallocated):
                 # zero bytes are no line; skipped, counted, and the first real line starts clean.
@@ -209,6 +211,37 @@ class Harvester:
                                         "under a writer that does not append (copytruncate) before they were read; a "
                                         "copy, if one was made and is still there, is read as a new file", unknown=True)
         return got
+
+    def overwritten_under(self, f: Identified, fh: OpenFile, size: int) -> bool:
+        """Were the bytes just before the read offset of `f`, a backup (under a rotated name, or deleted), overwritten
+        in place, its size (`size`, taken before the read) the same as at the last read (logrotate `shred` of a backup
+        being caught up: random bytes written over it from its start, pass after pass, then `shred -u`)? Looked at
+        after each read (and by a scan that finds it closed and changed: Prospector._overwritten): as long as those
+        bytes are still the ones read, no pass has reached the read offset, so the bytes just read are the file's own
+        (shred writes from the start on). Overwritten, what lies past the offset is no line: named lost, and the
+        reader moves to the file's end, nothing of it shipped. (Read as lines, ~4,000 records of random bytes were
+        shipped as events: tests/tail/test_attack27_shredded_backup_read_as_records.py, exam27a.) Not a live file
+        (an editor writes one back in place: truncation.py), nor a compressed one (its stream tells), nor one whose
+        size moved since the last read (a cut or an edit: the prospector decides). A backup read to its end and then
+        shredded is no loss (said at info)."""
+        s = f.state
+        if (f.gz or not f.tail or (f.path == f.family and not f.deleted) or size != f.size or s.offset > size
+                or fh.read(s.offset - len(f.tail), len(f.tail)) == f.tail):
+            return False
+        if size > s.offset:
+            self.ledger.lost(f.path, size - s.offset, f"were overwritten in place before they were read (the bytes "
+                                                      f"before the read offset {s.offset} changed, the size did not: "
+                                                      "`shred`, as logrotate's `shred` runs it on a backup, or a tool "
+                                                      "writing over the file); nothing of them is shipped (keep more "
+                                                      "backups, `rotate`, so that none is shredded before it is read)")
+        else:  # (read to its end: nothing lost. Taken for a file truncated and written again, it was read from 0.)
+            self.log.info(f"{f.path} was overwritten in place after it was read to its end (`shred`?): nothing of it "
+                          "is read again", extra={"path": f.path, "size": size})
+        f.tail = fh.read(max(0, size - MARK_MAX), min(size, MARK_MAX))
+        s.offset, s.mark, s.cont, s.size = size, digest(f.tail), False, max(s.size, size)
+        f.window, f.overwritten = b"", True
+        self.pending[s.key] = s
+        return True
 
     def cut_after_copy(self, f: Followed, holes: list[tuple[int, int]]) -> None:
         """`f`, first read since its last content was found in a copy (a restart after copytruncate,

@@ -477,6 +477,8 @@ class Prospector:
                 continue
             if o is not None:
                 unmatched[key] = o  # (the listing under the name it was renamed to since, if so)
+            if o is not None and not same and self._overwritten(f, o):
+                same = True  # (the same file, read to its end now: what it held unread was named lost)
             if o is not None and same and f.state is None and not f.deleted and (
                     f.unopened or f.unproven and o.st.st_size != f.seen_size):
                 # Never opened (renamed during the scan that found it), or grown since it was found
@@ -1070,6 +1072,20 @@ class Prospector:
             if found is None:
                 raise
             return self.matcher.same_content(f, found), found
+
+    def _overwritten(self, f: Followed, o: Observed) -> bool:
+        """The closed backup `f`, listed as `o` on its inode of the same generation and size but no longer holding
+        what was read: overwritten in place (logrotate `shred`)? Then named so (Harvester.overwritten_under). Taken
+        for another file on its inode, it was read from its start: the overwrite's random bytes shipped as records."""
+        if (not is_identified(f) or f.gz or o.gz or f.path == f.family or o.path == f.family or f.state.gen < 0
+                or self.matcher.gen_of(o) != f.state.gen):
+            return False  # (another file given its inode, or no generation to tell)
+        if f.overwritten:
+            return True  # (named already: the next pass, or `shred -u` cutting it, is no other file)
+        if o.st.st_size != f.size:
+            return False
+        with self.fds.reading(o) as fh:
+            return fh is not None and self.harvester.overwritten_under(f, fh, o.st.st_size)
 
     def _renamed_since_listed(self, o: Observed) -> Observed | None:
         """`o`, renamed since this scan listed it, under the name it has now: one of its family's

@@ -61,8 +61,8 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
     `size`: the file's size if the caller just took it (`mtime_ns` its mtime then, 0 if not
     taken). `force`: known replaced (rewritten_unseen)."""
     s = f.state
-    if f.gz:
-        return False
+    if f.gz or f.overwritten:
+        return False  # (overwritten: what it held unread was named; `shred -u` cuts it before removing it)
     if size is None:
         if f.fh is None:
             return False  # (closed: only a size just taken can show it cut)
@@ -83,6 +83,8 @@ def check_truncated(p: Prospector, f: Identified, size: int | None = None, force
         truncated = not p.matcher.head_is(f.fh, s)
     if not truncated:
         return False
+    if not force and f.fh is not None and p.harvester.overwritten_under(f, f.fh, size):
+        return False  # (a backup overwritten in place, its size kept: `shred`; named, read to its end)
     _name_now(p, f)
     p.rotations += 1
     p.events.rotated()

@@ -26,9 +26,6 @@ BACKLOG = 300_000  # lines (~100 bytes each) written during the outage
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="logrotate `shred` of a backup the agent is reading after an outage: the random bytes of the "
-                   "overwrite are shipped as thousands of pipeline_error records (exam27a, 2 of 2 by hand; whether the "
-                   "shred lands during the read depends on load)")
 def test_a_shredded_backup_is_not_shipped_as_records(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
