@@ -1,0 +1,78 @@
+"""Attack 28 (exam28): 4805164 makes the lock file its owner's alone (0600) and sets an earlier release's 0644 one so at
+the next start — but a descriptor opened before that chmod stays valid. A local user (uid 65534) opens the 0644
+`shipper.lock` an earlier release left while the agent is down (or any time before the upgrade), keeps the
+descriptor, and asks flock for a shared lock, waiting. The upgraded agent starts: it sets 0600 (too late for that
+descriptor) and runs. At its next restart (a reload of the unit, a reboot's stop, an upgrade again) the waiting flock
+is granted the moment the agent lets go, and the start is refused: `…/state: still locked by the checkpoint writer of
+a shipper that ended (pid N): it ends once the write it is in returns (is the state_dir's filesystem frozen, or its
+disk hung?)`, exit 2 — N the last agent's pid, the filesystem fine, the holder uid 65534; systemd's Restart= meets
+the same refusal for as long as that process lives. 2 of 2 by hand. What should hold: the agent starts (a lock file
+whose flock is held by no shipper — /proc/locks names the holder — is replaced by a new one, as 4fb813e replaces a
+hard-linked one), or at least the refusal names the holder, not a frozen filesystem."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.journal_sinks import SHIPPER, numbered
+from tests.support import stop_process, wait
+
+
+@pytest.mark.xfail(strict=True, reason="exam28: a local user who opened the 0644 lock file of an earlier release before "
+                                       "the start's chmod 0600 keeps that descriptor and takes a shared flock as the "
+                                       "agent restarts: the start is refused, blamed on a dead shipper's writer and "
+                                       "a frozen filesystem")
+def test_a_lock_descriptor_opened_before_the_chmod_does_not_keep_the_agent_down() -> None:
+    # a folder others can pass through, as /var/lib or /srv (pytest's tmp_path is under a 0700 folder of root's)
+    tmp_path = Path(tempfile.mkdtemp(prefix="attack28-lock-", dir="/tmp"))
+    tmp_path.chmod(0o755)
+    try:
+        _attack(tmp_path)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _attack(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.log").write_text(numbered(0, 5))
+    state = tmp_path / "state"
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(json.dumps({"state_dir": str(state), "shutdown_timeout": 5,
+                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
+                                            "parser": "json", "poll_interval": 0.2}],
+                               "outputs": [{"type": "stdout"}]}))
+    first = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+    assert first.returncode == 0, first.stderr.decode()[-400:]
+    state.chmod(0o755)
+    (state / "shipper.lock").chmod(0o644)  # as an earlier release left it
+    waiter = subprocess.Popen(  # nobody: opens it now, and waits for a shared lock whenever it is free
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-I", "-c",
+         "import fcntl, os, sys, time\n"
+         "fd = os.open(sys.argv[1], os.O_RDONLY)\nprint('opened', flush=True)\ntime.sleep(3)\n"
+         "fcntl.flock(fd, fcntl.LOCK_SH)\nprint('holding', flush=True)\ntime.sleep(300)",
+         str(state / "shipper.lock")], stdout=subprocess.PIPE, text=True)
+    agent = None
+    try:
+        assert waiter.stdout is not None and waiter.stdout.readline().strip() == "opened"
+        out = tmp_path / "out.jsonl"
+        with open(out, "wb") as o:
+            agent = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=o, stderr=subprocess.DEVNULL)
+        assert wait(lambda: (state / "shipper.lock").stat().st_mode & 0o777 == 0o600, 60), "not set to 0600"
+        time.sleep(4)  # the waiter asks for its lock while the agent holds it
+        assert agent.poll() is None, "the upgraded agent did not run"
+        stop_process(agent, 30)  # the restart
+        time.sleep(1)
+        again = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+    finally:
+        if agent is not None and agent.poll() is None:
+            stop_process(agent, 30)
+        waiter.kill()
+        waiter.wait()
+    assert again.returncode == 0, f"the restart was refused: {again.stderr.decode()[-500:]}"
