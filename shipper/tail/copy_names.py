@@ -59,10 +59,11 @@ def name_later_copies(p: Prospector, unmatched: dict[tuple[int, int], Observed],
 def name_copies_of_placeholders(p: Prospector, unmatched: dict[tuple[int, int], Observed]) -> None:
     """At a restart's first scan, before the loose states take their files: the live files that were empty when
     saved (a placeholder: after a truncation seen, or new) and hold bytes now, on the same inode generation, beside
-    copies made since (last written after the placeholder was saved): each copy, oldest first, is the copy of the
-    content the inode held next (copytruncate while the agent was away), named after the one before it (the first
-    after the content the placeholder names, Followed.after); the live file's content after the newest
-    (p._regrown_on, taken by Prospector._attach)."""
+    copies made since (last written, and born where birth times are had, after the placeholder was saved: an older
+    backup touched since is none): each copy, oldest first, is the copy of the content the inode held next
+    (copytruncate while the agent was away), named after the one before it (the first after the content the
+    placeholder names, Followed.after); the live file's content after the newest (p._regrown_on, taken by
+    Prospector._attach)."""
     known = {(lo.state.dev, lo.state.ino) for lo in p.loose.values()} | p.files.keys()
     for lo in p.loose.values():
         s = lo.state
@@ -76,7 +77,7 @@ def name_copies_of_placeholders(p: Prospector, unmatched: dict[tuple[int, int], 
         later = sorted((o for k, o in unmatched.items()
                         if k not in known and not o.gz and os.path.dirname(o.path) == folder
                         and discovery.is_rotated_name(os.path.basename(s.family), os.path.basename(o.path))
-                        and o.st.st_mtime_ns > s.mtime), key=copies._age)
+                        and o.st.st_mtime_ns > s.mtime and (o.born is None or o.born > s.mtime)), key=copies._age)
         if later and not any(copies._age(a) == copies._age(b) for a, b in zip(later, later[1:])):
             p._regrown_on[key] = _chain(p, key, live, s.gen, s.after, later)
 
@@ -105,11 +106,14 @@ def _prefix_of(fh: OpenFile, lh: OpenFile, size: int, head_len: int) -> bool:
 def _later_copy(o: Observed, family: str, copy: Observed, live: Observed,
                 obs: dict[tuple[int, int], Observed]) -> bool:
     """Is `o` a backup of `family` made after `copy` while `live` stayed at the live name (copies.later_copy_of_cut's
-    rule: beside the live file or the copy, under a rotated name, last written after the copy)?"""
+    rule: beside the live file or the copy, under a rotated name, last written after the copy; and born after it, where
+    birth times are had)?"""
     folder, name = os.path.split(o.path)
     if folder not in (os.path.dirname(family), os.path.dirname(copy.path)):
         return False
     if not discovery.is_rotated_name(os.path.basename(family), name) or copies._age(o) <= copies._age(copy):
         return False
+    if o.born is not None and copy.born is not None and o.born <= copy.born:
+        return False  # (born before the copy: an older file written to since, no later copy)
     listed = obs.get((o.st.st_dev, o.st.st_ino), o)
     return not any(copies._rotated_in_after(x, live) for x in (o, listed))
