@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from shipper.tail.state import FILE_PREFIX, LOOKED_PREFIX
+from shipper_plugins.sources.file import FileSource
 from tests.tail.conftest import Follower
 
 
@@ -69,3 +70,7 @@ def test_an_entry_whose_state_is_gone_is_deleted_at_a_start(tmp_path: Path) -> N
     fl.poll()
     assert fl.seqs() == list(range(5))
     assert not [k for k in fl.state if k.startswith(LOOKED_PREFIX)], fl.state
+
+
+def test_shipper_status_does_not_list_the_entries() -> None:
+    assert FileSource.saved_notes({LOOKED_PREFIX + "0123456789abcdef": 5000}) == []
