@@ -16,6 +16,7 @@ import time
 
 import orjson
 
+from shipper.journal_pipe import StalledReaderStream, stalled_reader_stream
 from shipper.journal_syslog import SyslogStream, take_broken_stderr
 from shipper.secrets import redact, redact_obj
 
@@ -86,8 +87,13 @@ class PriorityPrefix(logging.Formatter):
 def setup(level: str = "info", fmt: str = "logfmt") -> None:
     if not faulthandler.is_enabled():
         faulthandler.enable(all_threads=True)  # SIGABRT/SIGSEGV: tracebacks on stderr (the journal)
-    handler = JournalHandler(sys.stderr)
+    # A pipe's or socket's reader that stalls must not hold the threads that log (exam28): shipper.journal_pipe.
+    stream = stalled_reader_stream(sys.stderr)
+    handler = JournalHandler(stream)
     formatter = JsonFormatter() if fmt == "json" else LogfmtFormatter()
+    if isinstance(stream, StalledReaderStream):
+        stream.line_of = lambda text: formatter.format(
+            logging.LogRecord("shipper.log", logging.ERROR, __file__, 0, text, None, None))
     # (A closed stderr's journal is syslog: shipper.journal_syslog reads the prefix for each line's priority.)
     prefixed = stderr_is_journal() or isinstance(sys.stderr, SyslogStream)
     handler.setFormatter(PriorityPrefix(formatter) if prefixed else formatter)
@@ -98,7 +104,7 @@ def setup(level: str = "info", fmt: str = "logfmt") -> None:
     # A library's warning with no handler of its own (watchdog's "Unable to watch …: inotify watch limit
     # reached") went to logging's last-resort handler: a raw line among the structured ones. The same
     # records, no more (WARNING and up, libraries with a NullHandler stay quiet), now in the agent's format.
-    last_resort = JournalHandler(sys.stderr)
+    last_resort = JournalHandler(stream)
     last_resort.setFormatter(handler.formatter)
     last_resort.setLevel(logging.WARNING)
     logging.lastResort = last_resort

@@ -25,9 +25,6 @@ from tests.support import wait
 pytestmark = pytest.mark.slow  # (600 journal lines, waits of 20-30 s)
 
 
-@pytest.mark.xfail(strict=True, reason="exam28: a stderr reader that stalls (not gone) stops the agent: once the pipe "
-                                       "is full of journal lines, lines appended are not shipped and a SIGTERM does "
-                                       "not end it in 30 s (its threads wait in anon_pipe_write)")
 def test_a_stalled_stderr_reader_neither_stops_shipping_nor_the_stop(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()

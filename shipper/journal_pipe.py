@@ -1,0 +1,176 @@
+"""The journal on a standard error that is a pipe or a socket whose reader may stall.
+
+`shipper run … 2>&1 | less` (the pager waiting at its prompt), `2> >(logger …)` with logger held by its syslog,
+`| tee` on a slow disk, journald's stream socket while journald is stuck: the reader is there but does not read.
+Written as a plain stream, a full pipe held every thread that logged in its write — a file source in its warning,
+the stop in its `stopping` line — so shipping stopped and a SIGTERM did not end the agent (exam28). The journal
+on syslog had this answer already (shipper.journal_syslog: a backlog, then counted drops); this is the same for
+stderr: a line the pipe cannot take now waits in a bounded backlog that a thread writes as the reader reads again;
+past the bound, lines are dropped until the backlog is written, and then one line says how many. At exit the
+backlog has a few seconds to go. A reader that goes away (EPIPE) is still the journal handler's to answer (it moves
+the journal to syslog: shipper.log.JournalHandler).
+
+The pipe is written through a descriptor of its own, opened non-blocking (/proc/self/fd/2 opens the pipe again),
+so descriptor 2 — shared with the shell, or whoever started the agent — keeps its flags; a socket is sent to with
+MSG_DONTWAIT. A terminal or a file is left as it is (a file does not stall; a terminal's descriptor is its shell's).
+"""
+from __future__ import annotations
+
+import atexit
+import collections
+import errno
+import io
+import os
+import select
+import socket
+import stat
+import threading
+import time
+from typing import Callable, TextIO
+
+BACKLOG_LINES = 1000  # journal lines held while the reader does not read; then dropped and counted
+EXIT_WAIT = 3.0  # seconds the backlog has at exit for a reader that reads again
+
+
+class StalledReaderStream(io.TextIOBase):
+    """A pipe's or socket's stderr for the journal: never blocks the thread that logs."""
+
+    def __init__(self, fd: int, sock: socket.socket | None):
+        super().__init__()
+        self.line_of: Callable[[str], str] = str  # a journal line of the agent's own, in the journal's format
+        self._fd = fd  # the pipe opened again, non-blocking (or the socket's descriptor)
+        self._sock = sock
+        self._pending = ""
+        self._lock = threading.Lock()  # lines come from every thread; the backlog's writer is one more
+        self._backlog: collections.deque[bytes] = collections.deque()
+        self._dropped = 0
+        self._writer: threading.Thread | None = None
+        atexit.register(self._drain_at_exit)
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return 2  # faulthandler's tracebacks (a watchdog abort) go to stderr as it is
+
+    def write(self, s: str) -> int:
+        self._pending += s
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            data = (line + "\n").encode(errors="replace")
+            with self._lock:
+                if self._backlog or self._dropped:
+                    self._hold(data)
+                elif rest := self._unwritten(data):
+                    self._backlog.append(rest)  # the empty backlog takes a line's rest: never dropped
+                    self._start_writer()
+        return len(s)
+
+    def flush(self) -> None:
+        pass  # whole lines are written as they come
+
+    def _unwritten(self, data: bytes) -> bytes:
+        """What the reader did not take of `data` now (b"" when all of it). EPIPE (the reader gone) is raised: the
+        journal handler moves the journal to syslog."""
+        try:
+            if self._sock is not None:
+                sent = self._sock.send(data, socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
+            else:
+                sent = os.write(self._fd, data)
+        except BlockingIOError:
+            return data
+        except OSError as e:
+            if e.errno == errno.ECONNRESET:
+                raise BrokenPipeError(errno.EPIPE, "the reader of standard error went away") from e
+            raise
+        return data[sent:]
+
+    def _hold(self, data: bytes) -> None:
+        if self._dropped or len(self._backlog) >= BACKLOG_LINES:
+            self._dropped += 1  # kept in order: nothing more is held until the backlog and this count are written
+            return
+        self._backlog.append(data)
+        self._start_writer()
+
+    def _start_writer(self) -> None:
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_backlog, name="journal-stderr", daemon=True)
+            self._writer.start()
+
+    def _write_held(self) -> bool:
+        """Writes what the reader takes of the backlog, then the count of lines dropped; True when all is written.
+        The reader gone (EPIPE) meanwhile: what is held is left (the handler's next line moves the journal)."""
+        try:
+            while self._backlog:
+                rest = self._unwritten(self._backlog[0])
+                if rest:
+                    self._backlog[0] = rest
+                    return False
+                self._backlog.popleft()
+            if self._dropped:
+                note = (self.line_of(f"standard error's reader did not read the journal: {self._dropped} lines of "
+                                     "it were dropped (the agent went on)") + "\n").encode(errors="replace")
+                rest = self._unwritten(note)
+                if rest:
+                    if len(rest) < len(note):
+                        self._backlog.append(rest)  # the note's rest goes first, then the lines held after it
+                        self._dropped = 0
+                    return False
+                self._dropped = 0
+        except OSError:
+            self._backlog.clear()
+            return True
+        return True
+
+    def _write_backlog(self) -> None:
+        while True:
+            with self._lock:
+                if self._write_held():
+                    self._writer = None
+                    return
+            self._wait_for_room(1.0)
+
+    def _drain_at_exit(self) -> None:
+        deadline = time.monotonic() + EXIT_WAIT
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._write_held():
+                    return
+            self._wait_for_room(min(1.0, max(0.0, deadline - time.monotonic())))
+
+    def _wait_for_room(self, timeout: float) -> None:
+        select.select([], [self._fd], [], timeout)
+
+
+_made: list[StalledReaderStream] = []  # the one made (log.setup runs again at each reload)
+
+
+def stalled_reader_stream(stderr: TextIO) -> TextIO | StalledReaderStream:
+    """The journal's stream for `stderr`: a StalledReaderStream when descriptor 2 is a pipe or a socket, else
+    stderr itself (a terminal, a file, /dev/null; or the journal moved to syslog: stderr is not descriptor 2)."""
+    try:
+        if stderr.fileno() != 2:
+            return stderr
+    except (OSError, ValueError):  # (io.UnsupportedOperation is a ValueError and an OSError)
+        return stderr
+    if not _made and (made := _for_descriptor_2()) is not None:
+        _made.append(made)
+    return _made[0] if _made else stderr
+
+
+def _for_descriptor_2() -> StalledReaderStream | None:
+    try:
+        st = os.fstat(2)
+    except OSError:
+        return None
+    if stat.S_ISSOCK(st.st_mode):
+        sock = socket.socket(fileno=os.dup(2))
+        sock.set_inheritable(False)
+        return StalledReaderStream(sock.fileno(), sock)
+    if stat.S_ISFIFO(st.st_mode):
+        try:
+            fd = os.open("/proc/self/fd/2", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:  # (no /proc, or no reader left: the handler meets EPIPE on stderr itself)
+            return None
+        return StalledReaderStream(fd, None)
+    return None
