@@ -55,9 +55,9 @@ def _attack(tmp_path: Path) -> None:
     waiter = subprocess.Popen(  # nobody: opens it now, and waits for a shared lock whenever it is free
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-I", "-c",
          "import fcntl, os, sys, time\n"
-         "fd = os.open(sys.argv[1], os.O_RDONLY)\nprint('opened', flush=True)\ntime.sleep(3)\n"
+         "fd = os.open(sys.argv[1], os.O_RDONLY)\nprint('opened', flush=True)\nsys.stdin.readline()\n"
          "fcntl.flock(fd, fcntl.LOCK_SH)\nprint('holding', flush=True)\ntime.sleep(300)",
-         str(state / "shipper.lock")], stdout=subprocess.PIPE, text=True)
+         str(state / "shipper.lock")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     agent = None
     try:
         assert waiter.stdout is not None and waiter.stdout.readline().strip() == "opened"
@@ -65,7 +65,11 @@ def _attack(tmp_path: Path) -> None:
         with open(out, "wb") as o:
             agent = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=o, stderr=subprocess.DEVNULL)
         assert wait(lambda: (state / "shipper.lock").stat().st_mode & 0o777 == 0o600, 60), "not set to 0600"
-        time.sleep(4)  # the waiter asks for its lock while the agent holds it
+        assert wait(lambda: (state / "shipper.lock").read_text().strip() == str(agent.pid), 60), "no lock taken"
+        assert waiter.stdin is not None
+        waiter.stdin.write("go\n")  # the waiter asks for its lock now, while the agent holds it
+        waiter.stdin.flush()
+        time.sleep(2)
         assert agent.poll() is None, "the upgraded agent did not run"
         stop_process(agent, 30)  # the restart
         time.sleep(1)
