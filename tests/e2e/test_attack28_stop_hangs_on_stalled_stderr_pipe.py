@@ -9,17 +9,23 @@ and 40 s after two — until the reader reads again or someone kills it. With th
 stderr cannot take now is dropped and counted (or sent to syslog), as the journal does when stderr's reader is gone."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
 import subprocess
+import termios
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.journal_sinks import SHIPPER, numbered
-from tests.support import wait
+from tests.support import read_steady, wait
+
+
+def _unread(fd: int) -> int:
+    return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), "little")
 
 pytestmark = pytest.mark.slow  # (a stalled pipe, waits of seconds)
 
@@ -45,7 +51,7 @@ def test_two_signals_end_the_agent_whose_journal_shares_a_stalled_pipe(tmp_path:
         assert got.count(b'{"n":') >= 100, got[-800:]
         with open(log, "a") as f:
             f.write(numbered(100, 5000))  # fills the pipe: less at the end of its screen reads no more
-        time.sleep(3)
+        assert read_steady(lambda: _unread(read_end), lambda n: n > 50_000, 60) > 50_000, "the pipe did not fill"
         agent.send_signal(signal.SIGINT)  # Ctrl-C: less ignores it
         time.sleep(0.5)
         agent.send_signal(signal.SIGINT)  # and again
