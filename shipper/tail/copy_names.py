@@ -14,8 +14,8 @@ bytes) and the content read of it in a copy (Prospector._cut_copied): each copy 
 the copy of the content the inode held next, named after the one before it; the live file's content is named after
 the newest (as the run that saw each truncation would have named them all). Without a head (a copy holding less than
 a line) the chain cannot be followed past it: the copies from there on keep names of their own, and the live file its
-name after the content found cut (as before). A copy the live file still begins with (logrotate `copy`, no cut since)
-holds the live file's own content: it is given the live file's name.
+name after the content found cut (as before). A copy the next copy or the live file begins with (logrotate `copy`, no
+cut between them) holds that one's content: it is given its name.
 """
 from __future__ import annotations
 
@@ -79,27 +79,40 @@ def name_copies_of_placeholders(p: Prospector, unmatched: dict[tuple[int, int], 
                         and discovery.is_rotated_name(os.path.basename(s.family), os.path.basename(o.path))
                         and o.st.st_mtime_ns > s.mtime and (o.born is None or o.born > s.mtime)), key=copies._age)
         if later and not any(copies._age(a) == copies._age(b) for a, b in zip(later, later[1:])):
-            p._regrown_on[key] = _chain(p, key, live, s.gen, s.after, later)
+            cut_after: list[Observed] = []
+            p._regrown_on[key] = _chain(p, key, live, s.gen, s.after, later, cut_after)
+            for o in cut_after:
+                # Each was copied from the live file, which was cut after: that copytruncate's window, as
+                # copies.later_copy_of_cut names one after a content found cut. (Unsaid, the lines written between the
+                # copy and the cut went without a word: the live file empty when saved, after a cut seen.)
+                if not copies.window_named_by(p, o):
+                    p.ledger.copytruncate_window(s.family, o.path, "found by the copy, made after the file was last "
+                                                                   "looked at, empty, and cut after it")
 
 
-def _chain(p: Prospector, key: tuple[int, int], live: Observed, gen: int, after: str, later: list[Observed]) -> str:
+def _chain(p: Prospector, key: tuple[int, int], live: Observed, gen: int, after: str, later: list[Observed],
+           cut_after: list[Observed] | None = None) -> str:
     """Name each of the copies `later` (oldest first) of the contents the inode `key` (listed as `live`, of
-    generation `gen`) held after the one named `after`; the name the content it holds now is to be given after."""
-    for o in later:
-        with p.fds.reading(o) as fh, p.fds.reading(live) as lh:
+    generation `gen`) held after the one named `after`; the name the content it holds now is to be given after.
+    `cut_after` gets the copies the live file was cut after (each but one the next copy, or the live file, begins
+    with)."""
+    for o, nxt in zip(later, later[1:] + [live]):
+        with p.fds.reading(o) as fh, p.fds.reading(nxt) as nh:
             head = None if fh is None else head_of(fh.head())
-            if fh is None or head is None or lh is None:
+            if fh is None or head is None or nh is None:
                 break
             name = file_id(key[0], key[1], head, gen, after)
             p._copy_names[(o.st.st_dev, o.st.st_ino)] = name
-            if not _prefix_of(fh, lh, o.st.st_size, len(head)):
-                after = name  # (cut after it was made: the live file holds the next content)
+            if not _prefix_of(fh, nh, o.st.st_size, len(head)):
+                after = name  # (cut after it was made: the next copy, or the live file, holds the next content)
+                if cut_after is not None:
+                    cut_after.append(o)
     return after
 
 
 def _prefix_of(fh: OpenFile, lh: OpenFile, size: int, head_len: int) -> bool:
-    """Does the live file (`lh`) begin with the `size` bytes of the copy (`fh`), past its head? Then it was not cut
-    since the copy was made (logrotate `copy`): they hold one content, under one name."""
+    """Does the next copy, or the live file (`lh`), begin with the `size` bytes of the copy (`fh`), past its head?
+    Then the live file was not cut between the two (logrotate `copy`): they hold one content, under one name."""
     return size > head_len and lh.size() >= size and same_bytes(fh.read, lh.read, size)
 
 

@@ -8,6 +8,7 @@ again (or copied without a cut, logrotate `copy`). The replay starts from the co
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import shutil
 from collections import defaultdict
@@ -79,7 +80,8 @@ def replay(tmp_path, committed: dict) -> Follower:
     return r
 
 
-def run(tmp_path, *, append: bool, header: bool, cut_seen: bool, copies_while_down: list[bool]) -> tuple[Follower, Follower]:
+def run(tmp_path, *, append: bool, header: bool, cut_seen: bool, copies_while_down: list[bool],
+        caplog=None) -> tuple[Follower, Follower]:
     log = Log(tmp_path, append=append, header=header)
     log.write(lines(0, 100))
     first = Follower([log.live], tmp_path)
@@ -97,6 +99,8 @@ def run(tmp_path, *, append: bool, header: bool, cut_seen: bool, copies_while_do
         log.write(lines(n, n + 10))
         n += 10
     os.close(log.fd)
+    if caplog is not None:
+        caplog.clear()  # (what the replay says)
     return first, replay(tmp_path, committed)
 
 
@@ -127,6 +131,21 @@ def test_no_key_names_two_lines_across_copies_made_while_down(tmp_path, fast_mis
     got = set(first.lines()) | set(again.lines())
     n = 130 + 10 * len(copies_while_down)
     assert set(lines(0, n).splitlines()) <= got
+
+
+@pytest.mark.parametrize("copies_while_down", [[True], [True, True], [True, False], [False, True], [False]],
+                         ids=["copytruncate", "copytruncate-twice", "copytruncate-then-copy", "copy-then-copytruncate",
+                              "copy"])
+def test_each_copytruncate_window_while_down_is_named_once_after_a_cut_seen(tmp_path, fast_missing, caplog,
+                                                                           copies_while_down):
+    """The cut seen and the live file saved empty (a placeholder), then written to and copied while the agent was
+    down: each copy the live file was cut after is a copytruncate window, named once at the restart; a copy without a
+    cut (logrotate `copy`) is none. (The window went unsaid: lines written between the copy and the cut lost without a
+    word.)"""
+    caplog.set_level(logging.WARNING)
+    run(tmp_path, append=True, header=False, cut_seen=True, copies_while_down=copies_while_down, caplog=caplog)
+    windows = [r.getMessage() for r in caplog.records if "written between the copy to" in r.getMessage()]
+    assert len(windows) == sum(copies_while_down), windows
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
