@@ -431,7 +431,25 @@ def _wal_pages(state_dir: str) -> int:
     return max(WAL_PAGES[0], min(WAL_PAGES[1], st.f_blocks * st.f_frsize // WAL_SHARE // frame))
 
 
+def _owners_alone(path: str) -> None:
+    """The database file made, or kept, its owner's alone (0600; SQLite gives its -wal file the same mode): SQLite's
+    locks are POSIX record locks, which a descriptor opened read-only can take, so a database any user can read let
+    any of them keep the agent from starting by read-locking it (exam28, as exam27b did with the lock file), when the
+    agent made the state_dir itself (0755; the shipped unit's UMask=0077 made it 0600 already)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return  # (sqlite3.connect meets the same cause and names it)
+    try:
+        held = os.fstat(fd)
+        if held.st_mode & 0o077 and held.st_uid == os.geteuid():  # (made by an earlier release: 0644)
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def _connect(path: str) -> sqlite3.Connection:
+    _owners_alone(path)
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     try:
         # Exclusive before WAL: the WAL index then lives in this process's heap, not in a

@@ -16,15 +16,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import pytest
-
 from tests.journal_sinks import SHIPPER, numbered
 
 
-@pytest.mark.xfail(strict=True, reason="exam28: checkpoints.sqlite is 0644 in a 0755 state_dir the agent makes; any "
-                                       "local user who read-locks it (POSIX lock on a read-only descriptor) keeps "
-                                       "the agent from starting ('database is locked … check that the file … is "
-                                       "writable')")
 def test_another_user_cannot_lock_the_checkpoint_database() -> None:
     # a folder others can pass through, as /var/lib or /srv (pytest's tmp_path is under a 0700 folder of root's)
     tmp_path = Path(tempfile.mkdtemp(prefix="attack28-db-", dir="/tmp"))
