@@ -609,12 +609,14 @@ def _main_run_again() -> list[str]:
     """What each worker's start imports again: multiprocessing's preparation of a process it starts runs the parent's
     main module in it (as __mp_main__), here the `shipper` console script or shipper.cli run with -m, and with it the
     CLI and click (~64 M instructions a worker: bench/README.md, session 28). Imported once in the forkserver, the
-    workers find them there. Nothing when the main module has no file (`python -c`: nothing is run again)."""
+    workers find them there. Nothing when the main module has no file (`python -c`: nothing is run again), nor when
+    it is shipper.cli run with -m: runpy then warns in each worker that the module it runs is imported already (a
+    RuntimeWarning in the journal of every start with parse workers)."""
     main = sys.modules.get("__main__")
     if getattr(main, "__file__", None) is None:
         return []
     ran_as = getattr(getattr(main, "__spec__", None), "name", None)
-    return ["shipper.cli"] if "shipper.cli" in sys.modules or ran_as == "shipper.cli" else []
+    return ["shipper.cli"] if "shipper.cli" in sys.modules and ran_as != "shipper.cli" else []
 
 
 def kill_stopped_forkserver() -> None:
