@@ -240,12 +240,18 @@ def lock_state_dir(state_dir: str, pid: int | None = None) -> int:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-            os.close(fd)
-            raise _locked(state_dir, holder) from None
+            if not _shared_flocks_only(os.fstat(fd)):
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+                os.close(fd)
+                raise _locked(state_dir, holder) from None
+            # Held shared, which no shipper does (its locks are exclusive): a process that opened an earlier
+            # release's 0644 lock file before the start's chmod kept the agent out (exam28). Shared with it while
+            # the file is replaced, as a hard-linked one is.
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fd = _replace_lock(state_dir, path, fd)
         held = os.fstat(fd)
-        if held.st_nlink > 1:  # another name too: never written through, replaced (_replace_linked_lock)
-            fd = _replace_linked_lock(state_dir, path, fd)
+        if held.st_nlink > 1:  # another name too: never written through, replaced (_replace_lock)
+            fd = _replace_lock(state_dir, path, fd)
             held = os.fstat(fd)
         if _ident(path) == (held.st_dev, held.st_ino):
             break
@@ -265,6 +271,22 @@ def lock_state_dir(state_dir: str, pid: int | None = None) -> int:
     return fd
 
 
+def _shared_flocks_only(st: os.stat_result) -> bool:
+    """Whether every flock held on the file `st` is a shared one (/proc/locks: `N: FLOCK ADVISORY READ pid
+    maj:min:inode …`; a lock waited for is listed `N: -> …`). False when there is none or /proc cannot say."""
+    ident = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    kinds = set()
+    try:
+        with open("/proc/locks") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == ident:
+                    kinds.add(fields[3])
+    except OSError:
+        return False
+    return kinds == {"READ"}
+
+
 def _open_lock(state_dir: str, path: str) -> int:
     try:
         os.makedirs(state_dir, exist_ok=True)
@@ -282,13 +304,14 @@ def _open_lock(state_dir: str, path: str) -> int:
         raise unwritable(state_dir, e) from None
 
 
-def _replace_linked_lock(state_dir: str, path: str, fd: int) -> int:
-    """The lock file, flocked on `fd`, has another name too: a hard-link snapshot of the state_dir (`cp -al` before
-    an upgrade, a backup tool's links: exam28 — refused, every start failed), or any file of the filesystem linked
-    there by whoever can write in the state_dir (exam27b: the agent's pid was written into it). Neither is written
-    through: a new lock file is made, locked and renamed over the name, and the other name keeps what it held. The
-    old file stays locked until the new one holds the name, so an agent opening the name meanwhile finds it locked,
-    and one that locks the old file later sees the name moved on (lock_state_dir's check)."""
+def _replace_lock(state_dir: str, path: str, fd: int) -> int:
+    """The lock file, flocked on `fd`, is replaced by a new one, renamed over the name; `fd` closed. For a lock file
+    with another name too: a hard-link snapshot of the state_dir (`cp -al` before an upgrade, a backup tool's links:
+    exam28 — refused, every start failed), or any file of the filesystem linked there by whoever can write in the
+    state_dir (exam27b: the agent's pid was written into it): neither is written through, the other name keeps what
+    it held. And for one a process that is no shipper holds a shared flock on (lock_state_dir). The old file stays
+    locked until the new one holds the name, so an agent opening the name meanwhile finds it locked, and one that
+    locks the old file later sees the name moved on (lock_state_dir's check)."""
     tmp = f"{path}.{os.getpid()}"
     try:
         with contextlib.suppress(FileNotFoundError):
