@@ -16,39 +16,26 @@ MSG_DONTWAIT. A terminal or a file is left as it is (a file does not stall; a te
 """
 from __future__ import annotations
 
-import atexit
-import collections
 import errno
-import io
 import os
 import select
 import socket
 import stat
-import threading
-import time
 from typing import Callable, TextIO
 
-BACKLOG_LINES = 1000  # journal lines held while the reader does not read; then dropped and counted
-EXIT_WAIT = 3.0  # seconds the backlog has at exit for a reader that reads again
+from shipper.journal_backlog import HeldJournal
 
 
-class StalledReaderStream(io.TextIOBase):
-    """A pipe's or socket's stderr for the journal: never blocks the thread that logs."""
+class StalledReaderStream(HeldJournal):
+    """A pipe's or socket's stderr for the journal: never blocks the thread that logs (shipper.journal_backlog)."""
+
+    sender_name = "journal-stderr"
 
     def __init__(self, fd: int, sock: socket.socket | None):
         super().__init__()
         self.line_of: Callable[[str], str] = str  # a journal line of the agent's own, in the journal's format
         self._fd = fd  # the pipe opened again, non-blocking (or the socket's descriptor)
         self._sock = sock
-        self._pending = ""
-        self._lock = threading.Lock()  # lines come from every thread; the backlog's writer is one more
-        self._backlog: collections.deque[bytes] = collections.deque()
-        self._dropped = 0
-        self._writer: threading.Thread | None = None
-        atexit.register(self._drain_at_exit)
-
-    def writable(self) -> bool:
-        return True
 
     def fileno(self) -> int:
         return 2  # faulthandler's tracebacks (a watchdog abort) go to stderr as it is
@@ -57,21 +44,12 @@ class StalledReaderStream(io.TextIOBase):
         self._pending += s
         *lines, self._pending = self._pending.split("\n")
         for line in lines:
-            data = (line + "\n").encode(errors="replace")
-            with self._lock:
-                if self._backlog or self._dropped:
-                    self._hold(data)
-                elif rest := self._unwritten(data):
-                    self._backlog.append(rest)  # the empty backlog takes a line's rest: never dropped
-                    self._start_writer()
+            self._send_now((line + "\n").encode(errors="replace"))
         return len(s)
 
-    def flush(self) -> None:
-        pass  # whole lines are written as they come
-
-    def _unwritten(self, data: bytes) -> bytes:
-        """What the reader did not take of `data` now (b"" when all of it). EPIPE (the reader gone) is raised: the
-        journal handler moves the journal to syslog."""
+    def _unsent(self, data: bytes) -> bytes:
+        """EPIPE (the reader gone) is raised to the thread that logs: the journal handler moves the journal to
+        syslog (shipper.log.JournalHandler)."""
         try:
             if self._sock is not None:
                 sent = self._sock.send(data, socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
@@ -85,58 +63,16 @@ class StalledReaderStream(io.TextIOBase):
             raise
         return data[sent:]
 
-    def _hold(self, data: bytes) -> None:
-        if self._dropped or len(self._backlog) >= BACKLOG_LINES:
-            self._dropped += 1  # kept in order: nothing more is held until the backlog and this count are written
-            return
-        self._backlog.append(data)
-        self._start_writer()
-
-    def _start_writer(self) -> None:
-        if self._writer is None:
-            self._writer = threading.Thread(target=self._write_backlog, name="journal-stderr", daemon=True)
-            self._writer.start()
-
-    def _write_held(self) -> bool:
-        """Writes what the reader takes of the backlog, then the count of lines dropped; True when all is written.
-        The reader gone (EPIPE) meanwhile: what is held is left (the handler's next line moves the journal)."""
+    def _send_held(self) -> bool:
         try:
-            while self._backlog:
-                rest = self._unwritten(self._backlog[0])
-                if rest:
-                    self._backlog[0] = rest
-                    return False
-                self._backlog.popleft()
-            if self._dropped:
-                note = (self.line_of(f"standard error's reader did not read the journal: {self._dropped} lines of "
-                                     "it were dropped (the agent went on)") + "\n").encode(errors="replace")
-                rest = self._unwritten(note)
-                if rest:
-                    if len(rest) < len(note):
-                        self._backlog.append(rest)  # the note's rest goes first, then the lines held after it
-                        self._dropped = 0
-                    return False
-                self._dropped = 0
-        except OSError:
+            return super()._send_held()
+        except OSError:  # the reader gone while lines were held: the next line logged moves the journal
             self._backlog.clear()
             return True
-        return True
 
-    def _write_backlog(self) -> None:
-        while True:
-            with self._lock:
-                if self._write_held():
-                    self._writer = None
-                    return
-            self._wait_for_room(1.0)
-
-    def _drain_at_exit(self) -> None:
-        deadline = time.monotonic() + EXIT_WAIT
-        while time.monotonic() < deadline:
-            with self._lock:
-                if self._write_held():
-                    return
-            self._wait_for_room(min(1.0, max(0.0, deadline - time.monotonic())))
+    def _dropped_note(self, dropped: int) -> bytes:
+        return (self.line_of(f"standard error's reader did not read the journal: {dropped} lines of it were "
+                             "dropped (the agent went on)") + "\n").encode(errors="replace")
 
     def _wait_for_room(self, timeout: float) -> None:
         select.select([], [self._fd], [], timeout)

@@ -26,7 +26,6 @@ socket bound again.
 """
 from __future__ import annotations
 
-import atexit
 import collections
 import errno
 import fcntl
@@ -39,6 +38,7 @@ import sys
 import threading
 import time
 
+from shipper.journal_backlog import BACKLOG_LINES, HeldJournal
 from shipper.unread import unread_bytes
 
 SOCKET = "/dev/log"
@@ -49,8 +49,6 @@ FACILITY_DAEMON = 3
 ERR, WARNING, NOTICE = 3, 4, 5
 MAX_DATAGRAM = 16384  # a longer line is cut there (syslog daemons cut near 8-64 KiB anyway)
 _PREFIX = re.compile(r"<([0-7])>")
-BACKLOG_LINES = 1000  # journal lines held while syslog does not read (at most ~16 MiB); then dropped and counted
-EXIT_WAIT = 3.0  # seconds the backlog has at exit for a syslog that reads again
 UNREAD_LOOK = 0.2  # seconds between looks at whether syslog read the lines sent (while some are unread)
 KMSG_LINES, KMSG_LINE = 8, 900  # lines of it said in the kernel's log at exit when syslog did not take them; their length
 _SENT_PRIORITY = re.compile(rb"<(\d+)>")
@@ -68,19 +66,16 @@ def stderr_closed() -> bool:
         return e.errno == errno.EBADF
 
 
-class SyslogStream(io.TextIOBase):
+class SyslogStream(HeldJournal):
     """sys.stderr when it was closed: each line written, one syslog datagram (a newline-ended line on a stream
     socket). A line starting `<N>` (log.setup's PriorityPrefix) has that priority, `error: …` is an error, others a
     notice."""
 
+    sender_name = "journal-syslog"
+
     def __init__(self, path: str):
         super().__init__()
         self.path = path
-        self._pending = ""
-        self._lock = threading.Lock()  # lines come from every thread; the backlog's sender is one more
-        self._backlog: collections.deque[bytes] = collections.deque()
-        self._dropped = 0
-        self._sender: threading.Thread | None = None
         self._stream = False  # a stream socket: each line ends with a newline, and a send may take part of one
         self._away = False  # the socket was gone at the last send (a restart): lines wait in the backlog meanwhile
         # Lines the socket took that syslog has not read yet (the kernel counts them: SIOCOUTQ); a daemon that
@@ -89,7 +84,6 @@ class SyslogStream(io.TextIOBase):
         self._unread_over = 0  # lines sent while BACKLOG_LINES were unread: too many to keep for sending again
         self._inode = 0  # the socket file's inode when connected (_connect)
         self._sock = self._connect()
-        atexit.register(self._drain_at_exit)
 
     def _connect(self) -> socket.socket:
         """A datagram socket, or, where the daemon listens on a stream (syslog-ng's `unix-stream("/dev/log")`), a
@@ -116,9 +110,6 @@ class SyslogStream(io.TextIOBase):
             return sock
         raise AssertionError("unreachable: the stream attempt returns or raises")
 
-    def writable(self) -> bool:
-        return True
-
     def fileno(self) -> int:
         return self._sock.fileno()  # faulthandler's tracebacks (a watchdog abort) go there too, in pieces
 
@@ -129,19 +120,11 @@ class SyslogStream(io.TextIOBase):
             self._send(line)
         return len(s)
 
-    def flush(self) -> None:
-        pass  # whole lines are sent as they come; a line is sent once its newline is written
-
     def _send(self, line: str) -> None:
         m = _PREFIX.match(line)
         priority, text = (int(m.group(1)), line[m.end():]) if m else (ERR if line.startswith("error:") else NOTICE,
                                                                         line)
-        data = self._message(priority, text)
-        with self._lock:
-            if self._backlog or self._dropped:
-                self._hold(data)
-            elif rest := self._unsent(data):
-                self._hold(rest)  # a line's rest on a stream socket: the backlog is empty, so it is never dropped
+        self._send_now(self._message(priority, text))
 
     def _message(self, priority: int, text: str) -> bytes:
         data = f"<{FACILITY_DAEMON * 8 + priority}>shipper[{os.getpid()}]: {text}".encode(errors="replace")
@@ -242,63 +225,18 @@ class SyslogStream(io.TextIOBase):
             self._backlog.extendleft(reversed([note, *again]))
         return True
 
-    def _hold(self, data: bytes) -> None:
-        if self._dropped or len(self._backlog) >= BACKLOG_LINES:
-            self._dropped += 1  # kept in order: nothing more is held until the backlog and this count are sent
-            return
-        self._backlog.append(data)
-        self._start_sender()
+    def _dropped_note(self, dropped: int) -> bytes:
+        return self._message(ERR, f"syslog ({self.path}) did not read the journal: {dropped} lines of it were dropped "
+                                  "(the agent went on)")
 
-    def _start_sender(self) -> None:
-        if self._sender is None:
-            self._sender = threading.Thread(target=self._send_backlog, name="journal-syslog", daemon=True)
-            self._sender.start()
+    def _sender_done(self) -> bool:
+        return not self._still_unread()  # the sender watches the lines sent until syslog has read them
 
-    def _send_held(self) -> bool:
-        """Sends what the socket takes of the backlog, then the count of lines dropped; True when all is sent."""
-        while self._backlog:
-            head = self._backlog[0]
-            rest = self._unsent(head)
-            if self._backlog[0] is not head:
-                continue  # a reconnect put lines to send again in front of it
-            if rest:
-                self._backlog[0] = rest
-                return False
-            self._backlog.popleft()
-        if self._dropped:
-            note = self._message(ERR, f"syslog ({self.path}) did not read the journal: {self._dropped} lines of it "
-                                      "were dropped (the agent went on)")
-            if rest := self._unsent(note):
-                if len(rest) < len(note):
-                    self._backlog.append(rest)  # the note's rest goes first, then the lines held after it
-                    self._dropped = 0
-                return False
-            self._dropped = 0
-        return True
+    def _idle_wait(self) -> float:
+        return 1.0 if self._away else UNREAD_LOOK  # (away: a reconnect is tried each second)
 
-    def _send_backlog(self) -> None:
-        """The sender thread: sends the backlog as the socket takes it, and watches the lines sent until syslog
-        has read them."""
-        while True:
-            with self._lock:
-                sent = self._send_held()
-                if sent and not self._still_unread():
-                    self._sender = None
-                    return
-            if sent:
-                time.sleep(1.0 if self._away else UNREAD_LOOK)  # (away: a reconnect is tried each second)
-            else:
-                self._wait_for_room(1.0)
-
-    def _drain_at_exit(self) -> None:
-        deadline = time.monotonic() + EXIT_WAIT
-        while time.monotonic() < deadline:
-            with self._lock:
-                if self._send_held():
-                    return
-            self._wait_for_room(min(1.0, max(0.0, deadline - time.monotonic())))
-        with self._lock:
-            self._say_left_at_exit()
+    def _left_at_exit(self) -> None:
+        self._say_left_at_exit()
 
     def exit_now(self) -> None:
         """An exit that does not wait (a second signal's os._exit: no atexit): what syslog has not taken is counted in

@@ -1,0 +1,130 @@
+"""The journal's lines held while their reader does not take them: one policy for every journal stream.
+
+A reader that stops reading (a syslog daemon held by a remote action, a pager at its prompt, journald stuck) must not
+stop the agent: a blocking write held the thread that logged — a file source in its warning, the stop in its
+`stopping` line (exam26d on syslog, exam28 on a stderr pipe). So a line the reader cannot take now waits in a bounded
+backlog that a thread sends as the reader reads again; past the bound, lines are dropped until the backlog is sent,
+and then one line says how many (the journal cannot say it sooner: nobody reads it). At exit the backlog has a few
+seconds to go. Each stream says how a line is sent (`_unsent`), how the count of drops reads, and how to wait for
+room: shipper.journal_syslog (syslog's socket), shipper.journal_pipe (a stderr pipe or socket).
+"""
+from __future__ import annotations
+
+import atexit
+import collections
+import io
+import threading
+import time
+
+BACKLOG_LINES = 1000  # journal lines held while the reader does not read (at most ~16 MiB); then dropped and counted
+EXIT_WAIT = 3.0  # seconds the backlog has at exit for a reader that reads again
+
+
+class HeldJournal(io.TextIOBase):
+    """A journal stream that never blocks the thread that logs (the module's docstring)."""
+
+    sender_name = "journal"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending = ""
+        self._lock = threading.Lock()  # lines come from every thread; the backlog's sender is one more
+        self._backlog: collections.deque[bytes] = collections.deque()
+        self._dropped = 0
+        self._sender: threading.Thread | None = None
+        atexit.register(self._drain_at_exit)
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        pass  # whole lines are sent as they come; a line is sent once its newline is written
+
+    # What each stream says.
+    def _unsent(self, data: bytes) -> bytes:
+        """What the reader did not take of `data` now; b"" when all of it."""
+        raise NotImplementedError
+
+    def _dropped_note(self, dropped: int) -> bytes:
+        """The line that says `dropped` lines were dropped, as the stream sends a line."""
+        raise NotImplementedError
+
+    def _wait_for_room(self, timeout: float) -> None:
+        """Until the reader may take more, or `timeout`."""
+        raise NotImplementedError
+
+    def _left_at_exit(self) -> None:
+        """What is still held when the exit's wait ran out (called with the lock held): nothing by default."""
+
+    def _sender_done(self) -> bool:
+        """With the backlog sent: whether the sender thread may end (syslog's watches the lines until read)."""
+        return True
+
+    def _idle_wait(self) -> float:
+        """Seconds the sender sleeps when all is sent but it may not end yet."""
+        return 1.0
+
+    # The policy.
+    def _send_now(self, data: bytes) -> None:
+        """A line from the thread that logs: sent now if nothing is held before it, else held (or dropped)."""
+        with self._lock:
+            if self._backlog or self._dropped:
+                self._hold(data)
+            elif rest := self._unsent(data):
+                self._hold(rest)  # a line's rest: the backlog is empty, so it is never dropped
+
+    def _hold(self, data: bytes) -> None:
+        if self._dropped or len(self._backlog) >= BACKLOG_LINES:
+            self._dropped += 1  # kept in order: nothing more is held until the backlog and this count are sent
+            return
+        self._backlog.append(data)
+        self._start_sender()
+
+    def _start_sender(self) -> None:
+        if self._sender is None:
+            self._sender = threading.Thread(target=self._send_backlog, name=self.sender_name, daemon=True)
+            self._sender.start()
+
+    def _send_held(self) -> bool:
+        """Sends what the reader takes of the backlog, then the count of lines dropped; True when all is sent."""
+        while self._backlog:
+            head = self._backlog[0]
+            rest = self._unsent(head)
+            if self._backlog[0] is not head:
+                continue  # lines put in front of it meanwhile (syslog's, to be sent again after a restart)
+            if rest:
+                self._backlog[0] = rest
+                return False
+            self._backlog.popleft()
+        if self._dropped:
+            note = self._dropped_note(self._dropped)
+            if rest := self._unsent(note):
+                if len(rest) < len(note):
+                    self._backlog.append(rest)  # the note's rest goes first, then the lines held after it
+                    self._dropped = 0
+                return False
+            self._dropped = 0
+        return True
+
+    def _send_backlog(self) -> None:
+        """The sender thread: sends the backlog as the reader takes it."""
+        while True:
+            with self._lock:
+                sent = self._send_held()
+                if sent and self._sender_done():
+                    self._sender = None
+                    return
+            if sent:
+                time.sleep(self._idle_wait())
+            else:
+                self._wait_for_room(1.0)
+
+    def _drain_at_exit(self) -> None:
+        deadline = time.monotonic() + EXIT_WAIT
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._send_held():
+                    return
+            self._wait_for_room(min(1.0, max(0.0, deadline - time.monotonic())))
+        with self._lock:
+            self._left_at_exit()
