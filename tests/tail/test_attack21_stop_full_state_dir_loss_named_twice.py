@@ -27,8 +27,12 @@ import os
 import time
 from collections import Counter
 
+import pytest
+
 from tests.fs_faults import kept_full, small_tmpfs
 from tests.tail.attack_agent import Agent, append_numbered, append_until_commits_fail
+
+pytestmark = pytest.mark.slow  # (tens of seconds: `make test` hands it out with the slow files, early)
 
 
 def test_a_loss_named_by_a_stop_on_a_full_state_dir_is_not_named_again(tmp_path) -> None:
