@@ -4,8 +4,13 @@ of its screen (the pipe full), Ctrl-C twice: the agent exits in 0.1 s, and the l
 repeated (`output stdout: the agent ends inside a write it cannot cut … written again at the next start (a repeat)`),
 and even `second signal: exiting …`, are neither in the pipe when the reader goes on nor in the kernel's log (as the
 journal on syslog counts its unsent lines at a second signal since 5851547): the pipe shows `stopping` last. The next
-start writes 208 lines again, named nowhere. By hand 2 of 2 (208 repeated both times). What should hold: the naming
-a second signal makes reaches someone — the pipe when it has room, else the kernel's log, as for syslog."""
+start writes 208 lines again, named nowhere. By hand 2 of 2 (208 repeated both times). A single SIGINT the same:
+the stop ends after 11 s (shutdown_timeout 5, the backlog's 3 s), the pipe's journal ends at `stopping`, the
+lines naming the cut batch (`… written again at the next start (a repeat)`) dropped with the backlog, the kernel's
+log empty: 208 repeated, unnamed (2 of 2). Not every time: stdout fills the pipe in whole lines of up to 4 KiB, so
+the room left when the stop comes varies: by hand 4 of 4 lost it, in this test 1 of 5 (a plain xfail).
+What should hold: the naming a stop makes reaches someone — the pipe
+when it has room, else the kernel's log, as for syslog."""
 from __future__ import annotations
 
 import fcntl
@@ -28,11 +33,13 @@ def _unread(fd: int) -> int:
     return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), "little")
 
 
-@pytest.mark.xfail(strict=True, reason="exam28: a second SIGINT with the journal and stdout on one stalled pipe "
-                                       "(2>&1 | less) exits at once, dropping the journal's backlog — the naming of "
+@pytest.mark.xfail(reason="exam28 (not strict: whether the naming fits depends on the room the stalled pipe has left "
+                          "at the stop, 0-4 KiB, which varies run to run): a stop (one SIGINT or two) with the journal and stdout on one stalled "
+                                       "pipe (2>&1 | less) drops the journal's backlog at its exit — the naming of "
                                        "the cut batch's repeat with it — without a count in the kernel's log: 208 "
                                        "lines written again, named nowhere")
-def test_a_second_signal_names_its_repeat_somewhere_when_stderr_is_stalled(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signals", [1, 2], ids=["one_signal", "second_signal"])
+def test_a_stop_names_its_repeat_somewhere_when_stderr_is_stalled(tmp_path: Path, signals: int) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     log = logs / "a.log"
@@ -55,9 +62,10 @@ def test_a_second_signal_names_its_repeat_somewhere_when_stderr_is_stalled(tmp_p
             f.write(numbered(100, 5000))
         assert read_steady(lambda: _unread(read_end), lambda n: n > 50_000, 60) > 50_000, "the pipe did not fill"
         agent.send_signal(signal.SIGINT)  # Ctrl-C: less ignores it
-        time.sleep(0.5)
-        agent.send_signal(signal.SIGINT)
-        assert wait(lambda: agent.poll() is not None, 30), "two SIGINTs did not end the agent"
+        if signals == 2:
+            time.sleep(0.5)
+            agent.send_signal(signal.SIGINT)
+        assert wait(lambda: agent.poll() is not None, 40), "the stop did not end the agent"
         os.set_blocking(read_end, False)
         while True:  # less goes on: everything the pipe holds
             try:
