@@ -240,14 +240,15 @@ def lock_state_dir(state_dir: str, pid: int | None = None) -> int:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            if not _shared_flocks_only(os.fstat(fd)):
+            if not _held_by_no_shipper(os.fstat(fd)):
                 holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
                 os.close(fd)
                 raise _locked(state_dir, holder) from None
-            # Held shared, which no shipper does (its locks are exclusive): a process that opened an earlier
-            # release's 0644 lock file before the start's chmod kept the agent out (exam28). Shared with it while
-            # the file is replaced, as a hard-linked one is.
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            # Held by no shipper: a process that opened an earlier release's 0644 lock file before the start's chmod
+            # kept the agent out, shared or exclusive (exam28). Shared with it while the file is replaced, as a
+            # hard-linked one is (an exclusive holder keeps the old file locked for us).
+            with contextlib.suppress(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             fd = _replace_lock(state_dir, path, fd)
         held = os.fstat(fd)
         if held.st_nlink > 1:  # another name too: never written through, replaced (_replace_lock)
@@ -271,20 +272,41 @@ def lock_state_dir(state_dir: str, pid: int | None = None) -> int:
     return fd
 
 
-def _shared_flocks_only(st: os.stat_result) -> bool:
-    """Whether every flock held on the file `st` is a shared one (/proc/locks: `N: FLOCK ADVISORY READ pid
-    maj:min:inode …`; a lock waited for is listed `N: -> …`). False when there is none or /proc cannot say."""
+def _held_by_no_shipper(st: os.stat_result) -> bool:
+    """Whether every flock held on the lock file `st` is a process's that is no shipper (/proc/locks: `N: FLOCK ADVISORY
+    READ|WRITE pid maj:min:inode …`; a lock waited for is listed `N: -> …`): a shared one (no shipper takes one), or
+    one whose holder has the file open and is judged as a claim's holder is (_squatted: another user, or no writer or
+    shipper command). False when there is none, or a holder cannot be told: its pid gone, or not holding the file (a
+    lock handed by a writer that ended to its agent is listed under the writer's pid, which may be reused)."""
     ident = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-    kinds = set()
+    holders: list[tuple[str, int]] = []
     try:
         with open("/proc/locks") as f:
             for line in f:
                 fields = line.split()
                 if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == ident:
-                    kinds.add(fields[3])
-    except OSError:
+                    holders.append((fields[3], int(fields[4])))
+    except (OSError, ValueError):
         return False
-    return kinds == {"READ"}
+    return bool(holders) and all(kind == "READ" or _squatted(_holder_of_file(pid, st)) for kind, pid in holders)
+
+
+def _holder_of_file(pid: int, st: os.stat_result) -> tuple[int, int, list[bytes] | None] | None:
+    """The process `pid` as _claim_peer gives a claim's holder (pid, uid, command line), if it has the file `st` open;
+    None when it does not, or cannot be told."""
+    try:
+        uid = os.stat(f"/proc/{pid}").st_uid
+        opened = False
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.stat(f"/proc/{pid}/fd/{fd}")
+                opened = opened or (target.st_dev, target.st_ino) == (st.st_dev, st.st_ino)
+        if not opened:
+            return None
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return pid, uid, f.read().split(b"\0")[:-1]
+    except OSError:
+        return None
 
 
 def _open_lock(state_dir: str, path: str) -> int:

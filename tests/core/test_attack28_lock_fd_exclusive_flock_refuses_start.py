@@ -16,16 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.journal_sinks import SHIPPER, numbered
 from tests.support import stop_process, wait
 
 
-@pytest.mark.xfail(strict=True, reason="exam28: a local user who opened an earlier release's 0644 lock file before "
-                                       "the chmod takes an exclusive flock (not a shared one, which 299f1e6 "
-                                       "replaces) as the agent restarts: the start is refused, blamed on a dead "
-                                       "shipper's writer and a frozen filesystem")
 def test_an_exclusive_flock_on_a_descriptor_opened_before_the_chmod_does_not_keep_the_agent_down() -> None:
     # a folder others can pass through, as /var/lib or /srv (pytest's tmp_path is under a 0700 folder of root's)
     tmp_path = Path(tempfile.mkdtemp(prefix="attack28-lockx-", dir="/tmp"))
