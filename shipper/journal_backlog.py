@@ -20,6 +20,16 @@ BACKLOG_LINES = 1000  # journal lines held while the reader does not read (at mo
 EXIT_WAIT = 3.0  # seconds the backlog has at exit for a reader that reads again
 
 
+_made: list[HeldJournal] = []  # every journal stream made (exit_now)
+
+
+def exit_now() -> None:
+    """Before an exit that skips atexit (os._exit: a second signal): each journal stream sends what its reader takes
+    now and says what is left where it can (HeldJournal.exit_now)."""
+    for stream in list(_made):
+        stream.exit_now()
+
+
 class HeldJournal(io.TextIOBase):
     """A journal stream that never blocks the thread that logs (the module's docstring)."""
 
@@ -33,6 +43,7 @@ class HeldJournal(io.TextIOBase):
         self._dropped = 0
         self._sender: threading.Thread | None = None
         atexit.register(self._drain_at_exit)
+        _made.append(self)
 
     def writable(self) -> bool:
         return True
@@ -118,6 +129,16 @@ class HeldJournal(io.TextIOBase):
                 time.sleep(self._idle_wait())
             else:
                 self._wait_for_room(1.0)
+
+    def exit_now(self) -> None:
+        """An exit that does not wait: what the reader takes now is sent, what is left said (_left_at_exit); the lock
+        tried for half a second (the thread the signal interrupted may hold it)."""
+        if self._lock.acquire(timeout=0.5):
+            try:
+                self._send_held()
+                self._left_at_exit()
+            finally:
+                self._lock.release()
 
     def _drain_at_exit(self) -> None:
         deadline = time.monotonic() + EXIT_WAIT

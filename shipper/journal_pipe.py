@@ -1,4 +1,4 @@
-"""The journal on a standard error that is a pipe or a socket whose reader may stall.
+"""The journal on a standard error that is a pipe, a socket or a terminal whose reader may stall.
 
 `shipper run … 2>&1 | less` (the pager waiting at its prompt), `2> >(logger …)` with logger held by its syslog,
 `| tee` on a slow disk, journald's stream socket while journald is stuck: the reader is there but does not read.
@@ -10,9 +10,12 @@ past the bound, lines are dropped until the backlog is written, and then one lin
 backlog has a few seconds to go. A reader that goes away (EPIPE) is still the journal handler's to answer (it moves
 the journal to syslog: shipper.log.JournalHandler).
 
-The pipe is written through a descriptor of its own, opened non-blocking (/proc/self/fd/2 opens the pipe again),
-so descriptor 2 — shared with the shell, or whoever started the agent — keeps its flags; a socket is sent to with
-MSG_DONTWAIT. A terminal or a file is left as it is (a file does not stall; a terminal's descriptor is its shell's).
+The same for a terminal whose output is suspended (Ctrl-S, XOFF) or whose ssh link stalls (exam28). A pipe or a
+terminal is written through a descriptor of its own, opened non-blocking (/proc/self/fd/2 opens it again; a
+terminal without becoming the controlling one), so descriptor 2 — shared with the shell, or whoever started the
+agent — keeps its flags; a socket is sent to with MSG_DONTWAIT. A file is left as it is (it does not stall). What is
+still held at the exit's end, or at a second signal's, is counted in the kernel's log with its last warnings, as the
+journal on syslog does (before, a second signal's naming of a repeat went with the process: exam28).
 """
 from __future__ import annotations
 
@@ -24,10 +27,12 @@ import stat
 from typing import Callable, TextIO
 
 from shipper.journal_backlog import HeldJournal
+from shipper.journal_syslog import KMSG_LINE, KMSG_LINES, to_kernel_log
 
 
 class StalledReaderStream(HeldJournal):
-    """A pipe's or socket's stderr for the journal: never blocks the thread that logs (shipper.journal_backlog)."""
+    """A pipe's, socket's or terminal's stderr for the journal: never blocks the thread that logs
+    (shipper.journal_backlog)."""
 
     sender_name = "journal-stderr"
 
@@ -77,13 +82,24 @@ class StalledReaderStream(HeldJournal):
     def _wait_for_room(self, timeout: float) -> None:
         select.select([], [self._fd], [], timeout)
 
+    def _left_at_exit(self) -> None:
+        if not self._backlog and not self._dropped:
+            return
+        held = [bytes(line).decode(errors="replace").rstrip("\n") for line in self._backlog]
+        urgent = [line for line in held if "warning" in line or "error" in line]
+        to_kernel_log(f"shipper[{os.getpid()}]: standard error's reader did not read the journal: "
+                      f"{len(held) + self._dropped} lines of it were left unwritten at the exit ({len(urgent)} "
+                      f"warnings or errors among the last {len(held)}; the last of them follow)")
+        for line in urgent[-KMSG_LINES:]:
+            to_kernel_log(line[:KMSG_LINE])
+
 
 _made: list[StalledReaderStream] = []  # the one made (log.setup runs again at each reload)
 
 
 def stalled_reader_stream(stderr: TextIO) -> TextIO | StalledReaderStream:
-    """The journal's stream for `stderr`: a StalledReaderStream when descriptor 2 is a pipe or a socket, else
-    stderr itself (a terminal, a file, /dev/null; or the journal moved to syslog: stderr is not descriptor 2)."""
+    """The journal's stream for `stderr`: a StalledReaderStream when descriptor 2 is a pipe, a socket or a terminal,
+    else stderr itself (a file, /dev/null; or the journal moved to syslog: stderr is not descriptor 2)."""
     try:
         if stderr.fileno() != 2:
             return stderr
@@ -103,9 +119,9 @@ def _for_descriptor_2() -> StalledReaderStream | None:
         sock = socket.socket(fileno=os.dup(2))
         sock.set_inheritable(False)
         return StalledReaderStream(sock.fileno(), sock)
-    if stat.S_ISFIFO(st.st_mode):
+    if stat.S_ISFIFO(st.st_mode) or os.isatty(2):
         try:
-            fd = os.open("/proc/self/fd/2", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = os.open("/proc/self/fd/2", os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
         except OSError:  # (no /proc, or no reader left: the handler meets EPIPE on stderr itself)
             return None
         return StalledReaderStream(fd, None)

@@ -235,18 +235,8 @@ class SyslogStream(HeldJournal):
     def _idle_wait(self) -> float:
         return 1.0 if self._away else UNREAD_LOOK  # (away: a reconnect is tried each second)
 
-    def _left_at_exit(self) -> None:
+    def _left_at_exit(self) -> None:  # (at a second signal's exit too: exam27b)
         self._say_left_at_exit()
-
-    def exit_now(self) -> None:
-        """An exit that does not wait (a second signal's os._exit: no atexit): what syslog has not taken is counted in
-        the kernel's log at once, as at a stop's exit after its wait (exam27b)."""
-        if self._lock.acquire(timeout=0.5):
-            try:
-                self._send_held()
-                self._say_left_at_exit()
-            finally:
-                self._lock.release()
 
     def _say_left_at_exit(self) -> None:
         """What syslog did not take before the exit, in the kernel's log (as the start's refusal is): how many lines,
@@ -257,11 +247,11 @@ class SyslogStream(HeldJournal):
             return
         held = [bytes(line) for line in self._backlog]
         urgent = [line[m.end():] for line in held if (m := _SENT_PRIORITY.match(line)) and int(m.group(1)) % 8 <= 4]
-        _to_kernel_log(f"shipper[{os.getpid()}]: syslog ({self.path}) did not read the journal: "
+        to_kernel_log(f"shipper[{os.getpid()}]: syslog ({self.path}) did not read the journal: "
                        f"{len(held) + self._dropped} lines of it were left unsent at the exit "
                        f"({len(urgent)} warnings or errors among the last {len(held)}; the last of them follow)")
         for line in urgent[-KMSG_LINES:]:
-            _to_kernel_log(line.decode(errors="replace").rstrip("\n")[:KMSG_LINE])
+            to_kernel_log(line.decode(errors="replace").rstrip("\n")[:KMSG_LINE])
 
     def _wait_for_room(self, timeout: float) -> None:
         """Until the socket takes more, or `timeout`: syslog away, a reconnect is tried again after it."""
@@ -283,7 +273,7 @@ def take_closed_stderr() -> str | None:
         sys.stderr = SyslogStream(path)
     except OSError as e:
         reason = REFUSED.format(path=f"{path}: {e.strerror}")
-        _to_kernel_log(reason)
+        to_kernel_log(reason)
         return reason
     return None
 
@@ -317,7 +307,7 @@ def take_broken_stderr() -> io.TextIOBase:
             try:
                 stream: io.TextIOBase = SyslogStream(path)
             except OSError as e:
-                _to_kernel_log(f"shipper[{os.getpid()}]: its standard error broke (its reader gone, or its file not "
+                to_kernel_log(f"shipper[{os.getpid()}]: its standard error broke (its reader gone, or its file not "
                                "writable) and there is no "
                                f"syslog socket ({path}: {e.strerror}) to send the journal to: its lines, and the "
                                "losses they name, go nowhere from here")
@@ -339,12 +329,6 @@ def _socket_path() -> str:
     return os.environ.get("SHIPPER_SYSLOG_SOCKET") or SOCKET
 
 
-def exit_now() -> None:
-    """Before an exit that skips atexit (os._exit): the journal's lines syslog has not taken are counted (SyslogStream)."""
-    if isinstance(sys.stderr, SyslogStream):
-        sys.stderr.exit_now()
-
-
 def said() -> str | None:
     """The line the journal begins with when it went to syslog (logged once it is set up), else None."""
     if isinstance(sys.stderr, SyslogStream):
@@ -352,7 +336,7 @@ def said() -> str | None:
     return None
 
 
-def _to_kernel_log(reason: str) -> None:
+def to_kernel_log(reason: str) -> None:
     try:
         fd = os.open(KMSG, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)  # (a file standing in for it: each line kept)
     except OSError:

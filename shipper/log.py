@@ -87,7 +87,7 @@ class PriorityPrefix(logging.Formatter):
 def setup(level: str = "info", fmt: str = "logfmt") -> None:
     if not faulthandler.is_enabled():
         faulthandler.enable(all_threads=True)  # SIGABRT/SIGSEGV: tracebacks on stderr (the journal)
-    # A pipe's or socket's reader that stalls must not hold the threads that log (exam28): shipper.journal_pipe.
+    # A pipe's, socket's or terminal's reader that stalls must not hold the threads that log (exam28): journal_pipe.
     stream = stalled_reader_stream(sys.stderr)
     handler = JournalHandler(stream)
     formatter = JsonFormatter() if fmt == "json" else LogfmtFormatter()

@@ -16,7 +16,7 @@ import time
 
 import orjson
 
-from shipper import journal_syslog, log as shipper_log
+from shipper import journal_backlog, log as shipper_log
 from shipper.config import Config
 from shipper.env_seconds import env_seconds
 from shipper.failures import failing_sources
@@ -76,7 +76,7 @@ class Daemon:
             log.warning("second signal: exiting without waiting for in-flight batches",
                         extra={"signal": signal.Signals(signum).name})
             self.pipeline.say_in_flight()
-            journal_syslog.exit_now()
+            journal_backlog.exit_now()
             os._exit(1)
         log.info("stopping", extra={"signal": signal.Signals(signum).name})
         # Its deadline counts from here, also when it comes during a reload (Pipeline.stop, Reloads._close_grace).

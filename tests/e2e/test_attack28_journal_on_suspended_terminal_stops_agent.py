@@ -25,9 +25,6 @@ from tests.support import wait
 pytestmark = pytest.mark.slow  # (waits of 20-30 s)
 
 
-@pytest.mark.xfail(strict=True, reason="exam28: the journal on a terminal whose output is suspended (Ctrl-S) blocks "
-                                       "the agent: lines appended are not shipped and a SIGTERM does not end it "
-                                       "in 30 s (a2ed140 made pipes and sockets non-blocking, not terminals)")
 def test_a_suspended_terminal_neither_stops_shipping_nor_the_stop(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
