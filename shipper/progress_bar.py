@@ -46,19 +46,29 @@ class _ConsoleStream:
 
 @contextmanager
 def _logs_through(console: Console, stream) -> Iterator[None]:
-    """The shipper logger's handlers that write to `stream` write through `console` meanwhile."""
+    """The shipper logger's handlers that write to `stream` — or to its descriptor through a stream of their own (the
+    journal on a terminal: shipper.journal_pipe) — write through `console` meanwhile."""
     import logging
 
-    moved = [h for h in logging.getLogger("shipper").handlers
-             if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is stream]
+    moved = [(h, h.stream) for h in logging.getLogger("shipper").handlers
+             if isinstance(h, logging.StreamHandler) and _same_descriptor(getattr(h, "stream", None), stream)]
     proxy = _ConsoleStream(console)
-    for h in moved:
+    for h, _ in moved:
         h.setStream(proxy)
     try:
         yield
     finally:
-        for h in moved:
-            h.setStream(stream)
+        for h, own in moved:
+            h.setStream(own)
+
+
+def _same_descriptor(a, b) -> bool:
+    if a is b:
+        return True
+    try:
+        return a is not None and a.fileno() == b.fileno()
+    except (OSError, ValueError, AttributeError):  # (io.UnsupportedOperation: a stream with no descriptor)
+        return False
 
 
 class CatBar:
