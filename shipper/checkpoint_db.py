@@ -145,10 +145,15 @@ def _claim_peer(name: bytes) -> tuple[int, int, list[bytes] | None] | None:
     except OSError:
         return None
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return pid, uid, f.read().split(b"\0")[:-1]
+        return pid, uid, _command_line(pid)
     except OSError:
         return pid, uid, None
+
+
+def _command_line(pid: int) -> list[bytes]:
+    """Its words (none for a zombie); OSError when it cannot be read."""
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().split(b"\0")[:-1]
 
 
 def _claim_holder(peer: tuple[int, int, list[bytes] | None] | None) -> str:
@@ -261,8 +266,7 @@ def lock_state_dir(state_dir: str, pid: int | None = None) -> int:
     else:
         raise StateDirError(f"{path} keeps being replaced while the agent takes it: is another program removing or "
                             "renaming files in the state_dir?")
-    if held.st_mode & 0o077 and held.st_uid == os.geteuid():  # (made by an earlier release: 0644)
-        os.fchmod(fd, 0o600)
+    _keep_owners_alone(fd, held)
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid() if pid is None else pid}\n".encode(), 0)
@@ -303,10 +307,15 @@ def _holder_of_file(pid: int, st: os.stat_result) -> tuple[int, int, list[bytes]
                 opened = opened or (target.st_dev, target.st_ino) == (st.st_dev, st.st_ino)
         if not opened:
             return None
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return pid, uid, f.read().split(b"\0")[:-1]
+        return pid, uid, _command_line(pid)
     except OSError:
         return None
+
+
+def _keep_owners_alone(fd: int, held: os.stat_result) -> None:
+    """A lock file or database an earlier release made 0644 is set 0600 (when it is this user's)."""
+    if held.st_mode & 0o077 and held.st_uid == os.geteuid():
+        os.fchmod(fd, 0o600)
 
 
 def _open_lock(state_dir: str, path: str) -> int:
@@ -486,9 +495,7 @@ def _owners_alone(path: str) -> None:
     except OSError:
         return  # (sqlite3.connect meets the same cause and names it)
     try:
-        held = os.fstat(fd)
-        if held.st_mode & 0o077 and held.st_uid == os.geteuid():  # (made by an earlier release: 0644)
-            os.fchmod(fd, 0o600)
+        _keep_owners_alone(fd, os.fstat(fd))
     finally:
         os.close(fd)
 

@@ -235,10 +235,7 @@ class SyslogStream(HeldJournal):
     def _idle_wait(self) -> float:
         return 1.0 if self._away else UNREAD_LOOK  # (away: a reconnect is tried each second)
 
-    def _left_at_exit(self) -> None:  # (at a second signal's exit too: exam27b)
-        self._say_left_at_exit()
-
-    def _say_left_at_exit(self) -> None:
+    def _left_at_exit(self) -> None:
         """What syslog did not take before the exit, in the kernel's log (as the start's refusal is): how many lines,
         then the last warnings and errors among them (a stop's `data lost`), as many as the kernel takes from a
         program at once (printk_devkmsg's rate limit: ten lines in a burst). Before, they went with the process,
