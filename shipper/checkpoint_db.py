@@ -282,17 +282,24 @@ def _held_by_no_shipper(st: os.stat_result) -> bool:
     one whose holder has the file open and is judged as a claim's holder is (_squatted: another user, or no writer or
     shipper command). False when there is none, or a holder cannot be told: its pid gone, or not holding the file (a
     lock handed by a writer that ended to its agent is listed under the writer's pid, which may be reused)."""
+    holders = _lock_holders(st, "FLOCK")
+    return bool(holders) and all(kind == "READ" or _squatted(_holder_of_file(pid, st)) for kind, pid in holders)
+
+
+def _lock_holders(st: os.stat_result, lock: str) -> list[tuple[str, int]]:
+    """The locks of type `lock` (FLOCK, POSIX; OFDLCK's have no pid: -1) held on the file `st`, as /proc/locks lists
+    them: (READ or WRITE, the holder's pid); none when it cannot be read."""
     ident = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
     holders: list[tuple[str, int]] = []
     try:
         with open("/proc/locks") as f:
             for line in f:
                 fields = line.split()
-                if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == ident:
+                if len(fields) >= 6 and fields[1] == lock and fields[5] == ident:
                     holders.append((fields[3], int(fields[4])))
     except (OSError, ValueError):
-        return False
-    return bool(holders) and all(kind == "READ" or _squatted(_holder_of_file(pid, st)) for kind, pid in holders)
+        return []
+    return holders
 
 
 def _holder_of_file(pid: int, st: os.stat_result) -> tuple[int, int, list[bytes] | None] | None:
@@ -527,6 +534,101 @@ def _connect(path: str) -> sqlite3.Connection:
     return db
 
 
+def _open_locked_by_no_shipper(path: str) -> sqlite3.Connection:
+    """The database _connect found locked (SQLite's locks are POSIX record locks, which a descriptor opened read-only
+    can take): when every holder /proc/locks lists is no shipper and has the file open (judged as a lock file's holder
+    is: _squatted), it is copied over (_copy_over) and opened; else StateDirError naming the holders and what to do.
+    exam28: a local user who opened it while an earlier release left it 0644 kept the descriptor past the chmod
+    0600 (_owners_alone), read-locked it, and kept every start out, the refusal blaming permissions."""
+    st = os.stat(path)
+    pids = [pid for lock in ("POSIX", "OFDLCK") for _kind, pid in _lock_holders(st, lock)]
+    peers = [_holder_of_file(pid, st) if pid > 0 else None for pid in dict.fromkeys(pids)]
+    if not peers or not all(_squatted(peer) for peer in peers):
+        raise StateDirError(_database_held(path, pids, peers))
+    _copy_over(path)
+    return _connect(path)
+
+
+def _database_held(path: str, pids: list[int], peers: list[tuple[int, int, list[bytes] | None] | None]) -> str:
+    """The refusal of a database another process holds locked: who, and what to do."""
+    if not pids or all(pid <= 0 for pid in pids):
+        who = ("a process /proc/locks does not name (an open file description's lock, or one taken on another host "
+               f"of a network filesystem): `fuser -v {path}` may show it")
+    else:
+        who = ", ".join(_described(pid, peer) for pid, peer in zip(dict.fromkeys(pids), peers))
+    return (f"{path}: the checkpoint database is locked by {who}, and the agent cannot open it while that lock is "
+            "held (no other shipper writes it: this agent holds the state_dir's lock); end that process, or wait "
+            f"until it ends, and start again; {RECOVERY}")
+
+
+def _described(pid: int, peer: tuple[int, int, list[bytes] | None] | None) -> str:
+    if pid <= 0:
+        return "an open file description's lock (no pid: `fuser -v` may show its holder)"
+    if peer is None:
+        return f"pid {pid} (its user and command cannot be read here)"
+    _pid, uid, argv = peer
+    try:
+        import pwd
+
+        user = pwd.getpwuid(uid).pw_name
+    except (KeyError, ImportError):
+        user = f"uid {uid}"
+    command = b" ".join(argv or ()).decode(errors="replace")[:200] or "?"
+    return f"pid {pid} (user {user}: {command})"
+
+
+# The copy of the database _copy_over (and _create) makes before renaming it into place, and what SQLite may make beside
+# it: what a writer killed meanwhile left is removed at the next start (a -wal left there would be read into the next
+# copy's pages).
+NEW_DB_FILES = tuple(DB_FILE + ".new" + end for end in ("", "-wal", "-shm", "-journal"))
+
+
+def _copy_over(path: str) -> None:
+    """The database copied by SQLite's backup API into a new file (0600, synced) renamed over its name: the old file,
+    with the lock held on it and the descriptors open on it, is left to them. Run only while this process holds the
+    state_dir's lock (no shipper writes the database meanwhile). Read with SQLite's shared locks (not the exclusive
+    mode of _connect, which a read lock refuses): the old WAL's commits are in the copy. The old -wal and -shm go
+    after the rename: a kill -9 before it leaves the old database as it was, with its WAL; one after it leaves the old
+    WAL beside the copy, whose committed frames are the copy's own pages. A full disk fails the copy, removed (the
+    old database is untouched)."""
+    folder = os.path.dirname(path) or "."
+    tmp = path + ".new"
+    _remove(*(os.path.join(folder, name) for name in NEW_DB_FILES))
+    try:
+        _owners_alone(tmp)
+        src = sqlite3.connect(path, isolation_level=None)
+        try:
+            dst = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                dst.execute("PRAGMA journal_mode=OFF")  # (a copy half made is removed, never read)
+                src.backup(dst)
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except BaseException:
+        _remove(*(os.path.join(folder, name) for name in NEW_DB_FILES))
+        raise
+    _remove(path + "-wal", path + "-shm")
+    dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def _remove(*paths: str) -> None:
+    for p in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(p)
+
+
 # SQLite's file header is 100 bytes; a database _create made holds it and its table.
 SQLITE_HEADER = 100
 
@@ -589,7 +691,7 @@ class CheckpointDb:
                 self._close_claims()
                 raise
         for name in os.listdir(state_dir):  # a snapshot's or a new database's file a killed writer left
-            if (name.startswith(SNAPSHOT + ".") and name.endswith(".tmp")) or name == DB_FILE + ".new":
+            if (name.startswith(SNAPSHOT + ".") and name.endswith(".tmp")) or name in NEW_DB_FILES:
                 try:
                     os.unlink(os.path.join(state_dir, name))
                 except OSError:
@@ -602,7 +704,12 @@ class CheckpointDb:
             else:
                 if size < SQLITE_HEADER:
                     raise _truncated(size)
-            self._db = _connect(self.path)
+            try:
+                self._db = _connect(self.path)
+            except sqlite3.OperationalError as e:
+                if getattr(e, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
+                    raise
+                self._db = _open_locked_by_no_shipper(self.path)
             self._ident = _ident(self.path)
             check = self._db.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":

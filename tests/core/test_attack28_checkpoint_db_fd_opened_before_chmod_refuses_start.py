@@ -6,7 +6,8 @@ descriptor waits), and read-locks it when the agent is down (a restart, an upgra
 locked); check that the file and the state_dir are writable by the user shipper runs as`, exit 2, the advice wrong,
 for as long as that process lives. 2 of 2 by hand. What should hold: the agent starts, or the refusal names the
 holder (/proc/locks gives its pid) and what to do; a lock of a process that is no shipper of this user does not keep
-the agent down (the database copied to a new file renamed over it, as 4fb813e/299f1e6 replace the lock file)."""
+the agent down (the database copied to a new file renamed over it, as 4fb813e/299f1e6 replace the lock file). Fixed (session 29): the database
+is copied over (shipper.checkpoint_db._copy_over); tests/core/test_checkpoint_db_locked_by_another.py for the rest."""
 from __future__ import annotations
 
 import json
@@ -15,14 +16,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import pytest
-
 from tests.journal_sinks import SHIPPER, numbered
 
 
-@pytest.mark.xfail(strict=True, reason="exam28: a local user who opened checkpoints.sqlite while an earlier release "
-                                       "left it 0644 keeps the descriptor past the chmod 0600 and read-locks it: the "
-                                       "start is refused ('database is locked … check that the file … is writable')")
 def test_a_database_descriptor_opened_before_the_chmod_does_not_keep_the_agent_down() -> None:
     # a folder others can pass through, as /var/lib or /srv (pytest's tmp_path is under a 0700 folder of root's)
     tmp_path = Path(tempfile.mkdtemp(prefix="attack28-dbfd-", dir="/tmp"))
