@@ -176,6 +176,7 @@ def is_copy(p: Prospector, o: Observed, now: float) -> bool:
                              "their shared first line, and that file is gone); read as a new file: if it is a "
                              "copy, its lines are repeated", extra={"path": o.path})
         return False
+    p._undecided_head[key] = (hd, len(head))
     return wait(p, key, o, short_of, now)
 
 

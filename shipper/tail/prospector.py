@@ -176,6 +176,7 @@ class Prospector:
         self.undecided_read = 0  # … read anyway once UNDECIDED_SECONDS had passed
         self._undecided_missing: dict[tuple[int, int], tuple[int, float]] = {}  # missed scans, since when
         self._undecided_born: dict[tuple[int, int], int | None] = {}  # their birth times when they began to wait
+        self._undecided_head: dict[tuple[int, int], tuple[str, int]] = {}  # … their heads (digest, length)
         # … those with a birth time, as the checkpoint keeps them (state.WAITING_PREFIX): at a restart's first scan,
         # files there before the stop (_waiting_before)
         self._waiting_saved: dict[tuple[int, int], tuple[int, str, str]] = dict(waiting_files(state))
@@ -764,6 +765,7 @@ class Prospector:
             self._undecided_gone(key)
         self._undecided_missing = {k: v for k, v in self._undecided_missing.items() if k in self.undecided}
         self._undecided_born = {k: v for k, v in self._undecided_born.items() if k in self.undecided}
+        self._undecided_head = {k: v for k, v in self._undecided_head.items() if k in self.undecided}
         self._save_waiting()
 
         # 4. loose states nobody has: gone
@@ -1009,11 +1011,20 @@ class Prospector:
 
     def _undecided_gone(self, key: tuple[int, int]) -> None:
         """The file `key` was deleted while it waited to be told apart from a copy: named lost, whole."""
-        _since, path, other, _size = self.undecided.pop(key)
+        since, path, other, _size = self.undecided.pop(key)
         self._undecided_missing.pop(key, None)
         born = self._undecided_born.pop(key, None)
+        head = self._undecided_head.pop(key, None)
         across = key in self._waited_across
         self._waited_across.discard(key)
+        if not across and not is_gzip_path(path) and self._compressed_read_since(path, since, born, head):
+            # (Gone while this run looked: logrotate `compress` wrote its .gz, read whole from its start since, and
+            # deleted it. Counted lost, its lines were delivered from the .gz: a false loss, tort21y's note.)
+            self.log.warning(f"data possibly lost: an unknown number of bytes of {path} (the whole file): it was deleted "
+                             f"before it could be told apart from {other} (it held no more than their shared first "
+                             "line): unread, unless the compressed file of its family read since, which starts as it "
+                             "did, holds its lines (nothing tells)", extra={"path": path, "size_known": False})
+            return
         if across and not is_gzip_path(path) and any(
                 held_gone.compressed_since(fam, born) for fam in self.families.families_of(path)):
             # (Gone while the agent was away: a plain file may live on in a .gz of its family made since, read whole by
@@ -1025,6 +1036,23 @@ class Prospector:
             return
         self.ledger.lost(path, 0, f"(the whole file): it was deleted while it could not yet be told apart from "
                                   f"{other} (it held no more than their shared first line), and was not read", unknown=True)
+
+    def _compressed_read_since(self, path: str, since: float, born: int | None, head: tuple[str, int] | None) -> bool:
+        """Is a .gz of the family of the waiting plain file `path` (waiting since `since`, born at `born`, its first
+        line `head`) followed as read from its start by this run since it began to wait, born after it and starting
+        with the same first line: where logrotate `compress` put its lines, as far as what was seen of it tells?"""
+        if head is None:
+            return False
+        lives = set(self.families.families_of(path))
+        if not any(self._read_whole_gz.get(live, -1.0) >= since for live in lives):
+            return False
+        for key, f in self.files.items():
+            s = f.state
+            if (key in self._rotated_new and f.gz and s is not None and (s.head, s.head_len) == head
+                    and (born is None or f.born is None or f.born >= born)
+                    and any(self._rotated_in(f, live) for live in lives)):
+                return True
+        return False
 
     def _listed_copy_of_cut_live(self, o: Observed, obs: dict[tuple[int, int], Observed]) -> None:
         """`o`, a plain file new under a rotated name, listed by this scan while the live file of its
