@@ -207,6 +207,24 @@ def _room_for_a_message(conn, size: int) -> None:
             pass
 
 
+def _start_deaf_to_the_terminal(proc: multiprocessing.process.BaseProcess) -> None:
+    """Start a worker with SIGINT blocked. A terminal's Ctrl-C goes to its whole foreground process group, which holds
+    the workers and their forkserver; the agent stops them itself. Taken while the forkserver imported the agent, it
+    ended it ('cannot start parse workers … EOFError'), and in a worker before _worker_main ignores it, a
+    KeyboardInterrupt traceback. A blocked signal stays blocked across fork and exec: the forkserver (launched by the
+    first start, from this thread) has it blocked from its first instruction, and every worker it forks too. (The
+    resource tracker blocks it itself, and unblocks it in the thread that started it: so it is started first.) Only
+    this thread's mask, for the start: the agent's main thread takes the Ctrl-C."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        proc.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
 class _Worker:
     """One worker process, its pipe, and a thread sending it batches: sends never block the
     source thread or the collector (a worker busy writing a result reads nothing meanwhile)."""
@@ -218,7 +236,7 @@ class _Worker:
             _room_for_a_message(end, room)
         self.proc = ctx.Process(target=_worker_main, args=(child, *initargs), name=f"shipper-parse-{name}",
                                 daemon=True)
-        self.proc.start()
+        _start_deaf_to_the_terminal(self.proc)
         child.close()  # only the worker holds its end now: its death is an EOF here
         self._in = bytearray()  # what it sent of results not complete yet
         self._out: queue.SimpleQueue = queue.SimpleQueue()
