@@ -373,12 +373,33 @@ def _replace_lock(state_dir: str, path: str, fd: int) -> int:
 
 def unwritable(state_dir: str, e: OSError) -> StateDirError:
     """The state_dir cannot be written (`e`): one line, the path, the cause and what to do. Full (of blocks, or of
-    inodes: `df -i`) is no matter of permissions: said as what to free."""
+    inodes: `df -i`) is no matter of permissions: said as what to free; nor is a path that cannot be made a folder (a
+    symbolic link whose target is gone, a file in its place)."""
+    if e.errno in (errno.EEXIST, errno.ENOENT, errno.ENOTDIR) and (not_made := _not_a_folder(state_dir)):
+        return StateDirError(f"{state_dir}: cannot make the state_dir: {not_made}; shipper keeps its checkpoints "
+                             f"there; {RECOVERY}")
     fix = ("its filesystem is full (`df -h` and `df -i` show whether of space or of inodes): free some there"
            if e.errno in (errno.ENOSPC, errno.EDQUOT) else
            "make it writable by the user shipper runs as (systemd: StateDirectory= or ReadWritePaths=)")
     return StateDirError(f"{state_dir}: cannot write to the state_dir ({e.strerror or e}); shipper keeps its "
                          f"checkpoints there: {fix}; {RECOVERY}")
+
+
+def _not_a_folder(state_dir: str) -> str:
+    """Why the state_dir's path cannot be made a folder: the first symbolic link on it whose target does not exist, or
+    the first part that is no folder; "" when neither."""
+    path = os.path.abspath(state_dir)
+    parts = path.split(os.sep)[1:]
+    for i in range(1, len(parts) + 1):
+        part = os.sep + os.path.join(*parts[:i])
+        if os.path.islink(part) and not os.path.exists(part):
+            target = os.path.join(os.path.dirname(part), os.readlink(part))
+            return (f"{part} is a symbolic link to {target}, which does not exist (removed, or on a volume not mounted "
+                    f"yet: mount it first): make that folder, writable by the user shipper runs as, or set state_dir "
+                    "to another")
+        if os.path.lexists(part) and not os.path.isdir(part):
+            return f"{part} is not a folder: move it away, or set state_dir to another"
+    return ""
 
 
 def remove_source(state_dir: str, source: str) -> list[tuple[str, bytes]] | None:
