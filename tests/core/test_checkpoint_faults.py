@@ -254,4 +254,4 @@ def test_a_read_only_state_dir_is_named(tmp_path):
     # A state_dir that cannot even be made (its parent is a file).
     cfg = config(tmp_path, tmp_path / "useraction.log" / "state")
     err = _one_error_line(subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120))
-    assert "cannot write to the state_dir (Not a directory)" in err, err
+    assert f"cannot make the state_dir: {tmp_path / 'useraction.log'} is not a folder" in err, err
