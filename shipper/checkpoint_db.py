@@ -176,16 +176,40 @@ def _claim_holder(peer: tuple[int, int, list[bytes] | None] | None) -> str:
     return str(pid)
 
 
-def _squatted(peer: tuple[int, int, list[bytes] | None] | None) -> bool:
-    """Whether a claim's holder (`peer`: _claim_peer's) is no shipper: an abstract name has no owner or mode, so any
-    process of the network namespace can bind it, and every user reads it in /proc/net/unix (exam27b: uid 65534
-    binding it kept the agent from starting, named as "another shipper"). A holder is a shipper's when it runs as
-    this user or root and is a checkpoint writer or a `shipper` command (or cannot be told: unreadable, a zombie)."""
+def _squatted(peer: tuple[int, int, list[bytes] | None] | None, owner: int) -> bool:
+    """Whether a claim's or lock's holder (`peer`: _claim_peer's) is a squatter: a process of a user other than this
+    one, root and `owner` (the user the state_dir or file belongs to). An abstract name has no owner or mode, so any
+    process of the network namespace can bind it (exam27b: uid 65534 binding it kept the agent out, named as "another
+    shipper"), and a lock file or database an earlier release left 0644 can be opened and locked by any user
+    (exam28). Judged by the user alone, not by the command line: a shipper is started under many names (`python -m
+    shipper.cli`, a copy of the console script, `exec -a`), and one taken for a squatter has its lock replaced
+    while it ships — two agents on one state_dir, or (a root command beside the service's agent, exam29a) the
+    agent's lock made root's and the agent stopped for good. A process of these users that is no shipper is refused
+    as the agent would be, named by its pid: it can be ended by whoever runs the agent."""
     if peer is None:
         return False
-    _pid, uid, argv = peer
-    shipper = not argv or any(os.path.basename(word) in (b"checkpoint_db.py", b"shipper") for word in argv)
-    return not (uid in (0, os.getuid()) and shipper)
+    return peer[1] not in (0, os.getuid(), owner)
+
+
+def _no_shipper(peer: tuple[int, int, list[bytes] | None] | None, owner: int) -> bool:
+    """Whether a holder of the database's locks is no shipper: a squatter (_squatted), or a process of those users that
+    is neither a checkpoint writer nor a shipper command (an operator's `sqlite3` left open). Judged by the command
+    line too, unlike the lock's holders: the database is judged only once this agent holds the state_dir's lock, so
+    no other agent can be writing it, and an open it held is left to it (the copy is renamed over the name)."""
+    if peer is None:
+        return False
+    argv = peer[2]
+    shipper = not argv or any(os.path.basename(word) in (b"checkpoint_db.py", b"shipper") or word == b"shipper.cli"
+                              for word in argv)
+    return _squatted(peer, owner) or not shipper
+
+
+def _owner(state_dir: str) -> int:
+    """The uid the state_dir belongs to (-1, no user, when it cannot be read)."""
+    try:
+        return os.stat(state_dir).st_uid
+    except OSError:
+        return -1
 
 
 def claim_state_dir(state_dir: str) -> list[socket.socket]:
@@ -204,7 +228,7 @@ def claim_state_dir(state_dir: str) -> list[socket.socket]:
                     h.close()
                 break  # no abstract sockets here (a sandbox): the flock alone
             peer = _claim_peer(name)
-            if _squatted(peer):
+            if _squatted(peer, _owner(state_dir)):
                 continue  # left to it: the lock file alone keeps a second agent out (this process has no journal)
             for h in held:
                 h.close()
@@ -279,11 +303,12 @@ def lock_state_dir(state_dir: str, pid: int | None = None) -> int:
 def _held_by_no_shipper(st: os.stat_result) -> bool:
     """Whether every flock held on the lock file `st` is a process's that is no shipper (/proc/locks: `N: FLOCK ADVISORY
     READ|WRITE pid maj:min:inode …`; a lock waited for is listed `N: -> …`): a shared one (no shipper takes one), or
-    one whose holder has the file open and is judged as a claim's holder is (_squatted: another user, or no writer or
-    shipper command). False when there is none, or a holder cannot be told: its pid gone, or not holding the file (a
-    lock handed by a writer that ended to its agent is listed under the writer's pid, which may be reused)."""
+    one whose holder has the file open and is judged as a claim's holder is (_squatted: another user's). False when
+    there is none, or a holder cannot be told: its pid gone, or not holding the file (a lock handed by a writer that
+    ended to its agent is listed under the writer's pid, which may be reused)."""
     holders = _lock_holders(st, "FLOCK")
-    return bool(holders) and all(kind == "READ" or _squatted(_holder_of_file(pid, st)) for kind, pid in holders)
+    return bool(holders) and all(kind == "READ" or _squatted(_holder_of_file(pid, st), st.st_uid)
+                                 for kind, pid in holders)
 
 
 def _lock_holders(st: os.stat_result, lock: str) -> list[tuple[str, int]]:
@@ -557,14 +582,14 @@ def _connect(path: str) -> sqlite3.Connection:
 
 def _open_locked_by_no_shipper(path: str) -> sqlite3.Connection:
     """The database _connect found locked (SQLite's locks are POSIX record locks, which a descriptor opened read-only
-    can take): when every holder /proc/locks lists is no shipper and has the file open (judged as a lock file's holder
-    is: _squatted), it is copied over (_copy_over) and opened; else StateDirError naming the holders and what to do.
+    can take): when every holder /proc/locks lists is no shipper and has the file open (_no_shipper), it is copied
+    over (_copy_over) and opened; else StateDirError naming the holders and what to do.
     exam28: a local user who opened it while an earlier release left it 0644 kept the descriptor past the chmod
     0600 (_owners_alone), read-locked it, and kept every start out, the refusal blaming permissions."""
     st = os.stat(path)
     pids = [pid for lock in ("POSIX", "OFDLCK") for _kind, pid in _lock_holders(st, lock)]
     peers = [_holder_of_file(pid, st) if pid > 0 else None for pid in dict.fromkeys(pids)]
-    if not peers or not all(_squatted(peer) for peer in peers):
+    if not peers or not all(_no_shipper(peer, st.st_uid) for peer in peers):
         raise StateDirError(_database_held(path, pids, peers))
     _copy_over(path)
     return _connect(path)

@@ -49,10 +49,6 @@ def _interpreter_for(uid: int) -> str:
     raise AssertionError(f"no Python {want} that uid {uid} can run (the test needs one)")
 
 
-@pytest.mark.xfail(strict=True, reason="a root shipper command (reset, run) beside the agent of the service's user "
-                   "judges that agent's lock no shipper's and replaces shipper.lock with a root-owned file: the running "
-                   "agent takes it for a removed state_dir it cannot make again, pauses reading for good, and every "
-                   "later start is refused (exam29a, 2 of 2 by hand)")
 @pytest.mark.parametrize("command", [["reset", "--source", "app"], ["run", "--once"]])
 def test_a_root_command_beside_the_service_users_agent_leaves_it_shipping(command: list[str]) -> None:
     # a folder the service's user can pass through, as /var/lib (pytest's tmp_path is under a 0700 folder of root's)
