@@ -11,50 +11,17 @@ own user only (0700/0600, as its unit would), so no other user can take the lock
 shipper process says who holds it."""
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
-SHIPPER = str(Path(sys.executable).with_name("shipper"))
+from tests.journal_sinks import SHIPPER
+from tests.other_user_locks import FLOCK_EXCLUSIVE, locked_by_nobody, passable_folder, shipped_once
 
 
 def test_another_user_cannot_hold_the_state_dirs_lock() -> None:
-    # a folder others can pass through, as /var/lib or /srv (pytest's tmp_path is under a 0700 folder of root's)
-    tmp_path = Path(tempfile.mkdtemp(prefix="attack27-lock-", dir="/tmp"))
-    tmp_path.chmod(0o755)
-    try:
-        _attack(tmp_path)
-    finally:
-        shutil.rmtree(tmp_path, ignore_errors=True)
-
-
-def _attack(tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    (logs / "a.log").write_text("".join(json.dumps({"n": i}) + "\n" for i in range(5)))
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state"),
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json"}],
-                               "outputs": [{"type": "stdout"}]}))
-    first = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
-    assert first.returncode == 0, first.stderr.decode()[-400:]
-    squatter = subprocess.Popen(  # nobody: opens the lock file read-only and flocks it
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-I", "-c",
-         "import fcntl, os, sys, time\n"
-         "try:\n    fd = os.open(sys.argv[1], os.O_RDONLY)\n    fcntl.flock(fd, fcntl.LOCK_EX)\n"
-         "    print('locked', flush=True)\nexcept OSError as e:\n    print('refused', e, flush=True)\ntime.sleep(120)",
-         str(tmp_path / "state" / "shipper.lock")], stdout=subprocess.PIPE, text=True)
-    try:
-        assert squatter.stdout is not None
-        took = squatter.stdout.readline().strip()
-        second = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
-    finally:
-        squatter.kill()
-        squatter.wait()
+    with passable_folder("attack27-lock-") as folder:
+        cfg, state, _logs = shipped_once(folder)
+        with locked_by_nobody(state / "shipper.lock", FLOCK_EXCLUSIVE) as took:
+            second = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
     assert took != "locked" or second.returncode == 0, (
         f"uid 65534 holds the state_dir's lock ({took}); the agent's start: exit {second.returncode}, "
         f"{second.stderr.decode()[-400:]}")

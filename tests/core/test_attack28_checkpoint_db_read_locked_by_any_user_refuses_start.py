@@ -10,49 +10,17 @@ without the lock the same start exits 0. What should hold: the database is its o
 UMask=0077 would make it), so no other user can lock it; a refusal says who holds the lock."""
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
-import tempfile
-from pathlib import Path
 
-from tests.journal_sinks import SHIPPER, numbered
+from tests.journal_sinks import SHIPPER
+from tests.other_user_locks import READ_LOCK, locked_by_nobody, passable_folder, shipped_once
 
 
 def test_another_user_cannot_lock_the_checkpoint_database() -> None:
-    # a folder others can pass through, as /var/lib or /srv (pytest's tmp_path is under a 0700 folder of root's)
-    tmp_path = Path(tempfile.mkdtemp(prefix="attack28-db-", dir="/tmp"))
-    tmp_path.chmod(0o755)
-    try:
-        _attack(tmp_path)
-    finally:
-        shutil.rmtree(tmp_path, ignore_errors=True)
-
-
-def _attack(tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    (logs / "a.log").write_text(numbered(0, 5))
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state"),
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json"}],
-                               "outputs": [{"type": "stdout"}]}))
-    first = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
-    assert first.returncode == 0, first.stderr.decode()[-400:]
-    locker = subprocess.Popen(  # nobody: opens the database read-only and read-locks it
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-I", "-c",
-         "import fcntl, os, sys, time\n"
-         "try:\n    fd = os.open(sys.argv[1], os.O_RDONLY)\n    fcntl.lockf(fd, fcntl.LOCK_SH, 0, 0, 0)\n"
-         "    print('locked', flush=True)\nexcept OSError as e:\n    print('refused', e, flush=True)\ntime.sleep(120)",
-         str(tmp_path / "state" / "checkpoints.sqlite")], stdout=subprocess.PIPE, text=True)
-    try:
-        assert locker.stdout is not None
-        took = locker.stdout.readline().strip()
-        second = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
-    finally:
-        locker.kill()
-        locker.wait()
+    with passable_folder("attack28-db-") as folder:
+        cfg, state, _logs = shipped_once(folder)
+        with locked_by_nobody(state / "checkpoints.sqlite", READ_LOCK) as took:
+            second = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
     assert took != "locked" or second.returncode == 0, (
         f"uid 65534 holds a lock on the checkpoint database ({took}); the agent's start: exit {second.returncode}, "
         f"{second.stderr.decode()[-400:]}")
