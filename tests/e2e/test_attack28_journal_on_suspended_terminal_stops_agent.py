@@ -9,7 +9,6 @@ stops reading, 600 warnings). What should hold: the journal never stops the agen
 written through a non-blocking descriptor and a bounded backlog, as a pipe now is), and a stop ends on time."""
 from __future__ import annotations
 
-import json
 import os
 import pty
 import signal
@@ -20,21 +19,15 @@ from pathlib import Path
 import pytest
 
 from tests.journal_sinks import SHIPPER, numbered
+from tests.stalled_reader import followed_log
 from tests.support import wait
 
 pytestmark = pytest.mark.slow  # (waits of 20-30 s)
 
 
 def test_a_suspended_terminal_neither_stops_shipping_nor_the_stop(tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    log = logs / "a.log"
-    log.write_text(numbered(0, 100))
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state"), "shutdown_timeout": 5,
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json", "poll_interval": 0.2}],
-                               "outputs": [{"type": "stdout"}]}))
+    cfg, log = followed_log(tmp_path)
+    logs = log.parent
     out = tmp_path / "out.jsonl"
     master, terminal = pty.openpty()  # a terminal with its usual settings (IXON: Ctrl-S suspends its output)
     with open(out, "wb") as o:

@@ -13,49 +13,32 @@ What should hold: the naming a stop makes reaches someone — the pipe
 when it has room, else the kernel's log, as for syslog."""
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
 import subprocess
-import termios
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from tests.journal_sinks import SHIPPER, numbered, own_kmsg
-from tests.support import read_steady, wait
-
-
-def _unread(fd: int) -> int:
-    return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), "little")
+from tests.journal_sinks import SHIPPER, own_kmsg
+from tests.stalled_reader import fill_the_pipe, followed_log, read_shipped
+from tests.support import wait
 
 
 @pytest.mark.parametrize("signals", [1, 2], ids=["one_signal", "second_signal"])
 def test_a_stop_names_its_repeat_somewhere_when_stderr_is_stalled(tmp_path: Path, signals: int) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    log = logs / "a.log"
-    log.write_text(numbered(0, 100))
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state"), "shutdown_timeout": 5,
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json", "poll_interval": 0.2}],
-                               "outputs": [{"type": "stdout"}]}))
+    cfg, log = followed_log(tmp_path)
     kmsg = tmp_path / "kmsg"
     read_end, write_end = os.pipe()
     agent = subprocess.Popen(own_kmsg(kmsg, [SHIPPER, "run", "-c", str(cfg)]), stdout=write_end, stderr=write_end)
     os.close(write_end)
     got = b""
     try:
-        end = time.monotonic() + 60
-        while got.count(b'{"n":') < 100 and time.monotonic() < end:
-            got += os.read(read_end, 65536)
-        with open(log, "a") as f:
-            f.write(numbered(100, 5000))
-        assert read_steady(lambda: _unread(read_end), lambda n: n > 50_000, 60) > 50_000, "the pipe did not fill"
+        got = read_shipped(read_end, 100)
+        fill_the_pipe(read_end, log)
         agent.send_signal(signal.SIGINT)  # Ctrl-C: less ignores it
         if signals == 2:
             time.sleep(0.5)

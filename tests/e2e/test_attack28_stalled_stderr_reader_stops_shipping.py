@@ -10,36 +10,23 @@ the agent — a line stderr cannot take now waits in a bounded backlog or is dro
 stop ends within shutdown_timeout + 5 s."""
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import signal
 import subprocess
-import termios
 from pathlib import Path
 
 import pytest
 
 from tests.journal_sinks import SHIPPER, numbered
+from tests.stalled_reader import followed_log, unread
 from tests.support import read_steady, wait
-
-
-def _unread(fd: int) -> int:
-    return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), "little")
 
 pytestmark = pytest.mark.slow  # (600 journal lines, waits of 20-30 s)
 
 
 def test_a_stalled_stderr_reader_neither_stops_shipping_nor_the_stop(tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    log = logs / "a.log"
-    log.write_text(numbered(0, 100))
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state"), "shutdown_timeout": 5,
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json", "poll_interval": 0.2}],
-                               "outputs": [{"type": "stdout"}]}))
+    cfg, log = followed_log(tmp_path)
+    logs = log.parent
     out = tmp_path / "out.jsonl"
     read_end, write_end = os.pipe()  # the journal's reader, which stops reading
     with open(out, "wb") as o:
@@ -50,7 +37,7 @@ def test_a_stalled_stderr_reader_neither_stops_shipping_nor_the_stop(tmp_path: P
         for i in range(600):  # each is named once in the journal (a FIFO is not read): ~58 KB of lines
             os.mkfifo(logs / f"fifo{i:04d}-{'x' * 100}.log")
         # the journal's pipe full (64 KiB, less the room no whole line fits in): the agent's next line waits
-        assert read_steady(lambda: _unread(read_end), lambda n: n > 50_000, 90) > 50_000, "the pipe did not fill"
+        assert read_steady(lambda: unread(read_end), lambda n: n > 50_000, 90) > 50_000, "the pipe did not fill"
         with open(log, "a") as f:
             f.write(numbered(100, 200))
         shipped = wait(lambda: out.read_bytes().count(b"\n") >= 200, 20)

@@ -12,23 +12,17 @@ them (a FIFO), or the agent looks again before it exits whether they were taken.
 Fixed in session 28 (stdout._reader_gone): the lines a FIFO's reader left unread in it are named as a possible repeat."""
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
 import subprocess
-import termios
 import time
 from collections import Counter
 from pathlib import Path
 
 from tests.journal_sinks import SHIPPER, numbered
+from tests.stalled_reader import followed_log, unread
 from tests.support import read_steady, stop_process
-
-
-def _unread(fd: int) -> int:
-    """Bytes in the pipe not read yet (FIONREAD on its read end)."""
-    return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), "little")
 
 
 def _read_for(fd: int, seconds: float) -> bytes:
@@ -46,17 +40,9 @@ def _read_for(fd: int, seconds: float) -> bytes:
 
 
 def test_lines_a_restarted_fifo_reader_took_are_not_repeated_unnamed(tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    log = logs / "a.log"
-    log.write_text(numbered(0, 100))
+    cfg, log = followed_log(tmp_path)
     fifo = tmp_path / "out.fifo"
     os.mkfifo(fifo)
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state"), "shutdown_timeout": 5,
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json", "poll_interval": 0.2}],
-                               "outputs": [{"type": "stdout"}]}))
     old_reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
     err = tmp_path / "first.err"
     with open(err, "wb") as e:
@@ -70,7 +56,7 @@ def test_lines_a_restarted_fifo_reader_took_are_not_repeated_unnamed(tmp_path: P
         assert got.count(b"\n") == 100, err.read_text()[-800:]
         with open(log, "a") as f:
             f.write(numbered(100, 150))
-        assert read_steady(lambda: _unread(old_reader), lambda n: n > 0, 30) > 0, "nothing written to the pipe"
+        assert read_steady(lambda: unread(old_reader), lambda n: n > 0, 30) > 0, "nothing written to the pipe"
         os.close(old_reader)  # the collector restarts
         time.sleep(0.2)
         new_reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.journal_sinks import SHIPPER, numbered
+from tests.stalled_reader import followed_log
 from tests.support import read_steady, stop_process, wait
 
 
@@ -45,15 +46,7 @@ def _numbers(messages: list[bytes]) -> list[int]:
     "sender's socket (no POLLERR, POLLHUP nor sk_err; only the next send's ECONNREFUSED): session 28 made the seqpacket "
     "case counted (ECONNRESET, as a stream's), not this one"))), pytest.param(socket.SOCK_SEQPACKET, id="seqpacket")])
 def test_lines_a_datagram_reader_left_unread_are_written_again(tmp_path: Path, kind: int) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    log = logs / "a.log"
-    log.write_text(numbered(0, 100))
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state"), "shutdown_timeout": 5,
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json", "poll_interval": 0.2}],
-                               "outputs": [{"type": "stdout"}]}))
+    cfg, log = followed_log(tmp_path)
     reader_end, agent_end = socket.socketpair(socket.AF_UNIX, kind)
     got: list[bytes] = []
     reading, gone = threading.Event(), threading.Event()

@@ -1,0 +1,47 @@
+"""An agent whose output or journal goes to a reader that stops reading (a pipe, `| less` at the end of its screen, a
+terminal suspended with Ctrl-S), as the attack28 tests of the journal and stdout set it up: a log of numbered lines the
+agent follows to stdout, the pipe's unread bytes, and the pipe filled until the agent's writes wait."""
+from __future__ import annotations
+
+import fcntl
+import os
+import termios
+import time
+from pathlib import Path
+
+from tests.journal_sinks import folder_config, numbered
+from tests.support import read_steady
+
+SHIPPED = b'{"n":'  # how each shipped line of numbered() begins on stdout
+
+
+def followed_log(tmp_path: Path, lines: int = 100, **settings: object) -> tuple[Path, Path]:
+    """logs/a.log of `lines` numbered JSON lines and an agent following it to stdout (journal_sinks.folder_config;
+    shutdown_timeout 5 unless `settings` say otherwise): (cfg, the log)."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "a.log"
+    log.write_text(numbered(0, lines))
+    return folder_config(tmp_path, logs, **{"shutdown_timeout": 5, **settings}), log
+
+
+def unread(fd: int) -> int:
+    """Bytes in the pipe not read yet (FIONREAD on its read end)."""
+    return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), "little")
+
+
+def read_shipped(fd: int, lines: int, timeout: float = 60.0) -> bytes:
+    """What the pipe gives (blocking reads) until it holds `lines` shipped lines, or timeout seconds pass."""
+    got = b""
+    end = time.monotonic() + timeout
+    while got.count(SHIPPED) < lines and time.monotonic() < end:
+        got += os.read(fd, 65536)
+    return got
+
+
+def fill_the_pipe(fd: int, log: Path, timeout: float = 60.0) -> None:
+    """Appends lines 100-4999 to the log until the pipe whose read end is fd is full (64 KiB, less the room no whole
+    line fits in): the agent's next write into it waits."""
+    with open(log, "a") as f:
+        f.write(numbered(100, 5000))
+    assert read_steady(lambda: unread(fd), lambda n: n > 50_000, timeout) > 50_000, "the pipe did not fill"
