@@ -35,15 +35,15 @@ def passable_folder(prefix: str) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def shipped_once(folder: Path, **settings: object) -> tuple[Path, Path, Path]:
-    """logs/a.log of 5 JSON lines and an agent following it to stdout (journal_sinks.folder_config with `settings`),
-    run once: its state_dir made. (cfg, state_dir, logs)."""
+def shipped_once(folder: Path, lines: int = 5, **settings: object) -> tuple[Path, Path, Path]:
+    """logs/a.log of `lines` JSON lines and an agent following it to stdout (journal_sinks.folder_config with
+    `settings`), run once: its state_dir made, every line shipped. (cfg, state_dir, logs)."""
     logs = folder / "logs"
     logs.mkdir()
-    (logs / "a.log").write_text(numbered(0, 5))
+    (logs / "a.log").write_text(numbered(0, lines))
     cfg = folder_config(folder, logs, **settings)
     first = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
-    assert first.returncode == 0, first.stderr.decode()[-400:]
+    assert first.returncode == 0 and first.stdout.count(b"\n") == lines, first.stderr.decode()[-800:]
     return cfg, folder / "state", logs
 
 

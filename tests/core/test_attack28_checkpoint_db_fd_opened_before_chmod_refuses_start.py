@@ -11,53 +11,21 @@ is copied over (shipper.checkpoint_db._copy_over); tests/core/test_checkpoint_db
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import tempfile
-from pathlib import Path
 
 from tests.journal_sinks import SHIPPER, numbered
+from tests.other_user_locks import READ_LOCK, locked_by_nobody, passable_folder, shipped_once
 
 
 def test_a_database_descriptor_opened_before_the_chmod_does_not_keep_the_agent_down() -> None:
-    # a folder others can pass through, as /var/lib or /srv (pytest's tmp_path is under a 0700 folder of root's)
-    tmp_path = Path(tempfile.mkdtemp(prefix="attack28-dbfd-", dir="/tmp"))
-    tmp_path.chmod(0o755)
-    try:
-        _attack(tmp_path)
-    finally:
-        shutil.rmtree(tmp_path, ignore_errors=True)
-
-
-def _attack(tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    (logs / "a.log").write_text(numbered(0, 5))
-    state = tmp_path / "state"
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"state_dir": str(state),
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json"}],
-                               "outputs": [{"type": "stdout"}]}))
-    first = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
-    assert first.returncode == 0, first.stderr.decode()[-400:]
-    state.chmod(0o755)
-    (state / "checkpoints.sqlite").chmod(0o644)  # as an earlier release left it
-    locker = subprocess.Popen(  # nobody: opens the database read-only now, read-locks it
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-I", "-c",
-         "import fcntl, os, sys, time\n"
-         "try:\n    fd = os.open(sys.argv[1], os.O_RDONLY)\n    fcntl.lockf(fd, fcntl.LOCK_SH, 0, 0, 0)\n"
-         "    print('locked', flush=True)\nexcept OSError as e:\n    print('refused', e, flush=True)\ntime.sleep(120)",
-         str(state / "checkpoints.sqlite")], stdout=subprocess.PIPE, text=True)
-    try:
-        assert locker.stdout is not None
-        took = locker.stdout.readline().strip()
-        with open(logs / "a.log", "a") as f:
-            f.write(numbered(5, 8))
-        second = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
-    finally:
-        locker.kill()
-        locker.wait()
+    with passable_folder("attack28-dbfd-") as folder:
+        cfg, state, logs = shipped_once(folder)
+        state.chmod(0o755)
+        (state / "checkpoints.sqlite").chmod(0o644)  # as an earlier release left it
+        with locked_by_nobody(state / "checkpoints.sqlite", READ_LOCK) as took:  # opened now, read-locked
+            with open(logs / "a.log", "a") as f:
+                f.write(numbered(5, 8))
+            second = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
     assert took == "locked", took
     assert second.returncode == 0, f"the start was refused: {second.stderr.decode()[-500:]}"
     assert [json.loads(ln)["generic"]["n"] for ln in second.stdout.splitlines()] == [5, 6, 7]

@@ -16,20 +16,11 @@ import subprocess
 from pathlib import Path
 
 from tests.journal_sinks import SHIPPER, numbered
+from tests.other_user_locks import shipped_once
 
 
 def test_a_start_after_a_hard_link_snapshot_of_the_state_dir_runs(tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    (logs / "a.log").write_text(numbered(0, 10))
-    state = tmp_path / "state"
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"state_dir": str(state),
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json"}],
-                               "outputs": [{"type": "stdout"}]}))
-    first = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
-    assert first.returncode == 0 and first.stdout.count(b"\n") == 10, first.stderr.decode()[-800:]
+    cfg, state, logs = shipped_once(tmp_path, lines=10)
     snapshot = tmp_path / "state.pre-upgrade"
     subprocess.run(["cp", "-al", str(state), str(snapshot)], check=True)  # the operator's cheap copy
     assert os.stat(state / "shipper.lock").st_nlink == 2
