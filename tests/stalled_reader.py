@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
+import subprocess
 import termios
 import time
 from pathlib import Path
 
 from tests.journal_sinks import folder_config, numbered
-from tests.support import read_steady
+from tests.support import read_steady, wait
 
 SHIPPED = b'{"n":'  # how each shipped line of numbered() begins on stdout
 
@@ -45,3 +47,13 @@ def fill_the_pipe(fd: int, log: Path, timeout: float = 60.0) -> None:
     with open(log, "a") as f:
         f.write(numbered(100, 5000))
     assert read_steady(lambda: unread(fd), lambda n: n > 50_000, timeout) > 50_000, "the pipe did not fill"
+
+
+def ships_on_then_stops(agent: subprocess.Popen, log: Path, out: Path) -> tuple[bool, bool]:
+    """Appends lines 100-199 to the log (its first 100 shipped to `out`): were all 200 shipped within 20 s; then a
+    SIGTERM: did the agent end within 30 s. (The agent is killed by the caller's clean-up if it did not.)"""
+    with open(log, "a") as f:
+        f.write(numbered(100, 200))
+    shipped = wait(lambda: out.read_bytes().count(b"\n") >= 200, 20)
+    agent.send_signal(signal.SIGTERM)
+    return shipped, wait(lambda: agent.poll() is not None, 30)

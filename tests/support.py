@@ -75,6 +75,15 @@ def stop_process(proc: subprocess.Popen, timeout: float = 30.0) -> int | None:
         return None
 
 
+def stop_twice(proc: subprocess.Popen, sig: int = signal.SIGTERM, gap: float = 0.5, timeout: float = 30.0) -> int:
+    """An operator who does not wait: `sig`, and `sig` again `gap` seconds later; the exit code once the process
+    ended (subprocess.TimeoutExpired after `timeout` seconds)."""
+    proc.send_signal(sig)
+    time.sleep(gap)
+    proc.send_signal(sig)
+    return proc.wait(timeout)
+
+
 def bytes_kept_by_parser(parser, lines: Callable[[int, int], object], total: int = 2000) -> int:
     """Bytes a parser still holds (tracemalloc) after `total` lines of `lines(start, n)`, once a first 50
     have filled what any first lines fill: what its memos keep of hostile, ever-new long values."""

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import os
 import pty
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.journal_sinks import SHIPPER, numbered
-from tests.stalled_reader import followed_log
+from tests.journal_sinks import SHIPPER
+from tests.stalled_reader import followed_log, ships_on_then_stops
 from tests.support import wait
 
 pytestmark = pytest.mark.slow  # (waits of 20-30 s)
@@ -41,11 +40,7 @@ def test_a_suspended_terminal_neither_stops_shipping_nor_the_stop(tmp_path: Path
         for i in range(3):
             os.mkfifo(logs / f"fifo{i}.log")  # each named once in the journal
         time.sleep(5)
-        with open(log, "a") as f:
-            f.write(numbered(100, 200))
-        shipped = wait(lambda: out.read_bytes().count(b"\n") >= 200, 20)
-        agent.send_signal(signal.SIGTERM)
-        ended = wait(lambda: agent.poll() is not None, 30)
+        shipped, ended = ships_on_then_stops(agent, log, out)
     finally:
         if agent.poll() is None:
             agent.kill()

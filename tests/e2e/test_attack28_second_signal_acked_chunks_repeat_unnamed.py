@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import pytest
 
 from tests.journal_sinks import SHIPPER, numbered
 from tests.peers.forward_server import ForwardServer
-from tests.support import stop_process, wait, wait_until
+from tests.support import stop_process, stop_twice, wait, wait_until
 
 pytestmark = pytest.mark.slow  # (acks seconds apart, two agents)
 
@@ -46,10 +44,7 @@ def test_a_second_signal_names_the_acknowledged_chunks_of_its_unfinished_batch(t
         try:
             wait_until(lambda: peer.acks >= 3, 90, "three chunks acknowledged")
             peer.mode = "no_ack"  # the fourth's ack, if not on its way already, never comes
-            agent.send_signal(signal.SIGTERM)
-            time.sleep(0.5)
-            agent.send_signal(signal.SIGTERM)  # the operator does not wait
-            agent.wait(30)
+            stop_twice(agent)  # the operator does not wait
         finally:
             if agent.poll() is None:
                 stop_process(agent, 30)

@@ -8,7 +8,6 @@ batch already hold, as it names the chunk waiting for its ack."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 
 from tests.journal_sinks import SHIPPER, numbered
 from tests.peers.forward_server import ForwardServer
-from tests.support import stop_process, wait_until
+from tests.support import stop_process, stop_twice, wait_until
 
 pytestmark = pytest.mark.slow  # (a late ack, two agents)
 
@@ -44,10 +43,7 @@ def test_a_second_signal_names_the_batch_another_output_already_stored(tmp_path:
         try:
             wait_until(lambda: _lines(out) >= 100 and len(peer.records) >= 100, 60, "both outputs holding the batch")
             time.sleep(0.5)
-            agent.send_signal(signal.SIGTERM)
-            time.sleep(0.5)
-            agent.send_signal(signal.SIGTERM)  # the operator does not wait
-            agent.wait(30)
+            stop_twice(agent)  # the operator does not wait
         finally:
             if agent.poll() is None:
                 stop_process(agent, 30)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.journal_sinks import SHIPPER, folder_config, numbered
-from tests.support import stop_process, wait, writer_pid
+from tests.support import stop_process, stop_twice, wait, writer_pid
 
 pytestmark = pytest.mark.slow  # (an agent, a frozen writer, a second agent: seconds of waits)
 
@@ -47,10 +47,7 @@ def test_a_second_signal_names_the_delivered_events_it_leaves_unsaved(tmp_path: 
         with open(log, "a") as f:
             f.write(numbered(100, 400))
         assert wait(lambda: _lines(out) >= 400, 60), err.read_text()[-800:]
-        agent.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
-        agent.send_signal(signal.SIGTERM)  # the operator does not wait
-        agent.wait(30)
+        stop_twice(agent)  # the operator does not wait
     finally:
         if agent.poll() is None:
             stop_process(agent, 30)

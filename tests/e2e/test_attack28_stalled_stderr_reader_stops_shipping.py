@@ -11,14 +11,13 @@ stop ends within shutdown_timeout + 5 s."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.journal_sinks import SHIPPER, numbered
-from tests.stalled_reader import followed_log, unread
+from tests.journal_sinks import SHIPPER
+from tests.stalled_reader import followed_log, ships_on_then_stops, unread
 from tests.support import read_steady, wait
 
 pytestmark = pytest.mark.slow  # (600 journal lines, waits of 20-30 s)
@@ -38,11 +37,7 @@ def test_a_stalled_stderr_reader_neither_stops_shipping_nor_the_stop(tmp_path: P
             os.mkfifo(logs / f"fifo{i:04d}-{'x' * 100}.log")
         # the journal's pipe full (64 KiB, less the room no whole line fits in): the agent's next line waits
         assert read_steady(lambda: unread(read_end), lambda n: n > 50_000, 90) > 50_000, "the pipe did not fill"
-        with open(log, "a") as f:
-            f.write(numbered(100, 200))
-        shipped = wait(lambda: out.read_bytes().count(b"\n") >= 200, 20)
-        agent.send_signal(signal.SIGTERM)
-        ended = wait(lambda: agent.poll() is not None, 30)
+        shipped, ended = ships_on_then_stops(agent, log, out)
     finally:
         if agent.poll() is None:
             agent.kill()
