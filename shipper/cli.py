@@ -13,8 +13,9 @@ import sys
 early_hups: list[int] = []
 hangups = None
 if sys.argv[1:2] == ["run"]:
-    from shipper.hangup import Hangups
+    from shipper.hangup import Hangups, unblock_answered
 
+    unblock_answered()
     # The terminal as it is now, and whether SIGHUP was ignored (nohup): a hang-up is not a reload.
     hangups = Hangups(ignored_at_start=signal.getsignal(signal.SIGHUP) is signal.SIG_IGN)
     signal.signal(signal.SIGHUP, lambda signum, _frame: early_hups.append(signum))

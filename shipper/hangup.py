@@ -22,10 +22,23 @@ agent runs on. Either way a later SIGHUP is a reload again.
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 HANGUP_GRACE = 0.5  # seconds after a look first saw the terminal gone in which a SIGHUP is still the hang-up's
 LOOK_EVERY = 0.5  # seconds between the main loop's looks while the agent has a terminal
+
+
+# The signals `shipper run` answers (a stop, a hang-up or a reload): never left blocked by whoever started it.
+ANSWERED = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
+
+
+def unblock_answered() -> None:
+    """Unblock the signals the agent answers, blocked in the mask it inherited (a blocked signal stays blocked across
+    exec: a parent that blocked SIGHUP — a test runner's thread, a supervisor of its own — made the hang-up's SIGHUP
+    wait for ever, and the hang-up was taken for a quiet loss of the terminal; a blocked SIGTERM would make every stop
+    wait for the SIGKILL). Called first, before any thread: the threads started later inherit the mask."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, ANSWERED)
 
 
 def has_terminal() -> bool:

@@ -28,14 +28,17 @@ def _exited(pid: int, timeout: float) -> int | None:
     return None
 
 
-def _in_a_terminal(cfg: Path, syslog: Path, *, nohup_to: Path | None = None) -> tuple[int, int]:
+def _in_a_terminal(cfg: Path, syslog: Path, *, nohup_to: Path | None = None,
+                   blocked: frozenset[int] = frozenset()) -> tuple[int, int]:
     """The agent as the leader of a new session whose controlling terminal is a fresh pseudo-terminal; under nohup
-    (SIGHUP ignored, stdout on a file) when nohup_to is given. Returns its pid and the terminal's master side."""
+    (SIGHUP ignored, stdout on a file) when nohup_to is given; with the signals `blocked` blocked in the mask it
+    inherits (none, as a shell gives it, by default). Returns its pid and the terminal's master side."""
     pid, master = pty.fork()
     if pid == 0:  # the child: exec at once (nothing of the test's runs here)
         # SIGHUP as a shell gives it: ignored only under nohup (a suite run under nohup passed SIG_IGN on, and the
         # hang-up was taken for nohup's: suite28's loaded runs failed 3 of 3 while the file alone passed)
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         if nohup_to is not None:
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
             out = os.open(nohup_to, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -94,6 +97,33 @@ def test_a_terminal_hang_up_stops_the_agent_and_loses_nothing(tmp_path: Path) ->
             os.execv(SHIPPER, [SHIPPER, "run", "--once", "-c", str(cfg)])
     assert _exited(pid, 120) == 0
     assert [json.loads(ln)["generic"]["n"] for ln in again.read_text().splitlines()] == [5, 6, 7]
+
+
+def test_a_hang_up_is_heard_when_the_agent_inherited_its_signals_blocked(tmp_path: Path) -> None:
+    # A blocked signal stays blocked across exec: started by a parent that blocked SIGHUP, the agent never received the
+    # hang-up's; it took the terminal's loss for a quiet one ('went away without a hang-up signal'), ran on, and ended
+    # at its next write to stdout ('stopping: cannot write to stdout …', exit 1): the journal of test_terminal_hangup's
+    # first test in suite28's loaded runs ('standard error cannot be written (Input/output error …)', no hang-up line)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "a.log"
+    log.write_text(numbered(0, 5))
+    cfg = folder_config(tmp_path, logs, shutdown_timeout=60)
+    path = tmp_path / "syslog.sock"
+    with bound_syslog(path) as syslog:
+        pid, master = _in_a_terminal(cfg, path, blocked=frozenset({signal.SIGHUP, signal.SIGTERM, signal.SIGINT}))
+        try:
+            assert b'"n":4}' in _read_terminal(master, b'"n":4}')
+            os.close(master)
+            time.sleep(1)
+            with open(log, "a") as f:
+                f.write(numbered(5, 8))
+            code = _exited(pid, 40)
+        finally:
+            _kill(pid)
+        said = received(syslog)
+    assert any("the terminal hung up (SIGHUP): stopping" in m for m in said), said
+    assert code == 0, said
 
 
 def test_a_sighup_while_the_terminal_is_there_still_reloads(tmp_path: Path) -> None:
