@@ -11,6 +11,7 @@ import os
 import pty
 import select
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -98,7 +99,11 @@ def test_a_ctrl_c_while_the_forkserver_starts_neither_ends_it_nor_the_workers(tm
     assert "stopping signal=SIGINT" in shown, shown[-2000:]
     assert "KeyboardInterrupt" not in shown and "Traceback" not in shown, shown[-3000:]
     assert "cannot start parse workers" not in shown and "died" not in shown, shown[-2000:]
-    assert out.stat().st_size > 0
+    again = subprocess.run([SHIPPER, "run", "--once", "-c", str(tmp_path / "cfg.yaml")], capture_output=True,
+                           timeout=120)
+    assert again.returncode == 0, again.stderr.decode()[-800:]
+    numbers = [json.loads(line)["generic"]["n"] for line in out.read_bytes().splitlines() + again.stdout.splitlines()]
+    assert sorted(numbers) == list(range(20_000))  # what the stop delivered, then the rest, each once
 
 
 def test_the_workers_and_their_forkserver_do_not_take_the_terminals_sigint(tmp_path: Path) -> None:
