@@ -18,7 +18,7 @@ from shipper.tail import birth, discovery, edits, scan_rules, truncation
 from shipper.tail.copy_events import CopyMade
 from shipper.tail.followed import ROTATED_AWAY, Followed, Loose, MovedDuringScan, Observed, is_identified
 from shipper.tail.holder import generation
-from shipper.tail.identity import HEAD_MAX, digest, head_of, same_bytes
+from shipper.tail.identity import HEAD_MAX, MARK_MAX, digest, head_of, same_bytes
 from shipper.tail.reader import OpenFile, is_gzip_path
 from shipper.tail.state import WINDOW_COPY_PREFIX, FileState
 
@@ -424,8 +424,12 @@ def head_copy_of_grown(p: Prospector, o: Observed) -> bool:
         with p.fds.reading(o) as fh:
             if fh is None:
                 return False  # (renamed since the listing: is_copy says so; decided at the next scan)
-            if (st.st_dev, st.st_ino) != (f.dev, f.ino) or p.matcher.readable_len(fh, o) != s.head_len \
-                    or not p.matcher.head_is(fh, s):
+            # (At a restart, all that was read may be a header of a few lines: the copy holds them all. While running, a
+            # scan between the copy and the cut saw that copy too, and the cut named the window a second time: torture
+            # seeds 300009, 300247. There it is left to the head alone.)
+            read = s.offset if p.first_scan and head_read(s) else s.head_len
+            if (st.st_dev, st.st_ino) != (f.dev, f.ino) or p.matcher.readable_len(fh, o) != read \
+                    or not p.matcher.head_is(fh, s) or read > s.head_len and not p.matcher.mark_ok(fh, s):
                 continue
         if born_before(o, f):
             continue
@@ -434,10 +438,20 @@ def head_copy_of_grown(p: Prospector, o: Observed) -> bool:
         s.head_window = True
         p.pending[s.key] = s
         if not window_named_by(p, o):
-            p.ledger.copytruncate_window(f.family, o.path, "found by the copy, holding no more than the first line "
+            held = "first line" if s.offset <= s.head_len else f"first {s.offset} bytes (all that was read of it)"
+            p.ledger.copytruncate_window(f.family, o.path, f"found by the copy, holding no more than the {held} "
                                                            "the file held when last looked at, which it has again")
         return True
     return False
+
+
+def head_read(s: FileState) -> bool:
+    """Was all that was read of `s` its head, or lines its read mark covers whole (a header of a few lines, no longer
+    than MARK_MAX: a W3C `#Version`/`#Fields` pair, a banner above a CSV header)? Then its bytes prove all that was
+    read, and a copy holding exactly them is a copy of all of it. (Its head alone, a two-line header copytruncated
+    while the agent was stopped and written again went unnamed: exam29b's
+    tests/tail/test_attack29_two_line_header_copytruncate_while_stopped_unnamed.py.)"""
+    return bool(s.head_len) and (s.offset == s.head_len or s.head_len < s.offset <= MARK_MAX)
 
 
 def grown_from_head(p: Prospector, f: Followed) -> bool:
@@ -449,7 +463,7 @@ def grown_from_head(p: Prospector, f: Followed) -> bool:
     if s is None:
         return False
     if p.first_scan:
-        return s.offset == s.head_len and not s.cont and s.size <= s.offset < f.seen_size
+        return head_read(s) and not s.cont and s.size <= s.offset < f.seen_size
     return p._grown_at_head.get((f.dev, f.ino)) == s.head_len
 
 

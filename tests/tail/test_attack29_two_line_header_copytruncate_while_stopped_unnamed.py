@@ -22,8 +22,6 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
 from tests.support import wait
 from tests.tail.attack_agent import Agent, logrotate_of
 
@@ -35,10 +33,6 @@ def _events(lo: int, hi: int) -> bytes:
     return "".join(json.dumps({"seq": i, "pad": "x" * 40}) + "\n" for i in range(lo, hi)).encode()
 
 
-@pytest.mark.xfail(strict=True, reason="exam29b: a live log of a two-line header, copytruncated while the agent is "
-                   "stopped and written again (header, events): the restarted agent reads on after the old header; "
-                   "the new header's 2 lines are never shipped and the copytruncate window is not named (a one-line "
-                   "header's is: copies.head_copy_of_grown)")
 def test_two_line_header_copytruncated_while_stopped_is_read_again_or_named(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
