@@ -174,6 +174,7 @@ def serialise(builder, raw: RawBatch, with_keys: bool = True) -> Parsed:
 # SHIPPER_PARSE_SOCKET_BUFFER changes it (bytes; 0: the kernel's default, as before session 27: a test stops a worker
 # inside a write of its result).
 SOCKET_SEND_BUFFER = 4 << 20
+READ_SIZE = 1 << 20  # what the collector reads of a worker's results at once, at most
 
 
 def socket_send_buffer() -> int:
@@ -225,6 +226,63 @@ def _start_deaf_to_the_terminal(proc: multiprocessing.process.BaseProcess) -> No
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
+class _Frames:
+    """What a worker sent of its results, read into one buffer kept for it and unpickled where it lies. The framing is
+    multiprocessing's (Connection._send_bytes): a 4-byte signed size, or -1 and an 8-byte size, then the pickle.
+    A read goes on where the last one stopped, so a result that comes in pieces (~40 % of them: the worker writes its
+    size first) is copied once, by the kernel: a fresh 1 MiB bytes a read, and each piece of a result appended to a
+    bytearray, copied it again and touched new memory each time (bench/README.md, session 29)."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray(READ_SIZE)
+        self._got = 0  # bytes read into _buf and not unpickled yet, from its start: a result begun
+
+    def begun(self) -> int:
+        """Bytes of a result read and not complete yet."""
+        return self._got
+
+    def read(self, fd: int) -> list | None:
+        """One read of `fd` (what it holds, as much as the buffer has room for), then the results it completed, in
+        order; None at its end."""
+        buf, got = self._buf, self._got
+        frame = self._frame(0, got)
+        if frame is not None and frame[1] > len(buf):  # a result larger than the buffer: room for all of it
+            buf.extend(bytes(frame[1] - len(buf)))
+        with memoryview(buf) as view:
+            try:
+                n = os.readv(fd, [view[got:]])
+            except OSError:
+                return None
+            if not n:
+                return None
+            got += n
+            done = []
+            at = 0
+            while (frame := self._frame(at, got)) is not None and frame[1] <= got:
+                done.append(ForkingPickler.loads(view[frame[0]:frame[1]]))
+                at = frame[1]
+            if at and at < got:  # a result begun after those: moved to the start (the part of it read)
+                view[:got - at] = view[at:got]
+        self._got = got - at
+        if not self._got and len(buf) > READ_SIZE:
+            del buf[READ_SIZE:]  # (what a large result took goes back)
+        return done
+
+    def _frame(self, at: int, got: int) -> tuple[int, int] | None:
+        """Where the pickle of the result framed at `at` starts and ends (the end may be past `got`, what was read);
+        None while its size is not all read."""
+        buf = self._buf
+        if got - at < 4:
+            return None
+        (size,) = struct.unpack_from("!i", buf, at)
+        if size != -1:
+            return at + 4, at + 4 + size
+        if got - at < 12:
+            return None
+        (size,) = struct.unpack_from("!Q", buf, at + 4)
+        return at + 12, at + 12 + size
+
+
 class _Worker:
     """One worker process, its pipe, and a thread sending it batches: sends never block the
     source thread or the collector (a worker busy writing a result reads nothing meanwhile)."""
@@ -238,7 +296,7 @@ class _Worker:
                                 daemon=True)
         _start_deaf_to_the_terminal(self.proc)
         child.close()  # only the worker holds its end now: its death is an EOF here
-        self._in = bytearray()  # what it sent of results not complete yet
+        self._in = _Frames()  # what it sent of results not unpickled yet
         self._out: queue.SimpleQueue = queue.SimpleQueue()
         self._sender = threading.Thread(target=self._send_loop, name=f"parse-send-{name}", daemon=True)
         self._sender.start()
@@ -250,39 +308,8 @@ class _Worker:
         """The results it finished sending, read once a wait said its pipe is readable (what is there: no
         wait for more); None at its end (gone). conn.recv() waited for the rest of a result, and a worker a
         cgroup freezer held halfway through sending one (its 1-3 MB come in many pieces) held the collector
-        for good: the source stopped, and nothing named the worker. The framing is multiprocessing's
-        (Connection._send_bytes): a 4-byte signed size, or -1 and an 8-byte size, then the pickle."""
-        try:
-            data = os.read(self.conn.fileno(), 1 << 20)
-        except OSError:
-            return None
-        if not data:
-            return None
-        buf = self._in
-        # Unpickled where it lies (a copy of it first cost ~1.3 M instructions a 1 MB result, bench/README.md, session
-        # 16): in the read itself when no result was left begun (its socket holds a whole one: it usually comes whole),
-        # else in the buffer the read is added to
-        if buf:
-            buf += data
-        got = buf or data
-        done = []
-        at = 0
-        with memoryview(got) as view:
-            while len(got) - at >= 4:
-                (size,), head = struct.unpack_from("!i", got, at), 4
-                if size == -1:
-                    if len(got) - at < 12:
-                        break
-                    (size,), head = struct.unpack_from("!Q", got, at + 4), 12
-                if len(got) - at < head + size:
-                    break
-                done.append(ForkingPickler.loads(view[at + head:at + head + size]))
-                at += head + size
-            if got is data:
-                buf += view[at:]  # a result begun: the rest comes in later reads
-        if got is buf:
-            del buf[:at]
-        return done
+        for good: the source stopped, and nothing named the worker."""
+        return self._in.read(self.conn.fileno())
 
     def cpu_ticks(self) -> int | None:
         """The CPU time the process has used (utime + stime, clock ticks), None once it is gone."""

@@ -13,7 +13,7 @@ from multiprocessing.reduction import ForkingPickler
 import orjson
 
 from shipper.events import EventBuilder, EventSettings
-from shipper.parse_workers import _Worker, end_helpers, serialise
+from shipper.parse_workers import _Frames, _Worker, end_helpers, serialise
 from shipper.parser import ParserOptions, RawBatch
 from shipper_plugins.parsers.datameer import DatameerParser
 from tests.support import wait
@@ -64,7 +64,7 @@ def test_results_are_read_whole_whatever_pieces_they_come_in():
     order, once its last byte came, and a read takes only what the socket holds."""
     ours, theirs = multiprocessing.Pipe(duplex=True)
     worker = _Worker.__new__(_Worker)  # its reading half only: no process behind this socket
-    worker.conn, worker._in = ours, bytearray()
+    worker.conn, worker._in = ours, _Frames()
     results = [(i, (b"x" * (i * 37_003 % 300_000), i, [None] * i, None, 0, 0), None) for i in range(12)]
     stream = b"".join(len(p).to_bytes(4, "big") + p for p in map(bytes, map(ForkingPickler.dumps, results)))
     got: list = []
@@ -77,6 +77,39 @@ def test_results_are_read_whole_whatever_pieces_they_come_in():
         while _readable(ours):
             got += worker.results()
     assert got == results
-    assert worker._in == bytearray()
+    assert not worker._in.begun()
+    ours.close()
+    theirs.close()
+
+
+def test_a_result_in_pieces_is_copied_once_and_one_larger_than_the_buffer_read_whole():
+    """The collector reads each piece of a result where the last one ended, in a buffer kept for the worker: the
+    result is held once, not a second time in a buffer the pieces are appended to (session 29). One larger than that
+    buffer makes room for itself, and the buffer goes back to its size once it is read."""
+    import tracemalloc
+
+    ours, theirs = multiprocessing.Pipe(duplex=True)
+    worker = _Worker.__new__(_Worker)  # its reading half only: no process behind this socket
+    worker.conn, worker._in = ours, _Frames()
+    kept = len(worker._in._buf)
+    for size in (700_000, 3 * kept):
+        result = (0, (os.urandom(size), 1, [None], None, 0, 0), None)
+        pickled = bytes(ForkingPickler.dumps(result))
+        stream = len(pickled).to_bytes(4, "big") + pickled
+        got: list = []
+        tracemalloc.start()
+        try:
+            for at in range(0, len(stream), 70_000):
+                os.write(theirs.fileno(), stream[at:at + 70_000])
+                while _readable(ours):
+                    got += worker.results()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert got == [result]
+        assert not worker._in.begun()
+        if size < kept:  # the result's bytes once (unpickled), its pieces read into the kept buffer
+            assert peak < size + 100_000, f"{peak} bytes allocated to read a result of {size}"
+        assert len(worker._in._buf) == kept
     ours.close()
     theirs.close()
