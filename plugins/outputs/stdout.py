@@ -25,6 +25,11 @@ Faults (the written bytes are the truth, so a retry resumes after them):
   naming the lines of the unacknowledged batch the reader already had: they are written again at the next start.
 - stdout closed (`>&-`, or EBADF on a write): the run ends (exit 1) naming it; no retry can write there. So does a
   terminal that hung up (EIO on a character device: its ssh session gone; shipper/hangup.py stops the agent too).
+  A terminal cannot tell what its reader has not read (TIOCOUTQ counts nothing on its side), so a batch written to
+  one is acknowledged as written; what it still held at a hang-up (a reader that stalled: an ssh link, `docker
+  attach`) the kernel drops. At the hang-up (EIO on a write, or at the close after the SIGHUP's stop) the last lines
+  written to it, as many as a terminal holds unread (TERMINAL_HOLDS), are named once as possibly unread: they are
+  not written again (exam28: 20 of 20 lost unnamed).
 - a regular file that ends in a cut line when the process first writes (a run killed while a full disk held its
   write back): a newline ends that line first, named with its offset, so the first line written begins on its own
   instead of being glued onto it (its batch was not acknowledged: its event is written again whole).
@@ -34,6 +39,7 @@ that drops repeats by it (a replay after a crash repeats the batches that were i
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import logging
@@ -44,6 +50,7 @@ import stat
 import sys
 import termios
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -99,6 +106,47 @@ LOCK_WAIT = 0.25  # seconds between looks at the stop while another writer holds
 # since a reload's new output must not end the line an old one's retry is still writing.
 _line_start_checked = False
 TORN_LOOK_BACK = 16 << 20  # bytes read back at most to find where a cut line begins
+# Bytes a pseudo-terminal holds written and unread at most: its master side's buffer (64 KiB) and line discipline
+# (4 KiB), and the carriage returns output processing adds.
+TERMINAL_HOLDS = 72 << 10
+
+
+class _TerminalTail:
+    """The last lines written to a terminal, as many as it may hold unread (TERMINAL_HOLDS): said once as possibly
+    unread when it hangs up."""
+
+    def __init__(self) -> None:
+        self._writes: deque[tuple[int, int]] = deque()  # (bytes, lines) of each acknowledged batch, the last ones
+        self._bytes = 0
+        self.said = False
+
+    def written(self, parts: list[bytes]) -> None:
+        size = sum(len(p) for p in parts)
+        self._writes.append((size, sum(p.count(b"\n") for p in parts)))
+        self._bytes += size
+        while self._writes and self._bytes - self._writes[0][0] >= TERMINAL_HOLDS:
+            self._bytes -= self._writes.popleft()[0]
+
+    def say_hung_up(self, output: str) -> None:
+        """Once: the lines that may have been unread in the terminal when it hung up."""
+        if self.said or not self._writes:
+            return
+        self.said = True
+        lines = sum(n for _size, n in self._writes)
+        log.warning(f"stdout's terminal hung up: the last {lines} lines written to it ({self._bytes} bytes, what a "
+                    "terminal can hold unread) may not have reached its reader (one that stalled: its unread lines "
+                    "are dropped with the terminal); a terminal cannot tell what was read, so they were taken as "
+                    "delivered and are not written again (stdout on a file or a pipe is waited for)",
+                    extra={"output": output, "possibly_lost": lines})
+
+
+def _hung_up(fd: int) -> bool:
+    """Whether the terminal `fd` hung up: a write, even of nothing, answers EIO for good then."""
+    try:
+        os.write(fd, b"")
+    except OSError as e:
+        return e.errno == errno.EIO
+    return False
 
 
 @dataclass
@@ -134,6 +182,7 @@ class StdoutOutput(Output):
         self.trouble: str | None = None  # the write error while it lasts: /health's last_error (OutputWorker.error_now)
         self._id_clash_said = False  # the warning that id_field names a field of the events' own: once
         self._tcp: bool | None = None  # stdout is a TCP socket (None: not looked at yet; looked at once, said once)
+        self._terminal: _TerminalTail | None | bool = None  # stdout's terminal's last lines (False: no terminal)
 
     def send(self, batch: Batch) -> None:
         # orjson writes each line's newline itself (no join copy of the batch); the lines go out
@@ -207,6 +256,8 @@ class StdoutOutput(Output):
                 raise EndRun(CLOSED) from None
             if e.errno == errno.EIO and stat.S_ISCHR(os.fstat(fd).st_mode):  # a device gone: a hung-up terminal
                 self._written = None
+                if isinstance(self._terminal, _TerminalTail):
+                    self._terminal.say_hung_up(self.ctx.name)
                 raise EndRun(HUNG_UP) from None
             self._failures += 1
             self.trouble = f"cannot write to stdout: {e.strerror} (attempt {self._failures}, retrying)"
@@ -221,6 +272,10 @@ class StdoutOutput(Output):
             _WRITING.release()
         if counted is not None and not _taken(fd, self.ctx.stop, counted):
             self._reader_gone(fd, written, counted)
+        if self._terminal is None:
+            self._terminal = _TerminalTail() if os.isatty(fd) else False
+        if isinstance(self._terminal, _TerminalTail):
+            self._terminal.written(lines)
         self._written = None
         self._failures = 0
         self.trouble = None
@@ -384,6 +439,10 @@ class StdoutOutput(Output):
         back to where that batch began, as --once's give-up does, since the batch is not acknowledged and is written
         whole when read again. Left in place, its lines were written twice (a SIGTERM during a full disk: 84-666
         events, tests/e2e/test_attack25_stdout_full_disk_sigterm_repeats.py)."""
+        if isinstance(self._terminal, _TerminalTail) and sys.stdout is not None:
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                if _hung_up(sys.stdout.fileno()):  # (the SIGHUP's stop: no write met the hang-up)
+                    self._terminal.say_hung_up(self.ctx.name)
         written = self._written
         if written is None or sys.stdout is None or not _WRITING.acquire(timeout=LOCK_WAIT):
             return  # (another output's write holds stdout: the next start names the cut line)

@@ -8,13 +8,21 @@ again at the next start`, exit 0); without (setsid), its next write ends the run
 batch being written is read again`). Either way the next start writes only what came after: the 20 lines never
 reached anyone, and nothing names them. By hand 2 of 2 without a controlling terminal, 1 of 1 with. What should
 hold: a line still in the terminal's queue is not acknowledged (the agent waits for the queue as for a pipe's,
-TIOCOUTQ), so a hang-up loses nothing: it is written again at the next start."""
+TIOCOUTQ), so a hang-up loses nothing: it is written again at the next start.
+
+Session 29 (fix13): that cannot be had. The agent writes the slave side, whose TIOCOUTQ is always 0 (the bytes go
+straight into the master side's buffer), and nothing else says what the reader took; a hang-up may come at any moment,
+so holding the acknowledgement of what a terminal may still hold would hold it for ever (a reader that is there reads
+at once, and the agent could not tell it from one that stalled). So what holds is the naming: at the hang-up, the
+last lines written to the terminal, as many as it can hold unread, are named once as possibly unread, with their
+count, and the lines lost are among them (plugins/outputs/stdout.py, _TerminalTail)."""
 from __future__ import annotations
 
 import fcntl
 import json
 import os
 import pty
+import re
 import select
 import subprocess
 import termios
@@ -38,11 +46,8 @@ def _numbers(data: bytes) -> list[int]:
     return [json.loads(line)["generic"]["n"] for line in whole.splitlines() if line.strip().startswith(b"{")]
 
 
-@pytest.mark.xfail(strict=True, reason="exam28: lines written into a terminal whose reader stalled are acknowledged "
-                                       "unread; the terminal hangs up, the kernel drops them, and the next start "
-                                       "does not write them again (20 of 20 lost, unnamed)")
 @pytest.mark.parametrize("controlling", [True, False], ids=["controlling", "setsid"])
-def test_lines_unread_in_a_terminal_that_hangs_up_are_written_again(tmp_path: Path, controlling: bool) -> None:
+def test_lines_unread_in_a_terminal_that_hangs_up_are_named(tmp_path: Path, controlling: bool) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     log = logs / "a.log"
@@ -90,5 +95,12 @@ def test_lines_unread_in_a_terminal_that_hangs_up_are_written_again(tmp_path: Pa
                               timeout=120)
     assert done.returncode == 0, done.stderr.decode()[-800:]
     missing = sorted(set(range(121)) - set(_numbers(got) + _numbers(again.read_bytes())))
-    assert not missing, (f"{len(missing)} lines lost with the terminal: {missing[:5]}…; the journal: "
-                         + "\n".join(ln[:300] for ln in err.read_text().splitlines() if "level=info" not in ln))
+    journal = err.read_text()
+    named = [int(n) for n in re.findall(r"stdout's terminal hung up: the last \d+ lines .* possibly_lost=(\d+)",
+                                        journal)]
+    assert len(named) == 1, f"{len(missing)} lines lost with the terminal: {missing[:5]}…, named {named}: {journal}"
+    # the lines lost are among the last ones named (the last written before the hang-up: 119, or 120 without a
+    # controlling terminal, whose batch met the hang-up and is read again)
+    last = max(_numbers(got) + missing)
+    assert set(missing) <= set(range(last + 1 - named[0], last + 1)), (missing, named, journal)
+    assert not set(_numbers(again.read_bytes())) & set(_numbers(got))  # nothing seen written again
