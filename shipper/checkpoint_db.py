@@ -252,12 +252,32 @@ def _lock_file_pid(state_dir: str) -> str:
 
 def _locked(state_dir: str, holder: str) -> StateDirLocked:
     if holder.isdigit() and not _alive(int(holder)):
+        if _held_from_another_pid_namespace(state_dir):
+            # A shipper in a container beside this one (or the host's, seen from a container), the state_dir mounted in
+            # both: its pid is not this namespace's, and was taken for one that ended on a frozen filesystem (exam29a).
+            return StateDirLocked(f"{state_dir}: in use by another shipper, in another pid namespace (a container, or "
+                                  f"the host seen from one: pid {holder} there, not visible here); two agents on one "
+                                  "state_dir would ship every event twice: stop that one, or give this one its own "
+                                  "state_dir", holder, False)
         return StateDirLocked(f"{state_dir}: still locked by the checkpoint writer of a shipper that ended (pid "
                               f"{holder}): it ends once the write it is in returns (is the state_dir's filesystem "
                               "frozen, or its disk hung?); start again then", holder, True)
     return StateDirLocked(f"{state_dir}: in use by another shipper (pid {holder}); two agents on one state_dir "
                           "would ship every event twice: stop that one, or give this one its own state_dir",
                           holder, False)
+
+
+def _held_from_another_pid_namespace(state_dir: str) -> bool:
+    """Whether the flock that refused us on the state_dir's lock file is held by a process this pid namespace cannot
+    see: /proc/locks leaves out the locks of processes it cannot see (or lists their pid as 0), while it lists those
+    of a shipper that ended here (its checkpoint writer's)."""
+    try:
+        st = os.stat(os.path.join(state_dir, LOCK_FILE))
+        os.close(os.open("/proc/locks", os.O_RDONLY | os.O_CLOEXEC))
+    except OSError:
+        return False  # (no /proc: nothing to tell it by)
+    holders = _lock_holders(st, "FLOCK")
+    return not holders or any(pid == 0 for _kind, pid in holders)
 
 
 def lock_state_dir(state_dir: str, pid: int | None = None) -> int:

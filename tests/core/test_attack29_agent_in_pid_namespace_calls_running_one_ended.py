@@ -15,15 +15,10 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.journal_sinks import SHIPPER, numbered
 from tests.support import stop_process, wait
 
 
-@pytest.mark.xfail(strict=True, reason="an agent in another pid namespace on the same state_dir is refused as held by "
-                   "'the checkpoint writer of a shipper that ended … is the state_dir's filesystem frozen' while that "
-                   "shipper runs (exam29a, 2 of 2 by hand)")
 def test_a_start_in_another_pid_namespace_names_the_running_agent(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
