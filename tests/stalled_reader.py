@@ -11,7 +11,7 @@ import termios
 import time
 from pathlib import Path
 
-from tests.journal_sinks import folder_config, numbered
+from tests.journal_sinks import SHIPPER, folder_config, numbered
 from tests.support import read_steady, wait
 
 SHIPPED = b'{"n":'  # how each shipped line of numbered() begins on stdout
@@ -28,7 +28,7 @@ def followed_log(tmp_path: Path, lines: int = 100, **settings: object) -> tuple[
 
 
 def unread(fd: int) -> int:
-    """Bytes in the pipe not read yet (FIONREAD on its read end)."""
+    """Bytes in the pipe not read yet (FIONREAD on its read end; on a pty's master side, those the terminal holds)."""
     return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), "little")
 
 
@@ -57,3 +57,12 @@ def ships_on_then_stops(agent: subprocess.Popen, log: Path, out: Path) -> tuple[
     shipped = wait(lambda: out.read_bytes().count(b"\n") >= 200, 20)
     agent.send_signal(signal.SIGTERM)
     return shipped, wait(lambda: agent.poll() is not None, 30)
+
+
+def written_again(cfg: Path, out: Path) -> bytes:
+    """The next start's `run --once`, its stdout into the file `out`: what it wrote (it must exit 0)."""
+    with open(out, "wb") as o:
+        done = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], stdout=o, stderr=subprocess.PIPE,
+                              timeout=120)
+    assert done.returncode == 0, done.stderr.decode()[-800:]
+    return out.read_bytes()

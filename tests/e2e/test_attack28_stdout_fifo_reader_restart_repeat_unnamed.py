@@ -21,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 from tests.journal_sinks import SHIPPER, numbered
-from tests.stalled_reader import followed_log, unread
+from tests.stalled_reader import followed_log, unread, written_again
 from tests.support import read_steady, stop_process
 
 
@@ -67,12 +67,8 @@ def test_lines_a_restarted_fifo_reader_took_are_not_repeated_unnamed(tmp_path: P
         if agent.poll() is None:
             agent.send_signal(signal.SIGTERM)
         stop_process(agent, 30)
-    again = tmp_path / "again.jsonl"
-    with open(again, "wb") as o:
-        done = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], stdout=o, stderr=subprocess.PIPE,
-                              timeout=120)
-    assert done.returncode == 0, done.stderr.decode()[-800:]
-    counts = Counter(json.loads(line)["generic"]["n"] for line in (got + again.read_bytes()).splitlines() if line)
+    again = written_again(cfg, tmp_path / "again.jsonl")
+    counts = Counter(json.loads(line)["generic"]["n"] for line in (got + again).splitlines() if line)
     assert set(counts) == set(range(150)), "lines missing"
     repeated = sum(n - 1 for n in counts.values())
     journal = err.read_text()

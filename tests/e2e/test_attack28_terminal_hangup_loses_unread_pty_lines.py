@@ -18,14 +18,12 @@ last lines written to the terminal, as many as it can hold unread, are named onc
 count, and the lines lost are among them (plugins/outputs/stdout.py, _TerminalTail)."""
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import pty
 import re
 import select
 import subprocess
-import termios
 import time
 import tty
 from pathlib import Path
@@ -33,11 +31,8 @@ from pathlib import Path
 import pytest
 
 from tests.journal_sinks import SHIPPER, numbered
+from tests.stalled_reader import followed_log, unread, written_again
 from tests.support import read_steady, stop_process, wait
-
-
-def _readable(fd: int) -> int:
-    return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), "little")
 
 
 def _numbers(data: bytes) -> list[int]:
@@ -48,15 +43,7 @@ def _numbers(data: bytes) -> list[int]:
 
 @pytest.mark.parametrize("controlling", [True, False], ids=["controlling", "setsid"])
 def test_lines_unread_in_a_terminal_that_hangs_up_are_named(tmp_path: Path, controlling: bool) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    log = logs / "a.log"
-    log.write_text(numbered(0, 100))
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state"), "shutdown_timeout": 5,
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json", "poll_interval": 0.2}],
-                               "outputs": [{"type": "stdout"}]}))
+    cfg, log = followed_log(tmp_path)
     master, slave = pty.openpty()
     tty.setraw(slave)
     name = os.ttyname(slave)
@@ -78,7 +65,7 @@ def test_lines_unread_in_a_terminal_that_hangs_up_are_named(tmp_path: Path, cont
         assert len(_numbers(got)) == 100, err.read_text()[-800:]
         with open(log, "a") as f:
             f.write(numbered(100, 120))  # the terminal's reader stalls now
-        assert read_steady(lambda: _readable(master), lambda n: n > 0, 30) > 0, "nothing written to the terminal"
+        assert read_steady(lambda: unread(master), lambda n: n > 0, 30) > 0, "nothing written to the terminal"
         os.close(master)  # the terminal hangs up with them unread
         master = -1
         time.sleep(2)
@@ -89,12 +76,8 @@ def test_lines_unread_in_a_terminal_that_hangs_up_are_named(tmp_path: Path, cont
         if master >= 0:
             os.close(master)
         stop_process(agent, 30)
-    again = tmp_path / "again.jsonl"
-    with open(again, "wb") as o:
-        done = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], stdout=o, stderr=subprocess.PIPE,
-                              timeout=120)
-    assert done.returncode == 0, done.stderr.decode()[-800:]
-    missing = sorted(set(range(121)) - set(_numbers(got) + _numbers(again.read_bytes())))
+    again = written_again(cfg, tmp_path / "again.jsonl")
+    missing = sorted(set(range(121)) - set(_numbers(got) + _numbers(again)))
     journal = err.read_text()
     named = [int(n) for n in re.findall(r"stdout's terminal hung up: the last \d+ lines .* possibly_lost=(\d+)",
                                         journal)]
@@ -103,4 +86,4 @@ def test_lines_unread_in_a_terminal_that_hangs_up_are_named(tmp_path: Path, cont
     # controlling terminal, whose batch met the hang-up and is read again)
     last = max(_numbers(got) + missing)
     assert set(missing) <= set(range(last + 1 - named[0], last + 1)), (missing, named, journal)
-    assert not set(_numbers(again.read_bytes())) & set(_numbers(got))  # nothing seen written again
+    assert not set(_numbers(again)) & set(_numbers(got))  # nothing seen written again

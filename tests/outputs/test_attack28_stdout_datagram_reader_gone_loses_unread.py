@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.journal_sinks import SHIPPER, numbered
-from tests.stalled_reader import followed_log
+from tests.stalled_reader import followed_log, written_again
 from tests.support import read_steady, stop_process, wait
 
 
@@ -87,12 +87,8 @@ def test_lines_a_datagram_reader_left_unread_are_written_again(tmp_path: Path, k
     finally:
         agent_end.close()
         stop_process(agent, 30)
-    again = tmp_path / "again.jsonl"
-    with open(again, "wb") as o:
-        done = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], stdout=o, stderr=subprocess.PIPE,
-                              timeout=120)
-    assert done.returncode == 0, done.stderr.decode()[-800:]
-    counts = Counter(_numbers(got) + _numbers([again.read_bytes()]))
+    again = written_again(cfg, tmp_path / "again.jsonl")
+    counts = Counter(_numbers(got) + _numbers([again]))
     missing = sorted(set(range(150)) - set(counts))
     assert not missing, (f"{len(missing)} lines the reader never took were not written again: {missing[:5]}…; "
                          "the journal: " + "\n".join(ln[:300] for ln in err.read_text().splitlines()
