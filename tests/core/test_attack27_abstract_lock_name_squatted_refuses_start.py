@@ -19,8 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.support import stop_process, wait
 
 SHIPPER = str(Path(sys.executable).with_name("shipper"))
@@ -99,9 +97,6 @@ def test_an_unprivileged_process_holding_the_abstract_name_does_not_keep_the_age
         f"{run.stderr.decode()[-400:]}")
 
 
-@pytest.mark.xfail(strict=True, reason="exam27b: after 95f449a, a squatter of the abstract name whose accept queue is "
-                   "full (no peer credentials to ask) still keeps the agent from starting, blamed on a dead shipper's "
-                   "writer and a frozen filesystem")
 def test_a_squatter_that_accepts_no_connection_does_not_keep_the_agent_out(tmp_path: Path) -> None:
     name, run, shipped = _start_beside(tmp_path, FULL_QUEUE_SQUATTER)
     assert run.returncode == 0 and shipped >= set(range(5, 10)), (
