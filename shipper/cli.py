@@ -133,11 +133,22 @@ def run(config_path: str, once: bool, timeout: float | None) -> None:
         _collect_again()
         code = daemon.run(early_hups, hangups)
     except StateDirError as e:  # locked by another agent, damaged, unwritable: one line, what to do
-        click.echo(f"error: {e}", err=True)
+        _say_last(f"error: {e}")
         sys.exit(2)
     if summary is not None:
-        click.echo(summary.line(), err=True)
+        _say_last(summary.line())
     sys.exit(code)
+
+
+def _say_last(line: str) -> None:
+    """A run's last line on stderr, through the journal's stream there: on a pipe or terminal whose reader stalls it
+    is held (and counted at exit if never read), not waited for — written blocking, `run --once` on a terminal
+    suspended by Ctrl-S never ended (exam29a)."""
+    from shipper.journal_pipe import stalled_reader_stream
+
+    stream = stalled_reader_stream(sys.stderr)
+    stream.write(line + "\n")
+    stream.flush()
 
 
 def _collect_again() -> None:

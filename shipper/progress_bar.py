@@ -1,10 +1,19 @@
 """The progress bars themselves (rich), on stderr when it is a terminal: imported by shipper.progress only
-then, so a run whose stderr is a file or a pipe does not import rich (~27 ms of CPU at every start)."""
+then, so a run whose stderr is a file or a pipe does not import rich (~27 ms of CPU at every start).
+
+A terminal whose output is suspended (Ctrl-S) or whose ssh link stalls must not hold the run: the bar's frames
+are written through a non-blocking descriptor of their own and dropped while the terminal takes nothing (a later
+frame draws the bar anew), and the journal's lines shown above the bar go to the journal's own stream meanwhile,
+which holds them (shipper.journal_pipe). Written blocking, the bar held `run --once`: nothing shipped, and a
+SIGTERM did not end it (exam29a)."""
 from __future__ import annotations
 
+import errno
+import io
+import os
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, TextIO, cast
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
@@ -26,18 +35,89 @@ def _progress(console: Console) -> Progress:
                     EventsPerSecond(), TimeElapsedColumn(), console=console, transient=False)
 
 
-class _ConsoleStream:
-    """A text stream for logging.StreamHandler that prints whole lines through a rich console."""
+class _TerminalWrites(io.TextIOBase):
+    """The bar console's file: a terminal written through a non-blocking descriptor of its own (/proc/self/fd/N opened
+    again, so the descriptor the shell shares keeps its flags). What the terminal does not take of a write is kept
+    and sent first at the next one (never half an escape sequence); writes that come while it is kept are dropped
+    (a bar's frames: the next draws the bar whole)."""
 
-    def __init__(self, console: Console):
+    def __init__(self, stream, fd: int):
+        super().__init__()
+        self._stream = stream
+        self._fd = fd
+        self._rest = b""
+
+    @property
+    def stalled(self) -> bool:
+        """Whether the terminal has not taken all of what was written to it."""
+        return bool(self._rest)
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]  # (rich asks its file's)
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+    def isatty(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if self._rest:
+            self._rest = self._sent(self._rest)
+            if self._rest:
+                return len(text)  # (a frame: dropped)
+        self._rest = self._sent(text.encode(self.encoding, errors="replace"))
+        return len(text)
+
+    def _sent(self, data: bytes) -> bytes:
+        """What the terminal did not take of `data`. A terminal gone (EIO: hung up) takes nothing more: the
+        run's own handling of the hang-up ends it."""
+        while data:
+            try:
+                data = data[os.write(self._fd, data):]
+            except BlockingIOError:
+                return data
+            except OSError as e:
+                if e.errno in (errno.EIO, errno.EPIPE):
+                    return b""
+                raise
+        return data
+
+    def close(self) -> None:
+        os.close(self._fd)
+        super().close()
+
+
+def _terminal_writes(stream) -> _TerminalWrites | None:
+    """`stream` written through a non-blocking descriptor of its own, or None when one cannot be opened."""
+    try:
+        fd = os.open(f"/proc/self/fd/{stream.fileno()}", os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except (OSError, ValueError, AttributeError):  # (no /proc; a stream with no descriptor)
+        return None
+    return _TerminalWrites(stream, fd)
+
+
+class _ConsoleStream:
+    """A text stream for logging.StreamHandler that prints whole lines through a rich console — or, while the
+    console's terminal takes nothing, to the handler's own stream (`own`, which holds what it cannot write)."""
+
+    def __init__(self, console: Console, own):
         self.console = console
+        self.own = own
         self._buf = ""
 
     def write(self, text: str) -> int:
         self._buf += text
         while "\n" in self._buf:
             line, self._buf = self._buf.split("\n", 1)
-            self.console.print(line, markup=False, highlight=False, emoji=False, soft_wrap=True)
+            if getattr(self.console.file, "stalled", False):
+                self.own.write(line + "\n")
+            else:
+                self.console.print(line, markup=False, highlight=False, emoji=False, soft_wrap=True)
         return len(text)
 
     def flush(self) -> None:
@@ -52,9 +132,8 @@ def _logs_through(console: Console, stream) -> Iterator[None]:
 
     moved = [(h, h.stream) for h in logging.getLogger("shipper").handlers
              if isinstance(h, logging.StreamHandler) and _same_descriptor(getattr(h, "stream", None), stream)]
-    proxy = _ConsoleStream(console)
-    for h, _ in moved:
-        h.setStream(proxy)
+    for h, own in moved:
+        h.setStream(_ConsoleStream(console, own))
     try:
         yield
     finally:
@@ -122,6 +201,11 @@ class RunBar:
 @contextmanager
 def shown(stream) -> Iterator[Progress]:
     """A bar's Progress on `stream`, the shipper logger's lines printed above it meanwhile."""
-    console = Console(file=stream)
-    with _progress(console) as prog, _logs_through(console, stream):
-        yield prog
+    terminal = _terminal_writes(stream)
+    console = Console(file=stream if terminal is None else cast(TextIO, terminal))
+    try:
+        with _progress(console) as prog, _logs_through(console, stream):
+            yield prog
+    finally:
+        if terminal is not None:
+            terminal.close()

@@ -25,8 +25,6 @@ from tests.support import wait
 pytestmark = pytest.mark.slow  # (waits of 40-60 s)
 
 
-@pytest.mark.xfail(strict=True, reason="run --once's progress bar writes to a terminal suspended by Ctrl-S blocking: "
-                   "nothing shipped, no end, a SIGTERM does not end it (exam29a, 2 of 2 by hand)")
 def test_run_once_on_a_suspended_terminal_ships_and_ends(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
