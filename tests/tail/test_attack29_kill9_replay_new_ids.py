@@ -37,6 +37,12 @@ at") and reads `old/app.log.1` under new ids, 30 of 30 lines, its journal silent
 hand; with the holder (the default) 5 of 8 (the holder's events sometimes find it); without `olddir` 7 of 7 keep
 the ids, holder or not. docs/design.md case 4 says a later copy is looked for beside the copy too (`olddir`,
 tests/tail/test_attack18_copytruncate_olddir_windows_while_stopped.py); the naming of its content does not.
+
+A backup by copy (logrotate `copy`, no truncation; or an operator's `cp app.log app.log.1` before an upgrade) and then
+a copytruncate, both while the agent is down: the 30 lines are in both backups (`app.log.2`, the copy, and
+`app.log.1`, the copytruncate's copy, which holds more) and are shipped again under new ids, silently (2 of 2 by
+hand). The other order, copytruncate then copy, keeps them (1 of 1): design.md case 10 names "each plain backup made
+after that copy" as the content the inode held *next*, but a copy without a cut is the same content.
 """
 from __future__ import annotations
 
@@ -57,9 +63,10 @@ def _lines(lo: int, hi: int) -> bytes:
 
 
 def _replay_after_rotations_while_down(tmp_path, directives: str, rotations_while_down: int, backups: str = "",
-                                      source_extra: str = "") -> tuple[list, str]:
+                                      source_extra: str = "", while_down: tuple = ()) -> tuple[list, str]:
     """100 lines delivered and committed, a rotation the running agent sees, 30 lines delivered and not committed
-    (its checkpoint writer stopped), a kill -9, `rotations_while_down` rotations (20 lines after each), a restart.
+    (its checkpoint writer stopped), a kill -9, `rotations_while_down` rotations (20 lines after each; of the
+    directives `while_down` lists, one each, if it does), a restart.
     Returns the lines delivered under two ids and the restarted agent's journal."""
     logs = tmp_path / "logs"
     logs.mkdir(exist_ok=True)
@@ -89,8 +96,11 @@ def _replay_after_rotations_while_down(tmp_path, directives: str, rotations_whil
         os.kill(checkpoint_writer, signal.SIGKILL)
         checkpoint_writer = None
         n = 130
-        for _ in range(rotations_while_down):
-            logrotate()
+        for i in range(rotations_while_down):
+            if while_down:
+                logrotate_of(tmp_path, live, while_down[i], settle=0.1)()
+            else:
+                logrotate()
             write(_lines(n, n + 20))
             n += 20
         agent.start()
@@ -147,3 +157,14 @@ def test_kill9_replay_from_an_olddir_copytruncate_copy_keeps_its_ids_and_names_t
     assert (not new_ids or _repeat_named(journal)) and window, (
         f"{len(new_ids)} lines shipped twice under two ids, no repeat named; the window of the copytruncate while down "
         f"named: {bool(window)}")
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="exam29b: a kill -9 replay, then while the agent is down a backup by copy "
+                   "(logrotate `copy`, or an operator's cp app.log app.log.1) and a copytruncate: the 30 lines, in "
+                   "both backups, are shipped again under new ids, nothing named (copytruncate then copy keeps them)")
+def test_kill9_replay_after_a_copy_then_a_copytruncate_while_down_keeps_its_ids(tmp_path):
+    new_ids, journal = _replay_after_rotations_while_down(
+        tmp_path, "copytruncate\nrotate 3", 2, while_down=("copy\nrotate 3", "copytruncate\nrotate 3"))
+    assert not new_ids or _repeat_named(journal), (f"{len(new_ids)} lines ({new_ids[0]}..{new_ids[-1]}) shipped twice "
+                                                   "under two ids, no repeat named")
