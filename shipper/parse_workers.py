@@ -58,6 +58,7 @@ MAX_ATTEMPTS = 3  # a batch whose workers died this many times is parsed in the 
 # slow (a loaded host) still uses CPU, and one that uses none for this long would wedge its source for good.
 # SHIPPER_PARSE_STALL_SECONDS changes it (docs/operations.md; the tests that stop a worker wait less).
 STALLED_AFTER = 20.0
+_IOV_MAX = os.sysconf("SC_IOV_MAX")  # buffers a writev takes at most (1,024 on Linux)
 
 
 def _why_not(e: BaseException) -> str:
@@ -108,15 +109,46 @@ def _worker_main(conn, settings: EventSettings, parser_cls: type[Parser], parser
         if msg is None:
             return
         batch_id, records, flags, meta, with_keys = msg
-        out: tuple[int, Parsed | None, str | None]  # (batch, its result or None, why it failed or None)
         try:
-            out = (batch_id, serialise(builder, RawBatch(records, (), {}, 0, meta, flags), with_keys), None)
+            chunks, *rest = serialise_chunks(builder, RawBatch(records, (), {}, 0, meta, flags), with_keys)
+            sent = _result_frames((batch_id, (None, *rest), None), chunks)
         except Exception as e:  # not a parser error (those are _parse_failure events): the agent decides
-            out = (batch_id, None, f"{type(e).__name__}: {e}")
+            sent = _result_frames((batch_id, None, f"{type(e).__name__}: {e}"))
         try:
-            conn.send(out)
-        except (EOFError, OSError):
+            _write_all(conn.fileno(), sent)
+        except OSError:
             return
+
+
+def _frame_size(n: int) -> bytes:
+    """multiprocessing's framing of a message of n bytes (Connection._send_bytes), which the collector reads."""
+    return struct.pack("!i", n) if n <= 0x7FFFFFFF else struct.pack("!iQ", -1, n)
+
+
+def _result_frames(out: tuple, chunks: list[bytes] | None = None) -> list:
+    """What a worker sends for a batch: (batch, its result or None, why it failed or None) pickled, its result's lines
+    None; then, when it has a result, those lines as a frame of their own, written from the chunks serialise made:
+    joined into one bytes and pickled, each batch's lines (~0.7-3 MB) were copied twice more in the worker
+    (bench/README.md, session 29). The collector puts them back in the result (_Frames)."""
+    head = ForkingPickler.dumps(out)
+    frames = [_frame_size(len(head)), head]
+    if chunks is not None:
+        frames += [_frame_size(sum(map(len, chunks))), *chunks]
+    return frames
+
+
+def _write_all(fd: int, buffers: list) -> None:
+    """Write every buffer, in order, in as few system calls as the kernel takes (a write may end short: a signal, a
+    socket buffer smaller than the message)."""
+    views = [memoryview(b) for b in buffers]
+    at = 0
+    while at < len(views):
+        n = os.writev(fd, views[at:at + _IOV_MAX])
+        while at < len(views) and n >= len(views[at]):
+            n -= len(views[at])
+            at += 1
+        if n:
+            views[at] = views[at][n:]
 
 
 # Records parsed, serialised and freed together. A batch's events all built before the first is written (a
@@ -129,6 +161,13 @@ _NDJSON = orjson.OPT_APPEND_NEWLINE
 def serialise(builder, raw: RawBatch, with_keys: bool = True) -> Parsed:
     """EventBuilder.enrich, then each event as its NDJSON line and (`with_keys`, else None) index key; CHUNK
     records at a time."""
+    chunks, n, id_parts, keys, failures, unmapped = serialise_chunks(builder, raw, with_keys)
+    return b"".join(chunks), n, id_parts, keys, failures, unmapped
+
+
+def serialise_chunks(builder, raw: RawBatch, with_keys: bool = True) -> tuple[list[bytes], int, list, list | None,
+                                                                            int, int]:
+    """serialise, the lines left in the pieces they were made in (a worker writes them as they are)."""
     from shipper.address_space import room_for
     from shipper.parser import index_key, serialize_event
 
@@ -156,11 +195,10 @@ def serialise(builder, raw: RawBatch, with_keys: bool = True) -> Parsed:
         unmapped += u
         if keys is not None:  # ~40 % of what the dumps cost: only for outputs that name an index by the event
             keys += map(index_key, events)  # (an output wanting them decodes the lines)
-    lines = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     if keys is not None:  # equal keys as one object: pickle sends a repeated object as a reference
         seen: dict[tuple, tuple] = {}
         keys = [seen.setdefault(k, k) for k in keys]
-    return lines, len(id_parts), id_parts, keys, failures, unmapped
+    return chunks, len(id_parts), id_parts, keys, failures, unmapped
 
 
 # --- in the agent ------------------------------------------------------------------------------
@@ -236,10 +274,11 @@ class _Frames:
     def __init__(self) -> None:
         self._buf = bytearray(READ_SIZE)
         self._got = 0  # bytes read into _buf and not unpickled yet, from its start: a result begun
+        self._head: tuple | None = None  # a result read but its lines, which come next
 
     def begun(self) -> int:
-        """Bytes of a result read and not complete yet."""
-        return self._got
+        """Bytes of a result read and not complete yet (its lines to come: 1 at least)."""
+        return self._got or int(self._head is not None)
 
     def read(self, fd: int) -> list | None:
         """One read of `fd` (what it holds, as much as the buffer has room for), then the results it completed, in
@@ -259,7 +298,16 @@ class _Frames:
             done = []
             at = 0
             while (frame := self._frame(at, got)) is not None and frame[1] <= got:
-                done.append(ForkingPickler.loads(view[frame[0]:frame[1]]))
+                if self._head is not None:  # the lines of the result before (_result_frames)
+                    batch_id, parsed, error = self._head
+                    done.append((batch_id, (bytes(view[frame[0]:frame[1]]), *parsed[1:]), error))
+                    self._head = None
+                else:
+                    out = ForkingPickler.loads(view[frame[0]:frame[1]])
+                    if out[1] is not None and out[1][0] is None:
+                        self._head = out  # its lines come as the next frame
+                    else:
+                        done.append(out)
                 at = frame[1]
             if at and at < got:  # a result begun after those: moved to the start (the part of it read)
                 view[:got - at] = view[at:got]

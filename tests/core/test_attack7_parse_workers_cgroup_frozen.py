@@ -126,14 +126,14 @@ def sending(pid: int) -> bool:
 
 def stopped_halfway_through_sending(workers: list[int]) -> int | None:
     """SIGSTOP a worker seen sending; kept stopped if it stopped inside the write (its syscall: write,
-    sendto or sendmsg), else continued. The pid so stopped, or None."""
+    writev (a worker's result since session 29), sendto or sendmsg), else continued. The pid so stopped, or None."""
     for pid in workers:
         if not sending(pid):
             continue
         os.kill(pid, signal.SIGSTOP)
         wait(lambda: proc_state(pid) == "T", 10)
         with open(f"/proc/{pid}/syscall") as f:
-            if f.read().split()[0] in ("1", "44", "46"):
+            if f.read().split()[0] in ("1", "20", "44", "46"):
                 return pid
         os.kill(pid, signal.SIGCONT)
     return None

@@ -13,7 +13,7 @@ from multiprocessing.reduction import ForkingPickler
 import orjson
 
 from shipper.events import EventBuilder, EventSettings
-from shipper.parse_workers import _Frames, _Worker, end_helpers, serialise
+from shipper.parse_workers import _Frames, _result_frames, _Worker, end_helpers, serialise
 from shipper.parser import ParserOptions, RawBatch
 from shipper_plugins.parsers.datameer import DatameerParser
 from tests.support import wait
@@ -37,8 +37,10 @@ def _readable(conn) -> int:
 def test_a_result_larger_than_the_default_send_buffer_is_written_whole_while_nothing_reads_it():
     records = _records(500)
     builder = EventBuilder(EventSettings("d"), DatameerParser(ParserOptions()), "host")
-    # The message the worker sends: multiprocessing's 4-byte size, then the pickle of (batch, result, error)
-    size = 4 + len(ForkingPickler.dumps((0, serialise(builder, RawBatch(records, (), {}, 0, META, None), False), None)))
+    # What the worker sends (multiprocessing's framing, a 4-byte size before each): the pickle of (batch, result,
+    # error) without the result's lines, then the lines
+    lines, *rest = serialise(builder, RawBatch(records, (), {}, 0, META, None), False)
+    size = 4 + len(ForkingPickler.dumps((0, (None, *rest), None))) + 4 + len(lines)
     # more than a default buffer holds, less than the least the kernel grants (twice the default wmem_max)
     assert DEFAULT_SEND_BUFFER + 20_000 < size < 2 * DEFAULT_SEND_BUFFER - 20_000
     end_helpers()  # a forkserver of an earlier test may have another preload
@@ -111,5 +113,39 @@ def test_a_result_in_pieces_is_copied_once_and_one_larger_than_the_buffer_read_w
         if size < kept:  # the result's bytes once (unpickled), its pieces read into the kept buffer
             assert peak < size + 100_000, f"{peak} bytes allocated to read a result of {size}"
         assert len(worker._in._buf) == kept
+    ours.close()
+    theirs.close()
+
+
+def test_a_results_lines_sent_as_a_frame_of_their_own_are_put_back_in_it():
+    """A worker sends a result's lines as the chunks serialise made, in a frame after the rest of the result (neither
+    joined nor pickled in the worker: session 29); the collector returns the result whole, its lines one bytes, also
+    when the frames come in pieces cut anywhere, a result with no lines (a failed batch) or no events among them."""
+    ours, theirs = multiprocessing.Pipe(duplex=True)
+    worker = _Worker.__new__(_Worker)  # its reading half only: no process behind this socket
+    worker.conn, worker._in = ours, _Frames()
+    sent = []
+    stream = b""
+    for i in range(9):
+        chunks = [bytes([65 + i]) * (i * 9_001 % 70_000 + j) for j in range(i % 4 + 1)] if i != 5 else []
+        rest = (len(chunks), [None] * len(chunks), None, 0, i)
+        if i == 3:  # a batch the worker failed on
+            out, frames = (i, None, "ValueError: x"), _result_frames((i, None, "ValueError: x"))
+        else:
+            out, frames = (i, (b"".join(chunks), *rest), None), _result_frames((i, (None, *rest), None), chunks)
+        sent.append(out)
+        stream += b"".join(frames)
+    got: list = []
+    at, n, cuts = 0, 0, [3, 1, 5, 20_000, 7, 4, 90_000, 2, 50_001]
+    while at < len(stream):
+        piece = stream[at:at + cuts[n % len(cuts)]]
+        n += 1
+        os.write(theirs.fileno(), piece)
+        at += len(piece)
+        while _readable(ours):
+            got += worker.results()
+    assert got == sent
+    assert all(type(parsed[0]) is bytes for _, parsed, _ in got if parsed is not None)
+    assert not worker._in.begun()
     ours.close()
     theirs.close()
