@@ -47,8 +47,6 @@ def _unread(master: int) -> int:
     return struct.unpack("i", fcntl.ioctl(master, termios.FIONREAD, b"\0\0\0\0"))[0]
 
 
-@pytest.mark.xfail(strict=True, reason="exam27b: a stop while stdout's pty reader stalls leaves whole lines and a cut "
-                   "one in the pty, which the next start writes again: a repeat named nowhere (39 lines and a cut one)")
 def test_a_stop_into_a_stalled_pty_names_the_repeat(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
