@@ -3,9 +3,11 @@
 A reader that stops reading (a syslog daemon held by a remote action, a pager at its prompt, journald stuck) must not
 stop the agent: a blocking write held the thread that logged — a file source in its warning, the stop in its
 `stopping` line (exam26d on syslog, exam28 on a stderr pipe). So a line the reader cannot take now waits in a bounded
-backlog that a thread sends as the reader reads again; past the bound, lines are dropped until the backlog is sent,
-and then one line says how many (the journal cannot say it sooner: nobody reads it). At exit the backlog has a few
-seconds to go. Each stream says how a line is sent (`_unsent`), how the count of drops reads, and how to wait for
+backlog that a thread sends as the reader reads again. Past the bound, lines are dropped from the backlog's middle:
+the oldest half is kept (how the trouble began), then one line that says how many were dropped there and how many of
+them were warnings or errors, then the newest lines (how things stand: a `data lost` warned after a flood of others —
+1,300 FIFOs each named once — was dropped when the newest were, and the loss was named nowhere: exam29a). At exit
+the backlog has a few seconds to go. Each stream says how a line is sent (`_unsent`), how the count of drops reads, and how to wait for
 room: shipper.journal_syslog (syslog's socket), shipper.journal_pipe (a stderr pipe or socket).
 """
 from __future__ import annotations
@@ -40,7 +42,9 @@ class HeldJournal(io.TextIOBase):
         self._pending = ""
         self._lock = threading.Lock()  # lines come from every thread; the backlog's sender is one more
         self._backlog: collections.deque[bytes] = collections.deque()
-        self._dropped = 0
+        self._dropped = 0  # lines dropped from the backlog's middle, not yet said
+        self._dropped_weighty = 0  # warnings and errors among them
+        self._head = 0  # while some are dropped: the backlog's lines before them (the oldest), to be sent first
         self._sender: threading.Thread | None = None
         atexit.register(self._drain_at_exit)
         _made.append(self)
@@ -56,8 +60,13 @@ class HeldJournal(io.TextIOBase):
         """What the reader did not take of `data` now; b"" when all of it."""
         raise NotImplementedError
 
-    def _dropped_note(self, dropped: int) -> bytes:
-        """The line that says `dropped` lines were dropped, as the stream sends a line."""
+    def _dropped_note(self, dropped: int, weighty: int) -> bytes:
+        """The line that says `dropped` lines were dropped (`weighty` of them warnings or errors), as the stream sends
+        a line."""
+        raise NotImplementedError
+
+    def _weighty(self, data: bytes) -> bool:
+        """Whether the line `data` (as the stream sends it) is a warning or an error."""
         raise NotImplementedError
 
     def _wait_for_room(self, timeout: float) -> None:
@@ -77,7 +86,7 @@ class HeldJournal(io.TextIOBase):
 
     # The policy.
     def _send_now(self, data: bytes) -> None:
-        """A line from the thread that logs: sent now if nothing is held before it, else held (or dropped)."""
+        """A line from the thread that logs: sent now if nothing is held before it, else held."""
         with self._lock:
             if self._backlog or self._dropped:
                 self._hold(data)
@@ -85,11 +94,29 @@ class HeldJournal(io.TextIOBase):
                 self._hold(rest)  # a line's rest: the backlog is empty, so it is never dropped
 
     def _hold(self, data: bytes) -> None:
-        if self._dropped or len(self._backlog) >= BACKLOG_LINES:
-            self._dropped += 1  # kept in order: nothing more is held until the backlog and this count are sent
-            return
+        """`data` at the backlog's end; when it is full, the oldest line after its kept head is dropped for it
+        (counted, said where it was: _send_held)."""
+        if len(self._backlog) >= BACKLOG_LINES:
+            if not self._dropped:
+                self._head = len(self._backlog) // 2
+            self._head = max(self._head, 1)  # (the first line may be a rest already begun: never dropped)
+            if self._head < len(self._backlog):
+                dropped = self._backlog[self._head]
+                del self._backlog[self._head]
+            else:
+                dropped, data = data, b""
+            self._dropped += 1
+            self._dropped_weighty += self._weighty(dropped)
+            if not data:
+                return
         self._backlog.append(data)
         self._start_sender()
+
+    def _put_in_front(self, lines: list[bytes]) -> None:
+        """`lines` to be sent before the backlog (syslog's, unread by a daemon that restarted)."""
+        self._backlog.extendleft(reversed(lines))
+        if self._dropped:
+            self._head += len(lines)
 
     def _start_sender(self) -> None:
         if self._sender is None:
@@ -97,8 +124,20 @@ class HeldJournal(io.TextIOBase):
             self._sender.start()
 
     def _send_held(self) -> bool:
-        """Sends what the reader takes of the backlog, then the count of lines dropped; True when all is sent."""
-        while self._backlog:
+        """Sends what the reader takes of the backlog, the count of lines dropped where they were; True when all is
+        sent."""
+        while True:
+            if self._dropped and not self._head:
+                note = self._dropped_note(self._dropped, self._dropped_weighty)
+                rest = self._unsent(note)
+                if rest and len(rest) == len(note):
+                    return False
+                self._dropped = self._dropped_weighty = 0
+                if rest:
+                    self._backlog.appendleft(rest)  # the note's rest goes first, then the newest lines
+                    return False
+            if not self._backlog:
+                return True
             head = self._backlog[0]
             rest = self._unsent(head)
             if self._backlog[0] is not head:
@@ -107,15 +146,7 @@ class HeldJournal(io.TextIOBase):
                 self._backlog[0] = rest
                 return False
             self._backlog.popleft()
-        if self._dropped:
-            note = self._dropped_note(self._dropped)
-            if rest := self._unsent(note):
-                if len(rest) < len(note):
-                    self._backlog.append(rest)  # the note's rest goes first, then the lines held after it
-                    self._dropped = 0
-                return False
-            self._dropped = 0
-        return True
+            self._head = max(0, self._head - 1)
 
     def _send_backlog(self) -> None:
         """The sender thread: sends the backlog as the reader takes it."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import select
 import socket
 import stat
@@ -28,6 +29,11 @@ from typing import Callable, TextIO
 
 from shipper.journal_backlog import HeldJournal
 from shipper.journal_syslog import KMSG_LINE, KMSG_LINES, to_kernel_log
+
+# A journal line's level as shipper.log formats it: logfmt's `level=…` or JSON's `{"level":"…"`, after the `<N>` priority
+# of a line for journald's stream.
+_LEVEL = re.compile(rb'(?:<([0-7])>)?(?:level=|\{"level":")([a-z]+)')
+WEIGHTY_LEVELS = (b"warning", b"error", b"critical")
 
 
 class StalledReaderStream(HeldJournal):
@@ -75,9 +81,14 @@ class StalledReaderStream(HeldJournal):
             self._backlog.clear()
             return True
 
-    def _dropped_note(self, dropped: int) -> bytes:
+    def _dropped_note(self, dropped: int, weighty: int) -> bytes:
         return (self.line_of(f"standard error's reader did not read the journal: {dropped} lines of it were "
-                             "dropped (the agent went on)") + "\n").encode(errors="replace")
+                             f"dropped here ({weighty} warnings or errors among them; the agent went on)")
+                + "\n").encode(errors="replace")
+
+    def _weighty(self, data: bytes) -> bool:
+        m = _LEVEL.match(data)
+        return m is not None and (int(m.group(1) or 6) <= 4 or m.group(2) in WEIGHTY_LEVELS)
 
     def _wait_for_room(self, timeout: float) -> None:
         select.select([], [self._fd], [], timeout)

@@ -222,12 +222,16 @@ class SyslogStream(HeldJournal):
                                           + "; those it had read as it restarted are repeats")
             self._unread.clear()
             self._unread_over = 0
-            self._backlog.extendleft(reversed([note, *again]))
+            self._put_in_front([note, *again])
         return True
 
-    def _dropped_note(self, dropped: int) -> bytes:
+    def _dropped_note(self, dropped: int, weighty: int) -> bytes:
         return self._message(ERR, f"syslog ({self.path}) did not read the journal: {dropped} lines of it were dropped "
-                                  "(the agent went on)")
+                                  f"here ({weighty} warnings or errors among them; the agent went on)")
+
+    def _weighty(self, data: bytes) -> bool:
+        m = _SENT_PRIORITY.match(data)
+        return m is not None and int(m.group(1)) % 8 <= 4
 
     def _sender_done(self) -> bool:
         return not self._still_unread()  # the sender watches the lines sent until syslog has read them
