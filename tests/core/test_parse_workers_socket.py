@@ -13,7 +13,7 @@ from multiprocessing.reduction import ForkingPickler
 import orjson
 
 from shipper.events import EventBuilder, EventSettings
-from shipper.parse_workers import _Frames, _result_frames, _Worker, end_helpers, serialise
+from shipper.parse_workers import _Frames, _read_frame, _result_frames, _Worker, end_helpers, serialise
 from shipper.parser import ParserOptions, RawBatch
 from shipper_plugins.parsers.datameer import DatameerParser
 from tests.support import wait
@@ -148,4 +148,35 @@ def test_a_results_lines_sent_as_a_frame_of_their_own_are_put_back_in_it():
     assert all(type(parsed[0]) is bytes for _, parsed, _ in got if parsed is not None)
     assert not worker._in.begun()
     ours.close()
+    theirs.close()
+
+
+def test_a_worker_reads_the_agents_message_whole_in_whatever_pieces_it_comes_and_ends_at_its_pipes_end():
+    """A worker reads each message of the agent (Connection.send's framing) itself, not through a BytesIO (session 29):
+    whole however the socket gives it, and the agent's end closed mid-message is an EOFError (the worker ends)."""
+    import threading
+
+    ours, theirs = multiprocessing.Pipe(duplex=True)
+    batch = (7, _records(300), None, META, False)
+    ours.send_bytes(bytes(ForkingPickler.dumps(None)))  # (the agent's "end")
+    assert ForkingPickler.loads(_read_frame(theirs.fileno())) is None
+    pickled = bytes(ForkingPickler.dumps(batch))
+    stream = len(pickled).to_bytes(4, "big") + pickled
+
+    def write_in_pieces():
+        for at in range(0, len(stream), 9_999):
+            os.write(ours.fileno(), stream[at:at + 9_999])
+
+    writer = threading.Thread(target=write_in_pieces)
+    writer.start()
+    assert ForkingPickler.loads(_read_frame(theirs.fileno())) == batch
+    writer.join()
+    os.write(ours.fileno(), stream[:50_000])
+    ours.close()
+    try:
+        _read_frame(theirs.fileno())
+    except EOFError:
+        pass
+    else:
+        raise AssertionError("a message cut by the agent's end was taken for whole")
     theirs.close()
