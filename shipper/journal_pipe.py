@@ -69,7 +69,9 @@ class StalledReaderStream(HeldJournal):
         except BlockingIOError:
             return data
         except OSError as e:
-            if e.errno == errno.ECONNRESET:
+            # A stream's reader gone mid-line: ECONNRESET; a datagram's (its socket closed: a relay restarted):
+            # ECONNREFUSED, then ENOTCONN — every line after it went nowhere (exam29a).
+            if e.errno in (errno.ECONNRESET, errno.ECONNREFUSED, errno.ENOTCONN):
                 raise BrokenPipeError(errno.EPIPE, "the reader of standard error went away") from e
             raise
         return data[sent:]

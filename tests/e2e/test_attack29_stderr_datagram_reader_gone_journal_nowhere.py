@@ -14,14 +14,10 @@ import socket
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.journal_sinks import SHIPPER, bound_syslog, folder_config, numbered, received
 from tests.support import stop_process, wait
 
 
-@pytest.mark.xfail(strict=True, reason="the journal on a Unix datagram socket whose reader went away (ECONNREFUSED) "
-                   "goes nowhere, not to syslog nor the kernel's log (exam29a, 2 of 2 by hand)")
 def test_the_journal_moves_to_syslog_when_a_datagram_reader_goes_away(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
