@@ -295,12 +295,36 @@ def _locked(state_dir: str, holder: str) -> StateDirLocked:
                                   f"the host seen from one: pid {holder} there, not visible here); two agents on one "
                                   "state_dir would ship every event twice: stop that one, or give this one its own "
                                   "state_dir", holder, False)
+        if other := _other_lock_holder(state_dir):
+            # Another process of the users whose flock keeps the agent out (_squatted): an operator's backup holding
+            # the lock while it copies the state_dir. Blamed on a dead shipper and a frozen filesystem, it went
+            # unnamed (exam29a).
+            return StateDirLocked(f"{state_dir}: its lock file ({LOCK_FILE}) is held by {other}, which is no "
+                                  "shipper's checkpoint writer (a backup or a script holding it?); the agent cannot "
+                                  "start while it holds it: end it, or wait until it ends, and start again", holder,
+                                  False)
         return StateDirLocked(f"{state_dir}: still locked by the checkpoint writer of a shipper that ended (pid "
                               f"{holder}): it ends once the write it is in returns (is the state_dir's filesystem "
                               "frozen, or its disk hung?); start again then", holder, True)
     return StateDirLocked(f"{state_dir}: in use by another shipper (pid {holder}); two agents on one state_dir "
                           "would ship every event twice: stop that one, or give this one its own state_dir",
                           holder, False)
+
+
+def _other_lock_holder(state_dir: str) -> str:
+    """The holders of the lock file's flocks that are no checkpoint writer, described (pid, user, command); only those
+    that have the file open (a lock handed by a writer that ended is listed under its pid, which may be reused): ""
+    when there are none."""
+    try:
+        st = os.stat(os.path.join(state_dir, LOCK_FILE))
+    except OSError:
+        return ""
+    others = []
+    for _kind, pid in _lock_holders(st, "FLOCK"):
+        peer = _holder_of_file(pid, st) if pid > 0 else None
+        if peer is not None and not any(os.path.basename(w) == b"checkpoint_db.py" for w in peer[2] or ()):
+            others.append(_described(pid, peer))
+    return ", ".join(dict.fromkeys(others))
 
 
 def _held_from_another_pid_namespace(state_dir: str) -> bool:

@@ -15,15 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.journal_sinks import SHIPPER, numbered
 from tests.support import stop_process
 
 
-@pytest.mark.xfail(strict=True, reason="a lock file flocked by a root process that is no shipper is refused as held by "
-                   "'the checkpoint writer of a shipper that ended (pid of the last run)… frozen filesystem?', the "
-                   "holder unnamed (exam29a, 2 of 2 by hand)")
 def test_a_start_refused_by_a_root_process_flock_names_that_process(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
