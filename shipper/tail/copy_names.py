@@ -26,6 +26,7 @@ from shipper.tail import copies, discovery
 from shipper.tail.followed import Observed
 from shipper.tail.identity import file_id, head_of, same_bytes
 from shipper.tail.reader import OpenFile
+from shipper.tail.state import FileState
 
 if TYPE_CHECKING:
     from shipper.tail.prospector import Prospector
@@ -45,13 +46,13 @@ def name_later_copies(p: Prospector, unmatched: dict[tuple[int, int], Observed],
         key = cut[0]
         live = unmatched[key]
         later = sorted((o for k, o in unmatched.items()
-                        if k != key and not o.gz and _later_copy(o, family, copy, live, obs)), key=copies._age)
-        if any(copies._age(a) == copies._age(b) for a, b in zip(later, later[1:])):
-            continue  # (two made in the same instant: which came first cannot be told)
+                        if k != key and _later_copy(o, family, copy, live, obs)), key=copies._age)
+        if not _told_in_order([copy, *later]):
+            continue
         before = copies.copy_len(p, copy)
         for o in later:
             p._hole_of[(o.st.st_dev, o.st.st_ino)] = before
-            before = o.st.st_size
+            before = copies.copy_len(p, o)
         if key in p._regrown_on:  # (else the cut file's content is not named after the one found cut: no chain)
             p._regrown_on[key] = _chain(p, key, live, p.matcher.gen_of(live), p._regrown_on[key], later)
 
@@ -64,7 +65,11 @@ def name_copies_of_placeholders(p: Prospector, unmatched: dict[tuple[int, int], 
     (copytruncate while the agent was away), named after the one before it (the first after the content the
     placeholder names, Followed.after); the live file's content after the newest (p._regrown_on, taken by
     Prospector._attach)."""
-    known = {(lo.state.dev, lo.state.ino) for lo in p.loose.values()} | p.files.keys()
+    # (A content's inode given to another file since is no longer its: logrotate `delaycompress` deletes the backup it
+    # compressed and copies the live file next, which ext4 gives that inode. Taken for known, the copy was read under a
+    # new name, its replayed lines under new ids: exam29b's test_attack29_kill9_replay_new_ids.)
+    known = {(lo.state.dev, lo.state.ino) for lo in p.loose.values()
+             if not _given_away(p, lo.state, unmatched.get((lo.state.dev, lo.state.ino)))} | p.files.keys()
     for lo in p.loose.values():
         s = lo.state
         key = (s.dev, s.ino)
@@ -75,10 +80,10 @@ def name_copies_of_placeholders(p: Prospector, unmatched: dict[tuple[int, int], 
             continue
         folder = os.path.dirname(s.family)
         later = sorted((o for k, o in unmatched.items()
-                        if k not in known and not o.gz and os.path.dirname(o.path) == folder
+                        if k not in known and os.path.dirname(o.path) == folder
                         and discovery.is_rotated_name(os.path.basename(s.family), os.path.basename(o.path))
                         and o.st.st_mtime_ns > s.mtime and (o.born is None or o.born > s.mtime)), key=copies._age)
-        if later and not any(copies._age(a) == copies._age(b) for a, b in zip(later, later[1:])):
+        if later and _told_in_order(later):
             cut_after: list[Observed] = []
             p._regrown_on[key] = _chain(p, key, live, s.gen, s.after, later, cut_after)
             for o in cut_after:
@@ -103,11 +108,29 @@ def _chain(p: Prospector, key: tuple[int, int], live: Observed, gen: int, after:
                 break
             name = file_id(key[0], key[1], head, gen, after)
             p._copy_names[(o.st.st_dev, o.st.st_ino)] = name
-            if not _prefix_of(fh, nh, o.st.st_size, len(head)):
+            if not _prefix_of(fh, nh, fh.size(), len(head)):
                 after = name  # (cut after it was made: the next copy, or the live file, holds the next content)
                 if cut_after is not None:
                     cut_after.append(o)
     return after
+
+
+def _given_away(p: Prospector, s: FileState, o: Observed | None) -> bool:
+    """Does the inode `s` was read on hold another file now, listed as `o` (another generation)?"""
+    return o is not None and s.gen >= 0 and p.matcher.gen_of(o) not in (-1, s.gen)
+
+
+def _told_in_order(files: list[Observed]) -> bool:
+    """Do `files`, sorted by when they were last written (copies._age), tell the order the copies were made in? Not when
+    two were last written in the same instant, nor when their rotation numbers, where all have one, say otherwise
+    (app.log.3.gz older than app.log.2.gz, older than app.log.1): logrotate and gzip give a .gz its source's mtime,
+    another compressor the time of the compression, later than the copy made before it (`delaycompress`), and a copy
+    named in the wrong order would take the name, and the record keys, of another content: a tier deduplicating by id
+    then drops lines never delivered."""
+    if any(copies._age(a) == copies._age(b) for a, b in zip(files, files[1:])):
+        return False
+    numbers = [n for n in (copies._rotation_index(o.path) for o in files) if n is not None]
+    return len(numbers) < len(files) or all(a > b for a, b in zip(numbers, numbers[1:]))
 
 
 def _prefix_of(fh: OpenFile, lh: OpenFile, size: int, head_len: int) -> bool:
@@ -126,7 +149,7 @@ def _later_copy(o: Observed, family: str, copy: Observed, live: Observed,
         return False
     if not discovery.is_rotated_name(os.path.basename(family), name) or copies._age(o) <= copies._age(copy):
         return False
-    if o.born is not None and copy.born is not None and o.born <= copy.born:
+    if o.born is not None and copy.born is not None and o.born <= copy.born and not copy.gz:
         return False  # (born before the copy: an older file written to since, no later copy)
     listed = obs.get((o.st.st_dev, o.st.st_ino), o)
     return not any(copies._rotated_in_after(x, live) for x in (o, listed))

@@ -125,14 +125,11 @@ def _repeat_named(journal: str) -> list:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="exam29b: a kill -9 replay read back from a compressed backup made while the "
-                   "agent was down (logrotate create+compress: a new live file saved empty) or from a compressed "
-                   "copytruncate copy (logrotate compress), or read from the plain copy made after a "
-                   "copy compressed since (compress+delaycompress, one or two rotations while down) is "
-                   "shipped under new ids: 30 of 30 lines twice with two ids, nothing named (copy_names names plain "
-                   "backups only)")
 @pytest.mark.parametrize("directives, rotations_while_down", [
-    ("create\nrotate 3\ncompress", 1),
+    pytest.param("create\nrotate 3\ncompress", 1, marks=pytest.mark.xfail(strict=True, reason=(
+        "exam29b: a kill -9 replay read back from a compressed backup made while the agent was down (logrotate "
+        "create+compress: a new live file saved empty, then rotated and compressed) is shipped under new ids: 30 of 30 "
+        "lines twice with two ids, nothing named"))),
     ("copytruncate\nrotate 3\ncompress", 1),
     ("copytruncate\nrotate 3\ncompress\ndelaycompress", 1),
     ("copytruncate\nrotate 3\ncompress\ndelaycompress", 2),

@@ -8,6 +8,7 @@ again (or copied without a cut, logrotate `copy`). The replay starts from the co
 from __future__ import annotations
 
 import copy
+import gzip
 import logging
 import os
 import shutil
@@ -30,8 +31,8 @@ def lines(lo: int, hi: int) -> bytes:
 class Log:
     """A live log and its writer (appending, or writing at its own offset as `prog > app.log` does)."""
 
-    def __init__(self, folder, append: bool = True, header: bool = True) -> None:
-        self.folder, self.header = folder, header
+    def __init__(self, folder, append: bool = True, header: bool = True, compress: str = "") -> None:
+        self.folder, self.header, self.compress = folder, header, compress
         self.live = folder / "app.log"
         self.append = append
         self.fd = os.open(self.live, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else 0), 0o644)
@@ -45,14 +46,31 @@ class Log:
         os.write(self.fd, data)
 
     def rotate(self, cut: bool = True, keep: int = 5) -> None:
-        """logrotate's `copytruncate` (or `copy`: cut=False) with `rotate keep`."""
+        """logrotate's `copytruncate` (or `copy`: cut=False) with `rotate keep`, and `compress` or `compress` +
+        `delaycompress` (self.compress) as logrotate does them: the .gz keeps its source's mtime, and with
+        `delaycompress` the backup before is compressed (and deleted, its inode free for the copy) before the copy."""
         for i in range(keep - 1, 0, -1):
-            if (self.folder / f"app.log.{i}").exists():
-                os.rename(self.folder / f"app.log.{i}", self.folder / f"app.log.{i + 1}")
+            for suffix in ("", ".gz"):
+                if (self.folder / f"app.log.{i}{suffix}").exists():
+                    os.rename(self.folder / f"app.log.{i}{suffix}", self.folder / f"app.log.{i + 1}{suffix}")
+        if self.compress == "delaycompress":
+            self._gzip(self.folder / "app.log.2")
         shutil.copyfile(self.live, self.folder / "app.log.1")
         if cut:
             os.truncate(self.live, 0)
             self.new_content()
+        if self.compress == "compress":
+            self._gzip(self.folder / "app.log.1")
+
+    @staticmethod
+    def _gzip(plain) -> None:
+        if not plain.exists():
+            return
+        with open(plain, "rb") as src, gzip.open(f"{plain}.gz", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        st = os.stat(plain)
+        os.utime(f"{plain}.gz", ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.unlink(plain)
 
 
 def keys(*followers: Follower) -> dict[str, set[bytes]]:
@@ -97,8 +115,8 @@ def replay(tmp_path, committed: dict) -> Follower:
 
 
 def run(tmp_path, *, append: bool, header: bool, cut_seen: bool, copies_while_down: list[bool],
-        caplog=None) -> tuple[Follower, Follower]:
-    log = Log(tmp_path, append=append, header=header)
+        caplog=None, compress: str = "") -> tuple[Follower, Follower]:
+    log = Log(tmp_path, append=append, header=header, compress=compress)
     log.write(lines(0, 100))
     first = Follower([log.live], tmp_path)
     first.poll(2)
@@ -180,3 +198,28 @@ def test_keys_name_one_line_whatever_the_rotations_while_down(tmp_path_factory, 
     if copies_while_down[0]:
         delivered, replayed = key_by_line(first), key_by_line(again)
         assert all(replayed.get(line) in (None, delivered[line]) for line in lines(100, 130).splitlines())
+
+
+@pytest.mark.parametrize("copies_while_down", [[True], [True, True]], ids=["once", "twice"])
+@pytest.mark.parametrize("compress", ["", "compress", "delaycompress"])
+@pytest.mark.parametrize("header", [True, False], ids=["header", "no-header"])
+@pytest.mark.parametrize("cut_seen", [False, True], ids=["cut-unseen", "cut-seen"])
+def test_a_replay_read_back_from_a_compressed_copy_keeps_its_keys(request, tmp_path, fast_missing, copies_while_down, compress,
+                                                                 header, cut_seen):
+    """The same with logrotate `compress` (the later copy is a .gz) and `compress` + `delaycompress` (the copy holding
+    what was committed is a .gz, made after the later plain copy's inode was freed, or both are): read back, the lines
+    keep their keys (they came under new ids: exam29b's test_attack29_kill9_replay_new_ids.py),
+    and no key names two lines."""
+    if header and cut_seen and compress == "delaycompress" and len(copies_while_down) == 2:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "open: the cut seen and the header alone read after it (committed), then two copytruncates with "
+            "delaycompress while down: the copy of the content read to its header is app.log.2.gz, and the live "
+            "file, holding that header again, is taken for that content grown; the replay comes under new ids")))
+    first, again = run(tmp_path, append=True, header=header, cut_seen=cut_seen, copies_while_down=copies_while_down,
+                       compress=compress)
+    delivered, replayed = key_by_line(first), key_by_line(again)
+    assert {line: replayed.get(line, delivered[line]) for line in lines(100, 130).splitlines()} == \
+        {line: delivered[line] for line in lines(100, 130).splitlines()}
+    assert not {k: v for k, v in keys(first, again).items() if len(v) > 1}
+    n = 130 + 10 * len(copies_while_down)
+    assert set(lines(0, n).splitlines()) <= set(first.lines()) | set(again.lines())
