@@ -1,0 +1,76 @@
+"""Attack 29 (exam29a), on 9d0480a: attack 28's reload after a quiet terminal loss, sent at once instead of 2 s later.
+`shipper run … &` typed in an ssh session's shell, then `exit` (no SIGHUP to the job: huponexit is off; the same after
+`disown`): the kernel takes the controlling terminal away from the agent without a signal. A moment later — a
+configuration tool's next step over another connection, or an operator who edits the config and reloads in one line —
+`kill -HUP` asks for a reload. Sent within the half second before the agent's main loop looks at its terminal again,
+it is taken for "the first SIGHUP after the controlling terminal is gone": `the terminal hung up (SIGHUP): stopping as
+at SIGTERM`, and the agent ends; no terminal hung up then, and nothing restarts it. 3 of 3 with the SIGHUP sent as soon
+as /proc shows the terminal gone; 2 of 2 reloaded with it sent 1 s later (attack 28's test waits 2 s). The signal says
+who sent it (siginfo: a hang-up's SIGHUP comes from the kernel, or from the session's shell passing it on; this one from
+a process of another session), which the agent does not ask. A plain xfail: whether the SIGHUP lands before the
+agent's next look at its terminal is a matter of timing (its look is twice a second; a loaded host widens or narrows
+the window). What should hold: a SIGHUP that did not come from the terminal's hang-up is a reload, however soon after
+the terminal went away quietly."""
+from __future__ import annotations
+
+import json
+import os
+import pty
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_attack28_reload_after_quiet_terminal_loss_stops import _alive, _controlling_tty
+from tests.journal_sinks import SHIPPER, numbered
+from tests.support import wait
+
+pytestmark = pytest.mark.slow  # (a session's life and a reload: seconds of waits)
+
+
+@pytest.mark.xfail(reason="an operator's SIGHUP right after the terminal went away quietly is taken for the hang-up "
+                   "and stops the agent (exam29a, 3 of 3 by hand; timing: the agent looks at its terminal twice a "
+                   "second)")
+def test_a_reload_right_after_the_terminal_went_away_quietly_is_a_reload(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "a.log"
+    log.write_text(numbered(0, 5))
+    cfg = tmp_path / "cfg.yaml"
+    settings = {"state_dir": str(tmp_path / "state"), "shutdown_timeout": 10,
+                "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")], "parser": "json",
+                             "poll_interval": 0.2}],
+                "outputs": [{"type": "stdout"}]}
+    cfg.write_text(json.dumps(settings))
+    out, err = tmp_path / "out.jsonl", tmp_path / "err.log"
+    # the session's shell, job control on: the agent a background job; the shell exits without a SIGHUP to its jobs
+    script = 'set -m; "$0" run -c "$1" > "$2" 2> "$3" & echo "agent=$!"; sleep 3; exit 0'
+    shell, master = pty.fork()
+    if shell == 0:
+        os.execv("/bin/bash", ["bash", "-c", script, SHIPPER, str(cfg), str(out), str(err)])
+    agent = 0
+    try:
+        said = b""
+        while b"\n" not in said.partition(b"agent=")[2]:
+            said += os.read(master, 1024)
+        agent = int(said.partition(b"agent=")[2].split()[0])
+        assert wait(lambda: out.exists() and out.read_bytes().count(b"\n") >= 5, 60), "the agent did not ship"
+        os.waitpid(shell, 0)  # the shell's exit: the session ends
+        os.close(master)  # sshd closes the terminal
+        assert wait(lambda: _controlling_tty(agent) == 0, 10, every=0.01), "the agent kept its terminal"
+        settings["shutdown_timeout"] = 11  # the change the operator reloads for
+        cfg.write_text(json.dumps(settings))
+        os.kill(agent, signal.SIGHUP)  # `kill -HUP` from another session: a reload
+        time.sleep(3)
+        with open(log, "a") as f:
+            f.write(numbered(5, 8))
+        shipped = wait(lambda: out.read_bytes().count(b"\n") >= 8, 30)
+        running = _alive(agent)
+    finally:
+        if agent and _alive(agent):
+            os.kill(agent, signal.SIGTERM)
+            wait(lambda: not _alive(agent), 30)
+    journal = err.read_text()
+    assert "terminal hung up" not in journal, f"a reload was taken for a hang-up: {journal[-800:]}"
+    assert running and shipped, f"the agent did not run on after a reload: {journal[-800:]}"
