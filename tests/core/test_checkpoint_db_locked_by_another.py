@@ -89,3 +89,25 @@ def test_a_copied_over_database_keeps_every_checkpoint_and_its_owners_mode(tmp_p
     again, _ = _agent_once(tmp_path, 6)
     assert [json.loads(ln)["generic"]["n"] for ln in again.stdout.splitlines()] == [6, 7, 8]
 
+
+
+def test_a_copy_a_kill_left_behind_is_removed_and_never_read(tmp_path: Path) -> None:
+    # A writer killed inside _copy_over (or _create) leaves checkpoints.sqlite.new and what SQLite keeps beside it: a
+    # -wal of it left there would be read into the next copy's pages. The next start removes them all.
+    first, _ = _agent_once(tmp_path, 0)
+    assert first.returncode == 0, first.stderr.decode()[-400:]
+    state = tmp_path / "state"
+    left = [state / f"checkpoints.sqlite.new{end}" for end in ("", "-wal", "-shm", "-journal")]
+    for path in left:
+        path.write_bytes(b"left by a kill -9" * 100)
+    # a -wal that SQLite would read: another database's commits, left un-checkpointed by a kill -9
+    other = tmp_path / "other.sqlite"
+    subprocess.run([sys.executable, "-I", "-c", "import os, sqlite3, sys\ndb = sqlite3.connect(sys.argv[1])\n"
+                    "db.execute('PRAGMA journal_mode=WAL')\ndb.execute('CREATE TABLE checkpoints (x)')\n"
+                    "db.execute('INSERT INTO checkpoints VALUES (1)')\ndb.commit()\nos._exit(0)", str(other)],
+                   check=True)
+    left[1].write_bytes((tmp_path / "other.sqlite-wal").read_bytes())
+    done, _ = _agent_once(tmp_path, 3, ["posix"])  # copied over: a new .new made, read, renamed
+    assert done.returncode == 0, done.stderr.decode()[-600:]
+    assert [json.loads(ln)["generic"]["n"] for ln in done.stdout.splitlines()] == [3, 4, 5]
+    assert not [p.name for p in left if p.exists()]
