@@ -34,6 +34,28 @@ def _readable(conn) -> int:
     return got[0]
 
 
+def _reading_half(ours) -> _Worker:
+    """A worker's reading half only: no process behind the socket `ours`."""
+    worker = _Worker.__new__(_Worker)
+    worker.conn, worker._in = ours, _Frames()
+    return worker
+
+
+def _read_in_pieces(worker: _Worker, theirs, stream: bytes, cuts: list[int], jitter: int = 1) -> list:
+    """`stream` written into the worker's socket in pieces of these sizes (in turn, plus the offset modulo `jitter`),
+    what the collector reads of it after each piece."""
+    got: list = []
+    at, n = 0, 0
+    while at < len(stream):
+        piece = stream[at:at + cuts[n % len(cuts)] + at % jitter]
+        n += 1
+        os.write(theirs.fileno(), piece)
+        at += len(piece)
+        while _readable(worker.conn):
+            got += worker.results()
+    return got
+
+
 def test_a_result_larger_than_the_default_send_buffer_is_written_whole_while_nothing_reads_it():
     records = _records(500)
     builder = EventBuilder(EventSettings("d"), DatameerParser(ParserOptions()), "host")
@@ -65,19 +87,12 @@ def test_results_are_read_whole_whatever_pieces_they_come_in():
     whole, several in one read, or in pieces cut anywhere (in the size, in the pickle); each is returned once, in
     order, once its last byte came, and a read takes only what the socket holds."""
     ours, theirs = multiprocessing.Pipe(duplex=True)
-    worker = _Worker.__new__(_Worker)  # its reading half only: no process behind this socket
-    worker.conn, worker._in = ours, _Frames()
+    worker = _reading_half(ours)
     results = [(i, (b"x" * (i * 37_003 % 300_000), i, [None] * i, None, 0, 0), None) for i in range(12)]
     stream = b"".join(len(p).to_bytes(4, "big") + p for p in map(bytes, map(ForkingPickler.dumps, results)))
-    got: list = []
-    at, n, cuts = 0, 0, [3, 1, 2, 100, 5, 40_000, 1, 150_000, 7, 120_000, 4, 65_536, 9, 100_000]
-    while at < len(stream):
-        piece = stream[at:at + cuts[n % len(cuts)] + at % 13]  # (less than a default socket buffer holds)
-        n += 1
-        os.write(theirs.fileno(), piece)
-        at += len(piece)
-        while _readable(ours):
-            got += worker.results()
+    # (pieces less than a default socket buffer holds)
+    got = _read_in_pieces(worker, theirs, stream, [3, 1, 2, 100, 5, 40_000, 1, 150_000, 7, 120_000, 4, 65_536, 9,
+                                                   100_000], jitter=13)
     assert got == results
     assert not worker._in.begun()
     ours.close()
@@ -91,20 +106,15 @@ def test_a_result_in_pieces_is_copied_once_and_one_larger_than_the_buffer_read_w
     import tracemalloc
 
     ours, theirs = multiprocessing.Pipe(duplex=True)
-    worker = _Worker.__new__(_Worker)  # its reading half only: no process behind this socket
-    worker.conn, worker._in = ours, _Frames()
+    worker = _reading_half(ours)
     kept = len(worker._in._buf)
     for size in (700_000, 3 * kept):
         result = (0, (os.urandom(size), 1, [None], None, 0, 0), None)
         pickled = bytes(ForkingPickler.dumps(result))
         stream = len(pickled).to_bytes(4, "big") + pickled
-        got: list = []
         tracemalloc.start()
         try:
-            for at in range(0, len(stream), 70_000):
-                os.write(theirs.fileno(), stream[at:at + 70_000])
-                while _readable(ours):
-                    got += worker.results()
+            got = _read_in_pieces(worker, theirs, stream, [70_000])
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
@@ -122,8 +132,7 @@ def test_a_results_lines_sent_as_a_frame_of_their_own_are_put_back_in_it():
     joined nor pickled in the worker: session 29); the collector returns the result whole, its lines one bytes, also
     when the frames come in pieces cut anywhere, a result with no lines (a failed batch) or no events among them."""
     ours, theirs = multiprocessing.Pipe(duplex=True)
-    worker = _Worker.__new__(_Worker)  # its reading half only: no process behind this socket
-    worker.conn, worker._in = ours, _Frames()
+    worker = _reading_half(ours)
     sent = []
     stream = b""
     for i in range(9):
@@ -135,15 +144,7 @@ def test_a_results_lines_sent_as_a_frame_of_their_own_are_put_back_in_it():
             out, frames = (i, (b"".join(chunks), *rest), None), _result_frames((i, (None, *rest), None), chunks)
         sent.append(out)
         stream += b"".join(frames)
-    got: list = []
-    at, n, cuts = 0, 0, [3, 1, 5, 20_000, 7, 4, 90_000, 2, 50_001]
-    while at < len(stream):
-        piece = stream[at:at + cuts[n % len(cuts)]]
-        n += 1
-        os.write(theirs.fileno(), piece)
-        at += len(piece)
-        while _readable(ours):
-            got += worker.results()
+    got = _read_in_pieces(worker, theirs, stream, [3, 1, 5, 20_000, 7, 4, 90_000, 2, 50_001])
     assert got == sent
     assert all(type(parsed[0]) is bytes for _, parsed, _ in got if parsed is not None)
     assert not worker._in.begun()
