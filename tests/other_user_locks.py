@@ -64,6 +64,15 @@ def locked_by_nobody(path: Path, lock: str) -> Iterator[str]:
         holder.wait()
 
 
+def start_while_locked_by_nobody(prefix: str, name: str, lock: str) -> tuple[str, subprocess.CompletedProcess]:
+    """In a passable folder: a first run (shipped_once), then the state_dir's file `name` locked by uid 65534 at once
+    (locked_by_nobody) and the agent started again (`run --once`): (what the locker said, that start)."""
+    with passable_folder(prefix) as folder:
+        cfg, state, _logs = shipped_once(folder)
+        with locked_by_nobody(state / name, lock) as took:
+            return took, subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+
+
 class Waiter:
     """uid 65534's process holding a descriptor, asking for its lock when told (opened_by_nobody)."""
 

@@ -11,17 +11,11 @@ own user only (0700/0600, as its unit would), so no other user can take the lock
 shipper process says who holds it."""
 from __future__ import annotations
 
-import subprocess
-
-from tests.journal_sinks import SHIPPER
-from tests.other_user_locks import FLOCK_EXCLUSIVE, locked_by_nobody, passable_folder, shipped_once
+from tests.other_user_locks import FLOCK_EXCLUSIVE, start_while_locked_by_nobody
 
 
 def test_another_user_cannot_hold_the_state_dirs_lock() -> None:
-    with passable_folder("attack27-lock-") as folder:
-        cfg, state, _logs = shipped_once(folder)
-        with locked_by_nobody(state / "shipper.lock", FLOCK_EXCLUSIVE) as took:
-            second = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+    took, second = start_while_locked_by_nobody("attack27-lock-", "shipper.lock", FLOCK_EXCLUSIVE)
     assert took != "locked" or second.returncode == 0, (
         f"uid 65534 holds the state_dir's lock ({took}); the agent's start: exit {second.returncode}, "
         f"{second.stderr.decode()[-400:]}")

@@ -10,17 +10,11 @@ without the lock the same start exits 0. What should hold: the database is its o
 UMask=0077 would make it), so no other user can lock it; a refusal says who holds the lock."""
 from __future__ import annotations
 
-import subprocess
-
-from tests.journal_sinks import SHIPPER
-from tests.other_user_locks import READ_LOCK, locked_by_nobody, passable_folder, shipped_once
+from tests.other_user_locks import READ_LOCK, start_while_locked_by_nobody
 
 
 def test_another_user_cannot_lock_the_checkpoint_database() -> None:
-    with passable_folder("attack28-db-") as folder:
-        cfg, state, _logs = shipped_once(folder)
-        with locked_by_nobody(state / "checkpoints.sqlite", READ_LOCK) as took:
-            second = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
+    took, second = start_while_locked_by_nobody("attack28-db-", "checkpoints.sqlite", READ_LOCK)
     assert took != "locked" or second.returncode == 0, (
         f"uid 65534 holds a lock on the checkpoint database ({took}); the agent's start: exit {second.returncode}, "
         f"{second.stderr.decode()[-400:]}")
