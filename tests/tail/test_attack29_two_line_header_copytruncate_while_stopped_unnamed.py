@@ -45,10 +45,7 @@ def _events(lo: int, hi: int) -> bytes:
 
 @pytest.mark.parametrize("header", [
     HEADER,
-    pytest.param(LONG_HEADER, marks=pytest.mark.xfail(strict=True, reason=(
-        "exam29b: the same with a two-line header of over 256 bytes (a banner above an audit CSV's column line): "
-        "ab3289b's copies.head_read takes a header of at most MARK_MAX bytes; longer, the restarted agent still reads "
-        "on after the old header, its 2 lines never shipped and the window not named"))),
+    LONG_HEADER,
 ], ids=["short", "over-256-bytes"])
 def test_two_line_header_copytruncated_while_stopped_is_read_again_or_named(tmp_path, header):
     header_lines = header.count(b"\n")

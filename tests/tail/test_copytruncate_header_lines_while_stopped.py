@@ -23,17 +23,23 @@ def fast_missing(monkeypatch):
     monkeypatch.setattr(scan_rules, "MISSING_SECONDS", 0.0)
 
 
+# (A banner above the column line of a wide audit CSV: four lines, 494 bytes, more than the read mark's 256: exam29b.)
+LONG = [BANNER, "#Software: audit exporter 4.2 (build 2026-11-30, a long banner line of its own)",
+        "#Fields: " + " ".join(f"field_{i:02d}_name" for i in range(26)), "#Date: 2026-12-07 00:00:00"]
+
+
 @pytest.mark.parametrize("compress", [False, True])
-def test_a_two_line_header_copytruncated_while_stopped_names_the_window(tmp_path, caplog, compress):
+@pytest.mark.parametrize("header", [[BANNER, COLUMNS], LONG], ids=["two-lines", "four-lines-494-bytes"])
+def test_a_two_line_header_copytruncated_while_stopped_names_the_window(tmp_path, caplog, compress, header):
     d = tmp_path / "logs"
     d.mkdir()
     log = d / "app.log"
-    write(log, BANNER, COLUMNS)
+    write(log, *header)
     f = Follower([log], d)
     try:
         f.poll()  # read, saved; then stopped: the rotation comes before the next start
         copy = copytruncate(log, ["window 0", "window 1"], compress)
-        write(log, BANNER, COLUMNS, "line 0", "line 1")
+        write(log, *header, "line 0", "line 1")
         f.restart()
         with caplog.at_level(logging.WARNING, logger="shipper.tail"):
             f.settle()
