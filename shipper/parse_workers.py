@@ -26,6 +26,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
 import queue
 import resource
 import signal
@@ -396,7 +397,11 @@ class _Worker:
         while True:
             msg = self._out.get()
             try:
-                self.conn.send(msg)
+                # Pickled by pickle.dumps, not Connection.send: ForkingPickler pickles into a BytesIO, which copied a
+                # batch's records a second time (~0.3 MB: bench/README.md, session 29). A batch holds none of the
+                # objects only ForkingPickler reduces (connections, sockets, methods). One write, its size with it.
+                pickled = pickle.dumps(msg)
+                _write_all(self.conn.fileno(), [_frame_size(len(pickled)), pickled])
             except (OSError, ValueError):
                 return  # dead worker or closed pipe: the collector sees it on recv
             if msg is None:
