@@ -808,7 +808,7 @@ class Prospector:
                 self._forget(lo)
             elif lo.collapsed:
                 self._forget(lo)  # (its blocks cut at the head, or edited: what was unread is in it still, said then)
-            elif unread > 0 and lo.truncated:
+            elif lo.truncated and (unread := max(s.size, lo.trunc_size) - s.offset) > 0:
                 self.ledger.lost(s.path, unread, "were not read: the file was truncated in place (cut back "
                                                  f"{'to ' + str(lo.cut_to) + ' bytes' if lo.cut_to else 'to a size'}) before "
                                                  "they could be read, and no copy of it was found", unknown=True)

@@ -42,9 +42,10 @@ def _bytes_lost(port: int) -> float:
     return 0.0
 
 
-@pytest.mark.xfail(strict=True, reason="a log cut in place while the output held the reader back is counted lost from "
-                   "the first look (0.36 of 13.2 MB), though /status showed the whole size the agent had not read "
-                   "(exam29a, 7 of 7 by hand)")
+@pytest.mark.xfail(strict=False, reason="since the lead's fix (the cut's loss counted from the largest size a look saw, "
+                   "not the last scan's) 3 of 4 runs count the whole 13 MB; 1 of 4 counted 3.1 MB: a look's size that "
+                   "does not reach the truncation's count in some interleaving, cause not found (plain xfail: it "
+                   "depends on timing)")
 def test_a_cut_while_held_back_is_counted_as_the_size_the_agent_saw(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
