@@ -529,7 +529,7 @@ def remove_source(state_dir: str, source: str) -> list[tuple[str, bytes]] | None
             return None
         if size < SQLITE_HEADER:
             raise _truncated(size)  # (opened, SQLite would take it for a new database, and make it one)
-        db = _connect(path)
+        db = _connect_or_copy_over(path)
         try:
             rows = db.execute("SELECT key, value FROM checkpoints WHERE source=? ORDER BY key", (source,)).fetchall()
             if rows:
@@ -658,6 +658,17 @@ def _connect(path: str) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def _connect_or_copy_over(path: str) -> sqlite3.Connection:
+    """_connect, with the state_dir's lock held (the agent's start, `shipper reset`): a database found locked is
+    opened as _open_locked_by_no_shipper says."""
+    try:
+        return _connect(path)
+    except sqlite3.OperationalError as e:
+        if getattr(e, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
+            raise
+        return _open_locked_by_no_shipper(path)
 
 
 def _open_locked_by_no_shipper(path: str) -> sqlite3.Connection:
@@ -830,12 +841,7 @@ class CheckpointDb:
             else:
                 if size < SQLITE_HEADER:
                     raise _truncated(size)
-            try:
-                self._db = _connect(self.path)
-            except sqlite3.OperationalError as e:
-                if getattr(e, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
-                    raise
-                self._db = _open_locked_by_no_shipper(self.path)
+            self._db = _connect_or_copy_over(self.path)
             self._ident = _ident(self.path)
             check = self._db.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":

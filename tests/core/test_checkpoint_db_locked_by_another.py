@@ -111,3 +111,21 @@ def test_a_copy_a_kill_left_behind_is_removed_and_never_read(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr.decode()[-600:]
     assert [json.loads(ln)["generic"]["n"] for ln in done.stdout.splitlines()] == [3, 4, 5]
     assert not [p.name for p in left if p.exists()]
+
+
+def test_a_reset_copies_over_a_database_locked_by_no_shipper(tmp_path: Path) -> None:
+    # `shipper reset` holds the state_dir's lock as the agent does: the same copy, not SQLite's 'database is locked'
+    first, _ = _agent_once(tmp_path, 0)
+    assert first.returncode == 0, first.stderr.decode()[-400:]
+    locker = subprocess.Popen([sys.executable, "-I", "-c", LOCKER, str(tmp_path / "state" / "checkpoints.sqlite"),
+                               "posix"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+        reset = subprocess.run([SHIPPER, "reset", "--source", "app", "-c", str(tmp_path / "cfg.yaml")],
+                               capture_output=True, timeout=120)
+    finally:
+        locker.kill()
+        locker.wait()
+    assert reset.returncode == 0, (reset.stdout + reset.stderr).decode()[-600:]
+    again, _ = _agent_once(tmp_path, 3)  # started over: every line again
+    assert [json.loads(ln)["generic"]["n"] for ln in again.stdout.splitlines()] == list(range(6))
