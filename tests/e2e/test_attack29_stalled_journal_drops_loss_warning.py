@@ -7,7 +7,10 @@ the FIFO warnings, `file truncated: reading it again from its start` (info) and 
 the journal: 80 lines of it were dropped` — the loss (shipper_losses_total 1, ~1.3 MB never read) is named nowhere in
 the journal, and not in the kernel's log either (the backlog was sent before the exit). 3 of 3 by hand (80, 282, 401
 lines dropped). What should hold: a loss (or a repeat) the agent names is never among the lines its journal drops —
-kept over older lines of less weight, or told in the line that counts the drops."""
+kept over older lines of less weight, or told in the line that counts the drops.
+On 5b0ca48 (after 1d2b2e0c: the backlog keeps its oldest half and its newest, dropping from the middle): the same loss
+with 700 FIFO warnings before it and 900 after sits in the backlog's middle and is dropped — `593 lines of it were
+dropped here (593 warnings or errors among them …)`, the loss named nowhere (2 of 2 in the test: the second case)."""
 from __future__ import annotations
 
 import fcntl
@@ -47,7 +50,13 @@ def _drain(fd: int, into: bytearray) -> None:
         pass
 
 
-def test_a_loss_is_named_in_a_journal_whose_reader_stalled(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("before", "after"), [
+    (1300, 0),  # the loss's line the newest
+    pytest.param(700, 900, marks=pytest.mark.xfail(
+        strict=True, reason="a loss warned between older and newer warnings of a stalled journal is in the backlog's "
+        "middle, which is dropped: named nowhere, only counted among 'N warnings or errors' (exam29a, 2 of 2)")),
+])
+def test_a_loss_is_named_in_a_journal_whose_reader_stalled(tmp_path: Path, before: int, after: int) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     log = logs / "a.log"
@@ -77,7 +86,7 @@ def test_a_loss_is_named_in_a_journal_whose_reader_stalled(tmp_path: Path) -> No
                 f.flush()
                 if n % (8192 * 100) == 0:
                     time.sleep(0.25)
-        for i in range(1300):  # each named once, a warning: more than the journal's backlog holds
+        for i in range(before):  # each named once, a warning: with `after`, more than the journal's backlog holds
             os.mkfifo(logs / f"fifo{i}.log")
 
         def seen() -> dict:
@@ -92,6 +101,10 @@ def test_a_loss_is_named_in_a_journal_whose_reader_stalled(tmp_path: Path) -> No
         threading.Thread(target=_drain, args=(out_read, shipped), daemon=True).start()  # stdout's reader is back
         assert wait(lambda: _losses(port) >= 1, 60), "the cut was not counted as a loss"
         time.sleep(2)
+        for i in range(before, before + after):  # warnings after the loss's
+            os.mkfifo(logs / f"fifo{i}.log")
+        if after:
+            time.sleep(5)
         threading.Thread(target=_drain, args=(journal_read, journal), daemon=True).start()  # the journal's too
         assert wait(lambda: b"were dropped" in journal, 60), bytes(journal[-2000:]).decode(errors="replace")
         stop_process(agent)
