@@ -102,6 +102,12 @@ class StateDirLocked(StateDirError):
         return type(self), (str(self), self.holder, self.ended)
 
 
+class StateDirInUse(StateDirLocked):
+    """Held by a shipper running where this process can see it (its pid alive here): `shipper reset` says "stop it
+    first"; the other refusals (another pid namespace, a backup holding the lock, an ended agent's writer) say what
+    they are."""
+
+
 # ensure_present's and update's answer: False (nothing to do), True (the state_dir made again), or this (its lock
 # file alone was removed and taken again: the checkpoints are as they were).
 LOCK_ONLY: Final = "lock only"
@@ -306,7 +312,7 @@ def _locked(state_dir: str, holder: str) -> StateDirLocked:
         return StateDirLocked(f"{state_dir}: still locked by the checkpoint writer of a shipper that ended (pid "
                               f"{holder}): it ends once the write it is in returns (is the state_dir's filesystem "
                               "frozen, or its disk hung?); start again then", holder, True)
-    return StateDirLocked(f"{state_dir}: in use by another shipper (pid {holder}); two agents on one state_dir "
+    return StateDirInUse(f"{state_dir}: in use by another shipper (pid {holder}); two agents on one state_dir "
                           "would ship every event twice: stop that one, or give this one its own state_dir",
                           holder, False)
 

@@ -352,15 +352,18 @@ def reset(config_path: str, source_name: str) -> None:
     import sqlite3
 
     from shipper.checkpoint import RECOVERY, StateDirError, StateDirLocked
-    from shipper.checkpoint_db import DB_FILE, remove_source
+    from shipper.checkpoint_db import DB_FILE, StateDirInUse, remove_source
 
     config = _load(config_path)
     db = os.path.join(config.state_dir, DB_FILE)
     try:
         rows = remove_source(config.state_dir, source_name)
-    except StateDirLocked as e:
-        why = str(e) if e.ended else f"{config.state_dir}: in use by a running shipper (pid {e.holder}): stop it first"
-        click.echo(f"error: {why}; nothing was removed", err=True)
+    except StateDirInUse as e:
+        click.echo(f"error: {config.state_dir}: in use by a running shipper (pid {e.holder}): stop it first; nothing "
+                   "was removed", err=True)
+        sys.exit(2)
+    except StateDirLocked as e:  # (another pid namespace's, a backup's, an ended agent's writer: each says what)
+        click.echo(f"error: {e}; nothing was removed", err=True)
         sys.exit(2)
     except (StateDirError, sqlite3.Error) as e:
         click.echo(f"error: {db}: {e}; nothing was removed; {RECOVERY}", err=True)
