@@ -79,6 +79,7 @@ from shipper.source_waits import looking_while_held
 from shipper.tail.keys import LineKeys
 from shipper.tail.lines import TRUNCATED, split_lines
 from shipper.unread import unread_bytes
+from shipper.unstalled import nonblocking_writer
 from shipper.vendor_ids import VendorIdGaps
 from shipper.waking_event import WakingEvent
 
@@ -160,6 +161,7 @@ __all__ = [
     "WakingEvent",  # what ctx.stop is in the agent: add_waker() wakes a source asleep on something else
     "looking_while_held",  # a source's look at its inputs while ctx.emit holds it (backpressure)
     "unread_bytes",  # what a pipe's or socket's reader has not taken yet of what was written to it
+    "nonblocking_writer",  # a pipe or terminal opened again non-blocking: writes that never wait for its reader
     "metrics",
     # for setup commands
     "load_config", "Config", "ConfigError", "installed_parsers",

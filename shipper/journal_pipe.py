@@ -29,6 +29,7 @@ from typing import Callable, TextIO
 
 from shipper.journal_backlog import HeldJournal
 from shipper.journal_syslog import KMSG_LINE, KMSG_LINES, to_kernel_log
+from shipper.unstalled import nonblocking_writer
 
 # A journal line's level as shipper.log formats it: logfmt's `level=…` or JSON's `{"level":"…"`, after the `<N>` priority
 # of a line for journald's stream.
@@ -134,7 +135,7 @@ def _for_descriptor_2() -> StalledReaderStream | None:
         return StalledReaderStream(sock.fileno(), sock)
     if stat.S_ISFIFO(st.st_mode) or os.isatty(2):
         try:
-            fd = os.open("/proc/self/fd/2", os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+            fd = nonblocking_writer(2)
         except OSError:  # (no /proc, or no reader left: the handler meets EPIPE on stderr itself)
             return None
         return StalledReaderStream(fd, None)

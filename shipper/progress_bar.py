@@ -20,6 +20,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, T
 from rich.text import Text
 
 from shipper.rates import totals
+from shipper.unstalled import nonblocking_writer
 
 
 class EventsPerSecond(ProgressColumn):
@@ -95,7 +96,7 @@ class _TerminalWrites(io.TextIOBase):
 def _terminal_writes(stream) -> _TerminalWrites | None:
     """`stream` written through a non-blocking descriptor of its own, or None when one cannot be opened."""
     try:
-        fd = os.open(f"/proc/self/fd/{stream.fileno()}", os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        fd = nonblocking_writer(stream.fileno())
     except (OSError, ValueError, AttributeError):  # (no /proc; a stream with no descriptor)
         return None
     return _TerminalWrites(stream, fd)

@@ -58,7 +58,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import Field, field_validator
 
-from shipper.api import Batch, EndRun, Output, OutputConfig, Stopping, lines_with_ids, unread_bytes
+from shipper.api import Batch, EndRun, Output, OutputConfig, Stopping, lines_with_ids, nonblocking_writer, unread_bytes
 from shipper_plugins.outputs.id_field import refuse_ecs_field
 
 log = logging.getLogger("shipper.output.stdout")
@@ -155,8 +155,7 @@ def _terminal_writer(fd: int) -> int:
             return fd
         key = (st.st_dev, st.st_ino, st.st_rdev)
         if key not in _terminal_writers:
-            _terminal_writers[key] = os.open(f"/proc/self/fd/{fd}",
-                                             os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+            _terminal_writers[key] = nonblocking_writer(fd)
         return _terminal_writers[key]
     except OSError:
         return fd  # (no /proc, or the terminal gone: the write on fd says what is wrong)
