@@ -86,6 +86,14 @@ def name_copies_of_placeholders(p: Prospector, unmatched: dict[tuple[int, int], 
         if later and _told_in_order(later):
             cut_after: list[Observed] = []
             p._regrown_on[key] = _chain(p, key, live, s.gen, s.after, later, cut_after)
+            # (Each copy's hole, under a writer without O_APPEND, stands for the content before it: the one the
+            # placeholder's cut ended, then each copy. Unset, a hole exactly that long was named "data lost … before the
+            # N zero bytes at its start": exam29b's test_kill9_replay_under_a_non_appending_writer_names_no_false_hole_loss.)
+            before = _length_of(p, s.after)
+            for o in later:
+                if before is not None:
+                    p._hole_of[(o.st.st_dev, o.st.st_ino)] = before
+                before = copies.copy_len(p, o)
             for o in cut_after:
                 # Each was copied from the live file, which was cut after: that copytruncate's window, as
                 # copies.later_copy_of_cut names one after a content found cut. (Unsaid, the lines written between the
@@ -113,6 +121,13 @@ def _chain(p: Prospector, key: tuple[int, int], live: Observed, gen: int, after:
                 if cut_after is not None:
                     cut_after.append(o)
     return after
+
+
+def _length_of(p: Prospector, fid: str) -> int | None:
+    """How long the content named `fid` was when last looked at (None: not known)."""
+    states = [lo.state for lo in p.loose.values()] + [f.state for f in p.files.values() if f.state is not None]
+    sizes = [max(st.size, st.offset) for st in states if fid and st.fid == fid and not st.gz]
+    return sizes[0] if len(sizes) == 1 else None
 
 
 def _given_away(p: Prospector, s: FileState, o: Observed | None) -> bool:

@@ -183,10 +183,6 @@ def test_kill9_replay_after_a_copy_then_a_copytruncate_while_down_keeps_its_ids(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="exam29b: a kill -9 replay under a writer without O_APPEND, copytruncate while "
-                   "down: the restarted agent says 'data lost … before the N zero bytes at its start' of each later copy, "
-                   "whose hole is exactly as long as the copy made before it (no loss: design.md case 5, fixed for a "
-                   "stop in session 28); compress+delaycompress with two rotations names two")
 @pytest.mark.parametrize("directives, rotations_while_down", [
     ("copytruncate\nrotate 3", 1),
     ("copytruncate\nrotate 5\ncompress\ndelaycompress", 2),

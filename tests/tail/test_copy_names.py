@@ -223,3 +223,13 @@ def test_a_replay_read_back_from_a_compressed_copy_keeps_its_keys(request, tmp_p
     assert not {k: v for k, v in keys(first, again).items() if len(v) > 1}
     n = 130 + 10 * len(copies_while_down)
     assert set(lines(0, n).splitlines()) <= set(first.lines()) | set(again.lines())
+
+
+@pytest.mark.parametrize("copies_while_down", [[True], [True, True]], ids=["once", "twice"])
+def test_a_later_copys_hole_after_a_cut_seen_names_no_loss(tmp_path, fast_missing, caplog, copies_while_down):
+    """A writer without O_APPEND, the cut seen and the live file saved empty, then copytruncate while down: each copy
+    starts with a hole as long as the content before it (the one the cut ended, then each copy), whose bytes are all in
+    that content: no loss (named "… before the N zero bytes at its start": exam29b)."""
+    caplog.set_level(logging.WARNING)
+    run(tmp_path, append=False, header=False, cut_seen=True, copies_while_down=copies_while_down, caplog=caplog)
+    assert not [r.getMessage() for r in caplog.records if "zero bytes at its start" in r.getMessage()]
