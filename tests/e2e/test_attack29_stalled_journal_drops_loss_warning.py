@@ -52,9 +52,7 @@ def _drain(fd: int, into: bytearray) -> None:
 
 @pytest.mark.parametrize(("before", "after"), [
     (1300, 0),  # the loss's line the newest
-    pytest.param(700, 900, marks=pytest.mark.xfail(
-        strict=True, reason="a loss warned between older and newer warnings of a stalled journal is in the backlog's "
-        "middle, which is dropped: named nowhere, only counted among 'N warnings or errors' (exam29a, 2 of 2)")),
+    (700, 900),  # the loss's line in the backlog's middle (exam29a, after 1d2b2e0c)
 ])
 def test_a_loss_is_named_in_a_journal_whose_reader_stalled(tmp_path: Path, before: int, after: int) -> None:
     logs = tmp_path / "logs"
