@@ -172,9 +172,6 @@ def test_kill9_replay_from_an_olddir_copytruncate_copy_keeps_its_ids_and_names_t
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="exam29b: a kill -9 replay, then while the agent is down a backup by copy "
-                   "(logrotate `copy`, or an operator's cp app.log app.log.1) and a copytruncate: the 30 lines, in "
-                   "both backups, are shipped again under new ids, nothing named (copytruncate then copy keeps them)")
 def test_kill9_replay_after_a_copy_then_a_copytruncate_while_down_keeps_its_ids(tmp_path):
     new_ids, journal = _replay_after_rotations_while_down(
         tmp_path, "copytruncate\nrotate 3", 2, while_down=("copy\nrotate 3", "copytruncate\nrotate 3"))
