@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-JOBS ?= 10
+JOBS ?= 12
 
 .PHONY: venv demo test torture
 
@@ -25,11 +25,13 @@ demo: $(PY)
 # --reruns: the end-to-end tests drive real processes, servers and timers on a 2-CPU machine; one that
 # fails is run again (at most twice) and the summary counts it under "rerun", so a flaky test shows
 # without costing a run. A test that fails three times fails the run. --durations names the slowest.
-# -n $(JOBS): pytest-xdist worker processes, 10 by default (JOBS=0: one process). The tests mostly wait on
+# -n $(JOBS): pytest-xdist worker processes, 12 by default (JOBS=0: one process). The tests mostly wait on
 # real servers, processes and the agent's own timers, and each takes its own ports, folders, tmpfs, PostgreSQL
 # and Azurite, so more workers than cores pay: on a quiet 2-core host pytest took 17:44 with 4 (about half the
 # CPU idle), 14:14 with 6 and 10:33 with 8, each run passing (session 15; the run costs ~850 s of CPU). Session 26:
 # ~1,420 s of CPU, 15:01 with 8 (157 % of the 2 cores used); 10 from then (the clean clone's time: CHANGELOG).
+# Session 29, one clean clone of 10d26eb run both ways on the quiet host: 10 workers 13:39 (148 %, 1 rerun), 12
+# workers 12:49 (162 %, no rerun), the same ~1,300 s of CPU; 12 from then.
 # --dist loadfile keeps a file's tests in one worker (its module fixtures start once); --no-loadscope-reorder
 # hands the files out in tests/conftest.py's order, the slow ones first (xdist's own order, by number of
 # tests, put the single-test slow files last, and a worker ended the run alone on them).
