@@ -36,6 +36,7 @@ import os
 import signal
 import socket
 import sqlite3
+import stat
 import struct
 import sys
 import time
@@ -46,6 +47,7 @@ from multiprocessing.reduction import send_handle
 # (bench/README.md, session 28); its names here are annotations only (mypy reads a TYPE_CHECKING of our own).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any, Final, Literal
 
 SCHEMA = """
@@ -152,15 +154,29 @@ def _claim_peer(name: bytes) -> tuple[int, int, list[bytes] | None] | None:
         # Its accept queue full (a squatter that never accepts: exam27b), no credentials to ask: found by the socket's
         # inode instead, among the processes whose descriptors can be read here.
         return _listener_of(name)
+    return _with_command_line(pid, uid)
+
+
+def _with_command_line(pid: int, uid: int) -> tuple[int, int, list[bytes] | None]:
+    """A claim's or lock's holder as the judgement takes it: (pid, uid, its command line; None when it cannot be
+    read)."""
     try:
         return pid, uid, _command_line(pid)
     except OSError:
         return pid, uid, None
 
 
+def _open_files(pid: int) -> Iterator[os.stat_result]:
+    """What each descriptor of process `pid` is open on (those that cannot be read left out); OSError when its
+    descriptors cannot be listed."""
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            yield os.stat(f"/proc/{pid}/fd/{fd}")
+
+
 def _listener_of(name: bytes) -> tuple[int, int, list[bytes] | None] | None:
-    """The process holding the listening abstract socket `name` (/proc/net/unix gives its inode, a process's fd
-    links name it), as _claim_peer gives it; None when none can be found."""
+    """The process holding the listening abstract socket `name` (/proc/net/unix gives its inode, a socket descriptor
+    of the process is open on it), as _claim_peer gives it; None when none can be found."""
     shown = b"@" + name[1:]
     inodes = set()
     try:
@@ -168,28 +184,16 @@ def _listener_of(name: bytes) -> tuple[int, int, list[bytes] | None] | None:
             for line in f:
                 fields = line.split()
                 if len(fields) >= 8 and fields[7] == shown:
-                    inodes.add(b"socket:[" + fields[6] + b"]")
+                    inodes.add(int(fields[6]))
         if not inodes:
             return None
         for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
             with contextlib.suppress(OSError):
-                fds = os.listdir(f"/proc/{pid}/fd")
-                if any(os.fsencode(_link(f"/proc/{pid}/fd/{fd}")) in inodes for fd in fds):
-                    uid = os.stat(f"/proc/{pid}").st_uid
-                    try:
-                        return pid, uid, _command_line(pid)
-                    except OSError:
-                        return pid, uid, None
-    except OSError:
+                if any(stat.S_ISSOCK(t.st_mode) and t.st_ino in inodes for t in _open_files(pid)):
+                    return _with_command_line(pid, os.stat(f"/proc/{pid}").st_uid)
+    except (OSError, ValueError):
         return None
     return None
-
-
-def _link(path: str) -> str:
-    try:
-        return os.readlink(path)
-    except OSError:
-        return ""
 
 
 def _command_line(pid: int) -> list[bytes]:
@@ -415,19 +419,14 @@ def _lock_holders(st: os.stat_result, lock: str) -> list[tuple[str, int]]:
 
 def _holder_of_file(pid: int, st: os.stat_result) -> tuple[int, int, list[bytes] | None] | None:
     """The process `pid` as _claim_peer gives a claim's holder (pid, uid, command line), if it has the file `st` open;
-    None when it does not, or cannot be told."""
+    None when it does not, or cannot be told (its command line unreadable: it ended)."""
     try:
-        uid = os.stat(f"/proc/{pid}").st_uid
-        opened = False
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            with contextlib.suppress(OSError):
-                target = os.stat(f"/proc/{pid}/fd/{fd}")
-                opened = opened or (target.st_dev, target.st_ino) == (st.st_dev, st.st_ino)
-        if not opened:
+        if not any((t.st_dev, t.st_ino) == (st.st_dev, st.st_ino) for t in _open_files(pid)):
             return None
-        return pid, uid, _command_line(pid)
+        peer = _with_command_line(pid, os.stat(f"/proc/{pid}").st_uid)
     except OSError:
         return None
+    return peer if peer[2] is not None else None
 
 
 def _keep_owners_alone(fd: int, held: os.stat_result) -> None:
