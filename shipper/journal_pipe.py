@@ -99,8 +99,8 @@ class StalledReaderStream(HeldJournal):
     def _left_at_exit(self) -> None:
         if not self._backlog and not self._dropped:
             return
-        held = [bytes(line).decode(errors="replace").rstrip("\n") for line in self._backlog]
-        urgent = [line for line in held if "warning" in line or "error" in line]
+        held = [bytes(line) for line in self._backlog]
+        urgent = [line.decode(errors="replace").rstrip("\n") for line in held if self._weighty(line)]
         to_kernel_log(f"shipper[{os.getpid()}]: standard error's reader did not read the journal: "
                       f"{len(held) + self._dropped} lines of it were left unwritten at the exit ({len(urgent)} "
                       f"warnings or errors among the last {len(held)}; the last of them follow)")

@@ -247,7 +247,7 @@ class SyslogStream(HeldJournal):
         if not self._backlog and not self._dropped:
             return
         held = [bytes(line) for line in self._backlog]
-        urgent = [line[m.end():] for line in held if (m := _SENT_PRIORITY.match(line)) and int(m.group(1)) % 8 <= 4]
+        urgent = [_SENT_PRIORITY.sub(b"", line, count=1) for line in held if self._weighty(line)]
         to_kernel_log(f"shipper[{os.getpid()}]: syslog ({self.path}) did not read the journal: "
                        f"{len(held) + self._dropped} lines of it were left unsent at the exit "
                        f"({len(urgent)} warnings or errors among the last {len(held)}; the last of them follow)")
