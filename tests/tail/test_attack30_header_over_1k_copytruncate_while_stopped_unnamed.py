@@ -1,0 +1,75 @@
+"""Attack 30 (issue 21, examiner exam30b): a log holding only a header longer than 1 KiB (`HEAD_MAX`), copytruncated
+while the agent is stopped and given its header again, loses the new header's lines and the copytruncate window,
+unnamed.
+
+docs/design.md ("A live file of which only its head was read can be copied, truncated and given its head again"):
+at a restart, a header of a few lines that was all that was read, found in a new rotated file (the copy) while the
+live file has grown from it, has its copytruncate window warned and counted, "at most `HEAD_MAX`, 1 KiB"
+(session 29, ef60503; exam29b's two-line header). Headers longer than that are common: a banner above the column
+line of a wide audit CSV (80 columns), Log4j 1's `HTMLLayout` (its header, the HTML head and style sheet and the
+table's first row, is ~1.3 KB), a W3C `#Fields` line of a proxy logging every field. With such a header, the same
+schedule (the agent reads the header, is stopped; logrotate copytruncates; the application writes its header again
+and 30 events; the agent starts) ships the 30 events but none of the new header's lines, and the restarted agent's
+journal names nothing: no copytruncate window, no loss. Up to 1 KiB it names the window ("found by the copy,
+holding no more than the first 914 bytes (all that was read of it) …") — the bound's far side loses in silence.
+
+Found by hand: 1,135 bytes in 6 lines 2 of 2, 1,500 bytes in 8 lines 1 of 1, 3,000 bytes in 15 lines 1 of 1: 0
+of the header lines shipped again and nothing named; 914 bytes in 5 lines names the window (2 of 2). In this test
+(2 lines, 1,485 bytes; 16 lines, 1,478 bytes) 2 of 2 each.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.support import wait
+from tests.tail.attack_agent import Agent, logrotate_of
+
+# A banner above an audit CSV export's column line of 80 fields: two lines, 1,485 bytes
+COLUMNS = ",".join(f"field_{i:02d}_" + "name" * 2 for i in range(80))
+WIDE_CSV = b'{"banner": "app v1 starting"}\n' + json.dumps({"columns": COLUMNS}).encode() + b"\n"
+# Many short lines past 1 KiB (an HTML layout's head, one tag a line): 1,478 bytes
+MANY_LINES = b"".join(json.dumps({"header": f"line {i}", "pad": "h" * 60}).encode() + b"\n" for i in range(16))
+
+
+def _events(lo: int, hi: int) -> bytes:
+    return "".join(json.dumps({"seq": i, "pad": "x" * 40}) + "\n" for i in range(lo, hi)).encode()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "exam30b: a header over HEAD_MAX (1 KiB) that was all the agent read, copytruncated while it was stopped and "
+    "written again: the new header's lines are never shipped and the copytruncate window is not named (up to 1 KiB "
+    "it is)"))
+@pytest.mark.parametrize("header", [WIDE_CSV, MANY_LINES], ids=["wide-csv-two-lines", "sixteen-lines"])
+def test_header_over_1k_copytruncated_while_stopped_is_read_again_or_named(tmp_path, header):
+    assert len(header) > 1024
+    header_lines = header.count(b"\n")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    live = logs / "app.log"
+    logrotate = logrotate_of(tmp_path, live, "copytruncate\nrotate 3", settle=0)
+    agent = Agent(tmp_path, [live])
+    try:
+        live.write_bytes(header)  # the application started: its header, no event yet
+        agent.start()
+        assert wait(lambda: agent.lines() == header_lines), agent.errors()
+        time.sleep(2)  # read and committed
+        agent.stop()
+        logrotate()  # app.log.1 holds exactly the header read
+        with open(live, "ab") as f:  # the application restarted: its header again, then events
+            f.write(header + _events(0, 30))
+        agent.start()
+        assert agent.wait_delivered(range(30)), agent.errors()[-3000:]
+        time.sleep(3)  # whatever else it reads or says
+    finally:
+        if agent.proc is not None and agent.proc.poll() is None:
+            agent.stop()
+    restarted = [json.loads(line)["generic"] for line in (tmp_path / "out2.jsonl").read_bytes().splitlines()]
+    headers_shipped = sum(1 for g in restarted if "seq" not in g)
+    journal = (tmp_path / "out2.err").read_text(errors="replace")
+    named = [ln for ln in journal.splitlines() if "data lost" in ln and "app.log.1" in ln]
+    assert headers_shipped == header_lines or named, (
+        f"the new header's lines shipped: {headers_shipped} of {header_lines}, and no loss named in the restarted "
+        f"agent's journal:\n{journal}")
