@@ -20,6 +20,7 @@ because the agent has threads (fork would copy their locks mid-use).
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import logging
@@ -37,7 +38,7 @@ import threading
 import time
 from collections import deque
 from multiprocessing.reduction import ForkingPickler
-from typing import Callable
+from typing import Callable, Iterator
 
 import orjson
 
@@ -282,12 +283,32 @@ def _start_deaf_to_the_terminal(proc: multiprocessing.process.BaseProcess) -> No
     this thread's mask, for the start: the agent's main thread takes the Ctrl-C."""
     from multiprocessing import resource_tracker
 
-    resource_tracker.ensure_running()
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    with _working_directory_off_the_path():
+        resource_tracker.ensure_running()
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            proc.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+@contextlib.contextmanager
+def _working_directory_off_the_path() -> Iterator[None]:
+    """PYTHONSAFEPATH while a start may launch the forkserver or the resource tracker. multiprocessing launches both as
+    `python -c …`, whose sys.path begins with the working directory: a bisect.py in the folder an operator ran `shipper
+    run --once` from ran inside them, as the agent's user (exam30a; root running it from a folder another user writes
+    runs that user's code as root). multiprocessing takes no environment of the launch's own, so the agent's is set
+    for the start only (under _starting; a worker forked later inherits nothing of it): set for the agent's life, it
+    would reach every Python program a plugin starts, dropping its script's folder from its path too."""
+    before = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"
     try:
-        proc.start()
+        yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        if before is None:
+            del os.environ["PYTHONSAFEPATH"]
+        else:
+            os.environ["PYTHONSAFEPATH"] = before
 
 
 class _Frames:

@@ -33,9 +33,6 @@ sys.modules[__name__] = importlib.import_module(__name__)
 """
 
 
-@pytest.mark.xfail(strict=True, reason="the parse workers' forkserver is started as `python -c` with the working "
-                   "directory first on sys.path: a bisect.py in the folder `shipper run --once` was started from "
-                   "runs inside it, as the agent's user (exam30a, found by accident, 2 of 2 by hand)")
 def test_a_module_in_the_working_directory_is_not_run_by_the_parse_workers(tmp_path):
     cwd = tmp_path / "someone_elses_folder"
     cwd.mkdir()
