@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from shipper.config_base import SourceConfig
 
 MAX_DEPTH = 255  # levels of nesting orjson writes (every output serialises with it)
+# Brackets in a record past which its events are dumped once to see whether orjson writes them. Not MAX_DEPTH: an event
+# holds a record's content deeper than the record itself (a JSON record's fields under `generic`, a parser's own
+# sub-objects), so a record 254 levels deep made an event 256 deep that no output could write, and its source ended
+# at every restart (exam30a). Half the limit leaves a parser 127 levels of its own; a trial dump is ~1 µs.
+TRIAL_BRACKETS = MAX_DEPTH // 2
 _COUNT_SQUARE, _COUNT_CURLY = methodcaller("count", b"["), methodcaller("count", b"{")
 _ONE = frozenset((1,))
 
@@ -73,14 +78,15 @@ class EventBuilder:
     def _writable(self, raws: list[bytes], parsed: list[list[dict]]) -> list[list[dict]]:
         """A record whose events nest deeper than orjson writes (255 levels; it reads 1,024) would be
         refused by every output at each retry, wedging its source: it is shipped as a parse failure
-        with its text instead. Only a record with that many brackets can nest so deep: two counts a
-        record (in C, over the batch: the usual batch has no such record), a trial dump only for those."""
-        if max(map(add, map(_COUNT_SQUARE, raws), map(_COUNT_CURLY, raws)), default=0) <= MAX_DEPTH:
+        with its text instead. Only a record with many brackets can nest so deep: two counts a record
+        (in C, over the batch: the usual batch has no such record), a trial dump only for those."""
+        if max(map(add, map(_COUNT_SQUARE, raws), map(_COUNT_CURLY, raws)), default=0) <= TRIAL_BRACKETS:
             return parsed
         for i, raw in enumerate(raws):
-            if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+            if raw.count(b"[") + raw.count(b"{") > TRIAL_BRACKETS:
                 try:
-                    orjson.dumps(parsed[i])
+                    for event in parsed[i]:  # each as an output writes it (the list would be one level deeper)
+                        orjson.dumps(event)
                 except orjson.JSONEncodeError as e:
                     parsed = list(parsed)
                     parsed[i] = [failure_event(original_text(raw), f"not shipped as parsed: {e} (at most {MAX_DEPTH} levels of nesting)",
