@@ -350,9 +350,99 @@ def _held_from_another_pid_namespace(state_dir: str) -> bool:
     return not holders or any(pid == 0 for _kind, pid in holders)
 
 
-def lock_state_dir(state_dir: str, pid: int | None = None) -> int:
+DELETED = " (deleted)"  # what readlink of /proc/PID/fd/N adds to the path of a file removed while open
+
+
+def _removed_lock_holder(state_dir: str, ours: tuple[int, int] | None) -> str:
+    """The pid of an agent still running on this state_dir after it was removed under it (`rm -rf`, a cleaner) and not
+    made again yet, "" when there is none: a process of the users whose flock keeps the agent out (_squatted) holding
+    an flock on a removed `shipper.lock` of this folder, named by its path or reached by another (a bind mount, a
+    symlink: the folder, or its parent when the folder went too, is the same). `ours`: the removed lock this process
+    holds itself (a remake), left out. Its abstract name alone kept a second agent out in the seconds before the
+    running one makes the state_dir again, and that name is per network namespace and can be squatted (exam29a: the
+    second agent shipped every event again). Processes of another pid namespace are not seen here (their flocks are
+    not listed in /proc/locks): the running agent's own check of its state_dir is then all there is."""
+    try:
+        here = os.stat(state_dir)
+    except OSError:
+        return ""
+    owner = here.st_uid
+    dev = f"{os.major(here.st_dev):02x}:{os.minor(here.st_dev):02x}:"
+    locks: dict[int, list[int]] = {}  # inode flocked for writing on the state_dir's filesystem: the pids listed for it
+    try:
+        with open("/proc/locks") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) >= 6 and fields[1] == "FLOCK" and fields[3] == "WRITE" and fields[5].startswith(dev):
+                    locks.setdefault(int(fields[5][len(dev):]), []).append(int(fields[4]))
+    except (OSError, ValueError):
+        return ""
+    if ours is not None and ours[0] == here.st_dev:
+        locks.pop(ours[1], None)
+    for ino, pids in locks.items():
+        # Listed under the pid that took it; a lock a writer that ended handed to its agent is held by the agent and
+        # the writers after it, under the ended one's pid: looked for among every process then.
+        found = next(filter(None, (_removed_lock_of(pid, ino, here, state_dir) for pid in pids if pid > 0)), None)
+        if found is None and not any(pid > 0 and _alive(pid) for pid in pids):
+            found = next(filter(None, (_removed_lock_of(int(p), ino, here, state_dir)
+                                       for p in _listdir("/proc") if p.isdigit())), None)
+        if found is not None and not _squatted(found[1], owner):
+            return found[0]
+    return ""
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _removed_lock_of(pid: int, ino: int, here: os.stat_result,
+                     state_dir: str) -> tuple[str, tuple[int, int, list[bytes] | None]] | None:
+    """When process `pid` has the removed lock file `ino` of the state_dir `here` open: the agent's pid it holds (or its
+    holder's, _claim_holder) and the holder as _claim_peer gives it; else None."""
+    for fd in _listdir(f"/proc/{pid}/fd"):
+        link = f"/proc/{pid}/fd/{fd}"
+        try:
+            target = os.readlink(link)
+            if not target.endswith(os.sep + LOCK_FILE + DELETED):
+                continue
+            st = os.stat(link)
+            if (st.st_dev, st.st_ino) != (here.st_dev, ino) or st.st_nlink or \
+                    not _same_folder(target[:-len(os.sep + LOCK_FILE + DELETED)], here, state_dir):
+                continue
+            peer = _with_command_line(pid, os.stat(f"/proc/{pid}").st_uid)
+            with open(link, "rb") as f:
+                written = f.read(32).decode("ascii", "replace").strip()
+        except OSError:
+            continue
+        holder = written if written.isdigit() and _alive(int(written)) else _claim_holder(peer)
+        return holder, peer
+    return None
+
+
+def _same_folder(removed: str, here: os.stat_result, state_dir: str) -> bool:
+    """Whether `removed`, the folder a removed lock file was in (as the kernel names it), is the state_dir `here`: the
+    same path, the same folder still there (only its files were removed, or it is a mount point) by another path, or,
+    gone, of the same name in the same parent."""
+    paths = {os.path.abspath(state_dir), os.path.realpath(state_dir)}
+    if removed in paths:
+        return True
+    try:
+        if _ident(removed) == (here.st_dev, here.st_ino):
+            return True
+        parent = os.stat(os.path.dirname(removed))
+    except (OSError, ValueError):
+        return False
+    return any(os.path.basename(removed) == os.path.basename(p) and _ident(os.path.dirname(p)) ==
+               (parent.st_dev, parent.st_ino) for p in paths)
+
+
+def lock_state_dir(state_dir: str, pid: int | None = None, ours: tuple[int, int] | None = None) -> int:
     """The open, flocked lock file (its descriptor), holding `pid` (the agent's; default this
-    process's), or StateDirError naming the holder's pid."""
+    process's), or StateDirError naming the holder's pid. `ours`: the removed lock file this process holds (a
+    remake: _removed_lock_holder leaves it out)."""
     path = os.path.join(state_dir, LOCK_FILE)
     for _ in range(3):
         fd = _open_lock(state_dir, path)
@@ -380,6 +470,12 @@ def lock_state_dir(state_dir: str, pid: int | None = None) -> int:
     else:
         raise StateDirError(f"{path} keeps being replaced while the agent takes it: is another program removing or "
                             "renaming files in the state_dir?")
+    if holder := _removed_lock_holder(state_dir, ours):
+        os.close(fd)  # (the file made is left: the running agent takes it when it makes its state_dir again)
+        raise StateDirInUse(f"{state_dir}: in use by another shipper (pid {holder}), whose state_dir was removed "
+                            "under it (rm -rf, a cleaner?) and which makes it again within seconds, with its lock and "
+                            "checkpoints; two agents on one state_dir would ship every event twice: stop that one, or "
+                            "give this one its own state_dir", holder, False)
     _keep_owners_alone(fd, held)
     try:
         os.ftruncate(fd, 0)
@@ -915,7 +1011,7 @@ class CheckpointDb:
             fd = -1
         try:
             if fd < 0:
-                fd = lock_state_dir(self.state_dir, self.agent_pid)
+                fd = lock_state_dir(self.state_dir, self.agent_pid, (held.st_dev, held.st_ino))
         except StateDirError as e:
             raise StateDirGone(f"the state_dir was removed under the running agent and cannot be made again: {e}") \
                 from None

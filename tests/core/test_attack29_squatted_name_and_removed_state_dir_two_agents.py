@@ -46,9 +46,6 @@ def _abstract_names(pid: int) -> list[str]:
     return [row[7][1:] for row in rows if len(row) > 7 and row[6] in inodes and row[7].startswith("@")]
 
 
-@pytest.mark.xfail(strict=True, reason="with the abstract lock name held by another user's process, or the second agent "
-                   "in another network namespace, a second agent started while the first remakes a removed state_dir "
-                   "ships everything again beside it (exam29a, 2 of 2 each: by hand and in the test)")
 @pytest.mark.parametrize("where", ["name_squatted", "other_network_namespace"])
 def test_no_second_agent_while_a_removed_state_dir_is_made_again(where: str) -> None:
     tmp_path = Path(tempfile.mkdtemp(prefix="attack29-squat-", dir="/tmp"))
@@ -100,6 +97,18 @@ def _attack(tmp_path: Path, where: str) -> None:
         shipped_again = out_b.read_bytes().count(b"\n")
         assert refused and second.returncode == 2 and shipped_again == 0, (
             f"a second agent ran beside the first and shipped {shipped_again} of the 50 lines again")
+        assert second.stderr is not None
+        said = second.stderr.read()
+        # (found by its removed lock, or by the lock it took again when it was quicker than the second's start)
+        assert f"in use by another shipper (pid {agent.pid})" in said, said[-800:]
+        # The first makes its state_dir again (the refused one left it unlocked) and ships on: nothing lost.
+        assert wait(lambda: (state / "checkpoints.sqlite").exists()
+                    and (state / "shipper.lock").read_text().strip() == str(agent.pid), 30), "not made again"
+        with open(logs / "a.log", "a") as f:
+            f.write(numbered(50, 60))
+        assert wait(lambda: out_a.read_bytes().count(b"\n") == 10, 30), out_a.read_bytes().count(b"\n")
+        time.sleep(2)
+        assert out_a.read_bytes().count(b"\n") == 10  # the ten new lines, once
     finally:
         for proc in (second, agent, squatter):
             if proc is not None:

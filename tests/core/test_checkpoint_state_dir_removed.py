@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from shipper.checkpoint import CheckpointStore, StateDirError, StateDirGone, lock_state_dir
+from shipper.checkpoint_db import StateDirInUse
+from tests.other_user_locks import FLOCK_EXCLUSIVE, locked_by_nobody, passable_folder
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_removed_state_dir_is_made_again_with_its_lock_and_checkpoints(tmp_path):
@@ -86,3 +92,73 @@ def test_the_state_dir_named_through_a_symlink_is_claimed_under_both_names(tmp_p
             CheckpointStore(str(real))
     finally:
         store.close()
+
+
+_SECOND = ("import sys\nfrom shipper.checkpoint_db import StateDirInUse, lock_state_dir\n"
+           "try:\n    lock_state_dir(sys.argv[1])\nexcept StateDirInUse as e:\n    print('refused', e.holder, e)\n"
+           "else:\n    print('locked')")
+
+
+def _second_lock(state_dir: str, bind: tuple[Path, Path] | None = None) -> str:
+    """What a second agent's lock_state_dir on `state_dir` says, in a process of its own (`bind`: with the first folder
+    bind-mounted on the second in a mount namespace of its own): "locked", or "refused <holder's pid> <why>"."""
+    code = ["python3", "-I", "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r})\n{_SECOND}", state_dir]
+    if bind is not None:
+        code = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                'mount --bind "$0" "$1" && shift && exec "$@"', str(bind[0]), str(bind[1]), *code]
+    done = subprocess.run(code, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-800:]
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize("reached", ["as_named", "through_a_symlinked_parent", "through_a_bind_mounted_parent",
+                                     "its_files_alone_removed"])
+def test_a_second_lock_is_refused_while_the_removed_lock_file_is_held(tmp_path, reached):
+    """exam29a: in the seconds before the running agent makes a removed state_dir again only its abstract name kept a
+    second agent out, and that name can be squatted by another user or be another network namespace's: the second
+    agent took a new lock and shipped every event again. The running agent still holds its lock on the removed file:
+    the second finds it, whichever path it reaches the state_dir by."""
+    parent = tmp_path / "var"
+    state = parent / "state"
+    state.mkdir(parents=True)
+    fd = lock_state_dir(str(state))  # the running agent's (its pid written: this process's)
+    try:
+        if reached == "its_files_alone_removed":  # (a cleaner, or a state_dir that is a mount point: rm -rf keeps it)
+            for f in state.iterdir():
+                f.unlink()
+        else:
+            shutil.rmtree(state)
+        if reached == "through_a_symlinked_parent":
+            (tmp_path / "link").symlink_to(parent, target_is_directory=True)
+            said = _second_lock(str(tmp_path / "link" / "state"))
+        elif reached == "through_a_bind_mounted_parent":
+            (tmp_path / "mnt").mkdir()
+            said = _second_lock(str(tmp_path / "mnt" / "state"), bind=(parent, tmp_path / "mnt"))
+        else:
+            said = _second_lock(str(state))
+        assert said.startswith(f"refused {os.getpid()} "), said
+        assert "state_dir was removed under it" in said
+        # The refused one let its new lock go: the running agent takes it when it makes its state_dir again (its own
+        # removed lock left out), and ships on.
+        again = lock_state_dir(str(state), ours=(os.fstat(fd).st_dev, os.fstat(fd).st_ino))
+        os.close(again)
+        with pytest.raises(StateDirInUse):
+            os.close(lock_state_dir(str(state)))  # (without it left out: held by this process, refused)
+    finally:
+        os.close(fd)
+    assert _second_lock(str(state)) == "locked"  # the removed lock let go: nothing keeps a next agent out
+
+
+def test_a_removed_lock_file_held_by_another_user_keeps_no_agent_out():
+    """A removed lock file held by a process of another user (a squatter that opened an earlier release's 0644 lock
+    file) is judged as a live one is (_squatted): it keeps nobody out."""
+    with passable_folder("removed-lock-") as folder:
+        state = folder / "state"
+        state.mkdir()
+        (state / "shipper.lock").write_text("1\n")
+        (state / "shipper.lock").chmod(0o644)
+        with locked_by_nobody(state / "shipper.lock", FLOCK_EXCLUSIVE) as took:
+            assert took == "locked"
+            shutil.rmtree(state)
+            state.mkdir()
+            assert _second_lock(str(state)) == "locked"
