@@ -12,7 +12,7 @@ import orjson
 from shipper import __version__, metrics
 from shipper.ecs import PARSE_FAILURE, UNMAPPED_ACTION, failure_event, original_text
 from shipper.ids import LazyIds
-from shipper.parser import Parser, RawBatch
+from shipper.parser import Parser, RawBatch, serialize_event
 
 if TYPE_CHECKING:
     from shipper.config_base import SourceConfig
@@ -85,8 +85,8 @@ class EventBuilder:
         for i, raw in enumerate(raws):
             if raw.count(b"[") + raw.count(b"{") > TRIAL_BRACKETS:
                 try:
-                    for event in parsed[i]:  # each as an output writes it (the list would be one level deeper)
-                        orjson.dumps(event)
+                    for event in parsed[i]:  # each as the outputs write it (the list would be one level deeper)
+                        serialize_event(event)
                 except orjson.JSONEncodeError as e:
                     parsed = list(parsed)
                     parsed[i] = [failure_event(original_text(raw), f"not shipped as parsed: {e} (at most {MAX_DEPTH} levels of nesting)",
