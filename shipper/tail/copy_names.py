@@ -78,9 +78,9 @@ def name_copies_of_placeholders(p: Prospector, unmatched: dict[tuple[int, int], 
                 or live is None or live.path != s.family or not live.st.st_size or lo.reused
                 or p.matcher.gen_of(live) != s.gen):
             continue
-        folder = os.path.dirname(s.family)
+        folders = _backup_folders(p, s.family)
         later = sorted((o for k, o in unmatched.items()
-                        if k not in known and os.path.dirname(o.path) == folder
+                        if k not in known and os.path.dirname(o.path) in folders
                         and discovery.is_rotated_name(os.path.basename(s.family), os.path.basename(o.path))
                         and o.st.st_mtime_ns > s.mtime and (o.born is None or o.born > s.mtime)), key=copies._age)
         if later and _told_in_order(later):
@@ -127,6 +127,15 @@ def _chain(p: Prospector, key: tuple[int, int], live: Observed, gen: int, after:
                 # test_kill9_replay_after_a_copy_then_a_copytruncate_while_down_keeps_its_ids.)
                 p.copies[(o.st.st_dev, o.st.st_ino)] = (o.st.st_size, o.st.st_mtime_ns)
     return after
+
+
+def _backup_folders(p: Prospector, family: str) -> set[str]:
+    """The folders `family`'s backups are made in: its own, and each a content of it was found in since (logrotate
+    `olddir`). (Looked for beside the live file only, the copy made in the olddir while the agent was down was read
+    under a name of its own, a kill -9's replayed lines under new ids, its window unnamed: exam29b's
+    test_kill9_replay_from_an_olddir_copytruncate_copy_keeps_its_ids_and_names_the_window.)"""
+    states = [lo.state for lo in p.loose.values()] + [f.state for f in p.files.values() if f.state is not None]
+    return {os.path.dirname(family)} | {os.path.dirname(st.path) for st in states if st.family == family}
 
 
 def _length_of(p: Prospector, fid: str) -> int | None:

@@ -52,91 +52,9 @@ kill, 1 of 1 names none): plain 2 of 2, compress+delaycompress with two rotation
 """
 from __future__ import annotations
 
-import json
-import os
-import signal
-import time
-from collections import defaultdict
-
 import pytest
 
-from tests.support import writer_pid
-from tests.tail.attack_agent import Agent, logrotate_of
-
-
-def _lines(lo: int, hi: int) -> bytes:
-    return "".join(json.dumps({"seq": i, "pad": "x" * 40}) + "\n" for i in range(lo, hi)).encode()
-
-
-def _replay_after_rotations_while_down(tmp_path, directives: str, rotations_while_down: int, backups: str = "",
-                                      source_extra: str = "", while_down: tuple = (),
-                                      appending: bool = True) -> tuple[list, str]:
-    """100 lines delivered and committed, a rotation the running agent sees, 30 lines delivered and not committed
-    (its checkpoint writer stopped), a kill -9, `rotations_while_down` rotations (20 lines after each; of the
-    directives `while_down` lists, one each, if it does), a restart. Not `appending`: one descriptor without
-    O_APPEND writes every line (`prog > app.log`: after a copytruncate its next write leaves a hole).
-    Returns the lines delivered under two ids and the restarted agent's journal."""
-    logs = tmp_path / "logs"
-    logs.mkdir(exist_ok=True)
-    live = logs / "app.log"
-
-    fd = None if appending else os.open(live, os.O_WRONLY | os.O_CREAT, 0o644)
-
-    def write(data: bytes) -> None:  # opened at each write: after a `create` rotation, into the new live file
-        if fd is not None:
-            os.write(fd, data)
-            return
-        with open(live, "ab") as f:
-            f.write(data)
-    logrotate = logrotate_of(tmp_path, live, directives, settle=0.1)
-    agent = Agent(tmp_path, [live] + ([backups] if backups else []), source_extra)
-    agent.cfg.write_text(agent.cfg.read_text().replace("  - type: stdout\n",
-                                                       "  - type: stdout\n    id_field: _shipper_id\n"))
-    checkpoint_writer = None
-    try:
-        write(_lines(0, 100))
-        agent.start()
-        assert agent.wait_delivered(range(100)), agent.errors()
-        time.sleep(2)  # committed
-        logrotate()
-        checkpoint_writer = writer_pid(agent.proc.pid)
-        os.kill(checkpoint_writer, signal.SIGSTOP)  # what is delivered from now on is not committed
-        write(_lines(100, 130))
-        assert agent.wait_delivered(range(130)), agent.errors()
-        time.sleep(1)  # delivered, its commit held by the stopped writer
-        agent.proc.kill()
-        agent.proc.wait()
-        os.kill(checkpoint_writer, signal.SIGKILL)
-        checkpoint_writer = None
-        n = 130
-        for i in range(rotations_while_down):
-            if while_down:
-                logrotate_of(tmp_path, live, while_down[i], settle=0.1)()
-            else:
-                logrotate()
-            write(_lines(n, n + 20))
-            n += 20
-        agent.start()
-        assert agent.wait_delivered(range(n)), agent.errors()[-3000:]
-        time.sleep(3)  # whatever else it reads or says
-    finally:
-        if fd is not None:
-            os.close(fd)
-        if checkpoint_writer is not None:
-            os.kill(checkpoint_writer, signal.SIGKILL)
-        if agent.proc is not None and agent.proc.poll() is None:
-            agent.stop()
-    ids: dict[int, set] = defaultdict(set)
-    for run in (1, 2):
-        for line in (tmp_path / f"out{run}.jsonl").read_bytes().splitlines():
-            record = json.loads(line)
-            ids[record["generic"]["seq"]].add(record["_shipper_id"])
-    assert set(ids) == set(range(n))
-    return sorted(seq for seq, seen in ids.items() if len(seen) > 1), (tmp_path / "out2.err").read_text(errors="replace")
-
-
-def _repeat_named(journal: str) -> list:
-    return [ln for ln in journal.splitlines() if "shipped again" in ln or "read again" in ln or "repeat" in ln]
+from tests.tail.kill9_replay import repeat_named, replay_after_rotations_while_down
 
 
 @pytest.mark.slow
@@ -150,33 +68,31 @@ def _repeat_named(journal: str) -> list:
     ("copytruncate\nrotate 3\ncompress\ndelaycompress", 2),
 ], ids=["create-compress", "compress", "delaycompress", "delaycompress-two-rotations"])
 def test_kill9_replay_from_a_compressed_backup_keeps_its_ids(tmp_path, directives, rotations_while_down):
-    new_ids, journal = _replay_after_rotations_while_down(tmp_path, directives, rotations_while_down)
+    new_ids, journal = replay_after_rotations_while_down(tmp_path, directives, rotations_while_down)
     assert any(p.name.endswith(".gz") for p in (tmp_path / "logs").iterdir())
-    assert not new_ids or _repeat_named(journal), (f"{len(new_ids)} lines ({new_ids[0]}..{new_ids[-1]}) shipped twice "
-                                                   "under two ids, no repeat named")
+    assert not new_ids or repeat_named(journal), (f"{len(new_ids)} lines ({new_ids[0]}..{new_ids[-1]}) shipped twice "
+                                                  "under two ids, no repeat named")
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="exam29b: logrotate olddir + copytruncate, a kill -9 replay, one rotation while "
-                   "down, hold_max_files 0: the restarted agent names no window for the copy made while down and reads "
-                   "old/app.log.1 under new ids, 30 of 30 lines twice, nothing named (with the holder 5 of 8)")
-def test_kill9_replay_from_an_olddir_copytruncate_copy_keeps_its_ids_and_names_the_window(tmp_path):
+@pytest.mark.parametrize("hold", ["    hold_max_files: 0\n", ""], ids=["no-holder", "holder"])
+def test_kill9_replay_from_an_olddir_copytruncate_copy_keeps_its_ids_and_names_the_window(tmp_path, hold):
     (tmp_path / "logs" / "old").mkdir(parents=True)
-    new_ids, journal = _replay_after_rotations_while_down(
+    new_ids, journal = replay_after_rotations_while_down(
         tmp_path, f"copytruncate\nrotate 3\nolddir {tmp_path / 'logs' / 'old'}", 1,
-        backups=str(tmp_path / "logs" / "old" / "app.log*"), source_extra="    hold_max_files: 0\n")
+        backups=str(tmp_path / "logs" / "old" / "app.log*"), source_extra=hold)
     window = [ln for ln in journal.splitlines() if "data lost" in ln and "old/app.log.1" in ln]
-    assert (not new_ids or _repeat_named(journal)) and window, (
+    assert (not new_ids or repeat_named(journal)) and window, (
         f"{len(new_ids)} lines shipped twice under two ids, no repeat named; the window of the copytruncate while down "
         f"named: {bool(window)}")
 
 
 @pytest.mark.slow
 def test_kill9_replay_after_a_copy_then_a_copytruncate_while_down_keeps_its_ids(tmp_path):
-    new_ids, journal = _replay_after_rotations_while_down(
+    new_ids, journal = replay_after_rotations_while_down(
         tmp_path, "copytruncate\nrotate 3", 2, while_down=("copy\nrotate 3", "copytruncate\nrotate 3"))
-    assert not new_ids or _repeat_named(journal), (f"{len(new_ids)} lines ({new_ids[0]}..{new_ids[-1]}) shipped twice "
-                                                   "under two ids, no repeat named")
+    assert not new_ids or repeat_named(journal), (f"{len(new_ids)} lines ({new_ids[0]}..{new_ids[-1]}) shipped twice "
+                                                  "under two ids, no repeat named")
 
 
 @pytest.mark.slow
@@ -185,7 +101,7 @@ def test_kill9_replay_after_a_copy_then_a_copytruncate_while_down_keeps_its_ids(
     ("copytruncate\nrotate 5\ncompress\ndelaycompress", 2),
 ], ids=["plain", "delaycompress-two-rotations"])
 def test_kill9_replay_under_a_non_appending_writer_names_no_false_hole_loss(tmp_path, directives, rotations_while_down):
-    new_ids, journal = _replay_after_rotations_while_down(tmp_path, directives, rotations_while_down, appending=False)
+    new_ids, journal = replay_after_rotations_while_down(tmp_path, directives, rotations_while_down, appending=False)
     false_losses = [ln for ln in journal.splitlines() if "data lost" in ln and "zero bytes at its start" in ln]
     assert not new_ids and not false_losses, (f"{len(new_ids)} lines under two ids; losses named of holes that stand "
                                               f"for bytes all in the copy before: {false_losses}")
