@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tail.test_attack29_kill9_replay_new_ids import _repeat_named, _replay_after_rotations_while_down
+from tests.tail.kill9_replay import repeat_named, replay_after_rotations_while_down
 
 
 @pytest.mark.slow
@@ -39,7 +39,7 @@ from tests.tail.test_attack29_kill9_replay_new_ids import _repeat_named, _replay
     ("copytruncate\nrotate 3\ncompress\ndelaycompress", ("create\nrotate 3\ncompress\ndelaycompress",) * 2),
 ], ids=["compress", "delaycompress-two-rotations"])
 def test_kill9_replay_after_copytruncate_changed_to_create_keeps_its_ids(tmp_path, running, while_down):
-    new_ids, journal = _replay_after_rotations_while_down(tmp_path, running, len(while_down), while_down=while_down)
+    new_ids, journal = replay_after_rotations_while_down(tmp_path, running, len(while_down), while_down=while_down)
     assert any(p.name.endswith(".gz") for p in (tmp_path / "logs").iterdir())
-    assert not new_ids or _repeat_named(journal), (f"{len(new_ids)} lines ({new_ids[0]}..{new_ids[-1]}) shipped twice "
-                                                   "under two ids, no repeat named")
+    assert not new_ids or repeat_named(journal), (f"{len(new_ids)} lines ({new_ids[0]}..{new_ids[-1]}) shipped twice "
+                                                  "under two ids, no repeat named")
