@@ -21,43 +21,26 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import select
 import socket
 import stat
-from typing import Callable, TextIO
+from typing import TextIO
 
-from shipper.journal_backlog import HeldJournal
-from shipper.journal_syslog import KMSG_LINE, KMSG_LINES, to_kernel_log
+from shipper.journal_stderr import StderrJournal
 from shipper.unstalled import nonblocking_writer
 
-# A journal line's level as shipper.log formats it: logfmt's `level=…` or JSON's `{"level":"…"`, after the `<N>` priority
-# of a line for journald's stream.
-_LEVEL = re.compile(rb'(?:<([0-7])>)?(?:level=|\{"level":")([a-z]+)')
-WEIGHTY_LEVELS = (b"warning", b"error", b"critical")
 
-
-class StalledReaderStream(HeldJournal):
+class StalledReaderStream(StderrJournal):
     """A pipe's, socket's or terminal's stderr for the journal: never blocks the thread that logs
     (shipper.journal_backlog)."""
 
     sender_name = "journal-stderr"
+    stalled = "standard error's reader did not read the journal"
 
     def __init__(self, fd: int, sock: socket.socket | None):
         super().__init__()
-        self.line_of: Callable[[str], str] = str  # a journal line of the agent's own, in the journal's format
         self._fd = fd  # the pipe opened again, non-blocking (or the socket's descriptor)
         self._sock = sock
-
-    def fileno(self) -> int:
-        return 2  # faulthandler's tracebacks (a watchdog abort) go to stderr as it is
-
-    def write(self, s: str) -> int:
-        self._pending += s
-        *lines, self._pending = self._pending.split("\n")
-        for line in lines:
-            self._send_now((line + "\n").encode(errors="replace"))
-        return len(s)
 
     def _unsent(self, data: bytes) -> bytes:
         """EPIPE (the reader gone) is raised to the thread that logs: the journal handler moves the journal to
@@ -84,28 +67,8 @@ class StalledReaderStream(HeldJournal):
             self._backlog.clear()
             return True
 
-    def _dropped_note(self, dropped: int, weighty: int) -> bytes:
-        return (self.line_of(f"standard error's reader did not read the journal: {dropped} lines of it were "
-                             f"dropped here ({weighty} warnings or errors among them; the agent went on)")
-                + "\n").encode(errors="replace")
-
-    def _weighty(self, data: bytes) -> bool:
-        m = _LEVEL.match(data)
-        return m is not None and (int(m.group(1) or 6) <= 4 or m.group(2) in WEIGHTY_LEVELS)
-
     def _wait_for_room(self, timeout: float) -> None:
         select.select([], [self._fd], [], timeout)
-
-    def _left_at_exit(self) -> None:
-        if not self._backlog and not self._dropped:
-            return
-        held = [bytes(line) for line in self._backlog]
-        urgent = [line.decode(errors="replace").rstrip("\n") for line in held if self._weighty(line)]
-        to_kernel_log(f"shipper[{os.getpid()}]: standard error's reader did not read the journal: "
-                      f"{len(held) + self._dropped} lines of it were left unwritten at the exit ({len(urgent)} "
-                      f"warnings or errors among the last {len(held)}; the last of them follow)")
-        for line in urgent[-KMSG_LINES:]:
-            to_kernel_log(line[:KMSG_LINE])
 
 
 _made: list[StalledReaderStream] = []  # the one made (log.setup runs again at each reload)
