@@ -16,7 +16,9 @@ import time
 
 import orjson
 
-from shipper.journal_pipe import StalledReaderStream, stalled_reader_stream
+from shipper.journal_file import FileJournal, file_journal
+from shipper.journal_pipe import stalled_reader_stream
+from shipper.journal_stderr import StderrJournal
 from shipper.journal_syslog import SyslogStream, take_broken_stderr
 from shipper.secrets import redact, redact_obj
 
@@ -87,11 +89,14 @@ class PriorityPrefix(logging.Formatter):
 def setup(level: str = "info", fmt: str = "logfmt") -> None:
     if not faulthandler.is_enabled():
         faulthandler.enable(all_threads=True)  # SIGABRT/SIGSEGV: tracebacks on stderr (the journal)
-    # A pipe's, socket's or terminal's reader that stalls must not hold the threads that log (exam28): journal_pipe.
-    stream = stalled_reader_stream(sys.stderr)
+    # A pipe's, socket's or terminal's reader that stalls must not hold the threads that log (exam28): journal_pipe;
+    # nor a file on a frozen filesystem (exam29a): journal_file, a writer process of its own.
+    stream = file_journal(stalled_reader_stream(sys.stderr))
+    if isinstance(stream, FileJournal):
+        sys.stderr = stream  # (the run's last line, click's and Python's own words on stderr: through it too)
     handler = JournalHandler(stream)
     formatter = JsonFormatter() if fmt == "json" else LogfmtFormatter()
-    if isinstance(stream, StalledReaderStream):
+    if isinstance(stream, StderrJournal):
         stream.line_of = lambda text: formatter.format(
             logging.LogRecord("shipper.log", logging.ERROR, __file__, 0, text, None, None))
     # (A closed stderr's journal is syslog: shipper.journal_syslog reads the prefix for each line's priority.)
@@ -125,14 +130,21 @@ class JournalHandler(logging.StreamHandler):
         if not isinstance(e, OSError) or e.errno not in BROKEN:
             super().handleError(record)
             return
+        broken = self.stream
         stream = take_broken_stderr()
         for handler in (*logging.getLogger("shipper").handlers, logging.lastResort):
             if isinstance(handler, JournalHandler):
                 handler.moved_to(stream)
+        # The lines a file's writer had not written when the file broke go there too (shipper.journal_file).
+        unwritten = broken.take_unwritten() if isinstance(broken, FileJournal) else []
         if isinstance(stream, SyslogStream):
             why = ("the reader of standard error went away (EPIPE)" if e.errno == errno.EPIPE else
                    f"standard error cannot be written ({e.strerror}; its line may be cut there)")
-            logging.getLogger("shipper.log").warning(f"{why}: the journal goes to syslog (%s) from here", stream.path)
+            logging.getLogger("shipper.log").warning(
+                f"{why}: the journal goes to syslog (%s) from here"
+                + (f"; the {len(unwritten)} lines its file did not take follow" if unwritten else ""), stream.path)
+        for line in unwritten:
+            stream.write(line)
         self.emit(record)
 
     def moved_to(self, stream) -> None:
