@@ -23,7 +23,7 @@ import os
 from typing import TYPE_CHECKING
 
 from shipper.tail import copies, discovery
-from shipper.tail.followed import Observed
+from shipper.tail.followed import Followed, Observed
 from shipper.tail.identity import file_id, head_of, same_bytes
 from shipper.tail.reader import OpenFile
 from shipper.tail.state import FileState
@@ -101,6 +101,54 @@ def name_copies_of_placeholders(p: Prospector, unmatched: dict[tuple[int, int], 
                 if not copies.window_named_by(p, o):
                     p.ledger.copytruncate_window(s.family, o.path, "found by the copy, made after the file was last "
                                                                    "looked at, empty, and cut after it")
+
+
+def name_rotated_placeholders(p: Prospector, unmatched: dict[tuple[int, int], Observed]) -> None:
+    """At a restart's first scan, once the loose states have taken their files: a live file that was empty when
+    saved (a placeholder) and whose inode is at no name now (a `create` rotation renamed it while the agent was away,
+    `compress` made it a .gz): its content is the backup rotated in right after the content before it, the newest
+    content of its family found now (the one the placeholder's cut ended, when it names one): one rotation number
+    lower, beside it, and the oldest backup last written after the placeholder was saved. It is named as the run that
+    read the placeholder's content named it, so a kill -9's replay keeps its ids. (Read under a name of its own, the
+    lines delivered and not committed came again under new ids: exam29b's create-compress case of
+    test_attack29_kill9_replay_new_ids.py, exam30b's test_attack30_kill9_replay_copytruncate_then_create_new_ids.py.)
+    Nothing is named when the content before it is not found (rotated out: the placeholder's may be too, and another
+    content would take its keys)."""
+    for lo in list(p.loose.values()):
+        s = lo.state
+        if (s.head_len or s.offset or s.size or s.gone or s.gz or s.path != s.family or not s.mtime or s.gen < 0
+                or (s.dev, s.ino) in p.files):
+            continue
+        listed = unmatched.get((s.dev, s.ino))
+        if listed is not None and not _given_away(p, s, listed):
+            continue  # (its inode still listed: taken by inode, or read on as it is)
+        before = _content_before(p, s)
+        index = None if before is None else copies._rotation_index(before.path)
+        if before is None or index is None or index < 2:
+            continue
+        folder = os.path.dirname(before.path)
+        after = [o for o in unmatched.values()
+                 if os.path.dirname(o.path) == folder
+                 and discovery.is_rotated_name(os.path.basename(s.family), os.path.basename(o.path))
+                 and o.st.st_mtime_ns > s.mtime and (o.born is None or o.born > s.mtime)]
+        rotated_next = [o for o in after if copies._rotation_index(o.path) == index - 1]
+        if len(rotated_next) != 1 or copies.oldest(after) is not rotated_next[0]:
+            continue
+        o = rotated_next[0]
+        with p.fds.reading(o) as fh:
+            head = None if fh is None else head_of(fh.head())
+        if head is not None:
+            p._copy_names[(o.st.st_dev, o.st.st_ino)] = file_id(s.dev, s.ino, head, s.gen, s.after)
+
+
+def _content_before(p: Prospector, s: FileState) -> Followed | None:
+    """The followed content of `s`'s family under a rotated name that was live before `s`: the one `s`'s cut ended
+    when it names one, else the newest (the lowest rotation number)."""
+    known = [f for f in p.files.values() if f.family == s.family and f.state is not None and f.state.head_len
+             and f.path != f.family and copies._rotation_index(f.path) is not None]
+    if s.after:
+        return next((f for f in known if f.state is not None and f.state.fid == s.after), None)
+    return min(known, key=lambda f: copies._rotation_index(f.path) or 0, default=None)
 
 
 def _chain(p: Prospector, key: tuple[int, int], live: Observed, gen: int, after: str, later: list[Observed],

@@ -42,7 +42,7 @@ from shipper.memo import BoundedMemo
 from shipper.tail import birth, clock, copies, discovery, gone, held_gone, letting_go, looks, other_device, scan_rules, tombstones, truncation
 from shipper.tail.attention import Lapses
 from shipper.tail.checkpoint_queue import CheckpointQueue
-from shipper.tail.copy_names import name_copies_of_placeholders, name_later_copies
+from shipper.tail.copy_names import name_copies_of_placeholders, name_later_copies, name_rotated_placeholders
 from shipper.tail.descriptors import Descriptors
 from shipper.tail.events import TailEvents
 from shipper.tail.followed import ROTATED_AWAY, Followed, Identified, Loose, MovedDuringScan, Observed, is_identified
@@ -660,6 +660,8 @@ class Prospector:
                     and None not in (born, unmatched[k].born) and unmatched[k].born != born]:
             self._undecided_gone(key)
         name_later_copies(self, unmatched, obs)
+        if self.first_scan:
+            name_rotated_placeholders(self, unmatched)
         families_new = {o.family for o in unmatched.values() if o.family not in self.seen}
         # Rotated files first found at a restart and read whole: of known families, and of families born since the
         # last look (gone.periods_overflowed_while_away tells by them what the rotation deleted meanwhile).

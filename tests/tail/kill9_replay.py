@@ -20,12 +20,13 @@ def _lines(lo: int, hi: int) -> bytes:
 
 def replay_after_rotations_while_down(tmp_path, rotate: str | Callable[[], None], rotations_while_down: int,
                                       backups: str = "", source_extra: str = "", while_down: tuple = (),
-                                      appending: bool = True) -> tuple[list, str]:
+                                      appending: bool = True, header: bytes = b"") -> tuple[list, str]:
     """100 lines delivered and committed, a rotation the running agent sees, 30 lines delivered and not committed
     (its checkpoint writer stopped), a kill -9, `rotations_while_down` rotations (20 lines after each; of the
     directives `while_down` lists, one each, if it does), a restart. `rotate`: logrotate's directives, or a function
     rotating logs/app.log by hand. Not `appending`: one descriptor without O_APPEND writes every line (`prog >
-    app.log`: after a copytruncate its next write leaves a hole).
+    app.log`: after a copytruncate its next write leaves a hole). `header`: the writer's, at the start of each content
+    (a `create` rotation's writer reopening its file writes it first).
     Returns the lines delivered under two ids and the restarted agent's journal."""
     logs = tmp_path / "logs"
     logs.mkdir(exist_ok=True)
@@ -45,14 +46,14 @@ def replay_after_rotations_while_down(tmp_path, rotate: str | Callable[[], None]
                                                        "  - type: stdout\n    id_field: _shipper_id\n"))
     checkpoint_writer = None
     try:
-        write(_lines(0, 100))
+        write(header + _lines(0, 100))
         agent.start()
         assert agent.wait_delivered(range(100)), agent.errors()
         time.sleep(2)  # committed
         logrotate()
         checkpoint_writer = writer_pid(agent.proc.pid)
         os.kill(checkpoint_writer, signal.SIGSTOP)  # what is delivered from now on is not committed
-        write(_lines(100, 130))
+        write(header + _lines(100, 130))
         assert agent.wait_delivered(range(130)), agent.errors()
         time.sleep(1)  # delivered, its commit held by the stopped writer
         agent.proc.kill()
@@ -65,7 +66,7 @@ def replay_after_rotations_while_down(tmp_path, rotate: str | Callable[[], None]
                 logrotate_of(tmp_path, live, while_down[i], settle=0.1)()
             else:
                 logrotate()
-            write(_lines(n, n + 20))
+            write(header + _lines(n, n + 20))
             n += 20
         agent.start()
         assert agent.wait_delivered(range(n)), agent.errors()[-3000:]
@@ -77,13 +78,20 @@ def replay_after_rotations_while_down(tmp_path, rotate: str | Callable[[], None]
             os.kill(checkpoint_writer, signal.SIGKILL)
         if agent.proc is not None and agent.proc.poll() is None:
             agent.stop()
+    ids = ids_by_line(tmp_path)
+    assert set(ids) == set(range(n))
+    return sorted(seq for seq, seen in ids.items() if len(seen) > 1), (tmp_path / "out2.err").read_text(errors="replace")
+
+
+def ids_by_line(tmp_path) -> dict[int, set]:
+    """The ids each line (its seq) was delivered under, in both runs."""
     ids: dict[int, set] = defaultdict(set)
     for run in (1, 2):
         for line in (tmp_path / f"out{run}.jsonl").read_bytes().splitlines():
             record = json.loads(line)
-            ids[record["generic"]["seq"]].add(record["_shipper_id"])
-    assert set(ids) == set(range(n))
-    return sorted(seq for seq, seen in ids.items() if len(seen) > 1), (tmp_path / "out2.err").read_text(errors="replace")
+            if "seq" in record["generic"]:  # (not a header line)
+                ids[record["generic"]["seq"]].add(record["_shipper_id"])
+    return ids
 
 
 def repeat_named(journal: str) -> list:

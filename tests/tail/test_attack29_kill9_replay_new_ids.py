@@ -59,10 +59,7 @@ from tests.tail.kill9_replay import repeat_named, replay_after_rotations_while_d
 
 @pytest.mark.slow
 @pytest.mark.parametrize("directives, rotations_while_down", [
-    pytest.param("create\nrotate 3\ncompress", 1, marks=pytest.mark.xfail(strict=True, reason=(
-        "exam29b: a kill -9 replay read back from a compressed backup made while the agent was down (logrotate "
-        "create+compress: a new live file saved empty, then rotated and compressed) is shipped under new ids: 30 of 30 "
-        "lines twice with two ids, nothing named"))),
+    ("create\nrotate 3\ncompress", 1),
     ("copytruncate\nrotate 3\ncompress", 1),
     ("copytruncate\nrotate 3\ncompress\ndelaycompress", 1),
     ("copytruncate\nrotate 3\ncompress\ndelaycompress", 2),

@@ -30,10 +30,6 @@ from tests.tail.kill9_replay import repeat_named, replay_after_rotations_while_d
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "exam30b: a kill -9 replay, then the rotation changed from copytruncate to create (+compress, README's own advice) "
-    "while the agent is down: the content after the cut the running agent saw is read from app.log.1.gz under new "
-    "ids, 30 of 30 lines twice with two ids, nothing named"))
 @pytest.mark.parametrize("running, while_down", [
     ("copytruncate\nrotate 3\ncompress", ("create\nrotate 3\ncompress",)),
     ("copytruncate\nrotate 3\ncompress\ndelaycompress", ("create\nrotate 3\ncompress\ndelaycompress",) * 2),
