@@ -17,9 +17,11 @@ given and which are written:
   said were written (a line it wrote just before it ended comes twice: said so in the file); writers that keep dying
   soon after their start are started again after a growing wait, and after MAX_SHORT_LIVES the journal moves to
   syslog;
-- at the exit the backlog has a few seconds (journal_backlog.EXIT_WAIT); what the file has not taken then is counted in
-  the kernel's log with its last warnings, as a stalled pipe's backlog is, and the agent exits: a writer stuck in the
-  kernel writes the lines it was given once the file takes them (the thaw) and ends.
+- at the exit the agent waits until the writer says every line is written (the backlog has a few seconds for it:
+  journal_backlog.EXIT_WAIT; systemd's KillMode=mixed kills what is left of the unit once the agent has ended); what
+  the file has not taken then is counted in the kernel's log with its last warnings, as a stalled pipe's backlog is,
+  and the agent exits: a writer stuck in the kernel writes the lines it was given once the file takes them (the
+  thaw), unless it is killed first, and ends.
 The writer writes on the agent's own open file (descriptor 2, inherited), as the agent did: a file rotated by logrotate
 `copytruncate` is written on at its new end (with `>>`, O_APPEND), and one rotated by `create` or deleted is written on
 where it went, as before, until a restart opens the file again (systemd opens `StandardError=append:` at each start).
@@ -242,7 +244,8 @@ class FileJournal(StderrJournal):
         if not self._given or self._proc is None or self._proc.poll() is not None:
             return ""
         return (f"; the first {len(self._given)} of them are with its writer process (pid {self._proc.pid}), which "
-                "writes them once the file takes them (a frozen filesystem thawed, a hung disk back) and ends")
+                "writes them once the file takes them (a frozen filesystem thawed, a hung disk back) unless it is "
+                "killed first (systemd's KillMode=mixed)")
 
     def _left_at_exit(self) -> None:
         self._read_said()
