@@ -1,0 +1,128 @@
+"""Black-box attack 30 (exam30a, the journal's backlog when its reader stalls, at the exit). docs/operations.md
+("Standard error closed"): a stalled journal keeps a backlog (its oldest half, a line counting what it dropped from
+the middle, the newest), never drops a `data lost` line while another can go, and at the exit has 3 s; "what it
+still holds then … is counted in the kernel's log with its last warnings". A loss named while the reader stalls,
+followed by more warnings than the kernel's log is given, then a stop while the reader still stalls: is the loss
+named anywhere?
+
+The loss is the one of test_attack29_stalled_journal_drops_loss_warning.py (a log emptied in place while stdout's
+reader held the agent back: `data lost: N bytes or more of a.log …`); 1,200 FIFOs dropped into the followed folder
+after it (a warning each); then SIGTERM with the journal's pipe still unread; then the journal's reader reads what
+the pipe holds. The kernel's log is a file over /dev/kmsg in a mount namespace of the agent's own.
+
+Found (2 of 2 by hand, each case; 100 FIFOs before the loss so that the journal's pipe is full before it): the
+kernel's log gets `standard error's reader did not read the journal: 1296 lines of it were left unwritten at the
+exit (996 warnings or errors among the last 1000; the last of them follow)` and the last eight FIFO warnings (and,
+at a second signal, `second signal: exiting …`); the pipe holds the first lines. The `data lost: 5742326 bytes or
+more of a.log …` line, which the backlog kept while the agent ran, is in neither: shipper_losses_total said 1, and
+with the agent gone the loss is named nowhere. (Without the 100 earlier warnings the loss's line is in the pipe and
+this passes.)"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.journal_sinks import SHIPPER, numbered, own_kmsg
+from tests.support import free_port, read_steady, stop_process, wait
+
+pytestmark = pytest.mark.slow  # (a flood of warnings, 7 MB written and cut: seconds of waits)
+
+
+def _get(port: int, path: str) -> bytes:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
+        return answer.read()
+
+
+def _losses(port: int) -> float:
+    for line in _get(port, "/metrics").decode().splitlines():
+        if line.startswith('shipper_losses_total{source="app"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def _drain(fd: int, into: bytearray) -> None:
+    try:
+        while chunk := os.read(fd, 65536):
+            into += chunk
+    except OSError:
+        pass
+
+
+@pytest.mark.xfail(strict=True, reason="a 'data lost' line a stalled journal's backlog kept is not among what the "
+                   "exit gives the kernel's log (a count and the last warnings): after a stop, or a second signal, "
+                   "with the journal's reader stalled, the loss is named nowhere (exam30a, 2 of 2 by hand each)")
+@pytest.mark.parametrize("signals", [1, 2], ids=["stop", "second_signal"])
+def test_a_loss_named_while_the_journal_stalls_is_named_somewhere_after_a_stop(tmp_path: Path, signals: int) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "a.log"
+    first, later = numbered(0, 10), "".join(json.dumps({"n": i, "pad": "y" * 50}) + "\n" for i in range(100_000))
+    log.write_text(first)
+    port = free_port()
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state"), "shutdown_timeout": 5,
+                               "http": {"listen": f"127.0.0.1:{port}"},
+                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
+                                            "parser": "json", "poll_interval": 0.2}],
+                               "outputs": [{"type": "stdout"}]}))
+    kmsg = tmp_path / "kmsg"
+    out_read, out_write = os.pipe()
+    journal_read, journal_write = os.pipe()
+    fcntl.fcntl(journal_read, fcntl.F_SETPIPE_SZ, 4096)  # a small pipe: the backlog takes over after a few lines
+    agent = subprocess.Popen(own_kmsg(kmsg, [SHIPPER, "run", "-c", str(cfg)]), stdout=out_write, stderr=journal_write)
+    os.close(out_write)
+    os.close(journal_write)
+    shipped, journal = bytearray(), bytearray()
+    try:
+        while shipped.count(b"\n") < 10:
+            shipped += os.read(out_read, 65536)
+        # neither pipe is read from here: the journal's reader stalls, stdout's holds the agent back
+        for i in range(100):  # warnings before the loss's: the journal's pipe is full before it
+            os.mkfifo(logs / f"early{i}.log")
+        with open(log, "a") as f:  # a busy writer: 8 KiB writes over some 2 s
+            for n in range(0, len(later), 8192):
+                f.write(later[n:n + 8192])
+                f.flush()
+                if n % (8192 * 100) == 0:
+                    time.sleep(0.25)
+
+        def seen() -> dict:
+            return json.loads(_get(port, "/status"))["sources"]["app"]["status"]["files"][0]
+
+        size = len(first) + len(later)
+        looked = read_steady(seen, lambda f: f["size"] == size and 100_000 < f["position"], 60)
+        assert looked["size"] == size and 100_000 < looked["position"] < size, looked
+        time.sleep(3)
+        os.truncate(log, 0)
+        time.sleep(2)
+        threading.Thread(target=_drain, args=(out_read, shipped), daemon=True).start()  # stdout's reader is back
+        assert wait(lambda: _losses(port) >= 1, 60), "the cut was not counted as a loss"
+        time.sleep(2)
+        for i in range(1200):  # warnings after the loss's, more than the kernel's log is given at the exit
+            os.mkfifo(logs / f"fifo{i}.log")
+        time.sleep(5)
+        if signals == 2:
+            agent.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+        code = stop_process(agent, 60)  # the journal's reader still stalls
+        assert code is not None, "the stop did not end the agent"
+        reader = threading.Thread(target=_drain, args=(journal_read, journal), daemon=True)
+        reader.start()  # the reader is back, after the agent ended: what the pipe holds
+        reader.join(10)
+        said = bytes(journal).decode(errors="replace").splitlines() + kmsg.read_text(errors="replace").splitlines()
+        named = [line for line in said if "lost" in line]
+        others = [line[:300] for line in said if "fifo" not in line.lower()]
+        assert named, f"shipper_losses_total 1, but no loss in the journal nor the kernel's log: {others}"
+    finally:
+        stop_process(agent)
+        os.close(out_read)
+        os.close(journal_read)
