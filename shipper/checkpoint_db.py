@@ -93,15 +93,16 @@ class StateDirLocked(StateDirError):
     """Another process holds the state_dir's lock: `holder` is the pid it wrote there ("unknown" if
     none), `ended` True when that agent ended and only its checkpoint writer still holds it."""
 
-    def __init__(self, message: str, holder: str, ended: bool):
+    def __init__(self, message: str, holder: str, ended: bool, who: str = ""):
         super().__init__(message)
         self.holder = holder
         self.ended = ended
+        self.who = who  # a running shipper holding it, as `run` names it ("another shipper (pid N)"); "" for the others
 
-    def __reduce__(self) -> tuple[type, tuple[str, str, bool]]:
+    def __reduce__(self) -> tuple[type, tuple[str, str, bool, str]]:
         # The writer process sends it to the agent pickled: an exception's default pickling passes
         # only the message back to __init__.
-        return type(self), (str(self), self.holder, self.ended)
+        return type(self), (str(self), self.holder, self.ended, self.who)
 
 
 class StateDirInUse(StateDirLocked):
@@ -297,44 +298,110 @@ def _lock_file_pid(state_dir: str) -> str:
 
 
 def _locked(state_dir: str, holder: str) -> StateDirLocked:
-    if holder.isdigit() and not _alive(int(holder)):
-        if _held_from_another_pid_namespace(state_dir):
-            # A shipper in a container beside this one (or the host's, seen from a container), the state_dir mounted in
-            # both: its pid is not this namespace's, and was taken for one that ended on a frozen filesystem (exam29a).
-            return StateDirLocked(f"{state_dir}: in use by another shipper, in another pid namespace (a container, or "
-                                  f"the host seen from one: pid {holder} there, not visible here); two agents on one "
-                                  "state_dir would ship every event twice: stop that one, or give this one its own "
-                                  "state_dir", holder, False)
-        if other := _other_lock_holder(state_dir):
-            # Another process of the users whose flock keeps the agent out (_squatted): an operator's backup holding
-            # the lock while it copies the state_dir. Blamed on a dead shipper and a frozen filesystem, it went
-            # unnamed (exam29a).
-            return StateDirLocked(f"{state_dir}: its lock file ({LOCK_FILE}) is held by {other}, which is no "
-                                  "shipper's checkpoint writer (a backup or a script holding it?); the agent cannot "
-                                  "start while it holds it: end it, or wait until it ends, and start again", holder,
-                                  False)
-        return StateDirLocked(f"{state_dir}: still locked by the checkpoint writer of a shipper that ended (pid "
-                              f"{holder}): it ends once the write it is in returns (is the state_dir's filesystem "
-                              "frozen, or its disk hung?); start again then", holder, True)
-    return StateDirInUse(f"{state_dir}: in use by another shipper (pid {holder}); two agents on one state_dir "
-                          "would ship every event twice: stop that one, or give this one its own state_dir",
-                          holder, False)
-
-
-def _other_lock_holder(state_dir: str) -> str:
-    """The holders of the lock file's flocks that are no checkpoint writer, described (pid, user, command); only those
-    that have the file open (a lock handed by a writer that ended is listed under its pid, which may be reused): ""
-    when there are none."""
+    """The refusal of the state_dir's lock another process holds (`holder`: the pid written in the lock file, or the
+    claim's holder), naming it as this pid namespace sees it (_flock_holders): the pid written is the writer's pid
+    namespace's, and here may be another process (init, for a container's agent first: fix13) or none."""
     try:
-        st = os.stat(os.path.join(state_dir, LOCK_FILE))
+        held = _flock_holders(os.stat(os.path.join(state_dir, LOCK_FILE)))
+    except OSError:
+        held = []  # (the lock file removed: a claim's holder refused us)
+    writer = next(((pid, peer) for pid, peer in held if _is_writer(peer)), None)
+    if writer is not None:
+        written = _claim_holder(writer[1])
+        if (agent := _agent_of_writer(writer[0], written)) is not None:
+            return _in_use(state_dir, agent, written)
+        holder = written
+    elif held:
+        agent = next((pid for pid, _peer in held if _pid_in_its_namespace(pid) == holder), None)
+        if agent is not None:  # (the agent, whose writer ended: it holds the lock the writer handed it)
+            return _in_use(state_dir, agent, holder)
+        # Another process of the users whose flock keeps the agent out (_squatted): an operator's backup holding the
+        # lock while it copies the state_dir. Blamed on a dead shipper and a frozen filesystem (exam29a), or, the pid
+        # written given to another process since, on that process, a running shipper (fix13), it went unnamed.
+        other = ", ".join(dict.fromkeys(_described(pid, peer) for pid, peer in held))
+        return StateDirLocked(f"{state_dir}: its lock file ({LOCK_FILE}) is held by {other}, which is no "
+                              "shipper's checkpoint writer (a backup or a script holding it?); the agent cannot "
+                              "start while it holds it: end it, or wait until it ends, and start again", holder, False)
+    elif _held_from_another_pid_namespace(state_dir):
+        # A shipper in a container beside this one (or the host's, seen from a container), the state_dir mounted in
+        # both: its pid is not this namespace's, and was taken for one that ended on a frozen filesystem (exam29a).
+        return StateDirLocked(f"{state_dir}: in use by another shipper, in another pid namespace (a container, or "
+                              f"the host seen from one: pid {holder} there, not visible here); two agents on one "
+                              "state_dir would ship every event twice: stop that one, or give this one its own "
+                              "state_dir", holder, False)
+    elif holder.isdigit() and _alive(int(holder)):
+        return _in_use(state_dir, int(holder), holder)  # (no /proc/locks to tell it by, or a claim's holder)
+    return StateDirLocked(f"{state_dir}: still locked by the checkpoint writer of a shipper that ended (pid "
+                          f"{holder}): it ends once the write it is in returns (is the state_dir's filesystem "
+                          "frozen, or its disk hung?); start again then", holder, True)
+
+
+def _in_use(state_dir: str, pid: int, written: str, removed: bool = False) -> StateDirInUse:
+    """The refusal of a state_dir a running shipper holds: `pid` here, `written` in its own pid namespace; `removed`:
+    its state_dir was removed under it (_removed_lock_holder). Its `who` is what `shipper reset` says too."""
+    who = (f"another shipper (pid {pid})" if str(pid) == written else
+           f"another shipper (pid {pid}, pid {written} in its own pid namespace: a container?)")
+    if removed:
+        who += (", whose state_dir was removed under it (rm -rf, a cleaner?) and which makes it again within seconds, "
+                "with its lock and checkpoints")
+    return StateDirInUse(f"{state_dir}: in use by {who}; two agents on one state_dir would ship every event twice: "
+                         "stop that one, or give this one its own state_dir", str(pid), False, who)
+
+
+def _is_writer(peer: tuple[int, int, list[bytes] | None]) -> bool:
+    return any(os.path.basename(w) == b"checkpoint_db.py" for w in peer[2] or ())
+
+
+def _pid_in_its_namespace(pid: int) -> str:
+    """Process `pid`'s pid in its own (innermost) pid namespace, as it wrote it (/proc/PID/status NSpid); "" when it
+    cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return line.split()[-1]
     except OSError:
         return ""
-    others = []
-    for _kind, pid in _lock_holders(st, "FLOCK"):
-        peer = _holder_of_file(pid, st) if pid > 0 else None
-        if peer is not None and not any(os.path.basename(w) == b"checkpoint_db.py" for w in peer[2] or ()):
-            others.append(_described(pid, peer))
-    return ", ".join(dict.fromkeys(others))
+    return str(pid)  # (a kernel before 4.1: no NSpid, one pid namespace taken)
+
+
+def _agent_of_writer(pid: int, written: str) -> int | None:
+    """The pid here of the agent of checkpoint writer `pid`, which names it `written` (in its pid namespace): its parent
+    when that is the one; None when the agent ended (the writer left to init or a subreaper)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            parent = next(int(line.split()[1]) for line in f if line.startswith("PPid:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+    return parent if parent > 0 and _pid_in_its_namespace(parent) == written else None
+
+
+def _flock_holders(st: os.stat_result) -> list[tuple[int, tuple[int, int, list[bytes] | None]]]:
+    """The processes seen here holding an flock on the file `st` (a descriptor of theirs whose /proc/PID/fdinfo lists
+    it), with their (pid, uid, command line): among those /proc/locks lists, and when none of them holds it (a lock a
+    writer that ended handed to its agent is listed under the ended one's pid), among every process."""
+    listed = list(dict.fromkeys(pid for _kind, pid in _lock_holders(st, "FLOCK") if pid > 0))
+    found = [(pid, peer) for pid in listed if (peer := _flock_holder(pid, st))]
+    if not found and listed:
+        found = [(int(p), peer) for p in _listdir("/proc") if p.isdigit() and (peer := _flock_holder(int(p), st))]
+    return found
+
+
+def _flock_holder(pid: int, st: os.stat_result) -> tuple[int, int, list[bytes] | None] | None:
+    """Process `pid` as _claim_peer gives a claim's holder, if a descriptor of its holds an flock on the file `st`;
+    None when none does, or it cannot be told (its command line unreadable: it ended)."""
+    ident = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino} "
+    for fd in _listdir(f"/proc/{pid}/fd"):
+        try:
+            if _ident(f"/proc/{pid}/fd/{fd}") != (st.st_dev, st.st_ino):
+                continue
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                if any(line.startswith("lock:") and " FLOCK " in line and ident in line for line in f):
+                    peer = _with_command_line(pid, os.stat(f"/proc/{pid}").st_uid)
+                    return peer if peer[2] is not None else None
+        except OSError:
+            continue
+    return None
 
 
 def _held_from_another_pid_namespace(state_dir: str) -> bool:
@@ -353,11 +420,12 @@ def _held_from_another_pid_namespace(state_dir: str) -> bool:
 DELETED = " (deleted)"  # what readlink of /proc/PID/fd/N adds to the path of a file removed while open
 
 
-def _removed_lock_holder(state_dir: str, ours: tuple[int, int] | None) -> str:
-    """The pid of an agent still running on this state_dir after it was removed under it (`rm -rf`, a cleaner) and not
-    made again yet, "" when there is none: a process of the users whose flock keeps the agent out (_squatted) holding
-    an flock on a removed `shipper.lock` of this folder, named by its path or reached by another (a bind mount, a
-    symlink: the folder, or its parent when the folder went too, is the same). `ours`: the removed lock this process
+def _removed_lock_holder(state_dir: str, ours: tuple[int, int] | None) -> tuple[int, str] | None:
+    """An agent still running on this state_dir after it was removed under it (`rm -rf`, a cleaner) and not made again
+    yet, as _in_use names it (its pid here, and in its own pid namespace), None when there is none: a process of the
+    users whose flock keeps the agent out (_squatted) holding an flock on a removed `shipper.lock` of this folder,
+    named by its path or reached by another (a bind mount, a symlink: the folder, or its parent when the folder went
+    too, is the same). `ours`: the removed lock this process
     holds itself (a remake), left out. Its abstract name alone kept a second agent out in the seconds before the
     running one makes the state_dir again, and that name is per network namespace and can be squatted (exam29a: the
     second agent shipped every event again). Processes of another pid namespace are not seen here (their flocks are
@@ -365,7 +433,7 @@ def _removed_lock_holder(state_dir: str, ours: tuple[int, int] | None) -> str:
     try:
         here = os.stat(state_dir)
     except OSError:
-        return ""
+        return None
     owner = here.st_uid
     dev = f"{os.major(here.st_dev):02x}:{os.minor(here.st_dev):02x}:"
     locks: dict[int, list[int]] = {}  # inode flocked for writing on the state_dir's filesystem: the pids listed for it
@@ -376,7 +444,7 @@ def _removed_lock_holder(state_dir: str, ours: tuple[int, int] | None) -> str:
                 if len(fields) >= 6 and fields[1] == "FLOCK" and fields[3] == "WRITE" and fields[5].startswith(dev):
                     locks.setdefault(int(fields[5][len(dev):]), []).append(int(fields[4]))
     except (OSError, ValueError):
-        return ""
+        return None
     if ours is not None and ours[0] == here.st_dev:
         locks.pop(ours[1], None)
     for ino, pids in locks.items():
@@ -386,9 +454,9 @@ def _removed_lock_holder(state_dir: str, ours: tuple[int, int] | None) -> str:
         if found is None and not any(pid > 0 and _alive(pid) for pid in pids):
             found = next(filter(None, (_removed_lock_of(int(p), ino, here, state_dir)
                                        for p in _listdir("/proc") if p.isdigit())), None)
-        if found is not None and not _squatted(found[1], owner):
-            return found[0]
-    return ""
+        if found is not None and not _squatted(found[2], owner):
+            return found[0], found[1]
+    return None
 
 
 def _listdir(path: str) -> list[str]:
@@ -399,9 +467,10 @@ def _listdir(path: str) -> list[str]:
 
 
 def _removed_lock_of(pid: int, ino: int, here: os.stat_result,
-                     state_dir: str) -> tuple[str, tuple[int, int, list[bytes] | None]] | None:
-    """When process `pid` has the removed lock file `ino` of the state_dir `here` open: the agent's pid it holds (or its
-    holder's, _claim_holder) and the holder as _claim_peer gives it; else None."""
+                     state_dir: str) -> tuple[int, str, tuple[int, int, list[bytes] | None]] | None:
+    """When process `pid` has the removed lock file `ino` of the state_dir `here` open: its agent's pid here and in its
+    own pid namespace (a checkpoint writer's agent; else the process itself), and the process as _claim_peer gives it;
+    else None."""
     for fd in _listdir(f"/proc/{pid}/fd"):
         link = f"/proc/{pid}/fd/{fd}"
         try:
@@ -413,12 +482,14 @@ def _removed_lock_of(pid: int, ino: int, here: os.stat_result,
                     not _same_folder(target[:-len(os.sep + LOCK_FILE + DELETED)], here, state_dir):
                 continue
             peer = _with_command_line(pid, os.stat(f"/proc/{pid}").st_uid)
-            with open(link, "rb") as f:
-                written = f.read(32).decode("ascii", "replace").strip()
         except OSError:
             continue
-        holder = written if written.isdigit() and _alive(int(written)) else _claim_holder(peer)
-        return holder, peer
+        if _is_writer(peer):
+            written = _claim_holder(peer)
+            agent = _agent_of_writer(pid, written)
+            if agent is not None:
+                return agent, written, peer
+        return pid, _pid_in_its_namespace(pid) or str(pid), peer
     return None
 
 
@@ -470,12 +541,9 @@ def lock_state_dir(state_dir: str, pid: int | None = None, ours: tuple[int, int]
     else:
         raise StateDirError(f"{path} keeps being replaced while the agent takes it: is another program removing or "
                             "renaming files in the state_dir?")
-    if holder := _removed_lock_holder(state_dir, ours):
+    if removed := _removed_lock_holder(state_dir, ours):
         os.close(fd)  # (the file made is left: the running agent takes it when it makes its state_dir again)
-        raise StateDirInUse(f"{state_dir}: in use by another shipper (pid {holder}), whose state_dir was removed "
-                            "under it (rm -rf, a cleaner?) and which makes it again within seconds, with its lock and "
-                            "checkpoints; two agents on one state_dir would ship every event twice: stop that one, or "
-                            "give this one its own state_dir", holder, False)
+        raise _in_use(state_dir, *removed, removed=True)
     _keep_owners_alone(fd, held)
     try:
         os.ftruncate(fd, 0)

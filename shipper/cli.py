@@ -358,9 +358,8 @@ def reset(config_path: str, source_name: str) -> None:
     db = os.path.join(config.state_dir, DB_FILE)
     try:
         rows = remove_source(config.state_dir, source_name)
-    except StateDirInUse as e:
-        click.echo(f"error: {config.state_dir}: in use by a running shipper (pid {e.holder}): stop it first; nothing "
-                   "was removed", err=True)
+    except StateDirInUse as e:  # (named as `run` names it)
+        click.echo(f"error: {config.state_dir}: in use by {e.who}: stop it first; nothing was removed", err=True)
         sys.exit(2)
     except StateDirLocked as e:  # (another pid namespace's, a backup's, an ended agent's writer: each says what)
         click.echo(f"error: {e}; nothing was removed", err=True)

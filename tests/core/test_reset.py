@@ -75,7 +75,7 @@ def test_reset_is_refused_while_an_agent_runs_naming_it(tmp_path):
         r = _reset(cfg, "dm")
         err = r.stderr.decode()
         assert r.returncode == 2 and not r.stdout, r
-        assert err == f"error: {db.parent}: in use by a running shipper (pid {agent.pid}): stop it first; nothing " \
+        assert err == f"error: {db.parent}: in use by another shipper (pid {agent.pid}): stop it first; nothing " \
                       "was removed\n", err
     finally:
         agent.send_signal(signal.SIGTERM)
