@@ -27,6 +27,16 @@ def folder_config(tmp_path: Path, logs: Path, **settings: object) -> Path:
     return cfg
 
 
+def followed_log(tmp_path: Path, lines: int, **settings: object) -> tuple[Path, Path]:
+    """logs/a.log of `lines` numbered JSON lines and an agent following its folder to stdout (folder_config with
+    `settings`): (cfg, the log)."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "a.log"
+    log.write_text(numbered(0, lines))
+    return folder_config(tmp_path, logs, **settings), log
+
+
 def bound_syslog(path: Path) -> socket.socket:
     """A syslog daemon's datagram socket, with room for every line a test makes the agent say."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from tests.journal_sinks import SHIPPER, folder_config, numbered
+from tests.journal_sinks import SHIPPER, followed_log
 from tests.support import stop_process, wait, wait_until
 
 # The lock statements the user runs on its descriptor `fd`.
@@ -36,15 +36,12 @@ def passable_folder(prefix: str) -> Iterator[Path]:
 
 
 def shipped_once(folder: Path, lines: int = 5, **settings: object) -> tuple[Path, Path, Path]:
-    """logs/a.log of `lines` JSON lines and an agent following it to stdout (journal_sinks.folder_config with
+    """logs/a.log of `lines` JSON lines and an agent following it to stdout (journal_sinks.followed_log with
     `settings`), run once: its state_dir made, every line shipped. (cfg, state_dir, logs)."""
-    logs = folder / "logs"
-    logs.mkdir()
-    (logs / "a.log").write_text(numbered(0, lines))
-    cfg = folder_config(folder, logs, **settings)
+    cfg, log = followed_log(folder, lines, **settings)
     first = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
     assert first.returncode == 0 and first.stdout.count(b"\n") == lines, first.stderr.decode()[-800:]
-    return cfg, folder / "state", logs
+    return cfg, folder / "state", log.parent
 
 
 @contextmanager

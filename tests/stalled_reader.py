@@ -11,20 +11,16 @@ import termios
 import time
 from pathlib import Path
 
-from tests.journal_sinks import SHIPPER, folder_config, numbered
+from tests import journal_sinks
+from tests.journal_sinks import SHIPPER, numbered
 from tests.support import read_steady, wait
 
 SHIPPED = b'{"n":'  # how each shipped line of numbered() begins on stdout
 
 
 def followed_log(tmp_path: Path, lines: int = 100, **settings: object) -> tuple[Path, Path]:
-    """logs/a.log of `lines` numbered JSON lines and an agent following it to stdout (journal_sinks.folder_config;
-    shutdown_timeout 5 unless `settings` say otherwise): (cfg, the log)."""
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    log = logs / "a.log"
-    log.write_text(numbered(0, lines))
-    return folder_config(tmp_path, logs, **{"shutdown_timeout": 5, **settings}), log
+    """journal_sinks.followed_log, shutdown_timeout 5 unless `settings` say otherwise: (cfg, the log)."""
+    return journal_sinks.followed_log(tmp_path, lines, **{"shutdown_timeout": 5, **settings})
 
 
 def unread(fd: int) -> int:

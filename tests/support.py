@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -109,6 +110,22 @@ def writer_pid(agent_pid: int) -> int:
             if b"checkpoint_db.py" in f.read():
                 return pid
     raise AssertionError(f"no checkpoint writer among {children}")
+
+
+def abstract_names(pid: int) -> list[str]:
+    """The abstract Unix socket names process pid listens on (its socket inodes looked up in /proc/net/unix), without
+    the leading @."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    with open("/proc/net/unix") as f:
+        rows = [line.split() for line in f.read().splitlines()[1:]]
+    return [row[7][1:] for row in rows if len(row) > 7 and row[6] in inodes and row[7].startswith("@")]
 
 
 def run_under_nofile(cfg: dict, tmp_path: Path, nofile: int) -> tuple[subprocess.Popen, Path]:

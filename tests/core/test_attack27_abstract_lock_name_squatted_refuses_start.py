@@ -13,35 +13,14 @@ not a shipper (its credentials: SO_PEERCRED, its executable) is named as what it
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tests.support import stop_process, wait
+from tests.support import abstract_names, stop_process, wait
 
 SHIPPER = str(Path(sys.executable).with_name("shipper"))
-
-
-def _abstract_names_of(pid: int) -> list[str]:
-    """The abstract Unix socket names process pid listens on (from /proc/net/unix, by the socket inodes of its fds)."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:["):-1])
-    names = []
-    with open("/proc/net/unix") as f:
-        next(f)
-        for line in f:
-            fields = line.split()
-            if len(fields) >= 8 and fields[6] in inodes and fields[7].startswith("@"):
-                names.append(fields[7][1:])
-    return names
 
 
 # nobody, in the same network namespace: binds the name (sys.argv[1]) and keeps it
@@ -70,7 +49,7 @@ def _start_beside(tmp_path: Path, squatter_code: str) -> tuple[str, subprocess.C
     agent = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     names: list[str] = []
     try:
-        assert wait(lambda: bool(names.extend(n for n in _abstract_names_of(agent.pid) if "state-dir" in n) or names),
+        assert wait(lambda: bool(names.extend(n for n in abstract_names(agent.pid) if "state-dir" in n) or names),
                     60), "the agent holds no abstract socket"
     finally:
         stop_process(agent, 30)

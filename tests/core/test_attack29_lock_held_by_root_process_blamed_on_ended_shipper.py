@@ -10,27 +10,17 @@ state_dir, a Python flock(LOCK_EX) on ext4), 1 of 1 in the test. What should hol
 /proc/locks lists (its pid and command), as the database's refusal does (`… locked by pid N (user …: command)`)."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.journal_sinks import SHIPPER, numbered
+from tests.journal_sinks import SHIPPER
+from tests.other_user_locks import shipped_once
 from tests.support import stop_process
 
 
 def test_a_start_refused_by_a_root_process_flock_names_that_process(tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    (logs / "a.log").write_text(numbered(0, 5))
-    state = tmp_path / "state"
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"state_dir": str(state), "shutdown_timeout": 5,
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json", "poll_interval": 0.2}],
-                               "outputs": [{"type": "stdout"}]}))
-    first = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
-    assert first.returncode == 0, first.stderr.decode()[-400:]
+    cfg, state, _ = shipped_once(tmp_path, 5, shutdown_timeout=5)
     holder = subprocess.Popen(  # the operator's backup, as root: holds the lock while it copies
         [sys.executable, "-I", "-c", "import fcntl, os, sys, time\nfd = os.open(sys.argv[1], os.O_RDONLY)\n"
          "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('holding', flush=True)\ntime.sleep(300)", str(state / "shipper.lock")],

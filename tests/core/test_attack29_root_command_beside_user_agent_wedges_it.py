@@ -14,18 +14,16 @@ state_dir's lock held by a shipper (of any user) refuses, naming it, and leaves 
 agent ships on."""
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import site
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.journal_sinks import SHIPPER, numbered
+from tests.journal_sinks import SHIPPER, followed_log, numbered
+from tests.other_user_locks import passable_folder
 from tests.support import stop_process, wait
 
 pytestmark = pytest.mark.slow  # (an agent of another user, and 30 s for it to ship on)
@@ -52,12 +50,8 @@ def _interpreter_for(uid: int) -> str:
 @pytest.mark.parametrize("command", [["reset", "--source", "app"], ["run", "--once"]])
 def test_a_root_command_beside_the_service_users_agent_leaves_it_shipping(command: list[str]) -> None:
     # a folder the service's user can pass through, as /var/lib (pytest's tmp_path is under a 0700 folder of root's)
-    tmp_path = Path(tempfile.mkdtemp(prefix="attack29-rootcmd-", dir="/tmp"))
-    tmp_path.chmod(0o755)
-    try:
+    with passable_folder("attack29-rootcmd-") as tmp_path:
         _attack(tmp_path, command)
-    finally:
-        shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def _attack(tmp_path: Path, command: list[str]) -> None:
@@ -66,18 +60,10 @@ def _attack(tmp_path: Path, command: list[str]) -> None:
     custom.mkdir()
     (custom / "sitecustomize.py").write_text(
         "import site\n" + "".join(f"site.addsitedir({p!r})\n" for p in site.getsitepackages()))
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    log = logs / "a.log"
-    log.write_text(numbered(0, 50))
+    cfg, log = followed_log(tmp_path, 50, shutdown_timeout=5)
     state = tmp_path / "state"
     state.mkdir()
     os.chown(state, SERVICE_UID, SERVICE_UID)  # StateDirectory=shipper: the service user's
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"state_dir": str(state), "shutdown_timeout": 5,
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json", "poll_interval": 0.2}],
-                               "outputs": [{"type": "stdout"}]}))
     out, err = tmp_path / "out.jsonl", tmp_path / "err.log"
     env = {**os.environ, "PYTHONPATH": str(custom)}
     with open(out, "wb") as o, open(err, "wb") as e:

@@ -15,62 +15,34 @@ paused (1 of 1 by hand, 1 of 1 in the test: the second case). What should hold: 
 running one on one state_dir, whoever holds the abstract name, whatever namespace it starts in."""
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.journal_sinks import SHIPPER, numbered
-from tests.support import stop_process, wait
+from tests.journal_sinks import SHIPPER, followed_log, numbered
+from tests.other_user_locks import passable_folder
+from tests.support import abstract_names, stop_process, wait
 
 pytestmark = pytest.mark.slow  # (an idle agent: 12 s, and the second agent's run)
 
 
-def _abstract_names(pid: int) -> list[str]:
-    """The abstract Unix socket names the process listens on (its socket inodes looked up in /proc/net/unix)."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    with open("/proc/net/unix") as f:
-        rows = [line.split() for line in f.read().splitlines()[1:]]
-    return [row[7][1:] for row in rows if len(row) > 7 and row[6] in inodes and row[7].startswith("@")]
-
-
 @pytest.mark.parametrize("where", ["name_squatted", "other_network_namespace"])
 def test_no_second_agent_while_a_removed_state_dir_is_made_again(where: str) -> None:
-    tmp_path = Path(tempfile.mkdtemp(prefix="attack29-squat-", dir="/tmp"))
-    tmp_path.chmod(0o755)
-    try:
+    with passable_folder("attack29-squat-") as tmp_path:
         _attack(tmp_path, where)
-    finally:
-        shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def _attack(tmp_path: Path, where: str) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    (logs / "a.log").write_text(numbered(0, 50))
+    cfg, log = followed_log(tmp_path, 50, shutdown_timeout=5)
     state = tmp_path / "state"
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"state_dir": str(state), "shutdown_timeout": 5,
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json", "poll_interval": 0.2}],
-                               "outputs": [{"type": "stdout"}]}))
     out_a, out_b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     with open(out_a, "wb") as o:
         first = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=o, stderr=subprocess.DEVNULL)
     assert wait(lambda: out_a.read_bytes().count(b"\n") == 50, 60)
-    names = [n for n in _abstract_names(first.pid) if n.startswith("shipper-state-dir")]
+    names = [n for n in abstract_names(first.pid) if n.startswith("shipper-state-dir")]
     stop_process(first)
     assert len(names) == 1, names
     squatter = subprocess.Popen(  # a local user binds the name the agent will want (another name: no squatter)
@@ -104,7 +76,7 @@ def _attack(tmp_path: Path, where: str) -> None:
         # The first makes its state_dir again (the refused one left it unlocked) and ships on: nothing lost.
         assert wait(lambda: (state / "checkpoints.sqlite").exists()
                     and (state / "shipper.lock").read_text().strip() == str(agent.pid), 30), "not made again"
-        with open(logs / "a.log", "a") as f:
+        with open(log, "a") as f:
             f.write(numbered(50, 60))
         assert wait(lambda: out_a.read_bytes().count(b"\n") == 10, 30), out_a.read_bytes().count(b"\n")
         time.sleep(2)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.journal_sinks import SHIPPER, folder_config, numbered
+from tests.journal_sinks import SHIPPER, followed_log, numbered
 from tests.support import stop_process, stop_twice, wait, writer_pid
 
 pytestmark = pytest.mark.slow  # (an agent, a frozen writer, a second agent: seconds of waits)
@@ -30,11 +30,7 @@ def _lines(path: Path) -> int:
 
 
 def test_a_second_signal_names_the_delivered_events_it_leaves_unsaved(tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    log = logs / "a.log"
-    log.write_text(numbered(0, 100))
-    cfg = folder_config(tmp_path, logs, shutdown_timeout=10)
+    cfg, log = followed_log(tmp_path, 100, shutdown_timeout=10)
     out, err = tmp_path / "out.jsonl", tmp_path / "err.log"
     with open(out, "wb") as o, open(err, "wb") as e:
         agent = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=o, stderr=e)

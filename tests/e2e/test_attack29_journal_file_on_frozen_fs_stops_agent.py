@@ -21,18 +21,15 @@ from pathlib import Path
 import pytest
 
 from tests.fs_faults import ext4_image
-from tests.journal_sinks import SHIPPER, folder_config, numbered, own_kmsg
+from tests.journal_sinks import SHIPPER, followed_log, numbered, own_kmsg
 from tests.support import wait
 
 pytestmark = pytest.mark.slow  # (a loop-mounted ext4, waits of 20-30 s)
 
 
 def test_a_journal_file_on_a_frozen_filesystem_neither_stops_shipping_nor_the_stop(tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    log = logs / "a.log"
-    log.write_text(numbered(0, 50))
-    cfg = folder_config(tmp_path, logs, shutdown_timeout=5)
+    cfg, log = followed_log(tmp_path, 50, shutdown_timeout=5)
+    logs = log.parent
     out = tmp_path / "out.jsonl"
     var_log = tmp_path / "var-log"
     var_log.mkdir()

@@ -14,16 +14,13 @@ import socket
 import subprocess
 from pathlib import Path
 
-from tests.journal_sinks import SHIPPER, bound_syslog, folder_config, numbered, received
+from tests.journal_sinks import SHIPPER, bound_syslog, followed_log, numbered, received
 from tests.support import stop_process, wait
 
 
 def test_the_journal_moves_to_syslog_when_a_datagram_reader_goes_away(tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    log = logs / "a.log"
-    log.write_text(numbered(0, 50))
-    cfg = folder_config(tmp_path, logs, shutdown_timeout=5)
+    cfg, log = followed_log(tmp_path, 50, shutdown_timeout=5)
+    logs = log.parent
     syslog = bound_syslog(tmp_path / "syslog.sock")
     reader, journal = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
     out = tmp_path / "out.jsonl"

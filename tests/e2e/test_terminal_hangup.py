@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.journal_sinks import SHIPPER, bound_syslog, folder_config, numbered, received
+from tests.journal_sinks import SHIPPER, bound_syslog, followed_log, numbered, received
 from tests.support import wait
 
 
@@ -75,11 +75,7 @@ def _kill(pid: int) -> None:
 @pytest.mark.parametrize("blocked", [frozenset(), frozenset({signal.SIGHUP, signal.SIGTERM, signal.SIGINT})],
                          ids=["as-a-shell-gives-it", "signals-blocked"])
 def test_a_terminal_hang_up_stops_the_agent_and_loses_nothing(tmp_path: Path, blocked: frozenset[int]) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    log = logs / "a.log"
-    log.write_text(numbered(0, 5))
-    cfg = folder_config(tmp_path, logs, shutdown_timeout=60)
+    cfg, log = followed_log(tmp_path, 5, shutdown_timeout=60)
     path = tmp_path / "syslog.sock"
     with bound_syslog(path) as syslog:
         pid, master = _in_a_terminal(cfg, path, blocked=blocked)
@@ -108,10 +104,7 @@ def test_a_terminal_hang_up_stops_the_agent_and_loses_nothing(tmp_path: Path, bl
 
 
 def test_a_sighup_while_the_terminal_is_there_still_reloads(tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    (logs / "a.log").write_text(numbered(0, 5))
-    cfg = folder_config(tmp_path, logs)
+    cfg, _ = followed_log(tmp_path, 5)
     path = tmp_path / "syslog.sock"
     with bound_syslog(path) as syslog:
         pid, master = _in_a_terminal(cfg, path)
@@ -129,11 +122,7 @@ def test_a_sighup_while_the_terminal_is_there_still_reloads(tmp_path: Path) -> N
 
 
 def test_under_nohup_a_hang_up_is_said_and_the_agent_runs_on(tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    log = logs / "a.log"
-    log.write_text(numbered(0, 5))
-    cfg = folder_config(tmp_path, logs)
+    cfg, log = followed_log(tmp_path, 5)
     path = tmp_path / "syslog.sock"
     out = tmp_path / "nohup.out"
     with bound_syslog(path) as syslog:
