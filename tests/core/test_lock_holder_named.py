@@ -5,23 +5,17 @@ backup holding the lock where the pid written is alive again (another process) w
 and `reset` said `in use by a running shipper (pid N)` for both."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.journal_sinks import SHIPPER, numbered
+from tests.journal_sinks import SHIPPER, folder_config, numbered
 from tests.support import stop_process, wait
 
 
-def _config(folder: Path, name: str, state_dir: Path, logs: Path) -> Path:
-    cfg = folder / name
-    cfg.write_text(json.dumps({"state_dir": str(state_dir), "shutdown_timeout": 5,
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json", "poll_interval": 0.2}],
-                               "outputs": [{"type": "stdout"}]}))
-    return cfg
+def _config(folder: Path, state_dir: Path, logs: Path) -> Path:
+    folder.mkdir()
+    return folder_config(folder, logs, state_dir=str(state_dir), shutdown_timeout=5)
 
 
 def _children(pid: int) -> list[int]:
@@ -41,12 +35,12 @@ def test_a_container_agent_first_is_named_by_its_pid_here(tmp_path: Path) -> Non
         container = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc", "sh", "-c",
              'mount --bind "$0" "$1" && exec "$2" run -c "$3"', str(state), str(mount_point), SHIPPER,
-             str(_config(tmp_path, "container.yaml", mount_point, logs))], stdout=o, stderr=subprocess.DEVNULL)
+             str(_config(tmp_path / "container", mount_point, logs))], stdout=o, stderr=subprocess.DEVNULL)
     try:
         assert wait(lambda: out.read_bytes().count(b"\n") == 20, 60), "the container's agent did not ship"
         assert (state / "shipper.lock").read_text().strip() == "1"  # its pid there
         agent = _children(container.pid)[0]  # the same process, seen from here
-        cfg = _config(tmp_path, "host.yaml", state, logs)
+        cfg = _config(tmp_path / "host", state, logs)
         run = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, text=True, timeout=120)
         reset = subprocess.run([SHIPPER, "reset", "--source", "app", "-c", str(cfg)], capture_output=True, text=True,
                                timeout=120)
@@ -69,15 +63,14 @@ def test_a_backup_holding_the_lock_is_named_though_the_pid_written_runs_again(tm
     logs.mkdir()
     (logs / "a.log").write_text(numbered(0, 5))
     state = tmp_path / "state"
-    cfg = _config(tmp_path, "cfg.yaml", state, logs)
+    cfg = _config(tmp_path / "agent", state, logs)
     first = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
     assert first.returncode == 0, first.stderr.decode()[-400:]
     other = subprocess.Popen(["sleep", "300"])  # the pid written, given again to a process that is no shipper
     (state / "shipper.lock").write_text(f"{other.pid}\n")
-    holder = subprocess.Popen(  # the operator's backup, as root: holds the lock while it copies
-        [sys.executable, "-I", "-c", "import fcntl, os, sys, time\nfd = os.open(sys.argv[1], os.O_RDONLY)\n"
-         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('holding', flush=True)\ntime.sleep(300)", str(state / "shipper.lock")],
-        stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(  # the operator's backup, as root: `flock shipper.lock <backup>` holds it while it copies
+        ["flock", str(state / "shipper.lock"), "sh", "-c", "echo holding; exec sleep 300"], stdout=subprocess.PIPE,
+        text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
         run = subprocess.run([SHIPPER, "run", "--once", "-c", str(cfg)], capture_output=True, text=True, timeout=120)
