@@ -14,32 +14,19 @@ undercounted. What should hold: a loss cut away after the agent saw the file's s
 size it saw less what it read (or named a loss of unknown size), not as the first size it saw."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.journal_sinks import SHIPPER, numbered
-from tests.support import free_port, read_steady, stop_process, wait
+from tests.held_back import app_metric, append_busily, drain, followed_file, held_back_config, padded, read_lines
+from tests.journal_sinks import SHIPPER
+from tests.support import read_steady, stop_process, wait
 
 pytestmark = pytest.mark.slow  # (14 MB written and cut, seconds of waits)
-
-
-def _get(port: int, path: str) -> bytes:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
-        return answer.read()
-
-
-def _bytes_lost(port: int) -> float:
-    for line in _get(port, "/metrics").decode().splitlines():
-        if line.startswith('shipper_bytes_lost_total{source="app"}'):
-            return float(line.split()[-1])
-    return 0.0
 
 
 @pytest.mark.xfail(strict=False, reason="since the lead's fix (the cut's loss counted from the largest size a look saw, "
@@ -47,18 +34,8 @@ def _bytes_lost(port: int) -> float:
                    "does not reach the truncation's count in some interleaving, cause not found (plain xfail: it "
                    "depends on timing)")
 def test_a_cut_while_held_back_is_counted_as_the_size_the_agent_saw(tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    log = logs / "a.log"
-    first, later = numbered(0, 10), "".join(json.dumps({"n": i, "pad": "y" * 50}) + "\n" for i in range(200_000))
-    log.write_text(first)
-    port = free_port()
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state"), "shutdown_timeout": 5,
-                               "http": {"listen": f"127.0.0.1:{port}"},
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json", "poll_interval": 0.2}],
-                               "outputs": [{"type": "stdout"}]}))
+    cfg, log, port = held_back_config(tmp_path)
+    first, later = log.read_text(), padded(200_000)
     read_end, write_end = os.pipe()
     err = tmp_path / "err.log"
     with open(err, "wb") as e:
@@ -66,32 +43,23 @@ def test_a_cut_while_held_back_is_counted_as_the_size_the_agent_saw(tmp_path: Pa
     os.close(write_end)
     shipped = bytearray()
     try:
-        while shipped.count(b"\n") < 10:
-            shipped += os.read(read_end, 65536)
-        with open(log, "a") as f:  # as a busy writer appends: 8 KiB writes over some 4 s, the agent held back meanwhile
-            for n in range(0, len(later), 8192):
-                f.write(later[n:n + 8192])
-                f.flush()
-                if n % (8192 * 100) == 0:
-                    time.sleep(0.25)
+        read_lines(read_end, shipped, 10)
+        append_busily(log, later)  # as a busy writer appends: 8 KiB writes over some 4 s, the agent held back meanwhile
         size = len(first) + len(later)
 
-        def seen() -> dict:
-            return json.loads(_get(port, "/status"))["sources"]["app"]["status"]["files"][0]
-
         # the agent held back (the pipe unread), and showing the whole size it has not read
-        looked = read_steady(seen, lambda f: f["size"] == size and 100_000 < f["position"] and f["lag"] > 10_000_000,
-                             60)
+        looked = read_steady(lambda: followed_file(port),
+                             lambda f: f["size"] == size and 100_000 < f["position"] and f["lag"] > 10_000_000, 60)
         assert looked["size"] == size and 100_000 < looked["position"] and looked["lag"] > 10_000_000, looked
         time.sleep(3)  # several of the agent's once-a-second looks, and /status's, see the whole size
-        assert seen() == looked
+        assert followed_file(port) == looked
         os.truncate(log, 0)
         time.sleep(4)  # the reader of stdout comes back a few seconds later
-        reader = threading.Thread(target=lambda: _drain(read_end, shipped), daemon=True)
+        reader = threading.Thread(target=lambda: drain(read_end, shipped), daemon=True)
         reader.start()
         assert wait(lambda: "data lost" in err.read_text(), 60), err.read_text()[-2000:]
-        assert wait(lambda: _bytes_lost(port) > 0, 30)
-        counted = _bytes_lost(port)
+        assert wait(lambda: app_metric(port, "shipper_bytes_lost_total") > 0, 30)
+        counted = app_metric(port, "shipper_bytes_lost_total")
         lines = shipped.count(b"\n")
         never_read = size - sum(len(x) + 1 for x in (first + later).splitlines()[:lines])  # shipped in order
         assert counted >= 0.9 * never_read, (
@@ -100,11 +68,3 @@ def test_a_cut_while_held_back_is_counted_as_the_size_the_agent_saw(tmp_path: Pa
     finally:
         stop_process(agent)
         os.close(read_end)
-
-
-def _drain(fd: int, into: bytearray) -> None:
-    try:
-        while chunk := os.read(fd, 65536):
-            into += chunk
-    except OSError:
-        pass

@@ -14,40 +14,19 @@ dropped here (593 warnings or errors among them …)`, the loss named nowhere (2
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import subprocess
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.journal_sinks import SHIPPER, numbered
-from tests.support import free_port, read_steady, stop_process, wait
+from tests.held_back import app_metric, append_busily, drain, followed_file, held_back_config, padded, read_lines
+from tests.journal_sinks import SHIPPER
+from tests.support import read_steady, stop_process, wait
 
 pytestmark = pytest.mark.slow  # (a flood of warnings, 7 MB written and cut: seconds of waits)
-
-
-def _get(port: int, path: str) -> bytes:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
-        return answer.read()
-
-
-def _losses(port: int) -> float:
-    for line in _get(port, "/metrics").decode().splitlines():
-        if line.startswith('shipper_losses_total{source="app"}'):
-            return float(line.split()[-1])
-    return 0.0
-
-
-def _drain(fd: int, into: bytearray) -> None:
-    try:
-        while chunk := os.read(fd, 65536):
-            into += chunk
-    except OSError:
-        pass
 
 
 @pytest.mark.parametrize(("before", "after"), [
@@ -55,18 +34,9 @@ def _drain(fd: int, into: bytearray) -> None:
     (700, 900),  # the loss's line in the backlog's middle (exam29a, after 1d2b2e0c)
 ])
 def test_a_loss_is_named_in_a_journal_whose_reader_stalled(tmp_path: Path, before: int, after: int) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    log = logs / "a.log"
-    first, later = numbered(0, 10), "".join(json.dumps({"n": i, "pad": "y" * 50}) + "\n" for i in range(100_000))
-    log.write_text(first)
-    port = free_port()
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state"), "shutdown_timeout": 5,
-                               "http": {"listen": f"127.0.0.1:{port}"},
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json", "poll_interval": 0.2}],
-                               "outputs": [{"type": "stdout"}]}))
+    cfg, log, port = held_back_config(tmp_path)
+    logs = log.parent
+    first, later = log.read_text(), padded(100_000)
     out_read, out_write = os.pipe()
     journal_read, journal_write = os.pipe()
     fcntl.fcntl(journal_read, fcntl.F_SETPIPE_SZ, 4096)  # a small pipe: the backlog takes over after a few lines
@@ -75,35 +45,26 @@ def test_a_loss_is_named_in_a_journal_whose_reader_stalled(tmp_path: Path, befor
     os.close(journal_write)
     shipped, journal = bytearray(), bytearray()
     try:
-        while shipped.count(b"\n") < 10:
-            shipped += os.read(out_read, 65536)
+        read_lines(out_read, shipped, 10)
         # neither pipe is read from here: the journal's reader stalls, stdout's holds the agent back
-        with open(log, "a") as f:  # a busy writer: 8 KiB writes over some 2 s
-            for n in range(0, len(later), 8192):
-                f.write(later[n:n + 8192])
-                f.flush()
-                if n % (8192 * 100) == 0:
-                    time.sleep(0.25)
+        append_busily(log, later)  # a busy writer: 8 KiB writes over some 2 s
         for i in range(before):  # each named once, a warning: with `after`, more than the journal's backlog holds
             os.mkfifo(logs / f"fifo{i}.log")
 
-        def seen() -> dict:
-            return json.loads(_get(port, "/status"))["sources"]["app"]["status"]["files"][0]
-
         size = len(first) + len(later)
-        looked = read_steady(seen, lambda f: f["size"] == size and 100_000 < f["position"], 60)
+        looked = read_steady(lambda: followed_file(port), lambda f: f["size"] == size and 100_000 < f["position"], 60)
         assert looked["size"] == size and 100_000 < looked["position"] < size, looked
         time.sleep(3)
         os.truncate(log, 0)
         time.sleep(2)
-        threading.Thread(target=_drain, args=(out_read, shipped), daemon=True).start()  # stdout's reader is back
-        assert wait(lambda: _losses(port) >= 1, 60), "the cut was not counted as a loss"
+        threading.Thread(target=drain, args=(out_read, shipped), daemon=True).start()  # stdout's reader is back
+        assert wait(lambda: app_metric(port, "shipper_losses_total") >= 1, 60), "the cut was not counted as a loss"
         time.sleep(2)
         for i in range(before, before + after):  # warnings after the loss's
             os.mkfifo(logs / f"fifo{i}.log")
         if after:
             time.sleep(5)
-        threading.Thread(target=_drain, args=(journal_read, journal), daemon=True).start()  # the journal's too
+        threading.Thread(target=drain, args=(journal_read, journal), daemon=True).start()  # the journal's too
         assert wait(lambda: b"were dropped" in journal, 60), bytes(journal[-2000:]).decode(errors="replace")
         stop_process(agent)
         time.sleep(1)

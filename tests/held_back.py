@@ -1,0 +1,70 @@
+"""An agent whose stdout's reader pauses (the pipe full: the output holds the reader back) while a busy writer appends
+to the log it follows, as the attack29/30 tests of a cut log's loss and of a stalled journal set it up: the config
+(with /status and /metrics on a free port), the padded lines and the writer's 8 KiB writes, and what the tests ask
+the agent's HTTP endpoint."""
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.journal_sinks import followed_log
+from tests.support import free_port
+
+
+def held_back_config(tmp_path: Path, lines: int = 10) -> tuple[Path, Path, int]:
+    """logs/a.log of `lines` numbered JSON lines and an agent following its folder to stdout, shutdown_timeout 5,
+    its HTTP endpoint on a free port: (cfg, the log, the port)."""
+    port = free_port()
+    cfg, log = followed_log(tmp_path, lines, shutdown_timeout=5, http={"listen": f"127.0.0.1:{port}"})
+    return cfg, log, port
+
+
+def padded(count: int) -> str:
+    """JSON lines {"n": 0, "pad": "yyy…"} … {"n": count - 1, …}, 70-odd bytes each."""
+    return "".join(json.dumps({"n": i, "pad": "y" * 50}) + "\n" for i in range(count))
+
+
+def append_busily(log: Path, text: str) -> None:
+    """Appends text as a busy writer does: 8 KiB writes, a pause of 0.25 s every 100 of them."""
+    with open(log, "a") as f:
+        for n in range(0, len(text), 8192):
+            f.write(text[n:n + 8192])
+            f.flush()
+            if n % (8192 * 100) == 0:
+                time.sleep(0.25)
+
+
+def read_lines(fd: int, into: bytearray, lines: int) -> None:
+    """Reads the pipe (blocking) until `into` holds `lines` lines."""
+    while into.count(b"\n") < lines:
+        into += os.read(fd, 65536)
+
+
+def drain(fd: int, into: bytearray) -> None:
+    """Reads the pipe into `into` until its end (or its read end is closed)."""
+    try:
+        while chunk := os.read(fd, 65536):
+            into += chunk
+    except OSError:
+        pass
+
+
+def http_get(port: int, path: str) -> bytes:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
+        return answer.read()
+
+
+def app_metric(port: int, name: str) -> float:
+    """The value of `name{source="app"}` in /metrics (0 until it is there)."""
+    for line in http_get(port, "/metrics").decode().splitlines():
+        if line.startswith(name + '{source="app"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def followed_file(port: int) -> dict:
+    """What /status says of source app's first file (size, position, lag …)."""
+    return json.loads(http_get(port, "/status"))["sources"]["app"]["status"]["files"][0]
