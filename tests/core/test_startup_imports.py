@@ -110,15 +110,21 @@ def _workers(agent: int) -> list[int]:
     return found
 
 
-def test_the_running_parse_workers_hold_no_pydantic(tmp_path):
-    """The real agent's workers, parsing: pydantic's compiled core is not mapped in them (nor in their
-    forkserver), while the agent itself has it (its config)."""
+def _parsing_with_two_workers(tmp_path: Path) -> tuple[Path, str]:
+    """500 Datameer lines and a config parsing them with two parse workers (batches of 100) to stdout: (the config,
+    the `shipper` console script)."""
     log = tmp_path / "a.log"
     log.write_bytes(b'{"timestamp": "2026-01-01 00:00:00", "actionType": "AUTHENTICATION", "action": "LOGIN"}\n' * 500)
     cfg = tmp_path / "shipper.yaml"
     cfg.write_text(f"state_dir: {tmp_path / 'state'}\nsources:\n  - name: a\n    type: file\n    paths: [{log}]\n"
                    f"    parser: datameer\n    batch_size: 100\n    parse_workers: 2\noutputs:\n  - type: stdout\n")
-    shipper = os.path.join(os.path.dirname(sys.executable), "shipper")
+    return cfg, os.path.join(os.path.dirname(sys.executable), "shipper")
+
+
+def test_the_running_parse_workers_hold_no_pydantic(tmp_path):
+    """The real agent's workers, parsing: pydantic's compiled core is not mapped in them (nor in their
+    forkserver), while the agent itself has it (its config)."""
+    cfg, shipper = _parsing_with_two_workers(tmp_path)
     with open(tmp_path / "out", "wb") as out, open(tmp_path / "err", "wb") as err:
         agent = subprocess.Popen([shipper, "run", "-c", str(cfg)], stdout=out, stderr=err)
     try:
@@ -268,12 +274,7 @@ def test_parse_workers_find_the_cli_imported_in_their_forkserver(tmp_path):
     """multiprocessing runs the agent's main module again in each process it starts (as __mp_main__): a worker of an
     agent started as the `shipper` console script imported the CLI and click again (~37 M instructions a worker:
     bench/README.md, session 28). The forkserver imports them once; the workers it forks find them there."""
-    log = tmp_path / "a.log"
-    log.write_bytes(b'{"timestamp": "2026-01-01 00:00:00", "actionType": "AUTHENTICATION", "action": "LOGIN"}\n' * 500)
-    cfg = tmp_path / "shipper.yaml"
-    cfg.write_text(f"state_dir: {tmp_path / 'state'}\nsources:\n  - name: a\n    type: file\n    paths: [{log}]\n"
-                   f"    parser: datameer\n    batch_size: 100\n    parse_workers: 2\noutputs:\n  - type: stdout\n")
-    shipper = os.path.join(os.path.dirname(sys.executable), "shipper")
+    cfg, shipper = _parsing_with_two_workers(tmp_path)
     with open(tmp_path / "out", "wb") as out, open(tmp_path / "err", "wb") as err:
         # (-X importtime, handed on to the forkserver: each process says what it imports on stderr)
         agent = subprocess.Popen([sys.executable, "-X", "importtime", shipper, "run", "-c", str(cfg)], stdout=out,
