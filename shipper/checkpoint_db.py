@@ -847,24 +847,67 @@ def _open_locked_by_no_shipper(path: str) -> sqlite3.Connection:
     exam28: a local user who opened it while an earlier release left it 0644 kept the descriptor past the chmod
     0600 (_owners_alone), read-locked it, and kept every start out, the refusal blaming permissions."""
     st = os.stat(path)
-    pids = [pid for lock in ("POSIX", "OFDLCK") for _kind, pid in _lock_holders(st, lock)]
-    peers = [_holder_of_file(pid, st) if pid > 0 else None for pid in dict.fromkeys(pids)]
+    pids, peers = _database_lockers(st)
     if not peers or not all(_no_shipper(peer, st.st_uid) for peer in peers):
-        raise StateDirError(_database_held(path, pids, peers))
+        raise StateDirError(f"{path}: the checkpoint database is locked by {_lockers_named(path, pids, peers)}, and the "
+                            "agent cannot open it while that lock is held (no other shipper writes it: this agent holds "
+                            "the state_dir's lock); end that process, or wait until it ends, and start again; "
+                            f"{RECOVERY}")
     _copy_over(path)
     return _connect(path)
 
 
-def _database_held(path: str, pids: list[int], peers: list[tuple[int, int, list[bytes] | None] | None]) -> str:
-    """The refusal of a database another process holds locked: who, and what to do."""
+def _database_lockers(st: os.stat_result) -> tuple[list[int], list[tuple[int, int, list[bytes] | None] | None]]:
+    """The pids /proc/locks lists holding the database `st` locked (POSIX record locks, OFD locks' as 0 or -1), and
+    each as _holder_of_file gives it (None when it does not have the file open, or cannot be told)."""
+    pids = list(dict.fromkeys(pid for lock in ("POSIX", "OFDLCK") for _kind, pid in _lock_holders(st, lock)))
+    return pids, [_holder_of_file(pid, st) if pid > 0 else None for pid in pids]
+
+
+def _lockers_named(path: str, pids: list[int], peers: list[tuple[int, int, list[bytes] | None] | None]) -> str:
+    """The holders of the database's locks (_database_lockers), in words."""
     if not pids or all(pid <= 0 for pid in pids):
-        who = ("a process /proc/locks does not name (an open file description's lock, or one taken on another host "
-               f"of a network filesystem): `fuser -v {path}` may show it")
-    else:
-        who = ", ".join(_described(pid, peer) for pid, peer in zip(dict.fromkeys(pids), peers))
-    return (f"{path}: the checkpoint database is locked by {who}, and the agent cannot open it while that lock is "
-            "held (no other shipper writes it: this agent holds the state_dir's lock); end that process, or wait "
-            f"until it ends, and start again; {RECOVERY}")
+        return ("a process /proc/locks does not name (an open file description's lock, or one taken on another host "
+                f"of a network filesystem): `fuser -v {path}` may show it")
+    return ", ".join(_described(pid, peer) for pid, peer in zip(pids, peers))
+
+
+def database_held_by_no_agent(state_dir: str) -> str:
+    """Why the checkpoint database a reader found locked (`shipper status`) cannot be read, when no agent holds the
+    state_dir's lock (its flock listed in /proc/locks; none listed — another pid namespace's are not —, a shared flock
+    that cannot be taken): its holders, named. "" when an agent may hold it (then the agent's snapshot stands in).
+    Taken for the running agent's, a lock an operator's `sqlite3` held was shown as `daemon: running (pid N)`, N the
+    pid the last run wrote (fix13's leftovers)."""
+    lock_path, path = os.path.join(state_dir, LOCK_FILE), os.path.join(state_dir, DB_FILE)
+    try:
+        db = os.stat(path)
+        if _lock_holders(os.stat(lock_path), "FLOCK"):
+            return ""
+        fd = os.open(lock_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return "" if not os.path.exists(path) else _no_agent_holds(path)
+    except OSError:
+        return ""  # (cannot be told: taken as the agent's)
+    try:
+        # Shared, and only for as long as this call: an agent starting meanwhile takes a shared flock for no shipper's
+        # and replaces the lock file (lock_state_dir); an exclusive one would refuse it.
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+    return _no_agent_holds(path, db)
+
+
+def _no_agent_holds(path: str, db: os.stat_result | None = None) -> str:
+    try:
+        st = db or os.stat(path)
+    except OSError:
+        return ""
+    pids, peers = _database_lockers(st)
+    return (f"it is locked by {_lockers_named(path, pids, peers)}, and no shipper runs on the state_dir (none holds "
+            "its lock): the saved positions cannot be read while that lock is held; end that process, or wait until "
+            "it ends")
 
 
 def _described(pid: int, peer: tuple[int, int, list[bytes] | None] | None) -> str:
@@ -879,7 +922,8 @@ def _described(pid: int, peer: tuple[int, int, list[bytes] | None] | None) -> st
         user = pwd.getpwuid(uid).pw_name
     except (KeyError, ImportError):
         user = f"uid {uid}"
-    command = b" ".join(argv or ()).decode(errors="replace")[:200] or "?"
+    # (one line: a `python -c` script's newlines are spaces here)
+    command = " ".join(b" ".join(argv or ()).decode(errors="replace").split())[:200] or "?"
     return f"pid {pid} (user {user}: {command})"
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from shipper import registry
-from shipper.checkpoint_db import DB_FILE, LOCK_FILE, SNAPSHOT, SNAPSHOT_EVERY
+from shipper.checkpoint_db import DB_FILE, LOCK_FILE, SNAPSHOT, SNAPSHOT_EVERY, database_held_by_no_agent
 from shipper.config import Config
 from shipper.config_base import file_kind
 from shipper.plugin import SavedPosition
@@ -50,6 +50,8 @@ def read_checkpoints(state_dir: str) -> dict[str, dict[str, dict[str, Any]]]:
     except sqlite3.OperationalError as e:
         if "locked" not in str(e):
             raise
+        if held := database_held_by_no_agent(state_dir):  # (no agent runs: named, never taken for one)
+            raise sqlite3.OperationalError(held) from None
         try:
             with open(os.path.join(state_dir, LOCK_FILE), "rb") as f:
                 pid = f.read(32).decode("ascii", "replace").strip() or "unknown"
