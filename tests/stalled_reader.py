@@ -4,11 +4,15 @@ agent follows to stdout, the pipe's unread bytes, and the pipe filled until the 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import termios
 import time
+import tty
 from pathlib import Path
 
 from tests import journal_sinks
@@ -62,3 +66,36 @@ def written_again(cfg: Path, out: Path) -> bytes:
                               timeout=120)
     assert done.returncode == 0, done.stderr.decode()[-800:]
     return out.read_bytes()
+
+
+def shipped_numbers(data: bytes) -> list[int]:
+    """The numbers of the whole shipped lines in data (a read may end inside a line; a terminal may add \r)."""
+    whole = data[:data.rfind(b"\n") + 1].replace(b"\r", b"")
+    return [json.loads(line)["generic"]["n"] for line in whole.splitlines() if line.strip().startswith(b"{")]
+
+
+def on_a_terminal(cfg: Path, err: Path, controlling: bool = True) -> tuple[subprocess.Popen, int]:
+    """`shipper run` with its stdout on a new pty's raw slave side (its controlling terminal unless `controlling` is
+    False: then a session without one) and its stderr into the file err: (the agent, the pty's master side)."""
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    name = os.ttyname(slave)
+
+    def take_the_terminal() -> None:  # in the child, after setsid: a session leader opening a tty gets it
+        os.close(os.open(name, os.O_RDWR))
+
+    with open(err, "wb") as e:
+        agent = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=slave, stderr=e, start_new_session=True,
+                                 preexec_fn=take_the_terminal if controlling else None)
+    os.close(slave)
+    return agent, master
+
+
+def read_terminal(master: int, lines: int, timeout: float = 60.0) -> bytes:
+    """What the terminal gives until it holds `lines` shipped lines, or timeout seconds pass."""
+    got = b""
+    end = time.monotonic() + timeout
+    while len(shipped_numbers(got)) < lines and time.monotonic() < end:
+        if select.select([master], [], [], 0.1)[0]:
+            got += os.read(master, 65536)
+    return got

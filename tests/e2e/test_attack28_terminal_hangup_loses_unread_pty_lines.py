@@ -18,51 +18,27 @@ last lines written to the terminal, as many as it can hold unread, are named onc
 count, and the lines lost are among them (plugins/outputs/stdout.py, _TerminalTail)."""
 from __future__ import annotations
 
-import json
 import os
-import pty
 import re
-import select
-import subprocess
 import time
-import tty
 from pathlib import Path
 
 import pytest
 
-from tests.journal_sinks import SHIPPER, numbered
-from tests.stalled_reader import followed_log, unread, written_again
+from tests.journal_sinks import numbered
+from tests.stalled_reader import followed_log, on_a_terminal, read_terminal, shipped_numbers, unread, written_again
 from tests.support import read_steady, stop_process, wait
-
-
-def _numbers(data: bytes) -> list[int]:
-    """The numbers of the whole lines in data (a read may end inside a line)."""
-    whole = data[:data.rfind(b"\n") + 1].replace(b"\r", b"")
-    return [json.loads(line)["generic"]["n"] for line in whole.splitlines() if line.strip().startswith(b"{")]
 
 
 @pytest.mark.parametrize("controlling", [True, False], ids=["controlling", "setsid"])
 def test_lines_unread_in_a_terminal_that_hangs_up_are_named(tmp_path: Path, controlling: bool) -> None:
     cfg, log = followed_log(tmp_path)
-    master, slave = pty.openpty()
-    tty.setraw(slave)
-    name = os.ttyname(slave)
-
-    def take_the_terminal() -> None:  # in the child, after setsid: a session leader opening a tty gets it
-        os.close(os.open(name, os.O_RDWR))
-
     err = tmp_path / "first.err"
-    with open(err, "wb") as e:
-        agent = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=slave, stderr=e, start_new_session=True,
-                                 preexec_fn=take_the_terminal if controlling else None)
-    os.close(slave)
+    agent, master = on_a_terminal(cfg, err, controlling)
     got = b""
     try:
-        end = time.monotonic() + 60
-        while len(_numbers(got)) < 100 and time.monotonic() < end:
-            if select.select([master], [], [], 0.1)[0]:
-                got += os.read(master, 65536)
-        assert len(_numbers(got)) == 100, err.read_text()[-800:]
+        got = read_terminal(master, 100)
+        assert len(shipped_numbers(got)) == 100, err.read_text()[-800:]
         with open(log, "a") as f:
             f.write(numbered(100, 120))  # the terminal's reader stalls now
         assert read_steady(lambda: unread(master), lambda n: n > 0, 30) > 0, "nothing written to the terminal"
@@ -77,13 +53,13 @@ def test_lines_unread_in_a_terminal_that_hangs_up_are_named(tmp_path: Path, cont
             os.close(master)
         stop_process(agent, 30)
     again = written_again(cfg, tmp_path / "again.jsonl")
-    missing = sorted(set(range(121)) - set(_numbers(got) + _numbers(again)))
+    missing = sorted(set(range(121)) - set(shipped_numbers(got) + shipped_numbers(again)))
     journal = err.read_text()
     named = [int(n) for n in re.findall(r"stdout's terminal hung up: the last \d+ lines .* possibly_lost=(\d+)",
                                         journal)]
     assert len(named) == 1, f"{len(missing)} lines lost with the terminal: {missing[:5]}…, named {named}: {journal}"
     # the lines lost are among the last ones named (the last written before the hang-up: 119, or 120 without a
     # controlling terminal, whose batch met the hang-up and is read again)
-    last = max(_numbers(got) + missing)
+    last = max(shipped_numbers(got) + missing)
     assert set(missing) <= set(range(last + 1 - named[0], last + 1)), (missing, named, journal)
-    assert not set(_numbers(again)) & set(_numbers(got))  # nothing seen written again
+    assert not set(shipped_numbers(again)) & set(shipped_numbers(got))  # nothing seen written again

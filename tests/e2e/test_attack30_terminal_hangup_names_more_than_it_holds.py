@@ -14,18 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
-import select
-import subprocess
-import time
-import tty
 from pathlib import Path
 
 import pytest
 
-from tests.journal_sinks import SHIPPER
-from tests.stalled_reader import followed_log, unread, written_again
+from tests.stalled_reader import followed_log, on_a_terminal, read_terminal, shipped_numbers, unread, written_again
 from tests.support import read_steady, stop_process, wait
 
 PAD = 30_000  # bytes of each line's payload: ~30 KB a shipped line
@@ -36,36 +30,18 @@ def numbered(lo: int, hi: int) -> str:
     return "".join(json.dumps({"n": i, "p": "p" * PAD}) + "\n" for i in range(lo, hi))
 
 
-def _numbers(data: bytes) -> list[int]:
-    whole = data[:data.rfind(b"\n") + 1].replace(b"\r", b"")
-    return [json.loads(line)["generic"]["n"] for line in whole.splitlines() if line.strip().startswith(b"{")]
-
-
 @pytest.mark.xfail(strict=True, reason="with ~30 KB lines a terminal's hang-up names 'the last 32 lines written to "
                    "it (969696 bytes, what a terminal can hold unread)': 13 times what a terminal holds (~72 KiB), "
                    "lines its reader had read among them, none lost (exam30a, 2 of 2 by hand, raw and cooked)")
 def test_a_hang_up_names_no_more_long_lines_than_a_terminal_holds(tmp_path: Path) -> None:
     cfg, log = followed_log(tmp_path)
     log.write_text(numbered(0, 100))
-    master, slave = pty.openpty()
-    tty.setraw(slave)
-    name = os.ttyname(slave)
-
-    def take_the_terminal() -> None:  # in the child, after setsid: a session leader opening a tty gets it
-        os.close(os.open(name, os.O_RDWR))
-
     err = tmp_path / "first.err"
-    with open(err, "wb") as e:
-        agent = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=slave, stderr=e, start_new_session=True,
-                                 preexec_fn=take_the_terminal)
-    os.close(slave)
+    agent, master = on_a_terminal(cfg, err)
     got = b""
     try:
-        end = time.monotonic() + 60
-        while len(_numbers(got)) < 100 and time.monotonic() < end:
-            if select.select([master], [], [], 0.1)[0]:
-                got += os.read(master, 65536)
-        assert len(_numbers(got)) == 100, err.read_text()[-800:]
+        got = read_terminal(master, 100)
+        assert len(shipped_numbers(got)) == 100, err.read_text()[-800:]
         with open(log, "a") as f:
             f.write(numbered(100, 120))  # the terminal's reader stalls now
         assert read_steady(lambda: unread(master), lambda n: n > 0, 30) > 0, "nothing written to the terminal"
@@ -77,7 +53,7 @@ def test_a_hang_up_names_no_more_long_lines_than_a_terminal_holds(tmp_path: Path
             os.close(master)
         stop_process(agent, 30)
     again = written_again(cfg, tmp_path / "again.jsonl")
-    missing = sorted(set(range(120)) - set(_numbers(got) + _numbers(again)))
+    missing = sorted(set(range(120)) - set(shipped_numbers(got) + shipped_numbers(again)))
     journal = err.read_text()
     named = re.findall(r"stdout's terminal hung up: the last (\d+) lines written to it \((\d+) bytes", journal)
     assert len(named) <= 1, journal
