@@ -29,7 +29,14 @@ from tests.support import abstract_names, stop_process, wait
 pytestmark = pytest.mark.slow  # (an idle agent: 12 s, and the second agent's run)
 
 
-@pytest.mark.parametrize("where", ["name_squatted", "other_network_namespace"])
+@pytest.mark.parametrize("where", [
+    "name_squatted", "other_network_namespace",
+    # Two containers sharing the state_dir: neither the first's abstract name (another network namespace) nor its lock
+    # on the removed lock file (another pid namespace: /proc/locks does not list it) can be seen by the second.
+    pytest.param("other_pid_and_network_namespace", marks=pytest.mark.xfail(
+        strict=True, reason="a second agent in a pid and network namespace of its own, started while the first remakes "
+        "its removed state_dir (up to 5 s when idle), sees neither its claim nor its lock and ships every line again "
+        "(lock30: 2 of 2 in the test)"))])
 def test_no_second_agent_while_a_removed_state_dir_is_made_again(where: str) -> None:
     with passable_folder("attack29-squat-") as tmp_path:
         _attack(tmp_path, where)
@@ -61,7 +68,9 @@ def _attack(tmp_path: Path, where: str) -> None:
         time.sleep(12)  # idle: it looks for its state_dir every 5 s
         shutil.rmtree(state)
         with open(out_b, "wb") as o:
-            netns = ["unshare", "--net"] if where == "other_network_namespace" else []
+            netns = {"other_network_namespace": ["unshare", "--net"],
+                     "other_pid_and_network_namespace": ["unshare", "--net", "--pid", "--fork", "--mount-proc"]
+                     }.get(where, [])
             second = subprocess.Popen([*netns, SHIPPER, "run", "-c", str(cfg)], stdout=o, stderr=subprocess.PIPE,
                                       text=True)
         refused = wait(lambda: second.poll() is not None, 15)
