@@ -11,40 +11,17 @@ either; every restart stops at the same line, so that file ships nothing more, f
 `parse_workers` 0, 2 and auto. 252 or 255 arrays (a record 253 or 256 deep) are shipped."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import orjson
 import pytest
 
-SHIPPER = [os.path.join(os.path.dirname(sys.executable), "shipper")]
+from tests.nested_records import deep_record, shipped_once_around
 
 
 @pytest.mark.parametrize("workers", [0, 2])
 @pytest.mark.parametrize("arrays", [252, 253, 254])
 def test_a_record_nested_at_the_writers_limit_is_shipped_and_the_source_goes_on(tmp_path, workers, arrays):
-    log = tmp_path / "records.jsonl"
-    deep = b'{"user":"deep","payload":' + b"[" * arrays + b"]" * arrays + b"}"
-    records = [orjson.dumps({"user": f"u{i}", "n": i}) for i in range(1500)]
-    records.insert(700, deep)
-    log.write_bytes(b"\n".join(records) + b"\n")
-    cfg = tmp_path / "shipper.yaml"
-    cfg.write_text(f"""
-state_dir: {tmp_path / 'state'}
-sources:
-  - name: js
-    type: file
-    paths: [{log}]
-    parser: json
-    parse_workers: {workers}
-outputs:
-  - type: stdout
-""")
-    try:
-        r = subprocess.run(SHIPPER + ["run", "--once", "-c", str(cfg)], capture_output=True, timeout=120)
-    except subprocess.TimeoutExpired:
-        pytest.fail("run --once did not end within 120 s")
+    deep = deep_record(arrays)
+    r = shipped_once_around(tmp_path, deep, workers)
     err = r.stderr.decode(errors="replace")
     assert "source stopped with an error" not in err, err[-1500:]
     assert r.returncode == 0, err[-1500:]
