@@ -94,13 +94,14 @@ class EventBuilder:
         return parsed
 
     def enrich(self, raw: RawBatch, check_depth: bool = True, start: int = 0,
-               stop: int | None = None) -> tuple[list[dict], list, int, int]:
+               stop: int | None = None, unparsed: str | None = None) -> tuple[list[dict], list, int, int]:
         """Parse a raw batch (its records[start:stop]) and add host, agent, the source's meta and tags: (events,
         id parts, parse failures, unmapped actions). No metrics and no record keys, so a parse worker
         process runs exactly this code (shipper.parse_workers) and its events are the same bytes.
         `check_depth=False`: the caller serialises the events at once and enriches again with the
         check should orjson refuse one (shipper.parse_workers.serialise): counting every record's
-        brackets cost a third of what reading it does.
+        brackets cost a third of what reading it does. `unparsed`: the records are not given to the parser but
+        shipped as parse failures with this reason (a record whose parse ended its parse worker: shipper.parse_workers).
 
         The hot path of every event: one pass, shared dicts for what every event carries the same
         (agent, host; outputs never mutate events), no tuple per event when each record gave one.
@@ -110,7 +111,10 @@ class EventBuilder:
         index is its index in the batch, whatever `start`.
         """
         records = raw.records if start == 0 and stop is None else raw.records[start:stop]
-        parsed = self._parse_guarded(records, check_depth)
+        if unparsed is None:
+            parsed = self._parse_guarded(records, check_depth)
+        else:
+            parsed = [[failure_event(original_text(r), unparsed, self.parser.module, self.parser.dataset)] for r in records]
         meta_items = list(raw.meta.items()) if raw.meta else ()
         flags = raw.flags
         agent = self.agent

@@ -110,9 +110,13 @@ def _worker_main(conn, settings: EventSettings, parser_cls: type[Parser], parser
             return  # the agent is gone (its end of the pipe closed): nothing left to parse for
         if msg is None:
             return
-        batch_id, records, flags, meta, with_keys = msg
+        batch_id, records, flags, meta, with_keys, unparsed = msg
+        raw = RawBatch(records, (), {}, 0, meta, flags)
         try:
-            chunks, *rest = serialise_chunks(builder, RawBatch(records, (), {}, 0, meta, flags), with_keys)
+            if unparsed is None:
+                chunks, *rest = serialise_chunks(builder, raw, with_keys)
+            else:
+                chunks, *rest = serialise_chunks(builder, raw, with_keys, 1, _watch(conn.fileno(), batch_id, unparsed))
             sent = _result_frames((batch_id, (None, *rest), None), chunks)
         except Exception as e:  # not a parser error (those are _parse_failure events): the agent decides
             sent = _result_frames((batch_id, None, f"{type(e).__name__}: {e}"))
@@ -120,6 +124,18 @@ def _worker_main(conn, settings: EventSettings, parser_cls: type[Parser], parser
             _write_all(conn.fileno(), sent)
         except OSError:
             return
+
+
+def _watch(fd: int, batch_id: int, unparsed: tuple[int, ...]) -> Callable[[int], str | None]:
+    """For a batch that was in a worker that died: before each record's parse, the record's index sent to the agent
+    (a progress frame: the batch's id, no result, the index), so that a death names the record it was parsing; the
+    records in `unparsed` (each named so twice) shipped unparsed, flagged, instead of killing a third worker."""
+    def before(i: int) -> str | None:
+        if i in unparsed:
+            return UNPARSED
+        _write_all(fd, _result_frames((batch_id, None, i)))
+        return None
+    return before
 
 
 def _read_frame(fd: int) -> bytes:
@@ -182,6 +198,9 @@ def _write_all(fd: int, buffers: list) -> None:
 # thousand records: megabytes of dicts) leave the CPU's caches before they are written and freed: per chunk
 # they are still in them, ~25 % less CPU a record (bench/README.md, session 8).
 CHUNK = 64
+# What a record whose parse ended two parse workers is shipped with, flagged (its text kept).
+UNPARSED = ("not parsed: its parse ended the parse worker process twice (a parser that crashes its process on it, or "
+            "is killed for the memory it takes): shipped unparsed")
 _NDJSON = orjson.OPT_APPEND_NEWLINE
 
 
@@ -192,9 +211,11 @@ def serialise(builder, raw: RawBatch, with_keys: bool = True) -> Parsed:
     return b"".join(chunks), n, id_parts, keys, failures, unmapped
 
 
-def serialise_chunks(builder, raw: RawBatch, with_keys: bool = True) -> tuple[list[bytes], int, list, list | None,
-                                                                            int, int]:
-    """serialise, the lines left in the pieces they were made in (a worker writes them as they are)."""
+def serialise_chunks(builder, raw: RawBatch, with_keys: bool = True, chunk: int = CHUNK,
+                     before: Callable[[int], str | None] | None = None) -> tuple[list[bytes], int, list,
+                                                                                 list | None, int, int]:
+    """serialise, the lines left in the pieces they were made in (a worker writes them as they are). `before(start)`,
+    before each piece's parse: None, or why the piece is shipped unparsed (EventBuilder.enrich's `unparsed`)."""
     from shipper.address_space import room_for
     from shipper.parser import index_key, serialize_event
 
@@ -203,14 +224,15 @@ def serialise_chunks(builder, raw: RawBatch, with_keys: bool = True) -> tuple[li
     id_parts: list = []
     keys: list[tuple] | None = [] if with_keys else None
     failures = unmapped = 0
-    for start in range(0, len(raw.records), CHUNK):
-        stop = start + CHUNK
+    for start in range(0, len(raw.records), chunk):
+        stop = start + chunk
+        unparsed = None if before is None else before(start)
         room_for(raw.records, start, stop)  # under an address-space limit only (orjson: a SIGSEGV, no MemoryError)
-        events, parts, f, u = builder.enrich(raw, False, start, stop)
+        events, parts, f, u = builder.enrich(raw, False, start, stop, unparsed)
         try:  # serialize_event's very call (shipper.parser), without a Python call per event
             chunks.append(b"".join([dumps(ev, option=_NDJSON, default=str) for ev in events]))
         except orjson.JSONEncodeError:  # an event nested deeper than orjson writes: again, such records flagged
-            events, parts, f, u = builder.enrich(raw, True, start, stop)
+            events, parts, f, u = builder.enrich(raw, True, start, stop, unparsed)
             chunks.append(b"".join([serialize_event(ev) for ev in events]))
         if len(id_parts) != start and None in parts:
             # A None part names the only event of the record whose index in the batch is the event's (LazyIds,
@@ -443,7 +465,8 @@ class _Worker:
 
 
 class _Entry:
-    __slots__ = ("id", "raw", "with_keys", "worker", "result", "error", "attempts", "here")
+    __slots__ = ("id", "raw", "with_keys", "worker", "result", "error", "attempts", "here", "unparsed", "reached",
+                 "suspect")
 
     def __init__(self, batch_id: int, raw: RawBatch, with_keys: bool = True):
         self.id = batch_id
@@ -454,6 +477,11 @@ class _Entry:
         self.error: str | None = None
         self.attempts = 0
         self.here = False  # taken by the collector to parse itself (it came before any worker was up)
+        # Once it was in a worker that died: watched (parsed a record at a time, each record's index sent before its
+        # parse), the records whose parse ended two workers in it, the one the last worker began, the one before.
+        self.unparsed: set[int] | None = None
+        self.reached: int | None = None
+        self.suspect: int | None = None
 
 
 class _StallWatch:
@@ -574,7 +602,8 @@ class ParsePool:
         entry.worker = worker
         entry.attempts += 1
         raw = entry.raw
-        worker.send((entry.id, raw.records, raw.flags, raw.meta, entry.with_keys))
+        watched = None if entry.unparsed is None else tuple(sorted(entry.unparsed))
+        worker.send((entry.id, raw.records, raw.flags, raw.meta, entry.with_keys, watched))
 
     def _least_loaded(self) -> _Worker:
         """Under the lock: the worker with the fewest records waiting for it (batches differ in
@@ -622,7 +651,9 @@ class ParsePool:
                 if self._closing or self._abandon.is_set():
                     return
                 entry = self._queue[0]
-                entry.here = entry.worker is None  # no worker was up when it came: parsed here
+                # No worker was up when it came: parsed here. Not one a worker died with (watched), while workers
+                # can be had: its record may be why, and it would end the agent (exam30a).
+                entry.here = entry.worker is None and (entry.unparsed is None or not self.workers)
             parsed = self._here(entry) if entry.here else self._result(entry)
             if parsed is None:
                 if self.failed:
@@ -642,8 +673,12 @@ class ParsePool:
         its entry until that entry is the head: a worker whose result waited in its pipe for the
         head's would sit blocked in send() instead of parsing (it left each worker idle ~40 % of a
         backfill). None after replacing a dead worker."""
+        waiting_since = time.monotonic()
         while entry.result is None and entry.error is None:
             if self._closing or self._abandon.is_set():
+                return None
+            if entry.worker is None and (not self.workers or time.monotonic() - waiting_since > self._stall.after):
+                entry.unparsed = None  # no worker to be had (none can start, or none came): parsed here (_collect)
                 return None
             by_conn = {w.conn: w for w in self._workers}
             try:
@@ -659,7 +694,10 @@ class ParsePool:
                     for batch_id, parsed, error in results:
                         for e in self._queue:
                             if e.id == batch_id and e.worker is worker:
-                                e.result, e.error = parsed, error
+                                if isinstance(error, int):  # a watched batch's progress (_watch): not a result
+                                    e.reached = error
+                                else:
+                                    e.result, e.error = parsed, error
                                 break
             holder = entry.worker
             if not ready and holder is not None and self._stall.stalled(holder):
@@ -667,17 +705,18 @@ class ParsePool:
                             "its batches parsed again", self._stall.after,
                             extra={"source": self.name, "pid": holder.proc.pid})
                 holder.proc.kill()  # a stopped process dies of it; one a cgroup freezer holds only once thawed:
-                return self._replace(holder, entry)  # so it is replaced now, not at its pipe's EOF
+                return self._replace(holder, entry, blame=False)  # so it is replaced now, not at its pipe's EOF
         if entry.error is not None:
             log.warning("parse worker failed on a batch: parsing it in the agent",
                         extra={"source": self.name, "error": entry.error})
             return self._here(entry)
         return entry.result
 
-    def _replace(self, dead: _Worker, head: _Entry) -> Parsed | None:
+    def _replace(self, dead: _Worker, head: _Entry, blame: bool = True) -> Parsed | None:
         """`dead` exited (killed, or crashed in a parser): its batches without a result go to the other workers
         or, with none up, wait for the fresh one started meanwhile (the collector parses the head itself until
-        then). Nothing of them was registered, so nothing was acked."""
+        then). Nothing of them was registered, so nothing was acked. `blame`: it died of itself (the agent did
+        not kill it for being stopped), so the record it was parsing may be why (_blame)."""
         with self._cond:
             if self._closing:
                 return None
@@ -687,6 +726,8 @@ class ParsePool:
             log.warning("a parse worker died; its batches are parsed again by a fresh worker",
                         extra={"source": self.name, "batches": len(again), "restarts": self.restarts,
                                "exitcode": dead.proc.exitcode})
+            for e in again:
+                self._blame(e, dead, blame)
             here = head.here = head in again and head.attempts >= MAX_ATTEMPTS
             for e in again:
                 e.worker = None
@@ -703,6 +744,26 @@ class ParsePool:
                         extra={"source": self.name, "records": len(head.raw.records)})
             return self._here(head)
         return None
+
+    def _blame(self, entry: _Entry, dead: _Worker, blame: bool) -> None:
+        """Under the lock. A batch in a worker that died is watched from then on; a record a watched worker died
+        parsing twice is shipped unparsed, flagged, and named here: parsed in the agent after three deaths, as every
+        batch was, it killed the agent (exam30a: every source stopped, and each restart died on it again)."""
+        reached, entry.reached = entry.reached, None
+        if not blame:  # killed by the agent for being stopped: its records are not why
+            return
+        if entry.unparsed is None:
+            entry.unparsed = set()
+        elif reached is not None:
+            if reached != entry.suspect:
+                entry.suspect = reached
+                return
+            entry.unparsed.add(reached)
+            entry.suspect = None
+            entry.attempts = 0  # this death is explained: the batch goes on in workers
+            log.warning("a record's parse ended two parse workers: it is shipped unparsed, flagged with its text",
+                        extra={"source": self.name, "record": entry.raw.keys[reached] if entry.raw.keys else reached,
+                               "exitcode": dead.proc.exitcode})
 
     def _here(self, entry: _Entry) -> Parsed | None:
         try:

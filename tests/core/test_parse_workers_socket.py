@@ -70,7 +70,7 @@ def test_a_result_larger_than_the_default_send_buffer_is_written_whole_while_not
     ctx.set_forkserver_preload(["shipper.parse_workers", "orjson", "shipper_plugins.parsers.datameer"])
     worker = _Worker(ctx, (EventSettings("d"), DatameerParser, ParserOptions(), "host"), "socket-test")
     try:
-        worker.send((0, records, None, META, False))
+        worker.send((0, records, None, META, False, None))
         # nothing reads it here: the whole message waits in the socket, the worker is free for its next batch
         assert wait(lambda: _readable(worker.conn) >= size, 30, 0.05), (
             f"{_readable(worker.conn)} of the result's {size} bytes written: the worker waits in write() for the rest")
