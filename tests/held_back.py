@@ -4,8 +4,10 @@ to the log it follows, as the attack29/30 tests of a cut log's loss and of a sta
 the agent's HTTP endpoint."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -35,6 +37,18 @@ def append_busily(log: Path, text: str) -> None:
             f.flush()
             if n % (8192 * 100) == 0:
                 time.sleep(0.25)
+
+
+def with_small_journal_pipe(argv: list[str]) -> tuple[subprocess.Popen, int, int]:
+    """argv (an agent) started with stdout into one pipe and stderr (its journal) into another of 4 KiB, so that its
+    backlog takes over after a few lines: (the agent, stdout's read end, the journal's read end)."""
+    out_read, out_write = os.pipe()
+    journal_read, journal_write = os.pipe()
+    fcntl.fcntl(journal_read, fcntl.F_SETPIPE_SZ, 4096)
+    agent = subprocess.Popen(argv, stdout=out_write, stderr=journal_write)
+    os.close(out_write)
+    os.close(journal_write)
+    return agent, out_read, journal_read
 
 
 def read_lines(fd: int, into: bytearray, lines: int) -> None:

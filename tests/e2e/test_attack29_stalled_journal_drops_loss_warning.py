@@ -13,16 +13,14 @@ with 700 FIFO warnings before it and 900 after sits in the backlog's middle and 
 dropped here (593 warnings or errors among them …)`, the loss named nowhere (2 of 2 in the test: the second case)."""
 from __future__ import annotations
 
-import fcntl
 import os
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.held_back import app_metric, append_busily, drain, followed_file, held_back_config, padded, read_lines
+from tests.held_back import app_metric, append_busily, drain, followed_file, held_back_config, padded, read_lines, with_small_journal_pipe
 from tests.journal_sinks import SHIPPER
 from tests.support import read_steady, stop_process, wait
 
@@ -37,12 +35,8 @@ def test_a_loss_is_named_in_a_journal_whose_reader_stalled(tmp_path: Path, befor
     cfg, log, port = held_back_config(tmp_path)
     logs = log.parent
     first, later = log.read_text(), padded(100_000)
-    out_read, out_write = os.pipe()
-    journal_read, journal_write = os.pipe()
-    fcntl.fcntl(journal_read, fcntl.F_SETPIPE_SZ, 4096)  # a small pipe: the backlog takes over after a few lines
-    agent = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=out_write, stderr=journal_write)
-    os.close(out_write)
-    os.close(journal_write)
+    # a small journal pipe: the backlog takes over after a few lines
+    agent, out_read, journal_read = with_small_journal_pipe([SHIPPER, "run", "-c", str(cfg)])
     shipped, journal = bytearray(), bytearray()
     try:
         read_lines(out_read, shipped, 10)

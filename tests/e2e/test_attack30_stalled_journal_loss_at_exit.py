@@ -19,17 +19,15 @@ with the agent gone the loss is named nowhere. (Without the 100 earlier warnings
 this passes.)"""
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.held_back import app_metric, append_busily, drain, followed_file, held_back_config, padded, read_lines
+from tests.held_back import app_metric, append_busily, drain, followed_file, held_back_config, padded, read_lines, with_small_journal_pipe
 from tests.journal_sinks import SHIPPER, own_kmsg
 from tests.support import read_steady, stop_process, wait
 
@@ -45,12 +43,8 @@ def test_a_loss_named_while_the_journal_stalls_is_named_somewhere_after_a_stop(t
     logs = log.parent
     first, later = log.read_text(), padded(100_000)
     kmsg = tmp_path / "kmsg"
-    out_read, out_write = os.pipe()
-    journal_read, journal_write = os.pipe()
-    fcntl.fcntl(journal_read, fcntl.F_SETPIPE_SZ, 4096)  # a small pipe: the backlog takes over after a few lines
-    agent = subprocess.Popen(own_kmsg(kmsg, [SHIPPER, "run", "-c", str(cfg)]), stdout=out_write, stderr=journal_write)
-    os.close(out_write)
-    os.close(journal_write)
+    # a small journal pipe: the backlog takes over after a few lines
+    agent, out_read, journal_read = with_small_journal_pipe(own_kmsg(kmsg, [SHIPPER, "run", "-c", str(cfg)]))
     shipped, journal = bytearray(), bytearray()
     try:
         read_lines(out_read, shipped, 10)
