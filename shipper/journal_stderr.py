@@ -11,7 +11,7 @@ import re
 from typing import Callable
 
 from shipper.journal_backlog import HeldJournal
-from shipper.journal_syslog import KMSG_LINE, KMSG_LINES, to_kernel_log
+from shipper.journal_syslog import for_the_kernel_log, said_at_exit, to_kernel_log
 
 # A journal line's level as shipper.log formats it: logfmt's `level=…` or JSON's `{"level":"…"`, after the `<N>` priority
 # of a line for journald's stream.
@@ -68,9 +68,9 @@ class StderrJournal(HeldJournal):
         held = self._unwritten()
         if not held and not self._dropped:
             return
-        urgent = [line.decode(errors="replace").rstrip("\n") for line in held if self._weighty(line)]
+        urgent = [line.decode(errors="replace") for line in held if self._weighty(line)]
         to_kernel_log(f"shipper[{os.getpid()}]: {self.stalled}: {len(held) + self._dropped} lines of it were left "
-                      f"unwritten at the exit{self._left_note()} ({len(urgent)} warnings or errors among the last "
-                      f"{len(held)}; the last of them follow)")
-        for line in urgent[-KMSG_LINES:]:
-            to_kernel_log(line[:KMSG_LINE])
+                      f"unwritten at the exit{self._left_note()} ({said_at_exit(urgent)} among the last "
+                      f"{len(held)}; those naming a loss and the last of them follow)")
+        for line in for_the_kernel_log(urgent):
+            to_kernel_log(line)

@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 
-from shipper.journal_backlog import BACKLOG_LINES, HeldJournal
+from shipper.journal_backlog import BACKLOG_LINES, LOSS, HeldJournal
 from shipper.unread import unread_bytes
 
 SOCKET = "/dev/log"
@@ -52,6 +52,25 @@ _PREFIX = re.compile(r"<([0-7])>")
 UNREAD_LOOK = 0.2  # seconds between looks at whether syslog read the lines sent (while some are unread)
 KMSG_LINES, KMSG_LINE = 8, 900  # lines of it said in the kernel's log at exit when syslog did not take them; their length
 _SENT_PRIORITY = re.compile(rb"<(\d+)>")
+
+
+def for_the_kernel_log(urgent: list[str]) -> list[str]:
+    """Of the warnings and errors a stalled journal still held at the exit, the KMSG_LINES the kernel's log is given
+    (its rate limit takes ten lines from a program at once, the count's line one of them): those naming a loss first
+    (a loss must be named: a `data lost` the backlog kept behind 1,200 later warnings went nowhere, exam30a), the last
+    of the others in the room left; in their order."""
+    loss = LOSS.decode()
+    losses = [i for i, line in enumerate(urgent) if loss in line][-KMSG_LINES:]
+    others = [i for i, line in enumerate(urgent) if loss not in line]
+    room = KMSG_LINES - len(losses)
+    chosen = sorted(losses + (others[len(others) - room:] if room else []))
+    return [urgent[i].rstrip("\n")[:KMSG_LINE] for i in chosen]
+
+
+def said_at_exit(urgent: list[str]) -> str:
+    """The end of the count's line: how many warnings or errors, and how many of them name a loss."""
+    losses = sum(LOSS.decode() in line for line in urgent)
+    return f"{len(urgent)} warnings or errors" + (f", {losses} naming a loss," if losses else "")
 
 REFUSED = ("shipper: standard error is closed (2>&-) and there is no syslog socket ({path}) to send the journal to: "
            "refusing to run with nowhere to say what it loses; start it with its stderr open (2>/dev/null runs "
@@ -247,12 +266,14 @@ class SyslogStream(HeldJournal):
         if not self._backlog and not self._dropped:
             return
         held = [bytes(line) for line in self._backlog]
-        urgent = [_SENT_PRIORITY.sub(b"", line, count=1) for line in held if self._weighty(line)]
+        urgent = [_SENT_PRIORITY.sub(b"", line, count=1).decode(errors="replace") for line in held
+                  if self._weighty(line)]
         to_kernel_log(f"shipper[{os.getpid()}]: syslog ({self.path}) did not read the journal: "
                        f"{len(held) + self._dropped} lines of it were left unsent at the exit "
-                       f"({len(urgent)} warnings or errors among the last {len(held)}; the last of them follow)")
-        for line in urgent[-KMSG_LINES:]:
-            to_kernel_log(line.decode(errors="replace").rstrip("\n")[:KMSG_LINE])
+                       f"({said_at_exit(urgent)} among the last {len(held)}; those naming a loss and the last of "
+                       "them follow)")
+        for line in for_the_kernel_log(urgent):
+            to_kernel_log(line)
 
     def _wait_for_room(self, timeout: float) -> None:
         """Until the socket takes more, or `timeout`: syslog away, a reconnect is tried again after it."""

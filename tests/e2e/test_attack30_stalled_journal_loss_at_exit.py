@@ -34,9 +34,6 @@ from tests.support import read_steady, stop_process, wait
 pytestmark = pytest.mark.slow  # (a flood of warnings, 7 MB written and cut: seconds of waits)
 
 
-@pytest.mark.xfail(strict=True, reason="a 'data lost' line a stalled journal's backlog kept is not among what the "
-                   "exit gives the kernel's log (a count and the last warnings): after a stop, or a second signal, "
-                   "with the journal's reader stalled, the loss is named nowhere (exam30a, 2 of 2 by hand each)")
 @pytest.mark.parametrize("signals", [1, 2], ids=["stop", "second_signal"])
 def test_a_loss_named_while_the_journal_stalls_is_named_somewhere_after_a_stop(tmp_path: Path, signals: int) -> None:
     cfg, log, port = held_back_config(tmp_path)
