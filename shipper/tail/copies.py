@@ -25,6 +25,11 @@ from shipper.tail.state import WINDOW_COPY_PREFIX, FileState
 if TYPE_CHECKING:
     from shipper.tail.prospector import Prospector
 
+# What was read of a live file, no longer than this, may be a header of a few lines its writer writes at the start of
+# each file (head_read). The longer, the more a `copy` rotation of a quiet log while the agent was stopped looks like
+# a copytruncate of a header rewritten: nothing tells the two apart but the size.
+HEADER_MAX = 4096
+
 
 def is_copy(p: Prospector, o: Observed, now: float) -> bool:
     """Is `o` (matched to no state) a copy of content we know, to be left alone? Only when
@@ -446,13 +451,15 @@ def head_copy_of_grown(p: Prospector, o: Observed) -> bool:
 
 
 def head_read(s: FileState) -> bool:
-    """Was all that was read of `s` its head, or a header of a few lines (no longer than HEAD_MAX: a W3C
+    """Was all that was read of `s` its head, or a header of a few lines (no longer than HEADER_MAX: a W3C
     `#Version`/`#Fields` pair, a banner above a CSV header)? Its head, read mark and earlier marks (_marks_hold) then
     prove a copy holding exactly that many bytes a copy of what was read. (At most MARK_MAX, a banner above a
-    26-field CSV column line, 293 bytes, was still unnamed: exam29b.) (Its head alone, a two-line header copytruncated
-    while the agent was stopped and written again went unnamed: exam29b's
+    26-field CSV column line, 293 bytes, was still unnamed: exam29b; at most HEAD_MAX, 1 KiB, a banner above an
+    80-column CSV line or Log4j's HTMLLayout head: exam30b's
+    tests/tail/test_attack30_header_over_1k_copytruncate_while_stopped_unnamed.py.) (Its head alone, a two-line header
+    copytruncated while the agent was stopped and written again went unnamed: exam29b's
     tests/tail/test_attack29_two_line_header_copytruncate_while_stopped_unnamed.py.)"""
-    return bool(s.head_len) and (s.offset == s.head_len or s.head_len < s.offset <= HEAD_MAX)
+    return bool(s.head_len) and (s.offset == s.head_len or s.head_len < s.offset <= HEADER_MAX)
 
 
 def _marks_hold(p: Prospector, fh: OpenFile, s: FileState) -> bool:

@@ -38,10 +38,6 @@ def _events(lo: int, hi: int) -> bytes:
     return "".join(json.dumps({"seq": i, "pad": "x" * 40}) + "\n" for i in range(lo, hi)).encode()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "exam30b: a header over HEAD_MAX (1 KiB) that was all the agent read, copytruncated while it was stopped and "
-    "written again: the new header's lines are never shipped and the copytruncate window is not named (up to 1 KiB "
-    "it is)"))
 @pytest.mark.parametrize("header", [WIDE_CSV, MANY_LINES], ids=["wide-csv-two-lines", "sixteen-lines"])
 def test_header_over_1k_copytruncated_while_stopped_is_read_again_or_named(tmp_path, header):
     assert len(header) > 1024

@@ -27,9 +27,13 @@ def fast_missing(monkeypatch):
 LONG = [BANNER, "#Software: audit exporter 4.2 (build 2026-11-30, a long banner line of its own)",
         "#Fields: " + " ".join(f"field_{i:02d}_name" for i in range(26)), "#Date: 2026-12-07 00:00:00"]
 
+# (An HTML layout's head, one tag a line, past HEAD_MAX (1 KiB): fifteen lines, ~3,000 bytes: exam30b.)
+HTML = [f"<!-- layout header line {i}: " + "h" * 170 + " -->" for i in range(15)]
+
 
 @pytest.mark.parametrize("compress", [False, True])
-@pytest.mark.parametrize("header", [[BANNER, COLUMNS], LONG], ids=["two-lines", "four-lines-494-bytes"])
+@pytest.mark.parametrize("header", [[BANNER, COLUMNS], LONG, HTML],
+                         ids=["two-lines", "four-lines-494-bytes", "fifteen-lines-3000-bytes"])
 def test_a_two_line_header_copytruncated_while_stopped_names_the_window(tmp_path, caplog, compress, header):
     d = tmp_path / "logs"
     d.mkdir()
@@ -43,7 +47,7 @@ def test_a_two_line_header_copytruncated_while_stopped_names_the_window(tmp_path
         f.restart()
         with caplog.at_level(logging.WARNING, logger="shipper.tail"):
             f.settle()
-        assert [x for x in f.lines() if not x.startswith(b"#")] == [b"line 0", b"line 1"]
+        assert [x for x in f.lines() if not x.startswith((b"#", b"<!--"))] == [b"line 0", b"line 1"]
         windows = [r.getMessage() for r in caplog.records
                    if r.getMessage().startswith("data lost") and copy in r.getMessage() and "truncation" in r.getMessage()]
         assert len(windows) == 1, caplog.text
