@@ -1406,18 +1406,28 @@ class Prospector:
         read, was read again from 0 as a new file (torture seed 7359). Plain files before compressed
         ones: a .gz is made from a plain file which, when still there (held open), must take the
         content for the .gz to be proven its copy. Files renamed since the listing (they cannot
-        tell: MovedDuringScan) go to `renamed`."""
+        tell: MovedDuringScan) go to `renamed`. Of the plain files that hold all that was read, the longest: each is
+        the content as it was when copied, the longest the last copy (logrotate `copy` twice, then `copytruncate`, while
+        the agent was away: the first copy taken, the lines after what was read, in the later copies only, were never
+        read, exam30b's tests/tail/test_attack30_two_copies_then_copytruncate_lines_unread.py)."""
         best: tuple[tuple[int, int], int] | None = None
+        longest = -1
         for key, o in sorted(files.items(), key=lambda kv: kv[1].gz):
+            if longest >= 0 and (o.gz or o.st.st_size <= longest):
+                continue  # (a .gz is not decompressed whole to weigh it: a plain file holding all that was read is had)
             try:
                 resume = self.matcher.holds_read(lo, o)
             except MovedDuringScan:
                 renamed.append(key)
                 continue
-            if resume is not None and (best is None or resume > best[1]):
-                best = (key, resume)
-                if resume >= lo.state.offset:
+            if resume is None:
+                continue
+            if resume >= lo.state.offset:
+                best, longest = (key, resume), o.st.st_size
+                if o.gz:
                     break
+            elif longest < 0 and (best is None or resume > best[1]):
+                best = (key, resume)
         return best
 
     def _holding_all(self, lo: Loose, unmatched: dict[tuple[int, int], Observed]) -> None:
