@@ -484,12 +484,13 @@ def _removed_lock_of(pid: int, ino: int, here: os.stat_result,
             peer = _with_command_line(pid, os.stat(f"/proc/{pid}").st_uid)
         except OSError:
             continue
-        if _is_writer(peer):
-            written = _claim_holder(peer)
-            agent = _agent_of_writer(pid, written)
-            if agent is not None:
-                return agent, written, peer
-        return pid, _pid_in_its_namespace(pid) or str(pid), peer
+        if not _is_writer(peer):
+            return pid, _pid_in_its_namespace(pid) or str(pid), peer  # (the agent: it holds its writer's lock)
+        written = _claim_holder(peer)
+        agent = _agent_of_writer(pid, written)
+        # A writer whose agent ended (left in a write on a frozen filesystem) makes nothing again: no agent to refuse
+        # for; it ends after the thaw.
+        return None if agent is None else (agent, written, peer)
     return None
 
 

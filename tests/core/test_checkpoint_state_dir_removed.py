@@ -13,6 +13,7 @@ import pytest
 from shipper.checkpoint import CheckpointStore, StateDirError, StateDirGone, lock_state_dir
 from shipper.checkpoint_db import StateDirInUse
 from tests.other_user_locks import FLOCK_EXCLUSIVE, locked_by_nobody, passable_folder
+from tests.support import wait
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -162,3 +163,25 @@ def test_a_removed_lock_file_held_by_another_user_keeps_no_agent_out():
             shutil.rmtree(state)
             state.mkdir()
             assert _second_lock(str(state)) == "locked"
+
+
+def test_a_removed_lock_file_held_by_an_ended_agents_writer_keeps_no_agent_out(tmp_path):
+    """A checkpoint writer whose agent ended (left in a write on a frozen filesystem until the thaw: its parent is init
+    now) holding the removed lock makes nothing again: the next agent starts on the state_dir made anew."""
+    state = tmp_path / "state"
+    state.mkdir()
+    writer = ("import fcntl, os, sys, time\nfd = os.open(sys.argv[2], os.O_RDWR | os.O_CREAT)\n"
+              "fcntl.flock(fd, fcntl.LOCK_EX)\nos.write(fd, sys.argv[4].encode())\ntime.sleep(120)")
+    lock = str(state / "shipper.lock")
+    # Its command line as a writer's: <python> -c <main> …/checkpoint_db.py <fd> <state_dir> <agent's pid>; started by
+    # a shell that ends at once (the agent that ended).
+    started = subprocess.run(["sh", "-c", 'python3 -c "$0" /x/checkpoint_db.py "$1" "$2" "$3" >/dev/null 2>&1 & echo $!',
+                              writer, lock, str(state), "999999"], capture_output=True, text=True, timeout=30)
+    pid = int(started.stdout.split()[0])
+    try:
+        assert wait(lambda: (state / "shipper.lock").exists() and (state / "shipper.lock").read_text() == "999999", 30)
+        shutil.rmtree(state)
+        state.mkdir()
+        assert _second_lock(str(state)) == "locked"
+    finally:
+        os.kill(pid, 9)
