@@ -12,7 +12,6 @@ agent asks it for its stdout socket), and a datagram socket's unread queue is ch
 What should hold: lines syslog never read are sent again after the restart, or their number is said."""
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.journal_sinks import followed_log
 from tests.support import stop_process, wait
 
 SHIPPER = str(Path(sys.executable).with_name("shipper"))
@@ -54,14 +54,8 @@ def _read_all(sock: socket.socket, seconds: float) -> str:
 @pytest.mark.parametrize("kind", ["datagram", "stream"])
 def test_journal_lines_syslog_had_not_read_at_its_restart_are_not_lost_unsaid(tmp_path: Path, kind: str) -> None:
     sock_kind = socket.SOCK_DGRAM if kind == "datagram" else socket.SOCK_STREAM
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    (logs / "a.log").write_text("".join(json.dumps({"n": i}) + "\n" for i in range(10)))
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"state_dir": str(tmp_path / "state"),
-                               "sources": [{"name": "app", "type": "file", "paths": [str(logs / "*.log")],
-                                            "parser": "json", "poll_interval": 0.2}],
-                               "outputs": [{"type": "stdout"}]}))
+    cfg, log = followed_log(tmp_path, 10)
+    logs = log.parent
     path = tmp_path / "syslog.sock"
     out = tmp_path / "out.jsonl"
     first = _listening(path, sock_kind)
