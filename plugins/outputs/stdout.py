@@ -112,32 +112,57 @@ TERMINAL_HOLDS = 72 << 10
 
 
 class _TerminalTail:
-    """The last lines written to a terminal, as many as it may hold unread (TERMINAL_HOLDS): said once as possibly
-    unread when it hangs up."""
+    """The last lines written to a terminal, those with a byte in the last TERMINAL_HOLDS it may hold unread: said once
+    as possibly unread when it hangs up. Counted by line, not by batch: a batch of 32 lines of 30 KB was named whole,
+    0.9 MB as what a terminal holds, lines its reader had read among them (exam30a)."""
 
     def __init__(self) -> None:
-        self._writes: deque[tuple[int, int]] = deque()  # (bytes, lines) of each acknowledged batch, the last ones
+        self._lines: deque[int] = deque()  # the lengths of the last lines written (acknowledged), in order
         self._bytes = 0
         self.said = False
 
     def written(self, parts: list[bytes]) -> None:
-        size = sum(len(p) for p in parts)
-        self._writes.append((size, sum(p.count(b"\n") for p in parts)))
-        self._bytes += size
-        while self._writes and self._bytes - self._writes[0][0] >= TERMINAL_HOLDS:
-            self._bytes -= self._writes.popleft()[0]
+        last = _last_line_lengths(parts, TERMINAL_HOLDS)
+        self._lines += last
+        self._bytes += sum(last)
+        while self._lines and self._bytes - self._lines[0] >= TERMINAL_HOLDS:
+            self._bytes -= self._lines.popleft()
 
     def say_hung_up(self, output: str) -> None:
         """Once: the lines that may have been unread in the terminal when it hung up."""
-        if self.said or not self._writes:
+        if self.said or not self._lines:
             return
         self.said = True
-        lines = sum(n for _size, n in self._writes)
-        log.warning(f"stdout's terminal hung up: the last {lines} lines written to it ({self._bytes} bytes, what a "
-                    "terminal can hold unread) may not have reached its reader (one that stalled: its unread lines "
+        lines = len(self._lines)
+        log.warning(f"stdout's terminal hung up: the last {lines} lines written to it ({self._bytes} bytes, those in "
+                    "what a terminal can hold unread) may not have reached its reader (one that stalled: its unread lines "
                     "are dropped with the terminal); a terminal cannot tell what was read, so they were taken as "
                     "delivered and are not written again (stdout on a file or a pipe is waited for)",
                     extra={"output": output, "possibly_lost": lines})
+
+
+def _last_line_lengths(parts: list[bytes], room: int) -> list[int]:
+    """The lengths of the last lines of `parts` (lines may run from one part into the next), in order: the fewest whose
+    bytes reach `room`, or all of them. Read from the end, so a batch's size does not matter."""
+    lengths: list[int] = []
+    total = 0
+    carried = 0  # bytes of the line being measured that lie in the parts after this one
+    for part in reversed(parts):
+        end = len(part)  # where the measured line's bytes in this part end
+        while end:
+            # Its start: after the newline before it (its own newline, at end - 1, when it ends in this part)
+            nl = part.rfind(b"\n", 0, end if carried else end - 1)
+            if nl < 0:
+                carried += end
+                break
+            lengths.append(carried + end - nl - 1)
+            total += lengths[-1]
+            carried, end = 0, nl + 1
+            if total >= room:
+                return lengths[::-1]
+    if carried:
+        lengths.append(carried)  # the first line
+    return lengths[::-1]
 
 
 _terminal_writers: dict[tuple[int, int, int], int] = {}  # a terminal's (dev, inode, rdev): its non-blocking description

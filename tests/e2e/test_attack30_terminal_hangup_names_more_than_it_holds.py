@@ -17,8 +17,6 @@ import os
 import re
 from pathlib import Path
 
-import pytest
-
 from tests.stalled_reader import followed_log, on_a_terminal, read_terminal, shipped_numbers, unread, written_again
 from tests.support import read_steady, stop_process, wait
 
@@ -30,9 +28,6 @@ def numbered(lo: int, hi: int) -> str:
     return "".join(json.dumps({"n": i, "p": "p" * PAD}) + "\n" for i in range(lo, hi))
 
 
-@pytest.mark.xfail(strict=True, reason="with ~30 KB lines a terminal's hang-up names 'the last 32 lines written to "
-                   "it (969696 bytes, what a terminal can hold unread)': 13 times what a terminal holds (~72 KiB), "
-                   "lines its reader had read among them, none lost (exam30a, 2 of 2 by hand, raw and cooked)")
 def test_a_hang_up_names_no_more_long_lines_than_a_terminal_holds(tmp_path: Path) -> None:
     cfg, log = followed_log(tmp_path)
     log.write_text(numbered(0, 100))
