@@ -23,6 +23,9 @@ MAX_DEPTH = 255  # levels of nesting orjson writes (every output serialises with
 # sub-objects), so a record 254 levels deep made an event 256 deep that no output could write, and its source ended
 # at every restart (exam30a). Half the limit leaves a parser 127 levels of its own; a trial dump is ~1 µs.
 TRIAL_BRACKETS = MAX_DEPTH // 2
+# enrich's check_depth after a dump of the batch's events was refused: every record's events tried, whatever its
+# brackets (a value orjson does not write, an integer past 64 bits, ended the source as a deep record did: exam30a).
+EVERY_RECORD = 2
 _COUNT_SQUARE, _COUNT_CURLY = methodcaller("count", b"["), methodcaller("count", b"{")
 _ONE = frozenset((1,))
 
@@ -62,10 +65,10 @@ class EventBuilder:
         self._m_fail = self.counts.parse_failures
         self._m_unmapped = self.counts.unmapped_actions
 
-    def _parse_guarded(self, raws: list[bytes], check_depth: bool = True) -> list[list[dict]]:
+    def _parse_guarded(self, raws: list[bytes], check_depth: int = True) -> list[list[dict]]:
         try:
             parsed = self.parser.parse_batch(raws)
-            return self._writable(raws, parsed) if check_depth else parsed
+            return self._writable(raws, parsed, check_depth == EVERY_RECORD) if check_depth else parsed
         except Exception:
             out = []
             for raw in raws:
@@ -73,33 +76,35 @@ class EventBuilder:
                     out.append(self.parser.parse(raw))
                 except Exception as e:  # a parser bug ships the record flagged, never crashes
                     out.append([failure_event(original_text(raw), f"parser {type(e).__name__}: {e}", self.parser.module, self.parser.dataset)])
-            return self._writable(raws, out) if check_depth else out
+            return self._writable(raws, out, check_depth == EVERY_RECORD) if check_depth else out
 
-    def _writable(self, raws: list[bytes], parsed: list[list[dict]]) -> list[list[dict]]:
+    def _writable(self, raws: list[bytes], parsed: list[list[dict]], every: bool = False) -> list[list[dict]]:
         """A record whose events nest deeper than orjson writes (255 levels; it reads 1,024) would be
         refused by every output at each retry, wedging its source: it is shipped as a parse failure
         with its text instead. Only a record with many brackets can nest so deep: two counts a record
-        (in C, over the batch: the usual batch has no such record), a trial dump only for those."""
-        if max(map(add, map(_COUNT_SQUARE, raws), map(_COUNT_CURLY, raws)), default=0) <= TRIAL_BRACKETS:
+        (in C, over the batch: the usual batch has no such record), a trial dump only for those; `every`
+        record's once a dump of the batch was refused (EVERY_RECORD)."""
+        if not every and max(map(add, map(_COUNT_SQUARE, raws), map(_COUNT_CURLY, raws)), default=0) <= TRIAL_BRACKETS:
             return parsed
         for i, raw in enumerate(raws):
-            if raw.count(b"[") + raw.count(b"{") > TRIAL_BRACKETS:
+            if every or raw.count(b"[") + raw.count(b"{") > TRIAL_BRACKETS:
                 try:
                     for event in parsed[i]:  # each as the outputs write it (the list would be one level deeper)
                         serialize_event(event)
                 except orjson.JSONEncodeError as e:
+                    deep = f" (at most {MAX_DEPTH} levels of nesting)" if "ecursion" in str(e) else ""
                     parsed = list(parsed)
-                    parsed[i] = [failure_event(original_text(raw), f"not shipped as parsed: {e} (at most {MAX_DEPTH} levels of nesting)",
+                    parsed[i] = [failure_event(original_text(raw), f"not shipped as parsed: {e}{deep}",
                                                self.parser.module, self.parser.dataset)]
         return parsed
 
-    def enrich(self, raw: RawBatch, check_depth: bool = True, start: int = 0,
+    def enrich(self, raw: RawBatch, check_depth: int = True, start: int = 0,
                stop: int | None = None, unparsed: str | None = None) -> tuple[list[dict], list, int, int]:
         """Parse a raw batch (its records[start:stop]) and add host, agent, the source's meta and tags: (events,
         id parts, parse failures, unmapped actions). No metrics and no record keys, so a parse worker
         process runs exactly this code (shipper.parse_workers) and its events are the same bytes.
-        `check_depth=False`: the caller serialises the events at once and enriches again with the
-        check should orjson refuse one (shipper.parse_workers.serialise): counting every record's
+        `check_depth=False`: the caller serialises the events at once and enriches again with
+        EVERY_RECORD should orjson refuse one (shipper.parse_workers.serialise): counting every record's
         brackets cost a third of what reading it does. `unparsed`: the records are not given to the parser but
         shipped as parse failures with this reason (a record whose parse ended its parse worker: shipper.parse_workers).
 

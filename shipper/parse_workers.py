@@ -43,7 +43,7 @@ from typing import Callable, Iterator
 import orjson
 
 from shipper.env_seconds import env_seconds
-from shipper.events import EventBuilder, EventSettings
+from shipper.events import EVERY_RECORD, EventBuilder, EventSettings
 from shipper.parser import Parser, ParserOptions, RawBatch
 from shipper.source_waits import held_a_while
 
@@ -231,8 +231,8 @@ def serialise_chunks(builder, raw: RawBatch, with_keys: bool = True, chunk: int 
         events, parts, f, u = builder.enrich(raw, False, start, stop, unparsed)
         try:  # serialize_event's very call (shipper.parser), without a Python call per event
             chunks.append(b"".join([dumps(ev, option=_NDJSON, default=str) for ev in events]))
-        except orjson.JSONEncodeError:  # an event nested deeper than orjson writes: again, such records flagged
-            events, parts, f, u = builder.enrich(raw, True, start, stop, unparsed)
+        except orjson.JSONEncodeError:  # an event orjson does not write (too deep, an integer past 64 bits): again,
+            events, parts, f, u = builder.enrich(raw, EVERY_RECORD, start, stop, unparsed)  # such records flagged
             chunks.append(b"".join([serialize_event(ev) for ev in events]))
         if len(id_parts) != start and None in parts:
             # A None part names the only event of the record whose index in the batch is the event's (LazyIds,

@@ -17,12 +17,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
+from tests.plugin_install import installed
 from tests.support import stop_process, wait, wait_until
 
 SHIPPER = os.path.join(os.path.dirname(sys.executable), "shipper")
-REPO = Path(__file__).resolve().parents[2]
 
 PARSER = """
 import os, signal
@@ -43,16 +42,6 @@ BACKLOG = 20_000
 AFTER = 5_000
 
 
-def installed(tmp_path: Path) -> dict[str, str]:
-    site = tmp_path / "site"
-    info = site / "killer_parser-1.0.dist-info"
-    info.mkdir(parents=True)
-    (site / "killer_parser.py").write_text(PARSER)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: killer-parser\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[shipper.parsers]\nkiller = killer_parser:KillerParser\n")
-    return {**os.environ, "PYTHONPATH": f"{site}:{REPO}"}
-
-
 def _parse_workers_of(agent: int) -> int:
     """The agent's parse workers that are up (children of its forkserver, named shipper-parse)."""
     parents: dict[int, int] = {}
@@ -69,7 +58,7 @@ def _parse_workers_of(agent: int) -> int:
 
 
 def test_a_record_that_kills_its_parse_worker_does_not_kill_the_agent(tmp_path):
-    env = installed(tmp_path)
+    env = installed(tmp_path, "killer_parser", PARSER, "1.0", "[shipper.parsers]\nkiller = killer_parser:KillerParser\n")
     log = tmp_path / "app.log"
     log.write_text("".join(f"line {i}\n" for i in range(BACKLOG)))
     out = tmp_path / "out.ndjson"

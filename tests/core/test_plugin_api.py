@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import shipper.api as api
 from shipper import registry
 from shipper.config_base import SourceConfig
 from shipper.events import EventBuilder
+from tests.plugin_install import installed
 
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "setup.cfg").exists())
 SHIPPER = [sys.executable, "-m", "shipper.cli"]
@@ -180,20 +180,6 @@ acme_gone = acme_missing_module:Whatever
 [shipper.setup]
 acme = acme_bad_plugins:not_a_command
 """
-
-
-def installed(tmp_path: Path, module: str, source: str, version: str, entry_points: str) -> dict[str, str]:
-    """A distribution (named as the module, with dashes) installed the way pip leaves one: a dist-info
-    with its entry points beside the module. The environment of shipper processes that see it."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / f"{module}.py").write_text(source)
-    info = site / f"{module}-{version}.dist-info"
-    info.mkdir()
-    name = module.replace("_", "-")
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-    (info / "entry_points.txt").write_text(entry_points)
-    return {**os.environ, "PYTHONPATH": f"{site}:{REPO}"}
 
 
 @pytest.fixture
