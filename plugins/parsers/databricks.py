@@ -542,7 +542,7 @@ class DatabricksParser(Parser):
         outcome = None
         code = out.get("status_code")
         if code is not None:
-            n = code if code.__class__ is int else _status(code)  # the usual case without a call
+            n = code if code.__class__ is int and 0 <= code < _LONG else _status(code)  # the usual case without a call
             if n is None:
                 out["status_code_text"] = str(out.pop("status_code"))
             else:
@@ -834,18 +834,22 @@ def _json_obj(text: str) -> dict | None:
     return v if isinstance(v, dict) else None
 
 
+_LONG = 1 << 63  # ECS's long; an integer past 64 bits is one no output writes (orjson, msgpack), and ended the source
+
+
 def _status(code: Any) -> int | None:
-    if code.__class__ is int:  # the usual case first; bool is a subclass, never this class
-        return code
+    """An HTTP status as ECS's http.response.status_code (a long); None for what is none (kept as its text)."""
     if isinstance(code, bool):
-        return None
-    if isinstance(code, int):
-        return code
-    if isinstance(code, float) and code.is_integer():
-        return int(code)
-    if isinstance(code, str) and code.strip().isdigit() and code.strip().isascii():
-        return int(code.strip())
-    return None
+        n = None
+    elif isinstance(code, int):
+        n = code
+    elif isinstance(code, float) and code.is_integer():
+        n = int(code)
+    elif isinstance(code, str) and code.strip().isdigit() and code.strip().isascii():
+        n = int(code.strip())
+    else:
+        n = None
+    return n if n is not None and 0 <= n < _LONG else None
 
 
 def _from_operation(op: Any) -> tuple[str | None, str | None]:
