@@ -425,11 +425,11 @@ def _removed_lock_holder(state_dir: str, ours: tuple[int, int] | None) -> tuple[
     yet, as _in_use names it (its pid here, and in its own pid namespace), None when there is none: a process of the
     users whose flock keeps the agent out (_squatted) holding an flock on a removed `shipper.lock` of this folder,
     named by its path or reached by another (a bind mount, a symlink: the folder, or its parent when the folder went
-    too, is the same). `ours`: the removed lock this process
-    holds itself (a remake), left out. Its abstract name alone kept a second agent out in the seconds before the
-    running one makes the state_dir again, and that name is per network namespace and can be squatted (exam29a: the
-    second agent shipped every event again). Processes of another pid namespace are not seen here (their flocks are
-    not listed in /proc/locks): the running agent's own check of its state_dir is then all there is."""
+    too, is the same). `ours`: the removed lock this process holds itself (a remake), left out. Its abstract name
+    alone kept a second agent out in the seconds before the running one makes the state_dir again, and that name is
+    per network namespace and can be squatted (exam29a: the second agent shipped every event again). Processes of
+    another pid namespace are not seen here (their flocks are not listed in /proc/locks): the running agent's own check
+    of its state_dir is then all there is."""
     try:
         here = os.stat(state_dir)
     except OSError:
@@ -448,14 +448,24 @@ def _removed_lock_holder(state_dir: str, ours: tuple[int, int] | None) -> tuple[
     if ours is not None and ours[0] == here.st_dev:
         locks.pop(ours[1], None)
     for ino, pids in locks.items():
-        # Listed under the pid that took it; a lock a writer that ended handed to its agent is held by the agent and
-        # the writers after it, under the ended one's pid: looked for among every process then.
-        found = next(filter(None, (_removed_lock_of(pid, ino, here, state_dir) for pid in pids if pid > 0)), None)
-        if found is None and not any(pid > 0 and _alive(pid) for pid in pids):
-            found = next(filter(None, (_removed_lock_of(int(p), ino, here, state_dir)
-                                       for p in _listdir("/proc") if p.isdigit())), None)
-        if found is not None and not _squatted(found[2], owner):
+        # Looked for in the process listed for it (the one that took it); when none listed has it open (a lock a writer
+        # that ended handed to its agent is listed under the ended one's pid, perhaps another process's since), in
+        # every process.
+        opened = next(filter(None, (_open_on(pid, here.st_dev, ino) for pid in pids if pid > 0)), None) or \
+            next(filter(None, (_open_on(int(p), here.st_dev, ino) for p in _listdir("/proc") if p.isdigit())), None)
+        found = opened and _removed_lock_of(*opened, here, state_dir)
+        if found and not _squatted(found[2], owner):
             return found[0], found[1]
+    return None
+
+
+def _open_on(pid: int, dev: int, ino: int) -> tuple[int, str] | None:
+    """Process `pid` and the /proc link of its first descriptor open on the file (dev, ino); None when it has none."""
+    for fd in _listdir(f"/proc/{pid}/fd"):
+        link = f"/proc/{pid}/fd/{fd}"
+        with contextlib.suppress(OSError):  # (gone meanwhile, or not to be followed: EACCES)
+            if _ident(link) == (dev, ino):
+                return pid, link
     return None
 
 
@@ -466,32 +476,26 @@ def _listdir(path: str) -> list[str]:
         return []
 
 
-def _removed_lock_of(pid: int, ino: int, here: os.stat_result,
+def _removed_lock_of(pid: int, link: str, here: os.stat_result,
                      state_dir: str) -> tuple[int, str, tuple[int, int, list[bytes] | None]] | None:
-    """When process `pid` has the removed lock file `ino` of the state_dir `here` open: its agent's pid here and in its
-    own pid namespace (a checkpoint writer's agent; else the process itself), and the process as _claim_peer gives it;
-    else None."""
-    for fd in _listdir(f"/proc/{pid}/fd"):
-        link = f"/proc/{pid}/fd/{fd}"
-        try:
-            target = os.readlink(link)
-            if not target.endswith(os.sep + LOCK_FILE + DELETED):
-                continue
-            st = os.stat(link)
-            if (st.st_dev, st.st_ino) != (here.st_dev, ino) or st.st_nlink or \
-                    not _same_folder(target[:-len(os.sep + LOCK_FILE + DELETED)], here, state_dir):
-                continue
-            peer = _with_command_line(pid, os.stat(f"/proc/{pid}").st_uid)
-        except OSError:
-            continue
-        if not _is_writer(peer):
-            return pid, _pid_in_its_namespace(pid) or str(pid), peer  # (the agent: it holds its writer's lock)
-        written = _claim_holder(peer)
-        agent = _agent_of_writer(pid, written)
-        # A writer whose agent ended (left in a write on a frozen filesystem) makes nothing again: no agent to refuse
-        # for; it ends after the thaw.
-        return None if agent is None else (agent, written, peer)
-    return None
+    """When `link`, a descriptor of process `pid` (_open_on), is open on a removed lock file of the state_dir `here`:
+    its agent's pid here and in its own pid namespace (a checkpoint writer's agent; else the process itself), and the
+    process as _claim_peer gives it; else None."""
+    try:
+        target = os.readlink(link)
+        if not target.endswith(os.sep + LOCK_FILE + DELETED) or os.stat(link).st_nlink or \
+                not _same_folder(target[:-len(os.sep + LOCK_FILE + DELETED)], here, state_dir):
+            return None
+        peer = _with_command_line(pid, os.stat(f"/proc/{pid}").st_uid)
+    except OSError:
+        return None
+    if not _is_writer(peer):
+        return pid, _pid_in_its_namespace(pid) or str(pid), peer  # (the agent: it holds its writer's lock)
+    written = _claim_holder(peer)
+    agent = _agent_of_writer(pid, written)
+    # A writer whose agent ended (left in a write on a frozen filesystem) makes nothing again: no agent to refuse for;
+    # it ends after the thaw.
+    return None if agent is None else (agent, written, peer)
 
 
 def _same_folder(removed: str, here: os.stat_result, state_dir: str) -> bool:

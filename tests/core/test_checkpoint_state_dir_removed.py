@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
+import sys
+from multiprocessing.reduction import recv_handle
 from pathlib import Path
 
 import pytest
@@ -185,3 +188,26 @@ def test_a_removed_lock_file_held_by_an_ended_agents_writer_keeps_no_agent_out(t
         assert _second_lock(str(state)) == "locked"
     finally:
         os.kill(pid, 9)
+
+
+def test_a_removed_lock_handed_by_a_writer_that_ended_is_found_in_its_agent(tmp_path):
+    """The lock a writer took and handed to its agent before it ended (killed, replaced) is listed in /proc/locks under
+    the writer's pid, which no longer holds it (ended, or given to another process since): the agent holding it is
+    found among every process."""
+    state = tmp_path / "state"
+    state.mkdir()
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        taker = ("import fcntl, os, socket, sys\nfrom multiprocessing.reduction import send_handle\n"
+                 "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\nfcntl.flock(fd, fcntl.LOCK_EX)\n"
+                 "os.write(fd, sys.argv[3].encode())\n"
+                 "send_handle(socket.socket(fileno=int(sys.argv[2])), fd, int(sys.argv[3]))")
+        subprocess.run([sys.executable, "-c", taker, str(state / "shipper.lock"), str(theirs.fileno()),
+                        str(os.getpid())], pass_fds=[theirs.fileno()], check=True, timeout=30)
+        fd = recv_handle(ours)  # (the writer ended: this process, its agent, holds the lock)
+    try:
+        shutil.rmtree(state)
+        said = _second_lock(str(state))
+        assert said.startswith(f"refused {os.getpid()} "), said
+    finally:
+        os.close(fd)
