@@ -910,6 +910,8 @@ def _no_agent_holds(path: str, db: os.stat_result | None = None) -> str:
     except OSError:
         return ""
     pids, peers = _database_lockers(st)
+    if any(peer is not None and _is_writer(peer) for peer in peers):
+        return ""  # an agent's writer: its lock file alone was removed (a cleaner), and is taken again within seconds
     return (f"it is locked by {_lockers_named(path, pids, peers)}, and no shipper runs on the state_dir (none holds "
             "its lock): the saved positions cannot be read while that lock is held; end that process, or wait until "
             "it ends")

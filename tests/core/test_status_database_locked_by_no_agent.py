@@ -10,6 +10,7 @@ import sys
 
 from tests.journal_sinks import SHIPPER
 from tests.other_user_locks import READ_LOCK, locked_by_nobody, passable_folder, shipped_once
+from tests.support import stop_process, wait
 
 _EXCLUSIVE_READER = ("import sqlite3, sys, time\ndb = sqlite3.connect(sys.argv[1])\n"
                      "db.execute('PRAGMA locking_mode=EXCLUSIVE')\ndb.execute('SELECT count(*) FROM checkpoints')"
@@ -44,3 +45,20 @@ def test_status_reads_a_database_read_locked_by_another_user(tmp_path):
         assert done.returncode == 0, done.stderr
         assert "saved positions: from the checkpoint database" in done.stdout, done.stdout
         assert f"{logs / 'a.log'}: position 45 of 45 bytes" in done.stdout, done.stdout
+
+
+def test_status_takes_a_database_held_by_an_agent_whose_lock_file_was_removed_for_the_agents(tmp_path):
+    """The running agent's lock file alone removed (a tmpfiles cleaner; it takes it again within seconds): its writer
+    still holds the database, and status says the agent holds it, not that no shipper runs."""
+    with passable_folder("status-db-lock-removed-") as folder:
+        cfg, state, _logs = shipped_once(folder)
+        agent = subprocess.Popen([SHIPPER, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        try:
+            assert wait(lambda: (state / "shipper.lock").read_text().strip() == str(agent.pid), 60)
+            (state / "shipper.lock").unlink()
+            done = subprocess.run([SHIPPER, "status", "-c", str(cfg)], capture_output=True, text=True, timeout=60)
+        finally:
+            stop_process(agent)
+        assert done.returncode == 0 and "no shipper runs" not in done.stderr, done.stderr
+        assert "holding the checkpoint database" in done.stdout, done.stdout
