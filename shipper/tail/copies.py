@@ -294,7 +294,7 @@ def grew_at_head(p: Prospector, f: Followed) -> bool:
     s = f.state
     if f.fh is None or f.gz or f.deleted or f.unnamed or f.path != f.family:
         return False
-    head_only = s is not None and bool(s.head_len) and not s.cont and f.seen_size == s.head_len
+    head_only = s is not None and head_read(s) and not s.cont and f.seen_size == s.offset
     if s is not None and s.offset and not head_only or f.start != 0:
         return False
     try:
@@ -429,10 +429,10 @@ def head_copy_of_grown(p: Prospector, o: Observed) -> bool:
         with p.fds.reading(o) as fh:
             if fh is None:
                 return False  # (renamed since the listing: is_copy says so; decided at the next scan)
-            # (At a restart, all that was read may be a header of a few lines: the copy holds them all. While running, a
-            # scan between the copy and the cut saw that copy too, and the cut named the window a second time: torture
-            # seeds 300009, 300247. There it is left to the head alone.)
-            read = s.offset if p.first_scan and head_read(s) else s.head_len
+            # (All that was read may be a header of a few lines: the copy holds them all. While running, a scan between
+            # the copy and the cut may see that copy too: the cut is then the same window, told by the copy's length,
+            # FileState.head_window; a bool, it named it a second time, torture seeds 300009, 300247.)
+            read = s.offset if head_read(s) else s.head_len
             if (st.st_dev, st.st_ino) != (f.dev, f.ino) or p.matcher.readable_len(fh, o) != read \
                     or not p.matcher.head_is(fh, s) or read > s.head_len and not _marks_hold(p, fh, s):
                 continue
@@ -440,7 +440,7 @@ def head_copy_of_grown(p: Prospector, o: Observed) -> bool:
             continue
         p.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
         p._head_copy_told.add((f.dev, f.ino))
-        s.head_window = True
+        s.head_window = read
         p.pending[s.key] = s
         if not window_named_by(p, o):
             held = "first line" if s.offset <= s.head_len else f"first {s.offset} bytes (all that was read of it)"
@@ -484,7 +484,7 @@ def grown_from_head(p: Prospector, f: Followed) -> bool:
         return False
     if p.first_scan:
         return head_read(s) and not s.cont and s.size <= s.offset < f.seen_size
-    return p._grown_at_head.get((f.dev, f.ino)) == s.head_len
+    return head_read(s) and p._grown_at_head.get((f.dev, f.ino)) == s.offset
 
 
 def later_copy_of_cut(p: Prospector, o: Observed, obs: dict[tuple[int, int], Observed]) -> None:

@@ -328,7 +328,7 @@ def copytruncate_loss(p: Prospector, lo: Loose, o: Observed, resume: int | None)
     if copy_end is None:
         copy_end = o.st.st_size if not o.gz else lo.trunc_size
     seen = max(0, lo.trunc_size - max(copy_end, s.offset))
-    if copies.window_named_by(p, o) or s.head_window and copy_end == s.head_len:
+    if copies.window_named_by(p, o) or s.head_window and copy_end == s.window_copy_len():
         # (Named already with that copy, by another proof; or with a copy of its head alone, as the file grew from
         # its head (copies.head_copy_of_grown, between the copy and the truncation): that copy, or its .gz, found
         # holding that head is the same window. Named again, one copytruncate was two windows: torture seeds 300002,

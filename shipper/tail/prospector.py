@@ -1519,7 +1519,7 @@ class Prospector:
             cut_in_place = lo.cut_in_place and not s.gz
             if cut_in_place:
                 copied = copies.copy_len(self, o)
-                if s.head_window and copied == s.head_len:
+                if s.head_window and copied == s.window_copy_len():
                     # (Its window named with this copy of its head, or the copy's .gz, before a kill -9: named again
                     # as its inode was read, one copytruncate was two windows, torture seed 400238.)
                     self._window_told_in_copy.add((s.dev, s.ino))

@@ -109,11 +109,16 @@ class FileState:
     # 0 for none: kept across a stop and a reload's restart, so that a read after them that ends short of it names the
     # cut above what was read. It is of the inode it was seen on: a copy or a .gz of the content starts with none.
     looked: int = 0
-    # A copytruncate window was named for it with a copy of its head alone, as its file grew from that head
-    # (copies.head_copy_of_grown): that copy, or its .gz, found holding that head once the file is found cut, is the
-    # same window (gone.copytruncate_loss, Prospector._attach). Kept across a kill -9: the restart named it again
-    # (torture seed 400238).
-    head_window: bool = False
+    # A copytruncate window was named for it with a copy of all that was read, its head or a header of a few lines, as
+    # its file grew from it (copies.head_copy_of_grown): the copy's length, 0 for none (1, `true` in a checkpoint
+    # written before session 30: a copy of its head alone). That copy, or its .gz, found holding as much once the file
+    # is found cut, is the same window (gone.copytruncate_loss, Prospector._attach). Kept across a kill -9: the
+    # restart named it again (torture seed 400238).
+    head_window: int = 0
+
+    def window_copy_len(self) -> int:
+        """The length of the copy a window was named with as the file grew (head_window), 0 for none."""
+        return self.head_len if self.head_window == 1 else self.head_window
 
     def advance(self, offset: int, mark: str, between: list | None = None) -> None:
         """The read position moves on to `offset`, whose bytes before it hash to `mark`; `between`:

@@ -11,6 +11,7 @@ import logging
 import pytest
 
 from shipper.tail import scan_rules
+from shipper.tail.state import FileState
 from tests.tail.conftest import Follower
 from tests.tail.test_copytruncate_empty_live import copytruncate
 from tests.tail.test_files import write
@@ -74,13 +75,10 @@ def test_a_two_line_header_grown_with_no_copy_is_no_loss(tmp_path, caplog):
         f.tailer.close()
 
 
-@pytest.mark.xfail(strict=True, reason="open: a two-line header copytruncated between two scans of a running agent and "
-                   "written again is taken for the file grown, the window unnamed (copies.head_copy_of_grown tells it "
-                   "by the copy at a restart only: while running, a scan between the copy and the cut saw the same "
-                   "copy, and the cut named the window twice, torture seeds 300009, 300247; FileState.head_window "
-                   "would have to keep the copy's length)")
 def test_a_two_line_header_copytruncated_while_running_names_the_window(tmp_path, caplog):
-    """The same between two scans of a running agent: the file grew as far as its size and bytes show."""
+    """The same between two scans of a running agent: the file grew as far as its size and bytes show. (Told by the
+    head alone while running, it went unnamed: a scan between the copy and the cut would have named the window a
+    second time, torture seeds 300009, 300247, until FileState.head_window kept the copy's length.)"""
     d = tmp_path / "logs"
     d.mkdir()
     log = d / "app.log"
@@ -99,3 +97,11 @@ def test_a_two_line_header_copytruncated_while_running_names_the_window(tmp_path
         assert f.tailer.losses == 1
     finally:
         f.tailer.close()
+
+
+def test_a_head_window_saved_true_before_session_30_is_a_copy_of_the_head():
+    """A checkpoint written before head_window kept the copy's length says `true`: a copy of the head alone."""
+    value = FileState(fid="a", dev=1, ino=2, head_len=14, head="h", offset=30, mark="m", path="p", family="p").to_json()
+    value["head_window"] = True
+    s = FileState.from_json(value)
+    assert s is not None and s.window_copy_len() == 14
