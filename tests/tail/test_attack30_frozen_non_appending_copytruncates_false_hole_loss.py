@@ -35,10 +35,6 @@ def _lines(lo: int, hi: int) -> bytes:
     return "".join(json.dumps({"seq": i, "pad": "x" * 40}) + "\n" for i in range(lo, hi)).encode()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "exam30b: frozen (SIGSTOP) across two copytruncates under a writer without O_APPEND, the agent names 'data lost "
-    "… before the 6290 zero bytes at its start' of the second copy, whose hole stands for the first copy (no loss: "
-    "every line shipped once); across a stop or a kill -9 it names none"))
 @pytest.mark.parametrize("directives", ["copytruncate\nrotate 4", "copytruncate\nrotate 4\ncompress"],
                          ids=["plain", "compress"])
 def test_frozen_across_two_copytruncates_under_a_non_appending_writer_names_no_false_hole_loss(tmp_path, directives):
