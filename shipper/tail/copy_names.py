@@ -86,6 +86,8 @@ def name_copies_of_placeholders(p: Prospector, unmatched: dict[tuple[int, int], 
                         if k not in known and os.path.dirname(o.path) in folders
                         and discovery.is_rotated_name(os.path.basename(s.family), os.path.basename(o.path))
                         and o.st.st_mtime_ns > s.mtime and (o.born is None or o.born > s.mtime)), key=copies._age)
+        compressing = {o.path[:-3] for o in later if o not in _compressions_left_out(later)}
+        later = _compressions_left_out(later)
         if later and _told_in_order(later):
             cut_after: list[Observed] = []
             p._regrown_on[key] = _chain(p, key, live, s.gen, s.after, later, cut_after)
@@ -102,8 +104,10 @@ def name_copies_of_placeholders(p: Prospector, unmatched: dict[tuple[int, int], 
                 # copies.later_copy_of_cut names one after a content found cut. (Unsaid, the lines written between the
                 # copy and the cut went without a word: the live file empty when saved, after a cut seen.)
                 if not copies.window_named_by(p, o):
-                    p.ledger.copytruncate_window(s.family, o.path, "found by the copy, made after the file was last "
-                                                                   "looked at, empty, and cut after it")
+                    # (Named by the name it will keep too, when gzip is still making it: the plain copy goes.)
+                    copy = f"{o.path} (being compressed into {o.path}.gz)" if o.path in compressing else o.path
+                    p.ledger.copytruncate_window(s.family, copy, "found by the copy, made after the file was last "
+                                                                 "looked at, empty, and cut after it")
 
 
 def name_rotated_placeholders(p: Prospector, unmatched: dict[tuple[int, int], Observed]) -> None:
@@ -142,6 +146,15 @@ def name_rotated_placeholders(p: Prospector, unmatched: dict[tuple[int, int], Ob
             head = None if fh is None else head_of(fh.head())
         if head is not None:
             p._copy_names[(o.st.st_dev, o.st.st_ino)] = file_id(s.dev, s.ino, head, s.gen, s.after)
+
+
+def _compressions_left_out(files: list[Observed]) -> list[Observed]:
+    """`files` but each `.gz` whose plain file is among them: gzip still writes it (or has not deleted the plain file
+    yet), the same content. (Taken for a copy of its own, made in the same rotation, the order of the copies could not
+    be told and none was named: a kill -9's replay came under new ids once gzip was done, exam30b's
+    test_attack30_kill9_replay_gz_still_compressing_at_restart_new_ids.py.)"""
+    plain = {o.path for o in files if not o.gz}
+    return [o for o in files if not (o.gz and o.path.endswith(".gz") and o.path[:-3] in plain)]
 
 
 def _content_before(p: Prospector, s: FileState) -> Followed | None:

@@ -41,10 +41,6 @@ sys.stdout.buffer.write(data[len(data) // 2:])
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "exam30b: kill -9 replay, copytruncate+compress while down, the agent restarted while gzip still writes "
-    "app.log.1.gz: its 30 replayed lines are read from the .gz under new ids (twice, two ids) and the copytruncate "
-    "window is not named; with the .gz complete at the start both hold"))
 def test_kill9_replay_from_a_gz_still_being_written_at_the_restart_keeps_its_ids(tmp_path):
     compressor = tmp_path / "slow-gzip"
     compressor.write_text(f"#!{sys.executable}\n{SLOW_GZIP}")
