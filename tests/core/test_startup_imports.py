@@ -207,7 +207,8 @@ def test_a_config_read_runs_no_pydantic_plugin(tmp_path):
 def test_commands_without_plugins_import_no_distribution_metadata(tmp_path):
     """`shipper setup` (plugins' commands, found in the installed distributions' metadata) is imported only when asked
     for: `--version` and `verify FILES` import neither importlib.metadata nor the registry (~130 M instructions of
-    their start: bench/README.md, session 27)."""
+    their start: bench/README.md, session 27). Nor, reading no config, the config's parsers: pydantic (~180 M
+    instructions with its models' modules) and yaml (~90 M), of a start's ~1,000 M (session 30, cachegrind)."""
     trail = Path(__file__).resolve().parents[1] / "data" / "trails" / "agent-2026-12-04.jsonl"
     key = tmp_path / "k.key"
     key.write_text(KEY)
@@ -217,6 +218,7 @@ def test_commands_without_plugins_import_no_distribution_metadata(tmp_path):
                                 "except SystemExit as e:\n    assert e.code == 0, e.code")
         assert "shipper.cli" in loaded
         assert sorted({"importlib.metadata", "shipper.registry", "shipper.setup_commands"} & loaded) == [], args
+        assert sorted(m for m in loaded if m.split(".")[0] in ("pydantic", "yaml", "_yaml") or m == "shipper.config") == [], args
     # (what is looked for is what `setup` imports)
     assert "importlib.metadata" in _modules_after("sys.argv = ['shipper', 'setup', '--help']\nimport shipper.cli\n"
                                                   "try:\n    shipper.cli.main()\nexcept SystemExit:\n    pass")
