@@ -336,11 +336,29 @@ def _locked(state_dir: str, holder: str) -> StateDirLocked:
                           "frozen, or its disk hung?); start again then", holder, True)
 
 
+def agent_named(state_dir: str, written: str) -> str:
+    """The running agent holding the state_dir's lock, whose pid in its own pid namespace is `written` (its lock file's),
+    as the refusals name it (_in_use): "N", or "N, pid M in its own pid namespace: a container?" when this pid namespace
+    sees it as another pid (a container's agent seen from the host: M may be init here); `written` when it is not
+    seen here."""
+    try:
+        held = _flock_holders(os.stat(os.path.join(state_dir, LOCK_FILE)))
+    except OSError:
+        return written
+    writer = next(((pid, peer) for pid, peer in held if _is_writer(peer)), None)
+    agent = (_agent_of_writer(writer[0], written) if writer is not None and _claim_holder(writer[1]) == written else
+             next((pid for pid, _peer in held if _pid_in_its_namespace(pid) == written), None))
+    return written if agent is None else _seen_as(agent, written)
+
+
+def _seen_as(pid: int, written: str) -> str:
+    return str(pid) if str(pid) == written else f"{pid}, pid {written} in its own pid namespace: a container?"
+
+
 def _in_use(state_dir: str, pid: int, written: str, removed: bool = False) -> StateDirInUse:
     """The refusal of a state_dir a running shipper holds: `pid` here, `written` in its own pid namespace; `removed`:
     its state_dir was removed under it (_removed_lock_holder). Its `who` is what `shipper reset` says too."""
-    who = (f"another shipper (pid {pid})" if str(pid) == written else
-           f"another shipper (pid {pid}, pid {written} in its own pid namespace: a container?)")
+    who = f"another shipper (pid {pid})" if str(pid) == written else f"another shipper (pid {_seen_as(pid, written)})"
     if removed:
         who += (", whose state_dir was removed under it (rm -rf, a cleaner?) and which makes it again within seconds, "
                 "with its lock and checkpoints")

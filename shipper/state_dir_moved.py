@@ -32,7 +32,7 @@ def moved_state_dir(config: Config) -> Problem | None:
             return None  # another agent's state: not this config's sources
         what = f"holds the checkpoints of source(s) {', '.join(held)}"
     except CheckpointsHeld as e:
-        what = f"is in use by a running shipper (pid {e.pid})"
+        what = f"is in use by a running shipper (pid {e.named})"
     except sqlite3.Error as e:
         what = f"holds a checkpoint database (unreadable: {e})"
     return Problem(config.path, config.state_dir_line, "state_dir",

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from shipper import registry
-from shipper.checkpoint_db import DB_FILE, LOCK_FILE, SNAPSHOT, SNAPSHOT_EVERY, database_held_by_no_agent
+from shipper.checkpoint_db import DB_FILE, LOCK_FILE, SNAPSHOT, SNAPSHOT_EVERY, agent_named, database_held_by_no_agent
 from shipper.config import Config
 from shipper.config_base import file_kind
 from shipper.plugin import SavedPosition
@@ -31,11 +31,13 @@ from shipper.secrets import redact_obj
 
 class CheckpointsHeld(Exception):
     """The running agent holds the checkpoint database (it keeps it locked while it runs, see
-    checkpoint_db._connect); `pid` is the holder's, from the state_dir's lock file ("unknown" if unreadable)."""
+    checkpoint_db._connect); `pid` is the holder's, from the state_dir's lock file ("unknown" if unreadable), in its
+    own pid namespace (its snapshot's); `named` as this pid namespace sees it (checkpoint_db.agent_named)."""
 
-    def __init__(self, pid: str):
+    def __init__(self, pid: str, named: str | None = None):
         super().__init__(pid)
         self.pid = pid
+        self.named = pid if named is None else named
 
 
 def read_checkpoints(state_dir: str) -> dict[str, dict[str, dict[str, Any]]]:
@@ -57,7 +59,7 @@ def read_checkpoints(state_dir: str) -> dict[str, dict[str, dict[str, Any]]]:
                 pid = f.read(32).decode("ascii", "replace").strip() or "unknown"
         except OSError:
             pid = "unknown"
-        raise CheckpointsHeld(pid) from None
+        raise CheckpointsHeld(pid, agent_named(state_dir, pid)) from None
     finally:
         db.close()
     out: dict[str, dict[str, dict[str, Any]]] = {}
@@ -179,7 +181,7 @@ def collect(config: Config) -> dict[str, Any]:
     try:
         stored = read_checkpoints(config.state_dir)
     except CheckpointsHeld as e:  # the running agent's snapshot stands in (and its /status, when it answers)
-        held_by, snapshot = e.pid, Snapshot(config.state_dir, e.pid)
+        held_by, snapshot = e.named, Snapshot(config.state_dir, e.pid)
         stored = snapshot.rows
     live = fetch_live(config.settings.http.listen) if config.settings.http else None
     sources = []

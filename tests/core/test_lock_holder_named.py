@@ -51,6 +51,12 @@ def test_a_container_agent_first_is_named_by_its_pid_here(tmp_path: Path) -> Non
             assert f"in use by another shipper (pid {agent}, pid 1 in its own pid namespace" in done.stderr, \
                 done.stderr
         assert reset.stderr.endswith("stop it first; nothing was removed\n"), reset.stderr
+        # status names it so too, and shows the positions of its snapshot (written under its own pid, 1)
+        assert wait(lambda: (state / "checkpoints.snapshot.json").exists(), 30)
+        status = subprocess.run([SHIPPER, "status", "-c", str(cfg)], capture_output=True, text=True, timeout=120)
+        assert status.returncode == 0, status.stderr
+        assert f"daemon: running (pid {agent}, pid 1 in its own pid namespace" in status.stdout, status.stdout
+        assert "saved positions: from the running agent's snapshot" in status.stdout, status.stdout
     finally:
         stop_process(container)
 
