@@ -168,15 +168,17 @@ def _last_line_lengths(parts: list[bytes], room: int) -> list[int]:
 _terminal_writers: dict[tuple[int, int, int], int] = {}  # a terminal's (dev, inode, rdev): its non-blocking description
 
 
-def _terminal_writer(fd: int) -> int:
+def _terminal_writer(fd: int, mode: int) -> int:
     """What a batch is written through: `fd` itself, or for a terminal a description of it opened again non-blocking
     (/proc/self/fd, without becoming the controlling terminal; the shared one keeps its flags), so a write into a
     terminal whose reader stalled returns what it took instead of blocking inside the call: the bytes of the batch
     in the terminal are counted (written.done), and a stop meanwhile names its lines as a repeat (cut_short). A
     blocking write counted none of them: 39 lines and a cut one written again unnamed (exam27b)."""
+    if not stat.S_ISCHR(mode):  # (`mode`: _mode's)
+        return fd
     try:
         st = os.fstat(fd)
-        if not stat.S_ISCHR(st.st_mode) or not os.isatty(fd):
+        if not os.isatty(fd):
             return fd
         key = (st.st_dev, st.st_ino, st.st_rdev)
         if key not in _terminal_writers:
@@ -263,21 +265,22 @@ class StdoutOutput(Output):
         if written is not None and written.batch is not batch:
             self._undo(fd, written)  # that batch was taken back (stop, reload): it is read again
             written = None
-        if written is None:
-            written = self._written = _Written(batch, 0, _regular_file_offset(fd))
-            self._failures = 0
-        elif self.ctx.stop.wait(min(ONCE_BACKOFF_MAX if self.ctx.once else BACKOFF_MAX,
-                                    BACKOFF_BASE * 2 ** (self._failures - 1))):
+        if written is not None and self.ctx.stop.wait(min(ONCE_BACKOFF_MAX if self.ctx.once else BACKOFF_MAX,
+                                                          BACKOFF_BASE * 2 ** (self._failures - 1))):  # a retry
             self._undo(fd, written)
             raise Stopping()
+        mode = _mode(fd)  # what stdout is: one fstat a batch for every look below (each made its own: five)
+        if written is None:
+            written = self._written = _Written(batch, 0, _regular_file_offset(fd, mode))
+            self._failures = 0
         written.parts = lines
         while not _WRITING.acquire(timeout=LOCK_WAIT):
             if self.ctx.stop.is_set():
                 self._written = None if not written.done else written
                 raise Stopping()
-        counted = _reader_count(fd)  # a pipe's or a Unix socket's: what its reader has not taken is known
+        counted = _reader_count(fd, mode)  # a pipe's or a Unix socket's: what its reader has not taken is known
         # A datagram (or seqpacket) socket takes a batch only as messages of bounded size: whole lines, a few at a time
-        messages = counted is None and _message_socket(fd) is not None
+        messages = counted is None and _message_socket(fd, mode) is not None
         if counted == termios.TIOCOUTQ and self._tcp is None:
             self._say_tcp(fd)
         try:
@@ -290,7 +293,7 @@ class StdoutOutput(Output):
             if counted is not None or messages:
                 _write_whole_lines(fd, lines, written)
             else:
-                _write_all(_terminal_writer(fd), lines, written)
+                _write_all(_terminal_writer(fd, mode), lines, written)
         except OSError as e:
             if e.errno == errno.EMSGSIZE:  # one line longer than a message of the socket: no retry sends it
                 self._written = None
@@ -339,7 +342,7 @@ class StdoutOutput(Output):
         cut = _cut_line(fd)
         if cut is not None:
             os.write(fd, b"\n")
-            written.start = _regular_file_offset(fd)  # the batch begins after the newline (_undo cuts back to it)
+            written.start = _regular_file_offset(fd, _mode(fd))  # the batch begins after the newline (_undo cuts back to it)
             start, end, path = cut
             where = (f"bytes {start} to {end}" if start is not None else
                      f"more than {TORN_LOOK_BACK} bytes up to byte {end}")
@@ -540,9 +543,19 @@ def _end(written: _Written) -> int:
     return (written.start or 0) + written.done - written.moved
 
 
-def _regular_file_offset(fd: int) -> int | None:
+def _mode(fd: int) -> int:
+    """`fd`'s st_mode (its file type), 0 when it cannot be looked at (closed under the agent: the write says so)."""
     try:
-        return os.lseek(fd, 0, os.SEEK_CUR) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+        return os.fstat(fd).st_mode
+    except OSError:
+        return 0
+
+
+def _regular_file_offset(fd: int, mode: int) -> int | None:
+    if not stat.S_ISREG(mode):  # (`mode`: _mode's)
+        return None
+    try:
+        return os.lseek(fd, 0, os.SEEK_CUR)
     except OSError:
         return None
 
@@ -589,30 +602,30 @@ def _named_fifo(fd: int) -> str | None:
     return None if target.startswith("pipe:") else target
 
 
-def _reader_count(fd: int) -> int | None:
+def _reader_count(fd: int, mode: int | None = None) -> int | None:
     """The ioctl that counts the bytes written to `fd` its reader has not taken yet: FIONREAD on a pipe's write end,
     SIOCOUTQ (TIOCOUTQ) on a stream socket: on a Unix one what the peer has not read (exam26d: a socket's batches were
     acknowledged unread in its buffer and lost with a reader that went away), on a TCP one what the peer's kernel
     has not acknowledged (the most TCP tells). So too on a Unix seqpacket socket, whose reader gone with messages unread
     is told as a stream's (ECONNRESET): they were acknowledged unread and lost with it (exam28). None for anything else
-    (a file, a terminal, a datagram socket: its reader gone frees what it left unread without a sign)."""
-    try:
-        mode = os.fstat(fd).st_mode
-    except OSError:
-        return None
+    (a file, a terminal, a datagram socket: its reader gone frees what it left unread without a sign). `mode`: _mode's
+    (None: looked at here)."""
+    if mode is None:
+        mode = _mode(fd)
     if stat.S_ISFIFO(mode):
         return termios.FIONREAD
-    if stat.S_ISSOCK(mode) and (_stream_socket_family(fd) is not None or _message_socket(fd) == socket.SOCK_SEQPACKET):
+    if stat.S_ISSOCK(mode) and (_stream_socket_family(fd) is not None
+                                or _message_socket(fd, mode) == socket.SOCK_SEQPACKET):
         return termios.TIOCOUTQ
     return None
 
 
-def _message_socket(fd: int) -> int | None:
+def _message_socket(fd: int, mode: int) -> int | None:
     """SOCK_DGRAM or SOCK_SEQPACKET when `fd` is such a socket (each write one message, whose size the socket bounds:
-    a batch written whole was refused, EMSGSIZE, and retried for ever), else None."""
+    a batch written whole was refused, EMSGSIZE, and retried for ever), else None. `mode`: _mode's."""
+    if not stat.S_ISSOCK(mode):
+        return None
     try:
-        if not stat.S_ISSOCK(os.fstat(fd).st_mode):
-            return None
         with socket.socket(fileno=os.dup(fd)) as s:
             return s.type if s.type in (socket.SOCK_DGRAM, socket.SOCK_SEQPACKET) else None
     except OSError:
