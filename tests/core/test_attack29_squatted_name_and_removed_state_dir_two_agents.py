@@ -69,7 +69,8 @@ def _attack(tmp_path: Path, where: str) -> None:
         shutil.rmtree(state)
         with open(out_b, "wb") as o:
             netns = {"other_network_namespace": ["unshare", "--net"],
-                     "other_pid_and_network_namespace": ["unshare", "--net", "--pid", "--fork", "--mount-proc"]
+                     "other_pid_and_network_namespace": ["unshare", "--net", "--pid", "--fork", "--kill-child=SIGTERM",
+                                                         "--mount-proc"]
                      }.get(where, [])
             second = subprocess.Popen([*netns, SHIPPER, "run", "-c", str(cfg)], stdout=o, stderr=subprocess.PIPE,
                                       text=True)

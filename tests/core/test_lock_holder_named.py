@@ -33,9 +33,12 @@ def test_a_container_agent_first_is_named_by_its_pid_here(tmp_path: Path) -> Non
     out = tmp_path / "out.jsonl"
     with open(out, "wb") as o:  # the container's agent: a pid and mount namespace of its own, the state_dir bind-mounted
         container = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc", "sh", "-c",
+            # (--kill-child: the agent inside, pid 1 there, ends with unshare; else it outlived the test)
+            ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child=SIGTERM", "--mount-proc",
+             "sh", "-c",
              'mount --bind "$0" "$1" && exec "$2" run -c "$3"', str(state), str(mount_point), SHIPPER,
              str(_config(tmp_path / "container", mount_point, logs))], stdout=o, stderr=subprocess.DEVNULL)
+    agent = None
     try:
         assert wait(lambda: out.read_bytes().count(b"\n") == 20, 60), "the container's agent did not ship"
         assert (state / "shipper.lock").read_text().strip() == "1"  # its pid there
@@ -59,6 +62,8 @@ def test_a_container_agent_first_is_named_by_its_pid_here(tmp_path: Path) -> Non
         assert "saved positions: from the running agent's snapshot" in status.stdout, status.stdout
     finally:
         stop_process(container)
+        if agent is not None:
+            assert wait(lambda: not os.path.exists(f"/proc/{agent}"), 60), "the container's agent outlived unshare"
 
 
 def test_a_backup_holding_the_lock_is_named_though_the_pid_written_runs_again(tmp_path: Path) -> None:
