@@ -8,12 +8,13 @@ import fcntl
 import json
 import os
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 from tests.journal_sinks import followed_log
-from tests.support import free_port
+from tests.support import free_port, read_steady, wait
 
 
 def held_back_config(tmp_path: Path, lines: int = 10) -> tuple[Path, Path, int]:
@@ -82,3 +83,16 @@ def app_metric(port: int, name: str) -> float:
 def followed_file(port: int) -> dict:
     """What /status says of source app's first file (size, position, lag …)."""
     return json.loads(http_get(port, "/status"))["sources"]["app"]["status"]["files"][0]
+
+
+def cut_once_seen(log: Path, port: int, size: int, out_read: int, shipped: bytearray) -> None:
+    """Once /status shows the log at its whole `size`, read past 100 KB but not to its end (held back), and 3 s
+    more: the log emptied in place, 2 s, then stdout's reader comes back (drained into `shipped` by a thread) and
+    the cut must be counted as a loss within 60 s."""
+    looked = read_steady(lambda: followed_file(port), lambda f: f["size"] == size and 100_000 < f["position"], 60)
+    assert looked["size"] == size and 100_000 < looked["position"] < size, looked
+    time.sleep(3)
+    os.truncate(log, 0)
+    time.sleep(2)
+    threading.Thread(target=drain, args=(out_read, shipped), daemon=True).start()  # stdout's reader is back
+    assert wait(lambda: app_metric(port, "shipper_losses_total") >= 1, 60), "the cut was not counted as a loss"

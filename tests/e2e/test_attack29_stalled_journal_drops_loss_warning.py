@@ -20,9 +20,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.held_back import app_metric, append_busily, drain, followed_file, held_back_config, padded, read_lines, with_small_journal_pipe
+from tests.held_back import (
+    append_busily,
+    cut_once_seen,
+    drain,
+    held_back_config,
+    padded,
+    read_lines,
+    with_small_journal_pipe,
+)
 from tests.journal_sinks import SHIPPER
-from tests.support import read_steady, stop_process, wait
+from tests.support import stop_process, wait
 
 pytestmark = pytest.mark.slow  # (a flood of warnings, 7 MB written and cut: seconds of waits)
 
@@ -45,14 +53,7 @@ def test_a_loss_is_named_in_a_journal_whose_reader_stalled(tmp_path: Path, befor
         for i in range(before):  # each named once, a warning: with `after`, more than the journal's backlog holds
             os.mkfifo(logs / f"fifo{i}.log")
 
-        size = len(first) + len(later)
-        looked = read_steady(lambda: followed_file(port), lambda f: f["size"] == size and 100_000 < f["position"], 60)
-        assert looked["size"] == size and 100_000 < looked["position"] < size, looked
-        time.sleep(3)
-        os.truncate(log, 0)
-        time.sleep(2)
-        threading.Thread(target=drain, args=(out_read, shipped), daemon=True).start()  # stdout's reader is back
-        assert wait(lambda: app_metric(port, "shipper_losses_total") >= 1, 60), "the cut was not counted as a loss"
+        cut_once_seen(log, port, len(first) + len(later), out_read, shipped)
         time.sleep(2)
         for i in range(before, before + after):  # warnings after the loss's
             os.mkfifo(logs / f"fifo{i}.log")

@@ -27,9 +27,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.held_back import app_metric, append_busily, drain, followed_file, held_back_config, padded, read_lines, with_small_journal_pipe
+from tests.held_back import (
+    append_busily,
+    cut_once_seen,
+    drain,
+    held_back_config,
+    padded,
+    read_lines,
+    with_small_journal_pipe,
+)
 from tests.journal_sinks import SHIPPER, own_kmsg
-from tests.support import read_steady, stop_process, wait
+from tests.support import stop_process
 
 pytestmark = pytest.mark.slow  # (a flood of warnings, 7 MB written and cut: seconds of waits)
 
@@ -50,14 +58,7 @@ def test_a_loss_named_while_the_journal_stalls_is_named_somewhere_after_a_stop(t
             os.mkfifo(logs / f"early{i}.log")
         append_busily(log, later)  # a busy writer: 8 KiB writes over some 2 s
 
-        size = len(first) + len(later)
-        looked = read_steady(lambda: followed_file(port), lambda f: f["size"] == size and 100_000 < f["position"], 60)
-        assert looked["size"] == size and 100_000 < looked["position"] < size, looked
-        time.sleep(3)
-        os.truncate(log, 0)
-        time.sleep(2)
-        threading.Thread(target=drain, args=(out_read, shipped), daemon=True).start()  # stdout's reader is back
-        assert wait(lambda: app_metric(port, "shipper_losses_total") >= 1, 60), "the cut was not counted as a loss"
+        cut_once_seen(log, port, len(first) + len(later), out_read, shipped)
         time.sleep(2)
         for i in range(1200):  # warnings after the loss's, more than the kernel's log is given at the exit
             os.mkfifo(logs / f"fifo{i}.log")
