@@ -27,15 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.held_back import (
-    append_busily,
-    cut_once_seen,
-    drain,
-    held_back_config,
-    padded,
-    read_lines,
-    with_small_journal_pipe,
-)
+from tests.held_back import append_busily, cut_once_seen, drain, held_back_config, padded, read_lines, with_small_journal_pipe
 from tests.journal_sinks import SHIPPER, own_kmsg
 from tests.support import stop_process
 
