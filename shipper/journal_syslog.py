@@ -51,6 +51,7 @@ MAX_DATAGRAM = 16384  # a longer line is cut there (syslog daemons cut near 8-64
 _PREFIX = re.compile(r"<([0-7])>")
 UNREAD_LOOK = 0.2  # seconds between looks at whether syslog read the lines sent (while some are unread)
 KMSG_LINES, KMSG_LINE = 8, 900  # lines of it said in the kernel's log at exit when syslog did not take them; their length
+KMSG_WINDOW = 5.0  # seconds over which a journal with nowhere else to go says at most KMSG_LINES there (_KernelLogOnly)
 _SENT_PRIORITY = re.compile(rb"<(\d+)>")
 
 
@@ -300,14 +301,48 @@ def take_closed_stderr() -> str | None:
     return None
 
 
-class _Nowhere(io.TextIOBase):
-    """The journal once it has nowhere to go (said in the kernel's log)."""
+class KernelLogOnly(io.TextIOBase):
+    """The journal once it has nowhere else to go (no syslog socket): its warnings and errors in the kernel's log, at
+    most KMSG_LINES every KMSG_WINDOW seconds (those beyond counted, the count said before the next one), a line naming
+    a loss always; its other lines nowhere. Before, every line went nowhere: a terminal's hang-up, which also broke
+    the journal on that terminal, named the lines it took unread to no one (exam30a)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending = ""
+        self._window = -KMSG_WINDOW  # time.monotonic() the current window began
+        self._said = 0  # lines said in it
+        self._unsaid = 0  # warnings and errors not said since the last one said
 
     def writable(self) -> bool:
         return True
 
     def write(self, s: str) -> int:
+        with self._lock:
+            self._pending += s
+            *lines, self._pending = self._pending.split("\n")
+            for line in lines:
+                self._line(line)
         return len(s)
+
+    def _line(self, line: str) -> None:
+        m = _PREFIX.match(line)
+        priority, text = (int(m.group(1)), line[m.end():]) if m else (ERR if line.startswith("error:") else NOTICE,
+                                                                        line)
+        if priority > WARNING:
+            return
+        now = time.monotonic()
+        if now - self._window >= KMSG_WINDOW:
+            self._window, self._said = now, 0
+        if self._said >= KMSG_LINES and LOSS.decode() not in text:
+            self._unsaid += 1
+            return
+        if self._unsaid:
+            to_kernel_log(f"shipper[{os.getpid()}]: {self._unsaid} warnings or errors of its journal were not said "
+                          f"here (at most {KMSG_LINES} every {KMSG_WINDOW:g} s, besides those naming a loss)")
+            self._unsaid = 0
+        to_kernel_log(f"shipper[{os.getpid()}]: {text}"[:KMSG_LINE])
+        self._said += 1
 
 
 _broken_lock = threading.Lock()
@@ -331,9 +366,9 @@ def take_broken_stderr() -> io.TextIOBase:
             except OSError as e:
                 to_kernel_log(f"shipper[{os.getpid()}]: its standard error broke (its reader gone, or its file not "
                                "writable) and there is no "
-                               f"syslog socket ({path}: {e.strerror}) to send the journal to: its lines, and the "
-                               "losses they name, go nowhere from here")
-                stream = _Nowhere()
+                               f"syslog socket ({path}: {e.strerror}) to send the journal to: from here only its "
+                               "warnings and errors come here, a few every few seconds (every one naming a loss)")
+                stream = KernelLogOnly()
             sys.stderr = stream
             _broken.append(stream)
         return _broken[0]

@@ -19,7 +19,7 @@ import orjson
 from shipper.journal_file import FileJournal, file_journal
 from shipper.journal_pipe import stalled_reader_stream
 from shipper.journal_stderr import StderrJournal
-from shipper.journal_syslog import SyslogStream, take_broken_stderr
+from shipper.journal_syslog import KernelLogOnly, SyslogStream, take_broken_stderr
 from shipper.secrets import redact, redact_obj
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -151,7 +151,8 @@ class JournalHandler(logging.StreamHandler):
         self.acquire()  # (setStream would flush the broken stream first)
         try:
             self.stream = stream
-            if isinstance(stream, SyslogStream) and not isinstance(self.formatter, PriorityPrefix):
+            # (the kernel's log, with no syslog socket, takes the warnings and errors: told by the same prefix)
+            if isinstance(stream, (SyslogStream, KernelLogOnly)) and not isinstance(self.formatter, PriorityPrefix):
                 self.setFormatter(PriorityPrefix(self.formatter or logging.Formatter()))
         finally:
             self.release()

@@ -22,8 +22,6 @@ import time
 import tty
 from pathlib import Path
 
-import pytest
-
 from tests.journal_sinks import SHIPPER, own_kmsg
 from tests.stalled_reader import followed_log, unread, written_again
 from tests.support import read_steady, stop_process, wait
@@ -41,10 +39,6 @@ def _numbers(data: bytes) -> list[int]:
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="stdout and the journal on one terminal, no syslog socket: the terminal stalls "
-                   "and hangs up, 20 lines are lost, and the warning naming the possibly unread lines reaches "
-                   "neither the terminal nor the kernel's log, which only says the journal goes nowhere (exam30a, "
-                   "2 of 2 by hand)")
 def test_a_hang_up_names_the_possibly_unread_lines_in_the_kernels_log_without_syslog(tmp_path: Path) -> None:
     cfg, log = followed_log(tmp_path)
     master, slave = pty.openpty()
