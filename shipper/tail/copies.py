@@ -894,6 +894,32 @@ def wait(p: Prospector, key: tuple[int, int], o: Observed, other: str, now: floa
     return False
 
 
+def prefix_of_a_later_backup(p: Prospector, o: Observed, unmatched: dict[tuple[int, int], Observed]) -> bool:
+    """`o`, new, plain, under a rotated name and holding more than its head: is all it holds at the start of another
+    new plain backup of its family, longer and last written after it? Then it is a copy of that one's content made
+    before it grew (logrotate `copy`, or an operator's `cp`, and a later copy or copytruncate: the later backup holds
+    it all, and more): left alone as a copy, the later one read. (Read both, its lines came twice, no repeat named:
+    exam30b's tests/tail/test_attack30_copy_between_copytruncates_repeats_or_loses.py.)"""
+    key = (o.st.st_dev, o.st.st_ino)
+    if o.gz or o.path == o.family or not p._is_rotated_name(o.path):
+        return False
+    later = [x for x in unmatched.values()
+             if x is not o and not x.gz and x.family == o.family and x.path != x.family and p._is_rotated_name(x.path)
+             and x.st.st_size > o.st.st_size and _age(x) > _age(o)]
+    if not later:
+        return False
+    with p.fds.reading(o) as fh:
+        head = None if fh is None else head_of(fh.head())
+        if fh is None or head is None or o.st.st_size <= len(head):
+            return False
+        for x in later:
+            with p.fds.reading(x) as xh:
+                if xh is not None and same_bytes(fh.read, xh.read, o.st.st_size):
+                    p.copies[key] = (o.st.st_size, o.st.st_mtime_ns)
+                    return True
+    return False
+
+
 def copy_len(p: Prospector, o: Observed) -> int:
     """What `o` holds, decompressed (0 when that cannot be had: it then explains no hole)."""
     if not o.gz:

@@ -673,7 +673,7 @@ class Prospector:
         for key, o in sorted(unmatched.items(), key=lambda kv: (kv[1].gz, not kv[1].direct, kv[1].st.st_mtime_ns)):
             live_at_watch = self.first_scan and self._held_since_listed(key, o)
             if (copies.head_copy_of_grown(self, o) or copies.head_copy_rotated_on(self, o) or copies.is_copy(self, o, now)
-                    or self._still_unreadable(o)):
+                    or self._still_unreadable(o) or copies.prefix_of_a_later_backup(self, o, unmatched)):
                 if key not in self.moved:
                     continue
                 # Renamed since the listing (a rotation overtaking the scan): looked at again under

@@ -37,18 +37,13 @@ from tests.tail.kill9_replay import repeat_named
 CT, CP, CR = "copytruncate\nrotate 4", "copy\nrotate 4", "create\nrotate 4"
 
 
-XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "exam30b: a `copy` among three rotations while the agent is down or frozen (copytruncate-copy-copytruncate frozen, "
-    "create-copy-copytruncate stopped) ships lines 100-119 twice with no repeat named"))
-
-
 def _lines(lo: int, hi: int) -> bytes:
     return "".join(json.dumps({"seq": i, "pad": "x" * 40}) + "\n" for i in range(lo, hi)).encode()
 
 
 @pytest.mark.parametrize("rotations, how", [
-    pytest.param((CT, CP, CT), "frozen", marks=XFAIL),
-    pytest.param((CR, CP, CT), "stopped", marks=XFAIL),
+    ((CT, CP, CT), "frozen"),
+    ((CR, CP, CT), "stopped"),
     ((CP, CT, CP), "stopped"),  # fixed by 30e44a8 (the longest plain copy taken), landed as this test was written
 ], ids=["copytruncate-copy-copytruncate-frozen", "create-copy-copytruncate-stopped", "copy-copytruncate-copy-stopped"])
 def test_a_copy_among_rotations_while_down_ships_each_line_on_disk_once(tmp_path, rotations, how):
