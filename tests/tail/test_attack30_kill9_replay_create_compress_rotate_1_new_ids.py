@@ -23,10 +23,6 @@ from tests.tail.kill9_replay import repeat_named, replay_after_rotations_while_d
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "exam30b: kill -9 replay, logrotate create+compress with rotate 1 while the agent is down: the placeholder's 30 "
-    "delivered, uncommitted lines are read from app.log.1.gz under new ids (the content before it deleted by the "
-    "rotation), twice with two ids, no repeat named; rotate 2 keeps them"))
 def test_kill9_replay_create_compress_rotate_1_keeps_its_ids(tmp_path):
     new_ids, journal = replay_after_rotations_while_down(tmp_path, "create\nrotate 1\ncompress", 1)
     assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["app.log", "app.log.1.gz"]
