@@ -167,8 +167,9 @@ class Harvester:
                 got = True
             if keep_window:
                 # (The window ended at `base`; it now ends at the new offset.)
-                done = data[: s.offset - base]
-                f.window = done[-WINDOW:] if len(done) >= WINDOW else (f.window + done)[-WINDOW:]
+                # (Its last WINDOW bytes cut from `data` itself: a copy of the whole read first cost a MiB's memcpy.)
+                done = s.offset - base
+                f.window = data[done - WINDOW : done] if done >= WINDOW else (f.window + data[:done])[-WINDOW:]
             if read_len < self.read_size:
                 break
         if s.offset and s.ahead:
