@@ -66,3 +66,28 @@ def test_offsets_count_from_where_the_read_began(lines, base, crlf):
     assert got.records == lines
     assert got.offsets == starts
     assert got.consumed == at - base
+
+
+piece = st.sampled_from([b"a", b"\r", b"\0", b"\xc3\xa9", b"\xff", b" "])
+raw_line = st.lists(piece, max_size=12).map(b"".join)  # no "\n"; "\r" anywhere, also last
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(raw_line, max_size=25), raw_line, st.integers(0, 2), st.integers(0, 1 << 40))
+def test_lines_within_the_limit_are_the_bytes_between_newlines_less_one_cr(lines, rest, slack, base):
+    """Every line within the limit, "\r" anywhere: a record is the bytes before its "\n", one "\r" before that taken
+    off (a CRLF line end); the partial last line waits, "\r"s and all (session 30: the lines are found by memchr and
+    cut from their "\n", where bytes.split found them). `slack` 0 puts the longest line right at the limit."""
+    records = [line[:-1] if line.endswith(b"\r") else line for line in lines]
+    max_line = max(1, len(rest), *map(len, records)) + slack
+    data = b"".join(line + b"\n" for line in lines) + rest
+    starts, at = [], base
+    for line in lines:
+        starts.append(at)
+        at += len(line) + 1
+    got = split_lines(data, base, max_line, False)
+    assert got.records == records
+    assert all(type(r) is bytes for r in got.records)
+    assert got.offsets == starts
+    assert got.consumed == at - base
+    assert (got.flags, got.cont, got.cuts) == (None, False, 0)
