@@ -23,14 +23,18 @@ given and which are written:
   and the agent exits: a writer stuck in the kernel writes the lines it was given once the file takes them (the
   thaw), unless it is killed first, and ends.
 The writer writes on the agent's own open file (descriptor 2, inherited), as the agent did: a file rotated by logrotate
-`copytruncate` is written on at its new end (with `>>`, O_APPEND), and one rotated by `create` or deleted is written on
-where it went, as before, until a restart opens the file again (systemd opens `StandardError=append:` at each start).
+`copytruncate` is written on at its new end (with `>>`, O_APPEND). One rotated by `create` or deleted was written on
+where it went (a deleted one: nowhere to be read, its space held) until a restart: the file's name (descriptor 2's, at
+the start) is given to the writer, which at a reload (log.setup runs again: look_at_its_name), and at its own start,
+opens the file at that name when it is another one, or makes it when there is none (`postrotate systemctl reload
+shipper`, as for the logs Log4j or nginx write); said in the journal.
 """
 from __future__ import annotations
 
 import collections
 import errno
 import io
+import logging
 import os
 import select
 import signal
@@ -49,6 +53,9 @@ SHORT_LIFE = 60.0
 RESTART_BACKOFF_FIRST = 1.0
 MAX_SHORT_LIVES = 5
 REAP_WAIT = 1.0  # seconds a writer whose pipe closed is waited for (it is ending: its exit status is named)
+# Seconds an exit that does not wait (a second signal: exit_now) still gives the writer to say its lines are written:
+# a file takes them in a moment, and what is only given is counted in the kernel's log as unwritten.
+EXIT_NOW_WAIT = 0.5
 
 # The writer runs the module's `main` through `-c` (read from its bytecode, as the checkpoint writer's: shipper.checkpoint);
 # the module's path in its command line names it in `ps`.
@@ -78,6 +85,8 @@ class FileJournal(StderrJournal):
         self._started_at = 0.0
         self._short_lives = 0  # writers in a row that died within SHORT_LIFE of their start
         self._restart_due = 0.0  # time.monotonic() from which the next writer may be started
+        self._spoke = False  # the writer said a word (so it is past its start, its SIGHUP handler set)
+        self.path = _name_of_descriptor_2()  # the file's name at the start: looked at again at each reload
 
     def write(self, s: str) -> int:
         """A line from the thread that logs; OSError once the file cannot be written (the journal handler moves the
@@ -103,6 +112,16 @@ class FileJournal(StderrJournal):
             self._close_pipes()
         return [f"<{priority_of(line)}>" + line.decode(errors="replace") for line in lines]
 
+    def look_at_its_name(self) -> None:
+        """At a reload: the writer (when it runs) looks whether the file's name is still its file's, and opens the
+        file there if it is another (logrotate `create`) or makes it if there is none (deleted)."""
+        with self._lock:
+            if self._proc is not None and self._spoke and self.path is not None:
+                try:
+                    os.kill(self._proc.pid, signal.SIGHUP)
+                except OSError:  # (it ended: its successor looks at its start)
+                    pass
+
     # The writer.
     def _start_writer(self) -> bool:
         """A writer started (True); False while a new one must wait (it keeps dying) or cannot be started."""
@@ -113,7 +132,8 @@ class FileJournal(StderrJournal):
         try:
             # Its standard error is the agent's (the journal's file); it reads the lines on its standard input and
             # says what its file took on its standard output.
-            proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _WRITER_MAIN, journal_writer.__file__],
+            proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _WRITER_MAIN, journal_writer.__file__,
+                                     *(["--reopen", self.path] if self.path is not None else [])],
                                     stdin=lines_r, stdout=said_w)
         except OSError as e:
             os.close(lines_w)
@@ -125,7 +145,7 @@ class FileJournal(StderrJournal):
             os.close(said_w)
         os.set_blocking(lines_w, False)
         os.set_blocking(said_r, False)
-        self._proc, self._to_writer, self._from_writer = proc, lines_w, said_r
+        self._proc, self._to_writer, self._from_writer, self._spoke = proc, lines_w, said_r, False
         self._started_at = time.monotonic()
         return True
 
@@ -185,12 +205,24 @@ class FileJournal(StderrJournal):
                 self._writer_ended()
                 return
             *words, self._said = (self._said + chunk).split(b"\n")
+            self._spoke = True
             for word in words:
                 if word.startswith(b"E "):
                     code = int(word[2:])
                     self.broken = WriterGone(code, os.strerror(code))
+                elif word == b"R":
+                    self._note(f"the journal's file {self.path} was rotated away or removed: the journal is written "
+                               "to the file at that name from here", logging.INFO)
+                elif word.startswith(b"W "):
+                    self._note(f"the journal's file {self.path} was rotated away or removed, and cannot be opened "
+                               f"again ({os.strerror(int(word[2:]))}): the journal is written on where it was",
+                               logging.WARNING)
                 else:
                     self._written(int(word))
+
+    def _note(self, text: str, level: int) -> None:
+        """A line of the journal's own, after those held (the lock held: not through the logger)."""
+        self._hold((self.line_of(text, level) + "\n").encode(errors="replace"))
 
     def _written(self, took: int) -> None:
         while took and self._given:
@@ -237,6 +269,20 @@ class FileJournal(StderrJournal):
         except (OSError, ValueError):  # (closed meanwhile by a thread that logged: the writer ended)
             time.sleep(min(timeout, 0.05))
 
+    def exit_now(self) -> None:
+        """A second signal's exit: what the writer says it wrote within EXIT_NOW_WAIT is not counted unwritten."""
+        deadline = time.monotonic() + EXIT_NOW_WAIT
+        while time.monotonic() < deadline:
+            if not self._lock.acquire(timeout=0.1):
+                continue
+            try:
+                if self._send_held():
+                    break
+            finally:
+                self._lock.release()
+            self._wait_for_room(max(0.0, min(0.1, deadline - time.monotonic())))
+        super().exit_now()
+
     def _unwritten(self) -> list[bytes]:
         return [bytes(line) for line in (*self._given, *self._backlog)]
 
@@ -250,6 +296,15 @@ class FileJournal(StderrJournal):
     def _left_at_exit(self) -> None:
         self._read_said()
         super()._left_at_exit()
+
+
+def _name_of_descriptor_2() -> str | None:
+    """The path of the file on descriptor 2, None when it has none (deleted, or not in this mount namespace)."""
+    try:
+        path = os.readlink("/proc/self/fd/2")
+    except OSError:
+        return None
+    return path if path.startswith("/") and not path.endswith(" (deleted)") else None
 
 
 def _exit_named(code: int) -> str:

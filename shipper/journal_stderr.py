@@ -37,7 +37,8 @@ class StderrJournal(HeldJournal):
 
     def __init__(self) -> None:
         super().__init__()
-        self.line_of: Callable[[str], str] = str  # a journal line of the agent's own, in the journal's format
+        # A journal line of the agent's own (its text, its level: logging.ERROR if not given), in the journal's format.
+        self.line_of: Callable[..., str] = lambda text, level=0: text
 
     def fileno(self) -> int:
         return 2  # faulthandler's tracebacks (a watchdog abort) go to stderr as it is

@@ -97,8 +97,10 @@ def setup(level: str = "info", fmt: str = "logfmt") -> None:
     handler = JournalHandler(stream)
     formatter = JsonFormatter() if fmt == "json" else LogfmtFormatter()
     if isinstance(stream, StderrJournal):
-        stream.line_of = lambda text: formatter.format(
-            logging.LogRecord("shipper.log", logging.ERROR, __file__, 0, text, None, None))
+        stream.line_of = lambda text, level=logging.ERROR: formatter.format(
+            logging.LogRecord("shipper.log", level, __file__, 0, text, None, None))
+    if isinstance(stream, FileJournal):
+        stream.look_at_its_name()  # (a reload: logrotate `create` moved it, or it was deleted)
     # (A closed stderr's journal is syslog: shipper.journal_syslog reads the prefix for each line's priority.)
     prefixed = stderr_is_journal() or isinstance(sys.stderr, SyslogStream)
     handler.setFormatter(PriorityPrefix(formatter) if prefixed else formatter)

@@ -152,3 +152,55 @@ def test_a_reload_keeps_the_one_journal_writer(tmp_path: Path) -> None:
         assert journal_writers(agent.pid) == first and len(first) == 1, (first, journal_writers(agent.pid))
     finally:
         assert stop_process(agent, 30) == 0
+
+
+def _agent_on_a_journal_file(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path]:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.log").write_text(numbered(0, 5))
+    journal = tmp_path / "shipper.err"
+    with open(journal, "ab") as err:  # (`2>>`: O_APPEND, as systemd's StandardError=append:)
+        agent = subprocess.Popen([SHIPPER, "run", "-c", str(folder_config(tmp_path, logs))],
+                                 stdout=subprocess.DEVNULL, stderr=err)
+    assert wait(lambda: b"msg=started" in journal.read_bytes(), 60), "the agent did not start"
+    return agent, journal, logs
+
+
+@pytest.mark.parametrize("rotation", ["create", "removed"])
+def test_a_reload_opens_again_a_journal_file_rotated_away_or_removed(tmp_path: Path, rotation: str) -> None:
+    agent, journal, logs = _agent_on_a_journal_file(tmp_path)
+    try:
+        rotated = tmp_path / "shipper.err.1"
+        if rotation == "create":
+            journal.rename(rotated)
+            journal.write_bytes(b"")  # logrotate `create`: a new empty file at the name
+        else:
+            journal.unlink()
+        writer = journal_writers(agent.pid)[0]
+        agent.send_signal(signal.SIGHUP)  # logrotate's `postrotate systemctl reload shipper`
+        assert wait(lambda: os.readlink(f"/proc/{writer}/fd/2") == str(journal), 60), (
+            f"the writer writes on {os.readlink(f'/proc/{writer}/fd/2')!r}")
+        os.mkfifo(logs / "fifo0.log")
+        assert wait(lambda: fifo_warnings(journal.read_text(), 1) == {0}, 30), journal.read_text()[-2000:]
+        text = journal.read_text()
+        assert f"the journal's file {journal} was rotated away or removed: the journal is written to the file at " \
+               "that name from here" in text, text
+        if rotation == "create":
+            assert fifo_warnings(rotated.read_text(), 1) == set()
+    finally:
+        assert stop_process(agent, 30) == 0
+
+
+def test_a_journal_file_copytruncated_is_written_on_at_its_start(tmp_path: Path) -> None:
+    agent, journal, logs = _agent_on_a_journal_file(tmp_path)
+    try:
+        (tmp_path / "shipper.err.1").write_bytes(journal.read_bytes())
+        os.truncate(journal, 0)  # logrotate `copytruncate`
+        agent.send_signal(signal.SIGHUP)
+        os.mkfifo(logs / "fifo0.log")
+        assert wait(lambda: fifo_warnings(journal.read_text(), 1) == {0}, 30), journal.read_text()[-2000:]
+        data = journal.read_bytes()
+        assert data.startswith(b"level="), data[:200]  # written on at its new end: no hole of zero bytes
+        assert b"rotated away" not in data, data
+    finally:
+        assert stop_process(agent, 30) == 0
