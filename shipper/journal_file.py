@@ -4,7 +4,7 @@ A write to a file sleeps in the kernel, where no signal or timeout reaches it, w
 an LVM or VM snapshot's backup) or its disk or NFS server hangs. Written by the threads that logged, the journal held
 every one of them: shipping stopped and no SIGTERM ended the agent until the thaw (exam29a). So the journal's file is
 written by a process of its own (shipper.journal_writer; the checkpoint database has its own for the same reason), fed
-through a pipe that is never waited on: a line the pipe cannot take now waits in the bounded backlog every journal
+through a socket that is never waited on: a line the socket cannot take now waits in the bounded backlog every journal
 stream has (shipper.journal_backlog: past 1,000 lines, lines are dropped from its middle and counted there).
 
 The writer is started at the journal's first line (not for a stderr that is not a file: `run --once` into a terminal
@@ -38,6 +38,7 @@ import logging
 import os
 import select
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -52,7 +53,7 @@ from shipper.journal_stderr import StderrJournal, priority_of
 SHORT_LIFE = 60.0
 RESTART_BACKOFF_FIRST = 1.0
 MAX_SHORT_LIVES = 5
-REAP_WAIT = 1.0  # seconds a writer whose pipe closed is waited for (it is ending: its exit status is named)
+REAP_WAIT = 1.0  # seconds a writer whose socket closed is waited for (it is ending: its exit status is named)
 # Seconds an exit that does not wait (a second signal: exit_now) still gives the writer to say its lines are written:
 # a file takes them in a moment, and what is only given is counted in the kernel's log as unwritten.
 EXIT_NOW_WAIT = 0.5
@@ -76,8 +77,9 @@ class FileJournal(StderrJournal):
     def __init__(self) -> None:
         super().__init__()
         self._proc: subprocess.Popen[bytes] | None = None
-        self._to_writer = -1  # the pipe's end the lines go to (non-blocking)
-        self._from_writer = -1  # the pipe's end the writer says what its file took (non-blocking)
+        # The agent's end of the socket the lines go to the writer on, and the writer says what its file took on
+        # (non-blocking; one descriptor: under a low descriptor limit every one counts).
+        self._sock: socket.socket | None = None
         self._said = b""  # a word of it not read whole yet
         self._given: collections.deque[bytes] = collections.deque()  # given to the writer, not yet said written
         self._head_written = 0  # bytes of the first of them its file took (a line cut by a full disk)
@@ -86,6 +88,8 @@ class FileJournal(StderrJournal):
         self._short_lives = 0  # writers in a row that died within SHORT_LIFE of their start
         self._restart_due = 0.0  # time.monotonic() from which the next writer may be started
         self._spoke = False  # the writer said a word (so it is past its start, its SIGHUP handler set)
+        self._file_given = False  # descriptor 2's file went to the first writer (descriptor 2 is its socket since)
+        self._opens_it = False  # the writer just started opens the file by its name (not the first: it has no other)
         self.path = _name_of_descriptor_2()  # the file's name at the start: looked at again at each reload
 
     def write(self, s: str) -> int:
@@ -109,7 +113,7 @@ class FileJournal(StderrJournal):
             self._head_written = 0
             self._backlog.clear()
             self._dropped = self._dropped_weighty = self._head = 0
-            self._close_pipes()
+            self._close_socket()
         return [f"<{priority_of(line)}>" + line.decode(errors="replace") for line in lines]
 
     def look_at_its_name(self) -> None:
@@ -118,7 +122,7 @@ class FileJournal(StderrJournal):
         with self._lock:
             if self._proc is not None and self._spoke and self.path is not None:
                 try:
-                    os.kill(self._proc.pid, signal.SIGHUP)
+                    self._proc.send_signal(signal.SIGHUP)  # (not to its pid once it is reaped: another's by then)
                 except OSError:  # (it ended: its successor looks at its start)
                     pass
 
@@ -127,25 +131,36 @@ class FileJournal(StderrJournal):
         """A writer started (True); False while a new one must wait (it keeps dying) or cannot be started."""
         if self.broken is not None or time.monotonic() < self._restart_due:
             return False
-        lines_r, lines_w = os.pipe2(os.O_CLOEXEC)
-        said_r, said_w = os.pipe2(os.O_CLOEXEC)
+        first = not self._file_given
+        if not first and self.path is None:  # (the file is the first writer's alone: a later one opens it by name)
+            self.broken = WriterGone(errno.EIO, "its writer process ended, and its file has no name to be opened "
+                                                "again by another")
+            return False
         try:
-            # Its standard error is the agent's (the journal's file); it reads the lines on its standard input and
-            # says what its file took on its standard output.
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        except OSError as e:  # (out of descriptors: tried again at the next line, after a wait)
+            self._died(f"it could not be started: {e.strerror}")
+            return False
+        try:
+            # The first one's standard error is the agent's, the journal's file (a later one opens it by its name:
+            # --reopen); it reads the lines on its standard input and says what its file took on its standard output.
             proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _WRITER_MAIN, journal_writer.__file__,
                                      *(["--reopen", self.path] if self.path is not None else [])],
-                                    stdin=lines_r, stdout=said_w)
+                                    stdin=theirs.fileno(), stdout=theirs.fileno(),
+                                    stderr=None if first else subprocess.DEVNULL)
         except OSError as e:
-            os.close(lines_w)
-            os.close(said_r)
+            ours.close()
             self._died(f"it could not be started: {e.strerror}")
             return False
         finally:
-            os.close(lines_r)
-            os.close(said_w)
-        os.set_blocking(lines_w, False)
-        os.set_blocking(said_r, False)
-        self._proc, self._to_writer, self._from_writer, self._spoke = proc, lines_w, said_r, False
+            theirs.close()
+        # The socket takes descriptor 2's place: the file is the writer's alone, and the agent keeps no descriptor more
+        # than before (under a low limit, one more made a file source meet EMFILE more: test_attack24_many_families…);
+        # a crash's traceback (faulthandler) goes through the writer too. Never closed: /dev/null takes its place.
+        os.dup2(ours.fileno(), 2)
+        ours.close()
+        self._file_given, self._opens_it = True, not first
+        self._proc, self._sock, self._spoke = proc, socket.socket(fileno=2), False
         self._started_at = time.monotonic()
         return True
 
@@ -159,18 +174,22 @@ class FileJournal(StderrJournal):
         elif self._short_lives > 1:
             self._restart_due = time.monotonic() + RESTART_BACKOFF_FIRST * 2 ** (self._short_lives - 2)
 
-    def _close_pipes(self) -> None:
-        for fd in (self._to_writer, self._from_writer):
-            if fd >= 0:
-                os.close(fd)
-        self._to_writer = self._from_writer = -1
+    def _close_socket(self) -> None:
+        """The agent's end of the writer's socket let go: /dev/null on descriptor 2 in its place (never left free: the
+        next file opened would take it)."""
+        if self._sock is not None:
+            self._sock.detach()
+            null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+            os.dup2(null, 2)
+            os.close(null)
+        self._sock = None
         self._said = b""
 
     def _writer_ended(self) -> None:
-        """The writer's pipes closed: it ended. Unless it said why (its file broke), the lines it had not said were
+        """The writer's end of the socket closed: it ended. Unless it said why (its file broke), the lines it had not said were
         written go again, first, to the next one, after a line saying so."""
         proc, self._proc = self._proc, None
-        self._close_pipes()
+        self._close_socket()
         if proc is None:
             return
         try:
@@ -193,10 +212,10 @@ class FileJournal(StderrJournal):
 
     def _read_said(self) -> None:
         """What the writer said since the last look: the bytes its file took (those lines are written), or why it
-        cannot write them (`E errno`: self.broken). Its end of the pipe closed: it ended (_writer_ended)."""
-        while self._from_writer >= 0:
+        cannot write them (`E errno`: self.broken). Its end of the socket closed: it ended (_writer_ended)."""
+        while self._sock is not None:
             try:
-                chunk = os.read(self._from_writer, 4096)
+                chunk = self._sock.recv(4096, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 return
             except OSError:
@@ -210,6 +229,12 @@ class FileJournal(StderrJournal):
                 if word.startswith(b"E "):
                     code = int(word[2:])
                     self.broken = WriterGone(code, os.strerror(code))
+                elif word == b"R" and self._opens_it:
+                    self._opens_it = False  # (a later writer's opening of the file: nothing moved)
+                elif word.startswith(b"W ") and self._opens_it:
+                    code = int(word[2:])
+                    self.broken = WriterGone(code, f"its writer process ended, and its file {self.path} cannot be "
+                                                   f"opened again by another ({os.strerror(code)})")
                 elif word == b"R":
                     self._note(f"the journal's file {self.path} was rotated away or removed: the journal is written "
                                "to the file at that name from here", logging.INFO)
@@ -237,13 +262,14 @@ class FileJournal(StderrJournal):
     # What every journal stream says (shipper.journal_backlog).
     def _unsent(self, data: bytes) -> bytes:
         self._read_said()
-        if self._to_writer < 0 and not self._start_writer():
+        if self._sock is None and not self._start_writer():
             return data
+        assert self._sock is not None
         try:
-            took = os.write(self._to_writer, data)
+            took = self._sock.send(data, socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
         except BlockingIOError:
             return data
-        except OSError:  # (EPIPE: the writer ended; what it said is read first)
+        except OSError:  # (EPIPE, ECONNRESET: the writer ended; what it said is read first)
             self._read_said()
             if self._proc is not None:
                 self._writer_ended()
@@ -259,13 +285,13 @@ class FileJournal(StderrJournal):
         return self.broken is not None or (sent and not self._given)
 
     def _wait_for_room(self, timeout: float) -> None:
-        """Until the writer says more, or its pipe takes more; a writer yet to be started: `timeout`."""
-        said, lines = self._from_writer, self._to_writer
-        if said < 0:
+        """Until the writer says more, or its socket takes more; a writer yet to be started: `timeout`."""
+        sock = self._sock
+        if sock is None:
             time.sleep(timeout)
             return
         try:
-            select.select([said], [lines] if self._backlog or self._dropped else [], [], timeout)
+            select.select([sock], [sock] if self._backlog or self._dropped else [], [], timeout)
         except (OSError, ValueError):  # (closed meanwhile by a thread that logged: the writer ended)
             time.sleep(min(timeout, 0.05))
 

@@ -77,6 +77,8 @@ _made: list[StalledReaderStream] = []  # the one made (log.setup runs again at e
 def stalled_reader_stream(stderr: TextIO) -> TextIO | StalledReaderStream:
     """The journal's stream for `stderr`: a StalledReaderStream when descriptor 2 is a pipe, a socket or a terminal,
     else stderr itself (a file, /dev/null; or the journal moved to syslog: stderr is not descriptor 2)."""
+    if isinstance(stderr, StderrJournal):  # (the journal's own stream already: a file's, whose descriptor 2 is a socket)
+        return stderr
     try:
         if stderr.fileno() != 2:
             return stderr

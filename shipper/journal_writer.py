@@ -4,11 +4,11 @@ A write to a file whose filesystem is frozen (fsfreeze, a snapshot's backup) or 
 the kernel until the thaw, where no signal reaches it: written by the threads that log, the journal held every one of
 them, shipping stopped and a SIGTERM did not end the agent (exam29a). Only this process waits then.
 
-It reads the journal's lines from its standard input (a pipe from the agent) and writes them to its standard error
+It reads the journal's lines from its standard input (a socket from the agent) and writes them to its standard error
 (the journal's file, inherited from the agent: the same open file, so `>>`'s appending and the file's offset are the
-agent's own). After each write it says on its standard output how many bytes the file took (`N\\n`); a write that
+agent's own). After each write it says on its standard output (the same socket) how many bytes the file took (`N\\n`); a write that
 fails says `E errno\\n` and ends it (a full disk: the agent moves the journal elsewhere with the lines not written). It
-ends when the agent closes its end of the pipe, having written what was in it, also after the agent's own end: one stuck
+ends when the agent closes its end of the socket, having written what was in it, also after the agent's own end: one stuck
 at the stop writes the lines it was given once the file takes them. Stop signals are not its to obey (systemd's stop,
 a terminal's Ctrl-C to the whole group): the agent's last lines, its stop's, come after them.
 
@@ -24,7 +24,7 @@ import os
 import signal
 import sys
 
-CHUNK = 65536  # bytes read from the pipe at once (a pipe holds 64 KiB)
+CHUNK = 65536  # bytes read from the socket at once
 FILE_MODE = 0o640  # a journal file made again where the old one was deleted (logrotate `create` makes its own)
 
 

@@ -3,7 +3,9 @@
 When stderr is the journal (systemd sets JOURNAL_STREAM to its device:inode), each line starts with
 sd-daemon's `<N>` priority prefix, so `journalctl -p warning` shows warnings and errors (systemd
 strips the prefix; SyslogLevelPrefix= is on by default). faulthandler is enabled, so the watchdog's
-SIGABRT (or a crash in C) leaves every thread's traceback in the journal."""
+SIGABRT (or a crash in C) leaves every thread's traceback in the journal. No thread that logs ever waits on stderr:
+a pipe, socket or terminal is written non-blocking (shipper.journal_pipe), a regular file by a process of its own
+(shipper.journal_file), what they cannot take now held in a bounded backlog (shipper.journal_backlog)."""
 from __future__ import annotations
 
 import errno

@@ -14,11 +14,13 @@ import os, signal, sys, threading, time
 from shipper import journal_backlog, journal_file, journal_stderr
 kmsg = []
 journal_stderr.to_kernel_log = kmsg.append  # (the host's kernel log is never written)
-journal_backlog.EXIT_WAIT = float(sys.argv[2])
 stream = journal_file.file_journal(sys.stderr)
 assert isinstance(stream, journal_file.FileJournal), stream
 stream.write("level=info msg=first\n")
+journal_backlog.EXIT_WAIT = 60.0
 stream._drain_at_exit()  # (the writer started and said it wrote the first line)
+assert not stream._given, "the writer did not say it wrote the first line in 60 s"
+journal_backlog.EXIT_WAIT = float(sys.argv[2])
 writer = stream._proc.pid
 os.kill(writer, signal.SIGSTOP)
 for i in range(50):
