@@ -60,6 +60,7 @@ MAX_ATTEMPTS = 3  # a batch whose workers died this many times is parsed in the 
 # slow (a loaded host) still uses CPU, and one that uses none for this long would wedge its source for good.
 # SHIPPER_PARSE_STALL_SECONDS changes it (docs/operations.md; the tests that stop a worker wait less).
 STALLED_AFTER = 20.0
+_TICKS_A_SECOND = os.sysconf("SC_CLK_TCK")  # the unit of /proc/PID/stat's CPU times
 _IOV_MAX = os.sysconf("SC_IOV_MAX")  # buffers a writev takes at most (1,024 on Linux)
 
 
@@ -199,8 +200,8 @@ def _write_all(fd: int, buffers: list) -> None:
 # they are still in them, ~25 % less CPU a record (bench/README.md, session 8).
 CHUNK = 64
 # What a record whose parse ended two parse workers is shipped with, flagged (its text kept).
-UNPARSED = ("not parsed: its parse ended the parse worker process twice (a parser that crashes its process on it, or "
-            "is killed for the memory it takes): shipped unparsed")
+UNPARSED = ("not parsed: its parse ended the parse worker process twice (a parser that crashes its process on it, "
+            "never finishes it, or is killed for the memory it takes): shipped unparsed")
 _NDJSON = orjson.OPT_APPEND_NEWLINE
 
 
@@ -507,13 +508,26 @@ class _Entry:
 class _StallWatch:
     """Whether the worker holding the head batch stopped: it returned nothing and used no CPU for `after`
     seconds (stalled_after()), counted only while the collector itself ran (an agent stopped whole and continued
-    later did not see its workers stall)."""
+    later did not see its workers stall); or spins: it used `after` seconds of CPU on the head batch (on its record
+    being parsed, once watched) without a result, where a batch takes tens of milliseconds — a parser that never
+    returns on a record (a backtracking regular expression, a loop) held the source for good, unnamed (exam30a)."""
 
     def __init__(self) -> None:
         self.after = stalled_after()
         self._worker: _Worker | None = None
         self._ticks: int | None = None
         self._since = self._looked = 0.0
+        self._spin_at: tuple | None = None  # (worker, batch, record) the spin is counted on
+        self._spin_from = 0  # the worker's CPU ticks when it began
+
+    def spinning(self, worker: _Worker, entry: _Entry) -> bool:
+        ticks = worker.cpu_ticks()
+        if ticks is None:
+            return False
+        at = (worker, entry.id, entry.reached)
+        if at != self._spin_at:
+            self._spin_at, self._spin_from = at, ticks
+        return (ticks - self._spin_from) / _TICKS_A_SECOND > self.after
 
     def stalled(self, worker: _Worker) -> bool:
         now = time.monotonic()
@@ -725,17 +739,24 @@ class ParsePool:
                             extra={"source": self.name, "pid": holder.proc.pid})
                 holder.proc.kill()  # a stopped process dies of it; one a cgroup freezer holds only once thawed:
                 return self._replace(holder, entry, blame=False)  # so it is replaced now, not at its pipe's EOF
+            if not ready and holder is not None and self._stall.spinning(holder, entry):
+                log.warning("a parse worker used %g s of CPU on one batch without a result (a record its parser "
+                            "does not finish?): it is killed and the batch parsed again a record at a time",
+                            self._stall.after, extra={"source": self.name, "pid": holder.proc.pid})
+                holder.proc.kill()  # (a watched worker spinning on a record: that record is shipped unparsed)
+                return self._replace(holder, entry, certain=True)
         if entry.error is not None:
             log.warning("parse worker failed on a batch: parsing it in the agent",
                         extra={"source": self.name, "error": entry.error})
             return self._here(entry)
         return entry.result
 
-    def _replace(self, dead: _Worker, head: _Entry, blame: bool = True) -> Parsed | None:
+    def _replace(self, dead: _Worker, head: _Entry, blame: bool = True, certain: bool = False) -> Parsed | None:
         """`dead` exited (killed, or crashed in a parser): its batches without a result go to the other workers
         or, with none up, wait for the fresh one started meanwhile (the collector parses the head itself until
         then). Nothing of them was registered, so nothing was acked. `blame`: it died of itself (the agent did
-        not kill it for being stopped), so the record it was parsing may be why (_blame)."""
+        not kill it for being stopped), so the record it was parsing may be why (_blame); `certain`: it is (the agent
+        killed it for spinning on that record)."""
         with self._cond:
             if self._closing:
                 return None
@@ -746,7 +767,7 @@ class ParsePool:
                         extra={"source": self.name, "batches": len(again), "restarts": self.restarts,
                                "exitcode": dead.proc.exitcode})
             for e in again:
-                self._blame(e, dead, blame)
+                self._blame(e, dead, blame, certain and e is head)
             here = head.here = head in again and head.attempts >= MAX_ATTEMPTS
             for e in again:
                 e.worker = None
@@ -764,17 +785,18 @@ class ParsePool:
             return self._here(head)
         return None
 
-    def _blame(self, entry: _Entry, dead: _Worker, blame: bool) -> None:
+    def _blame(self, entry: _Entry, dead: _Worker, blame: bool, certain: bool = False) -> None:
         """Under the lock. A batch in a worker that died is watched from then on; a record a watched worker died
-        parsing twice is shipped unparsed, flagged, and named here: parsed in the agent after three deaths, as every
-        batch was, it killed the agent (exam30a: every source stopped, and each restart died on it again)."""
+        parsing twice (or once, `certain`ly: spinning on it) is shipped unparsed, flagged, and named here: parsed in
+        the agent after three deaths, as every batch was, it killed the agent (exam30a: every source stopped, and
+        each restart died on it again)."""
         reached, entry.reached = entry.reached, None
         if not blame:  # killed by the agent for being stopped: its records are not why
             return
         if entry.unparsed is None:
             entry.unparsed = set()
         elif reached is not None:
-            if reached != entry.suspect:
+            if reached != entry.suspect and not certain:
                 entry.suspect = reached
                 return
             entry.unparsed.add(reached)
