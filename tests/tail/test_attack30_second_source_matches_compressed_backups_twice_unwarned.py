@@ -14,7 +14,10 @@ false "data lost … app.log.1 (the whole file …) … deleted … before it co
 
 Found by hand: `app.log.*` 2 of 2, `*.1` 2 of 2, `app.log.[0-9]*` 2 of 2 (1 with the false loss), 250 of 250 lines
 twice, no overlap warning; plain `create` and `copytruncate` running or stopped, and `compress` stopped, warn (0 of 15
-silent). In this test (`app.log.*`, `*.gz`) 1 of 1 each.
+silent). In this test (`app.log.*`, `*.gz`) 1 of 1 each. `copytruncate` + `compress` while the agent runs is the same
+(250 of 250 twice, no warning: 2 of 2 by hand, `app.log.*` and `*.gz`; plain `copytruncate` warns); in 4 runs of the
+four cases one case passed once, and a fifth run the `app.log.*` copytruncate one again (a scan meeting the plain copy before gzip replaces it
+warns as for plain copytruncate): those are plain xfails, timing-dependent.
 """
 from __future__ import annotations
 
@@ -25,12 +28,17 @@ import pytest
 from tests.tail.attack_agent import Agent, exactly_once, logrotate_of, numbered
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "exam30b: a second source matching the rotated names (app.log.*, *.gz) of a log rotated with create+compress "
-    "while the agent runs ships all 250 lines a second time from app.log.1.gz, and no warning names the overlap "
-    "(README promises one; plain create, copytruncate and compress across a stop warn)"))
+@pytest.mark.parametrize("directives", [
+    pytest.param("create\nrotate 3\ncompress", marks=pytest.mark.xfail(strict=True, reason=(
+        "exam30b: a second source matching the rotated names (app.log.*, *.gz) of a log rotated with create+compress "
+        "while the agent runs ships all 250 lines a second time from app.log.1.gz, and no warning names the overlap "
+        "(README promises one; plain create, copytruncate and compress across a stop warn)"))),
+    # timing: a scan that meets the plain copy app.log.1 before gzip replaces it warns as for plain copytruncate
+    pytest.param("copytruncate\nrotate 3\ncompress", marks=pytest.mark.xfail(strict=False, reason=(
+        "exam30b: the same with copytruncate+compress; depends on timing (passed 2 of 7 runs with app.log.*)"))),
+], ids=["create", "copytruncate"])
 @pytest.mark.parametrize("archive_glob", ["app.log.*", "*.gz"])
-def test_a_second_source_matching_compressed_backups_is_warned(tmp_path, archive_glob):
+def test_a_second_source_matching_compressed_backups_is_warned(tmp_path, archive_glob, directives):
     logs = tmp_path / "logs"
     logs.mkdir()
     live = logs / "app.log"
@@ -48,7 +56,7 @@ outputs:"""))
         time.sleep(1)
         with open(live, "a") as f:
             f.write("".join(numbered(i) for i in range(200, 250)))
-        logrotate_of(tmp_path, live, "create\nrotate 3\ncompress")()
+        logrotate_of(tmp_path, live, directives)()
         with open(live, "a") as f:
             f.write("".join(numbered(i) for i in range(250, 300)))
         assert agent.wait_delivered(range(300)), agent.errors()
