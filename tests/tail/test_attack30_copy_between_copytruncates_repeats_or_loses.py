@@ -24,21 +24,13 @@ and `copy`, `copytruncate`, `copy` repeats 30 and loses 20 (1 of 1 each).
 """
 from __future__ import annotations
 
-import json
-import os
-import signal
-import time
-
 import pytest
 
-from tests.tail.attack_agent import Agent, exactly_once, logrotate_of
+from tests.tail.attack_agent import exactly_once
 from tests.tail.kill9_replay import repeat_named
+from tests.tail.rotations_while_away import rotations_while_away
 
 CT, CP, CR = "copytruncate\nrotate 4", "copy\nrotate 4", "create\nrotate 4"
-
-
-def _lines(lo: int, hi: int) -> bytes:
-    return "".join(json.dumps({"seq": i, "pad": "x" * 40}) + "\n" for i in range(lo, hi)).encode()
 
 
 @pytest.mark.parametrize("rotations, how", [
@@ -47,46 +39,9 @@ def _lines(lo: int, hi: int) -> bytes:
     ((CP, CT, CP), "stopped"),  # fixed by 30e44a8 (the longest plain copy taken), landed as this test was written
 ], ids=["copytruncate-copy-copytruncate-frozen", "create-copy-copytruncate-stopped", "copy-copytruncate-copy-stopped"])
 def test_a_copy_among_rotations_while_down_ships_each_line_on_disk_once(tmp_path, rotations, how):
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    live = logs / "app.log"
-
-    def write(data: bytes) -> None:  # opened at each write: after a `create` rotation, into the new live file
-        with open(live, "ab") as f:
-            f.write(data)
-    agent = Agent(tmp_path, [live])
-    try:
-        write(_lines(0, 100))
-        agent.start()
-        assert agent.wait_delivered(range(100)), agent.errors()
-        time.sleep(2)  # read and committed
-        if how == "stopped":
-            agent.stop()
-        else:
-            os.kill(agent.proc.pid, signal.SIGSTOP)
-        n = 100
-        for directives in rotations:
-            logrotate_of(tmp_path, live, directives, settle=0.05)()
-            write(_lines(n, n + 20))
-            n += 20
-        if how == "stopped":
-            agent.start()
-        else:
-            os.kill(agent.proc.pid, signal.SIGCONT)
-        agent.wait_delivered(range(n), timeout=30)
-        time.sleep(3)  # whatever else it reads or says
-    finally:
-        if agent.proc is not None and agent.proc.poll() is None:
-            os.kill(agent.proc.pid, signal.SIGCONT)
-            agent.stop()
-    on_disk = set()
-    for p in logs.iterdir():
-        on_disk |= {json.loads(line)["seq"] for line in p.read_bytes().splitlines()}
-    assert on_disk == set(range(n))
-    seqs = agent.seqs()
+    seqs, n, journal = rotations_while_away(tmp_path, rotations, how)
     missing = sorted(set(range(n)) - set(seqs))
     repeated = exactly_once(seqs, range(n)) if not missing else ""
-    journal = agent.errors()
     warnings = "\n".join(ln for ln in journal.splitlines() if "level=warning" in ln or "level=error" in ln)
     assert not missing and (not repeated or repeat_named(journal)), (
         f"on disk and never shipped: {missing[:3]}..{missing[-3:]} ({len(missing)}); repeated with no repeat named: "

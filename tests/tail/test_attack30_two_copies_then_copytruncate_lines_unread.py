@@ -19,58 +19,15 @@ lines never shipped each time; in this test (SIGTERM stop, SIGSTOP) 1 of 1 each.
 """
 from __future__ import annotations
 
-import json
-import os
-import signal
-import time
-
 import pytest
 
-from tests.tail.attack_agent import Agent, exactly_once, logrotate_of
-
-
-def _lines(lo: int, hi: int) -> bytes:
-    return "".join(json.dumps({"seq": i, "pad": "x" * 40}) + "\n" for i in range(lo, hi)).encode()
+from tests.tail.attack_agent import exactly_once
+from tests.tail.rotations_while_away import rotations_while_away
 
 
 @pytest.mark.parametrize("how", ["stopped", "frozen"])
 def test_two_copies_then_a_copytruncate_lose_no_line_on_disk(tmp_path, how):
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    live = logs / "app.log"
-
-    def write(data: bytes) -> None:
-        with open(live, "ab") as f:
-            f.write(data)
-    agent = Agent(tmp_path, [live])
-    try:
-        write(_lines(0, 100))
-        agent.start()
-        assert agent.wait_delivered(range(100)), agent.errors()
-        time.sleep(2)  # read and committed
-        if how == "stopped":
-            agent.stop()
-        else:
-            os.kill(agent.proc.pid, signal.SIGSTOP)
-        n = 100
-        for directives in ("copy\nrotate 4", "copy\nrotate 4", "copytruncate\nrotate 4"):
-            logrotate_of(tmp_path, live, directives, settle=0.05)()
-            write(_lines(n, n + 20))
-            n += 20
-        if how == "stopped":
-            agent.start()
-        else:
-            os.kill(agent.proc.pid, signal.SIGCONT)
-        agent.wait_delivered(range(n), timeout=30)
-        time.sleep(3)  # whatever else it reads or says
-    finally:
-        if agent.proc is not None and agent.proc.poll() is None:
-            os.kill(agent.proc.pid, signal.SIGCONT)
-            agent.stop()
-    on_disk = set()
-    for p in logs.iterdir():
-        on_disk |= {json.loads(line)["seq"] for line in p.read_bytes().splitlines()}
-    assert on_disk == set(range(n))
-    journal = "\n".join(ln for ln in agent.errors().splitlines() if "level=warning" in ln or "level=error" in ln)
-    wrong = exactly_once(agent.seqs(), range(n))
-    assert not wrong, f"every line is on disk, yet: {wrong}; the journal's warnings:\n{journal}"
+    seqs, n, journal = rotations_while_away(tmp_path, ("copy\nrotate 4", "copy\nrotate 4", "copytruncate\nrotate 4"), how)
+    warnings = "\n".join(ln for ln in journal.splitlines() if "level=warning" in ln or "level=error" in ln)
+    wrong = exactly_once(seqs, range(n))
+    assert not wrong, f"every line is on disk, yet: {wrong}; the journal's warnings:\n{warnings}"
