@@ -24,12 +24,10 @@ Fixed for a header of at most 256 bytes (`MARK_MAX`, ab3289b: copies.head_read).
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
-from tests.support import wait
-from tests.tail.attack_agent import Agent, logrotate_of
+from tests.tail.header_copytruncate import assert_header_read_again_or_window_named
 
 HEADER = b'{"banner": "app v1 starting"}\n{"columns": "time user action"}\n'
 # A banner above an audit CSV's column line: 2 lines, over 256 bytes (MARK_MAX): the restart's head_read takes up to that
@@ -39,40 +37,9 @@ COLUMNS = ("time,user,client_ip,session_id,action,object_type,object_id,object_p
 LONG_HEADER = b'{"banner": "app v1 starting"}\n' + json.dumps({"columns": COLUMNS}).encode() + b"\n"
 
 
-def _events(lo: int, hi: int) -> bytes:
-    return "".join(json.dumps({"seq": i, "pad": "x" * 40}) + "\n" for i in range(lo, hi)).encode()
-
-
 @pytest.mark.parametrize("header", [
     HEADER,
     LONG_HEADER,
 ], ids=["short", "over-256-bytes"])
 def test_two_line_header_copytruncated_while_stopped_is_read_again_or_named(tmp_path, header):
-    header_lines = header.count(b"\n")
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    live = logs / "app.log"
-    logrotate = logrotate_of(tmp_path, live, "copytruncate\nrotate 3", settle=0)
-    agent = Agent(tmp_path, [live])
-    try:
-        live.write_bytes(header)  # the application started: its header, no event yet
-        agent.start()
-        assert wait(lambda: agent.lines() == header_lines), agent.errors()
-        time.sleep(2)  # read and committed
-        agent.stop()
-        logrotate()  # app.log.1 holds exactly the header read
-        with open(live, "ab") as f:  # the application restarted: its header again, then events
-            f.write(header + _events(0, 30))
-        agent.start()
-        assert agent.wait_delivered(range(30)), agent.errors()[-3000:]
-        time.sleep(3)  # whatever else it reads or says
-    finally:
-        if agent.proc is not None and agent.proc.poll() is None:
-            agent.stop()
-    restarted = [json.loads(line)["generic"] for line in (tmp_path / "out2.jsonl").read_bytes().splitlines()]
-    headers_shipped = sum(1 for g in restarted if "seq" not in g)
-    journal = (tmp_path / "out2.err").read_text(errors="replace")
-    named = [ln for ln in journal.splitlines() if "data lost" in ln and "app.log.1" in ln]
-    assert headers_shipped == header_lines or named, (
-        f"the new header's lines shipped: {headers_shipped} of {header_lines}, and no loss named in the restarted "
-        f"agent's journal:\n{journal}")
+    assert_header_read_again_or_window_named(tmp_path, header)

@@ -24,12 +24,10 @@ window); in this test a two-line 4,545-byte header (the `over-4-KiB` case, stric
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
-from tests.support import wait
-from tests.tail.attack_agent import Agent, logrotate_of
+from tests.tail.header_copytruncate import assert_header_read_again_or_window_named
 
 # A banner above an audit CSV export's column line of 80 fields: two lines, 1,485 bytes
 COLUMNS = ",".join(f"field_{i:02d}_" + "name" * 2 for i in range(80))
@@ -41,10 +39,6 @@ WIDEST_CSV = (b'{"banner": "app v1 starting"}\n'
               + json.dumps({"columns": ",".join(f"field_{i:03d}_name" for i in range(300))}).encode() + b"\n")
 
 
-def _events(lo: int, hi: int) -> bytes:
-    return "".join(json.dumps({"seq": i, "pad": "x" * 40}) + "\n" for i in range(lo, hi)).encode()
-
-
 @pytest.mark.parametrize("header", [
     WIDE_CSV,
     MANY_LINES,
@@ -54,31 +48,4 @@ def _events(lo: int, hi: int) -> bytes:
 ], ids=["wide-csv-two-lines", "sixteen-lines", "over-4-KiB"])
 def test_header_over_1k_copytruncated_while_stopped_is_read_again_or_named(tmp_path, header):
     assert len(header) > 1024
-    header_lines = header.count(b"\n")
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    live = logs / "app.log"
-    logrotate = logrotate_of(tmp_path, live, "copytruncate\nrotate 3", settle=0)
-    agent = Agent(tmp_path, [live])
-    try:
-        live.write_bytes(header)  # the application started: its header, no event yet
-        agent.start()
-        assert wait(lambda: agent.lines() == header_lines), agent.errors()
-        time.sleep(2)  # read and committed
-        agent.stop()
-        logrotate()  # app.log.1 holds exactly the header read
-        with open(live, "ab") as f:  # the application restarted: its header again, then events
-            f.write(header + _events(0, 30))
-        agent.start()
-        assert agent.wait_delivered(range(30)), agent.errors()[-3000:]
-        time.sleep(3)  # whatever else it reads or says
-    finally:
-        if agent.proc is not None and agent.proc.poll() is None:
-            agent.stop()
-    restarted = [json.loads(line)["generic"] for line in (tmp_path / "out2.jsonl").read_bytes().splitlines()]
-    headers_shipped = sum(1 for g in restarted if "seq" not in g)
-    journal = (tmp_path / "out2.err").read_text(errors="replace")
-    named = [ln for ln in journal.splitlines() if "data lost" in ln and "app.log.1" in ln]
-    assert headers_shipped == header_lines or named, (
-        f"the new header's lines shipped: {headers_shipped} of {header_lines}, and no loss named in the restarted "
-        f"agent's journal:\n{journal}")
+    assert_header_read_again_or_window_named(tmp_path, header)
