@@ -4,8 +4,12 @@ the strict Fluentd peer while a writer appends ~2,000 lines/s. The state_dir is 
 reserve given up, exit 0); the filesystem is filled again (another writer takes the space back); the agent is
 started on it (behind: its backlog goes to the parse workers) and its commits fail; it is stopped (exit 1: "what was
 not delivered is read again"); space is freed and it is started again. The lines the second run read and did not
-deliver are never sent (4,000 and 5,000 of 40,000, one block, 2 of 2 by hand) and no loss is named. With
-`parse_workers: 0` nothing was lost (1 of 1)."""
+deliver are never sent (4,000 and 5,000 of 40,000, one block, 3 of 3 by hand) and no loss is named (the
+journal says "what was not delivered is read again"). With
+`parse_workers: 0` nothing was lost (1 of 1). The same without a reserve (a 3 MiB state_dir): the agent stopped with
+the state_dir not yet full (exit 0), the state_dir filled, the agent started on it behind, stopped 3 s later (exit
+1), space freed, started: 4,000 lines never sent, unnamed (1 of 1 by hand; with `parse_workers: 0` it delivered its
+whole backlog before the stop, nothing lost)."""
 from __future__ import annotations
 
 import json
@@ -50,11 +54,21 @@ def _write(log: Path, done: threading.Event) -> None:
     done.set()
 
 
-@pytest.mark.xfail(strict=True, reason="a run started on a state_dir filled again after a stop that gave up its "
-                   "reserve, stopped while its commits fail (exit 1, 'what was not delivered is read again'), leaves "
-                   "the lines it read and did not deliver unread at the next start: never sent, no loss named "
-                   "(exam30c: 4,000 and 5,000 of 40,000 lines, 2 of 2; none with parse_workers: 0)")
-def test_state_dir_full_again_backlog_lines_read_again(tmp_path: Path) -> None:
+LOSS = ("a run started behind on a full state_dir{}, stopped while its commits fail (exit 1, 'what was not delivered "
+        "is read again'), leaves the lines it read and did not deliver unread at the next start: never sent, no loss "
+        "named (exam30c: 4,000-5,000 of 40,000 lines in one block; its backlog parsed by the auto pool's workers)")
+
+
+@pytest.mark.parametrize("reserve", [
+    # Plain xfails: the loss depends on load. At load 10-14 on 2 cores the second run still had read, undelivered
+    # batches at its stop (lost, 5 of 5 and 2 of 3); at load ~5 it delivered its backlog first and nothing was lost.
+    # With the output down during that run (nothing delivered, so no failed commit of a delivery) nothing was lost.
+    pytest.param(True, id="reserve-given-up-then-filled-again", marks=pytest.mark.xfail(reason=LOSS.format(
+        " (after a stop that gave up its reserve, the space taken again): 5 of 6, load-dependent"))),
+    pytest.param(False, id="no-reserve", marks=pytest.mark.xfail(reason=LOSS.format(
+        " (3 MiB: no reserve made): 2 of 3, load-dependent"))),
+])
+def test_state_dir_full_again_backlog_lines_read_again(tmp_path: Path, reserve: bool) -> None:
     peer = ForwardServer().start()
     log = tmp_path / "app.log"
     log.write_text("")
@@ -78,14 +92,20 @@ def test_state_dir_full_again_backlog_lines_read_again(tmp_path: Path) -> None:
         return agent.wait(90)
 
     try:
-        with small_tmpfs(state, 16 * 1024):
+        with small_tmpfs(state, (16 if reserve else 3) * 1024):  # a reserve is made with 4 MiB free
             agents.append(run_agent(cfg, journal, timeout=120))
             threading.Thread(target=_write, args=(log, written), daemon=True).start()
             assert wait(lambda: len(delivered()) >= 2000, 60), "nothing delivered before the state_dir filled"
-            first = _fill(state, "filler1")
-            time.sleep(4)  # the commits fail; reading pauses
-            assert stop(agents[0]) == 0, journal.read_text()  # the reserve takes the last checkpoints
-            second = _fill(state, "filler2")  # what the reserve gave back is taken again
+            if reserve:
+                first = _fill(state, "filler1")
+                time.sleep(4)  # the commits fail; reading pauses
+                assert stop(agents[0]) == 0, journal.read_text()  # the reserve takes the last checkpoints
+                second = _fill(state, "filler2")  # what the reserve gave back is taken again
+            else:
+                assert stop(agents[0]) == 0, journal.read_text()
+                time.sleep(3)  # a backlog
+                first = _fill(state, "filler1")
+                second = _fill(state, "filler2")  # nothing: the first took it all
             agents.append(run_agent(cfg, journal, timeout=120))
             time.sleep(3)  # it reads its backlog, delivers some, cannot save
             stop(agents[1])
