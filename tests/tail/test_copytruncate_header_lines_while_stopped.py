@@ -7,6 +7,7 @@ mark covers all of it (copies.head_read)."""
 from __future__ import annotations
 
 import logging
+import shutil
 
 import pytest
 
@@ -105,3 +106,25 @@ def test_a_head_window_saved_true_before_session_30_is_a_copy_of_the_head():
     value["head_window"] = True
     s = FileState.from_json(value)
     assert s is not None and s.window_copy_len() == 14
+
+
+def test_a_log_of_many_lines_copied_while_stopped_and_grown_is_no_header(tmp_path, caplog):
+    """The bound's other side: what was read is more than a header (past HEADER_MAX and more than HEADER_LINES lines),
+    copied by logrotate `copy` (no cut) while the agent was stopped, then written on: no window, nothing read again."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    log = d / "app.log"
+    body = [f"event {i} " + "e" * 300 for i in range(20)]
+    write(log, *body)
+    f = Follower([log], d)
+    try:
+        f.poll()
+        shutil.copyfile(log, d / "app.log.1")
+        write(log, "line 0", "line 1")
+        f.restart()
+        with caplog.at_level(logging.WARNING, logger="shipper.tail"):
+            f.settle()
+        assert sorted(f.lines()) == sorted(x.encode() for x in [*body, "line 0", "line 1"])
+        assert f.tailer.losses == 0 and not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    finally:
+        f.tailer.close()
