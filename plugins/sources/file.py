@@ -63,6 +63,12 @@ LET_GO_REMOVED = "a reload removed the source"
 LET_GO_BUDGET = "the reload lowered the hold budget (`hold_max_files` / `hold_max_bytes`), so they were let go"
 LET_GO_BUDGET_FULL = ("the hold budget was full when a reload restarted the source (`hold_max_files` / "
                       "`hold_max_bytes`), so they were not held across it")
+# (device, inode) -> {source: (path, generation)}: the files each running file source follows, by inode, and the source
+# that followed one last (once none does): a file moved from one source's folder into another's (an archive folder
+# read by a source of its own, a mover script) is another path, the same file (exam29b:
+# tests/tail/test_attack29_log_moved_to_another_source_shipped_twice.py, every line shipped twice, unnamed).
+_inode_followed_by: dict[tuple[int, int], dict[str, tuple[str, int]]] = {}
+_inode_last_followed_by: dict[tuple[int, int], tuple[str, str, int]] = {}
 _followed_lock = threading.Lock()
 # The sources whose run() began in this process: the holder's entries a restarted one finds in its checkpoint are its
 # predecessor's, whose losses were named as it let them go (a kill leaves them to the next process's start to name).
@@ -328,6 +334,7 @@ class FileSource(Source):
         metrics.tombstones.read_by(lambda: tailer.tombstones, name)
         self._transcode = config.encoding not in ("utf-8", "ascii")
         self._claimed: set[str] = set()  # paths this source has in _followed_by
+        self._claimed_inodes: set[tuple[int, int]] = set()  # inodes this source has in _inode_followed_by
         self._undecided: set[str] = set()  # of those, the ones last followed by a source in _restarted
         self._overlap_named: set[str] = set()
 
@@ -370,6 +377,7 @@ class FileSource(Source):
                         f"{path} is followed by source(s) {', '.join(others)} too: each ships its lines (every line "
                         "twice); narrow `paths` or `exclude` so that one source has it", extra={"path": path})
             self._claimed = now
+            self._claim_inodes()
             # After a restart by a reload, once: what the predecessor followed and this source no longer does, taken
             # by other sources meanwhile (each waiting on this scan), moved to them.
             for path in _restarted.pop(name, set()) - now:
@@ -378,6 +386,46 @@ class FileSource(Source):
                     del _last_followed_by[path]
                     for taker in sorted(takers):
                         self._say_moved(path, name, taker)
+
+    def _claim_inodes(self) -> None:
+        """After a scan, with _followed_lock held: name each file this source follows now that another source follows,
+        or followed last, under another path (moved from its folder into this source's): each ships its lines."""
+        name = self.config.name
+        now = {(f.dev, f.ino): (f.path, f.state.gen if f.state is not None else f.gen)
+               for f in self.tailer.files.values() if not f.gz}
+        self._unclaim_inodes(self._claimed_inodes - now.keys())
+        for key in now.keys() - self._claimed_inodes:
+            path, gen = now[key]
+            names = _inode_followed_by.setdefault(key, {})
+            names[name] = (path, gen)
+            others = [(o, p) for o, (p, g) in sorted(names.items())
+                      if o != name and p != path and (gen < 0 or g < 0 or g == gen)]
+            last = _inode_last_followed_by.pop(key, None)
+            if not others and last is not None and last[0] != name and last[1] != path and (
+                    gen < 0 or last[2] < 0 or last[2] == gen):
+                others = [last[:2]]
+            if others and path not in self._overlap_named:
+                self._overlap_named.add(path)
+                self.ctx.logger.warning(
+                    f"{path} is the file source(s) {', '.join(f'{o} followed as {p}' for o, p in others)} (moved "
+                    "from its folder into this source's): this source reads it from its own checkpoint or its start, "
+                    "so lines the other shipped may be shipped again; let one source's `paths` have it",
+                    extra={"path": path})
+        self._claimed_inodes = set(now)
+
+    def _unclaim_inodes(self, keys: set[tuple[int, int]]) -> None:
+        """This source follows these inodes no more (with _followed_lock held)."""
+        name = self.config.name
+        for key in keys:
+            names = _inode_followed_by.get(key, {})
+            path, gen = names.pop(name, ("", -1))
+            if not names:
+                _inode_followed_by.pop(key, None)
+                _inode_last_followed_by.pop(key, None)
+                _inode_last_followed_by[key] = (name, path, gen)
+                if len(_inode_last_followed_by) > LAST_FOLLOWED_BOUND:
+                    for old in list(_inode_last_followed_by)[:LAST_FOLLOWED_BOUND // 2]:
+                        del _inode_last_followed_by[old]
 
     def _say_moved(self, path: str, before: str, taker: str) -> None:
         self.ctx.logger.warning(
@@ -1000,6 +1048,8 @@ class FileSource(Source):
         self.holder = self._taken = None
         with _followed_lock:
             self._unclaim(self._claimed)
+            self._unclaim_inodes(self._claimed_inodes)
+            self._claimed_inodes = set()
             if self._restarting and not self._removed:  # (its successor's first scan says what moved)
                 _restarted[self.config.name] = _restarted.get(self.config.name, set()) | self._claimed
             else:

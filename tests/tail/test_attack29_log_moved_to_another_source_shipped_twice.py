@@ -22,11 +22,11 @@ import pytest
 from tests.tail.attack_agent import Agent, append_numbered
 
 
-@pytest.mark.xfail(strict=True, reason="exam29b: a log moved from source app's folder into source archive's is read by "
-                   "both (app to its end through its descriptor, archive from its start): every line twice, no warning "
-                   "naming the file and the other source (README promises one for a file two sources match); across a "
-                   "stop 100 lines twice and a false 'data lost'")
-@pytest.mark.parametrize("stopped", [False, True], ids=["running", "stopped"])
+@pytest.mark.parametrize("stopped", [False, pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=(
+    "exam29b: a log moved, while the agent was stopped, from source app's folder into source archive's is read again "
+    "from its start by archive (100 lines twice, unnamed) and app says a false 'data lost … renamed where the "
+    "source's paths do not reach' (the sources know each other's files by inode while they run only)")))],
+    ids=["running", "stopped"])
 def test_log_moved_into_another_sources_folder_is_shipped_once_or_named(tmp_path, stopped):
     live_dir, archive = tmp_path / "logs", tmp_path / "old"  # the sources are `app` and `archive`
     live_dir.mkdir()
