@@ -68,7 +68,10 @@ def main(argv: list[str] | None = None) -> None:
         # At once, between two writes: a reload with no line after it still finds the file made again.
         signal.signal(signal.SIGHUP, lambda *_: reopen_if_moved(path))
     while True:
-        data = os.read(0, CHUNK)
+        try:
+            data = os.read(0, CHUNK)
+        except OSError:  # ECONNRESET: the agent ended (kill -9) with words of ours unread; what it sent was read first
+            return
         if not data:
             return
         view = memoryview(data)
