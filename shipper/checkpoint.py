@@ -19,7 +19,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from multiprocessing import Pipe
@@ -44,6 +43,7 @@ from shipper.checkpoint_db import (  # noqa: F401  (the names the rest of shippe
     lock_state_dir,
 )
 from shipper.env_seconds import env_seconds
+from shipper.helper_command import helper_command
 
 if TYPE_CHECKING:
     from shipper.checkpoint_db import Remade
@@ -95,15 +95,8 @@ _prestarted: tuple[Connection, subprocess.Popen[bytes]] | None = None
 _prestart_lock = threading.Lock()
 
 
-# The writer runs the module's `main` through `-c`, not the file by path: a script run by path is compiled from its
-# source at every start (~47 M instructions, a fifth of the writer's start), a module imported is read from its
-# bytecode. The file's path stays in the command line, where the writer is known by it (checkpoint_db.holder_of, ps).
-_WRITER_MAIN = ("import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(sys.argv[1]))); "
-                "from shipper.checkpoint_db import main; main(sys.argv[2:])")
-
-
 def _writer_command(fd: int, *args: str) -> list[str]:
-    return [sys.executable, "-I", "-S", "-c", _WRITER_MAIN, checkpoint_db.__file__, str(fd), *args]
+    return helper_command(checkpoint_db, str(fd), *args)
 
 
 def prestart_writer() -> None:

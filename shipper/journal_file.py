@@ -41,11 +41,11 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 import time
 from typing import IO, TypeVar
 
 from shipper import journal_writer
+from shipper.helper_command import helper_command
 from shipper.journal_stderr import StderrJournal, priority_of
 
 # A writer that ended is replaced at once; when writers keep dying within SHORT_LIFE of their start, the next is
@@ -57,11 +57,6 @@ REAP_WAIT = 1.0  # seconds a writer whose socket closed is waited for (it is end
 # Seconds an exit that does not wait (a second signal: exit_now) still gives the writer to say its lines are written:
 # a file takes them in a moment, and what is only given is counted in the kernel's log as unwritten.
 EXIT_NOW_WAIT = 0.5
-
-# The writer runs the module's `main` through `-c` (read from its bytecode, as the checkpoint writer's: shipper.checkpoint);
-# the module's path in its command line names it in `ps`.
-_WRITER_MAIN = ("import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(sys.argv[1]))); "
-                "from shipper.journal_writer import main; main()")
 
 
 class WriterGone(OSError):
@@ -144,8 +139,7 @@ class FileJournal(StderrJournal):
         try:
             # The first one's standard error is the agent's, the journal's file (a later one opens it by its name:
             # --reopen); it reads the lines on its standard input and says what its file took on its standard output.
-            proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _WRITER_MAIN, journal_writer.__file__,
-                                     *(["--reopen", self.path] if self.path is not None else [])],
+            proc = subprocess.Popen(helper_command(journal_writer, *(["--reopen", self.path] if self.path is not None else [])),
                                     stdin=theirs.fileno(), stdout=theirs.fileno(),
                                     stderr=None if first else subprocess.DEVNULL)
         except OSError as e:

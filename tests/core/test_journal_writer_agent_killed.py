@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import time
 
-from shipper import journal_file, journal_writer
+from shipper import journal_writer
+from shipper.helper_command import helper_command
 
 
 def test_a_writer_whose_agent_left_its_words_unread_ends_quietly(tmp_path):
     journal = tmp_path / "journal.txt"
     ours, theirs = socket.socketpair()
     with open(journal, "ab") as err:
-        writer = subprocess.Popen([sys.executable, "-I", "-S", "-c", journal_file._WRITER_MAIN, journal_writer.__file__],
-                                  stdin=theirs.fileno(), stdout=theirs.fileno(), stderr=err)
+        writer = subprocess.Popen(helper_command(journal_writer), stdin=theirs.fileno(), stdout=theirs.fileno(), stderr=err)
     theirs.close()
     ours.sendall(b"level=info msg=one\n")
     deadline = time.monotonic() + 30
